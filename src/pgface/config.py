@@ -1,0 +1,63 @@
+"""Settings: environment (PGFACE_*), then defaults. Built at the entry point and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Cosine-similarity thresholds of best accuracy on LFW View 1 DevTrain; docs/calibration.md.
+CALIBRATED_THRESHOLDS: dict[str, float] = {"buffalo_sc": 0.24}
+# Fallback for packs we could not calibrate here (ArcFace models share the cosine geometry).
+UNCALIBRATED_THRESHOLD = 0.28
+
+
+class Settings(BaseSettings):
+    """Every setting can be given as an environment variable with the PGFACE_ prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="PGFACE_", extra="ignore")
+
+    # Empty: start (and keep) the embedded PostgreSQL in data_dir.
+    database_url: str | None = None
+    data_dir: Path | None = None
+    model_pack: str = "buffalo_sc"
+    models_dir: Path | None = None
+
+    # Detection runs at every size and merges by NMS: 256 finds faces that fill the frame,
+    # 640 finds small faces in large photos.
+    det_sizes: list[int] = Field(default_factory=lambda: [256, 640])
+    det_threshold: float = 0.5
+    min_face_size: int = 16
+    rec_batch_size: int = 64
+    threads: int = 0  # 0: one per core
+    providers: list[str] = Field(
+        default_factory=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+
+    # Match rule: cosine similarity at or above this is the same person. None: calibrated default.
+    threshold: float | None = None
+    top_k: int = 10
+    ef_search: int = 200
+
+    photo_batch: int = 32
+    max_file_bytes: int = 64 * 1024 * 1024
+    max_pixels: int = 100_000_000
+    crop_size: int = 112
+
+    def resolved_data_dir(self) -> Path:
+        if self.data_dir is not None:
+            return self.data_dir.expanduser()
+        from pgface.db.server import default_data_dir
+
+        return default_data_dir()
+
+    def resolved_models_dir(self) -> Path:
+        if self.models_dir is not None:
+            return self.models_dir.expanduser()
+        return self.resolved_data_dir() / "models"
+
+    def match_threshold(self, pack_name: str) -> float:
+        if self.threshold is not None:
+            return self.threshold
+        return CALIBRATED_THRESHOLDS.get(pack_name, UNCALIBRATED_THRESHOLD)

@@ -1,0 +1,85 @@
+"""Every SQL statement of the core, as constants. Parameters are always bound, never formatted."""
+
+MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     integer PRIMARY KEY,
+    name        text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)
+"""
+# Serialises concurrent start-ups so a migration runs exactly once.
+MIGRATIONS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('pgface.migrations'))"
+APPLIED_MIGRATIONS = "SELECT version FROM schema_migrations"
+RECORD_MIGRATION = "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)"
+
+KNOWN_HASHES = "SELECT sha256 FROM photos WHERE sha256 = ANY(%s)"
+
+INSERT_PHOTOS = """
+INSERT INTO photos (sha256, path, size_bytes, width, height, taken_at, face_count)
+SELECT * FROM unnest(%s::bytea[], %s::text[], %s::bigint[], %s::integer[], %s::integer[],
+                     %s::timestamp[], %s::integer[])
+ON CONFLICT (sha256) DO NOTHING
+RETURNING id, sha256
+"""
+
+COPY_FACES = """
+COPY faces (photo_id, model, embedding, bbox, landmarks, det_score, crop)
+FROM STDIN WITH (FORMAT BINARY)
+"""
+COPY_FACES_TYPES = ["int8", "text", "vector", "float4[]", "float4[]", "float4", "bytea"]
+
+# Session knobs for the nearest-neighbour scan, bound as parameters through set_config.
+SET_EF_SEARCH = "SELECT set_config('hnsw.ef_search', %s, true)"
+SET_ITERATIVE_SCAN = "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+
+# The k nearest inside a materialised CTE so the HNSW index serves the ORDER BY ... LIMIT;
+# the threshold is applied outside it (pgvector README, "Filtering").
+NEAREST_FACES = """
+WITH nearest AS MATERIALIZED (
+    SELECT id, photo_id, person_id, bbox, embedding <=> %(query)s AS distance
+    FROM faces
+    WHERE model = %(model)s
+    ORDER BY embedding <=> %(query)s
+    LIMIT %(k)s
+)
+SELECT n.id, n.photo_id, ph.path, n.bbox, n.person_id, pe.name, 1 - n.distance AS similarity
+FROM nearest n
+JOIN photos ph ON ph.id = n.photo_id
+LEFT JOIN people pe ON pe.id = n.person_id
+WHERE n.distance <= %(max_distance)s
+ORDER BY n.distance, n.id
+"""
+
+STATS = """
+SELECT (SELECT count(*) FROM photos) AS photos,
+       (SELECT count(*) FROM faces) AS faces,
+       (SELECT count(*) FROM people) AS people,
+       (SELECT count(*) FROM photos WHERE face_count = 0) AS photos_without_faces,
+       pg_database_size(current_database()) AS database_bytes,
+       current_setting('server_version') AS server_version,
+       (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS pgvector_version
+"""
+FACES_PER_MODEL = "SELECT model, count(*) FROM faces GROUP BY model ORDER BY model"
+
+GET_PHOTO = """
+SELECT id, path, sha256, size_bytes, width, height, taken_at, indexed_at, face_count
+FROM photos WHERE id = %s
+"""
+LIST_PHOTOS = """
+SELECT id, path, sha256, size_bytes, width, height, taken_at, indexed_at, face_count
+FROM photos WHERE id > %s ORDER BY id LIMIT %s
+"""
+DELETE_PHOTO = "DELETE FROM photos WHERE id = %s"
+FACES_OF_PHOTO = """
+SELECT f.id, f.photo_id, f.model, f.bbox, f.landmarks, f.det_score, f.person_id, pe.name
+FROM faces f LEFT JOIN people pe ON pe.id = f.person_id
+WHERE f.photo_id = %s ORDER BY f.id
+"""
+GET_FACE = """
+SELECT f.id, f.photo_id, f.model, f.bbox, f.landmarks, f.det_score, f.person_id, pe.name
+FROM faces f LEFT JOIN people pe ON pe.id = f.person_id
+WHERE f.id = %s
+"""
+FACE_CROP = "SELECT crop FROM faces WHERE id = %s"
+FACE_EMBEDDING = "SELECT model, embedding FROM faces WHERE id = %s"
+DELETE_FACE = "DELETE FROM faces WHERE id = %s"

@@ -1,0 +1,162 @@
+"""Reads and writes of photos and faces. Knows rows and vectors, nothing of images or models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import psycopg
+from psycopg.rows import dict_row
+
+from pgface.db import sql
+
+
+@dataclass
+class FaceRow:
+    embedding: np.ndarray
+    bbox: Sequence[float]
+    landmarks: Sequence[float]  # 10 numbers: x, y of eyes, nose, mouth corners
+    det_score: float
+    crop: bytes
+
+
+@dataclass
+class PhotoRow:
+    sha256: bytes
+    path: str
+    size_bytes: int
+    width: int
+    height: int
+    taken_at: datetime | None
+    faces: list[FaceRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MatchRow:
+    face_id: int
+    photo_id: int
+    path: str
+    bbox: list[float]
+    person_id: int | None
+    person_name: str | None
+    similarity: float
+
+
+def known_hashes(conn: psycopg.Connection, hashes: Sequence[bytes]) -> set[bytes]:
+    if not hashes:
+        return set()
+    rows = conn.execute(sql.KNOWN_HASHES, [list(hashes)]).fetchall()
+    return {bytes(r[0]) for r in rows}
+
+
+def add_photos(
+    conn: psycopg.Connection, photos: Sequence[PhotoRow], model: str
+) -> dict[bytes, int]:
+    """Insert photos and their faces in the caller's transaction; returns sha256 -> new photo id.
+
+    A photo already present (same content) is left alone with its faces, so concurrent indexers
+    of the same files never duplicate anything.
+    """
+    if not photos:
+        return {}
+    columns = (
+        [p.sha256 for p in photos],
+        [p.path for p in photos],
+        [p.size_bytes for p in photos],
+        [p.width for p in photos],
+        [p.height for p in photos],
+        [p.taken_at for p in photos],
+        [len(p.faces) for p in photos],
+    )
+    inserted = {bytes(sha): pid for pid, sha in conn.execute(sql.INSERT_PHOTOS, columns)}
+    with conn.cursor() as cur, cur.copy(sql.COPY_FACES) as copy:
+        copy.set_types(sql.COPY_FACES_TYPES)
+        for photo in photos:
+            photo_id = inserted.get(photo.sha256)
+            if photo_id is None:
+                continue
+            for face in photo.faces:
+                copy.write_row((
+                    photo_id,
+                    model,
+                    np.asarray(face.embedding, dtype=np.float32),
+                    [float(v) for v in face.bbox],
+                    [float(v) for v in face.landmarks],
+                    float(face.det_score),
+                    face.crop,
+                ))
+    return inserted
+
+
+def nearest_faces(
+    conn: psycopg.Connection,
+    query: np.ndarray,
+    model: str,
+    k: int,
+    min_similarity: float,
+    ef_search: int,
+) -> list[MatchRow]:
+    """The k faces of `model` nearest to `query` with cosine similarity >= min_similarity."""
+    with conn.transaction():
+        # ef_search below k would cap the result at ef_search rows.
+        conn.execute(sql.SET_EF_SEARCH, [str(max(ef_search, k))])
+        conn.execute(sql.SET_ITERATIVE_SCAN)
+        rows = conn.execute(
+            sql.NEAREST_FACES,
+            {
+                "query": np.asarray(query, dtype=np.float32),
+                "model": model,
+                "k": k,
+                "max_distance": 1.0 - min_similarity,
+            },
+        ).fetchall()
+    return [
+        MatchRow(r[0], r[1], r[2], list(r[3]), r[4], r[5], float(r[6])) for r in rows
+    ]
+
+
+def stats(conn: psycopg.Connection) -> dict:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(sql.STATS).fetchone()
+    row["faces_per_model"] = dict(conn.execute(sql.FACES_PER_MODEL).fetchall())
+    return row
+
+
+def get_photo(conn: psycopg.Connection, photo_id: int) -> dict | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(sql.GET_PHOTO, [photo_id]).fetchone()
+
+
+def list_photos(conn: psycopg.Connection, after_id: int = 0, limit: int = 100) -> list[dict]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(sql.LIST_PHOTOS, [after_id, limit]).fetchall()
+
+
+def delete_photo(conn: psycopg.Connection, photo_id: int) -> bool:
+    return conn.execute(sql.DELETE_PHOTO, [photo_id]).rowcount > 0
+
+
+def faces_of_photo(conn: psycopg.Connection, photo_id: int) -> list[dict]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(sql.FACES_OF_PHOTO, [photo_id]).fetchall()
+
+
+def get_face(conn: psycopg.Connection, face_id: int) -> dict | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(sql.GET_FACE, [face_id]).fetchone()
+
+
+def face_crop(conn: psycopg.Connection, face_id: int) -> bytes | None:
+    row = conn.execute(sql.FACE_CROP, [face_id]).fetchone()
+    return bytes(row[0]) if row else None
+
+
+def face_embedding(conn: psycopg.Connection, face_id: int) -> tuple[str, np.ndarray] | None:
+    row = conn.execute(sql.FACE_EMBEDDING, [face_id]).fetchone()
+    return (row[0], np.asarray(row[1], dtype=np.float32)) if row else None
+
+
+def delete_face(conn: psycopg.Connection, face_id: int) -> bool:
+    return conn.execute(sql.DELETE_FACE, [face_id]).rowcount > 0

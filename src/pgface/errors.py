@@ -1,0 +1,28 @@
+"""Domain errors. Interfaces turn these into clean messages and exit codes or HTTP statuses."""
+
+from __future__ import annotations
+
+
+class PgfaceError(Exception):
+    """Base of every error pgface raises on purpose."""
+
+
+class ModelPackError(PgfaceError):
+    """A model pack is missing, incomplete or corrupt."""
+
+
+class ImageError(PgfaceError):
+    """A file could not be used as a photo; the message names the file and the reason."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class NoFaceError(PgfaceError):
+    """A photo that had to contain a face has none."""
+
+
+class NotFoundError(PgfaceError):
+    """A photo, face or person id that does not exist."""

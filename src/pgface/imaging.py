@@ -1,0 +1,140 @@
+"""Photo decoding (limits, EXIF orientation, colour modes) and face crops."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from pgface.errors import ImageError
+
+# We check the pixel count ourselves, before decoding, with our own limit and message.
+Image.MAX_IMAGE_PIXELS = None
+
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".jfif", ".pgm", ".ppm"}
+)
+_EXIF_DATETIME_ORIGINAL = 0x9003
+_EXIF_IFD = 0x8769
+
+
+@dataclass
+class Photo:
+    """A decoded photo: BGR pixels (what the InsightFace models take) plus file facts."""
+
+    source: str
+    sha256: bytes
+    size_bytes: int
+    image: np.ndarray
+    taken_at: datetime | None = None
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+
+def read_photo(path: Path, max_bytes: int, max_pixels: int) -> Photo:
+    """Read and decode one file; every failure is an ImageError naming the file."""
+    source = str(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ImageError(source, f"file is {size:,} bytes, over the limit of {max_bytes:,}")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(source, f"cannot read file ({exc.strerror or exc})") from exc
+    return decode_photo(data, source, max_bytes=max_bytes, max_pixels=max_pixels)
+
+
+def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int) -> Photo:
+    if len(data) > max_bytes:
+        raise ImageError(source, f"file is {len(data):,} bytes, over the limit of {max_bytes:,}")
+    if not data:
+        raise ImageError(source, "file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's own warnings become our errors below
+            img = Image.open(io.BytesIO(data))
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageError(
+                    source,
+                    f"image is {width}x{height} ({width * height / 1e6:.0f} MP), over the limit of "
+                    f"{max_pixels / 1e6:.0f} MP",
+                )
+            img.load()
+            taken_at = _taken_at(img)
+            img = ImageOps.exif_transpose(img)
+            bgr = _to_bgr(img)
+    except ImageError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise ImageError(source, "not an image (unrecognised format)") from exc
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise ImageError(source, f"corrupt or truncated image ({reason})") from exc
+    return Photo(
+        source=source,
+        sha256=hashlib.sha256(data).digest(),
+        size_bytes=len(data),
+        image=bgr,
+        taken_at=taken_at,
+    )
+
+
+def _to_bgr(img: Image.Image) -> np.ndarray:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16-bit and float greyscale: scale by the format's range, not by clipping at 255.
+        values = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode != "F" or values.max() > 1.0 else 1.0
+        if img.mode == "I" and values.max() <= 255:
+            top = 255.0
+        grey = np.clip(values / top * 255.0, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        # Transparent pixels become white, as a viewer shows them, not black.
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    rgb = np.asarray(img.convert("RGB"))
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def _taken_at(img: Image.Image) -> datetime | None:
+    try:
+        value = img.getexif().get_ifd(_EXIF_IFD).get(_EXIF_DATETIME_ORIGINAL)
+        return datetime.strptime(str(value).strip("\x00 "), "%Y:%m:%d %H:%M:%S") if value else None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def face_crop_jpeg(image: np.ndarray, bbox: np.ndarray, size: int, margin: float = 0.25) -> bytes:
+    """A square JPEG thumbnail of the face box with some context around it."""
+    x1, y1, x2, y2 = (float(v) for v in bbox[:4])
+    side = max(x2 - x1, y2 - y1) * (1 + 2 * margin)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+    right, bottom = int(round(cx + side / 2)), int(round(cy + side / 2))
+    h, w = image.shape[:2]
+    pad = [max(0, -top), max(0, bottom - h), max(0, -left), max(0, right - w)]
+    patch = image[max(0, top) : min(h, bottom), max(0, left) : min(w, right)]
+    if any(pad):
+        patch = cv2.copyMakeBorder(patch, *pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    if patch.size == 0:
+        patch = np.zeros((size, size, 3), dtype=np.uint8)
+    patch = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", patch, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise ValueError("JPEG encoding of a face crop failed")
+    return buf.tobytes()

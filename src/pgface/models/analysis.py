@@ -1,0 +1,136 @@
+"""Face analysis: SCRFD detection at several input sizes, norm_crop alignment, batched ArcFace."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from insightface.model_zoo.arcface_onnx import ArcFaceONNX
+from insightface.model_zoo.scrfd import SCRFD
+from insightface.utils.face_align import norm_crop
+
+from pgface.models.packs import ModelPack
+from pgface.models.sessions import create_session
+
+
+@dataclass
+class Face:
+    """One detected face. Coordinates are in the pixels of the (EXIF-rotated) photo."""
+
+    bbox: np.ndarray  # x1, y1, x2, y2
+    landmarks: np.ndarray  # 5 x 2: eyes, nose, mouth corners
+    det_score: float
+    embedding: np.ndarray | None = field(default=None, repr=False)  # 512 floats, unit length
+
+    @property
+    def area(self) -> float:
+        return float(max(0.0, self.bbox[2] - self.bbox[0]) * max(0.0, self.bbox[3] - self.bbox[1]))
+
+
+class FaceAnalyzer:
+    """Detector and recognizer of one pack; sessions are created on first use and reused."""
+
+    def __init__(
+        self,
+        pack: ModelPack,
+        providers: Sequence[str],
+        threads: int = 0,
+        det_sizes: Sequence[int] = (256, 640),
+        det_threshold: float = 0.5,
+        min_face_size: int = 0,
+        batch_size: int = 64,
+    ) -> None:
+        self.pack = pack
+        self.providers = list(providers)
+        self.threads = threads
+        self.det_sizes = [(int(s), int(s)) for s in sorted(det_sizes)]
+        self.det_threshold = det_threshold
+        self.min_face_size = min_face_size
+        self.batch_size = max(1, batch_size)
+        self._detector: SCRFD | None = None
+        self._recognizer: ArcFaceONNX | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_name(self) -> str:
+        return self.pack.name
+
+    @property
+    def provider(self) -> str:
+        """The execution provider the recognizer actually runs on."""
+        return self._load()[1].session.get_providers()[0]
+
+    def _load(self) -> tuple[SCRFD, ArcFaceONNX]:
+        with self._lock:
+            if self._detector is None or self._recognizer is None:
+                det_session = create_session(self.pack.detector, self.providers, self.threads)
+                detector = SCRFD(str(self.pack.detector), session=det_session)
+                detector.prepare(0, input_size=self.det_sizes, det_thresh=self.det_threshold)
+                rec_session = create_session(self.pack.recognizer, self.providers, self.threads)
+                self._recognizer = ArcFaceONNX(str(self.pack.recognizer), session=rec_session)
+                self._detector = detector
+            return self._detector, self._recognizer
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Every face in a BGR image, largest first."""
+        detector, _ = self._load()
+        boxes, landmarks = detector.detect(image, input_size=self.sizes_for(image))
+        faces = []
+        for box, points in zip(boxes, landmarks, strict=True):
+            side = min(box[2] - box[0], box[3] - box[1])
+            if side < self.min_face_size:
+                continue
+            faces.append(
+                Face(bbox=box[:4].copy(), landmarks=points.copy(), det_score=float(box[4]))
+            )
+        faces.sort(key=lambda f: f.area, reverse=True)
+        return faces
+
+    def sizes_for(self, image: np.ndarray) -> list[tuple[int, int]]:
+        """The detector input sizes worth running on this image.
+
+        The smallest size sees faces that fill the frame; each larger one is only run when the
+        image had to be shrunk to fit the size before it (else it would only upscale, at
+        several times the cost, and find nothing new).
+        """
+        longest = max(image.shape[:2])
+        sizes = [self.det_sizes[0]]
+        for previous, size in zip(self.det_sizes, self.det_sizes[1:], strict=False):
+            if longest > previous[0]:
+                sizes.append(size)
+        return sizes
+
+    def align(self, image: np.ndarray, face: Face) -> np.ndarray:
+        _, recognizer = self._load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # skimage's estimate() deprecation
+            return norm_crop(image, landmark=face.landmarks, image_size=recognizer.input_size[0])
+
+    def embed_aligned(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """Unit-length embeddings of aligned crops, one session run per batch."""
+        _, recognizer = self._load()
+        if not crops:
+            return np.empty((0, 512), dtype=np.float32)
+        out = []
+        for start in range(0, len(crops), self.batch_size):
+            out.append(recognizer.get_feat(list(crops[start : start + self.batch_size])))
+        vectors = np.vstack(out).astype(np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+    def analyze(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
+        """Detect in every image, then embed the faces of all of them in shared batches."""
+        per_image = [self.detect(image) for image in images]
+        self.embed(images, per_image)
+        return per_image
+
+    def embed(self, images: Sequence[np.ndarray], faces: Sequence[Sequence[Face]]) -> None:
+        """Fill in the embedding of every face, batching across images."""
+        crops = [self.align(img, f) for img, fs in zip(images, faces, strict=True) for f in fs]
+        vectors = self.embed_aligned(crops)
+        flat = [f for fs in faces for f in fs]
+        for face, vector in zip(flat, vectors, strict=True):
+            face.embedding = vector

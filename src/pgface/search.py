@@ -1,0 +1,112 @@
+"""Search by photo and 1:1 compare. Faces come from the analyzer, matches from the store."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from psycopg_pool import ConnectionPool
+
+from pgface.db import store
+from pgface.errors import NoFaceError
+from pgface.imaging import Photo
+from pgface.models.analysis import Face, FaceAnalyzer
+
+
+@dataclass(frozen=True)
+class Match:
+    face_id: int
+    photo_id: int
+    path: str
+    bbox: list[float]
+    person_id: int | None
+    person_name: str | None
+    similarity: float
+
+
+@dataclass
+class QueryFace:
+    """One face of the query photo and what the database holds of that person."""
+
+    bbox: list[float]
+    det_score: float
+    matches: list[Match] = field(default_factory=list)
+
+
+@dataclass
+class SearchResult:
+    source: str
+    model: str
+    threshold: float
+    faces: list[QueryFace]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Comparison:
+    similarity: float
+    threshold: float
+    same_person: bool
+    face_a: list[float]  # bbox of the largest face of the first photo
+    face_b: list[float]  # bbox of the best-matching face of the second photo
+    faces_in_b: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _bbox(face: Face) -> list[float]:
+    return [round(float(v), 1) for v in face.bbox]
+
+
+def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
+                 threshold: float, ef_search: int) -> list[QueryFace]:
+    results = []
+    with pool.connection() as conn:
+        for face in faces:
+            rows = store.nearest_faces(conn, face.embedding, model, top, threshold, ef_search)
+            results.append(QueryFace(
+                bbox=_bbox(face),
+                det_score=round(face.det_score, 4),
+                matches=[
+                    Match(r.face_id, r.photo_id, r.path, [round(v, 1) for v in r.bbox],
+                          r.person_id, r.person_name, round(r.similarity, 4))
+                    for r in rows
+                ],
+            ))
+    return results
+
+
+def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top: int,
+                 threshold: float, ef_search: int) -> SearchResult:
+    """Every face in the photo, each with its matches ranked by cosine similarity."""
+    faces = analyzer.analyze([photo.image])[0]
+    return SearchResult(
+        source=photo.source,
+        model=analyzer.model_name,
+        threshold=threshold,
+        faces=search_faces(pool, analyzer.model_name, faces, top, threshold, ef_search),
+    )
+
+
+def compare_photos(analyzer: FaceAnalyzer, a: Photo, b: Photo, threshold: float) -> Comparison:
+    """The largest face of `a` against every face of `b`; the best pair decides."""
+    faces_a, faces_b = analyzer.analyze([a.image, b.image])
+    if not faces_a:
+        raise NoFaceError(f"{a.source}: no face found")
+    if not faces_b:
+        raise NoFaceError(f"{b.source}: no face found")
+    largest = max(faces_a, key=lambda f: f.area)
+    sims = np.array([float(largest.embedding @ f.embedding) for f in faces_b])
+    best = int(np.argmax(sims))
+    similarity = round(float(sims[best]), 4)
+    return Comparison(
+        similarity=similarity,
+        threshold=threshold,
+        same_person=similarity >= threshold,
+        face_a=_bbox(largest),
+        face_b=_bbox(faces_b[best]),
+        faces_in_b=len(faces_b),
+    )

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install pgface with its test tools, then run ruff and the whole test suite.
+# The web-page tests drive Debian's chromium: installed here when running as root; an
+# ordinary user without it gets those tests skipped with the reason printed.
+set -euo pipefail
+cd "$(dirname "$0")"
+bash setup.sh --no-demo
+
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "note: chromium is not installed; the browser tests will be skipped" \
+             "(as root: apt-get install chromium)" >&2
+    fi
+fi
+
+.venv/bin/ruff check src tests bench
+exec .venv/bin/python -m pytest "$@"

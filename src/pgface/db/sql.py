@@ -83,3 +83,10 @@ WHERE f.id = %s
 FACE_CROP = "SELECT crop FROM faces WHERE id = %s"
 FACE_EMBEDDING = "SELECT model, embedding FROM faces WHERE id = %s"
 DELETE_FACE = "DELETE FROM faces WHERE id = %s"
+
+FACES_OF_PATHS = """
+SELECT ph.path, ph.width, ph.height, f.id, f.bbox, f.det_score, f.embedding, f.person_id
+FROM photos ph JOIN faces f ON f.photo_id = ph.id
+WHERE ph.path = ANY(%s) AND f.model = %s
+ORDER BY ph.path, f.id
+"""

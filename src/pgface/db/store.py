@@ -160,3 +160,27 @@ def face_embedding(conn: psycopg.Connection, face_id: int) -> tuple[str, np.ndar
 
 def delete_face(conn: psycopg.Connection, face_id: int) -> bool:
     return conn.execute(sql.DELETE_FACE, [face_id]).rowcount > 0
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    face_id: int
+    path: str
+    photo_width: int
+    photo_height: int
+    bbox: list[float]
+    det_score: float
+    embedding: np.ndarray
+    person_id: int | None
+
+
+def faces_of_paths(
+    conn: psycopg.Connection, paths: Sequence[str], model: str
+) -> dict[str, list[StoredFace]]:
+    """The stored faces (with embeddings) of the photos at these paths, by path."""
+    found: dict[str, list[StoredFace]] = {}
+    for row in conn.execute(sql.FACES_OF_PATHS, [list(paths), model]):
+        face = StoredFace(row[3], row[0], row[1], row[2], list(row[4]), float(row[5]),
+                          np.asarray(row[6], dtype=np.float32), row[7])
+        found.setdefault(face.path, []).append(face)
+    return found

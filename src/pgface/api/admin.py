@@ -1,0 +1,40 @@
+"""Health (no key needed), who-am-I, and database statistics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from pgface import __version__
+from pgface.api.deps import authenticate, get_pf, require_read
+from pgface.api.errors import ApiError
+
+router = APIRouter(tags=["admin"])
+
+
+@router.get("/health")
+def health(request: Request) -> dict:
+    """200 while the database answers and the models are loaded; 503 otherwise."""
+    pf = get_pf(request)
+    try:
+        with pf.pool.connection(timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:  # any failure is the answer, not a crash
+        raise ApiError(503, f"database unavailable: {exc}") from None
+    return {"status": "ok", "version": __version__, "model": pf.analyzer.model_name}
+
+
+@router.get("/auth")
+def auth(request: Request) -> dict:
+    """Whether this server wants a key, and which key (name, scopes) was sent, if any."""
+    key, why = authenticate(request)
+    return {
+        "key_required": why is not None or key is not None,
+        "reason": why,
+        "key": None if key is None else {"name": key.name, "scopes": key.scopes},
+    }
+
+
+@router.get("/stats", dependencies=[Depends(require_read)])
+def stats(request: Request) -> dict:
+    """Counts, database size, versions, model pack, execution provider, threshold."""
+    return get_pf(request).stats()

@@ -1,0 +1,69 @@
+"""The HTTP app: wires routers, the web page and error handlers; opens the library once."""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from pgface import __version__
+from pgface.api import admin, faces, photos, search
+from pgface.api.errors import install_error_handlers
+from pgface.api.limits import MULTIPART_SLACK, BodyLimit
+from pgface.config import Settings
+from pgface.library import Pgface
+from pgface.models.analysis import FaceAnalyzer
+
+DESCRIPTION = """Index photos, search them by face, compare faces. Errors are JSON
+`{"error": {"status": 4xx, "message": "..."}}`. Send an API key as `Authorization: Bearer
+pgf_...` when the server wants one (see `GET /api/auth` and docs/http.md)."""
+
+
+def static_dir() -> Path:
+    return Path(str(importlib.resources.files("pgface.web") / "static"))
+
+
+def _open(pf: Pgface) -> None:
+    # Pool, migrations and ONNX sessions once per process, before the first request.
+    _ = pf.pool
+    _ = pf.analyzer.provider
+
+
+def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None = None
+               ) -> FastAPI:
+    """The app for these settings; `analyzer` lets tests share loaded models."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pf = Pgface(settings, analyzer=analyzer)
+        await anyio.to_thread.run_sync(_open, pf)
+        app.state.pf = pf
+        app.state.cpu = anyio.CapacityLimiter(max(1, settings.api_inference_workers))
+        try:
+            yield
+        finally:
+            pf.close()
+
+    app = FastAPI(title="pgface", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    # Compare takes two photos; anything beyond that and the form fields is refused unread.
+    app.add_middleware(BodyLimit, max_bytes=2 * settings.api_max_upload_bytes + MULTIPART_SLACK)
+    for module in (admin, photos, faces, search):
+        app.include_router(module.router, prefix="/api")
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(static_dir() / "index.html")
+
+    return app

@@ -1,0 +1,96 @@
+"""Request dependencies: the library object, API-key checks, and the CPU-bound thread pool."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from fastapi import Request
+
+from pgface.api.errors import ApiError
+from pgface.config import Settings
+from pgface.db import api_keys
+from pgface.library import Pgface
+
+T = TypeVar("T")
+CREATE_HINT = "create one with `pgface keys create NAME --scope read`"
+
+
+def get_pf(request: Request) -> Pgface:
+    return request.app.state.pf
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def run_cpu(request: Request, func: Callable[..., T], *args: Any) -> T:
+    """Decoding and inference, in worker threads bounded by api_inference_workers.
+
+    The event loop stays free, and database-only requests, which run in the default thread
+    pool, never queue behind a running inference.
+    """
+    return await anyio.to_thread.run_sync(partial(func, *args), limiter=request.app.state.cpu)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def presented_key(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip() or None
+    return request.headers.get("x-api-key") or None
+
+
+def keys_required(settings: Settings, any_key: bool) -> str | None:
+    """Why this server wants a key from every client, or None while it may stay open."""
+    if settings.api_auth == "always":
+        return "this server requires an API key (api_auth=always)"
+    if not is_loopback(settings.api_host):
+        reason = f"this server listens on {settings.api_host}, so it requires an API key"
+        return reason if any_key else f"{reason}, and none exists yet: {CREATE_HINT}"
+    if any_key:
+        return "API keys exist on this server, so every request needs one"
+    return None
+
+
+def authenticate(request: Request) -> tuple[api_keys.ApiKey | None, str | None]:
+    """(the key presented, why a key is needed); raises 401 on a wrong key."""
+    key = presented_key(request)
+    with get_pf(request).pool.connection() as conn:
+        if key is not None:
+            found = api_keys.verify_key(conn, key)
+            if found is None:
+                raise ApiError(401, "the API key is not valid (mistyped, or revoked)")
+            return found, None
+        return None, keys_required(get_settings(request), api_keys.active_key_exists(conn))
+
+
+def require(scope: str) -> Callable[[Request], api_keys.ApiKey | None]:
+    """A dependency that lets the request through with a key of `scope`, or when open."""
+
+    def check(request: Request) -> api_keys.ApiKey | None:
+        key, why = authenticate(request)
+        if key is None and why is not None:
+            raise ApiError(401, f"{why}: send it as 'Authorization: Bearer pgf_...'")
+        if key is not None and not key.allows(scope):
+            raise ApiError(403, f"API key {key.name!r} lacks the {scope!r} scope "
+                                f"(it has: {', '.join(key.scopes)})")
+        return key
+
+    check.__name__ = f"require_{scope}"
+    return check
+
+
+require_read = require("read")
+require_write = require("write")

@@ -1,0 +1,69 @@
+"""Upload limits: the request body is cut off early, and every photo is checked on its own."""
+
+from __future__ import annotations
+
+from fastapi import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pgface.api.errors import ApiError, error_response
+
+MULTIPART_SLACK = 64 * 1024  # form boundaries and small fields around the photo bytes
+
+
+class _TooLarge(HTTPException):
+    """An HTTPException so that FastAPI's body parsing re-raises it rather than saying 400."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body is over the limit of {max_bytes:,} bytes")
+
+
+class BodyLimit:
+    """Refuses a request body over `max_bytes` before it is read into memory or spooled."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await error_response(413, _TooLarge(self.max_bytes).detail)(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        # Chunked bodies carry no length: count as they arrive.
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _TooLarge as exc:
+            if not started:
+                await error_response(413, exc.detail)(scope, receive, send)
+
+
+async def read_upload(upload: UploadFile, max_bytes: int, field: str) -> tuple[bytes, str]:
+    """The bytes and name of one uploaded photo, refused with 413 over the limit."""
+    name = upload.filename or field
+    data = await upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ApiError(413, f"{field} {name!r} is over the upload limit of {max_bytes:,} bytes")
+    if not data:
+        raise ApiError(400, f"{field} {name!r} is empty")
+    return data, name

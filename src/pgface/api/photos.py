@@ -1,0 +1,164 @@
+"""Photos: index an upload or a server-side path, list, get, fetch the image, delete."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from pgface.api.convert import photo_json
+from pgface.api.deps import get_pf, get_settings, require_read, require_write, run_cpu
+from pgface.api.errors import ApiError
+from pgface.api.limits import read_upload
+from pgface.config import Settings
+from pgface.db import store
+from pgface.errors import NotFoundError
+from pgface.imaging import IMAGE_SUFFIXES, decode_photo
+from pgface.index import Indexer
+from pgface.library import Pgface
+
+router = APIRouter(prefix="/photos", tags=["photos"])
+
+PHOTO_ID_BY_SHA256 = "SELECT id FROM photos WHERE sha256 = %s"
+
+
+class IndexPath(BaseModel):
+    path: str = Field(description="A file or folder under one of the server's --roots; "
+                                  "relative paths are taken from the first root.")
+
+
+def upload_dir(settings: Settings) -> Path:
+    return (settings.upload_dir or settings.resolved_data_dir() / "uploads").expanduser()
+
+
+def _photo_or_404(pf: Pgface, photo_id: int) -> tuple[dict, list[dict]]:
+    with pf.pool.connection() as conn:
+        row = store.get_photo(conn, photo_id)
+        if row is None:
+            raise NotFoundError(f"photo {photo_id} not found")
+        return row, store.faces_of_photo(conn, photo_id)
+
+
+def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tuple[int, bool]:
+    """Decode, detect and store one uploaded photo, kept under upload_dir; (id, new)."""
+    sha = hashlib.sha256(data).digest()
+    with pf.pool.connection() as conn:
+        known = conn.execute(PHOTO_ID_BY_SHA256, [sha]).fetchone()
+    if known:
+        return known[0], False
+    photo = decode_photo(data, name, settings.api_max_upload_bytes, settings.api_max_pixels)
+    suffix = Path(name).suffix.lower()
+    folder = upload_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    # Named by content, never by the client's file name: no path from the client is used.
+    target = folder / f"{sha.hex()}{suffix if suffix in IMAGE_SUFFIXES else '.img'}"
+    partial = target.with_suffix(target.suffix + ".part")
+    partial.write_bytes(data)
+    os.replace(partial, target)
+    photo.source = str(target)
+    rows = Indexer(pf.analyzer, pf.pool, settings).photo_rows([photo])
+    with pf.pool.connection() as conn, conn.transaction():
+        inserted = store.add_photos(conn, rows, pf.analyzer.model_name)
+        if inserted:
+            return next(iter(inserted.values())), True
+        # Another request stored the same photo between our check and our insert.
+        return conn.execute(PHOTO_ID_BY_SHA256, [sha]).fetchone()[0], False
+
+
+@router.post("", status_code=201, dependencies=[Depends(require_write)])
+async def index_upload(request: Request,
+                       file: Annotated[UploadFile, File(description="A photo")]) -> dict:
+    """Index an uploaded photo: every face is detected and stored. The photo itself is kept
+    in the server's upload folder so it can be shown later. A photo already stored (same
+    bytes) is not indexed again: `created` is then false."""
+    settings = get_settings(request)
+    data, name = await read_upload(file, settings.api_max_upload_bytes, "file")
+    photo_id, created = await run_cpu(request, _index_upload, get_pf(request), settings, data,
+                                      name)
+    row, faces = await run_in_threadpool(_photo_or_404, get_pf(request), photo_id)
+    return {"created": created, "photo": photo_json(row, faces)}
+
+
+def allowed_path(settings: Settings, given: str) -> Path:
+    """The real path (symlinks resolved) if it lies under a configured root, else 403."""
+    roots = [Path(r).expanduser().resolve() for r in settings.api_roots]
+    if not roots:
+        raise ApiError(403, "indexing server-side paths is disabled: start the server with "
+                            "--roots FOLDER to allow folders")
+    if "\x00" in given or not given.strip():
+        raise ApiError(400, "path is empty or contains a NUL byte")
+    candidate = Path(given).expanduser()
+    real = (candidate if candidate.is_absolute() else roots[0] / candidate).resolve()
+    if not any(real == root or root in real.parents for root in roots):
+        raise ApiError(403, f"path {given!r} is outside the allowed roots "
+                            f"({', '.join(map(str, roots))})")
+    if not real.exists():
+        raise ApiError(404, f"path {given!r} does not exist under the allowed roots")
+    return real
+
+
+@router.post("/index-path", dependencies=[Depends(require_write)])
+async def index_path(request: Request, body: IndexPath) -> dict:
+    """Index a file or folder (recursively) on the server. Only paths under the server's
+    configured roots are accepted; `..` and symlinks are resolved before the check."""
+    settings = get_settings(request)
+    real = allowed_path(settings, body.path)
+    report = await run_cpu(request, get_pf(request).index, [real])
+    return {
+        "path": str(real), "files": report.files, "indexed": report.indexed,
+        "skipped": report.skipped, "faces": report.faces, "seconds": round(report.seconds, 3),
+        "failures": [{"file": f.source, "reason": f.reason} for f in report.failures],
+    }
+
+
+@router.get("", dependencies=[Depends(require_read)])
+def list_photos(request: Request, after: int = Query(0, ge=0, description="Last id seen"),
+                limit: int = Query(100, ge=1, le=1000)) -> dict:
+    """Photos in id order, `limit` at a time; pass `next_after` back as `after` for more."""
+    with get_pf(request).pool.connection() as conn:
+        rows = store.list_photos(conn, after, limit)
+    return {"photos": [photo_json(r) for r in rows],
+            "next_after": rows[-1]["id"] if len(rows) == limit else None}
+
+
+@router.get("/{photo_id}", dependencies=[Depends(require_read)])
+def get_photo(request: Request, photo_id: int) -> dict:
+    """One photo with its faces (boxes in the photo's pixels, person, crop link)."""
+    row, faces = _photo_or_404(get_pf(request), photo_id)
+    return photo_json(row, faces)
+
+
+@router.get("/{photo_id}/image", dependencies=[Depends(require_read)],
+            response_class=FileResponse, responses={200: {"content": {"image/*": {}}}})
+def photo_image(request: Request, photo_id: int) -> FileResponse:
+    """The photo file, served only while it still has the content that was indexed."""
+    row, _ = _photo_or_404(get_pf(request), photo_id)
+    path = Path(row["path"])
+    try:
+        same = hashlib.sha256(path.read_bytes()).digest() == bytes(row["sha256"])
+    except OSError:
+        raise ApiError(404, f"photo {photo_id}'s file is no longer at {path}") from None
+    if not same:
+        raise ApiError(404, f"photo {photo_id}'s file at {path} has changed since it was indexed")
+    return FileResponse(path)
+
+
+@router.delete("/{photo_id}", dependencies=[Depends(require_write)])
+def delete_photo(request: Request, photo_id: int) -> dict:
+    """Forget a photo and its faces. An uploaded photo's kept file is removed too; files
+    indexed from the server's own folders are never touched."""
+    pf = get_pf(request)
+    row, _ = _photo_or_404(pf, photo_id)
+    with pf.pool.connection() as conn, conn.transaction():
+        if not store.delete_photo(conn, photo_id):
+            raise NotFoundError(f"photo {photo_id} not found")
+    path = Path(row["path"])
+    if path.parent == upload_dir(get_settings(request)).resolve():
+        path.unlink(missing_ok=True)
+    return {"deleted": photo_id}

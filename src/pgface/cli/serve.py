@@ -1,0 +1,148 @@
+"""`pgface serve` and `pgface keys ...`: the HTTP server and its API keys."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from pgface.config import Settings
+from pgface.db import api_keys
+from pgface.errors import PgfaceError
+from pgface.library import Pgface
+
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+keys_app = typer.Typer(help="Create, list and revoke the HTTP API's keys.", no_args_is_help=True)
+
+
+def _clean_errors(func: F) -> F:
+    # Own copy of the CLI's handler: importing pgface.cli here would be circular.
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PgfaceError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@_clean_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on; a non-loopback address "
+                                           "requires API keys.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    roots: Annotated[list[Path] | None, typer.Option(
+        "--roots", "--root", help="A folder clients may index server-side paths from "
+                                  "(repeat for several). None: only uploads.")] = None,
+    auth: Annotated[str, typer.Option(
+        help="auto: open on loopback until a key exists; always: every request needs a key."
+    )] = "auto",
+    inference_workers: Annotated[int | None, typer.Option(
+        min=1, help="Photos analysed at once (default: PGFACE_API_INFERENCE_WORKERS or 1).")
+    ] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) and the web page (at /).
+
+    Example: pgface serve --port 8000 --roots ~/Pictures
+    """
+    import uvicorn
+
+    from pgface.api import create_app
+
+    if auth not in ("auto", "always"):
+        raise PgfaceError(f"--auth must be auto or always, not {auth!r}")
+    settings = Settings()
+    update: dict[str, Any] = {"api_host": host, "api_auth": auth}
+    if roots:
+        missing = [r for r in roots if not r.expanduser().is_dir()]
+        if missing:
+            raise PgfaceError(f"--roots {missing[0]}: no such folder")
+        update["api_roots"] = [r.expanduser().resolve() for r in roots]
+    if inference_workers:
+        update["api_inference_workers"] = inference_workers
+    settings = settings.model_copy(update=update)
+    err.print(f"pgface on http://{host}:{port}/ (API docs at /docs); "
+              f"roots: {', '.join(map(str, settings.api_roots)) or 'none (uploads only)'}",
+              highlight=False)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def _key_dict(key: api_keys.ApiKey) -> dict:
+    return {"id": key.id, "name": key.name, "key_id": key.key_id, "scopes": key.scopes,
+            "created_at": key.created_at.isoformat(),
+            "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None}
+
+
+@keys_app.command("create")
+@_clean_errors
+def create(
+    name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
+    scope: Annotated[list[str] | None, typer.Option(
+        "--scope", "-s", help="read (search, list, fetch) or write (index, delete, name; "
+                              "implies read). Repeatable.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create an API key and print it once: only its hash is stored.
+
+    Example: pgface keys create photo-app --scope read --scope write
+    """
+    with Pgface(Settings()) as pf, pf.pool.connection() as conn:
+        key, secret = api_keys.create_key(conn, name, scope or ["read"])
+    if as_json:
+        _print_json({**_key_dict(key), "key": secret})
+        return
+    err.print(f"created key {key.name!r} ({', '.join(key.scopes)}); it is shown only now:",
+              highlight=False)
+    sys.stdout.write(secret + "\n")
+
+
+@keys_app.command("list")
+@_clean_errors
+def list_(
+    include_revoked: Annotated[bool, typer.Option("--all", help="Show revoked keys too.")
+                               ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List API keys (names, scopes, dates; never the keys themselves).
+
+    Example: pgface keys list --all
+    """
+    with Pgface(Settings()) as pf, pf.pool.connection() as conn:
+        keys = api_keys.list_keys(conn, include_revoked)
+    if as_json:
+        _print_json([_key_dict(k) for k in keys])
+        return
+    if not keys:
+        err.print("no API keys: the server is open on 127.0.0.1 only")
+    for k in keys:
+        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+        sys.stdout.write(f"{k.id}\t{k.name}\tpgf_{k.key_id}_…\t{','.join(k.scopes)}\t"
+                         f"{k.created_at:%Y-%m-%d}\t{state}\n")
+
+
+@keys_app.command("revoke")
+@_clean_errors
+def revoke(name_or_id: Annotated[str, typer.Argument(help="Key name, key id or number.")]
+           ) -> None:
+    """Revoke an API key at once; requests with it get 401 from then on.
+
+    Example: pgface keys revoke photo-app
+    """
+    with Pgface(Settings()) as pf, pf.pool.connection() as conn:
+        count = api_keys.revoke_key(conn, name_or_id)
+    if not count:
+        raise PgfaceError(f"no active API key named or numbered {name_or_id!r}")
+    err.print(f"revoked {name_or_id!r}", highlight=False)

@@ -1,0 +1,1 @@
+"""The web page: static files in static/, served by pgface.api at /."""

@@ -222,3 +222,7 @@ def main() -> None:
 
 
 # Command groups that live in their own modules register themselves on `app` here.
+from pgface.cli.serve import keys_app, serve  # noqa: E402 - after `app` exists
+
+app.command()(serve)
+app.add_typer(keys_app, name="keys")

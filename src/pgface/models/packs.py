@@ -62,7 +62,8 @@ def sample_photos() -> list[Path]:
     found: list[Path] = []
     folder = vectron_model_folder()
     if folder is not None:
-        found += [folder / n for n in ("players.jpg", "yaoming.jpg") if (folder / n).is_file()]
+        names = ("players.jpg", "yaoming.jpg", "gdp.jpg")
+        found += [folder / n for n in names if (folder / n).is_file()]
     spec = importlib.util.find_spec("insightface")
     if spec is not None and spec.origin:
         t1 = Path(spec.origin).parent / "data" / "images" / "t1.jpg"

@@ -1,0 +1,308 @@
+"""The HTTP API against the real app: real PostgreSQL, real models, real photos, real uvicorn."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from conftest import PHOTOS, require_data
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from PIL import Image
+from typer.testing import CliRunner
+
+from pgface import Settings
+from pgface.api import create_app
+from pgface.cli import app as cli_app
+from pgface.db import api_keys
+from pgface.library import Pgface
+from pgface.models.analysis import FaceAnalyzer
+
+
+@contextlib.contextmanager
+def running_server(app: FastAPI) -> Iterator[str]:
+    """A real uvicorn on 127.0.0.1 in a thread; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+@pytest.fixture
+def client(settings: Settings, analyzer: FaceAnalyzer) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, analyzer)) as test_client:
+        yield test_client
+
+
+def upload(path: Path) -> dict:
+    return {"file": (path.name, path.read_bytes(), "image/jpeg")}
+
+
+def error_of(response: httpx.Response) -> str:
+    body = response.json()
+    assert body["error"]["status"] == response.status_code
+    return body["error"]["message"]
+
+
+def folder_of(path: str) -> str:
+    return Path(path).parent.name
+
+
+def test_index_groups_then_search_finds_the_right_people(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    groups = require_data(PHOTOS / "groups")
+    settings = settings.model_copy(update={"api_roots": [PHOTOS]})
+    with TestClient(create_app(settings, analyzer)) as client:
+        ids = {}
+        for path in sorted(groups.glob("*.jpg")):
+            if path.name == "crowd-30.jpg":
+                continue  # a detection stress test, slow and not needed here
+            response = client.post("/api/photos", files=upload(path))
+            assert response.status_code == 201, response.text
+            body = response.json()
+            assert body["created"] and body["photo"]["faces"]
+            ids[path.name] = body["photo"]["id"]
+        again = client.post("/api/photos", files=upload(groups / "couple.jpg"))
+        assert again.status_code == 201 and not again.json()["created"]
+        assert again.json()["photo"]["id"] == ids["couple.jpg"]
+        for person in ("obama", "biden"):
+            report = client.post("/api/photos/index-path", json={"path": f"people/{person}"})
+            assert report.status_code == 200, report.text
+            assert report.json()["indexed"] == 2 and not report.json()["failures"]
+
+        # A Big Bang Theory cast member is found in the cast photos and nowhere else.
+        sheldon = PHOTOS / "people" / "bbt-sheldon" / "sheldon1.png"
+        found = client.post("/api/search?top=20", files=upload(sheldon)).json()
+        assert len(found["faces"]) == 1
+        matches = found["faces"][0]["matches"]
+        assert len(matches) >= 3
+        assert all(m["similarity"] >= found["threshold"] for m in matches)
+        cast = {ids[n] for n in ids if n.startswith("bbt")}
+        assert {m["photo_id"] for m in matches} <= cast
+        # One person appears at most once per photo.
+        assert len({m["photo_id"] for m in matches}) == len(matches)
+
+        pair = client.post("/api/search", files=upload(PHOTOS / "queries" / "obama_and_biden.jpg"))
+        assert pair.status_code == 200
+        best = {folder_of(f["matches"][0]["path"]) for f in pair.json()["faces"] if f["matches"]}
+        assert best == {"obama", "biden"}
+
+        # Everything the search points to can be fetched.
+        match = matches[0]
+        crop = client.get(match["crop_url"])
+        assert crop.headers["content-type"] == "image/jpeg" and crop.content[:2] == b"\xff\xd8"
+        image = client.get(match["image_url"])
+        assert Image.open(io.BytesIO(image.content)).size[0] > 0
+        photo = client.get(f"/api/photos/{match['photo_id']}").json()
+        assert match["face_id"] in {f["id"] for f in photo["faces"]}
+        assert client.get(f"/api/faces/{match['face_id']}").json()["photo_id"] == photo["id"]
+
+        page = client.get("/api/photos?limit=3").json()
+        assert len(page["photos"]) == 3 and page["next_after"] == page["photos"][-1]["id"]
+        stats = client.get("/api/stats").json()
+        assert stats["photos"] == len(ids) + 4 and stats["faces"] > 20
+
+        assert client.delete(f"/api/faces/{match['face_id']}").json() == {
+            "deleted": match["face_id"]}
+        assert client.get(match["crop_url"]).status_code == 404
+        couple = ids["couple.jpg"]
+        kept = Path(client.get(f"/api/photos/{couple}").json()["path"])
+        assert kept.exists()
+        assert client.delete(f"/api/photos/{couple}").status_code == 200
+        assert "photo" in error_of(client.get(f"/api/photos/{couple}"))
+        assert not kept.exists()  # the uploaded copy goes with it
+        assert client.get("/api/stats").json()["photos"] == len(ids) + 3
+
+
+def test_compare_two_uploads(client: TestClient) -> None:
+    obama = require_data(PHOTOS / "people" / "obama")
+    same = client.post("/api/compare", files={
+        "a": ("a.jpg", (obama / "obama.jpg").read_bytes()),
+        "b": ("b.jpg", (PHOTOS / "queries" / "obama_and_biden.jpg").read_bytes())})
+    assert same.status_code == 200 and same.json()["same_person"]
+    assert same.json()["faces_in_b"] == 3
+    nobody = client.post("/api/compare", files={
+        "a": ("a.jpg", (obama / "obama.jpg").read_bytes()),
+        "b": ("white.png", (PHOTOS / "not-faces" / "white.png").read_bytes())})
+    assert nobody.status_code == 422 and "white.png: no face found" in error_of(nobody)
+
+
+def _png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("L", (width, height), 128).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_bad_requests_get_clear_json_errors_and_the_server_keeps_serving(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    obama = require_data(PHOTOS / "queries" / "obama1.jpg")
+    limits = {"api_max_upload_bytes": 60_000, "api_max_pixels": 2_000_000}
+    with running_server(create_app(settings.model_copy(update=limits), analyzer)) as url, \
+            httpx.Client(base_url=url, timeout=60) as http:
+        def post(name: str, data: bytes, path: str = "/api/search") -> httpx.Response:
+            return http.post(path, files={"file": (name, data)})
+
+        cases = [
+            (post("notes.txt", b"hello, not a photo"), 400, "notes.txt: not an image"),
+            (post("half.jpg", obama.read_bytes()[:20_000]), 400, "half.jpg: corrupt or truncated"),
+            (post("big.jpg", obama.read_bytes()), 413, "over the upload limit of 60,000 bytes"),
+            (post("empty.jpg", b""), 400, "'empty.jpg' is empty"),
+            (post("wide.png", _png(3000, 1000)), 400, "over the limit of 2 MP"),
+            (post("notes.txt", b"xx", "/api/photos"), 400, "notes.txt: not an image"),
+            (http.post("/api/search"), 422, "field 'file' is required"),
+            (http.post("/api/search?top=0", files={"file": ("a.png", _png(9, 9))}), 422,
+             "query parameter 'top'"),
+            (http.post("/api/search", content=b"x" * 200_000,
+                       headers={"content-type": "application/octet-stream"}),
+             413, "request body is over the limit"),
+            (http.get("/api/photos/12345"), 404, "photo 12345 not found"),
+            (http.get("/api/faces/nope"), 422, "path parameter 'face_id'"),
+            (http.get("/api/nothing"), 404, "no such endpoint: GET /api/nothing"),
+            (http.put("/api/stats"), 405, "PUT is not allowed"),
+            (http.post("/api/photos/index-path", json={"path": "/etc"}), 403,
+             "server-side paths is disabled"),
+        ]
+        for response, status, message in cases:
+            assert response.status_code == status, (message, response.text)
+            assert message in error_of(response)
+        # Still serving: a good photo within the limits is searched.
+        small = io.BytesIO()
+        Image.open(obama).resize((400, 400)).save(small, "JPEG", quality=80)
+        ok = post("small.jpg", small.getvalue())
+        assert ok.status_code == 200 and len(ok.json()["faces"]) == 1
+        assert http.get("/api/health").json()["status"] == "ok"
+
+
+def test_server_side_paths_never_escape_the_roots(settings: Settings, analyzer: FaceAnalyzer,
+                                                  tmp_path: Path) -> None:
+    obama = require_data(PHOTOS / "people" / "obama")
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "album").mkdir(parents=True)
+    outside.mkdir()
+    (root / "album" / "obama.jpg").write_bytes((obama / "obama.jpg").read_bytes())
+    (outside / "secret.jpg").write_bytes((obama / "obama2.jpg").read_bytes())
+    (root / "link").symlink_to(outside)
+    settings = settings.model_copy(update={"api_roots": [root]})
+    with TestClient(create_app(settings, analyzer)) as client:
+        def index(path: str) -> httpx.Response:
+            return client.post("/api/photos/index-path", json={"path": path})
+
+        for escape in ("../outside", str(outside / "secret.jpg"), "link/secret.jpg",
+                       "album/../../outside", "/"):
+            response = index(escape)
+            assert response.status_code == 403, escape
+            assert "outside the allowed roots" in error_of(response)
+        assert "does not exist" in error_of(index("album/missing.jpg"))
+        assert client.get("/api/stats").json()["photos"] == 0
+        report = index("album").json()
+        assert report["indexed"] == 1 and report["faces"] == 1
+        assert report["path"] == str((root / "album").resolve())
+
+
+def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
+        settings: Settings, analyzer: FaceAnalyzer, pf: Pgface) -> None:
+    photo = require_data(PHOTOS / "people" / "obama" / "obama.jpg")
+    with TestClient(create_app(settings, analyzer)) as client:
+        assert client.get("/api/auth").json()["key_required"] is False
+        assert client.get("/api/stats").status_code == 200
+        with pf.pool.connection() as conn:
+            reader, read_key = api_keys.create_key(conn, "reader", ["read"])
+            _, write_key = api_keys.create_key(conn, "writer", ["write"])
+        anonymous = client.get("/api/stats")
+        assert anonymous.status_code == 401 and "API keys exist" in error_of(anonymous)
+        assert client.get("/api/health").status_code == 200  # probes need no key
+
+        read = {"Authorization": f"Bearer {read_key}"}
+        assert client.get("/api/stats", headers=read).status_code == 200
+        assert client.get("/api/auth", headers=read).json()["key"] == {
+            "name": "reader", "scopes": ["read"]}
+        denied = client.post("/api/photos", files=upload(photo), headers=read)
+        assert denied.status_code == 403 and "lacks the 'write' scope" in error_of(denied)
+        written = client.post("/api/photos", files=upload(photo), headers={"X-API-Key": write_key})
+        assert written.status_code == 201
+        assert client.get("/api/photos", headers={"X-API-Key": write_key}).status_code == 200
+
+        wrong = read_key[:-2] + ("aa" if not read_key.endswith("aa") else "bb")
+        bad = client.get("/api/stats", headers={"Authorization": f"Bearer {wrong}"})
+        assert bad.status_code == 401 and "not valid" in error_of(bad)
+        with pf.pool.connection() as conn:
+            assert api_keys.revoke_key(conn, "reader") == 1
+            stored = conn.execute("SELECT secret_sha256 FROM api_keys").fetchall()
+        assert client.get("/api/stats", headers=read).status_code == 401
+        # Only hashes are stored: no row holds the key's secret text.
+        assert all(read_key.split("_")[-1].encode() not in bytes(r[0]) for r in stored)
+        assert reader.scopes == ["read"]
+
+
+def test_keys_required_off_loopback_or_when_configured(settings: Settings,
+                                                       analyzer: FaceAnalyzer) -> None:
+    for update, reason in [({"api_host": "0.0.0.0"}, "none exists yet"),
+                           ({"api_auth": "always"}, "api_auth=always")]:
+        app = create_app(settings.model_copy(update=update), analyzer)
+        with TestClient(app) as client:
+            response = client.get("/api/photos")
+            assert response.status_code == 401 and reason in error_of(response)
+
+
+def test_keys_cli_creates_lists_and_revokes(settings: Settings, pf: Pgface) -> None:
+    runner = CliRunner()
+    env = {"PGFACE_DATABASE_URL": settings.database_url}
+    created = runner.invoke(cli_app, ["keys", "create", "app", "-s", "write"], env=env)
+    assert created.exit_code == 0, created.output
+    key = created.stdout.strip().splitlines()[-1]
+    with pf.pool.connection() as conn:
+        found = api_keys.verify_key(conn, key)
+    assert found is not None and found.allows("read") and found.allows("write")
+    listed = runner.invoke(cli_app, ["keys", "list"], env=env)
+    assert "app" in listed.stdout and key not in listed.stdout
+    assert runner.invoke(cli_app, ["keys", "revoke", "app"], env=env).exit_code == 0
+    again = runner.invoke(cli_app, ["keys", "revoke", "app"], env=env)
+    assert again.exit_code == 1 and "no active API key" in again.output
+    bad_scope = runner.invoke(cli_app, ["keys", "create", "x", "-s", "admin"], env=env)
+    assert bad_scope.exit_code == 1 and "unknown scope 'admin'" in bad_scope.output
+    with pf.pool.connection() as conn:
+        assert api_keys.verify_key(conn, key) is None
+
+
+def test_database_requests_do_not_wait_behind_inference(settings: Settings,
+                                                        analyzer: FaceAnalyzer) -> None:
+    crowd = require_data(PHOTOS / "groups" / "crowd-30.jpg").read_bytes()
+    with running_server(create_app(settings, analyzer)) as url:
+        def search() -> float:
+            with httpx.Client(base_url=url, timeout=120) as http:
+                assert http.post("/api/search", files={"file": ("c.jpg", crowd)}).is_success
+            return time.monotonic()
+
+        def lookups() -> float:
+            with httpx.Client(base_url=url, timeout=120) as http:
+                for _ in range(20):
+                    assert http.get("/api/stats").is_success
+            return time.monotonic()
+
+        with ThreadPoolExecutor(4) as pool:
+            searches = [pool.submit(search) for _ in range(3)]
+            time.sleep(0.3)  # the searches are queued or running
+            reads_done = pool.submit(lookups).result()
+            searches_done = max(f.result() for f in searches)
+        # Three crowd searches take seconds one after another; 20 reads finish well before.
+        assert reads_done < searches_done

@@ -7,16 +7,21 @@ from pgface.config import Settings
 from pgface.errors import ImageError, ModelPackError, NoFaceError, NotFoundError, PgfaceError
 from pgface.index import IndexReport
 from pgface.library import Pgface, open
+from pgface.people import Identification, People, Person, PersonError
 from pgface.search import Comparison, Match, QueryFace, SearchResult
 
 __all__ = [
     "Comparison",
+    "Identification",
     "ImageError",
     "IndexReport",
     "Match",
     "ModelPackError",
     "NoFaceError",
     "NotFoundError",
+    "People",
+    "Person",
+    "PersonError",
     "Pgface",
     "PgfaceError",
     "QueryFace",

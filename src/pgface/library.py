@@ -16,6 +16,7 @@ from pgface.index import Indexer, IndexReport, ProgressCallback
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import resolve_pack
 from pgface.models.sessions import available_providers
+from pgface.people import People
 from pgface.search import Comparison, SearchResult, compare_photos, search_photo
 
 PhotoInput = str | Path | bytes
@@ -62,6 +63,11 @@ class Pgface:
         if self._pool is None:
             self._pool = open_pool(self.database_url())
         return self._pool
+
+    @property
+    def people(self) -> People:
+        """Name, cluster and identify people; a light view over the pool and the models."""
+        return People(self.pool, self.analyzer, self.settings)
 
     def database_url(self) -> str:
         if self.settings.database_url:

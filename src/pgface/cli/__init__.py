@@ -231,3 +231,6 @@ from pgface.cli.serve import keys_app, serve  # noqa: E402 - after `app` exists
 
 app.command()(serve)
 app.add_typer(keys_app, name="keys")
+from pgface.cli.people import people_app  # noqa: E402 - after `app` exists
+
+app.add_typer(people_app, name="people")

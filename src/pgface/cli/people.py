@@ -1,0 +1,247 @@
+"""`pgface people ...`: name, cluster, enrol and identify people."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pgface.cli import JsonOption, err, handle_errors, open_library, out, print_json
+from pgface.people import Person
+
+people_app = typer.Typer(help="People: name faces, cluster, enrol, identify.",
+                         no_args_is_help=True)
+
+PersonArg = Annotated[str, typer.Argument(help="A person's name, or id.")]
+FaceIds = Annotated[list[int], typer.Argument(help="Face ids (see `pgface people show`).")]
+
+
+def _person_dict(person: Person) -> dict:
+    return {"id": person.id, "name": person.name, "faces": person.faces, "photos": person.photos}
+
+
+def _said(person: Person, what: str, as_json: bool) -> None:
+    if as_json:
+        print_json(_person_dict(person))
+    else:
+        out.print(f"{what} {person.label}: {person.faces} faces in {person.photos} photos",
+                  highlight=False)
+
+
+@people_app.command("list")
+@handle_errors
+def list_people(
+    unnamed: Annotated[bool, typer.Option(
+        "--all", "-a", help="Also the unnamed people clustering found.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List people with how many faces and photos each has.
+
+    Example: pgface people list --all
+    """
+    with open_library() as pf:
+        found = pf.people.list(unnamed=unnamed)
+    if as_json:
+        print_json([_person_dict(p) for p in found])
+        return
+    table = Table()
+    for column in ("id", "name", "faces", "photos"):
+        table.add_column(column)
+    for p in found:
+        table.add_row(str(p.id), p.name or "(unnamed)", str(p.faces), str(p.photos))
+    out.print(table)
+
+
+@people_app.command()
+@handle_errors
+def show(person: PersonArg, as_json: JsonOption = False) -> None:
+    """A person's faces: face id, photo and box.
+
+    Example: pgface people show "Ada Lovelace"
+    """
+    with open_library() as pf:
+        found = pf.people.get(person)
+        faces = pf.people.faces(found.id)
+    if as_json:
+        print_json({**_person_dict(found), "face_list": [asdict(f) for f in faces]})
+        return
+    table = Table(title=f"{found.label}: {found.faces} faces", title_justify="left")
+    for column in ("face", "photo", "box", "by"):
+        table.add_column(column)
+    for f in faces:
+        table.add_row(str(f.face_id), f.path, str([int(v) for v in f.bbox]), f.assigned_by or "")
+    out.print(table)
+
+
+@people_app.command()
+@handle_errors
+def name(
+    person_name: Annotated[str, typer.Argument(metavar="NAME", help="The person's name.")],
+    faces: FaceIds,
+    as_json: JsonOption = False,
+) -> None:
+    """Put faces in the person called NAME (created if new). Clustering never undoes this.
+
+    Example: pgface people name "Ada Lovelace" 12 57 301
+    """
+    with open_library() as pf:
+        _said(pf.people.name_faces(faces, person_name), "named", as_json)
+
+
+@people_app.command()
+@handle_errors
+def rename(person: PersonArg, new_name: str, as_json: JsonOption = False) -> None:
+    """Give a person, named or found by clustering, a new name.
+
+    Example: pgface people rename 17 "Ada Lovelace"
+    """
+    with open_library() as pf:
+        _said(pf.people.rename(person, new_name), "renamed", as_json)
+
+
+@people_app.command()
+@handle_errors
+def merge(
+    source: Annotated[str, typer.Argument(help="Person whose faces move; then deleted.")],
+    target: Annotated[str, typer.Argument(help="Person who receives them; keeps their name.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Merge SOURCE into TARGET.
+
+    Example: pgface people merge 23 "Ada Lovelace"
+    """
+    with open_library() as pf:
+        _said(pf.people.merge(source, target), "merged into", as_json)
+
+
+@people_app.command()
+@handle_errors
+def split(
+    person: PersonArg,
+    faces: FaceIds,
+    new_name: Annotated[str | None, typer.Option(
+        "--name", help="Name of the new person (default: unnamed).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move FACES out of PERSON into a new person.
+
+    Example: pgface people split "Ada Lovelace" 301 --name "Annabella Milbanke"
+    """
+    with open_library() as pf:
+        _said(pf.people.split(person, faces, new_name), "split off", as_json)
+
+
+@people_app.command()
+@handle_errors
+def delete(person: PersonArg) -> None:
+    """Delete a person; their faces stay, unassigned (the next cluster run may regroup them).
+
+    Example: pgface people delete 23
+    """
+    with open_library() as pf:
+        released = pf.people.delete(person)
+    out.print(f"deleted {person}; {released} faces are unassigned now", highlight=False)
+
+
+@people_app.command()
+@handle_errors
+def erase(
+    person: PersonArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Erase a person with every face of theirs (embeddings, crops) and the photos only they
+    are in: nothing of them stays in the database. Photo files are not touched.
+
+    Example: pgface people erase "Ada Lovelace" --yes
+    """
+    with open_library() as pf:
+        found = pf.people.get(person)
+        if not yes:
+            typer.confirm(f"erase {found.label} and {found.faces} faces for good?", abort=True)
+        faces, photos = pf.people.erase(found.id)
+    out.print(f"erased {found.label}: {faces} faces and {photos} photos", highlight=False)
+
+
+@people_app.command()
+@handle_errors
+def cluster(
+    full: Annotated[bool, typer.Option(
+        "--full", help="Redo what clustering did before (never what a person did).")] = False,
+    similarity: Annotated[float | None, typer.Option(
+        help="Cosine similarity at which faces are neighbours (default: docs/people.md).")
+    ] = None,
+    min_neighbours: Annotated[int, typer.Option(
+        min=1, help="Neighbours a face needs to found a person.")] = 1,
+    as_json: JsonOption = False,
+) -> None:
+    """Group the faces no person holds: each joins a person or founds one.
+
+    Example: pgface people cluster --json
+    """
+    with open_library() as pf:
+        report = pf.people.cluster(full=full, similarity=similarity,
+                                   min_neighbours=min_neighbours)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    out.print(f"{report.considered} unassigned faces: {report.joined} joined people, "
+              f"{report.in_new_people} founded {report.founded} new people, "
+              f"{report.unassigned} left alone; {report.seconds:.1f} s ({report.mode})",
+              highlight=False)
+
+
+@people_app.command()
+@handle_errors
+def enrol(
+    folder: Annotated[Path, typer.Argument(help="A folder with one folder per person.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Index FOLDER/<name>/* and name each photo's face <name>.
+
+    Example: pgface people enrol ~/people
+    """
+    with open_library() as pf:
+        report = pf.people.enrol(folder)
+    if as_json:
+        print_json({"people": report.people, "no_face": report.no_face,
+                    "several_faces": report.several_faces})
+        return
+    for person_name, count in report.people.items():
+        out.print(f"{person_name}: {count} faces", highlight=False)
+    for path in report.no_face:
+        err.print(f"[yellow]no face[/yellow] in {path}", highlight=False)
+    for path in report.several_faces:
+        err.print(f"[yellow]several faces[/yellow] in {path}: took the likeliest",
+                  highlight=False)
+
+
+@people_app.command()
+@handle_errors
+def identify(
+    photo: Annotated[Path, typer.Argument(help="Every face in it is identified.")],
+    threshold: Annotated[float | None, typer.Option(
+        help="Minimum cosine similarity (default: the calibrated match threshold).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Who is in PHOTO: for each face, the likeliest person and a confidence, or unknown.
+
+    Example: pgface people identify party.jpg --json
+    """
+    with open_library() as pf:
+        result = pf.people.identify(photo, threshold=threshold)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    if not result.faces:
+        out.print(f"no face found in {photo}", highlight=False)
+    for face in result.faces:
+        box = [int(v) for v in face.bbox]
+        if face.person_id is None:
+            out.print(f"face at {box}: unknown", highlight=False)
+            continue
+        who = face.name or f"person {face.person_id} (unnamed)"
+        out.print(f"face at {box}: {who}, confidence {face.confidence:.2f} "
+                  f"(similarity {face.similarity:.3f})", highlight=False)

@@ -1,0 +1,405 @@
+"""People: naming, clustering, identify, enrolment and erasure, on real photos, models and
+PostgreSQL. Ground truth is the folder a photo sits in (photos/people/<name>, LFW's <Name>)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from conftest import LFW, PHOTOS, require_data, with_database
+from PIL import Image
+from psycopg import sql
+from typer.testing import CliRunner
+
+from pgface import NotFoundError, PersonError, Pgface, Settings
+from pgface.cli import app
+from pgface.lfw import central_face_index
+from pgface.models.analysis import FaceAnalyzer
+from pgface.people import MIN_NEIGHBOURS, run_clustering
+
+# Who is in each query photo (data README); everyone else in them must stay unknown.
+QUERY_PEOPLE = {
+    "obama1.jpg": {"obama"},
+    "alex_lacamoire1.jpg": {"alex_lacamoire"},
+    "johnsnow_test1.jpg": {"kit_harington"},
+    "kit_with_rose.jpg": {"kit_harington", "rose_leslie"},
+    "obama_and_biden.jpg": {"obama", "biden"},
+}
+
+
+# Scores of a clustering against labels; unclustered faces count as clusters of one.
+
+def pair_count(counts: Counter) -> int:
+    return sum(n * (n - 1) // 2 for n in counts.values())
+
+
+def cluster_scores(cluster_of: dict[int, int | None], label_of: dict[int, str]) -> dict:
+    faces = list(label_of)
+    clusters = [cluster_of.get(f) or f"alone-{f}" for f in faces]
+    labels = [label_of[f] for f in faces]
+    both = Counter(zip(clusters, labels, strict=True))
+    per_cluster, per_label = Counter(clusters), Counter(labels)
+    together, true_pairs = pair_count(both), pair_count(per_label)
+    predicted = pair_count(per_cluster)
+    b_precision = np.mean([both[c, lab] / per_cluster[c] for c, lab in both.elements()])
+    b_recall = np.mean([both[c, lab] / per_label[lab] for c, lab in both.elements()])
+    return {
+        "precision": together / predicted if predicted else 1.0,
+        "recall": together / true_pairs if true_pairs else 1.0,
+        "bcubed_f": 2 * b_precision * b_recall / (b_precision + b_recall),
+        "pairs": (together, predicted, true_pairs),
+    }
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    face_id: int
+    bbox: list[float]
+    photo_width: int
+    photo_height: int
+
+
+def stored_faces(library: Pgface, paths: list[Path]) -> dict[str, list[StoredFace]]:
+    """The faces stored for these files, by resolved path, in face id order."""
+    resolved = [str(p.resolve()) for p in paths]
+    found: dict[str, list[StoredFace]] = {p: [] for p in resolved}
+    with library.pool.connection() as conn:
+        for path, *face in conn.execute(
+                "SELECT ph.path, f.id, f.bbox, ph.width, ph.height FROM faces f "
+                "JOIN photos ph ON ph.id = f.photo_id WHERE ph.path = ANY(%s) ORDER BY f.id",
+                [resolved]):
+            found[path].append(StoredFace(*face))
+    return found
+
+
+def labelled_faces(library: Pgface, folder: Path) -> dict[int, str]:
+    """One face per photo carries the folder's name: the central one (LFW) or the largest."""
+    labels = {}
+    for path, faces in stored_faces(library, [p for p in folder.rglob("*") if p.is_file()]
+                                    ).items():
+        if not faces:
+            continue
+        if folder.parent.name == "lfw-view1":
+            chosen = faces[central_face_index([f.bbox for f in faces], faces[0].photo_width,
+                                              faces[0].photo_height)]
+        else:
+            chosen = max(faces, key=lambda f: (f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1]))
+        labels[chosen.face_id] = Path(path).parent.name
+    return labels
+
+
+def person_of_faces(conn: psycopg.Connection) -> dict[int, int | None]:
+    return dict(conn.execute("SELECT id, person_id FROM faces").fetchall())
+
+
+def shared_photos(conn: psycopg.Connection) -> int:
+    """Pairs of faces in one photo given one person: clustering must never make any."""
+    return conn.execute("""
+        SELECT count(*) FROM (SELECT photo_id, person_id FROM faces WHERE person_id IS NOT NULL
+                              GROUP BY photo_id, person_id HAVING count(*) > 1) AS twice
+    """).fetchone()[0]
+
+
+def linked_folder(target: Path, people: dict[str, list[Path]]) -> Path:
+    """target/<name>/<file> symlinks: the enrolment layout over a chosen subset of photos."""
+    for name, files in people.items():
+        (target / name).mkdir(parents=True)
+        for f in files:
+            (target / name / f.name).symlink_to(f)
+    return target
+
+
+def photos_of(identity: str) -> list[Path]:
+    return sorted((require_data(PHOTOS / "people") / identity).iterdir())
+
+
+@pytest.fixture(scope="module")
+def module_library(server_url: str, models_dir: Path, work_dir: Path, analyzer: FaceAnalyzer
+                   ) -> Iterator[Pgface]:
+    """A database of its own for the tests of one module that only read it after set-up."""
+    name = f"m_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    settings = Settings(database_url=with_database(server_url, name), models_dir=models_dir,
+                        data_dir=work_dir)
+    with Pgface(settings, analyzer=analyzer) as library:
+        yield library
+
+
+@pytest.fixture(scope="module")
+def enrolled(module_library: Pgface) -> Pgface:
+    report = module_library.people.enrol(require_data(PHOTOS / "people"))
+    assert not report.index.failures
+    return module_library
+
+
+# Naming by hand
+
+def test_name_rename_merge_split_delete(pf: Pgface) -> None:
+    pf.index(photos_of("obama") + photos_of("biden"))
+    stored = stored_faces(pf, photos_of("obama") + photos_of("biden"))
+    obama = [f.face_id for p in photos_of("obama") for f in stored[str(p.resolve())]]
+    biden = [f.face_id for p in photos_of("biden") for f in stored[str(p.resolve())]]
+    people = pf.people
+
+    named = people.name_faces(obama[:1], "Barack")
+    assert (named.name, named.faces) == ("Barack", 1)
+    assert people.name_faces(obama[1:], "Barack").faces == len(obama)  # joins the same person
+    assert people.rename("Barack", "Barack Obama").name == "Barack Obama"
+    assert [p.name for p in people.list()] == ["Barack Obama"]
+
+    joe = people.name_faces(biden, "Joe")
+    merged = people.merge("Joe", "Barack Obama")
+    assert merged.faces == len(obama) + len(biden)
+    assert {f.face_id for f in people.faces(merged.id)} == set(obama + biden)
+    with pytest.raises(NotFoundError, match="Joe"):
+        people.get("Joe")
+
+    split = people.split(merged.id, biden, name="Joe Biden")
+    assert split.id != joe.id and split.faces == len(biden)
+    assert {f.face_id for f in people.faces("Barack Obama")} == set(obama)
+    assert {f.assigned_by for f in people.faces("Joe Biden")} == {"user"}
+
+    assert people.delete("Joe Biden") == len(biden)
+    assert [p.name for p in people.list(unnamed=True)] == ["Barack Obama"]
+    with pf.pool.connection() as conn:
+        released = person_of_faces(conn)
+    assert all(released[f] is None for f in biden)  # the faces stay, unassigned
+
+
+def test_bad_input_names_what_is_wrong(pf: Pgface, tmp_path: Path) -> None:
+    pf.index(photos_of("obama"))
+    people = pf.people
+    with pytest.raises(NotFoundError, match="Nobody Here"):
+        people.get("Nobody Here")
+    with pytest.raises(NotFoundError, match="id 424242"):
+        people.rename(424242, "x")
+    with pytest.raises(NotFoundError, match="999999"):
+        people.name_faces([999999], "Barack")
+    face = stored_faces(pf, photos_of("obama")[:1])
+    face_id = next(iter(face.values()))[0].face_id
+    people.name_faces([face_id], "Barack")
+    other = people.split("Barack", [face_id], name="Someone")
+    assert people.rename(other.id, "Someone").id == other.id  # its own name is fine...
+    people.name_faces([face_id], "Barack")
+    with pytest.raises(PersonError, match="already exists"):
+        people.rename("Someone", "Barack")  # ...someone else's is not
+    with pytest.raises(PersonError, match="empty"):
+        people.name_faces([face_id], "   ")
+    with pytest.raises(PersonError, match="itself"):
+        people.merge("Barack", "Barack")
+    with pytest.raises(PersonError, match=f"faces {face_id} are not faces"):
+        people.split("Someone", [face_id])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(PersonError, match=str(empty)):
+        people.enrol(empty)
+    with pytest.raises(NotFoundError, match="missing"):
+        people.enrol(tmp_path / "missing")
+
+
+# Right to be forgotten
+
+def test_erase_leaves_nothing_of_the_person(pf: Pgface, tmp_path: Path) -> None:
+    group = require_data(PHOTOS / "queries" / "obama_and_biden.jpg")
+    pf.people.enrol(linked_folder(tmp_path / "people", {
+        "obama": photos_of("obama"), "biden": photos_of("biden")}))
+    pf.index([group])
+    # Obama's face in the group photo goes to him through identify, as a user would do it.
+    in_group = stored_faces(pf, [group])[str(group.resolve())]
+    answers = pf.people.identify(group)
+    obama_box = next(f.bbox for f in answers.faces if f.name == "obama")
+    face_in_group = min(in_group, key=lambda f: np.abs(np.subtract(f.bbox, obama_box)).sum())
+    pf.people.name_faces([face_in_group.face_id], "obama")
+
+    obama = pf.people.get("obama")
+    with pf.pool.connection() as conn:
+        rows = conn.execute("SELECT id, embedding, crop, photo_id FROM faces WHERE person_id = %s",
+                            [obama.id]).fetchall()
+    assert len(rows) == obama.faces == len(photos_of("obama")) + 1
+    group_photo = face_in_group.face_id and rows[-1][3]
+
+    assert pf.people.erase("obama") == (len(rows), len(photos_of("obama")))
+
+    with pf.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM people WHERE id = %s OR name = 'obama'",
+                            [obama.id]).fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM faces WHERE id = ANY(%s) OR crop = ANY(%s)",
+                            [[r[0] for r in rows], [r[2] for r in rows]]).fetchone()[0] == 0
+        for _, embedding, _, _ in rows:  # no stored face is (nearly) any of their embeddings
+            assert conn.execute("SELECT count(*) FROM faces WHERE embedding <=> %s < 0.0001",
+                                [embedding]).fetchone()[0] == 0
+        photo_paths = [r[0] for r in conn.execute("SELECT path FROM photos")]
+        assert not [p for p in photo_paths if "/obama/" in p]  # photos only he was in are gone
+        assert conn.execute("SELECT count(*) FROM faces WHERE photo_id = %s",
+                            [group_photo]).fetchone()[0] == len(in_group) - 1
+    assert pf.people.get("biden").faces == len(photos_of("biden"))  # nobody else was touched
+
+
+# Clustering
+
+def test_clustering_photos_people(module_library: Pgface) -> None:
+    """The labelled people folders, clustered from scratch: the figures go in docs/people.md."""
+    folder = require_data(PHOTOS / "people")
+    module_library.index([folder])
+    report = module_library.people.cluster(full=True)
+    with module_library.pool.connection() as conn:
+        scores = cluster_scores(person_of_faces(conn), labelled_faces(module_library, folder))
+        assert shared_photos(conn) == 0
+    print(f"\nphotos/people clustering: {scores} {report}")
+    assert scores["precision"] >= 0.99 and scores["recall"] >= 0.90
+    assert report.founded == len(module_library.people.list(unnamed=True))
+
+
+def test_enrolled_people_are_identified_and_nobody_else(enrolled: Pgface) -> None:
+    for query, expected in QUERY_PEOPLE.items():
+        result = enrolled.people.identify(require_data(PHOTOS / "queries" / query))
+        named = [face.name for face in result.faces if face.name is not None]
+        print(f"\n{query}: " + ", ".join(
+            f"{f.name or 'unknown'} ({f.similarity}, {f.confidence})" for f in result.faces))
+        assert sorted(named) == sorted(expected), query
+        assert len(result.faces) - len(named) == sum(
+            f.person_id is None for f in result.faces)  # the rest are unknown, not unnamed
+        for face in result.faces:
+            if face.name is not None:
+                assert face.confidence > 0.5 and face.similarity >= result.threshold
+                assert face.candidates[0].person_id == face.person_id
+                sims = [c.similarity for c in face.candidates]
+                assert sims == sorted(sims, reverse=True)
+    girl = [f for f in enrolled.people.identify(PHOTOS / "queries" / "obama_and_biden.jpg").faces
+            if f.name is None]
+    assert len(girl) == 1  # the girl with Obama and Biden is nobody we know
+
+
+def test_search_results_grouped_by_person(enrolled: Pgface) -> None:
+    result, groups = enrolled.people.search(PHOTOS / "queries" / "obama_and_biden.jpg",
+                                            threshold=0.0, top=30)
+    assert len(groups) == len(result.faces)
+    for face, face_groups in zip(result.faces, groups, strict=True):
+        assert sum(len(g.matches) for g in face_groups) == len(face.matches)
+        bests = [g.best_similarity for g in face_groups if g.person_id is not None]
+        assert bests == sorted(bests, reverse=True)
+        for g in face_groups:
+            assert {m.person_id for m in g.matches} == {g.person_id}
+    tops = {g[0].name for g in groups if g and g[0].best_similarity >= result.threshold}
+    assert {"obama", "biden"} <= tops
+
+
+def test_incremental_clustering_only_grows(pf: Pgface, tmp_path: Path) -> None:
+    identities = ["bbt-amy", "bbt-raj", "bbt-sheldon", "deepface-id00", "deepface-id01"]
+    first = linked_folder(tmp_path / "first", {i: photos_of(i)[:3] for i in identities})
+    later = linked_folder(tmp_path / "later", {i: photos_of(i)[3:] for i in identities})
+    pf.index([first])
+    before = pf.people.cluster()
+    with pf.pool.connection() as conn:
+        assigned_before = {f: p for f, p in person_of_faces(conn).items() if p}
+    unassigned_before = before.unassigned
+    pf.index([later])
+    new_faces = sum(len(v) for v in stored_faces(pf, list(later.rglob("*.*"))).values())
+    after = pf.people.cluster()
+    assert after.mode == "sql" and after.considered == new_faces + unassigned_before
+    assert after.founded == 0  # every identity was already a person
+    with pf.pool.connection() as conn:
+        now = person_of_faces(conn)
+        assert shared_photos(conn) == 0
+    assert {f: now[f] for f in assigned_before} == assigned_before  # nothing moved
+    labels = labelled_faces(pf, tmp_path)
+    scores = cluster_scores(now, labels)
+    assert scores["precision"] >= 0.99 and scores["recall"] >= 0.90, scores
+
+
+def test_clustering_never_overrides_people_or_links_one_photo(pf: Pgface, tmp_path: Path
+                                                              ) -> None:
+    sheldon = photos_of("bbt-sheldon")
+    # One photo with Sheldon twice: the two faces must not end up as one person.
+    twice = tmp_path / "twice.png"
+    image = Image.open(sheldon[0]).convert("RGB")
+    canvas = Image.new("RGB", (image.width * 2 + 40, image.height + 40), "white")
+    canvas.paste(image, (10, 20))
+    canvas.paste(image.transpose(Image.FLIP_LEFT_RIGHT), (image.width + 30, 20))
+    canvas.save(twice)
+    pf.index(sheldon[1:] + [twice])
+    faces = stored_faces(pf, sheldon[1:] + [twice])
+    in_twice = [f.face_id for f in faces[str(twice.resolve())]]
+    assert len(in_twice) == 2
+    # Two people a human made of one identity: clustering must not merge them back.
+    first, second = (faces[str(p.resolve())][0].face_id for p in sheldon[1:3])
+    pf.people.name_faces([first], "Sheldon A")
+    pf.people.name_faces([second], "Sheldon B")
+
+    report = pf.people.cluster(full=True)
+    with pf.pool.connection() as conn:
+        now = person_of_faces(conn)
+        assert shared_photos(conn) == 0
+    assert report.considered == len(now) - 2
+    assert now[in_twice[0]] != now[in_twice[1]] or now[in_twice[0]] is None
+    names = {p.name for p in pf.people.list()}
+    assert names == {"Sheldon A", "Sheldon B"}
+    assert now[first] != now[second]
+    a, b = pf.people.get("Sheldon A"), pf.people.get("Sheldon B")
+    assert {f.assigned_by for f in pf.people.faces(a.id) if f.face_id == first} == {"user"}
+    assert pf.people.cluster(full=True).released == a.faces + b.faces - 2  # humans' faces stay
+
+
+def test_clustering_lfw_view1(lfw_library: Pgface) -> None:
+    """All of LFW View 1 clustered in bulk, inside a transaction that is rolled back (the
+    session's LFW database stays as it was for the other tests)."""
+    labels = labelled_faces(lfw_library, LFW / "images")
+    people = lfw_library.people
+    with lfw_library.pool.connection() as conn:
+        try:
+            with conn.transaction():
+                report = run_clustering(conn, people.model, people.cluster_similarity,
+                                        MIN_NEIGHBOURS, full=True)
+                scores = cluster_scores(person_of_faces(conn), labels)
+                assert shared_photos(conn) == 0
+                raise _RollBack
+        except _RollBack:
+            pass
+    print(f"\nLFW View 1 clustering: {scores} {report}")
+    assert report.mode == "bulk"
+    assert scores["precision"] >= 0.99 and scores["recall"] >= 0.90
+
+
+class _RollBack(Exception):
+    """Leaves the transaction without committing it."""
+
+
+# The command line, checked through the library
+
+def test_cli_enrol_name_merge_erase_identify(settings: Settings, pf: Pgface, models_dir: Path,
+                                            tmp_path: Path) -> None:
+    env = {"PGFACE_DATABASE_URL": settings.database_url, "PGFACE_MODELS_DIR": str(models_dir)}
+    runner = CliRunner()
+    folder = linked_folder(tmp_path / "people", {
+        "obama": photos_of("obama"), "biden": photos_of("biden")})
+
+    result = runner.invoke(app, ["people", "enrol", str(folder), "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert {p.name: p.faces for p in pf.people.list()} == {
+        "obama": len(photos_of("obama")), "biden": len(photos_of("biden"))}
+
+    result = runner.invoke(app, ["people", "identify",
+                                 str(PHOTOS / "queries" / "obama1.jpg")], env=env)
+    assert result.exit_code == 0 and "obama, confidence" in result.output, result.output
+
+    biden = pf.people.get("biden")
+    result = runner.invoke(app, ["people", "rename", str(biden.id), "Joe Biden"], env=env)
+    assert result.exit_code == 0 and pf.people.get(biden.id).name == "Joe Biden"
+
+    result = runner.invoke(app, ["people", "merge", "Joe Biden", "obama"], env=env)
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in pf.people.list(unnamed=True)] == ["obama"]
+
+    result = runner.invoke(app, ["people", "show", "nobody"], env=env)
+    assert result.exit_code == 1 and "no person named 'nobody'" in result.output
+
+    result = runner.invoke(app, ["people", "erase", "obama", "--yes"], env=env)
+    assert result.exit_code == 0, result.output
+    assert pf.people.list(unnamed=True) == [] and pf.stats()["faces"] == 0

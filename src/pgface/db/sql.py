@@ -90,3 +90,40 @@ FROM photos ph JOIN faces f ON f.photo_id = ph.id
 WHERE ph.path = ANY(%s) AND f.model = %s
 ORDER BY ph.path, f.id
 """
+
+# The sign-bit index (pgface/vector_index.py): load and catch up, then re-rank its candidates.
+# Ids the faces sequence has handed out so far (NULL before the first face).
+FACES_ID_TAKEN = """
+SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('faces', 'id')), 0)
+"""
+SNAPSHOT_BOUNDS = """
+SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint
+FROM pg_current_snapshot() s
+"""
+COPY_SIGN_BITS = """
+COPY (SELECT id, binary_quantize(embedding) FROM faces WHERE model = %s AND id > %s)
+TO STDOUT (FORMAT BINARY)
+"""
+# The candidates are materialised first so no vector index can serve the ORDER BY; `present`
+# counts the candidates that still exist (the index forgets the others).
+RERANK_FACES = """
+WITH candidates AS MATERIALIZED (
+    SELECT id, photo_id, person_id, bbox, embedding
+    FROM faces
+    WHERE id = ANY(%(ids)s) AND model = %(model)s
+), nearest AS MATERIALIZED (
+    SELECT id, photo_id, person_id, bbox, embedding <=> %(query)s AS distance,
+           count(*) OVER () AS present
+    FROM candidates
+    ORDER BY distance
+    LIMIT %(k)s
+)
+SELECT n.id, n.photo_id, ph.path, n.bbox, n.person_id, pe.name, 1 - n.distance AS similarity,
+       n.present
+FROM nearest n
+JOIN photos ph ON ph.id = n.photo_id
+LEFT JOIN people pe ON pe.id = n.person_id
+WHERE n.distance <= %(max_distance)s
+ORDER BY n.distance, n.id
+"""
+PRESENT_FACES = "SELECT id FROM faces WHERE id = ANY(%s)"

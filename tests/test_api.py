@@ -306,3 +306,55 @@ def test_database_requests_do_not_wait_behind_inference(settings: Settings,
             searches_done = max(f.result() for f in searches)
         # Three crowd searches take seconds one after another; 20 reads finish well before.
         assert reads_done < searches_done
+
+
+def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
+    require_data(PHOTOS / "people")
+    settings = settings.model_copy(update={"api_roots": [PHOTOS]})
+    with TestClient(create_app(settings, analyzer)) as client:
+        for person in ("obama", "biden", "kit_harington"):
+            assert client.post("/api/photos/index-path",
+                               json={"path": f"people/{person}"}).json()["indexed"]
+        faces = {}
+        for photo in client.get("/api/photos").json()["photos"]:
+            detail = client.get(f"/api/photos/{photo['id']}").json()
+            faces.setdefault(folder_of(photo["path"]), []).extend(f["id"] for f in detail["faces"])
+        obama, biden = faces["obama"], faces["biden"]
+
+        named = client.post("/api/people/name", json={"face_ids": obama[:1], "name": "Obama"})
+        assert named.status_code == 200 and named.json()["faces"] == 1
+        other = client.post("/api/people/name", json={"face_ids": obama[1:], "name": "Barack"})
+        merged = client.post("/api/people/merge", json={"source": "Barack", "target": "Obama"})
+        assert merged.json()["faces"] == len(obama)
+        assert client.get(f"/api/people/{other.json()['id']}").status_code == 404
+        assert client.get(f"/api/faces/{obama[0]}").json()["person_name"] == "Obama"
+
+        split = client.post("/api/people/Obama/split", json={"face_ids": obama[1:]})
+        assert split.json()["name"] is None and split.json()["faces"] == len(obama) - 1
+        listed = client.get("/api/people?unnamed=true").json()["people"]
+        assert {p["id"] for p in listed} >= {named.json()["id"], split.json()["id"]}
+        renamed = client.patch(f"/api/people/{split.json()['id']}", json={"name": "Barack O."})
+        assert renamed.json()["name"] == "Barack O."
+
+        # Identify a new photo of Obama through the API.
+        query = PHOTOS / "queries" / "obama1.jpg"
+        who = client.post("/api/identify", files=upload(query)).json()
+        assert [f["name"] for f in who["faces"]] in (["Obama"], ["Barack O."])
+        assert who["source"] == "obama1.jpg"
+
+        client.post("/api/people/name", json={"face_ids": biden, "name": "Biden"})
+        clash = client.patch("/api/people/Biden", json={"name": "Obama"})
+        assert clash.status_code == 409 and "already exists" in error_of(clash)
+        assert client.post("/api/people/name", json={"face_ids": [999999], "name": "X"}
+                           ).status_code == 404
+        assert "face_ids" in error_of(client.post("/api/people/name",
+                                                  json={"face_ids": [], "name": "X"}))
+        assert client.get("/api/people/Nobody").status_code == 404
+
+        assert client.delete("/api/people/Barack O.").json()["faces_released"] == len(obama) - 1
+        before = client.get("/api/stats").json()["photos"]
+        erased = client.post("/api/people/Biden/erase").json()
+        assert erased["faces_deleted"] == len(biden) and erased["photos_deleted"] == 2
+        assert client.get("/api/stats").json()["photos"] == before - 2
+        clustered = client.post("/api/people/cluster", json={})
+        assert clustered.status_code == 200 and "founded" in clustered.json()

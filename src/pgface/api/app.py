@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from pgface import __version__
-from pgface.api import admin, faces, photos, search
+from pgface.api import admin, faces, people, photos, search
 from pgface.api.errors import install_error_handlers
 from pgface.api.limits import MULTIPART_SLACK, BodyLimit
 from pgface.config import Settings
@@ -58,8 +58,9 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
     install_error_handlers(app)
     # Compare takes two photos; anything beyond that and the form fields is refused unread.
     app.add_middleware(BodyLimit, max_bytes=2 * settings.api_max_upload_bytes + MULTIPART_SLACK)
-    for module in (admin, photos, faces, search):
-        app.include_router(module.router, prefix="/api")
+    for router in (admin.router, photos.router, faces.router, search.router, people.router,
+                   people.identify_router):
+        app.include_router(router, prefix="/api")
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
 
     @app.get("/", include_in_schema=False)

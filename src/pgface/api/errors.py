@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pgface.db.connection import DatabaseError
 from pgface.errors import ImageError, ModelPackError, NoFaceError, NotFoundError, PgfaceError
+from pgface.people import PersonError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (ImageError, 400),
     (NoFaceError, 422),
     (NotFoundError, 404),
+    (PersonError, 409),
     (DatabaseError, 503),
     (ModelPackError, 500),
     (PgfaceError, 400),

@@ -1,0 +1,113 @@
+"""The web page in a real headless Chromium (Debian's package, driven by Playwright)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import PHOTOS, REPO, require_data
+from test_api import running_server
+
+from pgface import Settings
+from pgface.api import create_app
+from pgface.models.analysis import FaceAnalyzer
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOT = REPO / "docs" / "web-results.png"
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Chromium not found at /usr/bin/chromium: apt-get install -y chromium",
+)
+
+
+def face_section(page, file_name: str):  # noqa: ANN001, ANN201 - Playwright types
+    """The result section of the query face whose best match is in `file_name`."""
+    return page.locator(".face-result").filter(
+        has=page.locator(".match").first.filter(has_text=file_name))
+
+
+def test_search_page_shows_matches_names_and_merges_people(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    require_data(PHOTOS)
+    settings = settings.model_copy(update={"api_roots": [PHOTOS]})
+    with running_server(create_app(settings, analyzer)) as url, \
+            httpx.Client(base_url=url, timeout=120) as http, \
+            sync_api.sync_playwright() as playwright:
+        for path in ("people/obama", "people/biden", "tricky", "groups/couple.jpg"):
+            assert http.post("/api/photos/index-path", json={"path": path}).json()["indexed"]
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        expect = sync_api.expect
+        expect(page.locator("#stats")).to_contain_text("photos")
+
+        page.set_input_files("#file", str(PHOTOS / "queries" / "obama_and_biden.jpg"))
+        expect(page.locator(".face-result")).to_have_count(3)  # Obama, Biden, a girl
+        expect(page.locator(".summary")).to_contain_text("3 faces found")
+        obama, biden = face_section(page, "obama"), face_section(page, "biden")
+        expect(obama).to_have_count(1)
+        expect(biden).to_have_count(1)
+        expect(page.locator(".face-result", has_text="no match in the database")).to_have_count(1)
+        obama_cards = obama.locator(".match")
+        assert obama_cards.count() >= 3
+        for text in obama.locator(".similarity").all_inner_texts():
+            assert text.endswith("%") and int(text[:-1]) >= 23
+        page.wait_for_function(
+            "[...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
+
+        # Name one Obama face, then another under a second name, then all of Biden's.
+        checks = obama.locator(".match input[type=checkbox]")
+        for i in range(1, checks.count()):
+            checks.nth(i).uncheck()
+        obama.locator(".name-input").fill("Barack Obama")
+        obama.get_by_role("button", name="Name checked faces").click()
+        expect(obama_cards.nth(0).locator(".person")).to_have_text("Barack Obama")
+        expect(obama_cards.nth(1).locator(".person")).to_have_text("unnamed")
+        checks.nth(0).uncheck()
+        checks.nth(1).check()
+        obama.locator(".name-input").fill("B. Obama")
+        obama.get_by_role("button", name="Name checked faces").click()
+        expect(obama_cards.nth(1).locator(".person")).to_have_text("B. Obama")
+        biden.locator(".name-input").fill("Joe Biden")
+        biden.get_by_role("button", name="Name checked faces").click()
+        expect(biden.locator(".person").first).to_have_text("Joe Biden")
+        expect(page.locator("#message")).to_contain_text("Named")
+        people = {p["name"]: p for p in http.get("/api/people").json()["people"]}
+        assert people["Barack Obama"]["faces"] == 1 and people["B. Obama"]["faces"] == 1
+        assert people["Joe Biden"]["faces"] == biden.locator(".match").count()
+
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.evaluate("document.querySelector('#message').hidden = true")
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+        # A match opens its photo with the boxes drawn.
+        obama_cards.nth(0).locator(".open-photo").click()
+        expect(page.locator("#photo-dialog")).to_be_visible()
+        expect(page.locator("#photo-title")).to_contain_text("faces")
+        assert page.evaluate("document.querySelector('#photo-canvas').width") > 100
+        page.locator("#photo-close").click()
+
+        # People: merge the two Obamas, rename Biden.
+        page.get_by_role("button", name="People").click()
+        expect(page.locator(".person-card")).to_have_count(3)
+        page.select_option("#merge-source", str(people["B. Obama"]["id"]))
+        page.select_option("#merge-target", str(people["Barack Obama"]["id"]))
+        page.get_by_role("button", name="Merge", exact=True).click()
+        expect(page.locator("#message")).to_contain_text("Merged into Barack Obama: 2 faces")
+        expect(page.locator(".person-card")).to_have_count(2)
+        card = page.locator(f".person-card[data-person-id='{people['Joe Biden']['id']}']")
+        card.locator("input").fill("Joseph Biden")
+        card.get_by_role("button", name="Save name").click()
+        expect(page.locator(".person-card h2", has_text="Joseph Biden")).to_have_count(1)
+        people = {p["name"]: p for p in http.get("/api/people").json()["people"]}
+        assert set(people) == {"Barack Obama", "Joseph Biden"}
+        assert people["Barack Obama"]["faces"] == 2
+        assert not errors, errors
+        browser.close()

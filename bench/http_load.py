@@ -1,0 +1,262 @@
+"""HTTP load run: p50/p95 of POST /api/search with 1 and 8 concurrent clients.
+
+Fills a database with N faces (synthetic unit vectors with an identity structure, loaded with
+binary COPY, plus a few real indexed photos of the query people), starts `pgface serve` on
+127.0.0.1 only, and times a bounded number of searches. Prints a markdown table and writes it
+to docs/benchmarks-http.md.
+
+    python bench/http_load.py --faces 100000
+
+The latency of a search is the whole request: upload, decode, detection and embedding of
+every face in the query photo, and one nearest-neighbour query per face.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psycopg
+from psycopg import sql
+
+from pgface import Pgface, Settings
+from pgface.db.connection import migrate
+from pgface.db.server import ensure_server, stop_server
+from pgface.imaging import face_crop_jpeg
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("PGFACE_TEST_DATA", REPO.parent / "shared" / "data")) / "photos"
+REAL_PEOPLE = ["obama", "biden", "kit_harington", "rose_leslie", "alex_lacamoire"]
+QUERIES = ["obama1.jpg", "obama_and_biden.jpg", "johnsnow_test1.jpg", "kit_with_rose.jpg",
+           "alex_lacamoire1.jpg"]
+DIM = 512
+
+INDEX_DEF = "SELECT pg_get_indexdef('faces_embedding_hnsw_idx'::regclass)"
+DROP_INDEX = "DROP INDEX faces_embedding_hnsw_idx"
+INSERT_PHOTOS = """
+INSERT INTO photos (sha256, path, size_bytes, width, height, face_count)
+SELECT sha256(convert_to('synthetic-' || g, 'UTF8')), '/synthetic/' || g || '.jpg',
+       250000, 1024, 768, c
+FROM unnest(%s::int[]) WITH ORDINALITY AS t(c, g)
+RETURNING id
+"""
+COPY_FACES = """
+COPY faces (photo_id, model, embedding, bbox, landmarks, det_score, crop)
+FROM STDIN WITH (FORMAT BINARY)
+"""
+COPY_TYPES = ["int8", "text", "vector", "float4[]", "float4[]", "float4", "bytea"]
+
+
+def synthetic_faces(count: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit vectors in identities: ~10 faces each (geometric), same-identity cosine ~0.4-0.7,
+    like ArcFace's same-person pairs; different identities are near-orthogonal, as in 512-d."""
+    sizes = []
+    while sum(sizes) < count:
+        sizes.append(int(min(200, rng.geometric(0.1))))
+    centres = rng.standard_normal((len(sizes), DIM)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    owner = np.repeat(np.arange(len(sizes)), sizes)[:count]
+    spread = rng.uniform(0.03, 0.05, size=(count, 1)).astype(np.float32)
+    vectors = centres[owner] + spread * rng.standard_normal((count, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors[rng.permutation(count)]
+
+
+def fill(url: str, faces: int, model: str, seed: int) -> float:
+    """COPY `faces` synthetic faces into photos of 1-4 faces; returns seconds spent."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    vectors = synthetic_faces(faces, rng)
+    per_photo = []
+    while sum(per_photo) < faces:
+        per_photo.append(int(rng.integers(1, 5)))
+    per_photo[-1] -= sum(per_photo) - faces
+    grey = np.full((160, 160, 3), 128, dtype=np.uint8)
+    crop = face_crop_jpeg(grey, np.array([40, 40, 120, 120]), 112)
+    with psycopg.connect(url) as conn:
+        from pgvector.psycopg import register_vector
+
+        register_vector(conn)
+        definition = conn.execute(INDEX_DEF).fetchone()[0]
+        # One index build after the load is many times faster than 100k index inserts.
+        conn.execute(DROP_INDEX)
+        photo_ids = [r[0] for r in conn.execute(INSERT_PHOTOS, [per_photo]).fetchall()]
+        owners = np.repeat(np.array(photo_ids), per_photo)
+        with conn.cursor().copy(COPY_FACES) as copy:
+            copy.set_types(COPY_TYPES)
+            for photo_id, vector in zip(owners, vectors, strict=True):
+                copy.write_row((int(photo_id), model, vector, [300.0, 200.0, 420.0, 350.0],
+                                [330.0, 250.0, 390.0, 250.0, 360.0, 280.0, 335.0, 315.0,
+                                 385.0, 315.0], 0.8, crop))
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        conn.execute(sql.SQL(definition))  # the migration's own definition, m and ef unchanged
+        conn.execute("ANALYZE photos")
+        conn.execute("ANALYZE faces")
+    return time.perf_counter() - started
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
+    command = [sys.executable, "-c", "from pgface.cli import app; app()", "serve",
+               "--host", "127.0.0.1", "--port", str(port), "--inference-workers", str(workers)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"pgface serve exited:\n{server.stderr.read()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).is_success:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    server.terminate()
+    raise SystemExit("pgface serve did not become healthy in 180 s")
+
+
+def run_clients(base: str, queries: list[tuple[str, bytes]], clients: int, requests: int
+                ) -> tuple[list[float], float, int]:
+    """`requests` searches spread over `clients` threads; (latencies in ms, seconds, matches)."""
+    per_client = [requests // clients + (i < requests % clients) for i in range(clients)]
+
+    def client(index: int) -> tuple[list[float], int]:
+        times, matched = [], 0
+        with httpx.Client(base_url=base, timeout=300) as http:
+            for n in range(per_client[index]):
+                name, data = queries[(index + n) % len(queries)]
+                started = time.perf_counter()
+                response = http.post("/api/search?top=10", files={"file": (name, data)})
+                times.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+                matched += sum(1 for f in response.json()["faces"] if f["matches"])
+        return times, matched
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(client, range(clients)))
+    seconds = time.perf_counter() - started
+    return [t for r in results for t in r[0]], seconds, sum(r[1] for r in results)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q))
+
+
+def machine() -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cores} cores, {model}, {memory:.0f} GB RAM, {platform.system()} {platform.release()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--faces", type=int, default=100_000, help="synthetic faces to store")
+    parser.add_argument("--requests", type=int, default=40, help="searches per concurrency level")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--inference-workers", type=int, default=1)
+    parser.add_argument("--database-url", help="an empty database to fill (default: a "
+                                               "temporary embedded PostgreSQL)")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks-http.md")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    if not DATA.exists():
+        raise SystemExit(f"photo data not found at {DATA} (set PGFACE_TEST_DATA)")
+
+    workdir = None
+    url = args.database_url
+    if url is None:
+        # Under root the server runs as its own user: the folder must be reachable by it.
+        workdir = Path(tempfile.mkdtemp(prefix="pgface-http-load-", dir="/tmp"))
+        workdir.chmod(0o755)
+        url = ensure_server(workdir / "server")
+    server = None
+    try:
+        migrate(url)
+        models_dir = Settings().resolved_models_dir()
+        settings = Settings(database_url=url, models_dir=models_dir,
+                            data_dir=workdir or Settings().resolved_data_dir())
+        with Pgface(settings) as pf:
+            model = pf.analyzer.model_name
+            report = pf.index([DATA / "people" / p for p in REAL_PEOPLE])
+            print(f"indexed {report.indexed} real photos ({report.faces} faces)", file=sys.stderr)
+            fill_seconds = fill(url, args.faces, model, args.seed)
+            stats = pf.stats()
+        print(f"stored {stats['faces']:,} faces in {fill_seconds:.0f} s", file=sys.stderr)
+
+        env = {**os.environ, "PGFACE_DATABASE_URL": url, "PGFACE_MODELS_DIR": str(models_dir),
+               "PGFACE_DATA_DIR": str(settings.resolved_data_dir())}
+        port = free_port()
+        server = start_server(env, port, args.inference_workers)
+        base = f"http://127.0.0.1:{port}"
+        queries = [(name, (DATA / "queries" / name).read_bytes()) for name in QUERIES]
+        run_clients(base, queries, 1, len(queries))  # warm-up: caches, first-call costs
+        rows = []
+        for clients in args.clients:
+            times, seconds, matched = run_clients(base, queries, clients, args.requests)
+            rows.append((clients, len(times), statistics.median(times), percentile(times, 95),
+                         len(times) / seconds, matched))
+            print(f"{clients} clients: p50 {rows[-1][2]:.0f} ms, p95 {rows[-1][3]:.0f} ms",
+                  file=sys.stderr)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+        if workdir is not None:
+            stop_server(workdir / "server")
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    lines = [
+        "## HTTP search latency",
+        "",
+        f"`python bench/http_load.py --faces {args.faces}` (`pgface serve` on 127.0.0.1, "
+        f"{args.inference_workers} inference worker(s), model {model}).",
+        "",
+        f"- Machine: {machine()}",
+        f"- Database: {stats['faces']:,} faces in {stats['photos']:,} photos "
+        f"(synthetic identities plus {report.faces} real faces), PostgreSQL "
+        f"{stats['server_version']}, pgvector {stats['pgvector_version']}, HNSW index",
+        f"- Queries: {', '.join(QUERIES)} in turn ({sum(1 for _ in QUERIES)} photos, 1-3 faces "
+        f"each), top 10, calibrated threshold; latency is the whole request (upload, decode, "
+        f"detection, embedding, one nearest-neighbour query per face)",
+        "",
+        "| clients | requests | p50 ms | p95 ms | searches/s | faces matched |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {c} | {n} | {p50:.0f} | {p95:.0f} | {rate:.2f} | {m} |"
+              for c, n, p50, p95, rate, m in rows]
+    table = "\n".join(lines) + "\n"
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -18,6 +18,7 @@ from pgface.api import admin, faces, people, photos, search
 from pgface.api.errors import install_error_handlers
 from pgface.api.limits import MULTIPART_SLACK, BodyLimit
 from pgface.config import Settings
+from pgface.errors import PgfaceError
 from pgface.library import Pgface
 from pgface.models.analysis import FaceAnalyzer
 
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
                ) -> FastAPI:
     """The app for these settings; `analyzer` lets tests share loaded models."""
     settings = settings or Settings()
+    if settings.api_auth not in ("auto", "always"):
+        raise PgfaceError(f"api_auth must be 'auto' or 'always', not {settings.api_auth!r}")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

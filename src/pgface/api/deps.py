@@ -5,10 +5,11 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pgface.api.errors import ApiError
 from pgface.config import Settings
@@ -16,6 +17,8 @@ from pgface.db import api_keys
 from pgface.library import Pgface
 
 T = TypeVar("T")
+# Declared so that OpenAPI (and /docs' Authorize button) shows the scheme; checked below.
+bearer = HTTPBearer(auto_error=False, description="An API key: pgf_...")
 CREATE_HINT = "create one with `pgface keys create NAME --scope read`"
 
 
@@ -79,7 +82,9 @@ def authenticate(request: Request) -> tuple[api_keys.ApiKey | None, str | None]:
 def require(scope: str) -> Callable[[Request], api_keys.ApiKey | None]:
     """A dependency that lets the request through with a key of `scope`, or when open."""
 
-    def check(request: Request) -> api_keys.ApiKey | None:
+    def check(request: Request,
+              _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
+              ) -> api_keys.ApiKey | None:
         key, why = authenticate(request)
         if key is None and why is not None:
             raise ApiError(401, f"{why}: send it as 'Authorization: Bearer pgf_...'")

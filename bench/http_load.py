@@ -219,12 +219,14 @@ def main() -> None:
         queries = [(name, (DATA / "queries" / name).read_bytes()) for name in QUERIES]
         run_clients(base, queries, 1, len(queries))  # warm-up: caches, first-call costs
         rows = []
+        load_before = os.getloadavg()[0]
         for clients in args.clients:
             times, seconds, matched = run_clients(base, queries, clients, args.requests)
             rows.append((clients, len(times), statistics.median(times), percentile(times, 95),
                          len(times) / seconds, matched))
             print(f"{clients} clients: p50 {rows[-1][2]:.0f} ms, p95 {rows[-1][3]:.0f} ms",
                   file=sys.stderr)
+        load_after = os.getloadavg()[0]
     finally:
         if server is not None:
             server.terminate()
@@ -239,7 +241,8 @@ def main() -> None:
         f"`python bench/http_load.py --faces {args.faces}` (`pgface serve` on 127.0.0.1, "
         f"{args.inference_workers} inference worker(s), model {model}).",
         "",
-        f"- Machine: {machine()}",
+        f"- Machine: {machine()}; 1-minute load average {load_before:.1f} before and "
+        f"{load_after:.1f} after the timed runs (other work shares the machine above ~0.5)",
         f"- Database: {stats['faces']:,} faces in {stats['photos']:,} photos "
         f"(synthetic identities plus {report.faces} real faces), PostgreSQL "
         f"{stats['server_version']}, pgvector {stats['pgvector_version']}, HNSW index",

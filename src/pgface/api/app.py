@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
         await anyio.to_thread.run_sync(_open, pf)
         app.state.pf = pf
         app.state.cpu = anyio.CapacityLimiter(max(1, settings.api_inference_workers))
+        app.state.indexing = anyio.CapacityLimiter(1)
         try:
             yield
         finally:

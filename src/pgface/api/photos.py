@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
@@ -106,10 +107,13 @@ def allowed_path(settings: Settings, given: str) -> Path:
 @router.post("/index-path", dependencies=[Depends(require_write)])
 async def index_path(request: Request, body: IndexPath) -> dict:
     """Index a file or folder (recursively) on the server. Only paths under the server's
-    configured roots are accepted; `..` and symlinks are resolved before the check."""
+    configured roots are accepted; `..` and symlinks are resolved before the check. One
+    such job runs at a time; the request returns when it is done, with its report."""
     settings = get_settings(request)
     real = allowed_path(settings, body.path)
-    report = await run_cpu(request, get_pf(request).index, [real])
+    # A folder can take hours: it gets its own lane (one at a time) so searches keep running.
+    report = await anyio.to_thread.run_sync(get_pf(request).index, [real],
+                                            limiter=request.app.state.indexing)
     return {
         "path": str(real), "files": report.files, "indexed": report.indexed,
         "skipped": report.skipped, "faces": report.faces, "seconds": round(report.seconds, 3),

@@ -44,6 +44,12 @@ class MatchRow:
     similarity: float
 
 
+def as_array(vector: object) -> np.ndarray:
+    """A pgvector value as float32 numpy (binary results come as pgvector's Vector)."""
+    to_numpy = getattr(vector, "to_numpy", None)
+    return np.asarray(to_numpy() if to_numpy else vector, dtype=np.float32)
+
+
 def known_hashes(conn: psycopg.Connection, hashes: Sequence[bytes]) -> set[bytes]:
     if not hashes:
         return set()
@@ -155,7 +161,7 @@ def face_crop(conn: psycopg.Connection, face_id: int) -> bytes | None:
 
 def face_embedding(conn: psycopg.Connection, face_id: int) -> tuple[str, np.ndarray] | None:
     row = conn.execute(sql.FACE_EMBEDDING, [face_id]).fetchone()
-    return (row[0], np.asarray(row[1], dtype=np.float32)) if row else None
+    return (row[0], as_array(row[1])) if row else None
 
 
 def delete_face(conn: psycopg.Connection, face_id: int) -> bool:
@@ -181,6 +187,6 @@ def faces_of_paths(
     found: dict[str, list[StoredFace]] = {}
     for row in conn.execute(sql.FACES_OF_PATHS, [list(paths), model]):
         face = StoredFace(row[3], row[0], row[1], row[2], list(row[4]), float(row[5]),
-                          np.asarray(row[6], dtype=np.float32), row[7])
+                          as_array(row[6]), row[7])
         found.setdefault(face.path, []).append(face)
     return found

@@ -10,8 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
+from pgface import Settings
 from pgface.errors import ModelPackError
 from pgface.imaging import read_photo
+from pgface.library import build_analyzer
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import resolve_pack, sample_photos, sha256_file, vectron_model_folder
 from pgface.models.sessions import available_providers
@@ -104,3 +106,20 @@ def test_small_faces_in_a_large_photo_are_found(analyzer: FaceAnalyzer) -> None:
 def test_the_sample_photos_ship_with_the_install() -> None:
     names = {p.name for p in sample_photos()}
     assert {"players.jpg", "yaoming.jpg", "t1.jpg"} <= names
+
+
+def test_openvino_and_onnx_runtime_agree(analyzer: FaceAnalyzer, models_dir: Path) -> None:
+    pytest.importorskip("openvino")
+    image = load(T1)
+    cpu_only = ["CPUExecutionProvider"]
+    onnx_runtime = build_analyzer(Settings(models_dir=models_dir, providers=cpu_only))
+    openvino = build_analyzer(Settings(models_dir=models_dir, providers=["OpenVINO"]))
+    assert onnx_runtime.provider == "CPUExecutionProvider"
+    assert openvino.provider.startswith("OpenVINO:CPU")
+    reference = onnx_runtime.analyze([image])[0]
+    faces = openvino.analyze([image])[0]
+    assert len(faces) == len(reference) == 6
+    for face in faces:
+        twin = min(reference, key=lambda r: float(np.abs(r.bbox - face.bbox).sum()))
+        assert np.abs(twin.bbox - face.bbox).max() < 2.0  # pixels
+        assert float(twin.embedding @ face.embedding) > 0.995

@@ -67,7 +67,9 @@ class FaceAnalyzer:
         with self._lock:
             if self._detector is None or self._recognizer is None:
                 det_session = create_session(self.pack.detector, self.providers, self.threads)
-                detector = SCRFD(str(self.pack.detector), session=det_session)
+                # Without a model file SCRFD runs every input size on our session instead of
+                # building ONNX Runtime sessions of its own.
+                detector = SCRFD(None, session=det_session)
                 detector.prepare(0, input_size=self.det_sizes, det_thresh=self.det_threshold)
                 rec_session = create_session(self.pack.recognizer, self.providers, self.threads)
                 self._recognizer = ArcFaceONNX(str(self.pack.recognizer), session=rec_session)

@@ -1,39 +1,117 @@
-"""ONNX Runtime sessions: providers from an ordered preference list, threads set explicitly."""
+"""Inference sessions: a backend from an ordered preference list, threads set explicitly.
+
+Backends, by name in `Settings.providers`:
+- `CUDAExecutionProvider`: ONNX Runtime on an NVIDIA GPU (needs onnxruntime-gpu and a GPU);
+- `OpenVINO`: OpenVINO on the CPU, in bf16 where the CPU has AMX/AVX-512 BF16 (several times
+  ONNX Runtime's speed on such CPUs; see docs/benchmarks.md);
+- `CPUExecutionProvider`: ONNX Runtime on the CPU, always available, always last.
+InsightFace's model classes take an ONNX Runtime session; OpenVINOSession offers the part of
+that interface they use, so the same detection and recognition code runs on either.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import onnxruntime as ort
 
 log = logging.getLogger(__name__)
 
+OPENVINO = "OpenVINO"
+CPU = "CPUExecutionProvider"
+
 
 def available_providers(preferred: Sequence[str]) -> list[str]:
-    """The preferred providers that this onnxruntime build offers, CPU always last."""
+    """The preferred backends that are installed here, in order, ONNX Runtime's CPU last."""
     offered = set(ort.get_available_providers())
-    chosen = [p for p in preferred if p in offered and p != "CPUExecutionProvider"]
-    return [*chosen, "CPUExecutionProvider"]
+    if importlib.util.find_spec("openvino") is not None:
+        offered.add(OPENVINO)
+    chosen = [p for p in preferred if p in offered and p != CPU]
+    return [*chosen, CPU]
 
 
 def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def create_session(
-    model: Path, providers: Sequence[str], threads: int = 0
-) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    # More intra-op threads than cores oversubscribes a small machine and halves throughput.
-    options.intra_op_num_threads = threads or default_threads()
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3  # ArcFace packs declare a batch of 1 and warn on every batch
-    session = ort.InferenceSession(str(model), sess_options=options, providers=list(providers))
-    log.info("%s on %s, %d threads", model.name, session.get_providers()[0],
-             options.intra_op_num_threads)
+def create_session(model: Path, providers: Sequence[str], threads: int = 0) -> Any:
+    """An ONNX Runtime session, or its OpenVINO stand-in, for the first usable backend."""
+    threads = threads or default_threads()
+    if providers and providers[0] == OPENVINO:
+        session: Any = OpenVINOSession(model, threads)
+    else:
+        options = ort.SessionOptions()
+        # More intra-op threads than cores oversubscribes a small machine and halves throughput.
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # ArcFace packs declare a batch of 1 and warn per batch
+        ort_providers = [p for p in providers if p != OPENVINO] or [CPU]
+        session = ort.InferenceSession(str(model), sess_options=options, providers=ort_providers)
+    log.info("%s on %s, %d threads", model.name, session.get_providers()[0], threads)
     return session
+
+
+@dataclass(frozen=True)
+class _Port:
+    name: str
+    shape: list[int | str]
+
+
+class OpenVINOSession:
+    """OpenVINO behind the slice of onnxruntime.InferenceSession that InsightFace uses."""
+
+    def __init__(self, model: Path, threads: int) -> None:
+        import openvino as ov
+
+        core = ov.Core()
+        compiled = core.compile_model(
+            core.read_model(str(model)), "CPU",
+            # Latency mode: one stream using our thread count, as ONNX Runtime's intra-op pool.
+            {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"},
+        )
+        self._compiled = compiled
+        self.precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        self._inputs = [_Port(p.get_any_name(), _shape(p)) for p in compiled.inputs]
+        # ONNX output names are among each port's names; InsightFace asks by those names.
+        self._outputs = []
+        self._port_of: dict[str, int] = {}
+        for index, port in enumerate(compiled.outputs):
+            names = sorted(port.get_names())
+            onnx_name = next((n for n in names if not n.isdigit()), names[0])
+            self._outputs.append(_Port(onnx_name, _shape(port)))
+            for name in names:
+                self._port_of[name] = index
+        self._local = threading.local()  # an infer request is not thread-safe; one per thread
+
+    def get_inputs(self) -> list[_Port]:
+        return list(self._inputs)
+
+    def get_outputs(self) -> list[_Port]:
+        return list(self._outputs)
+
+    def get_providers(self) -> list[str]:
+        return [f"{OPENVINO}:CPU:{self.precision}"]
+
+    def run(self, output_names: Sequence[str] | None, feed: dict[str, np.ndarray]
+            ) -> list[np.ndarray]:
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self._compiled.create_infer_request()
+        results = request.infer({name: np.ascontiguousarray(v) for name, v in feed.items()})
+        names = output_names or [o.name for o in self._outputs]
+        # Copies: the request reuses its output buffers on the next call.
+        return [np.array(results[self._port_of[n]]) for n in names]
+
+
+def _shape(port: Any) -> list[int | str]:
+    return [d.get_length() if d.is_static else "?" for d in port.get_partial_shape()]

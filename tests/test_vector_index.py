@@ -10,7 +10,7 @@ import pytest
 from conftest import PHOTOS, require_data
 from pgvector.psycopg import register_vector
 
-from pgface import Pgface
+from pgface import Pgface, vector_index
 from pgface.db import store
 from pgface.db.connection import migrate
 from pgface.vector_index import SignIndex, hamming, nearest_by_hamming, sign_bits
@@ -147,3 +147,16 @@ def test_another_models_faces_never_appear(conn: psycopg.Connection) -> None:
     assert len(index) == 4
     found = index.search(conn, theirs[0], 10, -1.0)
     assert {m.face_id for m in found} == set(my_ids)
+
+
+def test_pgface_search_through_the_index(pf: Pgface, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_data(PHOTOS / "people")
+    pf.index([PHOTOS / "people"])
+    query = PHOTOS / "queries" / "obama_and_biden.jpg"
+    plain = pf.search(query)  # few faces: PostgreSQL alone
+    assert vector_index.shared_index(pf.pool, MODEL) is None
+    monkeypatch.setattr(vector_index, "MIN_FACES", 1)
+    monkeypatch.setattr(vector_index, "_RECHECK_S", 0.0)
+    indexed = pf.search(query)
+    assert isinstance(vector_index.shared_index(pf.pool, MODEL), SignIndex)
+    assert indexed.to_dict() == plain.to_dict()

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from psycopg_pool import ConnectionPool
 
+from pgface import vector_index
 from pgface.db import store
 from pgface.errors import NoFaceError
 from pgface.imaging import Photo
@@ -64,9 +65,17 @@ def _bbox(face: Face) -> list[float]:
 def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
                  threshold: float, ef_search: int) -> list[QueryFace]:
     results = []
+    # At scale the sign-bit index finds the candidates (HNSW loses face matches there);
+    # below vector_index.MIN_FACES PostgreSQL alone answers.
+    index = vector_index.shared_index(pool, model) if faces else None
     with pool.connection() as conn:
-        for face in faces:
-            rows = store.nearest_faces(conn, face.embedding, model, top, threshold, ef_search)
+        for i, face in enumerate(faces):
+            if index is not None:
+                # one sync per query photo: every face of it sees the same faces
+                rows = index.search(conn, face.embedding, top, threshold, sync=i == 0)
+            else:
+                rows = store.nearest_faces(conn, face.embedding, model, top, threshold,
+                                           ef_search)
             results.append(QueryFace(
                 bbox=_bbox(face),
                 det_score=round(face.det_score, 4),

@@ -12,9 +12,12 @@ a flat scan of the sign bits has no walk to starve and costs 64 MB at 1M faces.
 from __future__ import annotations
 
 import threading
+import time
+import weakref
 
 import numpy as np
 import psycopg
+from psycopg_pool import ConnectionPool
 
 from pgface.db import sql
 from pgface.db.store import MatchRow
@@ -190,3 +193,37 @@ class SignIndex:
                 with self._lock:
                     self._dead.update(int(i) for i in ids if int(i) not in present)
         return [MatchRow(r[0], r[1], r[2], list(r[3]), r[4], r[5], float(r[6])) for r in rows]
+
+
+# Below this many faces of a model, PostgreSQL alone answers (HNSW with a generous ef_search
+# is near exact there and needs no memory); docs/benchmarks-search.md has the crossover.
+MIN_FACES = 20_000
+_RECHECK_S = 30.0  # how long a "too few faces" answer is trusted
+_shared: weakref.WeakKeyDictionary[ConnectionPool, dict[str, SignIndex | float]] = \
+    weakref.WeakKeyDictionary()
+_shared_lock = threading.Lock()
+
+
+def shared_index(pool: ConnectionPool, model: str,
+                 min_faces: int | None = None) -> SignIndex | None:
+    """The index of `model` for the database behind pool, shared by every search on that pool;
+    None while the model has fewer than min_faces (default MIN_FACES) faces."""
+    min_faces = MIN_FACES if min_faces is None else min_faces
+    with _shared_lock:
+        entry = _shared.setdefault(pool, {}).get(model)
+    if isinstance(entry, SignIndex):
+        return entry
+    if entry is not None and time.monotonic() - entry < _RECHECK_S:
+        return None
+    with pool.connection() as conn:
+        # counts at most min_faces rows (faces_model_idx): cheap at any size
+        enough = conn.execute(sql.FACES_UP_TO, [model, min_faces]).fetchone()[0] >= min_faces
+    with _shared_lock:
+        indexes = _shared.setdefault(pool, {})
+        if not enough:
+            indexes[model] = time.monotonic()
+            return None
+        entry = indexes.get(model)
+        if not isinstance(entry, SignIndex):
+            entry = indexes[model] = SignIndex(model)
+        return entry

@@ -112,6 +112,7 @@ def _report_dict(report: IndexReport) -> dict:
     return {
         "files": report.files, "indexed": report.indexed, "skipped": report.skipped,
         "faces": report.faces, "seconds": round(report.seconds, 3),
+        "stage_seconds": {stage: round(t, 3) for stage, t in report.timings.items()},
         "failures": [{"file": f.source, "reason": f.reason} for f in report.failures],
     }
 

@@ -32,6 +32,7 @@ import psycopg
 from psycopg import sql
 
 from pgface import Pgface, Settings
+from pgface.db import store
 from pgface.db.connection import migrate
 from pgface.db.server import ensure_server, stop_server
 from pgface.imaging import face_crop_jpeg
@@ -158,6 +159,25 @@ def run_clients(base: str, queries: list[tuple[str, bytes]], clients: int, reque
     return [t for r in results for t in r[0]], seconds, sum(r[1] for r in results)
 
 
+def time_database(pf: Pgface, photos: list[Path], clients: int, queries: int) -> list[float]:
+    """The nearest-neighbour query alone (one per face, in-process): ms per query."""
+    vectors = [v for photo in photos for v in pf.embed(photo)]
+
+    def worker(index: int) -> list[float]:
+        times = []
+        with pf.pool.connection() as conn:
+            for n in range(queries // clients):
+                vector = vectors[(index + n) % len(vectors)]
+                started = time.perf_counter()
+                store.nearest_faces(conn, vector, pf.analyzer.model_name, 10, pf.threshold,
+                                    pf.settings.ef_search)
+                times.append((time.perf_counter() - started) * 1000)
+        return times
+
+    with ThreadPoolExecutor(clients) as pool:
+        return [t for times in pool.map(worker, range(clients)) for t in times]
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values), q))
 
@@ -209,6 +229,13 @@ def main() -> None:
             print(f"indexed {report.indexed} real photos ({report.faces} faces)", file=sys.stderr)
             fill_seconds = fill(url, args.faces, model, args.seed)
             stats = pf.stats()
+            photos = [DATA / "queries" / name for name in QUERIES]
+            time_database(pf, photos, 1, 20)  # warm-up: the index's pages into memory
+            db_rows = []
+            for clients in args.clients:
+                times = time_database(pf, photos, clients, 200)
+                db_rows.append((clients, len(times), statistics.median(times),
+                                percentile(times, 95)))
         print(f"stored {stats['faces']:,} faces in {fill_seconds:.0f} s", file=sys.stderr)
 
         env = {**os.environ, "PGFACE_DATABASE_URL": url, "PGFACE_MODELS_DIR": str(models_dir),
@@ -255,6 +282,15 @@ def main() -> None:
     ]
     lines += [f"| {c} | {n} | {p50:.0f} | {p95:.0f} | {rate:.2f} | {m} |"
               for c, n, p50, p95, rate, m in rows]
+    lines += [
+        "",
+        "Of which the database: the nearest-neighbour query of one face alone (top 10, HNSW, "
+        "in-process, same database), with as many concurrent connections:",
+        "",
+        "| connections | queries | p50 ms | p95 ms |",
+        "|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {c} | {n} | {p50:.1f} | {p95:.1f} |" for c, n, p50, p95 in db_rows]
     table = "\n".join(lines) + "\n"
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)

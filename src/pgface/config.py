@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     # 640 finds small faces in large photos.
     det_sizes: list[int] = Field(default_factory=lambda: [256, 640])
     det_threshold: float = 0.5
-    min_face_size: int = 16
+    min_face_size: int = 0  # pixels; 0 keeps every face the detector finds, however small
     rec_batch_size: int = 64
     threads: int = 0  # 0: one per core
     providers: list[str] = Field(

@@ -66,7 +66,8 @@ class FaceAnalyzer:
     def _load(self) -> tuple[SCRFD, ArcFaceONNX]:
         with self._lock:
             if self._detector is None or self._recognizer is None:
-                det_session = create_session(self.pack.detector, self.providers, self.threads)
+                det_session = create_session(self.pack.detector, self.providers, self.threads,
+                                             static_shapes=True)
                 # Without a model file SCRFD runs every input size on our session instead of
                 # building ONNX Runtime sessions of its own.
                 detector = SCRFD(None, session=det_session)

@@ -42,11 +42,12 @@ def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def create_session(model: Path, providers: Sequence[str], threads: int = 0) -> Any:
+def create_session(model: Path, providers: Sequence[str], threads: int = 0,
+                   static_shapes: bool = False) -> Any:
     """An ONNX Runtime session, or its OpenVINO stand-in, for the first usable backend."""
     threads = threads or default_threads()
     if providers and providers[0] == OPENVINO:
-        session: Any = OpenVINOSession(model, threads)
+        session: Any = OpenVINOSession(model, threads, static_shapes)
     else:
         options = ort.SessionOptions()
         # More intra-op threads than cores oversubscribes a small machine and halves throughput.
@@ -70,28 +71,44 @@ class _Port:
 class OpenVINOSession:
     """OpenVINO behind the slice of onnxruntime.InferenceSession that InsightFace uses."""
 
-    def __init__(self, model: Path, threads: int) -> None:
+    def __init__(self, model: Path, threads: int, static_shapes: bool = False) -> None:
         import openvino as ov
 
-        core = ov.Core()
-        compiled = core.compile_model(
-            core.read_model(str(model)), "CPU",
-            # Latency mode: one stream using our thread count, as ONNX Runtime's intra-op pool.
-            {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"},
-        )
-        self._compiled = compiled
-        self.precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
-        self._inputs = [_Port(p.get_any_name(), _shape(p)) for p in compiled.inputs]
+        self._core = ov.Core()
+        self._model_path = str(model)
+        # Latency mode: one stream using our thread count, like ONNX Runtime's intra-op pool.
+        self._config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+        # A model compiled for one exact input shape runs faster than the dynamic one when
+        # shapes alternate (SCRFD's 256 and 640 inputs); recognition keeps a dynamic batch.
+        self._static_shapes = static_shapes
+        self._by_shape: dict[tuple[int, ...], Any] = {}
+        self._compile_lock = threading.Lock()
+        dynamic = self._core.compile_model(self._model_path, "CPU", self._config)
+        self._dynamic = dynamic
+        self.precision = dynamic.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        self._inputs = [_Port(p.get_any_name(), _shape(p)) for p in dynamic.inputs]
         # ONNX output names are among each port's names; InsightFace asks by those names.
         self._outputs = []
         self._port_of: dict[str, int] = {}
-        for index, port in enumerate(compiled.outputs):
+        for index, port in enumerate(dynamic.outputs):
             names = sorted(port.get_names())
             onnx_name = next((n for n in names if not n.isdigit()), names[0])
             self._outputs.append(_Port(onnx_name, _shape(port)))
             for name in names:
                 self._port_of[name] = index
         self._local = threading.local()  # an infer request is not thread-safe; one per thread
+
+    def _compiled_for(self, shape: tuple[int, ...]) -> Any:
+        if not self._static_shapes:
+            return self._dynamic
+        with self._compile_lock:
+            compiled = self._by_shape.get(shape)
+            if compiled is None:
+                model = self._core.read_model(self._model_path)
+                model.reshape({model.inputs[0].get_any_name(): list(shape)})
+                compiled = self._by_shape[shape] = self._core.compile_model(
+                    model, "CPU", self._config)
+            return compiled
 
     def get_inputs(self) -> list[_Port]:
         return list(self._inputs)
@@ -104,10 +121,14 @@ class OpenVINOSession:
 
     def run(self, output_names: Sequence[str] | None, feed: dict[str, np.ndarray]
             ) -> list[np.ndarray]:
-        request = getattr(self._local, "request", None)
+        (name, value), = feed.items()
+        shape = tuple(value.shape)
+        requests = self._local.__dict__.setdefault("requests", {})
+        request = requests.get(shape if self._static_shapes else None)
         if request is None:
-            request = self._local.request = self._compiled.create_infer_request()
-        results = request.infer({name: np.ascontiguousarray(v) for name, v in feed.items()})
+            request = self._compiled_for(shape).create_infer_request()
+            requests[shape if self._static_shapes else None] = request
+        results = request.infer({name: np.ascontiguousarray(value)})
         names = output_names or [o.name for o in self._outputs]
         # Copies: the request reuses its output buffers on the next call.
         return [np.array(results[self._port_of[n]]) for n in names]

@@ -1,0 +1,74 @@
+"""What every benchmark shares: the machine it ran on, the data folder, a scratch database."""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("PGFACE_TEST_DATA", REPO.parent / "shared" / "data"))
+DOCS = REPO / "docs"
+
+
+def require(path: Path) -> Path:
+    if not path.exists():
+        raise SystemExit(f"benchmark data not found at {path}: put ../shared/data beside the "
+                         "checkout or set PGFACE_TEST_DATA")
+    return path
+
+
+def machine() -> str:
+    """One line naming the machine: CPU model, cores, memory, OS."""
+    model = "unknown CPU"
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model == "unknown CPU":
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    extras = [f for f in ("avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8") if f in flags]
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"{model} ({', '.join(extras) or 'no AVX-512/AMX'}), {cores} cores, "
+            f"{memory:.0f} GiB, {platform.system()} {platform.release()}, no GPU")
+
+
+def server_url() -> str:
+    """PGFACE_DATABASE_URL's server, or an embedded one kept in a benchmark data folder."""
+    if os.environ.get("PGFACE_DATABASE_URL"):
+        return os.environ["PGFACE_DATABASE_URL"]
+    from pgface.db.server import ensure_server
+
+    folder = Path(os.environ.get("PGFACE_BENCH_DIR", Path(tempfile.gettempdir()) / "pgface-bench"))
+    if not folder.exists():
+        folder.mkdir(mode=0o755)  # our own folder: the server user must be able to enter it
+    return ensure_server(folder)
+
+
+def fresh_database(name: str) -> str:
+    """An empty database of that name on the benchmark server; returns its URL."""
+    url = server_url()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return with_database(url, name)
+
+
+def with_database(url: str, name: str) -> str:
+    base, _, query = url.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+def markdown_table(head: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,100 @@
+"""Indexing throughput, end to end (decode, detect, embed, store), CPU only: pgface against the
+seed loop on the same photos and the same model files, in the same run.
+
+    python bench/indexing.py [--lfw 1000] [--smoke]
+
+Prints a table and writes docs/benchmarks-indexing.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+from common import DATA, DOCS, fresh_database, machine, markdown_table, require
+from seed import SeedPipeline
+
+from pgface import Pgface, Settings
+from pgface.imaging import IMAGE_SUFFIXES
+from pgface.models.packs import resolve_pack
+
+STAGES = ("read", "decode", "detect", "embed", "crops", "store")
+
+
+def photo_sets(lfw_count: int) -> dict[str, list[Path]]:
+    lfw = sorted(require(DATA / "lfw-view1" / "images").rglob("*.jpg"))
+    random.Random(7).shuffle(lfw)
+    photos = require(DATA / "photos")
+    groups = sorted(p for folder in ("groups", "detection-truth", "people")
+                    for p in (photos / folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    return {f"LFW View 1 ({lfw_count} photos, 250x250)": lfw[:lfw_count],
+            f"group, people and detection photos ({len(groups)})": groups}
+
+
+def run_pgface(paths: list[Path], providers: list[str], database: str) -> dict:
+    settings = Settings(database_url=fresh_database(database), providers=providers)
+    with Pgface(settings) as pf:
+        pf.analyzer.analyze([pf.load_photo(paths[0]).image])  # load the models before the clock
+        pf.pool  # noqa: B018 - and open the pool (migrations) before the clock
+        report = pf.index(paths)
+        provider = pf.analyzer.provider
+    assert not report.failures, report.failures
+    return {"seconds": report.seconds, "photos": report.indexed, "faces": report.faces,
+            "timings": report.timings, "provider": provider}
+
+
+def run_seed(paths: list[Path], database: str) -> dict:
+    pack = resolve_pack("buffalo_sc", Settings().resolved_models_dir())
+    seed = SeedPipeline(pack.folder)
+    seed.faces(paths[0])
+    seconds, faces = seed.index(paths, fresh_database(database))
+    return {"seconds": seconds, "photos": len(paths), "faces": faces, "timings": {},
+            "provider": "CPUExecutionProvider"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lfw", type=int, default=1000, help="LFW photos to index")
+    parser.add_argument("--smoke", action="store_true", help="a few seconds' run (CI)")
+    args = parser.parse_args()
+    sets = photo_sets(40 if args.smoke else args.lfw)
+    if args.smoke:
+        sets = {name: paths[:20] for name, paths in sets.items()}
+    rows, stage_rows = [], []
+    for set_name, paths in sets.items():
+        runs = {
+            "seed loop (FaceAnalysis.get, det 640, INSERT per face)": run_seed(paths, "b_seed"),
+            "pgface, ONNX Runtime CPU": run_pgface(paths, ["CPUExecutionProvider"], "b_ort"),
+            "pgface default": run_pgface(paths, Settings().providers, "b_default"),
+        }
+        base = runs["seed loop (FaceAnalysis.get, det 640, INSERT per face)"]
+        for name, r in runs.items():
+            faces_per_s = r["faces"] / r["seconds"]
+            rows.append([set_name, name, r["provider"], r["photos"], r["faces"],
+                         f"{r['seconds']:.1f}", f"{r['photos'] / r['seconds']:.1f}",
+                         f"{faces_per_s:.1f}",
+                         f"{faces_per_s / (base['faces'] / base['seconds']):.2f}x"])
+            if r["timings"]:
+                stage_rows.append([set_name, name] + [f"{r['timings'].get(s, 0.0):.1f}"
+                                                      for s in STAGES] + [f"{r['seconds']:.1f}"])
+    table = markdown_table(["photos", "pipeline", "provider", "photos", "faces", "s",
+                            "photos/s", "faces/s", "faces/s vs seed"], rows)
+    stages = markdown_table(["photos", "pipeline", *[f"{s} s" for s in STAGES], "wall s"],
+                            stage_rows)
+    text = (f"## Indexing throughput\n\nMachine: {machine()}. Run on "
+            f"{time.strftime('%Y-%m-%d')} with `python bench/indexing.py --lfw {args.lfw}`"
+            f"{' --smoke' if args.smoke else ''}. End to end: read, decode, detect, embed and "
+            "store, into the embedded PostgreSQL; models loaded before the clock starts. Ratios "
+            "are against the seed loop measured in the same run on the same photos.\n\n"
+            f"{table}\n\nWhere pgface's time goes (seconds summed over threads; reading, "
+            "decoding and detection run in two threads beside embedding and storing, so stages "
+            f"add up to more than the wall time):\n\n{stages}\n")
+    print(text)
+    if not args.smoke:
+        (DOCS / "benchmarks-indexing.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()

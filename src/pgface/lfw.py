@@ -8,10 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pgface.models.analysis import Face
+
+if TYPE_CHECKING:
+    from pgface.library import Pgface
 
 
 @dataclass(frozen=True)
@@ -81,3 +85,52 @@ def calibrate(similarities: np.ndarray, same: np.ndarray) -> Verification:
     widest = max(runs, key=len)
     threshold = float(candidates[widest[len(widest) // 2]])
     return evaluate(similarities, same, round(threshold, 3))
+
+
+def pair_similarities(
+    library: Pgface, images: Path, pairs: Sequence[Pair]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarity of the stored central faces of each pair, and the same/different labels.
+
+    Every photo must be indexed already; a photo without a stored face raises ValueError.
+    """
+    paths = sorted({str((images / p.left).resolve()) for p in pairs}
+                   | {str((images / p.right).resolve()) for p in pairs})
+    stored = library.photo_faces(paths)
+    missing = [p for p in paths if not stored.get(p)]
+    if missing:
+        raise ValueError(f"{len(missing)} photos have no stored face, e.g. {missing[:3]}")
+
+    def embedding(relative: str) -> np.ndarray:
+        faces = stored[str((images / relative).resolve())]
+        chosen = central_face_index([f.bbox for f in faces], faces[0].photo_width,
+                                    faces[0].photo_height)
+        return faces[chosen].embedding
+
+    similarities = np.array([float(embedding(p.left) @ embedding(p.right)) for p in pairs])
+    return similarities, np.array([p.same for p in pairs])
+
+
+def rank1_hits(library: Pgface, images: Path, queries: Sequence[str]) -> int:
+    """How many query photos' best match (other than the photo itself) is the same person.
+
+    The person is the photo's folder name; the query face is the photo's central face.
+    """
+    hits = 0
+    for relative in queries:
+        path = (images / relative).resolve()
+        result = library.search(path, top=5)
+        if not result.faces:
+            continue
+        photo = library.load_photo(path)
+        face = result.faces[central_face_index([f.bbox for f in result.faces],
+                                               photo.width, photo.height)]
+        others = [m for m in face.matches if m.path != str(path)]
+        if others and Path(others[0].path).parent.name == path.parent.name:
+            hits += 1
+    return hits
+
+
+def same_pair_photos(pairs: Sequence[Pair]) -> list[str]:
+    """Every photo of the same-person pairs, once each."""
+    return sorted({photo for p in pairs if p.same for photo in (p.left, p.right)})

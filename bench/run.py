@@ -1,0 +1,59 @@
+"""Every benchmark, one after the other (each on an otherwise idle machine), then
+docs/benchmarks.md assembled from their sections.
+
+    python bench/run.py            # the full suite: about an hour on 2 cores
+    python bench/run.py --smoke    # seconds-long runs of each script, nothing written
+
+Benchmarks are not tests: nothing here fails on speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import DOCS, machine
+
+BENCH = Path(__file__).resolve().parent
+# (script, full-run arguments, smoke arguments, the section it writes)
+SUITE = [
+    ("indexing.py", [], ["--smoke"], "benchmarks-indexing.md"),
+    ("accuracy.py", [], None, "calibration.md"),
+    ("search_scale.py", [], ["--smoke"], "benchmarks-search.md"),
+    ("http_load.py", ["--faces", "100000"], ["--smoke"], "benchmarks-http.md"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--only", nargs="*", help="run only these scripts (e.g. indexing.py)")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    for script, full, smoke, _ in SUITE:
+        if args.only and script not in args.only:
+            continue
+        extra = smoke if args.smoke else full
+        if extra is None:
+            print(f"skipping {script}: it has no smoke mode")
+            continue
+        print(f"== {script} {' '.join(extra)}", flush=True)
+        subprocess.run([sys.executable, str(BENCH / script), *extra], check=True, cwd=BENCH)
+    if args.smoke:
+        return
+    sections = [(DOCS / name).read_text() for *_, name in SUITE if (DOCS / name).exists()]
+    header = (f"# pgface benchmarks\n\nMachine: {machine()}. Assembled by `python bench/run.py` "
+              f"on {time.strftime('%Y-%m-%d')} ({time.perf_counter() - started:.0f} s for the "
+              "scripts run this time; each section names its own command). Every speed is also "
+              "given as a ratio against its baseline measured in the same run.\n\n")
+    # calibration.md is a page of its own; its table is the accuracy section here.
+    body = "\n\n".join(s.replace("# Match threshold", "## Match threshold", 1) for s in sections)
+    (DOCS / "benchmarks.md").write_text(header + body)
+    print(f"wrote {DOCS / 'benchmarks.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -230,6 +230,7 @@ def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
             _, write_key = api_keys.create_key(conn, "writer", ["write"])
         anonymous = client.get("/api/stats")
         assert anonymous.status_code == 401 and "API keys exist" in error_of(anonymous)
+        assert anonymous.headers["www-authenticate"] == "Bearer"
         assert client.get("/api/health").status_code == 200  # probes need no key
 
         read = {"Authorization": f"Bearer {read_key}"}

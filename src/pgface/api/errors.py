@@ -62,7 +62,10 @@ def validation_message(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.message)
+        response = error_response(exc.status, exc.message)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"  # RFC 9110: a 401 names its scheme
+        return response
 
     @app.exception_handler(PgfaceError)
     async def _domain(_: Request, exc: PgfaceError) -> JSONResponse:

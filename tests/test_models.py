@@ -123,3 +123,22 @@ def test_openvino_and_onnx_runtime_agree(analyzer: FaceAnalyzer, models_dir: Pat
         twin = min(reference, key=lambda r: float(np.abs(r.bbox - face.bbox).sum()))
         assert np.abs(twin.bbox - face.bbox).max() < 2.0  # pixels
         assert float(twin.embedding @ face.embedding) > 0.995
+
+
+def test_a_cuda_build_without_a_gpu_falls_back_to_the_next_backend(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What onnxruntime-gpu does on a machine with no GPU: it lists CUDA, then runs on the CPU.
+    The listing is the one thing faked here (no CUDA build can exist on this machine)."""
+    import onnxruntime
+
+    real = onnxruntime.get_available_providers()
+    monkeypatch.setattr(onnxruntime, "get_available_providers",
+                        lambda: ["CUDAExecutionProvider", *real])
+    preferred = ["CUDAExecutionProvider", "OpenVINO", "CPUExecutionProvider"]
+    providers = available_providers(preferred)
+    assert providers[0] == "CUDAExecutionProvider"
+    analyzer = build_analyzer(Settings(models_dir=models_dir, providers=preferred))
+    expected = "OpenVINO" if "OpenVINO" in providers else "CPUExecutionProvider"
+    assert analyzer.provider.startswith(expected)
+    assert len(analyzer.analyze([load(T1)])[0]) == 6

@@ -44,22 +44,37 @@ def default_threads() -> int:
 
 def create_session(model: Path, providers: Sequence[str], threads: int = 0,
                    static_shapes: bool = False) -> Any:
-    """An ONNX Runtime session, or its OpenVINO stand-in, for the first usable backend."""
+    """An ONNX Runtime session, or its OpenVINO stand-in, on the first backend that works.
+
+    A CUDA build of onnxruntime lists CUDA even on a machine without a GPU, and then quietly
+    runs on the CPU: such a session is dropped for the next backend in the list.
+    """
     threads = threads or default_threads()
-    if providers and providers[0] == OPENVINO:
-        session: Any = OpenVINOSession(model, threads, static_shapes)
-    else:
-        options = ort.SessionOptions()
-        # More intra-op threads than cores oversubscribes a small machine and halves throughput.
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # ArcFace packs declare a batch of 1 and warn per batch
-        ort_providers = [p for p in providers if p != OPENVINO] or [CPU]
-        session = ort.InferenceSession(str(model), sess_options=options, providers=ort_providers)
-    log.info("%s on %s, %d threads", model.name, session.get_providers()[0], threads)
-    return session
+    remaining = list(providers) or [CPU]
+    while True:
+        backend = remaining[0]
+        if backend == OPENVINO:
+            session: Any = OpenVINOSession(model, threads, static_shapes)
+        else:
+            session = _onnx_runtime_session(model, [p for p in remaining if p != OPENVINO],
+                                            threads)
+        actual = session.get_providers()[0]
+        if actual.startswith(backend) or backend == CPU or len(remaining) == 1:
+            log.info("%s on %s, %d threads", model.name, actual, threads)
+            return session
+        log.warning("%s: %s is not usable here, trying %s", model.name, backend, remaining[1])
+        remaining = remaining[1:]
+
+
+def _onnx_runtime_session(model: Path, providers: list[str], threads: int) -> Any:
+    options = ort.SessionOptions()
+    # More intra-op threads than cores oversubscribes a small machine and halves throughput.
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # ArcFace packs declare a batch of 1 and warn per batch
+    return ort.InferenceSession(str(model), sess_options=options, providers=providers or [CPU])
 
 
 @dataclass(frozen=True)

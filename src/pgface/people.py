@@ -8,9 +8,9 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import count
 from pathlib import Path
 
@@ -30,18 +30,19 @@ PersonRef = int | str
 PhotoInput = str | Path | bytes
 
 # Clustering: cosine similarity at which two faces count as neighbours, per model pack, and how
-# many neighbours (besides itself, in other photos) make a face core. Chosen on LFW View 1 and
-# photos/people; docs/people.md has the grid.
+# many neighbours (in other photos) make a face core. Chosen on LFW View 1; docs/people.md.
 CLUSTER_SIMILARITY: dict[str, float] = {"buffalo_sc": 0.40}
-CLUSTER_MARGIN = 0.16  # packs not measured: this much stricter than their match threshold
+CLUSTER_MARGIN = 0.17  # packs not measured: as much stricter than their match threshold
 MIN_NEIGHBOURS = 1
-# Confidence of identify: logistic in similarity, 0.5 at the match threshold; slope fitted on
-# LFW View 1 DevTrain same/different pairs (docs/people.md).
-CONFIDENCE_SLOPE = 20.0
+# Confidence of identify: logistic in similarity, 0.5 at the match threshold; slope fitted by
+# maximum likelihood on LFW View 1 DevTrain pairs (free fit: centre 0.23, slope 36).
+CONFIDENCE_SLOPE = 36.0
 IDENTIFY_CANDIDATES = 50  # nearest assigned faces looked at per query face
 NEIGHBOURS_K = 64  # nearest faces looked at per face when clustering
-# Above this many faces to cluster, one bulk fetch and numpy beat one HNSW query per face.
-BULK_FROM = 300
+# One HNSW query costs about as much as fetching 200 vectors in bulk (docs/people.md): bulk
+# when the new faces are at least this many and a 1/BULK_SHARE of the library.
+BULK_FROM = 64
+BULK_SHARE = 100
 
 
 class PersonError(PgfaceError):
@@ -118,7 +119,7 @@ class ClusterReport:
     founded: int = 0  # new (unnamed) people
     in_new_people: int = 0  # faces in those new people
     unassigned: int = 0  # faces left without a person (too few close neighbours)
-    released: int = 0  # faces a full re-cluster took back from clustering's earlier people
+    released: int = 0  # faces a full re-cluster took from the person clustering gave them
     mode: str = "sql"  # where neighbours came from: "sql" (HNSW) or "bulk" (numpy)
     seconds: float = 0.0
 
@@ -434,31 +435,59 @@ def _ids(ids: Sequence[int]) -> str:
 def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
                    min_neighbours: int, full: bool = False, ef_search: int = 200,
                    bulk: bool | None = None) -> ClusterReport:
-    """Cluster in the caller's transaction (People.cluster commits it; a caller may roll back)."""
+    """Cluster in the caller's transaction (People.cluster commits it; a caller may roll back).
+
+    Looked at: the faces clustering never saw, and the unassigned faces among their neighbours,
+    the only old faces whose standing a new face can change (similarity is symmetric). `full`
+    looks at every face no human decided on; a person it finds again keeps its id.
+    """
     started = time.perf_counter()
     report = ClusterReport()
     ps.lock_clustering(conn)
-    if full:
-        report.released = ps.reset_clustering(conn, model)
-    faces = ps.cluster_faces(conn, model)
-    todo = [f.face_id for f in faces if f.person_id is None]
-    source = NeighbourSource.choose(conn, model, faces, todo, similarity, ef_search, bulk)
-    plan = plan_clusters(faces, todo, source.neighbours, min_neighbours)
-    new_ids = ps.create_unnamed_people(conn, plan.new_people)
-    # Keys below zero are people the plan founded: -1 is the first of them.
-    assignments = {face: new_ids[-key - 1] if key < 0 else key
-                   for face, key in plan.assignments.items()}
-    ps.assign_clustered(conn, assignments)
+    stored = ps.cluster_faces(conn, model)
+    # Full: forget, in memory, what clustering decided; rows are only written where it changes.
+    before = {f.face_id: f.person_id for f in stored if full and f.person_id and not f.kept}
+    faces = [replace(f, person_id=None) if f.face_id in before else f for f in stored]
+    fresh = [f.face_id for f in faces if (f.fresh or full) and f.person_id is None]
+    unassigned = {f.face_id for f in faces if f.person_id is None}
+    source = NeighbourSource.choose(conn, model, faces, fresh, similarity, ef_search, bulk)
+    woken = {g for f in fresh for g, _ in source.neighbours(f) if g in unassigned}
+    todo = sorted(set(fresh) | woken)
+    plan = plan_clusters(faces, todo, source.neighbours, min_neighbours, unassigned)
+    people = _person_ids(conn, plan, before)
+    after = {face: people.get(key, key) for face, key in plan.assignments.items()}
+    report.released = ps.release_clustered(conn, [f for f in before if f not in after])
+    changed = {f: p for f, p in after.items() if before.get(f) != p}
+    ps.assign_clustered(conn, changed)
+    report.released += sum(1 for f in changed if f in before)
+    ps.mark_clustered(conn, sorted(set(fresh) - set(after)))
+    ps.delete_empty_unnamed(conn)
     joined = [key for key in plan.assignments.values() if key > 0]
-    ps.touch_people(conn, sorted(set(joined)))
+    ps.touch_people(conn, sorted(set(changed.values())))
     report.considered = len(todo)
     report.joined = len(joined)
-    report.founded = plan.new_people
+    report.founded = len(set(people.values()) - set(before.values()))
     report.in_new_people = len(plan.assignments) - len(joined)
-    report.unassigned = plan.unassigned
+    report.unassigned = len(unassigned) - len(plan.assignments)
     report.mode = source.mode
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _person_ids(conn: psycopg.Connection, plan: ClusterPlan, before: dict[int, int]
+                ) -> dict[int, int]:
+    """Ids for the people the plan founded: the earlier person they most overlap, else new."""
+    overlap = Counter((key, before[face]) for face, key in plan.assignments.items()
+                      if key < 0 and face in before)
+    ids: dict[int, int] = {}
+    reused: set[int] = set()
+    for (key, old), _ in overlap.most_common():
+        if key not in ids and old not in reused:
+            ids[key] = old
+            reused.add(old)
+    new_keys = [key for key in range(-1, -plan.new_people - 1, -1) if key not in ids]
+    ids.update(zip(new_keys, ps.create_unnamed_people(conn, len(new_keys)), strict=True))
+    return ids
 
 
 # Clustering, apart from the database: faces, their neighbours, and who each face is.
@@ -471,26 +500,26 @@ Neighbours = Callable[[int], list[tuple[int, float]]]
 class ClusterPlan:
     assignments: dict[int, int]  # face id -> person id, or -n for the n-th new person
     new_people: int
-    unassigned: int
 
 
 def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbours: Neighbours,
-                  min_neighbours: int) -> ClusterPlan:
+                  min_neighbours: int, unassigned: set[int] | None = None) -> ClusterPlan:
     """Immich-style density clustering with cannot-link.
 
     A face is core when at least `min_neighbours` faces of other photos lie within the
-    similarity limit. Densest faces first: a core face joins the person of its nearest
+    similarity limit. Densest of `todo` first: a core face joins the person of its nearest
     neighbour that has one, or founds a person; that person then grows through its core faces
-    (as DBSCAN does). Faces that are not core join their nearest neighbour's person at the end.
-    Two faces of one photo never share a person, and existing people are never merged.
+    into `unassigned` ones (as DBSCAN does). Faces of `todo` that are not core join their
+    nearest neighbour's person at the end, if it has one. Two faces of one photo never share a
+    person, and existing people are never merged.
     """
     photo_of = {f.face_id: f.photo_id for f in faces}
     person_of: dict[int, int] = {f.face_id: f.person_id for f in faces if f.person_id}
     photos_of: defaultdict[int, set[int]] = defaultdict(set)
     for face_id, person in person_of.items():
         photos_of[person].add(photo_of[face_id])
-    pending = set(todo)
-    plan = ClusterPlan({}, 0, 0)
+    pending = set(todo) if unassigned is None else set(unassigned) | set(todo)
+    plan = ClusterPlan({}, 0)
     new_keys = count(-1, -1)
 
     def put(face_id: int, person: int) -> None:
@@ -529,8 +558,8 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
             put(face_id, person)
         grow(face_id, person)
     for face_id in order:  # Immich's deferred pass: the rest join a neighbour's person
-        if face_id in pending and join_nearest(face_id) is None:
-            plan.unassigned += 1
+        if face_id in pending:
+            join_nearest(face_id)
     return plan
 
 
@@ -549,15 +578,18 @@ class NeighbourSource:
 
     @classmethod
     def choose(cls, conn: psycopg.Connection, model: str, faces: Sequence[ps.ClusterFace],
-               todo: Sequence[int], similarity: float, ef_search: int, bulk: bool | None
+               fresh: Sequence[int], similarity: float, ef_search: int, bulk: bool | None
                ) -> NeighbourSource:
+        """Bulk when the fresh faces are many for the library (docs/people.md has the costs)."""
         photo_of = {f.face_id: f.photo_id for f in faces}
-        if bulk or (bulk is None and len(todo) >= BULK_FROM):
-            return cls("bulk", _bulk_lookup(conn, model, photo_of, todo, similarity))
-        ids, vectors = ps.embeddings(conn, model, todo)
+        if bulk or (bulk is None and len(fresh) >= max(BULK_FROM, len(faces) // BULK_SHARE)):
+            return cls("bulk", _bulk_lookup(conn, model, photo_of, fresh, similarity))
+        ids, vectors = ps.embeddings(conn, model, fresh)
         vector_of = dict(zip(ids.tolist(), vectors, strict=True))
 
         def lookup(face_id: int) -> list[tuple[int, float]]:
+            if face_id not in vector_of:  # an old face reached through a new one
+                vector_of[face_id] = ps.embeddings(conn, model, [face_id])[1][0]
             rows = ps.neighbours(conn, vector_of[face_id], face_id, photo_of[face_id], model,
                                  NEIGHBOURS_K, similarity, ef_search)
             return [(r[0], float(r[2])) for r in rows]
@@ -566,19 +598,28 @@ class NeighbourSource:
 
 
 def _bulk_lookup(conn: psycopg.Connection, model: str, photo_of: dict[int, int],
-                 todo: Sequence[int], similarity: float) -> Neighbours:
-    """Every face's vector in memory, the todo faces' neighbours by blocks of matrix products."""
+                 first: Sequence[int], similarity: float) -> Neighbours:
+    """Every face's vector in memory; neighbours by matrix products, `first` ones in blocks."""
     ids, vectors = ps.embeddings(conn, model)
     photos = np.array([photo_of[i] for i in ids.tolist()], dtype=np.int64)
     row_of = {face_id: row for row, face_id in enumerate(ids.tolist())}
     found: dict[int, list[tuple[int, float]]] = {}
-    rows = np.array([row_of[f] for f in todo], dtype=np.int64)
-    block = max(64, 2**25 // max(1, len(ids)))  # about 128 MB of similarities at a time
-    for start in range(0, len(rows), block):
-        chunk = rows[start : start + block]
-        sims = vectors[chunk] @ vectors.T
-        for row, line in zip(chunk.tolist(), sims, strict=True):
+
+    def near(rows: np.ndarray) -> None:
+        sims = vectors[rows] @ vectors.T
+        for row, line in zip(rows.tolist(), sims, strict=True):
             close = np.flatnonzero((line >= similarity) & (photos != photos[row]))
             close = close[np.argsort(-line[close], kind="stable")][:NEIGHBOURS_K]
             found[int(ids[row])] = [(int(ids[c]), float(line[c])) for c in close]
-    return lambda face_id: found[face_id]
+
+    rows = np.array([row_of[f] for f in first], dtype=np.int64)
+    block = max(64, 2**25 // max(1, len(ids)))  # about 128 MB of similarities at a time
+    for start in range(0, len(rows), block):
+        near(rows[start : start + block])
+
+    def lookup(face_id: int) -> list[tuple[int, float]]:
+        if face_id not in found:
+            near(np.array([row_of[face_id]]))
+        return found[face_id]
+
+    return lookup

@@ -137,7 +137,7 @@ def split(
 @people_app.command()
 @handle_errors
 def delete(person: PersonArg) -> None:
-    """Delete a person; their faces stay, unassigned (the next cluster run may regroup them).
+    """Delete a person; their faces stay, unassigned (`cluster --full` may regroup them).
 
     Example: pgface people delete 23
     """

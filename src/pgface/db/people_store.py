@@ -48,15 +48,23 @@ AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = ph.id)
 
 # Clustering state of every face of one model; embeddings are fetched separately.
 CLUSTER_FACES = """
-SELECT id, photo_id, person_id, assigned_by FROM faces WHERE model = %s ORDER BY id
+SELECT f.id, f.photo_id, f.person_id, f.clustered_at IS NULL AS fresh,
+       (f.assigned_by = 'user' OR pe.name IS NOT NULL) IS TRUE AS kept
+FROM faces f LEFT JOIN people pe ON pe.id = f.person_id
+WHERE f.model = %s ORDER BY f.id
+"""
+# Every write rewrites the face row and its HNSW entry: mark only faces not marked yet.
+MARK_CLUSTERED = """
+UPDATE faces SET clustered_at = now() WHERE id = ANY(%s) AND clustered_at IS NULL
 """
 EMBEDDINGS = "SELECT id, embedding FROM faces WHERE model = %s ORDER BY id"
 EMBEDDINGS_OF = "SELECT id, embedding FROM faces WHERE id = ANY(%s) ORDER BY id"
-# A re-cluster forgets what clustering decided and keeps what people decided.
-RESET_CLUSTER = """
-UPDATE faces SET person_id = NULL, assigned_by = NULL
-WHERE model = %s AND assigned_by IS DISTINCT FROM 'user' AND person_id IS NOT NULL
+# A face clustering had given a person, which a full re-cluster left without one.
+RELEASE_CLUSTERED = """
+UPDATE faces SET person_id = NULL, assigned_by = NULL, clustered_at = now()
+WHERE id = ANY(%s) AND assigned_by = 'cluster'
 """
+
 DELETE_EMPTY_UNNAMED = """
 DELETE FROM people p WHERE p.name IS NULL
 AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.person_id = p.id)
@@ -97,11 +105,11 @@ CLUSTER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('pgface.people.cluster'))"
 INSERT_UNNAMED_PEOPLE = """
 INSERT INTO people (name) SELECT NULL FROM generate_series(1, %s) RETURNING id
 """
-# Only faces still unassigned: a human who named one meanwhile wins.
+# Never a face a human assigned meanwhile.
 ASSIGN_CLUSTERED = """
-UPDATE faces f SET person_id = v.person_id, assigned_by = 'cluster'
+UPDATE faces f SET person_id = v.person_id, assigned_by = 'cluster', clustered_at = now()
 FROM unnest(%s::bigint[], %s::bigint[]) AS v(face_id, person_id)
-WHERE f.id = v.face_id AND f.person_id IS NULL
+WHERE f.id = v.face_id AND (f.person_id IS NULL OR f.assigned_by = 'cluster')
 """
 FACES_OF_HASHES = """
 SELECT ph.sha256, f.id, f.bbox, f.person_id
@@ -115,7 +123,8 @@ class ClusterFace:
     face_id: int
     photo_id: int
     person_id: int | None
-    assigned_by: str | None
+    fresh: bool  # clustering has never looked at it
+    kept: bool  # a human's: they put it in its person, or named that person
 
 
 def create_person(conn: psycopg.Connection, name: str | None) -> int:
@@ -205,10 +214,14 @@ def embeddings(conn: psycopg.Connection, model: str,
     return _vectors(rows)
 
 
-def reset_clustering(conn: psycopg.Connection, model: str) -> int:
-    released = conn.execute(RESET_CLUSTER, [model]).rowcount
-    conn.execute(DELETE_EMPTY_UNNAMED)
-    return released
+def release_clustered(conn: psycopg.Connection, face_ids: Sequence[int]) -> int:
+    if not face_ids:
+        return 0
+    return conn.execute(RELEASE_CLUSTERED, [list(face_ids)]).rowcount
+
+
+def mark_clustered(conn: psycopg.Connection, face_ids: Sequence[int]) -> None:
+    conn.execute(MARK_CLUSTERED, [list(face_ids)])
 
 
 def delete_empty_unnamed(conn: psycopg.Connection) -> int:

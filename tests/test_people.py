@@ -3,6 +3,7 @@ PostgreSQL. Ground truth is the folder a photo sits in (photos/people/<name>, LF
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -272,9 +273,10 @@ def test_enrolled_people_are_identified_and_nobody_else(enrolled: Pgface) -> Non
                 assert face.candidates[0].person_id == face.person_id
                 sims = [c.similarity for c in face.candidates]
                 assert sims == sorted(sims, reverse=True)
-    girl = [f for f in enrolled.people.identify(PHOTOS / "queries" / "obama_and_biden.jpg").faces
-            if f.name is None]
+    as_bytes = (PHOTOS / "queries" / "obama_and_biden.jpg").read_bytes()
+    girl = [f for f in enrolled.people.identify(as_bytes).faces if f.name is None]
     assert len(girl) == 1  # the girl with Obama and Biden is nobody we know
+    assert enrolled.people.identify(PHOTOS / "not-faces" / "white.png").faces == []
 
 
 def test_search_results_grouped_by_person(enrolled: Pgface) -> None:
@@ -406,6 +408,21 @@ def test_cli_enrol_name_merge_erase_identify(settings: Settings, pf: Pgface, mod
 
     result = runner.invoke(app, ["people", "show", "nobody"], env=env)
     assert result.exit_code == 1 and "no person named 'nobody'" in result.output
+
+    pf.index(photos_of("bbt-amy"))
+    result = runner.invoke(app, ["people", "cluster", "--json"], env=env)
+    assert result.exit_code == 0 and json.loads(result.output)["founded"] == 1, result.output
+    found = [p for p in pf.people.list(unnamed=True) if p.name is None]
+    assert [p.faces for p in found] == [len(photos_of("bbt-amy"))]
+    amy = [f.face_id for f in pf.people.faces(found[0].id)]
+    result = runner.invoke(app, ["people", "split", str(found[0].id), str(amy[0]),
+                                 "--name", "Amy"], env=env)
+    assert result.exit_code == 0 and pf.people.get("Amy").faces == 1, result.output
+    result = runner.invoke(app, ["people", "name", "Amy", *map(str, amy[1:]), "--json"], env=env)
+    assert json.loads(result.output)["faces"] == len(amy)
+    result = runner.invoke(app, ["people", "list", "--all", "--json"], env=env)
+    assert {p["name"] for p in json.loads(result.output)} == {"obama", "Amy"}  # cluster emptied
+    assert runner.invoke(app, ["people", "erase", "Amy", "--yes"], env=env).exit_code == 0
 
     result = runner.invoke(app, ["people", "erase", "obama", "--yes"], env=env)
     assert result.exit_code == 0, result.output

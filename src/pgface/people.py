@@ -231,6 +231,7 @@ class People:
             new_id = ps.create_person(conn, name)
             ps.assign_faces(conn, face_ids, new_id, ps.USER)
             ps.touch_people(conn, [person_id])
+            ps.delete_empty_unnamed(conn)
             return self._person(conn, new_id)
 
     def delete(self, person: PersonRef) -> int:
@@ -251,9 +252,9 @@ class People:
                 ) -> ClusterReport:
         """Give the faces no person holds a person: join one or found one (docs/people.md).
 
-        Incremental: only unassigned faces are looked at, and existing people only grow.
-        `full` first takes back every face clustering assigned (never a human's) and starts
-        over. `bulk` None picks numpy for large batches and HNSW queries for small ones.
+        Incremental: new faces and the unassigned faces near them are looked at, and existing
+        people only grow. `full` redoes every decision clustering made (never a human's: their
+        faces and named people stay). `bulk` None: numpy for many faces, HNSW for a few.
         """
         with self.pool.connection() as conn, conn.transaction():
             return run_clustering(
@@ -340,7 +341,9 @@ class People:
             for sha, faces in crowded.items():
                 report.several_faces.append(str(hashes[sha]))
                 chosen.append(_likeliest(conn, self.model, faces, reference))
-        report.no_face.extend(str(f) for sha, f in hashes.items() if sha not in by_photo)
+        failed = {f.source for f in report.index.failures} if report.index else set()
+        report.no_face.extend(str(f) for sha, f in hashes.items()
+                              if sha not in by_photo and str(f) not in failed)
         return chosen
 
     # Helpers
@@ -397,7 +400,7 @@ def group_by_person(matches: Sequence[Match]) -> list[PersonMatches]:
 
 
 def _likeliest(conn: psycopg.Connection, model: str, faces: list[tuple[int, list[float]]],
-               reference: object) -> int:
+               reference: np.ndarray | None) -> int:
     """Of several faces in one photo, the one nearest the person's other faces, else largest."""
     if reference is None or len(reference) == 0:
         return max(faces, key=lambda f: (f[1][2] - f[1][0]) * (f[1][3] - f[1][1]))[0]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -359,3 +362,37 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
         assert client.get("/api/stats").json()["photos"] == before - 2
         clustered = client.post("/api/people/cluster", json={})
         assert clustered.status_code == 200 and "founded" in clustered.json()
+
+
+def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_dir: Path,
+                                                   tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PGFACE_DATABASE_URL": settings.database_url,
+           "PGFACE_MODELS_DIR": str(models_dir), "PGFACE_DATA_DIR": str(tmp_path)}
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from pgface.cli import app; app()", "serve", "--port", str(port),
+         "--roots", str(tmp_path)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stderr.read()
+            try:
+                if httpx.get(f"{base}/api/health", timeout=2).is_success:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "pgface serve did not become healthy"
+                time.sleep(0.3)
+        page = httpx.get(base)
+        assert page.status_code == 200 and '<script src="/static/app.js"' in page.text
+        assert "Drop a photo" in page.text
+        assert httpx.get(f"{base}/static/app.js").status_code == 200
+        spec = httpx.get(f"{base}/openapi.json").json()
+        assert {"/api/search", "/api/photos", "/api/people/merge"} <= set(spec["paths"])
+        assert "HTTPBearer" in spec["components"]["securitySchemes"]
+        assert httpx.get(f"{base}/docs").status_code == 200
+    finally:
+        server.terminate()
+        server.wait(30)

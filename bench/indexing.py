@@ -54,6 +54,29 @@ def run_seed(paths: list[Path], database: str) -> dict:
             "provider": "CPUExecutionProvider"}
 
 
+def plot(rows: list[list[object]], path: Path) -> None:
+    """Faces per second of each pipeline, one group of bars per photo set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = list(dict.fromkeys(str(r[0]) for r in rows))
+    pipelines = list(dict.fromkeys(str(r[1]) for r in rows))
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / len(pipelines)
+    for i, pipeline in enumerate(pipelines):
+        values = [next(float(r[7]) for r in rows if r[0] == s and r[1] == pipeline) for s in sets]
+        ax.bar([x + i * width for x in range(len(sets))], values, width, label=pipeline)
+    ax.set_xticks([x + width * (len(pipelines) - 1) / 2 for x in range(len(sets))], sets)
+    ax.set_ylabel("faces indexed per second (end to end)")
+    ax.set_title(f"Indexing throughput on {machine().split(',')[1].strip()}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lfw", type=int, default=1000, help="LFW photos to index")
@@ -91,9 +114,11 @@ def main() -> None:
             f"{table}\n\nWhere pgface's time goes (seconds summed over threads; reading, "
             "decoding and detection run in two threads beside embedding and storing, so stages "
             f"add up to more than the wall time):\n\n{stages}\n")
-    print(text)
     if not args.smoke:
+        plot(rows, DOCS / "benchmarks-indexing.png")
+        text += "\n![faces per second, by pipeline](benchmarks-indexing.png)\n"
         (DOCS / "benchmarks-indexing.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

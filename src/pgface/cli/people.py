@@ -245,3 +245,35 @@ def identify(
         who = face.name or f"person {face.person_id} (unnamed)"
         out.print(f"face at {box}: {who}, confidence {face.confidence:.2f} "
                   f"(similarity {face.similarity:.3f})", highlight=False)
+
+
+@people_app.command()
+@handle_errors
+def search(
+    photo: Annotated[Path, typer.Argument(help="Query photo; every face in it is searched.")],
+    top: Annotated[int, typer.Option("--top", "-k", min=1, max=1000)] = 10,
+    threshold: Annotated[float | None, typer.Option(
+        help="Minimum cosine similarity (default: the calibrated match threshold).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search by photo, the matches of each face grouped by person.
+
+    Example: pgface people search party.jpg --top 20
+    """
+    with open_library() as pf:
+        result, groups = pf.people.search(photo, top=top, threshold=threshold)
+    if as_json:
+        print_json([{"bbox": face.bbox, "people": [asdict(g) for g in face_groups]}
+                    for face, face_groups in zip(result.faces, groups, strict=True)])
+        return
+    if not result.faces:
+        out.print(f"no face found in {photo}", highlight=False)
+    for face, face_groups in zip(result.faces, groups, strict=True):
+        out.print(f"face at {[int(v) for v in face.bbox]}:", highlight=False)
+        if not face_groups:
+            out.print("  no match", highlight=False)
+        for g in face_groups:
+            who = g.name or ("unassigned faces" if g.person_id is None
+                             else f"person {g.person_id} (unnamed)")
+            out.print(f"  {who}: {len(g.matches)} matches, best {g.best_similarity:.3f}",
+                      highlight=False)

@@ -9,7 +9,7 @@ import numpy as np
 import psycopg
 from psycopg.rows import dict_row
 
-from pgface.db import sql
+from pgface.db import sql, store
 
 USER = "user"  # a human put the face in its person: clustering leaves it alone
 CLUSTER = "cluster"
@@ -199,7 +199,7 @@ def _vectors(rows: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     if not rows:
         return ids, np.empty((0, 0), dtype=np.float32)
-    return ids, np.stack([r[1].to_numpy() for r in rows])
+    return ids, np.stack([store.as_array(r[1]) for r in rows])
 
 
 def embeddings(conn: psycopg.Connection, model: str,

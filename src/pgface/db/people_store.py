@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 from pgface.db import sql, store
 
 USER = "user"  # a human put the face in its person: clustering leaves it alone
-CLUSTER = "cluster"
+CLUSTER = "cluster"  # clustering put it there: a full re-cluster may change it
 
 INSERT_PERSON = "INSERT INTO people (name) VALUES (%s) RETURNING id"
 GET_PERSON = "SELECT id, name, created_at, updated_at FROM people WHERE id = %s"
@@ -68,9 +68,6 @@ WHERE id = ANY(%s) AND assigned_by = 'cluster'
 DELETE_EMPTY_UNNAMED = """
 DELETE FROM people p WHERE p.name IS NULL
 AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.person_id = p.id)
-"""
-PHOTOS_OF_PEOPLE = """
-SELECT DISTINCT person_id, photo_id FROM faces WHERE person_id = ANY(%s)
 """
 
 # Nearest faces of one model within a distance, faces of the query's own photo left out.
@@ -226,11 +223,6 @@ def mark_clustered(conn: psycopg.Connection, face_ids: Sequence[int]) -> None:
 
 def delete_empty_unnamed(conn: psycopg.Connection) -> int:
     return conn.execute(DELETE_EMPTY_UNNAMED).rowcount
-
-
-def photos_of_people(conn: psycopg.Connection, person_ids: Sequence[int]) -> list[tuple[int, int]]:
-    """(person id, photo id) of every photo in which these people have a face."""
-    return conn.execute(PHOTOS_OF_PEOPLE, [list(person_ids)]).fetchall()
 
 
 def _knn_settings(conn: psycopg.Connection, ef_search: int, k: int) -> None:

@@ -172,6 +172,7 @@ def test_name_rename_merge_split_delete(pf: Pgface) -> None:
     with pf.pool.connection() as conn:
         released = person_of_faces(conn)
     assert all(released[f] is None for f in biden)  # the faces stay, unassigned
+    assert people.cluster().considered == 0  # and a deleted person does not come back by itself
 
 
 def test_bad_input_names_what_is_wrong(pf: Pgface, tmp_path: Path) -> None:

@@ -36,7 +36,11 @@ WHERE f.person_id = %s ORDER BY f.id
 EXISTING_FACES = "SELECT id, photo_id, person_id FROM faces WHERE id = ANY(%s)"
 ASSIGN_FACES = "UPDATE faces SET person_id = %s, assigned_by = %s WHERE id = ANY(%s)"
 MOVE_ALL_FACES = "UPDATE faces SET person_id = %s, assigned_by = %s WHERE person_id = %s"
-RELEASE_FACES = "UPDATE faces SET person_id = NULL, assigned_by = NULL WHERE person_id = %s"
+# A person a human deleted is not to come back by itself: their faces count as clustered.
+RELEASE_FACES = """
+UPDATE faces SET person_id = NULL, assigned_by = NULL, clustered_at = coalesce(clustered_at, now())
+WHERE person_id = %s
+"""
 
 # Erasure: the person's faces (embeddings and crops with them), then the photos that held
 # nobody else, since a path and a content hash of a photo of them are theirs too.

@@ -241,6 +241,9 @@ def test_erase_leaves_nothing_of_the_person(pf: Pgface, tmp_path: Path) -> None:
         assert not [p for p in photo_paths if "/obama/" in p]  # photos only he was in are gone
         assert conn.execute("SELECT count(*) FROM faces WHERE photo_id = %s",
                             [group_photo]).fetchone()[0] == len(in_group) - 1
+        # The group photo stays, for the others in it, and no longer counts his face.
+        assert conn.execute("SELECT face_count FROM photos WHERE id = %s",
+                            [group_photo]).fetchone()[0] == len(in_group) - 1
     assert pf.people.get("biden").faces == len(photos_of("biden"))  # nobody else was touched
 
 

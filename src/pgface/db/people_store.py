@@ -167,6 +167,7 @@ def erase_person(conn: psycopg.Connection, person_id: int) -> tuple[int, int]:
     deleted = [r[0] for r in conn.execute(ERASE_FACES, [person_id])]
     photo_ids = sorted(set(deleted))
     photos = conn.execute(DELETE_EMPTIED_PHOTOS, [photo_ids]).rowcount if photo_ids else 0
+    store.recount_faces(conn, photo_ids)
     conn.execute(DELETE_PERSON, [person_id])
     return len(deleted), photos
 

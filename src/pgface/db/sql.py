@@ -82,7 +82,12 @@ WHERE f.id = %s
 """
 FACE_CROP = "SELECT crop FROM faces WHERE id = %s"
 FACE_EMBEDDING = "SELECT model, embedding FROM faces WHERE id = %s"
-DELETE_FACE = "DELETE FROM faces WHERE id = %s"
+DELETE_FACE = "DELETE FROM faces WHERE id = %s RETURNING photo_id"
+# photos.face_count stays the number of faces stored for the photo after faces are deleted.
+RECOUNT_FACES = """
+UPDATE photos ph SET face_count = (SELECT count(*) FROM faces f WHERE f.photo_id = ph.id)
+WHERE ph.id = ANY(%s)
+"""
 
 FACES_OF_PATHS = """
 SELECT ph.path, ph.width, ph.height, f.id, f.bbox, f.det_score, f.embedding, f.person_id

@@ -165,7 +165,14 @@ def face_embedding(conn: psycopg.Connection, face_id: int) -> tuple[str, np.ndar
 
 
 def delete_face(conn: psycopg.Connection, face_id: int) -> bool:
-    return conn.execute(sql.DELETE_FACE, [face_id]).rowcount > 0
+    photo_ids = [r[0] for r in conn.execute(sql.DELETE_FACE, [face_id])]
+    recount_faces(conn, photo_ids)
+    return bool(photo_ids)
+
+
+def recount_faces(conn: psycopg.Connection, photo_ids: Sequence[int]) -> None:
+    if photo_ids:
+        conn.execute(sql.RECOUNT_FACES, [list(photo_ids)])
 
 
 @dataclass(frozen=True)

@@ -51,13 +51,14 @@ def connect(url: str) -> psycopg.Connection:
     return c
 
 
-def test_hamming_and_selection() -> None:
+@pytest.mark.parametrize("n", [1000, 300_000])  # one thread; the threads share the scan
+def test_hamming_and_selection(n: int) -> None:
     rng = np.random.default_rng(1)
-    v = rng.standard_normal((1000, 512))
+    v = rng.standard_normal((n, 512), dtype=np.float32)
     bits = sign_bits(v)
     expected = (np.unpackbits(bits.view(np.uint8), axis=1)
                 != np.unpackbits(bits[7:8].view(np.uint8), axis=1)).sum(axis=1)
-    distances = hamming(bits, bits[7])
+    distances = hamming(np.ascontiguousarray(bits.T), bits[7])
     assert (distances == expected).all() and distances[7] == 0
     chosen = nearest_by_hamming(distances, 50)
     assert len(chosen) >= 50 and distances[chosen].max() <= np.sort(distances)[49]
@@ -70,7 +71,7 @@ def test_bits_equal_binary_quantize(conn: psycopg.Connection) -> None:
     assert index.sync(conn) == 40
     order = np.argsort(index._ids[: len(index)])
     assert index._ids[order].tolist() == ids
-    assert (index._bits[: len(index)][order] == sign_bits(vectors)).all()
+    assert (index._bits[:, : len(index)].T[order] == sign_bits(vectors)).all()
 
 
 def test_same_answers_as_an_exact_scan(pf: Pgface) -> None:

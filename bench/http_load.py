@@ -32,6 +32,7 @@ import psycopg
 from psycopg import sql
 
 from pgface import Pgface, Settings, vector_index
+from pgface.api.app import warm_up
 from pgface.db.connection import migrate
 from pgface.db.server import ensure_server, stop_server
 from pgface.imaging import face_crop_jpeg
@@ -225,6 +226,7 @@ def main() -> None:
                             data_dir=workdir or Settings().resolved_data_dir())
         with Pgface(settings) as pf:
             model = pf.analyzer.model_name
+            warm_up(pf.analyzer)  # first inferences in one thread: see warm_up
             report = pf.index([DATA / "people" / p for p in REAL_PEOPLE])
             print(f"indexed {report.indexed} real photos ({report.faces} faces)", file=sys.stderr)
             fill_seconds = fill(url, args.faces, model, args.seed)
@@ -269,7 +271,7 @@ def main() -> None:
         "## HTTP search latency",
         "",
         f"`python bench/http_load.py --faces {args.faces}` (`pgface serve` on 127.0.0.1, "
-        f"{args.inference_workers} inference worker(s), model {model}).",
+        f"{args.inference_workers} inference worker(s), model {model} on {stats['provider']}).",
         "",
         f"- Machine: {machine()}; 1-minute load average {load_before:.1f} before and "
         f"{load_after:.1f} after the timed runs (other work shares the machine above ~0.5)",

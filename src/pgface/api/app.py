@@ -9,6 +9,7 @@ from pathlib import Path
 
 import anyio
 import anyio.to_thread
+import numpy as np
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
@@ -31,10 +32,20 @@ def static_dir() -> Path:
     return Path(str(importlib.resources.files("pgface.web") / "static"))
 
 
+def warm_up(analyzer: FaceAnalyzer) -> None:
+    """One detection (both input sizes) and one embedding, in one thread.
+
+    Loads the models before the first request, and keeps concurrent first inferences apart:
+    OpenVINO's Python binding can deadlock when two threads make their first call at once.
+    """
+    analyzer.detect(np.zeros((700, 700, 3), dtype=np.uint8))
+    analyzer.embed_aligned([np.zeros((112, 112, 3), dtype=np.uint8)])
+
+
 def _open(pf: Pgface) -> None:
-    # Pool, migrations and ONNX sessions once per process, before the first request.
+    # Pool, migrations and model sessions once per process, before the first request.
     _ = pf.pool
-    _ = pf.analyzer.provider
+    warm_up(pf.analyzer)
 
 
 def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None = None

@@ -142,3 +142,26 @@ def test_a_cuda_build_without_a_gpu_falls_back_to_the_next_backend(
     expected = "OpenVINO" if "OpenVINO" in providers else "CPUExecutionProvider"
     assert analyzer.provider.startswith(expected)
     assert len(analyzer.analyze([load(T1)])[0]) == 6
+
+
+def test_first_inferences_from_several_threads_at_once_finish(models_dir: Path) -> None:
+    """The indexer detects in two threads while a third embeds; none may wait forever."""
+    import threading
+
+    analyzer = build_analyzer(Settings(models_dir=models_dir))  # fresh: no call made yet
+    image = load(T1)
+    start = threading.Barrier(4)
+    found: list[int] = []
+
+    def detect_and_embed() -> None:
+        start.wait()
+        faces = analyzer.detect(image)
+        analyzer.embed([image], [faces])
+        found.append(len(faces))
+
+    threads = [threading.Thread(target=detect_and_embed, daemon=True) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert found == [6, 6, 6, 6]

@@ -97,7 +97,7 @@ class OpenVINOSession:
         # shapes alternate (SCRFD's 256 and 640 inputs); recognition keeps a dynamic batch.
         self._static_shapes = static_shapes
         self._by_shape: dict[tuple[int, ...], Any] = {}
-        self._compile_lock = threading.Lock()
+        self._compile_lock = threading.RLock()
         dynamic = self._core.compile_model(self._model_path, "CPU", self._config)
         self._dynamic = dynamic
         self.precision = dynamic.get_property("INFERENCE_PRECISION_HINT").get_type_name()
@@ -138,12 +138,18 @@ class OpenVINOSession:
             ) -> list[np.ndarray]:
         (name, value), = feed.items()
         shape = tuple(value.shape)
+        key = shape if self._static_shapes else None
         requests = self._local.__dict__.setdefault("requests", {})
-        request = requests.get(shape if self._static_shapes else None)
+        request = requests.get(key)
+        inputs = {name: np.ascontiguousarray(value)}
         if request is None:
-            request = self._compiled_for(shape).create_infer_request()
-            requests[shape if self._static_shapes else None] = request
-        results = request.infer({name: np.ascontiguousarray(value)})
+            # OpenVINO can deadlock when two threads make their first inference at once.
+            with self._compile_lock:
+                request = self._compiled_for(shape).create_infer_request()
+                results = request.infer(inputs)
+            requests[key] = request
+        else:
+            results = request.infer(inputs)
         names = output_names or [o.name for o in self._outputs]
         # Copies: the request reuses its output buffers on the next call.
         return [np.array(results[self._port_of[n]]) for n in names]

@@ -9,8 +9,9 @@ import pytest
 from conftest import PHOTOS, REPO, require_data
 from test_api import running_server
 
-from pgface import Settings
+from pgface import Pgface, Settings
 from pgface.api import create_app
+from pgface.db import api_keys
 from pgface.models.analysis import FaceAnalyzer
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -110,4 +111,32 @@ def test_search_page_shows_matches_names_and_merges_people(
         assert set(people) == {"Barack Obama", "Joseph Biden"}
         assert people["Barack Obama"]["faces"] == 2
         assert not errors, errors
+        browser.close()
+
+
+def test_page_asks_for_a_key_and_sends_it(settings: Settings, analyzer: FaceAnalyzer) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    require_data(PHOTOS)
+    settings = settings.model_copy(update={"api_roots": [PHOTOS], "api_auth": "always"})
+    with Pgface(settings, analyzer=analyzer) as pf, pf.pool.connection() as conn:
+        _, key = api_keys.create_key(conn, "browser", ["write"])
+    with running_server(create_app(settings, analyzer)) as url, \
+            sync_api.sync_playwright() as playwright:
+        headers = {"Authorization": f"Bearer {key}"}
+        assert httpx.post(f"{url}/api/photos/index-path", json={"path": "people/obama"},
+                          headers=headers, timeout=120).json()["indexed"] == 2
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        expect = sync_api.expect
+        expect(page.locator("#key-form")).to_be_visible()
+        page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
+        expect(page.locator("#message")).to_contain_text("requires an API key")
+        page.fill("#key", key)
+        page.get_by_role("button", name="Use key").click()
+        expect(page.locator("#stats")).to_contain_text("2 photos")
+        expect(page.locator(".match")).to_have_count(2)  # the refused search, run again
+        page.wait_for_function(
+            "[...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
+        assert page.evaluate("localStorage.getItem('pgface.key')") == key
         browser.close()

@@ -338,7 +338,11 @@ async function start() {
 
 document.addEventListener("DOMContentLoaded", () => {
   const drop = $("#drop");
-  $("#file").addEventListener("change", (e) => e.target.files[0] && search(e.target.files[0]));
+  $("#file").addEventListener("change", (e) => {
+    const file = e.target.files[0];
+    e.target.value = "";  // picking the same file again must search again
+    if (file) search(file);
+  });
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (e) => {
@@ -356,6 +360,7 @@ document.addEventListener("DOMContentLoaded", () => {
     state.images.clear();
     showMessage("");
     start();
+    if (state.file) search(state.file);  // the search that asked for the key
   });
   $("#photo-close").addEventListener("click", () => $("#photo-dialog").close());
   $("#merge-form").addEventListener("submit", merge);

@@ -107,6 +107,10 @@ def test_search_page_shows_matches_names_and_merges_people(
         card.locator("input").fill("Joseph Biden")
         card.get_by_role("button", name="Save name").click()
         expect(page.locator(".person-card h2", has_text="Joseph Biden")).to_have_count(1)
+        expect(page.locator(".person-card img")).to_have_count(4)
+        page.wait_for_function(
+            "[...document.querySelectorAll('.person-card img')].every(i => i.naturalWidth > 0)")
+        page.screenshot(path=str(SCREENSHOT.with_name("web-people.png")), full_page=True)
         people = {p["name"]: p for p in http.get("/api/people").json()["people"]}
         assert set(people) == {"Barack Obama", "Joseph Biden"}
         assert people["Barack Obama"]["faces"] == 2

@@ -33,6 +33,7 @@ from psycopg import sql
 
 from pgface import Pgface, Settings, vector_index
 from pgface.api.app import warm_up
+from pgface.db import sql as core_sql
 from pgface.db.connection import migrate
 from pgface.db.server import ensure_server, stop_server
 from pgface.imaging import face_crop_jpeg
@@ -54,11 +55,6 @@ SELECT sha256(convert_to('synthetic-' || g, 'UTF8')), '/synthetic/' || g || '.jp
 FROM unnest(%s::int[]) WITH ORDINALITY AS t(c, g)
 RETURNING id
 """
-COPY_FACES = """
-COPY faces (photo_id, model, embedding, bbox, landmarks, det_score, crop)
-FROM STDIN WITH (FORMAT BINARY)
-"""
-COPY_TYPES = ["int8", "text", "vector", "float4[]", "float4[]", "float4", "bytea"]
 
 
 def synthetic_faces(count: int, rng: np.random.Generator) -> np.ndarray:
@@ -96,8 +92,8 @@ def fill(url: str, faces: int, model: str, seed: int) -> float:
         conn.execute(DROP_INDEX)
         photo_ids = [r[0] for r in conn.execute(INSERT_PHOTOS, [per_photo]).fetchall()]
         owners = np.repeat(np.array(photo_ids), per_photo)
-        with conn.cursor().copy(COPY_FACES) as copy:
-            copy.set_types(COPY_TYPES)
+        with conn.cursor().copy(core_sql.COPY_FACES) as copy:
+            copy.set_types(core_sql.COPY_FACES_TYPES)
             for photo_id, vector in zip(owners, vectors, strict=True):
                 copy.write_row((int(photo_id), model, vector, [300.0, 200.0, 420.0, 350.0],
                                 [330.0, 250.0, 390.0, 250.0, 360.0, 280.0, 335.0, 315.0,

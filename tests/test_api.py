@@ -205,6 +205,8 @@ def test_server_side_paths_never_escape_the_roots(settings: Settings, analyzer: 
     (root / "album" / "obama.jpg").write_bytes((obama / "obama.jpg").read_bytes())
     (outside / "secret.jpg").write_bytes((obama / "obama2.jpg").read_bytes())
     (root / "link").symlink_to(outside)
+    # A file link the admin left inside an indexed folder, pointing outside every root.
+    (root / "album" / "sneaky.jpg").symlink_to(outside / "secret.jpg")
     settings = settings.model_copy(update={"api_roots": [root]})
     with TestClient(create_app(settings, analyzer)) as client:
         def index(path: str) -> httpx.Response:
@@ -220,6 +222,8 @@ def test_server_side_paths_never_escape_the_roots(settings: Settings, analyzer: 
         report = index("album").json()
         assert report["indexed"] == 1 and report["faces"] == 1
         assert report["path"] == str((root / "album").resolve())
+        assert [(Path(f["file"]).name, f["reason"]) for f in report["failures"]] == [
+            ("sneaky.jpg", "outside the allowed folders (a symlink?)")]
 
 
 def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(

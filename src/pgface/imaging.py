@@ -70,8 +70,8 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int) -> P
             if width * height > max_pixels:
                 raise ImageError(
                     source,
-                    f"image is {width}x{height} ({width * height / 1e6:.0f} MP), over the limit of "
-                    f"{max_pixels / 1e6:.0f} MP",
+                    f"image is {width}x{height} ({width * height / 1e6:.3g} MP), over the limit "
+                    f"of {max_pixels / 1e6:.3g} MP",
                 )
             img.load()
             taken_at = _taken_at(img)

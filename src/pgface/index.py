@@ -54,8 +54,24 @@ class IndexReport:
 ProgressCallback = Callable[[IndexReport, Failure | None], None]
 
 
-def iter_photo_files(paths: Iterable[Path], failures: list[Failure]) -> Iterator[Path]:
-    """Files named directly are always tried; inside folders only image suffixes are."""
+def iter_photo_files(paths: Iterable[Path], failures: list[Failure],
+                     within: Sequence[Path] | None = None) -> Iterator[Path]:
+    """Files named directly are always tried; inside folders only image suffixes are.
+
+    within: folders every file must really lie in once symlinks are resolved (a server's
+    allowed roots); a file elsewhere is reported, not read.
+    """
+    roots = [Path(r).resolve() for r in within] if within is not None else None
+    for path in _walk(paths, failures):
+        if roots is not None:
+            real = path.resolve()
+            if not any(real == root or root in real.parents for root in roots):
+                failures.append(Failure(str(path), "outside the allowed folders (a symlink?)"))
+                continue
+        yield path
+
+
+def _walk(paths: Iterable[Path], failures: list[Failure]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
             for root, dirs, files in os.walk(path, onerror=lambda e: failures.append(
@@ -107,11 +123,11 @@ class Indexer:
         self.pool = pool
         self.settings = settings
 
-    def index(self, paths: Sequence[Path | str], progress: ProgressCallback | None = None
-              ) -> IndexReport:
+    def index(self, paths: Sequence[Path | str], progress: ProgressCallback | None = None,
+              within: Sequence[Path] | None = None) -> IndexReport:
         report = IndexReport()
         started = time.perf_counter()
-        files = list(iter_photo_files([Path(p) for p in paths], report.failures))
+        files = list(iter_photo_files([Path(p) for p in paths], report.failures, within))
         report.files = len(files)
         for failure in report.failures:
             _notify(progress, report, failure)

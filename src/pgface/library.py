@@ -86,10 +86,13 @@ class Pgface:
             return decode_photo(photo, name, s.max_file_bytes, s.max_pixels)
         return read_photo(Path(photo), s.max_file_bytes, s.max_pixels)
 
-    def index(self, paths: Sequence[str | Path], progress: ProgressCallback | None = None
-              ) -> IndexReport:
-        """Index files and folders (recursively); photos already stored are skipped."""
-        return Indexer(self.analyzer, self.pool, self.settings).index(paths, progress)
+    def index(self, paths: Sequence[str | Path], progress: ProgressCallback | None = None,
+              within: Sequence[Path] | None = None) -> IndexReport:
+        """Index files and folders (recursively); photos already stored are skipped.
+
+        within: only files that really lie in these folders (symlinks resolved) are read.
+        """
+        return Indexer(self.analyzer, self.pool, self.settings).index(paths, progress, within)
 
     def search(self, photo: PhotoInput, top: int | None = None,
                threshold: float | None = None) -> SearchResult:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -26,7 +27,6 @@ from pgface.library import Pgface
 
 router = APIRouter(prefix="/photos", tags=["photos"])
 
-PHOTO_ID_BY_SHA256 = "SELECT id FROM photos WHERE sha256 = %s"
 
 
 class IndexPath(BaseModel):
@@ -50,9 +50,9 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
     """Decode, detect and store one uploaded photo, kept under upload_dir; (id, new)."""
     sha = hashlib.sha256(data).digest()
     with pf.pool.connection() as conn:
-        known = conn.execute(PHOTO_ID_BY_SHA256, [sha]).fetchone()
-    if known:
-        return known[0], False
+        known = store.photo_id_by_sha256(conn, sha)
+    if known is not None:
+        return known, False
     photo = decode_photo(data, name, settings.api_max_upload_bytes, settings.api_max_pixels)
     suffix = Path(name).suffix.lower()
     folder = upload_dir(settings)
@@ -69,7 +69,7 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
         if inserted:
             return next(iter(inserted.values())), True
         # Another request stored the same photo between our check and our insert.
-        return conn.execute(PHOTO_ID_BY_SHA256, [sha]).fetchone()[0], False
+        return store.photo_id_by_sha256(conn, sha), False
 
 
 @router.post("", status_code=201, dependencies=[Depends(require_write)])
@@ -86,9 +86,13 @@ async def index_upload(request: Request,
     return {"created": created, "photo": photo_json(row, faces)}
 
 
+def allowed_roots(settings: Settings) -> list[Path]:
+    return [Path(r).expanduser().resolve() for r in settings.api_roots]
+
+
 def allowed_path(settings: Settings, given: str) -> Path:
     """The real path (symlinks resolved) if it lies under a configured root, else 403."""
-    roots = [Path(r).expanduser().resolve() for r in settings.api_roots]
+    roots = allowed_roots(settings)
     if not roots:
         raise ApiError(403, "indexing server-side paths is disabled: start the server with "
                             "--roots FOLDER to allow folders")
@@ -112,8 +116,9 @@ async def index_path(request: Request, body: IndexPath) -> dict:
     settings = get_settings(request)
     real = allowed_path(settings, body.path)
     # A folder can take hours: it gets its own lane (one at a time) so searches keep running.
-    report = await anyio.to_thread.run_sync(get_pf(request).index, [real],
-                                            limiter=request.app.state.indexing)
+    # A symlink inside a root may point outside it: the walk checks every file too.
+    index = partial(get_pf(request).index, [real], within=allowed_roots(settings))
+    report = await anyio.to_thread.run_sync(index, limiter=request.app.state.indexing)
     return {
         "path": str(real), "files": report.files, "indexed": report.indexed,
         "skipped": report.skipped, "faces": report.faces, "seconds": round(report.seconds, 3),

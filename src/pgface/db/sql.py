@@ -13,6 +13,7 @@ APPLIED_MIGRATIONS = "SELECT version FROM schema_migrations"
 RECORD_MIGRATION = "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)"
 
 KNOWN_HASHES = "SELECT sha256 FROM photos WHERE sha256 = ANY(%s)"
+PHOTO_ID_BY_SHA256 = "SELECT id FROM photos WHERE sha256 = %s"
 
 INSERT_PHOTOS = """
 INSERT INTO photos (sha256, path, size_bytes, width, height, taken_at, face_count)

@@ -57,6 +57,11 @@ def known_hashes(conn: psycopg.Connection, hashes: Sequence[bytes]) -> set[bytes
     return {bytes(r[0]) for r in rows}
 
 
+def photo_id_by_sha256(conn: psycopg.Connection, sha256: bytes) -> int | None:
+    row = conn.execute(sql.PHOTO_ID_BY_SHA256, [sha256]).fetchone()
+    return row[0] if row else None
+
+
 def add_photos(
     conn: psycopg.Connection, photos: Sequence[PhotoRow], model: str
 ) -> dict[bytes, int]:

@@ -125,6 +125,7 @@ def test_openvino_and_onnx_runtime_agree(analyzer: FaceAnalyzer, models_dir: Pat
         assert float(twin.embedding @ face.embedding) > 0.995
 
 
+@pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider'")
 def test_a_cuda_build_without_a_gpu_falls_back_to_the_next_backend(
     models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

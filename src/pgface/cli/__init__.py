@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pgface.config import Settings
+from pgface.cli.common import JsonOption, err, handle_errors, open_library, out, print_json
+from pgface.cli.people import people_app
+from pgface.cli.serve import keys_app, serve
 from pgface.errors import PgfaceError
 from pgface.index import Failure, IndexReport
-from pgface.library import Pgface
 from pgface.models.packs import sample_photos
 
 app = typer.Typer(
@@ -25,31 +21,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-out = Console()
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (stable, see docs/cli.md).")]
-
-
-def handle_errors(func: F) -> F:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PgfaceError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def open_library() -> Pgface:
-    return Pgface(Settings())
-
-
-def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
 @app.command()
@@ -227,11 +198,7 @@ def main() -> None:
     app()
 
 
-# Command groups that live in their own modules register themselves on `app` here.
-from pgface.cli.serve import keys_app, serve  # noqa: E402 - after `app` exists
-
+# After the core commands, so --help lists those first.
+app.add_typer(people_app, name="people")
 app.command()(serve)
 app.add_typer(keys_app, name="keys")
-from pgface.cli.people import people_app  # noqa: E402 - after `app` exists
-
-app.add_typer(people_app, name="people")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pgface.cli import JsonOption, err, handle_errors, open_library, out, print_json
+from pgface.cli.common import JsonOption, err, handle_errors, open_library, out, print_json
 from pgface.people import Person
 
 people_app = typer.Typer(help="People: name faces, cluster, enrol, identify.",

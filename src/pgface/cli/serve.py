@@ -2,40 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from pgface.cli.common import err, handle_errors, print_json
 from pgface.config import Settings
 from pgface.db import api_keys
 from pgface.errors import PgfaceError
 from pgface.library import Pgface
 
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
 keys_app = typer.Typer(help="Create, list and revoke the HTTP API's keys.", no_args_is_help=True)
 
 
-def _clean_errors(func: F) -> F:
-    # Own copy of the CLI's handler: importing pgface.cli here would be circular.
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PgfaceError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@_clean_errors
+@handle_errors
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on; a non-loopback address "
                                            "requires API keys.")] = "127.0.0.1",
@@ -76,10 +58,6 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
-
-
 def _key_dict(key: api_keys.ApiKey) -> dict:
     return {"id": key.id, "name": key.name, "key_id": key.key_id, "scopes": key.scopes,
             "created_at": key.created_at.isoformat(),
@@ -87,7 +65,7 @@ def _key_dict(key: api_keys.ApiKey) -> dict:
 
 
 @keys_app.command("create")
-@_clean_errors
+@handle_errors
 def create(
     name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
     scope: Annotated[list[str] | None, typer.Option(
@@ -102,7 +80,7 @@ def create(
     with Pgface(Settings()) as pf, pf.pool.connection() as conn:
         key, secret = api_keys.create_key(conn, name, scope or ["read"])
     if as_json:
-        _print_json({**_key_dict(key), "key": secret})
+        print_json({**_key_dict(key), "key": secret})
         return
     err.print(f"created key {key.name!r} ({', '.join(key.scopes)}); it is shown only now:",
               highlight=False)
@@ -110,7 +88,7 @@ def create(
 
 
 @keys_app.command("list")
-@_clean_errors
+@handle_errors
 def list_(
     include_revoked: Annotated[bool, typer.Option("--all", help="Show revoked keys too.")
                                ] = False,
@@ -123,7 +101,7 @@ def list_(
     with Pgface(Settings()) as pf, pf.pool.connection() as conn:
         keys = api_keys.list_keys(conn, include_revoked)
     if as_json:
-        _print_json([_key_dict(k) for k in keys])
+        print_json([_key_dict(k) for k in keys])
         return
     if not keys:
         err.print("no API keys: the server is open on 127.0.0.1 only")
@@ -134,7 +112,7 @@ def list_(
 
 
 @keys_app.command("revoke")
-@_clean_errors
+@handle_errors
 def revoke(name_or_id: Annotated[str, typer.Argument(help="Key name, key id or number.")]
            ) -> None:
     """Revoke an API key at once; requests with it get 401 from then on.

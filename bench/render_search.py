@@ -40,6 +40,7 @@ def plot(res: dict, path: Path) -> None:
               "pgvector": ("C3", "v", "pgvector HNSW (ef_search)"),
               "halfvec": ("C4", "D", "pgface re-rank on halfvec (C)"),
               "main": ("C5", "P", "pgface re-rank, vector kept in the row (C)"),
+              "toast": ("C5", "P", "pgface re-rank, vector in TOAST (C)"),
               "pg": ("C7", "x", "PostgreSQL scans (exact, seed)")}
     for fam, (colour, marker, label) in styles.items():
         ms = [m for m in res["methods"] if m.get("family") == fam]
@@ -142,8 +143,12 @@ def section(res: dict, docs: Path) -> str:
             f"Column sizes: vector(512) {d['vector_column_bytes']:.0f} bytes, halfvec(512) "
             f"{d['halfvec_column_bytes']:.0f}, binary_quantize bit(512) "
             f"{d['bits_column_bytes']:.0f}. `faces` holds pgface's real columns (a JPEG crop "
-            "of real size per face, bbox, landmarks); `half_faces` only what the re-rank "
-            "reads, with a halfvec embedding; `seed_faces` the seed's raw vectors.\n"]
+            "of real size per face, bbox, landmarks) as migrations 0001-0004 define them "
+            "(0004: the vector kept in the row); `toast_faces` (100k runs) the same with the "
+            "vector in TOAST as before 0004; `main_faces` (1M run, started seconds before 0004 "
+            "existed, so its `faces` already had 0004) a second copy of `faces`; "
+            "`half_faces` only what the re-rank reads, with a halfvec embedding; `seed_faces` "
+            "the seed's raw vectors.\n"]
     return "\n".join(out)
 
 

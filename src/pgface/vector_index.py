@@ -41,6 +41,15 @@ def sign_bits(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(packed).view(np.uint64)
 
 
+if hasattr(np, "bitwise_count"):
+    _popcount = np.bitwise_count
+else:  # numpy < 2: a byte table, several times slower
+    _BYTE_BITS = np.array([bin(i).count("1") for i in range(256)], np.uint8)
+
+    def _popcount(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return _BYTE_BITS[x.view(np.uint8)].reshape(-1, 8).sum(axis=1, dtype=np.uint8, out=out)
+
+
 def _scan(columns: np.ndarray, query: np.ndarray, out: np.ndarray, lo: int, hi: int) -> None:
     x = np.empty(min(_CHUNK, hi - lo), np.uint64)
     c = np.empty(len(x), np.uint8)
@@ -50,7 +59,7 @@ def _scan(columns: np.ndarray, query: np.ndarray, out: np.ndarray, lo: int, hi: 
         # one word at a time over contiguous columns: every step is a plain SIMD loop
         for w in range(WORDS):
             np.bitwise_xor(columns[w, start:end], query[w], out=xx)
-            np.bitwise_count(xx, out=cc)
+            _popcount(xx, out=cc)
             if w == 0:
                 acc[:] = cc
             else:

@@ -80,7 +80,7 @@ def test_same_answers_as_an_exact_scan(pf: Pgface) -> None:
     with pf.pool.connection() as c:
         rows = c.execute("SELECT embedding FROM faces WHERE model = %s", [MODEL]).fetchall()
         queries = [np.asarray(r[0].to_numpy(), dtype=np.float32) for r in rows]
-        assert 10 < len(queries) < 500
+        assert 10 < len(queries) <= vector_index.DEFAULT_CANDIDATES
         index = SignIndex(MODEL)
         c.execute("SET enable_indexscan = off")  # the exact scan, not HNSW
         c.commit()

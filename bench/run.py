@@ -3,6 +3,7 @@ docs/benchmarks.md assembled from their sections.
 
     python bench/run.py            # the full suite: about an hour on 2 cores
     python bench/run.py --smoke    # seconds-long runs of each script, nothing written
+    python bench/run.py --assemble # only rebuild docs/benchmarks.md from the sections
 
 Benchmarks are not tests: nothing here fails on speed.
 """
@@ -31,10 +32,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--only", nargs="*", help="run only these scripts (e.g. indexing.py)")
+    parser.add_argument("--assemble", action="store_true",
+                        help="run nothing; rebuild docs/benchmarks.md from the sections")
     args = parser.parse_args()
     started = time.perf_counter()
     for script, full, smoke, _ in SUITE:
-        if args.only and script not in args.only:
+        if args.assemble or (args.only and script not in args.only):
             continue
         extra = smoke if args.smoke else full
         if extra is None:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
+from psycopg import sql as pgsql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lfw_embeddings  # noqa: E402
@@ -238,8 +239,9 @@ def database(size: int) -> tuple[str, str]:
     server = ensure_server(WORK / "server")
     name = f"search_{size}"
     with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            pgsql.Identifier(name)))
+        conn.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
     base, _, query = server.partition("?")
     return server, f"{base.rsplit('/', 1)[0]}/{name}?{query}"
 
@@ -298,7 +300,7 @@ def load_database(url: str, data: dict, rng: np.random.Generator) -> dict:
         started = time.perf_counter()
         conn.autocommit = True
         for t in ("faces", "seed_faces", "half_faces", "toast_faces", "photos"):
-            conn.execute(f"VACUUM (ANALYZE) {t}")
+            conn.execute(pgsql.SQL("VACUUM (ANALYZE) {}").format(pgsql.Identifier(t)))
         timings["vacuum_analyze_s"] = time.perf_counter() - started
     return timings
 
@@ -599,13 +601,15 @@ def run(size: int, n_queries: int, slow_queries: int, pg_hnsw: bool, faiss_m: in
                 size_b = conn.execute("SELECT pg_relation_size('hv')").fetchone()[0]
                 result["pgvector_hnsw"][name] = {"build_s": build, "bytes_per_face": size_b / n}
                 print(f"[{size}] pgvector HNSW {name} built in {build:.0f} s", flush=True)
-                query = (f"SELECT id FROM (SELECT id, {expr} AS d FROM faces WHERE model = "
-                         f"%(m)s ORDER BY {expr} LIMIT %(k)s) n WHERE d <= %(md)s ORDER BY d")
+                query = pgsql.SQL(
+                    "SELECT id FROM (SELECT id, {expr} AS d FROM faces WHERE model = %(m)s "
+                    "ORDER BY {expr} LIMIT %(k)s) n WHERE d <= %(md)s ORDER BY d"
+                ).format(expr=pgsql.SQL(expr))  # expr: one of this file's distance expressions
                 for ef in (40, 200) if smoke else (40, 200, 800):
-                    conn.execute(f"SET hnsw.ef_search = {ef}")
+                    conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(ef)])
                     conn.execute("SET hnsw.iterative_scan = relaxed_order")
 
-                    def pgh(j: int, query: str = query) -> np.ndarray:
+                    def pgh(j: int, query: pgsql.Composed = query) -> np.ndarray:
                         rows = conn.execute(query, {"q": queries[j], "m": MODEL, "k": K,
                                                     "md": 1 - QT}).fetchall()
                         return np.array([r[0] for r in rows], np.int64)
@@ -658,7 +662,8 @@ def run(size: int, n_queries: int, slow_queries: int, pg_hnsw: bool, faiss_m: in
     result["load_after"] = os.getloadavg()[0]
     result["finished"] = time.strftime("%F %T")
     with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "search_{size}" WITH (FORCE)')
+        conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            pgsql.Identifier(f"search_{size}")))
     return result
 
 

@@ -9,7 +9,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pgface.cli.common import JsonOption, err, handle_errors, open_library, out, print_json
+from pgface.cli.common import (
+    JsonOption,
+    ThresholdOption,
+    TopOption,
+    err,
+    handle_errors,
+    open_library,
+    out,
+    print_json,
+)
 from pgface.cli.people import people_app
 from pgface.cli.serve import keys_app, serve
 from pgface.errors import PgfaceError
@@ -92,9 +101,8 @@ def _report_dict(report: IndexReport) -> dict:
 @handle_errors
 def search(
     photo: Annotated[Path, typer.Argument(help="Query photo; every face in it is searched.")],
-    top: Annotated[int, typer.Option("--top", "-k", min=1, max=1000)] = 10,
-    threshold: Annotated[float | None, typer.Option(
-        help="Minimum cosine similarity (default: calibrated on LFW).")] = None,
+    top: TopOption = 10,
+    threshold: ThresholdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find the stored faces of every person in PHOTO, best match first.

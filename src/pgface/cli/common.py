@@ -20,6 +20,9 @@ err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (stable, see docs/cli.md).")]
+TopOption = Annotated[int, typer.Option("--top", "-k", min=1, max=1000, help="Matches per face.")]
+ThresholdOption = Annotated[float | None, typer.Option(
+    help="Minimum cosine similarity (default: the match threshold calibrated on LFW).")]
 
 
 def handle_errors(func: F) -> F:

@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pgface.cli.common import JsonOption, err, handle_errors, open_library, out, print_json
+from pgface.cli.common import (
+    JsonOption,
+    ThresholdOption,
+    TopOption,
+    err,
+    handle_errors,
+    open_library,
+    out,
+    print_json,
+)
 from pgface.people import Person
 
 people_app = typer.Typer(help="People: name faces, cluster, enrol, identify.",
@@ -251,9 +260,8 @@ def identify(
 @handle_errors
 def search(
     photo: Annotated[Path, typer.Argument(help="Query photo; every face in it is searched.")],
-    top: Annotated[int, typer.Option("--top", "-k", min=1, max=1000)] = 10,
-    threshold: Annotated[float | None, typer.Option(
-        help="Minimum cosine similarity (default: the calibrated match threshold).")] = None,
+    top: TopOption = 10,
+    threshold: ThresholdOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Search by photo, the matches of each face grouped by person.

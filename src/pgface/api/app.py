@@ -33,11 +33,9 @@ def static_dir() -> Path:
 
 
 def warm_up(analyzer: FaceAnalyzer) -> None:
-    """One detection (both input sizes) and one embedding, in one thread.
-
-    Loads the models before the first request, and keeps concurrent first inferences apart:
-    OpenVINO's Python binding can deadlock when two threads make their first call at once.
-    """
+    """One detection (both input sizes) and one embedding, so that the first request does not
+    pay for loading and compiling the models. (Concurrent first inferences, which OpenVINO
+    could deadlock on, are kept apart by the session itself: models/sessions.py.)"""
     analyzer.detect(np.zeros((700, 700, 3), dtype=np.uint8))
     analyzer.embed_aligned([np.zeros((112, 112, 3), dtype=np.uint8)])
 

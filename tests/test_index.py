@@ -48,6 +48,8 @@ def test_mixed_folder_indexes_every_good_photo_and_reports_every_bad_file(
     photos = require_data(PHOTOS)
     mixed = tmp_path / "mixed"
     shutil.copytree(photos, mixed, ignore=shutil.ignore_patterns("*.xml"))
+    for folder in [mixed, *(p for p in mixed.rglob("*") if p.is_dir())]:
+        folder.chmod(0o755)  # the shared data is read-only, and so is a copy of its folders
     expected_bad = make_bad_files(mixed / "broken")
     good = [p for p in mixed.rglob("*") if p.is_file() and p.parent.name != "broken"]
 

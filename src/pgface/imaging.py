@@ -44,17 +44,22 @@ class Photo:
         return int(self.image.shape[0])
 
 
-def read_photo(path: Path, max_bytes: int, max_pixels: int) -> Photo:
-    """Read and decode one file; every failure is an ImageError naming the file."""
+def read_file(path: Path, max_bytes: int) -> bytes:
+    """A photo file's bytes, refused before reading when over max_bytes; ImageError on failure."""
     source = str(path)
     try:
         size = path.stat().st_size
         if size > max_bytes:
             raise ImageError(source, f"file is {size:,} bytes, over the limit of {max_bytes:,}")
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise ImageError(source, f"cannot read file ({exc.strerror or exc})") from exc
-    return decode_photo(data, source, max_bytes=max_bytes, max_pixels=max_pixels)
+
+
+def read_photo(path: Path, max_bytes: int, max_pixels: int) -> Photo:
+    """Read and decode one file; every failure is an ImageError naming the file."""
+    data = read_file(path, max_bytes)
+    return decode_photo(data, str(path), max_bytes=max_bytes, max_pixels=max_pixels)
 
 
 def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int) -> Photo:

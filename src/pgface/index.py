@@ -17,7 +17,7 @@ from psycopg_pool import ConnectionPool
 from pgface.config import Settings
 from pgface.db import store
 from pgface.errors import ImageError
-from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, face_crop_jpeg
+from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, face_crop_jpeg, read_file
 from pgface.models.analysis import Face, FaceAnalyzer
 
 
@@ -95,12 +95,9 @@ class _Read:
 
 def _read(path: Path, max_bytes: int) -> _Read | Failure:
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            return Failure(str(path), f"file is {size:,} bytes, over the limit of {max_bytes:,}")
-        data = path.read_bytes()
-    except OSError as exc:
-        return Failure(str(path), f"cannot read file ({exc.strerror or exc})")
+        data = read_file(path, max_bytes)
+    except ImageError as exc:
+        return Failure(exc.source, exc.reason)
     return _Read(path, data, hashlib.sha256(data).digest())
 
 

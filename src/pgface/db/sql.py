@@ -82,7 +82,6 @@ FROM faces f LEFT JOIN people pe ON pe.id = f.person_id
 WHERE f.id = %s
 """
 FACE_CROP = "SELECT crop FROM faces WHERE id = %s"
-FACE_EMBEDDING = "SELECT model, embedding FROM faces WHERE id = %s"
 DELETE_FACE = "DELETE FROM faces WHERE id = %s RETURNING photo_id"
 # photos.face_count stays the number of faces stored for the photo after faces are deleted.
 RECOUNT_FACES = """

@@ -164,11 +164,6 @@ def face_crop(conn: psycopg.Connection, face_id: int) -> bytes | None:
     return bytes(row[0]) if row else None
 
 
-def face_embedding(conn: psycopg.Connection, face_id: int) -> tuple[str, np.ndarray] | None:
-    row = conn.execute(sql.FACE_EMBEDDING, [face_id]).fetchone()
-    return (row[0], as_array(row[1])) if row else None
-
-
 def delete_face(conn: psycopg.Connection, face_id: int) -> bool:
     photo_ids = [r[0] for r in conn.execute(sql.DELETE_FACE, [face_id])]
     recount_faces(conn, photo_ids)

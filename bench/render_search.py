@@ -34,13 +34,12 @@ def plot(res: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    styles = {"pgface": ("C0", "o", "pgface: sign index + PostgreSQL re-rank (C)"),
-              "memory": ("C2", "s", "sign bits + re-rank in memory (C)"),
+    styles = {"pgface": ("C0", "o", "pgface: sign scan + int8 re-rank + PG check (C)"),
+              "pgrerank": ("C6", "P", "sign scan + re-rank of all C in PostgreSQL"),
+              "memory": ("C2", "s", "sign scan + float32 re-rank in memory (C)"),
               "faiss": ("C1", "^", "FAISS HNSW in memory (ef)"),
               "pgvector": ("C3", "v", "pgvector HNSW (ef_search)"),
-              "halfvec": ("C4", "D", "pgface re-rank on halfvec (C)"),
-              "main": ("C5", "P", "pgface re-rank, vector kept in the row (C)"),
-              "toast": ("C5", "P", "pgface re-rank, vector in TOAST (C)"),
+              "halfvec": ("C4", "D", "... of all C on halfvec (C)"),
               "pg": ("C7", "x", "PostgreSQL scans (exact, seed)")}
     for fam, (colour, marker, label) in styles.items():
         ms = [m for m in res["methods"] if m.get("family") == fam]
@@ -60,7 +59,7 @@ def plot(res: dict, path: Path) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("p50 latency of a top-10 search, ms (log)")
     ax.set_ylabel("recall of true same-identity matches")
-    ax.set_title(f"{res['size']:,} faces, {res['machine']['cores']} cores, shared machine")
+    ax.set_title(f"{res['size']:,} faces, {res['machine']['cores']} cores")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -88,10 +87,10 @@ def section(res: dict, docs: Path) -> str:
     out = [f"## {name} faces ({n:,})\n",
            f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['ram_gb']} GB, no GPU "
            f"(AVX-512 VPOPCNTDQ: {mach['avx512_vpopcntdq']}); numpy {mach['numpy']}. "
-           f"Run {res['started']} to {res['finished']}. **Shared machine**: other engineers "
-           f"ran tests meanwhile (1-min load average {mach['load_before']:.1f} at the start, "
-           f"{res['load_after']:.1f} at the end, on 2 cores), so absolute times are "
-           "pessimistic and noisy; the ratios compare methods measured in the same run.\n",
+           f"Run {res['started']} to {res['finished']}; 1-min load average "
+           f"{mach['load_before']:.1f} at the start and {res['load_after']:.1f} at the end "
+           "(the benchmark's own threads included), on 2 cores. The ratios compare methods "
+           "measured in the same run.\n",
            f"Stored: {n:,} faces ({res['generator']['real_stored']:,} real LFW, the rest "
            f"synthetic, {res['generator']['synthetic_people']:,} synthetic people); queries: "
            f"{res['methods'][1]['queries']:,} ({res['generator']['real_queries']} real LFW "
@@ -110,10 +109,10 @@ def section(res: dict, docs: Path) -> str:
                          "top10 >= thr", "identity", "real", "queries"]), ""]
     b = res["breakdown"]
     out += ["Where the time of the shipped path goes (medians, ms):\n",
-            _table([[c, f"{v['sync_ms']:.2f}", f"{v['hamming_ms']:.2f}", f"{v['rerank_ms']:.2f}"]
-                    for c, v in b.items()],
-                   ["C (candidates)", "sync with PostgreSQL", "Hamming scan + selection",
-                    "re-rank SQL"]), ""]
+            _table([[c, f"{v['sync_ms']:.2f}", f"{v['memory_ms']:.2f}",
+                     f"{v['postgres_ms']:.2f}"] for c, v in b.items()],
+                   ["C (candidates)", "sync with PostgreSQL",
+                    "in memory: sign scan + int8 re-rank", "exact check in PostgreSQL"]), ""]
     tp = res["throughput"]
     base = tp.get("FAISS HNSW ef=256", {})
     out += ["Throughput, queries per second with concurrent clients (threads, each with its "
@@ -122,10 +121,8 @@ def section(res: dict, docs: Path) -> str:
                           for c in ("1", "2", "8"))] for k, v in tp.items()],
                    ["method", "1 client", "2 clients", "8 clients"]), ""]
     d = res["disk"]
-    builds = [["pgface sign index: load from PostgreSQL (binary_quantize in SQL, COPY)",
+    builds = [["pgface index: load from PostgreSQL (COPY, sign bits and int8 here)",
                f"{res['sign_index_load_s']:.1f} s", f"{res['sign_index_bytes_per_face']:.0f}"],
-              ["pgface sign index: read a bits cache file (np.load)",
-               f"{res['cache_read_s']:.2f} s", f"{res['cache_bytes'] / n:.0f} (on disk)"],
               [f"FAISS HNSW M={res['faiss_hnsw']['M']} efC={res['faiss_hnsw']['efConstruction']}"
                " (2 threads)", f"{res['faiss_hnsw']['build_s']:.0f} s",
                f"~{res['faiss_hnsw']['bytes_per_face']:.0f}"]]
@@ -144,9 +141,7 @@ def section(res: dict, docs: Path) -> str:
             f"{d['halfvec_column_bytes']:.0f}, binary_quantize bit(512) "
             f"{d['bits_column_bytes']:.0f}. `faces` holds pgface's real columns (a JPEG crop "
             "of real size per face, bbox, landmarks) as migrations 0001-0004 define them "
-            "(0004: the vector kept in the row); `toast_faces` (100k runs) the same with the "
-            "vector in TOAST as before 0004; `main_faces` (1M run, started seconds before 0004 "
-            "existed, so its `faces` already had 0004) a second copy of `faces`; "
+            "(0004: the vector kept in the row); "
             "`half_faces` only what the re-rank reads, with a halfvec embedding; `seed_faces` "
             "the seed's raw vectors.\n"]
     return "\n".join(out)

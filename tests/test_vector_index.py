@@ -13,7 +13,7 @@ from pgvector.psycopg import register_vector
 from pgface import Pgface, vector_index
 from pgface.db import store
 from pgface.db.connection import migrate
-from pgface.vector_index import SignIndex, hamming, nearest_by_hamming, sign_bits
+from pgface.vector_index import SignIndex, nearest_codes, quantize, sign_bits
 
 MODEL = "buffalo_sc"
 
@@ -52,26 +52,63 @@ def connect(url: str) -> psycopg.Connection:
 
 
 @pytest.mark.parametrize("n", [1000, 300_000])  # one thread; the threads share the scan
-def test_hamming_and_selection(n: int) -> None:
+def test_nearest_codes_are_the_nearest_by_hamming(n: int) -> None:
     rng = np.random.default_rng(1)
-    v = rng.standard_normal((n, 512), dtype=np.float32)
-    bits = sign_bits(v)
-    expected = (np.unpackbits(bits.view(np.uint8), axis=1)
-                != np.unpackbits(bits[7:8].view(np.uint8), axis=1)).sum(axis=1)
-    distances = hamming(np.ascontiguousarray(bits.T), bits[7])
-    assert (distances == expected).all() and distances[7] == 0
-    chosen = nearest_by_hamming(distances, 50)
-    assert len(chosen) >= 50 and distances[chosen].max() <= np.sort(distances)[49]
+    codes = sign_bits(rng.standard_normal((n, 512), dtype=np.float32))
+    assert codes.shape == (n, 64) and codes.dtype == np.uint8
+    distances = (np.unpackbits(codes, axis=1) != np.unpackbits(codes[7:8], axis=1)).sum(axis=1)
+    chosen = nearest_codes(codes, codes[7], 50)
+    assert len(chosen) == len(set(chosen.tolist())) == 50 and 7 in chosen
+    assert distances[chosen].max() == np.sort(distances)[49]  # none nearer was left out
+    assert (np.sort(nearest_codes(codes[:40], codes[7], 50)) == np.arange(40)).all()
 
 
-def test_bits_equal_binary_quantize(conn: psycopg.Connection) -> None:
+def test_int8_cosines_are_close_to_the_exact_ones() -> None:
+    rng = np.random.default_rng(8)
+    people = unit(rng, 50)
+    faces = people.repeat(20, axis=0) + 0.045 * rng.standard_normal((1000, 512))
+    int8, scales = quantize(faces)  # not unit vectors: quantize normalises
+    faces = faces / np.linalg.norm(faces, axis=1, keepdims=True)
+    exact = faces @ faces[:10].T
+    approx = (int8.astype(np.float32) @ faces[:10].T) * scales[:, None]
+    assert exact.min() < 0.1 and np.median(exact[:20]) > 0.4  # strangers and the same person
+    assert np.abs(approx - exact).max() < vector_index.APPROX_MARGIN / 4
+
+
+def test_codes_and_int8_match_what_postgresql_holds(conn: psycopg.Connection,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vector_index, "_BATCH_BYTES", 5000)  # a COPY in several batches
     vectors = unit(np.random.default_rng(2), 40)
     ids = add_faces(conn, vectors)
     index = SignIndex(MODEL)
     assert index.sync(conn) == 40
     order = np.argsort(index._ids[: len(index)])
     assert index._ids[order].tolist() == ids
-    assert (index._bits[:, : len(index)].T[order] == sign_bits(vectors)).all()
+    server_bits = [r[0] for r in conn.execute(
+        "SELECT binary_quantize(embedding)::text FROM faces ORDER BY id")]
+    mine = np.unpackbits(index._codes[: len(index)][order], axis=1)
+    assert ["".join(map(str, row)) for row in mine] == server_bits
+    int8, scales = quantize(vectors)
+    assert (index._int8[order] == int8).all() and np.allclose(index._scales[order], scales)
+
+
+def test_the_k_nearest_of_many_faces_as_an_exact_scan(conn: psycopg.Connection) -> None:
+    """More faces than candidates: every step of the index prunes, yet the answer is exact."""
+    rng = np.random.default_rng(9)
+    people = unit(rng, 400)
+    vectors = people.repeat(5, axis=0) + 0.04 * rng.standard_normal((2000, 512))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    add_faces(conn, vectors)
+    index = SignIndex(MODEL)
+    index.sync(conn)
+    conn.execute("SET enable_indexscan = off")  # the exact scan, not HNSW
+    conn.commit()
+    for query in vectors[::97]:
+        found = index.search(conn, query, 10, 0.3, candidates=100)
+        exact = store.nearest_faces(conn, query, MODEL, 10, 0.3, ef_search=40)
+        assert 5 <= len(found) <= 10
+        assert [(m.face_id, round(m.similarity, 4)) for m in found] == \
+            [(m.face_id, round(m.similarity, 4)) for m in exact]
 
 
 def test_same_answers_as_an_exact_scan(pf: Pgface) -> None:

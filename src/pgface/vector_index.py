@@ -1,12 +1,15 @@
-"""An in-process index of the sign bits of every stored face, kept in step with PostgreSQL.
+"""An in-process index of every stored face of a model, kept in step with PostgreSQL.
 
-Search at scale in two steps (docs/benchmarks-search.md has the figures that chose this):
-1. candidates: a flat Hamming scan over 512 sign bits a face (64 bytes), here in memory;
-2. the exact cosine re-rank of those candidates, done in PostgreSQL by id, so deleted faces
-   simply vanish, names are always current and PostgreSQL stays the store of record.
+Search at scale in three steps (docs/benchmarks-search.md has the figures that chose this):
+1. candidates: a flat Hamming scan over 512 sign bits a face (64 bytes), FAISS's counting
+   k-NN kernel over arrays held here;
+2. their approximate cosine from an int8 copy of each embedding (512 bytes + a scale), which
+   picks the few that can be among the k nearest above the threshold;
+3. the exact cosine of those few, with photo, person and name, from PostgreSQL by id: deleted
+   faces vanish, names are always current, and PostgreSQL stays the store of record.
 
 Face embeddings of different people are nearly orthogonal, which starves HNSW's greedy walk;
-a flat scan of the sign bits has no walk to starve and costs 64 MB at 1M faces.
+a flat scan of the sign bits has no walk to starve and reads 64 MB at 1M faces.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -24,78 +28,72 @@ from psycopg_pool import ConnectionPool
 from pgface.db import sql
 from pgface.db.store import MatchRow
 
-WORDS = 8  # 512 bits as uint64 words
+DIM = 512
+CODE_BYTES = DIM // 8  # sign bits a face
 DEFAULT_CANDIDATES = 300  # 1M faces: identity recall 0.993, as the exact top-10 (0.992)
-_CHUNK = 32768  # faces per scan step: the temporaries stay in L2 cache
+# The int8 cosine is within ~0.002 of the exact one (tested); these margins make sure the
+# exact answer is among the faces sent to PostgreSQL.
+APPROX_MARGIN = 0.02  # send faces down to threshold - this
+EXTRA = 10  # and this many more than k
 _PARALLEL_FROM = 250_000  # below this one thread scans faster than two can start
 _scanners = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="pgface-scan")
-# COPY ... (FORMAT BINARY) of (id bigint, binary_quantize(embedding) bit(512)): fixed-size rows.
-_ROW = np.dtype([("nfields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("bits_len", ">i4"),
-                 ("nbits", ">i4"), ("bits", "u1", (64,))])
+# COPY ... (FORMAT BINARY) of (id bigint, embedding vector(512)): fixed-size rows.
+_ROW = np.dtype([("nfields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("vec_len", ">i4"),
+                 ("dim", ">i2"), ("unused", ">i2"), ("vec", ">f4", (DIM,))])
 _HEADER = 19  # signature (11), flags (4), header extension length (4)
+_BATCH_BYTES = 64 << 20
 
 
 def sign_bits(vectors: np.ndarray) -> np.ndarray:
-    """[n, 512] floats -> [n, 8] uint64: bit set where the value is > 0, as binary_quantize."""
-    packed = np.packbits(np.atleast_2d(vectors) > 0, axis=1)  # most significant bit first
-    return np.ascontiguousarray(packed).view(np.uint64)
+    """[n, 512] floats -> [n, 64] uint8: bit set where the value is > 0, most significant bit
+    first, as pgvector's binary_quantize."""
+    return np.packbits(np.atleast_2d(vectors) > 0, axis=1)
 
 
-if hasattr(np, "bitwise_count"):
-    _popcount = np.bitwise_count
-else:  # numpy < 2: a byte table, several times slower
-    _BYTE_BITS = np.array([bin(i).count("1") for i in range(256)], np.uint8)
-
-    def _popcount(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-        return _BYTE_BITS[x.view(np.uint8)].reshape(-1, 8).sum(axis=1, dtype=np.uint8, out=out)
-
-
-def _scan(columns: np.ndarray, query: np.ndarray, out: np.ndarray, lo: int, hi: int) -> None:
-    x = np.empty(min(_CHUNK, hi - lo), np.uint64)
-    c = np.empty(len(x), np.uint8)
-    for start in range(lo, hi, _CHUNK):
-        end = min(start + _CHUNK, hi)
-        acc, xx, cc = out[start:end], x[: end - start], c[: end - start]
-        # one word at a time over contiguous columns: every step is a plain SIMD loop
-        for w in range(WORDS):
-            np.bitwise_xor(columns[w, start:end], query[w], out=xx)
-            _popcount(xx, out=cc)
-            if w == 0:
-                acc[:] = cc
-            else:
-                np.add(acc, cc, out=acc)
+def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[n, 512] floats -> (int8 [n, 512], float32 [n] scales) with int8 * scale ~ the unit
+    vector, so the dot product with a unit query approximates the cosine."""
+    v = np.atleast_2d(vectors).astype(np.float32)
+    unit = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    scale = np.maximum(np.abs(unit).max(axis=1), 1e-12) / 127.0
+    return np.rint(unit / scale[:, None]).astype(np.int8), scale.astype(np.float32)
 
 
-def hamming(columns: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Hamming distances (uint16) of every face to query [8] uint64. columns: [8, n] uint64,
-    word-major, so each word of every face is one contiguous array."""
-    n = columns.shape[1]
-    out = np.empty(n, np.uint16)
-    parts = min(os.cpu_count() or 1, 4) if n >= _PARALLEL_FROM else 1
-    if parts == 1:
-        _scan(columns, query, out, 0, n)
-    else:  # numpy releases the GIL inside each step: the cores share one scan
-        step = -(-n // parts)
-        list(_scanners.map(lambda i: _scan(columns, query, out, i * step,
-                                           min(n, (i + 1) * step)), range(parts)))
-    return out
+def _knn(codes: np.ndarray, query: np.ndarray, count: int, lo: int,
+         hi: int) -> tuple[np.ndarray, np.ndarray]:
+    import faiss  # imported on first use: small libraries never scan
+
+    k = min(count, hi - lo)
+    block = codes[lo:hi]  # rows of a C-contiguous array: contiguous
+    distances, positions = np.empty(k, np.int32), np.empty(k, np.int64)
+    # the counting variant: one pass, a histogram of the 513 possible distances, no heap
+    faiss.hammings_knn_mc(faiss.swig_ptr(query), faiss.swig_ptr(block), 1, hi - lo, k,
+                          CODE_BYTES, faiss.swig_ptr(distances), faiss.swig_ptr(positions))
+    return distances, positions + lo
 
 
-def nearest_by_hamming(distances: np.ndarray, count: int) -> np.ndarray:
-    """Positions of the `count` smallest distances (ties at the cut kept), in no order."""
-    if count >= len(distances):
-        return np.arange(len(distances))
-    # a histogram of 513 values finds the cut in one pass: cheaper than argpartition
-    cumulative = np.bincount(distances, minlength=513).cumsum()
-    cut = int(np.searchsorted(cumulative, count))
-    chosen = np.flatnonzero(distances <= cut)
-    if len(chosen) > 2 * count:  # many ties at the cut: trim them
-        chosen = chosen[np.argpartition(distances[chosen], count)[:count]]
-    return chosen
+def nearest_codes(codes: np.ndarray, query: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the `count` rows of codes [n, 64] uint8 nearest to query [64] uint8 by
+    Hamming distance, in no order (ties at the cut broken arbitrarily)."""
+    n = len(codes)
+    if count >= n:
+        return np.arange(n)
+    if not (codes.flags.c_contiguous and query.flags.c_contiguous):
+        raise ValueError("codes and query must be C-contiguous uint8 arrays")
+    if n < _PARALLEL_FROM:
+        return _knn(codes, query, count, 0, n)[1]
+    # FAISS releases the GIL: the cores share one scan, each over its own rows
+    parts = os.cpu_count() or 1
+    step = -(-n // parts)
+    found = list(_scanners.map(lambda i: _knn(codes, query, count, i * step,
+                                              min(n, (i + 1) * step)), range(parts)))
+    distances = np.concatenate([d for d, _ in found])
+    positions = np.concatenate([p for _, p in found])
+    return positions[np.argpartition(distances, count - 1)[:count]]
 
 
 class SignIndex:
-    """Face ids and sign bits of one model. Safe to share between threads.
+    """Face ids, sign bits and int8 embeddings of one model. Safe to share between threads.
 
     Kept in step by `sync`: the first call loads every face, later calls fetch only faces with
     an id above a watermark. The watermark only passes ids whose transactions have all ended
@@ -104,8 +102,11 @@ class SignIndex:
 
     def __init__(self, model: str) -> None:
         self.model = model
+        # parallel arrays, row i one face; only the first _n rows are in use
         self._ids = np.empty(0, np.int64)
-        self._bits = np.empty((WORDS, 0), np.uint64)  # word-major: see hamming()
+        self._codes = np.empty((0, CODE_BYTES), np.uint8)
+        self._int8 = np.empty((0, DIM), np.int8)
+        self._scales = np.empty(0, np.float32)
         self._n = 0
         self._watermark = 0  # every face with id <= this is loaded (or deleted)
         self._max_id = 0
@@ -119,8 +120,11 @@ class SignIndex:
         return self._n
 
     def nbytes(self) -> int:
-        """Memory held by the index arrays (ids and bits, including growth room)."""
-        return self._ids.nbytes + self._bits.nbytes
+        """Memory held by the index arrays (including growth room)."""
+        return sum(a.nbytes for a in self._arrays())
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self._ids, self._codes, self._int8, self._scales
 
     def sync(self, conn: psycopg.Connection) -> int:
         """Catch up with PostgreSQL; returns the number of faces added. conn: idle, not in a
@@ -138,9 +142,10 @@ class SignIndex:
             # transaction that could hold them (xid < that sync's xmax) has ended. Only then
             # can faces below the highest id loaded still appear: otherwise fetch above it.
             after = self._watermark if settled else max(self._watermark, self._max_id)
-            rows = self._fetch(conn, after)
+            # No face has an id above `taken` yet; any that appear are fetched next time.
+            added = (sum(self._append(rows) for rows in self._fetch(conn, after))
+                     if after < taken else 0)
             conn.commit()
-            added = self._append(rows)
             self._pending = [(x, t) for x, t in self._pending if x > xmin]
             if settled:
                 self._watermark = max(self._watermark, *settled)
@@ -151,15 +156,31 @@ class SignIndex:
             self.loaded = True
             return added
 
-    def _fetch(self, conn: psycopg.Connection, after: int) -> np.ndarray:
-        with conn.cursor() as cur:
-            # binary_quantize on the server: 64 bytes a face cross the wire instead of 2 KB
-            with cur.copy(sql.COPY_SIGN_BITS, (self.model, after)) as copy:
-                data = b"".join(bytes(block) for block in copy)
-        body = data[_HEADER:-2] if len(data) > _HEADER + 2 else b""
-        rows = np.frombuffer(body, dtype=_ROW)
-        if len(rows) and (np.any(rows["nbits"] != 512) or np.any(rows["nfields"] != 2)):
-            raise ValueError("unexpected COPY row layout for the sign bits")
+    def _fetch(self, conn: psycopg.Connection, after: int) -> Iterator[np.ndarray]:
+        """The faces of the model with id > after, as batches of COPY rows (about 64 MB each:
+        the raw rows of a million faces never sit in memory at once)."""
+        buffer, started = bytearray(), False
+        with conn.cursor() as cur, cur.copy(sql.COPY_FACE_VECTORS, (self.model, after)) as copy:
+            for block in copy:
+                buffer += block
+                if not started and len(buffer) >= _HEADER:
+                    del buffer[:_HEADER]
+                    started = True
+                if len(buffer) >= _BATCH_BYTES:
+                    yield self._rows(buffer)
+        rows = self._rows(buffer)
+        if bytes(buffer) != b"\xff\xff":  # the COPY trailer: all that may remain
+            raise ValueError("unexpected end of the COPY of face vectors")
+        yield rows
+
+    @staticmethod
+    def _rows(buffer: bytearray) -> np.ndarray:
+        """Takes the whole rows off the front of buffer."""
+        whole = len(buffer) // _ROW.itemsize * _ROW.itemsize
+        rows = np.frombuffer(bytes(buffer[:whole]), dtype=_ROW)
+        del buffer[:whole]
+        if len(rows) and (np.any(rows["nfields"] != 2) or np.any(rows["dim"] != DIM)):
+            raise ValueError("unexpected COPY row layout for the face vectors")
         return rows
 
     def _append(self, rows: np.ndarray) -> int:
@@ -170,16 +191,22 @@ class SignIndex:
             at = np.searchsorted(self._recent, ids).clip(max=len(self._recent) - 1)
             keep = self._recent[at] != ids
             rows, ids = rows[keep], ids[keep]
-        bits = np.ascontiguousarray(rows["bits"]).view(np.uint64).reshape(-1, WORDS).T
+            if not len(ids):
+                return 0
+        vectors = rows["vec"].astype(np.float32)
+        codes, (int8, scales) = sign_bits(vectors), quantize(vectors)
         need = self._n + len(ids)
         if need > len(self._ids):
             # grow by half: appends stay amortised O(1) and readers keep their old arrays
             size = max(need, len(self._ids) * 3 // 2, 1024)
-            ids_new, bits_new = np.empty(size, np.int64), np.empty((WORDS, size), np.uint64)
-            ids_new[: self._n] = self._ids[: self._n]
-            bits_new[:, : self._n] = self._bits[:, : self._n]
-            self._ids, self._bits = ids_new, bits_new
-        self._ids[self._n : need], self._bits[:, self._n : need] = ids, bits
+            grown = []
+            for old in self._arrays():
+                new = np.empty((size, *old.shape[1:]), old.dtype)
+                new[: self._n] = old[: self._n]
+                grown.append(new)
+            self._ids, self._codes, self._int8, self._scales = grown
+        for array, values in zip(self._arrays(), (ids, codes, int8, scales), strict=True):
+            array[self._n : need] = values
         self._n = need
         self._max_id = max(self._max_id, int(ids.max()))
         self._recent = np.union1d(self._recent, ids[ids > self._watermark])
@@ -188,18 +215,32 @@ class SignIndex:
     def _drop(self, dead: set[int]) -> None:
         keep = ~np.isin(self._ids[: self._n], np.fromiter(dead, np.int64))
         # new arrays, so a search scanning the old ones is not disturbed
-        self._ids = self._ids[: self._n][keep]
-        self._bits = np.ascontiguousarray(self._bits[:, : self._n][:, keep])
+        self._ids, self._codes, self._int8, self._scales = (
+            np.ascontiguousarray(a[: self._n][keep]) for a in self._arrays())
         self._n = len(self._ids)
 
+    def _snapshot(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        with self._lock:  # rows below _n never change: the views stay valid without the lock
+            return tuple(a[: self._n] for a in self._arrays())  # type: ignore[return-value]
+
     def candidates(self, query: np.ndarray, count: int = DEFAULT_CANDIDATES) -> np.ndarray:
-        """Ids of the `count` faces (or a few more, on ties) nearest to query by sign bits."""
-        with self._lock:
-            ids, bits = self._ids[: self._n], self._bits[:, : self._n]
-        if not len(ids):
-            return ids
-        distances = hamming(bits, sign_bits(query)[0])
-        return ids[nearest_by_hamming(distances, count)]
+        """Ids of the `count` faces nearest to query by sign bits, in no order."""
+        ids, codes, _, _ = self._snapshot()
+        return ids[nearest_codes(codes, sign_bits(query)[0], count)]
+
+    def approximate(self, query: np.ndarray, k: int, min_similarity: float,
+                    candidates: int = DEFAULT_CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, approximate cosines) of the faces that can be among the k nearest with
+        cosine >= min_similarity: the sign-bit candidates, ranked by their int8 embeddings."""
+        ids, codes, int8, scales = self._snapshot()
+        query = np.asarray(query, dtype=np.float32)
+        query = query / max(float(np.linalg.norm(query)), 1e-12)
+        at = nearest_codes(codes, sign_bits(query)[0], max(candidates, k))
+        cosines = (int8[at].astype(np.float32) @ query) * scales[at]
+        keep = np.flatnonzero(cosines >= min_similarity - APPROX_MARGIN)
+        if len(keep) > k + EXTRA:
+            keep = keep[np.argpartition(-cosines[keep], k + EXTRA - 1)[: k + EXTRA]]
+        return ids[at[keep]], cosines[keep]
 
     def search(self, conn: psycopg.Connection, query: np.ndarray, k: int,
                min_similarity: float, candidates: int = DEFAULT_CANDIDATES,
@@ -208,8 +249,8 @@ class SignIndex:
         here, exact distances, photos and names from PostgreSQL."""
         if sync or not self.loaded:
             self.sync(conn)
-        ids = self.candidates(query, max(candidates, k))
-        if not len(ids):
+        ids, _ = self.approximate(query, k, min_similarity, candidates)
+        if not len(ids):  # nobody close enough: PostgreSQL need not be asked
             return []
         with conn.transaction():
             rows = conn.execute(sql.RERANK_FACES, {

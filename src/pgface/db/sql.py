@@ -96,7 +96,8 @@ WHERE ph.path = ANY(%s) AND f.model = %s
 ORDER BY ph.path, f.id
 """
 
-# The sign-bit index (pgface/vector_index.py): load and catch up, then re-rank its candidates.
+# The in-process index (pgface/vector_index.py): load and catch up, then the exact check of
+# the nearest faces it found.
 # Ids the faces sequence has handed out so far (NULL before the first face).
 FACES_ID_TAKEN = """
 SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('faces', 'id')), 0)
@@ -105,9 +106,8 @@ SNAPSHOT_BOUNDS = """
 SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint
 FROM pg_current_snapshot() s
 """
-COPY_SIGN_BITS = """
-COPY (SELECT id, binary_quantize(embedding) FROM faces WHERE model = %s AND id > %s)
-TO STDOUT (FORMAT BINARY)
+COPY_FACE_VECTORS = """
+COPY (SELECT id, embedding FROM faces WHERE model = %s AND id > %s) TO STDOUT (FORMAT BINARY)
 """
 # The candidates are materialised first so no vector index can serve the ORDER BY; `present`
 # counts the candidates that still exist (the index forgets the others).

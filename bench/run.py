@@ -1,7 +1,7 @@
 """Every benchmark, one after the other (each on an otherwise idle machine), then
 docs/benchmarks.md assembled from their sections.
 
-    python bench/run.py            # the full suite: about an hour on 2 cores
+    python bench/run.py            # the full suite: about two hours on 2 cores
     python bench/run.py --smoke    # seconds-long runs of each script, nothing written
     python bench/run.py --assemble # only rebuild docs/benchmarks.md from the sections
 
@@ -23,6 +23,8 @@ BENCH = Path(__file__).resolve().parent
 SUITE = [
     ("indexing.py", [], ["--smoke"], "benchmarks-indexing.md"),
     ("accuracy.py", [], None, "calibration.md"),
+    ("int8_model.py", [], ["--smoke"], "benchmarks-int8.md"),
+    ("threshold_scale.py", [], ["--smoke"], "benchmarks-threshold.md"),
     ("search_scale.py", [], ["--smoke"], "benchmarks-search.md"),
     ("http_load.py", ["--faces", "100000"], ["--smoke"], "benchmarks-http.md"),
 ]

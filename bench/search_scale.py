@@ -408,7 +408,8 @@ def run(size: int, n_queries: int, slow_queries: int, pg_hnsw: bool, faiss_m: in
     faiss.omp_set_num_threads(1)  # one query, one core: as the PostgreSQL backends run
     rng = np.random.default_rng(size)
     lfw = lfw_embeddings.load(WORK / "lfw.npz", WORK / "models")
-    result: dict = {"size": size, "machine": machine(), "started": time.strftime("%F %T")}
+    result: dict = {"size": size, "machine": machine(), "started": time.strftime("%F %T"),
+                    "threshold": THRESHOLD}
     t = time.perf_counter()
     data = build_dataset(size, lfw, rng, n_queries, 100 if smoke else None)
     n = len(data["vectors"])
@@ -461,7 +462,8 @@ def run(size: int, n_queries: int, slow_queries: int, pg_hnsw: bool, faiss_m: in
         t = time.perf_counter()
         index.sync(conn)
         result["sign_index_load_s"] = time.perf_counter() - t
-        result["sign_index_bytes_per_face"] = index.nbytes() / n
+        result["sign_index_bytes_per_face"] = index.nbytes() / n  # the arrays grow by half
+        result["sign_index_used_bytes_per_face"] = index.nbytes(in_use=True) / n
         t = time.perf_counter()
         index.sync(conn)
         result["sign_index_sync_noop_ms"] = (time.perf_counter() - t) * 1000
@@ -560,34 +562,41 @@ def run(size: int, n_queries: int, slow_queries: int, pg_hnsw: bool, faiss_m: in
         add(summary("seed: sequential scan, raw L2 < 22", lat, found, gt, slow, real,
                     lambda a: a - 1, family="pg"))
 
-    # 6. pgvector HNSW (the index migration 0001 ships, and a halfvec one), at small sizes
+    # 6. pgvector's own indexes: HNSW as migration 0001 ships it, on halfvec, and IVFFlat
     if pg_hnsw:
         result["pgvector_hnsw"] = {}
+        lists = max(10, n // 1000)  # pgvector's advice: rows / 1000 up to 1M rows
         with connect(url) as conn:
             conn.autocommit = True
+            conn.execute("SET hnsw.iterative_scan = relaxed_order")
+            conn.execute("SET ivfflat.iterative_scan = relaxed_order")
+            hnsw_efs = [("hnsw.ef_search", ef) for ef in ((40, 200) if smoke else (40, 200, 800))]
             variants = [
-                ("vector m=16 efc=64", "CREATE INDEX hv ON faces USING hnsw "
+                ("HNSW vector m=16 efc=64", "CREATE INDEX hv ON faces USING hnsw "
                  "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)",
-                 "embedding <=> %(q)s"),
-                ("halfvec m=16 efc=64", "CREATE INDEX hv ON faces USING hnsw "
+                 "embedding <=> %(q)s", hnsw_efs),
+                ("HNSW halfvec m=16 efc=64", "CREATE INDEX hv ON faces USING hnsw "
                  "((embedding::halfvec(512)) halfvec_cosine_ops) "
                  "WITH (m = 16, ef_construction = 64)",
-                 "embedding::halfvec(512) <=> %(q)s::halfvec(512)"),
+                 "embedding::halfvec(512) <=> %(q)s::halfvec(512)", hnsw_efs),
+                (f"IVFFlat vector lists={lists}", "CREATE INDEX hv ON faces USING ivfflat "
+                 f"(embedding vector_cosine_ops) WITH (lists = {lists})",
+                 "embedding <=> %(q)s",
+                 [("ivfflat.probes", p) for p in (1, 4, 16) if p < lists]),
             ]
-            for name, ddl, expr in variants:
+            for name, ddl, expr, settings in variants:
                 t = time.perf_counter()
-                conn.execute(ddl)
+                conn.execute(ddl)  # ddl: one of this list's literal statements
                 build = time.perf_counter() - t
                 size_b = conn.execute("SELECT pg_relation_size('hv')").fetchone()[0]
                 result["pgvector_hnsw"][name] = {"build_s": build, "bytes_per_face": size_b / n}
-                print(f"[{size}] pgvector HNSW {name} built in {build:.0f} s", flush=True)
+                print(f"[{size}] pgvector {name} built in {build:.0f} s", flush=True)
                 query = pgsql.SQL(
                     "SELECT id FROM (SELECT id, {expr} AS d FROM faces WHERE model = %(m)s "
                     "ORDER BY {expr} LIMIT %(k)s) n WHERE d <= %(md)s ORDER BY d"
                 ).format(expr=pgsql.SQL(expr))  # expr: one of this file's distance expressions
-                for ef in (40, 200) if smoke else (40, 200, 800):
-                    conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(ef)])
-                    conn.execute("SET hnsw.iterative_scan = relaxed_order")
+                for setting, value in settings:
+                    conn.execute("SELECT set_config(%s, %s, false)", [setting, str(value)])
 
                     def pgh(j: int, query: pgsql.Composed = query) -> np.ndarray:
                         rows = conn.execute(query, {"q": queries[j], "m": MODEL, "k": K,
@@ -595,8 +604,9 @@ def run(size: int, n_queries: int, slow_queries: int, pg_hnsw: bool, faiss_m: in
                         return np.array([r[0] for r in rows], np.int64)
                     sample = allq if size <= 200_000 else slow
                     lat, found = timed(pgh, sample)
-                    add(summary(f"pgvector HNSW {name}, ef_search={ef}", lat, found, gt,
-                                sample, real, ids_to_pos, ef_search=ef, family="pgvector",
+                    label = setting.split(".")[1]
+                    add(summary(f"pgvector {name}, {label}={value}", lat, found, gt,
+                                sample, real, ids_to_pos, ef_search=value, family="pgvector",
                                 build_s=build))
                 conn.execute("DROP INDEX hv")
 

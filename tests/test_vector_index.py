@@ -90,6 +90,7 @@ def test_codes_and_int8_match_what_postgresql_holds(conn: psycopg.Connection,
     assert ["".join(map(str, row)) for row in mine] == server_bits
     int8, scales = quantize(vectors)
     assert (index._int8[order] == int8).all() and np.allclose(index._scales[order], scales)
+    assert index.nbytes(in_use=True) == 40 * (8 + 64 + 512 + 4) <= index.nbytes()
 
 
 def test_the_k_nearest_of_many_faces_as_an_exact_scan(conn: psycopg.Connection) -> None:

@@ -119,9 +119,10 @@ class SignIndex:
     def __len__(self) -> int:
         return self._n
 
-    def nbytes(self) -> int:
-        """Memory held by the index arrays (including growth room)."""
-        return sum(a.nbytes for a in self._arrays())
+    def nbytes(self, in_use: bool = False) -> int:
+        """Memory held by the index arrays: allocated (they grow by half at a time), or only
+        the rows in use."""
+        return sum(a[: self._n].nbytes if in_use else a.nbytes for a in self._arrays())
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self._ids, self._codes, self._int8, self._scales

@@ -65,7 +65,7 @@ def _bbox(face: Face) -> list[float]:
 def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
                  threshold: float, ef_search: int) -> list[QueryFace]:
     results = []
-    # At scale the sign-bit index finds the candidates (HNSW loses face matches there);
+    # At scale the in-process index finds the nearest faces (HNSW loses face matches there);
     # below vector_index.MIN_FACES PostgreSQL alone answers.
     index = vector_index.shared_index(pool, model) if faces else None
     with pool.connection() as conn:

@@ -227,7 +227,7 @@ def main() -> None:
             print(f"indexed {report.indexed} real photos ({report.faces} faces)", file=sys.stderr)
             fill_seconds = fill(url, args.faces, model, args.seed)
             stats = pf.stats()
-            engine = ("the in-process index in the server's memory (sign-bit scan, int8 "
+            engine = ("in-process index in the server's memory (sign-bit scan, int8 "
                       "re-rank), exact check of the nearest in PostgreSQL"
                       if vector_index.shared_index(pf.pool, model) is not None
                       else "PostgreSQL HNSW")

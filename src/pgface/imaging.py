@@ -80,7 +80,8 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int) -> P
                 )
             img.load()
             taken_at = _taken_at(img)
-            img = ImageOps.exif_transpose(img)
+            # in place: no copy of the whole photo when it is already upright (most are)
+            ImageOps.exif_transpose(img, in_place=True)
             bgr = _to_bgr(img)
     except ImageError:
         raise
@@ -112,8 +113,8 @@ def _to_bgr(img: Image.Image) -> np.ndarray:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
-    rgb = np.asarray(img.convert("RGB"))
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+    rgb = np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)  # one pass, into a new contiguous array
 
 
 def _taken_at(img: Image.Image) -> datetime | None:

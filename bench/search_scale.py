@@ -479,7 +479,7 @@ def run(size: int, n_queries: int, slow_queries: int, pg_hnsw: bool, faiss_m: in
                 t0 = time.perf_counter()
                 index.sync(conn)
                 t1 = time.perf_counter()
-                ids, _ = index.approximate(queries[j], K, QT, c)
+                ids = index.approximate(queries[j], K, QT, c)
                 t2 = time.perf_counter()
                 if len(ids):
                     conn.execute(sql.RERANK_FACES, {"ids": ids.tolist(), "model": MODEL,

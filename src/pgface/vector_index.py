@@ -230,9 +230,9 @@ class SignIndex:
         return ids[nearest_codes(codes, sign_bits(query)[0], count)]
 
     def approximate(self, query: np.ndarray, k: int, min_similarity: float,
-                    candidates: int = DEFAULT_CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, approximate cosines) of the faces that can be among the k nearest with
-        cosine >= min_similarity: the sign-bit candidates, ranked by their int8 embeddings."""
+                    candidates: int = DEFAULT_CANDIDATES) -> np.ndarray:
+        """Ids of the faces that can be among the k nearest with cosine >= min_similarity:
+        the sign-bit candidates, ranked by their int8 embeddings."""
         ids, codes, int8, scales = self._snapshot()
         query = np.asarray(query, dtype=np.float32)
         query = query / max(float(np.linalg.norm(query)), 1e-12)
@@ -241,7 +241,7 @@ class SignIndex:
         keep = np.flatnonzero(cosines >= min_similarity - APPROX_MARGIN)
         if len(keep) > k + EXTRA:
             keep = keep[np.argpartition(-cosines[keep], k + EXTRA - 1)[: k + EXTRA]]
-        return ids[at[keep]], cosines[keep]
+        return ids[at[keep]]
 
     def search(self, conn: psycopg.Connection, query: np.ndarray, k: int,
                min_similarity: float, candidates: int = DEFAULT_CANDIDATES,
@@ -250,7 +250,7 @@ class SignIndex:
         here, exact distances, photos and names from PostgreSQL."""
         if sync or not self.loaded:
             self.sync(conn)
-        ids, _ = self.approximate(query, k, min_similarity, candidates)
+        ids = self.approximate(query, k, min_similarity, candidates)
         if not len(ids):  # nobody close enough: PostgreSQL need not be asked
             return []
         with conn.transaction():

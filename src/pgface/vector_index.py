@@ -178,7 +178,7 @@ class SignIndex:
     def _rows(buffer: bytearray) -> np.ndarray:
         """Takes the whole rows off the front of buffer."""
         whole = len(buffer) // _ROW.itemsize * _ROW.itemsize
-        rows = np.frombuffer(bytes(buffer[:whole]), dtype=_ROW)
+        rows = np.frombuffer(buffer[:whole], dtype=_ROW)  # the slice is the one copy
         del buffer[:whole]
         if len(rows) and (np.any(rows["nfields"] != 2) or np.any(rows["dim"] != DIM)):
             raise ValueError("unexpected COPY row layout for the face vectors")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from pgface.errors import ImageError
 from pgface.imaging import decode_photo, face_crop_jpeg, read_photo
@@ -30,6 +30,32 @@ def test_exif_orientation_is_applied() -> None:
     assert (photo.width, photo.height) == (20, 40)
     top_red, bottom_red = photo.image[5, 10, 2], photo.image[35, 10, 2]
     assert top_red > 200 and bottom_red < 60  # the red half is now on top
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_jpeg_orientation_matches_pillow(orientation: int) -> None:
+    # JPEGs decode with libjpeg-turbo and are turned upright with OpenCV; every EXIF
+    # orientation must give exactly the pixels of Pillow's own decode and exif_transpose.
+    rng = np.random.default_rng(orientation)
+    img = Image.fromarray(rng.integers(0, 256, (24, 40, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(img, "JPEG", exif=exif.tobytes(), quality=90)
+    reference = ImageOps.exif_transpose(Image.open(io.BytesIO(data)).convert("RGB"))
+    photo = decode_photo(data, "o.jpg", **LIMITS)
+    assert photo.image.shape == (reference.height, reference.width, 3)
+    difference = np.abs(photo.image[:, :, ::-1].astype(int) - np.asarray(reference).astype(int))
+    assert difference.max() <= 2  # both libjpeg-turbo; only rounding may differ
+
+
+def test_greyscale_and_cmyk_jpegs_become_bgr() -> None:
+    grey = decode_photo(encode(Image.new("L", (16, 16), 90), "JPEG"), "g.jpg", **LIMITS)
+    assert grey.image.shape == (16, 16, 3) and abs(int(grey.image[4, 4, 0]) - 90) <= 2
+    # CMYK is not among libjpeg-turbo's conversions; Pillow decodes it.
+    cmyk = decode_photo(encode(Image.new("CMYK", (16, 16), (0, 255, 255, 0)), "JPEG"),
+                        "c.jpg", **LIMITS)
+    blue, green, red = (int(v) for v in cmyk.image[4, 4])
+    assert red > 200 and green < 60 and blue < 60
 
 
 def test_greyscale_alpha_and_16_bit_become_bgr_uint8() -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+import simplejpeg
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from pgface.errors import ImageError
 
@@ -23,6 +24,18 @@ IMAGE_SUFFIXES = frozenset(
 )
 _EXIF_DATETIME_ORIGINAL = 0x9003
 _EXIF_IFD = 0x8769
+
+# EXIF orientation -> the OpenCV operations that make the pixels upright, in order; the same
+# transforms as Pillow's exif_transpose (tests compare the two for every orientation).
+_UPRIGHT: dict[int, tuple[tuple[str, int | None], ...]] = {
+    2: (("flip", 1),),
+    3: (("rotate", cv2.ROTATE_180),),
+    4: (("flip", 0),),
+    5: (("transpose", None),),
+    6: (("rotate", cv2.ROTATE_90_CLOCKWISE),),
+    7: (("transpose", None), ("flip", -1)),
+    8: (("rotate", cv2.ROTATE_90_COUNTERCLOCKWISE),),
+}
 
 
 @dataclass
@@ -78,16 +91,20 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int) -> P
                     f"image is {width}x{height} ({width * height / 1e6:.3g} MP), over the limit "
                     f"of {max_pixels / 1e6:.3g} MP",
                 )
-            img.load()
             taken_at = _taken_at(img)
-            # in place: no copy of the whole photo when it is already upright (most are)
-            ImageOps.exif_transpose(img, in_place=True)
-            bgr = _to_bgr(img)
+            if img.format == "JPEG" and img.mode in ("RGB", "L"):
+                bgr = _decode_jpeg(data, img)
+            else:
+                img.load()
+                # in place: no copy of the whole photo when it is already upright
+                ImageOps.exif_transpose(img, in_place=True)
+                bgr = _to_bgr(img)
     except ImageError:
         raise
     except UnidentifiedImageError as exc:
         raise ImageError(source, "not an image (unrecognised format)") from exc
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        # simplejpeg raises ValueError for a truncated or corrupt JPEG (strict mode)
         reason = str(exc) or type(exc).__name__
         raise ImageError(source, f"corrupt or truncated image ({reason})") from exc
     return Photo(
@@ -97,6 +114,26 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int) -> P
         image=bgr,
         taken_at=taken_at,
     )
+
+
+def _decode_jpeg(data: bytes, img: Image.Image) -> np.ndarray:
+    """A JPEG straight into a BGR array with libjpeg-turbo, made upright per its EXIF tag.
+
+    Why not Pillow for JPEG: Pillow holds the GIL while it allocates the image and again while
+    numpy copies it out (tobytes), so two decoding threads ran at 1.2x one thread; simplejpeg
+    decodes into the array with the GIL released (measured: docs/benchmarks-indexing.md).
+    strict=True turns libjpeg's warnings (truncated data, bad markers) into errors, as Pillow does.
+    """
+    bgr = simplejpeg.decode_jpeg(data, colorspace="BGR", strict=True)
+    orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+    for operation, code in _UPRIGHT.get(orientation, ()):
+        if operation == "flip":
+            bgr = cv2.flip(bgr, code)
+        elif operation == "rotate":
+            bgr = cv2.rotate(bgr, code)
+        else:
+            bgr = cv2.transpose(bgr)
+    return bgr
 
 
 def _to_bgr(img: Image.Image) -> np.ndarray:

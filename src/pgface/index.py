@@ -6,12 +6,15 @@ import hashlib
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 from psycopg_pool import ConnectionPool
 
 from pgface.config import Settings
@@ -102,18 +105,39 @@ def _read(path: Path, max_bytes: int) -> _Read | Failure:
 
 
 @dataclass
-class _Prepared:
-    """A batch read, deduplicated and decoded, ready for the models and the database."""
+class _Analyzed:
+    """A photo decoded, its faces detected, aligned and cut out as thumbnails; the pixels of
+    the photo are dropped here, so a batch in flight holds 112x112 crops, not whole photos."""
 
-    photos: list[Photo]
-    faces: list[list[Face]]  # detected already, in the decoding threads
+    source: str
+    sha256: bytes
+    size_bytes: int
+    width: int
+    height: int
+    taken_at: datetime | None
+    faces: list[Face]
+    aligned: list[np.ndarray]  # the recognizer's input, one per face
+    thumbnails: list[bytes]  # JPEG, one per face
+
+
+@dataclass
+class _Prepared:
+    """A batch read, deduplicated and analysed up to the recognizer."""
+
+    photos: list[_Analyzed]
     skipped: int
     failures: list[Failure]
 
 
+# Batches prepared ahead of the one being embedded and stored: with one, the workers sat idle
+# whenever a batch with many faces took longer to embed than the next took to decode and detect.
+PREFETCH_BATCHES = 2
+
+
 class Indexer:
-    """Indexing is a two-stage pipeline: a background thread reads, hashes, deduplicates and
-    decodes the next batch while this one is analysed and written, so both cores stay busy."""
+    """Indexing is a pipeline. One worker per core reads, decodes, detects and aligns photo
+    after photo (the detector runs one stream per core); this thread embeds each batch's faces
+    in one recognizer call and stores the batch in one transaction."""
 
     def __init__(self, analyzer: FaceAnalyzer, pool: ConnectionPool, settings: Settings) -> None:
         self.analyzer = analyzer
@@ -131,17 +155,20 @@ class Indexer:
         size = max(1, self.settings.photo_batch)
         chunks = [files[i : i + size] for i in range(0, len(files), size)]
         seen: set[bytes] = set()
-        decoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pgface-decode")
+        workers = ThreadPoolExecutor(max_workers=self.analyzer.threads,
+                                     thread_name_prefix="pgface-worker")
         prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgface-prefetch")
+        # Prepared one after another by the prefetch thread, so deduplication sees batches in
+        # order; each waits for the workers, and this thread takes them in the same order.
+        pending: deque[Future[_Prepared]] = deque(
+            prefetch.submit(self._prepare, chunk, workers, seen, report.timings)
+            for chunk in chunks[:PREFETCH_BATCHES])
         try:
-            pending = prefetch.submit(self._prepare, chunks[0], decoders, seen, report.timings
-                                      ) if chunks else None
             for number in range(len(chunks)):
-                assert pending is not None
-                prepared = pending.result()
-                if number + 1 < len(chunks):
-                    pending = prefetch.submit(self._prepare, chunks[number + 1], decoders, seen,
-                                              report.timings)
+                prepared = pending.popleft().result()
+                if number + PREFETCH_BATCHES < len(chunks):
+                    pending.append(prefetch.submit(self._prepare, chunks[number + PREFETCH_BATCHES],
+                                                   workers, seen, report.timings))
                 report.skipped += prepared.skipped
                 for failure in prepared.failures:
                     report.failures.append(failure)
@@ -150,18 +177,18 @@ class Indexer:
                 report.seconds = time.perf_counter() - started
                 _notify(progress, report, None)
         finally:
-            # On Ctrl-C: drop the prefetched batch, keep what is committed.
+            # On Ctrl-C: drop the prefetched batches, keep what is committed.
             prefetch.shutdown(wait=True, cancel_futures=True)
-            decoders.shutdown(wait=True, cancel_futures=True)
+            workers.shutdown(wait=True, cancel_futures=True)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _prepare(self, chunk: list[Path], decoders: ThreadPoolExecutor, seen: set[bytes],
+    def _prepare(self, chunk: list[Path], workers: ThreadPoolExecutor, seen: set[bytes],
                  timings: dict[str, float]) -> _Prepared:
         failures: list[Failure] = []
         with _timed(timings, "read"):
             reads: list[_Read] = []
-            for item in decoders.map(lambda p: _read(p, self.settings.max_file_bytes), chunk):
+            for item in workers.map(lambda p: _read(p, self.settings.max_file_bytes), chunk):
                 if isinstance(item, Failure):
                     failures.append(item)
                 else:
@@ -175,21 +202,20 @@ class Indexer:
             else:
                 seen.add(item.sha256)
                 fresh.append(item)
-        photos: list[Photo] = []
-        faces: list[list[Face]] = []
-        # Pillow and the detector release the GIL, so two threads keep both cores busy.
-        work = decoders.map(lambda r: self._decode_and_detect(r, timings), fresh)
+        photos: list[_Analyzed] = []
+        # The decoder (simplejpeg), the detector and OpenCV release the GIL, so the workers
+        # keep every core busy.
+        work = workers.map(lambda r: self._decode_and_analyze(r, timings), fresh)
         for read, item in zip(fresh, work, strict=True):
             if isinstance(item, Failure):
                 seen.discard(read.sha256)  # a copy of a bad file elsewhere is reported too
                 failures.append(item)
             else:
-                photos.append(item[0])
-                faces.append(item[1])
-        return _Prepared(photos, faces, skipped, failures)
+                photos.append(item)
+        return _Prepared(photos, skipped, failures)
 
     def _store(self, prepared: _Prepared, report: IndexReport) -> None:
-        rows = self.photo_rows(prepared.photos, report.timings, prepared.faces)
+        rows = self._rows(prepared.photos, report.timings)
         with _timed(report.timings, "store"):
             with self.pool.connection() as conn, conn.transaction():
                 inserted = store.add_photos(conn, rows, self.analyzer.model_name)
@@ -197,49 +223,59 @@ class Indexer:
         report.skipped += len(rows) - len(inserted)
         report.faces += sum(len(r.faces) for r in rows if r.sha256 in inserted)
 
-    def _decode_and_detect(self, item: _Read, timings: dict[str, float]
-                           ) -> tuple[Photo, list[Face]] | Failure:
+    def _decode_and_analyze(self, item: _Read, timings: dict[str, float]) -> _Analyzed | Failure:
         try:
             with _timed(timings, "decode"):
                 photo = decode_photo(item.data, str(item.path), self.settings.max_file_bytes,
                                      self.settings.max_pixels)
         except ImageError as exc:
             return Failure(exc.source, exc.reason)
-        with _timed(timings, "detect"):
-            return photo, self.analyzer.detect(photo.image)
+        return self._analyze(photo, timings)
 
-    def photo_rows(self, photos: Sequence[Photo], timings: dict[str, float] | None = None,
-                   faces: list[list[Face]] | None = None) -> list[store.PhotoRow]:
-        """Detect (unless done), embed (batched across photos) and make each photo a row."""
-        timings = {} if timings is None else timings
-        images = [p.image for p in photos]
-        if faces is None:
-            with _timed(timings, "detect"):
-                faces = [self.analyzer.detect(image) for image in images]
-        with _timed(timings, "embed"):
-            self.analyzer.embed(images, faces)
+    def _analyze(self, photo: Photo, timings: dict[str, float]) -> _Analyzed:
+        with _timed(timings, "detect"):
+            faces = self.analyzer.detect(photo.image)
         with _timed(timings, "crops"):
-            rows = []
-            for photo, found in zip(photos, faces, strict=True):
-                rows.append(store.PhotoRow(
-                    sha256=photo.sha256,
-                    path=str(Path(photo.source).resolve()),
-                    size_bytes=photo.size_bytes,
-                    width=photo.width,
-                    height=photo.height,
-                    taken_at=photo.taken_at,
-                    faces=[
-                        store.FaceRow(
-                            embedding=f.embedding,
-                            bbox=f.bbox.tolist(),
-                            landmarks=f.landmarks.reshape(-1).tolist(),
-                            det_score=f.det_score,
-                            crop=face_crop_jpeg(photo.image, f.bbox, self.settings.crop_size),
-                        )
-                        for f in found
-                    ],
-                ))
-        return rows
+            aligned = [self.analyzer.align(photo.image, face) for face in faces]
+            thumbnails = [face_crop_jpeg(photo.image, face.bbox, self.settings.crop_size)
+                          for face in faces]
+        return _Analyzed(source=photo.source, sha256=photo.sha256, size_bytes=photo.size_bytes,
+                         width=photo.width, height=photo.height, taken_at=photo.taken_at,
+                         faces=faces, aligned=aligned, thumbnails=thumbnails)
+
+    def _rows(self, photos: Sequence[_Analyzed], timings: dict[str, float]
+              ) -> list[store.PhotoRow]:
+        """Embed the faces of all photos in one recognizer call and make each photo a row."""
+        with _timed(timings, "embed"):
+            vectors = iter(self.analyzer.embed_aligned(
+                [crop for photo in photos for crop in photo.aligned]))
+        return [
+            store.PhotoRow(
+                sha256=photo.sha256,
+                path=str(Path(photo.source).resolve()),
+                size_bytes=photo.size_bytes,
+                width=photo.width,
+                height=photo.height,
+                taken_at=photo.taken_at,
+                faces=[
+                    store.FaceRow(
+                        embedding=next(vectors),
+                        bbox=face.bbox.tolist(),
+                        landmarks=face.landmarks.reshape(-1).tolist(),
+                        det_score=face.det_score,
+                        crop=thumbnail,
+                    )
+                    for face, thumbnail in zip(photo.faces, photo.thumbnails, strict=True)
+                ],
+            )
+            for photo in photos
+        ]
+
+    def photo_rows(self, photos: Sequence[Photo], timings: dict[str, float] | None = None
+                   ) -> list[store.PhotoRow]:
+        """Detect, embed (batched across photos) and make each decoded photo a row."""
+        timings = {} if timings is None else timings
+        return self._rows([self._analyze(photo, timings) for photo in photos], timings)
 
 
 _timings_lock = threading.Lock()

@@ -13,7 +13,7 @@ from insightface.model_zoo.scrfd import SCRFD
 from insightface.utils.face_align import norm_crop
 
 from pgface.models.packs import ModelPack
-from pgface.models.sessions import create_session
+from pgface.models.sessions import create_session, default_threads
 
 
 @dataclass
@@ -45,7 +45,7 @@ class FaceAnalyzer:
     ) -> None:
         self.pack = pack
         self.providers = list(providers)
-        self.threads = threads
+        self.threads = threads or default_threads()
         self.det_sizes = [(int(s), int(s)) for s in sorted(det_sizes)]
         self.det_threshold = det_threshold
         self.min_face_size = min_face_size
@@ -66,8 +66,10 @@ class FaceAnalyzer:
     def _load(self) -> tuple[SCRFD, ArcFaceONNX]:
         with self._lock:
             if self._detector is None or self._recognizer is None:
+                # One detection stream per core: the indexer's workers (and concurrent HTTP
+                # requests) detect in parallel instead of queueing for one stream.
                 det_session = create_session(self.pack.detector, self.providers, self.threads,
-                                             static_shapes=True)
+                                             static_shapes=True, streams=self.threads)
                 # Without a model file SCRFD runs every input size on our session instead of
                 # building ONNX Runtime sessions of its own.
                 detector = SCRFD(None, session=det_session)

@@ -43,8 +43,11 @@ def default_threads() -> int:
 
 
 def create_session(model: Path, providers: Sequence[str], threads: int = 0,
-                   static_shapes: bool = False) -> Any:
+                   static_shapes: bool = False, streams: int = 1) -> Any:
     """An ONNX Runtime session, or its OpenVINO stand-in, on the first backend that works.
+
+    streams > 1 (OpenVINO): that many inferences run at once, the threads shared among them;
+    one stream gives all threads to each inference, and concurrent callers queue for it.
 
     A CUDA build of onnxruntime lists CUDA even on a machine without a GPU, and then quietly
     runs on the CPU: such a session is dropped for the next backend in the list.
@@ -54,7 +57,7 @@ def create_session(model: Path, providers: Sequence[str], threads: int = 0,
     while True:
         backend = remaining[0]
         if backend == OPENVINO:
-            session: Any = OpenVINOSession(model, threads, static_shapes)
+            session: Any = OpenVINOSession(model, threads, static_shapes, streams)
         else:
             session = _onnx_runtime_session(model, [p for p in remaining if p != OPENVINO],
                                             threads)
@@ -86,13 +89,17 @@ class _Port:
 class OpenVINOSession:
     """OpenVINO behind the slice of onnxruntime.InferenceSession that InsightFace uses."""
 
-    def __init__(self, model: Path, threads: int, static_shapes: bool = False) -> None:
+    def __init__(self, model: Path, threads: int, static_shapes: bool = False,
+                 streams: int = 1) -> None:
         import openvino as ov
 
         self._core = ov.Core()
         self._model_path = str(model)
-        # Latency mode: one stream using our thread count, like ONNX Runtime's intra-op pool.
-        self._config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+        # One stream: latency mode, every thread on each inference, like ONNX Runtime's
+        # intra-op pool. Several: inferences from several threads run side by side.
+        self._config: dict[str, Any] = (
+            {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"} if streams <= 1
+            else {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": streams})
         # A model compiled for one exact input shape runs faster than the dynamic one when
         # shapes alternate (SCRFD's 256 and 640 inputs); recognition keeps a dynamic batch.
         self._static_shapes = static_shapes

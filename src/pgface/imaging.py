@@ -92,9 +92,8 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int) -> P
                     f"of {max_pixels / 1e6:.3g} MP",
                 )
             taken_at = _taken_at(img)
-            if img.format == "JPEG" and img.mode in ("RGB", "L"):
-                bgr = _decode_jpeg(data, img)
-            else:
+            bgr = _decode_jpeg(data, img) if img.format == "JPEG" else None
+            if bgr is None:
                 img.load()
                 # in place: no copy of the whole photo when it is already upright
                 ImageOps.exif_transpose(img, in_place=True)
@@ -104,7 +103,6 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int) -> P
     except UnidentifiedImageError as exc:
         raise ImageError(source, "not an image (unrecognised format)") from exc
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        # simplejpeg raises ValueError for a truncated or corrupt JPEG (strict mode)
         reason = str(exc) or type(exc).__name__
         raise ImageError(source, f"corrupt or truncated image ({reason})") from exc
     return Photo(
@@ -116,15 +114,22 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int) -> P
     )
 
 
-def _decode_jpeg(data: bytes, img: Image.Image) -> np.ndarray:
-    """A JPEG straight into a BGR array with libjpeg-turbo, made upright per its EXIF tag.
+def _decode_jpeg(data: bytes, img: Image.Image) -> np.ndarray | None:
+    """A JPEG straight into a BGR array with libjpeg-turbo, made upright per its EXIF tag;
+    None when it is one for Pillow (CMYK, or anything TurboJPEG refuses).
 
     Why not Pillow for JPEG: Pillow holds the GIL while it allocates the image and again while
     numpy copies it out (tobytes), so two decoding threads ran at 1.2x one thread; simplejpeg
-    decodes into the array with the GIL released (measured: docs/benchmarks-indexing.md).
-    strict=True turns libjpeg's warnings (truncated data, bad markers) into errors, as Pillow does.
+    decodes into the array with the GIL released (0.47 s against 0.89 s on 2 threads for the
+    89 JPEGs of the benchmark's group set). A file simplejpeg refuses goes to Pillow, which
+    decodes it or says why not: pgface accepts exactly the JPEGs it accepted before.
     """
-    bgr = simplejpeg.decode_jpeg(data, colorspace="BGR", strict=True)
+    if img.mode not in ("RGB", "L"):
+        return None
+    try:
+        bgr = simplejpeg.decode_jpeg(data, colorspace="BGR", strict=True)
+    except ValueError:
+        return None
     orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
     for operation, code in _UPRIGHT.get(orientation, ()):
         if operation == "flip":

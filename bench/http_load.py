@@ -32,11 +32,11 @@ import psycopg
 from psycopg import sql
 
 from pgface import Pgface, Settings, vector_index
-from pgface.api.app import warm_up
 from pgface.db import sql as core_sql
 from pgface.db.connection import migrate
 from pgface.db.server import ensure_server, stop_server
 from pgface.imaging import face_crop_jpeg
+from pgface.models.sessions import default_threads
 from pgface.search import search_faces
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,9 +113,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
+def start_server(env: dict[str, str], port: int, workers: int | None) -> subprocess.Popen:
     command = [sys.executable, "-c", "from pgface.cli import app; app()", "serve",
-               "--host", "127.0.0.1", "--port", str(port), "--inference-workers", str(workers)]
+               "--host", "127.0.0.1", "--port", str(port)]
+    if workers:
+        command += ["--inference-workers", str(workers)]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
@@ -198,7 +200,8 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=100_000, help="synthetic faces to store")
     parser.add_argument("--requests", type=int, default=40, help="searches per concurrency level")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--inference-workers", type=int, default=1)
+    parser.add_argument("--inference-workers", type=int,
+                        help="photos the server analyses at once (default: its own, one per core)")
     parser.add_argument("--database-url", help="an empty database to fill (default: a "
                                                "temporary embedded PostgreSQL)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks-http.md")
@@ -222,7 +225,7 @@ def main() -> None:
                             data_dir=workdir or Settings().resolved_data_dir())
         with Pgface(settings) as pf:
             model = pf.analyzer.model_name
-            warm_up(pf.analyzer)  # first inferences in one thread: see warm_up
+            pf.analyzer.warm_up()  # first inferences in one thread, before the clients
             report = pf.index([DATA / "people" / p for p in REAL_PEOPLE])
             print(f"indexed {report.indexed} real photos ({report.faces} faces)", file=sys.stderr)
             fill_seconds = fill(url, args.faces, model, args.seed)
@@ -267,8 +270,11 @@ def main() -> None:
     lines = [
         "## HTTP search latency",
         "",
-        f"`python bench/http_load.py --faces {args.faces}` (`pgface serve` on 127.0.0.1, "
-        f"{args.inference_workers} inference worker(s), model {model} on {stats['provider']}).",
+        f"`python bench/http_load.py --faces {args.faces}"
+        f"{f' --inference-workers {args.inference_workers}' if args.inference_workers else ''}` "
+        "(`pgface serve` on 127.0.0.1, "
+        f"{args.inference_workers or default_threads()} inference worker(s), model {model} on "
+        f"{stats['provider']}).",
         "",
         f"- Machine: {machine()}; 1-minute load average {load_before:.1f} before and "
         f"{load_after:.1f} after the timed runs (other work shares the machine above ~0.5)",

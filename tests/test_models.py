@@ -166,3 +166,28 @@ def test_first_inferences_from_several_threads_at_once_finish(models_dir: Path) 
     for thread in threads:
         thread.join(timeout=120)
     assert found == [6, 6, 6, 6]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
+def test_overlapping_detections_take_parallel_streams_with_the_same_faces(
+        models_dir: Path) -> None:
+    """A lone caller keeps every thread; callers that overlap get a stream each (so indexing
+    workers detect side by side), and the parallel compilation finds the same faces."""
+    from pgface.models import sessions
+
+    analyzer = build_analyzer(Settings(models_dir=models_dir, providers=["OpenVINO"], threads=2))
+    image = load(T1)
+    alone = analyzer.detect(image)
+    session = analyzer._load()[0].session
+    assert isinstance(session, sessions.OpenVINOSession)
+    assert not any(parallel for _, parallel in session._compiled)
+
+    session._in_flight += 1  # as if another worker were in the middle of an inference
+    try:
+        overlapped = analyzer.detect(image)
+    finally:
+        session._in_flight -= 1
+    assert any(parallel for _, parallel in session._compiled)
+    assert len(overlapped) == len(alone) == 6
+    for a, b in zip(alone, overlapped, strict=True):
+        assert np.abs(a.bbox - b.bbox).max() < 2.0 and abs(a.det_score - b.det_score) < 0.02

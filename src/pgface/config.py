@@ -52,7 +52,8 @@ class Settings(BaseSettings):
     api_auth: str = "auto"  # "auto" or "always"
     api_max_upload_bytes: int = 20 * 1024 * 1024
     api_max_pixels: int = 40_000_000  # a decoded upload costs 3 bytes per pixel of memory
-    api_inference_workers: int = 1  # the backend already spreads one photo over every core
+    # Photos analysed at once; 0: one per core, as the detector runs one stream per core.
+    api_inference_workers: int = 0
     upload_dir: Path | None = None  # uploaded photos are kept here; default data_dir/uploads
 
     def resolved_data_dir(self) -> Path:

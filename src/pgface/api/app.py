@@ -9,7 +9,6 @@ from pathlib import Path
 
 import anyio
 import anyio.to_thread
-import numpy as np
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
@@ -22,6 +21,7 @@ from pgface.config import Settings
 from pgface.errors import PgfaceError
 from pgface.library import Pgface
 from pgface.models.analysis import FaceAnalyzer
+from pgface.models.sessions import default_threads
 
 DESCRIPTION = """Index photos, search them by face, compare faces. Errors are JSON
 `{"error": {"status": 4xx, "message": "..."}}`. Send an API key as `Authorization: Bearer
@@ -32,18 +32,10 @@ def static_dir() -> Path:
     return Path(str(importlib.resources.files("pgface.web") / "static"))
 
 
-def warm_up(analyzer: FaceAnalyzer) -> None:
-    """One detection (both input sizes) and one embedding, so that the first request does not
-    pay for loading and compiling the models. (Concurrent first inferences, which OpenVINO
-    could deadlock on, are kept apart by the session itself: models/sessions.py.)"""
-    analyzer.detect(np.zeros((700, 700, 3), dtype=np.uint8))
-    analyzer.embed_aligned([np.zeros((112, 112, 3), dtype=np.uint8)])
-
-
 def _open(pf: Pgface) -> None:
     # Pool, migrations and model sessions once per process, before the first request.
     _ = pf.pool
-    warm_up(pf.analyzer)
+    pf.analyzer.warm_up()
 
 
 def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None = None
@@ -58,7 +50,7 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
         pf = Pgface(settings, analyzer=analyzer)
         await anyio.to_thread.run_sync(_open, pf)
         app.state.pf = pf
-        app.state.cpu = anyio.CapacityLimiter(max(1, settings.api_inference_workers))
+        app.state.cpu = anyio.CapacityLimiter(settings.api_inference_workers or default_threads())
         app.state.indexing = anyio.CapacityLimiter(1)
         try:
             yield

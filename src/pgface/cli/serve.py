@@ -29,7 +29,8 @@ def serve(
         help="auto: open on loopback until a key exists; always: every request needs a key."
     )] = "auto",
     inference_workers: Annotated[int | None, typer.Option(
-        min=1, help="Photos analysed at once (default: PGFACE_API_INFERENCE_WORKERS or 1).")
+        min=1,
+        help="Photos analysed at once (default: PGFACE_API_INFERENCE_WORKERS, or one per core).")
     ] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) and the web page (at /).

@@ -79,6 +79,16 @@ class FaceAnalyzer:
                 self._detector = detector
             return self._detector, self._recognizer
 
+    def warm_up(self) -> None:
+        """Load and compile everything now, so that no photo pays for it: one detection (every
+        input size), one embedding, and the detector's parallel variant of each size."""
+        detector, _ = self._load()
+        self.detect(np.zeros((self.det_sizes[-1][1] + 60,) * 2 + (3,), dtype=np.uint8))
+        self.embed_aligned([np.zeros((112, 112, 3), dtype=np.uint8)])
+        compile_shapes = getattr(detector.session, "compile_shapes", None)
+        if compile_shapes is not None:
+            compile_shapes([(1, 3, height, width) for width, height in self.det_sizes])
+
     def detect(self, image: np.ndarray) -> list[Face]:
         """Every face in a BGR image, largest first."""
         detector, _ = self._load()

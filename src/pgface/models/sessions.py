@@ -15,6 +15,7 @@ import importlib.util
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 OPENVINO = "OpenVINO"
 CPU = "CPUExecutionProvider"
+# Seconds a session keeps to its parallel streams after two inferences last overlapped.
+OVERLAP_MEMORY = 1.0
 
 
 def available_providers(preferred: Sequence[str]) -> list[str]:
@@ -46,8 +49,9 @@ def create_session(model: Path, providers: Sequence[str], threads: int = 0,
                    static_shapes: bool = False, streams: int = 1) -> Any:
     """An ONNX Runtime session, or its OpenVINO stand-in, on the first backend that works.
 
-    streams > 1 (OpenVINO): that many inferences run at once, the threads shared among them;
-    one stream gives all threads to each inference, and concurrent callers queue for it.
+    streams > 1 (OpenVINO): while callers overlap, each inference gets a stream of its own, the
+    threads shared among that many streams; a caller alone gets every thread. With one stream,
+    concurrent callers queue for it.
 
     A CUDA build of onnxruntime lists CUDA even on a machine without a GPU, and then quietly
     runs on the CPU: such a session is dropped for the next backend in the list.
@@ -95,18 +99,25 @@ class OpenVINOSession:
 
         self._core = ov.Core()
         self._model_path = str(model)
-        # One stream: latency mode, every thread on each inference, like ONNX Runtime's
-        # intra-op pool. Several: inferences from several threads run side by side.
-        self._config: dict[str, Any] = (
-            {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"} if streams <= 1
-            else {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": streams})
+        # Latency mode: one stream using every thread, like ONNX Runtime's intra-op pool; the
+        # fastest for one caller. With it alone, two indexing workers detected no faster than
+        # one: the second waited for the stream. So while callers overlap (an indexer's
+        # workers, a server under load), inferences take the parallel compilation, one
+        # stream per `streams`; a lone caller (one search) keeps every thread.
+        self._configs: dict[bool, dict[str, Any]] = {
+            False: {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}}
+        if streams > 1:
+            self._configs[True] = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": streams}
+        self._in_flight = 0
+        self._last_overlap = -OVERLAP_MEMORY
+        self._flight_lock = threading.Lock()
         # A model compiled for one exact input shape runs faster than the dynamic one when
         # shapes alternate (SCRFD's 256 and 640 inputs); recognition keeps a dynamic batch.
         self._static_shapes = static_shapes
-        self._by_shape: dict[tuple[int, ...], Any] = {}
         self._compile_lock = threading.RLock()
-        dynamic = self._core.compile_model(self._model_path, "CPU", self._config)
-        self._dynamic = dynamic
+        dynamic = self._core.compile_model(self._model_path, "CPU", self._configs[False])
+        # Compiled models by (input shape, or None for the dynamic one; parallel or not).
+        self._compiled: dict[tuple[tuple[int, ...] | None, bool], Any] = {(None, False): dynamic}
         self.precision = dynamic.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self._inputs = [_Port(p.get_any_name(), _shape(p)) for p in dynamic.inputs]
         # ONNX output names are among each port's names; InsightFace asks by those names.
@@ -120,17 +131,23 @@ class OpenVINOSession:
                 self._port_of[name] = index
         self._local = threading.local()  # an infer request is not thread-safe; one per thread
 
-    def _compiled_for(self, shape: tuple[int, ...]) -> Any:
-        if not self._static_shapes:
-            return self._dynamic
+    def _compiled_for(self, key: tuple[tuple[int, ...] | None, bool]) -> Any:
+        shape, parallel = key
         with self._compile_lock:
-            compiled = self._by_shape.get(shape)
+            compiled = self._compiled.get(key)
             if compiled is None:
                 model = self._core.read_model(self._model_path)
-                model.reshape({model.inputs[0].get_any_name(): list(shape)})
-                compiled = self._by_shape[shape] = self._core.compile_model(
-                    model, "CPU", self._config)
+                if shape is not None:
+                    model.reshape({model.inputs[0].get_any_name(): list(shape)})
+                compiled = self._compiled[key] = self._core.compile_model(
+                    model, "CPU", self._configs[parallel])
             return compiled
+
+    def compile_shapes(self, shapes: Sequence[tuple[int, ...]]) -> None:
+        """Compile every variant for these input shapes now rather than on first use."""
+        for shape in shapes:
+            for parallel in self._configs:
+                self._compiled_for((tuple(shape) if self._static_shapes else None, parallel))
 
     def get_inputs(self) -> list[_Port]:
         return list(self._inputs)
@@ -144,19 +161,30 @@ class OpenVINOSession:
     def run(self, output_names: Sequence[str] | None, feed: dict[str, np.ndarray]
             ) -> list[np.ndarray]:
         (name, value), = feed.items()
-        shape = tuple(value.shape)
-        key = shape if self._static_shapes else None
-        requests = self._local.__dict__.setdefault("requests", {})
-        request = requests.get(key)
-        inputs = {name: np.ascontiguousarray(value)}
-        if request is None:
-            # OpenVINO can deadlock when two threads make their first inference at once.
-            with self._compile_lock:
-                request = self._compiled_for(shape).create_infer_request()
+        with self._flight_lock:
+            now = time.monotonic()
+            if self._in_flight:
+                self._last_overlap = now
+            # Remembered for a while: a worker that finds the other one decoding would
+            # otherwise take every thread and then share the cores with it.
+            parallel = True in self._configs and now - self._last_overlap < OVERLAP_MEMORY
+            self._in_flight += 1
+        try:
+            key = (tuple(value.shape) if self._static_shapes else None, parallel)
+            requests = self._local.__dict__.setdefault("requests", {})
+            request = requests.get(key)
+            inputs = {name: np.ascontiguousarray(value)}
+            if request is None:
+                # OpenVINO can deadlock when two threads make their first inference at once.
+                with self._compile_lock:
+                    request = self._compiled_for(key).create_infer_request()
+                    results = request.infer(inputs)
+                requests[key] = request
+            else:
                 results = request.infer(inputs)
-            requests[key] = request
-        else:
-            results = request.infer(inputs)
+        finally:
+            with self._flight_lock:
+                self._in_flight -= 1
         names = output_names or [o.name for o in self._outputs]
         # Copies: the request reuses its output buffers on the next call.
         return [np.array(results[self._port_of[n]]) for n in names]

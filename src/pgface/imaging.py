@@ -119,7 +119,7 @@ def _decode_jpeg(data: bytes, img: Image.Image) -> np.ndarray | None:
     None when it is one for Pillow (CMYK, or anything TurboJPEG refuses).
 
     Why not Pillow for JPEG: Pillow holds the GIL while it allocates the image and again while
-    numpy copies it out (tobytes), so two decoding threads ran at 1.2x one thread; simplejpeg
+    numpy copies it out (tobytes), so two decoding threads ran at 1.5x one thread; simplejpeg
     decodes into the array with the GIL released (0.47 s against 0.89 s on 2 threads for the
     89 JPEGs of the benchmark's group set). A file simplejpeg refuses goes to Pillow, which
     decodes it or says why not: pgface accepts exactly the JPEGs it accepted before.

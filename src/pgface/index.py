@@ -136,8 +136,8 @@ PREFETCH_BATCHES = 2
 
 class Indexer:
     """Indexing is a pipeline. One worker per core reads, decodes, detects and aligns photo
-    after photo (the detector runs one stream per core); this thread embeds each batch's faces
-    in one recognizer call and stores the batch in one transaction."""
+    after photo (the detector gives overlapping callers a stream each); this thread embeds each
+    batch's faces in one recognizer call and stores the batch in one transaction."""
 
     def __init__(self, analyzer: FaceAnalyzer, pool: ConnectionPool, settings: Settings) -> None:
         self.analyzer = analyzer

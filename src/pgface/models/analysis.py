@@ -66,8 +66,8 @@ class FaceAnalyzer:
     def _load(self) -> tuple[SCRFD, ArcFaceONNX]:
         with self._lock:
             if self._detector is None or self._recognizer is None:
-                # One detection stream per core: the indexer's workers (and concurrent HTTP
-                # requests) detect in parallel instead of queueing for one stream.
+                # While callers overlap (the indexer's workers, concurrent HTTP requests), one
+                # detection stream per core, so they detect side by side instead of queueing.
                 det_session = create_session(self.pack.detector, self.providers, self.threads,
                                              static_shapes=True, streams=self.threads)
                 # Without a model file SCRFD runs every input size on our session instead of
@@ -83,7 +83,8 @@ class FaceAnalyzer:
         """Load and compile everything now, so that no photo pays for it: one detection (every
         input size), one embedding, and the detector's parallel variant of each size."""
         detector, _ = self._load()
-        self.detect(np.zeros((self.det_sizes[-1][1] + 60,) * 2 + (3,), dtype=np.uint8))
+        larger_than_every_size = self.det_sizes[-1][1] + 60  # so that every input size runs
+        self.detect(np.zeros((larger_than_every_size,) * 2 + (3,), dtype=np.uint8))
         self.embed_aligned([np.zeros((112, 112, 3), dtype=np.uint8)])
         compile_shapes = getattr(detector.session, "compile_shapes", None)
         if compile_shapes is not None:

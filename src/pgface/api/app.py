@@ -50,7 +50,8 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
         pf = Pgface(settings, analyzer=analyzer)
         await anyio.to_thread.run_sync(_open, pf)
         app.state.pf = pf
-        app.state.cpu = anyio.CapacityLimiter(settings.api_inference_workers or default_threads())
+        workers = settings.api_inference_workers
+        app.state.cpu = anyio.CapacityLimiter(workers if workers > 0 else default_threads())
         app.state.indexing = anyio.CapacityLimiter(1)
         try:
             yield

@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     api_auth: str = "auto"  # "auto" or "always"
     api_max_upload_bytes: int = 20 * 1024 * 1024
     api_max_pixels: int = 40_000_000  # a decoded upload costs 3 bytes per pixel of memory
-    # Photos analysed at once; 0: one per core, as the detector runs one stream per core.
+    # Photos analysed at once; 0: one per core (overlapping detections get a stream each).
     api_inference_workers: int = 0
     upload_dir: Path | None = None  # uploaded photos are kept here; default data_dir/uploads
 

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -109,12 +108,7 @@ class _Analyzed:
     """A photo decoded, its faces detected, aligned and cut out as thumbnails; the pixels of
     the photo are dropped here, so a batch in flight holds 112x112 crops, not whole photos."""
 
-    source: str
-    sha256: bytes
-    size_bytes: int
-    width: int
-    height: int
-    taken_at: datetime | None
+    row: store.PhotoRow  # its faces are added once they are embedded
     faces: list[Face]
     aligned: list[np.ndarray]  # the recognizer's input, one per face
     thumbnails: list[bytes]  # JPEG, one per face
@@ -239,9 +233,10 @@ class Indexer:
             aligned = [self.analyzer.align(photo.image, face) for face in faces]
             thumbnails = [face_crop_jpeg(photo.image, face.bbox, self.settings.crop_size)
                           for face in faces]
-        return _Analyzed(source=photo.source, sha256=photo.sha256, size_bytes=photo.size_bytes,
-                         width=photo.width, height=photo.height, taken_at=photo.taken_at,
-                         faces=faces, aligned=aligned, thumbnails=thumbnails)
+        row = store.PhotoRow(sha256=photo.sha256, path=str(Path(photo.source).resolve()),
+                             size_bytes=photo.size_bytes, width=photo.width,
+                             height=photo.height, taken_at=photo.taken_at)
+        return _Analyzed(row=row, faces=faces, aligned=aligned, thumbnails=thumbnails)
 
     def _rows(self, photos: Sequence[_Analyzed], timings: dict[str, float]
               ) -> list[store.PhotoRow]:
@@ -249,27 +244,18 @@ class Indexer:
         with _timed(timings, "embed"):
             vectors = iter(self.analyzer.embed_aligned(
                 [crop for photo in photos for crop in photo.aligned]))
-        return [
-            store.PhotoRow(
-                sha256=photo.sha256,
-                path=str(Path(photo.source).resolve()),
-                size_bytes=photo.size_bytes,
-                width=photo.width,
-                height=photo.height,
-                taken_at=photo.taken_at,
-                faces=[
-                    store.FaceRow(
-                        embedding=next(vectors),
-                        bbox=face.bbox.tolist(),
-                        landmarks=face.landmarks.reshape(-1).tolist(),
-                        det_score=face.det_score,
-                        crop=thumbnail,
-                    )
-                    for face, thumbnail in zip(photo.faces, photo.thumbnails, strict=True)
-                ],
-            )
-            for photo in photos
-        ]
+        for photo in photos:
+            photo.row.faces = [
+                store.FaceRow(
+                    embedding=next(vectors),
+                    bbox=face.bbox.tolist(),
+                    landmarks=face.landmarks.reshape(-1).tolist(),
+                    det_score=face.det_score,
+                    crop=thumbnail,
+                )
+                for face, thumbnail in zip(photo.faces, photo.thumbnails, strict=True)
+            ]
+        return [photo.row for photo in photos]
 
     def photo_rows(self, photos: Sequence[Photo], timings: dict[str, float] | None = None
                    ) -> list[store.PhotoRow]:

@@ -81,7 +81,8 @@ class FaceAnalyzer:
 
     def warm_up(self) -> None:
         """Load and compile everything now, so that no photo pays for it: one detection (every
-        input size), one embedding, and the detector's parallel variant of each size."""
+        input size), one embedding, and the detector's parallel variant of each size. Call it
+        from one thread: first inferences are what OpenVINO's binding could deadlock on."""
         detector, _ = self._load()
         larger_than_every_size = self.det_sizes[-1][1] + 60  # so that every input size runs
         self.detect(np.zeros((larger_than_every_size,) * 2 + (3,), dtype=np.uint8))

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     photo_batch: int = 32
     max_file_bytes: int = 64 * 1024 * 1024
     max_pixels: int = 100_000_000
+    read_timeout_s: float = 30.0  # a photo file not read within this long is reported
     crop_size: int = 112
 
     # HTTP API (`pgface serve`), docs/http.md. Keys are required once any exists, when bound

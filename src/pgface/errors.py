@@ -20,6 +20,12 @@ class ImageError(PgfaceError):
         self.reason = reason
 
 
+def describe(exc: BaseException) -> str:
+    """An unexpected exception as one line: its type and its message (OpenCV's span lines)."""
+    message = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
 class NoFaceError(PgfaceError):
     """A photo that had to contain a face has none."""
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import math
+import os
+import stat
+import time
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,17 +16,30 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pillow_heif
 import simplejpeg
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from pgface.errors import ImageError
+from pgface.errors import ImageError, describe
 
 # We check the pixel count ourselves, before decoding, with our own limit and message.
 Image.MAX_IMAGE_PIXELS = None
+# HEIC/HEIF (what phones write) through libheif; Pillow decodes AVIF itself (Pillow >= 11.3).
+# libheif applies the file's rotation and mirroring, and the opener then resets the EXIF
+# orientation to 1, so exif_transpose never turns such a photo twice.
+pillow_heif.register_heif_opener()
 
 IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".jfif", ".pgm", ".ppm"}
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".jfif", ".pgm", ".ppm",
+     ".heic", ".heif", ".avif"}
 )
+# Every read of a photo file stops after this long (PGFACE_READ_TIMEOUT_S sets it per run).
+READ_TIMEOUT_S = 30.0
+READ_CHUNK_BYTES = 1 << 20
+# A photo whose 1st and 99th percentiles lie this close in every channel (levels of 255) gets a
+# warning; measured on a sample of about this many pixels.
+UNIFORM_SPREAD = 4
+UNIFORM_SAMPLE_PIXELS = 65536
 _EXIF_DATETIME_ORIGINAL = 0x9003
 _EXIF_IFD = 0x8769
 
@@ -47,6 +65,7 @@ class Photo:
     size_bytes: int
     image: np.ndarray
     taken_at: datetime | None = None
+    warning: str | None = None  # usable, but something the user should hear about
 
     @property
     def width(self) -> int:
@@ -57,21 +76,90 @@ class Photo:
         return int(self.image.shape[0])
 
 
-def read_file(path: Path, max_bytes: int) -> bytes:
-    """A photo file's bytes, refused before reading when over max_bytes; ImageError on failure."""
+def read_file(path: Path, max_bytes: int, timeout_s: float = READ_TIMEOUT_S) -> bytes:
+    """A photo file's bytes; ImageError naming the file and the reason on any failure.
+
+    Only a regular file is opened: a FIFO, socket or device (which could block for ever or
+    never end) is refused from its stat, and the open is non-blocking in case the name is
+    swapped for one in between. The size limit is checked before reading and while reading,
+    and the reading stops at the deadline (checked between chunks).
+    """
     source = str(path)
+    info = _stat_regular(path, source)
+    if info.st_size > max_bytes:
+        raise ImageError(source, f"file is {info.st_size:,} bytes, over the limit of {max_bytes:,}")
+    if info.st_size == 0:
+        raise ImageError(source, "file is empty")
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ImageError(source, f"file is {size:,} bytes, over the limit of {max_bytes:,}")
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise ImageError(source, f"cannot read file ({exc.strerror or exc})") from exc
+        raise ImageError(source, f"cannot read file ({_os_reason(exc)})") from exc
+    try:
+        _check_kind(os.fstat(fd).st_mode, source)
+        return _read_bounded(fd, source, max_bytes, timeout_s)
+    except OSError as exc:
+        raise ImageError(source, f"cannot read file ({_os_reason(exc)})") from exc
+    finally:
+        os.close(fd)
 
 
-def read_photo(path: Path, max_bytes: int, max_pixels: int) -> Photo:
+def _stat_regular(path: Path, source: str) -> os.stat_result:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError as exc:
+        reason = ("broken symbolic link (its target does not exist)" if os.path.islink(path)
+                  else "no such file")
+        raise ImageError(source, reason) from exc
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ImageError(source, "symbolic link loop (too many levels of symbolic "
+                                     "links)") from exc
+        raise ImageError(source, f"cannot read file ({_os_reason(exc)})") from exc
+    _check_kind(info.st_mode, source)
+    return info
+
+
+def _check_kind(mode: int, source: str) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        kind = "a folder"
+    elif stat.S_ISFIFO(mode):
+        kind = "a FIFO (named pipe)"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a device"
+    else:
+        kind = "a special file"
+    raise ImageError(source, f"{kind}, not a regular file: not opened")
+
+
+def _read_bounded(fd: int, source: str, max_bytes: int, timeout_s: float) -> bytes:
+    deadline = time.monotonic() + timeout_s
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = os.read(fd, READ_CHUNK_BYTES)
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        if total > max_bytes:  # the file grew since its stat
+            raise ImageError(source, f"file is over the limit of {max_bytes:,} bytes")
+        chunks.append(chunk)
+        if time.monotonic() > deadline:
+            raise ImageError(source, f"reading took over {timeout_s:g} s (a stalled disk or "
+                                     f"network share?); read {total:,} bytes")
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror.lower() if exc.strerror else str(exc)
+
+
+def read_photo(path: Path, max_bytes: int, max_pixels: int,
+               timeout_s: float = READ_TIMEOUT_S) -> Photo:
     """Read and decode one file; every failure is an ImageError naming the file."""
-    data = read_file(path, max_bytes)
+    data = read_file(path, max_bytes, timeout_s)
     return decode_photo(data, str(path), max_bytes=max_bytes, max_pixels=max_pixels)
 
 
@@ -92,7 +180,7 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int) -> P
                     f"of {max_pixels / 1e6:.3g} MP",
                 )
             taken_at = _taken_at(img)
-            bgr = _decode_jpeg(data, img) if img.format == "JPEG" else None
+            bgr = _decode_jpeg(data, img) if img.format == "JPEG" else _decode_png_48(data, img)
             if bgr is None:
                 img.load()
                 # in place: no copy of the whole photo when it is already upright
@@ -105,13 +193,34 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int) -> P
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         reason = str(exc) or type(exc).__name__
         raise ImageError(source, f"corrupt or truncated image ({reason})") from exc
+    except Exception as exc:  # a decoder's own exception type is still this file's failure
+        raise ImageError(source, f"cannot decode image ({describe(exc)})") from exc
     return Photo(
         source=source,
         sha256=hashlib.sha256(data).digest(),
         size_bytes=len(data),
         image=bgr,
         taken_at=taken_at,
+        warning=uniform_warning(bgr),
     )
+
+
+def uniform_warning(bgr: np.ndarray) -> str | None:
+    """Why a photo looks blank, when nearly all its pixels have one value; else None."""
+    height, width = bgr.shape[:2]
+    step = max(1, int(math.sqrt(height * width / UNIFORM_SAMPLE_PIXELS)))
+    sample = bgr[::step, ::step].reshape(-1, bgr.shape[2])
+    cut = max(1, sample.shape[0] // 100)  # pixels below the 1st and above the 99th percentile
+    for channel in range(sample.shape[1]):  # percentiles from a histogram: 50x np.percentile
+        counts = np.cumsum(np.bincount(sample[:, channel], minlength=256))
+        low = int(np.searchsorted(counts, cut))
+        high = int(np.searchsorted(counts, sample.shape[0] - cut))
+        if high - low > UNIFORM_SPREAD:
+            return None
+    level = int(round(float(sample.mean())))
+    return (f"nearly every pixel has the same value (level {level} of 255): a blank image, or "
+            f"one whose values use only a sliver of their range; stored, but no face can be "
+            f"found in it")
 
 
 def _decode_jpeg(data: bytes, img: Image.Image) -> np.ndarray | None:
@@ -130,6 +239,36 @@ def _decode_jpeg(data: bytes, img: Image.Image) -> np.ndarray | None:
         bgr = simplejpeg.decode_jpeg(data, colorspace="BGR", strict=True)
     except ValueError:
         return None
+    return _upright(bgr, img)
+
+
+def _decode_png_48(data: bytes, img: Image.Image) -> np.ndarray | None:
+    """A PNG of 16 bits per colour channel through OpenCV, scaled by its real range and made
+    upright; None for any other image. Pillow keeps only the high byte of each value, so a
+    PNG whose values use only the bottom of the 16 bits came out black."""
+    # IHDR: bit depth at byte 24, colour type at 25 (2: RGB, 6: RGBA)
+    if img.format != "PNG" or len(data) < 26 or data[24] != 16 or data[25] not in (2, 6):
+        return None
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3:
+        return None
+    colour = pixels[..., :3].astype(np.float32)
+    top = _range_top(int(colour.max()))
+    if pixels.shape[2] == 4:  # transparent pixels become white, as for 8-bit images
+        alpha = pixels[..., 3:].astype(np.float32) / 65535.0
+        colour = colour * alpha + top * (1.0 - alpha)
+    bgr = np.clip(colour * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
+    return _upright(bgr, img)
+
+
+def _range_top(brightest: int) -> int:
+    """The top of the range an image's values were meant in: the smallest bit depth of 8 or
+    more that holds its brightest value (10-, 12- and 14-bit data is often kept in 16 bits)."""
+    return (1 << max(8, brightest.bit_length())) - 1
+
+
+def _upright(bgr: np.ndarray, img: Image.Image) -> np.ndarray:
+    """The pixels turned as the image's EXIF orientation says."""
     orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
     for operation, code in _UPRIGHT.get(orientation, ()):
         if operation == "flip":
@@ -143,11 +282,14 @@ def _decode_jpeg(data: bytes, img: Image.Image) -> np.ndarray | None:
 
 def _to_bgr(img: Image.Image) -> np.ndarray:
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        # 16-bit and float greyscale: scale by the format's range, not by clipping at 255.
+        # 16-bit, 32-bit and float greyscale: scale by the range the values were meant in,
+        # not by clipping at 255; floats are either 0..1 or held like integers.
         values = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode != "F" or values.max() > 1.0 else 1.0
-        if img.mode == "I" and values.max() <= 255:
-            top = 255.0
+        brightest = float(values.max()) if values.size else 0.0
+        if img.mode == "F" and brightest <= 1.0:
+            top = 1.0
+        else:
+            top = float(_range_top(int(max(0.0, min(brightest, 2.0**32 - 1)))))
         grey = np.clip(values / top * 255.0, 0, 255).astype(np.uint8)
         return np.ascontiguousarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
@@ -177,10 +319,10 @@ def face_crop_jpeg(image: np.ndarray, bbox: np.ndarray, size: int, margin: float
     h, w = image.shape[:2]
     pad = [max(0, -top), max(0, bottom - h), max(0, -left), max(0, right - w)]
     patch = image[max(0, top) : min(h, bottom), max(0, left) : min(w, right)]
-    if any(pad):
-        patch = cv2.copyMakeBorder(patch, *pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-    if patch.size == 0:
+    if patch.size == 0 or right <= left or bottom <= top:  # a box outside the image
         patch = np.zeros((size, size, 3), dtype=np.uint8)
+    elif any(pad):
+        patch = cv2.copyMakeBorder(patch, *pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
     patch = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode(".jpg", patch, [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -18,13 +19,26 @@ from psycopg_pool import ConnectionPool
 
 from pgface.config import Settings
 from pgface.db import store
-from pgface.errors import ImageError
+from pgface.errors import ImageError, describe
 from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, face_crop_jpeg, read_file
 from pgface.models.analysis import Face, FaceAnalyzer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Failure:
+    source: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
+@dataclass
+class PhotoWarning:
+    """A photo stored, with something the user should know (it looks blank, for one)."""
+
     source: str
     reason: str
 
@@ -39,6 +53,7 @@ class IndexReport:
     skipped: int = 0  # already in the database (same content), or repeated in this run
     faces: int = 0
     failures: list[Failure] = field(default_factory=list)
+    warnings: list[PhotoWarning] = field(default_factory=list)
     seconds: float = 0.0
     # Seconds spent in each stage, summed over threads (stages overlap in the pipeline).
     timings: dict[str, float] = field(default_factory=dict)
@@ -66,7 +81,12 @@ def iter_photo_files(paths: Iterable[Path], failures: list[Failure],
     roots = [Path(r).resolve() for r in within] if within is not None else None
     for path in _walk(paths, failures):
         if roots is not None:
-            real = path.resolve()
+            try:
+                real = path.resolve()
+            except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+                failures.append(Failure(str(path), "symbolic link loop (too many levels of "
+                                                   "symbolic links)"))
+                continue
             if not any(real == root or root in real.parents for root in roots):
                 failures.append(Failure(str(path), "outside the allowed folders (a symlink?)"))
                 continue
@@ -82,7 +102,7 @@ def _walk(paths: Iterable[Path], failures: list[Failure]) -> Iterator[Path]:
                 for name in sorted(files):
                     if Path(name).suffix.lower() in IMAGE_SUFFIXES:
                         yield Path(root) / name
-        elif path.exists():
+        elif os.path.lexists(path):  # a broken or looping link too: reading it says which
             yield path
         else:
             failures.append(Failure(str(path), "no such file or folder"))
@@ -95,9 +115,9 @@ class _Read:
     sha256: bytes
 
 
-def _read(path: Path, max_bytes: int) -> _Read | Failure:
+def _read(path: Path, max_bytes: int, timeout_s: float) -> _Read | Failure:
     try:
-        data = read_file(path, max_bytes)
+        data = read_file(path, max_bytes, timeout_s)
     except ImageError as exc:
         return Failure(exc.source, exc.reason)
     return _Read(path, data, hashlib.sha256(data).digest())
@@ -112,6 +132,8 @@ class _Analyzed:
     faces: list[Face]
     aligned: list[np.ndarray]  # the recognizer's input, one per face
     thumbnails: list[bytes]  # JPEG, one per face
+    source: str = ""
+    warning: str | None = None
 
 
 @dataclass
@@ -167,6 +189,8 @@ class Indexer:
                 for failure in prepared.failures:
                     report.failures.append(failure)
                     _notify(progress, report, failure)
+                report.warnings.extend(PhotoWarning(photo.source, photo.warning)
+                                       for photo in prepared.photos if photo.warning)
                 self._store(prepared, report)
                 report.seconds = time.perf_counter() - started
                 _notify(progress, report, None)
@@ -182,7 +206,8 @@ class Indexer:
         failures: list[Failure] = []
         with _timed(timings, "read"):
             reads: list[_Read] = []
-            for item in workers.map(lambda p: _read(p, self.settings.max_file_bytes), chunk):
+            for item in workers.map(lambda p: _read(p, self.settings.max_file_bytes,
+                                                    self.settings.read_timeout_s), chunk):
                 if isinstance(item, Failure):
                     failures.append(item)
                 else:
@@ -222,9 +247,12 @@ class Indexer:
             with _timed(timings, "decode"):
                 photo = decode_photo(item.data, str(item.path), self.settings.max_file_bytes,
                                      self.settings.max_pixels)
+            return self._analyze(photo, timings)
         except ImageError as exc:
             return Failure(exc.source, exc.reason)
-        return self._analyze(photo, timings)
+        except Exception as exc:  # one photo's surprise never costs the batch its good photos
+            log.debug("analysing %s failed", item.path, exc_info=True)
+            return Failure(str(item.path), f"cannot analyse image ({describe(exc)})")
 
     def _analyze(self, photo: Photo, timings: dict[str, float]) -> _Analyzed:
         with _timed(timings, "detect"):
@@ -236,7 +264,8 @@ class Indexer:
         row = store.PhotoRow(sha256=photo.sha256, path=str(Path(photo.source).resolve()),
                              size_bytes=photo.size_bytes, width=photo.width,
                              height=photo.height, taken_at=photo.taken_at)
-        return _Analyzed(row=row, faces=faces, aligned=aligned, thumbnails=thumbnails)
+        return _Analyzed(row=row, faces=faces, aligned=aligned, thumbnails=thumbnails,
+                         source=photo.source, warning=photo.warning)
 
     def _rows(self, photos: Sequence[_Analyzed], timings: dict[str, float]
               ) -> list[store.PhotoRow]:

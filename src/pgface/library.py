@@ -17,7 +17,7 @@ from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import resolve_pack
 from pgface.models.sessions import available_providers
 from pgface.people import People
-from pgface.search import Comparison, SearchResult, compare_photos, search_photo
+from pgface.search import Comparison, SearchResult, analyze_photos, compare_photos, search_photo
 
 PhotoInput = str | Path | bytes
 
@@ -84,7 +84,7 @@ class Pgface:
         s = self.settings
         if isinstance(photo, bytes):
             return decode_photo(photo, name, s.max_file_bytes, s.max_pixels)
-        return read_photo(Path(photo), s.max_file_bytes, s.max_pixels)
+        return read_photo(Path(photo), s.max_file_bytes, s.max_pixels, s.read_timeout_s)
 
     def index(self, paths: Sequence[str | Path], progress: ProgressCallback | None = None,
               within: Sequence[Path] | None = None) -> IndexReport:
@@ -113,7 +113,7 @@ class Pgface:
 
     def embed(self, photo: PhotoInput) -> list[np.ndarray]:
         """Unit embeddings of every face in the photo, largest face first."""
-        return [f.embedding for f in self.analyzer.analyze([self.load_photo(photo).image])[0]]
+        return [f.embedding for f in analyze_photos(self.analyzer, [self.load_photo(photo)])[0]]
 
     def photo_faces(self, paths: Sequence[str | Path]) -> dict[str, list[store.StoredFace]]:
         """The faces stored for these photo files (this model pack's), keyed by stored path."""

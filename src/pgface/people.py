@@ -24,7 +24,7 @@ from pgface.errors import NotFoundError, PgfaceError
 from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, read_photo
 from pgface.index import Indexer, IndexReport
 from pgface.models.analysis import FaceAnalyzer
-from pgface.search import Match, SearchResult, search_photo
+from pgface.search import Match, SearchResult, analyze_photos, search_photo
 
 PersonRef = int | str
 PhotoInput = str | Path | bytes
@@ -268,7 +268,7 @@ class People:
         at or above the threshold (default: the pack's calibrated match threshold)."""
         limit = self.threshold if threshold is None else threshold
         loaded = self._load(photo)
-        faces = self.analyzer.analyze([loaded.image])[0]
+        faces = analyze_photos(self.analyzer, [loaded])[0]
         answers = []
         with self.pool.connection() as conn:
             for face in faces:
@@ -352,7 +352,7 @@ class People:
         s = self.settings
         if isinstance(photo, bytes):
             return decode_photo(photo, "upload", s.max_file_bytes, s.max_pixels)
-        return read_photo(Path(photo), s.max_file_bytes, s.max_pixels)
+        return read_photo(Path(photo), s.max_file_bytes, s.max_pixels, s.read_timeout_s)
 
     def _resolve(self, conn: psycopg.Connection, person: PersonRef) -> int:
         """A person id from an id or a name; a name is tried first for strings."""

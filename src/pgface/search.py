@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -9,7 +10,7 @@ from psycopg_pool import ConnectionPool
 
 from pgface import vector_index
 from pgface.db import store
-from pgface.errors import NoFaceError
+from pgface.errors import ImageError, NoFaceError, describe
 from pgface.imaging import Photo
 from pgface.models.analysis import Face, FaceAnalyzer
 
@@ -58,6 +59,25 @@ class Comparison:
         return asdict(self)
 
 
+def analyze_photos(analyzer: FaceAnalyzer, photos: Sequence[Photo]) -> list[list[Face]]:
+    """Every face of each photo, embedded (batched across photos). A photo the models cannot
+    analyse is an ImageError naming it, never a bare OpenCV or numpy error."""
+    per_photo: list[list[Face]] = []
+    crops: list[np.ndarray] = []
+    for photo in photos:
+        try:
+            faces = analyzer.detect(photo.image)
+            crops.extend(analyzer.align(photo.image, face) for face in faces)
+        except Exception as exc:  # whatever the pixels did to OpenCV, it is this photo's
+            raise ImageError(photo.source, f"cannot analyse image ({describe(exc)})") from exc
+        per_photo.append(faces)
+    vectors = iter(analyzer.embed_aligned(crops))
+    for faces in per_photo:
+        for face in faces:
+            face.embedding = next(vectors)
+    return per_photo
+
+
 def _bbox(face: Face) -> list[float]:
     return [round(float(v), 1) for v in face.bbox]
 
@@ -91,7 +111,7 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
 def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top: int,
                  threshold: float, ef_search: int) -> SearchResult:
     """Every face in the photo, each with its matches ranked by cosine similarity."""
-    faces = analyzer.analyze([photo.image])[0]
+    faces = analyze_photos(analyzer, [photo])[0]
     return SearchResult(
         source=photo.source,
         model=analyzer.model_name,
@@ -102,7 +122,7 @@ def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top
 
 def compare_photos(analyzer: FaceAnalyzer, a: Photo, b: Photo, threshold: float) -> Comparison:
     """The largest face of `a` against every face of `b`; the best pair decides."""
-    faces_a, faces_b = analyzer.analyze([a.image, b.image])
+    faces_a, faces_b = analyze_photos(analyzer, [a, b])
     if not faces_a:
         raise NoFaceError(f"{a.source}: no face found")
     if not faces_b:

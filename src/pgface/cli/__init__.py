@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -48,6 +49,9 @@ def index(
     if as_json:
         print_json(_report_dict(report))
     else:
+        for warning in report.warnings:
+            err.print(f"[yellow]warning:[/yellow] {escape(str(warning))}", highlight=False,
+                      soft_wrap=True)
         err.print(
             f"{report.indexed} photos indexed, {report.faces} faces, {report.skipped} skipped "
             f"(already indexed), {len(report.failures)} failed, in {report.seconds:.1f} s "
@@ -94,6 +98,7 @@ def _report_dict(report: IndexReport) -> dict:
         "faces": report.faces, "seconds": round(report.seconds, 3),
         "stage_seconds": {stage: round(t, 3) for stage, t in report.timings.items()},
         "failures": [{"file": f.source, "reason": f.reason} for f in report.failures],
+        "warnings": [{"file": w.source, "reason": w.reason} for w in report.warnings],
     }
 
 

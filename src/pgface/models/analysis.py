@@ -94,7 +94,10 @@ class FaceAnalyzer:
     def detect(self, image: np.ndarray) -> list[Face]:
         """Every face in a BGR image, largest first."""
         detector, _ = self._load()
-        boxes, landmarks = detector.detect(image, input_size=self.sizes_for(image))
+        sizes = self.sizes_for(image)
+        if not sizes:
+            return []
+        boxes, landmarks = detector.detect(image, input_size=sizes)
         faces = []
         for box, points in zip(boxes, landmarks, strict=True):
             side = min(box[2] - box[0], box[3] - box[1])
@@ -118,7 +121,9 @@ class FaceAnalyzer:
         for previous, size in zip(self.det_sizes, self.det_sizes[1:], strict=False):
             if longest > previous[0]:
                 sizes.append(size)
-        return sizes
+        # A strip so thin that it shrinks to no pixel at a size (a 100000x1 PNG) holds no face
+        # the detector could see there, and OpenCV's resize refuses a zero side.
+        return [size for size in sizes if min(_scaled_shape(image.shape[:2], size)) >= 1]
 
     def align(self, image: np.ndarray, face: Face) -> np.ndarray:
         _, recognizer = self._load()
@@ -151,3 +156,12 @@ class FaceAnalyzer:
         flat = [f for fs in faces for f in fs]
         for face, vector in zip(flat, vectors, strict=True):
             face.embedding = vector
+
+
+def _scaled_shape(shape: tuple[int, ...], size: tuple[int, int]) -> tuple[int, int]:
+    """(height, width) of the image inside the detector's input: SCRFD's own arithmetic."""
+    height, width = shape[0], shape[1]
+    im_ratio = float(height) / width
+    if im_ratio > float(size[1]) / size[0]:
+        return size[1], int(size[1] / im_ratio)
+    return int(size[0] * im_ratio), size[0]

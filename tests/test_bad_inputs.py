@@ -1,0 +1,413 @@
+"""A corpus of hostile, broken and odd input files, made here at run time (no binary is
+committed), beside one good photo, indexed by the real `pgface index --json` in a subprocess:
+each file gets its expected outcome, the good photo is always stored with its faces, nothing
+prints a traceback, and a second run adds nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import socketserver
+import struct
+import subprocess
+import sys
+import threading
+import uuid
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import cv2
+import numpy as np
+import pytest
+from conftest import REPO
+from PIL import Image
+from typer.testing import CliRunner
+
+from pgface import Pgface, Settings
+from pgface.cli import app
+from pgface.db import store
+from pgface.errors import ImageError, NoFaceError
+from pgface.imaging import read_file
+from pgface.models.packs import sample_photos
+
+TAKEN = datetime(2021, 7, 4, 10, 20, 30)
+MAX_FILE_BYTES = 16 * 1024 * 1024  # the run's limit, so that an over-size file is cheap to make
+# Stored pixels for each EXIF orientation: the inverse of what exif_transpose does for it.
+STORED_AS = {
+    1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_270,
+}
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What must become of one corpus file."""
+
+    faces: int | None = None  # stored with this many faces; None: not stored
+    reason: str | None = None  # reported as failed, the reason containing this
+    warning: str | None = None  # stored with a warning containing this
+    upright: bool = False  # stored with the good photo's upright width and height
+    dated: bool = False  # stored with TAKEN as its date
+
+
+GOOD = -1  # as many faces as the good photo has
+
+
+def good_photo() -> Path:
+    return next(p for p in sample_photos() if p.name == "t1.jpg")  # insightface's group photo
+
+
+def _exif(orientation: int = 1, dated: bool = False) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    if dated:
+        exif.get_ifd(0x8769)[0x9003] = TAKEN.strftime("%Y:%m:%d %H:%M:%S")
+    return exif.tobytes()
+
+
+def _noise(width: int, height: int, seed: int) -> Image.Image:
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return Image.fromarray(pixels)
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    """A valid PNG header claiming width x height over a few bytes of data."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+def make_corpus(folder: Path) -> dict[str, Expect]:
+    """Every kind of input file this project has met or been asked about, with its outcome."""
+    folder.mkdir(parents=True)
+    folder.chmod(0o755)
+    good = good_photo()
+    photo = Image.open(good).convert("RGB")
+    expected: dict[str, Expect] = {}
+
+    def save(name: str, expect: Expect, write: Callable[[Path], object]) -> None:
+        write(folder / name)
+        expected[name] = expect
+
+    shutil.copy(good, folder / "good.jpg")
+    expected["good.jpg"] = Expect(faces=GOOD, upright=True)
+
+    # The rows of issue 11 that are about files
+    save("wide.png", Expect(faces=0), lambda p: _noise(100_000, 1, 1).save(p))
+    save("tall.png", Expect(faces=0), lambda p: _noise(1, 50_000, 2).save(p))
+    save("strip.png", Expect(faces=0), lambda p: _noise(5000, 3, 3).save(p))
+    os.mkfifo(folder / "fifo.jpg")  # reading it would wait for a writer for ever
+    expected["fifo.jpg"] = Expect(reason="FIFO")
+    grey = np.asarray(photo.convert("L"), dtype=np.float64)
+    low_grey = np.round(grey / 255 * 1000).astype(np.uint16)  # the bottom 1.5 % of 16 bits
+    save("grey16-low.png", Expect(faces=GOOD, upright=True),
+         lambda p: Image.fromarray(low_grey).save(p, compress_level=1))
+    bgr = cv2.cvtColor(np.asarray(photo), cv2.COLOR_RGB2BGR).astype(np.float64)
+    low_colour = np.round(bgr / 255 * 1023).astype(np.uint16)  # 10-bit data in 16 bits
+    save("colour16-low.png", Expect(faces=GOOD, upright=True),
+         lambda p: cv2.imwrite(str(p), low_colour))
+    near_black = np.full((300, 400), 2, dtype=np.uint16)
+    near_black[::7, ::5] = 3
+    save("grey16-blank.png", Expect(faces=0, warning="nearly every pixel"),
+         lambda p: Image.fromarray(near_black).save(p))
+    sideways = photo.transpose(Image.Transpose.ROTATE_90)  # upright once turned by orientation 6
+    for suffix, kind, fast in ((".heic", "HEIF", {"enc_params": {"preset": "ultrafast"}}),
+                               (".avif", "AVIF", {"speed": 10})):
+        save(f"phone{suffix}", Expect(faces=GOOD, upright=True, dated=True),
+             lambda p, kind=kind, fast=fast: sideways.save(p, kind, quality=90,
+                                                           exif=_exif(6, dated=True), **fast))
+
+    # Broken files the older tests met one by one (tests/test_imaging.py, tests/test_index.py)
+    save("notes.jpg", Expect(reason="not an image"), lambda p: p.write_text("not a photo at all"))
+    save("random.webp", Expect(reason="not an image"),
+         lambda p: p.write_bytes(np.random.default_rng(4).bytes(5000)))
+    jpeg = io.BytesIO()
+    _noise(300, 300, 5).save(jpeg, "JPEG", quality=90)
+    save("truncated.jpg", Expect(reason="truncated"),
+         lambda p: p.write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 3]))
+    save("empty.png", Expect(reason="empty"), lambda p: p.write_bytes(b""))
+    save("bomb.png", Expect(reason="over the limit"), lambda p: p.write_bytes(_bomb_png(60_000,
+                                                                                       60_000)))
+    save("oversize.jpg", Expect(reason="over the limit"),
+         lambda p: (p.touch(), os.truncate(p, MAX_FILE_BYTES + 1)))  # sparse: nothing written
+    save("png-named.jpg", Expect(faces=GOOD, upright=True),
+         lambda p: photo.save(p, "PNG", compress_level=1))
+    save("notes.txt", Expect(), lambda p: p.write_text("a sidecar file: never read"))
+
+    # Colour modes, frames and orientations
+    save("cmyk.jpg", Expect(faces=GOOD, upright=True),
+         lambda p: photo.convert("CMYK").save(p, "JPEG", quality=92))
+    alpha = np.asarray(photo.convert("RGBA")).copy()
+    alpha[:40, :, 3] = 0  # a transparent band along the top
+    save("alpha.png", Expect(faces=GOOD, upright=True),
+         lambda p: Image.fromarray(alpha, "RGBA").save(p, compress_level=1))
+    frames = [photo, Image.new("RGB", photo.size, (20, 40, 60))]
+    save("animated.gif", Expect(faces=GOOD, upright=True),
+         lambda p: frames[0].save(p, save_all=True, append_images=frames[1:], duration=100))
+    save("animated.webp", Expect(faces=GOOD, upright=True),
+         lambda p: frames[0].save(p, save_all=True, append_images=frames[1:], duration=100,
+                                  quality=90, method=0))
+    for orientation, transpose in STORED_AS.items():
+        stored = photo if transpose is None else photo.transpose(transpose)
+        save(f"orientation-{orientation}.jpg", Expect(faces=GOOD, upright=True, dated=True),
+             lambda p, s=stored, o=orientation: s.save(p, "JPEG", quality=92,
+                                                        exif=_exif(o, dated=True)))
+    save("dot.png", Expect(faces=0, warning="nearly every pixel"),
+         lambda p: Image.new("RGB", (1, 1), (200, 10, 10)).save(p))
+
+    # Things that are not regular files
+    save("zero.jpg", Expect(reason="empty"), lambda p: p.touch())
+    inner = folder / "folder.jpg"  # a folder, whatever its name, is walked
+    inner.mkdir()
+    inner.chmod(0o755)
+    save("folder.jpg/inside.png", Expect(faces=0), lambda p: _noise(64, 48, 7).save(p))
+    (folder / "loop.jpg").symlink_to("loop.jpg")
+    expected["loop.jpg"] = Expect(reason="symbolic link loop")
+    (folder / "dangling.jpg").symlink_to("nowhere.jpg")
+    expected["dangling.jpg"] = Expect(reason="broken symbolic link")
+    (folder / "device.jpg").symlink_to("/dev/zero")  # endless, if it were ever read
+    expected["device.jpg"] = Expect(reason="a device")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(folder / "socket.jpg"))
+    listener.close()  # the socket file stays
+    expected["socket.jpg"] = Expect(reason="a socket")
+    return expected
+
+
+def cli(args: list[str], env: dict[str, str], user: list[str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    """`pgface ARGS` in a process of its own (as another user when given); killed if it hangs."""
+    command = [*(user or []), sys.executable, "-c", "from pgface.cli import main; main()", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def env(settings: Settings) -> dict[str, str]:
+    src = str(REPO / "src")
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
+        "PGFACE_DATABASE_URL": settings.database_url or "",
+        "PGFACE_MODELS_DIR": str(settings.models_dir),
+        "PGFACE_DATA_DIR": str(settings.data_dir),
+        "PGFACE_MAX_FILE_BYTES": str(MAX_FILE_BYTES),
+    }
+
+
+@pytest.fixture
+def corpus_dir(work_dir: Path) -> Iterator[Path]:
+    # Under the session's 0755 folder: reachable by the server's user and by `nobody`.
+    folder = work_dir / f"corpus-{uuid.uuid4().hex[:8]}"
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def stored_photos(pf: Pgface) -> dict[str, dict]:
+    """Every stored photo by its path relative to nothing: the name under the corpus."""
+    with pf.pool.connection() as conn:
+        return {row["path"]: row for row in store.list_photos(conn, limit=10_000)}
+
+
+def test_every_hostile_or_odd_file_gets_its_outcome_and_the_good_photo_is_stored(
+        pf: Pgface, env: dict[str, str], corpus_dir: Path) -> None:
+    expected = make_corpus(corpus_dir)
+
+    first = cli(["index", str(corpus_dir), "--json"], env)
+
+    assert "Traceback" not in first.stderr + first.stdout, first.stderr
+    assert first.returncode == 1, first.stderr  # some files failed
+    report = json.loads(first.stdout)
+    failed = {str(Path(f["file"]).relative_to(corpus_dir)): f["reason"]
+              for f in report["failures"]}
+    warned = {str(Path(w["file"]).relative_to(corpus_dir)): w["reason"]
+              for w in report["warnings"]}
+    stored = {str(Path(path).relative_to(corpus_dir.resolve())): row
+              for path, row in stored_photos(pf).items()}
+    good = stored["good.jpg"]
+    assert good["face_count"] >= 1
+    upright = (good["width"], good["height"])
+    for name, expect in expected.items():
+        if expect.reason is not None:
+            assert name in failed and expect.reason in failed[name], (name, failed.get(name))
+            assert name not in stored, name
+            continue
+        assert name not in failed, (name, failed[name])
+        if expect.faces is None:  # not a photo file: not even looked at
+            assert name not in stored, name
+            continue
+        assert name in stored, name
+        row = stored[name]
+        want = good["face_count"] if expect.faces == GOOD else expect.faces
+        assert row["face_count"] == want, (name, row["face_count"], want)
+        if expect.upright:
+            assert (row["width"], row["height"]) == upright, name
+        if expect.dated:
+            assert row["taken_at"] == TAKEN, name
+        if expect.warning is not None:
+            assert expect.warning in warned.get(name, ""), (name, warned.get(name))
+        else:
+            assert name not in warned, (name, warned[name])
+    assert set(failed) == {n for n, e in expected.items() if e.reason is not None}
+    assert report["indexed"] == len(stored)
+    assert report["faces"] == sum(row["face_count"] for row in stored.values())
+
+    # Again, as a person would run it: one line per failure, nothing new stored.
+    again = cli(["index", str(corpus_dir)], env)
+
+    assert "Traceback" not in again.stderr + again.stdout, again.stderr
+    assert again.returncode == 1
+    lines = again.stderr.splitlines()
+    assert sum(line.startswith("skipped ") for line in lines) == len(failed)
+    assert f"skipped {corpus_dir / 'fifo.jpg'}: a FIFO (named pipe)" in again.stderr
+    assert f"0 photos indexed, 0 faces, {len(stored)} skipped" in again.stderr
+    assert not any(line.startswith("warning:") for line in lines)  # skipped, not decoded again
+    assert len(stored_photos(pf)) == len(stored)
+    assert sum(row["face_count"] for row in stored_photos(pf).values()) == report["faces"]
+
+
+def test_the_cli_prints_a_warning_line_for_a_photo_that_looks_blank(
+        env: dict[str, str], tmp_path: Path) -> None:
+    blank = tmp_path / "scan.png"
+    Image.fromarray(np.full((120, 160), 3, dtype=np.uint16)).save(blank)
+
+    done = CliRunner().invoke(app, ["index", str(blank)], env=env)
+
+    assert done.exit_code == 0, done.output  # stored: a warning is not a failure
+    assert f"warning: {blank}: nearly every pixel has the same value" in done.output
+    assert "1 photos indexed" in done.output
+
+
+@pytest.mark.parametrize("size", [(100_000, 1), (1, 50_000), (1, 1), (3, 5000)])
+def test_search_compare_and_identify_on_extreme_images_answer_no_face(
+        pf: Pgface, tmp_path: Path, size: tuple[int, int]) -> None:
+    path = tmp_path / "extreme.png"
+    _noise(*size, 8).save(path)
+    assert pf.search(path).faces == []
+    with pytest.raises(NoFaceError, match="no face"):
+        pf.compare(path, good_photo())
+    assert pf.people.identify(path.read_bytes()).faces == []
+
+
+def test_special_files_named_directly_are_refused_without_being_opened(
+        pf: Pgface, tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.jpg")
+    (tmp_path / "dir.jpg").mkdir()
+    for name, reason in (("fifo.jpg", "FIFO"), ("dir.jpg", "a folder")):
+        with pytest.raises(ImageError, match=reason):
+            pf.search(tmp_path / name)  # a FIFO opened for reading would block here
+    with pytest.raises(ImageError, match="a device"):
+        read_file(Path("/dev/zero"), max_bytes=1 << 20)
+    report = pf.index([tmp_path / "fifo.jpg", tmp_path / "dir.jpg", good_photo()])
+    assert report.indexed == 1 and report.faces >= 1
+    assert [f.reason for f in report.failures] == [
+        "a FIFO (named pipe), not a regular file: not opened"]
+
+
+def test_reading_stops_at_its_deadline(tmp_path: Path) -> None:
+    path = tmp_path / "slow.jpg"
+    path.write_bytes(b"\xff" * (3 << 20))  # three chunks: the deadline is checked between them
+    with pytest.raises(ImageError, match="reading took over"):
+        read_file(path, max_bytes=1 << 30, timeout_s=0.0)
+    assert len(read_file(path, max_bytes=1 << 30)) == 3 << 20
+
+
+def test_one_photo_failing_in_analysis_costs_the_batch_nothing(
+        settings: Settings, analyzer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # A crop size of 0 makes OpenCV fail on every face thumbnail: the only way to reach this
+    # path with real code now that extreme images are analysed.
+    for number in range(3):
+        _noise(120, 90, 10 + number).save(tmp_path / f"noface-{number}.png")
+    shutil.copy(good_photo(), tmp_path / "faces.jpg")
+    with Pgface(settings.model_copy(update={"crop_size": 0}), analyzer=analyzer) as broken:
+        report = broken.index([tmp_path])
+    assert report.indexed == 3 and report.faces == 0
+    assert len(report.failures) == 1
+    assert report.failures[0].source.endswith("faces.jpg")
+    assert "cannot analyse image" in report.failures[0].reason
+    assert "\n" not in report.failures[0].reason
+
+
+@contextmanager
+def socket_for_others(url: str, folder: Path) -> Iterator[str]:
+    """The URL of a PostgreSQL reached through a world-connectable Unix socket in folder,
+    relayed to the server's own socket (0700, so another user cannot connect to it)."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    host, port = query["host"][0], query.get("port", ["5432"])[0]
+    target = f"{host}/.s.PGSQL.{port}"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+
+    class Relay(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            with socket.socket(socket.AF_UNIX) as upstream:
+                upstream.connect(target)
+                pump = threading.Thread(target=_pump, args=(upstream, self.request), daemon=True)
+                pump.start()
+                _pump(self.request, upstream)
+                pump.join()
+
+    server = socketserver.ThreadingUnixStreamServer(str(folder / f".s.PGSQL.{port}"), Relay)
+    server.daemon_threads = True
+    (folder / f".s.PGSQL.{port}").chmod(0o777)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        query["host"] = [str(folder)]
+        yield urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        with suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+def test_a_file_without_read_permission_is_reported_as_such_for_an_ordinary_user(
+        settings: Settings, env: dict[str, str], corpus_dir: Path) -> None:
+    corpus_dir.mkdir()
+    corpus_dir.chmod(0o755)
+    _noise(80, 60, 9).save(corpus_dir / "readable.png")
+    shutil.copy(good_photo(), corpus_dir / "locked.jpg")
+    (corpus_dir / "locked.jpg").chmod(0)
+    user: list[str] = []
+    if os.geteuid() == 0:  # root reads anything: run as nobody
+        user = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root and setpriv (util-linux) is missing")
+        probe = subprocess.run([*user, sys.executable, "-c", "import pgface"], env=env,
+                               capture_output=True, text=True, timeout=120)
+        if probe.returncode != 0:
+            pytest.skip(f"user nobody cannot import pgface from here: {probe.stderr[-300:]}")
+    env = {**env, "HOME": str(corpus_dir)}
+
+    with socket_for_others(settings.database_url or "", corpus_dir / "db") as url:
+        done = cli(["index", str(corpus_dir), "--json"], {**env, "PGFACE_DATABASE_URL": url},
+                   user)
+
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout or "null")
+    assert report is not None, done.stderr
+    assert report["indexed"] == 1
+    assert [(Path(f["file"]).name, f["reason"]) for f in report["failures"]] == [
+        ("locked.jpg", "cannot read file (permission denied)")]

@@ -215,7 +215,7 @@ def corpus_dir(work_dir: Path) -> Iterator[Path]:
 
 
 def stored_photos(pf: Pgface) -> dict[str, dict]:
-    """Every stored photo by its path relative to nothing: the name under the corpus."""
+    """Every stored photo, keyed by its stored path."""
     with pf.pool.connection() as conn:
         return {row["path"]: row for row in store.list_photos(conn, limit=10_000)}
 

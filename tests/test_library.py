@@ -123,6 +123,20 @@ def test_deleted_file_is_flagged_then_pruned(pf: Pgface, database_url: str,
     assert (again.removed.photos, again.removed.paths) == (0, 0)
 
 
+def test_prune_of_a_folder_deleted_whole(pf: Pgface, database_url: str,
+                                         library_folder: Path) -> None:
+    folder = library_folder / "obama"
+    pf.index([folder])
+    photos, faces = counts(database_url)
+    shutil.rmtree(folder)
+
+    report = pf.index([folder], prune=True)
+
+    assert report.failures == []  # pruning a folder that is gone is no failure
+    assert (report.removed.photos, report.removed.faces) == (photos, faces)
+    assert counts(database_url) == (0, 0)
+
+
 def test_remove_by_folder_and_by_file(pf: Pgface, database_url: str, library_folder: Path,
                                       tmp_path: Path) -> None:
     pf.index([library_folder])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -97,7 +98,9 @@ class Pgface:
         (report.removed).
         """
         expanded = [fs_paths.expand(p) for p in paths]
-        report = Indexer(self.analyzer, self.pool, self.settings).index(expanded, progress,
+        # A folder deleted whole is what pruning is for, not a failure to index.
+        present = [p for p in expanded if not prune or os.path.lexists(p)]
+        report = Indexer(self.analyzer, self.pool, self.settings).index(present, progress,
                                                                          within)
         if prune:
             report.removed = self.remove(expanded, gone_only=True)

@@ -142,7 +142,7 @@ def record_paths(conn: psycopg.Connection, sightings: Sequence[tuple[bytes, str]
     latest = {to_bytes(path): (sha, path) for sha, path in sightings}
     if not latest:
         return
-    keys = list(latest)
+    keys = sorted(latest)  # one order for every writer: concurrent indexers never deadlock
     before = dict(conn.execute(sql.OWNERS_OF_PATHS, [keys]).fetchall())
     changed = conn.execute(sql.RECORD_PATHS, [
         [latest[k][0] for k in keys], keys, [readable(k) for k in keys]]).fetchall()

@@ -46,7 +46,7 @@ def test_index_then_search_json(env: dict[str, str], pf: Pgface) -> None:
         best = face["matches"][0]
         assert best["path"] == str(t1.resolve()) and best["similarity"] > 0.99
         assert set(best) == {"face_id", "photo_id", "path", "bbox", "person_id", "person_name",
-                             "similarity"}
+                             "similarity", "missing"}
 
 
 def test_index_reports_bad_files_and_exits_1(env: dict[str, str], tmp_path: Path) -> None:

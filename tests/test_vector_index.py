@@ -28,8 +28,9 @@ def add_faces(conn: psycopg.Connection, vectors: np.ndarray, model: str = MODEL,
     """One photo holding the given faces; returns the new face ids."""
     sha = hashlib.sha256(vectors.tobytes() + model.encode()).digest()
     faces = [store.FaceRow(v, [0, 0, 10, 10], [1.0] * 10, 0.9, b"jpeg") for v in vectors]
-    photo_id = store.add_photos(conn, [store.PhotoRow(sha, "x.jpg", 1, 10, 10, None, faces)],
-                                model)[sha]
+    # A path of its own: two open transactions storing one path would wait on each other.
+    row = store.PhotoRow(sha, f"/photos/{sha.hex()}.jpg", 1, 10, 10, None, faces)
+    photo_id = store.add_photos(conn, [row], model)[sha]
     ids = [r[0] for r in conn.execute("SELECT id FROM faces WHERE photo_id = %s ORDER BY id",
                                       [photo_id])]
     if commit:

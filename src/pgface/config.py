@@ -59,14 +59,14 @@ class Settings(BaseSettings):
 
     def resolved_data_dir(self) -> Path:
         if self.data_dir is not None:
-            return self.data_dir.expanduser()
+            return self.data_dir.expanduser().absolute()
         from pgface.db.server import default_data_dir
 
         return default_data_dir()
 
     def resolved_models_dir(self) -> Path:
         if self.models_dir is not None:
-            return self.models_dir.expanduser()
+            return self.models_dir.expanduser().absolute()
         return self.resolved_data_dir() / "models"
 
     def match_threshold(self, pack_name: str) -> float:

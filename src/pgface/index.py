@@ -57,6 +57,7 @@ class IndexReport:
     seconds: float = 0.0
     # Seconds spent in each stage, summed over threads (stages overlap in the pipeline).
     timings: dict[str, float] = field(default_factory=dict)
+    removed: store.Removal | None = None  # what --prune forgot, when asked
 
     @property
     def photos_per_second(self) -> float:
@@ -143,6 +144,10 @@ class _Prepared:
     photos: list[_Analyzed]
     skipped: int
     failures: list[Failure]
+    # Photos this pack has analysed already, seen (again, or at a new path): (sha256, path).
+    sightings: list[tuple[bytes, str]] = field(default_factory=list)
+    # Copies of a photo met earlier in this run, recorded once that photo is stored.
+    copies: list[tuple[bytes, str]] = field(default_factory=list)
 
 
 # Batches prepared ahead of the one being embedded and stored: with one, the workers sat idle
@@ -179,6 +184,7 @@ class Indexer:
         pending: deque[Future[_Prepared]] = deque(
             prefetch.submit(self._prepare, chunk, workers, seen, report.timings)
             for chunk in chunks[:PREFETCH_BATCHES])
+        copies: list[tuple[bytes, str]] = []
         try:
             for number in range(len(chunks)):
                 prepared = pending.popleft().result()
@@ -192,8 +198,12 @@ class Indexer:
                 report.warnings.extend(PhotoWarning(photo.source, photo.warning)
                                        for photo in prepared.photos if photo.warning)
                 self._store(prepared, report)
+                copies += prepared.copies
                 report.seconds = time.perf_counter() - started
                 _notify(progress, report, None)
+            if copies:
+                with self.pool.connection() as conn, conn.transaction():
+                    store.record_paths(conn, copies)
         finally:
             # On Ctrl-C: drop the prefetched batches, keep what is committed.
             prefetch.shutdown(wait=True, cancel_futures=True)
@@ -213,11 +223,19 @@ class Indexer:
                 else:
                     reads.append(item)
             with self.pool.connection() as conn:
-                known = store.known_hashes(conn, [r.sha256 for r in reads])
+                known = store.known_photos(conn, [r.sha256 for r in reads],
+                                           self.analyzer.model_name)
         fresh, skipped = [], 0
+        sightings: list[tuple[bytes, str]] = []
+        copies: list[tuple[bytes, str]] = []
         for item in reads:
-            if item.sha256 in known or item.sha256 in seen:
+            # A photo this pack has analysed is not analysed again; where it is now is recorded.
+            if item.sha256 in seen:
                 skipped += 1
+                copies.append((item.sha256, _stored_path(item.path)))
+            elif item.sha256 in known and known[item.sha256].analysed:
+                skipped += 1
+                sightings.append((item.sha256, _stored_path(item.path)))
             else:
                 seen.add(item.sha256)
                 fresh.append(item)
@@ -231,16 +249,17 @@ class Indexer:
                 failures.append(item)
             else:
                 photos.append(item)
-        return _Prepared(photos, skipped, failures)
+        return _Prepared(photos, skipped, failures, sightings, copies)
 
     def _store(self, prepared: _Prepared, report: IndexReport) -> None:
         rows = self._rows(prepared.photos, report.timings)
         with _timed(report.timings, "store"):
             with self.pool.connection() as conn, conn.transaction():
-                inserted = store.add_photos(conn, rows, self.analyzer.model_name)
-        report.indexed += len(inserted)
-        report.skipped += len(rows) - len(inserted)
-        report.faces += sum(len(r.faces) for r in rows if r.sha256 in inserted)
+                stored = store.add_photos(conn, rows, self.analyzer.model_name)
+                store.record_paths(conn, prepared.sightings)
+        report.indexed += len(stored)
+        report.skipped += len(rows) - len(stored)
+        report.faces += sum(len(r.faces) for r in rows if r.sha256 in stored)
 
     def _decode_and_analyze(self, item: _Read, timings: dict[str, float]) -> _Analyzed | Failure:
         try:
@@ -261,7 +280,7 @@ class Indexer:
             aligned = [self.analyzer.align(photo.image, face) for face in faces]
             thumbnails = [face_crop_jpeg(photo.image, face.bbox, self.settings.crop_size)
                           for face in faces]
-        row = store.PhotoRow(sha256=photo.sha256, path=str(Path(photo.source).resolve()),
+        row = store.PhotoRow(sha256=photo.sha256, path=_stored_path(Path(photo.source)),
                              size_bytes=photo.size_bytes, width=photo.width,
                              height=photo.height, taken_at=photo.taken_at)
         return _Analyzed(row=row, faces=faces, aligned=aligned, thumbnails=thumbnails,
@@ -291,6 +310,11 @@ class Indexer:
         """Detect, embed (batched across photos) and make each decoded photo a row."""
         timings = {} if timings is None else timings
         return self._rows([self._analyze(photo, timings) for photo in photos], timings)
+
+
+def _stored_path(path: Path) -> str:
+    """The path as stored: absolute, symlinks resolved (os.fsdecode form)."""
+    return str(path.resolve())
 
 
 _timings_lock = threading.Lock()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from psycopg_pool import ConnectionPool
 
-from pgface.config import Settings
+from pgface import paths as fs_paths
+from pgface.config import CALIBRATED_THRESHOLDS, Settings
 from pgface.db import store
 from pgface.db.connection import open_pool
 from pgface.imaging import Photo, decode_photo, read_photo
@@ -84,25 +86,73 @@ class Pgface:
         s = self.settings
         if isinstance(photo, bytes):
             return decode_photo(photo, name, s.max_file_bytes, s.max_pixels)
-        return read_photo(Path(photo), s.max_file_bytes, s.max_pixels, s.read_timeout_s)
+        return read_photo(fs_paths.expand(photo), s.max_file_bytes, s.max_pixels,
+                          s.read_timeout_s)
 
     def index(self, paths: Sequence[str | Path], progress: ProgressCallback | None = None,
-              within: Sequence[Path] | None = None) -> IndexReport:
-        """Index files and folders (recursively); photos already stored are skipped.
+              within: Sequence[Path] | None = None, prune: bool = False) -> IndexReport:
+        """Index files and folders (recursively, `~` and relative paths allowed). Photos this
+        model pack has analysed are skipped, and where they are now is recorded.
 
         within: only files that really lie in these folders (symlinks resolved) are read.
+        prune: then forget the photos under these paths whose files are gone
+        (report.removed).
         """
-        return Indexer(self.analyzer, self.pool, self.settings).index(paths, progress, within)
+        expanded = [fs_paths.expand(p) for p in paths]
+        # A folder deleted whole is what pruning is for, not a failure to index.
+        present = [p for p in expanded if not prune or os.path.lexists(p)]
+        report = Indexer(self.analyzer, self.pool, self.settings).index(present, progress,
+                                                                         within)
+        if prune:
+            report.removed = self.remove(expanded, gone_only=True)
+        return report
+
+    def index_pending(self, progress: ProgressCallback | None = None) -> IndexReport:
+        """Analyse, from their stored paths, the photos this model pack has not analysed."""
+        with self.pool.connection() as conn:
+            pending = store.unanalysed_paths(conn, self.analyzer.model_name)
+        return Indexer(self.analyzer, self.pool, self.settings).index(pending, progress)
+
+    def remove(self, paths: Sequence[str | Path], gone_only: bool = False) -> store.Removal:
+        """Forget photos by path: the files given and every file under the folders given.
+        A photo that also lives at another path keeps it; a photo with no path left is
+        deleted with its faces (its people keep their other faces). Files are never touched.
+
+        gone_only: only the paths whose file no longer exists (and photos with no path).
+        """
+        targets = [fs_paths.canonical(p) for p in paths]
+        with self.pool.connection() as conn, conn.transaction():
+            return store.remove_paths(conn, targets, gone_only)
+
+    def notices(self) -> list[str]:
+        """What makes answers of the active model pack empty or less sure, with the fix."""
+        pack = self.analyzer.model_name
+        found = []
+        with self.pool.connection() as conn:
+            photos, analysed = store.pack_coverage(conn, pack)
+        if analysed < photos:
+            found.append(
+                f"model pack {pack!r} has analysed {analysed} of the {photos} stored photos, "
+                f"so it cannot find faces in the others: run `pgface index --pending` (with "
+                f"this PGFACE_MODEL_PACK) to analyse them")
+        if self.settings.threshold is None and pack not in CALIBRATED_THRESHOLDS:
+            found.append(
+                f"model pack {pack!r} has no calibrated threshold: using {self.threshold}; "
+                f"calibrate it with `python bench/accuracy.py --pack {pack}` and set "
+                f"PGFACE_THRESHOLD")
+        return found
 
     def search(self, photo: PhotoInput, top: int | None = None,
                threshold: float | None = None) -> SearchResult:
         """For each face in the photo, the stored faces at or above the threshold, best first."""
-        return search_photo(
+        result = search_photo(
             self.analyzer, self.pool, self.load_photo(photo),
             top=top or self.settings.top_k,
             threshold=self.threshold if threshold is None else threshold,
             ef_search=self.settings.ef_search,
         )
+        result.notices = self.notices()
+        return result
 
     def compare(self, photo_a: PhotoInput, photo_b: PhotoInput,
                 threshold: float | None = None) -> Comparison:
@@ -117,7 +167,7 @@ class Pgface:
 
     def photo_faces(self, paths: Sequence[str | Path]) -> dict[str, list[store.StoredFace]]:
         """The faces stored for these photo files (this model pack's), keyed by stored path."""
-        resolved = [str(Path(p).resolve()) for p in paths]
+        resolved = [fs_paths.canonical(p) for p in paths]
         with self.pool.connection() as conn:
             return store.faces_of_paths(conn, resolved, self.analyzer.model_name)
 
@@ -127,6 +177,9 @@ class Pgface:
         result["model_pack"] = self.analyzer.model_name
         result["provider"] = self.analyzer.provider
         result["threshold"] = self.threshold
+        result["threshold_calibrated"] = (self.settings.threshold is not None
+                                          or self.analyzer.model_name in CALIBRATED_THRESHOLDS)
+        result["notices"] = self.notices()
         return result
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ from pgface.errors import NotFoundError, PgfaceError
 from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, read_photo
 from pgface.index import Indexer, IndexReport
 from pgface.models.analysis import FaceAnalyzer
+from pgface.paths import expand
 from pgface.search import Match, SearchResult, analyze_photos, search_photo
 
 PersonRef = int | str
@@ -311,7 +312,7 @@ class People:
         In a photo with several faces, the one most like the person's single-face photos is
         taken (the largest if there are none); such photos are listed in the report.
         """
-        folders = _person_folders(Path(folder))
+        folders = _person_folders(expand(folder))
         report = EnrolReport()
         report.index = Indexer(self.analyzer, self.pool, self.settings).index(
             [f for f, _ in folders])
@@ -352,7 +353,7 @@ class People:
         s = self.settings
         if isinstance(photo, bytes):
             return decode_photo(photo, "upload", s.max_file_bytes, s.max_pixels)
-        return read_photo(Path(photo), s.max_file_bytes, s.max_pixels, s.read_timeout_s)
+        return read_photo(expand(photo), s.max_file_bytes, s.max_pixels, s.read_timeout_s)
 
     def _resolve(self, conn: psycopg.Connection, person: PersonRef) -> int:
         """A person id from an id or a name; a name is tried first for strings."""

@@ -24,6 +24,8 @@ class Match:
     person_id: int | None
     person_name: str | None
     similarity: float
+    # True when no stored path of the photo exists any more (path is then the last known one).
+    missing: bool = False
 
 
 @dataclass
@@ -41,6 +43,9 @@ class SearchResult:
     model: str
     threshold: float
     faces: list[QueryFace]
+    # Why results may be empty or less sure (a pack that has not analysed the library, a
+    # threshold not calibrated for the pack), each with the command that fixes it.
+    notices: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,23 +93,26 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
     # At scale the in-process index finds the nearest faces (HNSW loses face matches there);
     # below vector_index.MIN_FACES PostgreSQL alone answers.
     index = vector_index.shared_index(pool, model) if faces else None
+    found: list[list[store.MatchRow]] = []
     with pool.connection() as conn:
         for i, face in enumerate(faces):
             if index is not None:
                 # one sync per query photo: every face of it sees the same faces
-                rows = index.search(conn, face.embedding, top, threshold, sync=i == 0)
+                found.append(index.search(conn, face.embedding, top, threshold, sync=i == 0))
             else:
-                rows = store.nearest_faces(conn, face.embedding, model, top, threshold,
-                                           ef_search)
-            results.append(QueryFace(
-                bbox=_bbox(face),
-                det_score=round(face.det_score, 4),
-                matches=[
-                    Match(r.face_id, r.photo_id, r.path, [round(v, 1) for v in r.bbox],
-                          r.person_id, r.person_name, round(r.similarity, 4))
-                    for r in rows
-                ],
-            ))
+                found.append(store.nearest_faces(conn, face.embedding, model, top, threshold,
+                                                 ef_search))
+        # A match points at a file that exists, or says that none of its photo's paths does.
+        places = store.photo_places(conn, {r.photo_id for rows in found for r in rows})
+    for face, rows in zip(faces, found, strict=True):
+        matches = []
+        for r in rows:
+            place = places.get(r.photo_id, store.PhotoPlace(r.path, True))
+            matches.append(Match(r.face_id, r.photo_id, place.path,
+                                 [round(v, 1) for v in r.bbox], r.person_id, r.person_name,
+                                 round(r.similarity, 4), place.missing))
+        results.append(QueryFace(bbox=_bbox(face), det_score=round(face.det_score, 4),
+                                 matches=matches))
     return results
 
 

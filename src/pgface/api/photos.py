@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Annotated
@@ -24,6 +25,7 @@ from pgface.errors import NotFoundError
 from pgface.imaging import IMAGE_SUFFIXES, decode_photo
 from pgface.index import Indexer
 from pgface.library import Pgface
+from pgface.paths import readable
 
 router = APIRouter(prefix="/photos", tags=["photos"])
 
@@ -32,6 +34,14 @@ router = APIRouter(prefix="/photos", tags=["photos"])
 class IndexPath(BaseModel):
     path: str = Field(description="A file or folder under one of the server's --roots; "
                                   "relative paths are taken from the first root.")
+    prune: bool = Field(False, description="Then forget the photos under the path whose "
+                                           "files are gone.")
+
+
+class RemovePaths(BaseModel):
+    paths: list[str] = Field(min_length=1, description="Files, and folders (every photo stored "
+                             "under them), under the server's --roots; relative paths are "
+                             "taken from the first root. The files are never touched.")
 
 
 def upload_dir(settings: Settings) -> Path:
@@ -50,9 +60,9 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
     """Decode, detect and store one uploaded photo, kept under upload_dir; (id, new)."""
     sha = hashlib.sha256(data).digest()
     with pf.pool.connection() as conn:
-        known = store.photo_id_by_sha256(conn, sha)
-    if known is not None:
-        return known, False
+        known = store.known_photos(conn, [sha], pf.analyzer.model_name).get(sha)
+    if known is not None and known.analysed:
+        return known.photo_id, False
     photo = decode_photo(data, name, settings.api_max_upload_bytes, settings.api_max_pixels)
     suffix = Path(name).suffix.lower()
     folder = upload_dir(settings)
@@ -67,7 +77,7 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
     with pf.pool.connection() as conn, conn.transaction():
         inserted = store.add_photos(conn, rows, pf.analyzer.model_name)
         if inserted:
-            return next(iter(inserted.values())), True
+            return next(iter(inserted.values())), known is None
         # Another request stored the same photo between our check and our insert.
         return store.photo_id_by_sha256(conn, sha), False
 
@@ -92,6 +102,14 @@ def allowed_roots(settings: Settings) -> list[Path]:
 
 def allowed_path(settings: Settings, given: str) -> Path:
     """The real path (symlinks resolved) if it lies under a configured root, else 403."""
+    real = _under_roots(settings, given)
+    if not real.exists():
+        raise ApiError(404, f"path {given!r} does not exist under the allowed roots")
+    return real
+
+
+def _under_roots(settings: Settings, given: str) -> Path:
+    """The real path (symlinks resolved, the file may be gone) under a root, else 403."""
     roots = allowed_roots(settings)
     if not roots:
         raise ApiError(403, "indexing server-side paths is disabled: start the server with "
@@ -103,8 +121,6 @@ def allowed_path(settings: Settings, given: str) -> Path:
     if not any(real == root or root in real.parents for root in roots):
         raise ApiError(403, f"path {given!r} is outside the allowed roots "
                             f"({', '.join(map(str, roots))})")
-    if not real.exists():
-        raise ApiError(404, f"path {given!r} does not exist under the allowed roots")
     return real
 
 
@@ -117,13 +133,26 @@ async def index_path(request: Request, body: IndexPath) -> dict:
     real = allowed_path(settings, body.path)
     # A folder can take hours: it gets its own lane (one at a time) so searches keep running.
     # A symlink inside a root may point outside it: the walk checks every file too.
-    index = partial(get_pf(request).index, [real], within=allowed_roots(settings))
+    index = partial(get_pf(request).index, [real], within=allowed_roots(settings),
+                    prune=body.prune)
     report = await anyio.to_thread.run_sync(index, limiter=request.app.state.indexing)
     return {
-        "path": str(real), "files": report.files, "indexed": report.indexed,
+        "path": readable(real), "files": report.files, "indexed": report.indexed,
         "skipped": report.skipped, "faces": report.faces, "seconds": round(report.seconds, 3),
-        "failures": [{"file": f.source, "reason": f.reason} for f in report.failures],
+        "failures": [{"file": readable(f.source), "reason": f.reason} for f in report.failures],
+        "removed": asdict(report.removed) if report.removed is not None else None,
     }
+
+
+@router.post("/remove", dependencies=[Depends(require_write)])
+def remove_paths(request: Request, body: RemovePaths) -> dict:
+    """Forget photos by path: the files given and every photo stored under the folders given
+    (they need not exist any more). A photo that also lives at another path keeps it; a photo
+    with no path left is deleted with its faces. Answers how many photos, faces and paths
+    went."""
+    settings = get_settings(request)
+    targets = [_under_roots(settings, given) for given in body.paths]
+    return asdict(get_pf(request).remove(targets))
 
 
 @router.get("", dependencies=[Depends(require_read)])
@@ -147,15 +176,18 @@ def get_photo(request: Request, photo_id: int) -> dict:
             response_class=FileResponse, responses={200: {"content": {"image/*": {}}}})
 def photo_image(request: Request, photo_id: int) -> FileResponse:
     """The photo file, served only while it still has the content that was indexed."""
-    row, _ = _photo_or_404(get_pf(request), photo_id)
-    path = Path(row["path"])
-    try:
-        same = hashlib.sha256(path.read_bytes()).digest() == bytes(row["sha256"])
-    except OSError:
-        raise ApiError(404, f"photo {photo_id}'s file is no longer at {path}") from None
-    if not same:
-        raise ApiError(404, f"photo {photo_id}'s file at {path} has changed since it was indexed")
-    return FileResponse(path)
+    pf = get_pf(request)
+    row, _ = _photo_or_404(pf, photo_id)
+    with pf.pool.connection() as conn:
+        places = store.paths_of_photo(conn, photo_id)
+    for path in places:  # newest first: the first that still holds the indexed content
+        try:
+            if hashlib.sha256(path.read_bytes()).digest() == bytes(row["sha256"]):
+                return FileResponse(path)
+        except OSError:
+            continue
+    raise ApiError(404, f"photo {photo_id}'s file is no longer at {row['path']} (nor at any "
+                        f"other path it was seen at, with the content indexed)")
 
 
 @router.delete("/{photo_id}", dependencies=[Depends(require_write)])

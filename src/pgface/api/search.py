@@ -41,8 +41,9 @@ async def search(
     chosen = pf.threshold if threshold is None else threshold
     matches = await run_in_threadpool(search_faces, pf.pool, pf.analyzer.model_name, faces,
                                       top, chosen, settings.ef_search)
+    notices = await run_in_threadpool(pf.notices)
     result = SearchResult(source=name, model=pf.analyzer.model_name, threshold=chosen,
-                          faces=matches).to_dict()
+                          faces=matches, notices=notices).to_dict()
     result.update(width=width, height=height)
     for face in result["faces"]:
         for match in face["matches"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -20,11 +21,14 @@ from pgface.cli.common import (
     out,
     print_json,
 )
+from pgface.cli.notices import print_notices
 from pgface.cli.people import people_app
 from pgface.cli.serve import keys_app, serve
+from pgface.db.store import Removal
 from pgface.errors import PgfaceError
 from pgface.index import Failure, IndexReport
 from pgface.models.packs import sample_photos
+from pgface.paths import readable
 
 app = typer.Typer(
     help="pgface: index photos into PostgreSQL + pgvector and search them by face.",
@@ -36,16 +40,30 @@ app = typer.Typer(
 @app.command()
 @handle_errors
 def index(
-    paths: Annotated[list[Path], typer.Argument(help="Files and folders (recursive).")],
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="Files and folders (recursive).", show_default=False)] = None,
+    prune: Annotated[bool, typer.Option(
+        "--prune", help="Then forget the photos under PATH whose files are gone.")] = False,
+    pending: Annotated[bool, typer.Option(
+        "--pending", help="Also analyse, from their stored paths, the photos the active "
+                          "model pack has not analysed yet.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Detect every face in the photos and store them; photos already stored are skipped.
+    """Detect every face in the photos and store them. Photos the active model pack has
+    analysed are skipped (a moved or copied photo gets its new path recorded); another pack
+    analyses them again.
 
-    Example: pgface index ~/Pictures/2024 extra.jpg
+    Example: pgface index ~/Pictures/2024 extra.jpg --prune
     """
+    if not paths and not pending:
+        raise PgfaceError("give PATH... to index, or --pending")
+    if prune and not paths:
+        raise PgfaceError("--prune needs the PATH... to prune under")
     with open_library() as pf, _IndexProgress(enabled=not (quiet or as_json)) as show:
-        report = pf.index(paths, progress=show)
+        report = pf.index(paths, progress=show, prune=prune) if paths else IndexReport()
+        if pending:
+            report = _merged(report, pf.index_pending(progress=show))
     if as_json:
         print_json(_report_dict(report))
     else:
@@ -58,8 +76,44 @@ def index(
             f"({report.photos_per_second:.1f} photos/s, {report.faces_per_second:.1f} faces/s)",
             highlight=False,
         )
+        if report.removed is not None:
+            err.print(f"pruned: {_removal_text(report.removed)}", highlight=False)
     if report.failures:
         raise typer.Exit(1)
+
+
+def _merged(first: IndexReport, second: IndexReport) -> IndexReport:
+    for name in ("files", "indexed", "skipped", "faces", "seconds"):
+        setattr(second, name, getattr(first, name) + getattr(second, name))
+    second.failures = first.failures + second.failures
+    second.removed = first.removed
+    return second
+
+
+def _removal_text(removal: Removal) -> str:
+    return (f"{removal.photos} photos and their {removal.faces} faces removed, "
+            f"{removal.paths} paths forgotten")
+
+
+@app.command()
+@handle_errors
+def remove(
+    paths: Annotated[list[Path], typer.Argument(
+        help="Files, and folders (everything stored under them).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Forget photos by path; the files themselves are never touched. A photo that also lives
+    at another path keeps that one; a photo with no path left is deleted with its faces (its
+    people keep their other faces).
+
+    Example: pgface remove ~/Pictures/2019 old.jpg
+    """
+    with open_library() as pf:
+        removal = pf.remove(paths)
+    if as_json:
+        print_json(asdict(removal))
+    else:
+        out.print(_removal_text(removal), highlight=False)
 
 
 class _IndexProgress:
@@ -83,7 +137,8 @@ class _IndexProgress:
 
     def __call__(self, report: IndexReport, failure: Failure | None) -> None:
         if failure is not None:
-            err.print(f"[yellow]skipped[/yellow] {failure}", highlight=False, soft_wrap=True)
+            err.print(f"[yellow]skipped[/yellow] {escape(readable(str(failure)))}",
+                      highlight=False, soft_wrap=True)
             return
         done = report.indexed + report.skipped + len(report.failures)
         self.progress.update(
@@ -97,8 +152,9 @@ def _report_dict(report: IndexReport) -> dict:
         "files": report.files, "indexed": report.indexed, "skipped": report.skipped,
         "faces": report.faces, "seconds": round(report.seconds, 3),
         "stage_seconds": {stage: round(t, 3) for stage, t in report.timings.items()},
-        "failures": [{"file": f.source, "reason": f.reason} for f in report.failures],
-        "warnings": [{"file": w.source, "reason": w.reason} for w in report.warnings],
+        "failures": [{"file": readable(f.source), "reason": f.reason} for f in report.failures],
+        "warnings": [{"file": readable(w.source), "reason": w.reason} for w in report.warnings],
+        "removed": asdict(report.removed) if report.removed is not None else None,
     }
 
 
@@ -116,6 +172,7 @@ def search(
     """
     with open_library() as pf:
         result = pf.search(photo, top=top, threshold=threshold)
+    print_notices(result.notices)
     if as_json:
         print_json(result.to_dict())
         return
@@ -134,7 +191,8 @@ def search(
         table.add_column("photo", overflow="fold")
         table.add_column("face box", no_wrap=True)
         for m in face.matches:
-            table.add_row(f"{m.similarity:.3f}", m.person_name or "", m.path,
+            shown = escape(m.path) + (" [red](missing: file gone)[/red]" if m.missing else "")
+            table.add_row(f"{m.similarity:.3f}", escape(m.person_name or ""), shown,
                           str([int(v) for v in m.bbox]))
         out.print(table)
 
@@ -170,11 +228,13 @@ def stats(as_json: JsonOption = False) -> None:
     """
     with open_library() as pf:
         result = pf.stats()
+    print_notices(result["notices"])
     if as_json:
         print_json(result)
         return
     for key, value in result.items():
-        out.print(f"{key:>22}: {value}", highlight=False)
+        if key != "notices":
+            out.print(f"{key:>22}: {value}", highlight=False)
 
 
 @app.command()

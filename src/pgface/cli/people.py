@@ -19,6 +19,7 @@ from pgface.cli.common import (
     out,
     print_json,
 )
+from pgface.cli.notices import print_notices
 from pgface.people import Person
 
 people_app = typer.Typer(help="People: name faces, cluster, enrol, identify.",
@@ -241,6 +242,7 @@ def identify(
     """
     with open_library() as pf:
         result = pf.people.identify(photo, threshold=threshold)
+        print_notices(pf.notices())
     if as_json:
         print_json(result.to_dict())
         return

@@ -14,6 +14,21 @@ RECORD_MIGRATION = "INSERT INTO schema_migrations (version, name) VALUES (%s, %s
 
 KNOWN_HASHES = "SELECT sha256 FROM photos WHERE sha256 = ANY(%s)"
 PHOTO_ID_BY_SHA256 = "SELECT id FROM photos WHERE sha256 = %s"
+# Each known photo among these hashes, and whether this pack has analysed it.
+PHOTOS_BY_SHA256 = """
+SELECT ph.sha256, ph.id,
+       EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = ph.id AND a.model = %s)
+FROM photos ph WHERE ph.sha256 = ANY(%s)
+"""
+PHOTO_IDS_BY_SHA256 = "SELECT sha256, id FROM photos WHERE sha256 = ANY(%s)"
+# The pack's analysis of each photo; a photo another indexer analysed first returns nothing,
+# so its faces are stored once.
+INSERT_ANALYSES = """
+INSERT INTO photo_analyses (photo_id, model, face_count)
+SELECT photo_id, %s, face_count FROM unnest(%s::bigint[], %s::integer[]) AS a(photo_id, face_count)
+ON CONFLICT (photo_id, model) DO NOTHING
+RETURNING photo_id
+"""
 
 INSERT_PHOTOS = """
 INSERT INTO photos (sha256, path, size_bytes, width, height, taken_at, face_count)
@@ -89,11 +104,68 @@ UPDATE photos ph SET face_count = (SELECT count(*) FROM faces f WHERE f.photo_id
 WHERE ph.id = ANY(%s)
 """
 
+# Where each photo is: paths (exact bytes and readable text), newest first.
+PATHS_OF_PHOTOS = """
+SELECT photo_id, path_bytes, path FROM photo_paths
+WHERE photo_id = ANY(%s) ORDER BY photo_id, seen_at DESC, path_bytes
+"""
+OWNERS_OF_PATHS = "SELECT path_bytes, photo_id FROM photo_paths WHERE path_bytes = ANY(%s)"
+# A path holds one photo: a path seen with new content moves to that photo. Unchanged paths are
+# not rewritten, so only new and moved paths come back.
+RECORD_PATHS = """
+INSERT INTO photo_paths (path_bytes, photo_id, path)
+SELECT s.path_bytes, ph.id, s.path
+FROM unnest(%s::bytea[], %s::bytea[], %s::text[]) AS s(sha256, path_bytes, path)
+JOIN photos ph ON ph.sha256 = s.sha256
+ON CONFLICT (path_bytes) DO UPDATE
+SET photo_id = EXCLUDED.photo_id, path = EXCLUDED.path, seen_at = now()
+WHERE photo_paths.photo_id IS DISTINCT FROM EXCLUDED.photo_id
+RETURNING path_bytes, photo_id
+"""
+DELETE_PATHS = "DELETE FROM photo_paths WHERE path_bytes = ANY(%s) RETURNING photo_id"
+# photos.path shows the path where the photo was seen last, among those it still has.
+REFRESH_DISPLAY_PATHS = """
+UPDATE photos ph SET path = pp.path
+FROM (SELECT DISTINCT ON (photo_id) photo_id, path FROM photo_paths
+      WHERE photo_id = ANY(%s) ORDER BY photo_id, seen_at DESC, path_bytes) pp
+WHERE ph.id = pp.photo_id AND ph.path IS DISTINCT FROM pp.path
+"""
+# The paths at or inside these (exact bytes, or the readable text someone copied from output),
+# and those inside the [low, high) byte ranges of folders.
+PATHS_UNDER = """
+SELECT path_bytes, photo_id FROM photo_paths
+WHERE path_bytes = ANY(%(exact)s) OR path = ANY(%(texts)s)
+UNION
+SELECT pp.path_bytes, pp.photo_id
+FROM unnest(%(lows)s::bytea[], %(highs)s::bytea[]) AS r(low, high)
+JOIN photo_paths pp ON pp.path_bytes >= r.low AND pp.path_bytes < r.high
+"""
+# Photos left with no path anywhere: among these ids, or (prune) anywhere in the library.
+PATHLESS_PHOTOS = """
+SELECT ph.id FROM photos ph
+WHERE (ph.id = ANY(%(ids)s) OR %(everywhere)s)
+AND NOT EXISTS (SELECT 1 FROM photo_paths pp WHERE pp.photo_id = ph.id)
+"""
+COUNT_FACES_OF_PHOTOS = "SELECT count(*) FROM faces WHERE photo_id = ANY(%s)"
+DELETE_PHOTOS = "DELETE FROM photos WHERE id = ANY(%s) RETURNING id"
+# Stored paths of the photos this pack has not analysed yet.
+UNANALYSED_PATHS = """
+SELECT pp.path_bytes FROM photo_paths pp
+WHERE NOT EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = pp.photo_id
+                  AND a.model = %s)
+ORDER BY pp.path_bytes
+"""
+PACK_COVERAGE = """
+SELECT (SELECT count(*) FROM photos) AS photos,
+       (SELECT count(*) FROM photo_analyses WHERE model = %s) AS analysed
+"""
+ANALYSES_PER_MODEL = "SELECT model, count(*) FROM photo_analyses GROUP BY model ORDER BY model"
+
 FACES_OF_PATHS = """
-SELECT ph.path, ph.width, ph.height, f.id, f.bbox, f.det_score, f.embedding, f.person_id
-FROM photos ph JOIN faces f ON f.photo_id = ph.id
-WHERE ph.path = ANY(%s) AND f.model = %s
-ORDER BY ph.path, f.id
+SELECT pp.path, ph.width, ph.height, f.id, f.bbox, f.det_score, f.embedding, f.person_id
+FROM photo_paths pp JOIN photos ph ON ph.id = pp.photo_id JOIN faces f ON f.photo_id = ph.id
+WHERE pp.path_bytes = ANY(%s) AND f.model = %s
+ORDER BY pp.path, f.id
 """
 
 # The in-process index (pgface/vector_index.py): load and catch up, then the exact check of

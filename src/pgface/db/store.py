@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import psycopg
 from psycopg.rows import dict_row
 
+from pgface import paths
 from pgface.db import sql
+from pgface.paths import PathLike, readable, to_bytes
 
 
 @dataclass
@@ -25,7 +29,7 @@ class FaceRow:
 @dataclass
 class PhotoRow:
     sha256: bytes
-    path: str
+    path: str  # as os.fsdecode gives it: names that are not UTF-8 hold lone surrogates
     size_bytes: int
     width: int
     height: int
@@ -62,19 +66,35 @@ def photo_id_by_sha256(conn: psycopg.Connection, sha256: bytes) -> int | None:
     return row[0] if row else None
 
 
+@dataclass(frozen=True)
+class KnownPhoto:
+    photo_id: int
+    analysed: bool  # by the pack asked about
+
+
+def known_photos(conn: psycopg.Connection, hashes: Sequence[bytes], model: str
+                 ) -> dict[bytes, KnownPhoto]:
+    """The stored photos among these hashes, and whether `model` has analysed each."""
+    if not hashes:
+        return {}
+    rows = conn.execute(sql.PHOTOS_BY_SHA256, [model, list(hashes)]).fetchall()
+    return {bytes(r[0]): KnownPhoto(r[1], r[2]) for r in rows}
+
+
 def add_photos(
     conn: psycopg.Connection, photos: Sequence[PhotoRow], model: str
 ) -> dict[bytes, int]:
-    """Insert photos and their faces in the caller's transaction; returns sha256 -> new photo id.
+    """Store photos analysed by `model` in the caller's transaction, with their faces and paths;
+    returns sha256 -> photo id of the photos whose faces this call stored.
 
-    A photo already present (same content) is left alone with its faces, so concurrent indexers
-    of the same files never duplicate anything.
+    A photo already present (same content) gets this pack's faces only if no one stored them
+    before (photo_analyses decides), so concurrent indexers never duplicate anything.
     """
     if not photos:
         return {}
     columns = (
         [p.sha256 for p in photos],
-        [p.path for p in photos],
+        [readable(p.path) for p in photos],
         [p.size_bytes for p in photos],
         [p.width for p in photos],
         [p.height for p in photos],
@@ -82,10 +102,19 @@ def add_photos(
         [len(p.faces) for p in photos],
     )
     inserted = {bytes(sha): pid for pid, sha in conn.execute(sql.INSERT_PHOTOS, columns)}
+    others = [p.sha256 for p in photos if p.sha256 not in inserted]
+    ids = dict(inserted)
+    if others:
+        ids.update((bytes(sha), pid)
+                   for sha, pid in conn.execute(sql.PHOTO_IDS_BY_SHA256, [others]))
+    by_id = {ids[p.sha256]: p for p in photos if p.sha256 in ids}
+    won = {r[0] for r in conn.execute(sql.INSERT_ANALYSES, [
+        model, list(by_id), [len(p.faces) for p in by_id.values()]])}
+    stored = {sha: pid for sha, pid in ids.items() if pid in won}
     with conn.cursor() as cur, cur.copy(sql.COPY_FACES) as copy:
         copy.set_types(sql.COPY_FACES_TYPES)
         for photo in photos:
-            photo_id = inserted.get(photo.sha256)
+            photo_id = stored.get(photo.sha256)
             if photo_id is None:
                 continue
             for face in photo.faces:
@@ -98,7 +127,112 @@ def add_photos(
                     float(face.det_score),
                     face.crop,
                 ))
-    return inserted
+    # Photos stored before by another pack now hold this pack's faces too.
+    recount_faces(conn, [pid for sha, pid in stored.items() if sha not in inserted])
+    record_paths(conn, [(p.sha256, p.path) for p in photos])
+    return stored
+
+
+def record_paths(conn: psycopg.Connection, sightings: Sequence[tuple[bytes, str]]) -> None:
+    """Record that the photo with this sha256 is at this path (the photo must be stored).
+
+    A photo seen at a new path loses those of its other paths whose file is gone (it moved);
+    paths that still exist are kept (copies). A path seen with other content moves to it.
+    """
+    latest = {to_bytes(path): (sha, path) for sha, path in sightings}
+    if not latest:
+        return
+    keys = sorted(latest)  # one order for every writer: concurrent indexers never deadlock
+    before = dict(conn.execute(sql.OWNERS_OF_PATHS, [keys]).fetchall())
+    changed = conn.execute(sql.RECORD_PATHS, [
+        [latest[k][0] for k in keys], keys, [readable(k) for k in keys]]).fetchall()
+    if not changed:
+        return
+    gained = {photo_id for _, photo_id in changed}
+    recorded = {bytes(raw) for raw, _ in changed}
+    gone = [raw for photo_id, raw, _ in _paths_of(conn, gained)
+            if raw not in recorded and not paths.exists(raw)]
+    if gone:
+        conn.execute(sql.DELETE_PATHS, [gone])
+    losers = {before[k] for k in recorded if k in before}
+    conn.execute(sql.REFRESH_DISPLAY_PATHS, [list(gained | losers)])
+
+
+def _paths_of(conn: psycopg.Connection, photo_ids: Iterable[int]
+              ) -> list[tuple[int, bytes, str]]:
+    rows = conn.execute(sql.PATHS_OF_PHOTOS, [list(photo_ids)]).fetchall()
+    return [(r[0], bytes(r[1]), r[2]) for r in rows]
+
+
+def paths_of_photo(conn: psycopg.Connection, photo_id: int) -> list[Path]:
+    """Every stored path of the photo, newest first, as the file system names it."""
+    return [paths.from_bytes(raw) for _, raw, _ in _paths_of(conn, [photo_id])]
+
+
+@dataclass(frozen=True)
+class PhotoPlace:
+    """Where a stored photo is now: a path that exists, or its last known path, missing."""
+
+    path: str  # readable
+    missing: bool
+
+
+def photo_places(conn: psycopg.Connection, photo_ids: Iterable[int]) -> dict[int, PhotoPlace]:
+    """For each photo, its newest path whose file exists; missing when none does."""
+    places: dict[int, PhotoPlace] = {}
+    for photo_id, raw, text in _paths_of(conn, set(photo_ids)):
+        known = places.get(photo_id)
+        if known is not None and not known.missing:
+            continue
+        if paths.exists(raw):
+            places[photo_id] = PhotoPlace(text, False)
+        elif known is None:
+            places[photo_id] = PhotoPlace(text, True)
+    return places
+
+
+@dataclass
+class Removal:
+    photos: int = 0  # deleted with their faces: no path left
+    faces: int = 0
+    paths: int = 0  # paths forgotten (a photo with another path keeps it)
+
+
+def remove_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_only: bool
+                 ) -> Removal:
+    """Forget the stored paths at or under these (files or folders); with gone_only, only
+    those whose file is gone, and also any photo left with no path at all. A photo with no
+    path left is deleted with its faces."""
+    exact = [to_bytes(t) for t in targets]
+    ranges = [paths.prefix_range(raw) for raw in exact]
+    rows = conn.execute(sql.PATHS_UNDER, {
+        "exact": exact, "texts": [os.fspath(t) for t in targets if readable(t) == os.fspath(t)],
+        "lows": [low for low, _ in ranges], "highs": [high for _, high in ranges],
+    }).fetchall()
+    doomed = [bytes(raw) for raw, _ in rows if not gone_only or not paths.exists(bytes(raw))]
+    removal = Removal()
+    touched = {r[0] for r in conn.execute(sql.DELETE_PATHS, [doomed])} if doomed else set()
+    removal.paths = len(doomed)
+    pathless = [r[0] for r in conn.execute(sql.PATHLESS_PHOTOS, {
+        "ids": list(touched), "everywhere": gone_only})]
+    if pathless:
+        removal.faces = conn.execute(sql.COUNT_FACES_OF_PHOTOS, [pathless]).fetchone()[0]
+        removal.photos = len(conn.execute(sql.DELETE_PHOTOS, [pathless]).fetchall())
+    if touched:
+        conn.execute(sql.REFRESH_DISPLAY_PATHS, [list(touched)])
+    return removal
+
+
+def unanalysed_paths(conn: psycopg.Connection, model: str) -> list[Path]:
+    """The stored paths of photos this pack has not analysed, that still exist."""
+    raws = [bytes(r[0]) for r in conn.execute(sql.UNANALYSED_PATHS, [model])]
+    return [paths.from_bytes(raw) for raw in raws if paths.exists(raw)]
+
+
+def pack_coverage(conn: psycopg.Connection, model: str) -> tuple[int, int]:
+    """(photos stored, photos this pack has analysed)."""
+    row = conn.execute(sql.PACK_COVERAGE, [model]).fetchone()
+    return row[0], row[1]
 
 
 def nearest_faces(
@@ -132,6 +266,7 @@ def stats(conn: psycopg.Connection) -> dict:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(sql.STATS).fetchone()
     row["faces_per_model"] = dict(conn.execute(sql.FACES_PER_MODEL).fetchall())
+    row["photos_per_model"] = dict(conn.execute(sql.ANALYSES_PER_MODEL).fetchall())
     return row
 
 
@@ -190,9 +325,9 @@ class StoredFace:
 def faces_of_paths(
     conn: psycopg.Connection, paths: Sequence[str], model: str
 ) -> dict[str, list[StoredFace]]:
-    """The stored faces (with embeddings) of the photos at these paths, by path."""
+    """The stored faces (with embeddings) of the photos at these paths, by readable path."""
     found: dict[str, list[StoredFace]] = {}
-    for row in conn.execute(sql.FACES_OF_PATHS, [list(paths), model]):
+    for row in conn.execute(sql.FACES_OF_PATHS, [[to_bytes(p) for p in paths], model]):
         face = StoredFace(row[3], row[0], row[1], row[2], list(row[4]), float(row[5]),
                           as_array(row[6]), row[7])
         found.setdefault(face.path, []).append(face)

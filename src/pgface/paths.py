@@ -1,0 +1,49 @@
+"""File paths as pgface keeps them: exact bytes for the file system, readable text for people.
+
+A file name on Linux is bytes; Python hands over the bytes that are not UTF-8 as lone
+surrogates (os.fsdecode), which neither PostgreSQL text nor JSON can hold. pgface stores the
+bytes themselves (lossless, the key) beside a readable form where each such byte is `\\xNN`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PathLike = str | os.PathLike[str]
+
+
+def expand(path: PathLike) -> Path:
+    """`~` expanded and made absolute (from the current folder); symlinks are kept."""
+    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+
+
+def canonical(path: PathLike) -> Path:
+    """The path as the indexer stores it: expanded, symlinks resolved (as far as they exist)."""
+    return expand(path).resolve()
+
+
+def to_bytes(path: PathLike) -> bytes:
+    """The file name's exact bytes."""
+    return os.fsencode(os.fspath(path))
+
+
+def readable(path: PathLike | bytes) -> str:
+    """Printable text for any path: bytes that are not UTF-8 become `\\xNN`."""
+    raw = path if isinstance(path, bytes) else to_bytes(path)
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def from_bytes(raw: bytes) -> Path:
+    """A path the file system opens, from stored bytes."""
+    return Path(os.fsdecode(raw))
+
+
+def exists(raw: bytes) -> bool:
+    return os.path.exists(raw)
+
+
+def prefix_range(folder: bytes) -> tuple[bytes, bytes]:
+    """[low, high) of the byte strings of the paths strictly inside `folder` ('/' is 0x2f)."""
+    base = folder if folder.endswith(b"/") else folder + b"/"
+    return base, base[:-1] + b"0"

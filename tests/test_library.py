@@ -1,0 +1,330 @@
+"""A library that stays true: paths follow files (move, copy, delete, prune, remove), packs are
+explicit (a second pack analyses what it has not seen), file names are kept whatever their
+bytes, and databases of the previous schema migrate in place. Real PostgreSQL and models."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import PHOTOS, require_data
+from typer.testing import CliRunner
+
+from pgface import Pgface, Settings
+from pgface.cli import app
+from pgface.db.connection import migrate, migrations
+from pgface.library import build_analyzer
+from pgface.models.analysis import FaceAnalyzer
+
+runner = CliRunner()
+
+
+def counts(url: str) -> tuple[int, int]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT (SELECT count(*) FROM photos), (SELECT count(*) FROM faces)").fetchone()
+
+
+def stored_paths(url: str) -> dict[bytes, int]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT path_bytes, photo_id FROM photo_paths").fetchall()
+    return {bytes(raw): photo_id for raw, photo_id in rows}
+
+
+def faces_of_file(url: str, path: Path) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM faces f JOIN photo_paths pp ON pp.photo_id = f.photo_id "
+            "WHERE pp.path_bytes = %s", [os.fsencode(path.resolve())]).fetchone()[0]
+
+
+@pytest.fixture
+def library_folder(tmp_path: Path) -> Path:
+    """A writable copy of the labelled people's photos (obama, biden, kit, rose)."""
+    people = require_data(PHOTOS) / "people"
+    folder = tmp_path / "library"
+    for name in ("obama", "biden", "kit_harington", "rose_leslie"):
+        shutil.copytree(people / name, folder / name)
+    for sub in [folder, *folder.iterdir()]:
+        sub.chmod(0o755)
+    return folder
+
+
+def obama_matches(pf: Pgface) -> list:
+    result = pf.search(PHOTOS / "queries" / "obama1.jpg")
+    return [m for face in result.faces for m in face.matches]
+
+
+def test_moved_file_gets_its_new_path_and_no_duplicate(
+        pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
+    first = pf.index([library_folder])
+    assert first.indexed > 0 and not first.failures
+    before = counts(database_url)
+    old = library_folder / "obama" / "obama.jpg"
+    moved = tmp_path / "elsewhere" / "obama-moved.jpg"
+    moved.parent.mkdir()
+    old.rename(moved)
+
+    again = pf.index([moved.parent])
+
+    assert (again.indexed, again.skipped) == (0, 1)
+    assert counts(database_url) == before  # no photo or face twice
+    paths = stored_paths(database_url)
+    assert os.fsencode(moved.resolve()) in paths
+    assert os.fsencode(old.resolve()) not in paths  # the old path is gone, so it is dropped
+    found = {m.path for m in obama_matches(pf)}
+    assert str(moved.resolve()) in found and str(old.resolve()) not in found
+
+
+def test_copy_keeps_both_paths(pf: Pgface, database_url: str, library_folder: Path,
+                               tmp_path: Path) -> None:
+    pf.index([library_folder])
+    before = counts(database_url)
+    original = library_folder / "obama" / "obama2.jpg"
+    copy = tmp_path / "copies" / "same.jpg"
+    copy.parent.mkdir()
+    shutil.copy(original, copy)
+
+    report = pf.index([copy.parent])
+
+    assert (report.indexed, report.skipped) == (0, 1) and counts(database_url) == before
+    paths = stored_paths(database_url)
+    assert paths[os.fsencode(copy.resolve())] == paths[os.fsencode(original.resolve())]
+
+
+def test_deleted_file_is_flagged_then_pruned(pf: Pgface, database_url: str,
+                                             library_folder: Path) -> None:
+    pf.index([library_folder])
+    photos, faces = counts(database_url)
+    gone = library_folder / "obama" / "obama2.jpg"
+    gone_faces = faces_of_file(database_url, gone)
+    assert gone_faces >= 1
+    gone.unlink()
+
+    flagged = [m for m in obama_matches(pf) if m.path == str(gone.resolve())]
+    assert flagged and all(m.missing for m in flagged)  # never a silent dead link
+    kept = [m for m in obama_matches(pf) if m.path != str(gone.resolve())]
+    assert kept and not any(m.missing for m in kept)
+
+    report = pf.index([library_folder], prune=True)
+
+    assert report.removed is not None
+    assert (report.removed.photos, report.removed.faces, report.removed.paths) == (
+        1, gone_faces, 1)
+    assert counts(database_url) == (photos - 1, faces - gone_faces)
+    assert str(gone.resolve()) not in {m.path for m in obama_matches(pf)}
+    # Pruning again finds nothing more.
+    again = pf.index([library_folder], prune=True)
+    assert (again.removed.photos, again.removed.paths) == (0, 0)
+
+
+def test_prune_of_a_folder_deleted_whole(pf: Pgface, database_url: str,
+                                         library_folder: Path) -> None:
+    folder = library_folder / "obama"
+    pf.index([folder])
+    photos, faces = counts(database_url)
+    shutil.rmtree(folder)
+
+    report = pf.index([folder], prune=True)
+
+    assert report.failures == []  # pruning a folder that is gone is no failure
+    assert (report.removed.photos, report.removed.faces) == (photos, faces)
+    assert counts(database_url) == (0, 0)
+
+
+def test_remove_by_folder_and_by_file(pf: Pgface, database_url: str, library_folder: Path,
+                                      tmp_path: Path) -> None:
+    pf.index([library_folder])
+    photos, faces = counts(database_url)
+    biden = library_folder / "biden"
+    biden_faces = sum(faces_of_file(database_url, p) for p in biden.iterdir())
+    biden_photos = len(list(biden.iterdir()))
+
+    removal = pf.remove([biden])
+
+    assert (removal.photos, removal.faces, removal.paths) == (
+        biden_photos, biden_faces, biden_photos)
+    assert counts(database_url) == (photos - biden_photos, faces - biden_faces)
+    assert all(p.exists() for p in biden.iterdir())  # files are never touched
+
+    # A photo that also lives elsewhere only loses the path removed.
+    copy = tmp_path / "copy.jpg"
+    shutil.copy(library_folder / "obama" / "obama.jpg", copy)
+    pf.index([copy])
+    one = pf.remove([library_folder / "obama" / "obama.jpg"])
+    assert (one.photos, one.paths) == (0, 1)
+    assert {m.path for m in obama_matches(pf)} >= {str(copy.resolve())}
+
+
+def test_cli_prune_and_remove_say_how_many(env: dict[str, str], pf: Pgface,
+                                           library_folder: Path, database_url: str) -> None:
+    done = runner.invoke(app, ["index", "--quiet", str(library_folder)], env=env)
+    assert done.exit_code == 0, done.output
+    gone = library_folder / "rose_leslie"
+    gone_faces = sum(faces_of_file(database_url, p) for p in gone.iterdir())
+    gone_photos = len(list(gone.iterdir()))
+    shutil.rmtree(gone)
+
+    pruned = runner.invoke(app, ["index", "--json", str(library_folder), "--prune"], env=env)
+    assert pruned.exit_code == 0, pruned.output
+    removed = json.loads(pruned.stdout)["removed"]
+    assert removed == {"photos": gone_photos, "faces": gone_faces, "paths": gone_photos}
+
+    kit = library_folder / "kit_harington"
+    kit_photos = len(list(kit.iterdir()))
+    text = runner.invoke(app, ["remove", str(kit)], env=env)
+    assert text.exit_code == 0, text.output
+    assert f"{kit_photos} photos and their" in text.stdout
+
+
+@pytest.fixture
+def env(settings: Settings) -> dict[str, str]:
+    return {
+        "PGFACE_DATABASE_URL": settings.database_url or "",
+        "PGFACE_MODELS_DIR": str(settings.models_dir),
+        "PGFACE_DATA_DIR": str(settings.data_dir),
+    }
+
+
+@pytest.fixture(scope="module")
+def other_pack(analyzer: FaceAnalyzer, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[FaceAnalyzer]:
+    """buffalo_sc's two files laid out as a pack of another name (no calibrated threshold)."""
+    folder = tmp_path_factory.mktemp("packs") / "other_pack"
+    folder.mkdir()
+    for onnx in analyzer.pack.folder.glob("*.onnx"):
+        shutil.copy(onnx, folder / onnx.name)
+    yield build_analyzer(Settings(model_pack=str(folder)))
+
+
+def test_second_pack_analyses_every_photo_and_explains_an_empty_pack(
+        pf: Pgface, settings: Settings, other_pack: FaceAnalyzer, library_folder: Path,
+        database_url: str) -> None:
+    first = pf.index([library_folder])
+    assert other_pack.model_name == "other_pack"
+    second = Pgface(settings.model_copy(update={"model_pack": str(other_pack.pack.folder)}),
+                    analyzer=other_pack)
+    with second:
+        empty = second.search(PHOTOS / "queries" / "obama1.jpg")
+        assert all(not face.matches for face in empty.faces)
+        assert any("pgface index --pending" in n and f"0 of the {first.indexed}" in n
+                   for n in empty.notices)
+        assert any("no calibrated threshold" in n for n in empty.notices)
+        stats = second.stats()
+        assert stats["threshold_calibrated"] is False
+        assert any("pgface index --pending" in n for n in stats["notices"])
+
+        # Half by path, the rest from the stored paths: nothing is "already indexed".
+        part = second.index([library_folder / "obama"])
+        assert part.indexed == len(list((library_folder / "obama").iterdir()))
+        rest = second.index_pending()
+        assert part.indexed + rest.indexed == first.indexed and rest.skipped == 0
+        assert second.index([library_folder]).indexed == 0
+
+        found = second.search(PHOTOS / "queries" / "obama1.jpg")
+        assert any(face.matches for face in found.faces)
+        assert not any("--pending" in n for n in found.notices)
+        per_model = second.stats()["faces_per_model"]
+        assert per_model["other_pack"] == per_model["buffalo_sc"] == first.faces
+    assert pf.stats()["notices"] == []  # the calibrated pack has seen every photo
+
+
+def test_file_name_that_is_not_utf8_round_trips(pf: Pgface, env: dict[str, str],
+                                               database_url: str, tmp_path: Path) -> None:
+    source = require_data(PHOTOS) / "people" / "obama"
+    folder = tmp_path / "names"
+    folder.mkdir()
+    odd = os.path.join(os.fsencode(folder), b"latin\xe9.jpg")
+    shutil.copy(source / "obama.jpg", odd)
+    shutil.copy(source / "obama2.jpg", folder / "plain.jpg")
+
+    report = pf.index([folder])
+
+    assert (report.indexed, report.failures) == (2, [])  # the batch's other photo too
+    exact = os.path.realpath(odd)
+    assert exact in stored_paths(database_url)  # the bytes themselves
+    readable = os.fsdecode(exact).encode("utf-8", "surrogateescape").decode(
+        "utf-8", "backslashreplace")
+    assert readable.endswith("latin\\xe9.jpg")
+    assert readable in {m.path for m in obama_matches(pf)}
+
+    shown = runner.invoke(app, ["search", str(PHOTOS / "queries" / "obama1.jpg"), "--json"],
+                          env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "latin\\\\xe9.jpg" in shown.stdout  # JSON of the readable form
+
+    assert pf.index([folder]).skipped == 2  # known again, by its path too
+    by_raw = pf.remove([os.fsdecode(odd)])  # the name as the file system has it
+    assert (by_raw.photos, by_raw.paths) == (1, 1)
+    pf.index([folder])
+    by_text = pf.remove([readable])  # or as pgface printed it
+    assert (by_text.photos, by_text.paths) == (1, 1)
+
+
+def test_database_of_the_previous_schema_migrates_in_place(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, "
+                     "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+        for version, name, script in migrations():
+            if version <= 4:
+                conn.execute(script)
+                conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                             [version, name])
+        photo_ids = [conn.execute(
+            "INSERT INTO photos (sha256, path, size_bytes, width, height, face_count) "
+            "VALUES (%s, %s, 1, 10, 10, %s) RETURNING id",
+            [bytes([n]) * 32, path, faces]).fetchone()[0]
+            for n, path, faces in ((1, "/photos/a.jpg", 1), (2, "/photos/ü/b.jpg", 0))]
+        conn.execute(
+            "INSERT INTO faces (photo_id, model, embedding, bbox, landmarks, det_score, crop) "
+            "VALUES (%s, 'buffalo_sc', %s, '{0,0,1,1}', '{0,0,0,0,0,0,0,0,0,0}', 0.9, '')",
+            [photo_ids[0], "[" + ",".join(["0.01"] * 512) + "]"])
+
+    assert migrate(database_url) == [v for v, _, _ in migrations() if v > 4]
+
+    with psycopg.connect(database_url) as conn:
+        paths = conn.execute("SELECT photo_id, path_bytes, path FROM photo_paths "
+                             "ORDER BY photo_id").fetchall()
+        analyses = conn.execute("SELECT photo_id, model, face_count FROM photo_analyses "
+                                "ORDER BY photo_id").fetchall()
+    assert paths == [(photo_ids[0], b"/photos/a.jpg", "/photos/a.jpg"),
+                     (photo_ids[1], "/photos/ü/b.jpg".encode(), "/photos/ü/b.jpg")]
+    assert analyses == [(photo_ids[0], "buffalo_sc", 1), (photo_ids[1], "buffalo_sc", 0)]
+
+
+def test_http_prune_remove_and_missing_matches(
+        settings: Settings, analyzer: FaceAnalyzer, library_folder: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from pgface.api import create_app
+
+    settings = settings.model_copy(update={"api_roots": [library_folder]})
+    query = (PHOTOS / "queries" / "obama1.jpg").read_bytes()
+    with TestClient(create_app(settings, analyzer)) as client:
+        first = client.post("/api/photos/index-path", json={"path": "."})
+        assert first.status_code == 200 and first.json()["removed"] is None
+        gone = library_folder / "obama" / "obama2.jpg"
+        gone.unlink()
+
+        found = client.post("/api/search", files={"file": ("q.jpg", query, "image/jpeg")})
+        matches = [m for face in found.json()["faces"] for m in face["matches"]]
+        assert {m["path"]: m["missing"] for m in matches}[str(gone.resolve())] is True
+        assert found.json()["notices"] == []
+        stale = next(m for m in matches if m["missing"])
+        assert client.get(f"/api/photos/{stale['photo_id']}/image").status_code == 404
+
+        pruned = client.post("/api/photos/index-path", json={"path": ".", "prune": True})
+        assert pruned.status_code == 200, pruned.text
+        assert pruned.json()["removed"]["photos"] == 1
+
+        biden = len(list((library_folder / "biden").iterdir()))
+        removed = client.post("/api/photos/remove", json={"paths": ["biden"]})
+        assert removed.status_code == 200, removed.text
+        assert removed.json()["photos"] == removed.json()["paths"] == biden
+        outside = client.post("/api/photos/remove", json={"paths": ["/etc"]})
+        assert outside.status_code == 403

@@ -141,16 +141,17 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _lost(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
         # The server went away mid-request; the pool and the watchdog bring it back.
         log.warning("%s %s: database connection lost: %s", request.method, request.url.path,
-                    str(exc).strip())
+                    " ".join(str(exc).split()))
         return error_response(503, "the database connection was lost; try again",
                               "database_unavailable")
 
     @app.exception_handler(psycopg.DataError)
     async def _data(request: Request, exc: psycopg.DataError) -> JSONResponse:
         # Values PostgreSQL refuses (a NUL in a text, a number out of range) came from the client.
+        reason = " ".join(str(exc).split())
         log.warning("%s %s: refused by the database: %s", request.method, request.url.path,
-                    str(exc).strip())
-        return error_response(400, f"a value was refused by the database: {str(exc).strip()}",
+                    reason)
+        return error_response(400, f"a value was refused by the database: {reason}",
                               "invalid_input")
 
     @app.exception_handler(RequestValidationError)

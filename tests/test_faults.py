@@ -176,6 +176,16 @@ def test_http_app_recovers_when_postgres_is_killed(own_server: Path, models_dir:
         assert client.get(photo).status_code == 200
         assert client.get("/api/health").json()["status"] == "ok"
 
+        # Stopped on purpose (`pgface db stop`): it stays stopped, and requests say so at once.
+        stop_server(own_server)
+        stopped = client.get(photo)
+        assert stopped.status_code == 503, stopped.text
+        assert stopped.json()["error"]["code"] == "database_unavailable"
+        assert "pgface db start" in stopped.json()["error"]["message"]
+        assert not server_status(own_server)["running"]
+        ensure_server(own_server)  # `pgface db start`
+        assert client.get(photo).status_code == 200
+
 
 def test_db_commands_start_stop_and_report_the_embedded_server(own_server: Path) -> None:
     env = {"PGFACE_DATA_DIR": str(own_server), "PGFACE_DATABASE_URL": ""}

@@ -346,6 +346,14 @@ def crashed(data_dir: Path) -> bool:
     return lines is not None and _proc(int(lines[0])) != "postgres"
 
 
+def stopped(data_dir: Path) -> bool:
+    """Whether the server is shut down on purpose or never started: no postmaster.pid at all.
+
+    Cheap (one stat): a server that answers requests can ask it on every one.
+    """
+    return not (Path(data_dir).expanduser().resolve() / "pgdata" / "postmaster.pid").exists()
+
+
 def server_status(data_dir: Path) -> dict:
     """running, pid, port, data_dir, url (None when not running) and the PostgreSQL version."""
     data_dir = Path(data_dir).expanduser().resolve()

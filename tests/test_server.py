@@ -107,7 +107,8 @@ def test_data_survives_stop_and_start(shared):
         conn.execute("INSERT INTO kept VALUES (42)")
     server.stop_server(shared.data)
     assert server.server_status(shared.data) | {"version": None} == {
-        "running": False, "pid": None, "data_dir": str(shared.data), "url": None, "version": None}
+        "running": False, "pid": None, "port": None, "data_dir": str(shared.data), "url": None,
+        "version": None}
     server.stop_server(shared.data)  # not running: no error
     assert server.ensure_server(shared.data) == shared.url
     with psycopg.connect(shared.url) as conn:

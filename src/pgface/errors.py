@@ -32,3 +32,7 @@ class NoFaceError(PgfaceError):
 
 class NotFoundError(PgfaceError):
     """A photo, face or person id that does not exist."""
+
+
+class InvalidInputError(PgfaceError):
+    """A value the user gave that pgface cannot use (a name with a NUL, a path too long)."""

@@ -52,6 +52,7 @@ class Pgface:
         self.settings = settings or Settings()
         self._analyzer = analyzer
         self._pool: ConnectionPool | None = None
+        self._url: str | None = None
 
     # Models and the database are opened on first use: `compare` needs no database.
     @property
@@ -63,7 +64,8 @@ class Pgface:
     @property
     def pool(self) -> ConnectionPool:
         if self._pool is None:
-            self._pool = open_pool(self.database_url())
+            self._url = self.database_url()
+            self._pool = open_pool(self._connection_url)
         return self._pool
 
     @property
@@ -77,6 +79,19 @@ class Pgface:
         from pgface.db.server import ensure_server
 
         return ensure_server(self.settings.resolved_data_dir())
+
+    @property
+    def embedded(self) -> bool:
+        """Whether pgface runs its own PostgreSQL (no PGFACE_DATABASE_URL)."""
+        return not self.settings.database_url
+
+    def _connection_url(self) -> str:
+        """The URL of each new pool connection: a crashed embedded server is restarted first."""
+        if self.embedded:
+            from pgface.db.watch import revive
+
+            revive(self.settings.resolved_data_dir())
+        return self._url or self.database_url()
 
     @property
     def threshold(self) -> float:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import time
+import unicodedata
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -20,7 +22,7 @@ from psycopg_pool import ConnectionPool
 
 from pgface.config import Settings
 from pgface.db import people_store as ps
-from pgface.errors import NotFoundError, PgfaceError
+from pgface.errors import InvalidInputError, NotFoundError, PgfaceError
 from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, read_photo
 from pgface.index import Indexer, IndexReport
 from pgface.models.analysis import FaceAnalyzer
@@ -44,6 +46,7 @@ NEIGHBOURS_K = 64  # nearest faces looked at per face when clustering
 # when the new faces are at least this many and a 1/BULK_SHARE of the library.
 BULK_FROM = 64
 BULK_SHARE = 100
+MAX_ID = 2**63 - 1  # ids are bigint: a larger number names nobody
 
 
 class PersonError(PgfaceError):
@@ -358,13 +361,15 @@ class People:
     def _resolve(self, conn: psycopg.Connection, person: PersonRef) -> int:
         """A person id from an id or a name; a name is tried first for strings."""
         if isinstance(person, str):
-            found = ps.person_by_name(conn, person)
-            if found:
-                return found["id"]
-            if not person.strip().isdigit():
+            if _storable(person):  # a name PostgreSQL could not store names nobody
+                found = ps.person_by_name(conn, person)
+                if found:
+                    return found["id"]
+            # ASCII digits only: str.isdigit() also takes '²' and '٣', which int() refuses
+            if not re.fullmatch(r"[0-9]+", person.strip()):
                 raise NotFoundError(f"no person named {person!r}")
             person = int(person)
-        if ps.get_person(conn, person) is None:
+        if not 0 < person <= MAX_ID or ps.get_person(conn, person) is None:
             raise NotFoundError(f"no person with id {person}")
         return person
 
@@ -425,10 +430,18 @@ def _person_folders(folder: Path) -> list[tuple[Path, list[Path]]]:
     return found
 
 
+def _storable(text: str) -> bool:
+    """Whether PostgreSQL can store text: no NUL, no lone surrogate (not encodable as UTF-8)."""
+    return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
+
+
 def _clean_name(name: str) -> str:
     cleaned = " ".join(name.split())
     if not cleaned:
         raise PersonError("a person's name cannot be empty")
+    if not _storable(cleaned) or any(unicodedata.category(c) == "Cc" for c in cleaned):
+        raise InvalidInputError(
+            f"a person's name cannot contain control characters or invalid Unicode: {name!r}")
     return cleaned
 
 

@@ -15,17 +15,19 @@ from fastapi.staticfiles import StaticFiles
 
 from pgface import __version__
 from pgface.api import admin, faces, people, photos, search
-from pgface.api.errors import install_error_handlers
+from pgface.api.errors import InternalErrors, install_error_handlers
 from pgface.api.limits import MULTIPART_SLACK, BodyLimit
 from pgface.config import Settings
+from pgface.db.watch import ServerWatch
 from pgface.errors import PgfaceError
 from pgface.library import Pgface
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.sessions import default_threads
 
 DESCRIPTION = """Index photos, search them by face, compare faces. Errors are JSON
-`{"error": {"status": 4xx, "message": "..."}}`. Send an API key as `Authorization: Bearer
-pgf_...` when the server wants one (see `GET /api/auth` and docs/http.md)."""
+`{"error": {"status": 4xx, "code": "not_found", "message": "..."}}` (codes: docs/http.md).
+Send an API key as `Authorization: Bearer pgf_...` when the server wants one (see
+`GET /api/auth` and docs/http.md)."""
 
 
 def static_dir() -> Path:
@@ -53,9 +55,15 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
         workers = settings.api_inference_workers
         app.state.cpu = anyio.CapacityLimiter(workers if workers > 0 else default_threads())
         app.state.indexing = anyio.CapacityLimiter(1)
+        # A crashed embedded server is restarted within seconds, even while no request comes;
+        # then idle connections to the dead one are dropped from the pool.
+        watch = (ServerWatch(settings.resolved_data_dir(), on_restart=pf.pool.check).start()
+                 if pf.embedded else None)
         try:
             yield
         finally:
+            if watch is not None:
+                watch.stop()
             pf.close()
 
     app = FastAPI(title="pgface", version=__version__, description=DESCRIPTION,
@@ -64,6 +72,7 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
     install_error_handlers(app)
     # Compare takes two photos; anything beyond that and the form fields is refused unread.
     app.add_middleware(BodyLimit, max_bytes=2 * settings.api_max_upload_bytes + MULTIPART_SLACK)
+    app.add_middleware(InternalErrors)  # outermost of ours: it sees what every other layer raised
     for router in (admin.router, photos.router, faces.router, search.router, people.router,
                    people.identify_router):
         app.include_router(router, prefix="/api")

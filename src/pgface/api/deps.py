@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pgface.api.errors import ApiError
 from pgface.config import Settings
-from pgface.db import api_keys
+from pgface.db import api_keys, server
 from pgface.library import Pgface
 
 T = TypeVar("T")
@@ -23,7 +23,13 @@ CREATE_HINT = "create one with `pgface keys create NAME --scope read`"
 
 
 def get_pf(request: Request) -> Pgface:
-    return request.app.state.pf
+    pf: Pgface = request.app.state.pf
+    # Stopped on purpose, the embedded server stays stopped: say so now rather than after the
+    # pool's 30 s wait. A crashed one is restarted by the next connection and the watchdog.
+    if pf.embedded and server.stopped(get_settings(request).resolved_data_dir()):
+        raise ApiError(503, "the embedded PostgreSQL is stopped (`pgface db stop`); start it "
+                            "with `pgface db start`", "database_unavailable")
+    return pf
 
 
 def get_settings(request: Request) -> Settings:

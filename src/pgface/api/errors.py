@@ -1,44 +1,75 @@
-"""Every error leaves as JSON `{"error": {"status": ..., "message": ...}}` with a 4xx/5xx code."""
+"""Every error leaves as JSON `{"error": {"status", "code", "message"}}`.
+
+A 4xx is the client's to fix and its `code` says what kind it is; a 500 (`internal`) is a bug,
+logged here with its traceback.
+"""
 
 from __future__ import annotations
 
 import logging
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pgface.db.connection import DatabaseError
-from pgface.errors import ImageError, ModelPackError, NoFaceError, NotFoundError, PgfaceError
+from pgface.errors import (
+    ImageError,
+    InvalidInputError,
+    ModelPackError,
+    NoFaceError,
+    NotFoundError,
+    PgfaceError,
+)
 from pgface.people import PersonError
 
 log = logging.getLogger(__name__)
 
+# The code of an error that has no more specific one: one per status.
+STATUS_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "invalid_request",
+    500: "internal",
+    503: "unavailable",
+}
+
 
 class ApiError(Exception):
-    """A request the API refuses, with the status and the message the client sees."""
+    """A request the API refuses, with the status, code and message the client sees."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.code = code or STATUS_CODES.get(status, f"http_{status}")
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"status": status, "message": message}}, status_code=status)
+def error_response(status: int, message: str, code: str | None = None) -> JSONResponse:
+    code = code or STATUS_CODES.get(status, f"http_{status}")
+    return JSONResponse({"error": {"status": status, "code": code, "message": message}},
+                        status_code=status)
 
 
 # Most specific first: ImageError, NoFaceError... are all PgfaceErrors.
-_STATUS: list[tuple[type[Exception], int]] = [
-    (ImageError, 400),
-    (NoFaceError, 422),
-    (NotFoundError, 404),
-    (PersonError, 409),
-    (DatabaseError, 503),
-    (ModelPackError, 500),
-    (PgfaceError, 400),
+_DOMAIN: list[tuple[type[Exception], int, str]] = [
+    (ImageError, 400, "invalid_image"),
+    (InvalidInputError, 400, "invalid_input"),
+    (NoFaceError, 422, "no_face"),
+    (NotFoundError, 404, "not_found"),
+    (PersonError, 409, "conflict"),
+    (DatabaseError, 503, "database_unavailable"),
+    (ModelPackError, 503, "model_unavailable"),
+    (PgfaceError, 400, "bad_request"),
 ]
 
 
@@ -59,28 +90,73 @@ def validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+class InternalErrors:
+    """Any exception no handler took is a bug: logged with its traceback, answered as JSON 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.exception("500 on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # too late for an answer of our own: the server closes the connection
+            message = f"internal error ({type(exc).__name__}); the server's log has the details"
+            await error_response(500, message, "internal")(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        response = error_response(exc.status, exc.message)
+        response = error_response(exc.status, exc.message, exc.code)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"  # RFC 9110: a 401 names its scheme
         return response
 
     @app.exception_handler(PgfaceError)
     async def _domain(_: Request, exc: PgfaceError) -> JSONResponse:
-        status = next(code for cls, code in _STATUS if isinstance(exc, cls))
+        status, code = next((s, c) for cls, s, c in _DOMAIN if isinstance(exc, cls))
         if status >= 500:
             log.error("request failed: %s", exc)
-        return error_response(status, str(exc))
+        return error_response(status, str(exc), code)
 
     @app.exception_handler(PoolTimeout)
     async def _busy(_: Request, exc: PoolTimeout) -> JSONResponse:
-        return error_response(503, "the database is busy: no connection became free in time")
+        return error_response(503, "no database connection became free in time (the database "
+                                   "is down or busy); try again", "database_unavailable")
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def _lost(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        # The server went away mid-request; the pool and the watchdog bring it back.
+        log.warning("%s %s: database connection lost: %s", request.method, request.url.path,
+                    " ".join(str(exc).split()))
+        return error_response(503, "the database connection was lost; try again",
+                              "database_unavailable")
+
+    @app.exception_handler(psycopg.DataError)
+    async def _data(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # Values PostgreSQL refuses (a NUL in a text, a number out of range) came from the client.
+        reason = " ".join(str(exc).split())
+        log.warning("%s %s: refused by the database: %s", request.method, request.url.path,
+                    reason)
+        return error_response(400, f"a value was refused by the database: {reason}",
+                              "invalid_input")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, validation_message(exc))
+        return error_response(422, validation_message(exc), "invalid_request")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

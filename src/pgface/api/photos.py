@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
@@ -56,6 +57,24 @@ def _photo_or_404(pf: Pgface, photo_id: int) -> tuple[dict, list[dict]]:
         return row, store.faces_of_photo(conn, photo_id)
 
 
+def _write_file(target: Path, data: bytes) -> bool:
+    """Write data to target through a temporary file of its own; True if target was new.
+
+    Each writer has its own temporary name, so concurrent uploads of one photo never rename
+    each other's file away; os.replace makes the file appear whole or not at all.
+    """
+    existed = target.exists()
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return not existed
+
+
 def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tuple[int, bool]:
     """Decode, detect and store one uploaded photo, kept under upload_dir; (id, new)."""
     sha = hashlib.sha256(data).digest()
@@ -66,33 +85,44 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
     photo = decode_photo(data, name, settings.api_max_upload_bytes, settings.api_max_pixels)
     suffix = Path(name).suffix.lower()
     folder = upload_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
     # Named by content, never by the client's file name: no path from the client is used.
     target = folder / f"{sha.hex()}{suffix if suffix in IMAGE_SUFFIXES else '.img'}"
-    partial = target.with_suffix(target.suffix + ".part")
-    partial.write_bytes(data)
-    os.replace(partial, target)
     photo.source = str(target)
+    # Analysed before anything is written: a photo the analysis refuses leaves no file.
     rows = Indexer(pf.analyzer, pf.pool, settings).photo_rows([photo])
-    with pf.pool.connection() as conn, conn.transaction():
-        inserted = store.add_photos(conn, rows, pf.analyzer.model_name)
-        if inserted:
+    folder.mkdir(parents=True, exist_ok=True)
+    wrote = False
+    try:
+        with pf.pool.connection() as conn:
+            with conn.transaction():
+                # A concurrent upload of the same photo waits here on the unique sha256 until
+                # this transaction ends, then finds our row: one row, one file.
+                inserted = store.add_photos(conn, rows, pf.analyzer.model_name)
+                if not inserted:
+                    return store.photo_id_by_sha256(conn, sha), False
+                # Written before the row commits, so a stored row always has its file.
+                wrote = _write_file(target, data)
+            # A photo only another pack had analysed is not new to the library.
             return next(iter(inserted.values())), known is None
-        # Another request stored the same photo between our check and our insert.
-        return store.photo_id_by_sha256(conn, sha), False
+    except BaseException:
+        if wrote:  # the row was not stored: no file without a row
+            target.unlink(missing_ok=True)
+        raise
 
 
-@router.post("", status_code=201, dependencies=[Depends(require_write)])
-async def index_upload(request: Request,
+@router.post("", status_code=201, dependencies=[Depends(require_write)],
+             responses={200: {"description": "The same photo was already stored"}})
+async def index_upload(request: Request, response: Response,
                        file: Annotated[UploadFile, File(description="A photo")]) -> dict:
     """Index an uploaded photo: every face is detected and stored. The photo itself is kept
     in the server's upload folder so it can be shown later. A photo already stored (same
-    bytes) is not indexed again: `created` is then false."""
+    bytes) is not indexed again: the answer is then 200 with `created` false, else 201."""
     settings = get_settings(request)
     data, name = await read_upload(file, settings.api_max_upload_bytes, "file")
     photo_id, created = await run_cpu(request, _index_upload, get_pf(request), settings, data,
                                       name)
     row, faces = await run_in_threadpool(_photo_or_404, get_pf(request), photo_id)
+    response.status_code = 201 if created else 200
     return {"created": created, "photo": photo_json(row, faces)}
 
 
@@ -113,14 +143,20 @@ def _under_roots(settings: Settings, given: str) -> Path:
     roots = allowed_roots(settings)
     if not roots:
         raise ApiError(403, "indexing server-side paths is disabled: start the server with "
-                            "--roots FOLDER to allow folders")
+                            "--roots FOLDER to allow folders", "paths_disabled")
     if "\x00" in given or not given.strip():
-        raise ApiError(400, "path is empty or contains a NUL byte")
-    candidate = Path(given).expanduser()
-    real = (candidate if candidate.is_absolute() else roots[0] / candidate).resolve()
+        raise ApiError(400, "path is empty or contains a NUL byte", "invalid_path")
+    try:
+        candidate = Path(given).expanduser()
+        real = (candidate if candidate.is_absolute() else roots[0] / candidate).resolve()
+        real.exists()  # a name too long for the file system raises here, not later
+    except (OSError, ValueError) as exc:  # too long, a name over 255 bytes, not encodable...
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ApiError(400, f"path {given[:200]!r} cannot be used: {reason}",
+                       "invalid_path") from None
     if not any(real == root or root in real.parents for root in roots):
         raise ApiError(403, f"path {given!r} is outside the allowed roots "
-                            f"({', '.join(map(str, roots))})")
+                            f"({', '.join(map(str, roots))})", "outside_roots")
     return real
 
 

@@ -1,7 +1,8 @@
-"""The command line: parse, call the library, print. Domain errors become one line and exit 1."""
+"""The command line: parse, call the library, print. Errors become one line and exit 1."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +22,7 @@ from pgface.cli.common import (
     out,
     print_json,
 )
+from pgface.cli.db import db_app
 from pgface.cli.notices import print_notices
 from pgface.cli.people import people_app
 from pgface.cli.serve import keys_app, serve
@@ -35,6 +37,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def _quiet_logs() -> None:
+    # A command reports what went wrong in one `error:` line: the pool's reconnection attempts
+    # and the restart of a crashed embedded server (the next connection does it) stay quiet.
+    logging.getLogger("psycopg").setLevel(logging.CRITICAL)
+    logging.getLogger("pgface.db.watch").setLevel(logging.CRITICAL)
 
 
 @app.command()
@@ -275,3 +285,4 @@ def main() -> None:
 app.add_typer(people_app, name="people")
 app.command()(serve)
 app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")

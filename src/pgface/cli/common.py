@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
 from typing import Annotated, Any, TypeVar
 
+import click
+import psycopg
 import typer
+from psycopg_pool import PoolTimeout
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
+from rich.markup import escape
 
 from pgface.config import Settings
 from pgface.errors import PgfaceError
@@ -25,15 +32,45 @@ ThresholdOption = Annotated[float | None, typer.Option(
     help="Minimum cosine similarity (default: the match threshold calibrated on LFW).")]
 
 
+def error_line(exc: BaseException) -> str:
+    """What went wrong, for the `error:` line: the message of a domain error as it is; for the
+    rest (database, settings, files), a sentence that says what to do where there is one."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    if isinstance(exc, PgfaceError):
+        return str(exc)
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"setting PGFACE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']} "
+            f"(got {e.get('input')!r})" for e in exc.errors())
+    if isinstance(exc, SettingsError):
+        return f"a PGFACE_ setting cannot be read: {first}"
+    if isinstance(exc, PoolTimeout):
+        return "no database connection became free in time: the database is down or busy"
+    if isinstance(exc, psycopg.OperationalError):
+        return (f"lost the database connection ({first}); everything stored until then is "
+                "kept: run the command again")
+    if isinstance(exc, psycopg.Error):
+        return f"database: {first}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return f"unexpected {type(exc).__name__}: {first} (a bug; PGFACE_DEBUG=1 shows where)"
+
+
 def handle_errors(func: F) -> F:
-    """Domain errors become one line on stderr and exit code 1, not a traceback."""
+    """Any error becomes one `error:` line on stderr and exit code 1, never a traceback
+    (PGFACE_DEBUG=1 lets it through, traceback and all)."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except PgfaceError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+        except (typer.Exit, typer.Abort, click.ClickException):
+            raise  # typer's own ways out: exit codes, usage errors, a declined prompt
+        except Exception as exc:
+            if os.environ.get("PGFACE_DEBUG"):
+                raise
+            err.print(f"[red]error:[/red] {escape(error_line(exc))}", highlight=False,
+                      soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

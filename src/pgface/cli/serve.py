@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -53,10 +54,27 @@ def serve(
     if inference_workers:
         update["api_inference_workers"] = inference_workers
     settings = settings.model_copy(update=update)
+    _server_logs()
     err.print(f"pgface on http://{host}:{port}/ (API docs at /docs); "
               f"roots: {', '.join(map(str, settings.api_roots)) or 'none (uploads only)'}",
               highlight=False)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def _server_logs() -> None:
+    """A server says what it does in its log, as uvicorn does: a restarted database, a 500's
+    traceback, a lost connection (the CLI's callback quiets these for one-shot commands)."""
+    from uvicorn.logging import DefaultFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+    for name in ("pgface", "psycopg"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+    logging.getLogger("pgface").setLevel(logging.INFO)
+    logging.getLogger("pgface.db.watch").setLevel(logging.NOTSET)
+    logging.getLogger("psycopg").setLevel(logging.WARNING)
 
 
 def _key_dict(key: api_keys.ApiKey) -> dict:

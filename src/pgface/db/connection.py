@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.resources
 import logging
 import re
+from collections.abc import Callable
 
 import psycopg
 from pgvector.psycopg import register_vector
@@ -51,8 +52,12 @@ def migrate(url: str) -> list[int]:
                     applied_now.append(version)
                     log.info("applied migration %04d_%s", version, name)
     except psycopg.OperationalError as exc:
-        raise DatabaseError(f"cannot connect to the database: {exc}".strip()) from exc
+        raise DatabaseError(f"cannot connect to the database: {_one_line(exc)}") from exc
     return applied_now
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 def _check_pgvector(conn: psycopg.Connection) -> None:
@@ -69,14 +74,21 @@ def _check_pgvector(conn: psycopg.Connection) -> None:
         raise DatabaseError(f"pgvector {row[0]} is too old; pgface needs >= 0.7")
 
 
-def open_pool(url: str, min_size: int = 1, max_size: int = 8) -> ConnectionPool:
-    """Migrate, then open a pool whose connections already know the vector type."""
-    migrate(url)
+def open_pool(url: str | Callable[[], str], min_size: int = 1, max_size: int = 8
+              ) -> ConnectionPool:
+    """Migrate, then open a pool whose connections already know the vector type.
+
+    url may be a callable, asked again for every new connection (it may restart a server that
+    died). Every connection is checked as it is taken, so one the server dropped (killed,
+    restarted) is replaced instead of failing the caller's first statement.
+    """
+    migrate(url() if callable(url) else url)
     pool = ConnectionPool(
-        url, min_size=min_size, max_size=max_size, configure=register_vector, open=False
+        url, min_size=min_size, max_size=max_size, configure=register_vector,
+        check=ConnectionPool.check_connection, open=False,
     )
     try:
         pool.open(wait=True, timeout=30)
     except psycopg.OperationalError as exc:
-        raise DatabaseError(f"cannot connect to the database: {exc}") from exc
+        raise DatabaseError(f"cannot connect to the database: {_one_line(exc)}") from exc
     return pool

@@ -337,11 +337,29 @@ def stop_server(data_dir: Path) -> None:
             time.sleep(0.05)
 
 
+def crashed(data_dir: Path) -> bool:
+    """Whether the server died without shutting down: its postmaster.pid names no postmaster.
+
+    A clean stop (`pgface db stop`, pg_ctl stop) removes postmaster.pid, so it is not a crash.
+    """
+    lines = _pidfile(Path(data_dir).expanduser().resolve() / "pgdata" / "postmaster.pid")
+    return lines is not None and _proc(int(lines[0])) != "postgres"
+
+
+def stopped(data_dir: Path) -> bool:
+    """Whether the server is shut down on purpose or never started: no postmaster.pid at all.
+
+    Cheap (one stat): a server that answers requests can ask it on every one.
+    """
+    return not (Path(data_dir).expanduser().resolve() / "pgdata" / "postmaster.pid").exists()
+
+
 def server_status(data_dir: Path) -> dict:
-    """running, pid, data_dir, url (None when not running) and the PostgreSQL version."""
+    """running, pid, port, data_dir, url (None when not running) and the PostgreSQL version."""
     data_dir = Path(data_dir).expanduser().resolve()
     url = _live_url(data_dir / "pgdata")
     lines = _pidfile(data_dir / "pgdata" / "postmaster.pid") if url else None
     out = subprocess.run([POSTGRES_BIN_PATH / "postgres", "-V"], capture_output=True, text=True)
     return {"running": url is not None, "pid": int(lines[0]) if lines else None,
+            "port": int(lines[3]) if lines else None,
             "data_dir": str(data_dir), "url": url, "version": (out.stdout.split() or [None])[-1]}

@@ -1,0 +1,332 @@
+"""Faults and user errors: PostgreSQL killed under `pgface index` and under the HTTP app, the
+same photo uploaded by 8 clients at once, and every error a user can cause answered in one
+`error:` line (CLI) or a JSON 4xx with a code (HTTP). No mocks: real servers, real kills."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import LFW, PHOTOS, require_data
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from PIL import Image
+from typer.testing import CliRunner
+
+import pgface
+from pgface import Settings
+from pgface.api import create_app
+from pgface.api.errors import InternalErrors, install_error_handlers
+from pgface.api.photos import upload_dir
+from pgface.cli import app as cli_app
+from pgface.db.connection import migrate
+from pgface.db.server import ensure_server, server_status, stop_server
+from pgface.models.analysis import FaceAnalyzer
+
+SRC = Path(pgface.__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[Path]:
+    """A data folder with an embedded server of its own: these tests kill it, so not the
+    session's server that the other tests use."""
+    folder = Path(tempfile.mkdtemp(prefix="pgface-faults-", dir="/tmp"))
+    folder.chmod(0o755)  # as root the server runs as the pgface user, which must enter it
+    data = folder / "data"
+    ensure_server(data)
+    yield data
+    stop_server(data)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _emptied(data: Path) -> str:
+    """The URL of the own server's database, migrated and without photos or people."""
+    url = ensure_server(data)
+    migrate(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE photos, people RESTART IDENTITY CASCADE")
+    return url
+
+
+def _kill_postmaster(data: Path) -> int:
+    pid = server_status(data)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def _counts(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        photos, distinct, half = conn.execute(
+            "SELECT count(*), count(DISTINCT sha256), count(*) FILTER (WHERE face_count <> "
+            "(SELECT count(*) FROM faces f WHERE f.photo_id = p.id)) FROM photos p").fetchone()
+    return {"photos": photos, "distinct": distinct, "half_written": half}
+
+
+def _cli(args: list[str], data: Path, models_dir: Path, **extra: str) -> subprocess.Popen:
+    """`pgface ARGS` in a child process, on the own server's data folder."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PGFACE_DATABASE_URL",)}
+    env.update(PYTHONPATH=os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]),
+               PGFACE_DATA_DIR=str(data), PGFACE_MODELS_DIR=str(models_dir), **extra)
+    return subprocess.Popen(
+        [sys.executable, "-c", "from pgface.cli import app; app(prog_name='pgface')", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _store_in_flight(url: str, at_least: int) -> bool:
+    """Whether at_least photos are stored and a batch's transaction is running right now."""
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            stored = conn.execute("SELECT count(*) FROM photos").fetchone()[0]
+            busy = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND "
+                "state <> 'idle' AND (query LIKE 'COPY faces%%' OR query LIKE "
+                "'%%INSERT INTO photos%%')").fetchone()[0]
+    except psycopg.OperationalError:
+        return False
+    return stored >= at_least and busy > 0
+
+
+def test_postgres_killed_during_cli_index_loses_nothing(own_server: Path, models_dir: Path,
+                                                        analyzer: FaceAnalyzer) -> None:
+    images = sorted(require_data(LFW / "images").glob("*/*.jpg"))[:120]
+    folder = own_server.parent / "photos"
+    folder.mkdir(exist_ok=True)
+    for image in images:
+        (folder / image.name).unlink(missing_ok=True)
+        (folder / image.name).symlink_to(image)
+    distinct = len({hashlib.sha256(p.read_bytes()).digest() for p in images})
+    url = _emptied(own_server)
+
+    # Small batches, so that some are committed before the kill and more come after it.
+    indexing = _cli(["index", "--json", str(folder)], own_server, models_dir,
+                    PGFACE_PHOTO_BATCH="8")
+    deadline = time.monotonic() + 600  # a guard against a hang, not a timing requirement
+    while not _store_in_flight(url, 16):
+        assert indexing.poll() is None, indexing.communicate()
+        assert time.monotonic() < deadline, "indexing never got going"
+    killed = _kill_postmaster(own_server)
+    out, err = indexing.communicate(timeout=600)
+
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    if indexing.returncode == 0:
+        # The kill fell between two batches: the next connection restarted the server and
+        # indexing went on, silently.
+        assert lines == [] and json.loads(out)["failures"] == []
+    else:
+        assert indexing.returncode == 1 and len(lines) == 1, err
+        assert lines[0].startswith("error: lost the database connection"), err
+        assert "run the command again" in lines[0]
+
+    # The next run (re)starts the server and completes: every photo once, none half-written.
+    before = _counts(url)["photos"] if indexing.returncode else 0
+    again = _cli(["index", "--json", str(folder)], own_server, models_dir)
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0 and err == "", err
+    report = json.loads(out)
+    assert server_status(own_server)["pid"] != killed
+    assert report["files"] == len(images) and report["failures"] == []
+    if indexing.returncode:
+        assert report["indexed"] == distinct - before
+        assert report["skipped"] == len(images) - report["indexed"]
+    assert _counts(url) == {"photos": distinct, "distinct": distinct, "half_written": 0}
+
+
+def test_http_app_recovers_when_postgres_is_killed(own_server: Path, models_dir: Path,
+                                                   analyzer: FaceAnalyzer) -> None:
+    obama = require_data(PHOTOS / "queries" / "obama1.jpg")
+    _emptied(own_server)
+    settings = Settings(database_url=None, data_dir=own_server, models_dir=models_dir)
+    with TestClient(create_app(settings, analyzer)) as client:
+        stored = client.post("/api/photos", files={"file": (obama.name, obama.read_bytes())})
+        assert stored.status_code == 201, stored.text
+        photo = f"/api/photos/{stored.json()['photo']['id']}"
+
+        # Killed under a running app: requests go on, at most one fails, as a JSON 503.
+        killed = _kill_postmaster(own_server)
+        answers = [client.get(photo) for _ in range(10)]
+        failed = [r for r in answers if r.status_code != 200]
+        assert len(failed) <= 1, [r.text for r in failed]
+        for response in failed:
+            assert response.status_code == 503
+            assert response.json()["error"]["code"] == "database_unavailable"
+        assert answers[-1].json()["faces"] and server_status(own_server)["pid"] != killed
+
+        # Killed while no request comes: the app's watchdog restarts it on its own.
+        killed = _kill_postmaster(own_server)
+        deadline = time.monotonic() + 120  # a guard against a hang, not a timing requirement
+        while server_status(own_server)["pid"] in (None, killed):
+            assert time.monotonic() < deadline, "the server was not restarted"
+            time.sleep(0.1)
+        assert client.get(photo).status_code == 200
+        assert client.get("/api/health").json()["status"] == "ok"
+
+        # Stopped on purpose (`pgface db stop`): it stays stopped, and requests say so at once.
+        stop_server(own_server)
+        stopped = client.get(photo)
+        assert stopped.status_code == 503, stopped.text
+        assert stopped.json()["error"]["code"] == "database_unavailable"
+        assert "pgface db start" in stopped.json()["error"]["message"]
+        assert not server_status(own_server)["running"]
+        ensure_server(own_server)  # `pgface db start`
+        assert client.get(photo).status_code == 200
+
+
+def test_db_commands_start_stop_and_report_the_embedded_server(own_server: Path) -> None:
+    env = {"PGFACE_DATA_DIR": str(own_server), "PGFACE_DATABASE_URL": ""}
+    ensure_server(own_server)
+    status = runner.invoke(cli_app, ["db", "status", "--json"], env=env)
+    assert status.exit_code == 0, status.output
+    running = json.loads(status.stdout)
+    assert running["running"] and running["pid"] > 0 and running["port"] > 0
+    assert running["data_dir"] == str(own_server) and running["version"].startswith("18")
+    assert running["in_use"] is True
+
+    stopped = runner.invoke(cli_app, ["db", "stop"], env=env)
+    assert stopped.exit_code == 0 and f"pid {running['pid']}" in stopped.stdout
+    status = runner.invoke(cli_app, ["db", "status", "--json"], env=env)
+    assert status.exit_code == 3 and json.loads(status.stdout)["running"] is False
+
+    started = runner.invoke(cli_app, ["db", "start", "--json"], env=env)
+    assert started.exit_code == 0, started.output
+    assert json.loads(started.stdout)["running"] and server_status(own_server)["running"]
+
+
+def test_cli_errors_are_one_line(own_server: Path, models_dir: Path,
+                                 analyzer: FaceAnalyzer) -> None:
+    base = {"PGFACE_DATA_DIR": str(own_server), "PGFACE_MODELS_DIR": str(models_dir),
+            "PGFACE_DATABASE_URL": ""}
+    _emptied(own_server)
+    cases = [
+        (["people", "show", "²"], {}, "error: no person named '²'"),
+        (["people", "rename", "1", "a\x01b"], {}, "error: a person's name cannot contain"),
+        (["stats"], {"PGFACE_PHOTO_BATCH": "abc"}, "error: setting PGFACE_PHOTO_BATCH: "),
+        (["stats"], {"PGFACE_DET_SIZES": "[640"}, "error: a PGFACE_ setting cannot be read"),
+        (["stats"], {"PGFACE_DATABASE_URL": "not a url"}, "error: database: "),
+        (["stats"], {"PGFACE_DATABASE_URL": "postgresql://x@/x?host=/nonexistent"},
+         "error: cannot connect to the database: "),
+        (["index", "/nonexistent/photos"], {}, "skipped /nonexistent/photos: no such file"),
+    ]
+    for args, extra, first in cases:
+        result = runner.invoke(cli_app, args, env={**base, **extra})
+        assert result.exit_code == 1, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), args
+        lines = result.stderr.splitlines()
+        assert lines[0].startswith(first), (args, result.stderr)
+        if args[0] != "index":  # index also says what it did, on a second line
+            assert len(lines) == 1, (args, result.stderr)
+
+
+def test_user_errors_over_http_are_json_4xx_with_a_code(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    obama = require_data(PHOTOS / "queries" / "obama1.jpg")
+    settings = settings.model_copy(update={"api_roots": [tmp_path],
+                                           "upload_dir": tmp_path / "uploads"})
+    png = io.BytesIO()
+    Image.new("RGB", (64, 64), (90, 120, 200)).save(png, "PNG")
+    truncated = ("half.jpg", obama.read_bytes()[:8000])
+    with TestClient(create_app(settings, analyzer)) as client:
+        cases = [
+            (client.post("/api/photos/index-path", json={"path": "a" * 300}), 400,
+             "invalid_path"),
+            (client.post("/api/photos/index-path", json={"path": "b" * 300 + "/x.jpg"}), 400,
+             "invalid_path"),
+            (client.post("/api/photos/index-path", json={"path": "a\x00b"}), 400,
+             "invalid_path"),
+            (client.get("/api/people/%00"), 404, "not_found"),
+            (client.get("/api/people/%00/faces"), 404, "not_found"),
+            (client.get("/api/people/%C2%B2"), 404, "not_found"),
+            (client.delete("/api/people/%C2%B2"), 404, "not_found"),
+            (client.get("/api/people/99999999999999999999999"), 404, "not_found"),
+            (client.patch("/api/people/1", json={"name": "a\x00b"}), 400, "invalid_input"),
+            (client.post("/api/people/name", json={"face_ids": [1], "name": "a\x00b"}), 400,
+             "invalid_input"),
+            (client.post("/api/people/merge", json={"source": "a\x00b", "target": "c"}), 404,
+             "not_found"),
+            (client.post("/api/people/merge", json={"source": "²", "target": 1}), 404,
+             "not_found"),
+            (client.post("/api/photos", files={"file": truncated}), 400, "invalid_image"),
+            (client.post("/api/search", files={"file": truncated}), 400, "invalid_image"),
+            (client.post("/api/identify", files={"file": truncated}), 400, "invalid_image"),
+            (client.post("/api/compare", files={"a": ("a.png", png.getvalue()),
+                                                "b": truncated}), 400, "invalid_image"),
+            (client.post("/api/compare", files={"a": ("a.png", png.getvalue()),
+                                                "b": ("b.png", png.getvalue())}), 422,
+             "no_face"),
+            (client.get("/api/nothing"), 404, "not_found"),
+        ]
+        for response, status, code in cases:
+            assert response.status_code == status, (code, response.text)
+            error = response.json()["error"]
+            assert error["code"] == code and error["status"] == status and error["message"]
+        # A photo that fails leaves nothing behind in the upload folder.
+        folder = upload_dir(settings)
+        assert not folder.exists() or list(folder.iterdir()) == []
+        assert client.get("/api/stats").json()["photos"] == 0
+
+
+def test_a_bug_is_a_logged_json_500(caplog: pytest.LogCaptureFixture) -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.add_middleware(InternalErrors)
+
+    @app.get("/broken")
+    def broken() -> dict:
+        return {"value": 1 / 0}
+
+    with TestClient(app) as client, caplog.at_level(logging.ERROR, "pgface.api.errors"):
+        response = client.get("/broken")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal"
+    assert "ZeroDivisionError" in response.json()["error"]["message"]
+    [record] = [r for r in caplog.records if r.name == "pgface.api.errors"]
+    assert record.exc_info and "500 on GET /broken" in record.getMessage()
+
+
+def test_concurrent_uploads_of_one_photo_give_one_row_and_one_file(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    photos = [require_data(PHOTOS / "people" / "obama" / "obama.jpg"),
+              require_data(PHOTOS / "people" / "biden" / "biden.jpg"),
+              require_data(PHOTOS / "queries" / "kit_with_rose.jpg")]
+    settings = settings.model_copy(update={"upload_dir": tmp_path / "uploads"})
+    clients = 8
+    with TestClient(create_app(settings, analyzer)) as client:
+        for photo in photos:
+            data = photo.read_bytes()
+            start = threading.Barrier(clients)
+            answers: list[tuple[int, dict]] = []
+
+            def upload(data: bytes = data, start: threading.Barrier = start,
+                       answers: list = answers) -> None:
+                start.wait()
+                response = client.post("/api/photos", files={"file": ("same.jpg", data)})
+                answers.append((response.status_code, response.json()))
+
+            threads = [threading.Thread(target=upload) for _ in range(clients)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            statuses = sorted(status for status, _ in answers)
+            assert statuses == [200] * (clients - 1) + [201], answers
+            assert len({body["photo"]["id"] for _, body in answers}) == 1
+            assert sum(body["created"] for _, body in answers) == 1
+        files = sorted(p.name for p in upload_dir(settings).iterdir())
+        expected = sorted(hashlib.sha256(p.read_bytes()).hexdigest() + ".jpg" for p in photos)
+        assert files == expected  # one file per photo, no temporary file left over
+        assert client.get("/api/stats").json()["photos"] == len(photos)

@@ -126,3 +126,16 @@ def test_the_index_syncing_from_a_standby_misses_no_late_commit(
         caught_up(*servers)
         index.sync(reader)
         assert sorted(index._ids[: len(index)].tolist()) == ids + late
+
+
+def test_read_database_urls_are_a_json_list_or_comma_separated(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    several_hosts = "postgresql://u@h1,h2/db?target_session_attrs=any"
+    monkeypatch.setenv("PGFACE_READ_DATABASE_URL",
+                       f"postgresql://u@a/db, {several_hosts},postgres://u@b/db")
+    assert Settings().read_database_url == ["postgresql://u@a/db", several_hosts,
+                                            "postgres://u@b/db"]
+    monkeypatch.setenv("PGFACE_READ_DATABASE_URL", '["host=a dbname=x", "host=b dbname=x"]')
+    assert Settings().read_database_url == ["host=a dbname=x", "host=b dbname=x"]
+    monkeypatch.delenv("PGFACE_READ_DATABASE_URL")
+    assert Settings().read_database_url == []

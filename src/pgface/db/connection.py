@@ -36,7 +36,7 @@ def migrations() -> list[tuple[int, str, str]]:
 
 
 # Objects the migrations create, by kind: what moves from public into pgface's schema.
-_CREATED = re.compile(r"CREATE\s+(?:UNIQUE\s+)?(TABLE|VIEW|MATERIALIZED\s+VIEW|SEQUENCE|TYPE)"
+_CREATED = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?(TABLE|VIEW|MATERIALIZED\s+VIEW|SEQUENCE|TYPE)"
                       r"\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
 
 

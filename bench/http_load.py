@@ -87,6 +87,7 @@ def fill(url: str, faces: int, model: str, seed: int) -> float:
         from pgvector.psycopg import register_vector
 
         register_vector(conn)
+        conn.execute("SET search_path TO pgface, public")  # pgface's tables, in its schema
         definition = conn.execute(INDEX_DEF).fetchone()[0]
         # One index build after the load is many times faster than 100k index inserts.
         conn.execute(DROP_INDEX)

@@ -249,6 +249,8 @@ def database(size: int) -> tuple[str, str]:
 
 def connect(url: str) -> psycopg.Connection:
     conn = psycopg.connect(url)
+    conn.execute("SET search_path TO pgface, public")  # pgface's tables, in its schema
+    conn.commit()
     register_vector(conn)
     return conn
 

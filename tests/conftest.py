@@ -63,7 +63,8 @@ def database_url(server_url: str) -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield with_database(server_url, name)
+    # Raw connections of tests see pgface's schema first, as pgface's own connections do.
+    yield with_database(server_url, name) + "&options=-csearch_path%3Dpgface%2Cpublic"
     with psycopg.connect(server_url, autocommit=True) as conn:
         drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
         conn.execute(drop.format(sql.Identifier(name)))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Cosine-similarity thresholds of best accuracy on LFW View 1 DevTrain; docs/calibration.md.
 CALIBRATED_THRESHOLDS: dict[str, float] = {"buffalo_sc": 0.23}
@@ -20,6 +22,9 @@ class Settings(BaseSettings):
 
     # Empty: start (and keep) the embedded PostgreSQL in data_dir.
     database_url: str | None = None
+    # Hot standbys that serve searches (a JSON list or comma-separated); writes go to the primary.
+    read_database_url: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    db_schema: str = "pgface"  # pgface's tables live in this schema of the database
     data_dir: Path | None = None
     model_pack: str = "buffalo_sc"
     models_dir: Path | None = None
@@ -56,6 +61,20 @@ class Settings(BaseSettings):
     # Photos analysed at once; 0: one per core (overlapping detections get a stream each).
     api_inference_workers: int = 0
     upload_dir: Path | None = None  # uploaded photos are kept here; default data_dir/uploads
+
+    @field_validator("read_database_url", mode="before")
+    @classmethod
+    def _url_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            # a URL may hold commas itself (several hosts): split only before a scheme
+            parts = re.split(r",\s*(?=postgres(?:ql)?://)", text)
+            return [u.strip() for u in parts if u.strip()]
+        return value
 
     def resolved_data_dir(self) -> Path:
         if self.data_dir is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,6 +55,9 @@ class Pgface:
         self._analyzer = analyzer
         self._pool: ConnectionPool | None = None
         self._url: str | None = None
+        self._read_pools: list[ConnectionPool] = []
+        self._reads = itertools.count()
+        self._read_lock = threading.Lock()
 
     # Models and the database are opened on first use: `compare` needs no database.
     @property
@@ -65,8 +70,23 @@ class Pgface:
     def pool(self) -> ConnectionPool:
         if self._pool is None:
             self._url = self.database_url()
-            self._pool = open_pool(self._connection_url)
+            self._pool = open_pool(self._connection_url, schema=self.settings.db_schema)
         return self._pool
+
+    @property
+    def read_pool(self) -> ConnectionPool:
+        """Where searches go: the hot standbys of PGFACE_READ_DATABASE_URL in turn, else the
+        primary. Each standby has its own pool, and so its own in-process index: an index
+        must sync and re-rank on one server, or a face a lagging standby lacks looks deleted."""
+        urls = self.settings.read_database_url
+        if not urls:
+            return self.pool
+        _ = self.pool  # the primary is migrated before anything is read from a standby
+        with self._read_lock:
+            if not self._read_pools:
+                self._read_pools = [open_pool(url, schema=self.settings.db_schema,
+                                              migrate_first=False) for url in urls]
+        return self._read_pools[next(self._reads) % len(self._read_pools)]
 
     @property
     def people(self) -> People:
@@ -161,7 +181,7 @@ class Pgface:
                threshold: float | None = None) -> SearchResult:
         """For each face in the photo, the stored faces at or above the threshold, best first."""
         result = search_photo(
-            self.analyzer, self.pool, self.load_photo(photo),
+            self.analyzer, self.read_pool, self.load_photo(photo),
             top=top or self.settings.top_k,
             threshold=self.threshold if threshold is None else threshold,
             ef_search=self.settings.ef_search,
@@ -198,6 +218,9 @@ class Pgface:
         return result
 
     def close(self) -> None:
+        for pool in self._read_pools:
+            pool.close()
+        self._read_pools = []
         if self._pool is not None:
             self._pool.close()
             self._pool = None

@@ -131,15 +131,16 @@ class SignIndex:
         """Catch up with PostgreSQL; returns the number of faces added. conn: idle, not in a
         transaction (the steps need fresh READ COMMITTED snapshots, in this order)."""
         with self._lock:
-            # 1. ids taken from the sequence so far ...
-            taken = conn.execute(sql.FACES_ID_TAKEN).fetchone()[0]
+            # 1. ids taken from the sequence so far (on a hot standby: at most `taken`, surely
+            # `handed`; the ids in between may go to transactions that start after step 2) ...
+            taken, handed = conn.execute(sql.FACES_ID_TAKEN).fetchone()
             # 2. ... then a snapshot: transactions with xid >= xmax took their ids after step 1.
             xmin, xmax = (int(v) for v in conn.execute(sql.SNAPSHOT_BOUNDS).fetchone())
-            self._pending.append((xmax, taken))
+            self._pending.append((xmax, handed))
             if len(self._pending) > 32:  # xmin held back long: dropping one only delays it
                 del self._pending[-2]
             settled = [t for x, t in self._pending if x <= xmin]
-            # Ids up to `taken` of a sync (this one included) are settled once every
+            # Ids up to `handed` of a sync (this one included) are settled once every
             # transaction that could hold them (xid < that sync's xmax) has ended. Only then
             # can faces below the highest id loaded still appear: otherwise fetch above it.
             after = self._watermark if settled else max(self._watermark, self._max_id)

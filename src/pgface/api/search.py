@@ -39,7 +39,7 @@ async def search(
     faces, width, height = await run_cpu(request, _analyze, pf, data, name,
                                          settings.api_max_upload_bytes, settings.api_max_pixels)
     chosen = pf.threshold if threshold is None else threshold
-    matches = await run_in_threadpool(search_faces, pf.pool, pf.analyzer.model_name, faces,
+    matches = await run_in_threadpool(search_faces, pf.read_pool, pf.analyzer.model_name, faces,
                                       top, chosen, settings.ef_search)
     notices = await run_in_threadpool(pf.notices)
     result = SearchResult(source=name, model=pf.analyzer.model_name, threshold=chosen,

@@ -9,13 +9,15 @@ from collections.abc import Callable
 
 import psycopg
 from pgvector.psycopg import register_vector
-from psycopg_pool import ConnectionPool
+from psycopg import sql as psql
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from pgface.db import sql
 from pgface.errors import PgfaceError
 
 log = logging.getLogger(__name__)
 MIN_PGVECTOR = (0, 7)
+DEFAULT_SCHEMA = "pgface"
 
 
 class DatabaseError(PgfaceError):
@@ -33,14 +35,45 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def migrate(url: str) -> list[int]:
-    """Apply the migrations this database lacks, each in its own transaction; returns them."""
+# Objects the migrations create, by kind: what moves from public into pgface's schema.
+_CREATED = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?(TABLE|VIEW|MATERIALIZED\s+VIEW|SEQUENCE|TYPE)"
+                      r"\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
+
+
+def created_names() -> list[str]:
+    """Names of the tables, views, sequences and types pgface's migrations create."""
+    names = {"schema_migrations"}
+    for _, _, script in migrations():
+        names.update(m[2] for m in _CREATED.finditer(script))
+    return sorted(names)
+
+
+def search_path(conn: psycopg.Connection, schema: str) -> str:
+    """pgface's schema first, then the one holding pgvector (its type and operators)."""
+    row = conn.execute(sql.VECTOR_SCHEMA).fetchone()
+    schemas = [schema] + ([row[0]] if row and row[0] != schema else ["public"])
+    return ", ".join(psql.Identifier(s).as_string(conn) for s in schemas)
+
+
+def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
+    """Apply the migrations this database lacks, each in its own transaction; returns them.
+
+    Everything of pgface's lives in `schema`; a database made before it had one (tables in
+    public) has them moved there first, in the same transaction as the migrations.
+    """
     applied_now = []
     try:
         with psycopg.connect(url) as conn:
             _check_pgvector(conn)
             with conn.transaction():
                 conn.execute(sql.MIGRATIONS_LOCK)
+                conn.execute(psql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    psql.Identifier(schema)))
+                # in public unless installed already: an application's vector type is ours too
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public")
+                if conn.execute(sql.LEGACY_PUBLIC_TABLES, [schema]).fetchone()[0]:
+                    _move_from_public(conn, schema)
+                conn.execute(sql.SET_SEARCH_PATH, [search_path(conn, schema), True])
                 conn.execute(sql.MIGRATIONS_TABLE)
                 done = {r[0] for r in conn.execute(sql.APPLIED_MIGRATIONS)}
                 for version, name, script in migrations():
@@ -60,6 +93,18 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
 
 
+def _move_from_public(conn: psycopg.Connection, schema: str) -> None:
+    """Tables (with their indexes, constraints and identity sequences), views and types of
+    pgface's in public go to `schema`: rows, ids and references stay as they are."""
+    names = created_names()
+    moved = []
+    for kind, name in conn.execute(sql.OBJECTS_IN_PUBLIC, [names, names]).fetchall():
+        conn.execute(psql.SQL("ALTER {} public.{} SET SCHEMA {}").format(
+            psql.SQL(kind), psql.Identifier(name), psql.Identifier(schema)))
+        moved.append(name)
+    log.info("moved pgface's %s from schema public to %s", ", ".join(moved), schema)
+
+
 def _check_pgvector(conn: psycopg.Connection) -> None:
     row = conn.execute(
         "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
@@ -74,21 +119,35 @@ def _check_pgvector(conn: psycopg.Connection) -> None:
         raise DatabaseError(f"pgvector {row[0]} is too old; pgface needs >= 0.7")
 
 
-def open_pool(url: str | Callable[[], str], min_size: int = 1, max_size: int = 8
-              ) -> ConnectionPool:
-    """Migrate, then open a pool whose connections already know the vector type.
+def _configure(schema: str) -> Callable[[psycopg.Connection], None]:
+    def configure(conn: psycopg.Connection) -> None:
+        # session-wide, so unqualified names in sql.py mean pgface's tables on every connection
+        conn.execute(sql.SET_SEARCH_PATH, [search_path(conn, schema), False])
+        conn.commit()
+        register_vector(conn)
+    return configure
+
+
+def open_pool(url: str | Callable[[], str], min_size: int = 1, max_size: int = 8,
+              schema: str = DEFAULT_SCHEMA, migrate_first: bool = True) -> ConnectionPool:
+    """Migrate (unless told not to: a read-only standby), then open a pool whose connections
+    see pgface's schema first and know the vector type.
 
     url may be a callable, asked again for every new connection (it may restart a server that
     died). Every connection is checked as it is taken, so one the server dropped (killed,
     restarted) is replaced instead of failing the caller's first statement.
     """
-    migrate(url() if callable(url) else url)
+    if migrate_first:
+        migrate(url() if callable(url) else url, schema)
     pool = ConnectionPool(
-        url, min_size=min_size, max_size=max_size, configure=register_vector,
+        url, min_size=min_size, max_size=max_size, configure=_configure(schema),
         check=ConnectionPool.check_connection, open=False,
     )
     try:
         pool.open(wait=True, timeout=30)
     except psycopg.OperationalError as exc:
+        raise DatabaseError(f"cannot connect to the database: {_one_line(exc)}") from exc
+    except PoolTimeout as exc:
+        pool.close()
         raise DatabaseError(f"cannot connect to the database: {_one_line(exc)}") from exc
     return pool

@@ -363,3 +363,35 @@ def server_status(data_dir: Path) -> dict:
     return {"running": url is not None, "pid": int(lines[0]) if lines else None,
             "port": int(lines[3]) if lines else None,
             "data_dir": str(data_dir), "url": url, "version": (out.stdout.split() or [None])[-1]}
+
+
+def create_standby(primary_data_dir: Path, standby_data_dir: Path) -> str:
+    """A streaming hot standby of the running embedded server of primary_data_dir, made with
+    the same binaries (`pg_basebackup -R`) in standby_data_dir/pgdata and started; its URL.
+
+    It follows the primary over its Unix socket, so both run on this machine (tests, benches,
+    trying replicas out); on several machines use PostgreSQL's own tooling."""
+    primary_url = ensure_server(primary_data_dir)
+    standby_data_dir = Path(standby_data_dir).expanduser().resolve()
+    pgdata = standby_data_dir / "pgdata"
+    pw = _server_user()
+    _prepare(standby_data_dir, pw)
+    with _lock(standby_data_dir):
+        if not (pgdata / "PG_VERSION").exists():
+            bindir = _bindir(standby_data_dir, pw)
+            query = dict(p.split("=", 1) for p in primary_url.partition("?")[2].split("&"))
+            tmp = standby_data_dir / "pgdata.basebackup"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(mode=0o700)
+            _chown(tmp, pw)
+            rc, out = _run([bindir / "pg_basebackup", "-D", tmp, "-R", "-X", "stream",
+                            "--checkpoint=fast", "-U", "postgres", "-h",
+                            query["host"].replace("%2F", "/"), "-p", query["port"]],
+                           pw, 5 * TIMEOUT_S)
+            if rc:
+                raise EmbeddedServerError(f"pg_basebackup into {tmp} failed:\n{out[-3000:]}")
+            # the primary's socket lock and logs came along: they are not the standby's
+            for copied in [tmp / ".s.PGSQL.5432.lock", *(tmp / "log").glob("*")]:
+                copied.unlink(missing_ok=True)
+            tmp.rename(pgdata)
+    return ensure_server(standby_data_dir)

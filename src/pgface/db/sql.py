@@ -12,6 +12,37 @@ MIGRATIONS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('pgface.migrations'))"
 APPLIED_MIGRATIONS = "SELECT version FROM schema_migrations"
 RECORD_MIGRATION = "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)"
 
+# pgface's own schema (connection.py): where the vector extension lives, and whether this is a
+# database made before pgface had a schema (its schema_migrations in public, none in ours).
+VECTOR_SCHEMA = """
+SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname = 'vector'
+"""
+SET_SEARCH_PATH = "SELECT set_config('search_path', %s, %s)"
+LEGACY_PUBLIC_TABLES = """
+SELECT to_regclass('public.schema_migrations') IS NOT NULL
+       AND to_regclass(format('%%I.schema_migrations', %s::text)) IS NULL
+       AND (SELECT count(*) = 3 FROM information_schema.columns
+            WHERE table_schema = 'public' AND table_name = 'schema_migrations'
+              AND column_name IN ('version', 'name', 'applied_at'))
+"""
+# (kind, name) of the objects of ours in public: pg_class relkinds r table, v view,
+# m materialized view, S sequence (identity sequences move with their table), and types.
+OBJECTS_IN_PUBLIC = """
+SELECT CASE c.relkind WHEN 'r' THEN 'TABLE' WHEN 'p' THEN 'TABLE' WHEN 'v' THEN 'VIEW'
+                      WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'SEQUENCE' END, c.relname
+FROM pg_class c
+WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY(%s)
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
+UNION ALL
+SELECT 'TYPE', t.typname FROM pg_type t
+WHERE t.typnamespace = 'public'::regnamespace AND t.typname = ANY(%s)
+  AND (t.typtype IN ('e', 'd') OR t.typrelid <> 0 AND (SELECT relkind FROM pg_class
+                                                       WHERE oid = t.typrelid) = 'c')
+"""
+
 KNOWN_HASHES = "SELECT sha256 FROM photos WHERE sha256 = ANY(%s)"
 PHOTO_ID_BY_SHA256 = "SELECT id FROM photos WHERE sha256 = %s"
 # Each known photo among these hashes, and whether this pack has analysed it.
@@ -170,9 +201,14 @@ ORDER BY pp.path, f.id
 
 # The in-process index (pgface/vector_index.py): load and catch up, then the exact check of
 # the nearest faces it found.
-# Ids the faces sequence has handed out so far (NULL before the first face).
+# Ids the faces sequence may have handed out, and ids it surely has (0 before the first face).
+# A hot standby reads the sequence as WAL-logged: up to 32 (SEQ_LOG_VALS) + its cache ahead.
 FACES_ID_TAKEN = """
-SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('faces', 'id')), 0)
+SELECT coalesce(pg_sequence_last_value(s.seq), 0),
+       greatest(coalesce(pg_sequence_last_value(s.seq), 0)
+                - CASE WHEN pg_is_in_recovery() THEN 32 + q.seqcache ELSE 0 END, 0)
+FROM (SELECT pg_get_serial_sequence('faces', 'id')::regclass AS seq) s
+JOIN pg_sequence q ON q.seqrelid = s.seq
 """
 SNAPSHOT_BOUNDS = """
 SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint

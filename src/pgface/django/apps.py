@@ -1,0 +1,10 @@
+"""The app config: label `pgface`, so the admin lives at /admin/pgface/."""
+
+from django.apps import AppConfig
+
+
+class PgfaceConfig(AppConfig):
+    name = "pgface.django"
+    label = "pgface"
+    verbose_name = "pgface"
+    default_auto_field = "django.db.models.BigAutoField"

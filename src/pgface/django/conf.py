@@ -1,0 +1,78 @@
+"""pgface's settings from Django's: the database of an alias of settings.DATABASES, the rest
+from settings.PGFACE (keys are pgface's setting names, any case) over the PGFACE_* variables.
+
+    PGFACE = {"DATABASE": "default", "READ_DATABASES": ["replica"], "DB_SCHEMA": "pgface",
+              "MODEL_PACK": "buffalo_sc"}
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings as django_settings
+from django.db import connections
+from psycopg.conninfo import make_conninfo
+
+from pgface.config import Settings
+
+if TYPE_CHECKING:
+    from pgface.library import Pgface
+
+# OPTIONS of a Django PostgreSQL database that are libpq connection parameters too.
+_LIBPQ_OPTIONS = {"sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword", "options",
+                  "application_name", "connect_timeout", "target_session_attrs", "service",
+                  "passfile", "channel_binding", "gssencmode", "load_balance_hosts"}
+
+
+def _options() -> dict[str, Any]:
+    return {k.lower(): v for k, v in getattr(django_settings, "PGFACE", {}).items()}
+
+
+def schema() -> str:
+    """The schema of pgface's tables: PGFACE["DB_SCHEMA"], else PGFACE_DB_SCHEMA, else pgface."""
+    return _options().get("db_schema") or Settings().db_schema
+
+
+def conninfo(alias: str = "default") -> str:
+    """A libpq connection string for a database of settings.DATABASES (during tests, the test
+    database: Django renames it in the connection's settings)."""
+    db = connections[alias].settings_dict
+    if "postgresql" not in db["ENGINE"]:
+        raise ValueError(f"DATABASES[{alias!r}] is {db['ENGINE']}; pgface needs PostgreSQL")
+    params = {"dbname": db["NAME"], "user": db.get("USER"), "password": db.get("PASSWORD"),
+              "host": db.get("HOST"), "port": str(db.get("PORT") or "")}
+    params.update({k: v for k, v in db.get("OPTIONS", {}).items() if k in _LIBPQ_OPTIONS})
+    return make_conninfo(**{k: v for k, v in params.items() if v})
+
+
+def pgface_settings() -> Settings:
+    """pgface's Settings for this Django project."""
+    options = _options()
+    alias = options.pop("database", "default")
+    reads = options.pop("read_databases", [])
+    options.pop("db_schema", None)
+    return Settings(database_url=conninfo(alias), read_database_url=[conninfo(a) for a in reads],
+                    db_schema=schema(), **options)
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    """The PGFACE_* variables that make pgface's command line use these settings."""
+    env = {}
+    for name in sorted(settings.model_fields_set):
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        text = str(value) if isinstance(value, str | Path) else json.dumps(value, default=str)
+        env[f"PGFACE_{name.upper()}"] = text
+    return env
+
+
+@functools.lru_cache(maxsize=1)
+def library() -> Pgface:
+    """One Pgface per process for this project (its models load on first use, once)."""
+    from pgface.library import Pgface
+
+    return Pgface(pgface_settings())

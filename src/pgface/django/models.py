@@ -1,0 +1,136 @@
+"""pgface's tables as unmanaged, read-only Django models, in pgface's schema.
+
+Django never creates, migrates or writes these tables: pgface does (its library, CLI, HTTP
+API, or `manage.py pgface ...`). Join to them from your own models with, for example,
+`models.ForeignKey("pgface.Person", on_delete=models.DO_NOTHING, db_constraint=False)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import ExpressionWrapper, FloatField, Value
+from pgvector.django import CosineDistance, VectorField
+
+from pgface.django import conf
+from pgface.errors import NoFaceError
+
+SCHEMA = conf.schema()
+
+
+def _table(name: str) -> str:
+    # Django quotes db_table as one identifier: this makes it "schema"."table"
+    return f'{SCHEMA}"."{name}'
+
+
+class ReadOnlyModel(models.Model):
+    class Meta:
+        abstract = True
+        managed = False
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        raise TypeError(f"{type(self).__name__} rows are pgface's: change them through pgface")
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise TypeError(f"{type(self).__name__} rows are pgface's: change them through pgface")
+
+
+class Person(ReadOnlyModel):
+    id = models.BigAutoField(primary_key=True)
+    name = models.TextField(unique=True, null=True)  # None: found by clustering, not yet named
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta(ReadOnlyModel.Meta):
+        db_table = _table("people")
+        verbose_name_plural = "people"
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name or f"person {self.id}"
+
+
+class Photo(ReadOnlyModel):
+    id = models.BigAutoField(primary_key=True)
+    sha256 = models.BinaryField()
+    path = models.TextField()
+    size_bytes = models.BigIntegerField()
+    width = models.IntegerField()
+    height = models.IntegerField()
+    taken_at = models.DateTimeField(null=True)  # EXIF time, no zone
+    indexed_at = models.DateTimeField()
+    face_count = models.IntegerField()
+
+    class Meta(ReadOnlyModel.Meta):
+        db_table = _table("photos")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+
+class FaceQuerySet(models.QuerySet):
+    def similar_to(self, target: Face | Sequence[float] | np.ndarray | str | Path | bytes,
+                   threshold: float | None = None, model: str | None = None) -> FaceQuerySet:
+        """Faces of the same person as target, most similar first, with photo and person.
+
+        target: a Face (itself left out), an embedding (512 floats), or a photo (a path or its
+        bytes; its largest face). Cosine similarity, at least `threshold` (default: the
+        threshold pgface calibrated for the model pack). Each face carries `distance` (cosine)
+        and `similarity` (1 - distance); the result is a QuerySet: filter, slice, paginate.
+        """
+        embedding, model, itself = _query_vector(target, model)
+        if threshold is None:
+            threshold = conf.pgface_settings().match_threshold(model)
+        found = self.filter(model_pack=model).annotate(
+            distance=CosineDistance("embedding", embedding),
+            similarity=ExpressionWrapper(Value(1.0) - CosineDistance("embedding", embedding),
+                                         output_field=FloatField()),
+        ).filter(distance__lte=1.0 - threshold)
+        if itself is not None:
+            found = found.exclude(pk=itself)
+        return found.select_related("photo", "person").order_by("distance", "id")
+
+
+def _query_vector(target: object, model: str | None) -> tuple[np.ndarray, str, int | None]:
+    if isinstance(target, Face):
+        return np.asarray(target.embedding, np.float32), target.model_pack, target.pk
+    if isinstance(target, str | Path | bytes):
+        library = conf.library()
+        faces = library.embed(target)
+        if not faces:
+            name = "the photo" if isinstance(target, bytes) else str(target)
+            raise NoFaceError(f"{name}: no face found")
+        return faces[0], library.analyzer.model_name, None  # largest face first
+    vector = np.asarray(target, np.float32)
+    if vector.shape != (512,):
+        raise ValueError(f"an embedding has 512 numbers, not shape {vector.shape}")
+    return vector, model or conf.pgface_settings().model_pack, None
+
+
+class Face(ReadOnlyModel):
+    id = models.BigAutoField(primary_key=True)
+    photo = models.ForeignKey(Photo, models.DO_NOTHING, related_name="faces")
+    model_pack = models.TextField(db_column="model")
+    embedding = VectorField(dimensions=512)
+    bbox = ArrayField(models.FloatField(), size=4)  # x1, y1, x2, y2 in the photo's pixels
+    landmarks = ArrayField(models.FloatField(), size=10)
+    det_score = models.FloatField()
+    crop = models.BinaryField()  # JPEG of the aligned face
+    person = models.ForeignKey(Person, models.DO_NOTHING, null=True, related_name="faces")
+    assigned_by = models.TextField(null=True)  # 'user' or 'cluster'
+    clustered_at = models.DateTimeField(null=True)
+
+    objects = FaceQuerySet.as_manager()
+
+    class Meta(ReadOnlyModel.Meta):
+        db_table = _table("faces")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"face {self.id}"

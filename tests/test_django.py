@@ -1,0 +1,156 @@
+"""The Django app against the real embedded PostgreSQL: Django's own test database, pgface's
+tables in it through `manage.py pgface`, the ORM queries and the admin pages."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from conftest import PHOTOS, require_data
+from test_schema import samples
+
+django = pytest.importorskip("django",
+                             reason="Django is not installed (pip install pgface[django])")
+
+
+@pytest.fixture(scope="module")
+def project(server_url: str, models_dir: Path) -> Iterator[None]:
+    """Django set up on tests/django_project, its test database created on the embedded server,
+    pgface's photos indexed into it with the management command."""
+    query = parse_qs(urlsplit(server_url).query)
+    os.environ.update(PGFACE_TEST_PGHOST=query["host"][0], PGFACE_TEST_PGPORT=query["port"][0],
+                      PGFACE_TEST_MODELS_DIR=str(models_dir),
+                      DJANGO_SETTINGS_MODULE="django_project.settings")
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import setup_test_environment, teardown_test_environment
+
+    setup_test_environment()
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    photos = samples()
+    call_command("pgface", "index", str(photos["players.jpg"]), str(photos["yaoming.jpg"]))
+    try:
+        yield
+    finally:
+        from pgface.django import conf
+
+        conf.library().close()  # its pool holds connections to the test database
+        conf.library.cache_clear()
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+        teardown_test_environment()
+        os.environ.pop("DJANGO_SETTINGS_MODULE")
+
+
+def yao_ming_in_players() -> Any:  # a pgface.django.models.Face
+    from pgface.django.models import Face
+
+    return Face.objects.similar_to(samples()["yaoming.jpg"]).get(
+        photo__path__endswith="players.jpg")
+
+
+@pytest.fixture(scope="module")
+def yao_ming(project: None) -> Any:
+    """Yao Ming's face among the players named through `manage.py pgface people name`."""
+    from django.core.management import call_command
+
+    from pgface.django.models import Person
+
+    call_command("pgface", "people", "name", "Yao Ming", str(yao_ming_in_players().id))
+    return Person.objects.get(name="Yao Ming")
+
+
+def test_the_seed_query_through_the_app_finds_yao_ming_in_players(project: None) -> None:
+    from django.core.paginator import Paginator
+
+    from pgface.django import conf
+    from pgface.django.models import Face
+
+    yaoming = samples()["yaoming.jpg"]
+    found = list(Face.objects.similar_to(yaoming))
+    threshold = conf.pgface_settings().match_threshold("buffalo_sc")
+    assert {Path(f.photo.path).name for f in found} == {"yaoming.jpg", "players.jpg"}
+    assert all(f.similarity >= threshold for f in found)
+    assert [f.distance for f in found] == sorted(f.distance for f in found)
+    # the same face pgface's own search puts first among the players
+    ours = conf.library().search(yaoming)
+    in_players = [m for m in ours.faces[0].matches if m.path.endswith("players.jpg")]
+    player = yao_ming_in_players()
+    assert player.id == in_players[0].face_id
+    assert player.similarity == pytest.approx(in_players[0].similarity, abs=1e-4)
+
+    # by embedding, and by another face (which leaves itself out)
+    by_vector = Face.objects.similar_to(conf.library().embed(yaoming)[0])
+    assert [f.id for f in by_vector] == [f.id for f in found]
+    by_face = list(Face.objects.similar_to(player))
+    assert player.id not in {f.id for f in by_face}
+    assert Path(by_face[0].photo.path).name == "yaoming.jpg"
+
+    # an ordinary QuerySet: filters, select_related, pagination
+    everyone = Face.objects.similar_to(player, threshold=-1.0)
+    pages = Paginator(everyone, 5)
+    assert pages.count == Face.objects.count() - 1 and pages.num_pages > 2
+    listed = [f for n in pages.page_range for f in pages.page(n).object_list]
+    assert [f.id for f in listed] == [f.id for f in everyone]
+    assert [f.distance for f in listed] == sorted(f.distance for f in listed)
+    assert everyone.filter(det_score__gte=2.0).count() == 0
+
+
+def test_a_photo_without_a_face_is_a_clear_error(project: None) -> None:
+    from pgface.django.models import Face
+    from pgface.errors import NoFaceError
+
+    blank = require_data(PHOTOS / "not-faces")
+    photo = next(p for p in sorted(blank.iterdir()) if "white" in p.name or "blank" in p.name)
+    with pytest.raises(NoFaceError, match=photo.name):
+        Face.objects.similar_to(photo)
+
+
+def test_an_application_model_joins_pgface_people(yao_ming: Any) -> None:
+    from django_project.album.models import Tag
+
+    from pgface.django.models import Face
+
+    player, person = yao_ming_in_players(), yao_ming
+    Tag.objects.create(label="basketball", person=person)
+
+    tag = Tag.objects.select_related("person").get(person__name="Yao Ming")
+    assert tag.person == person
+    assert list(Face.objects.filter(person__tags__label="basketball")) == [player]
+    assert {f.person_id for f in Face.objects.similar_to(samples()["yaoming.jpg"])
+            .filter(person__isnull=False)} == {person.id}
+    with pytest.raises(TypeError, match="pgface"):
+        person.save()
+
+
+def test_the_admin_renders_faces_with_crops_and_people_with_faces(yao_ming: Any) -> None:
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from pgface.django.models import Face, Photo
+
+    client = Client()
+    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
+    face = Face.objects.select_related("photo").first()
+    person = yao_ming
+    pages = ["/admin/pgface/face/", f"/admin/pgface/face/{face.id}/change/",
+             "/admin/pgface/person/", f"/admin/pgface/person/{person.id}/change/",
+             "/admin/pgface/photo/", f"/admin/pgface/photo/{face.photo_id}/change/"]
+    for page in pages:
+        response = client.get(page)
+        assert response.status_code == 200, page
+    faces_list = client.get("/admin/pgface/face/").content.decode()
+    assert faces_list.count("data:image/jpeg;base64,") == min(Face.objects.count(), 100)
+    person_page = client.get(pages[3]).content.decode()
+    assert "data:image/jpeg;base64," in person_page and person.name in person_page
+    photo_page = client.get(pages[5]).content.decode()
+    assert photo_page.count("data:image/jpeg;base64,") == Photo.objects.get(
+        id=face.photo_id).face_count
+    # read-only: no adding, changing or deleting what pgface owns
+    assert client.get("/admin/pgface/person/add/").status_code == 403
+    assert client.post(f"/admin/pgface/face/{face.id}/delete/").status_code == 403

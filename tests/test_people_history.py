@@ -250,6 +250,7 @@ def test_http_asks_before_moving_and_undoes(settings: Settings, analyzer: FaceAn
         assert client.post("/api/people/undo").json()["kind"] == "merge"
         assert client.post("/api/people/undo").json()["kind"] == "name"
         assert state(pf) == before
-        client.post("/api/people/obama/erase")
+        erased = client.post("/api/people/obama/erase?scrub=false").json()
+        assert erased["faces_deleted"] == len(obama) and erased["scrub_seconds"] is None
         refused = client.post("/api/people/undo")
         assert refused.status_code == 409 and "cannot be undone" in error_of(refused)

@@ -163,11 +163,13 @@ def delete(request: Request, ref: str, key: WriteKey) -> dict:
 
 
 @router.post("/{ref}/erase")
-def erase(request: Request, ref: str, key: WriteKey) -> dict:
+def erase(request: Request, ref: str, key: WriteKey, scrub: bool = Query(
+        True, description="Rewrite the tables now (locks them meanwhile: seconds to minutes, "
+                          "docs/people.md); false leaves it for `pgface people scrub`")) -> dict:
     """Erase the person for good (no undo): all their faces with embeddings and crops, every
     photo left without a face and, of those, the files kept in the upload folder; then the
     tables are rewritten so no byte of them stays in the database's files (docs/people.md)."""
-    done = _people(request, key).erase(ref)
+    done = _people(request, key).erase(ref, scrub=scrub)
     return {"erased": ref, "faces_deleted": done.faces, "photos_deleted": done.photos,
             "files_deleted": len(done.files), "scrub_seconds": done.scrub_seconds}
 

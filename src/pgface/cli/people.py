@@ -214,9 +214,23 @@ def erase(
                           f"(this cannot be undone)", abort=True)
         done = _people(pf).erase(found.id, scrub=scrub)
     scrubbed = (f"; tables rewritten in {done.scrub_seconds:.1f} s"
-                if done.scrub_seconds is not None else "; tables not rewritten (--no-scrub)")
+                if done.scrub_seconds is not None
+                else "; tables not rewritten yet (run `pgface people scrub`)")
     out.print(f"erased {found.label}: {done.faces} faces, {done.photos} photos, "
               f"{len(done.files)} uploaded files{scrubbed}", highlight=False)
+
+
+@people_app.command()
+@handle_errors
+def scrub() -> None:
+    """Rewrite the people tables (VACUUM FULL) so no byte of erased rows stays in their files:
+    what `erase` does unless --no-scrub, once for several erases.
+
+    Example: pgface people scrub
+    """
+    with open_library() as pf:
+        seconds = pf.people.scrub()
+    out.print(f"tables rewritten in {seconds:.1f} s", highlight=False)
 
 
 @people_app.command()

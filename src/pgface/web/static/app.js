@@ -55,8 +55,9 @@ function ask(text, items, choices) {
   return new Promise((resolve) => {
     const buttons = [...choices, "Cancel"].map((label) => el("button", {
       type: "button", text: label,
-      onclick: () => { dialog.close(); resolve(label === "Cancel" ? null : label); },
+      onclick: () => { resolve(label === "Cancel" ? null : label); dialog.close(); },
     }));
+    dialog.onclose = () => resolve(null);  // Escape: cancelled (a choice made first stands)
     $("#ask-choices").replaceChildren(...buttons);
     dialog.showModal();
   });

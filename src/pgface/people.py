@@ -6,11 +6,10 @@ Thresholds and the figures that chose them are in docs/people.md.
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,19 +28,23 @@ from pgface.clustering import (  # noqa: F401 - re-exported: the people API's cl
 from pgface.config import Settings
 from pgface.db import people_store as ps
 from pgface.errors import NotFoundError, PgfaceError
+from pgface.identify import (  # noqa: F401 - re-exported: the people API's identify names
+    IDENTIFY_CANDIDATES,
+    Candidate,
+    Identification,
+    IdentifiedFace,
+    PersonMatches,
+    confidence,
+    group_by_person,
+)
 from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, read_photo
 from pgface.index import Indexer, IndexReport
 from pgface.models.analysis import FaceAnalyzer
 from pgface.people_history import Change
-from pgface.search import Match, SearchResult, search_photo
+from pgface.search import SearchResult, search_photo
 
 PersonRef = int | str
 PhotoInput = str | Path | bytes
-
-# Confidence of identify: logistic in similarity, 0.5 at the match threshold; slope fitted by
-# maximum likelihood on LFW View 1 DevTrain pairs (free fit: centre 0.23, slope 36).
-CONFIDENCE_SLOPE = 36.0
-IDENTIFY_CANDIDATES = 50  # nearest assigned faces looked at per query face
 
 class PersonError(PgfaceError):
     """A people operation that cannot be done as asked (a taken name, a face of someone else)."""
@@ -109,59 +112,12 @@ class PersonFace:
 
 
 @dataclass
-class Candidate:
-    person_id: int
-    name: str | None
-    similarity: float  # to the person's nearest stored face
-    confidence: float
-
-
-@dataclass
-class IdentifiedFace:
-    """One face of a photo: the person it most likely is, or nobody (person_id None)."""
-
-    bbox: list[float]
-    det_score: float
-    person_id: int | None
-    name: str | None
-    similarity: float | None
-    confidence: float | None
-    candidates: list[Candidate] = field(default_factory=list)
-
-
-@dataclass
-class Identification:
-    source: str
-    model: str
-    threshold: float
-    faces: list[IdentifiedFace]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class PersonMatches:
-    """The matches of one query face that belong to one person (person_id None: to nobody)."""
-
-    person_id: int | None
-    name: str | None
-    best_similarity: float
-    matches: list[Match]
-
-
-@dataclass
 class EnrolReport:
     people: dict[str, int] = field(default_factory=dict)  # name -> faces enrolled now
     index: IndexReport | None = None
     no_face: list[str] = field(default_factory=list)  # photos in which no face was found
     several_faces: list[str] = field(default_factory=list)  # photos where one face was chosen
     left: list[HeldFace] = field(default_factory=list)  # faces another person holds: not moved
-
-
-def confidence(similarity: float, threshold: float) -> float:
-    """Probability-like score: 0.5 at the match threshold, steep where pairs are ambiguous."""
-    return round(1.0 / (1.0 + math.exp(-CONFIDENCE_SLOPE * (similarity - threshold))), 4)
 
 
 class People:
@@ -543,20 +499,6 @@ class People:
         if missing:
             raise NotFoundError(f"no face with id {_ids(missing)}")
         return found
-
-
-def group_by_person(matches: Sequence[Match]) -> list[PersonMatches]:
-    """Matches grouped by person, groups in order of their best match; unassigned ones last."""
-    groups: dict[int | None, PersonMatches] = {}
-    for m in matches:
-        group = groups.get(m.person_id)
-        if group is None:
-            group = groups[m.person_id] = PersonMatches(m.person_id, m.person_name,
-                                                        m.similarity, [])
-        group.matches.append(m)
-        group.best_similarity = max(group.best_similarity, m.similarity)
-    return sorted(groups.values(),
-                  key=lambda g: (g.person_id is None, -g.best_similarity))
 
 
 def _likeliest(conn: psycopg.Connection, model: str, faces: list[tuple[int, list[float]]],

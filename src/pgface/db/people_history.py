@@ -20,16 +20,18 @@ HISTORY = """
 SELECT c.id, c.at, c.actor, c.kind, c.summary, c.payload, c.undoable, c.undone_at, c.undone_by
 FROM people_changes c ORDER BY c.id DESC LIMIT %s
 """
-# The change undo would take back: the latest one not undone yet. Locked: two undos at once
-# must not both take back the same change.
+# The change undo would take back: the latest one not undone yet.
 LAST_CHANGE = """
 SELECT id, at, actor, kind, summary, payload, undoable, undone_at, undone_by
-FROM people_changes WHERE undone_at IS NULL ORDER BY id DESC LIMIT 1 FOR UPDATE
+FROM people_changes WHERE undone_at IS NULL ORDER BY id DESC LIMIT 1
 """
 MARK_UNDONE = """
 UPDATE people_changes SET undone_at = now(), undone_by = %s WHERE id = %s RETURNING undone_at
 """
-UNDO_LOCK = "SELECT pg_advisory_xact_lock(hashtext('pgface.people.undo'))"
+# Undo waits for the changes in flight (each holds ROW EXCLUSIVE from its first insert) and
+# holds new ones back, so "the latest change" stays the latest while it is undone; the lock
+# conflicts with itself, so two undos never take back the same change.
+UNDO_LOCK = "LOCK TABLE people_changes IN SHARE ROW EXCLUSIVE MODE"
 
 # Undo, in this order: free the names of every person row the change touched (so restoring
 # one never collides with another), write back the people rows as they were (re-creating the

@@ -34,7 +34,8 @@ SELECT f.id, f.photo_id, ph.path, f.bbox, f.det_score, f.model, f.assigned_by
 FROM faces f JOIN photos ph ON ph.id = f.photo_id
 WHERE f.person_id = %s ORDER BY f.id
 """
-EXISTING_FACES = "SELECT id, photo_id, person_id FROM faces WHERE id = ANY(%s)"
+# Locked: who holds a face is decided on what the next statements read, not on a stale copy.
+EXISTING_FACES = "SELECT id, photo_id, person_id FROM faces WHERE id = ANY(%s) FOR UPDATE"
 ASSIGN_FACES = "UPDATE faces SET person_id = %s, assigned_by = %s WHERE id = ANY(%s)"
 MOVE_ALL_FACES = "UPDATE faces SET person_id = %s, assigned_by = %s WHERE person_id = %s"
 # A person a human deleted is not to come back by itself: their faces count as clustered.

@@ -15,6 +15,7 @@ from test_people import photos_of
 from pgface import Pgface, Settings
 from pgface.api import create_app
 from pgface.models.analysis import FaceAnalyzer
+from pgface.people import delete_uploads
 
 
 def table_files(conn: psycopg.Connection, work_dir: Path) -> list[Path]:
@@ -86,3 +87,20 @@ def test_erase_leaves_no_byte_and_no_upload(settings: Settings, analyzer: FaceAn
     assert stored == set(kept)
     assert found_in(files, theirs) == set()
     assert found_in(files, others) == set(others)  # the scan still sees what is there
+
+
+def test_only_uploaded_files_are_deleted_and_failures_named(tmp_path: Path) -> None:
+    uploads, elsewhere = tmp_path / "uploads", tmp_path / "Pictures"
+    uploads.mkdir()
+    elsewhere.mkdir()
+    kept_photo = elsewhere / "mine.jpg"
+    kept_photo.write_bytes(b"x")
+    uploaded = uploads / "aa.jpg"
+    uploaded.write_bytes(b"x")
+    stuck = uploads / "bb.jpg"  # a folder where the file should be: unlink must fail
+    (stuck / "inside").mkdir(parents=True)
+    deleted, failed = delete_uploads([str(kept_photo), str(uploaded), str(stuck),
+                                      str(uploads / "gone.jpg")], uploads)
+    assert deleted == [str(uploaded), str(uploads / "gone.jpg")]
+    assert len(failed) == 1 and failed[0].startswith(f"{stuck}: ")
+    assert kept_photo.exists() and not uploaded.exists() and stuck.exists()

@@ -88,6 +88,7 @@ class Erasure:
     photos: int  # photos deleted: no face was left in them
     files: list[str]  # uploaded photo files deleted from the upload folder
     scrub_seconds: float | None  # rewriting the tables; None when not scrubbed
+    files_failed: list[str] = field(default_factory=list)  # "path: reason" of those not deleted
 
 
 @dataclass(frozen=True)
@@ -296,8 +297,8 @@ class People:
             change.payload.update(faces=faces, photos=len(paths))
             change.summary = (f"erased a person: {faces} face(s), {len(paths)} photo(s) "
                               f"(cannot be undone)")
-        files = delete_uploads(paths, upload_folder(self.settings))
-        return Erasure(faces, len(paths), files, self.scrub() if scrub else None)
+        files, failed = delete_uploads(paths, upload_folder(self.settings))
+        return Erasure(faces, len(paths), files, self.scrub() if scrub else None, failed)
 
     def scrub(self) -> float:
         """Rewrite the people tables so deleted rows leave no bytes in their files; seconds."""
@@ -556,16 +557,21 @@ def upload_folder(settings: Settings) -> Path:
     return (settings.upload_dir or settings.resolved_data_dir() / "uploads").expanduser()
 
 
-def delete_uploads(paths: Sequence[str], folder: Path) -> list[str]:
-    """Delete those of these photo files that pgface keeps (under `folder`); never others."""
-    deleted = []
+def delete_uploads(paths: Sequence[str], folder: Path) -> tuple[list[str], list[str]]:
+    """Delete those of these photo files that pgface keeps (under `folder`); never others.
+    Returns (deleted, "path: reason" of those that could not be)."""
+    deleted, failed = [], []
     root = folder.resolve()
     for path in paths:
         file = Path(path)
-        if file.resolve().is_relative_to(root):
+        if not file.resolve().is_relative_to(root):
+            continue
+        try:
             file.unlink(missing_ok=True)
             deleted.append(path)
-    return deleted
+        except OSError as exc:  # the rows are gone already: say which file stays, go on
+            failed.append(f"{path}: {exc.strerror or exc}")
+    return deleted, failed
 
 
 def _clean_name(name: str) -> str:

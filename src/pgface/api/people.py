@@ -171,7 +171,8 @@ def erase(request: Request, ref: str, key: WriteKey, scrub: bool = Query(
     tables are rewritten so no byte of them stays in the database's files (docs/people.md)."""
     done = _people(request, key).erase(ref, scrub=scrub)
     return {"erased": ref, "faces_deleted": done.faces, "photos_deleted": done.photos,
-            "files_deleted": len(done.files), "scrub_seconds": done.scrub_seconds}
+            "files_deleted": len(done.files), "files_failed": done.files_failed,
+            "scrub_seconds": done.scrub_seconds}
 
 
 def _identify(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: int,

@@ -218,6 +218,10 @@ def erase(
                 else "; tables not rewritten yet (run `pgface people scrub`)")
     out.print(f"erased {found.label}: {done.faces} faces, {done.photos} photos, "
               f"{len(done.files)} uploaded files{scrubbed}", highlight=False)
+    for failure in done.files_failed:
+        err.print(f"[red]could not delete[/red] {failure}", highlight=False)
+    if done.files_failed:
+        raise typer.Exit(1)
 
 
 @people_app.command()

@@ -153,8 +153,9 @@ def merge(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Merge SOURCE into TARGET. The merged person keeps the name either has; when both have
-    names, --name says which (or gives a new one).
+    """Merge SOURCE into TARGET, keeping the name either has.
+
+    When both have names, --name says which the merged person keeps (or gives a new one).
 
     Example: pgface people merge 23 "Ada Lovelace"
     """
@@ -201,9 +202,11 @@ def erase(
                                    "the database files (locks them meanwhile; docs/people.md).")
     ] = True,
 ) -> None:
-    """Erase a person for good: every face of theirs (embeddings, crops), the photos left
-    without a face, and of those the files pgface keeps in its upload folder. Photo files
-    elsewhere are not touched. Cannot be undone.
+    """Erase a person for good: faces, crops, embeddings, their photos. Cannot be undone.
+
+    Deleted: every face of theirs (embeddings, crops), the photos left without a face, and of
+    those the files pgface keeps in its upload folder (photo files elsewhere are not touched);
+    then the tables are rewritten so no byte of them stays in the database files.
 
     Example: pgface people erase "Ada Lovelace" --yes
     """
@@ -227,8 +230,9 @@ def erase(
 @people_app.command()
 @handle_errors
 def scrub() -> None:
-    """Rewrite the people tables (VACUUM FULL) so no byte of erased rows stays in their files:
-    what `erase` does unless --no-scrub, once for several erases.
+    """Rewrite the tables so no byte of erased people stays in their files.
+
+    What `erase` does unless --no-scrub: run it once after several such erases.
 
     Example: pgface people scrub
     """
@@ -272,8 +276,9 @@ def enrol(
     move: MoveOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Index FOLDER/<name>/* and name each photo's face <name>. A face another person holds
-    by a human decision stays there, and is listed, unless --move.
+    """Index FOLDER/<name>/* and name each photo's face <name>.
+
+    A face another person holds by a human decision stays there, and is listed, unless --move.
 
     Example: pgface people enrol ~/people
     """
@@ -326,8 +331,9 @@ def _undo_state(change: Change) -> str:
 @people_app.command()
 @handle_errors
 def undo(as_json: JsonOption = False) -> None:
-    """Undo the latest people change not undone yet: faces, names and people are put back
-    exactly as they were. Run again to go further back. An erase cannot be undone.
+    """Undo the latest people change: faces, names and people as they were before it.
+
+    Run again to go further back, one change at a time. An erase cannot be undone.
 
     Example: pgface people undo
     """

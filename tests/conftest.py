@@ -57,6 +57,11 @@ def with_database(url: str, name: str) -> str:
     return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
 
 
+def in_pgface_schema(url: str) -> str:
+    """The URL with pgface's schema first on the search path, for a test's raw connections."""
+    return url + ("&" if "?" in url else "?") + "options=-csearch_path%3Dpgface%2Cpublic"
+
+
 @pytest.fixture
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh, empty database for one test."""
@@ -64,7 +69,7 @@ def database_url(server_url: str) -> Iterator[str]:
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     # Raw connections of tests see pgface's schema first, as pgface's own connections do.
-    yield with_database(server_url, name) + "&options=-csearch_path%3Dpgface%2Cpublic"
+    yield in_pgface_schema(with_database(server_url, name))
     with psycopg.connect(server_url, autocommit=True) as conn:
         drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
         conn.execute(drop.format(sql.Identifier(name)))

@@ -339,7 +339,8 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
         named = client.post("/api/people/name", json={"face_ids": obama[:1], "name": "Obama"})
         assert named.status_code == 200 and named.json()["faces"] == 1
         other = client.post("/api/people/name", json={"face_ids": obama[1:], "name": "Barack"})
-        merged = client.post("/api/people/merge", json={"source": "Barack", "target": "Obama"})
+        merged = client.post("/api/people/merge",
+                             json={"source": "Barack", "target": "Obama", "name": "Obama"})
         assert merged.json()["faces"] == len(obama)
         assert client.get(f"/api/people/{other.json()['id']}").status_code == 404
         assert client.get(f"/api/faces/{obama[0]}").json()["person_name"] == "Obama"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import LFW, PHOTOS, require_data
+from conftest import LFW, PHOTOS, in_pgface_schema, require_data
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -59,8 +59,8 @@ def _emptied(data: Path) -> str:
     url = ensure_server(data)
     migrate(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE photos, people RESTART IDENTITY CASCADE")
-    return url
+        conn.execute("TRUNCATE pgface.photos, pgface.people RESTART IDENTITY CASCADE")
+    return in_pgface_schema(url)
 
 
 def _kill_postmaster(data: Path) -> int:

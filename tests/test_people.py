@@ -149,14 +149,14 @@ def test_name_rename_merge_split_delete(pf: Pgface) -> None:
     biden = [f.face_id for p in photos_of("biden") for f in stored[str(p.resolve())]]
     people = pf.people
 
-    named = people.name_faces(obama[:1], "Barack")
+    named = people.name_faces(obama[:1], "Barack").person
     assert (named.name, named.faces) == ("Barack", 1)
-    assert people.name_faces(obama[1:], "Barack").faces == len(obama)  # joins the same person
+    assert people.name_faces(obama[1:], "Barack").person.faces == len(obama)  # the same person
     assert people.rename("Barack", "Barack Obama").name == "Barack Obama"
     assert [p.name for p in people.list()] == ["Barack Obama"]
 
-    joe = people.name_faces(biden, "Joe")
-    merged = people.merge("Joe", "Barack Obama")
+    joe = people.name_faces(biden, "Joe").person
+    merged = people.merge("Joe", "Barack Obama", name="Barack Obama")
     assert merged.faces == len(obama) + len(biden)
     assert {f.face_id for f in people.faces(merged.id)} == set(obama + biden)
     with pytest.raises(NotFoundError, match="Joe"):
@@ -189,7 +189,7 @@ def test_bad_input_names_what_is_wrong(pf: Pgface, tmp_path: Path) -> None:
     people.name_faces([face_id], "Barack")
     other = people.split("Barack", [face_id], name="Someone")
     assert people.rename(other.id, "Someone").id == other.id  # its own name is fine...
-    people.name_faces([face_id], "Barack")
+    people.name_faces([face_id], "Barack", move=True)
     with pytest.raises(PersonError, match="already exists"):
         people.rename("Someone", "Barack")  # ...someone else's is not
     with pytest.raises(PersonError, match="empty"):
@@ -227,7 +227,9 @@ def test_erase_leaves_nothing_of_the_person(pf: Pgface, tmp_path: Path) -> None:
     assert len(rows) == obama.faces == len(photos_of("obama")) + 1
     group_photo = face_in_group.face_id and rows[-1][3]
 
-    assert pf.people.erase("obama") == (len(rows), len(photos_of("obama")))
+    erased = pf.people.erase("obama", scrub=False)  # test_erase.py checks the scrub
+    assert (erased.faces, erased.photos) == (len(rows), len(photos_of("obama")))
+    assert erased.files == []  # indexed from a folder, not uploaded: the files stay
 
     with pf.pool.connection() as conn:
         assert conn.execute("SELECT count(*) FROM people WHERE id = %s OR name = 'obama'",
@@ -410,7 +412,8 @@ def test_cli_enrol_name_merge_erase_identify(settings: Settings, pf: Pgface, mod
     result = runner.invoke(app, ["people", "rename", str(biden.id), "Joe Biden"], env=env)
     assert result.exit_code == 0 and pf.people.get(biden.id).name == "Joe Biden"
 
-    result = runner.invoke(app, ["people", "merge", "Joe Biden", "obama"], env=env)
+    result = runner.invoke(app, ["people", "merge", "Joe Biden", "obama", "--name", "obama"],
+                           env=env)
     assert result.exit_code == 0, result.output
     assert [p.name for p in pf.people.list(unnamed=True)] == ["obama"]
 
@@ -432,6 +435,8 @@ def test_cli_enrol_name_merge_erase_identify(settings: Settings, pf: Pgface, mod
     assert {p["name"] for p in json.loads(result.output)} == {"obama", "Amy"}  # cluster emptied
     assert runner.invoke(app, ["people", "erase", "Amy", "--yes"], env=env).exit_code == 0
 
-    result = runner.invoke(app, ["people", "erase", "obama", "--yes"], env=env)
-    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["people", "erase", "obama", "--yes", "--no-scrub"], env=env)
+    assert result.exit_code == 0 and "pgface people scrub" in result.output, result.output
+    result = runner.invoke(app, ["people", "scrub"], env=env)
+    assert result.exit_code == 0 and "tables rewritten" in result.output, result.output
     assert pf.people.list(unnamed=True) == [] and pf.stats()["faces"] == 0

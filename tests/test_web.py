@@ -63,19 +63,27 @@ def test_search_page_shows_matches_names_and_merges_people(
         page.wait_for_function(
             "[...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
 
-        # Name one Obama face, then another under a second name, then all of Biden's.
+        # Nothing is ticked by default: naming is a decision about each face.
         checks = obama.locator(".match input[type=checkbox]")
-        for i in range(1, checks.count()):
-            checks.nth(i).uncheck()
+        all_checks = page.locator(".match input[type=checkbox]")
+        assert all_checks.count() > 3
+        assert not any(all_checks.nth(i).is_checked() for i in range(all_checks.count()))
         obama.locator(".name-input").fill("Barack Obama")
+        obama.get_by_role("button", name="Name checked faces").click()
+        expect(page.locator("#message")).to_contain_text("Tick the faces")
+        # Name one Obama face, then another under a second name, then all of Biden's.
+        checks.nth(0).check()
         obama.get_by_role("button", name="Name checked faces").click()
         expect(obama_cards.nth(0).locator(".person")).to_have_text("Barack Obama")
         expect(obama_cards.nth(1).locator(".person")).to_have_text("unnamed")
-        checks.nth(0).uncheck()
+        assert not checks.nth(0).is_checked()  # a named face is unticked again
         checks.nth(1).check()
         obama.locator(".name-input").fill("B. Obama")
         obama.get_by_role("button", name="Name checked faces").click()
         expect(obama_cards.nth(1).locator(".person")).to_have_text("B. Obama")
+        biden_checks = biden.locator(".match input[type=checkbox]")
+        for i in range(biden_checks.count()):
+            biden_checks.nth(i).check()
         biden.locator(".name-input").fill("Joe Biden")
         biden.get_by_role("button", name="Name checked faces").click()
         expect(biden.locator(".person").first).to_have_text("Joe Biden")
@@ -83,6 +91,23 @@ def test_search_page_shows_matches_names_and_merges_people(
         people = {p["name"]: p for p in http.get("/api/people").json()["people"]}
         assert people["Barack Obama"]["faces"] == 1 and people["B. Obama"]["faces"] == 1
         assert people["Joe Biden"]["faces"] == biden.locator(".match").count()
+
+        # Naming faces people already named asks first, listing whose they are.
+        for i in range(checks.count()):
+            checks.nth(i).check()
+        obama.locator(".name-input").fill("Someone")
+        obama.get_by_role("button", name="Name checked faces").click()
+        expect(page.locator("#ask-dialog")).to_be_visible()
+        expect(page.locator("#ask-text")).to_contain_text("moves faces out of")
+        expect(page.locator("#ask-list li")).to_have_count(2)
+        assert sorted(page.locator("#ask-list li").all_inner_texts()) == [
+            "B. Obama: 1 face", "Barack Obama: 1 face"]
+        page.locator("#ask-choices").get_by_role("button", name="Cancel").click()
+        expect(page.locator("#message")).to_contain_text("Nothing was named")
+        assert {p["name"]: p["faces"] for p in http.get("/api/people").json()["people"]} == {
+            name: p["faces"] for name, p in people.items()}
+        for i in range(checks.count()):
+            checks.nth(i).uncheck()
 
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.evaluate("document.querySelector('#message').hidden = true")
@@ -101,6 +126,9 @@ def test_search_page_shows_matches_names_and_merges_people(
         page.select_option("#merge-source", str(people["B. Obama"]["id"]))
         page.select_option("#merge-target", str(people["Barack Obama"]["id"]))
         page.get_by_role("button", name="Merge", exact=True).click()
+        # Both have names: the page asks which one the merged person keeps.
+        expect(page.locator("#ask-text")).to_contain_text("Which one")
+        page.get_by_role("button", name="Keep Barack Obama").click()
         expect(page.locator("#message")).to_contain_text("Merged into Barack Obama: 2 faces")
         expect(page.locator(".person-card")).to_have_count(2)
         card = page.locator(f".person-card[data-person-id='{people['Joe Biden']['id']}']")
@@ -114,6 +142,15 @@ def test_search_page_shows_matches_names_and_merges_people(
         people = {p["name"]: p for p in http.get("/api/people").json()["people"]}
         assert set(people) == {"Barack Obama", "Joseph Biden"}
         assert people["Barack Obama"]["faces"] == 2
+
+        # Undo takes back the last change: the rename.
+        page.get_by_role("button", name="Undo last change").click()
+        expect(page.locator("#message")).to_contain_text("Undone: renamed 'Joe Biden'")
+        expect(page.locator(".person-card h2", has_text="Joe Biden")).to_have_count(1)
+        assert {p["name"] for p in http.get("/api/people").json()["people"]} == {
+            "Barack Obama", "Joe Biden"}
+        page.locator("#history-box summary").click()
+        expect(page.locator("#history li").first).to_contain_text("(undone by api)")
         assert not errors, errors
         browser.close()
 

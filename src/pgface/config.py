@@ -83,6 +83,10 @@ class Settings(BaseSettings):
 
         return default_data_dir()
 
+    def resolved_upload_dir(self) -> Path:
+        """Where the HTTP API keeps the photos uploaded to it."""
+        return (self.upload_dir or self.resolved_data_dir() / "uploads").expanduser()
+
     def resolved_models_dir(self) -> Path:
         if self.models_dir is not None:
             return self.models_dir.expanduser().absolute()

@@ -6,51 +6,93 @@ Thresholds and the figures that chose them are in docs/people.md.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import time
 import unicodedata
-from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from itertools import count
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from pgface import people_history
+from pgface.clustering import (  # noqa: F401 - re-exported: the people API's clustering names
+    CLUSTER_MARGIN,
+    CLUSTER_SIMILARITY,
+    MIN_NEIGHBOURS,
+    ClusterReport,
+    plan_clusters,
+    run_clustering,
+)
 from pgface.config import Settings
 from pgface.db import people_store as ps
 from pgface.errors import InvalidInputError, NotFoundError, PgfaceError
+from pgface.identify import (  # noqa: F401 - re-exported: the people API's identify names
+    IDENTIFY_CANDIDATES,
+    Candidate,
+    Identification,
+    IdentifiedFace,
+    PersonMatches,
+    confidence,
+    group_by_person,
+)
 from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, read_photo
 from pgface.index import Indexer, IndexReport
 from pgface.models.analysis import FaceAnalyzer
 from pgface.paths import expand
-from pgface.search import Match, SearchResult, analyze_photos, search_photo
+from pgface.people_history import Change
+from pgface.search import SearchResult, analyze_photos, search_photo
 
 PersonRef = int | str
 PhotoInput = str | Path | bytes
-
-# Clustering: cosine similarity at which two faces count as neighbours, per model pack, and how
-# many neighbours (in other photos) make a face core. Chosen on LFW View 1; docs/people.md.
-CLUSTER_SIMILARITY: dict[str, float] = {"buffalo_sc": 0.40}
-CLUSTER_MARGIN = 0.17  # packs not measured: as much stricter than their match threshold
-MIN_NEIGHBOURS = 1
-# Confidence of identify: logistic in similarity, 0.5 at the match threshold; slope fitted by
-# maximum likelihood on LFW View 1 DevTrain pairs (free fit: centre 0.23, slope 36).
-CONFIDENCE_SLOPE = 36.0
-IDENTIFY_CANDIDATES = 50  # nearest assigned faces looked at per query face
-NEIGHBOURS_K = 64  # nearest faces looked at per face when clustering
-# One HNSW query costs about as much as fetching 200 vectors in bulk (docs/people.md): bulk
-# when the new faces are at least this many and a 1/BULK_SHARE of the library.
-BULK_FROM = 64
-BULK_SHARE = 100
 MAX_ID = 2**63 - 1  # ids are bigint: a larger number names nobody
-
 
 class PersonError(PgfaceError):
     """A people operation that cannot be done as asked (a taken name, a face of someone else)."""
+
+
+class PersonConflict(PersonError):
+    """Refused until the caller says what to do; `details` says what is at stake (the people
+    whose faces would move, the two names of a merge), for a client to ask its user."""
+
+    def __init__(self, message: str, details: dict) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+@dataclass(frozen=True)
+class HeldFace:
+    """A face a human placed in a person (assigned it, or it is in a named person)."""
+
+    face_id: int
+    person_id: int
+    name: str | None
+
+    @property
+    def label(self) -> str:
+        return self.name if self.name is not None else f"person {self.person_id} (unnamed)"
+
+
+@dataclass
+class Naming:
+    """What naming did: the person the faces went to, and the faces it left where they were."""
+
+    person: Person | None  # None when every face was left
+    named: list[int]
+    left: list[HeldFace]
+    moved: list[HeldFace]  # held faces taken from their person because the caller said so
+
+
+@dataclass(frozen=True)
+class Erasure:
+    faces: int  # faces deleted, with their embeddings and crops
+    photos: int  # photos deleted: no face was left in them
+    files: list[str]  # uploaded photo files deleted from the upload folder
+    scrub_seconds: float | None  # rewriting the tables; None when not scrubbed
+    files_failed: list[str] = field(default_factory=list)  # "path: reason" of those not deleted
 
 
 @dataclass(frozen=True)
@@ -75,82 +117,31 @@ class PersonFace:
 
 
 @dataclass
-class Candidate:
-    person_id: int
-    name: str | None
-    similarity: float  # to the person's nearest stored face
-    confidence: float
-
-
-@dataclass
-class IdentifiedFace:
-    """One face of a photo: the person it most likely is, or nobody (person_id None)."""
-
-    bbox: list[float]
-    det_score: float
-    person_id: int | None
-    name: str | None
-    similarity: float | None
-    confidence: float | None
-    candidates: list[Candidate] = field(default_factory=list)
-
-
-@dataclass
-class Identification:
-    source: str
-    model: str
-    threshold: float
-    faces: list[IdentifiedFace]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class PersonMatches:
-    """The matches of one query face that belong to one person (person_id None: to nobody)."""
-
-    person_id: int | None
-    name: str | None
-    best_similarity: float
-    matches: list[Match]
-
-
-@dataclass
-class ClusterReport:
-    considered: int = 0  # unassigned faces looked at
-    joined: int = 0  # faces that joined an existing person
-    founded: int = 0  # new (unnamed) people
-    in_new_people: int = 0  # faces in those new people
-    unassigned: int = 0  # faces left without a person (too few close neighbours)
-    released: int = 0  # faces a full re-cluster took from the person clustering gave them
-    mode: str = "sql"  # where neighbours came from: "sql" (HNSW) or "bulk" (numpy)
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
 class EnrolReport:
     people: dict[str, int] = field(default_factory=dict)  # name -> faces enrolled now
     index: IndexReport | None = None
     no_face: list[str] = field(default_factory=list)  # photos in which no face was found
     several_faces: list[str] = field(default_factory=list)  # photos where one face was chosen
-
-
-def confidence(similarity: float, threshold: float) -> float:
-    """Probability-like score: 0.5 at the match threshold, steep where pairs are ambiguous."""
-    return round(1.0 / (1.0 + math.exp(-CONFIDENCE_SLOPE * (similarity - threshold))), 4)
+    left: list[HeldFace] = field(default_factory=list)  # faces another person holds: not moved
 
 
 class People:
-    """The people verbs over one database and one model pack."""
+    """The people verbs over one database and one model pack.
 
-    def __init__(self, pool: ConnectionPool, analyzer: FaceAnalyzer, settings: Settings) -> None:
+    Each change is recorded with `actor` (who made it) and can be undone (`undo`), an erase
+    excepted. A face a human placed is only ever moved by a call that says `move=True`.
+    """
+
+    def __init__(self, pool: ConnectionPool, analyzer: FaceAnalyzer, settings: Settings,
+                 actor: str | None = None) -> None:
         self.pool = pool
         self.analyzer = analyzer
         self.settings = settings
+        self.actor = actor or people_history.default_actor()
+
+    def acting_as(self, actor: str) -> People:
+        """The same verbs, recorded as made by `actor` ('cli:<user>', 'api:<key name>')."""
+        return People(self.pool, self.analyzer, self.settings, actor)
 
     @property
     def model(self) -> str:
@@ -184,47 +175,86 @@ class People:
 
     # Naming
 
-    def name_faces(self, face_ids: Sequence[int], name: str) -> Person:
-        """Put these faces in the person called `name` (created if new); a human decision."""
+    def name_faces(self, face_ids: Sequence[int], name: str, move: bool = False,
+                   refuse_held: bool = False) -> Naming:
+        """Put these faces in the person called `name` (created if new); a human decision.
+
+        A face another person holds by a human decision (assigned by hand, or in a named
+        person) is left there unless `move`; with `refuse_held` such a face refuses the whole
+        call instead (PersonConflict naming the people), for clients that ask first.
+        """
         name = _clean_name(name)
-        with self.pool.connection() as conn, conn.transaction():
+        with self._change("name") as (conn, change):
             self._check_faces(conn, face_ids)
             found = ps.person_by_name(conn, name)
-            person_id = found["id"] if found else ps.create_person(conn, name)
-            ps.assign_faces(conn, face_ids, person_id, ps.USER)
-            ps.touch_people(conn, [person_id])
-            ps.delete_empty_unnamed(conn)
-            return self._person(conn, person_id)
+            target = found["id"] if found else None
+            held = [HeldFace(*h) for h in ps.held_faces(conn, face_ids) if h[1] != target]
+            if held and not move and refuse_held:
+                raise _held_conflict(name, held)
+            left = [] if move else held
+            skip = {h.face_id for h in left}
+            named = [f for f in dict.fromkeys(face_ids) if f not in skip]
+            if named:
+                target = target or ps.create_person(conn, name)
+                ps.assign_faces(conn, named, target, ps.USER)
+                ps.touch_people(conn, [target])
+                ps.delete_empty_unnamed(conn)
+            moved = held if move else []
+            change.discard = not named
+            change.involve(target, *(h.person_id for h in held))
+            change.payload.update(name=name, faces=named, left=[h.face_id for h in left],
+                                  moved=[h.face_id for h in moved])
+            change.summary = (f"named {len(named)} face(s) {name!r}"
+                              + _held_summary("moved", moved) + _held_summary("left", left))
+            person = self._person(conn, target) if named else None
+            return Naming(person, named, left, moved)
 
     def rename(self, person: PersonRef, name: str) -> Person:
         """Give a person (named or found by clustering) a new name."""
         name = _clean_name(name)
-        with self.pool.connection() as conn, conn.transaction():
+        with self._change("rename") as (conn, change):
             person_id = self._resolve(conn, person)
             taken = ps.person_by_name(conn, name)
             if taken and taken["id"] != person_id:
                 raise PersonError(f"a person named {name!r} already exists (id {taken['id']}); "
                                   f"merge the two instead")
+            before = ps.get_person(conn, person_id)["name"]
             ps.rename_person(conn, person_id, name)
+            change.involve(person_id)
+            change.payload.update(person_id=person_id, previous_name=before, name=name)
+            change.summary = f"renamed {_label(person_id, before)} to {name!r}"
             return self._person(conn, person_id)
 
-    def merge(self, source: PersonRef, target: PersonRef) -> Person:
-        """Move every face of `source` into `target` and delete `source`; target's name stays."""
-        with self.pool.connection() as conn, conn.transaction():
+    def merge(self, source: PersonRef, target: PersonRef, name: str | None = None) -> Person:
+        """Move every face of `source` into `target` and delete `source`.
+
+        The merged person keeps the name either has; when both have (different) names,
+        `name` must say which it keeps (or give a new one), else PersonConflict.
+        """
+        with self._change("merge") as (conn, change):
             source_id = self._resolve(conn, source)
             target_id = self._resolve(conn, target)
             if source_id == target_id:
                 raise PersonError(f"cannot merge person {source_id} into itself")
+            names = [ps.get_person(conn, i)["name"] for i in (source_id, target_id)]
+            kept = self._merged_name(conn, names, name, (source_id, target_id))
             ps.move_all_faces(conn, source_id, target_id)
-            ps.delete_person(conn, source_id)
+            ps.delete_person(conn, source_id)  # first: its name may be the one kept
+            if kept != names[1]:
+                ps.rename_person(conn, target_id, kept)
             ps.touch_people(conn, [target_id])
+            change.involve(source_id, target_id)
+            change.payload.update(source=source_id, target=target_id, names=names, name=kept)
+            change.summary = (f"merged {_label(source_id, names[0])} into "
+                              f"{_label(target_id, names[1])}"
+                              + (f", named {kept!r}" if kept != names[1] else ""))
             return self._person(conn, target_id)
 
     def split(self, person: PersonRef, face_ids: Sequence[int], name: str | None = None
               ) -> Person:
         """Move some faces out of a person into a new one (named, or unnamed)."""
         name = _clean_name(name) if name is not None else None
-        with self.pool.connection() as conn, conn.transaction():
+        with self._change("split") as (conn, change):
             person_id = self._resolve(conn, person)
             found = self._check_faces(conn, face_ids)
             strangers = sorted(f for f, (_, owner) in found.items() if owner != person_id)
@@ -236,18 +266,64 @@ class People:
             ps.assign_faces(conn, face_ids, new_id, ps.USER)
             ps.touch_people(conn, [person_id])
             ps.delete_empty_unnamed(conn)
+            was = ps.get_person(conn, person_id)
+            change.involve(person_id, new_id)
+            change.payload.update(person_id=person_id, new_person_id=new_id,
+                                  faces=sorted(set(face_ids)), name=name)
+            change.summary = (f"split {len(set(face_ids))} face(s) off "
+                              f"{_label(person_id, was['name'] if was else None)} into "
+                              f"{_label(new_id, name)}")
             return self._person(conn, new_id)
 
     def delete(self, person: PersonRef) -> int:
         """Delete the person; their faces stay, unassigned. Returns how many faces were theirs."""
-        with self.pool.connection() as conn, conn.transaction():
-            return ps.delete_person(conn, self._resolve(conn, person))
+        with self._change("delete") as (conn, change):
+            person_id = self._resolve(conn, person)
+            was = ps.get_person(conn, person_id)["name"]
+            released = ps.delete_person(conn, person_id)
+            change.involve(person_id)
+            change.payload.update(person_id=person_id, name=was, faces_released=released)
+            change.summary = f"deleted {_label(person_id, was)}; {released} face(s) unassigned"
+            return released
 
-    def erase(self, person: PersonRef) -> tuple[int, int]:
-        """Delete the person, every face of theirs (embedding and crop) and every photo only
-        they were in. Returns (faces, photos) deleted."""
-        with self.pool.connection() as conn, conn.transaction():
-            return ps.erase_person(conn, self._resolve(conn, person))
+    def erase(self, person: PersonRef, scrub: bool = True) -> Erasure:
+        """Erase a person: their faces (embeddings, crops), the photos left without a face,
+        and of those the files pgface keeps in its upload folder. Cannot be undone.
+
+        `scrub` then rewrites the tables, so no byte of the erased rows stays in their files
+        (docs/people.md: what that costs, and what stays elsewhere: WAL, backups).
+        """
+        with self._change("erase", undoable=False) as (conn, change):
+            person_id = self._resolve(conn, person)
+            faces, paths = ps.erase_faces(conn, person_id)
+            people_history.forget(conn, change.id, person_id)
+            change.involve(person_id)
+            change.payload.update(faces=faces, photos=len(paths))
+            change.summary = (f"erased a person: {faces} face(s), {len(paths)} photo(s) "
+                              f"(cannot be undone)")
+        files, failed = delete_uploads(paths, self.settings.resolved_upload_dir())
+        return Erasure(faces, len(paths), files, self.scrub() if scrub else None, failed)
+
+    def scrub(self) -> float:
+        """Rewrite the people tables so deleted rows leave no bytes in their files; seconds."""
+        started = time.perf_counter()
+        with self.pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                ps.scrub(conn)
+            finally:
+                conn.autocommit = False
+        return round(time.perf_counter() - started, 3)
+
+    # History
+
+    def history(self, limit: int = 20) -> list[Change]:
+        """The latest people changes, newest first: who, what, when, and whether undone."""
+        return people_history.history(self.pool, limit)
+
+    def undo(self) -> Change:
+        """Undo the latest change not undone yet, exactly (an erase cannot be undone)."""
+        return people_history.undo(self.pool, self.actor)
 
     # Clustering
 
@@ -260,10 +336,15 @@ class People:
         people only grow. `full` redoes every decision clustering made (never a human's: their
         faces and named people stay). `bulk` None: numpy for many faces, HNSW for a few.
         """
-        with self.pool.connection() as conn, conn.transaction():
-            return run_clustering(
+        with self._change("cluster") as (conn, change):
+            report = run_clustering(
                 conn, self.model, self.cluster_similarity if similarity is None else similarity,
                 min_neighbours, full=full, ef_search=self.settings.ef_search, bulk=bulk)
+            change.payload.update(full=full, report=report.to_dict())
+            change.summary = (f"clustering{' (full)' if full else ''}: {report.joined} face(s) "
+                              f"joined people, {report.in_new_people} founded "
+                              f"{report.founded} new people, {report.released} released")
+            return report
 
     # Recognising
 
@@ -309,27 +390,39 @@ class People:
 
     # Enrolment
 
-    def enrol(self, folder: str | Path) -> EnrolReport:
+    def enrol(self, folder: str | Path, move: bool = False) -> EnrolReport:
         """Index folder/<name>/*.jpg and put each photo's face in the person <name>.
 
         In a photo with several faces, the one most like the person's single-face photos is
-        taken (the largest if there are none); such photos are listed in the report.
+        taken (the largest if there are none); such photos are listed in the report. A face
+        another person holds by a human decision stays there unless `move` (report.left).
         """
         folders = _person_folders(expand(folder))
         report = EnrolReport()
         report.index = Indexer(self.analyzer, self.pool, self.settings).index(
             [f for f, _ in folders])
-        with self.pool.connection() as conn, conn.transaction():
+        with self._change("enrol") as (conn, change):
             for person_folder, files in folders:
+                name = person_folder.name
                 chosen = self._enrol_faces(conn, files, report)
+                found = ps.person_by_name(conn, name)
+                target = found["id"] if found else None
+                held = [HeldFace(*h) for h in ps.held_faces(conn, chosen) if h[1] != target]
+                if not move:
+                    report.left.extend(held)
+                    chosen = [f for f in chosen if f not in {h.face_id for h in held}]
                 if chosen:
-                    name = person_folder.name
-                    found = ps.person_by_name(conn, name)
-                    person_id = found["id"] if found else ps.create_person(conn, name)
-                    ps.assign_faces(conn, chosen, person_id, ps.USER)
-                    ps.touch_people(conn, [person_id])
-                report.people[person_folder.name] = len(chosen)
+                    target = target or ps.create_person(conn, name)
+                    ps.assign_faces(conn, chosen, target, ps.USER)
+                    ps.touch_people(conn, [target])
+                change.involve(target, *(h.person_id for h in held))
+                report.people[name] = len(chosen)
             ps.delete_empty_unnamed(conn)
+            change.payload.update(folder=str(folder), people=report.people,
+                                  left=[h.face_id for h in report.left])
+            change.summary = (f"enrolled {sum(report.people.values())} face(s) of "
+                              f"{len(report.people)} people from {folder}"
+                              + _held_summary("left", report.left))
         return report
 
     def _enrol_faces(self, conn: psycopg.Connection, files: list[Path], report: EnrolReport
@@ -351,6 +444,30 @@ class People:
         return chosen
 
     # Helpers
+
+    @contextmanager
+    def _change(self, kind: str, undoable: bool = True
+                ) -> Iterator[tuple[psycopg.Connection, people_history.Recording]]:
+        with people_history.recorded(self.pool, self.actor, kind, undoable) as recorded:
+            yield recorded
+
+    @staticmethod
+    def _merged_name(conn: psycopg.Connection, names: list[str | None], chosen: str | None,
+                     pair: tuple[int, int]) -> str | None:
+        """The name a merge keeps: the chosen one, else the one name the two have."""
+        if chosen is not None:
+            chosen = _clean_name(chosen)
+            taken = ps.person_by_name(conn, chosen)
+            if taken and taken["id"] not in pair:
+                raise PersonError(f"a third person is named {chosen!r} (id {taken['id']})")
+            return chosen
+        named = [n for n in names if n is not None]
+        if len(set(named)) > 1:
+            raise PersonConflict(
+                f"both people have names ({named[0]!r}, {named[1]!r}): say which one the merged "
+                f"person keeps (--name on the command line, \"name\" over HTTP)",
+                {"names": named})
+        return named[0] if named else None
 
     def _load(self, photo: PhotoInput) -> Photo:
         s = self.settings
@@ -391,20 +508,6 @@ class People:
         return found
 
 
-def group_by_person(matches: Sequence[Match]) -> list[PersonMatches]:
-    """Matches grouped by person, groups in order of their best match; unassigned ones last."""
-    groups: dict[int | None, PersonMatches] = {}
-    for m in matches:
-        group = groups.get(m.person_id)
-        if group is None:
-            group = groups[m.person_id] = PersonMatches(m.person_id, m.person_name,
-                                                        m.similarity, [])
-        group.matches.append(m)
-        group.best_similarity = max(group.best_similarity, m.similarity)
-    return sorted(groups.values(),
-                  key=lambda g: (g.person_id is None, -g.best_similarity))
-
-
 def _likeliest(conn: psycopg.Connection, model: str, faces: list[tuple[int, list[float]]],
                reference: np.ndarray | None) -> int:
     """Of several faces in one photo, the one nearest the person's other faces, else largest."""
@@ -430,6 +533,48 @@ def _person_folders(folder: Path) -> list[tuple[Path, list[Path]]]:
     return found
 
 
+def _held_conflict(name: str, held: Sequence[HeldFace]) -> PersonConflict:
+    people: dict[int, dict] = {}
+    for h in held:
+        entry = people.setdefault(h.person_id, {"person_id": h.person_id, "name": h.name,
+                                                "face_ids": []})
+        entry["face_ids"].append(h.face_id)
+    who = ", ".join(f"{_label(p['person_id'], p['name'])} ({len(p['face_ids'])})"
+                    for p in people.values())
+    return PersonConflict(
+        f"naming these faces {name!r} would move faces that people placed in: {who}; "
+        f"confirm the move (--move on the command line, \"move\": true over HTTP)",
+        {"affected": list(people.values())})
+
+
+def _held_summary(verb: str, held: Sequence[HeldFace]) -> str:
+    if not held:
+        return ""
+    people = sorted({h.label for h in held})
+    return f"; {verb} {len(held)} face(s) of {', '.join(people)}"
+
+
+def _label(person_id: int, name: str | None) -> str:
+    return repr(name) if name is not None else f"person {person_id} (unnamed)"
+
+
+def delete_uploads(paths: Sequence[str], folder: Path) -> tuple[list[str], list[str]]:
+    """Delete those of these photo files that pgface keeps (under `folder`); never others.
+    Returns (deleted, "path: reason" of those that could not be)."""
+    deleted, failed = [], []
+    root = folder.resolve()
+    for path in paths:
+        file = Path(path)
+        if not file.resolve().is_relative_to(root):
+            continue
+        try:
+            file.unlink(missing_ok=True)
+            deleted.append(path)
+        except OSError as exc:  # the rows are gone already: say which file stays, go on
+            failed.append(f"{path}: {exc.strerror or exc}")
+    return deleted, failed
+
+
 def _storable(text: str) -> bool:
     """Whether PostgreSQL can store text: no NUL, no lone surrogate (not encodable as UTF-8)."""
     return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
@@ -447,196 +592,3 @@ def _clean_name(name: str) -> str:
 
 def _ids(ids: Sequence[int]) -> str:
     return ", ".join(str(i) for i in ids)
-
-
-def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
-                   min_neighbours: int, full: bool = False, ef_search: int = 200,
-                   bulk: bool | None = None) -> ClusterReport:
-    """Cluster in the caller's transaction (People.cluster commits it; a caller may roll back).
-
-    Looked at: the faces clustering never saw, and the unassigned faces among their neighbours,
-    the only old faces whose standing a new face can change (similarity is symmetric). `full`
-    looks at every face no human decided on; a person it finds again keeps its id.
-    """
-    started = time.perf_counter()
-    report = ClusterReport()
-    ps.lock_clustering(conn)
-    stored = ps.cluster_faces(conn, model)
-    # Full: forget, in memory, what clustering decided; rows are only written where it changes.
-    before = {f.face_id: f.person_id for f in stored if full and f.person_id and not f.kept}
-    faces = [replace(f, person_id=None) if f.face_id in before else f for f in stored]
-    fresh = [f.face_id for f in faces if (f.fresh or full) and f.person_id is None]
-    unassigned = {f.face_id for f in faces if f.person_id is None}
-    source = NeighbourSource.choose(conn, model, faces, fresh, similarity, ef_search, bulk)
-    woken = {g for f in fresh for g, _ in source.neighbours(f) if g in unassigned}
-    todo = sorted(set(fresh) | woken)
-    plan = plan_clusters(faces, todo, source.neighbours, min_neighbours, unassigned)
-    people = _person_ids(conn, plan, before)
-    after = {face: people.get(key, key) for face, key in plan.assignments.items()}
-    report.released = ps.release_clustered(conn, [f for f in before if f not in after])
-    changed = {f: p for f, p in after.items() if before.get(f) != p}
-    ps.assign_clustered(conn, changed)
-    report.released += sum(1 for f in changed if f in before)
-    ps.mark_clustered(conn, sorted(set(fresh) - set(after)))
-    ps.delete_empty_unnamed(conn)
-    joined = [key for key in plan.assignments.values() if key > 0]
-    ps.touch_people(conn, sorted(set(changed.values())))
-    report.considered = len(todo)
-    report.joined = len(joined)
-    report.founded = len(set(people.values()) - set(before.values()))
-    report.in_new_people = len(plan.assignments) - len(joined)
-    report.unassigned = len(unassigned) - len(plan.assignments)
-    report.mode = source.mode
-    report.seconds = round(time.perf_counter() - started, 3)
-    return report
-
-
-def _person_ids(conn: psycopg.Connection, plan: ClusterPlan, before: dict[int, int]
-                ) -> dict[int, int]:
-    """Ids for the people the plan founded: the earlier person they most overlap, else new."""
-    overlap = Counter((key, before[face]) for face, key in plan.assignments.items()
-                      if key < 0 and face in before)
-    ids: dict[int, int] = {}
-    reused: set[int] = set()
-    for (key, old), _ in overlap.most_common():
-        if key not in ids and old not in reused:
-            ids[key] = old
-            reused.add(old)
-    new_keys = [key for key in range(-1, -plan.new_people - 1, -1) if key not in ids]
-    ids.update(zip(new_keys, ps.create_unnamed_people(conn, len(new_keys)), strict=True))
-    return ids
-
-
-# Clustering, apart from the database: faces, their neighbours, and who each face is.
-
-# face id -> (face id, similarity) of its neighbours in other photos, best first
-Neighbours = Callable[[int], list[tuple[int, float]]]
-
-
-@dataclass
-class ClusterPlan:
-    assignments: dict[int, int]  # face id -> person id, or -n for the n-th new person
-    new_people: int
-
-
-def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbours: Neighbours,
-                  min_neighbours: int, unassigned: set[int] | None = None) -> ClusterPlan:
-    """Immich-style density clustering with cannot-link.
-
-    A face is core when at least `min_neighbours` faces of other photos lie within the
-    similarity limit. Densest of `todo` first: a core face joins the person of its nearest
-    neighbour that has one, or founds a person; that person then grows through its core faces
-    into `unassigned` ones (as DBSCAN does). Faces of `todo` that are not core join their
-    nearest neighbour's person at the end, if it has one. Two faces of one photo never share a
-    person, and existing people are never merged.
-    """
-    photo_of = {f.face_id: f.photo_id for f in faces}
-    person_of: dict[int, int] = {f.face_id: f.person_id for f in faces if f.person_id}
-    photos_of: defaultdict[int, set[int]] = defaultdict(set)
-    for face_id, person in person_of.items():
-        photos_of[person].add(photo_of[face_id])
-    pending = set(todo) if unassigned is None else set(unassigned) | set(todo)
-    plan = ClusterPlan({}, 0)
-    new_keys = count(-1, -1)
-
-    def put(face_id: int, person: int) -> None:
-        person_of[face_id] = person
-        photos_of[person].add(photo_of[face_id])
-        plan.assignments[face_id] = person
-        pending.discard(face_id)
-
-    def join_nearest(face_id: int) -> int | None:
-        for other, _ in neighbours(face_id):
-            person = person_of.get(other)
-            if person and photo_of[face_id] not in photos_of[person]:
-                put(face_id, person)
-                return person
-        return None
-
-    def grow(seed: int, person: int) -> None:
-        queue = deque([seed])
-        while queue:
-            core = queue.popleft()
-            if len(neighbours(core)) < min_neighbours:
-                continue  # a border face belongs but does not spread the person
-            for other, _ in neighbours(core):
-                if other in pending and photo_of[other] not in photos_of[person]:
-                    put(other, person)
-                    queue.append(other)
-
-    order = sorted(todo, key=lambda f: (-len(neighbours(f)), f))
-    for face_id in order:
-        if face_id not in pending or len(neighbours(face_id)) < min_neighbours:
-            continue
-        person = join_nearest(face_id)
-        if person is None:
-            person = next(new_keys)
-            plan.new_people += 1
-            put(face_id, person)
-        grow(face_id, person)
-    for face_id in order:  # Immich's deferred pass: the rest join a neighbour's person
-        if face_id in pending:
-            join_nearest(face_id)
-    return plan
-
-
-class NeighbourSource:
-    """Neighbours of the faces to cluster, from HNSW queries or from one bulk fetch."""
-
-    def __init__(self, mode: str, lookup: Neighbours) -> None:
-        self.mode = mode
-        self._lookup = lookup
-        self._cache: dict[int, list[tuple[int, float]]] = {}
-
-    def neighbours(self, face_id: int) -> list[tuple[int, float]]:
-        if face_id not in self._cache:
-            self._cache[face_id] = self._lookup(face_id)
-        return self._cache[face_id]
-
-    @classmethod
-    def choose(cls, conn: psycopg.Connection, model: str, faces: Sequence[ps.ClusterFace],
-               fresh: Sequence[int], similarity: float, ef_search: int, bulk: bool | None
-               ) -> NeighbourSource:
-        """Bulk when the fresh faces are many for the library (docs/people.md has the costs)."""
-        photo_of = {f.face_id: f.photo_id for f in faces}
-        if bulk or (bulk is None and len(fresh) >= max(BULK_FROM, len(faces) // BULK_SHARE)):
-            return cls("bulk", _bulk_lookup(conn, model, photo_of, fresh, similarity))
-        ids, vectors = ps.embeddings(conn, model, fresh)
-        vector_of = dict(zip(ids.tolist(), vectors, strict=True))
-
-        def lookup(face_id: int) -> list[tuple[int, float]]:
-            if face_id not in vector_of:  # an old face reached through a new one
-                vector_of[face_id] = ps.embeddings(conn, model, [face_id])[1][0]
-            rows = ps.neighbours(conn, vector_of[face_id], face_id, photo_of[face_id], model,
-                                 NEIGHBOURS_K, similarity, ef_search)
-            return [(r[0], float(r[2])) for r in rows]
-
-        return cls("sql", lookup)
-
-
-def _bulk_lookup(conn: psycopg.Connection, model: str, photo_of: dict[int, int],
-                 first: Sequence[int], similarity: float) -> Neighbours:
-    """Every face's vector in memory; neighbours by matrix products, `first` ones in blocks."""
-    ids, vectors = ps.embeddings(conn, model)
-    photos = np.array([photo_of[i] for i in ids.tolist()], dtype=np.int64)
-    row_of = {face_id: row for row, face_id in enumerate(ids.tolist())}
-    found: dict[int, list[tuple[int, float]]] = {}
-
-    def near(rows: np.ndarray) -> None:
-        sims = vectors[rows] @ vectors.T
-        for row, line in zip(rows.tolist(), sims, strict=True):
-            close = np.flatnonzero((line >= similarity) & (photos != photos[row]))
-            close = close[np.argsort(-line[close], kind="stable")][:NEIGHBOURS_K]
-            found[int(ids[row])] = [(int(ids[c]), float(line[c])) for c in close]
-
-    rows = np.array([row_of[f] for f in first], dtype=np.int64)
-    block = max(64, 2**25 // max(1, len(ids)))  # about 128 MB of similarities at a time
-    for start in range(0, len(rows), block):
-        near(rows[start : start + block])
-
-    def lookup(face_id: int) -> list[tuple[int, float]]:
-        if face_id not in found:
-            near(np.array([row_of[face_id]]))
-        return found[face_id]
-
-    return lookup

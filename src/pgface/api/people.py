@@ -1,4 +1,5 @@
-"""People: list, get, name faces, rename, merge, split, delete, erase, cluster, identify."""
+"""People: list, get, name faces, rename, merge, split, delete, erase, cluster, identify,
+history and undo. Every change is recorded as made by the API key's name ('api' when open)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from pgface.api.deps import get_pf, get_settings, require_read, require_write, run_cpu
 from pgface.api.limits import read_upload
+from pgface.db.api_keys import ApiKey
 from pgface.imaging import decode_photo
 from pgface.library import Pgface
-from pgface.people import Person
+from pgface.people import HeldFace, People, Person, PersonConflict
+from pgface.people_history import UndoError
 
 router = APIRouter(prefix="/people", tags=["people"])
 identify_router = APIRouter(tags=["people"])
@@ -24,6 +28,8 @@ PersonRef = int | str
 class NameFaces(BaseModel):
     face_ids: FaceIds
     name: str = Field(min_length=1, max_length=200)
+    move: bool = Field(False, description="Also move faces that another person holds by a human "
+                       "decision; without it such faces answer 409, listing those people")
 
 
 class Rename(BaseModel):
@@ -32,7 +38,9 @@ class Rename(BaseModel):
 
 class Merge(BaseModel):
     source: PersonRef = Field(description="Id or name of the person whose faces move")
-    target: PersonRef = Field(description="Id or name of the person who keeps them (and the name)")
+    target: PersonRef = Field(description="Id or name of the person who keeps them")
+    name: str | None = Field(None, min_length=1, max_length=200, description="The name the "
+                             "merged person keeps; required (409 otherwise) when both have names")
 
 
 class Split(BaseModel):
@@ -44,8 +52,26 @@ class Cluster(BaseModel):
     full: bool = Field(False, description="Take back clustering's earlier choices and start over")
 
 
+WriteKey = Annotated[ApiKey | None, Depends(require_write)]
+
+
 def _person(person: Person) -> dict:
     return {**asdict(person), "faces_url": f"/api/people/{person.id}/faces"}
+
+
+def _people(request: Request, key: ApiKey | None) -> People:
+    """The people verbs, recorded as made by this key."""
+    return get_pf(request).people.acting_as(f"api:{key.name}" if key else "api")
+
+
+def _conflict(exc: PersonConflict) -> JSONResponse:
+    """409 in the API's error envelope, with what a client needs to ask its user."""
+    return JSONResponse({"error": {"status": 409, "message": str(exc), **exc.details}},
+                        status_code=409)
+
+
+def _held(faces: list[HeldFace]) -> list[dict]:
+    return [asdict(f) for f in faces]
 
 
 @router.get("", dependencies=[Depends(require_read)])
@@ -55,23 +81,53 @@ def list_people(request: Request, unnamed: bool = Query(
     return {"people": [_person(p) for p in get_pf(request).people.list(unnamed)]}
 
 
-@router.post("/name", dependencies=[Depends(require_write)])
-def name_faces(request: Request, body: NameFaces) -> dict:
-    """Put these faces in the person called `name`, created if new."""
-    return _person(get_pf(request).people.name_faces(body.face_ids, body.name))
+@router.post("/name", response_model=None)
+def name_faces(request: Request, body: NameFaces, key: WriteKey) -> JSONResponse | dict:
+    """Put these faces in the person called `name`, created if new. A face another person holds
+    by a human decision (assigned by hand, or in a named person) is only moved with
+    `move: true`; without it the answer is 409 with `affected`: each such person's id, name
+    and face ids, and nothing changes."""
+    try:
+        naming = _people(request, key).name_faces(body.face_ids, body.name, move=body.move,
+                                                   refuse_held=True)
+    except PersonConflict as exc:
+        return _conflict(exc)
+    return {**_person(naming.person), "named": naming.named, "moved": _held(naming.moved)}
 
 
-@router.post("/merge", dependencies=[Depends(require_write)])
-def merge(request: Request, body: Merge) -> dict:
-    """Move every face of `source` into `target` and delete `source`."""
-    return _person(get_pf(request).people.merge(body.source, body.target))
+@router.post("/merge", response_model=None)
+def merge(request: Request, body: Merge, key: WriteKey) -> JSONResponse | dict:
+    """Move every face of `source` into `target` and delete `source`. The merged person keeps
+    the name either had; when both had one, 409 with `names` unless `name` says which."""
+    try:
+        return _person(_people(request, key).merge(body.source, body.target, body.name))
+    except PersonConflict as exc:
+        return _conflict(exc)
 
 
-@router.post("/cluster", dependencies=[Depends(require_write)])
-async def cluster(request: Request, body: Cluster | None = None) -> dict:
-    """Give faces no person holds a person: join an existing one or found a new, unnamed one."""
+@router.get("/history", dependencies=[Depends(require_read)])
+def history(request: Request, limit: int = Query(20, ge=1, le=1000)) -> dict:
+    """The latest people changes, newest first: who (actor), what (kind, summary, payload),
+    when, and whether it can be or was undone."""
+    return {"changes": [c.to_dict() for c in get_pf(request).people.history(limit)]}
+
+
+@router.post("/undo", response_model=None)
+def undo(request: Request, key: WriteKey) -> JSONResponse | dict:
+    """Undo the latest people change not undone yet, restoring exactly what it changed.
+    409 when there is none, when it is an erase (which cannot be undone), or too old."""
+    try:
+        return _people(request, key).undo().to_dict()
+    except UndoError as exc:
+        return _conflict(PersonConflict(str(exc), {}))
+
+
+@router.post("/cluster")
+async def cluster(request: Request, key: WriteKey, body: Cluster | None = None) -> dict:
+    """Give faces no person holds a person: join an existing one or found a new, unnamed one.
+    Never moves a face a human placed."""
     full = body.full if body else False
-    return (await run_cpu(request, get_pf(request).people.cluster, full)).to_dict()
+    return (await run_cpu(request, _people(request, key).cluster, full)).to_dict()
 
 
 # `ref` is a name or an id: People tries the name first, then a number.
@@ -88,29 +144,35 @@ def person_faces(request: Request, ref: str) -> dict:
     return {"faces": [{**asdict(f), "crop_url": f"/api/faces/{f.face_id}/crop"} for f in faces]}
 
 
-@router.patch("/{ref}", dependencies=[Depends(require_write)])
-def rename(request: Request, ref: str, body: Rename) -> dict:
+@router.patch("/{ref}")
+def rename(request: Request, ref: str, body: Rename, key: WriteKey) -> dict:
     """Give the person a (new) name; 409 if another person has it (merge them instead)."""
-    return _person(get_pf(request).people.rename(ref, body.name))
+    return _person(_people(request, key).rename(ref, body.name))
 
 
-@router.post("/{ref}/split", dependencies=[Depends(require_write)])
-def split(request: Request, ref: str, body: Split) -> dict:
+@router.post("/{ref}/split")
+def split(request: Request, ref: str, body: Split, key: WriteKey) -> dict:
     """Move some of the person's faces into a new person; returns the new person."""
-    return _person(get_pf(request).people.split(ref, body.face_ids, body.name))
+    return _person(_people(request, key).split(ref, body.face_ids, body.name))
 
 
-@router.delete("/{ref}", dependencies=[Depends(require_write)])
-def delete(request: Request, ref: str) -> dict:
+@router.delete("/{ref}")
+def delete(request: Request, ref: str, key: WriteKey) -> dict:
     """Delete the person; their faces stay, without a person."""
-    return {"deleted": ref, "faces_released": get_pf(request).people.delete(ref)}
+    return {"deleted": ref, "faces_released": _people(request, key).delete(ref)}
 
 
-@router.post("/{ref}/erase", dependencies=[Depends(require_write)])
-def erase(request: Request, ref: str) -> dict:
-    """Delete the person, all their faces, and every photo only they were in."""
-    faces, photos = get_pf(request).people.erase(ref)
-    return {"erased": ref, "faces_deleted": faces, "photos_deleted": photos}
+@router.post("/{ref}/erase")
+def erase(request: Request, ref: str, key: WriteKey, scrub: bool = Query(
+        True, description="Rewrite the tables now (locks them meanwhile: seconds to minutes, "
+                          "docs/people.md); false leaves it for `pgface people scrub`")) -> dict:
+    """Erase the person for good (no undo): all their faces with embeddings and crops, every
+    photo left without a face and, of those, the files kept in the upload folder; then the
+    tables are rewritten so no byte of them stays in the database's files (docs/people.md)."""
+    done = _people(request, key).erase(ref, scrub=scrub)
+    return {"erased": ref, "faces_deleted": done.faces, "photos_deleted": done.photos,
+            "files_deleted": len(done.files), "files_failed": done.files_failed,
+            "scrub_seconds": done.scrub_seconds}
 
 
 def _identify(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: int,

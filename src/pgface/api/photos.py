@@ -46,7 +46,7 @@ class RemovePaths(BaseModel):
 
 
 def upload_dir(settings: Settings) -> Path:
-    return (settings.upload_dir or settings.resolved_data_dir() / "uploads").expanduser()
+    return settings.resolved_upload_dir()
 
 
 def _photo_or_404(pf: Pgface, photo_id: int) -> tuple[dict, list[dict]]:

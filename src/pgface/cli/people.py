@@ -20,13 +20,31 @@ from pgface.cli.common import (
     print_json,
 )
 from pgface.cli.notices import print_notices
-from pgface.people import Person
+from pgface.library import Pgface
+from pgface.people import HeldFace, People, Person
+from pgface.people_history import Change, os_user
 
 people_app = typer.Typer(help="People: name faces, cluster, enrol, identify.",
                          no_args_is_help=True)
 
 PersonArg = Annotated[str, typer.Argument(help="A person's name, or id.")]
 FaceIds = Annotated[list[int], typer.Argument(help="Face ids (see `pgface people show`).")]
+
+
+MoveOption = Annotated[bool, typer.Option(
+    "--move", help="Also move faces another person holds by a human decision (default: they "
+                   "are left where they are, and listed).")]
+
+
+def _people(pf: Pgface) -> People:
+    """The people verbs, recorded as made by this OS user on the command line."""
+    return pf.people.acting_as(f"cli:{os_user()}")
+
+
+def _say_left(left: list[HeldFace]) -> None:
+    for face in left:
+        err.print(f"[yellow]left[/yellow] face {face.face_id} with {face.label} "
+                  f"(--move moves it)", highlight=False)
 
 
 def _person_dict(person: Person) -> dict:
@@ -91,14 +109,28 @@ def show(person: PersonArg, as_json: JsonOption = False) -> None:
 def name(
     person_name: Annotated[str, typer.Argument(metavar="NAME", help="The person's name.")],
     faces: FaceIds,
+    move: MoveOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Put faces in the person called NAME (created if new). Clustering never undoes this.
 
+    A face that another person holds by a human decision (named by hand, or in a named person)
+    stays there, and is listed, unless --move. `pgface people undo` takes it back.
+
     Example: pgface people name "Ada Lovelace" 12 57 301
     """
     with open_library() as pf:
-        _said(pf.people.name_faces(faces, person_name), "named", as_json)
+        naming = _people(pf).name_faces(faces, person_name, move=move)
+    if as_json:
+        print_json({**(_person_dict(naming.person) if naming.person else {"name": None}),
+                    "named": naming.named, "left": [asdict(h) for h in naming.left],
+                    "moved": [asdict(h) for h in naming.moved]})
+        return
+    if naming.person:
+        _said(naming.person, "named", False)
+    for face in naming.moved:
+        out.print(f"moved face {face.face_id} from {face.label}", highlight=False)
+    _say_left(naming.left)
 
 
 @people_app.command()
@@ -109,22 +141,27 @@ def rename(person: PersonArg, new_name: str, as_json: JsonOption = False) -> Non
     Example: pgface people rename 17 "Ada Lovelace"
     """
     with open_library() as pf:
-        _said(pf.people.rename(person, new_name), "renamed", as_json)
+        _said(_people(pf).rename(person, new_name), "renamed", as_json)
 
 
 @people_app.command()
 @handle_errors
 def merge(
     source: Annotated[str, typer.Argument(help="Person whose faces move; then deleted.")],
-    target: Annotated[str, typer.Argument(help="Person who receives them; keeps their name.")],
+    target: Annotated[str, typer.Argument(help="Person who receives them.")],
+    new_name: Annotated[str | None, typer.Option(
+        "--name", help="The name the merged person keeps; needed when both have names.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Merge SOURCE into TARGET.
+    """Merge SOURCE into TARGET, keeping the name either has.
+
+    When both have names, --name says which the merged person keeps (or gives a new one).
 
     Example: pgface people merge 23 "Ada Lovelace"
     """
     with open_library() as pf:
-        _said(pf.people.merge(source, target), "merged into", as_json)
+        _said(_people(pf).merge(source, target, new_name), "merged into", as_json)
 
 
 @people_app.command()
@@ -141,7 +178,7 @@ def split(
     Example: pgface people split "Ada Lovelace" 301 --name "Annabella Milbanke"
     """
     with open_library() as pf:
-        _said(pf.people.split(person, faces, new_name), "split off", as_json)
+        _said(_people(pf).split(person, faces, new_name), "split off", as_json)
 
 
 @people_app.command()
@@ -152,7 +189,7 @@ def delete(person: PersonArg) -> None:
     Example: pgface people delete 23
     """
     with open_library() as pf:
-        released = pf.people.delete(person)
+        released = _people(pf).delete(person)
     out.print(f"deleted {person}; {released} faces are unassigned now", highlight=False)
 
 
@@ -161,18 +198,48 @@ def delete(person: PersonArg) -> None:
 def erase(
     person: PersonArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    scrub: Annotated[bool, typer.Option(
+        "--scrub/--no-scrub", help="Rewrite the tables so no byte of the erased rows stays in "
+                                   "the database files (locks them meanwhile; docs/people.md).")
+    ] = True,
 ) -> None:
-    """Erase a person with every face of theirs (embeddings, crops) and the photos only they
-    are in: nothing of them stays in the database. Photo files are not touched.
+    """Erase a person for good: faces, crops, embeddings, their photos. Cannot be undone.
+
+    Deleted: every face of theirs (embeddings, crops), the photos left without a face, and of
+    those the files pgface keeps in its upload folder (photo files elsewhere are not touched);
+    then the tables are rewritten so no byte of them stays in the database files.
 
     Example: pgface people erase "Ada Lovelace" --yes
     """
     with open_library() as pf:
         found = pf.people.get(person)
         if not yes:
-            typer.confirm(f"erase {found.label} and {found.faces} faces for good?", abort=True)
-        faces, photos = pf.people.erase(found.id)
-    out.print(f"erased {found.label}: {faces} faces and {photos} photos", highlight=False)
+            typer.confirm(f"erase {found.label} and {found.faces} faces for good? "
+                          f"(this cannot be undone)", abort=True)
+        done = _people(pf).erase(found.id, scrub=scrub)
+    scrubbed = (f"; tables rewritten in {done.scrub_seconds:.1f} s"
+                if done.scrub_seconds is not None
+                else "; tables not rewritten yet (run `pgface people scrub`)")
+    out.print(f"erased {found.label}: {done.faces} faces, {done.photos} photos, "
+              f"{len(done.files)} uploaded files{scrubbed}", highlight=False)
+    for failure in done.files_failed:
+        err.print(f"[red]could not delete[/red] {failure}", highlight=False)
+    if done.files_failed:
+        raise typer.Exit(1)
+
+
+@people_app.command()
+@handle_errors
+def scrub() -> None:
+    """Rewrite the tables so no byte of erased people stays in their files.
+
+    What `erase` does unless --no-scrub: run it once after several such erases.
+
+    Example: pgface people scrub
+    """
+    with open_library() as pf:
+        seconds = pf.people.scrub()
+    out.print(f"tables rewritten in {seconds:.1f} s", highlight=False)
 
 
 @people_app.command()
@@ -192,8 +259,8 @@ def cluster(
     Example: pgface people cluster --json
     """
     with open_library() as pf:
-        report = pf.people.cluster(full=full, similarity=similarity,
-                                   min_neighbours=min_neighbours)
+        report = _people(pf).cluster(full=full, similarity=similarity,
+                                     min_neighbours=min_neighbours)
     if as_json:
         print_json(report.to_dict())
         return
@@ -207,17 +274,21 @@ def cluster(
 @handle_errors
 def enrol(
     folder: Annotated[Path, typer.Argument(help="A folder with one folder per person.")],
+    move: MoveOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Index FOLDER/<name>/* and name each photo's face <name>.
 
+    A face another person holds by a human decision stays there, and is listed, unless --move.
+
     Example: pgface people enrol ~/people
     """
     with open_library() as pf:
-        report = pf.people.enrol(folder)
+        report = _people(pf).enrol(folder, move=move)
     if as_json:
         print_json({"people": report.people, "no_face": report.no_face,
-                    "several_faces": report.several_faces})
+                    "several_faces": report.several_faces,
+                    "left": [asdict(h) for h in report.left]})
         return
     for person_name, count in report.people.items():
         out.print(f"{person_name}: {count} faces", highlight=False)
@@ -226,6 +297,54 @@ def enrol(
     for path in report.several_faces:
         err.print(f"[yellow]several faces[/yellow] in {path}: took the likeliest",
                   highlight=False)
+    _say_left(report.left)
+
+
+@people_app.command()
+@handle_errors
+def history(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many changes.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """The latest people changes, newest first: when, who, what, and whether undone.
+
+    Example: pgface people history -n 5
+    """
+    with open_library() as pf:
+        changes = pf.people.history(limit)
+    if as_json:
+        print_json([c.to_dict() for c in changes])
+        return
+    table = Table()
+    for column in ("id", "when", "who", "what", "undo"):
+        table.add_column(column)
+    for c in changes:
+        table.add_row(str(c.id), f"{c.at:%Y-%m-%d %H:%M:%S}", c.actor, c.summary, _undo_state(c))
+    out.print(table)
+
+
+def _undo_state(change: Change) -> str:
+    if change.undone_at:
+        return f"undone {change.undone_at:%Y-%m-%d %H:%M:%S} by {change.undone_by}"
+    return "" if change.undoable else "cannot be undone"
+
+
+@people_app.command()
+@handle_errors
+def undo(as_json: JsonOption = False) -> None:
+    """Undo the latest people change: faces, names and people as they were before it.
+
+    Run again to go further back, one change at a time. An erase cannot be undone.
+
+    Example: pgface people undo
+    """
+    with open_library() as pf:
+        change = _people(pf).undo()
+    if as_json:
+        print_json(change.to_dict())
+        return
+    out.print(f"undone: {change.summary} ({change.kind} {change.id}, {change.actor}, "
+              f"{change.at:%Y-%m-%d %H:%M:%S})", highlight=False)
 
 
 @people_app.command()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import psycopg
+from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
 from pgface.db import sql, store
@@ -33,7 +34,8 @@ SELECT f.id, f.photo_id, ph.path, f.bbox, f.det_score, f.model, f.assigned_by
 FROM faces f JOIN photos ph ON ph.id = f.photo_id
 WHERE f.person_id = %s ORDER BY f.id
 """
-EXISTING_FACES = "SELECT id, photo_id, person_id FROM faces WHERE id = ANY(%s)"
+# Locked: who holds a face is decided on what the next statements read, not on a stale copy.
+EXISTING_FACES = "SELECT id, photo_id, person_id FROM faces WHERE id = ANY(%s) FOR UPDATE"
 ASSIGN_FACES = "UPDATE faces SET person_id = %s, assigned_by = %s WHERE id = ANY(%s)"
 MOVE_ALL_FACES = "UPDATE faces SET person_id = %s, assigned_by = %s WHERE person_id = %s"
 # A person a human deleted is not to come back by itself: their faces count as clustered.
@@ -45,11 +47,6 @@ WHERE person_id = %s
 # Erasure: the person's faces (embeddings and crops with them), then the photos that held
 # nobody else, since a path and a content hash of a photo of them are theirs too.
 ERASE_FACES = "DELETE FROM faces WHERE person_id = %s RETURNING photo_id"
-DELETE_EMPTIED_PHOTOS = """
-DELETE FROM photos ph WHERE ph.id = ANY(%s)
-AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = ph.id)
-"""
-
 # Clustering state of every face of one model; embeddings are fetched separately.
 CLUSTER_FACES = """
 SELECT f.id, f.photo_id, f.person_id, f.clustered_at IS NULL AS fresh,
@@ -162,16 +159,6 @@ def delete_person(conn: psycopg.Connection, person_id: int) -> int:
     return released
 
 
-def erase_person(conn: psycopg.Connection, person_id: int) -> tuple[int, int]:
-    """Delete the person, their faces and the photos only they were in: (faces, photos)."""
-    deleted = [r[0] for r in conn.execute(ERASE_FACES, [person_id])]
-    photo_ids = sorted(set(deleted))
-    photos = conn.execute(DELETE_EMPTIED_PHOTOS, [photo_ids]).rowcount if photo_ids else 0
-    store.recount_faces(conn, photo_ids)
-    conn.execute(DELETE_PERSON, [person_id])
-    return len(deleted), photos
-
-
 def person_faces(conn: psycopg.Connection, person_id: int) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(PERSON_FACES, [person_id]).fetchall()
@@ -281,3 +268,59 @@ def assign_clustered(conn: psycopg.Connection, assignments: dict[int, int]) -> i
         return 0
     faces = list(assignments)
     return conn.execute(ASSIGN_CLUSTERED, [faces, [assignments[f] for f in faces]]).rowcount
+
+
+# Naming never moves, unasked, a face a human placed: one they assigned, or one in a named
+# person. Those of the given faces, with the person holding each.
+HELD_FACES = """
+SELECT f.id, f.person_id, pe.name
+FROM faces f JOIN people pe ON pe.id = f.person_id
+WHERE f.id = ANY(%s) AND (f.assigned_by = 'user' OR pe.name IS NOT NULL)
+ORDER BY f.id
+"""
+# Every path of each deleted photo: the statement's snapshot still sees the photo_paths rows
+# that the foreign key's cascade deletes.
+ERASED_PHOTOS = """
+WITH gone AS (
+    DELETE FROM photos ph WHERE ph.id = ANY(%s)
+    AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = ph.id)
+    RETURNING ph.id, ph.path
+)
+SELECT path FROM gone
+UNION
+SELECT pp.path FROM photo_paths pp JOIN gone ON gone.id = pp.photo_id
+"""
+# Deleted rows stay in their table's pages (and TOAST's, and the HNSW index's) until the pages
+# are rewritten: VACUUM FULL writes each table and its indexes anew and unlinks the old files.
+SCRUB_TABLES = ("faces", "photos", "photo_paths", "photo_analyses", "people", "people_changes",
+                "people_change_rows")
+CHECKPOINT = "CHECKPOINT"
+
+
+def held_faces(conn: psycopg.Connection, face_ids: Sequence[int]
+               ) -> list[tuple[int, int, str | None]]:
+    """(face id, person id, person name) of the faces a human placed in a person."""
+    return [tuple(r) for r in conn.execute(HELD_FACES, [list(face_ids)])]
+
+
+def erase_faces(conn: psycopg.Connection, person_id: int) -> tuple[int, list[str]]:
+    """Delete the person, their faces and the photos left without a face:
+    (faces deleted, paths of the photos deleted)."""
+    deleted = [r[0] for r in conn.execute(ERASE_FACES, [person_id])]
+    photo_ids = sorted(set(deleted))
+    paths = [r[0] for r in conn.execute(ERASED_PHOTOS, [photo_ids])] if photo_ids else []
+    store.recount_faces(conn, photo_ids)
+    conn.execute(DELETE_PERSON, [person_id])
+    return len(deleted), paths
+
+
+def scrub(conn: psycopg.Connection) -> None:
+    """Rewrite the tables that held erased rows; needs autocommit (VACUUM cannot run in a
+    transaction). CHECKPOINT, where allowed, lets the server recycle the older WAL sooner."""
+    conn.execute(pgsql.SQL("VACUUM FULL {}").format(
+        pgsql.SQL(", ").join(pgsql.Identifier(t) for t in SCRUB_TABLES)))
+    try:
+        conn.execute(CHECKPOINT)
+    except psycopg.errors.InsufficientPrivilege:
+        pass  # a shared server's non-superuser: the next scheduled checkpoint does it
+

@@ -33,11 +33,34 @@ async function api(path, options = {}) {
   const response = await fetch(path, { ...options, headers });
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
-    try { message = (await response.json()).error.message; } catch (_) { /* not JSON */ }
+    let details = {};
+    try {
+      details = (await response.json()).error;
+      message = details.message;
+    } catch (_) { /* not JSON */ }
     if (response.status === 401) $("#key-form").hidden = false;
-    throw new Error(message);
+    const error = new Error(message);
+    error.status = response.status;
+    error.details = details;  // e.g. a 409's `affected` people or merge `names`
+    throw error;
   }
   return response;
+}
+
+// Asks in a dialog on the page; resolves to the chosen label, or null when cancelled.
+function ask(text, items, choices) {
+  const dialog = $("#ask-dialog");
+  $("#ask-text").textContent = text;
+  $("#ask-list").replaceChildren(...items.map((item) => el("li", { text: item })));
+  return new Promise((resolve) => {
+    const buttons = [...choices, "Cancel"].map((label) => el("button", {
+      type: "button", text: label,
+      onclick: () => { resolve(label === "Cancel" ? null : label); dialog.close(); },
+    }));
+    dialog.onclose = () => resolve(null);  // Escape: cancelled (a choice made first stands)
+    $("#ask-choices").replaceChildren(...buttons);
+    dialog.showModal();
+  });
 }
 
 const getJson = async (path, options) => (await api(path, options)).json();
@@ -164,7 +187,8 @@ function renderFace(face, index, image) {
 }
 
 function matchCard(match) {
-  const check = el("input", { type: "checkbox", checked: "", "aria-label": "include in naming" });
+  // Nothing is ticked: naming is a decision about each face, never a default.
+  const check = el("input", { type: "checkbox", "aria-label": "include in naming" });
   const name = el("span", { class: "person", text: match.person_name || "unnamed" });
   if (!match.person_name) name.classList.add("muted");
   const node = el("figure", { class: "match", "data-face-id": match.face_id }, [
@@ -186,17 +210,33 @@ async function nameMatches(face, cards, input) {
   const chosen = cards.filter((c) => c.check.checked);
   const name = input.value.trim();
   if (!name || !chosen.length) {
-    showMessage(!name ? "Type a name first." : "Check at least one face to name.");
+    showMessage(!name ? "Type a name first." : "Tick the faces to name first.");
     return;
   }
+  const body = { face_ids: chosen.map((c) => c.match.face_id), name };
   try {
-    const person = await getJson("/api/people/name", {
-      method: "POST", json: { face_ids: chosen.map((c) => c.match.face_id), name },
-    });
+    let person;
+    try {
+      person = await getJson("/api/people/name", { method: "POST", json: body });
+    } catch (error) {
+      if (error.status !== 409 || !error.details.affected) throw error;
+      // Faces someone placed in another person: move them only if the user says so.
+      const affected = error.details.affected.map((p) =>
+        `${p.name || `person ${p.person_id} (unnamed)`}: ${p.face_ids.length} face` +
+        `${p.face_ids.length > 1 ? "s" : ""}`);
+      const answer = await ask(`Naming these faces ${name} moves faces out of:`, affected,
+        ["Move them"]);
+      if (!answer) {
+        showMessage("Nothing was named.", "ok");
+        return;
+      }
+      person = await getJson("/api/people/name", { method: "POST", json: { ...body, move: true } });
+    }
     for (const card of chosen) {
       card.match.person_name = person.name;
       card.name.textContent = person.name;
       card.name.classList.remove("muted");
+      card.check.checked = false;
     }
     input.value = "";
     loadStats();
@@ -228,6 +268,7 @@ async function openPhoto(photoId, faceId) {
 
 async function loadPeople() {
   const unnamed = $("#show-unnamed").checked;
+  loadHistory();
   try {
     const { people } = await getJson(`/api/people?unnamed=${unnamed}`);
     const options = people.map((p) => el("option", { value: p.id, text: personLabel(p) }));
@@ -281,17 +322,52 @@ function personCard(person) {
 
 async function merge(event) {
   event.preventDefault();
-  const source = $("#merge-source").value;
-  const target = $("#merge-target").value;
+  const body = { source: Number($("#merge-source").value), target: Number($("#merge-target").value) };
   try {
-    const person = await getJson("/api/people/merge", {
-      method: "POST", json: { source: Number(source), target: Number(target) },
-    });
+    let person;
+    try {
+      person = await getJson("/api/people/merge", { method: "POST", json: body });
+    } catch (error) {
+      if (error.status !== 409 || !error.details.names) throw error;
+      const keep = await ask("Both people have names. Which one does the merged person keep?",
+        [], error.details.names.map((n) => `Keep ${n}`));
+      if (!keep) {
+        showMessage("Nothing was merged.", "ok");
+        return;
+      }
+      person = await getJson("/api/people/merge", {
+        method: "POST", json: { ...body, name: keep.slice("Keep ".length) },
+      });
+    }
     loadStats();
     showMessage(`Merged into ${person.name || `person ${person.id}`}: ${person.faces} faces.`, "ok");
     await loadPeople();
   } catch (error) {
     showMessage(`Merge failed: ${error.message}`);
+  }
+}
+
+async function undo() {
+  try {
+    const change = await getJson("/api/people/undo", { method: "POST" });
+    showMessage(`Undone: ${change.summary}.`, "ok");
+    loadStats();
+    await loadPeople();
+  } catch (error) {
+    showMessage(`Undo failed: ${error.message}`);
+  }
+}
+
+async function loadHistory() {
+  try {
+    const { changes } = await getJson("/api/people/history?limit=8");
+    $("#history").replaceChildren(...changes.map((c) => el("li", {
+      class: c.undone_at ? "undone" : "",
+      text: `${new Date(c.at).toLocaleString()} · ${c.actor} · ${c.summary}` +
+        (c.undone_at ? ` (undone by ${c.undone_by})` : ""),
+    })));
+  } catch (error) {
+    $("#history").replaceChildren(el("li", { class: "muted", text: error.message }));
   }
 }
 
@@ -365,6 +441,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#photo-close").addEventListener("click", () => $("#photo-dialog").close());
   $("#merge-form").addEventListener("submit", merge);
   $("#cluster").addEventListener("click", cluster);
+  $("#undo").addEventListener("click", undo);
   $("#show-unnamed").addEventListener("change", loadPeople);
   start();
 });

@@ -1,0 +1,134 @@
+"""The record of people changes and the before-images undo writes back. SQL as constants.
+
+The before-images are written by the triggers of migration 0006 while a change's id is set in
+the transaction-local setting pgface.people_change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+START_CHANGE = "INSERT INTO people_changes (actor, kind, undoable) VALUES (%s, %s, %s) RETURNING id"
+SET_CURRENT = "SELECT set_config('pgface.people_change', %s, true)"
+DISCARD_CHANGE = "DELETE FROM people_changes WHERE id = %s"
+FINISH_CHANGE = "UPDATE people_changes SET summary = %s, payload = %s WHERE id = %s"
+HISTORY = """
+SELECT c.id, c.at, c.actor, c.kind, c.summary, c.payload, c.undoable, c.undone_at, c.undone_by
+FROM people_changes c ORDER BY c.id DESC LIMIT %s
+"""
+# The change undo would take back: the latest one not undone yet.
+LAST_CHANGE = """
+SELECT id, at, actor, kind, summary, payload, undoable, undone_at, undone_by
+FROM people_changes WHERE undone_at IS NULL ORDER BY id DESC LIMIT 1
+"""
+MARK_UNDONE = """
+UPDATE people_changes SET undone_at = now(), undone_by = %s WHERE id = %s RETURNING undone_at
+"""
+# Undo waits for the changes in flight (each holds ROW EXCLUSIVE from its first insert) and
+# holds new ones back, so "the latest change" stays the latest while it is undone; the lock
+# conflicts with itself, so two undos never take back the same change.
+UNDO_LOCK = "LOCK TABLE people_changes IN SHARE ROW EXCLUSIVE MODE"
+
+# Undo, in this order: free the names of every person row the change touched (so restoring
+# one never collides with another), write back the people rows as they were (re-creating the
+# deleted ones with their ids), write back the faces, then delete the people it created.
+FREE_NAMES = """
+UPDATE people SET name = NULL WHERE id IN (
+    SELECT row_id FROM people_change_rows WHERE change_id = %s AND tbl = 'people')
+AND name IS NOT NULL
+"""
+RESTORE_PEOPLE = """
+INSERT INTO people (id, name, created_at, updated_at) OVERRIDING SYSTEM VALUE
+SELECT r.row_id, r.before->>'name', (r.before->>'created_at')::timestamptz,
+       (r.before->>'updated_at')::timestamptz
+FROM people_change_rows r WHERE r.change_id = %s AND r.tbl = 'people' AND r.before IS NOT NULL
+ON CONFLICT (id) DO UPDATE SET name = excluded.name, created_at = excluded.created_at,
+                               updated_at = excluded.updated_at
+"""
+RESTORE_FACES = """
+UPDATE faces f SET person_id = (r.before->>'person_id')::bigint,
+                   assigned_by = r.before->>'assigned_by',
+                   clustered_at = (r.before->>'clustered_at')::timestamptz
+FROM people_change_rows r
+WHERE r.change_id = %s AND r.tbl = 'faces' AND f.id = r.row_id
+"""
+DELETE_CREATED_PEOPLE = """
+DELETE FROM people WHERE id IN (
+    SELECT row_id FROM people_change_rows
+    WHERE change_id = %s AND tbl = 'people' AND before IS NULL)
+"""
+FORGET_ROWS = "DELETE FROM people_change_rows WHERE change_id = %s"
+
+# Only the latest changes can be undone, one by one: older before-images are dropped.
+PRUNE = """
+WITH old AS (
+    SELECT id FROM people_changes WHERE undoable AND undone_at IS NULL
+    ORDER BY id DESC OFFSET %s
+), sealed AS (
+    UPDATE people_changes SET undoable = false WHERE id IN (SELECT id FROM old)
+)
+DELETE FROM people_change_rows WHERE change_id IN (SELECT id FROM old)
+"""
+
+# Erasure: what the record holds of the erased person goes, and nothing before it is undoable.
+SEAL_BEFORE = "UPDATE people_changes SET undoable = false WHERE id < %s AND undoable"
+FORGET_ROWS_BEFORE = "DELETE FROM people_change_rows WHERE change_id < %s"
+REDACT = """
+UPDATE people_changes
+SET summary = kind || ': involved a person since erased',
+    payload = jsonb_build_object('people', payload->'people', 'redacted', true)
+WHERE id < %(change)s AND payload->'people' @> to_jsonb(%(person)s::bigint)
+"""
+
+
+def start_change(conn: psycopg.Connection, actor: str, kind: str, undoable: bool) -> int:
+    """A new change, current in this transaction: the triggers record what it overwrites."""
+    change_id = conn.execute(START_CHANGE, [actor, kind, undoable]).fetchone()[0]
+    if undoable:
+        conn.execute(SET_CURRENT, [str(change_id)])
+    return change_id
+
+
+def finish_change(conn: psycopg.Connection, change_id: int, summary: str, payload: dict,
+                  keep: int) -> None:
+    conn.execute(SET_CURRENT, [""])
+    conn.execute(FINISH_CHANGE, [summary, Jsonb(payload), change_id])
+    conn.execute(PRUNE, [keep])
+
+
+def discard_change(conn: psycopg.Connection, change_id: int) -> None:
+    conn.execute(SET_CURRENT, [""])
+    conn.execute(DISCARD_CHANGE, [change_id])
+
+
+def history(conn: psycopg.Connection, limit: int) -> list[dict]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(HISTORY, [limit]).fetchall()
+
+
+def last_change(conn: psycopg.Connection) -> dict | None:
+    conn.execute(UNDO_LOCK)
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(LAST_CHANGE).fetchone()
+
+
+def undo_change(conn: psycopg.Connection, change_id: int, actor: str) -> datetime:
+    """Write back the rows the change touched as they were; returns when it was undone."""
+    conn.execute(FREE_NAMES, [change_id])
+    conn.execute(RESTORE_PEOPLE, [change_id])
+    conn.execute(RESTORE_FACES, [change_id])
+    conn.execute(DELETE_CREATED_PEOPLE, [change_id])
+    conn.execute(FORGET_ROWS, [change_id])
+    return conn.execute(MARK_UNDONE, [actor, change_id]).fetchone()[0]
+
+
+def forget_person(conn: psycopg.Connection, change_id: int, person_id: int) -> None:
+    """After erasing a person: earlier changes can no longer be undone, and those that
+    involved the person lose their summary and payload (names, faces)."""
+    conn.execute(SEAL_BEFORE, [change_id])
+    conn.execute(FORGET_ROWS_BEFORE, [change_id])
+    conn.execute(REDACT, {"change": change_id, "person": person_id})

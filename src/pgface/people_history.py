@@ -1,0 +1,115 @@
+"""The record of people changes: who made each, what it was, when, and how to undo the last.
+
+A change runs in one transaction. Its before-images (each touched face's person, assigned_by
+and clustered_at; each touched person row) are written by database triggers (migration 0006),
+so undo writes back exactly what was there, whatever statements the change ran.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from pgface.db import people_history as hs
+from pgface.errors import PgfaceError
+
+# Only the latest changes can be undone (one after another); older before-images are dropped.
+UNDO_DEPTH = 100
+
+
+class UndoError(PgfaceError):
+    """There is nothing undo can take back: no change, an erase, or a change too old."""
+
+
+@dataclass
+class Change:
+    id: int
+    at: datetime
+    actor: str  # 'cli:<OS user>', 'api:<key name>' (or 'api' on an open server), 'python:<user>'
+    kind: str  # name, rename, merge, split, delete, erase, cluster, enrol
+    summary: str
+    payload: dict
+    undoable: bool
+    undone_at: datetime | None = None
+    undone_by: str | None = None
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "at": self.at.isoformat(),
+                "undone_at": self.undone_at.isoformat() if self.undone_at else None}
+
+
+@dataclass
+class Recording:
+    """What a change says about itself; filled in by the operation while it runs."""
+
+    id: int
+    summary: str = ""
+    payload: dict = field(default_factory=dict)
+    discard: bool = False  # the change changed nothing: no record of it
+
+    def involve(self, *person_ids: int | None) -> None:
+        """Person ids the change is about: an erase redacts the changes that name its person."""
+        people = self.payload.setdefault("people", [])
+        people.extend(p for p in person_ids if p is not None and p not in people)
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME: a container's bare uid
+        return str(os.getuid())
+
+
+def default_actor(interface: str = "python") -> str:
+    return f"{interface}:{os_user()}"
+
+
+@contextmanager
+def recorded(pool: ConnectionPool, actor: str, kind: str, undoable: bool = True
+             ) -> Iterator[tuple[psycopg.Connection, Recording]]:
+    """One transaction for one change; the record commits with it, or neither does."""
+    with pool.connection() as conn, conn.transaction():
+        recording = Recording(hs.start_change(conn, actor, kind, undoable))
+        yield conn, recording
+        if recording.discard:
+            hs.discard_change(conn, recording.id)
+        else:
+            hs.finish_change(conn, recording.id, recording.summary, recording.payload,
+                             UNDO_DEPTH)
+
+
+def history(pool: ConnectionPool, limit: int = 20) -> list[Change]:
+    """The latest changes, newest first."""
+    with pool.connection() as conn:
+        return [Change(**row) for row in hs.history(conn, limit)]
+
+
+def undo(pool: ConnectionPool, actor: str) -> Change:
+    """Undo the latest change not undone yet, exactly; returns it (now marked undone)."""
+    with pool.connection() as conn, conn.transaction():
+        row = hs.last_change(conn)
+        if row is None:
+            raise UndoError("there is no change to undo")
+        change = Change(**row)
+        if change.kind == "erase":
+            raise UndoError(f"the last change ({change.id}, {change.summary}) is an erase, and "
+                            f"an erase cannot be undone: what it deleted is gone")
+        if not change.undoable:
+            raise UndoError(f"the last change ({change.id}, {change.summary}) is older than "
+                            f"the {UNDO_DEPTH} changes that can be undone")
+        change.undone_at = hs.undo_change(conn, change.id, actor)
+        change.undone_by = actor
+        return change
+
+
+def forget(conn: psycopg.Connection, erase_id: int, person_id: int) -> None:
+    """An erase's share of the record: nothing before it stays undoable, and the changes that
+    involved the erased person keep no name, face or summary of theirs."""
+    hs.forget_person(conn, erase_id, person_id)

@@ -1,0 +1,106 @@
+"""Erase means erased: no face, crop, embedding or uploaded file of the person stays, and no
+byte of their crops or embeddings stays in the database's table files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from conftest import PHOTOS, require_data
+from fastapi.testclient import TestClient
+from test_api import upload
+from test_people import photos_of
+
+from pgface import Pgface, Settings
+from pgface.api import create_app
+from pgface.models.analysis import FaceAnalyzer
+from pgface.people import delete_uploads
+
+
+def table_files(conn: psycopg.Connection, work_dir: Path) -> list[Path]:
+    """Every file of this database under the session server's data folder (tests/conftest.py),
+    after a checkpoint has written what is in shared buffers to them."""
+    conn.execute("CHECKPOINT")
+    pgdata = work_dir / "server" / "pgdata"
+    oid = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()"
+                       ).fetchone()[0]
+    folder = pgdata / "base" / str(oid)
+    # The rows, their TOAST (the crops) and the HNSW index (the vectors) live there.
+    for relation in ("faces", "pg_toast.pg_toast_" + str(conn.execute(
+            "SELECT 'faces'::regclass::oid").fetchone()[0]), "faces_embedding_hnsw_idx"):
+        path = conn.execute("SELECT pg_relation_filepath(%s)", [relation]).fetchone()[0]
+        assert (pgdata / path).parent == folder, path
+    return [p for p in folder.iterdir() if p.is_file()]
+
+
+def found_in(files: list[Path], needles: dict[str, bytes]) -> set[str]:
+    contents = [f.read_bytes() for f in files]
+    return {name for name, needle in needles.items() if any(needle in c for c in contents)}
+
+
+def needles_of(conn: psycopg.Connection, face_ids: list[int]) -> dict[str, bytes]:
+    """64 bytes from the middle of each face's crop, and the first 16 floats of its vector as
+    stored (float32, little-endian)."""
+    needles = {}
+    for face_id, crop, vector in conn.execute(
+            "SELECT id, crop, embedding::real[] FROM faces WHERE id = ANY(%s)", [face_ids]):
+        middle = len(crop) // 2
+        needles[f"crop {face_id}"] = bytes(crop[middle:middle + 64])
+        needles[f"embedding {face_id}"] = np.asarray(vector[:16], dtype="<f4").tobytes()
+    return needles
+
+
+def test_erase_leaves_no_byte_and_no_upload(settings: Settings, analyzer: FaceAnalyzer,
+                                            pf: Pgface, work_dir: Path, tmp_path: Path) -> None:
+    group = require_data(PHOTOS / "queries" / "obama_and_biden.jpg")
+    uploads = tmp_path / "uploads"
+    settings = settings.model_copy(update={"upload_dir": uploads})
+    with TestClient(create_app(settings, analyzer)) as client:
+        faces: dict[str, list[int]] = {}
+        for path in photos_of("obama") + photos_of("biden") + [group]:
+            photo = client.post("/api/photos", files=upload(path)).json()["photo"]
+            faces.setdefault(path.parent.name, []).extend(f["id"] for f in photo["faces"])
+        obama, biden = faces["obama"], faces["biden"]
+        assert len(list(uploads.iterdir())) == len(photos_of("obama")) + len(photos_of("biden")) + 1
+        client.post("/api/people/name", json={"face_ids": obama, "name": "obama"})
+        client.post("/api/people/name", json={"face_ids": biden, "name": "biden"})
+
+        with pf.pool.connection() as conn:
+            theirs, others = needles_of(conn, obama), needles_of(conn, biden)
+            files = table_files(conn, work_dir)
+        # Positive control: before the erase, every needle is in the table files.
+        assert found_in(files, theirs | others) == set(theirs | others)
+
+        erased = client.post("/api/people/obama/erase").json()
+        assert erased["faces_deleted"] == len(obama)
+        assert erased["photos_deleted"] == erased["files_deleted"] == len(photos_of("obama"))
+        assert erased["scrub_seconds"] is not None
+
+    kept = sorted(p.name for p in uploads.iterdir())
+    assert len(kept) == len(photos_of("biden")) + 1  # Biden's and the group photo stay
+    with pf.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM faces WHERE id = ANY(%s)", [obama]
+                            ).fetchone()[0] == 0
+        files = table_files(conn, work_dir)
+        stored = {Path(p).name for (p,) in conn.execute("SELECT path FROM photos")}
+    assert stored == set(kept)
+    assert found_in(files, theirs) == set()
+    assert found_in(files, others) == set(others)  # the scan still sees what is there
+
+
+def test_only_uploaded_files_are_deleted_and_failures_named(tmp_path: Path) -> None:
+    uploads, elsewhere = tmp_path / "uploads", tmp_path / "Pictures"
+    uploads.mkdir()
+    elsewhere.mkdir()
+    kept_photo = elsewhere / "mine.jpg"
+    kept_photo.write_bytes(b"x")
+    uploaded = uploads / "aa.jpg"
+    uploaded.write_bytes(b"x")
+    stuck = uploads / "bb.jpg"  # a folder where the file should be: unlink must fail
+    (stuck / "inside").mkdir(parents=True)
+    deleted, failed = delete_uploads([str(kept_photo), str(uploaded), str(stuck),
+                                      str(uploads / "gone.jpg")], uploads)
+    assert deleted == [str(uploaded), str(uploads / "gone.jpg")]
+    assert len(failed) == 1 and failed[0].startswith(f"{stuck}: ")
+    assert kept_photo.exists() and not uploaded.exists() and stuck.exists()

@@ -1,0 +1,258 @@
+"""Human decisions win, merges keep names, every people change is recorded and the last can be
+undone exactly: on real photos, models and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from conftest import PHOTOS, require_data
+from fastapi.testclient import TestClient
+from test_api import error_of
+from test_people import linked_folder, photos_of, stored_faces
+from typer.testing import CliRunner
+
+from pgface import PersonError, Pgface, Settings
+from pgface.api import create_app
+from pgface.cli import app
+from pgface.db import api_keys
+from pgface.models.analysis import FaceAnalyzer
+from pgface.people import PersonConflict
+from pgface.people_history import UndoError, os_user
+
+
+def state(pf: Pgface) -> tuple[list[tuple], list[tuple]]:
+    """Everything people-related: each face's person columns and every person row."""
+    with pf.pool.connection() as conn:
+        faces = conn.execute("SELECT id, person_id, assigned_by, clustered_at FROM faces "
+                             "ORDER BY id").fetchall()
+        people = conn.execute("SELECT id, name, created_at, updated_at FROM people "
+                              "ORDER BY id").fetchall()
+    return faces, people
+
+
+def face_ids(pf: Pgface, identity: str) -> list[int]:
+    stored = stored_faces(pf, photos_of(identity))
+    return [f.face_id for faces in stored.values() for f in faces]
+
+
+def enrol(pf: Pgface, tmp_path: Path, *names: str) -> None:
+    pf.people.enrol(linked_folder(tmp_path / "people", {n: photos_of(n) for n in names}))
+
+
+# Human decisions win
+
+def test_naming_from_search_leaves_faces_people_placed_unless_moved(pf: Pgface, tmp_path: Path
+                                                                    ) -> None:
+    enrol(pf, tmp_path, "obama", "biden")
+    pf.index(photos_of("kit_harington"))
+    # Every stored face as a match, strangers and enrolled people alike: the page's case.
+    result = pf.search(require_data(PHOTOS / "queries" / "obama1.jpg"), top=100, threshold=-1)
+    matches = [m.face_id for m in result.faces[0].matches]
+    obama, biden = set(face_ids(pf, "obama")), set(face_ids(pf, "biden"))
+    strangers = set(face_ids(pf, "kit_harington"))
+    assert obama | biden | strangers == set(matches)
+    before = state(pf)
+
+    with pytest.raises(PersonConflict, match="obama") as refused:
+        pf.people.name_faces(matches, "Someone", refuse_held=True)
+    affected = {p["name"]: set(p["face_ids"]) for p in refused.value.details["affected"]}
+    assert affected == {"obama": obama, "biden": biden}
+    assert state(pf) == before  # a refusal changes nothing
+
+    naming = pf.people.name_faces(matches, "Someone")
+    assert set(naming.named) == strangers and naming.person.faces == len(strangers)
+    assert {h.face_id for h in naming.left} == obama | biden
+    assert {f.face_id for f in pf.people.faces("obama")} == obama
+    assert {f.face_id for f in pf.people.faces("biden")} == biden
+
+    naming = pf.people.name_faces(sorted(obama), "Someone", move=True)
+    assert {h.face_id for h in naming.moved} == obama and not naming.left
+    assert pf.people.get("obama").faces == 0
+    assert pf.people.get("Someone").faces == len(strangers) + len(obama)
+
+
+def test_enrolment_leaves_faces_people_placed_unless_moved(pf: Pgface, tmp_path: Path) -> None:
+    pf.index(photos_of("obama"))
+    first = face_ids(pf, "obama")[0]
+    pf.people.name_faces([first], "Barack")
+    report = pf.people.enrol(linked_folder(tmp_path / "a", {"obama": photos_of("obama")}))
+    assert [h.face_id for h in report.left] == [first] and report.left[0].name == "Barack"
+    assert pf.people.get("obama").faces == len(photos_of("obama")) - 1
+    report = pf.people.enrol(linked_folder(tmp_path / "b", {"obama": photos_of("obama")}),
+                             move=True)
+    assert not report.left and pf.people.get("obama").faces == len(photos_of("obama"))
+    assert pf.people.get("Barack").faces == 0
+
+
+def test_merge_keeps_a_name_and_refuses_two_without_a_choice(pf: Pgface) -> None:
+    pf.index(photos_of("obama") + photos_of("biden") + photos_of("bbt-amy"))
+    obama, biden, amy = face_ids(pf, "obama"), face_ids(pf, "biden"), face_ids(pf, "bbt-amy")
+    named = pf.people.name_faces(obama, "Obama").person
+    unnamed = pf.people.split("Obama", obama[1:])
+    # Named into unnamed, and unnamed into named: the name stays either way.
+    merged = pf.people.merge("Obama", unnamed.id)
+    assert (merged.id, merged.name, merged.faces) == (unnamed.id, "Obama", len(obama))
+    other = pf.people.split(merged.id, obama[:1])
+    assert pf.people.merge(other.id, "Obama").name == "Obama"
+    assert named.id != merged.id
+
+    pf.people.name_faces(biden, "Biden")
+    before = state(pf)
+    with pytest.raises(PersonConflict, match="both people have names") as refused:
+        pf.people.merge("Biden", "Obama")
+    assert refused.value.details == {"names": ["Biden", "Obama"]}
+    assert state(pf) == before
+    kept = pf.people.merge("Obama", "Biden", name="Obama")
+    assert (kept.name, kept.faces) == ("Obama", len(obama) + len(biden))
+    pf.people.name_faces(amy, "Amy")
+    pf.people.split("Obama", obama[:1], name="Third")
+    with pytest.raises(PersonError, match="third person is named 'Third'"):
+        pf.people.merge("Amy", "Obama", name="Third")
+    assert pf.people.merge("Amy", "Obama", name="Obama and Amy").name == "Obama and Amy"
+
+
+# Every change recorded, the last one undone exactly
+
+def test_undo_restores_the_state_before_each_change(pf: Pgface, tmp_path: Path) -> None:
+    pf.index(photos_of("obama") + photos_of("biden") + photos_of("bbt-amy")
+             + photos_of("bbt-penny"))
+    folder = linked_folder(tmp_path / "people", {"bbt-amy": photos_of("bbt-amy")})
+    obama, biden = face_ids(pf, "obama"), face_ids(pf, "biden")
+    people = pf.people
+
+    def undone(change: callable) -> None:  # the change, then its undo: nothing moved
+        before = state(pf)
+        change()
+        assert state(pf) != before
+        people.undo()
+        assert state(pf) == before
+        change()  # and done for good, for the next step
+
+    undone(lambda: people.enrol(folder))
+    undone(lambda: people.cluster(full=True))
+    undone(lambda: people.name_faces(obama, "Obama"))
+    undone(lambda: people.rename("Obama", "Barack Obama"))
+    undone(lambda: people.name_faces(biden, "Biden"))
+    undone(lambda: people.merge("Biden", "Barack Obama", name="Barack Obama"))
+    undone(lambda: people.split("Barack Obama", biden, name="Joe Biden"))
+    undone(lambda: people.delete("Joe Biden"))
+    unnamed = [p for p in people.list(unnamed=True) if p.name is None]
+    assert unnamed  # clustering found Penny
+    undone(lambda: people.merge(unnamed[0].id, "Barack Obama", name="Barack Obama"))
+    undone(lambda: people.cluster(full=True))
+
+    # Undo goes back one change at a time.
+    first = state(pf)
+    people.name_faces(obama[:1], "One", move=True)
+    second = state(pf)
+    people.rename("One", "Two")
+    people.undo()
+    assert state(pf) == second
+    people.undo()
+    assert state(pf) == first
+
+
+def test_history_says_who_what_when_and_erase_cannot_be_undone(pf: Pgface) -> None:
+    started = datetime.now(UTC)
+    pf.index(photos_of("obama") + photos_of("biden"))
+    obama, biden = face_ids(pf, "obama"), face_ids(pf, "biden")
+    pf.people.acting_as("cli:ada").name_faces(obama, "Obama")
+    pf.people.acting_as("api:phone").name_faces(biden, "Biden")
+    pf.people.rename("Biden", "Joe")
+    pf.people.acting_as("api:phone").undo()
+    changes = pf.people.history()
+    assert [(c.kind, c.actor) for c in changes] == [
+        ("rename", f"python:{os_user()}"), ("name", "api:phone"), ("name", "cli:ada")]
+    assert changes[0].undone_by == "api:phone" and changes[0].undone_at is not None
+    assert changes[0].payload["previous_name"] == "Biden"
+    assert changes[2].payload["faces"] == obama and "'Obama'" in changes[2].summary
+    assert all(started <= c.at <= datetime.now(UTC) for c in changes)
+
+    pf.people.erase("Biden", scrub=False)
+    with pytest.raises(UndoError, match="cannot be undone"):
+        pf.people.undo()
+    changes = pf.people.history()
+    assert changes[0].kind == "erase" and not changes[0].undoable
+    # The record keeps no name of the erased person.
+    text = json.dumps([c.to_dict() for c in changes])
+    assert "Biden" not in text and "Obama" in text
+    assert not any(c.undoable for c in changes)
+
+
+# The interfaces
+
+def test_cli_move_history_undo(settings: Settings, pf: Pgface, models_dir: Path, tmp_path: Path
+                               ) -> None:
+    env = {"PGFACE_DATABASE_URL": settings.database_url, "PGFACE_MODELS_DIR": str(models_dir)}
+    runner = CliRunner()
+    enrol(pf, tmp_path, "obama", "biden")
+    obama, biden = face_ids(pf, "obama"), face_ids(pf, "biden")
+    before = state(pf)
+
+    result = runner.invoke(app, ["people", "name", "Joe", *map(str, obama + biden)], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"left face {obama[0]} with obama" in result.output
+    assert "named" not in result.output  # nothing was free to name
+    result = runner.invoke(app, ["people", "name", "Joe", *map(str, biden), "--move",
+                                 "--json"], env=env)
+    assert json.loads(result.output)["named"] == biden and pf.people.get("biden").faces == 0
+
+    result = runner.invoke(app, ["people", "merge", "biden", "obama", "--name", "obama"],
+                           env=env)
+    assert result.exit_code == 0 and pf.people.get("obama").faces == len(obama)
+    result = runner.invoke(app, ["people", "merge", "Joe", "obama"], env=env)
+    assert result.exit_code == 1 and "--name" in result.output
+    result = runner.invoke(app, ["people", "merge", "Joe", "obama", "--name", "Joe"], env=env)
+    assert result.exit_code == 0 and pf.people.get("Joe").faces == len(obama) + len(biden)
+
+    result = runner.invoke(app, ["people", "history", "--json"], env=env)
+    changes = json.loads(result.output)
+    # The naming that named nothing changed nothing, and is not recorded.
+    assert [c["kind"] for c in changes] == ["merge", "merge", "name", "enrol"]
+    assert {c["actor"] for c in changes[:3]} == {f"cli:{os_user()}"}
+    result = runner.invoke(app, ["people", "history"], env=env)
+    assert "merged" in result.output and f"cli:{os_user()}" in result.output
+    for _ in range(3):
+        result = runner.invoke(app, ["people", "undo"], env=env)
+        assert result.exit_code == 0 and "undone:" in result.output, result.output
+    assert state(pf) == before
+
+
+def test_http_asks_before_moving_and_undoes(settings: Settings, analyzer: FaceAnalyzer,
+                                            pf: Pgface, tmp_path: Path) -> None:
+    enrol(pf, tmp_path, "obama", "biden")
+    obama = face_ids(pf, "obama")
+    settings = settings.model_copy(update={"api_auth": "always"})
+    with pf.pool.connection() as conn:
+        _, key = api_keys.create_key(conn, "phone", ["read", "write"])
+    with TestClient(create_app(settings, analyzer),
+                    headers={"Authorization": f"Bearer {key}"}) as client:
+        before = state(pf)
+        refused = client.post("/api/people/name", json={"face_ids": obama, "name": "Joe"})
+        assert refused.status_code == 409 and "move" in error_of(refused)
+        assert refused.json()["error"]["affected"] == [
+            {"person_id": pf.people.get("obama").id, "name": "obama", "face_ids": obama}]
+        assert state(pf) == before
+        moved = client.post("/api/people/name",
+                            json={"face_ids": obama, "name": "Joe", "move": True})
+        assert moved.status_code == 200 and moved.json()["faces"] == len(obama)
+
+        refused = client.post("/api/people/merge", json={"source": "Joe", "target": "biden"})
+        assert refused.status_code == 409 and refused.json()["error"]["names"] == ["Joe", "biden"]
+        merged = client.post("/api/people/merge",
+                             json={"source": "Joe", "target": "biden", "name": "biden"})
+        assert merged.json()["name"] == "biden"
+
+        changes = client.get("/api/people/history?limit=2").json()["changes"]
+        assert [(c["kind"], c["actor"]) for c in changes] == [("merge", "api:phone"),
+                                                              ("name", "api:phone")]
+        assert client.post("/api/people/undo").json()["kind"] == "merge"
+        assert client.post("/api/people/undo").json()["kind"] == "name"
+        assert state(pf) == before
+        erased = client.post("/api/people/obama/erase?scrub=false").json()
+        assert erased["faces_deleted"] == len(obama) and erased["scrub_seconds"] is None
+        refused = client.post("/api/people/undo")
+        assert refused.status_code == 409 and "cannot be undone" in error_of(refused)

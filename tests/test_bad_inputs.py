@@ -37,6 +37,7 @@ from pgface.db import store
 from pgface.errors import ImageError, NoFaceError
 from pgface.imaging import read_file
 from pgface.models.packs import sample_photos
+from pgface.paths import readable
 
 TAKEN = datetime(2021, 7, 4, 10, 20, 30)
 MAX_FILE_BYTES = 16 * 1024 * 1024  # the run's limit, so that an over-size file is cheap to make
@@ -99,12 +100,15 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
 
     def save(name: str, expect: Expect, write: Callable[[Path], object]) -> None:
         write(folder / name)
-        expected[name] = expect
+        expected[readable(name)] = expect  # the key is the name as pgface shows it
 
     shutil.copy(good, folder / "good.jpg")
     expected["good.jpg"] = Expect(faces=GOOD, upright=True)
 
     # The rows of issue 11 that are about files
+    # A good photo whose name is not UTF-8 (re-encoded: other bytes, so not the same photo)
+    save(os.fsdecode(b"latin\xe9.jpg"), Expect(faces=GOOD, upright=True),
+         lambda p: photo.save(p, quality=90))
     save("wide.png", Expect(faces=0), lambda p: _noise(100_000, 1, 1).save(p))
     save("tall.png", Expect(faces=0), lambda p: _noise(1, 50_000, 2).save(p))
     save("strip.png", Expect(faces=0), lambda p: _noise(5000, 3, 3).save(p))

@@ -240,3 +240,21 @@ def test_pgface_opens_its_snapshot_in_a_new_instance(
         opened = vector_index.shared_index(fresh.pool, MODEL)
         assert opened is not index and opened._saved_watermark == index._saved_watermark
         assert fresh.search(query).to_dict() == first.to_dict()
+
+
+def test_a_writer_killed_before_its_rename_leaves_the_snapshot_whole(
+        conn: psycopg.Connection, tmp_path: Path) -> None:
+    """A crash while writing: the old file stays in place, the dead writer's temporary file
+    is removed by the next write."""
+    vectors = unit(np.random.default_rng(28), 12)
+    add_faces(conn, vectors)
+    index = written_index(conn, tmp_path)
+    snapshots = snapshot_store(conn, tmp_path)
+    orphan = snapshots.path.with_name(f"{snapshots.path.name}.999999999.1.tmp")
+    orphan.write_bytes(snapshots.path.read_bytes()[:5000])  # half written, never renamed
+    assert len(snapshots.open(conn)) == 12
+    add_faces(conn, unit(np.random.default_rng(29), 3))
+    index.sync(conn)
+    wait_for_writer()
+    assert index.save() and not orphan.exists()
+    assert snapshots.read()[0]["count"] == 15

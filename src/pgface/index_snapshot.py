@@ -53,6 +53,16 @@ def _name_part(text: str) -> str:
     return text if re.fullmatch(r"[A-Za-z0-9_.]{1,64}", text) else "x" + text.encode().hex()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _hash(array: np.ndarray) -> str:
     return xxhash.xxh3_64_hexdigest(np.ascontiguousarray(array).view(np.uint8).reshape(-1))
 
@@ -82,6 +92,14 @@ class SnapshotStore:
 
     def read(self) -> tuple[dict, dict[str, np.ndarray]]:
         """Header and memory-mapped arrays, checked; SnapshotError says why one is refused."""
+        try:
+            return self._read()
+        except SnapshotError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # a header pgface never wrote
+            raise SnapshotError(f"malformed ({type(exc).__name__}: {exc})") from exc
+
+    def _read(self) -> tuple[dict, dict[str, np.ndarray]]:
         try:
             size = self.path.stat().st_size
             with open(self.path, "rb") as f:
@@ -157,6 +175,13 @@ class SnapshotStore:
 
     # ------------------------------------------------------------------ writing
 
+    def _remove_orphans(self) -> None:
+        """Temporary files of writers that died (a crash, a kill) before their rename."""
+        for temp in self.path.parent.glob(f"{self.path.name}.*.tmp"):
+            pid = temp.name[len(self.path.name) + 1:].split(".")[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                temp.unlink(missing_ok=True)
+
     def write(self, arrays: dict[str, np.ndarray], watermark: int, lsn: str) -> None:
         """Writes the arrays (rows of faces with id <= watermark) atomically; OSError when
         the folder cannot be written."""
@@ -173,6 +198,7 @@ class SnapshotStore:
         if _PREFIX + len(text) > _ALIGN:
             raise ValueError("snapshot header longer than its page")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_orphans()
         temp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             with open(temp, "wb") as f:

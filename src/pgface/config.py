@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # Match rule: cosine similarity at or above this is the same person. None: calibrated default.
     threshold: float | None = None
     top_k: int = 10
+    # Keep a memory-mapped copy of the in-process search index in data_dir/index, so a new
+    # process answers its first search without loading every face (docs/benchmarks-search.md).
+    index_snapshot: bool = True
     ef_search: int = 200
 
     photo_batch: int = 32

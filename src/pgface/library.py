@@ -12,6 +12,7 @@ import numpy as np
 from psycopg_pool import ConnectionPool
 
 from pgface import paths as fs_paths
+from pgface import vector_index
 from pgface.config import CALIBRATED_THRESHOLDS, Settings
 from pgface.db import store
 from pgface.db.connection import open_pool
@@ -70,7 +71,8 @@ class Pgface:
     def pool(self) -> ConnectionPool:
         if self._pool is None:
             self._url = self.database_url()
-            self._pool = open_pool(self._connection_url, schema=self.settings.db_schema)
+            self._pool = self._keep_snapshots(
+                open_pool(self._connection_url, schema=self.settings.db_schema))
         return self._pool
 
     @property
@@ -84,9 +86,17 @@ class Pgface:
         _ = self.pool  # the primary is migrated before anything is read from a standby
         with self._read_lock:
             if not self._read_pools:
-                self._read_pools = [open_pool(url, schema=self.settings.db_schema,
-                                              migrate_first=False) for url in urls]
+                self._read_pools = [self._keep_snapshots(
+                    open_pool(url, schema=self.settings.db_schema, migrate_first=False))
+                    for url in urls]
         return self._read_pools[next(self._reads) % len(self._read_pools)]
+
+    def _keep_snapshots(self, pool: ConnectionPool) -> ConnectionPool:
+        """The search index of this pool keeps a snapshot file in data_dir/index."""
+        if self.settings.index_snapshot:
+            vector_index.keep_snapshots(pool, self.settings.resolved_data_dir() / "index",
+                                        self.settings.db_schema)
+        return pool
 
     @property
     def people(self) -> People:

@@ -14,12 +14,14 @@ a flat scan of the sign bits has no walk to starve and reads 64 MB at 1M faces.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -27,6 +29,9 @@ from psycopg_pool import ConnectionPool
 
 from pgface.db import sql
 from pgface.db.store import MatchRow
+from pgface.index_snapshot import SnapshotStore
+
+log = logging.getLogger(__name__)
 
 DIM = 512
 CODE_BYTES = DIM // 8  # sign bits a face
@@ -42,6 +47,9 @@ _ROW = np.dtype([("nfields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("vec_len
                  ("dim", ">i2"), ("unused", ">i2"), ("vec", ">f4", (DIM,))])
 _HEADER = 19  # signature (11), flags (4), header extension length (4)
 _BATCH_BYTES = 64 << 20
+# Rewrite the snapshot file once this many faces were added or dropped since it was written:
+# catching up 10k faces costs a new process about 0.2 s (docs/benchmarks-search.md).
+SAVE_AFTER = 10_000
 
 
 def sign_bits(vectors: np.ndarray) -> np.ndarray:
@@ -115,6 +123,26 @@ class SignIndex:
         self._dead: set[int] = set()  # deleted faces seen by a re-rank, dropped on next sync
         self._lock = threading.Lock()
         self.loaded = False
+        # the file copy kept in step (index_snapshot.py); None: memory only
+        self.snapshot: SnapshotStore | None = None
+        self.unsaved = 0  # faces added or dropped since the snapshot was written
+        self._saved_watermark: int | None = None
+        self._lsn: str | None = None  # the server's WAL position when the watermark last moved
+        self._saving = False
+
+    @classmethod
+    def restored(cls, model: str, arrays: dict[str, np.ndarray], watermark: int,
+                 lsn: str) -> SignIndex:
+        """An index holding the faces of a snapshot (every face with id <= watermark), to be
+        caught up by sync. The arrays may be read-only memory maps: appends copy them."""
+        index = cls(model)
+        index._ids, index._codes = arrays["ids"], arrays["codes"]
+        index._int8, index._scales = arrays["int8"], arrays["scales"]
+        index._n = len(index._ids)
+        index._watermark = index._saved_watermark = watermark
+        index._max_id = int(index._ids.max()) if index._n else 0
+        index._lsn = lsn
+        return index
 
     def __len__(self) -> int:
         return self._n
@@ -147,16 +175,68 @@ class SignIndex:
             # No face has an id above `taken` yet; any that appear are fetched next time.
             added = (sum(self._append(rows) for rows in self._fetch(conn, after))
                      if after < taken else 0)
+            if settled and self.snapshot is not None:
+                # after the snapshot that settled the ids: a server that has come this far
+                # has seen every face up to the new watermark
+                self._lsn = conn.execute(sql.WAL_POSITION).fetchone()[0]
             conn.commit()
             self._pending = [(x, t) for x, t in self._pending if x > xmin]
             if settled:
                 self._watermark = max(self._watermark, *settled)
                 self._recent = self._recent[self._recent > self._watermark]
+            self.unsaved += added
             if self._dead:
+                before = self._n
                 self._drop(self._dead)
+                self.unsaved += before - self._n
                 self._dead.clear()
             self.loaded = True
-            return added
+        self._save_when_due()
+        return added
+
+    def _save_when_due(self) -> None:
+        """Rewrites the snapshot in the background when it lags enough (or there is none)."""
+        with self._lock:
+            due = (self._saved_watermark is None or self.unsaved >= SAVE_AFTER)
+            job = self._take_save() if due else None
+        if job is not None:
+            # not a daemon: a one-shot CLI process finishes the file before it exits
+            threading.Thread(target=self._save, args=job, name="pgface-index-snapshot").start()
+
+    def save(self) -> bool:
+        """Writes the snapshot now, if there is one to keep and anything new to write."""
+        with self._lock:
+            job = self._take_save()
+        return job is not None and self._save(*job)
+
+    def _take_save(self) -> tuple | None:
+        """What a save writes (under the lock): views of the rows in use, which never change."""
+        if (self.snapshot is None or self._saving or self._lsn is None
+                or self._watermark <= (self._saved_watermark or 0)):
+            return None
+        self._saving = True
+        arrays = dict(zip(("ids", "codes", "int8", "scales"),
+                          (a[: self._n] for a in self._arrays()), strict=True))
+        return self.snapshot, arrays, self._watermark, self._lsn, self.unsaved
+
+    def _save(self, store: SnapshotStore, arrays: dict[str, np.ndarray], watermark: int,
+              lsn: str, unsaved: int) -> bool:
+        try:
+            keep = arrays["ids"] <= watermark  # above it: faces a later sync may still miss
+            if not keep.all():
+                arrays = {k: a[keep] for k, a in arrays.items()}
+            store.write(arrays, watermark, lsn)
+            with self._lock:
+                self._saved_watermark = watermark
+                self.unsaved -= unsaved
+            return True
+        except OSError as exc:
+            log.warning("cannot write the index snapshot %s (%s): the search index stays in "
+                        "memory only", store.path, exc)
+            self.snapshot = None
+            return False
+        finally:
+            self._saving = False
 
     def _fetch(self, conn: psycopg.Connection, after: int) -> Iterator[np.ndarray]:
         """The faces of the model with id > after, as batches of COPY rows (about 64 MB each:
@@ -274,6 +354,32 @@ _RECHECK_S = 30.0  # how long a "too few faces" answer is trusted
 _shared: weakref.WeakKeyDictionary[ConnectionPool, dict[str, SignIndex | float]] = \
     weakref.WeakKeyDictionary()
 _shared_lock = threading.Lock()
+# pool -> (folder, schema): where the indexes of that pool's database keep their snapshots
+_snapshot_folders: weakref.WeakKeyDictionary[ConnectionPool, tuple[Path, str]] = \
+    weakref.WeakKeyDictionary()
+
+
+def keep_snapshots(pool: ConnectionPool, folder: Path, schema: str) -> None:
+    """Indexes of pool's database keep a snapshot file in folder (index_snapshot.py)."""
+    _snapshot_folders[pool] = (folder, schema)
+
+
+def _open(conn: psycopg.Connection, pool: ConnectionPool, model: str) -> SignIndex:
+    """The index of model: from its snapshot when one can be trusted, else empty (the first
+    sync loads every face); kept in a snapshot when the pool asks for one."""
+    where = _snapshot_folders.get(pool)
+    if where is None:
+        return SignIndex(model)
+    try:
+        store = SnapshotStore.for_database(conn, where[0], where[1], model)
+    except psycopg.Error as exc:
+        conn.rollback()
+        log.warning("no index snapshot: the database's identity cannot be read (%s)",
+                    str(exc).strip().splitlines()[0])
+        return SignIndex(model)
+    index = store.open(conn) or SignIndex(model)
+    index.snapshot = store
+    return index
 
 
 def shared_index(pool: ConnectionPool, model: str,
@@ -290,12 +396,14 @@ def shared_index(pool: ConnectionPool, model: str,
     with pool.connection() as conn:
         # counts at most min_faces rows (faces_model_idx): cheap at any size
         enough = conn.execute(sql.FACES_UP_TO, [model, min_faces]).fetchone()[0] >= min_faces
+        conn.commit()
+        opened = _open(conn, pool, model) if enough else None
     with _shared_lock:
         indexes = _shared.setdefault(pool, {})
-        if not enough:
+        if opened is None:
             indexes[model] = time.monotonic()
             return None
         entry = indexes.get(model)
-        if not isinstance(entry, SignIndex):
-            entry = indexes[model] = SignIndex(model)
+        if not isinstance(entry, SignIndex):  # a racing caller's index wins if it was first
+            entry = indexes[model] = opened
         return entry

@@ -241,3 +241,16 @@ ORDER BY n.distance, n.id
 """
 PRESENT_FACES = "SELECT id FROM faces WHERE id = ANY(%s)"
 FACES_UP_TO = "SELECT count(*) FROM (SELECT 1 FROM faces WHERE model = %s LIMIT %s) f"
+
+# The persisted snapshot of that index (pgface/index_snapshot.py): which database it belongs
+# to, how far the server's WAL had come, and which of its faces still exist.
+DATABASE_IDENTITY = """
+SELECT (SELECT system_identifier FROM pg_control_system())::text,
+       (SELECT oid FROM pg_database WHERE datname = current_database())::bigint,
+       'faces'::regclass::oid::bigint, pg_relation_filenode('faces')::bigint
+"""
+_WAL_NOW = ("CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+            "ELSE pg_current_wal_lsn() END")
+WAL_POSITION = f"SELECT ({_WAL_NOW})::text"
+WAL_REACHED = f"SELECT pg_wal_lsn_diff({_WAL_NOW}, %s::pg_lsn) >= 0"
+COPY_FACE_IDS_UP_TO = "COPY (SELECT id FROM faces WHERE id <= %s) TO STDOUT (FORMAT BINARY)"

@@ -1,0 +1,260 @@
+"""The search index's snapshot file against real PostgreSQL: a new process opening it answers
+as an exact scan does, across inserts, deletes and people changes after it was written, and a
+file that is corrupted, truncated, foreign or ahead of the server is rebuilt, never trusted."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from conftest import PHOTOS, require_data
+from test_vector_index import MODEL, add_faces, connect, unit
+
+from pgface import Pgface, vector_index
+from pgface.db import store
+from pgface.db.connection import migrate
+from pgface.index_snapshot import MAGIC, SnapshotError, SnapshotStore
+from pgface.vector_index import SignIndex
+
+
+@pytest.fixture
+def conn(database_url: str) -> psycopg.Connection:
+    migrate(database_url)
+    with connect(database_url) as c:
+        yield c
+
+
+def people_of(rng: np.random.Generator, people: int, each: int) -> np.ndarray:
+    """Faces of `people` people, `each` apiece: near each other, far from the rest."""
+    centres = unit(rng, people).repeat(each, axis=0)
+    v = centres + 0.04 * rng.standard_normal(centres.shape)
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def snapshot_store(conn: psycopg.Connection, folder: Path, model: str = MODEL) -> SnapshotStore:
+    return SnapshotStore.for_database(conn, folder, "pgface", model)
+
+
+def wait_for_writer() -> None:
+    """The background snapshot writer a sync may have started has finished."""
+    for thread in threading.enumerate():
+        if thread.name == "pgface-index-snapshot":
+            thread.join()
+
+
+def written_index(conn: psycopg.Connection, folder: Path) -> SignIndex:
+    """An index loaded from PostgreSQL whose snapshot holds every face so far."""
+    index = SignIndex(MODEL)
+    index.snapshot = snapshot_store(conn, folder)
+    index.sync(conn)  # the first load starts a write in the background
+    wait_for_writer()
+    index.save()
+    assert index._saved_watermark == index._watermark > 0
+    return index
+
+
+def assert_exact(conn: psycopg.Connection, index: SignIndex, queries: np.ndarray) -> None:
+    conn.execute("SET enable_indexscan = off")  # the exact scan, not HNSW
+    conn.commit()
+    for query in queries:
+        found = index.search(conn, query, 10, 0.3, candidates=60)
+        exact = store.nearest_faces(conn, query, MODEL, 10, 0.3, ef_search=40)
+        assert [(m.face_id, m.person_id, m.person_name, round(m.similarity, 4))
+                for m in found] == [(m.face_id, m.person_id, m.person_name,
+                                     round(m.similarity, 4)) for m in exact]
+
+
+def test_a_new_process_answers_as_an_exact_scan_after_changes(
+        conn: psycopg.Connection, database_url: str, tmp_path: Path) -> None:
+    """Snapshot written; then faces added and deleted (old and new), people named and faces
+    moved, with no sync in between (a crash); a new index opened from the file is exact."""
+    rng = np.random.default_rng(21)
+    old = people_of(rng, 60, 4)
+    old_ids = add_faces(conn, old)
+    written_index(conn, tmp_path)
+    new = people_of(rng, 20, 4)
+    with connect(database_url) as other:
+        new_ids = add_faces(other, new)
+        for face_id in old_ids[::3] + new_ids[::5]:
+            store.delete_face(other, face_id)
+        person = other.execute("INSERT INTO people (name) VALUES ('Ada') RETURNING id"
+                               ).fetchone()[0]
+        other.execute("UPDATE faces SET person_id = %s WHERE id = ANY(%s)",
+                      [person, old_ids[1:40]])
+        other.commit()
+    opened = snapshot_store(conn, tmp_path).open(conn)
+    assert opened is not None
+    deleted = set(old_ids[::3])
+    assert set(opened._ids[: len(opened)].tolist()) == set(old_ids) - deleted  # dropped at open
+    assert_exact(conn, opened, np.concatenate([old, new]))
+    assert sorted(opened._ids[: len(opened)].tolist()) == sorted(
+        set(old_ids + new_ids) - deleted - set(new_ids[::5]))
+
+
+def test_an_unchanged_snapshot_is_searched_as_mapped(conn: psycopg.Connection,
+                                                     tmp_path: Path) -> None:
+    vectors = people_of(np.random.default_rng(20), 50, 4)
+    add_faces(conn, vectors)
+    written_index(conn, tmp_path)
+    opened = snapshot_store(conn, tmp_path).open(conn)
+    assert isinstance(opened._codes, np.memmap) and len(opened) == 200
+    assert_exact(conn, opened, vectors[::7])  # 60 candidates of 200: the scan prunes
+    assert isinstance(opened._codes, np.memmap)  # nothing new: still the file's pages
+
+
+def test_a_deleted_face_never_comes_back_from_a_stale_snapshot(
+        conn: psycopg.Connection, database_url: str, tmp_path: Path) -> None:
+    vectors = unit(np.random.default_rng(22), 30)
+    ids = add_faces(conn, vectors)
+    written_index(conn, tmp_path)
+    with connect(database_url) as other:
+        store.delete_face(other, ids[4])
+        other.commit()
+    opened = snapshot_store(conn, tmp_path).open(conn)
+    found = opened.search(conn, vectors[4], 5, -1.0)
+    assert ids[4] not in {m.face_id for m in found} and len(found) == 5
+
+
+def test_a_snapshot_is_rewritten_once_enough_faces_were_added(
+        conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vector_index, "SAVE_AFTER", 10)
+    rng = np.random.default_rng(23)
+    add_faces(conn, unit(rng, 20))
+    index = written_index(conn, tmp_path)
+    path = snapshot_store(conn, tmp_path).path
+    add_faces(conn, unit(rng, 5))
+    index.sync(conn)  # 5 new: not yet
+    wait_for_writer()
+    assert snapshot_store(conn, tmp_path).read()[0]["count"] == 20
+    add_faces(conn, unit(rng, 5))
+    index.sync(conn)
+    wait_for_writer()
+    assert snapshot_store(conn, tmp_path).read()[0]["count"] == 30 and path.exists()
+
+
+def damage_truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-3000])
+
+
+def damage_flip(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-5000] ^= 0x40  # inside the int8 embeddings
+    path.write_bytes(bytes(data))
+
+
+def damage_header(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(MAGIC) + 12] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def damage_nothing(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+@pytest.mark.parametrize("damage", [damage_truncate, damage_flip, damage_header,
+                                    damage_nothing])
+def test_a_damaged_snapshot_is_refused_and_rebuilt(
+        conn: psycopg.Connection, tmp_path: Path, damage, caplog: pytest.LogCaptureFixture
+        ) -> None:
+    vectors = unit(np.random.default_rng(24), 40)
+    add_faces(conn, vectors)
+    written_index(conn, tmp_path)
+    snapshots = snapshot_store(conn, tmp_path)
+    damage(snapshots.path)
+    with pytest.raises(SnapshotError):
+        snapshots.read()
+    with caplog.at_level(logging.WARNING):
+        assert snapshots.open(conn) is None
+    assert "not used" in caplog.text
+    rebuilt = written_index(conn, tmp_path)  # what shared_index does next
+    assert snapshots.open(conn) is not None and len(rebuilt) == 40
+    assert_exact(conn, snapshots.open(conn), vectors[:5])
+
+
+def test_a_foreign_snapshot_is_refused(conn: psycopg.Connection, database_url: str,
+                                       server_url: str, tmp_path: Path) -> None:
+    add_faces(conn, unit(np.random.default_rng(25), 10))
+    mine = snapshot_store(conn, tmp_path)
+    written_index(conn, tmp_path)
+    # the same file where another model's, then another database's snapshot belongs
+    other_model = snapshot_store(conn, tmp_path, model="antelopev2")
+    other_model.path.write_bytes(mine.path.read_bytes())
+    assert other_model.open(conn) is None
+    other_db = SnapshotStore(tmp_path, mine.identity["system_identifier"],
+                             mine.identity["database_oid"] + 1, "pgface", MODEL,
+                             tuple(mine.identity["faces_file"]))
+    other_db.path.write_bytes(mine.path.read_bytes())
+    assert other_db.open(conn) is None
+    assert mine.open(conn) is not None
+    # after TRUNCATE ids may be handed out again: the table's new file node refuses the file
+    conn.execute("TRUNCATE faces CASCADE")
+    conn.commit()
+    assert snapshot_store(conn, tmp_path).open(conn) is None
+
+
+def test_a_snapshot_ahead_of_the_server_is_refused(conn: psycopg.Connection,
+                                                   tmp_path: Path) -> None:
+    """A lagging standby, or a database restored to an earlier point, has not seen every face
+    the file holds up to its watermark."""
+    add_faces(conn, unit(np.random.default_rng(26), 10))
+    index = written_index(conn, tmp_path)
+    snapshots = snapshot_store(conn, tmp_path)
+    _, arrays = snapshots.read()
+    snapshots.write({k: np.array(a) for k, a in arrays.items()}, index._watermark, "FFFF/0")
+    assert snapshots.open(conn) is None
+
+
+def test_an_unwritable_folder_leaves_the_index_in_memory(
+        conn: psycopg.Connection, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "index"
+    blocker.write_text("a file where the folder should be")
+    vectors = unit(np.random.default_rng(27), 10)
+    add_faces(conn, vectors)
+    index = SignIndex(MODEL)
+    index.snapshot = snapshot_store(conn, blocker)
+    with caplog.at_level(logging.WARNING):
+        index.sync(conn)
+        wait_for_writer()
+    assert index.snapshot is None and "memory only" in caplog.text
+    assert [m.face_id for m in index.search(conn, vectors[3], 1, 0.9)] == \
+        [int(conn.execute("SELECT min(id) + 3 FROM faces").fetchone()[0])]
+
+
+def test_pgface_opens_its_snapshot_in_a_new_instance(
+        pf: Pgface, analyzer, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_data(PHOTOS / "people")
+    monkeypatch.setattr(vector_index, "MIN_FACES", 1)
+    pf.index([PHOTOS / "people"])
+    query = PHOTOS / "queries" / "obama_and_biden.jpg"
+    first = pf.search(query)
+    index = vector_index.shared_index(pf.pool, MODEL)
+    wait_for_writer()
+    index.save()
+    assert index._saved_watermark is not None
+    with Pgface(pf.settings, analyzer=analyzer) as fresh:
+        opened = vector_index.shared_index(fresh.pool, MODEL)
+        assert opened is not index and opened._saved_watermark == index._saved_watermark
+        assert fresh.search(query).to_dict() == first.to_dict()
+
+
+def test_a_writer_killed_before_its_rename_leaves_the_snapshot_whole(
+        conn: psycopg.Connection, tmp_path: Path) -> None:
+    """A crash while writing: the old file stays in place, the dead writer's temporary file
+    is removed by the next write."""
+    vectors = unit(np.random.default_rng(28), 12)
+    add_faces(conn, vectors)
+    index = written_index(conn, tmp_path)
+    snapshots = snapshot_store(conn, tmp_path)
+    orphan = snapshots.path.with_name(f"{snapshots.path.name}.999999999.1.tmp")
+    orphan.write_bytes(snapshots.path.read_bytes()[:5000])  # half written, never renamed
+    assert len(snapshots.open(conn)) == 12
+    add_faces(conn, unit(np.random.default_rng(29), 3))
+    index.sync(conn)
+    wait_for_writer()
+    assert index.save() and not orphan.exists()
+    assert snapshots.read()[0]["count"] == 15

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 BOX_DECIMALS = 1
+Verdict = Literal["same", "possible"]  # pgface.verdicts (1:N verdicts)
 
 
 def round_box(values: list[float]) -> list[float]:
@@ -163,6 +164,8 @@ class MatchOut(BaseModel):
     person_name: str | None
     similarity: float
     missing: bool = Field(description="No stored path of the photo exists any more")
+    verdict: Verdict | None = Field(None, description="same: the same person even in a "
+                                    "library of this size; possible: strangers may score so too")
     crop_url: str
     image_url: str
     model_config = ConfigDict(extra="allow")
@@ -180,6 +183,9 @@ class SearchOut(BaseModel):
     model: str
     threshold: float
     faces: list[QueryFaceOut]
+    library_size: int | None = Field(None, description="Faces of the model searched")
+    same_person_similarity: float | None = Field(None, description="From this similarity a "
+                                                 "match is the same person in this library")
     notices: list[str]
     width: int = Field(description="The query photo's width in pixels")
     height: int
@@ -290,6 +296,7 @@ class IdentifiedFaceOut(BaseModel):
     similarity: float | None
     confidence: float | None
     candidates: list[CandidateOut]
+    verdict: Verdict | None = None
     model_config = ConfigDict(extra="allow")
 
 
@@ -298,6 +305,8 @@ class IdentificationOut(BaseModel):
     model: str
     threshold: float
     faces: list[IdentifiedFaceOut]
+    library_size: int | None = None
+    same_person_similarity: float | None = None
     model_config = ConfigDict(extra="allow")
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from api_jobs import index_path
 from conftest import PHOTOS, require_data
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -90,9 +91,8 @@ def test_index_groups_then_search_finds_the_right_people(
         assert again.status_code == 200 and not again.json()["created"]
         assert again.json()["photo"]["id"] == ids["couple.jpg"]
         for person in ("obama", "biden"):
-            report = client.post("/api/photos/index-path", json={"path": f"people/{person}"})
-            assert report.status_code == 200, report.text
-            assert report.json()["indexed"] == 2 and not report.json()["failures"]
+            report = index_path(client, f"people/{person}")
+            assert report["indexed"] == 2 and not report["failures"]
 
         # A Big Bang Theory cast member is found in the cast photos and nowhere else.
         sheldon = PHOTOS / "people" / "bbt-sheldon" / "sheldon1.png"
@@ -122,7 +122,8 @@ def test_index_groups_then_search_finds_the_right_people(
         assert client.get(f"/api/faces/{match['face_id']}").json()["photo_id"] == photo["id"]
 
         page = client.get("/api/photos?limit=3").json()
-        assert len(page["photos"]) == 3 and page["next_after"] == page["photos"][-1]["id"]
+        assert len(page["photos"]) == 3 and page["next_offset"] == 3
+        assert page["total"] == len(ids) + 4
         stats = client.get("/api/stats").json()
         assert stats["photos"] == len(ids) + 4 and stats["faces"] > 20
 
@@ -220,7 +221,7 @@ def test_server_side_paths_never_escape_the_roots(settings: Settings, analyzer: 
             assert "outside the allowed roots" in error_of(response)
         assert "does not exist" in error_of(index("album/missing.jpg"))
         assert client.get("/api/stats").json()["photos"] == 0
-        report = index("album").json()
+        report = index_path(client, "album")
         assert report["indexed"] == 1 and report["faces"] == 1
         assert report["path"] == str((root / "album").resolve())
         assert [(Path(f["file"]).name, f["reason"]) for f in report["failures"]] == [
@@ -328,8 +329,7 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
     settings = settings.model_copy(update={"api_roots": [PHOTOS]})
     with TestClient(create_app(settings, analyzer)) as client:
         for person in ("obama", "biden", "kit_harington"):
-            assert client.post("/api/photos/index-path",
-                               json={"path": f"people/{person}"}).json()["indexed"]
+            assert index_path(client, f"people/{person}")["indexed"]
         faces = {}
         for photo in client.get("/api/photos").json()["photos"]:
             detail = client.get(f"/api/photos/{photo['id']}").json()

@@ -299,6 +299,7 @@ def test_database_of_the_previous_schema_migrates_in_place(database_url: str) ->
 
 def test_http_prune_remove_and_missing_matches(
         settings: Settings, analyzer: FaceAnalyzer, library_folder: Path) -> None:
+    from api_jobs import index_path
     from fastapi.testclient import TestClient
 
     from pgface.api import create_app
@@ -306,8 +307,7 @@ def test_http_prune_remove_and_missing_matches(
     settings = settings.model_copy(update={"api_roots": [library_folder]})
     query = (PHOTOS / "queries" / "obama1.jpg").read_bytes()
     with TestClient(create_app(settings, analyzer)) as client:
-        first = client.post("/api/photos/index-path", json={"path": "."})
-        assert first.status_code == 200 and first.json()["removed"] is None
+        assert index_path(client, ".")["removed"] is None
         gone = library_folder / "obama" / "obama2.jpg"
         gone.unlink()
 
@@ -318,9 +318,7 @@ def test_http_prune_remove_and_missing_matches(
         stale = next(m for m in matches if m["missing"])
         assert client.get(f"/api/photos/{stale['photo_id']}/image").status_code == 404
 
-        pruned = client.post("/api/photos/index-path", json={"path": ".", "prune": True})
-        assert pruned.status_code == 200, pruned.text
-        assert pruned.json()["removed"]["photos"] == 1
+        assert index_path(client, ".", prune=True)["removed"]["photos"] == 1
 
         biden = len(list((library_folder / "biden").iterdir()))
         removed = client.post("/api/photos/remove", json={"paths": ["biden"]})

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from api_jobs import index_path
 from conftest import PHOTOS, REPO, require_data
 from test_api import running_server
 
@@ -40,7 +41,7 @@ def test_search_page_shows_matches_names_and_merges_people(
             httpx.Client(base_url=url, timeout=120) as http, \
             sync_api.sync_playwright() as playwright:
         for path in ("people/obama", "people/biden", "tricky", "groups/couple.jpg"):
-            assert http.post("/api/photos/index-path", json={"path": path}).json()["indexed"]
+            assert index_path(http, path)["indexed"]
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
@@ -164,8 +165,8 @@ def test_page_asks_for_a_key_and_sends_it(settings: Settings, analyzer: FaceAnal
     with running_server(create_app(settings, analyzer)) as url, \
             sync_api.sync_playwright() as playwright:
         headers = {"Authorization": f"Bearer {key}"}
-        assert httpx.post(f"{url}/api/photos/index-path", json={"path": "people/obama"},
-                          headers=headers, timeout=120).json()["indexed"] == 2
+        with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
+            assert index_path(http, "people/obama")["indexed"] == 2
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.goto(url)
@@ -180,4 +181,36 @@ def test_page_asks_for_a_key_and_sends_it(settings: Settings, analyzer: FaceAnal
         page.wait_for_function(
             "[...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
         assert page.evaluate("localStorage.getItem('pgface.key')") == key
+        browser.close()
+
+
+def test_docs_render_with_the_network_blocked(settings: Settings, analyzer: FaceAnalyzer
+                                              ) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    app = create_app(settings, analyzer)
+    with running_server(app) as url, sync_api.sync_playwright() as playwright:
+        operations = sum(len(ops) for ops in httpx.get(f"{url}/openapi.json").json()["paths"]
+                         .values())
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        blocked: list[str] = []
+
+        def offline(route) -> None:  # noqa: ANN001 - Playwright types
+            if route.request.url.startswith(url):
+                route.continue_()
+            else:
+                blocked.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", offline)
+        expect = sync_api.expect
+        page.goto(f"{url}/docs")
+        expect(page.locator(".opblock")).to_have_count(operations, timeout=60_000)
+        expect(page.locator(".opblock-summary-path", has_text="/api/jobs/{job_id}").first
+               ).to_be_visible(timeout=60_000)
+        assert blocked == []  # Swagger UI asked nothing of the network
+        page.goto(f"{url}/redoc")
+        expect(page.get_by_text("Index Path", exact=True).first).to_be_attached(timeout=60_000)
+        # ReDoc's bundle links its "powered by" logo on its CDN: an image, nothing else.
+        assert [u for u in blocked if not u.endswith("/redoc/logo-mini.svg")] == []
         browser.close()

@@ -317,9 +317,12 @@ class People:
 
     # History
 
-    def history(self, limit: int = 20) -> list[Change]:
+    def history(self, limit: int = 20, offset: int = 0) -> list[Change]:
         """The latest people changes, newest first: who, what, when, and whether undone."""
-        return people_history.history(self.pool, limit)
+        return people_history.history(self.pool, limit, offset)
+
+    def history_count(self) -> int:
+        return people_history.count(self.pool)
 
     def undo(self) -> Change:
         """Undo the latest change not undone yet, exactly (an erase cannot be undone)."""

@@ -85,10 +85,16 @@ def recorded(pool: ConnectionPool, actor: str, kind: str, undoable: bool = True
                              UNDO_DEPTH)
 
 
-def history(pool: ConnectionPool, limit: int = 20) -> list[Change]:
-    """The latest changes, newest first."""
+def history(pool: ConnectionPool, limit: int = 20, offset: int = 0) -> list[Change]:
+    """The latest changes, newest first (`offset` of them passed over)."""
     with pool.connection() as conn:
-        return [Change(**row) for row in hs.history(conn, limit)]
+        return [Change(**row) for row in hs.history(conn, limit, offset)]
+
+
+def count(pool: ConnectionPool) -> int:
+    """How many changes the history holds."""
+    with pool.connection() as conn:
+        return hs.count_changes(conn)
 
 
 def undo(pool: ConnectionPool, actor: str) -> Change:

@@ -7,11 +7,12 @@ from fastapi import APIRouter, Depends, Request
 from pgface import __version__
 from pgface.api.deps import authenticate, get_pf, require_read
 from pgface.api.errors import ApiError
+from pgface.api.models import AuthInfo, Health, Stats, error_responses
 
 router = APIRouter(tags=["admin"])
 
 
-@router.get("/health")
+@router.get("/health", response_model=Health, responses=error_responses(500, 503))
 def health(request: Request) -> dict:
     """200 while the database answers and the models are loaded; 503 otherwise."""
     pf = get_pf(request)
@@ -23,7 +24,7 @@ def health(request: Request) -> dict:
     return {"status": "ok", "version": __version__, "model": pf.analyzer.model_name}
 
 
-@router.get("/auth")
+@router.get("/auth", response_model=AuthInfo, responses=error_responses(401, 500, 503))
 def auth(request: Request) -> dict:
     """Whether this server wants a key, and which key (name, scopes) was sent, if any."""
     key, why = authenticate(request)
@@ -34,7 +35,8 @@ def auth(request: Request) -> dict:
     }
 
 
-@router.get("/stats", dependencies=[Depends(require_read)])
+@router.get("/stats", dependencies=[Depends(require_read)], response_model=Stats,
+            responses=error_responses(401, 403, 500, 503))
 def stats(request: Request) -> dict:
     """Counts, database size, versions, model pack, execution provider, threshold."""
     return get_pf(request).stats()

@@ -14,7 +14,8 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from pgface import __version__
-from pgface.api import admin, faces, people, photos, search
+from pgface.api import admin, faces, jobs, people, photos, search
+from pgface.api.docs import install_docs
 from pgface.api.errors import InternalErrors, install_error_handlers
 from pgface.api.limits import MULTIPART_SLACK, BodyLimit
 from pgface.config import Settings
@@ -26,6 +27,8 @@ from pgface.models.sessions import default_threads
 
 DESCRIPTION = """Index photos, search them by face, compare faces. Errors are JSON
 `{"error": {"status": 4xx, "code": "not_found", "message": "..."}}` (codes: docs/http.md).
+Lists take `limit` and `offset` and answer `total` and `next_offset`. Indexing a server
+path is a background job: `POST /api/photos/index-path`, then `GET /api/jobs/{id}`.
 Send an API key as `Authorization: Bearer pgf_...` when the server wants one (see
 `GET /api/auth` and docs/http.md)."""
 
@@ -54,7 +57,7 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
         app.state.pf = pf
         workers = settings.api_inference_workers
         app.state.cpu = anyio.CapacityLimiter(workers if workers > 0 else default_threads())
-        app.state.indexing = anyio.CapacityLimiter(1)
+        app.state.jobs = jobs.Jobs(pf)  # one indexing job at a time, the others queued
         # A crashed embedded server is restarted within seconds, even while no request comes;
         # then idle connections to the dead one are dropped from the pool.
         watch = (ServerWatch(settings.resolved_data_dir(), on_restart=pf.pool.check).start()
@@ -64,19 +67,21 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
         finally:
             if watch is not None:
                 watch.stop()
+            await anyio.to_thread.run_sync(app.state.jobs.close)
             pf.close()
 
     app = FastAPI(title="pgface", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     install_error_handlers(app)
     # Compare takes two photos; anything beyond that and the form fields is refused unread.
     app.add_middleware(BodyLimit, max_bytes=2 * settings.api_max_upload_bytes + MULTIPART_SLACK)
     app.add_middleware(InternalErrors)  # outermost of ours: it sees what every other layer raised
     for router in (admin.router, photos.router, faces.router, search.router, people.router,
-                   people.identify_router):
+                   people.identify_router, jobs.router):
         app.include_router(router, prefix="/api")
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+    install_docs(app)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

@@ -6,13 +6,16 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from pgface.api.convert import face_json
 from pgface.api.deps import get_pf, require_read, require_write
+from pgface.api.models import Deleted, FaceOut, error_responses
 from pgface.db import store
 from pgface.errors import NotFoundError
 
 router = APIRouter(prefix="/faces", tags=["faces"])
+ERRORS = error_responses(401, 403, 404, 422, 500, 503)
 
 
-@router.get("/{face_id}", dependencies=[Depends(require_read)])
+@router.get("/{face_id}", dependencies=[Depends(require_read)], response_model=FaceOut,
+            responses=ERRORS)
 def get_face(request: Request, face_id: int) -> dict:
     """One face: its photo, box, landmarks, detection score and person."""
     with get_pf(request).pool.connection() as conn:
@@ -22,8 +25,11 @@ def get_face(request: Request, face_id: int) -> dict:
     return face_json(row)
 
 
+JPEG = {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}
+
+
 @router.get("/{face_id}/crop", dependencies=[Depends(require_read)],
-            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+            response_class=Response, responses={200: JPEG, **ERRORS})
 def get_crop(request: Request, face_id: int) -> Response:
     """The square JPEG thumbnail of the face stored at indexing time."""
     with get_pf(request).pool.connection() as conn:
@@ -35,7 +41,8 @@ def get_crop(request: Request, face_id: int) -> Response:
                     headers={"Cache-Control": "private, max-age=86400"})
 
 
-@router.delete("/{face_id}", dependencies=[Depends(require_write)])
+@router.delete("/{face_id}", dependencies=[Depends(require_write)], response_model=Deleted,
+               responses=ERRORS)
 def delete_face(request: Request, face_id: int) -> dict:
     """Forget one face (a false detection, say); its photo stays."""
     with get_pf(request).pool.connection() as conn, conn.transaction():

@@ -12,6 +12,20 @@ from pydantic import BaseModel, Field
 
 from pgface.api.deps import get_pf, get_settings, require_read, require_write, run_cpu
 from pgface.api.limits import read_upload
+from pgface.api.models import (
+    ChangeOut,
+    ClusterOut,
+    ErasureOut,
+    HistoryPage,
+    IdentificationOut,
+    NamingOut,
+    PeoplePage,
+    PersonDeleted,
+    PersonFacesPage,
+    PersonOut,
+    error_responses,
+    page_fields,
+)
 from pgface.db.api_keys import ApiKey
 from pgface.imaging import decode_photo
 from pgface.library import Pgface
@@ -23,6 +37,10 @@ identify_router = APIRouter(tags=["people"])
 
 FaceIds = Annotated[list[int], Field(min_length=1, max_length=10_000)]
 PersonRef = int | str
+READ_ERRORS = error_responses(401, 403, 404, 422, 500, 503)
+WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 500, 503)
+Limit = Annotated[int, Query(ge=1, le=1000, description="Items in this page")]
+Offset = Annotated[int, Query(ge=0, le=2**62, description="Items passed over")]
 
 
 class NameFaces(BaseModel):
@@ -66,22 +84,28 @@ def _people(request: Request, key: ApiKey | None) -> People:
 
 def _conflict(exc: PersonConflict) -> JSONResponse:
     """409 in the API's error envelope, with what a client needs to ask its user."""
-    return JSONResponse({"error": {"status": 409, "message": str(exc), **exc.details}},
-                        status_code=409)
+    return JSONResponse({"error": {"status": 409, "code": "conflict", "message": str(exc),
+                                   **exc.details}}, status_code=409)
 
 
 def _held(faces: list[HeldFace]) -> list[dict]:
     return [asdict(f) for f in faces]
 
 
-@router.get("", dependencies=[Depends(require_read)])
+@router.get("", dependencies=[Depends(require_read)], response_model=PeoplePage,
+            responses=READ_ERRORS)
 def list_people(request: Request, unnamed: bool = Query(
-        False, description="Also the unnamed people that clustering found")) -> dict:
-    """Named people by name, and with `unnamed=true` the people clustering found."""
-    return {"people": [_person(p) for p in get_pf(request).people.list(unnamed)]}
+        False, description="Also the unnamed people that clustering found"),
+        limit: Limit = 100, offset: Offset = 0) -> dict:
+    """Named people by name, and with `unnamed=true` the people clustering found: `limit`
+    of them from `offset`, with `total`."""
+    everyone = get_pf(request).people.list(unnamed)
+    page = everyone[offset : offset + limit]
+    return {"people": [_person(p) for p in page],
+            **page_fields(len(everyone), limit, offset, len(page))}
 
 
-@router.post("/name", response_model=None)
+@router.post("/name", response_model=NamingOut, responses=WRITE_ERRORS)
 def name_faces(request: Request, body: NameFaces, key: WriteKey) -> JSONResponse | dict:
     """Put these faces in the person called `name`, created if new. A face another person holds
     by a human decision (assigned by hand, or in a named person) is only moved with
@@ -95,7 +119,7 @@ def name_faces(request: Request, body: NameFaces, key: WriteKey) -> JSONResponse
     return {**_person(naming.person), "named": naming.named, "moved": _held(naming.moved)}
 
 
-@router.post("/merge", response_model=None)
+@router.post("/merge", response_model=PersonOut, responses=WRITE_ERRORS)
 def merge(request: Request, body: Merge, key: WriteKey) -> JSONResponse | dict:
     """Move every face of `source` into `target` and delete `source`. The merged person keeps
     the name either had; when both had one, 409 with `names` unless `name` says which."""
@@ -105,14 +129,18 @@ def merge(request: Request, body: Merge, key: WriteKey) -> JSONResponse | dict:
         return _conflict(exc)
 
 
-@router.get("/history", dependencies=[Depends(require_read)])
-def history(request: Request, limit: int = Query(20, ge=1, le=1000)) -> dict:
+@router.get("/history", dependencies=[Depends(require_read)], response_model=HistoryPage,
+            responses=READ_ERRORS)
+def history(request: Request, limit: Limit = 20, offset: Offset = 0) -> dict:
     """The latest people changes, newest first: who (actor), what (kind, summary, payload),
-    when, and whether it can be or was undone."""
-    return {"changes": [c.to_dict() for c in get_pf(request).people.history(limit)]}
+    when, and whether it can be or was undone; `limit` from `offset`, with `total`."""
+    people = get_pf(request).people
+    changes = people.history(limit, offset)
+    return {"changes": [c.to_dict() for c in changes],
+            **page_fields(people.history_count(), limit, offset, len(changes))}
 
 
-@router.post("/undo", response_model=None)
+@router.post("/undo", response_model=ChangeOut, responses=WRITE_ERRORS)
 def undo(request: Request, key: WriteKey) -> JSONResponse | dict:
     """Undo the latest people change not undone yet, restoring exactly what it changed.
     409 when there is none, when it is an erase (which cannot be undone), or too old."""
@@ -122,7 +150,7 @@ def undo(request: Request, key: WriteKey) -> JSONResponse | dict:
         return _conflict(PersonConflict(str(exc), {}))
 
 
-@router.post("/cluster")
+@router.post("/cluster", response_model=ClusterOut, responses=WRITE_ERRORS)
 async def cluster(request: Request, key: WriteKey, body: Cluster | None = None) -> dict:
     """Give faces no person holds a person: join an existing one or found a new, unnamed one.
     Never moves a face a human placed."""
@@ -131,38 +159,42 @@ async def cluster(request: Request, key: WriteKey, body: Cluster | None = None) 
 
 
 # `ref` is a name or an id: People tries the name first, then a number.
-@router.get("/{ref}", dependencies=[Depends(require_read)])
+@router.get("/{ref}", dependencies=[Depends(require_read)], response_model=PersonOut,
+            responses=READ_ERRORS)
 def get_person(request: Request, ref: str) -> dict:
     """One person by id or name."""
     return _person(get_pf(request).people.get(ref))
 
 
-@router.get("/{ref}/faces", dependencies=[Depends(require_read)])
-def person_faces(request: Request, ref: str) -> dict:
-    """Every face of the person, with its photo and box."""
+@router.get("/{ref}/faces", dependencies=[Depends(require_read)],
+            response_model=PersonFacesPage, responses=READ_ERRORS)
+def person_faces(request: Request, ref: str, limit: Limit = 100, offset: Offset = 0) -> dict:
+    """The person's faces, with their photo and box: `limit` from `offset`, with `total`."""
     faces = get_pf(request).people.faces(ref)
-    return {"faces": [{**asdict(f), "crop_url": f"/api/faces/{f.face_id}/crop"} for f in faces]}
+    page = faces[offset : offset + limit]
+    return {"faces": [{**asdict(f), "crop_url": f"/api/faces/{f.face_id}/crop"} for f in page],
+            **page_fields(len(faces), limit, offset, len(page))}
 
 
-@router.patch("/{ref}")
+@router.patch("/{ref}", response_model=PersonOut, responses=WRITE_ERRORS)
 def rename(request: Request, ref: str, body: Rename, key: WriteKey) -> dict:
     """Give the person a (new) name; 409 if another person has it (merge them instead)."""
     return _person(_people(request, key).rename(ref, body.name))
 
 
-@router.post("/{ref}/split")
+@router.post("/{ref}/split", response_model=PersonOut, responses=WRITE_ERRORS)
 def split(request: Request, ref: str, body: Split, key: WriteKey) -> dict:
     """Move some of the person's faces into a new person; returns the new person."""
     return _person(_people(request, key).split(ref, body.face_ids, body.name))
 
 
-@router.delete("/{ref}")
+@router.delete("/{ref}", response_model=PersonDeleted, responses=WRITE_ERRORS)
 def delete(request: Request, ref: str, key: WriteKey) -> dict:
     """Delete the person; their faces stay, without a person."""
     return {"deleted": ref, "faces_released": _people(request, key).delete(ref)}
 
 
-@router.post("/{ref}/erase")
+@router.post("/{ref}/erase", response_model=ErasureOut, responses=WRITE_ERRORS)
 def erase(request: Request, ref: str, key: WriteKey, scrub: bool = Query(
         True, description="Rewrite the tables now (locks them meanwhile: seconds to minutes, "
                           "docs/people.md); false leaves it for `pgface people scrub`")) -> dict:
@@ -184,7 +216,9 @@ def _identify(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: in
     return result.to_dict()
 
 
-@identify_router.post("/identify", dependencies=[Depends(require_read)])
+@identify_router.post("/identify", dependencies=[Depends(require_read)],
+                      response_model=IdentificationOut,
+                      responses=error_responses(400, 401, 403, 413, 422, 500, 503))
 async def identify(
     request: Request,
     file: Annotated[UploadFile, File(description="Photo whose faces are identified")],

@@ -6,11 +6,9 @@ import hashlib
 import os
 import tempfile
 from dataclasses import asdict
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
@@ -19,18 +17,28 @@ from pydantic import BaseModel, Field
 from pgface.api.convert import photo_json
 from pgface.api.deps import get_pf, get_settings, require_read, require_write, run_cpu
 from pgface.api.errors import ApiError
+from pgface.api.jobs import get_jobs
 from pgface.api.limits import read_upload
+from pgface.api.models import (
+    Deleted,
+    JobOut,
+    PhotoOut,
+    PhotoPage,
+    Removal,
+    UploadResult,
+    error_responses,
+    page_fields,
+)
 from pgface.config import Settings
 from pgface.db import store
 from pgface.errors import NotFoundError
 from pgface.imaging import IMAGE_SUFFIXES, decode_photo
 from pgface.index import Indexer
 from pgface.library import Pgface
-from pgface.paths import readable
 
 router = APIRouter(prefix="/photos", tags=["photos"])
-
-
+READ_ERRORS = error_responses(401, 403, 404, 422, 500, 503)
+WRITE_ERRORS = error_responses(400, 401, 403, 404, 413, 422, 500, 503)
 
 class IndexPath(BaseModel):
     path: str = Field(description="A file or folder under one of the server's --roots; "
@@ -111,7 +119,10 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
 
 
 @router.post("", status_code=201, dependencies=[Depends(require_write)],
-             responses={200: {"description": "The same photo was already stored"}})
+             response_model=UploadResult,
+             responses={200: {"model": UploadResult,
+                              "description": "The same photo was already stored"},
+                        **WRITE_ERRORS})
 async def index_upload(request: Request, response: Response,
                        file: Annotated[UploadFile, File(description="A photo")]) -> dict:
     """Index an uploaded photo: every face is detected and stored. The photo itself is kept
@@ -160,27 +171,22 @@ def _under_roots(settings: Settings, given: str) -> Path:
     return real
 
 
-@router.post("/index-path", dependencies=[Depends(require_write)])
-async def index_path(request: Request, body: IndexPath) -> dict:
-    """Index a file or folder (recursively) on the server. Only paths under the server's
-    configured roots are accepted; `..` and symlinks are resolved before the check. One
-    such job runs at a time; the request returns when it is done, with its report."""
+@router.post("/index-path", status_code=202, dependencies=[Depends(require_write)],
+             response_model=JobOut, responses=WRITE_ERRORS)
+def index_path(request: Request, response: Response, body: IndexPath) -> dict:
+    """Start indexing a file or folder (recursively) on the server; answers 202 at once with
+    the job (`GET /api/jobs/{id}` follows it, `DELETE` cancels it). Only paths under the
+    server's configured roots are accepted; `..` and symlinks are resolved before the check,
+    and every file found is checked too. Jobs run one at a time, in the order given."""
     settings = get_settings(request)
     real = allowed_path(settings, body.path)
-    # A folder can take hours: it gets its own lane (one at a time) so searches keep running.
-    # A symlink inside a root may point outside it: the walk checks every file too.
-    index = partial(get_pf(request).index, [real], within=allowed_roots(settings),
-                    prune=body.prune)
-    report = await anyio.to_thread.run_sync(index, limiter=request.app.state.indexing)
-    return {
-        "path": readable(real), "files": report.files, "indexed": report.indexed,
-        "skipped": report.skipped, "faces": report.faces, "seconds": round(report.seconds, 3),
-        "failures": [{"file": readable(f.source), "reason": f.reason} for f in report.failures],
-        "removed": asdict(report.removed) if report.removed is not None else None,
-    }
+    job = get_jobs(request).submit(real, allowed_roots(settings), body.prune)
+    response.headers["Location"] = job["url"]
+    return job
 
 
-@router.post("/remove", dependencies=[Depends(require_write)])
+@router.post("/remove", dependencies=[Depends(require_write)], response_model=Removal,
+             responses=WRITE_ERRORS)
 def remove_paths(request: Request, body: RemovePaths) -> dict:
     """Forget photos by path: the files given and every photo stored under the folders given
     (they need not exist any more). A photo that also lives at another path keeps it; a photo
@@ -191,17 +197,20 @@ def remove_paths(request: Request, body: RemovePaths) -> dict:
     return asdict(get_pf(request).remove(targets))
 
 
-@router.get("", dependencies=[Depends(require_read)])
-def list_photos(request: Request, after: int = Query(0, ge=0, description="Last id seen"),
-                limit: int = Query(100, ge=1, le=1000)) -> dict:
-    """Photos in id order, `limit` at a time; pass `next_after` back as `after` for more."""
+@router.get("", dependencies=[Depends(require_read)], response_model=PhotoPage,
+            responses=READ_ERRORS)
+def list_photos(request: Request, limit: int = Query(100, ge=1, le=1000),
+                offset: int = Query(0, ge=0, le=2**62)) -> dict:
+    """Photos in id order: `limit` of them from `offset`, with `total`; pass `next_offset`
+    back as `offset` for the next page."""
     with get_pf(request).pool.connection() as conn:
-        rows = store.list_photos(conn, after, limit)
-    return {"photos": [photo_json(r) for r in rows],
-            "next_after": rows[-1]["id"] if len(rows) == limit else None}
+        rows = store.list_photos(conn, offset, limit)
+        total = store.count_photos(conn)
+    return {"photos": [photo_json(r) for r in rows], **page_fields(total, limit, offset, len(rows))}
 
 
-@router.get("/{photo_id}", dependencies=[Depends(require_read)])
+@router.get("/{photo_id}", dependencies=[Depends(require_read)], response_model=PhotoOut,
+            responses=READ_ERRORS)
 def get_photo(request: Request, photo_id: int) -> dict:
     """One photo with its faces (boxes in the photo's pixels, person, crop link)."""
     row, faces = _photo_or_404(get_pf(request), photo_id)
@@ -209,7 +218,10 @@ def get_photo(request: Request, photo_id: int) -> dict:
 
 
 @router.get("/{photo_id}/image", dependencies=[Depends(require_read)],
-            response_class=FileResponse, responses={200: {"content": {"image/*": {}}}})
+            response_class=FileResponse,
+            responses={200: {"content": {"image/*": {"schema": {"type": "string",
+                                                                "format": "binary"}}}},
+                       **READ_ERRORS})
 def photo_image(request: Request, photo_id: int) -> FileResponse:
     """The photo file, served only while it still has the content that was indexed."""
     pf = get_pf(request)
@@ -226,7 +238,8 @@ def photo_image(request: Request, photo_id: int) -> FileResponse:
                         f"other path it was seen at, with the content indexed)")
 
 
-@router.delete("/{photo_id}", dependencies=[Depends(require_write)])
+@router.delete("/{photo_id}", dependencies=[Depends(require_write)], response_model=Deleted,
+               responses=READ_ERRORS)
 def delete_photo(request: Request, photo_id: int) -> dict:
     """Forget a photo and its faces. An uploaded photo's kept file is removed too; files
     indexed from the server's own folders are never touched."""

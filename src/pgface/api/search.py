@@ -1,20 +1,29 @@
-"""Search by an uploaded photo, and compare two uploaded photos."""
+"""Search by an uploaded photo or a stored face, and compare two uploaded photos."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from pgface.api.deps import get_pf, get_settings, require_read, run_cpu
 from pgface.api.limits import read_upload
+from pgface.api.models import ComparisonOut, SearchOut, error_responses
+from pgface.db import store
+from pgface.errors import NotFoundError
 from pgface.imaging import decode_photo
 from pgface.library import Pgface
 from pgface.models.analysis import Face
-from pgface.search import SearchResult, compare_photos, search_faces
+from pgface.search import QueryFace, SearchResult, compare_photos, search_faces
 
 router = APIRouter(tags=["search"])
+UPLOAD_ERRORS = error_responses(400, 401, 403, 413, 422, 500, 503)
+
+Top = Annotated[int, Query(ge=1, le=1000, description="Matches per face")]
+Threshold = Annotated[float | None, Query(ge=-1.0, le=1.0, description="Minimum cosine "
+                                          "similarity; default: the pack's calibrated one")]
 
 
 def _analyze(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: int
@@ -23,13 +32,24 @@ def _analyze(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: int
     return pf.analyzer.analyze([photo.image])[0], photo.width, photo.height
 
 
-@router.post("/search", dependencies=[Depends(require_read)])
+def result_json(result: SearchResult, width: int, height: int) -> dict:
+    """The search answer: the library's result, the query photo's size, and links."""
+    answer = result.to_dict()
+    answer.update(width=width, height=height)
+    for face in answer["faces"]:
+        for match in face["matches"]:
+            match["crop_url"] = f"/api/faces/{match['face_id']}/crop"
+            match["image_url"] = f"/api/photos/{match['photo_id']}/image"
+    return answer
+
+
+@router.post("/search", dependencies=[Depends(require_read)], response_model=SearchOut,
+             responses=UPLOAD_ERRORS)
 async def search(
     request: Request,
     file: Annotated[UploadFile, File(description="Query photo; every face in it is searched")],
-    top: int = Query(10, ge=1, le=1000, description="Matches per face"),
-    threshold: float | None = Query(None, ge=-1.0, le=1.0,
-                                    description="Minimum cosine similarity; default calibrated"),
+    top: Top = 10,
+    threshold: Threshold = None,
 ) -> dict:
     """For every face in the photo, the stored faces at or above the threshold, best first,
     with their photo, box and person. Boxes are in the pixels of the (EXIF-rotated) photo."""
@@ -43,13 +63,38 @@ async def search(
                                       top, chosen, settings.ef_search)
     notices = await run_in_threadpool(pf.notices)
     result = SearchResult(source=name, model=pf.analyzer.model_name, threshold=chosen,
-                          faces=matches, notices=notices).to_dict()
-    result.update(width=width, height=height)
-    for face in result["faces"]:
-        for match in face["matches"]:
-            match["crop_url"] = f"/api/faces/{match['face_id']}/crop"
-            match["image_url"] = f"/api/photos/{match['photo_id']}/image"
-    return result
+                          faces=matches, notices=notices)
+    return result_json(result, width, height)
+
+
+def _search_face(pf: Pgface, face_id: int, top: int, threshold: float | None,
+                 ef_search: int) -> dict:
+    with pf.read_pool.connection() as conn:
+        row = store.face_as_query(conn, face_id)
+    if row is None:
+        raise NotFoundError(f"face {face_id} not found")
+    query = Face(bbox=np.asarray(row["bbox"], dtype=np.float32),
+                 landmarks=np.asarray(row["landmarks"], dtype=np.float32).reshape(-1, 2),
+                 det_score=float(row["det_score"]), embedding=row["embedding"])
+    chosen = pf.threshold if threshold is None else threshold
+    # One more than asked: the face itself is its own best match, and is left out.
+    found = search_faces(pf.read_pool, row["model"], [query], top + 1, chosen, ef_search)[0]
+    others = [m for m in found.matches if m.face_id != face_id][:top]
+    faces = [QueryFace(bbox=found.bbox, det_score=found.det_score, matches=others)]
+    result = SearchResult(source=f"face {face_id}", model=row["model"], threshold=chosen,
+                          faces=faces, notices=pf.notices())
+    return result_json(result, row["width"], row["height"])
+
+
+@router.get("/faces/{face_id}/search", dependencies=[Depends(require_read)],
+            response_model=SearchOut, responses=error_responses(401, 403, 404, 422, 500, 503))
+def search_face(request: Request, face_id: int, top: Top = 10,
+                threshold: Threshold = None) -> dict:
+    """The stored faces most like a stored face (the face itself left out), in the same shape
+    as a photo search: one query face (the stored one, its box in its photo's pixels, and
+    `width`/`height` of its photo) with its matches, best first."""
+    settings = get_settings(request)
+    return _search_face(get_pf(request), face_id, top, threshold, settings.ef_search)
 
 
 def _compare(pf: Pgface, a: tuple[bytes, str], b: tuple[bytes, str], max_bytes: int,
@@ -60,12 +105,13 @@ def _compare(pf: Pgface, a: tuple[bytes, str], b: tuple[bytes, str], max_bytes: 
     return compare_photos(pf.analyzer, photo_a, photo_b, chosen).to_dict()
 
 
-@router.post("/compare", dependencies=[Depends(require_read)])
+@router.post("/compare", dependencies=[Depends(require_read)], response_model=ComparisonOut,
+             responses=UPLOAD_ERRORS)
 async def compare(
     request: Request,
     a: Annotated[UploadFile, File(description="Its largest face is compared")],
     b: Annotated[UploadFile, File(description="Every face in it is tried")],
-    threshold: float | None = Query(None, ge=-1.0, le=1.0),
+    threshold: Threshold = None,
 ) -> dict:
     """Is the largest face of photo `a` someone in photo `b`? 422 when either has no face."""
     pf, settings = get_pf(request), get_settings(request)

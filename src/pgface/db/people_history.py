@@ -18,8 +18,9 @@ DISCARD_CHANGE = "DELETE FROM people_changes WHERE id = %s"
 FINISH_CHANGE = "UPDATE people_changes SET summary = %s, payload = %s WHERE id = %s"
 HISTORY = """
 SELECT c.id, c.at, c.actor, c.kind, c.summary, c.payload, c.undoable, c.undone_at, c.undone_by
-FROM people_changes c ORDER BY c.id DESC LIMIT %s
+FROM people_changes c ORDER BY c.id DESC LIMIT %s OFFSET %s
 """
+COUNT_CHANGES = "SELECT count(*) FROM people_changes"
 # The change undo would take back: the latest one not undone yet.
 LAST_CHANGE = """
 SELECT id, at, actor, kind, summary, payload, undoable, undone_at, undone_by
@@ -105,9 +106,13 @@ def discard_change(conn: psycopg.Connection, change_id: int) -> None:
     conn.execute(DISCARD_CHANGE, [change_id])
 
 
-def history(conn: psycopg.Connection, limit: int) -> list[dict]:
+def history(conn: psycopg.Connection, limit: int, offset: int = 0) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(HISTORY, [limit]).fetchall()
+        return cur.execute(HISTORY, [limit, offset]).fetchall()
+
+
+def count_changes(conn: psycopg.Connection) -> int:
+    return conn.execute(COUNT_CHANGES).fetchone()[0]
 
 
 def last_change(conn: psycopg.Connection) -> dict | None:

@@ -114,8 +114,9 @@ FROM photos WHERE id = %s
 """
 LIST_PHOTOS = """
 SELECT id, path, sha256, size_bytes, width, height, taken_at, indexed_at, face_count
-FROM photos WHERE id > %s ORDER BY id LIMIT %s
+FROM photos ORDER BY id LIMIT %s OFFSET %s
 """
+COUNT_PHOTOS = "SELECT count(*) FROM photos"
 DELETE_PHOTO = "DELETE FROM photos WHERE id = %s"
 FACES_OF_PHOTO = """
 SELECT f.id, f.photo_id, f.model, f.bbox, f.landmarks, f.det_score, f.person_id, pe.name
@@ -128,6 +129,11 @@ FROM faces f LEFT JOIN people pe ON pe.id = f.person_id
 WHERE f.id = %s
 """
 FACE_CROP = "SELECT crop FROM faces WHERE id = %s"
+# A stored face as a query: its vector, box and the size of its photo.
+FACE_AS_QUERY = """
+SELECT f.model, f.embedding, f.bbox, f.landmarks, f.det_score, ph.width, ph.height
+FROM faces f JOIN photos ph ON ph.id = f.photo_id WHERE f.id = %s
+"""
 DELETE_FACE = "DELETE FROM faces WHERE id = %s RETURNING photo_id"
 # photos.face_count stays the number of faces stored for the photo after faces are deleted.
 RECOUNT_FACES = """

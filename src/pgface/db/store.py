@@ -275,9 +275,14 @@ def get_photo(conn: psycopg.Connection, photo_id: int) -> dict | None:
         return cur.execute(sql.GET_PHOTO, [photo_id]).fetchone()
 
 
-def list_photos(conn: psycopg.Connection, after_id: int = 0, limit: int = 100) -> list[dict]:
+def list_photos(conn: psycopg.Connection, offset: int = 0, limit: int = 100) -> list[dict]:
+    """Photos in id order, `limit` of them from `offset`."""
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(sql.LIST_PHOTOS, [after_id, limit]).fetchall()
+        return cur.execute(sql.LIST_PHOTOS, [limit, offset]).fetchall()
+
+
+def count_photos(conn: psycopg.Connection) -> int:
+    return conn.execute(sql.COUNT_PHOTOS).fetchone()[0]
 
 
 def delete_photo(conn: psycopg.Connection, photo_id: int) -> bool:
@@ -292,6 +297,15 @@ def faces_of_photo(conn: psycopg.Connection, photo_id: int) -> list[dict]:
 def get_face(conn: psycopg.Connection, face_id: int) -> dict | None:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(sql.GET_FACE, [face_id]).fetchone()
+
+
+def face_as_query(conn: psycopg.Connection, face_id: int) -> dict | None:
+    """A stored face's model, embedding (float32 numpy), box, landmarks, score, photo size."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(sql.FACE_AS_QUERY, [face_id]).fetchone()
+    if row is not None:
+        row["embedding"] = as_array(row["embedding"])
+    return row
 
 
 def face_crop(conn: psycopg.Connection, face_id: int) -> bytes | None:

@@ -99,6 +99,11 @@ class FaceAnalyzer:
             return []
         boxes, landmarks = detector.detect(image, input_size=sizes)
         faces = []
+        height, width = image.shape[:2]
+        # A box may reach past the edge for a face cut by it; stored and shown inside the photo.
+        if len(boxes):
+            boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
+            boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
         for box, points in zip(boxes, landmarks, strict=True):
             side = min(box[2] - box[0], box[3] - box[1])
             if side < self.min_face_size:

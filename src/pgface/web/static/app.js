@@ -270,7 +270,7 @@ async function loadPeople() {
   const unnamed = $("#show-unnamed").checked;
   loadHistory();
   try {
-    const { people } = await getJson(`/api/people?unnamed=${unnamed}`);
+    const { people } = await getJson(`/api/people?unnamed=${unnamed}&limit=1000`);
     const options = people.map((p) => el("option", { value: p.id, text: personLabel(p) }));
     $("#merge-source").replaceChildren(...options.map((o) => o.cloneNode(true)));
     $("#merge-target").replaceChildren(...options);
@@ -288,7 +288,7 @@ const personLabel = (p) => `${p.name || `person ${p.id} (unnamed)`} · ${p.faces
 
 function personCard(person) {
   const faces = el("div", { class: "person-faces" });
-  getJson(`/api/people/${person.id}/faces`).then(({ faces: list }) => {
+  getJson(`/api/people/${person.id}/faces?limit=1000`).then(({ faces: list }) => {
     faces.replaceChildren(...list.slice(0, 12).map((f) => el("button", {
       type: "button", class: "open-photo", title: fileName(f.path),
       onclick: () => openPhoto(f.photo_id, f.face_id),

@@ -1,0 +1,196 @@
+"""Background indexing jobs: queued, run one at a time in a thread of the server, cancellable.
+
+Jobs live in the server process's memory: a restart forgets them (what they committed stays
+indexed; index the path again to finish). A cancelled job stops between batches, after the
+batch it is storing commits: nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from pgface.api.deps import require_read, require_write
+from pgface.api.errors import ApiError
+from pgface.api.models import JobOut, error_responses
+from pgface.index import Failure, IndexReport
+from pgface.library import Pgface
+from pgface.paths import readable
+
+KEEP_FINISHED = 100  # finished jobs remembered for GET; older ones are forgotten
+FINISHED = ("done", "failed", "cancelled")
+
+
+class JobCancelled(Exception):
+    """Raised from the progress callback between batches to stop an indexing run."""
+
+
+@dataclass
+class Job:
+    id: str
+    path: Path
+    prune: bool
+    within: list[Path]
+    state: str = "queued"
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    files_total: int = 0
+    indexed: int = 0
+    skipped: int = 0
+    faces: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    report: dict[str, Any] | None = None
+    error: str | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def to_dict(self) -> dict[str, Any]:
+        failures = [{"file": readable(f.source), "reason": f.reason} for f in self.failures]
+        done = self.indexed + self.skipped + len(self.failures)
+        return {
+            "id": self.id, "kind": "index", "path": readable(self.path), "prune": self.prune,
+            "state": self.state, "created_at": self.created_at, "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "progress": {"files_total": self.files_total,
+                         # a folder that cannot be listed is a failure but not a photo file
+                         "files_done": min(done, self.files_total), "indexed": self.indexed,
+                         "skipped": self.skipped, "faces": self.faces,
+                         "failed": len(self.failures)},
+            "failures": failures, "report": self.report, "error": self.error,
+            "url": f"/api/jobs/{self.id}",
+        }
+
+
+def report_json(path: Path, report: IndexReport) -> dict[str, Any]:
+    return {
+        "path": readable(path), "files": report.files, "indexed": report.indexed,
+        "skipped": report.skipped, "faces": report.faces, "seconds": round(report.seconds, 3),
+        "failures": [{"file": readable(f.source), "reason": f.reason} for f in report.failures],
+        "removed": asdict(report.removed) if report.removed is not None else None,
+    }
+
+
+class Jobs:
+    """The server's indexing jobs and the one thread that runs them in order."""
+
+    def __init__(self, pf: Pgface) -> None:
+        self.pf = pf
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="pgface-jobs", daemon=True)
+        self._thread.start()
+
+    def submit(self, path: Path, within: list[Path], prune: bool) -> dict[str, Any]:
+        job = Job(uuid.uuid4().hex[:16], path, prune, within)
+        with self._lock:
+            self._jobs[job.id] = job
+            self._forget_old()
+            snapshot = job.to_dict()
+        self._queue.put(job)
+        return snapshot
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise ApiError(404, f"job {job_id!r} not found (jobs live in the server's "
+                                    f"memory: a restart forgets them)")
+            return job.to_dict()
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise ApiError(404, f"job {job_id!r} not found")
+            if job.state in FINISHED:
+                raise ApiError(409, f"job {job_id} is already {job.state}", "job_finished")
+            job.cancel.set()
+            if job.state == "queued":  # never started: nothing to stop
+                self._finish(job, "cancelled")
+            return job.to_dict()
+
+    def close(self) -> None:
+        """Stop the running job between batches and forget the queued ones."""
+        with self._lock:
+            for job in self._jobs.values():
+                job.cancel.set()
+        self._queue.put(None)
+        self._thread.join(timeout=60)
+
+    def _forget_old(self) -> None:
+        finished = [j.id for j in self._jobs.values() if j.state in FINISHED]
+        for job_id in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+            del self._jobs[job_id]
+
+    def _finish(self, job: Job, state: str) -> None:
+        job.state = state
+        job.finished_at = datetime.now(UTC)
+
+    def _run(self) -> None:
+        while (job := self._queue.get()) is not None:
+            with self._lock:
+                if job.cancel.is_set():
+                    if job.state not in FINISHED:
+                        self._finish(job, "cancelled")
+                    continue
+                job.state, job.started_at = "running", datetime.now(UTC)
+            self._index(job)
+
+    def _index(self, job: Job) -> None:
+        def progress(report: IndexReport, failure: Failure | None) -> None:
+            with self._lock:
+                job.files_total, job.indexed = report.files, report.indexed
+                job.skipped, job.faces = report.skipped, report.faces
+                if failure is not None:
+                    job.failures.append(failure)
+            # Called after each batch has committed: the place to stop without a half-write.
+            if failure is None and job.cancel.is_set():
+                raise JobCancelled
+
+        try:
+            report = self.pf.index([job.path], progress, within=job.within, prune=job.prune)
+        except JobCancelled:
+            with self._lock:
+                self._finish(job, "cancelled")
+        except Exception as exc:  # the job's failure, reported through GET, not a crash
+            with self._lock:
+                job.error = f"{type(exc).__name__}: {exc}"
+                self._finish(job, "failed")
+        else:
+            with self._lock:
+                job.report = report_json(job.path, report)
+                job.files_total, job.indexed = report.files, report.indexed
+                job.skipped, job.faces = report.skipped, report.faces
+                self._finish(job, "done")
+
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+def get_jobs(request: Request) -> Jobs:
+    return request.app.state.jobs
+
+
+@router.get("/{job_id}", dependencies=[Depends(require_read)], response_model=JobOut,
+            responses=error_responses(401, 403, 404, 422, 500))
+def get_job(request: Request, job_id: str) -> dict:
+    """A job's state (queued, running, done, failed, cancelled), its progress, the files
+    that failed and why, and once done its report."""
+    return get_jobs(request).get(job_id)
+
+
+@router.delete("/{job_id}", dependencies=[Depends(require_write)], response_model=JobOut,
+               responses=error_responses(401, 403, 404, 409, 422, 500))
+def cancel_job(request: Request, job_id: str) -> dict:
+    """Cancel a job. A queued job is cancelled at once; a running one stops after the batch
+    it is storing commits (poll GET until `state` is cancelled). 409 when it had finished."""
+    return get_jobs(request).cancel(job_id)

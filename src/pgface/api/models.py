@@ -1,0 +1,357 @@
+"""The API's response shapes, as pydantic models: OpenAPI shows them and FastAPI checks them.
+
+Boxes are `[x1, y1, x2, y2]` in the photo's (EXIF-rotated) pixels, clipped to the photo and
+rounded to 1 decimal in every response (see `Box`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+BOX_DECIMALS = 1
+Verdict = Literal["same", "possible"]  # pgface.verdicts (1:N verdicts)
+
+
+def round_box(values: list[float]) -> list[float]:
+    return [round(float(v), BOX_DECIMALS) for v in values]
+
+
+Box = Annotated[list[float], AfterValidator(round_box),
+                Field(description="[x1, y1, x2, y2] in the photo's pixels, 1 decimal")]
+
+
+# Errors
+
+
+class ErrorDetail(BaseModel):
+    status: int = Field(description="The HTTP status, repeated")
+    code: str = Field(description="What kind of error: not_found, invalid_image, ... "
+                                  "(docs/http.md lists them)")
+    message: str = Field(description="What went wrong, for a person to read")
+    model_config = ConfigDict(extra="allow")  # a 409 adds what the client needs to ask its user
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for these error statuses, all with the shared error schema."""
+    descriptions = {400: "Bad input", 401: "No or wrong API key", 403: "Not allowed",
+                    404: "Not found", 409: "Conflict", 413: "Upload too large",
+                    422: "Invalid request", 500: "Internal error (a bug)",
+                    503: "Database or models unavailable"}
+    return {s: {"model": ErrorResponse, "description": descriptions.get(s, "Error")}
+            for s in statuses}
+
+
+# Pagination: every list is `limit` items from `offset`, with `total` and `next_offset`.
+
+
+class Page(BaseModel):
+    total: int = Field(description="How many items the whole list holds")
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="The offset of the next page; null on the last")
+
+
+def page_fields(total: int, limit: int, offset: int, returned: int) -> dict[str, Any]:
+    following = offset + returned
+    return {"total": total, "limit": limit, "offset": offset,
+            "next_offset": following if following < total and returned else None}
+
+
+# Admin
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    model: str
+
+
+class KeyInfo(BaseModel):
+    name: str
+    scopes: list[str]
+
+
+class AuthInfo(BaseModel):
+    key_required: bool
+    reason: str | None
+    key: KeyInfo | None
+
+
+class Stats(BaseModel):
+    photos: int
+    faces: int
+    people: int
+    photos_without_faces: int
+    database_bytes: int
+    server_version: str
+    pgvector_version: str | None
+    faces_per_model: dict[str, int]
+    photos_per_model: dict[str, int]
+    model_pack: str
+    provider: str
+    threshold: float
+    threshold_calibrated: bool
+    notices: list[str]
+    model_config = ConfigDict(extra="allow")
+
+
+# Photos and faces
+
+
+class FaceOut(BaseModel):
+    id: int
+    photo_id: int
+    model: str
+    bbox: Box
+    landmarks: list[float] = Field(description="5 points, x and y each, 1 decimal")
+    det_score: float
+    person_id: int | None
+    person_name: str | None
+    crop_url: str
+    model_config = ConfigDict(extra="allow")
+
+
+class PhotoOut(BaseModel):
+    id: int
+    path: str
+    sha256: str = Field(description="Hex")
+    size_bytes: int
+    width: int
+    height: int
+    taken_at: datetime | None
+    indexed_at: datetime
+    face_count: int
+    image_url: str
+    faces: list[FaceOut] | None = Field(None, description="Only when one photo is asked for")
+    model_config = ConfigDict(extra="allow")
+
+
+class UploadResult(BaseModel):
+    created: bool = Field(description="False when the same bytes were already stored (200)")
+    photo: PhotoOut
+
+
+class PhotoPage(Page):
+    photos: list[PhotoOut]
+
+
+class Deleted(BaseModel):
+    deleted: int
+
+
+class Removal(BaseModel):
+    photos: int = Field(description="Photos deleted with their faces: no path left")
+    faces: int
+    paths: int = Field(description="Paths forgotten")
+
+
+# Search and compare
+
+
+class MatchOut(BaseModel):
+    face_id: int
+    photo_id: int
+    path: str
+    bbox: Box
+    person_id: int | None
+    person_name: str | None
+    similarity: float
+    missing: bool = Field(description="No stored path of the photo exists any more")
+    verdict: Verdict | None = Field(None, description="same: the same person even in a "
+                                    "library of this size; possible: strangers may score so too")
+    crop_url: str
+    image_url: str
+    model_config = ConfigDict(extra="allow")
+
+
+class QueryFaceOut(BaseModel):
+    bbox: Box
+    det_score: float
+    matches: list[MatchOut]
+    model_config = ConfigDict(extra="allow")
+
+
+class SearchOut(BaseModel):
+    source: str = Field(description="The uploaded file's name, or `face N` for a stored face")
+    model: str
+    threshold: float
+    faces: list[QueryFaceOut]
+    library_size: int | None = Field(None, description="Faces of the model searched")
+    same_person_similarity: float | None = Field(None, description="From this similarity a "
+                                                 "match is the same person in this library")
+    notices: list[str]
+    width: int = Field(description="The query photo's width in pixels")
+    height: int
+    model_config = ConfigDict(extra="allow")  # room for fields the library adds
+
+
+class ComparisonOut(BaseModel):
+    similarity: float
+    threshold: float
+    same_person: bool
+    face_a: Box = Field(description="The largest face of photo a")
+    face_b: Box = Field(description="The face of photo b most like it")
+    faces_in_b: int
+
+
+# People
+
+
+class PersonOut(BaseModel):
+    id: int
+    name: str | None
+    faces: int
+    photos: int
+    faces_url: str
+
+
+class PeoplePage(Page):
+    people: list[PersonOut]
+
+
+class PersonFaceOut(BaseModel):
+    face_id: int
+    photo_id: int
+    path: str
+    bbox: Box
+    assigned_by: str | None = Field(description="'human', 'cluster'... or null")
+    crop_url: str
+
+
+class PersonFacesPage(Page):
+    faces: list[PersonFaceOut]
+
+
+class HeldFaceOut(BaseModel):
+    face_id: int
+    person_id: int
+    name: str | None
+
+
+class NamingOut(PersonOut):
+    named: list[int]
+    moved: list[HeldFaceOut]
+
+
+class ChangeOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    kind: str
+    summary: str
+    payload: dict[str, Any]
+    undoable: bool
+    undone_at: datetime | None
+    undone_by: str | None
+
+
+class HistoryPage(Page):
+    changes: list[ChangeOut]
+
+
+class ClusterOut(BaseModel):
+    considered: int
+    joined: int
+    founded: int
+    in_new_people: int
+    unassigned: int
+    released: int
+    mode: str
+    seconds: float
+
+
+class PersonDeleted(BaseModel):
+    deleted: str
+    faces_released: int
+
+
+class ErasureOut(BaseModel):
+    erased: str
+    faces_deleted: int
+    photos_deleted: int
+    files_deleted: int
+    files_failed: list[str]
+    scrub_seconds: float | None
+
+
+class CandidateOut(BaseModel):
+    person_id: int
+    name: str | None
+    similarity: float
+    confidence: float
+
+
+class IdentifiedFaceOut(BaseModel):
+    bbox: Box
+    det_score: float
+    person_id: int | None
+    name: str | None
+    similarity: float | None
+    confidence: float | None
+    candidates: list[CandidateOut]
+    verdict: Verdict | None = None
+    model_config = ConfigDict(extra="allow")
+
+
+class IdentificationOut(BaseModel):
+    source: str
+    model: str
+    threshold: float
+    faces: list[IdentifiedFaceOut]
+    library_size: int | None = None
+    same_person_similarity: float | None = None
+    model_config = ConfigDict(extra="allow")
+
+
+# Jobs
+
+
+class JobFailure(BaseModel):
+    file: str
+    reason: str
+
+
+class JobProgress(BaseModel):
+    files_total: int = Field(description="Photo files found under the path (0 while listing)")
+    files_done: int = Field(description="Files indexed, skipped or failed so far")
+    indexed: int = Field(description="Photos indexed (new to the library)")
+    skipped: int = Field(description="Photos already indexed (same content)")
+    faces: int = Field(description="Faces stored")
+    failed: int
+
+
+class IndexReportOut(BaseModel):
+    path: str
+    files: int
+    indexed: int
+    skipped: int
+    faces: int
+    seconds: float
+    failures: list[JobFailure]
+    removed: Removal | None = Field(description="What `prune` forgot; null without prune")
+
+
+JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: Literal["index"]
+    path: str
+    prune: bool
+    state: JobState
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: JobProgress
+    failures: list[JobFailure] = Field(description="Files that could not be indexed, and why")
+    report: IndexReportOut | None = Field(description="The final report, once done")
+    error: str | None = Field(description="Why the job failed (state failed)")
+    url: str

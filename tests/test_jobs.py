@@ -1,0 +1,85 @@
+"""Indexing a server path as a background job: progress, failures, cancel, the queue."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from api_jobs import index_path, wait_for_job
+from conftest import PHOTOS, require_data
+from fastapi.testclient import TestClient
+
+from pgface import Settings
+from pgface.api import create_app
+from pgface.models.analysis import FaceAnalyzer
+
+
+def test_a_job_reports_progress_failures_and_its_report(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    people = require_data(PHOTOS / "people")
+    album = tmp_path / "album"
+    album.mkdir()
+    for person in ("obama", "biden"):
+        for photo in (people / person).iterdir():
+            shutil.copy(photo, album / photo.name)
+    (album / "broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
+    settings = settings.model_copy(update={"api_roots": [tmp_path], "photo_batch": 1})
+    with TestClient(create_app(settings, analyzer)) as client:
+        started = client.post("/api/photos/index-path", json={"path": "album"})
+        assert started.status_code == 202, started.text
+        job = started.json()
+        assert job["state"] in ("queued", "running") and job["report"] is None
+        done_so_far = []
+        while job["state"] not in ("done", "failed", "cancelled"):
+            job = client.get(job["url"]).json()
+            done_so_far.append(job["progress"]["files_done"])
+            time.sleep(0.02)
+        assert done_so_far == sorted(done_so_far)  # progress only moves forward
+        assert job["state"] == "done" and job["error"] is None
+        assert job["progress"] == {"files_total": 5, "files_done": 5, "indexed": 4, "skipped": 0,
+                                   "faces": job["report"]["faces"], "failed": 1}
+        assert job["report"]["faces"] >= 4
+        [failure] = job["failures"]
+        assert Path(failure["file"]).name == "broken.jpg" and failure["reason"]
+        assert job["report"]["failures"] == job["failures"]
+        assert job["started_at"] <= job["finished_at"]
+        assert client.get("/api/stats").json()["photos"] == 4
+        # Indexed again: every photo is skipped, and the job says so.
+        again = index_path(client, "album")
+        assert (again["indexed"], again["skipped"], len(again["failures"])) == (0, 4, 1)
+        assert client.get("/api/jobs/0123456789abcdef").status_code == 404
+
+
+def test_cancel_stops_between_batches_and_leaves_whole_photos(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    people = require_data(PHOTOS / "people")
+    settings = settings.model_copy(update={"api_roots": [people], "photo_batch": 1})
+    with TestClient(create_app(settings, analyzer)) as client:
+        first = client.post("/api/photos/index-path", json={"path": "."}).json()
+        queued = client.post("/api/photos/index-path", json={"path": "obama"}).json()
+        # The second waits for the first: cancelled while queued, it never starts.
+        cancelled = client.delete(queued["url"])
+        assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+        assert cancelled.json()["started_at"] is None
+        while client.get(first["url"]).json()["progress"]["files_done"] < 2:
+            time.sleep(0.02)
+        stopping = client.delete(first["url"])
+        assert stopping.status_code == 200, stopping.text
+        job = wait_for_job(client, first["id"])
+        assert job["state"] == "cancelled" and job["report"] is None
+        total = job["progress"]["files_total"]
+        assert total == 110 and job["progress"]["files_done"] >= 2
+        assert job["progress"]["indexed"] < total
+        # Every photo stored is whole: counted as indexed, with all its faces.
+        photos = client.get("/api/photos?limit=1000").json()
+        assert photos["total"] == job["progress"]["indexed"]
+        faces = sum(len(client.get(f"/api/photos/{p['id']}").json()["faces"])
+                    for p in photos["photos"])
+        assert faces == job["progress"]["faces"] == sum(p["face_count"] for p in photos["photos"])
+        finished = client.delete(first["url"])
+        assert finished.status_code == 409 and finished.json()["error"]["code"] == "job_finished"
+        # The queue goes on after a cancel: the rest is indexed by the next job.
+        rest = index_path(client, ".")
+        assert rest["indexed"] + rest["skipped"] == total - len(rest["failures"])
+        assert rest["skipped"] == job["progress"]["indexed"]

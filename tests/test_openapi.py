@@ -1,0 +1,60 @@
+"""The OpenAPI schema promises what the server answers: typed successes, one error shape."""
+
+from __future__ import annotations
+
+from pgface import Settings
+from pgface.api import create_app
+from pgface.api.models import ErrorResponse
+from pgface.models.analysis import FaceAnalyzer
+
+
+def resolve(spec: dict, schema: dict) -> dict:
+    ref = schema.get("$ref")
+    return spec["components"]["schemas"][ref.rsplit("/", 1)[1]] if ref else schema
+
+
+def test_every_operation_has_a_typed_success_and_the_shared_error_schema(
+        settings: Settings) -> None:
+    spec = create_app(settings).openapi()
+    error_ref = "#/components/schemas/ErrorResponse"
+    error = spec["components"]["schemas"]["ErrorResponse"]
+    detail = resolve(spec, error["properties"]["error"])
+    assert {"code", "message"} <= set(detail["required"])
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    operations = [(method.upper(), path, op) for path, ops in spec["paths"].items()
+                  for method, op in ops.items()]
+    assert len(operations) >= 30
+    for method, path, op in operations:
+        where = f"{method} {path}"
+        successes = {s: r for s, r in op["responses"].items() if s.startswith("2")}
+        assert successes, where
+        for status, response in successes.items():
+            content = response["content"]
+            if "application/json" in content:
+                schema = resolve(spec, content["application/json"]["schema"])
+                assert schema.get("type") == "object" and schema.get("properties"), (
+                    where, status, schema)
+            else:  # images: bytes, said so
+                [(media, body)] = content.items()
+                assert media.startswith("image/"), (where, media)
+                assert body["schema"] == {"type": "string", "format": "binary"}, where
+        errors = {s: r for s, r in op["responses"].items() if s[0] in "45"}
+        assert "500" in errors, where
+        if op.get("parameters") or op.get("requestBody"):
+            assert "422" in errors, where  # what it was sent can be refused
+        for status, response in errors.items():
+            schema = response["content"]["application/json"]["schema"]
+            assert schema == {"$ref": error_ref}, (where, status, schema)
+
+
+def test_the_error_model_reads_what_the_server_answers(settings: Settings,
+                                                      analyzer: FaceAnalyzer) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(settings, analyzer)) as client:
+        for response in (client.get("/api/photos/987654"), client.get("/api/photos?limit=0"),
+                         client.get("/api/jobs/nope"), client.get("/api/people/Nobody"),
+                         client.get("/api/faces/987654/search")):
+            parsed = ErrorResponse.model_validate(response.json())
+            assert parsed.error.status == response.status_code >= 400
+            assert parsed.error.code and parsed.error.message

@@ -88,6 +88,11 @@ def test_version_names_package_pack_and_data_folder(env: dict[str, str]) -> None
         f"pgface {importlib.metadata.version('pgface')}", "model pack: buffalo_sc",
         f"data folder: {env['PGFACE_DATA_DIR']}"]
 
+    wrong = runner.invoke(app, ["--version"], env={**env, "PGFACE_PHOTO_BATCH": "abc"})
+    assert wrong.exit_code == 1 and wrong.stdout.startswith("pgface ")
+    assert wrong.stderr.startswith("error: setting PGFACE_PHOTO_BATCH")  # one line, no traceback
+    assert isinstance(wrong.exception, SystemExit)
+
 
 def test_help_shows_plain_metavars() -> None:
     import typer.main

@@ -17,6 +17,7 @@ from pgface.cli.common import (
     ThresholdOption,
     TopOption,
     err,
+    error_line,
     handle_errors,
     open_library,
     out,
@@ -46,9 +47,15 @@ app = typer.Typer(
 def _print_version(asked: bool) -> None:
     if not asked:
         return
-    settings = Settings()
-    out.print(f"pgface {package_version('pgface')}\nmodel pack: {settings.model_pack}\n"
-              f"data folder: {settings.resolved_data_dir()}", highlight=False)
+    out.print(f"pgface {package_version('pgface')}", highlight=False)
+    try:
+        settings = Settings()
+        out.print(f"model pack: {settings.model_pack}\n"
+                  f"data folder: {settings.resolved_data_dir()}", highlight=False)
+    except Exception as exc:  # the version is still worth printing with a setting wrong
+        err.print(f"[red]error:[/red] {escape(error_line(exc))}", highlight=False,
+                  soft_wrap=True)
+        raise typer.Exit(1) from None
     raise typer.Exit()
 
 

@@ -80,6 +80,10 @@ def test_a_folder_with_no_photo_is_a_warning_and_exit_1(env: dict[str, str],
     report = json.loads(as_json.stdout)
     assert report["empty_folders"] == [str(empty)] and report["indexed"] == 1
 
+    # With --prune, a folder emptied on purpose is only pruned, as a folder deleted whole is.
+    pruned = runner.invoke(app, ["index", "--quiet", "--prune", str(empty)], env=env)
+    assert pruned.exit_code == 0 and "warning" not in pruned.stderr, pruned.output
+
 
 def test_version_names_package_pack_and_data_folder(env: dict[str, str]) -> None:
     done = runner.invoke(app, ["--version"], env={**env, "PGFACE_MODEL_PACK": "buffalo_sc"})

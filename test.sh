@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Install pgface with its test tools, then run ruff and the whole test suite.
+# Install pgface with its test and benchmark tools, then run ruff and the whole test suite.
 # The web-page tests drive Debian's chromium: installed here when running as root; an
 # ordinary user without it gets those tests skipped with the reason printed.
 set -euo pipefail
 cd "$(dirname "$0")"
 bash setup.sh --no-demo
+pip_install() { .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@"; }
+pip_install -e ".[dev,bench]"
+# insightface's sample group photo (t1.jpg) for the tests, without its dependencies: they would
+# bring opencv-python beside opencv-python-headless (pyproject.toml says why).
+pip_install --no-deps "insightface==2.1"
 
 if ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -34,7 +34,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from common import DATA, DOCS, machine, markdown_table, require
-from insightface.model_zoo.arcface_onnx import ArcFaceONNX
 from onnxruntime.quantization import (
     CalibrationDataReader,
     CalibrationMethod,
@@ -49,6 +48,7 @@ from pgface.imaging import read_photo
 from pgface.lfw import Pair, Verification, calibrate, central_face, evaluate, read_pairs
 from pgface.library import build_analyzer
 from pgface.models.analysis import FaceAnalyzer
+from pgface.models.arcface import ArcFace
 from pgface.models.sessions import (
     CPU,
     OPENVINO,
@@ -197,8 +197,8 @@ def aligned_faces(images: Path, photos: list[str], analyzer: FaceAnalyzer,
 
 # ------------------------------------------------------------------ the int8 models
 
-def arcface_blob(crops: Sequence[np.ndarray], recognizer: ArcFaceONNX) -> np.ndarray:
-    """The recognizer's input for these crops, built exactly as ArcFaceONNX.get_feat builds it
+def arcface_blob(crops: Sequence[np.ndarray], recognizer: ArcFace) -> np.ndarray:
+    """The recognizer's input for these crops, built exactly as ArcFace.get_feat builds it
     (mean and std from insightface's rule for this model, BGR to RGB, NCHW float32)."""
     return cv2.dnn.blobFromImages(
         list(crops), 1.0 / recognizer.input_std, recognizer.input_size,
@@ -308,7 +308,7 @@ def openvino_runtime_ops(model_path: Path, threads: int) -> str:
 
 # ------------------------------------------------------------------ embedding and scoring
 
-def embed_all(recognizer: ArcFaceONNX, crops: np.ndarray) -> np.ndarray:
+def embed_all(recognizer: ArcFace, crops: np.ndarray) -> np.ndarray:
     """Unit embeddings, BATCH crops per session run, as FaceAnalyzer.embed_aligned does."""
     raw = [recognizer.get_feat(list(crops[start:start + BATCH]))
            for start in range(0, len(crops), BATCH)]
@@ -316,7 +316,7 @@ def embed_all(recognizer: ArcFaceONNX, crops: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
-def timed_batches(recognizers: dict[str, ArcFaceONNX], crops: np.ndarray, rounds: int,
+def timed_batches(recognizers: dict[str, ArcFace], crops: np.ndarray, rounds: int,
                   batches: int) -> dict[str, list[float]]:
     """Seconds per batch of BATCH faces for each recognizer.
 
@@ -449,7 +449,7 @@ def main() -> None:
     threads = settings.threads or default_threads()
     # Every recognizer preprocesses as insightface decides for the fp32 file (its rule looks
     # at the first node names, which quantisation changes), so all of them see the same input.
-    fp32_cpu = ArcFaceONNX(str(fp32_model), session=create_session(fp32_model, [CPU], threads))
+    fp32_cpu = ArcFace(fp32_model, create_session(fp32_model, [CPU], threads))
 
     # Calibration: DevTrain photos only (never one that a DevTest pair uses), spread evenly over
     # the alphabetical list so that many people are seen.
@@ -490,7 +490,7 @@ def main() -> None:
     recognizers = {"fp32 ORT": fp32_cpu}
     for index, variant in enumerate(variants[1:], start=1):
         session = create_session(variant.model, variant.providers, threads)
-        recognizers[f"{index}"] = ArcFaceONNX(str(fp32_model), session=session)
+        recognizers[f"{index}"] = ArcFace(fp32_model, session)
 
     # The accuracy pass embeds every face and warms every session before the timed rounds.
     embeddings = {label: embed_all(r, crops) for label, r in recognizers.items()}

@@ -273,9 +273,10 @@ def test_every_hostile_or_odd_file_gets_its_outcome_and_the_good_photo_is_stored
     assert "Traceback" not in again.stderr + again.stdout, again.stderr
     assert again.returncode == 1
     lines = again.stderr.splitlines()
-    assert sum(line.startswith("skipped ") for line in lines) == len(failed)
-    assert f"skipped {corpus_dir / 'fifo.jpg'}: a FIFO (named pipe)" in again.stderr
-    assert f"0 photos indexed, 0 faces, {len(stored)} skipped" in again.stderr
+    assert sum(line.startswith("failed ") for line in lines) == len(failed)
+    assert f"failed {corpus_dir / 'fifo.jpg'}: a FIFO (named pipe)" in again.stderr
+    assert (f"0 photos indexed, 0 faces, {len(stored)} already indexed, {len(failed)} failed"
+            in again.stderr)
     assert not any(line.startswith("warning:") for line in lines)  # skipped, not decoded again
     assert len(stored_photos(pf)) == len(stored)
     assert sum(row["face_count"] for row in stored_photos(pf).values()) == report["faces"]

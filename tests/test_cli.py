@@ -3,7 +3,10 @@ real subprocess-free CliRunner against the real database and models."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -54,7 +57,125 @@ def test_index_reports_bad_files_and_exits_1(env: dict[str, str], tmp_path: Path
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     done = runner.invoke(app, ["index", "--quiet", str(bad), str(sample_photos()[0])], env=env)
     assert done.exit_code == 1
-    assert f"{bad}: " in done.stderr and "1 photos indexed" in done.stderr
+    assert f"failed {bad}: " in done.stderr and "1 photos indexed" in done.stderr
+    assert "skipped" not in done.stderr  # a failure is named a failure
+
+    again = runner.invoke(app, ["index", "--quiet", str(sample_photos()[0])], env=env)
+    assert again.exit_code == 0, again.output
+    assert "0 photos indexed, 0 faces, 1 already indexed, 0 failed" in again.stderr
+
+
+def test_a_folder_with_no_photo_is_a_warning_and_exit_1(env: dict[str, str],
+                                                          tmp_path: Path) -> None:
+    empty = tmp_path / "holiday"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a photo")
+    done = runner.invoke(app, ["index", "--quiet", str(empty)], env=env)
+    assert done.exit_code == 1, done.output
+    assert f"warning: {empty}: no photo in this folder" in done.stderr
+
+    as_json = runner.invoke(app, ["index", "--json", str(empty), str(sample_photos()[0])],
+                            env=env)
+    assert as_json.exit_code == 1
+    report = json.loads(as_json.stdout)
+    assert report["empty_folders"] == [str(empty)] and report["indexed"] == 1
+
+    # With --prune, a folder emptied on purpose is only pruned, as a folder deleted whole is.
+    pruned = runner.invoke(app, ["index", "--quiet", "--prune", str(empty)], env=env)
+    assert pruned.exit_code == 0 and "warning" not in pruned.stderr, pruned.output
+
+
+def test_version_names_package_pack_and_data_folder(env: dict[str, str]) -> None:
+    done = runner.invoke(app, ["--version"], env={**env, "PGFACE_MODEL_PACK": "buffalo_sc"})
+    assert done.exit_code == 0, done.output
+    assert done.stdout.splitlines() == [
+        f"pgface {importlib.metadata.version('pgface')}", "model pack: buffalo_sc",
+        f"data folder: {env['PGFACE_DATA_DIR']}"]
+
+    wrong = runner.invoke(app, ["--version"], env={**env, "PGFACE_PHOTO_BATCH": "abc"})
+    assert wrong.exit_code == 1 and wrong.stdout.startswith("pgface ")
+    assert wrong.stderr.startswith("error: setting PGFACE_PHOTO_BATCH")  # one line, no traceback
+    assert isinstance(wrong.exception, SystemExit)
+
+
+def test_help_shows_plain_metavars() -> None:
+    import typer.main
+
+    command = typer.main.get_command(app)
+    for name, sub in command.commands.items():  # type: ignore[attr-defined]
+        for sub_name in getattr(sub, "commands", {None: sub}):
+            args = [name] + ([sub_name] if sub_name else []) + ["--help"]
+            shown = runner.invoke(app, args).stdout
+            assert "Usage: " in shown, args
+            for python_form in ("<bool>", "<int", "<float", "<str", "<list", "<Path", "{"):
+                assert python_form not in shown, (args, python_form, shown)
+    assert re.search(r"Usage: \S+ search \[OPTIONS\] PHOTO\s*$",
+                     runner.invoke(app, ["search", "--help"]).stdout, re.M)
+    assert "[PATHS]..." in runner.invoke(app, ["index", "--help"]).stdout
+    assert "--top        -k      INTEGER" in runner.invoke(app, ["search", "--help"]).stdout
+
+
+def test_stats_speaks_in_units_not_python(env: dict[str, str]) -> None:
+    runner.invoke(app, ["index", "--quiet", str(sample_photos()[0])], env=env)
+    done = runner.invoke(app, ["stats"], env=env)
+    assert done.exit_code == 0, done.output
+    assert re.search(r"database size: \d+\.\d (KiB|MiB|GiB)$", done.stdout, re.M), done.stdout
+    assert "faces per model: buffalo_sc: " in done.stdout
+    for python_form in ("{", "}", "'", "True", "False", "None"):
+        assert python_form not in done.stdout, (python_form, done.stdout)
+
+
+def test_search_table_fits_80_columns_and_json_keeps_full_paths(
+        env: dict[str, str], tmp_path: Path) -> None:
+    deep = tmp_path / ("a-folder-with-a-rather-long-name-" * 3) / "and-another-level-below-it"
+    deep.mkdir(parents=True)
+    photo = deep / "the-photo-at-the-end-of-a-long-path.jpg"
+    shutil.copyfile(next(p for p in sample_photos() if p.name == "t1.jpg"), photo)
+    assert runner.invoke(app, ["index", "--quiet", str(photo)], env=env).exit_code == 0
+
+    table = runner.invoke(app, ["search", str(photo), "--top", "1"], env=env)
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert max(map(len, lines)) <= 80, table.stdout  # not a terminal: rich's 80 columns
+    shortened = [line for line in lines if "…" in line]
+    assert shortened and all("long-path.jpg" in line for line in shortened)
+
+    as_json = json.loads(runner.invoke(app, ["search", str(photo), "--json"], env=env).stdout)
+    assert {m["path"] for f in as_json["faces"] for m in f["matches"]} == {str(photo.resolve())}
+
+
+def test_people_search_json_has_the_shape_of_search_json(env: dict[str, str]) -> None:
+    t1 = next(p for p in sample_photos() if p.name == "t1.jpg")
+    runner.invoke(app, ["index", "--quiet", str(t1)], env=env)
+    plain_search = json.loads(runner.invoke(app, ["search", str(t1), "--json"], env=env).stdout)
+    by_people = runner.invoke(app, ["people", "search", str(t1), "--json"], env=env)
+    assert by_people.exit_code == 0, by_people.output
+    grouped = json.loads(by_people.stdout)
+    assert set(grouped) == set(plain_search)
+    assert {k: v for k, v in grouped.items() if k != "faces"} == {
+        k: v for k, v in plain_search.items() if k != "faces"}
+    assert [f["bbox"] for f in grouped["faces"]] == [f["bbox"] for f in plain_search["faces"]]
+    for face, plain_face in zip(grouped["faces"], plain_search["faces"], strict=True):
+        assert set(face) == {"bbox", "det_score", "people"}
+        assert sorted(m["face_id"] for g in face["people"] for m in g["matches"]) == sorted(
+            m["face_id"] for m in plain_face["matches"])
+
+
+def test_people_enrol_reports_its_indexing(env: dict[str, str], tmp_path: Path) -> None:
+    ada = tmp_path / "people" / "Ada"
+    ada.mkdir(parents=True)
+    shutil.copyfile(sample_photos()[0], ada / "one.jpg")
+    (ada / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    done = runner.invoke(app, ["people", "enrol", str(tmp_path / "people"), "--json"], env=env)
+    assert done.exit_code == 1, done.output  # a photo failed
+    report = json.loads(done.stdout)
+    assert report["index"]["indexed"] == 1
+    assert [f["file"] for f in report["index"]["failures"]] == [str(ada / "broken.jpg")]
+    assert report["people"] == {"Ada": 1}
+
+    human = runner.invoke(app, ["people", "enrol", str(tmp_path / "people")], env=env)
+    assert f"failed {ada / 'broken.jpg'}: " in human.stderr
+    assert "0 photos indexed, 1 already indexed, 1 failed" in human.stderr
 
 
 def test_compare_json(env: dict[str, str]) -> None:

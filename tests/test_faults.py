@@ -220,7 +220,7 @@ def test_cli_errors_are_one_line(own_server: Path, models_dir: Path,
         (["stats"], {"PGFACE_DATABASE_URL": "not a url"}, "error: database: "),
         (["stats"], {"PGFACE_DATABASE_URL": "postgresql://x@/x?host=/nonexistent"},
          "error: cannot connect to the database: "),
-        (["index", "/nonexistent/photos"], {}, "skipped /nonexistent/photos: no such file"),
+        (["index", "/nonexistent/photos"], {}, "failed /nonexistent/photos: no such file"),
     ]
     for args, extra, first in cases:
         result = runner.invoke(cli_app, args, env={**base, **extra})

@@ -405,7 +405,8 @@ def test_cli_enrol_name_merge_erase_identify(settings: Settings, pf: Pgface, mod
     assert result.exit_code == 0 and "obama, confidence" in result.output, result.output
     result = runner.invoke(app, ["people", "search", "--json",
                                  str(PHOTOS / "queries" / "obama_and_biden.jpg")], env=env)
-    best = {face["people"][0]["name"] for face in json.loads(result.output) if face["people"]}
+    best = {face["people"][0]["name"] for face in json.loads(result.stdout)["faces"]
+            if face["people"]}
     assert best == {"obama", "biden"}, result.output
 
     biden = pf.people.get("biden")

@@ -58,6 +58,7 @@ class IndexReport:
     # Seconds spent in each stage, summed over threads (stages overlap in the pipeline).
     timings: dict[str, float] = field(default_factory=dict)
     removed: store.Removal | None = None  # what --prune forgot, when asked
+    empty_folders: list[str] = field(default_factory=list)  # folders given that hold no photo
 
     @property
     def photos_per_second(self) -> float:
@@ -73,14 +74,16 @@ ProgressCallback = Callable[[IndexReport, Failure | None], None]
 
 
 def iter_photo_files(paths: Iterable[Path], failures: list[Failure],
-                     within: Sequence[Path] | None = None) -> Iterator[Path]:
+                     within: Sequence[Path] | None = None,
+                     empty: list[str] | None = None) -> Iterator[Path]:
     """Files named directly are always tried; inside folders only image suffixes are.
 
     within: folders every file must really lie in once symlinks are resolved (a server's
     allowed roots); a file elsewhere is reported, not read.
+    empty: gets each folder given that holds no file with an image suffix.
     """
     roots = [Path(r).resolve() for r in within] if within is not None else None
-    for path in _walk(paths, failures):
+    for path in _walk(paths, failures, empty if empty is not None else []):
         if roots is not None:
             try:
                 real = path.resolve()
@@ -94,15 +97,20 @@ def iter_photo_files(paths: Iterable[Path], failures: list[Failure],
         yield path
 
 
-def _walk(paths: Iterable[Path], failures: list[Failure]) -> Iterator[Path]:
+def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str]
+          ) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
+            found = False
             for root, dirs, files in os.walk(path, onerror=lambda e: failures.append(
                     Failure(str(e.filename), f"cannot list folder ({e.strerror})"))):
                 dirs.sort()
                 for name in sorted(files):
                     if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                        found = True
                         yield Path(root) / name
+            if not found:
+                empty.append(str(path))
         elif os.path.lexists(path):  # a broken or looping link too: reading it says which
             yield path
         else:
@@ -169,7 +177,8 @@ class Indexer:
               within: Sequence[Path] | None = None) -> IndexReport:
         report = IndexReport()
         started = time.perf_counter()
-        files = list(iter_photo_files([Path(p) for p in paths], report.failures, within))
+        files = list(iter_photo_files([Path(p) for p in paths], report.failures, within,
+                                      report.empty_folders))
         report.files = len(files)
         for failure in report.failures:
             _notify(progress, report, failure)

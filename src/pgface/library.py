@@ -150,6 +150,7 @@ class Pgface:
                                                                          within)
         if prune:
             report.removed = self.remove(expanded, gone_only=True)
+            report.empty_folders = []  # a folder emptied on purpose is what pruning is for
         return report
 
     def index_pending(self, progress: ProgressCallback | None = None) -> IndexReport:

@@ -40,7 +40,7 @@ from pgface.identify import (  # noqa: F401 - re-exported: the people API's iden
     group_by_person,
 )
 from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, read_photo
-from pgface.index import Indexer, IndexReport
+from pgface.index import Indexer, IndexReport, ProgressCallback
 from pgface.models.analysis import FaceAnalyzer
 from pgface.paths import expand
 from pgface.people_history import Change
@@ -393,7 +393,8 @@ class People:
 
     # Enrolment
 
-    def enrol(self, folder: str | Path, move: bool = False) -> EnrolReport:
+    def enrol(self, folder: str | Path, move: bool = False,
+              progress: ProgressCallback | None = None) -> EnrolReport:
         """Index folder/<name>/*.jpg and put each photo's face in the person <name>.
 
         In a photo with several faces, the one most like the person's single-face photos is
@@ -403,7 +404,7 @@ class People:
         folders = _person_folders(expand(folder))
         report = EnrolReport()
         report.index = Indexer(self.analyzer, self.pool, self.settings).index(
-            [f for f, _ in folders])
+            [f for f, _ in folders], progress)
         with self._change("enrol") as (conn, change):
             for person_folder, files in folders:
                 name = person_folder.name

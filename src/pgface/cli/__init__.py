@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pgface.cli.common import (
@@ -17,21 +17,26 @@ from pgface.cli.common import (
     ThresholdOption,
     TopOption,
     err,
+    error_line,
     handle_errors,
     open_library,
     out,
     print_json,
 )
 from pgface.cli.db import db_app
+from pgface.cli.display import MiddleEllipsis, human_size, plain, working
+from pgface.cli.help import install as install_help_metavars
 from pgface.cli.notices import print_notices
 from pgface.cli.people import people_app
+from pgface.cli.progress import IndexProgress, report_dict, say_empty_folders
 from pgface.cli.serve import keys_app, serve
+from pgface.config import Settings
 from pgface.db.store import Removal
 from pgface.errors import PgfaceError
-from pgface.index import Failure, IndexReport
+from pgface.index import IndexReport
 from pgface.models.packs import sample_photos
-from pgface.paths import readable
 
+install_help_metavars()
 app = typer.Typer(
     help="pgface: index photos into PostgreSQL + pgvector and search them by face.",
     no_args_is_help=True,
@@ -39,8 +44,27 @@ app = typer.Typer(
 )
 
 
+def _print_version(asked: bool) -> None:
+    if not asked:
+        return
+    out.print(f"pgface {package_version('pgface')}", highlight=False)
+    try:
+        settings = Settings()
+        out.print(f"model pack: {settings.model_pack}\n"
+                  f"data folder: {settings.resolved_data_dir()}", highlight=False)
+    except Exception as exc:  # the version is still worth printing with a setting wrong
+        err.print(f"[red]error:[/red] {escape(error_line(exc))}", highlight=False,
+                  soft_wrap=True)
+        raise typer.Exit(1) from None
+    raise typer.Exit()
+
+
 @app.callback()
-def _quiet_logs() -> None:
+def _quiet_logs(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print pgface's version, model pack and data folder, then exit.")] = False,
+) -> None:
     # A command reports what went wrong in one `error:` line: the pool's reconnection attempts
     # and the restart of a crashed embedded server (the next connection does it) stay quiet.
     logging.getLogger("psycopg").setLevel(logging.CRITICAL)
@@ -70,25 +94,26 @@ def index(
         raise PgfaceError("give PATH... to index, or --pending")
     if prune and not paths:
         raise PgfaceError("--prune needs the PATH... to prune under")
-    with open_library() as pf, _IndexProgress(enabled=not (quiet or as_json)) as show:
+    with open_library() as pf, IndexProgress(enabled=not (quiet or as_json)) as show:
         report = pf.index(paths, progress=show, prune=prune) if paths else IndexReport()
         if pending:
             report = _merged(report, pf.index_pending(progress=show))
     if as_json:
-        print_json(_report_dict(report))
+        print_json(report_dict(report))
     else:
         for warning in report.warnings:
             err.print(f"[yellow]warning:[/yellow] {escape(str(warning))}", highlight=False,
                       soft_wrap=True)
+        say_empty_folders(report)
         err.print(
-            f"{report.indexed} photos indexed, {report.faces} faces, {report.skipped} skipped "
-            f"(already indexed), {len(report.failures)} failed, in {report.seconds:.1f} s "
+            f"{report.indexed} photos indexed, {report.faces} faces, {report.skipped} already "
+            f"indexed, {len(report.failures)} failed, in {report.seconds:.1f} s "
             f"({report.photos_per_second:.1f} photos/s, {report.faces_per_second:.1f} faces/s)",
             highlight=False,
         )
         if report.removed is not None:
             err.print(f"pruned: {_removal_text(report.removed)}", highlight=False)
-    if report.failures:
+    if report.failures or report.empty_folders:
         raise typer.Exit(1)
 
 
@@ -96,6 +121,8 @@ def _merged(first: IndexReport, second: IndexReport) -> IndexReport:
     for name in ("files", "indexed", "skipped", "faces", "seconds"):
         setattr(second, name, getattr(first, name) + getattr(second, name))
     second.failures = first.failures + second.failures
+    second.warnings = first.warnings + second.warnings
+    second.empty_folders = first.empty_folders + second.empty_folders
     second.removed = first.removed
     return second
 
@@ -110,6 +137,7 @@ def _removal_text(removal: Removal) -> str:
 def remove(
     paths: Annotated[list[Path], typer.Argument(
         help="Files, and folders (everything stored under them).")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No spinner.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Forget photos by path; the files themselves are never touched. A photo that also lives
@@ -118,54 +146,12 @@ def remove(
 
     Example: pgface remove ~/Pictures/2019 old.jpg
     """
-    with open_library() as pf:
+    with open_library() as pf, working("removing…", enabled=not (quiet or as_json)):
         removal = pf.remove(paths)
     if as_json:
         print_json(asdict(removal))
     else:
         out.print(_removal_text(removal), highlight=False)
-
-
-class _IndexProgress:
-    """A rich progress bar fed by the indexer's callback; failures print above it."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.progress = Progress(
-            TextColumn("indexing"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-            console=err, disable=not enabled,
-        )
-        self.task = self.progress.add_task("index", total=None, rate="")
-
-    def __enter__(self) -> _IndexProgress:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
-
-    def __call__(self, report: IndexReport, failure: Failure | None) -> None:
-        if failure is not None:
-            err.print(f"[yellow]skipped[/yellow] {escape(readable(str(failure)))}",
-                      highlight=False, soft_wrap=True)
-            return
-        done = report.indexed + report.skipped + len(report.failures)
-        self.progress.update(
-            self.task, total=report.files, completed=done,
-            rate=f"{report.photos_per_second:.1f} photos/s {report.faces_per_second:.1f} faces/s",
-        )
-
-
-def _report_dict(report: IndexReport) -> dict:
-    return {
-        "files": report.files, "indexed": report.indexed, "skipped": report.skipped,
-        "faces": report.faces, "seconds": round(report.seconds, 3),
-        "stage_seconds": {stage: round(t, 3) for stage, t in report.timings.items()},
-        "failures": [{"file": readable(f.source), "reason": f.reason} for f in report.failures],
-        "warnings": [{"file": readable(w.source), "reason": w.reason} for w in report.warnings],
-        "removed": asdict(report.removed) if report.removed is not None else None,
-    }
 
 
 @app.command()
@@ -180,7 +166,7 @@ def search(
 
     Example: pgface search party.jpg --top 5 --json
     """
-    with open_library() as pf:
+    with open_library() as pf, working("searching…", enabled=not as_json):
         result = pf.search(photo, top=top, threshold=threshold)
     print_notices(result.notices)
     if as_json:
@@ -198,10 +184,11 @@ def search(
         table = Table(title=title, title_justify="left")
         table.add_column("similarity")
         table.add_column("person")
-        table.add_column("photo", overflow="fold")
+        table.add_column("photo", ratio=1)
         table.add_column("face box", no_wrap=True)
         for m in face.matches:
-            shown = escape(m.path) + (" [red](missing: file gone)[/red]" if m.missing else "")
+            shown = (MiddleEllipsis(m.path + " (missing: file gone)", style="red") if m.missing
+                     else MiddleEllipsis(m.path))
             table.add_row(f"{m.similarity:.3f}", escape(m.person_name or ""), shown,
                           str([int(v) for v in m.bbox]))
         out.print(table)
@@ -219,7 +206,7 @@ def compare(
 
     Example: pgface compare passport.jpg group.jpg --json
     """
-    with open_library() as pf:
+    with open_library() as pf, working("comparing…", enabled=not as_json):
         result = pf.compare(photo_a, photo_b, threshold=threshold)
     if as_json:
         print_json(result.to_dict())
@@ -244,7 +231,9 @@ def stats(as_json: JsonOption = False) -> None:
         return
     for key, value in result.items():
         if key != "notices":
-            out.print(f"{key:>22}: {value}", highlight=False)
+            if key.endswith("_bytes"):  # database_bytes -> "database size: 55.2 MiB"
+                key, value = key.removesuffix("_bytes") + "_size", human_size(value or 0)
+            out.print(f"{key.replace('_', ' '):>22}: {plain(value)}", highlight=False)
 
 
 @app.command()

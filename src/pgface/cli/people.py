@@ -19,9 +19,11 @@ from pgface.cli.common import (
     out,
     print_json,
 )
+from pgface.cli.display import MiddleEllipsis, working
 from pgface.cli.notices import print_notices
+from pgface.cli.progress import IndexProgress, report_dict, say_empty_folders
 from pgface.library import Pgface
-from pgface.people import HeldFace, People, Person
+from pgface.people import EnrolReport, HeldFace, People, Person
 from pgface.people_history import Change, os_user
 
 people_app = typer.Typer(help="People: name faces, cluster, enrol, identify.",
@@ -31,6 +33,7 @@ PersonArg = Annotated[str, typer.Argument(help="A person's name, or id.")]
 FaceIds = Annotated[list[int], typer.Argument(help="Face ids (see `pgface people show`).")]
 
 
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 MoveOption = Annotated[bool, typer.Option(
     "--move", help="Also move faces another person holds by a human decision (default: they "
                    "are left where they are, and listed).")]
@@ -99,8 +102,10 @@ def show(person: PersonArg, as_json: JsonOption = False) -> None:
     table = Table(title=f"{found.label}: {found.faces} faces", title_justify="left")
     for column in ("face", "photo", "box", "by"):
         table.add_column(column)
+    table.columns[1].ratio = 1
     for f in faces:
-        table.add_row(str(f.face_id), f.path, str([int(v) for v in f.bbox]), f.assigned_by or "")
+        table.add_row(str(f.face_id), MiddleEllipsis(f.path), str([int(v) for v in f.bbox]),
+                      f.assigned_by or "")
     out.print(table)
 
 
@@ -252,13 +257,14 @@ def cluster(
     ] = None,
     min_neighbours: Annotated[int, typer.Option(
         min=1, help="Neighbours a face needs to found a person.")] = 1,
+    quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Group the faces no person holds: each joins a person or founds one.
 
     Example: pgface people cluster --json
     """
-    with open_library() as pf:
+    with open_library() as pf, working("clustering…", enabled=not (quiet or as_json)):
         report = _people(pf).cluster(full=full, similarity=similarity,
                                      min_neighbours=min_neighbours)
     if as_json:
@@ -275,6 +281,7 @@ def cluster(
 def enrol(
     folder: Annotated[Path, typer.Argument(help="A folder with one folder per person.")],
     move: MoveOption = False,
+    quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Index FOLDER/<name>/* and name each photo's face <name>.
@@ -283,13 +290,25 @@ def enrol(
 
     Example: pgface people enrol ~/people
     """
+    shown = not (quiet or as_json)
     with open_library() as pf:
-        report = _people(pf).enrol(folder, move=move)
+        with IndexProgress(enabled=shown) as show:
+            report = _people(pf).enrol(folder, move=move, progress=show)
+    indexed = report.index
     if as_json:
         print_json({"people": report.people, "no_face": report.no_face,
                     "several_faces": report.several_faces,
-                    "left": [asdict(h) for h in report.left]})
-        return
+                    "left": [asdict(h) for h in report.left],
+                    "index": report_dict(indexed) if indexed is not None else None})
+    else:
+        _say_enrolled(report)
+    if indexed is not None and (indexed.failures or indexed.empty_folders):
+        raise typer.Exit(1)
+
+
+def _say_enrolled(report: EnrolReport) -> None:
+    if report.index is not None:
+        say_empty_folders(report.index)
     for person_name, count in report.people.items():
         out.print(f"{person_name}: {count} faces", highlight=False)
     for path in report.no_face:
@@ -298,6 +317,9 @@ def enrol(
         err.print(f"[yellow]several faces[/yellow] in {path}: took the likeliest",
                   highlight=False)
     _say_left(report.left)
+    if report.index is not None:
+        err.print(f"{report.index.indexed} photos indexed, {report.index.skipped} already "
+                  f"indexed, {len(report.index.failures)} failed", highlight=False)
 
 
 @people_app.command()
@@ -359,11 +381,12 @@ def identify(
 
     Example: pgface people identify party.jpg --json
     """
-    with open_library() as pf:
+    with open_library() as pf, working("identifying…", enabled=not as_json):
         result = pf.people.identify(photo, threshold=threshold)
-        print_notices(pf.notices())
+        notices = pf.notices()
+    print_notices(notices)
     if as_json:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), "notices": notices})  # search --json's keys
         return
     if not result.faces:
         out.print(f"no face found in {photo}", highlight=False)
@@ -389,11 +412,15 @@ def search(
 
     Example: pgface people search party.jpg --top 20
     """
-    with open_library() as pf:
+    with open_library() as pf, working("searching…", enabled=not as_json):
         result, groups = pf.people.search(photo, top=top, threshold=threshold)
+    print_notices(result.notices)
     if as_json:
-        print_json([{"bbox": face.bbox, "people": [asdict(g) for g in face_groups]}
-                    for face, face_groups in zip(result.faces, groups, strict=True)])
+        # search --json's object, each face's matches grouped by person under "people"
+        print_json({**{k: v for k, v in result.to_dict().items() if k != "faces"},
+                    "faces": [{"bbox": face.bbox, "det_score": face.det_score,
+                               "people": [asdict(g) for g in face_groups]}
+                              for face, face_groups in zip(result.faces, groups, strict=True)]})
         return
     if not result.faces:
         out.print(f"no face found in {photo}", highlight=False)

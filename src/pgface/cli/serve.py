@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pgface.cli.common import err, handle_errors, print_json
+from pgface.cli.common import JsonOption, err, handle_errors, print_json
 from pgface.config import Settings
 from pgface.db import api_keys
 from pgface.errors import PgfaceError
@@ -90,7 +90,7 @@ def create(
     scope: Annotated[list[str] | None, typer.Option(
         "--scope", "-s", help="read (search, list, fetch) or write (index, delete, name; "
                               "implies read). Repeatable.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Create an API key and print it once: only its hash is stored.
 
@@ -111,7 +111,7 @@ def create(
 def list_(
     include_revoked: Annotated[bool, typer.Option("--all", help="Show revoked keys too.")
                                ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List API keys (names, scopes, dates; never the keys themselves).
 

@@ -1,18 +1,18 @@
-"""Face analysis: SCRFD detection at several input sizes, norm_crop alignment, batched ArcFace."""
+"""Face analysis: SCRFD detection at several input sizes, norm_crop alignment, batched ArcFace
+(pgface's own copies of insightface's arithmetic: models/scrfd.py, align.py, arcface.py)."""
 
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from insightface.model_zoo.arcface_onnx import ArcFaceONNX
-from insightface.model_zoo.scrfd import SCRFD
-from insightface.utils.face_align import norm_crop
 
+from pgface.models.align import norm_crop
+from pgface.models.arcface import ArcFace
 from pgface.models.packs import ModelPack
+from pgface.models.scrfd import SCRFD
 from pgface.models.sessions import create_session, default_threads
 
 
@@ -51,7 +51,7 @@ class FaceAnalyzer:
         self.min_face_size = min_face_size
         self.batch_size = max(1, batch_size)
         self._detector: SCRFD | None = None
-        self._recognizer: ArcFaceONNX | None = None
+        self._recognizer: ArcFace | None = None
         self._lock = threading.Lock()
 
     @property
@@ -63,19 +63,16 @@ class FaceAnalyzer:
         """The execution provider the recognizer actually runs on."""
         return self._load()[1].session.get_providers()[0]
 
-    def _load(self) -> tuple[SCRFD, ArcFaceONNX]:
+    def _load(self) -> tuple[SCRFD, ArcFace]:
         with self._lock:
             if self._detector is None or self._recognizer is None:
                 # While callers overlap (the indexer's workers, concurrent HTTP requests), one
                 # detection stream per core, so they detect side by side instead of queueing.
                 det_session = create_session(self.pack.detector, self.providers, self.threads,
                                              static_shapes=True, streams=self.threads)
-                # Without a model file SCRFD runs every input size on our session instead of
-                # building ONNX Runtime sessions of its own.
-                detector = SCRFD(None, session=det_session)
-                detector.prepare(0, input_size=self.det_sizes, det_thresh=self.det_threshold)
+                detector = SCRFD(det_session, det_threshold=self.det_threshold)
                 rec_session = create_session(self.pack.recognizer, self.providers, self.threads)
-                self._recognizer = ArcFaceONNX(str(self.pack.recognizer), session=rec_session)
+                self._recognizer = ArcFace(self.pack.recognizer, rec_session)
                 self._detector = detector
             return self._detector, self._recognizer
 
@@ -97,7 +94,7 @@ class FaceAnalyzer:
         sizes = self.sizes_for(image)
         if not sizes:
             return []
-        boxes, landmarks = detector.detect(image, input_size=sizes)
+        boxes, landmarks = detector.detect(image, sizes)
         faces = []
         height, width = image.shape[:2]
         # A box may reach past the edge for a face cut by it; stored and shown inside the photo.
@@ -132,9 +129,7 @@ class FaceAnalyzer:
 
     def align(self, image: np.ndarray, face: Face) -> np.ndarray:
         _, recognizer = self._load()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # skimage's estimate() deprecation
-            return norm_crop(image, landmark=face.landmarks, image_size=recognizer.input_size[0])
+        return norm_crop(image, face.landmarks, recognizer.input_size[0])
 
     def embed_aligned(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Unit-length embeddings of aligned crops, one session run per batch."""

@@ -58,7 +58,8 @@ def vectron_model_folder() -> Path | None:
 
 
 def sample_photos() -> list[Path]:
-    """Photos that ship with the install: the wheel's samples and insightface's t1.jpg."""
+    """Photos that ship with the install: the wheel's samples, and insightface's t1.jpg where
+    insightface is installed (test.sh installs it for the tests; pgface does not need it)."""
     found: list[Path] = []
     folder = vectron_model_folder()
     if folder is not None:

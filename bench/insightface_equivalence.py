@@ -1,0 +1,64 @@
+"""pgface's copies of insightface's arithmetic (models/scrfd.py, align.py, arcface.py) against
+insightface 2.1 itself, on the JPEGs of ../shared/data/photos at one and at both detector input
+sizes: boxes, landmarks, aligned crops and embeddings must be equal to the bit. Needs a complete
+insightface install (`pip install insightface==2.1` in a scratch venv: it brings opencv-python).
+
+    PYTHONPATH=src python bench/insightface_equivalence.py [MAX_PHOTOS]
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import cv2
+import numpy as np
+from common import DATA
+from insightface.model_zoo.arcface_onnx import ArcFaceONNX
+from insightface.model_zoo.scrfd import SCRFD as InsightfaceSCRFD
+from insightface.utils.face_align import norm_crop as insightface_norm_crop
+
+from pgface.config import Settings
+from pgface.models.align import norm_crop
+from pgface.models.arcface import ArcFace
+from pgface.models.packs import resolve_pack
+from pgface.models.scrfd import SCRFD
+from pgface.models.sessions import available_providers, create_session
+
+SIZES = [(256, 256), (640, 640)]
+
+
+def main(limit: int) -> None:
+    warnings.simplefilter("ignore", FutureWarning)  # skimage's estimate() deprecation
+    settings = Settings()
+    pack = resolve_pack(settings.model_pack, settings.resolved_models_dir())
+    providers = available_providers(settings.providers)
+    det_session = create_session(pack.detector, providers, 2, static_shapes=True, streams=1)
+    rec_session = create_session(pack.recognizer, providers, 2)
+    theirs = InsightfaceSCRFD(None, session=det_session)
+    theirs.prepare(0, input_size=SIZES, det_thresh=0.5)
+    ours = SCRFD(det_session, det_threshold=0.5)
+    their_rec = ArcFaceONNX(str(pack.recognizer), session=rec_session)
+    our_rec = ArcFace(pack.recognizer, rec_session)
+    assert (their_rec.input_mean, their_rec.input_std) == (our_rec.input_mean, our_rec.input_std)
+    files = sorted((DATA / "photos").rglob("*.jpg"))[:limit]
+    faces = 0
+    for path in files:
+        image = cv2.imread(str(path))
+        if image is None:
+            continue
+        for sizes in (SIZES[:1], SIZES):
+            boxes, points = theirs.detect(image, input_size=sizes)
+            our_boxes, our_points = ours.detect(image, sizes)
+            assert np.array_equal(boxes, our_boxes) and np.array_equal(points, our_points), path
+        crops = [insightface_norm_crop(image, landmark=p, image_size=112) for p in points]
+        our_crops = [norm_crop(image, p, 112) for p in our_points]
+        assert all(np.array_equal(a, b) for a, b in zip(crops, our_crops, strict=True)), path
+        if crops:
+            assert np.array_equal(their_rec.get_feat(crops), our_rec.get_feat(our_crops)), path
+        faces += len(points)
+    print(f"{len(files)} photos, {faces} faces: identical boxes, landmarks, crops, embeddings")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)

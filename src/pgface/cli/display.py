@@ -1,0 +1,79 @@
+"""Human output: sizes in binary units, paths that fit their table column, spinners."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
+from rich.text import Text
+
+from pgface.cli.common import err
+
+ELLIPSIS = "…"
+_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def human_size(size: int | float) -> str:
+    """1536 -> '1.5 KiB'; 57 881 395 -> '55.2 MiB'."""
+    value = float(size)
+    for unit in _UNITS:
+        if abs(value) < 1024 or unit == _UNITS[-1]:
+            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def shorten_middle(text: str, width: int) -> str:
+    """TEXT in at most WIDTH characters, the middle replaced by an ellipsis: a path keeps its
+    start (the library) and its end (the file name), and visibly lost the rest."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return ELLIPSIS[:width]
+    tail = (width - 1 + 1) // 2  # the file name is what tells photos apart: it gets the odd one
+    head = width - 1 - tail
+    return text[:head] + ELLIPSIS + text[len(text) - tail:]
+
+
+class MiddleEllipsis:
+    """A table cell that takes the width the table gives it, shortened in the middle."""
+
+    MIN_WIDTH = 12
+
+    def __init__(self, text: str, style: str = "") -> None:
+        self.text = text
+        self.style = style
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(min(len(self.text), self.MIN_WIDTH), len(self.text))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Text(shorten_middle(self.text, options.max_width), style=self.style,
+                   no_wrap=True, overflow="crop")
+
+
+def plain(value: Any) -> str:
+    """A value of a stats-like dict as a person reads it: mappings as `key: value, ...`,
+    lists joined with commas, booleans as yes/no, never a Python repr."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {plain(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, list | tuple):
+        return ", ".join(plain(v) for v in value) or "none"
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+@contextmanager
+def working(what: str, enabled: bool = True) -> Iterator[None]:
+    """A spinner on stderr while WHAT runs (nothing with --json or --quiet, or when stderr is
+    not a terminal: rich's status is transient and draws only there)."""
+    with err.status(what, spinner="dots") if enabled else nullcontext():
+        yield

@@ -1,0 +1,48 @@
+"""Help text metavars in the usual form: `PHOTO`, `[PATHS]...`, `--top INTEGER`, and nothing
+after a flag. Typer 0.2x writes `{photo}`, `<int>` and `<bool>`; these two methods of its
+parameter classes are what it asks, so they are replaced here, once, at import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from typer.core import TyperArgument, TyperOption
+
+_NAMES = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT"}
+
+
+def _option_type(self: TyperOption, ctx: click.Context) -> str | None:
+    if self.is_flag or self.count:
+        return None  # a flag takes no value: nothing to show
+    if self.metavar is not None:
+        return self.metavar
+    label = self.display_type(ctx).strip("<>").removesuffix(" range")  # `<int range>`
+    return _NAMES.get(label, label.upper())
+
+
+def _argument_usage(self: TyperArgument) -> str:
+    name = (self.metavar or self.name or "").upper()
+    name = name if self.required else f"[{name}]"
+    return name + ("..." if self.nargs != 1 else "")
+
+
+def _argument_type(self: TyperArgument, ctx: click.Context) -> str | None:
+    return None  # the argument's name says what it is; `<list[Path]>` says nothing more
+
+
+def _argument_name(self: TyperArgument) -> str:
+    return (self.metavar or self.name or "").upper() + ("..." if self.nargs != 1 else "")
+
+
+def install() -> None:
+    patches: dict[type, dict[str, Any]] = {
+        TyperOption: {"display_type_rich": _option_type},
+        TyperArgument: {"_usage_display_name": _argument_usage,
+                        "display_type_rich": _argument_type,
+                        "_rich_display_name": _argument_name},
+    }
+    for cls, methods in patches.items():
+        for method, replacement in methods.items():
+            if hasattr(cls, method):  # another typer version: its own form stays
+                setattr(cls, method, replacement)

@@ -1,0 +1,68 @@
+"""The indexer's progress on stderr: a rich bar, with each failure printed above it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pgface.cli.common import err
+from pgface.index import Failure, IndexReport
+from pgface.paths import readable
+
+
+class IndexProgress:
+    """A rich progress bar fed by the indexer's callback; failures print above it as
+    `failed FILE: REASON` (a photo already indexed is not a failure: the summary counts it)."""
+
+    def __init__(self, enabled: bool, label: str = "indexing") -> None:
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn(label), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+            console=err, disable=not enabled,
+        )
+        self.task = self.progress.add_task(label, total=None, rate="")
+
+    def __enter__(self) -> IndexProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, report: IndexReport, failure: Failure | None) -> None:
+        if failure is not None:
+            say_failure(failure)
+            return
+        done = report.indexed + report.skipped + len(report.failures)
+        self.progress.update(
+            self.task, total=report.files, completed=done,
+            rate=f"{report.photos_per_second:.1f} photos/s {report.faces_per_second:.1f} faces/s",
+        )
+
+
+def say_failure(failure: Failure) -> None:
+    err.print(f"[red]failed[/red] {escape(readable(str(failure)))}", highlight=False,
+              soft_wrap=True)
+
+
+def say_empty_folders(report: IndexReport) -> None:
+    for folder in report.empty_folders:
+        err.print(f"[yellow]warning:[/yellow] {escape(readable(folder))}: no photo in this "
+                  "folder (docs/cli.md lists the file suffixes read)", highlight=False,
+                  soft_wrap=True)
+
+
+def report_dict(report: IndexReport) -> dict:
+    """`index --json`'s object (docs/cli.md)."""
+    return {
+        "files": report.files, "indexed": report.indexed, "skipped": report.skipped,
+        "faces": report.faces, "seconds": round(report.seconds, 3),
+        "stage_seconds": {stage: round(t, 3) for stage, t in report.timings.items()},
+        "failures": [{"file": readable(f.source), "reason": f.reason} for f in report.failures],
+        "warnings": [{"file": readable(w.source), "reason": w.reason} for w in report.warnings],
+        "empty_folders": [readable(p) for p in report.empty_folders],
+        "removed": asdict(report.removed) if report.removed is not None else None,
+    }

@@ -1,0 +1,50 @@
+"""The CLI's human formatting: sizes in binary units, paths shortened in the middle."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.table import Table
+
+from pgface.cli.display import MiddleEllipsis, human_size, plain, shorten_middle
+
+
+def test_human_size() -> None:
+    assert human_size(0) == "0 bytes"
+    assert human_size(1023) == "1023 bytes"
+    assert human_size(1536) == "1.5 KiB"
+    assert human_size(57_881_395) == "55.2 MiB"
+    assert human_size(3 * 1024**4) == "3.0 TiB"
+
+
+def test_shorten_middle_keeps_both_ends_and_marks_the_cut() -> None:
+    path = "/home/ada/Pictures/2024/summer/holiday-at-the-sea/IMG_0042.jpg"
+    assert shorten_middle(path, len(path)) == path
+    short = shorten_middle(path, 30)
+    assert len(short) == 30 and "…" in short
+    assert short.startswith("/home/ada/Pic") and short.endswith("IMG_0042.jpg")
+    assert shorten_middle(path, 1) == "…"
+
+
+def test_plain_has_no_python_reprs() -> None:
+    assert plain({"buffalo_sc": 511, "antelopev2": 3}) == "buffalo_sc: 511, antelopev2: 3"
+    assert plain({}) == "none" and plain(True) == "yes" and plain(None) == "-"
+
+
+def test_a_path_cell_takes_the_width_left_and_shortens_in_the_middle() -> None:
+    path = "/photos/" + "long-folder-name/" * 8 + "the-file.jpg"
+    table = Table()
+    table.add_column("similarity")
+    table.add_column("photo", ratio=1)
+    table.add_row("0.987", MiddleEllipsis(path))
+    buffer = io.StringIO()
+    Console(file=buffer, width=60).print(table)
+    lines = buffer.getvalue().splitlines()
+    assert max(map(len, lines)) <= 60
+    row = next(line for line in lines if "0.987" in line)
+    assert "/photos/long" in row and "the-file.jpg" in row and "…" in row
+
+    buffer = io.StringIO()
+    Console(file=buffer, width=300).print(table)
+    assert path in buffer.getvalue()  # room enough: never shortened

@@ -39,11 +39,11 @@ async def search(
     faces, width, height = await run_cpu(request, _analyze, pf, data, name,
                                          settings.api_max_upload_bytes, settings.api_max_pixels)
     chosen = pf.threshold if threshold is None else threshold
-    matches = await run_in_threadpool(search_faces, pf.read_pool, pf.analyzer.model_name, faces,
-                                      top, chosen, settings.ef_search)
-    notices = await run_in_threadpool(pf.notices)
-    result = SearchResult(source=name, model=pf.analyzer.model_name, threshold=chosen,
-                          faces=matches, notices=notices).to_dict()
+    found: SearchResult = await run_in_threadpool(
+        search_faces, pf.read_pool, pf.analyzer.model_name, faces, top, chosen,
+        settings.ef_search, name, pf.threshold)
+    found.notices = await run_in_threadpool(pf.notices)
+    result = found.to_dict()
     result.update(width=width, height=height)
     for face in result["faces"]:
         for match in face["matches"]:

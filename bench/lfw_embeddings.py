@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import DATA
 
-REPO = Path(__file__).resolve().parents[1]
-LFW_IMAGES = REPO.parent / "shared" / "data" / "lfw-view1" / "images"
+LFW_IMAGES = DATA / "lfw-view1" / "images"
 
 
 def compute(images: Path, models_dir: Path) -> dict[str, np.ndarray]:

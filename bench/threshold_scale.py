@@ -110,10 +110,11 @@ def main() -> None:
         "ranked and the same person scores far higher (same-person pairs: median "
         f"{np.median(same):.2f}), so a person's own faces come first (identity recall at 1M "
         "in docs/benchmarks-search.md); what grows with the library is the tail of the list, "
-        "strangers just above the threshold after the person's faces. To decide 'same person' "
-        "in a large library, read a match against the similarity in the last table for that "
-        "size; where LFW is too small to tell, the first table still bounds the strangers "
-        "from above. `--threshold` (CLI) and `threshold` (API) raise the floor per search.\n",
+        "strangers just above the threshold after the person's faces. pgface acts on it: a "
+        "search calls a match the same person only where at most 0.05 strangers per search "
+        "are expected above it for the library's size, and labels the rest 'possible' "
+        "(docs/verdicts.md). `--threshold` (CLI) and `threshold` (API) raise the floor per "
+        "search.\n",
     ])
     print(text)
     if not args.smoke:

@@ -101,6 +101,9 @@ def test_index_groups_then_search_finds_the_right_people(
         matches = found["faces"][0]["matches"]
         assert len(matches) >= 3
         assert all(m["similarity"] >= found["threshold"] for m in matches)
+        assert found["library_size"] > 0 and found["same_person_similarity"] >= found["threshold"]
+        assert all(m["verdict"] == ("same" if m["similarity"] >= found["same_person_similarity"]
+                                    else "possible") for m in matches)
         cast = {ids[n] for n in ids if n.startswith("bbt")}
         assert {m["photo_id"] for m in matches} <= cast
         # One person appears at most once per photo.

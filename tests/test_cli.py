@@ -13,7 +13,7 @@ import pytest
 from conftest import PHOTOS, require_data
 from typer.testing import CliRunner
 
-from pgface import Pgface, Settings
+from pgface import Pgface, Settings, verdicts
 from pgface.cli import app
 from pgface.models.packs import sample_photos
 from pgface.models.sessions import available_providers
@@ -49,7 +49,11 @@ def test_index_then_search_json(env: dict[str, str], pf: Pgface) -> None:
         best = face["matches"][0]
         assert best["path"] == str(t1.resolve()) and best["similarity"] > 0.99
         assert set(best) == {"face_id", "photo_id", "path", "bbox", "person_id", "person_name",
-                             "similarity", "missing"}
+                             "similarity", "missing", "verdict"}
+        assert best["verdict"] == "same"  # the photo itself, in a library of a few faces
+    assert result["library_size"] == report["faces"]
+    assert result["same_person_similarity"] == verdicts.same_person_similarity(
+        report["faces"], "buffalo_sc", result["threshold"])
 
 
 def test_index_reports_bad_files_and_exits_1(env: dict[str, str], tmp_path: Path) -> None:

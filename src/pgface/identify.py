@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+from pgface import verdicts
 from pgface.search import Match
 
 # Confidence of identify: logistic in similarity, 0.5 at the match threshold; slope fitted by
@@ -34,6 +35,9 @@ class IdentifiedFace:
     similarity: float | None
     confidence: float | None
     candidates: list[Candidate] = field(default_factory=list)
+    # "same" where the best similarity clears the same-person similarity of the named faces'
+    # library (pgface.verdicts), "possible" below it, None with nobody
+    verdict: verdicts.Verdict | None = None
 
 
 @dataclass
@@ -42,6 +46,9 @@ class Identification:
     model: str
     threshold: float
     faces: list[IdentifiedFace]
+    # Faces that belong to a person (identify's library) and the same-person similarity there.
+    library_size: int = 0
+    same_person_similarity: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)

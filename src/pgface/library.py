@@ -195,7 +195,7 @@ class Pgface:
             self.analyzer, self.read_pool, self.load_photo(photo),
             top=top or self.settings.top_k,
             threshold=self.threshold if threshold is None else threshold,
-            ef_search=self.settings.ef_search,
+            ef_search=self.settings.ef_search, one_to_one=self.threshold,
         )
         result.notices = self.notices()
         return result

@@ -18,7 +18,7 @@ import numpy as np
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from pgface import people_history
+from pgface import people_history, verdicts
 from pgface.clustering import (  # noqa: F401 - re-exported: the people API's clustering names
     CLUSTER_MARGIN,
     CLUSTER_SIMILARITY,
@@ -359,6 +359,8 @@ class People:
         faces = analyze_photos(self.analyzer, [loaded])[0]
         answers = []
         with self.pool.connection() as conn:
+            size = ps.count_assigned(conn, self.model)
+            same = verdicts.same_person_similarity(size, self.model, self.threshold)
             for face in faces:
                 rows = ps.nearest_assigned(conn, face.embedding, self.model, IDENTIFY_CANDIDATES,
                                            limit, self.settings.ef_search)
@@ -378,8 +380,9 @@ class People:
                     similarity=best.similarity if best else None,
                     confidence=best.confidence if best else None,
                     candidates=ranked[:5],
+                    verdict=verdicts.verdict(best.similarity, same) if best else None,
                 ))
-        return Identification(loaded.source, self.model, limit, answers)
+        return Identification(loaded.source, self.model, limit, answers, size, same)
 
     def search(self, photo: PhotoInput, top: int | None = None, threshold: float | None = None
                ) -> tuple[SearchResult, list[list[PersonMatches]]]:
@@ -387,7 +390,7 @@ class People:
         result = search_photo(
             self.analyzer, self.pool, self._load(photo), top=top or self.settings.top_k,
             threshold=self.threshold if threshold is None else threshold,
-            ef_search=self.settings.ef_search,
+            ef_search=self.settings.ef_search, one_to_one=self.threshold,
         )
         return result, [group_by_person(face.matches) for face in result.faces]
 

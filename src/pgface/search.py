@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from psycopg_pool import ConnectionPool
 
-from pgface import vector_index
+from pgface import vector_index, verdicts
 from pgface.db import store
 from pgface.errors import ImageError, NoFaceError, describe
 from pgface.imaging import Photo
@@ -26,6 +26,9 @@ class Match:
     similarity: float
     # True when no stored path of the photo exists any more (path is then the last known one).
     missing: bool = False
+    # "same": the same person even in a library of this size; "possible": above the 1:1
+    # threshold but where strangers of this library may score too (pgface.verdicts).
+    verdict: verdicts.Verdict = "possible"
 
 
 @dataclass
@@ -43,6 +46,10 @@ class SearchResult:
     model: str
     threshold: float
     faces: list[QueryFace]
+    # Faces of the model searched, and the similarity from which a match is the same person
+    # there (never below the 1:1 threshold; pgface.verdicts).
+    library_size: int = 0
+    same_person_similarity: float = 0.0
     # Why results may be empty or less sure (a pack that has not analysed the library, a
     # threshold not calibrated for the pack), each with the command that fixes it.
     notices: list[str] = field(default_factory=list)
@@ -88,7 +95,10 @@ def _bbox(face: Face) -> list[float]:
 
 
 def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
-                 threshold: float, ef_search: int) -> list[QueryFace]:
+                 threshold: float, ef_search: int, source: str, one_to_one: float
+                 ) -> SearchResult:
+    """Each face's matches at or above threshold, each with its verdict for this library's
+    size; one_to_one is the 1:1 threshold, the least a same-person similarity can be."""
     results = []
     # At scale the in-process index finds the nearest faces (HNSW loses face matches there);
     # below vector_index.MIN_FACES PostgreSQL alone answers.
@@ -102,30 +112,32 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
             else:
                 found.append(store.nearest_faces(conn, face.embedding, model, top, threshold,
                                                  ef_search))
+        # the synced index holds every face of the model; below its size a count is cheap
+        size = len(index) if index is not None and len(index) else store.count_faces(conn,
+                                                                                     model)
         # A match points at a file that exists, or says that none of its photo's paths does.
         places = store.photo_places(conn, {r.photo_id for rows in found for r in rows})
+    same = verdicts.same_person_similarity(size, model, one_to_one)
     for face, rows in zip(faces, found, strict=True):
         matches = []
         for r in rows:
             place = places.get(r.photo_id, store.PhotoPlace(r.path, True))
+            similarity = round(r.similarity, 4)
             matches.append(Match(r.face_id, r.photo_id, place.path,
                                  [round(v, 1) for v in r.bbox], r.person_id, r.person_name,
-                                 round(r.similarity, 4), place.missing))
+                                 similarity, place.missing, verdicts.verdict(similarity, same)))
         results.append(QueryFace(bbox=_bbox(face), det_score=round(face.det_score, 4),
                                  matches=matches))
-    return results
+    return SearchResult(source=source, model=model, threshold=threshold, faces=results,
+                        library_size=size, same_person_similarity=same)
 
 
 def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top: int,
-                 threshold: float, ef_search: int) -> SearchResult:
+                 threshold: float, ef_search: int, one_to_one: float) -> SearchResult:
     """Every face in the photo, each with its matches ranked by cosine similarity."""
     faces = analyze_photos(analyzer, [photo])[0]
-    return SearchResult(
-        source=photo.source,
-        model=analyzer.model_name,
-        threshold=threshold,
-        faces=search_faces(pool, analyzer.model_name, faces, top, threshold, ef_search),
-    )
+    return search_faces(pool, analyzer.model_name, faces, top, threshold, ef_search,
+                        photo.source, one_to_one)
 
 
 def compare_photos(analyzer: FaceAnalyzer, a: Photo, b: Photo, threshold: float) -> Comparison:

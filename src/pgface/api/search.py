@@ -16,7 +16,7 @@ from pgface.errors import NotFoundError
 from pgface.imaging import decode_photo
 from pgface.library import Pgface
 from pgface.models.analysis import Face
-from pgface.search import QueryFace, SearchResult, compare_photos, search_faces
+from pgface.search import SearchResult, compare_photos, search_faces
 
 router = APIRouter(tags=["search"])
 UPLOAD_ERRORS = error_responses(400, 401, 403, 413, 422, 500, 503)
@@ -59,12 +59,11 @@ async def search(
     faces, width, height = await run_cpu(request, _analyze, pf, data, name,
                                          settings.api_max_upload_bytes, settings.api_max_pixels)
     chosen = pf.threshold if threshold is None else threshold
-    matches = await run_in_threadpool(search_faces, pf.read_pool, pf.analyzer.model_name, faces,
-                                      top, chosen, settings.ef_search)
-    notices = await run_in_threadpool(pf.notices)
-    result = SearchResult(source=name, model=pf.analyzer.model_name, threshold=chosen,
-                          faces=matches, notices=notices)
-    return result_json(result, width, height)
+    found: SearchResult = await run_in_threadpool(
+        search_faces, pf.read_pool, pf.analyzer.model_name, faces, top, chosen,
+        settings.ef_search, name, pf.threshold)
+    found.notices = await run_in_threadpool(pf.notices)
+    return result_json(found, width, height)
 
 
 def _search_face(pf: Pgface, face_id: int, top: int, threshold: float | None,
@@ -78,12 +77,12 @@ def _search_face(pf: Pgface, face_id: int, top: int, threshold: float | None,
                  det_score=float(row["det_score"]), embedding=row["embedding"])
     chosen = pf.threshold if threshold is None else threshold
     # One more than asked: the face itself is its own best match, and is left out.
-    found = search_faces(pf.read_pool, row["model"], [query], top + 1, chosen, ef_search)[0]
-    others = [m for m in found.matches if m.face_id != face_id][:top]
-    faces = [QueryFace(bbox=found.bbox, det_score=found.det_score, matches=others)]
-    result = SearchResult(source=f"face {face_id}", model=row["model"], threshold=chosen,
-                          faces=faces, notices=pf.notices())
-    return result_json(result, row["width"], row["height"])
+    found = search_faces(pf.read_pool, row["model"], [query], top + 1, chosen, ef_search,
+                         f"face {face_id}", pf.threshold)
+    face = found.faces[0]
+    face.matches = [m for m in face.matches if m.face_id != face_id][:top]
+    found.notices = pf.notices()
+    return result_json(found, row["width"], row["height"])
 
 
 @router.get("/faces/{face_id}/search", dependencies=[Depends(require_read)],

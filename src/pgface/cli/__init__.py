@@ -154,6 +154,10 @@ def remove(
         out.print(_removal_text(removal), highlight=False)
 
 
+# "possible" is never shown as the same person: strangers of a library this size score so too.
+_VERDICT_TEXT = {"same": "same person", "possible": "possible"}
+
+
 @app.command()
 @handle_errors
 def search(
@@ -177,19 +181,22 @@ def search(
         return
     for number, face in enumerate(result.faces, 1):
         title = (f"face {number} at {[int(v) for v in face.bbox]}: "
-                 f"{len(face.matches)} matches >= {result.threshold}")
+                 f"{len(face.matches)} matches >= {result.threshold}; same person from "
+                 f"{result.same_person_similarity} among {result.library_size:,} faces")
         if not face.matches:
             out.print(f"{title}: no match", highlight=False)
             continue
         table = Table(title=title, title_justify="left")
         table.add_column("similarity")
+        table.add_column("verdict")
         table.add_column("person")
         table.add_column("photo", ratio=1)
         table.add_column("face box", no_wrap=True)
         for m in face.matches:
             shown = (MiddleEllipsis(m.path + " (missing: file gone)", style="red") if m.missing
                      else MiddleEllipsis(m.path))
-            table.add_row(f"{m.similarity:.3f}", escape(m.person_name or ""), shown,
+            table.add_row(f"{m.similarity:.3f}", _VERDICT_TEXT[m.verdict],
+                          escape(m.person_name or ""), shown,
                           str([int(v) for v in m.bbox]))
         out.print(table)
 

@@ -396,6 +396,8 @@ def identify(
             out.print(f"face at {box}: unknown", highlight=False)
             continue
         who = face.name or f"person {face.person_id} (unnamed)"
+        if face.verdict == "possible":  # strangers of a library this size score so too
+            who = f"possibly {who}"
         out.print(f"face at {box}: {who}, confidence {face.confidence:.2f} "
                   f"(similarity {face.similarity:.3f})", highlight=False)
 
@@ -431,5 +433,7 @@ def search(
         for g in face_groups:
             who = g.name or ("unassigned faces" if g.person_id is None
                              else f"person {g.person_id} (unnamed)")
-            out.print(f"  {who}: {len(g.matches)} matches, best {g.best_similarity:.3f}",
+            possible = all(m.verdict == "possible" for m in g.matches)
+            out.print(f"  {who}: {len(g.matches)} matches, best {g.best_similarity:.3f}"
+                      + (" (possible, not sure at this library's size)" if possible else ""),
                       highlight=False)

@@ -98,6 +98,7 @@ FROM nearest n JOIN people pe ON pe.id = n.person_id
 WHERE n.distance <= %(max_distance)s
 ORDER BY n.distance, n.id
 """
+ASSIGNED_FACES = "SELECT count(*) FROM faces WHERE model = %s AND person_id IS NOT NULL"
 # One clustering run at a time: two would both found a person for the same new faces.
 CLUSTER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('pgface.people.cluster'))"
 INSERT_UNNAMED_PEOPLE = """
@@ -232,6 +233,11 @@ def neighbours(conn: psycopg.Connection, query: np.ndarray, face_id: int, photo_
             "query": np.asarray(query, dtype=np.float32), "model": model, "face": face_id,
             "photo": photo_id, "k": k, "max_distance": 1.0 - min_similarity,
         }).fetchall()
+
+
+def count_assigned(conn: psycopg.Connection, model: str) -> int:
+    """Faces of the model that belong to a person: the library identify looks through."""
+    return int(conn.execute(ASSIGNED_FACES, [model]).fetchone()[0])
 
 
 def nearest_assigned(conn: psycopg.Connection, query: np.ndarray, model: str, k: int,

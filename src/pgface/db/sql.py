@@ -246,6 +246,7 @@ WHERE n.distance <= %(max_distance)s
 ORDER BY n.distance, n.id
 """
 PRESENT_FACES = "SELECT id FROM faces WHERE id = ANY(%s)"
+FACES_OF_MODEL = "SELECT count(*) FROM faces WHERE model = %s"
 FACES_UP_TO = "SELECT count(*) FROM (SELECT 1 FROM faces WHERE model = %s LIMIT %s) f"
 
 # The persisted snapshot of that index (pgface/index_snapshot.py): which database it belongs

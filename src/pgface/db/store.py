@@ -235,6 +235,11 @@ def pack_coverage(conn: psycopg.Connection, model: str) -> tuple[int, int]:
     return row[0], row[1]
 
 
+def count_faces(conn: psycopg.Connection, model: str) -> int:
+    """Faces stored for the model: the size of the library a search of it looks through."""
+    return int(conn.execute(sql.FACES_OF_MODEL, [model]).fetchone()[0])
+
+
 def nearest_faces(
     conn: psycopg.Connection,
     query: np.ndarray,

@@ -151,7 +151,8 @@ async function renderResults(result, file) {
     520);
   const summary = result.faces.length
     ? `${result.faces.length} face${result.faces.length > 1 ? "s" : ""} found in ${file.name}; ` +
-      `matches at or above ${result.threshold} similarity (${result.model})`
+      `matches at or above ${result.threshold} similarity (${result.model}); the same person ` +
+      `from ${result.same_person_similarity} among ${result.library_size} faces, below it "possible"`
     : `No face found in ${file.name}.`;
   const sections = result.faces.map((face, i) => renderFace(face, i, image));
   $("#results").replaceChildren(
@@ -198,6 +199,8 @@ function matchCard(match) {
     }, [faceImage(match.crop_url, `face ${match.face_id}`)]),
     el("figcaption", {}, [
       el("span", { class: "similarity", text: percent(match.similarity) }),
+      // strangers of a library this size score so too: never shown as the same person
+      match.verdict === "possible" ? el("span", { class: "possible", text: "possible" }) : null,
       name,
       el("span", { class: "file muted", text: fileName(match.path) }),
       el("label", { class: "check" }, [check, " use"]),

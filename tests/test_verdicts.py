@@ -1,0 +1,84 @@
+"""1:N verdicts: "same" only where strangers of a library this size would not score so, on
+real photos, models and PostgreSQL (the stranger tail is pgface's shipped data)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import PHOTOS, require_data
+from typer.testing import CliRunner
+
+from pgface import Pgface, Settings, verdicts
+from pgface.cli import app
+from pgface.config import CALIBRATED_THRESHOLDS
+
+ONE_TO_ONE = CALIBRATED_THRESHOLDS["buffalo_sc"]
+
+
+def test_same_person_similarity_rises_with_library_size() -> None:
+    sizes = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000]
+    same = [verdicts.same_person_similarity(n, "buffalo_sc", ONE_TO_ONE) for n in sizes]
+    assert same == sorted(same) and same[0] == ONE_TO_ONE  # a handful of faces: the 1:1 rule
+    assert same[-1] > same[4] > ONE_TO_ONE  # and strictly above it in large libraries
+    for n, s in zip(sizes, same, strict=True):
+        # the lowest similarity with at most 0.05 strangers expected at or above it
+        assert verdicts.strangers_per_search(s, n, "buffalo_sc") <= 0.05
+        if s > ONE_TO_ONE:
+            assert verdicts.strangers_per_search(s - 0.001, n, "buffalo_sc") > 0.05
+    # a raised 1:1 threshold (PGFACE_THRESHOLD) is a floor the verdict never goes under
+    assert verdicts.same_person_similarity(100, "buffalo_sc", 0.5) == 0.5
+    # a pack without a measured tail uses buffalo_sc's
+    assert verdicts.same_person_similarity(10**6, "other", 0.28) == same[6]
+
+
+@pytest.fixture
+def enrolled(pf: Pgface) -> Pgface:
+    assert not pf.people.enrol(require_data(PHOTOS / "people")).index.failures
+    return pf
+
+
+def test_search_and_identify_give_verdicts_for_the_library_size(enrolled: Pgface) -> None:
+    pf = enrolled
+    stored = pf.stats()["faces"]
+    result = pf.search(PHOTOS / "queries" / "obama1.jpg", top=100, threshold=-1.0)
+    assert result.library_size == stored
+    assert result.same_person_similarity == verdicts.same_person_similarity(
+        stored, "buffalo_sc", pf.threshold) >= pf.threshold
+    matches = result.faces[0].matches
+    for m in matches:
+        assert m.verdict == ("same" if m.similarity >= result.same_person_similarity
+                             else "possible")
+    same = [m for m in matches if m.verdict == "same"]
+    assert same and all("obama" in m.path for m in same)  # the true matches, and only them
+    assert any(m.verdict == "possible" for m in matches)  # weaker faces: never "same"
+
+    answers = pf.people.identify(PHOTOS / "queries" / "obama_and_biden.jpg", threshold=0.0)
+    with pf.pool.connection() as conn:
+        named = conn.execute("SELECT count(*) FROM faces WHERE person_id IS NOT NULL"
+                             ).fetchone()[0]
+    assert answers.library_size == named
+    by_name = {f.name: f for f in answers.faces}
+    assert by_name["obama"].verdict == by_name["biden"].verdict == "same"
+    # the girl is nobody enrolled: at threshold 0 someone is nearest, but only "possible"
+    others = [f for f in answers.faces if f.name not in ("obama", "biden")]
+    assert others and all(f.verdict == "possible" for f in others)
+
+
+def test_cli_shows_verdicts(enrolled: Pgface, settings: Settings) -> None:
+    env = {"PGFACE_DATABASE_URL": settings.database_url or "",
+           "PGFACE_MODELS_DIR": str(settings.models_dir),
+           "PGFACE_DATA_DIR": str(settings.data_dir)}
+    query = str(PHOTOS / "queries" / "obama1.jpg")
+    runner = CliRunner()
+    found = runner.invoke(app, ["search", query, "--json", "--threshold", "0"], env=env)
+    assert found.exit_code == 0, found.output
+    result = json.loads(found.stdout)
+    assert result["library_size"] == enrolled.stats()["faces"]
+    assert result["same_person_similarity"] >= ONE_TO_ONE
+    assert {m["verdict"] for m in result["faces"][0]["matches"]} == {"same", "possible"}
+    table = runner.invoke(app, ["search", query, "--threshold", "0"], env=env)
+    assert table.exit_code == 0, table.output
+    assert "same person" in table.stdout and "possible" in table.stdout
+    identified = runner.invoke(app, ["people", "identify", query, "--json"], env=env)
+    assert json.loads(identified.stdout)["faces"][0]["verdict"] == "same"

@@ -1,7 +1,7 @@
 """pgface's copies of insightface's arithmetic (models/scrfd.py, align.py, arcface.py) against
 insightface 2.1 itself, on the JPEGs of ../shared/data/photos at one and at both detector input
-sizes: boxes, landmarks, aligned crops and embeddings must be equal to the bit. Needs a complete
-insightface install (`pip install insightface==2.1` in a scratch venv: it brings opencv-python).
+sizes: boxes, landmarks, aligned crops and embeddings must be equal to the bit. Runs in the
+environment test.sh makes (insightface without opencv-python; the bench extra has the rest).
 
     PYTHONPATH=src python bench/insightface_equivalence.py [MAX_PHOTOS]
 """

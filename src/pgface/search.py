@@ -72,21 +72,14 @@ class Comparison:
 
 
 def analyze_photos(analyzer: FaceAnalyzer, photos: Sequence[Photo]) -> list[list[Face]]:
-    """Every face of each photo, embedded (batched across photos). A photo the models cannot
-    analyse is an ImageError naming it, never a bare OpenCV or numpy error."""
+    """Every face of each photo, embedded. A photo the models cannot analyse is an ImageError
+    naming it, never a bare OpenCV or numpy error (so each photo is analysed on its own)."""
     per_photo: list[list[Face]] = []
-    crops: list[np.ndarray] = []
     for photo in photos:
         try:
-            faces = analyzer.detect(photo.image)
-            crops.extend(analyzer.align(photo.image, face) for face in faces)
+            per_photo.extend(analyzer.analyze([photo.image]))
         except Exception as exc:  # whatever the pixels did to OpenCV, it is this photo's
             raise ImageError(photo.source, f"cannot analyse image ({describe(exc)})") from exc
-        per_photo.append(faces)
-    vectors = iter(analyzer.embed_aligned(crops))
-    for faces in per_photo:
-        for face in faces:
-            face.embedding = next(vectors)
     return per_photo
 
 

@@ -16,7 +16,7 @@ from pgface.errors import NotFoundError
 from pgface.imaging import decode_photo
 from pgface.library import Pgface
 from pgface.models.analysis import Face
-from pgface.search import SearchResult, compare_photos, search_faces
+from pgface.search import SearchResult, analyze_photos, compare_photos, search_faces
 
 router = APIRouter(tags=["search"])
 UPLOAD_ERRORS = error_responses(400, 401, 403, 413, 422, 500, 503)
@@ -29,7 +29,7 @@ Threshold = Annotated[float | None, Query(ge=-1.0, le=1.0, description="Minimum 
 def _analyze(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: int
              ) -> tuple[list[Face], int, int]:
     photo = decode_photo(data, name, max_bytes, max_pixels)
-    return pf.analyzer.analyze([photo.image])[0], photo.width, photo.height
+    return analyze_photos(pf.analyzer, [photo])[0], photo.width, photo.height
 
 
 def result_json(result: SearchResult, width: int, height: int) -> dict:

@@ -87,8 +87,8 @@ def _cli(args: list[str], data: Path, models_dir: Path, **extra: str) -> subproc
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _store_in_flight(url: str, at_least: int) -> bool:
-    """Whether at_least photos are stored and a batch's transaction is running right now."""
+def _store_state(url: str) -> tuple[int, bool]:
+    """(photos stored, whether a batch's transaction is running right now)."""
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             stored = conn.execute("SELECT count(*) FROM photos").fetchone()[0]
@@ -97,8 +97,8 @@ def _store_in_flight(url: str, at_least: int) -> bool:
                 "state <> 'idle' AND (query LIKE 'COPY faces%%' OR query LIKE "
                 "'%%INSERT INTO photos%%')").fetchone()[0]
     except psycopg.OperationalError:
-        return False
-    return stored >= at_least and busy > 0
+        return 0, False
+    return stored, busy > 0
 
 
 def test_postgres_killed_during_cli_index_loses_nothing(own_server: Path, models_dir: Path,
@@ -116,9 +116,15 @@ def test_postgres_killed_during_cli_index_loses_nothing(own_server: Path, models
     indexing = _cli(["index", "--json", str(folder)], own_server, models_dir,
                     PGFACE_PHOTO_BATCH="8")
     deadline = time.monotonic() + 600  # a guard against a hang, not a timing requirement
-    while not _store_in_flight(url, 16):
+    while _store_state(url)[0] < 16:
         assert indexing.poll() is None, indexing.communicate()
         assert time.monotonic() < deadline, "indexing never got going"
+    # A kill while a batch is being stored is the harder case: wait a moment for one. A store
+    # takes milliseconds, so the kill may still fall between batches (handled below).
+    moment = time.monotonic() + 2
+    while not _store_state(url)[1] and time.monotonic() < moment:
+        pass
+    assert indexing.poll() is None, "indexing finished before the kill: nothing was tested"
     killed = _kill_postmaster(own_server)
     out, err = indexing.communicate(timeout=600)
 

@@ -188,14 +188,13 @@ def search(
             continue
         table = Table(title=title, title_justify="left")
         table.add_column("similarity")
-        table.add_column("verdict")
         table.add_column("person")
         table.add_column("photo", ratio=1)
         table.add_column("face box", no_wrap=True)
         for m in face.matches:
             shown = (MiddleEllipsis(m.path + " (missing: file gone)", style="red") if m.missing
                      else MiddleEllipsis(m.path))
-            table.add_row(f"{m.similarity:.3f}", _VERDICT_TEXT[m.verdict],
+            table.add_row(f"{m.similarity:.3f} {_VERDICT_TEXT[m.verdict]}",
                           escape(m.person_name or ""), shown,
                           str([int(v) for v in m.bbox]))
         out.print(table)

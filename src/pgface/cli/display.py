@@ -26,6 +26,9 @@ def human_size(size: int | float) -> str:
     raise AssertionError("unreachable")
 
 
+MIN_HEAD = 6  # characters of a shortened path's start kept when its file name is long
+
+
 def shorten_middle(text: str, width: int) -> str:
     """TEXT in at most WIDTH characters, the middle replaced by an ellipsis: a path keeps its
     start (the library) and its end (the file name), and visibly lost the rest."""
@@ -33,7 +36,10 @@ def shorten_middle(text: str, width: int) -> str:
         return text
     if width <= 1:
         return ELLIPSIS[:width]
-    tail = (width - 1 + 1) // 2  # the file name is what tells photos apart: it gets the odd one
+    # The file name is what tells photos apart: the end gets half (the odd one too), or more,
+    # up to the whole file name, while a few characters of the start stay to show the root.
+    name = len(text) - text.rstrip("/").rfind("/") - 1
+    tail = max(width // 2, min(name, width - 1 - min(MIN_HEAD, (width - 1) // 2)))
     head = width - 1 - tail
     return text[:head] + ELLIPSIS + text[len(text) - tail:]
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,10 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from api_jobs import index_path
-from conftest import PHOTOS, require_data
-from fastapi import FastAPI
+from conftest import PHOTOS, REPO, require_data
 from fastapi.testclient import TestClient
 from PIL import Image
 from typer.testing import CliRunner
@@ -31,25 +27,9 @@ from pgface.db import api_keys
 from pgface.library import Pgface
 from pgface.models.analysis import FaceAnalyzer
 
-
-@contextlib.contextmanager
-def running_server(app: FastAPI) -> Iterator[str]:
-    """A real uvicorn on 127.0.0.1 in a thread; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+# One real uvicorn in a thread, shared with the fuzzing benchmark.
+sys.path.insert(0, str(REPO / "bench"))
+from fuzz_http import running_server  # noqa: E402
 
 
 @pytest.fixture

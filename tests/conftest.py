@@ -91,6 +91,16 @@ def settings(database_url: str, models_dir: Path, work_dir: Path) -> Settings:
 
 
 @pytest.fixture
+def env(settings: Settings) -> dict[str, str]:
+    """The environment that points the CLI at this test's database and models."""
+    return {
+        "PGFACE_DATABASE_URL": settings.database_url or "",
+        "PGFACE_MODELS_DIR": str(settings.models_dir),
+        "PGFACE_DATA_DIR": str(settings.data_dir),
+    }
+
+
+@pytest.fixture
 def pf(settings: Settings, analyzer: FaceAnalyzer) -> Iterator[Pgface]:
     with Pgface(settings, analyzer=analyzer) as library:
         yield library

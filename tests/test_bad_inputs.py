@@ -198,14 +198,13 @@ def cli(args: list[str], env: dict[str, str], user: list[str] | None = None
 
 
 @pytest.fixture
-def env(settings: Settings) -> dict[str, str]:
+def env(env: dict[str, str]) -> dict[str, str]:
+    """conftest's CLI environment, complete for a subprocess, with this corpus's size limit."""
     src = str(REPO / "src")
     return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
-        "PGFACE_DATABASE_URL": settings.database_url or "",
-        "PGFACE_MODELS_DIR": str(settings.models_dir),
-        "PGFACE_DATA_DIR": str(settings.data_dir),
+        **env,
         "PGFACE_MAX_FILE_BYTES": str(MAX_FILE_BYTES),
     }
 

@@ -9,7 +9,6 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
 from conftest import PHOTOS, require_data
 from typer.testing import CliRunner
 
@@ -17,17 +16,6 @@ from pgface import Pgface, Settings, verdicts
 from pgface.cli import app
 from pgface.models.packs import sample_photos
 from pgface.models.sessions import available_providers
-
-
-@pytest.fixture
-def env(settings: Settings) -> dict[str, str]:
-    """The environment that points the CLI at this test's database and models."""
-    return {
-        "PGFACE_DATABASE_URL": settings.database_url or "",
-        "PGFACE_MODELS_DIR": str(settings.models_dir),
-        "PGFACE_DATA_DIR": str(settings.data_dir),
-    }
-
 
 runner = CliRunner()
 

@@ -182,15 +182,6 @@ def test_cli_prune_and_remove_say_how_many(env: dict[str, str], pf: Pgface,
     assert f"{kit_photos} photos and their" in text.stdout
 
 
-@pytest.fixture
-def env(settings: Settings) -> dict[str, str]:
-    return {
-        "PGFACE_DATABASE_URL": settings.database_url or "",
-        "PGFACE_MODELS_DIR": str(settings.models_dir),
-        "PGFACE_DATA_DIR": str(settings.data_dir),
-    }
-
-
 @pytest.fixture(scope="module")
 def other_pack(analyzer: FaceAnalyzer, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[FaceAnalyzer]:

@@ -9,7 +9,7 @@ import pytest
 from conftest import PHOTOS, require_data
 from typer.testing import CliRunner
 
-from pgface import Pgface, Settings, verdicts
+from pgface import Pgface, verdicts
 from pgface.cli import app
 from pgface.config import CALIBRATED_THRESHOLDS
 
@@ -65,10 +65,7 @@ def test_search_and_identify_give_verdicts_for_the_library_size(enrolled: Pgface
     assert others and all(f.verdict == "possible" for f in others)
 
 
-def test_cli_shows_verdicts(enrolled: Pgface, settings: Settings) -> None:
-    env = {"PGFACE_DATABASE_URL": settings.database_url or "",
-           "PGFACE_MODELS_DIR": str(settings.models_dir),
-           "PGFACE_DATA_DIR": str(settings.data_dir)}
+def test_cli_shows_verdicts(enrolled: Pgface, env: dict[str, str]) -> None:
     query = str(PHOTOS / "queries" / "obama1.jpg")
     runner = CliRunner()
     found = runner.invoke(app, ["search", query, "--json", "--threshold", "0"], env=env)

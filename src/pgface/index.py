@@ -22,6 +22,7 @@ from pgface.db import store
 from pgface.errors import ImageError, describe
 from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, face_crop_jpeg, read_file
 from pgface.models.analysis import Face, FaceAnalyzer
+from pgface.paths import canonical
 
 log = logging.getLogger(__name__)
 
@@ -241,10 +242,10 @@ class Indexer:
             # A photo this pack has analysed is not analysed again; where it is now is recorded.
             if item.sha256 in seen:
                 skipped += 1
-                copies.append((item.sha256, _stored_path(item.path)))
+                copies.append((item.sha256, str(canonical(item.path))))
             elif item.sha256 in known and known[item.sha256].analysed:
                 skipped += 1
-                sightings.append((item.sha256, _stored_path(item.path)))
+                sightings.append((item.sha256, str(canonical(item.path))))
             else:
                 seen.add(item.sha256)
                 fresh.append(item)
@@ -289,7 +290,7 @@ class Indexer:
             aligned = [self.analyzer.align(photo.image, face) for face in faces]
             thumbnails = [face_crop_jpeg(photo.image, face.bbox, self.settings.crop_size)
                           for face in faces]
-        row = store.PhotoRow(sha256=photo.sha256, path=_stored_path(Path(photo.source)),
+        row = store.PhotoRow(sha256=photo.sha256, path=str(canonical(photo.source)),
                              size_bytes=photo.size_bytes, width=photo.width,
                              height=photo.height, taken_at=photo.taken_at)
         return _Analyzed(row=row, faces=faces, aligned=aligned, thumbnails=thumbnails,
@@ -319,11 +320,6 @@ class Indexer:
         """Detect, embed (batched across photos) and make each decoded photo a row."""
         timings = {} if timings is None else timings
         return self._rows([self._analyze(photo, timings) for photo in photos], timings)
-
-
-def _stored_path(path: Path) -> str:
-    """The path as stored: absolute, symlinks resolved (os.fsdecode form)."""
-    return str(path.resolve())
 
 
 _timings_lock = threading.Lock()

@@ -57,22 +57,33 @@ class SCRFD:
         keep = non_maximum_suppression(boxes, NMS_THRESHOLD)
         return boxes[keep, :], points[keep, :, :]
 
+    def detect_batch(self, images: Sequence[np.ndarray], size: tuple[int, int]
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Faces of several BGR images at one input size, in one session run: what `detect`
+        gives for each at that size alone. A model without a batch axis runs them one by one."""
+        if not self.batched:
+            return [self.detect(image, [size]) for image in images]
+        letterboxed = [letterbox(image, size) for image in images]
+        blob = np.ascontiguousarray(cv2.dnn.blobFromImages(
+            [canvas for canvas, _ in letterboxed], 1.0 / INPUT_STD, size,
+            (INPUT_MEAN, INPUT_MEAN, INPUT_MEAN), swapRB=True), dtype=np.float32)
+        outs = self.session.run(self.output_names, {self.input_name: blob})
+        found = []
+        for item, (_, scale) in enumerate(letterboxed):
+            boxes, points = self._scaled(self._decode(outs, size, item), scale)
+            keep = non_maximum_suppression(boxes, NMS_THRESHOLD)
+            found.append((boxes[keep, :], points[keep, :, :]))
+        return found
+
     def _candidates(self, image: np.ndarray, size: tuple[int, int]
                     ) -> tuple[np.ndarray, np.ndarray]:
-        # Letterbox: scaled to fit the input, aspect kept, padded right and below.
-        im_ratio = float(image.shape[0]) / image.shape[1]
-        model_ratio = float(size[1]) / size[0]
-        if im_ratio > model_ratio:
-            new_height = size[1]
-            new_width = int(new_height / im_ratio)
-        else:
-            new_width = size[0]
-            new_height = int(new_width * im_ratio)
-        scale = float(new_height) / image.shape[0]
-        canvas = np.zeros((size[1], size[0], 3), dtype=np.uint8)
-        canvas[:new_height, :new_width, :] = cv2.resize(image, (new_width, new_height))
+        canvas, scale = letterbox(image, size)
+        return self._scaled(self._forward(canvas), scale)
 
-        scores_list, boxes_list, points_list = self._forward(canvas)
+    @staticmethod
+    def _scaled(decoded: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]],
+                scale: float) -> tuple[np.ndarray, np.ndarray]:
+        scores_list, boxes_list, points_list = decoded
         if sum(s.size for s in scores_list) == 0:
             return np.empty((0, 5), dtype=np.float32), np.empty((0, 5, 2), dtype=np.float32)
         scores = np.vstack(scores_list)
@@ -89,11 +100,16 @@ class SCRFD:
             canvas, 1.0 / INPUT_STD, size, (INPUT_MEAN, INPUT_MEAN, INPUT_MEAN), swapRB=True),
             dtype=np.float32)
         outs = self.session.run(self.output_names, {self.input_name: blob})
-        height, width = blob.shape[2], blob.shape[3]
+        return self._decode(outs, size, 0)
+
+    def _decode(self, outs: list[np.ndarray], size: tuple[int, int], item: int
+                ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        """Scores, boxes and landmarks above the threshold of one image (ITEM of a batch)."""
+        width, height = size
         count = self.strides_count
         scores_list, boxes_list, points_list = [], [], []
         for idx, stride in enumerate(self.strides):
-            first = (lambda a: a[0]) if self.batched else (lambda a: a)
+            first = (lambda a: a[item]) if self.batched else (lambda a: a)
             scores = first(outs[idx])
             box_preds = first(outs[idx + count]) * stride
             point_preds = first(outs[idx + count * 2]) * stride
@@ -116,6 +132,23 @@ class SCRFD:
             if len(self._centers) < 100:
                 self._centers[key] = centers  # dict writes are atomic: threads may share it
         return centers
+
+
+def letterbox(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """The image scaled to fit a (width, height) input, aspect kept, padded right and below;
+    and its scale."""
+    im_ratio = float(image.shape[0]) / image.shape[1]
+    model_ratio = float(size[1]) / size[0]
+    if im_ratio > model_ratio:
+        new_height = size[1]
+        new_width = int(new_height / im_ratio)
+    else:
+        new_width = size[0]
+        new_height = int(new_width * im_ratio)
+    scale = float(new_height) / image.shape[0]
+    canvas = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+    canvas[:new_height, :new_width, :] = cv2.resize(image, (new_width, new_height))
+    return canvas, scale
 
 
 def distance_to_box(points: np.ndarray, distance: np.ndarray) -> np.ndarray:

@@ -10,6 +10,13 @@ pip_install -e ".[dev,bench]"
 # insightface's sample group photo (t1.jpg) for the tests, without its dependencies: they would
 # bring opencv-python beside opencv-python-headless (pyproject.toml says why).
 pip_install --no-deps "insightface==2.1"
+# The PyTorch backend's tests run its code on the CPU: a CPU build of PyTorch (a 190 MB wheel,
+# 0.9 GB installed; PyPI's default build brings CUDA, several GB), where pip finds one (this
+# machine's pip config points at a local wheel). Without it those tests are skipped, saying so.
+TORCH_CPU="${PGFACE_TEST_TORCH:-torch==2.13.0+cpu}"
+if ! pip_install "$TORCH_CPU" 2>/dev/null; then
+    echo "note: $TORCH_CPU not found; the PyTorch backend tests will be skipped" >&2
+fi
 
 if ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     rec_batch_size: int = 64
     threads: int = 0  # 0: one per core
     providers: list[str] = Field(
-        default_factory=lambda: ["CUDAExecutionProvider", "OpenVINO", "CPUExecutionProvider"]
+        default_factory=lambda: ["TorchCUDA", "CUDAExecutionProvider", "OpenVINO",
+                                 "CPUExecutionProvider"]
     )
 
     # Match rule: cosine similarity at or above this is the same person. None: calibrated default.

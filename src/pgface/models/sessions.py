@@ -1,12 +1,14 @@
 """Inference sessions: a backend from an ordered preference list, threads set explicitly.
 
 Backends, by name in `Settings.providers`:
+- `TorchCUDA`, `TorchCPU`: PyTorch, on an NVIDIA GPU or on the CPU (models/torch_backend.py;
+  needs the `gpu` extra); TorchCUDA is skipped, saying why, where no GPU is usable;
 - `CUDAExecutionProvider`: ONNX Runtime on an NVIDIA GPU (needs onnxruntime-gpu and a GPU);
 - `OpenVINO`: OpenVINO on the CPU, in bf16 where the CPU has AMX/AVX-512 BF16 (several times
   ONNX Runtime's speed on such CPUs; see docs/benchmarks.md);
 - `CPUExecutionProvider`: ONNX Runtime on the CPU, always available, always last.
-InsightFace's model classes take an ONNX Runtime session; OpenVINOSession offers the part of
-that interface they use, so the same detection and recognition code runs on either.
+InsightFace's model classes take an ONNX Runtime session; OpenVINOSession and TorchSession offer
+the part of that interface they use, so the same detection and recognition code runs on either.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from pgface.models import torch_backend
+
 log = logging.getLogger(__name__)
 
 OPENVINO = "OpenVINO"
@@ -33,11 +37,13 @@ OVERLAP_MEMORY = 1.0
 
 
 def available_providers(preferred: Sequence[str]) -> list[str]:
-    """The preferred backends that are installed here, in order, ONNX Runtime's CPU last."""
+    """The preferred backends that are installed here, in order, ONNX Runtime's CPU last. The
+    torch backends stay in: create_session says why, when one cannot run, before moving on."""
     offered = set(ort.get_available_providers())
     if importlib.util.find_spec("openvino") is not None:
         offered.add(OPENVINO)
-    chosen = [p for p in preferred if p in offered and p != CPU]
+    chosen = [p for p in preferred
+              if (p in offered or torch_backend.is_torch_backend(p)) and p != CPU]
     return [*chosen, CPU]
 
 
@@ -60,8 +66,17 @@ def create_session(model: Path, providers: Sequence[str], threads: int = 0,
     remaining = list(providers) or [CPU]
     while True:
         backend = remaining[0]
+        if torch_backend.is_torch_backend(backend):
+            reason = torch_backend.unusable_reason(backend)
+            if reason is None:
+                session: Any = torch_backend.TorchSession(model, backend, threads)
+                log.info("%s on %s", model.name, session.get_providers()[0])
+                return session
+            remaining = remaining[1:] or [CPU]
+            torch_backend.report_unusable(backend, reason, remaining[0])
+            continue
         if backend == OPENVINO:
-            session: Any = OpenVINOSession(model, threads, static_shapes, streams)
+            session = OpenVINOSession(model, threads, static_shapes, streams)
         else:
             session = _onnx_runtime_session(model, [p for p in remaining if p != OPENVINO],
                                             threads)

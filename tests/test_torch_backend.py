@@ -1,0 +1,208 @@
+"""The PyTorch backend (models/torch_backend.py, torch_graph.py): chosen only where it can run,
+falling back to the CPU backends with the reason logged, and, run on the CPU, the same faces and
+embeddings as ONNX Runtime on real photos, through detection, recognition, indexing and search.
+
+The comparisons need PyTorch and onnx (test.sh installs a CPU build of PyTorch); without them
+those tests are skipped with the reason, and the fallback test still runs."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import LFW, PHOTOS, require_data
+
+from pgface import Pgface, Settings
+from pgface.imaging import read_photo
+from pgface.library import build_analyzer
+from pgface.models import torch_backend
+from pgface.models.analysis import Face, FaceAnalyzer
+from pgface.models.packs import resolve_pack, sample_photos
+from pgface.models.sessions import CPU, available_providers, create_session
+
+LFW_PHOTOS = ("Aaron_Peirsol/Aaron_Peirsol_0001.jpg", "Abdullah_Gul/Abdullah_Gul_0013.jpg",
+              "George_W_Bush/George_W_Bush_0353.jpg", "Serena_Williams/Serena_Williams_0017.jpg",
+              "Tony_Blair/Tony_Blair_0006.jpg", "Colin_Powell/Colin_Powell_0038.jpg")
+
+
+def require_torch() -> None:
+    reason = torch_backend.unusable_reason(torch_backend.TORCH_CPU)
+    if reason is not None:
+        pytest.skip(f"the torch backend cannot run here: {reason}")
+
+
+def cuda_usable() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+@pytest.fixture(autouse=True)
+def fresh_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sees the once-per-process fallback line afresh."""
+    monkeypatch.setattr(torch_backend, "_reported", set())
+
+
+@pytest.fixture(scope="module")
+def onnx_runtime(models_dir: Path) -> FaceAnalyzer:
+    return build_analyzer(Settings(models_dir=models_dir, providers=[CPU]))
+
+
+@pytest.fixture(scope="module")
+def torch_cpu(models_dir: Path) -> FaceAnalyzer:
+    require_torch()
+    return build_analyzer(Settings(models_dir=models_dir, providers=["TorchCPU"]))
+
+
+def photos() -> list[Path]:
+    """Real photos: the install's samples (players.jpg: 21 faces), insightface's t1.jpg, group
+    photos and LFW crops from the shared data where it is present."""
+    found = [p for p in sample_photos() if p.name in ("players.jpg", "t1.jpg", "yaoming.jpg")]
+    if PHOTOS.exists():
+        found += [PHOTOS / "groups" / "bbt1.jpg", PHOTOS / "queries" / "obama_and_biden.jpg"]
+    if LFW.exists():
+        found += [LFW / "images" / name for name in LFW_PHOTOS]
+    return found
+
+
+def analysed(analyzer: FaceAnalyzer, paths: list[Path]) -> list[list[Face]]:
+    images = [read_photo(p, 64 << 20, 100_000_000).image for p in paths]
+    return analyzer.analyze(images)
+
+
+def test_default_prefers_torch_cuda_and_falls_back_with_the_reason(
+        models_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings(models_dir=models_dir)
+    assert settings.providers[0] == torch_backend.TORCH_CUDA
+    assert available_providers(settings.providers)[0] == torch_backend.TORCH_CUDA
+    caplog.set_level(logging.INFO, logger="pgface.models.torch_backend")
+    analyzer = build_analyzer(settings)
+    provider = analyzer.provider  # loads the detector and the recognizer
+    if cuda_usable():
+        assert provider.startswith("TorchCUDA:") and provider.endswith(":fp16"), provider
+        return
+    assert not provider.startswith("Torch"), provider
+    lines = [r.getMessage() for r in caplog.records if r.name == "pgface.models.torch_backend"]
+    # One line for both models, saying why and what runs instead.
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("TorchCUDA is not used: ")
+    assert any(why in lines[0] for why in ("no NVIDIA driver", "sees no usable CUDA device",
+                                           "not installed")), lines[0]
+    assert lines[0].endswith(f"running on {available_providers(settings.providers)[1]}")
+
+
+def test_without_pytorch_the_torch_backends_fall_back_to_onnx_runtime(
+        models_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if PyTorch were not installed
+    caplog.set_level(logging.INFO, logger="pgface.models.torch_backend")
+    detector = resolve_pack("buffalo_sc", models_dir).detector
+    session = create_session(detector, ["TorchCPU", "TorchCUDA"], threads=1)
+    assert session.get_providers()[0] == CPU
+    lines = [r.getMessage() for r in caplog.records if r.name == "pgface.models.torch_backend"]
+    assert lines[0] == ("TorchCPU is not used: torch not installed (pip install 'pgface[gpu]' "
+                        "adds PyTorch and onnx); running on TorchCUDA")
+    assert lines[1].startswith("TorchCUDA is not used: torch not installed")
+    assert lines[1].endswith(f"running on {CPU}")
+
+
+def test_backend_names_and_precisions() -> None:
+    assert torch_backend.parse_backend("TorchCUDA") == ("cuda", "fp16")
+    assert torch_backend.parse_backend("TorchCUDA:fp32") == ("cuda", "fp32")
+    assert torch_backend.parse_backend("TorchCPU") == ("cpu", "fp32")
+    with pytest.raises(ValueError, match="fp16 or fp32"):
+        torch_backend.parse_backend("TorchCPU:int8")
+    assert not torch_backend.is_torch_backend("OpenVINO")
+
+
+def test_forced_torch_cpu_runs_on_pytorch(torch_cpu: FaceAnalyzer) -> None:
+    assert torch_cpu.provider == "TorchCPU:CPU:fp32"
+
+
+@pytest.fixture(scope="module")
+def both(onnx_runtime: FaceAnalyzer, torch_cpu: FaceAnalyzer
+         ) -> Iterator[tuple[list[Path], list[list[Face]], list[list[Face]]]]:
+    paths = photos()
+    yield paths, analysed(onnx_runtime, paths), analysed(torch_cpu, paths)
+
+
+def test_torch_finds_the_faces_onnx_runtime_finds(both: tuple) -> None:
+    paths, reference, converted = both
+    assert sum(len(f) for f in reference) >= 21 + 6  # players.jpg and t1.jpg alone hold more
+    for path, ours, theirs in zip(paths, converted, reference, strict=True):
+        assert len(ours) == len(theirs), path.name
+        for a, b in zip(ours, theirs, strict=True):
+            assert np.abs(a.bbox - b.bbox).max() < 1.0, path.name
+            assert np.abs(a.landmarks - b.landmarks).max() < 1.0, path.name
+            assert abs(a.det_score - b.det_score) < 1e-3, path.name
+
+
+def test_torch_embeddings_match_onnx_runtime(both: tuple) -> None:
+    _, reference, converted = both
+    cosines = [float(a.embedding @ b.embedding)
+               for ours, theirs in zip(converted, reference, strict=True)
+               for a, b in zip(ours, theirs, strict=True)]
+    print(f"torch on the CPU against ONNX Runtime: {len(cosines)} faces, "
+          f"lowest cosine {min(cosines):.6f}")
+    assert min(cosines) > 0.99
+
+
+def test_half_precision_embeddings_stay_close(models_dir: Path, onnx_runtime: FaceAnalyzer
+                                              ) -> None:
+    """fp16, the GPU's default, checked here on the CPU: same faces, embeddings within 0.99."""
+    require_torch()
+    half = build_analyzer(Settings(models_dir=models_dir, providers=["TorchCPU:fp16"]))
+    assert half.provider == "TorchCPU:CPU:fp16"
+    paths = [p for p in sample_photos() if p.name in ("players.jpg", "t1.jpg")]
+    cosines = []
+    for path, ours, theirs in zip(paths, analysed(half, paths), analysed(onnx_runtime, paths),
+                                  strict=True):
+        assert len(ours) == len(theirs), path.name
+        for a, b in zip(ours, theirs, strict=True):
+            assert np.abs(a.bbox - b.bbox).max() < 2.0, path.name
+            cosines.append(float(a.embedding @ b.embedding))
+    print(f"fp16 torch against ONNX Runtime: lowest cosine {min(cosines):.6f}")
+    assert min(cosines) > 0.99
+
+
+@pytest.mark.parametrize("backend", ["onnx_runtime", "torch_cpu"])
+def test_batched_detection_gives_each_photo_its_own_faces(backend: str,
+                                                          request: pytest.FixtureRequest
+                                                          ) -> None:
+    """SCRFD.detect_batch (several photos per run, the GPU's way) against one photo per run."""
+    require_data(LFW)
+    analyzer: FaceAnalyzer = request.getfixturevalue(backend)
+    detector, _ = analyzer._load()
+    images = [read_photo(LFW / "images" / n, 64 << 20, 100_000_000).image for n in LFW_PHOTOS]
+    batched = detector.detect_batch(images, (256, 256))
+    assert len(batched) == len(images)
+    for name, image, (boxes, points) in zip(LFW_PHOTOS, images, batched, strict=True):
+        alone_boxes, alone_points = detector.detect(image, [(256, 256)])
+        assert len(boxes) == len(alone_boxes) >= 1, name
+        assert np.abs(boxes - alone_boxes).max() < 0.01, name
+        assert np.abs(points - alone_points).max() < 0.01, name
+
+
+def test_index_and_search_through_torch(settings: Settings, torch_cpu: FaceAnalyzer,
+                                        onnx_runtime: FaceAnalyzer) -> None:
+    """Yao Ming's photo finds him among the players, indexed and searched through PyTorch:
+    the face ONNX Runtime's embeddings say is his."""
+    samples = {p.name: p for p in sample_photos()}
+    players, (yao,) = analysed(onnx_runtime, [samples["players.jpg"], samples["yaoming.jpg"]])
+    his_box = players[int(np.argmax([f.embedding @ yao.embedding for f in players]))].bbox
+    with Pgface(settings, analyzer=torch_cpu) as pf:
+        report = pf.index([samples["players.jpg"]])
+        assert report.indexed == 1 and not report.failures
+        stats = pf.stats()
+        result = pf.search(samples["yaoming.jpg"])
+    assert stats["faces"] == len(players) and stats["provider"] == "TorchCPU:CPU:fp32"
+    (face,) = result.faces
+    best = face.matches[0]
+    assert best.path.endswith("players.jpg") and best.verdict == "same"
+    assert np.abs(np.array(best.bbox) - his_box).max() < 1.0

@@ -37,14 +37,25 @@ OVERLAP_MEMORY = 1.0
 
 
 def available_providers(preferred: Sequence[str]) -> list[str]:
-    """The preferred backends that are installed here, in order, ONNX Runtime's CPU last. The
-    torch backends stay in: create_session says why, when one cannot run, before moving on."""
+    """The preferred backends that can run here, in order, ONNX Runtime's CPU last. A torch
+    backend left out is logged once with the reason (PyTorch missing, no usable GPU)."""
     offered = set(ort.get_available_providers())
     if importlib.util.find_spec("openvino") is not None:
         offered.add(OPENVINO)
-    chosen = [p for p in preferred
-              if (p in offered or torch_backend.is_torch_backend(p)) and p != CPU]
-    return [*chosen, CPU]
+    chosen, skipped = [], []
+    for backend in preferred:
+        if torch_backend.is_torch_backend(backend):
+            reason = torch_backend.unusable_reason(backend)
+            if reason is None:
+                chosen.append(backend)
+            else:
+                skipped.append((backend, reason))
+        elif backend in offered and backend != CPU:
+            chosen.append(backend)
+    chosen.append(CPU)
+    for backend, reason in skipped:
+        torch_backend.report_unusable(backend, reason, chosen[0])
+    return chosen
 
 
 def default_threads() -> int:

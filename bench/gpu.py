@@ -1,0 +1,311 @@
+"""The PyTorch backend on a GPU: embeddings against ONNX Runtime on the CPU, LFW View 1 DevTest
+accuracy at the calibrated threshold, and photos/s and faces/s per stage and end to end, by
+batch size and precision.
+
+    python bench/gpu.py                          # on the first CUDA device
+    python bench/gpu.py --device cpu --pairs 4 --batches 8,16 --precisions fp32
+                                                 # the same code on the CPU: checks the script
+                                                 # (PyTorch emulates fp16 on the CPU: slow)
+
+Needs the `gpu` extra (PyTorch, onnx) and ../shared/data/lfw-view1 (PGFACE_TEST_DATA). The
+photos are the DevTest pairs' (1,549; --pairs keeps the first N pairs of each kind). Stages:
+decode (JPEG bytes already in memory, a thread per core), detect (letterbox, one model run
+per batch of photos, decoding the anchors; `forward` is the model run alone), align
+(norm_crop, a thread per core), embed (one run per batch of faces). End to end chains them
+per batch of photos. Then the photos are indexed into PostgreSQL through the library, where
+one can start here; else the table says "analysis only". Prints a markdown report and writes
+it to --out (default docs/benchmarks-gpu.md; --device cpu writes nothing unless --out is given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from common import DATA, DOCS, fresh_database, machine, markdown_table, require
+
+from pgface import Pgface, Settings
+from pgface.config import CALIBRATED_THRESHOLDS
+from pgface.imaging import decode_photo
+from pgface.lfw import central_face_index, evaluate, read_pairs
+from pgface.library import build_analyzer
+from pgface.models.align import norm_crop
+from pgface.models.analysis import FaceAnalyzer
+from pgface.models.torch_backend import unusable_reason
+
+LFW = DATA / "lfw-view1"
+DET_SIZE = (256, 256)  # LFW photos are 250x250: the analyzer's only size for them
+MOONSHOT = 1000.0  # LFW photos analysed per second on one GPU
+
+
+class TimedSession:
+    """A session wrapper that adds up the seconds spent in the model runs alone."""
+
+    def __init__(self, session: Any) -> None:
+        self.session, self.seconds = session, 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.session, name)
+
+    def run(self, names: Any, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        started = time.perf_counter()
+        try:
+            return self.session.run(names, feed)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+def photo_set(pairs_per_kind: int | None) -> tuple[list[str], list[Any]]:
+    pairs = read_pairs(require(LFW / "pairsDevTest.txt"))
+    if pairs_per_kind:
+        pairs = ([p for p in pairs if p.same][:pairs_per_kind]
+                 + [p for p in pairs if not p.same][:pairs_per_kind])
+    return sorted({p.left for p in pairs} | {p.right for p in pairs}), pairs
+
+
+def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+class Stages:
+    """decode -> detect (batched) -> align -> embed over photos held in memory, timed."""
+
+    def __init__(self, analyzer: FaceAnalyzer, pool: ThreadPoolExecutor) -> None:
+        self.analyzer, self.pool = analyzer, pool
+        detector, recognizer = analyzer._load()
+        detector.session = self.det_session = TimedSession(detector.session)
+        recognizer.session = self.rec_session = TimedSession(recognizer.session)
+        self.detector, self.crop_size = detector, recognizer.input_size[0]
+
+    def decode(self, blobs: Sequence[bytes]) -> list[np.ndarray]:
+        return list(self.pool.map(
+            lambda b: decode_photo(b, "lfw", max_bytes=1 << 26, max_pixels=10**8).image, blobs))
+
+    def detect(self, images: Sequence[np.ndarray], batch: int) -> list[list[Any]]:
+        found = []
+        for part in chunks(images, batch):
+            for boxes, points in self.detector.detect_batch(part, DET_SIZE):
+                found.append(list(zip(boxes, points, strict=True)))
+        return found
+
+    def align(self, images: Sequence[np.ndarray], faces: Sequence[Sequence[Any]]
+              ) -> list[np.ndarray]:
+        jobs = [(image, points) for image, found in zip(images, faces, strict=True)
+                for _, points in found]
+        return list(self.pool.map(lambda job: norm_crop(job[0], job[1], self.crop_size),
+                              jobs))
+
+    def embed(self, crops: Sequence[np.ndarray], batch: int) -> np.ndarray:
+        self.analyzer.batch_size = batch
+        return self.analyzer.embed_aligned(crops)
+
+
+def command_arguments(argv: Sequence[str]) -> str:
+    """The arguments that shaped the run (not where its report went)."""
+    kept = [a for i, a in enumerate(argv) if a != "--out" and (i == 0 or argv[i - 1] != "--out")
+            and not a.startswith("--out=")]
+    return " ".join(kept)
+
+
+def per_s(count: int, seconds: float) -> str:
+    rate = count / seconds
+    return f"{rate:.0f}" if rate >= 10 else f"{rate:.1f}"
+
+
+def measure(stages: Stages, blobs: Sequence[bytes], batch: int) -> tuple[Any, ...]:
+    """Each stage over every photo, then all of them chained per batch (end to end)."""
+    # A first pass compiles and tunes kernels for these shapes, off the clock.
+    warm = stages.decode(blobs[:batch])
+    stages.embed(stages.align(warm, stages.detect(warm, batch)), batch)
+    stages.det_session.seconds = stages.rec_session.seconds = 0.0
+    clock = time.perf_counter
+    seconds = {}
+    started = clock()
+    images = stages.decode(blobs)
+    seconds["decode"] = clock() - started
+    started = clock()
+    faces = stages.detect(images, batch)
+    seconds["detect"] = clock() - started
+    seconds["detect forward"] = stages.det_session.seconds
+    started = clock()
+    crops = stages.align(images, faces)
+    seconds["align"] = clock() - started
+    started = clock()
+    vectors = stages.embed(crops, batch)
+    seconds["embed"] = clock() - started
+    seconds["embed forward"] = stages.rec_session.seconds
+    started = clock()
+    for part in chunks(blobs, batch):
+        decoded = stages.decode(part)
+        stages.embed(stages.align(decoded, stages.detect(decoded, batch)), batch)
+    seconds["total"] = clock() - started
+    return images, faces, crops, vectors, seconds
+
+
+def central_embeddings(photos: Sequence[str], faces: Sequence[Sequence[Any]],
+                       vectors: np.ndarray, shapes: Sequence[tuple[int, ...]]
+                       ) -> dict[str, np.ndarray | None]:
+    """Each photo's central face's embedding (the face LFW means), None where none was found."""
+    out: dict[str, np.ndarray | None] = {}
+    at = 0
+    for photo, found, shape in zip(photos, faces, shapes, strict=True):
+        if found:
+            pick = central_face_index([box for box, _ in found], shape[1], shape[0])
+            out[photo] = vectors[at + pick]
+        else:
+            out[photo] = None
+        at += len(found)
+    return out
+
+
+def accuracy(embeddings: dict[str, np.ndarray | None], pairs: Sequence[Any],
+             threshold: float) -> float:
+    sims = np.array([-1.0 if embeddings[p.left] is None or embeddings[p.right] is None
+                     else float(embeddings[p.left] @ embeddings[p.right]) for p in pairs])
+    return evaluate(sims, np.array([p.same for p in pairs]), threshold).accuracy
+
+
+def reference(photos: Sequence[str], images: Sequence[np.ndarray]
+              ) -> tuple[dict[str, np.ndarray | None], list[int]]:
+    """ONNX Runtime on the CPU, one photo at a time through the analyzer: the yardstick's
+    central-face embeddings and face counts."""
+    analyzer = build_analyzer(Settings(providers=["CPUExecutionProvider"]))
+    out: dict[str, np.ndarray | None] = {}
+    counts = []
+    for photo, image in zip(photos, images, strict=True):
+        found = analyzer.detect(image)
+        counts.append(len(found))
+        if not found:
+            out[photo] = None
+            continue
+        pick = central_face_index([f.bbox for f in found], image.shape[1], image.shape[0])
+        out[photo] = analyzer.embed_aligned([analyzer.align(image, found[pick])])[0]
+    return out, counts
+
+
+def index_into_postgres(paths: Sequence[Path], backend: str) -> str:
+    """pgface's own indexer through this backend, end to end into PostgreSQL; or why not."""
+    try:
+        settings = Settings(database_url=fresh_database("b_gpu"), providers=[backend])
+        with Pgface(settings) as pf:
+            pf.analyzer.warm_up()
+            pf.pool  # noqa: B018 - migrations before the clock
+            report = pf.index(list(paths))
+            provider = pf.analyzer.provider
+    except Exception as exc:  # noqa: BLE001 - any reason PostgreSQL cannot run here
+        return f"analysis only: PostgreSQL could not run here ({type(exc).__name__}: {exc})"
+    return (f"pgface index into PostgreSQL through {provider}: {report.indexed} photos, "
+            f"{report.faces} faces in {report.seconds:.1f} s = "
+            f"{per_s(report.indexed, report.seconds)} photos/s, "
+            f"{per_s(report.faces, report.seconds)} faces/s (the indexer detects one photo per "
+            "model run)")
+
+
+def gpu_name(device: str) -> str:
+    if device != "cuda":
+        return "no GPU (--device cpu)"
+    import torch
+
+    props = torch.cuda.get_device_properties(0)
+    return (f"{props.name}, {props.total_memory / 2**30:.0f} GiB, PyTorch {torch.__version__} "
+            f"(CUDA {torch.version.cuda})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    parser.add_argument("--pairs", type=int, default=0,
+                        help="DevTest pairs of each kind (0: all 500 + 500)")
+    parser.add_argument("--batches", default="32,128,512", help="batch sizes to try")
+    parser.add_argument("--precisions", default="fp16,fp32")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the indexing run")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    base = "TorchCUDA" if args.device == "cuda" else "TorchCPU"
+    reason = unusable_reason(base)
+    if reason:
+        raise SystemExit(f"{base} cannot run here: {reason}")
+    started = time.perf_counter()
+    photos, pairs = photo_set(args.pairs or None)
+    images_dir = require(LFW / "images")
+    blobs = [(images_dir / p).read_bytes() for p in photos]
+    threads = len(os.sched_getaffinity(0))
+    threshold = CALIBRATED_THRESHOLDS["buffalo_sc"]
+    batches = [int(b) for b in args.batches.split(",")]
+
+    with ThreadPoolExecutor(threads) as pool:
+        cpu_images = [decode_photo(b, p, max_bytes=1 << 26, max_pixels=10**8).image
+                      for b, p in zip(blobs, photos, strict=True)]
+        print(f"{len(photos)} photos: ONNX Runtime on the CPU...", file=sys.stderr, flush=True)
+        yardstick, yardstick_counts = reference(photos, cpu_images)
+        rows, summary = [], []
+        best: tuple[float, str, str] = (0.0, "", "")
+        for precision in args.precisions.split(","):
+            stages = Stages(build_analyzer(Settings(providers=[f"{base}:{precision}"])), pool)
+            for batch in batches:
+                print(f"{precision}, batch {batch}...", file=sys.stderr, flush=True)
+                images, faces, crops, vectors, seconds = measure(stages, blobs, batch)
+                t_decode, t_detect, t_align, t_embed, t_total, det_forward, rec_forward = (
+                    seconds[k] for k in ("decode", "detect", "align", "embed", "total",
+                                         "detect forward", "embed forward"))
+                n_photos, n_faces = len(photos), len(crops)
+                ours = central_embeddings(photos, faces, vectors, [i.shape for i in images])
+                both = [p for p in photos if ours[p] is not None and yardstick[p] is not None]
+                cosines = [float(ours[p] @ yardstick[p]) for p in both]
+                found_differs = sum(len(f) != n for f, n in zip(faces, yardstick_counts,
+                                                                strict=True))
+                acc = accuracy(ours, pairs, threshold)
+                stage_times = {"decode": t_decode, "detect": t_detect, "align": t_align,
+                               "embed": t_embed}
+                slowest = max(stage_times, key=lambda s: stage_times[s])
+                rate = n_photos / t_total
+                if rate > best[0]:
+                    best = (rate, f"{precision}, batch {batch}", slowest)
+                rows.append([
+                    precision, batch, f"{min(cosines):.6f} / {np.mean(cosines):.6f}",
+                    found_differs, f"{acc * 100:.2f} %", per_s(n_photos, t_decode),
+                    f"{per_s(n_photos, t_detect)} ({per_s(n_photos, det_forward)})",
+                    per_s(n_faces, t_align),
+                    f"{per_s(n_faces, t_embed)} ({per_s(n_faces, rec_forward)})",
+                    per_s(n_photos, t_total), per_s(n_faces, t_total), slowest])
+        reference_acc = accuracy(yardstick, pairs, threshold)
+        summary.append(f"ONNX Runtime on the CPU, same photos: DevTest accuracy "
+                       f"{reference_acc * 100:.2f} % at cosine >= {threshold}.")
+    moonshot = ("met" if best[0] >= MOONSHOT else "missed")
+    summary.append(f"Moonshot (>= {MOONSHOT:.0f} LFW photos/s analysed): {moonshot}, "
+                   f"{best[0]:.1f} photos/s ({best[1]}); the slowest stage there: {best[2]}.")
+    if args.no_postgres:
+        summary.append("analysis only: the indexing run was skipped (--no-postgres)")
+    else:
+        summary.append(index_into_postgres([images_dir / p for p in photos], base))
+    table = markdown_table(
+        ["precision", "batch", "cosine vs ONNX Runtime CPU (min / mean)",
+         "photos with another face count", f"DevTest accuracy at {threshold}",
+         "decode photos/s", "detect photos/s (forward alone)", "align faces/s",
+         "embed faces/s (forward alone)", "end to end photos/s", "end to end faces/s",
+         "slowest stage"], rows)
+    text = (f"## GPU: the PyTorch backend\n\nMachine: {machine().replace(', no GPU', '')}; "
+            f"GPU: {gpu_name(args.device)}; Python {platform.python_version()}. Command: "
+            f"`{' '.join(['python bench/gpu.py', command_arguments(sys.argv[1:])]).strip()}`"
+            + f" ({time.strftime('%Y-%m-%d')}, "
+            f"{time.perf_counter() - started:.0f} s). {len(photos)} LFW View 1 DevTest photos "
+            f"({len(pairs)} pairs), held in memory as JPEG bytes; {threads} CPU threads for "
+            "decoding and aligning.\n\n" + table + "\n\n" + "\n".join(f"- {s}" for s in summary)
+            + "\n")
+    print(text)
+    out = args.out or (DOCS / "benchmarks-gpu.md" if args.device == "cuda" else None)
+    if out:
+        out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -80,9 +80,13 @@ def create_session(model: Path, providers: Sequence[str], threads: int = 0,
         if torch_backend.is_torch_backend(backend):
             reason = torch_backend.unusable_reason(backend)
             if reason is None:
-                session: Any = torch_backend.TorchSession(model, backend, threads)
-                log.info("%s on %s", model.name, session.get_providers()[0])
-                return session
+                try:
+                    session: Any = torch_backend.TorchSession(model, backend, threads)
+                except (RuntimeError, OSError) as exc:  # a driver too old, memory taken
+                    reason = f"{model.name} did not load: {exc}"
+                else:
+                    log.info("%s on %s", model.name, session.get_providers()[0])
+                    return session
             remaining = remaining[1:] or [CPU]
             torch_backend.report_unusable(backend, reason, remaining[0])
             continue

@@ -37,6 +37,7 @@ mark("settings")
 pool = pf.read_pool
 mark("database")
 analyzer = pf.analyzer
+pf._count_ahead(analyzer.model_name)  # as Pgface.search does
 vector_index.open_in_background(pool, analyzer.model_name)  # as search_photo does
 analyzer._load()
 mark("models")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import threading
 import time
@@ -25,6 +26,7 @@ from pgface.models.sessions import available_providers
 from pgface.people import People
 from pgface.search import Comparison, SearchResult, analyze_photos, compare_photos, search_photo
 
+log = logging.getLogger(__name__)
 PhotoInput = str | Path | bytes
 # How stale a library's photo counts may be (Pgface.pack_coverage): recounted at most this
 # often while other processes index, and at least this often whatever the statistics say.
@@ -67,6 +69,7 @@ class Pgface:
         self._read_lock = threading.Lock()
         # pack -> (statistics stamp, monotonic time, (photos, analysed)): see pack_coverage
         self._coverage: dict[str, tuple[tuple[int, ...], float, tuple[int, int]]] = {}
+        self._coverage_lock = threading.Lock()
 
     # Models and the database are opened on first use: `compare` needs no database.
     @property
@@ -210,7 +213,7 @@ class Pgface:
         statistics tell, or by this object), at most every COVERAGE_RECOUNT_S while they
         change, and at least every COVERAGE_MAX_AGE_S: two counts of every photo were the
         cost of each search's notices."""
-        with self.pool.connection() as conn:
+        with self._coverage_lock, self.pool.connection() as conn:  # one count at a time
             stamp = store.coverage_stamp(conn)
             cached = self._coverage.get(pack)
             now = time.monotonic()
@@ -221,14 +224,27 @@ class Pgface:
                                                  or age < COVERAGE_RECOUNT_S):
                     return value
             value = store.pack_coverage(conn, pack)
-        self._coverage[pack] = (stamp, now, value)
+            self._coverage[pack] = (stamp, now, value)
         return value
+
+    def _count_ahead(self, pack: str) -> None:
+        """pack_coverage in the background, so a new process counts while its models load."""
+        def count() -> None:
+            try:
+                self.pack_coverage(pack)
+            except Exception as exc:  # notices() meets it again and reports it
+                log.debug("counting photos in the background: %s", exc)
+
+        threading.Thread(target=count, name="pgface-coverage", daemon=True).start()
 
     def search(self, photo: PhotoInput, top: int | None = None,
                threshold: float | None = None) -> SearchResult:
         """For each face in the photo, the stored faces at or above the threshold, best first."""
+        pool = self.read_pool  # opened here, before another thread may use the primary's pool
+        if self.analyzer.model_name not in self._coverage:
+            self._count_ahead(self.analyzer.model_name)
         result = search_photo(
-            self.analyzer, self.read_pool, self.load_photo(photo),
+            self.analyzer, pool, self.load_photo(photo),
             top=top or self.settings.top_k,
             threshold=self.threshold if threshold is None else threshold,
             ef_search=self.settings.ef_search, one_to_one=self.threshold,

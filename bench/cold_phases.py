@@ -37,8 +37,10 @@ mark("settings")
 pool = pf.read_pool
 mark("database")
 analyzer = pf.analyzer
-pf._count_ahead(analyzer.model_name)  # as Pgface.search does
-vector_index.open_in_background(pool, analyzer.model_name)  # as search_photo does
+# as Pgface.search and search_photo do (an older pgface, timed for comparison, did neither)
+if hasattr(pf, "_count_ahead"):
+    pf._count_ahead(analyzer.model_name)
+    vector_index.open_in_background(pool, analyzer.model_name)
 analyzer._load()
 mark("models")
 photo = pf.load_photo(sys.argv[1])

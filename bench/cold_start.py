@@ -175,13 +175,20 @@ def warm_searches(url: str, data_dir: Path, photo: Path, rounds: int) -> dict:
                "runs": len(t)} for name, t in times.items()}}
 
 
-def phases_of(url: str, data_dir: Path, photo: Path, runs: int) -> list[dict]:
-    """bench/cold_phases.py's phase timings of `runs` cold searches with the snapshot."""
+def phases_of(url: str, data_dir: Path, photo: Path, runs: int,
+              before: Path | None = None) -> dict[str, list[dict]]:
+    """bench/cold_phases.py's phase timings of `runs` cold searches with the snapshot; with
+    `before` (the src folder of an earlier pgface), its runs too, alternated with these."""
     from cold_phases import phases
 
     env = dict(os.environ, PGFACE_DATABASE_URL=url, PGFACE_DATA_DIR=str(data_dir),
-               PGFACE_MODELS_DIR=str(WORK / "models"), PYTHONPATH=str(REPO / "src"))
-    return [phases(photo, env) for _ in range(runs)]
+               PGFACE_MODELS_DIR=str(WORK / "models"))
+    timed: dict[str, list[dict]] = {"this": [], "before": []}
+    for _ in range(runs):
+        timed["this"].append(phases(photo, dict(env, PYTHONPATH=str(REPO / "src"))))
+        if before is not None:
+            timed["before"].append(phases(photo, dict(env, PYTHONPATH=str(before))))
+    return timed
 
 
 def main() -> None:
@@ -197,6 +204,8 @@ def main() -> None:
                          "their phases and the warm searches, at the database's size")
     ap.add_argument("--warm", type=int, default=30, help="warm searches of each kind")
     ap.add_argument("--phases", type=int, default=3, help="cold searches timed by phase")
+    ap.add_argument("--before", type=Path, help="src folder of an earlier pgface whose cold "
+                    "searches are timed by phase too, alternated (e.g. from git archive)")
     args = ap.parse_args()
     if args.measure_only:
         measure_only(args)
@@ -244,7 +253,7 @@ def measure_only(args: argparse.Namespace) -> None:
     entry = {"faces": size, "at": time.strftime("%Y-%m-%d %H:%M:%S"),
              "with": [cli_search(url, data_dir, args.photo, True)
                       for _ in range(args.runs_with)],
-             "phases": phases_of(url, data_dir, args.photo, args.phases),
+             "phases": phases_of(url, data_dir, args.photo, args.phases, args.before),
              "warm": warm_searches(url, data_dir, args.photo, args.warm)}
     results.setdefault("measured", {})[str(size)] = entry
     RESULTS.write_text(json.dumps(results, indent=1))

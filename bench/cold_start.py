@@ -1,6 +1,8 @@
 """Cold start: a fresh process's first `pgface search`, end to end, at growing library sizes.
 
     .venv/bin/python bench/cold_start.py --sizes 200000 500000 1000000
+    .venv/bin/python bench/cold_start.py --measure-only   # at the size it has: cold runs with
+                                                          # the snapshot, phases, warm p50/p95
 
 One database (`coldstart` on the bench server in $PGFACE_BENCH_DIR, default
 /tmp/pgface-search-bench) grows to each size in turn; at each size it times, as separate
@@ -148,6 +150,47 @@ def snapshot_costs(url: str, data_dir: Path) -> dict:
             "catch_up_s": catch_up}
 
 
+def warm_searches(url: str, data_dir: Path, photo: Path, rounds: int) -> dict:
+    """Warm `pf.search` in one process, p50/p95 in ms: the notices' photo counts kept between
+    searches (what ships) against counted on every search (as before), interleaved."""
+    from pgface import library
+    from pgface.config import Settings
+
+    settings = Settings(database_url=url, data_dir=data_dir, models_dir=WORK / "models")
+    times: dict[str, list[float]] = {"counted every search": [], "kept (ships)": []}
+    with library.Pgface(settings) as pf:
+        pf.search(photo)  # models, index and caches warm
+        for _ in range(rounds):
+            for name, max_age in (("counted every search", 0.0),
+                                  ("kept (ships)", library.COVERAGE_MAX_AGE_S)):
+                library.COVERAGE_MAX_AGE_S, saved = max_age, library.COVERAGE_MAX_AGE_S
+                started = time.perf_counter()
+                pf.search(photo)
+                times[name].append((time.perf_counter() - started) * 1000)
+                library.COVERAGE_MAX_AGE_S = saved
+        with pf.pool.connection() as conn:
+            photos = conn.execute("SELECT count(*) FROM photos").fetchone()[0]
+    return {"photos": photos, "load_avg": os.getloadavg()[0], **{
+        name: {"p50_ms": float(np.percentile(t, 50)), "p95_ms": float(np.percentile(t, 95)),
+               "runs": len(t)} for name, t in times.items()}}
+
+
+def phases_of(url: str, data_dir: Path, photo: Path, runs: int,
+              before: Path | None = None) -> dict[str, list[dict]]:
+    """bench/cold_phases.py's phase timings of `runs` cold searches with the snapshot; with
+    `before` (the src folder of an earlier pgface), its runs too, alternated with these."""
+    from cold_phases import phases
+
+    env = dict(os.environ, PGFACE_DATABASE_URL=url, PGFACE_DATA_DIR=str(data_dir),
+               PGFACE_MODELS_DIR=str(WORK / "models"))
+    timed: dict[str, list[dict]] = {"this": [], "before": []}
+    for _ in range(runs):
+        timed["this"].append(phases(photo, dict(env, PYTHONPATH=str(REPO / "src"))))
+        if before is not None:
+            timed["before"].append(phases(photo, dict(env, PYTHONPATH=str(before))))
+    return timed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[200_000])
@@ -156,7 +199,17 @@ def main() -> None:
     ap.add_argument("--catch-up", type=int, default=10_000,
                     help="faces added after the snapshot, for the last size's catch-up run")
     ap.add_argument("--photo", type=Path, default=DATA / "photos" / "queries" / "obama1.jpg")
+    ap.add_argument("--measure-only", action="store_true",
+                    help="no growing, no run without the snapshot: the cold searches with it, "
+                         "their phases and the warm searches, at the database's size")
+    ap.add_argument("--warm", type=int, default=30, help="warm searches of each kind")
+    ap.add_argument("--phases", type=int, default=3, help="cold searches timed by phase")
+    ap.add_argument("--before", type=Path, help="src folder of an earlier pgface whose cold "
+                    "searches are timed by phase too, alternated (e.g. from git archive)")
     args = ap.parse_args()
+    if args.measure_only:
+        measure_only(args)
+        return
     url = database_url()
     rng = np.random.default_rng(15)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -191,6 +244,22 @@ def main() -> None:
     print(table(results))
 
 
+def measure_only(args: argparse.Namespace) -> None:
+    url = database_url()
+    data_dir = WORK / "coldstart-data"
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    with psycopg.connect(url) as conn:
+        size = conn.execute("SELECT count(*) FROM pgface.faces").fetchone()[0]
+    entry = {"faces": size, "at": time.strftime("%Y-%m-%d %H:%M:%S"),
+             "with": [cli_search(url, data_dir, args.photo, True)
+                      for _ in range(args.runs_with)],
+             "phases": phases_of(url, data_dir, args.photo, args.phases, args.before),
+             "warm": warm_searches(url, data_dir, args.photo, args.warm)}
+    results.setdefault("measured", {})[str(size)] = entry
+    RESULTS.write_text(json.dumps(results, indent=1))
+    print(json.dumps(entry, indent=1))
+
+
 def table(results: dict) -> str:
     def med(runs: list[dict], key: str) -> str:
         return f"{np.median([r[key] for r in runs]):.2f}"
@@ -200,6 +269,8 @@ def table(results: dict) -> str:
              "open (checked, mmap) | load from PostgreSQL |",
              "|---|---|---|---|---|---|---|---|"]
     for key in sorted((k for k in results if k.isdigit()), key=int):
+        if "snapshot" not in results[key]:
+            continue
         r, s = results[key], results[key]["snapshot"]
         up = r.get("catch_up")
         caught = (f"{med(up['runs'], 'answer_s')} / {med(up['runs'], 'exit_s')} "

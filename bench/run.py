@@ -26,6 +26,9 @@ SUITE = [
     ("int8_model.py", [], ["--smoke"], "benchmarks-int8.md"),
     ("threshold_scale.py", [], ["--smoke"], "benchmarks-threshold.md"),
     ("search_scale.py", [], ["--smoke"], "benchmarks-search.md"),
+    ("verdicts.py", [], ["--smoke"], "benchmarks-verdicts.md"),
+    # its figures and plot are written into benchmarks-search.md's notes (search_notes.md)
+    ("scale_10m.py", [], ["--smoke"], None),
     ("http_load.py", ["--faces", "100000"], ["--smoke"], "benchmarks-http.md"),
 ]
 
@@ -49,7 +52,8 @@ def main() -> None:
         subprocess.run([sys.executable, str(BENCH / script), *extra], check=True, cwd=BENCH)
     if args.smoke:
         return
-    sections = [(DOCS / name).read_text() for *_, name in SUITE if (DOCS / name).exists()]
+    sections = [(DOCS / name).read_text() for *_, name in SUITE
+                if name and (DOCS / name).exists()]
     ran = ("from sections written earlier" if args.assemble
            else f"after {time.perf_counter() - started:.0f} s of benchmarks")
     header = (f"# pgface benchmarks\n\nMachine: {machine()}. Assembled by `python bench/run.py` "

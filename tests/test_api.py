@@ -340,6 +340,9 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
         who = client.post("/api/identify", files=upload(query)).json()
         assert [f["name"] for f in who["faces"]] in (["Obama"], ["Barack O."])
         assert who["source"] == "obama1.jpg"
+        # the same verdict keys and notices as a search answer
+        assert who["faces"][0]["verdict"] in ("same", "possible") and who["notices"] == []
+        assert who["same_person_similarity"] >= who["threshold"] and who["library_size"] > 0
 
         client.post("/api/people/name", json={"face_ids": biden, "name": "Biden"})
         clash = client.patch("/api/people/Biden", json={"name": "Obama"})

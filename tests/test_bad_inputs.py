@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import cv2
 import numpy as np
+import pillow_heif
 import pytest
 from conftest import REPO
 from PIL import Image
@@ -127,6 +128,7 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
     save("grey16-blank.png", Expect(faces=0, warning="nearly every pixel"),
          lambda p: Image.fromarray(near_black).save(p))
     sideways = photo.transpose(Image.Transpose.ROTATE_90)  # upright once turned by orientation 6
+    pillow_heif.register_heif_opener()  # Pillow writes HEIC through it (pgface reads lazily)
     for suffix, kind, fast in ((".heic", "HEIF", {"enc_params": {"preset": "ultrafast"}}),
                                (".avif", "AVIF", {"speed": 10})):
         save(f"phone{suffix}", Expect(faces=GOOD, upright=True, dated=True),

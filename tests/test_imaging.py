@@ -108,3 +108,28 @@ def test_face_crop_is_a_small_jpeg_even_at_the_border() -> None:
     crop = face_crop_jpeg(image, np.array([-20.0, 70.0, 30.0, 130.0]), size=64)
     decoded = Image.open(io.BytesIO(crop))
     assert decoded.format == "JPEG" and decoded.size == (64, 64)
+
+
+def test_a_heic_photo_is_decoded_though_libheif_is_loaded_only_for_it(tmp_path: Path) -> None:
+    """A new process that reads a JPEG never loads libheif; its first HEIC photo does."""
+    import subprocess
+    import sys
+
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()  # this test writes the HEIC file through it
+    heic = tmp_path / "phone.heic"
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(heic, "HEIF", quality=90)
+    jpeg = tmp_path / "photo.jpg"
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(jpeg, "JPEG")
+    script = (
+        "import sys\n"
+        "from pgface.imaging import decode_photo\n"
+        "def read(p):\n"
+        "    return decode_photo(open(p, 'rb').read(), p, 1 << 24, 1 << 24)\n"
+        f"assert read({str(jpeg)!r}).image.shape == (48, 64, 3)\n"
+        "assert 'pillow_heif' not in sys.modules\n"
+        f"assert read({str(heic)!r}).image.shape == (48, 64, 3)\n"
+        "assert 'pillow_heif' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

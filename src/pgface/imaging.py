@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import io
 import math
@@ -16,7 +17,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pillow_heif
 import simplejpeg
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
@@ -24,10 +24,18 @@ from pgface.errors import ImageError, describe
 
 # We check the pixel count ourselves, before decoding, with our own limit and message.
 Image.MAX_IMAGE_PIXELS = None
-# HEIC/HEIF (what phones write) through libheif; Pillow decodes AVIF itself (Pillow >= 11.3).
-# libheif applies the file's rotation and mirroring, and the opener then resets the EXIF
-# orientation to 1, so exif_transpose never turns such a photo twice.
-pillow_heif.register_heif_opener()
+
+
+@functools.cache
+def _open_heif() -> None:
+    """HEIC/HEIF (what phones write) through libheif; Pillow decodes AVIF itself (Pillow >=
+    11.3). libheif applies the file's rotation and mirroring, and the opener then resets the
+    EXIF orientation to 1, so exif_transpose never turns such a photo twice. Registered on the
+    first such file: a search of a JPEG never loads libheif."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".jfif", ".pgm", ".ppm",
@@ -171,6 +179,8 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int) -> P
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's own warnings become our errors below
+            if data[4:8] == b"ftyp":  # an ISO media file: HEIC, HEIF, AVIF
+                _open_heif()
             img = Image.open(io.BytesIO(data))
             width, height = img.size
             if width * height > max_pixels:

@@ -10,8 +10,9 @@ PostgreSQL stays the store of record; a snapshot is only trusted when
   is rebuilt from PostgreSQL and rewritten);
 - the server has reached the WAL position it was taken at (a lagging standby or a database
   restored to an earlier point does not get ids it has not seen);
-- its faces still exist: the ids up to its watermark are read from the primary key (an
-  index-only scan) and the deleted ones dropped before the first search.
+- its faces still exist: the model's faces up to its watermark are counted (an index-only
+  scan); only when some were deleted are their ids read, and those gone dropped before the
+  first search.
 A search's exact check in PostgreSQL still reads every result by id, so a face deleted after
 that check can never be returned either.
 
@@ -40,7 +41,6 @@ FORMAT = 1
 MAGIC = b"PGFACEIX"
 _ALIGN = 4096  # arrays start on page boundaries: each maps as it is
 _PREFIX = len(MAGIC) + 8  # magic, then the header's length (little-endian uint64)
-_ID_ROW = np.dtype([("nfields", ">i2"), ("len", ">i4"), ("id", ">i8")])  # binary COPY rows
 ARRAYS = ("ids", "codes", "int8", "scales")
 
 
@@ -142,36 +142,39 @@ class SnapshotStore:
             return None
         try:
             header, arrays = self.read()
-            if not conn.execute(sql.WAL_REACHED, [header["lsn"]]).fetchone()[0]:
+            reached, remaining = conn.execute(sql.SNAPSHOT_CHECK, {
+                "lsn": header["lsn"], "model": self.model,
+                "watermark": int(header["watermark"])}).fetchone()
+            if not reached:
                 raise SnapshotError("taken further on than this server has come (a lagging "
                                     "standby or a database restored to an earlier point)")
-            present = self._present_ids(conn, int(header["watermark"]))
+            # No face up to the watermark can appear after it, so the faces there now are a
+            # subset of the snapshot's: the same number means the same faces.
+            if remaining > len(arrays["ids"]):
+                raise SnapshotError(f"holds {len(arrays['ids'])} faces up to its watermark, "
+                                    f"the database {remaining}")
+            present = (None if remaining == len(arrays["ids"])
+                       else self._present_ids(conn, int(header["watermark"])))
         except SnapshotError as exc:
             log.warning("index snapshot %s not used: %s; rebuilding it from PostgreSQL",
                         self.path, exc)
             return None
         finally:
             conn.rollback()
-        ids = arrays["ids"]
-        gone = ~np.isin(ids, present, assume_unique=True)
-        if gone.any():  # deleted since it was written: copies the rest into memory
-            arrays = {k: np.ascontiguousarray(a[~gone]) for k, a in arrays.items()}
+        gone = 0
+        if present is not None:  # deleted since it was written: copies the rest into memory
+            keep = np.isin(arrays["ids"], present, assume_unique=True)
+            gone = int(len(keep) - keep.sum())
+            arrays = {k: np.ascontiguousarray(a[keep]) for k, a in arrays.items()}
         index = SignIndex.restored(self.model, arrays, int(header["watermark"]), header["lsn"])
-        index.unsaved = int(gone.sum())
+        index.unsaved = gone
         return index
 
     @staticmethod
     def _present_ids(conn: psycopg.Connection, watermark: int) -> np.ndarray:
-        """Every face id <= watermark, of any model (the primary key alone: an index-only
-        scan), sorted."""
-        buffer = bytearray()
-        with conn.cursor() as cur, cur.copy(sql.COPY_FACE_IDS_UP_TO, [watermark]) as copy:
-            for block in copy:
-                buffer += block
-        body = bytes(buffer[19:-2])  # binary COPY header and trailer
-        if len(body) % _ID_ROW.itemsize:
-            raise SnapshotError("unexpected COPY layout of face ids")
-        return np.sort(np.frombuffer(body, _ID_ROW)["id"].astype(np.int64))
+        """Every face id <= watermark, of any model."""
+        packed = conn.execute(sql.FACE_IDS_UP_TO, [watermark]).fetchone()[0]
+        return np.frombuffer(packed or b"", ">i8").astype(np.int64)
 
     # ------------------------------------------------------------------ writing
 

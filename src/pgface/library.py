@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +26,12 @@ from pgface.models.sessions import available_providers
 from pgface.people import People
 from pgface.search import Comparison, SearchResult, analyze_photos, compare_photos, search_photo
 
+log = logging.getLogger(__name__)
 PhotoInput = str | Path | bytes
+# How stale a library's photo counts may be (Pgface.pack_coverage): recounted at most this
+# often while other processes index, and at least this often whatever the statistics say.
+COVERAGE_RECOUNT_S = 5.0
+COVERAGE_MAX_AGE_S = 60.0
 
 
 def build_analyzer(settings: Settings) -> FaceAnalyzer:
@@ -37,6 +44,7 @@ def build_analyzer(settings: Settings) -> FaceAnalyzer:
         det_threshold=settings.det_threshold,
         min_face_size=settings.min_face_size,
         batch_size=settings.rec_batch_size,
+        cache_dir=settings.resolved_data_dir() / "cache" / "openvino",
     )
 
 
@@ -59,6 +67,9 @@ class Pgface:
         self._read_pools: list[ConnectionPool] = []
         self._reads = itertools.count()
         self._read_lock = threading.Lock()
+        # pack -> (statistics stamp, monotonic time, (photos, analysed)): see pack_coverage
+        self._coverage: dict[str, tuple[tuple[int, ...], float, tuple[int, int]]] = {}
+        self._coverage_lock = threading.Lock()
 
     # Models and the database are opened on first use: `compare` needs no database.
     @property
@@ -146,8 +157,11 @@ class Pgface:
         expanded = [fs_paths.expand(p) for p in paths]
         # A folder deleted whole is what pruning is for, not a failure to index.
         present = [p for p in expanded if not prune or os.path.lexists(p)]
-        report = Indexer(self.analyzer, self.pool, self.settings).index(present, progress,
-                                                                         within)
+        try:
+            report = Indexer(self.analyzer, self.pool, self.settings).index(present, progress,
+                                                                             within)
+        finally:
+            self._coverage.clear()  # its photo counts changed
         if prune:
             report.removed = self.remove(expanded, gone_only=True)
             report.empty_folders = []  # a folder emptied on purpose is what pruning is for
@@ -157,7 +171,10 @@ class Pgface:
         """Analyse, from their stored paths, the photos this model pack has not analysed."""
         with self.pool.connection() as conn:
             pending = store.unanalysed_paths(conn, self.analyzer.model_name)
-        return Indexer(self.analyzer, self.pool, self.settings).index(pending, progress)
+        try:
+            return Indexer(self.analyzer, self.pool, self.settings).index(pending, progress)
+        finally:
+            self._coverage.clear()
 
     def remove(self, paths: Sequence[str | Path], gone_only: bool = False) -> store.Removal:
         """Forget photos by path: the files given and every file under the folders given.
@@ -167,15 +184,17 @@ class Pgface:
         gone_only: only the paths whose file no longer exists (and photos with no path).
         """
         targets = [fs_paths.canonical(p) for p in paths]
-        with self.pool.connection() as conn, conn.transaction():
-            return store.remove_paths(conn, targets, gone_only)
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                return store.remove_paths(conn, targets, gone_only)
+        finally:
+            self._coverage.clear()
 
     def notices(self) -> list[str]:
         """What makes answers of the active model pack empty or less sure, with the fix."""
         pack = self.analyzer.model_name
         found = []
-        with self.pool.connection() as conn:
-            photos, analysed = store.pack_coverage(conn, pack)
+        photos, analysed = self.pack_coverage(pack)
         if analysed < photos:
             found.append(
                 f"model pack {pack!r} has analysed {analysed} of the {photos} stored photos, "
@@ -188,11 +207,44 @@ class Pgface:
                 f"PGFACE_THRESHOLD")
         return found
 
+    def pack_coverage(self, pack: str) -> tuple[int, int]:
+        """(photos stored, photos the pack has analysed), counted again only once rows of
+        photos or photo_analyses were added or deleted (by any process, as PostgreSQL's
+        statistics tell, or by this object), at most every COVERAGE_RECOUNT_S while they
+        change, and at least every COVERAGE_MAX_AGE_S: two counts of every photo were the
+        cost of each search's notices."""
+        with self._coverage_lock, self.pool.connection() as conn:  # one count at a time
+            stamp = store.coverage_stamp(conn)
+            cached = self._coverage.get(pack)
+            now = time.monotonic()
+            if cached is not None:
+                cached_stamp, at, value = cached
+                age = now - at
+                if age < COVERAGE_MAX_AGE_S and (stamp == cached_stamp
+                                                 or age < COVERAGE_RECOUNT_S):
+                    return value
+            value = store.pack_coverage(conn, pack)
+            self._coverage[pack] = (stamp, now, value)
+        return value
+
+    def _count_ahead(self, pack: str) -> None:
+        """pack_coverage in the background, so a new process counts while its models load."""
+        def count() -> None:
+            try:
+                self.pack_coverage(pack)
+            except Exception as exc:  # notices() meets it again and reports it
+                log.debug("counting photos in the background: %s", exc)
+
+        threading.Thread(target=count, name="pgface-coverage", daemon=True).start()
+
     def search(self, photo: PhotoInput, top: int | None = None,
                threshold: float | None = None) -> SearchResult:
         """For each face in the photo, the stored faces at or above the threshold, best first."""
+        pool = self.read_pool  # opened here, before another thread may use the primary's pool
+        if self.analyzer.model_name not in self._coverage:
+            self._count_ahead(self.analyzer.model_name)
         result = search_photo(
-            self.analyzer, self.read_pool, self.load_photo(photo),
+            self.analyzer, pool, self.load_photo(photo),
             top=top or self.settings.top_k,
             threshold=self.threshold if threshold is None else threshold,
             ef_search=self.settings.ef_search, one_to_one=self.threshold,

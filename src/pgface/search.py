@@ -128,6 +128,8 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
 def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top: int,
                  threshold: float, ef_search: int, one_to_one: float) -> SearchResult:
     """Every face in the photo, each with its matches ranked by cosine similarity."""
+    # A new process opens the index (PostgreSQL and the snapshot file) while models load.
+    vector_index.open_in_background(pool, analyzer.model_name)
     faces = analyze_photos(analyzer, [photo])[0]
     return search_faces(pool, analyzer.model_name, faces, top, threshold, ef_search,
                         photo.source, one_to_one)

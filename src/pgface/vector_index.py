@@ -354,6 +354,8 @@ _RECHECK_S = 30.0  # how long a "too few faces" answer is trusted
 _shared: weakref.WeakKeyDictionary[ConnectionPool, dict[str, SignIndex | float]] = \
     weakref.WeakKeyDictionary()
 _shared_lock = threading.Lock()
+_opening: weakref.WeakKeyDictionary[ConnectionPool, dict[str, threading.Lock]] = \
+    weakref.WeakKeyDictionary()
 # pool -> (folder, schema): where the indexes of that pool's database keep their snapshots
 _snapshot_folders: weakref.WeakKeyDictionary[ConnectionPool, tuple[Path, str]] = \
     weakref.WeakKeyDictionary()
@@ -389,21 +391,41 @@ def shared_index(pool: ConnectionPool, model: str,
     min_faces = MIN_FACES if min_faces is None else min_faces
     with _shared_lock:
         entry = _shared.setdefault(pool, {}).get(model)
+        opening = _opening.setdefault(pool, {}).setdefault(model, threading.Lock())
     if isinstance(entry, SignIndex):
         return entry
     if entry is not None and time.monotonic() - entry < _RECHECK_S:
         return None
-    with pool.connection() as conn:
-        # counts at most min_faces rows (faces_model_idx): cheap at any size
-        enough = conn.execute(sql.FACES_UP_TO, [model, min_faces]).fetchone()[0] >= min_faces
-        conn.commit()
-        opened = _open(conn, pool, model) if enough else None
-    with _shared_lock:
-        indexes = _shared.setdefault(pool, {})
-        if opened is None:
-            indexes[model] = time.monotonic()
+    with opening:  # one opening at a time: a second caller takes the first one's index
+        with _shared_lock:
+            entry = _shared.setdefault(pool, {}).get(model)
+        if isinstance(entry, SignIndex):
+            return entry
+        if entry is not None and time.monotonic() - entry < _RECHECK_S:
             return None
-        entry = indexes.get(model)
-        if not isinstance(entry, SignIndex):  # a racing caller's index wins if it was first
-            entry = indexes[model] = opened
-        return entry
+        with pool.connection() as conn:
+            # counts at most min_faces rows (faces_model_idx): cheap at any size
+            enough = conn.execute(sql.FACES_UP_TO, [model, min_faces]).fetchone()[0] >= min_faces
+            conn.commit()
+            opened = _open(conn, pool, model) if enough else None
+        with _shared_lock:
+            _shared.setdefault(pool, {})[model] = opened if opened is not None else time.monotonic()
+        return opened
+
+
+def open_in_background(pool: ConnectionPool, model: str) -> None:
+    """Starts opening the index of model (its snapshot checked and mapped) unless it is open,
+    so that a new process does it while its models load; shared_index then waits for it."""
+    with _shared_lock:
+        entry = _shared.get(pool, {}).get(model)
+    if isinstance(entry, SignIndex) or (entry is not None
+                                        and time.monotonic() - entry < _RECHECK_S):
+        return
+
+    def opening() -> None:
+        try:
+            shared_index(pool, model)
+        except Exception as exc:  # the search's own call meets it again and reports it
+            log.debug("opening the search index in the background: %s", exc)
+
+    threading.Thread(target=opening, name="pgface-index-open", daemon=True).start()

@@ -305,8 +305,11 @@ class IdentificationOut(BaseModel):
     model: str
     threshold: float
     faces: list[IdentifiedFaceOut]
-    library_size: int | None = None
-    same_person_similarity: float | None = None
+    library_size: int | None = Field(None, description="Faces that belong to a person")
+    same_person_similarity: float | None = Field(None, description="From this similarity a "
+                                                 "face is the person in a library this size")
+    notices: list[str] = Field(default_factory=list, description="What makes the answer "
+                               "empty or less sure, each with the command that fixes it")
     model_config = ConfigDict(extra="allow")
 
 

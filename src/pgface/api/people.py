@@ -213,7 +213,7 @@ def _identify(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: in
     decode_photo(data, name, max_bytes, max_pixels)
     result = pf.people.identify(data, threshold)
     result.source = name
-    return result.to_dict()
+    return {**result.to_dict(), "notices": pf.notices()}  # as a search answer carries them
 
 
 @identify_router.post("/identify", dependencies=[Depends(require_read)],

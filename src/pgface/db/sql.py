@@ -196,6 +196,12 @@ PACK_COVERAGE = """
 SELECT (SELECT count(*) FROM photos) AS photos,
        (SELECT count(*) FROM photo_analyses WHERE model = %s) AS analysed
 """
+# Changes to photos and photo_analyses by any session, from PostgreSQL's statistics (flushed
+# within seconds of a commit): while they are unchanged, PACK_COVERAGE's answer is too.
+COVERAGE_STAMP = """
+SELECT pg_stat_get_tuples_inserted(t), pg_stat_get_tuples_deleted(t)
+FROM unnest(ARRAY['photos'::regclass, 'photo_analyses'::regclass]) t ORDER BY t
+"""
 ANALYSES_PER_MODEL = "SELECT model, count(*) FROM photo_analyses GROUP BY model ORDER BY model"
 
 FACES_OF_PATHS = """
@@ -259,5 +265,14 @@ SELECT (SELECT system_identifier FROM pg_control_system())::text,
 _WAL_NOW = ("CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
             "ELSE pg_current_wal_lsn() END")
 WAL_POSITION = f"SELECT ({_WAL_NOW})::text"
-WAL_REACHED = f"SELECT pg_wal_lsn_diff({_WAL_NOW}, %s::pg_lsn) >= 0"
-COPY_FACE_IDS_UP_TO = "COPY (SELECT id FROM faces WHERE id <= %s) TO STDOUT (FORMAT BINARY)"
+# Whether the server has come as far as a snapshot, and how many of the model's faces up to
+# its watermark remain: every face counted minus those above (a few, by the primary key), so
+# the count is an index-only scan of faces_model_idx rather than a read of every row.
+SNAPSHOT_CHECK = f"""
+SELECT pg_wal_lsn_diff({_WAL_NOW}, %(lsn)s::pg_lsn) >= 0,
+       (SELECT count(*) FROM faces WHERE model = %(model)s)
+       - (SELECT count(*) FROM faces WHERE model = %(model)s AND id > %(watermark)s)
+"""
+# Every face id <= the watermark, of any model, as one bytea of big-endian int8s (the primary
+# key alone: an index-only scan; one value, not a row a face).
+FACE_IDS_UP_TO = "SELECT string_agg(int8send(id), ''::bytea) FROM faces WHERE id <= %s"

@@ -235,6 +235,12 @@ def pack_coverage(conn: psycopg.Connection, model: str) -> tuple[int, int]:
     return row[0], row[1]
 
 
+def coverage_stamp(conn: psycopg.Connection) -> tuple[int, ...]:
+    """A value that changes whenever rows are added to or deleted from photos or
+    photo_analyses (PostgreSQL's statistics: seconds late, all zeros if they are off)."""
+    return tuple(int(v) for row in conn.execute(sql.COVERAGE_STAMP) for v in row)
+
+
 def count_faces(conn: psycopg.Connection, model: str) -> int:
     """Faces stored for the model: the size of the library a search of it looks through."""
     return int(conn.execute(sql.FACES_OF_MODEL, [model]).fetchone()[0])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -42,6 +43,7 @@ class FaceAnalyzer:
         det_threshold: float = 0.5,
         min_face_size: int = 0,
         batch_size: int = 64,
+        cache_dir: Path | None = None,
     ) -> None:
         self.pack = pack
         self.providers = list(providers)
@@ -50,6 +52,7 @@ class FaceAnalyzer:
         self.det_threshold = det_threshold
         self.min_face_size = min_face_size
         self.batch_size = max(1, batch_size)
+        self.cache_dir = cache_dir  # compiled models kept for the next process (OpenVINO)
         self._detector: SCRFD | None = None
         self._recognizer: ArcFace | None = None
         self._lock = threading.Lock()
@@ -69,9 +72,11 @@ class FaceAnalyzer:
                 # While callers overlap (the indexer's workers, concurrent HTTP requests), one
                 # detection stream per core, so they detect side by side instead of queueing.
                 det_session = create_session(self.pack.detector, self.providers, self.threads,
-                                             static_shapes=True, streams=self.threads)
+                                             static_shapes=True, streams=self.threads,
+                                             cache_dir=self.cache_dir)
                 detector = SCRFD(det_session, det_threshold=self.det_threshold)
-                rec_session = create_session(self.pack.recognizer, self.providers, self.threads)
+                rec_session = create_session(self.pack.recognizer, self.providers, self.threads,
+                                             cache_dir=self.cache_dir)
                 self._recognizer = ArcFace(self.pack.recognizer, rec_session)
                 self._detector = detector
             return self._detector, self._recognizer

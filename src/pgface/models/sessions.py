@@ -63,7 +63,8 @@ def default_threads() -> int:
 
 
 def create_session(model: Path, providers: Sequence[str], threads: int = 0,
-                   static_shapes: bool = False, streams: int = 1) -> Any:
+                   static_shapes: bool = False, streams: int = 1,
+                   cache_dir: Path | None = None) -> Any:
     """An ONNX Runtime session, or its OpenVINO stand-in, on the first backend that works.
 
     streams > 1 (OpenVINO): while callers overlap, each inference gets a stream of its own, the
@@ -72,6 +73,9 @@ def create_session(model: Path, providers: Sequence[str], threads: int = 0,
 
     A CUDA build of onnxruntime lists CUDA even on a machine without a GPU, and then quietly
     runs on the CPU: such a session is dropped for the next backend in the list.
+
+    cache_dir (OpenVINO): where compiled models are kept, so a new process imports them
+    instead of compiling again (docs/benchmarks-search.md, cold start).
     """
     threads = threads or default_threads()
     remaining = list(providers) or [CPU]
@@ -91,7 +95,7 @@ def create_session(model: Path, providers: Sequence[str], threads: int = 0,
             torch_backend.report_unusable(backend, reason, remaining[0])
             continue
         if backend == OPENVINO:
-            session = OpenVINOSession(model, threads, static_shapes, streams)
+            session = OpenVINOSession(model, threads, static_shapes, streams, cache_dir)
         else:
             session = _onnx_runtime_session(model, [p for p in remaining if p != OPENVINO],
                                             threads)
@@ -124,10 +128,14 @@ class OpenVINOSession:
     """OpenVINO behind the slice of onnxruntime.InferenceSession that InsightFace uses."""
 
     def __init__(self, model: Path, threads: int, static_shapes: bool = False,
-                 streams: int = 1) -> None:
+                 streams: int = 1, cache_dir: Path | None = None) -> None:
         import openvino as ov
 
         self._core = ov.Core()
+        self._cache_dir = cache_dir if cache_dir is not None and _writable_folder(cache_dir) \
+            else None
+        if self._cache_dir is not None:
+            self._core.set_property({"CACHE_DIR": str(self._cache_dir)})
         self._model_path = str(model)
         # Latency mode: one stream using every thread, like ONNX Runtime's intra-op pool; the
         # fastest for one caller. With it alone, two indexing workers detected no faster than
@@ -166,12 +174,44 @@ class OpenVINOSession:
         with self._compile_lock:
             compiled = self._compiled.get(key)
             if compiled is None:
-                model = self._core.read_model(self._model_path)
-                if shape is not None:
-                    model.reshape({model.inputs[0].get_any_name(): list(shape)})
+                model: Any = self._reshaped_file(shape) if shape is not None else None
+                if model is None:
+                    model = self._core.read_model(self._model_path)
+                    if shape is not None:
+                        model.reshape({model.inputs[0].get_any_name(): list(shape)})
                 compiled = self._compiled[key] = self._core.compile_model(
                     model, "CPU", self._configs[parallel])
             return compiled
+
+    def _reshaped_file(self, shape: tuple[int, ...]) -> str | None:
+        """The model reshaped to shape, saved once in the cache folder: OpenVINO's cache
+        finds a compiled file by its path in a few milliseconds, where a reshaped model in
+        memory is read, converted and hashed first (a quarter second each time)."""
+        if self._cache_dir is None:
+            return None
+        import openvino as ov
+
+        source = Path(self._model_path)
+        info = source.stat()
+        name = f"{source.stem}-{info.st_size}-{info.st_mtime_ns}-{'x'.join(map(str, shape))}"
+        xml = self._cache_dir / f"{name}.xml"
+        if not xml.exists():
+            model = self._core.read_model(self._model_path)
+            model.reshape({model.inputs[0].get_any_name(): list(shape)})
+            temp = self._cache_dir / f"{name}.{os.getpid()}.{threading.get_ident()}.tmp.xml"
+            try:
+                ov.save_model(model, str(temp), compress_to_fp16=False)
+                # the weights first, then the file that names them: a reader never meets an
+                # .xml without its .bin
+                os.replace(temp.with_suffix(".bin"), xml.with_suffix(".bin"))
+                os.replace(temp, xml)
+            except (OSError, RuntimeError) as exc:
+                log.info("cannot keep the reshaped model in %s (%s)", self._cache_dir, exc)
+                return None
+            finally:
+                temp.unlink(missing_ok=True)
+                temp.with_suffix(".bin").unlink(missing_ok=True)
+        return str(xml)
 
     def compile_shapes(self, shapes: Sequence[tuple[int, ...]]) -> None:
         """Compile every variant for these input shapes now rather than on first use."""
@@ -218,6 +258,17 @@ class OpenVINOSession:
         names = output_names or [o.name for o in self._outputs]
         # Copies: the request reuses its output buffers on the next call.
         return [np.array(results[self._port_of[n]]) for n in names]
+
+
+def _writable_folder(folder: Path) -> bool:
+    """Whether compiled models can be kept in folder (made if missing); without it OpenVINO
+    compiles each model anew, as it would with no cache."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.info("no OpenVINO model cache in %s (%s)", folder, exc)
+        return False
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def _shape(port: Any) -> list[int | str]:

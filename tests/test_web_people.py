@@ -14,6 +14,7 @@ import pytest
 from conftest import REPO, in_pgface_schema, with_database
 from lfw_people import copy_database, make_people
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from test_api import running_server
 from test_web import CHROMIUM, CHROMIUM_ARGS
 
@@ -38,7 +39,7 @@ pytestmark = pytest.mark.skipif(
 def lfw_people(lfw_library: Pgface, server_url: str) -> Iterator[Settings]:
     """Settings of a copy of the LFW library with one person per LFW folder."""
     name = "lfw_people"
-    source = lfw_library.settings.database_url.rsplit("/", 1)[1].split("?")[0]
+    source = conninfo_to_dict(lfw_library.settings.database_url)["dbname"]
     copy_database(lfw_library, server_url, source, name)
     settings = lfw_library.settings.model_copy(
         update={"database_url": with_database(server_url, name)})

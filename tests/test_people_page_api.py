@@ -130,5 +130,15 @@ def test_cli_hide_unhide_review(settings: Settings, pf: Pgface, tmp_path: Path,
     assert review["people"][0]["faces"] == 1
     result = runner.invoke(app, ["people", "review"], env=env)
     assert result.exit_code == 0 and "1 of 1 unnamed people to review" in result.output
+    # Merging several people from the command line: one change, one undo.
+    loner = review["people"][0]["id"]
+    sizes = {p: pf.people.get(p).faces for p in ("biden", "obama")}
+    result = runner.invoke(app, ["people", "merge", "biden", str(loner), "obama", "--name",
+                                 "obama", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["faces"] == sizes["biden"] + sizes["obama"] + 1
+    assert runner.invoke(app, ["people", "undo"], env=env).exit_code == 0
+    assert {p: pf.people.get(p).faces for p in ("biden", "obama")} == sizes
+    assert pf.people.get(loner).faces == 1
     result = runner.invoke(app, ["people", "hide", "nobody"], env=env)
     assert result.exit_code != 0 and "nobody" in result.output

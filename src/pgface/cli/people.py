@@ -183,21 +183,23 @@ def rename(person: PersonArg, new_name: str, as_json: JsonOption = False) -> Non
 @people_app.command()
 @handle_errors
 def merge(
-    source: Annotated[str, typer.Argument(help="Person whose faces move; then deleted.")],
+    sources: Annotated[list[str], typer.Argument(
+        metavar="SOURCE...", help="People whose faces move; then deleted.")],
     target: Annotated[str, typer.Argument(help="Person who receives them.")],
     new_name: Annotated[str | None, typer.Option(
-        "--name", help="The name the merged person keeps; needed when both have names.")
+        "--name", help="The name the merged person keeps; needed when two have names.")
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Merge SOURCE into TARGET, keeping the name either has.
+    """Merge SOURCE (one person or several) into TARGET, keeping the name one of them has.
 
-    When both have names, --name says which the merged person keeps (or gives a new one).
+    When they have different names, --name says which the merged person keeps (or gives a new
+    one). One change: one `people undo` takes the whole merge back.
 
-    Example: pgface people merge 23 "Ada Lovelace"
+    Example: pgface people merge 23 24 "Ada Lovelace"
     """
     with open_library() as pf:
-        _said(_people(pf).merge(source, target, new_name), "merged into", as_json)
+        _said(_people(pf).merge(sources, target, new_name), "merged into", as_json)
 
 
 @people_app.command()

@@ -184,7 +184,7 @@ def rename(person: PersonArg, new_name: str, as_json: JsonOption = False) -> Non
 @handle_errors
 def merge(
     sources: Annotated[list[str], typer.Argument(
-        metavar="SOURCE...", help="People whose faces move; then deleted.")],
+        metavar="SOURCE", help="People whose faces move; then deleted.")],
     target: Annotated[str, typer.Argument(help="Person who receives them.")],
     new_name: Annotated[str | None, typer.Option(
         "--name", help="The name the merged person keeps; needed when two have names.")

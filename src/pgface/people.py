@@ -101,10 +101,21 @@ class Person:
     name: str | None
     faces: int
     photos: int
+    hidden: bool = False  # left out of the people page (and `people list`) unless asked
+    cover_face_id: int | None = None  # the face that shows the person: most confidently found
 
     @property
     def label(self) -> str:
         return self.name if self.name is not None else f"person {self.id} (unnamed)"
+
+
+@dataclass(frozen=True)
+class PersonPhoto:
+    photo_id: int
+    path: str
+    width: int
+    height: int
+    face_ids: list[int]  # the person's faces in it
 
 
 @dataclass(frozen=True)
@@ -157,11 +168,34 @@ class People:
 
     # Reading
 
-    def list(self, unnamed: bool = False) -> list[Person]:
-        """Named people, by name; with `unnamed`, also the people clustering found."""
+    def list(self, unnamed: bool = False, hidden: bool = False) -> list[Person]:
+        """Named people, by name; with `unnamed`, also the people clustering found; with
+        `hidden`, also the hidden ones."""
         with self.pool.connection() as conn:
-            rows = ps.list_people(conn, unnamed)
-        return [Person(r["id"], r["name"], r["faces"], r["photos"]) for r in rows]
+            rows = ps.list_people(conn, unnamed, hidden)
+        return [Person(r["id"], r["name"], r["faces"], r["photos"], r["hidden"]) for r in rows]
+
+    def page(self, named: bool | None = None, hidden: bool = False, limit: int = 100,
+             offset: int = 0) -> tuple[list[Person], int]:
+        """People in the people page's order (named first, then by faces, most first), each
+        with a cover face: `limit` of them from `offset`, and how many there are in all.
+        `named` True or False keeps only named or unnamed people; `hidden` includes those."""
+        with self.pool.connection() as conn:
+            rows, total = ps.people_page(conn, named, hidden, limit, offset)
+        return [Person(r["id"], r["name"], r["faces"], r["photos"], r["hidden"],
+                       r["cover_face_id"]) for r in rows], total
+
+    def review(self, limit: int = 20, offset: int = 0) -> tuple[list[Person], int]:
+        """The review queue: unnamed people nobody hid, the most faces first."""
+        return self.page(named=False, hidden=False, limit=limit, offset=offset)
+
+    def photos(self, person: PersonRef, limit: int = 100, offset: int = 0
+               ) -> tuple[list[PersonPhoto], int]:
+        """The photos the person is in (latest indexed first), with their faces in each."""
+        with self.pool.connection() as conn:
+            rows, total = ps.person_photos(conn, self._resolve(conn, person), limit, offset)
+        return [PersonPhoto(r["id"], r["path"], r["width"], r["height"], list(r["face_ids"]))
+                for r in rows], total
 
     def get(self, person: PersonRef) -> Person:
         with self.pool.connection() as conn:
@@ -225,30 +259,51 @@ class People:
             change.summary = f"renamed {_label(person_id, before)} to {name!r}"
             return self._person(conn, person_id)
 
-    def merge(self, source: PersonRef, target: PersonRef, name: str | None = None) -> Person:
-        """Move every face of `source` into `target` and delete `source`.
+    def merge(self, source: PersonRef | Sequence[PersonRef], target: PersonRef,
+              name: str | None = None) -> Person:
+        """Move every face of `source` (one person, or several) into `target` and delete them;
+        one change, so one undo takes the whole merge back.
 
-        The merged person keeps the name either has; when both have (different) names,
+        The merged person keeps the name one of them has; when they have different names,
         `name` must say which it keeps (or give a new one), else PersonConflict.
         """
+        sources = [source] if isinstance(source, int | str) else list(source)
+        if not sources:
+            raise PersonError("no person to merge given")
         with self._change("merge") as (conn, change):
-            source_id = self._resolve(conn, source)
             target_id = self._resolve(conn, target)
-            if source_id == target_id:
-                raise PersonError(f"cannot merge person {source_id} into itself")
-            names = [ps.get_person(conn, i)["name"] for i in (source_id, target_id)]
-            kept = self._merged_name(conn, names, name, (source_id, target_id))
-            ps.move_all_faces(conn, source_id, target_id)
-            ps.delete_person(conn, source_id)  # first: its name may be the one kept
-            if kept != names[1]:
+            source_ids = list(dict.fromkeys(self._resolve(conn, s) for s in sources))
+            if target_id in source_ids:
+                raise PersonError(f"cannot merge person {target_id} into itself")
+            ids = [*source_ids, target_id]
+            names = [ps.get_person(conn, i)["name"] for i in ids]
+            kept = self._merged_name(conn, names, name, ids)
+            for source_id in source_ids:
+                ps.move_all_faces(conn, source_id, target_id)
+                ps.delete_person(conn, source_id)  # first: its name may be the one kept
+            if kept != names[-1]:
                 ps.rename_person(conn, target_id, kept)
             ps.touch_people(conn, [target_id])
-            change.involve(source_id, target_id)
-            change.payload.update(source=source_id, target=target_id, names=names, name=kept)
-            change.summary = (f"merged {_label(source_id, names[0])} into "
-                              f"{_label(target_id, names[1])}"
-                              + (f", named {kept!r}" if kept != names[1] else ""))
+            change.involve(*ids)
+            change.payload.update(source=source_ids[0] if len(source_ids) == 1 else source_ids,
+                                  target=target_id, names=names, name=kept)
+            merged = ", ".join(_label(i, n) for i, n in zip(source_ids, names[:-1], strict=True))
+            change.summary = (f"merged {merged} into {_label(target_id, names[-1])}"
+                              + (f", named {kept!r}" if kept != names[-1] else ""))
             return self._person(conn, target_id)
+
+    def hide(self, person: PersonRef, hidden: bool = True) -> Person:
+        """Hide the person from the people page (or show them again, `hidden=False`); their
+        faces stay theirs and keep being found by search and identify."""
+        kind = "hide" if hidden else "unhide"
+        with self._change(kind) as (conn, change):
+            person_id = self._resolve(conn, person)
+            was = ps.get_person(conn, person_id)["name"]
+            change.discard = not ps.set_hidden(conn, person_id, hidden)
+            change.involve(person_id)
+            change.payload.update(person_id=person_id, hidden=hidden)
+            change.summary = f"{'hid' if hidden else 'unhid'} {_label(person_id, was)}"
+            return self._person(conn, person_id)
 
     def split(self, person: PersonRef, face_ids: Sequence[int], name: str | None = None
               ) -> Person:
@@ -460,18 +515,20 @@ class People:
 
     @staticmethod
     def _merged_name(conn: psycopg.Connection, names: list[str | None], chosen: str | None,
-                     pair: tuple[int, int]) -> str | None:
-        """The name a merge keeps: the chosen one, else the one name the two have."""
+                     merged: Sequence[int]) -> str | None:
+        """The name a merge keeps: the chosen one, else the one name the people have."""
         if chosen is not None:
             chosen = _clean_name(chosen)
             taken = ps.person_by_name(conn, chosen)
-            if taken and taken["id"] not in pair:
-                raise PersonError(f"a third person is named {chosen!r} (id {taken['id']})")
+            if taken and taken["id"] not in merged:
+                other = "a third person" if len(merged) == 2 else "another person"
+                raise PersonError(f"{other} is named {chosen!r} (id {taken['id']})")
             return chosen
-        named = [n for n in names if n is not None]
-        if len(set(named)) > 1:
+        named = list(dict.fromkeys(n for n in names if n is not None))
+        if len(named) > 1:
+            which = "both people have" if len(names) == 2 else "several of them have"
             raise PersonConflict(
-                f"both people have names ({named[0]!r}, {named[1]!r}): say which one the merged "
+                f"{which} names ({', '.join(repr(n) for n in named)}): say which one the merged "
                 f"person keeps (--name on the command line, \"name\" over HTTP)",
                 {"names": named})
         return named[0] if named else None
@@ -501,8 +558,9 @@ class People:
         row = ps.get_person(conn, person_id)
         if row is None:
             raise NotFoundError(f"no person with id {person_id}")
-        faces = ps.person_faces(conn, person_id)
-        return Person(person_id, row["name"], len(faces), len({f["photo_id"] for f in faces}))
+        summary = ps.person_summary(conn, person_id)
+        return Person(person_id, row["name"], summary["faces"], summary["photos"], row["hidden"],
+                      summary["cover_face_id"])
 
     def _check_faces(self, conn: psycopg.Connection, face_ids: Sequence[int]
                      ) -> dict[int, tuple[int, int]]:

@@ -209,11 +209,29 @@ class PersonOut(BaseModel):
     name: str | None
     faces: int
     photos: int
+    hidden: bool = Field(description="Left out of lists unless `hidden=true` is asked for")
+    cover_face_id: int | None = Field(description="The face that shows the person: the one "
+                                      "detected with the most confidence; null without faces")
+    cover_url: str | None = Field(description="That face's crop; null without faces")
     faces_url: str
+    photos_url: str
 
 
 class PeoplePage(Page):
     people: list[PersonOut]
+
+
+class PersonPhotoOut(BaseModel):
+    photo_id: int
+    path: str
+    width: int
+    height: int
+    face_ids: list[int] = Field(description="The person's faces in this photo")
+    image_url: str
+
+
+class PersonPhotosPage(Page):
+    photos: list[PersonPhotoOut]
 
 
 class PersonFaceOut(BaseModel):
@@ -221,7 +239,7 @@ class PersonFaceOut(BaseModel):
     photo_id: int
     path: str
     bbox: Box
-    assigned_by: str | None = Field(description="'human', 'cluster'... or null")
+    assigned_by: str | None = Field(description="'user' (a human placed it), 'cluster', or null")
     crop_url: str
 
 

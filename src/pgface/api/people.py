@@ -1,5 +1,6 @@
-"""People: list, get, name faces, rename, merge, split, delete, erase, cluster, identify,
-history and undo. Every change is recorded as made by the API key's name ('api' when open)."""
+"""People: list, review, get, their faces and photos, name faces, rename, hide, merge, split,
+delete, erase, cluster, identify, history and undo. Every change is recorded as made by the
+API key's name ('api' when open)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pgface.api.models import (
     PersonDeleted,
     PersonFacesPage,
     PersonOut,
+    PersonPhotosPage,
     error_responses,
     page_fields,
 )
@@ -55,10 +57,12 @@ class Rename(BaseModel):
 
 
 class Merge(BaseModel):
-    source: PersonRef = Field(description="Id or name of the person whose faces move")
+    source: PersonRef | Annotated[list[PersonRef], Field(min_length=1, max_length=1000)] = Field(
+        description="Id or name of the person whose faces move, or a list of them")
     target: PersonRef = Field(description="Id or name of the person who keeps them")
     name: str | None = Field(None, min_length=1, max_length=200, description="The name the "
-                             "merged person keeps; required (409 otherwise) when both have names")
+                             "merged person keeps; required (409 otherwise) when two of them "
+                             "have different names")
 
 
 class Split(BaseModel):
@@ -74,7 +78,10 @@ WriteKey = Annotated[ApiKey | None, Depends(require_write)]
 
 
 def _person(person: Person) -> dict:
-    return {**asdict(person), "faces_url": f"/api/people/{person.id}/faces"}
+    cover = person.cover_face_id
+    return {**asdict(person), "cover_url": f"/api/faces/{cover}/crop" if cover else None,
+            "faces_url": f"/api/people/{person.id}/faces",
+            "photos_url": f"/api/people/{person.id}/photos"}
 
 
 def _people(request: Request, key: ApiKey | None) -> People:
@@ -96,13 +103,24 @@ def _held(faces: list[HeldFace]) -> list[dict]:
             responses=READ_ERRORS)
 def list_people(request: Request, unnamed: bool = Query(
         False, description="Also the unnamed people that clustering found"),
+        hidden: bool = Query(False, description="Also the people hidden from lists"),
         limit: Limit = 100, offset: Offset = 0) -> dict:
-    """Named people by name, and with `unnamed=true` the people clustering found: `limit`
-    of them from `offset`, with `total`."""
-    everyone = get_pf(request).people.list(unnamed)
-    page = everyone[offset : offset + limit]
+    """Named people, and with `unnamed=true` the people clustering found: named first, then
+    by faces (most first), each with a cover face; `limit` of them from `offset`, with
+    `total`. Hidden people only with `hidden=true`."""
+    page, total = get_pf(request).people.page(None if unnamed else True, hidden, limit, offset)
     return {"people": [_person(p) for p in page],
-            **page_fields(len(everyone), limit, offset, len(page))}
+            **page_fields(total, limit, offset, len(page))}
+
+
+@router.get("/review", dependencies=[Depends(require_read)], response_model=PeoplePage,
+            responses=READ_ERRORS)
+def review(request: Request, limit: Limit = 20, offset: Offset = 0) -> dict:
+    """The review queue: the unnamed people clustering found that nobody hid, the most faces
+    first, to name, pass over or hide one by one; `limit` from `offset`, with `total`."""
+    page, total = get_pf(request).people.review(limit, offset)
+    return {"people": [_person(p) for p in page],
+            **page_fields(total, limit, offset, len(page))}
 
 
 @router.post("/name", response_model=NamingOut, responses=WRITE_ERRORS)
@@ -174,6 +192,29 @@ def person_faces(request: Request, ref: str, limit: Limit = 100, offset: Offset 
     page = faces[offset : offset + limit]
     return {"faces": [{**asdict(f), "crop_url": f"/api/faces/{f.face_id}/crop"} for f in page],
             **page_fields(len(faces), limit, offset, len(page))}
+
+
+@router.get("/{ref}/photos", dependencies=[Depends(require_read)],
+            response_model=PersonPhotosPage, responses=READ_ERRORS)
+def person_photos(request: Request, ref: str, limit: Limit = 100, offset: Offset = 0) -> dict:
+    """The photos the person is in, latest indexed first, with their faces in each:
+    `limit` from `offset`, with `total`."""
+    photos, total = get_pf(request).people.photos(ref, limit, offset)
+    return {"photos": [{**asdict(p), "image_url": f"/api/photos/{p.photo_id}/image"}
+                       for p in photos], **page_fields(total, limit, offset, len(photos))}
+
+
+@router.post("/{ref}/hide", response_model=PersonOut, responses=WRITE_ERRORS)
+def hide(request: Request, ref: str, key: WriteKey) -> dict:
+    """Hide the person from lists (not a person, or not someone to see); their faces stay
+    theirs and are still found. Undone by `unhide`, or by undo."""
+    return _person(_people(request, key).hide(ref, True))
+
+
+@router.post("/{ref}/unhide", response_model=PersonOut, responses=WRITE_ERRORS)
+def unhide(request: Request, ref: str, key: WriteKey) -> dict:
+    """Show a hidden person in lists again."""
+    return _person(_people(request, key).hide(ref, False))
 
 
 @router.patch("/{ref}", response_model=PersonOut, responses=WRITE_ERRORS)

@@ -51,7 +51,18 @@ def _say_left(left: list[HeldFace]) -> None:
 
 
 def _person_dict(person: Person) -> dict:
-    return {"id": person.id, "name": person.name, "faces": person.faces, "photos": person.photos}
+    return {"id": person.id, "name": person.name, "faces": person.faces, "photos": person.photos,
+            "hidden": person.hidden, "cover_face_id": person.cover_face_id}
+
+
+def _people_table(found: list[Person]) -> Table:
+    table = Table()
+    for column in ("id", "name", "faces", "photos"):
+        table.add_column(column)
+    for p in found:
+        table.add_row(str(p.id), (p.name or "(unnamed)") + (" (hidden)" if p.hidden else ""),
+                      str(p.faces), str(p.photos))
+    return table
 
 
 def _said(person: Person, what: str, as_json: bool) -> None:
@@ -67,23 +78,43 @@ def _said(person: Person, what: str, as_json: bool) -> None:
 def list_people(
     unnamed: Annotated[bool, typer.Option(
         "--all", "-a", help="Also the unnamed people clustering found.")] = False,
+    hidden: Annotated[bool, typer.Option(
+        "--hidden", help="Also the people hidden with `pgface people hide`.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """List people with how many faces and photos each has.
+    """List people, by name, with how many faces and photos each has.
 
     Example: pgface people list --all
     """
     with open_library() as pf:
-        found = pf.people.list(unnamed=unnamed)
+        found = pf.people.list(unnamed=unnamed, hidden=hidden)
     if as_json:
         print_json([_person_dict(p) for p in found])
         return
-    table = Table()
-    for column in ("id", "name", "faces", "photos"):
-        table.add_column(column)
-    for p in found:
-        table.add_row(str(p.id), p.name or "(unnamed)", str(p.faces), str(p.photos))
-    out.print(table)
+    out.print(_people_table(found))
+
+
+@people_app.command()
+@handle_errors
+def review(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many people.")] = 20,
+    offset: Annotated[int, typer.Option(min=0, help="People passed over.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """The review queue: unnamed people nobody hid, the most faces first.
+
+    Name them (`people rename`), or hide those who are not a person (`people hide`).
+
+    Example: pgface people review -n 5
+    """
+    with open_library() as pf:
+        found, total = pf.people.review(limit, offset)
+    if as_json:
+        print_json({"people": [_person_dict(p) for p in found], "total": total,
+                    "limit": limit, "offset": offset})
+        return
+    out.print(_people_table(found))
+    err.print(f"{len(found)} of {total} unnamed people to review", highlight=False)
 
 
 @people_app.command()
@@ -152,21 +183,23 @@ def rename(person: PersonArg, new_name: str, as_json: JsonOption = False) -> Non
 @people_app.command()
 @handle_errors
 def merge(
-    source: Annotated[str, typer.Argument(help="Person whose faces move; then deleted.")],
+    sources: Annotated[list[str], typer.Argument(
+        metavar="SOURCE", help="People whose faces move; then deleted.")],
     target: Annotated[str, typer.Argument(help="Person who receives them.")],
     new_name: Annotated[str | None, typer.Option(
-        "--name", help="The name the merged person keeps; needed when both have names.")
+        "--name", help="The name the merged person keeps; needed when two have names.")
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Merge SOURCE into TARGET, keeping the name either has.
+    """Merge SOURCE (one person or several) into TARGET, keeping the name one of them has.
 
-    When both have names, --name says which the merged person keeps (or gives a new one).
+    When they have different names, --name says which the merged person keeps (or gives a new
+    one). One change: one `people undo` takes the whole merge back.
 
-    Example: pgface people merge 23 "Ada Lovelace"
+    Example: pgface people merge 23 24 "Ada Lovelace"
     """
     with open_library() as pf:
-        _said(_people(pf).merge(source, target, new_name), "merged into", as_json)
+        _said(_people(pf).merge(sources, target, new_name), "merged into", as_json)
 
 
 @people_app.command()
@@ -184,6 +217,30 @@ def split(
     """
     with open_library() as pf:
         _said(_people(pf).split(person, faces, new_name), "split off", as_json)
+
+
+@people_app.command()
+@handle_errors
+def hide(person: PersonArg, as_json: JsonOption = False) -> None:
+    """Hide a person from lists and the people page (not a person, or not one to see).
+
+    Their faces stay theirs and are still found; `people unhide` shows them again.
+
+    Example: pgface people hide 23
+    """
+    with open_library() as pf:
+        _said(_people(pf).hide(person, True), "hid", as_json)
+
+
+@people_app.command()
+@handle_errors
+def unhide(person: PersonArg, as_json: JsonOption = False) -> None:
+    """Show a hidden person in lists and the people page again.
+
+    Example: pgface people unhide 23
+    """
+    with open_library() as pf:
+        _said(_people(pf).hide(person, False), "unhid", as_json)
 
 
 @people_app.command()

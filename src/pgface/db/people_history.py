@@ -43,12 +43,12 @@ UPDATE people SET name = NULL WHERE id IN (
 AND name IS NOT NULL
 """
 RESTORE_PEOPLE = """
-INSERT INTO people (id, name, created_at, updated_at) OVERRIDING SYSTEM VALUE
+INSERT INTO people (id, name, created_at, updated_at, hidden) OVERRIDING SYSTEM VALUE
 SELECT r.row_id, r.before->>'name', (r.before->>'created_at')::timestamptz,
-       (r.before->>'updated_at')::timestamptz
+       (r.before->>'updated_at')::timestamptz, coalesce((r.before->>'hidden')::boolean, false)
 FROM people_change_rows r WHERE r.change_id = %s AND r.tbl = 'people' AND r.before IS NOT NULL
 ON CONFLICT (id) DO UPDATE SET name = excluded.name, created_at = excluded.created_at,
-                               updated_at = excluded.updated_at
+                               updated_at = excluded.updated_at, hidden = excluded.hidden
 """
 RESTORE_FACES = """
 UPDATE faces f SET person_id = (r.before->>'person_id')::bigint,

@@ -16,16 +16,51 @@ USER = "user"  # a human put the face in its person: clustering leaves it alone
 CLUSTER = "cluster"  # clustering put it there: a full re-cluster may change it
 
 INSERT_PERSON = "INSERT INTO people (name) VALUES (%s) RETURNING id"
-GET_PERSON = "SELECT id, name, created_at, updated_at FROM people WHERE id = %s"
-PERSON_BY_NAME = "SELECT id, name, created_at, updated_at FROM people WHERE name = %s"
+GET_PERSON = "SELECT id, name, hidden, created_at, updated_at FROM people WHERE id = %s"
+PERSON_BY_NAME = "SELECT id, name, hidden, created_at, updated_at FROM people WHERE name = %s"
 LIST_PEOPLE = """
-SELECT p.id, p.name, p.created_at, p.updated_at, count(f.id) AS faces,
+SELECT p.id, p.name, p.hidden, p.created_at, p.updated_at, count(f.id) AS faces,
        count(DISTINCT f.photo_id) AS photos
 FROM people p LEFT JOIN faces f ON f.person_id = p.id
+WHERE (%(unnamed)s OR p.name IS NOT NULL) AND (%(hidden)s OR NOT p.hidden)
 GROUP BY p.id
-HAVING %(unnamed)s OR p.name IS NOT NULL
 ORDER BY p.name NULLS LAST, p.id
 """
+# The people page's order: named people first, then whoever has the most faces. The cover is
+# the face detected with the most confidence. `named` NULL: both named and unnamed people.
+PEOPLE_FILTER = """
+(%(named)s::boolean IS NULL OR (p.name IS NOT NULL) = %(named)s)
+AND (%(hidden)s OR NOT p.hidden)
+"""
+PEOPLE_PAGE = f"""
+SELECT p.id, p.name, p.hidden, count(f.id) AS faces, count(DISTINCT f.photo_id) AS photos,
+       (array_agg(f.id ORDER BY f.det_score DESC, f.id) FILTER (WHERE f.id IS NOT NULL))[1]
+           AS cover_face_id
+FROM people p LEFT JOIN faces f ON f.person_id = p.id
+WHERE {PEOPLE_FILTER}
+GROUP BY p.id
+ORDER BY p.name IS NULL, count(f.id) DESC, p.name, p.id
+LIMIT %(limit)s OFFSET %(offset)s
+"""
+COUNT_PEOPLE = f"SELECT count(*) FROM people p WHERE {PEOPLE_FILTER}"
+PERSON_SUMMARY = """
+SELECT count(f.id) AS faces, count(DISTINCT f.photo_id) AS photos,
+       (array_agg(f.id ORDER BY f.det_score DESC, f.id) FILTER (WHERE f.id IS NOT NULL))[1]
+           AS cover_face_id
+FROM faces f WHERE f.person_id = %s
+"""
+# Only a real change is written (and so recorded in the history).
+SET_HIDDEN = "UPDATE people SET hidden = %s, updated_at = now() WHERE id = %s AND hidden <> %s"
+# The photos a person is in, newest indexed first, with their faces of this person.
+PERSON_PHOTOS = """
+SELECT ph.id, ph.path, ph.width, ph.height, array_agg(f.id ORDER BY f.id) AS face_ids
+FROM faces f JOIN photos ph ON ph.id = f.photo_id
+WHERE f.person_id = %s
+GROUP BY ph.id
+ORDER BY ph.indexed_at DESC, ph.id DESC
+LIMIT %s OFFSET %s
+"""
+COUNT_PERSON_PHOTOS = "SELECT count(DISTINCT photo_id) FROM faces WHERE person_id = %s"
 RENAME_PERSON = "UPDATE people SET name = %s, updated_at = now() WHERE id = %s"
 TOUCH_PEOPLE = "UPDATE people SET updated_at = now() WHERE id = ANY(%s)"
 DELETE_PERSON = "DELETE FROM people WHERE id = %s"
@@ -140,9 +175,36 @@ def person_by_name(conn: psycopg.Connection, name: str) -> dict | None:
         return cur.execute(PERSON_BY_NAME, [name]).fetchone()
 
 
-def list_people(conn: psycopg.Connection, unnamed: bool) -> list[dict]:
+def list_people(conn: psycopg.Connection, unnamed: bool, hidden: bool = False) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(LIST_PEOPLE, {"unnamed": unnamed}).fetchall()
+        return cur.execute(LIST_PEOPLE, {"unnamed": unnamed, "hidden": hidden}).fetchall()
+
+
+def people_page(conn: psycopg.Connection, named: bool | None, hidden: bool, limit: int,
+                offset: int) -> tuple[list[dict], int]:
+    """One page of people in the people page's order, and how many the filter holds."""
+    where = {"named": named, "hidden": hidden}
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(PEOPLE_PAGE, {**where, "limit": limit, "offset": offset}).fetchall()
+    return rows, conn.execute(COUNT_PEOPLE, where).fetchone()[0]
+
+
+def person_summary(conn: psycopg.Connection, person_id: int) -> dict:
+    """A person's face and photo counts and their cover face (None without a face)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(PERSON_SUMMARY, [person_id]).fetchone()
+
+
+def set_hidden(conn: psycopg.Connection, person_id: int, hidden: bool) -> bool:
+    """Whether the person's hidden flag changed."""
+    return conn.execute(SET_HIDDEN, [hidden, person_id, hidden]).rowcount > 0
+
+
+def person_photos(conn: psycopg.Connection, person_id: int, limit: int, offset: int
+                  ) -> tuple[list[dict], int]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(PERSON_PHOTOS, [person_id, limit, offset]).fetchall()
+    return rows, conn.execute(COUNT_PERSON_PHOTOS, [person_id]).fetchone()[0]
 
 
 def rename_person(conn: psycopg.Connection, person_id: int, name: str | None) -> None:

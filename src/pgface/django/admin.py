@@ -72,9 +72,10 @@ class FaceAdmin(ReadOnly, admin.ModelAdmin):
 
 @admin.register(Person)
 class PersonAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("id", "name", "face_total", "updated_at")
+    list_display = ("id", "name", "face_total", "hidden", "updated_at")
+    list_filter = ("hidden",)
     search_fields = ("name",)
-    fields = readonly_fields = ("name", "created_at", "updated_at")
+    fields = readonly_fields = ("name", "hidden", "created_at", "updated_at")
     inlines = [PersonFaceInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Person]:

@@ -42,6 +42,7 @@ class ReadOnlyModel(models.Model):
 class Person(ReadOnlyModel):
     id = models.BigAutoField(primary_key=True)
     name = models.TextField(unique=True, null=True)  # None: found by clustering, not yet named
+    hidden = models.BooleanField(default=False)  # left out of people lists (migration 0008)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 

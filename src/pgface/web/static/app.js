@@ -16,9 +16,14 @@ function el(tag, attrs = {}, children = []) {
   return node;
 }
 
-function showMessage(text, kind = "error") {
+// A message, with one action button when given (e.g. Undo after a merge).
+function showMessage(text, kind = "error", action = null) {
   const box = $("#message");
-  box.textContent = text;
+  box.replaceChildren(el("span", { text }));
+  if (action) {
+    box.append(el("button", { type: "button", class: "message-action", text: action.label,
+      onclick: () => { showMessage(""); action.run(); } }));
+  }
   box.className = kind;
   box.hidden = !text;
 }
@@ -73,9 +78,30 @@ function imageUrl(path) {
   return state.images.get(path);
 }
 
-function faceImage(path, alt) {
-  const img = el("img", { alt, class: "crop", loading: "lazy" });
+// A crop shows a neutral placeholder until its image arrives, never alt text: the face's
+// name or number is said by the element around it.
+function faceImage(path) {
+  const img = el("img", { alt: "", class: "crop loading", loading: "lazy" });
+  img.addEventListener("load", () => img.classList.remove("loading"));
   imageUrl(path).then((url) => { img.src = url; }).catch(() => img.classList.add("missing"));
+  return img;
+}
+
+// The same, fetched only once the image comes near the viewport.
+const lazyImages = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting) continue;
+    const img = entry.target;
+    lazyImages.unobserve(img);
+    imageUrl(img.dataset.src).then((url) => { img.src = url; })
+      .catch(() => img.classList.add("missing"));
+  }
+}, { rootMargin: "100px" });
+
+function lazyImage(path, className = "crop") {
+  const img = el("img", { alt: "", class: `${className} loading`, "data-src": path });
+  img.addEventListener("load", () => img.classList.remove("loading"));
+  lazyImages.observe(img);
   return img;
 }
 
@@ -195,8 +221,9 @@ function matchCard(match) {
   const node = el("figure", { class: "match", "data-face-id": match.face_id }, [
     el("button", {
       type: "button", class: "open-photo", title: `open ${match.path}`,
+      "aria-label": `open ${fileName(match.path)}, face ${match.face_id}`,
       onclick: () => openPhoto(match.photo_id, match.face_id),
-    }, [faceImage(match.crop_url, `face ${match.face_id}`)]),
+    }, [faceImage(match.crop_url)]),
     el("figcaption", {}, [
       el("span", { class: "similarity", text: percent(match.similarity) }),
       // strangers of a library this size score so too: never shown as the same person
@@ -251,148 +278,53 @@ async function nameMatches(face, cards, input) {
 
 // ---------- photo viewer ----------
 
+// The photo with a focusable box per face; a face's name shows below its box on hover or
+// focus only, so no label ever covers a face (a crowd's labels would).
 async function openPhoto(photoId, faceId) {
   try {
     const photo = await getJson(`/api/photos/${photoId}`);
-    const image = await loadImage(await imageUrl(photo.image_url));
-    const boxes = photo.faces.map((f) => ({
-      bbox: f.bbox, label: f.person_name || "", highlight: f.id === faceId,
-    }));
-    drawBoxes($("#photo-canvas"), image, boxes, Math.min(1100, window.innerWidth - 80));
+    const src = await imageUrl(photo.image_url);
+    const frame = $("#photo-frame");
+    const img = el("img", { id: "photo-img", alt: "", src });
+    const boxes = photo.faces.map((f) => {
+      const [x1, y1, x2, y2] = f.bbox;
+      const name = f.person_name || (f.person_id ? `person ${f.person_id} (unnamed)` : "no person");
+      const box = el("button", {
+        type: "button", class: `face-box${f.id === faceId ? " highlight" : ""}`,
+        "aria-label": name, "data-face-id": f.id,
+        style: `left:${(100 * x1) / photo.width}%;top:${(100 * y1) / photo.height}%;` +
+          `width:${(100 * (x2 - x1)) / photo.width}%;height:${(100 * (y2 - y1)) / photo.height}%`,
+        onclick: () => { if (f.person_id) { $("#photo-dialog").close(); location.hash = `#/people/${f.person_id}`; } },
+      }, [el("span", { class: "face-label", text: name })]);
+      return box;
+    });
+    frame.replaceChildren(img, ...boxes);
+    const named = photo.faces.filter((f) => f.person_name).map((f) => f.person_name);
     $("#photo-title").textContent =
       `${fileName(photo.path)}: ${photo.width}×${photo.height}, ${photo.faces.length} faces`;
+    $("#photo-people").textContent = named.length ? `In this photo: ${named.join(", ")}` : "";
     $("#photo-dialog").showModal();
   } catch (error) {
     showMessage(`Cannot open photo ${photoId}: ${error.message}`);
   }
 }
 
-// ---------- people ----------
-
-async function loadPeople() {
-  const unnamed = $("#show-unnamed").checked;
-  loadHistory();
-  try {
-    const { people } = await getJson(`/api/people?unnamed=${unnamed}&limit=1000`);
-    const options = people.map((p) => el("option", { value: p.id, text: personLabel(p) }));
-    $("#merge-source").replaceChildren(...options.map((o) => o.cloneNode(true)));
-    $("#merge-target").replaceChildren(...options);
-    if (options.length > 1) $("#merge-target").selectedIndex = 1;
-    $("#people").replaceChildren(...(people.length
-      ? people.map(personCard)
-      : [el("p", { class: "muted", text: "No people yet: name faces in search results, or " +
-          "group unnamed faces into people." })]));
-  } catch (error) {
-    showMessage(`Cannot list people: ${error.message}`);
-  }
-}
-
-const personLabel = (p) => `${p.name || `person ${p.id} (unnamed)`} · ${p.faces} faces`;
-
-function personCard(person) {
-  const faces = el("div", { class: "person-faces" });
-  getJson(`/api/people/${person.id}/faces?limit=1000`).then(({ faces: list }) => {
-    faces.replaceChildren(...list.slice(0, 12).map((f) => el("button", {
-      type: "button", class: "open-photo", title: fileName(f.path),
-      onclick: () => openPhoto(f.photo_id, f.face_id),
-    }, [faceImage(`/api/faces/${f.face_id}/crop`, `face ${f.face_id}`)])));
-  }).catch((error) => faces.replaceChildren(el("p", { class: "muted", text: error.message })));
-  const input = el("input", { type: "text", value: person.name || "", placeholder: "Name",
-    "aria-label": `name of person ${person.id}` });
-  const form = el("form", {
-    class: "rename", onsubmit: async (event) => {
-      event.preventDefault();
-      try {
-        const renamed = await getJson(`/api/people/${person.id}`, {
-          method: "PATCH", json: { name: input.value },
-        });
-        showMessage(`Person ${person.id} is now ${renamed.name}.`, "ok");
-        await loadPeople();
-      } catch (error) {
-        showMessage(`Renaming failed: ${error.message}`);
-      }
-    },
-  }, [input, el("button", { type: "submit", text: "Save name" })]);
-  return el("article", { class: "person-card", "data-person-id": person.id }, [
-    el("div", { class: "person-head" }, [
-      el("h2", { text: person.name || `Person ${person.id}` }),
-      el("span", { class: "muted", text: `${person.faces} faces in ${person.photos} photos` }),
-    ]),
-    form,
-    faces,
-  ]);
-}
-
-async function merge(event) {
-  event.preventDefault();
-  const body = { source: Number($("#merge-source").value), target: Number($("#merge-target").value) };
-  try {
-    let person;
-    try {
-      person = await getJson("/api/people/merge", { method: "POST", json: body });
-    } catch (error) {
-      if (error.status !== 409 || !error.details.names) throw error;
-      const keep = await ask("Both people have names. Which one does the merged person keep?",
-        [], error.details.names.map((n) => `Keep ${n}`));
-      if (!keep) {
-        showMessage("Nothing was merged.", "ok");
-        return;
-      }
-      person = await getJson("/api/people/merge", {
-        method: "POST", json: { ...body, name: keep.slice("Keep ".length) },
-      });
-    }
-    loadStats();
-    showMessage(`Merged into ${person.name || `person ${person.id}`}: ${person.faces} faces.`, "ok");
-    await loadPeople();
-  } catch (error) {
-    showMessage(`Merge failed: ${error.message}`);
-  }
-}
-
-async function undo() {
-  try {
-    const change = await getJson("/api/people/undo", { method: "POST" });
-    showMessage(`Undone: ${change.summary}.`, "ok");
-    loadStats();
-    await loadPeople();
-  } catch (error) {
-    showMessage(`Undo failed: ${error.message}`);
-  }
-}
-
-async function loadHistory() {
-  try {
-    const { changes } = await getJson("/api/people/history?limit=8");
-    $("#history").replaceChildren(...changes.map((c) => el("li", {
-      class: c.undone_at ? "undone" : "",
-      text: `${new Date(c.at).toLocaleString()} · ${c.actor} · ${c.summary}` +
-        (c.undone_at ? ` (undone by ${c.undone_by})` : ""),
-    })));
-  } catch (error) {
-    $("#history").replaceChildren(el("li", { class: "muted", text: error.message }));
-  }
-}
-
-async function cluster() {
-  try {
-    const report = await getJson("/api/people/cluster", { method: "POST", json: {} });
-    showMessage(`${report.founded} new people, ${report.joined} faces joined existing people, ` +
-      `${report.unassigned} left alone.`, "ok");
-    await loadPeople();
-  } catch (error) {
-    showMessage(`Grouping failed: ${error.message}`);
-  }
-}
-
 // ---------- page ----------
 
-function showView(name) {
+// Views by URL hash: #/search, #/people, #/people/<id>, #/review.
+function route() {
+  const [, view = "search", id] = location.hash.split("/");
+  const name = view === "people" && id ? "person" : view;
+  const known = ["search", "people", "person", "review"].includes(name) ? name : "search";
   for (const tab of document.querySelectorAll(".tab")) {
-    tab.classList.toggle("active", tab.dataset.view === name);
+    tab.classList.toggle("active", tab.dataset.view === known ||
+      (tab.dataset.view === "people" && known === "person"));
   }
-  for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== `view-${name}`;
-  if (name === "people") loadPeople();
+  for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== `view-${known}`;
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+  if (known === "people") showPeople();
+  if (known === "person") showPerson(decodeURIComponent(id));
+  if (known === "review") showReview();
 }
 
 async function loadStats() {
@@ -430,8 +362,12 @@ document.addEventListener("DOMContentLoaded", () => {
     if (e.dataTransfer.files[0]) search(e.dataTransfer.files[0]);
   });
   for (const tab of document.querySelectorAll(".tab")) {
-    tab.addEventListener("click", () => showView(tab.dataset.view));
+    tab.addEventListener("click", () => {
+      const target = `#/${tab.dataset.view}`;
+      if (location.hash === target) route(); else location.hash = target;
+    });
   }
+  window.addEventListener("hashchange", route);
   $("#key-form").addEventListener("submit", (e) => {
     e.preventDefault();
     state.key = $("#key").value.trim();
@@ -442,9 +378,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (state.file) search(state.file);  // the search that asked for the key
   });
   $("#photo-close").addEventListener("click", () => $("#photo-dialog").close());
-  $("#merge-form").addEventListener("submit", merge);
-  $("#cluster").addEventListener("click", cluster);
-  $("#undo").addEventListener("click", undo);
-  $("#show-unnamed").addEventListener("change", loadPeople);
+  setUpPeople();
   start();
+  route();
 });

@@ -1,0 +1,452 @@
+// pgface people pages: the grid, a page per person, the review queue. Uses app.js's helpers.
+"use strict";
+
+const PEOPLE_PAGE = 60;  // people per request; the grid asks for more when its end comes near
+const FACES_PAGE = 60;
+const PHOTOS_PAGE = 24;
+
+const people = {
+  generation: 0,  // bumped on each reload: answers to an older one are dropped
+  next: 0,  // offset of the next page; null at the end
+  loading: false,
+  selected: new Map(),  // person id -> person, for a merge
+  person: null,  // the person whose page is shown
+  faces: { next: 0, loading: false },
+  photos: { next: 0, loading: false },
+  chosenFaces: new Set(),  // faces of the shown person, for a split
+  review: 0,  // offset in the review queue
+};
+
+const personName = (p) => p.name || `Person ${p.id}`;
+const plural = (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
+const peopleCount = (n, adjective = "") =>
+  `${n.toLocaleString()} ${adjective}${n === 1 ? "person" : "people"}`;
+
+// Near the end of a list: load its next page.
+const nearEnd = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting) continue;
+    if (entry.target.id === "people-more") loadPeoplePage();
+    if (entry.target.id === "faces-more") loadFacesPage();
+    if (entry.target.id === "photos-more") loadPhotosPage();
+  }
+}, { rootMargin: "300px" });
+
+async function undoLast(after) {
+  try {
+    const change = await getJson("/api/people/undo", { method: "POST" });
+    showMessage(`Undone: ${change.summary}.`, "ok");
+    loadStats();
+    await after();
+  } catch (error) {
+    showMessage(`Undo failed: ${error.message}`);
+  }
+}
+
+// ---------- the grid ----------
+
+function showPeople() {
+  people.generation += 1;
+  people.next = 0;
+  people.loading = false;
+  people.selected.clear();
+  updateSelection();
+  $("#people-grid").replaceChildren();
+  loadPeoplePage();
+}
+
+async function loadPeoplePage() {
+  if (people.loading || people.next === null) return;
+  people.loading = true;
+  const generation = people.generation;
+  const params = new URLSearchParams({ unnamed: "true", hidden: $("#show-hidden").checked,
+    limit: PEOPLE_PAGE, offset: people.next });
+  try {
+    const page = await getJson(`/api/people?${params}`);
+    if (generation !== people.generation) return;
+    people.next = page.next_offset;
+    $("#people-count").textContent = peopleCount(page.total);
+    $("#people-grid").append(...page.people.map(personTile));
+    if (!page.total) {
+      $("#people-grid").append(el("p", { class: "muted", text: "No people yet: name faces in " +
+        "search results, or group unnamed faces into people." }));
+    }
+  } catch (error) {
+    showMessage(`Cannot list people: ${error.message}`);
+  } finally {
+    if (generation === people.generation) people.loading = false;
+  }
+  // The sentinel may still be in view after a short page: look again.
+  const more = $("#people-more");
+  nearEnd.unobserve(more);
+  if (people.next !== null) nearEnd.observe(more);
+}
+
+function personTile(person) {
+  const label = `${personName(person)}, ${plural(person.faces, "face")}` +
+    (person.hidden ? ", hidden" : "");
+  const check = el("input", { type: "checkbox", class: "tile-check", tabindex: "-1",
+    "aria-label": `select ${personName(person)}` });
+  const tile = el("div", {
+    class: `person-tile${person.hidden ? " hidden-person" : ""}`, role: "listitem",
+    tabindex: "0", "aria-label": label, "data-person-id": person.id,
+  }, [
+    el("span", { class: "thumb" }, [person.cover_url ? lazyImage(person.cover_url) : null]),
+    check,
+    el("span", { class: `tile-name${person.name ? "" : " muted"}`, text: personName(person),
+      title: personName(person) }),
+    el("span", { class: "tile-count muted", text: plural(person.faces, "face") }),
+  ]);
+  const toggle = () => {
+    if (people.selected.has(person.id)) people.selected.delete(person.id);
+    else people.selected.set(person.id, person);
+    updateSelection();
+  };
+  check.addEventListener("click", (event) => { event.stopPropagation(); toggle(); });
+  // Once something is selected a click selects too, as in photo apps; Enter always opens.
+  tile.addEventListener("click", () => {
+    if (people.selected.size) toggle(); else location.hash = `#/people/${person.id}`;
+  });
+  tile.addEventListener("keydown", (event) => {
+    if (event.target !== tile) return;
+    if (event.key === "Enter") location.hash = `#/people/${person.id}`;
+    else if (event.key === " ") { event.preventDefault(); toggle(); }
+  });
+  return tile;
+}
+
+function updateSelection() {
+  for (const tile of document.querySelectorAll(".person-tile")) {
+    const chosen = people.selected.has(Number(tile.dataset.personId));
+    tile.classList.toggle("selected", chosen);
+    tile.setAttribute("aria-selected", chosen);
+    tile.querySelector(".tile-check").checked = chosen;
+  }
+  const count = people.selected.size;
+  $("#selection-bar").hidden = !count;
+  $("#selection-count").textContent = `${count} selected`;
+  $("#merge-selected").disabled = count < 2;
+}
+
+// The merge: the selected people's faces in a dialog, the name kept chosen there, then Undo.
+async function askMerge() {
+  const chosen = [...people.selected.values()];
+  if (chosen.length < 2) return;
+  // The merged person is the named one with the most faces (else the one with most faces).
+  const target = [...chosen].sort((a, b) =>
+    (b.name !== null) - (a.name !== null) || b.faces - a.faces)[0];
+  const names = [...new Set(chosen.filter((p) => p.name).map((p) => p.name))];
+  const rows = await Promise.all(chosen.map(async (person) => {
+    let faces = [];
+    try {
+      faces = (await getJson(`/api/people/${person.id}/faces?limit=6`)).faces;
+    } catch (_) { /* the dialog still names them */ }
+    return el("li", { class: "merge-person" }, [
+      el("strong", { text: `${personName(person)} · ${plural(person.faces, "face")}` }),
+      el("div", { class: "merge-faces" }, faces.map((f) => faceImage(f.crop_url))),
+    ]);
+  }));
+  $("#merge-list").replaceChildren(...rows);
+  const choice = $("#merge-names");
+  choice.replaceChildren(...(names.length > 1 ? [
+    el("legend", { text: "They have different names: the merged person is called" }),
+    ...names.map((name, i) => el("label", {}, [
+      el("input", { type: "radio", name: "merge-name", value: name, checked: i === 0 ? "" : null }),
+      ` ${name}`,
+    ])),
+  ] : []));
+  choice.hidden = names.length < 2;
+  $("#merge-text").textContent = `Merge ${peopleCount(chosen.length)} ` +
+    `into one${names.length === 1 ? `, ${names[0]}` : ""}? Their faces become one person's.`;
+  const dialog = $("#merge-dialog");
+  dialog.returnValue = "";
+  dialog.showModal();
+  $("#merge-confirm").focus();
+  dialog.onclose = async () => {
+    if (dialog.returnValue !== "merge") return;
+    const picked = choice.querySelector("input:checked");
+    const body = { source: chosen.filter((p) => p.id !== target.id).map((p) => p.id),
+      target: target.id };
+    if (picked) body.name = picked.value;
+    try {
+      const merged = await getJson("/api/people/merge", { method: "POST", json: body });
+      loadStats();
+      showPeople();
+      showMessage(`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.`, "ok",
+        { label: "Undo", run: () => undoLast(showPeople) });
+    } catch (error) {
+      showMessage(`Merge failed: ${error.message}`);
+    }
+  };
+}
+
+async function cluster() {
+  try {
+    const report = await getJson("/api/people/cluster", { method: "POST", json: {} });
+    showMessage(`${report.founded} new people, ${report.joined} faces joined existing people, ` +
+      `${report.unassigned} left alone.`, "ok");
+    showPeople();
+  } catch (error) {
+    showMessage(`Grouping failed: ${error.message}`);
+  }
+}
+
+async function loadHistory() {
+  try {
+    const { changes } = await getJson("/api/people/history?limit=8");
+    $("#history").replaceChildren(...changes.map((c) => el("li", {
+      class: c.undone_at ? "undone" : "",
+      text: `${new Date(c.at).toLocaleString()} · ${c.actor} · ${c.summary}` +
+        (c.undone_at ? ` (undone by ${c.undone_by})` : ""),
+    })));
+  } catch (error) {
+    $("#history").replaceChildren(el("li", { class: "muted", text: error.message }));
+  }
+}
+
+// ---------- a person's page ----------
+
+async function showPerson(id) {
+  people.chosenFaces.clear();
+  people.faces = { next: 0, loading: false };
+  people.photos = { next: 0, loading: false };
+  $("#person-faces").replaceChildren();
+  $("#person-photos").replaceChildren();
+  updateFaceChoice();
+  try {
+    const person = await getJson(`/api/people/${encodeURIComponent(id)}`);
+    people.person = person;
+    renderPersonHead(person);
+    await loadFacesPage();
+    await loadPhotosPage();
+  } catch (error) {
+    $("#person-title").textContent = "No such person";
+    showMessage(`Cannot open person ${id}: ${error.message}`);
+  }
+}
+
+function renderPersonHead(person) {
+  $("#person-title").textContent = personName(person);
+  $("#person-summary").textContent = `${plural(person.faces, "face")} in ` +
+    `${plural(person.photos, "photo")}${person.hidden ? " · hidden" : ""}`;
+  $("#person-cover").replaceChildren(person.cover_url ? faceImage(person.cover_url) : "");
+  $("#person-name").value = person.name || "";
+  $("#person-hide").textContent = person.hidden ? "Unhide" : "Hide";
+}
+
+async function loadFacesPage() {
+  const state = people.faces;
+  const person = people.person;
+  if (!person || state.loading || state.next === null) return;
+  state.loading = true;
+  try {
+    const page = await getJson(`${person.faces_url}?limit=${FACES_PAGE}&offset=${state.next}`);
+    if (person !== people.person) return;
+    state.next = page.next_offset;
+    $("#person-faces").append(...page.faces.map(faceTile));
+  } catch (error) {
+    showMessage(`Cannot list faces: ${error.message}`);
+  } finally {
+    state.loading = false;
+  }
+  const more = $("#faces-more");
+  nearEnd.unobserve(more);
+  if (state.next !== null) nearEnd.observe(more);
+}
+
+function faceTile(face) {
+  const tile = el("button", {
+    type: "button", class: "face-tile", "aria-pressed": "false", "data-face-id": face.face_id,
+    "aria-label": `face ${face.face_id} in ${fileName(face.path)}`, title: fileName(face.path),
+    onclick: () => {
+      if (people.chosenFaces.has(face.face_id)) people.chosenFaces.delete(face.face_id);
+      else people.chosenFaces.add(face.face_id);
+      updateFaceChoice();
+    },
+  }, [lazyImage(face.crop_url)]);
+  return tile;
+}
+
+function updateFaceChoice() {
+  for (const tile of document.querySelectorAll(".face-tile")) {
+    const chosen = people.chosenFaces.has(Number(tile.dataset.faceId));
+    tile.setAttribute("aria-pressed", chosen);
+    tile.classList.toggle("selected", chosen);
+  }
+  const count = people.chosenFaces.size;
+  $("#split-form").hidden = !count;
+  $("#split-count").textContent = `${plural(count, "face")} selected`;
+}
+
+async function loadPhotosPage() {
+  const state = people.photos;
+  const person = people.person;
+  if (!person || state.loading || state.next === null) return;
+  state.loading = true;
+  try {
+    const page = await getJson(`${person.photos_url}?limit=${PHOTOS_PAGE}&offset=${state.next}`);
+    if (person !== people.person) return;
+    state.next = page.next_offset;
+    $("#person-photos").append(...page.photos.map((photo) => el("button", {
+      type: "button", class: "photo-tile", "aria-label": `open ${fileName(photo.path)}`,
+      title: fileName(photo.path), onclick: () => openPhoto(photo.photo_id, photo.face_ids[0]),
+    }, [lazyImage(photo.image_url, "photo-thumb")])));
+  } catch (error) {
+    showMessage(`Cannot list photos: ${error.message}`);
+  } finally {
+    state.loading = false;
+  }
+  const more = $("#photos-more");
+  nearEnd.unobserve(more);
+  if (state.next !== null) nearEnd.observe(more);
+}
+
+async function renamePerson(event) {
+  event.preventDefault();
+  const person = people.person;
+  try {
+    const renamed = await getJson(`/api/people/${person.id}`, {
+      method: "PATCH", json: { name: $("#person-name").value },
+    });
+    people.person = renamed;
+    renderPersonHead(renamed);
+    showMessage(`${personName(person)} is now ${renamed.name}.`, "ok",
+      { label: "Undo", run: () => undoLast(() => showPerson(person.id)) });
+  } catch (error) {
+    showMessage(`Renaming failed: ${error.message}`);
+  }
+}
+
+async function toggleHidden() {
+  const person = people.person;
+  const verb = person.hidden ? "unhide" : "hide";
+  try {
+    const changed = await getJson(`/api/people/${person.id}/${verb}`, { method: "POST" });
+    people.person = changed;
+    renderPersonHead(changed);
+    showMessage(changed.hidden ? `${personName(changed)} is hidden from the people page.`
+      : `${personName(changed)} is shown again.`, "ok",
+    { label: "Undo", run: () => undoLast(() => showPerson(person.id)) });
+  } catch (error) {
+    showMessage(`${verb} failed: ${error.message}`);
+  }
+}
+
+async function splitFaces(event) {
+  event.preventDefault();
+  const person = people.person;
+  const name = $("#split-name").value.trim();
+  const body = { face_ids: [...people.chosenFaces] };
+  if (name) body.name = name;
+  try {
+    const created = await getJson(`/api/people/${person.id}/split`, { method: "POST", json: body });
+    $("#split-name").value = "";
+    loadStats();
+    await showPerson(person.id);
+    showMessage(`Moved ${plural(body.face_ids.length, "face")} to ${personName(created)}.`, "ok",
+      { label: "Undo", run: () => undoLast(() => showPerson(person.id)) });
+  } catch (error) {
+    showMessage(`Split failed: ${error.message}`);
+  }
+}
+
+// ---------- the review queue ----------
+
+async function showReview() {
+  const offset = people.review;
+  try {
+    const page = await getJson(`/api/people/review?limit=1&offset=${offset}`);
+    if (!page.people.length && offset > 0 && page.total) {
+      people.review = page.total - 1;  // past the end (others were named meanwhile)
+      return showReview();
+    }
+    const person = page.people[0];
+    $("#review-progress").textContent = person
+      ? `${(offset + 1).toLocaleString()} of ${peopleCount(page.total, "unnamed ")}, the most faces first`
+      : "Nobody left to review: every person found has a name or is hidden.";
+    $("#review-form").hidden = !person;
+    $("#review-faces").replaceChildren();
+    people.reviewed = person || null;
+    if (!person) return;
+    $("#review-name").value = "";
+    $("#review-title").textContent = `Person ${person.id}: ${plural(person.faces, "face")} in ` +
+      `${plural(person.photos, "photo")}`;
+    const { faces } = await getJson(`${person.faces_url}?limit=12`);
+    $("#review-faces").replaceChildren(...faces.map((f) => faceImage(f.crop_url)));
+    $("#review-name").focus();
+  } catch (error) {
+    showMessage(`Cannot load the review queue: ${error.message}`);
+  }
+}
+
+function reviewStep(step) {
+  people.review = Math.max(0, people.review + step);
+  showReview();
+}
+
+async function reviewName(event) {
+  event.preventDefault();
+  const person = people.reviewed;
+  const name = $("#review-name").value.trim();
+  if (!person) return;
+  if (!name) {
+    showMessage("Type a name first, or skip.");
+    return;
+  }
+  try {
+    const renamed = await getJson(`/api/people/${person.id}`, { method: "PATCH", json: { name } });
+    showMessage(`Named ${renamed.name}.`, "ok",
+      { label: "Undo", run: () => undoLast(showReview) });
+    showReview();  // the same offset now holds the next person
+  } catch (error) {
+    showMessage(`Naming failed: ${error.message}`);
+  }
+}
+
+async function reviewHide() {
+  const person = people.reviewed;
+  if (!person) return;
+  try {
+    await getJson(`/api/people/${person.id}/hide`, { method: "POST" });
+    showMessage(`Person ${person.id} is hidden.`, "ok",
+      { label: "Undo", run: () => undoLast(showReview) });
+    showReview();
+  } catch (error) {
+    showMessage(`Hiding failed: ${error.message}`);
+  }
+}
+
+// Arrow keys move through the queue, unless they move the caret in a name being typed.
+function reviewKeys(event) {
+  if ($("#view-review").hidden || document.querySelector("dialog[open]")) return;
+  const typing = event.target.matches("input[type=text]") && event.target.value !== "";
+  if (typing) return;
+  if (event.key === "ArrowRight") { event.preventDefault(); reviewStep(1); }
+  if (event.key === "ArrowLeft") { event.preventDefault(); reviewStep(-1); }
+}
+
+function setUpPeople() {
+  $("#show-hidden").addEventListener("change", showPeople);
+  $("#cluster").addEventListener("click", cluster);
+  $("#undo").addEventListener("click", () => undoLast(() => route()));
+  $("#merge-selected").addEventListener("click", askMerge);
+  $("#clear-selection").addEventListener("click", () => {
+    people.selected.clear();
+    updateSelection();
+  });
+  $("#history-box").addEventListener("toggle", () => {
+    if ($("#history-box").open) loadHistory();
+  });
+  $("#rename-form").addEventListener("submit", renamePerson);
+  $("#person-hide").addEventListener("click", toggleHidden);
+  $("#split-form").addEventListener("submit", splitFaces);
+  $("#split-clear").addEventListener("click", () => {
+    people.chosenFaces.clear();
+    updateFaceChoice();
+  });
+  $("#review-form").addEventListener("submit", reviewName);
+  $("#review-skip").addEventListener("click", () => reviewStep(1));
+  $("#review-back").addEventListener("click", () => reviewStep(-1));
+  $("#review-hide").addEventListener("click", reviewHide);
+  document.addEventListener("keydown", reviewKeys);
+}

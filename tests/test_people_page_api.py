@@ -1,0 +1,144 @@
+"""What the people page asks of the API and the CLI: people in page order with a cover face,
+hide and unhide (recorded, undoable), merging several people in one change, the review queue
+and a person's photos; on real photos, models and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from test_people_history import enrol, face_ids
+from typer.testing import CliRunner
+
+from pgface import Pgface, Settings
+from pgface.api import create_app
+from pgface.cli import app
+from pgface.models.analysis import FaceAnalyzer
+
+FOLDERS = ("obama", "biden", "kit_harington", "rose_leslie", "alex_lacamoire")
+
+
+def people_state(pf: Pgface) -> tuple[list[tuple], list[tuple]]:
+    """Every face's person columns and every person row, hidden flag included."""
+    with pf.pool.connection() as conn:
+        faces = conn.execute("SELECT id, person_id, assigned_by, clustered_at FROM faces "
+                             "ORDER BY id").fetchall()
+        people = conn.execute("SELECT id, name, hidden, created_at, updated_at FROM people "
+                              "ORDER BY id").fetchall()
+    return faces, people
+
+
+def test_people_page_endpoints(settings: Settings, analyzer: FaceAnalyzer, pf: Pgface,
+                               tmp_path: Path) -> None:
+    enrol(pf, tmp_path, *FOLDERS)
+    sizes = {name: pf.people.get(name).faces for name in FOLDERS}
+    # One of Obama's faces split off unnamed: the review queue's one person.
+    obama = face_ids(pf, "obama")
+    loner = pf.people.split("obama", obama[:1])
+    sizes["obama"] -= 1
+    assert sizes["obama"] >= 1
+    with TestClient(create_app(settings, analyzer)) as client:
+        listed = client.get("/api/people?unnamed=true").json()
+        # Named people first, the most faces first (ties by name), then the unnamed.
+        expected = sorted(sizes, key=lambda n: (-sizes[n], n))
+        assert [p["name"] for p in listed["people"]] == [*expected, None]
+        assert listed["total"] == len(FOLDERS) + 1
+        assert [p["faces"] for p in listed["people"]] == [sizes[n] for n in expected] + [1]
+        for person in listed["people"]:
+            crop = client.get(person["cover_url"])
+            assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
+            faces = client.get(person["faces_url"]).json()["faces"]
+            assert person["cover_face_id"] in {f["face_id"] for f in faces}
+        assert client.get("/api/people").json()["total"] == len(FOLDERS)  # named only
+        page = client.get("/api/people?unnamed=true&limit=2&offset=2").json()
+        assert [p["id"] for p in page["people"]] == [p["id"] for p in listed["people"][2:4]]
+        assert page["next_offset"] == 4
+
+        queue = client.get("/api/people/review").json()
+        assert [p["id"] for p in queue["people"]] == [loner.id] and queue["total"] == 1
+
+        # A person's photos: each with their faces in it, paginated.
+        photos = client.get(f"/api/people/{loner.id}/photos").json()
+        assert photos["total"] == 1 and photos["photos"][0]["face_ids"] == obama[:1]
+        rose = face_ids(pf, "rose_leslie")
+        first = client.get("/api/people/rose_leslie/photos?limit=1").json()
+        assert first["total"] == 2 and first["next_offset"] == 1
+        rest = client.get("/api/people/rose_leslie/photos?limit=1&offset=1").json()
+        seen = first["photos"] + rest["photos"]
+        assert sorted(f for p in seen for f in p["face_ids"]) == sorted(rose)
+        assert len({p["photo_id"] for p in seen}) == 2
+        assert client.get(seen[0]["image_url"]).status_code == 200
+        assert client.get("/api/people/nobody/photos").status_code == 404
+
+        # Hide: out of the lists and the review queue, recorded, undone exactly.
+        before = people_state(pf)
+        hidden = client.post(f"/api/people/{loner.id}/hide")
+        assert hidden.status_code == 200 and hidden.json()["hidden"] is True
+        assert client.get("/api/people/review").json()["total"] == 0
+        assert loner.id not in [p["id"] for p in client.get(
+            "/api/people?unnamed=true").json()["people"]]
+        shown = client.get("/api/people?unnamed=true&hidden=true").json()["people"]
+        assert [p["hidden"] for p in shown if p["id"] == loner.id] == [True]
+        again = client.post(f"/api/people/{loner.id}/hide")  # already hidden: nothing recorded
+        assert again.status_code == 200
+        changes = client.get("/api/people/history?limit=1").json()["changes"]
+        assert changes[0]["kind"] == "hide" and "hid person" in changes[0]["summary"]
+        assert client.post("/api/people/undo").json()["kind"] == "hide"
+        assert people_state(pf) == before
+        assert client.post(f"/api/people/{loner.id}/hide").json()["hidden"] is True
+        assert client.post(f"/api/people/{loner.id}/unhide").json()["hidden"] is False
+        assert client.get("/api/people/review").json()["total"] == 1
+
+        # Merging several people is one change; one undo brings them all back.
+        before = people_state(pf)
+        refused = client.post("/api/people/merge",
+                              json={"source": ["biden", loner.id], "target": "obama"})
+        assert refused.status_code == 409
+        assert refused.json()["error"]["names"] == ["biden", "obama"]
+        merged = client.post("/api/people/merge", json={
+            "source": ["biden", loner.id], "target": "obama", "name": "obama"}).json()
+        assert merged["faces"] == sizes["obama"] + sizes["biden"] + 1
+        assert client.get("/api/people/biden").status_code == 404
+        assert client.post("/api/people/undo").json()["kind"] == "merge"
+        assert people_state(pf) == before
+        assert client.get("/api/people/merge").status_code in (404, 405)  # no such read
+        bad = client.post("/api/people/merge", json={"source": [], "target": "obama"})
+        assert bad.status_code == 422
+
+
+def test_cli_hide_unhide_review(settings: Settings, pf: Pgface, tmp_path: Path,
+                                env: dict[str, str]) -> None:
+    enrol(pf, tmp_path, "obama", "biden")
+    pf.people.split("obama", face_ids(pf, "obama")[:1])
+    runner = CliRunner()
+    result = runner.invoke(app, ["people", "hide", "biden", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["hidden"] is True
+    listed = json.loads(runner.invoke(app, ["people", "list", "--json"], env=env).output)
+    assert [p["name"] for p in listed] == ["obama"]
+    listed = json.loads(runner.invoke(app, ["people", "list", "--hidden", "--json"],
+                                      env=env).output)
+    assert {p["name"]: p["hidden"] for p in listed} == {"biden": True, "obama": False}
+    result = runner.invoke(app, ["people", "list", "--hidden"], env=env)
+    assert "biden (hidden)" in result.output
+    result = runner.invoke(app, ["people", "unhide", "biden"], env=env)
+    assert result.exit_code == 0 and "unhid biden" in result.output
+    assert pf.people.get("biden").hidden is False
+    review = json.loads(runner.invoke(app, ["people", "review", "--json"], env=env).output)
+    assert review["total"] == 1 and review["people"][0]["name"] is None
+    assert review["people"][0]["faces"] == 1
+    result = runner.invoke(app, ["people", "review"], env=env)
+    assert result.exit_code == 0 and "1 of 1 unnamed people to review" in result.output
+    # Merging several people from the command line: one change, one undo.
+    loner = review["people"][0]["id"]
+    sizes = {p: pf.people.get(p).faces for p in ("biden", "obama")}
+    result = runner.invoke(app, ["people", "merge", "biden", str(loner), "obama", "--name",
+                                 "obama", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["faces"] == sizes["biden"] + sizes["obama"] + 1
+    assert runner.invoke(app, ["people", "undo"], env=env).exit_code == 0
+    assert {p: pf.people.get(p).faces for p in ("biden", "obama")} == sizes
+    assert pf.people.get(loner).faces == 1
+    result = runner.invoke(app, ["people", "hide", "nobody"], env=env)
+    assert result.exit_code != 0 and "nobody" in result.output

@@ -155,6 +155,18 @@ def test_search_page_shows_matches_names_and_merges_people(
             "Barack Obama", "Joe Biden"}
         page.locator("#history-box summary").click()
         expect(page.locator("#history li").first).to_contain_text("(undone by api)")
+
+        # A crowd: the numbers on the query photo sit outside every face box, or are left out.
+        page.goto(f"{url}/#/search")
+        page.set_input_files("#file", str(PHOTOS / "groups" / "crowd-30.jpg"))
+        expect(page.locator(".summary")).to_contain_text("faces found in crowd-30.jpg")
+        drawn = page.locator("canvas.query-photo").evaluate("c => JSON.parse(c.dataset.labels)")
+        assert len(drawn["boxes"]) == page.locator(".face-result").count() >= 20
+        assert drawn["labels"], "no face number could be placed at all"
+        for label in drawn["labels"]:
+            lx1, ly1, lx2, ly2 = label["rect"]
+            for bx1, by1, bx2, by2 in drawn["boxes"]:
+                assert not (lx1 < bx2 and lx2 > bx1 and ly1 < by2 and ly2 > by1), label
         assert not errors, errors
         browser.close()
 

@@ -144,20 +144,30 @@ function drawBoxes(canvas, image, boxes, maxWidth) {
   ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
   ctx.lineWidth = Math.max(2, canvas.width / 300);
   ctx.font = `bold ${Math.max(13, canvas.width / 45)}px system-ui, sans-serif`;
-  for (const box of boxes) {
-    const [x1, y1, x2, y2] = box.bbox.map((v) => v * scale);
+  const scaled = boxes.map((box) => box.bbox.map((v) => v * scale));
+  const coversAFace = (x, y, w, h) => scaled.some(([x1, y1, x2, y2]) =>
+    x < x2 && x + w > x1 && y < y2 && y + h > y1);
+  const placed = [];  // canvas pixels of each label drawn, kept on the canvas for the tests
+  boxes.forEach((box, i) => {
+    const [x1, y1, x2, y2] = scaled[i];
     ctx.strokeStyle = box.highlight ? "#ffb300" : "#00c2a8";
     ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
-    if (box.label) {
-      const width = ctx.measureText(box.label).width + 8;
-      const height = parseInt(ctx.font.match(/(\d+)px/)[1], 10) + 6;
-      const top = y1 > height ? y1 - height : y2;
-      ctx.fillStyle = box.highlight ? "#ffb300" : "#00c2a8";
-      ctx.fillRect(x1 - ctx.lineWidth / 2, top, width, height);
-      ctx.fillStyle = "#0b1f1c";
-      ctx.fillText(box.label, x1 + 4, top + height - 6);
-    }
-  }
+    if (!box.label) return;
+    // A label goes above its box, else below it, and is left out where both would cover a
+    // face (a crowd): each face's section below names it anyway.
+    const width = ctx.measureText(box.label).width + 8;
+    const height = parseInt(ctx.font.match(/(\d+)px/)[1], 10) + 6;
+    const left = Math.min(Math.max(0, x1), canvas.width - width);
+    const top = [y1 - height - 1, y2 + 1].find((t) => t >= 0 && t + height <= canvas.height &&
+      !coversAFace(left, t, width, height));
+    if (top === undefined) return;
+    ctx.fillStyle = box.highlight ? "#ffb300" : "#00c2a8";
+    ctx.fillRect(left, top, width, height);
+    ctx.fillStyle = "#0b1f1c";
+    ctx.fillText(box.label, left + 4, top + height - 6);
+    placed.push({ label: box.label, rect: [left, top, left + width, top + height] });
+  });
+  canvas.dataset.labels = JSON.stringify({ boxes: scaled, labels: placed });
 }
 
 function queryFaceCrop(image, bbox) {

@@ -26,6 +26,7 @@ SUITE = [
     ("int8_model.py", [], ["--smoke"], "benchmarks-int8.md"),
     ("threshold_scale.py", [], ["--smoke"], "benchmarks-threshold.md"),
     ("search_scale.py", [], ["--smoke"], "benchmarks-search.md"),
+    ("people_scale.py", [], ["--smoke"], "benchmarks-people-scale.md"),
     ("http_load.py", ["--faces", "100000"], ["--smoke"], "benchmarks-http.md"),
 ]
 

@@ -356,6 +356,8 @@ def render(results: dict) -> str:
         " Clustering is pgface's own `run_clustering` (neighbours from the search index, "
         f"similarity >= {SIMILARITY}, one neighbour, average-linkage check "
         f">= {MEAN_SIMILARITY}; docs/people.md).\n",
+        "## Targets\n",
+        targets(results), "",
         "## Clustering from scratch\n",
     ]
     rows = []
@@ -381,13 +383,17 @@ def render(results: dict) -> str:
          "synthetic P / R / F", "synthetic without the check: P / R", "joins refused",
          "neighbour recall vs exact", "peak RSS GiB"], rows))
     if len(sizes) >= 2:
-        x = np.array([full[s]["faces"] for s in sizes], float)
-        y = np.array([full[s]["checked"]["seconds"] for s in sizes], float)
-        a = float(np.sum(y * x**2) / np.sum(x**4))  # seconds = a n^2: an all-pairs scan
+        x, y, (b, a) = fit(full)
         lines.append(
-            f"\nThe scan compares every face with every other: time grows as n^2. Fitted "
-            f"(seconds = a n^2, a = {a:.3g}): **1M faces: about {a * 1e12 / 60:.0f} min** "
-            f"on this machine as loaded, against the 30 min target.\n")
+            f"\nEach face's neighbours come from a Hamming scan of every face's sign bits, so "
+            f"a full clustering compares every face with every other: time grows as n^2. "
+            f"Fitted, seconds = {b:.3g} n + {a:.3g} n^2: **1M faces: about "
+            f"{(b * 1e6 + a * 1e12) / 3600:.0f} h** on this machine as loaded (the scan alone "
+            f"{a * 1e12 / 3600:.0f} h), against the 30 min target: missed by far. The scan "
+            f"runs at about {1 / a / 1e6:.0f}M face pairs a second here; 1M faces are 10^12 "
+            "pairs, so meeting the target takes candidates that do not come from every face "
+            "(a coarse partition probed a few cells at a time, or person centroids first), "
+            "with their recall measured against this exact path; that is not built.\n")
         lines.append("![clustering time](benchmarks-people-scale.png)\n")
     big = results.get("library")
     if big:
@@ -417,7 +423,12 @@ def render(results: dict) -> str:
             ]), "",
             "LFW names that ended in one person: "
             + ("; ".join(", ".join(f"{k} ({v})" for k, v in c.items())
-                         for c in inc["lfw_confusions"]) or "none") + ".\n"]
+                         for c in inc["lfw_confusions"]) or "none") + ".\n",
+            "The issue's full-LFW failures (one neighbour >= 0.40 joining look-alikes) as "
+            "View 1 holds those people: no pair of them reaches 0.40 here, so View 1 cannot "
+            "show the failure; the brothers average above the 0.23 check, so it would not stop "
+            "them either (docs/people.md).\n",
+            lookalikes(), ""]
     ix = results.get("indexing")
     if ix:
         def med(where: str, key: str) -> float:
@@ -439,21 +450,71 @@ def render(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fit(full: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sizes, seconds, and (b, a) of seconds = b n + a n^2 (least squares, both >= 0): the
+    per-face work and the all-pairs scan."""
+    sizes = sorted(full, key=int)
+    x = np.array([full[s]["faces"] for s in sizes], float)
+    y = np.array([full[s]["checked"]["seconds"] for s in sizes], float)
+    coef = np.linalg.lstsq(np.stack([x, x**2], axis=1), y, rcond=None)[0].clip(min=0)
+    return x, y, coef
+
+
+def lookalikes() -> str:
+    """The pairs the issue saw chained on the full LFW, as View 1 holds them."""
+    lfw = lfw_embeddings.load(WORK / "lfw.npz", WORK / "models")
+    unit, names = lfw["unit"].astype(np.float32), lfw["person"]
+    rows = []
+    for a, b in (("George_W_Bush", "Jeb_Bush"), ("Serena_Williams", "Venus_Williams"),
+                 ("Angelina_Jolie", "Jennifer_Lopez")):
+        va, vb = unit[names == a], unit[names == b]
+        cross, within = va @ vb.T, [v @ v.T for v in (va, vb)]
+        rows.append([f"{a} ({len(va)}) / {b} ({len(vb)})", f"{cross.mean():.3f}",
+                     f"{cross.max():.3f}"] + [f"{w[np.triu_indices(len(w), 1)].mean():.3f}"
+                                              for w in within])
+    return markdown_table(["LFW View 1 people (faces)", "mean cosine between", "max between",
+                           "mean within the first", "within the second"], rows)
+
+
+def targets(results: dict) -> str:
+    full, big, ix = results.get("full", {}), results.get("library"), results.get("indexing")
+    rows = []
+    if len(full) >= 2:
+        x, y, (b, a) = fit(full)
+        minutes = (b * 1e6 + a * 1e12) / 60
+        rows.append(["clustering 1M faces from scratch <= 30 min",
+                     f"not measured at 1M; {x[-1]:,.0f} faces took {y[-1] / 60:.1f} min; "
+                     f"fitted, about {minutes / 60:.0f} h at 1M", "missed"
+                     if minutes > 30 else "met (projected)"])
+    if big:
+        inc = big["incremental"]
+        rows.append([f"{NEW_FACES:,} new faces into {big['faces']:,} <= 2 min",
+                     f"{inc['seconds']:.0f} s", "met" if inc["seconds"] <= 120 else "missed"])
+        q = inc["quality"]["lfw"]
+        rows.append(["LFW View 1 mixed into the 1M: precision >= 0.99, recall >= 0.95",
+                     f"{q['precision']:.4f} / {q['recall']:.4f} (BCubed F {q['bcubed_f']:.4f})",
+                     "met" if q["precision"] >= 0.99 and q["recall"] >= 0.95 else "missed"])
+    if ix:
+        ratio = {k: float(np.median([r[k] for r in ix["empty"]]) /
+                          np.median([r[k] for r in ix["big"]])) for k in ("store_s", "seconds")}
+        rows.append([f"indexing into {ix['big'][0]['faces_before']:,} faces >= 0.85 of into "
+                     "an empty library", f"store stage {ratio['store_s']:.2f}, end to end "
+                     f"{ratio['seconds']:.2f}",
+                     "met" if min(ratio.values()) >= 0.85 else "missed"])
+    return markdown_table(["target (issue 15)", "measured", ""], rows)
+
+
 def plot(results: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    full = results["full"]
-    sizes = sorted(full, key=int)
-    x = np.array([full[s]["faces"] for s in sizes], float)
-    y = np.array([full[s]["checked"]["seconds"] for s in sizes], float)
-    a = float(np.sum(y * x**2) / np.sum(x**4))
-    grid = np.linspace(0, 1e6, 100)
+    x, y, (b, a) = fit(results["full"])
+    grid = np.linspace(x[0], 1e6, 100)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(x, y / 60, "o", label="measured")
-    ax.plot(grid, a * grid**2 / 60, "--", label="a n² fit")
+    ax.plot(grid, (b * grid + a * grid**2) / 60, "--", label="b n + a n² fit")
     ax.axhline(30, color="red", lw=0.8, label="target, 30 min at 1M")
     ax.set_xlabel("faces")
     ax.set_ylabel("full clustering, minutes")

@@ -101,7 +101,7 @@ def test_the_index_batch_knn_against_postgresql(conn: psycopg.Connection) -> Non
     candidates = index.approximate_many(queries, 8, 0.3, 200)
     found = exact_rerank(candidates, queries, lambda w: vectors[np.searchsorted(ids, w)], 8, 0.3)
     assert same(found, exact_knn(alive, vectors[np.isin(ids, alive)], queries, 8, 0.3))
-    among = alive[::2]  # identify looks only at the faces that belong to someone
+    among = alive[::2]  # a subset of the library (such as the faces people hold)
     found = exact_rerank(index.approximate_many(queries, 8, 0.3, 200, among=among), queries,
                          lambda w: vectors[np.searchsorted(ids, w)], 8, 0.3)
     exact = exact_knn(among, vectors[np.isin(ids, among)], queries, 8, 0.3)

@@ -43,7 +43,7 @@ def approximate_many(ids: np.ndarray, codes: np.ndarray, int8: np.ndarray, scale
                      rows: np.ndarray | None = None) -> Neighbours:
     """Per query (unit float32 [m, 512]): the ids that can be among its k nearest with cosine
     >= min_similarity, and their int8 cosines, best first. rows: only these rows are looked
-    at (the faces that belong to someone, for identify)."""
+    at (a subset of the library, such as the faces people hold)."""
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     if rows is None:
         at = hamming_knn(codes, sign_bits(queries), max(candidates, k))

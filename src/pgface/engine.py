@@ -66,17 +66,18 @@ def nearest_assigned(conn: psycopg.Connection, index: vector_index.SignIndex | N
                      ef_search: int) -> list[list[dict]]:
     """For each query vector, up to k nearest faces that belong to a person, best first, as
     rows (id, photo_id, person_id, name, similarity). index: the synced search index at
-    scale (the candidates, then their exact cosine in PostgreSQL), None: pgvector."""
+    scale, None: pgvector. At scale the candidates are the faces nearest by sign bits that can
+    reach min_similarity (vector_index.DEFAULT_CANDIDATES of them), of any person or none; those
+    that belong to someone are ranked by their exact cosine in PostgreSQL. (Restricting the
+    scan to the faces people hold would need their ids, a scan of the faces table: seconds at
+    1M faces.)"""
     if index is None:
         return [ps.nearest_assigned(conn, q, model, k, min_similarity, ef_search)
                 for q in queries]
     if not len(queries):
         return []
-    assigned = np.array([r[0] for r in conn.execute(sql.ASSIGNED_FACE_IDS, [model])],
-                        dtype=np.int64)
-    conn.commit()
-    candidates = index.approximate_many(queries, k, min_similarity,
-                                        vector_index.DEFAULT_CANDIDATES, among=assigned)
+    wide = vector_index.DEFAULT_CANDIDATES
+    candidates = index.approximate_many(queries, wide, min_similarity, wide)
     out = []
     with conn.cursor(row_factory=dict_row) as cur:
         for query, (ids, _) in zip(queries, candidates, strict=True):

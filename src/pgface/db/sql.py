@@ -273,11 +273,8 @@ CREATE_HNSW = """
 CREATE INDEX IF NOT EXISTS faces_embedding_hnsw_idx ON faces
     USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)
 """
-# Identify at scale: the faces that belong to someone, for the index to look among ...
-ASSIGNED_FACE_IDS = """
-SELECT id FROM faces WHERE model = %s AND person_id IS NOT NULL ORDER BY id
-"""
-# ... and the exact cosine of its candidates, with their people (no vector index serves it).
+# Identify at scale: the exact cosine of the index's candidates that belong to someone, with
+# their people (no vector index serves it).
 RERANK_ASSIGNED = """
 WITH candidates AS MATERIALIZED (
     SELECT id, photo_id, person_id, embedding

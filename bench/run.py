@@ -29,6 +29,7 @@ SUITE = [
     ("verdicts.py", [], ["--smoke"], "benchmarks-verdicts.md"),
     # its figures and plot are written into benchmarks-search.md's notes (search_notes.md)
     ("scale_10m.py", [], ["--smoke"], None),
+    ("people_scale.py", [], ["--smoke"], "benchmarks-people-scale.md"),
     ("http_load.py", ["--faces", "100000"], ["--smoke"], "benchmarks-http.md"),
 ]
 

@@ -15,13 +15,18 @@ import numpy as np
 import psycopg
 
 from pgface.db import people_store as ps
+from pgface.neighbours import (  # noqa: F401 - NEIGHBOURS_K re-exported
+    NEIGHBOURS_K,
+    NeighbourSource,
+    VectorCache,
+)
+from pgface.vector_index import SignIndex
 
 # Clustering: cosine similarity at which two faces count as neighbours, per model pack, and how
 # many neighbours (in other photos) make a face core. Chosen on LFW View 1; docs/people.md.
 CLUSTER_SIMILARITY: dict[str, float] = {"buffalo_sc": 0.40}
 CLUSTER_MARGIN = 0.17  # packs not measured: as much stricter than their match threshold
 MIN_NEIGHBOURS = 1
-NEIGHBOURS_K = 64  # nearest faces looked at per face when clustering
 # One HNSW query costs about as much as fetching 200 vectors in bulk (docs/people.md): bulk
 # when the new faces are at least this many and a 1/BULK_SHARE of the library.
 BULK_FROM = 64
@@ -37,7 +42,10 @@ class ClusterReport:
     in_new_people: int = 0  # faces in those new people
     unassigned: int = 0  # faces left without a person (too few close neighbours)
     released: int = 0  # faces a full re-cluster took from the person clustering gave them
-    mode: str = "sql"  # where neighbours came from: "sql" (HNSW) or "bulk" (numpy)
+    # where neighbours came from: "index" (the search index, at scale), "bulk" (numpy) or
+    # "sql" (pgvector), see pgface.neighbours
+    mode: str = "sql"
+    refused: int = 0  # joins refused because the face is not like the person as a whole
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -47,12 +55,16 @@ class ClusterReport:
 
 def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
                    min_neighbours: int, full: bool = False, ef_search: int = 200,
-                   bulk: bool | None = None) -> ClusterReport:
+                   bulk: bool | None = None, index: SignIndex | None = None,
+                   mean_similarity: float | None = None) -> ClusterReport:
     """Cluster in the caller's transaction (People.cluster commits it; a caller may roll back).
 
     Looked at: the faces clustering never saw, and the unassigned faces among their neighbours,
     the only old faces whose standing a new face can change (similarity is symmetric). `full`
     looks at every face no human decided on; a person it finds again keeps its id.
+    index: the search index of the model, synced, when the library is at scale.
+    mean_similarity: the least average similarity of a face to a person's faces for it to
+    join them (None: no such check).
     """
     started = time.perf_counter()
     report = ClusterReport()
@@ -63,10 +75,27 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     faces = [replace(f, person_id=None) if f.face_id in before else f for f in stored]
     fresh = [f.face_id for f in faces if (f.fresh or full) and f.person_id is None]
     unassigned = {f.face_id for f in faces if f.person_id is None}
-    source = NeighbourSource.choose(conn, model, faces, fresh, similarity, ef_search, bulk)
+    photo_of = {f.face_id: f.photo_id for f in faces}
+    source = NeighbourSource.choose(conn, model, photo_of, fresh, similarity, ef_search, bulk,
+                                    index, BULK_FROM, BULK_SHARE)
+    source.prefetch(fresh)
     woken = {g for f in fresh for g, _ in source.neighbours(f) if g in unassigned}
     todo = sorted(set(fresh) | woken)
-    plan = plan_clusters(faces, todo, source.neighbours, min_neighbours, unassigned)
+    # every unassigned face a person can grow into from these, in batches, before planning
+    frontier = todo
+    while frontier:
+        source.prefetch(frontier)
+        frontier = sorted({g for f in frontier for g, _ in source.neighbours(f)
+                           if g in unassigned} - set(source.known()))
+    if mean_similarity is not None:  # the faces of the people these faces may join
+        person_of = {f.face_id: f.person_id for f in faces if f.person_id}
+        touched = {person_of[g] for near in source.known().values() for g, _ in near
+                   if g in person_of}
+        source.vectors.need([f for f, p in person_of.items() if p in touched])
+        source.vectors.need(source.known())
+    plan = plan_clusters(faces, todo, source.neighbours, min_neighbours, unassigned,
+                         source.vectors if mean_similarity is not None else None,
+                         mean_similarity)
     people = _person_ids(conn, plan, before)
     after = {face: people.get(key, key) for face, key in plan.assignments.items()}
     report.released = ps.release_clustered(conn, [f for f in before if f not in after])
@@ -83,6 +112,7 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     report.in_new_people = len(plan.assignments) - len(joined)
     report.unassigned = len(unassigned) - len(plan.assignments)
     report.mode = source.mode
+    report.refused = plan.refused
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
@@ -113,10 +143,13 @@ Neighbours = Callable[[int], list[tuple[int, float]]]
 class ClusterPlan:
     assignments: dict[int, int]  # face id -> person id, or -n for the n-th new person
     new_people: int
+    refused: int = 0  # joins the average-similarity check refused
 
 
 def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbours: Neighbours,
-                  min_neighbours: int, unassigned: set[int] | None = None) -> ClusterPlan:
+                  min_neighbours: int, unassigned: set[int] | None = None,
+                  vectors: VectorCache | None = None,
+                  mean_similarity: float | None = None) -> ClusterPlan:
     """Immich-style density clustering with cannot-link.
 
     A face is core when at least `min_neighbours` faces of other photos lie within the
@@ -125,6 +158,12 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
     into `unassigned` ones (as DBSCAN does). Faces of `todo` that are not core join their
     nearest neighbour's person at the end, if it has one. Two faces of one photo never share a
     person, and existing people are never merged.
+
+    Against chaining: with `vectors` (the faces' unit vectors) and `mean_similarity`, a face
+    joins a person only when its similarity to the person's faces, on average, is at least
+    `mean_similarity` (average linkage, checked against the person as it stands), so one
+    close pair cannot pull a face, and through it a second group, into a person it does not
+    resemble as a whole.
     """
     photo_of = {f.face_id: f.photo_id for f in faces}
     person_of: dict[int, int] = {f.face_id: f.person_id for f in faces if f.person_id}
@@ -134,17 +173,37 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
     pending = set(todo) if unassigned is None else set(unassigned) | set(todo)
     plan = ClusterPlan({}, 0)
     new_keys = count(-1, -1)
+    members: defaultdict[int, list[int]] = defaultdict(list)
+    for face_id, person in person_of.items():
+        members[person].append(face_id)
+    sums: dict[int, np.ndarray] = {}  # person -> sum of their faces' vectors, when needed
+
+
+    def admits(face_id: int, person: int) -> bool:
+        if photo_of[face_id] in photos_of[person]:
+            return False  # cannot-link: one photo, two people
+        if vectors is None or mean_similarity is None:
+            return True
+        if person not in sums:
+            sums[person] = vectors.get(np.array(members[person], dtype=np.int64)).sum(axis=0)
+        if float(vectors.row(face_id) @ sums[person]) / len(members[person]) >= mean_similarity:
+            return True
+        plan.refused += 1
+        return False
 
     def put(face_id: int, person: int) -> None:
         person_of[face_id] = person
         photos_of[person].add(photo_of[face_id])
+        members[person].append(face_id)
+        if person in sums and vectors is not None:
+            sums[person] = sums[person] + vectors.row(face_id)
         plan.assignments[face_id] = person
         pending.discard(face_id)
 
     def join_nearest(face_id: int) -> int | None:
         for other, _ in neighbours(face_id):
             person = person_of.get(other)
-            if person and photo_of[face_id] not in photos_of[person]:
+            if person and admits(face_id, person):
                 put(face_id, person)
                 return person
         return None
@@ -156,7 +215,7 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
             if len(neighbours(core)) < min_neighbours:
                 continue  # a border face belongs but does not spread the person
             for other, _ in neighbours(core):
-                if other in pending and photo_of[other] not in photos_of[person]:
+                if other in pending and admits(other, person):
                     put(other, person)
                     queue.append(other)
 
@@ -174,65 +233,3 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
         if face_id in pending:
             join_nearest(face_id)
     return plan
-
-
-class NeighbourSource:
-    """Neighbours of the faces to cluster, from HNSW queries or from one bulk fetch."""
-
-    def __init__(self, mode: str, lookup: Neighbours) -> None:
-        self.mode = mode
-        self._lookup = lookup
-        self._cache: dict[int, list[tuple[int, float]]] = {}
-
-    def neighbours(self, face_id: int) -> list[tuple[int, float]]:
-        if face_id not in self._cache:
-            self._cache[face_id] = self._lookup(face_id)
-        return self._cache[face_id]
-
-    @classmethod
-    def choose(cls, conn: psycopg.Connection, model: str, faces: Sequence[ps.ClusterFace],
-               fresh: Sequence[int], similarity: float, ef_search: int, bulk: bool | None
-               ) -> NeighbourSource:
-        """Bulk when the fresh faces are many for the library (docs/people.md has the costs)."""
-        photo_of = {f.face_id: f.photo_id for f in faces}
-        if bulk or (bulk is None and len(fresh) >= max(BULK_FROM, len(faces) // BULK_SHARE)):
-            return cls("bulk", _bulk_lookup(conn, model, photo_of, fresh, similarity))
-        ids, vectors = ps.embeddings(conn, model, fresh)
-        vector_of = dict(zip(ids.tolist(), vectors, strict=True))
-
-        def lookup(face_id: int) -> list[tuple[int, float]]:
-            if face_id not in vector_of:  # an old face reached through a new one
-                vector_of[face_id] = ps.embeddings(conn, model, [face_id])[1][0]
-            rows = ps.neighbours(conn, vector_of[face_id], face_id, photo_of[face_id], model,
-                                 NEIGHBOURS_K, similarity, ef_search)
-            return [(r[0], float(r[2])) for r in rows]
-
-        return cls("sql", lookup)
-
-
-def _bulk_lookup(conn: psycopg.Connection, model: str, photo_of: dict[int, int],
-                 first: Sequence[int], similarity: float) -> Neighbours:
-    """Every face's vector in memory; neighbours by matrix products, `first` ones in blocks."""
-    ids, vectors = ps.embeddings(conn, model)
-    photos = np.array([photo_of[i] for i in ids.tolist()], dtype=np.int64)
-    row_of = {face_id: row for row, face_id in enumerate(ids.tolist())}
-    found: dict[int, list[tuple[int, float]]] = {}
-
-    def near(rows: np.ndarray) -> None:
-        sims = vectors[rows] @ vectors.T
-        for row, line in zip(rows.tolist(), sims, strict=True):
-            close = np.flatnonzero((line >= similarity) & (photos != photos[row]))
-            close = close[np.argsort(-line[close], kind="stable")][:NEIGHBOURS_K]
-            found[int(ids[row])] = [(int(ids[c]), float(line[c])) for c in close]
-
-    rows = np.array([row_of[f] for f in first], dtype=np.int64)
-    block = max(64, 2**25 // max(1, len(ids)))  # about 128 MB of similarities at a time
-    for start in range(0, len(rows), block):
-        near(rows[start : start + block])
-
-    def lookup(face_id: int) -> list[tuple[int, float]]:
-        if face_id not in found:
-            near(np.array([row_of[face_id]]))
-        return found[face_id]
-
-    return lookup

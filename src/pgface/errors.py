@@ -36,3 +36,7 @@ class NotFoundError(PgfaceError):
 
 class InvalidInputError(PgfaceError):
     """A value the user gave that pgface cannot use (a name with a NUL, a path too long)."""
+
+
+class PersonError(PgfaceError):
+    """A people operation that cannot be done as asked (a taken name, a face of someone else)."""

@@ -7,7 +7,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from pgface import verdicts
+import numpy as np
+from psycopg_pool import ConnectionPool
+
+from pgface import engine, verdicts
+from pgface.db import people_store as ps
+from pgface.models.analysis import Face
 from pgface.search import Match
 
 # Confidence of identify: logistic in similarity, 0.5 at the match threshold; slope fitted by
@@ -82,3 +87,57 @@ def group_by_person(matches: Sequence[Match]) -> list[PersonMatches]:
         group.best_similarity = max(group.best_similarity, m.similarity)
     return sorted(groups.values(),
                   key=lambda g: (g.person_id is None, -g.best_similarity))
+
+
+def _candidates(rows: Sequence[dict], limit: float, skip: int | None = None) -> list[Candidate]:
+    """One candidate per person, by their nearest face (rows come best first)."""
+    found: dict[int, Candidate] = {}
+    for r in rows:
+        if r["person_id"] not in found and r["id"] != skip:
+            sim = round(float(r["similarity"]), 4)
+            found[r["person_id"]] = Candidate(r["person_id"], r["name"], sim,
+                                              confidence(sim, limit))
+    return list(found.values())
+
+
+def identify_faces(pool: ConnectionPool, model: str, faces: Sequence[Face], source: str,
+                   limit: float, one_to_one: float, ef_search: int) -> Identification:
+    """Each face's likeliest person among the faces that belong to one (engine.py: the search
+    index at scale, pgvector below it), at or above `limit`."""
+    index = engine.index_at_scale(pool, model) if faces else None
+    with pool.connection() as conn:
+        size = ps.count_assigned(conn, model)
+        same = verdicts.same_person_similarity(size, model, one_to_one)
+        queries = np.array([f.embedding for f in faces], dtype=np.float32)
+        found = engine.nearest_assigned(conn, index, queries, model, IDENTIFY_CANDIDATES, limit,
+                                        ef_search)
+    answers = []
+    for face, rows in zip(faces, found, strict=True):
+        ranked = _candidates(rows, limit)
+        best = ranked[0] if ranked else None
+        answers.append(IdentifiedFace(
+            bbox=[round(float(v), 1) for v in face.bbox],
+            det_score=round(face.det_score, 4),
+            person_id=best.person_id if best else None,
+            name=best.name if best else None,
+            similarity=best.similarity if best else None,
+            confidence=best.confidence if best else None,
+            candidates=ranked[:5],
+            verdict=verdicts.verdict(best.similarity, same) if best else None,
+        ))
+    return Identification(source, model, limit, answers, size, same)
+
+
+def suggest_people(pool: ConnectionPool, model: str, face_ids: Sequence[int], limit: float,
+                   ef_search: int, top: int = 5) -> dict[int, list[Candidate]]:
+    """For stored faces (those of a cluster to review, say): the people they most likely are,
+    best first, from the other faces of those people."""
+    index = engine.index_at_scale(pool, model) if face_ids else None
+    with pool.connection() as conn:
+        ids, vectors = ps.embeddings(conn, model, list(face_ids))
+        conn.commit()
+        found = engine.nearest_assigned(conn, index, vectors, model, IDENTIFY_CANDIDATES + 1,
+                                        limit, ef_search)
+    return {int(face_id): _candidates(rows, limit, skip=int(face_id))[:top]
+            for face_id, rows in zip(ids.tolist(), found, strict=True)}
+

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from psycopg_pool import ConnectionPool
 
+from pgface import engine
 from pgface.config import Settings
 from pgface.db import store
 from pgface.errors import ImageError, describe
@@ -162,6 +163,7 @@ class _Prepared:
 # Batches prepared ahead of the one being embedded and stored: with one, the workers sat idle
 # whenever a batch with many faces took longer to embed than the next took to decode and detect.
 PREFETCH_BATCHES = 2
+HNSW_CHECK_BATCHES = 32  # a growing library drops the HNSW index within this many batches
 
 
 class Indexer:
@@ -185,6 +187,7 @@ class Indexer:
             _notify(progress, report, failure)
         size = max(1, self.settings.photo_batch)
         chunks = [files[i : i + size] for i in range(0, len(files), size)]
+        self._keep_hnsw_in_step()
         seen: set[bytes] = set()
         workers = ThreadPoolExecutor(max_workers=self.analyzer.threads,
                                      thread_name_prefix="pgface-worker")
@@ -208,6 +211,8 @@ class Indexer:
                 report.warnings.extend(PhotoWarning(photo.source, photo.warning)
                                        for photo in prepared.photos if photo.warning)
                 self._store(prepared, report)
+                if number % HNSW_CHECK_BATCHES == HNSW_CHECK_BATCHES - 1:
+                    self._keep_hnsw_in_step()
                 copies += prepared.copies
                 report.seconds = time.perf_counter() - started
                 _notify(progress, report, None)
@@ -220,6 +225,11 @@ class Indexer:
             workers.shutdown(wait=True, cancel_futures=True)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _keep_hnsw_in_step(self) -> None:
+        """Inserts maintain the HNSW index only while searches can use it (engine.py)."""
+        with self.pool.connection() as conn:
+            engine.keep_hnsw_in_step(conn)
 
     def _prepare(self, chunk: list[Path], workers: ThreadPoolExecutor, seen: set[bytes],
                  timings: dict[str, float]) -> _Prepared:

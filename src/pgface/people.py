@@ -5,7 +5,6 @@ Thresholds and the figures that chose them are in docs/people.md.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 import unicodedata
@@ -14,11 +13,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from pgface import people_history, verdicts
+from pgface import engine, people_history
 from pgface.clustering import (  # noqa: F401 - re-exported: the people API's clustering names
     CLUSTER_MARGIN,
     CLUSTER_SIMILARITY,
@@ -29,7 +27,8 @@ from pgface.clustering import (  # noqa: F401 - re-exported: the people API's cl
 )
 from pgface.config import Settings
 from pgface.db import people_store as ps
-from pgface.errors import InvalidInputError, NotFoundError, PgfaceError
+from pgface.enrolment import EnrolReport, enrol_faces, person_folders
+from pgface.errors import InvalidInputError, NotFoundError, PersonError
 from pgface.identify import (  # noqa: F401 - re-exported: the people API's identify names
     IDENTIFY_CANDIDATES,
     Candidate,
@@ -38,9 +37,11 @@ from pgface.identify import (  # noqa: F401 - re-exported: the people API's iden
     PersonMatches,
     confidence,
     group_by_person,
+    identify_faces,
+    suggest_people,
 )
-from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, read_photo
-from pgface.index import Indexer, IndexReport, ProgressCallback
+from pgface.imaging import Photo, decode_photo, read_photo
+from pgface.index import Indexer, ProgressCallback
 from pgface.models.analysis import FaceAnalyzer
 from pgface.paths import expand
 from pgface.people_history import Change
@@ -49,10 +50,6 @@ from pgface.search import SearchResult, analyze_photos, search_photo
 PersonRef = int | str
 PhotoInput = str | Path | bytes
 MAX_ID = 2**63 - 1  # ids are bigint: a larger number names nobody
-
-class PersonError(PgfaceError):
-    """A people operation that cannot be done as asked (a taken name, a face of someone else)."""
-
 
 class PersonConflict(PersonError):
     """Refused until the caller says what to do; `details` says what is at stake (the people
@@ -125,15 +122,6 @@ class PersonFace:
     path: str
     bbox: list[float]
     assigned_by: str | None
-
-
-@dataclass
-class EnrolReport:
-    people: dict[str, int] = field(default_factory=dict)  # name -> faces enrolled now
-    index: IndexReport | None = None
-    no_face: list[str] = field(default_factory=list)  # photos in which no face was found
-    several_faces: list[str] = field(default_factory=list)  # photos where one face was chosen
-    left: list[HeldFace] = field(default_factory=list)  # faces another person holds: not moved
 
 
 class People:
@@ -394,10 +382,12 @@ class People:
         people only grow. `full` redoes every decision clustering made (never a human's: their
         faces and named people stay). `bulk` None: numpy for many faces, HNSW for a few.
         """
+        index = engine.index_at_scale(self.pool, self.model)
         with self._change("cluster") as (conn, change):
             report = run_clustering(
                 conn, self.model, self.cluster_similarity if similarity is None else similarity,
-                min_neighbours, full=full, ef_search=self.settings.ef_search, bulk=bulk)
+                min_neighbours, full=full, ef_search=self.settings.ef_search, bulk=bulk,
+                index=index if bulk is None else None, mean_similarity=self.threshold)
             change.payload.update(full=full, report=report.to_dict())
             change.summary = (f"clustering{' (full)' if full else ''}: {report.joined} face(s) "
                               f"joined people, {report.in_new_people} founded "
@@ -412,32 +402,15 @@ class People:
         limit = self.threshold if threshold is None else threshold
         loaded = self._load(photo)
         faces = analyze_photos(self.analyzer, [loaded])[0]
-        answers = []
-        with self.pool.connection() as conn:
-            size = ps.count_assigned(conn, self.model)
-            same = verdicts.same_person_similarity(size, self.model, self.threshold)
-            for face in faces:
-                rows = ps.nearest_assigned(conn, face.embedding, self.model, IDENTIFY_CANDIDATES,
-                                           limit, self.settings.ef_search)
-                candidates: dict[int, Candidate] = {}
-                for r in rows:  # best first, so each person's first row is its nearest face
-                    if r["person_id"] not in candidates:
-                        sim = round(float(r["similarity"]), 4)
-                        candidates[r["person_id"]] = Candidate(
-                            r["person_id"], r["name"], sim, confidence(sim, limit))
-                ranked = list(candidates.values())
-                best = ranked[0] if ranked else None
-                answers.append(IdentifiedFace(
-                    bbox=[round(float(v), 1) for v in face.bbox],
-                    det_score=round(face.det_score, 4),
-                    person_id=best.person_id if best else None,
-                    name=best.name if best else None,
-                    similarity=best.similarity if best else None,
-                    confidence=best.confidence if best else None,
-                    candidates=ranked[:5],
-                    verdict=verdicts.verdict(best.similarity, same) if best else None,
-                ))
-        return Identification(loaded.source, self.model, limit, answers, size, same)
+        return identify_faces(self.pool, self.model, faces, loaded.source, limit,
+                              self.threshold, self.settings.ef_search)
+
+    def suggest(self, face_ids: Sequence[int], threshold: float | None = None
+                ) -> dict[int, list[Candidate]]:
+        """For stored faces: the people each most likely is (up to five, best first), from
+        the faces people hold; for reviewing a cluster or an unassigned face."""
+        limit = self.threshold if threshold is None else threshold
+        return suggest_people(self.pool, self.model, face_ids, limit, self.settings.ef_search)
 
     def search(self, photo: PhotoInput, top: int | None = None, threshold: float | None = None
                ) -> tuple[SearchResult, list[list[PersonMatches]]]:
@@ -459,14 +432,14 @@ class People:
         taken (the largest if there are none); such photos are listed in the report. A face
         another person holds by a human decision stays there unless `move` (report.left).
         """
-        folders = _person_folders(expand(folder))
+        folders = person_folders(expand(folder))
         report = EnrolReport()
         report.index = Indexer(self.analyzer, self.pool, self.settings).index(
             [f for f, _ in folders], progress)
         with self._change("enrol") as (conn, change):
             for person_folder, files in folders:
                 name = person_folder.name
-                chosen = self._enrol_faces(conn, files, report)
+                chosen = enrol_faces(conn, self.model, files, report)
                 found = ps.person_by_name(conn, name)
                 target = found["id"] if found else None
                 held = [HeldFace(*h) for h in ps.held_faces(conn, chosen) if h[1] != target]
@@ -486,24 +459,6 @@ class People:
                               f"{len(report.people)} people from {folder}"
                               + _held_summary("left", report.left))
         return report
-
-    def _enrol_faces(self, conn: psycopg.Connection, files: list[Path], report: EnrolReport
-                     ) -> list[int]:
-        hashes = {hashlib.sha256(f.read_bytes()).digest(): f for f in files}
-        by_photo: dict[bytes, list[tuple[int, list[float]]]] = {}
-        for sha, face_id, bbox, _ in ps.faces_of_hashes(conn, list(hashes), self.model):
-            by_photo.setdefault(sha, []).append((face_id, bbox))
-        chosen = [faces[0][0] for faces in by_photo.values() if len(faces) == 1]
-        crowded = {sha: faces for sha, faces in by_photo.items() if len(faces) > 1}
-        if crowded:
-            reference = ps.embeddings(conn, self.model, chosen)[1] if chosen else None
-            for sha, faces in crowded.items():
-                report.several_faces.append(str(hashes[sha]))
-                chosen.append(_likeliest(conn, self.model, faces, reference))
-        failed = {f.source for f in report.index.failures} if report.index else set()
-        report.no_face.extend(str(f) for sha, f in hashes.items()
-                              if sha not in by_photo and str(f) not in failed)
-        return chosen
 
     # Helpers
 
@@ -571,31 +526,6 @@ class People:
         if missing:
             raise NotFoundError(f"no face with id {_ids(missing)}")
         return found
-
-
-def _likeliest(conn: psycopg.Connection, model: str, faces: list[tuple[int, list[float]]],
-               reference: np.ndarray | None) -> int:
-    """Of several faces in one photo, the one nearest the person's other faces, else largest."""
-    if reference is None or len(reference) == 0:
-        return max(faces, key=lambda f: (f[1][2] - f[1][0]) * (f[1][3] - f[1][1]))[0]
-    ids, vectors = ps.embeddings(conn, model, [f[0] for f in faces])
-    scores = (vectors @ reference.T).max(axis=1)
-    return int(ids[int(scores.argmax())])
-
-
-def _person_folders(folder: Path) -> list[tuple[Path, list[Path]]]:
-    if not folder.is_dir():
-        raise NotFoundError(f"{folder}: no such folder")
-    found = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        files = sorted(p for p in sub.iterdir()
-                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        if files:
-            found.append((sub, files))
-    if not found:
-        raise PersonError(f"{folder}: no person folders with photos in it "
-                          f"(expected {folder}/<name>/*.jpg)")
-    return found
 
 
 def _held_conflict(name: str, held: Sequence[HeldFace]) -> PersonConflict:

@@ -100,6 +100,34 @@ def nearest_codes(codes: np.ndarray, query: np.ndarray, count: int) -> np.ndarra
     return positions[np.argpartition(distances, count - 1)[:count]]
 
 
+def fetch_vectors(conn: psycopg.Connection, model: str, after: int = 0) -> Iterator[np.ndarray]:
+    """The faces of model with id > after, as batches of binary COPY rows (fields "id" and
+    "vec"; about 64 MB each: the raw rows of a million faces never sit in memory at once)."""
+    buffer, started = bytearray(), False
+    with conn.cursor() as cur, cur.copy(sql.COPY_FACE_VECTORS, (model, after)) as copy:
+        for block in copy:
+            buffer += block
+            if not started and len(buffer) >= _HEADER:
+                del buffer[:_HEADER]
+                started = True
+            if len(buffer) >= _BATCH_BYTES:
+                yield _copy_rows(buffer)
+    rows = _copy_rows(buffer)
+    if bytes(buffer) != b"\xff\xff":  # the COPY trailer: all that may remain
+        raise ValueError("unexpected end of the COPY of face vectors")
+    yield rows
+
+
+def _copy_rows(buffer: bytearray) -> np.ndarray:
+    """Takes the whole rows off the front of buffer."""
+    whole = len(buffer) // _ROW.itemsize * _ROW.itemsize
+    rows = np.frombuffer(buffer[:whole], dtype=_ROW)  # the slice is the one copy
+    del buffer[:whole]
+    if len(rows) and (np.any(rows["nfields"] != 2) or np.any(rows["dim"] != DIM)):
+        raise ValueError("unexpected COPY row layout for the face vectors")
+    return rows
+
+
 class SignIndex:
     """Face ids, sign bits and int8 embeddings of one model. Safe to share between threads.
 
@@ -239,31 +267,7 @@ class SignIndex:
             self._saving = False
 
     def _fetch(self, conn: psycopg.Connection, after: int) -> Iterator[np.ndarray]:
-        """The faces of the model with id > after, as batches of COPY rows (about 64 MB each:
-        the raw rows of a million faces never sit in memory at once)."""
-        buffer, started = bytearray(), False
-        with conn.cursor() as cur, cur.copy(sql.COPY_FACE_VECTORS, (self.model, after)) as copy:
-            for block in copy:
-                buffer += block
-                if not started and len(buffer) >= _HEADER:
-                    del buffer[:_HEADER]
-                    started = True
-                if len(buffer) >= _BATCH_BYTES:
-                    yield self._rows(buffer)
-        rows = self._rows(buffer)
-        if bytes(buffer) != b"\xff\xff":  # the COPY trailer: all that may remain
-            raise ValueError("unexpected end of the COPY of face vectors")
-        yield rows
-
-    @staticmethod
-    def _rows(buffer: bytearray) -> np.ndarray:
-        """Takes the whole rows off the front of buffer."""
-        whole = len(buffer) // _ROW.itemsize * _ROW.itemsize
-        rows = np.frombuffer(buffer[:whole], dtype=_ROW)  # the slice is the one copy
-        del buffer[:whole]
-        if len(rows) and (np.any(rows["nfields"] != 2) or np.any(rows["dim"] != DIM)):
-            raise ValueError("unexpected COPY row layout for the face vectors")
-        return rows
+        return fetch_vectors(conn, self.model, after)
 
     def _append(self, rows: np.ndarray) -> int:
         if not len(rows):
@@ -323,6 +327,20 @@ class SignIndex:
         if len(keep) > k + EXTRA:
             keep = keep[np.argpartition(-cosines[keep], k + EXTRA - 1)[: k + EXTRA]]
         return ids[at[keep]]
+
+    def approximate_many(self, queries: np.ndarray, k: int, min_similarity: float,
+                         candidates: int = DEFAULT_CANDIDATES,
+                         among: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """approximate() for many queries at once (batch_knn.py), with the int8 cosines;
+        among: sorted ids, the only faces looked at (None: every face)."""
+        from pgface.batch_knn import approximate_many
+
+        ids, codes, int8, scales = self._snapshot()
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+        rows = None if among is None else np.flatnonzero(np.isin(ids, among))
+        return approximate_many(ids, codes, int8, scales, queries, k, min_similarity,
+                                candidates, rows)
 
     def search(self, conn: psycopg.Connection, query: np.ndarray, k: int,
                min_similarity: float, candidates: int = DEFAULT_CANDIDATES,

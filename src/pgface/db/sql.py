@@ -276,3 +276,31 @@ SELECT pg_wal_lsn_diff({_WAL_NOW}, %(lsn)s::pg_lsn) >= 0,
 # Every face id <= the watermark, of any model, as one bytea of big-endian int8s (the primary
 # key alone: an index-only scan; one value, not a row a face).
 FACE_IDS_UP_TO = "SELECT string_agg(int8send(id), ''::bytea) FROM faces WHERE id <= %s"
+
+# The HNSW index on faces.embedding serves pgvector's searches below the in-process index's
+# threshold only (pgface/engine.py): built and dropped as the library crosses it.
+HNSW_EXISTS = "SELECT to_regclass('faces_embedding_hnsw_idx') IS NOT NULL"
+ALL_FACES_UP_TO = "SELECT count(*) FROM (SELECT 1 FROM faces LIMIT %s) f"
+LOCK_TIMEOUT = "SELECT set_config('lock_timeout', %s, true)"
+DROP_HNSW = "DROP INDEX IF EXISTS faces_embedding_hnsw_idx"
+# as in migration 0001
+CREATE_HNSW = """
+CREATE INDEX IF NOT EXISTS faces_embedding_hnsw_idx ON faces
+    USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)
+"""
+# Identify at scale: the exact cosine of the index's candidates that belong to someone, with
+# their people (no vector index serves it).
+RERANK_ASSIGNED = """
+WITH candidates AS MATERIALIZED (
+    SELECT id, photo_id, person_id, embedding
+    FROM faces
+    WHERE id = ANY(%(ids)s) AND model = %(model)s AND person_id IS NOT NULL
+), nearest AS MATERIALIZED (
+    SELECT id, photo_id, person_id, embedding <=> %(query)s AS distance FROM candidates
+)
+SELECT n.id, n.photo_id, n.person_id, pe.name, 1 - n.distance AS similarity
+FROM nearest n JOIN people pe ON pe.id = n.person_id
+WHERE n.distance <= %(max_distance)s
+ORDER BY n.distance, n.id
+LIMIT %(k)s
+"""

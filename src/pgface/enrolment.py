@@ -1,0 +1,71 @@
+"""Enrolment: which face of each photo of folder/<name>/ is the person's (People.enrol)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psycopg
+
+from pgface.db import people_store as ps
+from pgface.errors import NotFoundError, PersonError
+from pgface.imaging import IMAGE_SUFFIXES
+from pgface.index import IndexReport
+
+
+@dataclass
+class EnrolReport:
+    people: dict[str, int] = field(default_factory=dict)  # name -> faces enrolled now
+    index: IndexReport | None = None
+    no_face: list[str] = field(default_factory=list)  # photos in which no face was found
+    several_faces: list[str] = field(default_factory=list)  # photos where one face was chosen
+    # faces another person holds (people.HeldFace): not moved
+    left: list = field(default_factory=list)
+
+
+def enrol_faces(conn: psycopg.Connection, model: str, files: list[Path], report: EnrolReport
+                ) -> list[int]:
+    """The face to enrol of each photo: its only face, or the one most like the person's
+    single-face photos (the photo listed in report.several_faces); photos without one listed."""
+    hashes = {hashlib.sha256(f.read_bytes()).digest(): f for f in files}
+    by_photo: dict[bytes, list[tuple[int, list[float]]]] = {}
+    for sha, face_id, bbox, _ in ps.faces_of_hashes(conn, list(hashes), model):
+        by_photo.setdefault(sha, []).append((face_id, bbox))
+    chosen = [faces[0][0] for faces in by_photo.values() if len(faces) == 1]
+    crowded = {sha: faces for sha, faces in by_photo.items() if len(faces) > 1}
+    if crowded:
+        reference = ps.embeddings(conn, model, chosen)[1] if chosen else None
+        for sha, faces in crowded.items():
+            report.several_faces.append(str(hashes[sha]))
+            chosen.append(likeliest(conn, model, faces, reference))
+    failed = {f.source for f in report.index.failures} if report.index else set()
+    report.no_face.extend(str(f) for sha, f in hashes.items()
+                          if sha not in by_photo and str(f) not in failed)
+    return chosen
+
+
+def likeliest(conn: psycopg.Connection, model: str, faces: list[tuple[int, list[float]]],
+               reference: np.ndarray | None) -> int:
+    """Of several faces in one photo, the one nearest the person's other faces, else largest."""
+    if reference is None or len(reference) == 0:
+        return max(faces, key=lambda f: (f[1][2] - f[1][0]) * (f[1][3] - f[1][1]))[0]
+    ids, vectors = ps.embeddings(conn, model, [f[0] for f in faces])
+    scores = (vectors @ reference.T).max(axis=1)
+    return int(ids[int(scores.argmax())])
+
+
+def person_folders(folder: Path) -> list[tuple[Path, list[Path]]]:
+    if not folder.is_dir():
+        raise NotFoundError(f"{folder}: no such folder")
+    found = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = sorted(p for p in sub.iterdir()
+                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if files:
+            found.append((sub, files))
+    if not found:
+        raise PersonError(f"{folder}: no person folders with photos in it "
+                          f"(expected {folder}/<name>/*.jpg)")
+    return found

@@ -1,0 +1,215 @@
+"""One engine for nearest faces (pgface.engine, batch_knn, neighbours): the batch k-NN against
+an exact scan, clustering and identify through the search index against exact search, the
+chaining check, and the HNSW index kept only while it can be used. Real PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import psycopg
+import pytest
+from conftest import LFW, require_data
+from pgvector.psycopg import register_vector
+
+from pgface import Pgface, engine, vector_index
+from pgface.batch_knn import approximate_many, exact_knn, exact_rerank
+from pgface.clustering import run_clustering
+from pgface.db import store
+from pgface.db.connection import migrate
+from pgface.neighbours import CLUSTER_CANDIDATES
+from pgface.vector_index import SignIndex, quantize, sign_bits
+
+MODEL = "buffalo_sc"
+
+
+def people_like(rng: np.random.Generator, people: int, each: int, spread: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors of `people` identities, `each` faces each: cosine within a person about
+    1 / (1 + spread^2), between people about 0."""
+    centres = rng.standard_normal((people, 512)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    noise = rng.standard_normal((people * each, 512)).astype(np.float32) * spread / np.sqrt(512)
+    faces = np.repeat(centres, each, axis=0) + noise
+    return faces / np.linalg.norm(faces, axis=1, keepdims=True), np.repeat(np.arange(people), each)
+
+
+def add_photos(conn: psycopg.Connection, vectors: np.ndarray) -> list[int]:
+    """One photo a face; returns the face ids in order."""
+    rows = []
+    for v in vectors:
+        sha = hashlib.sha256(v.tobytes()).digest()
+        rows.append(store.PhotoRow(sha, f"/photos/{sha.hex()}.jpg", 1, 10, 10, None,
+                                   [store.FaceRow(v, [0, 0, 10, 10], [1.0] * 10, 0.9, b"jpeg")]))
+    store.add_photos(conn, rows, MODEL)
+    ids = [r[0] for r in conn.execute("SELECT id FROM faces ORDER BY id DESC LIMIT %s",
+                                      [len(vectors)])][::-1]
+    conn.commit()
+    return ids
+
+
+@pytest.fixture
+def conn(database_url: str) -> psycopg.Connection:
+    migrate(database_url)
+    with psycopg.connect(database_url) as c:
+        register_vector(c)
+        yield c
+
+
+def same(found: list, exact: list) -> bool:
+    return all(np.array_equal(a[0], b[0]) and np.allclose(a[1], b[1], atol=1e-5)
+               for a, b in zip(found, exact, strict=True))
+
+
+def test_batch_knn_equals_exact_knn_on_random_data() -> None:
+    rng = np.random.default_rng(4)
+
+    def data(people: int, queries: int) -> tuple:
+        vectors, _ = people_like(rng, people, 5, 1.2)  # same person ~0.4
+        ids = np.arange(len(vectors), dtype=np.int64) * 7 + 3
+        return (ids, vectors, sign_bits(vectors), *quantize(vectors),
+                vectors[rng.choice(len(vectors), queries, replace=False)])
+
+    def rows_of(wanted: np.ndarray) -> np.ndarray:
+        return vectors[(wanted - 3) // 7]
+
+    # every face a candidate: the int8 and exact steps alone, at any threshold
+    ids, vectors, codes, int8, scales, queries = data(300, 100)
+    for k, floor in ((10, -1.0), (50, 0.1)):
+        found = exact_rerank(approximate_many(ids, codes, int8, scales, queries, k, floor,
+                                              len(ids)), queries, rows_of, k, floor)
+        assert same(found, exact_knn(ids, vectors, queries, k, floor))
+    # clustering's candidates and threshold: the sign bits keep every neighbour
+    ids, vectors, codes, int8, scales, queries = data(2000, 300)
+    exact = exact_knn(ids, vectors, queries, 64, 0.40)
+    assert sum(len(e[0]) for e in exact) > 300  # the neighbours are there to be missed
+    found = exact_rerank(approximate_many(ids, codes, int8, scales, queries, 64, 0.40,
+                                          CLUSTER_CANDIDATES), queries, rows_of, 64, 0.40)
+    assert same(found, exact)
+
+
+def test_the_index_batch_knn_against_postgresql(conn: psycopg.Connection) -> None:
+    rng = np.random.default_rng(5)
+    vectors, _ = people_like(rng, 300, 4, 1.0)
+    ids = np.array(add_photos(conn, vectors))
+    conn.execute("DELETE FROM faces WHERE id = ANY(%s)", [ids[::10].tolist()])
+    conn.commit()
+    index = SignIndex(MODEL)
+    index.sync(conn)
+    alive = np.setdiff1d(ids, ids[::10])
+    queries = vectors[:50]
+    candidates = index.approximate_many(queries, 8, 0.3, 200)
+    found = exact_rerank(candidates, queries, lambda w: vectors[np.searchsorted(ids, w)], 8, 0.3)
+    assert same(found, exact_knn(alive, vectors[np.isin(ids, alive)], queries, 8, 0.3))
+    among = alive[::2]  # a subset of the library (such as the faces people hold)
+    found = exact_rerank(index.approximate_many(queries, 8, 0.3, 200, among=among), queries,
+                         lambda w: vectors[np.searchsorted(ids, w)], 8, 0.3)
+    exact = exact_knn(among, vectors[np.isin(ids, among)], queries, 8, 0.3)
+    assert same(found, exact) and all(np.isin(e[0], among).all() for e in exact)
+
+
+def partition(conn: psycopg.Connection) -> set[frozenset[int]]:
+    groups: dict[int, set[int]] = {}
+    for face, person in conn.execute("SELECT id, person_id FROM faces WHERE person_id IS NOT "
+                                     "NULL"):
+        groups.setdefault(person, set()).add(face)
+    return {frozenset(g) for g in groups.values()}
+
+
+def test_chaining_check_keeps_near_but_distinct_people_apart(conn: psycopg.Connection) -> None:
+    """Two people, and a few faces between them (in look, age or light) that link each to the
+    next: one close pair at a time would make them one person; as wholes they are not."""
+    rng = np.random.default_rng(6)
+    a, b = people_like(rng, 2, 1, 0.0)[0]
+    b = b - (a @ b) * a
+    b /= np.linalg.norm(b)  # two people, cosine 0
+
+    def around(centre: np.ndarray, n: int) -> np.ndarray:
+        faces = centre + rng.standard_normal((n, 512)).astype(np.float32) / np.sqrt(512)
+        return faces / np.linalg.norm(faces, axis=1, keepdims=True)
+
+    between = [around(((1 - t) * a + t * b) / np.linalg.norm((1 - t) * a + t * b), 1)[0]
+               for t in (0.3, 0.5, 0.7)]
+    first, second = add_photos(conn, around(a, 8)), add_photos(conn, around(b, 8))
+    add_photos(conn, np.array(between))
+    found = {}
+    for check in (None, 0.23):
+        with conn.transaction(force_rollback=True):
+            run_clustering(conn, MODEL, 0.40, 1, full=True, bulk=True, mean_similarity=check)
+            found[check] = partition(conn)
+    assert any(set(first) | set(second) <= g for g in found[None])  # chained into one
+    people = found[0.23]
+    assert any(set(first) <= g for g in people) and any(set(second) <= g for g in people)
+    assert not any(g & set(first) and g & set(second) for g in people)
+
+
+def test_hnsw_dropped_and_built_as_the_library_crosses_the_threshold(
+        conn: psycopg.Connection) -> None:
+    rng = np.random.default_rng(7)
+    vectors, _ = people_like(rng, 15, 4, 1.0)
+    ids = add_photos(conn, vectors)  # 60 faces
+
+    def has_hnsw() -> bool:
+        exists = conn.execute("SELECT to_regclass('faces_embedding_hnsw_idx') IS NOT NULL"
+                              ).fetchone()[0]
+        conn.commit()
+        return exists
+
+    def nearest() -> list:
+        return [[r.face_id for r in store.nearest_faces(conn, v, MODEL, 5, 0.2, 40)]
+                for v in vectors[:20]]
+
+    before = nearest()
+    assert has_hnsw() and engine.keep_hnsw_in_step(conn, 50) == "dropped" and not has_hnsw()
+    assert engine.keep_hnsw_in_step(conn, 50) is None
+    assert nearest() == before  # pgvector's exact scan answers as the index did
+    conn.execute("DELETE FROM faces WHERE id = ANY(%s)", [ids[:30]])  # 30 left: in the gap
+    conn.commit()
+    assert engine.keep_hnsw_in_step(conn, 50) is None and not has_hnsw()
+    conn.execute("DELETE FROM faces WHERE id = ANY(%s)", [ids[30:40]])  # 20: below half
+    conn.commit()
+    assert engine.keep_hnsw_in_step(conn, 50) == "built" and has_hnsw()
+
+
+def lfw_subset(photos: int) -> list:
+    """The photos of LFW View 1 people with at least three, in name order, up to `photos`."""
+    chosen = []
+    for person in sorted(require_data(LFW / "images").iterdir()):
+        files = sorted(person.glob("*.jpg"))
+        if len(files) >= 3:
+            chosen += files
+        if len(chosen) >= photos:
+            break
+    return chosen[:photos]
+
+
+def test_clustering_and_identify_same_through_the_index_as_exact(
+        pf: Pgface, monkeypatch: pytest.MonkeyPatch) -> None:
+    photos = lfw_subset(90)
+    pf.index(photos)
+    with pf.pool.connection() as conn:
+        engine.keep_hnsw_in_step(conn, 1)  # pgvector answers by exact scan from here
+        index = SignIndex(MODEL)
+        index.sync(conn)
+        found = {}
+        for mode, source in (("index", index), ("bulk", None)):
+            with conn.transaction(force_rollback=True):
+                report = run_clustering(conn, MODEL, 0.40, 1, full=True, index=source,
+                                        bulk=None if source else True, mean_similarity=0.23)
+                assert report.mode == mode
+                found[mode] = partition(conn)
+        assert found["index"] == found["bulk"] and len(found["index"]) >= 15
+    report = pf.people.cluster(full=True)
+    assert report.mode == "bulk"
+    # identify each photo's faces: through pgvector (exact, no HNSW), then through the index
+    exact = [pf.people.identify(p) for p in photos[::6]]
+    monkeypatch.setattr(vector_index, "MIN_FACES", 1)
+    with Pgface(pf.settings, analyzer=pf.analyzer) as other:  # a pool of its own: the index
+        through_index = [other.people.identify(p) for p in photos[::6]]
+        assert vector_index.shared_index(other.pool, MODEL) is not None
+        assert other.people.cluster().mode == "index"
+    answers = [[(f.person_id, f.similarity, [c.person_id for c in f.candidates])
+                for f in r.faces] for r in exact]
+    assert answers == [[(f.person_id, f.similarity, [c.person_id for c in f.candidates])
+                        for f in r.faces] for r in through_index]
+    assert sum(f.person_id is not None for r in exact for f in r.faces) >= 12

@@ -15,6 +15,7 @@ import numpy as np
 import psycopg
 
 from pgface.db import people_store as ps
+from pgface.db import store
 
 # Clustering: cosine similarity at which two faces count as neighbours, per model pack, and how
 # many neighbours (in other photos) make a face core. Chosen on LFW View 1; docs/people.md.
@@ -36,6 +37,7 @@ class ClusterReport:
     founded: int = 0  # new (unnamed) people
     in_new_people: int = 0  # faces in those new people
     unassigned: int = 0  # faces left without a person (too few close neighbours)
+    below_quality: int = 0  # unassigned faces left out: quality below the floor
     released: int = 0  # faces a full re-cluster took from the person clustering gave them
     mode: str = "sql"  # where neighbours came from: "sql" (HNSW) or "bulk" (numpy)
     seconds: float = 0.0
@@ -47,7 +49,7 @@ class ClusterReport:
 
 def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
                    min_neighbours: int, full: bool = False, ef_search: int = 200,
-                   bulk: bool | None = None) -> ClusterReport:
+                   bulk: bool | None = None, min_quality: float = 0.0) -> ClusterReport:
     """Cluster in the caller's transaction (People.cluster commits it; a caller may roll back).
 
     Looked at: the faces clustering never saw, and the unassigned faces among their neighbours,
@@ -61,9 +63,14 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     # Full: forget, in memory, what clustering decided; rows are only written where it changes.
     before = {f.face_id: f.person_id for f in stored if full and f.person_id and not f.kept}
     faces = [replace(f, person_id=None) if f.face_id in before else f for f in stored]
-    fresh = [f.face_id for f in faces if (f.fresh or full) and f.person_id is None]
-    unassigned = {f.face_id for f in faces if f.person_id is None}
+    # Faces below the quality floor that no person holds are neither clustered nor neighbours.
+    low = store.faces_below_quality(conn, model, min_quality) - {
+        f.face_id for f in faces if f.person_id is not None}
+    fresh = [f.face_id for f in faces
+             if (f.fresh or full) and f.person_id is None and f.face_id not in low]
+    unassigned = {f.face_id for f in faces if f.person_id is None} - low
     source = NeighbourSource.choose(conn, model, faces, fresh, similarity, ef_search, bulk)
+    source.skip = low
     woken = {g for f in fresh for g, _ in source.neighbours(f) if g in unassigned}
     todo = sorted(set(fresh) | woken)
     plan = plan_clusters(faces, todo, source.neighbours, min_neighbours, unassigned)
@@ -83,6 +90,7 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     report.in_new_people = len(plan.assignments) - len(joined)
     report.unassigned = len(unassigned) - len(plan.assignments)
     report.mode = source.mode
+    report.below_quality = len(low)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
@@ -183,10 +191,11 @@ class NeighbourSource:
         self.mode = mode
         self._lookup = lookup
         self._cache: dict[int, list[tuple[int, float]]] = {}
+        self.skip: set[int] = set()  # faces that are nobody's neighbour (low quality)
 
     def neighbours(self, face_id: int) -> list[tuple[int, float]]:
         if face_id not in self._cache:
-            self._cache[face_id] = self._lookup(face_id)
+            self._cache[face_id] = [n for n in self._lookup(face_id) if n[0] not in self.skip]
         return self._cache[face_id]
 
     @classmethod

@@ -189,13 +189,16 @@ class Pgface:
         return found
 
     def search(self, photo: PhotoInput, top: int | None = None,
-               threshold: float | None = None) -> SearchResult:
-        """For each face in the photo, the stored faces at or above the threshold, best first."""
+               threshold: float | None = None, min_quality: float | None = None
+               ) -> SearchResult:
+        """For each face in the photo, the stored faces at or above the threshold, best first;
+        faces below the quality floor (default: settings.min_quality) are not searched."""
         result = search_photo(
             self.analyzer, self.read_pool, self.load_photo(photo),
             top=top or self.settings.top_k,
             threshold=self.threshold if threshold is None else threshold,
             ef_search=self.settings.ef_search, one_to_one=self.threshold,
+            min_quality=self.settings.min_quality if min_quality is None else min_quality,
         )
         result.notices = self.notices()
         return result

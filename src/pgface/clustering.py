@@ -15,6 +15,7 @@ import numpy as np
 import psycopg
 
 from pgface.db import people_store as ps
+from pgface.db import store
 from pgface.neighbours import (  # noqa: F401 - NEIGHBOURS_K re-exported
     NEIGHBOURS_K,
     NeighbourSource,
@@ -41,6 +42,7 @@ class ClusterReport:
     founded: int = 0  # new (unnamed) people
     in_new_people: int = 0  # faces in those new people
     unassigned: int = 0  # faces left without a person (too few close neighbours)
+    below_quality: int = 0  # unassigned faces left out: quality below the floor
     released: int = 0  # faces a full re-cluster took from the person clustering gave them
     # where neighbours came from: "index" (the search index, at scale), "bulk" (numpy) or
     # "sql" (pgvector), see pgface.neighbours
@@ -56,7 +58,8 @@ class ClusterReport:
 def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
                    min_neighbours: int, full: bool = False, ef_search: int = 200,
                    bulk: bool | None = None, index: SignIndex | None = None,
-                   mean_similarity: float | None = None) -> ClusterReport:
+                   mean_similarity: float | None = None, min_quality: float = 0.0
+                   ) -> ClusterReport:
     """Cluster in the caller's transaction (People.cluster commits it; a caller may roll back).
 
     Looked at: the faces clustering never saw, and the unassigned faces among their neighbours,
@@ -73,11 +76,16 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     # Full: forget, in memory, what clustering decided; rows are only written where it changes.
     before = {f.face_id: f.person_id for f in stored if full and f.person_id and not f.kept}
     faces = [replace(f, person_id=None) if f.face_id in before else f for f in stored]
-    fresh = [f.face_id for f in faces if (f.fresh or full) and f.person_id is None]
-    unassigned = {f.face_id for f in faces if f.person_id is None}
+    # Faces below the quality floor that no person holds are neither clustered nor neighbours.
+    low = store.faces_below_quality(conn, model, min_quality) - {
+        f.face_id for f in faces if f.person_id is not None}
+    fresh = [f.face_id for f in faces
+             if (f.fresh or full) and f.person_id is None and f.face_id not in low]
+    unassigned = {f.face_id for f in faces if f.person_id is None} - low
     photo_of = {f.face_id: f.photo_id for f in faces}
     source = NeighbourSource.choose(conn, model, photo_of, fresh, similarity, ef_search, bulk,
                                     index, BULK_FROM, BULK_SHARE)
+    source.skip = low
     source.prefetch(fresh)
     woken = {g for f in fresh for g, _ in source.neighbours(f) if g in unassigned}
     todo = sorted(set(fresh) | woken)
@@ -113,6 +121,7 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     report.unassigned = len(unassigned) - len(plan.assignments)
     report.mode = source.mode
     report.refused = plan.refused
+    report.below_quality = len(low)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 

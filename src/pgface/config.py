@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     det_sizes: list[int] = Field(default_factory=lambda: [256, 640])
     det_threshold: float = 0.5
     min_face_size: int = 0  # pixels; 0 keeps every face the detector finds, however small
+    # Faces whose quality score (pgface.models.quality) is below this are stored but neither
+    # searched for nor clustered; chosen on LFW and the shared photos, docs/benchmarks-quality.md.
+    min_quality: float = 0.1
     rec_batch_size: int = 64
     threads: int = 0  # 0: one per core
     providers: list[str] = Field(

@@ -320,6 +320,7 @@ class Indexer:
                     landmarks=face.landmarks.reshape(-1).tolist(),
                     det_score=face.det_score,
                     crop=thumbnail,
+                    quality=face.quality,
                 )
                 for face, thumbnail in zip(photo.faces, photo.thumbnails, strict=True)
             ]

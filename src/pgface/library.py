@@ -238,8 +238,10 @@ class Pgface:
         threading.Thread(target=count, name="pgface-coverage", daemon=True).start()
 
     def search(self, photo: PhotoInput, top: int | None = None,
-               threshold: float | None = None) -> SearchResult:
-        """For each face in the photo, the stored faces at or above the threshold, best first."""
+               threshold: float | None = None, min_quality: float | None = None
+               ) -> SearchResult:
+        """For each face in the photo, the stored faces at or above the threshold, best first;
+        faces below the quality floor (default: settings.min_quality) are not searched."""
         pool = self.read_pool  # opened here, before another thread may use the primary's pool
         if self.analyzer.model_name not in self._coverage:
             self._count_ahead(self.analyzer.model_name)
@@ -248,6 +250,7 @@ class Pgface:
             top=top or self.settings.top_k,
             threshold=self.threshold if threshold is None else threshold,
             ef_search=self.settings.ef_search, one_to_one=self.threshold,
+            min_quality=self.settings.min_quality if min_quality is None else min_quality,
         )
         result.notices = self.notices()
         return result

@@ -93,16 +93,21 @@ class NeighbourSource:
         self.vectors = vectors
         self._compute = compute
         self._cache: dict[int, NeighbourList] = {}
+        self.skip: set[int] = set()  # faces that are nobody's neighbour (quality below floor)
+
+    def _add(self, found: dict[int, NeighbourList]) -> None:
+        for face_id, near in found.items():
+            self._cache[face_id] = [n for n in near if n[0] not in self.skip]
 
     def neighbours(self, face_id: int) -> NeighbourList:
         if face_id not in self._cache:
-            self._cache.update(self._compute([face_id]))
+            self._add(self._compute([face_id]))
         return self._cache[face_id]
 
     def prefetch(self, face_ids: Iterable[int]) -> None:
         todo = [f for f in dict.fromkeys(face_ids) if f not in self._cache]
         if todo:
-            self._cache.update(self._compute(todo))
+            self._add(self._compute(todo))
 
     def known(self) -> dict[int, NeighbourList]:
         return self._cache

@@ -374,20 +374,22 @@ class People:
     # Clustering
 
     def cluster(self, full: bool = False, similarity: float | None = None,
-                min_neighbours: int = MIN_NEIGHBOURS, bulk: bool | None = None
-                ) -> ClusterReport:
+                min_neighbours: int = MIN_NEIGHBOURS, bulk: bool | None = None,
+                min_quality: float | None = None) -> ClusterReport:
         """Give the faces no person holds a person: join one or found one (docs/people.md).
 
         Incremental: new faces and the unassigned faces near them are looked at, and existing
         people only grow. `full` redoes every decision clustering made (never a human's: their
         faces and named people stay). `bulk` None: numpy for many faces, HNSW for a few.
+        Faces below the quality floor (default: settings.min_quality) are left out.
         """
         index = engine.index_at_scale(self.pool, self.model)
         with self._change("cluster") as (conn, change):
             report = run_clustering(
                 conn, self.model, self.cluster_similarity if similarity is None else similarity,
                 min_neighbours, full=full, ef_search=self.settings.ef_search, bulk=bulk,
-                index=index if bulk is None else None, mean_similarity=self.threshold)
+                index=index if bulk is None else None, mean_similarity=self.threshold,
+                min_quality=self.settings.min_quality if min_quality is None else min_quality)
             change.payload.update(full=full, report=report.to_dict())
             change.summary = (f"clustering{' (full)' if full else ''}: {report.joined} face(s) "
                               f"joined people, {report.in_new_people} founded "
@@ -412,13 +414,15 @@ class People:
         limit = self.threshold if threshold is None else threshold
         return suggest_people(self.pool, self.model, face_ids, limit, self.settings.ef_search)
 
-    def search(self, photo: PhotoInput, top: int | None = None, threshold: float | None = None
+    def search(self, photo: PhotoInput, top: int | None = None, threshold: float | None = None,
+               min_quality: float | None = None
                ) -> tuple[SearchResult, list[list[PersonMatches]]]:
         """Search, then group each query face's matches by person, best person first."""
         result = search_photo(
             self.analyzer, self.pool, self._load(photo), top=top or self.settings.top_k,
             threshold=self.threshold if threshold is None else threshold,
             ef_search=self.settings.ef_search, one_to_one=self.threshold,
+            min_quality=self.settings.min_quality if min_quality is None else min_quality,
         )
         return result, [group_by_person(face.matches) for face in result.faces]
 

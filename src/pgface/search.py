@@ -13,6 +13,7 @@ from pgface.db import store
 from pgface.errors import ImageError, NoFaceError, describe
 from pgface.imaging import Photo
 from pgface.models.analysis import Face, FaceAnalyzer
+from pgface.models.quality import below
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class QueryFace:
     bbox: list[float]
     det_score: float
     matches: list[Match] = field(default_factory=list)
+    # score and its parts (pgface.models.quality); None for a stored face never measured
+    quality: dict[str, float | None] | None = None
+    # False when its quality is below the floor: reported, not searched
+    searched: bool = True
 
 
 @dataclass
@@ -53,6 +58,8 @@ class SearchResult:
     # Why results may be empty or less sure (a pack that has not analysed the library, a
     # threshold not calibrated for the pack), each with the command that fixes it.
     notices: list[str] = field(default_factory=list)
+    # The quality floor: faces of the photo scoring below it were not searched.
+    min_quality: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,11 +94,16 @@ def _bbox(face: Face) -> list[float]:
     return [round(float(v), 1) for v in face.bbox]
 
 
+def _score(face: Face) -> float | None:
+    return face.quality.score if face.quality is not None else None
+
+
 def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
-                 threshold: float, ef_search: int, source: str, one_to_one: float
-                 ) -> SearchResult:
+                 threshold: float, ef_search: int, source: str, one_to_one: float,
+                 min_quality: float = 0.0) -> SearchResult:
     """Each face's matches at or above threshold, each with its verdict for this library's
-    size; one_to_one is the 1:1 threshold, the least a same-person similarity can be."""
+    size; one_to_one is the 1:1 threshold, the least a same-person similarity can be. Faces
+    whose quality is below min_quality are reported, unsearched."""
     results = []
     # At scale the in-process index finds the nearest faces (HNSW loses face matches there);
     # below vector_index.MIN_FACES PostgreSQL alone answers.
@@ -99,7 +111,9 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
     found: list[list[store.MatchRow]] = []
     with pool.connection() as conn:
         for i, face in enumerate(faces):
-            if index is not None:
+            if below(_score(face), min_quality):
+                found.append([])
+            elif index is not None:
                 # one sync per query photo: every face of it sees the same faces
                 found.append(index.search(conn, face.embedding, top, threshold, sync=i == 0))
             else:
@@ -119,20 +133,24 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
             matches.append(Match(r.face_id, r.photo_id, place.path,
                                  [round(v, 1) for v in r.bbox], r.person_id, r.person_name,
                                  similarity, place.missing, verdicts.verdict(similarity, same)))
-        results.append(QueryFace(bbox=_bbox(face), det_score=round(face.det_score, 4),
-                                 matches=matches))
+        results.append(QueryFace(
+            bbox=_bbox(face), det_score=round(face.det_score, 4), matches=matches,
+            quality=face.quality.to_dict() if face.quality is not None else None,
+            searched=not below(_score(face), min_quality)))
     return SearchResult(source=source, model=model, threshold=threshold, faces=results,
-                        library_size=size, same_person_similarity=same)
+                        library_size=size, same_person_similarity=same,
+                        min_quality=min_quality)
 
 
 def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top: int,
-                 threshold: float, ef_search: int, one_to_one: float) -> SearchResult:
+                 threshold: float, ef_search: int, one_to_one: float,
+                 min_quality: float = 0.0) -> SearchResult:
     """Every face in the photo, each with its matches ranked by cosine similarity."""
     # A new process opens the index (PostgreSQL and the snapshot file) while models load.
     vector_index.open_in_background(pool, analyzer.model_name)
     faces = analyze_photos(analyzer, [photo])[0]
     return search_faces(pool, analyzer.model_name, faces, top, threshold, ef_search,
-                        photo.source, one_to_one)
+                        photo.source, one_to_one, min_quality)
 
 
 def compare_photos(analyzer: FaceAnalyzer, a: Photo, b: Photo, threshold: float) -> Comparison:

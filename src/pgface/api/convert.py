@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pgface.db.store import QUALITY_COLUMNS, quality_json
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, (bytes, memoryview)):
@@ -19,7 +21,8 @@ def _plain(value: Any) -> Any:
 
 
 def face_json(row: dict) -> dict:
-    face = {k: _plain(v) for k, v in row.items()}
+    face = {k: _plain(v) for k, v in row.items() if k not in QUALITY_COLUMNS}
+    face["quality"] = quality_json(row)
     face["person_name"] = face.pop("name", None)
     face["bbox"] = [round(float(v), 1) for v in row["bbox"]]
     if "landmarks" in row:

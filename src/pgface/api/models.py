@@ -105,6 +105,20 @@ class Stats(BaseModel):
 # Photos and faces
 
 
+class QualityOut(BaseModel):
+    """How usable a face is for recognition (docs/benchmarks-quality.md); a face stored before
+    quality was measured has no score or sharpness."""
+
+    score: float | None = Field(description="0 (unusable) to 1; below the floor "
+                                "(PGFACE_MIN_QUALITY) a face is neither searched nor clustered")
+    face_size: float | None = Field(description="Shorter side of the box, pixels")
+    yaw: float | None = Field(description="Nose off the eye-mouth axis, in axis lengths; 0 "
+                              "frontal")
+    pitch: float | None = Field(description="Nose along the eye-mouth axis: 0 at the eyes, 1 at "
+                                "the mouth; about 0.55 frontal")
+    sharpness: float | None = Field(description="Variance of the Laplacian of the aligned crop")
+
+
 class FaceOut(BaseModel):
     id: int
     photo_id: int
@@ -112,6 +126,8 @@ class FaceOut(BaseModel):
     bbox: Box
     landmarks: list[float] = Field(description="5 points, x and y each, 1 decimal")
     det_score: float
+    quality: QualityOut | None = Field(None, description="None: stored before quality was "
+                                       "measured")
     person_id: int | None
     person_name: str | None
     crop_url: str
@@ -175,6 +191,9 @@ class QueryFaceOut(BaseModel):
     bbox: Box
     det_score: float
     matches: list[MatchOut]
+    quality: QualityOut | None = None
+    searched: bool = Field(True, description="False when its quality score is below the floor "
+                           "(`min_quality`): reported, not searched")
     model_config = ConfigDict(extra="allow")
 
 
@@ -187,6 +206,8 @@ class SearchOut(BaseModel):
     same_person_similarity: float | None = Field(None, description="From this similarity a "
                                                  "match is the same person in this library")
     notices: list[str]
+    min_quality: float = Field(0.0, description="The quality floor: faces of the query scoring "
+                               "below it were not searched")
     width: int = Field(description="The query photo's width in pixels")
     height: int
     model_config = ConfigDict(extra="allow")  # room for fields the library adds
@@ -280,6 +301,8 @@ class ClusterOut(BaseModel):
     founded: int
     in_new_people: int
     unassigned: int
+    below_quality: int = Field(0, description="Unassigned faces left out: quality below the "
+                               "floor")
     released: int
     mode: str
     seconds: float

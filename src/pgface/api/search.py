@@ -16,6 +16,7 @@ from pgface.errors import NotFoundError
 from pgface.imaging import decode_photo
 from pgface.library import Pgface
 from pgface.models.analysis import Face
+from pgface.models.quality import FaceQuality
 from pgface.search import SearchResult, analyze_photos, compare_photos, search_faces
 
 router = APIRouter(tags=["search"])
@@ -24,6 +25,9 @@ UPLOAD_ERRORS = error_responses(400, 401, 403, 413, 422, 500, 503)
 Top = Annotated[int, Query(ge=1, le=1000, description="Matches per face")]
 Threshold = Annotated[float | None, Query(ge=-1.0, le=1.0, description="Minimum cosine "
                                           "similarity; default: the pack's calibrated one")]
+MinQuality = Annotated[float | None, Query(ge=0.0, le=1.0, description="Quality floor: query "
+                                           "faces scoring below it are reported, not searched; "
+                                           "default: PGFACE_MIN_QUALITY")]
 
 
 def _analyze(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: int
@@ -50,35 +54,48 @@ async def search(
     file: Annotated[UploadFile, File(description="Query photo; every face in it is searched")],
     top: Top = 10,
     threshold: Threshold = None,
+    min_quality: MinQuality = None,
 ) -> dict:
     """For every face in the photo, the stored faces at or above the threshold, best first,
-    with their photo, box and person. Boxes are in the pixels of the (EXIF-rotated) photo."""
+    with their photo, box and person. Boxes are in the pixels of the (EXIF-rotated) photo.
+    A face whose quality is below the floor is reported with `searched: false`."""
     pf, settings = get_pf(request), get_settings(request)
     data, name = await read_upload(file, settings.api_max_upload_bytes, "file")
     # Inference is bounded by the CPU limiter; the database part runs beside other requests.
     faces, width, height = await run_cpu(request, _analyze, pf, data, name,
                                          settings.api_max_upload_bytes, settings.api_max_pixels)
     chosen = pf.threshold if threshold is None else threshold
+    floor = settings.min_quality if min_quality is None else min_quality
     found: SearchResult = await run_in_threadpool(
         search_faces, pf.read_pool, pf.analyzer.model_name, faces, top, chosen,
-        settings.ef_search, name, pf.threshold)
+        settings.ef_search, name, pf.threshold, floor)
     found.notices = await run_in_threadpool(pf.notices)
     return result_json(found, width, height)
 
 
+def stored_quality(row: dict) -> FaceQuality | None:
+    """A stored face's quality; None when it has no score (stored before it was measured)."""
+    if row.get("quality") is None:
+        return None
+    return FaceQuality(*(float(row[c]) for c in ("quality", "face_size", "yaw", "pitch",
+                                                  "sharpness")))
+
+
 def _search_face(pf: Pgface, face_id: int, top: int, threshold: float | None,
-                 ef_search: int) -> dict:
+                 ef_search: int, min_quality: float) -> dict:
     with pf.read_pool.connection() as conn:
         row = store.face_as_query(conn, face_id)
     if row is None:
         raise NotFoundError(f"face {face_id} not found")
     query = Face(bbox=np.asarray(row["bbox"], dtype=np.float32),
                  landmarks=np.asarray(row["landmarks"], dtype=np.float32).reshape(-1, 2),
-                 det_score=float(row["det_score"]), embedding=row["embedding"])
+                 det_score=float(row["det_score"]), embedding=row["embedding"],
+                 quality=stored_quality(row))
     chosen = pf.threshold if threshold is None else threshold
     # One more than asked: the face itself is its own best match, and is left out.
     found = search_faces(pf.read_pool, row["model"], [query], top + 1, chosen, ef_search,
-                         f"face {face_id}", pf.threshold)
+                         f"face {face_id}", pf.threshold, min_quality)
+    found.faces[0].quality = store.quality_json(row)  # a migrated face has some parts
     face = found.faces[0]
     face.matches = [m for m in face.matches if m.face_id != face_id][:top]
     found.notices = pf.notices()
@@ -88,12 +105,13 @@ def _search_face(pf: Pgface, face_id: int, top: int, threshold: float | None,
 @router.get("/faces/{face_id}/search", dependencies=[Depends(require_read)],
             response_model=SearchOut, responses=error_responses(401, 403, 404, 422, 500, 503))
 def search_face(request: Request, face_id: int, top: Top = 10,
-                threshold: Threshold = None) -> dict:
+                threshold: Threshold = None, min_quality: MinQuality = None) -> dict:
     """The stored faces most like a stored face (the face itself left out), in the same shape
     as a photo search: one query face (the stored one, its box in its photo's pixels, and
     `width`/`height` of its photo) with its matches, best first."""
     settings = get_settings(request)
-    return _search_face(get_pf(request), face_id, top, threshold, settings.ef_search)
+    floor = settings.min_quality if min_quality is None else min_quality
+    return _search_face(get_pf(request), face_id, top, threshold, settings.ef_search, floor)
 
 
 def _compare(pf: Pgface, a: tuple[bytes, str], b: tuple[bytes, str], max_bytes: int,

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from pgface.cli.common import (
     JsonOption,
+    MinQualityOption,
     ThresholdOption,
     TopOption,
     err,
@@ -24,7 +25,7 @@ from pgface.cli.common import (
     print_json,
 )
 from pgface.cli.db import db_app
-from pgface.cli.display import MiddleEllipsis, human_size, plain, working
+from pgface.cli.display import MiddleEllipsis, human_size, plain, quality_text, working
 from pgface.cli.help import install as install_help_metavars
 from pgface.cli.notices import print_notices
 from pgface.cli.people import people_app
@@ -164,14 +165,17 @@ def search(
     photo: Annotated[Path, typer.Argument(help="Query photo; every face in it is searched.")],
     top: TopOption = 10,
     threshold: ThresholdOption = None,
+    min_quality: MinQualityOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find the stored faces of every person in PHOTO, best match first.
 
+    A face whose quality is below the floor is listed, not searched.
+
     Example: pgface search party.jpg --top 5 --json
     """
     with open_library() as pf, working("searching…", enabled=not as_json):
-        result = pf.search(photo, top=top, threshold=threshold)
+        result = pf.search(photo, top=top, threshold=threshold, min_quality=min_quality)
     print_notices(result.notices)
     if as_json:
         print_json(result.to_dict())
@@ -180,8 +184,13 @@ def search(
         out.print(f"no face found in {photo}")
         return
     for number, face in enumerate(result.faces, 1):
-        title = (f"face {number} at {[int(v) for v in face.bbox]}: "
-                 f"{len(face.matches)} matches >= {result.threshold}; same person from "
+        if not face.searched:
+            out.print(f"face {number} at {[int(v) for v in face.bbox]}: not searched, "
+                      f"{quality_text(face.quality)} is below the floor {result.min_quality}",
+                      highlight=False)
+            continue
+        title = (f"face {number} at {[int(v) for v in face.bbox]} ({quality_text(face.quality)})"
+                 f": {len(face.matches)} matches >= {result.threshold}; same person from "
                  f"{result.same_person_similarity} among {result.library_size:,} faces")
         if not face.matches:
             out.print(f"{title}: no match", highlight=False)

@@ -30,6 +30,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (stable, se
 TopOption = Annotated[int, typer.Option("--top", "-k", min=1, max=1000, help="Matches per face.")]
 ThresholdOption = Annotated[float | None, typer.Option(
     help="Minimum cosine similarity (default: the match threshold calibrated on LFW).")]
+MinQualityOption = Annotated[float | None, typer.Option(
+    min=0.0, max=1.0, help="Quality floor: faces scoring below it are left out (default: "
+                           "PGFACE_MIN_QUALITY, 0.1; docs/benchmarks-quality.md).")]
 
 
 def error_line(exc: BaseException) -> str:

@@ -83,3 +83,9 @@ def working(what: str, enabled: bool = True) -> Iterator[None]:
     not a terminal: rich's status is transient and draws only there)."""
     with err.status(what, spinner="dots") if enabled else nullcontext():
         yield
+
+
+def quality_text(quality: dict | None) -> str:
+    """A face's quality score as a few words ("quality 0.87"; "quality not measured")."""
+    score = quality.get("score") if quality else None
+    return "quality not measured" if score is None else f"quality {score:.2f}"

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from pgface.cli.common import (
     JsonOption,
+    MinQualityOption,
     ThresholdOption,
     TopOption,
     err,
@@ -19,7 +20,7 @@ from pgface.cli.common import (
     out,
     print_json,
 )
-from pgface.cli.display import MiddleEllipsis, working
+from pgface.cli.display import MiddleEllipsis, quality_text, working
 from pgface.cli.notices import print_notices
 from pgface.cli.progress import IndexProgress, report_dict, say_empty_folders
 from pgface.library import Pgface
@@ -245,13 +246,16 @@ def unhide(person: PersonArg, as_json: JsonOption = False) -> None:
 
 @people_app.command()
 @handle_errors
-def delete(person: PersonArg) -> None:
+def delete(person: PersonArg, as_json: JsonOption = False) -> None:
     """Delete a person; their faces stay, unassigned (`cluster --full` may regroup them).
 
     Example: pgface people delete 23
     """
     with open_library() as pf:
         released = _people(pf).delete(person)
+    if as_json:
+        print_json({"deleted": person, "faces_released": released})  # the HTTP API's keys
+        return
     out.print(f"deleted {person}; {released} faces are unassigned now", highlight=False)
 
 
@@ -264,6 +268,7 @@ def erase(
         "--scrub/--no-scrub", help="Rewrite the tables so no byte of the erased rows stays in "
                                    "the database files (locks them meanwhile; docs/people.md).")
     ] = True,
+    as_json: JsonOption = False,
 ) -> None:
     """Erase a person for good: faces, crops, embeddings, their photos. Cannot be undone.
 
@@ -279,6 +284,13 @@ def erase(
             typer.confirm(f"erase {found.label} and {found.faces} faces for good? "
                           f"(this cannot be undone)", abort=True)
         done = _people(pf).erase(found.id, scrub=scrub)
+    if as_json:
+        print_json({"erased": person, "faces_deleted": done.faces,  # the HTTP API's keys
+                    "photos_deleted": done.photos, "files_deleted": len(done.files),
+                    "files_failed": done.files_failed, "scrub_seconds": done.scrub_seconds})
+        if done.files_failed:
+            raise typer.Exit(1)
+        return
     scrubbed = (f"; tables rewritten in {done.scrub_seconds:.1f} s"
                 if done.scrub_seconds is not None
                 else "; tables not rewritten yet (run `pgface people scrub`)")
@@ -292,7 +304,7 @@ def erase(
 
 @people_app.command()
 @handle_errors
-def scrub() -> None:
+def scrub(as_json: JsonOption = False) -> None:
     """Rewrite the tables so no byte of erased people stays in their files.
 
     What `erase` does unless --no-scrub: run it once after several such erases.
@@ -301,6 +313,9 @@ def scrub() -> None:
     """
     with open_library() as pf:
         seconds = pf.people.scrub()
+    if as_json:
+        print_json({"scrub_seconds": seconds})
+        return
     out.print(f"tables rewritten in {seconds:.1f} s", highlight=False)
 
 
@@ -314,22 +329,26 @@ def cluster(
     ] = None,
     min_neighbours: Annotated[int, typer.Option(
         min=1, help="Neighbours a face needs to found a person.")] = 1,
+    min_quality: MinQualityOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Group the faces no person holds: each joins a person or founds one.
 
+    Faces whose quality is below the floor are left out.
+
     Example: pgface people cluster --json
     """
     with open_library() as pf, working("clustering…", enabled=not (quiet or as_json)):
         report = _people(pf).cluster(full=full, similarity=similarity,
-                                     min_neighbours=min_neighbours)
+                                     min_neighbours=min_neighbours, min_quality=min_quality)
     if as_json:
         print_json(report.to_dict())
         return
     out.print(f"{report.considered} unassigned faces: {report.joined} joined people, "
               f"{report.in_new_people} founded {report.founded} new people, "
-              f"{report.unassigned} left alone; {report.seconds:.1f} s ({report.mode})",
+              f"{report.unassigned} left alone, {report.below_quality} below the quality "
+              f"floor; {report.seconds:.1f} s ({report.mode})",
               highlight=False)
 
 
@@ -465,27 +484,36 @@ def search(
     photo: Annotated[Path, typer.Argument(help="Query photo; every face in it is searched.")],
     top: TopOption = 10,
     threshold: ThresholdOption = None,
+    min_quality: MinQualityOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Search by photo, the matches of each face grouped by person.
 
+    A face whose quality is below the floor is listed, not searched.
+
     Example: pgface people search party.jpg --top 20
     """
     with open_library() as pf, working("searching…", enabled=not as_json):
-        result, groups = pf.people.search(photo, top=top, threshold=threshold)
+        result, groups = pf.people.search(photo, top=top, threshold=threshold,
+                                          min_quality=min_quality)
     print_notices(result.notices)
     if as_json:
         # search --json's object, each face's matches grouped by person under "people"
         print_json({**{k: v for k, v in result.to_dict().items() if k != "faces"},
                     "faces": [{"bbox": face.bbox, "det_score": face.det_score,
+                               "quality": face.quality, "searched": face.searched,
                                "people": [asdict(g) for g in face_groups]}
                               for face, face_groups in zip(result.faces, groups, strict=True)]})
         return
     if not result.faces:
         out.print(f"no face found in {photo}", highlight=False)
     for face, face_groups in zip(result.faces, groups, strict=True):
-        out.print(f"face at {[int(v) for v in face.bbox]}:", highlight=False)
-        if not face_groups:
+        out.print(f"face at {[int(v) for v in face.bbox]} ({quality_text(face.quality)}):",
+                  highlight=False)
+        if not face.searched:
+            out.print(f"  not searched: below the quality floor {result.min_quality}",
+                      highlight=False)
+        elif not face_groups:
             out.print("  no match", highlight=False)
         for g in face_groups:
             who = g.name or ("unassigned faces" if g.person_id is None

@@ -70,10 +70,12 @@ RETURNING id, sha256
 """
 
 COPY_FACES = """
-COPY faces (photo_id, model, embedding, bbox, landmarks, det_score, crop)
+COPY faces (photo_id, model, embedding, bbox, landmarks, det_score, crop,
+           quality, face_size, yaw, pitch, sharpness)
 FROM STDIN WITH (FORMAT BINARY)
 """
-COPY_FACES_TYPES = ["int8", "text", "vector", "float4[]", "float4[]", "float4", "bytea"]
+COPY_FACES_TYPES = ["int8", "text", "vector", "float4[]", "float4[]", "float4", "bytea",
+                    "float4", "float4", "float4", "float4", "float4"]
 
 # Session knobs for the nearest-neighbour scan, bound as parameters through set_config.
 SET_EF_SEARCH = "SELECT set_config('hnsw.ef_search', %s, true)"
@@ -119,21 +121,26 @@ FROM photos ORDER BY id LIMIT %s OFFSET %s
 COUNT_PHOTOS = "SELECT count(*) FROM photos"
 DELETE_PHOTO = "DELETE FROM photos WHERE id = %s"
 FACES_OF_PHOTO = """
-SELECT f.id, f.photo_id, f.model, f.bbox, f.landmarks, f.det_score, f.person_id, pe.name
+SELECT f.id, f.photo_id, f.model, f.bbox, f.landmarks, f.det_score, f.person_id, pe.name,
+       f.quality, f.face_size, f.yaw, f.pitch, f.sharpness
 FROM faces f LEFT JOIN people pe ON pe.id = f.person_id
 WHERE f.photo_id = %s ORDER BY f.id
 """
 GET_FACE = """
-SELECT f.id, f.photo_id, f.model, f.bbox, f.landmarks, f.det_score, f.person_id, pe.name
+SELECT f.id, f.photo_id, f.model, f.bbox, f.landmarks, f.det_score, f.person_id, pe.name,
+       f.quality, f.face_size, f.yaw, f.pitch, f.sharpness
 FROM faces f LEFT JOIN people pe ON pe.id = f.person_id
 WHERE f.id = %s
 """
 FACE_CROP = "SELECT crop FROM faces WHERE id = %s"
 # A stored face as a query: its vector, box and the size of its photo.
 FACE_AS_QUERY = """
-SELECT f.model, f.embedding, f.bbox, f.landmarks, f.det_score, ph.width, ph.height
+SELECT f.model, f.embedding, f.bbox, f.landmarks, f.det_score, ph.width, ph.height,
+       f.quality, f.face_size, f.yaw, f.pitch, f.sharpness
 FROM faces f JOIN photos ph ON ph.id = f.photo_id WHERE f.id = %s
 """
+# Faces of a model whose quality is below a floor (pgface.models.quality): not clustered.
+FACES_BELOW_QUALITY = "SELECT id FROM faces WHERE model = %s AND quality < %s"
 DELETE_FACE = "DELETE FROM faces WHERE id = %s RETURNING photo_id"
 # photos.face_count stays the number of faces stored for the photo after faces are deleted.
 RECOUNT_FACES = """

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import psycopg
@@ -16,6 +17,9 @@ from pgface import paths
 from pgface.db import sql
 from pgface.paths import PathLike, readable, to_bytes
 
+if TYPE_CHECKING:  # a type only: the store knows rows, not models
+    from pgface.models.quality import FaceQuality
+
 
 @dataclass
 class FaceRow:
@@ -24,6 +28,7 @@ class FaceRow:
     landmarks: Sequence[float]  # 10 numbers: x, y of eyes, nose, mouth corners
     det_score: float
     crop: bytes
+    quality: FaceQuality | None = None
 
 
 @dataclass
@@ -126,11 +131,38 @@ def add_photos(
                     [float(v) for v in face.landmarks],
                     float(face.det_score),
                     face.crop,
+                    *_quality_columns(face.quality),
                 ))
     # Photos stored before by another pack now hold this pack's faces too.
     recount_faces(conn, [pid for sha, pid in stored.items() if sha not in inserted])
     record_paths(conn, [(p.sha256, p.path) for p in photos])
     return stored
+
+
+def _quality_columns(quality: FaceQuality | None) -> tuple[float | None, ...]:
+    """quality, face_size, yaw, pitch, sharpness as stored; all None when not measured."""
+    if quality is None:
+        return (None,) * 5
+    return (quality.score, quality.face_size, quality.yaw, quality.pitch, quality.sharpness)
+
+
+# A face row's quality columns, and the names they take in its `quality` object.
+QUALITY_COLUMNS = {"quality": "score", "face_size": "face_size", "yaw": "yaw", "pitch": "pitch",
+                   "sharpness": "sharpness"}
+
+
+def quality_json(row: dict) -> dict | None:
+    """A face row's quality columns as one object; None for a face stored before quality was
+    measured (no column set)."""
+    values = {name: row.get(column) for column, name in QUALITY_COLUMNS.items()}
+    if all(v is None for v in values.values()):
+        return None
+    return {k: None if v is None else round(float(v), 4) for k, v in values.items()}
+
+
+def faces_below_quality(conn: psycopg.Connection, model: str, floor: float) -> set[int]:
+    """Ids of the faces of the model whose quality score is below the floor."""
+    return {r[0] for r in conn.execute(sql.FACES_BELOW_QUALITY, [model, floor])}
 
 
 def record_paths(conn: psycopg.Connection, sightings: Sequence[tuple[bytes, str]]) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 from pgface.models.align import norm_crop
 from pgface.models.arcface import ArcFace
 from pgface.models.packs import ModelPack
+from pgface.models.quality import FaceQuality, measure
 from pgface.models.scrfd import SCRFD
 from pgface.models.sessions import create_session, default_threads
 
@@ -25,6 +26,7 @@ class Face:
     landmarks: np.ndarray  # 5 x 2: eyes, nose, mouth corners
     det_score: float
     embedding: np.ndarray | None = field(default=None, repr=False)  # 512 floats, unit length
+    quality: FaceQuality | None = None  # measured on the aligned crop (models/quality.py)
 
     @property
     def area(self) -> float:
@@ -133,8 +135,12 @@ class FaceAnalyzer:
         return [size for size in sizes if min(_scaled_shape(image.shape[:2], size)) >= 1]
 
     def align(self, image: np.ndarray, face: Face) -> np.ndarray:
+        """The recognizer's crop of the face; the face's quality is measured on it here, the
+        one place every face's crop is made."""
         _, recognizer = self._load()
-        return norm_crop(image, face.landmarks, recognizer.input_size[0])
+        crop = norm_crop(image, face.landmarks, recognizer.input_size[0])
+        face.quality = measure(face.bbox, face.landmarks, face.det_score, crop)
+        return crop
 
     def embed_aligned(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Unit-length embeddings of aligned crops, one session run per batch."""

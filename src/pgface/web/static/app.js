@@ -206,13 +206,17 @@ function renderFace(face, index, image) {
     onsubmit: (event) => { event.preventDefault(); nameMatches(face, cards, nameInput); },
   }, [nameInput, el("button", { type: "submit", text: "Name checked faces" })]);
   const best = face.matches[0];
-  const heading = best
+  const heading = face.searched === false
+    ? `not searched: quality ${face.quality.score.toFixed(2)} is below the floor`
+    : best
     ? `${face.matches.length} match${face.matches.length > 1 ? "es" : ""}, best ${percent(best.similarity)}` +
       (best.person_name ? ` (${best.person_name})` : "")
     : "no match in the database";
+  const crop = queryFaceCrop(image, face.bbox);
+  crop.title = qualityTip(face);
   return el("section", { class: "face-result", "data-face": index + 1 }, [
     el("div", { class: "face-head" }, [
-      queryFaceCrop(image, face.bbox),
+      crop,
       el("div", {}, [
         el("h2", { text: `Face ${index + 1}` }),
         el("p", { class: "muted", text: heading }),
@@ -221,6 +225,15 @@ function renderFace(face, index, image) {
     ]),
     el("div", { class: "matches" }, cards.map((c) => c.node)),
   ]);
+}
+
+// The quality score and what it is made of, for the query face's tooltip.
+function qualityTip(face) {
+  const q = face.quality;
+  if (!q) return `detection ${face.det_score}`;
+  return `quality ${q.score.toFixed(2)}: detection ${face.det_score}, ` +
+    `${Math.round(q.face_size)} px, yaw ${q.yaw.toFixed(2)}, pitch ${q.pitch.toFixed(2)}, ` +
+    `sharpness ${Math.round(q.sharpness)}`;
 }
 
 function matchCard(match) {

@@ -1,0 +1,39 @@
+"""`people delete`, `erase` and `scrub` speak JSON with the HTTP API's keys (docs/cli.md)."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import PHOTOS, require_data
+from typer.testing import CliRunner
+
+from pgface import Pgface
+from pgface.cli import app
+
+runner = CliRunner()
+
+
+def test_delete_erase_scrub_json(pf: Pgface, env: dict[str, str]) -> None:
+    photos = sorted(require_data(PHOTOS / "people" / "bbt-amy").iterdir())[:3]
+    pf.index(photos)
+    with pf.pool.connection() as conn:
+        face_ids = [r[0] for r in conn.execute("SELECT id FROM faces ORDER BY id")]
+    assert len(face_ids) == 3
+    pf.people.name_faces(face_ids[:2], "Amy")
+
+    deleted = runner.invoke(app, ["people", "delete", "Amy", "--json"], env=env)
+    assert deleted.exit_code == 0, deleted.output
+    assert json.loads(deleted.stdout) == {"deleted": "Amy", "faces_released": 2}
+
+    pf.people.name_faces(face_ids, "Amy")
+    erased = runner.invoke(app, ["people", "erase", "Amy", "--yes", "--no-scrub", "--json"],
+                           env=env)
+    assert erased.exit_code == 0, erased.output
+    assert json.loads(erased.stdout) == {
+        "erased": "Amy", "faces_deleted": 3, "photos_deleted": 3, "files_deleted": 0,
+        "files_failed": [], "scrub_seconds": None}
+
+    scrubbed = runner.invoke(app, ["people", "scrub", "--json"], env=env)
+    assert scrubbed.exit_code == 0, scrubbed.output
+    answer = json.loads(scrubbed.stdout)
+    assert set(answer) == {"scrub_seconds"} and answer["scrub_seconds"] >= 0

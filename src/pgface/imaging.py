@@ -201,11 +201,12 @@ def reduction_factor(width: int, height: int, keep_side: int) -> int:
 
 
 def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
-                 keep_side: int = 0) -> Photo:
+                 keep_side: int = 0, sha256: bytes | None = None) -> Photo:
     """Decode a photo's bytes; every failure is an ImageError naming the file.
 
     keep_side > 0: a JPEG whose longest side is at least twice that is decoded reduced, by the
     largest of 1/2, 1/4 and 1/8 that keeps its longest side at least keep_side (Photo.factor).
+    sha256: the data's digest when the caller has it already (a 12 MP photo is megabytes).
     """
     if len(data) > max_bytes:
         raise ImageError(source, f"file is {len(data):,} bytes, over the limit of {max_bytes:,}")
@@ -249,7 +250,7 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
                    "size": (height, width) if orientation >= 5 else (width, height)}
     return Photo(
         source=source,
-        sha256=hashlib.sha256(data).digest(),
+        sha256=sha256 or hashlib.sha256(data).digest(),
         size_bytes=len(data),
         image=bgr,
         taken_at=taken_at,

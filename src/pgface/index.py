@@ -280,7 +280,8 @@ class Indexer:
         try:
             with _timed(timings, "decode"):
                 photo = decode_photo(item.data, str(item.path), self.settings.max_file_bytes,
-                                     self.settings.max_pixels, self.settings.decode_keep_side)
+                                     self.settings.max_pixels, self.settings.decode_keep_side,
+                                     item.sha256)
             return self._analyze(photo, timings)
         except ImageError as exc:
             return Failure(exc.source, exc.reason)

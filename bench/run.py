@@ -57,10 +57,12 @@ def main() -> None:
                 if name and (DOCS / name).exists()]
     ran = ("from sections written earlier" if args.assemble
            else f"after {time.perf_counter() - started:.0f} s of benchmarks")
-    header = (f"# pgface benchmarks\n\nMachine: {machine()}. Assembled by `python bench/run.py` "
-              f"on {time.strftime('%Y-%m-%d')}, {ran}; each section names its own command and "
-              "conditions. Every speed is also given as a ratio against its baseline measured "
-              "in the same run.\n\n")
+    # Sections may come from other machines (the runs behind them are hours long): each
+    # names its own; the header names the machine that assembled them.
+    header = (f"# pgface benchmarks\n\nAssembled by `python bench/run.py` on "
+              f"{time.strftime('%Y-%m-%d')} on {machine()}, {ran}; each section names its own "
+              "machine, command and conditions. Every speed is also given as a ratio against "
+              "its baseline measured in the same run.\n\n")
     # calibration.md is a page of its own; its table is the accuracy section here.
     body = "\n\n".join(s.replace("# Match threshold", "## Match threshold", 1) for s in sections)
     (DOCS / "benchmarks.md").write_text(header + body)

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     max_pixels: int = 100_000_000
     read_timeout_s: float = 30.0  # a photo file not read within this long is reported
     crop_size: int = 112
+    # Indexing decodes a JPEG whose longest side is at least twice this at 1/2, 1/4 or 1/8 size,
+    # keeping this many pixels or more (the detector sees 640 at most); a face too small there
+    # for the recognizer is aligned from pixels decoded again at a larger size. 0: full size.
+    decode_keep_side: int = 1280
 
     # HTTP API (`pgface serve`), docs/http.md. Keys are required once any exists, when bound
     # to a non-loopback address, or always with api_auth="always".

@@ -164,6 +164,11 @@ class _Prepared:
 # whenever a batch with many faces took longer to embed than the next took to decode and detect.
 PREFETCH_BATCHES = 2
 HNSW_CHECK_BATCHES = 32  # a growing library drops the HNSW index within this many batches
+# A face whose shorter side is under this many pixels of a reduced decode is aligned (and its
+# thumbnail cut) from the photo decoded again at the largest reduction that gives it this, or
+# in full. Measured on the shared photos over 1200 px: from 64 px up, a face's embedding lies
+# within cosine 0.95 (mean 0.98) of its alignment from full size; at 32 to 48 px, 0.89.
+DETAIL_SIDE = 64
 
 
 class Indexer:
@@ -285,7 +290,8 @@ class Indexer:
         try:
             with _timed(timings, "decode"):
                 photo = decode_photo(item.data, str(item.path), self.settings.max_file_bytes,
-                                     self.settings.max_pixels)
+                                     self.settings.max_pixels, self.settings.decode_keep_side,
+                                     item.sha256)
             return self._analyze(photo, timings)
         except ImageError as exc:
             return Failure(exc.source, exc.reason)
@@ -295,11 +301,14 @@ class Indexer:
 
     def _analyze(self, photo: Photo, timings: dict[str, float]) -> _Analyzed:
         with _timed(timings, "detect"):
-            faces = self.analyzer.detect(photo.image)
+            faces = [in_photo(face, photo) for face in self.analyzer.detect(photo.image)]
         with _timed(timings, "crops"):
-            aligned = [self.analyzer.align(photo.image, face) for face in faces]
-            thumbnails = [face_crop_jpeg(photo.image, face.bbox, self.settings.crop_size)
-                          for face in faces]
+            aligned, thumbnails = [], []
+            for face in faces:
+                factor = detail_factor(face, photo.factor)
+                pixels, local = photo.pixels(factor), rescaled(face, 1.0 / factor)
+                aligned.append(self.analyzer.align(pixels, local))
+                thumbnails.append(face_crop_jpeg(pixels, local.bbox, self.settings.crop_size))
         row = store.PhotoRow(sha256=photo.sha256, path=str(canonical(photo.source)),
                              size_bytes=photo.size_bytes, width=photo.width,
                              height=photo.height, taken_at=photo.taken_at)
@@ -331,6 +340,35 @@ class Indexer:
         """Detect, embed (batched across photos) and make each decoded photo a row."""
         timings = {} if timings is None else timings
         return self._rows([self._analyze(photo, timings) for photo in photos], timings)
+
+
+def rescaled(face: Face, scale: float) -> Face:
+    """The face in the pixels of the same image scaled by SCALE (pixel centres kept)."""
+    if scale == 1.0:
+        return face
+    bbox = face.bbox.copy()
+    bbox[:4] = (bbox[:4] + 0.5) * scale - 0.5
+    return Face(bbox=bbox, landmarks=(face.landmarks + 0.5) * scale - 0.5,
+                det_score=face.det_score, embedding=face.embedding)
+
+
+def in_photo(face: Face, photo: Photo) -> Face:
+    """A face found in `photo.image` (reduced by photo.factor) in the photo's own pixels."""
+    if photo.factor == 1:
+        return face
+    face = rescaled(face, float(photo.factor))
+    face.bbox[[0, 2]] = face.bbox[[0, 2]].clip(0, photo.width)
+    face.bbox[[1, 3]] = face.bbox[[1, 3]].clip(0, photo.height)
+    return face
+
+
+def detail_factor(face: Face, factor: int) -> int:
+    """The largest reduction, no more than FACTOR, at which the face's shorter side keeps
+    DETAIL_SIDE pixels; 1 (full size) when none does."""
+    side = min(face.bbox[2] - face.bbox[0], face.bbox[3] - face.bbox[1])
+    while factor > 1 and side / factor < DETAIL_SIDE:
+        factor //= 2
+    return factor
 
 
 _timings_lock = threading.Lock()

@@ -1,0 +1,121 @@
+"""Large JPEGs are indexed from a reduced decode (1/2, 1/4 or 1/8 size) with small faces
+aligned from more pixels: the same faces, boxes and embeddings as from the full decode, no
+hand-marked face lost, stored in the photo's own pixels. Photos are phone-size JPEGs made
+here from the shared photos, stored turned with an EXIF orientation tag."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import PHOTOS, REPO, require_data
+
+from pgface import Pgface, Settings
+from pgface.imaging import decode_photo, reduction_factor
+from pgface.index import Indexer, detail_factor
+from pgface.models.analysis import Face, FaceAnalyzer
+
+sys.path.insert(0, str(REPO / "bench"))
+from phone_set import phone_jpeg, upscaled  # noqa: E402
+from truth import missed, overlap, truth_boxes  # noqa: E402
+
+LIMITS = {"max_bytes": 1 << 30, "max_pixels": 200_000_000}
+PHONE_PIXELS = 12_200_000
+
+
+def phone_photo(source: Path, orientation: int) -> tuple[bytes, float]:
+    """A 12 MP JPEG of SOURCE stored turned, with the tag that turns it back; its scale."""
+    image = cv2.imread(str(source), cv2.IMREAD_COLOR)
+    big, scale = upscaled(image, PHONE_PIXELS)
+    return phone_jpeg(big, orientation), scale
+
+
+def test_a_large_jpeg_is_decoded_reduced_upright_with_the_photos_own_size() -> None:
+    rng = np.random.default_rng(3)
+    upright = cv2.resize(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8), (4000, 3000),
+                         interpolation=cv2.INTER_LINEAR)
+    data = phone_jpeg(upright, 6)  # stored 3000 wide, 4000 high; upright 4000 x 3000
+    full = decode_photo(data, "full.jpg", **LIMITS)
+    reduced = decode_photo(data, "reduced.jpg", **LIMITS, keep_side=1280)
+    assert full.factor == 1 and full.image.shape == (3000, 4000, 3)
+    assert reduced.factor == 2 and reduced.image.shape == (1500, 2000, 3)
+    assert (reduced.width, reduced.height) == (full.width, full.height) == (4000, 3000)
+    # The same picture, upright: the reduced decode against the full one shrunk.
+    shrunk = cv2.resize(full.image, (2000, 1500), interpolation=cv2.INTER_AREA)
+    assert np.abs(reduced.image.astype(int) - shrunk.astype(int)).mean() < 3
+    # Decoded again at full size on request: the full decode, to the bit.
+    assert np.array_equal(reduced.pixels(1), full.image)
+    assert reduced.pixels(2) is reduced.image
+
+
+def test_only_large_jpegs_are_reduced() -> None:
+    assert reduction_factor(4000, 3000, 1280) == 2
+    assert reduction_factor(9000, 6000, 1280) == 4
+    assert reduction_factor(12000, 9000, 1280) == 8
+    assert reduction_factor(2500, 1600, 1280) == 1  # half would be under 1280
+    assert reduction_factor(12000, 9000, 0) == 1
+    image = np.full((3000, 4000, 3), 128, dtype=np.uint8)
+    ok, png = cv2.imencode(".png", image)
+    assert decode_photo(png.tobytes(), "big.png", **LIMITS, keep_side=1280).factor == 1
+
+
+# 1280: the default (12 MP photos decode at 1/2); 320: decoded at 1/8, where these photos'
+# faces are under DETAIL_SIDE and are aligned from a second, larger decode.
+@pytest.mark.parametrize("keep_side", [1280, 320])
+def test_reduced_decoding_finds_the_same_faces_and_every_hand_marked_one(
+        analyzer: FaceAnalyzer, keep_side: int) -> None:
+    folder = require_data(PHOTOS / "detection-truth")
+    truth = truth_boxes(folder)
+    reduced_indexer = Indexer(analyzer, None, Settings(decode_keep_side=keep_side))  # type: ignore[arg-type]
+    full_indexer = Indexer(analyzer, None, Settings(decode_keep_side=0))  # type: ignore[arg-type]
+    reductions, detail_factors = set(), set()
+    for number, (name, boxes) in enumerate(sorted(truth.items())):
+        data, scale = phone_photo(folder / name, (6, 3, 8, 1)[number % 4])
+        reduced = decode_photo(data, name, **LIMITS, keep_side=keep_side)
+        reductions.add(reduced.factor)
+        [row] = reduced_indexer.photo_rows([reduced])
+        [full_row] = full_indexer.photo_rows([decode_photo(data, name, **LIMITS)])
+        assert (row.width, row.height) == (full_row.width, full_row.height)
+        found = [face.bbox for face in row.faces]
+        detail_factors |= {detail_factor(Face(np.array(b), np.zeros((5, 2)), 1.0), reduced.factor)
+                           for b in found}
+        assert not missed(boxes * scale, found), f"{name}: a hand-marked face lost"
+        assert all(0 <= b[0] <= b[2] <= row.width and 0 <= b[1] <= b[3] <= row.height
+                   for b in found)
+        # Each face's embedding is that of its crop aligned from the full decode at the same
+        # landmarks: the coordinates and the pixels it was aligned from agree.
+        full_image = decode_photo(data, name, **LIMITS).image
+        crops = [analyzer.align(full_image, Face(np.array(face.bbox), np.reshape(
+            face.landmarks, (5, 2)), face.det_score)) for face in row.faces]
+        for face, vector in zip(row.faces, analyzer.embed_aligned(crops), strict=True):
+            assert float(face.embedding @ vector) >= 0.9, f"{name}: {face.bbox}"
+        if keep_side != 1280:
+            continue  # detected in a 500-pixel image: fainter faces, rougher landmarks
+        # Every clear face of the full decode is found again, in the same place, with an
+        # embedding of the same person (faces near the detector's threshold may come and go).
+        clear = [face for face in full_row.faces if face.det_score >= 0.6]
+        same_place = overlap(np.array([f.bbox for f in clear]).reshape(-1, 4),
+                             np.array(found).reshape(-1, 4))
+        for face, overlaps in zip(clear, same_place, strict=True):
+            best = int(np.argmax(overlaps))
+            assert overlaps[best] >= 0.8, f"{name}: a face moved or was lost"
+            assert float(face.embedding @ row.faces[best].embedding) >= 0.9, name
+    assert reductions == ({2} if keep_side == 1280 else {8})
+    if keep_side == 320:
+        assert detail_factors - {8}, "no face was aligned from a larger decode"
+
+
+def test_a_phone_photo_is_indexed_with_its_own_size(pf: Pgface, tmp_path: Path) -> None:
+    source = require_data(PHOTOS / "groups" / "friends-6.jpg")
+    data, _ = phone_photo(source, 8)
+    path = tmp_path / "phone.jpg"
+    path.write_bytes(data)
+    report = pf.index([path])
+    assert report.indexed == 1 and report.faces >= 6
+    [faces] = pf.photo_faces([path]).values()
+    upright = cv2.imread(str(path), cv2.IMREAD_COLOR)  # OpenCV turns it by its EXIF tag
+    assert (faces[0].photo_width, faces[0].photo_height) == (upright.shape[1], upright.shape[0])
+    assert all(0 <= f.bbox[0] < f.bbox[2] <= f.photo_width for f in faces)

@@ -40,6 +40,9 @@ from pgface.db import sql
 from pgface.db.connection import migrate
 from pgface.db.server import ensure_server
 
+# quality, face_size, yaw, pitch, sharpness (migration 0009): unknown for synthetic faces
+NO_QUALITY = (None,) * 5
+
 REPO = Path(__file__).resolve().parents[1]
 WORK = Path(os.environ.get("PGFACE_BENCH_DIR", "/tmp/pgface-search-bench"))
 RESULTS = REPO / "bench" / "results" / "cold-start.json"
@@ -84,7 +87,7 @@ def grow(url: str, size: int, rng: np.random.Generator) -> float:
             with conn.cursor() as cur, cur.copy(sql.COPY_FACES) as copy:
                 copy.set_types(sql.COPY_FACES_TYPES)
                 for v in vectors:
-                    copy.write_row((photo, MODEL, v, bbox, marks, 0.9, crop))
+                    copy.write_row((photo, MODEL, v, bbox, marks, 0.9, crop, *NO_QUALITY))
             conn.commit()
             have += n
             print(f"  {have:,} faces", file=sys.stderr, flush=True)
@@ -227,7 +230,7 @@ def main() -> None:
         with_ = [cli_search(url, data_dir, args.photo, True) for _ in range(args.runs_with)]
         results[str(size)] = {"grow_s": grow_s, "snapshot": costs,
                               "without": without, "with": with_,
-                              "matches_equal": all(r["matches"] == without[0]["matches"]
+                              "matches_equal": all(r["matches"] == (without + with_)[0]["matches"]
                                                    for r in without + with_),
                               "load_avg": [load1, os.getloadavg()[0]],
                               "at": time.strftime("%Y-%m-%d %H:%M:%S")}

@@ -39,6 +39,9 @@ from pgface.imaging import face_crop_jpeg
 from pgface.models.sessions import default_threads
 from pgface.search import search_faces
 
+# quality, face_size, yaw, pitch, sharpness (migration 0009): unknown for synthetic faces
+NO_QUALITY = (None,) * 5
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PGFACE_TEST_DATA", REPO.parent / "shared" / "data")) / "photos"
 REAL_PEOPLE = ["obama", "biden", "kit_harington", "rose_leslie", "alex_lacamoire"]
@@ -98,7 +101,7 @@ def fill(url: str, faces: int, model: str, seed: int) -> float:
             for photo_id, vector in zip(owners, vectors, strict=True):
                 copy.write_row((int(photo_id), model, vector, [300.0, 200.0, 420.0, 350.0],
                                 [330.0, 250.0, 390.0, 250.0, 360.0, 280.0, 335.0, 315.0,
-                                 385.0, 315.0], 0.8, crop))
+                                 385.0, 315.0], 0.8, crop, *NO_QUALITY))
         conn.commit()
         conn.autocommit = True
         conn.execute("SET maintenance_work_mem = '1GB'")
@@ -170,7 +173,7 @@ def time_database(pf: Pgface, photos: list[Path], clients: int, queries: int) ->
             face = faces[(index + n) % len(faces)]
             started = time.perf_counter()
             search_faces(pf.pool, pf.analyzer.model_name, [face], 10, pf.threshold,
-                         pf.settings.ef_search)
+                         pf.settings.ef_search, "bench", pf.threshold)
             times.append((time.perf_counter() - started) * 1000)
         return times
 

@@ -30,7 +30,9 @@ SUITE = [
     # its figures and plot are written into benchmarks-search.md's notes (search_notes.md)
     ("scale_10m.py", [], ["--smoke"], None),
     ("people_scale.py", [], ["--smoke"], "benchmarks-people-scale.md"),
-    ("http_load.py", ["--faces", "100000"], ["--smoke"], "benchmarks-http.md"),
+    ("http_load.py", ["--faces", "100000"],
+     ["--faces", "2000", "--requests", "8", "--out", "/tmp/pgface-http-smoke.md"],
+     "benchmarks-http.md"),
 ]
 
 

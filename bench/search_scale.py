@@ -36,6 +36,9 @@ from pgface.db.connection import migrate  # noqa: E402
 from pgface.db.server import ensure_server  # noqa: E402
 from pgface.vector_index import SignIndex, nearest_codes, sign_bits  # noqa: E402
 
+# quality, face_size, yaw, pitch, sharpness (migration 0009): unknown for synthetic faces
+NO_QUALITY = (None,) * 5
+
 REPO = Path(__file__).resolve().parents[1]
 WORK = Path(os.environ.get("PGFACE_BENCH_DIR", "/tmp/pgface-search-bench"))
 RESULTS = REPO / "bench" / "results"
@@ -277,7 +280,7 @@ def load_database(url: str, data: dict, rng: np.random.Generator) -> dict:
             for i in range(n):
                 off = i % 4096
                 copy.write_row((i // 2 + 1, MODEL, data["vectors"][i], bbox, marks, 0.9,
-                                pool[off : off + int(data["crop_bytes"][i])]))
+                                pool[off : off + int(data["crop_bytes"][i])], *NO_QUALITY))
         timings["copy_faces_s"] = time.perf_counter() - started
         conn.execute("""CREATE TABLE seed_faces (id bigint PRIMARY KEY, photo_id bigint,
                         embedding vector(512))""")

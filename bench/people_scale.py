@@ -339,6 +339,8 @@ def indexing(url_big: str, runs: int) -> dict:
                                "seconds": report.seconds, "store_s": report.timings["store"],
                                "indexed": report.indexed})
             print(f"  indexing into {where}: {out[where][-1]}", flush=True)
+    out["measured"] = {"date": time.strftime("%Y-%m-%d %H:%M UTC"),
+                       "load": f"{os.getloadavg()[0]:.1f}"}
     return out
 
 
@@ -353,9 +355,9 @@ def render(results: dict) -> str:
     sizes = sorted(full, key=int)
     lines = [
         "# People at scale: clustering and indexing up to 1M faces\n",
-        f"Machine: {results.get('machine', machine())}, shared with other jobs while it ran "
-        f"(load average {results.get('load', '?')}). Command: `PGFACE_BENCH_DIR=/tmp/bench-"
-        f"engine python bench/people_scale.py {results.get('args', '')}` "
+        f"Machine: {results.get('machine', machine())}; load average "
+        f"{results.get('load', '?')} at the end of the run. Command: `python "
+        f"bench/people_scale.py {results.get('args', '')}` "
         f"({results.get('date', '')}). Data and method: the docstring of bench/people_scale.py."
         " Clustering is pgface's own `run_clustering` (neighbours from the search index, "
         f"similarity >= {SIMILARITY}, one neighbour, average-linkage check "
@@ -392,8 +394,9 @@ def render(results: dict) -> str:
         lines.append(
             f"\nEach face's neighbours come from a Hamming scan of every face's sign bits, so "
             "a full clustering compares every face with every other and its time grows as the "
-            "square of the library (the sizes above ran under different loads from other "
-            "jobs, so they show the trend only roughly). The run of 10,000 new faces into 1M "
+            "square of the library once the scan dominates (up to 100k faces the rest of the "
+            "work still weighs: 4x the faces took about 5x the time). The run of 10,000 new "
+            "faces into 1M "
             f"faces below measures the cost at 1M directly: {per_face * 1e3:.1f} ms a face, "
             f"so a full clustering of 1M faces takes at least {per_face * 1e6 / 3600:.1f} h "
             "here, before it writes the assignments: **the 30-minute target is missed by "
@@ -445,7 +448,9 @@ def render(results: dict) -> str:
             f"{ix['big'][0]['faces_before']:,} faces\n",
             "Runs interleaved (empty, big, empty, big, ...); medians. The empty library keeps "
             "its HNSW index (it serves its searches); the big one has none (the engine drops "
-            "it from 20,000 faces).\n",
+            "it from 20,000 faces). Measured "
+            f"{ix.get('measured', {}).get('date', 'with the rest')}, load average "
+            f"{ix.get('measured', {}).get('load', results.get('load', '?'))}.\n",
             markdown_table(["", "empty", "big", "speed into big / into empty"], [
                 ["store stage, s", f"{med('empty', 'store_s'):.2f}",
                  f"{med('big', 'store_s'):.2f}",

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from pgface import Pgface, Settings
+from pgface.db.connection import migrate
 from pgface.db.server import ensure_server, stop_server
 from pgface.library import build_analyzer
 from pgface.models.analysis import FaceAnalyzer
@@ -73,6 +75,15 @@ def database_url(server_url: str) -> Iterator[str]:
     with psycopg.connect(server_url, autocommit=True) as conn:
         drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
         conn.execute(drop.format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection]:
+    """A connection to a fresh, migrated database, with pgvector's types registered."""
+    migrate(database_url)
+    with psycopg.connect(database_url) as c:
+        register_vector(c)
+        yield c
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,11 @@ import numpy as np
 import psycopg
 import pytest
 from conftest import LFW, require_data
-from pgvector.psycopg import register_vector
 
 from pgface import Pgface, engine, vector_index
 from pgface.batch_knn import approximate_many, exact_knn, exact_rerank
 from pgface.clustering import run_clustering
 from pgface.db import store
-from pgface.db.connection import migrate
 from pgface.neighbours import CLUSTER_CANDIDATES
 from pgface.vector_index import SignIndex, quantize, sign_bits
 
@@ -46,14 +44,6 @@ def add_photos(conn: psycopg.Connection, vectors: np.ndarray) -> list[int]:
                                       [len(vectors)])][::-1]
     conn.commit()
     return ids
-
-
-@pytest.fixture
-def conn(database_url: str) -> psycopg.Connection:
-    migrate(database_url)
-    with psycopg.connect(database_url) as c:
-        register_vector(c)
-        yield c
 
 
 def same(found: list, exact: list) -> bool:

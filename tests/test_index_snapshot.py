@@ -16,16 +16,8 @@ from test_vector_index import MODEL, add_faces, connect, unit
 
 from pgface import Pgface, vector_index
 from pgface.db import store
-from pgface.db.connection import migrate
 from pgface.index_snapshot import MAGIC, SnapshotError, SnapshotStore
 from pgface.vector_index import SignIndex
-
-
-@pytest.fixture
-def conn(database_url: str) -> psycopg.Connection:
-    migrate(database_url)
-    with connect(database_url) as c:
-        yield c
 
 
 def people_of(rng: np.random.Generator, people: int, each: int) -> np.ndarray:

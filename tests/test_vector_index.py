@@ -12,7 +12,6 @@ from pgvector.psycopg import register_vector
 
 from pgface import Pgface, vector_index
 from pgface.db import store
-from pgface.db.connection import migrate
 from pgface.vector_index import SignIndex, nearest_codes, quantize, sign_bits
 
 MODEL = "buffalo_sc"
@@ -36,14 +35,6 @@ def add_faces(conn: psycopg.Connection, vectors: np.ndarray, model: str = MODEL,
     if commit:
         conn.commit()
     return ids
-
-
-@pytest.fixture
-def conn(database_url: str) -> psycopg.Connection:
-    migrate(database_url)
-    with psycopg.connect(database_url) as c:
-        register_vector(c)
-        yield c
 
 
 def connect(url: str) -> psycopg.Connection:

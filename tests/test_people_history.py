@@ -24,11 +24,12 @@ from pgface.people_history import UndoError, os_user
 
 
 def state(pf: Pgface) -> tuple[list[tuple], list[tuple]]:
-    """Everything people-related: each face's person columns and every person row."""
+    """Everything people-related: each face's person columns and every person row, hidden
+    flag included."""
     with pf.pool.connection() as conn:
         faces = conn.execute("SELECT id, person_id, assigned_by, clustered_at FROM faces "
                              "ORDER BY id").fetchall()
-        people = conn.execute("SELECT id, name, created_at, updated_at FROM people "
+        people = conn.execute("SELECT id, name, hidden, created_at, updated_at FROM people "
                               "ORDER BY id").fetchall()
     return faces, people
 

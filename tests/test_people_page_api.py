@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from test_people_history import enrol, face_ids
+from test_people_history import enrol, face_ids, state
 from typer.testing import CliRunner
 
 from pgface import Pgface, Settings
@@ -17,16 +17,6 @@ from pgface.cli import app
 from pgface.models.analysis import FaceAnalyzer
 
 FOLDERS = ("obama", "biden", "kit_harington", "rose_leslie", "alex_lacamoire")
-
-
-def people_state(pf: Pgface) -> tuple[list[tuple], list[tuple]]:
-    """Every face's person columns and every person row, hidden flag included."""
-    with pf.pool.connection() as conn:
-        faces = conn.execute("SELECT id, person_id, assigned_by, clustered_at FROM faces "
-                             "ORDER BY id").fetchall()
-        people = conn.execute("SELECT id, name, hidden, created_at, updated_at FROM people "
-                              "ORDER BY id").fetchall()
-    return faces, people
 
 
 def test_people_page_endpoints(settings: Settings, analyzer: FaceAnalyzer, pf: Pgface,
@@ -72,7 +62,7 @@ def test_people_page_endpoints(settings: Settings, analyzer: FaceAnalyzer, pf: P
         assert client.get("/api/people/nobody/photos").status_code == 404
 
         # Hide: out of the lists and the review queue, recorded, undone exactly.
-        before = people_state(pf)
+        before = state(pf)
         hidden = client.post(f"/api/people/{loner.id}/hide")
         assert hidden.status_code == 200 and hidden.json()["hidden"] is True
         assert client.get("/api/people/review").json()["total"] == 0
@@ -85,13 +75,13 @@ def test_people_page_endpoints(settings: Settings, analyzer: FaceAnalyzer, pf: P
         changes = client.get("/api/people/history?limit=1").json()["changes"]
         assert changes[0]["kind"] == "hide" and "hid person" in changes[0]["summary"]
         assert client.post("/api/people/undo").json()["kind"] == "hide"
-        assert people_state(pf) == before
+        assert state(pf) == before
         assert client.post(f"/api/people/{loner.id}/hide").json()["hidden"] is True
         assert client.post(f"/api/people/{loner.id}/unhide").json()["hidden"] is False
         assert client.get("/api/people/review").json()["total"] == 1
 
         # Merging several people is one change; one undo brings them all back.
-        before = people_state(pf)
+        before = state(pf)
         refused = client.post("/api/people/merge",
                               json={"source": ["biden", loner.id], "target": "obama"})
         assert refused.status_code == 409
@@ -101,7 +91,7 @@ def test_people_page_endpoints(settings: Settings, analyzer: FaceAnalyzer, pf: P
         assert merged["faces"] == sizes["obama"] + sizes["biden"] + 1
         assert client.get("/api/people/biden").status_code == 404
         assert client.post("/api/people/undo").json()["kind"] == "merge"
-        assert people_state(pf) == before
+        assert state(pf) == before
         assert client.get("/api/people/merge").status_code in (404, 405)  # no such read
         bad = client.post("/api/people/merge", json={"source": [], "target": "obama"})
         assert bad.status_code == 422

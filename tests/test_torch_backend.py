@@ -20,6 +20,7 @@ from pgface import Pgface, Settings
 from pgface.imaging import read_photo
 from pgface.library import build_analyzer
 from pgface.models import torch_backend
+from pgface.models.align import norm_crop
 from pgface.models.analysis import Face, FaceAnalyzer
 from pgface.models.packs import resolve_pack, sample_photos
 from pgface.models.sessions import CPU, available_providers, create_session
@@ -116,6 +117,10 @@ def test_backend_names_and_precisions() -> None:
     assert torch_backend.parse_backend("TorchCUDA") == ("cuda", "fp16")
     assert torch_backend.parse_backend("TorchCUDA:fp32") == ("cuda", "fp32")
     assert torch_backend.parse_backend("TorchCPU") == ("cpu", "fp32")
+    assert torch_backend.memory_layout("TorchCUDA:fp16:nhwc") == "nhwc"
+    assert torch_backend.memory_layout("TorchCUDA") == "nchw"
+    with pytest.raises(ValueError, match="layout"):
+        torch_backend.parse_backend("TorchCUDA:fp16:nchwc")
     with pytest.raises(ValueError, match="fp16 or fp32"):
         torch_backend.parse_backend("TorchCPU:int8")
     assert not torch_backend.is_torch_backend("OpenVINO")
@@ -206,3 +211,70 @@ def test_index_and_search_through_torch(settings: Settings, torch_cpu: FaceAnaly
     best = face.matches[0]
     assert best.path.endswith("players.jpg") and best.verdict == "same"
     assert np.abs(np.array(best.bbox) - his_box).max() < 1.0
+
+
+def test_batch_buckets_are_few_and_hold_the_batch() -> None:
+    sizes = {torch_backend.batch_bucket(n) for n in range(1, 1025)}
+    assert sorted(sizes)[:8] == [1, 2, 4, 8, 16, 32, 64, 128]
+    assert len(sizes) == 8 + 7  # then 256, 384, ... 1024
+    for n in range(1, 1025):
+        size = torch_backend.batch_bucket(n)
+        assert n <= size <= max(2 * n - 1, 1) if n <= 128 else n <= size < n + 128
+
+
+def test_padded_batches_and_pixel_input_give_the_same_answers(models_dir: Path) -> None:
+    """What TorchCUDA does (uint8 pixels normalised by the session, batches padded to a bucket
+    size), run here on the CPU against the float blob at the batch's own size."""
+    require_torch()
+    from pgface.models.arcface import ArcFace
+    from pgface.models.scrfd import INPUT_MEAN, INPUT_STD, SCRFD, letterbox_into, pixel_blob
+
+    pack = resolve_pack("buffalo_sc", models_dir)
+    images = [read_photo(p, 64 << 20, 100_000_000).image for p in photos()[:3]]
+    canvases = np.zeros((3, 256, 256, 3), dtype=np.uint8)
+    for image, canvas in zip(images, canvases, strict=True):
+        letterbox_into(image, canvas)
+    plain = torch_backend.TorchSession(pack.detector, "TorchCPU", pad_batches=False)
+    padded = torch_backend.TorchSession(pack.detector, "TorchCPU", pad_batches=True)
+    channels_last = torch_backend.TorchSession(pack.detector, "TorchCPU:fp32:nhwc",
+                                               pad_batches=True)
+    assert padded.pad_batches and not plain.pad_batches
+    assert channels_last.get_providers() == ["TorchCPU:CPU:fp32:nhwc"]
+    names = [o.name for o in plain.get_outputs()]
+    reference = plain.run(names, {plain.get_inputs()[0].name:
+                                  pixel_blob(canvases, INPUT_MEAN, INPUT_STD)})
+    for session in (padded, channels_last):
+        answers = session.run_pixels(names, canvases, INPUT_MEAN, INPUT_STD)  # 3 run as 4
+        for ours, theirs in zip(answers, reference, strict=True):
+            assert ours.shape == theirs.shape and ours.shape[0] == 3
+            assert np.abs(ours - theirs).max() < 1e-4
+
+    # the same faces through SCRFD and ArcFace on either session
+    faces = SCRFD(padded).detect_batch(images, (256, 256))
+    assert [len(b) for b, _ in faces] == [len(b) for b, _ in SCRFD(plain).detect_batch(images,
+                                                                                     (256, 256))]
+    crops = [norm_crop(image, points) for image, (_, found) in zip(images, faces, strict=True)
+             for points in found]
+    assert len(crops) >= 3
+    recognizers = [ArcFace(pack.recognizer, torch_backend.TorchSession(
+        pack.recognizer, backend, pad_batches=pad))
+        for backend, pad in (("TorchCPU", False), ("TorchCPU", True), ("TorchCPU:fp32:nhwc", True))]
+    plain_vectors, *others = (r.get_feat(crops[:3]) for r in recognizers)
+    for vectors in others:
+        assert vectors.shape == plain_vectors.shape == (3, 512)
+        cosines = [float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+                   for a, b in zip(plain_vectors, vectors, strict=True)]
+        assert min(cosines) > 0.99999
+
+
+def test_batched_detection_with_a_pool_is_the_same(torch_cpu: FaceAnalyzer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    detector, _ = torch_cpu._load()
+    images = [read_photo(p, 64 << 20, 100_000_000).image for p in photos()]
+    with ThreadPoolExecutor(2) as pool:
+        pooled = detector.detect_batch(images, (256, 256), pool)
+    for (boxes, points), (alone_boxes, alone_points) in zip(
+            pooled, detector.detect_batch(images, (256, 256)), strict=True):
+        assert np.array_equal(boxes, alone_boxes) and np.array_equal(points, alone_points)
+

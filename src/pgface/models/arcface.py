@@ -34,6 +34,11 @@ class ArcFace:
 
     def get_feat(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Raw (not normalised) embeddings of aligned BGR crops, one row each."""
+        run_pixels = getattr(self.session, "run_pixels", None)
+        if run_pixels is not None and all(c.shape[1::-1] == self.input_size for c in crops):
+            # A GPU session normalises where the model runs: a quarter of the bytes to send.
+            pixels = np.stack([np.asarray(c, dtype=np.uint8) for c in crops])
+            return run_pixels(self.output_names, pixels, self.input_mean, self.input_std)[0]
         blob = cv2.dnn.blobFromImages(list(crops), 1.0 / self.input_std, self.input_size,
                                       (self.input_mean,) * 3, swapRB=True)
         blob = np.ascontiguousarray(blob, dtype=np.float32)

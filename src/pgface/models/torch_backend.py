@@ -17,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 TORCH_CUDA = "TorchCUDA"
 TORCH_CPU = "TorchCPU"
 DEFAULT_PRECISION = {TORCH_CUDA: "fp16", TORCH_CPU: "fp32"}
+LAYOUTS = ("nchw", "nhwc")
 # Where the NVIDIA driver shows itself (Linux, WSL2); without one, importing torch (2 s, 700 MB
 # of libraries) to ask for a GPU would only slow every start.
 NVIDIA_DRIVER_PATHS = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/dxg")
@@ -38,14 +40,25 @@ def is_torch_backend(name: str) -> bool:
 
 
 def parse_backend(name: str) -> tuple[str, str]:
-    """`TorchCUDA:fp32` -> ("cuda", "fp32"); `TorchCPU` -> ("cpu", "fp32")."""
-    base, _, precision = name.partition(":")
+    """`TorchCUDA:fp32` -> ("cuda", "fp32"); `TorchCPU` -> ("cpu", "fp32"). A third part names
+    the memory layout of the activations (`memory_layout`)."""
+    base, _, rest = name.partition(":")
     if base not in DEFAULT_PRECISION:
         raise ValueError(f"{name}: not a torch backend (known: {', '.join(DEFAULT_PRECISION)})")
+    precision, _, layout = rest.partition(":")
     precision = precision or DEFAULT_PRECISION[base]
     if precision not in ("fp16", "fp32"):
         raise ValueError(f"{name}: precision must be fp16 or fp32, not {precision!r}")
+    if layout not in ("", *LAYOUTS):
+        raise ValueError(f"{name}: layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
     return ("cuda" if base == TORCH_CUDA else "cpu"), precision
+
+
+def memory_layout(name: str) -> str:
+    """`TorchCUDA:fp16:nhwc` -> "nhwc" (channels last, what tensor cores read best); the
+    default, "nchw", is ONNX's own."""
+    parse_backend(name)
+    return name.split(":")[2] if name.count(":") >= 2 else "nchw"
 
 
 def unusable_reason(name: str) -> str | None:
@@ -85,7 +98,8 @@ class TorchSession:
     """A PyTorch module behind the slice of onnxruntime.InferenceSession that the model classes
     use (run, get_inputs, get_outputs, get_providers). Safe to call from several threads."""
 
-    def __init__(self, model: Path, backend: str, threads: int = 0) -> None:
+    def __init__(self, model: Path, backend: str, threads: int = 0,
+                 pad_batches: bool | None = None) -> None:
         import torch
 
         from pgface.models.torch_graph import OnnxGraphModule
@@ -104,9 +118,20 @@ class TorchSession:
         self._outputs = [_Port(n, s) for n, s in zip(module.output_names, module.output_shapes,
                                                      strict=True)]
         self._index = {name: i for i, name in enumerate(module.output_names)}
-        self.module = module.to(device=self.device, dtype=self.dtype)
+        self.channels_last = memory_layout(backend) == "nhwc"
+        module = module.to(device=self.device, dtype=self.dtype)
+        self.module = module.to(memory_format=torch.channels_last) if self.channels_last \
+            else module
+        # On CUDA every new input shape costs a round of cudnn's algorithm search, and the
+        # number of faces per batch is rarely the same twice: batches are padded up to a few
+        # sizes (batch_bucket). Only where the model's batch axis is free to grow.
+        dynamic_batch = bool(module.input_shapes) and not isinstance(module.input_shapes[0][0],
+                                                                     int)
+        self.pad_batches = dynamic_batch and (device == "cuda" if pad_batches is None
+                                              else pad_batches)
         where = torch.cuda.get_device_name(self.device) if device == "cuda" else "CPU"
-        self._provider = f"{backend.split(':', 1)[0]}:{where}:{precision}"
+        self._provider = (f"{backend.split(':', 1)[0]}:{where}:{precision}"
+                          + (":nhwc" if self.channels_last else ""))
 
     def get_inputs(self) -> list[_Port]:
         return list(self._inputs)
@@ -123,7 +148,43 @@ class TorchSession:
         torch = self._torch
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
-            outputs = self.module(x.to(self.device, non_blocking=True).to(self.dtype))
-            names = output_names or [o.name for o in self._outputs]
-            return [outputs[self._index[n]].float().cpu().numpy() for n in names]
+            return self._outputs_of(x.to(self.device, non_blocking=True).to(self.dtype),
+                                    output_names)
+
+    def run_pixels(self, output_names: Sequence[str] | None, pixels: np.ndarray, mean: float,
+                   std: float) -> list[np.ndarray]:
+        """The model on BGR uint8 images (N x H x W x 3), normalised on the device as the model
+        classes' blob would be, (RGB - mean) / std in N x 3 x H x W: the bytes that cross to a
+        GPU are a quarter of the float blob's, and the CPU does no per-pixel arithmetic."""
+        torch = self._torch
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.uint8))
+            x = x.to(self.device, non_blocking=True).flip(-1).permute(0, 3, 1, 2)
+            # float32 arithmetic, as on the CPU, before any cast to half precision
+            x = (x.to(torch.float32) - mean) * (1.0 / std)
+            return self._outputs_of(x.to(self.dtype), output_names)
+
+    def _outputs_of(self, x: Any, output_names: Sequence[str] | None) -> list[np.ndarray]:
+        count = int(x.shape[0])
+        size = batch_bucket(count) if self.pad_batches else count
+        if size != count:
+            x = self._torch.cat([x, x.new_zeros((size - count, *x.shape[1:]))])
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=self._torch.channels_last)
+        else:
+            x = x.contiguous()
+        outputs = self.module(x)
+        names = output_names or [o.name for o in self._outputs]
+        picked = [outputs[self._index[n]] for n in names]
+        return [(o[:count] if size != count and o.shape[0] == size else o).float().cpu().numpy()
+                for o in picked]
+
+
+def batch_bucket(count: int) -> int:
+    """The batch size a padded session runs COUNT inputs at: the next power of two up to 128,
+    then the next multiple of 128. A few shapes, each tuned once; at most twice the work on a
+    small batch, under a sixth more on a large one."""
+    if count <= 128:
+        return 1 << max(count - 1, 0).bit_length()
+    return -(-count // 128) * 128
 

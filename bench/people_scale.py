@@ -61,6 +61,21 @@ MEAN_SIMILARITY = CALIBRATED_THRESHOLDS[MODEL]  # what People.cluster passes
 NEW_FACES = 10_000
 PHOTOS_300 = 300
 SINGLE_LINK_UP_TO = 50_000  # the run without the check, for comparison, up to this size
+# measured, not re-run: the partition code was not kept
+TRIED = (
+    '\n\nTried on 2026-11-30 and measured on this machine (a script in the session, not kept): '
+    'the scan itself, `faiss.knn_hamming` on 512-bit codes, runs at 0.32 G pairs/s on the 2 '
+    'cores (k 64 or 128, its heap or counting variant alike), so the 10^12 pairs of 1M faces '
+    'take 52 min before anything else. A coarse partition of the codes (FAISS IndexBinaryIVF, '
+    'k-means on the sign bits) on 204,992 faces (LFW View 1 + synthetic), 20,000 sampled faces '
+    "and LFW's 4,992 as queries: the candidates came 2 to 3.5x faster than the full scan, but "
+    'the share of the exact neighbours (>= 0.40) found fell from 0.9999 to 0.69-0.90 (204 cells'
+    ' with 16 or 32 probed, 409 with 32, 102 with 32). Neighbours at cosine 0.40 differ in '
+    'about 190 of the 512 sign bits (strangers in about 256): they are not close enough to '
+    'share cells, and the synthetic faces, like real ones at this threshold, give a partition '
+    'little to hold on to. So the partition was not adopted; the ways left are a faster scan (a'
+    ' popcount kernel of our own, half the pairs by symmetry) or a GPU.'
+)
 COPY_FACES = """COPY faces (photo_id, model, embedding, bbox, landmarks, det_score, crop,
                 person_id, assigned_by, clustered_at) FROM STDIN WITH (FORMAT BINARY)"""
 COPY_TYPES = ["int8", "text", "vector", "float4[]", "float4[]", "float4", "bytea", "int8",
@@ -402,7 +417,8 @@ def render(results: dict) -> str:
             "here, before it writes the assignments: **the 30-minute target is missed by "
             "far**. 1M faces are 10^12 pairs; meeting it takes candidates that do not come "
             "from every face (a coarse partition probed a few cells at a time, or people's "
-            "centroids first), with their recall held to this exact path. That is not built.\n")
+            "centroids first), with their recall held to this exact path. That is not built."
+            + TRIED + "\n")
         lines.append("![clustering time](benchmarks-people-scale.png)\n")
     big = results.get("library")
     if big:

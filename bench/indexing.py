@@ -57,10 +57,24 @@ LEVERS = """### What makes large photos cheaper, and what was left
 - **A non-square detector input** (640x480 for a 4:3 photo instead of a letterboxed 640x640,
   a quarter less work): not done; the bottom edge's padding changes scores there, and pgface's
   boxes equal insightface's to the bit (bench/insightface_equivalence.py).
-- **int8 recognition**: measured before on an AMX Xeon (docs/benchmarks-int8.md: 0.94x bf16's
-  speed); not measured on this AVX2 machine.
-- **Batching detection across photos**: not done; the workers already run one detector stream
-  per core.
+- **int8 recognition**: no faster on this AVX2 machine. `python bench/int8_model.py --limit 200`
+  (2026-11-30, 200 DevTest pairs): per face in batches of 32, OpenVINO fp32 (pgface's default)
+  16.69 ms, ONNX Runtime fp32 21.89 ms, the int8 model with QDQ on the convolutions' inputs on
+  OpenVINO 16.48 ms (1.01x), with ONNX Runtime's own placement 27.07 to 35.44 ms (slower);
+  on an AMX Xeon earlier, 0.94x bf16's speed (docs/benchmarks-int8.md).
+- **Why 3x on LFW is out of reach here with the same models**: on 250x250 photos the work is
+  one detection at 256 (10 ms a photo on one core, forward alone) and the recognizer (33 ms of
+  CPU a face in OpenVINO at 2 threads, 40 ms in ONNX Runtime on one): the recognizer is about
+  80 % of the seed's time, and it runs the same network. pgface's 1.9-2x comes from both cores
+  busy (workers detect while the main thread embeds) and OpenVINO; a third times needs a
+  recognizer about twice as fast as OpenVINO's fp32 on AVX2, which neither int8 nor the
+  layout gives on this CPU.
+- **Anchor decoding above the threshold only** (shipped): SCRFD's boxes and landmarks are
+  decoded for the anchors that pass the detection threshold, not all of them (the same
+  arithmetic on fewer elements; boxes still equal insightface's to the bit): the CPU work
+  around a batched detection at 256 went from 1.65 to 0.81 ms a photo.
+- **Batching detection across photos**: on the CPU, not done (the workers already run one
+  detector stream per core); on a GPU, `SCRFD.detect_batch` (the GPU section below).
 """
 GPU_HEADING = "## GPU"
 GPU_PLACEHOLDER = (f"{GPU_HEADING}\n\nThe GPU backend's figures are still to be measured: "

@@ -234,13 +234,15 @@ def index_into_postgres(paths: Sequence[Path], backend: str) -> str:
             pf.pool  # noqa: B018 - migrations before the clock
             report = pf.index(list(paths))
             provider = pf.analyzer.provider
+            batched = pf.analyzer.detects_in_batches
     except Exception as exc:  # noqa: BLE001 - any reason PostgreSQL cannot run here
         return f"analysis only: PostgreSQL could not run here ({type(exc).__name__}: {exc})"
     return (f"pgface index into PostgreSQL through {provider}: {report.indexed} photos, "
             f"{report.faces} faces in {report.seconds:.1f} s = "
             f"{per_s(report.indexed, report.seconds)} photos/s, "
-            f"{per_s(report.faces, report.seconds)} faces/s (the indexer detects one photo per "
-            "model run)")
+            f"{per_s(report.faces, report.seconds)} faces/s (the indexer detects "
+            + ("each batch of photos in shared model runs)" if batched
+               else "one photo per model run)"))
 
 
 def gpu_name(device: str) -> str:

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     ef_search: int = 200
 
     photo_batch: int = 32
+    # Indexing detects the photos of a batch in shared model runs, one per input size, instead
+    # of one photo per run. None: where the detector runs on a GPU (docs/benchmarks-indexing.md).
+    batch_detection: bool | None = None
     max_file_bytes: int = 64 * 1024 * 1024
     max_pixels: int = 100_000_000
     read_timeout_s: float = 30.0  # a photo file not read within this long is reported

@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from psycopg_pool import ConnectionPool
@@ -26,6 +27,7 @@ from pgface.models.analysis import Face, FaceAnalyzer
 from pgface.paths import canonical
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -267,7 +269,10 @@ class Indexer:
         photos: list[_Analyzed] = []
         # The decoder (simplejpeg), the detector and OpenCV release the GIL, so the workers
         # keep every core busy.
-        work = workers.map(lambda r: self._decode_and_analyze(r, timings), fresh)
+        if self.analyzer.detects_in_batches:
+            work = self._decode_detect_in_batches(fresh, workers, timings)
+        else:
+            work = workers.map(lambda r: self._decode_and_analyze(r, timings), fresh)
         for read, item in zip(fresh, work, strict=True):
             if isinstance(item, Failure):
                 seen.discard(read.sha256)  # a copy of a bad file elsewhere is reported too
@@ -287,21 +292,56 @@ class Indexer:
         report.faces += sum(len(r.faces) for r in rows if r.sha256 in stored)
 
     def _decode_and_analyze(self, item: _Read, timings: dict[str, float]) -> _Analyzed | Failure:
+        return self._guarded(item.path, lambda: self._analyze(self._decode(item, timings),
+                                                              timings))
+
+    def _decode_detect_in_batches(self, fresh: Sequence[_Read], workers: ThreadPoolExecutor,
+                                  timings: dict[str, float]) -> list[_Analyzed | Failure]:
+        """Decoded on the workers, detected in shared model runs (a GPU's way: one run per
+        input size for the whole batch), aligned on the workers; the same faces as one photo
+        at a time. Should the shared run fail, each photo is detected alone, so that one bad
+        photo costs no other its faces."""
+        decoded = list(workers.map(
+            lambda r: self._guarded(r.path, lambda: self._decode(r, timings)), fresh))
+        photos = [d for d in decoded if isinstance(d, Photo)]
         try:
-            with _timed(timings, "decode"):
-                photo = decode_photo(item.data, str(item.path), self.settings.max_file_bytes,
-                                     self.settings.max_pixels, self.settings.decode_keep_side,
-                                     item.sha256)
-            return self._analyze(photo, timings)
+            with _timed(timings, "detect"):
+                found = self.analyzer.detect_many([photo.image for photo in photos], workers)
+        except Exception:  # noqa: BLE001 - retried photo by photo, where the cause shows
+            log.debug("batched detection failed; detecting one photo at a time", exc_info=True)
+            found = [None] * len(photos)
+        faces_of = {id(photo): faces for photo, faces in zip(photos, found, strict=True)}
+
+        def analyse(item: _Read, photo: Photo | Failure) -> _Analyzed | Failure:
+            if isinstance(photo, Failure):
+                return photo
+            return self._guarded(item.path, lambda: self._analyze(photo, timings,
+                                                                  faces_of[id(photo)]))
+
+        return list(workers.map(analyse, fresh, decoded))
+
+    def _decode(self, item: _Read, timings: dict[str, float]) -> Photo:
+        with _timed(timings, "decode"):
+            return decode_photo(item.data, str(item.path), self.settings.max_file_bytes,
+                                self.settings.max_pixels, self.settings.decode_keep_side,
+                                item.sha256)
+
+    @staticmethod
+    def _guarded(path: Path, work: Callable[[], _T]) -> _T | Failure:
+        try:
+            return work()
         except ImageError as exc:
             return Failure(exc.source, exc.reason)
         except Exception as exc:  # one photo's surprise never costs the batch its good photos
-            log.debug("analysing %s failed", item.path, exc_info=True)
-            return Failure(str(item.path), f"cannot analyse image ({describe(exc)})")
+            log.debug("analysing %s failed", path, exc_info=True)
+            return Failure(str(path), f"cannot analyse image ({describe(exc)})")
 
-    def _analyze(self, photo: Photo, timings: dict[str, float]) -> _Analyzed:
-        with _timed(timings, "detect"):
-            faces = [in_photo(face, photo) for face in self.analyzer.detect(photo.image)]
+    def _analyze(self, photo: Photo, timings: dict[str, float],
+                 detected: list[Face] | None = None) -> _Analyzed:
+        if detected is None:
+            with _timed(timings, "detect"):
+                detected = self.analyzer.detect(photo.image)
+        faces = [in_photo(face, photo) for face in detected]
         with _timed(timings, "crops"):
             aligned, thumbnails = [], []
             for face in faces:

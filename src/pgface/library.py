@@ -45,6 +45,7 @@ def build_analyzer(settings: Settings) -> FaceAnalyzer:
         min_face_size=settings.min_face_size,
         batch_size=settings.rec_batch_size,
         cache_dir=settings.resolved_data_dir() / "cache" / "openvino",
+        batch_detection=settings.batch_detection,
     )
 
 

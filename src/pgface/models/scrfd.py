@@ -43,28 +43,52 @@ class SCRFD:
     def detect(self, image: np.ndarray, input_sizes: Sequence[tuple[int, int]]
                ) -> tuple[np.ndarray, np.ndarray]:
         """Faces of a BGR image at every (width, height) input size, merged."""
-        boxes_per_size, points_per_size = [], []
-        for size in input_sizes:
-            boxes, points = self._candidates(image, size)
-            if boxes.shape[0]:
-                boxes_per_size.append(boxes)
-                points_per_size.append(points)
-        if not boxes_per_size:
+        return self._merged([self._candidates(image, size) for size in input_sizes])
+
+    def detect_many(self, images: Sequence[np.ndarray],
+                    sizes_of: Sequence[Sequence[tuple[int, int]]], batch: int,
+                    pool: Executor | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`detect` for many images, each at its own input sizes (sizes_of), BATCH images per
+        model run of a size: the same faces, in far fewer runs (what a GPU wants)."""
+        per_image: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in images]
+        for size in sorted({size for sizes in sizes_of for size in sizes}):
+            members = [i for i, sizes in enumerate(sizes_of) if size in sizes]
+            for lo in range(0, len(members), batch):
+                part = members[lo : lo + batch]
+                found = self.candidates_batch([images[i] for i in part], size, pool)
+                for i, candidates in zip(part, found, strict=True):
+                    per_image[i].append(candidates)
+        return [self._merged(candidates) for candidates in per_image]
+
+    @staticmethod
+    def _merged(per_size: Sequence[tuple[np.ndarray, np.ndarray]]
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """One image's candidates of every input size (in the order of the sizes), merged by
+        score and suppressed."""
+        kept = [(boxes, points) for boxes, points in per_size if boxes.shape[0]]
+        if not kept:
             return np.empty((0, 5), dtype=np.float32), np.empty((0, 5, 2), dtype=np.float32)
-        boxes = np.vstack(boxes_per_size).astype(np.float32, copy=False)
+        boxes = np.vstack([b for b, _ in kept]).astype(np.float32, copy=False)
         order = np.argsort(-boxes[:, 4], kind="stable")
         boxes = boxes[order, :]
-        points = np.vstack(points_per_size)[order, :, :]
+        points = np.vstack([p for _, p in kept])[order, :, :]
         keep = non_maximum_suppression(boxes, NMS_THRESHOLD)
         return boxes[keep, :], points[keep, :, :]
 
     def detect_batch(self, images: Sequence[np.ndarray], size: tuple[int, int],
                      pool: Executor | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """Faces of several BGR images at one input size, in one session run: what `detect`
-        gives for each at that size alone. A model without a batch axis runs them one by one.
-        POOL, where given, scales the images into the batch on its threads."""
+        gives for each at that size alone. POOL, where given, scales the images into the
+        batch on its threads."""
+        return [self._merged([candidates])
+                for candidates in self.candidates_batch(images, size, pool)]
+
+    def candidates_batch(self, images: Sequence[np.ndarray], size: tuple[int, int],
+                         pool: Executor | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each image's candidates at one input size, before suppression (as `_candidates`),
+        in one session run; a model without a batch axis runs them one by one."""
         if not self.batched:
-            return [self.detect(image, [size]) for image in images]
+            return [self._candidates(image, size) for image in images]
         width, height = size
         canvases = np.zeros((len(images), height, width, 3), dtype=np.uint8)
         scales = list((pool.map if pool is not None else map)(letterbox_into, images, canvases))
@@ -76,12 +100,9 @@ class SCRFD:
         else:
             outs = self.session.run(self.output_names,
                                     {self.input_name: pixel_blob(canvases, INPUT_MEAN, INPUT_STD)})
-        found = []
-        for decoded, scale in zip(self._decode(outs, size, len(images)), scales, strict=True):
-            boxes, points = self._scaled(decoded, scale)
-            keep = non_maximum_suppression(boxes, NMS_THRESHOLD)
-            found.append((boxes[keep, :], points[keep, :, :]))
-        return found
+        return [self._scaled(decoded, scale)
+                for decoded, scale in zip(self._decode(outs, size, len(images)), scales,
+                                          strict=True)]
 
     def _candidates(self, image: np.ndarray, size: tuple[int, int]
                     ) -> tuple[np.ndarray, np.ndarray]:

@@ -118,6 +118,7 @@ class TorchSession:
         self._outputs = [_Port(n, s) for n, s in zip(module.output_names, module.output_shapes,
                                                      strict=True)]
         self._index = {name: i for i, name in enumerate(module.output_names)}
+        self.on_gpu = device == "cuda"  # detection then takes many photos a run (analysis.py)
         self.channels_last = memory_layout(backend) == "nhwc"
         module = module.to(device=self.device, dtype=self.dtype)
         self.module = module.to(memory_format=torch.channels_last) if self.channels_last \

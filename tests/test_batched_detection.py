@@ -1,0 +1,97 @@
+"""Detection of many photos in shared model runs (what the indexer does where the detector runs
+on a GPU): the same faces as one photo at a time, through the analyzer and through indexing
+into PostgreSQL. Run here on the CPU, on ONNX Runtime and on the PyTorch backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from conftest import LFW, PHOTOS
+
+from pgface import Pgface, Settings
+from pgface.imaging import read_photo
+from pgface.library import build_analyzer
+from pgface.models import torch_backend
+from pgface.models.analysis import FaceAnalyzer
+from pgface.models.packs import sample_photos
+from pgface.models.sessions import CPU
+
+
+def mixed_photos() -> list[Path]:
+    """Photos of one input size (LFW, 250 px) and of two (group photos over 256 px), with 1 to
+    30 faces, and a photo with none where the shared data has one."""
+    found = [p for p in sample_photos() if p.name in ("players.jpg", "t1.jpg", "yaoming.jpg")]
+    if PHOTOS.exists():
+        found += [PHOTOS / "groups" / n for n in ("bbt1.jpg", "crowd-30.jpg", "couple.jpg")]
+        found += sorted((PHOTOS / "not-faces").glob("*.jpg"))[:1]
+    if LFW.exists():
+        found += sorted((LFW / "images").glob("A*/*_0001.jpg"))[:4]
+    return found
+
+
+@pytest.fixture(scope="module", params=["onnx_runtime", "torch_cpu"])
+def analyzer(request: pytest.FixtureRequest, models_dir: Path) -> FaceAnalyzer:
+    if request.param == "onnx_runtime":
+        return build_analyzer(Settings(models_dir=models_dir, providers=[CPU]))
+    reason = torch_backend.unusable_reason(torch_backend.TORCH_CPU)
+    if reason is not None:
+        pytest.skip(f"the torch backend cannot run here: {reason}")
+    return build_analyzer(Settings(models_dir=models_dir, providers=["TorchCPU"]))
+
+
+def test_detect_many_finds_the_faces_detect_finds(analyzer: FaceAnalyzer) -> None:
+    images = [read_photo(p, 64 << 20, 100_000_000).image for p in mixed_photos()]
+    analyzer.batch_size = 3  # several runs of each size, the last one short
+    try:
+        batched = analyzer.detect_many(images)
+    finally:
+        analyzer.batch_size = 64
+    assert len(batched) == len(images)
+    sizes = {len(analyzer.sizes_for(image)) for image in images}
+    assert sizes == {1, 2} or not PHOTOS.exists()  # both kinds of photo were in the batch
+    for path, image, faces in zip(mixed_photos(), images, batched, strict=True):
+        alone = analyzer.detect(image)
+        assert len(faces) == len(alone), path.name
+        for ours, theirs in zip(faces, alone, strict=True):
+            assert np.abs(ours.bbox - theirs.bbox).max() < 0.05, path.name
+            assert np.abs(ours.landmarks - theirs.landmarks).max() < 0.05, path.name
+            assert abs(ours.det_score - theirs.det_score) < 1e-3, path.name
+    assert sum(len(f) for f in batched) >= 25
+
+
+def test_where_detection_is_batched(models_dir: Path) -> None:
+    """By default only a GPU detector batches photos; the setting forces it either way."""
+    on_cpu = build_analyzer(Settings(models_dir=models_dir, providers=[CPU]))
+    assert not on_cpu.detects_in_batches
+    forced = build_analyzer(Settings(models_dir=models_dir, providers=[CPU],
+                                     batch_detection=True))
+    assert forced.detects_in_batches
+
+
+def test_indexing_with_batched_detection_stores_the_same_faces(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    photos = mixed_photos()
+    analyzer.batch_detection = True
+    try:
+        with Pgface(settings, analyzer=analyzer) as pf:
+            report = pf.index(photos)
+    finally:
+        analyzer.batch_detection = None
+    assert report.indexed == len(photos) and not report.failures
+    assert report.timings.get("detect", 0) > 0
+    with psycopg.connect(settings.database_url) as conn:
+        rows = conn.execute(
+            "SELECT p.path, f.bbox FROM faces f JOIN photos p ON p.id = f.photo_id").fetchall()
+    stored: dict[str, list] = {}
+    for path, bbox in rows:
+        stored.setdefault(Path(path).name, []).append(np.array(bbox))
+    for path in photos:
+        alone = analyzer.detect(read_photo(path, 64 << 20, 100_000_000).image)
+        boxes = sorted(stored.get(path.name, []), key=lambda b: tuple(b))
+        expected = sorted((f.bbox for f in alone), key=lambda b: tuple(b))
+        assert len(boxes) == len(expected), path.name
+        for ours, theirs in zip(boxes, expected, strict=True):
+            assert np.abs(ours - theirs).max() < 0.05, path.name

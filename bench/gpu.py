@@ -12,8 +12,11 @@ photos are the DevTest pairs' (1,549; --pairs keeps the first N pairs of each ki
 decode (JPEG bytes already in memory, a thread per core), detect (letterbox, one model run
 per batch of photos, decoding the anchors; `forward` is the model run alone), align
 (norm_crop, a thread per core), embed (one run per batch of faces). End to end chains them
-per batch of photos. Then the photos are indexed into PostgreSQL through the library, where
-one can start here; else the table says "analysis only". Prints a markdown report and writes
+per batch of photos, the next batch decoding while this one is analysed. Before the clock,
+each setting runs the whole set once both ways, so that cudnn has tuned every batch shape.
+`--profile FILE` adds where one end-to-end pass spends its time (cProfile). Then the photos
+are indexed into PostgreSQL through the library, where one can start here; else the report
+says "analysis only". Precisions may name a layout: fp16:nhwc. Prints a markdown report and writes
 it to --out (default: the GPU section of docs/benchmarks-indexing.md; --device cpu writes nothing
 unless --out is given).
 """

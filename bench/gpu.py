@@ -145,25 +145,21 @@ def measure(stages: Stages, blobs: Sequence[bytes], batch: int) -> tuple[Any, ..
     warm = stages.decode(blobs)
     stages.embed(stages.align(warm, stages.detect(warm, batch)), batch)
     stages.det_session.seconds = stages.rec_session.seconds = 0.0
-    clock = time.perf_counter
-    seconds = {}
-    started = clock()
-    images = stages.decode(blobs)
-    seconds["decode"] = clock() - started
-    started = clock()
-    faces = stages.detect(images, batch)
-    seconds["detect"] = clock() - started
+    seconds: dict[str, float] = {}
+
+    def timed(name: str, work: Any) -> Any:
+        started = time.perf_counter()
+        out = work()
+        seconds[name] = time.perf_counter() - started
+        return out
+
+    images = timed("decode", lambda: stages.decode(blobs))
+    faces = timed("detect", lambda: stages.detect(images, batch))
     seconds["detect forward"] = stages.det_session.seconds
-    started = clock()
-    crops = stages.align(images, faces)
-    seconds["align"] = clock() - started
-    started = clock()
-    vectors = stages.embed(crops, batch)
-    seconds["embed"] = clock() - started
-    seconds["embed forward"] = stages.rec_session.seconds
-    started = clock()
-    end_to_end(stages, blobs, batch)
-    seconds["total"] = clock() - started
+    crops = timed("align", lambda: stages.align(images, faces))
+    vectors = timed("embed", lambda: stages.embed(crops, batch))
+    seconds["embed forward"] = stages.rec_session.seconds  # before the end to end adds to it
+    timed("total", lambda: end_to_end(stages, blobs, batch))
     return images, faces, crops, vectors, seconds
 
 

@@ -40,7 +40,7 @@ from psycopg import sql as pgsql
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lfw_embeddings  # noqa: E402
 from common import DATA, DOCS, machine, markdown_table, require  # noqa: E402
-from search_scale import Generator  # noqa: E402
+from search_scale import Generator, identity_sizes  # noqa: E402
 
 from pgface import Pgface, Settings  # noqa: E402
 from pgface.clustering import CLUSTER_SIMILARITY, MIN_NEIGHBOURS, run_clustering  # noqa: E402
@@ -91,12 +91,7 @@ def rss_gib() -> float:
 def synthetic(gen: Generator, n: int, rng: np.random.Generator, first_person: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """n faces of people of 1 + NegBin(1, 0.2) faces: (vectors, person, centres of people)."""
-    sizes = []
-    while sum(sizes) < n:
-        sizes.extend((1 + rng.negative_binomial(1, 0.2, 10_000)).clip(max=300).tolist())
-    sizes = np.array(sizes)
-    sizes = sizes[: np.searchsorted(np.cumsum(sizes), n) + 1]
-    sizes[-1] -= sizes.sum() - n
+    sizes = identity_sizes(n, rng)
     centres = gen.centres(len(sizes), rng)
     vectors = np.empty((n, 512), np.float32)
     at = 0

@@ -72,6 +72,18 @@ def pair_stats(unit: np.ndarray, person: np.ndarray, rng: np.random.Generator,
             "same_pairs": int(len(same))}
 
 
+def identity_sizes(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Faces per synthetic person, 1 + NegBin(1, 0.2) (mean 5, a long tail: some people in
+    many photos), drawn until they add up to n exactly."""
+    sizes = []
+    while sum(sizes) < n:
+        sizes.extend((1 + rng.negative_binomial(1, 0.2, 10_000)).clip(max=300).tolist())
+    sizes = np.array(sizes)
+    sizes = sizes[: np.searchsorted(np.cumsum(sizes), n) + 1]
+    sizes[-1] -= sizes.sum() - n
+    return sizes
+
+
 class Generator:
     """Identity-structured unit embeddings with LFW's geometry.
 
@@ -172,12 +184,7 @@ def build_dataset(n_faces: int, lfw: dict, rng: np.random.Generator, n_queries: 
     # Synthetic: identity sizes 1 + NegBin(1, 0.2) (mean 5, long tail: some people in many
     # photos), until n_faces minus the real ones.
     n_syn = max(0, n_faces - len(real_stored))
-    sizes = []
-    while sum(sizes) < n_syn:
-        sizes.extend((1 + rng.negative_binomial(1, 0.2, 10_000)).clip(max=300).tolist())
-    sizes = np.array(sizes)
-    sizes = sizes[: np.searchsorted(np.cumsum(sizes), n_syn) + 1]
-    sizes[-1] -= sizes.sum() - n_syn
+    sizes = identity_sizes(n_syn, rng)
     n_people = len(sizes)
     person = np.repeat(np.arange(n_people), sizes) + len(names)  # after the LFW people
     vectors = np.empty((n_syn, 512), np.float32)

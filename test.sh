@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 bash setup.sh --no-demo
 pip_install() { .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@"; }
-pip_install -e ".[dev,bench]"
+pip_install -e ".[dev,bench,scale]"
 # insightface's sample group photo (t1.jpg) for the tests, without its dependencies: they would
 # bring opencv-python beside opencv-python-headless (pyproject.toml says why).
 pip_install --no-deps "insightface==2.1"

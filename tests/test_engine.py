@@ -182,13 +182,13 @@ def test_clustering_and_identify_same_through_the_index_as_exact(
         index = SignIndex(MODEL)
         index.sync(conn)
         found = {}
-        for mode, source in (("index", index), ("bulk", None)):
+        for mode, source in (("join", index), ("bulk", None)):
             with conn.transaction(force_rollback=True):
                 report = run_clustering(conn, MODEL, 0.40, 1, full=True, index=source,
                                         bulk=None if source else True, mean_similarity=0.23)
                 assert report.mode == mode
                 found[mode] = partition(conn)
-        assert found["index"] == found["bulk"] and len(found["index"]) >= 15
+        assert found["join"] == found["bulk"] and len(found["join"]) >= 15
     report = pf.people.cluster(full=True)
     assert report.mode == "bulk"
     # identify each photo's faces: through pgvector (exact, no HNSW), then through the index

@@ -58,8 +58,8 @@ class ClusterReport:
 def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
                    min_neighbours: int, full: bool = False, ef_search: int = 200,
                    bulk: bool | None = None, index: SignIndex | None = None,
-                   mean_similarity: float | None = None, min_quality: float = 0.0
-                   ) -> ClusterReport:
+                   mean_similarity: float | None = None, min_quality: float = 0.0,
+                   join: bool = True) -> ClusterReport:
     """Cluster in the caller's transaction (People.cluster commits it; a caller may roll back).
 
     Looked at: the faces clustering never saw, and the unassigned faces among their neighbours,
@@ -68,6 +68,8 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     index: the search index of the model, synced, when the library is at scale.
     mean_similarity: the least average similarity of a face to a person's faces for it to
     join them (None: no such check).
+    join: False asks the index face by face even where one join of all faces would answer
+    (what happens without numba; the benchmark compares the two).
     """
     started = time.perf_counter()
     report = ClusterReport()
@@ -84,7 +86,7 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     unassigned = {f.face_id for f in faces if f.person_id is None} - low
     photo_of = {f.face_id: f.photo_id for f in faces}
     source = NeighbourSource.choose(conn, model, photo_of, fresh, similarity, ef_search, bulk,
-                                    index, BULK_FROM, BULK_SHARE)
+                                    index, BULK_FROM, BULK_SHARE, join)
     source.skip = low
     source.prefetch(fresh)
     woken = {g for f in fresh for g, _ in source.neighbours(f) if g in unassigned}

@@ -1,5 +1,8 @@
 """Neighbours of the faces clustering looks at, from the engine that fits the library's size.
 
+- "join": at scale, when most faces are asked for (a full clustering) and numba is installed
+  (the `scale` extra): every pair at or above the similarity at once, each pair looked at
+  once (similarity_join.py);
 - "index": at scale (vector_index.MIN_FACES faces and up), the in-process sign-bit index that
   search uses, many faces per Hamming pass (batch_knn.py), exact cosines from float vectors;
 - "bulk": below it, many new faces: every vector in memory, exact matrix products;
@@ -15,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import psycopg
 
-from pgface import batch_knn
+from pgface import batch_knn, similarity_join
 from pgface.db import people_store as ps
 from pgface.vector_index import SignIndex, fetch_vectors
 
@@ -115,13 +118,17 @@ class NeighbourSource:
     @classmethod
     def choose(cls, conn: psycopg.Connection, model: str, photo_of: dict[int, int],
                fresh: Sequence[int], similarity: float, ef_search: int, bulk: bool | None,
-               index: SignIndex | None, bulk_from: int, bulk_share: int) -> NeighbourSource:
-        """The index when there is one (a library at scale), else bulk or SQL by how many
+               index: SignIndex | None, bulk_from: int, bulk_share: int, join: bool = True
+               ) -> NeighbourSource:
+        """The index when there is one (a library at scale; one join of all faces when most
+        are asked for, `join` allows it and numba is installed), else bulk or SQL by how many
         faces are new (`bulk` forces one of those two)."""
         vectors = VectorCache(conn, model)
         if index is not None and bulk is None:
             if len(fresh) * 2 >= len(photo_of):  # most faces are asked for: one COPY of all
                 vectors.load_all()
+                if join and similarity_join.available():
+                    return cls("join", _join_compute(vectors, photo_of, similarity), vectors)
             return cls("index", _index_compute(index, vectors, photo_of, similarity), vectors)
         if bulk or (bulk is None and len(fresh) >= max(bulk_from, len(photo_of) // bulk_share)):
             vectors.load_all()
@@ -169,6 +176,35 @@ def _index_compute(index: SignIndex, vectors: VectorCache, photo_of: dict[int, i
         return found
 
     return compute
+
+
+def _join_compute(vectors: VectorCache, photo_of: dict[int, int], similarity: float
+                  ) -> Callable[[Sequence[int]], dict[int, NeighbourList]]:
+    """Every face's neighbours from one join of all faces, computed on the first call."""
+    lists: dict[int, NeighbourList] = {}
+
+    def compute(face_ids: Sequence[int]) -> dict[int, NeighbourList]:
+        if not lists:
+            lists.update(join_neighbours(vectors.ids, vectors.get(vectors.ids), photo_of,
+                                         similarity))
+        return {f: lists.get(f, []) for f in face_ids}
+
+    return compute
+
+
+def join_neighbours(ids: np.ndarray, matrix: np.ndarray, photo_of: dict[int, int],
+                    similarity: float) -> dict[int, NeighbourList]:
+    """Each face's faces of other photos at or above the similarity, best first (ties by id),
+    at most NEIGHBOURS_K, for all faces of photo_of at once; faces not in photo_of (deleted
+    since the vectors were read) are nobody's neighbour."""
+    photo = np.array([photo_of.get(f, -1) for f in ids.tolist()], dtype=np.int64)
+    i, j, sims = similarity_join.similar_pairs(matrix, similarity)
+    keep = (photo[i] != photo[j]) & (photo[i] >= 0) & (photo[j] >= 0)
+    # rows are in id order (VectorCache), so ties by row are ties by id
+    near = similarity_join.top_neighbours(len(ids), i[keep], j[keep], sims[keep], NEIGHBOURS_K)
+    id_list = ids.tolist()
+    return {id_list[row]: list(zip(ids[rows].tolist(), cos.astype(float).tolist(), strict=True))
+            for row, (rows, cos) in enumerate(near) if photo[row] >= 0}
 
 
 def _bulk_compute(vectors: VectorCache, photo_of: dict[int, int], similarity: float

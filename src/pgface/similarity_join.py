@@ -1,0 +1,136 @@
+"""Every pair of faces at or above a cosine similarity, among many faces: the neighbours a full
+clustering needs, without one search per face.
+
+A search per face scans every face's sign bits once per face and keeps a heap of candidates;
+a full clustering of n faces does that n times (10^12 pairs at 1M faces, and each pair twice).
+The join below looks at each pair once (j > i), in tiles that stay in the CPU's caches, and
+keeps only the pairs that can reach the similarity, in three steps of rising cost:
+
+1. 512 sign bits of a random rotation of the faces: the pair goes on when they differ in at
+   most `t1` bits;
+2. 512 more bits, of a second rotation: at most `t2` of the 1,024;
+3. the exact cosine of the float vectors, kept when >= min_similarity.
+
+Why random rotations and not the stored sign bits of the coordinates: for bits that are signs
+of random directions, two vectors at angle theta differ in each bit with probability
+theta / pi whatever the faces look like (Charikar's SimHash), so the bit limits follow from
+the similarity alone (`bit_limits`) and miss a pair at the limit with a known, small
+probability (MISS_1, MISS_2) on faces nobody measured. Pairs above the similarity are
+missed far less often. docs/benchmarks-people-scale.md has the figures.
+
+The kernel (join_kernel.py) is compiled by numba (LLVM, the CPU's popcount instruction) on
+first use and cached; threads share the pairs by blocks of rows (the kernel releases the GIL).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from statistics import NormalDist
+
+import numpy as np
+
+BITS = 512  # bits per stage: one rotation of the 512-d embedding
+ROW_BLOCK = 256  # rows of one task: their codes stay in registers and L1
+COLUMN_BLOCK = 2048  # columns per tile: 128 KB of stage-1 codes, in L2
+ROTATION_SEED = 20261130  # fixed, so a library's joins agree from run to run
+# Probability that a pair exactly at the similarity is dropped by each bit limit (normal
+# approximation to the binomial; the bits of an orthogonal rotation vary a little less).
+MISS_1 = 1e-5
+MISS_2 = 1e-4
+FIRST_CAPACITY = 1 << 16  # pairs a task may hold before its buffer doubles
+
+
+def available() -> bool:
+    """Whether numba is installed (the `scale` extra); without it a full clustering goes
+    through the search index (neighbours.py)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def bit_limits(min_similarity: float) -> tuple[int, int]:
+    """(t1, t2): the most differing bits of 512 and of 1,024 that a pair at min_similarity
+    reaches but with probability MISS_1, MISS_2."""
+    p = math.acos(max(-1.0, min(1.0, min_similarity))) / math.pi
+
+    def limit(bits: int, miss: float) -> int:
+        z = NormalDist().inv_cdf(1 - miss)
+        return min(bits, math.ceil(bits * p + z * math.sqrt(bits * p * (1 - p))))
+
+    return limit(BITS, MISS_1), limit(2 * BITS, MISS_2)
+
+
+def rotation_codes(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two [n, 8] uint64 arrays: the signs of the vectors under two fixed random rotations."""
+    rng = np.random.default_rng(ROTATION_SEED)
+    dim = vectors.shape[1]
+    codes = []
+    for _ in range(2):
+        rotation, _ = np.linalg.qr(rng.standard_normal((dim, BITS)))
+        signs = np.empty((len(vectors), BITS // 8), np.uint8)
+        for lo in range(0, len(vectors), 65_536):  # 128 MB of projections at a time
+            signs[lo : lo + 65_536] = np.packbits(
+                vectors[lo : lo + 65_536] @ rotation.astype(np.float32) > 0, axis=1)
+        codes.append(np.ascontiguousarray(signs).view(np.uint64))
+    return codes[0], codes[1]
+
+
+def similar_pairs(vectors: np.ndarray, min_similarity: float, threads: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, cosine) with i < j for the pairs of rows of vectors (unit float32 [n, 512]) whose
+    cosine is >= min_similarity, but for the few the bit limits drop (module docstring)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    n = len(vectors)
+    if n < 2:
+        empty = np.empty(0, np.int64)
+        return empty, empty.copy(), np.empty(0, np.float32)
+    first, second = rotation_codes(vectors)
+    t1, t2 = bit_limits(min_similarity)
+    kernel = _kernel()
+    if threads is None:  # the cores this process may use (sched_getaffinity: Linux only)
+        affinity = getattr(os, "sched_getaffinity", None)
+        threads = len(affinity(0)) if affinity else os.cpu_count() or 1
+
+    def task(lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        hi = min(lo + ROW_BLOCK, n)
+        capacity = FIRST_CAPACITY
+        while True:
+            out_i = np.empty(capacity, np.int64)
+            out_j = np.empty(capacity, np.int64)
+            out_c = np.empty(capacity, np.float32)
+            found = kernel(first, second, vectors, lo, hi, np.uint64(t1), np.uint64(t2),
+                           np.float32(min_similarity),
+                           COLUMN_BLOCK, out_i, out_j, out_c)
+            if found >= 0:
+                return out_i[:found], out_j[:found], out_c[:found]
+            capacity *= 4  # a dense block (many photos of one person): rare, start again
+
+    with ThreadPoolExecutor(threads) as pool:
+        parts = list(pool.map(task, range(0, n, ROW_BLOCK)))
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]))
+
+
+def top_neighbours(n: int, i: np.ndarray, j: np.ndarray, cosine: np.ndarray, k: int
+                   ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per row 0..n-1: (rows, cosines) of its k most similar rows among the pairs, best first,
+    ties by row."""
+    rows = np.concatenate([i, j])
+    others = np.concatenate([j, i])
+    sims = np.concatenate([cosine, cosine])
+    order = np.lexsort((others, -sims, rows))
+    rows, others, sims = rows[order], others[order], sims[order]
+    starts = np.searchsorted(rows, np.arange(n + 1))
+    return [(others[a : min(b, a + k)], sims[a : min(b, a + k)])
+            for a, b in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True)]
+
+
+def _kernel():  # noqa: ANN202 - a numba dispatcher
+    """The join kernel (numba, and its compile on first use, only when a join runs)."""
+    from pgface.join_kernel import join
+
+    return join

@@ -106,6 +106,16 @@ def partition(conn: psycopg.Connection) -> set[frozenset[int]]:
     return {frozenset(g) for g in groups.values()}
 
 
+def full_clustering_rolled_back(conn: psycopg.Connection, index: SignIndex | None
+                                ) -> tuple[str, set[frozenset[int]]]:
+    """A full clustering (0.40, one neighbour, the 0.23 check) through the index when given,
+    else the exact bulk path, rolled back: the mode it took and the people it made."""
+    with conn.transaction(force_rollback=True):
+        report = run_clustering(conn, MODEL, 0.40, 1, full=True, index=index,
+                                bulk=None if index else True, mean_similarity=0.23)
+        return report.mode, partition(conn)
+
+
 def test_chaining_check_keeps_near_but_distinct_people_apart(conn: psycopg.Connection) -> None:
     """Two people, and a few faces between them (in look, age or light) that link each to the
     next: one close pair at a time would make them one person; as wholes they are not."""
@@ -183,11 +193,8 @@ def test_clustering_and_identify_same_through_the_index_as_exact(
         index.sync(conn)
         found = {}
         for mode, source in (("join", index), ("bulk", None)):
-            with conn.transaction(force_rollback=True):
-                report = run_clustering(conn, MODEL, 0.40, 1, full=True, index=source,
-                                        bulk=None if source else True, mean_similarity=0.23)
-                assert report.mode == mode
-                found[mode] = partition(conn)
+            took, found[mode] = full_clustering_rolled_back(conn, source)
+            assert took == mode
         assert found["join"] == found["bulk"] and len(found["join"]) >= 15
     report = pf.people.cluster(full=True)
     assert report.mode == "bulk"

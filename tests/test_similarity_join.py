@@ -9,11 +9,10 @@ import sys
 
 import numpy as np
 import pytest
-from test_engine import partition
+from test_engine import full_clustering_rolled_back, lfw_subset
 
 from pgface import Pgface, similarity_join
 from pgface.batch_knn import exact_knn
-from pgface.clustering import run_clustering
 from pgface.db import store
 from pgface.neighbours import NEIGHBOURS_K, join_neighbours
 from pgface.vector_index import SignIndex
@@ -87,11 +86,8 @@ def test_join_and_clustering_through_it_equal_exact_search_on_lfw(lfw_library: P
         index.sync(conn)
         found = {}
         for mode, source in (("join", index), ("bulk", None)):
-            with conn.transaction(force_rollback=True):
-                report = run_clustering(conn, MODEL, 0.40, 1, full=True, index=source,
-                                        bulk=None if source else True, mean_similarity=0.23)
-                assert report.mode == mode
-                found[mode] = partition(conn)
+            took, found[mode] = full_clustering_rolled_back(conn, source)
+            assert took == mode
         assert found["join"] == found["bulk"] and len(found["join"]) >= 500
         assert store.count_faces(conn, MODEL) == len(ids)
 
@@ -100,8 +96,6 @@ def test_full_clustering_without_numba_goes_through_the_index(
         pf: Pgface, monkeypatch: pytest.MonkeyPatch) -> None:
     """numba is the optional `scale` extra: where it cannot be imported, a full clustering at
     scale asks the search index instead, and gives the same people."""
-    from test_engine import lfw_subset
-
     pf.index(lfw_subset(60))
     with pf.pool.connection() as conn:
         index = SignIndex(MODEL)
@@ -111,9 +105,6 @@ def test_full_clustering_without_numba_goes_through_the_index(
             if mode == "index":
                 monkeypatch.setitem(sys.modules, "numba", None)  # import numba: ImportError
             assert similarity_join.available() == (mode == "join")
-            with conn.transaction(force_rollback=True):
-                report = run_clustering(conn, MODEL, 0.40, 1, full=True, index=index,
-                                        mean_similarity=0.23)
-                assert report.mode == mode
-                found[mode] = partition(conn)
+            took, found[mode] = full_clustering_rolled_back(conn, index)
+            assert took == mode
         assert found["join"] == found["index"] and len(found["join"]) >= 10

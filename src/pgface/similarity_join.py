@@ -39,7 +39,7 @@ ROTATION_SEED = 20261130  # fixed, so a library's joins agree from run to run
 # approximation to the binomial; the bits of an orthogonal rotation vary a little less).
 MISS_1 = 1e-5
 MISS_2 = 1e-4
-FIRST_CAPACITY = 1 << 16  # pairs a task may hold before its buffer doubles
+FIRST_CAPACITY = 1 << 16  # pairs a task may hold before it starts again with 4x the room
 
 
 def available() -> bool:
@@ -70,11 +70,11 @@ def rotation_codes(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     dim = vectors.shape[1]
     codes = []
     for _ in range(2):
-        rotation, _ = np.linalg.qr(rng.standard_normal((dim, BITS)))
+        rotation = np.linalg.qr(rng.standard_normal((dim, BITS)))[0].astype(np.float32)
         signs = np.empty((len(vectors), BITS // 8), np.uint8)
         for lo in range(0, len(vectors), 65_536):  # 128 MB of projections at a time
-            signs[lo : lo + 65_536] = np.packbits(
-                vectors[lo : lo + 65_536] @ rotation.astype(np.float32) > 0, axis=1)
+            signs[lo : lo + 65_536] = np.packbits(vectors[lo : lo + 65_536] @ rotation > 0,
+                                                  axis=1)
         codes.append(np.ascontiguousarray(signs).view(np.uint64))
     return codes[0], codes[1]
 

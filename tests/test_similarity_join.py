@@ -29,7 +29,8 @@ def exact_pairs(vectors: np.ndarray, similarity: float) -> set[tuple[int, int]]:
 def test_pairs_just_above_the_limit_are_found_but_for_the_stated_few() -> None:
     """4,000 planted pairs at cosine 0.401 (where the bit limits are tightest), among 8,000
     unrelated vectors: the join finds what an exact scan finds, less at most a few tenths of
-    a percent (MISS_1 + MISS_2 = 0.011 % expected), nothing else, with exact cosines."""
+    a percent (MISS_1 + MISS_2 + MISS_3 = 0.021 % expected), nothing else, with exact
+    cosines."""
     rng = np.random.default_rng(7)
     base = rng.standard_normal((4000, 512))
     base /= np.linalg.norm(base, axis=1, keepdims=True)
@@ -44,11 +45,12 @@ def test_pairs_just_above_the_limit_are_found_but_for_the_stated_few() -> None:
     found = set(zip(i.tolist(), j.tolist(), strict=True))
     exact = exact_pairs(vectors, 0.40)
     assert len(exact) >= 4000 and found <= exact
-    assert len(exact - found) <= 8, len(exact - found)
+    assert len(exact - found) <= 10, len(exact - found)
     assert np.all(i < j)
     np.testing.assert_allclose(sims, np.einsum("ij,ij->i", vectors[i], vectors[j]), atol=1e-5)
-    t1, t2 = similarity_join.bit_limits(0.40)
-    assert 189 < t1 < 256 and 378 < t2 < 512  # between a pair at 0.40 and strangers, on average
+    t1, t2, t3 = similarity_join.bit_limits(0.40)
+    # between a pair at 0.40 (differing in 36.9 % of the bits) and strangers (50 %), on average
+    assert 189 < t1 < 256 and 378 < t2 < 512 and 567 < t3 < 768
     assert similarity_join.bit_limits(0.60)[0] < t1  # closer pairs, tighter limits
 
 

@@ -7,6 +7,8 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
+WORDS = np.uint64(8)  # uint64 words of one face's 512 bits
+
 
 @intrinsic
 def popcount(typingctx, x):  # noqa: ANN001, ANN201, ARG001
@@ -18,31 +20,58 @@ def popcount(typingctx, x):  # noqa: ANN001, ANN201, ARG001
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True, boundscheck=False)
-def join(first, second, vectors, lo, hi, t1, t2, min_similarity, column_block,  # noqa: ANN001, ANN201
-         out_i, out_j, out_c):
-    """Pairs (i, j), lo <= i < hi, i < j, that pass both bit limits and whose cosine is
+def join(first, second, third, vectors, lo, hi, t1, t2, t3, min_similarity,  # noqa: ANN001, ANN201
+         column_block, out_i, out_j, out_c):
+    """Pairs (i, j), lo <= i < hi, i < j, that pass the three bit limits and whose cosine is
     >= min_similarity, written to out_*; returns how many, or -1 when they do not fit.
+
     Columns go by tiles of column_block (their codes stay in L2), the row's codes in
-    registers."""
+    registers. Why it is written so (1.4x the plain loop over the 2-d arrays, measured):
+    the codes are read flat with unsigned indices, so no index needs numba's negative-index
+    wrap or a multiply by a run-time stride; and the first test keeps its survivors (about
+    one pair in nine for strangers) without a branch, since a branch taken at random one
+    time in nine mispredicts often; the survivors' further tests and cosine follow per row."""
     n = first.shape[0]
     dim = vectors.shape[1]
     capacity = out_i.shape[0]
+    flat_first = first.ravel()
+    flat_second = second.ravel()
+    flat_third = third.ravel()
+    survivors = np.empty(column_block, np.uint64)
+    survivor_bits = np.empty(column_block, np.uint64)
     found = 0
     for c0 in range(lo, n, column_block):
         c1 = min(c0 + column_block, n)
         for i in range(lo, hi):
-            a0, a1, a2, a3 = first[i, 0], first[i, 1], first[i, 2], first[i, 3]
-            a4, a5, a6, a7 = first[i, 4], first[i, 5], first[i, 6], first[i, 7]
-            for j in range(max(c0, i + 1), c1):
-                h = (popcount(a0 ^ first[j, 0]) + popcount(a1 ^ first[j, 1])
-                     + popcount(a2 ^ first[j, 2]) + popcount(a3 ^ first[j, 3])
-                     + popcount(a4 ^ first[j, 4]) + popcount(a5 ^ first[j, 5])
-                     + popcount(a6 ^ first[j, 6]) + popcount(a7 ^ first[j, 7]))
-                if h > t1:
+            r = np.uint64(i) * WORDS
+            a0, a1 = flat_first[r], flat_first[r + np.uint64(1)]
+            a2, a3 = flat_first[r + np.uint64(2)], flat_first[r + np.uint64(3)]
+            a4, a5 = flat_first[r + np.uint64(4)], flat_first[r + np.uint64(5)]
+            a6, a7 = flat_first[r + np.uint64(6)], flat_first[r + np.uint64(7)]
+            kept = np.uint64(0)
+            for j in range(np.uint64(max(c0, i + 1)), np.uint64(c1)):
+                q = j * WORDS
+                h = (popcount(a0 ^ flat_first[q]) + popcount(a1 ^ flat_first[q + np.uint64(1)])
+                     + popcount(a2 ^ flat_first[q + np.uint64(2)])
+                     + popcount(a3 ^ flat_first[q + np.uint64(3)])
+                     + popcount(a4 ^ flat_first[q + np.uint64(4)])
+                     + popcount(a5 ^ flat_first[q + np.uint64(5)])
+                     + popcount(a6 ^ flat_first[q + np.uint64(6)])
+                     + popcount(a7 ^ flat_first[q + np.uint64(7)]))
+                survivors[kept] = j  # written always, kept only when h passes
+                survivor_bits[kept] = h
+                kept += np.uint64(h <= t1)
+            for s in range(kept):
+                j = survivors[s]
+                h = survivor_bits[s]
+                q = j * WORDS
+                for w in range(8):
+                    h += popcount(flat_second[r + np.uint64(w)] ^ flat_second[q + np.uint64(w)])
+                if h > t2:
                     continue
                 for w in range(8):
-                    h += popcount(second[i, w] ^ second[j, w])
-                if h > t2:
+                    h += popcount(flat_third[r + np.uint64(w)] ^ flat_third[q + np.uint64(w)])
+                if h > t3:
                     continue
                 dot = np.float32(0.0)
                 for d in range(dim):

@@ -4,18 +4,20 @@ clustering needs, without one search per face.
 A search per face scans every face's sign bits once per face and keeps a heap of candidates;
 a full clustering of n faces does that n times (10^12 pairs at 1M faces, and each pair twice).
 The join below looks at each pair once (j > i), in tiles that stay in the CPU's caches, and
-keeps only the pairs that can reach the similarity, in three steps of rising cost:
+keeps only the pairs that can reach the similarity, in four steps of rising cost:
 
 1. 512 sign bits of a random rotation of the faces: the pair goes on when they differ in at
-   most `t1` bits;
-2. 512 more bits, of a second rotation: at most `t2` of the 1,024;
-3. the exact cosine of the float vectors, kept when >= min_similarity.
+   most `t1` bits (about one stranger pair in ten does);
+2. 512 more bits, of a second rotation: at most `t2` of the 1,024 (one in 400);
+3. 512 more, of a third: at most `t3` of the 1,536 (one in 2,000), since the cosine that
+   follows reads two vectors from memory, which costs more than the bits;
+4. the exact cosine of the float vectors, kept when >= min_similarity.
 
 Why random rotations and not the stored sign bits of the coordinates: for bits that are signs
 of random directions, two vectors at angle theta differ in each bit with probability
 theta / pi whatever the faces look like (Charikar's SimHash), so the bit limits follow from
 the similarity alone (`bit_limits`) and miss a pair at the limit with a known, small
-probability (MISS_1, MISS_2) on faces nobody measured. Pairs above the similarity are
+probability (MISS_1, MISS_2, MISS_3) on faces nobody measured. Pairs above the similarity are
 missed far less often. docs/benchmarks-people-scale.md has the figures.
 
 The kernel (join_kernel.py) is compiled by numba (LLVM, the CPU's popcount instruction) on
@@ -39,6 +41,7 @@ ROTATION_SEED = 20261130  # fixed, so a library's joins agree from run to run
 # approximation to the binomial; the bits of an orthogonal rotation vary a little less).
 MISS_1 = 1e-5
 MISS_2 = 1e-4
+MISS_3 = 1e-4
 FIRST_CAPACITY = 1 << 16  # pairs a task may hold before it starts again with 4x the room
 
 
@@ -52,31 +55,32 @@ def available() -> bool:
     return True
 
 
-def bit_limits(min_similarity: float) -> tuple[int, int]:
-    """(t1, t2): the most differing bits of 512 and of 1,024 that a pair at min_similarity
-    reaches but with probability MISS_1, MISS_2."""
+def bit_limits(min_similarity: float) -> tuple[int, int, int]:
+    """(t1, t2, t3): the most differing bits of 512, 1,024 and 1,536 that a pair at
+    min_similarity reaches but with probability MISS_1, MISS_2, MISS_3."""
     p = math.acos(max(-1.0, min(1.0, min_similarity))) / math.pi
 
     def limit(bits: int, miss: float) -> int:
         z = NormalDist().inv_cdf(1 - miss)
         return min(bits, math.ceil(bits * p + z * math.sqrt(bits * p * (1 - p))))
 
-    return limit(BITS, MISS_1), limit(2 * BITS, MISS_2)
+    return limit(BITS, MISS_1), limit(2 * BITS, MISS_2), limit(3 * BITS, MISS_3)
 
 
-def rotation_codes(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two [n, 8] uint64 arrays: the signs of the vectors under two fixed random rotations."""
+def rotation_codes(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three [n, 8] uint64 arrays: the signs of the vectors under three fixed random
+    rotations."""
     rng = np.random.default_rng(ROTATION_SEED)
     dim = vectors.shape[1]
     codes = []
-    for _ in range(2):
+    for _ in range(3):
         rotation = np.linalg.qr(rng.standard_normal((dim, BITS)))[0].astype(np.float32)
         signs = np.empty((len(vectors), BITS // 8), np.uint8)
         for lo in range(0, len(vectors), 65_536):  # 128 MB of projections at a time
             signs[lo : lo + 65_536] = np.packbits(vectors[lo : lo + 65_536] @ rotation > 0,
                                                   axis=1)
         codes.append(np.ascontiguousarray(signs).view(np.uint64))
-    return codes[0], codes[1]
+    return codes[0], codes[1], codes[2]
 
 
 def similar_pairs(vectors: np.ndarray, min_similarity: float, threads: int | None = None
@@ -88,8 +92,8 @@ def similar_pairs(vectors: np.ndarray, min_similarity: float, threads: int | Non
     if n < 2:
         empty = np.empty(0, np.int64)
         return empty, empty.copy(), np.empty(0, np.float32)
-    first, second = rotation_codes(vectors)
-    t1, t2 = bit_limits(min_similarity)
+    first, second, third = rotation_codes(vectors)
+    t1, t2, t3 = bit_limits(min_similarity)
     kernel = _kernel()
     if threads is None:  # the cores this process may use (sched_getaffinity: Linux only)
         affinity = getattr(os, "sched_getaffinity", None)
@@ -102,8 +106,8 @@ def similar_pairs(vectors: np.ndarray, min_similarity: float, threads: int | Non
             out_i = np.empty(capacity, np.int64)
             out_j = np.empty(capacity, np.int64)
             out_c = np.empty(capacity, np.float32)
-            found = kernel(first, second, vectors, lo, hi, np.uint64(t1), np.uint64(t2),
-                           np.float32(min_similarity),
+            found = kernel(first, second, third, vectors, lo, hi, np.uint64(t1),
+                           np.uint64(t2), np.uint64(t3), np.float32(min_similarity),
                            COLUMN_BLOCK, out_i, out_j, out_c)
             if found >= 0:
                 return out_i[:found], out_j[:found], out_c[:found]

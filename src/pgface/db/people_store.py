@@ -134,6 +134,12 @@ WHERE n.distance <= %(max_distance)s
 ORDER BY n.distance, n.id
 """
 ASSIGNED_FACES = "SELECT count(*) FROM faces WHERE model = %s AND person_id IS NOT NULL"
+# Changes whenever rows of faces are inserted, updated or deleted (statistics: seconds late).
+FACES_STAMP = """
+SELECT pg_stat_get_tuples_inserted(t), pg_stat_get_tuples_updated(t),
+       pg_stat_get_tuples_deleted(t)
+FROM (SELECT 'faces'::regclass AS t) f
+"""
 # One clustering run at a time: two would both found a person for the same new faces.
 CLUSTER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('pgface.people.cluster'))"
 INSERT_UNNAMED_PEOPLE = """
@@ -295,6 +301,12 @@ def neighbours(conn: psycopg.Connection, query: np.ndarray, face_id: int, photo_
             "query": np.asarray(query, dtype=np.float32), "model": model, "face": face_id,
             "photo": photo_id, "k": k, "max_distance": 1.0 - min_similarity,
         }).fetchall()
+
+
+def faces_stamp(conn: psycopg.Connection) -> tuple[int, ...]:
+    """A value that changes whenever faces rows are added, changed or deleted (PostgreSQL's
+    statistics: seconds late, all zeros if they are off)."""
+    return tuple(int(v) for v in conn.execute(FACES_STAMP).fetchone())
 
 
 def count_assigned(conn: psycopg.Connection, model: str) -> int:

@@ -23,7 +23,7 @@ from pgface.search import Match
 # maximum likelihood on LFW View 1 DevTrain pairs (free fit: centre 0.23, slope 36).
 CONFIDENCE_SLOPE = 36.0
 IDENTIFY_CANDIDATES = 50  # nearest assigned faces looked at per query face
-# At scale, counting the faces that belong to a person took 1.8-2 s at 1M faces (18.8 s
+# At scale, counting the faces that belong to a person took 1.5-2.6 s at 1M faces (18.8 s
 # cold), on every identify: the count is kept until the faces table's statistics change,
 # recounted at most every ASSIGNED_RECOUNT_S while they do and at least every
 # ASSIGNED_MAX_AGE_S. The count only sets the bar of the same-person verdict, which moves with

@@ -4,10 +4,9 @@ grouped by person. Thresholds and the figures that chose them are in docs/people
 from __future__ import annotations
 
 import math
-import threading
-import time
 import weakref
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -16,6 +15,7 @@ from psycopg_pool import ConnectionPool
 
 from pgface import engine, verdicts
 from pgface.db import people_store as ps
+from pgface.db import store
 from pgface.models.analysis import Face
 from pgface.search import Match
 
@@ -30,9 +30,8 @@ IDENTIFY_CANDIDATES = 50  # nearest assigned faces looked at per query face
 # the logarithm of the library's size, so a count seconds late moves it by nothing visible.
 ASSIGNED_RECOUNT_S = 5.0
 ASSIGNED_MAX_AGE_S = 300.0
-_assigned_counts: weakref.WeakKeyDictionary[ConnectionPool, dict[str, tuple]] = (
+_assigned_counts: weakref.WeakKeyDictionary[ConnectionPool, store.KeptCounts] = (
     weakref.WeakKeyDictionary())
-_assigned_lock = threading.Lock()
 
 
 @dataclass
@@ -117,18 +116,9 @@ def _candidates(rows: Sequence[dict], limit: float, skip: int | None = None) -> 
 def assigned_faces(pool: ConnectionPool, conn: psycopg.Connection, model: str) -> int:
     """Faces of the model that belong to a person (the library identify looks through),
     kept per pool until PostgreSQL's statistics say the faces changed (ASSIGNED_RECOUNT_S)."""
-    with _assigned_lock:  # one count at a time
-        stamp = ps.faces_stamp(conn)
-        cached = _assigned_counts.setdefault(pool, {}).get(model)
-        now = time.monotonic()
-        if cached is not None:
-            cached_stamp, at, value = cached
-            age = now - at
-            if age < ASSIGNED_MAX_AGE_S and (stamp == cached_stamp or age < ASSIGNED_RECOUNT_S):
-                return value
-        value = ps.count_assigned(conn, model)
-        _assigned_counts[pool][model] = (stamp, now, value)
-    return value
+    kept = _assigned_counts.setdefault(pool, store.KeptCounts())
+    return kept.get(model, lambda: nullcontext(conn), ps.faces_stamp,
+                    lambda c: ps.count_assigned(c, model), ASSIGNED_RECOUNT_S, ASSIGNED_MAX_AGE_S)
 
 
 def identify_faces(pool: ConnectionPool, model: str, faces: Sequence[Face], source: str,

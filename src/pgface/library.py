@@ -6,7 +6,6 @@ import itertools
 import logging
 import os
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -68,9 +67,7 @@ class Pgface:
         self._read_pools: list[ConnectionPool] = []
         self._reads = itertools.count()
         self._read_lock = threading.Lock()
-        # pack -> (statistics stamp, monotonic time, (photos, analysed)): see pack_coverage
-        self._coverage: dict[str, tuple[tuple[int, ...], float, tuple[int, int]]] = {}
-        self._coverage_lock = threading.Lock()
+        self._coverage = store.KeptCounts()  # pack -> (photos, analysed): see pack_coverage
 
     # Models and the database are opened on first use: `compare` needs no database.
     @property
@@ -214,19 +211,9 @@ class Pgface:
         statistics tell, or by this object), at most every COVERAGE_RECOUNT_S while they
         change, and at least every COVERAGE_MAX_AGE_S: two counts of every photo were the
         cost of each search's notices."""
-        with self._coverage_lock, self.pool.connection() as conn:  # one count at a time
-            stamp = store.coverage_stamp(conn)
-            cached = self._coverage.get(pack)
-            now = time.monotonic()
-            if cached is not None:
-                cached_stamp, at, value = cached
-                age = now - at
-                if age < COVERAGE_MAX_AGE_S and (stamp == cached_stamp
-                                                 or age < COVERAGE_RECOUNT_S):
-                    return value
-            value = store.pack_coverage(conn, pack)
-            self._coverage[pack] = (stamp, now, value)
-        return value
+        return self._coverage.get(pack, self.pool.connection, store.coverage_stamp,
+                                  lambda conn: store.pack_coverage(conn, pack),
+                                  COVERAGE_RECOUNT_S, COVERAGE_MAX_AGE_S)
 
     def _count_ahead(self, pack: str) -> None:
         """pack_coverage in the background, so a new process counts while its models load."""

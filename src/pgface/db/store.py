@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import psycopg
@@ -265,6 +268,44 @@ def pack_coverage(conn: psycopg.Connection, model: str) -> tuple[int, int]:
     """(photos stored, photos this pack has analysed)."""
     row = conn.execute(sql.PACK_COVERAGE, [model]).fetchone()
     return row[0], row[1]
+
+
+T = TypeVar("T")
+
+
+class KeptCounts:
+    """Counts that cost a scan, kept until PostgreSQL's statistics say their rows changed:
+    counted again at most every `recount_s` while the statistics change, and at least every
+    `max_age_s` (statistics are seconds late, or off). One count at a time."""
+
+    def __init__(self) -> None:
+        self._kept: dict[Hashable, tuple[tuple[int, ...], float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable,
+            connection: Callable[[], AbstractContextManager[psycopg.Connection]],
+            stamp: Callable[[psycopg.Connection], tuple[int, ...]],
+            count: Callable[[psycopg.Connection], T], recount_s: float, max_age_s: float) -> T:
+        with self._lock, connection() as conn:
+            current = stamp(conn)
+            kept = self._kept.get(key)
+            now = time.monotonic()
+            if kept is not None:
+                kept_stamp, at, value = kept
+                age = now - at
+                if age < max_age_s and (current == kept_stamp or age < recount_s):
+                    return value
+            value = count(conn)
+            self._kept[key] = (current, now, value)
+        return value
+
+    def __contains__(self, key: Hashable) -> bool:
+        """Whether a count is kept for key, however old."""
+        return key in self._kept
+
+    def clear(self) -> None:
+        """Forget every count (their rows changed, as the caller knows)."""
+        self._kept.clear()
 
 
 def coverage_stamp(conn: psycopg.Connection) -> tuple[int, ...]:

@@ -116,6 +116,19 @@ def full_clustering_rolled_back(conn: psycopg.Connection, index: SignIndex | Non
         return report.mode, partition(conn)
 
 
+def clusterings_through_join_and_bulk(conn: psycopg.Connection
+                                      ) -> tuple[set[frozenset[int]], set[frozenset[int]]]:
+    """The people of a full clustering through the join (a synced index: the library at
+    scale) and through the exact bulk path, each rolled back, each checked to take its path."""
+    index = SignIndex(MODEL)
+    index.sync(conn)
+    found = {}
+    for mode, source in (("join", index), ("bulk", None)):
+        took, found[mode] = full_clustering_rolled_back(conn, source)
+        assert took == mode
+    return found["join"], found["bulk"]
+
+
 def test_chaining_check_keeps_near_but_distinct_people_apart(conn: psycopg.Connection) -> None:
     """Two people, and a few faces between them (in look, age or light) that link each to the
     next: one close pair at a time would make them one person; as wholes they are not."""
@@ -189,13 +202,8 @@ def test_clustering_and_identify_same_through_the_index_as_exact(
     pf.index(photos)
     with pf.pool.connection() as conn:
         engine.keep_hnsw_in_step(conn, 1)  # pgvector answers by exact scan from here
-        index = SignIndex(MODEL)
-        index.sync(conn)
-        found = {}
-        for mode, source in (("join", index), ("bulk", None)):
-            took, found[mode] = full_clustering_rolled_back(conn, source)
-            assert took == mode
-        assert found["join"] == found["bulk"] and len(found["join"]) >= 15
+        joined, bulk = clusterings_through_join_and_bulk(conn)
+        assert joined == bulk and len(joined) >= 15
     report = pf.people.cluster(full=True)
     assert report.mode == "bulk"
     # identify each photo's faces: through pgvector (exact, no HNSW), then through the index

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_engine import full_clustering_rolled_back, lfw_subset
+from test_engine import clusterings_through_join_and_bulk, full_clustering_rolled_back, lfw_subset
 
 from pgface import Pgface, similarity_join
 from pgface.batch_knn import exact_knn
@@ -84,13 +84,8 @@ def test_join_and_clustering_through_it_equal_exact_search_on_lfw(lfw_library: P
             assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=1e-5)
         assert sum(map(len, joined.values())) >= 1000
 
-        index = SignIndex(MODEL)
-        index.sync(conn)
-        found = {}
-        for mode, source in (("join", index), ("bulk", None)):
-            took, found[mode] = full_clustering_rolled_back(conn, source)
-            assert took == mode
-        assert found["join"] == found["bulk"] and len(found["join"]) >= 500
+        joined, bulk = clusterings_through_join_and_bulk(conn)
+        assert joined == bulk and len(joined) >= 500
         assert store.count_faces(conn, MODEL) == len(ids)
 
 

@@ -12,7 +12,8 @@ import pytest
 from conftest import LFW, PHOTOS
 
 from pgface import Pgface, Settings
-from pgface.imaging import read_photo
+from pgface.imaging import decode_photo, read_photo
+from pgface.index import Indexer
 from pgface.library import build_analyzer
 from pgface.models import torch_backend
 from pgface.models.analysis import FaceAnalyzer
@@ -84,14 +85,22 @@ def test_indexing_with_batched_detection_stores_the_same_faces(
     assert report.timings.get("detect", 0) > 0
     with psycopg.connect(settings.database_url) as conn:
         rows = conn.execute(
-            "SELECT p.path, f.bbox FROM faces f JOIN photos p ON p.id = f.photo_id").fetchall()
+            "SELECT p.path, f.bbox, f.embedding::real[] FROM faces f"
+            " JOIN photos p ON p.id = f.photo_id").fetchall()
     stored: dict[str, list] = {}
-    for path, bbox in rows:
-        stored.setdefault(Path(path).name, []).append(np.array(bbox))
+    for path, bbox, embedding in rows:
+        stored.setdefault(Path(path).name, []).append((np.array(bbox), np.array(embedding)))
+    # The faces and embeddings the indexer makes photo by photo: the batch's alignment
+    # matrices (one call for all its faces) must reach each photo's own faces.
+    indexer = Indexer(analyzer, None, settings)  # type: ignore[arg-type] - stores nothing
     for path in photos:
-        alone = analyzer.detect(read_photo(path, 64 << 20, 100_000_000).image)
-        boxes = sorted(stored.get(path.name, []), key=lambda b: tuple(b))
-        expected = sorted((f.bbox for f in alone), key=lambda b: tuple(b))
-        assert len(boxes) == len(expected), path.name
-        for ours, theirs in zip(boxes, expected, strict=True):
-            assert np.abs(ours - theirs).max() < 0.05, path.name
+        data = path.read_bytes()
+        photo = decode_photo(data, str(path), 64 << 20, 100_000_000, settings.decode_keep_side)
+        [row] = indexer.photo_rows([photo])
+        ours = sorted(stored.get(path.name, []), key=lambda f: tuple(f[0]))
+        expected = sorted(((np.array(f.bbox), f.embedding) for f in row.faces),
+                          key=lambda f: tuple(f[0]))
+        assert len(ours) == len(expected), path.name
+        for (box, vector), (their_box, their_vector) in zip(ours, expected, strict=True):
+            assert np.abs(box - their_box).max() < 0.05, path.name
+            assert float(vector @ their_vector) > 0.999, path.name

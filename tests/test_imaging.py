@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from pgface import imaging
 from pgface.errors import ImageError
 from pgface.imaging import decode_photo, face_crop_jpeg, read_photo
 
@@ -133,3 +134,42 @@ def test_a_heic_photo_is_decoded_though_libheif_is_loaded_only_for_it(tmp_path: 
         "assert 'pillow_heif' in sys.modules\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("mode,options", [("RGB", {}), ("RGB", {"progressive": True}),
+                                          ("L", {}), ("RGB", {"subsampling": 0})])
+def test_a_plain_jpeg_decodes_as_the_pillow_path_decodes_it(mode: str, options: dict) -> None:
+    # A JPEG with no EXIF, XMP or colour transform is decoded without opening it in Pillow;
+    # the same photo with an EXIF block (orientation 1, a date) takes Pillow's path. Same
+    # pixels, size and reduction; only the EXIF one has a date.
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (1300, 2700, 3) if mode == "RGB" else (1300, 2700),
+                          dtype=np.uint8)
+    img = Image.fromarray(pixels)
+    plain = encode(img, "JPEG", quality=85, **options)
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    exif.get_ifd(0x8769)[0x9003] = "2024:05:06 07:08:09"
+    tagged = encode(img, "JPEG", quality=85, exif=exif.tobytes(), **options)
+    assert imaging._plain_jpeg(plain) and not imaging._plain_jpeg(tagged)
+    for keep_side in (0, 1280):
+        fast = decode_photo(plain, "p.jpg", 10**8, 10**8, keep_side=keep_side)
+        slow = decode_photo(tagged, "t.jpg", 10**8, 10**8, keep_side=keep_side)
+        assert fast.image.dtype == np.uint8 and fast.image.shape == slow.image.shape
+        assert np.array_equal(fast.image, slow.image)
+        assert (fast.width, fast.height, fast.factor) == (slow.width, slow.height, slow.factor)
+        assert fast.factor == (2 if keep_side else 1)
+        assert np.array_equal(fast.pixels(1), slow.pixels(1))
+        assert fast.taken_at is None and slow.taken_at is not None
+    with pytest.raises(ImageError, match="over the limit of 1 MP"):
+        decode_photo(plain, "p.jpg", 10**8, 1_000_000)
+
+
+def test_jpeg_segments_decide_which_path_decodes_it() -> None:
+    jfif = encode(Image.new("RGB", (16, 16)), "JPEG")
+    assert imaging._plain_jpeg(jfif)
+    cmyk = encode(Image.new("CMYK", (16, 16)), "JPEG")  # APP14: Adobe's colour transform
+    icc = encode(Image.new("RGB", (16, 16)), "JPEG", icc_profile=b"\0" * 64)  # APP2
+    assert not imaging._plain_jpeg(cmyk) and not imaging._plain_jpeg(icc)
+    assert not imaging._plain_jpeg(b"\xff\xd8\xff")  # no segment at all
+    assert not imaging._plain_jpeg(encode(Image.new("RGB", (16, 16))))  # a PNG

@@ -62,13 +62,32 @@ LEVERS = """### What makes large photos cheaper, and what was left
   16.69 ms, ONNX Runtime fp32 21.89 ms, the int8 model with QDQ on the convolutions' inputs on
   OpenVINO 16.48 ms (1.01x), with ONNX Runtime's own placement 27.07 to 35.44 ms (slower);
   on an AMX Xeon earlier, 0.94x bf16's speed (docs/benchmarks-int8.md).
-- **Why 3x on LFW is out of reach here with the same models**: on 250x250 photos the work is
-  one detection at 256 (10 ms a photo on one core, forward alone) and the recognizer (33 ms of
-  CPU a face in OpenVINO at 2 threads, 40 ms in ONNX Runtime on one): the recognizer is about
-  80 % of the seed's time, and it runs the same network. pgface's 1.9-2x comes from both cores
-  busy (workers detect while the main thread embeds) and OpenVINO; a third times needs a
-  recognizer about twice as fast as OpenVINO's fp32 on AVX2, which neither int8 nor the
-  layout gives on this CPU.
+- **Why 3x is out of reach here on LFW and the shared photos with the same models**: the
+  recognizer (w600k_mbf) is 0.44 GMACs a face; OpenVINO runs it at 31.6 ms a face on one
+  core (16.2 ms on both; batches of 2 to 64 within 3 % of each other), 28 GFLOP/s, 87 % of
+  a Zen 1 core's fp32 peak at the 2.0 GHz this machine reports. SCRFD-500M is 0.08 GMACs at 256 and 0.51 at 640:
+  8.8 and 52.7 ms on one core in ONNX Runtime (12.2 and 55.3 in OpenVINO). Three times the
+  seed's faces/s (the seed's times of the 2026-11-30 run: 12.70, 12.71 and 7.56 s) leaves 2
+  cores x the wall time allowed: on LFW 8.5 core-seconds for 241 faces, of which recognition
+  alone takes 7.6 and detection at 256 another 1.8, over before any decoding; on the shared
+  photos 10.1 for 286 faces, against 9.0 for recognition and 7.1 for detection; on the
+  phone-size set 7.5, against 6.4 (recognition 4.1, detection 1.1, decoding 0.9, alignment
+  0.3): reachable there only at 85 % parallel efficiency, where pgface keeps about 80 % (its
+  workers' stages take 2.7 CPU-seconds on two threads against 2.44 on one, 1.7 cores busy).
+  pgface's 1.9-2x on LFW comes from both cores busy and OpenVINO; more needs a recognizer
+  faster than this CPU's fp32 peak, which neither int8 nor the layout gives here.
+- **Overlapping embedding with the workers on a short run** (18 phone-size photos, one
+  batch): smaller batches, so that the main thread embeds one while the workers prepare the
+  next (32, 8, 5, 3 photos: 4.11, 4.04, 4.09, 4.08 s, median of 3), gain nothing: each phase
+  keeps both cores busy already and overlap adds contention. Embedding in the workers (a
+  recognizer stream each, a photo's faces as soon as aligned) is slower: 4.90 against 4.21 s
+  (median of 4; one-thread streams among the other work took 42 ms a face).
+- **ONNX Runtime for the detector**: on one thread it runs SCRFD faster than OpenVINO's f32
+  here (two callers at once: 4.4 against 5.3 ms a photo at 256, 26.2 against 29.6 at 640);
+  in the indexer the gain was within this machine's noise that day (LFW 7.08 against 7.55 s,
+  phone-size 4.66 against 4.69 s, medians of 3 and 4), and a lone search would lose
+  OpenVINO's two-thread latency (6.1 against 8.8 ms at 256): not switched. Neither did
+  OpenCV on one thread (`cv2.setNumThreads(1)`) gain anything measurable.
 - **Anchor decoding above the threshold only** (shipped): SCRFD's boxes and landmarks are
   decoded for the anchors that pass the detection threshold, not all of them (the same
   arithmetic on fewer elements; boxes still equal insightface's to the bit): the CPU work

@@ -16,7 +16,9 @@ End to end chains them per batch of photos, the next batch decoding while this o
 analysed. Before the clock, each setting runs the whole set once both ways, so that cudnn has
 tuned every batch shape.
 `--profile FILE` adds where one end-to-end pass spends its time (cProfile). Then the photos
-are indexed into PostgreSQL through the library, where one can start here; else the report
+are indexed into PostgreSQL through the library, once for each of --photo-batches (photos a
+transaction and a detection run: 32, pgface's default, and 256), with the seconds of each stage,
+where one can start here; else the report
 says "analysis only". Precisions may name a layout: fp16:nhwc. Prints a markdown report and writes
 it to --out (default: the GPU section of docs/benchmarks-indexing.md; --device cpu writes nothing
 unless --out is given).
@@ -230,10 +232,12 @@ def reference(photos: Sequence[str], images: Sequence[np.ndarray]
     return out, counts
 
 
-def index_into_postgres(paths: Sequence[Path], backend: str) -> str:
-    """pgface's own indexer through this backend, end to end into PostgreSQL; or why not."""
+def index_into_postgres(paths: Sequence[Path], backend: str, photo_batch: int) -> str:
+    """pgface's own indexer through this backend, end to end into PostgreSQL, PHOTO_BATCH
+    photos a transaction (and a detection run); or why not."""
     try:
-        settings = Settings(database_url=fresh_database("b_gpu"), providers=[backend])
+        settings = Settings(database_url=fresh_database("b_gpu"), providers=[backend],
+                            photo_batch=photo_batch)
         with Pgface(settings) as pf:
             pf.analyzer.warm_up()
             pf.pool  # noqa: B018 - migrations before the clock
@@ -242,12 +246,14 @@ def index_into_postgres(paths: Sequence[Path], backend: str) -> str:
             batched = pf.analyzer.detects_in_batches
     except Exception as exc:  # noqa: BLE001 - any reason PostgreSQL cannot run here
         return f"analysis only: PostgreSQL could not run here ({type(exc).__name__}: {exc})"
-    return (f"pgface index into PostgreSQL through {provider}: {report.indexed} photos, "
-            f"{report.faces} faces in {report.seconds:.1f} s = "
+    stages = ", ".join(f"{stage} {seconds:.2f}" for stage, seconds in report.timings.items())
+    return (f"pgface index into PostgreSQL through {provider}, {photo_batch} photos a batch: "
+            f"{report.indexed} photos, {report.faces} faces in {report.seconds:.1f} s = "
             f"{per_s(report.indexed, report.seconds)} photos/s, "
             f"{per_s(report.faces, report.seconds)} faces/s (the indexer detects "
-            + ("each batch of photos in shared model runs)" if batched
-               else "one photo per model run)"))
+            + ("each batch of photos in shared model runs" if batched
+               else "one photo per model run")
+            + f"; seconds by stage, summed over threads: {stages})")
 
 
 def gpu_name(device: str) -> str:
@@ -269,7 +275,9 @@ def main() -> None:
     parser.add_argument("--batches", default="128,512,1024", help="batch sizes to try")
     parser.add_argument("--precisions", default="fp16,fp32",
                         help="precisions to try, each optionally with a layout: fp16:nhwc")
-    parser.add_argument("--no-postgres", action="store_true", help="skip the indexing run")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the indexing runs")
+    parser.add_argument("--photo-batches", default="32,256",
+                        help="photos a batch (PGFACE_PHOTO_BATCH) for the indexing runs")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--profile", type=Path, default=None,
                         help="write where the fastest end-to-end pass spends the main thread's "
@@ -340,7 +348,11 @@ def main() -> None:
     if args.no_postgres:
         summary.append("analysis only: the indexing run was skipped (--no-postgres)")
     else:
-        summary.append(index_into_postgres([images_dir / p for p in photos], base))
+        for photo_batch in (int(b) for b in args.photo_batches.split(",")):
+            print(f"indexing into PostgreSQL, {photo_batch} photos a batch...", file=sys.stderr,
+                  flush=True)
+            summary.append(index_into_postgres([images_dir / p for p in photos], base,
+                                               photo_batch))
     table = markdown_table(
         ["precision", "batch", "cosine vs ONNX Runtime CPU (min / mean)",
          "photos with another face count", f"DevTest accuracy at {threshold}",

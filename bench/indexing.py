@@ -65,8 +65,9 @@ LEVERS = """### What makes large photos cheaper, and what was left
 - **Why 3x is out of reach here on LFW and the shared photos with the same models**: the
   recognizer (w600k_mbf) is 0.44 GMACs a face; OpenVINO runs it at 31.6 ms a face on one
   core (16.2 ms on both; batches of 2 to 64 within 3 % of each other), 28 GFLOP/s, 87 % of
-  a Zen 1 core's fp32 peak at the 2.0 GHz this machine reports. SCRFD-500M is 0.08 GMACs at 256 and 0.51 at 640:
-  8.8 and 52.7 ms on one core in ONNX Runtime (12.2 and 55.3 in OpenVINO). Three times the
+  a Zen 1 core's fp32 peak at the 2.0 GHz this machine reports. SCRFD-500M is 0.08 GMACs at
+  256 and 0.51 at 640: 8.8 and 52.7 ms on one core in ONNX Runtime (12.2 and 55.3 in
+  OpenVINO). Three times the
   seed's faces/s (the seed's times of the 2026-11-30 run: 12.70, 12.71 and 7.56 s) leaves 2
   cores x the wall time allowed: on LFW 8.5 core-seconds for 241 faces, of which recognition
   alone takes 7.6 and detection at 256 another 1.8, over before any decoding; on the shared

@@ -67,9 +67,15 @@ point "Why 3x is out of reach" below.
 - **Skipping the 640 pass** where the 256 pass found large faces: not done. A photo with a
   face close to the camera often holds smaller ones behind it, which only the 640 pass sees,
   and no face may be lost.
-- **A non-square detector input** (640x480 for a 4:3 photo instead of a letterboxed 640x640,
-  a quarter less work): not done; the bottom edge's padding changes scores there, and pgface's
-  boxes equal insightface's to the bit (bench/insightface_equivalence.py).
+- **A non-square detector input** (640x480 for a 4:3 or 3:2 photo instead of a letterboxed
+  640x640): measured on the Xeon, not done. SCRFD on two OpenVINO streams takes 4.5 ms a
+  photo at 640x448 or 640x480 against 7.1 at 640x640; over the shared photos, pgface's
+  detection (one caller, both passes, the second of two rounds) took 1.90 s against 2.16 s,
+  with the same 286 faces (none lost or added, matched boxes at IoU 0.98 or more). That is an
+  eighth of detection and about 4 % of indexing there, for one more compiled model per
+  shape (0.3 s each, twice, in every new process without the cache) and boxes that no longer
+  equal insightface's to the bit near the edge the padding moved
+  (bench/insightface_equivalence.py).
 - **int8 recognition**: no faster on the AMD EPYC (AVX2). `python bench/int8_model.py --limit 200`
   (2026-11-30, 200 DevTest pairs): per face in batches of 32, OpenVINO fp32 (pgface's default)
   16.69 ms, ONNX Runtime fp32 21.89 ms, the int8 model with QDQ on the convolutions' inputs on

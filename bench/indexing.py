@@ -96,7 +96,8 @@ point "Why 3x is out of reach" below.
   (2026-12-01), bf16 on AMX makes recognition 2.2x cheaper than f32 and 5.6x cheaper
   than ONNX Runtime (3.9, 8.7 and 22.2 ms a face on one thread, batches of 32), which moves
   LFW and the phone-size set past their targets; the shared photos hold 1,500 to 2,500
-  pixel JPEGs that every pipeline must decode in full and that pgface also detects at 640.
+  pixel JPEGs, decoded in full (under 2,560 pixels, reduced decoding does not apply), that
+  pgface also detects at 640.
   pgface's stages on them, one photo at a time on one thread: decode 1.67 s, detection
   0.59 s at 256 and 1.79 s at 640, alignment 0.17 s, recognition 1.70 s (a photo's faces
   per run): 5.9 core-seconds before storing, against the 5.4 that 3x of that run's seed

@@ -28,7 +28,6 @@ from pgface.lfw import (
     rank1,
     read_pairs,
     same_pair_photos,
-    without_label_errors,
 )
 
 LFW = DATA / "lfw-view1"
@@ -106,8 +105,7 @@ def main() -> None:
         chosen = calibrate(*pair_similarities(pf, images, train))
         tested = evaluate(*pair_similarities(pf, images, test), chosen.threshold)
         queries = same_pair_photos(test)
-        literal = rank1(pf, images, queries)
-        labelled = rank1(pf, images, without_label_errors(queries), labelled_only=True)
+        literal, labelled = rank1(pf, images, queries)
         pack_name = pf.analyzer.model_name
         provider = pf.analyzer.provider
         no_face = pf.stats()["photos_without_faces"]

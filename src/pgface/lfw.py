@@ -17,6 +17,7 @@ from pgface.models.analysis import Face
 if TYPE_CHECKING:
     from pgface.db.store import StoredFace
     from pgface.library import Pgface
+    from pgface.search import Match
 
 
 @dataclass(frozen=True)
@@ -143,34 +144,43 @@ def _person(path: str | Path) -> str:
     return NAME_ALIASES.get(name, name)
 
 
-def rank1(library: Pgface, images: Path, queries: Sequence[str], labelled_only: bool = False
-          ) -> Rank1:
+def rank1(library: Pgface, images: Path, queries: Sequence[str]) -> tuple[Rank1, Rank1]:
     """Search with each photo's central face: is the best match other than the photo itself
-    the same person (the folder name)?
+    the same person (the folder name)? One search a query, scored two ways:
 
-    labelled_only: skip matches that are not the central face of their photo, whose identity
-    LFW does not give (a person seen in the background of someone else's photo).
+    - literal: every query, as LFW labels them, so a person seen in the background of someone
+      else's photo who comes first is a miss;
+    - labelled: the queries without LFW's label errors (`without_label_errors`), counting only
+      matches that are the central face of their photo, whose identity LFW gives.
     """
-    hits, misses = 0, []
+    labelled_queries = set(without_label_errors(queries))
+    literal, labelled = Rank1(len(queries), 0, []), Rank1(len(labelled_queries), 0, [])
     for relative in queries:
         path = (images / relative).resolve()
         result = library.search(path, top=10)
-        best = None
+        first = first_labelled = None
         if result.faces:
             photo = library.load_photo(path)
             face = result.faces[central_face_index([f.bbox for f in result.faces],
                                                    photo.width, photo.height)]
             others = [m for m in face.matches if m.path != str(path)]
-            if labelled_only and others:
+            first = others[0] if others else None
+            if relative in labelled_queries and others:
                 stored = library.photo_faces([m.path for m in others])
-                others = [m for m in others if _is_central(stored[m.path], m.face_id)]
-            best = others[0] if others else None
-        if best is not None and _person(best.path) == _person(path):
-            hits += 1
-        else:
-            misses.append((relative, best.path if best else None,
-                           best.similarity if best else None))
-    return Rank1(len(queries), hits, misses)
+                central = [m for m in others if _is_central(stored[m.path], m.face_id)]
+                first_labelled = central[0] if central else None
+        _score(literal, relative, path, first)
+        if relative in labelled_queries:
+            _score(labelled, relative, path, first_labelled)
+    return literal, labelled
+
+
+def _score(tally: Rank1, relative: str, path: Path, best: Match | None) -> None:
+    if best is not None and _person(best.path) == _person(path):
+        tally.hits += 1
+    else:
+        tally.misses.append((relative, best.path if best else None,
+                             best.similarity if best else None))
 
 
 def _is_central(faces: Sequence[StoredFace], face_id: int) -> bool:

@@ -81,30 +81,29 @@ point "Why 3x is out of reach" below.
   16.69 ms, ONNX Runtime fp32 21.89 ms, the int8 model with QDQ on the convolutions' inputs on
   OpenVINO 16.48 ms (1.01x), with ONNX Runtime's own placement 27.07 to 35.44 ms (slower);
   on an AMX Xeon earlier, 0.94x bf16's speed (docs/benchmarks-int8.md).
-- **Why 3x is out of reach on the shared photos (both CPUs) and on LFW (AMD), with the
-  same models.** On the AMD EPYC (2026-11-30): the recognizer (w600k_mbf) is 0.44 GMACs a
-  face; OpenVINO runs it at 31.6 ms a face on one core (16.2 ms on both; batches of 2 to 64
-  within 3 % of each other), 28 GFLOP/s, 87 % of a Zen 1 core's fp32 peak at the 2.0 GHz
-  this machine reports. SCRFD-500M is 0.08 GMACs at 256 and 0.51 at 640: 8.8 and 52.7 ms on
-  one core in ONNX Runtime (12.2 and 55.3 in OpenVINO). Three times the seed's faces/s (the
-  seed's times of that run: 12.70, 12.71 and 7.56 s) leaves 2 cores x the wall time
-  allowed: on LFW 8.5 core-seconds for 241 faces, of which recognition alone takes 7.6 and
-  detection at 256 another 1.8, over before any decoding; on the shared photos 10.1 for 286
-  faces, against 9.0 for recognition and 7.1 for detection; on the phone-size set 7.5,
-  against 6.4 (recognition 4.1, detection 1.1, decoding 0.9, alignment 0.3): reachable
-  there only at 85 % parallel efficiency, where pgface keeps about 80 %. On the Xeon
-  (2026-12-01), bf16 on AMX makes recognition 2.2x cheaper than f32 and 5.6x cheaper
-  than ONNX Runtime (3.9, 8.7 and 22.2 ms a face on one thread, batches of 32), which moves
-  LFW and the phone-size set past their targets; the shared photos hold 1,500 to 2,500
-  pixel JPEGs, decoded in full (under 2,560 pixels, reduced decoding does not apply), that
-  pgface also detects at 640.
-  pgface's stages on them, one photo at a time on one thread: decode 1.67 s, detection
-  0.59 s at 256 and 1.79 s at 640, alignment 0.17 s, recognition 1.70 s (a photo's faces
-  per run): 5.9 core-seconds before storing, against the 5.4 that 3x of that run's seed
-  (6.84 s for 240 faces) leaves for 286 faces on 2 cores. The second core also adds less
-  to bf16 work than to f32 on this machine: SCRFD at 640 on two OpenVINO streams takes 7.4
-  ms a photo against 8.9 on one thread (1.2x), where ONNX Runtime's f32 goes from 17.4 to
-  8.5 (2x).
+- **Why 3x is out of reach on the shared photos (both CPUs) and on LFW (AMD), with the same
+  models.** On the AMD EPYC (2026-11-30): the recognizer (w600k_mbf) is 0.44 GMACs a face;
+  OpenVINO runs it at 31.6 ms a face on one core (16.2 ms on both; batches of 2 to 64 within
+  3 % of each other), 28 GFLOP/s, 87 % of a Zen 1 core's fp32 peak at the 2.0 GHz this
+  machine reports. SCRFD-500M is 0.08 GMACs at 256 and 0.51 at 640: 8.8 and 52.7 ms on one
+  core in ONNX Runtime (12.2 and 55.3 in OpenVINO). Three times the seed's faces/s (the
+  seed's times of that run: 12.70, 12.71 and 7.56 s) leaves 2 cores x the wall time allowed:
+  on LFW 8.5 core-seconds for 241 faces, of which recognition alone takes 7.6 and detection
+  at 256 another 1.8, over before any decoding; on the shared photos 10.1 for 286 faces,
+  against 9.0 for recognition and 7.1 for detection; on the phone-size set 7.5, against 6.4
+  (recognition 4.1, detection 1.1, decoding 0.9, alignment 0.3): reachable there only at 85
+  % parallel efficiency, where pgface keeps about 80 %. On the Xeon (2026-12-01), bf16 on
+  AMX makes recognition 2.2x cheaper than f32 and 5.6x cheaper than ONNX Runtime (3.9, 8.7
+  and 22.2 ms a face on one thread, batches of 32), which moves LFW and the phone-size set
+  past their targets; the shared photos hold 1,500 to 2,500 pixel JPEGs, decoded in full
+  (under 2,560 pixels, reduced decoding does not apply), that pgface also detects at 640.
+  pgface's stages on them, one photo at a time on one thread: decode 1.67 s, detection 0.59
+  s at 256 and 1.79 s at 640, alignment 0.17 s, recognition 1.70 s (a photo's faces per
+  run): 5.9 core-seconds before storing, against the 5.4 that 3x of that run's seed (6.84 s
+  for 240 faces) leaves for 286 faces on 2 cores. The second core also adds less to bf16
+  work than to f32 on this machine: SCRFD at 640 on two OpenVINO streams takes 7.4 ms a
+  photo against 8.9 on one thread (1.2x), where ONNX Runtime's f32 goes from 17.4 to 8.5
+  (2x).
 - **Overlapping embedding with the workers on a short run** (AMD EPYC; 18 phone-size photos, one
   batch): smaller batches, so that the main thread embeds one while the workers prepare the next
   (32, 8, 5, 3 photos: 4.11, 4.04, 4.09, 4.08 s, median of 3), gain nothing: each phase keeps both
@@ -132,7 +131,7 @@ point "Why 3x is out of reach" below.
 """
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [
-    ["Intel Xeon with AMX (bf16)", "2026-12-01, `--lfw 500 --repeat 5` (the table above)",
+    ["Intel Xeon with AMX (bf16)", "2026-12-01, `--lfw 500 --repeat 5`",
      "3.63x, met", "2.46x, missed", "3.93x, met", "5.83x, met", "43 / 43 on both sets"],
     ["AMD EPYC, AVX2, no AVX-512 (fp32)", "2026-11-30, `--lfw 200 --repeat 3`",
      "1.97x, missed", "1.27x, missed", "1.92x, missed", "2.86x, missed",

@@ -22,6 +22,7 @@ BENCH = Path(__file__).resolve().parent
 # (script, full-run arguments, smoke arguments, the section it writes)
 SUITE = [
     ("indexing.py", [], ["--smoke"], "benchmarks-indexing.md"),
+    ("processes.py", [], ["--smoke"], "benchmarks-processes.md"),
     ("accuracy.py", [], None, "calibration.md"),
     ("int8_model.py", [], ["--smoke"], "benchmarks-int8.md"),
     ("threshold_scale.py", [], ["--smoke"], "benchmarks-threshold.md"),

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -14,6 +17,7 @@ from pgface import Settings
 from pgface.errors import ModelPackError
 from pgface.imaging import read_photo
 from pgface.library import build_analyzer
+from pgface.models import sessions
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import resolve_pack, sample_photos, sha256_file, vectron_model_folder
 from pgface.models.sessions import available_providers
@@ -147,8 +151,6 @@ def test_a_cuda_build_without_a_gpu_falls_back_to_the_next_backend(
 
 def test_first_inferences_from_several_threads_at_once_finish(models_dir: Path) -> None:
     """The indexer detects in two threads while a third embeds; none may wait forever."""
-    import threading
-
     analyzer = build_analyzer(Settings(models_dir=models_dir))  # fresh: no call made yet
     image = load(T1)
     start = threading.Barrier(4)
@@ -173,8 +175,6 @@ def test_overlapping_detections_take_parallel_streams_with_the_same_faces(
         models_dir: Path) -> None:
     """A lone caller keeps every thread; callers that overlap get a stream each (so indexing
     workers detect side by side), and the parallel compilation finds the same faces."""
-    from pgface.models import sessions
-
     analyzer = build_analyzer(Settings(models_dir=models_dir, providers=["OpenVINO"], threads=2))
     image = load(T1)
     alone = analyzer.detect(image)
@@ -191,3 +191,44 @@ def test_overlapping_detections_take_parallel_streams_with_the_same_faces(
     assert len(overlapped) == len(alone) == 6
     for a, b in zip(alone, overlapped, strict=True):
         assert np.abs(a.bbox - b.bbox).max() < 2.0 and abs(a.det_score - b.det_score) < 0.02
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
+@pytest.mark.skipif(sessions.default_threads() < 2, reason="needs a process allowed two cores")
+def test_a_session_with_fewer_threads_than_cores_leaves_its_caller_on_every_core(
+        models_dir: Path) -> None:
+    """OpenVINO pins the calling thread to the process's first core while it infers; with one
+    thread in each of several processes, they all ran on that core. A session with fewer
+    threads than the process's cores is not pinned; one with every core still is."""
+    pack = resolve_pack("buffalo_sc", models_dir)
+    every_core = set(os.sched_getaffinity(0))
+    one_thread = sessions.create_session(pack.recognizer, ["OpenVINO"], threads=1)
+    assert isinstance(one_thread, sessions.OpenVINOSession)
+    crops = np.full((8, 3, 112, 112), 0.5, dtype=np.float32)
+    name = one_thread.get_inputs()[0].name
+    stop = threading.Event()
+    caller: list[int] = []
+
+    def infer() -> None:
+        caller.append(threading.get_native_id())
+        while not stop.is_set():
+            one_thread.run(None, {name: crops})
+
+    worker = threading.Thread(target=infer, daemon=True)
+    worker.start()
+    seen = []
+    try:
+        deadline = time.monotonic() + 60
+        while not caller and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for _ in range(50):  # the caller spends nearly all its time inside an inference
+            seen.append(set(os.sched_getaffinity(caller[0])))
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+    assert seen and all(cores == every_core for cores in seen), seen
+    every_thread = sessions.create_session(pack.recognizer, ["OpenVINO"],
+                                           threads=len(every_core))
+    assert every_thread._compiled[(None, False)].get_property("ENABLE_CPU_PINNING") is True
+    assert one_thread._compiled[(None, False)].get_property("ENABLE_CPU_PINNING") is False

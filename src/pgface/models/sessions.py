@@ -62,6 +62,15 @@ def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def cpu_pinning(threads: int) -> bool:
+    """Whether OpenVINO may pin its inference threads to cores: only where the session has
+    every core this process may use. OpenVINO pins from the first core of the process's set,
+    the calling thread included, and processes do not share out the cores: two processes of
+    one thread each on two cores both ran on the first while the second idled, each at half
+    its speed (docs/benchmarks-processes.md)."""
+    return threads >= default_threads()
+
+
 def create_session(model: Path, providers: Sequence[str], threads: int = 0,
                    static_shapes: bool = False, streams: int = 1,
                    cache_dir: Path | None = None) -> Any:
@@ -142,10 +151,12 @@ class OpenVINOSession:
         # one: the second waited for the stream. So while callers overlap (an indexer's
         # workers, a server under load), inferences take the parallel compilation, one
         # stream per `streams`; a lone caller (one search) keeps every thread.
+        pinning = {"ENABLE_CPU_PINNING": cpu_pinning(threads)}
         self._configs: dict[bool, dict[str, Any]] = {
-            False: {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}}
+            False: {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", **pinning}}
         if streams > 1:
-            self._configs[True] = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": streams}
+            self._configs[True] = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": streams,
+                                   **pinning}
         self._in_flight = 0
         self._last_overlap = -OVERLAP_MEMORY
         self._flight_lock = threading.Lock()

@@ -128,6 +128,18 @@ point "Why 3x is out of reach" below.
   around a batched detection at 256 went from 1.65 to 0.81 ms a photo.
 - **Batching detection across photos**: on the CPU, not done (the workers already run one
   detector stream per core); on a GPU, `SCRFD.detect_batch` (the GPU section below).
+- **Measured on the Xeon on 2026-12-01 and left as they are** (the shared photos; this
+  machine's speed varied by up to 1.7x within the hour, so only alternated runs count):
+  OpenVINO taking the inputs without a copy (`share_inputs`: the copy is 3.5 % of py-spy's
+  samples of the indexer, yet 3.25-3.44 s against 3.19-3.28 s, four alternations); a
+  shorter interpreter switch interval (`sys.setswitchinterval(0.0005)`), OpenVINO's pinning
+  off within one process, OpenCV on one thread: no change above the noise. Thumbnails
+  resized in two steps (an integer factor first) cut their cost from 0.35 to 0.23 s on one
+  thread (PSNR 32 dB or more against today's), about 2 % of indexing: not done. While
+  indexing, both cores are busy 83 to 87 % of the time (sampled every 20 ms; no gap in the
+  pipeline), and the interpreter lock is held about a quarter of the time (py-spy). What
+  was found instead: OpenVINO pinned a session of fewer threads than cores to the first
+  core, so several pgface processes shared one core (fixed; docs/benchmarks-processes.md).
 """
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [

@@ -137,9 +137,17 @@ point "Why 3x is out of reach" below.
   resized in two steps (an integer factor first) cut their cost from 0.35 to 0.23 s on one
   thread (PSNR 32 dB or more against today's), about 2 % of indexing: not done. While
   indexing, both cores are busy 83 to 87 % of the time (sampled every 20 ms; no gap in the
-  pipeline), and the interpreter lock is held about a quarter of the time (py-spy). What
-  was found instead: OpenVINO pinned a session of fewer threads than cores to the first
-  core, so several pgface processes shared one core (fixed; docs/benchmarks-processes.md).
+  pipeline), and the interpreter lock is held about a quarter of the time (py-spy). Filling
+  the rest: a third indexing worker (one more than the detector's streams) took the shared
+  photos from 3.34 to 3.18 s (medians of 15 alternations) but LFW's 500 from 4.71 to 4.82 s
+  (10): not done. Decoding, detection and alignment in two worker processes (a prototype;
+  crops and thumbnails sent back to the process that embeds and stores): 3.49 -> 3.33 s on
+  the shared photos and 4.5 -> 4.3 s on LFW (medians of 4), for 2.2 s of start-up per
+  indexing run (two processes spawned, each loading the detector): not done. Two whole indexing
+  processes, each on half of 400 LFW photos (bench/processes.py's setup), took 2.9 to 3.1 s
+  against 3.6 to 4.0 s for one process on all of them (three alternations). What was found
+  instead: OpenVINO pinned a session of fewer threads than cores to the first core, so
+  several pgface processes shared one core (fixed; docs/benchmarks-processes.md).
 """
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [

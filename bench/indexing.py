@@ -48,7 +48,7 @@ phone-size set, no hand-drawn face lost.
 
 On the Xeon, an earlier run the same day (`--lfw 200 --repeat 3`, a busier machine) gave
 3.36x, 2.09x, 3.38x and 5.01x. Why the shared photos miss on both, and LFW on the AMD, is the
-point "Why 3x is out of reach" below.
+point "Why 3x is not reached" below.
 
 ### What makes large photos cheaper, and what was left
 
@@ -81,7 +81,7 @@ point "Why 3x is out of reach" below.
   16.69 ms, ONNX Runtime fp32 21.89 ms, the int8 model with QDQ on the convolutions' inputs on
   OpenVINO 16.48 ms (1.01x), with ONNX Runtime's own placement 27.07 to 35.44 ms (slower);
   on an AMX Xeon earlier, 0.94x bf16's speed (docs/benchmarks-int8.md).
-- **Why 3x is out of reach on the shared photos (both CPUs) and on LFW (AMD), with the same
+- **Why 3x is not reached on the shared photos (both CPUs) and on LFW (AMD), with the same
   models.** On the AMD EPYC (2026-11-30): the recognizer (w600k_mbf) is 0.44 GMACs a face;
   OpenVINO runs it at 31.6 ms a face on one core (16.2 ms on both; batches of 2 to 64 within
   3 % of each other), 28 GFLOP/s, 87 % of a Zen 1 core's fp32 peak at the 2.0 GHz this
@@ -100,10 +100,15 @@ point "Why 3x is out of reach" below.
   pgface's stages on them, one photo at a time on one thread: decode 1.67 s, detection 0.59
   s at 256 and 1.79 s at 640, alignment 0.17 s, recognition 1.70 s (a photo's faces per
   run): 5.9 core-seconds before storing, against the 5.4 that 3x of that run's seed (6.84 s
-  for 240 faces) leaves for 286 faces on 2 cores. The second core also adds less to bf16
-  work than to f32 on this machine: SCRFD at 640 on two OpenVINO streams takes 7.4 ms a
-  photo against 8.9 on one thread (1.2x), where ONNX Runtime's f32 goes from 17.4 to 8.5
-  (2x).
+  for 240 faces) leaves for 286 faces on 2 cores. Measured again in the afternoon, on a
+  quieter machine (the same way, the second of two rounds): decode 1.16 s, detection 0.46 s
+  at 256 and 1.32 s at 640, alignment 0.13 s, recognition 1.15 s, thumbnails 0.24 s: 4.5
+  core-seconds, inside that budget. What the indexer then lacks is the cores' use (83 to 87
+  % while it runs: the point "Measured on the Xeon on 2026-12-01" below) on a machine whose
+  speed varied by 1.7x within the hour. That morning SCRFD at 640 seemed to gain little from
+  the second core (two OpenVINO streams 7.4 ms a photo against 8.9 on one thread); alone,
+  with nothing else running, it scales: 10.4 ms a run on one thread, 5.2 ms a photo on two
+  streams from two threads.
 - **Overlapping embedding with the workers on a short run** (AMD EPYC; 18 phone-size photos, one
   batch): smaller batches, so that the main thread embeds one while the workers prepare the next
   (32, 8, 5, 3 photos: 4.11, 4.04, 4.09, 4.08 s, median of 3), gain nothing: each phase keeps both

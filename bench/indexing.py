@@ -140,7 +140,7 @@ point "Why 3x is not reached" below.
   shorter interpreter switch interval (`sys.setswitchinterval(0.0005)`), OpenVINO's pinning
   off within one process, OpenCV on one thread: no change above the noise. Thumbnails
   resized in two steps (an integer factor first) cut their cost from 0.35 to 0.23 s on one
-  thread (PSNR 32 dB or more against today's), about 2 % of indexing: not done. While
+  thread (PSNR 32 dB or more against the one-step resize), about 2 % of indexing: not done. While
   indexing, both cores are busy 83 to 87 % of the time (sampled every 20 ms; no gap in the
   pipeline), and the interpreter lock is held about a quarter of the time (py-spy). Filling
   the rest: a third indexing worker (one more than the detector's streams) took the shared
@@ -148,8 +148,8 @@ point "Why 3x is not reached" below.
   (10): not done. Decoding, detection and alignment in two worker processes (a prototype;
   crops and thumbnails sent back to the process that embeds and stores): 3.49 -> 3.33 s on
   the shared photos and 4.5 -> 4.3 s on LFW (medians of 4), for 2.2 s of start-up per
-  indexing run (two processes spawned, each loading the detector): not done. Two whole indexing
-  processes, each on half of 400 LFW photos (bench/processes.py's setup), took 2.9 to 3.1 s
+  indexing run (two processes spawned, each loading the detector): not done. Two whole
+  indexing processes, each on half of 400 LFW photos (bench/processes.py's setup), took 2.9 to 3.1 s
   against 3.6 to 4.0 s for one process on all of them (three alternations). What was found
   instead: OpenVINO pinned a session of fewer threads than cores to the first core, so
   several pgface processes shared one core (fixed; docs/benchmarks-processes.md).

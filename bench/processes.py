@@ -44,6 +44,8 @@ RECOGNITION = {  # name: pinned as OpenVINO's default
     "a process per core, 1 thread each (pgface)": False,
     "a process per core, 1 thread each, pinned as OpenVINO's default": True,
 }
+INDEXING_SINGLE, INDEXING_PGFACE, INDEXING_PINNED = INDEXING
+RECOGNITION_PGFACE, RECOGNITION_PINNED = RECOGNITION
 RUNS_OF_32 = 20  # recognizer runs per process
 
 
@@ -166,14 +168,13 @@ def main() -> None:
     indexing = interleaved(list(INDEXING), lambda name: indexing_run(name, paths, cores),
                            repeat)
     index_medians = medians(indexing)
-    single = next(iter(INDEXING))
     index_table = markdown_table(
         ["setup", "processes", "threads each", "photos", "faces",
          f"s, median of {repeat} (range)", "photos/s", "speed vs one process"],
         [[name, results[0]["processes"], results[0]["threads"], results[0]["photos"],
           results[0]["faces"], spread(results, index_medians[name]),
           f"{results[0]['photos'] / index_medians[name]:.1f}",
-          f"{index_medians[single] / index_medians[name]:.2f}x"]
+          f"{index_medians[INDEXING_SINGLE] / index_medians[name]:.2f}x"]
          for name, results in indexing.items()])
     print(index_table)
     if args.smoke:
@@ -206,9 +207,6 @@ def main() -> None:
     (DOCS / "benchmarks-processes.md").write_text(text)
     print(f"wrote {DOCS / 'benchmarks-processes.md'}")
 
-
-RECOGNITION_PGFACE, RECOGNITION_PINNED = RECOGNITION
-_, INDEXING_PGFACE, INDEXING_PINNED = INDEXING
 
 if __name__ == "__main__":
     main()

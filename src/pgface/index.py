@@ -121,6 +121,24 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str]
             failures.append(Failure(str(path), "no such file or folder"))
 
 
+def photo_files(paths: Sequence[Path | str], progress: ProgressCallback | None = None,
+                within: Sequence[Path] | None = None) -> tuple[IndexReport, list[Path]]:
+    """The photo files under paths, and a report that holds their count and what could not be
+    listed (each failure told to progress as it is found)."""
+    report = IndexReport()
+    files = list(iter_photo_files([Path(p) for p in paths], report.failures, within,
+                                  report.empty_folders))
+    report.files = len(files)
+    for failure in report.failures:
+        _notify(progress, report, failure)
+    return report, files
+
+
+def batches(files: Sequence[Path], size: int) -> list[list[Path]]:
+    size = max(1, size)
+    return [list(files[i : i + size]) for i in range(0, len(files), size)]
+
+
 @dataclass
 class _Read:
     path: Path
@@ -185,15 +203,18 @@ class Indexer:
 
     def index(self, paths: Sequence[Path | str], progress: ProgressCallback | None = None,
               within: Sequence[Path] | None = None) -> IndexReport:
-        report = IndexReport()
         started = time.perf_counter()
-        files = list(iter_photo_files([Path(p) for p in paths], report.failures, within,
-                                      report.empty_folders))
-        report.files = len(files)
-        for failure in report.failures:
-            _notify(progress, report, failure)
-        size = max(1, self.settings.photo_batch)
-        chunks = [files[i : i + size] for i in range(0, len(files), size)]
+        report, files = photo_files(paths, progress, within)
+        self.index_batches(batches(files, self.settings.photo_batch), report, progress, started)
+        return report
+
+    def index_batches(self, chunks: Iterable[list[Path]], report: IndexReport,
+                      progress: ProgressCallback | None = None, started: float | None = None
+                      ) -> IndexReport:
+        """Index batch after batch of files into report; chunks may be a queue's (several
+        processes share one, index_processes.py), taken PREFETCH_BATCHES ahead."""
+        started = time.perf_counter() if started is None else started
+        upcoming = iter(chunks)
         self._keep_hnsw_in_step()
         seen: set[bytes] = set()
         workers = ThreadPoolExecutor(max_workers=self.analyzer.threads,
@@ -201,16 +222,22 @@ class Indexer:
         prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgface-prefetch")
         # Prepared one after another by the prefetch thread, so deduplication sees batches in
         # order; each waits for the workers, and this thread takes them in the same order.
-        pending: deque[Future[_Prepared]] = deque(
-            prefetch.submit(self._prepare, chunk, workers, seen, report.timings)
-            for chunk in chunks[:PREFETCH_BATCHES])
+        pending: deque[Future[_Prepared]] = deque()
+
+        def prepare_next() -> None:
+            chunk = next(upcoming, None)
+            if chunk is not None:
+                pending.append(prefetch.submit(self._prepare, chunk, workers, seen,
+                                               report.timings))
+
         copies: list[tuple[bytes, str]] = []
         try:
-            for number in range(len(chunks)):
+            for _ in range(PREFETCH_BATCHES):
+                prepare_next()
+            number = 0
+            while pending:
                 prepared = pending.popleft().result()
-                if number + PREFETCH_BATCHES < len(chunks):
-                    pending.append(prefetch.submit(self._prepare, chunks[number + PREFETCH_BATCHES],
-                                                   workers, seen, report.timings))
+                prepare_next()
                 report.skipped += prepared.skipped
                 for failure in prepared.failures:
                     report.failures.append(failure)
@@ -218,7 +245,8 @@ class Indexer:
                 report.warnings.extend(PhotoWarning(photo.source, photo.warning)
                                        for photo in prepared.photos if photo.warning)
                 self._store(prepared, report)
-                if number % HNSW_CHECK_BATCHES == HNSW_CHECK_BATCHES - 1:
+                number += 1
+                if number % HNSW_CHECK_BATCHES == 0:
                     self._keep_hnsw_in_step()
                 copies += prepared.copies
                 report.seconds = time.perf_counter() - started

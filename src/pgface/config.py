@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     ef_search: int = 200
 
     photo_batch: int = 32
+    # Indexing processes, each with its own models, interpreter lock and share of the threads,
+    # taking batches from one queue: 0 is one per core. One process (the default) starts
+    # fastest; several keep more cores busy on a long run (docs/benchmarks-processes.md).
+    index_processes: int = Field(default=1, ge=0)
     # Indexing detects the photos of a batch in shared model runs, one per input size, instead
     # of one photo per run. None: where the detector runs on a GPU (docs/benchmarks-indexing.md).
     batch_detection: bool | None = None

@@ -63,6 +63,9 @@ class IndexReport:
     timings: dict[str, float] = field(default_factory=dict)
     removed: store.Removal | None = None  # what --prune forgot, when asked
     empty_folders: list[str] = field(default_factory=list)  # folders given that hold no photo
+    # Seconds from the start until the last indexing process had loaded its models (runs in
+    # several processes; 0 in one, whose models load before it starts).
+    startup: float = 0.0
 
     @property
     def photos_per_second(self) -> float:

@@ -6,6 +6,7 @@ import itertools
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from pgface.config import CALIBRATED_THRESHOLDS, Settings
 from pgface.db import store
 from pgface.db.connection import open_pool
 from pgface.imaging import Photo, decode_photo, read_photo
-from pgface.index import Indexer, IndexReport, ProgressCallback
+from pgface.index import Indexer, IndexReport, ProgressCallback, batches, photo_files
+from pgface.index_processes import index_in_processes, processes_for
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import resolve_pack
 from pgface.models.sessions import available_providers
@@ -156,8 +158,7 @@ class Pgface:
         # A folder deleted whole is what pruning is for, not a failure to index.
         present = [p for p in expanded if not prune or os.path.lexists(p)]
         try:
-            report = Indexer(self.analyzer, self.pool, self.settings).index(present, progress,
-                                                                             within)
+            report = self._index(present, progress, within)
         finally:
             self._coverage.clear()  # its photo counts changed
         if prune:
@@ -170,9 +171,23 @@ class Pgface:
         with self.pool.connection() as conn:
             pending = store.unanalysed_paths(conn, self.analyzer.model_name)
         try:
-            return Indexer(self.analyzer, self.pool, self.settings).index(pending, progress)
+            return self._index(pending, progress)
         finally:
             self._coverage.clear()
+
+    def _index(self, paths: Sequence[Path], progress: ProgressCallback | None,
+               within: Sequence[Path] | None = None) -> IndexReport:
+        """In this process, or in settings.index_processes of them where the run has more
+        than a batch of photos for each."""
+        started = time.perf_counter()
+        report, files = photo_files(paths, progress, within)
+        processes = processes_for(self.settings.index_processes)
+        if processes > 1 and len(files) > self.settings.photo_batch:
+            _ = self.pool  # the database migrated, and the embedded server up, before they connect
+            settings = self.settings.model_copy(update={"database_url": self._url})
+            return index_in_processes(settings, files, report, processes, progress, started)
+        return Indexer(self.analyzer, self.pool, self.settings).index_batches(
+            batches(files, self.settings.photo_batch), report, progress, started)
 
     def remove(self, paths: Sequence[str | Path], gone_only: bool = False) -> store.Removal:
         """Forget photos by path: the files given and every file under the folders given.

@@ -1,0 +1,136 @@
+"""Indexing in several processes (PGFACE_INDEX_PROCESSES, `pgface index --processes`): the same
+photos, faces and failures as one process, and a process killed mid-run stops the run with
+nothing half-written. Real processes, models, photos and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import PHOTOS, REPO, in_pgface_schema, require_data, with_database
+from PIL import Image
+from psycopg import sql
+from test_index import make_bad_files, table_counts
+
+from pgface import Pgface, Settings
+from pgface.errors import PgfaceError
+from pgface.index import Failure, IndexReport
+from pgface.index_processes import batch_size, threads_each
+from pgface.models.packs import sample_photos
+
+SRC = REPO / "src"
+
+
+@pytest.fixture
+def other_database_url(server_url: str) -> Iterator[str]:
+    """A second fresh database, for the one-process run to compare with."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield in_pgface_schema(with_database(server_url, name))
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+def faces_by_file(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        return dict(conn.execute(
+            "SELECT pp.path, p.face_count FROM photo_paths pp JOIN photos p "
+            "ON p.id = pp.photo_id").fetchall())
+
+
+def test_cli_index_in_two_processes_stores_what_one_process_stores(
+    pf: Pgface, database_url: str, other_database_url: str, env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    mixed = tmp_path / "mixed"
+    shutil.copytree(require_data(PHOTOS), mixed, ignore=shutil.ignore_patterns("*.xml"))
+    for folder in [mixed, *(p for p in mixed.rglob("*") if p.is_dir())]:
+        folder.chmod(0o755)  # the shared data is read-only, and so is a copy of its folders
+    expected_bad = make_bad_files(mixed / "broken")
+
+    alone = pf.index([mixed])  # one process, in database_url
+
+    # The command line as a user runs it, into the other database; small batches, so that
+    # both processes take several.
+    run = subprocess.run(
+        [sys.executable, "-c", "from pgface.cli import app; app(prog_name='pgface')",
+         "index", "--processes", "2", "--json", str(mixed)],
+        env={**os.environ, **env, "PGFACE_DATABASE_URL": other_database_url,
+             "PGFACE_PHOTO_BATCH": "8",
+             "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])},
+        capture_output=True, text=True, timeout=900)
+    assert run.returncode == 1, run.stderr  # the bad files
+    assert "Traceback" not in run.stderr
+    report = json.loads(run.stdout)
+
+    failed = {Path(f["file"]).name: f["reason"] for f in report["failures"]}
+    assert failed == {Path(f.source).name: f.reason for f in alone.failures}
+    assert set(failed) == set(expected_bad)
+    assert (report["files"], report["indexed"], report["skipped"], report["faces"]) == (
+        alone.files, alone.indexed, alone.skipped, alone.faces)
+    assert set(report["stage_seconds"]) >= {"decode", "detect", "embed", "store"}
+    assert table_counts(other_database_url) == (report["indexed"], report["faces"])
+    # Every file, copies included, with the faces one process found in it.
+    assert faces_by_file(other_database_url) == faces_by_file(database_url)
+
+
+def distinct_photos(folder: Path, count: int) -> list[Path]:
+    """COUNT photos of the installed samples, each a new file (a pixel changed)."""
+    folder.mkdir()
+    sources = sample_photos()
+    paths = []
+    for number in range(count):
+        image = Image.open(sources[number % len(sources)]).convert("RGB")
+        image.putpixel((0, 0), (number, number, number))
+        paths.append(folder / f"{number:02d}.png")
+        image.save(paths[-1])
+    return paths
+
+
+def test_a_killed_indexing_process_stops_the_run_and_keeps_whole_batches(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    paths = distinct_photos(tmp_path / "photos", 24)
+    (tmp_path / "photos" / "03b.png").write_text("broken")
+    settings.index_processes, settings.photo_batch = 2, 2
+    killed: list[int] = []
+
+    def kill_one_after_the_first_batch(report: IndexReport, failure: Failure | None) -> None:
+        if failure is None and not killed:  # a batch is stored
+            killed.append(multiprocessing.active_children()[0].pid)  # type: ignore[arg-type]
+            os.kill(killed[0], signal.SIGKILL)
+
+    with Pgface(settings) as library:
+        with pytest.raises(PgfaceError, match="ended unexpectedly.*exit code -9"):
+            library.index([tmp_path / "photos"], progress=kill_one_after_the_first_batch)
+        assert multiprocessing.active_children() == []  # the other one was stopped too
+        # What was committed stays, whole: no photo row disagrees with its faces. (The other
+        # process may have gone on to store every batch it could take before the run stopped.)
+        stored, _ = table_counts(database_url)
+        assert stored > 0
+
+        settings.index_processes = 1
+        resumed = library.index([tmp_path / "photos"])
+    assert resumed.skipped == stored and resumed.indexed == len(paths) - stored
+    assert [Path(f.source).name for f in resumed.failures] == ["03b.png"]
+    assert table_counts(database_url)[0] == len(paths)
+
+
+def test_each_process_gets_several_batches_and_a_share_of_the_threads() -> None:
+    assert batch_size(files=150, processes=2, photo_batch=32) == 13
+    assert batch_size(files=100_000, processes=4, photo_batch=32) == 32
+    assert batch_size(files=3, processes=2, photo_batch=32) == 1
+    assert threads_each(threads=8, processes=3) == 2
+    assert threads_each(threads=1, processes=2) == 1

@@ -150,9 +150,15 @@ point "Why 3x is not reached" below.
   the shared photos and 4.5 -> 4.3 s on LFW (medians of 4), for 2.2 s of start-up per
   indexing run (two processes spawned, each loading the detector): not done. Two whole
   indexing processes, each on half of 400 LFW photos (bench/processes.py's setup), took 2.9 to 3.1 s
-  against 3.6 to 4.0 s for one process on all of them (three alternations). What was found
-  instead: OpenVINO pinned a session of fewer threads than cores to the first core, so
-  several pgface processes shared one core (fixed; docs/benchmarks-processes.md).
+  against 3.6 to 4.0 s for one process on all of them (three alternations); OpenVINO had
+  pinned a session of fewer threads than cores to the first core, so several pgface
+  processes shared one core (fixed; docs/benchmarks-processes.md). Indexing in several
+  processes is now an option, not the default (`PGFACE_INDEX_PROCESSES`, `pgface index
+  --processes`: each process loads its models and takes batches from one queue). On this
+  machine (`python bench/processes.py`, three runs of 5 alternations), two processes once
+  started indexed 1.04x to 1.16x one process's speed on the shared photos and LFW, and a
+  run's processes took 1.3 to 1.45 s to start: 0.79x to 0.89x on these sets with their
+  start, repaid after 700 to 2,100 photos. Not the lever that reaches 3x here.
 """
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [

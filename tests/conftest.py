@@ -67,6 +67,11 @@ def in_pgface_schema(url: str) -> str:
 @pytest.fixture
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh, empty database for one test."""
+    yield from fresh_database(server_url)
+
+
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new database's URL, dropped when the generator is closed (a fixture's body)."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

@@ -11,15 +11,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import PHOTOS, REPO, in_pgface_schema, require_data, with_database
+from conftest import PHOTOS, REPO, fresh_database, require_data
 from PIL import Image
-from psycopg import sql
 from test_index import make_bad_files, table_counts
 
 from pgface import Pgface, Settings
@@ -34,13 +32,7 @@ SRC = REPO / "src"
 @pytest.fixture
 def other_database_url(server_url: str) -> Iterator[str]:
     """A second fresh database, for the one-process run to compare with."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield in_pgface_schema(with_database(server_url, name))
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+    yield from fresh_database(server_url)
 
 
 def faces_by_file(url: str) -> dict[str, int]:

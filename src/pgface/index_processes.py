@@ -23,13 +23,7 @@ from typing import Any
 
 from pgface.config import Settings
 from pgface.errors import PgfaceError, describe
-from pgface.index import (
-    Failure,
-    IndexReport,
-    PhotoWarning,
-    ProgressCallback,
-    batches,
-)
+from pgface.index import Failure, Indexer, IndexReport, PhotoWarning, ProgressCallback, batches
 from pgface.models.sessions import default_threads
 
 # A child starts from a fresh interpreter: a fork would copy this process's threads,
@@ -181,8 +175,7 @@ def _index_queue(settings: Settings, tasks: Any, results: Any, parent: int) -> N
     """A child: index the batches of the queue until its stop, reporting as it goes."""
     # Ctrl-C reaches the whole process group: the parent decides, and stops the children.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from pgface.index import Indexer
-    from pgface.library import Pgface
+    from pgface.library import Pgface  # which imports this module
 
     pid = os.getpid()
 

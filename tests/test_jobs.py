@@ -6,6 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
 from api_jobs import index_path, wait_for_job
 from conftest import PHOTOS, require_data
 from fastapi.testclient import TestClient
@@ -51,10 +52,14 @@ def test_a_job_reports_progress_failures_and_its_report(
         assert client.get("/api/jobs/0123456789abcdef").status_code == 404
 
 
+@pytest.mark.parametrize("processes", [1, 2])
 def test_cancel_stops_between_batches_and_leaves_whole_photos(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        settings: Settings, analyzer: FaceAnalyzer, processes: int) -> None:
+    """With several indexing processes too: each stops after the batch it is storing, and the
+    job's counts are what was stored."""
     people = require_data(PHOTOS / "people")
-    settings = settings.model_copy(update={"api_roots": [people], "photo_batch": 1})
+    settings = settings.model_copy(update={"api_roots": [people], "photo_batch": 1,
+                                           "index_processes": processes})
     with TestClient(create_app(settings, analyzer)) as client:
         first = client.post("/api/photos/index-path", json={"path": "."}).json()
         queued = client.post("/api/photos/index-path", json={"path": "obama"}).json()

@@ -10,6 +10,7 @@ compiled from the cache): worth it for a long run, not for a few photos.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
@@ -34,6 +35,8 @@ POLL_S = 0.2
 # How long after a process is seen to have exited its last messages may still arrive (its
 # queue's feeder flushes them before it exits, so this only covers reading them).
 LAST_WORDS_S = 1.0
+# How long a stopping run waits for its processes to finish the batches they are storing.
+STOP_WAIT_S = 120.0
 
 
 def processes_for(setting: int) -> int:
@@ -70,8 +73,10 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
     """Index files (listed already, into report) in PROCESSES processes.
 
     settings.database_url must name the database itself (the embedded server's too): a child
-    connects to it and never starts a server. What a process commits stays committed, whatever
-    happens to the others; should one fail or die, the others are stopped and the run raises.
+    connects to it and never starts a server. Stopping works as in one process: should
+    progress raise (a cancelled job) or a process fail or die, the others stop after the batch
+    each is storing commits, the report counts what was stored, and the exception goes on.
+    Ctrl-C stops them at once: a batch cut short rolls back, nothing is half-written.
     """
     started = time.perf_counter() if started is None else started
     chunks = batches(files, batch_size(len(files), processes, settings.photo_batch))
@@ -83,20 +88,26 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
         tasks.put([str(path) for path in chunk])
     for _ in range(processes):
         tasks.put(None)  # one stop each
-    results = _CONTEXT.Queue()
-    workers = [_CONTEXT.Process(target=_index_queue, args=(child, tasks, results, os.getpid()),
+    results, stop = _CONTEXT.Queue(), _CONTEXT.Event()
+    workers = [_CONTEXT.Process(target=_index_queue,
+                                args=(child, tasks, results, stop, os.getpid()),
                                 name=f"pgface-index-{n}", daemon=True)
                for n in range(processes)]
-    tallies: dict[int, _Tally] = {}
+    run = _Run(workers, {}, results, report, progress, started)
     try:
         for worker in workers:
             worker.start()
-            tallies[worker.pid] = _Tally()  # type: ignore[index]
-        _gather(workers, tallies, results, report, progress, started)
+            run.tallies[worker.pid] = _Tally()  # type: ignore[index]
+        try:
+            run.gather()
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
+            stop.set()
+            run.wind_down()
+            raise
     finally:
-        # Ctrl-C or a failure: stop the others; each batch is one transaction, so a process
-        # stopped mid-batch leaves nothing half-written.
-        for worker in workers:
+        for worker in workers:  # Ctrl-C, or a process that would not stop in time
             if worker.is_alive():
                 worker.terminate()
         for worker in workers:
@@ -108,43 +119,86 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
     return report
 
 
-def _gather(workers: list[Any], tallies: dict[int, _Tally], results: Any, report: IndexReport,
-            progress: ProgressCallback | None, started: float) -> None:
-    """Fold the processes' messages into report until every process is done."""
-    while not all(t.done for t in tallies.values()):
-        try:
-            message = results.get(timeout=POLL_S)
-        except queue.Empty:
-            _check_alive(workers, tallies)
-            continue
+@dataclass
+class _Run:
+    """The parent's side of a run: the processes' messages folded into one report."""
+
+    workers: list[Any]
+    tallies: dict[int, _Tally]
+    results: Any
+    report: IndexReport
+    progress: ProgressCallback | None
+    started: float
+
+    def gather(self) -> None:
+        """Until every process is done; a process's error or death raises."""
+        while not all(t.done for t in self.tallies.values()):
+            try:
+                message = self.results.get(timeout=POLL_S)
+            except queue.Empty:
+                self._check_alive()
+                continue
+            if message[0] == "error":
+                raise PgfaceError(f"an indexing process failed, so the run stopped "
+                                  f"({message[2]}); the batches stored before are kept")
+            self._fold(message)
+
+    def wind_down(self) -> None:
+        """While the processes finish the batches they are storing: fold what they report
+        (progress told too; its exceptions are the stop already under way)."""
+        deadline = time.monotonic() + STOP_WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                message = self.results.get(timeout=POLL_S)
+            except queue.Empty:
+                if not any(worker.is_alive() for worker in self.workers):
+                    return
+                continue
+            if message[0] != "error":
+                with contextlib.suppress(Exception):
+                    self._fold(message)
+
+    def _fold(self, message: tuple) -> None:
         kind, pid, *rest = message
-        tally = tallies[pid]
+        report, tally = self.report, self.tallies[pid]
         if kind == "ready":
-            report.startup = max(report.startup, time.perf_counter() - started)
-            continue
+            report.startup = max(report.startup, time.perf_counter() - self.started)
+            return
         if kind == "failure":
             failure = Failure(*rest)
             report.failures.append(failure)
-            if progress is not None:
-                progress(report, failure)
-            continue
-        if kind == "error":
-            raise PgfaceError(f"an indexing process failed, so the run stopped ({rest[0]}); "
-                              "the batches stored before are kept")
+            if self.progress is not None:
+                self.progress(report, failure)
+            return
         tally.indexed, tally.skipped, tally.faces, tally.timings = rest[:4]
         if kind == "done":
             tally.done = True
             report.warnings.extend(PhotoWarning(*w) for w in rest[4])
-        report.indexed = sum(t.indexed for t in tallies.values())
-        report.skipped = sum(t.skipped for t in tallies.values())
-        report.faces = sum(t.faces for t in tallies.values())
+        report.indexed = sum(t.indexed for t in self.tallies.values())
+        report.skipped = sum(t.skipped for t in self.tallies.values())
+        report.faces = sum(t.faces for t in self.tallies.values())
         report.timings = {}
-        for t in tallies.values():
+        for t in self.tallies.values():
             for stage, seconds in (t.timings or {}).items():
                 report.timings[stage] = report.timings.get(stage, 0.0) + seconds
-        report.seconds = time.perf_counter() - started
-        if progress is not None:
-            progress(report, None)
+        report.seconds = time.perf_counter() - self.started
+        if self.progress is not None:
+            self.progress(report, None)
+
+    def _check_alive(self) -> None:
+        """A process that exited without saying it was done (killed, out of memory) stops
+        the run, once its last messages have had time to arrive."""
+        now = time.monotonic()
+        for worker in self.workers:
+            tally = self.tallies[worker.pid]
+            if tally.done or worker.is_alive():
+                continue
+            if tally.exited_at is None:
+                tally.exited_at = now
+            elif now - tally.exited_at > LAST_WORDS_S:
+                raise PgfaceError(f"an indexing process ended unexpectedly (exit code "
+                                  f"{worker.exitcode}), so the run stopped; the batches "
+                                  "stored before are kept")
 
 
 def _drain(tasks: Any) -> None:
@@ -155,23 +209,11 @@ def _drain(tasks: Any) -> None:
             return
 
 
-def _check_alive(workers: list[Any], tallies: dict[int, _Tally]) -> None:
-    """A process that exited without saying it was done (killed, out of memory) stops the
-    run, once its last messages have had time to arrive."""
-    now = time.monotonic()
-    for worker in workers:
-        tally = tallies[worker.pid]
-        if tally.done or worker.is_alive():
-            continue
-        if tally.exited_at is None:
-            tally.exited_at = now
-        elif now - tally.exited_at > LAST_WORDS_S:
-            raise PgfaceError(f"an indexing process ended unexpectedly (exit code "
-                              f"{worker.exitcode}), so the run stopped; the batches stored "
-                              "before are kept")
+class _Stopped(Exception):
+    """Raised in a child between batches once the parent has asked the run to stop."""
 
 
-def _index_queue(settings: Settings, tasks: Any, results: Any, parent: int) -> None:
+def _index_queue(settings: Settings, tasks: Any, results: Any, stop: Any, parent: int) -> None:
     """A child: index the batches of the queue until its stop, reporting as it goes."""
     # Ctrl-C reaches the whole process group: the parent decides, and stops the children.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -182,23 +224,27 @@ def _index_queue(settings: Settings, tasks: Any, results: Any, parent: int) -> N
     def told(report: IndexReport, failure: Failure | None) -> None:
         if failure is not None:
             results.put(("failure", pid, failure.source, failure.reason))
-        else:
-            results.put(("batch", pid, *_counts(report)))
+            return
+        results.put(("batch", pid, *_counts(report)))
+        if stop.is_set():  # the batch just stored was the last: the prefetched ones are dropped
+            raise _Stopped
 
     def chunks() -> Iterator[list[Path]]:
-        while os.getppid() == parent:  # an orphan (its parent killed) stops taking batches
+        # an orphan (its parent killed) takes no more batches either
+        while os.getppid() == parent and not stop.is_set():
             chunk = tasks.get()
             if chunk is None:
                 return
             yield [Path(p) for p in chunk]
 
+    report = IndexReport()
     try:
         with Pgface(settings) as pf:
             pf.analyzer.warm_up()
             _ = pf.pool
             results.put(("ready", pid))
-            report = Indexer(pf.analyzer, pf.pool, settings).index_batches(
-                chunks(), IndexReport(), told)
+            with contextlib.suppress(_Stopped):
+                Indexer(pf.analyzer, pf.pool, settings).index_batches(chunks(), report, told)
         results.put(("done", pid, *_counts(report),
                      [(w.source, w.reason) for w in report.warnings]))
     except BaseException as exc:  # noqa: BLE001 - told to the parent, which stops the run

@@ -67,7 +67,8 @@ def test_cancel_stops_between_batches_and_leaves_whole_photos(
         cancelled = client.delete(queued["url"])
         assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
         assert cancelled.json()["started_at"] is None
-        while client.get(first["url"]).json()["progress"]["files_done"] < 2:
+        while (running := client.get(first["url"]).json())["progress"]["files_done"] < 2:
+            assert running["state"] in ("queued", "running"), running  # not failed, nor done
             time.sleep(0.02)
         stopping = client.delete(first["url"])
         assert stopping.status_code == 200, stopping.text

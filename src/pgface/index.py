@@ -212,10 +212,11 @@ class Indexer:
         return report
 
     def index_batches(self, chunks: Iterable[list[Path]], report: IndexReport,
-                      progress: ProgressCallback | None = None, started: float | None = None
-                      ) -> IndexReport:
-        """Index batch after batch of files into report; chunks may be a queue's (several
-        processes share one, index_processes.py), taken PREFETCH_BATCHES ahead."""
+                      progress: ProgressCallback | None = None, started: float | None = None,
+                      ahead: int = PREFETCH_BATCHES) -> IndexReport:
+        """Index batch after batch of files into report, preparing AHEAD of them beyond the
+        one being stored; chunks may be a queue's (several processes share one,
+        index_processes.py)."""
         started = time.perf_counter() if started is None else started
         upcoming = iter(chunks)
         self._keep_hnsw_in_step()
@@ -235,7 +236,7 @@ class Indexer:
 
         copies: list[tuple[bytes, str]] = []
         try:
-            for _ in range(PREFETCH_BATCHES):
+            for _ in range(max(1, ahead)):
                 prepare_next()
             number = 0
             while pending:

@@ -155,10 +155,11 @@ point "Why 3x is not reached" below.
   processes shared one core (fixed; docs/benchmarks-processes.md). Indexing in several
   processes is now an option, not the default (`PGFACE_INDEX_PROCESSES`, `pgface index
   --processes`: each process loads its models and takes batches from one queue). On this
-  machine (`python bench/processes.py`, three runs of 5 alternations), two processes once
-  started indexed 1.04x to 1.16x one process's speed on the shared photos and LFW, and a
-  run's processes took 1.3 to 1.45 s to start: 0.79x to 0.89x on these sets with their
-  start, repaid after 700 to 2,100 photos. Not the lever that reaches 3x here.
+  machine (`python bench/processes.py`, four runs of 5 alternations on a host whose speed
+  varied by 1.4x between them), two processes once started indexed 0.97x to 1.16x one
+  process's speed on the shared photos and LFW, and a run's processes took 1.3 to 1.7 s to
+  start: 0.79x to 0.89x on these sets with their start, repaid after 700 to 2,100 photos in
+  three runs and never in the fourth. Not the lever that reaches 3x here.
 """
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [

@@ -85,8 +85,8 @@ def index(
     processes: Annotated[int | None, typer.Option(
         "--processes", min=0, show_default=False,
         help="Index in this many processes (0: one per core), each with a share of the "
-             "threads; worth their start-up on a long run. Default: PGFACE_INDEX_PROCESSES, "
-             "else 1.")] = None,
+             "threads; each costs a start (1-2 s) that only a long run can repay. Default: "
+             "PGFACE_INDEX_PROCESSES, else 1.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOption = False,
 ) -> None:

@@ -18,7 +18,7 @@ import queue
 import signal
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ class _Tally:
     indexed: int = 0
     skipped: int = 0
     faces: int = 0
-    timings: dict[str, float] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
     done: bool = False
     exited_at: float | None = None
 
@@ -191,7 +191,7 @@ class _Run:
         report.faces = sum(t.faces for t in self.tallies.values())
         report.timings = {}
         for t in self.tallies.values():
-            for stage, seconds in (t.timings or {}).items():
+            for stage, seconds in t.timings.items():
                 report.timings[stage] = report.timings.get(stage, 0.0) + seconds
         report.seconds = time.perf_counter() - self.started
         if self.progress is not None:

@@ -21,7 +21,7 @@ import argparse
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from common import DATA, DOCS, fresh_database, machine, markdown_table, require
@@ -64,23 +64,44 @@ point "Why 3x is not reached" below.
   faces over 200 px, 0.983 (0.913) at 100 to 200 px, 0.911 (0.770) under 100 px, where the
   landmarks of a small face move with the detector's input. tests/test_reduced_decoding.py
   checks boxes, embeddings and the hand-drawn faces.
-- **Skipping the 640 pass** where the 256 pass found large faces: not done. A photo with a
-  face close to the camera often holds smaller ones behind it, which only the 640 pass sees,
-  and no face may be lost.
-- **A non-square detector input** (640x480 for a 4:3 or 3:2 photo instead of a letterboxed
-  640x640): measured on the Xeon, not done. SCRFD on two OpenVINO streams takes 4.5 ms a
-  photo at 640x448 or 640x480 against 7.1 at 640x640; over the shared photos, pgface's
-  detection (one caller, both passes, the second of two rounds) took 1.90 s against 2.16 s,
-  with the same 286 faces (none lost or added, matched boxes at IoU 0.98 or more). That is an
-  eighth of detection and about 4 % of indexing there, for one more compiled model per
-  shape (0.3 s each, twice, in every new process without the cache) and boxes that no longer
-  equal insightface's to the bit near the edge the padding moved
-  (bench/insightface_equivalence.py).
+- **Skipping the 640 pass where the 256 pass shows no sign of a face it missed**: measured,
+  not done (`python bench/second_pass.py --repeat 5`, docs/benchmarks-second-pass.md,
+  2026-12-01). The 640 pass is a third of indexing on the shared photos: without it `pgface
+  index` runs 1.50x faster and stores 240 faces instead of 286. The sign tried: the 256
+  pass's highest candidate score away from the faces it found (read down to 0.01; the
+  threshold is 0.5). On the shared photos every photo where the 640 pass adds a face has a
+  sign of 0.365 or more, and a gate of 0.1 would skip 71 % of the second pass's time and
+  lose nothing. The same faces made relatively smaller (the group and detection-truth photos
+  on a grey canvas 1.5 to 3 times their size, as in a wider shot) break it: the faces only
+  the 640 pass finds there leave signs down to 0.053, a gate of 0.1 loses 24 of them, and a
+  gate of 0.05, which loses none, skips 3 % of the time. A gate that saves time would be
+  tuned to the shared photos' framing, and no face may be lost.
+- **A canvas cut to the photo's shape**: measured, not done (same command and page). The
+  photo scaled as before but padded to 640x480, 480x640, 256x192 or 192x256 where it fits
+  (4:3, 3:2 and 16:9 photos do), or to the next of 1/2, 9/16, 2/3 and 3/4 of the square:
+  detection alone (one thread, both passes, the shared photos) 1.19x and 1.21x faster, the
+  same 246 faces; `pgface index` end to end 0.99x and 1.04x (medians of 5 rotations; an
+  earlier run 1.07x and 1.02x, and 1.02x for the 3/4 canvas over 8 alternations), for 4 or
+  16 more compiled models (0.8 and 3.5 s to compile without the cache) and boxes that move
+  where the padding did (lowest IoU 0.857 against the square's, for a face 125 pixels above
+  the bottom of a 500x375 photo that the 480-high canvas leaves unpadded); boxes would no
+  longer equal insightface's (bench/insightface_equivalence.py) on a photo that is not
+  square. A gain this machine's noise hides does not pay for that.
 - **int8 recognition**: no faster on the AMD EPYC (AVX2). `python bench/int8_model.py --limit 200`
   (2026-11-30, 200 DevTest pairs): per face in batches of 32, OpenVINO fp32 (pgface's default)
   16.69 ms, ONNX Runtime fp32 21.89 ms, the int8 model with QDQ on the convolutions' inputs on
   OpenVINO 16.48 ms (1.01x), with ONNX Runtime's own placement 27.07 to 35.44 ms (slower);
   on an AMX Xeon earlier, 0.94x bf16's speed (docs/benchmarks-int8.md).
+- **Where the CPU goes while pgface indexes the shared photos** (Xeon, 2026-12-01: `perf
+  record -F 499 -g python bench/indexing.py --only shared --pipelines pgface --repeat 3`,
+  samples by library, the models' loading included): OpenVINO's inference 44.7 % (its
+  generated kernels 37.7, the plugin 6.2, TBB 0.8), libjpeg-turbo 14.2 %, the Python
+  interpreter 10.0 %, OpenCV 9.2 % (resizing, alignment, thumbnails), libc 7.2 % (copies
+  3.5), the kernel 6.9 % (page faults and zeroing of new arrays, scheduling), numpy 2.3 %,
+  nothing else over 1 % (the idle threads of numpy's and scipy's OpenBLAS 0.9, WebP
+  thumbnails 0.5, PNG inflate 0.5). No overhead is near the fifth of the time that 3x lacks
+  there: the work itself, decoding 150 to 4,600 pixel photos (several of them progressive
+  JPEGs) and two detector passes, fills both cores.
 - **Why 3x is not reached on the shared photos (both CPUs) and on LFW (AMD), with the same
   models.** On the AMD EPYC (2026-11-30): the recognizer (w600k_mbf) is 0.44 GMACs a face;
   OpenVINO runs it at 31.6 ms a face on one core (16.2 ms on both; batches of 2 to 64 within
@@ -250,17 +271,20 @@ def truth_found(photo_set: PhotoSet, run: dict) -> tuple[int, int]:
     return photo_set.truth_faces - lost, lost
 
 
-def measure(photo_set: PhotoSet, repeat: int) -> dict[str, list[dict]]:
-    """Every pipeline REPEAT times, interleaved in a rotating order."""
+def measure(photo_set: PhotoSet, repeat: int, names: Sequence[str] = PIPELINES
+            ) -> dict[str, list[dict]]:
+    """Each of the named pipelines REPEAT times, interleaved in a rotating order."""
     paths = photo_set.paths
     pipelines: dict[str, Callable[[], dict]] = {
         BASELINE: lambda: run_seed(paths, "b_seed256", 256),
         PIPELINES[1]: lambda: run_seed(paths, "b_seed640", 640),
         PIPELINES[2]: lambda: run_pgface(paths, "b_pgface"),
     }
+    pipelines = {name: run for name, run in pipelines.items() if name in names}
     runs: dict[str, list[dict]] = {name: [] for name in pipelines}
     for number in range(repeat):
-        order = list(pipelines)[number % 3:] + list(pipelines)[:number % 3]
+        shift = number % len(pipelines)
+        order = list(pipelines)[shift:] + list(pipelines)[:shift]
         for name in order:
             runs[name].append(pipelines[name]())
             print(f"  {photo_set.name}: {name}: {runs[name][-1]['seconds']:.2f} s", flush=True)
@@ -313,6 +337,9 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="a short run that writes nothing")
     parser.add_argument("--only", choices=("lfw", "shared", "phone"),
                         help="measure one set (prints, writes nothing)")
+    parser.add_argument("--pipelines", choices=("seed", "pgface"),
+                        help="run only the seed loops or only pgface (prints, writes nothing; "
+                             "for a profiler, say `perf record -g`)")
     args = parser.parse_args()
     repeat = 1 if args.smoke else max(1, args.repeat)
     rows, stage_rows = [], []
@@ -321,22 +348,24 @@ def main() -> None:
     truth_note = f"{sets[1].truth_faces} faces in {len(sets[1].truth)} photos"
     if args.only:
         sets = [sets[("lfw", "shared", "phone").index(args.only)]]
+    names = {None: PIPELINES, "seed": PIPELINES[:2], "pgface": PIPELINES[2:]}[args.pipelines]
     for photo_set in sets:
-        runs = measure(photo_set, repeat)
+        runs = measure(photo_set, repeat, names)
         chosen = {name: median_run(r) for name, r in runs.items()}
-        base = chosen[BASELINE]
-        for name in PIPELINES:
+        base = chosen.get(BASELINE)  # None when only pgface ran: no ratios
+        for name in names:
             r = chosen[name]
             times = [x["seconds"] for x in runs[name]]
             spread = f" ({min(times):.2f}-{max(times):.2f})" if len(times) > 1 else ""
             found, lost = truth_found(photo_set, r)
-            photos_ratio = (r["photos"] / r["seconds"]) / (base["photos"] / base["seconds"])
-            faces_ratio = (r["faces"] / r["seconds"]) / (base["faces"] / base["seconds"])
+            photos_ratio, faces_ratio = (
+                [f"{(r[k] / r['seconds']) / (base[k] / base['seconds']):.2f}x"
+                 for k in ("photos", "faces")] if base is not None else ["-", "-"])
             rows.append([photo_set.name, name, r["provider"], r["photos"], r["faces"],
                          f"{found} / {lost}" if photo_set.truth else "-",
                          f"{r['seconds']:.2f}{spread}", f"{r['photos'] / r['seconds']:.1f}",
-                         f"{r['faces'] / r['seconds']:.1f}", f"{photos_ratio:.2f}x",
-                         f"{faces_ratio:.2f}x", f"{r['load']:.1f}"])
+                         f"{r['faces'] / r['seconds']:.1f}", photos_ratio,
+                         faces_ratio, f"{r['load']:.1f}"])
             if r["timings"]:
                 stage_rows.append([photo_set.name, name] + [f"{r['timings'].get(s, 0.0):.2f}"
                                                             for s in STAGES]
@@ -373,7 +402,7 @@ def main() -> None:
         "threads; one worker per core reads, decodes, detects and aligns while the main "
         "thread embeds and stores, so stages add up to more than the wall time):"
         f"\n\n{stages}\n")
-    if args.smoke or args.only:
+    if args.smoke or args.only or args.pipelines:
         print(text)
         return
     page = DOCS / "benchmarks-indexing.md"

@@ -98,8 +98,8 @@ point "Why 3x is not reached" below.
   generated kernels 37.7, the plugin 6.2, TBB 0.8), libjpeg-turbo 14.2 %, the Python
   interpreter 10.0 %, OpenCV 9.2 % (resizing, alignment, thumbnails), libc 7.2 % (copies
   3.5), the kernel 6.9 % (page faults and zeroing of new arrays, scheduling), numpy 2.3 %,
-  nothing else over 1 % (the idle threads of numpy's and scipy's OpenBLAS 0.9, WebP
-  thumbnails 0.5, PNG inflate 0.5). No overhead is near the fifth of the time that 3x lacks
+  nothing else over 1 % (the idle threads of numpy's and scipy's OpenBLAS 0.9, decoding
+  WebP photos 0.5, PNG inflate 0.5). No overhead is near the fifth of the time that 3x lacks
   there: the work itself, decoding 150 to 4,600 pixel photos (several of them progressive
   JPEGs) and two detector passes, fills both cores.
 - **Why 3x is not reached on the shared photos (both CPUs) and on LFW (AMD), with the same

@@ -3,6 +3,8 @@ only: pgface against the seed loop as the seed wrote it (FaceAnalysis at det 256
 per face), the same loop at det 640, on the same photos and model files, in the same run.
 
     python bench/indexing.py [--lfw 500] [--repeat 5] [--smoke]
+    python bench/indexing.py --only shared --pipelines pgface   # one set, one side; for
+                                                                # a profiler (writes nothing)
 
 Sets: a shuffled subset of LFW View 1, every photo of ../shared/data/photos, and phone-size
 photos (12 to 48 MP JPEGs stored turned with an EXIF orientation) made from the shared group

@@ -10,6 +10,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from pgface.imaging import IMAGE_SUFFIXES
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PGFACE_TEST_DATA", REPO.parent / "shared" / "data"))
 DOCS = REPO / "docs"
@@ -39,6 +41,11 @@ def machine() -> str:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (f"{model} ({', '.join(extras) or 'no AVX-512/AMX'}), {cores} cores, "
             f"{memory:.0f} GiB, {platform.system()} {platform.release()}, no GPU")
+
+
+def photos_under(folder: Path) -> list[Path]:
+    """The photo files under folder (by suffix, as pgface's walk takes them), sorted."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def server_url() -> str:

@@ -26,13 +26,14 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from common import DATA, DOCS, fresh_database, machine, markdown_table, require
+from common import DATA, DOCS, fresh_database, machine, markdown_table, photos_under, require
 from phone_set import phone_set
 from seed import SeedPipeline
 from truth import missed, truth_boxes
 
 from pgface import Pgface, Settings
-from pgface.imaging import IMAGE_SUFFIXES
+from pgface.library import build_analyzer
+from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import resolve_pack
 from pgface.paths import canonical
 
@@ -69,26 +70,26 @@ point "Why 3x is not reached" below.
 - **Skipping the 640 pass where the 256 pass shows no sign of a face it missed**: measured,
   not done (`python bench/second_pass.py --repeat 5`, docs/benchmarks-second-pass.md,
   2026-12-01). The 640 pass is a third of indexing on the shared photos: without it `pgface
-  index` runs 1.50x faster and stores 240 faces instead of 286. The sign tried: the 256
-  pass's highest candidate score away from the faces it found (read down to 0.01; the
-  threshold is 0.5). On the shared photos every photo where the 640 pass adds a face has a
-  sign of 0.365 or more, and a gate of 0.1 would skip 71 % of the second pass's time and
-  lose nothing. The same faces made relatively smaller (the group and detection-truth photos
-  on a grey canvas 1.5 to 3 times their size, as in a wider shot) break it: the faces only
-  the 640 pass finds there leave signs down to 0.053, a gate of 0.1 loses 24 of them, and a
-  gate of 0.05, which loses none, skips 3 % of the time. A gate that saves time would be
+  index` runs 1.44x faster (1.50x in an earlier run) and stores 240 faces instead of 286. The
+  sign tried: the 256 pass's highest candidate score away from the faces it found (read down
+  to 0.01; the threshold is 0.5). On the shared photos every photo where the 640 pass adds a
+  face has a sign of 0.365 or more, and a gate of 0.1 would skip 71 % of the second pass's
+  time and lose nothing. The same faces made relatively smaller (the group and detection-truth
+  photos on a grey canvas 1.5 to 3 times their size, as in a wider shot) break it: the faces
+  only the 640 pass finds there leave signs down to 0.053, a gate of 0.1 loses 24 of them, and
+  a gate of 0.05, which loses none, skips 4 % of the time. A gate that saves time would be
   tuned to the shared photos' framing, and no face may be lost.
-- **A canvas cut to the photo's shape**: measured, not done (same command and page). The
-  photo scaled as before but padded to 640x480, 480x640, 256x192 or 192x256 where it fits
-  (4:3, 3:2 and 16:9 photos do), or to the next of 1/2, 9/16, 2/3 and 3/4 of the square:
-  detection alone (one thread, both passes, the shared photos) 1.19x and 1.21x faster, the
-  same 246 faces; `pgface index` end to end 0.99x and 1.04x (medians of 5 rotations; an
-  earlier run 1.07x and 1.02x, and 1.02x for the 3/4 canvas over 8 alternations), for 4 or
-  16 more compiled models (0.8 and 3.5 s to compile without the cache) and boxes that move
-  where the padding did (lowest IoU 0.857 against the square's, for a face 125 pixels above
-  the bottom of a 500x375 photo that the 480-high canvas leaves unpadded); boxes would no
-  longer equal insightface's (bench/insightface_equivalence.py) on a photo that is not
-  square. A gain this machine's noise hides does not pay for that.
+- **A canvas cut to the photo's shape**: measured, not done (same command and page). The photo
+  scaled as before but padded to 640x480, 480x640, 256x192 or 192x256 where it fits (4:3, 3:2
+  and 16:9 photos do), or to the next of 1/2, 9/16, 2/3 and 3/4 of the square: detection alone
+  (one thread, both passes, the shared photos) 1.21x and 1.25x faster, the same 246 faces;
+  `pgface index` end to end 0.97x and 0.98x (medians of 5 rotations; earlier runs 0.99x and
+  1.04x, 1.07x and 1.02x, and 1.02x for the 3/4 canvas over 8 alternations), for 4 or 16 more
+  compiled models (a run's start-up 1.7 and 3.7 s against 0.8, the slowest of the runs) and
+  boxes that move where the padding did (lowest IoU 0.857 against the square's, for a face 125
+  pixels above the bottom of a 500x375 photo that the 480-high canvas leaves unpadded); boxes
+  would no longer equal insightface's (bench/insightface_equivalence.py) on a photo that is
+  not square. A gain this machine's noise hides does not pay for that.
 - **int8 recognition**: no faster on the AMD EPYC (AVX2). `python bench/int8_model.py --limit 200`
   (2026-11-30, 200 DevTest pairs): per face in batches of 32, OpenVINO fp32 (pgface's default)
   16.69 ms, ONNX Runtime fp32 21.89 ms, the int8 model with QDQ on the convolutions' inputs on
@@ -218,7 +219,7 @@ def photo_sets(lfw_count: int, smoke: bool) -> list[PhotoSet]:
     photos = require(DATA / "photos")
     truth_folder = photos / "detection-truth"
     truth = truth_boxes(truth_folder)
-    shared = sorted(p for p in photos.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    shared = photos_under(photos)
     phone_sources = sorted((photos / "groups").glob("*.jpg")) + [
         truth_folder / name for name in sorted(truth)]
     phones = phone_set(phone_sources[:4] if smoke else phone_sources)
@@ -236,10 +237,11 @@ def photo_sets(lfw_count: int, smoke: bool) -> list[PhotoSet]:
     return sets
 
 
-def run_pgface(paths: list[Path], database: str) -> dict:
+def run_pgface(paths: list[Path], database: str,
+               analyzer_class: type[FaceAnalyzer] = FaceAnalyzer) -> dict:
     started = time.perf_counter()
     settings = Settings(database_url=fresh_database(database))
-    with Pgface(settings) as pf:
+    with Pgface(settings, analyzer=build_analyzer(settings, analyzer_class)) as pf:
         pf.analyzer.warm_up()  # load and compile the models before the clock
         pf.pool  # noqa: B018 - and open the pool (migrations) before the clock
         load = time.perf_counter() - started

@@ -33,10 +33,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-from common import DATA, DOCS, fresh_database, machine, markdown_table, require
+from common import DATA, DOCS, fresh_database, machine, markdown_table, photos_under, require
 
 from pgface import Pgface, Settings
-from pgface.imaging import IMAGE_SUFFIXES
 from pgface.models import sessions
 from pgface.models.packs import resolve_pack
 
@@ -157,8 +156,7 @@ def main() -> None:
         raise SystemExit("this benchmark needs at least two cores")
     lfw = sorted(require(DATA / "lfw-view1" / "images").rglob("*.jpg"))
     random.Random(7).shuffle(lfw)
-    shared = sorted(p for p in require(DATA / "photos").rglob("*")
-                    if p.suffix.lower() in IMAGE_SUFFIXES)
+    shared = photos_under(require(DATA / "photos"))
     lfw, shared = (lfw[:20], shared[:20]) if args.smoke else (lfw[: args.lfw], shared)
     photo_sets = {f"LFW View 1 ({len(lfw)} photos, 250x250)": lfw,
                   f"shared photos ({len(shared)} files, 150x150 to 2000x1428)": shared}

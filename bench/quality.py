@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from common import DATA, DOCS, machine, markdown_table, require
+from common import DATA, DOCS, machine, markdown_table, photos_under, require
 
 from pgface.config import CALIBRATED_THRESHOLDS, Settings
-from pgface.imaging import IMAGE_SUFFIXES, read_photo
+from pgface.imaging import read_photo
 from pgface.lfw import central_face_index, evaluate, read_pairs
 from pgface.library import build_analyzer
 from pgface.models import quality
@@ -84,7 +84,7 @@ def run_photos(analyzer: FaceAnalyzer, settings: Settings) -> dict[str, list[Mea
     for name in PHOTO_SETS:
         folder = root / name
         faces: list[Measured] = []
-        for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+        for path in photos_under(folder):
             measured = measure(analyzer, settings, path, folder)
             if name == "detection-truth":
                 for m in measured:  # photos the XML files do not cover stay None

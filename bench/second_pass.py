@@ -35,12 +35,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from common import DATA, DOCS, fresh_database, machine, markdown_table, require
+from common import DATA, DOCS, machine, markdown_table, photos_under, require
+from indexing import run_pgface
 from truth import overlap
 
-from pgface import Pgface, Settings
+from pgface import Settings
 from pgface.errors import ImageError
-from pgface.imaging import IMAGE_SUFFIXES, read_photo
+from pgface.imaging import read_photo
 from pgface.library import build_analyzer
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.scrfd import SCRFD
@@ -64,6 +65,11 @@ class FittedCanvas(FaceAnalyzer):
         height, width = image.shape[:2]
         return [fitted(size[0], height, width, self.fractions)
                 for size in super().sizes_for(image)]
+
+    def warm_up(self) -> None:
+        """pgface's warm-up, and the cut canvases' shapes compiled too."""
+        super().warm_up()
+        self._load()[0].session.compile_shapes(self.extra_shapes())
 
     def extra_shapes(self) -> list[tuple[int, int, int, int]]:
         shapes = []
@@ -100,21 +106,11 @@ def fitted(size: int, height: int, width: int, fractions: Sequence[float]) -> tu
     return (size, side) if width >= height else (side, size)
 
 
-def analyzer_of(cls: type[FaceAnalyzer], settings: Settings, threads: int = 0) -> FaceAnalyzer:
-    base = build_analyzer(settings)
-    return cls(base.pack, base.providers, threads=threads or base.threads,
-               det_sizes=[s for s, _ in base.det_sizes], det_threshold=base.det_threshold,
-               min_face_size=base.min_face_size, batch_size=base.batch_size,
-               cache_dir=base.cache_dir, batch_detection=base.batch_detection)
-
-
 def shared_images(keep_side: int) -> list[tuple[str, np.ndarray]]:
     """The shared photos the second pass runs on (longest side over 256), decoded as the
     indexer decodes them."""
     out = []
-    for path in sorted(require(DATA / "photos").rglob("*")):
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
+    for path in photos_under(require(DATA / "photos")):
         try:
             image = read_photo(path, 1 << 30, 1 << 30, keep_side=keep_side).image
         except ImageError:
@@ -202,14 +198,6 @@ def rotated(names: Sequence[str], number: int) -> list[str]:
     return [*names[shift:], *names[:shift]]
 
 
-def compile_extra(analyzer: FaceAnalyzer) -> float:
-    """Seconds to compile the extra input shapes of a cut canvas (0 for the square)."""
-    started = time.perf_counter()
-    if isinstance(analyzer, FittedCanvas):
-        analyzer._load()[0].session.compile_shapes(analyzer.extra_shapes())
-    return time.perf_counter() - started
-
-
 def agreement(square: Sequence[Sequence], other: Sequence[Sequence]) -> str:
     """How the boxes of a variant match the square canvas's, photo by photo."""
     lowest, unmatched = 1.0, 0
@@ -223,7 +211,7 @@ def agreement(square: Sequence[Sequence], other: Sequence[Sequence]) -> str:
 
 
 def timed_rows(what: str, times: dict[str, list[float]], photos: int,
-               faces: dict[str, int], boxes: dict[str, str], compiles: dict[str, float]
+               faces: dict[str, int], boxes: dict[str, str], startups: dict[str, float]
                ) -> list[list[object]]:
     base = statistics.median(times[next(iter(VARIANTS))])
     rows = []
@@ -231,19 +219,20 @@ def timed_rows(what: str, times: dict[str, list[float]], photos: int,
         median = statistics.median(runs)
         rows.append([what, name, photos, faces[name],
                      f"{median:.2f} ({min(runs):.2f}-{max(runs):.2f})", f"{base / median:.2f}x",
-                     boxes.get(name, "-"),
-                     f"{compiles[name]:.1f}" if issubclass(VARIANTS[name], FittedCanvas) else "-"])
+                     boxes.get(name, "-"), f"{startups[name]:.1f}"])
     return rows
 
 
 def detection_alone(settings: Settings, images: Sequence[tuple[str, np.ndarray]],
                     repeat: int) -> list[list[object]]:
     """Both passes over every image on one thread, the variants in a rotating order."""
-    analyzers = {name: analyzer_of(cls, settings, threads=1) for name, cls in VARIANTS.items()}
-    compiles = {}
+    one_thread = settings.model_copy(update={"threads": 1})
+    analyzers = {name: build_analyzer(one_thread, cls) for name, cls in VARIANTS.items()}
+    startups = {}
     for name, analyzer in analyzers.items():
+        started = time.perf_counter()
         analyzer.warm_up()
-        compiles[name] = compile_extra(analyzer)
+        startups[name] = time.perf_counter() - started
     times: dict[str, list[float]] = {name: [] for name in VARIANTS}
     found: dict[str, list] = {}
     for number in range(repeat):
@@ -255,30 +244,23 @@ def detection_alone(settings: Settings, images: Sequence[tuple[str, np.ndarray]]
     boxes = {name: agreement(square, found[name]) for name in list(VARIANTS)[1:]}
     faces = {name: sum(len(f) for f in found[name]) for name in VARIANTS}
     return timed_rows("detection alone (one thread)", times, len(images), faces, boxes,
-                      compiles)
+                      startups)
 
 
-def indexing(settings: Settings, paths: list[Path], repeat: int) -> list[list[object]]:
-    """The indexer end to end with each variant, in a rotating order, a fresh database each
-    run; the models loaded and every shape compiled before the clock."""
+def indexing(paths: list[Path], repeat: int) -> list[list[object]]:
+    """The indexer end to end with each variant (bench/indexing.py's run: a fresh database,
+    the models loaded and every shape compiled before the clock), in a rotating order."""
     times: dict[str, list[float]] = {name: [] for name in VARIANTS}
     faces: dict[str, int] = {}
-    compiles = dict.fromkeys(VARIANTS, 0.0)
+    startups = dict.fromkeys(VARIANTS, 0.0)
     for number in range(repeat):
         for name in rotated(list(VARIANTS), number):
-            run_settings = settings.model_copy(
-                update={"database_url": fresh_database("b_second_pass")})
-            analyzer = analyzer_of(VARIANTS[name], run_settings)
-            with Pgface(run_settings, analyzer=analyzer) as pf:
-                analyzer.warm_up()
-                compiles[name] = max(compiles[name], compile_extra(analyzer))
-                pf.pool  # noqa: B018 - migrations before the clock
-                report = pf.index(paths)
-            assert not report.failures, report.failures
-            times[name].append(report.seconds)
-            faces[name] = report.faces
-            print(f"  indexing, {name}: {report.seconds:.2f} s", flush=True)
-    return timed_rows("pgface index, in process", times, len(paths), faces, {}, compiles)
+            run = run_pgface(paths, "b_second_pass", VARIANTS[name])
+            times[name].append(run["seconds"])
+            faces[name] = run["faces"]
+            startups[name] = max(startups[name], run["load"])
+            print(f"  indexing, {name}: {run['seconds']:.2f} s", flush=True)
+    return timed_rows("pgface index, in process", times, len(paths), faces, {}, startups)
 
 
 def main() -> None:
@@ -290,7 +272,7 @@ def main() -> None:
     few = 12 if args.smoke else None
     started = time.time()
     settings = Settings()
-    square = analyzer_of(FaceAnalyzer, settings, threads=1)
+    square = build_analyzer(settings.model_copy(update={"threads": 1}))
     square.warm_up()
     shared = shared_images(settings.decode_keep_side)[:few]
     sets = {"shared photos over 256 px": passes(square, shared),
@@ -298,12 +280,11 @@ def main() -> None:
                 passes(square, padded_images()[:few])}
     summary, gates = gate_tables(sets)
     canvas_rows = detection_alone(settings, shared, repeat)
-    paths = sorted(p for p in (DATA / "photos").rglob("*")
-                   if p.suffix.lower() in IMAGE_SUFFIXES)[:few]
-    canvas_rows += indexing(settings, paths, repeat)
+    canvas_rows += indexing(photos_under(DATA / "photos")[:few], repeat)
     canvas = markdown_table(["what", "detector input", "photos", "faces",
                              f"s, median of {repeat} (range)", "speed vs square",
-                             "boxes against the square's", "compiling the extra shapes, s"],
+                             "boxes against the square's",
+                             "start-up s (slowest run)"],
                             canvas_rows)
     one, five, _ = os.getloadavg()
     text = (
@@ -331,8 +312,9 @@ def main() -> None:
         "alone (one shape per orientation, which 4:3, 3:2 and 16:9 photos all fit), in either "
         "orientation; each shape is one more compiled model per stream setting. The shared "
         "photos; detection alone on one thread (both passes), then `pgface index` in process "
-        "into a fresh database (the analyzer warmed up and every extra shape compiled before "
-        "the clock; the compile time is the last column).\n\n"
+        "into a fresh database. Before the clock, each run loads the models and compiles every "
+        "shape it will use (and `pgface index` opens the database): the start-up column, the "
+        "slowest of the runs, the first compiling what OpenVINO's cache lacks.\n\n"
         f"{canvas}\n")
     print(text)
     if not args.smoke:

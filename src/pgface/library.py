@@ -35,9 +35,11 @@ COVERAGE_RECOUNT_S = 5.0
 COVERAGE_MAX_AGE_S = 60.0
 
 
-def build_analyzer(settings: Settings) -> FaceAnalyzer:
-    """The face analyzer the settings describe; its sessions open on first use."""
-    return FaceAnalyzer(
+def build_analyzer(settings: Settings,
+                   analyzer_class: type[FaceAnalyzer] = FaceAnalyzer) -> FaceAnalyzer:
+    """The face analyzer the settings describe; its sessions open on first use.
+    analyzer_class: FaceAnalyzer or a subclass of it (a benchmark's variant)."""
+    return analyzer_class(
         resolve_pack(settings.model_pack, settings.resolved_models_dir()),
         providers=available_providers(settings.providers),
         threads=settings.threads,

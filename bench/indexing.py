@@ -49,9 +49,13 @@ phone-size set, no hand-drawn face lost.
 
 {targets}
 
-On the Xeon, an earlier run the same day (`--lfw 200 --repeat 3`, a busier machine) gave
-3.36x, 2.09x, 3.38x and 5.01x. Why the shared photos miss on both, and LFW on the AMD, is the
-point "Why 3x is not reached" below.
+On the Xeon the same command's ratios move by a tenth from run to run with the host's load
+(other work shares it). The row above is the latest run, with the detector taking pixels (the
+point on it below); the run just before it, the same code and command on an as busy host
+(load average 2.6 / 3.0 at its end), gave 3.20x, 2.32x, 3.41x and 5.06x; the runs earlier that
+day, before that change, 3.63x, 2.46x, 3.93x and 5.83x (`--lfw 500 --repeat 5`) and 3.36x,
+2.09x, 3.38x and 5.01x (`--lfw 200 --repeat 3`). Why the shared photos miss on both CPUs,
+and LFW on the AMD, is the point "Why 3x is not reached" below.
 
 ### What makes large photos cheaper, and what was left
 
@@ -150,11 +154,34 @@ point "Why 3x is not reached" below.
   the shared photos' 1,500 to 2,500 pixel JPEGs): on the Xeon, 4.12 s (4.11-4.18) for the
   shared photos against 4.28 s (3.60-4.38) at the default in a run just before (`--only
   shared --repeat 3`), the decode stage 2.39 against 2.54 s: within the noise, for more
-  faces aligned from halved pixels. The default stays.
+  faces aligned from halved pixels. The default stays. Decoding alone (simplejpeg, one
+  thread, best of 3, measured once by hand): the shared set's 37 JPEGs of 1,280 pixels or more
+  take 0.95 s in full and 0.78 s at half size, for they are mostly entropy decoding, which no
+  reduction skips (the two largest are progressive: 146 and 118 ms in full, 106 and 89 at
+  half size).
 - **Anchor decoding above the threshold only** (shipped): SCRFD's boxes and landmarks are
   decoded for the anchors that pass the detection threshold, not all of them (the same
   arithmetic on fewer elements; boxes still equal insightface's to the bit): the CPU work
   around a batched detection at 256 went from 1.65 to 0.81 ms a photo.
+- **The detector's pixels normalised inside its compiled model** (shipped, 2026-12-01;
+  `OpenVINOPixelSession`): the letterboxed uint8 canvas goes to OpenVINO as it is, and the
+  preprocessing compiled into the model makes (RGB - 127.5) / 128 inside the layout reorder
+  that its first layer did anyway, instead of numpy's float blob (1.9 ms of a photo's 12 at
+  640 on one thread). Detection alone on the shared photos, both sizes, one thread (`python
+  bench/detector_input.py --repeat 7`, docs/benchmarks-detector-input.md): 1.16x as fast, the
+  same 286 faces, boxes equal to the bit (bf16; within 1e-5 of the model's outputs in f32).
+  `pgface index` on the shared photos, four alternations of `--only shared --pipelines pgface
+  --repeat 3` on a busy host: medians 4.33, 4.50, 4.18 and 4.42 s against 4.59, 4.72, 4.79
+  and 3.95 s with the float blob (0.94x the time, median of the four); on 500 LFW photos,
+  where only the 256 pass runs, 5.77, 5.70 and 5.36 s against 5.67, 5.88 and 5.61 s: the
+  same. The recognizer keeps the float blob: its std of 127.5 rounds differently in bf16
+  (outputs moved by up to 0.03), for 1.5 % of its time.
+- **int8 detection**: no faster than the shipped model once the pixels go in as they are
+  (same command and page: 1.16x the float blob's speed, as the shipped model), and not the
+  same faces: 1 of the 286 lost, 5 new, boxes moved by up to 17 pixels. Fed the float blob
+  (random input, the model alone, one thread; measured once by hand) it had been 8.6 against
+  10.2 ms at 640 and 1.9 against 1.9 ms at 256: what int8 saves in the convolutions, the
+  pixels taken as they are save as well. Not done.
 - **Batching detection across photos**: on the CPU, not done (the workers already run one
   detector stream per core); on a GPU, `SCRFD.detect_batch` (the GPU section below).
 - **Measured on the Xeon on 2026-12-01 and left as they are** (the shared photos; this
@@ -188,7 +215,7 @@ point "Why 3x is not reached" below.
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [
     ["Intel Xeon with AMX (bf16)", "2026-12-01, `--lfw 500 --repeat 5`",
-     "3.63x, met", "2.46x, missed", "3.93x, met", "5.83x, met", "43 / 43 on both sets"],
+     "3.54x, met", "2.56x, missed", "3.63x, met", "5.39x, met", "43 / 43 on both sets"],
     ["AMD EPYC, AVX2, no AVX-512 (fp32)", "2026-11-30, `--lfw 200 --repeat 3`",
      "1.97x, missed", "1.27x, missed", "1.92x, missed", "2.86x, missed",
      "43 / 43 on both sets"],

@@ -24,6 +24,7 @@ SUITE = [
     ("indexing.py", [], ["--smoke"], "benchmarks-indexing.md"),
     ("processes.py", [], ["--smoke"], "benchmarks-processes.md"),
     ("second_pass.py", [], ["--smoke"], "benchmarks-second-pass.md"),
+    ("detector_input.py", [], ["--smoke"], "benchmarks-detector-input.md"),
     ("accuracy.py", [], None, "calibration.md"),
     ("int8_model.py", [], ["--smoke"], "benchmarks-int8.md"),
     ("threshold_scale.py", [], ["--smoke"], "benchmarks-threshold.md"),

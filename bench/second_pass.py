@@ -69,14 +69,15 @@ class FittedCanvas(FaceAnalyzer):
     def warm_up(self) -> None:
         """pgface's warm-up, and the cut canvases' shapes compiled too."""
         super().warm_up()
-        self._load()[0].session.compile_shapes(self.extra_shapes())
+        self._load()[0].compile_sizes(self.extra_sizes())
 
-    def extra_shapes(self) -> list[tuple[int, int, int, int]]:
-        shapes = []
+    def extra_sizes(self) -> list[tuple[int, int]]:
+        """The cut canvases' (width, height) input sizes."""
+        sizes = []
         for size, _ in self.det_sizes:
             for side in sorted({canvas_side(size, f) for f in self.fractions} - {size}):
-                shapes += [(1, 3, side, size), (1, 3, size, side)]
-        return shapes
+                sizes += [(size, side), (side, size)]
+        return sizes
 
 
 class ThreeQuarterCanvas(FittedCanvas):

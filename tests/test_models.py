@@ -20,6 +20,7 @@ from pgface.library import build_analyzer
 from pgface.models import sessions
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import resolve_pack, sample_photos, sha256_file, vectron_model_folder
+from pgface.models.scrfd import INPUT_MEAN, INPUT_STD, SCRFD, letterbox
 from pgface.models.sessions import available_providers
 
 T1 = Path(importlib.util.find_spec("insightface").origin).parent / "data" / "images" / "t1.jpg"
@@ -180,17 +181,66 @@ def test_overlapping_detections_take_parallel_streams_with_the_same_faces(
     alone = analyzer.detect(image)
     session = analyzer._load()[0].session
     assert isinstance(session, sessions.OpenVINOSession)
-    assert not any(parallel for _, parallel in session._compiled)
+    assert not any(parallel for _, parallel, _ in session._compiled)
 
     session._in_flight += 1  # as if another worker were in the middle of an inference
     try:
         overlapped = analyzer.detect(image)
     finally:
         session._in_flight -= 1
-    assert any(parallel for _, parallel in session._compiled)
+    assert any(parallel for _, parallel, _ in session._compiled)
     assert len(overlapped) == len(alone) == 6
     for a, b in zip(alone, overlapped, strict=True):
         assert np.abs(a.bbox - b.bbox).max() < 2.0 and abs(a.det_score - b.det_score) < 0.02
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
+def test_the_detector_takes_pixels_and_finds_what_the_float_blob_finds(
+        models_dir: Path, tmp_path: Path) -> None:
+    """The analyzer's detector session normalises uint8 pixels inside the compiled model;
+    its outputs are the float blob's (to the bit in bf16, within 1e-5 in f32), the variant is
+    kept in the cache folder for the next process, and the recognizer keeps the blob."""
+    pack = resolve_pack("buffalo_sc", models_dir)
+    image = load(T1)
+    sizes = [(256, 256), (640, 640)]
+
+    def detector(pixel_input: bool, cache: Path) -> SCRFD:
+        return SCRFD(sessions.create_session(pack.detector, ["OpenVINO"], 2, static_shapes=True,
+                                             streams=2, cache_dir=cache,
+                                             pixel_input=pixel_input))
+
+    blob, pixels = detector(False, tmp_path / "blob"), detector(True, tmp_path / "pixels")
+    assert isinstance(pixels.session, sessions.OpenVINOPixelSession)
+    assert not hasattr(blob.session, "run_pixels")
+    canvas, _ = letterbox(image, (640, 640))
+    by_blob = blob.session.run(None, {blob.input_name: cv2.dnn.blobFromImage(
+        canvas, 1 / INPUT_STD, (640, 640), (INPUT_MEAN,) * 3, swapRB=True)})
+    by_pixels = pixels.session.run_pixels(None, canvas[np.newaxis], INPUT_MEAN, INPUT_STD)
+    exact = pixels.session.precision == "bf16"
+    for a, b in zip(by_blob, by_pixels, strict=True):
+        assert a.shape == b.shape
+        if exact:
+            assert np.array_equal(a, b)
+        else:
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
+    (blob_boxes, blob_points), (boxes, points) = (d.detect(image, sizes) for d in (blob, pixels))
+    assert len(boxes) == len(blob_boxes) == 6
+    np.testing.assert_allclose(boxes, blob_boxes, rtol=0, atol=0 if exact else 0.01)
+    np.testing.assert_allclose(points, blob_points, rtol=0, atol=0 if exact else 0.01)
+
+    pixels.compile_sizes(sizes)  # the warm-up's call: each size alone and in parallel streams
+    normalisation = (INPUT_MEAN, INPUT_STD)
+    assert {((1, 640, 640, 3), False, normalisation), ((1, 640, 640, 3), True, normalisation),
+            ((1, 256, 256, 3), True, normalisation)} <= set(pixels.session._compiled)
+    kept = sorted(f.name for f in (tmp_path / "pixels").glob("*.xml"))
+    assert any(name.endswith("1x640x640x3-pixels-127.5-128.xml") for name in kept), kept
+    again = detector(True, tmp_path / "pixels")  # as the next process: from the kept variant
+    np.testing.assert_array_equal(again.detect(image, sizes)[0], boxes)
+
+    analyzer = build_analyzer(Settings(models_dir=models_dir, providers=["OpenVINO"]))
+    detector_session, recognizer_session = (m.session for m in analyzer._load())
+    assert isinstance(detector_session, sessions.OpenVINOPixelSession)
+    assert not hasattr(recognizer_session, "run_pixels")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
@@ -230,5 +280,5 @@ def test_a_session_with_fewer_threads_than_cores_leaves_its_caller_on_every_core
     assert seen and all(cores == every_core for cores in seen), seen
     every_thread = sessions.create_session(pack.recognizer, ["OpenVINO"],
                                            threads=len(every_core))
-    assert every_thread._compiled[(None, False)].get_property("ENABLE_CPU_PINNING") is True
-    assert one_thread._compiled[(None, False)].get_property("ENABLE_CPU_PINNING") is False
+    assert every_thread._compiled[(None, False, None)].get_property("ENABLE_CPU_PINNING") is True
+    assert one_thread._compiled[(None, False, None)].get_property("ENABLE_CPU_PINNING") is False

@@ -76,9 +76,11 @@ class FaceAnalyzer:
             if self._detector is None or self._recognizer is None:
                 # While callers overlap (the indexer's workers, concurrent HTTP requests), one
                 # detection stream per core, so they detect side by side instead of queueing.
+                # The detector takes the letterboxed pixels as they are and normalises them
+                # inside its compiled model (sessions.OpenVINOPixelSession).
                 det_session = create_session(self.pack.detector, self.providers, self.threads,
                                              static_shapes=True, streams=self.threads,
-                                             cache_dir=self.cache_dir)
+                                             cache_dir=self.cache_dir, pixel_input=True)
                 detector = SCRFD(det_session, det_threshold=self.det_threshold)
                 rec_session = create_session(self.pack.recognizer, self.providers, self.threads,
                                              cache_dir=self.cache_dir)
@@ -94,9 +96,7 @@ class FaceAnalyzer:
         larger_than_every_size = self.det_sizes[-1][1] + 60  # so that every input size runs
         self.detect(np.zeros((larger_than_every_size,) * 2 + (3,), dtype=np.uint8))
         self.embed_aligned([np.zeros((112, 112, 3), dtype=np.uint8)])
-        compile_shapes = getattr(detector.session, "compile_shapes", None)
-        if compile_shapes is not None:
-            compile_shapes([(1, 3, height, width) for width, height in self.det_sizes])
+        detector.compile_sizes(self.det_sizes)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Every face in a BGR image, largest first."""

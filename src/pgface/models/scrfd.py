@@ -125,11 +125,29 @@ class SCRFD:
     def _forward(self, canvas: np.ndarray
                  ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
         size = tuple(canvas.shape[0:2][::-1])
-        blob = np.ascontiguousarray(cv2.dnn.blobFromImage(
-            canvas, 1.0 / INPUT_STD, size, (INPUT_MEAN, INPUT_MEAN, INPUT_MEAN), swapRB=True),
-            dtype=np.float32)
-        outs = self.session.run(self.output_names, {self.input_name: blob})
+        run_pixels = getattr(self.session, "run_pixels", None)
+        if run_pixels is not None:
+            # The session normalises the pixels where the model runs (OpenVINO's compiled
+            # preprocessing, a GPU): no float blob is made here.
+            outs = run_pixels(self.output_names, canvas[np.newaxis], INPUT_MEAN, INPUT_STD)
+        else:
+            blob = np.ascontiguousarray(cv2.dnn.blobFromImage(
+                canvas, 1.0 / INPUT_STD, size, (INPUT_MEAN, INPUT_MEAN, INPUT_MEAN),
+                swapRB=True), dtype=np.float32)
+            outs = self.session.run(self.output_names, {self.input_name: blob})
         return self._decode(outs, size, 1)[0]
+
+    def compile_sizes(self, sizes: Sequence[tuple[int, int]]) -> None:
+        """Have the session compile every variant it keeps for these (width, height) input
+        sizes of one image now, rather than on a photo's time."""
+        compile_shapes = getattr(self.session, "compile_shapes", None)
+        if compile_shapes is None:
+            return
+        if hasattr(self.session, "run_pixels"):
+            compile_shapes([(1, height, width, 3) for width, height in sizes],
+                           (INPUT_MEAN, INPUT_STD))
+        else:
+            compile_shapes([(1, 3, height, width) for width, height in sizes])
 
     def _decode(self, outs: list[np.ndarray], size: tuple[int, int], items: int
                 ) -> list[tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]]:

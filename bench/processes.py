@@ -60,11 +60,12 @@ def pin_as_openvino_does(pin: bool) -> None:
 
 
 def index_share(url: str, threads: int, processes: int, paths: list[Path], pin: bool,
-                start: Any, done: Any) -> None:
+                photo_batch: int, start: Any, done: Any) -> None:
     """One indexing process: load, wait for the others, index, report (start, end, faces,
     photos, failures, start-up of the processes the run started)."""
     pin_as_openvino_does(pin)
-    with Pgface(Settings(database_url=url, threads=threads, index_processes=processes)) as pf:
+    with Pgface(Settings(database_url=url, threads=threads, index_processes=processes,
+                         photo_batch=photo_batch)) as pf:
         if processes == 1:
             pf.analyzer.warm_up()
         pf.pool  # noqa: B018 - open the pool (migrations) before the clock
@@ -103,13 +104,13 @@ def together(target: Callable[..., None], per_process: list[tuple]) -> list[tupl
     return results
 
 
-def indexing_run(setup: str, paths: list[Path], cores: int) -> dict:
+def indexing_run(setup: str, paths: list[Path], cores: int, photo_batch: int) -> dict:
     how, pin = INDEXING[setup]
     url = fresh_database("b_processes")
     if how == "shares":
-        per_process = [(url, 1, 1, paths[i::cores], pin) for i in range(cores)]
+        per_process = [(url, 1, 1, paths[i::cores], pin, photo_batch) for i in range(cores)]
     else:
-        per_process = [(url, cores, cores if how == "queue" else 1, paths, pin)]
+        per_process = [(url, cores, cores if how == "queue" else 1, paths, pin, photo_batch)]
     results = together(index_share, per_process)
     assert not any(r[4] for r in results), "a photo failed"
     return {"seconds": max(r[1] for r in results) - min(r[0] for r in results),
@@ -161,6 +162,9 @@ def main() -> None:
     photo_sets = {f"LFW View 1 ({len(lfw)} photos, 250x250)": lfw,
                   f"shared photos ({len(shared)} files, 150x150 to 2000x1428)": shared}
     repeat = 1 if args.smoke else args.repeat
+    # A run of no more photos than a batch stays in one process (Pgface.index): the smoke
+    # run's batches are made smaller, so that its processes row does start processes.
+    photo_batch = 8 if args.smoke else Settings().photo_batch
     crops = np.stack([cv2.resize(cv2.imread(str(p)), (112, 112), interpolation=cv2.INTER_AREA)
                       for p in lfw[:32]]).transpose(0, 3, 1, 2).astype(np.float32)
     crops = (crops - 127.5) / 127.5
@@ -181,7 +185,8 @@ def main() -> None:
     rows, index_medians, queue_notes = [], {}, []
     for set_name, paths in photo_sets.items():
         indexing = interleaved(list(INDEXING),
-                               lambda name, paths=paths: indexing_run(name, paths, cores), repeat)
+                               lambda name, paths=paths: indexing_run(name, paths, cores,
+                                                                      photo_batch), repeat)
         index_medians[set_name] = medians(indexing)
         one = index_medians[set_name][INDEXING_SINGLE]
         for name, results in indexing.items():

@@ -50,10 +50,10 @@ phone-size set, no hand-drawn face lost.
 {targets}
 
 On the Xeon the same command's ratios move by a tenth from run to run with the host's load
-(other work shares it). The row above is the latest run, with the detector taking pixels (the
-point on it below); the run just before it, the same code and command on an as busy host
-(load average 2.6 / 3.0 at its end), gave 3.20x, 2.32x, 3.41x and 5.06x; the runs earlier that
-day, before that change, 3.63x, 2.46x, 3.93x and 5.83x (`--lfw 500 --repeat 5`) and 3.36x,
+(other work shares it). The row above is the latest run, with the detector taking pixels and
+OpenVINO's buffers shared (the points on them below). The same evening, with the pixels only:
+3.54x, 2.56x, 3.63x and 5.39x, and 3.20x, 2.32x, 3.41x and 5.06x on a busier host; that
+morning, before both: 3.63x, 2.46x, 3.93x and 5.83x (`--lfw 500 --repeat 5`) and 3.36x,
 2.09x, 3.38x and 5.01x (`--lfw 200 --repeat 3`). Why the shared photos miss on both CPUs,
 and LFW on the AMD, is the point "Why 3x is not reached" below.
 
@@ -176,6 +176,17 @@ and LFW on the AMD, is the point "Why 3x is not reached" below.
   where only the 256 pass runs, 5.77, 5.70 and 5.36 s against 5.67, 5.88 and 5.61 s: the
   same. The recognizer keeps the float blob: its std of 127.5 rounds differently in bf16
   (outputs moved by up to 0.03), for 1.5 % of its time.
+- **OpenVINO's buffers shared with numpy** (shipped, 2026-12-01): besides the cores, the
+  indexer's three threads wait on the interpreter lock (py-spy `--gil`: it is held about a
+  third of the time, and a fifth of that inside OpenVINO's Python layer, which copied each
+  input into the request and each output out of it, and pgface copied the outputs again).
+  Inferences now take the caller's array as it is and give views of the outputs, which
+  `OpenVINOSession` copies once. `pgface index`, alternated with the copies (`--only shared
+  --pipelines pgface --repeat 3`, medians of each run): shared photos 3.63, 3.16, 4.16 and
+  3.81 s against 4.22, 3.43, 4.29 and 4.06 s (faster in 4 of 4; 0.93x the time, the median
+  of the four ratios); 500 LFW photos 5.37 s against 5.53 s (medians of 7 alternations;
+  faster in 5 of 7). The same faces
+  (bench/insightface_equivalence.py, tests).
 - **int8 detection**: no faster than the shipped model once the pixels go in as they are
   (same command and page: 1.16x the float blob's speed, as the shipped model), and not the
   same faces: 1 of the 286 lost, 5 new, boxes moved by up to 17 pixels. Fed the float blob
@@ -186,10 +197,11 @@ and LFW on the AMD, is the point "Why 3x is not reached" below.
   detector stream per core); on a GPU, `SCRFD.detect_batch` (the GPU section below).
 - **Measured on the Xeon on 2026-12-01 and left as they are** (the shared photos; this
   machine's speed varied by up to 1.7x within the hour, so only alternated runs count):
-  OpenVINO taking the inputs without a copy (`share_inputs`: the copy is 3.5 % of py-spy's
-  samples of the indexer, yet 3.25-3.44 s against 3.19-3.28 s, four alternations); a
-  shorter interpreter switch interval (`sys.setswitchinterval(0.0005)`), OpenVINO's pinning
-  off within one process, OpenCV on one thread: no change above the noise. Thumbnails
+  OpenVINO taking the inputs without a copy alone (`share_inputs`: the copy is 3.5 % of
+  py-spy's samples of the indexer, yet 3.25-3.44 s against 3.19-3.28 s, four alternations;
+  with the outputs as well it paid, the point above); a shorter interpreter switch interval
+  (`sys.setswitchinterval(0.0005)`), OpenVINO's pinning off within one process, OpenCV on one
+  thread: no change above the noise. Thumbnails
   resized in two steps (an integer factor first) cut their cost from 0.35 to 0.23 s on one
   thread (PSNR 32 dB or more against the one-step resize), about 2 % of indexing: not done. While
   indexing, both cores are busy 83 to 87 % of the time (sampled every 20 ms; no gap in the
@@ -215,7 +227,7 @@ and LFW on the AMD, is the point "Why 3x is not reached" below.
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [
     ["Intel Xeon with AMX (bf16)", "2026-12-01, `--lfw 500 --repeat 5`",
-     "3.54x, met", "2.56x, missed", "3.63x, met", "5.39x, met", "43 / 43 on both sets"],
+     "3.45x, met", "2.66x, missed", "3.70x, met", "5.49x, met", "43 / 43 on both sets"],
     ["AMD EPYC, AVX2, no AVX-512 (fp32)", "2026-11-30, `--lfw 200 --repeat 3`",
      "1.97x, missed", "1.27x, missed", "1.92x, missed", "2.86x, missed",
      "43 / 43 on both sets"],

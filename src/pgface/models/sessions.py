@@ -34,6 +34,10 @@ OPENVINO = "OpenVINO"
 CPU = "CPUExecutionProvider"
 # Seconds a session keeps to its parallel streams after two inferences last overlapped.
 OVERLAP_MEMORY = 1.0
+# OpenVINO's Python layer copies the input into the request and each output out of it while
+# holding the interpreter lock (a fifth of the time the indexer's threads held it); shared, the
+# request reads the caller's array and `_infer` makes the one copy of each output it returns.
+SHARED_BUFFERS = {"share_inputs": True, "share_outputs": True}
 
 # A compiled variant of an OpenVINO model: its input shape (None: the dynamic model), whether it
 # runs parallel streams, and the pixel normalisation (mean, std) compiled into it (None: it
@@ -288,10 +292,10 @@ class OpenVINOSession:
                 # OpenVINO can deadlock when two threads make their first inference at once.
                 with self._compile_lock:
                     request = self._compiled_for(key).create_infer_request()
-                    results = request.infer(inputs)
+                    results = request.infer(inputs, **SHARED_BUFFERS)
                 requests[key] = request
             else:
-                results = request.infer(inputs)
+                results = request.infer(inputs, **SHARED_BUFFERS)
         finally:
             with self._flight_lock:
                 self._in_flight -= 1

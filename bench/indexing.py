@@ -168,8 +168,9 @@ and LFW on the AMD, is the point "Why 3x is not reached" below.
   preprocessing compiled into the model makes (RGB - 127.5) / 128 inside the layout reorder
   that its first layer did anyway, instead of numpy's float blob (1.9 ms of a photo's 12 at
   640 on one thread). Detection alone on the shared photos, both sizes, one thread (`python
-  bench/detector_input.py --repeat 7`, docs/benchmarks-detector-input.md): 1.16x as fast, the
-  same 286 faces, boxes equal to the bit (bf16; within 1e-5 of the model's outputs in f32).
+  bench/detector_input.py --repeat 9`, docs/benchmarks-detector-input.md): 1.20x as fast
+  (1.16x and 1.44x in two earlier runs, the second on a slower host), the same 286 faces,
+  boxes equal to the bit (bf16; within 1e-5 of the model's outputs in f32).
   `pgface index` on the shared photos, four alternations of `--only shared --pipelines pgface
   --repeat 3` on a busy host: medians 4.33, 4.50, 4.18 and 4.42 s against 4.59, 4.72, 4.79
   and 3.95 s with the float blob (0.94x the time, median of the four); on 500 LFW photos,
@@ -187,12 +188,21 @@ and LFW on the AMD, is the point "Why 3x is not reached" below.
   of the four ratios); 500 LFW photos 5.37 s against 5.53 s (medians of 7 alternations;
   faster in 5 of 7). The same faces
   (bench/insightface_equivalence.py, tests).
-- **int8 detection**: no faster than the shipped model once the pixels go in as they are
-  (same command and page: 1.16x the float blob's speed, as the shipped model), and not the
-  same faces: 1 of the 286 lost, 5 new, boxes moved by up to 17 pixels. Fed the float blob
-  (random input, the model alone, one thread; measured once by hand) it had been 8.6 against
-  10.2 ms at 640 and 1.9 against 1.9 ms at 256: what int8 saves in the convolutions, the
-  pixels taken as they are save as well. Not done.
+- **Batches prepared without a barrier between them**: measured, not done. Each batch's
+  photos are analysed on the workers and waited for before the next batch is read, so one
+  worker may idle while the other finishes a batch's last large photo. With the analyses
+  queued instead (the next batch read and queued behind them), the cores were busy 92, 90,
+  90 and 89 % of the indexing time against 89, 89, 90 and 90 % (shared photos, sampled
+  from /proc/stat every 20 ms, alternated), and `pgface index` took 3.77, 4.47, 4.56 and
+  3.73 s against 3.80, 5.16, 3.76 and 4.24 s: the tenth of the cores left idle is not at
+  the batches' ends (it is highest in the run's first and last tenths).
+- **int8 detection**: not done. Fed the pixels too, it detected at 1.33x the float blob's
+  speed against the shipped model's 1.20x (same command and page; 1.16x against 1.16x and
+  1.45x against 1.44x in the two earlier runs): at most a tenth of detection's time, for
+  faces that are not the same (1 of the 286 lost, 5 new, boxes moved by up to 17 pixels)
+  and a calibrated model to build and check for each pack. Fed the float blob (random input,
+  the model alone, one thread; measured once by hand) it took 8.6 against 10.2 ms at 640 and
+  1.9 against 1.9 ms at 256.
 - **Batching detection across photos**: on the CPU, not done (the workers already run one
   detector stream per core); on a GPU, `SCRFD.detect_batch` (the GPU section below).
 - **Measured on the Xeon on 2026-12-01 and left as they are** (the shared photos; this

@@ -310,11 +310,11 @@ class OpenVINOPixelSession(OpenVINOSession):
     OpenVINO's preprocessing, compiled into the model, makes the float input (RGB - mean) / std
     in N x 3 x H x W itself, inside the reorder that its first layer does anyway: SCRFD on the
     shared photos (both input sizes, one thread) detects 1.16x to 1.44x as fast in three runs,
-    where numpy's blob alone took 1.9 ms of a photo's 12 at 640
-    (docs/benchmarks-detector-input.md). For SCRFD
-    (mean 127.5, std 128, a power of two) the outputs are the float blob's to the bit in bf16,
-    and within 1e-5 in f32 (another order of summation). The recognizer keeps the blob: its std
-    of 127.5 rounds differently in bf16 (outputs moved by up to 0.03), for 1.5 % of its time.
+    where numpy's blob alone took 1.9 ms of a photo's 12 at 640 (docs/benchmarks-detector-
+    input.md). For SCRFD (mean 127.5, std 128, a power of two) the outputs are the float
+    blob's to the bit in bf16, and within 1e-5 in f32 (another order of summation). The
+    recognizer keeps the blob: its std of 127.5 rounds differently in bf16 (outputs moved by
+    up to 0.03), for 1.5 % of its time.
     """
 
     def run_pixels(self, output_names: Sequence[str] | None, pixels: np.ndarray, mean: float,

@@ -28,14 +28,8 @@ import cv2
 import numpy as np
 import onnx
 from common import DATA, DOCS, machine, markdown_table, photos_under, require
-from int8_model import prepared_for_quantisation
-from onnxruntime.quantization import (
-    CalibrationDataReader,
-    CalibrationMethod,
-    QuantFormat,
-    QuantType,
-    quantize_static,
-)
+from int8_model import build_int8, prepared_for_quantisation
+from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantType
 from truth import missed, overlap, truth_boxes
 
 from pgface import Settings
@@ -91,15 +85,12 @@ class Calibration(CalibrationDataReader):
 
 
 def int8_detector(fp32_model: Path, folder: Path, calibration_photos: int) -> Path:
+    """SCRFD in int8 with bench/int8_model.py's Conv-input recipe (SCRFD has no grouped
+    convolution for it to keep in float)."""
     prepared = prepared_for_quantisation(fp32_model, folder)
-    quantized = folder / "scrfd.int8-conv-inputs-u8-minmax.onnx"
     input_name = onnx.load(str(prepared)).graph.input[0].name
-    quantize_static(
-        str(prepared), str(quantized), Calibration(input_name, calibration_photos),
-        quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
-        activation_type=QuantType.QUInt8, calibrate_method=CalibrationMethod.MinMax,
-        op_types_to_quantize=["Conv"],
-        extra_options={"OpTypesToExcludeOutputQuantization": ["Conv"]})
+    quantized, _ = build_int8(prepared, "conv-inputs", Calibration(input_name, calibration_photos),
+                              folder, QuantType.QUInt8, CalibrationMethod.MinMax)
     return quantized
 
 

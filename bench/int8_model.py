@@ -253,10 +253,12 @@ def grouped_convs(model_path: Path) -> list[str]:
     return names
 
 
-def build_int8(prepared: Path, recipe_key: str, calibration_blob: np.ndarray, folder: Path,
+def build_int8(prepared: Path, recipe_key: str,
+               calibration: np.ndarray | CalibrationDataReader, folder: Path,
                activation_type: QuantType, method: CalibrationMethod) -> tuple[Path, list[str]]:
     """Static QDQ int8 with per-channel int8 weights; returns its path and the Convs kept
-    in float."""
+    in float. calibration: the model's inputs as one array (run in small batches), or a
+    reader of them (inputs of several shapes, a detector's)."""
     recipe = RECIPES[recipe_key]
     kept_float = grouped_convs(prepared) if recipe.grouped_conv_in_float else []
     activations = "s8" if activation_type == QuantType.QInt8 else "u8"
@@ -264,7 +266,9 @@ def build_int8(prepared: Path, recipe_key: str, calibration_blob: np.ndarray, fo
                           f"{method.name.lower()}.onnx")
     input_name = onnx.load(str(prepared)).graph.input[0].name
     quantize_static(
-        str(prepared), str(quantized), CropBatches(calibration_blob, input_name),
+        str(prepared), str(quantized),
+        CropBatches(calibration, input_name) if isinstance(calibration, np.ndarray)
+        else calibration,
         quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
         activation_type=activation_type, calibrate_method=method,
         op_types_to_quantize=recipe.op_types, nodes_to_exclude=kept_float or None,

@@ -234,7 +234,7 @@ def test_the_detector_takes_pixels_and_finds_what_the_float_blob_finds(
             ((1, 256, 256, 3), True, normalisation)} <= set(pixels.session._compiled)
     kept = sorted(f.name for f in (tmp_path / "pixels").glob("*.xml"))
     assert any(name.endswith("1x640x640x3-pixels-127.5-128.xml") for name in kept), kept
-    again = detector(True, tmp_path / "pixels")  # as the next process: from the kept variant
+    again = detector(True, tmp_path / "pixels")  # a new session, with the variant kept
     np.testing.assert_array_equal(again.detect(image, sizes)[0], boxes)
 
     analyzer = build_analyzer(Settings(models_dir=models_dir, providers=["OpenVINO"]))

@@ -131,9 +131,10 @@ and LFW on the AMD, is the point "Why 3x is not reached" below.
   for 240 faces) leaves for 286 faces on 2 cores. Measured again in the afternoon, on a
   quieter machine (the same way, the second of two rounds): decode 1.16 s, detection 0.46 s
   at 256 and 1.32 s at 640, alignment 0.13 s, recognition 1.15 s, thumbnails 0.24 s: 4.5
-  core-seconds, inside that budget. What the indexer then lacks is the cores' use (83 to 87
-  % while it runs: the point "Measured on the Xeon on 2026-12-01" below) on a machine whose
-  speed varied by 1.7x within the hour. That morning SCRFD at 640 seemed to gain little from
+  core-seconds, inside that budget. Yet the indexer's work is not that sum: with a worker
+  per core it took 6.4 core-seconds against 5.8 with one (the last point below), its
+  threads runnable nearly all the time, on a machine whose speed varied by 1.7x within the
+  hour. That morning SCRFD at 640 seemed to gain little from
   the second core (two OpenVINO streams 7.4 ms a photo against 8.9 on one thread); alone,
   with nothing else running, it scales: 10.4 ms a run on one thread, 5.2 ms a photo on two
   streams from two threads.
@@ -233,6 +234,40 @@ and LFW on the AMD, is the point "Why 3x is not reached" below.
   process's speed on the shared photos and LFW, and a run's processes took 1.3 to 1.7 s to
   start: 0.79x to 0.89x on these sets with their start, repaid after 700 to 2,100 photos in
   three runs and never in the fourth. Not the lever that reaches 3x here.
+- **Measured on the Xeon on the evening of 2026-12-01, by hand, and left as they are** (the
+  shared photos; alternated runs, on a host then about 1.2x slower than in the table's run):
+  - Where the two cores go: a second process read the state of pgface's threads every 2 ms
+    through a 4.3 s run, and fewer than two of them were runnable in under 5 % of the
+    readings. The cores are not waiting on the pipeline; the work grows with the second core
+    instead. The process took 6.4 core-seconds with a worker per core against 5.8 with one
+    worker (medians of 4 alternations; 7.5 against 6.5, the means of 4 more), with the same
+    thread time in its Python-side stages (decoding, letterboxing, alignment, thumbnails), so
+    the difference lies in the inference itself. perf puts 48 % of the samples in OpenVINO's
+    generated kernels, 19 % in libjpeg-turbo, 8 % in OpenCV, 5.5 % in Python and 0.3 % in TBB
+    (no thread spins). SCRFD at 640 alone, in two processes at once, ran at 13.4 and 13.8 ms a
+    run against 13.5 alone.
+  - The recognizer on one thread, or each batch's faces split in two halves embedded at once
+    on two one-thread streams (no barrier between two threads inside one inference): 3.80 and
+    3.76 s against 3.62 s (medians of 6 rotations), for the same CPU time (6.43 and 6.49
+    against 6.30 core-seconds).
+  - Batches of 16 and 8 photos instead of 32: 4.02 and 4.08 s against 3.80 s (medians of 6).
+  - glibc keeping freed memory instead of handing it back (`MALLOC_MMAP_THRESHOLD_` 256 MB,
+    `MALLOC_TRIM_THRESHOLD_` 1 GB; page faults and zeroing are 1.4 % of perf's samples): 4.01
+    against 4.10 s (medians of 12 runs, 4 alternated pairs of processes).
+  - libjpeg-turbo's fast inverse DCT and upsampling (simplejpeg's `fastdct`,
+    `fastupsample`): the shared photos' 105 JPEGs in 1.02 against 1.10 s (medians of 9, one
+    thread), for pixels moved by up to 14 levels. OpenCV's `imdecode` took 1.21 s.
+  - The recognizer compiled for each batch size instead of one dynamic-batch model: 6.3
+    against 6.6 ms a face (one thread, batches of 5 to 32).
+  - The detector on 4 photos a run: at 256, 1.38 against 1.90 ms a photo; at 640, 10.2
+    against 9.1 (one thread).
+  - Half precision (f16, on the AVX512-FP16 this Xeon has) instead of bf16: slower. SCRFD took
+    34.0 against 10.3 ms at 640, and the recognizer 471 against 130 ms for 32 faces (f32: 19.5
+    and 299).
+
+  Each of these keeps the faces (or very nearly) and is worth at most 2 % of indexing, about
+  6 % together. The shared photos lack 11 %: trimming what runs around the models does not
+  reach the target on this machine.
 """
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [

@@ -264,10 +264,15 @@ and LFW on the AMD, is the point "Why 3x is not reached" below.
   - Half precision (f16, on the AVX512-FP16 this Xeon has) instead of bf16: slower. SCRFD took
     34.0 against 10.3 ms at 640, and the recognizer 471 against 130 ms for 32 faces (f32: 19.5
     and 299).
+  - Skipping the 256 pass where the 640 pass runs: detection took 1.14 against 1.58 s (one
+    thread, the 109 shared photos that run both passes), but lost 3 of their 246 faces. It
+    also lost 101 of 162 close-ups: 150 LFW photos cut around their central face, so that the
+    face fills the frame or two thirds of it, and scaled to 700, 1,000 or 1,400 pixels. The
+    640 pass does not see a face that fills the frame; that is what the 256 pass is for.
 
-  Each of these keeps the faces (or very nearly) and is worth at most 2 % of indexing, about
-  6 % together. The shared photos lack 11 %: trimming what runs around the models does not
-  reach the target on this machine.
+  Each of the others keeps the faces (or very nearly) and is worth at most 2 % of indexing,
+  about 6 % together. The shared photos lack 11 %: trimming what runs around the models does
+  not reach the target on this machine.
 """
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [

@@ -266,8 +266,8 @@ and LFW on the AMD, is the point "Why 3x is not reached" below.
     and 299).
   - Skipping the 256 pass where the 640 pass runs: detection took 1.14 against 1.58 s (one
     thread, the 109 shared photos that run both passes), but lost 3 of their 246 faces. It
-    also lost 101 of 162 close-ups: 150 LFW photos cut around their central face, so that the
-    face fills the frame or two thirds of it, and scaled to 700, 1,000 or 1,400 pixels. The
+    also lost 101 of the 162 faces found in 150 close-ups: LFW photos cut around their central
+    face, so that it fills the frame or two thirds of it, and scaled to 700 to 1,400 pixels. The
     640 pass does not see a face that fills the frame; that is what the 256 pass is for.
 
   Each of the others keeps the faces (or very nearly) and is worth at most 2 % of indexing,

@@ -269,10 +269,16 @@ and LFW on the AMD, is the point "Why 3x is not reached" below.
     also lost 101 of the 162 faces found in 150 close-ups: LFW photos cut around their central
     face, so that it fills the frame or two thirds of it, and scaled to 700 to 1,400 pixels. The
     640 pass does not see a face that fills the frame; that is what the 256 pass is for.
+  - The second pass at the photo's own size (384 or 512) instead of 640 where the photo is
+    smaller than 640 (no upscaling): the same 65 faces in the 26 shared photos between 257
+    and 639 pixels, detection 0.31 against 0.37 s (one thread): about 1 % of indexing.
 
-  Each of the others keeps the faces (or very nearly) and is worth at most 2 % of indexing,
-  about 6 % together. The shared photos lack 11 %: trimming what runs around the models does
-  not reach the target on this machine.
+  Each of the others keeps the faces (or very nearly) and is worth at most 2 % of indexing on
+  its own. Three of them together, on a temporary switch (the fast inverse DCT and
+  upsampling, thumbnails resized in two steps, glibc keeping freed memory): 4.04 against 4.13
+  s (medians of 18 runs, 6 alternated pairs of processes; means 4.09 and 4.11). The shared
+  photos lack 11 %: trimming what runs around the models does not reach the target on this
+  machine.
 """
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [

@@ -273,12 +273,11 @@ and LFW on the AMD, is the point "Why 3x is not reached" below.
     smaller than 640 (no upscaling): the same 65 faces in the 26 shared photos between 257
     and 639 pixels, detection 0.31 against 0.37 s (one thread): about 1 % of indexing.
 
-  Each of the others keeps the faces (or very nearly) and is worth at most 2 % of indexing on
-  its own. Three of them together, on a temporary switch (the fast inverse DCT and
-  upsampling, thumbnails resized in two steps, glibc keeping freed memory): 4.04 against 4.13
-  s (medians of 18 runs, 6 alternated pairs of processes; means 4.09 and 4.11). The shared
-  photos lack 11 %: trimming what runs around the models does not reach the target on this
-  machine.
+  None of the others is worth more than 2 % of indexing on its own. Three of them together,
+  on a temporary switch (the fast inverse DCT and upsampling, thumbnails resized in two
+  steps, glibc keeping freed memory): 4.04 against 4.13 s (medians of 18 runs, 6 alternated
+  pairs of processes; means 4.09 and 4.11). The shared photos lack 11 %: trimming what runs
+  around the models does not reach the target on this machine.
 """
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [

@@ -260,7 +260,9 @@ and LFW on the AMD, is the point "Why 3x is not reached" below.
   - The recognizer compiled for each batch size instead of one dynamic-batch model: 6.3
     against 6.6 ms a face (one thread, batches of 5 to 32).
   - The detector on 4 photos a run: at 256, 1.38 against 1.90 ms a photo; at 640, 10.2
-    against 9.1 (one thread).
+    against 9.1 (one thread). Two threads each with a one-thread model of its own instead of
+    two streams of one compiled model: 7.0 to 8.8 against 7.6 to 8.6 ms a photo at 640, 1.35
+    to 1.42 against 1.37 to 1.54 at 256 (four rounds): the same.
   - Half precision (f16, on the AVX512-FP16 this Xeon has) instead of bf16: slower. SCRFD took
     34.0 against 10.3 ms at 640, and the recognizer 471 against 130 ms for 32 faces (f32: 19.5
     and 299).

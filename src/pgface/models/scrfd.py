@@ -92,17 +92,9 @@ class SCRFD:
         width, height = size
         canvases = np.zeros((len(images), height, width, 3), dtype=np.uint8)
         scales = list((pool.map if pool is not None else map)(letterbox_into, images, canvases))
-        run_pixels = getattr(self.session, "run_pixels", None)
-        if run_pixels is not None:
-            # A GPU session takes the pixels as they are, a quarter of the bytes of the float
-            # blob, and normalises them where the model runs.
-            outs = run_pixels(self.output_names, canvases, INPUT_MEAN, INPUT_STD)
-        else:
-            outs = self.session.run(self.output_names,
-                                    {self.input_name: pixel_blob(canvases, INPUT_MEAN, INPUT_STD)})
         return [self._scaled(decoded, scale)
-                for decoded, scale in zip(self._decode(outs, size, len(images)), scales,
-                                          strict=True)]
+                for decoded, scale in zip(self._decode(self._run(canvases), size, len(images)),
+                                          scales, strict=True)]
 
     def _candidates(self, image: np.ndarray, size: tuple[int, int]
                     ) -> tuple[np.ndarray, np.ndarray]:
@@ -125,17 +117,17 @@ class SCRFD:
     def _forward(self, canvas: np.ndarray
                  ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
         size = tuple(canvas.shape[0:2][::-1])
+        return self._decode(self._run(canvas[np.newaxis]), size, 1)[0]
+
+    def _run(self, canvases: np.ndarray) -> list[np.ndarray]:
+        """The model's outputs for letterboxed BGR uint8 canvases (N x H x W x 3)."""
         run_pixels = getattr(self.session, "run_pixels", None)
         if run_pixels is not None:
             # The session normalises the pixels where the model runs (OpenVINO's compiled
-            # preprocessing, a GPU): no float blob is made here.
-            outs = run_pixels(self.output_names, canvas[np.newaxis], INPUT_MEAN, INPUT_STD)
-        else:
-            blob = np.ascontiguousarray(cv2.dnn.blobFromImage(
-                canvas, 1.0 / INPUT_STD, size, (INPUT_MEAN, INPUT_MEAN, INPUT_MEAN),
-                swapRB=True), dtype=np.float32)
-            outs = self.session.run(self.output_names, {self.input_name: blob})
-        return self._decode(outs, size, 1)[0]
+            # preprocessing, a GPU): no float blob is made here, a quarter of its bytes.
+            return run_pixels(self.output_names, canvases, INPUT_MEAN, INPUT_STD)
+        return self.session.run(self.output_names,
+                                {self.input_name: pixel_blob(canvases, INPUT_MEAN, INPUT_STD)})
 
     def compile_sizes(self, sizes: Sequence[tuple[int, int]]) -> None:
         """Have the session compile every variant it keeps for these (width, height) input

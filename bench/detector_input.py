@@ -38,7 +38,7 @@ from pgface.imaging import read_photo
 from pgface.lfw import read_pairs
 from pgface.library import build_analyzer
 from pgface.models.packs import resolve_pack
-from pgface.models.scrfd import INPUT_MEAN, INPUT_STD, SCRFD, letterbox
+from pgface.models.scrfd import INPUT_MEAN, INPUT_STD, SCRFD, letterbox, pixel_blob
 from pgface.models.sessions import OPENVINO, create_session
 
 PHOTOS = DATA / "photos"
@@ -73,8 +73,7 @@ class Calibration(CalibrationDataReader):
     @staticmethod
     def _blob(image: np.ndarray, side: int) -> np.ndarray:
         canvas, _ = letterbox(image, (side, side))
-        return cv2.dnn.blobFromImage(canvas, 1 / INPUT_STD, (side, side), (INPUT_MEAN,) * 3,
-                                     swapRB=True)
+        return pixel_blob(canvas[np.newaxis], INPUT_MEAN, INPUT_STD)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         blob = next(self._next, None)
@@ -192,9 +191,9 @@ def main() -> None:
         "",
         markdown_table(head, rows),
         "",
-        "- **float blob**: `cv2.dnn.blobFromImage` makes (RGB - 127.5) / 128 as float32 in "
-        "N x 3 x H x W, which OpenVINO then reorders into its own layout (and rounds to bf16 "
-        "where the CPU has AMX).",
+        "- **float blob**: numpy makes (RGB - 127.5) / 128 as float32 in N x 3 x H x W "
+        "(`pixel_blob`, to the bit what `cv2.dnn.blobFromImage` gives), which OpenVINO then "
+        "reorders into its own layout (and rounds to bf16 where the CPU has AMX).",
         "- **pixels normalised in the model** (`OpenVINOPixelSession`): the letterboxed uint8 "
         "BGR canvas goes in as it is; OpenVINO's preprocessing, compiled into the model, "
         "converts, swaps the channels and normalises inside the reorder it does anyway.",

@@ -50,8 +50,10 @@ phone-size set, no hand-drawn face lost.
 {targets}
 
 On the Xeon the same command's ratios move by a tenth from run to run with the host's load
-(other work shares it). The row above is the latest run, with the detector taking pixels and
-OpenVINO's buffers shared (the points on them below). The same evening, with the pixels only:
+(other work shares it). The row above is the latest run, on a busy host (load average 2.8 to
+3.1); the run before it, with the same code, gave 3.45x, 2.66x, 3.70x and 5.49x: the
+detector taking pixels and OpenVINO's buffers shared (the points on them below). The same
+evening, with the pixels only:
 3.54x, 2.56x, 3.63x and 5.39x, and 3.20x, 2.32x, 3.41x and 5.06x on a busier host; that
 morning, before both: 3.63x, 2.46x, 3.93x and 5.83x (`--lfw 500 --repeat 5`) and 3.36x,
 2.09x, 3.38x and 5.01x (`--lfw 200 --repeat 3`). Why the shared photos miss on both CPUs,
@@ -235,7 +237,8 @@ and LFW on the AMD, is the point "Why 3x is not reached" below.
   start: 0.79x to 0.89x on these sets with their start, repaid after 700 to 2,100 photos in
   three runs and never in the fourth. Not the lever that reaches 3x here.
 - **Measured on the Xeon on the evening of 2026-12-01, by hand, and left as they are** (the
-  shared photos; alternated runs, on a host then about 1.2x slower than in the table's run):
+  shared photos; alternated runs, pgface taking 3.6 to 4.1 s for them, against 3.29 s in the
+  run before the table's):
   - Where the two cores go: a second process read the state of pgface's threads every 2 ms
     through a 4.3 s run, and fewer than two of them were runnable in under 5 % of the
     readings. The cores are not waiting on the pipeline; the work grows with the second core
@@ -279,13 +282,14 @@ and LFW on the AMD, is the point "Why 3x is not reached" below.
   None of the others is worth more than 2 % of indexing on its own. Three of them together,
   on a temporary switch (the fast inverse DCT and upsampling, thumbnails resized in two
   steps, glibc keeping freed memory): 4.04 against 4.13 s (medians of 18 runs, 6 alternated
-  pairs of processes; means 4.09 and 4.11). The shared photos lack 11 %: trimming what runs
-  around the models does not reach the target on this machine.
+  pairs of processes; means 4.09 and 4.11). The shared photos lacked 11 % at 2.66x (a
+  quarter at the table's 2.30x): trimming what runs around the models does not reach the
+  target on this machine.
 """
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [
     ["Intel Xeon with AMX (bf16)", "2026-12-01, `--lfw 500 --repeat 5`",
-     "3.45x, met", "2.66x, missed", "3.70x, met", "5.49x, met", "43 / 43 on both sets"],
+     "3.60x, met", "2.30x, missed", "3.40x, met", "5.04x, met", "43 / 43 on both sets"],
     ["AMD EPYC, AVX2, no AVX-512 (fp32)", "2026-11-30, `--lfw 200 --repeat 3`",
      "1.97x, missed", "1.27x, missed", "1.92x, missed", "2.86x, missed",
      "43 / 43 on both sets"],

@@ -43,6 +43,38 @@ def machine() -> str:
             f"{memory:.0f} GiB, {platform.system()} {platform.release()}, no GPU")
 
 
+class HostClock:
+    """What this machine can say about its host over a run. In a virtual machine the load
+    average counts only its own threads (a benchmark's included), and a host whose cores other
+    machines share slows the same work while steal time, the one counter that could show it,
+    stays near zero here: the spread of identical runs is the evidence."""
+
+    def __init__(self) -> None:
+        self.load_at_start = os.getloadavg()[0]
+        self._start = self._cpu_ticks()
+
+    @staticmethod
+    def _cpu_ticks() -> list[int]:
+        try:
+            return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        except (OSError, ValueError):
+            return []
+
+    def note(self, spread: float | None) -> str:
+        """A clause for the page: the load before the run, steal time over it, and SPREAD (the
+        largest slowest-to-fastest ratio among identical runs; None where each ran once)."""
+        end = self._cpu_ticks()
+        steal = ""
+        if len(end) == len(self._start) == 8 and sum(end) > sum(self._start):
+            ticks = [b - a for a, b in zip(self._start, end, strict=True)]
+            steal = f", steal time {100 * ticks[7] / sum(ticks):.1f} % of the run"
+        runs = ("each ran once" if spread is None else
+                f"identical runs took up to {spread:.2f}x as long as each other")
+        return (f"1-minute load average {self.load_at_start:.1f} before it started (the "
+                f"benchmark's own threads add 2 to 3 while it runs){steal}; the host beneath "
+                f"this machine is shared, and {runs}")
+
+
 def photos_under(folder: Path) -> list[Path]:
     """The photo files under folder (by suffix, as pgface's walk takes them), sorted."""
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)

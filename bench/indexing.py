@@ -251,7 +251,7 @@ reached" below.
   three runs and never in the fourth. Not the lever that reaches 3x here.
 - **Measured on the Xeon on the evening of 2026-12-01, by hand, and left as they are** (the
   shared photos; alternated runs, pgface taking 3.6 to 4.1 s for them, against 3.29 s in the
-  run before the table's):
+  run of the command above that gave 2.66x):
   - Where the two cores go: a second process read the state of pgface's threads every 2 ms
     through a 4.3 s run, and fewer than two of them were runnable in under 5 % of the
     readings. The cores are not waiting on the pipeline; the work grows with the second core
@@ -291,7 +291,6 @@ reached" below.
   - The second pass at the photo's own size (384 or 512) instead of 640 where the photo is
     smaller than 640 (no upscaling): the same 65 faces in the 26 shared photos between 257
     and 639 pixels, detection 0.31 against 0.37 s (one thread): about 1 % of indexing.
-
   - Batches prepared four ahead instead of two: in a timeline of a run's batches, the
     workers wait 0.15 to 0.2 s of a 3.5 to 4 s run for the main thread, when the embedding
     and storing of a batch with many faces outlast the preparing of the next two. Four ahead
@@ -302,9 +301,9 @@ reached" below.
   None of the others is worth more than 2 % of indexing on its own. Three of them together,
   on a temporary switch (the fast inverse DCT and upsampling, thumbnails resized in two
   steps, glibc keeping freed memory): 4.04 against 4.13 s (medians of 18 runs, 6 alternated
-  pairs of processes; means 4.09 and 4.11). The shared photos lacked 11 % at 2.66x (a
-  quarter at the table's 2.30x): trimming what runs around the models does not reach the
-  target on this machine.
+  pairs of processes; means 4.09 and 4.11). The shared photos lacked 11 % of the time at
+  2.66x (14 % at the table's 2.57x, 23 % at 2.30x): trimming what runs around the models
+  does not reach the target on this machine.
 """
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [

@@ -71,8 +71,7 @@ class HostClock:
         runs = ("each ran once" if spread is None else
                 f"identical runs took up to {spread:.2f}x as long as each other")
         return (f"1-minute load average {self.load_at_start:.1f} before it started (the "
-                f"benchmark's own threads add 2 to 3 while it runs){steal}; the host beneath "
-                f"this machine is shared, and {runs}")
+                f"benchmark's own threads add to it while it runs){steal}; {runs}")
 
 
 def photos_under(folder: Path) -> list[Path]:

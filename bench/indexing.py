@@ -58,9 +58,9 @@ phone-size set, no hand-drawn face lost.
 {targets}
 
 On the Xeon the same command's ratios move by a tenth or more from run to run. The host
-beneath this 2-core machine is shared with other machines: identical runs take up to 1.6x as
-long as each other within minutes (the ranges in the table) and up to 1.7x within an hour,
-and nothing inside the machine shows it (steal time is 0.1 % of a run; the load average counts
+beneath this 2-core machine is evidently shared: identical runs take up to 1.6x as long as
+each other within minutes (the ranges in the table) and up to 1.7x within an hour, and
+nothing inside the machine shows why (steal time is 0.1 % of a run; the load average counts
 only this machine's threads, the benchmark's own among them, so the load of 2.8 to 3.1 that
 earlier versions of this page called a busy host was the benchmark itself). The row above is
 the latest run. The runs before it, newest first, all with the detector taking pixels and

@@ -89,26 +89,33 @@ reached" below.
 - **Skipping the 640 pass where the 256 pass shows no sign of a face it missed**: measured,
   not done (`python bench/second_pass.py --repeat 5`, docs/benchmarks-second-pass.md,
   2026-12-01). The 640 pass is a third of indexing on the shared photos: without it `pgface
-  index` runs 1.44x faster (1.50x in an earlier run) and stores 240 faces instead of 286. The
+  index` runs 1.52x faster (1.44x and 1.50x in earlier runs) and stores 240 faces instead of
+  286. The
   sign tried: the 256 pass's highest candidate score away from the faces it found (read down
   to 0.01; the threshold is 0.5). On the shared photos every photo where the 640 pass adds a
   face has a sign of 0.365 or more, and a gate of 0.1 would skip 71 % of the second pass's
   time and lose nothing. The same faces made relatively smaller (the group and detection-truth
   photos on a grey canvas 1.5 to 3 times their size, as in a wider shot) break it: the faces
   only the 640 pass finds there leave signs down to 0.053, a gate of 0.1 loses 24 of them, and
-  a gate of 0.05, which loses none, skips 4 % of the time. A gate that saves time would be
+  a gate of 0.05, which loses none, skips 3 % of the time. A gate that saves time would be
   tuned to the shared photos' framing, and no face may be lost.
 - **A canvas cut to the photo's shape**: measured, not done (same command and page). The photo
   scaled as before but padded to 640x480, 480x640, 256x192 or 192x256 where it fits (4:3, 3:2
   and 16:9 photos do), or to the next of 1/2, 9/16, 2/3 and 3/4 of the square: detection alone
-  (one thread, both passes, the shared photos) 1.21x and 1.25x faster, the same 246 faces;
-  `pgface index` end to end 0.97x and 0.98x (medians of 5 rotations; earlier runs 0.99x and
-  1.04x, 1.07x and 1.02x, and 1.02x for the 3/4 canvas over 8 alternations), for 4 or 16 more
-  compiled models (a run's start-up 1.7 and 3.7 s against 0.8, the slowest of the runs) and
-  boxes that move where the padding did (lowest IoU 0.857 against the square's, for a face 125
-  pixels above the bottom of a 500x375 photo that the 480-high canvas leaves unpadded); boxes
-  would no longer equal insightface's (bench/insightface_equivalence.py) on a photo that is
-  not square. A gain this machine's noise hides does not pay for that.
+  (one thread, both passes, the shared photos) 1.11x and 1.09x faster in the page's latest
+  run (1.21x and 1.25x in the run before, when the detector still took numpy's float blob),
+  the same 246 faces; `pgface index` end to end 1.11x and 1.04x (medians of 5 rotations,
+  3.73 s (3.02-4.27) and 3.98 s (3.76-4.23) against 4.13 s (3.18-4.46)), in the run before
+  0.97x and 0.98x, earlier 0.99x and 1.04x, 1.07x and 1.02x, and 1.02x for the 3/4 canvas
+  over 8 alternations. Detection is about two fifths of the indexer's CPU time on these
+  photos (3.55 of 9.3 core-seconds in the table's run), so 1.11x of it is worth about 4 %
+  end to end, a third of the shared photos' gap; the 1.11x of one run is within its
+  ranges. It costs 4 or 16 more compiled models (a run's start-up 1.4 and 3.5 s against 0.6,
+  the slowest of the runs) and boxes that move where the padding did (lowest IoU 0.857
+  against the square's, for a face 125 pixels above the bottom of a 500x375 photo that the
+  480-high canvas leaves unpadded); boxes would no longer equal insightface's
+  (bench/insightface_equivalence.py) on a photo that is not square. A gain of 4 % that this
+  machine's noise hides does not pay for that.
 - **int8 recognition**: no faster on the AMD EPYC (AVX2). `python bench/int8_model.py --limit 200`
   (2026-11-30, 200 DevTest pairs): per face in batches of 32, OpenVINO fp32 (pgface's default)
   16.69 ms, ONNX Runtime fp32 21.89 ms, the int8 model with QDQ on the convolutions' inputs on

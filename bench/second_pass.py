@@ -28,14 +28,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from common import DATA, DOCS, machine, markdown_table, photos_under, require
+from common import DATA, DOCS, HostClock, machine, markdown_table, photos_under, require
 from indexing import run_pgface
 from truth import overlap
 
@@ -213,7 +212,8 @@ def agreement(square: Sequence[Sequence], other: Sequence[Sequence]) -> str:
 
 def timed_rows(what: str, times: dict[str, list[float]], photos: int,
                faces: dict[str, int], boxes: dict[str, str], startups: dict[str, float]
-               ) -> list[list[object]]:
+               ) -> tuple[list[list[object]], float]:
+    """The table's rows, and the largest slowest-to-fastest ratio of one variant's runs."""
     base = statistics.median(times[next(iter(VARIANTS))])
     rows = []
     for name, runs in times.items():
@@ -221,11 +221,11 @@ def timed_rows(what: str, times: dict[str, list[float]], photos: int,
         rows.append([what, name, photos, faces[name],
                      f"{median:.2f} ({min(runs):.2f}-{max(runs):.2f})", f"{base / median:.2f}x",
                      boxes.get(name, "-"), f"{startups[name]:.1f}"])
-    return rows
+    return rows, max(max(runs) / min(runs) for runs in times.values())
 
 
 def detection_alone(settings: Settings, images: Sequence[tuple[str, np.ndarray]],
-                    repeat: int) -> list[list[object]]:
+                    repeat: int) -> tuple[list[list[object]], float]:
     """Both passes over every image on one thread, the variants in a rotating order."""
     one_thread = settings.model_copy(update={"threads": 1})
     analyzers = {name: build_analyzer(one_thread, cls) for name, cls in VARIANTS.items()}
@@ -248,7 +248,7 @@ def detection_alone(settings: Settings, images: Sequence[tuple[str, np.ndarray]]
                       startups)
 
 
-def indexing(paths: list[Path], repeat: int) -> list[list[object]]:
+def indexing(paths: list[Path], repeat: int) -> tuple[list[list[object]], float]:
     """The indexer end to end with each variant (bench/indexing.py's run: a fresh database,
     the models loaded and every shape compiled before the clock), in a rotating order."""
     times: dict[str, list[float]] = {name: [] for name in VARIANTS}
@@ -272,6 +272,7 @@ def main() -> None:
     repeat = 1 if args.smoke else max(1, args.repeat)
     few = 12 if args.smoke else None
     started = time.time()
+    host = HostClock()
     settings = Settings()
     square = build_analyzer(settings.model_copy(update={"threads": 1}))
     square.warm_up()
@@ -280,17 +281,18 @@ def main() -> None:
             "group and detection-truth photos on a canvas 1.5, 2, 3x their size":
                 passes(square, padded_images()[:few])}
     summary, gates = gate_tables(sets)
-    canvas_rows = detection_alone(settings, shared, repeat)
-    canvas_rows += indexing(photos_under(DATA / "photos")[:few], repeat)
+    canvas_rows, detection_spread = detection_alone(settings, shared, repeat)
+    indexing_rows, indexing_spread = indexing(photos_under(DATA / "photos")[:few], repeat)
+    canvas_rows += indexing_rows
     canvas = markdown_table(["what", "detector input", "photos", "faces",
                              f"s, median of {repeat} (range)", "speed vs square",
                              "boxes against the square's",
                              "start-up s (slowest run)"],
                             canvas_rows)
-    one, five, _ = os.getloadavg()
+    spread = max(detection_spread, indexing_spread) if repeat > 1 else None
     text = (
-        f"## The detector's second pass\n\nMachine: {machine()}; load average {one:.1f} / "
-        f"{five:.1f} (1 / 5 min) at the end, {(time.time() - started) / 60:.0f} minutes in all. "
+        f"## The detector's second pass\n\nMachine: {machine()}; {host.note(spread)} "
+        f"({(time.time() - started) / 60:.0f} minutes in all). "
         f"Run on {time.strftime('%Y-%m-%d')} with `python bench/second_pass.py --repeat "
         f"{repeat}`.\n\n"
         "pgface detects every photo at 256 and, when it is larger than 256 pixels, again at "

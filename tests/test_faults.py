@@ -34,7 +34,8 @@ from pgface.api.errors import InternalErrors, install_error_handlers
 from pgface.api.photos import upload_dir
 from pgface.cli import app as cli_app
 from pgface.db.connection import migrate
-from pgface.db.server import ensure_server, server_status, stop_server
+from pgface.db.server import crashed, ensure_server, server_status, stop_server, stopped
+from pgface.db.watch import revive
 from pgface.models.analysis import FaceAnalyzer
 
 SRC = Path(pgface.__file__).resolve().parents[1]
@@ -191,6 +192,71 @@ def test_http_app_recovers_when_postgres_is_killed(own_server: Path, models_dir:
         assert not server_status(own_server)["running"]
         ensure_server(own_server)  # `pgface db start`
         assert client.get(photo).status_code == 200
+
+
+def test_a_crashed_server_restarts_beside_a_backend_still_in_a_query(own_server: Path) -> None:
+    """A backend busy in one long statement when its postmaster dies notices only at its next
+    wait, and holds the old shared memory, beside which PostgreSQL refuses to start; pgface
+    ends such orphans (as the postmaster would on any crash) and starts the server."""
+    url = ensure_server(own_server)
+    ended: list[BaseException] = []
+
+    def long_query() -> None:
+        try:
+            with psycopg.connect(url) as conn:
+                conn.execute("SELECT count(*) FROM generate_series(1, 10000000000)")
+        except psycopg.Error as exc:
+            ended.append(exc)
+
+    busy = threading.Thread(target=long_query, daemon=True)
+    busy.start()
+    with psycopg.connect(url, autocommit=True) as conn:
+        deadline = time.monotonic() + 60
+        while not conn.execute("SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND "
+                               "query LIKE '%generate_series%' AND pid <> pg_backend_pid()"
+                               ).fetchone():
+            assert time.monotonic() < deadline, "the long query never started"
+            time.sleep(0.05)
+    killed = _kill_postmaster(own_server)
+    while server_status(own_server)["pid"] == killed and not crashed(own_server):
+        time.sleep(0.01)  # the kernel is still tearing the postmaster down
+    assert crashed(own_server) and busy.is_alive()
+
+    ensure_server(own_server)
+    status = server_status(own_server)
+    assert status["running"] and status["pid"] != killed
+    busy.join(timeout=60)
+    assert not busy.is_alive() and len(ended) == 1, ended
+    with psycopg.connect(ensure_server(own_server)) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_restart_that_fails_is_tried_again_not_taken_for_a_stop(
+        own_server: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """PostgreSQL removes the postmaster.pid of a start that fails; the crashed server must
+    still count as crashed (to be restarted by the next try), not as stopped on purpose."""
+    ensure_server(own_server)
+    control = own_server / "pgdata" / "global" / "pg_control"
+    away = control.with_name("pg_control.away")
+    killed = _kill_postmaster(own_server)
+    while server_status(own_server)["pid"] == killed and not crashed(own_server):
+        time.sleep(0.01)
+    control.rename(away)  # a start now fails after taking the data folder's lock file
+    try:
+        with caplog.at_level(logging.ERROR, logger="pgface.db.watch"):
+            assert not revive(own_server)
+        assert "could not be restarted" in caplog.text and "pg_control" in caplog.text
+        assert not (own_server / "pgdata" / "postmaster.pid").exists()
+        assert crashed(own_server) and not stopped(own_server)
+    finally:
+        away.rename(control)
+    assert revive(own_server)
+    assert server_status(own_server)["running"]
+    assert not crashed(own_server) and not stopped(own_server)
+
+    stop_server(own_server)  # on purpose: stopped, and no restart pending
+    assert stopped(own_server) and not crashed(own_server) and not revive(own_server)
+    ensure_server(own_server)
 
 
 def test_db_commands_start_stop_and_report_the_embedded_server(own_server: Path) -> None:

@@ -18,7 +18,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib.metadata import version as dist_version
 from pathlib import Path
 from urllib.parse import quote
@@ -29,6 +29,12 @@ from pgface.errors import PgfaceError
 
 SERVICE_USER = "pgface"
 TIMEOUT_S = 60
+# how long the processes of a killed postmaster get to exit on their own before a restart
+ORPHAN_GRACE_S = 2.0
+# In the data folder from the moment a crashed server's restart begins until it runs or is
+# stopped on purpose: PostgreSQL removes the postmaster.pid of a start that fails, and without
+# this a failed restart would look like `pgface db stop` and be left down for good.
+RESTART_MARK = "restart-pending"
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path holds 108 bytes including the NUL
 # one syncfs() instead of ~1000 fsync()s: initdb takes 0.7 s instead of 4 s, just as durable
 _SYNC = ["--sync-method=syncfs"] if sys.platform == "linux" else []
@@ -280,8 +286,49 @@ def _log_tail(pgdata: Path, lines: int = 30) -> str:
     return "\n".join(logs[-1].read_text(errors="replace").splitlines()[-lines:]) if logs else ""
 
 
+def _orphans(pgdata: Path) -> list[int]:
+    """The pids of server processes still running in pgdata (their working folder): call only
+    where no live postmaster runs there. Processes of another user, unreadable here, are not
+    seen; where there is no /proc, none are."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if os.readlink(entry / "cwd") == str(pgdata) and _proc(int(entry.name)) == "postgres":
+                found.append(int(entry.name))
+        except (OSError, ValueError):  # gone meanwhile, a zombie, or not ours to read
+            continue
+    return found
+
+
+def _end_orphans(pgdata: Path) -> None:
+    """End the processes that a killed postmaster (SIGKILL, the OOM killer) left running.
+
+    Each exits at its next wait, finding the postmaster gone; one busy in a long statement
+    runs on, attached to the old shared memory, and PostgreSQL will not start beside it
+    ("pre-existing shared memory block is still in use"). They get ORPHAN_GRACE_S to go on
+    their own, then SIGQUIT, which is what a postmaster sends all its processes when one
+    crashes: the restart's crash recovery replays the WAL, so no committed work is lost.
+    """
+    for sig, wait_s in ((None, ORPHAN_GRACE_S), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
+        if not (pids := _orphans(pgdata)):
+            return
+        if sig is not None:
+            for pid in pids:
+                with suppress(OSError):
+                    os.kill(pid, sig)
+        deadline = time.monotonic() + wait_s
+        while _orphans(pgdata) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    # any left are not ours to end: pg_ctl start fails below and the server log says why
+
+
 def _start(data_dir: Path, pgdata: Path, bindir: Path, pw: pwd.struct_passwd | None) -> None:
     sock = _socket_dir(data_dir, pgdata, pw)
+    stale = _pidfile(pgdata / "postmaster.pid")
+    if stale and _proc(int(stale[0])) != "postgres":
+        (data_dir / RESTART_MARK).touch()
+    if (data_dir / RESTART_MARK).exists():  # after a crash, or a restart that failed since
+        _end_orphans(pgdata)
     for lock in (pgdata / "postmaster.pid", sock / ".s.PGSQL.5432.lock"):
         pid = _pidfile(lock)
         if pid and _proc(int(pid[0])) == "other":
@@ -319,14 +366,18 @@ def ensure_server(data_dir: Path) -> str:
             _initdb(data_dir, bindir, pw)
         _start(data_dir, pgdata, bindir, pw)
         if url := _live_url(pgdata):
+            (data_dir / RESTART_MARK).unlink(missing_ok=True)
             return url
     raise EmbeddedServerError(f"PostgreSQL in {pgdata} started but is not ready\n"
                               f"{_log_tail(pgdata)}")
 
 
 def stop_server(data_dir: Path) -> None:
-    """Fast shutdown (what pg_ctl stop -m fast does: SIGINT, wait); no error if not running."""
+    """Fast shutdown (what pg_ctl stop -m fast does: SIGINT, wait); no error if not running.
+
+    A crashed server's pending restart is called off: it stays stopped."""
     pgdata = Path(data_dir).expanduser().resolve() / "pgdata"
+    (pgdata.parent / RESTART_MARK).unlink(missing_ok=True)
     if not (pgdata / "postmaster.pid").exists():
         return
     with _lock(pgdata.parent):
@@ -342,20 +393,27 @@ def stop_server(data_dir: Path) -> None:
 
 
 def crashed(data_dir: Path) -> bool:
-    """Whether the server died without shutting down: its postmaster.pid names no postmaster.
+    """Whether the server died without shutting down: its postmaster.pid names no postmaster,
+    or a restart after such a death has not succeeded yet.
 
     A clean stop (`pgface db stop`, pg_ctl stop) removes postmaster.pid, so it is not a crash.
     """
-    lines = _pidfile(Path(data_dir).expanduser().resolve() / "pgdata" / "postmaster.pid")
-    return lines is not None and _proc(int(lines[0])) != "postgres"
+    data_dir = Path(data_dir).expanduser().resolve()
+    lines = _pidfile(data_dir / "pgdata" / "postmaster.pid")
+    if lines is None:
+        return (data_dir / RESTART_MARK).exists()
+    return _proc(int(lines[0])) != "postgres"
 
 
 def stopped(data_dir: Path) -> bool:
-    """Whether the server is shut down on purpose or never started: no postmaster.pid at all.
+    """Whether the server is shut down on purpose or never started: no postmaster.pid at all,
+    and no restart after a crash pending.
 
-    Cheap (one stat): a server that answers requests can ask it on every one.
+    Cheap (two stats): a server that answers requests can ask it on every one.
     """
-    return not (Path(data_dir).expanduser().resolve() / "pgdata" / "postmaster.pid").exists()
+    data_dir = Path(data_dir).expanduser().resolve()
+    return not ((data_dir / "pgdata" / "postmaster.pid").exists()
+                or (data_dir / RESTART_MARK).exists())
 
 
 def server_status(data_dir: Path) -> dict:

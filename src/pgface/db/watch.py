@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,13 +14,18 @@ log = logging.getLogger(__name__)
 
 
 _reviving = threading.Lock()
+# A restart that keeps failing is tried again on each call (every second from the watch); its
+# error is logged on the first failure and then once a minute, not every second.
+FAILURE_LOG_INTERVAL_S = 60.0
+_failures: dict[Path, tuple[float, int]] = {}  # data folder -> (last logged, failures since)
 
 
 def revive(data_dir: Path) -> bool:
     """Restart the embedded server of data_dir if it crashed; True if this call restarted it.
 
     A server stopped on purpose (`pgface db stop`) is left stopped. Never raises: a server that
-    cannot start is logged, and the caller's connection attempt reports the failure.
+    cannot start is logged, and the caller's connection attempt reports the failure; it stays
+    crashed (server.crashed), so the next call tries again.
     """
     if not server.crashed(data_dir):
         return False
@@ -29,9 +35,16 @@ def revive(data_dir: Path) -> bool:
         try:
             server.ensure_server(data_dir)
         except Exception as exc:  # the caller's next connection attempt fails and says why
-            log.error("the embedded PostgreSQL in %s stopped unexpectedly and could not be "
-                      "restarted: %s", data_dir, " ".join(str(exc).split()))
+            logged, failures = _failures.get(data_dir, (0.0, 0))
+            now = time.monotonic()
+            if failures == 0 or now - logged >= FAILURE_LOG_INTERVAL_S:
+                tries = f" ({failures + 1} tries)" if failures else ""
+                log.error("the embedded PostgreSQL in %s stopped unexpectedly and could not be "
+                          "restarted%s: %s", data_dir, tries, " ".join(str(exc).split()))
+                logged = now
+            _failures[data_dir] = (logged, failures + 1)
             return False
+        _failures.pop(data_dir, None)
     log.warning("the embedded PostgreSQL in %s had stopped unexpectedly; restarted it", data_dir)
     return True
 

@@ -34,7 +34,14 @@ from pgface.api.errors import InternalErrors, install_error_handlers
 from pgface.api.photos import upload_dir
 from pgface.cli import app as cli_app
 from pgface.db.connection import migrate
-from pgface.db.server import crashed, ensure_server, server_status, stop_server, stopped
+from pgface.db.server import (
+    RESTART_MARK,
+    crashed,
+    ensure_server,
+    server_status,
+    stop_server,
+    stopped,
+)
 from pgface.db.watch import revive
 from pgface.models.analysis import FaceAnalyzer
 
@@ -272,6 +279,11 @@ def test_a_restart_that_fails_is_tried_again_not_taken_for_a_stop(
     stop_server(own_server)  # on purpose: stopped, and no restart pending
     assert stopped(own_server) and not crashed(own_server) and not revive(own_server)
     ensure_server(own_server)
+
+    # A mark left beside a server that runs (started by another hand) is no pending restart.
+    (own_server / RESTART_MARK).touch()
+    ensure_server(own_server)
+    assert not (own_server / RESTART_MARK).exists()
 
 
 def test_db_commands_start_stop_and_report_the_embedded_server(own_server: Path) -> None:

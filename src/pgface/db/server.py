@@ -353,6 +353,9 @@ def ensure_server(data_dir: Path) -> str:
     data_dir = Path(data_dir).expanduser().resolve()
     pgdata = data_dir / "pgdata"
     if url := _live_url(pgdata):
+        # running (whoever started it): no restart is pending, and a later clean stop is one
+        with suppress(OSError):  # none there, or a folder of another user's that we only read
+            (data_dir / RESTART_MARK).unlink()
         return url
     pw = _server_user()
     _prepare(data_dir, pw)

@@ -324,11 +324,14 @@ def _end_orphans(pgdata: Path) -> None:
 
 def _start(data_dir: Path, pgdata: Path, bindir: Path, pw: pwd.struct_passwd | None) -> None:
     sock = _socket_dir(data_dir, pgdata, pw)
-    stale = _pidfile(pgdata / "postmaster.pid")
-    if stale and _proc(int(stale[0])) != "postgres":
-        (data_dir / RESTART_MARK).touch()
-    if (data_dir / RESTART_MARK).exists():  # after a crash, or a restart that failed since
-        _end_orphans(pgdata)
+    previous = _pidfile(pgdata / "postmaster.pid")
+    # a postmaster still starting after _wait_ready's minute (a long crash recovery) is alive:
+    # pg_ctl below refuses to start beside it, and its processes are not orphans
+    if previous is None or _proc(int(previous[0])) != "postgres":
+        if previous is not None:  # it died without shutting down
+            (data_dir / RESTART_MARK).touch()
+        if (data_dir / RESTART_MARK).exists():  # after a crash, or a restart that failed since
+            _end_orphans(pgdata)
     for lock in (pgdata / "postmaster.pid", sock / ".s.PGSQL.5432.lock"):
         pid = _pidfile(lock)
         if pid and _proc(int(pid[0])) == "other":

@@ -271,6 +271,9 @@ def test_a_restart_that_fails_is_tried_again_not_taken_for_a_stop(
         assert "could not be restarted" in caplog.text and "pg_control" in caplog.text
         assert not (own_server / "pgdata" / "postmaster.pid").exists()
         assert crashed(own_server) and not stopped(own_server)
+        env = {"PGFACE_DATA_DIR": str(own_server), "PGFACE_DATABASE_URL": ""}
+        status = runner.invoke(cli_app, ["db", "status", "--json"], env=env)
+        assert status.exit_code == 3 and json.loads(status.stdout)["crashed"] is True
     finally:
         away.rename(control)
     assert revive(own_server)
@@ -293,7 +296,8 @@ def test_db_commands_start_stop_and_report_the_embedded_server(own_server: Path)
     status = runner.invoke(cli_app, ["db", "status", "--json"], env=env)
     assert status.exit_code == 0, status.output
     running = json.loads(status.stdout)
-    assert running["running"] and running["pid"] > 0 and running["port"] > 0
+    assert running["running"] and not running["crashed"]
+    assert running["pid"] > 0 and running["port"] > 0
     assert running["data_dir"] == str(own_server) and running["version"].startswith("18")
     assert running["in_use"] is True
 
@@ -301,6 +305,7 @@ def test_db_commands_start_stop_and_report_the_embedded_server(own_server: Path)
     assert stopped.exit_code == 0 and f"pid {running['pid']}" in stopped.stdout
     status = runner.invoke(cli_app, ["db", "status", "--json"], env=env)
     assert status.exit_code == 3 and json.loads(status.stdout)["running"] is False
+    assert json.loads(status.stdout)["crashed"] is False  # stopped on purpose
 
     started = runner.invoke(cli_app, ["db", "start", "--json"], env=env)
     assert started.exit_code == 0, started.output

@@ -109,8 +109,8 @@ def test_data_survives_stop_and_start(shared):
         conn.execute("INSERT INTO kept VALUES (42)")
     server.stop_server(shared.data)
     assert server.server_status(shared.data) | {"version": None} == {
-        "running": False, "pid": None, "port": None, "data_dir": str(shared.data), "url": None,
-        "version": None}
+        "running": False, "crashed": False, "pid": None, "port": None,
+        "data_dir": str(shared.data), "url": None, "version": None}
     server.stop_server(shared.data)  # not running: no error
     assert server.ensure_server(shared.data) == shared.url
     with psycopg.connect(shared.url) as conn:
@@ -121,8 +121,10 @@ def test_sigkilled_postmaster_comes_back(shared):
     pid = server.server_status(shared.data)["pid"]
     os.kill(pid, signal.SIGKILL)
     _wait_stopped(shared.data)
+    assert server.server_status(shared.data)["crashed"]
     url = server.ensure_server(shared.data)
-    assert server.server_status(shared.data)["pid"] != pid
+    status = server.server_status(shared.data)
+    assert status["pid"] != pid and not status["crashed"]
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
 

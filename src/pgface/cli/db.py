@@ -81,7 +81,7 @@ def status(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(result)
     else:
-        for key in ("running", "pid", "port", "data_dir", "version", "url", "in_use"):
+        for key in ("running", "crashed", "pid", "port", "data_dir", "version", "url", "in_use"):
             out.print(f"{key:>9}: {result[key]}", highlight=False, soft_wrap=True)
     if not result["running"]:
         raise typer.Exit(3)

@@ -423,13 +423,14 @@ def stopped(data_dir: Path) -> bool:
 
 
 def server_status(data_dir: Path) -> dict:
-    """running, pid, port, data_dir, url (None when not running) and the PostgreSQL version."""
+    """running, crashed (not running, and due to be restarted: see crashed()), pid, port,
+    data_dir, url (None when not running) and the PostgreSQL version."""
     data_dir = Path(data_dir).expanduser().resolve()
     url = _live_url(data_dir / "pgdata")
     lines = _pidfile(data_dir / "pgdata" / "postmaster.pid") if url else None
     out = subprocess.run([_postgres_bin_path() / "postgres", "-V"], capture_output=True, text=True)
-    return {"running": url is not None, "pid": int(lines[0]) if lines else None,
-            "port": int(lines[3]) if lines else None,
+    return {"running": url is not None, "crashed": url is None and crashed(data_dir),
+            "pid": int(lines[0]) if lines else None, "port": int(lines[3]) if lines else None,
             "data_dir": str(data_dir), "url": url, "version": (out.stdout.split() or [None])[-1]}
 
 

@@ -280,6 +280,9 @@ def test_keys_cli_creates_lists_and_revokes(settings: Settings, pf: Pgface) -> N
 def test_database_requests_do_not_wait_behind_inference(settings: Settings,
                                                         analyzer: FaceAnalyzer) -> None:
     crowd = require_data(PHOTOS / "groups" / "crowd-30.jpg").read_bytes()
+    # One inference at a time: the other searches queue, so that a read queued with them
+    # would wait for three searches, far beyond what a busy machine adds to a read.
+    settings = settings.model_copy(update={"api_inference_workers": 1})
     with running_server(create_app(settings, analyzer)) as url:
         def search() -> float:
             with httpx.Client(base_url=url, timeout=120) as http:
@@ -303,8 +306,10 @@ def test_database_requests_do_not_wait_behind_inference(settings: Settings,
             reads = pool.submit(lookups).result()
             assert not all(f.done() for f in searches), "searches ended before the reads"
             [f.result() for f in searches]
-        # A read that waited for an inference would take about as long as a search.
-        assert max(reads) < alone / 2, (reads, alone)
+        # A read queued behind the inferences would take about three searches' time. (With a
+        # search per core and half a search as the bound, the 2 cores' contention made a read
+        # take 0.20 s against 0.35 s for the search once in CI.)
+        assert max(reads) < alone, (reads, alone)
 
 
 def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:

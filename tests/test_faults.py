@@ -77,6 +77,17 @@ def _kill_postmaster(data: Path) -> int:
     return pid
 
 
+def _crash(data: Path) -> int:
+    """SIGKILL the postmaster and wait until it is gone, so that the server counts as crashed;
+    returns its pid."""
+    killed = _kill_postmaster(data)
+    deadline = time.monotonic() + 60  # a guard against a hang, not a timing requirement
+    while not crashed(data):  # the kernel is still tearing the postmaster down
+        assert time.monotonic() < deadline, "the killed postmaster never went"
+        time.sleep(0.01)
+    return killed
+
+
 def _counts(url: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
         photos, distinct, half = conn.execute(
@@ -240,10 +251,8 @@ def test_a_crashed_server_restarts_beside_a_backend_still_in_a_query(own_server:
                                ).fetchone():
             assert time.monotonic() < deadline, "the long query never started"
             time.sleep(0.05)
-    killed = _kill_postmaster(own_server)
-    while server_status(own_server)["pid"] == killed and not crashed(own_server):
-        time.sleep(0.01)  # the kernel is still tearing the postmaster down
-    assert crashed(own_server) and busy.is_alive()
+    killed = _crash(own_server)
+    assert busy.is_alive()
 
     ensure_server(own_server)
     status = server_status(own_server)
@@ -261,9 +270,7 @@ def test_a_restart_that_fails_is_tried_again_not_taken_for_a_stop(
     ensure_server(own_server)
     control = own_server / "pgdata" / "global" / "pg_control"
     away = control.with_name("pg_control.away")
-    killed = _kill_postmaster(own_server)
-    while server_status(own_server)["pid"] == killed and not crashed(own_server):
-        time.sleep(0.01)
+    _crash(own_server)
     control.rename(away)  # a start now fails after taking the data folder's lock file
     try:
         with caplog.at_level(logging.ERROR, logger="pgface.db.watch"):

@@ -102,16 +102,16 @@ reached" below.
 - **A canvas cut to the photo's shape**: measured, not done (same command and page). The photo
   scaled as before but padded to 640x480, 480x640, 256x192 or 192x256 where it fits (4:3, 3:2
   and 16:9 photos do), or to the next of 1/2, 9/16, 2/3 and 3/4 of the square: detection alone
-  (one thread, both passes, the shared photos) 1.11x and 1.09x faster in the page's latest
-  run (1.21x and 1.25x in the run before, when the detector still took numpy's float blob),
-  the same 246 faces; `pgface index` end to end 1.11x and 1.04x (medians of 5 rotations,
-  3.73 s (3.02-4.27) and 3.98 s (3.76-4.23) against 4.13 s (3.18-4.46)), in the run before
-  0.97x and 0.98x, earlier 0.99x and 1.04x, 1.07x and 1.02x, and 1.02x for the 3/4 canvas
-  over 8 alternations. Detection is about two fifths of the indexer's CPU time on these
-  photos (3.55 of 9.3 core-seconds in the table's run), so 1.11x of it is worth about 4 %
-  end to end, a third of the shared photos' gap; the 1.11x of one run is within its
-  ranges. It costs 4 or 16 more compiled models (a run's start-up 1.4 and 3.5 s against 0.6,
-  the slowest of the runs) and boxes that move where the padding did (lowest IoU 0.857
+  (one thread, both passes, the shared photos) 1.11x and 1.09x faster in the page's latest run
+  (1.21x and 1.25x in the run before, when the detector still took numpy's float blob), the
+  same 246 faces; `pgface index` end to end 1.11x and 1.04x (medians of 5 rotations, 3.73 s
+  (3.02-4.27) and 3.98 s (3.76-4.23) against 4.13 s (3.18-4.46)), in the run before 0.97x and
+  0.98x, earlier 0.99x and 1.04x, 1.07x and 1.02x, and 1.02x for the 3/4 canvas over 8
+  alternations. Detection is about two fifths of the indexer's CPU time on these photos (2.96
+  of 7.6 core-seconds in the table's run), so 1.11x of it is worth about 4 % end to end, under
+  half of the shared photos' gap (9 % of the time at 2.72x); the 1.11x of one run is within
+  its ranges. It costs 4 or 16 more compiled models (a run's start-up 1.4 and 3.5 s against
+  0.6, the slowest of the runs) and boxes that move where the padding did (lowest IoU 0.857
   against the square's, for a face 125 pixels above the bottom of a 500x375 photo that the
   480-high canvas leaves unpadded); boxes would no longer equal insightface's
   (bench/insightface_equivalence.py) on a photo that is not square. A gain of 4 % that this
@@ -315,14 +315,15 @@ reached" below.
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [
     ["Intel Xeon with AMX (bf16)", "2026-12-01, `--lfw 500 --repeat 5`",
-     "3.97x, met", "2.62x, missed", "3.32x, met", "4.92x, met", "43 / 43 on both sets"],
+     "3.57x, met", "2.72x, missed", "3.47x, met", "5.14x, met", "43 / 43 on both sets"],
     ["AMD EPYC, AVX2, no AVX-512 (fp32)", "2026-11-30, `--lfw 200 --repeat 3`",
      "1.97x, missed", "1.27x, missed", "1.92x, missed", "2.86x, missed",
      "43 / 43 on both sets"],
 ]
 # The Xeon's earlier runs of `--lfw 500 --repeat 5` with the same computation, newest first.
-EARLIER_RUNS = ("3.31x, 2.57x, 3.22x and 4.78x; 3.68x, 2.58x, 3.73x and 5.53x; 3.60x, 2.30x, "
-                "3.40x and 5.04x; 3.45x, 2.66x, 3.70x and 5.49x")
+EARLIER_RUNS = ("3.97x, 2.62x, 3.32x and 4.92x; 3.31x, 2.57x, 3.22x and 4.78x; 3.68x, 2.58x, "
+                "3.73x and 5.53x; 3.60x, 2.30x, 3.40x and 5.04x; 3.45x, 2.66x, 3.70x and "
+                "5.49x")
 LEVERS = LEVERS_TEMPLATE.format(earlier=EARLIER_RUNS, targets=markdown_table(
     ["machine (2 cores each)", "run", "LFW faces/s", "shared faces/s", "phone-size photos/s",
      "phone-size faces/s", "hand-drawn faces"], TARGET_ROWS))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -72,6 +73,34 @@ class HostClock:
                 f"identical runs took up to {spread:.2f}x as long as each other")
         return (f"1-minute load average {self.load_at_start:.1f} before it started (the "
                 f"benchmark's own threads add to it while it runs){steal}; {runs}")
+
+
+class CpuMeter:
+    """CPU over a stretch of work (a `with` block): this process's, all its threads together;
+    the rest of the machine's (PostgreSQL's server among it); and the time the cores sat idle.
+    From os.times() and /proc/stat, so in 10 ms ticks: for runs of seconds. Where /proc/stat
+    cannot be read, only the process's figure is known (the others stay None)."""
+
+    def __enter__(self) -> CpuMeter:
+        self.process: float = 0.0
+        self.others: float | None = None
+        self.idle: float | None = None
+        self._times, self._ticks = os.times(), HostClock._cpu_ticks()
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._started
+        end_times, end_ticks = os.times(), HostClock._cpu_ticks()
+        self.process = (end_times.user + end_times.system
+                        - self._times.user - self._times.system)
+        if len(end_ticks) == len(self._ticks) == 8:
+            # user, nice, system, idle, iowait, irq, softirq, steal
+            ticks = [b - a for a, b in zip(self._ticks, end_ticks, strict=True)]
+            per_s = os.sysconf("SC_CLK_TCK")
+            busy = (ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6]) / per_s
+            self.others = max(0.0, busy - self.process)
+            self.idle = (ticks[3] + ticks[4]) / per_s
 
 
 def photos_under(folder: Path) -> list[Path]:

@@ -28,6 +28,7 @@ from pathlib import Path
 from common import (
     DATA,
     DOCS,
+    CpuMeter,
     HostClock,
     fresh_database,
     machine,
@@ -58,8 +59,8 @@ phone-size set, no hand-drawn face lost.
 {targets}
 
 On the Xeon the same command's ratios move by a tenth or more from run to run. The host
-beneath this 2-core machine is evidently shared: identical runs take up to 1.6x as long as
-each other within minutes (the ranges in the table) and up to 1.7x within an hour, and
+beneath this 2-core machine is evidently shared: identical runs take up to 1.7x as long as
+each other within minutes (the ranges in the table) and within an hour, and
 nothing inside the machine shows why (steal time is 0.1 % of a run; the load average counts
 only this machine's threads, the benchmark's own among them, so the load of 2.8 to 3.1 that
 earlier versions of this page called a busy host was the benchmark itself). The row above is
@@ -107,15 +108,15 @@ reached" below.
   same 246 faces; `pgface index` end to end 1.11x and 1.04x (medians of 5 rotations, 3.73 s
   (3.02-4.27) and 3.98 s (3.76-4.23) against 4.13 s (3.18-4.46)), in the run before 0.97x and
   0.98x, earlier 0.99x and 1.04x, 1.07x and 1.02x, and 1.02x for the 3/4 canvas over 8
-  alternations. Detection is about two fifths of the indexer's CPU time on these photos (2.96
-  of 7.6 core-seconds in the table's run), so 1.11x of it is worth about 4 % end to end, under
-  half of the shared photos' gap (9 % of the time at 2.72x); the 1.11x of one run is within
-  its ranges. It costs 4 or 16 more compiled models (a run's start-up 1.4 and 3.5 s against
-  0.6, the slowest of the runs) and boxes that move where the padding did (lowest IoU 0.857
-  against the square's, for a face 125 pixels above the bottom of a 500x375 photo that the
-  480-high canvas leaves unpadded); boxes would no longer equal insightface's
-  (bench/insightface_equivalence.py) on a photo that is not square. A gain of 4 % that this
-  machine's noise hides does not pay for that.
+  alternations. Detection is about two fifths of the indexer's CPU time on these photos (4.09
+  of the 10.5 seconds that the table's run summed over its threads), so 1.11x of it is worth
+  about 4 % end to end, under a third of the shared photos' gap (14 % of the time at 2.57x);
+  the 1.11x of one run is within its ranges. It costs 4 or 16 more compiled models (a run's
+  start-up 1.4 and 3.5 s against 0.6, the slowest of the runs) and boxes that move where the
+  padding did (lowest IoU 0.857 against the square's, for a face 125 pixels above the bottom
+  of a 500x375 photo that the 480-high canvas leaves unpadded); boxes would no longer equal
+  insightface's (bench/insightface_equivalence.py) on a photo that is not square. A gain of
+  4 % that this machine's noise hides does not pay for that.
 - **int8 recognition**: no faster on the AMD EPYC (AVX2). `python bench/int8_model.py --limit 200`
   (2026-11-30, 200 DevTest pairs): per face in batches of 32, OpenVINO fp32 (pgface's default)
   16.69 ms, ONNX Runtime fp32 21.89 ms, the int8 model with QDQ on the convolutions' inputs on
@@ -304,6 +305,14 @@ reached" below.
     left the cores idle 8.3 % of the indexing time against 10.5 % (medians of 8
     alternations; lower in 6, equal in 2), and took 4.04 against 4.06 s: a 2 % that this
     host's noise hides, for each batch held ahead keeping its faces' crops in memory.
+  - The recognizer run at batch sizes it has compiled already. A new batch size costs OpenVINO
+    40 to 50 ms the first time it runs (0.39 to 0.51 s for ten sizes, against about 3 ms a
+    face once compiled; a bounded dynamic batch, 1 to 64, did not make it cheaper), and a run
+    over 500 LFW photos meets ten sizes in its 16 batches. Each new size padded up to one
+    compiled before where that added at most a quarter, and compiled after all once asked for
+    three times: 5.19, 5.92, 5.33 and 6.42 s against 5.10, 5.58, 5.36 and 6.15 s without (500
+    LFW photos, `--only lfw --pipelines pgface --repeat 3`, four alternations in a slower
+    hour). Under the workers' load the compilation is lost among the rest.
 
   None of the others is worth more than 2 % of indexing on its own. Three of them together,
   on a temporary switch (the fast inverse DCT and upsampling, thumbnails resized in two
@@ -315,15 +324,15 @@ reached" below.
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [
     ["Intel Xeon with AMX (bf16)", "2026-12-01, `--lfw 500 --repeat 5`",
-     "3.57x, met", "2.72x, missed", "3.47x, met", "5.14x, met", "43 / 43 on both sets"],
+     "3.52x, met", "2.57x, missed", "3.25x, met", "4.82x, met", "43 / 43 on both sets"],
     ["AMD EPYC, AVX2, no AVX-512 (fp32)", "2026-11-30, `--lfw 200 --repeat 3`",
      "1.97x, missed", "1.27x, missed", "1.92x, missed", "2.86x, missed",
      "43 / 43 on both sets"],
 ]
 # The Xeon's earlier runs of `--lfw 500 --repeat 5` with the same computation, newest first.
-EARLIER_RUNS = ("3.97x, 2.62x, 3.32x and 4.92x; 3.31x, 2.57x, 3.22x and 4.78x; 3.68x, 2.58x, "
-                "3.73x and 5.53x; 3.60x, 2.30x, 3.40x and 5.04x; 3.45x, 2.66x, 3.70x and "
-                "5.49x")
+EARLIER_RUNS = ("3.41x, 2.60x, 3.92x and 5.81x; 3.57x, 2.72x, 3.47x and 5.14x; 3.97x, 2.62x, "
+                "3.32x and 4.92x; 3.31x, 2.57x, 3.22x and 4.78x; 3.68x, 2.58x, 3.73x and 5.53x;"
+                " 3.60x, 2.30x, 3.40x and 5.04x; 3.45x, 2.66x, 3.70x and 5.49x")
 LEVERS = LEVERS_TEMPLATE.format(earlier=EARLIER_RUNS, targets=markdown_table(
     ["machine (2 cores each)", "run", "LFW faces/s", "shared faces/s", "phone-size photos/s",
      "phone-size faces/s", "hand-drawn faces"], TARGET_ROWS))
@@ -376,14 +385,16 @@ def run_pgface(paths: list[Path], database: str,
         pf.analyzer.warm_up()  # load and compile the models before the clock
         pf.pool  # noqa: B018 - and open the pool (migrations) before the clock
         load = time.perf_counter() - started
-        report = pf.index(paths)
+        with CpuMeter() as cpu:
+            report = pf.index(paths)
         stored = pf.photo_faces(paths)
         provider = pf.analyzer.provider
     assert not report.failures, report.failures
     boxes = {path: [face.bbox for face in stored.get(str(canonical(path)), [])]
              for path in paths}
     return {"seconds": report.seconds, "photos": report.indexed, "faces": report.faces,
-            "boxes": boxes, "timings": report.timings, "provider": provider, "load": load}
+            "boxes": boxes, "timings": report.timings, "provider": provider, "load": load,
+            "cpu": cpu}
 
 
 def run_seed(paths: list[Path], database: str, det_size: int) -> dict:
@@ -393,10 +404,11 @@ def run_seed(paths: list[Path], database: str, det_size: int) -> dict:
                         det_size)
     seed.faces(paths[0])  # ONNX Runtime's first run allocates: not the loop's cost
     load = time.perf_counter() - started
-    seconds, boxes = seed.index(paths, url)
+    with CpuMeter() as cpu:
+        seconds, boxes = seed.index(paths, url)
     return {"seconds": seconds, "photos": len(paths),
             "faces": sum(len(b) for b in boxes.values()), "boxes": boxes, "timings": {},
-            "provider": "ONNX Runtime CPU", "load": load}
+            "provider": "ONNX Runtime CPU", "load": load, "cpu": cpu}
 
 
 def truth_found(photo_set: PhotoSet, run: dict) -> tuple[int, int]:
@@ -424,6 +436,23 @@ def measure(photo_set: PhotoSet, repeat: int, names: Sequence[str] = PIPELINES
             runs[name].append(pipelines[name]())
             print(f"  {photo_set.name}: {name}: {runs[name][-1]['seconds']:.2f} s", flush=True)
     return runs
+
+
+def cpu_row(set_name: str, name: str, run: dict, base: dict | None) -> list[object]:
+    """A row of the CPU table: the run's wall and CPU seconds, and its machine CPU per face
+    against the baseline's (None when the baseline did not run)."""
+    cpu: CpuMeter = run["cpu"]
+    known = cpu.others is not None and cpu.idle is not None
+
+    def per_face(r: dict) -> float:
+        meter: CpuMeter = r["cpu"]
+        return (meter.process + (meter.others or 0.0)) / max(1, r["faces"])
+
+    ratio = (f"{per_face(base) / per_face(run):.2f}x"
+             if base is not None and known and base["cpu"].others is not None else "-")
+    return [set_name, name, f"{cpu.wall:.2f}", f"{cpu.process:.2f}",
+            f"{cpu.others:.2f}" if known else "-", f"{cpu.idle:.2f}" if known else "-",
+            f"{1000 * per_face(run):.1f}" if known else "-", ratio]
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -472,7 +501,7 @@ def main() -> None:
                              "for a profiler, say `perf record -g`)")
     args = parser.parse_args()
     repeat = 1 if args.smoke else max(1, args.repeat)
-    rows, stage_rows = [], []
+    rows, stage_rows, cpu_rows = [], [], []
     started, host = time.time(), HostClock()
     spread = 1.0  # the largest slowest-to-fastest ratio of one pipeline's runs on one set
     sets = photo_sets(args.lfw, args.smoke)
@@ -498,6 +527,7 @@ def main() -> None:
                          f"{r['seconds']:.2f}{interval}", f"{r['photos'] / r['seconds']:.1f}",
                          f"{r['faces'] / r['seconds']:.1f}", photos_ratio,
                          faces_ratio, f"{r['load']:.1f}"])
+            cpu_rows.append(cpu_row(photo_set.name, name, r, base))
             if r["timings"]:
                 stage_rows.append([photo_set.name, name] + [f"{r['timings'].get(s, 0.0):.2f}"
                                                             for s in STAGES]
@@ -510,6 +540,10 @@ def main() -> None:
          "photos/s vs seed as written", "faces/s vs seed as written", "start-up s"], rows)
     stages = markdown_table(["photos", "pipeline", *[f"{s} s" for s in STAGES], "wall s"],
                             stage_rows)
+    cpus = markdown_table(["photos", "pipeline", "wall s", "the process's CPU s",
+                           "the rest of the machine's CPU s", "cores idle, s",
+                           "machine CPU ms a face", "CPU a face: seed as written / this"],
+                          cpu_rows)
     command = (f"python bench/indexing.py --lfw {args.lfw} --repeat {repeat}"
                f"{' --smoke' if args.smoke else ''}")
     host_note = host.note(spread if repeat > 1 else None)
@@ -534,7 +568,15 @@ def main() -> None:
         f"{table}\n\nWhere pgface's time goes, in the median run (seconds summed over "
         "threads; one worker per core reads, decodes, detects and aligns while the main "
         "thread embeds and stores, so stages add up to more than the wall time):"
-        f"\n\n{stages}\n")
+        f"\n\n{stages}\n\n"
+        "The CPU the same median runs took while they indexed (os.times() for the indexing "
+        "process, all its threads; /proc/stat for the rest of the machine, PostgreSQL's server "
+        "among it, and for the time the cores sat idle: CPU and idle seconds add up to about "
+        "the wall time times the cores). The seed's ONNX Runtime keeps both cores busy (its "
+        "thread pool spins while it waits for work, which counts as CPU), so the last column, "
+        "the seed's machine CPU per face over this pipeline's, is the ratio of faces/s that "
+        "this pipeline would reach if it left no core idle either:"
+        f"\n\n{cpus}\n")
     if args.smoke or args.only or args.pipelines:
         print(text)
         return

@@ -572,10 +572,11 @@ def main() -> None:
         "The CPU the same median runs took while they indexed (os.times() for the indexing "
         "process, all its threads; /proc/stat for the rest of the machine, PostgreSQL's server "
         "among it, and for the time the cores sat idle: CPU and idle seconds add up to about "
-        "the wall time times the cores). The seed's ONNX Runtime keeps both cores busy (its "
-        "thread pool spins while it waits for work, which counts as CPU), so the last column, "
-        "the seed's machine CPU per face over this pipeline's, is the ratio of faces/s that "
-        "this pipeline would reach if it left no core idle either:"
+        "the wall time times the cores). The seed's ONNX Runtime keeps both cores busy while "
+        "it runs the models (its thread pool spins while it waits for work, which counts as "
+        "CPU); decoding a large photo with `cv2.imread` leaves one idle. The last column, the "
+        "seed's machine CPU per face over this pipeline's, is the ratio of faces/s that the "
+        "two would show if they kept the cores equally busy:"
         f"\n\n{cpus}\n")
     if args.smoke or args.only or args.pipelines:
         print(text)

@@ -212,6 +212,18 @@ reached" below.
   of the four ratios); 500 LFW photos 5.37 s against 5.53 s (medians of 7 alternations;
   faster in 5 of 7). The same faces
   (bench/insightface_equivalence.py, tests).
+- **Indexing without pgvector's HNSW index, built once the photos are in** (shipped,
+  2026-12-01; `engine.hnsw_off_for_bulk`). The CPU table's first run (23:18 UTC, before this)
+  showed PostgreSQL taking 1.1 core-seconds while pgface stored 604 LFW faces (the seed's
+  table has no index: 0.35 s), and the cores idle 1.6 s, the main thread waiting on each
+  batch's commit. Below 20,000 faces every insert kept the HNSW index in step, at 1.4 to 5.1
+  ms a face against 0.3 to 1.2 ms for building it afterwards. A run that adds at least 64
+  photos, and at least half as many as the library has faces, now drops it and builds it at
+  its end, inside the run's time. `python bench/hnsw_bulk.py` (docs/benchmarks-hnsw-bulk.md):
+  500 LFW photos into an empty library in 4.93 s against 5.32 s (medians of 5; faster in each
+  of the 5 alternated pairs, by 1.06x to 1.23x), PostgreSQL's CPU 0.39 against 1.06 s, the
+  cores idle 0.81 against 1.55 s. On the shared photos (286 faces) PostgreSQL's part was 0.25
+  to 0.31 s.
 - **Batches prepared without a barrier between them**: measured, not done. Each batch's
   photos are analysed on the workers and waited for before the next batch is read, so one
   worker may idle while the other finishes a batch's last large photo. With the analyses

@@ -22,6 +22,7 @@ BENCH = Path(__file__).resolve().parent
 # (script, full-run arguments, smoke arguments, the section it writes)
 SUITE = [
     ("indexing.py", [], ["--smoke"], "benchmarks-indexing.md"),
+    ("hnsw_bulk.py", [], ["--smoke"], "benchmarks-hnsw-bulk.md"),
     ("processes.py", [], ["--smoke"], "benchmarks-processes.md"),
     ("second_pass.py", [], ["--smoke"], "benchmarks-second-pass.md"),
     ("detector_input.py", [], ["--smoke"], "benchmarks-detector-input.md"),

@@ -196,6 +196,56 @@ def lfw_subset(photos: int) -> list:
     return chosen[:photos]
 
 
+
+def has_hnsw_index(url: str) -> bool:
+    with psycopg.connect(url) as other:  # a connection of its own: asked while a run goes on
+        return other.execute("SELECT to_regclass('faces_embedding_hnsw_idx') IS NOT NULL"
+                             ).fetchone()[0]
+
+
+def test_bulk_load_is_judged_by_the_photos_against_the_library(
+        conn: psycopg.Connection, database_url: str) -> None:
+    add_photos(conn, people_like(np.random.default_rng(3), 15, 4, 1.0)[0])  # 60 faces
+    assert not engine.hnsw_off_for_bulk(conn, 9, min_photos=10)  # too few photos to bother
+    assert not engine.hnsw_off_for_bulk(conn, 29, min_photos=10)  # under half the faces
+    assert not engine.hnsw_off_for_bulk(conn, 500, min_faces=50, min_photos=10)  # at scale
+    assert has_hnsw_index(database_url)
+    assert engine.hnsw_off_for_bulk(conn, 30, min_photos=10)
+    assert not has_hnsw_index(database_url)
+    assert engine.hnsw_off_for_bulk(conn, 30, min_photos=10)  # still a bulk load, left off
+    assert engine.keep_hnsw_in_step(conn) == "built" and has_hnsw_index(database_url)
+
+
+def test_a_bulk_run_indexes_without_the_hnsw_index_and_builds_it_at_the_end(
+        pf: Pgface, database_url: str) -> None:
+    photos = lfw_subset(engine.BULK_MIN_PHOTOS + 6)
+    during: list[bool] = []
+    report = pf.index(photos, progress=lambda r, failure: during.append(
+        has_hnsw_index(database_url)))
+    assert report.indexed == len(photos) and report.faces >= len(photos) - 2
+    assert during and not any(during) and has_hnsw_index(database_url)
+    # the same photos again: nothing to add, so no bulk load (and no rebuilding)
+    during.clear()
+    assert pf.index(photos, progress=lambda r, failure: during.append(
+        has_hnsw_index(database_url))).skipped == len(photos)
+    assert during and all(during)
+
+
+def test_a_bulk_run_that_fails_builds_the_hnsw_index_again(
+        pf: Pgface, database_url: str) -> None:
+    class Cancelled(Exception):
+        pass
+
+    def cancel(report: object, failure: object) -> None:
+        raise Cancelled  # as a cancelled HTTP job's progress does, after the first batch
+
+    with pytest.raises(Cancelled):
+        pf.index(lfw_subset(engine.BULK_MIN_PHOTOS + 6), progress=cancel)
+    assert has_hnsw_index(database_url)
+    with psycopg.connect(database_url) as other:
+        assert other.execute("SELECT count(*) FROM photos").fetchone()[0] == \
+            pf.settings.photo_batch  # the first batch stored, whole
+
 def test_clustering_and_identify_same_through_the_index_as_exact(
         pf: Pgface, monkeypatch: pytest.MonkeyPatch) -> None:
     photos = lfw_subset(90)

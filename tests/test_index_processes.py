@@ -18,9 +18,10 @@ import psycopg
 import pytest
 from conftest import PHOTOS, REPO, fresh_database, require_data
 from PIL import Image
+from test_engine import has_hnsw_index, lfw_subset
 from test_index import make_bad_files, table_counts
 
-from pgface import Pgface, Settings
+from pgface import Pgface, Settings, engine
 from pgface.errors import PgfaceError
 from pgface.index import Failure, IndexReport
 from pgface.index_processes import batch_size, threads_each
@@ -119,6 +120,20 @@ def test_a_killed_indexing_process_stops_the_run_and_keeps_whole_batches(
     assert [Path(f.source).name for f in resumed.failures] == ["03b.png"]
     assert table_counts(database_url)[0] == len(paths)
 
+
+
+def test_a_bulk_run_in_processes_leaves_the_hnsw_index_to_the_parent(
+    settings: Settings, database_url: str
+) -> None:
+    settings.index_processes, settings.photo_batch = 2, 8
+    photos = lfw_subset(engine.BULK_MIN_PHOTOS + 6)
+    during: list[bool] = []
+    with Pgface(settings) as library:
+        report = library.index(photos, progress=lambda r, failure: during.append(
+            has_hnsw_index(database_url)))
+    assert report.indexed == len(photos)
+    # neither process built it again while the run went on; the parent did at the end
+    assert len(during) > 2 and not any(during) and has_hnsw_index(database_url)
 
 def test_each_process_gets_several_batches_and_a_share_of_the_threads() -> None:
     assert batch_size(files=150, processes=2, photo_batch=32) == 13

@@ -6,7 +6,9 @@ PostgreSQL answers with pgvector. The HNSW index on faces.embedding serves only 
 libraries, and costs every insert (12x on bulk loads), so it is kept only while it can be used:
 dropped once the library reaches MIN_FACES faces, built again when it shrinks below half that
 (the gap keeps a library that hovers near the threshold from rebuilding it again and again).
-Between the two, pgvector scans exactly, which at that size takes milliseconds.
+Between the two, pgvector scans exactly, which at that size takes milliseconds. A run that adds
+many photos to a small library leaves it off until it ends and then builds it as above (below
+half of MIN_FACES), pgvector's advice for bulk loads (hnsw_off_for_bulk).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from pgface.db import sql
 log = logging.getLogger(__name__)
 
 _LOCK_WAIT = "2s"  # a DROP or CREATE INDEX that would wait longer on searches tries next time
+# A run of at least this many photos, and at least half as many photos as the library has faces,
+# is a bulk load. On this project's 2-core machine an insert kept the HNSW index in step for 1.4
+# to 5.1 ms (more the larger the graph: 3.3 ms at 5,000 random vectors, 5.1 at 20,000), where
+# building it over the same rows took 0.3 to 1.2 ms a row (docs/benchmarks-hnsw-bulk.md).
+BULK_MIN_PHOTOS = 64
 
 
 def index_at_scale(pool: ConnectionPool, model: str) -> vector_index.SignIndex | None:
@@ -49,16 +56,48 @@ def keep_hnsw_in_step(conn: psycopg.Connection, min_faces: int | None = None) ->
         statement, done = sql.CREATE_HNSW, "built"
     else:
         return None
+    if not _change_hnsw(conn, statement, done):
+        return None
+    log.info("HNSW index on faces.embedding %s (the library has %s%s faces)", done,
+             "at least " if faces >= min_faces else "", faces)
+    return done
+
+
+def hnsw_off_for_bulk(conn: psycopg.Connection, photos: int, min_faces: int | None = None,
+                      min_photos: int | None = None) -> bool:
+    """Before a run that adds PHOTOS photos: whether it is a bulk load into a library that keeps
+    the HNSW index (below min_faces faces), which then runs without it, dropped here: at least
+    min_photos photos, and at least half as many as the library has faces. The run leaves the
+    index alone while it lasts and calls keep_hnsw_in_step when it ends, which builds it again
+    (below half of min_faces; in the gap above, pgvector scans exactly, as it does meanwhile).
+    False where the index is busy: the run then keeps it in step as any other does.
+    conn: idle (runs and commits its own transactions)."""
+    min_faces = vector_index.MIN_FACES if min_faces is None else min_faces
+    min_photos = BULK_MIN_PHOTOS if min_photos is None else min_photos
+    if photos < min_photos:
+        return False
+    faces = conn.execute(sql.ALL_FACES_UP_TO, [min_faces]).fetchone()[0]
+    exists = conn.execute(sql.HNSW_EXISTS).fetchone()[0]
+    conn.commit()
+    if faces >= min_faces or photos * 2 < faces:
+        return False
+    if exists and not _change_hnsw(conn, sql.DROP_HNSW, "dropped"):
+        return False
+    log.info("HNSW index on faces.embedding off while %d photos are indexed into a library of "
+             "%d faces; built again when they are in", photos, faces)
+    return True
+
+
+def _change_hnsw(conn: psycopg.Connection, statement: str, done: str) -> bool:
+    """Runs a DROP or CREATE of the HNSW index unless it would wait on others; whether it ran."""
     try:
         with conn.transaction():
             conn.execute(sql.LOCK_TIMEOUT, [_LOCK_WAIT])
             conn.execute(statement)
     except psycopg.errors.LockNotAvailable:
         log.info("the HNSW index is busy; it will be %s later", done)
-        return None
-    log.info("HNSW index on faces.embedding %s (the library has %s%s faces)", done,
-             "at least " if faces >= min_faces else "", faces)
-    return done
+        return False
+    return True
 
 
 def nearest_assigned(conn: psycopg.Connection, index: vector_index.SignIndex | None,

@@ -208,18 +208,34 @@ class Indexer:
               within: Sequence[Path] | None = None) -> IndexReport:
         started = time.perf_counter()
         report, files = photo_files(paths, progress, within)
-        self.index_batches(batches(files, self.settings.photo_batch), report, progress, started)
+        self.index_batches(batches(files, self.settings.photo_batch), report, progress, started,
+                           files=files)
         return report
 
     def index_batches(self, chunks: Iterable[list[Path]], report: IndexReport,
                       progress: ProgressCallback | None = None, started: float | None = None,
-                      ahead: int = PREFETCH_BATCHES) -> IndexReport:
+                      ahead: int = PREFETCH_BATCHES, files: Sequence[Path] = (),
+                      keep_hnsw: bool = True) -> IndexReport:
         """Index batch after batch of files into report, preparing AHEAD of them beyond the
         one being stored; chunks may be a queue's (several processes share one,
-        index_processes.py)."""
+        index_processes.py).
+
+        files: the chunks' files where known, so that a bulk load runs without the HNSW index
+        (hnsw_for_run). keep_hnsw False: another process looks after that index for this run.
+        """
         started = time.perf_counter() if started is None else started
+        with hnsw_for_run(self.pool, files if keep_hnsw else (),
+                          self.analyzer.model_name) as bulk:
+            self._index_batches(chunks, report, progress, started, ahead, keep_hnsw and not bulk)
+        report.seconds = time.perf_counter() - started  # building the index again included
+        return report
+
+    def _index_batches(self, chunks: Iterable[list[Path]], report: IndexReport,
+                       progress: ProgressCallback | None, started: float, ahead: int,
+                       keep_hnsw: bool) -> None:
         upcoming = iter(chunks)
-        self._keep_hnsw_in_step()
+        if keep_hnsw:
+            self._keep_hnsw_in_step()
         seen: set[bytes] = set()
         workers = ThreadPoolExecutor(max_workers=self.analyzer.threads,
                                      thread_name_prefix="pgface-worker")
@@ -250,7 +266,7 @@ class Indexer:
                                        for photo in prepared.photos if photo.warning)
                 self._store(prepared, report)
                 number += 1
-                if number % HNSW_CHECK_BATCHES == 0:
+                if keep_hnsw and number % HNSW_CHECK_BATCHES == 0:
                     self._keep_hnsw_in_step()
                 copies += prepared.copies
                 report.seconds = time.perf_counter() - started
@@ -262,8 +278,6 @@ class Indexer:
             # On Ctrl-C: drop the prefetched batches, keep what is committed.
             prefetch.shutdown(wait=True, cancel_futures=True)
             workers.shutdown(wait=True, cancel_futures=True)
-        report.seconds = time.perf_counter() - started
-        return report
 
     def _keep_hnsw_in_step(self) -> None:
         """Inserts maintain the HNSW index only while searches can use it (engine.py)."""
@@ -456,6 +470,38 @@ class _Placed:
     faces: list[Face]
     factors: list[int]
     local: list[Face]
+
+
+@contextmanager
+def hnsw_for_run(pool: ConnectionPool, files: Sequence[Path], model: str) -> Iterator[bool]:
+    """Around a run over FILES: whether it is a bulk load, which runs without the HNSW index
+    (engine.hnsw_off_for_bulk, from the files this pack has not analysed yet, as a sample of
+    their paths says), and which builds it again when it ends (engine.keep_hnsw_in_step's rule:
+    below half of vector_index.MIN_FACES faces). Ctrl-C ends it at once: the next run's
+    keep_hnsw_in_step builds the index, and searches meanwhile scan exactly."""
+    bulk = False
+    if len(files) >= engine.BULK_MIN_PHOTOS:
+        with pool.connection() as conn:
+            fresh = round(len(files) * (1 - store.analysed_share(conn, files, model)))
+            bulk = engine.hnsw_off_for_bulk(conn, fresh)
+    ended = False
+    try:
+        yield bulk
+        ended = True
+    except KeyboardInterrupt:
+        bulk = False
+        raise
+    finally:
+        if bulk:
+            try:
+                with pool.connection() as conn:
+                    engine.keep_hnsw_in_step(conn)
+            except Exception:
+                if ended:
+                    raise
+                # the run's own failure goes on; the next run builds the index
+                log.warning("the HNSW index was not built again after a failed run",
+                            exc_info=True)
 
 
 def _placed(photo: Photo, detected: Sequence[Face]) -> _Placed:

@@ -81,7 +81,7 @@ class _Tally:
 
 def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexReport,
                        processes: int, progress: ProgressCallback | None = None,
-                       started: float | None = None) -> IndexReport:
+                       started: float | None = None, keep_hnsw: bool = True) -> IndexReport:
     """Index files (listed already, into report) in PROCESSES processes.
 
     settings.database_url must name the database itself (the embedded server's too): a child
@@ -89,6 +89,8 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
     progress raise (a cancelled job) or a process fail or die, the others stop after the batch
     each is storing commits, the report counts what was stored, and the exception goes on.
     Ctrl-C stops them at once: a batch cut short rolls back, nothing is half-written.
+    keep_hnsw False: the caller has the HNSW index off for this run (index.hnsw_for_run), and
+    the processes leave it so.
     """
     started = time.perf_counter() if started is None else started
     chunks = batches(files, batch_size(len(files), processes, settings.photo_batch))
@@ -102,7 +104,7 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
         tasks.put(None)  # one stop each
     results, stop = _CONTEXT.Queue(), _CONTEXT.Event()
     workers = [_CONTEXT.Process(target=_index_queue,
-                                args=(child, tasks, results, stop, os.getpid()),
+                                args=(child, tasks, results, stop, os.getpid(), keep_hnsw),
                                 name=f"pgface-index-{n}", daemon=True)
                for n in range(processes)]
     run = _Run(workers, {}, results, report, progress, started)
@@ -225,7 +227,8 @@ class _Stopped(Exception):
     """Raised in a child between batches once the parent has asked the run to stop."""
 
 
-def _index_queue(settings: Settings, tasks: Any, results: Any, stop: Any, parent: int) -> None:
+def _index_queue(settings: Settings, tasks: Any, results: Any, stop: Any, parent: int,
+                 keep_hnsw: bool) -> None:
     """A child: index the batches of the queue until its stop, reporting as it goes."""
     # Ctrl-C reaches the whole process group: the parent decides, and stops the children.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -258,7 +261,7 @@ def _index_queue(settings: Settings, tasks: Any, results: Any, stop: Any, parent
             with contextlib.suppress(_Stopped):
                 Indexer(pf.analyzer, pf.pool, settings).index_batches(
                     chunks(), report, told, ahead=ONE_THREAD_PREFETCH
-                    if settings.threads == 1 else PREFETCH_BATCHES)
+                    if settings.threads == 1 else PREFETCH_BATCHES, keep_hnsw=keep_hnsw)
         results.put(("done", pid, *_counts(report),
                      [(w.source, w.reason) for w in report.warnings]))
     except BaseException as exc:  # noqa: BLE001 - told to the parent, which stops the run

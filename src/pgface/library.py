@@ -19,7 +19,14 @@ from pgface.config import CALIBRATED_THRESHOLDS, Settings
 from pgface.db import store
 from pgface.db.connection import open_pool
 from pgface.imaging import Photo, decode_photo, read_photo
-from pgface.index import Indexer, IndexReport, ProgressCallback, batches, photo_files
+from pgface.index import (
+    Indexer,
+    IndexReport,
+    ProgressCallback,
+    batches,
+    hnsw_for_run,
+    photo_files,
+)
 from pgface.index_processes import index_in_processes, processes_for
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import resolve_pack
@@ -187,9 +194,13 @@ class Pgface:
         if processes > 1 and len(files) > self.settings.photo_batch:
             _ = self.pool  # the database migrated, and the embedded server up, before they connect
             settings = self.settings.model_copy(update={"database_url": self._url})
-            return index_in_processes(settings, files, report, processes, progress, started)
+            with hnsw_for_run(self.pool, files, self.analyzer.model_name) as bulk:
+                index_in_processes(settings, files, report, processes, progress, started,
+                                   keep_hnsw=not bulk)
+            report.seconds = time.perf_counter() - started  # building the index again included
+            return report
         return Indexer(self.analyzer, self.pool, self.settings).index_batches(
-            batches(files, self.settings.photo_batch), report, progress, started)
+            batches(files, self.settings.photo_batch), report, progress, started, files=files)
 
     def remove(self, paths: Sequence[str | Path], gone_only: bool = False) -> store.Removal:
         """Forget photos by path: the files given and every file under the folders given.

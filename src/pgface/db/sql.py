@@ -199,6 +199,12 @@ WHERE NOT EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = pp.photo_id
                   AND a.model = %s)
 ORDER BY pp.path_bytes
 """
+# Of these paths, how many hold a photo this pack has analysed (a run skips those).
+ANALYSED_AT_PATHS = """
+SELECT count(*) FROM photo_paths pp
+WHERE pp.path_bytes = ANY(%s)
+AND EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = pp.photo_id AND a.model = %s)
+"""
 PACK_COVERAGE = """
 SELECT (SELECT count(*) FROM photos) AS photos,
        (SELECT count(*) FROM photo_analyses WHERE model = %s) AS analysed

@@ -5,6 +5,7 @@ chaining check, and the HNSW index kept only while it can be used. Real PostgreS
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -15,6 +16,7 @@ from pgface import Pgface, engine, vector_index
 from pgface.batch_knn import approximate_many, exact_knn, exact_rerank
 from pgface.clustering import run_clustering
 from pgface.db import store
+from pgface.models.packs import sample_photos
 from pgface.neighbours import CLUSTER_CANDIDATES
 from pgface.vector_index import SignIndex, quantize, sign_bits
 
@@ -230,6 +232,20 @@ def test_a_bulk_run_indexes_without_the_hnsw_index_and_builds_it_at_the_end(
         has_hnsw_index(database_url))).skipped == len(photos)
     assert during and all(during)
 
+
+
+def test_the_share_of_a_run_already_analysed_is_read_from_the_paths(
+        pf: Pgface, tmp_path: Path) -> None:
+    photos = sample_photos()
+    pf.index(photos)
+    others = [tmp_path / f"new-{n}.jpg" for n in range(len(photos))]  # never indexed
+    with pf.pool.connection() as conn:
+        assert store.analysed_share(conn, photos + others, MODEL) == 0.5
+        assert store.analysed_share(conn, photos + others, "another-pack") == 0.0
+        alternating = [photos[0], others[0]] * 50  # known, new, known, new, ...
+        assert store.analysed_share(conn, alternating, MODEL, sample=100) == 0.5
+        # a sample is spread over the run (every other file here), not its first files
+        assert store.analysed_share(conn, alternating, MODEL, sample=50) == 1.0
 
 def test_a_bulk_run_that_fails_builds_the_hnsw_index_again(
         pf: Pgface, database_url: str) -> None:

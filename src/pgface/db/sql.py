@@ -199,11 +199,13 @@ WHERE NOT EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = pp.photo_id
                   AND a.model = %s)
 ORDER BY pp.path_bytes
 """
-# Of these paths, how many hold a photo this pack has analysed (a run skips those).
+# Of these paths (each as often as given), how many hold a photo this pack has analysed (a run
+# skips those).
 ANALYSED_AT_PATHS = """
-SELECT count(*) FROM photo_paths pp
-WHERE pp.path_bytes = ANY(%s)
-AND EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = pp.photo_id AND a.model = %s)
+SELECT count(*) FROM unnest(%s::bytea[]) AS given(path_bytes)
+WHERE EXISTS (SELECT 1 FROM photo_paths pp
+              JOIN photo_analyses a ON a.photo_id = pp.photo_id AND a.model = %s
+              WHERE pp.path_bytes = given.path_bytes)
 """
 PACK_COVERAGE = """
 SELECT (SELECT count(*) FROM photos) AS photos,

@@ -270,7 +270,8 @@ def analysed_share(conn: psycopg.Connection, files: Sequence[Path], model: str,
     SAMPLE of them evenly spread: how much of a run over them would be skipped."""
     if not files:
         return 0.0
-    chosen = files[::max(1, len(files) // sample)][:sample]
+    count = min(sample, len(files))
+    chosen = [files[i * len(files) // count] for i in range(count)]
     known = conn.execute(sql.ANALYSED_AT_PATHS,
                          [[to_bytes(canonical(f)) for f in chosen], model]).fetchone()[0]
     return known / len(chosen)

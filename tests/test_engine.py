@@ -1,6 +1,7 @@
 """One engine for nearest faces (pgface.engine, batch_knn, neighbours): the batch k-NN against
 an exact scan, clustering and identify through the search index against exact search, the
-chaining check, and the HNSW index kept only while it can be used. Real PostgreSQL."""
+chaining check, and the HNSW index kept only while it can be used (off during a bulk load).
+Real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -198,7 +199,6 @@ def lfw_subset(photos: int) -> list:
     return chosen[:photos]
 
 
-
 def has_hnsw_index(url: str) -> bool:
     with psycopg.connect(url) as other:  # a connection of its own: asked while a run goes on
         return other.execute("SELECT to_regclass('faces_embedding_hnsw_idx') IS NOT NULL"
@@ -233,7 +233,6 @@ def test_a_bulk_run_indexes_without_the_hnsw_index_and_builds_it_at_the_end(
     assert during and all(during)
 
 
-
 def test_the_share_of_a_run_already_analysed_is_read_from_the_paths(
         pf: Pgface, tmp_path: Path) -> None:
     photos = sample_photos()
@@ -246,6 +245,7 @@ def test_the_share_of_a_run_already_analysed_is_read_from_the_paths(
         assert store.analysed_share(conn, alternating, MODEL, sample=100) == 0.5
         # a sample is spread over the run (every other file here), not its first files
         assert store.analysed_share(conn, alternating, MODEL, sample=50) == 1.0
+
 
 def test_a_bulk_run_that_fails_builds_the_hnsw_index_again(
         pf: Pgface, database_url: str) -> None:
@@ -261,6 +261,7 @@ def test_a_bulk_run_that_fails_builds_the_hnsw_index_again(
     with psycopg.connect(database_url) as other:
         assert other.execute("SELECT count(*) FROM photos").fetchone()[0] == \
             pf.settings.photo_batch  # the first batch stored, whole
+
 
 def test_clustering_and_identify_same_through_the_index_as_exact(
         pf: Pgface, monkeypatch: pytest.MonkeyPatch) -> None:

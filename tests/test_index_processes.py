@@ -121,7 +121,6 @@ def test_a_killed_indexing_process_stops_the_run_and_keeps_whole_batches(
     assert table_counts(database_url)[0] == len(paths)
 
 
-
 def test_a_bulk_run_in_processes_leaves_the_hnsw_index_to_the_parent(
     settings: Settings, database_url: str
 ) -> None:
@@ -134,6 +133,7 @@ def test_a_bulk_run_in_processes_leaves_the_hnsw_index_to_the_parent(
     assert report.indexed == len(photos)
     # neither process built it again while the run went on; the parent did at the end
     assert len(during) > 2 and not any(during) and has_hnsw_index(database_url)
+
 
 def test_each_process_gets_several_batches_and_a_share_of_the_threads() -> None:
     assert batch_size(files=150, processes=2, photo_batch=32) == 13

@@ -14,6 +14,7 @@ half of MIN_FACES), pgvector's advice for bulk loads (hnsw_off_for_bulk).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import psycopg
@@ -47,8 +48,7 @@ def keep_hnsw_in_step(conn: psycopg.Connection, min_faces: int | None = None) ->
     """Drops or builds the HNSW index as the library crosses the threshold; says which it
     did ("dropped", "built") or None. conn: idle (runs and commits its own transaction)."""
     min_faces = vector_index.MIN_FACES if min_faces is None else min_faces
-    exists = conn.execute(sql.HNSW_EXISTS).fetchone()[0]
-    faces = conn.execute(sql.ALL_FACES_UP_TO, [min_faces]).fetchone()[0]
+    exists, faces = _hnsw_state(conn, min_faces)
     conn.commit()
     if exists and faces >= min_faces:
         statement, done = sql.DROP_HNSW, "dropped"
@@ -64,28 +64,38 @@ def keep_hnsw_in_step(conn: psycopg.Connection, min_faces: int | None = None) ->
 
 
 def hnsw_off_for_bulk(conn: psycopg.Connection, photos: int, min_faces: int | None = None,
-                      min_photos: int | None = None) -> bool:
-    """Before a run that adds PHOTOS photos: whether it is a bulk load into a library that keeps
+                      min_photos: int | None = None,
+                      analysed_share: Callable[[], float] | None = None) -> bool:
+    """Before a run over PHOTOS photos: whether it is a bulk load into a library that keeps
     the HNSW index (below min_faces faces), which then runs without it, dropped here: at least
-    min_photos photos, and at least half as many as the library has faces. The run leaves the
-    index alone while it lasts and calls keep_hnsw_in_step when it ends, which builds it again
-    (below half of min_faces; in the gap above, pgvector scans exactly, as it does meanwhile).
-    False where the index is busy: the run then keeps it in step as any other does.
+    min_photos photos to add, and at least half as many as the library has faces. The run
+    leaves the index alone while it lasts and calls keep_hnsw_in_step when it ends, which builds
+    it again (below half of min_faces; in the gap above, pgvector scans exactly, as it does
+    meanwhile). False where the index is busy: the run then keeps it in step as any other does.
+    analysed_share: the share of the photos this pack has analysed already (the run skips
+    them), asked only where the library is small enough for the answer to matter.
     conn: idle (runs and commits its own transactions)."""
     min_faces = vector_index.MIN_FACES if min_faces is None else min_faces
     min_photos = BULK_MIN_PHOTOS if min_photos is None else min_photos
     if photos < min_photos:
         return False
-    faces = conn.execute(sql.ALL_FACES_UP_TO, [min_faces]).fetchone()[0]
-    exists = conn.execute(sql.HNSW_EXISTS).fetchone()[0]
+    exists, faces = _hnsw_state(conn, min_faces)
+    if faces < min_faces and analysed_share is not None:
+        photos = round(photos * (1 - analysed_share()))
     conn.commit()
-    if faces >= min_faces or photos * 2 < faces:
+    if faces >= min_faces or photos < min_photos or photos * 2 < faces:
         return False
     if exists and not _change_hnsw(conn, sql.DROP_HNSW, "dropped"):
         return False
     log.info("HNSW index on faces.embedding off while %d photos are indexed into a library of "
              "%d faces; built again when they are in", photos, faces)
     return True
+
+
+def _hnsw_state(conn: psycopg.Connection, min_faces: int) -> tuple[bool, int]:
+    """Whether the HNSW index exists, and the library's faces, counted up to min_faces."""
+    exists = conn.execute(sql.HNSW_EXISTS).fetchone()[0]
+    return exists, conn.execute(sql.ALL_FACES_UP_TO, [min_faces]).fetchone()[0]
 
 
 def _change_hnsw(conn: psycopg.Connection, statement: str, done: str) -> bool:

@@ -480,10 +480,10 @@ def hnsw_for_run(pool: ConnectionPool, files: Sequence[Path], model: str) -> Ite
     below half of vector_index.MIN_FACES faces). Ctrl-C ends it at once: the next run's
     keep_hnsw_in_step builds the index, and searches meanwhile scan exactly."""
     bulk = False
-    if len(files) >= engine.BULK_MIN_PHOTOS:
+    if len(files) >= engine.BULK_MIN_PHOTOS:  # no connection taken for a short run
         with pool.connection() as conn:
-            fresh = round(len(files) * (1 - store.analysed_share(conn, files, model)))
-            bulk = engine.hnsw_off_for_bulk(conn, fresh)
+            bulk = engine.hnsw_off_for_bulk(conn, len(files), analysed_share=lambda: (
+                store.analysed_share(conn, files, model)))
     ended = False
     try:
         yield bulk

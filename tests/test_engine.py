@@ -16,7 +16,7 @@ from conftest import LFW, require_data
 from pgface import Pgface, engine, vector_index
 from pgface.batch_knn import approximate_many, exact_knn, exact_rerank
 from pgface.clustering import run_clustering
-from pgface.db import store
+from pgface.db import sql, store
 from pgface.models.packs import sample_photos
 from pgface.neighbours import CLUSTER_CANDIDATES
 from pgface.vector_index import SignIndex, quantize, sign_bits
@@ -159,32 +159,32 @@ def test_chaining_check_keeps_near_but_distinct_people_apart(conn: psycopg.Conne
     assert not any(g & set(first) and g & set(second) for g in people)
 
 
+def has_hnsw_index(url: str) -> bool:
+    with psycopg.connect(url) as other:  # a connection of its own: asked while a run goes on
+        return other.execute(sql.HNSW_EXISTS).fetchone()[0]
+
+
 def test_hnsw_dropped_and_built_as_the_library_crosses_the_threshold(
-        conn: psycopg.Connection) -> None:
+        conn: psycopg.Connection, database_url: str) -> None:
     rng = np.random.default_rng(7)
     vectors, _ = people_like(rng, 15, 4, 1.0)
     ids = add_photos(conn, vectors)  # 60 faces
-
-    def has_hnsw() -> bool:
-        exists = conn.execute("SELECT to_regclass('faces_embedding_hnsw_idx') IS NOT NULL"
-                              ).fetchone()[0]
-        conn.commit()
-        return exists
 
     def nearest() -> list:
         return [[r.face_id for r in store.nearest_faces(conn, v, MODEL, 5, 0.2, 40)]
                 for v in vectors[:20]]
 
     before = nearest()
-    assert has_hnsw() and engine.keep_hnsw_in_step(conn, 50) == "dropped" and not has_hnsw()
+    assert has_hnsw_index(database_url)
+    assert engine.keep_hnsw_in_step(conn, 50) == "dropped" and not has_hnsw_index(database_url)
     assert engine.keep_hnsw_in_step(conn, 50) is None
     assert nearest() == before  # pgvector's exact scan answers as the index did
     conn.execute("DELETE FROM faces WHERE id = ANY(%s)", [ids[:30]])  # 30 left: in the gap
     conn.commit()
-    assert engine.keep_hnsw_in_step(conn, 50) is None and not has_hnsw()
+    assert engine.keep_hnsw_in_step(conn, 50) is None and not has_hnsw_index(database_url)
     conn.execute("DELETE FROM faces WHERE id = ANY(%s)", [ids[30:40]])  # 20: below half
     conn.commit()
-    assert engine.keep_hnsw_in_step(conn, 50) == "built" and has_hnsw()
+    assert engine.keep_hnsw_in_step(conn, 50) == "built" and has_hnsw_index(database_url)
 
 
 def lfw_subset(photos: int) -> list:
@@ -197,12 +197,6 @@ def lfw_subset(photos: int) -> list:
         if len(chosen) >= photos:
             break
     return chosen[:photos]
-
-
-def has_hnsw_index(url: str) -> bool:
-    with psycopg.connect(url) as other:  # a connection of its own: asked while a run goes on
-        return other.execute("SELECT to_regclass('faces_embedding_hnsw_idx') IS NOT NULL"
-                             ).fetchone()[0]
 
 
 def test_bulk_load_is_judged_by_the_photos_against_the_library(

@@ -226,6 +226,25 @@ reached" below.
   of the 5 alternated pairs, by 1.06x to 1.23x), PostgreSQL's CPU 0.39 against 1.06 s, the
   cores idle 0.81 against 1.55 s. On the shared photos (286 faces) PostgreSQL's part was 0.25
   to 0.31 s.
+- **A worker more than the cores, each batch's largest files first, thumbnails averaged by a
+  whole factor** (shipped, 2026-12-02; `python bench/index_workers.py`,
+  docs/benchmarks-index-workers.md). py-spy (`--gil`) found the workers holding the
+  interpreter lock a sixth (the shared photos) to a third (LFW) of their time, and with only
+  the workers running, one per core, the cores sat idle a fifth of it: a worker waiting for
+  the lock, or for a detector stream, leaves its core without work. With a worker more than
+  the cores, the median run over the shared photos left the cores idle 0.53 s against 0.75 s;
+  without it, indexing took 1.08x as long there, 1.10x on the phone-size set and 1.02x on LFW
+  (medians over 8 alternated rounds of the ratio within each round; slower in 6 of 8 on each
+  set). Each batch's largest files handed to the workers first, so that no large photo is left
+  for a batch's end while the other workers have nothing to do: in the order listed, indexing
+  took 1.04x, 1.03x and 1.02x as long. Thumbnails: OpenCV's area resize by a ratio that is not
+  a whole number is its slow path; averaging by the largest whole factor first, then resizing
+  bilinearly (what remains is under halving), takes a face's thumbnail from 0.30 to 0.11 ms on
+  LFW and from 1.06 to 0.41 ms on the shared photos (one thread), for pixels at a median of 46
+  and 36 dB from the one-step area resize (lowest 26.7 dB, about JPEG's own loss at quality
+  85). An earlier test of the extra worker (the point "Measured on the Xeon on 2026-12-01"
+  below: 3.34 -> 3.18 s on the shared photos, 4.71 -> 4.82 s on LFW) came before OpenVINO's
+  buffers were shared and before bulk loads left the HNSW index off.
 - **Batches prepared without a barrier between them**: measured, not done. Each batch's
   photos are analysed on the workers and waited for before the next batch is read, so one
   worker may idle while the other finishes a batch's last large photo. With the analyses
@@ -249,28 +268,29 @@ reached" below.
   py-spy's samples of the indexer, yet 3.25-3.44 s against 3.19-3.28 s, four alternations;
   with the outputs as well it paid, the point above); a shorter interpreter switch interval
   (`sys.setswitchinterval(0.0005)`), OpenVINO's pinning off within one process, OpenCV on one
-  thread: no change above the noise. Thumbnails
-  resized in two steps (an integer factor first) cut their cost from 0.35 to 0.23 s on one
-  thread (PSNR 32 dB or more against the one-step resize), about 2 % of indexing: not done. While
-  indexing, both cores are busy 83 to 87 % of the time (sampled every 20 ms), and the
-  interpreter lock is held about a quarter of the time (py-spy). Filling
-  the rest: a third indexing worker (one more than the detector's streams) took the shared
-  photos from 3.34 to 3.18 s (medians of 15 alternations) but LFW's 500 from 4.71 to 4.82 s
-  (10): not done. Decoding, detection and alignment in two worker processes (a prototype;
-  crops and thumbnails sent back to the process that embeds and stores): 3.49 -> 3.33 s on
-  the shared photos and 4.5 -> 4.3 s on LFW (medians of 4), for 2.2 s of start-up per
-  indexing run (two processes spawned, each loading the detector): not done. Two whole
-  indexing processes, each on half of 400 LFW photos (bench/processes.py's setup), took 2.9 to 3.1 s
-  against 3.6 to 4.0 s for one process on all of them (three alternations); OpenVINO had
-  pinned a session of fewer threads than cores to the first core, so several pgface
-  processes shared one core (fixed; docs/benchmarks-processes.md). Indexing in several
-  processes is now an option, not the default (`PGFACE_INDEX_PROCESSES`, `pgface index
-  --processes`: each process loads its models and takes batches from one queue). On this
-  machine (`python bench/processes.py`, four runs of 5 alternations on a host whose speed
-  varied by 1.4x between them), two processes once started indexed 0.97x to 1.16x one
-  process's speed on the shared photos and LFW, and a run's processes took 1.3 to 1.7 s to
-  start: 0.79x to 0.89x on these sets with their start, repaid after 700 to 2,100 photos in
-  three runs and never in the fourth. Not the lever that reaches 3x here.
+  thread: no change above the noise. Thumbnails resized in two steps (an integer factor first)
+  cut their cost from 0.35 to 0.23 s on one thread (PSNR 32 dB or more against the one-step
+  resize), about 2 % of indexing: not done then (a cheaper way is done since: the point "A
+  worker more than the cores" above). While indexing, both cores are busy 83 to 87 % of the
+  time (sampled every 20 ms), and the interpreter lock is held about a quarter of the time
+  (py-spy). Filling the rest: a third indexing worker (one more than the detector's streams)
+  took the shared photos from 3.34 to 3.18 s (medians of 15 alternations) but LFW's 500 from
+  4.71 to 4.82 s (10): not done then (done since: the same point). Decoding, detection and
+  alignment in two worker processes (a prototype; crops and thumbnails sent back to the
+  process that embeds and stores): 3.49 -> 3.33 s on the shared photos and 4.5 -> 4.3 s on LFW
+  (medians of 4), for 2.2 s of start-up per indexing run (two processes spawned, each loading
+  the detector): not done. Two whole indexing processes, each on half of 400 LFW photos
+  (bench/processes.py's setup), took 2.9 to 3.1 s against 3.6 to 4.0 s for one process on all
+  of them (three alternations); OpenVINO had pinned a session of fewer threads than cores to
+  the first core, so several pgface processes shared one core (fixed;
+  docs/benchmarks-processes.md). Indexing in several processes is now an option, not the
+  default (`PGFACE_INDEX_PROCESSES`, `pgface index --processes`: each process loads its models
+  and takes batches from one queue). On this machine (`python bench/processes.py`, four runs
+  of 5 alternations on a host whose speed varied by 1.4x between them), two processes once
+  started indexed 0.97x to 1.16x one process's speed on the shared photos and LFW, and a run's
+  processes took 1.3 to 1.7 s to start: 0.79x to 0.89x on these sets with their start, repaid
+  after 700 to 2,100 photos in three runs and never in the fourth. Not the lever that reaches
+  3x here.
 - **Measured on the Xeon on the evening of 2026-12-01, by hand, and left as they are** (the
   shared photos; alternated runs, pgface taking 3.6 to 4.1 s for them, against 3.29 s in the
   run of the command above that gave 2.66x):
@@ -581,7 +601,7 @@ def main() -> None:
         "detection-truth photos: upscaled to 12.2, 24 or 48 MP and stored turned, with the "
         "EXIF orientation (1, 3, 6, 8) that turns them back, in a temporary folder.\n\n"
         f"{table}\n\nWhere pgface's time goes, in the median run (seconds summed over "
-        "threads; one worker per core reads, decodes, detects and aligns while the main "
+        "threads; a worker per core and one more read, decode, detect and align while the main "
         "thread embeds and stores, so stages add up to more than the wall time):"
         f"\n\n{stages}\n\n"
         "The CPU the same median runs took while they indexed (os.times() for the indexing "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
@@ -109,6 +110,53 @@ def test_face_crop_is_a_small_jpeg_even_at_the_border() -> None:
     crop = face_crop_jpeg(image, np.array([-20.0, 70.0, 30.0, 130.0]), size=64)
     decoded = Image.open(io.BytesIO(crop))
     assert decoded.format == "JPEG" and decoded.size == (64, 64)
+
+
+def _thumbnail(image: np.ndarray, centre: tuple[float, float], side: float) -> np.ndarray:
+    """face_crop_jpeg's 112-pixel thumbnail of a SIDE-pixel box around CENTRE, decoded (BGR)."""
+    cx, cy = centre
+    bbox = np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2])
+    jpeg = face_crop_jpeg(image, bbox, size=112)
+    return np.asarray(Image.open(io.BytesIO(jpeg)))[:, :, ::-1].astype(np.float64)
+
+
+@pytest.mark.parametrize("side", [400, 407, 700])
+def test_large_face_thumbnail_averages_detail_away_like_an_area_resize(side: int) -> None:
+    """A large face is averaged down by a whole factor first, then resized bilinearly: detail
+    finer than the thumbnail's pixels (stripes 3 pixels apart) is averaged away as OpenCV's
+    area resize of the whole patch does, where a bilinear resize in one step turns it into
+    moire (19 dB from the area resize)."""
+    ys, xs = np.mgrid[:1200, :1400].astype(np.float32)
+    stripes = 40 * np.sign(np.sin(xs * 2 * np.pi / 3.0))
+    level = 128 + 60 * np.sin(xs / 37.0) * np.cos(ys / 53.0) + stripes
+    image = np.clip(np.dstack([level, level * 0.8, 255 - level]), 0, 255).astype(np.uint8)
+    cx, cy, full = 700.0, 600.0, side * 1.5  # the thumbnail shows the box and a margin
+    patch = image[int(round(cy - full / 2)):int(round(cy + full / 2)),
+                  int(round(cx - full / 2)):int(round(cx + full / 2))]
+    area = cv2.resize(patch, (112, 112), interpolation=cv2.INTER_AREA).astype(np.float64)
+    thumbnail = _thumbnail(image, (cx, cy), side)
+    assert thumbnail.shape == (112, 112, 3)
+    assert 10 * np.log10(255**2 / np.mean((thumbnail - area) ** 2)) >= 28
+
+
+@pytest.mark.parametrize("side", [400, 678, 150, 60])
+def test_face_thumbnail_keeps_the_box_centred(side: int) -> None:
+    """Whole-factor averaging trims the patch's edges evenly: a dot at the box's centre stays
+    at the thumbnail's centre, whether the box is reduced, trimmed or enlarged."""
+    cx, cy = 610.0, 430.0
+    dot = np.zeros((900, 1200, 3), dtype=np.uint8)
+    dot[int(cy) - 4:int(cy) + 5, int(cx) - 4:int(cx) + 5] = 255  # centred on pixel (610, 430)
+    weights = _thumbnail(dot, (cx, cy), side)[:, :, 0]
+    weights[weights < 40] = 0  # JPEG's ringing away from the dot
+    found = [(np.arange(112) * weights.sum(axis=1 - axis)).sum() / weights.sum()
+             for axis in (0, 1)]
+    # where the dot's centre lies in a resize of the whole patch (pixel centres mapped)
+    full = side * 1.5
+    top, bottom = int(round(cy - full / 2)), int(round(cy + full / 2))
+    left, right = int(round(cx - full / 2)), int(round(cx + full / 2))
+    expected = [(cy - top + 0.5) * 112 / (bottom - top) - 0.5,
+                (cx - left + 0.5) * 112 / (right - left) - 0.5]
+    assert np.abs(np.array(found) - expected).max() <= 0.3  # trimmed on one side: 0.44 at 678
 
 
 def test_a_heic_photo_is_decoded_though_libheif_is_loaded_only_for_it(tmp_path: Path) -> None:

@@ -115,3 +115,25 @@ def test_missing_paths_are_reported_and_the_rest_goes_on(pf: Pgface, tmp_path: P
     report = pf.index([tmp_path / "nowhere", sample_photos()[-1]])
     assert report.indexed == 1
     assert [f.reason for f in report.failures] == ["no such file or folder"]
+
+
+def test_a_batch_starts_its_largest_files_first_and_keeps_their_order() -> None:
+    """Workers take a batch's largest files first, so that no large photo is left to the end
+    while the other workers have nothing to do; the batch's results keep the files' order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pgface.index import _largest_first, _Read
+
+    sizes = [3, 50, 7, 50, 1, 20]
+    reads = [_Read(path=Path(f"p{i}.jpg"), data=b"x" * size, sha256=bytes([i]))
+             for i, size in enumerate(sizes)]
+    started: list[int] = []
+
+    def analyse(read: _Read) -> str:
+        started.append(len(read.data))
+        return read.path.name
+
+    with ThreadPoolExecutor(max_workers=1) as one_worker:
+        results = _largest_first(one_worker, analyse, reads)
+    assert started == sorted(sizes, reverse=True)
+    assert results == [read.path.name for read in reads]

@@ -192,12 +192,21 @@ HNSW_CHECK_BATCHES = 32  # a growing library drops the HNSW index within this ma
 # in full. Measured on the shared photos over 1200 px: from 64 px up, a face's embedding lies
 # within cosine 0.95 (mean 0.98) of its alignment from full size; at 32 to 48 px, 0.89.
 DETAIL_SIDE = 64
+# Workers beyond one per core. A worker holds the interpreter lock a sixth (the shared
+# photos) to a third (LFW) of its time, in the detector's and OpenVINO's Python around each
+# model run, quality and placing faces (py-spy --gil), and one that waits for it, or for a
+# detector stream, leaves its core idle: with one worker per core the cores sat idle a fifth
+# of the time while only the workers ran. Without the extra
+# worker, indexing took 1.08x as long on the shared photos, 1.10x on the phone-size set and
+# 1.02x on LFW (2 cores, medians of 8 alternated rounds; docs/benchmarks-index-workers.md).
+EXTRA_WORKERS = 1
 
 
 class Indexer:
-    """Indexing is a pipeline. One worker per core reads, decodes, detects and aligns photo
-    after photo (the detector gives overlapping callers a stream each); this thread embeds each
-    batch's faces in one recognizer call and stores the batch in one transaction."""
+    """Indexing is a pipeline. A worker per core and one more (EXTRA_WORKERS) read, decode,
+    detect and align photo after photo (the detector gives overlapping callers a stream per
+    core); this thread embeds each batch's faces in one recognizer call and stores the batch
+    in one transaction."""
 
     def __init__(self, analyzer: FaceAnalyzer, pool: ConnectionPool, settings: Settings) -> None:
         self.analyzer = analyzer
@@ -237,7 +246,7 @@ class Indexer:
         if keep_hnsw:
             self._keep_hnsw_in_step()
         seen: set[bytes] = set()
-        workers = ThreadPoolExecutor(max_workers=self.analyzer.threads,
+        workers = ThreadPoolExecutor(max_workers=self.analyzer.threads + EXTRA_WORKERS,
                                      thread_name_prefix="pgface-worker")
         prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgface-prefetch")
         # Prepared one after another by the prefetch thread, so deduplication sees batches in
@@ -318,7 +327,8 @@ class Indexer:
         if self.analyzer.detects_in_batches:
             work = self._decode_detect_in_batches(fresh, workers, timings)
         else:
-            work = workers.map(lambda r: self._decode_and_analyze(r, timings), fresh)
+            work = _largest_first(workers, lambda r: self._decode_and_analyze(r, timings),
+                                  fresh)
         for read, item in zip(fresh, work, strict=True):
             if isinstance(item, Failure):
                 seen.discard(read.sha256)  # a copy of a bad file elsewhere is reported too
@@ -460,6 +470,18 @@ class Indexer:
         """Detect, embed (batched across photos) and make each decoded photo a row."""
         timings = {} if timings is None else timings
         return self._rows([self._analyze(photo, timings) for photo in photos], timings)
+
+
+def _largest_first(workers: ThreadPoolExecutor, analyse: Callable[[_Read], _T],
+                   reads: Sequence[_Read]) -> list[_T]:
+    """analyse(read) of every read on the workers, the largest files started first; the
+    results in the order of the reads. A batch waits for its slowest photo: started last, a
+    large one kept one worker busy while the others had nothing left to do. In the order
+    listed, indexing took 1.04x as long on the shared photos, 1.03x on the phone-size set and
+    1.02x on LFW (docs/benchmarks-index-workers.md)."""
+    order = sorted(range(len(reads)), key=lambda i: -len(reads[i].data))
+    futures = {i: workers.submit(analyse, reads[i]) for i in order}
+    return [futures[i].result() for i in range(len(reads))]
 
 
 @dataclass

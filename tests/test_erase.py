@@ -40,13 +40,17 @@ def found_in(files: list[Path], needles: dict[str, bytes]) -> set[str]:
 
 
 def needles_of(conn: psycopg.Connection, face_ids: list[int]) -> dict[str, bytes]:
-    """64 bytes from the middle of each face's crop, and the first 16 floats of its vector as
-    stored (float32, little-endian)."""
+    """64 bytes of each face's crop past its JPEG header, and the first 16 floats of its vector
+    as stored (float32, little-endian).
+
+    A crop over about 2 kB is stored out of line in TOAST chunks of 1,996 bytes (8 kB pages),
+    so the needle is taken inside the first chunk: one across a chunk's end is stored in two
+    pieces and found in neither (a crop of 3,969 bytes had its middle 64 bytes there)."""
     needles = {}
     for face_id, crop, vector in conn.execute(
             "SELECT id, crop, embedding::real[] FROM faces WHERE id = ANY(%s)", [face_ids]):
-        middle = len(crop) // 2
-        needles[f"crop {face_id}"] = bytes(crop[middle:middle + 64])
+        start = min(len(crop) // 2, 1000)  # OpenCV's JPEG header (tables) is about 620 bytes
+        needles[f"crop {face_id}"] = bytes(crop[start:start + 64])
         needles[f"embedding {face_id}"] = np.asarray(vector[:16], dtype="<f4").tobytes()
     return needles
 

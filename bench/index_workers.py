@@ -2,7 +2,7 @@
 and face thumbnails averaged down by a whole factor, each against the way it was before, on
 the photo sets of bench/indexing.py.
 
-    python bench/index_workers.py             # about 10 minutes on 2 cores; writes
+    python bench/index_workers.py             # about 5 minutes on 2 cores; writes
                                               # docs/benchmarks-index-workers.md
     python bench/index_workers.py --smoke     # a minute; prints, writes nothing
 

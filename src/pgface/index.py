@@ -196,9 +196,9 @@ DETAIL_SIDE = 64
 # photos) to a third (LFW) of its time, in the detector's and OpenVINO's Python around each
 # model run, quality and placing faces (py-spy --gil), and one that waits for it, or for a
 # detector stream, leaves its core idle: with one worker per core the cores sat idle a fifth
-# of the time while only the workers ran. Without the extra
-# worker, indexing took 1.08x as long on the shared photos, 1.10x on the phone-size set and
-# 1.02x on LFW (2 cores, medians of 8 alternated rounds; docs/benchmarks-index-workers.md).
+# of the time while only the workers ran. Without the extra worker, indexing took 1.08x as
+# long on the shared photos, 1.10x on the phone-size set and 1.02x on LFW (2 cores, medians
+# of 8 alternated rounds; docs/benchmarks-index-workers.md). It holds one more decoded photo.
 EXTRA_WORKERS = 1
 
 

@@ -4,7 +4,7 @@ the photo sets of bench/indexing.py.
 
     python bench/index_workers.py             # about 5 minutes on 2 cores; writes
                                               # docs/benchmarks-index-workers.md
-    python bench/index_workers.py --smoke     # a minute; prints, writes nothing
+    python bench/index_workers.py --smoke     # seconds; prints, writes nothing
 
 `pgface index` into a fresh database (bench/indexing.py's run_pgface), the ways alternated in
 a rotating order so that the machine's changing speed touches all alike; for each way the

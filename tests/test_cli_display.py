@@ -48,3 +48,19 @@ def test_a_path_cell_takes_the_width_left_and_shortens_in_the_middle() -> None:
     buffer = io.StringIO()
     Console(file=buffer, width=300).print(table)
     assert path in buffer.getvalue()  # room enough: never shortened
+
+
+def test_the_progress_bar_names_the_stage_a_bulk_load_ends_with() -> None:
+    """Once a bulk load's photos are stored the bar is full while the HNSW index is built: it
+    says so instead of standing still under its usual label."""
+    from pgface.cli.progress import IndexProgress
+    from pgface.index import REBUILDING, IndexReport
+
+    show = IndexProgress(enabled=False, label="enrolling")
+    report = IndexReport(files=70, indexed=70)
+    show(report, None)
+    assert show.progress.tasks[0].fields["stage"] == "enrolling"
+    report.stage = REBUILDING
+    show(report, None)
+    task = show.progress.tasks[0]
+    assert task.fields["stage"] == REBUILDING and task.completed == task.total == 70

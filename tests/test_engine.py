@@ -17,6 +17,7 @@ from pgface import Pgface, engine, vector_index
 from pgface.batch_knn import approximate_many, exact_knn, exact_rerank
 from pgface.clustering import run_clustering
 from pgface.db import sql, store
+from pgface.index import REBUILDING, IndexReport
 from pgface.models.packs import sample_photos
 from pgface.neighbours import CLUSTER_CANDIDATES
 from pgface.vector_index import SignIndex, quantize, sign_bits
@@ -216,15 +217,23 @@ def test_a_bulk_run_indexes_without_the_hnsw_index_and_builds_it_at_the_end(
         pf: Pgface, database_url: str) -> None:
     photos = lfw_subset(engine.BULK_MIN_PHOTOS + 6)
     during: list[bool] = []
-    report = pf.index(photos, progress=lambda r, failure: during.append(
-        has_hnsw_index(database_url)))
+    stages: list[tuple[str | None, int]] = []
+
+    def progress(report: IndexReport, failure: object) -> None:
+        during.append(has_hnsw_index(database_url))
+        stages.append((report.stage, report.indexed))
+
+    report = pf.index(photos, progress=progress)
     assert report.indexed == len(photos) and report.faces >= len(photos) - 2
     assert during and not any(during) and has_hnsw_index(database_url)
+    # The progress said, once every photo was stored, that the index was being built.
+    assert stages[-1] == (REBUILDING, len(photos))
+    assert all(stage is None for stage, _ in stages[:-1])
     # the same photos again: nothing to add, so no bulk load (and no rebuilding)
     during.clear()
-    assert pf.index(photos, progress=lambda r, failure: during.append(
-        has_hnsw_index(database_url))).skipped == len(photos)
-    assert during and all(during)
+    stages.clear()
+    assert pf.index(photos, progress=progress).skipped == len(photos)
+    assert during and all(during) and all(stage is None for stage, _ in stages)
 
 
 def test_the_share_of_a_run_already_analysed_is_read_from_the_paths(

@@ -23,7 +23,7 @@ from test_index import make_bad_files, table_counts
 
 from pgface import Pgface, Settings, engine
 from pgface.errors import PgfaceError
-from pgface.index import Failure, IndexReport
+from pgface.index import REBUILDING, Failure, IndexReport
 from pgface.index_processes import batch_size, threads_each
 from pgface.models.packs import sample_photos
 
@@ -127,12 +127,19 @@ def test_a_bulk_run_in_processes_leaves_the_hnsw_index_to_the_parent(
     settings.index_processes, settings.photo_batch = 2, 8
     photos = lfw_subset(engine.BULK_MIN_PHOTOS + 6)
     during: list[bool] = []
+    stages: list[str | None] = []
+
+    def progress(report: IndexReport, failure: object) -> None:
+        during.append(has_hnsw_index(database_url))
+        stages.append(report.stage)
+
     with Pgface(settings) as library:
-        report = library.index(photos, progress=lambda r, failure: during.append(
-            has_hnsw_index(database_url)))
+        report = library.index(photos, progress=progress)
     assert report.indexed == len(photos)
-    # neither process built it again while the run went on; the parent did at the end
+    # neither process built it again while the run went on; the parent did at the end, and
+    # said so once every photo was stored
     assert len(during) > 2 and not any(during) and has_hnsw_index(database_url)
+    assert stages[-1] == REBUILDING and not any(stages[:-1])
 
 
 def test_each_process_gets_several_batches_and_a_share_of_the_threads() -> None:

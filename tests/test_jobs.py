@@ -39,7 +39,7 @@ def test_a_job_reports_progress_failures_and_its_report(
         assert done_so_far == sorted(done_so_far)  # progress only moves forward
         assert job["state"] == "done" and job["error"] is None
         assert job["progress"] == {"files_total": 5, "files_done": 5, "indexed": 4, "skipped": 0,
-                                   "faces": job["report"]["faces"], "failed": 1}
+                                   "faces": job["report"]["faces"], "failed": 1, "stage": None}
         assert job["report"]["faces"] >= 4
         [failure] = job["failures"]
         assert Path(failure["file"]).name == "broken.jpg" and failure["reason"]

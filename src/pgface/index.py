@@ -66,6 +66,9 @@ class IndexReport:
     # Seconds from the start until the last indexing process had loaded its models (runs in
     # several processes; 0 in one, whose models load before it starts).
     startup: float = 0.0
+    # What the run does once its photos are stored, where that takes a while: REBUILDING
+    # after a bulk load (hnsw_for_run). None while it indexes photos.
+    stage: str | None = None
 
     @property
     def photos_per_second(self) -> float:
@@ -76,7 +79,11 @@ class IndexReport:
         return self.faces / self.seconds if self.seconds else 0.0
 
 
-# Called after every batch with the report so far, and once per failure as it happens.
+# The stage a bulk load's report is in while pgvector's HNSW index is built again: seconds at
+# 10,000 faces on 2 cores (docs/benchmarks-hnsw-bulk.md), with every photo already counted.
+REBUILDING = "building the search index"
+# Called after every batch with the report so far, and once per failure as it happens; and,
+# after a bulk load's last batch, once more with report.stage REBUILDING.
 ProgressCallback = Callable[[IndexReport, Failure | None], None]
 
 
@@ -236,6 +243,8 @@ class Indexer:
         with hnsw_for_run(self.pool, files if keep_hnsw else (),
                           self.analyzer.model_name) as bulk:
             self._index_batches(chunks, report, progress, started, ahead, keep_hnsw and not bulk)
+            if bulk:
+                rebuilding(report, progress)
         report.seconds = time.perf_counter() - started  # building the index again included
         return report
 
@@ -583,6 +592,14 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
     finally:
         with _timings_lock:  # stages run in several threads at once
             timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
+
+
+def rebuilding(report: IndexReport, progress: ProgressCallback | None) -> None:
+    """Say that a bulk load's photos are in and its HNSW index is being built: called inside
+    hnsw_for_run, so that a callback that stops the run (a cancelled job) leaves the building to
+    hnsw_for_run's failure path as any other stop."""
+    report.stage = REBUILDING
+    _notify(progress, report, None)
 
 
 def _notify(progress: ProgressCallback | None, report: IndexReport, failure: Failure | None

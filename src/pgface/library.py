@@ -26,6 +26,7 @@ from pgface.index import (
     batches,
     hnsw_for_run,
     photo_files,
+    rebuilding,
 )
 from pgface.index_processes import index_in_processes, processes_for
 from pgface.models.analysis import FaceAnalyzer
@@ -197,6 +198,8 @@ class Pgface:
             with hnsw_for_run(self.pool, files, self.analyzer.model_name) as bulk:
                 index_in_processes(settings, files, report, processes, progress, started,
                                    keep_hnsw=not bulk)
+                if bulk:
+                    rebuilding(report, progress)
             report.seconds = time.perf_counter() - started  # building the index again included
             return report
         return Indexer(self.analyzer, self.pool, self.settings).index_batches(

@@ -47,6 +47,7 @@ class Job:
     indexed: int = 0
     skipped: int = 0
     faces: int = 0
+    stage: str | None = None  # the report's, while the job runs (index.REBUILDING)
     failures: list[Failure] = field(default_factory=list)
     report: dict[str, Any] | None = None
     error: str | None = None
@@ -63,7 +64,7 @@ class Job:
                          # a folder that cannot be listed is a failure but not a photo file
                          "files_done": min(done, self.files_total), "indexed": self.indexed,
                          "skipped": self.skipped, "faces": self.faces,
-                         "failed": len(self.failures)},
+                         "failed": len(self.failures), "stage": self.stage},
             "failures": failures, "report": self.report, "error": self.error,
             "url": f"/api/jobs/{self.id}",
         }
@@ -132,7 +133,7 @@ class Jobs:
             del self._jobs[job_id]
 
     def _finish(self, job: Job, state: str) -> None:
-        job.state = state
+        job.state, job.stage = state, None  # a finished job is in no stage of a run
         job.finished_at = datetime.now(UTC)
 
     def _run(self) -> None:
@@ -150,6 +151,7 @@ class Jobs:
             with self._lock:
                 job.files_total, job.indexed = report.files, report.indexed
                 job.skipped, job.faces = report.skipped, report.faces
+                job.stage = report.stage
                 if failure is not None:
                     job.failures.append(failure)
             # Called after each batch has committed: the place to stop without a half-write.

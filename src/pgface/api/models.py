@@ -369,6 +369,10 @@ class JobProgress(BaseModel):
     skipped: int = Field(description="Photos already indexed (same content)")
     faces: int = Field(description="Faces stored")
     failed: int
+    stage: str | None = Field(
+        default=None,
+        description="null while photos are indexed; 'building the search index' once a bulk "
+                    "load's photos are stored and pgvector's HNSW index is built again")
 
 
 class IndexReportOut(BaseModel):

@@ -18,12 +18,13 @@ class IndexProgress:
 
     def __init__(self, enabled: bool, label: str = "indexing") -> None:
         self.enabled = enabled
+        self.label = label
         self.progress = Progress(
-            TextColumn(label), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
             console=err, disable=not enabled,
         )
-        self.task = self.progress.add_task(label, total=None, rate="")
+        self.task = self.progress.add_task(label, total=None, rate="", stage=label)
 
     def __enter__(self) -> IndexProgress:
         self.progress.__enter__()
@@ -40,6 +41,7 @@ class IndexProgress:
         self.progress.update(
             self.task, total=report.files, completed=done,
             rate=f"{report.photos_per_second:.1f} photos/s {report.faces_per_second:.1f} faces/s",
+            stage=report.stage or self.label,  # the bar is full while the HNSW index is built
         )
 
 

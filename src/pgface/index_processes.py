@@ -1,6 +1,6 @@
 """Indexing in several processes: each runs the whole pipeline of index.py (models, interpreter
 lock, database connections and a share of the threads of its own) on batches it takes from
-one queue, and tells this process what it stored.
+one queue, and tells this process what it stored through a pipe of its own.
 
 One process's threads hold one interpreter lock between them (decoding's bookkeeping, anchor
 decoding, alignment, storing), so on a long run its cores idle part of the time; processes do
@@ -11,14 +11,18 @@ compiled from the cache): worth it for a long run, not for a few photos.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import multiprocessing
 import os
 import queue
 import signal
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,8 @@ from pgface.index import (
 )
 from pgface.models.sessions import default_threads
 
+log = logging.getLogger(__name__)
+
 # A child starts from a fresh interpreter: a fork would copy this process's threads,
 # connection pool and inference sessions, none of which survive it.
 _CONTEXT = multiprocessing.get_context("spawn")
@@ -44,8 +50,8 @@ BATCHES_PER_PROCESS = 6  # smaller batches for short runs, so that no process en
 # 0.93x the time, median of 5 alternations). With more threads, index.py's reason holds.
 ONE_THREAD_PREFETCH = 1
 POLL_S = 0.2
-# How long after a process is seen to have exited its last messages may still arrive (its
-# queue's feeder flushes them before it exits, so this only covers reading them).
+# How long after a process is seen to have exited its last messages may still be read (they
+# are in its pipe, sent before it exited).
 LAST_WORDS_S = 1.0
 # How long a stopping run waits for its processes to finish the batches they are storing.
 STOP_WAIT_S = 120.0
@@ -102,16 +108,23 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
         tasks.put([str(path) for path in chunk])
     for _ in range(processes):
         tasks.put(None)  # one stop each
-    results, stop = _CONTEXT.Queue(), _CONTEXT.Event()
+    stop = _CONTEXT.Event()
+    # A pipe of its own for each process's messages, not one queue for all: a process killed
+    # while it wrote to a shared queue kept that queue's lock, and another process, waiting
+    # for the lock to send its last message, could not exit (the run then waited STOP_WAIT_S
+    # before it stopped it).
+    pipes = [_CONTEXT.Pipe(duplex=False) for _ in range(processes)]
     workers = [_CONTEXT.Process(target=_index_queue,
-                                args=(child, tasks, results, stop, os.getpid(), keep_hnsw),
+                                args=(child, tasks, sender, stop, os.getpid(), keep_hnsw),
                                 name=f"pgface-index-{n}", daemon=True)
-               for n in range(processes)]
-    run = _Run(workers, {}, results, report, progress, started)
+               for n, (_, sender) in enumerate(pipes)]
+    run = _Run(workers, {}, {}, report, progress, started)
     try:
-        for worker in workers:
+        for worker, (receiver, sender) in zip(workers, pipes, strict=True):
             worker.start()
+            sender.close()  # the process's copy is its own: its end reads as EOF once it exits
             run.tallies[worker.pid] = _Tally()  # type: ignore[index]
+            run.receivers[receiver] = worker.pid  # type: ignore[assignment]
         try:
             run.gather()
         except KeyboardInterrupt:
@@ -128,7 +141,8 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
             worker.join()
         _drain(tasks)  # batches no process took: their queue's feeder thread can then end
         tasks.close()
-        results.close()
+        for receiver, _ in pipes:
+            receiver.close()
         report.seconds = time.perf_counter() - started
     return report
 
@@ -139,17 +153,17 @@ class _Run:
 
     workers: list[Any]
     tallies: dict[int, _Tally]
-    results: Any
+    receivers: dict[Connection, int]  # each process's end of its pipe, still open: its pid
     report: IndexReport
     progress: ProgressCallback | None
     started: float
+    pending: deque[tuple] = field(default_factory=deque)  # read, not folded yet
 
     def gather(self) -> None:
         """Until every process is done; a process's error or death raises."""
         while not all(t.done for t in self.tallies.values()):
-            try:
-                message = self.results.get(timeout=POLL_S)
-            except queue.Empty:
+            message = self._next()
+            if message is None:
                 self._check_alive()
                 continue
             if message[0] == "error":
@@ -162,15 +176,31 @@ class _Run:
         (progress told too; its exceptions are the stop already under way)."""
         deadline = time.monotonic() + STOP_WAIT_S
         while time.monotonic() < deadline:
-            try:
-                message = self.results.get(timeout=POLL_S)
-            except queue.Empty:
+            message = self._next()
+            if message is None:
                 if not any(worker.is_alive() for worker in self.workers):
                     return
                 continue
             if message[0] != "error":
                 with contextlib.suppress(Exception):
                     self._fold(message)
+        stuck = [worker.name for worker in self.workers if worker.is_alive()]
+        if stuck:  # stopped by index_in_processes' terminate; what they store rolls back
+            log.warning("%s did not stop within %.0f s of the run's stop; terminated",
+                        ", ".join(stuck), STOP_WAIT_S)
+
+    def _next(self) -> tuple | None:
+        """The next message of any process, after up to POLL_S for one; None if none came. A
+        pipe whose process has exited (its end read, or a message cut short by a kill) is
+        closed and left out from then on."""
+        if not self.pending:
+            for receiver in wait(list(self.receivers), timeout=POLL_S):
+                try:
+                    self.pending.append(receiver.recv())  # type: ignore[union-attr]
+                except (EOFError, OSError):
+                    del self.receivers[receiver]  # type: ignore[arg-type]
+                    receiver.close()  # type: ignore[union-attr]
+        return self.pending.popleft() if self.pending else None
 
     def _fold(self, message: tuple) -> None:
         kind, pid, *rest = message
@@ -227,27 +257,38 @@ class _Stopped(Exception):
     """Raised in a child between batches once the parent has asked the run to stop."""
 
 
-def _index_queue(settings: Settings, tasks: Any, results: Any, stop: Any, parent: int,
+def _index_queue(settings: Settings, tasks: Any, results: Connection, stop: Any, parent: int,
                  keep_hnsw: bool) -> None:
-    """A child: index the batches of the queue until its stop, reporting as it goes."""
+    """A child: index the batches of the queue until its stop, reporting as it goes through
+    its own pipe (RESULTS)."""
     # Ctrl-C reaches the whole process group: the parent decides, and stops the children.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from pgface.library import Pgface  # which imports this module
 
     pid = os.getpid()
+    sending = threading.Lock()  # a pipe's messages may not interleave
+
+    def send(message: tuple) -> None:
+        with sending:
+            results.send(message)
 
     def told(report: IndexReport, failure: Failure | None) -> None:
         if failure is not None:
-            results.put(("failure", pid, failure.source, failure.reason))
+            send(("failure", pid, failure.source, failure.reason))
             return
-        results.put(("batch", pid, *_counts(report)))
+        send(("batch", pid, *_counts(report)))
         if stop.is_set():  # the batch just stored was the last: the prefetched ones are dropped
             raise _Stopped
 
     def chunks() -> Iterator[list[Path]]:
         # an orphan (its parent killed) takes no more batches either
         while os.getppid() == parent and not stop.is_set():
-            chunk = tasks.get()
+            try:
+                # Not a wait without end: a process killed while it took a batch keeps the
+                # queue's lock, and this one must still see the stop.
+                chunk = tasks.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
             if chunk is None:
                 return
             yield [Path(p) for p in chunk]
@@ -257,15 +298,15 @@ def _index_queue(settings: Settings, tasks: Any, results: Any, stop: Any, parent
         with Pgface(settings) as pf:
             pf.analyzer.warm_up()
             _ = pf.pool
-            results.put(("ready", pid))
+            send(("ready", pid))
             with contextlib.suppress(_Stopped):
                 Indexer(pf.analyzer, pf.pool, settings).index_batches(
                     chunks(), report, told, ahead=ONE_THREAD_PREFETCH
                     if settings.threads == 1 else PREFETCH_BATCHES, keep_hnsw=keep_hnsw)
-        results.put(("done", pid, *_counts(report),
-                     [(w.source, w.reason) for w in report.warnings]))
+        send(("done", pid, *_counts(report), [(w.source, w.reason) for w in report.warnings]))
     except BaseException as exc:  # noqa: BLE001 - told to the parent, which stops the run
-        results.put(("error", pid, describe(exc)))
+        with contextlib.suppress(OSError):  # the parent gone: nobody to tell
+            send(("error", pid, describe(exc)))
         raise SystemExit(1) from None
 
 

@@ -228,7 +228,7 @@ def test_a_bulk_run_indexes_without_the_hnsw_index_and_builds_it_at_the_end(
     assert during and not any(during) and has_hnsw_index(database_url)
     # The progress said, once every photo was stored, that the index was being built.
     assert stages[-1] == (REBUILDING, len(photos))
-    assert all(stage is None for stage, _ in stages[:-1])
+    assert all(stage is None for stage, _ in stages[:-1]) and report.stage is None
     # the same photos again: nothing to add, so no bulk load (and no rebuilding)
     during.clear()
     stages.clear()

@@ -67,7 +67,7 @@ class IndexReport:
     # several processes; 0 in one, whose models load before it starts).
     startup: float = 0.0
     # What the run does once its photos are stored, where that takes a while: REBUILDING
-    # after a bulk load (hnsw_for_run). None while it indexes photos.
+    # after a bulk load (hnsw_for_run). None while it indexes photos, and once it is over.
     stage: str | None = None
 
     @property
@@ -246,6 +246,7 @@ class Indexer:
             if bulk:
                 rebuilding(report, progress)
         report.seconds = time.perf_counter() - started  # building the index again included
+        report.stage = None  # the run is over
         return report
 
     def _index_batches(self, chunks: Iterable[list[Path]], report: IndexReport,

@@ -201,6 +201,7 @@ class Pgface:
                 if bulk:
                     rebuilding(report, progress)
             report.seconds = time.perf_counter() - started  # building the index again included
+            report.stage = None  # the run is over
             return report
         return Indexer(self.analyzer, self.pool, self.settings).index_batches(
             batches(files, self.settings.photo_batch), report, progress, started, files=files)

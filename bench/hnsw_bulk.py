@@ -29,7 +29,7 @@ from common import (
     server_url,
     with_database,
 )
-from indexing import median_run, run_pgface
+from indexing import largest_spread, median_run, run_pgface
 from pgvector.psycopg import register_vector
 
 from pgface import engine
@@ -106,8 +106,7 @@ def index_runs(photos: list, repeat: int) -> tuple[list[list[object]], float]:
                      "-" if meter.others is None else f"{meter.others:.2f}",
                      "-" if meter.idle is None else f"{meter.idle:.2f}",
                      f"{chosen['seconds'] / medians[default]['seconds']:.2f}x"])
-    spread = max(max(t) / min(t) for t in ([r["seconds"] for r in x] for x in runs.values()))
-    return rows, spread
+    return rows, largest_spread(runs)
 
 
 def main() -> None:

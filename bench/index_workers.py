@@ -27,7 +27,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 from common import DOCS, CpuMeter, HostClock, machine, markdown_table
-from indexing import PhotoSet, median_run, photo_sets, run_pgface
+from indexing import PhotoSet, largest_spread, median_run, photo_sets, run_pgface
 
 from pgface import imaging, index
 from pgface.config import Settings
@@ -80,8 +80,7 @@ def compare(photo_set: PhotoSet, rounds: int) -> tuple[list[list[object]], float
                      f"{meter.process:.2f}", "-" if meter.idle is None else f"{meter.idle:.2f}",
                      "-" if name == DEFAULT else
                      f"{statistics.median(against):.3f}x ({slower} of {rounds} slower)"])
-    spread = max(max(t) / min(t) for t in ([r["seconds"] for r in x] for x in runs.values()))
-    return rows, spread
+    return rows, largest_spread(runs)
 
 
 def one_step_area(patch: np.ndarray, size: int) -> np.ndarray:

@@ -498,6 +498,11 @@ def median_run(runs: list[dict]) -> dict:
     return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
 
 
+def largest_spread(runs: dict[str, list[dict]]) -> float:
+    """The largest slowest-to-fastest ratio among the runs of each way (HostClock.note's)."""
+    return max(max(t) / min(t) for t in ([r["seconds"] for r in x] for x in runs.values()))
+
+
 def plot(rows: list[list[object]], path: Path) -> None:
     """Faces per second of each pipeline, one group of bars per photo set."""
     import matplotlib

@@ -240,13 +240,10 @@ class Indexer:
         (hnsw_for_run). keep_hnsw False: another process looks after that index for this run.
         """
         started = time.perf_counter() if started is None else started
-        with hnsw_for_run(self.pool, files if keep_hnsw else (),
-                          self.analyzer.model_name) as bulk:
+        with hnsw_for_run(self.pool, files if keep_hnsw else (), self.analyzer.model_name,
+                          report, progress) as bulk:
             self._index_batches(chunks, report, progress, started, ahead, keep_hnsw and not bulk)
-            if bulk:
-                rebuilding(report, progress)
         report.seconds = time.perf_counter() - started  # building the index again included
-        report.stage = None  # the run is over
         return report
 
     def _index_batches(self, chunks: Iterable[list[Path]], report: IndexReport,
@@ -505,12 +502,15 @@ class _Placed:
 
 
 @contextmanager
-def hnsw_for_run(pool: ConnectionPool, files: Sequence[Path], model: str) -> Iterator[bool]:
+def hnsw_for_run(pool: ConnectionPool, files: Sequence[Path], model: str, report: IndexReport,
+                 progress: ProgressCallback | None = None) -> Iterator[bool]:
     """Around a run over FILES: whether it is a bulk load, which runs without the HNSW index
     (engine.hnsw_off_for_bulk, from the files this pack has not analysed yet, as a sample of
     their paths says), and which builds it again when it ends (engine.keep_hnsw_in_step's rule:
-    below half of vector_index.MIN_FACES faces). Ctrl-C ends it at once: the next run's
-    keep_hnsw_in_step builds the index, and searches meanwhile scan exactly."""
+    below half of vector_index.MIN_FACES faces), report.stage REBUILDING told to progress
+    first. Should progress raise there (a cancelled job), the building goes on as after any
+    other failure of the run. Ctrl-C ends it at once: the next run's keep_hnsw_in_step builds
+    the index, and searches meanwhile scan exactly."""
     bulk = False
     if len(files) >= engine.BULK_MIN_PHOTOS:  # no connection taken for a short run
         with pool.connection() as conn:
@@ -519,21 +519,26 @@ def hnsw_for_run(pool: ConnectionPool, files: Sequence[Path], model: str) -> Ite
     ended = False
     try:
         yield bulk
+        if bulk:
+            report.stage = REBUILDING
+            _notify(progress, report, None)
         ended = True
     except KeyboardInterrupt:
         bulk = False
         raise
     finally:
-        if bulk:
-            try:
+        try:
+            if bulk:
                 with pool.connection() as conn:
                     engine.keep_hnsw_in_step(conn)
-            except Exception:
-                if ended:
-                    raise
-                # the run's own failure goes on; the next run builds the index
-                log.warning("the HNSW index was not built again after a failed run",
-                            exc_info=True)
+        except Exception:
+            if ended:
+                raise
+            # the run's own failure goes on; the next run builds the index
+            log.warning("the HNSW index was not built again after a failed run",
+                        exc_info=True)
+        finally:
+            report.stage = None  # the run is over
 
 
 def _placed(photo: Photo, detected: Sequence[Face]) -> _Placed:
@@ -593,14 +598,6 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
     finally:
         with _timings_lock:  # stages run in several threads at once
             timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
-
-
-def rebuilding(report: IndexReport, progress: ProgressCallback | None) -> None:
-    """Say that a bulk load's photos are in and its HNSW index is being built: called inside
-    hnsw_for_run, so that a callback that stops the run (a cancelled job) leaves the building to
-    hnsw_for_run's failure path as any other stop."""
-    report.stage = REBUILDING
-    _notify(progress, report, None)
 
 
 def _notify(progress: ProgressCallback | None, report: IndexReport, failure: Failure | None

@@ -26,7 +26,6 @@ from pgface.index import (
     batches,
     hnsw_for_run,
     photo_files,
-    rebuilding,
 )
 from pgface.index_processes import index_in_processes, processes_for
 from pgface.models.analysis import FaceAnalyzer
@@ -195,13 +194,11 @@ class Pgface:
         if processes > 1 and len(files) > self.settings.photo_batch:
             _ = self.pool  # the database migrated, and the embedded server up, before they connect
             settings = self.settings.model_copy(update={"database_url": self._url})
-            with hnsw_for_run(self.pool, files, self.analyzer.model_name) as bulk:
+            with hnsw_for_run(self.pool, files, self.analyzer.model_name, report,
+                              progress) as bulk:
                 index_in_processes(settings, files, report, processes, progress, started,
                                    keep_hnsw=not bulk)
-                if bulk:
-                    rebuilding(report, progress)
             report.seconds = time.perf_counter() - started  # building the index again included
-            report.stage = None  # the run is over
             return report
         return Indexer(self.analyzer, self.pool, self.settings).index_batches(
             batches(files, self.settings.photo_batch), report, progress, started, files=files)

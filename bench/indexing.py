@@ -64,13 +64,16 @@ each other within minutes (the ranges in the table) and within an hour, and
 nothing inside the machine shows why (steal time is 0.1 % of a run; the load average counts
 only this machine's threads, the benchmark's own among them, so the load of 2.8 to 3.1 that
 earlier versions of this page called a busy host was the benchmark itself). The row above is
-the latest run, the first with a worker more than the cores, each batch's largest files first
-and cheaper thumbnails (the point on them below; in its CPU table pgface took 3.00x less
-machine CPU a face than the seed on the shared photos). The run before it, the first with
-pgvector's HNSW index built once the photos are in (the point on it below: LFW gained most,
-where the main thread had waited on each batch's commit): 4.41x, 2.61x, 3.66x and 5.42x. The
-runs before those, newest first, all with the detector taking pixels and OpenVINO's buffers
-shared (the points on them below):
+the latest run, with the same indexing as the run before it (only how processes compile into
+the model cache changed, before the clock): what the host's noise alone moves (in its CPU
+table pgface took 2.68x less machine CPU a face than the seed on the shared photos). The run
+before, 01:25 UTC the same night, the first with a worker more than the cores, each batch's
+largest files first and cheaper thumbnails (the point on them below; in its CPU table 3.00x
+less machine CPU a face on the shared photos): 4.83x, 2.87x, 3.49x and 5.18x. The run before
+that, the first with pgvector's HNSW index built once the photos are in (the point on it
+below: LFW gained most, where the main thread had waited on each batch's commit): 4.41x,
+2.61x, 3.66x and 5.42x. The runs before those, newest first, all with the detector taking
+pixels and OpenVINO's buffers shared (the points on them below):
 {earlier}.
 The same evening, with the pixels only: 3.54x, 2.56x, 3.63x and 5.39x, and 3.20x,
 2.32x, 3.41x and 5.06x in a slower hour; that morning, before both: 3.63x, 2.46x, 3.93x and
@@ -114,15 +117,15 @@ reached" below.
   (3.02-4.27) and 3.98 s (3.76-4.23) against 4.13 s (3.18-4.46)), in the run before 0.97x and
   0.98x, earlier 0.99x and 1.04x, 1.07x and 1.02x, and 1.02x for the 3/4 canvas over 8
   alternations. Detection is about two fifths of the indexer's CPU time on these photos (5.13
-  of the 12.6 seconds that the table's run summed over its threads), so 1.11x of it is worth
-  about 4 % end to end: about the shared photos' whole gap in the table's latest run (4 % of
-  the time at 2.87x), and inside any one run's ranges (the 1.11x of one run is within its
-  own). It costs 4 or 16 more compiled models (a run's start-up 1.4 and 3.5 s against 0.6, the
-  slowest of the runs) and boxes that move where the padding did (lowest IoU 0.857 against the
-  square's, for a face 125 pixels above the bottom of a 500x375 photo that the 480-high canvas
-  leaves unpadded); boxes would no longer equal insightface's
-  (bench/insightface_equivalence.py) on a photo that is not square. A gain of 4 % that this
-  machine's noise hides does not pay for that.
+  of the 12.6 seconds that the 01:25 run of 2026-12-02 summed over its threads), so 1.11x of
+  it is worth about 4 % end to end: about the shared photos' whole gap in that run (4 % of the
+  time at 2.87x; 16 % at the next run's 2.53x, the same code), and inside any one run's ranges
+  (the 1.11x of one run is within its own). It costs 4 or 16 more compiled models (a run's
+  start-up 1.4 and 3.5 s against 0.6, the slowest of the runs) and boxes that move where the
+  padding did (lowest IoU 0.857 against the square's, for a face 125 pixels above the bottom
+  of a 500x375 photo that the 480-high canvas leaves unpadded); boxes would no longer equal
+  insightface's (bench/insightface_equivalence.py) on a photo that is not square. A gain of 4 %
+  that this machine's noise hides does not pay for that.
 - **int8 recognition**: no faster on the AMD EPYC (AVX2). `python bench/int8_model.py --limit 200`
   (2026-11-30, 200 DevTest pairs): per face in batches of 32, OpenVINO fp32 (pgface's default)
   16.69 ms, ONNX Runtime fp32 21.89 ms, the int8 model with QDQ on the convolutions' inputs on
@@ -361,8 +364,8 @@ reached" below.
 """
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [
-    ["Intel Xeon with AMX (bf16)", "2026-12-02, `--lfw 500 --repeat 5`",
-     "4.83x, met", "2.87x, missed", "3.49x, met", "5.18x, met", "43 / 43 on both sets"],
+    ["Intel Xeon with AMX (bf16)", "2026-12-02 04:43 UTC, `--lfw 500 --repeat 5`",
+     "3.88x, met", "2.53x, missed", "3.19x, met", "4.73x, met", "43 / 43 on both sets"],
     ["AMD EPYC, AVX2, no AVX-512 (fp32)", "2026-11-30, `--lfw 200 --repeat 3`",
      "1.97x, missed", "1.27x, missed", "1.92x, missed", "2.86x, missed",
      "43 / 43 on both sets"],

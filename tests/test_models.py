@@ -275,8 +275,9 @@ def test_the_detector_takes_pixels_and_finds_what_the_float_blob_finds(
 def test_a_session_waits_while_another_process_compiles_into_its_cache(
         models_dir: Path, tmp_path: Path) -> None:
     """Two processes compiling one model into a fresh cache once failed one of them (OpenVINO
-    writes the cache file in place); a session now waits for the cache's lock, writes nothing
-    meanwhile, and then compiles (the indexing processes of one run start together)."""
+    writes the cache file in place; the indexing processes of one run start together). A
+    session waits while another process holds the lock of the variant it compiles, writes
+    nothing to the cache meanwhile, and compiles once the lock is free."""
     pack = resolve_pack("buffalo_sc", models_dir)
     cache = tmp_path / "cache"
     cache.mkdir()

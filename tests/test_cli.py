@@ -4,6 +4,7 @@ real subprocess-free CliRunner against the real database and models."""
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import json
 import re
 import shutil
@@ -105,6 +106,24 @@ def test_help_shows_plain_metavars() -> None:
                      runner.invoke(app, ["search", "--help"]).stdout, re.M)
     assert "[PATHS]..." in runner.invoke(app, ["index", "--help"]).stdout
     assert re.search(r"--top\s+-k\s+INTEGER", runner.invoke(app, ["search", "--help"]).stdout)
+
+
+def test_command_lists_show_each_summary_as_one_line() -> None:
+    # Wide enough that no summary wraps: each must then sit whole on its command's row, as
+    # `pgface --help` and `pgface people --help` list them.
+    import typer.main
+
+    def listed(group: typer.Typer, args: list[str]) -> None:
+        shown = runner.invoke(app, [*args, "--help"], env={"COLUMNS": "400"}).stdout
+        for info in group.registered_commands:
+            doc = inspect.getdoc(info.callback) or ""
+            summary = " ".join(doc.split("\n\n")[0].split())
+            name = info.name or typer.main.get_command_name(info.callback.__name__)
+            assert re.search(rf"^\W*{name}\s+{re.escape(summary)}", shown, re.M), (args, name)
+        for sub in group.registered_groups:
+            listed(sub.typer_instance, [*args, sub.name])
+
+    listed(app, [])
 
 
 def test_stats_speaks_in_units_not_python(env: dict[str, str]) -> None:

@@ -26,6 +26,7 @@ from pgface.cli.common import (
 )
 from pgface.cli.db import db_app
 from pgface.cli.display import MiddleEllipsis, human_size, plain, quality_text, working
+from pgface.cli.help import flow_command_summaries
 from pgface.cli.help import install as install_help_metavars
 from pgface.cli.notices import print_notices
 from pgface.cli.people import people_app
@@ -297,3 +298,4 @@ app.add_typer(people_app, name="people")
 app.command()(serve)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+flow_command_summaries(app)

@@ -1,12 +1,18 @@
 """Help text metavars in the usual form: `PHOTO`, `[PATHS]...`, `--top INTEGER`, and nothing
 after a flag. Typer 0.2x writes `{photo}`, `<int>` and `<bool>`; these two methods of its
-parameter classes are what it asks, so they are replaced here, once, at import."""
+parameter classes are what it asks, so they are replaced here, once, at import.
+
+Also one-line command summaries: in its rich mode Typer lists a command by the first paragraph
+of its docstring with the docstring's own line breaks kept, so a summary that wraps in the
+source broke mid-sentence in `pgface --help`."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import click
+import typer
 from typer.core import TyperArgument, TyperOption
 
 _NAMES = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT"}
@@ -46,3 +52,17 @@ def install() -> None:
         for method, replacement in methods.items():
             if hasattr(cls, method):  # another typer version: its own form stays
                 setattr(cls, method, replacement)
+
+
+def flow_command_summaries(app: typer.Typer) -> None:
+    """Give every command of APP (and of its groups) whose docstring's first paragraph spans
+    several lines that paragraph as one line of short help, which the command list shows."""
+    for info in app.registered_commands:
+        doc = inspect.getdoc(info.callback) if info.callback else None
+        if info.short_help is None and info.help is None and doc:
+            first_paragraph = doc.split("\n\n")[0]
+            if "\n" in first_paragraph:
+                info.short_help = " ".join(first_paragraph.split())
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            flow_command_summaries(group.typer_instance)

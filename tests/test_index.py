@@ -12,6 +12,8 @@ from conftest import PHOTOS, require_data
 from PIL import Image
 
 from pgface import Pgface
+from pgface.cli.progress import IndexProgress
+from pgface.index import Failure, IndexReport
 from pgface.models.packs import sample_photos
 
 
@@ -112,9 +114,25 @@ def test_an_interrupted_run_keeps_whole_batches_and_the_next_run_resumes(
 
 
 def test_missing_paths_are_reported_and_the_rest_goes_on(pf: Pgface, tmp_path: Path) -> None:
-    report = pf.index([tmp_path / "nowhere", sample_photos()[-1]])
+    # The progress counts photo files: a path that is none is a failure, not a file done (the
+    # CLI's bar once read "2/1").
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
+    seen: list[tuple[int, int]] = []
+    bar = IndexProgress(enabled=False)
+    with bar:
+        def progress(report: IndexReport, failure: Failure | None) -> None:
+            seen.append((report.files_done, report.files))
+            bar(report, failure)
+
+        report = pf.index([tmp_path / "nowhere", sample_photos()[-1], tmp_path / "broken.jpg"],
+                          progress=progress)
     assert report.indexed == 1
-    assert [f.reason for f in report.failures] == ["no such file or folder"]
+    assert {Path(f.source).name: f.reason for f in report.failures} == {
+        "nowhere": "no such file or folder", "broken.jpg": "not an image (unrecognised format)"}
+    assert report.files == 2 and report.files_done == 2
+    assert all(done <= files == 2 for done, files in seen), seen
+    [task] = bar.progress.tasks
+    assert (task.completed, task.total) == (2, 2)
 
 
 def test_a_batch_starts_its_largest_files_first_and_keeps_their_order() -> None:

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from pgface import Settings
 from pgface.api import create_app
 from pgface.models.analysis import FaceAnalyzer
+from pgface.models.packs import sample_photos
 
 
 def test_a_job_reports_progress_failures_and_its_report(
@@ -25,6 +26,8 @@ def test_a_job_reports_progress_failures_and_its_report(
         for photo in (people / person).iterdir():
             shutil.copy(photo, album / photo.name)
     (album / "broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
+    # A link out of the allowed folders: a failure, but not one of the photo files to do.
+    (album / "elsewhere.jpg").symlink_to(sample_photos()[0])
     settings = settings.model_copy(update={"api_roots": [tmp_path], "photo_batch": 1})
     with TestClient(create_app(settings, analyzer)) as client:
         started = client.post("/api/photos/index-path", json={"path": "album"})
@@ -34,21 +37,27 @@ def test_a_job_reports_progress_failures_and_its_report(
         done_so_far = []
         while job["state"] not in ("done", "failed", "cancelled"):
             job = client.get(job["url"]).json()
-            done_so_far.append(job["progress"]["files_done"])
+            shown = job["progress"]
+            done_so_far.append(shown["files_done"])
+            # the link is told first, before any photo is read
+            assert shown["files_done"] == (shown["indexed"] + shown["skipped"]
+                                           + max(0, shown["failed"] - 1)), shown
             time.sleep(0.02)
         assert done_so_far == sorted(done_so_far)  # progress only moves forward
         assert job["state"] == "done" and job["error"] is None
         assert job["progress"] == {"files_total": 5, "files_done": 5, "indexed": 4, "skipped": 0,
-                                   "faces": job["report"]["faces"], "failed": 1, "stage": None}
+                                   "faces": job["report"]["faces"], "failed": 2, "stage": None}
         assert job["report"]["faces"] >= 4
-        [failure] = job["failures"]
+        link, failure = job["failures"]
+        assert (Path(link["file"]).name, link["reason"]) == (
+            "elsewhere.jpg", "outside the allowed folders (a symlink?)")
         assert Path(failure["file"]).name == "broken.jpg" and failure["reason"]
         assert job["report"]["failures"] == job["failures"]
         assert job["started_at"] <= job["finished_at"]
         assert client.get("/api/stats").json()["photos"] == 4
         # Indexed again: every photo is skipped, and the job says so.
         again = index_path(client, "album")
-        assert (again["indexed"], again["skipped"], len(again["failures"])) == (0, 4, 1)
+        assert (again["indexed"], again["skipped"], len(again["failures"])) == (0, 4, 2)
         assert client.get("/api/jobs/0123456789abcdef").status_code == 404
 
 

@@ -57,6 +57,10 @@ class IndexReport:
     skipped: int = 0  # already in the database (same content), or repeated in this run
     faces: int = 0
     failures: list[Failure] = field(default_factory=list)
+    # How many of the failures are paths that are not photo files: one given that does not
+    # exist, a folder that cannot be listed, a file outside a server's allowed folders.
+    # `files` does not count them; files_done must not either.
+    unlisted: int = 0
     warnings: list[PhotoWarning] = field(default_factory=list)
     seconds: float = 0.0
     # Seconds spent in each stage, summed over threads (stages overlap in the pipeline).
@@ -69,6 +73,11 @@ class IndexReport:
     # What the run does once its photos are stored, where that takes a while: REBUILDING
     # after a bulk load (hnsw_for_run). None while it indexes photos, and once it is over.
     stage: str | None = None
+
+    @property
+    def files_done(self) -> int:
+        """How many of the `files` have been indexed, skipped or have failed so far."""
+        return self.indexed + self.skipped + len(self.failures) - self.unlisted
 
     @property
     def photos_per_second(self) -> float:
@@ -139,6 +148,7 @@ def photo_files(paths: Sequence[Path | str], progress: ProgressCallback | None =
     files = list(iter_photo_files([Path(p) for p in paths], report.failures, within,
                                   report.empty_folders))
     report.files = len(files)
+    report.unlisted = len(report.failures)
     for failure in report.failures:
         _notify(progress, report, failure)
     return report, files

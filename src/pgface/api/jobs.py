@@ -44,6 +44,7 @@ class Job:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     files_total: int = 0
+    files_done: int = 0
     indexed: int = 0
     skipped: int = 0
     faces: int = 0
@@ -55,14 +56,12 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         failures = [{"file": readable(f.source), "reason": f.reason} for f in self.failures]
-        done = self.indexed + self.skipped + len(self.failures)
         return {
             "id": self.id, "kind": "index", "path": readable(self.path), "prune": self.prune,
             "state": self.state, "created_at": self.created_at, "started_at": self.started_at,
             "finished_at": self.finished_at,
             "progress": {"files_total": self.files_total,
-                         # a folder that cannot be listed is a failure but not a photo file
-                         "files_done": min(done, self.files_total), "indexed": self.indexed,
+                         "files_done": self.files_done, "indexed": self.indexed,
                          "skipped": self.skipped, "faces": self.faces,
                          "failed": len(self.failures), "stage": self.stage},
             "failures": failures, "report": self.report, "error": self.error,
@@ -150,6 +149,7 @@ class Jobs:
         def progress(report: IndexReport, failure: Failure | None) -> None:
             with self._lock:
                 job.files_total, job.indexed = report.files, report.indexed
+                job.files_done = report.files_done
                 job.skipped, job.faces = report.skipped, report.faces
                 job.stage = report.stage
                 if failure is not None:
@@ -171,6 +171,7 @@ class Jobs:
             with self._lock:
                 job.report = report_json(job.path, report)
                 job.files_total, job.indexed = report.files, report.indexed
+                job.files_done = report.files_done
                 job.skipped, job.faces = report.skipped, report.faces
                 self._finish(job, "done")
 

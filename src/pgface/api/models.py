@@ -364,11 +364,14 @@ class JobFailure(BaseModel):
 
 class JobProgress(BaseModel):
     files_total: int = Field(description="Photo files found under the path (0 while listing)")
-    files_done: int = Field(description="Files indexed, skipped or failed so far")
+    files_done: int = Field(description="Of files_total, the files indexed, skipped or failed "
+                                        "so far")
     indexed: int = Field(description="Photos indexed (new to the library)")
     skipped: int = Field(description="Photos already indexed (same content)")
     faces: int = Field(description="Faces stored")
-    failed: int
+    failed: int = Field(description="Failures so far: photo files, and paths that are no "
+                                    "photo file (a link out of the allowed folders, a folder "
+                                    "that cannot be listed)")
     stage: str | None = Field(
         default=None,
         description="null while photos are indexed; 'building the search index' once a bulk "

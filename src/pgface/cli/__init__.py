@@ -127,7 +127,7 @@ def index(
 
 
 def _merged(first: IndexReport, second: IndexReport) -> IndexReport:
-    for name in ("files", "indexed", "skipped", "faces", "seconds"):
+    for name in ("files", "unlisted", "indexed", "skipped", "faces", "seconds"):
         setattr(second, name, getattr(first, name) + getattr(second, name))
     second.failures = first.failures + second.failures
     second.warnings = first.warnings + second.warnings

@@ -37,9 +37,8 @@ class IndexProgress:
         if failure is not None:
             say_failure(failure)
             return
-        done = report.indexed + report.skipped + len(report.failures)
         self.progress.update(
-            self.task, total=report.files, completed=done,
+            self.task, total=report.files, completed=report.files_done,
             rate=f"{report.photos_per_second:.1f} photos/s {report.faces_per_second:.1f} faces/s",
             stage=report.stage or self.label,  # the bar is full while the HNSW index is built
         )

@@ -161,6 +161,29 @@ def test_remove_by_folder_and_by_file(pf: Pgface, database_url: str, library_fol
     assert {m.path for m in obama_matches(pf)} >= {str(copy.resolve())}
 
 
+def test_one_path_given_alone_is_one_path(pf: Pgface, database_url: str, library_folder: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # A str is a sequence of one-character paths: `remove("/library/obama/obama.jpg")` once
+    # forgot every photo under "/", and `index("obama.jpg")` indexed the folder "." as well.
+    obama = library_folder / "obama"
+    monkeypatch.chdir(obama)
+    report = pf.index("obama.jpg")
+    assert (report.files, report.indexed, report.failures) == (1, 1, [])
+    report = pf.index(library_folder / "biden")
+    assert report.indexed == len(list((library_folder / "biden").iterdir()))
+    photos, faces = counts(database_url)
+    assert set(pf.photo_faces(str(obama / "obama.jpg"))) == {str(obama / "obama.jpg")}
+
+    removal = pf.remove(str(obama / "obama.jpg"))
+
+    assert (removal.photos, removal.paths) == (1, 1)
+    assert counts(database_url)[0] == photos - 1  # Biden's photos stay
+    # The allowed folders too: "/" among one-character roots let every file through.
+    outside = pf.index(obama / "obama.jpg", within=str(library_folder / "biden"))
+    assert [f.reason for f in outside.failures] == ["outside the allowed folders (a symlink?)"]
+    assert counts(database_url)[0] == photos - 1
+
+
 def test_cli_prune_and_remove_say_how_many(env: dict[str, str], pf: Pgface,
                                            library_folder: Path, database_url: str) -> None:
     done = runner.invoke(app, ["index", "--quiet", str(library_folder)], env=env)

@@ -19,6 +19,7 @@ import numpy as np
 from psycopg_pool import ConnectionPool
 
 from pgface import engine
+from pgface import paths as fs_paths
 from pgface.config import Settings
 from pgface.db import store
 from pgface.errors import ImageError, describe
@@ -140,13 +141,14 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str]
             failures.append(Failure(str(path), "no such file or folder"))
 
 
-def photo_files(paths: Sequence[Path | str], progress: ProgressCallback | None = None,
-                within: Sequence[Path] | None = None) -> tuple[IndexReport, list[Path]]:
+def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,
+                within: fs_paths.Paths | None = None) -> tuple[IndexReport, list[Path]]:
     """The photo files under paths, and a report that holds their count and what could not be
     listed (each failure told to progress as it is found)."""
     report = IndexReport()
-    files = list(iter_photo_files([Path(p) for p in paths], report.failures, within,
-                                  report.empty_folders))
+    roots = [Path(r) for r in fs_paths.path_list(within)] if within is not None else None
+    files = list(iter_photo_files([Path(p) for p in fs_paths.path_list(paths)],
+                                  report.failures, roots, report.empty_folders))
     report.files = len(files)
     report.unlisted = len(report.failures)
     for failure in report.failures:
@@ -230,8 +232,8 @@ class Indexer:
         self.pool = pool
         self.settings = settings
 
-    def index(self, paths: Sequence[Path | str], progress: ProgressCallback | None = None,
-              within: Sequence[Path] | None = None) -> IndexReport:
+    def index(self, paths: fs_paths.Paths, progress: ProgressCallback | None = None,
+              within: fs_paths.Paths | None = None) -> IndexReport:
         started = time.perf_counter()
         report, files = photo_files(paths, progress, within)
         self.index_batches(batches(files, self.settings.photo_batch), report, progress, started,

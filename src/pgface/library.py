@@ -154,8 +154,8 @@ class Pgface:
         return read_photo(fs_paths.expand(photo), s.max_file_bytes, s.max_pixels,
                           s.read_timeout_s)
 
-    def index(self, paths: Sequence[str | Path], progress: ProgressCallback | None = None,
-              within: Sequence[Path] | None = None, prune: bool = False) -> IndexReport:
+    def index(self, paths: fs_paths.Paths, progress: ProgressCallback | None = None,
+              within: fs_paths.Paths | None = None, prune: bool = False) -> IndexReport:
         """Index files and folders (recursively, `~` and relative paths allowed). Photos this
         model pack has analysed are skipped, and where they are now is recorded.
 
@@ -163,7 +163,7 @@ class Pgface:
         prune: then forget the photos under these paths whose files are gone
         (report.removed).
         """
-        expanded = [fs_paths.expand(p) for p in paths]
+        expanded = [fs_paths.expand(p) for p in fs_paths.path_list(paths)]
         # A folder deleted whole is what pruning is for, not a failure to index.
         present = [p for p in expanded if not prune or os.path.lexists(p)]
         try:
@@ -185,7 +185,7 @@ class Pgface:
             self._coverage.clear()
 
     def _index(self, paths: Sequence[Path], progress: ProgressCallback | None,
-               within: Sequence[Path] | None = None) -> IndexReport:
+               within: fs_paths.Paths | None = None) -> IndexReport:
         """In this process, or in settings.index_processes of them where the run has more
         than a batch of photos for each."""
         started = time.perf_counter()
@@ -203,14 +203,14 @@ class Pgface:
         return Indexer(self.analyzer, self.pool, self.settings).index_batches(
             batches(files, self.settings.photo_batch), report, progress, started, files=files)
 
-    def remove(self, paths: Sequence[str | Path], gone_only: bool = False) -> store.Removal:
+    def remove(self, paths: fs_paths.Paths, gone_only: bool = False) -> store.Removal:
         """Forget photos by path: the files given and every file under the folders given.
         A photo that also lives at another path keeps it; a photo with no path left is
         deleted with its faces (its people keep their other faces). Files are never touched.
 
         gone_only: only the paths whose file no longer exists (and photos with no path).
         """
-        targets = [fs_paths.canonical(p) for p in paths]
+        targets = [fs_paths.canonical(p) for p in fs_paths.path_list(paths)]
         try:
             with self.pool.connection() as conn, conn.transaction():
                 return store.remove_paths(conn, targets, gone_only)
@@ -283,9 +283,9 @@ class Pgface:
         """Unit embeddings of every face in the photo, largest face first."""
         return [f.embedding for f in analyze_photos(self.analyzer, [self.load_photo(photo)])[0]]
 
-    def photo_faces(self, paths: Sequence[str | Path]) -> dict[str, list[store.StoredFace]]:
+    def photo_faces(self, paths: fs_paths.Paths) -> dict[str, list[store.StoredFace]]:
         """The faces stored for these photo files (this model pack's), keyed by stored path."""
-        resolved = [fs_paths.canonical(p) for p in paths]
+        resolved = [fs_paths.canonical(p) for p in fs_paths.path_list(paths)]
         with self.pool.connection() as conn:
             return store.faces_of_paths(conn, resolved, self.analyzer.model_name)
 

@@ -8,9 +8,21 @@ bytes themselves (lossless, the key) beside a readable form where each such byte
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 PathLike = str | os.PathLike[str]
+# What the Python API's path arguments take: one path, or any number of them.
+Paths = PathLike | bytes | Iterable[PathLike | bytes]
+
+
+def path_list(paths: Paths) -> list[PathLike]:
+    """PATHS as a list of paths: one path given alone is a list of one, a bytes file name is
+    decoded as the file system does. Without this a string was taken as a sequence of
+    one-character paths, and `Pgface.remove("/photos/a.jpg")` forgot every photo under "/"."""
+    if isinstance(paths, str | bytes | os.PathLike):
+        paths = [paths]
+    return [os.fsdecode(p) if isinstance(p, bytes) else p for p in paths]
 
 
 def expand(path: PathLike) -> Path:

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from pgface import NotFoundError, PersonError, Pgface, Settings
 from pgface.cli import app
+from pgface.errors import InvalidInputError
 from pgface.lfw import central_face_index
 from pgface.models.analysis import FaceAnalyzer
 from pgface.people import MIN_NEIGHBOURS, run_clustering
@@ -198,6 +199,13 @@ def test_bad_input_names_what_is_wrong(pf: Pgface, tmp_path: Path) -> None:
         people.merge("Barack", "Barack")
     with pytest.raises(PersonError, match=f"faces {face_id} are not faces"):
         people.split("Someone", [face_id])
+    # One face id alone (NumPy's too) is a list of one; a str is not a face id.
+    assert people.name_faces(np.int64(face_id), "Barack").person.faces == 1
+    assert people.split("Barack", face_id, name="Someone Else").faces == 1
+    assert set(people.suggest(face_id)) == {face_id}
+    for wrong in (str(face_id), [str(face_id)], [float(face_id)], [True]):
+        with pytest.raises(InvalidInputError, match="a face id is a whole number"):
+            people.name_faces(wrong, "Barack")  # type: ignore[arg-type]
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(PersonError, match=str(empty)):

@@ -5,10 +5,11 @@ Thresholds and the figures that chose them are in docs/people.md.
 
 from __future__ import annotations
 
+import operator
 import re
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,20 @@ from pgface.people_history import Change
 from pgface.search import SearchResult, analyze_photos, search_photo
 
 PersonRef = int | str
+# One face id, or any number of them.
+FaceIds = int | Iterable[int]
+
+
+def face_id_list(face_ids: FaceIds) -> list[int]:
+    """FACE_IDS as a list of ints (NumPy's integers too); a str or a float is refused, naming
+    the value (a str would have been taken as its characters)."""
+    given = [face_ids] if hasattr(face_ids, "__index__") else list(face_ids)
+    ids = []
+    for face_id in given:
+        if isinstance(face_id, bool) or not hasattr(face_id, "__index__"):
+            raise InvalidInputError(f"a face id is a whole number, not {face_id!r}")
+        ids.append(operator.index(face_id))
+    return ids
 PhotoInput = str | Path | bytes
 MAX_ID = 2**63 - 1  # ids are bigint: a larger number names nobody
 
@@ -197,7 +212,7 @@ class People:
 
     # Naming
 
-    def name_faces(self, face_ids: Sequence[int], name: str, move: bool = False,
+    def name_faces(self, face_ids: FaceIds, name: str, move: bool = False,
                    refuse_held: bool = False) -> Naming:
         """Put these faces in the person called `name` (created if new); a human decision.
 
@@ -206,6 +221,7 @@ class People:
         call instead (PersonConflict naming the people), for clients that ask first.
         """
         name = _clean_name(name)
+        face_ids = face_id_list(face_ids)
         with self._change("name") as (conn, change):
             self._check_faces(conn, face_ids)
             found = ps.person_by_name(conn, name)
@@ -293,10 +309,11 @@ class People:
             change.summary = f"{'hid' if hidden else 'unhid'} {_label(person_id, was)}"
             return self._person(conn, person_id)
 
-    def split(self, person: PersonRef, face_ids: Sequence[int], name: str | None = None
+    def split(self, person: PersonRef, face_ids: FaceIds, name: str | None = None
               ) -> Person:
         """Move some faces out of a person into a new one (named, or unnamed)."""
         name = _clean_name(name) if name is not None else None
+        face_ids = face_id_list(face_ids)
         with self._change("split") as (conn, change):
             person_id = self._resolve(conn, person)
             found = self._check_faces(conn, face_ids)
@@ -407,12 +424,13 @@ class People:
         return identify_faces(self.pool, self.model, faces, loaded.source, limit,
                               self.threshold, self.settings.ef_search)
 
-    def suggest(self, face_ids: Sequence[int], threshold: float | None = None
+    def suggest(self, face_ids: FaceIds, threshold: float | None = None
                 ) -> dict[int, list[Candidate]]:
         """For stored faces: the people each most likely is (up to five, best first), from
         the faces people hold; for reviewing a cluster or an unassigned face."""
         limit = self.threshold if threshold is None else threshold
-        return suggest_people(self.pool, self.model, face_ids, limit, self.settings.ef_search)
+        return suggest_people(self.pool, self.model, face_id_list(face_ids), limit,
+                              self.settings.ef_search)
 
     def search(self, photo: PhotoInput, top: int | None = None, threshold: float | None = None,
                min_quality: float | None = None

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Cosine-similarity thresholds of best accuracy on LFW View 1 DevTrain; docs/calibration.md.
 CALIBRATED_THRESHOLDS: dict[str, float] = {"buffalo_sc": 0.23}
 # Fallback for packs we could not calibrate here (ArcFace models share the cosine geometry).
 UNCALIBRATED_THRESHOLD = 0.28
+
+
+# Detector input sizes allowed: SCRFD's coarsest stride is 32; above 4096 a canvas costs
+# more memory than any photo needs (a 48 MP photo's longest side is 8,000 px, detected at 640).
+MIN_DET_SIZE, MAX_DET_SIZE = 32, 4096
 
 
 class Settings(BaseSettings):
@@ -31,7 +37,7 @@ class Settings(BaseSettings):
 
     # Detection runs at every size and merges by NMS: 256 finds faces that fill the frame,
     # 640 finds small faces in large photos.
-    det_sizes: list[int] = Field(default_factory=lambda: [256, 640])
+    det_sizes: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [256, 640])
     det_threshold: float = 0.5
     min_face_size: int = 0  # pixels; 0 keeps every face the detector finds, however small
     # Faces whose quality score (pgface.models.quality) is below this are stored but neither
@@ -39,7 +45,7 @@ class Settings(BaseSettings):
     min_quality: float = 0.1
     rec_batch_size: int = 64
     threads: int = 0  # 0: one per core
-    providers: list[str] = Field(
+    providers: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["TorchCUDA", "CUDAExecutionProvider", "OpenVINO",
                                  "CPUExecutionProvider"]
     )
@@ -72,7 +78,8 @@ class Settings(BaseSettings):
     # HTTP API (`pgface serve`), docs/http.md. Keys are required once any exists, when bound
     # to a non-loopback address, or always with api_auth="always".
     api_host: str = "127.0.0.1"
-    api_roots: list[Path] = Field(default_factory=list)  # server-side paths allowed to index
+    # Server-side folders allowed to index (a JSON list, or separated by ":" as in PATH).
+    api_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     api_auth: str = "auto"  # "auto" or "always"
     api_max_upload_bytes: int = 20 * 1024 * 1024
     api_max_pixels: int = 40_000_000  # a decoded upload costs 3 bytes per pixel of memory
@@ -93,6 +100,35 @@ class Settings(BaseSettings):
             parts = re.split(r",\s*(?=postgres(?:ql)?://)", text)
             return [u.strip() for u in parts if u.strip()]
         return value
+
+    @field_validator("det_sizes", "providers", "api_roots", mode="before")
+    @classmethod
+    def _plain_list(cls, value: object, info: ValidationInfo) -> object:
+        """A list setting from a variable: a JSON list, or the plain form a shell user writes
+        (`640,1280`; `OpenVINO,CPUExecutionProvider`; folders separated by ":" as in PATH)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            separator = os.pathsep if info.field_name == "api_roots" else ","
+            return [part.strip() for part in text.split(separator) if part.strip()]
+        return value
+
+    @field_validator("det_sizes")
+    @classmethod
+    def _detector_sizes(cls, sizes: list[int]) -> list[int]:
+        # SCRFD's anchors sit on grids of stride 8, 16 and 32: at a size that is not a multiple
+        # of 32 its boxes land in the wrong places (det 300 put Obama's face 400 px to the
+        # right), and every photo then "failed" or got wrong faces instead of one clear error.
+        if not sizes:
+            raise ValueError("give at least one detector size, such as 640")
+        for size in sizes:
+            if size % 32 or not MIN_DET_SIZE <= size <= MAX_DET_SIZE:
+                raise ValueError(f"{size} is not a detector size: a multiple of 32 from "
+                                 f"{MIN_DET_SIZE} to {MAX_DET_SIZE}, such as 256 or 640")
+        return sorted(set(sizes))
 
     def resolved_data_dir(self) -> Path:
         if self.data_dir is not None:

@@ -42,9 +42,10 @@ def error_line(exc: BaseException) -> str:
     if isinstance(exc, PgfaceError):
         return str(exc)
     if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"setting PGFACE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']} "
-            f"(got {e.get('input')!r})" for e in exc.errors())
+        # pydantic writes a validator's own message as "Value error, <message>"
+        return "; ".join(f"setting {_setting_name(e['loc'])}: "
+                         f"{e['msg'].removeprefix('Value error, ')} (got {e.get('input')!r})"
+                         for e in exc.errors())
     if isinstance(exc, SettingsError):
         return f"a PGFACE_ setting cannot be read: {first}"
     if isinstance(exc, PoolTimeout):
@@ -57,6 +58,15 @@ def error_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
     return f"unexpected {type(exc).__name__}: {first} (a bug; PGFACE_DEBUG=1 shows where)"
+
+
+def _setting_name(loc: tuple) -> str:
+    """The variable a settings error is about, and which item of a list: `PGFACE_DET_SIZES
+    (item 2)`, not `PGFACE_DET_SIZES_1`."""
+    if not loc:
+        return "PGFACE_*"
+    items = " ".join(f"(item {part + 1})" for part in loc[1:] if isinstance(part, int))
+    return f"PGFACE_{str(loc[0]).upper()}" + (f" {items}" if items else "")
 
 
 def handle_errors(func: F) -> F:

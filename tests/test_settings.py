@@ -43,3 +43,23 @@ def test_detector_sizes_that_cannot_work_are_refused(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PGFACE_DET_SIZES", sizes)
     with pytest.raises(ValidationError, match=reason):
         Settings()
+
+
+@pytest.mark.parametrize(("variable", "value", "reason"), [
+    ("PGFACE_DET_THRESHOLD", "-1", "greater than 0"),  # stored 8,423 "faces" for one portrait
+    ("PGFACE_THREADS", "-2", "greater than or equal to 0"),  # was "a bug" from a thread pool
+    ("PGFACE_CROP_SIZE", "0", "greater than or equal to 16"),  # every photo failed
+    ("PGFACE_MAX_FILE_BYTES", "0", "greater than or equal to 1"),  # every photo failed
+    ("PGFACE_READ_TIMEOUT_S", "0", "greater than 0"),  # every photo failed
+    ("PGFACE_THRESHOLD", "-3", "greater than or equal to -1"),  # a cosine is -1 to 1
+    ("PGFACE_MIN_QUALITY", "5", "less than or equal to 1"),  # nothing searchable
+    ("PGFACE_EF_SEARCH", "5000", "less than or equal to 1000"),  # pgvector's own limit
+    ("PGFACE_API_AUTH", "sometimes", "'auto' or 'always'"),
+])
+def test_settings_that_cannot_work_are_refused_by_name(
+        monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=reason) as refused:
+        Settings()
+    [error] = refused.value.errors()
+    assert f"PGFACE_{error['loc'][0]}".upper() == variable

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -38,27 +38,28 @@ class Settings(BaseSettings):
     # Detection runs at every size and merges by NMS: 256 finds faces that fill the frame,
     # 640 finds small faces in large photos.
     det_sizes: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [256, 640])
-    det_threshold: float = 0.5
-    min_face_size: int = 0  # pixels; 0 keeps every face the detector finds, however small
+    det_threshold: float = Field(default=0.5, gt=0, le=1)
+    # pixels; 0 keeps every face the detector finds, however small
+    min_face_size: int = Field(default=0, ge=0)
     # Faces whose quality score (pgface.models.quality) is below this are stored but neither
     # searched for nor clustered; chosen on LFW and the shared photos, docs/benchmarks-quality.md.
-    min_quality: float = 0.1
-    rec_batch_size: int = 64
-    threads: int = 0  # 0: one per core
+    min_quality: float = Field(default=0.1, ge=0, le=1)
+    rec_batch_size: int = Field(default=64, ge=1)
+    threads: int = Field(default=0, ge=0)  # 0: one per core
     providers: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["TorchCUDA", "CUDAExecutionProvider", "OpenVINO",
                                  "CPUExecutionProvider"]
     )
 
     # Match rule: cosine similarity at or above this is the same person. None: calibrated default.
-    threshold: float | None = None
-    top_k: int = 10
+    threshold: float | None = Field(default=None, ge=-1, le=1)
+    top_k: int = Field(default=10, ge=1)
     # Keep a memory-mapped copy of the in-process search index in data_dir/index, so a new
     # process answers its first search without loading every face (docs/benchmarks-search.md).
     index_snapshot: bool = True
-    ef_search: int = 200
+    ef_search: int = Field(default=200, ge=1, le=1000)  # pgvector's hnsw.ef_search range
 
-    photo_batch: int = 32
+    photo_batch: int = Field(default=32, ge=1)
     # Indexing processes, each with its own models, interpreter lock and share of the threads,
     # taking batches from one queue: 0 is one per core. One process (the default) starts
     # fastest; several keep more cores busy on a long run (docs/benchmarks-processes.md).
@@ -66,25 +67,27 @@ class Settings(BaseSettings):
     # Indexing detects the photos of a batch in shared model runs, one per input size, instead
     # of one photo per run. None: where the detector runs on a GPU (docs/benchmarks-indexing.md).
     batch_detection: bool | None = None
-    max_file_bytes: int = 64 * 1024 * 1024
-    max_pixels: int = 100_000_000
-    read_timeout_s: float = 30.0  # a photo file not read within this long is reported
-    crop_size: int = 112
+    max_file_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    max_pixels: int = Field(default=100_000_000, ge=1)
+    # a photo file not read within this long is reported
+    read_timeout_s: float = Field(default=30.0, gt=0)
+    crop_size: int = Field(default=112, ge=16, le=1024)  # the stored face thumbnail's side
     # Indexing decodes a JPEG whose longest side is at least twice this at 1/2, 1/4 or 1/8 size,
     # keeping this many pixels or more (the detector sees 640 at most); a face too small there
     # for the recognizer is aligned from pixels decoded again at a larger size. 0: full size.
-    decode_keep_side: int = 1280
+    decode_keep_side: int = Field(default=1280, ge=0)
 
     # HTTP API (`pgface serve`), docs/http.md. Keys are required once any exists, when bound
     # to a non-loopback address, or always with api_auth="always".
     api_host: str = "127.0.0.1"
     # Server-side folders allowed to index (a JSON list, or separated by ":" as in PATH).
     api_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
-    api_auth: str = "auto"  # "auto" or "always"
-    api_max_upload_bytes: int = 20 * 1024 * 1024
-    api_max_pixels: int = 40_000_000  # a decoded upload costs 3 bytes per pixel of memory
+    api_auth: Literal["auto", "always"] = "auto"
+    api_max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    # a decoded upload costs 3 bytes per pixel of memory
+    api_max_pixels: int = Field(default=40_000_000, ge=1)
     # Photos analysed at once; 0: one per core (overlapping detections get a stream each).
-    api_inference_workers: int = 0
+    api_inference_workers: int = Field(default=0, ge=0)
     upload_dir: Path | None = None  # uploaded photos are kept here; default data_dir/uploads
 
     @field_validator("read_database_url", mode="before")

@@ -126,6 +126,16 @@ def test_command_lists_show_each_summary_as_one_line() -> None:
     listed(app, [])
 
 
+def test_similarities_outside_minus_one_to_one_are_refused_before_anything_runs() -> None:
+    for args in (["search", "x.jpg", "--threshold", "2"], ["compare", "a.jpg", "b.jpg",
+                 "--threshold", "-1.5"], ["people", "identify", "x.jpg", "--threshold", "7"],
+                 ["people", "cluster", "--similarity", "1.01"]):
+        done = runner.invoke(app, args, env={"COLUMNS": "200"})
+        assert done.exit_code == 2, args
+        assert re.search(r"Invalid value for '--(threshold|similarity)'.*(less|greater) than or "
+                         r"equal to -?1\b", done.output), (args, done.output)
+
+
 def test_stats_speaks_in_units_not_python(env: dict[str, str]) -> None:
     runner.invoke(app, ["index", "--quiet", str(sample_photos()[0])], env=env)
     done = runner.invoke(app, ["stats"], env=env)

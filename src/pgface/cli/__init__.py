@@ -222,7 +222,8 @@ def search(
 def compare(
     photo_a: Annotated[Path, typer.Argument(help="Its largest face is compared.")],
     photo_b: Annotated[Path, typer.Argument(help="Every face in it is tried.")],
-    threshold: Annotated[float | None, typer.Option(help="Minimum cosine similarity.")] = None,
+    threshold: Annotated[float | None, typer.Option(
+        min=-1.0, max=1.0, help="Minimum cosine similarity.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Is the largest face of PHOTO_A someone in PHOTO_B?

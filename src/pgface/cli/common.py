@@ -29,6 +29,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (stable, see docs/cli.md).")]
 TopOption = Annotated[int, typer.Option("--top", "-k", min=1, max=1000, help="Matches per face.")]
 ThresholdOption = Annotated[float | None, typer.Option(
+    min=-1.0, max=1.0,
     help="Minimum cosine similarity (default: the match threshold calibrated on LFW).")]
 MinQualityOption = Annotated[float | None, typer.Option(
     min=0.0, max=1.0, help="Quality floor: faces scoring below it are left out (default: "

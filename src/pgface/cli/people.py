@@ -325,6 +325,7 @@ def cluster(
     full: Annotated[bool, typer.Option(
         "--full", help="Redo what clustering did before (never what a person did).")] = False,
     similarity: Annotated[float | None, typer.Option(
+        min=-1.0, max=1.0,
         help="Cosine similarity at which faces are neighbours (default: docs/people.md).")
     ] = None,
     min_neighbours: Annotated[int, typer.Option(
@@ -450,6 +451,7 @@ def undo(as_json: JsonOption = False) -> None:
 def identify(
     photo: Annotated[Path, typer.Argument(help="Every face in it is identified.")],
     threshold: Annotated[float | None, typer.Option(
+        min=-1.0, max=1.0,
         help="Minimum cosine similarity (default: the calibrated match threshold).")] = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from conftest import PHOTOS, require_data
+from PIL import Image
 
-from pgface import NoFaceError, Pgface, Settings
+from pgface import ImageError, NoFaceError, Pgface, SearchResult, Settings
 from pgface.library import build_analyzer
 from pgface.models.packs import sample_photos, vectron_model_folder
 
@@ -51,6 +54,41 @@ def test_top_and_threshold_bound_the_results(pf: Pgface) -> None:
     # Each face of t1 finds exactly itself.
     assert all(len(face.matches) == 1 and face.matches[0].similarity > 0.99
                for face in exact.faces)
+
+
+def test_search_takes_pixels_as_opencv_and_pillow_hold_them(pf: Pgface, tmp_path: Path) -> None:
+    t1 = next(p for p in sample_photos() if p.name == "t1.jpg")
+    pf.index([t1])
+    by_path = pf.search(t1, threshold=0.99)
+
+    def same_faces(result: SearchResult) -> None:
+        assert len(result.faces) == len(by_path.faces) >= 6
+        for got, want in zip(result.faces, by_path.faces, strict=True):
+            assert np.allclose(got.bbox, want.bbox, atol=1.0)
+            assert [m.face_id for m in got.matches] == [m.face_id for m in want.matches]
+
+    bgr = cv2.imread(str(t1))
+    same_faces(pf.search(bgr, threshold=0.99))  # what the seed's `app.get(img)` takes
+    same_faces(pf.search(cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA), threshold=0.99))
+    same_faces(pf.search(Image.open(t1), threshold=0.99))
+    same_faces(pf.search(t1.read_bytes(), threshold=0.99))
+    # A Pillow image is turned upright by its EXIF orientation, as a file is.
+    turned = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned a quarter left; shown turned back right
+    Image.open(t1).transpose(Image.Transpose.ROTATE_90).save(turned, quality=95, exif=exif)
+    upright = pf.search(Image.open(turned), threshold=0.9)
+    assert len(upright.faces) == len(by_path.faces)
+    assert all(face.matches for face in upright.faces)
+    assert pf.compare(bgr[:, :, ::-1].copy(), t1).faces_in_b == len(by_path.faces)
+    assert len(pf.people.identify(bgr).faces) == len(by_path.faces)
+
+    for wrong, reason in ((bgr.astype(np.float32), "pixels are float32, not uint8"),
+                          (bgr[:, :, 0].ravel(), "are not an image"),
+                          (bgr[:0], "image is empty"),
+                          ([[0, 0], [0, 0]], "not a photo: a list")):
+        with pytest.raises(ImageError, match=reason):
+            pf.search(wrong)  # type: ignore[arg-type]
 
 
 def test_compare_json_shape_and_decisions(pf: Pgface) -> None:

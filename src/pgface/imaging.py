@@ -21,6 +21,7 @@ import simplejpeg
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from pgface.errors import ImageError, describe
+from pgface.paths import expand
 
 # We check the pixel count ourselves, before decoding, with our own limit and message.
 Image.MAX_IMAGE_PIXELS = None
@@ -196,6 +197,65 @@ def read_photo(path: Path, max_bytes: int, max_pixels: int,
     data = read_file(path, max_bytes, timeout_s)
     return decode_photo(data, str(path), max_bytes=max_bytes, max_pixels=max_pixels,
                         keep_side=keep_side)
+
+
+# A photo as the Python API takes it for search, compare, embed and identify: a file path, a
+# file's bytes, pixels as OpenCV and InsightFace hold them (a BGR uint8 array, as
+# `cv2.imread` or a video frame gives), or a Pillow image.
+PhotoInput = str | os.PathLike[str] | bytes | np.ndarray | Image.Image
+
+
+def load_photo(photo: PhotoInput, name: str, max_bytes: int, max_pixels: int,
+               timeout_s: float = READ_TIMEOUT_S) -> Photo:
+    """Any PhotoInput as a Photo; an ImageError naming it (the path, else NAME) on failure."""
+    if isinstance(photo, bytes):
+        return decode_photo(photo, name, max_bytes=max_bytes, max_pixels=max_pixels)
+    if isinstance(photo, np.ndarray):
+        return photo_from_array(photo, name, max_pixels)
+    if isinstance(photo, Image.Image):
+        _check_pixels(name, photo.width, photo.height, max_pixels)
+        upright = ImageOps.exif_transpose(photo)  # a copy: the caller's image stays as it was
+        return _photo_of_pixels(_to_bgr(upright), name)
+    if isinstance(photo, str | os.PathLike):
+        return read_photo(expand(photo), max_bytes, max_pixels, timeout_s)
+    raise ImageError(name, f"not a photo: a {type(photo).__name__} (give a path, the file's "
+                           "bytes, a BGR uint8 NumPy array or a Pillow image)")
+
+
+def photo_from_array(pixels: np.ndarray, source: str, max_pixels: int) -> Photo:
+    """A Photo of pixels in OpenCV's layout: height x width x 3 (BGR) or 4 (BGRA), or height x
+    width grey, uint8. Anything else is refused naming what it is: RGB cannot be told from
+    BGR, so the layout is the caller's to give."""
+    if pixels.dtype != np.uint8:
+        raise ImageError(source, f"pixels are {pixels.dtype}, not uint8 (0-255) as OpenCV "
+                                 "reads photos")
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    if not (pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] in (3, 4))):
+        raise ImageError(source, f"pixels of shape {pixels.shape} are not an image: give "
+                                 "height x width x 3 (BGR), x 4 (BGRA) or height x width")
+    height, width = pixels.shape[:2]
+    if not height or not width:
+        raise ImageError(source, "image is empty (0 pixels)")
+    _check_pixels(source, width, height, max_pixels)
+    if pixels.ndim == 2:
+        bgr = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+    elif pixels.shape[2] == 4:
+        bgr = _bgra_on_white(pixels)
+    else:
+        bgr = np.ascontiguousarray(pixels)
+    return _photo_of_pixels(bgr, source)
+
+
+def _bgra_on_white(bgra: np.ndarray) -> np.ndarray:
+    """Transparent pixels become white, as a viewer shows them (as for a PNG with alpha)."""
+    alpha = bgra[:, :, 3:4].astype(np.float32) / 255.0
+    return (bgra[:, :, :3] * alpha + 255.0 * (1.0 - alpha) + 0.5).astype(np.uint8)
+
+
+def _photo_of_pixels(bgr: np.ndarray, source: str) -> Photo:
+    return Photo(source=source, sha256=hashlib.sha256(bgr.tobytes()).digest(),
+                 size_bytes=bgr.nbytes, image=bgr, warning=uniform_warning(bgr))
 
 
 def reduction_factor(width: int, height: int, keep_side: int) -> int:

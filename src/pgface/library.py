@@ -18,7 +18,7 @@ from pgface import vector_index
 from pgface.config import CALIBRATED_THRESHOLDS, Settings
 from pgface.db import store
 from pgface.db.connection import open_pool
-from pgface.imaging import Photo, decode_photo, read_photo
+from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import (
     Indexer,
     IndexReport,
@@ -35,7 +35,6 @@ from pgface.people import People
 from pgface.search import Comparison, SearchResult, analyze_photos, compare_photos, search_photo
 
 log = logging.getLogger(__name__)
-PhotoInput = str | Path | bytes
 # How stale a library's photo counts may be (Pgface.pack_coverage): recounted at most this
 # often while other processes index, and at least this often whatever the statistics say.
 COVERAGE_RECOUNT_S = 5.0
@@ -148,11 +147,9 @@ class Pgface:
         return self.settings.match_threshold(self.analyzer.model_name)
 
     def load_photo(self, photo: PhotoInput, name: str = "upload") -> Photo:
+        """A path, a file's bytes, a BGR uint8 array or a Pillow image, as a Photo."""
         s = self.settings
-        if isinstance(photo, bytes):
-            return decode_photo(photo, name, s.max_file_bytes, s.max_pixels)
-        return read_photo(fs_paths.expand(photo), s.max_file_bytes, s.max_pixels,
-                          s.read_timeout_s)
+        return load_photo(photo, name, s.max_file_bytes, s.max_pixels, s.read_timeout_s)
 
     def index(self, paths: fs_paths.Paths, progress: ProgressCallback | None = None,
               within: fs_paths.Paths | None = None, prune: bool = False) -> IndexReport:

@@ -41,7 +41,7 @@ from pgface.identify import (  # noqa: F401 - re-exported: the people API's iden
     identify_faces,
     suggest_people,
 )
-from pgface.imaging import Photo, decode_photo, read_photo
+from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import Indexer, ProgressCallback
 from pgface.models.analysis import FaceAnalyzer
 from pgface.paths import expand
@@ -63,7 +63,6 @@ def face_id_list(face_ids: FaceIds) -> list[int]:
             raise InvalidInputError(f"a face id is a whole number, not {face_id!r}")
         ids.append(operator.index(face_id))
     return ids
-PhotoInput = str | Path | bytes
 MAX_ID = 2**63 - 1  # ids are bigint: a larger number names nobody
 
 class PersonConflict(PersonError):
@@ -512,9 +511,7 @@ class People:
 
     def _load(self, photo: PhotoInput) -> Photo:
         s = self.settings
-        if isinstance(photo, bytes):
-            return decode_photo(photo, "upload", s.max_file_bytes, s.max_pixels)
-        return read_photo(expand(photo), s.max_file_bytes, s.max_pixels, s.read_timeout_s)
+        return load_photo(photo, "upload", s.max_file_bytes, s.max_pixels, s.read_timeout_s)
 
     def _resolve(self, conn: psycopg.Connection, person: PersonRef) -> int:
         """A person id from an id or a name; a name is tried first for strings."""

@@ -37,6 +37,7 @@ from pgface.cli import app
 from pgface.db import store
 from pgface.errors import ImageError, NoFaceError
 from pgface.imaging import read_file
+from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
 from pgface.paths import readable
 
@@ -345,6 +346,50 @@ def test_one_photo_failing_in_analysis_costs_the_batch_nothing(
     assert "\n" not in report.failures[0].reason
 
 
+def ordinary_user(env: dict[str, str]) -> list[str]:
+    """The command prefix that runs a process as an ordinary user: none for one, and user
+    nobody for root (who reads anything); skips where that cannot be done."""
+    if os.geteuid() != 0:
+        return []
+    user = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root and setpriv (util-linux) is missing")
+    probe = subprocess.run([*user, sys.executable, "-c", "import pgface"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    if probe.returncode != 0:
+        pytest.skip(f"user nobody cannot import pgface from here: {probe.stderr[-300:]}")
+    return user
+
+
+def test_enrol_passes_over_a_file_it_cannot_read_and_enrols_the_rest(
+        settings: Settings, analyzer: FaceAnalyzer, env: dict[str, str], corpus_dir: Path
+) -> None:
+    # Enrolment reads each file again to find its faces: a locked one made the whole call an
+    # error after every photo had been indexed.
+    alice = corpus_dir / "people" / "alice"
+    alice.mkdir(parents=True)
+    for folder in (corpus_dir, corpus_dir / "people", alice):
+        folder.chmod(0o755)
+    yao = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    shutil.copy(yao, alice / "one.jpg")
+    shutil.copy(good_photo(), alice / "locked.jpg")
+    (alice / "locked.jpg").chmod(0)
+    user = ordinary_user(env)  # `analyzer` has put the models where that user reads them
+    env = {**env, "HOME": str(corpus_dir)}
+
+    with socket_for_others(settings.database_url or "", corpus_dir / "db") as url:
+        done = cli(["people", "enrol", str(corpus_dir / "people"), "--json"],
+                   {**env, "PGFACE_DATABASE_URL": url}, user)
+
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1, done.stderr  # a failure to report, as `index` does
+    report = json.loads(done.stdout or "null")
+    assert report is not None, done.stderr
+    assert report["people"] == {"alice": 1}
+    assert [(Path(f["file"]).name, f["reason"]) for f in report["index"]["failures"]] == [
+        ("locked.jpg", "cannot read file (permission denied)")]
+
+
 @contextmanager
 def socket_for_others(url: str, folder: Path) -> Iterator[str]:
     """The URL of a PostgreSQL reached through a world-connectable Unix socket in folder,
@@ -389,21 +434,14 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
 
 
 def test_a_file_without_read_permission_is_reported_as_such_for_an_ordinary_user(
-        settings: Settings, env: dict[str, str], corpus_dir: Path) -> None:
+        settings: Settings, analyzer: FaceAnalyzer, env: dict[str, str], corpus_dir: Path
+) -> None:
     corpus_dir.mkdir()
     corpus_dir.chmod(0o755)
     _noise(80, 60, 9).save(corpus_dir / "readable.png")
     shutil.copy(good_photo(), corpus_dir / "locked.jpg")
     (corpus_dir / "locked.jpg").chmod(0)
-    user: list[str] = []
-    if os.geteuid() == 0:  # root reads anything: run as nobody
-        user = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-        if shutil.which("setpriv") is None:
-            pytest.skip("running as root and setpriv (util-linux) is missing")
-        probe = subprocess.run([*user, sys.executable, "-c", "import pgface"], env=env,
-                               capture_output=True, text=True, timeout=120)
-        if probe.returncode != 0:
-            pytest.skip(f"user nobody cannot import pgface from here: {probe.stderr[-300:]}")
+    user = ordinary_user(env)  # `analyzer` has put the models where that user reads them
     env = {**env, "HOME": str(corpus_dir)}
 
     with socket_for_others(settings.database_url or "", corpus_dir / "db") as url:

@@ -11,8 +11,8 @@ import psycopg
 
 from pgface.db import people_store as ps
 from pgface.errors import NotFoundError, PersonError
-from pgface.imaging import IMAGE_SUFFIXES
-from pgface.index import IndexReport
+from pgface.imaging import IMAGE_SUFFIXES, os_reason
+from pgface.index import Failure, IndexReport
 
 
 @dataclass
@@ -28,8 +28,19 @@ class EnrolReport:
 def enrol_faces(conn: psycopg.Connection, model: str, files: list[Path], report: EnrolReport
                 ) -> list[int]:
     """The face to enrol of each photo: its only face, or the one most like the person's
-    single-face photos (the photo listed in report.several_faces); photos without one listed."""
-    hashes = {hashlib.sha256(f.read_bytes()).digest(): f for f in files}
+    single-face photos (the photo listed in report.several_faces); photos without one listed.
+    A file the indexing could not read is passed over (its failure is in report.index)."""
+    failed = {f.source for f in report.index.failures} if report.index else set()
+    hashes = {}
+    for file in files:
+        if str(file) in failed:
+            continue  # unreadable, or not a photo: reading it again would fail the whole call
+        try:
+            hashes[hashlib.sha256(file.read_bytes()).digest()] = file
+        except OSError as exc:  # gone or locked since it was indexed
+            if report.index is not None:
+                report.index.failures.append(
+                    Failure(str(file), f"cannot read file ({os_reason(exc)})"))
     by_photo: dict[bytes, list[tuple[int, list[float]]]] = {}
     for sha, face_id, bbox, _ in ps.faces_of_hashes(conn, list(hashes), model):
         by_photo.setdefault(sha, []).append((face_id, bbox))
@@ -40,9 +51,7 @@ def enrol_faces(conn: psycopg.Connection, model: str, files: list[Path], report:
         for sha, faces in crowded.items():
             report.several_faces.append(str(hashes[sha]))
             chosen.append(likeliest(conn, model, faces, reference))
-    failed = {f.source for f in report.index.failures} if report.index else set()
-    report.no_face.extend(str(f) for sha, f in hashes.items()
-                          if sha not in by_photo and str(f) not in failed)
+    report.no_face.extend(str(f) for sha, f in hashes.items() if sha not in by_photo)
     return chosen
 
 

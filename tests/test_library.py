@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -347,6 +348,28 @@ def test_http_prune_remove_and_missing_matches(
         assert found.json()["notices"] == []
         stale = next(m for m in matches if m["missing"])
         assert client.get(f"/api/photos/{stale['photo_id']}/image").status_code == 404
+        kept = next(m for m in matches if not m["missing"])
+        served = client.get(f"/api/photos/{kept['photo_id']}/image")
+        assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+        assert served.content == Path(kept["path"]).read_bytes()
+
+        # A path that became a FIFO is not waited on (reading one waits for a writer).
+        fifo = Path(kept["path"])
+        fifo.unlink()
+        os.mkfifo(fifo)
+        answer: list = []
+        asking = threading.Thread(target=lambda: answer.append(
+            client.get(f"/api/photos/{kept['photo_id']}/image")), daemon=True)
+        asking.start()
+        asking.join(10)
+        waited = asking.is_alive()
+        if waited:  # release the reader, so the test ends either way
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            asking.join(30)
+        assert not waited, "the request waited on the FIFO"
+        assert answer and answer[0].status_code == 404
+        fifo.unlink()
+        shutil.copy(PHOTOS / "people" / "obama" / fifo.name, fifo)
 
         assert index_path(client, ".", prune=True)["removed"]["photos"] == 1
 

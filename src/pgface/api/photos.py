@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 import os
 import tempfile
 from dataclasses import asdict
@@ -11,7 +12,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from pgface.api.convert import photo_json
@@ -31,8 +31,8 @@ from pgface.api.models import (
 )
 from pgface.config import Settings
 from pgface.db import store
-from pgface.errors import NotFoundError
-from pgface.imaging import IMAGE_SUFFIXES, decode_photo
+from pgface.errors import ImageError, NotFoundError
+from pgface.imaging import IMAGE_SUFFIXES, decode_photo, read_file
 from pgface.index import Indexer
 from pgface.library import Pgface
 
@@ -218,22 +218,29 @@ def get_photo(request: Request, photo_id: int) -> dict:
 
 
 @router.get("/{photo_id}/image", dependencies=[Depends(require_read)],
-            response_class=FileResponse,
+            response_class=Response,
             responses={200: {"content": {"image/*": {"schema": {"type": "string",
                                                                 "format": "binary"}}}},
                        **READ_ERRORS})
-def photo_image(request: Request, photo_id: int) -> FileResponse:
+def photo_image(request: Request, photo_id: int) -> Response:
     """The photo file, served only while it still has the content that was indexed."""
     pf = get_pf(request)
+    settings = get_settings(request)
     row, _ = _photo_or_404(pf, photo_id)
     with pf.pool.connection() as conn:
         places = store.paths_of_photo(conn, photo_id)
     for path in places:  # newest first: the first that still holds the indexed content
         try:
-            if hashlib.sha256(path.read_bytes()).digest() == bytes(row["sha256"]):
-                return FileResponse(path)
-        except OSError:
+            # Read as the indexer reads: a regular file only, bounded in size and time (a path
+            # that became a FIFO held a server thread for ever), and the bytes checked are
+            # the bytes sent, not a file opened again after the check.
+            data = read_file(path, settings.max_file_bytes, settings.read_timeout_s)
+        except ImageError:
             continue
+        if hashlib.sha256(data).digest() == bytes(row["sha256"]):
+            media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            return Response(data, media_type=media_type,
+                            headers={"ETag": f'"{bytes(row["sha256"]).hex()}"'})
     raise ApiError(404, f"photo {photo_id}'s file is no longer at {row['path']} (nor at any "
                         f"other path it was seen at, with the content indexed)")
 

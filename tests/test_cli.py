@@ -63,15 +63,19 @@ def test_a_folder_with_no_photo_is_a_warning_and_exit_1(env: dict[str, str],
     empty = tmp_path / "holiday"
     empty.mkdir()
     (empty / "notes.txt").write_text("not a photo")
+    (empty / "@eaDir").mkdir()  # a NAS's thumbnails: passed over, and said so
+    shutil.copy(sample_photos()[0], empty / "@eaDir" / "thumb.jpg")
     done = runner.invoke(app, ["index", "--quiet", str(empty)], env=env)
     assert done.exit_code == 1, done.output
     assert f"warning: {empty}: no photo in this folder" in done.stderr
+    assert "passed over 1 hidden or system files and folders" in " ".join(done.stderr.split())
 
     as_json = runner.invoke(app, ["index", "--json", str(empty), str(sample_photos()[0])],
                             env=env)
     assert as_json.exit_code == 1
     report = json.loads(as_json.stdout)
     assert report["empty_folders"] == [str(empty)] and report["indexed"] == 1
+    assert report["passed_over"] == 1
 
     # With --prune, a folder emptied on purpose is only pruned, as a folder deleted whole is.
     pruned = runner.invoke(app, ["index", "--quiet", "--prune", str(empty)], env=env)

@@ -135,6 +135,30 @@ def test_missing_paths_are_reported_and_the_rest_goes_on(pf: Pgface, tmp_path: P
     assert (task.completed, task.total) == (2, 2)
 
 
+def test_hidden_and_system_folders_are_passed_over_unless_named(pf: Pgface, tmp_path: Path
+                                                                 ) -> None:
+    # A Synology share: each photo again in @eaDir at thumbnail sizes, macOS's ._ twin of each
+    # photo (no image at all), a recycle bin; and a desktop's .thumbnails.
+    library = tmp_path / "share"
+    t1 = next(p for p in sample_photos() if p.name == "t1.jpg")
+    thumbnail = Image.open(t1)
+    thumbnail.thumbnail((320, 320))
+    for place in ("@eaDir/t1.jpg/SYNOPHOTO_THUMB_M.jpg", ".thumbnails/large/t1.png",
+                  "#recycle/old.jpg", "sub/.hidden/t1.jpg"):
+        (library / place).parent.mkdir(parents=True, exist_ok=True)
+        thumbnail.save(library / place)
+    shutil.copy(t1, library / "t1.jpg")
+    (library / "._t1.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
+
+    report = pf.index(library)
+
+    assert (report.files, report.indexed, report.failures) == (1, 1, [])
+    assert report.passed_over == 5  # three folders at the top, one deeper, one file
+    assert pf.index(library / ".thumbnails").indexed == 1  # named: read
+    named = pf.index(library / "._t1.jpg")
+    assert [f.reason for f in named.failures] == ["not an image (unrecognised format)"]
+
+
 def test_a_batch_starts_its_largest_files_first_and_keeps_their_order() -> None:
     """Workers take a batch's largest files first, so that no large photo is left to the end
     while the other workers have nothing to do; the batch's results keep the files' order."""

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from pgface import NotFoundError, PersonError, Pgface, Settings
 from pgface.cli import app
+from pgface.enrolment import person_folders
 from pgface.errors import InvalidInputError
 from pgface.lfw import central_face_index
 from pgface.models.analysis import FaceAnalyzer
@@ -449,3 +450,11 @@ def test_cli_enrol_name_merge_erase_identify(settings: Settings, pf: Pgface, mod
     result = runner.invoke(app, ["people", "scrub"], env=env)
     assert result.exit_code == 0 and "tables rewritten" in result.output, result.output
     assert pf.people.list(unnamed=True) == [] and pf.stats()["faces"] == 0
+
+
+def test_enrol_folders_pass_over_what_indexing_passes_over(tmp_path: Path) -> None:
+    # `@eaDir` is nobody's name and `._one.jpg` (macOS's twin of a copied photo) no photo.
+    for place in ("alice/one.jpg", "alice/._one.jpg", "@eaDir/one.jpg", ".trash/one.jpg"):
+        (tmp_path / place).parent.mkdir(exist_ok=True)
+        (tmp_path / place).write_bytes(b"")
+    assert person_folders(tmp_path) == [(tmp_path / "alice", [tmp_path / "alice" / "one.jpg"])]

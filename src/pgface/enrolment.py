@@ -12,7 +12,7 @@ import psycopg
 from pgface.db import people_store as ps
 from pgface.errors import NotFoundError, PersonError
 from pgface.imaging import IMAGE_SUFFIXES, os_reason
-from pgface.index import Failure, IndexReport
+from pgface.index import Failure, IndexReport, passed_over
 
 
 @dataclass
@@ -69,9 +69,11 @@ def person_folders(folder: Path) -> list[tuple[Path, list[Path]]]:
     if not folder.is_dir():
         raise NotFoundError(f"{folder}: no such folder")
     found = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        files = sorted(p for p in sub.iterdir()
-                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    # Passed over as indexing's walk passes them over: `@eaDir` is nobody's name, and
+    # `._photo.jpg` no photo.
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not passed_over(p.name, True)):
+        files = sorted(p for p in sub.iterdir() if p.is_file() and not passed_over(p.name, False)
+                       and p.suffix.lower() in IMAGE_SUFFIXES)
         if files:
             found.append((sub, files))
     if not found:

@@ -68,6 +68,8 @@ class IndexReport:
     timings: dict[str, float] = field(default_factory=dict)
     removed: store.Removal | None = None  # what --prune forgot, when asked
     empty_folders: list[str] = field(default_factory=list)  # folders given that hold no photo
+    # Hidden or system files and folders the walk passed over (`passed_over`): none is read.
+    passed_over: int = 0
     # Seconds from the start until the last indexing process had loaded its models (runs in
     # several processes; 0 in one, whose models load before it starts).
     startup: float = 0.0
@@ -99,15 +101,19 @@ ProgressCallback = Callable[[IndexReport, Failure | None], None]
 
 def iter_photo_files(paths: Iterable[Path], failures: list[Failure],
                      within: Sequence[Path] | None = None,
-                     empty: list[str] | None = None) -> Iterator[Path]:
-    """Files named directly are always tried; inside folders only image suffixes are.
+                     empty: list[str] | None = None,
+                     skipped: list[str] | None = None) -> Iterator[Path]:
+    """Files named directly are always tried; inside folders only image suffixes are, and
+    neither hidden nor system files and folders (passed_over).
 
     within: folders every file must really lie in once symlinks are resolved (a server's
     allowed roots); a file elsewhere is reported, not read.
     empty: gets each folder given that holds no file with an image suffix.
+    skipped: gets each file and folder passed over.
     """
     roots = [Path(r).resolve() for r in within] if within is not None else None
-    for path in _walk(paths, failures, empty if empty is not None else []):
+    for path in _walk(paths, failures, empty if empty is not None else [],
+                      skipped if skipped is not None else []):
         if roots is not None:
             try:
                 real = path.resolve()
@@ -121,18 +127,38 @@ def iter_photo_files(paths: Iterable[Path], failures: list[Failure],
         yield path
 
 
-def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str]
-          ) -> Iterator[Path]:
+# Inside a folder being walked these are passed over: hidden files and folders (a name that
+# starts with "."; `.thumbnails`, `.Trash-1000`, and macOS's `._IMG_0001.jpg` beside every
+# photo copied from a Mac, which is no photo), and the folders that NAS systems and others keep
+# beside photos: Synology's `@eaDir` holds each photo again at five thumbnail sizes, whose
+# faces would be found as more photos of everyone. A file or folder named directly is read.
+SYSTEM_FOLDERS = frozenset({"@eaDir", "@__thumb", "@Recycle", "@Recently-Snapshot", "#recycle",
+                            "#snapshot", "__MACOSX", "$RECYCLE.BIN", "System Volume Information",
+                            "lost+found"})
+
+
+def passed_over(name: str, folder: bool) -> bool:
+    """Whether a walk passes over this file or folder name (SYSTEM_FOLDERS says why)."""
+    return name.startswith(".") or (folder and name in SYSTEM_FOLDERS)
+
+
+def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
+          skipped: list[str]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
             found = False
             for root, dirs, files in os.walk(path, onerror=lambda e: failures.append(
                     Failure(str(e.filename), f"cannot list folder ({e.strerror})"))):
-                dirs.sort()
+                skipped.extend(os.path.join(root, d) for d in dirs if passed_over(d, True))
+                dirs[:] = sorted(d for d in dirs if not passed_over(d, True))
                 for name in sorted(files):
-                    if Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                        found = True
-                        yield Path(root) / name
+                    if Path(name).suffix.lower() not in IMAGE_SUFFIXES:
+                        continue
+                    if passed_over(name, False):
+                        skipped.append(os.path.join(root, name))
+                        continue
+                    found = True
+                    yield Path(root) / name
             if not found:
                 empty.append(str(path))
         elif os.path.lexists(path):  # a broken or looping link too: reading it says which
@@ -147,8 +173,10 @@ def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,
     listed (each failure told to progress as it is found)."""
     report = IndexReport()
     roots = [Path(r) for r in fs_paths.path_list(within)] if within is not None else None
+    skipped: list[str] = []
     files = list(iter_photo_files([Path(p) for p in fs_paths.path_list(paths)],
-                                  report.failures, roots, report.empty_folders))
+                                  report.failures, roots, report.empty_folders, skipped))
+    report.passed_over = len(skipped)
     report.files = len(files)
     report.unlisted = len(report.failures)
     for failure in report.failures:

@@ -74,6 +74,7 @@ def report_json(path: Path, report: IndexReport) -> dict[str, Any]:
         "path": readable(path), "files": report.files, "indexed": report.indexed,
         "skipped": report.skipped, "faces": report.faces, "seconds": round(report.seconds, 3),
         "failures": [{"file": readable(f.source), "reason": f.reason} for f in report.failures],
+        "passed_over": report.passed_over,
         "removed": asdict(report.removed) if report.removed is not None else None,
     }
 

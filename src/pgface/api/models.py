@@ -386,6 +386,8 @@ class IndexReportOut(BaseModel):
     faces: int
     seconds: float
     failures: list[JobFailure]
+    passed_over: int = Field(description="Hidden or system files and folders not read "
+                                         "(.thumbnails, @eaDir; docs/cli.md)")
     removed: Removal | None = Field(description="What `prune` forgot; null without prune")
 
 

@@ -56,6 +56,13 @@ def say_empty_folders(report: IndexReport) -> None:
                   soft_wrap=True)
 
 
+def say_passed_over(report: IndexReport) -> None:
+    if report.passed_over:
+        err.print(f"passed over {report.passed_over} hidden or system files and folders (such "
+                  "as .thumbnails and @eaDir; docs/cli.md): name one to index it",
+                  highlight=False, soft_wrap=True)
+
+
 def report_dict(report: IndexReport) -> dict:
     """`index --json`'s object (docs/cli.md)."""
     return {
@@ -65,5 +72,6 @@ def report_dict(report: IndexReport) -> dict:
         "failures": [{"file": readable(f.source), "reason": f.reason} for f in report.failures],
         "warnings": [{"file": readable(w.source), "reason": w.reason} for w in report.warnings],
         "empty_folders": [readable(p) for p in report.empty_folders],
+        "passed_over": report.passed_over,
         "removed": asdict(report.removed) if report.removed is not None else None,
     }

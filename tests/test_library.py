@@ -13,12 +13,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import PHOTOS, require_data
+from conftest import PHOTOS, in_pgface_schema, require_data
 from typer.testing import CliRunner
 
 from pgface import Pgface, Settings, library
 from pgface.cli import app
-from pgface.db.connection import migrate, migrations
+from pgface.db.connection import DatabaseError, migrate, migrations
 from pgface.library import build_analyzer
 from pgface.models.analysis import FaceAnalyzer
 
@@ -326,6 +326,20 @@ def test_database_of_the_previous_schema_migrates_in_place(database_url: str) ->
     assert paths == [(photo_ids[0], b"/photos/a.jpg", "/photos/a.jpg"),
                      (photo_ids[1], "/photos/ü/b.jpg".encode(), "/photos/ü/b.jpg")]
     assert analyses == [(photo_ids[0], "buffalo_sc", 1), (photo_ids[1], "buffalo_sc", 0)]
+
+
+def test_a_database_a_newer_pgface_migrated_is_refused_by_name(database_url: str) -> None:
+    migrate(database_url)
+    newest = migrations()[-1][0]
+    with psycopg.connect(in_pgface_schema(database_url), autocommit=True) as conn:
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, 'from_later')",
+                     [newest + 1])
+    with pytest.raises(DatabaseError, match=f"migration {newest + 1} applied; pgface .* knows "
+                                            f"up to {newest}\\): upgrade pgface"):
+        migrate(database_url)
+    with psycopg.connect(in_pgface_schema(database_url), autocommit=True) as conn:
+        conn.execute("DELETE FROM schema_migrations WHERE version = %s", [newest + 1])
+    assert migrate(database_url) == []
 
 
 def test_http_prune_remove_and_missing_matches(

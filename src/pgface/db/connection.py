@@ -6,6 +6,7 @@ import importlib.resources
 import logging
 import re
 from collections.abc import Callable
+from importlib.metadata import version as package_version
 
 import psycopg
 from pgvector.psycopg import register_vector
@@ -76,7 +77,16 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
                 conn.execute(sql.SET_SEARCH_PATH, [search_path(conn, schema), True])
                 conn.execute(sql.MIGRATIONS_TABLE)
                 done = {r[0] for r in conn.execute(sql.APPLIED_MIGRATIONS)}
-                for version, name, script in migrations():
+                known = migrations()
+                newer = sorted(done - {version for version, _, _ in known})
+                if newer and newer[-1] > known[-1][0]:
+                    # An older pgface on a database a newer one migrated: its queries would
+                    # meet tables they do not know, and write rows without what those need.
+                    raise DatabaseError(
+                        f"this database's schema is newer than this pgface knows (migration "
+                        f"{newer[-1]} applied; pgface {package_version('pgface')} knows up to "
+                        f"{known[-1][0]}): upgrade pgface to use it")
+                for version, name, script in known:
                     if version in done:
                         continue
                     with conn.transaction():

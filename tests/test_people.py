@@ -196,6 +196,13 @@ def test_bad_input_names_what_is_wrong(pf: Pgface, tmp_path: Path) -> None:
         people.rename("Someone", "Barack")  # ...someone else's is not
     with pytest.raises(PersonError, match="empty"):
         people.name_faces([face_id], "   ")
+    # A name past 200 characters is refused by name; 3,000 CJK characters used to reach
+    # PostgreSQL's unique index ("index row requires 9016 bytes").
+    long_name = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000))
+    with pytest.raises(InvalidInputError, match="at most 200 characters, not 3,000"):
+        people.rename("Barack", long_name)
+    assert people.rename("Barack", "B" * 200).name == "B" * 200
+    people.rename("B" * 200, "Barack")
     with pytest.raises(PersonError, match="itself"):
         people.merge("Barack", "Barack")
     with pytest.raises(PersonError, match=f"faces {face_id} are not faces"):

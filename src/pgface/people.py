@@ -594,10 +594,18 @@ def _storable(text: str) -> bool:
     return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
 
 
+# Longer is no one's name, and a name's unique index refuses rows past about 2,700 bytes (a
+# 3,000-character name came back as PostgreSQL's "index row requires 9016 bytes").
+MAX_NAME_CHARS = 200
+
+
 def _clean_name(name: str) -> str:
     cleaned = " ".join(name.split())
     if not cleaned:
         raise PersonError("a person's name cannot be empty")
+    if len(cleaned) > MAX_NAME_CHARS:
+        raise InvalidInputError(f"a person's name is at most {MAX_NAME_CHARS} characters, not "
+                                f"{len(cleaned):,}: {cleaned[:40]!r}...")
     if not _storable(cleaned) or any(unicodedata.category(c) == "Cc" for c in cleaned):
         raise InvalidInputError(
             f"a person's name cannot contain control characters or invalid Unicode: {name!r}")

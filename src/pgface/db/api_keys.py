@@ -54,11 +54,16 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
+MAX_KEY_NAME_CHARS = 200
+
+
 def create_key(conn: psycopg.Connection, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
     """A new key; the returned plaintext is never stored and cannot be shown again."""
     name = name.strip()
     if not name:
         raise PgfaceError("an API key needs a name")
+    if len(name) > MAX_KEY_NAME_CHARS:  # the active names' unique index takes no long rows
+        raise PgfaceError(f"an API key's name is at most {MAX_KEY_NAME_CHARS} characters")
     wanted = sorted(set(scopes)) or ["read"]
     unknown = [s for s in wanted if s not in SCOPES]
     if unknown:

@@ -33,7 +33,8 @@ from pgface.api import create_app
 from pgface.api.errors import InternalErrors, install_error_handlers
 from pgface.api.photos import upload_dir
 from pgface.cli import app as cli_app
-from pgface.db.connection import migrate
+from pgface.cli.common import error_line
+from pgface.db.connection import connection_lost, migrate
 from pgface.db.server import (
     RESTART_MARK,
     crashed,
@@ -412,6 +413,38 @@ def test_a_bug_is_a_logged_json_500(caplog: pytest.LogCaptureFixture) -> None:
     assert "ZeroDivisionError" in response.json()["error"]["message"]
     [record] = [r for r in caplog.records if r.name == "pgface.api.errors"]
     assert record.exc_info and "500 on GET /broken" in record.getMessage()
+
+
+def test_a_statement_past_a_limit_is_not_taken_for_a_lost_connection(
+        database_url: str) -> None:
+    # psycopg's OperationalError covers a row too large for an index (SQLSTATE 54000) as well
+    # as a server gone away; the first was told "lost the database connection: run the
+    # command again" (CLI) and "try again" with a 503 (HTTP), which could only fail again.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TEMP TABLE wide (v text)")
+        conn.execute("CREATE INDEX ON wide (v)")
+        with pytest.raises(psycopg.OperationalError) as too_large:
+            conn.execute("INSERT INTO wide SELECT string_agg(md5(n::text), '') "
+                         "FROM generate_series(1, 400) n")
+        with pytest.raises(psycopg.OperationalError) as gone:
+            conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+    assert (too_large.value.sqlstate, gone.value.sqlstate) == ("54000", "57P01")
+    assert not connection_lost(too_large.value) and connection_lost(gone.value)
+    assert error_line(too_large.value).startswith("database: index row requires")
+    assert error_line(gone.value).startswith("lost the database connection")
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/{which}")
+    def failing(which: str) -> dict:
+        raise {"too-large": too_large, "gone": gone}[which].value
+
+    with TestClient(app) as client:
+        refused, lost = client.get("/too-large"), client.get("/gone")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "invalid_input")
+    assert "index row requires" in refused.json()["error"]["message"]
+    assert (lost.status_code, lost.json()["error"]["code"]) == (503, "database_unavailable")
 
 
 def test_concurrent_uploads_of_one_photo_give_one_row_and_one_file(

@@ -16,7 +16,7 @@ from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pgface.db.connection import DatabaseError
+from pgface.db.connection import DatabaseError, connection_lost
 from pgface.errors import (
     ImageError,
     InvalidInputError,
@@ -139,10 +139,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(psycopg.OperationalError)
     async def _lost(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
-        # The server went away mid-request; the pool and the watchdog bring it back.
-        log.warning("%s %s: database connection lost: %s", request.method, request.url.path,
-                    " ".join(str(exc).split()))
-        return error_response(503, "the database connection was lost; try again",
+        reason = " ".join(str(exc).split())
+        if connection_lost(exc):
+            # The server went away mid-request; the pool and the watchdog bring it back.
+            log.warning("%s %s: database connection lost: %s", request.method,
+                        request.url.path, reason)
+            return error_response(503, "the database connection was lost; try again",
+                                  "database_unavailable")
+        if (exc.sqlstate or "").startswith("54"):  # a value past a limit: the client's to fix
+            log.warning("%s %s: refused by the database: %s", request.method,
+                        request.url.path, reason)
+            return error_response(400, f"a value was refused by the database: {reason}",
+                                  "invalid_input")
+        # Out of disk, memory or connections (SQLSTATE 53), or the server's own trouble.
+        log.error("%s %s: the database could not do it: %s", request.method, request.url.path,
+                  reason)
+        return error_response(503, f"the database could not do it: {reason}",
                               "database_unavailable")
 
     @app.exception_handler(psycopg.DataError)

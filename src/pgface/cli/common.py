@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pgface.config import Settings
+from pgface.db.connection import connection_lost
 from pgface.errors import PgfaceError
 from pgface.library import Pgface
 
@@ -51,7 +52,7 @@ def error_line(exc: BaseException) -> str:
         return f"a PGFACE_ setting cannot be read: {first}"
     if isinstance(exc, PoolTimeout):
         return "no database connection became free in time: the database is down or busy"
-    if isinstance(exc, psycopg.OperationalError):
+    if isinstance(exc, psycopg.Error) and connection_lost(exc):
         return (f"lost the database connection ({first}); everything stored until then is "
                 "kept: run the command again")
     if isinstance(exc, psycopg.Error):

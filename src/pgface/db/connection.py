@@ -99,6 +99,16 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
     return applied_now
 
 
+def connection_lost(exc: psycopg.Error) -> bool:
+    """Whether the connection or the server went away (worth running again), not a statement
+    the server refused. psycopg's OperationalError also covers resources (SQLSTATE 53: disk
+    full, out of memory) and program limits (54: a row too large for an index), where "run it
+    again" would only fail again."""
+    state = exc.sqlstate
+    return isinstance(exc, psycopg.OperationalError) and (
+        state is None or state.startswith(("08", "57P")))
+
+
 def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
 

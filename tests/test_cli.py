@@ -140,6 +140,28 @@ def test_similarities_outside_minus_one_to_one_are_refused_before_anything_runs(
                          r"equal to -?1\b", done.output), (args, done.output)
 
 
+def test_names_and_paths_print_as_they_are_never_as_markup_or_terminal_codes(
+        env: dict[str, str], tmp_path: Path) -> None:
+    photo = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    # A file name may hold an ESC (a colour, a cursor move: terminal codes) and a newline.
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "a\x1b[31mred\nb.jpg").write_bytes(b"not a photo")
+    shutil.copy(photo, odd / "yao.jpg")
+    done = runner.invoke(app, ["index", "--quiet", str(odd)], env=env)
+    assert "\x1b" not in done.stderr
+    assert f"failed {odd}/a\\x1b[31mred\\nb.jpg: not an image" in done.stderr
+
+    found = json.loads(runner.invoke(app, ["search", "--json", str(photo)], env=env).stdout)
+    face_id = found["faces"][0]["matches"][0]["face_id"]
+    named = runner.invoke(app, ["people", "name", "AC[/red]DC", str(face_id)], env=env)
+    assert named.exit_code == 0 and "AC[/red]DC" in named.stdout, named.output  # no crash
+    for args in (["people", "list"], ["search", str(photo)], ["people", "identify", str(photo)]):
+        shown = runner.invoke(app, args, env={**env, "COLUMNS": "200"})
+        assert shown.exit_code == 0, (args, shown.output)
+        assert "AC[/red]DC" in shown.stdout and "AC\\[" not in shown.stdout, (args, shown.output)
+
+
 def test_stats_speaks_in_units_not_python(env: dict[str, str]) -> None:
     runner.invoke(app, ["index", "--quiet", str(sample_photos()[0])], env=env)
     done = runner.invoke(app, ["stats"], env=env)

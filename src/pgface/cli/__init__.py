@@ -23,6 +23,7 @@ from pgface.cli.common import (
     open_library,
     out,
     print_json,
+    terminal_safe,
 )
 from pgface.cli.db import db_app
 from pgface.cli.display import MiddleEllipsis, human_size, plain, quality_text, working
@@ -37,6 +38,7 @@ from pgface.db.store import Removal
 from pgface.errors import PgfaceError
 from pgface.index import IndexReport
 from pgface.models.packs import sample_photos
+from pgface.paths import readable
 
 install_help_metavars()
 app = typer.Typer(
@@ -55,8 +57,8 @@ def _print_version(asked: bool) -> None:
         out.print(f"model pack: {settings.model_pack}\n"
                   f"data folder: {settings.resolved_data_dir()}", highlight=False)
     except Exception as exc:  # the version is still worth printing with a setting wrong
-        err.print(f"[red]error:[/red] {escape(error_line(exc))}", highlight=False,
-                  soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(terminal_safe(error_line(exc)))}", markup=True,
+                  highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     raise typer.Exit()
 
@@ -111,8 +113,8 @@ def index(
         print_json(report_dict(report))
     else:
         for warning in report.warnings:
-            err.print(f"[yellow]warning:[/yellow] {escape(str(warning))}", highlight=False,
-                      soft_wrap=True)
+            err.print(f"[yellow]warning:[/yellow] {escape(terminal_safe(readable(str(warning))))}",
+                      markup=True, highlight=False, soft_wrap=True)
         say_empty_folders(report)
         err.print(
             f"{report.indexed} photos indexed, {report.faces} faces, {report.skipped} already "
@@ -213,7 +215,7 @@ def search(
             shown = (MiddleEllipsis(m.path + " (missing: file gone)", style="red") if m.missing
                      else MiddleEllipsis(m.path))
             table.add_row(f"{m.similarity:.3f} {_VERDICT_TEXT[m.verdict]}",
-                          escape(m.person_name or ""), shown,
+                          m.person_name or "", shown,
                           str([int(v) for v in m.bbox]))
         out.print(table)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import unicodedata
 from collections.abc import Callable
 from functools import wraps
 from typing import Annotated, Any, TypeVar
@@ -23,8 +24,39 @@ from pgface.db.connection import connection_lost
 from pgface.errors import PgfaceError
 from pgface.library import Pgface
 
-out = Console()
-err = Console(stderr=True)
+_ESCAPED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def terminal_safe(text: str, lines: bool = False) -> str:
+    """TEXT as a terminal shows it unchanged: control characters (an ESC that would start a
+    colour or move the cursor, a newline that would split a failure's line; a file name may
+    hold any of them) written as escapes, as `ls` quotes such names. lines: newlines and tabs
+    are kept (a message's own layout)."""
+    if text.isprintable():
+        return text
+    kept = "\n\t" if lines else ""
+    return "".join(
+        _ESCAPED.get(c, f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+        if c not in kept and unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+        for c in text)
+
+
+class SafeConsole(Console):
+    """A console for text that holds names and paths: no markup unless a call asks for it
+    (`[/red]` in a person's name made `people list` fail), and control characters escaped
+    (the message's own lines kept; names and paths in it are escaped whole where they go in,
+    with terminal_safe)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, **kwargs)
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(terminal_safe(o, lines=True) if isinstance(o, str) else o
+                        for o in objects), **kwargs)
+
+
+out = SafeConsole()
+err = SafeConsole(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (stable, see docs/cli.md).")]
@@ -84,7 +116,8 @@ def handle_errors(func: F) -> F:
         except Exception as exc:
             if os.environ.get("PGFACE_DEBUG"):
                 raise
-            err.print(f"[red]error:[/red] {escape(error_line(exc))}", highlight=False,
+            err.print(f"[red]error:[/red] {escape(terminal_safe(error_line(exc)))}",
+                      markup=True, highlight=False,
                       soft_wrap=True)
             raise typer.Exit(1) from None
 

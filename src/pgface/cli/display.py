@@ -10,7 +10,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.text import Text
 
-from pgface.cli.common import err
+from pgface.cli.common import err, terminal_safe
 
 ELLIPSIS = "…"
 _UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
@@ -50,7 +50,7 @@ class MiddleEllipsis:
     MIN_WIDTH = 12
 
     def __init__(self, text: str, style: str = "") -> None:
-        self.text = text
+        self.text = terminal_safe(text)  # a path: any control character in it shown escaped
         self.style = style
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pgface.cli.common import err
+from rich.markup import escape
+
+from pgface.cli.common import err, terminal_safe
 
 
 def print_notices(notices: Sequence[str]) -> None:
     for notice in notices:
-        err.print(f"[yellow]notice:[/yellow] {notice}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]notice:[/yellow] {escape(terminal_safe(notice))}", markup=True,
+                  highlight=False, soft_wrap=True)

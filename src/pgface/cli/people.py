@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from pgface.cli.common import (
@@ -19,11 +20,13 @@ from pgface.cli.common import (
     open_library,
     out,
     print_json,
+    terminal_safe,
 )
 from pgface.cli.display import MiddleEllipsis, quality_text, working
 from pgface.cli.notices import print_notices
 from pgface.cli.progress import IndexProgress, report_dict, say_empty_folders
 from pgface.library import Pgface
+from pgface.paths import readable
 from pgface.people import EnrolReport, HeldFace, People, Person
 from pgface.people_history import Change, os_user
 
@@ -47,8 +50,8 @@ def _people(pf: Pgface) -> People:
 
 def _say_left(left: list[HeldFace]) -> None:
     for face in left:
-        err.print(f"[yellow]left[/yellow] face {face.face_id} with {face.label} "
-                  f"(--move moves it)", highlight=False)
+        err.print(f"[yellow]left[/yellow] face {face.face_id} with {escape(face.label)} "
+                  f"(--move moves it)", markup=True, highlight=False)
 
 
 def _person_dict(person: Person) -> dict:
@@ -297,7 +300,8 @@ def erase(
     out.print(f"erased {found.label}: {done.faces} faces, {done.photos} photos, "
               f"{len(done.files)} uploaded files{scrubbed}", highlight=False)
     for failure in done.files_failed:
-        err.print(f"[red]could not delete[/red] {failure}", highlight=False)
+        err.print(f"[red]could not delete[/red] {escape(terminal_safe(str(failure)))}",
+                  markup=True, highlight=False)
     if done.files_failed:
         raise typer.Exit(1)
 
@@ -389,10 +393,11 @@ def _say_enrolled(report: EnrolReport) -> None:
     for person_name, count in report.people.items():
         out.print(f"{person_name}: {count} faces", highlight=False)
     for path in report.no_face:
-        err.print(f"[yellow]no face[/yellow] in {path}", highlight=False)
+        err.print(f"[yellow]no face[/yellow] in {escape(terminal_safe(readable(path)))}",
+                  markup=True, highlight=False)
     for path in report.several_faces:
-        err.print(f"[yellow]several faces[/yellow] in {path}: took the likeliest",
-                  highlight=False)
+        err.print(f"[yellow]several faces[/yellow] in {escape(terminal_safe(readable(path)))}: "
+                  "took the likeliest", markup=True, highlight=False)
     _say_left(report.left)
     if report.index is not None:
         err.print(f"{report.index.indexed} photos indexed, {report.index.skipped} already "

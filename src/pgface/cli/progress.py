@@ -7,7 +7,7 @@ from dataclasses import asdict
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pgface.cli.common import err
+from pgface.cli.common import err, terminal_safe
 from pgface.index import Failure, IndexReport
 from pgface.paths import readable
 
@@ -45,15 +45,15 @@ class IndexProgress:
 
 
 def say_failure(failure: Failure) -> None:
-    err.print(f"[red]failed[/red] {escape(readable(str(failure)))}", highlight=False,
-              soft_wrap=True)
+    err.print(f"[red]failed[/red] {escape(terminal_safe(readable(str(failure))))}",
+              markup=True, highlight=False, soft_wrap=True)
 
 
 def say_empty_folders(report: IndexReport) -> None:
     for folder in report.empty_folders:
-        err.print(f"[yellow]warning:[/yellow] {escape(readable(folder))}: no photo in this "
-                  "folder (docs/cli.md lists the file suffixes read)", highlight=False,
-                  soft_wrap=True)
+        err.print(f"[yellow]warning:[/yellow] {escape(terminal_safe(readable(folder)))}: no "
+                  "photo in this folder (docs/cli.md lists the file suffixes read)",
+                  markup=True, highlight=False, soft_wrap=True)
 
 
 def say_passed_over(report: IndexReport) -> None:

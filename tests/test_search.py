@@ -12,6 +12,8 @@ from conftest import PHOTOS, require_data
 from PIL import Image
 
 from pgface import ImageError, NoFaceError, Pgface, SearchResult, Settings
+from pgface.db import store
+from pgface.errors import InvalidInputError
 from pgface.library import build_analyzer
 from pgface.models.packs import sample_photos, vectron_model_folder
 
@@ -54,6 +56,20 @@ def test_top_and_threshold_bound_the_results(pf: Pgface) -> None:
     # Each face of t1 finds exactly itself.
     assert all(len(face.matches) == 1 and face.matches[0].similarity > 0.99
                for face in exact.faces)
+    # The most matches there are, and no more: pgvector refuses an ef_search over 1,000
+    # (1,001 rows are asked for when a stored face's own row is left out).
+    stored = sum(len(f) for f in pf.photo_faces(sample_photos()).values())
+    widest = pf.search(t1, top=1000, threshold=-1.0)
+    assert all(len(face.matches) == stored for face in widest.faces)
+    with pf.pool.connection() as conn:
+        query = np.asarray(pf.embed(t1)[0], dtype=np.float32)
+        assert len(store.nearest_faces(conn, query, "buffalo_sc", 1001, -1.0, 200)) == stored
+    for top, threshold, reason in ((0, None, "top is 1 to 1000 matches per face, not 0"),
+                                   (-5, None, "not -5"), (2000, None, "not 2000"),
+                                   (True, None, "not True"),
+                                   (3, 5.0, "threshold is a cosine similarity, -1 to 1")):
+        with pytest.raises(InvalidInputError, match=reason):
+            pf.search(t1, top=top, threshold=threshold)
 
 
 def test_search_takes_pixels_as_opencv_and_pillow_hold_them(pf: Pgface, tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
 
     # Match rule: cosine similarity at or above this is the same person. None: calibrated default.
     threshold: float | None = Field(default=None, ge=-1, le=1)
-    top_k: int = Field(default=10, ge=1)
+    top_k: int = Field(default=10, ge=1, le=1000)
     # Keep a memory-mapped copy of the in-process search index in data_dir/index, so a new
     # process answers its first search without loading every face (docs/benchmarks-search.md).
     index_snapshot: bool = True

@@ -261,7 +261,7 @@ class Pgface:
             self._count_ahead(self.analyzer.model_name)
         result = search_photo(
             self.analyzer, pool, self.load_photo(photo),
-            top=top or self.settings.top_k,
+            top=self.settings.top_k if top is None else top,
             threshold=self.threshold if threshold is None else threshold,
             ef_search=self.settings.ef_search, one_to_one=self.threshold,
             min_quality=self.settings.min_quality if min_quality is None else min_quality,

@@ -436,7 +436,8 @@ class People:
                ) -> tuple[SearchResult, list[list[PersonMatches]]]:
         """Search, then group each query face's matches by person, best person first."""
         result = search_photo(
-            self.analyzer, self.pool, self._load(photo), top=top or self.settings.top_k,
+            self.analyzer, self.pool, self._load(photo),
+            top=self.settings.top_k if top is None else top,
             threshold=self.threshold if threshold is None else threshold,
             ef_search=self.settings.ef_search, one_to_one=self.threshold,
             min_quality=self.settings.min_quality if min_quality is None else min_quality,

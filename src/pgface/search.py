@@ -10,7 +10,7 @@ from psycopg_pool import ConnectionPool
 
 from pgface import vector_index, verdicts
 from pgface.db import store
-from pgface.errors import ImageError, NoFaceError, describe
+from pgface.errors import ImageError, InvalidInputError, NoFaceError, describe
 from pgface.imaging import Photo
 from pgface.models.analysis import Face, FaceAnalyzer
 from pgface.models.quality import below
@@ -142,10 +142,27 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
                         min_quality=min_quality)
 
 
+# Matches per face a search gives at most (the CLI's and the HTTP API's bound too).
+MAX_TOP = 1000
+
+
+def check_search_bounds(top: int, threshold: float, min_quality: float) -> None:
+    """The Python API's search arguments, refused by name where no answer could be right:
+    top=2000 came back as pgvector's "outside the valid range for parameter hnsw.ef_search",
+    top=-5 as "LIMIT must not be negative"."""
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
+        raise InvalidInputError(f"top is 1 to {MAX_TOP} matches per face, not {top!r}")
+    if not -1.0 <= threshold <= 1.0:
+        raise InvalidInputError(f"threshold is a cosine similarity, -1 to 1, not {threshold!r}")
+    if not 0.0 <= min_quality <= 1.0:
+        raise InvalidInputError(f"min_quality is 0 to 1, not {min_quality!r}")
+
+
 def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top: int,
                  threshold: float, ef_search: int, one_to_one: float,
                  min_quality: float = 0.0) -> SearchResult:
     """Every face in the photo, each with its matches ranked by cosine similarity."""
+    check_search_bounds(top, threshold, min_quality)
     # A new process opens the index (PostgreSQL and the snapshot file) while models load.
     vector_index.open_in_background(pool, analyzer.model_name)
     faces = analyze_photos(analyzer, [photo])[0]

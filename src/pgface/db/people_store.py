@@ -10,7 +10,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
-from pgface.db import sql, store
+from pgface.db import store
 
 USER = "user"  # a human put the face in its person: clustering leaves it alone
 CLUSTER = "cluster"  # clustering put it there: a full re-cluster may change it
@@ -286,17 +286,12 @@ def delete_empty_unnamed(conn: psycopg.Connection) -> int:
     return conn.execute(DELETE_EMPTY_UNNAMED).rowcount
 
 
-def _knn_settings(conn: psycopg.Connection, ef_search: int, k: int) -> None:
-    conn.execute(sql.SET_EF_SEARCH, [str(max(ef_search, k))])
-    conn.execute(sql.SET_ITERATIVE_SCAN)
-
-
 def neighbours(conn: psycopg.Connection, query: np.ndarray, face_id: int, photo_id: int,
                model: str, k: int, min_similarity: float, ef_search: int
                ) -> list[tuple[int, int | None, float]]:
     """(face id, person id, similarity) of up to k nearest faces of other photos, best first."""
     with conn.transaction():
-        _knn_settings(conn, ef_search, k)
+        store.set_knn(conn, ef_search, k)
         return conn.execute(NEIGHBOURS, {
             "query": np.asarray(query, dtype=np.float32), "model": model, "face": face_id,
             "photo": photo_id, "k": k, "max_distance": 1.0 - min_similarity,
@@ -318,7 +313,7 @@ def nearest_assigned(conn: psycopg.Connection, query: np.ndarray, model: str, k:
                      min_similarity: float, ef_search: int) -> list[dict]:
     """Up to k nearest faces that belong to a person, with that person, best first."""
     with conn.transaction():
-        _knn_settings(conn, ef_search, k)
+        store.set_knn(conn, ef_search, k)
         with conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(NEAREST_ASSIGNED, {
                 "query": np.asarray(query, dtype=np.float32), "model": model, "k": k,

@@ -332,6 +332,18 @@ def count_faces(conn: psycopg.Connection, model: str) -> int:
     return int(conn.execute(sql.FACES_OF_MODEL, [model]).fetchone()[0])
 
 
+# pgvector refuses an hnsw.ef_search above this; its iterative scans go on past it.
+MAX_EF_SEARCH = 1000
+
+
+def set_knn(conn: psycopg.Connection, ef_search: int, k: int) -> None:
+    """This transaction's HNSW search settings for k neighbours: ef_search below k would cap
+    the result at ef_search rows, and above 1000 pgvector refuses it (a search for the top
+    1,000 matches of a stored face asks for 1,001 rows); iterative scans give the rest."""
+    conn.execute(sql.SET_EF_SEARCH, [str(min(max(ef_search, k), MAX_EF_SEARCH))])
+    conn.execute(sql.SET_ITERATIVE_SCAN)
+
+
 def nearest_faces(
     conn: psycopg.Connection,
     query: np.ndarray,
@@ -342,9 +354,7 @@ def nearest_faces(
 ) -> list[MatchRow]:
     """The k faces of `model` nearest to `query` with cosine similarity >= min_similarity."""
     with conn.transaction():
-        # ef_search below k would cap the result at ef_search rows.
-        conn.execute(sql.SET_EF_SEARCH, [str(max(ef_search, k))])
-        conn.execute(sql.SET_ITERATIVE_SCAN)
+        set_knn(conn, ef_search, k)
         rows = conn.execute(
             sql.NEAREST_FACES,
             {

@@ -182,6 +182,7 @@ class People:
         """People in the people page's order (named first, then by faces, most first), each
         with a cover face: `limit` of them from `offset`, and how many there are in all.
         `named` True or False keeps only named or unnamed people; `hidden` includes those."""
+        _check_page(limit, offset)
         with self.pool.connection() as conn:
             rows, total = ps.people_page(conn, named, hidden, limit, offset)
         return [Person(r["id"], r["name"], r["faces"], r["photos"], r["hidden"],
@@ -194,6 +195,7 @@ class People:
     def photos(self, person: PersonRef, limit: int = 100, offset: int = 0
                ) -> tuple[list[PersonPhoto], int]:
         """The photos the person is in (latest indexed first), with their faces in each."""
+        _check_page(limit, offset)
         with self.pool.connection() as conn:
             rows, total = ps.person_photos(conn, self._resolve(conn, person), limit, offset)
         return [PersonPhoto(r["id"], r["path"], r["width"], r["height"], list(r["face_ids"]))
@@ -378,6 +380,7 @@ class People:
 
     def history(self, limit: int = 20, offset: int = 0) -> list[Change]:
         """The latest people changes, newest first: who, what, when, and whether undone."""
+        _check_page(limit, offset)
         return people_history.history(self.pool, limit, offset)
 
     def history_count(self) -> int:
@@ -611,6 +614,14 @@ def _clean_name(name: str) -> str:
         raise InvalidInputError(
             f"a person's name cannot contain control characters or invalid Unicode: {name!r}")
     return cleaned
+
+
+def _check_page(limit: int, offset: int) -> None:
+    """A page's bounds, refused by name (a negative one came back as PostgreSQL's "LIMIT must
+    not be negative")."""
+    if limit < 0 or offset < 0:
+        raise InvalidInputError(f"a page's limit and offset are 0 or more, not limit={limit}, "
+                                f"offset={offset}")
 
 
 def _ids(ids: Sequence[int]) -> str:

@@ -119,6 +119,12 @@ def test_compare_json_shape_and_decisions(pf: Pgface) -> None:
     assert not different.same_person and different.similarity < different.threshold
     with pytest.raises(NoFaceError, match="white.png"):
         pf.compare(obama[0], PHOTOS / "not-faces" / "white.png")
+    with pytest.raises(InvalidInputError, match="threshold is a cosine similarity, -1 to 1"):
+        pf.compare(obama[0], biden, threshold=5)
+    with pytest.raises(InvalidInputError, match="not 1.5"):
+        pf.people.identify(obama[0], threshold=1.5)
+    with pytest.raises(InvalidInputError, match="similarity is a cosine similarity"):
+        pf.people.cluster(similarity=-2)
 
 
 def test_search_never_mixes_model_packs(settings: Settings, pf: Pgface, tmp_path: Path) -> None:

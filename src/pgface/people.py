@@ -46,7 +46,7 @@ from pgface.index import Indexer, ProgressCallback
 from pgface.models.analysis import FaceAnalyzer
 from pgface.paths import expand
 from pgface.people_history import Change
-from pgface.search import SearchResult, analyze_photos, search_photo
+from pgface.search import SearchResult, analyze_photos, check_similarity, search_photo
 
 PersonRef = int | str
 # One face id, or any number of them.
@@ -402,6 +402,10 @@ class People:
         faces and named people stay). `bulk` None: numpy for many faces, HNSW for a few.
         Faces below the quality floor (default: settings.min_quality) are left out.
         """
+        if similarity is not None:
+            check_similarity("similarity", similarity)
+        if min_neighbours < 1:
+            raise InvalidInputError(f"min_neighbours is 1 or more, not {min_neighbours}")
         index = engine.index_at_scale(self.pool, self.model)
         with self._change("cluster") as (conn, change):
             report = run_clustering(
@@ -420,7 +424,7 @@ class People:
     def identify(self, photo: PhotoInput, threshold: float | None = None) -> Identification:
         """For each face in the photo, the person whose nearest stored face is most similar, if
         at or above the threshold (default: the pack's calibrated match threshold)."""
-        limit = self.threshold if threshold is None else threshold
+        limit = check_similarity("threshold", self.threshold if threshold is None else threshold)
         loaded = self._load(photo)
         faces = analyze_photos(self.analyzer, [loaded])[0]
         return identify_faces(self.pool, self.model, faces, loaded.source, limit,

@@ -146,14 +146,21 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
 MAX_TOP = 1000
 
 
+def check_similarity(name: str, value: float) -> float:
+    """A similarity argument: a cosine, -1 to 1 (`compare(threshold=5)` said "not the same
+    person" of anyone instead of naming the mistake)."""
+    if not -1.0 <= value <= 1.0:
+        raise InvalidInputError(f"{name} is a cosine similarity, -1 to 1, not {value!r}")
+    return value
+
+
 def check_search_bounds(top: int, threshold: float, min_quality: float) -> None:
     """The Python API's search arguments, refused by name where no answer could be right:
     top=2000 came back as pgvector's "outside the valid range for parameter hnsw.ef_search",
     top=-5 as "LIMIT must not be negative"."""
     if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
         raise InvalidInputError(f"top is 1 to {MAX_TOP} matches per face, not {top!r}")
-    if not -1.0 <= threshold <= 1.0:
-        raise InvalidInputError(f"threshold is a cosine similarity, -1 to 1, not {threshold!r}")
+    check_similarity("threshold", threshold)
     if not 0.0 <= min_quality <= 1.0:
         raise InvalidInputError(f"min_quality is 0 to 1, not {min_quality!r}")
 
@@ -172,6 +179,7 @@ def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top
 
 def compare_photos(analyzer: FaceAnalyzer, a: Photo, b: Photo, threshold: float) -> Comparison:
     """The largest face of `a` against every face of `b`; the best pair decides."""
+    check_similarity("threshold", threshold)
     faces_a, faces_b = analyze_photos(analyzer, [a, b])
     if not faces_a:
         raise NoFaceError(f"{a.source}: no face found")

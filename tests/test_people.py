@@ -4,12 +4,14 @@ PostgreSQL. Ground truth is the folder a photo sits in (photos/people/<name>, LF
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import psycopg
 import pytest
@@ -469,3 +471,66 @@ def test_enrol_folders_pass_over_what_indexing_passes_over(tmp_path: Path) -> No
         (tmp_path / place).parent.mkdir(exist_ok=True)
         (tmp_path / place).write_bytes(b"")
     assert person_folders(tmp_path) == [(tmp_path / "alice", [tmp_path / "alice" / "one.jpg"])]
+
+
+def edited(photo: Path, to: Path) -> None:
+    """What a photo editor saves: cropped by a tenth, brighter, 0.6 of the size, JPEG 80."""
+    image = cv2.imread(str(photo))
+    height, width = image.shape[:2]
+    crop = cv2.convertScaleAbs(image[height // 10:, width // 12: width - width // 12],
+                               alpha=1.15, beta=12)
+    smaller = cv2.resize(crop, (int(crop.shape[1] * 0.6), int(crop.shape[0] * 0.6)))
+    cv2.imwrite(str(to), smaller, [cv2.IMWRITE_JPEG_QUALITY, 80])
+
+
+def test_a_photo_edited_in_place_keeps_its_people(pf: Pgface, tmp_path: Path) -> None:
+    group = require_data(PHOTOS / "groups" / "friends-6.jpg")
+    album = tmp_path / "album"
+    album.mkdir()
+    party, other = album / "party.jpg", album / "other.jpg"
+    shutil.copy(group, party)
+    shutil.copy(require_data(PHOTOS / "groups" / "bbt-6.jpg"), other)
+    pf.index(album)
+    faces = stored_faces(pf, [party])[str(party.resolve())]
+    pf.people.name_faces(faces[0].face_id, "Ada")
+    pf.people.name_faces(faces[1].face_id, "Grace")
+    with pf.pool.connection() as conn:
+        before = {p: sorted(conn.execute(
+            "SELECT f.id FROM faces f WHERE f.person_id = (SELECT id FROM people WHERE name = %s)",
+            [p]).fetchall()) for p in ("Ada", "Grace")}
+
+    edited(group, party)  # saved over the file: new content at the same path
+    shutil.copy(group, other)  # and another photo overwritten by a different one
+    report = pf.index(album)
+
+    assert (report.indexed, report.people_kept) == (1, 2)
+    now = stored_faces(pf, [party])[str(party.resolve())]
+    assert len(now) == len(faces) and {f.face_id for f in now}.isdisjoint(
+        f.face_id for f in faces)
+    with pf.pool.connection() as conn:
+        held = dict(conn.execute(
+            "SELECT f.id, p.name FROM faces f JOIN people p ON p.id = f.person_id "
+            "WHERE f.id = ANY(%s)", [[f.face_id for f in now]]).fetchall())
+        assigned = {r[0] for r in conn.execute(
+            "SELECT assigned_by FROM faces WHERE id = ANY(%s) AND person_id IS NOT NULL",
+            [[f.face_id for f in now]])}
+    assert sorted(held.values()) == ["Ada", "Grace"] and assigned == {"user"}
+    # Each name went to the face at the same place in the edited photo (a tenth cropped off
+    # the top and a twelfth off the left, then 0.6 of the size).
+    width, height = Image.open(group).size
+    for old, name in zip(faces[:2], ("Ada", "Grace"), strict=True):
+        [new] = [f for f in now if held.get(f.face_id) == name]
+        left, top = (old.bbox[0] - width // 12) * 0.6, (old.bbox[1] - height // 10) * 0.6
+        assert abs(new.bbox[0] - left) < 15 and abs(new.bbox[1] - top) < 15, (name, new.bbox)
+    # bbt-6 overwritten by friends-6: that content was stored already, nobody was named in
+    # bbt-6, and a different photo's faces never take anyone's person.
+    [change] = pf.people.history(1)
+    assert change.kind == "keep" and change.actor.startswith("index:")
+    pf.people.undo()
+    with pf.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM faces WHERE id = ANY(%s) AND person_id IS "
+                            "NOT NULL", [[f.face_id for f in now]]).fetchone()[0] == 0
+        after = {p: sorted(conn.execute(
+            "SELECT f.id FROM faces f WHERE f.person_id = (SELECT id FROM people WHERE name = %s)",
+            [p]).fetchall()) for p in ("Ada", "Grace")}
+    assert after == before  # the former faces keep theirs throughout

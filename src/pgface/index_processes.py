@@ -80,6 +80,7 @@ class _Tally:
     indexed: int = 0
     skipped: int = 0
     faces: int = 0
+    people_kept: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     done: bool = False
     exited_at: float | None = None
@@ -214,12 +215,13 @@ class _Run:
             if self.progress is not None:
                 self.progress(report, failure)
             return
-        tally.indexed, tally.skipped, tally.faces, tally.timings = rest[:4]
+        tally.indexed, tally.skipped, tally.faces, tally.people_kept, tally.timings = rest[:5]
         if kind == "done":
             tally.done = True
-            report.warnings.extend(PhotoWarning(*w) for w in rest[4])
+            report.warnings.extend(PhotoWarning(*w) for w in rest[5])
         report.indexed = sum(t.indexed for t in self.tallies.values())
         report.skipped = sum(t.skipped for t in self.tallies.values())
+        report.people_kept = sum(t.people_kept for t in self.tallies.values())
         report.faces = sum(t.faces for t in self.tallies.values())
         report.timings = {}
         for t in self.tallies.values():
@@ -310,5 +312,6 @@ def _index_queue(settings: Settings, tasks: Any, results: Connection, stop: Any,
         raise SystemExit(1) from None
 
 
-def _counts(report: IndexReport) -> tuple[int, int, int, dict[str, float]]:
-    return report.indexed, report.skipped, report.faces, dict(report.timings)
+def _counts(report: IndexReport) -> tuple[int, int, int, int, dict[str, float]]:
+    return (report.indexed, report.skipped, report.faces, report.people_kept,
+            dict(report.timings))

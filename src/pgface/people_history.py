@@ -75,14 +75,22 @@ def default_actor(interface: str = "python") -> str:
 def recorded(pool: ConnectionPool, actor: str, kind: str, undoable: bool = True
              ) -> Iterator[tuple[psycopg.Connection, Recording]]:
     """One transaction for one change; the record commits with it, or neither does."""
-    with pool.connection() as conn, conn.transaction():
-        recording = Recording(hs.start_change(conn, actor, kind, undoable))
+    with pool.connection() as conn, conn.transaction(), \
+            recorded_in(conn, actor, kind, undoable) as recording:
         yield conn, recording
-        if recording.discard:
-            hs.discard_change(conn, recording.id)
-        else:
-            hs.finish_change(conn, recording.id, recording.summary, recording.payload,
-                             UNDO_DEPTH)
+
+
+@contextmanager
+def recorded_in(conn: psycopg.Connection, actor: str, kind: str, undoable: bool = True
+                ) -> Iterator[Recording]:
+    """A change recorded in the caller's transaction (an indexing batch's, where an edited
+    photo keeps its people); the record commits with the transaction, or neither does."""
+    recording = Recording(hs.start_change(conn, actor, kind, undoable))
+    yield recording
+    if recording.discard:
+        hs.discard_change(conn, recording.id)
+    else:
+        hs.finish_change(conn, recording.id, recording.summary, recording.payload, UNDO_DEPTH)
 
 
 def history(pool: ConnectionPool, limit: int = 20, offset: int = 0) -> list[Change]:

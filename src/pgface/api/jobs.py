@@ -75,6 +75,7 @@ def report_json(path: Path, report: IndexReport) -> dict[str, Any]:
         "skipped": report.skipped, "faces": report.faces, "seconds": round(report.seconds, 3),
         "failures": [{"file": readable(f.source), "reason": f.reason} for f in report.failures],
         "passed_over": report.passed_over,
+        "people_kept": report.people_kept,
         "removed": asdict(report.removed) if report.removed is not None else None,
     }
 

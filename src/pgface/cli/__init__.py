@@ -31,7 +31,13 @@ from pgface.cli.help import flow_command_summaries
 from pgface.cli.help import install as install_help_metavars
 from pgface.cli.notices import print_notices
 from pgface.cli.people import people_app
-from pgface.cli.progress import IndexProgress, report_dict, say_empty_folders, say_passed_over
+from pgface.cli.progress import (
+    IndexProgress,
+    report_dict,
+    say_empty_folders,
+    say_passed_over,
+    say_people_kept,
+)
 from pgface.cli.serve import keys_app, serve
 from pgface.config import Settings
 from pgface.db.store import Removal
@@ -123,6 +129,7 @@ def index(
             highlight=False,
         )
         say_passed_over(report)
+        say_people_kept(report)
         if report.removed is not None:
             err.print(f"pruned: {_removal_text(report.removed)}", highlight=False)
     if report.failures or report.empty_folders:
@@ -130,7 +137,8 @@ def index(
 
 
 def _merged(first: IndexReport, second: IndexReport) -> IndexReport:
-    for name in ("files", "unlisted", "passed_over", "indexed", "skipped", "faces", "seconds"):
+    for name in ("files", "unlisted", "passed_over", "people_kept", "indexed", "skipped",
+                 "faces", "seconds"):
         setattr(second, name, getattr(first, name) + getattr(second, name))
     second.failures = first.failures + second.failures
     second.warnings = first.warnings + second.warnings

@@ -63,6 +63,12 @@ def say_passed_over(report: IndexReport) -> None:
                   highlight=False, soft_wrap=True)
 
 
+def say_people_kept(report: IndexReport) -> None:
+    if report.people_kept:
+        err.print(f"edited photos kept their people: {report.people_kept} faces (`pgface people "
+                  "undo` takes it back)", highlight=False, soft_wrap=True)
+
+
 def report_dict(report: IndexReport) -> dict:
     """`index --json`'s object (docs/cli.md)."""
     return {
@@ -73,5 +79,6 @@ def report_dict(report: IndexReport) -> dict:
         "warnings": [{"file": readable(w.source), "reason": w.reason} for w in report.warnings],
         "empty_folders": [readable(p) for p in report.empty_folders],
         "passed_over": report.passed_over,
+        "people_kept": report.people_kept,
         "removed": asdict(report.removed) if report.removed is not None else None,
     }

@@ -93,6 +93,17 @@ WHERE f.model = %s ORDER BY f.id
 MARK_CLUSTERED = """
 UPDATE faces SET clustered_at = now() WHERE id = ANY(%s) AND clustered_at IS NULL
 """
+# An edited photo (a path seen with new content) takes over the people of the faces it had:
+# the faces of both photos, this model's.
+FACES_OF_PHOTOS = """
+SELECT photo_id, id, person_id, assigned_by, embedding FROM faces
+WHERE photo_id = ANY(%s) AND model = %s ORDER BY id
+"""
+ASSIGN_IF_UNHELD = """
+UPDATE faces f SET person_id = k.person_id, assigned_by = k.assigned_by
+FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS k(face_id, person_id, assigned_by)
+WHERE f.id = k.face_id AND f.person_id IS NULL
+"""
 EMBEDDINGS = "SELECT id, embedding FROM faces WHERE model = %s ORDER BY id"
 EMBEDDINGS_OF = "SELECT id, embedding FROM faces WHERE id = ANY(%s) ORDER BY id"
 # A face clustering had given a person, which a full re-cluster left without one.
@@ -258,6 +269,57 @@ def _vectors(rows: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
     if not rows:
         return ids, np.empty((0, 0), dtype=np.float32)
     return ids, np.stack([store.as_array(r[1]) for r in rows])
+
+
+@dataclass(frozen=True)
+class KeptFace:
+    """A face of an edited photo given the person its former self had."""
+
+    face_id: int
+    person_id: int
+    assigned_by: str
+    former_face_id: int
+    similarity: float
+
+
+def people_for_replacements(conn: psycopg.Connection, replaced: Sequence[tuple[int, int]],
+                            model: str, min_similarity: float) -> list[KeptFace]:
+    """For each (former photo, photo now at its path): the former faces' people, each given to
+    the most similar face of the new photo that has no person, one to one, best pairs first,
+    at min_similarity or above. Nothing is written (assign_kept does)."""
+    photo_ids = sorted({photo for pair in replaced for photo in pair})
+    with conn.cursor(binary=True) as cur:
+        rows = cur.execute(FACES_OF_PHOTOS, [photo_ids, model]).fetchall()
+    by_photo: dict[int, list[tuple]] = {}
+    for row in rows:
+        by_photo.setdefault(row[0], []).append(row)
+    kept = []
+    for former, now in replaced:
+        held = [r for r in by_photo.get(former, []) if r[2] is not None]
+        free = [r for r in by_photo.get(now, []) if r[2] is None]
+        if not held or not free:
+            continue
+        similarity = (np.stack([store.as_array(r[4]) for r in held])
+                      @ np.stack([store.as_array(r[4]) for r in free]).T)
+        taken_held, taken_free = set(), set()
+        for flat in np.argsort(-similarity, axis=None):
+            i, j = divmod(int(flat), similarity.shape[1])
+            if similarity[i, j] < min_similarity:
+                break
+            if i in taken_held or j in taken_free:
+                continue
+            taken_held.add(i)
+            taken_free.add(j)
+            kept.append(KeptFace(free[j][1], held[i][2], held[i][3], held[i][1],
+                                 float(similarity[i, j])))
+    return kept
+
+
+def assign_kept(conn: psycopg.Connection, kept: Sequence[KeptFace]) -> int:
+    """Give each kept face its person, unless another writer gave it one first."""
+    return conn.execute(ASSIGN_IF_UNHELD, [[k.face_id for k in kept],
+                                           [k.person_id for k in kept],
+                                           [k.assigned_by for k in kept]]).rowcount
 
 
 def embeddings(conn: psycopg.Connection, model: str,

@@ -90,13 +90,15 @@ def known_photos(conn: psycopg.Connection, hashes: Sequence[bytes], model: str
 
 
 def add_photos(
-    conn: psycopg.Connection, photos: Sequence[PhotoRow], model: str
+    conn: psycopg.Connection, photos: Sequence[PhotoRow], model: str,
+    replaced: list[tuple[int, int]] | None = None,
 ) -> dict[bytes, int]:
     """Store photos analysed by `model` in the caller's transaction, with their faces and paths;
     returns sha256 -> photo id of the photos whose faces this call stored.
 
     A photo already present (same content) gets this pack's faces only if no one stored them
     before (photo_analyses decides), so concurrent indexers never duplicate anything.
+    replaced: gets record_paths' (former photo, photo now there) pairs: photos edited in place.
     """
     if not photos:
         return {}
@@ -138,7 +140,9 @@ def add_photos(
                 ))
     # Photos stored before by another pack now hold this pack's faces too.
     recount_faces(conn, [pid for sha, pid in stored.items() if sha not in inserted])
-    record_paths(conn, [(p.sha256, p.path) for p in photos])
+    edited = record_paths(conn, [(p.sha256, p.path) for p in photos])
+    if replaced is not None:
+        replaced.extend(edited)
     return stored
 
 
@@ -168,21 +172,24 @@ def faces_below_quality(conn: psycopg.Connection, model: str, floor: float) -> s
     return {r[0] for r in conn.execute(sql.FACES_BELOW_QUALITY, [model, floor])}
 
 
-def record_paths(conn: psycopg.Connection, sightings: Sequence[tuple[bytes, str]]) -> None:
+def record_paths(conn: psycopg.Connection, sightings: Sequence[tuple[bytes, str]]
+                 ) -> list[tuple[int, int]]:
     """Record that the photo with this sha256 is at this path (the photo must be stored).
 
     A photo seen at a new path loses those of its other paths whose file is gone (it moved);
-    paths that still exist are kept (copies). A path seen with other content moves to it.
+    paths that still exist are kept (copies). A path seen with other content moves to it:
+    returns those (former photo id, photo id now there) pairs, the photos edited in place.
     """
     latest = {to_bytes(path): (sha, path) for sha, path in sightings}
     if not latest:
-        return
+        return []
     keys = sorted(latest)  # one order for every writer: concurrent indexers never deadlock
-    before = dict(conn.execute(sql.OWNERS_OF_PATHS, [keys]).fetchall())
+    before = {bytes(raw): photo_id
+              for raw, photo_id in conn.execute(sql.OWNERS_OF_PATHS, [keys]).fetchall()}
     changed = conn.execute(sql.RECORD_PATHS, [
         [latest[k][0] for k in keys], keys, [readable(k) for k in keys]]).fetchall()
     if not changed:
-        return
+        return []
     gained = {photo_id for _, photo_id in changed}
     recorded = {bytes(raw) for raw, _ in changed}
     gone = [raw for photo_id, raw, _ in _paths_of(conn, gained)
@@ -191,6 +198,8 @@ def record_paths(conn: psycopg.Connection, sightings: Sequence[tuple[bytes, str]
         conn.execute(sql.DELETE_PATHS, [gone])
     losers = {before[k] for k in recorded if k in before}
     conn.execute(sql.REFRESH_DISPLAY_PATHS, [list(gained | losers)])
+    return sorted({(before[bytes(raw)], photo_id) for raw, photo_id in changed
+                   if bytes(raw) in before and before[bytes(raw)] != photo_id})
 
 
 def _paths_of(conn: psycopg.Connection, photo_ids: Iterable[int]

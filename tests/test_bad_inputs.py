@@ -388,6 +388,7 @@ def test_enrol_passes_over_a_file_it_cannot_read_and_enrols_the_rest(
     assert report["people"] == {"alice": 1}
     assert [(Path(f["file"]).name, f["reason"]) for f in report["index"]["failures"]] == [
         ("locked.jpg", "cannot read file (permission denied)")]
+    assert report["failures"] == []  # the index told it; enrolment passed it over
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from pgface.enrolment import person_folders
 from pgface.errors import InvalidInputError
 from pgface.lfw import central_face_index
 from pgface.models.analysis import FaceAnalyzer
+from pgface.models.packs import sample_photos
 from pgface.people import MIN_NEIGHBOURS, run_clustering
 
 # Who is in each query photo (data README); everyone else in them must stay unknown.
@@ -534,3 +536,23 @@ def test_a_photo_edited_in_place_keeps_its_people(pf: Pgface, tmp_path: Path) ->
             "SELECT f.id FROM faces f WHERE f.person_id = (SELECT id FROM people WHERE name = %s)",
             [p]).fetchall()) for p in ("Ada", "Grace")}
     assert after == before  # the former faces keep theirs throughout
+
+
+def test_enrolled_and_typed_names_are_one_form(pf: Pgface, tmp_path: Path) -> None:
+    # macOS names folders in NFD ("e" and a combining accent); a name typed is NFC. A folder
+    # name no person can have is a failure of its own, and the others are enrolled.
+    yao = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    people = tmp_path / "people"
+    decomposed = unicodedata.normalize("NFD", "  José   Lovelace ")
+    for name in (decomposed, "x" * 201, "bell\x07"):
+        (people / name).mkdir(parents=True)
+        shutil.copy(yao, people / name / "yao.jpg")
+    report = pf.people.enrol(people)
+    assert report.people == {"José Lovelace": 1}
+    assert unicodedata.is_normalized("NFC", next(iter(report.people)))
+    refused = {Path(f.source).name: f.reason for f in report.failures}
+    assert set(refused) == {"x" * 201, "bell\x07"}
+    assert "at most 200 characters" in refused["x" * 201]
+    assert "control characters" in refused["bell\x07"]
+    typed = pf.people.get("José Lovelace")  # NFC, as typed
+    assert typed.faces == 1 and pf.people.get(decomposed).id == typed.id

@@ -23,13 +23,17 @@ class EnrolReport:
     several_faces: list[str] = field(default_factory=list)  # photos where one face was chosen
     # faces another person holds (people.HeldFace): not moved
     left: list = field(default_factory=list)
+    # What enrolment itself could not use (indexing's failures are in index.failures): a
+    # person folder whose name no person can have, a photo unreadable since it was indexed.
+    failures: list[Failure] = field(default_factory=list)
 
 
 def enrol_faces(conn: psycopg.Connection, model: str, files: list[Path], report: EnrolReport
                 ) -> list[int]:
     """The face to enrol of each photo: its only face, or the one most like the person's
     single-face photos (the photo listed in report.several_faces); photos without one listed.
-    A file the indexing could not read is passed over (its failure is in report.index)."""
+    A file the indexing could not read is passed over (its failure is in report.index); one
+    that cannot be read now is a failure in report.failures."""
     failed = {f.source for f in report.index.failures} if report.index else set()
     hashes = {}
     for file in files:
@@ -38,9 +42,7 @@ def enrol_faces(conn: psycopg.Connection, model: str, files: list[Path], report:
         try:
             hashes[hashlib.sha256(file.read_bytes()).digest()] = file
         except OSError as exc:  # gone or locked since it was indexed
-            if report.index is not None:
-                report.index.failures.append(
-                    Failure(str(file), f"cannot read file ({os_reason(exc)})"))
+            report.failures.append(Failure(str(file), f"cannot read file ({os_reason(exc)})"))
     by_photo: dict[bytes, list[tuple[int, list[float]]]] = {}
     for sha, face_id, bbox, _ in ps.faces_of_hashes(conn, list(hashes), model):
         by_photo.setdefault(sha, []).append((face_id, bbox))

@@ -29,7 +29,7 @@ from pgface.clustering import (  # noqa: F401 - re-exported: the people API's cl
 from pgface.config import Settings
 from pgface.db import people_store as ps
 from pgface.enrolment import EnrolReport, enrol_faces, person_folders
-from pgface.errors import InvalidInputError, NotFoundError, PersonError
+from pgface.errors import InvalidInputError, NotFoundError, PersonError, PgfaceError
 from pgface.identify import (  # noqa: F401 - re-exported: the people API's identify names
     IDENTIFY_CANDIDATES,
     Candidate,
@@ -42,7 +42,7 @@ from pgface.identify import (  # noqa: F401 - re-exported: the people API's iden
     suggest_people,
 )
 from pgface.imaging import Photo, PhotoInput, load_photo
-from pgface.index import Indexer, ProgressCallback
+from pgface.index import Failure, Indexer, ProgressCallback
 from pgface.models.analysis import FaceAnalyzer
 from pgface.paths import expand
 from pgface.people_history import Change
@@ -467,7 +467,11 @@ class People:
             [f for f, _ in folders], progress)
         with self._change("enrol") as (conn, change):
             for person_folder, files in folders:
-                name = person_folder.name
+                try:  # as a name typed is: spaces collapsed, NFC (macOS names folders NFD)
+                    name = _clean_name(person_folder.name)
+                except PgfaceError as exc:
+                    report.failures.append(Failure(str(person_folder), f"not a name: {exc}"))
+                    continue
                 chosen = enrol_faces(conn, self.model, files, report)
                 found = ps.person_by_name(conn, name)
                 target = found["id"] if found else None
@@ -525,7 +529,10 @@ class People:
         """A person id from an id or a name; a name is tried first for strings."""
         if isinstance(person, str):
             if _storable(person):  # a name PostgreSQL could not store names nobody
-                found = ps.person_by_name(conn, person)
+                # as given (names stored before they were NFC), then as a name is stored
+                found = (ps.person_by_name(conn, person)
+                         or ps.person_by_name(conn, unicodedata.normalize(
+                             "NFC", " ".join(person.split()))))
                 if found:
                     return found["id"]
             # ASCII digits only: str.isdigit() also takes '²' and '٣', which int() refuses
@@ -608,7 +615,9 @@ MAX_NAME_CHARS = 200
 
 
 def _clean_name(name: str) -> str:
-    cleaned = " ".join(name.split())
+    """A name as stored: spaces collapsed and NFC, the form most keyboards type (a folder name
+    from macOS is NFD: "José" would otherwise be a second person beside the typed "José")."""
+    cleaned = unicodedata.normalize("NFC", " ".join(name.split())) if _storable(name) else name
     if not cleaned:
         raise PersonError("a person's name cannot be empty")
     if len(cleaned) > MAX_NAME_CHARS:

@@ -24,7 +24,7 @@ from pgface.cli.common import (
 )
 from pgface.cli.display import MiddleEllipsis, quality_text, working
 from pgface.cli.notices import print_notices
-from pgface.cli.progress import IndexProgress, report_dict, say_empty_folders
+from pgface.cli.progress import IndexProgress, report_dict, say_empty_folders, say_failure
 from pgface.library import Pgface
 from pgface.paths import readable
 from pgface.people import EnrolReport, HeldFace, People, Person
@@ -377,13 +377,15 @@ def enrol(
             report = _people(pf).enrol(folder, move=move, progress=show)
     indexed = report.index
     if as_json:
-        print_json({"people": report.people, "no_face": report.no_face,
+        print_json({"people": report.people, "failures": [
+                        {"file": readable(f.source), "reason": f.reason} for f in report.failures],
+                    "no_face": report.no_face,
                     "several_faces": report.several_faces,
                     "left": [asdict(h) for h in report.left],
                     "index": report_dict(indexed) if indexed is not None else None})
     else:
         _say_enrolled(report)
-    if indexed is not None and (indexed.failures or indexed.empty_folders):
+    if report.failures or (indexed is not None and (indexed.failures or indexed.empty_folders)):
         raise typer.Exit(1)
 
 
@@ -392,6 +394,8 @@ def _say_enrolled(report: EnrolReport) -> None:
         say_empty_folders(report.index)
     for person_name, count in report.people.items():
         out.print(f"{person_name}: {count} faces", highlight=False)
+    for failure in report.failures:
+        say_failure(failure)
     for path in report.no_face:
         err.print(f"[yellow]no face[/yellow] in {escape(terminal_safe(readable(path)))}",
                   markup=True, highlight=False)

@@ -59,7 +59,7 @@ def test_top_and_threshold_bound_the_results(pf: Pgface) -> None:
     # The most matches there are, and no more: pgvector refuses an ef_search over 1,000
     # (1,001 rows are asked for when a stored face's own row is left out).
     stored = sum(len(f) for f in pf.photo_faces(sample_photos()).values())
-    widest = pf.search(t1, top=1000, threshold=-1.0)
+    widest = pf.search(t1, top=np.int64(1000), threshold=-1.0)
     assert all(len(face.matches) == stored for face in widest.faces)
     with pf.pool.connection() as conn:
         query = np.asarray(pf.embed(t1)[0], dtype=np.float32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -154,22 +155,24 @@ def check_similarity(name: str, value: float) -> float:
     return value
 
 
-def check_search_bounds(top: int, threshold: float, min_quality: float) -> None:
+def check_search_bounds(top: int, threshold: float, min_quality: float) -> int:
     """The Python API's search arguments, refused by name where no answer could be right:
     top=2000 came back as pgvector's "outside the valid range for parameter hnsw.ef_search",
     top=-5 as "LIMIT must not be negative"."""
-    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
+    # a whole number (NumPy's too), not a bool
+    if isinstance(top, bool) or not hasattr(top, "__index__") or not 1 <= top <= MAX_TOP:
         raise InvalidInputError(f"top is 1 to {MAX_TOP} matches per face, not {top!r}")
     check_similarity("threshold", threshold)
     if not 0.0 <= min_quality <= 1.0:
         raise InvalidInputError(f"min_quality is 0 to 1, not {min_quality!r}")
+    return operator.index(top)
 
 
 def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top: int,
                  threshold: float, ef_search: int, one_to_one: float,
                  min_quality: float = 0.0) -> SearchResult:
     """Every face in the photo, each with its matches ranked by cosine similarity."""
-    check_search_bounds(top, threshold, min_quality)
+    top = check_search_bounds(top, threshold, min_quality)
     # A new process opens the index (PostgreSQL and the snapshot file) while models load.
     vector_index.open_in_background(pool, analyzer.model_name)
     faces = analyze_photos(analyzer, [photo])[0]

@@ -51,11 +51,14 @@ from pgface.search import SearchResult, analyze_photos, check_similarity, search
 PersonRef = int | str
 # One face id, or any number of them.
 FaceIds = int | Iterable[int]
+MAX_ID = 2**63 - 1  # ids are bigint: a larger number names nobody
 
 
 def face_id_list(face_ids: FaceIds) -> list[int]:
     """FACE_IDS as a list of ints (NumPy's integers too); a str or a float is refused, naming
     the value (a str would have been taken as its characters)."""
+    if isinstance(face_ids, str | bytes):
+        raise InvalidInputError(f"a face id is a whole number, not {face_ids!r}")
     given = [face_ids] if hasattr(face_ids, "__index__") else list(face_ids)
     ids = []
     for face_id in given:
@@ -63,7 +66,7 @@ def face_id_list(face_ids: FaceIds) -> list[int]:
             raise InvalidInputError(f"a face id is a whole number, not {face_id!r}")
         ids.append(operator.index(face_id))
     return ids
-MAX_ID = 2**63 - 1  # ids are bigint: a larger number names nobody
+
 
 class PersonConflict(PersonError):
     """Refused until the caller says what to do; `details` says what is at stake (the people

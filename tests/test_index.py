@@ -159,6 +159,24 @@ def test_hidden_and_system_folders_are_passed_over_unless_named(pf: Pgface, tmp_
     assert [f.reason for f in named.failures] == ["not an image (unrecognised format)"]
 
 
+def test_links_to_folders_are_followed_once_and_never_in_a_loop(pf: Pgface, tmp_path: Path
+                                                                 ) -> None:
+    photos = {p.name: p for p in sample_photos()}
+    library, phone = tmp_path / "library", tmp_path / "phone"
+    (library / "2024").mkdir(parents=True)
+    phone.mkdir()
+    shutil.copy(photos["t1.jpg"], library / "2024" / "t1.jpg")
+    shutil.copy(photos["yaoming.jpg"], phone / "yao.jpg")
+    (library / "Phone").symlink_to(phone)  # a card or another disk, linked in
+    (library / "Phone again").symlink_to(phone)
+    (library / "2024" / "up").symlink_to(library)  # a link to an ancestor: a loop
+
+    report = pf.index(library)
+
+    # Both photos, each file once: the second link and the loop are not walked again.
+    assert (report.files, report.indexed, report.skipped, report.failures) == (2, 2, 0, [])
+
+
 def test_a_batch_starts_its_largest_files_first_and_keeps_their_order() -> None:
     """Workers take a batch's largest files first, so that no large photo is left to the end
     while the other workers have nothing to do; the batch's results keep the files' order."""

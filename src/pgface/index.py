@@ -148,13 +148,27 @@ def passed_over(name: str, folder: bool) -> bool:
 
 def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
           skipped: list[str]) -> Iterator[Path]:
+    # Links to folders are followed, as links to files are (a library's `Phone -> /mnt/phone`
+    # was passed over without a word); a folder already walked, through a link or not, is not
+    # walked again, so a link to an ancestor ends there instead of looping.
+    walked: set[str] = set()  # real paths of the folders walked or about to be
     for path in paths:
         if path.is_dir():
             found = False
-            for root, dirs, files in os.walk(path, onerror=lambda e: failures.append(
-                    Failure(str(e.filename), f"cannot list folder ({e.strerror})"))):
-                skipped.extend(os.path.join(root, d) for d in dirs if passed_over(d, True))
-                dirs[:] = sorted(d for d in dirs if not passed_over(d, True))
+            walked.add(os.path.realpath(path))
+            for root, dirs, files in os.walk(path, followlinks=True, onerror=lambda e: (
+                    failures.append(Failure(str(e.filename),
+                                            f"cannot list folder ({e.strerror})")))):
+                kept = []
+                for name in sorted(dirs):
+                    if passed_over(name, True):
+                        skipped.append(os.path.join(root, name))
+                        continue
+                    real = os.path.realpath(os.path.join(root, name))
+                    if real not in walked:
+                        walked.add(real)
+                        kept.append(name)
+                dirs[:] = kept
                 for name in sorted(files):
                     if Path(name).suffix.lower() not in IMAGE_SUFFIXES:
                         continue

@@ -10,8 +10,8 @@ import numpy as np
 import psycopg
 
 from pgface.db import people_store as ps
-from pgface.errors import NotFoundError, PersonError
-from pgface.imaging import IMAGE_SUFFIXES, os_reason
+from pgface.errors import ImageError, NotFoundError, PersonError
+from pgface.imaging import IMAGE_SUFFIXES, read_file
 from pgface.index import Failure, IndexReport, passed_over
 
 
@@ -28,21 +28,22 @@ class EnrolReport:
     failures: list[Failure] = field(default_factory=list)
 
 
-def enrol_faces(conn: psycopg.Connection, model: str, files: list[Path], report: EnrolReport
-                ) -> list[int]:
+def enrol_faces(conn: psycopg.Connection, model: str, files: list[Path], report: EnrolReport,
+                max_bytes: int, timeout_s: float) -> list[int]:
     """The face to enrol of each photo: its only face, or the one most like the person's
     single-face photos (the photo listed in report.several_faces); photos without one listed.
     A file the indexing could not read is passed over (its failure is in report.index); one
-    that cannot be read now is a failure in report.failures."""
+    that cannot be read now (read as the indexer reads: a regular file, within max_bytes and
+    timeout_s) is a failure in report.failures."""
     failed = {f.source for f in report.index.failures} if report.index else set()
     hashes = {}
     for file in files:
         if str(file) in failed:
             continue  # unreadable, or not a photo: reading it again would fail the whole call
         try:
-            hashes[hashlib.sha256(file.read_bytes()).digest()] = file
-        except OSError as exc:  # gone or locked since it was indexed
-            report.failures.append(Failure(str(file), f"cannot read file ({os_reason(exc)})"))
+            hashes[hashlib.sha256(read_file(file, max_bytes, timeout_s)).digest()] = file
+        except ImageError as exc:  # gone, locked or swapped for a FIFO since it was indexed
+            report.failures.append(Failure(str(file), exc.reason))
     by_photo: dict[bytes, list[tuple[int, list[float]]]] = {}
     for sha, face_id, bbox, _ in ps.faces_of_hashes(conn, list(hashes), model):
         by_photo.setdefault(sha, []).append((face_id, bbox))

@@ -475,7 +475,8 @@ class People:
                 except PgfaceError as exc:
                     report.failures.append(Failure(str(person_folder), f"not a name: {exc}"))
                     continue
-                chosen = enrol_faces(conn, self.model, files, report)
+                chosen = enrol_faces(conn, self.model, files, report,
+                                     self.settings.max_file_bytes, self.settings.read_timeout_s)
                 found = ps.person_by_name(conn, name)
                 target = found["id"] if found else None
                 held = [HeldFace(*h) for h in ps.held_faces(conn, chosen) if h[1] != target]

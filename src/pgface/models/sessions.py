@@ -233,9 +233,7 @@ class OpenVINOSession:
         source = Path(self._model_path)
         info = source.stat()
         name = (f"{source.stem}-{info.st_size}-{info.st_mtime_ns}-"
-                f"{'x'.join(map(str, shape)) if shape is not None else 'dynamic'}")
-        if normalisation is not None:
-            name += "-pixels-{:g}-{:g}".format(*normalisation)
+                f"{_variant_name(shape, normalisation)}")
         xml = self._cache_dir / f"{name}.xml"
         if not xml.exists():
             model = self._variant_model(shape, normalisation)
@@ -346,10 +344,17 @@ def _with_pixel_input(model: Any, mean: float, std: float) -> Any:
 def compile_lock(cache_dir: Path, model: str | Path, shape: tuple[int, ...] | None,
                  normalisation: tuple[float, float] | None) -> Path:
     """The lock file, in cache_dir, of the compilations of one variant of a model."""
-    name = f"{Path(model).stem}-{'x'.join(map(str, shape)) if shape is not None else 'dynamic'}"
+    return cache_dir / f".compile-{Path(model).stem}-{_variant_name(shape, normalisation)}.lock"
+
+
+def _variant_name(shape: tuple[int, ...] | None,
+                  normalisation: tuple[float, float] | None) -> str:
+    """A model variant in a file name: its input shape (or "dynamic"), and the normalisation of
+    a pixel input where it has one."""
+    name = "x".join(map(str, shape)) if shape is not None else "dynamic"
     if normalisation is not None:
         name += "-pixels-{:g}-{:g}".format(*normalisation)
-    return cache_dir / f".compile-{name}.lock"
+    return name
 
 
 @contextmanager

@@ -196,10 +196,13 @@ def record_paths(conn: psycopg.Connection, sightings: Sequence[tuple[bytes, str]
             if raw not in recorded and not paths.exists(raw)]
     if gone:
         conn.execute(sql.DELETE_PATHS, [gone])
-    losers = {before[k] for k in recorded if k in before}
-    conn.execute(sql.REFRESH_DISPLAY_PATHS, [list(gained | losers)])
-    return sorted({(before[bytes(raw)], photo_id) for raw, photo_id in changed
-                   if bytes(raw) in before and before[bytes(raw)] != photo_id})
+    # A path it held already comes back only when it moved to another photo; the check is for
+    # another writer moving it away and back between the two statements.
+    replaced = sorted({(before[bytes(raw)], photo_id) for raw, photo_id in changed
+                       if bytes(raw) in before and before[bytes(raw)] != photo_id})
+    conn.execute(sql.REFRESH_DISPLAY_PATHS,
+                 [list(gained | {former for former, _ in replaced})])
+    return replaced
 
 
 def _paths_of(conn: psycopg.Connection, photo_ids: Iterable[int]

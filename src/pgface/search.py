@@ -143,7 +143,7 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
                         min_quality=min_quality)
 
 
-# Matches per face a search gives at most (the CLI's and the HTTP API's bound too).
+# Matches per face a search gives at most: the Python API's, the CLI's and the HTTP API's bound.
 MAX_TOP = 1000
 
 

@@ -17,12 +17,12 @@ from pgface.imaging import decode_photo
 from pgface.library import Pgface
 from pgface.models.analysis import Face
 from pgface.models.quality import FaceQuality
-from pgface.search import SearchResult, analyze_photos, compare_photos, search_faces
+from pgface.search import MAX_TOP, SearchResult, analyze_photos, compare_photos, search_faces
 
 router = APIRouter(tags=["search"])
 UPLOAD_ERRORS = error_responses(400, 401, 403, 413, 422, 500, 503)
 
-Top = Annotated[int, Query(ge=1, le=1000, description="Matches per face")]
+Top = Annotated[int, Query(ge=1, le=MAX_TOP, description="Matches per face")]
 Threshold = Annotated[float | None, Query(ge=-1.0, le=1.0, description="Minimum cosine "
                                           "similarity; default: the pack's calibrated one")]
 MinQuality = Annotated[float | None, Query(ge=0.0, le=1.0, description="Quality floor: query "

@@ -23,6 +23,7 @@ from pgface.config import Settings
 from pgface.db.connection import connection_lost
 from pgface.errors import PgfaceError
 from pgface.library import Pgface
+from pgface.search import MAX_TOP
 
 _ESCAPED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -60,7 +61,8 @@ err = SafeConsole(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (stable, see docs/cli.md).")]
-TopOption = Annotated[int, typer.Option("--top", "-k", min=1, max=1000, help="Matches per face.")]
+TopOption = Annotated[int, typer.Option("--top", "-k", min=1, max=MAX_TOP,
+                                         help="Matches per face.")]
 ThresholdOption = Annotated[float | None, typer.Option(
     min=-1.0, max=1.0,
     help="Minimum cosine similarity (default: the match threshold calibrated on LFW).")]

@@ -128,12 +128,12 @@ def read_file(path: Path, max_bytes: int, timeout_s: float = READ_TIMEOUT_S) -> 
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise ImageError(source, f"cannot read file ({os_reason(exc)})") from exc
+        raise ImageError(source, f"cannot read file ({_os_reason(exc)})") from exc
     try:
         _check_kind(os.fstat(fd).st_mode, source)
         return _read_bounded(fd, source, max_bytes, timeout_s)
     except OSError as exc:
-        raise ImageError(source, f"cannot read file ({os_reason(exc)})") from exc
+        raise ImageError(source, f"cannot read file ({_os_reason(exc)})") from exc
     finally:
         os.close(fd)
 
@@ -149,7 +149,7 @@ def _stat_regular(path: Path, source: str) -> os.stat_result:
         if exc.errno == errno.ELOOP:
             raise ImageError(source, "symbolic link loop (too many levels of symbolic "
                                      "links)") from exc
-        raise ImageError(source, f"cannot read file ({os_reason(exc)})") from exc
+        raise ImageError(source, f"cannot read file ({_os_reason(exc)})") from exc
     _check_kind(info.st_mode, source)
     return info
 
@@ -187,8 +187,7 @@ def _read_bounded(fd: int, source: str, max_bytes: int, timeout_s: float) -> byt
                                      f"network share?); read {total:,} bytes")
 
 
-def os_reason(exc: OSError) -> str:
-    """An OSError's reason as the failures say it: "permission denied"."""
+def _os_reason(exc: OSError) -> str:
     return exc.strerror.lower() if exc.strerror else str(exc)
 
 

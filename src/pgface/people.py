@@ -535,8 +535,7 @@ class People:
             if _storable(person):  # a name PostgreSQL could not store names nobody
                 # as given (names stored before they were NFC), then as a name is stored
                 found = (ps.person_by_name(conn, person)
-                         or ps.person_by_name(conn, unicodedata.normalize(
-                             "NFC", " ".join(person.split()))))
+                         or ps.person_by_name(conn, _name_form(person)))
                 if found:
                     return found["id"]
             # ASCII digits only: str.isdigit() also takes '²' and '٣', which int() refuses
@@ -618,10 +617,15 @@ def _storable(text: str) -> bool:
 MAX_NAME_CHARS = 200
 
 
-def _clean_name(name: str) -> str:
+def _name_form(text: str) -> str:
     """A name as stored: spaces collapsed and NFC, the form most keyboards type (a folder name
     from macOS is NFD: "José" would otherwise be a second person beside the typed "José")."""
-    cleaned = unicodedata.normalize("NFC", " ".join(name.split())) if _storable(name) else name
+    return unicodedata.normalize("NFC", " ".join(text.split()))
+
+
+def _clean_name(name: str) -> str:
+    """NAME in its stored form (_name_form), or refused saying why."""
+    cleaned = _name_form(name) if _storable(name) else name
     if not cleaned:
         raise PersonError("a person's name cannot be empty")
     if len(cleaned) > MAX_NAME_CHARS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -90,33 +91,21 @@ class Settings(BaseSettings):
     api_inference_workers: int = Field(default=0, ge=0)
     upload_dir: Path | None = None  # uploaded photos are kept here; default data_dir/uploads
 
-    @field_validator("read_database_url", mode="before")
+    @field_validator("read_database_url", "det_sizes", "providers", "api_roots", mode="before")
     @classmethod
-    def _url_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                import json
-
-                return json.loads(text)
-            # a URL may hold commas itself (several hosts): split only before a scheme
-            parts = re.split(r",\s*(?=postgres(?:ql)?://)", text)
-            return [u.strip() for u in parts if u.strip()]
-        return value
-
-    @field_validator("det_sizes", "providers", "api_roots", mode="before")
-    @classmethod
-    def _plain_list(cls, value: object, info: ValidationInfo) -> object:
+    def _list_from_text(cls, value: object, info: ValidationInfo) -> object:
         """A list setting from a variable: a JSON list, or the plain form a shell user writes
         (`640,1280`; `OpenVINO,CPUExecutionProvider`; folders separated by ":" as in PATH)."""
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
-                import json
-
                 return json.loads(text)
-            separator = os.pathsep if info.field_name == "api_roots" else ","
-            return [part.strip() for part in text.split(separator) if part.strip()]
+            if info.field_name == "read_database_url":
+                # a URL may hold commas itself (several hosts): split only before a scheme
+                parts = re.split(r",\s*(?=postgres(?:ql)?://)", text)
+            else:
+                parts = text.split(os.pathsep if info.field_name == "api_roots" else ",")
+            return [part.strip() for part in parts if part.strip()]
         return value
 
     @field_validator("det_sizes")

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from pgface.cli.common import (
@@ -18,12 +17,12 @@ from pgface.cli.common import (
     ThresholdOption,
     TopOption,
     err,
-    error_line,
     handle_errors,
     open_library,
     out,
     print_json,
-    terminal_safe,
+    say_error,
+    shown,
 )
 from pgface.cli.db import db_app
 from pgface.cli.display import MiddleEllipsis, human_size, plain, quality_text, working
@@ -63,8 +62,7 @@ def _print_version(asked: bool) -> None:
         out.print(f"model pack: {settings.model_pack}\n"
                   f"data folder: {settings.resolved_data_dir()}", highlight=False)
     except Exception as exc:  # the version is still worth printing with a setting wrong
-        err.print(f"[red]error:[/red] {escape(terminal_safe(error_line(exc)))}", markup=True,
-                  highlight=False, soft_wrap=True)
+        say_error(exc)
         raise typer.Exit(1) from None
     raise typer.Exit()
 
@@ -119,7 +117,7 @@ def index(
         print_json(report_dict(report))
     else:
         for warning in report.warnings:
-            err.print(f"[yellow]warning:[/yellow] {escape(terminal_safe(readable(str(warning))))}",
+            err.print(f"[yellow]warning:[/yellow] {shown(readable(str(warning)))}",
                       markup=True, highlight=False, soft_wrap=True)
         say_empty_folders(report)
         err.print(

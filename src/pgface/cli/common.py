@@ -42,6 +42,18 @@ def terminal_safe(text: str, lines: bool = False) -> str:
         for c in text)
 
 
+def shown(text: str) -> str:
+    """TEXT (a name, a path, a message that holds them) for a line that uses markup, to show
+    as it is: control characters escaped (terminal_safe), brackets never read as markup."""
+    return escape(terminal_safe(text))
+
+
+def say_error(exc: BaseException) -> None:
+    """The one `error:` line of a command that failed (error_line says what)."""
+    err.print(f"[red]error:[/red] {shown(error_line(exc))}", markup=True, highlight=False,
+              soft_wrap=True)
+
+
 class SafeConsole(Console):
     """A console for text that holds names and paths: no markup unless a call asks for it
     (`[/red]` in a person's name made `people list` fail), and control characters escaped
@@ -118,9 +130,7 @@ def handle_errors(func: F) -> F:
         except Exception as exc:
             if os.environ.get("PGFACE_DEBUG"):
                 raise
-            err.print(f"[red]error:[/red] {escape(terminal_safe(error_line(exc)))}",
-                      markup=True, highlight=False,
-                      soft_wrap=True)
+            say_error(exc)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.markup import escape
-
-from pgface.cli.common import err, terminal_safe
+from pgface.cli.common import err, shown
 
 
 def print_notices(notices: Sequence[str]) -> None:
     for notice in notices:
-        err.print(f"[yellow]notice:[/yellow] {escape(terminal_safe(notice))}", markup=True,
+        err.print(f"[yellow]notice:[/yellow] {shown(notice)}", markup=True,
                   highlight=False, soft_wrap=True)

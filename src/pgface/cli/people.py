@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from pgface.cli.common import (
@@ -20,11 +19,17 @@ from pgface.cli.common import (
     open_library,
     out,
     print_json,
-    terminal_safe,
+    shown,
 )
 from pgface.cli.display import MiddleEllipsis, quality_text, working
 from pgface.cli.notices import print_notices
-from pgface.cli.progress import IndexProgress, report_dict, say_empty_folders, say_failure
+from pgface.cli.progress import (
+    IndexProgress,
+    file_reasons,
+    report_dict,
+    say_empty_folders,
+    say_failure,
+)
 from pgface.library import Pgface
 from pgface.paths import readable
 from pgface.people import EnrolReport, HeldFace, People, Person
@@ -50,7 +55,7 @@ def _people(pf: Pgface) -> People:
 
 def _say_left(left: list[HeldFace]) -> None:
     for face in left:
-        err.print(f"[yellow]left[/yellow] face {face.face_id} with {escape(face.label)} "
+        err.print(f"[yellow]left[/yellow] face {face.face_id} with {shown(face.label)} "
                   f"(--move moves it)", markup=True, highlight=False)
 
 
@@ -300,7 +305,7 @@ def erase(
     out.print(f"erased {found.label}: {done.faces} faces, {done.photos} photos, "
               f"{len(done.files)} uploaded files{scrubbed}", highlight=False)
     for failure in done.files_failed:
-        err.print(f"[red]could not delete[/red] {escape(terminal_safe(str(failure)))}",
+        err.print(f"[red]could not delete[/red] {shown(str(failure))}",
                   markup=True, highlight=False)
     if done.files_failed:
         raise typer.Exit(1)
@@ -377,8 +382,7 @@ def enrol(
             report = _people(pf).enrol(folder, move=move, progress=show)
     indexed = report.index
     if as_json:
-        print_json({"people": report.people, "failures": [
-                        {"file": readable(f.source), "reason": f.reason} for f in report.failures],
+        print_json({"people": report.people, "failures": file_reasons(report.failures),
                     "no_face": report.no_face,
                     "several_faces": report.several_faces,
                     "left": [asdict(h) for h in report.left],
@@ -397,10 +401,10 @@ def _say_enrolled(report: EnrolReport) -> None:
     for failure in report.failures:
         say_failure(failure)
     for path in report.no_face:
-        err.print(f"[yellow]no face[/yellow] in {escape(terminal_safe(readable(path)))}",
+        err.print(f"[yellow]no face[/yellow] in {shown(readable(path))}",
                   markup=True, highlight=False)
     for path in report.several_faces:
-        err.print(f"[yellow]several faces[/yellow] in {escape(terminal_safe(readable(path)))}: "
+        err.print(f"[yellow]several faces[/yellow] in {shown(readable(path))}: "
                   "took the likeliest", markup=True, highlight=False)
     _say_left(report.left)
     if report.index is not None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pgface.cli.common import err, terminal_safe
-from pgface.index import Failure, IndexReport
+from pgface.cli.common import err, shown
+from pgface.index import Failure, IndexReport, PhotoWarning
 from pgface.paths import readable
 
 
@@ -45,13 +45,13 @@ class IndexProgress:
 
 
 def say_failure(failure: Failure) -> None:
-    err.print(f"[red]failed[/red] {escape(terminal_safe(readable(str(failure))))}",
+    err.print(f"[red]failed[/red] {shown(readable(str(failure)))}",
               markup=True, highlight=False, soft_wrap=True)
 
 
 def say_empty_folders(report: IndexReport) -> None:
     for folder in report.empty_folders:
-        err.print(f"[yellow]warning:[/yellow] {escape(terminal_safe(readable(folder)))}: no "
+        err.print(f"[yellow]warning:[/yellow] {shown(readable(folder))}: no "
                   "photo in this folder (docs/cli.md lists the file suffixes read)",
                   markup=True, highlight=False, soft_wrap=True)
 
@@ -69,14 +69,19 @@ def say_people_kept(report: IndexReport) -> None:
                   "undo` takes it back)", highlight=False, soft_wrap=True)
 
 
+def file_reasons(items: Sequence[Failure | PhotoWarning]) -> list[dict]:
+    """Failures or warnings as `--json` gives them: `{"file": ..., "reason": ...}` each."""
+    return [{"file": readable(item.source), "reason": item.reason} for item in items]
+
+
 def report_dict(report: IndexReport) -> dict:
     """`index --json`'s object (docs/cli.md)."""
     return {
         "files": report.files, "indexed": report.indexed, "skipped": report.skipped,
         "faces": report.faces, "seconds": round(report.seconds, 3),
         "stage_seconds": {stage: round(t, 3) for stage, t in report.timings.items()},
-        "failures": [{"file": readable(f.source), "reason": f.reason} for f in report.failures],
-        "warnings": [{"file": readable(w.source), "reason": w.reason} for w in report.warnings],
+        "failures": file_reasons(report.failures),
+        "warnings": file_reasons(report.warnings),
         "empty_folders": [readable(p) for p in report.empty_folders],
         "passed_over": report.passed_over,
         "people_kept": report.people_kept,

@@ -23,6 +23,7 @@ BENCH = Path(__file__).resolve().parent
 SUITE = [
     ("indexing.py", [], ["--smoke"], "benchmarks-indexing.md"),
     ("hnsw_bulk.py", [], ["--smoke"], "benchmarks-hnsw-bulk.md"),
+    ("reindex.py", [], ["--smoke"], "benchmarks-reindex.md"),
     ("index_workers.py", [], ["--smoke"], "benchmarks-index-workers.md"),
     ("processes.py", [], ["--smoke"], "benchmarks-processes.md"),
     ("second_pass.py", [], ["--smoke"], "benchmarks-second-pass.md"),

@@ -20,11 +20,13 @@ def wait_for_job(client: Any, job_id: str, deadline_s: float = 600) -> dict:
         time.sleep(0.05)
 
 
-def index_path(client: Any, path: str, prune: bool = False) -> dict:
+def index_path(client: Any, path: str, prune: bool = False, reread: bool = False) -> dict:
     """The report of indexing `path` on the server, after the job is done."""
-    started = client.post("/api/photos/index-path", json={"path": path, "prune": prune})
+    started = client.post("/api/photos/index-path",
+                          json={"path": path, "prune": prune, "reread": reread})
     assert started.status_code == 202, started.text
     assert started.headers["location"] == started.json()["url"]
+    assert (started.json()["prune"], started.json()["reread"]) == (prune, reread)
     job = wait_for_job(client, started.json()["id"])
     assert job["state"] == "done", job
     return job["report"]

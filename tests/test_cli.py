@@ -6,8 +6,10 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 import json
+import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 from conftest import PHOTOS, require_data
@@ -56,6 +58,23 @@ def test_index_reports_bad_files_and_exits_1(env: dict[str, str], tmp_path: Path
     again = runner.invoke(app, ["index", "--quiet", str(sample_photos()[0])], env=env)
     assert again.exit_code == 0, again.output
     assert "0 photos indexed, 0 faces, 1 already indexed, 0 failed" in again.stderr
+
+
+def test_index_reread_reads_the_files_an_unchanged_stamp_would_skip(
+        env: dict[str, str], tmp_path: Path) -> None:
+    photo = tmp_path / "a.jpg"
+    shutil.copy(sample_photos()[1], photo)
+    long_ago = time.time_ns() - 3600 * 10**9
+    os.utime(photo, ns=(long_ago, long_ago))
+    assert runner.invoke(app, ["index", "--quiet", str(photo)], env=env).exit_code == 0
+    photo.write_bytes(b"\0" * photo.stat().st_size)  # other bytes, the same size and time
+    os.utime(photo, ns=(long_ago, long_ago))
+    unread = runner.invoke(app, ["index", "--json", str(tmp_path)], env=env)
+    assert unread.exit_code == 0, unread.output
+    assert (json.loads(unread.stdout)["skipped"], json.loads(unread.stdout)["failures"]) == (1, [])
+    reread = runner.invoke(app, ["index", "--json", "--reread", str(tmp_path)], env=env)
+    assert reread.exit_code == 1
+    assert [f["file"] for f in json.loads(reread.stdout)["failures"]] == [str(photo)]
 
 
 def test_a_folder_with_no_photo_is_a_warning_and_exit_1(env: dict[str, str],

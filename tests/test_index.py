@@ -3,7 +3,9 @@ photos after an interruption."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import psycopg
@@ -82,6 +84,65 @@ def test_moved_or_renamed_photos_are_not_indexed_twice(pf: Pgface, tmp_path: Pat
     shutil.copy(original, moved)
     second = pf.index([moved])
     assert (second.indexed, second.skipped) == (0, 1)
+
+
+def stamps(url: str) -> dict[str, tuple[int | None, int | None]]:
+    with psycopg.connect(url) as conn:
+        return {Path(path).name: (size, mtime)
+                for path, size, mtime in conn.execute(
+                    "SELECT path, size_bytes, mtime_ns FROM photo_paths")}
+
+
+def test_an_unchanged_file_is_not_read_again_and_reread_reads_every_file(
+    pf: Pgface, database_url: str, tmp_path: Path
+) -> None:
+    players, yaoming = sample_photos()[:2]
+    folder = tmp_path / "library"
+    folder.mkdir()
+    a, b = folder / "a.jpg", folder / "b.jpg"
+    shutil.copy(players, a)
+    shutil.copy(yaoming, b)
+    an_hour_ago = time.time_ns() - 3600 * 10**9
+    for path in (a, b):
+        os.utime(path, ns=(an_hour_ago, an_hour_ago))
+    assert (pf.index([folder]).indexed, pf.index([folder]).skipped) == (2, 2)
+    assert stamps(database_url) == {"a.jpg": (a.stat().st_size, an_hour_ago),
+                                    "b.jpg": (b.stat().st_size, an_hour_ago)}
+
+    # Other bytes behind the same size and time are not seen: the file is not read at all
+    # (were it read, it would fail as no image) ...
+    a.write_bytes(b"\0" * a.stat().st_size)
+    os.utime(a, ns=(an_hour_ago, an_hour_ago))
+    again = pf.index([folder])
+    assert (again.indexed, again.skipped, again.failures) == (0, 2, [])
+    # ... unless every file is read.
+    checked = pf.index([folder], reread=True)
+    assert [(Path(f.source).name, "not an image" in f.reason) for f in checked.failures] == [
+        ("a.jpg", True)]
+    assert checked.skipped == 1
+
+    # A new modification time is read: new content is indexed, the same content only
+    # gets its new stamp.
+    shutil.copy(players, a)
+    os.utime(a, ns=(an_hour_ago + 10**9, an_hour_ago + 10**9))
+    os.utime(b, ns=(an_hour_ago + 2 * 10**9, an_hour_ago + 2 * 10**9))
+    changed = pf.index([folder])
+    assert (changed.indexed, changed.skipped, changed.failures) == (0, 2, [])
+    assert stamps(database_url) == {"a.jpg": (a.stat().st_size, an_hour_ago + 10**9),
+                                    "b.jpg": (b.stat().st_size, an_hour_ago + 2 * 10**9)}
+    Image.open(players).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(a)  # another photo
+    os.utime(a, ns=(an_hour_ago + 3 * 10**9, an_hour_ago + 3 * 10**9))
+    assert pf.index([folder]).indexed == 1
+
+    # A file written a moment ago gets no stamp: a second write within the file system's
+    # clock tick could leave the same size and time, so the next run reads it.
+    fresh = folder / "c.jpg"
+    shutil.copy(yaoming, fresh)
+    shutil.copy(players, folder / "d.jpg")
+    os.utime(folder / "d.jpg", ns=(an_hour_ago, an_hour_ago))
+    assert pf.index([folder]).skipped == 4
+    assert stamps(database_url)["c.jpg"] == (None, None)
+    assert stamps(database_url)["d.jpg"] == (players.stat().st_size, an_hour_ago)
 
 
 def test_an_interrupted_run_keeps_whole_batches_and_the_next_run_resumes(

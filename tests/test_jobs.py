@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from api_jobs import index_path, wait_for_job
 from conftest import PHOTOS, require_data
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from pgface import Settings
 from pgface.api import create_app
@@ -59,6 +61,35 @@ def test_a_job_reports_progress_failures_and_its_report(
         again = index_path(client, "album")
         assert (again["indexed"], again["skipped"], len(again["failures"])) == (0, 4, 2)
         assert client.get("/api/jobs/0123456789abcdef").status_code == 404
+
+
+def test_a_job_reads_unchanged_files_only_when_asked_to_reread(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    players, yaoming = sample_photos()[:2]
+    album = tmp_path / "album"
+    album.mkdir()
+    shutil.copy(players, album / "a.jpg")
+    shutil.copy(yaoming, album / "b.jpg")
+    Image.open(players).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(album / "c.jpg")
+    long_ago = time.time_ns() - 3600 * 10**9
+    for photo in album.iterdir():
+        os.utime(photo, ns=(long_ago, long_ago))
+    # two processes, a photo a batch: the choice reaches every process
+    settings = settings.model_copy(update={"api_roots": [tmp_path], "photo_batch": 1,
+                                           "index_processes": 2})
+    with TestClient(create_app(settings, analyzer)) as client:
+        assert index_path(client, "album")["indexed"] == 3
+        (album / "a.jpg").write_bytes(b"\0" * (album / "a.jpg").stat().st_size)
+        os.utime(album / "a.jpg", ns=(long_ago, long_ago))
+        # two new photos: read by the processes, the three unchanged counted before them
+        Image.open(yaoming).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(album / "d.jpg")
+        Image.open(players).rotate(5).save(album / "e.jpg")
+        unread = index_path(client, "album")
+        assert (unread["indexed"], unread["skipped"], unread["failures"]) == (2, 3, [])
+        reread = index_path(client, "album", reread=True)
+        assert [(Path(f["file"]).name, "not an image" in f["reason"])
+                for f in reread["failures"]] == [("a.jpg", True)]
+        assert reread["skipped"] == 4
 
 
 @pytest.mark.parametrize("processes", [1, 2])

@@ -112,7 +112,16 @@ class Photo:
 
 
 def read_file(path: Path, max_bytes: int, timeout_s: float = READ_TIMEOUT_S) -> bytes:
-    """A photo file's bytes; ImageError naming the file and the reason on any failure.
+    """A photo file's bytes; ImageError naming the file and the reason on any failure
+    (read_file_stat says how it reads)."""
+    return read_file_stat(path, max_bytes, timeout_s)[0]
+
+
+def read_file_stat(path: Path, max_bytes: int, timeout_s: float = READ_TIMEOUT_S
+                   ) -> tuple[bytes, os.stat_result]:
+    """A photo file's bytes and the stat of the file they were read from, taken before reading
+    (a write during the read leaves a later modification time than the one returned);
+    ImageError naming the file and the reason on any failure.
 
     Only a regular file is opened: a FIFO, socket or device (which could block for ever or
     never end) is refused from its stat, and the open is non-blocking in case the name is
@@ -130,8 +139,9 @@ def read_file(path: Path, max_bytes: int, timeout_s: float = READ_TIMEOUT_S) -> 
     except OSError as exc:
         raise ImageError(source, f"cannot read file ({_os_reason(exc)})") from exc
     try:
-        _check_kind(os.fstat(fd).st_mode, source)
-        return _read_bounded(fd, source, max_bytes, timeout_s)
+        opened = os.fstat(fd)
+        _check_kind(opened.st_mode, source)
+        return _read_bounded(fd, source, max_bytes, timeout_s), opened
     except OSError as exc:
         raise ImageError(source, f"cannot read file ({_os_reason(exc)})") from exc
     finally:

@@ -119,7 +119,8 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
                                 args=(child, tasks, sender, stop, os.getpid(), keep_hnsw),
                                 name=f"pgface-index-{n}", daemon=True)
                for n, (_, sender) in enumerate(pipes)]
-    run = _Run(workers, {}, {}, report, progress, started)
+    run = _Run(workers, {}, {}, report, progress, started, skipped_before=report.skipped,
+               timings_before=dict(report.timings))
     try:
         for worker, (receiver, sender) in zip(workers, pipes, strict=True):
             worker.start()
@@ -159,6 +160,9 @@ class _Run:
     progress: ProgressCallback | None
     started: float
     pending: deque[tuple] = field(default_factory=deque)  # read, not folded yet
+    # counted before the processes started: the files not to be read, and checking them
+    skipped_before: int = 0
+    timings_before: dict[str, float] = field(default_factory=dict)
 
     def gather(self) -> None:
         """Until every process is done; a process's error or death raises."""
@@ -220,10 +224,10 @@ class _Run:
             tally.done = True
             report.warnings.extend(PhotoWarning(*w) for w in rest[5])
         report.indexed = sum(t.indexed for t in self.tallies.values())
-        report.skipped = sum(t.skipped for t in self.tallies.values())
+        report.skipped = self.skipped_before + sum(t.skipped for t in self.tallies.values())
         report.people_kept = sum(t.people_kept for t in self.tallies.values())
         report.faces = sum(t.faces for t in self.tallies.values())
-        report.timings = {}
+        report.timings = dict(self.timings_before)
         for t in self.tallies.values():
             for stage, seconds in t.timings.items():
                 report.timings[stage] = report.timings.get(stage, 0.0) + seconds

@@ -24,6 +24,7 @@ from pgface.index import (
     IndexReport,
     ProgressCallback,
     batches,
+    files_to_read,
     hnsw_for_run,
     photo_files,
 )
@@ -152,19 +153,23 @@ class Pgface:
         return load_photo(photo, name, s.max_file_bytes, s.max_pixels, s.read_timeout_s)
 
     def index(self, paths: fs_paths.Paths, progress: ProgressCallback | None = None,
-              within: fs_paths.Paths | None = None, prune: bool = False) -> IndexReport:
+              within: fs_paths.Paths | None = None, prune: bool = False,
+              reread: bool = False) -> IndexReport:
         """Index files and folders (recursively, `~` and relative paths allowed). Photos this
-        model pack has analysed are skipped, and where they are now is recorded.
+        model pack has analysed are skipped, and where they are now is recorded; a file whose
+        size and modification time are those it had when last read is not read again.
 
         within: only files that really lie in these folders (symlinks resolved) are read.
         prune: then forget the photos under these paths whose files are gone
         (report.removed).
+        reread: read every file, unchanged or not (a check that no content changed behind
+        an unchanged size and time).
         """
         expanded = [fs_paths.expand(p) for p in fs_paths.path_list(paths)]
         # A folder deleted whole is what pruning is for, not a failure to index.
         present = [p for p in expanded if not prune or os.path.lexists(p)]
         try:
-            report = self._index(present, progress, within)
+            report = self._index(present, progress, within, reread)
         finally:
             self._coverage.clear()  # its photo counts changed
         if prune:
@@ -182,11 +187,13 @@ class Pgface:
             self._coverage.clear()
 
     def _index(self, paths: Sequence[Path], progress: ProgressCallback | None,
-               within: fs_paths.Paths | None = None) -> IndexReport:
+               within: fs_paths.Paths | None = None, reread: bool = False) -> IndexReport:
         """In this process, or in settings.index_processes of them where the run has more
         than a batch of photos for each."""
         started = time.perf_counter()
         report, files = photo_files(paths, progress, within)
+        if not reread:
+            files = files_to_read(self.pool, files, self.analyzer.model_name, report, progress)
         processes = processes_for(self.settings.index_processes)
         if processes > 1 and len(files) > self.settings.photo_batch:
             _ = self.pool  # the database migrated, and the embedded server up, before they connect

@@ -39,6 +39,7 @@ class Job:
     path: Path
     prune: bool
     within: list[Path]
+    reread: bool = False
     state: str = "queued"
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_at: datetime | None = None
@@ -58,6 +59,7 @@ class Job:
         failures = [{"file": readable(f.source), "reason": f.reason} for f in self.failures]
         return {
             "id": self.id, "kind": "index", "path": readable(self.path), "prune": self.prune,
+            "reread": self.reread,
             "state": self.state, "created_at": self.created_at, "started_at": self.started_at,
             "finished_at": self.finished_at,
             "progress": {"files_total": self.files_total,
@@ -91,8 +93,9 @@ class Jobs:
         self._thread = threading.Thread(target=self._run, name="pgface-jobs", daemon=True)
         self._thread.start()
 
-    def submit(self, path: Path, within: list[Path], prune: bool) -> dict[str, Any]:
-        job = Job(uuid.uuid4().hex[:16], path, prune, within)
+    def submit(self, path: Path, within: list[Path], prune: bool, reread: bool = False
+               ) -> dict[str, Any]:
+        job = Job(uuid.uuid4().hex[:16], path, prune, within, reread)
         with self._lock:
             self._jobs[job.id] = job
             self._forget_old()
@@ -161,7 +164,8 @@ class Jobs:
                 raise JobCancelled
 
         try:
-            report = self.pf.index([job.path], progress, within=job.within, prune=job.prune)
+            report = self.pf.index([job.path], progress, within=job.within, prune=job.prune,
+                                   reread=job.reread)
         except JobCancelled:
             with self._lock:
                 self._finish(job, "cancelled")

@@ -401,6 +401,7 @@ class JobOut(BaseModel):
     kind: Literal["index"]
     path: str
     prune: bool
+    reread: bool
     state: JobState
     created_at: datetime
     started_at: datetime | None

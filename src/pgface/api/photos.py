@@ -45,6 +45,9 @@ class IndexPath(BaseModel):
                                   "relative paths are taken from the first root.")
     prune: bool = Field(False, description="Then forget the photos under the path whose "
                                            "files are gone.")
+    reread: bool = Field(False, description="Read every file, also those whose size and "
+                                            "modification time are those they had when last "
+                                            "read (which are otherwise not read again).")
 
 
 class RemovePaths(BaseModel):
@@ -180,7 +183,7 @@ def index_path(request: Request, response: Response, body: IndexPath) -> dict:
     and every file found is checked too. Jobs run one at a time, in the order given."""
     settings = get_settings(request)
     real = allowed_path(settings, body.path)
-    job = get_jobs(request).submit(real, allowed_roots(settings), body.prune)
+    job = get_jobs(request).submit(real, allowed_roots(settings), body.prune, body.reread)
     response.headers["Location"] = job["url"]
     return job
 

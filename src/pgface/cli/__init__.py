@@ -94,12 +94,15 @@ def index(
         help="Index in this many processes (0: one per core), each with a share of the "
              "threads; each costs a start (1-2 s) that only a long run can repay. Default: "
              "PGFACE_INDEX_PROCESSES, else 1.")] = None,
+    reread: Annotated[bool, typer.Option(
+        "--reread", help="Read every file, also those whose size and modification time are "
+                         "those they had when last read (not read again otherwise).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Detect every face in the photos and store them. Photos the active model pack has
     analysed are skipped (a moved or copied photo gets its new path recorded); another pack
-    analyses them again.
+    analyses them again. A file unchanged since it was last read is not read again.
 
     Example: pgface index ~/Pictures/2024 extra.jpg --prune
     """
@@ -110,7 +113,8 @@ def index(
     with open_library() as pf, IndexProgress(enabled=not (quiet or as_json)) as show:
         if processes is not None:
             pf.settings.index_processes = processes
-        report = pf.index(paths, progress=show, prune=prune) if paths else IndexReport()
+        report = (pf.index(paths, progress=show, prune=prune, reread=reread) if paths
+                  else IndexReport())
         if pending:
             report = _merged(report, pf.index_pending(progress=show))
     if as_json:

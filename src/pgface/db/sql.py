@@ -166,6 +166,24 @@ SET photo_id = EXCLUDED.photo_id, path = EXCLUDED.path, seen_at = now()
 WHERE photo_paths.photo_id IS DISTINCT FROM EXCLUDED.photo_id
 RETURNING path_bytes, photo_id
 """
+# Each path's file as read (size, modification time), where the path holds the photo read.
+STAMP_PATHS = """
+UPDATE photo_paths pp SET size_bytes = s.size_bytes, mtime_ns = s.mtime_ns
+FROM unnest(%s::bytea[], %s::bytea[], %s::bigint[], %s::bigint[])
+     AS s(sha256, path_bytes, size_bytes, mtime_ns)
+JOIN photos ph ON ph.sha256 = s.sha256
+WHERE pp.path_bytes = s.path_bytes AND pp.photo_id = ph.id
+  AND (pp.size_bytes, pp.mtime_ns) IS DISTINCT FROM (s.size_bytes, s.mtime_ns)
+"""
+# The paths whose file has the size and modification time recorded when it was last read, and
+# whose photo this pack has analysed.
+UNCHANGED_PATHS = """
+SELECT pp.path_bytes
+FROM unnest(%s::bytea[], %s::bigint[], %s::bigint[]) AS s(path_bytes, size_bytes, mtime_ns)
+JOIN photo_paths pp ON pp.path_bytes = s.path_bytes AND pp.size_bytes = s.size_bytes
+                   AND pp.mtime_ns = s.mtime_ns
+WHERE EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = pp.photo_id AND a.model = %s)
+"""
 DELETE_PATHS = "DELETE FROM photo_paths WHERE path_bytes = ANY(%s) RETURNING photo_id"
 # photos.path shows the path where the photo was seen last, among those it still has.
 REFRESH_DISPLAY_PATHS = """

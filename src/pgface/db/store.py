@@ -34,6 +34,25 @@ class FaceRow:
     quality: FaceQuality | None = None
 
 
+@dataclass(frozen=True)
+class FileStamp:
+    """A file as it was read: size and modification time. The same stamp on a later run means
+    the same content (rsync's quick check), so the file is not read again."""
+
+    size_bytes: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """A stored photo's content (sha256) found at a path, with its file's stamp where one can
+    be trusted."""
+
+    sha256: bytes
+    path: str  # as os.fsdecode gives it
+    stamp: FileStamp | None = None
+
+
 @dataclass
 class PhotoRow:
     sha256: bytes
@@ -43,6 +62,7 @@ class PhotoRow:
     height: int
     taken_at: datetime | None
     faces: list[FaceRow] = field(default_factory=list)
+    stamp: FileStamp | None = None  # the file's, where it was read from one
 
 
 @dataclass(frozen=True)
@@ -140,7 +160,7 @@ def add_photos(
                 ))
     # Photos stored before by another pack now hold this pack's faces too.
     recount_faces(conn, [pid for sha, pid in stored.items() if sha not in inserted])
-    edited = record_paths(conn, [(p.sha256, p.path) for p in photos])
+    edited = record_paths(conn, [Sighting(p.sha256, p.path, p.stamp) for p in photos])
     if replaced is not None:
         replaced.extend(edited)
     return stored
@@ -172,22 +192,28 @@ def faces_below_quality(conn: psycopg.Connection, model: str, floor: float) -> s
     return {r[0] for r in conn.execute(sql.FACES_BELOW_QUALITY, [model, floor])}
 
 
-def record_paths(conn: psycopg.Connection, sightings: Sequence[tuple[bytes, str]]
+def record_paths(conn: psycopg.Connection, sightings: Sequence[Sighting]
                  ) -> list[tuple[int, int]]:
-    """Record that the photo with this sha256 is at this path (the photo must be stored).
+    """Record that the photo with this sha256 is at this path (the photo must be stored), and
+    the path's file stamp (none: the file is read again next time).
 
     A photo seen at a new path loses those of its other paths whose file is gone (it moved);
     paths that still exist are kept (copies). A path seen with other content moves to it:
     returns those (former photo id, photo id now there) pairs, the photos edited in place.
     """
-    latest = {to_bytes(path): (sha, path) for sha, path in sightings}
+    latest = {to_bytes(seen.path): seen for seen in sightings}
     if not latest:
         return []
     keys = sorted(latest)  # one order for every writer: concurrent indexers never deadlock
     before = {bytes(raw): photo_id
               for raw, photo_id in conn.execute(sql.OWNERS_OF_PATHS, [keys]).fetchall()}
     changed = conn.execute(sql.RECORD_PATHS, [
-        [latest[k][0] for k in keys], keys, [readable(k) for k in keys]]).fetchall()
+        [latest[k].sha256 for k in keys], keys, [readable(k) for k in keys]]).fetchall()
+    stamps = [latest[k].stamp for k in keys]
+    conn.execute(sql.STAMP_PATHS, [
+        [latest[k].sha256 for k in keys], keys,
+        [None if s is None else s.size_bytes for s in stamps],
+        [None if s is None else s.mtime_ns for s in stamps]])
     if not changed:
         return []
     gained = {photo_id for _, photo_id in changed}
@@ -203,6 +229,18 @@ def record_paths(conn: psycopg.Connection, sightings: Sequence[tuple[bytes, str]
     conn.execute(sql.REFRESH_DISPLAY_PATHS,
                  [list(gained | {former for former, _ in replaced})])
     return replaced
+
+
+def unchanged_paths(conn: psycopg.Connection, stamps: Sequence[tuple[bytes, FileStamp]],
+                    model: str) -> set[bytes]:
+    """Of these (path bytes, file stamp now), the paths whose file has the stamp recorded when
+    it was last read and whose photo `model` has analysed: nothing there to read again."""
+    if not stamps:
+        return set()
+    rows = conn.execute(sql.UNCHANGED_PATHS, [
+        [raw for raw, _ in stamps], [s.size_bytes for _, s in stamps],
+        [s.mtime_ns for _, s in stamps], model]).fetchall()
+    return {bytes(r[0]) for r in rows}
 
 
 def _paths_of(conn: psycopg.Connection, photo_ids: Iterable[int]

@@ -124,6 +124,27 @@ def test_deleted_file_is_flagged_then_pruned(pf: Pgface, database_url: str,
     assert (again.removed.photos, again.removed.paths) == (0, 0)
 
 
+def test_prune_reaches_the_folders_the_library_links_to(
+        pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
+    """A photo under a linked folder is stored at its real path, outside the library given:
+    pruning the library prunes there too."""
+    phone = tmp_path / "phone"
+    shutil.move(library_folder / "biden", phone)
+    (library_folder / "Phone").symlink_to(phone)
+    pf.index([library_folder])
+    photos, _ = counts(database_url)
+    gone = sorted(phone.iterdir())[0]
+    gone_faces = faces_of_file(database_url, gone)
+    gone.unlink()
+
+    report = pf.index([library_folder], prune=True)
+
+    assert (report.removed.photos, report.removed.faces, report.removed.paths) == (
+        1, gone_faces, 1)
+    assert os.fsencode(gone.resolve()) not in stored_paths(database_url)
+    assert counts(database_url)[0] == photos - 1
+
+
 def test_prune_of_a_folder_deleted_whole(pf: Pgface, database_url: str,
                                          library_folder: Path) -> None:
     folder = library_folder / "obama"

@@ -73,6 +73,9 @@ class IndexReport:
     empty_folders: list[str] = field(default_factory=list)  # folders given that hold no photo
     # Hidden or system files and folders the walk passed over (`passed_over`): none is read.
     passed_over: int = 0
+    # The real paths of the folders the walk reached through links: their photos are stored
+    # there, outside the paths given, and --prune prunes there too.
+    linked_folders: list[str] = field(default_factory=list)
     # Faces of photos edited in place given the person their former selves had (keep_people).
     people_kept: int = 0
     # Seconds from the start until the last indexing process had loaded its models (runs in
@@ -107,7 +110,8 @@ ProgressCallback = Callable[[IndexReport, Failure | None], None]
 def iter_photo_files(paths: Iterable[Path], failures: list[Failure],
                      within: Sequence[Path] | None = None,
                      empty: list[str] | None = None,
-                     skipped: list[str] | None = None) -> Iterator[Path]:
+                     skipped: list[str] | None = None,
+                     linked: list[str] | None = None) -> Iterator[Path]:
     """Files named directly are always tried; inside folders only image suffixes are, and
     neither hidden nor system files and folders (passed_over).
 
@@ -115,10 +119,12 @@ def iter_photo_files(paths: Iterable[Path], failures: list[Failure],
     allowed roots); a file elsewhere is reported, not read.
     empty: gets each folder given that holds no file with an image suffix.
     skipped: gets each file and folder passed over.
+    linked: gets the real path of each folder walked through a link.
     """
     roots = [Path(r).resolve() for r in within] if within is not None else None
     for path in _walk(paths, failures, empty if empty is not None else [],
-                      skipped if skipped is not None else []):
+                      skipped if skipped is not None else [],
+                      linked if linked is not None else []):
         if roots is not None:
             try:
                 real = path.resolve()
@@ -148,7 +154,7 @@ def passed_over(name: str, folder: bool) -> bool:
 
 
 def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
-          skipped: list[str]) -> Iterator[Path]:
+          skipped: list[str], linked: list[str]) -> Iterator[Path]:
     # Links to folders are followed, as links to files are (a library's `Phone -> /mnt/phone`
     # was passed over without a word); a folder already walked, through a link or not, is not
     # walked again, so a link to an ancestor ends there instead of looping.
@@ -168,12 +174,15 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                         skipped.append(os.path.join(root, name))
                         continue
                     inside = os.path.join(root, name)
-                    real = (os.path.realpath(inside) if os.path.islink(inside)
+                    link = os.path.islink(inside)
+                    real = (os.path.realpath(inside) if link
                             else os.path.join(reals[root], name))
                     if real not in walked:
                         walked.add(real)
                         reals[inside] = real
                         kept.append(name)
+                        if link:
+                            linked.append(real)
                 dirs[:] = kept
                 for name in sorted(files):
                     if Path(name).suffix.lower() not in IMAGE_SUFFIXES:
@@ -199,7 +208,8 @@ def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,
     roots = [Path(r) for r in fs_paths.path_list(within)] if within is not None else None
     skipped: list[str] = []
     files = list(iter_photo_files([Path(p) for p in fs_paths.path_list(paths)],
-                                  report.failures, roots, report.empty_folders, skipped))
+                                  report.failures, roots, report.empty_folders, skipped,
+                                  report.linked_folders))
     report.passed_over = len(skipped)
     report.files = len(files)
     report.unlisted = len(report.failures)

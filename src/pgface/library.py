@@ -172,8 +172,8 @@ class Pgface:
             report = self._index(present, progress, within, reread)
         finally:
             self._coverage.clear()  # its photo counts changed
-        if prune:
-            report.removed = self.remove(expanded, gone_only=True)
+        if prune:  # the folders reached through links hold their photos at their real paths
+            report.removed = self.remove([*expanded, *report.linked_folders], gone_only=True)
             report.empty_folders = []  # a folder emptied on purpose is what pruning is for
         return report
 

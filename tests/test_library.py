@@ -145,17 +145,31 @@ def test_prune_reaches_the_folders_the_library_links_to(
     assert counts(database_url)[0] == photos - 1
 
 
-def test_prune_of_a_folder_deleted_whole(pf: Pgface, database_url: str,
-                                         library_folder: Path) -> None:
+def test_prune_leaves_a_path_that_is_missing_or_an_empty_folder(
+        pf: Pgface, database_url: str, library_folder: Path) -> None:
+    """A share not mounted is a missing folder, or an empty one (its mount point): pruning it
+    would forget every photo on it with its people. Prune leaves it and says so; `remove`
+    forgets its photos where the folder was deleted on purpose."""
     folder = library_folder / "obama"
     pf.index([folder])
-    photos, faces = counts(database_url)
+    with psycopg.connect(database_url) as conn:
+        pf.people.name_faces(conn.execute("SELECT min(id) FROM faces").fetchone()[0], "Barack")
+    before = counts(database_url)
     shutil.rmtree(folder)
 
     report = pf.index([folder], prune=True)
 
     assert report.failures == []  # pruning a folder that is gone is no failure
-    assert (report.removed.photos, report.removed.faces) == (photos, faces)
+    assert report.not_pruned == [str(folder)]
+    assert (report.removed.photos, report.removed.paths) == (0, 0)
+    assert counts(database_url) == before
+    folder.mkdir()  # the mount point, without its share
+    assert pf.index([folder], prune=True).not_pruned == [str(folder)]
+    assert counts(database_url) == before and pf.people.get("Barack").faces == 1
+
+    (folder / "notes.txt").write_text("a folder with anything in it is there")
+    report = pf.index([folder], prune=True)
+    assert report.not_pruned == [] and report.removed.photos == before[0]
     assert counts(database_url) == (0, 0)
 
 
@@ -219,6 +233,16 @@ def test_cli_prune_and_remove_say_how_many(env: dict[str, str], pf: Pgface,
     assert pruned.exit_code == 0, pruned.output
     removed = json.loads(pruned.stdout)["removed"]
     assert removed == {"photos": gone_photos, "faces": gone_faces, "paths": gone_photos}
+    assert json.loads(pruned.stdout)["not_pruned"] == []
+
+    # A folder given that is gone (a share not mounted?) is left, said so, and exit 1.
+    biden = library_folder / "biden"
+    shutil.rmtree(biden)
+    held = runner.invoke(app, ["index", "--quiet", str(biden), "--prune"], env=env)
+    assert held.exit_code == 1
+    assert (f"warning: {biden}: missing or empty, so the photos stored under it were not "
+            f"pruned") in " ".join(held.stderr.split())
+    assert "pruned: 0 photos" in held.stderr
 
     kit = library_folder / "kit_harington"
     kit_photos = len(list(kit.iterdir()))
@@ -406,7 +430,13 @@ def test_http_prune_remove_and_missing_matches(
         fifo.unlink()
         shutil.copy(PHOTOS / "people" / "obama" / fifo.name, fifo)
 
-        assert index_path(client, ".", prune=True)["removed"]["photos"] == 1
+        pruned = index_path(client, ".", prune=True)
+        assert (pruned["removed"]["photos"], pruned["not_pruned"]) == (1, [])
+        kit = library_folder / "kit_harington"
+        shutil.rmtree(kit)
+        kit.mkdir()  # as the mount point of a share not mounted looks: left, and said so
+        held = index_path(client, "kit_harington", prune=True)
+        assert (held["removed"]["photos"], held["not_pruned"]) == (0, [str(kit)])
 
         biden = len(list((library_folder / "biden").iterdir()))
         removed = client.post("/api/photos/remove", json={"paths": ["biden"]})

@@ -76,6 +76,8 @@ class IndexReport:
     # The real paths of the folders the walk reached through links: their photos are stored
     # there, outside the paths given, and --prune prunes there too.
     linked_folders: list[str] = field(default_factory=list)
+    # The paths --prune left alone, being missing or empty folders (library.Pgface.index).
+    not_pruned: list[str] = field(default_factory=list)
     # Faces of photos edited in place given the person their former selves had (keep_people).
     people_kept: int = 0
     # Seconds from the start until the last indexing process had loaded its models (runs in

@@ -59,6 +59,18 @@ def build_analyzer(settings: Settings,
     )
 
 
+def _holds_anything(path: Path) -> bool:
+    """Whether a path to prune under is there: a file, or a folder with an entry (an unmounted
+    share's mount point is an empty folder, or no folder at all)."""
+    try:
+        if not os.path.isdir(path):
+            return os.path.lexists(path)
+        with os.scandir(path) as entries:
+            return next(entries, None) is not None
+    except OSError:  # cannot be listed: nothing can be said to be gone there
+        return False
+
+
 class Pgface:
     """Index photos, search them by face, compare faces.
 
@@ -161,7 +173,9 @@ class Pgface:
 
         within: only files that really lie in these folders (symlinks resolved) are read.
         prune: then forget the photos under these paths whose files are gone
-        (report.removed).
+        (report.removed); not under a path that is missing, or a folder that holds nothing at
+        all (report.not_pruned): a share not mounted, or a disk not plugged in, looks so, and
+        pruning it would forget every photo on it with its people (`remove` forgets them).
         reread: read every file, unchanged or not (a check that no content changed behind
         an unchanged size and time).
         """
@@ -173,7 +187,10 @@ class Pgface:
         finally:
             self._coverage.clear()  # its photo counts changed
         if prune:  # the folders reached through links hold their photos at their real paths
-            report.removed = self.remove([*expanded, *report.linked_folders], gone_only=True)
+            targets = [*expanded, *map(Path, report.linked_folders)]
+            report.not_pruned = [str(t) for t in targets if not _holds_anything(t)]
+            report.removed = self.remove([t for t in targets if str(t) not in report.not_pruned],
+                                         gone_only=True)
             report.empty_folders = []  # a folder emptied on purpose is what pruning is for
         return report
 

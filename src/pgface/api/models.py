@@ -391,6 +391,9 @@ class IndexReportOut(BaseModel):
     people_kept: int = Field(description="Faces of photos edited in place given the person "
                                          "their former selves had (docs/people.md)")
     removed: Removal | None = Field(description="What `prune` forgot; null without prune")
+    not_pruned: list[str] = Field(description="Paths `prune` left alone, being missing or "
+                                              "empty folders (an unmounted share looks so; "
+                                              "POST /api/photos/remove forgets their photos)")
 
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]

@@ -34,6 +34,7 @@ from pgface.cli.progress import (
     IndexProgress,
     report_dict,
     say_empty_folders,
+    say_not_pruned,
     say_passed_over,
     say_people_kept,
 )
@@ -134,7 +135,8 @@ def index(
         say_people_kept(report)
         if report.removed is not None:
             err.print(f"pruned: {_removal_text(report.removed)}", highlight=False)
-    if report.failures or report.empty_folders:
+        say_not_pruned(report)
+    if report.failures or report.empty_folders or report.not_pruned:
         raise typer.Exit(1)
 
 
@@ -145,7 +147,7 @@ def _merged(first: IndexReport, second: IndexReport) -> IndexReport:
     second.failures = first.failures + second.failures
     second.warnings = first.warnings + second.warnings
     second.empty_folders = first.empty_folders + second.empty_folders
-    second.removed = first.removed
+    second.removed, second.not_pruned = first.removed, first.not_pruned
     return second
 
 

@@ -56,6 +56,14 @@ def say_empty_folders(report: IndexReport) -> None:
                   markup=True, highlight=False, soft_wrap=True)
 
 
+def say_not_pruned(report: IndexReport) -> None:
+    for path in report.not_pruned:
+        err.print(f"[yellow]warning:[/yellow] {shown(readable(path))}: missing or empty, so the "
+                  "photos stored under it were not pruned (a share not mounted or a disk not "
+                  "plugged in looks the same as a deleted folder); `pgface remove` forgets them",
+                  markup=True, highlight=False, soft_wrap=True)
+
+
 def say_passed_over(report: IndexReport) -> None:
     if report.passed_over:
         err.print(f"passed over {report.passed_over} hidden or system files and folders (such "
@@ -86,4 +94,5 @@ def report_dict(report: IndexReport) -> dict:
         "passed_over": report.passed_over,
         "people_kept": report.people_kept,
         "removed": asdict(report.removed) if report.removed is not None else None,
+        "not_pruned": [readable(p) for p in report.not_pruned],
     }

@@ -200,6 +200,8 @@ def test_bad_input_names_what_is_wrong(pf: Pgface, tmp_path: Path) -> None:
         people.rename("Someone", "Barack")  # ...someone else's is not
     with pytest.raises(PersonError, match="empty"):
         people.name_faces([face_id], "   ")
+    with pytest.raises(InvalidInputError, match="name is text, not NoneType"):
+        people.rename("Barack", None)  # type: ignore[arg-type]  # was a TypeError from `in`
     # A name past 200 characters is refused by name; 3,000 CJK characters used to reach
     # PostgreSQL's unique index ("index row requires 9016 bytes").
     long_name = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000))

@@ -625,6 +625,9 @@ def _name_form(text: str) -> str:
 
 def _clean_name(name: str) -> str:
     """NAME in its stored form (_name_form), or refused saying why."""
+    if not isinstance(name, str):  # None or a number from a caller's data: say so by name
+        raise InvalidInputError(f"a person's name is text, not {type(name).__name__} "
+                                f"{name!r:.40}")
     cleaned = _name_form(name) if _storable(name) else name
     if not cleaned:
         raise PersonError("a person's name cannot be empty")

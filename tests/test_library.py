@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from pgface import Pgface, Settings, library
 from pgface.cli import app
 from pgface.db.connection import DatabaseError, migrate, migrations
+from pgface.errors import InvalidInputError
 from pgface.library import build_analyzer
 from pgface.models.analysis import FaceAnalyzer
 
@@ -198,7 +199,8 @@ def test_remove_by_folder_and_by_file(pf: Pgface, database_url: str, library_fol
 
 
 def test_one_path_given_alone_is_one_path(pf: Pgface, database_url: str, library_folder: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                         monkeypatch: pytest.MonkeyPatch,
+                                         env: dict[str, str]) -> None:
     # A str is a sequence of one-character paths: `remove("/library/obama/obama.jpg")` once
     # forgot every photo under "/", and `index("obama.jpg")` indexed the folder "." as well.
     obama = library_folder / "obama"
@@ -218,6 +220,15 @@ def test_one_path_given_alone_is_one_path(pf: Pgface, database_url: str, library
     outside = pf.index(obama / "obama.jpg", within=str(library_folder / "biden"))
     assert [f.reason for f in outside.failures] == ["outside the allowed folders (a symlink?)"]
     assert counts(database_url)[0] == photos - 1
+    # "" taken as a path is the current folder: remove("") forgot every photo under it.
+    for call in (lambda: pf.remove(""), lambda: pf.remove(["", "x.jpg"]),
+                 lambda: pf.index(b""), lambda: pf.photo_faces("")):
+        with pytest.raises(InvalidInputError, match="an empty path"):
+            call()
+    monkeypatch.chdir(library_folder)
+    empty = runner.invoke(app, ["remove", ""], env=env)
+    assert empty.exit_code == 2 and "an empty path" in empty.output
+    assert counts(database_url)[0] == photos - 1  # Biden's photos, under the current folder
 
 
 def test_cli_prune_and_remove_say_how_many(env: dict[str, str], pf: Pgface,

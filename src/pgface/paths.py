@@ -11,6 +11,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from pgface.errors import InvalidInputError
+
 PathLike = str | os.PathLike[str]
 # What the Python API's path arguments take: one path, or any number of them.
 Paths = PathLike | bytes | Iterable[PathLike | bytes]
@@ -22,7 +24,12 @@ def path_list(paths: Paths) -> list[PathLike]:
     one-character paths, and `Pgface.remove("/photos/a.jpg")` forgot every photo under "/"."""
     if isinstance(paths, str | bytes | os.PathLike):
         paths = [paths]
-    return [os.fsdecode(p) if isinstance(p, bytes) else p for p in paths]
+    listed = [os.fsdecode(p) if isinstance(p, bytes) else p for p in paths]
+    if any(isinstance(p, str) and not p for p in listed):
+        # taken as a path, "" is the current folder: remove("") forgot every photo under it
+        raise InvalidInputError("an empty path: name a file or folder ('.' for the current "
+                                "one)")
+    return listed
 
 
 def expand(path: PathLike) -> Path:

@@ -20,6 +20,7 @@ from pgface.cli.common import (
     handle_errors,
     open_library,
     out,
+    path_argument,
     print_json,
     say_error,
     shown,
@@ -84,6 +85,7 @@ def _quiet_logs(
 @handle_errors
 def index(
     paths: Annotated[list[Path] | None, typer.Argument(
+        parser=path_argument,
         help="Files and folders (recursive).", show_default=False)] = None,
     prune: Annotated[bool, typer.Option(
         "--prune", help="Then forget the photos under PATH whose files are gone.")] = False,
@@ -160,6 +162,7 @@ def _removal_text(removal: Removal) -> str:
 @handle_errors
 def remove(
     paths: Annotated[list[Path], typer.Argument(
+        parser=path_argument,
         help="Files, and folders (everything stored under them).")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No spinner.")] = False,
     as_json: JsonOption = False,
@@ -185,7 +188,8 @@ _VERDICT_TEXT = {"same": "same person", "possible": "possible"}
 @app.command()
 @handle_errors
 def search(
-    photo: Annotated[Path, typer.Argument(help="Query photo; every face in it is searched.")],
+    photo: Annotated[Path, typer.Argument(
+        parser=path_argument, help="Query photo; every face in it is searched.")],
     top: TopOption = 10,
     threshold: ThresholdOption = None,
     min_quality: MinQualityOption = None,
@@ -235,8 +239,10 @@ def search(
 @app.command()
 @handle_errors
 def compare(
-    photo_a: Annotated[Path, typer.Argument(help="Its largest face is compared.")],
-    photo_b: Annotated[Path, typer.Argument(help="Every face in it is tried.")],
+    photo_a: Annotated[Path, typer.Argument(
+        parser=path_argument, help="Its largest face is compared.")],
+    photo_b: Annotated[Path, typer.Argument(
+        parser=path_argument, help="Every face in it is tried.")],
     threshold: Annotated[float | None, typer.Option(
         min=-1.0, max=1.0, help="Minimum cosine similarity.")] = None,
     as_json: JsonOption = False,

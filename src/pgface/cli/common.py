@@ -8,6 +8,7 @@ import sys
 import unicodedata
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import click
@@ -142,3 +143,11 @@ def open_library() -> Pgface:
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def path_argument(value: str) -> Path:
+    """A path argument as given; an empty one is refused. Read as a Path, "" is ".", so
+    `pgface remove "$FOLDER"` with FOLDER unset forgot every photo under the current folder."""
+    if value == "":
+        raise typer.BadParameter("an empty path: name a file or folder (. for the current one)")
+    return Path(value)

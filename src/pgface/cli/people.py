@@ -18,6 +18,7 @@ from pgface.cli.common import (
     handle_errors,
     open_library,
     out,
+    path_argument,
     print_json,
     shown,
 )
@@ -365,7 +366,8 @@ def cluster(
 @people_app.command()
 @handle_errors
 def enrol(
-    folder: Annotated[Path, typer.Argument(help="A folder with one folder per person.")],
+    folder: Annotated[Path, typer.Argument(
+        parser=path_argument, help="A folder with one folder per person.")],
     move: MoveOption = False,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
@@ -462,7 +464,8 @@ def undo(as_json: JsonOption = False) -> None:
 @people_app.command()
 @handle_errors
 def identify(
-    photo: Annotated[Path, typer.Argument(help="Every face in it is identified.")],
+    photo: Annotated[Path, typer.Argument(
+        parser=path_argument, help="Every face in it is identified.")],
     threshold: Annotated[float | None, typer.Option(
         min=-1.0, max=1.0,
         help="Minimum cosine similarity (default: the calibrated match threshold).")] = None,
@@ -496,7 +499,8 @@ def identify(
 @people_app.command()
 @handle_errors
 def search(
-    photo: Annotated[Path, typer.Argument(help="Query photo; every face in it is searched.")],
+    photo: Annotated[Path, typer.Argument(
+        parser=path_argument, help="Query photo; every face in it is searched.")],
     top: TopOption = 10,
     threshold: ThresholdOption = None,
     min_quality: MinQualityOption = None,

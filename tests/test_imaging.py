@@ -213,6 +213,18 @@ def test_a_plain_jpeg_decodes_as_the_pillow_path_decodes_it(mode: str, options: 
         decode_photo(plain, "p.jpg", 10**8, 1_000_000)
 
 
+def test_a_header_that_claims_billions_of_pixels_is_refused_in_megapixels() -> None:
+    # A few hundred bytes whose frame header claims 60000x60000 are refused before decoding,
+    # in the units people write (".3g" gave "3.6e+03 MP").
+    claimed = bytearray(encode(Image.new("RGB", (16, 16), "red"), "JPEG"))
+    sof = claimed.find(b"\xff\xc0")
+    claimed[sof + 5:sof + 9] = (60000).to_bytes(2, "big") * 2
+    with pytest.raises(ImageError, match=r"60000x60000 \(3,600 MP\), over the limit of 100 MP"):
+        decode_photo(bytes(claimed), "p.jpg", 10**8, 100_000_000)
+    with pytest.raises(ImageError, match=r"\(3,600 MP\), over the limit of 0.5 MP"):
+        decode_photo(bytes(claimed), "p.jpg", 10**8, 500_000)
+
+
 def test_jpeg_segments_decide_which_path_decodes_it() -> None:
     jfif = encode(Image.new("RGB", (16, 16)), "JPEG")
     assert imaging._plain_jpeg(jfif)

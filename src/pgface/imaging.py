@@ -345,9 +345,14 @@ def _check_pixels(source: str, width: int, height: int, max_pixels: int) -> None
     if width * height > max_pixels:
         raise ImageError(
             source,
-            f"image is {width}x{height} ({width * height / 1e6:.3g} MP), over the limit "
-            f"of {max_pixels / 1e6:.3g} MP",
+            f"image is {width}x{height} ({_megapixels(width * height)} MP), over the limit "
+            f"of {_megapixels(max_pixels)} MP",
         )
+
+
+def _megapixels(pixels: int) -> str:
+    """12.2, 100, 3,600: as people write megapixels (`.3g` wrote 3.6e+03)."""
+    return f"{pixels / 1e6:,.1f}".removesuffix(".0")
 
 
 def _decode_plain_jpeg(data: bytes, source: str, max_pixels: int, keep_side: int

@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 
 from pgface import imaging
 from pgface.errors import ImageError
-from pgface.imaging import decode_photo, face_crop_jpeg, read_photo
+from pgface.imaging import MAX_JPEG_SCANS, decode_photo, face_crop_jpeg, read_photo
 
 LIMITS = {"max_bytes": 10_000_000, "max_pixels": 4_000_000}
 
@@ -223,6 +223,43 @@ def test_a_header_that_claims_billions_of_pixels_is_refused_in_megapixels() -> N
         decode_photo(bytes(claimed), "p.jpg", 10**8, 100_000_000)
     with pytest.raises(ImageError, match=r"\(3,600 MP\), over the limit of 0.5 MP"):
         decode_photo(bytes(claimed), "p.jpg", 10**8, 500_000)
+
+
+def _with_scans(jpeg: bytes, scans: int) -> bytes:
+    """A progressive JPEG with its smallest scan (and the Huffman tables before it) repeated
+    before the end until it has SCANS scans: a few bytes each, every one decoded over the
+    whole photo (a bogus progression, which libjpeg warns about and decodes)."""
+    at, segments = 2, []
+    while jpeg[at + 1] != 0xD9:
+        end = at + 2 + int.from_bytes(jpeg[at + 2:at + 4], "big")
+        if jpeg[at + 1] == 0xDA:  # the coded data runs to the next marker
+            end = jpeg.index(b"\xff", end)
+            while jpeg[end + 1] == 0 or 0xD0 <= jpeg[end + 1] <= 0xD7:
+                end = jpeg.index(b"\xff", end + 2)
+        segments.append((jpeg[at + 1], at, end))
+        at = end
+    index = min((i for i, seg in enumerate(segments) if seg[0] == 0xDA),
+                key=lambda i: segments[i][2] - segments[i][1])
+    first = index
+    while segments[first - 1][0] == 0xC4:
+        first -= 1
+    repeat = jpeg[segments[first][1]:segments[index][2]]
+    have = sum(seg[0] == 0xDA for seg in segments)
+    return jpeg[:at] + repeat * (scans - have) + jpeg[at:]
+
+
+def test_a_jpeg_of_too_many_scans_is_refused_before_decoding() -> None:
+    # Each scan is decoded over every block: a 1.1 MB file of 2,100 scans took 13 s at 16 MP,
+    # and the size limits allow thousands of times that.
+    rng = np.random.default_rng(5)
+    progressive = encode(Image.fromarray(rng.integers(0, 256, (64, 64), dtype=np.uint8)),
+                         "JPEG", progressive=True)
+    allowed = _with_scans(progressive, MAX_JPEG_SCANS)
+    assert allowed.count(b"\xff\xda") == MAX_JPEG_SCANS
+    assert decode_photo(allowed, "ok.jpg", 10**8, 10**8).image.shape == (64, 64, 3)
+    with pytest.raises(ImageError, match=f"a JPEG of {MAX_JPEG_SCANS + 1} scans, over the "
+                                         f"limit of {MAX_JPEG_SCANS}"):
+        decode_photo(_with_scans(progressive, MAX_JPEG_SCANS + 1), "bomb.jpg", 10**8, 10**8)
 
 
 def test_jpeg_segments_decide_which_path_decodes_it() -> None:

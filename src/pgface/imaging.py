@@ -42,6 +42,10 @@ IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".jfif", ".pgm", ".ppm",
      ".heic", ".heif", ".avif"}
 )
+# Scans a JPEG may have: libjpeg's progressive JPEGs have 10 (6 grey), tuned encoders up to
+# a few dozen; a camera's file with embedded previews adds theirs. NVIDIA's nvImageCodec
+# refuses more than 256 by default, against the same attack (_check_jpeg_scans).
+MAX_JPEG_SCANS = 256
 # Every read of a photo file stops after this long (PGFACE_READ_TIMEOUT_S sets it per run).
 READ_TIMEOUT_S = 30.0
 READ_CHUNK_BYTES = 1 << 20
@@ -290,6 +294,7 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
         raise ImageError(source, f"file is {len(data):,} bytes, over the limit of {max_bytes:,}")
     if not data:
         raise ImageError(source, "file is empty")
+    _check_jpeg_scans(data, source)
     plain = _decode_plain_jpeg(data, source, max_pixels, keep_side)
     if plain is not None:
         bgr, factor, (width, height) = plain
@@ -339,6 +344,20 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
         warning=uniform_warning(bgr),
         **reduced,
     )
+
+
+def _check_jpeg_scans(data: bytes, source: str) -> None:
+    """A progressive JPEG is decoded scan by scan, each over every block of the photo, and a
+    scan can be a few bytes (runs of empty blocks): a 1.1 MB file of 2,100 scans took 13 s to
+    decode at 16 MP here, and the size limits allow thousands of times that. Such a file is
+    refused before decoding. A scan starts with an SOS marker, FF DA, which the coded data
+    never holds (a data byte FF is followed by 00)."""
+    if data[:2] == b"\xff\xd8":
+        scans = data.count(b"\xff\xda")
+        if scans > MAX_JPEG_SCANS:
+            raise ImageError(source, f"a JPEG of {scans:,} scans, over the limit of "
+                                     f"{MAX_JPEG_SCANS} (a progressive JPEG has about 10; "
+                                     f"this many make decoding take minutes)")
 
 
 def _check_pixels(source: str, width: int, height: int, max_pixels: int) -> None:

@@ -541,6 +541,53 @@ def test_a_photo_edited_in_place_keeps_its_people(pf: Pgface, tmp_path: Path) ->
     assert after == before  # the former faces keep theirs throughout
 
 
+def test_a_new_pack_keeps_the_people_of_the_faces_it_finds_again(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """Switching pack (to buffalo_l, say) analyses every photo again: the people named under
+    the former pack hold the new pack's faces at the same places, so identify, the counts and
+    the people page go on as before. The other pack: buffalo_sc's files under another name,
+    detecting at 640 only, so that its boxes differ a little from the 256 + 640 ones."""
+    album = tmp_path / "album"
+    album.mkdir()
+    party = album / "party.jpg"
+    shutil.copy(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
+    for photo in photos_of("obama"):
+        shutil.copy(photo, album / photo.name)
+    pf.index(album)
+    faces = stored_faces(pf, [party])[str(party.resolve())]
+    pf.people.name_faces(faces[0].face_id, "Ada")
+    pf.people.name_faces(faces[1].face_id, "Grace")
+    obama = [f.face_id for photo in album.glob("obama*")
+             for f in stored_faces(pf, [photo])[str(photo.resolve())]]
+    pf.people.name_faces(obama, "Barack")
+    before = {p.name: (p.faces, p.photos) for p in pf.people.list()}
+    folder = tmp_path / "other_pack"
+    folder.mkdir()
+    for onnx in analyzer.pack.folder.glob("*.onnx"):
+        shutil.copy(onnx, folder / onnx.name)
+
+    with Pgface(settings.model_copy(update={"model_pack": str(folder),
+                                            "det_sizes": [640]})) as other:
+        report = other.index_pending()
+
+        assert (report.indexed, report.people_kept) == (1 + len(obama), 2 + len(obama))
+        # each person once: the new pack's faces counted and shown, not both packs'
+        assert {p.name: (p.faces, p.photos) for p in other.people.list()} == before
+        [found] = other.people.identify(PHOTOS / "queries" / "obama1.jpg").faces
+        assert found.name == "Barack"
+        with other.pool.connection() as conn:
+            models = dict(conn.execute("SELECT id, model FROM faces").fetchall())
+        assert {models[f.face_id] for f in other.people.faces("Ada")} == {"other_pack"}
+        assert {models[f.face_id] for f in pf.people.faces("Ada")} == {"buffalo_sc"}
+        page, _ = other.people.page()
+        assert {p.name: p.faces for p in page} == {n: c[0] for n, c in before.items()}
+        [change] = other.people.history(1)
+        assert change.kind == "keep" and change.actor.startswith("index:")
+        other.people.undo()
+        assert other.people.identify(PHOTOS / "queries" / "obama1.jpg").faces[0].name is None
+    assert {p.name: (p.faces, p.photos) for p in pf.people.list()} == before
+
+
 def test_enrolled_and_typed_names_are_one_form(pf: Pgface, tmp_path: Path) -> None:
     # macOS names folders in NFD ("e" and a combining accent); a name typed is NFC. A folder
     # name no person can have is a failure of its own, and the others are enrolled.

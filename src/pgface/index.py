@@ -494,10 +494,14 @@ class Indexer:
         with _timed(report.timings, "store"):
             with self.pool.connection() as conn, conn.transaction():
                 replaced: list[tuple[int, int]] = []
-                stored = store.add_photos(conn, rows, self.analyzer.model_name, replaced)
+                reanalysed: list[int] = []
+                stored = store.add_photos(conn, rows, self.analyzer.model_name, replaced,
+                                          reanalysed)
                 replaced += store.record_paths(conn, prepared.sightings)
                 if replaced:
                     report.people_kept += keep_people(conn, replaced, self.analyzer.model_name)
+                report.people_kept += people_from_other_packs(conn, reanalysed,
+                                                              self.analyzer.model_name)
         report.indexed += len(stored)
         report.skipped += len(rows) - len(stored)
         report.faces += sum(len(r.faces) for r in rows if r.sha256 in stored)
@@ -641,6 +645,28 @@ def keep_people(conn: psycopg.Connection, replaced: Sequence[tuple[int, int]], m
     the caller's transaction and recorded in the people history (by `index:<user>`, undoable
     like a human's change). Returns how many faces were given a person."""
     kept = ps.people_for_replacements(conn, replaced, model, EDIT_SIMILARITY)
+    return _give_kept(conn, kept, "edited photos")
+
+
+# Two detectors box the same face a little differently (SCRFD's 500m and 10g, or one at other
+# input sizes); neighbouring faces rarely overlap by half: the usual bar for "the same object".
+PACK_FACE_OVERLAP = 0.5
+
+
+def people_from_other_packs(conn: psycopg.Connection, photo_ids: Sequence[int], model: str
+                            ) -> int:
+    """Photos a new pack analyses keep their people: the faces people hold in another pack's
+    analysis of a photo give them to this pack's faces at the same places (people_store says
+    how), in the caller's transaction and recorded as keep_people records. Without it a switch
+    of pack (to buffalo_l, say) left every person with no face the new pack could find them
+    by. Returns how many faces were given a person."""
+    if not photo_ids:
+        return 0
+    kept = ps.people_from_other_packs(conn, photo_ids, model, PACK_FACE_OVERLAP)
+    return _give_kept(conn, kept, "photos another pack had analysed")
+
+
+def _give_kept(conn: psycopg.Connection, kept: Sequence[ps.KeptFace], what: str) -> int:
     if not kept:
         return 0
     with people_history.recorded_in(conn, people_history.default_actor("index"),
@@ -649,7 +675,7 @@ def keep_people(conn: psycopg.Connection, replaced: Sequence[tuple[int, int]], m
         change.involve(*dict.fromkeys(k.person_id for k in kept))
         change.payload.update(faces=[k.face_id for k in kept],
                               former_faces=[k.former_face_id for k in kept])
-        change.summary = f"kept the people of {given} face(s) of edited photos"
+        change.summary = f"kept the people of {given} face(s) of {what}"
         change.discard = given == 0
     return given
 

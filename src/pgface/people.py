@@ -177,7 +177,7 @@ class People:
         """Named people, by name; with `unnamed`, also the people clustering found; with
         `hidden`, also the hidden ones."""
         with self.pool.connection() as conn:
-            rows = ps.list_people(conn, unnamed, hidden)
+            rows = ps.list_people(conn, unnamed, self.model, hidden)
         return [Person(r["id"], r["name"], r["faces"], r["photos"], r["hidden"]) for r in rows]
 
     def page(self, named: bool | None = None, hidden: bool = False, limit: int = 100,
@@ -187,7 +187,7 @@ class People:
         `named` True or False keeps only named or unnamed people; `hidden` includes those."""
         _check_page(limit, offset)
         with self.pool.connection() as conn:
-            rows, total = ps.people_page(conn, named, hidden, limit, offset)
+            rows, total = ps.people_page(conn, named, hidden, limit, offset, self.model)
         return [Person(r["id"], r["name"], r["faces"], r["photos"], r["hidden"],
                        r["cover_face_id"]) for r in rows], total
 
@@ -200,7 +200,8 @@ class People:
         """The photos the person is in (latest indexed first), with their faces in each."""
         _check_page(limit, offset)
         with self.pool.connection() as conn:
-            rows, total = ps.person_photos(conn, self._resolve(conn, person), limit, offset)
+            rows, total = ps.person_photos(conn, self._resolve(conn, person), limit, offset,
+                                           self.model)
         return [PersonPhoto(r["id"], r["path"], r["width"], r["height"], list(r["face_ids"]))
                 for r in rows], total
 
@@ -210,7 +211,7 @@ class People:
 
     def faces(self, person: PersonRef) -> list[PersonFace]:
         with self.pool.connection() as conn:
-            rows = ps.person_faces(conn, self._resolve(conn, person))
+            rows = ps.person_faces(conn, self._resolve(conn, person), self.model)
         return [PersonFace(r["id"], r["photo_id"], r["path"], list(r["bbox"]), r["assigned_by"])
                 for r in rows]
 
@@ -550,7 +551,7 @@ class People:
         row = ps.get_person(conn, person_id)
         if row is None:
             raise NotFoundError(f"no person with id {person_id}")
-        summary = ps.person_summary(conn, person_id)
+        summary = ps.person_summary(conn, person_id, self.model)
         return Person(person_id, row["name"], summary["faces"], summary["photos"], row["hidden"],
                       summary["cover_face_id"])
 

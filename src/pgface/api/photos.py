@@ -33,7 +33,7 @@ from pgface.config import Settings
 from pgface.db import store
 from pgface.errors import ImageError, NotFoundError
 from pgface.imaging import IMAGE_SUFFIXES, decode_photo, read_file
-from pgface.index import Indexer
+from pgface.index import Indexer, people_from_other_packs
 from pgface.library import Pgface
 
 router = APIRouter(prefix="/photos", tags=["photos"])
@@ -108,9 +108,12 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
             with conn.transaction():
                 # A concurrent upload of the same photo waits here on the unique sha256 until
                 # this transaction ends, then finds our row: one row, one file.
-                inserted = store.add_photos(conn, rows, pf.analyzer.model_name)
+                reanalysed: list[int] = []
+                inserted = store.add_photos(conn, rows, pf.analyzer.model_name,
+                                            reanalysed=reanalysed)
                 if not inserted:
                     return store.photo_id_by_sha256(conn, sha), False
+                people_from_other_packs(conn, reanalysed, pf.analyzer.model_name)
                 # Written before the row commits, so a stored row always has its file.
                 wrote = _write_file(target, data)
             # A photo only another pack had analysed is not new to the library.

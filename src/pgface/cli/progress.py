@@ -73,7 +73,8 @@ def say_passed_over(report: IndexReport) -> None:
 
 def say_people_kept(report: IndexReport) -> None:
     if report.people_kept:
-        err.print(f"edited photos kept their people: {report.people_kept} faces (`pgface people "
+        err.print(f"kept their people: {report.people_kept} faces of edited photos or of photos "
+                  "another pack analysed (`pgface people "
                   "undo` takes it back)", highlight=False, soft_wrap=True)
 
 

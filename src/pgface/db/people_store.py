@@ -18,10 +18,17 @@ CLUSTER = "cluster"  # clustering put it there: a full re-cluster may change it
 INSERT_PERSON = "INSERT INTO people (name) VALUES (%s) RETURNING id"
 GET_PERSON = "SELECT id, name, hidden, created_at, updated_at FROM people WHERE id = %s"
 PERSON_BY_NAME = "SELECT id, name, hidden, created_at, updated_at FROM people WHERE name = %s"
-LIST_PEOPLE = """
+# The faces a person is shown with: the active pack's, and another pack's in a photo the
+# active pack has not analysed yet. A photo both analysed holds each face twice, once per pack
+# (its people carried to the new pack's faces, index.people_from_other_packs): shown once.
+SHOWN_FACE = """
+(f.model = %(model)s OR NOT EXISTS (
+    SELECT 1 FROM photo_analyses a WHERE a.photo_id = f.photo_id AND a.model = %(model)s))
+"""
+LIST_PEOPLE = f"""
 SELECT p.id, p.name, p.hidden, p.created_at, p.updated_at, count(f.id) AS faces,
        count(DISTINCT f.photo_id) AS photos
-FROM people p LEFT JOIN faces f ON f.person_id = p.id
+FROM people p LEFT JOIN faces f ON f.person_id = p.id AND {SHOWN_FACE}
 WHERE (%(unnamed)s OR p.name IS NOT NULL) AND (%(hidden)s OR NOT p.hidden)
 GROUP BY p.id
 ORDER BY p.name NULLS LAST, p.id
@@ -36,38 +43,40 @@ PEOPLE_PAGE = f"""
 SELECT p.id, p.name, p.hidden, count(f.id) AS faces, count(DISTINCT f.photo_id) AS photos,
        (array_agg(f.id ORDER BY f.det_score DESC, f.id) FILTER (WHERE f.id IS NOT NULL))[1]
            AS cover_face_id
-FROM people p LEFT JOIN faces f ON f.person_id = p.id
+FROM people p LEFT JOIN faces f ON f.person_id = p.id AND {SHOWN_FACE}
 WHERE {PEOPLE_FILTER}
 GROUP BY p.id
 ORDER BY p.name IS NULL, count(f.id) DESC, p.name, p.id
 LIMIT %(limit)s OFFSET %(offset)s
 """
 COUNT_PEOPLE = f"SELECT count(*) FROM people p WHERE {PEOPLE_FILTER}"
-PERSON_SUMMARY = """
+PERSON_SUMMARY = f"""
 SELECT count(f.id) AS faces, count(DISTINCT f.photo_id) AS photos,
        (array_agg(f.id ORDER BY f.det_score DESC, f.id) FILTER (WHERE f.id IS NOT NULL))[1]
            AS cover_face_id
-FROM faces f WHERE f.person_id = %s
+FROM faces f WHERE f.person_id = %(person)s AND {SHOWN_FACE}
 """
 # Only a real change is written (and so recorded in the history).
 SET_HIDDEN = "UPDATE people SET hidden = %s, updated_at = now() WHERE id = %s AND hidden <> %s"
 # The photos a person is in, newest indexed first, with their faces of this person.
-PERSON_PHOTOS = """
+PERSON_PHOTOS = f"""
 SELECT ph.id, ph.path, ph.width, ph.height, array_agg(f.id ORDER BY f.id) AS face_ids
 FROM faces f JOIN photos ph ON ph.id = f.photo_id
-WHERE f.person_id = %s
+WHERE f.person_id = %(person)s AND {SHOWN_FACE}
 GROUP BY ph.id
 ORDER BY ph.indexed_at DESC, ph.id DESC
-LIMIT %s OFFSET %s
+LIMIT %(limit)s OFFSET %(offset)s
 """
-COUNT_PERSON_PHOTOS = "SELECT count(DISTINCT photo_id) FROM faces WHERE person_id = %s"
+COUNT_PERSON_PHOTOS = f"""
+SELECT count(DISTINCT f.photo_id) FROM faces f WHERE f.person_id = %(person)s AND {SHOWN_FACE}
+"""
 RENAME_PERSON = "UPDATE people SET name = %s, updated_at = now() WHERE id = %s"
 TOUCH_PEOPLE = "UPDATE people SET updated_at = now() WHERE id = ANY(%s)"
 DELETE_PERSON = "DELETE FROM people WHERE id = %s"
-PERSON_FACES = """
+PERSON_FACES = f"""
 SELECT f.id, f.photo_id, ph.path, f.bbox, f.det_score, f.model, f.assigned_by
 FROM faces f JOIN photos ph ON ph.id = f.photo_id
-WHERE f.person_id = %s ORDER BY f.id
+WHERE f.person_id = %(person)s AND {SHOWN_FACE} ORDER BY f.id
 """
 # Locked: who holds a face is decided on what the next statements read, not on a stale copy.
 EXISTING_FACES = "SELECT id, photo_id, person_id FROM faces WHERE id = ANY(%s) FOR UPDATE"
@@ -98,6 +107,11 @@ UPDATE faces SET clustered_at = now() WHERE id = ANY(%s) AND clustered_at IS NUL
 FACES_OF_PHOTOS = """
 SELECT photo_id, id, person_id, assigned_by, embedding FROM faces
 WHERE photo_id = ANY(%s) AND model = %s ORDER BY id
+"""
+# Every pack's faces of these photos with their boxes: another pack's give their people.
+BOXES_OF_PHOTOS = """
+SELECT photo_id, id, model, person_id, assigned_by, bbox FROM faces
+WHERE photo_id = ANY(%s) ORDER BY id
 """
 ASSIGN_IF_UNHELD = """
 UPDATE faces f SET person_id = k.person_id, assigned_by = k.assigned_by
@@ -192,24 +206,30 @@ def person_by_name(conn: psycopg.Connection, name: str) -> dict | None:
         return cur.execute(PERSON_BY_NAME, [name]).fetchone()
 
 
-def list_people(conn: psycopg.Connection, unnamed: bool, hidden: bool = False) -> list[dict]:
+# The reads below count and list the faces SHOWN_FACE keeps for the active pack (model).
+
+
+def list_people(conn: psycopg.Connection, unnamed: bool, model: str, hidden: bool = False
+                ) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(LIST_PEOPLE, {"unnamed": unnamed, "hidden": hidden}).fetchall()
+        return cur.execute(LIST_PEOPLE, {"unnamed": unnamed, "hidden": hidden,
+                                         "model": model}).fetchall()
 
 
 def people_page(conn: psycopg.Connection, named: bool | None, hidden: bool, limit: int,
-                offset: int) -> tuple[list[dict], int]:
+                offset: int, model: str) -> tuple[list[dict], int]:
     """One page of people in the people page's order, and how many the filter holds."""
     where = {"named": named, "hidden": hidden}
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(PEOPLE_PAGE, {**where, "limit": limit, "offset": offset}).fetchall()
+        rows = cur.execute(PEOPLE_PAGE, {**where, "limit": limit, "offset": offset,
+                                         "model": model}).fetchall()
     return rows, conn.execute(COUNT_PEOPLE, where).fetchone()[0]
 
 
-def person_summary(conn: psycopg.Connection, person_id: int) -> dict:
+def person_summary(conn: psycopg.Connection, person_id: int, model: str) -> dict:
     """A person's face and photo counts and their cover face (None without a face)."""
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(PERSON_SUMMARY, [person_id]).fetchone()
+        return cur.execute(PERSON_SUMMARY, {"person": person_id, "model": model}).fetchone()
 
 
 def set_hidden(conn: psycopg.Connection, person_id: int, hidden: bool) -> bool:
@@ -217,11 +237,12 @@ def set_hidden(conn: psycopg.Connection, person_id: int, hidden: bool) -> bool:
     return conn.execute(SET_HIDDEN, [hidden, person_id, hidden]).rowcount > 0
 
 
-def person_photos(conn: psycopg.Connection, person_id: int, limit: int, offset: int
-                  ) -> tuple[list[dict], int]:
+def person_photos(conn: psycopg.Connection, person_id: int, limit: int, offset: int,
+                  model: str) -> tuple[list[dict], int]:
+    which = {"person": person_id, "model": model}
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(PERSON_PHOTOS, [person_id, limit, offset]).fetchall()
-    return rows, conn.execute(COUNT_PERSON_PHOTOS, [person_id]).fetchone()[0]
+        rows = cur.execute(PERSON_PHOTOS, {**which, "limit": limit, "offset": offset}).fetchall()
+    return rows, conn.execute(COUNT_PERSON_PHOTOS, which).fetchone()[0]
 
 
 def rename_person(conn: psycopg.Connection, person_id: int, name: str | None) -> None:
@@ -239,9 +260,9 @@ def delete_person(conn: psycopg.Connection, person_id: int) -> int:
     return released
 
 
-def person_faces(conn: psycopg.Connection, person_id: int) -> list[dict]:
+def person_faces(conn: psycopg.Connection, person_id: int, model: str) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(PERSON_FACES, [person_id]).fetchall()
+        return cur.execute(PERSON_FACES, {"person": person_id, "model": model}).fetchall()
 
 
 def existing_faces(conn: psycopg.Connection, face_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
@@ -273,7 +294,8 @@ def _vectors(rows: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class KeptFace:
-    """A face of an edited photo given the person its former self had."""
+    """A face given the person its former self had: in an edited photo (similarity: the
+    embeddings' cosine), or in a photo another pack analysed (the boxes' overlap, IoU)."""
 
     face_id: int
     person_id: int
@@ -313,6 +335,52 @@ def people_for_replacements(conn: psycopg.Connection, replaced: Sequence[tuple[i
             kept.append(KeptFace(free[j][1], held[i][2], held[i][3], held[i][1],
                                  float(similarity[i, j])))
     return kept
+
+
+def people_from_other_packs(conn: psycopg.Connection, photo_ids: Sequence[int], model: str,
+                            min_overlap: float) -> list[KeptFace]:
+    """For each photo MODEL has just analysed: the people of other packs' faces of it, each
+    given to the face of MODEL without a person whose box overlaps it most (intersection over
+    union), one to one, best pairs first, at min_overlap or above. Embeddings of two packs
+    cannot be compared; the same face in the same pixels lies in the same place. Nothing is
+    written (assign_kept does)."""
+    rows = conn.execute(BOXES_OF_PHOTOS, [sorted(set(photo_ids))]).fetchall()
+    by_photo: dict[int, list[tuple]] = {}
+    for row in rows:
+        by_photo.setdefault(row[0], []).append(row)
+    kept = []
+    for faces in by_photo.values():
+        held = [r for r in faces if r[2] != model and r[3] is not None]
+        free = [r for r in faces if r[2] == model and r[3] is None]
+        if not held or not free:
+            continue
+        overlap = box_overlaps(np.array([r[5] for r in held], dtype=np.float64),
+                               np.array([r[5] for r in free], dtype=np.float64))
+        taken_held, taken_free = set(), set()
+        for flat in np.argsort(-overlap, axis=None, kind="stable"):
+            i, j = divmod(int(flat), overlap.shape[1])
+            if overlap[i, j] < min_overlap:
+                break
+            if i in taken_held or j in taken_free:
+                continue
+            taken_held.add(i)
+            taken_free.add(j)
+            kept.append(KeptFace(free[j][1], held[i][3], held[i][4], held[i][1],
+                                 float(overlap[i, j])))
+    return kept
+
+
+def box_overlaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box of A (n x 4: x1, y1, x2, y2) with every box of B."""
+    width = (np.minimum(a[:, None, 2], b[None, :, 2])
+             - np.maximum(a[:, None, 0], b[None, :, 0])).clip(min=0)
+    height = (np.minimum(a[:, None, 3], b[None, :, 3])
+              - np.maximum(a[:, None, 1], b[None, :, 1])).clip(min=0)
+    inter = width * height
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def assign_kept(conn: psycopg.Connection, kept: Sequence[KeptFace]) -> int:

@@ -111,7 +111,7 @@ def known_photos(conn: psycopg.Connection, hashes: Sequence[bytes], model: str
 
 def add_photos(
     conn: psycopg.Connection, photos: Sequence[PhotoRow], model: str,
-    replaced: list[tuple[int, int]] | None = None,
+    replaced: list[tuple[int, int]] | None = None, reanalysed: list[int] | None = None,
 ) -> dict[bytes, int]:
     """Store photos analysed by `model` in the caller's transaction, with their faces and paths;
     returns sha256 -> photo id of the photos whose faces this call stored.
@@ -119,6 +119,8 @@ def add_photos(
     A photo already present (same content) gets this pack's faces only if no one stored them
     before (photo_analyses decides), so concurrent indexers never duplicate anything.
     replaced: gets record_paths' (former photo, photo now there) pairs: photos edited in place.
+    reanalysed: gets the ids of the photos stored before (another pack's) whose faces of
+    `model` this call stored.
     """
     if not photos:
         return {}
@@ -159,7 +161,10 @@ def add_photos(
                     *_quality_columns(face.quality),
                 ))
     # Photos stored before by another pack now hold this pack's faces too.
-    recount_faces(conn, [pid for sha, pid in stored.items() if sha not in inserted])
+    before = [pid for sha, pid in stored.items() if sha not in inserted]
+    recount_faces(conn, before)
+    if reanalysed is not None:
+        reanalysed.extend(before)
     edited = record_paths(conn, [Sighting(p.sha256, p.path, p.stamp) for p in photos])
     if replaced is not None:
         replaced.extend(edited)

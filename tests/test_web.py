@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import httpx
@@ -196,6 +197,34 @@ def test_page_asks_for_a_key_and_sends_it(settings: Settings, analyzer: FaceAnal
         page.wait_for_function(
             "[...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
         assert page.evaluate("localStorage.getItem('pgface.key')") == key
+        browser.close()
+
+
+def test_a_match_whose_file_is_gone_says_so(settings: Settings, analyzer: FaceAnalyzer,
+                                            tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    album = tmp_path / "album"
+    shutil.copytree(require_data(PHOTOS / "people" / "obama"), album)
+    album.chmod(0o755)
+    settings = settings.model_copy(update={"api_roots": [tmp_path]})
+    with running_server(create_app(settings, analyzer)) as url, \
+            httpx.Client(base_url=url, timeout=120) as http, \
+            sync_api.sync_playwright() as playwright:
+        assert index_path(http, "album")["indexed"] == 2
+        (album / "obama2.jpg").unlink()  # moved away or deleted, not pruned yet
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        expect = sync_api.expect
+        page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
+        expect(page.locator(".match")).to_have_count(2)
+        gone = page.locator(".match", has_text="obama2.jpg").locator(".gone")
+        expect(gone).to_have_text("file gone")
+        assert gone.get_attribute("title") == f"{(album / 'obama2.jpg').resolve()} no longer exists"
+        expect(page.locator(".match .gone")).to_have_count(1)  # obama.jpg is still there
+        assert not errors, errors
         browser.close()
 
 

@@ -253,6 +253,9 @@ function matchCard(match) {
       match.verdict === "possible" ? el("span", { class: "possible", text: "possible" }) : null,
       name,
       el("span", { class: "file muted", text: fileName(match.path) }),
+      // every stored path of the photo is gone: `pgface index --prune` or `remove` forgets it
+      match.missing ? el("span", { class: "gone", text: "file gone",
+        title: `${match.path} no longer exists` }) : null,
       el("label", { class: "check" }, [check, " use"]),
     ]),
   ]);

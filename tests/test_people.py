@@ -595,6 +595,51 @@ def test_a_new_pack_keeps_the_people_of_the_faces_it_finds_again(
     assert {p.name: (p.faces, p.photos) for p in pf.people.list()} == before
 
 
+def test_a_photo_forgotten_by_path_and_found_again_gets_its_people_back(
+        pf: Pgface, tmp_path: Path) -> None:
+    """Moved out of the folder a nightly `--prune` covers, a photo is forgotten with its faces;
+    indexed where it went, its faces take back the people they had."""
+    album, archive = tmp_path / "album", tmp_path / "archive"
+    album.mkdir()
+    archive.mkdir()
+    party = album / "party.jpg"
+    shutil.copy(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
+    shutil.copy(photos_of("obama")[0], album / "obama.jpg")
+    pf.index(album)
+    faces = stored_faces(pf, [party])[str(party.resolve())]
+    pf.people.name_faces(faces[0].face_id, "Ada")
+    pf.people.name_faces(faces[1].face_id, "Grace")
+    pf.people.name_faces(faces[2].face_id, "Mary")
+    pf.people.merge("Mary", "Grace", name="Grace")  # what is kept follows a merge
+    before = {p.name: (p.faces, p.photos) for p in pf.people.list()}
+
+    shutil.move(party, archive / "party.jpg")
+    pruned = pf.index(album, prune=True)
+    assert (pruned.removed.photos, pruned.removed.faces) == (1, len(faces))
+    assert {p.name: p.faces for p in pf.people.list()} == {"Ada": 0, "Grace": 0}
+    found = pf.index(archive)
+
+    assert (found.indexed, found.people_kept) == (1, 3)
+    assert {p.name: (p.faces, p.photos) for p in pf.people.list()} == before
+    again = stored_faces(pf, [archive / "party.jpg"])[str((archive / "party.jpg").resolve())]
+    ada = [f.face_id for f in pf.people.faces("Ada")]
+    assert ada == [again[0].face_id] and again[0].bbox == faces[0].bbox
+    [change] = pf.people.history(1)
+    assert change.kind == "keep" and "found again" in change.summary
+    with pf.pool.connection() as conn:  # found again: nothing kept for it any longer
+        assert conn.execute("SELECT count(*) FROM forgotten_faces").fetchone()[0] == 0
+
+    # A person erased takes what was kept for their forgotten photos along.
+    (archive / "party.jpg").unlink()
+    (archive / "notes.txt").write_text("an empty folder is not pruned: an unmounted share?")
+    pf.index(archive, prune=True)
+    with pf.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM forgotten_faces").fetchone()[0] == 3
+    pf.people.erase("Grace", scrub=False)
+    with pf.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM forgotten_faces").fetchone()[0] == 1
+
+
 def test_enrolled_and_typed_names_are_one_form(pf: Pgface, tmp_path: Path) -> None:
     # macOS names folders in NFD ("e" and a combining accent); a name typed is NFC. A folder
     # name no person can have is a failure of its own, and the others are enrolled.

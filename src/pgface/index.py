@@ -502,6 +502,9 @@ class Indexer:
                     report.people_kept += keep_people(conn, replaced, self.analyzer.model_name)
                 report.people_kept += people_from_other_packs(conn, reanalysed,
                                                               self.analyzer.model_name)
+                report.people_kept += people_found_again(
+                    conn, [i for i in stored.values() if i not in reanalysed],
+                    self.analyzer.model_name)
         report.indexed += len(stored)
         report.skipped += len(rows) - len(stored)
         report.faces += sum(len(r.faces) for r in rows if r.sha256 in stored)
@@ -666,6 +669,20 @@ def people_from_other_packs(conn: psycopg.Connection, photo_ids: Sequence[int], 
     return _give_kept(conn, kept, "photos another pack had analysed")
 
 
+def people_found_again(conn: psycopg.Connection, photo_ids: Sequence[int], model: str
+                       ) -> int:
+    """Photos forgotten by path (`--prune`, `remove`) and found again get their people back:
+    the people their faces had when forgotten go to this pack's faces at the same places
+    (people_store says how), recorded as keep_people records; what was kept for them is then
+    dropped. Without it a photo moved out of the folder a nightly `--prune` covers, and indexed
+    where it went, came back with no name on any face. Returns how many faces were given a
+    person."""
+    kept = ps.people_found_again(conn, photo_ids, model, PACK_FACE_OVERLAP)
+    given = _give_kept(conn, kept, "photos forgotten and found again")
+    ps.drop_forgotten(conn, photo_ids)
+    return given
+
+
 def _give_kept(conn: psycopg.Connection, kept: Sequence[ps.KeptFace], what: str) -> int:
     if not kept:
         return 0
@@ -674,7 +691,8 @@ def _give_kept(conn: psycopg.Connection, kept: Sequence[ps.KeptFace], what: str)
         given = ps.assign_kept(conn, kept)
         change.involve(*dict.fromkeys(k.person_id for k in kept))
         change.payload.update(faces=[k.face_id for k in kept],
-                              former_faces=[k.former_face_id for k in kept])
+                              former_faces=[k.former_face_id for k in kept
+                                            if k.former_face_id is not None])
         change.summary = f"kept the people of {given} face(s) of {what}"
         change.discard = given == 0
     return given

@@ -388,9 +388,10 @@ class IndexReportOut(BaseModel):
     failures: list[JobFailure]
     passed_over: int = Field(description="Hidden or system files and folders not read "
                                          "(.thumbnails, @eaDir; docs/cli.md)")
-    people_kept: int = Field(description="Faces of photos edited in place, or analysed by a "
-                                         "new pack, given the person "
-                                         "their former selves had (docs/people.md)")
+    people_kept: int = Field(description="Faces of photos edited in place, analysed by a "
+                                         "new pack, or forgotten by path and found again, "
+                                         "given the person their former selves had "
+                                         "(docs/people.md)")
     removed: Removal | None = Field(description="What `prune` forgot; null without prune")
     not_pruned: list[str] = Field(description="Paths `prune` left alone, being missing or "
                                               "empty folders (an unmounted share looks so; "

@@ -73,8 +73,8 @@ def say_passed_over(report: IndexReport) -> None:
 
 def say_people_kept(report: IndexReport) -> None:
     if report.people_kept:
-        err.print(f"kept their people: {report.people_kept} faces of edited photos or of photos "
-                  "another pack analysed (`pgface people "
+        err.print(f"kept their people: {report.people_kept} faces of edited photos, of photos "
+                  "another pack analysed or found again (`pgface people "
                   "undo` takes it back)", highlight=False, soft_wrap=True)
 
 

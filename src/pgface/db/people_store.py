@@ -82,6 +82,20 @@ WHERE f.person_id = %(person)s AND {SHOWN_FACE} ORDER BY f.id
 EXISTING_FACES = "SELECT id, photo_id, person_id FROM faces WHERE id = ANY(%s) FOR UPDATE"
 ASSIGN_FACES = "UPDATE faces SET person_id = %s, assigned_by = %s WHERE id = ANY(%s)"
 MOVE_ALL_FACES = "UPDATE faces SET person_id = %s, assigned_by = %s WHERE person_id = %s"
+MOVE_FORGOTTEN = "UPDATE forgotten_faces SET person_id = %s WHERE person_id = %s"
+# The people of the faces of these photos' content when it was forgotten by path.
+FORGOTTEN_OF_PHOTOS = """
+SELECT ph.id, ff.bbox, ff.person_id, ff.assigned_by
+FROM forgotten_faces ff JOIN photos ph ON ph.sha256 = ff.sha256
+WHERE ph.id = ANY(%s) ORDER BY ph.id, ff.model = %s DESC
+"""
+UNHELD_FACES_OF_PHOTOS = """
+SELECT photo_id, id, bbox FROM faces
+WHERE photo_id = ANY(%s) AND model = %s AND person_id IS NULL ORDER BY id
+"""
+DROP_FORGOTTEN = """
+DELETE FROM forgotten_faces ff USING photos ph WHERE ph.sha256 = ff.sha256 AND ph.id = ANY(%s)
+"""
 # A person a human deleted is not to come back by itself: their faces count as clustered.
 RELEASE_FACES = """
 UPDATE faces SET person_id = NULL, assigned_by = NULL, clustered_at = coalesce(clustered_at, now())
@@ -278,6 +292,7 @@ def assign_faces(conn: psycopg.Connection, face_ids: Sequence[int], person_id: i
 
 def move_all_faces(conn: psycopg.Connection, source: int, target: int) -> int:
     """Every face of `source` to `target`; a human merged them, so the faces are the user's."""
+    conn.execute(MOVE_FORGOTTEN, [target, source])  # a forgotten photo found again: target's
     return conn.execute(MOVE_ALL_FACES, [target, USER, source]).rowcount
 
 
@@ -300,7 +315,7 @@ class KeptFace:
     face_id: int
     person_id: int
     assigned_by: str
-    former_face_id: int
+    former_face_id: int | None  # None: a face of a photo forgotten by path, found again
     similarity: float
 
 
@@ -368,6 +383,49 @@ def people_from_other_packs(conn: psycopg.Connection, photo_ids: Sequence[int], 
             kept.append(KeptFace(free[j][1], held[i][3], held[i][4], held[i][1],
                                  float(overlap[i, j])))
     return kept
+
+
+def people_found_again(conn: psycopg.Connection, photo_ids: Sequence[int], model: str,
+                       min_overlap: float) -> list[KeptFace]:
+    """For each photo just stored whose content was forgotten by path before: the people its
+    faces had then, each given to the face of MODEL without a person whose box overlaps the
+    former face's most, one to one, best pairs first, at min_overlap or above (the same pack
+    boxes a face in the same place again). Nothing is written (assign_kept, drop_forgotten)."""
+    if not photo_ids:
+        return []
+    forgotten: dict[int, list[tuple]] = {}
+    for row in conn.execute(FORGOTTEN_OF_PHOTOS, [list(photo_ids), model]):
+        forgotten.setdefault(row[0], []).append(row)
+    if not forgotten:
+        return []
+    free: dict[int, list[tuple]] = {}
+    for row in conn.execute(UNHELD_FACES_OF_PHOTOS, [sorted(forgotten), model]):
+        free.setdefault(row[0], []).append(row)
+    kept = []
+    for photo_id, former in forgotten.items():
+        faces = free.get(photo_id, [])
+        if not faces:
+            continue
+        overlap = box_overlaps(np.array([r[1] for r in former], dtype=np.float64),
+                               np.array([r[2] for r in faces], dtype=np.float64))
+        taken_former, taken_free = set(), set()
+        for flat in np.argsort(-overlap, axis=None, kind="stable"):
+            i, j = divmod(int(flat), overlap.shape[1])
+            if overlap[i, j] < min_overlap:
+                break
+            if i in taken_former or j in taken_free:
+                continue
+            taken_former.add(i)
+            taken_free.add(j)
+            kept.append(KeptFace(faces[j][1], former[i][2], former[i][3], None,
+                                 float(overlap[i, j])))
+    return kept
+
+
+def drop_forgotten(conn: psycopg.Connection, photo_ids: Sequence[int]) -> None:
+    """The forgotten people of these photos' content: found again, not kept any longer."""
+    if photo_ids:
+        conn.execute(DROP_FORGOTTEN, [list(photo_ids)])
 
 
 def box_overlaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -498,7 +556,7 @@ SELECT pp.path FROM photo_paths pp JOIN gone ON gone.id = pp.photo_id
 # Deleted rows stay in their table's pages (and TOAST's, and the HNSW index's) until the pages
 # are rewritten: VACUUM FULL writes each table and its indexes anew and unlinks the old files.
 SCRUB_TABLES = ("faces", "photos", "photo_paths", "photo_analyses", "people", "people_changes",
-                "people_change_rows")
+                "people_change_rows", "forgotten_faces")
 CHECKPOINT = "CHECKPOINT"
 
 

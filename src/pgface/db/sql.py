@@ -210,6 +210,14 @@ AND NOT EXISTS (SELECT 1 FROM photo_paths pp WHERE pp.photo_id = ph.id)
 """
 COUNT_FACES_OF_PHOTOS = "SELECT count(*) FROM faces WHERE photo_id = ANY(%s)"
 DELETE_PHOTOS = "DELETE FROM photos WHERE id = ANY(%s) RETURNING id"
+# The people of the faces of photos about to be forgotten by path, kept for when the photo is
+# found again (migration 0011).
+REMEMBER_PEOPLE = """
+INSERT INTO forgotten_faces (sha256, model, bbox, person_id, assigned_by)
+SELECT ph.sha256, f.model, f.bbox, f.person_id, f.assigned_by
+FROM faces f JOIN photos ph ON ph.id = f.photo_id
+WHERE f.photo_id = ANY(%s) AND f.person_id IS NOT NULL
+"""
 # Stored paths of the photos this pack has not analysed yet.
 UNANALYSED_PATHS = """
 SELECT pp.path_bytes FROM photo_paths pp

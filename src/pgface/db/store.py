@@ -307,6 +307,7 @@ def remove_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_onl
         "ids": list(touched), "everywhere": gone_only})]
     if pathless:
         removal.faces = conn.execute(sql.COUNT_FACES_OF_PHOTOS, [pathless]).fetchone()[0]
+        conn.execute(sql.REMEMBER_PEOPLE, [pathless])  # for the photo found again
         removal.photos = len(conn.execute(sql.DELETE_PHOTOS, [pathless]).fetchall())
     if touched:
         conn.execute(sql.REFRESH_DISPLAY_PATHS, [list(touched)])

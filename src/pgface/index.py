@@ -677,9 +677,9 @@ def people_found_again(conn: psycopg.Connection, photo_ids: Sequence[int], model
     dropped. Without it a photo moved out of the folder a nightly `--prune` covers, and indexed
     where it went, came back with no name on any face. Returns how many faces were given a
     person."""
-    kept = ps.people_found_again(conn, photo_ids, model, PACK_FACE_OVERLAP)
+    kept, found = ps.people_found_again(conn, photo_ids, model, PACK_FACE_OVERLAP)
     given = _give_kept(conn, kept, "photos forgotten and found again")
-    ps.drop_forgotten(conn, photo_ids)
+    ps.drop_forgotten(conn, found)
     return given
 
 

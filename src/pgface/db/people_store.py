@@ -386,18 +386,19 @@ def people_from_other_packs(conn: psycopg.Connection, photo_ids: Sequence[int], 
 
 
 def people_found_again(conn: psycopg.Connection, photo_ids: Sequence[int], model: str,
-                       min_overlap: float) -> list[KeptFace]:
+                       min_overlap: float) -> tuple[list[KeptFace], list[int]]:
     """For each photo just stored whose content was forgotten by path before: the people its
     faces had then, each given to the face of MODEL without a person whose box overlaps the
     former face's most, one to one, best pairs first, at min_overlap or above (the same pack
-    boxes a face in the same place again). Nothing is written (assign_kept, drop_forgotten)."""
+    boxes a face in the same place again); and the ids of the photos that had such people.
+    Nothing is written (assign_kept, drop_forgotten)."""
     if not photo_ids:
-        return []
+        return [], []
     forgotten: dict[int, list[tuple]] = {}
     for row in conn.execute(FORGOTTEN_OF_PHOTOS, [list(photo_ids), model]):
         forgotten.setdefault(row[0], []).append(row)
     if not forgotten:
-        return []
+        return [], []
     free: dict[int, list[tuple]] = {}
     for row in conn.execute(UNHELD_FACES_OF_PHOTOS, [sorted(forgotten), model]):
         free.setdefault(row[0], []).append(row)
@@ -419,7 +420,7 @@ def people_found_again(conn: psycopg.Connection, photo_ids: Sequence[int], model
             taken_free.add(j)
             kept.append(KeptFace(faces[j][1], former[i][2], former[i][3], None,
                                  float(overlap[i, j])))
-    return kept
+    return kept, sorted(forgotten)
 
 
 def drop_forgotten(conn: psycopg.Connection, photo_ids: Sequence[int]) -> None:

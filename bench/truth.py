@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pgface.boxes import best_pairs, overlaps
+
 TRUTH_FILES = ("training.xml", "testing.xml")
 # dlib's boxes hold eyes to mouth; SCRFD's reach forehead and chin, so the two overlap by
 # 0.3 to 0.6 for the same face, and by far less for a neighbour's.
@@ -30,32 +32,13 @@ def truth_boxes(folder: Path) -> dict[str, np.ndarray]:
     return {name: np.array(rows, dtype=np.float64).reshape(-1, 4) for name, rows in boxes.items()}
 
 
-def overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of every box of A with every box of B (N x M)."""
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
+# Intersection over union of every box of A with every box of B (N x M).
+overlap = overlaps
 
 
 def missed(truth: np.ndarray, found: Sequence[Sequence[float]]) -> list[int]:
     """Indices of the truth boxes that no found box overlaps enough (each found box counts
     for one truth box at most: the best-overlapping pairs first)."""
     found_boxes = np.array([list(b)[:4] for b in found], dtype=np.float64).reshape(-1, 4)
-    scores = overlap(truth, found_boxes)
-    matched: set[int] = set()
-    used: set[int] = set()
-    for flat in np.argsort(-scores, axis=None):
-        t, f = divmod(int(flat), scores.shape[1])
-        if scores[t, f] < MIN_OVERLAP:
-            break
-        if t not in matched and f not in used:
-            matched.add(t)
-            used.add(f)
+    matched = {t for t, _, _ in best_pairs(overlap(truth, found_boxes), MIN_OVERLAP)}
     return [t for t in range(len(truth)) if t not in matched]

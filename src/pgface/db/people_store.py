@@ -10,6 +10,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
+from pgface.boxes import best_pairs, overlaps
 from pgface.db import store
 
 USER = "user"  # a human put the face in its person: clustering leaves it alone
@@ -310,7 +311,8 @@ def _vectors(rows: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
 @dataclass(frozen=True)
 class KeptFace:
     """A face given the person its former self had: in an edited photo (similarity: the
-    embeddings' cosine), or in a photo another pack analysed (the boxes' overlap, IoU)."""
+    embeddings' cosine), in a photo another pack analysed or one forgotten by path and found
+    again (the boxes' overlap, IoU)."""
 
     face_id: int
     person_id: int
@@ -338,17 +340,8 @@ def people_for_replacements(conn: psycopg.Connection, replaced: Sequence[tuple[i
             continue
         similarity = (np.stack([store.as_array(r[4]) for r in held])
                       @ np.stack([store.as_array(r[4]) for r in free]).T)
-        taken_held, taken_free = set(), set()
-        for flat in np.argsort(-similarity, axis=None):
-            i, j = divmod(int(flat), similarity.shape[1])
-            if similarity[i, j] < min_similarity:
-                break
-            if i in taken_held or j in taken_free:
-                continue
-            taken_held.add(i)
-            taken_free.add(j)
-            kept.append(KeptFace(free[j][1], held[i][2], held[i][3], held[i][1],
-                                 float(similarity[i, j])))
+        kept += [KeptFace(free[j][1], held[i][2], held[i][3], held[i][1], score)
+                 for i, j, score in best_pairs(similarity, min_similarity)]
     return kept
 
 
@@ -369,19 +362,10 @@ def people_from_other_packs(conn: psycopg.Connection, photo_ids: Sequence[int], 
         free = [r for r in faces if r[2] == model and r[3] is None]
         if not held or not free:
             continue
-        overlap = box_overlaps(np.array([r[5] for r in held], dtype=np.float64),
+        overlap = overlaps(np.array([r[5] for r in held], dtype=np.float64),
                                np.array([r[5] for r in free], dtype=np.float64))
-        taken_held, taken_free = set(), set()
-        for flat in np.argsort(-overlap, axis=None, kind="stable"):
-            i, j = divmod(int(flat), overlap.shape[1])
-            if overlap[i, j] < min_overlap:
-                break
-            if i in taken_held or j in taken_free:
-                continue
-            taken_held.add(i)
-            taken_free.add(j)
-            kept.append(KeptFace(free[j][1], held[i][3], held[i][4], held[i][1],
-                                 float(overlap[i, j])))
+        kept += [KeptFace(free[j][1], held[i][3], held[i][4], held[i][1], score)
+                 for i, j, score in best_pairs(overlap, min_overlap)]
     return kept
 
 
@@ -407,19 +391,10 @@ def people_found_again(conn: psycopg.Connection, photo_ids: Sequence[int], model
         faces = free.get(photo_id, [])
         if not faces:
             continue
-        overlap = box_overlaps(np.array([r[1] for r in former], dtype=np.float64),
+        overlap = overlaps(np.array([r[1] for r in former], dtype=np.float64),
                                np.array([r[2] for r in faces], dtype=np.float64))
-        taken_former, taken_free = set(), set()
-        for flat in np.argsort(-overlap, axis=None, kind="stable"):
-            i, j = divmod(int(flat), overlap.shape[1])
-            if overlap[i, j] < min_overlap:
-                break
-            if i in taken_former or j in taken_free:
-                continue
-            taken_former.add(i)
-            taken_free.add(j)
-            kept.append(KeptFace(faces[j][1], former[i][2], former[i][3], None,
-                                 float(overlap[i, j])))
+        kept += [KeptFace(faces[j][1], former[i][2], former[i][3], None, score)
+                 for i, j, score in best_pairs(overlap, min_overlap)]
     return kept, sorted(forgotten)
 
 
@@ -427,19 +402,6 @@ def drop_forgotten(conn: psycopg.Connection, photo_ids: Sequence[int]) -> None:
     """The forgotten people of these photos' content: found again, not kept any longer."""
     if photo_ids:
         conn.execute(DROP_FORGOTTEN, [list(photo_ids)])
-
-
-def box_overlaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of every box of A (n x 4: x1, y1, x2, y2) with every box of B."""
-    width = (np.minimum(a[:, None, 2], b[None, :, 2])
-             - np.maximum(a[:, None, 0], b[None, :, 0])).clip(min=0)
-    height = (np.minimum(a[:, None, 3], b[None, :, 3])
-              - np.maximum(a[:, None, 1], b[None, :, 1])).clip(min=0)
-    inter = width * height
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def assign_kept(conn: psycopg.Connection, kept: Sequence[KeptFace]) -> int:

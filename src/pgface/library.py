@@ -180,7 +180,8 @@ class Pgface:
         an unchanged size and time).
         """
         expanded = [fs_paths.expand(p) for p in fs_paths.path_list(paths)]
-        # A folder deleted whole is what pruning is for, not a failure to index.
+        # With prune, a path that is gone is no failure to index: the prune says why it leaves
+        # it alone (report.not_pruned).
         present = [p for p in expanded if not prune or os.path.lexists(p)]
         try:
             report = self._index(present, progress, within, reread)

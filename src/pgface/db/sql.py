@@ -153,20 +153,25 @@ PATHS_OF_PHOTOS = """
 SELECT photo_id, path_bytes, path FROM photo_paths
 WHERE photo_id = ANY(%s) ORDER BY photo_id, seen_at DESC, path_bytes
 """
-OWNERS_OF_PATHS = "SELECT path_bytes, photo_id FROM photo_paths WHERE path_bytes = ANY(%s)"
+OWNERS_OF_PATHS = """
+SELECT path_bytes, photo_id, size_bytes, mtime_ns FROM photo_paths WHERE path_bytes = ANY(%s)
+"""
 # A path holds one photo: a path seen with new content moves to that photo. Unchanged paths are
 # not rewritten, so only new and moved paths come back.
 RECORD_PATHS = """
-INSERT INTO photo_paths (path_bytes, photo_id, path)
-SELECT s.path_bytes, ph.id, s.path
-FROM unnest(%s::bytea[], %s::bytea[], %s::text[]) AS s(sha256, path_bytes, path)
+INSERT INTO photo_paths (path_bytes, photo_id, path, size_bytes, mtime_ns)
+SELECT s.path_bytes, ph.id, s.path, s.size_bytes, s.mtime_ns
+FROM unnest(%s::bytea[], %s::bytea[], %s::text[], %s::bigint[], %s::bigint[])
+     AS s(sha256, path_bytes, path, size_bytes, mtime_ns)
 JOIN photos ph ON ph.sha256 = s.sha256
 ON CONFLICT (path_bytes) DO UPDATE
-SET photo_id = EXCLUDED.photo_id, path = EXCLUDED.path, seen_at = now()
+SET photo_id = EXCLUDED.photo_id, path = EXCLUDED.path, seen_at = now(),
+    size_bytes = EXCLUDED.size_bytes, mtime_ns = EXCLUDED.mtime_ns
 WHERE photo_paths.photo_id IS DISTINCT FROM EXCLUDED.photo_id
 RETURNING path_bytes, photo_id
 """
-# Each path's file as read (size, modification time), where the path holds the photo read.
+# A new stamp (size, modification time) for paths that keep their photo, where the path holds
+# the photo read.
 STAMP_PATHS = """
 UPDATE photo_paths pp SET size_bytes = s.size_bytes, mtime_ns = s.mtime_ns
 FROM unnest(%s::bytea[], %s::bytea[], %s::bigint[], %s::bigint[])

@@ -210,15 +210,20 @@ def record_paths(conn: psycopg.Connection, sightings: Sequence[Sighting]
     if not latest:
         return []
     keys = sorted(latest)  # one order for every writer: concurrent indexers never deadlock
-    before = {bytes(raw): photo_id
-              for raw, photo_id in conn.execute(sql.OWNERS_OF_PATHS, [keys]).fetchall()}
+    owners = {bytes(r[0]): r[1:] for r in conn.execute(sql.OWNERS_OF_PATHS, [keys]).fetchall()}
+    before = {raw: owner[0] for raw, owner in owners.items()}
+    stamps = {k: (None, None) if latest[k].stamp is None
+              else (latest[k].stamp.size_bytes, latest[k].stamp.mtime_ns) for k in keys}
     changed = conn.execute(sql.RECORD_PATHS, [
-        [latest[k].sha256 for k in keys], keys, [readable(k) for k in keys]]).fetchall()
-    stamps = [latest[k].stamp for k in keys]
-    conn.execute(sql.STAMP_PATHS, [
-        [latest[k].sha256 for k in keys], keys,
-        [None if s is None else s.size_bytes for s in stamps],
-        [None if s is None else s.mtime_ns for s in stamps]])
+        [latest[k].sha256 for k in keys], keys, [readable(k) for k in keys],
+        [stamps[k][0] for k in keys], [stamps[k][1] for k in keys]]).fetchall()
+    # a path that keeps its photo gets its new stamp, where the stamp changed
+    moved = {bytes(raw) for raw, _ in changed}
+    restamp = [k for k in keys if k in owners and k not in moved and owners[k][1:] != stamps[k]]
+    if restamp:
+        conn.execute(sql.STAMP_PATHS, [
+            [latest[k].sha256 for k in restamp], restamp,
+            [stamps[k][0] for k in restamp], [stamps[k][1] for k in restamp]])
     if not changed:
         return []
     gained = {photo_id for _, photo_id in changed}

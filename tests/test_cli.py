@@ -166,10 +166,14 @@ def test_names_and_paths_print_as_they_are_never_as_markup_or_terminal_codes(
     odd = tmp_path / "odd"
     odd.mkdir()
     (odd / "a\x1b[31mred\nb.jpg").write_bytes(b"not a photo")
+    # ... or a right-to-left override, which shows what follows reversed: "gnp.jpg" as
+    # "gpj.png"
+    (odd / "c\u202egnp.jpg").write_bytes(b"not a photo")
     shutil.copy(photo, odd / "yao.jpg")
     done = runner.invoke(app, ["index", "--quiet", str(odd)], env=env)
-    assert "\x1b" not in done.stderr
+    assert "\x1b" not in done.stderr and "\u202e" not in done.stderr
     assert f"failed {odd}/a\\x1b[31mred\\nb.jpg: not an image" in done.stderr
+    assert f"failed {odd}/c\\u202egnp.jpg: not an image" in done.stderr
 
     found = json.loads(runner.invoke(app, ["search", "--json", str(photo)], env=env).stdout)
     face_id = found["faces"][0]["matches"][0]["face_id"]

@@ -145,6 +145,19 @@ def test_an_unchanged_file_is_not_read_again_and_reread_reads_every_file(
     assert stamps(database_url)["d.jpg"] == (players.stat().st_size, an_hour_ago)
 
 
+def test_a_copy_of_a_bad_file_fails_as_the_file_does(pf: Pgface, tmp_path: Path) -> None:
+    # Two files of the same bad bytes in one batch: the second was counted as a copy of a
+    # photo to be stored, "already indexed", though nothing was stored.
+    folder = tmp_path / "twins"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        (folder / name).write_bytes(b"\xff\xd8 not really a JPEG")
+    shutil.copy(sample_photos()[1], folder / "c.jpg")
+    report = pf.index([folder])
+    assert sorted(Path(f.source).name for f in report.failures) == ["a.jpg", "b.jpg"]
+    assert (report.indexed, report.skipped, report.files_done) == (1, 0, 3)
+
+
 def test_an_interrupted_run_keeps_whole_batches_and_the_next_run_resumes(
     pf: Pgface, database_url: str, tmp_path: Path
 ) -> None:

@@ -458,11 +458,13 @@ class Indexer:
         fresh, skipped = [], 0
         sightings: list[store.Sighting] = []
         copies: list[store.Sighting] = []
+        copied: list[_Read] = []  # the reads behind copies
         for item in reads:
             # A photo this pack has analysed is not analysed again; where it is now is recorded.
             if item.sha256 in seen:
                 skipped += 1
                 copies.append(store.Sighting(item.sha256, str(canonical(item.path)), item.stamp))
+                copied.append(item)
             elif item.sha256 in known and known[item.sha256].analysed:
                 skipped += 1
                 sightings.append(store.Sighting(item.sha256, str(canonical(item.path)),
@@ -478,13 +480,21 @@ class Indexer:
         else:
             work = _largest_first(workers, lambda r: self._decode_and_analyze(r, timings),
                                   fresh)
+        bad: dict[bytes, str] = {}
         for read, item in zip(fresh, work, strict=True):
             if isinstance(item, Failure):
                 seen.discard(read.sha256)  # a copy of a bad file elsewhere is reported too
                 failures.append(item)
+                bad[read.sha256] = item.reason
             else:
                 item.row.stamp = read.stamp
                 photos.append(item)
+        # A copy of a bad file in this batch fails as it does (it was counted as already
+        # indexed, with nothing stored).
+        for read, copy in [(r, c) for r, c in zip(copied, copies, strict=True) if r.sha256 in bad]:
+            copies.remove(copy)
+            skipped -= 1
+            failures.append(Failure(str(read.path), bad[read.sha256]))
         return _Prepared(photos, skipped, failures, sightings, copies)
 
     def _store(self, prepared: _Prepared, report: IndexReport) -> None:

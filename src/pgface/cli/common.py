@@ -27,6 +27,9 @@ from pgface.library import Pgface
 from pgface.search import MAX_TOP
 
 _ESCAPED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Bidirectional embeddings, overrides and isolates: in a name they reorder what follows on the
+# line ("photo\u202egpj.exe" shows as "photoexe.jpg"), so they are written as escapes too.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def terminal_safe(text: str, lines: bool = False) -> str:
@@ -39,7 +42,8 @@ def terminal_safe(text: str, lines: bool = False) -> str:
     kept = "\n\t" if lines else ""
     return "".join(
         _ESCAPED.get(c, f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
-        if c not in kept and unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+        if c not in kept and (unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _BIDI)
+        else c
         for c in text)
 
 

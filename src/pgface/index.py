@@ -510,11 +510,8 @@ class Indexer:
                 replaced += store.record_paths(conn, prepared.sightings)
                 if replaced:
                     report.people_kept += keep_people(conn, replaced, self.analyzer.model_name)
-                report.people_kept += people_from_other_packs(conn, reanalysed,
-                                                              self.analyzer.model_name)
-                report.people_kept += people_found_again(
-                    conn, [i for i in stored.values() if i not in reanalysed],
-                    self.analyzer.model_name)
+                report.people_kept += people_of_stored(conn, stored, reanalysed,
+                                                       self.analyzer.model_name)
         report.indexed += len(stored)
         report.skipped += len(rows) - len(stored)
         report.faces += sum(len(r.faces) for r in rows if r.sha256 in stored)
@@ -664,6 +661,16 @@ def keep_people(conn: psycopg.Connection, replaced: Sequence[tuple[int, int]], m
 # Two detectors box the same face a little differently (SCRFD's 500m and 10g, or one at other
 # input sizes); neighbouring faces rarely overlap by half: the usual bar for "the same object".
 PACK_FACE_OVERLAP = 0.5
+
+
+def people_of_stored(conn: psycopg.Connection, stored: dict[bytes, int],
+                     reanalysed: Sequence[int], model: str) -> int:
+    """The people the photos add_photos just stored (STORED, its answer) keep: those it
+    analysed again for this pack (REANALYSED) from another pack's faces, the new ones from
+    when their content was forgotten by path. Returns how many faces were given a person."""
+    new = [photo_id for photo_id in stored.values() if photo_id not in reanalysed]
+    return (people_from_other_packs(conn, reanalysed, model)
+            + people_found_again(conn, new, model))
 
 
 def people_from_other_packs(conn: psycopg.Connection, photo_ids: Sequence[int], model: str

@@ -33,7 +33,7 @@ from pgface.config import Settings
 from pgface.db import store
 from pgface.errors import ImageError, NotFoundError
 from pgface.imaging import IMAGE_SUFFIXES, decode_photo, read_file
-from pgface.index import Indexer, people_found_again, people_from_other_packs
+from pgface.index import Indexer, people_of_stored
 from pgface.library import Pgface
 
 router = APIRouter(prefix="/photos", tags=["photos"])
@@ -113,9 +113,7 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
                                             reanalysed=reanalysed)
                 if not inserted:
                     return store.photo_id_by_sha256(conn, sha), False
-                people_from_other_packs(conn, reanalysed, pf.analyzer.model_name)
-                people_found_again(conn, [i for i in inserted.values() if i not in reanalysed],
-                                   pf.analyzer.model_name)
+                people_of_stored(conn, inserted, reanalysed, pf.analyzer.model_name)
                 # Written before the row commits, so a stored row always has its file.
                 wrote = _write_file(target, data)
             # A photo only another pack had analysed is not new to the library.

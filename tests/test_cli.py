@@ -149,6 +149,26 @@ def test_command_lists_show_each_summary_as_one_line() -> None:
     listed(app, [])
 
 
+def test_command_help_shows_each_paragraph_as_one_line() -> None:
+    # Typer keeps a docstring's own line breaks in the paragraphs after the first, so a
+    # paragraph wrapped in the source broke mid-sentence on an 80-column terminal.
+    import typer.main
+
+    def helped(group: typer.Typer, args: list[str]) -> int:
+        checked = 0
+        for info in group.registered_commands:
+            name = info.name or typer.main.get_command_name(info.callback.__name__)
+            shown = runner.invoke(app, [*args, name, "--help"], env={"COLUMNS": "400"}).stdout
+            lines = [line.strip(" │") for line in shown.splitlines()]
+            for paragraph in (inspect.getdoc(info.callback) or "").split("\n\n"):
+                assert " ".join(paragraph.split()) in lines, ([*args, name], paragraph)
+                checked += "\n" in paragraph
+        return checked + sum(helped(sub.typer_instance, [*args, sub.name])
+                             for sub in group.registered_groups)
+
+    assert helped(app, []) >= 4  # `people name`, `people merge`, `people erase`, `db stop`
+
+
 def test_similarities_outside_minus_one_to_one_are_refused_before_anything_runs() -> None:
     for args in (["search", "x.jpg", "--threshold", "2"], ["compare", "a.jpg", "b.jpg",
                  "--threshold", "-1.5"], ["people", "identify", "x.jpg", "--threshold", "7"],

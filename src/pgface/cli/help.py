@@ -2,9 +2,9 @@
 after a flag. Typer 0.2x writes `{photo}`, `<int>` and `<bool>`; these two methods of its
 parameter classes are what it asks, so they are replaced here, once, at import.
 
-Also one-line command summaries: in its rich mode Typer lists a command by the first paragraph
-of its docstring with the docstring's own line breaks kept, so a summary that wraps in the
-source broke mid-sentence in `pgface --help`."""
+Also flowed paragraphs: in its rich mode Typer lists a command by the first paragraph of its
+docstring, and shows the later paragraphs of `--help`, with the docstring's own line breaks
+kept, so a paragraph that wraps in the source broke mid-sentence on the terminal."""
 
 from __future__ import annotations
 
@@ -55,14 +55,15 @@ def install() -> None:
 
 
 def flow_command_summaries(app: typer.Typer) -> None:
-    """Give every command of APP (and of its groups) whose docstring's first paragraph spans
-    several lines that paragraph as one line of short help, which the command list shows."""
+    """Give every command of APP (and of its groups) whose docstring has a paragraph spanning
+    several lines its help with each paragraph on one line, which the terminal wraps, and its
+    first paragraph as the short help the command list shows."""
     for info in app.registered_commands:
         doc = inspect.getdoc(info.callback) if info.callback else None
-        if info.short_help is None and info.help is None and doc:
-            first_paragraph = doc.split("\n\n")[0]
-            if "\n" in first_paragraph:
-                info.short_help = " ".join(first_paragraph.split())
+        if info.short_help is None and info.help is None and doc and "\n" in doc:
+            paragraphs = [" ".join(paragraph.split()) for paragraph in doc.split("\n\n")]
+            info.short_help = paragraphs[0]
+            info.help = "\n\n".join(paragraphs)
     for group in app.registered_groups:
         if group.typer_instance is not None:
             flow_command_summaries(group.typer_instance)

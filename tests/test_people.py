@@ -640,6 +640,36 @@ def test_a_photo_forgotten_by_path_and_found_again_gets_its_people_back(
         assert conn.execute("SELECT count(*) FROM forgotten_faces").fetchone()[0] == 1
 
 
+def test_undoing_a_people_change_gives_back_what_was_kept_for_forgotten_photos(
+        pf: Pgface, tmp_path: Path) -> None:
+    """A merge moves the people kept for a forgotten photo to the target and a person deleted
+    takes theirs along; undone, each went back to its person only in the faces table, so the
+    photo found again came back under the merge's target, or without the deleted name."""
+    album, archive = tmp_path / "album", tmp_path / "archive"
+    album.mkdir()
+    archive.mkdir()
+    party = album / "party.jpg"
+    shutil.copy(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
+    shutil.copy(photos_of("obama")[0], album / "obama.jpg")
+    pf.index(album)
+    faces = stored_faces(pf, [party])[str(party.resolve())]
+    for face, name in zip(faces, ("Ada", "Grace", "Mary"), strict=False):
+        pf.people.name_faces(face.face_id, name)
+    shutil.move(party, archive / "party.jpg")
+    pf.index(album, prune=True)
+
+    pf.people.merge("Mary", "Grace", name="Grace")
+    pf.people.undo()
+    pf.people.delete("Ada")
+    pf.people.undo()
+    found = pf.index(archive)
+
+    assert found.people_kept == 3
+    again = stored_faces(pf, [archive / "party.jpg"])[str((archive / "party.jpg").resolve())]
+    for face, name in zip(again, ("Ada", "Grace", "Mary"), strict=False):
+        assert [f.face_id for f in pf.people.faces(name)] == [face.face_id], name
+
+
 def test_enrolled_and_typed_names_are_one_form(pf: Pgface, tmp_path: Path) -> None:
     # macOS names folders in NFD ("e" and a combining accent); a name typed is NFC. A folder
     # name no person can have is a failure of its own, and the others are enrolled.

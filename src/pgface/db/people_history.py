@@ -36,7 +36,8 @@ UNDO_LOCK = "LOCK TABLE people_changes IN SHARE ROW EXCLUSIVE MODE"
 
 # Undo, in this order: free the names of every person row the change touched (so restoring
 # one never collides with another), write back the people rows as they were (re-creating the
-# deleted ones with their ids), write back the faces, then delete the people it created.
+# deleted ones with their ids), write back the faces and the people kept for forgotten photos,
+# then delete the people it created.
 FREE_NAMES = """
 UPDATE people SET name = NULL WHERE id IN (
     SELECT row_id FROM people_change_rows WHERE change_id = %s AND tbl = 'people')
@@ -56,6 +57,20 @@ UPDATE faces f SET person_id = (r.before->>'person_id')::bigint,
                    clustered_at = (r.before->>'clustered_at')::timestamptz
 FROM people_change_rows r
 WHERE r.change_id = %s AND r.tbl = 'faces' AND f.id = r.row_id
+"""
+# A forgotten photo's content found again since has its people on its faces, and nothing kept.
+RESTORE_FORGOTTEN = """
+INSERT INTO forgotten_faces (id, sha256, model, bbox, person_id, assigned_by, forgotten_at)
+OVERRIDING SYSTEM VALUE
+SELECT r.row_id, decode(substr(r.before->>'sha256', 3), 'hex'), r.before->>'model',
+       ARRAY(SELECT jsonb_array_elements_text(r.before->'bbox')::real),
+       (r.before->>'person_id')::bigint, r.before->>'assigned_by',
+       (r.before->>'forgotten_at')::timestamptz
+FROM people_change_rows r
+WHERE r.change_id = %s AND r.tbl = 'forgotten_faces'
+  AND NOT EXISTS (SELECT 1 FROM photos ph
+                  WHERE ph.sha256 = decode(substr(r.before->>'sha256', 3), 'hex'))
+ON CONFLICT (id) DO UPDATE SET person_id = excluded.person_id, assigned_by = excluded.assigned_by
 """
 DELETE_CREATED_PEOPLE = """
 DELETE FROM people WHERE id IN (
@@ -126,6 +141,7 @@ def undo_change(conn: psycopg.Connection, change_id: int, actor: str) -> datetim
     conn.execute(FREE_NAMES, [change_id])
     conn.execute(RESTORE_PEOPLE, [change_id])
     conn.execute(RESTORE_FACES, [change_id])
+    conn.execute(RESTORE_FORGOTTEN, [change_id])
     conn.execute(DELETE_CREATED_PEOPLE, [change_id])
     conn.execute(FORGET_ROWS, [change_id])
     return conn.execute(MARK_UNDONE, [actor, change_id]).fetchone()[0]

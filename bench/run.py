@@ -39,6 +39,7 @@ SUITE = [
     ("http_load.py", ["--faces", "100000"],
      ["--faces", "2000", "--requests", "8", "--out", "/tmp/pgface-http-smoke.md"],
      "benchmarks-http.md"),
+    ("backup.py", [], ["--smoke"], "benchmarks-backup.md"),
 ]
 
 

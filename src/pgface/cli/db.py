@@ -1,14 +1,22 @@
-"""`pgface db start|stop|status`: the embedded PostgreSQL that pgface runs in its data folder."""
+"""`pgface db start|stop|status`: the embedded PostgreSQL that pgface runs in its data folder;
+`pgface db backup|restore`: the library as a file, for the embedded server or any other."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from pgface.cli.common import JsonOption, err, handle_errors, out, print_json
+from pgface.cli.common import JsonOption, err, handle_errors, out, path_argument, print_json
+from pgface.cli.display import human_size
 from pgface.config import Settings
+from pgface.db import backup as backups
 from pgface.db import server
 
-db_app = typer.Typer(help="Start, stop and look at the embedded PostgreSQL server.",
+db_app = typer.Typer(help="Start, stop and look at the embedded PostgreSQL server; back the "
+                     "library up and restore it.",
                      no_args_is_help=True)
 
 
@@ -85,3 +93,87 @@ def status(as_json: JsonOption = False) -> None:
             out.print(f"{key:>9}: {result[key]}", highlight=False, soft_wrap=True)
     if not result["running"]:
         raise typer.Exit(3)
+
+
+def _database_url(settings: Settings) -> str:
+    """The server pgface uses: PGFACE_DATABASE_URL's, else the embedded one (started)."""
+    return settings.database_url or server.ensure_server(settings.resolved_data_dir())
+
+
+def _uploads_note(settings: Settings) -> str | None:
+    """The photos uploaded over HTTP are files in the upload folder, which no backup holds."""
+    folder = settings.resolved_upload_dir()
+    try:
+        files = sum(1 for entry in folder.rglob("*") if entry.is_file())
+    except OSError:
+        return None
+    if not files:
+        return None
+    return (f"note: the {files} photo file(s) uploaded over HTTP are in {folder}, not in the "
+            "backup: copy that folder too")
+
+
+def _counts_text(counts: backups.LibraryCounts) -> str:
+    return f"{counts.photos} photos, {counts.faces} faces, {counts.people} people"
+
+
+@db_app.command()
+@handle_errors
+def backup(
+    file: Annotated[Path, typer.Argument(
+        parser=path_argument, help="The backup file to write (replaced if it exists).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Back the library up into FILE: photos, paths, faces, people, history and API keys, in
+    one consistent snapshot while indexing and searches go on.
+
+    FILE is a PostgreSQL custom-format archive of pgface's schema (`pg_restore -l FILE` lists
+    it), written complete or not at all. Photos uploaded over HTTP are files in the upload
+    folder: copy it too.
+
+    Example: pgface db backup ~/backups/pgface-$(date +%F).dump
+    """
+    settings = Settings()
+    report = backups.backup(_database_url(settings), settings.db_schema, file)
+    note = _uploads_note(settings)
+    if as_json:
+        print_json({**asdict(report), "uploads_note": note})
+        return
+    out.print(f"backed up {_counts_text(report.counts)} to {report.path} "
+              f"({human_size(report.size_bytes)}) in {report.seconds:.1f} s",
+              highlight=False, soft_wrap=True)
+    if note:
+        err.print(note, highlight=False, soft_wrap=True)
+
+
+@db_app.command()
+@handle_errors
+def restore(
+    file: Annotated[Path, typer.Argument(
+        parser=path_argument, help="A file `pgface db backup` wrote.")],
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Replace a library that holds photos or people (default: refused).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Restore the library from FILE, in one transaction: a damaged or truncated file, or one
+    a newer pgface wrote, leaves the library as it was.
+
+    Into an empty library (a new data folder); one that holds photos or people only with
+    --replace. Nothing else may be connected: stop `pgface serve` first. The migrations this
+    pgface has and the backup lacks are applied after it.
+
+    Example: PGFACE_DATA_DIR=~/pgface-restored pgface db restore pgface-2026-12-01.dump
+    """
+    settings = Settings()
+    report = backups.restore(_database_url(settings), settings.db_schema, file, replace)
+    if as_json:
+        print_json(asdict(report))
+        return
+    if report.replaced is not None:
+        out.print(f"replaced {_counts_text(report.replaced)}", highlight=False)
+    out.print(f"restored {_counts_text(report.counts)} from {report.path} in "
+              f"{report.seconds:.1f} s", highlight=False, soft_wrap=True)
+    if report.migrations:
+        out.print("then applied migration(s) " + ", ".join(f"{v:04d}" for v in report.migrations),
+                  highlight=False)

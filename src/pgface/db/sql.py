@@ -350,3 +350,32 @@ WHERE n.distance <= %(max_distance)s
 ORDER BY n.distance, n.id
 LIMIT %(k)s
 """
+
+
+# Backups (db/backup.py). Whether SCHEMA holds a library, and what it holds.
+SCHEMA_HAS_LIBRARY = "SELECT to_regclass(format('%%I.photos', %s::text))"
+LIBRARY_COUNTS = """
+SELECT (SELECT count(*) FROM photos), (SELECT count(*) FROM faces), (SELECT count(*) FROM people)
+"""
+EXPORT_SNAPSHOT = "SELECT pg_export_snapshot()"
+# Other clients of this database: a restore waits for none of them, it refuses.
+OTHER_SESSIONS = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+"""
+# The last statement of a restore's transaction, formatted with the schema (quoted, and as a
+# literal) and the newest migration this pgface has: an archive that holds no library there,
+# or one a newer pgface migrated, rolls everything back.
+RESTORED_LIBRARY_CHECK = """
+DO $$
+BEGIN
+    IF to_regclass(format('%I.photos', {literal}::text)) IS NULL THEN
+        RAISE EXCEPTION 'the backup holds no pgface library in schema %', {literal};
+    END IF;
+    IF (SELECT max(version) FROM {schema}.schema_migrations) > {newest} THEN
+        RAISE EXCEPTION 'the backup was taken by a newer pgface (migration % applied; this one '
+                        'knows up to {newest}): upgrade pgface to restore it',
+                        (SELECT max(version) FROM {schema}.schema_migrations);
+    END IF;
+END $$;
+"""

@@ -1,0 +1,229 @@
+"""Backups: `pgface db backup` writes the library into a file and `pgface db restore` brings
+it back whole into another database, or leaves the library exactly as it was."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import fresh_database
+from test_cli import runner
+
+from pgface import Pgface, Settings
+from pgface.cli import app
+from pgface.db import backup as backups
+from pgface.db.connection import migrations
+from pgface.db.server import _postgres_bin_path
+from pgface.errors import InvalidInputError
+from pgface.models.analysis import FaceAnalyzer
+from pgface.models.packs import sample_photos
+
+# Everything a library is made of, row by row (embeddings and crops as their text).
+STATE = {
+    "photos": "SELECT * FROM photos ORDER BY id",
+    "photo_paths": "SELECT * FROM photo_paths ORDER BY path",
+    "photo_analyses": "SELECT * FROM photo_analyses ORDER BY 1, 2",
+    "faces": "SELECT * FROM faces ORDER BY id",
+    "people": "SELECT * FROM people ORDER BY id",
+    "people_changes": "SELECT * FROM people_changes ORDER BY id",
+    "people_change_rows": "SELECT * FROM people_change_rows ORDER BY 1, 2, 3",
+    "forgotten_faces": "SELECT * FROM forgotten_faces ORDER BY id",
+    "api_keys": "SELECT * FROM api_keys ORDER BY id",
+}
+
+
+def run_cli(args: list[str], env: dict[str, str]):  # -> click.testing.Result
+    return runner.invoke(app, args, env=env)
+
+
+def library_state(url: str) -> dict[str, list[tuple]]:
+    with psycopg.connect(url) as conn:
+        return {table: conn.execute(query).fetchall() for table, query in STATE.items()}
+
+
+@pytest.fixture
+def other_url(server_url: str) -> Iterator[str]:
+    """A second fresh database on the same server: where a backup is restored."""
+    yield from fresh_database(server_url)
+
+
+def named_library(pf: Pgface) -> None:
+    """The sample photos indexed, a person named, and a change undone: rows in every table."""
+    pf.index(sample_photos())
+    faces = [f for stored in pf.photo_faces(sample_photos()).values() for f in stored]
+    pf.people.name_faces([faces[0].face_id], "Yao Ming")
+    pf.people.name_faces([faces[1].face_id], "Someone")
+    pf.people.undo()
+    pf.people.cluster()
+
+
+def test_a_restored_backup_is_the_library_row_for_row(pf: Pgface, settings: Settings,
+                                                      analyzer: FaceAnalyzer, other_url: str,
+                                                      tmp_path: Path) -> None:
+    named_library(pf)
+    before = library_state(settings.database_url)
+    query = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    answer = pf.search(query)
+    pf.close()  # a restore refuses while other sessions are connected: this one is done
+
+    taken = backups.backup(settings.database_url, settings.db_schema, tmp_path / "lib.dump")
+    assert taken.counts == backups.LibraryCounts(
+        len(before["photos"]), len(before["faces"]), len(before["people"]))
+    assert taken.size_bytes == (tmp_path / "lib.dump").stat().st_size > 0
+    assert [p.name for p in tmp_path.iterdir()] == ["lib.dump"]  # no partial file left
+
+    restored = backups.restore(other_url, settings.db_schema, tmp_path / "lib.dump")
+    assert restored.counts == taken.counts and restored.replaced is None
+    assert library_state(other_url) == before
+    # The library works there: searches find the same faces, and the history's undo too.
+    moved = settings.model_copy(update={"database_url": other_url})
+    with Pgface(moved, analyzer=analyzer) as there:
+        again = there.search(query)
+        assert ([[m.face_id for m in f.matches] for f in again.faces]
+                == [[m.face_id for m in f.matches] for f in answer.faces])
+        assert there.people.get("Yao Ming").faces == 1
+        there.people.undo()  # the latest change there: the clustering run
+        [change] = there.people.history(1)
+        assert change.kind == "cluster" and change.undone_at is not None
+        there.index(sample_photos())  # and it goes on: nothing new, nothing failed
+        assert there.stats()["photos"] == len(before["photos"])
+
+
+def test_a_restore_that_cannot_finish_leaves_the_library_as_it_was(
+        pf: Pgface, settings: Settings, other_url: str, tmp_path: Path) -> None:
+    named_library(pf)
+    pf.close()
+    archive = tmp_path / "lib.dump"
+    backups.backup(settings.database_url, settings.db_schema, archive)
+    # the target: a library of its own (the backup itself, then one photo fewer)
+    backups.restore(other_url, settings.db_schema, archive)
+    with psycopg.connect(other_url) as conn:
+        conn.execute("DELETE FROM photos WHERE id = (SELECT max(id) FROM photos)")
+    kept = library_state(other_url)
+
+    whole = archive.read_bytes()
+    truncated = tmp_path / "truncated.dump"
+    truncated.write_bytes(whole[: len(whole) * 2 // 3])  # its table of contents reads well
+    with pytest.raises(backups.BackupError, match=r"truncated\.dump: pg_restore could not read "
+                       r"it, nothing was restored"):
+        backups.restore(other_url, settings.db_schema, truncated, replace=True)
+    assert library_state(other_url) == kept
+
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not a backup")
+    with pytest.raises(backups.BackupError, match=r"notes\.txt: not a backup pg_restore can "
+                       r"read"):
+        backups.restore(other_url, settings.db_schema, junk, replace=True)
+    with pytest.raises(backups.BackupError, match=r"holds no library in schema 'elsewhere' "
+                       r"\(its schemas: pgface\); set PGFACE_DB_SCHEMA"):
+        backups.restore(other_url, "elsewhere", archive, replace=True)
+    with pytest.raises(InvalidInputError, match=r"missing\.dump: no such file"):
+        backups.restore(other_url, settings.db_schema, tmp_path / "missing.dump")
+    with pytest.raises(backups.BackupError, match=r"the library holds \d+ photos and \d+ people; "
+                       r"restore into an empty data folder, or give --replace"):
+        backups.restore(other_url, settings.db_schema, archive)
+    with psycopg.connect(other_url) as busy:  # a `pgface serve`, say
+        busy.execute("SELECT 1")
+        with pytest.raises(backups.BackupError, match=r"1 other session\(s\) are connected"):
+            backups.restore(other_url, settings.db_schema, archive, replace=True)
+    assert library_state(other_url) == kept
+
+    # A backup a newer pgface took: its schema has a migration this one does not know.
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (9999, 'future')")
+    newer = tmp_path / "newer.dump"
+    backups.backup(settings.database_url, settings.db_schema, newer)
+    with pytest.raises(backups.BackupError, match=rf"taken by a newer pgface \(migration 9999 "
+                       rf"applied; this one knows up to {migrations()[-1][0]}\)"):
+        backups.restore(other_url, settings.db_schema, newer, replace=True)
+    assert library_state(other_url) == kept
+
+    replaced = backups.restore(other_url, settings.db_schema, archive, replace=True)
+    assert replaced.replaced == backups.LibraryCounts(
+        len(kept["photos"]), len(kept["faces"]), len(kept["people"]))
+    assert replaced.counts.photos == len(kept["photos"]) + 1
+
+
+def test_an_older_backup_is_migrated_after_the_restore(
+        pf: Pgface, settings: Settings, other_url: str, tmp_path: Path) -> None:
+    named_library(pf)
+    pf.close()
+    newest = migrations()[-1][0]
+    with psycopg.connect(settings.database_url) as conn:  # as the pgface before the newest
+        conn.execute("ALTER TABLE forgotten_faces DROP COLUMN id")
+        conn.execute("DELETE FROM schema_migrations WHERE version = %s", [newest])
+    backups.backup(settings.database_url, settings.db_schema, tmp_path / "old.dump")
+    report = backups.restore(other_url, settings.db_schema, tmp_path / "old.dump")
+    assert report.migrations == [newest]
+    with psycopg.connect(other_url) as conn:
+        assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == newest
+
+
+def test_a_failed_backup_leaves_no_file(settings: Settings, tmp_path: Path) -> None:
+    with psycopg.connect(settings.database_url) as conn:  # a database pgface never used
+        assert conn.execute("SELECT to_regclass('photos')").fetchone()[0] is None
+    with pytest.raises(backups.BackupError, match=r"lib\.dump: no pgface library in schema "
+                       r"'pgface' of this database: nothing to back up"):
+        backups.backup(settings.database_url, settings.db_schema, tmp_path / "lib.dump")
+    with pytest.raises(InvalidInputError, match=r"is a folder"):
+        backups.backup(settings.database_url, settings.db_schema, tmp_path)
+    with pytest.raises(InvalidInputError, match=r"folder .*nowhere does not exist"):
+        backups.backup(settings.database_url, settings.db_schema, tmp_path / "nowhere" / "x")
+    os.mkfifo(tmp_path / "pipe")  # as /dev/null is: renamed over, it would be gone
+    with pytest.raises(InvalidInputError, match=r"pipe: not a regular file"):
+        backups.backup(settings.database_url, settings.db_schema, tmp_path / "pipe")
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]
+
+
+def test_a_backup_through_a_link_replaces_the_file_it_names(
+        pf: Pgface, settings: Settings, tmp_path: Path) -> None:
+    pf.index(sample_photos())
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "disk" / "lib.dump").write_bytes(b"last week's backup")
+    (tmp_path / "latest.dump").symlink_to(tmp_path / "disk" / "lib.dump")
+    report = backups.backup(settings.database_url, settings.db_schema, tmp_path / "latest.dump")
+    assert report.path == str((tmp_path / "disk" / "lib.dump").resolve())
+    assert (tmp_path / "latest.dump").is_symlink()
+    assert (tmp_path / "disk" / "lib.dump").read_bytes().startswith(b"PGDMP")
+    assert sorted(p.name for p in (tmp_path / "disk").iterdir()) == ["lib.dump"]
+
+
+def test_the_password_stays_off_the_command_line() -> None:
+    conninfo, env = backups._client("postgresql://ada:s3cret@db.example:5433/photos")
+    assert "s3cret" not in conninfo and env["PGPASSWORD"] == "s3cret"
+    assert "db.example" in conninfo and "5433" in conninfo
+    assert Path(backups.client_program("pg_dump")).parent == Path(_postgres_bin_path())
+
+
+def test_db_backup_and_restore_commands(pf: Pgface, env: dict[str, str], other_url: str,
+                                        tmp_path: Path) -> None:
+    named_library(pf)
+    photos, faces = pf.stats()["photos"], pf.stats()["faces"]
+    pf.close()
+    archive = tmp_path / "lib.dump"
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    env = {**env, "PGFACE_UPLOAD_DIR": str(uploads)}
+    done = run_cli(["db", "backup", str(archive)], env)
+    assert done.exit_code == 0, done.output
+    assert done.stdout.startswith(f"backed up {photos} photos, {faces} faces, ")
+    assert done.stderr == ""  # no uploads: nothing else to copy
+    (uploads / "ab12.jpg").write_bytes(b"an uploaded photo")
+    done = run_cli(["db", "backup", str(archive)], env)
+    assert done.exit_code == 0, done.output
+    assert " ".join(done.stderr.split()) == (
+        f"note: the 1 photo file(s) uploaded over HTTP are in {uploads}, not in the backup: "
+        "copy that folder too")
+    there = {**env, "PGFACE_DATABASE_URL": other_url}
+    done = run_cli(["db", "restore", str(archive), "--json"], there)
+    assert done.exit_code == 0, done.output
+    assert '"replaced": null' in done.stdout and f'"photos": {photos}' in done.stdout
+    refused = run_cli(["db", "restore", str(archive)], there)
+    assert refused.exit_code == 1
+    assert "give --replace to replace them" in refused.stderr
+    done = run_cli(["db", "restore", str(archive), "--replace"], there)
+    assert done.exit_code == 0, done.output
+    assert done.stdout.splitlines()[0].startswith(f"replaced {photos} photos")

@@ -391,6 +391,43 @@ def test_enrol_passes_over_a_file_it_cannot_read_and_enrols_the_rest(
     assert report["failures"] == []  # the index told it; enrolment passed it over
 
 
+def test_prune_keeps_the_photos_of_a_folder_it_may_not_enter(
+        pf: Pgface, settings: Settings, env: dict[str, str], corpus_dir: Path) -> None:
+    # A prune forgot every path os.path.exists called missing, and it calls a file behind a
+    # folder pgface may not enter so: a permission changed on a share forgot its photos with
+    # their people. Only what the system says is not there is gone.
+    library = corpus_dir / "library"
+    yao = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    for name, photo in (("open", good_photo()), ("locked", yao)):
+        (library / name).mkdir(parents=True)
+        shutil.copy(photo, library / name / photo.name)
+    for folder in (corpus_dir, library, library / "open", library / "locked"):
+        folder.chmod(0o755)
+    pf.index([library])
+    locked_photo = library / "locked" / yao.name
+    [face, *_] = pf.photo_faces([locked_photo])[str(locked_photo)]
+    pf.people.name_faces([face.face_id], "Ada")
+    before = {path: row["face_count"] for path, row in stored_photos(pf).items()}
+    (library / "locked").chmod(0)
+    user = ordinary_user(env)
+    env = {**env, "HOME": str(corpus_dir)}
+    try:
+        with socket_for_others(settings.database_url or "", corpus_dir / "db") as url:
+            done = cli(["index", "--prune", str(library), "--json"],
+                       {**env, "PGFACE_DATABASE_URL": url}, user)
+    finally:
+        (library / "locked").chmod(0o755)
+
+    assert "Traceback" not in done.stderr, done.stderr
+    report = json.loads(done.stdout or "null")
+    assert report is not None, done.stderr
+    assert [(f["file"], f["reason"]) for f in report["failures"]] == [
+        (str(library / "locked"), "cannot list folder (Permission denied)")]
+    assert report["removed"] == {"photos": 0, "faces": 0, "paths": 0}
+    assert {path: row["face_count"] for path, row in stored_photos(pf).items()} == before
+    assert pf.people.get("Ada").faces == 1
+
+
 @contextmanager
 def socket_for_others(url: str, folder: Path) -> Iterator[str]:
     """The URL of a PostgreSQL reached through a world-connectable Unix socket in folder,

@@ -59,7 +59,18 @@ def from_bytes(raw: bytes) -> Path:
 
 
 def exists(raw: bytes) -> bool:
-    return os.path.exists(raw)
+    """False only where the system says the file is not there (no such file, or a part of the
+    path is no folder). A path it cannot check (a folder pgface may not enter, an I/O error, a
+    loop of links) counts as there: a prune forgets only what is known to be gone, where
+    os.path.exists said False, and forgot a folder's photos with their people while a
+    permission kept pgface out of it."""
+    try:
+        os.stat(raw)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except (OSError, ValueError):
+        return True
+    return True
 
 
 def prefix_range(folder: bytes) -> tuple[bytes, bytes]:

@@ -203,13 +203,14 @@ def test_db_backup_and_restore_commands(pf: Pgface, env: dict[str, str], other_u
     named_library(pf)
     photos, faces = pf.stats()["photos"], pf.stats()["faces"]
     pf.close()
-    archive = tmp_path / "lib.dump"
+    archive = tmp_path / "lib[bold].dump"  # a name, not markup
     uploads = tmp_path / "uploads"
     uploads.mkdir()
     env = {**env, "PGFACE_UPLOAD_DIR": str(uploads)}
     done = run_cli(["db", "backup", str(archive)], env)
     assert done.exit_code == 0, done.output
     assert done.stdout.startswith(f"backed up {photos} photos, {faces} faces, ")
+    assert f"to {archive} (" in " ".join(done.stdout.split())
     assert done.stderr == ""  # no uploads: nothing else to copy
     (uploads / "ab12.jpg").write_bytes(b"an uploaded photo")
     done = run_cli(["db", "backup", str(archive)], env)
@@ -221,6 +222,10 @@ def test_db_backup_and_restore_commands(pf: Pgface, env: dict[str, str], other_u
     done = run_cli(["db", "restore", str(archive), "--json"], there)
     assert done.exit_code == 0, done.output
     assert '"replaced": null' in done.stdout and f'"photos": {photos}' in done.stdout
+    odd = tmp_path / os.fsdecode(b"lib-\xff.dump")  # not UTF-8: shown with an escape
+    done = run_cli(["db", "backup", str(odd)], env)
+    assert done.exit_code == 0, done.output
+    assert "lib-\\xff.dump (" in done.stdout and odd.is_file()
     refused = run_cli(["db", "restore", str(archive)], there)
     assert refused.exit_code == 1
     assert "give --replace to replace them" in refused.stderr

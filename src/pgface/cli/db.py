@@ -9,11 +9,19 @@ from typing import Annotated
 
 import typer
 
-from pgface.cli.common import JsonOption, err, handle_errors, out, path_argument, print_json
+from pgface.cli.common import (
+    JsonOption,
+    err,
+    handle_errors,
+    out,
+    path_argument,
+    print_json,
+)
 from pgface.cli.display import human_size
 from pgface.config import Settings
 from pgface.db import backup as backups
 from pgface.db import server
+from pgface.paths import readable
 
 db_app = typer.Typer(help="Start, stop and look at the embedded PostgreSQL server; back the "
                      "library up and restore it.",
@@ -109,8 +117,8 @@ def _uploads_note(settings: Settings) -> str | None:
         return None
     if not files:
         return None
-    return (f"note: the {files} photo file(s) uploaded over HTTP are in {folder}, not in the "
-            "backup: copy that folder too")
+    return (f"note: the {files} photo file(s) uploaded over HTTP are in {readable(folder)}, "
+            "not in the backup: copy that folder too")
 
 
 def _counts_text(counts: backups.LibraryCounts) -> str:
@@ -139,7 +147,7 @@ def backup(
     if as_json:
         print_json({**asdict(report), "uploads_note": note})
         return
-    out.print(f"backed up {_counts_text(report.counts)} to {report.path} "
+    out.print(f"backed up {_counts_text(report.counts)} to {readable(report.path)} "
               f"({human_size(report.size_bytes)}) in {report.seconds:.1f} s",
               highlight=False, soft_wrap=True)
     if note:
@@ -172,7 +180,7 @@ def restore(
         return
     if report.replaced is not None:
         out.print(f"replaced {_counts_text(report.replaced)}", highlight=False)
-    out.print(f"restored {_counts_text(report.counts)} from {report.path} in "
+    out.print(f"restored {_counts_text(report.counts)} from {readable(report.path)} in "
               f"{report.seconds:.1f} s", highlight=False, soft_wrap=True)
     if report.migrations:
         out.print("then applied migration(s) " + ", ".join(f"{v:04d}" for v in report.migrations),

@@ -595,10 +595,9 @@ def test_a_new_pack_keeps_the_people_of_the_faces_it_finds_again(
     assert {p.name: (p.faces, p.photos) for p in pf.people.list()} == before
 
 
-def test_a_photo_forgotten_by_path_and_found_again_gets_its_people_back(
-        pf: Pgface, tmp_path: Path) -> None:
-    """Moved out of the folder a nightly `--prune` covers, a photo is forgotten with its faces;
-    indexed where it went, its faces take back the people they had."""
+def party_in_album(pf: Pgface, tmp_path: Path) -> tuple[Path, Path, Path, list]:
+    """An album (a group photo, party.jpg, and another) indexed, and an empty archive folder
+    to move photos to; returns the two folders, party.jpg's path and its stored faces."""
     album, archive = tmp_path / "album", tmp_path / "archive"
     album.mkdir()
     archive.mkdir()
@@ -606,7 +605,14 @@ def test_a_photo_forgotten_by_path_and_found_again_gets_its_people_back(
     shutil.copy(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
     shutil.copy(photos_of("obama")[0], album / "obama.jpg")
     pf.index(album)
-    faces = stored_faces(pf, [party])[str(party.resolve())]
+    return album, archive, party, stored_faces(pf, [party])[str(party.resolve())]
+
+
+def test_a_photo_forgotten_by_path_and_found_again_gets_its_people_back(
+        pf: Pgface, tmp_path: Path) -> None:
+    """Moved out of the folder a nightly `--prune` covers, a photo is forgotten with its faces;
+    indexed where it went, its faces take back the people they had."""
+    album, archive, party, faces = party_in_album(pf, tmp_path)
     pf.people.name_faces(faces[0].face_id, "Ada")
     pf.people.name_faces(faces[1].face_id, "Grace")
     pf.people.name_faces(faces[2].face_id, "Mary")
@@ -645,14 +651,7 @@ def test_undoing_a_people_change_gives_back_what_was_kept_for_forgotten_photos(
     """A merge moves the people kept for a forgotten photo to the target and a person deleted
     takes theirs along; undone, each went back to its person only in the faces table, so the
     photo found again came back under the merge's target, or without the deleted name."""
-    album, archive = tmp_path / "album", tmp_path / "archive"
-    album.mkdir()
-    archive.mkdir()
-    party = album / "party.jpg"
-    shutil.copy(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
-    shutil.copy(photos_of("obama")[0], album / "obama.jpg")
-    pf.index(album)
-    faces = stored_faces(pf, [party])[str(party.resolve())]
+    album, archive, party, faces = party_in_album(pf, tmp_path)
     for face, name in zip(faces, ("Ada", "Grace", "Mary"), strict=False):
         pf.people.name_faces(face.face_id, name)
     shutil.move(party, archive / "party.jpg")

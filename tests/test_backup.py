@@ -4,6 +4,7 @@ it back whole into another database, or leaves the library exactly as it was."""
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,6 +91,27 @@ def test_a_restored_backup_is_the_library_row_for_row(pf: Pgface, settings: Sett
         assert change.kind == "cluster" and change.undone_at is not None
         there.index(sample_photos())  # and it goes on: nothing new, nothing failed
         assert there.stats()["photos"] == len(before["photos"])
+
+
+def test_a_whole_database_dump_restores_only_the_library(
+        pf: Pgface, settings: Settings, other_url: str, tmp_path: Path) -> None:
+    """pg_dump's default, the whole database (an application's tables beside pgface's):
+    restored, the library comes back and nothing of the application's is written."""
+    named_library(pf)
+    pf.close()
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute("CREATE TABLE public.app_orders (id int PRIMARY KEY)")
+    before = library_state(settings.database_url)
+    conninfo, env = backups._client(settings.database_url)
+    subprocess.run([backups.client_program("pg_dump"), "--format=custom",
+                    f"--file={tmp_path / 'whole.dump'}", f"--dbname={conninfo}"],
+                   check=True, env=env)
+
+    backups.restore(other_url, settings.db_schema, tmp_path / "whole.dump")
+
+    assert library_state(other_url) == before
+    with psycopg.connect(other_url) as conn:
+        assert conn.execute("SELECT to_regclass('public.app_orders')").fetchone()[0] is None
 
 
 def test_a_restore_that_cannot_finish_leaves_the_library_as_it_was(

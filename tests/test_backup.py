@@ -16,6 +16,7 @@ from test_cli import runner
 from pgface import Pgface, Settings
 from pgface.cli import app
 from pgface.db import backup as backups
+from pgface.db.api_keys import create_key
 from pgface.db.connection import migrations
 from pgface.db.server import _postgres_bin_path
 from pgface.errors import InvalidInputError
@@ -51,21 +52,33 @@ def other_url(server_url: str) -> Iterator[str]:
     yield from fresh_database(server_url)
 
 
-def named_library(pf: Pgface) -> None:
-    """The sample photos indexed, a person named, and a change undone: rows in every table."""
+def named_library(pf: Pgface, folder: Path) -> None:
+    """The sample photos indexed, a person named, a change undone, a named photo forgotten by
+    path (kept for when it is found again) and an API key: rows in every table."""
     pf.index(sample_photos())
     faces = [f for stored in pf.photo_faces(sample_photos()).values() for f in stored]
     pf.people.name_faces([faces[0].face_id], "Yao Ming")
     pf.people.name_faces([faces[1].face_id], "Someone")
     pf.people.undo()
     pf.people.cluster()
+    gone = folder / "album" / "gone.jpg"
+    gone.parent.mkdir()
+    gone.write_bytes(sample_photos()[0].read_bytes() + b"\0")  # the same photo, other bytes
+    pf.index([gone])
+    pf.people.name_faces([pf.photo_faces([gone])[str(gone.resolve())][0].face_id], "Ada")
+    gone.unlink()
+    (gone.parent / "keep.txt").write_text("not empty: pruned")
+    assert pf.index([gone.parent], prune=True).removed.photos == 1
+    with pf.pool.connection() as conn:
+        create_key(conn, "backup test", ["read"])
 
 
 def test_a_restored_backup_is_the_library_row_for_row(pf: Pgface, settings: Settings,
                                                       analyzer: FaceAnalyzer, other_url: str,
                                                       tmp_path: Path) -> None:
-    named_library(pf)
+    named_library(pf, tmp_path)
     before = library_state(settings.database_url)
+    assert all(before.values()), [table for table, rows in before.items() if not rows]
     query = next(p for p in sample_photos() if p.name == "yaoming.jpg")
     answer = pf.search(query)
     pf.close()  # a restore refuses while other sessions are connected: this one is done
@@ -74,7 +87,7 @@ def test_a_restored_backup_is_the_library_row_for_row(pf: Pgface, settings: Sett
     assert taken.counts == backups.LibraryCounts(
         len(before["photos"]), len(before["faces"]), len(before["people"]))
     assert taken.size_bytes == (tmp_path / "lib.dump").stat().st_size > 0
-    assert [p.name for p in tmp_path.iterdir()] == ["lib.dump"]  # no partial file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["album", "lib.dump"]  # no partial
 
     restored = backups.restore(other_url, settings.db_schema, tmp_path / "lib.dump")
     assert restored.counts == taken.counts and restored.replaced is None
@@ -86,9 +99,10 @@ def test_a_restored_backup_is_the_library_row_for_row(pf: Pgface, settings: Sett
         assert ([[m.face_id for m in f.matches] for f in again.faces]
                 == [[m.face_id for m in f.matches] for f in answer.faces])
         assert there.people.get("Yao Ming").faces == 1
-        there.people.undo()  # the latest change there: the clustering run
+        there.people.undo()  # the latest change there: Ada named
         [change] = there.people.history(1)
-        assert change.kind == "cluster" and change.undone_at is not None
+        assert change.kind == "name" and change.undone_at is not None
+        assert "Ada" not in {p.name for p in there.people.list()}
         there.index(sample_photos())  # and it goes on: nothing new, nothing failed
         assert there.stats()["photos"] == len(before["photos"])
 
@@ -97,7 +111,7 @@ def test_a_whole_database_dump_restores_only_the_library(
         pf: Pgface, settings: Settings, other_url: str, tmp_path: Path) -> None:
     """pg_dump's default, the whole database (an application's tables beside pgface's):
     restored, the library comes back and nothing of the application's is written."""
-    named_library(pf)
+    named_library(pf, tmp_path)
     pf.close()
     with psycopg.connect(settings.database_url) as conn:
         conn.execute("CREATE TABLE public.app_orders (id int PRIMARY KEY)")
@@ -116,7 +130,7 @@ def test_a_whole_database_dump_restores_only_the_library(
 
 def test_a_restore_that_cannot_finish_leaves_the_library_as_it_was(
         pf: Pgface, settings: Settings, other_url: str, tmp_path: Path) -> None:
-    named_library(pf)
+    named_library(pf, tmp_path)
     pf.close()
     archive = tmp_path / "lib.dump"
     backups.backup(settings.database_url, settings.db_schema, archive)
@@ -171,7 +185,7 @@ def test_a_restore_that_cannot_finish_leaves_the_library_as_it_was(
 
 def test_an_older_backup_is_migrated_after_the_restore(
         pf: Pgface, settings: Settings, other_url: str, tmp_path: Path) -> None:
-    named_library(pf)
+    named_library(pf, tmp_path)
     pf.close()
     newest = migrations()[-1][0]
     with psycopg.connect(settings.database_url) as conn:  # as the pgface before the newest
@@ -222,7 +236,7 @@ def test_the_password_stays_off_the_command_line() -> None:
 
 def test_db_backup_and_restore_commands(pf: Pgface, env: dict[str, str], other_url: str,
                                         tmp_path: Path) -> None:
-    named_library(pf)
+    named_library(pf, tmp_path)
     photos, faces = pf.stats()["photos"], pf.stats()["faces"]
     pf.close()
     archive = tmp_path / "lib[bold].dump"  # a name, not markup

@@ -491,11 +491,14 @@ class Indexer:
                 photos.append(item)
         # A copy of a bad file in this batch fails as it does (it was counted as already
         # indexed, with nothing stored).
-        for read, copy in [(r, c) for r, c in zip(copied, copies, strict=True) if r.sha256 in bad]:
-            copies.remove(copy)
-            skipped -= 1
-            failures.append(Failure(str(read.path), bad[read.sha256]))
-        return _Prepared(photos, skipped, failures, sightings, copies)
+        good_copies = []
+        for read, copy in zip(copied, copies, strict=True):
+            if read.sha256 in bad:
+                skipped -= 1
+                failures.append(Failure(str(read.path), bad[read.sha256]))
+            else:
+                good_copies.append(copy)
+        return _Prepared(photos, skipped, failures, sightings, good_copies)
 
     def _store(self, prepared: _Prepared, report: IndexReport) -> None:
         if not prepared.photos and not prepared.sightings:

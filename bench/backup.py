@@ -56,13 +56,13 @@ def synthetic_library(faces: int) -> str:
 
 
 def by_hand_backup(url: str, path: Path) -> None:
-    conninfo, env = backups._client(url)
+    conninfo, env = backups.client_connection(url)
     subprocess.run([backups.client_program("pg_dump"), "--format=custom", f"--file={path}",
                     f"--dbname={conninfo}"], check=True, env=env)
 
 
 def by_hand_restore(path: Path, url: str) -> None:
-    conninfo, env = backups._client(url)
+    conninfo, env = backups.client_connection(url)
     subprocess.run([backups.client_program("pg_restore"), "--single-transaction",
                     "--no-owner", f"--dbname={conninfo}", str(path)], check=True, env=env)
 

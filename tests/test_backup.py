@@ -116,7 +116,7 @@ def test_a_whole_database_dump_restores_only_the_library(
     with psycopg.connect(settings.database_url) as conn:
         conn.execute("CREATE TABLE public.app_orders (id int PRIMARY KEY)")
     before = library_state(settings.database_url)
-    conninfo, env = backups._client(settings.database_url)
+    conninfo, env = backups.client_connection(settings.database_url)
     subprocess.run([backups.client_program("pg_dump"), "--format=custom",
                     f"--file={tmp_path / 'whole.dump'}", f"--dbname={conninfo}"],
                    check=True, env=env)
@@ -228,7 +228,7 @@ def test_a_backup_through_a_link_replaces_the_file_it_names(
 
 
 def test_the_password_stays_off_the_command_line() -> None:
-    conninfo, env = backups._client("postgresql://ada:s3cret@db.example:5433/photos")
+    conninfo, env = backups.client_connection("postgresql://ada:s3cret@db.example:5433/photos")
     assert "s3cret" not in conninfo and env["PGPASSWORD"] == "s3cret"
     assert "db.example" in conninfo and "5433" in conninfo
     assert Path(backups.client_program("pg_dump")).parent == Path(_postgres_bin_path())

@@ -13,6 +13,7 @@ from pgface.cli.common import (
     JsonOption,
     err,
     handle_errors,
+    open_library,
     out,
     path_argument,
     print_json,
@@ -103,11 +104,6 @@ def status(as_json: JsonOption = False) -> None:
         raise typer.Exit(3)
 
 
-def _database_url(settings: Settings) -> str:
-    """The server pgface uses: PGFACE_DATABASE_URL's, else the embedded one (started)."""
-    return settings.database_url or server.ensure_server(settings.resolved_data_dir())
-
-
 def _uploads_note(settings: Settings) -> str | None:
     """The photos uploaded over HTTP are files in the upload folder, which no backup holds."""
     folder = settings.resolved_upload_dir()
@@ -141,9 +137,9 @@ def backup(
 
     Example: pgface db backup ~/backups/pgface-$(date +%F).dump
     """
-    settings = Settings()
-    report = backups.backup(_database_url(settings), settings.db_schema, file)
-    note = _uploads_note(settings)
+    pf = open_library()
+    report = backups.backup(pf.database_url(), pf.settings.db_schema, file)
+    note = _uploads_note(pf.settings)
     if as_json:
         print_json({**asdict(report), "uploads_note": note})
         return
@@ -173,8 +169,8 @@ def restore(
 
     Example: PGFACE_DATA_DIR=~/pgface-restored pgface db restore pgface-2026-12-01.dump
     """
-    settings = Settings()
-    report = backups.restore(_database_url(settings), settings.db_schema, file, replace)
+    pf = open_library()
+    report = backups.restore(pf.database_url(), pf.settings.db_schema, file, replace)
     if as_json:
         print_json(asdict(report))
         return

@@ -31,7 +31,7 @@ from psycopg import sql as psql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgface.db import sql
-from pgface.db.connection import migrate, migrations, search_path
+from pgface.db.connection import migrate, migrations, one_line, search_path
 from pgface.errors import InvalidInputError, PgfaceError
 
 
@@ -70,7 +70,7 @@ def client_program(name: str) -> str:
     return str(_postgres_bin_path() / name)
 
 
-def _client(url: str) -> tuple[str, dict[str, str]]:
+def client_connection(url: str) -> tuple[str, dict[str, str]]:
     """The connection string for a client program, and its environment: the password goes
     in PGPASSWORD, not on a command line every user of the machine can read, and no PG*
     variable of ours (PGOPTIONS, PGPORT) leaks into where it connects."""
@@ -110,7 +110,7 @@ def backup(url: str, schema: str, destination: Path) -> BackupReport:
     if not destination.parent.is_dir():
         raise InvalidInputError(f"{destination}: folder {destination.parent} does not exist")
     partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
-    conninfo, env = _client(url)
+    conninfo, env = client_connection(url)
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             # One snapshot for the counts and the archive: pg_dump takes the one exported here,
@@ -135,7 +135,7 @@ def backup(url: str, schema: str, destination: Path) -> BackupReport:
     except psycopg.OperationalError as exc:
         partial.unlink(missing_ok=True)
         raise BackupError(f"{destination}: cannot connect to the database: "
-                          f"{' '.join(str(exc).split())}") from exc
+                          f"{one_line(exc)}") from exc
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -159,7 +159,7 @@ def _archive_schemas(source: Path) -> list[str]:
     """The schemas an archive creates, from its table of contents; an error names what is
     wrong with a file that is no pg_dump archive."""
     done = subprocess.run([client_program("pg_restore"), "--list", str(source)],
-                          capture_output=True, text=True, env=_client("")[1])
+                          capture_output=True, text=True, env=client_connection("")[1])
     if done.returncode:
         reason = " ".join(done.stderr.split()).removeprefix("pg_restore: error: ")
         raise BackupError(f"{source}: not a backup pg_restore can read ({reason})")
@@ -194,9 +194,10 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
                     f"{source}: {others} other session(s) are connected to the database (a "
                     "`pgface serve`, an index run?): stop them, then restore")
             before = _library_counts(conn, schema)
-            if before is not None and (before.photos or before.people) and not replace:
+            replaced = before if before is not None and (before.photos or before.people) else None
+            if replaced is not None and not replace:
                 raise BackupError(
-                    f"{source}: the library holds {before.photos} photos and {before.people} "
+                    f"{source}: the library holds {replaced.photos} photos and {replaced.people} "
                     "people; restore into an empty data folder, or give --replace to replace "
                     "them with the backup")
             quoted = psql.Identifier(schema).as_string(conn)
@@ -207,8 +208,7 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
             counts = _library_counts(conn, schema) or LibraryCounts()
     except psycopg.OperationalError as exc:
         raise BackupError(f"{source}: cannot connect to the database: "
-                          f"{' '.join(str(exc).split())}") from exc
-    replaced = before if before is not None and (before.photos or before.people) else None
+                          f"{one_line(exc)}") from exc
     return RestoreReport(str(source), counts, replaced, applied, time.perf_counter() - started)
 
 
@@ -216,7 +216,7 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
                  ) -> None:
     """pg_restore's SQL streamed into psql inside BEGIN; COMMIT is sent only when pg_restore
     read the whole archive, so a truncated or damaged one rolls everything back."""
-    conninfo, env = _client(url)
+    conninfo, env = client_connection(url)
     newest = migrations()[-1][0]
     opening = ("BEGIN;\nSET client_min_messages = warning;\n"
                "CREATE EXTENSION IF NOT EXISTS vector SCHEMA public;\n"

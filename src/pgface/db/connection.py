@@ -95,7 +95,7 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
                     applied_now.append(version)
                     log.info("applied migration %04d_%s", version, name)
     except psycopg.OperationalError as exc:
-        raise DatabaseError(f"cannot connect to the database: {_one_line(exc)}") from exc
+        raise DatabaseError(f"cannot connect to the database: {one_line(exc)}") from exc
     return applied_now
 
 
@@ -109,7 +109,7 @@ def connection_lost(exc: psycopg.Error) -> bool:
         state is None or state.startswith(("08", "57P")))
 
 
-def _one_line(exc: Exception) -> str:
+def one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
 
 
@@ -166,8 +166,8 @@ def open_pool(url: str | Callable[[], str], min_size: int = 1, max_size: int = 8
     try:
         pool.open(wait=True, timeout=30)
     except psycopg.OperationalError as exc:
-        raise DatabaseError(f"cannot connect to the database: {_one_line(exc)}") from exc
+        raise DatabaseError(f"cannot connect to the database: {one_line(exc)}") from exc
     except PoolTimeout as exc:
         pool.close()
-        raise DatabaseError(f"cannot connect to the database: {_one_line(exc)}") from exc
+        raise DatabaseError(f"cannot connect to the database: {one_line(exc)}") from exc
     return pool

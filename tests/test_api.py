@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -120,6 +121,34 @@ def test_index_groups_then_search_finds_the_right_people(
         assert "photo" in error_of(client.get(f"/api/photos/{couple}"))
         assert not kept.exists()  # the uploaded copy goes with it
         assert client.get("/api/stats").json()["photos"] == len(ids) + 3
+
+
+def test_an_upload_is_kept_as_what_it_is_and_goes_with_its_photo(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    photo = require_data(PHOTOS / "queries") / "obama1.jpg"
+    library = tmp_path / "library"
+    library.mkdir()
+    settings = settings.model_copy(update={"api_roots": [library]})
+    with TestClient(create_app(settings, analyzer)) as client:
+        # A JPEG sent under a PNG's name is kept, and served, as the JPEG it is.
+        sent = client.post("/api/photos", files={"file": ("x.png", photo.read_bytes())})
+        assert sent.status_code == 201, sent.text
+        kept = Path(sent.json()["photo"]["path"])
+        assert kept.suffix == ".jpg" and kept.read_bytes() == photo.read_bytes()
+        photo_id = sent.json()["photo"]["id"]
+        served = client.get(f"/api/photos/{photo_id}/image")
+        assert served.headers["content-type"] == "image/jpeg"
+
+        # The same photo indexed from a folder too: its newest path is the folder's. Deleting
+        # the photo still removes the uploaded copy (it stayed, with no row), never the
+        # folder's file.
+        shutil.copy(photo, library / "obama.jpg")
+        index_path(client, ".")
+        assert client.get(f"/api/photos/{photo_id}").json()["path"] == str(
+            (library / "obama.jpg").resolve())
+        assert client.delete(f"/api/photos/{photo_id}").status_code == 200
+        assert not kept.exists()
+        assert (library / "obama.jpg").read_bytes() == photo.read_bytes()
 
 
 def test_compare_two_uploads(client: TestClient) -> None:
@@ -357,6 +386,20 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
         assert "face_ids" in error_of(client.post("/api/people/name",
                                                   json={"face_ids": [], "name": "X"}))
         assert client.get("/api/people/Nobody").status_code == 404
+        # JSON as typed: true is not the id 1, nor "yes" true, nor "12" a face id.
+        for body in ({"source": True, "target": "Obama"},
+                     {"source": "Biden", "target": "Obama", "name": 7}):
+            assert client.post("/api/people/merge", json=body).status_code == 422
+        for body in ({"face_ids": [True], "name": "X"}, {"face_ids": [str(biden[0])], "name": "X"},
+                     {"face_ids": biden, "name": "X", "move": "yes"}):
+            assert client.post("/api/people/name", json=body).status_code == 422
+        # A name of digits alone would take the URLs of the person with that id; a blank name
+        # is the request's mistake, not a conflict.
+        obama_id = named.json()["id"]
+        for name in (str(obama_id), "  "):
+            refused = client.patch("/api/people/Biden", json={"name": name})
+            assert (refused.status_code, refused.json()["error"]["code"]) == (400, "invalid_input")
+        assert client.get(f"/api/people/{obama_id}").json()["name"] == "Obama"
 
         assert client.delete("/api/people/Barack O.").json()["faces_released"] == len(obama) - 1
         before = client.get("/api/stats").json()["photos"]

@@ -200,7 +200,7 @@ def test_bad_input_names_what_is_wrong(pf: Pgface, tmp_path: Path) -> None:
     people.name_faces([face_id], "Barack", move=True)
     with pytest.raises(PersonError, match="already exists"):
         people.rename("Someone", "Barack")  # ...someone else's is not
-    with pytest.raises(PersonError, match="empty"):
+    with pytest.raises(InvalidInputError, match="empty"):
         people.name_faces([face_id], "   ")
     with pytest.raises(InvalidInputError, match="name is text, not NoneType"):
         people.rename("Barack", None)  # type: ignore[arg-type]  # was a TypeError from `in`
@@ -211,6 +211,18 @@ def test_bad_input_names_what_is_wrong(pf: Pgface, tmp_path: Path) -> None:
         people.rename("Barack", long_name)
     assert people.rename("Barack", "B" * 200).name == "B" * 200
     people.rename("B" * 200, "Barack")
+    with pytest.raises(InvalidInputError, match="digits alone"):
+        people.rename("Barack", f" {face_id} ")
+    # A name of digits from before they were refused: an id of that number comes first
+    # (the API's URLs carry ids); where no person has that id, the name still finds it.
+    barack = people.get("Barack").id
+    with pf.pool.connection() as conn:
+        conn.execute("UPDATE people SET name = %s WHERE id = %s", [str(barack), other.id])
+    assert people.get(str(barack)).id == barack
+    with pf.pool.connection() as conn:
+        conn.execute("UPDATE people SET name = '987654' WHERE id = %s", [other.id])
+    assert people.get("987654").id == other.id
+    people.rename(other.id, "Someone")
     with pytest.raises(PersonError, match="itself"):
         people.merge("Barack", "Barack")
     with pytest.raises(PersonError, match=f"faces {face_id} are not faces"):

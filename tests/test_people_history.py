@@ -4,9 +4,13 @@ undone exactly: on real photos, models and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
+import psycopg
 import pytest
 from conftest import PHOTOS, require_data
 from fastapi.testclient import TestClient
@@ -14,10 +18,11 @@ from test_api import error_of
 from test_people import linked_folder, photos_of, stored_faces
 from typer.testing import CliRunner
 
-from pgface import PersonError, Pgface, Settings
+from pgface import NotFoundError, PeopleBusyError, PersonError, Pgface, Settings, people_history
 from pgface.api import create_app
 from pgface.cli import app
 from pgface.db import api_keys
+from pgface.db.people_history import PEOPLE_LOCK
 from pgface.models.analysis import FaceAnalyzer
 from pgface.people import PersonConflict
 from pgface.people_history import UndoError, os_user
@@ -113,6 +118,85 @@ def test_merge_keeps_a_name_and_refuses_two_without_a_choice(pf: Pgface) -> None
     with pytest.raises(PersonError, match="third person is named 'Third'"):
         pf.people.merge("Amy", "Obama", name="Third")
     assert pf.people.merge("Amy", "Obama", name="Obama and Amy").name == "Obama and Amy"
+
+
+# Changes at the same time
+
+def at_once(*calls: Callable[[], object]) -> list[object]:
+    """Run the calls on threads released together; each one's result or exception."""
+    start = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = calls[i]()
+        except Exception as exc:  # what each got is the test's to judge
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return results
+
+
+def test_changes_at_the_same_time_happen_one_after_the_other(pf: Pgface) -> None:
+    pf.index(photos_of("obama") + photos_of("biden"))
+    obama, biden = face_ids(pf, "obama"), face_ids(pf, "biden")
+    assert len(obama) >= 2 and len(biden) >= 2
+    for round_ in range(6):
+        # Two clients name a face each with the same new name: one person holds both (both
+        # created it, and the second broke the unique name: a 500 over HTTP).
+        name = f"Same {round_}"
+        named = at_once(partial(pf.people.name_faces, obama[:1], name, move=True),
+                        partial(pf.people.name_faces, biden[:1], name, move=True))
+        assert not [r for r in named if isinstance(r, Exception)], named
+        assert {f.face_id for f in pf.people.faces(name)} == {obama[0], biden[0]}
+
+        # Two merges, each the reverse of the other: one merges, the other finds its source
+        # gone (it moved faces into the person the first deleted: a foreign key error).
+        a = pf.people.name_faces(obama[1:2], f"A {round_}", move=True).person
+        b = pf.people.name_faces(biden[1:2], f"B {round_}", move=True).person
+        merged = at_once(partial(pf.people.merge, a.id, b.id, name=f"A {round_}"),
+                         partial(pf.people.merge, b.id, a.id, name=f"A {round_}"))
+        assert sorted(type(r).__name__ for r in merged) == ["NotFoundError", "Person"], merged
+        survivor = next(r for r in merged if not isinstance(r, Exception))
+        assert {f.face_id for f in pf.people.faces(survivor.id)} == {obama[1], biden[1]}
+
+
+def test_a_change_waits_for_the_one_before_then_says_it_is_busy(
+        pf: Pgface, monkeypatch: pytest.MonkeyPatch) -> None:
+    pf.index(photos_of("obama"))
+    obama = face_ids(pf, "obama")
+    pf.people.name_faces(obama, "Obama")
+    monkeypatch.setattr(people_history, "BUSY_WAIT_S", 0.5)
+    before = state(pf)
+    with psycopg.connect(pf.settings.database_url) as other:
+        other.execute(PEOPLE_LOCK)  # what a long clustering run holds while it runs
+        for change in (lambda: pf.people.rename("Obama", "Barack"), pf.people.undo,
+                       lambda: pf.people.name_faces(obama[:1], "Someone")):
+            with pytest.raises(PeopleBusyError, match="still running after 0.5 s"):
+                change()
+        # Clustering waits as long as it takes: it runs once the lock is let go.
+        clustered: list[object] = []
+        clustering = threading.Thread(target=lambda: clustered.append(pf.people.cluster()))
+        clustering.start()
+        for _ in range(600):
+            waiting = other.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                    "AND NOT granted").fetchone()[0]
+            if waiting or not clustering.is_alive():
+                break
+            threading.Event().wait(0.05)
+        assert waiting == 1 and clustering.is_alive() and not clustered
+        other.commit()
+        clustering.join(120)
+        assert len(clustered) == 1
+    assert state(pf)[1] == before[1]
+    assert pf.people.rename("Obama", "Barack").name == "Barack"
+    with pytest.raises(NotFoundError):
+        pf.people.get("Obama")
 
 
 # Every change recorded, the last one undone exactly

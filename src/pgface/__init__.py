@@ -4,7 +4,14 @@ The public API is this module's names; everything else is an implementation deta
 """
 
 from pgface.config import Settings
-from pgface.errors import ImageError, ModelPackError, NoFaceError, NotFoundError, PgfaceError
+from pgface.errors import (
+    ImageError,
+    ModelPackError,
+    NoFaceError,
+    NotFoundError,
+    PeopleBusyError,
+    PgfaceError,
+)
 from pgface.index import IndexReport
 from pgface.library import Pgface, open
 from pgface.people import Identification, People, Person, PersonError
@@ -20,6 +27,7 @@ __all__ = [
     "NoFaceError",
     "NotFoundError",
     "People",
+    "PeopleBusyError",
     "Person",
     "PersonError",
     "Pgface",

@@ -40,3 +40,8 @@ class InvalidInputError(PgfaceError):
 
 class PersonError(PgfaceError):
     """A people operation that cannot be done as asked (a taken name, a face of someone else)."""
+
+
+class PeopleBusyError(PersonError):
+    """Another change to people (a clustering run, most likely) held them longer than a
+    change waits; nothing was changed, and asking again once it ends will do."""

@@ -42,6 +42,10 @@ IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".jfif", ".pgm", ".ppm",
      ".heic", ".heif", ".avif"}
 )
+# The file name suffix of each format, for files pgface names itself (uploads): the client's
+# name says nothing sure about the bytes.
+FORMAT_SUFFIXES = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif",
+                   "TIFF": ".tif", "BMP": ".bmp", "HEIF": ".heic", "AVIF": ".avif", "PPM": ".ppm"}
 # Scans a JPEG may have: libjpeg's progressive JPEGs have 10 (6 grey), tuned encoders up to
 # a few dozen; a camera's file with embedded previews adds theirs. NVIDIA's nvImageCodec
 # refuses more than 256 by default, against the same attack (_check_jpeg_scans).
@@ -90,6 +94,7 @@ class Photo:
     warning: str | None = None  # usable, but something the user should hear about
     factor: int = 1  # photo pixels per pixel of `image`: 1, or 2, 4, 8 when decoded reduced
     size: tuple[int, int] | None = None  # (width, height) of the upright photo when reduced
+    format: str | None = None  # what the bytes are, as Pillow names it: JPEG, PNG, HEIF...
     _jpeg: bytes | None = field(default=None, repr=False)  # to decode again at another size
     _orientation: int = 1
     _decoded: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
@@ -300,7 +305,7 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
         bgr, factor, (width, height) = plain
         return Photo(source=source, sha256=sha256 or hashlib.sha256(data).digest(),
                      size_bytes=len(data), image=bgr, warning=uniform_warning(bgr),
-                     **({"factor": factor, "_jpeg": data, "size": (width, height)}
+                     format="JPEG", **({"factor": factor, "_jpeg": data, "size": (width, height)}
                         if factor > 1 else {}))
     try:
         with warnings.catch_warnings():
@@ -342,6 +347,7 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
         image=bgr,
         taken_at=taken_at,
         warning=uniform_warning(bgr),
+        format=img.format,
         **reduced,
     )
 

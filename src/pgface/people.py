@@ -411,7 +411,7 @@ class People:
         if min_neighbours < 1:
             raise InvalidInputError(f"min_neighbours is 1 or more, not {min_neighbours}")
         index = engine.index_at_scale(self.pool, self.model)
-        with self._change("cluster") as (conn, change):
+        with self._change("cluster", wait=True) as (conn, change):
             report = run_clustering(
                 conn, self.model, self.cluster_similarity if similarity is None else similarity,
                 min_neighbours, full=full, ef_search=self.settings.ef_search, bulk=bulk,
@@ -469,7 +469,7 @@ class People:
         report = EnrolReport()
         report.index = Indexer(self.analyzer, self.pool, self.settings).index(
             [f for f, _ in folders], progress)
-        with self._change("enrol") as (conn, change):
+        with self._change("enrol", wait=True) as (conn, change):
             for person_folder, files in folders:
                 try:  # as a name typed is: spaces collapsed, NFC (macOS names folders NFD)
                     name = _clean_name(person_folder.name)
@@ -501,9 +501,12 @@ class People:
     # Helpers
 
     @contextmanager
-    def _change(self, kind: str, undoable: bool = True
+    def _change(self, kind: str, undoable: bool = True, wait: bool = False
                 ) -> Iterator[tuple[psycopg.Connection, people_history.Recording]]:
-        with people_history.recorded(self.pool, self.actor, kind, undoable) as recorded:
+        """A recorded change, after those before it. `wait`: as long as they take (clustering
+        and enrolment run for minutes themselves); else PeopleBusyError after BUSY_WAIT_S."""
+        wait_s = None if wait else people_history.BUSY_WAIT_S
+        with people_history.recorded(self.pool, self.actor, kind, undoable, wait_s) as recorded:
             yield recorded
 
     @staticmethod
@@ -531,16 +534,21 @@ class People:
         return load_photo(photo, "upload", s.max_file_bytes, s.max_pixels, s.read_timeout_s)
 
     def _resolve(self, conn: psycopg.Connection, person: PersonRef) -> int:
-        """A person id from an id or a name; a name is tried first for strings."""
+        """A person id from an id or a name. A string of ASCII digits is an id (the API's own
+        URLs carry ids: /api/people/12/faces), and a name only where no person has that id (a
+        library named someone so before names of digits were refused)."""
         if isinstance(person, str):
+            # ASCII digits only: str.isdigit() also takes '²' and '٣', which int() refuses
+            digits = re.fullmatch(r"[0-9]+", person.strip()) is not None
+            if digits and 0 < int(person) <= MAX_ID and ps.get_person(conn, int(person)):
+                return int(person)
             if _storable(person):  # a name PostgreSQL could not store names nobody
                 # as given (names stored before they were NFC), then as a name is stored
                 found = (ps.person_by_name(conn, person)
                          or ps.person_by_name(conn, _name_form(person)))
                 if found:
                     return found["id"]
-            # ASCII digits only: str.isdigit() also takes '²' and '٣', which int() refuses
-            if not re.fullmatch(r"[0-9]+", person.strip()):
+            if not digits:
                 raise NotFoundError(f"no person named {person!r}")
             person = int(person)
         if not 0 < person <= MAX_ID or ps.get_person(conn, person) is None:
@@ -631,7 +639,10 @@ def _clean_name(name: str) -> str:
                                 f"{name!r:.40}")
     cleaned = _name_form(name) if _storable(name) else name
     if not cleaned:
-        raise PersonError("a person's name cannot be empty")
+        raise InvalidInputError("a person's name cannot be empty")
+    if re.fullmatch(r"[0-9]+", cleaned):
+        raise InvalidInputError(f"a person's name cannot be digits alone ({cleaned!r}): it "
+                                f"would read as a person's id")
     if len(cleaned) > MAX_NAME_CHARS:
         raise InvalidInputError(f"a person's name is at most {MAX_NAME_CHARS} characters, not "
                                 f"{len(cleaned):,}: {cleaned[:40]!r}...")

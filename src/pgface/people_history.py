@@ -18,10 +18,14 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from pgface.db import people_history as hs
-from pgface.errors import PgfaceError
+from pgface.errors import PeopleBusyError, PgfaceError
 
 # Only the latest changes can be undone (one after another); older before-images are dropped.
 UNDO_DEPTH = 100
+# How long a change waits for the one before it (a full clustering of a large library holds
+# the people for minutes): long enough for any change a person makes, short enough that a
+# click on the people page is answered rather than left hanging.
+BUSY_WAIT_S = 10.0
 
 
 class UndoError(PgfaceError):
@@ -72,12 +76,23 @@ def default_actor(interface: str = "python") -> str:
 
 
 @contextmanager
-def recorded(pool: ConnectionPool, actor: str, kind: str, undoable: bool = True
+def recorded(pool: ConnectionPool, actor: str, kind: str, undoable: bool = True,
+             wait_s: float | None = BUSY_WAIT_S
              ) -> Iterator[tuple[psycopg.Connection, Recording]]:
-    """One transaction for one change; the record commits with it, or neither does."""
-    with pool.connection() as conn, conn.transaction(), \
-            recorded_in(conn, actor, kind, undoable) as recording:
-        yield conn, recording
+    """One transaction for one change, after the changes before it (PeopleBusyError when one
+    holds the people longer than WAIT_S; None waits as long as it takes); the record commits
+    with the change, or neither does."""
+    with pool.connection() as conn, conn.transaction():
+        _lock(conn, wait_s)
+        with recorded_in(conn, actor, kind, undoable) as recording:
+            yield conn, recording
+
+
+def _lock(conn: psycopg.Connection, wait_s: float | None) -> None:
+    if not hs.lock_people(conn, wait_s):
+        raise PeopleBusyError(
+            f"another change to people (a clustering run, most likely) is still running after "
+            f"{wait_s:g} s; nothing was changed: try again when it ends")
 
 
 @contextmanager
@@ -108,6 +123,7 @@ def count(pool: ConnectionPool) -> int:
 def undo(pool: ConnectionPool, actor: str) -> Change:
     """Undo the latest change not undone yet, exactly; returns it (now marked undone)."""
     with pool.connection() as conn, conn.transaction():
+        _lock(conn, BUSY_WAIT_S)
         row = hs.last_change(conn)
         if row is None:
             raise UndoError("there is no change to undo")

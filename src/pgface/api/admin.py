@@ -20,7 +20,7 @@ def health(request: Request) -> dict:
         with pf.pool.connection(timeout=5) as conn:
             conn.execute("SELECT 1")
     except Exception as exc:  # any failure is the answer, not a crash
-        raise ApiError(503, f"database unavailable: {exc}") from None
+        raise ApiError(503, f"database unavailable: {exc}", "database_unavailable") from None
     return {"status": "ok", "version": __version__, "model": pf.analyzer.model_name}
 
 

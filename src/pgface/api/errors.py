@@ -23,6 +23,7 @@ from pgface.errors import (
     ModelPackError,
     NoFaceError,
     NotFoundError,
+    PeopleBusyError,
     PgfaceError,
 )
 from pgface.people import PersonError
@@ -66,6 +67,7 @@ _DOMAIN: list[tuple[type[Exception], int, str]] = [
     (InvalidInputError, 400, "invalid_input"),
     (NoFaceError, 422, "no_face"),
     (NotFoundError, 404, "not_found"),
+    (PeopleBusyError, 409, "people_busy"),
     (PersonError, 409, "conflict"),
     (DatabaseError, 503, "database_unavailable"),
     (ModelPackError, 503, "model_unavailable"),

@@ -191,7 +191,7 @@ def get_jobs(request: Request) -> Jobs:
 
 
 @router.get("/{job_id}", dependencies=[Depends(require_read)], response_model=JobOut,
-            responses=error_responses(401, 403, 404, 422, 500))
+            responses=error_responses(401, 403, 404, 422, 500, 503))
 def get_job(request: Request, job_id: str) -> dict:
     """A job's state (queued, running, done, failed, cancelled), its progress, the files
     that failed and why, and once done its report."""
@@ -199,7 +199,7 @@ def get_job(request: Request, job_id: str) -> dict:
 
 
 @router.delete("/{job_id}", dependencies=[Depends(require_write)], response_model=JobOut,
-               responses=error_responses(401, 403, 404, 409, 422, 500))
+               responses=error_responses(401, 403, 404, 409, 422, 500, 503))
 def cancel_job(request: Request, job_id: str) -> dict:
     """Cancel a job. A queued job is cancelled at once; a running one stops after the batch
     it is storing commits (poll GET until `state` is cancelled). 409 when it had finished."""

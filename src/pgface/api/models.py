@@ -26,6 +26,13 @@ Box = Annotated[list[float], AfterValidator(round_box),
 # Errors
 
 
+class RequestBody(BaseModel):
+    """A JSON request body, taken as JSON types it: `true` is not the id 1, "yes" is not true,
+    "12" is not a face id (pydantic's lax mode converts each)."""
+
+    model_config = ConfigDict(strict=True)
+
+
 class ErrorDetail(BaseModel):
     status: int = Field(description="The HTTP status, repeated")
     code: str = Field(description="What kind of error: not_found, invalid_image, ... "

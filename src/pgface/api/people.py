@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from pgface.api.deps import get_pf, get_settings, require_read, require_write, run_cpu
 from pgface.api.limits import read_upload
@@ -25,6 +25,7 @@ from pgface.api.models import (
     PersonFacesPage,
     PersonOut,
     PersonPhotosPage,
+    RequestBody,
     error_responses,
     page_fields,
 )
@@ -45,18 +46,18 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="Items in this page")]
 Offset = Annotated[int, Query(ge=0, le=2**62, description="Items passed over")]
 
 
-class NameFaces(BaseModel):
+class NameFaces(RequestBody):
     face_ids: FaceIds
     name: str = Field(min_length=1, max_length=200)
     move: bool = Field(False, description="Also move faces that another person holds by a human "
                        "decision; without it such faces answer 409, listing those people")
 
 
-class Rename(BaseModel):
+class Rename(RequestBody):
     name: str = Field(min_length=1, max_length=200)
 
 
-class Merge(BaseModel):
+class Merge(RequestBody):
     source: PersonRef | Annotated[list[PersonRef], Field(min_length=1, max_length=1000)] = Field(
         description="Id or name of the person whose faces move, or a list of them")
     target: PersonRef = Field(description="Id or name of the person who keeps them")
@@ -65,12 +66,12 @@ class Merge(BaseModel):
                              "have different names")
 
 
-class Split(BaseModel):
+class Split(RequestBody):
     face_ids: FaceIds
     name: str | None = Field(None, max_length=200, description="None: a new unnamed person")
 
 
-class Cluster(BaseModel):
+class Cluster(RequestBody):
     full: bool = Field(False, description="Take back clustering's earlier choices and start over")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import mimetypes
 import os
 import tempfile
@@ -12,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from pgface.api.convert import photo_json
 from pgface.api.deps import get_pf, get_settings, require_read, require_write, run_cpu
@@ -25,6 +26,7 @@ from pgface.api.models import (
     PhotoOut,
     PhotoPage,
     Removal,
+    RequestBody,
     UploadResult,
     error_responses,
     page_fields,
@@ -32,15 +34,17 @@ from pgface.api.models import (
 from pgface.config import Settings
 from pgface.db import store
 from pgface.errors import ImageError, NotFoundError
-from pgface.imaging import IMAGE_SUFFIXES, decode_photo, read_file
+from pgface.imaging import FORMAT_SUFFIXES, decode_photo, read_file
 from pgface.index import Indexer, people_of_stored
 from pgface.library import Pgface
+from pgface.people import delete_uploads
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/photos", tags=["photos"])
 READ_ERRORS = error_responses(401, 403, 404, 422, 500, 503)
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 413, 422, 500, 503)
 
-class IndexPath(BaseModel):
+class IndexPath(RequestBody):
     path: str = Field(description="A file or folder under one of the server's --roots; "
                                   "relative paths are taken from the first root.")
     prune: bool = Field(False, description="Then forget the photos under the path whose "
@@ -50,7 +54,7 @@ class IndexPath(BaseModel):
                                             "read (which are otherwise not read again).")
 
 
-class RemovePaths(BaseModel):
+class RemovePaths(RequestBody):
     paths: list[str] = Field(min_length=1, description="Files, and folders (every photo stored "
                              "under them), under the server's --roots; relative paths are "
                              "taken from the first root. The files are never touched.")
@@ -94,10 +98,10 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
     if known is not None and known.analysed:
         return known.photo_id, False
     photo = decode_photo(data, name, settings.api_max_upload_bytes, settings.api_max_pixels)
-    suffix = Path(name).suffix.lower()
     folder = upload_dir(settings)
-    # Named by content, never by the client's file name: no path from the client is used.
-    target = folder / f"{sha.hex()}{suffix if suffix in IMAGE_SUFFIXES else '.img'}"
+    # Named by content and suffixed by what the bytes are (the type it is served with), never
+    # by the client's file name: a JPEG sent as "x.png" was kept, and served, as a PNG.
+    target = folder / f"{sha.hex()}{FORMAT_SUFFIXES.get(photo.format or '', '.img')}"
     photo.source = str(target)
     # Analysed before anything is written: a photo the analysis refuses leaves no file.
     rows = Indexer(pf.analyzer, pf.pool, settings).photo_rows([photo])
@@ -257,11 +261,12 @@ def delete_photo(request: Request, photo_id: int) -> dict:
     """Forget a photo and its faces. An uploaded photo's kept file is removed too; files
     indexed from the server's own folders are never touched."""
     pf = get_pf(request)
-    row, _ = _photo_or_404(pf, photo_id)
     with pf.pool.connection() as conn, conn.transaction():
+        # Every path: an upload later indexed from a folder too has that path as its newest.
+        kept = [str(path) for path in store.paths_of_photo(conn, photo_id)]
         if not store.delete_photo(conn, photo_id):
             raise NotFoundError(f"photo {photo_id} not found")
-    path = Path(row["path"])
-    if path.parent == upload_dir(get_settings(request)).resolve():
-        path.unlink(missing_ok=True)
+    _, failed = delete_uploads(kept, upload_dir(get_settings(request)).resolve())
+    for failure in failed:  # the rows are gone: the file left is said in the log
+        log.warning("photo %s deleted, its uploaded file stays: %s", photo_id, failure)
     return {"deleted": photo_id}

@@ -14,6 +14,13 @@ from psycopg.types.json import Jsonb
 
 START_CHANGE = "INSERT INTO people_changes (actor, kind, undoable) VALUES (%s, %s, %s) RETURNING id"
 SET_CURRENT = "SELECT set_config('pgface.people_change', %s, true)"
+# One change to people at a time: two namings of the same new name would both create the
+# person (the second then breaks the unique name), two merges the reverse of each other would
+# each move faces into the person the other deletes. Taken before anything is read, so each
+# change reads what the one before it committed.
+PEOPLE_LOCK = "SELECT pg_advisory_xact_lock(hashtext('pgface.people.changes'))"
+LOCK_TIMEOUT = "SELECT set_config('lock_timeout', %s, true)"
+CURRENT_LOCK_TIMEOUT = "SELECT current_setting('lock_timeout')"
 DISCARD_CHANGE = "DELETE FROM people_changes WHERE id = %s"
 FINISH_CHANGE = "UPDATE people_changes SET summary = %s, payload = %s WHERE id = %s"
 HISTORY = """
@@ -99,6 +106,24 @@ SET summary = kind || ': involved a person since erased',
     payload = jsonb_build_object('people', payload->'people', 'redacted', true)
 WHERE id < %(change)s AND payload->'people' @> to_jsonb(%(person)s::bigint)
 """
+
+
+def lock_people(conn: psycopg.Connection, wait_s: float | None) -> bool:
+    """Hold the people lock until the transaction ends; False if another transaction held it
+    for WAIT_S seconds (None: wait as long as it takes)."""
+    if wait_s is None:
+        conn.execute(PEOPLE_LOCK)
+        return True
+    before = conn.execute(CURRENT_LOCK_TIMEOUT).fetchone()[0]
+    conn.execute(LOCK_TIMEOUT, [f"{max(1, round(wait_s * 1000))}ms"])
+    try:
+        with conn.transaction():  # a savepoint: the timeout leaves the caller's transaction whole
+            conn.execute(PEOPLE_LOCK)
+    except psycopg.errors.LockNotAvailable:
+        return False
+    finally:
+        conn.execute(LOCK_TIMEOUT, [before])
+    return True
 
 
 def start_change(conn: psycopg.Connection, actor: str, kind: str, undoable: bool) -> int:

@@ -205,6 +205,33 @@ def test_names_and_paths_print_as_they_are_never_as_markup_or_terminal_codes(
         assert "AC[/red]DC" in shown.stdout and "AC\\[" not in shown.stdout, (args, shown.output)
 
 
+def test_nothing_is_drawn_when_stderr_is_not_a_terminal(env: dict[str, str],
+                                                        tmp_path: Path) -> None:
+    photo = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    people = tmp_path / "people" / "Yao Ming"
+    people.mkdir(parents=True)
+    shutil.copy(photo, people / "yao.jpg")
+    for args in (["index", str(photo)], ["people", "enrol", str(tmp_path / "people")]):
+        done = runner.invoke(app, args, env=env)  # stderr is not a terminal here, as in cron
+        assert done.exit_code == 0, done.output
+        assert "━" not in done.stderr and "indexing" not in done.stderr, done.stderr
+        assert "1 photos" in done.stderr or "Yao Ming" in done.stdout + done.stderr
+
+
+def test_json_shows_a_path_that_is_not_utf8_with_escapes(env: dict[str, str],
+                                                         tmp_path: Path) -> None:
+    photo = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/q\xff.jpg"))
+    shutil.copy(photo, odd)
+    assert runner.invoke(app, ["index", "--quiet", str(odd)], env=env).exit_code == 0
+    for args in (["search", "--json", str(odd)], ["people", "identify", "--json", str(odd)],
+                 ["people", "search", "--json", str(odd)]):
+        done = runner.invoke(app, args, env=env)
+        assert done.exit_code == 0, (args, done.output)
+        assert "\\udcff" not in done.stdout, args  # json.dumps' form of the byte 0xff
+        assert json.loads(done.stdout)["source"] == f"{tmp_path}/q\\xff.jpg", args
+
+
 def test_stats_speaks_in_units_not_python(env: dict[str, str]) -> None:
     runner.invoke(app, ["index", "--quiet", str(sample_photos()[0])], env=env)
     done = runner.invoke(app, ["stats"], env=env)

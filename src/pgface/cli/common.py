@@ -20,6 +20,7 @@ from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.markup import escape
 
+from pgface import paths
 from pgface.config import Settings
 from pgface.db.connection import connection_lost
 from pgface.errors import PgfaceError
@@ -146,7 +147,30 @@ def open_library() -> Pgface:
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    """VALUE as JSON on stdout, every string in it readable (`_readable_text`)."""
+    sys.stdout.write(json.dumps(_readable_values(value), indent=2, default=str) + "\n")
+
+
+def _readable_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return _readable_text(value)
+    if isinstance(value, dict):
+        return {_readable_values(k): _readable_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_readable_values(v) for v in value]
+    return value
+
+
+def _readable_text(text: str) -> str:
+    """Text as docs/cli.md promises it: a path's bytes that are not UTF-8 (Python holds them
+    as lone surrogates, which JSON writes as "\\udcff" and strict parsers refuse) as `\\xNN`,
+    the form `index --json` and `remove` use; any other lone surrogate as `\\udNNN`."""
+    if not any("\ud800" <= c <= "\udfff" for c in text):
+        return text
+    try:
+        return paths.readable(os.fsencode(text))
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def path_argument(value: str) -> Path:

@@ -22,7 +22,9 @@ class IndexProgress:
         self.progress = Progress(
             TextColumn("{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-            console=err, disable=not enabled,
+            # Only on a terminal: rich draws the finished bar once more when it stops, which
+            # a log file (cron's, `2>file`) would keep as a line of box characters.
+            console=err, disable=not (enabled and err.is_terminal),
         )
         self.task = self.progress.add_task(label, total=None, rate="", stage=label)
 

@@ -492,6 +492,29 @@ def test_enrol_folders_pass_over_what_indexing_passes_over(tmp_path: Path) -> No
     assert person_folders(tmp_path) == [(tmp_path / "alice", [tmp_path / "alice" / "one.jpg"])]
 
 
+def test_enrolment_takes_a_person_folders_subfolders_and_no_refused_folder(
+        pf: Pgface, tmp_path: Path) -> None:
+    biden = photos_of("biden")
+    assert len(biden) >= 2
+    folder = tmp_path / "enrol"
+    (folder / "Joe Biden" / "2019").mkdir(parents=True)
+    shutil.copy(biden[0], folder / "Joe Biden" / biden[0].name)
+    shutil.copy(biden[1], folder / "Joe Biden" / "2019" / biden[1].name)
+    (folder / "Only Sub" / "trip").mkdir(parents=True)  # a person folder of sub-folders only
+    shutil.copy(photos_of("obama")[0], folder / "Only Sub" / "trip" / "obama.jpg")
+    refused = folder / "Bad\x01Name"
+    refused.mkdir()
+    shutil.copy(photos_of("bbt-amy")[0], refused / "amy.jpg")
+
+    report = pf.people.enrol(folder)
+    assert report.people == {"Joe Biden": 2, "Only Sub": 1}
+    assert {Path(f.path).name for f in pf.people.faces("Joe Biden")} == {
+        biden[0].name, biden[1].name}
+    assert [(f.source, f.reason.split(":")[0]) for f in report.failures] == [
+        (str(refused), "not a name")]
+    assert pf.stats()["photos"] == 3  # the refused folder's photo is not indexed either
+
+
 def edited(photo: Path, to: Path) -> None:
     """What a photo editor saves: cropped by a tenth, brighter, 0.6 of the size, JPEG 80."""
     image = cv2.imread(str(photo))

@@ -11,8 +11,8 @@ import psycopg
 
 from pgface.db import people_store as ps
 from pgface.errors import ImageError, NotFoundError, PersonError
-from pgface.imaging import IMAGE_SUFFIXES, read_file
-from pgface.index import Failure, IndexReport, passed_over
+from pgface.imaging import read_file
+from pgface.index import Failure, IndexReport, passed_over, photo_files
 
 
 @dataclass
@@ -69,14 +69,16 @@ def likeliest(conn: psycopg.Connection, model: str, faces: list[tuple[int, list[
 
 
 def person_folders(folder: Path) -> list[tuple[Path, list[Path]]]:
+    """Each person folder under FOLDER with its photos: every photo under it, sub-folders
+    (`Biden/2019/...`) included, listed by indexing's own walk, which indexes them; the
+    person folder's photos alone left a sub-folder's indexed and given to nobody, unsaid."""
     if not folder.is_dir():
         raise NotFoundError(f"{folder}: no such folder")
     found = []
     # Passed over as indexing's walk passes them over: `@eaDir` is nobody's name, and
     # `._photo.jpg` no photo.
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not passed_over(p.name, True)):
-        files = sorted(p for p in sub.iterdir() if p.is_file() and not passed_over(p.name, False)
-                       and p.suffix.lower() in IMAGE_SUFFIXES)
+        _, files = photo_files([sub])
         if files:
             found.append((sub, files))
     if not found:

@@ -465,17 +465,17 @@ class People:
         taken (the largest if there are none); such photos are listed in the report. A face
         another person holds by a human decision stays there unless `move` (report.left).
         """
-        folders = person_folders(expand(folder))
         report = EnrolReport()
+        folders = []
+        for person_folder, files in person_folders(expand(folder)):
+            try:  # as a name typed is: spaces collapsed, NFC (macOS names folders NFD)
+                folders.append((person_folder, files, _clean_name(person_folder.name)))
+            except PgfaceError as exc:  # not indexed either: its photos are nobody's yet
+                report.failures.append(Failure(str(person_folder), f"not a name: {exc}"))
         report.index = Indexer(self.analyzer, self.pool, self.settings).index(
-            [f for f, _ in folders], progress)
+            [f for f, _, _ in folders], progress)
         with self._change("enrol", wait=True) as (conn, change):
-            for person_folder, files in folders:
-                try:  # as a name typed is: spaces collapsed, NFC (macOS names folders NFD)
-                    name = _clean_name(person_folder.name)
-                except PgfaceError as exc:
-                    report.failures.append(Failure(str(person_folder), f"not a name: {exc}"))
-                    continue
+            for _, files, name in folders:
                 chosen = enrol_faces(conn, self.model, files, report,
                                      self.settings.max_file_bytes, self.settings.read_timeout_s)
                 found = ps.person_by_name(conn, name)

@@ -578,6 +578,41 @@ def test_a_photo_edited_in_place_keeps_its_people(pf: Pgface, tmp_path: Path) ->
     assert after == before  # the former faces keep theirs throughout
 
 
+def test_the_former_version_of_an_edited_photo_goes_and_swapped_files_stay(
+        pf: Pgface, tmp_path: Path) -> None:
+    group = require_data(PHOTOS / "groups" / "friends-6.jpg")
+    album = tmp_path / "album"
+    album.mkdir()
+    party, other = album / "party.jpg", album / "other.jpg"
+    shutil.copy(group, party)
+    shutil.copy(require_data(PHOTOS / "groups" / "bbt-6.jpg"), other)
+    pf.index(album)
+    first = stored_faces(pf, [party])[str(party.resolve())]
+    pf.people.name_faces(first[0].face_id, "Ada")
+
+    # Two files swapped: each photo's path moves, nothing is analysed or deleted.
+    party.rename(album / "swap")
+    other.rename(party)
+    (album / "swap").rename(other)
+    swapped = pf.index(album)
+    assert (swapped.indexed, pf.stats()["photos"]) == (0, 2)
+    assert stored_faces(pf, [other])[str(other.resolve())] == first
+
+    # Edited in place: the former version goes once the run is over (search found it too,
+    # at its new version's path, and people counted it); the name went to the new face.
+    edited(group, other)
+    assert pf.index(album).people_kept == 1
+    assert pf.stats()["photos"] == 2
+    hits = pf.search(group).faces[0].matches
+    assert len([m for m in hits if m.path == str(other.resolve())]) == 1
+    assert pf.people.get("Ada").photos == 1
+    # Its people were kept for its content: saved back, the photo is Ada's again.
+    shutil.copy(group, other)
+    assert pf.index(album).people_kept >= 1
+    assert [f.face_id for f in pf.people.faces("Ada")] == [
+        stored_faces(pf, [other])[str(other.resolve())][0].face_id]
+
+
 def test_a_new_pack_keeps_the_people_of_the_faces_it_finds_again(
         pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     """Switching pack (to buffalo_l, say) analyses every photo again: the people named under

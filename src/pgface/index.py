@@ -405,6 +405,7 @@ class Indexer:
                                                report.timings))
 
         copies: list[store.Sighting] = []
+        formers: set[int] = set()  # photos whose path moved to new content (edited in place)
         try:
             for _ in range(max(1, ahead)):
                 prepare_next()
@@ -418,7 +419,7 @@ class Indexer:
                     _notify(progress, report, failure)
                 report.warnings.extend(PhotoWarning(photo.source, photo.warning)
                                        for photo in prepared.photos if photo.warning)
-                self._store(prepared, report)
+                formers.update(self._store(prepared, report))
                 number += 1
                 if keep_hnsw and number % HNSW_CHECK_BATCHES == 0:
                     self._keep_hnsw_in_step()
@@ -431,6 +432,14 @@ class Indexer:
                     if replaced:
                         report.people_kept += keep_people(conn, replaced,
                                                           self.analyzer.model_name)
+                    formers.update(former for former, _ in replaced)
+            if formers:
+                # Once the run's paths are all recorded (a file swapped with another comes
+                # back at its other path), the former version of an edited photo that no path
+                # holds goes: it was still found by search, at the path of its new version.
+                # Its people are kept for its content, should it come back (as --prune does).
+                with self.pool.connection() as conn, conn.transaction():
+                    store.delete_pathless(conn, sorted(formers))
         finally:
             # On Ctrl-C: drop the prefetched batches, keep what is committed.
             prefetch.shutdown(wait=True, cancel_futures=True)
@@ -500,9 +509,10 @@ class Indexer:
                 good_copies.append(copy)
         return _Prepared(photos, skipped, failures, sightings, good_copies)
 
-    def _store(self, prepared: _Prepared, report: IndexReport) -> None:
+    def _store(self, prepared: _Prepared, report: IndexReport) -> set[int]:
+        """Store a batch; the photos whose paths moved to new content (edited in place)."""
         if not prepared.photos and not prepared.sightings:
-            return  # a batch of failures and copies: nothing to write
+            return set()  # a batch of failures and copies: nothing to write
         rows = self._rows(prepared.photos, report.timings)
         with _timed(report.timings, "store"):
             with self.pool.connection() as conn, conn.transaction():
@@ -518,6 +528,7 @@ class Indexer:
         report.indexed += len(stored)
         report.skipped += len(rows) - len(stored)
         report.faces += sum(len(r.faces) for r in rows if r.sha256 in stored)
+        return {former for former, _ in replaced}
 
     def _decode_and_analyze(self, item: _Read, timings: dict[str, float]) -> _Analyzed | Failure:
         return self._guarded(item.path, lambda: self._analyze(self._decode(item, timings),

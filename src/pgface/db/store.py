@@ -308,15 +308,27 @@ def remove_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_onl
     removal = Removal()
     touched = {r[0] for r in conn.execute(sql.DELETE_PATHS, [doomed])} if doomed else set()
     removal.paths = len(doomed)
-    pathless = [r[0] for r in conn.execute(sql.PATHLESS_PHOTOS, {
-        "ids": list(touched), "everywhere": gone_only})]
-    if pathless:
-        removal.faces = conn.execute(sql.COUNT_FACES_OF_PHOTOS, [pathless]).fetchone()[0]
-        conn.execute(sql.REMEMBER_PEOPLE, [pathless])  # for the photo found again
-        removal.photos = len(conn.execute(sql.DELETE_PHOTOS, [pathless]).fetchall())
+    removal.photos, removal.faces = _delete_pathless(conn, list(touched), gone_only)
     if touched:
         conn.execute(sql.REFRESH_DISPLAY_PATHS, [list(touched)])
     return removal
+
+
+def delete_pathless(conn: psycopg.Connection, photo_ids: Sequence[int]) -> tuple[int, int]:
+    """Delete those of these photos that no path holds any more, with their faces (their
+    people kept for the content, should it be found again); (photos, faces) deleted."""
+    return _delete_pathless(conn, list(photo_ids), False)
+
+
+def _delete_pathless(conn: psycopg.Connection, photo_ids: list[int], everywhere: bool
+                     ) -> tuple[int, int]:
+    pathless = [r[0] for r in conn.execute(sql.PATHLESS_PHOTOS, {
+        "ids": photo_ids, "everywhere": everywhere})]
+    if not pathless:
+        return 0, 0
+    faces = conn.execute(sql.COUNT_FACES_OF_PHOTOS, [pathless]).fetchone()[0]
+    conn.execute(sql.REMEMBER_PEOPLE, [pathless])  # for the photo found again
+    return len(conn.execute(sql.DELETE_PHOTOS, [pathless]).fetchall()), faces
 
 
 def unanalysed_paths(conn: psycopg.Connection, model: str) -> list[Path]:

@@ -652,12 +652,16 @@ def _clean_name(name: str) -> str:
     return cleaned
 
 
+# A page's largest limit and offset: the HTTP API's bound, well inside PostgreSQL's bigint.
+MAX_PAGE = 2**62
+
+
 def _check_page(limit: int, offset: int) -> None:
     """A page's bounds, refused by name (a negative one came back as PostgreSQL's "LIMIT must
-    not be negative")."""
-    if limit < 0 or offset < 0:
-        raise InvalidInputError(f"a page's limit and offset are 0 or more, not limit={limit}, "
-                                f"offset={offset}")
+    not be negative", one past a bigint as "bigint out of range")."""
+    if not (0 <= limit <= MAX_PAGE and 0 <= offset <= MAX_PAGE):
+        raise InvalidInputError(f"a page's limit and offset are 0 to {MAX_PAGE:,}, not "
+                                f"limit={limit}, offset={offset}")
 
 
 def _ids(ids: Sequence[int]) -> str:

@@ -251,8 +251,8 @@ def test_cli_prune_and_remove_say_how_many(env: dict[str, str], pf: Pgface,
     shutil.rmtree(biden)
     held = runner.invoke(app, ["index", "--quiet", str(biden), "--prune"], env=env)
     assert held.exit_code == 1
-    assert (f"warning: {biden}: missing or empty, so the photos stored under it were not "
-            f"pruned") in " ".join(held.stderr.split())
+    assert (f"warning: {biden}: missing, empty or unreadable, so the photos stored under it "
+            f"were not pruned") in " ".join(held.stderr.split())
     assert "pruned: 0 photos" in held.stderr
 
     kit = library_folder / "kit_harington"

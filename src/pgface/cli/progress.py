@@ -60,9 +60,10 @@ def say_empty_folders(report: IndexReport) -> None:
 
 def say_not_pruned(report: IndexReport) -> None:
     for path in report.not_pruned:
-        err.print(f"[yellow]warning:[/yellow] {shown(readable(path))}: missing or empty, so the "
-                  "photos stored under it were not pruned (a share not mounted or a disk not "
-                  "plugged in looks the same as a deleted folder); `pgface remove` forgets them",
+        err.print(f"[yellow]warning:[/yellow] {shown(readable(path))}: missing, empty or "
+                  "unreadable, so the photos stored under it were not pruned (a share not "
+                  "mounted or a disk not plugged in looks the same as a deleted folder); "
+                  "`pgface remove` forgets them",
                   markup=True, highlight=False, soft_wrap=True)
 
 

@@ -73,7 +73,9 @@ const getJson = async (path, options) => (await api(path, options)).json();
 // Images go through fetch so the API key travels in a header, never in a URL.
 function imageUrl(path) {
   if (!state.images.has(path)) {
-    state.images.set(path, api(path).then((r) => r.blob()).then((b) => URL.createObjectURL(b)));
+    const url = api(path).then((r) => r.blob()).then((b) => URL.createObjectURL(b));
+    // A failure is not kept: the image is asked again once it can be had (the database back).
+    state.images.set(path, url.catch((error) => { state.images.delete(path); throw error; }));
   }
   return state.images.get(path);
 }
@@ -120,8 +122,10 @@ async function search(file) {
   showMessage("");
   try {
     const result = await getJson(`/api/search?${params}`, { method: "POST", body: form });
+    if (file !== state.file) return;  // another photo was chosen meanwhile: its answer counts
     await renderResults(result, file);
   } catch (error) {
+    if (file !== state.file) return;
     $("#results").replaceChildren();
     showMessage(`Search failed: ${error.message}`);
   }
@@ -181,10 +185,17 @@ function queryFaceCrop(image, bbox) {
 }
 
 async function renderResults(result, file) {
-  const image = await loadImage(URL.createObjectURL(file));
-  const overview = el("canvas", { class: "query-photo" });
-  drawBoxes(overview, image, result.faces.map((f, i) => ({ bbox: f.bbox, label: `${i + 1}` })),
-    520);
+  // The server reads TIFF, PPM and HEIC, which the browser may not show: the results are
+  // shown all the same, without the photo and the query faces' crops.
+  const image = await loadImage(URL.createObjectURL(file)).catch(() => null);
+  if (file !== state.file) return;
+  let overview = el("p", { class: "muted query-photo-missing",
+    text: `This browser cannot show ${file.name}; its faces are numbered as found.` });
+  if (image) {
+    overview = el("canvas", { class: "query-photo" });
+    drawBoxes(overview, image, result.faces.map((f, i) => ({ bbox: f.bbox, label: `${i + 1}` })),
+      520);
+  }
   const summary = result.faces.length
     ? `${result.faces.length} face${result.faces.length > 1 ? "s" : ""} found in ${file.name}; ` +
       `matches at or above ${result.threshold} similarity (${result.model}); the same person ` +
@@ -212,7 +223,8 @@ function renderFace(face, index, image) {
     ? `${face.matches.length} match${face.matches.length > 1 ? "es" : ""}, best ${percent(best.similarity)}` +
       (best.person_name ? ` (${best.person_name})` : "")
     : "no match in the database";
-  const crop = queryFaceCrop(image, face.bbox);
+  const crop = image ? queryFaceCrop(image, face.bbox)
+    : el("span", { class: "crop query-crop", text: `${index + 1}` });
   crop.title = qualityTip(face);
   return el("section", { class: "face-result", "data-face": index + 1 }, [
     el("div", { class: "face-head" }, [

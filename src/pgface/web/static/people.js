@@ -73,6 +73,8 @@ async function loadPeoplePage() {
     }
   } catch (error) {
     showMessage(`Cannot list people: ${error.message}`);
+    // Not asked again until the grid is opened again: in view, its end asked 50 times a second.
+    if (generation === people.generation) people.next = null;
   } finally {
     if (generation === people.generation) people.loading = false;
   }
@@ -207,6 +209,10 @@ async function loadHistory() {
 // ---------- a person's page ----------
 
 async function showPerson(id) {
+  // Nobody to act on until this person is loaded: renaming on a "No such person" page renamed
+  // the person shown before it.
+  people.person = null;
+  clearPersonHead("");
   people.chosenFaces.clear();
   people.faces = { next: 0, loading: false };
   people.photos = { next: 0, loading: false };
@@ -220,12 +226,21 @@ async function showPerson(id) {
     await loadFacesPage();
     await loadPhotosPage();
   } catch (error) {
-    $("#person-title").textContent = "No such person";
+    clearPersonHead(error.status === 404 ? "No such person" : "Cannot open this person");
     showMessage(`Cannot open person ${id}: ${error.message}`);
   }
 }
 
+function clearPersonHead(title) {
+  $("#person-title").textContent = title;
+  $("#person-summary").textContent = "";
+  $("#person-cover").replaceChildren();
+  $("#person-name").value = "";
+  $("#rename-form").hidden = true;
+}
+
 function renderPersonHead(person) {
+  $("#rename-form").hidden = false;
   $("#person-title").textContent = personName(person);
   $("#person-summary").textContent = `${plural(person.faces, "face")} in ` +
     `${plural(person.photos, "photo")}${person.hidden ? " · hidden" : ""}`;
@@ -246,6 +261,7 @@ async function loadFacesPage() {
     $("#person-faces").append(...page.faces.map(faceTile));
   } catch (error) {
     showMessage(`Cannot list faces: ${error.message}`);
+    if (person === people.person) state.next = null;  // until the page is opened again
   } finally {
     state.loading = false;
   }
@@ -293,6 +309,7 @@ async function loadPhotosPage() {
     }, [lazyImage(photo.image_url, "photo-thumb")])));
   } catch (error) {
     showMessage(`Cannot list photos: ${error.message}`);
+    if (person === people.person) state.next = null;  // until the page is opened again
   } finally {
     state.loading = false;
   }
@@ -304,6 +321,7 @@ async function loadPhotosPage() {
 async function renamePerson(event) {
   event.preventDefault();
   const person = people.person;
+  if (!person) return;
   try {
     const renamed = await getJson(`/api/people/${person.id}`, {
       method: "PATCH", json: { name: $("#person-name").value },
@@ -319,6 +337,7 @@ async function renamePerson(event) {
 
 async function toggleHidden() {
   const person = people.person;
+  if (!person) return;
   const verb = person.hidden ? "unhide" : "hide";
   try {
     const changed = await getJson(`/api/people/${person.id}/${verb}`, { method: "POST" });
@@ -335,6 +354,7 @@ async function toggleHidden() {
 async function splitFaces(event) {
   event.preventDefault();
   const person = people.person;
+  if (!person) return;
   const name = $("#split-name").value.trim();
   const body = { face_ids: [...people.chosenFaces] };
   if (name) body.name = name;
@@ -367,7 +387,10 @@ async function showReview() {
     $("#review-form").hidden = !person;
     $("#review-faces").replaceChildren();
     people.reviewed = person || null;
-    if (!person) return;
+    if (!person) {
+      $("#review-title").textContent = "";  // it named the last person reviewed
+      return;
+    }
     $("#review-name").value = "";
     $("#review-title").textContent = `Person ${person.id}: ${plural(person.faces, "face")} in ` +
       `${plural(person.photos, "photo")}`;

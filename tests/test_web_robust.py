@@ -1,0 +1,176 @@
+"""The web page when things go wrong or come late, in a real headless Chromium: answers out of
+order, images that fail once, photos the browser cannot show, people that are gone, pages that
+cannot load, names as long as a name may be."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from api_jobs import index_path
+from conftest import PHOTOS, require_data
+from PIL import Image
+from test_api import running_server
+from test_web import CHROMIUM, CHROMIUM_ARGS
+
+from pgface import Pgface, Settings
+from pgface.api import create_app
+from pgface.db import api_keys
+from pgface.models.analysis import FaceAnalyzer
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Chromium not found at /usr/bin/chromium: apt-get install -y chromium",
+)
+LONG_NAME = "Wolfeschlegelsteinhausenbergerdorffvoralternwarengewissenhaftschafers"
+
+
+def scroll_width(page) -> int:  # noqa: ANN001 - Playwright types
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
+def test_search_answers_late_images_that_failed_and_photos_the_browser_cannot_show(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    require_data(PHOTOS)
+    tiff = tmp_path / "obama1.tiff"
+    Image.open(PHOTOS / "queries" / "obama1.jpg").save(tiff)
+    settings = settings.model_copy(update={"api_roots": [PHOTOS]})
+    with running_server(create_app(settings, analyzer)) as url, \
+            httpx.Client(base_url=url, timeout=120) as http, \
+            sync_api.sync_playwright() as playwright:
+        for path in ("people/obama", "people/biden"):
+            assert index_path(http, path)["indexed"]
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        expect = sync_api.expect
+
+        # The first search's answer held back until the second's is shown: the page keeps
+        # showing the photo chosen last (it showed whichever answer came last).
+        held: list = []
+        page.route("**/api/search**", lambda route: held.append(route) if not held
+                   else route.continue_())
+        # The first crop of each match fails once, as while the database restarts.
+        failed: set[str] = set()
+
+        def crop_once(route) -> None:  # noqa: ANN001
+            if route.request.url in failed:
+                route.continue_()
+            else:
+                failed.add(route.request.url)
+                route.fulfill(status=503, json={"error": {
+                    "status": 503, "code": "database_unavailable", "message": "restarting"}})
+
+        page.route("**/api/faces/*/crop", crop_once)
+        page.goto(url)
+        expect(page.locator("#stats")).to_contain_text("photos")
+        page.set_input_files("#file", str(PHOTOS / "queries" / "obama_and_biden.jpg"))
+        deadline = time.monotonic() + 30
+        while not held and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert held, "the first search never reached the server"
+        page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
+        expect(page.locator(".summary")).to_contain_text("1 face found in obama1.jpg")
+        held[0].continue_()
+        page.wait_for_timeout(3000)  # the older answer arrives, and must change nothing
+        expect(page.locator(".summary")).to_contain_text("1 face found in obama1.jpg")
+        expect(page.locator(".face-result")).to_have_count(1)
+        expect(page.locator(".match img.missing")).to_have_count(2)  # each crop failed once
+
+        # The same search again: the crops that failed are asked again, and shown.
+        page.unroute("**/api/search**")
+        page.set_input_files("#file", [])
+        page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
+        expect(page.locator(".match")).to_have_count(2)
+        page.wait_for_function(
+            "[...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
+
+        # A TIFF the server reads and Chromium does not show: the results are shown.
+        page.set_input_files("#file", str(tiff))
+        expect(page.locator(".summary")).to_contain_text("1 face found in obama1.tiff")
+        expect(page.locator(".query-photo-missing")).to_contain_text("cannot show obama1.tiff")
+        expect(page.locator(".match")).to_have_count(2)
+        expect(page.locator("#message")).to_be_hidden()
+        assert not errors, errors
+        browser.close()
+
+
+def test_people_pages_stop_asking_after_a_failure_and_never_act_on_a_person_gone(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    require_data(PHOTOS)
+    settings = settings.model_copy(update={"api_roots": [PHOTOS]})
+    with running_server(create_app(settings, analyzer)) as url, \
+            httpx.Client(base_url=url, timeout=120) as http, \
+            sync_api.sync_playwright() as playwright:
+        for path in ("people/obama", "people/biden"):
+            assert index_path(http, path)["indexed"]
+        faces = [f["id"] for p in http.get("/api/photos").json()["photos"]
+                 for f in http.get(f"/api/photos/{p['id']}").json()["faces"]]
+        http.post("/api/people/name", json={"face_ids": faces[:1], "name": "Barack"})
+        unnamed = http.post("/api/people/name", json={"face_ids": faces[1:2], "name": "X"})
+        unnamed_id = unnamed.json()["id"]
+        http.patch(f"/api/people/{unnamed_id}", json={"name": LONG_NAME})
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 360, "height": 740})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        people_requests: list[str] = []
+        page.on("request", lambda r: people_requests.append(r.url)
+                if "/api/people?" in r.url else None)
+        expect = sync_api.expect
+
+        # A person page, then one of a person that does not exist: nothing there acts on the
+        # person shown before (Save name renamed them).
+        barack = http.get("/api/people/Barack").json()["id"]
+        page.goto(f"{url}/#/people/{barack}")
+        expect(page.locator("#person-title")).to_have_text("Barack")
+        page.goto(f"{url}/#/people/987654")
+        expect(page.locator("#person-title")).to_have_text("No such person")
+        expect(page.locator("#rename-form")).to_be_hidden()
+        expect(page.locator("#person-cover img")).to_have_count(0)
+        assert http.get(f"/api/people/{barack}").json()["name"] == "Barack"
+
+        # A long name (one word) wraps: at 360 px nothing scrolls sideways, in the message of a
+        # change and its history, nor on the person's page.
+        page.goto(f"{url}/#/people/{unnamed_id}")
+        expect(page.locator("#person-title")).to_have_text(LONG_NAME)
+        page.locator("#person-hide").click()
+        expect(page.locator("#message")).to_contain_text("is hidden")
+        assert scroll_width(page) <= 360, scroll_width(page)
+        page.goto(f"{url}/#/people")
+        page.locator("#history-box summary").click()
+        expect(page.locator("#history li").first).to_contain_text(LONG_NAME)
+        assert scroll_width(page) <= 360, scroll_width(page)
+
+        # The review queue emptied: no title of the last person reviewed stays.
+        http.post("/api/people/undo")  # the hide
+        http.post("/api/people/cluster", json={})
+        queue = http.get("/api/people/review?limit=100").json()["people"]
+        assert queue, "clustering left nobody to review"
+        for person in queue[1:]:
+            http.post(f"/api/people/{person['id']}/hide")
+        page.goto(f"{url}/#/review")
+        expect(page.locator("#review-title")).to_contain_text(f"Person {queue[0]['id']}")
+        page.locator("#review-hide").click()
+        expect(page.locator("#review-progress")).to_contain_text("Nobody left to review")
+        expect(page.locator("#review-title")).to_have_text("")
+
+        # Keys required from here on, the page holding none: the grid's page fails once and
+        # is not asked for again and again (it was, 50 times a second, while in view).
+        with Pgface(settings, analyzer=analyzer) as pf, pf.pool.connection() as conn:
+            api_keys.create_key(conn, "someone", ["read"])
+        page.evaluate("localStorage.clear()")
+        page.goto(f"{url}/#/search")
+        page.reload()
+        people_requests.clear()
+        page.goto(f"{url}/#/people")
+        expect(page.locator("#message")).to_contain_text("API key")
+        page.wait_for_timeout(2000)
+        assert len(people_requests) == 1, people_requests
+        assert not errors, errors
+        browser.close()

@@ -526,7 +526,9 @@ def edited(photo: Path, to: Path) -> None:
     cv2.imwrite(str(to), smaller, [cv2.IMWRITE_JPEG_QUALITY, 80])
 
 
-def test_a_photo_edited_in_place_keeps_its_people(pf: Pgface, tmp_path: Path) -> None:
+def party_and_other(pf: Pgface, tmp_path: Path) -> tuple[Path, Path, Path, Path, list]:
+    """An album of two group photos indexed (party.jpg: friends-6, other.jpg: bbt-6); returns
+    friends-6's own file, the album, the two paths and party.jpg's stored faces."""
     group = require_data(PHOTOS / "groups" / "friends-6.jpg")
     album = tmp_path / "album"
     album.mkdir()
@@ -534,7 +536,11 @@ def test_a_photo_edited_in_place_keeps_its_people(pf: Pgface, tmp_path: Path) ->
     shutil.copy(group, party)
     shutil.copy(require_data(PHOTOS / "groups" / "bbt-6.jpg"), other)
     pf.index(album)
-    faces = stored_faces(pf, [party])[str(party.resolve())]
+    return group, album, party, other, stored_faces(pf, [party])[str(party.resolve())]
+
+
+def test_a_photo_edited_in_place_keeps_its_people(pf: Pgface, tmp_path: Path) -> None:
+    group, album, party, other, faces = party_and_other(pf, tmp_path)
     pf.people.name_faces(faces[0].face_id, "Ada")
     pf.people.name_faces(faces[1].face_id, "Grace")
     with pf.pool.connection() as conn:
@@ -581,14 +587,7 @@ def test_a_photo_edited_in_place_keeps_its_people(pf: Pgface, tmp_path: Path) ->
 
 def test_the_former_version_of_an_edited_photo_goes_and_swapped_files_stay(
         pf: Pgface, tmp_path: Path) -> None:
-    group = require_data(PHOTOS / "groups" / "friends-6.jpg")
-    album = tmp_path / "album"
-    album.mkdir()
-    party, other = album / "party.jpg", album / "other.jpg"
-    shutil.copy(group, party)
-    shutil.copy(require_data(PHOTOS / "groups" / "bbt-6.jpg"), other)
-    pf.index(album)
-    first = stored_faces(pf, [party])[str(party.resolve())]
+    group, album, party, other, first = party_and_other(pf, tmp_path)
     pf.people.name_faces(first[0].face_id, "Ada")
 
     # Two files swapped: each photo's path moves, nothing is analysed or deleted.

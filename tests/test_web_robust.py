@@ -5,7 +5,10 @@ cannot load, names as long as a name may be."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,12 +34,13 @@ def scroll_width(page) -> int:  # noqa: ANN001 - Playwright types
     return page.evaluate("document.documentElement.scrollWidth")
 
 
-def test_search_answers_late_images_that_failed_and_photos_the_browser_cannot_show(
-        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+@contextmanager
+def obama_and_biden_page(settings: Settings, analyzer: FaceAnalyzer, width: int
+                         ) -> Iterator[tuple[str, httpx.Client, Any, Any, list[str]]]:
+    """A server with Obama's and Biden's photos indexed, and a page in Chromium WIDTH pixels
+    wide: (url, HTTP client, page, Playwright's expect, the page's JavaScript errors)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     require_data(PHOTOS)
-    tiff = tmp_path / "obama1.tiff"
-    Image.open(PHOTOS / "queries" / "obama1.jpg").save(tiff)
     settings = settings.model_copy(update={"api_roots": [PHOTOS]})
     with running_server(create_app(settings, analyzer)) as url, \
             httpx.Client(base_url=url, timeout=120) as http, \
@@ -44,10 +48,18 @@ def test_search_answers_late_images_that_failed_and_photos_the_browser_cannot_sh
         for path in ("people/obama", "people/biden"):
             assert index_path(http, path)["indexed"]
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = browser.new_page(viewport={"width": width, "height": 900 if width > 400 else 740})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        expect = sync_api.expect
+        yield url, http, page, sync_api.expect, errors
+        browser.close()
+
+
+def test_search_answers_late_images_that_failed_and_photos_the_browser_cannot_show(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    tiff = tmp_path / "obama1.tiff"
+    Image.open(require_data(PHOTOS / "queries") / "obama1.jpg").save(tiff)
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, _, page, expect, errors):
 
         # The first search's answer held back until the second's is shown: the page keeps
         # showing the photo chosen last (it showed whichever answer came last).
@@ -96,33 +108,20 @@ def test_search_answers_late_images_that_failed_and_photos_the_browser_cannot_sh
         expect(page.locator(".match")).to_have_count(2)
         expect(page.locator("#message")).to_be_hidden()
         assert not errors, errors
-        browser.close()
 
 
 def test_people_pages_stop_asking_after_a_failure_and_never_act_on_a_person_gone(
         settings: Settings, analyzer: FaceAnalyzer) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    require_data(PHOTOS)
-    settings = settings.model_copy(update={"api_roots": [PHOTOS]})
-    with running_server(create_app(settings, analyzer)) as url, \
-            httpx.Client(base_url=url, timeout=120) as http, \
-            sync_api.sync_playwright() as playwright:
-        for path in ("people/obama", "people/biden"):
-            assert index_path(http, path)["indexed"]
+    with obama_and_biden_page(settings, analyzer, 360) as (url, http, page, expect, errors):
         faces = [f["id"] for p in http.get("/api/photos").json()["photos"]
                  for f in http.get(f"/api/photos/{p['id']}").json()["faces"]]
         http.post("/api/people/name", json={"face_ids": faces[:1], "name": "Barack"})
         unnamed = http.post("/api/people/name", json={"face_ids": faces[1:2], "name": "X"})
         unnamed_id = unnamed.json()["id"]
         http.patch(f"/api/people/{unnamed_id}", json={"name": LONG_NAME})
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 360, "height": 740})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
         people_requests: list[str] = []
         page.on("request", lambda r: people_requests.append(r.url)
                 if "/api/people?" in r.url else None)
-        expect = sync_api.expect
 
         # A person page, then one of a person that does not exist: nothing there acts on the
         # person shown before (Save name renamed them).
@@ -173,4 +172,3 @@ def test_people_pages_stop_asking_after_a_failure_and_never_act_on_a_person_gone
         page.wait_for_timeout(2000)
         assert len(people_requests) == 1, people_requests
         assert not errors, errors
-        browser.close()

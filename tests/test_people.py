@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
 import unicodedata
 import uuid
 from collections import Counter
@@ -714,6 +716,34 @@ def test_a_photo_forgotten_by_path_and_found_again_gets_its_people_back(
     pf.people.erase("Grace", scrub=False)
     with pf.pool.connection() as conn:
         assert conn.execute("SELECT count(*) FROM forgotten_faces").fetchone()[0] == 1
+
+
+def test_a_person_deleted_while_a_photo_found_again_keeps_them_is_passed_over(
+        pf: Pgface, tmp_path: Path) -> None:
+    """The indexer gives a photo found again its people while a change deletes one of them:
+    it waits for the delete, then passes over the person gone (a foreign-key error failed the
+    indexing run)."""
+    album, archive, party, faces = party_in_album(pf, tmp_path)
+    pf.people.name_faces(faces[0].face_id, "Ada")
+    pf.people.name_faces(faces[1].face_id, "Grace")
+    shutil.move(party, archive / "party.jpg")
+    pf.index(album, prune=True)  # forgotten; its people kept for it
+    with psycopg.connect(pf.settings.database_url) as other:
+        other.execute("DELETE FROM people WHERE name = 'Ada'")  # not committed yet
+        found: list = []
+        indexing = threading.Thread(target=lambda: found.append(pf.index(archive)))
+        indexing.start()
+        for _ in range(1200):  # the indexer waits on the row being deleted
+            if other.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the indexer never waited for the delete")
+        other.commit()
+        indexing.join(120)
+    assert len(found) == 1, "the indexing run failed"
+    assert (found[0].indexed, found[0].people_kept, found[0].failures) == (1, 1, [])
+    assert {p.name: p.faces for p in pf.people.list()} == {"Grace": 1}
 
 
 def test_undoing_a_people_change_gives_back_what_was_kept_for_forgotten_photos(

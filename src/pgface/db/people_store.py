@@ -128,9 +128,15 @@ BOXES_OF_PHOTOS = """
 SELECT photo_id, id, model, person_id, assigned_by, bbox FROM faces
 WHERE photo_id = ANY(%s) ORDER BY id
 """
+# The people locked first (KEY SHARE, what the foreign key takes too): one a concurrent change
+# is deleting is waited for and then passed over, where the foreign key failed the indexing
+# batch; one still there cannot be deleted until the batch commits.
 ASSIGN_IF_UNHELD = """
+WITH alive AS (SELECT id FROM people WHERE id = ANY(%(people)s) FOR KEY SHARE)
 UPDATE faces f SET person_id = k.person_id, assigned_by = k.assigned_by
-FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS k(face_id, person_id, assigned_by)
+FROM unnest(%(faces)s::bigint[], %(people)s::bigint[], %(by)s::text[])
+     AS k(face_id, person_id, assigned_by)
+JOIN alive a ON a.id = k.person_id
 WHERE f.id = k.face_id AND f.person_id IS NULL
 """
 EMBEDDINGS = "SELECT id, embedding FROM faces WHERE model = %s ORDER BY id"
@@ -405,10 +411,11 @@ def drop_forgotten(conn: psycopg.Connection, photo_ids: Sequence[int]) -> None:
 
 
 def assign_kept(conn: psycopg.Connection, kept: Sequence[KeptFace]) -> int:
-    """Give each kept face its person, unless another writer gave it one first."""
-    return conn.execute(ASSIGN_IF_UNHELD, [[k.face_id for k in kept],
-                                           [k.person_id for k in kept],
-                                           [k.assigned_by for k in kept]]).rowcount
+    """Give each kept face its person, unless another writer gave it one first or deleted
+    the person meanwhile."""
+    return conn.execute(ASSIGN_IF_UNHELD, {"faces": [k.face_id for k in kept],
+                                           "people": [k.person_id for k in kept],
+                                           "by": [k.assigned_by for k in kept]}).rowcount
 
 
 def embeddings(conn: psycopg.Connection, model: str,

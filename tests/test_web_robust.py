@@ -162,7 +162,7 @@ def test_people_pages_stop_asking_after_a_failure_and_never_act_on_a_person_gone
         # Keys required from here on, the page holding none: the grid's page fails once and
         # is not asked for again and again (it was, 50 times a second, while in view).
         with Pgface(settings, analyzer=analyzer) as pf, pf.pool.connection() as conn:
-            api_keys.create_key(conn, "someone", ["read"])
+            _, key = api_keys.create_key(conn, "someone", ["read"])
         page.evaluate("localStorage.clear()")
         page.goto(f"{url}/#/search")
         page.reload()
@@ -171,4 +171,15 @@ def test_people_pages_stop_asking_after_a_failure_and_never_act_on_a_person_gone
         expect(page.locator("#message")).to_contain_text("API key")
         page.wait_for_timeout(2000)
         assert len(people_requests) == 1, people_requests
+        # The key given, the grid loads, and the error it had is gone.
+        page.fill("#key", key)
+        page.get_by_role("button", name="Use key").click()
+        expect(page.locator(".person-tile")).not_to_have_count(0)
+        expect(page.locator("#message")).to_be_hidden()
+        # An error goes with its view: a person page that failed, then the grid.
+        page.goto(f"{url}/#/people/987654")
+        expect(page.locator("#message")).to_contain_text("Cannot open person 987654")
+        page.goto(f"{url}/#/people")
+        expect(page.locator(".person-tile")).not_to_have_count(0)
+        expect(page.locator("#message")).to_be_hidden()
         assert not errors, errors

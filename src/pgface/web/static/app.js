@@ -351,6 +351,9 @@ async function openPhoto(photoId, faceId) {
 
 // Views by URL hash: #/search, #/people, #/people/<id>, #/review.
 function route() {
+  // An error is about the view it came from: it goes with it (a "Cannot load" stayed on after
+  // the next view loaded). A message with an action (Undo) stays.
+  if ($("#message").className === "error") showMessage("");
   const [, view = "search", id] = location.hash.split("/");
   const name = view === "people" && id ? "person" : view;
   const known = ["search", "people", "person", "review"].includes(name) ? name : "search";
@@ -414,6 +417,7 @@ document.addEventListener("DOMContentLoaded", () => {
     showMessage("");
     start();
     if (state.file) search(state.file);  // the search that asked for the key
+    else route();  // the view that asked for it, loaded again (a list stops asking on a 401)
   });
   $("#photo-close").addEventListener("click", () => $("#photo-dialog").close());
   setUpPeople();

@@ -151,6 +151,17 @@ def test_an_upload_is_kept_as_what_it_is_and_goes_with_its_photo(
         assert (library / "obama.jpg").read_bytes() == photo.read_bytes()
 
 
+def test_head_is_answered_as_get_without_the_body(client: TestClient) -> None:
+    for path, kind in (("/api/health", "application/json"), ("/", "text/html"),
+                       ("/static/app.js", "javascript")):
+        got, head = client.get(path), client.head(path)
+        assert (head.status_code, head.content) == (200, b""), path
+        assert kind in head.headers["content-type"]
+        assert head.headers["content-length"] == str(len(got.content)), path
+    assert client.head("/api/search").status_code == 405  # POST only
+    assert client.head("/api/photos/424242").status_code == 404
+
+
 def test_compare_two_uploads(client: TestClient) -> None:
     obama = require_data(PHOTOS / "people" / "obama")
     same = client.post("/api/compare", files={

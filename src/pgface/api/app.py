@@ -17,6 +17,7 @@ from pgface import __version__
 from pgface.api import admin, faces, jobs, people, photos, search
 from pgface.api.docs import install_docs
 from pgface.api.errors import InternalErrors, install_error_handlers
+from pgface.api.head import HeadAsGet
 from pgface.api.limits import MULTIPART_SLACK, BodyLimit
 from pgface.config import Settings
 from pgface.db.watch import ServerWatch
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
     install_error_handlers(app)
     # Compare takes two photos; anything beyond that and the form fields is refused unread.
     app.add_middleware(BodyLimit, max_bytes=2 * settings.api_max_upload_bytes + MULTIPART_SLACK)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(InternalErrors)  # outermost of ours: it sees what every other layer raised
     for router in (admin.router, photos.router, faces.router, search.router, people.router,
                    people.identify_router, jobs.router):

@@ -1,0 +1,24 @@
+"""HEAD answered as GET without the body, for every GET route (FastAPI routes answer only the
+methods they name: `HEAD /` and `HEAD /api/health` were 405, so a probe that uses HEAD, as
+load balancers and uptime checks may, saw the server as broken)."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class HeadAsGet:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":  # headers (Content-Length too) stay
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)

@@ -107,6 +107,33 @@ def test_a_restored_backup_is_the_library_row_for_row(pf: Pgface, settings: Sett
         assert there.stats()["photos"] == len(before["photos"])
 
 
+def test_a_library_in_a_schema_of_any_name_is_backed_up_and_restored(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, other_url: str,
+        tmp_path: Path) -> None:
+    """pg_dump reads --schema as a pattern: `Pgface` as `pgface` (case folded), `*` as any
+    name. A library in schema `Pgface *` beside the default `pgface` one: its backup held the
+    other library, and said it held this one's counts."""
+    named_library(pf, tmp_path)  # the default schema's library, the larger one
+    pf.close()
+    schema = 'Pgface "x" *'
+    odd = settings.model_copy(update={"db_schema": schema})
+    with Pgface(odd, analyzer=analyzer) as library:
+        library.index(sample_photos()[:1])
+        photos = library.stats()["photos"]
+    table = f'"{schema.replace(chr(34), chr(34) * 2)}".photos'
+    with psycopg.connect(settings.database_url) as conn:
+        held = conn.execute(f"SELECT sha256 FROM {table} ORDER BY id").fetchall()
+    assert len(held) == photos == 1
+
+    taken = backups.backup(settings.database_url, schema, tmp_path / "odd.dump")
+    assert taken.counts.photos == 1
+    assert backups._archive_schemas(tmp_path / "odd.dump") == [schema]
+    backups.restore(other_url, schema, tmp_path / "odd.dump")
+    with psycopg.connect(other_url) as conn:
+        assert conn.execute(f"SELECT sha256 FROM {table} ORDER BY id").fetchall() == held
+        assert conn.execute("SELECT to_regnamespace('pgface')").fetchone()[0] is None
+
+
 def test_a_whole_database_dump_restores_only_the_library(
         pf: Pgface, settings: Settings, other_url: str, tmp_path: Path) -> None:
     """pg_dump's default, the whole database (an application's tables beside pgface's):

@@ -128,6 +128,41 @@ def test_an_application_model_joins_pgface_people(yao_ming: Any) -> None:
         person.save()
 
 
+def test_the_models_refuse_bulk_writes_and_similar_to_checks_what_it_is_given(
+        yao_ming: Any, models_dir: Path) -> None:
+    from django.conf import settings
+    from django.test import override_settings
+
+    from pgface.django import conf
+    from pgface.django.models import Face, Person, Photo
+    from pgface.errors import InvalidInputError
+
+    # A queryset's update() and delete() wrote pgface's tables past its rules and its history.
+    before = (Face.objects.count(), Person.objects.count(), Photo.objects.count())
+    scores = list(Face.objects.values_list("id", "det_score"))
+    for write in (lambda: Face.objects.filter(pk=yao_ming_in_players().pk).update(det_score=0.1),
+                  lambda: Person.objects.all().delete(), lambda: Photo.objects.all().delete(),
+                  lambda: Person.objects.bulk_create([Person(name="x")]),
+                  lambda: Face.objects.similar_to(samples()["yaoming.jpg"]).delete()):
+        with pytest.raises(TypeError, match="pgface"):
+            write()
+    assert (Face.objects.count(), Person.objects.count(), Photo.objects.count()) == before
+    assert list(Face.objects.values_list("id", "det_score")) == scores
+
+    vector = conf.library().embed(samples()["yaoming.jpg"])[0]
+    for threshold in (float("nan"), 5.0, -2.0):  # NaN passed every face
+        with pytest.raises(InvalidInputError, match="threshold"):
+            list(Face.objects.similar_to(vector, threshold=threshold))
+    # The pack given as its folder (docs/django.md allows it): an embedding still finds the
+    # faces stored under the pack's name, at its calibrated threshold.
+    by_photo = [f.id for f in Face.objects.similar_to(samples()["yaoming.jpg"])]
+    assert by_photo
+    folder = str(models_dir / "buffalo_sc")
+    with override_settings(PGFACE={**settings.PGFACE, "MODEL_PACK": folder}):
+        assert conf.pgface_settings().model_pack == folder
+        assert [f.id for f in Face.objects.similar_to(vector)] == by_photo
+
+
 def test_the_admin_renders_faces_with_crops_and_people_with_faces(yao_ming: Any) -> None:
     from django.contrib.auth.models import User
     from django.test import Client

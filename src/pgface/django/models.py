@@ -18,6 +18,7 @@ from pgvector.django import CosineDistance, VectorField
 
 from pgface.django import conf
 from pgface.errors import NoFaceError
+from pgface.search import check_similarity
 
 SCHEMA = conf.schema()
 
@@ -27,16 +28,40 @@ def _table(name: str) -> str:
     return f'{SCHEMA}"."{name}'
 
 
+def _refuse(what: str) -> TypeError:
+    return TypeError(f"{what} rows are pgface's: change them through pgface")
+
+
+class ReadOnlyQuerySet(models.QuerySet):
+    """Rows written by pgface alone: a queryset's bulk writes are refused as `save()` is (an
+    `update()` or `delete()` went straight to pgface's tables, past its rules and its people
+    history, so no undo could bring a deleted person back)."""
+
+    def update(self, **kwargs: object) -> int:
+        raise _refuse(self.model.__name__)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise _refuse(self.model.__name__)
+
+    def bulk_create(self, *args: object, **kwargs: object) -> list:
+        raise _refuse(self.model.__name__)
+
+    def bulk_update(self, *args: object, **kwargs: object) -> int:
+        raise _refuse(self.model.__name__)
+
+
 class ReadOnlyModel(models.Model):
+    objects = ReadOnlyQuerySet.as_manager()
+
     class Meta:
         abstract = True
         managed = False
 
     def save(self, *args: object, **kwargs: object) -> None:
-        raise TypeError(f"{type(self).__name__} rows are pgface's: change them through pgface")
+        raise _refuse(type(self).__name__)
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        raise TypeError(f"{type(self).__name__} rows are pgface's: change them through pgface")
+        raise _refuse(type(self).__name__)
 
 
 class Person(ReadOnlyModel):
@@ -75,7 +100,7 @@ class Photo(ReadOnlyModel):
 
 
 
-class FaceQuerySet(models.QuerySet):
+class FaceQuerySet(ReadOnlyQuerySet):
     def similar_to(self, target: Face | Sequence[float] | np.ndarray | str | Path | bytes,
                    threshold: float | None = None, model: str | None = None) -> FaceQuerySet:
         """Faces of the same person as target, most similar first, with photo and person.
@@ -88,6 +113,8 @@ class FaceQuerySet(models.QuerySet):
         embedding, model, itself = _query_vector(target, model)
         if threshold is None:
             threshold = conf.pgface_settings().match_threshold(model)
+        # NaN passed every row (PostgreSQL orders it above every number), 5 none, unsaid
+        check_similarity("threshold", threshold)
         found = self.filter(model_pack=model).annotate(
             distance=CosineDistance("embedding", embedding),
             similarity=ExpressionWrapper(Value(1.0) - CosineDistance("embedding", embedding),
@@ -111,7 +138,9 @@ def _query_vector(target: object, model: str | None) -> tuple[np.ndarray, str, i
     vector = np.asarray(target, np.float32)
     if vector.shape != (512,):
         raise ValueError(f"an embedding has 512 numbers, not shape {vector.shape}")
-    return vector, model or conf.pgface_settings().model_pack, None
+    # The pack's name, as faces are stored under it: the setting may be the pack's folder
+    # (stored faces never matched it, and its threshold was the uncalibrated one).
+    return vector, model or conf.library().analyzer.model_name, None
 
 
 class Face(ReadOnlyModel):

@@ -238,6 +238,22 @@ def test_bad_input_names_what_is_wrong(pf: Pgface, tmp_path: Path) -> None:
     assert people.name_faces(np.int64(face_id), "Barack").person.faces == 1
     assert people.split("Barack", face_id, name="Someone Else").faces == 1
     assert set(people.suggest(face_id)) == {face_id}
+    # NumPy's integers are ids wherever ids go (hide and delete failed writing their record,
+    # a merge took one for a list); an array of ids is its ids.
+    barack = people.get("Barack").id
+    assert type(people.get(np.int64(barack)).id) is int
+    assert people.hide(np.int64(barack)).hidden and not people.hide(barack, hidden=False).hidden
+    assert people.name_faces(np.array([face_id]), "Barack", move=True).person.id == barack
+    other_id = people.split("Barack", [face_id]).id
+    assert people.merge(np.int64(other_id), "Barack").faces == 1
+    # Bounds that nothing passes, or every face, are refused by name.
+    for call in (lambda: people.suggest(face_id, threshold=float("nan")),
+                 lambda: people.cluster(min_quality=float("nan")),
+                 lambda: people.cluster(min_quality=5.0),
+                 lambda: people.photos("Barack", limit=None),  # type: ignore[arg-type]
+                 lambda: people.get(None)):  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError):
+            call()
     for wrong in (str(face_id), [str(face_id)], [float(face_id)], [True]):
         with pytest.raises(InvalidInputError,
                            match=f"a face id is a whole number, not .?{face_id}|True"):

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import psycopg
 from psycopg_pool import ConnectionPool
 
@@ -46,7 +47,13 @@ from pgface.index import Failure, Indexer, ProgressCallback
 from pgface.models.analysis import FaceAnalyzer
 from pgface.paths import expand
 from pgface.people_history import Change
-from pgface.search import SearchResult, analyze_photos, check_similarity, search_photo
+from pgface.search import (
+    SearchResult,
+    analyze_photos,
+    check_min_quality,
+    check_similarity,
+    search_photo,
+)
 
 PersonRef = int | str
 # One face id, or any number of them.
@@ -59,7 +66,11 @@ def face_id_list(face_ids: FaceIds) -> list[int]:
     the value (a str would have been taken as its characters)."""
     if isinstance(face_ids, str | bytes):
         raise InvalidInputError(f"a face id is a whole number, not {face_ids!r}")
-    given = [face_ids] if hasattr(face_ids, "__index__") else list(face_ids)
+    # One id alone is a list of one; a NumPy array of ids (which has __index__ when it holds
+    # one element, and fails it otherwise) is its elements.
+    alone = hasattr(face_ids, "__index__") and not isinstance(face_ids, np.ndarray)
+    given = [face_ids] if alone else list(np.ravel(face_ids) if isinstance(
+        face_ids, np.ndarray) else face_ids)
     ids = []
     for face_id in given:
         if isinstance(face_id, bool) or not hasattr(face_id, "__index__"):
@@ -276,7 +287,9 @@ class People:
         The merged person keeps the name one of them has; when they have different names,
         `name` must say which it keeps (or give a new one), else PersonConflict.
         """
-        sources = [source] if isinstance(source, int | str) else list(source)
+        # one person (an int, NumPy's too, or a name), or several
+        alone = isinstance(source, str) or hasattr(source, "__index__")
+        sources = [source] if alone and not isinstance(source, np.ndarray) else list(source)
         if not sources:
             raise PersonError("no person to merge given")
         with self._change("merge") as (conn, change):
@@ -408,6 +421,8 @@ class People:
         """
         if similarity is not None:
             check_similarity("similarity", similarity)
+        if min_quality is not None:  # NaN or 5: no face is at or above it
+            check_min_quality(min_quality)
         if min_neighbours < 1:
             raise InvalidInputError(f"min_neighbours is 1 or more, not {min_neighbours}")
         index = engine.index_at_scale(self.pool, self.model)
@@ -438,7 +453,7 @@ class People:
                 ) -> dict[int, list[Candidate]]:
         """For stored faces: the people each most likely is (up to five, best first), from
         the faces people hold; for reviewing a cluster or an unassigned face."""
-        limit = self.threshold if threshold is None else threshold
+        limit = self.threshold if threshold is None else check_similarity("threshold", threshold)
         return suggest_people(self.pool, self.model, face_id_list(face_ids), limit,
                               self.settings.ef_search)
 
@@ -537,6 +552,11 @@ class People:
         """A person id from an id or a name. A string of ASCII digits is an id (the API's own
         URLs carry ids: /api/people/12/faces), and a name only where no person has that id (a
         library named someone so before names of digits were refused)."""
+        if not isinstance(person, str):
+            if isinstance(person, bool) or not hasattr(person, "__index__"):
+                raise InvalidInputError(f"a person is an id (a whole number) or a name, not "
+                                        f"{person!r:.40}")
+            person = operator.index(person)  # NumPy's integers: ints from here on
         if isinstance(person, str):
             # ASCII digits only: str.isdigit() also takes '²' and '٣', which int() refuses
             digits = re.fullmatch(r"[0-9]+", person.strip()) is not None
@@ -659,7 +679,8 @@ MAX_PAGE = 2**62
 def _check_page(limit: int, offset: int) -> None:
     """A page's bounds, refused by name (a negative one came back as PostgreSQL's "LIMIT must
     not be negative", one past a bigint as "bigint out of range")."""
-    if not (0 <= limit <= MAX_PAGE and 0 <= offset <= MAX_PAGE):
+    whole = all(hasattr(v, "__index__") and not isinstance(v, bool) for v in (limit, offset))
+    if not (whole and 0 <= limit <= MAX_PAGE and 0 <= offset <= MAX_PAGE):
         raise InvalidInputError(f"a page's limit and offset are 0 to {MAX_PAGE:,}, not "
                                 f"limit={limit}, offset={offset}")
 

@@ -163,9 +163,15 @@ def check_search_bounds(top: int, threshold: float, min_quality: float) -> int:
     if isinstance(top, bool) or not hasattr(top, "__index__") or not 1 <= top <= MAX_TOP:
         raise InvalidInputError(f"top is 1 to {MAX_TOP} matches per face, not {top!r}")
     check_similarity("threshold", threshold)
-    if not 0.0 <= min_quality <= 1.0:
-        raise InvalidInputError(f"min_quality is 0 to 1, not {min_quality!r}")
+    check_min_quality(min_quality)
     return operator.index(top)
+
+
+def check_min_quality(value: float) -> float:
+    """A quality floor: 0 to 1 (NaN is none: every comparison with it is false)."""
+    if not 0.0 <= value <= 1.0:
+        raise InvalidInputError(f"min_quality is 0 to 1, not {value!r}")
+    return value
 
 
 def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top: int,

@@ -23,7 +23,7 @@ Box = Annotated[list[float], AfterValidator(round_box),
                 Field(description="[x1, y1, x2, y2] in the photo's pixels, 1 decimal")]
 
 
-# Errors
+# Requests
 
 
 class RequestBody(BaseModel):
@@ -31,6 +31,9 @@ class RequestBody(BaseModel):
     "12" is not a face id (pydantic's lax mode converts each)."""
 
     model_config = ConfigDict(strict=True)
+
+
+# Errors
 
 
 class ErrorDetail(BaseModel):

@@ -127,7 +127,7 @@ def test_a_library_in_a_schema_of_any_name_is_backed_up_and_restored(
 
     taken = backups.backup(settings.database_url, schema, tmp_path / "odd.dump")
     assert taken.counts.photos == 1
-    assert backups._archive_schemas(tmp_path / "odd.dump") == [schema]
+    assert backups.archive_schemas(tmp_path / "odd.dump") == [schema]
     backups.restore(other_url, schema, tmp_path / "odd.dump")
     with psycopg.connect(other_url) as conn:
         assert conn.execute(f"SELECT sha256 FROM {table} ORDER BY id").fetchall() == held

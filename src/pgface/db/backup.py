@@ -163,7 +163,7 @@ def _durably_rename(partial: Path, destination: Path) -> None:
         os.close(folder)
 
 
-def _archive_schemas(source: Path) -> list[str]:
+def archive_schemas(source: Path) -> list[str]:
     """The schemas an archive creates, from its table of contents; an error names what is
     wrong with a file that is no pg_dump archive."""
     done = subprocess.run([client_program("pg_restore"), "--list", str(source)],
@@ -189,7 +189,7 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
     if not source.is_file():
         raise InvalidInputError(f"{source}: no such file" if not source.exists()
                                 else f"{source}: not a file")
-    schemas = _archive_schemas(source)
+    schemas = archive_schemas(source)
     if schema not in schemas:
         held = ", ".join(schemas) or "none"
         raise BackupError(f"{source}: holds no library in schema {schema!r} (its schemas: "

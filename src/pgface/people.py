@@ -52,6 +52,7 @@ from pgface.search import (
     analyze_photos,
     check_min_quality,
     check_similarity,
+    is_whole_number,
     search_photo,
 )
 
@@ -66,17 +67,22 @@ def face_id_list(face_ids: FaceIds) -> list[int]:
     the value (a str would have been taken as its characters)."""
     if isinstance(face_ids, str | bytes):
         raise InvalidInputError(f"a face id is a whole number, not {face_ids!r}")
-    # One id alone is a list of one; a NumPy array of ids (which has __index__ when it holds
-    # one element, and fails it otherwise) is its elements.
-    alone = hasattr(face_ids, "__index__") and not isinstance(face_ids, np.ndarray)
-    given = [face_ids] if alone else list(np.ravel(face_ids) if isinstance(
-        face_ids, np.ndarray) else face_ids)
     ids = []
-    for face_id in given:
-        if isinstance(face_id, bool) or not hasattr(face_id, "__index__"):
+    for face_id in _one_or_many(face_ids):
+        if not is_whole_number(face_id):
             raise InvalidInputError(f"a face id is a whole number, not {face_id!r}")
         ids.append(operator.index(face_id))
     return ids
+
+
+def _one_or_many(value: object) -> list:
+    """One value alone (a number, NumPy's too, or a str) as a list of one; a NumPy array (which
+    has __index__ when it holds one element) or any other iterable as its items."""
+    if isinstance(value, np.ndarray):
+        return list(np.ravel(value))
+    if isinstance(value, str | bytes) or hasattr(value, "__index__"):
+        return [value]
+    return list(value)
 
 
 class PersonConflict(PersonError):
@@ -287,9 +293,7 @@ class People:
         The merged person keeps the name one of them has; when they have different names,
         `name` must say which it keeps (or give a new one), else PersonConflict.
         """
-        # one person (an int, NumPy's too, or a name), or several
-        alone = isinstance(source, str) or hasattr(source, "__index__")
-        sources = [source] if alone and not isinstance(source, np.ndarray) else list(source)
+        sources = _one_or_many(source)  # one person (an id or a name), or several
         if not sources:
             raise PersonError("no person to merge given")
         with self._change("merge") as (conn, change):
@@ -553,7 +557,7 @@ class People:
         URLs carry ids: /api/people/12/faces), and a name only where no person has that id (a
         library named someone so before names of digits were refused)."""
         if not isinstance(person, str):
-            if isinstance(person, bool) or not hasattr(person, "__index__"):
+            if not is_whole_number(person):
                 raise InvalidInputError(f"a person is an id (a whole number) or a name, not "
                                         f"{person!r:.40}")
             person = operator.index(person)  # NumPy's integers: ints from here on
@@ -679,7 +683,7 @@ MAX_PAGE = 2**62
 def _check_page(limit: int, offset: int) -> None:
     """A page's bounds, refused by name (a negative one came back as PostgreSQL's "LIMIT must
     not be negative", one past a bigint as "bigint out of range")."""
-    whole = all(hasattr(v, "__index__") and not isinstance(v, bool) for v in (limit, offset))
+    whole = is_whole_number(limit) and is_whole_number(offset)
     if not (whole and 0 <= limit <= MAX_PAGE and 0 <= offset <= MAX_PAGE):
         raise InvalidInputError(f"a page's limit and offset are 0 to {MAX_PAGE:,}, not "
                                 f"limit={limit}, offset={offset}")

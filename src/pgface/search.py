@@ -155,12 +155,16 @@ def check_similarity(name: str, value: float) -> float:
     return value
 
 
+def is_whole_number(value: object) -> bool:
+    """An int or NumPy's integer, not a bool (True is an int to Python, not an id or a count)."""
+    return hasattr(value, "__index__") and not isinstance(value, bool)
+
+
 def check_search_bounds(top: int, threshold: float, min_quality: float) -> int:
     """The Python API's search arguments, refused by name where no answer could be right:
     top=2000 came back as pgvector's "outside the valid range for parameter hnsw.ef_search",
     top=-5 as "LIMIT must not be negative"."""
-    # a whole number (NumPy's too), not a bool
-    if isinstance(top, bool) or not hasattr(top, "__index__") or not 1 <= top <= MAX_TOP:
+    if not is_whole_number(top) or not 1 <= top <= MAX_TOP:
         raise InvalidInputError(f"top is 1 to {MAX_TOP} matches per face, not {top!r}")
     check_similarity("threshold", threshold)
     check_min_quality(min_quality)

@@ -168,7 +168,7 @@ def _readable_text(text: str) -> str:
     if not any("\ud800" <= c <= "\udfff" for c in text):
         return text
     try:
-        return paths.readable(os.fsencode(text))
+        return paths.readable(text)
     except UnicodeEncodeError:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 

@@ -137,9 +137,9 @@ def backup(
 
     Example: pgface db backup ~/backups/pgface-$(date +%F).dump
     """
-    pf = open_library()
-    report = backups.backup(pf.database_url(), pf.settings.db_schema, file)
-    note = _uploads_note(pf.settings)
+    with open_library() as pf:
+        report = backups.backup(pf.database_url(), pf.settings.db_schema, file)
+        note = _uploads_note(pf.settings)
     if as_json:
         print_json({**asdict(report), "uploads_note": note})
         return
@@ -169,8 +169,8 @@ def restore(
 
     Example: PGFACE_DATA_DIR=~/pgface-restored pgface db restore pgface-2026-12-01.dump
     """
-    pf = open_library()
-    report = backups.restore(pf.database_url(), pf.settings.db_schema, file, replace)
+    with open_library() as pf:
+        report = backups.restore(pf.database_url(), pf.settings.db_schema, file, replace)
     if as_json:
         print_json(asdict(report))
         return

@@ -254,10 +254,13 @@ def test_bad_input_names_what_is_wrong(pf: Pgface, tmp_path: Path) -> None:
                  lambda: people.get(None)):  # type: ignore[arg-type]
         with pytest.raises(InvalidInputError):
             call()
-    for wrong in (str(face_id), [str(face_id)], [float(face_id)], [True]):
+    for wrong in (str(face_id), [str(face_id)], [float(face_id)], [True], float(face_id)):
         with pytest.raises(InvalidInputError,
                            match=f"a face id is a whole number, not .?{face_id}|True"):
             people.name_faces(wrong, "Barack")  # type: ignore[arg-type]
+    # One value that is no list and no id (a float) is named, not "not iterable".
+    with pytest.raises(InvalidInputError, match="not 1.5"):
+        people.merge(1.5, "Barack")  # type: ignore[arg-type]
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(PersonError, match=str(empty)):

@@ -76,13 +76,17 @@ def face_id_list(face_ids: FaceIds) -> list[int]:
 
 
 def _one_or_many(value: object) -> list:
-    """One value alone (a number, NumPy's too, or a str) as a list of one; a NumPy array (which
-    has __index__ when it holds one element) or any other iterable as its items."""
+    """One value alone (a number, NumPy's too, a str, or anything not iterable) as a list of
+    one; a NumPy array (which has __index__ when it holds one element) or any other iterable as
+    its items."""
     if isinstance(value, np.ndarray):
         return list(np.ravel(value))
     if isinstance(value, str | bytes) or hasattr(value, "__index__"):
         return [value]
-    return list(value)
+    try:
+        return list(value)
+    except TypeError:  # not iterable (1.5, None): one value, which its caller refuses by name
+        return [value]
 
 
 class PersonConflict(PersonError):

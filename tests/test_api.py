@@ -278,6 +278,13 @@ def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
         wrong = read_key[:-2] + ("aa" if not read_key.endswith("aa") else "bb")
         bad = client.get("/api/stats", headers={"Authorization": f"Bearer {wrong}"})
         assert bad.status_code == 401 and "not valid" in error_of(bad)
+        # A wrong key beside a right one is refused too, whichever header holds it.
+        for both in ({"Authorization": f"Bearer {read_key}", "X-API-Key": wrong},
+                     {"Authorization": f"Bearer {wrong}", "X-API-Key": read_key}):
+            refused = client.get("/api/stats", headers=both)
+            assert refused.status_code == 401 and "two different API keys" in error_of(refused)
+        same = {"Authorization": f"Bearer {read_key}", "X-API-Key": read_key}
+        assert client.get("/api/stats", headers=same).status_code == 200
         with pf.pool.connection() as conn:
             assert api_keys.revoke_key(conn, "reader") == 1
             stored = conn.execute("SELECT secret_sha256 FROM api_keys").fetchall()

@@ -55,10 +55,15 @@ def is_loopback(host: str) -> bool:
 
 
 def presented_key(request: Request) -> str | None:
+    """The key sent as `Authorization: Bearer` or `X-API-Key`. Both, different, is a 401: a
+    wrong key is always refused, and neither may be ignored in favour of the other."""
     auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip() or None
-    return request.headers.get("x-api-key") or None
+    bearer_key = (auth[7:].strip() or None) if auth.lower().startswith("bearer ") else None
+    header_key = request.headers.get("x-api-key") or None
+    if bearer_key and header_key and bearer_key != header_key:
+        raise ApiError(401, "two different API keys were sent (Authorization: Bearer and "
+                            "X-API-Key): send one")
+    return bearer_key or header_key
 
 
 def keys_required(settings: Settings, any_key: bool) -> str | None:

@@ -86,6 +86,20 @@ def test_moved_or_renamed_photos_are_not_indexed_twice(pf: Pgface, tmp_path: Pat
     assert (second.indexed, second.skipped) == (0, 1)
 
 
+def test_a_file_named_twice_is_one_file(pf: Pgface, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Named twice, or named beside its folder: the file was counted each time, and the run
+    # that had just indexed it reported it "already indexed" too.
+    folder = tmp_path / "album"
+    folder.mkdir()
+    for photo in sample_photos()[:2]:
+        shutil.copy(photo, folder / photo.name)
+    one = folder / sample_photos()[0].name
+    monkeypatch.chdir(tmp_path)
+    report = pf.index([one, one, folder, "album", folder / ".." / "album" / one.name])
+    assert (report.files, report.indexed, report.skipped, report.failures) == (2, 2, 0, [])
+
+
 def stamps(url: str) -> dict[str, tuple[int | None, int | None]]:
     with psycopg.connect(url) as conn:
         return {Path(path).name: (size, mtime)

@@ -209,9 +209,14 @@ def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,
     report = IndexReport()
     roots = [Path(r) for r in fs_paths.path_list(within)] if within is not None else None
     skipped: list[str] = []
-    files = list(iter_photo_files([Path(p) for p in fs_paths.path_list(paths)],
-                                  report.failures, roots, report.empty_folders, skipped,
-                                  report.linked_folders))
+    found = iter_photo_files([Path(p) for p in fs_paths.path_list(paths)], report.failures,
+                             roots, report.empty_folders, skipped, report.linked_folders)
+    # A file named twice, or named and inside a folder named too, is one file: counted twice,
+    # its second turn was reported "already indexed" by the run that had just indexed it.
+    unique: dict[Path, Path] = {}
+    for path in found:
+        unique.setdefault(fs_paths.expand(path), path)
+    files = list(unique.values())
     report.passed_over = len(skipped)
     report.files = len(files)
     report.unlisted = len(report.failures)

@@ -254,6 +254,25 @@ def test_a_backup_through_a_link_replaces_the_file_it_names(
     assert sorted(p.name for p in (tmp_path / "disk").iterdir()) == ["lib.dump"]
 
 
+def test_a_backup_removes_what_killed_backups_left(pf: Pgface, settings: Settings,
+                                                   tmp_path: Path) -> None:
+    # A backup killed with SIGKILL cannot remove its partial file: each such run left a hidden
+    # file as large as a backup beside FILE, for good.
+    pf.index(sample_photos())
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # reaped: its pid is no process now
+    dead = tmp_path / f".lib.dump.partial-{ended.pid}"
+    other = tmp_path / f".other.dump.partial-{ended.pid}"  # another file's: not this backup's
+    with subprocess.Popen(["sleep", "60"]) as running:
+        live = tmp_path / f".lib.dump.partial-{running.pid}"  # a backup still writing
+        for left in (dead, live, other):
+            left.write_bytes(b"PGDMP half an archive")
+        backups.backup(settings.database_url, settings.db_schema, tmp_path / "lib.dump")
+        running.kill()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["lib.dump", live.name, other.name])
+
+
 def test_the_password_stays_off_the_command_line() -> None:
     conninfo, env = backups.client_connection("postgresql://ada:s3cret@db.example:5433/photos")
     assert "s3cret" not in conninfo and env["PGPASSWORD"] == "s3cret"

@@ -17,6 +17,7 @@ reads servers back to 9.2).
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import shutil
@@ -110,6 +111,7 @@ def backup(url: str, schema: str, destination: Path) -> BackupReport:
                                 "name")
     if not destination.parent.is_dir():
         raise InvalidInputError(f"{destination}: folder {destination.parent} does not exist")
+    _remove_stale_partials(destination)
     partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
     conninfo, env = client_connection(url)
     try:
@@ -143,6 +145,27 @@ def backup(url: str, schema: str, destination: Path) -> BackupReport:
     _durably_rename(partial, destination)
     return BackupReport(str(destination), destination.stat().st_size, counts,
                         time.perf_counter() - started)
+
+
+def _remove_stale_partials(destination: Path) -> None:
+    """Delete what killed backups to DESTINATION left (`.NAME.partial-PID` of a process that is
+    gone): a backup killed with SIGKILL, or by the machine stopping, cannot remove its own, and
+    each was a hidden file as large as a backup. A live backup's file is left alone."""
+    for stale in destination.parent.glob(f".{glob.escape(destination.name)}.partial-*"):
+        pid = stale.name.rpartition("-")[2]
+        if not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        stale.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process; or no pid at all
+        return True
+    return True
 
 
 def exact_pattern(name: str) -> str:

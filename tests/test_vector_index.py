@@ -12,6 +12,9 @@ from pgvector.psycopg import register_vector
 
 from pgface import Pgface, vector_index
 from pgface.db import store
+from pgface.models.analysis import Face
+from pgface.models.quality import FaceQuality
+from pgface.search import search_faces
 from pgface.vector_index import SignIndex, nearest_codes, quantize, sign_bits
 
 MODEL = "buffalo_sc"
@@ -168,6 +171,31 @@ def test_deleted_faces_never_come_back(conn: psycopg.Connection, database_url: s
     assert len(index) == 19  # the re-rank noticed and the next sync forgot it
 
 
+def test_deleted_neighbours_do_not_hide_the_faces_behind_them(conn: psycopg.Connection,
+                                                              database_url: str) -> None:
+    # Copies of the query photo indexed, then removed: they filled every place the approximate
+    # ranking sends to PostgreSQL (k + EXTRA), so the search found nothing, and went on
+    # finding nothing in that process, though the person's own face was there.
+    rng = np.random.default_rng(7)
+    query = unit(rng, 1)[0]
+    noise = unit(rng, 1)[0]
+    mixed = 0.75 * query + np.sqrt(1 - 0.75**2) * (noise - (noise @ query) * query)
+    (same_person,) = add_faces(conn, (mixed / np.linalg.norm(mixed))[None])
+    add_faces(conn, unit(rng, 500))
+    copies = 0.999 * query + 0.045 * unit(rng, 2 * vector_index.EXTRA)
+    copies /= np.linalg.norm(copies, axis=1, keepdims=True)
+    copy_ids = add_faces(conn, copies)
+    index = SignIndex(MODEL)
+    assert [m.face_id for m in index.search(conn, query, 1, 0.5)][0] in copy_ids
+    with connect(database_url) as other:
+        other.execute("DELETE FROM faces WHERE id = ANY(%s)", [copy_ids])
+        other.commit()
+    for sync in (False, True, False):  # the first search after the deletion, and the next
+        found = index.search(conn, query, 1, 0.5, sync=sync)
+        assert [(m.face_id, round(m.similarity, 3)) for m in found] == [(same_person, 0.75)]
+    assert len(index) == 501  # and the sync dropped the copies
+
+
 def test_another_models_faces_never_appear(conn: psycopg.Connection) -> None:
     rng = np.random.default_rng(6)
     mine, theirs = unit(rng, 4), unit(rng, 4)
@@ -191,3 +219,30 @@ def test_pgface_search_through_the_index(pf: Pgface, monkeypatch: pytest.MonkeyP
     indexed = pf.search(query)
     assert isinstance(vector_index.shared_index(pf.pool, MODEL), SignIndex)
     assert indexed.to_dict() == plain.to_dict()
+
+
+def test_a_query_photo_whose_first_face_is_not_searched_still_catches_up(
+        pf: Pgface, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The index caught up before a photo's first face only: when that face was below the
+    # quality floor (a blurred face beside a sharp one), no face of the photo synced, and a
+    # running server never saw the faces indexed since its last search.
+    monkeypatch.setattr(vector_index, "MIN_FACES", 1)
+    monkeypatch.setattr(vector_index, "_RECHECK_S", 0.0)
+    rng = np.random.default_rng(8)
+    with pf.pool.connection() as c:
+        add_faces(c, unit(rng, 30))
+    blurred, sharp = unit(rng, 2)
+
+    def face(embedding: np.ndarray, score: float) -> Face:
+        return Face(np.array([0, 0, 100, 100.0]), np.zeros((5, 2)), 0.9, embedding,
+                    FaceQuality(score, 100, 0, 0.55, 100))
+
+    def search() -> list[list[int]]:
+        result = search_faces(pf.pool, MODEL, [face(blurred, 0.01), face(sharp, 0.9)], 5, 0.5,
+                              40, "query.jpg", 0.3, min_quality=0.1)
+        return [[m.face_id for m in f.matches] for f in result.faces]
+
+    assert search() == [[], []]
+    with pf.pool.connection() as c:
+        (newcomer,) = add_faces(c, sharp[None])
+    assert search() == [[], [newcomer]]

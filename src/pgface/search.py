@@ -111,12 +111,16 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
     index = vector_index.shared_index(pool, model) if faces else None
     found: list[list[store.MatchRow]] = []
     with pool.connection() as conn:
-        for i, face in enumerate(faces):
+        synced = False
+        for face in faces:
             if below(_score(face), min_quality):
                 found.append([])
             elif index is not None:
-                # one sync per query photo: every face of it sees the same faces
-                found.append(index.search(conn, face.embedding, top, threshold, sync=i == 0))
+                # one sync per query photo, before its first face searched (the first face
+                # may be left unsearched): every face of it sees the same faces
+                found.append(index.search(conn, face.embedding, top, threshold,
+                                          sync=not synced))
+                synced = True
             else:
                 found.append(store.nearest_faces(conn, face.embedding, model, top, threshold,
                                                  ef_search))

@@ -40,6 +40,9 @@ DEFAULT_CANDIDATES = 300  # 1M faces: identity recall 0.993 at 5.6 ms p50 (bench
 # exact answer is among the faces sent to PostgreSQL.
 APPROX_MARGIN = 0.02  # send faces down to threshold - this
 EXTRA = 10  # and this many more than k
+# Rankings of one search, each after forgetting the deleted faces found among its candidates;
+# the first suffices unless faces near the query were deleted since the index loaded them.
+RERANK_ROUNDS = 4
 _PARALLEL_FROM = 250_000  # below this one thread scans faster than two can start
 _scanners = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="pgface-scan")
 # COPY ... (FORMAT BINARY) of (id bigint, embedding vector(512)): fixed-size rows.
@@ -321,12 +324,21 @@ class SignIndex:
         ids, codes, int8, scales = self._snapshot()
         query = np.asarray(query, dtype=np.float32)
         query = query / max(float(np.linalg.norm(query)), 1e-12)
-        at = nearest_codes(codes, sign_bits(query)[0], max(candidates, k))
+        at = self._nearest_live(ids, codes, query, max(candidates, k))
         cosines = (int8[at].astype(np.float32) @ query) * scales[at]
         keep = np.flatnonzero(cosines >= min_similarity - APPROX_MARGIN)
         if len(keep) > k + EXTRA:
             keep = keep[np.argpartition(-cosines[keep], k + EXTRA - 1)[: k + EXTRA]]
         return ids[at[keep]]
+
+    def _nearest_live(self, ids: np.ndarray, codes: np.ndarray, query: np.ndarray,
+                      count: int) -> np.ndarray:
+        """Positions of the `count` faces nearest to query by sign bits, less those known to
+        be deleted (still here until the next sync drops them)."""
+        with self._lock:
+            dead = np.fromiter(self._dead, np.int64, len(self._dead))
+        at = nearest_codes(codes, sign_bits(query)[0], count + len(dead))
+        return at[~np.isin(ids[at], dead)] if len(dead) else at
 
     def approximate_many(self, queries: np.ndarray, k: int, min_similarity: float,
                          candidates: int = DEFAULT_CANDIDATES,
@@ -349,20 +361,35 @@ class SignIndex:
         here, exact distances, photos and names from PostgreSQL."""
         if sync or not self.loaded:
             self.sync(conn)
-        ids = self.approximate(query, k, min_similarity, candidates)
-        if not len(ids):  # nobody close enough: PostgreSQL need not be asked
-            return []
-        with conn.transaction():
-            rows = conn.execute(sql.RERANK_FACES, {
-                "ids": ids.tolist(), "model": self.model, "k": k,
-                "query": np.asarray(query, dtype=np.float32),
-                "max_distance": 1.0 - min_similarity,
-            }).fetchall()
-            if rows and rows[0][7] < len(ids):  # some candidates were deleted meanwhile
-                present = {r[0] for r in conn.execute(sql.PRESENT_FACES, [ids.tolist()])}
-                with self._lock:
-                    self._dead.update(int(i) for i in ids if int(i) not in present)
-        return [MatchRow(r[0], r[1], r[2], list(r[3]), r[4], r[5], float(r[6])) for r in rows]
+        for _ in range(RERANK_ROUNDS):
+            ids = self.approximate(query, k, min_similarity, candidates)
+            if not len(ids):  # nobody close enough: PostgreSQL need not be asked
+                return []
+            with conn.transaction():
+                rows = conn.execute(sql.RERANK_FACES, {
+                    "ids": ids.tolist(), "model": self.model, "k": k,
+                    "query": np.asarray(query, dtype=np.float32),
+                    "max_distance": 1.0 - min_similarity,
+                }).fetchall()
+                if (rows[0][7] if rows else 0) == len(ids):
+                    break
+                # Faces deleted since they were loaded took the places of nearer faces that
+                # exist (copies of a photo removed, a person erased: all of them, and the
+                # search found nothing): forget those among the sign-bit candidates, rank
+                # again. The next sync drops them from the arrays.
+                self._forget_deleted(conn, self._candidate_ids(query, candidates))
+        return [MatchRow(r[0], r[1], r[2], list(r[3]), r[4], r[5], float(r[6]))
+                for r in rows if r[8]]
+
+    def _candidate_ids(self, query: np.ndarray, candidates: int) -> np.ndarray:
+        ids, codes, _, _ = self._snapshot()
+        query = np.asarray(query, dtype=np.float32)
+        return ids[self._nearest_live(ids, codes, query, candidates)]
+
+    def _forget_deleted(self, conn: psycopg.Connection, ids: np.ndarray) -> None:
+        present = {r[0] for r in conn.execute(sql.PRESENT_FACES, [ids.tolist()])}
+        with self._lock:
+            self._dead.update(int(i) for i in ids.tolist() if i not in present)
 
 
 # Below this many faces of a model, PostgreSQL alone answers (HNSW with a generous ef_search

@@ -290,11 +290,10 @@ WITH candidates AS MATERIALIZED (
     LIMIT %(k)s
 )
 SELECT n.id, n.photo_id, ph.path, n.bbox, n.person_id, pe.name, 1 - n.distance AS similarity,
-       n.present
+       n.present, n.distance <= %(max_distance)s AS close_enough
 FROM nearest n
 JOIN photos ph ON ph.id = n.photo_id
 LEFT JOIN people pe ON pe.id = n.person_id
-WHERE n.distance <= %(max_distance)s
 ORDER BY n.distance, n.id
 """
 PRESENT_FACES = "SELECT id FROM faces WHERE id = ANY(%s)"

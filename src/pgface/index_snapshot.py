@@ -67,6 +67,17 @@ def _hash(array: np.ndarray) -> str:
     return xxhash.xxh3_64_hexdigest(np.ascontiguousarray(array).view(np.uint8).reshape(-1))
 
 
+def remove_snapshots(folder: Path, system_identifier: str, database_oid: int,
+                     schema: str) -> int:
+    """Delete the snapshot files of every model of this database and schema; how many."""
+    prefix = f"{system_identifier}-{database_oid}-{_name_part(schema)}-"
+    removed = 0
+    for path in folder.glob(f"{prefix}*.pgfidx"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 class SnapshotStore:
     """Where the snapshot of one model's index for one database lives, and its identity."""
 
@@ -168,6 +179,8 @@ class SnapshotStore:
             arrays = {k: np.ascontiguousarray(a[keep]) for k, a in arrays.items()}
         index = SignIndex.restored(self.model, arrays, int(header["watermark"]), header["lsn"])
         index.unsaved = gone
+        if gone:  # the file still holds the deleted faces' copies: write it again
+            index._saved_watermark = None
         return index
 
     @staticmethod

@@ -18,7 +18,7 @@ import numpy as np
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from pgface import engine, people_history
+from pgface import engine, people_history, vector_index
 from pgface.clustering import (  # noqa: F401 - re-exported: the people API's clustering names
     CLUSTER_MARGIN,
     CLUSTER_SIMILARITY,
@@ -381,14 +381,18 @@ class People:
         """
         with self._change("erase", undoable=False) as (conn, change):
             person_id = self._resolve(conn, person)
-            faces, paths = ps.erase_faces(conn, person_id)
+            face_ids, paths = ps.erase_faces(conn, person_id)
             people_history.forget(conn, change.id, person_id)
             change.involve(person_id)
-            change.payload.update(faces=faces, photos=len(paths))
-            change.summary = (f"erased a person: {faces} face(s), {len(paths)} photo(s) "
-                              f"(cannot be undone)")
+            change.payload.update(faces=len(face_ids), photos=len(paths))
+            change.summary = (f"erased a person: {len(face_ids)} face(s), {len(paths)} "
+                              f"photo(s) (cannot be undone)")
         files, failed = delete_uploads(paths, self.settings.resolved_upload_dir())
-        return Erasure(faces, len(paths), files, self.scrub() if scrub else None, failed)
+        scrubbed = self.scrub() if scrub else None
+        # The search index's copies: this process's at once, and its snapshot files on disk
+        # (after the scrub, which gives the faces table a new file the snapshots name).
+        vector_index.forget_erased(self.pool, face_ids)
+        return Erasure(len(face_ids), len(paths), files, scrubbed, failed)
 
     def scrub(self) -> float:
         """Rewrite the people tables so deleted rows leave no bytes in their files; seconds."""

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from psycopg_pool import ConnectionPool
 
 from pgface.db import sql
 from pgface.db.store import MatchRow
-from pgface.index_snapshot import SnapshotStore
+from pgface.index_snapshot import SnapshotStore, remove_snapshots
 
 log = logging.getLogger(__name__)
 
@@ -301,6 +301,16 @@ class SignIndex:
         self._recent = np.union1d(self._recent, ids[ids > self._watermark])
         return len(ids)
 
+    def forget(self, face_ids: Sequence[int]) -> None:
+        """Drop these faces now (erased: their copies must not wait for a search to find them
+        gone), and write the snapshot again without them at the next save."""
+        with self._lock:
+            before = self._n
+            self._drop(set(face_ids))
+            self.unsaved += before - self._n
+            self._dead.difference_update(face_ids)
+            self._saved_watermark = None
+
     def _drop(self, dead: set[int]) -> None:
         keep = ~np.isin(self._ids[: self._n], np.fromiter(dead, np.int64))
         # new arrays, so a search scanning the old ones is not disturbed
@@ -427,6 +437,32 @@ def _open(conn: psycopg.Connection, pool: ConnectionPool, model: str) -> SignInd
     index = store.open(conn) or SignIndex(model)
     index.snapshot = store
     return index
+
+
+def forget_erased(pool: ConnectionPool, face_ids: Sequence[int]) -> None:
+    """After an erase: the faces leave the indexes this process holds of pool's library (the
+    read pools' too) at once, and the snapshot files of that database and schema are written
+    again without them (deleted where no index of this process can write them): otherwise
+    their sign bits and int8 copies stayed on disk until some later process rewrote the file."""
+    face_ids = list(face_ids)
+    where = _snapshot_folders.get(pool)
+    with _shared_lock:
+        pools = [p for p in _shared if p is pool or (where and _snapshot_folders.get(p) == where)]
+        loaded = [i for p in pools for i in _shared[p].values() if isinstance(i, SignIndex)]
+    for index in loaded:
+        index.forget(face_ids)
+    if where is None:
+        return
+    with pool.connection() as conn:
+        stores = {model: SnapshotStore.for_database(conn, where[0], where[1], model)
+                  for model in {i.model for i in loaded}}
+        remove_snapshots(where[0], *conn.execute(sql.DATABASE_IDENTITY).fetchone()[:2],
+                         where[1])
+        conn.commit()
+    for index in loaded:
+        if index.snapshot is not None:
+            index.snapshot = stores[index.model]  # the scrub gave the faces table a new file
+            index.save()
 
 
 def shared_index(pool: ConnectionPool, model: str,

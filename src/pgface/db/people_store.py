@@ -105,7 +105,7 @@ WHERE person_id = %s
 
 # Erasure: the person's faces (embeddings and crops with them), then the photos that held
 # nobody else, since a path and a content hash of a photo of them are theirs too.
-ERASE_FACES = "DELETE FROM faces WHERE person_id = %s RETURNING photo_id"
+ERASE_FACES = "DELETE FROM faces WHERE person_id = %s RETURNING id, photo_id"
 # Clustering state of every face of one model; embeddings are fetched separately.
 CLUSTER_FACES = """
 SELECT f.id, f.photo_id, f.person_id, f.clustered_at IS NULL AS fresh,
@@ -536,15 +536,15 @@ def held_faces(conn: psycopg.Connection, face_ids: Sequence[int]
     return [tuple(r) for r in conn.execute(HELD_FACES, [list(face_ids)])]
 
 
-def erase_faces(conn: psycopg.Connection, person_id: int) -> tuple[int, list[str]]:
+def erase_faces(conn: psycopg.Connection, person_id: int) -> tuple[list[int], list[str]]:
     """Delete the person, their faces and the photos left without a face:
-    (faces deleted, paths of the photos deleted)."""
-    deleted = [r[0] for r in conn.execute(ERASE_FACES, [person_id])]
-    photo_ids = sorted(set(deleted))
+    (ids of the faces deleted, paths of the photos deleted)."""
+    deleted = conn.execute(ERASE_FACES, [person_id]).fetchall()
+    photo_ids = sorted({photo_id for _, photo_id in deleted})
     paths = [r[0] for r in conn.execute(ERASED_PHOTOS, [photo_ids])] if photo_ids else []
     store.recount_faces(conn, photo_ids)
     conn.execute(DELETE_PERSON, [person_id])
-    return len(deleted), paths
+    return [face_id for face_id, _ in deleted], paths
 
 
 def scrub(conn: psycopg.Connection) -> None:

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -314,6 +315,20 @@ def test_errors_are_one_clean_line(env: dict[str, str], tmp_path: Path) -> None:
     assert done.exit_code == 1
     assert done.stderr.strip().startswith("error:") and str(missing) in done.stderr
     assert "Traceback" not in done.output
+
+
+def test_serve_names_an_address_it_cannot_listen_on(env: dict[str, str]) -> None:
+    # uvicorn said so itself only after the models had loaded, in its own words without the
+    # host ("[Errno -2] Name or service not known"), and exited 3 with no `error:` line.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for host, reason in (("127.0.0.1", "in use"), ("nosuch.invalid", "not known")):
+            done = runner.invoke(app, ["serve", "--host", host, "--port", str(port)], env=env)
+            assert done.exit_code == 1, done.output
+            assert done.stderr.startswith(f"error: cannot listen on {host}:{port}: ")
+            assert reason in done.stderr and "pgface on http" not in done.stderr
 
 
 def test_stats_names_model_and_provider(env: dict[str, str]) -> None:

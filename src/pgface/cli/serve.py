@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -54,11 +55,30 @@ def serve(
     if inference_workers:
         update["api_inference_workers"] = inference_workers
     settings = settings.model_copy(update=update)
+    listening = _listen(host, port)  # before the models load: a taken port says so at once
     _server_logs()
     err.print(f"pgface on http://{host}:{port}/ (API docs at /docs); "
               f"roots: {', '.join(map(str, settings.api_roots)) or 'none (uploads only)'}",
               highlight=False)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound as uvicorn binds it; a host that does not resolve or a port
+    in use is one `error:` line naming them (uvicorn logged its own line after the models had
+    loaded, without the host, and exited 3)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family=family, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:  # socket.gaierror too: a name or address that does not resolve
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise PgfaceError(f"cannot listen on {host}:{port}: {reason}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _server_logs() -> None:

@@ -329,6 +329,11 @@ def test_serve_names_an_address_it_cannot_listen_on(env: dict[str, str]) -> None
             assert done.exit_code == 1, done.output
             assert done.stderr.startswith(f"error: cannot listen on {host}:{port}: ")
             assert reason in done.stderr and "pgface on http" not in done.stderr
+        # the allowed folders from the environment are checked as --roots are
+        done = runner.invoke(app, ["serve", "--port", str(port)],
+                             env={**env, "PGFACE_API_ROOTS": f"{os.getcwd()}:/nonexistent"})
+        assert done.exit_code == 1
+        assert done.stderr == "error: PGFACE_API_ROOTS /nonexistent: no such folder\n"
 
 
 def test_stats_names_model_and_provider(env: dict[str, str]) -> None:

@@ -357,8 +357,13 @@ def test_user_errors_over_http_are_json_4xx_with_a_code(
     png = io.BytesIO()
     Image.new("RGB", (64, 64), (90, 120, 200)).save(png, "PNG")
     truncated = ("half.jpg", obama.read_bytes()[:8000])
+    (tmp_path / "loop").symlink_to("loop")  # a link to itself: resolving it raised a 500
     with TestClient(create_app(settings, analyzer)) as client:
         cases = [
+            (client.post("/api/photos/index-path", json={"path": "loop"}), 400, "invalid_path"),
+            (client.post("/api/photos/index-path", json={"path": "loop/a.jpg"}), 400,
+             "invalid_path"),
+            (client.post("/api/photos/remove", json={"paths": ["loop"]}), 400, "invalid_path"),
             (client.post("/api/photos/index-path", json={"path": "a" * 300}), 400,
              "invalid_path"),
             (client.post("/api/photos/index-path", json={"path": "b" * 300 + "/x.jpg"}), 400,

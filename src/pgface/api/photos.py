@@ -171,6 +171,9 @@ def _under_roots(settings: Settings, given: str) -> Path:
         candidate = Path(given).expanduser()
         real = (candidate if candidate.is_absolute() else roots[0] / candidate).resolve()
         real.exists()  # a name too long for the file system raises here, not later
+    except RuntimeError:  # a symlink loop, before Python 3.13 (then an OSError, ELOOP)
+        raise ApiError(400, f"path {given[:200]!r} cannot be used: symbolic link loop (too "
+                            "many levels of symbolic links)", "invalid_path") from None
     except (OSError, ValueError) as exc:  # too long, a name over 255 bytes, not encodable...
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ApiError(400, f"path {given[:200]!r} cannot be used: {reason}",

@@ -47,11 +47,13 @@ def serve(
         raise PgfaceError(f"--auth must be auto or always, not {auth!r}")
     settings = Settings()
     update: dict[str, Any] = {"api_host": host, "api_auth": auth}
-    if roots:
-        missing = [r for r in roots if not r.expanduser().is_dir()]
-        if missing:
-            raise PgfaceError(f"--roots {missing[0]}: no such folder")
-        update["api_roots"] = [r.expanduser().resolve() for r in roots]
+    # --roots, or PGFACE_API_ROOTS (which went unchecked: a mistyped root refused every path
+    # under it with 404s, a root that is a link loop answered 500 to every path request)
+    given, named = (roots, "--roots") if roots else (settings.api_roots, "PGFACE_API_ROOTS")
+    missing = [r for r in given if not r.expanduser().is_dir()]
+    if missing:
+        raise PgfaceError(f"{named} {missing[0]}: no such folder")
+    update["api_roots"] = [r.expanduser().resolve() for r in given]
     if inference_workers:
         update["api_inference_workers"] = inference_workers
     settings = settings.model_copy(update=update)

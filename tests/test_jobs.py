@@ -7,14 +7,17 @@ import shutil
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 from api_jobs import index_path, wait_for_job
 from conftest import PHOTOS, require_data
 from fastapi.testclient import TestClient
 from PIL import Image
+from psycopg_pool import PoolTimeout
 
 from pgface import Settings
 from pgface.api import create_app
+from pgface.api.jobs import failure_message
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
 
@@ -129,3 +132,32 @@ def test_cancel_stops_between_batches_and_leaves_whole_photos(
         rest = index_path(client, ".")
         assert rest["indexed"] + rest["skipped"] == total - len(rest["failures"])
         assert rest["skipped"] == job["progress"]["indexed"]
+
+
+def test_a_job_is_known_to_its_own_process_only_and_says_so(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    # Two server processes behind one load balancer: the other one's 404 said "a restart
+    # forgets them", and a cancel's 404 said nothing at all.
+    shutil.copy(sample_photos()[0], tmp_path / "one.jpg")
+    settings = settings.model_copy(update={"api_roots": [tmp_path]})
+    with (TestClient(create_app(settings, analyzer)) as first,
+          TestClient(create_app(settings, analyzer)) as second):
+        started = first.post("/api/photos/index-path", json={"path": "one.jpg"}).json()
+        for answer in (second.get(started["url"]), second.delete(started["url"])):
+            assert answer.status_code == 404
+            assert "another process behind the same load balancer" in answer.json()[
+                "error"]["message"]
+        assert wait_for_job(first, started["id"])["state"] == "done"
+
+
+def test_a_job_that_lost_its_database_says_so_and_what_was_kept() -> None:
+    gone = failure_message(PoolTimeout("couldn't get a connection after 30.00 sec"))
+    assert gone.startswith("the database went away while indexing (PoolTimeout: couldn't")
+    assert "every photo stored until then is kept" in gone and "pgface db start" in gone
+    dropped = failure_message(psycopg.OperationalError("server closed the connection "
+                                                       "unexpectedly"))
+    assert dropped.startswith("the database went away") and "OperationalError" in dropped
+    # anything else is its own message, not blamed on the database
+    assert failure_message(ValueError("bad\nvalue")) == "ValueError: bad value"
+    full = psycopg.errors.DiskFull("could not extend file")
+    assert failure_message(full) == "DiskFull: could not extend file"

@@ -16,17 +16,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from fastapi import APIRouter, Depends, Request
+from psycopg_pool import PoolTimeout
 
 from pgface.api.deps import require_read, require_write
 from pgface.api.errors import ApiError
 from pgface.api.models import JobOut, error_responses
+from pgface.db.connection import connection_lost, one_line
 from pgface.index import Failure, IndexReport
 from pgface.library import Pgface
 from pgface.paths import readable
 
 KEEP_FINISHED = 100  # finished jobs remembered for GET; older ones are forgotten
 FINISHED = ("done", "failed", "cancelled")
+# Jobs are rows of this process's memory, not of PostgreSQL (docs/scaling.md).
+NOT_HERE = ("jobs live in the memory of the server process that started them: a restart "
+            "forgets them, and another process behind the same load balancer never knew them")
 
 
 class JobCancelled(Exception):
@@ -108,15 +114,14 @@ class Jobs:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
-                raise ApiError(404, f"job {job_id!r} not found (jobs live in the server's "
-                                    f"memory: a restart forgets them)")
+                raise ApiError(404, f"job {job_id!r} not found: {NOT_HERE}")
             return job.to_dict()
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
-                raise ApiError(404, f"job {job_id!r} not found")
+                raise ApiError(404, f"job {job_id!r} not found: {NOT_HERE}")
             if job.state in FINISHED:
                 raise ApiError(409, f"job {job_id} is already {job.state}", "job_finished")
             job.cancel.set()
@@ -172,7 +177,7 @@ class Jobs:
                 self._finish(job, "cancelled")
         except Exception as exc:  # the job's failure, reported through GET, not a crash
             with self._lock:
-                job.error = f"{type(exc).__name__}: {exc}"
+                job.error = failure_message(exc)
                 self._finish(job, "failed")
         else:
             with self._lock:
@@ -181,6 +186,18 @@ class Jobs:
                 job.files_done = report.files_done
                 job.skipped, job.faces = report.skipped, report.faces
                 self._finish(job, "done")
+
+
+def failure_message(exc: Exception) -> str:
+    """Why a job failed, for its `error`: the database gone says so and what was kept (it was
+    psycopg_pool's "PoolTimeout: couldn't get a connection after 30.00 sec")."""
+    reason = f"{type(exc).__name__}: {one_line(exc)}"
+    if isinstance(exc, PoolTimeout) or (isinstance(exc, psycopg.Error)
+                                        and connection_lost(exc)):
+        return (f"the database went away while indexing ({reason}); every photo stored until "
+                f"then is kept: once it is back (`pgface db start` for the embedded one), "
+                f"start the job again, and it goes on from there")
+    return reason
 
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])

@@ -20,9 +20,10 @@ from test_vector_index import MODEL, add_faces, unit
 
 from pgface import Pgface, Settings
 from pgface.api import create_app
-from pgface.db.connection import _configure, migrate
+from pgface.db.connection import DatabaseError, _configure, migrate
 from pgface.db.server import create_standby, ensure_server, stop_server
 from pgface.models.analysis import FaceAnalyzer
+from pgface.models.packs import sample_photos
 from pgface.vector_index import SignIndex
 
 CATCH_UP_S = 60  # generous: a loaded 2-core machine; the lag itself is in docs/scaling.md
@@ -139,3 +140,17 @@ def test_read_database_urls_are_a_json_list_or_comma_separated(
     assert Settings().read_database_url == ["host=a dbname=x", "host=b dbname=x"]
     monkeypatch.delenv("PGFACE_READ_DATABASE_URL")
     assert Settings().read_database_url == []
+
+
+def test_a_read_database_that_is_down_is_named_with_its_reason(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    # A stopped standby cost every search the pool's 30 s wait, then "pool initialization
+    # incomplete after 30 sec", naming neither the server nor why.
+    down = "postgresql://pgface@/pgface?host=/nonexistent"
+    with Pgface(settings.model_copy(update={"read_database_url": [settings.database_url, down]}),
+                analyzer=analyzer) as pf:
+        for _ in range(2):  # and the next search says so again, at once
+            with pytest.raises(DatabaseError, match=r'^read database 2 of PGFACE_READ_DATABASE_'
+                               r'URL: cannot connect to the database: .*"/nonexistent/\.s\.PGSQL'):
+                pf.search(sample_photos()[0])
+        assert pf._read_pools == []  # the first one's pool was closed again

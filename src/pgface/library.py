@@ -17,7 +17,7 @@ from pgface import paths as fs_paths
 from pgface import vector_index
 from pgface.config import CALIBRATED_THRESHOLDS, Settings
 from pgface.db import store
-from pgface.db.connection import open_pool
+from pgface.db.connection import DatabaseError, open_pool
 from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import (
     Indexer,
@@ -118,9 +118,17 @@ class Pgface:
         _ = self.pool  # the primary is migrated before anything is read from a standby
         with self._read_lock:
             if not self._read_pools:
-                self._read_pools = [self._keep_snapshots(
-                    open_pool(url, schema=self.settings.db_schema, migrate_first=False))
-                    for url in urls]
+                opened = []
+                try:
+                    for url in urls:
+                        opened.append(self._keep_snapshots(open_pool(
+                            url, schema=self.settings.db_schema, migrate_first=False)))
+                except DatabaseError as exc:
+                    for pool in opened:
+                        pool.close()
+                    raise DatabaseError(f"read database {len(opened) + 1} of "
+                                        f"PGFACE_READ_DATABASE_URL: {exc}") from exc
+                self._read_pools = opened
         return self._read_pools[next(self._reads) % len(self._read_pools)]
 
     def _keep_snapshots(self, pool: ConnectionPool) -> ConnectionPool:

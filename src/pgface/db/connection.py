@@ -99,6 +99,14 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
     return applied_now
 
 
+def _reach(url: str) -> None:
+    """One connection, to learn at once (and say) why a server cannot be reached."""
+    try:
+        psycopg.connect(url, connect_timeout=10).close()
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(f"cannot connect to the database: {one_line(exc)}") from exc
+
+
 def connection_lost(exc: psycopg.Error) -> bool:
     """Whether the connection or the server went away (worth running again), not a statement
     the server refused. psycopg's OperationalError also covers resources (SQLSTATE 53: disk
@@ -159,6 +167,8 @@ def open_pool(url: str | Callable[[], str], min_size: int = 1, max_size: int = 8
     """
     if migrate_first:
         migrate(url() if callable(url) else url, schema)
+    else:  # migrating connects first; without it, a server that is down would cost the
+        _reach(url() if callable(url) else url)  # pool's 30 s wait, then say only "timeout"
     pool = ConnectionPool(
         url, min_size=min_size, max_size=max_size, configure=_configure(schema),
         check=ConnectionPool.check_connection, open=False,

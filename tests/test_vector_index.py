@@ -10,7 +10,8 @@ import pytest
 from conftest import PHOTOS, require_data
 from pgvector.psycopg import register_vector
 
-from pgface import Pgface, vector_index
+from pgface import Pgface, engine, vector_index
+from pgface.db import people_store as ps
 from pgface.db import store
 from pgface.models.analysis import Face
 from pgface.models.quality import FaceQuality
@@ -246,3 +247,30 @@ def test_a_query_photo_whose_first_face_is_not_searched_still_catches_up(
     with pf.pool.connection() as c:
         (newcomer,) = add_faces(c, sharp[None])
     assert search() == [[], [newcomer]]
+
+
+def test_faces_nobody_holds_do_not_crowd_out_a_persons_faces(conn: psycopg.Connection) -> None:
+    # Identify at scale took the 300 nearest faces by sign bits, then kept those people hold:
+    # 400 unassigned photos of someone, nearer than the few he was enrolled with, left none,
+    # and identify said "unknown" where PostgreSQL alone (below 20,000 faces) named him.
+    rng = np.random.default_rng(9)
+    query = unit(rng, 1)[0]
+
+    def near(similarity: float, n: int) -> np.ndarray:
+        noise = unit(rng, n)
+        noise -= (noise @ query)[:, None] * query
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        return (similarity * query + np.sqrt(1 - similarity**2) * noise).astype(np.float32)
+
+    enrolled = add_faces(conn, near(0.75, 3))
+    add_faces(conn, near(0.9, vector_index.DEFAULT_CANDIDATES + 100))  # nobody's
+    add_faces(conn, unit(rng, 2000))
+    person = conn.execute("INSERT INTO people (name) VALUES ('Colin') RETURNING id").fetchone()[0]
+    conn.execute("UPDATE faces SET person_id = %s WHERE id = ANY(%s)", [person, enrolled])
+    conn.commit()
+    index = SignIndex(MODEL)
+    index.sync(conn)
+    [found] = engine.nearest_assigned(conn, index, query[None], MODEL, 50, 0.3, 40)
+    [exact] = [ps.nearest_assigned(conn, query, MODEL, 50, 0.3, 40)]
+    assert sorted(r["id"] for r in found) == sorted(r["id"] for r in exact) == enrolled
+    assert {r["name"] for r in found} == {"Colin"}

@@ -118,8 +118,8 @@ def nearest_assigned(conn: psycopg.Connection, index: vector_index.SignIndex | N
     scale, None: pgvector. At scale the candidates are the faces nearest by sign bits that can
     reach min_similarity (vector_index.DEFAULT_CANDIDATES of them), of any person or none; those
     that belong to someone are ranked by their exact cosine in PostgreSQL. (Restricting the
-    scan to the faces people hold would need their ids, a scan of the faces table: seconds at
-    1M faces.)"""
+    scan to the faces people hold needs their ids, a read of the faces table: done only for a
+    query whose candidates are crowded with faces nobody holds.)"""
     if index is None:
         return [ps.nearest_assigned(conn, q, model, k, min_similarity, ef_search)
                 for q in queries]
@@ -127,12 +127,26 @@ def nearest_assigned(conn: psycopg.Connection, index: vector_index.SignIndex | N
         return []
     wide = vector_index.DEFAULT_CANDIDATES
     candidates = index.approximate_many(queries, wide, min_similarity, wide)
-    out = []
     with conn.cursor(row_factory=dict_row) as cur:
-        for query, (ids, _) in zip(queries, candidates, strict=True):
-            out.append(cur.execute(sql.RERANK_ASSIGNED, {
+        def assigned_of(query: np.ndarray, ids: np.ndarray) -> list[dict]:
+            return cur.execute(sql.RERANK_ASSIGNED, {
                 "ids": ids.tolist(), "model": model, "k": k,
                 "query": np.asarray(query, dtype=np.float32),
-                "max_distance": 1.0 - min_similarity}).fetchall() if len(ids) else [])
+                "max_distance": 1.0 - min_similarity}).fetchall() if len(ids) else []
+
+        out = [assigned_of(q, ids) for q, (ids, _) in zip(queries, candidates, strict=True)]
+        # Crowded: every candidate could reach the floor, so faces past them may too, and too
+        # few of them belong to someone (hundreds of unassigned photos of a person nearer
+        # than any they hold turned "Colin Powell" into unknown). Those queries look again
+        # among the faces people hold: their ids, one read of the faces table, paid only here.
+        crowded = [i for i, ((ids, _), rows) in enumerate(zip(candidates, out, strict=True))
+                   if len(ids) >= wide and len(rows) < k]
+        if crowded:
+            held = np.array([r["id"] for r in cur.execute(sql.ASSIGNED_FACE_IDS, [model])],
+                            dtype=np.int64)
+            again = (index.approximate_many(queries[crowded], wide, min_similarity, wide,
+                                            among=held) if len(held) else [])
+            for i, (ids, _) in zip(crowded, again, strict=False):  # none: nobody holds any
+                out[i] = assigned_of(queries[i], ids)
     conn.commit()
     return out

@@ -241,16 +241,23 @@ def test_a_foreign_snapshot_is_refused(conn: psycopg.Connection, database_url: s
     # the same file where another model's, then another database's snapshot belongs
     other_model = snapshot_store(conn, tmp_path, model="antelopev2")
     other_model.path.write_bytes(mine.path.read_bytes())
+    with pytest.raises(SnapshotError, match=r"another .*\(model differ"):
+        other_model.read()
     assert other_model.open(conn) is None
     other_db = SnapshotStore(tmp_path, mine.identity["system_identifier"],
                              mine.identity["database_oid"] + 1, "pgface", MODEL,
                              tuple(mine.identity["faces_file"]))
     other_db.path.write_bytes(mine.path.read_bytes())
+    with pytest.raises(SnapshotError, match=r"\(database_oid differ"):
+        other_db.read()
     assert other_db.open(conn) is None
     assert mine.open(conn) is not None
-    # after TRUNCATE ids may be handed out again: the table's new file node refuses the file
+    # after TRUNCATE ids may be handed out again: the table's new file node refuses the file,
+    # and the reason says so (it said "another database, schema, model or format")
     conn.execute("TRUNCATE faces CASCADE")
     conn.commit()
+    with pytest.raises(SnapshotError, match="an earlier file of the faces table"):
+        snapshot_store(conn, tmp_path).read()
     assert snapshot_store(conn, tmp_path).open(conn) is None
 
 

@@ -125,7 +125,12 @@ class SnapshotStore:
             raise SnapshotError(f"unreadable ({exc})") from exc
         found = {k: header.get(k) for k in self.identity}
         if found != self.identity:
-            raise SnapshotError(f"another database, schema, model or format ({found})")
+            differ = [k for k in self.identity if found[k] != self.identity[k]]
+            if differ == ["faces_file"]:  # the likeliest: the same library, its table rewritten
+                raise SnapshotError("written for an earlier file of the faces table (a restore, "
+                                    "an erase's scrub or another VACUUM FULL gives it a new one)")
+            raise SnapshotError(f"another database, schema, model or format ({', '.join(differ)}"
+                                f" differ: {found})")
         if size != header.get("size"):
             raise SnapshotError(f"truncated or extended ({size} bytes, not {header.get('size')})")
         arrays = {}

@@ -325,6 +325,14 @@ def test_clustering_photos_people(pf: Pgface) -> None:
     print(f"\nphotos/people clustering: {scores} {report}")
     assert scores["precision"] >= 0.99 and scores["recall"] >= 0.90
     assert report.founded == len(pf.people.list(unnamed=True))
+    # Again in full: the same people formed again under their ids, and said so (the summary
+    # said "N founded 0 new people", N the faces in them).
+    again = pf.people.cluster(full=True)
+    assert (again.founded, again.found_again, again.in_new_people) == (
+        0, report.founded, report.in_new_people)
+    [change] = pf.people.history(1)
+    assert (f"{report.in_new_people} formed 0 new people and {report.founded} found again"
+            in change.summary)
 
 
 def test_enrolled_people_are_identified_and_nobody_else(enrolled: Pgface) -> None:

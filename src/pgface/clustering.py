@@ -40,7 +40,10 @@ class ClusterReport:
     considered: int = 0  # unassigned faces looked at
     joined: int = 0  # faces that joined an existing person
     founded: int = 0  # new (unnamed) people
-    in_new_people: int = 0  # faces in those new people
+    # faces in the people clustering formed: new ones, and those of found_again
+    in_new_people: int = 0
+    # people a full re-cluster formed again, keeping their earlier ids (not new people)
+    found_again: int = 0
     unassigned: int = 0  # faces left without a person (too few close neighbours)
     below_quality: int = 0  # unassigned faces left out: quality below the floor
     released: int = 0  # faces a full re-cluster took from the person clustering gave them
@@ -53,6 +56,11 @@ class ClusterReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
+
+
+def found_again_text(report: ClusterReport) -> str:
+    """The summary's words for the people a full re-cluster formed again, if any."""
+    return f" and {report.found_again} found again" if report.found_again else ""
 
 
 def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
@@ -119,6 +127,7 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     report.considered = len(todo)
     report.joined = len(joined)
     report.founded = len(set(people.values()) - set(before.values()))
+    report.found_again = len(set(people.values()) & set(before.values()))
     report.in_new_people = len(plan.assignments) - len(joined)
     report.unassigned = len(unassigned) - len(plan.assignments)
     report.mode = source.mode

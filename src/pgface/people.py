@@ -24,6 +24,7 @@ from pgface.clustering import (  # noqa: F401 - re-exported: the people API's cl
     CLUSTER_SIMILARITY,
     MIN_NEIGHBOURS,
     ClusterReport,
+    found_again_text,
     plan_clusters,
     run_clustering,
 )
@@ -446,8 +447,9 @@ class People:
                 min_quality=self.settings.min_quality if min_quality is None else min_quality)
             change.payload.update(full=full, report=report.to_dict())
             change.summary = (f"clustering{' (full)' if full else ''}: {report.joined} face(s) "
-                              f"joined people, {report.in_new_people} founded "
-                              f"{report.founded} new people, {report.released} released")
+                              f"joined people, {report.in_new_people} formed "
+                              f"{report.founded} new people{found_again_text(report)}, "
+                              f"{report.released} released")
             return report
 
     # Recognising

@@ -309,7 +309,10 @@ class ClusterOut(BaseModel):
     considered: int
     joined: int
     founded: int
-    in_new_people: int
+    in_new_people: int = Field(description="Faces in the people clustering formed: new "
+                               "ones, and those found again")
+    found_again: int = Field(0, description="People a full re-cluster formed again, keeping "
+                             "their earlier ids")
     unassigned: int
     below_quality: int = Field(0, description="Unassigned faces left out: quality below the "
                                "floor")

@@ -33,7 +33,7 @@ from pgface.cli.progress import (
 )
 from pgface.library import Pgface
 from pgface.paths import readable
-from pgface.people import EnrolReport, HeldFace, People, Person
+from pgface.people import EnrolReport, HeldFace, People, Person, found_again_text
 from pgface.people_history import Change, os_user
 
 people_app = typer.Typer(help="People: name faces, cluster, enrol, identify.",
@@ -357,7 +357,8 @@ def cluster(
         print_json(report.to_dict())
         return
     out.print(f"{report.considered} unassigned faces: {report.joined} joined people, "
-              f"{report.in_new_people} founded {report.founded} new people, "
+              f"{report.in_new_people} formed {report.founded} new people"
+              f"{found_again_text(report)}, "
               f"{report.unassigned} left alone, {report.below_quality} below the quality "
               f"floor; {report.seconds:.1f} s ({report.mode})",
               highlight=False)

@@ -146,6 +146,42 @@ def test_prune_reaches_the_folders_the_library_links_to(
     assert counts(database_url)[0] == photos - 1
 
 
+def test_a_folder_moved_and_linked_back_has_its_photos_once(
+        pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
+    """A folder moved to another disk, a link left in its place: its stored paths still
+    opened (through the link) so no run ever forgot them; each photo had two paths, and an
+    edited photo's former version stayed at the old one, found by search beside the new."""
+    from PIL import Image
+
+    pf.index([library_folder])
+    photos, faces = counts(database_url)
+    disk = tmp_path / "disk2"
+    disk.mkdir()
+    shutil.move(library_folder / "obama", disk / "obama")
+    (library_folder / "obama").symlink_to(disk / "obama")
+    inside = os.fsencode(library_folder / "obama") + b"/"
+
+    moved = pf.index([library_folder], prune=True)
+    paths = stored_paths(database_url)
+    assert not [raw for raw in paths if raw.startswith(inside)]  # each photo once, where it is
+    assert counts(database_url) == (photos, faces) and moved.removed.photos == 0
+    edited = disk / "obama" / "obama2.jpg"
+    with Image.open(edited) as image:
+        image.resize((image.width // 2, image.height // 2)).save(edited)
+    pf.index([library_folder], prune=True)
+    assert counts(database_url)[0] == photos  # the former version went
+    found = [m.path for m in obama_matches(pf)]
+    assert sorted(found) == sorted(set(found)) and str(edited) in found
+    # A file replaced by a link to another photo: its photo is gone from there.
+    replaced = library_folder / "biden" / sorted(os.listdir(library_folder / "biden"))[0]
+    before = stored_paths(database_url)[os.fsencode(replaced)]
+    replaced.unlink()
+    replaced.symlink_to(edited)
+    pf.index([library_folder], prune=True)
+    assert os.fsencode(replaced) not in stored_paths(database_url)
+    assert before not in stored_paths(database_url).values()
+
+
 def test_prune_leaves_a_path_that_is_missing_or_an_empty_folder(
         pf: Pgface, database_url: str, library_folder: Path) -> None:
     """A share not mounted is a missing folder, or an empty one (its mount point): pruning it

@@ -8,6 +8,7 @@ bytes themselves (lossless, the key) beside a readable form where each such byte
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -58,19 +59,36 @@ def from_bytes(raw: bytes) -> Path:
     return Path(os.fsdecode(raw))
 
 
-def exists(raw: bytes) -> bool:
-    """False only where the system says the file is not there (no such file, or a part of the
-    path is no folder). A path it cannot check (a folder pgface may not enter, an I/O error, a
-    loop of links) counts as there: a prune forgets only what is known to be gone, where
+def exists(raw: bytes, real_folders: dict[bytes, bool] | None = None) -> bool:
+    """Whether the file a stored path named is still there. Stored paths are real (symlinks
+    resolved when stored), so a path that is now a link, or runs through one (a folder moved
+    to another disk and a link left in its place), names some other file, or the same file
+    under another name: gone from there (a prune kept such paths, and an edited photo's former
+    version stayed in the library beside the new one).
+
+    Otherwise False only where the system says the file is not there (no such file, or a part
+    of the path is no folder). A path it cannot check (a folder pgface may not enter, an I/O
+    error) counts as there: a prune forgets only what is known to be gone, where
     os.path.exists said False, and forgot a folder's photos with their people while a
-    permission kept pgface out of it."""
+    permission kept pgface out of it. real_folders: a cache of folders found real (or not),
+    for one pass over many paths."""
     try:
-        os.stat(raw)
+        if stat.S_ISLNK(os.lstat(raw).st_mode):
+            return False
     except (FileNotFoundError, NotADirectoryError):
         return False
     except (OSError, ValueError):
         return True
-    return True
+    folder = os.path.dirname(raw)
+    real = real_folders.get(folder) if real_folders is not None else None
+    if real is None:
+        try:
+            real = os.path.realpath(folder) == folder
+        except (OSError, ValueError):
+            real = True  # cannot tell: counts as there
+        if real_folders is not None:
+            real_folders[folder] = real
+    return real
 
 
 def prefix_range(folder: bytes) -> tuple[bytes, bytes]:

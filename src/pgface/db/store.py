@@ -304,7 +304,9 @@ def remove_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_onl
         "exact": exact, "texts": [os.fspath(t) for t in targets if readable(t) == os.fspath(t)],
         "lows": [low for low, _ in ranges], "highs": [high for _, high in ranges],
     }).fetchall()
-    doomed = [bytes(raw) for raw, _ in rows if not gone_only or not paths.exists(bytes(raw))]
+    folders: dict[bytes, bool] = {}
+    doomed = [bytes(raw) for raw, _ in rows
+              if not gone_only or not paths.exists(bytes(raw), folders)]
     removal = Removal()
     touched = {r[0] for r in conn.execute(sql.DELETE_PATHS, [doomed])} if doomed else set()
     removal.paths = len(doomed)
@@ -334,7 +336,8 @@ def _delete_pathless(conn: psycopg.Connection, photo_ids: list[int], everywhere:
 def unanalysed_paths(conn: psycopg.Connection, model: str) -> list[Path]:
     """The stored paths of photos this pack has not analysed, that still exist."""
     raws = [bytes(r[0]) for r in conn.execute(sql.UNANALYSED_PATHS, [model])]
-    return [paths.from_bytes(raw) for raw in raws if paths.exists(raw)]
+    folders: dict[bytes, bool] = {}
+    return [paths.from_bytes(raw) for raw in raws if paths.exists(raw, folders)]
 
 
 def analysed_share(conn: psycopg.Connection, files: Sequence[Path], model: str,

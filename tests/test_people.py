@@ -4,6 +4,7 @@ PostgreSQL. Ground truth is the folder a photo sits in (photos/people/<name>, LF
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -640,6 +641,31 @@ def test_the_former_version_of_an_edited_photo_goes_and_swapped_files_stay(
     assert pf.index(album).people_kept >= 1
     assert [f.face_id for f in pf.people.faces("Ada")] == [
         stored_faces(pf, [other])[str(other.resolve())][0].face_id]
+
+
+def test_files_swapped_across_folders_keep_their_photos_when_one_folder_is_indexed(
+        pf: Pgface, tmp_path: Path) -> None:
+    # Swapped between two folders, then only one folder indexed: the photo whose path the
+    # other took was deleted as a former version, though its file was in the other folder
+    # (still recorded there as the other photo's), and its people went with its faces.
+    _, album, party, other, first = party_and_other(pf, tmp_path)
+    pf.people.name_faces(first[0].face_id, "Ada")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    moved = elsewhere / "other.jpg"
+    other.rename(moved)
+    hour_ago = time.time() - 3600
+    os.utime(moved, (hour_ago, hour_ago))  # a stamp the index can trust (settled)
+    pf.index(elsewhere)
+    party.rename(tmp_path / "swap")
+    moved.rename(party)
+    (tmp_path / "swap").rename(moved)
+
+    report = pf.index(album)
+    assert (report.indexed, pf.stats()["photos"]) == (0, 2)
+    assert pf.people.get("Ada").faces == 1
+    assert pf.index(elsewhere).indexed == 0  # found where it went, not analysed again
+    assert stored_faces(pf, [moved])[str(moved.resolve())] == first
 
 
 def test_a_new_pack_keeps_the_people_of_the_faces_it_finds_again(

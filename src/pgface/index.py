@@ -225,6 +225,11 @@ def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,
     return report, files
 
 
+def _add_pairs(formers: dict[int, set[int]], pairs: Iterable[tuple[int, int]]) -> None:
+    for former, now in pairs:
+        formers.setdefault(former, set()).add(now)
+
+
 def batches(files: Sequence[Path], size: int) -> list[list[Path]]:
     size = max(1, size)
     return [list(files[i : i + size]) for i in range(0, len(files), size)]
@@ -410,7 +415,9 @@ class Indexer:
                                                report.timings))
 
         copies: list[store.Sighting] = []
-        formers: set[int] = set()  # photos whose path moved to new content (edited in place)
+        # photos whose path moved to new content (edited in place), and the photos there now
+        formers: dict[int, set[int]] = {}
+        recorded: set[bytes] = set()  # the paths this run stored
         try:
             for _ in range(max(1, ahead)):
                 prepare_next()
@@ -424,7 +431,7 @@ class Indexer:
                     _notify(progress, report, failure)
                 report.warnings.extend(PhotoWarning(photo.source, photo.warning)
                                        for photo in prepared.photos if photo.warning)
-                formers.update(self._store(prepared, report))
+                _add_pairs(formers, self._store(prepared, report, recorded))
                 number += 1
                 if keep_hnsw and number % HNSW_CHECK_BATCHES == 0:
                     self._keep_hnsw_in_step()
@@ -434,17 +441,23 @@ class Indexer:
             if copies:
                 with self.pool.connection() as conn, conn.transaction():
                     replaced = store.record_paths(conn, copies)
+                    recorded.update(fs_paths.to_bytes(c.path) for c in copies)
                     if replaced:
                         report.people_kept += keep_people(conn, replaced,
                                                           self.analyzer.model_name)
-                    formers.update(former for former, _ in replaced)
+                    _add_pairs(formers, replaced)
             if formers:
                 # Once the run's paths are all recorded (a file swapped with another comes
                 # back at its other path), the former version of an edited photo that no path
                 # holds goes: it was still found by search, at the path of its new version.
                 # Its people are kept for its content, should it come back (as --prune does).
+                # Not where it may have been swapped with a file this run did not read: the
+                # photo now at its path has another path whose file changed since it was
+                # recorded (a/x.jpg and b/y.jpg swapped, `index a`): that file may hold it.
                 with self.pool.connection() as conn, conn.transaction():
-                    store.delete_pathless(conn, sorted(formers))
+                    elsewhere = {former for former, now in formers.items()
+                                 if store.changed_paths(conn, now, recorded)}
+                    store.delete_pathless(conn, sorted(set(formers) - elsewhere))
         finally:
             # On Ctrl-C: drop the prefetched batches, keep what is committed.
             prefetch.shutdown(wait=True, cancel_futures=True)
@@ -514,10 +527,12 @@ class Indexer:
                 good_copies.append(copy)
         return _Prepared(photos, skipped, failures, sightings, good_copies)
 
-    def _store(self, prepared: _Prepared, report: IndexReport) -> set[int]:
-        """Store a batch; the photos whose paths moved to new content (edited in place)."""
+    def _store(self, prepared: _Prepared, report: IndexReport, recorded: set[bytes]
+               ) -> list[tuple[int, int]]:
+        """Store a batch (its paths added to recorded); the (former photo, photo now there)
+        pairs of the paths that moved to new content (edited in place)."""
         if not prepared.photos and not prepared.sightings:
-            return set()  # a batch of failures and copies: nothing to write
+            return []  # a batch of failures and copies: nothing to write
         rows = self._rows(prepared.photos, report.timings)
         with _timed(report.timings, "store"):
             with self.pool.connection() as conn, conn.transaction():
@@ -533,7 +548,9 @@ class Indexer:
         report.indexed += len(stored)
         report.skipped += len(rows) - len(stored)
         report.faces += sum(len(r.faces) for r in rows if r.sha256 in stored)
-        return {former for former, _ in replaced}
+        recorded.update(fs_paths.to_bytes(r.path) for r in rows)
+        recorded.update(fs_paths.to_bytes(s.path) for s in prepared.sightings)
+        return replaced
 
     def _decode_and_analyze(self, item: _Read, timings: dict[str, float]) -> _Analyzed | Failure:
         return self._guarded(item.path, lambda: self._analyze(self._decode(item, timings),

@@ -153,6 +153,9 @@ PATHS_OF_PHOTOS = """
 SELECT photo_id, path_bytes, path FROM photo_paths
 WHERE photo_id = ANY(%s) ORDER BY photo_id, seen_at DESC, path_bytes
 """
+STAMPS_OF_PHOTOS = """
+SELECT path_bytes, size_bytes, mtime_ns FROM photo_paths WHERE photo_id = ANY(%s)
+"""
 OWNERS_OF_PATHS = """
 SELECT path_bytes, photo_id, size_bytes, mtime_ns FROM photo_paths WHERE path_bytes = ANY(%s)
 """

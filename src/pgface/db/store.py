@@ -316,6 +316,24 @@ def remove_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_onl
     return removal
 
 
+def changed_paths(conn: psycopg.Connection, photo_ids: Iterable[int], read: set[bytes]
+                  ) -> bool:
+    """Whether any stored path of these photos, other than those in `read`, has a file that
+    changed since its stamp was recorded (or has no stamp to tell): it may hold other content
+    now."""
+    rows = conn.execute(sql.STAMPS_OF_PHOTOS, [list(photo_ids)]).fetchall()
+    for raw, size, mtime_ns in rows:
+        if bytes(raw) in read:
+            continue
+        try:
+            info = os.stat(bytes(raw))
+        except OSError:
+            continue  # gone, or not to be checked: holds nothing we could find
+        if size is None or (info.st_size, info.st_mtime_ns) != (size, mtime_ns):
+            return True
+    return False
+
+
 def delete_pathless(conn: psycopg.Connection, photo_ids: Sequence[int]) -> tuple[int, int]:
     """Delete those of these photos that no path holds any more, with their faces (their
     people kept for the content, should it be found again); (photos, faces) deleted."""

@@ -16,10 +16,10 @@ import pytest
 from conftest import PHOTOS, in_pgface_schema, require_data
 from typer.testing import CliRunner
 
-from pgface import Pgface, Settings, library
+from pgface import PersonConflict, Pgface, Settings, library
 from pgface.cli import app
 from pgface.db.connection import DatabaseError, migrate, migrations
-from pgface.errors import InvalidInputError
+from pgface.errors import ImageError, InvalidInputError
 from pgface.library import build_analyzer
 from pgface.models.analysis import FaceAnalyzer
 
@@ -491,3 +491,68 @@ def test_http_prune_remove_and_missing_matches(
         assert removed.json()["photos"] == removed.json()["paths"] == biden
         outside = client.post("/api/photos/remove", json={"paths": ["/etc"]})
         assert outside.status_code == 403
+
+
+# A library in the programs that use it: worker processes and threads.
+
+def _embed_in_worker(url: str, photo: str) -> None:
+    with Pgface(Settings(database_url=url)) as worker_library:
+        worker_library.embed(photo)
+
+
+def _conflict_in_worker() -> None:
+    raise PersonConflict("Ann holds face 3", {"face_ids": [3]})
+
+
+def test_the_errors_the_library_raises_can_be_caught_by_their_public_names() -> None:
+    import pgface
+
+    # raised by open, index (a database gone), search (a bad top), people (a taken face,
+    # nothing to undo): each was importable only from a private module
+    for name in ("DatabaseError", "InvalidInputError", "PersonConflict", "UndoError"):
+        assert name in pgface.__all__
+        assert issubclass(getattr(pgface, name), pgface.PgfaceError)
+
+
+def test_errors_of_a_worker_process_reach_its_pool_whole(pf: Pgface) -> None:
+    # An ImageError or a PersonConflict raised in a worker could not be unpickled in the
+    # parent (its __init__ takes two arguments): a ProcessPoolExecutor called every job
+    # broken, a multiprocessing.Pool hung.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    url = pf.database_url()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as workers:
+        failed = workers.submit(_embed_in_worker, url, "/nonexistent/photo.jpg")
+        with pytest.raises(ImageError) as raised:
+            failed.result(timeout=300)
+        assert (raised.value.source, raised.value.reason) == ("/nonexistent/photo.jpg",
+                                                              "no such file")
+        with pytest.raises(PersonConflict) as conflict:
+            workers.submit(_conflict_in_worker).result(timeout=60)
+        assert conflict.value.details == {"face_ids": [3]}
+        assert str(conflict.value) == "Ann holds face 3"
+        # the pool is not broken: the next job runs
+        assert workers.submit(os.getpid).result(timeout=60) != os.getpid()
+
+
+def test_threads_that_open_a_library_together_share_one_pool(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    # Eight threads' first calls each opened a pool (migrations run eight times, eight times
+    # the connections) where one was meant to be shared.
+    with Pgface(settings, analyzer=analyzer) as fresh:
+        start = threading.Barrier(8)
+        pools_seen = []  # held, so that no pool is collected and its id reused
+
+        def first_call() -> None:
+            start.wait()
+            pools_seen.append(fresh.pool)
+            assert fresh.stats()["photos"] >= 0
+
+        threads = [threading.Thread(target=first_call) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(pools_seen) == 8
+        assert {id(pool) for pool in pools_seen} == {id(fresh.pool)}

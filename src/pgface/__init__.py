@@ -4,8 +4,10 @@ The public API is this module's names; everything else is an implementation deta
 """
 
 from pgface.config import Settings
+from pgface.db.connection import DatabaseError
 from pgface.errors import (
     ImageError,
+    InvalidInputError,
     ModelPackError,
     NoFaceError,
     NotFoundError,
@@ -14,14 +16,17 @@ from pgface.errors import (
 )
 from pgface.index import IndexReport
 from pgface.library import Pgface, open
-from pgface.people import Identification, People, Person, PersonError
+from pgface.people import Identification, People, Person, PersonConflict, PersonError
+from pgface.people_history import UndoError
 from pgface.search import Comparison, Match, QueryFace, SearchResult
 
 __all__ = [
     "Comparison",
+    "DatabaseError",
     "Identification",
     "ImageError",
     "IndexReport",
+    "InvalidInputError",
     "Match",
     "ModelPackError",
     "NoFaceError",
@@ -29,12 +34,14 @@ __all__ = [
     "People",
     "PeopleBusyError",
     "Person",
+    "PersonConflict",
     "PersonError",
     "Pgface",
     "PgfaceError",
     "QueryFace",
     "SearchResult",
     "Settings",
+    "UndoError",
     "open",
 ]
 __version__ = "0.1.0"

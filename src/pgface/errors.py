@@ -19,6 +19,12 @@ class ImageError(PgfaceError):
         self.source = source
         self.reason = reason
 
+    def __reduce__(self) -> tuple:
+        # Pickled with its own arguments (a worker process sends it to its pool): the default
+        # passes the one message to __init__, which unpickling could not call, and a
+        # ProcessPoolExecutor called every job broken, a multiprocessing.Pool hung.
+        return type(self), (self.source, self.reason)
+
 
 def describe(exc: BaseException) -> str:
     """An unexpected exception as one line: its type and its message (OpenCV's span lines)."""

@@ -90,21 +90,28 @@ class Pgface:
         self._read_pools: list[ConnectionPool] = []
         self._reads = itertools.count()
         self._read_lock = threading.Lock()
+        # one opening of the models and of the pool: threads that arrive first together each
+        # opened a pool (and ran the migrations) and loaded the models
+        self._open_lock = threading.RLock()
         self._coverage = store.KeptCounts()  # pack -> (photos, analysed): see pack_coverage
 
     # Models and the database are opened on first use: `compare` needs no database.
     @property
     def analyzer(self) -> FaceAnalyzer:
         if self._analyzer is None:
-            self._analyzer = build_analyzer(self.settings)
+            with self._open_lock:
+                if self._analyzer is None:
+                    self._analyzer = build_analyzer(self.settings)
         return self._analyzer
 
     @property
     def pool(self) -> ConnectionPool:
         if self._pool is None:
-            self._url = self.database_url()
-            self._pool = self._keep_snapshots(
-                open_pool(self._connection_url, schema=self.settings.db_schema))
+            with self._open_lock:
+                if self._pool is None:
+                    self._url = self.database_url()
+                    self._pool = self._keep_snapshots(
+                        open_pool(self._connection_url, schema=self.settings.db_schema))
         return self._pool
 
     @property

@@ -98,6 +98,9 @@ class PersonConflict(PersonError):
         super().__init__(message)
         self.details = details
 
+    def __reduce__(self) -> tuple:  # as ImageError's: pickled with both arguments
+        return type(self), (str(self), self.details)
+
 
 @dataclass(frozen=True)
 class HeldFace:

@@ -156,3 +156,29 @@ def test_each_process_gets_several_batches_and_a_share_of_the_threads() -> None:
     assert batch_size(files=3, processes=2, photo_batch=32) == 1
     assert threads_each(threads=8, processes=3) == 2
     assert threads_each(threads=1, processes=2) == 1
+
+
+def test_a_script_that_indexes_in_processes_without_the_main_guard_is_told_so(
+        database_url: str, env: dict[str, str], tmp_path: Path) -> None:
+    # Each started process imports the script again and so indexed again itself: it failed
+    # with "can only join a started process" (the real cause hidden), and the script was told
+    # only that "an indexing process ended unexpectedly".
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import pgface\n"
+        "from pgface.models.packs import sample_photos\n"
+        "with pgface.open() as pf:\n"
+        "    pf.index([str(p) for p in sample_photos()])\n")
+    run = subprocess.run(
+        [sys.executable, str(script)],
+        env={**os.environ, **env, "PGFACE_DATABASE_URL": database_url,
+             "PGFACE_INDEX_PROCESSES": "2", "PGFACE_PHOTO_BATCH": "1",
+             "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])},
+        capture_output=True, text=True, timeout=600)
+    assert run.returncode == 1
+    last_line = run.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("pgface.errors.PgfaceError: an indexing process ended before")
+    assert 'under `if __name__ == "__main__":`' in last_line
+    assert "can only join a started process" not in run.stderr
+    # the started processes were told too, by name
+    assert "while a process of such a run was starting" in run.stderr

@@ -55,6 +55,11 @@ POLL_S = 0.2
 LAST_WORDS_S = 1.0
 # How long a stopping run waits for its processes to finish the batches they are storing.
 STOP_WAIT_S = 120.0
+# A spawned process imports the starting script again: one whose indexing is not under the
+# guard indexes again in every process it starts, which may start none.
+UNGUARDED_SCRIPT = ('a script that indexes in several processes must do so under '
+                    '`if __name__ == "__main__":`, because each process it starts imports '
+                    'the script again')
 
 
 def processes_for(setting: int) -> int:
@@ -82,6 +87,7 @@ class _Tally:
     faces: int = 0
     people_kept: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    ready: bool = False
     done: bool = False
     exited_at: float | None = None
 
@@ -99,6 +105,11 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
     keep_hnsw False: the caller has the HNSW index off for this run (index.hnsw_for_run), and
     the processes leave it so.
     """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # multiprocessing's own test (spawn._check_not_importing_main): this process is one
+        # that a run started, still importing the script that started it
+        raise PgfaceError(f"indexing in several processes started while a process of such "
+                          f"a run was starting: {UNGUARDED_SCRIPT}")
     started = time.perf_counter() if started is None else started
     chunks = batches(files, batch_size(len(files), processes, settings.photo_batch))
     processes = max(1, min(processes, len(chunks)))
@@ -140,7 +151,8 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
             if worker.is_alive():
                 worker.terminate()
         for worker in workers:
-            worker.join()
+            if worker.pid is not None:  # one that failed to start cannot be waited for
+                worker.join()
         _drain(tasks)  # batches no process took: their queue's feeder thread can then end
         tasks.close()
         for receiver, _ in pipes:
@@ -211,6 +223,7 @@ class _Run:
         kind, pid, *rest = message
         report, tally = self.report, self.tallies[pid]
         if kind == "ready":
+            tally.ready = True
             report.startup = max(report.startup, time.perf_counter() - self.started)
             return
         if kind == "failure":
@@ -246,6 +259,12 @@ class _Run:
             if tally.exited_at is None:
                 tally.exited_at = now
             elif now - tally.exited_at > LAST_WORDS_S:
+                if not tally.ready:  # no models loaded, nothing stored: it died starting
+                    raise PgfaceError(f"an indexing process ended before it was ready "
+                                      f"(exit code {worker.exitcode}; its error, if any, is "
+                                      f"on standard error), so the run stopped; the batches "
+                                      f"stored before are kept. If a script started the "
+                                      f"run: {UNGUARDED_SCRIPT}")
                 raise PgfaceError(f"an indexing process ended unexpectedly (exit code "
                                   f"{worker.exitcode}), so the run stopped; the batches "
                                   "stored before are kept")

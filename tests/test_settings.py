@@ -55,6 +55,10 @@ def test_detector_sizes_that_cannot_work_are_refused(monkeypatch: pytest.MonkeyP
     ("PGFACE_MIN_QUALITY", "5", "less than or equal to 1"),  # nothing searchable
     ("PGFACE_EF_SEARCH", "5000", "less than or equal to 1000"),  # pgvector's own limit
     ("PGFACE_API_AUTH", "sometimes", "'auto' or 'always'"),
+    # a misspelt backend was passed over in silence: the models ran on ONNX Runtime's CPU
+    ("PGFACE_PROVIDERS", "openvino,CPUExecutionProvider", "did you mean OpenVINO"),
+    ("PGFACE_PROVIDERS", "OpenVino2", "no backend is called 'OpenVino2'"),
+    ("PGFACE_PROVIDERS", "TorchCUDA:fp61", "precision must be fp16 or fp32"),  # "a bug"
 ])
 def test_settings_that_cannot_work_are_refused_by_name(
         monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str) -> None:

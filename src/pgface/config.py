@@ -108,6 +108,16 @@ class Settings(BaseSettings):
             return [part.strip() for part in parts if part.strip()]
         return value
 
+    @field_validator("providers")
+    @classmethod
+    def _backend_names(cls, names: list[str]) -> list[str]:
+        from pgface.models.sessions import backend_name_error  # loads ONNX Runtime
+
+        for name in names:
+            if (reason := backend_name_error(name)) is not None:
+                raise ValueError(reason)
+        return names
+
     @field_validator("det_sizes")
     @classmethod
     def _detector_sizes(cls, sizes: list[int]) -> list[int]:

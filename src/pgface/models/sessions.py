@@ -47,6 +47,27 @@ SHARED_BUFFERS = {"share_inputs": True, "share_outputs": True}
 Variant = tuple[tuple[int, ...] | None, bool, tuple[float, float] | None]
 
 
+def backend_name_error(name: str) -> str | None:
+    """Why NAME names no backend (a misspelling was passed over in silence, the run falling
+    back to ONNX Runtime's CPU), or None: a torch backend with a valid precision and layout,
+    OpenVINO, or any of ONNX Runtime's provider names (usable here or not: that is told when
+    a session is made)."""
+    if torch_backend.is_torch_backend(name):
+        try:
+            torch_backend.parse_backend(name)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    known = [*torch_backend.DEFAULT_PRECISION, OPENVINO, *ort.get_all_providers()]
+    if name in known:
+        return None
+    alike = [k for k in known if k.lower() == name.lower()]
+    return f"no backend is called {name!r}" + (
+        f" (did you mean {alike[0]}?)" if alike else
+        f"; the backends are TorchCUDA, TorchCPU, {OPENVINO} and ONNX Runtime's providers "
+        f"({CPU}, CUDAExecutionProvider, ...)")
+
+
 def available_providers(preferred: Sequence[str]) -> list[str]:
     """The preferred backends that can run here, in order, ONNX Runtime's CPU last. A torch
     backend left out is logged once with the reason (PyTorch missing, no usable GPU)."""

@@ -317,7 +317,7 @@ def test_errors_are_one_clean_line(env: dict[str, str], tmp_path: Path) -> None:
     assert "Traceback" not in done.output
 
 
-def test_serve_names_an_address_it_cannot_listen_on(env: dict[str, str]) -> None:
+def test_serve_names_an_address_it_cannot_listen_on(env: dict[str, str], tmp_path: Path) -> None:
     # uvicorn said so itself only after the models had loaded, in its own words without the
     # host ("[Errno -2] Name or service not known"), and exited 3 with no `error:` line.
     with socket.socket() as taken:
@@ -330,10 +330,16 @@ def test_serve_names_an_address_it_cannot_listen_on(env: dict[str, str]) -> None
             assert done.stderr.startswith(f"error: cannot listen on {host}:{port}: ")
             assert reason in done.stderr and "pgface on http" not in done.stderr
         # the allowed folders from the environment are checked as --roots are
+        gone, photo = tmp_path / "gone", tmp_path / "photo.jpg"
+        photo.write_bytes(b"")
         done = runner.invoke(app, ["serve", "--port", str(port)],
-                             env={**env, "PGFACE_API_ROOTS": f"{os.getcwd()}:/nonexistent"})
+                             env={**env, "PGFACE_API_ROOTS": f"{os.getcwd()}:{gone}"})
         assert done.exit_code == 1
-        assert done.stderr == "error: PGFACE_API_ROOTS /nonexistent: no such folder\n"
+        assert done.stderr == f"error: PGFACE_API_ROOTS {gone}: no such folder\n"
+        done = runner.invoke(app, ["serve", "--port", str(port), "--roots", str(photo)],
+                             env=env)
+        assert done.exit_code == 1
+        assert done.stderr == f"error: --roots {photo}: not a folder\n"  # was "no such folder"
 
 
 def test_stats_names_model_and_provider(env: dict[str, str]) -> None:

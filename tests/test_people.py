@@ -521,6 +521,11 @@ def test_enrol_folders_pass_over_what_indexing_passes_over(tmp_path: Path) -> No
         (tmp_path / place).parent.mkdir(exist_ok=True)
         (tmp_path / place).write_bytes(b"")
     assert person_folders(tmp_path) == [(tmp_path / "alice", [tmp_path / "alice" / "one.jpg"])]
+    # a photo given for the folder: it was "no such folder"
+    with pytest.raises(NotFoundError, match=r"one.jpg: not a folder \(enrolment reads"):
+        person_folders(tmp_path / "alice" / "one.jpg")
+    with pytest.raises(NotFoundError, match="nowhere: no such folder"):
+        person_folders(tmp_path / "nowhere")
 
 
 def test_enrolment_takes_a_person_folders_subfolders_and_no_refused_folder(

@@ -72,8 +72,10 @@ def person_folders(folder: Path) -> list[tuple[Path, list[Path]]]:
     """Each person folder under FOLDER with its photos: every photo under it, sub-folders
     (`Biden/2019/...`) included, listed by indexing's own walk, which indexes them; the
     person folder's photos alone left a sub-folder's indexed and given to nobody, unsaid."""
-    if not folder.is_dir():
-        raise NotFoundError(f"{folder}: no such folder")
+    if not folder.is_dir():  # a photo given for the folder of person folders is no folder
+        raise NotFoundError(f"{folder}: " + ("not a folder (enrolment reads a folder of "
+                                             "person folders)" if folder.exists()
+                                             else "no such folder"))
     found = []
     # Passed over as indexing's walk passes them over: `@eaDir` is nobody's name, and
     # `._photo.jpg` no photo.

@@ -52,7 +52,8 @@ def serve(
     given, named = (roots, "--roots") if roots else (settings.api_roots, "PGFACE_API_ROOTS")
     missing = [r for r in given if not r.expanduser().is_dir()]
     if missing:
-        raise PgfaceError(f"{named} {missing[0]}: no such folder")
+        raise PgfaceError(f"{named} {missing[0]}: " + (
+            "not a folder" if missing[0].expanduser().exists() else "no such folder"))
     update["api_roots"] = [r.expanduser().resolve() for r in given]
     if inference_workers:
         update["api_inference_workers"] = inference_workers

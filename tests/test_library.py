@@ -22,6 +22,7 @@ from pgface.db.connection import DatabaseError, migrate, migrations
 from pgface.errors import ImageError, InvalidInputError
 from pgface.library import build_analyzer
 from pgface.models.analysis import FaceAnalyzer
+from pgface.models.packs import sample_photos
 
 runner = CliRunner()
 
@@ -556,3 +557,16 @@ def test_threads_that_open_a_library_together_share_one_pool(
             thread.join()
         assert len(pools_seen) == 8
         assert {id(pool) for pool in pools_seen} == {id(fresh.pool)}
+
+
+def test_a_people_view_kept_across_close_goes_on_as_its_library_does(pf: Pgface) -> None:
+    # The library opens a new pool on its next call after close(); a People view taken before
+    # kept the closed pool and failed with psycopg_pool's PoolClosed.
+    photo = sample_photos()[0]
+    pf.index(photo)
+    [faces] = pf.photo_faces(photo).values()
+    people = pf.people
+    people.name_faces([faces[0].face_id], "Ann")
+    pf.close()
+    assert [p.name for p in people.list()] == ["Ann"]
+    assert people.pool is pf.pool

@@ -148,7 +148,7 @@ class Pgface:
     @property
     def people(self) -> People:
         """Name, cluster and identify people; a light view over the pool and the models."""
-        return People(self.pool, self.analyzer, self.settings)
+        return People(lambda: self.pool, self.analyzer, self.settings)
 
     def database_url(self) -> str:
         if self.settings.database_url:

@@ -9,7 +9,7 @@ import operator
 import re
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,16 +173,22 @@ class People:
     excepted. A face a human placed is only ever moved by a call that says `move=True`.
     """
 
-    def __init__(self, pool: ConnectionPool, analyzer: FaceAnalyzer, settings: Settings,
-                 actor: str | None = None) -> None:
-        self.pool = pool
+    def __init__(self, pool: ConnectionPool | Callable[[], ConnectionPool],
+                 analyzer: FaceAnalyzer, settings: Settings, actor: str | None = None) -> None:
+        # A library passes its pool's getter: a view kept across the library's close() and
+        # used after it failed with PoolClosed, where the library itself opens a pool again.
+        self._pool = pool
         self.analyzer = analyzer
         self.settings = settings
         self.actor = actor or people_history.default_actor()
 
     def acting_as(self, actor: str) -> People:
         """The same verbs, recorded as made by `actor` ('cli:<user>', 'api:<key name>')."""
-        return People(self.pool, self.analyzer, self.settings, actor)
+        return People(self._pool, self.analyzer, self.settings, actor)
+
+    @property
+    def pool(self) -> ConnectionPool:
+        return self._pool() if callable(self._pool) else self._pool
 
     @property
     def model(self) -> str:

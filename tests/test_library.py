@@ -513,6 +513,10 @@ def test_the_errors_the_library_raises_can_be_caught_by_their_public_names() -> 
     for name in ("DatabaseError", "InvalidInputError", "PersonConflict", "UndoError"):
         assert name in pgface.__all__
         assert issubclass(getattr(pgface, name), pgface.PgfaceError)
+    # a URL libpq cannot read was psycopg's ProgrammingError
+    with pgface.open(Settings(database_url="not a url")) as unreadable, \
+            pytest.raises(pgface.DatabaseError, match="URL is not one PostgreSQL can read"):
+        unreadable.stats()
 
 
 def test_errors_of_a_worker_process_reach_its_pool_whole(pf: Pgface) -> None:

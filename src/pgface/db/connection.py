@@ -11,6 +11,7 @@ from importlib.metadata import version as package_version
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql as psql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from pgface.db import sql
@@ -56,12 +57,23 @@ def search_path(conn: psycopg.Connection, schema: str) -> str:
     return ", ".join(psql.Identifier(s).as_string(conn) for s in schemas)
 
 
+def _check_url(url: str) -> None:
+    """A URL libpq cannot read is named so (it was psycopg's ProgrammingError, no DatabaseError),
+    without its text, which may hold a password."""
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise DatabaseError(f"the database URL is not one PostgreSQL can read: "
+                            f"{one_line(exc)}") from exc
+
+
 def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
     """Apply the migrations this database lacks, each in its own transaction; returns them.
 
     Everything of pgface's lives in `schema`; a database made before it had one (tables in
     public) has them moved there first, in the same transaction as the migrations.
     """
+    _check_url(url)
     applied_now = []
     try:
         with psycopg.connect(url) as conn:
@@ -101,6 +113,7 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
 
 def _reach(url: str) -> None:
     """One connection, to learn at once (and say) why a server cannot be reached."""
+    _check_url(url)
     try:
         psycopg.connect(url, connect_timeout=10).close()
     except psycopg.OperationalError as exc:

@@ -67,3 +67,14 @@ def test_settings_that_cannot_work_are_refused_by_name(
         Settings()
     [error] = refused.value.errors()
     assert f"PGFACE_{error['loc'][0]}".upper() == variable
+
+
+def test_a_keyword_that_is_no_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Settings(treshold=0.3) ran with the calibrated threshold, unsaid.
+    with pytest.raises(TypeError, match=r"no setting 'treshold' \(did you mean 'threshold'\?\)"):
+        Settings(treshold=0.3)
+    with pytest.raises(TypeError, match="no setting 'colour'$"):
+        Settings(colour="blue")
+    # a PGFACE_ variable that is no setting is still the environment's business
+    monkeypatch.setenv("PGFACE_NOT_A_SETTING", "1")
+    assert Settings(threshold=0.3).threshold == 0.3

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -25,7 +26,19 @@ MIN_DET_SIZE, MAX_DET_SIZE = 32, 4096
 class Settings(BaseSettings):
     """Every setting can be given as an environment variable with the PGFACE_ prefix."""
 
+    # extra="ignore": PGFACE_ variables that are no setting (PGFACE_DEBUG, a test's data
+    # folder) are the environment's business; a keyword given here is checked in __init__.
     model_config = SettingsConfigDict(env_prefix="PGFACE_", extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        # A misspelt keyword (Settings(treshold=0.3)) was dropped in silence and the default
+        # used. pydantic-settings' own options (_env_file, ...) start with an underscore.
+        unknown = [k for k in values if k not in type(self).model_fields and k[:1] != "_"]
+        if unknown:
+            alike = difflib.get_close_matches(unknown[0], type(self).model_fields, n=1)
+            raise TypeError(f"Settings has no setting {unknown[0]!r}"
+                            + (f" (did you mean {alike[0]!r}?)" if alike else ""))
+        super().__init__(**values)
 
     # Empty: start (and keep) the embedded PostgreSQL in data_dir.
     database_url: str | None = None

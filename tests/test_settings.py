@@ -59,6 +59,12 @@ def test_detector_sizes_that_cannot_work_are_refused(monkeypatch: pytest.MonkeyP
     ("PGFACE_PROVIDERS", "openvino,CPUExecutionProvider", "did you mean OpenVINO"),
     ("PGFACE_PROVIDERS", "OpenVino2", "no backend is called 'OpenVino2'"),
     ("PGFACE_PROVIDERS", "TorchCUDA:fp61", "precision must be fp16 or fp32"),  # "a bug"
+    # a library in public was moved into pgface's schema by the next library opened beside it
+    ("PGFACE_DB_SCHEMA", "public", "public is where pgface kept its tables"),
+    # PostgreSQL cut it to 63 bytes: two names that differ after that were one library
+    ("PGFACE_DB_SCHEMA", "s" * 64, "at most 63 bytes; this is 64"),
+    ("PGFACE_DB_SCHEMA", "pg_lib", "PostgreSQL's own"),  # was "database: unacceptable ..."
+    ("PGFACE_DB_SCHEMA", "", "the schema's name is empty"),  # "zero-length ... identifier"
 ])
 def test_settings_that_cannot_work_are_refused_by_name(
         monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str) -> None:

@@ -131,6 +131,26 @@ class Settings(BaseSettings):
                 raise ValueError(reason)
         return names
 
+    @field_validator("db_schema")
+    @classmethod
+    def _schema_name(cls, name: str) -> str:
+        # PostgreSQL cuts a longer name to 63 bytes unsaid (two such names were one library);
+        # pg_ names are the system's; public is where pgface kept its tables before it had a
+        # schema, which the migrations move into the library's schema (a library of another
+        # schema opened in that database took a library in public over)
+        if not name:
+            raise ValueError("the schema's name is empty")
+        if len(name.encode()) > 63:
+            raise ValueError(f"PostgreSQL names are at most 63 bytes; this is "
+                             f"{len(name.encode())}")
+        if name.startswith("pg_"):
+            raise ValueError("names starting with pg_ are PostgreSQL's own")
+        if name == "public":
+            raise ValueError("public is where pgface kept its tables before it had a schema of "
+                             "its own, and a library there is moved into the library's schema "
+                             "when one is opened: choose another name")
+        return name
+
     @field_validator("det_sizes")
     @classmethod
     def _detector_sizes(cls, sizes: list[int]) -> list[int]:

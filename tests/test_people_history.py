@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import PHOTOS, require_data
+from conftest import PHOTOS, in_pgface_schema, require_data
 from fastapi.testclient import TestClient
 from test_api import error_of
 from test_people import linked_folder, photos_of, stored_faces
@@ -173,12 +173,18 @@ def test_a_change_waits_for_the_one_before_then_says_it_is_busy(
     pf.people.name_faces(obama, "Obama")
     monkeypatch.setattr(people_history, "BUSY_WAIT_S", 0.5)
     before = state(pf)
-    with psycopg.connect(pf.settings.database_url) as other:
+    with psycopg.connect(in_pgface_schema(pf.settings.database_url)) as other:
         other.execute(PEOPLE_LOCK)  # what a long clustering run holds while it runs
         for change in (lambda: pf.people.rename("Obama", "Barack"), pf.people.undo,
                        lambda: pf.people.name_faces(obama[:1], "Someone")):
             with pytest.raises(PeopleBusyError, match="still running after 0.5 s"):
                 change()
+        # a library in another schema of the database is not held up (it waited, then was
+        # told another change was running)
+        beside = pf.settings.model_copy(update={"db_schema": "beside"})
+        with Pgface(beside, analyzer=pf.analyzer) as other_library, \
+                pytest.raises(UndoError, match="no change to undo"):
+            other_library.people.undo()
         # Clustering waits as long as it takes: it runs once the lock is let go.
         clustered: list[object] = []
         clustering = threading.Thread(target=lambda: clustered.append(pf.people.cluster()))

@@ -17,8 +17,10 @@ SET_CURRENT = "SELECT set_config('pgface.people_change', %s, true)"
 # One change to people at a time: two namings of the same new name would both create the
 # person (the second then breaks the unique name), two merges the reverse of each other would
 # each move faces into the person the other deletes. Taken before anything is read, so each
-# change reads what the one before it committed.
-PEOPLE_LOCK = "SELECT pg_advisory_xact_lock(hashtext('pgface.people.changes'))"
+# change reads what the one before it committed. Keyed by the library's schema (the first of
+# the search path): libraries in other schemas of the database do not wait for it.
+PEOPLE_LOCK = ("SELECT pg_advisory_xact_lock("
+               "hashtext('pgface.people.changes.' || current_schema()))")
 LOCK_TIMEOUT = "SELECT set_config('lock_timeout', %s, true)"
 CURRENT_LOCK_TIMEOUT = "SELECT current_setting('lock_timeout')"
 DISCARD_CHANGE = "DELETE FROM people_changes WHERE id = %s"

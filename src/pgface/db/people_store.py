@@ -186,8 +186,10 @@ SELECT pg_stat_get_tuples_inserted(t), pg_stat_get_tuples_updated(t),
        pg_stat_get_tuples_deleted(t)
 FROM (SELECT 'faces'::regclass AS t) f
 """
-# One clustering run at a time: two would both found a person for the same new faces.
-CLUSTER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('pgface.people.cluster'))"
+# One clustering run of a library at a time: two would both found a person for the same new
+# faces. Keyed by the library's schema, as people_history.PEOPLE_LOCK.
+CLUSTER_LOCK = ("SELECT pg_advisory_xact_lock("
+                "hashtext('pgface.people.cluster.' || current_schema()))")
 INSERT_UNNAMED_PEOPLE = """
 INSERT INTO people (name) SELECT NULL FROM generate_series(1, %s) RETURNING id
 """

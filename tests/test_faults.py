@@ -188,6 +188,37 @@ def test_postgres_killed_during_cli_index_loses_nothing(own_server: Path, models
     assert _counts(url) == {"photos": distinct, "distinct": distinct, "half_written": 0}
 
 
+def test_postgres_stopped_during_a_bulk_cli_index_is_one_line_at_once(
+        own_server: Path, models_dir: Path, analyzer: FaceAnalyzer) -> None:
+    # A server stopped on purpose is not restarted: the run failed, then its finally asked
+    # the pool for a connection to build the HNSW index again, waited 30 s and logged a
+    # traceback above the error line.
+    images = sorted(require_data(LFW / "images").glob("*/*.jpg"))[:400]  # a bulk run: >= 64
+    folder = own_server.parent / "photos-stopped"
+    folder.mkdir(exist_ok=True)
+    for image in images:
+        (folder / image.name).unlink(missing_ok=True)
+        (folder / image.name).symlink_to(image)
+    url = _emptied(own_server)
+    indexing = _cli(["index", str(folder)], own_server, models_dir, PGFACE_PHOTO_BATCH="8")
+    deadline = time.monotonic() + 600  # a guard against a hang, not a timing requirement
+    while _store_state(url)[0] < 16:
+        assert indexing.poll() is None, indexing.communicate()
+        assert time.monotonic() < deadline, "indexing never got going"
+    assert indexing.poll() is None, "indexing finished before the stop: nothing was tested"
+    stop_server(own_server)  # what `pgface db stop` does
+    _, err = indexing.communicate(timeout=600)
+    assert indexing.returncode == 1
+    assert "Traceback" not in err and "PoolTimeout" not in err, err
+    lines = err.splitlines()
+    # stopped in a batch's statement, or between batches (the pool's wait for a server)
+    assert lines[-1].startswith(("error: lost the database connection",
+                                 "error: no database connection became free in time")), err
+    assert len(lines) <= 2, err  # the error, and at most the index's one-line footnote
+    ensure_server(own_server)
+    assert _counts(url)["half_written"] == 0
+
+
 def test_http_app_recovers_when_postgres_is_killed(own_server: Path, models_dir: Path,
                                                    analyzer: FaceAnalyzer) -> None:
     obama = require_data(PHOTOS / "queries" / "obama1.jpg")

@@ -18,13 +18,14 @@ from typing import TypeVar
 
 import numpy as np
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from pgface import engine, people_history
 from pgface import paths as fs_paths
 from pgface.config import Settings
 from pgface.db import people_store as ps
 from pgface.db import store
+from pgface.db.connection import DatabaseError, connection_lost
 from pgface.errors import ImageError, describe
 from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, face_crop_jpeg, read_file_stat
 from pgface.models.analysis import Face, FaceAnalyzer
@@ -798,17 +799,23 @@ def hnsw_for_run(pool: ConnectionPool, files: Sequence[Path], model: str, report
     except KeyboardInterrupt:
         bulk = False
         raise
+    except (psycopg.Error, PoolTimeout, DatabaseError) as exc:
+        # A run that lost its database (the server stopped): building now would wait the
+        # pool's 30 s for a connection, then fail too. The next run builds the index.
+        if isinstance(exc, PoolTimeout | DatabaseError) or connection_lost(exc):
+            bulk = False
+        raise
     finally:
         try:
             if bulk:
                 with pool.connection() as conn:
                     engine.keep_hnsw_in_step(conn)
-        except Exception:
+        except Exception as exc:
             if ended:
                 raise
-            # the run's own failure goes on; the next run builds the index
-            log.warning("the HNSW index was not built again after a failed run",
-                        exc_info=True)
+            # the run's own failure goes on, said once by its caller; this is a footnote
+            log.warning("the HNSW index was not built again after the failed run (%s); the "
+                        "next run builds it", describe(exc))
         finally:
             report.stage = None  # the run is over
 

@@ -25,7 +25,7 @@ from PIL import Image
 from psycopg import sql
 from typer.testing import CliRunner
 
-from pgface import NotFoundError, PersonError, Pgface, Settings
+from pgface import NotFoundError, PersonError, Pgface, Settings, UndoError
 from pgface.api import create_app
 from pgface.cli import app
 from pgface.enrolment import person_folders
@@ -609,15 +609,22 @@ def test_a_photo_edited_in_place_keeps_its_people(pf: Pgface, tmp_path: Path) ->
     # bbt-6 overwritten by friends-6: that content was stored already, nobody was named in
     # bbt-6, and a different photo's faces never take anyone's person.
     [change] = pf.people.history(1)
-    assert change.kind == "keep" and change.actor.startswith("index:")
-    pf.people.undo()
+    assert change.kind == "keep" and change.actor.startswith("index:") and not change.undoable
+    # Undo passes over the indexer's keep (undoing it took the names off the new faces for
+    # good) and takes back the user's last change: the naming of Grace.
+    undone = pf.people.undo()
+    assert undone.kind == "name" and "Grace" in undone.summary
     with pf.pool.connection() as conn:
-        assert conn.execute("SELECT count(*) FROM faces WHERE id = ANY(%s) AND person_id IS "
-                            "NOT NULL", [[f.face_id for f in now]]).fetchone()[0] == 0
+        held_now = sorted(r[0] for r in conn.execute(
+            "SELECT p.name FROM faces f JOIN people p ON p.id = f.person_id "
+            "WHERE f.id = ANY(%s)", [[f.face_id for f in now]]))
         after = {p: sorted(conn.execute(
             "SELECT f.id FROM faces f WHERE f.person_id = (SELECT id FROM people WHERE name = %s)",
             [p]).fetchall()) for p in ("Ada", "Grace")}
-    assert after == before  # the former faces keep theirs throughout
+    assert held_now == ["Ada"]
+    assert after == {"Ada": sorted(before["Ada"] + [(f.face_id,) for f in now
+                                                    if held.get(f.face_id) == "Ada"]),
+                     "Grace": []}
 
 
 def test_the_former_version_of_an_edited_photo_goes_and_swapped_files_stay(
@@ -720,8 +727,12 @@ def test_a_new_pack_keeps_the_people_of_the_faces_it_finds_again(
         assert {p.name: p.faces for p in page} == {n: c[0] for n, c in before.items()}
         [change] = other.people.history(1)
         assert change.kind == "keep" and change.actor.startswith("index:")
-        other.people.undo()
+        # undo passes over the keep and takes back the user's last change, the naming of
+        # Barack; Ada keeps the new pack's faces the keep gave her
+        assert other.people.undo().kind == "name"
         assert other.people.identify(PHOTOS / "queries" / "obama1.jpg").faces[0].name is None
+        assert {models[f.face_id] for f in other.people.faces("Ada")} == {"other_pack"}
+    del before["Barack"]
     assert {p.name: (p.faces, p.photos) for p in pf.people.list()} == before
 
 
@@ -774,6 +785,26 @@ def test_a_photo_forgotten_by_path_and_found_again_gets_its_people_back(
     pf.people.erase("Grace", scrub=False)
     with pf.pool.connection() as conn:
         assert conn.execute("SELECT count(*) FROM forgotten_faces").fetchone()[0] == 1
+
+
+def test_undo_passes_over_the_indexers_keep_and_takes_no_face_away(
+        pf: Pgface, tmp_path: Path) -> None:
+    # Undo took back the keep first: the faces found again lost their names, and what was
+    # kept for them was gone, so the renamed person was left with no face for good.
+    album, archive, party, faces = party_in_album(pf, tmp_path)
+    pf.people.name_faces(faces[0].face_id, "Jennifer")
+    pf.people.rename("Jennifer", "Jennifer Lopez")
+    shutil.move(party, archive / "party.jpg")
+    pf.index(album, prune=True)  # forgotten, its people kept for it
+    assert pf.index(archive).people_kept == 1  # found again: a keep change
+    assert {p.name: p.faces for p in pf.people.list()} == {"Jennifer Lopez": 1}
+    assert pf.people.undo().kind == "rename"
+    assert {p.name: p.faces for p in pf.people.list()} == {"Jennifer": 1}
+    assert pf.people.undo().kind == "name"  # she was created by the naming: gone with it
+    assert pf.people.list(unnamed=True) == []
+    with pytest.raises(UndoError, match="no change to undo"):
+        pf.people.undo()
+    assert [c.kind for c in pf.people.history(5)] == ["keep", "rename", "name"]
 
 
 def test_a_person_deleted_while_a_photo_found_again_keeps_them_is_passed_over(

@@ -740,8 +740,9 @@ def people_found_again(conn: psycopg.Connection, photo_ids: Sequence[int], model
 def _give_kept(conn: psycopg.Connection, kept: Sequence[ps.KeptFace], what: str) -> int:
     if not kept:
         return 0
+    # Recorded, not undoable: undo passes over it (people_history.undo says why).
     with people_history.recorded_in(conn, people_history.default_actor("index"),
-                                    "keep") as change:
+                                    "keep", undoable=False) as change:
         given = ps.assign_kept(conn, kept)
         change.involve(*dict.fromkeys(k.person_id for k in kept))
         change.payload.update(faces=[k.face_id for k in kept],

@@ -37,7 +37,7 @@ class Change:
     id: int
     at: datetime
     actor: str  # 'cli:<OS user>', 'api:<key name>' (or 'api' on an open server), 'python:<user>'
-    kind: str  # name, rename, merge, split, delete, erase, cluster, enrol
+    kind: str  # name, rename, merge, split, hide, unhide, delete, erase, cluster, enrol, keep
     summary: str
     payload: dict
     undoable: bool
@@ -121,7 +121,14 @@ def count(pool: ConnectionPool) -> int:
 
 
 def undo(pool: ConnectionPool, actor: str) -> Change:
-    """Undo the latest change not undone yet, exactly; returns it (now marked undone)."""
+    """Undo the latest change not undone yet, exactly; returns it (now marked undone).
+
+    The indexer's `keep` changes (edited, found-again and other packs' photos given their
+    people) are passed over: the faces it gave people to are new rows, which no earlier change
+    touched, and what it gave them from (an edited photo's former faces, the people kept for a
+    forgotten photo) is gone once it ran, so undoing one took those names off for good (a
+    person renamed, moved with their folder and found again was left with no face), and
+    stood between a user and the change they meant to undo."""
     with pool.connection() as conn, conn.transaction():
         _lock(conn, BUSY_WAIT_S)
         row = hs.last_change(conn)

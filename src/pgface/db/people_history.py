@@ -31,9 +31,10 @@ FROM people_changes c ORDER BY c.id DESC LIMIT %s OFFSET %s
 """
 COUNT_CHANGES = "SELECT count(*) FROM people_changes"
 # The change undo would take back: the latest one not undone yet.
+# The indexer's keep changes are passed over (people_history.undo).
 LAST_CHANGE = """
 SELECT id, at, actor, kind, summary, payload, undoable, undone_at, undone_by
-FROM people_changes WHERE undone_at IS NULL ORDER BY id DESC LIMIT 1
+FROM people_changes WHERE undone_at IS NULL AND kind <> 'keep' ORDER BY id DESC LIMIT 1
 """
 MARK_UNDONE = """
 UPDATE people_changes SET undone_at = now(), undone_by = %s WHERE id = %s RETURNING undone_at

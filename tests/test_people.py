@@ -787,6 +787,28 @@ def test_a_photo_forgotten_by_path_and_found_again_gets_its_people_back(
         assert conn.execute("SELECT count(*) FROM forgotten_faces").fetchone()[0] == 1
 
 
+def test_a_shown_person_merged_into_a_hidden_one_stays_shown(pf: Pgface, tmp_path: Path) -> None:
+    # The merged person kept the target's hidden flag: a named person the user never hid
+    # vanished from the list, the people page and review, unsaid.
+    _, _, _, faces = party_in_album(pf, tmp_path)
+    people = pf.people
+    people.name_faces([faces[0].face_id, faces[1].face_id], "Stranger")
+    people.hide("Stranger")
+    people.name_faces(faces[2].face_id, "Ann")
+    merged = people.merge("Ann", "Stranger", name="Ann")
+    assert (merged.name, merged.hidden, merged.faces) == ("Ann", False, 3)
+    assert [p.name for p in people.list()] == ["Ann"]
+    people.undo()
+    assert [(p.name, p.hidden) for p in people.list(hidden=True)] == [("Ann", False),
+                                                                     ("Stranger", True)]
+    # an unnamed cluster merged into a hidden stranger is that stranger: hidden too
+    people.hide("Stranger")  # still hidden: changes nothing
+    cluster = people.split("Stranger", [faces[1].face_id])
+    assert cluster.name is None and not cluster.hidden
+    stranger = people.merge(cluster.id, "Stranger")
+    assert (stranger.name, stranger.hidden, stranger.faces) == ("Stranger", True, 2)
+
+
 def test_undo_passes_over_the_indexers_keep_and_takes_no_face_away(
         pf: Pgface, tmp_path: Path) -> None:
     # Undo took back the keep first: the faces found again lost their names, and what was

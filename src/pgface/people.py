@@ -316,13 +316,19 @@ class People:
             if target_id in source_ids:
                 raise PersonError(f"cannot merge person {target_id} into itself")
             ids = [*source_ids, target_id]
-            names = [ps.get_person(conn, i)["name"] for i in ids]
+            rows = [ps.get_person(conn, i) for i in ids]
+            names = [row["name"] for row in rows]
             kept = self._merged_name(conn, names, name, ids)
             for source_id in source_ids:
                 ps.move_all_faces(conn, source_id, target_id)
                 ps.delete_person(conn, source_id)  # first: its name may be the one kept
             if kept != names[-1]:
                 ps.rename_person(conn, target_id, kept)
+            # A named person shown on the page, merged into a hidden one, stays shown (they
+            # vanished from the list, unsaid); an unnamed cluster merged into a hidden
+            # stranger is that stranger, hidden too.
+            if rows[-1]["hidden"] and any(r["name"] and not r["hidden"] for r in rows[:-1]):
+                ps.set_hidden(conn, target_id, False)
             ps.touch_people(conn, [target_id])
             change.involve(*ids)
             change.payload.update(source=source_ids[0] if len(source_ids) == 1 else source_ids,

@@ -347,3 +347,28 @@ def test_http_asks_before_moving_and_undoes(settings: Settings, analyzer: FaceAn
         assert erased["faces_deleted"] == len(obama) and erased["scrub_seconds"] is None
         refused = client.post("/api/people/undo")
         assert refused.status_code == 409 and "cannot be undone" in error_of(refused)
+
+
+def test_a_change_that_changes_nothing_is_not_recorded(pf: Pgface, tmp_path: Path) -> None:
+    # Naming faces already the person's, renaming to the same name, or enrolling again with
+    # nothing new were recorded: the next undo "undid" them, changing nothing, and the change
+    # the user meant needed a second undo (and a nightly enrolment filled the history).
+    pf.index(photos_of("obama"))
+    obama = face_ids(pf, "obama")
+    people = pf.people
+    people.name_faces(obama, "Obama")
+    people.rename("Obama", "Barack")
+    recorded = people.history_count()
+    unchanged = state(pf)
+    assert people.name_faces(obama[:1], "Barack").person.name == "Barack"
+    assert people.rename("Barack", "Barack").name == "Barack"
+    folder = linked_folder(tmp_path / "people", {"bbt-amy": photos_of("bbt-amy")})
+    people.enrol(folder)
+    after_enrolment = state(pf)
+    assert people.history_count() == recorded + 1
+    assert state(pf)[0] != unchanged[0]
+    people.enrol(folder)  # again: nothing new
+    assert people.history_count() == recorded + 1 and state(pf) == after_enrolment
+    assert people.undo().kind == "enrol"
+    assert people.undo().kind == "rename"  # the change the user meant, at the first undo
+    assert [p.name for p in people.list()] == ["Obama"]

@@ -268,13 +268,17 @@ class People:
             left = [] if move else held
             skip = {h.face_id for h in left}
             named = [f for f in dict.fromkeys(face_ids) if f not in skip]
+            changed = 0
             if named:
                 target = target or ps.create_person(conn, name)
-                ps.assign_faces(conn, named, target, ps.USER)
+                changed = ps.assign_faces(conn, named, target, ps.USER)
+            if changed:
                 ps.touch_people(conn, [target])
                 ps.delete_empty_unnamed(conn)
             moved = held if move else []
-            change.discard = not named
+            # faces already the person's by hand: no change, and no record for undo to take
+            # back in place of the change before it
+            change.discard = not changed
             change.involve(target, *(h.person_id for h in held))
             change.payload.update(name=name, faces=named, left=[h.face_id for h in left],
                                   moved=[h.face_id for h in moved])
@@ -293,7 +297,9 @@ class People:
                 raise PersonError(f"a person named {name!r} already exists (id {taken['id']}); "
                                   f"merge the two instead")
             before = ps.get_person(conn, person_id)["name"]
-            ps.rename_person(conn, person_id, name)
+            change.discard = before == name  # a rename to the same name changes nothing
+            if not change.discard:
+                ps.rename_person(conn, person_id, name)
             change.involve(person_id)
             change.payload.update(person_id=person_id, previous_name=before, name=name)
             change.summary = f"renamed {_label(person_id, before)} to {name!r}"
@@ -519,6 +525,7 @@ class People:
         report.index = Indexer(self.analyzer, self.pool, self.settings).index(
             [f for f, _, _ in folders], progress)
         with self._change("enrol", wait=True) as (conn, change):
+            changed = 0
             for _, files, name in folders:
                 chosen = enrol_faces(conn, self.model, files, report,
                                      self.settings.max_file_bytes, self.settings.read_timeout_s)
@@ -530,16 +537,19 @@ class People:
                     chosen = [f for f in chosen if f not in {h.face_id for h in held}]
                 if chosen:
                     target = target or ps.create_person(conn, name)
-                    ps.assign_faces(conn, chosen, target, ps.USER)
-                    ps.touch_people(conn, [target])
+                    now = ps.assign_faces(conn, chosen, target, ps.USER)
+                    if now:
+                        ps.touch_people(conn, [target])
+                    changed += now
                 change.involve(target, *(h.person_id for h in held))
                 report.people[name] = len(chosen)
             ps.delete_empty_unnamed(conn)
+            change.discard = not changed  # enrolled again with nothing new: not recorded
             change.payload.update(folder=str(folder), people=report.people,
                                   left=[h.face_id for h in report.left])
             change.summary = (f"enrolled {sum(report.people.values())} face(s) of "
-                              f"{len(report.people)} people from {folder}"
-                              + _held_summary("left", report.left))
+                              f"{sum(1 for n in report.people.values() if n)} people from "
+                              f"{folder}" + _held_summary("left", report.left))
         return report
 
     # Helpers

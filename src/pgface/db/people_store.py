@@ -81,7 +81,12 @@ WHERE f.person_id = %(person)s AND {SHOWN_FACE} ORDER BY f.id
 """
 # Locked: who holds a face is decided on what the next statements read, not on a stale copy.
 EXISTING_FACES = "SELECT id, photo_id, person_id FROM faces WHERE id = ANY(%s) FOR UPDATE"
-ASSIGN_FACES = "UPDATE faces SET person_id = %s, assigned_by = %s WHERE id = ANY(%s)"
+# Only the faces it changes (a face already the person's by hand is no change to record).
+ASSIGN_FACES = """
+UPDATE faces SET person_id = %(person)s, assigned_by = %(by)s
+WHERE id = ANY(%(ids)s)
+  AND (person_id IS DISTINCT FROM %(person)s OR assigned_by IS DISTINCT FROM %(by)s)
+"""
 MOVE_ALL_FACES = "UPDATE faces SET person_id = %s, assigned_by = %s WHERE person_id = %s"
 MOVE_FORGOTTEN = "UPDATE forgotten_faces SET person_id = %s WHERE person_id = %s"
 # The people of the faces of these photos' content when it was forgotten by path.
@@ -296,7 +301,9 @@ def existing_faces(conn: psycopg.Connection, face_ids: Sequence[int]) -> dict[in
 
 def assign_faces(conn: psycopg.Connection, face_ids: Sequence[int], person_id: int,
                  assigned_by: str) -> int:
-    return conn.execute(ASSIGN_FACES, [person_id, assigned_by, list(face_ids)]).rowcount
+    """Put the faces in the person; returns how many changed (were not there so already)."""
+    return conn.execute(ASSIGN_FACES, {"person": person_id, "by": assigned_by,
+                                       "ids": list(face_ids)}).rowcount
 
 
 def move_all_faces(conn: psycopg.Connection, source: int, target: int) -> int:

@@ -809,6 +809,30 @@ def test_a_shown_person_merged_into_a_hidden_one_stays_shown(pf: Pgface, tmp_pat
     assert (stranger.name, stranger.hidden, stranger.faces) == ("Stranger", True, 2)
 
 
+def test_an_unnamed_person_left_with_no_face_is_not_listed_until_found_again(
+        pf: Pgface, tmp_path: Path) -> None:
+    # Its photo removed, an unnamed person stayed in the lists and the review queue with 0
+    # faces and no cover, and was counted in stats.
+    album, _, party, faces = party_in_album(pf, tmp_path)
+    [obama] = stored_faces(pf, [album / "obama.jpg"])[str((album / "obama.jpg").resolve())]
+    people = pf.people
+    people.name_faces([faces[0].face_id, faces[1].face_id], "Pair")
+    cluster = people.split("Pair", [faces[1].face_id])
+    assert cluster.name is None and pf.stats()["people"] == 2
+    assert [p.id for p in people.review()[0]] == [cluster.id]
+    pf.remove(party)
+    assert [(p.name, p.faces) for p in people.list(unnamed=True)] == [("Pair", 0)]
+    assert people.review() == ([], 0)
+    assert [p.name for p in people.page(named=None)[0]] == ["Pair"]
+    assert pf.stats()["people"] == 1
+    people.name_faces(obama.face_id, "Someone")  # a change: the cluster is kept, as it
+    assert pf.index(party).people_kept == 2  # holds what was kept for the forgotten photo
+    assert {p.name: p.faces for p in people.list(unnamed=True)} == {
+        "Pair": 1, "Someone": 1, None: 1}
+    [back] = people.review()[0]
+    assert back.id == cluster.id and back.faces == 1
+
+
 def test_undo_passes_over_the_indexers_keep_and_takes_no_face_away(
         pf: Pgface, tmp_path: Path) -> None:
     # Undo took back the keep first: the faces found again lost their names, and what was

@@ -26,19 +26,24 @@ SHOWN_FACE = """
 (f.model = %(model)s OR NOT EXISTS (
     SELECT 1 FROM photo_analyses a WHERE a.photo_id = f.photo_id AND a.model = %(model)s))
 """
+# An unnamed person with no face left (its photos removed, pruned or their faces deleted) is
+# nobody to show or review: kept while it holds what was kept for a forgotten photo (found
+# again, its faces come back to it), removed by the next people change otherwise. Deleting it
+# outside a recorded change would leave undo a person it cannot give faces back to.
+SOMEONE = "(p.name IS NOT NULL OR EXISTS (SELECT 1 FROM faces h WHERE h.person_id = p.id))"
 LIST_PEOPLE = f"""
 SELECT p.id, p.name, p.hidden, p.created_at, p.updated_at, count(f.id) AS faces,
        count(DISTINCT f.photo_id) AS photos
 FROM people p LEFT JOIN faces f ON f.person_id = p.id AND {SHOWN_FACE}
-WHERE (%(unnamed)s OR p.name IS NOT NULL) AND (%(hidden)s OR NOT p.hidden)
+WHERE (%(unnamed)s OR p.name IS NOT NULL) AND (%(hidden)s OR NOT p.hidden) AND {SOMEONE}
 GROUP BY p.id
 ORDER BY p.name NULLS LAST, p.id
 """
 # The people page's order: named people first, then whoever has the most faces. The cover is
 # the face detected with the most confidence. `named` NULL: both named and unnamed people.
-PEOPLE_FILTER = """
+PEOPLE_FILTER = f"""
 (%(named)s::boolean IS NULL OR (p.name IS NOT NULL) = %(named)s)
-AND (%(hidden)s OR NOT p.hidden)
+AND (%(hidden)s OR NOT p.hidden) AND {SOMEONE}
 """
 PEOPLE_PAGE = f"""
 SELECT p.id, p.name, p.hidden, count(f.id) AS faces, count(DISTINCT f.photo_id) AS photos,
@@ -155,6 +160,7 @@ WHERE id = ANY(%s) AND assigned_by = 'cluster'
 DELETE_EMPTY_UNNAMED = """
 DELETE FROM people p WHERE p.name IS NULL
 AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.person_id = p.id)
+AND NOT EXISTS (SELECT 1 FROM forgotten_faces ff WHERE ff.person_id = p.id)
 """
 
 # Nearest faces of one model within a distance, faces of the query's own photo left out.

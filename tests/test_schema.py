@@ -17,7 +17,7 @@ from psycopg import sql as psql
 from pgface import Pgface, Settings
 from pgface.db import api_keys
 from pgface.db import sql as pgsql
-from pgface.db.connection import migrate, migrations
+from pgface.db.connection import DatabaseError, migrate, migrations
 from pgface.index import Indexer
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
@@ -152,3 +152,29 @@ def test_pgface_tables_sit_beside_an_application_s_own(
         assert conn.execute("SELECT count(*) FROM face_search.faces").fetchone()[0] == report.faces
     # a second start finds everything in place and applies nothing
     assert migrate(plain_url, "face_search") == []
+
+
+def test_a_role_that_may_not_create_uses_a_schema_made_for_it(
+        plain_url: str, analyzer: FaceAnalyzer, settings: Settings) -> None:
+    # An application role that owns the schema an administrator made, in a database it may
+    # not create in: migrate's CREATE SCHEMA IF NOT EXISTS was refused ("permission denied
+    # for database"), and without pgvector installed it was told only PostgreSQL's words.
+    role = f"app_{uuid.uuid4().hex[:8]}"
+    as_role = psycopg.conninfo.make_conninfo(plain_url, user=role)
+    with psycopg.connect(plain_url, autocommit=True) as admin:
+        admin.execute(psql.SQL("CREATE ROLE {} LOGIN").format(psql.Identifier(role)))
+        admin.execute(psql.SQL("CREATE SCHEMA pgface AUTHORIZATION {}").format(
+            psql.Identifier(role)))
+        try:
+            with pytest.raises(DatabaseError, match="a superuser must run CREATE EXTENSION "
+                                                    "vector in it once"):
+                migrate(as_role)
+            admin.execute("CREATE EXTENSION vector")
+            assert migrate(as_role) == [v for v, _, _ in migrations()]
+            library = settings.model_copy(update={"database_url": as_role})
+            with Pgface(library, analyzer=analyzer) as pf:
+                assert pf.index(samples()["yaoming.jpg"]).indexed == 1
+                assert pf.stats()["faces"] >= 1
+        finally:
+            admin.execute(psql.SQL("DROP OWNED BY {} CASCADE").format(psql.Identifier(role)))
+            admin.execute(psql.SQL("DROP ROLE {}").format(psql.Identifier(role)))

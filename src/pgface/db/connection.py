@@ -80,10 +80,13 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
             _check_pgvector(conn)
             with conn.transaction():
                 conn.execute(sql.MIGRATIONS_LOCK)
-                conn.execute(psql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                    psql.Identifier(schema)))
-                # in public unless installed already: an application's vector type is ours too
-                conn.execute("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public")
+                # Each only where missing: PostgreSQL checks the right to create before it
+                # looks whether the object exists, so a role that owns a schema an
+                # administrator made, in a database it may not create in, was refused.
+                if not conn.execute(sql.SCHEMA_EXISTS, [schema]).fetchone()[0]:
+                    conn.execute(psql.SQL("CREATE SCHEMA {}").format(psql.Identifier(schema)))
+                if conn.execute(sql.VECTOR_SCHEMA).fetchone() is None:
+                    _create_pgvector(conn)
                 if conn.execute(sql.LEGACY_PUBLIC_TABLES, [schema]).fetchone()[0]:
                     _move_from_public(conn, schema)
                 conn.execute(sql.SET_SEARCH_PATH, [search_path(conn, schema), True])
@@ -144,6 +147,18 @@ def _move_from_public(conn: psycopg.Connection, schema: str) -> None:
             psql.SQL(kind), psql.Identifier(name), psql.Identifier(schema)))
         moved.append(name)
     log.info("moved pgface's %s from schema public to %s", ", ".join(moved), schema)
+
+
+def _create_pgvector(conn: psycopg.Connection) -> None:
+    """pgvector, in public: an application's vector type is ours too."""
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public")
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise DatabaseError(
+            f"pgvector is not installed in this database, and this role may not install it "
+            f"({one_line(exc)}): a superuser must run CREATE EXTENSION vector in it once"
+        ) from exc
 
 
 def _check_pgvector(conn: psycopg.Connection) -> None:

@@ -14,6 +14,7 @@ RECORD_MIGRATION = "INSERT INTO schema_migrations (version, name) VALUES (%s, %s
 
 # pgface's own schema (connection.py): where the vector extension lives, and whether this is a
 # database made before pgface had a schema (its schema_migrations in public, none in ours).
+SCHEMA_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)"
 VECTOR_SCHEMA = """
 SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
 WHERE e.extname = 'vector'

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
-from conftest import with_database
+from conftest import fresh_database, with_database
 from fastapi.testclient import TestClient
 from pgvector.psycopg import register_vector
 from psycopg import sql as psql
@@ -140,6 +141,29 @@ def test_read_database_urls_are_a_json_list_or_comma_separated(
     assert Settings().read_database_url == ["host=a dbname=x", "host=b dbname=x"]
     monkeypatch.delenv("PGFACE_READ_DATABASE_URL")
     assert Settings().read_database_url == []
+
+
+def test_a_read_database_that_cannot_serve_says_why(
+        settings: Settings, analyzer: FaceAnalyzer, server_url: str) -> None:
+    # Without pgvector every connection's set-up failed: the pool's 30 s wait, then "pool
+    # initialization incomplete"; without pgface's tables, each search failed with
+    # "relation faces does not exist", naming no read database.
+    bare = fresh_database(server_url)
+    database_url = next(bare)  # another database than the library's, with nothing in it
+    try:
+        for fix, reason in ((None, "this database has no pgvector extension"),
+                            ("CREATE EXTENSION vector",
+                             "this database holds no pgface library in schema 'pgface'")):
+            if fix:
+                with psycopg.connect(database_url, autocommit=True) as admin:
+                    admin.execute(fix)
+            reading = settings.model_copy(update={"read_database_url": [database_url]})
+            with Pgface(reading, analyzer=analyzer) as pf, pytest.raises(
+                    DatabaseError, match="^" + re.escape(
+                        f"read database 1 of PGFACE_READ_DATABASE_URL: {reason}")):
+                pf.search(sample_photos()[0])
+    finally:
+        next(bare, None)  # the rest of its body: the database dropped
 
 
 def test_a_read_database_that_is_down_is_named_with_its_reason(

@@ -114,11 +114,20 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
     return applied_now
 
 
-def _reach(url: str) -> None:
-    """One connection, to learn at once (and say) why a server cannot be reached."""
+def _check_ready(url: str, schema: str) -> None:
+    """One connection to a database that is not migrated here (a standby), to learn at once
+    (and say) why it cannot serve: the server unreachable, no pgvector (every connection's
+    set-up failed, and the pool waited its 30 s, then said only "incomplete"), no library in
+    the schema (each query failed with "relation faces does not exist")."""
     _check_url(url)
     try:
-        psycopg.connect(url, connect_timeout=10).close()
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            if conn.execute(sql.VECTOR_SCHEMA).fetchone() is None:
+                raise DatabaseError("this database has no pgvector extension")
+            if conn.execute(sql.SCHEMA_HAS_LIBRARY, [schema]).fetchone()[0] is None:
+                raise DatabaseError(f"this database holds no pgface library in schema "
+                                    f"{schema!r} (a standby that has not replayed the "
+                                    f"primary's first start yet, or another database)")
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"cannot connect to the database: {one_line(exc)}") from exc
 
@@ -196,7 +205,7 @@ def open_pool(url: str | Callable[[], str], min_size: int = 1, max_size: int = 8
     if migrate_first:
         migrate(url() if callable(url) else url, schema)
     else:  # migrating connects first; without it, a server that is down would cost the
-        _reach(url() if callable(url) else url)  # pool's 30 s wait, then say only "timeout"
+        _check_ready(url() if callable(url) else url, schema)  # pool's 30 s, then "timeout"
     pool = ConnectionPool(
         url, min_size=min_size, max_size=max_size, configure=_configure(schema),
         check=ConnectionPool.check_connection, open=False,

@@ -134,6 +134,52 @@ def test_a_library_in_a_schema_of_any_name_is_backed_up_and_restored(
         assert conn.execute("SELECT to_regnamespace('pgface')").fetchone()[0] is None
 
 
+def test_a_library_moves_between_servers_that_keep_pgvector_in_other_schemas(
+        settings: Settings, analyzer: FaceAnalyzer, server_url: str, tmp_path: Path) -> None:
+    """A hosted server keeps pgvector in `extensions`, the embedded one in `public`: the
+    archive's tables named the type where it was taken, and a restore to the other kind was
+    refused either way ('schema "extensions" does not exist', 'type "public.vector" does not
+    exist')."""
+    made = [fresh_database(server_url) for _ in range(3)]
+    hosted, embedded, hosted_again = (next(m) for m in made)
+    try:
+        for url in (hosted, hosted_again):
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("CREATE SCHEMA extensions")
+                conn.execute("CREATE EXTENSION vector SCHEMA extensions")
+        query = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+        answers: list[list] = []
+        archive: Path | None = None  # the backup of the database before
+        for url in (hosted, embedded, hosted_again):
+            if url == hosted:
+                with Pgface(settings.model_copy(update={"database_url": url}),
+                            analyzer=analyzer) as library:
+                    library.index(sample_photos())
+                    library.people.name_faces([library.search(query).faces[0].matches[0]
+                                               .face_id], "Yao Ming")
+                before = library_state(url)
+            else:  # the library of the database before, moved here
+                assert archive is not None
+                backups.restore(url, settings.db_schema, archive)
+                assert library_state(url) == before
+            with Pgface(settings.model_copy(update={"database_url": url}),
+                        analyzer=analyzer) as library:
+                answers.append([[(m.face_id, m.person_name) for m in f.matches]
+                                for f in library.search(query).faces])
+            archive = tmp_path / f"{len(answers)}.dump"
+            backups.backup(url, settings.db_schema, archive)
+        with psycopg.connect(embedded) as conn:
+            assert conn.execute(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
+                "'pgface.faces'::regclass AND attname = 'embedding'").fetchone()[0] == (
+                    "vector(512)")  # public's, on the search path
+        assert answers[0] and answers[0][0][0][1] == "Yao Ming"
+        assert answers == [answers[0]] * 3
+    finally:
+        for m in made:
+            next(m, None)
+
+
 def test_a_whole_database_dump_restores_only_the_library(
         pf: Pgface, settings: Settings, other_url: str, tmp_path: Path) -> None:
     """pg_dump's default, the whole database (an application's tables beside pgface's):

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -200,6 +201,34 @@ def archive_schemas(source: Path) -> list[str]:
 
 
 _SCHEMA_ENTRY = re.compile(r"^\d+; \d+ \d+ SCHEMA - (.+) \S+$")
+# `embedding extensions.vector(512)`: pg_dump names pgvector's type with its schema, as an
+# identifier quoted where it must be
+_VECTOR_TYPE = re.compile(r'((?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*))\.vector\(')
+
+
+def archive_vector_schema(source: Path, schema: str) -> str | None:
+    """The schema (as pg_dump quotes it) that held pgvector where the archive was taken, read
+    from its table definitions; None where none names it."""
+    done = subprocess.run([client_program("pg_restore"), "--section=pre-data",
+                           f"--schema={schema}", "--file=-", str(source)],
+                          capture_output=True, text=True, env=client_connection("")[1])
+    found = _VECTOR_TYPE.search(done.stdout) if done.returncode == 0 else None
+    return found.group(1) if found else None
+
+
+def _moved_vector_schema(lines: IO[bytes], archived: bytes, here: bytes) -> Iterator[bytes]:
+    """pg_restore's SQL with pgvector's schema where it was taken (`extensions.`, a hosted
+    server's) written as the schema it is in here (`public.`): in statements only, never in
+    the rows of a COPY (a path may hold any text)."""
+    in_rows = False
+    for line in lines:
+        if in_rows:
+            in_rows = line != b"\\.\n"
+        elif line.startswith(b"COPY ") and line.rstrip().endswith(b"FROM stdin;"):
+            in_rows = True
+        else:
+            line = line.replace(archived + b".", here + b".")
+        yield line
 
 
 def restore(url: str, schema: str, source: Path, replace: bool = False) -> RestoreReport:
@@ -233,7 +262,14 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
                     "them with the backup")
             quoted = psql.Identifier(schema).as_string(conn)
             literal = psql.Literal(schema).as_string(conn)
-        _run_restore(url, source, schema, quoted, literal)
+            # pgvector here: where it is, else where the restore creates it (public)
+            row = conn.execute(sql.VECTOR_SCHEMA).fetchone()
+            vector_here = psql.Identifier(row[0] if row else "public").as_string(conn)
+        archived = archive_vector_schema(source, schema)
+        # a library moved between servers whose pgvector lives in other schemas (a hosted
+        # one's `extensions`, the embedded `public`): its tables' type said the other
+        moved = (archived, vector_here) if archived not in (None, vector_here, quoted) else None
+        _run_restore(url, source, schema, quoted, literal, moved)
         applied = migrate(url, schema)
         with psycopg.connect(url) as conn:
             counts = _library_counts(conn, schema) or LibraryCounts()
@@ -243,10 +279,11 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
     return RestoreReport(str(source), counts, replaced, applied, time.perf_counter() - started)
 
 
-def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema_literal: str
-                 ) -> None:
+def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema_literal: str,
+                 moved_vector: tuple[str, str] | None = None) -> None:
     """pg_restore's SQL streamed into psql inside BEGIN; COMMIT is sent only when pg_restore
-    read the whole archive, so a truncated or damaged one rolls everything back."""
+    read the whole archive, so a truncated or damaged one rolls everything back.
+    moved_vector: (pgvector's schema in the archive, here), both quoted, where they differ."""
     conninfo, env = client_connection(url)
     newest = migrations()[-1][0]
     opening = ("BEGIN;\nSET client_min_messages = warning;\n"
@@ -270,7 +307,11 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
         complete = stopped_reader = False
         try:
             loader.stdin.write(opening.encode())
-            shutil.copyfileobj(reader.stdout, loader.stdin, 1 << 20)
+            if moved_vector is None:
+                shutil.copyfileobj(reader.stdout, loader.stdin, 1 << 20)
+            else:
+                archived, here = (name.encode() for name in moved_vector)
+                loader.stdin.writelines(_moved_vector_schema(reader.stdout, archived, here))
             complete = reader.wait() == 0
             if complete:
                 loader.stdin.write(closing.encode())

@@ -543,7 +543,8 @@ class People:
                     changed += now
                 change.involve(target, *(h.person_id for h in held))
                 report.people[name] = len(chosen)
-            ps.delete_empty_unnamed(conn)
+            if changed:
+                ps.delete_empty_unnamed(conn)
             change.discard = not changed  # enrolled again with nothing new: not recorded
             change.payload.update(folder=str(folder), people=report.people,
                                   left=[h.face_id for h in report.left])

@@ -3,6 +3,7 @@ it back whole into another database, or leaves the library exactly as it was."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 from collections.abc import Iterator
@@ -178,6 +179,19 @@ def test_a_library_moves_between_servers_that_keep_pgvector_in_other_schemas(
     finally:
         for m in made:
             next(m, None)
+
+
+def test_only_statements_are_rewritten_and_only_the_schema_named_whole() -> None:
+    # A photo's path in a COPY row may read "extensions.vector(" and a library's schema may
+    # be "myextensions": neither is pgvector's schema.
+    sql_text = (b'CREATE TABLE myextensions.faces (e extensions.vector(512));\n'
+                b'COPY myextensions.photo_paths (path) FROM stdin;\n'
+                b'/photos/extensions.vector(1).jpg\n\\.\n'
+                b'CREATE INDEX f ON myextensions.faces USING hnsw (e extensions.vector_ip_ops);\n')
+    moved = b"".join(backups._moved_vector_schema(io.BytesIO(sql_text), b"extensions",
+                                                   b"public"))
+    assert moved == sql_text.replace(b"e extensions.", b"e public.")
+    assert moved.count(b"public.") == 2 and b"/photos/extensions.vector(1).jpg" in moved
 
 
 def test_a_whole_database_dump_restores_only_the_library(

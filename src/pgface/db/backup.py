@@ -220,6 +220,8 @@ def _moved_vector_schema(lines: IO[bytes], archived: bytes, here: bytes) -> Iter
     """pg_restore's SQL with pgvector's schema where it was taken (`extensions.`, a hosted
     server's) written as the schema it is in here (`public.`): in statements only, never in
     the rows of a COPY (a path may hold any text)."""
+    # the schema's name whole: `extensions.` in `myextensions.faces` is no reference to it
+    reference = re.compile(rb'(?<![A-Za-z0-9_$"])' + re.escape(archived) + rb"\.")
     in_rows = False
     for line in lines:
         if in_rows:
@@ -227,7 +229,7 @@ def _moved_vector_schema(lines: IO[bytes], archived: bytes, here: bytes) -> Iter
         elif line.startswith(b"COPY ") and line.rstrip().endswith(b"FROM stdin;"):
             in_rows = True
         else:
-            line = line.replace(archived + b".", here + b".")
+            line = reference.sub(lambda _: here + b".", line)
         yield line
 
 

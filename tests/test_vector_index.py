@@ -274,3 +274,36 @@ def test_faces_nobody_holds_do_not_crowd_out_a_persons_faces(conn: psycopg.Conne
     [exact] = [ps.nearest_assigned(conn, query, MODEL, 50, 0.3, 40)]
     assert sorted(r["id"] for r in found) == sorted(r["id"] for r in exact) == enrolled
     assert {r["name"] for r in found} == {"Colin"}
+
+
+def test_clustering_through_the_index_passes_over_faces_deleted_since_it_loaded(
+        pf: Pgface, monkeypatch: pytest.MonkeyPatch) -> None:
+    # In a running process (a server, a Python session) whose index had loaded faces another
+    # process then deleted, every incremental clustering failed with numpy's ValueError (no
+    # vector to rank a deleted candidate by) until the process was restarted.
+    monkeypatch.setattr(vector_index, "MIN_FACES", 1)
+    monkeypatch.setattr(vector_index, "_RECHECK_S", 0.0)
+    rng = np.random.default_rng(12)
+    centre = unit(rng, 1)[0]
+
+    def alike(n: int) -> np.ndarray:  # one person's faces: cosine about 0.8 to the centre
+        v = centre + 0.5 * unit(rng, n) / np.sqrt(2)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    def photos(vectors: np.ndarray) -> list[int]:
+        with pf.pool.connection() as c:
+            return [add_faces(c, v[None])[0] for v in vectors]
+
+    photos(unit(rng, 40))  # strangers
+    first = photos(alike(4))
+    assert pf.people.cluster().founded == 1  # the index is loaded, and holds these faces
+    assert isinstance(vector_index.shared_index(pf.pool, MODEL), SignIndex)
+    newcomers = photos(alike(2))
+    with psycopg.connect(pf.database_url()) as other:  # another process removes the first
+        other.execute(f"SET search_path TO {pf.settings.db_schema}, public")
+        other.execute("DELETE FROM photos WHERE id IN (SELECT photo_id FROM faces "
+                      "WHERE id = ANY(%s))", [first])
+    report = pf.people.cluster()  # the newcomers' nearest in the index: the deleted faces
+    assert (report.joined, report.founded) == (0, 1)
+    [person] = pf.people.list(unnamed=True)
+    assert person.faces == len(newcomers)

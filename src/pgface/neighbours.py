@@ -39,6 +39,8 @@ class VectorCache:
         self._conn, self._model = conn, model
         self._ids = np.empty(0, np.int64)
         self._vectors = np.empty((0, 512), np.float32)
+        # asked for and not found: deleted since the search index loaded them
+        self._gone: set[int] = set()
 
     def load_all(self) -> None:
         """Every face of the model, by binary COPY."""
@@ -49,14 +51,25 @@ class VectorCache:
     def need(self, face_ids: Iterable[int]) -> None:
         wanted = np.unique(np.fromiter(face_ids, np.int64))
         missing = wanted[~np.isin(wanted, self._ids, assume_unique=True)]
+        if self._gone:
+            missing = missing[~np.isin(missing, np.fromiter(self._gone, np.int64))]
         if not len(missing):
             return
         ids, vectors = [self._ids], [self._vectors]
         for lo in range(0, len(missing), FETCH_BLOCK):
-            found = ps.embeddings(self._conn, self._model, missing[lo : lo + FETCH_BLOCK].tolist())
-            ids.append(found[0].astype(np.int64))
-            vectors.append(found[1].astype(np.float32))
+            asked = missing[lo : lo + FETCH_BLOCK]
+            found = ps.embeddings(self._conn, self._model, asked.tolist())
+            self._gone.update(np.setdiff1d(asked, found[0]).tolist())
+            if len(found[0]):
+                ids.append(found[0].astype(np.int64))
+                vectors.append(found[1].astype(np.float32))
         self._set(ids, vectors)
+
+    def known(self, face_ids: np.ndarray) -> np.ndarray:
+        """Which of these faces exist (fetched first if needed): the search index may hold
+        faces deleted since it loaded them (another process removed their photos)."""
+        self.need(face_ids.tolist())
+        return np.isin(face_ids, self._ids)
 
     def _set(self, ids: list[np.ndarray], vectors: list[np.ndarray]) -> None:
         all_ids = np.concatenate(ids) if ids else np.empty(0, np.int64)
@@ -166,10 +179,21 @@ def _index_compute(index: SignIndex, vectors: VectorCache, photo_of: dict[int, i
         found: dict[int, NeighbourList] = {}
         for lo in range(0, len(face_ids), INDEX_BLOCK):
             block = np.array(face_ids[lo : lo + INDEX_BLOCK], dtype=np.int64)
+            block = block[vectors.known(block)]
+            if not len(block):
+                continue
             queries = vectors.get(block)
             # a face's own photo may hold several faces: room for them before the k
             k = NEIGHBOURS_K + 8
             candidates = index.approximate_many(queries, k, similarity, CLUSTER_CANDIDATES)
+            # Faces deleted since the index loaded them (removed by another process, or over
+            # HTTP) are left out: they have no vector to rank by (clustering failed on them
+            # in a long-running process until it was restarted).
+            wanted = np.unique(np.concatenate([ids for ids, _ in candidates]
+                                              or [np.empty(0, np.int64)]))
+            alive = wanted[vectors.known(wanted)]
+            candidates = [(ids[np.isin(ids, alive)], cos[np.isin(ids, alive)])
+                          for ids, cos in candidates]
             exact = batch_knn.exact_rerank(candidates, queries, vectors.get, k, similarity)
             for face_id, (ids, sims) in zip(block.tolist(), exact, strict=True):
                 found[face_id] = _keep(face_id, ids, sims, photo_of)

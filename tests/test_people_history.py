@@ -372,3 +372,40 @@ def test_a_change_that_changes_nothing_is_not_recorded(pf: Pgface, tmp_path: Pat
     assert people.undo().kind == "enrol"
     assert people.undo().kind == "rename"  # the change the user meant, at the first undo
     assert [p.name for p in people.list()] == ["Obama"]
+
+
+def test_an_undo_given_its_change_takes_back_that_change_or_nothing(
+        settings: Settings, analyzer: FaceAnalyzer, pf: Pgface, tmp_path: Path) -> None:
+    # The page's Undo beside a change undid whatever change was the latest: another client's
+    # rename made meanwhile (its name gone), or a scheduled clustering; and beside a rename to
+    # the same name (no change) it undid the change before.
+    enrol(pf, tmp_path, "obama", "biden")
+    with TestClient(create_app(settings, analyzer)) as phone, \
+            TestClient(create_app(settings, analyzer)) as laptop:
+        mine = phone.patch("/api/people/obama", json={"name": "Barack"})
+        change = int(mine.headers["X-Pgface-Change"])
+        assert [c.id for c in pf.people.history(1)] == [change]
+        theirs = laptop.patch("/api/people/biden", json={"name": "Joe"})
+        assert int(theirs.headers["X-Pgface-Change"]) > change
+        before = state(pf)
+
+        refused = phone.post("/api/people/undo", json={"change_id": change})
+        assert refused.status_code == 409
+        assert error_of(refused).startswith(f"change {change} is not the latest change any "
+                                            f"more: renamed ")
+        assert state(pf) == before  # the laptop's Joe is still there
+
+        same = phone.patch("/api/people/Barack", json={"name": "Barack"})
+        assert same.status_code == 200 and "X-Pgface-Change" not in same.headers
+        assert phone.get("/api/people/history?limit=1").json()["changes"][0]["summary"] == (
+            pf.people.history(1)[0].summary)  # nothing recorded
+
+        latest = int(theirs.headers["X-Pgface-Change"])
+        undone = laptop.post("/api/people/undo", json={"change_id": latest})
+        assert undone.status_code == 200 and undone.json()["id"] == latest
+        again = laptop.post("/api/people/undo", json={"change_id": latest})
+        assert again.status_code == 409 and "was undone already" in error_of(again)
+        assert phone.post("/api/people/undo", json={"change_id": change}).json()["id"] == change
+        assert {p.name for p in pf.people.list()} == {"obama", "biden"}
+        # a request that changes no people says no change
+        assert "X-Pgface-Change" not in phone.get("/api/people").headers

@@ -170,6 +170,31 @@ def test_people_pages_at_library_scale(lfw_people: Settings, analyzer: FaceAnaly
         assert http.get("/api/people/Split Off").status_code == 404
         assert http.get(f"/api/people/{biggest['id']}").json()["faces"] == biggest["faces"]
 
+        # A rename's Undo takes back that rename or nothing: another client renamed someone
+        # meanwhile, and the Undo undid theirs (their name gone) while the page's stayed. The
+        # same name again is no change, and offers no Undo (it undid the change before).
+        page.fill("#person-name", "Renamed Here")
+        page.get_by_role("button", name="Save name").click()
+        expect(page.locator("#message")).to_contain_text("is now Renamed Here")
+        other = pair[0]
+        http.patch(f"/api/people/{other['id']}", json={"name": "Renamed There"}
+                   ).raise_for_status()
+        page.locator("#message").get_by_role("button", name="Undo").click()
+        expect(page.locator("#message")).to_contain_text("Undo failed: change ")
+        expect(page.locator("#message")).to_contain_text("is not the latest change any more")
+        assert http.get(f"/api/people/{biggest['id']}").json()["name"] == "Renamed Here"
+        assert http.get(f"/api/people/{other['id']}").json()["name"] == "Renamed There"
+        page.fill("#person-name", "Renamed Here")
+        page.get_by_role("button", name="Save name").click()
+        expect(page.locator("#message")).to_contain_text("Renamed Here: the name is unchanged")
+        expect(page.locator("#message").get_by_role("button", name="Undo")).to_have_count(0)
+        for _ in range(2):  # both renames, the latest first
+            http.post("/api/people/undo").raise_for_status()
+        assert http.get(f"/api/people/{biggest['id']}").json()["name"] == biggest["name"]
+        assert http.get(f"/api/people/{other['id']}").json()["name"] == other["name"]
+        page.reload()
+        expect(page.locator("#person-title")).to_have_text(biggest["name"])
+
         # A photo opens with a box per face; a name shows on focus, under the box.
         page.locator(".photo-tile").first.click()
         expect(page.locator("#photo-dialog")).to_be_visible()

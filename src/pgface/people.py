@@ -181,6 +181,8 @@ class People:
         self.analyzer = analyzer
         self.settings = settings
         self.actor = actor or people_history.default_actor()
+        # the id of the change this view's last call recorded (None: it changed nothing)
+        self.last_change: int | None = None
 
     def acting_as(self, actor: str) -> People:
         """The same verbs, recorded as made by `actor` ('cli:<user>', 'api:<key name>')."""
@@ -437,9 +439,11 @@ class People:
     def history_count(self) -> int:
         return people_history.count(self.pool)
 
-    def undo(self) -> Change:
-        """Undo the latest change not undone yet, exactly (an erase cannot be undone)."""
-        return people_history.undo(self.pool, self.actor)
+    def undo(self, change_id: int | None = None) -> Change:
+        """Undo the latest change not undone yet, exactly (an erase cannot be undone).
+        change_id: only if that change is still the latest (`last_change` of the call that
+        made it), else UndoError: never another client's change made since."""
+        return people_history.undo(self.pool, self.actor, change_id)
 
     # Clustering
 
@@ -561,8 +565,12 @@ class People:
         """A recorded change, after those before it. `wait`: as long as they take (clustering
         and enrolment run for minutes themselves); else PeopleBusyError after BUSY_WAIT_S."""
         wait_s = None if wait else people_history.BUSY_WAIT_S
+        self.last_change = None
         with people_history.recorded(self.pool, self.actor, kind, undoable, wait_s) as recorded:
             yield recorded
+        _, recording = recorded
+        if not recording.discard:
+            self.last_change = recording.id
 
     @staticmethod
     def _merged_name(conn: psycopg.Connection, names: list[str | None], chosen: str | None,

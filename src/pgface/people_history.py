@@ -120,7 +120,7 @@ def count(pool: ConnectionPool) -> int:
         return hs.count_changes(conn)
 
 
-def undo(pool: ConnectionPool, actor: str) -> Change:
+def undo(pool: ConnectionPool, actor: str, change_id: int | None = None) -> Change:
     """Undo the latest change not undone yet, exactly; returns it (now marked undone).
 
     The indexer's `keep` changes (edited, found-again and other packs' photos given their
@@ -128,13 +128,23 @@ def undo(pool: ConnectionPool, actor: str) -> Change:
     touched, and what it gave them from (an edited photo's former faces, the people kept for a
     forgotten photo) is gone once it ran, so undoing one took those names off for good (a
     person renamed, moved with their folder and found again was left with no face), and
-    stood between a user and the change they meant to undo."""
+    stood between a user and the change they meant to undo.
+
+    change_id: undo only that change, which must still be the latest (UndoError otherwise):
+    what an Undo offered beside a change says, so that it never takes back another client's
+    change, or a scheduled clustering, made since."""
     with pool.connection() as conn, conn.transaction():
         _lock(conn, BUSY_WAIT_S)
         row = hs.last_change(conn)
         if row is None:
             raise UndoError("there is no change to undo")
         change = Change(**row)
+        if change_id is not None and change_id != change.id:
+            if change_id > change.id:
+                raise UndoError(f"change {change_id} was undone already")
+            raise UndoError(f"change {change_id} is not the latest change any more: "
+                            f"{change.summary} (change {change.id}, by {change.actor}) came "
+                            f"after it; nothing was undone")
         if change.kind == "erase":
             raise UndoError(f"the last change ({change.id}, {change.summary}) is an erase, and "
                             f"an erase cannot be undone: what it deleted is gone")

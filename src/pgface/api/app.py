@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
     # Compare takes two photos; anything beyond that and the form fields is refused unread.
     app.add_middleware(BodyLimit, max_bytes=2 * settings.api_max_upload_bytes + MULTIPART_SLACK)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(people.ChangeHeader)
     app.add_middleware(InternalErrors)  # outermost of ours: it sees what every other layer raised
     for router in (admin.router, photos.router, faces.router, search.router, people.router,
                    people.identify_router, jobs.router):

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pgface.api.deps import get_pf, get_settings, require_read, require_write, run_cpu
 from pgface.api.limits import read_upload
@@ -71,6 +72,12 @@ class Split(RequestBody):
     name: str | None = Field(None, max_length=200, description="None: a new unnamed person")
 
 
+class Undo(RequestBody):
+    change_id: int | None = Field(None, description="Undo only this change (the "
+                                  "X-Pgface-Change of the response that made it), and only "
+                                  "while it is the latest: 409 if another came after it")
+
+
 class Cluster(RequestBody):
     full: bool = Field(False, description="Take back clustering's earlier choices and start over")
 
@@ -86,8 +93,39 @@ def _person(person: Person) -> dict:
 
 
 def _people(request: Request, key: ApiKey | None) -> People:
-    """The people verbs, recorded as made by this key."""
-    return get_pf(request).people.acting_as(f"api:{key.name}" if key else "api")
+    """The people verbs, recorded as made by this key; the change a call records is told in
+    the response's X-Pgface-Change header (ChangeHeader)."""
+    people = get_pf(request).people.acting_as(f"api:{key.name}" if key else "api")
+    request.state.people = people
+    return people
+
+
+CHANGE_HEADER = "X-Pgface-Change"
+
+
+class ChangeHeader:
+    """A response to a request that changed people says which change it recorded (its id, in
+    X-Pgface-Change), so that a client's Undo can take back that change and no other
+    (`POST /api/people/undo {"change_id": N}`); none where nothing changed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})  # request.state, shared with the endpoint
+
+        async def with_change(message: Message) -> None:
+            people = state.get("people")
+            if message["type"] == "http.response.start" and people is not None \
+                    and people.last_change is not None:
+                header = (CHANGE_HEADER.lower().encode(), str(people.last_change).encode())
+                message = {**message, "headers": [*message.get("headers", []), header]}
+            await send(message)
+
+        await self.app(scope, receive, with_change)
 
 
 def _conflict(exc: PersonConflict) -> JSONResponse:
@@ -160,11 +198,12 @@ def history(request: Request, limit: Limit = 20, offset: Offset = 0) -> dict:
 
 
 @router.post("/undo", response_model=ChangeOut, responses=WRITE_ERRORS)
-def undo(request: Request, key: WriteKey) -> JSONResponse | dict:
+def undo(request: Request, key: WriteKey, body: Undo | None = None) -> JSONResponse | dict:
     """Undo the latest people change not undone yet, restoring exactly what it changed.
-    409 when there is none, when it is an erase (which cannot be undone), or too old."""
+    409 when there is none, when it is an erase (which cannot be undone), or too old; with
+    `change_id`, also when that change is no longer the latest (another came after it)."""
     try:
-        return _people(request, key).undo().to_dict()
+        return _people(request, key).undo(body.change_id if body else None).to_dict()
     except UndoError as exc:
         return _conflict(PersonConflict(str(exc), {}))
 

@@ -32,16 +32,32 @@ const nearEnd = new IntersectionObserver((entries) => {
   }
 }, { rootMargin: "300px" });
 
-async function undoLast(after) {
+// change: the id a write's answer gave (X-Pgface-Change): only that change is undone, and only
+// while it is the latest (another client's, or a scheduled clustering, made since is left
+// alone, and the server says so); null: whatever change is the latest (the history's button).
+async function undoLast(after, change = null) {
   try {
-    const change = await getJson("/api/people/undo", { method: "POST" });
-    showMessage(`Undone: ${change.summary}.`, "ok");
+    const options = { method: "POST" };
+    if (change !== null) options.json = { change_id: change };
+    const undone = await getJson("/api/people/undo", options);
+    showMessage(`Undone: ${undone.summary}.`, "ok");
     loadStats();
     await after();
   } catch (error) {
     showMessage(`Undo failed: ${error.message}`);
   }
 }
+
+// A write's answer and the id of the change it recorded (null: it changed nothing).
+async function changing(path, options) {
+  const response = await api(path, options);
+  const change = response.headers.get("X-Pgface-Change");
+  return [await response.json(), change === null ? null : Number(change)];
+}
+
+// The Undo beside a change's message: that change only; none where nothing changed.
+const undoOf = (change, after) =>
+  (change === null ? null : { label: "Undo", run: () => undoLast(after, change) });
 
 // ---------- the grid ----------
 
@@ -171,11 +187,11 @@ async function askMerge() {
       target: target.id };
     if (picked) body.name = picked.value;
     try {
-      const merged = await getJson("/api/people/merge", { method: "POST", json: body });
+      const [merged, change] = await changing("/api/people/merge", { method: "POST", json: body });
       loadStats();
       showPeople();
       showMessage(`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.`, "ok",
-        { label: "Undo", run: () => undoLast(showPeople) });
+        undoOf(change, showPeople));
     } catch (error) {
       showMessage(`Merge failed: ${error.message}`);
     }
@@ -323,13 +339,15 @@ async function renamePerson(event) {
   const person = people.person;
   if (!person) return;
   try {
-    const renamed = await getJson(`/api/people/${person.id}`, {
+    const [renamed, change] = await changing(`/api/people/${person.id}`, {
       method: "PATCH", json: { name: $("#person-name").value },
     });
     people.person = renamed;
     renderPersonHead(renamed);
-    showMessage(`${personName(person)} is now ${renamed.name}.`, "ok",
-      { label: "Undo", run: () => undoLast(() => showPerson(person.id)) });
+    // the same name again changes nothing: no Undo, which would take back an earlier change
+    showMessage(change === null ? `${renamed.name}: the name is unchanged.`
+      : `${personName(person)} is now ${renamed.name}.`, "ok",
+    undoOf(change, () => showPerson(person.id)));
   } catch (error) {
     showMessage(`Renaming failed: ${error.message}`);
   }
@@ -340,12 +358,13 @@ async function toggleHidden() {
   if (!person) return;
   const verb = person.hidden ? "unhide" : "hide";
   try {
-    const changed = await getJson(`/api/people/${person.id}/${verb}`, { method: "POST" });
+    const [changed, change] = await changing(`/api/people/${person.id}/${verb}`,
+      { method: "POST" });
     people.person = changed;
     renderPersonHead(changed);
     showMessage(changed.hidden ? `${personName(changed)} is hidden from the people page.`
       : `${personName(changed)} is shown again.`, "ok",
-    { label: "Undo", run: () => undoLast(() => showPerson(person.id)) });
+    undoOf(change, () => showPerson(person.id)));
   } catch (error) {
     showMessage(`${verb} failed: ${error.message}`);
   }
@@ -359,12 +378,13 @@ async function splitFaces(event) {
   const body = { face_ids: [...people.chosenFaces] };
   if (name) body.name = name;
   try {
-    const created = await getJson(`/api/people/${person.id}/split`, { method: "POST", json: body });
+    const [created, change] = await changing(`/api/people/${person.id}/split`,
+      { method: "POST", json: body });
     $("#split-name").value = "";
     loadStats();
     await showPerson(person.id);
     showMessage(`Moved ${plural(body.face_ids.length, "face")} to ${personName(created)}.`, "ok",
-      { label: "Undo", run: () => undoLast(() => showPerson(person.id)) });
+      undoOf(change, () => showPerson(person.id)));
   } catch (error) {
     showMessage(`Split failed: ${error.message}`);
   }
@@ -417,9 +437,9 @@ async function reviewName(event) {
     return;
   }
   try {
-    const renamed = await getJson(`/api/people/${person.id}`, { method: "PATCH", json: { name } });
-    showMessage(`Named ${renamed.name}.`, "ok",
-      { label: "Undo", run: () => undoLast(showReview) });
+    const [renamed, change] = await changing(`/api/people/${person.id}`,
+      { method: "PATCH", json: { name } });
+    showMessage(`Named ${renamed.name}.`, "ok", undoOf(change, showReview));
     showReview();  // the same offset now holds the next person
   } catch (error) {
     showMessage(`Naming failed: ${error.message}`);
@@ -430,9 +450,8 @@ async function reviewHide() {
   const person = people.reviewed;
   if (!person) return;
   try {
-    await getJson(`/api/people/${person.id}/hide`, { method: "POST" });
-    showMessage(`Person ${person.id} is hidden.`, "ok",
-      { label: "Undo", run: () => undoLast(showReview) });
+    const [, change] = await changing(`/api/people/${person.id}/hide`, { method: "POST" });
+    showMessage(`Person ${person.id} is hidden.`, "ok", undoOf(change, showReview));
     showReview();
   } catch (error) {
     showMessage(`Hiding failed: ${error.message}`);

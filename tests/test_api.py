@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import unicodedata
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -414,10 +415,18 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
         # A name of digits alone would take the URLs of the person with that id; a blank name
         # is the request's mistake, not a conflict.
         obama_id = named.json()["id"]
-        for name in (str(obama_id), "  "):
+        # Nor a name of characters that show nothing (a zero-width space): a tile with no name.
+        for name in (str(obama_id), "  ", "\u200b", "\u2060\u200c"):
             refused = client.patch("/api/people/Biden", json={"name": name})
             assert (refused.status_code, refused.json()["error"]["code"]) == (400, "invalid_input")
         assert client.get(f"/api/people/{obama_id}").json()["name"] == "Obama"
+        # 200 characters as stored, as the command line counts them: 120 accents typed NFD
+        # (240 code points) and a name with its spaces doubled were a 422 here
+        biden_id = client.get("/api/people/Biden").json()["id"]
+        for name, stored in ((unicodedata.normalize("NFD", "é" * 120), "é" * 120),
+                             ("Ann" + " " * 198 + "Lee", "Ann Lee"), ("Biden", "Biden")):
+            renamed = client.patch(f"/api/people/{biden_id}", json={"name": name})
+            assert renamed.status_code == 200 and renamed.json()["name"] == stored
 
         assert client.delete("/api/people/Barack O.").json()["faces_released"] == len(obama) - 1
         before = client.get("/api/stats").json()["photos"]

@@ -692,6 +692,9 @@ def _storable(text: str) -> bool:
 # Longer is no one's name, and a name's unique index refuses rows past about 2,700 bytes (a
 # 3,000-character name came back as PostgreSQL's "index row requires 9016 bytes").
 MAX_NAME_CHARS = 200
+# Characters that show nothing: format (zero-width space, joiners, word joiner), separators,
+# controls, surrogates, unassigned. A name of these alone is a tile with no name on it.
+_INVISIBLE = {"Cf", "Cc", "Cs", "Cn", "Zs", "Zl", "Zp"}
 
 
 def _name_form(text: str) -> str:
@@ -708,6 +711,9 @@ def _clean_name(name: str) -> str:
     cleaned = _name_form(name) if _storable(name) else name
     if not cleaned:
         raise InvalidInputError("a person's name cannot be empty")
+    if all(unicodedata.category(c) in _INVISIBLE for c in cleaned):
+        raise InvalidInputError(f"a person's name cannot be blank: {name!r} has no character "
+                                f"that shows")
     if re.fullmatch(r"[0-9]+", cleaned):
         raise InvalidInputError(f"a person's name cannot be digits alone ({cleaned!r}): it "
                                 f"would read as a person's id")

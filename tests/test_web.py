@@ -83,6 +83,17 @@ def test_search_page_shows_matches_names_and_merges_people(
         obama.locator(".name-input").fill("B. Obama")
         obama.get_by_role("button", name="Name checked faces").click()
         expect(obama_cards.nth(1).locator(".person")).to_have_text("B. Obama")
+        # A face named after a hidden person goes to that person, still hidden: the message
+        # says so (the face vanished from view, unsaid). Both changes are taken back after.
+        http.post("/api/people/B. Obama/hide").raise_for_status()
+        checks.nth(2).check()
+        obama.locator(".name-input").fill("B. Obama")
+        obama.get_by_role("button", name="Name checked faces").click()
+        expect(page.locator("#message")).to_contain_text(
+            "Named 1 face B. Obama. B. Obama is hidden from the people page")
+        for _ in range(2):
+            http.post("/api/people/undo").raise_for_status()
+        assert not http.get("/api/people/B. Obama").json()["hidden"]
         biden_checks = biden.locator(".match input[type=checkbox]")
         for i in range(biden_checks.count()):
             biden_checks.nth(i).check()

@@ -308,7 +308,10 @@ async function nameMatches(face, cards, input) {
     }
     input.value = "";
     loadStats();
-    showMessage(`Named ${chosen.length} face${chosen.length > 1 ? "s" : ""} ${person.name}.`, "ok");
+    // a hidden person keeps the faces and stays hidden: said, or the faces seem to vanish
+    showMessage(`Named ${chosen.length} face${chosen.length > 1 ? "s" : ""} ${person.name}.` +
+      (person.hidden ? ` ${person.name} is hidden from the people page (Unhide on their ` +
+        "page shows them again)." : ""), "ok");
   } catch (error) {
     showMessage(`Naming failed: ${error.message}`);
   }

@@ -238,6 +238,18 @@ def test_people_pages_at_library_scale(lfw_people: Settings, analyzer: FaceAnaly
         page.get_by_role("button", name="Not a person: hide").click()
         expect(page.locator("#review-title")).to_contain_text(f"Person {queue['people'][2]['id']}:")
         assert http.get(f"/api/people/{queue['people'][1]['id']}").json()["hidden"] is True
+        # A name someone has already: "this is them too" offers the merge the page lacked
+        # (it said only "already exists; merge the two instead").
+        page.fill("#review-name", "Reviewed Person")
+        page.keyboard.press("Enter")
+        expect(page.locator("#message")).to_contain_text("Reviewed Person exists already")
+        page.locator("#message").get_by_role("button", name="Merge into Reviewed Person").click()
+        expect(page.locator("#message")).to_contain_text("Merged into Reviewed Person")
+        expect(page.locator("#review-title")).not_to_contain_text(
+            f"Person {queue['people'][2]['id']}:")
+        assert http.get(f"/api/people/{queue['people'][2]['id']}").status_code == 404
+        assert http.get(f"/api/people/{queue['people'][0]['id']}").json()["faces"] == (
+            queue["people"][0]["faces"] + queue["people"][2]["faces"])
 
         # 360 px wide: every view fits, nothing scrolls sideways.
         small = browser.new_page(viewport={"width": 360, "height": 740})

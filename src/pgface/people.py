@@ -295,9 +295,10 @@ class People:
         with self._change("rename") as (conn, change):
             person_id = self._resolve(conn, person)
             taken = ps.person_by_name(conn, name)
-            if taken and taken["id"] != person_id:
-                raise PersonError(f"a person named {name!r} already exists (id {taken['id']}); "
-                                  f"merge the two instead")
+            if taken and taken["id"] != person_id:  # details: what a client offers instead
+                raise PersonConflict(f"a person named {name!r} already exists (id "
+                                     f"{taken['id']}); merge the two instead",
+                                     {"existing": {"person_id": taken["id"], "name": name}})
             before = ps.get_person(conn, person_id)["name"]
             change.discard = before == name  # a rename to the same name changes nothing
             if not change.discard:

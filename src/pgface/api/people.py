@@ -262,9 +262,13 @@ def unhide(request: Request, ref: str, key: WriteKey) -> dict:
 
 
 @router.patch("/{ref}", response_model=PersonOut, responses=WRITE_ERRORS)
-def rename(request: Request, ref: str, body: Rename, key: WriteKey) -> dict:
-    """Give the person a (new) name; 409 if another person has it (merge them instead)."""
-    return _person(_people(request, key).rename(ref, body.name))
+def rename(request: Request, ref: str, body: Rename, key: WriteKey) -> JSONResponse | dict:
+    """Give the person a (new) name; 409 if another person has it, with `existing` (that
+    person's id and name: merge them instead)."""
+    try:
+        return _person(_people(request, key).rename(ref, body.name))
+    except PersonConflict as exc:
+        return _conflict(exc)
 
 
 @router.post("/{ref}/split", response_model=PersonOut, responses=WRITE_ERRORS)

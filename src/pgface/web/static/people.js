@@ -442,7 +442,30 @@ async function reviewName(event) {
     showMessage(`Named ${renamed.name}.`, "ok", undoOf(change, showReview));
     showReview();  // the same offset now holds the next person
   } catch (error) {
-    showMessage(`Naming failed: ${error.message}`);
+    const existing = error.status === 409 && error.details.existing;
+    if (!existing) {
+      showMessage(`Naming failed: ${error.message}`);
+      return;
+    }
+    // "this is Grandma too", the everyday case: a person of that name exists, so offer the
+    // merge (the name could not be given twice, and the review page has no merge of its own)
+    showMessage(`${existing.name} exists already.`, "error", {
+      label: `Merge into ${existing.name}`,
+      run: () => mergeReviewed(person, existing),
+    });
+  }
+}
+
+async function mergeReviewed(person, existing) {
+  try {
+    const [merged, change] = await changing("/api/people/merge",
+      { method: "POST", json: { source: person.id, target: existing.person_id } });
+    $("#review-name").value = "";
+    showMessage(`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.`, "ok",
+      undoOf(change, showReview));
+    showReview();  // the same offset now holds the next person
+  } catch (error) {
+    showMessage(`Merge failed: ${error.message}`);
   }
 }
 

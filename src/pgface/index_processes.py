@@ -259,7 +259,8 @@ class _Run:
             if tally.exited_at is None:
                 tally.exited_at = now
             elif now - tally.exited_at > LAST_WORDS_S:
-                if not tally.ready:  # no models loaded, nothing stored: it died starting
+                # an error as it started (a signal is a kill, or the memory gone: below)
+                if not tally.ready and (worker.exitcode or 0) > 0:
                     raise PgfaceError(f"an indexing process ended before it was ready "
                                       f"(exit code {worker.exitcode}; its error, if any, is "
                                       f"on standard error), so the run stopped; the batches "

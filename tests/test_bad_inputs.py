@@ -82,14 +82,27 @@ def _noise(width: int, height: int, seed: int) -> Image.Image:
     return Image.fromarray(pixels)
 
 
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return (struct.pack(">I", len(body)) + kind + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+
 def _bomb_png(width: int, height: int) -> bytes:
     """A valid PNG header claiming width x height over a few bytes of data."""
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
+            + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + _png_chunk(b"IEND", b""))
+
+
+def _grey_alpha_png_16(grey: np.ndarray) -> bytes:
+    """A 16-bit grey + alpha PNG (colour type 4, which neither Pillow nor OpenCV writes),
+    opaque: each row a filter byte, then big-endian (grey, alpha) pairs."""
+    height, width = grey.shape
+    pairs = np.stack([grey, np.full_like(grey, 65535)], axis=2).astype(">u2")
+    rows = b"".join(b"\x00" + pairs[y].tobytes() for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 16, 4, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
+            + _png_chunk(b"IDAT", zlib.compress(rows, 1)) + _png_chunk(b"IEND", b""))
 
 
 def make_corpus(folder: Path) -> dict[str, Expect]:
@@ -120,6 +133,9 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
     low_grey = np.round(grey / 255 * 1000).astype(np.uint16)  # the bottom 1.5 % of 16 bits
     save("grey16-low.png", Expect(faces=GOOD, upright=True),
          lambda p: Image.fromarray(low_grey).save(p, compress_level=1))
+    # with an alpha channel it was decoded near black by Pillow's 8-bit RGBA, and no face found
+    save("greyalpha16-low.png", Expect(faces=GOOD, upright=True),
+         lambda p: p.write_bytes(_grey_alpha_png_16(low_grey)))
     bgr = cv2.cvtColor(np.asarray(photo), cv2.COLOR_RGB2BGR).astype(np.float64)
     low_colour = np.round(bgr / 255 * 1023).astype(np.uint16)  # 10-bit data in 16 bits
     save("colour16-low.png", Expect(faces=GOOD, upright=True),
@@ -135,6 +151,10 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
         save(f"phone{suffix}", Expect(faces=GOOD, upright=True, dated=True),
              lambda p, kind=kind, fast=fast: sideways.save(p, kind, quality=90,
                                                            exif=_exif(6, dated=True), **fast))
+        # cut in half: a truncated AVIF was "not an image (unrecognised format)"
+        whole = (folder / f"phone{suffix}").read_bytes()
+        save(f"phone-half{suffix}", Expect(reason="corrupt or truncated image"),
+             lambda p, whole=whole: p.write_bytes(whole[: len(whole) // 2]))
 
     # Broken files the older tests met one by one (tests/test_imaging.py, tests/test_index.py)
     save("notes.jpg", Expect(reason="not an image"), lambda p: p.write_text("not a photo at all"))

@@ -329,9 +329,12 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
     except ImageError:
         raise
     except UnidentifiedImageError as exc:
+        if _is_heif_family(data):  # Pillow's AVIF opener says a truncated AVIF is no image
+            raise ImageError(source, "corrupt or truncated image (an AVIF or HEIF file "
+                                     "that cannot be decoded)") from exc
         raise ImageError(source, "not an image (unrecognised format)") from exc
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        reason = str(exc) or type(exc).__name__
+        reason = " ".join(str(exc).split()) or type(exc).__name__  # libheif ends with "\n"
         raise ImageError(source, f"corrupt or truncated image ({reason})") from exc
     except Exception as exc:  # a decoder's own exception type is still this file's failure
         raise ImageError(source, f"cannot decode image ({describe(exc)})") from exc
@@ -473,6 +476,15 @@ def _decode_jpeg(data: bytes, img: Image.Image, factor: int = 1) -> np.ndarray |
     return _upright(bgr, img)
 
 
+# ISO base media file brands of still images (AVIF, HEIC/HEIF): "ftyp" at byte 4, brand at 8
+_HEIF_BRANDS = {b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx",
+                b"mif1", b"msf1"}
+
+
+def _is_heif_family(data: bytes) -> bool:
+    return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+
+
 def _decode_jpeg_scaled(data: bytes, width: int, height: int, factor: int) -> np.ndarray:
     """A JPEG of that stored size decoded at exactly 1/factor (libjpeg rounds sides up)."""
     if factor == 1:
@@ -485,9 +497,11 @@ def _decode_jpeg_scaled(data: bytes, width: int, height: int, factor: int) -> np
 def _decode_png_48(data: bytes, img: Image.Image) -> np.ndarray | None:
     """A PNG of 16 bits per colour channel through OpenCV, scaled by its real range and made
     upright; None for any other image. Pillow keeps only the high byte of each value, so a
-    PNG whose values use only the bottom of the 16 bits came out black."""
-    # IHDR: bit depth at byte 24, colour type at 25 (2: RGB, 6: RGBA)
-    if img.format != "PNG" or len(data) < 26 or data[24] != 16 or data[25] not in (2, 6):
+    PNG whose values use only the bottom of the 16 bits came out black (grey with an alpha
+    channel too: Pillow opens it as 8-bit RGBA, past the greyscale path's scaling)."""
+    # IHDR: bit depth at byte 24, colour type at 25 (2: RGB, 4: grey + alpha, 6: RGBA;
+    # OpenCV gives grey + alpha as BGRA)
+    if img.format != "PNG" or len(data) < 26 or data[24] != 16 or data[25] not in (2, 4, 6):
         return None
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3:

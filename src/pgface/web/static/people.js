@@ -193,6 +193,14 @@ async function askMerge() {
       showMessage(`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.`, "ok",
         undoOf(change, showPeople));
     } catch (error) {
+      if (error.status === 409 && error.details.names) {
+        // named by someone else since the grid loaded: the dialog could not ask which name
+        // stays (the server's words are for the command line and the API)
+        showMessage(`Not merged: they have different names now (${error.details.names
+          .filter((n) => n).join(", ")}). Select them again to choose the name to keep.`);
+        showPeople();
+        return;
+      }
       showMessage(`Merge failed: ${error.message}`);
     }
   };

@@ -389,6 +389,20 @@ def test_file_name_that_is_not_utf8_round_trips(pf: Pgface, env: dict[str, str],
     by_text = pf.remove([readable])  # or as pgface printed it
     assert (by_text.photos, by_text.paths) == (1, 1)
 
+    # A file whose name is that text itself (a backslash, "xe9"): named, it is that file
+    # only (both photos were forgotten), and the text matches the other only while no file
+    # of that name exists.
+    literal = folder / "latin\\xe9.jpg"
+    assert os.path.realpath(literal) == readable
+    shutil.copy(PHOTOS / "queries" / "obama1.jpg", literal)  # a third content
+    assert pf.index([folder]).indexed == 2  # the odd name again, and the literal one
+    just_it = pf.remove([str(literal)])
+    assert (just_it.photos, just_it.paths) == (1, 1)
+    assert exact in stored_paths(database_url)
+    literal.unlink()
+    assert pf.remove([readable]).paths == 1  # no such file now: the text names the other
+    assert exact not in stored_paths(database_url)
+
 
 def test_database_of_the_previous_schema_migrates_in_place(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:

@@ -300,8 +300,13 @@ def remove_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_onl
     path left is deleted with its faces."""
     exact = [to_bytes(t) for t in targets]
     ranges = [paths.prefix_range(raw) for raw in exact]
+    # A path as pgface shows it (`\xNN` for a byte that is not UTF-8) names that file too,
+    # but only while no file has that name itself: `x\xff.jpg` typed was also the file named
+    # with a backslash, and removing one forgot both.
+    texts = [os.fspath(t) for t in targets
+             if readable(t) == os.fspath(t) and not os.path.lexists(to_bytes(t))]
     rows = conn.execute(sql.PATHS_UNDER, {
-        "exact": exact, "texts": [os.fspath(t) for t in targets if readable(t) == os.fspath(t)],
+        "exact": exact, "texts": texts,
         "lows": [low for low, _ in ranges], "highs": [high for _, high in ranges],
     }).fetchall()
     folders: dict[bytes, bool] = {}

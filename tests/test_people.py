@@ -910,15 +910,20 @@ def test_enrolled_and_typed_names_are_one_form(pf: Pgface, tmp_path: Path) -> No
     yao = next(p for p in sample_photos() if p.name == "yaoming.jpg")
     people = tmp_path / "people"
     decomposed = unicodedata.normalize("NFD", "  José   Lovelace ")
-    for name in (decomposed, "x" * 201, "bell\x07"):
+    # a newline is a control character, not a space to collapse ("New Line" was enrolled);
+    # a name that is not UTF-8 is shown as paths are (it was Python's '\udcff')
+    odd = os.fsdecode(b"Bad\xffName")
+    for name in (decomposed, "x" * 201, "bell\x07", "New\nLine", odd):
         (people / name).mkdir(parents=True)
         shutil.copy(yao, people / name / "yao.jpg")
     report = pf.people.enrol(people)
     assert report.people == {"José Lovelace": 1}
     assert unicodedata.is_normalized("NFC", next(iter(report.people)))
     refused = {Path(f.source).name: f.reason for f in report.failures}
-    assert set(refused) == {"x" * 201, "bell\x07"}
+    assert set(refused) == {"x" * 201, "bell\x07", "New\nLine", odd}
     assert "at most 200 characters" in refused["x" * 201]
     assert "control characters" in refused["bell\x07"]
+    assert refused["New\nLine"].endswith("invalid Unicode: 'New\\x0aLine'")
+    assert refused[odd].endswith("invalid Unicode: 'Bad\\xffName'")
     typed = pf.people.get("José Lovelace")  # NFC, as typed
     assert typed.faces == 1 and pf.people.get(decomposed).id == typed.id

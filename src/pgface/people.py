@@ -46,7 +46,7 @@ from pgface.identify import (  # noqa: F401 - re-exported: the people API's iden
 from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import Failure, Indexer, ProgressCallback
 from pgface.models.analysis import FaceAnalyzer
-from pgface.paths import expand
+from pgface.paths import expand, readable
 from pgface.people_history import Change
 from pgface.search import (
     SearchResult,
@@ -721,9 +721,14 @@ def _clean_name(name: str) -> str:
     if len(cleaned) > MAX_NAME_CHARS:
         raise InvalidInputError(f"a person's name is at most {MAX_NAME_CHARS} characters, not "
                                 f"{len(cleaned):,}: {cleaned[:40]!r}...")
-    if not _storable(cleaned) or any(unicodedata.category(c) == "Cc" for c in cleaned):
-        raise InvalidInputError(
-            f"a person's name cannot contain control characters or invalid Unicode: {name!r}")
+    # the name as given: a newline or tab is a control character too, not a space to collapse
+    # (a folder "New<newline>Line" was enrolled as "New Line")
+    if not _storable(cleaned) or any(unicodedata.category(c) == "Cc" for c in name):
+        # shown as paths are: bytes that are not UTF-8, and control characters, as \xNN
+        shown = "".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c
+                        for c in readable(name))
+        raise InvalidInputError(f"a person's name cannot contain control characters or "
+                                f"invalid Unicode: '{shown}'")
     return cleaned
 
 

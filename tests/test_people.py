@@ -30,6 +30,7 @@ from pgface.api import create_app
 from pgface.cli import app
 from pgface.enrolment import person_folders
 from pgface.errors import InvalidInputError
+from pgface.identify import confidence
 from pgface.lfw import central_face_index
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
@@ -351,6 +352,27 @@ def test_enrolled_people_are_identified_and_nobody_else(enrolled: Pgface) -> Non
                 assert face.candidates[0].person_id == face.person_id
                 sims = [c.similarity for c in face.candidates]
                 assert sims == sorted(sims, reverse=True)
+    # The confidence is the calibrated one's: a search at another threshold finds more or
+    # fewer people, never other confidences (centred on the search's threshold, a likely
+    # stranger at 0.207 was 96 % sure at 0.12, an obvious match 63 % at 0.55).
+    query = require_data(PHOTOS / "queries" / "obama_and_biden.jpg")
+
+    def confidences(threshold: float | None) -> dict[tuple, float]:
+        return {tuple(f.bbox): f.confidence
+                for f in enrolled.people.identify(query, threshold=threshold).faces
+                if f.person_id is not None}
+
+    default = confidences(None)
+    assert default and all(c > 0.5 for c in default.values())
+    for threshold in (0.05, 0.5):
+        other = confidences(threshold)
+        assert {b: c for b, c in other.items() if b in default} == (
+            {b: c for b, c in default.items() if b in other})
+        assert all(c < 0.5 for b, c in other.items() if b not in default)  # below 0.23
+    some_face = enrolled.people.faces(enrolled.people.list()[0].id)[0].face_id
+    for candidates in enrolled.people.suggest([some_face], threshold=0.05).values():
+        for c in candidates:
+            assert abs(c.confidence - confidence(c.similarity, enrolled.people.threshold)) < 2e-3
     as_bytes = (PHOTOS / "queries" / "obama_and_biden.jpg").read_bytes()
     girl = [f for f in enrolled.people.identify(as_bytes).faces if f.name is None]
     assert len(girl) == 1  # the girl with Obama and Biden is nobody we know

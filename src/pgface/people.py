@@ -495,7 +495,7 @@ class People:
         the faces people hold; for reviewing a cluster or an unassigned face."""
         limit = self.threshold if threshold is None else check_similarity("threshold", threshold)
         return suggest_people(self.pool, self.model, face_id_list(face_ids), limit,
-                              self.settings.ef_search)
+                              self.threshold, self.settings.ef_search)
 
     def search(self, photo: PhotoInput, top: int | None = None, threshold: float | None = None,
                min_quality: float | None = None

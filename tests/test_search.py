@@ -142,3 +142,31 @@ def test_search_never_mixes_model_packs(settings: Settings, pf: Pgface, tmp_path
     result = pf.search(sample_photos()[0], threshold=-1.0)
     assert all(face.matches == [] for face in result.faces)
     assert pf.stats()["faces_per_model"].keys() == {"other_pack"}
+
+
+def test_compare_and_search_decide_on_the_same_cosine(pf: Pgface) -> None:
+    # compare decided on the similarity rounded to 4 decimals, search on the exact cosine: at
+    # a threshold between the two, compare said "same person" of a pair search did not match.
+    people = sorted(p for p in (require_data(PHOTOS) / "people").iterdir() if p.is_dir())
+    query = sorted((PHOTOS / "people" / "obama").iterdir())[0]
+    [query_face] = pf.embed(query)
+    for folder in people:
+        for photo in sorted(folder.iterdir()):
+            faces = pf.embed(photo)
+            if len(faces) != 1 or photo == query:
+                continue
+            cosine = float(np.dot(query_face, faces[0]))
+            if round(cosine, 4) > cosine + 1e-7:  # shown above its exact value
+                break
+        else:
+            continue
+        break
+    else:
+        pytest.fail("no photo whose similarity rounds up")
+    between = (cosine + round(cosine, 4)) / 2  # above the cosine, below what is shown
+    compared = pf.compare(query, photo, threshold=between)
+    assert compared.similarity == round(cosine, 4) and not compared.same_person
+    pf.index(photo)
+    found = [m.path for f in pf.search(query, threshold=between).faces for m in f.matches]
+    assert str(photo.resolve()) not in found
+    assert pf.compare(query, photo, threshold=cosine - 1e-6).same_person

@@ -349,6 +349,15 @@ def test_db_commands_start_stop_and_report_the_embedded_server(own_server: Path)
     started = runner.invoke(cli_app, ["db", "start", "--json"], env=env)
     assert started.exit_code == 0, started.output
     assert json.loads(started.stdout)["running"] and server_status(own_server)["running"]
+    # stop takes --json too, as the docs said (it was "No such option")
+    pid = server_status(own_server)["pid"]
+    for was_running in (True, False):
+        stopped = runner.invoke(cli_app, ["db", "stop", "--json"], env=env)
+        assert stopped.exit_code == 0, stopped.output
+        said = json.loads(stopped.stdout)
+        assert (said["running"], said["was_running"]) == (False, was_running)
+        assert said["stopped_pid"] == (pid if was_running else None)
+    ensure_server(own_server)
 
 
 def test_cli_errors_are_one_line(own_server: Path, models_dir: Path,

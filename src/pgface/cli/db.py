@@ -64,11 +64,12 @@ def start(as_json: JsonOption = False) -> None:
 
 @db_app.command()
 @handle_errors
-def stop() -> None:
+def stop(as_json: JsonOption = False) -> None:
     """Stop the embedded server (fast shutdown: sessions end, nothing stored is lost).
 
     The next command that needs the database starts it again; a running `pgface serve`
     answers 503 until then (it restarts only a server that crashed, not one stopped here).
+    --json: the status after it (`running`: false), `was_running` and `stopped_pid`.
 
     Example: pgface db stop
     """
@@ -76,6 +77,10 @@ def stop() -> None:
     data_dir = settings.resolved_data_dir()
     was = server.server_status(data_dir)
     server.stop_server(data_dir)
+    if as_json:
+        print_json({**_status(settings), "was_running": was["running"], "stopped_pid":
+                    was["pid"] if was["running"] else None})
+        return
     _not_in_use(settings)
     if was["running"]:
         out.print(f"stopped PostgreSQL (pid {was['pid']}) of {was['data_dir']}",

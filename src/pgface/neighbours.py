@@ -179,7 +179,9 @@ def _index_compute(index: SignIndex, vectors: VectorCache, photo_of: dict[int, i
         found: dict[int, NeighbourList] = {}
         for lo in range(0, len(face_ids), INDEX_BLOCK):
             block = np.array(face_ids[lo : lo + INDEX_BLOCK], dtype=np.int64)
-            block = block[vectors.known(block)]
+            present = vectors.known(block)
+            found.update((int(gone), []) for gone in block[~present])  # deleted meanwhile
+            block = block[present]
             if not len(block):
                 continue
             queries = vectors.get(block)

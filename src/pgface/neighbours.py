@@ -194,8 +194,8 @@ def _index_compute(index: SignIndex, vectors: VectorCache, photo_of: dict[int, i
             wanted = np.unique(np.concatenate([ids for ids, _ in candidates]
                                               or [np.empty(0, np.int64)]))
             alive = wanted[vectors.known(wanted)]
-            candidates = [(ids[np.isin(ids, alive)], cos[np.isin(ids, alive)])
-                          for ids, cos in candidates]
+            kept = [np.isin(ids, alive) for ids, _ in candidates]
+            candidates = [(ids[k], cos[k]) for (ids, cos), k in zip(candidates, kept, strict=True)]
             exact = batch_knn.exact_rerank(candidates, queries, vectors.get, k, similarity)
             for face_id, (ids, sims) in zip(block.tolist(), exact, strict=True):
                 found[face_id] = _keep(face_id, ids, sims, photo_of)

@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 
 from pgface.boxes import best_pairs, overlaps
 from pgface.db import store
+from pgface.db.sql import SOMEONE
 
 USER = "user"  # a human put the face in its person: clustering leaves it alone
 CLUSTER = "cluster"  # clustering put it there: a full re-cluster may change it
@@ -27,10 +28,10 @@ SHOWN_FACE = """
     SELECT 1 FROM photo_analyses a WHERE a.photo_id = f.photo_id AND a.model = %(model)s))
 """
 # An unnamed person with no face left (its photos removed, pruned or their faces deleted) is
-# nobody to show or review: kept while it holds what was kept for a forgotten photo (found
-# again, its faces come back to it), removed by the next people change otherwise. Deleting it
-# outside a recorded change would leave undo a person it cannot give faces back to.
-SOMEONE = "(p.name IS NOT NULL OR EXISTS (SELECT 1 FROM faces h WHERE h.person_id = p.id))"
+# nobody to show or review (sql.SOMEONE, which stats counts by too): kept while it holds what
+# was kept for a forgotten photo (found again, its faces come back to it), removed by the next
+# people change otherwise. Deleting it outside a recorded change would leave undo a person it
+# cannot give faces back to.
 LIST_PEOPLE = f"""
 SELECT p.id, p.name, p.hidden, p.created_at, p.updated_at, count(f.id) AS faces,
        count(DISTINCT f.photo_id) AS photos

@@ -100,12 +100,13 @@ WHERE n.distance <= %(max_distance)s
 ORDER BY n.distance, n.id
 """
 
-STATS = """
+# A person to show or count (people p): named, or holding a face. An unnamed person with no
+# face left is kept while it holds what was kept for a forgotten photo (people_store.py).
+SOMEONE = "(p.name IS NOT NULL OR EXISTS (SELECT 1 FROM faces h WHERE h.person_id = p.id))"
+STATS = f"""
 SELECT (SELECT count(*) FROM photos) AS photos,
        (SELECT count(*) FROM faces) AS faces,
-       (SELECT count(*) FROM people p  -- as people_store.SOMEONE: no faceless unnamed one
-        WHERE p.name IS NOT NULL OR EXISTS (SELECT 1 FROM faces h WHERE h.person_id = p.id))
-           AS people,
+       (SELECT count(*) FROM people p WHERE {SOMEONE}) AS people,
        (SELECT count(*) FROM photos WHERE face_count = 0) AS photos_without_faces,
        pg_database_size(current_database()) AS database_bytes,
        current_setting('server_version') AS server_version,

@@ -214,13 +214,17 @@ class People:
         return [Person(r["id"], r["name"], r["faces"], r["photos"], r["hidden"]) for r in rows]
 
     def page(self, named: bool | None = None, hidden: bool = False, limit: int = 100,
-             offset: int = 0) -> tuple[list[Person], int]:
-        """People in the people page's order (named first, then by faces, most first), each
-        with a cover face: `limit` of them from `offset`, and how many there are in all.
-        `named` True or False keeps only named or unnamed people; `hidden` includes those."""
+             offset: int = 0, after: Person | None = None) -> tuple[list[Person], int]:
+        """People in the people page's order (named first, then by faces, most first, then by
+        name and id), each with a cover face: `limit` of them from `offset`, and how many there
+        are in all. `named` True or False keeps only named or unnamed people; `hidden` includes
+        those. `after`, the last person of the previous page as it was returned: the page
+        starts after that place, so people named, merged or hidden meanwhile do not make the
+        next page repeat or pass over anyone else (an offset shifts with them)."""
         _check_page(limit, offset)
+        place = None if after is None else (after.name, after.faces, after.id)
         with self.pool.connection() as conn:
-            rows, total = ps.people_page(conn, named, hidden, limit, offset, self.model)
+            rows, total = ps.people_page(conn, named, hidden, limit, offset, self.model, place)
         return [Person(r["id"], r["name"], r["faces"], r["photos"], r["hidden"],
                        r["cover_face_id"]) for r in rows], total
 

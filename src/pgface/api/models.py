@@ -250,6 +250,9 @@ class PersonOut(BaseModel):
 
 class PeoplePage(Page):
     people: list[PersonOut]
+    next_after: str | None = Field(None, description="Pass back as `after` for the next page "
+                                   "(it holds its place when people change meanwhile); null "
+                                   "on the last")
 
 
 class PersonPhotoOut(BaseModel):

@@ -4,6 +4,8 @@ API key's name ('api' when open)."""
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import asdict
 from typing import Annotated
 
@@ -31,6 +33,7 @@ from pgface.api.models import (
     page_fields,
 )
 from pgface.db.api_keys import ApiKey
+from pgface.errors import InvalidInputError
 from pgface.imaging import decode_photo
 from pgface.library import Pgface
 from pgface.people import MAX_NAME_CHARS, HeldFace, People, Person, PersonConflict
@@ -147,13 +150,51 @@ def _held(faces: list[HeldFace]) -> list[dict]:
 def list_people(request: Request, unnamed: bool = Query(
         False, description="Also the unnamed people that clustering found"),
         hidden: bool = Query(False, description="Also the people hidden from lists"),
-        limit: Limit = 100, offset: Offset = 0) -> dict:
+        limit: Limit = 100, offset: Offset = 0,
+        after: str | None = Query(None, max_length=1200, description=(
+            "A page's `next_after`: the next page starts after the last person that page "
+            "listed, where they were then, so people named, merged or hidden meanwhile make "
+            "it neither repeat nor pass over anyone else (an offset shifts with them)"))
+        ) -> dict:
     """Named people, and with `unnamed=true` the people clustering found: named first, then
-    by faces (most first), each with a cover face; `limit` of them from `offset`, with
-    `total`. Hidden people only with `hidden=true`."""
-    page, total = get_pf(request).people.page(None if unnamed else True, hidden, limit, offset)
-    return {"people": [_person(p) for p in page],
-            **page_fields(total, limit, offset, len(page))}
+    by faces (most first), then by name and id, each with a cover face; `limit` of them from
+    `offset` (or after `after`), with `total`. Hidden people only with `hidden=true`.
+    `next_after` leads to the next page (null on the last); `next_offset` too when the page
+    was asked by offset."""
+    place = None if after is None else _place_of(after)
+    # One more than asked tells whether a page follows (`total` cannot, counted from the top).
+    page, total = get_pf(request).people.page(None if unnamed else True, hidden, limit + 1,
+                                              offset, place)
+    following = page[limit:]
+    page = page[:limit]
+    fields = page_fields(total, limit, offset, len(page))
+    if place is not None:
+        fields["next_offset"] = None  # an offset counts from the top, not from `after`
+    return {"people": [_person(p) for p in page], **fields,
+            "next_after": _cursor_of(page[-1]) if following else None}
+
+
+def _cursor_of(person: Person) -> str:
+    """The person's place in the people list, as `next_after` gives it: opaque to clients."""
+    place = json.dumps([person.name, person.faces, person.id], ensure_ascii=False)
+    return base64.urlsafe_b64encode(place.encode()).decode().rstrip("=")
+
+
+def _place_of(cursor: str) -> Person:
+    """The place a `next_after` names, as the person it was (their name, faces and id)."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        name, faces, person_id = json.loads(base64.urlsafe_b64decode(padded))
+        if name is not None and (not isinstance(name, str) or "\0" in name):
+            raise ValueError
+        if name is not None:
+            name.encode()  # a lone surrogate: UnicodeEncodeError, a ValueError
+        if not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2**63
+                   for n in (faces, person_id)):
+            raise ValueError
+    except (ValueError, TypeError):  # binascii.Error and JSONDecodeError are ValueErrors
+        raise InvalidInputError("after: not a next_after this list gave") from None
+    return Person(person_id, name, faces, 0)
 
 
 @router.get("/review", dependencies=[Depends(require_read)], response_model=PeoplePage,

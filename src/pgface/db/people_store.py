@@ -46,14 +46,24 @@ PEOPLE_FILTER = f"""
 (%(named)s::boolean IS NULL OR (p.name IS NOT NULL) = %(named)s)
 AND (%(hidden)s OR NOT p.hidden) AND {SOMEONE}
 """
+# `after_*`: the place (named?, faces, name, id) of the last person of the previous page, as
+# it was listed; the page starts after that place (keyset paging), so a person named, merged
+# or hidden meanwhile moves only themselves, where an offset shifted everyone after them (one
+# tile shown twice, another never). Names are never empty, so '' stands for no name.
 PEOPLE_PAGE = f"""
-SELECT p.id, p.name, p.hidden, count(f.id) AS faces, count(DISTINCT f.photo_id) AS photos,
-       (array_agg(f.id ORDER BY f.det_score DESC, f.id) FILTER (WHERE f.id IS NOT NULL))[1]
-           AS cover_face_id
-FROM people p LEFT JOIN faces f ON f.person_id = p.id AND {SHOWN_FACE}
-WHERE {PEOPLE_FILTER}
-GROUP BY p.id
-ORDER BY p.name IS NULL, count(f.id) DESC, p.name, p.id
+SELECT * FROM (
+    SELECT p.id, p.name, p.hidden, count(f.id) AS faces, count(DISTINCT f.photo_id) AS photos,
+           (array_agg(f.id ORDER BY f.det_score DESC, f.id) FILTER (WHERE f.id IS NOT NULL))[1]
+               AS cover_face_id
+    FROM people p LEFT JOIN faces f ON f.person_id = p.id AND {SHOWN_FACE}
+    WHERE {PEOPLE_FILTER}
+    GROUP BY p.id
+) listed
+WHERE %(after_id)s::bigint IS NULL
+   OR (listed.name IS NULL, -listed.faces, coalesce(listed.name, ''), listed.id)
+      > (%(after_unnamed)s::boolean, -%(after_faces)s::bigint, %(after_name)s::text,
+         %(after_id)s::bigint)
+ORDER BY listed.name IS NULL, listed.faces DESC, listed.name, listed.id
 LIMIT %(limit)s OFFSET %(offset)s
 """
 COUNT_PEOPLE = f"SELECT count(*) FROM people p WHERE {PEOPLE_FILTER}"
@@ -252,11 +262,16 @@ def list_people(conn: psycopg.Connection, unnamed: bool, model: str, hidden: boo
 
 
 def people_page(conn: psycopg.Connection, named: bool | None, hidden: bool, limit: int,
-                offset: int, model: str) -> tuple[list[dict], int]:
-    """One page of people in the people page's order, and how many the filter holds."""
+                offset: int, model: str, after: tuple[str | None, int, int] | None = None
+                ) -> tuple[list[dict], int]:
+    """One page of people in the people page's order, and how many the filter holds.
+    `after`: (name, faces, id) of the last person of the previous page as it was listed."""
     where = {"named": named, "hidden": hidden}
+    name, faces, person_id = after if after is not None else (None, None, None)
+    place = {"after_unnamed": name is None, "after_faces": faces, "after_name": name or "",
+             "after_id": person_id}
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(PEOPLE_PAGE, {**where, "limit": limit, "offset": offset,
+        rows = cur.execute(PEOPLE_PAGE, {**where, **place, "limit": limit, "offset": offset,
                                          "model": model}).fetchall()
     return rows, conn.execute(COUNT_PEOPLE, where).fetchone()[0]
 

@@ -7,7 +7,7 @@ const PHOTOS_PAGE = 24;
 
 const people = {
   generation: 0,  // bumped on each reload: answers to an older one are dropped
-  next: 0,  // offset of the next page; null at the end
+  next: "",  // the next page's `after` ("" the first page); null at the end
   loading: false,
   selected: new Map(),  // person id -> person, for a merge
   person: null,  // the person whose page is shown
@@ -63,7 +63,7 @@ const undoOf = (change, after) =>
 
 function showPeople() {
   people.generation += 1;
-  people.next = 0;
+  people.next = "";
   people.loading = false;
   people.selected.clear();
   updateSelection();
@@ -75,14 +75,20 @@ async function loadPeoplePage() {
   if (people.loading || people.next === null) return;
   people.loading = true;
   const generation = people.generation;
+  // By place, not offset: someone named or merged meanwhile (in another tab, by another
+  // user) moves only themselves, where an offset shifted the rest (a tile twice, one never).
   const params = new URLSearchParams({ unnamed: "true", hidden: $("#show-hidden").checked,
-    limit: PEOPLE_PAGE, offset: people.next });
+    limit: PEOPLE_PAGE });
+  if (people.next) params.set("after", people.next);
   try {
     const page = await getJson(`/api/people?${params}`);
     if (generation !== people.generation) return;
-    people.next = page.next_offset;
+    people.next = page.next_after;
     $("#people-count").textContent = peopleCount(page.total);
-    $("#people-grid").append(...page.people.map(personTile));
+    // A person whose faces changed meanwhile can come again further down: shown once.
+    const shown = new Set(Array.from(document.querySelectorAll("#people-grid .person-tile"),
+      (tile) => Number(tile.dataset.personId)));
+    $("#people-grid").append(...page.people.filter((p) => !shown.has(p.id)).map(personTile));
     if (!page.total) {
       $("#people-grid").append(el("p", { class: "muted", text: "No people yet: name faces in " +
         "search results, or group unnamed faces into people." }));

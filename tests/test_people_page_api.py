@@ -185,3 +185,31 @@ def test_the_people_list_pages_by_place_so_changes_meanwhile_skip_nobody(
             refused = client.get("/api/people", params={"after": bad})
             assert refused.status_code == 400, (bad, refused.text)
             assert "after" in refused.json()["error"]["message"]
+
+
+def test_people_whose_names_the_path_cannot_carry_are_found_by_name(
+        settings: Settings, analyzer: FaceAnalyzer, pf: Pgface, tmp_path: Path) -> None:
+    enrol(pf, tmp_path, "obama", "biden", "kit_harington")
+    ids = {n: pf.people.get(n).id for n in ("obama", "biden", "kit_harington")}
+    with TestClient(create_app(settings, analyzer)) as client:
+        for old, new in (("obama", "review"), ("biden", "AC/DC"), ("kit_harington", "history")):
+            assert client.patch(f"/api/people/{ids[old]}", json={"name": new}).status_code == 200
+        assert client.post(f"/api/people/{ids['kit_harington']}/hide").status_code == 200
+        # The path reaches the review queue, a route that is not there, and the history.
+        assert "people" in client.get("/api/people/review").json()
+        assert client.get("/api/people/AC%2FDC").status_code == 404
+        assert "changes" in client.get("/api/people/history").json()
+        for old, new in (("obama", "review"), ("biden", "AC/DC"), ("kit_harington", "history")):
+            found = client.get("/api/people", params={"name": new}).json()
+            assert found["total"] == 1 and found["next_offset"] is None, found
+            person = found["people"][0]
+            assert (person["id"], person["name"]) == (ids[old], new)
+            assert person["faces"] == pf.people.get(ids[old]).faces
+        assert client.get("/api/people", params={"name": "history"}).json()["people"][0][
+            "hidden"] is True
+        nobody = client.get("/api/people", params={"name": "nobody"}).json()
+        assert nobody["total"] == 0 and nobody["people"] == []
+        # A name is a name: digits are not taken for an id.
+        assert client.get("/api/people", params={"name": str(ids["obama"])}).json()["total"] == 0
+        assert client.get("/api/people", params={"name": ""}).status_code == 422
+    assert pf.people.named("AC/DC").id == ids["biden"]

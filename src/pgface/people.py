@@ -246,6 +246,15 @@ class People:
         with self.pool.connection() as conn:
             return self._person(conn, self._resolve(conn, person))
 
+    def named(self, name: str) -> Person:
+        """The person of this name, by name only: a name of digits, as a library may hold from
+        before those were refused, is not taken for an id. NotFoundError when nobody is."""
+        with self.pool.connection() as conn:
+            found = self._by_name(conn, name) if isinstance(name, str) else None
+            if found is None:
+                raise NotFoundError(f"no person named {name!r}")
+            return self._person(conn, found)
+
     def faces(self, person: PersonRef) -> list[PersonFace]:
         with self.pool.connection() as conn:
             rows = ps.person_faces(conn, self._resolve(conn, person), self.model)
@@ -615,18 +624,23 @@ class People:
             digits = re.fullmatch(r"[0-9]+", person.strip()) is not None
             if digits and 0 < int(person) <= MAX_ID and ps.get_person(conn, int(person)):
                 return int(person)
-            if _storable(person):  # a name PostgreSQL could not store names nobody
-                # as given (names stored before they were NFC), then as a name is stored
-                found = (ps.person_by_name(conn, person)
-                         or ps.person_by_name(conn, _name_form(person)))
-                if found:
-                    return found["id"]
+            found = self._by_name(conn, person)
+            if found is not None:
+                return found
             if not digits:
                 raise NotFoundError(f"no person named {person!r}")
             person = int(person)
         if not 0 < person <= MAX_ID or ps.get_person(conn, person) is None:
             raise NotFoundError(f"no person with id {person}")
         return person
+
+    @staticmethod
+    def _by_name(conn: psycopg.Connection, name: str) -> int | None:
+        if not _storable(name):  # a name PostgreSQL could not store names nobody
+            return None
+        # as given (names stored before they were NFC), then as a name is stored
+        found = ps.person_by_name(conn, name) or ps.person_by_name(conn, _name_form(name))
+        return found["id"] if found else None
 
     def _person(self, conn: psycopg.Connection, person_id: int) -> Person:
         row = ps.get_person(conn, person_id)

@@ -33,7 +33,7 @@ from pgface.api.models import (
     page_fields,
 )
 from pgface.db.api_keys import ApiKey
-from pgface.errors import InvalidInputError
+from pgface.errors import InvalidInputError, NotFoundError
 from pgface.imaging import decode_photo
 from pgface.library import Pgface
 from pgface.people import MAX_NAME_CHARS, HeldFace, People, Person, PersonConflict
@@ -154,13 +154,26 @@ def list_people(request: Request, unnamed: bool = Query(
         after: str | None = Query(None, max_length=1200, description=(
             "A page's `next_after`: the next page starts after the last person that page "
             "listed, where they were then, so people named, merged or hidden meanwhile make "
-            "it neither repeat nor pass over anyone else (an offset shifts with them)"))
+            "it neither repeat nor pass over anyone else (an offset shifts with them)")),
+        name: str | None = Query(None, min_length=1, max_length=4 * MAX_NAME_CHARS,
+                                 description=(
+            "Only the person of this name, hidden or not: found here also when the name is "
+            "one of this path's words (`review`, `history`) or holds a `/`, which "
+            "`/api/people/{name}` cannot reach"))
         ) -> dict:
     """Named people, and with `unnamed=true` the people clustering found: named first, then
     by faces (most first), then by name and id, each with a cover face; `limit` of them from
     `offset` (or after `after`), with `total`. Hidden people only with `hidden=true`.
     `next_after` leads to the next page (null on the last); `next_offset` too when the page
     was asked by offset."""
+    if name is not None:  # a lookup: a page of that person or nobody
+        try:
+            found = [get_pf(request).people.named(name)]
+        except NotFoundError:
+            found = []
+        return {"people": [_person(p) for p in found[offset:offset + limit]],
+                **page_fields(len(found), limit, offset, len(found[offset:offset + limit])),
+                "next_after": None}
     place = None if after is None else _place_of(after)
     # One more than asked tells whether a page follows (`total` cannot, counted from the top).
     page, total = get_pf(request).people.page(None if unnamed else True, hidden, limit + 1,
@@ -261,7 +274,9 @@ async def cluster(request: Request, key: WriteKey, body: Cluster | None = None) 
     return (await run_cpu(request, _people(request, key).cluster, full)).to_dict()
 
 
-# `ref` is a name or an id: People tries the name first, then a number.
+# `ref` is an id or a name: People takes a string of digits for an id where that person exists.
+# `review` and `history` reach the routes above, and a `/` splits the path: such names are
+# found with GET /api/people?name=.
 @router.get("/{ref}", dependencies=[Depends(require_read)], response_model=PersonOut,
             responses=READ_ERRORS)
 def get_person(request: Request, ref: str) -> dict:

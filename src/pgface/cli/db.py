@@ -161,15 +161,16 @@ def restore(
     file: Annotated[Path, typer.Argument(
         parser=path_argument, help="A file `pgface db backup` wrote.")],
     replace: Annotated[bool, typer.Option(
-        "--replace", help="Replace a library that holds photos or people (default: refused).")
+        "--replace",
+        help="Replace a library that holds photos, people or API keys (default: refused).")
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Restore the library from FILE, in one transaction: a damaged or truncated file, or one
     a newer pgface wrote, leaves the library as it was.
 
-    Into an empty library (a new data folder); one that holds photos or people only with
-    --replace. Nothing else may be connected: stop `pgface serve` first. The migrations this
+    Into an empty library (a new data folder); one that holds photos, people or API keys only
+    with --replace. Nothing else may be connected: stop `pgface serve` first. The migrations this
     pgface has and the backup lacks are applied after it.
 
     Example: PGFACE_DATA_DIR=~/pgface-restored pgface db restore pgface-2026-12-01.dump

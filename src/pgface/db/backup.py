@@ -75,12 +75,14 @@ def client_program(name: str) -> str:
 
 def client_connection(url: str) -> tuple[str, dict[str, str]]:
     """The connection string for a client program, and its environment: the password goes
-    in PGPASSWORD, not on a command line every user of the machine can read, and no PG*
-    variable of ours (PGOPTIONS, PGPORT) leaks into where it connects."""
+    in PGPASSWORD, not on a command line every user of the machine can read. The user's
+    libpq variables (PGHOST, PGPASSWORD, PGSSLMODE, PGSERVICE...) stay: pgface's own
+    connections take them for what the URL leaves out, so the programs must too (without
+    them a backup failed where `pgface stats` worked, or went to another server)."""
     params = conninfo_to_dict(url)
     password = params.pop("password", None)
     params["application_name"] = "pgface backup"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env = dict(os.environ)
     if password:
         env["PGPASSWORD"] = str(password)
     return make_conninfo(**params), env
@@ -92,6 +94,15 @@ def _library_counts(conn: psycopg.Connection, schema: str) -> LibraryCounts | No
         return None
     conn.execute(sql.SET_SEARCH_PATH, [search_path(conn, schema), False])
     return LibraryCounts(*conn.execute(sql.LIBRARY_COUNTS).fetchone())
+
+
+_REFUSED = re.compile(r"pgface-refused: (.+)")
+_RESTORED = re.compile(r"pgface-restored: (\d+) (\d+) (\d+)")
+
+
+def _said(stream: IO[str]) -> str:
+    stream.seek(0)
+    return stream.read()
 
 
 def _last_lines(stream: IO[str], lines: int = 3) -> str:
@@ -235,9 +246,10 @@ def _moved_vector_schema(lines: IO[bytes], archived: bytes, here: bytes) -> Iter
 
 def restore(url: str, schema: str, source: Path, replace: bool = False) -> RestoreReport:
     """Restore the archive SOURCE as the library in SCHEMA, in one transaction. A library
-    that holds photos or people is replaced only with REPLACE; no other session may be
-    connected to the database (a `pgface serve` would go on answering from the library it
-    had loaded)."""
+    that holds photos, people or API keys is replaced only with REPLACE, and none that
+    objects outside the schema depend on (both decided inside the transaction); no other
+    session may be connected to the database (a `pgface serve` would go on answering from
+    the library it had loaded)."""
     started = time.perf_counter()
     source = Path(os.path.abspath(source.expanduser()))
     if not source.is_file():
@@ -255,13 +267,10 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
                 raise BackupError(
                     f"{source}: {others} other session(s) are connected to the database (a "
                     "`pgface serve`, an index run?): stop them, then restore")
+            # What is replaced, for the report; whether it may be is decided in the restore's
+            # transaction (sql.RESTORE_GUARD), where nothing can come in between.
             before = _library_counts(conn, schema)
             replaced = before if before is not None and (before.photos or before.people) else None
-            if replaced is not None and not replace:
-                raise BackupError(
-                    f"{source}: the library holds {replaced.photos} photos and {replaced.people} "
-                    "people; restore into an empty data folder, or give --replace to replace "
-                    "them with the backup")
             quoted = psql.Identifier(schema).as_string(conn)
             literal = psql.Literal(schema).as_string(conn)
             # pgvector here: where it is, else where the restore creates it (public)
@@ -271,10 +280,8 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
         # a library moved between servers whose pgvector lives in other schemas (a hosted
         # one's `extensions`, the embedded `public`): its tables' type said the other
         moved = (archived, vector_here) if archived not in (None, vector_here, quoted) else None
-        _run_restore(url, source, schema, quoted, literal, moved)
+        counts = _run_restore(url, source, schema, quoted, literal, moved, replace)
         applied = migrate(url, schema)
-        with psycopg.connect(url) as conn:
-            counts = _library_counts(conn, schema) or LibraryCounts()
     except psycopg.OperationalError as exc:
         raise BackupError(f"{source}: cannot connect to the database: "
                           f"{one_line(exc)}") from exc
@@ -282,18 +289,22 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
 
 
 def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema_literal: str,
-                 moved_vector: tuple[str, str] | None = None) -> None:
+                 moved_vector: tuple[str, str] | None = None, replace: bool = False
+                 ) -> LibraryCounts:
     """pg_restore's SQL streamed into psql inside BEGIN; COMMIT is sent only when pg_restore
-    read the whole archive, so a truncated or damaged one rolls everything back.
-    moved_vector: (pgvector's schema in the archive, here), both quoted, where they differ."""
+    read the whole archive, so a truncated or damaged one rolls everything back. Returns what
+    the transaction restored. moved_vector: (pgvector's schema in the archive, here), both
+    quoted, where they differ."""
     conninfo, env = client_connection(url)
     newest = migrations()[-1][0]
-    opening = ("BEGIN;\nSET client_min_messages = warning;\n"
+    guard = sql.RESTORE_GUARD.format(literal=schema_literal, replace=str(replace).lower())
+    opening = ("BEGIN;\nSET client_min_messages = warning;\n" + guard +
                "CREATE EXTENSION IF NOT EXISTS vector SCHEMA public;\n"
                f"DROP SCHEMA IF EXISTS {quoted_schema} CASCADE;\n"
                f"CREATE SCHEMA {quoted_schema};\n")
-    closing = sql.RESTORED_LIBRARY_CHECK.format(schema=quoted_schema, literal=schema_literal,
-                                                newest=newest) + "COMMIT;\n"
+    closing = (sql.RESTORED_LIBRARY_CHECK.format(schema=quoted_schema, literal=schema_literal,
+                                                 newest=newest)
+               + sql.RESTORED_COUNTS.format(schema=quoted_schema) + "COMMIT;\n")
     with tempfile.TemporaryFile("w+") as psql_said, tempfile.TemporaryFile("w+") as restore_said:
         loader = subprocess.Popen(
             [client_program("psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
@@ -328,8 +339,16 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
             reader.wait()
         if not complete and loader.poll() is None:
             loader.kill()  # the connection ends inside the transaction: nothing is kept
+        said = _said(psql_said)
         if loader.wait() == 0 and complete:
-            return
+            restored = _RESTORED.search(said)
+            if restored is None:  # psql said nothing of what it restored: read it after
+                with psycopg.connect(url) as conn:
+                    return _library_counts(conn, schema) or LibraryCounts()
+            return LibraryCounts(*(int(n) for n in restored.groups()))
+        refused = _REFUSED.search(said)
+        if loader.returncode > 0 and refused:  # the guard: as it says, and nothing changed
+            raise BackupError(f"{source}: {refused.group(1)}; nothing was restored")
         if loader.returncode > 0:  # psql exited on its own, at a statement the server refused
             raise BackupError(f"{source}: the database refused it, nothing was restored: "
                               f"{_last_lines(psql_said)}")

@@ -371,6 +371,95 @@ OTHER_SESSIONS = """
 SELECT count(*) FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
 """
+# The first statements of a restore's transaction, formatted with the schema (as a literal)
+# and whether it may replace a library that holds something (true or false). Decided inside
+# the transaction that drops the schema, not on a connection before it: two restores at once
+# go one after the other (the second then finds the first's library and refuses without
+# --replace), an index run that started meanwhile has committed or waits (the tables locked),
+# and what the schema drop would take with it outside the schema (an application's view or
+# foreign key on pgface's tables: DROP SCHEMA ... CASCADE dropped them without a word) stops
+# the restore by name. `pgface-refused: ` starts each refusal (backup.py looks for it).
+RESTORE_GUARD = """
+SELECT pg_advisory_xact_lock(hashtext('pgface.restore'), hashtext({literal}));
+DO $$
+DECLARE
+    library oid := (SELECT oid FROM pg_namespace WHERE nspname = {literal});
+    tables text;
+    photos bigint;
+    people bigint;
+    api_keys bigint := 0;
+    dependents text;
+BEGIN
+    IF library IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT string_agg(format('%I.%I', {literal}, relname), ', ') INTO tables
+    FROM pg_class WHERE relnamespace = library AND relkind IN ('r', 'p');
+    IF tables IS NOT NULL THEN
+        EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
+    END IF;
+    IF NOT {replace} AND to_regclass(format('%I.photos', {literal})) IS NOT NULL THEN
+        EXECUTE format('SELECT (SELECT count(*) FROM %1$I.photos), '
+                       '(SELECT count(*) FROM %1$I.people)', {literal}) INTO photos, people;
+        IF to_regclass(format('%I.api_keys', {literal})) IS NOT NULL THEN
+            EXECUTE format('SELECT count(*) FROM %I.api_keys', {literal}) INTO api_keys;
+        END IF;
+        IF photos > 0 OR people > 0 OR api_keys > 0 THEN
+            RAISE EXCEPTION 'pgface-refused: the library holds % photos, % people and % API '
+                            'key(s); restore into an empty data folder, or give --replace to '
+                            'replace them with the backup', photos, people, api_keys;
+        END IF;
+    END IF;
+    -- Objects outside the schema that depend on one inside it (a view, a foreign key, a
+    -- column of its row type, a function or trigger, a publication), named as PostgreSQL does.
+    SELECT string_agg(DISTINCT CASE d.classid
+               WHEN 'pg_rewrite'::regclass THEN (SELECT 'view ' || ev_class::regclass::text
+                                                 FROM pg_rewrite WHERE oid = d.objid)
+               ELSE pg_describe_object(d.classid, d.objid, d.objsubid) END, ', ')
+    INTO dependents
+    FROM pg_depend d
+    WHERE d.deptype IN ('n', 'a')
+      AND ((d.refclassid = 'pg_class'::regclass
+            AND d.refobjid IN (SELECT oid FROM pg_class WHERE relnamespace = library))
+        OR (d.refclassid = 'pg_type'::regclass
+            AND d.refobjid IN (SELECT oid FROM pg_type WHERE typnamespace = library))
+        OR (d.refclassid = 'pg_proc'::regclass
+            AND d.refobjid IN (SELECT oid FROM pg_proc WHERE pronamespace = library)))
+      AND library IS DISTINCT FROM CASE d.classid
+          WHEN 'pg_class'::regclass THEN (SELECT relnamespace FROM pg_class WHERE oid = d.objid)
+          WHEN 'pg_type'::regclass THEN (SELECT typnamespace FROM pg_type WHERE oid = d.objid)
+          WHEN 'pg_proc'::regclass THEN (SELECT pronamespace FROM pg_proc WHERE oid = d.objid)
+          WHEN 'pg_constraint'::regclass THEN (SELECT connamespace FROM pg_constraint
+                                               WHERE oid = d.objid)
+          WHEN 'pg_rewrite'::regclass THEN (SELECT c.relnamespace FROM pg_rewrite r
+                                            JOIN pg_class c ON c.oid = r.ev_class
+                                            WHERE r.oid = d.objid)
+          WHEN 'pg_trigger'::regclass THEN (SELECT c.relnamespace FROM pg_trigger t
+                                            JOIN pg_class c ON c.oid = t.tgrelid
+                                            WHERE t.oid = d.objid)
+          WHEN 'pg_attrdef'::regclass THEN (SELECT c.relnamespace FROM pg_attrdef a
+                                            JOIN pg_class c ON c.oid = a.adrelid
+                                            WHERE a.oid = d.objid)
+          WHEN 'pg_policy'::regclass THEN (SELECT c.relnamespace FROM pg_policy p
+                                           JOIN pg_class c ON c.oid = p.polrelid
+                                           WHERE p.oid = d.objid)
+      END;
+    IF dependents IS NOT NULL THEN
+        RAISE EXCEPTION 'pgface-refused: objects outside schema % depend on the library, and '
+                        'a restore would drop them with it: %; drop them first (and create '
+                        'them again after the restore)', {literal}, dependents;
+    END IF;
+END $$;
+"""
+# What a restore's transaction restored, told before it commits (`pgface-restored: ` starts
+# it): the counts its report gives, not those of whatever commits after it.
+RESTORED_COUNTS = """
+DO $$
+BEGIN
+    RAISE WARNING 'pgface-restored: % % %', (SELECT count(*) FROM {schema}.photos),
+        (SELECT count(*) FROM {schema}.faces), (SELECT count(*) FROM {schema}.people);
+END $$;
+"""
 # The last statement of a restore's transaction, formatted with the schema (quoted, and as a
 # literal) and the newest migration this pgface has: an archive that holds no library there,
 # or one a newer pgface migrated, rolls everything back.

@@ -230,9 +230,13 @@ def test_server_side_paths_never_escape_the_roots(settings: Settings, analyzer: 
     outside.mkdir()
     (root / "album" / "obama.jpg").write_bytes((obama / "obama.jpg").read_bytes())
     (outside / "secret.jpg").write_bytes((obama / "obama2.jpg").read_bytes())
+    (outside / "deeper").mkdir()
+    (outside / "deeper" / "bank-statement.jpg").write_bytes((obama / "obama2.jpg").read_bytes())
     (root / "link").symlink_to(outside)
-    # A file link the admin left inside an indexed folder, pointing outside every root.
+    # A file link the admin left inside an indexed folder, pointing outside every root, and a
+    # folder link: not walked (walked, each file's name behind it came back as a failure).
     (root / "album" / "sneaky.jpg").symlink_to(outside / "secret.jpg")
+    (root / "album" / "shortcut").symlink_to(outside)
     settings = settings.model_copy(update={"api_roots": [root]})
     with TestClient(create_app(settings, analyzer)) as client:
         def index(path: str) -> httpx.Response:
@@ -249,7 +253,12 @@ def test_server_side_paths_never_escape_the_roots(settings: Settings, analyzer: 
         assert report["indexed"] == 1 and report["faces"] == 1
         assert report["path"] == str((root / "album").resolve())
         assert [(Path(f["file"]).name, f["reason"]) for f in report["failures"]] == [
+            ("shortcut", "a link to a folder outside the allowed folders (not walked)"),
             ("sneaky.jpg", "outside the allowed folders (a symlink?)")]
+        whole = index_path(client, ".")
+        assert sorted(os.path.relpath(f["file"], root) for f in whole["failures"]) == [
+            "album/shortcut", "album/sneaky.jpg", "link"]
+        assert whole["indexed"] == 0 and client.get("/api/stats").json()["photos"] == 1
 
 
 def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(

@@ -127,7 +127,7 @@ def iter_photo_files(paths: Iterable[Path], failures: list[Failure],
     roots = [Path(r).resolve() for r in within] if within is not None else None
     for path in _walk(paths, failures, empty if empty is not None else [],
                       skipped if skipped is not None else [],
-                      linked if linked is not None else []):
+                      linked if linked is not None else [], roots):
         if roots is not None:
             try:
                 real = path.resolve()
@@ -151,22 +151,37 @@ SYSTEM_FOLDERS = frozenset({"@eaDir", "@__thumb", "@Recycle", "@Recently-Snapsho
                             "lost+found"})
 
 
+OUTSIDE_FOLDER = "a link to a folder outside the allowed folders (not walked)"
+
+
 def passed_over(name: str, folder: bool) -> bool:
     """Whether a walk passes over this file or folder name (SYSTEM_FOLDERS says why)."""
     return name.startswith(".") or (folder and name in SYSTEM_FOLDERS)
 
 
+def _inside(real: str, roots: list[Path] | None) -> bool:
+    return roots is None or any(Path(real) == root or root in Path(real).parents
+                                for root in roots)
+
+
 def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
-          skipped: list[str], linked: list[str]) -> Iterator[Path]:
+          skipped: list[str], linked: list[str],
+          roots: list[Path] | None = None) -> Iterator[Path]:
     # Links to folders are followed, as links to files are (a library's `Phone -> /mnt/phone`
     # was passed over without a word); a folder already walked, through a link or not, is not
-    # walked again, so a link to an ancestor ends there instead of looping.
+    # walked again, so a link to an ancestor ends there instead of looping. With roots (a
+    # server's allowed folders), a link to a folder outside them is one failure and is not
+    # walked: walked, every image file behind it came back as a failure by name, and a link
+    # to / listed the machine's.
     walked: set[str] = set()  # real paths of the folders walked or about to be
     for path in paths:
         if path.is_dir():
             found = False
             # each folder's real path: a link's resolved, a subfolder's its parent's and name
             reals = {str(path): os.path.realpath(path)}
+            if not _inside(reals[str(path)], roots):
+                failures.append(Failure(str(path), OUTSIDE_FOLDER))
+                continue
             walked.add(reals[str(path)])
             for root, dirs, files in os.walk(path, followlinks=True, onerror=lambda e: (
                     failures.append(Failure(str(e.filename),
@@ -180,6 +195,9 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                     link = os.path.islink(inside)
                     real = (os.path.realpath(inside) if link
                             else os.path.join(reals[root], name))
+                    if link and not _inside(real, roots):
+                        failures.append(Failure(inside, OUTSIDE_FOLDER))
+                        continue
                     if real not in walked:
                         walked.add(real)
                         reals[inside] = real

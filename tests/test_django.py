@@ -189,3 +189,63 @@ def test_the_admin_renders_faces_with_crops_and_people_with_faces(yao_ming: Any)
     # read-only: no adding, changing or deleting what pgface owns
     assert client.get("/admin/pgface/person/add/").status_code == 403
     assert client.post(f"/admin/pgface/face/{face.id}/delete/").status_code == 403
+
+
+def test_manage_py_pgface_ends_as_pgface_does_without_a_traceback(
+        project: None, capsys: pytest.CaptureFixture[str]) -> None:
+    from pgface.django.management.commands.pgface import Command
+
+    def run(*args: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as ended:
+            Command().run_from_argv(["manage.py", "pgface", *args])
+        return ended.value.code, capsys.readouterr().err
+
+    code, said = run("search", "/nonexistent.jpg")
+    assert code == 1 and said.strip() == "error: /nonexistent.jpg: no such file", said
+    code, said = run("serch", "x")
+    assert code == 2 and "Traceback" not in said and len(said.splitlines()) == 1, said
+    assert "No such command 'serch'" in said and "manage.py pgface --help" in said
+    code, said = run("index", ".", "--bogus")
+    assert code == 2 and "No such option: --bogus" in said and "Traceback" not in said
+    code, said = run("search")
+    assert code == 2 and "Missing" in said and "Traceback" not in said
+
+
+def test_loaddata_cannot_write_pgface_rows(yao_ming: Any, tmp_path: Path) -> None:
+    """A fixture went past save() (loaddata writes with Model.save_base): a person renamed and
+    hidden, and no history of it."""
+    import json
+
+    from django.core.management import call_command
+
+    from pgface.django.models import Person
+
+    fixture = tmp_path / "people.json"
+    fixture.write_text(json.dumps([{"model": "pgface.person", "pk": yao_ming.pk, "fields": {
+        "name": "Renamed By Fixture", "hidden": True,
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}}]))
+    with pytest.raises(TypeError, match="pgface"):
+        call_command("loaddata", str(fixture), verbosity=0)
+    again = Person.objects.get(pk=yao_ming.pk)
+    assert (again.name, again.hidden) == ("Yao Ming", False)
+
+
+def test_settings_mistakes_are_named(project: None) -> None:
+    import numpy as np
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+    from django.test import override_settings
+
+    from pgface.django import conf
+    from pgface.django.models import Face
+    from pgface.errors import InvalidInputError
+
+    for mistake, said in (({"READ_DATABASES": "default"}, "is a list of aliases"),
+                          ({"DATABASE_URL": "postgresql:///x"}, "aliases of DATABASES"),
+                          ({"DATABASE": "nowhere"}, "'nowhere' is not in DATABASES")):
+        with override_settings(PGFACE={**settings.PGFACE, **mistake}), \
+                pytest.raises(ImproperlyConfigured, match=said):
+            conf.pgface_settings()
+    for bad in (np.full(512, np.nan), np.zeros(512)):
+        with pytest.raises(InvalidInputError, match="embedding"):
+            Face.objects.similar_to(bad)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from psycopg.conninfo import make_conninfo
 
@@ -39,6 +40,8 @@ def schema() -> str:
 def conninfo(alias: str = "default") -> str:
     """A libpq connection string for a database of settings.DATABASES (during tests, the test
     database: Django renames it in the connection's settings)."""
+    if alias not in connections:
+        raise ImproperlyConfigured(f"PGFACE: database {alias!r} is not in DATABASES")
     db = connections[alias].settings_dict
     if "postgresql" not in db["ENGINE"]:
         raise ValueError(f"DATABASES[{alias!r}] is {db['ENGINE']}; pgface needs PostgreSQL")
@@ -51,8 +54,18 @@ def conninfo(alias: str = "default") -> str:
 def pgface_settings() -> Settings:
     """pgface's Settings for this Django project."""
     options = _options()
+    for url in ("database_url", "read_database_url"):
+        if url in options:  # Settings() got it twice: "multiple values for keyword argument"
+            raise ImproperlyConfigured(
+                f"PGFACE[{url.upper()!r}]: in a Django project pgface's databases are aliases "
+                "of DATABASES: PGFACE['DATABASE'] (default 'default') and "
+                "PGFACE['READ_DATABASES'] (a list)")
     alias = options.pop("database", "default")
     reads = options.pop("read_databases", [])
+    if not isinstance(reads, list | tuple) or not all(isinstance(a, str) for a in reads):
+        # a string was read letter by letter: "The connection 'r' doesn't exist"
+        raise ImproperlyConfigured(f"PGFACE['READ_DATABASES'] is a list of aliases of "
+                                   f"DATABASES, such as ['replica'], not {reads!r}")
     options.pop("db_schema", None)
     return Settings(database_url=conninfo(alias), read_database_url=[conninfo(a) for a in reads],
                     db_schema=schema(), **options)

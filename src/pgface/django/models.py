@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models import ExpressionWrapper, FloatField, Value
+from django.db.models import ExpressionWrapper, FloatField, Value, signals
 from pgvector.django import CosineDistance, VectorField
 
 from pgface.django import conf
-from pgface.errors import NoFaceError
+from pgface.errors import InvalidInputError, NoFaceError
 from pgface.search import check_similarity
 
 SCHEMA = conf.schema()
@@ -59,6 +59,10 @@ class ReadOnlyModel(models.Model):
 
     def save(self, *args: object, **kwargs: object) -> None:
         raise _refuse(type(self).__name__)
+
+    # save() is not all: `manage.py loaddata` writes with Model.save_base(obj, raw=True), past
+    # any save() (a fixture renamed and hid a person, unrecorded); every row write sends
+    # pre_save (_refuse_write, connected below for each model).
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise _refuse(type(self).__name__)
@@ -138,6 +142,13 @@ def _query_vector(target: object, model: str | None) -> tuple[np.ndarray, str, i
     vector = np.asarray(target, np.float32)
     if vector.shape != (512,):
         raise ValueError(f"an embedding has 512 numbers, not shape {vector.shape}")
+    # PostgreSQL's "NaN not allowed in vector" came when the queryset ran; zeros have no
+    # direction (every cosine distance NaN: nothing found, nothing said)
+    if not np.isfinite(vector).all():
+        raise InvalidInputError("an embedding's 512 numbers are finite; this one holds NaN "
+                                "or infinity")
+    if not vector.any():
+        raise InvalidInputError("an embedding of zeros has no direction to compare")
     # The pack's name, as faces are stored under it: the setting may be the pack's folder
     # (stored faces never matched it, and its threshold was the uncalibrated one).
     return vector, model or conf.library().analyzer.model_name, None
@@ -164,3 +175,11 @@ class Face(ReadOnlyModel):
 
     def __str__(self) -> str:
         return f"face {self.id}"
+
+
+def _refuse_write(sender: type[models.Model], instance: models.Model, **kwargs: object) -> None:
+    raise _refuse(sender.__name__)
+
+
+for _model in (Person, Photo, Face):
+    signals.pre_save.connect(_refuse_write, sender=_model, dispatch_uid=f"pgface.{_model.__name__}")

@@ -9,14 +9,26 @@ project's database, with its settings from settings.DATABASES and settings.PGFAC
 from __future__ import annotations
 
 import os
+import sys
 from argparse import REMAINDER, ArgumentParser
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
+import typer
 from django.core.management.base import BaseCommand, CommandError
 
 from pgface.django import conf
+
+try:  # typer 0.2x on carries its own click: its usage errors and exits are not click's
+    from typer.exceptions import TyperException
+except ImportError:  # an older typer: click's are
+    TyperException = click.ClickException  # type: ignore[misc,assignment]
+
+EXITS = (click.exceptions.Exit, typer.Exit)
+ABORTS = (click.exceptions.Abort, typer.Abort)
+# typer.Exit and typer.Abort are TyperExceptions too, caught before
+USAGE_ERRORS = (click.ClickException, TyperException)
 
 
 @contextmanager
@@ -33,6 +45,10 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+class PgfaceFailed(CommandError):
+    """pgface ran and failed: it said why on stderr already (its `error:` line)."""
+
+
 class Command(BaseCommand):
     help = "Run a pgface command (index, search, people ...) on this project's database."
 
@@ -40,10 +56,18 @@ class Command(BaseCommand):
         parser.add_argument("args", nargs=REMAINDER, help="pgface's own arguments, e.g. index .")
 
     def run_from_argv(self, argv: list[str]) -> None:
-        # everything after `pgface` is pgface's, --help included
+        # Everything after `pgface` is pgface's, --help included. Ends as `pgface` ends: its
+        # error line and exit code, a usage error's message and 2; never Django's traceback
+        # (BaseCommand.run_from_argv, which prints CommandError cleanly, is not used here).
         self._called_from_command_line = True
-        self.execute(*argv[2:], traceback=False, no_color=False, force_color=False,
-                     skip_checks=True, stdout=None, stderr=None)
+        try:
+            self.execute(*argv[2:], traceback=False, no_color=False, force_color=False,
+                         skip_checks=True, stdout=None, stderr=None)
+        except PgfaceFailed as exc:
+            sys.exit(exc.returncode)
+        except CommandError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            sys.exit(exc.returncode)
 
     def handle(self, *args: str, **options: object) -> None:
         from pgface.cli import app
@@ -51,10 +75,13 @@ class Command(BaseCommand):
         with _environment(conf.environment(conf.pgface_settings())):
             try:
                 code = app(args=list(args), prog_name="manage.py pgface", standalone_mode=False)
-            except click.exceptions.Exit as exc:
+            except EXITS as exc:
                 code = exc.exit_code
-            except click.ClickException as exc:
-                raise CommandError(exc.format_message()) from None
+            except USAGE_ERRORS as exc:
+                raise CommandError(f"{exc.format_message()} (see manage.py pgface --help)",
+                                   returncode=exc.exit_code) from None
+            except ABORTS:
+                raise PgfaceFailed("aborted", returncode=1) from None
         if code:
-            raise CommandError(f"pgface {' '.join(args[:2])} failed (exit code {code})",
+            raise PgfaceFailed(f"pgface {' '.join(args[:2])} failed (exit code {code})",
                                returncode=code)

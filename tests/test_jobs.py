@@ -64,6 +64,17 @@ def test_a_job_reports_progress_failures_and_its_report(
         again = index_path(client, "album")
         assert (again["indexed"], again["skipped"], len(again["failures"])) == (0, 4, 2)
         assert client.get("/api/jobs/0123456789abcdef").status_code == 404
+        # What the CLI warns of is in the report too: a photo of one flat grey, and a folder
+        # that holds no photo (a share not mounted looks so); both were a plain "done".
+        (tmp_path / "flat").mkdir()
+        Image.new("RGB", (320, 240), (123, 123, 123)).save(tmp_path / "flat" / "grey.png")
+        (tmp_path / "unmounted").mkdir()
+        flat = index_path(client, "flat")
+        assert [Path(w["file"]).name for w in flat["warnings"]] == ["grey.png"]
+        assert "same value" in flat["warnings"][0]["reason"] and flat["empty_folders"] == []
+        empty = index_path(client, "unmounted")
+        assert empty["empty_folders"] == [str((tmp_path / "unmounted").resolve())]
+        assert empty["warnings"] == [] and empty["files"] == 0
 
 
 def test_a_job_reads_unchanged_files_only_when_asked_to_reread(

@@ -82,6 +82,8 @@ def report_json(path: Path, report: IndexReport) -> dict[str, Any]:
         "path": readable(path), "files": report.files, "indexed": report.indexed,
         "skipped": report.skipped, "faces": report.faces, "seconds": round(report.seconds, 3),
         "failures": [{"file": readable(f.source), "reason": f.reason} for f in report.failures],
+        "warnings": [{"file": readable(w.source), "reason": w.reason} for w in report.warnings],
+        "empty_folders": [readable(p) for p in report.empty_folders],
         "passed_over": report.passed_over,
         "people_kept": report.people_kept,
         "removed": asdict(report.removed) if report.removed is not None else None,

@@ -402,6 +402,10 @@ class IndexReportOut(BaseModel):
     faces: int
     seconds: float
     failures: list[JobFailure]
+    warnings: list[JobFailure] = Field(description="Photos indexed with a warning: nearly "
+                                       "every pixel one value, nothing to find (docs/cli.md)")
+    empty_folders: list[str] = Field(description="Folders given that hold no photo file (an "
+                                                 "unmounted share looks so)")
     passed_over: int = Field(description="Hidden or system files and folders not read "
                                          "(.thumbnails, @eaDir; docs/cli.md)")
     people_kept: int = Field(description="Faces of photos edited in place, analysed by a "

@@ -243,6 +243,17 @@ def test_stats_speaks_in_units_not_python(env: dict[str, str]) -> None:
         assert python_form not in done.stdout, (python_form, done.stdout)
 
 
+def test_db_status_speaks_yes_no_not_python(tmp_path: Path) -> None:
+    """A data folder whose server does not run: `running: False`, `pid: None` before."""
+    env = {"PGFACE_DATA_DIR": str(tmp_path / "never-started")}
+    done = runner.invoke(app, ["db", "status"], env=env)
+    assert done.exit_code == 3, done.output
+    assert re.search(r"^ +running: no$", done.stdout, re.M) and re.search(
+        r"^ +pid: -$", done.stdout, re.M), done.stdout
+    for python_form in ("True", "False", "None"):
+        assert python_form not in done.stdout, (python_form, done.stdout)
+
+
 def test_search_table_fits_80_columns_and_json_keeps_full_paths(
         env: dict[str, str], tmp_path: Path) -> None:
     deep = tmp_path / ("a-folder-with-a-rather-long-name-" * 3) / "and-another-level-below-it"

@@ -18,6 +18,7 @@ from psycopg_pool import PoolTimeout
 from pgface import Settings
 from pgface.api import create_app
 from pgface.api.jobs import failure_message
+from pgface.errors import PgfaceError
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
 
@@ -170,5 +171,7 @@ def test_a_job_that_lost_its_database_says_so_and_what_was_kept() -> None:
     assert dropped.startswith("the database went away") and "OperationalError" in dropped
     # anything else is its own message, not blamed on the database
     assert failure_message(ValueError("bad\nvalue")) == "ValueError: bad value"
+    ended = PgfaceError("an indexing process ended unexpectedly (exit code -9)")
+    assert failure_message(ended) == "an indexing process ended unexpectedly (exit code -9)"
     full = psycopg.errors.DiskFull("could not extend file")
     assert failure_message(full) == "DiskFull: could not extend file"

@@ -24,6 +24,7 @@ from pgface.api.deps import require_read, require_write
 from pgface.api.errors import ApiError
 from pgface.api.models import JobOut, error_responses
 from pgface.db.connection import connection_lost, one_line
+from pgface.errors import PgfaceError
 from pgface.index import Failure, IndexReport
 from pgface.library import Pgface
 from pgface.paths import readable
@@ -192,8 +193,10 @@ class Jobs:
 
 def failure_message(exc: Exception) -> str:
     """Why a job failed, for its `error`: the database gone says so and what was kept (it was
-    psycopg_pool's "PoolTimeout: couldn't get a connection after 30.00 sec")."""
-    reason = f"{type(exc).__name__}: {one_line(exc)}"
+    psycopg_pool's "PoolTimeout: couldn't get a connection after 30.00 sec"). pgface's own
+    errors are written to be read and say it all; another's class names what it is."""
+    reason = (one_line(exc) if isinstance(exc, PgfaceError)
+              else f"{type(exc).__name__}: {one_line(exc)}")
     if isinstance(exc, PoolTimeout) or (isinstance(exc, psycopg.Error)
                                         and connection_lost(exc)):
         return (f"the database went away while indexing ({reason}); every photo stored until "

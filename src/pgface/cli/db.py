@@ -18,7 +18,7 @@ from pgface.cli.common import (
     path_argument,
     print_json,
 )
-from pgface.cli.display import human_size
+from pgface.cli.display import human_size, plain
 from pgface.config import Settings
 from pgface.db import backup as backups
 from pgface.db import server
@@ -104,7 +104,8 @@ def status(as_json: JsonOption = False) -> None:
         print_json(result)
     else:
         for key in ("running", "crashed", "pid", "port", "data_dir", "version", "url", "in_use"):
-            out.print(f"{key:>9}: {result[key]}", highlight=False, soft_wrap=True)
+            # as stats says them (yes/no, a dash for none), not True and None
+            out.print(f"{key:>9}: {plain(result[key])}", highlight=False, soft_wrap=True)
     if not result["running"]:
         raise typer.Exit(3)
 

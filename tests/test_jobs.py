@@ -146,6 +146,18 @@ def test_cancel_stops_between_batches_and_leaves_whole_photos(
         assert rest["skipped"] == job["progress"]["indexed"]
 
 
+def test_the_last_100_finished_jobs_are_kept(settings: Settings, analyzer: FaceAnalyzer,
+                                             tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()  # each job is done at once
+    settings = settings.model_copy(update={"api_roots": [tmp_path]})
+    with TestClient(create_app(settings, analyzer)) as client:
+        ids = [client.post("/api/photos/index-path", json={"path": "empty"}).json()["id"]
+               for _ in range(103)]
+        wait_for_job(client, ids[-1])
+        kept = [job_id for job_id in ids if client.get(f"/api/jobs/{job_id}").status_code == 200]
+        assert kept == ids[-100:], (len(kept), ids.index(kept[0]))
+
+
 def test_a_job_is_known_to_its_own_process_only_and_says_so(
         settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     # Two server processes behind one load balancer: the other one's 404 said "a restart

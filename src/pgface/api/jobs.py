@@ -148,6 +148,8 @@ class Jobs:
     def _finish(self, job: Job, state: str) -> None:
         job.state, job.stage = state, None  # a finished job is in no stage of a run
         job.finished_at = datetime.now(UTC)
+        # Here too, not only when a job is submitted: the last job to finish made it 101.
+        self._forget_old()
 
     def _run(self) -> None:
         while (job := self._queue.get()) is not None:

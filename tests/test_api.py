@@ -203,7 +203,7 @@ def test_bad_requests_get_clear_json_errors_and_the_server_keeps_serving(
              "query parameter 'top'"),
             (http.post("/api/search", content=b"x" * 200_000,
                        headers={"content-type": "application/octet-stream"}),
-             413, "request body is over the limit"),
+             413, "bytes: a photo may have at most 60,000 bytes"),
             (http.get("/api/photos/12345"), 404, "photo 12345 not found"),
             (http.get("/api/faces/nope"), 422, "path parameter 'face_id'"),
             (http.get("/api/nothing"), 404, "no such endpoint: GET /api/nothing"),
@@ -220,6 +220,39 @@ def test_bad_requests_get_clear_json_errors_and_the_server_keeps_serving(
         ok = post("small.jpg", small.getvalue())
         assert ok.status_code == 200 and len(ok.json()["faces"]) == 1
         assert http.get("/api/health").json()["status"] == "ok"
+
+
+def test_photos_are_served_to_show_as_pgface_read_them(settings: Settings,
+                                                       analyzer: FaceAnalyzer) -> None:
+    """Upright by EXIF and a JPEG any browser shows, at most 2048 px: a WebP turned by its EXIF
+    orientation was shown sideways by browsers, under boxes in pgface's upright pixels."""
+    upright = Image.open(require_data(PHOTOS / "queries" / "obama_and_biden.jpg")).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    turned = io.BytesIO()
+    upright.transpose(Image.Transpose.ROTATE_90).save(turned, "WEBP", exif=exif.tobytes())
+    big = io.BytesIO()
+    upright.resize((upright.width * 3, upright.height * 3)).save(big, "JPEG")
+
+    def shown(response: httpx.Response) -> tuple[int, int]:
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "image/jpeg"
+        return Image.open(io.BytesIO(response.content)).size
+
+    with TestClient(create_app(settings, analyzer)) as client:
+        assert shown(client.post("/api/display", files={"file": ("t.webp", turned.getvalue())})
+                     ) == upright.size
+        large = shown(client.post("/api/display", files={"file": ("big.jpg", big.getvalue())}))
+        assert max(large) == 2048 and abs(large[0] / large[1] - upright.width / upright.height
+                                          ) < 0.01
+        refused = client.post("/api/display", files={"file": ("notes.jpg", b"not a photo")})
+        assert refused.status_code == 400 and "notes.jpg" in error_of(refused)
+        stored = client.post("/api/photos", files={"file": ("t.webp", turned.getvalue())})
+        photo = stored.json()["photo"]
+        assert (photo["width"], photo["height"]) == upright.size
+        original = client.get(photo["image_url"])
+        assert original.content == turned.getvalue()  # the file itself, as before
+        assert shown(client.get(photo["image_url"], params={"display": "true"})) == upright.size
 
 
 def test_server_side_paths_never_escape_the_roots(settings: Settings, analyzer: FaceAnalyzer,

@@ -614,3 +614,26 @@ def face_crop_jpeg(image: np.ndarray, bbox: np.ndarray, size: int, margin: float
     if not ok:
         raise ValueError("JPEG encoding of a face crop failed")
     return buf.tobytes()
+
+
+DISPLAY_SIDE = 2048  # the longest side of a photo as the web page shows it
+
+
+def display_jpeg(data: bytes, source: str, max_bytes: int, max_pixels: int,
+                 side: int = DISPLAY_SIDE) -> bytes:
+    """The photo as pgface reads it (upright by its EXIF orientation, any format it decodes),
+    as a JPEG any browser shows, at most `side` pixels on its longest side: browsers ignore
+    a WebP's EXIF orientation, so boxes in pgface's pixels landed beside the faces on the
+    photo they showed, and they show no HEIC, TIFF or PPM at all."""
+    photo = decode_photo(data, source, max_bytes, max_pixels, keep_side=side)
+    image = photo.image
+    longest = max(image.shape[:2])
+    if longest > side:
+        scale = side / longest
+        image = cv2.resize(image, (max(1, round(image.shape[1] * scale)),
+                                   max(1, round(image.shape[0] * scale))),
+                           interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 88])
+    if not ok:
+        raise ImageError(source, "cannot be encoded as a JPEG to show")
+    return buf.tobytes()

@@ -14,16 +14,20 @@ MULTIPART_SLACK = 64 * 1024  # form boundaries and small fields around the photo
 class _TooLarge(HTTPException):
     """An HTTPException so that FastAPI's body parsing re-raises it rather than saying 400."""
 
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, f"request body is over the limit of {max_bytes:,} bytes")
+    def __init__(self, max_bytes: int, photo_bytes: int | None = None) -> None:
+        # The photo's own limit is the one to say: the body's (two photos for a compare) read
+        # as twice what a photo may have.
+        each = f": a photo may have at most {photo_bytes:,} bytes" if photo_bytes else ""
+        super().__init__(413, f"request body is over the limit of {max_bytes:,} bytes{each}")
 
 
 class BodyLimit:
     """Refuses a request body over `max_bytes` before it is read into memory or spooled."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, photo_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.photo_bytes = photo_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -31,7 +35,8 @@ class BodyLimit:
             return
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await error_response(413, _TooLarge(self.max_bytes).detail)(scope, receive, send)
+            await error_response(413, _TooLarge(self.max_bytes, self.photo_bytes).detail)(
+                scope, receive, send)
             return
         seen = 0
         started = False
@@ -43,7 +48,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge(self.max_bytes)
+                    raise _TooLarge(self.max_bytes, self.photo_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:

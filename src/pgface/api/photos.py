@@ -34,7 +34,7 @@ from pgface.api.models import (
 from pgface.config import Settings
 from pgface.db import store
 from pgface.errors import ImageError, NotFoundError
-from pgface.imaging import FORMAT_SUFFIXES, decode_photo, read_file
+from pgface.imaging import FORMAT_SUFFIXES, decode_photo, display_jpeg, read_file
 from pgface.index import Indexer, people_of_stored
 from pgface.library import Pgface
 from pgface.people import delete_uploads
@@ -235,10 +235,25 @@ def get_photo(request: Request, photo_id: int) -> dict:
             responses={200: {"content": {"image/*": {"schema": {"type": "string",
                                                                 "format": "binary"}}}},
                        **READ_ERRORS})
-def photo_image(request: Request, photo_id: int) -> Response:
+async def photo_image(request: Request, photo_id: int, display: bool = Query(
+        False, description="The photo as pgface read it, to show beside its boxes: upright by "
+                           "its EXIF orientation, as a JPEG at most 2048 px on its longest side "
+                           "(browsers ignore a WebP's orientation, and show no HEIC or TIFF)")
+        ) -> Response:
     """The photo file, served only while it still has the content that was indexed."""
-    pf = get_pf(request)
-    settings = get_settings(request)
+    pf, settings = get_pf(request), get_settings(request)
+    data, path, sha256 = await run_in_threadpool(_indexed_file, pf, settings, photo_id)
+    if display:
+        shown = await run_cpu(request, display_jpeg, data, str(path), settings.max_file_bytes,
+                              settings.max_pixels)
+        return Response(shown, media_type="image/jpeg",
+                        headers={"ETag": f'"{sha256.hex()}-display"'})
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return Response(data, media_type=media_type, headers={"ETag": f'"{sha256.hex()}"'})
+
+
+def _indexed_file(pf: Pgface, settings: Settings, photo_id: int) -> tuple[bytes, Path, bytes]:
+    """The photo's bytes as indexed, the path they were read at, and their digest."""
     row, _ = _photo_or_404(pf, photo_id)
     with pf.pool.connection() as conn:
         places = store.paths_of_photo(conn, photo_id)
@@ -251,9 +266,7 @@ def photo_image(request: Request, photo_id: int) -> Response:
         except ImageError:
             continue
         if hashlib.sha256(data).digest() == bytes(row["sha256"]):
-            media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            return Response(data, media_type=media_type,
-                            headers={"ETag": f'"{bytes(row["sha256"]).hex()}"'})
+            return data, path, bytes(row["sha256"])
     raise ApiError(404, f"photo {photo_id}'s file is no longer at {row['path']} (nor at any "
                         f"other path it was seen at, with the content indexed)")
 

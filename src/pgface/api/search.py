@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from pgface.api.deps import get_pf, get_settings, require_read, run_cpu
@@ -13,7 +13,7 @@ from pgface.api.limits import read_upload
 from pgface.api.models import ComparisonOut, SearchOut, error_responses
 from pgface.db import store
 from pgface.errors import NotFoundError
-from pgface.imaging import decode_photo
+from pgface.imaging import decode_photo, display_jpeg
 from pgface.library import Pgface
 from pgface.models.analysis import Face
 from pgface.models.quality import FaceQuality
@@ -71,6 +71,24 @@ async def search(
         settings.ef_search, name, pf.threshold, floor)
     found.notices = await run_in_threadpool(pf.notices)
     return result_json(found, width, height)
+
+
+@router.post("/display", dependencies=[Depends(require_read)], response_class=Response,
+             responses={200: {"content": {"image/jpeg": {"schema": {
+                 "type": "string", "format": "binary"}}}}, **UPLOAD_ERRORS})
+async def display(
+    request: Request,
+    file: Annotated[UploadFile, File(description="A photo, as for a search")],
+) -> Response:
+    """The photo as a search reads it, to show beside its boxes: upright by its EXIF
+    orientation, as a JPEG at most 2048 px on its longest side. The web page shows a query
+    photo so when the browser would show it otherwise (a WebP turned by EXIF) or not at all
+    (HEIC, TIFF, PPM)."""
+    settings = get_settings(request)
+    data, name = await read_upload(file, settings.api_max_upload_bytes, "file")
+    shown = await run_cpu(request, display_jpeg, data, name, settings.api_max_upload_bytes,
+                          settings.api_max_pixels)
+    return Response(shown, media_type="image/jpeg")
 
 
 def stored_quality(row: dict) -> FaceQuality | None:

@@ -118,7 +118,10 @@ async function search(file) {
   form.append("file", file, file.name);
   const params = new URLSearchParams({ top: $("#top").value || "8" });
   if ($("#threshold").value !== "") params.set("threshold", $("#threshold").value);
-  $("#results").replaceChildren(el("p", { class: "muted", text: `Searching ${file.name}…` }));
+  // The results shown stay until this search has its own: a failed one (not a photo, the
+  // server gone) took away the faces ticked and the name typed in them.
+  for (const old of document.querySelectorAll("#results .searching")) old.remove();
+  $("#results").prepend(el("p", { class: "muted searching", text: `Searching ${file.name}…` }));
   showMessage("");
   try {
     const result = await getJson(`/api/search?${params}`, { method: "POST", body: form });
@@ -126,9 +129,17 @@ async function search(file) {
     await renderResults(result, file);
   } catch (error) {
     if (file !== state.file) return;
-    $("#results").replaceChildren();
-    showMessage(`Search failed: ${error.message}`);
+    for (const old of document.querySelectorAll("#results .searching")) old.remove();
+    showMessage(`Search failed: ${aboutFile(file.name, error)}`);
   }
+}
+
+// An error as said of a file: its name first unless the server's message has it already,
+// and "Failed to fetch" (the browser's words for no answer) said plainly.
+function aboutFile(name, error) {
+  const reason = error instanceof TypeError
+    ? "the server did not answer (is pgface serve running?)" : error.message;
+  return reason.includes(name) ? reason : `${name}: ${reason}`;
 }
 
 function loadImage(src) {
@@ -140,14 +151,17 @@ function loadImage(src) {
   });
 }
 
-function drawBoxes(canvas, image, boxes, maxWidth) {
-  const scale = Math.min(1, maxWidth / image.naturalWidth);
-  canvas.width = Math.round(image.naturalWidth * scale);
-  canvas.height = Math.round(image.naturalHeight * scale);
+// photoWidth: the photo's width in the pixels the boxes are in (the server's); the image shown
+// may be smaller (the server's display copy).
+function drawBoxes(canvas, image, boxes, maxWidth, photoWidth) {
+  const shown = Math.min(1, maxWidth / image.naturalWidth);
+  canvas.width = Math.round(image.naturalWidth * shown);
+  canvas.height = Math.round(image.naturalHeight * shown);
   const ctx = canvas.getContext("2d");
   ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
   ctx.lineWidth = Math.max(2, canvas.width / 300);
   ctx.font = `bold ${Math.max(13, canvas.width / 45)}px system-ui, sans-serif`;
+  const scale = canvas.width / photoWidth;
   const scaled = boxes.map((box) => box.bbox.map((v) => v * scale));
   const coversAFace = (x, y, w, h) => scaled.some(([x1, y1, x2, y2]) =>
     x < x2 && x + w > x1 && y < y2 && y + h > y1);
@@ -174,9 +188,9 @@ function drawBoxes(canvas, image, boxes, maxWidth) {
   canvas.dataset.labels = JSON.stringify({ boxes: scaled, labels: placed });
 }
 
-function queryFaceCrop(image, bbox) {
+function queryFaceCrop(image, bbox, photoWidth) {
   // The face with a margin, as a small canvas: the query face is not stored anywhere.
-  const [x1, y1, x2, y2] = bbox;
+  const [x1, y1, x2, y2] = bbox.map((v) => (v * image.naturalWidth) / photoWidth);
   const side = Math.max(x2 - x1, y2 - y1) * 1.5;
   const canvas = el("canvas", { class: "crop query-crop", width: 112, height: 112 });
   canvas.getContext("2d").drawImage(image, (x1 + x2 - side) / 2, (y1 + y2 - side) / 2,
@@ -184,31 +198,54 @@ function queryFaceCrop(image, bbox) {
   return canvas;
 }
 
+// Whether the image shows the photo the way the server read it: its shape (a photo turned
+// by EXIF that the browser did not turn has the other one). Within rounding of a smaller copy.
+const sameShape = (image, width, height) =>
+  Math.abs(image.naturalWidth * height - image.naturalHeight * width) <= width + height;
+
+// The query photo to draw the boxes on: a JPEG as the browser shows it (browsers turn JPEGs
+// by EXIF as pgface does); any other, or a JPEG shown in another shape, as the server read it
+// (browsers ignore a WebP's EXIF orientation, and show no HEIC or TIFF). null: none to show.
+async function queryImage(file, width, height) {
+  const head = new Uint8Array(await file.slice(0, 3).arrayBuffer());
+  if (head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) {
+    const local = await loadImage(URL.createObjectURL(file)).catch(() => null);
+    if (local && sameShape(local, width, height)) return local;
+  }
+  const form = new FormData();
+  form.append("file", file, file.name);
+  try {
+    const blob = await (await api("/api/display", { method: "POST", body: form })).blob();
+    const served = await loadImage(URL.createObjectURL(blob));
+    return sameShape(served, width, height) ? served : null;
+  } catch (_) {
+    return null;
+  }
+}
+
 async function renderResults(result, file) {
-  // The server reads TIFF, PPM and HEIC, which the browser may not show: the results are
-  // shown all the same, without the photo and the query faces' crops.
-  const image = await loadImage(URL.createObjectURL(file)).catch(() => null);
+  const image = await queryImage(file, result.width, result.height);
   if (file !== state.file) return;
   let overview = el("p", { class: "muted query-photo-missing",
-    text: `This browser cannot show ${file.name}; its faces are numbered as found.` });
+    text: `${file.name} cannot be shown here; its faces are numbered as found.` });
   if (image) {
     overview = el("canvas", { class: "query-photo" });
     drawBoxes(overview, image, result.faces.map((f, i) => ({ bbox: f.bbox, label: `${i + 1}` })),
-      520);
+      520, result.width);
   }
   const summary = result.faces.length
     ? `${result.faces.length} face${result.faces.length > 1 ? "s" : ""} found in ${file.name}; ` +
       `matches at or above ${result.threshold} similarity (${result.model}); the same person ` +
       `from ${result.same_person_similarity} among ${result.library_size} faces, below it "possible"`
     : `No face found in ${file.name}.`;
-  const sections = result.faces.map((face, i) => renderFace(face, i, image));
+  const sections = result.faces.map((face, i) => renderFace(face, i, image, result.width));
   $("#results").replaceChildren(
     el("div", { class: "query" }, [overview, el("p", { class: "summary", text: summary })]),
     ...sections,
   );
 }
 
-function renderFace(face, index, image) {
+function renderFace(face, index, image, photoWidth) {
   const cards = face.matches.map((match) => matchCard(match));
   const nameInput = el("input", { type: "text", placeholder: "Name", "aria-label": "person name",
     class: "name-input" });
@@ -223,7 +260,7 @@ function renderFace(face, index, image) {
     ? `${face.matches.length} match${face.matches.length > 1 ? "es" : ""}, best ${percent(best.similarity)}` +
       (best.person_name ? ` (${best.person_name})` : "")
     : "no match in the database";
-  const crop = image ? queryFaceCrop(image, face.bbox)
+  const crop = image ? queryFaceCrop(image, face.bbox, photoWidth)
     : el("span", { class: "crop query-crop", text: `${index + 1}` });
   crop.title = qualityTip(face);
   return el("section", { class: "face-result", "data-face": index + 1 }, [
@@ -321,12 +358,26 @@ async function nameMatches(face, cards, input) {
 
 // The photo with a focusable box per face; a face's name shows below its box on hover or
 // focus only, so no label ever covers a face (a crowd's labels would).
+// Only the photo opened last is shown, and none once its view is left (a slow answer opened
+// over the people page, or replaced the photo clicked after it).
+let photoOpening = 0;
+
 async function openPhoto(photoId, faceId) {
+  const opening = ++photoOpening;
+  const view = location.hash;
   try {
     const photo = await getJson(`/api/photos/${photoId}`);
-    const src = await imageUrl(photo.image_url);
+    // upright, and a JPEG any browser shows (a WebP turned by EXIF, a HEIC, a TIFF)
+    const src = await imageUrl(`${photo.image_url}?display=true`);
+    const img = await loadImage(src).catch(() => null);
+    if (opening !== photoOpening || location.hash !== view) return;
+    if (!img) {
+      showMessage(`Cannot show ${fileName(photo.path)}: the browser cannot show its image.`);
+      return;
+    }
     const frame = $("#photo-frame");
-    const img = el("img", { id: "photo-img", alt: "", src });
+    img.id = "photo-img";
+    img.alt = "";
     const boxes = photo.faces.map((f) => {
       const [x1, y1, x2, y2] = f.bbox;
       const name = f.person_name || (f.person_id ? `person ${f.person_id} (unnamed)` : "no person");
@@ -346,6 +397,7 @@ async function openPhoto(photoId, faceId) {
     $("#photo-people").textContent = named.length ? `In this photo: ${named.join(", ")}` : "";
     $("#photo-dialog").showModal();
   } catch (error) {
+    if (opening !== photoOpening) return;
     showMessage(`Cannot open photo ${photoId}: ${error.message}`);
   }
 }

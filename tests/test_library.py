@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 from conftest import PHOTOS, in_pgface_schema, require_data
@@ -19,7 +20,7 @@ from typer.testing import CliRunner
 from pgface import PersonConflict, Pgface, Settings, library
 from pgface.cli import app
 from pgface.db.connection import DatabaseError, migrate, migrations
-from pgface.errors import ImageError, InvalidInputError
+from pgface.errors import ImageError, InvalidInputError, ModelPackError
 from pgface.library import build_analyzer
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
@@ -340,6 +341,42 @@ def test_second_pack_analyses_every_photo_and_explains_an_empty_pack(
         per_model = second.stats()["faces_per_model"]
         assert per_model["other_pack"] == per_model["buffalo_sc"] == first.faces
     assert pf.stats()["notices"] == []  # the calibrated pack has seen every photo
+
+
+def test_a_folder_named_like_a_pack_the_library_holds_but_with_another_recognizer_is_refused(
+        pf: Pgface, settings: Settings, tmp_path: Path, env: dict[str, str]) -> None:
+    """A pack is known by its folder's name: another recognizer under the name buffalo_sc wrote
+    its embeddings among buffalo_sc's, and the same photo scored -0.05 against itself."""
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install onnx)")
+    from onnx import numpy_helper
+
+    pf.index(sample_photos()[:1])
+    stats = pf.stats()
+    impostor = tmp_path / "elsewhere" / "buffalo_sc"
+    impostor.mkdir(parents=True)
+    shutil.copy(pf.analyzer.pack.detector, impostor / pf.analyzer.pack.detector.name)
+    # Other weights in the same graph, under the same file name: a model that loads and runs.
+    model = onnx.load(str(pf.analyzer.pack.recognizer))
+    largest = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+    weights = numpy_helper.to_array(largest)
+    largest.CopyFrom(numpy_helper.from_array(weights[::-1].copy(), largest.name))
+    onnx.save(model, str(impostor / pf.analyzer.pack.recognizer.name))
+    other = settings.model_copy(update={"model_pack": str(impostor)})
+    with Pgface(other) as there, pytest.raises(ModelPackError) as refused:
+        there.index(sample_photos())
+    message = str(refused.value)
+    assert "'buffalo_sc'" in message and str(impostor) in message, message
+    assert "give this one a name of its own" in message
+    done = CliRunner().invoke(app, ["index", str(sample_photos()[-1])],
+                              env={**env, "PGFACE_MODEL_PACK": str(impostor)})
+    assert done.exit_code == 1 and "not the 'buffalo_sc'" in done.stderr, done.output
+    assert pf.stats()["faces"] == stats["faces"]  # nothing was written
+    # Under a name of its own it is a pack of its own, and the library's buffalo_sc is as it was.
+    renamed = impostor.rename(tmp_path / "elsewhere" / "retrained")
+    with Pgface(settings.model_copy(update={"model_pack": str(renamed)})) as there:
+        assert there.index(sample_photos()[:1]).indexed == 1
+        assert there.stats()["faces_per_model"]["retrained"] >= 1
+    assert pf.stats()["faces_per_model"]["buffalo_sc"] == stats["faces"]
 
 
 def test_notices_follow_photos_another_process_stores(

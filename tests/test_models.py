@@ -73,13 +73,43 @@ def test_a_pack_folder_is_used_as_it_is_and_a_missing_pack_says_where(tmp_path: 
     folder = tmp_path / "my_pack"
     folder.mkdir()
     shutil.copy(source / "scrfd_500m_bnkps.onnx", folder / "det_500m.onnx")
-    with pytest.raises(ModelPackError, match="ArcFace recognizer"):
+    with pytest.raises(ModelPackError, match="holds no ArcFace recognizer"):
         resolve_pack(str(folder), tmp_path)
     shutil.copy(source / "w600k_mbf.onnx", folder / "w600k_mbf.onnx")
     assert resolve_pack(str(folder), tmp_path).name == "my_pack"
     with pytest.raises(ModelPackError) as info:
         resolve_pack("buffalo_l", tmp_path)
     assert str(tmp_path / "buffalo_l") in str(info.value) and "w600k_r50.onnx" in str(info.value)
+
+
+def test_a_pack_name_is_a_name_before_a_folder_here_and_its_files_are_not_guessed(
+        tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = vectron_model_folder()
+    # A folder named like the default pack in the current directory: `buffalo_sc` used its
+    # files (and an empty one failed every command run from there).
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "buffalo_sc").mkdir()
+    assert resolve_pack("buffalo_sc", models_dir).folder == models_dir / "buffalo_sc"
+    with pytest.raises(ModelPackError, match=f"{tmp_path / 'buffalo_sc'} holds no SCRFD"):
+        resolve_pack("./buffalo_sc", models_dir)  # named as a folder: that folder
+    for empty in ("", "  "):  # Path("") is the current folder
+        with pytest.raises(ModelPackError, match="setting is empty"):
+            resolve_pack(empty, models_dir)
+    # An extra ArcFace-named file is not the recognizer; two candidates are refused by name.
+    folder = tmp_path / "extras"
+    folder.mkdir()
+    shutil.copy(source / "scrfd_500m_bnkps.onnx", folder / "det_500m.onnx")
+    shutil.copy(source / "w600k_mbf.onnx", folder / "w600k_mbf.onnx")
+    (folder / "arcface_aligner.onnx").write_bytes(b"not the recognizer")
+    assert resolve_pack(str(folder), models_dir).recognizer.name == "w600k_mbf.onnx"
+    shutil.copy(source / "w600k_mbf.onnx", folder / "w600k_r50.onnx")
+    with pytest.raises(ModelPackError, match="w600k_mbf.onnx, w600k_r50.onnx; keep one"):
+        resolve_pack(str(folder), models_dir)
+    (folder / "w600k_r50.onnx").unlink()
+    (folder / "det_500m.onnx").unlink()
+    with pytest.raises(ModelPackError, match=r"holds no SCRFD detector \(det\*\.onnx, "
+                                             r"scrfd\*\.onnx\)$"):
+        resolve_pack(str(folder), models_dir)
 
 
 def test_cpu_is_always_a_provider_and_cuda_only_when_offered() -> None:

@@ -18,6 +18,7 @@ from pgface import vector_index
 from pgface.config import CALIBRATED_THRESHOLDS, Settings
 from pgface.db import store
 from pgface.db.connection import DatabaseError, open_pool
+from pgface.errors import ModelPackError
 from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import (
     Indexer,
@@ -30,7 +31,7 @@ from pgface.index import (
 )
 from pgface.index_processes import index_in_processes, processes_for
 from pgface.models.analysis import FaceAnalyzer
-from pgface.models.packs import resolve_pack
+from pgface.models.packs import recognizer_sha256, resolve_pack
 from pgface.models.sessions import available_providers
 from pgface.people import People
 from pgface.search import Comparison, SearchResult, analyze_photos, compare_photos, search_photo
@@ -101,7 +102,10 @@ class Pgface:
         if self._analyzer is None:
             with self._open_lock:
                 if self._analyzer is None:
-                    self._analyzer = build_analyzer(self.settings)
+                    analyzer = build_analyzer(self.settings)
+                    if self._pool is not None:
+                        self._check_pack(self._pool, analyzer)
+                    self._analyzer = analyzer
         return self._analyzer
 
     @property
@@ -110,9 +114,35 @@ class Pgface:
             with self._open_lock:
                 if self._pool is None:
                     self._url = self.database_url()
-                    self._pool = self._keep_snapshots(
+                    pool = self._keep_snapshots(
                         open_pool(self._connection_url, schema=self.settings.db_schema))
+                    if self._analyzer is not None:
+                        try:
+                            self._check_pack(pool, self._analyzer)
+                        except BaseException:
+                            pool.close()
+                            raise
+                    self._pool = pool
         return self._pool
+
+    @staticmethod
+    def _check_pack(pool: ConnectionPool, analyzer: FaceAnalyzer) -> None:
+        """The pack is the one the library knows by its name (models/packs.py): a folder is
+        known by its name alone, and one named like a pack the library holds but with another
+        recognizer wrote its embeddings among that pack's, to be compared with them."""
+        pack = analyzer.pack
+        digest = recognizer_sha256(pack)
+        with pool.connection() as conn:
+            known = store.known_pack(conn, pack.name, digest, pack.recognizer.name)
+        if known is not None:
+            sha, file, first = known
+            raise ModelPackError(
+                f"model pack {pack.name!r} at {pack.folder} is not the {pack.name!r} whose "
+                f"embeddings this library holds: its recognizer {pack.recognizer.name} has "
+                f"sha256 {digest[:12]}..., the library's (first used "
+                f"{first:%Y-%m-%d}) {file} {sha[:12]}...; two models' embeddings cannot be "
+                f"compared. A pack is known by its folder's name: give this one a name of "
+                f"its own")
 
     @property
     def read_pool(self) -> ConnectionPool:

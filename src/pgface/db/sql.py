@@ -245,6 +245,15 @@ WHERE EXISTS (SELECT 1 FROM photo_paths pp
               JOIN photo_analyses a ON a.photo_id = pp.photo_id AND a.model = %s
               WHERE pp.path_bytes = given.path_bytes)
 """
+# A pack's recognizer as the library first knew it: recorded once, then what a pack of that
+# name must hold (models/packs.py, library.Pgface._check_pack).
+RECORD_MODEL_PACK = """
+INSERT INTO model_packs (name, recognizer_sha256, recognizer_file) VALUES (%s, %s, %s)
+ON CONFLICT (name) DO NOTHING
+"""
+MODEL_PACK = """
+SELECT recognizer_sha256, recognizer_file, first_used FROM model_packs WHERE name = %s
+"""
 PACK_COVERAGE = """
 SELECT (SELECT count(*) FROM photos) AS photos,
        (SELECT count(*) FROM photo_analyses WHERE model = %s) AS analysed

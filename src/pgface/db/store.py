@@ -552,3 +552,16 @@ def faces_of_paths(
                           as_array(row[6]), row[7])
         found.setdefault(face.path, []).append(face)
     return found
+
+
+def known_pack(conn: psycopg.Connection, name: str, recognizer_sha256: str,
+               recognizer_file: str) -> tuple[str, str, datetime] | None:
+    """Record the pack at its first use; returns how the library knew it before where its
+    recognizer was another (sha256, file, first used), None where it is the same."""
+    try:
+        with conn.transaction():
+            conn.execute(sql.RECORD_MODEL_PACK, [name, recognizer_sha256, recognizer_file])
+    except (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege):
+        pass  # a role that may only read: it checks, the next writer records
+    known = conn.execute(sql.MODEL_PACK, [name]).fetchone()
+    return None if known is None or known[0] == recognizer_sha256 else tuple(known)

@@ -7,6 +7,7 @@ sha256 checked. Any other pack (`buffalo_l`, or a folder the user names) is read
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -121,33 +122,76 @@ def _verified(path: Path, sha: str) -> bool:
 
 
 def resolve_pack(name_or_path: str, models_dir: Path) -> ModelPack:
-    """A pack by name (looked up in models_dir) or by folder path."""
+    """A pack by name (looked up in models_dir) or by folder path.
+
+    A bare name (no `/`, not `~` or `.`) is a pack's name first: a folder of that name in the
+    current directory made `buffalo_sc` mean whatever files it held there. A folder that is
+    not a pack's name, in the current directory or anywhere, is named by its path."""
+    if not name_or_path.strip():
+        # Path("") is ".": an empty PGFACE_MODEL_PACK read the current folder as the pack
+        raise ModelPackError("the model pack setting is empty: give a pack's name (buffalo_sc, "
+                             "buffalo_l) or a folder that holds its .onnx files")
+    bare = (os.sep not in name_or_path and "/" not in name_or_path
+            and not name_or_path.startswith(("~", ".")))
     direct = Path(name_or_path).expanduser()
-    if direct.is_dir():
-        folder = direct.resolve()
-    elif name_or_path == DEFAULT_PACK:
+    if bare and name_or_path == DEFAULT_PACK:
         folder = provision_buffalo_sc(models_dir)
+    elif bare and (models_dir / name_or_path).is_dir():
+        folder = models_dir / name_or_path
+    elif direct.is_dir():
+        folder = direct.resolve()
     else:
         folder = models_dir / name_or_path
-        if not folder.is_dir():
-            raise ModelPackError(
-                f"model pack {name_or_path!r} not found: put its .onnx files (an SCRFD detector "
-                f"such as det_10g.onnx and an ArcFace recognizer such as w600k_r50.onnx) in "
-                f"{folder}, or set PGFACE_MODEL_PACK to a folder that holds them"
-            )
+        raise ModelPackError(
+            f"model pack {name_or_path!r} not found: put its .onnx files (an SCRFD detector "
+            f"such as det_10g.onnx and an ArcFace recognizer such as w600k_r50.onnx) in "
+            f"{folder}, or set PGFACE_MODEL_PACK to a folder that holds them"
+        )
     files = sorted(p for p in folder.glob("*.onnx"))
-    detector = _pick(files, _DETECTOR_PREFIXES)
-    recognizer = _pick(files, _RECOGNIZER_PREFIXES)
-    if detector is None or recognizer is None:
-        missing = "an SCRFD detector (det_*.onnx)" if detector is None else ""
-        if recognizer is None:
-            missing += (" and " if missing else "") + "an ArcFace recognizer (w600k_*.onnx)"
-        raise ModelPackError(f"model pack folder {folder} has no {missing}")
+    detector = _pick(files, _DETECTOR_PREFIXES, "an SCRFD detector", folder)
+    recognizer = _pick(files, _RECOGNIZER_PREFIXES, "an ArcFace recognizer", folder)
+    missing = [what for what, found in ((f"SCRFD detector ({_names(_DETECTOR_PREFIXES)})",
+                                         detector),
+                                        (f"ArcFace recognizer ({_names(_RECOGNIZER_PREFIXES)})",
+                                         recognizer)) if found is None]
+    if missing:
+        raise ModelPackError(f"model pack folder {folder} holds no {' and no '.join(missing)}")
+    assert detector is not None and recognizer is not None
     return ModelPack(name=folder.name, folder=folder, detector=detector, recognizer=recognizer)
 
 
-def _pick(files: list[Path], prefixes: tuple[str, ...]) -> Path | None:
-    for path in files:
-        if path.name.lower().startswith(prefixes):
-            return path
+def _names(prefixes: tuple[str, ...]) -> str:
+    return ", ".join(f"{prefix.rstrip('_')}*.onnx" for prefix in prefixes)
+
+
+def _pick(files: list[Path], prefixes: tuple[str, ...], what: str, folder: Path) -> Path | None:
+    """The file of the first prefix that any file has (w600k before arcface: an extra
+    arcface_aligner.onnx was taken as the recognizer, sorting first); two of one prefix are
+    refused by name, as either could be meant."""
+    for prefix in prefixes:
+        found = [path for path in files if path.name.lower().startswith(prefix)]
+        if len(found) > 1:
+            raise ModelPackError(f"model pack folder {folder} holds {len(found)} files that "
+                                 f"could be {what}: {', '.join(p.name for p in found)}; keep "
+                                 f"one")
+        if found:
+            return found[0]
     return None
+
+
+@functools.cache
+def _digest(path: Path, size: int, modified_ns: int) -> str:
+    return sha256_file(path)
+
+
+def recognizer_sha256(pack: ModelPack) -> str:
+    """The recognizer file's sha256, what the library knows a pack by besides its name (once
+    per process and file state: 13 MB for buffalo_sc, 170 MB for buffalo_l)."""
+    try:
+        stat = pack.recognizer.stat()
+    except OSError as exc:
+        raise ModelPackError(f"{pack.recognizer}: cannot be read ({exc.strerror})") from exc
+    try:
+        return _digest(pack.recognizer, stat.st_size, stat.st_mtime_ns)
+    except OSError as exc:
+        raise ModelPackError(f"{pack.recognizer}: cannot be read ({exc.strerror})") from exc

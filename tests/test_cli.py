@@ -10,6 +10,8 @@ import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from typer.testing import CliRunner
 
 from pgface import Pgface, Settings, verdicts
 from pgface.cli import app
-from pgface.models.packs import sample_photos
+from pgface.models.packs import resolve_pack, sample_photos
 from pgface.models.sessions import available_providers
 
 runner = CliRunner()
@@ -351,6 +353,39 @@ def test_serve_names_an_address_it_cannot_listen_on(env: dict[str, str], tmp_pat
                              env=env)
         assert done.exit_code == 1
         assert done.stderr == f"error: --roots {photo}: not a folder\n"  # was "no such folder"
+
+
+def test_a_pack_that_cannot_run_is_one_error_naming_its_file(
+        env: dict[str, str], tmp_path: Path, models_dir: Path) -> None:
+    """A truncated recognizer: `index` called it "unexpected RuntimeError ... (a bug)", `search`
+    blamed the photo, and `serve` printed a 70-line traceback."""
+    pack = tmp_path / "damaged"
+    pack.mkdir()
+    default = resolve_pack("buffalo_sc", models_dir)
+    for onnx in (default.detector, default.recognizer):
+        shutil.copy(onnx, pack / onnx.name)
+    recognizer = next(pack.glob("w600k_*.onnx"))
+    recognizer.write_bytes(recognizer.read_bytes()[:100_000])
+    damaged = {**env, "PGFACE_MODEL_PACK": str(pack)}
+    photo = sample_photos()[0]
+    for command in (["index", str(photo)], ["search", str(photo)]):
+        done = runner.invoke(app, command, env=damaged)
+        assert done.exit_code == 1, done.output
+        assert done.stderr.startswith(f"error: {recognizer}: cannot be loaded as the pack's "
+                                      "ArcFace recognizer"), done.stderr
+        assert "a bug" not in done.stderr and "Traceback" not in done.output
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    for setting, said in ((str(pack), f"error: {recognizer}: cannot be loaded"),
+                          ("buffalo_xx", "error: model pack 'buffalo_xx' not found")):
+        served = subprocess.run(
+            [sys.executable, "-c", "from pgface.cli import app; app()", "serve", "--port",
+             str(port)], env={**os.environ, **env, "PGFACE_MODEL_PACK": setting},
+            capture_output=True, text=True, timeout=300)
+        assert served.returncode == 1, served.stderr
+        assert said in served.stderr and "Traceback" not in served.stderr, served.stderr
 
 
 def test_stats_names_model_and_provider(env: dict[str, str]) -> None:

@@ -26,7 +26,7 @@ from pgface.config import Settings
 from pgface.db import people_store as ps
 from pgface.db import store
 from pgface.db.connection import DatabaseError, connection_lost
-from pgface.errors import ImageError, describe
+from pgface.errors import ImageError, ModelPackError, describe
 from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, face_crop_jpeg, read_file_stat
 from pgface.models.analysis import Face, FaceAnalyzer
 from pgface.paths import canonical
@@ -640,6 +640,8 @@ class Indexer:
             return work()
         except ImageError as exc:
             return Failure(exc.source, exc.reason)
+        except ModelPackError:
+            raise  # the models cannot run: the run stops, naming the file (no photo's fault)
         except Exception as exc:  # one photo's surprise never costs the batch its good photos
             log.debug("analysing %s failed", path, exc_info=True)
             return Failure(str(path), f"cannot analyse image ({describe(exc)})")

@@ -11,7 +11,7 @@ from psycopg_pool import ConnectionPool
 
 from pgface import vector_index, verdicts
 from pgface.db import store
-from pgface.errors import ImageError, InvalidInputError, NoFaceError, describe
+from pgface.errors import ImageError, InvalidInputError, ModelPackError, NoFaceError, describe
 from pgface.imaging import Photo
 from pgface.models.analysis import Face, FaceAnalyzer
 from pgface.models.quality import below
@@ -86,6 +86,8 @@ def analyze_photos(analyzer: FaceAnalyzer, photos: Sequence[Photo]) -> list[list
     for photo in photos:
         try:
             per_photo.extend(analyzer.analyze([photo.image]))
+        except ModelPackError:
+            raise  # the models' (a file that cannot be loaded), not the photo's
         except Exception as exc:  # whatever the pixels did to OpenCV, it is this photo's
             raise ImageError(photo.source, f"cannot analyse image ({describe(exc)})") from exc
     return per_photo

@@ -14,7 +14,7 @@ from pgface.cli.common import JsonOption, err, handle_errors, print_json
 from pgface.config import Settings
 from pgface.db import api_keys
 from pgface.errors import PgfaceError
-from pgface.library import Pgface
+from pgface.library import Pgface, build_analyzer
 
 keys_app = typer.Typer(help="Create, list and revoke the HTTP API's keys.", no_args_is_help=True)
 
@@ -63,7 +63,14 @@ def serve(
     err.print(f"pgface on http://{host}:{port}/ (API docs at /docs); "
               f"roots: {', '.join(map(str, settings.api_roots)) or 'none (uploads only)'}",
               highlight=False)
-    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="info")
+    # The pack, the database and the model files, checked before uvicorn starts: failing in
+    # the app's startup, each was a 70-line traceback ending "Application startup failed".
+    analyzer = build_analyzer(settings)
+    with Pgface(settings, analyzer=analyzer) as pf:
+        _ = pf.pool  # reachable, migrated, and the pack the library knows by that name
+    analyzer.warm_up()
+    config = uvicorn.Config(create_app(settings, analyzer), host=host, port=port,
+                            log_level="info")
     uvicorn.Server(config).run(sockets=[listening])
 
 

@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from pgface.errors import ModelPackError
 from pgface.models.align import estimate_norms, norm_crop, warp_crop
 from pgface.models.arcface import ArcFace
 from pgface.models.packs import ModelPack
@@ -78,13 +80,15 @@ class FaceAnalyzer:
                 # detection stream per core, so they detect side by side instead of queueing.
                 # The detector takes the letterboxed pixels as they are and normalises them
                 # inside its compiled model (sessions.OpenVINOPixelSession).
-                det_session = create_session(self.pack.detector, self.providers, self.threads,
-                                             static_shapes=True, streams=self.threads,
-                                             cache_dir=self.cache_dir, pixel_input=True)
-                detector = SCRFD(det_session, det_threshold=self.det_threshold)
-                rec_session = create_session(self.pack.recognizer, self.providers, self.threads,
-                                             cache_dir=self.cache_dir)
-                self._recognizer = ArcFace(self.pack.recognizer, rec_session)
+                with _named(self.pack.detector, "SCRFD detector"):
+                    det_session = create_session(
+                        self.pack.detector, self.providers, self.threads, static_shapes=True,
+                        streams=self.threads, cache_dir=self.cache_dir, pixel_input=True)
+                    detector = SCRFD(det_session, det_threshold=self.det_threshold)
+                with _named(self.pack.recognizer, "ArcFace recognizer"):
+                    rec_session = create_session(self.pack.recognizer, self.providers,
+                                                 self.threads, cache_dir=self.cache_dir)
+                    self._recognizer = ArcFace(self.pack.recognizer, rec_session)
                 self._detector = detector
             return self._detector, self._recognizer
 
@@ -212,3 +216,20 @@ def _scaled_shape(shape: tuple[int, ...], size: tuple[int, int]) -> tuple[int, i
     if im_ratio > float(size[1]) / size[0]:
         return size[1], int(size[1] / im_ratio)
     return int(size[0] * im_ratio), size[0]
+
+
+@contextmanager
+def _named(path: Path, what: str) -> Iterator[None]:
+    """A model file that cannot be loaded, or is not what its name says, is the pack's error
+    naming the file (it was "unexpected RuntimeError: Exception from src/inference/...: (a
+    bug)" while indexing, and the photo's error while searching)."""
+    try:
+        yield
+    except ModelPackError:
+        raise
+    except Exception as exc:
+        reason = " ".join(str(exc).split())
+        if len(reason) > 300:
+            reason = reason[:300] + "..."
+        raise ModelPackError(f"{path}: cannot be loaded as the pack's {what} "
+                             f"({type(exc).__name__}: {reason})") from exc

@@ -343,6 +343,25 @@ def test_second_pack_analyses_every_photo_and_explains_an_empty_pack(
     assert pf.stats()["notices"] == []  # the calibrated pack has seen every photo
 
 
+def test_people_another_pack_found_are_not_listed_with_no_faces(
+        pf: Pgface, settings: Settings, other_pack: FaceAnalyzer, library_folder: Path) -> None:
+    """Clustered under another pack, unnamed people hold only that pack's faces: under the
+    active pack they were reviewed and counted with 0 faces and no cover."""
+    pf.index([library_folder])
+    with Pgface(settings.model_copy(update={"model_pack": str(other_pack.pack.folder)}),
+                analyzer=other_pack) as second:
+        second.index([library_folder])
+        assert second.people.cluster().founded >= 2
+        found, total = second.people.review(limit=100)
+        assert total == len(found) >= 2 and all(p.faces for p in found)
+        assert second.stats()["people"] == total
+    queue, total = pf.people.review(limit=100)
+    assert (queue, total) == ([], 0)
+    listed, total = pf.people.page(limit=100)
+    assert (listed, total) == ([], 0)
+    assert pf.people.list(unnamed=True) == [] and pf.stats()["people"] == 0
+
+
 def test_a_folder_named_like_a_pack_the_library_holds_but_with_another_recognizer_is_refused(
         pf: Pgface, settings: Settings, tmp_path: Path, env: dict[str, str]) -> None:
     """A pack is known by its folder's name: another recognizer under the name buffalo_sc wrote

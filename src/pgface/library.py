@@ -358,7 +358,7 @@ class Pgface:
 
     def stats(self) -> dict:
         with self.pool.connection() as conn:
-            result = store.stats(conn)
+            result = store.stats(conn, self.analyzer.model_name)
         result["model_pack"] = self.analyzer.model_name
         result["provider"] = self.analyzer.provider
         result["threshold"] = self.threshold

@@ -273,7 +273,7 @@ def people_page(conn: psycopg.Connection, named: bool | None, hidden: bool, limi
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(PEOPLE_PAGE, {**where, **place, "limit": limit, "offset": offset,
                                          "model": model}).fetchall()
-    return rows, conn.execute(COUNT_PEOPLE, where).fetchone()[0]
+    return rows, conn.execute(COUNT_PEOPLE, {**where, "model": model}).fetchone()[0]
 
 
 def person_summary(conn: psycopg.Connection, person_id: int, model: str) -> dict:

@@ -100,9 +100,13 @@ WHERE n.distance <= %(max_distance)s
 ORDER BY n.distance, n.id
 """
 
-# A person to show or count (people p): named, or holding a face. An unnamed person with no
-# face left is kept while it holds what was kept for a forgotten photo (people_store.py).
-SOMEONE = "(p.name IS NOT NULL OR EXISTS (SELECT 1 FROM faces h WHERE h.person_id = p.id))"
+# A person to show or count (people p): named, or holding a face shown under the active pack
+# (%(model)s; people_store.SHOWN_FACE): an unnamed person founded by clustering under another
+# pack was listed and reviewed with 0 faces and no cover. An unnamed person with no face left
+# is kept while it holds what was kept for a forgotten photo (people_store.py).
+SOMEONE = """(p.name IS NOT NULL OR EXISTS (
+    SELECT 1 FROM faces h WHERE h.person_id = p.id AND (h.model = %(model)s OR NOT EXISTS (
+        SELECT 1 FROM photo_analyses a WHERE a.photo_id = h.photo_id AND a.model = %(model)s))))"""
 STATS = f"""
 SELECT (SELECT count(*) FROM photos) AS photos,
        (SELECT count(*) FROM faces) AS faces,

@@ -468,9 +468,10 @@ def nearest_faces(
     ]
 
 
-def stats(conn: psycopg.Connection) -> dict:
+def stats(conn: psycopg.Connection, model: str) -> dict:
+    """Counts and versions; `people` as the active pack (MODEL) shows them."""
     with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(sql.STATS).fetchone()
+        row = cur.execute(sql.STATS, {"model": model}).fetchone()
     row["faces_per_model"] = dict(conn.execute(sql.FACES_PER_MODEL).fetchall())
     row["photos_per_model"] = dict(conn.execute(sql.ANALYSES_PER_MODEL).fetchall())
     return row

@@ -302,6 +302,37 @@ def test_the_detector_takes_pixels_and_finds_what_the_float_blob_finds(
 
 
 @pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
+def test_a_detector_replaced_by_another_of_the_same_size_and_time_is_compiled_anew(
+        models_dir: Path, tmp_path: Path) -> None:
+    """The kept variant was named by the file's size and time: another detector unpacked over
+    it with its time kept (unzip, tar, rsync -t) found the old variant, and ran the old model."""
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install onnx)")
+    from onnx import numpy_helper
+
+    detector = tmp_path / "det_500m.onnx"
+    shutil.copy(resolve_pack("buffalo_sc", models_dir).detector, detector)
+    cache = tmp_path / "cache"
+
+    def variants() -> set[str]:
+        sessions.create_session(detector, ["OpenVINO"], 1, static_shapes=True, cache_dir=cache,
+                                pixel_input=True).run_pixels(
+            None, np.zeros((1, 256, 256, 3), np.uint8), INPUT_MEAN, INPUT_STD)
+        return {f.name for f in cache.glob("*.xml")}
+
+    first = variants()
+    assert first
+    stat = detector.stat()
+    model = onnx.load(str(detector))
+    largest = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+    largest.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(largest), largest.name))
+    onnx.save(model, str(detector))
+    assert detector.stat().st_size == stat.st_size
+    os.utime(detector, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    second = variants()
+    assert len(second - first) == len(first), (first, second)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
 def test_a_session_waits_while_another_process_compiles_into_its_cache(
         models_dir: Path, tmp_path: Path) -> None:
     """Two processes compiling one model into a fresh cache once failed one of them (OpenVINO

@@ -179,8 +179,16 @@ def _pick(files: list[Path], prefixes: tuple[str, ...], what: str, folder: Path)
     return None
 
 
+def file_sha256(path: Path) -> str:
+    """A file's sha256, hashed once per process while the file is not written again: its
+    change time (which no copy or unpacking can set back, as they can its modification time)
+    is in the key."""
+    info = path.stat()
+    return _file_sha256(path, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
 @functools.cache
-def _digest(path: Path, size: int, modified_ns: int) -> str:
+def _file_sha256(path: Path, inode: int, size: int, modified_ns: int, changed_ns: int) -> str:
     return sha256_file(path)
 
 
@@ -188,10 +196,6 @@ def recognizer_sha256(pack: ModelPack) -> str:
     """The recognizer file's sha256, what the library knows a pack by besides its name (once
     per process and file state: 13 MB for buffalo_sc, 170 MB for buffalo_l)."""
     try:
-        stat = pack.recognizer.stat()
-    except OSError as exc:
-        raise ModelPackError(f"{pack.recognizer}: cannot be read ({exc.strerror})") from exc
-    try:
-        return _digest(pack.recognizer, stat.st_size, stat.st_mtime_ns)
+        return file_sha256(pack.recognizer)
     except OSError as exc:
         raise ModelPackError(f"{pack.recognizer}: cannot be read ({exc.strerror})") from exc

@@ -29,6 +29,7 @@ import numpy as np
 import onnxruntime as ort
 
 from pgface.models import torch_backend
+from pgface.models.packs import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -252,9 +253,10 @@ class OpenVINOSession:
         import openvino as ov
 
         source = Path(self._model_path)
-        info = source.stat()
-        name = (f"{source.stem}-{info.st_size}-{info.st_mtime_ns}-"
-                f"{_variant_name(shape, normalisation)}")
+        # Named by the model's content: by its size and time, a detector replaced by another
+        # of the same size with its time kept (unzip, tar, rsync -t) ran the old one on
+        digest = file_sha256(source)[:16]
+        name = f"{source.stem}-{digest}-{_variant_name(shape, normalisation)}"
         xml = self._cache_dir / f"{name}.xml"
         if not xml.exists():
             model = self._variant_model(shape, normalisation)

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import PHOTOS, require_data
 from typer.testing import CliRunner
 
@@ -397,6 +398,30 @@ def test_stats_names_model_and_provider(env: dict[str, str]) -> None:
     assert result["model_pack"] == "buffalo_sc" and result["provider"].startswith(expected)
     assert result["photos"] == 0
     assert tuple(int(v) for v in result["pgvector_version"].split(".")[:2]) >= (0, 7)
+
+
+def test_a_gpu_backend_asked_for_by_name_that_cannot_run_says_so_and_runs_on_openvino(
+        env: dict[str, str]) -> None:
+    """It said nothing, and ran on ONNX Runtime's CPU rather than OpenVINO."""
+    pytest.importorskip("openvino", reason="OpenVINO is not installed")
+    from pgface.models import torch_backend
+
+    reason = torch_backend.unusable_reason("TorchCUDA")
+    if reason is None:
+        pytest.skip("TorchCUDA can run here")
+    done = subprocess.run(
+        [sys.executable, "-c", "from pgface.cli import app; app()", "stats", "--json"],
+        env={**os.environ, **env, "PGFACE_PROVIDERS": '["TorchCUDA"]'},
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["provider"].startswith("OpenVINO")
+    assert f"TorchCUDA is not used: {reason}; running on OpenVINO" in done.stderr, done.stderr
+    # Not asked for by name (the default list tries it first everywhere): nothing said.
+    quiet = subprocess.run(
+        [sys.executable, "-c", "from pgface.cli import app; app()", "stats", "--json"],
+        env={k: v for k, v in {**os.environ, **env}.items() if k != "PGFACE_PROVIDERS"},
+        capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0 and "is not used" not in quiet.stderr, quiet.stderr
 
 
 def test_every_command_help_has_an_example() -> None:

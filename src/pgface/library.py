@@ -49,7 +49,8 @@ def build_analyzer(settings: Settings,
     analyzer_class: FaceAnalyzer or a subclass of it (a benchmark's variant)."""
     return analyzer_class(
         resolve_pack(settings.model_pack, settings.resolved_models_dir()),
-        providers=available_providers(settings.providers),
+        providers=available_providers(settings.providers,
+                                      explicit="providers" in settings.model_fields_set),
         threads=settings.threads,
         det_sizes=settings.det_sizes,
         det_threshold=settings.det_threshold,

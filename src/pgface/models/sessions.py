@@ -69,9 +69,12 @@ def backend_name_error(name: str) -> str | None:
         f"({CPU}, CUDAExecutionProvider, ...)")
 
 
-def available_providers(preferred: Sequence[str]) -> list[str]:
-    """The preferred backends that can run here, in order, ONNX Runtime's CPU last. A torch
-    backend left out is logged once with the reason (PyTorch missing, no usable GPU)."""
+def available_providers(preferred: Sequence[str], explicit: bool = False) -> list[str]:
+    """The preferred backends that can run here, in order, ONNX Runtime's CPU last; OpenVINO
+    (where installed) before it unless ONNX Runtime's CPU is asked for by name: a list of GPU
+    backends only fell back to the slower CPU path. A torch backend left out is logged once
+    with the reason (PyTorch missing, no usable GPU); as a warning where the list was given
+    (`explicit`: PGFACE_PROVIDERS set), which the command line shows (it said nothing)."""
     offered = set(ort.get_available_providers())
     if importlib.util.find_spec("openvino") is not None:
         offered.add(OPENVINO)
@@ -85,9 +88,11 @@ def available_providers(preferred: Sequence[str]) -> list[str]:
                 skipped.append((backend, reason))
         elif backend in offered and backend != CPU:
             chosen.append(backend)
+    if CPU not in preferred and OPENVINO in offered and OPENVINO not in chosen:
+        chosen.append(OPENVINO)
     chosen.append(CPU)
     for backend, reason in skipped:
-        torch_backend.report_unusable(backend, reason, chosen[0])
+        torch_backend.report_unusable(backend, reason, chosen[0], loud=explicit)
     return chosen
 
 

@@ -79,13 +79,16 @@ def unusable_reason(name: str) -> str | None:
     return None
 
 
-def report_unusable(name: str, reason: str, fallback: str) -> None:
-    """One log line per backend and process: the detector and recognizer would say it twice."""
+def report_unusable(name: str, reason: str, fallback: str, loud: bool = False) -> None:
+    """One log line per backend and process: the detector and recognizer would say it twice.
+    loud: a warning (the backend was asked for by name), else information (the default list
+    tries the GPU first on every machine)."""
     with _report_lock:
         if name in _reported:
             return
         _reported.add(name)
-    log.info("%s is not used: %s; running on %s", name, reason, fallback)
+    log.log(logging.WARNING if loud else logging.INFO, "%s is not used: %s; running on %s",
+            name, reason, fallback)
 
 
 @dataclass(frozen=True)

@@ -253,6 +253,10 @@ def test_photos_are_served_to_show_as_pgface_read_them(settings: Settings,
         original = client.get(photo["image_url"])
         assert original.content == turned.getvalue()  # the file itself, as before
         assert shown(client.get(photo["image_url"], params={"display": "true"})) == upright.size
+        tile = shown(client.get(photo["image_url"], params={"display": "true", "side": 480}))
+        assert max(tile) == 480 and tile[0] > tile[1]  # upright: as wide as the photo is
+        assert client.get(photo["image_url"], params={"display": "true", "side": 9}
+                          ).status_code == 422
 
 
 def test_server_side_paths_never_escape_the_roots(settings: Settings, analyzer: FaceAnalyzer,

@@ -34,7 +34,7 @@ from pgface.api.models import (
 from pgface.config import Settings
 from pgface.db import store
 from pgface.errors import ImageError, NotFoundError
-from pgface.imaging import FORMAT_SUFFIXES, decode_photo, display_jpeg, read_file
+from pgface.imaging import DISPLAY_SIDE, FORMAT_SUFFIXES, decode_photo, display_jpeg, read_file
 from pgface.index import Indexer, people_of_stored
 from pgface.library import Pgface
 from pgface.people import delete_uploads
@@ -237,17 +237,20 @@ def get_photo(request: Request, photo_id: int) -> dict:
                        **READ_ERRORS})
 async def photo_image(request: Request, photo_id: int, display: bool = Query(
         False, description="The photo as pgface read it, to show beside its boxes: upright by "
-                           "its EXIF orientation, as a JPEG at most 2048 px on its longest side "
-                           "(browsers ignore a WebP's orientation, and show no HEIC or TIFF)")
+                           "its EXIF orientation, as a JPEG at most `side` px on its longest "
+                           "side (browsers ignore a WebP's orientation, and show no HEIC or "
+                           "TIFF)"),
+        side: int = Query(DISPLAY_SIDE, ge=64, le=4096,
+                          description="With `display`: the longest side, in pixels")
         ) -> Response:
     """The photo file, served only while it still has the content that was indexed."""
     pf, settings = get_pf(request), get_settings(request)
     data, path, sha256 = await run_in_threadpool(_indexed_file, pf, settings, photo_id)
     if display:
         shown = await run_cpu(request, display_jpeg, data, str(path), settings.max_file_bytes,
-                              settings.max_pixels)
+                              settings.max_pixels, side)
         return Response(shown, media_type="image/jpeg",
-                        headers={"ETag": f'"{sha256.hex()}-display"'})
+                        headers={"ETag": f'"{sha256.hex()}-display-{side}"'})
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return Response(data, media_type=media_type, headers={"ETag": f'"{sha256.hex()}"'})
 

@@ -336,7 +336,7 @@ async function loadPhotosPage() {
     $("#person-photos").append(...page.photos.map((photo) => el("button", {
       type: "button", class: "photo-tile", "aria-label": `open ${fileName(photo.path)}`,
       title: fileName(photo.path), onclick: () => openPhoto(photo.photo_id, photo.face_ids[0]),
-    }, [lazyImage(photo.image_url, "photo-thumb")])));
+    }, [lazyImage(`${photo.image_url}?display=true&side=480`, "photo-thumb")])));
   } catch (error) {
     showMessage(`Cannot list photos: ${error.message}`);
     if (person === people.person) state.next = null;  // until the page is opened again

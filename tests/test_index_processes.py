@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,3 +183,61 @@ def test_a_script_that_indexes_in_processes_without_the_main_guard_is_told_so(
     assert "can only join a started process" not in run.stderr
     # the started processes were told too, by name
     assert "while a process of such a run was starting" in run.stderr
+
+
+def test_sigterm_stops_a_run_in_processes_as_ctrl_c_does(
+        database_url: str, env: dict[str, str], tmp_path: Path) -> None:
+    """Killed outright by SIGTERM (systemd stopping it), the run left its processes to notice
+    on their own and Python warned of "leaked semaphore objects"; now it winds down as Ctrl-C
+    does: exit 143, one line said, its processes gone, every photo stored whole."""
+    folder = tmp_path / "lfw"
+    folder.mkdir()
+    for photo in lfw_subset(400):
+        shutil.copy(photo, folder / photo.name)
+    command = [sys.executable, "-c", "from pgface.cli import app; app(prog_name='pgface')",
+               "index", "--processes", "2", "--quiet", str(folder)]
+    run_env = {**os.environ, **env, "PGFACE_PHOTO_BATCH": "8",
+               "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.Popen(command, env=run_env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while _stored(database_url) == 0 and run.poll() is None:
+        assert time.monotonic() < deadline, "no photo stored in 300 s"
+        time.sleep(0.2)
+    children = _children(run.pid)
+    run.send_signal(signal.SIGTERM)
+    _, said = run.communicate(timeout=300)
+    if run.returncode == 0:
+        pytest.skip("the run finished before SIGTERM came")
+    assert run.returncode == 143, said
+    assert "stopped (SIGTERM)" in said and "Traceback" not in said, said
+    assert "leaked" not in said, said
+    # its processes (and multiprocessing's resource tracker, which ends once the run has)
+    gone_by = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in children):
+        assert time.monotonic() < gone_by, [
+            Path(f"/proc/{pid}/cmdline").read_bytes() for pid in children
+            if Path(f"/proc/{pid}").exists()]
+        time.sleep(0.1)
+    stored = table_counts(database_url)  # every photo whole (the helper checks face counts)
+    assert 0 < stored[0] < 400
+    again = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr
+    assert table_counts(database_url)[0] == 400
+
+
+def _stored(url: str) -> int:
+    try:
+        return table_counts(url)[0]
+    except psycopg.errors.UndefinedTable:  # the run has not made its tables yet
+        return 0
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    found = []
+    for task in tasks.iterdir() if tasks.exists() else []:
+        children = task / "children"
+        if children.exists():
+            found += [int(c) for c in children.read_text().split()]
+    return found

@@ -24,6 +24,7 @@ from pgface.cli.common import (
     print_json,
     say_error,
     shown,
+    stopped_by_sigterm_as_by_ctrl_c,
 )
 from pgface.cli.db import db_app
 from pgface.cli.display import MiddleEllipsis, human_size, plain, quality_text, working
@@ -113,7 +114,8 @@ def index(
         raise PgfaceError("give PATH... to index, or --pending")
     if prune and not paths:
         raise PgfaceError("--prune needs the PATH... to prune under")
-    with open_library() as pf, IndexProgress(enabled=not (quiet or as_json)) as show:
+    with stopped_by_sigterm_as_by_ctrl_c(), open_library() as pf, \
+            IndexProgress(enabled=not (quiet or as_json)) as show:
         if processes is not None:
             pf.settings.index_processes = processes
         report = (pf.index(paths, progress=show, prune=prune, reread=reread) if paths

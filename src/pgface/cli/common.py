@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -121,6 +124,34 @@ def _setting_name(loc: tuple) -> str:
         return "PGFACE_*"
     items = " ".join(f"(item {part + 1})" for part in loc[1:] if isinstance(part, int))
     return f"PGFACE_{str(loc[0]).upper()}" + (f" {items}" if items else "")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a run: it stops as Ctrl-C stops it (its cleanup runs)."""
+
+
+@contextmanager
+def stopped_by_sigterm_as_by_ctrl_c() -> Iterator[None]:
+    """A run stopped by SIGTERM (systemd, `kill`, a container stopping) winds down as Ctrl-C
+    does: a batch cut short rolls back, indexing processes are stopped and waited for, and
+    the command exits 143. Killed outright by the signal, the processes were left to notice on
+    their own, and Python's resource tracker warned of "leaked semaphore objects"."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only (a test runner's thread, say)
+        return
+
+    def terminated(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    except Terminated:
+        err.print("stopped (SIGTERM): what was stored until then is kept, a batch cut short "
+                  "rolled back; run it again to go on", highlight=False)
+        raise typer.Exit(143) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def handle_errors(func: F) -> F:

@@ -21,6 +21,7 @@ from pgface.cli.common import (
     path_argument,
     print_json,
     shown,
+    stopped_by_sigterm_as_by_ctrl_c,
 )
 from pgface.cli.display import MiddleEllipsis, quality_text, working
 from pgface.cli.notices import print_notices
@@ -380,7 +381,7 @@ def enrol(
     Example: pgface people enrol ~/people
     """
     shown = not (quiet or as_json)
-    with open_library() as pf:
+    with stopped_by_sigterm_as_by_ctrl_c(), open_library() as pf:
         with IndexProgress(enabled=shown) as show:
             report = _people(pf).enrol(folder, move=move, progress=show)
     indexed = report.index

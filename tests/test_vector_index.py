@@ -157,6 +157,32 @@ def test_faces_of_a_late_commit_are_not_missed(conn: psycopg.Connection,
     assert len(index) == 6
 
 
+def test_faces_of_the_newest_transaction_still_open_during_a_sync_are_not_missed(
+        conn: psycopg.Connection, database_url: str) -> None:
+    """A batch whose transaction holds the newest id, open while a search syncs: a snapshot's
+    xmax is the latest finished id + 1, so it read as a transaction begun after the sync, its
+    faces fell under the watermark, and no later sync loaded them (searches never found them;
+    helper-36's repro, with indexers running beside a server)."""
+    rng = np.random.default_rng(14)
+    add_faces(conn, unit(rng, 3))
+    index = SignIndex(MODEL)
+    index.sync(conn)
+    with connect(database_url) as batch:
+        late = add_faces(batch, unit(rng, 2), commit=False)
+        xmin, xmax = (int(v) for v in conn.execute(
+            "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
+            "FROM pg_current_snapshot() s").fetchone())
+        conn.commit()
+        held = int(batch.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()[0])
+        assert held >= xmax == xmin  # the case: the open batch is beyond the snapshot's xmax
+        index.sync(conn)  # a search while the batch is storing
+        batch.commit()
+    for _ in range(3):
+        index.sync(conn)
+    assert set(late) <= set(index._ids[: len(index)].tolist())
+    assert len(index) == 5
+
+
 def test_deleted_faces_never_come_back(conn: psycopg.Connection, database_url: str) -> None:
     rng = np.random.default_rng(5)
     vectors = unit(rng, 20)

@@ -288,9 +288,23 @@ SELECT coalesce(pg_sequence_last_value(s.seq), 0),
 FROM (SELECT pg_get_serial_sequence('faces', 'id')::regclass AS seq) s
 JOIN pg_sequence q ON q.seqrelid = s.seq
 """
+# xmin, and a bound above every transaction id assigned so far. A snapshot's xmax is not one:
+# it is the latest *completed* id + 1, so a transaction still running with the newest id (an
+# indexer's batch between its COPY of faces and its commit) is at or above it, and was taken
+# for one that began after the sync read the sequence: the watermark passed its faces, and the
+# in-process index never loaded them. Every transaction that has an id holds an exclusive
+# lock on it (pg_locks, ids of 32 bits: taken relative to xmax's low 32 bits).
 SNAPSHOT_BOUNDS = """
-SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint
-FROM pg_current_snapshot() s
+WITH s AS (SELECT pg_snapshot_xmin(c)::text::bigint AS xmin,
+                  pg_snapshot_xmax(c)::text::bigint AS xmax
+           FROM pg_current_snapshot() c),
+running AS (SELECT (l.transactionid::text::bigint - s.xmax % 4294967296 + 4294967296)
+                   % 4294967296 AS ahead
+            FROM pg_locks l, s
+            WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted)
+SELECT s.xmin,
+       s.xmax + coalesce((SELECT max(ahead) + 1 FROM running WHERE ahead < 2147483648), 0)
+FROM s
 """
 COPY_FACE_VECTORS = """
 COPY (SELECT id, embedding FROM faces WHERE model = %s AND id > %s) TO STDOUT (FORMAT BINARY)

@@ -119,6 +119,25 @@ def test_data_survives_stop_and_start(shared):
         assert conn.execute("SELECT x FROM kept WHERE x = 42").fetchone() == (42,)
 
 
+def test_a_server_shutting_down_counts_as_stopped(shared, tmp_path: Path) -> None:
+    """A request that came in the second `pgface db stop` takes was let through, and waited the
+    pool's 30 s for a connection: the postmaster says "stopping" in postmaster.pid meanwhile."""
+    assert not server.stopped(shared.data)  # running: its postmaster.pid says "ready"
+    pidfile = shared.data / "pgdata" / "postmaster.pid"
+    lines = pidfile.read_text().splitlines()
+    assert lines[7].strip() == "ready"
+    copy = tmp_path / "data"
+    (copy / "pgdata").mkdir(parents=True)
+    for status, stopped in (("stopping", True), ("ready", False), ("starting", False)):
+        (copy / "pgdata" / "postmaster.pid").write_text(
+            "\n".join([*lines[:7], status.ljust(8)]) + "\n")
+        assert server.stopped(copy) is stopped, status
+    (copy / "pgdata" / "postmaster.pid").write_text("")  # being written as it starts
+    assert server.stopped(copy) is False
+    (copy / "pgdata" / "postmaster.pid").unlink()
+    assert server.stopped(copy) is True
+
+
 def test_sigkilled_postmaster_comes_back(shared):
     pid = server.server_status(shared.data)["pid"]
     os.kill(pid, signal.SIGKILL)

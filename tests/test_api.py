@@ -28,6 +28,7 @@ from pgface.cli import app as cli_app
 from pgface.db import api_keys
 from pgface.library import Pgface
 from pgface.models.analysis import FaceAnalyzer
+from pgface.models.packs import sample_photos
 
 # One real uvicorn in a thread, shared with the fuzzing benchmark.
 sys.path.insert(0, str(REPO / "bench"))
@@ -257,6 +258,22 @@ def test_photos_are_served_to_show_as_pgface_read_them(settings: Settings,
         assert max(tile) == 480 and tile[0] > tile[1]  # upright: as wide as the photo is
         assert client.get(photo["image_url"], params={"display": "true", "side": 9}
                           ).status_code == 422
+
+
+def test_a_search_without_top_takes_the_top_k_setting(settings: Settings, analyzer: FaceAnalyzer,
+                                                       pf: Pgface) -> None:
+    pf.index(sample_photos())
+    yao = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    one = settings.model_copy(update={"top_k": 1})
+    with TestClient(create_app(one, analyzer)) as client:
+        found = client.post("/api/search?threshold=-1",
+                            files={"file": (yao.name, yao.read_bytes())}).json()
+        assert [len(f["matches"]) for f in found["faces"]] == [1]
+        face = found["faces"][0]["matches"][0]["face_id"]
+        again = client.get(f"/api/faces/{face}/search?threshold=-1").json()
+        assert [len(f["matches"]) for f in again["faces"]] == [1]
+        assert len(client.post("/api/search?threshold=-1&top=3", files={
+            "file": (yao.name, yao.read_bytes())}).json()["faces"][0]["matches"]) > 1
 
 
 def test_server_side_paths_never_escape_the_roots(settings: Settings, analyzer: FaceAnalyzer,

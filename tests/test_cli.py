@@ -389,6 +389,59 @@ def test_a_pack_that_cannot_run_is_one_error_naming_its_file(
         assert said in served.stderr and "Traceback" not in served.stderr, served.stderr
 
 
+def test_serve_takes_its_settings_from_the_environment_where_no_option_is_given(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """PGFACE_API_AUTH=always was overwritten by --auth's default: the server answered every
+    request without a key; a PGFACE_UPLOAD_DIR that is a file made every upload a 500."""
+    import httpx
+
+    not_a_folder = tmp_path / "uploads"
+    not_a_folder.write_text("a file")
+    done = runner.invoke(app, ["serve", "--port", "1"],
+                         env={**env, "PGFACE_UPLOAD_DIR": str(not_a_folder)})
+    assert done.exit_code == 1
+    assert done.stderr == f"error: PGFACE_UPLOAD_DIR {not_a_folder}: not a folder " \
+                          "(uploaded photos are kept there)\n", done.stderr
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from pgface.cli import app; app()", "serve", "--port", str(port)],
+        env={**os.environ, **env, "PGFACE_API_AUTH": "always"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/api/stats", timeout=5)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.5)
+        assert answer.status_code == 401, answer.text
+        assert "api_auth=always" in answer.json()["error"]["message"]
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def test_search_takes_top_k_and_prints_names_as_they_are(env: dict[str, str],
+                                                         tmp_path: Path) -> None:
+    runner.invoke(app, ["index", "--quiet", *map(str, sample_photos())], env=env)
+    yao = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    wide = json.loads(runner.invoke(app, ["search", str(yao), "--json", "--threshold", "-1"],
+                                    env=env).stdout)
+    assert len(wide["faces"][0]["matches"]) > 1
+    # PGFACE_TOP_K ("matches per face") was read by the Python API only: 10 in the CLI
+    one = runner.invoke(app, ["search", str(yao), "--json", "--threshold", "-1"],
+                        env={**env, "PGFACE_TOP_K": "1"})
+    assert [len(f["matches"]) for f in json.loads(one.stdout)["faces"]] == [1], one.output
+    # emoji codes in a name are the name (`no:thumbs_up:such.jpg` was printed with an emoji)
+    odd = tmp_path / "no:thumbs_up:such.jpg"
+    done = runner.invoke(app, ["search", str(odd)], env=env)
+    assert done.exit_code == 1 and f"{odd}: no such file" in " ".join(done.stderr.split())
+
+
 def test_stats_names_model_and_provider(env: dict[str, str]) -> None:
     done = runner.invoke(app, ["stats", "--json"], env=env)
     assert done.exit_code == 0, done.output

@@ -65,6 +65,16 @@ def test_detector_sizes_that_cannot_work_are_refused(monkeypatch: pytest.MonkeyP
     ("PGFACE_DB_SCHEMA", "s" * 64, "at most 63 bytes; this is 64"),
     ("PGFACE_DB_SCHEMA", "pg_lib", "PostgreSQL's own"),  # was "database: unacceptable ..."
     ("PGFACE_DB_SCHEMA", "", "the schema's name is empty"),  # "zero-length ... identifier"
+    ("PGFACE_DB_SCHEMA", " ", "the schema's name is empty"),
+    # pgface's tables went into PostgreSQL's own information_schema
+    ("PGFACE_DB_SCHEMA", "information_schema", "PostgreSQL's own"),
+    # Path("") is ".": a library (and its PostgreSQL) in whatever folder a command ran from
+    ("PGFACE_DATA_DIR", "", "empty: name a folder"),
+    ("PGFACE_MODELS_DIR", " ", "empty: name a folder"),
+    ("PGFACE_UPLOAD_DIR", "", "empty: name a folder"),
+    # reached OpenVINO, whose error named the model file
+    ("PGFACE_THREADS", "2147483648", "less than or equal to 1024"),
+    ("PGFACE_INDEX_PROCESSES", str(10**23), "less than or equal to 1024"),
 ])
 def test_settings_that_cannot_work_are_refused_by_name(
         monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str) -> None:

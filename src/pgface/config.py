@@ -58,8 +58,9 @@ class Settings(BaseSettings):
     # Faces whose quality score (pgface.models.quality) is below this are stored but neither
     # searched for nor clustered; chosen on LFW and the shared photos, docs/benchmarks-quality.md.
     min_quality: float = Field(default=0.1, ge=0, le=1)
-    rec_batch_size: int = Field(default=64, ge=1)
-    threads: int = Field(default=0, ge=0)  # 0: one per core
+    rec_batch_size: int = Field(default=64, ge=1, le=4096)
+    # 0: one per core. Bounded: a huge count reached OpenVINO, whose error named the model file
+    threads: int = Field(default=0, ge=0, le=1024)
     providers: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["TorchCUDA", "CUDAExecutionProvider", "OpenVINO",
                                  "CPUExecutionProvider"]
@@ -73,11 +74,11 @@ class Settings(BaseSettings):
     index_snapshot: bool = True
     ef_search: int = Field(default=200, ge=1, le=1000)  # pgvector's hnsw.ef_search range
 
-    photo_batch: int = Field(default=32, ge=1)
+    photo_batch: int = Field(default=32, ge=1, le=100_000)
     # Indexing processes, each with its own models, interpreter lock and share of the threads,
     # taking batches from one queue: 0 is one per core. One process (the default) starts
     # fastest; several keep more cores busy on a long run (docs/benchmarks-processes.md).
-    index_processes: int = Field(default=1, ge=0)
+    index_processes: int = Field(default=1, ge=0, le=1024)
     # Indexing detects the photos of a batch in shared model runs, one per input size, instead
     # of one photo per run. None: where the detector runs on a GPU (docs/benchmarks-indexing.md).
     batch_detection: bool | None = None
@@ -138,18 +139,29 @@ class Settings(BaseSettings):
         # pg_ names are the system's; public is where pgface kept its tables before it had a
         # schema, which the migrations move into the library's schema (a library of another
         # schema opened in that database took a library in public over)
-        if not name:
+        if not name.strip():
             raise ValueError("the schema's name is empty")
         if len(name.encode()) > 63:
             raise ValueError(f"PostgreSQL names are at most 63 bytes; this is "
                              f"{len(name.encode())}")
-        if name.startswith("pg_"):
-            raise ValueError("names starting with pg_ are PostgreSQL's own")
+        if name.startswith("pg_") or name == "information_schema":
+            raise ValueError("names starting with pg_, and information_schema, are "
+                             "PostgreSQL's own")
         if name == "public":
             raise ValueError("public is where pgface kept its tables before it had a schema of "
                              "its own, and a library there is moved into the library's schema "
                              "when one is opened: choose another name")
         return name
+
+    @field_validator("data_dir", "models_dir", "upload_dir", mode="before")
+    @classmethod
+    def _folder_named(cls, value: object) -> object:
+        # Path("") is ".": an exported but empty PGFACE_DATA_DIR made a library (its own
+        # PostgreSQL) in whatever folder a command ran from; unset it for the default
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("empty: name a folder, or leave the variable unset for the "
+                             "default")
+        return value
 
     @field_validator("det_sizes")
     @classmethod
@@ -174,7 +186,7 @@ class Settings(BaseSettings):
 
     def resolved_upload_dir(self) -> Path:
         """Where the HTTP API keeps the photos uploaded to it."""
-        return (self.upload_dir or self.resolved_data_dir() / "uploads").expanduser()
+        return (self.upload_dir or self.resolved_data_dir() / "uploads").expanduser().absolute()
 
     def resolved_models_dir(self) -> Path:
         if self.models_dir is not None:

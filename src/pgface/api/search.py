@@ -22,7 +22,8 @@ from pgface.search import MAX_TOP, SearchResult, analyze_photos, compare_photos,
 router = APIRouter(tags=["search"])
 UPLOAD_ERRORS = error_responses(400, 401, 403, 413, 422, 500, 503)
 
-Top = Annotated[int, Query(ge=1, le=MAX_TOP, description="Matches per face")]
+Top = Annotated[int | None, Query(ge=1, le=MAX_TOP,
+                                  description="Matches per face; default: PGFACE_TOP_K (10)")]
 Threshold = Annotated[float | None, Query(ge=-1.0, le=1.0, description="Minimum cosine "
                                           "similarity; default: the pack's calibrated one")]
 MinQuality = Annotated[float | None, Query(ge=0.0, le=1.0, description="Quality floor: query "
@@ -52,7 +53,7 @@ def result_json(result: SearchResult, width: int, height: int) -> dict:
 async def search(
     request: Request,
     file: Annotated[UploadFile, File(description="Query photo; every face in it is searched")],
-    top: Top = 10,
+    top: Top = None,
     threshold: Threshold = None,
     min_quality: MinQuality = None,
 ) -> dict:
@@ -67,7 +68,8 @@ async def search(
     chosen = pf.threshold if threshold is None else threshold
     floor = settings.min_quality if min_quality is None else min_quality
     found: SearchResult = await run_in_threadpool(
-        search_faces, pf.read_pool, pf.analyzer.model_name, faces, top, chosen,
+        search_faces, pf.read_pool, pf.analyzer.model_name, faces,
+        settings.top_k if top is None else top, chosen,
         settings.ef_search, name, pf.threshold, floor)
     found.notices = await run_in_threadpool(pf.notices)
     return result_json(found, width, height)
@@ -122,14 +124,15 @@ def _search_face(pf: Pgface, face_id: int, top: int, threshold: float | None,
 
 @router.get("/faces/{face_id}/search", dependencies=[Depends(require_read)],
             response_model=SearchOut, responses=error_responses(401, 403, 404, 422, 500, 503))
-def search_face(request: Request, face_id: int, top: Top = 10,
+def search_face(request: Request, face_id: int, top: Top = None,
                 threshold: Threshold = None, min_quality: MinQuality = None) -> dict:
     """The stored faces most like a stored face (the face itself left out), in the same shape
     as a photo search: one query face (the stored one, its box in its photo's pixels, and
     `width`/`height` of its photo) with its matches, best first."""
     settings = get_settings(request)
     floor = settings.min_quality if min_quality is None else min_quality
-    return _search_face(get_pf(request), face_id, top, threshold, settings.ef_search, floor)
+    return _search_face(get_pf(request), face_id, settings.top_k if top is None else top,
+                        threshold, settings.ef_search, floor)
 
 
 def _compare(pf: Pgface, a: tuple[bytes, str], b: tuple[bytes, str], max_bytes: int,

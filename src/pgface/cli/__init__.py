@@ -192,7 +192,7 @@ _VERDICT_TEXT = {"same": "same person", "possible": "possible"}
 def search(
     photo: Annotated[Path, typer.Argument(
         parser=path_argument, help="Query photo; every face in it is searched.")],
-    top: TopOption = 10,
+    top: TopOption = None,
     threshold: ThresholdOption = None,
     min_quality: MinQualityOption = None,
     as_json: JsonOption = False,

@@ -67,10 +67,10 @@ class SafeConsole(Console):
     """A console for text that holds names and paths: no markup unless a call asks for it
     (`[/red]` in a person's name made `people list` fail), and control characters escaped
     (the message's own lines kept; names and paths in it are escaped whole where they go in,
-    with terminal_safe)."""
+    with terminal_safe), and no emoji codes (`bad:x:file.jpg` was printed as `bad❌file.jpg`)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(markup=False, **kwargs)
+        super().__init__(markup=False, emoji=False, **kwargs)
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
         super().print(*(terminal_safe(o, lines=True) if isinstance(o, str) else o
@@ -82,8 +82,9 @@ err = SafeConsole(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (stable, see docs/cli.md).")]
-TopOption = Annotated[int, typer.Option("--top", "-k", min=1, max=MAX_TOP,
-                                         help="Matches per face.")]
+TopOption = Annotated[int | None, typer.Option(
+    "--top", "-k", min=1, max=MAX_TOP, show_default=False,
+    help="Matches per face (default: PGFACE_TOP_K, else 10).")]
 ThresholdOption = Annotated[float | None, typer.Option(
     min=-1.0, max=1.0,
     help="Minimum cosine similarity (default: the match threshold calibrated on LFW).")]

@@ -503,7 +503,7 @@ def identify(
 def search(
     photo: Annotated[Path, typer.Argument(
         parser=path_argument, help="Query photo; every face in it is searched.")],
-    top: TopOption = 10,
+    top: TopOption = None,
     threshold: ThresholdOption = None,
     min_quality: MinQualityOption = None,
     as_json: JsonOption = False,

@@ -21,15 +21,16 @@ keys_app = typer.Typer(help="Create, list and revoke the HTTP API's keys.", no_a
 
 @handle_errors
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on; a non-loopback address "
-                                           "requires API keys.")] = "127.0.0.1",
+    host: Annotated[str | None, typer.Option(
+        help="Address to listen on; a non-loopback address requires API keys. Default: "
+             "PGFACE_API_HOST, else 127.0.0.1.", show_default=False)] = None,
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     roots: Annotated[list[Path] | None, typer.Option(
         "--roots", "--root", help="A folder clients may index server-side paths from "
                                   "(repeat for several). None: only uploads.")] = None,
-    auth: Annotated[str, typer.Option(
-        help="auto: open on loopback until a key exists; always: every request needs a key."
-    )] = "auto",
+    auth: Annotated[str | None, typer.Option(
+        help="auto: open on loopback until a key exists; always: every request needs a key. "
+             "Default: PGFACE_API_AUTH, else auto.", show_default=False)] = None,
     inference_workers: Annotated[int | None, typer.Option(
         min=1,
         help="Photos analysed at once (default: PGFACE_API_INFERENCE_WORKERS, or one per core).")
@@ -43,9 +44,13 @@ def serve(
 
     from pgface.api import create_app
 
-    if auth not in ("auto", "always"):
+    if auth is not None and auth not in ("auto", "always"):
         raise PgfaceError(f"--auth must be auto or always, not {auth!r}")
     settings = Settings()
+    # An option given wins over its variable; one not given leaves it (PGFACE_API_AUTH=always
+    # was overwritten by --auth's default, and the server answered without a key)
+    host = host if host is not None else settings.api_host
+    auth = auth if auth is not None else settings.api_auth
     update: dict[str, Any] = {"api_host": host, "api_auth": auth}
     # --roots, or PGFACE_API_ROOTS (which went unchecked: a mistyped root refused every path
     # under it with 404s, a root that is a link loop answered 500 to every path request)
@@ -55,6 +60,10 @@ def serve(
         raise PgfaceError(f"{named} {missing[0]}: " + (
             "not a folder" if missing[0].expanduser().exists() else "no such folder"))
     update["api_roots"] = [r.expanduser().resolve() for r in given]
+    uploads = settings.resolved_upload_dir()
+    if uploads.exists() and not uploads.is_dir():  # every upload was a 500 FileExistsError
+        raise PgfaceError(f"PGFACE_UPLOAD_DIR {uploads}: not a folder (uploaded photos are "
+                          "kept there)")
     if inference_workers:
         update["api_inference_workers"] = inference_workers
     settings = settings.model_copy(update=update)

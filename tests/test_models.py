@@ -92,6 +92,9 @@ def test_a_pack_name_is_a_name_before_a_folder_here_and_its_files_are_not_guesse
     assert resolve_pack("buffalo_sc", models_dir).folder == models_dir / "buffalo_sc"
     with pytest.raises(ModelPackError, match=f"{tmp_path / 'buffalo_sc'} holds no SCRFD"):
         resolve_pack("./buffalo_sc", models_dir)  # named as a folder: that folder
+    assert resolve_pack("buffalo_sc/", models_dir).folder == models_dir / "buffalo_sc"
+    with pytest.raises(ModelPackError, match=f"folder {tmp_path / 'nowhere'} does not exist"):
+        resolve_pack(str(tmp_path / "nowhere"), models_dir)  # not "put its files in models/"
     for empty in ("", "  "):  # Path("") is the current folder
         with pytest.raises(ModelPackError, match="setting is empty"):
             resolve_pack(empty, models_dir)

@@ -131,6 +131,9 @@ def resolve_pack(name_or_path: str, models_dir: Path) -> ModelPack:
         # Path("") is ".": an empty PGFACE_MODEL_PACK read the current folder as the pack
         raise ModelPackError("the model pack setting is empty: give a pack's name (buffalo_sc, "
                              "buffalo_l) or a folder that holds its .onnx files")
+    stripped = name_or_path.rstrip("/")
+    if stripped and "/" not in stripped:
+        name_or_path = stripped  # `buffalo_sc/`: a pack's name, typed as a folder is
     bare = (os.sep not in name_or_path and "/" not in name_or_path
             and not name_or_path.startswith(("~", ".")))
     direct = Path(name_or_path).expanduser()
@@ -141,6 +144,9 @@ def resolve_pack(name_or_path: str, models_dir: Path) -> ModelPack:
     elif direct.is_dir():
         folder = direct.resolve()
     else:
+        if not bare:  # a folder named by its path: that path, not one under models_dir
+            raise ModelPackError(f"model pack folder {direct.absolute()} does not exist (or "
+                                 f"is not a folder)")
         folder = models_dir / name_or_path
         raise ModelPackError(
             f"model pack {name_or_path!r} not found: put its .onnx files (an SCRFD detector "

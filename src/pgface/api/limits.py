@@ -6,6 +6,7 @@ from fastapi import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pgface.api.asgi import HttpMiddleware
 from pgface.api.errors import ApiError, error_response
 
 MULTIPART_SLACK = 64 * 1024  # form boundaries and small fields around the photo bytes
@@ -21,18 +22,15 @@ class _TooLarge(HTTPException):
         super().__init__(413, f"request body is over the limit of {max_bytes:,} bytes{each}")
 
 
-class BodyLimit:
+class BodyLimit(HttpMiddleware):
     """Refuses a request body over `max_bytes` before it is read into memory or spooled."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, photo_bytes: int | None = None) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
         self.photo_bytes = photo_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await error_response(413, _TooLarge(self.max_bytes, self.photo_bytes).detail)(

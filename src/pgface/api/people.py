@@ -12,8 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import Field
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from pgface.api.asgi import HttpMiddleware
 from pgface.api.deps import get_pf, get_settings, require_read, require_write, run_cpu
 from pgface.api.limits import read_upload
 from pgface.api.models import (
@@ -110,18 +111,12 @@ def _people(request: Request, key: ApiKey | None) -> People:
 CHANGE_HEADER = "X-Pgface-Change"
 
 
-class ChangeHeader:
+class ChangeHeader(HttpMiddleware):
     """A response to a request that changed people says which change it recorded (its id, in
     X-Pgface-Change), so that a client's Undo can take back that change and no other
     (`POST /api/people/undo {"change_id": N}`); none where nothing changed."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.setdefault("state", {})  # request.state, shared with the endpoint
 
         async def with_change(message: Message) -> None:

@@ -62,6 +62,7 @@ class FaceAnalyzer:
         self.batch_detection = batch_detection  # None: on a GPU (detects_in_batches)
         self._detector: SCRFD | None = None
         self._recognizer: ArcFace | None = None
+        self._warm = False  # warm_up has run: a second call (serve's check, then its app) is free
         self._lock = threading.Lock()
 
     @property
@@ -96,11 +97,14 @@ class FaceAnalyzer:
         """Load and compile everything now, so that no photo pays for it: one detection (every
         input size), one embedding, and the detector's parallel variant of each size. Call it
         from one thread: first inferences are what OpenVINO's binding could deadlock on."""
+        if self._warm:
+            return
         detector, _ = self._load()
         larger_than_every_size = self.det_sizes[-1][1] + 60  # so that every input size runs
         self.detect(np.zeros((larger_than_every_size,) * 2 + (3,), dtype=np.uint8))
         self.embed_aligned([np.zeros((112, 112, 3), dtype=np.uint8)])
         detector.compile_sizes(self.det_sizes)
+        self._warm = True
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Every face in a BGR image, largest first."""

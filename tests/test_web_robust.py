@@ -34,6 +34,12 @@ def scroll_width(page) -> int:  # noqa: ANN001 - Playwright types
     return page.evaluate("document.documentElement.scrollWidth")
 
 
+def stored_face_ids(http: httpx.Client) -> list[int]:
+    """Every stored face's id, photo by photo."""
+    return [f["id"] for p in http.get("/api/photos").json()["photos"]
+            for f in http.get(f"/api/photos/{p['id']}").json()["faces"]]
+
+
 @contextmanager
 def obama_and_biden_page(settings: Settings, analyzer: FaceAnalyzer, width: int
                          ) -> Iterator[tuple[str, httpx.Client, Any, Any, list[str]]]:
@@ -114,8 +120,7 @@ def test_search_answers_late_images_that_failed_and_photos_the_browser_cannot_sh
 def test_people_pages_stop_asking_after_a_failure_and_never_act_on_a_person_gone(
         settings: Settings, analyzer: FaceAnalyzer) -> None:
     with obama_and_biden_page(settings, analyzer, 360) as (url, http, page, expect, errors):
-        faces = [f["id"] for p in http.get("/api/photos").json()["photos"]
-                 for f in http.get(f"/api/photos/{p['id']}").json()["faces"]]
+        faces = stored_face_ids(http)
         http.post("/api/people/name", json={"face_ids": faces[:1], "name": "Barack"})
         unnamed = http.post("/api/people/name", json={"face_ids": faces[1:2], "name": "X"})
         unnamed_id = unnamed.json()["id"]
@@ -192,8 +197,7 @@ def test_a_merge_of_people_named_meanwhile_says_so_on_the_page(
     # the grid loaded, the merge's 409 showed the server's words for the command line
     # ("--name on the command line, "name" over HTTP"), which the page offers no way to give.
     with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
-        faces = [f["id"] for p in http.get("/api/photos").json()["photos"]
-                 for f in http.get(f"/api/photos/{p['id']}").json()["faces"]]
+        faces = stored_face_ids(http)
         http.post("/api/people/name", json={"face_ids": faces[:1], "name": "Barack"})
         unnamed = http.post("/api/people/Barack/split", json={"face_ids": faces[:1]}).json()
         http.post("/api/people/name", json={"face_ids": faces[1:2], "name": "Barack"})

@@ -120,7 +120,7 @@ async function search(file) {
   if ($("#threshold").value !== "") params.set("threshold", $("#threshold").value);
   // The results shown stay until this search has its own: a failed one (not a photo, the
   // server gone) took away the faces ticked and the name typed in them.
-  for (const old of document.querySelectorAll("#results .searching")) old.remove();
+  endSearching();
   $("#results").prepend(el("p", { class: "muted searching", text: `Searching ${file.name}…` }));
   showMessage("");
   try {
@@ -129,10 +129,14 @@ async function search(file) {
     await renderResults(result, file);
   } catch (error) {
     if (file !== state.file) return;
-    for (const old of document.querySelectorAll("#results .searching")) old.remove();
+    endSearching();
     showMessage(`Search failed: ${aboutFile(file.name, error)}`);
   }
 }
+
+const endSearching = () => {
+  for (const line of document.querySelectorAll("#results .searching")) line.remove();
+};
 
 // An error as said of a file: its name first unless the server's message has it already,
 // and "Failed to fetch" (the browser's words for no answer) said plainly.

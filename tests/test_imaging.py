@@ -223,6 +223,9 @@ def test_a_header_that_claims_billions_of_pixels_is_refused_in_megapixels() -> N
         decode_photo(bytes(claimed), "p.jpg", 10**8, 100_000_000)
     with pytest.raises(ImageError, match=r"\(3,600 MP\), over the limit of 0.5 MP"):
         decode_photo(bytes(claimed), "p.jpg", 10**8, 500_000)
+    # a limit under a tenth of a megapixel was "0 MP", and so was a small photo over it
+    with pytest.raises(ImageError, match=r"16x16 \(256 pixels\), over the limit of 1 pixel$"):
+        decode_photo(encode(Image.new("RGB", (16, 16), "red"), "PNG"), "p.png", 10**8, 1)
 
 
 def _with_scans(jpeg: bytes, scans: int) -> bytes:

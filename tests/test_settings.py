@@ -75,6 +75,13 @@ def test_detector_sizes_that_cannot_work_are_refused(monkeypatch: pytest.MonkeyP
     # reached OpenVINO, whose error named the model file
     ("PGFACE_THREADS", "2147483648", "less than or equal to 1024"),
     ("PGFACE_INDEX_PROCESSES", str(10**23), "less than or equal to 1024"),
+    # the JSON parser's "Expecting value: line 1 column 2 (char 1)" alone
+    ("PGFACE_PROVIDERS", "[OpenVINO]", r"not a JSON list .*quote each item.*plainly, as in a,b"),
+    ("PGFACE_DET_SIZES", "[256,", "not a JSON list"),
+    # an empty list ran on whatever backend came last, unsaid
+    ("PGFACE_PROVIDERS", " ", "empty: name at least one backend"),
+    # decoded at 1/8, large photos lost their small faces without a word
+    ("PGFACE_DECODE_KEEP_SIDE", "1", r"1 is smaller than the largest detector size \(640"),
 ])
 def test_settings_that_cannot_work_are_refused_by_name(
         monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str) -> None:
@@ -83,6 +90,19 @@ def test_settings_that_cannot_work_are_refused_by_name(
         Settings()
     [error] = refused.value.errors()
     assert f"PGFACE_{error['loc'][0]}".upper() == variable
+
+
+def test_a_blank_database_url_is_the_embedded_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    # " " counted as a URL: libpq's default socket, "/var/run/postgresql/.s.PGSQL.5432 failed"
+    for blank in ("", " ", "\t"):
+        monkeypatch.setenv("PGFACE_DATABASE_URL", blank)
+        assert Settings().database_url is None
+    monkeypatch.setenv("PGFACE_DET_SIZES", "256,1280")
+    monkeypatch.setenv("PGFACE_DECODE_KEEP_SIDE", "640")
+    with pytest.raises(ValidationError, match=r"smaller than the largest detector size \(1280"):
+        Settings()
+    monkeypatch.setenv("PGFACE_DECODE_KEEP_SIDE", "0")  # 0 decodes in full: any sizes
+    assert Settings().decode_keep_side == 0
 
 
 def test_a_keyword_that_is_no_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

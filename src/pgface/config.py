@@ -113,7 +113,14 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
-                return json.loads(text)
+                try:
+                    return json.loads(text)
+                except json.JSONDecodeError as exc:
+                    # `[OpenVINO]` gave only the parser's "Expecting value: line 1 column 2"
+                    raise ValueError(
+                        f"not a JSON list ({exc.msg} at character {exc.pos + 1}): quote each "
+                        f"item, as in [\"a\", \"b\"], or write the items plainly, as in a,b"
+                    ) from None
             if info.field_name == "read_database_url":
                 # a URL may hold commas itself (several hosts): split only before a scheme
                 parts = re.split(r",\s*(?=postgres(?:ql)?://)", text)
@@ -122,11 +129,23 @@ class Settings(BaseSettings):
             return [part.strip() for part in parts if part.strip()]
         return value
 
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _url_or_embedded(cls, value: object) -> object:
+        # Empty is the embedded server; a blank one (" ") counted as set and libpq took it as
+        # "connect to the default socket", an error about /var/run/postgresql
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("providers")
     @classmethod
     def _backend_names(cls, names: list[str]) -> list[str]:
         from pgface.models.sessions import backend_name_error  # loads ONNX Runtime
 
+        if not names:
+            raise ValueError("empty: name at least one backend, or leave the variable unset "
+                             "for the default order")
         for name in names:
             if (reason := backend_name_error(name)) is not None:
                 raise ValueError(reason)
@@ -162,6 +181,18 @@ class Settings(BaseSettings):
             raise ValueError("empty: name a folder, or leave the variable unset for the "
                              "default")
         return value
+
+    @field_validator("decode_keep_side")
+    @classmethod
+    def _keep_what_the_detector_sees(cls, side: int, info: ValidationInfo) -> int:
+        # Decoded smaller than the detector's largest input, a photo is scaled up to it: the
+        # small faces the 640 pass is there to find were lost without a word (side 1 decoded
+        # every large JPEG at 1/8)
+        largest = max(info.data.get("det_sizes") or [0])
+        if 0 < side < largest:
+            raise ValueError(f"{side} is smaller than the largest detector size ({largest}, "
+                             f"PGFACE_DET_SIZES): 0 (decode in full) or at least {largest}")
+        return side
 
     @field_validator("det_sizes")
     @classmethod

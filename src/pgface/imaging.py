@@ -373,14 +373,17 @@ def _check_pixels(source: str, width: int, height: int, max_pixels: int) -> None
     if width * height > max_pixels:
         raise ImageError(
             source,
-            f"image is {width}x{height} ({_megapixels(width * height)} MP), over the limit "
-            f"of {_megapixels(max_pixels)} MP",
+            f"image is {width}x{height} ({_pixel_count(width * height)}), over the limit "
+            f"of {_pixel_count(max_pixels)}",
         )
 
 
-def _megapixels(pixels: int) -> str:
-    """12.2, 100, 3,600: as people write megapixels (`.3g` wrote 3.6e+03)."""
-    return f"{pixels / 1e6:,.1f}".removesuffix(".0")
+def _pixel_count(pixels: int) -> str:
+    """12.2 MP, 100 MP, 3,600 MP as people write megapixels (`.3g` wrote 3.6e+03); under a
+    tenth of one, the pixels themselves (a limit of 1 pixel was "0 MP")."""
+    if pixels < 100_000:
+        return f"{pixels:,} pixel{'s' if pixels != 1 else ''}"
+    return f"{pixels / 1e6:,.1f}".removesuffix(".0") + " MP"
 
 
 def _decode_plain_jpeg(data: bytes, source: str, max_pixels: int, keep_side: int

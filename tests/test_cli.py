@@ -64,6 +64,21 @@ def test_index_reports_bad_files_and_exits_1(env: dict[str, str], tmp_path: Path
     assert "0 photos indexed, 0 faces, 1 already indexed, 0 failed" in again.stderr
 
 
+def test_lines_are_not_broken_at_80_columns_where_output_is_not_a_terminal(
+        env: dict[str, str]) -> None:
+    # Piped into a log, the summary line of `index` and the demo's database URL were cut at
+    # rich's 80 columns ("...&por" / "t=5432"), and a script grepping them found half a line.
+    done = runner.invoke(app, ["index", "--quiet", str(sample_photos()[0])], env=env)
+    assert done.exit_code == 0, done.output
+    [summary] = [line for line in done.stderr.splitlines() if "photos indexed" in line]
+    assert re.fullmatch(r"\d+ photos indexed, .* failed, in .* faces/s\)", summary), summary
+    assert len(summary) > 80
+    demo = runner.invoke(app, ["demo"], env=env)
+    assert demo.exit_code == 0, demo.output
+    [database] = [line for line in demo.stdout.splitlines() if line.startswith("database:")]
+    assert re.search(r"; postgresql://\S+$", database), demo.stdout
+
+
 def test_index_reread_reads_the_files_an_unchanged_stamp_would_skip(
         env: dict[str, str], tmp_path: Path) -> None:
     photo = tmp_path / "a.jpg"

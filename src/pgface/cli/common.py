@@ -67,12 +67,17 @@ class SafeConsole(Console):
     """A console for text that holds names and paths: no markup unless a call asks for it
     (`[/red]` in a person's name made `people list` fail), and control characters escaped
     (the message's own lines kept; names and paths in it are escaped whole where they go in,
-    with terminal_safe), and no emoji codes (`bad:x:file.jpg` was printed as `bad❌file.jpg`)."""
+    with terminal_safe), and no emoji codes (`bad:x:file.jpg` was printed as `bad❌file.jpg`).
+    A line is never broken where the console is 80 columns wide: piped into a log or a file,
+    the demo's database URL was cut in two ("...&por" / "t=5432") and so was a summary line
+    that a script greps; a terminal wraps a long line itself. Tables (any renderable that is
+    not text) still fit the width, their titles wrapped inside it."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(markup=False, emoji=False, **kwargs)
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("soft_wrap", all(isinstance(o, str) for o in objects))
         super().print(*(terminal_safe(o, lines=True) if isinstance(o, str) else o
                         for o in objects), **kwargs)
 

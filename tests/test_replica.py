@@ -178,3 +178,30 @@ def test_a_read_database_that_is_down_is_named_with_its_reason(
                                r'URL: cannot connect to the database: .*"/nonexistent/\.s\.PGSQL'):
                 pf.search(sample_photos()[0])
         assert pf._read_pools == []  # the first one's pool was closed again
+
+
+def test_a_read_database_of_another_library_is_refused_by_name(
+        settings: Settings, analyzer: FaceAnalyzer, server_url: str,
+        urls: tuple[str, str]) -> None:
+    # A read URL naming another server's library, or another database of the primary's
+    # server, was searched without a word: another library's faces (or none) answered.
+    elsewhere = fresh_database(server_url)
+    other_database = next(elsewhere)  # the primary's server, another database, a library
+    migrate(other_database)
+    try:
+        for url, reason in (
+                (urls[1], r"this server is not the primary nor a standby of it \(system "
+                          r"identifier \d+, the primary's \d+\)"),
+                (other_database, r"this is database 't_\w+', the library's is "
+                                 r"'\w+': a standby holds")):
+            reading = settings.model_copy(update={"read_database_url": [url]})
+            with Pgface(reading, analyzer=analyzer) as pf, pytest.raises(
+                    DatabaseError, match="^read database 1 of PGFACE_READ_DATABASE_URL: "
+                                         + reason):
+                pf.search(sample_photos()[0])
+        # the primary itself as a read database is the same library: it serves
+        itself = settings.model_copy(update={"read_database_url": [settings.database_url]})
+        with Pgface(itself, analyzer=analyzer) as pf:
+            assert pf.search(sample_photos()[0]).faces
+    finally:
+        next(elsewhere, None)

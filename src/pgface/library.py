@@ -17,7 +17,7 @@ from pgface import paths as fs_paths
 from pgface import vector_index
 from pgface.config import CALIBRATED_THRESHOLDS, Settings
 from pgface.db import store
-from pgface.db.connection import DatabaseError, open_pool
+from pgface.db.connection import DatabaseError, open_pool, server_identity
 from pgface.errors import ModelPackError
 from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import (
@@ -156,11 +156,14 @@ class Pgface:
         _ = self.pool  # the primary is migrated before anything is read from a standby
         with self._read_lock:
             if not self._read_pools:
+                with self.pool.connection() as conn:
+                    primary = server_identity(conn)
                 opened = []
                 try:
                     for url in urls:
                         opened.append(self._keep_snapshots(open_pool(
-                            url, schema=self.settings.db_schema, migrate_first=False)))
+                            url, schema=self.settings.db_schema, migrate_first=False,
+                            standby_of=primary)))
                 except DatabaseError as exc:
                     for pool in opened:
                         pool.close()

@@ -114,11 +114,27 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
     return applied_now
 
 
-def _check_ready(url: str, schema: str) -> None:
+ServerIdentity = tuple[int | None, str]
+
+
+def server_identity(conn: psycopg.Connection) -> ServerIdentity:
+    """(system identifier, database name) of the server CONN reached; the identifier is None
+    where pg_control_system() is not granted (some hosted PostgreSQL)."""
+    database = conn.execute(sql.CURRENT_DATABASE).fetchone()[0]
+    try:
+        with conn.transaction():
+            return int(conn.execute(sql.SYSTEM_IDENTIFIER).fetchone()[0]), database
+    except psycopg.errors.InsufficientPrivilege:
+        return None, database
+
+
+def _check_ready(url: str, schema: str, standby_of: ServerIdentity | None = None) -> None:
     """One connection to a database that is not migrated here (a standby), to learn at once
     (and say) why it cannot serve: the server unreachable, no pgvector (every connection's
     set-up failed, and the pool waited its 30 s, then said only "incomplete"), no library in
-    the schema (each query failed with "relation faces does not exist")."""
+    the schema (each query failed with "relation faces does not exist"), or, given the
+    primary's identity, another server or database than the primary's (another library's
+    faces answered the searches, without a word)."""
     _check_url(url)
     try:
         with psycopg.connect(url, connect_timeout=10) as conn:
@@ -128,8 +144,22 @@ def _check_ready(url: str, schema: str) -> None:
                 raise DatabaseError(f"this database holds no pgface library in schema "
                                     f"{schema!r} (a standby that has not replayed the "
                                     f"primary's first start yet, or another database)")
+            if standby_of is not None:
+                _check_standby_of(server_identity(conn), standby_of)
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"cannot connect to the database: {one_line(exc)}") from exc
+
+
+def _check_standby_of(found: ServerIdentity, primary: ServerIdentity) -> None:
+    (system, database), (primary_system, primary_database) = found, primary
+    if None not in (system, primary_system) and system != primary_system:
+        raise DatabaseError(
+            f"this server is not the primary nor a standby of it (system identifier {system}, "
+            f"the primary's {primary_system}): its searches would answer from another library")
+    if database != primary_database:
+        raise DatabaseError(
+            f"this is database {database!r}, the library's is {primary_database!r}: a standby "
+            f"holds the primary's databases under their own names")
 
 
 def connection_lost(exc: psycopg.Error) -> bool:
@@ -194,9 +224,11 @@ def _configure(schema: str) -> Callable[[psycopg.Connection], None]:
 
 
 def open_pool(url: str | Callable[[], str], min_size: int = 1, max_size: int = 8,
-              schema: str = DEFAULT_SCHEMA, migrate_first: bool = True) -> ConnectionPool:
-    """Migrate (unless told not to: a read-only standby), then open a pool whose connections
-    see pgface's schema first and know the vector type.
+              schema: str = DEFAULT_SCHEMA, migrate_first: bool = True,
+              standby_of: ServerIdentity | None = None) -> ConnectionPool:
+    """Migrate (unless told not to: a read-only standby, checked to be the server and
+    database of standby_of, the primary's identity, where given), then open a pool whose
+    connections see pgface's schema first and know the vector type.
 
     url may be a callable, asked again for every new connection (it may restart a server that
     died). Every connection is checked as it is taken, so one the server dropped (killed,
@@ -205,7 +237,8 @@ def open_pool(url: str | Callable[[], str], min_size: int = 1, max_size: int = 8
     if migrate_first:
         migrate(url() if callable(url) else url, schema)
     else:  # migrating connects first; without it, a server that is down would cost the
-        _check_ready(url() if callable(url) else url, schema)  # pool's 30 s, then "timeout"
+        _check_ready(url() if callable(url) else url, schema,  # pool's 30 s, then "timeout"
+                     standby_of)
     pool = ConnectionPool(
         url, min_size=min_size, max_size=max_size, configure=_configure(schema),
         check=ConnectionPool.check_connection, open=False,

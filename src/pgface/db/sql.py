@@ -389,6 +389,10 @@ LIMIT %(k)s
 
 # Backups (db/backup.py). Whether SCHEMA holds a library, and what it holds.
 SCHEMA_HAS_LIBRARY = "SELECT to_regclass(format('%%I.photos', %s::text))"
+# Which cluster and database a connection reached: a streaming standby has its primary's
+# system identifier and databases. pg_control_system() is PUBLIC's to run unless revoked.
+SYSTEM_IDENTIFIER = "SELECT system_identifier FROM pg_control_system()"
+CURRENT_DATABASE = "SELECT current_database()"
 LIBRARY_COUNTS = """
 SELECT (SELECT count(*) FROM photos), (SELECT count(*) FROM faces), (SELECT count(*) FROM people)
 """

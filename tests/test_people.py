@@ -312,6 +312,12 @@ def test_erase_leaves_nothing_of_the_person(pf: Pgface, tmp_path: Path) -> None:
         assert conn.execute("SELECT face_count FROM photos WHERE id = %s",
                             [group_photo]).fetchone()[0] == len(in_group) - 1
     assert pf.people.get("biden").faces == len(photos_of("biden"))  # nobody else was touched
+    # The record keeps no name of his: the enrolment's payload held {"obama": 3, ...} where the
+    # erase looks for the ids of the people a change involved, and kept it.
+    changes = [c.to_dict() for c in pf.people.history()]
+    assert [c["kind"] for c in changes] == ["erase", "name", "enrol"]
+    assert "obama" not in json.dumps(changes), changes
+    assert all(c["summary"].endswith("involved a person since erased") for c in changes[1:])
 
 
 # Clustering

@@ -273,6 +273,24 @@ def test_history_says_who_what_when_and_erase_cannot_be_undone(pf: Pgface) -> No
     assert not any(c.undoable for c in changes)
 
 
+def test_an_erase_redacts_enrolments_recorded_with_names(pf: Pgface) -> None:
+    # Enrolments recorded before their payload kept ids held {"name": faces} under "people",
+    # which the erase matched only as ids: the erased person's name stayed in the record.
+    pf.index(photos_of("obama") + photos_of("biden"))
+    pf.people.name_faces(face_ids(pf, "obama"), "Obama")
+    pf.people.name_faces(face_ids(pf, "biden"), "Biden")
+    with pf.pool.connection() as conn:
+        conn.execute("INSERT INTO people_changes (actor, kind, summary, payload) VALUES "
+                     "('cli:ada', 'enrol', 'enrolled 5 face(s) of 2 people from /p', %s), "
+                     "('cli:ada', 'enrol', 'enrolled 2 face(s) of 1 people from /q', %s)",
+                     [json.dumps({"folder": "/p", "people": {"Obama": 3, "Biden": 2}}),
+                      json.dumps({"folder": "/q", "people": {"Biden": 2}})])
+    pf.people.erase("Obama", scrub=False)
+    text = json.dumps([c.to_dict() for c in pf.people.history()])
+    assert "Obama" not in text and "/p" not in text
+    assert '"Biden": 2' in text  # the enrolment that did not involve him is as it was
+
+
 # The interfaces
 
 def test_cli_move_history_undo(settings: Settings, pf: Pgface, models_dir: Path, tmp_path: Path

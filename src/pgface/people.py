@@ -419,8 +419,9 @@ class People:
         """
         with self._change("erase", undoable=False) as (conn, change):
             person_id = self._resolve(conn, person)
+            name = ps.get_person(conn, person_id)["name"]
             face_ids, paths = ps.erase_faces(conn, person_id)
-            people_history.forget(conn, change.id, person_id)
+            people_history.forget(conn, change.id, person_id, name)
             change.involve(person_id)
             change.payload.update(faces=len(face_ids), photos=len(paths))
             change.summary = (f"erased a person: {len(face_ids)} face(s), {len(paths)} "
@@ -564,7 +565,9 @@ class People:
             if changed:
                 ps.delete_empty_unnamed(conn)
             change.discard = not changed  # enrolled again with nothing new: not recorded
-            change.payload.update(folder=str(folder), people=report.people,
+            # the names under a key of their own: `people` holds the ids involved, which an
+            # erase looks for (names there kept an erased person's name in the record)
+            change.payload.update(folder=str(folder), enrolled=report.people,
                                   left=[h.face_id for h in report.left])
             change.summary = (f"enrolled {sum(report.people.values())} face(s) of "
                               f"{sum(1 for n in report.people.values() if n)} people from "

@@ -156,7 +156,7 @@ def undo(pool: ConnectionPool, actor: str, change_id: int | None = None) -> Chan
         return change
 
 
-def forget(conn: psycopg.Connection, erase_id: int, person_id: int) -> None:
+def forget(conn: psycopg.Connection, erase_id: int, person_id: int, name: str | None) -> None:
     """An erase's share of the record: nothing before it stays undoable, and the changes that
-    involved the erased person keep no name, face or summary of theirs."""
-    hs.forget_person(conn, erase_id, person_id)
+    involved the erased person (NAME now) keep no name, face or summary of theirs."""
+    hs.forget_person(conn, erase_id, person_id, name)

@@ -103,11 +103,17 @@ DELETE FROM people_change_rows WHERE change_id IN (SELECT id FROM old)
 # Erasure: what the record holds of the erased person goes, and nothing before it is undoable.
 SEAL_BEFORE = "UPDATE people_changes SET undoable = false WHERE id < %s AND undoable"
 FORGET_ROWS_BEFORE = "DELETE FROM people_change_rows WHERE change_id < %s"
+# payload->'people' holds the ids of the people a change involved; an enrolment recorded
+# before 2026-12-03 held its names and counts there instead (an object), matched by name.
 REDACT = """
 UPDATE people_changes
 SET summary = kind || ': involved a person since erased',
-    payload = jsonb_build_object('people', payload->'people', 'redacted', true)
-WHERE id < %(change)s AND payload->'people' @> to_jsonb(%(person)s::bigint)
+    payload = jsonb_build_object('people', CASE jsonb_typeof(payload->'people')
+                                     WHEN 'array' THEN payload->'people' ELSE '[]' END,
+                                 'redacted', true)
+WHERE id < %(change)s
+  AND (payload->'people' @> to_jsonb(%(person)s::bigint)
+       OR (jsonb_typeof(payload->'people') = 'object' AND payload->'people' ? %(name)s))
 """
 
 
@@ -175,9 +181,10 @@ def undo_change(conn: psycopg.Connection, change_id: int, actor: str) -> datetim
     return conn.execute(MARK_UNDONE, [actor, change_id]).fetchone()[0]
 
 
-def forget_person(conn: psycopg.Connection, change_id: int, person_id: int) -> None:
+def forget_person(conn: psycopg.Connection, change_id: int, person_id: int,
+                  name: str | None) -> None:
     """After erasing a person: earlier changes can no longer be undone, and those that
     involved the person lose their summary and payload (names, faces)."""
     conn.execute(SEAL_BEFORE, [change_id])
     conn.execute(FORGET_ROWS_BEFORE, [change_id])
-    conn.execute(REDACT, {"change": change_id, "person": person_id})
+    conn.execute(REDACT, {"change": change_id, "person": person_id, "name": name})

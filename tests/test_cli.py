@@ -79,6 +79,25 @@ def test_lines_are_not_broken_at_80_columns_where_output_is_not_a_terminal(
     assert re.search(r"; postgresql://\S+$", database), demo.stdout
 
 
+def test_index_says_people_kept_are_not_taken_back_by_undo(env: dict[str, str],
+                                                           tmp_path: Path) -> None:
+    # It said "`pgface people undo` takes it back": undo passes over a keep, and a user who
+    # followed the advice undid the naming before it instead.
+    photo = tmp_path / "t1.jpg"
+    shutil.copyfile(next(p for p in sample_photos() if p.name == "t1.jpg"), photo)
+    runner.invoke(app, ["index", "--quiet", str(photo)], env=env)
+    found = json.loads(runner.invoke(app, ["search", str(photo), "--json"], env=env).stdout)
+    face = found["faces"][0]["matches"][0]["face_id"]
+    assert runner.invoke(app, ["people", "name", "Ada", str(face)], env=env).exit_code == 0
+    assert runner.invoke(app, ["remove", str(photo)], env=env).exit_code == 0
+    again = runner.invoke(app, ["index", str(photo)], env=env)
+    assert again.exit_code == 0, again.output
+    [kept] = [line for line in again.stderr.splitlines() if line.startswith("kept their")]
+    assert kept.startswith("kept their people: 1 faces") and "undo` passes over" in kept, kept
+    history = json.loads(runner.invoke(app, ["people", "history", "--json"], env=env).stdout)
+    assert [(c["kind"], c["undoable"]) for c in history] == [("keep", False), ("name", True)]
+
+
 def test_index_reread_reads_the_files_an_unchanged_stamp_would_skip(
         env: dict[str, str], tmp_path: Path) -> None:
     photo = tmp_path / "a.jpg"

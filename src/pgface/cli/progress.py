@@ -76,9 +76,12 @@ def say_passed_over(report: IndexReport) -> None:
 
 def say_people_kept(report: IndexReport) -> None:
     if report.people_kept:
+        # `people undo` passes over a keep (docs/people.md); this said it took it back, and
+        # a user who tried undid an earlier change instead
         err.print(f"kept their people: {report.people_kept} faces of edited photos, of photos "
-                  "another pack analysed or found again (`pgface people "
-                  "undo` takes it back)", highlight=False, soft_wrap=True)
+                  "another pack analysed or found again (recorded as a keep in `pgface people "
+                  "history`, which `pgface people undo` passes over)", highlight=False,
+                  soft_wrap=True)
 
 
 def file_reasons(items: Sequence[Failure | PhotoWarning]) -> list[dict]:

@@ -4,6 +4,7 @@ undone exactly: on real photos, models and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import psycopg
 import pytest
 from conftest import PHOTOS, in_pgface_schema, require_data
 from fastapi.testclient import TestClient
+from PIL import Image, ImageEnhance
 from test_api import error_of
 from test_people import linked_folder, photos_of, stored_faces
 from typer.testing import CliRunner
@@ -289,6 +291,87 @@ def test_an_erase_redacts_enrolments_recorded_with_names(pf: Pgface) -> None:
     text = json.dumps([c.to_dict() for c in pf.people.history()])
     assert "Obama" not in text and "/p" not in text
     assert '"Biden": 2' in text  # the enrolment that did not involve him is as it was
+
+
+def person_of_photo(pf: Pgface, photo: Path) -> tuple[str | None, str | None]:
+    """(person's name, assigned_by) of the one face of PHOTO as stored now."""
+    with pf.pool.connection() as conn:
+        [row] = conn.execute(
+            "SELECT p.name, f.assigned_by FROM faces f JOIN photos ph ON ph.id = f.photo_id "
+            "LEFT JOIN people p ON p.id = f.person_id WHERE ph.path = %s",
+            [str(photo.resolve())]).fetchall()
+    return row
+
+
+def test_undo_puts_the_person_back_on_the_face_there_is_now(pf: Pgface, tmp_path: Path) -> None:
+    """A change's face forgotten by path, found again or edited after the change: undoing the
+    change gave it the person the change had given (a merge's target), nobody (the person a
+    split made), or nobody with `assigned_by = user`; its before-images now follow it."""
+    album = tmp_path / "album"
+    album.mkdir()
+    obama, biden = [], []
+    for name, into in (("obama", obama), ("biden", biden)):
+        for photo in photos_of(name):
+            into.append(album / photo.name)
+            shutil.copyfile(photo, into[-1])
+    pf.index([album])
+    people = pf.people
+
+    def forget_and_find(photo: Path) -> None:
+        pf.remove([photo])
+        assert person_of_photo_gone(photo)
+        assert pf.index([photo]).people_kept in (0, 1)
+
+    def person_of_photo_gone(photo: Path) -> bool:
+        with pf.pool.connection() as conn:
+            return conn.execute("SELECT count(*) FROM photos WHERE path = %s",
+                                [str(photo.resolve())]).fetchone()[0] == 0
+
+    # A merge undone after a photo of its source was forgotten: back to the source.
+    def faces_of(photos: list[Path]) -> list[int]:
+        return [f.face_id for faces in stored_faces(pf, photos).values() for f in faces]
+
+    people.name_faces(faces_of(obama), "Obama")
+    people.name_faces(faces_of(biden), "Biden")
+    people.merge("Biden", "Obama", name="Obama")
+    pf.remove([biden[0]])
+    people.undo()
+    pf.index([biden[0]])
+    assert person_of_photo(pf, biden[0]) == ("Biden", "user")  # was ("Obama", "user")
+
+    # A split undone after its face's photo was forgotten: back to the person split.
+    people.split("Obama", faces_of([obama[0]]), name="Someone")
+    pf.remove([obama[0]])
+    people.undo()
+    pf.index([obama[0]])
+    assert person_of_photo(pf, obama[0]) == ("Obama", "user")  # was (None, None)
+
+    # A deletion undone after a photo of the person was forgotten (nothing was kept for it:
+    # its face had no person then): the photo found again is theirs again.
+    people.delete("Biden")
+    pf.remove([biden[1]])
+    people.undo()
+    pf.index([biden[1]])
+    assert person_of_photo(pf, biden[1]) == ("Biden", "user")  # was (None, None)
+
+    # A naming undone after its photo was forgotten and found again, and after it was edited:
+    # the face there is now goes back to nobody, as before the naming, not to nobody "by hand".
+    people.delete("Biden")
+    people.name_faces(faces_of([biden[1]]), "Joe")
+    forget_and_find(biden[1])
+    assert person_of_photo(pf, biden[1]) == ("Joe", "user")
+    people.undo()
+    assert person_of_photo(pf, biden[1]) == (None, None)  # was (None, "user")
+
+    people.name_faces(faces_of([obama[1]]), "Barack", move=True)
+    with Image.open(obama[1]) as img:
+        w, h = img.size
+        edited = ImageEnhance.Contrast(img.crop((w // 20, h // 20, w - w // 20, h - h // 20)))
+        edited.enhance(1.1).save(obama[1], quality=90)
+    assert pf.index([obama[1]]).people_kept == 1
+    assert person_of_photo(pf, obama[1]) == ("Barack", "user")
+    people.undo()
+    assert person_of_photo(pf, obama[1]) == ("Obama", "user")  # was (None, "user")
 
 
 # The interfaces

@@ -764,6 +764,8 @@ def _give_kept(conn: psycopg.Connection, kept: Sequence[ps.KeptFace], what: str)
     with people_history.recorded_in(conn, people_history.default_actor("index"),
                                     "keep", undoable=False) as change:
         given = ps.assign_kept(conn, kept)
+        people_history.carry_to_successors(
+            conn, change.id, [(k.face_id, k.person_id, *k.former()) for k in kept])
         change.involve(*dict.fromkeys(k.person_id for k in kept))
         change.payload.update(faces=[k.face_id for k in kept],
                               former_faces=[k.former_face_id for k in kept

@@ -156,6 +156,14 @@ def undo(pool: ConnectionPool, actor: str, change_id: int | None = None) -> Chan
         return change
 
 
+def carry_to_successors(conn: psycopg.Connection, keep_id: int,
+                        successors: list[tuple[int, int, str, int]]) -> None:
+    """Faces given the person of a former self by the keep change keep_id take the former
+    self's before-images: an undo puts the person of before on the face there is now.
+    successors: (face id, person id given, 'faces' or 'forgotten_faces', former row id)."""
+    hs.carry_before_images(conn, keep_id, successors)
+
+
 def forget(conn: psycopg.Connection, erase_id: int, person_id: int, name: str | None) -> None:
     """An erase's share of the record: nothing before it stays undoable, and the changes that
     involved the erased person (NAME now) keep no name, face or summary of theirs."""

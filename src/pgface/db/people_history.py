@@ -69,6 +69,8 @@ FROM people_change_rows r
 WHERE r.change_id = %s AND r.tbl = 'faces' AND f.id = r.row_id
 """
 # A forgotten photo's content found again since has its people on its faces, and nothing kept.
+# A before-image with no person is of a face nobody held before the change (REMEMBER_PEOPLE
+# moved it here): what is kept for it now goes.
 RESTORE_FORGOTTEN = """
 INSERT INTO forgotten_faces (id, sha256, model, bbox, person_id, assigned_by, forgotten_at)
 OVERRIDING SYSTEM VALUE
@@ -77,10 +79,34 @@ SELECT r.row_id, decode(substr(r.before->>'sha256', 3), 'hex'), r.before->>'mode
        (r.before->>'person_id')::bigint, r.before->>'assigned_by',
        (r.before->>'forgotten_at')::timestamptz
 FROM people_change_rows r
-WHERE r.change_id = %s AND r.tbl = 'forgotten_faces'
+WHERE r.change_id = %s AND r.tbl = 'forgotten_faces' AND r.before->>'person_id' IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM photos ph
                   WHERE ph.sha256 = decode(substr(r.before->>'sha256', 3), 'hex'))
 ON CONFLICT (id) DO UPDATE SET person_id = excluded.person_id, assigned_by = excluded.assigned_by
+"""
+DELETE_FORGOTTEN_UNHELD = """
+DELETE FROM forgotten_faces WHERE id IN (
+    SELECT row_id FROM people_change_rows
+    WHERE change_id = %s AND tbl = 'forgotten_faces' AND before->>'person_id' IS NULL)
+"""
+# Faces given the person of a former self (an edited photo's face, another pack's face of the
+# photo, what was kept for a photo forgotten and found again: people_store.KeptFace) take that
+# former self's before-images of the changes that can still be undone: undoing one of them
+# then puts back the person the face had before it, on the face there is now. Only faces that
+# hold the person they were given (another writer may have been first).
+CARRY_BEFORE_IMAGES = """
+INSERT INTO people_change_rows (change_id, tbl, row_id, before)
+SELECT r.change_id, 'faces', k.face_id,
+       CASE r.tbl WHEN 'faces' THEN r.before
+            ELSE jsonb_build_object('person_id', r.before->'person_id',
+                                    'assigned_by', r.before->'assigned_by',
+                                    'clustered_at', NULL) END
+FROM unnest(%(faces)s::bigint[], %(people)s::bigint[], %(tbls)s::text[], %(formers)s::bigint[])
+     AS k(face_id, person_id, tbl, former_id)
+JOIN faces f ON f.id = k.face_id AND f.person_id = k.person_id
+JOIN people_change_rows r ON r.tbl = k.tbl AND r.row_id = k.former_id
+WHERE r.change_id <> %(keep)s
+ON CONFLICT DO NOTHING
 """
 DELETE_CREATED_PEOPLE = """
 DELETE FROM people WHERE id IN (
@@ -176,9 +202,21 @@ def undo_change(conn: psycopg.Connection, change_id: int, actor: str) -> datetim
     conn.execute(RESTORE_PEOPLE, [change_id])
     conn.execute(RESTORE_FACES, [change_id])
     conn.execute(RESTORE_FORGOTTEN, [change_id])
+    conn.execute(DELETE_FORGOTTEN_UNHELD, [change_id])
     conn.execute(DELETE_CREATED_PEOPLE, [change_id])
     conn.execute(FORGET_ROWS, [change_id])
     return conn.execute(MARK_UNDONE, [actor, change_id]).fetchone()[0]
+
+
+def carry_before_images(conn: psycopg.Connection, keep_id: int,
+                        successors: list[tuple[int, int, str, int]]) -> None:
+    """Faces given the person of a former self (face id, person id, 'faces' or
+    'forgotten_faces', the former row's id) take its before-images (CARRY_BEFORE_IMAGES);
+    keep_id: the keep change giving them."""
+    if successors:
+        faces, people, tbls, formers = (list(c) for c in zip(*successors, strict=True))
+        conn.execute(CARRY_BEFORE_IMAGES, {"faces": faces, "people": people, "tbls": tbls,
+                                           "formers": formers, "keep": keep_id})
 
 
 def forget_person(conn: psycopg.Connection, change_id: int, person_id: int,

@@ -107,7 +107,7 @@ MOVE_ALL_FACES = "UPDATE faces SET person_id = %s, assigned_by = %s WHERE person
 MOVE_FORGOTTEN = "UPDATE forgotten_faces SET person_id = %s WHERE person_id = %s"
 # The people of the faces of these photos' content when it was forgotten by path.
 FORGOTTEN_OF_PHOTOS = """
-SELECT ph.id, ff.bbox, ff.person_id, ff.assigned_by
+SELECT ph.id, ff.bbox, ff.person_id, ff.assigned_by, ff.id
 FROM forgotten_faces ff JOIN photos ph ON ph.sha256 = ff.sha256
 WHERE ph.id = ANY(%s) ORDER BY ph.id, ff.model = %s DESC
 """
@@ -356,6 +356,14 @@ class KeptFace:
     assigned_by: str
     former_face_id: int | None  # None: a face of a photo forgotten by path, found again
     similarity: float
+    forgotten_id: int | None = None  # of a photo found again: what was kept for the face
+
+    def former(self) -> tuple[str, int]:
+        """The row the person came from: (table, id)."""
+        if self.former_face_id is not None:
+            return "faces", self.former_face_id
+        assert self.forgotten_id is not None
+        return "forgotten_faces", self.forgotten_id
 
 
 def people_for_replacements(conn: psycopg.Connection, replaced: Sequence[tuple[int, int]],
@@ -430,7 +438,7 @@ def people_found_again(conn: psycopg.Connection, photo_ids: Sequence[int], model
             continue
         overlap = overlaps(np.array([r[1] for r in former], dtype=np.float64),
                                np.array([r[2] for r in faces], dtype=np.float64))
-        kept += [KeptFace(faces[j][1], former[i][2], former[i][3], None, score)
+        kept += [KeptFace(faces[j][1], former[i][2], former[i][3], None, score, former[i][4])
                  for i, j, score in best_pairs(overlap, min_overlap)]
     return kept, sorted(forgotten)
 

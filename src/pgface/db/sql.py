@@ -227,12 +227,31 @@ AND NOT EXISTS (SELECT 1 FROM photo_paths pp WHERE pp.photo_id = ph.id)
 COUNT_FACES_OF_PHOTOS = "SELECT count(*) FROM faces WHERE photo_id = ANY(%s)"
 DELETE_PHOTOS = "DELETE FROM photos WHERE id = ANY(%s) RETURNING id"
 # The people of the faces of photos about to be forgotten by path, kept for when the photo is
-# found again (migration 0011).
+# found again (migration 0011); the before-images of people changes that touched those faces
+# follow them there (migration 0014), as what is kept for a forgotten photo: undoing such a
+# change then gives the photo found again the person its face had before the change. A face
+# that nobody holds now but a change had put there gets an id for its before-images only.
 REMEMBER_PEOPLE = """
-INSERT INTO forgotten_faces (sha256, model, bbox, person_id, assigned_by)
-SELECT ph.sha256, f.model, f.bbox, f.person_id, f.assigned_by
-FROM faces f JOIN photos ph ON ph.id = f.photo_id
-WHERE f.photo_id = ANY(%s) AND f.person_id IS NOT NULL
+WITH gone AS MATERIALIZED (
+    SELECT f.id AS face_id, ph.sha256, f.model, f.bbox, f.person_id, f.assigned_by,
+           nextval(pg_get_serial_sequence('forgotten_faces', 'id')) AS kept_id
+    FROM faces f JOIN photos ph ON ph.id = f.photo_id
+    WHERE f.photo_id = ANY(%s)
+      AND (f.person_id IS NOT NULL
+           OR EXISTS (SELECT 1 FROM people_change_rows r
+                      WHERE r.tbl = 'faces' AND r.row_id = f.id))
+), kept AS (
+    INSERT INTO forgotten_faces (id, sha256, model, bbox, person_id, assigned_by)
+    OVERRIDING SYSTEM VALUE
+    SELECT kept_id, sha256, model, bbox, person_id, assigned_by FROM gone
+    WHERE person_id IS NOT NULL
+)
+UPDATE people_change_rows r
+SET tbl = 'forgotten_faces', row_id = g.kept_id,
+    before = jsonb_build_object('id', g.kept_id, 'sha256', g.sha256, 'model', g.model,
+                                'bbox', g.bbox, 'person_id', r.before->'person_id',
+                                'assigned_by', r.before->'assigned_by', 'forgotten_at', now())
+FROM gone g WHERE r.tbl = 'faces' AND r.row_id = g.face_id
 """
 # Stored paths of the photos this pack has not analysed yet.
 UNANALYSED_PATHS = """

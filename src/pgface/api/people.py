@@ -366,6 +366,6 @@ async def identify(
 ) -> dict:
     """For each face in the photo, the most likely known person (or none), with confidence."""
     settings = get_settings(request)
-    data, name = await read_upload(file, settings.api_max_upload_bytes, "file")
+    data, name = await read_upload(request, file, settings.api_max_upload_bytes, "file")
     return await run_cpu(request, _identify, get_pf(request), data, name,
                          settings.api_max_upload_bytes, settings.api_max_pixels, threshold)

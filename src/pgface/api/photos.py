@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
+import psycopg
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
@@ -95,8 +96,12 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
     sha = hashlib.sha256(data).digest()
     with pf.pool.connection() as conn:
         known = store.known_photos(conn, [sha], pf.analyzer.model_name).get(sha)
-    if known is not None and known.analysed:
-        return known.photo_id, False
+        if known is not None and known.analysed:
+            with conn.transaction():
+                if store.lock_photo(conn, known.photo_id):
+                    _keep_file_again(conn, settings, known.photo_id, data)
+                    return known.photo_id, False
+            known = None  # deleted since: stored again, as new
     photo = decode_photo(data, name, settings.api_max_upload_bytes, settings.api_max_pixels)
     folder = upload_dir(settings)
     # Named by content and suffixed by what the bytes are (the type it is served with), never
@@ -128,6 +133,25 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
         raise
 
 
+def _keep_file_again(conn: psycopg.Connection, settings: Settings, photo_id: int,
+                     data: bytes) -> None:
+    """A photo uploaded again whose kept file is gone (a library restored without its upload
+    folder, which no backup holds) has it written again from the bytes just sent (they are
+    its content: the digest matched). The row is locked: a delete waits, then removes it."""
+    root = upload_dir(settings).resolve()
+    for path in store.paths_of_photo(conn, photo_id):
+        if path.parent.resolve() == root and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_file(path, data)
+            log.info("photo %s's uploaded file was missing: written again at %s", photo_id,
+                     path)
+
+
+# A photo deleted between its upload's storing and the answer's reading of it (the answer
+# was a 404 about a photo the client never named, and nothing was stored): stored again.
+UPLOAD_TRIES = 3
+
+
 @router.post("", status_code=201, dependencies=[Depends(require_write)],
              response_model=UploadResult,
              responses={200: {"model": UploadResult,
@@ -139,10 +163,16 @@ async def index_upload(request: Request, response: Response,
     in the server's upload folder so it can be shown later. A photo already stored (same
     bytes) is not indexed again: the answer is then 200 with `created` false, else 201."""
     settings = get_settings(request)
-    data, name = await read_upload(file, settings.api_max_upload_bytes, "file")
-    photo_id, created = await run_cpu(request, _index_upload, get_pf(request), settings, data,
-                                      name)
-    row, faces = await run_in_threadpool(_photo_or_404, get_pf(request), photo_id)
+    data, name = await read_upload(request, file, settings.api_max_upload_bytes, "file")
+    for tries_left in reversed(range(UPLOAD_TRIES)):
+        photo_id, created = await run_cpu(request, _index_upload, get_pf(request), settings,
+                                          data, name)
+        try:
+            row, faces = await run_in_threadpool(_photo_or_404, get_pf(request), photo_id)
+            break
+        except NotFoundError:
+            if not tries_left:
+                raise
     response.status_code = 201 if created else 200
     return {"created": created, "photo": photo_json(row, faces)}
 

@@ -118,6 +118,7 @@ SELECT (SELECT count(*) FROM photos) AS photos,
 """
 FACES_PER_MODEL = "SELECT model, count(*) FROM faces GROUP BY model ORDER BY model"
 
+LOCK_PHOTO = "SELECT 1 FROM photos WHERE id = %s FOR SHARE"
 GET_PHOTO = """
 SELECT id, path, sha256, size_bytes, width, height, taken_at, indexed_at, face_count
 FROM photos WHERE id = %s

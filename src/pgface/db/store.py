@@ -477,6 +477,11 @@ def stats(conn: psycopg.Connection, model: str) -> dict:
     return row
 
 
+def lock_photo(conn: psycopg.Connection, photo_id: int) -> bool:
+    """Hold the photo's row (a delete waits) until the transaction ends; False if it is gone."""
+    return conn.execute(sql.LOCK_PHOTO, [photo_id]).fetchone() is not None
+
+
 def get_photo(conn: psycopg.Connection, photo_id: int) -> dict | None:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(sql.GET_PHOTO, [photo_id]).fetchone()

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from pgface import Pgface, Settings, verdicts
 from pgface.cli import app
+from pgface.cli.serve import GRACEFUL_SHUTDOWN_S
 from pgface.models.packs import resolve_pack, sample_photos
 from pgface.models.sessions import available_providers
 
@@ -454,6 +455,22 @@ def test_serve_takes_its_settings_from_the_environment_where_no_option_is_given(
                 time.sleep(0.5)
         assert answer.status_code == 401, answer.text
         assert "api_auth=always" in answer.json()["error"]["message"]
+        # A client that stops sending mid-upload: SIGTERM left the server "Waiting for
+        # connections to close" until the client hung up (for ever, here).
+        made = runner.invoke(app, ["keys", "create", "uploader", "-s", "write"], env=env)
+        key = made.stdout.strip()
+        with socket.create_connection(("127.0.0.1", port)) as stalled:
+            stalled.sendall(
+                b"POST /api/photos HTTP/1.1\r\nHost: x\r\nX-API-Key: " + key.encode()
+                + b"\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: "
+                b"100000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; "
+                b"filename=\"a.jpg\"\r\n\r\n" + b"\xff" * 5000)
+            time.sleep(1)
+            server.terminate()
+            try:
+                server.wait(timeout=GRACEFUL_SHUTDOWN_S + 30)
+            except subprocess.TimeoutExpired:
+                pytest.fail("pgface serve did not exit on SIGTERM while a client stalled")
     finally:
         server.terminate()
         server.wait(timeout=60)

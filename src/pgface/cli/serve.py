@@ -79,8 +79,15 @@ def serve(
         _ = pf.pool  # reachable, migrated, and the pack the library knows by that name
     analyzer.warm_up()
     config = uvicorn.Config(create_app(settings, analyzer), host=host, port=port,
-                            log_level="info")
+                            log_level="info", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
     uvicorn.Server(config).run(sockets=[listening])
+
+
+# On SIGTERM or Ctrl-C the requests in flight get this long to finish, then their
+# connections are closed: one client that stopped sending mid-upload kept the server from
+# exiting at all (`docker stop`, `systemctl stop` then killed it, mid index job). Within
+# docker's 10 s; a search or an upload's indexing takes about a second here.
+GRACEFUL_SHUTDOWN_S = 5
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -506,6 +506,9 @@ def test_an_undo_given_its_change_takes_back_that_change_or_nothing(
         assert undone.status_code == 200 and undone.json()["id"] == latest
         again = laptop.post("/api/people/undo", json={"change_id": latest})
         assert again.status_code == 409 and "was undone already" in error_of(again)
+        never = laptop.post("/api/people/undo", json={"change_id": latest + 1000})
+        assert never.status_code == 409  # it was "undone already": an id never given out
+        assert error_of(never) == f"there is no change {latest + 1000} (nothing was undone)"
         assert phone.post("/api/people/undo", json={"change_id": change}).json()["id"] == change
         assert {p.name for p in pf.people.list()} == {"obama", "biden"}
         # a request that changes no people says no change

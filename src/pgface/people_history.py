@@ -136,12 +136,20 @@ def undo(pool: ConnectionPool, actor: str, change_id: int | None = None) -> Chan
     with pool.connection() as conn, conn.transaction():
         _lock(conn, BUSY_WAIT_S)
         row = hs.last_change(conn)
+        if change_id is not None and (row is None or change_id != row["id"]):
+            asked = hs.get_change(conn, change_id)
+            # any id above the latest was "undone already": one never made, or a keep
+            if asked is None:
+                raise UndoError(f"there is no change {change_id} (nothing was undone)")
+            if asked["undone_at"] is not None:
+                raise UndoError(f"change {change_id} was undone already")
+            if asked["kind"] == "keep":
+                raise UndoError(f"change {change_id} ({asked['summary']}) is the indexer's, "
+                                f"which undo passes over; nothing was undone")
         if row is None:
             raise UndoError("there is no change to undo")
         change = Change(**row)
         if change_id is not None and change_id != change.id:
-            if change_id > change.id:
-                raise UndoError(f"change {change_id} was undone already")
             raise UndoError(f"change {change_id} is not the latest change any more: "
                             f"{change.summary} (change {change.id}, by {change.actor}) came "
                             f"after it; nothing was undone")

@@ -36,6 +36,10 @@ LAST_CHANGE = """
 SELECT id, at, actor, kind, summary, payload, undoable, undone_at, undone_by
 FROM people_changes WHERE undone_at IS NULL AND kind <> 'keep' ORDER BY id DESC LIMIT 1
 """
+GET_CHANGE = """
+SELECT id, at, actor, kind, summary, payload, undoable, undone_at, undone_by
+FROM people_changes WHERE id = %s
+"""
 MARK_UNDONE = """
 UPDATE people_changes SET undone_at = now(), undone_by = %s WHERE id = %s RETURNING undone_at
 """
@@ -194,6 +198,11 @@ def last_change(conn: psycopg.Connection) -> dict | None:
     conn.execute(UNDO_LOCK)
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(LAST_CHANGE).fetchone()
+
+
+def get_change(conn: psycopg.Connection, change_id: int) -> dict | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(GET_CHANGE, [change_id]).fetchone()
 
 
 def undo_change(conn: psycopg.Connection, change_id: int, actor: str) -> datetime:

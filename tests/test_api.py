@@ -251,7 +251,22 @@ def test_bad_requests_get_clear_json_errors_and_the_server_keeps_serving(
             (post("empty.jpg", b""), 400, "'empty.jpg' is empty"),
             (post("wide.png", _png(3000, 1000)), 400, "over the limit of 2 MP"),
             (post("notes.txt", b"xx", "/api/photos"), 400, "notes.txt: not an image"),
-            (http.post("/api/search"), 422, "field 'file' is required"),
+            (http.post("/api/search"), 422, "field 'file' is required: send it as multipart/"
+             "form-data, in a part named 'file' (this request's Content-Type is 'not given')"),
+            # the photo as the raw body, or as a text part: "field 'file' is required", and
+            # pydantic's "Value error, Expected UploadFile, received: <class 'str'>"
+            (http.post("/api/photos", content=b"\xff\xd8\xff", headers={
+                "content-type": "image/jpeg"}), 422, "field 'file' is required: send it as "
+             "multipart/form-data, in a part named 'file' (this request's Content-Type is "
+             "'image/jpeg')"),
+            (http.post("/api/search", data={"file": "a photo"}, files={"other": ("a.jpg", b"x")}),
+             422, "field 'file' must be a file: a part with a filename (this one was read as a "
+                  "text field"),
+            (http.post("/api/search", content=b"--b\r\nContent-Disposition: form-data; name="
+                       b"\"file\"; filename=\"a.jpg\"\r\n\r\n\xff\xd8", headers={
+                           "content-type": "multipart/form-data; boundary=b"}),
+             422, "no part named 'file' was read from the multipart body (a part named "
+                  "otherwise, or a body cut short before its closing boundary)"),
             (http.post("/api/search?top=0", files={"file": ("a.png", _png(9, 9))}), 422,
              "query parameter 'top'"),
             (http.post("/api/search", content=b"x" * 200_000,

@@ -83,13 +83,27 @@ def _where(loc: tuple) -> str:
     return f"{kind} {name!r}" if name else "request body"
 
 
-def validation_message(exc: RequestValidationError) -> str:
+def validation_message(exc: RequestValidationError, content_type: str = "") -> str:
+    """The request's mistakes in words; a body field's with what the body was (a photo sent
+    as the raw body, or as a text part, was "field 'file' is required" or pydantic's
+    "Expected UploadFile, received: <class 'str'>")."""
     parts = []
+    media = content_type.split(";")[0].strip().lower()
     for error in exc.errors():
+        loc = tuple(error.get("loc", ("body",)))
         msg = str(error.get("msg", "invalid"))
         if error.get("type") == "missing":
             msg = "is required"
-        parts.append(f"{_where(tuple(error.get('loc', ('body',))))} {msg}")
+            if loc[0] == "body" and len(loc) == 2 and media != "application/json":
+                msg += (f": no part named {loc[1]!r} was read from the multipart body (a part "
+                        f"named otherwise, or a body cut short before its closing boundary)"
+                        if media == "multipart/form-data" else
+                        f": send it as multipart/form-data, in a part named {loc[1]!r} (this "
+                        f"request's Content-Type is {media or 'not given'!r})")
+        elif "Expected UploadFile" in msg:
+            msg = ("must be a file: a part with a filename (this one was read as a text field; "
+                   "a part naming its file only as filename*= is read so)")
+        parts.append(f"{_where(loc)} {msg}")
     return "; ".join(parts) or "invalid request"
 
 
@@ -164,8 +178,9 @@ def install_error_handlers(app: FastAPI) -> None:
                               "invalid_input")
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, validation_message(exc), "invalid_request")
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, validation_message(exc, request.headers.get(
+            "content-type", "")), "invalid_request")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -6,18 +6,22 @@ Real PostgreSQL."""
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
 from conftest import LFW, require_data
+from fastapi.testclient import TestClient
 
 from pgface import Pgface, engine, vector_index
+from pgface.api import create_app
 from pgface.batch_knn import approximate_many, exact_knn, exact_rerank
 from pgface.clustering import run_clustering
 from pgface.db import sql, store
 from pgface.index import REBUILDING, IndexReport
+from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
 from pgface.neighbours import CLUSTER_CANDIDATES
 from pgface.vector_index import SignIndex, quantize, sign_bits
@@ -264,6 +268,22 @@ def test_a_bulk_run_that_fails_builds_the_hnsw_index_again(
     with psycopg.connect(database_url) as other:
         assert other.execute("SELECT count(*) FROM photos").fetchone()[0] == \
             pf.settings.photo_batch  # the first batch stored, whole
+
+
+def test_a_server_builds_the_hnsw_index_a_killed_bulk_run_left_off(
+        pf: Pgface, database_url: str, analyzer: FaceAnalyzer) -> None:
+    # A bulk run killed outright (SIGKILL: no `finally`) leaves the library without its HNSW
+    # index; a server that only searches scanned exactly from then on, and nothing said so.
+    pf.index(sample_photos())
+    with pf.pool.connection() as conn:
+        conn.execute(sql.DROP_HNSW)  # where the killed run left it
+    assert not has_hnsw_index(database_url)
+    with TestClient(create_app(pf.settings, analyzer)) as client:
+        deadline = time.monotonic() + 120
+        while not has_hnsw_index(database_url):
+            assert time.monotonic() < deadline, "the server did not build the HNSW index"
+            time.sleep(0.2)
+        assert client.get("/api/health").status_code == 200  # served meanwhile, and after
 
 
 def test_clustering_and_identify_same_through_the_index_as_exact(

@@ -806,7 +806,7 @@ def hnsw_for_run(pool: ConnectionPool, files: Sequence[Path], model: str, report
     below half of vector_index.MIN_FACES faces), report.stage REBUILDING told to progress
     first. Should progress raise there (a cancelled job), the building goes on as after any
     other failure of the run. Ctrl-C ends it at once: the next run's keep_hnsw_in_step builds
-    the index, and searches meanwhile scan exactly."""
+    the index (or a server's start, api/app.py), and searches meanwhile scan exactly."""
     bulk = False
     if len(files) >= engine.BULK_MIN_PHOTOS:  # no connection taken for a short run
         with pool.connection() as conn:

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from psycopg_pool import ConnectionPool
 
+from pgface import engine, vector_index
 from pgface import paths as fs_paths
-from pgface import vector_index
 from pgface.config import CALIBRATED_THRESHOLDS, Settings
 from pgface.db import store
 from pgface.db.connection import DatabaseError, open_pool, server_identity
@@ -359,6 +359,13 @@ class Pgface:
         resolved = [fs_paths.canonical(p) for p in fs_paths.path_list(paths)]
         with self.pool.connection() as conn:
             return store.faces_of_paths(conn, resolved, self.analyzer.model_name)
+
+    def keep_hnsw_in_step(self) -> str | None:
+        """Build the HNSW index where the library is small and lacks it (a bulk indexing run
+        killed before it built it again), or drop it where the library has outgrown it
+        (engine.keep_hnsw_in_step); says which it did, or None."""
+        with self.pool.connection() as conn:
+            return engine.keep_hnsw_in_step(conn)
 
     def stats(self) -> dict:
         with self.pool.connection() as conn:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.resources
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -38,10 +40,24 @@ def static_dir() -> Path:
     return Path(str(importlib.resources.files("pgface.web") / "static"))
 
 
+log = logging.getLogger(__name__)
+
+
 def _open(pf: Pgface) -> None:
     # Pool, migrations and model sessions once per process, before the first request.
     _ = pf.pool
     pf.analyzer.warm_up()
+
+
+def _hnsw_in_step(pf: Pgface) -> None:
+    """The HNSW index of a small library built where it is missing: a bulk indexing run
+    killed (SIGKILL, a power cut) before it built it again left every search of a server that
+    only searches to scan exactly until some later indexing run, unsaid. In a thread of its
+    own: building takes seconds, and searches are answered meanwhile, exactly."""
+    try:
+        pf.keep_hnsw_in_step()
+    except Exception as exc:  # noqa: BLE001 (the server serves on: the next run builds it)
+        log.warning("the HNSW index was not checked at start: %s", exc)
 
 
 def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None = None
@@ -55,6 +71,8 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pf = Pgface(settings, analyzer=analyzer)
         await anyio.to_thread.run_sync(_open, pf)
+        threading.Thread(target=_hnsw_in_step, args=(pf,), name="pgface-hnsw",
+                         daemon=True).start()
         app.state.pf = pf
         workers = settings.api_inference_workers
         app.state.cpu = anyio.CapacityLimiter(workers if workers > 0 else default_threads())

@@ -53,6 +53,13 @@ _BATCH_BYTES = 64 << 20
 # Rewrite the snapshot file once this many faces were added or dropped since it was written:
 # catching up 10k faces costs a new process about 0.2 s (docs/benchmarks-search.md).
 SAVE_AFTER = 10_000
+# Every this many seconds a sync also checks that the index holds every face of its model up
+# to its watermark, and loads any it lacks (and forgets any deleted): on a hot standby the
+# watermark rests on the snapshot's xmax alone (pg_locks there does not show the primary's
+# transactions), so a batch still storing with ids below it as a sync ran could be missed
+# until the process restarted. A count and a sum by an index-only scan; the ids where they
+# differ.
+RECONCILE_S = 60.0
 
 
 def sign_bits(vectors: np.ndarray) -> np.ndarray:
@@ -103,11 +110,15 @@ def nearest_codes(codes: np.ndarray, query: np.ndarray, count: int) -> np.ndarra
     return positions[np.argpartition(distances, count - 1)[:count]]
 
 
-def fetch_vectors(conn: psycopg.Connection, model: str, after: int = 0) -> Iterator[np.ndarray]:
-    """The faces of model with id > after, as batches of binary COPY rows (fields "id" and
-    "vec"; about 64 MB each: the raw rows of a million faces never sit in memory at once)."""
+def fetch_vectors(conn: psycopg.Connection, model: str, after: int = 0,
+                  ids: Sequence[int] | None = None) -> Iterator[np.ndarray]:
+    """The faces of model with id > after (or those of these ids), as batches of binary COPY
+    rows (fields "id" and "vec"; about 64 MB each: the raw rows of a million faces never sit
+    in memory at once)."""
     buffer, started = bytearray(), False
-    with conn.cursor() as cur, cur.copy(sql.COPY_FACE_VECTORS, (model, after)) as copy:
+    statement, params = ((sql.COPY_FACE_VECTORS, (model, after)) if ids is None
+                         else (sql.COPY_FACE_VECTORS_OF, (model, [int(i) for i in ids])))
+    with conn.cursor() as cur, cur.copy(statement, params) as copy:
         for block in copy:
             buffer += block
             if not started and len(buffer) >= _HEADER:
@@ -160,6 +171,7 @@ class SignIndex:
         self._saved_watermark: int | None = None
         self._lsn: str | None = None  # the server's WAL position when the watermark last moved
         self._saving = False
+        self._checked_at = time.monotonic()
 
     @classmethod
     def restored(cls, model: str, arrays: dict[str, np.ndarray], watermark: int,
@@ -222,7 +234,43 @@ class SignIndex:
                 self.unsaved += before - self._n
                 self._dead.clear()
             self.loaded = True
+        if time.monotonic() - self._checked_at >= RECONCILE_S:
+            added += self._reconcile(conn)
         self._save_when_due()
+        return added
+
+    def _reconcile(self, conn: psycopg.Connection) -> int:
+        """Loads the faces of the model up to the watermark that the index lacks, marks those
+        it holds that are gone; returns how many it loaded (RECONCILE_S says why). Only this
+        adds ids at or below the watermark, so what it found missing stays missing until it
+        appends them; a face deleted stays deleted."""
+        self._checked_at = time.monotonic()
+        with self._lock:
+            watermark = self._watermark
+            loaded = self._ids[: self._n]
+            loaded = loaded[loaded <= watermark]
+        count, total = conn.execute(sql.FACES_OF_MODEL_UP_TO, [self.model, watermark]).fetchone()
+        if (count, int(total)) == (len(loaded), int(loaded.sum())):
+            conn.commit()
+            return 0
+        packed = conn.execute(sql.FACE_IDS_OF_MODEL_UP_TO, [self.model, watermark]).fetchone()[0]
+        present = np.frombuffer(packed or b"", ">i8").astype(np.int64)
+        with self._lock:
+            loaded = self._ids[: self._n]
+            loaded = loaded[loaded <= watermark]
+        missing = np.setdiff1d(present, loaded)
+        gone = np.setdiff1d(loaded, present)
+        rows = list(fetch_vectors(conn, self.model, ids=missing)) if len(missing) else []
+        conn.commit()
+        with self._lock:
+            added = sum(self._append(r) for r in rows)
+            self._dead.update(gone.tolist())
+            self.unsaved += added
+            if added:
+                self._saved_watermark = None  # the snapshot file lacks them too
+        if added:
+            log.warning("the search index of %s lacked %d faces up to id %d; loaded them",
+                        self.model, added, watermark)
         return added
 
     def _save_when_due(self) -> None:
@@ -485,7 +533,7 @@ def shared_index(pool: ConnectionPool, model: str,
         if entry is not None and time.monotonic() - entry < _RECHECK_S:
             return None
         with pool.connection() as conn:
-            # counts at most min_faces rows (faces_model_idx): cheap at any size
+            # counts at most min_faces rows (faces_model_id_idx): cheap at any size
             enough = conn.execute(sql.FACES_UP_TO, [model, min_faces]).fetchone()[0] >= min_faces
             conn.commit()
             opened = _open(conn, pool, model) if enough else None

@@ -329,6 +329,9 @@ FROM s
 COPY_FACE_VECTORS = """
 COPY (SELECT id, embedding FROM faces WHERE model = %s AND id > %s) TO STDOUT (FORMAT BINARY)
 """
+COPY_FACE_VECTORS_OF = """
+COPY (SELECT id, embedding FROM faces WHERE model = %s AND id = ANY(%s)) TO STDOUT (FORMAT BINARY)
+"""
 # The candidates are materialised first so no vector index can serve the ORDER BY; `present`
 # counts the candidates that still exist (the index forgets the others).
 RERANK_FACES = """
@@ -366,7 +369,7 @@ _WAL_NOW = ("CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
 WAL_POSITION = f"SELECT ({_WAL_NOW})::text"
 # Whether the server has come as far as a snapshot, and how many of the model's faces up to
 # its watermark remain: every face counted minus those above (a few, by the primary key), so
-# the count is an index-only scan of faces_model_idx rather than a read of every row.
+# the count is an index-only scan of faces_model_id_idx rather than a read of every row.
 SNAPSHOT_CHECK = f"""
 SELECT pg_wal_lsn_diff({_WAL_NOW}, %(lsn)s::pg_lsn) >= 0,
        (SELECT count(*) FROM faces WHERE model = %(model)s)
@@ -375,6 +378,15 @@ SELECT pg_wal_lsn_diff({_WAL_NOW}, %(lsn)s::pg_lsn) >= 0,
 # Every face id <= the watermark, of any model, as one bytea of big-endian int8s (the primary
 # key alone: an index-only scan; one value, not a row a face).
 FACE_IDS_UP_TO = "SELECT string_agg(int8send(id), ''::bytea) FROM faces WHERE id <= %s"
+# The same of one model, and their count and sum (index-only scans of faces_model_id_idx):
+# what the search index checks itself against now and then (SignIndex.sync); the sum, so that
+# a face missed and another deleted do not pass for none of either.
+FACES_OF_MODEL_UP_TO = """
+SELECT count(*), coalesce(sum(id), 0) FROM faces WHERE model = %s AND id <= %s
+"""
+FACE_IDS_OF_MODEL_UP_TO = """
+SELECT string_agg(int8send(id), ''::bytea ORDER BY id) FROM faces WHERE model = %s AND id <= %s
+"""
 
 # The HNSW index on faces.embedding serves pgvector's searches below the in-process index's
 # threshold only (pgface/engine.py): built and dropped as the library crosses it.

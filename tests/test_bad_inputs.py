@@ -381,6 +381,54 @@ def ordinary_user(env: dict[str, str]) -> list[str]:
     return user
 
 
+def test_paths_that_cannot_be_reached_are_failures_and_the_rest_is_indexed(
+        pf: Pgface, tmp_path: Path) -> None:
+    # A path the system would not look up (too long a name here; permission denied for an
+    # ordinary user) stopped the whole run before anything was stored; a link to a folder
+    # that cannot be reached (`Camera -> /mnt/camera`, not mounted) was passed over unsaid.
+    good = tmp_path / "good"
+    good.mkdir()
+    shutil.copy(good_photo(), good / "a.jpg")
+    (good / "Camera").symlink_to("/nonexistent/mnt/camera")
+    (good / "notes.txt").symlink_to("/nonexistent/notes.txt")  # a file's link: no photo
+    too_long = tmp_path / ("x" * 300 + ".jpg")
+    report = pf.index([good, too_long])
+    assert report.indexed == 1
+    assert sorted((f.source, f.reason) for f in report.failures) == [
+        (str(good / "Camera"), "a link to a folder that cannot be reached (no such file or "
+                               "folder): not followed"),
+        (str(too_long), "cannot be reached (file name too long)")]
+    assert pf.index([too_long], prune=True).failures[0].reason == (
+        "cannot be reached (file name too long)")  # it was left out unsaid
+
+
+def test_a_path_an_ordinary_user_cannot_reach_is_one_failure(
+        settings: Settings, analyzer: FaceAnalyzer, env: dict[str, str], corpus_dir: Path
+) -> None:
+    closed = corpus_dir / "closed"
+    (corpus_dir / "good").mkdir(parents=True)
+    closed.mkdir()
+    for folder in (corpus_dir, corpus_dir / "good"):
+        folder.chmod(0o755)
+    shutil.copy(good_photo(), corpus_dir / "good" / "a.jpg")
+    shutil.copy(good_photo(), closed / "b.jpg")
+    closed.chmod(0)
+    user = ordinary_user(env)
+    env = {**env, "HOME": str(corpus_dir)}
+    try:
+        with socket_for_others(settings.database_url or "", corpus_dir / "db") as url:
+            done = cli(["index", str(corpus_dir / "good"), str(closed / "b.jpg"), "--json"],
+                       {**env, "PGFACE_DATABASE_URL": url}, user)
+    finally:
+        closed.chmod(0o755)
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout or "null")
+    assert report is not None, done.stderr  # "error: ...: Permission denied", nothing indexed
+    assert report["indexed"] == 1
+    assert [(f["file"], f["reason"]) for f in report["failures"]] == [
+        (str(closed / "b.jpg"), "cannot be reached (permission denied)")]
+
+
 def test_enrol_passes_over_a_file_it_cannot_read_and_enrols_the_rest(
         settings: Settings, analyzer: FaceAnalyzer, env: dict[str, str], corpus_dir: Path
 ) -> None:

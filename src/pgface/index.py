@@ -175,7 +175,12 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
     # to / listed the machine's.
     walked: set[str] = set()  # real paths of the folders walked or about to be
     for path in paths:
-        if path.is_dir():
+        try:
+            folder = path.is_dir()
+        except OSError as exc:  # a path this user may not reach stopped the whole run
+            failures.append(Failure(str(path), f"cannot be reached ({_reason(exc)})"))
+            continue
+        if folder:
             found = False
             # each folder's real path: a link's resolved, a subfolder's its parent's and name
             reals = {str(path): os.path.realpath(path)}
@@ -207,6 +212,8 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                 dirs[:] = kept
                 for name in sorted(files):
                     if Path(name).suffix.lower() not in IMAGE_SUFFIXES:
+                        if (unreachable := _unreachable_folder_link(root, name)) is not None:
+                            failures.append(unreachable)
                         continue
                     if passed_over(name, False):
                         skipped.append(os.path.join(root, name))
@@ -219,6 +226,28 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
             yield path
         else:
             failures.append(Failure(str(path), "no such file or folder"))
+
+
+def _reason(exc: OSError) -> str:
+    """An OSError as a failure says it: "permission denied", "no such file or folder"."""
+    return (exc.strerror or type(exc).__name__).lower().replace("directory", "folder")
+
+
+def _unreachable_folder_link(folder: str, name: str) -> Failure | None:
+    """A link named like a folder (no suffix, nor its target) whose target cannot be reached:
+    os.walk lists it among the files, and a library's `Phone -> /mnt/phone` not mounted, or a
+    link into a folder this user may not enter, was passed over without a word."""
+    link = os.path.join(folder, name)
+    if not os.path.islink(link):
+        return None
+    try:
+        os.stat(link)
+        return None  # reached: a file of another kind
+    except OSError as exc:
+        if Path(name).suffix and Path(os.readlink(link)).suffix:
+            return None  # a link to a file, broken (a `notes.txt` link): not a photo
+        return Failure(link, f"a link to a folder that cannot be reached ({_reason(exc)}): "
+                             f"not followed")
 
 
 def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,

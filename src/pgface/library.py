@@ -61,6 +61,18 @@ def build_analyzer(settings: Settings,
     )
 
 
+def _gone(path: Path) -> bool:
+    """Known not to be there (os.path.lexists said False for a path this user may not reach
+    too, and `index --prune` passed it over with "0 failed")."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def _holds_anything(path: Path) -> bool:
     """Whether a path to prune under is there: a file, or a folder with an entry (an unmounted
     share's mount point is an empty folder, or no folder at all)."""
@@ -231,7 +243,7 @@ class Pgface:
         expanded = [fs_paths.expand(p) for p in fs_paths.path_list(paths)]
         # With prune, a path that is gone is no failure to index: the prune says why it leaves
         # it alone (report.not_pruned).
-        present = [p for p in expanded if not prune or os.path.lexists(p)]
+        present = [p for p in expanded if not prune or not _gone(p)]
         try:
             report = self._index(present, progress, within, reread)
         finally:

@@ -429,6 +429,25 @@ def test_a_path_an_ordinary_user_cannot_reach_is_one_failure(
         (str(closed / "b.jpg"), "cannot be reached (permission denied)")]
 
 
+def test_serve_refuses_an_upload_folder_its_user_may_not_write(
+        env: dict[str, str], corpus_dir: Path) -> None:
+    # It started, and every new upload was a 500 PermissionError.
+    corpus_dir.mkdir()
+    corpus_dir.chmod(0o755)
+    uploads = corpus_dir / "uploads"
+    uploads.mkdir()
+    uploads.chmod(0o555)
+    user = ordinary_user(env)
+    if not user and os.access(uploads, os.W_OK):  # an ordinary user who may write there
+        pytest.skip("this user may write into a read-only folder")
+    for folder, where in ((uploads, ""), (uploads / "new", f" (it would be made in {uploads})")):
+        done = cli(["serve", "--port", "1"], {**env, "HOME": str(corpus_dir),
+                                              "PGFACE_UPLOAD_DIR": str(folder)}, user)
+        assert (done.returncode, done.stderr.splitlines()[-1]) == (
+            1, f"error: PGFACE_UPLOAD_DIR {folder}: this user may not write there{where}; "
+               f"uploaded photos are kept there"), done.stderr
+
+
 def test_enrol_passes_over_a_file_it_cannot_read_and_enrols_the_rest(
         settings: Settings, analyzer: FaceAnalyzer, env: dict[str, str], corpus_dir: Path
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 from pathlib import Path
@@ -64,6 +65,12 @@ def serve(
     if uploads.exists() and not uploads.is_dir():  # every upload was a 500 FileExistsError
         raise PgfaceError(f"PGFACE_UPLOAD_DIR {uploads}: not a folder (uploaded photos are "
                           "kept there)")
+    # where it will be made, or is: every new upload was a 500 PermissionError
+    made_in = next(p for p in (uploads, *uploads.parents) if p.exists())
+    if not os.access(made_in, os.W_OK | os.X_OK):
+        where = "" if made_in == uploads else f" (it would be made in {made_in})"
+        raise PgfaceError(f"PGFACE_UPLOAD_DIR {uploads}: this user may not write there{where}; "
+                          f"uploaded photos are kept there")
     if inference_workers:
         update["api_inference_workers"] = inference_workers
     settings = settings.model_copy(update=update)

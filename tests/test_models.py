@@ -409,3 +409,19 @@ def test_a_session_with_fewer_threads_than_cores_leaves_its_caller_on_every_core
                                            threads=len(every_core))
     assert every_thread._compiled[(None, False, None)].get_property("ENABLE_CPU_PINNING") is True
     assert one_thread._compiled[(None, False, None)].get_property("ENABLE_CPU_PINNING") is False
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a folder another user's needs root")
+def test_compiled_models_are_not_kept_in_another_users_data_folder(tmp_path: Path) -> None:
+    # root running one `pgface search` on a user's library left root-owned compiled models in
+    # its cache folder, which the user could then neither use nor remove
+    from pgface.library import model_cache_dir
+
+    theirs, mine = tmp_path / "theirs", tmp_path / "mine"
+    theirs.mkdir()
+    mine.mkdir()
+    os.chown(theirs, 65534, 65534)
+    assert model_cache_dir(Settings(data_dir=mine)) == mine / "cache" / "openvino"
+    kept = model_cache_dir(Settings(data_dir=theirs))
+    assert not kept.is_relative_to(theirs) and kept.name == "openvino"
+    assert model_cache_dir(Settings(data_dir=tmp_path / "new")).is_relative_to(tmp_path / "new")

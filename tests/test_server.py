@@ -270,3 +270,57 @@ def test_runs_as_a_normal_user(workdir):
     assert result["one"] == 1 and result["owner"] == result["uid"] != 0
     assert result["mode"] == 0o700 and result["dir_mode"] == 0o700
     assert result["default"] == str(home / ".local" / "share" / "pgface")
+
+
+@root_only
+def test_a_library_of_another_user_is_refused_naming_its_owner(workdir):
+    # root on a user's stopped library: a 1,451-byte `error:` line of pg_ctl's output and the
+    # owner's server log, its line breaks shown as \n, that never said whose folder it was
+    data = workdir.path / "data"
+    (data / "pgdata").mkdir(parents=True)
+    (data / "pgdata" / "PG_VERSION").write_text("18\n")
+    os.chown(data / "pgdata", pwd.getpwnam("nobody").pw_uid, -1)
+    with pytest.raises(EmbeddedServerError) as err:
+        server.ensure_server(data)
+    assert str(err.value) == (
+        f"data folder {data} belongs to user 'nobody', and PostgreSQL would run here as "
+        f"'{server.SERVICE_USER}': run pgface as that user (or use a data folder of this "
+        f"user's own, PGFACE_DATA_DIR)")
+
+
+def test_a_server_that_does_not_start_says_why_in_one_line(workdir):
+    data = workdir.path / "data"
+    workdir.started.append(data)
+    server.ensure_server(data)
+    server.stop_server(data)
+    with open(data / "pgdata" / "postgresql.conf", "a") as conf:
+        conf.write("\nshared_buffers = 'plenty'\n")  # a value PostgreSQL cannot take
+    with pytest.raises(EmbeddedServerError) as err:
+        server.ensure_server(data)
+    message = str(err.value)
+    assert "\n" not in message, message  # was pg_ctl's output and 30 lines of server log
+    assert message.startswith(f"PostgreSQL in {data / 'pgdata'} did not start: "), message
+    assert "postgresql.conf" in message
+    assert message.endswith(f"(its log: {data / 'pgdata' / 'log'})")
+
+
+@root_only
+def test_status_of_a_server_this_user_may_not_look_at_says_so(workdir):
+    # `db status` said "running: no" of another user's running server (exit 3)
+    if not shutil.which("runuser"):
+        pytest.skip("runuser is missing")
+    if (python := _python_for("nobody")) is None:
+        pytest.skip("no Python interpreter that user nobody can run")
+    data = workdir.path / "data"
+    (data / "pgdata").mkdir(parents=True, mode=0o700)
+    (data / "pgdata").chmod(0o700)
+    (data / "pgdata" / "postmaster.pid").write_text(f"{os.getpid()}\n")
+    code = ("import sys; from pathlib import Path; from pgface.db import server\n"
+            "try:\n    print(server.server_status(Path(sys.argv[1])))\n"
+            "except server.EmbeddedServerError as exc:\n    print('error:', exc)\n")
+    cmd = ["runuser", "-u", "nobody", "--", "env", "-i", "PATH=/usr/bin:/bin",
+           f"PYTHONPATH={PYTHONPATH}", python, "-c", code, str(data)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == (
+        f"error: cannot tell whether PostgreSQL runs in {data}: this user may not read "
+        f"{data / 'pgdata' / 'postmaster.pid'} (the folder belongs to user 'root')"), proc

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 from psycopg_pool import ConnectionPool
 
 from pgface import engine, vector_index
@@ -56,9 +57,24 @@ def build_analyzer(settings: Settings,
         det_threshold=settings.det_threshold,
         min_face_size=settings.min_face_size,
         batch_size=settings.rec_batch_size,
-        cache_dir=settings.resolved_data_dir() / "cache" / "openvino",
+        cache_dir=model_cache_dir(settings),
         batch_detection=settings.batch_detection,
     )
+
+
+def model_cache_dir(settings: Settings) -> Path:
+    """Where OpenVINO keeps compiled models: in the data folder, unless it belongs to another
+    user (root running a command on a user's library), whose folder then gained files of this
+    user's that its owner could not remove (their own cache lost from then on); this user's
+    cache folder instead."""
+    data_dir = settings.resolved_data_dir()
+    try:
+        mine = data_dir.stat().st_uid == os.geteuid()
+    except OSError:
+        mine = True  # not there yet: this process makes it
+    if mine:
+        return data_dir / "cache" / "openvino"
+    return platformdirs.user_cache_path("pgface") / "openvino"
 
 
 def _gone(path: Path) -> bool:

@@ -344,8 +344,48 @@ def _start(data_dir: Path, pgdata: Path, bindir: Path, pw: pwd.struct_passwd | N
                     "-l", pgdata / "log" / "startup.log",
                     "-o", f"-h '' -k {shlex.quote(str(sock))}"], pw, TIMEOUT_S + 30)
     if rc:
-        raise EmbeddedServerError(f"PostgreSQL in {pgdata} did not start:\n{out.strip()}\n"
-                                  f"--- end of server log ---\n{_log_tail(pgdata)}")
+        raise EmbeddedServerError(f"PostgreSQL in {pgdata} did not start: "
+                                  f"{_why_not_started(out, pgdata)} (its log: {pgdata / 'log'})")
+
+
+def _why_not_started(out: str, pgdata: Path) -> str:
+    """The line that says why a start failed: the server log's last FATAL or PANIC, else
+    pg_ctl's own last words. The error was pg_ctl's whole output and 30 lines of log in one
+    `error:` line, its line breaks shown as \\n."""
+    try:
+        log = _log_tail(pgdata).splitlines()
+    except OSError:
+        log = []
+    said = [line for line in log if "FATAL:" in line or "PANIC:" in line]
+    if said:
+        return said[-1].split("FATAL:" if "FATAL:" in said[-1] else "PANIC:", 1)[1].strip()
+    words = [line.strip() for line in out.splitlines() if line.strip()]
+    return next((w.removeprefix("pg_ctl: ") for w in reversed(words)
+                 if w.startswith("pg_ctl: ") and "could not start server" not in w),
+                words[-1] if words else "no reason given")
+
+
+def _check_owner(data_dir: Path, pgdata: Path, pw: pwd.struct_passwd | None) -> None:
+    """PostgreSQL runs as the owner of its data folder only: another user's library (root on
+    a user's, a user on the `pgface` user's) failed to start with pg_ctl's and the server
+    log's words in one line, never naming the owner."""
+    try:
+        owner = pgdata.stat().st_uid
+    except OSError:
+        return  # none yet, or not ours to look at: the next steps say so
+    runs_as = pw.pw_uid if pw is not None else os.geteuid()
+    if owner != runs_as:
+        raise EmbeddedServerError(
+            f"data folder {data_dir} belongs to user {_user_name(owner)!r}, and PostgreSQL "
+            f"would run here as {_user_name(runs_as)!r}: run pgface as that user (or use a "
+            f"data folder of this user's own, PGFACE_DATA_DIR)")
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def ensure_server(data_dir: Path) -> str:
@@ -362,6 +402,7 @@ def ensure_server(data_dir: Path) -> str:
         return url
     pw = _server_user()
     _prepare(data_dir, pw)
+    _check_owner(data_dir, pgdata, pw)
     with _lock(data_dir):
         if url := _wait_ready(pgdata):  # another process started it while we waited
             return url
@@ -434,8 +475,16 @@ def server_status(data_dir: Path) -> dict:
     """running, crashed (not running, and due to be restarted: see crashed()), pid, port,
     data_dir, url (None when not running) and the PostgreSQL version."""
     data_dir = Path(data_dir).expanduser().resolve()
+    pidfile = data_dir / "pgdata" / "postmaster.pid"
+    try:
+        pidfile.exists() and pidfile.open("rb").close()
+    except PermissionError:  # it said "running: no" of a server running there
+        raise EmbeddedServerError(
+            f"cannot tell whether PostgreSQL runs in {data_dir}: this user may not read "
+            f"{pidfile} (the folder belongs to user "
+            f"{_user_name(data_dir.stat().st_uid)!r})") from None
     url = _live_url(data_dir / "pgdata")
-    lines = _pidfile(data_dir / "pgdata" / "postmaster.pid") if url else None
+    lines = _pidfile(pidfile) if url else None
     out = subprocess.run([_postgres_bin_path() / "postgres", "-V"], capture_output=True, text=True)
     return {"running": url is not None, "crashed": url is None and crashed(data_dir),
             "pid": int(lines[0]) if lines else None, "port": int(lines[3]) if lines else None,

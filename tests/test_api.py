@@ -148,7 +148,9 @@ def test_an_upload_is_kept_as_what_it_is_and_goes_with_its_photo(
         index_path(client, ".")
         assert client.get(f"/api/photos/{photo_id}").json()["path"] == str(
             (library / "obama.jpg").resolve())
-        assert client.delete(f"/api/photos/{photo_id}").status_code == 200
+        deleted = client.delete(f"/api/photos/{photo_id}")
+        # the files that stay are said (an upload folder made read-only: "deleted", unsaid)
+        assert deleted.json() == {"deleted": photo_id, "files_failed": []}
         assert not kept.exists()
         assert (library / "obama.jpg").read_bytes() == photo.read_bytes()
 

@@ -172,6 +172,13 @@ class Deleted(BaseModel):
     deleted: int
 
 
+class PhotoDeleted(Deleted):
+    files_failed: list[str] = Field(
+        default_factory=list,
+        description='"path: reason" of each uploaded file of the photo that stays (the rows '
+                    "are gone: the upload folder was read-only, say)")
+
+
 class Removal(BaseModel):
     photos: int = Field(description="Photos deleted with their faces: no path left")
     faces: int

@@ -22,8 +22,8 @@ from pgface.api.errors import ApiError
 from pgface.api.jobs import get_jobs
 from pgface.api.limits import read_upload
 from pgface.api.models import (
-    Deleted,
     JobOut,
+    PhotoDeleted,
     PhotoOut,
     PhotoPage,
     Removal,
@@ -304,7 +304,8 @@ def _indexed_file(pf: Pgface, settings: Settings, photo_id: int) -> tuple[bytes,
                         f"other path it was seen at, with the content indexed)")
 
 
-@router.delete("/{photo_id}", dependencies=[Depends(require_write)], response_model=Deleted,
+@router.delete("/{photo_id}", dependencies=[Depends(require_write)],
+               response_model=PhotoDeleted,
                responses=READ_ERRORS)
 def delete_photo(request: Request, photo_id: int) -> dict:
     """Forget a photo and its faces. An uploaded photo's kept file is removed too; files
@@ -316,6 +317,6 @@ def delete_photo(request: Request, photo_id: int) -> dict:
         if not store.delete_photo(conn, photo_id):
             raise NotFoundError(f"photo {photo_id} not found")
     _, failed = delete_uploads(kept, upload_dir(get_settings(request)).resolve())
-    for failure in failed:  # the rows are gone: the file left is said in the log
+    for failure in failed:  # the rows are gone: the file left is said, here and in the log
         log.warning("photo %s deleted, its uploaded file stays: %s", photo_id, failure)
-    return {"deleted": photo_id}
+    return {"deleted": photo_id, "files_failed": failed}

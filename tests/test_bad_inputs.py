@@ -448,6 +448,32 @@ def test_serve_refuses_an_upload_folder_its_user_may_not_write(
                f"uploaded photos are kept there"), done.stderr
 
 
+def test_backup_and_restore_name_the_file_this_user_may_not_write_or_read(
+        settings: Settings, env: dict[str, str], corpus_dir: Path) -> None:
+    # pg_dump named its hidden temporary file; pg_restore's "could not open input file" was
+    # "not a backup pg_restore can read"
+    corpus_dir.mkdir()
+    corpus_dir.chmod(0o755)
+    closed = corpus_dir / "closed"
+    closed.mkdir(mode=0o555)
+    closed.chmod(0o555)
+    locked = corpus_dir / "lib.dump"
+    locked.write_bytes(b"PGDMP")
+    locked.chmod(0)
+    user = ordinary_user(env)
+    if not user and os.access(closed, os.W_OK):
+        pytest.skip("this user may write into a read-only folder")
+    env = {**env, "HOME": str(corpus_dir)}
+    with socket_for_others(settings.database_url or "", corpus_dir / "db") as url:
+        env["PGFACE_DATABASE_URL"] = url
+        backup = cli(["db", "backup", str(closed / "lib.dump")], env, user)
+        restore = cli(["db", "restore", str(locked)], env, user)
+    assert (backup.returncode, backup.stderr.splitlines()[-1]) == (
+        1, f"error: {closed / 'lib.dump'}: this user may not write in folder {closed}"), backup
+    assert (restore.returncode, restore.stderr.splitlines()[-1]) == (
+        1, f"error: {locked}: cannot read it (permission denied)"), restore
+
+
 def test_enrol_passes_over_a_file_it_cannot_read_and_enrols_the_rest(
         settings: Settings, analyzer: FaceAnalyzer, env: dict[str, str], corpus_dir: Path
 ) -> None:

@@ -123,6 +123,9 @@ def backup(url: str, schema: str, destination: Path) -> BackupReport:
                                 "name")
     if not destination.parent.is_dir():
         raise InvalidInputError(f"{destination}: folder {destination.parent} does not exist")
+    if not os.access(destination.parent, os.W_OK | os.X_OK):  # pg_dump named its temporary
+        raise InvalidInputError(f"{destination}: this user may not write in folder "
+                                f"{destination.parent}")
     _remove_stale_partials(destination)
     partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
     conninfo, env = client_connection(url)
@@ -201,6 +204,11 @@ def _durably_rename(partial: Path, destination: Path) -> None:
 def archive_schemas(source: Path) -> list[str]:
     """The schemas an archive creates, from its table of contents; an error names what is
     wrong with a file that is no pg_dump archive."""
+    try:  # "not a backup pg_restore can read (... Permission denied)" of a backup
+        source.open("rb").close()
+    except OSError as exc:
+        raise BackupError(f"{source}: cannot read it ({(exc.strerror or str(exc)).lower()})"
+                          ) from None
     done = subprocess.run([client_program("pg_restore"), "--list", str(source)],
                           capture_output=True, text=True, env=client_connection("")[1])
     if done.returncode:

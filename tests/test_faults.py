@@ -213,7 +213,8 @@ def test_postgres_stopped_during_a_bulk_cli_index_is_one_line_at_once(
     lines = err.splitlines()
     # stopped in a batch's statement, or between batches (the pool's wait for a server)
     assert lines[-1].startswith(("error: lost the database connection",
-                                 "error: no database connection became free in time")), err
+                                 "error: no database connection became free in time",
+                                 "error: the embedded PostgreSQL is stopped")), err
     assert len(lines) <= 2, err  # the error, and at most the index's one-line footnote
     ensure_server(own_server)
     assert _counts(url)["half_written"] == 0
@@ -525,3 +526,23 @@ def test_concurrent_uploads_of_one_photo_give_one_row_and_one_file(
         expected = sorted(hashlib.sha256(p.read_bytes()).hexdigest() + ".jpg" for p in photos)
         assert files == expected  # one file per photo, no temporary file left over
         assert client.get("/api/stats").json()["photos"] == len(photos)
+
+
+def test_a_library_whose_server_was_stopped_says_so_at_once(
+        own_server: Path, models_dir: Path, analyzer: FaceAnalyzer) -> None:
+    # `pgface db stop` under an open Pgface: every call waited the pool's 30 s, then raised
+    # psycopg_pool's PoolTimeout (and the log filled with the pool's connection errors)
+    with pgface.Pgface(Settings(data_dir=own_server, models_dir=models_dir),
+                       analyzer=analyzer) as pf:
+        assert pf.stats()["photos"] >= 0
+        stop_server(own_server)  # what `pgface db stop` does
+        try:
+            for _ in range(2):
+                with pytest.raises(pgface.DatabaseError, match=r"^the embedded PostgreSQL is "
+                                   r"stopped \(`pgface db stop`\): start it with `pgface db "
+                                   r"start`"):
+                    pf.stats()
+            pf.close()
+            assert pf.stats()["photos"] >= 0  # a new opening starts it, as a new Pgface does
+        finally:
+            ensure_server(own_server)

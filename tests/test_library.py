@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from pgface import PersonConflict, Pgface, Settings, library
 from pgface.cli import app
 from pgface.db.connection import DatabaseError, migrate, migrations
-from pgface.errors import ImageError, InvalidInputError, ModelPackError
+from pgface.errors import ImageError, InvalidInputError, ModelPackError, PgfaceError
 from pgface.library import build_analyzer
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
@@ -644,3 +644,47 @@ def test_a_people_view_kept_across_close_goes_on_as_its_library_does(pf: Pgface)
     pf.close()
     assert [p.name for p in people.list()] == ["Ann"]
     assert people.pool is pf.pool
+
+
+def test_the_pools_failures_are_pgfaces_errors(pf: Pgface) -> None:
+    """psycopg_pool's PoolTimeout (every connection taken, or the database down: after 30 s)
+    and PoolClosed (close() while another thread was about to use the pool) came through the
+    Python API raw, where every error is a PgfaceError."""
+    from psycopg_pool import PoolClosed, PoolTimeout
+
+    pool = pf.pool
+    taken = [pool.getconn() for _ in range(pool.max_size)]
+    try:
+        with pytest.raises(DatabaseError, match="no database connection became free in time"
+                           ) as busy:
+            pool.getconn(timeout=0.2)
+        assert isinstance(busy.value, PoolTimeout)  # what code that caught it catches still
+    finally:
+        for conn in taken:
+            pool.putconn(conn)
+    pf.close()
+    with pytest.raises(DatabaseError, match=r"closed \(close\(\)\) while this call") as closed:
+        with pool.connection():
+            pass
+    assert isinstance(closed.value, PoolClosed)
+    assert pf.stats()["faces"] == 0  # the next call opens it again
+
+
+def test_a_forked_child_is_told_to_open_its_own_pgface(pf: Pgface) -> None:
+    """A child forked after the parent had searched hung for ever in OpenVINO's infer (where
+    the parent had searched from several threads), or used the parent's connections."""
+    photo = sample_photos()[0]
+    pf.search(photo)
+    child = os.fork()
+    if child == 0:  # the child: report by exit code only, never return into pytest
+        code = 9
+        try:
+            pf.search(photo)
+            code = 0
+        except PgfaceError as exc:
+            code = 3 if "child forked from it: open a Pgface in the child" in str(exc) else 4
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 3
+    assert pf.search(photo).faces  # the parent's goes on

@@ -17,9 +17,9 @@ from psycopg_pool import ConnectionPool
 from pgface import engine, vector_index
 from pgface import paths as fs_paths
 from pgface.config import CALIBRATED_THRESHOLDS, Settings
-from pgface.db import store
+from pgface.db import server, store
 from pgface.db.connection import DatabaseError, open_pool, server_identity
-from pgface.errors import ModelPackError
+from pgface.errors import ModelPackError, PgfaceError
 from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import (
     Indexer,
@@ -124,10 +124,24 @@ class Pgface:
         # opened a pool (and ran the migrations) and loaded the models
         self._open_lock = threading.RLock()
         self._coverage = store.KeptCounts()  # pack -> (photos, analysed): see pack_coverage
+        self._pid = os.getpid()
 
     # Models and the database are opened on first use: `compare` needs no database.
+    def _same_process(self) -> None:
+        """A forked child may not use what its parent opened: the models' threads and the
+        pool's connections were the parent's, and a search there hung for ever (in OpenVINO's
+        infer, where the parent had searched from several threads)."""
+        if os.getpid() == self._pid:
+            return
+        if self._analyzer is not None or self._pool is not None:
+            raise PgfaceError(f"this Pgface was opened in process {self._pid}, and this is a "
+                              f"child forked from it: open a Pgface in the child (or start "
+                              f"children with multiprocessing's 'spawn' method)")
+        self._pid = os.getpid()  # nothing opened yet: the child opens its own
+
     @property
     def analyzer(self) -> FaceAnalyzer:
+        self._same_process()
         if self._analyzer is None:
             with self._open_lock:
                 if self._analyzer is None:
@@ -139,6 +153,14 @@ class Pgface:
 
     @property
     def pool(self) -> ConnectionPool:
+        self._same_process()
+        if self._pool is not None and self.embedded and server.stopped(
+                self.settings.resolved_data_dir()):
+            # stopped on purpose, it stays stopped (as `pgface serve` leaves it): each call
+            # waited the pool's 30 s, then raised psycopg_pool's PoolTimeout
+            raise DatabaseError("the embedded PostgreSQL is stopped (`pgface db stop`): start "
+                                "it with `pgface db start` (or close() this Pgface: the next "
+                                "call starts it)")
         if self._pool is None:
             with self._open_lock:
                 if self._pool is None:

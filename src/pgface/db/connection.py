@@ -12,7 +12,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql as psql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from pgface.db import sql
 from pgface.errors import PgfaceError
@@ -24,6 +24,31 @@ DEFAULT_SCHEMA = "pgface"
 
 class DatabaseError(PgfaceError):
     """The database cannot be reached or lacks what pgface needs."""
+
+
+class NoConnection(DatabaseError, PoolTimeout):
+    """No connection became free in the pool's time: the database is down or busy. Also a
+    psycopg_pool PoolTimeout, for code that catches that."""
+
+
+class LibraryClosed(DatabaseError, PoolClosed):
+    """The library's pool was closed (Pgface.close()) while a call was about to use it."""
+
+
+class LibraryPool(ConnectionPool):
+    """A pool whose failures to hand out a connection are pgface's errors: the Python API let
+    psycopg_pool's PoolTimeout (after 30 s) and PoolClosed (a close() while other threads
+    were mid-call) through, where every error is to be a PgfaceError."""
+
+    def getconn(self, timeout: float | None = None) -> psycopg.Connection:
+        try:
+            return super().getconn(timeout)
+        except PoolTimeout as exc:
+            raise NoConnection(f"no database connection became free in time: the database "
+                               f"is down or busy ({one_line(exc)})") from exc
+        except PoolClosed as exc:
+            raise LibraryClosed("the library was closed (close()) while this call was about "
+                                "to use it; call again: the next call opens it again") from exc
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -239,7 +264,7 @@ def open_pool(url: str | Callable[[], str], min_size: int = 1, max_size: int = 8
     else:  # migrating connects first; without it, a server that is down would cost the
         _check_ready(url() if callable(url) else url, schema,  # pool's 30 s, then "timeout"
                      standby_of)
-    pool = ConnectionPool(
+    pool = LibraryPool(
         url, min_size=min_size, max_size=max_size, configure=_configure(schema),
         check=ConnectionPool.check_connection, open=False,
     )

@@ -35,7 +35,7 @@ from typer.testing import CliRunner
 from pgface import Pgface, Settings
 from pgface.cli import app
 from pgface.db import store
-from pgface.errors import ImageError, NoFaceError
+from pgface.errors import ImageError, NoFaceError, NotFoundError
 from pgface.imaging import read_file
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
@@ -400,6 +400,8 @@ def test_paths_that_cannot_be_reached_are_failures_and_the_rest_is_indexed(
         (str(too_long), "cannot be reached (file name too long)")]
     assert pf.index([too_long], prune=True).failures[0].reason == (
         "cannot be reached (file name too long)")  # it was left out unsaid
+    with pytest.raises(NotFoundError, match=r": cannot be reached \(file name too long\)$"):
+        pf.people.enrol(too_long)  # a raw OSError
 
 
 def test_a_path_an_ordinary_user_cannot_reach_is_one_failure(

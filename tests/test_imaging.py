@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import cv2
@@ -273,3 +274,41 @@ def test_jpeg_segments_decide_which_path_decodes_it() -> None:
     assert not imaging._plain_jpeg(cmyk) and not imaging._plain_jpeg(icc)
     assert not imaging._plain_jpeg(b"\xff\xd8\xff")  # no segment at all
     assert not imaging._plain_jpeg(encode(Image.new("RGB", (16, 16))))  # a PNG
+
+
+def test_a_pillow_image_that_cannot_be_read_is_an_image_error(tmp_path: Path) -> None:
+    # Image.open reads pixels lazily: a truncated file, a closed image, an empty one or a
+    # mode with no RGB form came through as OSError, AssertionError(''), cv2.error and
+    # ValueError, where the same file's bytes gave an ImageError
+    def load(img: Image.Image) -> imaging.Photo:
+        return imaging.load_photo(img, "upload", 10**8, 10**8)
+
+    whole = io.BytesIO()
+    Image.new("RGB", (64, 48), "red").save(whole, "PNG")
+    truncated = Image.open(io.BytesIO(whole.getvalue()[:-30]))
+    closed = Image.open(io.BytesIO(whole.getvalue()))
+    closed.close()
+    cases = [(truncated, "upload: corrupt or truncated image"),
+             (closed, "upload: a Pillow image that cannot be read"),
+             (Image.new("RGB", (0, 0)), "upload: image is empty (0 pixels)"),
+             (Image.new("La", (8, 8)), "upload: a Pillow image that cannot be read")]
+    for img, reason in cases:
+        with pytest.raises(ImageError, match="^" + re.escape(reason)):
+            load(img)
+    assert load(Image.open(io.BytesIO(whole.getvalue()))).image.shape == (48, 64, 3)
+
+
+def test_paths_no_file_can_have_are_refused_by_name(tmp_path: Path) -> None:
+    from pgface import paths
+    from pgface.errors import InvalidInputError
+
+    for bad in ("", str(tmp_path / "a\x00b.jpg")):  # "" searched the current folder
+        with pytest.raises(InvalidInputError):
+            imaging.load_photo(bad, "upload", 10**8, 10**8)  # a ValueError came through
+    for given, said in ((None, "not a NoneType"), (5, "not a int"),
+                        ([tmp_path, None], "None is a NoneType, not a path"),
+                        (io.BytesIO(b"/a.jpg\n"), "not a BytesIO"),
+                        ([str(tmp_path / "a\x00b")], "a path with a NUL byte")):
+        with pytest.raises(InvalidInputError, match=said):
+            paths.path_list(given)
+    assert paths.path_list(p for p in [tmp_path]) == [tmp_path]  # a generator is a list

@@ -72,7 +72,12 @@ def person_folders(folder: Path) -> list[tuple[Path, list[Path]]]:
     """Each person folder under FOLDER with its photos: every photo under it, sub-folders
     (`Biden/2019/...`) included, listed by indexing's own walk, which indexes them; the
     person folder's photos alone left a sub-folder's indexed and given to nobody, unsaid."""
-    if not folder.is_dir():  # a photo given for the folder of person folders is no folder
+    try:
+        is_folder = folder.is_dir()
+    except OSError as exc:  # a name too long, a folder this user may not enter: was raw
+        raise NotFoundError(f"{folder}: cannot be reached "
+                            f"({(exc.strerror or str(exc)).lower()})") from None
+    if not is_folder:  # a photo given for the folder of person folders is no folder
         raise NotFoundError(f"{folder}: " + ("not a folder (enrolment reads a folder of "
                                              "person folders)" if folder.exists()
                                              else "no such folder"))

@@ -20,7 +20,7 @@ import numpy as np
 import simplejpeg
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from pgface.errors import ImageError, describe
+from pgface.errors import ImageError, InvalidInputError, describe
 from pgface.paths import expand
 
 # We check the pixel count ourselves, before decoding, with our own limit and message.
@@ -158,6 +158,8 @@ def read_file_stat(path: Path, max_bytes: int, timeout_s: float = READ_TIMEOUT_S
 
 
 def _stat_regular(path: Path, source: str) -> os.stat_result:
+    if "\x00" in source:  # os.stat's own ValueError, "embedded null byte", came through
+        raise InvalidInputError(f"{source!r}: a path with a NUL byte, which no file name has")
     try:
         info = os.stat(path)
     except FileNotFoundError as exc:
@@ -232,13 +234,31 @@ def load_photo(photo: PhotoInput, name: str, max_bytes: int, max_pixels: int,
     if isinstance(photo, np.ndarray):
         return photo_from_array(photo, name, max_pixels)
     if isinstance(photo, Image.Image):
-        _check_pixels(name, photo.width, photo.height, max_pixels)
-        upright = ImageOps.exif_transpose(photo)  # a copy: the caller's image stays as it was
-        return _photo_of_pixels(_to_bgr(upright), name)
+        return _photo_of_pillow(photo, name, max_pixels)
     if isinstance(photo, str | os.PathLike):
+        if not os.fspath(photo):  # the current folder, taken as a path
+            raise InvalidInputError("an empty path: name a photo file")
         return read_photo(expand(photo), max_bytes, max_pixels, timeout_s)
     raise ImageError(name, f"not a photo: a {type(photo).__name__} (give a path, the file's "
                            "bytes, a BGR uint8 NumPy array or a Pillow image)")
+
+
+def _photo_of_pillow(img: Image.Image, name: str, max_pixels: int) -> Photo:
+    """A Pillow image as a Photo, upright by its EXIF orientation. Its pixels are read here
+    (Image.open reads them lazily): a truncated file, a closed image, an empty one or a mode
+    with no RGB form was an OSError, an AssertionError with no message, cv2's assertion or
+    Pillow's ValueError, where the same file's bytes or path gave an ImageError."""
+    if not img.width or not img.height:
+        raise ImageError(name, "image is empty (0 pixels)")
+    _check_pixels(name, img.width, img.height, max_pixels)
+    try:
+        upright = ImageOps.exif_transpose(img)  # a copy: the caller's image stays as it was
+        return _photo_of_pixels(_to_bgr(upright), name)
+    except (OSError, SyntaxError) as exc:  # what Pillow raises for a broken file
+        raise ImageError(name, f"corrupt or truncated image ({exc})") from exc
+    except (ValueError, AssertionError, AttributeError) as exc:
+        reason = str(exc) or "it is closed, or holds no pixels"
+        raise ImageError(name, f"a Pillow image that cannot be read ({reason})") from exc
 
 
 def photo_from_array(pixels: np.ndarray, source: str, max_pixels: int) -> Photo:

@@ -7,6 +7,7 @@ bytes themselves (lossless, the key) beside a readable form where each such byte
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections.abc import Iterable
@@ -25,11 +26,22 @@ def path_list(paths: Paths) -> list[PathLike]:
     one-character paths, and `Pgface.remove("/photos/a.jpg")` forgot every photo under "/"."""
     if isinstance(paths, str | bytes | os.PathLike):
         paths = [paths]
+    elif isinstance(paths, io.IOBase) or not isinstance(paths, Iterable):
+        # a file object was read line by line as paths, each with its "\n"; None or a
+        # number was a TypeError from deep inside
+        raise InvalidInputError(f"paths: give a path or a list of paths, not a "
+                                f"{type(paths).__name__}")
     listed = [os.fsdecode(p) if isinstance(p, bytes) else p for p in paths]
+    for p in listed:
+        if not isinstance(p, str | os.PathLike):
+            raise InvalidInputError(f"paths: {p!r} is a {type(p).__name__}, not a path")
     if any(isinstance(p, str) and not p for p in listed):
         # taken as a path, "" is the current folder: remove("") forgot every photo under it
         raise InvalidInputError("an empty path: name a file or folder ('.' for the current "
                                 "one)")
+    if nul := next((p for p in listed if "\x00" in os.fspath(p)), None):
+        raise InvalidInputError(f"{os.fspath(nul)!r}: a path with a NUL byte, which no file "
+                                f"name has")
     return listed
 
 

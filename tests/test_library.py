@@ -688,3 +688,9 @@ def test_a_forked_child_is_told_to_open_its_own_pgface(pf: Pgface) -> None:
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 3
     assert pf.search(photo).faces  # the parent's goes on
+
+
+def test_pgface_takes_settings_only() -> None:
+    # a dict was taken, and failed at the first call: "'dict' object has no attribute ..."
+    with pytest.raises(TypeError, match="takes a pgface.Settings, not a dict"):
+        Pgface({"threshold": 0.3})  # type: ignore[arg-type]

@@ -67,7 +67,10 @@ def test_top_and_threshold_bound_the_results(pf: Pgface) -> None:
     for top, threshold, reason in ((0, None, "top is 1 to 1000 matches per face, not 0"),
                                    (-5, None, "not -5"), (2000, None, "not 2000"),
                                    (True, None, "not True"),
-                                   (3, 5.0, "threshold is a cosine similarity, -1 to 1")):
+                                   (3, 5.0, "threshold is a cosine similarity, -1 to 1"),
+                                   # a TypeError from the comparison, '<=' float and str
+                                   (3, "0.3", "threshold is a cosine similarity, -1 to 1, "
+                                              "not '0.3'")):
         with pytest.raises(InvalidInputError, match=reason):
             pf.search(t1, top=top, threshold=threshold)
 

@@ -113,6 +113,10 @@ class Pgface:
     def __init__(self, settings: Settings | None = None,
                  analyzer: FaceAnalyzer | None = None) -> None:
         # An analyzer may be shared between instances: its sessions are the costly part.
+        if settings is not None and not isinstance(settings, Settings):
+            # a dict was taken, and failed later: "'dict' object has no attribute ..."
+            raise TypeError(f"Pgface takes a pgface.Settings, not a {type(settings).__name__}"
+                            f": Pgface(Settings(threshold=0.3)), say")
         self.settings = settings or Settings()
         self._analyzer = analyzer
         self._pool: ConnectionPool | None = None

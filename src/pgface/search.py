@@ -156,7 +156,9 @@ MAX_TOP = 1000
 def check_similarity(name: str, value: float) -> float:
     """A similarity argument: a cosine, -1 to 1 (`compare(threshold=5)` said "not the same
     person" of anyone instead of naming the mistake)."""
-    if not -1.0 <= value <= 1.0:
+    # a number: "0.3" was a TypeError from the comparison ('<=' between float and str)
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer) \
+            or not -1.0 <= value <= 1.0:
         raise InvalidInputError(f"{name} is a cosine similarity, -1 to 1, not {value!r}")
     return value
 

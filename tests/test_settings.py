@@ -81,7 +81,7 @@ def test_detector_sizes_that_cannot_work_are_refused(monkeypatch: pytest.MonkeyP
     # an empty list ran on whatever backend came last, unsaid
     ("PGFACE_PROVIDERS", " ", "empty: name at least one backend"),
     # decoded at 1/8, large photos lost their small faces without a word
-    ("PGFACE_DECODE_KEEP_SIDE", "1", r"1 is smaller than the largest detector size \(640"),
+    ("PGFACE_DECODE_KEEP_SIDE", "1", r"1 is smaller than the smallest detector size \(256"),
 ])
 def test_settings_that_cannot_work_are_refused_by_name(
         monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str) -> None:
@@ -97,9 +97,9 @@ def test_a_blank_database_url_is_the_embedded_server(monkeypatch: pytest.MonkeyP
     for blank in ("", " ", "\t"):
         monkeypatch.setenv("PGFACE_DATABASE_URL", blank)
         assert Settings().database_url is None
-    monkeypatch.setenv("PGFACE_DET_SIZES", "256,1280")
-    monkeypatch.setenv("PGFACE_DECODE_KEEP_SIDE", "640")
-    with pytest.raises(ValidationError, match=r"smaller than the largest detector size \(1280"):
+    monkeypatch.setenv("PGFACE_DET_SIZES", "640,1280")
+    monkeypatch.setenv("PGFACE_DECODE_KEEP_SIDE", "320")
+    with pytest.raises(ValidationError, match=r"smaller than the smallest detector size \(640"):
         Settings()
     monkeypatch.setenv("PGFACE_DECODE_KEEP_SIDE", "0")  # 0 decodes in full: any sizes
     assert Settings().decode_keep_side == 0

@@ -185,13 +185,14 @@ class Settings(BaseSettings):
     @field_validator("decode_keep_side")
     @classmethod
     def _keep_what_the_detector_sees(cls, side: int, info: ValidationInfo) -> int:
-        # Decoded smaller than the detector's largest input, a photo is scaled up to it: the
-        # small faces the 640 pass is there to find were lost without a word (side 1 decoded
-        # every large JPEG at 1/8)
-        largest = max(info.data.get("det_sizes") or [0])
-        if 0 < side < largest:
-            raise ValueError(f"{side} is smaller than the largest detector size ({largest}, "
-                             f"PGFACE_DET_SIZES): 0 (decode in full) or at least {largest}")
+        # Decoded smaller than every detector input, every photo is scaled up for every pass:
+        # side 1 decoded any JPEG of 2 pixels or more at 1/8 (a 1,000-pixel photo at 125), and
+        # its faces were lost without a word. 320 decodes a 12 MP photo at 1/8 and finds its
+        # faces (tests/test_reduced_decoding.py).
+        smallest = min(info.data.get("det_sizes") or [0])
+        if 0 < side < smallest:
+            raise ValueError(f"{side} is smaller than the smallest detector size ({smallest}, "
+                             f"PGFACE_DET_SIZES): 0 (decode in full) or at least {smallest}")
         return side
 
     @field_validator("det_sizes")

@@ -391,6 +391,8 @@ def test_paths_that_cannot_be_reached_are_failures_and_the_rest_is_indexed(
     shutil.copy(good_photo(), good / "a.jpg")
     (good / "Camera").symlink_to("/nonexistent/mnt/camera")
     (good / "notes.txt").symlink_to("/nonexistent/notes.txt")  # a file's link: no photo
+    (good / "notes").symlink_to("/nonexistent/notes.txt")  # a file's link too
+    (good / ".#draft").symlink_to("/nonexistent/lock")  # hidden: passed over as hidden files
     too_long = tmp_path / ("x" * 300 + ".jpg")
     report = pf.index([good, too_long])
     assert report.indexed == 1

@@ -373,6 +373,27 @@ def test_undo_puts_the_person_back_on_the_face_there_is_now(pf: Pgface, tmp_path
     people.undo()
     assert person_of_photo(pf, obama[1]) == ("Obama", "user")  # was (None, "user")
 
+    # A deletion undone after its faces' photos were forgotten and found again, or edited:
+    # the faces nobody held then carry what the deletion took off them (nothing was kept for
+    # them, and nothing paired them with the faces there are now).
+    people.delete("Obama")
+    pf.remove([obama[0]])
+    assert pf.index([obama[0]]).people_kept == 0  # found again with nobody, as it went
+    with Image.open(obama[1]) as img:
+        w, h = img.size
+        img.crop((w // 20, h // 20, w - w // 20, h - h // 20)).save(obama[1], quality=90)
+    assert pf.index([obama[1]]).people_kept == 0
+    assert person_of_photo(pf, obama[0]) == person_of_photo(pf, obama[1]) == (None, None)
+    people.undo()
+    for photo in obama:
+        assert person_of_photo(pf, photo) == ("Obama", "user")  # was (None, None)
+    people.undo()  # the deletion of Biden, whose face was named Joe, forgotten and found since
+    assert person_of_photo(pf, biden[1]) == ("Biden", "user")
+    # and the indexer's keep changes, which cannot be undone, keep no before-images
+    with pf.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM people_change_rows r JOIN people_changes c "
+                            "ON c.id = r.change_id WHERE NOT c.undoable").fetchone()[0] == 0
+
 
 # The interfaces
 

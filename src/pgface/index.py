@@ -212,7 +212,8 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                 dirs[:] = kept
                 for name in sorted(files):
                     if Path(name).suffix.lower() not in IMAGE_SUFFIXES:
-                        if (unreachable := _unreachable_folder_link(root, name)) is not None:
+                        if (not Path(name).suffix and not passed_over(name, True)
+                                and (unreachable := _unreachable_folder_link(root, name))):
                             failures.append(unreachable)
                         continue
                     if passed_over(name, False):
@@ -236,7 +237,8 @@ def _reason(exc: OSError) -> str:
 def _unreachable_folder_link(folder: str, name: str) -> Failure | None:
     """A link named like a folder (no suffix, nor its target) whose target cannot be reached:
     os.walk lists it among the files, and a library's `Phone -> /mnt/phone` not mounted, or a
-    link into a folder this user may not enter, was passed over without a word."""
+    link into a folder this user may not enter, was passed over without a word. Asked of
+    names without a suffix only (a sidecar file costs no lstat)."""
     link = os.path.join(folder, name)
     if not os.path.islink(link):
         return None
@@ -244,8 +246,8 @@ def _unreachable_folder_link(folder: str, name: str) -> Failure | None:
         os.stat(link)
         return None  # reached: a file of another kind
     except OSError as exc:
-        if Path(name).suffix and Path(os.readlink(link)).suffix:
-            return None  # a link to a file, broken (a `notes.txt` link): not a photo
+        if Path(os.readlink(link)).suffix:
+            return None  # a link to a file, broken (`notes -> notes.txt`): not a photo
         return Failure(link, f"a link to a folder that cannot be reached ({_reason(exc)}): "
                              f"not followed")
 
@@ -789,15 +791,17 @@ def people_found_again(conn: psycopg.Connection, photo_ids: Sequence[int], model
 def _give_kept(conn: psycopg.Connection, kept: Sequence[ps.KeptFace], what: str) -> int:
     if not kept:
         return 0
-    # Recorded, not undoable: undo passes over it (people_history.undo says why).
+    # Recorded, not undoable: undo passes over it (people_history.undo says why). A face whose
+    # former self had nobody (it carried before-images only) is given nobody.
+    giving = [k for k in kept if k.person_id is not None]
     with people_history.recorded_in(conn, people_history.default_actor("index"),
                                     "keep", undoable=False) as change:
-        given = ps.assign_kept(conn, kept)
+        given = ps.assign_kept(conn, giving) if giving else 0
         people_history.carry_to_successors(
             conn, change.id, [(k.face_id, k.person_id, *k.former()) for k in kept])
-        change.involve(*dict.fromkeys(k.person_id for k in kept))
-        change.payload.update(faces=[k.face_id for k in kept],
-                              former_faces=[k.former_face_id for k in kept
+        change.involve(*dict.fromkeys(k.person_id for k in giving))
+        change.payload.update(faces=[k.face_id for k in giving],
+                              former_faces=[k.former_face_id for k in giving
                                             if k.former_face_id is not None])
         change.summary = f"kept the people of {given} face(s) of {what}"
         change.discard = given == 0

@@ -165,7 +165,7 @@ def undo(pool: ConnectionPool, actor: str, change_id: int | None = None) -> Chan
 
 
 def carry_to_successors(conn: psycopg.Connection, keep_id: int,
-                        successors: list[tuple[int, int, str, int]]) -> None:
+                        successors: list[tuple[int, int | None, str, int]]) -> None:
     """Faces given the person of a former self by the keep change keep_id take the former
     self's before-images: an undo puts the person of before on the face there is now.
     successors: (face id, person id given, 'faces' or 'forgotten_faces', former row id)."""

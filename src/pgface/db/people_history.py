@@ -97,7 +97,8 @@ DELETE FROM forgotten_faces WHERE id IN (
 # photo, what was kept for a photo forgotten and found again: people_store.KeptFace) take that
 # former self's before-images of the changes that can still be undone: undoing one of them
 # then puts back the person the face had before it, on the face there is now. Only faces that
-# hold the person they were given (another writer may have been first).
+# hold the person they were given (another writer may have been first), or nobody where the
+# former self had nobody (it carried before-images only).
 CARRY_BEFORE_IMAGES = """
 INSERT INTO people_change_rows (change_id, tbl, row_id, before)
 SELECT r.change_id, 'faces', k.face_id,
@@ -107,8 +108,9 @@ SELECT r.change_id, 'faces', k.face_id,
                                     'clustered_at', NULL) END
 FROM unnest(%(faces)s::bigint[], %(people)s::bigint[], %(tbls)s::text[], %(formers)s::bigint[])
      AS k(face_id, person_id, tbl, former_id)
-JOIN faces f ON f.id = k.face_id AND f.person_id = k.person_id
+JOIN faces f ON f.id = k.face_id AND f.person_id IS NOT DISTINCT FROM k.person_id
 JOIN people_change_rows r ON r.tbl = k.tbl AND r.row_id = k.former_id
+JOIN people_changes c ON c.id = r.change_id AND c.undoable AND c.undone_at IS NULL
 WHERE r.change_id <> %(keep)s
 ON CONFLICT DO NOTHING
 """
@@ -120,6 +122,12 @@ DELETE FROM people WHERE id IN (
 FORGET_ROWS = "DELETE FROM people_change_rows WHERE change_id = %s"
 
 # Only the latest changes can be undone, one by one: older before-images are dropped.
+# Before-images serve undo alone: a change that cannot be undone (the indexer's keep, an
+# erase) keeps none (they were kept for ever, one row a face).
+FORGET_ROWS_OF_FINAL = """
+DELETE FROM people_change_rows
+WHERE change_id = %(change)s AND NOT (SELECT undoable FROM people_changes WHERE id = %(change)s)
+"""
 PRUNE = """
 WITH old AS (
     SELECT id FROM people_changes WHERE undoable AND undone_at IS NULL
@@ -177,6 +185,7 @@ def finish_change(conn: psycopg.Connection, change_id: int, summary: str, payloa
                   keep: int) -> None:
     conn.execute(SET_CURRENT, [""])
     conn.execute(FINISH_CHANGE, [summary, Jsonb(payload), change_id])
+    conn.execute(FORGET_ROWS_OF_FINAL, {"change": change_id})
     conn.execute(PRUNE, [keep])
 
 
@@ -218,7 +227,7 @@ def undo_change(conn: psycopg.Connection, change_id: int, actor: str) -> datetim
 
 
 def carry_before_images(conn: psycopg.Connection, keep_id: int,
-                        successors: list[tuple[int, int, str, int]]) -> None:
+                        successors: list[tuple[int, int | None, str, int]]) -> None:
     """Faces given the person of a former self (face id, person id, 'faces' or
     'forgotten_faces', the former row's id) take its before-images (CARRY_BEFORE_IMAGES);
     keep_id: the keep change giving them."""

@@ -140,9 +140,13 @@ UPDATE faces SET clustered_at = now() WHERE id = ANY(%s) AND clustered_at IS NUL
 """
 # An edited photo (a path seen with new content) takes over the people of the faces it had:
 # the faces of both photos, this model's.
+# recorded: a change that can still be undone touched the face (its before-images follow it)
 FACES_OF_PHOTOS = """
-SELECT photo_id, id, person_id, assigned_by, embedding FROM faces
-WHERE photo_id = ANY(%s) AND model = %s ORDER BY id
+SELECT f.photo_id, f.id, f.person_id, f.assigned_by, f.embedding,
+       EXISTS (SELECT 1 FROM people_change_rows r JOIN people_changes c ON c.id = r.change_id
+               WHERE r.tbl = 'faces' AND r.row_id = f.id
+                 AND c.undoable AND c.undone_at IS NULL) AS recorded
+FROM faces f WHERE f.photo_id = ANY(%s) AND f.model = %s ORDER BY f.id
 """
 # Every pack's faces of these photos with their boxes: another pack's give their people.
 BOXES_OF_PHOTOS = """
@@ -352,8 +356,8 @@ class KeptFace:
     again (the boxes' overlap, IoU)."""
 
     face_id: int
-    person_id: int
-    assigned_by: str
+    person_id: int | None  # None: nobody, the former self carried before-images only
+    assigned_by: str | None
     former_face_id: int | None  # None: a face of a photo forgotten by path, found again
     similarity: float
     forgotten_id: int | None = None  # of a photo found again: what was kept for the face
@@ -379,7 +383,8 @@ def people_for_replacements(conn: psycopg.Connection, replaced: Sequence[tuple[i
         by_photo.setdefault(row[0], []).append(row)
     kept = []
     for former, now in replaced:
-        held = [r for r in by_photo.get(former, []) if r[2] is not None]
+        # a former face nobody holds that a change touched passes its before-images on
+        held = [r for r in by_photo.get(former, []) if r[2] is not None or r[5]]
         free = [r for r in by_photo.get(now, []) if r[2] is None]
         if not held or not free:
             continue

@@ -231,7 +231,8 @@ DELETE_PHOTOS = "DELETE FROM photos WHERE id = ANY(%s) RETURNING id"
 # found again (migration 0011); the before-images of people changes that touched those faces
 # follow them there (migration 0014), as what is kept for a forgotten photo: undoing such a
 # change then gives the photo found again the person its face had before the change. A face
-# that nobody holds now but a change had put there gets an id for its before-images only.
+# that nobody holds now but a change can still give a person is kept too, with no person
+# (migration 0016), for the photo found again to take its before-images.
 REMEMBER_PEOPLE = """
 WITH gone AS MATERIALIZED (
     SELECT f.id AS face_id, ph.sha256, f.model, f.bbox, f.person_id, f.assigned_by,
@@ -240,12 +241,13 @@ WITH gone AS MATERIALIZED (
     WHERE f.photo_id = ANY(%s)
       AND (f.person_id IS NOT NULL
            OR EXISTS (SELECT 1 FROM people_change_rows r
-                      WHERE r.tbl = 'faces' AND r.row_id = f.id))
+                      JOIN people_changes c ON c.id = r.change_id
+                      WHERE r.tbl = 'faces' AND r.row_id = f.id
+                        AND c.undoable AND c.undone_at IS NULL))
 ), kept AS (
     INSERT INTO forgotten_faces (id, sha256, model, bbox, person_id, assigned_by)
     OVERRIDING SYSTEM VALUE
     SELECT kept_id, sha256, model, bbox, person_id, assigned_by FROM gone
-    WHERE person_id IS NOT NULL
 )
 UPDATE people_change_rows r
 SET tbl = 'forgotten_faces', row_id = g.kept_id,

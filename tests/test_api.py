@@ -284,6 +284,11 @@ def test_bad_requests_get_clear_json_errors_and_the_server_keeps_serving(
         for response, status, message in cases:
             assert response.status_code == status, (message, response.text)
             assert message in error_of(response)
+        # a JSON body (application/*+json is JSON to FastAPI too) missing a field: no
+        # multipart to send (it was told to send one)
+        merge = http.post("/api/people/merge", content=b'{"target": 1}',
+                          headers={"content-type": "application/merge-patch+json"})
+        assert (merge.status_code, error_of(merge)) == (422, "field 'source' is required")
         # Still serving: a good photo within the limits is searched.
         small = io.BytesIO()
         Image.open(obama).resize((400, 400)).save(small, "JPEG", quality=80)

@@ -312,3 +312,14 @@ def test_paths_no_file_can_have_are_refused_by_name(tmp_path: Path) -> None:
         with pytest.raises(InvalidInputError, match=said):
             paths.path_list(given)
     assert paths.path_list(p for p in [tmp_path]) == [tmp_path]  # a generator is a list
+
+    class BytesPath:  # os.DirEntry of a scandir(b"...") is one: a TypeError in the NUL check
+        def __init__(self, raw: bytes) -> None:
+            self.raw = raw
+
+        def __fspath__(self) -> bytes:
+            return self.raw
+
+    assert len(paths.path_list([BytesPath(b"/photos/a.jpg")])) == 1
+    with pytest.raises(InvalidInputError, match="a path with a NUL byte"):
+        paths.path_list([BytesPath(b"/photos/a\x00.jpg")])

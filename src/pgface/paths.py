@@ -39,8 +39,8 @@ def path_list(paths: Paths) -> list[PathLike]:
         # taken as a path, "" is the current folder: remove("") forgot every photo under it
         raise InvalidInputError("an empty path: name a file or folder ('.' for the current "
                                 "one)")
-    if nul := next((p for p in listed if "\x00" in os.fspath(p)), None):
-        raise InvalidInputError(f"{os.fspath(nul)!r}: a path with a NUL byte, which no file "
+    if nul := next((p for p in listed if b"\x00" in os.fsencode(p)), None):
+        raise InvalidInputError(f"{os.fsdecode(nul)!r}: a path with a NUL byte, which no file "
                                 f"name has")
     return listed
 

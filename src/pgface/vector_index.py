@@ -172,6 +172,7 @@ class SignIndex:
         self._lsn: str | None = None  # the server's WAL position when the watermark last moved
         self._saving = False
         self._checked_at = time.monotonic()
+        self._forgotten = 0  # erasures so far: a check that fetched across one loads nothing
 
     @classmethod
     def restored(cls, model: str, arrays: dict[str, np.ndarray], watermark: int,
@@ -234,7 +235,11 @@ class SignIndex:
                 self.unsaved += before - self._n
                 self._dead.clear()
             self.loaded = True
-        if time.monotonic() - self._checked_at >= RECONCILE_S:
+        with self._lock:  # one check at a time: two appended the same faces twice
+            due = time.monotonic() - self._checked_at >= RECONCILE_S
+            if due:
+                self._checked_at = time.monotonic()
+        if due:
             added += self._reconcile(conn)
         self._save_when_due()
         return added
@@ -244,9 +249,8 @@ class SignIndex:
         it holds that are gone; returns how many it loaded (RECONCILE_S says why). Only this
         adds ids at or below the watermark, so what it found missing stays missing until it
         appends them; a face deleted stays deleted."""
-        self._checked_at = time.monotonic()
         with self._lock:
-            watermark = self._watermark
+            watermark, forgotten = self._watermark, self._forgotten
             loaded = self._ids[: self._n]
             loaded = loaded[loaded <= watermark]
         count, total = conn.execute(sql.FACES_OF_MODEL_UP_TO, [self.model, watermark]).fetchone()
@@ -263,6 +267,9 @@ class SignIndex:
         rows = list(fetch_vectors(conn, self.model, ids=missing)) if len(missing) else []
         conn.commit()
         with self._lock:
+            if self._forgotten != forgotten:  # an erase since the fetch: its faces may be
+                self._checked_at = 0.0  # among the rows; the next sync checks again
+                return 0
             added = sum(self._append(r) for r in rows)
             self._dead.update(gone.tolist())
             self.unsaved += added
@@ -355,6 +362,7 @@ class SignIndex:
         with self._lock:
             before = self._n
             self._drop(set(face_ids))
+            self._forgotten += 1
             self.unsaved += before - self._n
             self._dead.difference_update(face_ids)
             self._saved_watermark = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 import psycopg
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
@@ -83,7 +83,8 @@ def _where(loc: tuple) -> str:
     return f"{kind} {name!r}" if name else "request body"
 
 
-def validation_message(exc: RequestValidationError, content_type: str = "") -> str:
+def validation_message(exc: RequestValidationError, content_type: str = "",
+                       form: bool = False) -> str:
     """The request's mistakes in words; a body field's with what the body was (a photo sent
     as the raw body, or as a text part, was "field 'file' is required" or pydantic's
     "Expected UploadFile, received: <class 'str'>")."""
@@ -94,7 +95,9 @@ def validation_message(exc: RequestValidationError, content_type: str = "") -> s
         msg = str(error.get("msg", "invalid"))
         if error.get("type") == "missing":
             msg = "is required"
-            if loc[0] == "body" and len(loc) == 2 and media != "application/json":
+            # form: the endpoint takes a multipart form (a JSON body's missing field is no
+            # multipart part: FastAPI reads a body without a Content-Type as JSON there)
+            if form and loc[0] == "body" and len(loc) == 2:
                 msg += (f": no part named {loc[1]!r} was read from the multipart body (a part "
                         f"named otherwise, or a body cut short before its closing boundary)"
                         if media == "multipart/form-data" else
@@ -179,8 +182,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        body = getattr(request.scope.get("route"), "body_field", None)
+        form = body is not None and isinstance(body.field_info, params.Form)
         return error_response(422, validation_message(exc, request.headers.get(
-            "content-type", "")), "invalid_request")
+            "content-type", ""), form), "invalid_request")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -141,8 +141,13 @@ def _keep_file_again(conn: psycopg.Connection, settings: Settings, photo_id: int
     root = upload_dir(settings).resolve()
     for path in store.paths_of_photo(conn, photo_id):
         if path.parent.resolve() == root and not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _write_file(path, data)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _write_file(path, data)
+            except OSError as exc:  # the photo is stored: say it, and answer as before
+                log.warning("photo %s's uploaded file is missing and cannot be written again "
+                            "at %s: %s", photo_id, path, exc)
+                continue
             log.info("photo %s's uploaded file was missing: written again at %s", photo_id,
                      path)
 

@@ -149,7 +149,9 @@ def server_identity(conn: psycopg.Connection) -> ServerIdentity:
     try:
         with conn.transaction():
             return int(conn.execute(sql.SYSTEM_IDENTIFIER).fetchone()[0]), database
-    except psycopg.errors.InsufficientPrivilege:
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error:  # not granted, or not there (a hosted PostgreSQL's own build)
         return None, database
 
 
@@ -270,9 +272,9 @@ def open_pool(url: str | Callable[[], str], min_size: int = 1, max_size: int = 8
     )
     try:
         pool.open(wait=True, timeout=30)
-    except psycopg.OperationalError as exc:
-        raise DatabaseError(f"cannot connect to the database: {one_line(exc)}") from exc
-    except PoolTimeout as exc:
+    except PoolTimeout as exc:  # an OperationalError too: first, or the pool stayed open
         pool.close()
+        raise DatabaseError(f"cannot connect to the database: {one_line(exc)}") from exc
+    except psycopg.OperationalError as exc:
         raise DatabaseError(f"cannot connect to the database: {one_line(exc)}") from exc
     return pool

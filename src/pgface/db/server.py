@@ -352,14 +352,21 @@ def _why_not_started(out: str, pgdata: Path) -> str:
     """The line that says why a start failed: the server log's last FATAL or PANIC, else
     pg_ctl's own last words. The error was pg_ctl's whole output and 30 lines of log in one
     `error:` line, its line breaks shown as \\n."""
+    words = [line.strip() for line in out.splitlines() if line.strip()]
+    if any("did not start in time" in w for w in words):
+        return "it did not start in time (a long recovery?)"
     try:
-        log = _log_tail(pgdata).splitlines()
+        log = _log_tail(pgdata, 200).splitlines()
     except OSError:
         log = []
-    said = [line for line in log if "FATAL:" in line or "PANIC:" in line]
+    # the day's log is appended to: only this start's lines, and not a client's "the database
+    # system is starting up"
+    starts = [i for i, line in enumerate(log) if "starting PostgreSQL" in line]
+    log = log[starts[-1]:] if starts else log
+    said = [line for line in log if ("FATAL:" in line or "PANIC:" in line)
+            and "the database system is" not in line]
     if said:
         return said[-1].split("FATAL:" if "FATAL:" in said[-1] else "PANIC:", 1)[1].strip()
-    words = [line.strip() for line in out.splitlines() if line.strip()]
     return next((w.removeprefix("pg_ctl: ") for w in reversed(words)
                  if w.startswith("pg_ctl: ") and "could not start server" not in w),
                 words[-1] if words else "no reason given")

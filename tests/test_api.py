@@ -202,9 +202,13 @@ def test_an_upload_racing_a_delete_of_its_photo_stores_it_or_finds_it(
             assert deleting.result().status_code == 200
             answer = uploading.result()
             assert answer.status_code in (200, 201), answer.text
-            # what it answered is there, unless the delete came after it
+            # what it answered is there, unless the delete came after it, and with its file:
+            # the delete's unlink, after its commit, took the file of the photo stored again
             shown = http.get(f"/api/photos/{answer.json()['photo']['id']}")
             assert shown.status_code == 200 or answer.status_code == 200, shown.text
+            if shown.status_code == 200:
+                image = http.get(f"/api/photos/{answer.json()['photo']['id']}/image")
+                assert image.status_code == 200, image.text
 
 
 def test_head_is_answered_as_get_without_the_body(client: TestClient) -> None:

@@ -124,6 +124,7 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
                     return store.photo_id_by_sha256(conn, sha), False
                 people_of_stored(conn, inserted, reanalysed, pf.analyzer.model_name)
                 # Written before the row commits, so a stored row always has its file.
+                store.lock_upload_file(conn, target)
                 wrote = _write_file(target, data)
             # A photo only another pack had analysed is not new to the library.
             return next(iter(inserted.values())), known is None
@@ -141,6 +142,7 @@ def _keep_file_again(conn: psycopg.Connection, settings: Settings, photo_id: int
     root = upload_dir(settings).resolve()
     for path in store.paths_of_photo(conn, photo_id):
         if path.parent.resolve() == root and not path.exists():
+            store.lock_upload_file(conn, path)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 _write_file(path, data)
@@ -309,6 +311,20 @@ def _indexed_file(pf: Pgface, settings: Settings, photo_id: int) -> tuple[bytes,
                         f"other path it was seen at, with the content indexed)")
 
 
+def _delete_unheld_uploads(pf: Pgface, kept: list[str], root: Path) -> list[str]:
+    """The deleted photo's kept upload files, each unlinked under its lock unless a photo is
+    at that path again (an upload of the same bytes that stored it anew after the delete
+    committed); "path: reason" of those that could not be."""
+    failed: list[str] = []
+    with pf.pool.connection() as conn:
+        for path in kept:
+            with conn.transaction():
+                store.lock_upload_file(conn, Path(path))
+                if not store.path_held(conn, Path(path)):
+                    failed += delete_uploads([path], root)[1]
+    return failed
+
+
 @router.delete("/{photo_id}", dependencies=[Depends(require_write)],
                response_model=PhotoDeleted,
                responses=READ_ERRORS)
@@ -321,7 +337,7 @@ def delete_photo(request: Request, photo_id: int) -> dict:
         kept = [str(path) for path in store.paths_of_photo(conn, photo_id)]
         if not store.delete_photo(conn, photo_id):
             raise NotFoundError(f"photo {photo_id} not found")
-    _, failed = delete_uploads(kept, upload_dir(get_settings(request)).resolve())
+    failed = _delete_unheld_uploads(pf, kept, upload_dir(get_settings(request)).resolve())
     for failure in failed:  # the rows are gone: the file left is said, here and in the log
         log.warning("photo %s deleted, its uploaded file stays: %s", photo_id, failure)
     return {"deleted": photo_id, "files_failed": failed}

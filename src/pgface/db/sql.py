@@ -119,6 +119,13 @@ SELECT (SELECT count(*) FROM photos) AS photos,
 FACES_PER_MODEL = "SELECT model, count(*) FROM faces GROUP BY model ORDER BY model"
 
 LOCK_PHOTO = "SELECT 1 FROM photos WHERE id = %s FOR SHARE"
+# An uploaded photo's kept file is written, and unlinked, under this lock of its path (until
+# the transaction ends): a delete's unlink, which runs after its commit, removed the file of an
+# upload that had stored the same bytes again meanwhile (one file name per content).
+UPLOAD_FILE_LOCK = """
+SELECT pg_advisory_xact_lock(hashtext('pgface.upload ' || current_schema() || ' ' || %s))
+"""
+PATH_HELD = "SELECT EXISTS (SELECT 1 FROM photo_paths WHERE path_bytes = %s)"
 GET_PHOTO = """
 SELECT id, path, sha256, size_bytes, width, height, taken_at, indexed_at, face_count
 FROM photos WHERE id = %s

@@ -477,6 +477,16 @@ def stats(conn: psycopg.Connection, model: str) -> dict:
     return row
 
 
+def lock_upload_file(conn: psycopg.Connection, path: Path) -> None:
+    """Hold the lock of an uploaded photo's kept file until the transaction ends."""
+    conn.execute(sql.UPLOAD_FILE_LOCK, [str(path)])
+
+
+def path_held(conn: psycopg.Connection, path: Path) -> bool:
+    """Whether a stored photo is at this path."""
+    return conn.execute(sql.PATH_HELD, [paths.to_bytes(path)]).fetchone()[0]
+
+
 def lock_photo(conn: psycopg.Connection, photo_id: int) -> bool:
     """Hold the photo's row (a delete waits) until the transaction ends; False if it is gone."""
     return conn.execute(sql.LOCK_PHOTO, [photo_id]).fetchone() is not None

@@ -53,7 +53,8 @@ def library_folder(tmp_path: Path) -> Path:
     people = require_data(PHOTOS) / "people"
     folder = tmp_path / "library"
     for name in ("obama", "biden", "kit_harington", "rose_leslie"):
-        shutil.copytree(people / name, folder / name)
+        # not the shared files' read-only mode: tests write over these copies
+        shutil.copytree(people / name, folder / name, copy_function=shutil.copyfile)
     for sub in [folder, *folder.iterdir()]:
         sub.chmod(0o755)
     return folder
@@ -92,7 +93,7 @@ def test_copy_keeps_both_paths(pf: Pgface, database_url: str, library_folder: Pa
     original = library_folder / "obama" / "obama2.jpg"
     copy = tmp_path / "copies" / "same.jpg"
     copy.parent.mkdir()
-    shutil.copy(original, copy)
+    shutil.copyfile(original, copy)
 
     report = pf.index([copy.parent])
 
@@ -229,7 +230,7 @@ def test_remove_by_folder_and_by_file(pf: Pgface, database_url: str, library_fol
 
     # A photo that also lives elsewhere only loses the path removed.
     copy = tmp_path / "copy.jpg"
-    shutil.copy(library_folder / "obama" / "obama.jpg", copy)
+    shutil.copyfile(library_folder / "obama" / "obama.jpg", copy)
     pf.index([copy])
     one = pf.remove([library_folder / "obama" / "obama.jpg"])
     assert (one.photos, one.paths) == (0, 1)
@@ -307,7 +308,7 @@ def other_pack(analyzer: FaceAnalyzer, tmp_path_factory: pytest.TempPathFactory
     folder = tmp_path_factory.mktemp("packs") / "other_pack"
     folder.mkdir()
     for onnx in analyzer.pack.folder.glob("*.onnx"):
-        shutil.copy(onnx, folder / onnx.name)
+        shutil.copyfile(onnx, folder / onnx.name)
     yield build_analyzer(Settings(model_pack=str(folder)))
 
 
@@ -373,7 +374,7 @@ def test_a_folder_named_like_a_pack_the_library_holds_but_with_another_recognize
     stats = pf.stats()
     impostor = tmp_path / "elsewhere" / "buffalo_sc"
     impostor.mkdir(parents=True)
-    shutil.copy(pf.analyzer.pack.detector, impostor / pf.analyzer.pack.detector.name)
+    shutil.copyfile(pf.analyzer.pack.detector, impostor / pf.analyzer.pack.detector.name)
     # Other weights in the same graph, under the same file name: a model that loads and runs.
     model = onnx.load(str(pf.analyzer.pack.recognizer))
     largest = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)))
@@ -420,8 +421,8 @@ def test_file_name_that_is_not_utf8_round_trips(pf: Pgface, env: dict[str, str],
     folder = tmp_path / "names"
     folder.mkdir()
     odd = os.path.join(os.fsencode(folder), b"latin\xe9.jpg")
-    shutil.copy(source / "obama.jpg", odd)
-    shutil.copy(source / "obama2.jpg", folder / "plain.jpg")
+    shutil.copyfile(source / "obama.jpg", odd)
+    shutil.copyfile(source / "obama2.jpg", folder / "plain.jpg")
 
     report = pf.index([folder])
 
@@ -450,7 +451,7 @@ def test_file_name_that_is_not_utf8_round_trips(pf: Pgface, env: dict[str, str],
     # of that name exists.
     literal = folder / "latin\\xe9.jpg"
     assert os.path.realpath(literal) == readable
-    shutil.copy(PHOTOS / "queries" / "obama1.jpg", literal)  # a third content
+    shutil.copyfile(PHOTOS / "queries" / "obama1.jpg", literal)  # a third content
     assert pf.index([folder]).indexed == 2  # the odd name again, and the literal one
     just_it = pf.remove([str(literal)])
     assert (just_it.photos, just_it.paths) == (1, 1)

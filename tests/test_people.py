@@ -562,13 +562,13 @@ def test_enrolment_takes_a_person_folders_subfolders_and_no_refused_folder(
     assert len(biden) >= 2
     folder = tmp_path / "enrol"
     (folder / "Joe Biden" / "2019").mkdir(parents=True)
-    shutil.copy(biden[0], folder / "Joe Biden" / biden[0].name)
-    shutil.copy(biden[1], folder / "Joe Biden" / "2019" / biden[1].name)
+    shutil.copyfile(biden[0], folder / "Joe Biden" / biden[0].name)
+    shutil.copyfile(biden[1], folder / "Joe Biden" / "2019" / biden[1].name)
     (folder / "Only Sub" / "trip").mkdir(parents=True)  # a person folder of sub-folders only
-    shutil.copy(photos_of("obama")[0], folder / "Only Sub" / "trip" / "obama.jpg")
+    shutil.copyfile(photos_of("obama")[0], folder / "Only Sub" / "trip" / "obama.jpg")
     refused = folder / "Bad\x01Name"
     refused.mkdir()
-    shutil.copy(photos_of("bbt-amy")[0], refused / "amy.jpg")
+    shutil.copyfile(photos_of("bbt-amy")[0], refused / "amy.jpg")
 
     report = pf.people.enrol(folder)
     assert report.people == {"Joe Biden": 2, "Only Sub": 1}
@@ -596,8 +596,8 @@ def party_and_other(pf: Pgface, tmp_path: Path) -> tuple[Path, Path, Path, Path,
     album = tmp_path / "album"
     album.mkdir()
     party, other = album / "party.jpg", album / "other.jpg"
-    shutil.copy(group, party)
-    shutil.copy(require_data(PHOTOS / "groups" / "bbt-6.jpg"), other)
+    shutil.copyfile(group, party)
+    shutil.copyfile(require_data(PHOTOS / "groups" / "bbt-6.jpg"), other)
     pf.index(album)
     return group, album, party, other, stored_faces(pf, [party])[str(party.resolve())]
 
@@ -612,7 +612,7 @@ def test_a_photo_edited_in_place_keeps_its_people(pf: Pgface, tmp_path: Path) ->
             [p]).fetchall()) for p in ("Ada", "Grace")}
 
     edited(group, party)  # saved over the file: new content at the same path
-    shutil.copy(group, other)  # and another photo overwritten by a different one
+    shutil.copyfile(group, other)  # and another photo overwritten by a different one
     report = pf.index(album)
 
     assert (report.indexed, report.people_kept) == (1, 2)
@@ -677,7 +677,7 @@ def test_the_former_version_of_an_edited_photo_goes_and_swapped_files_stay(
     assert len([m for m in hits if m.path == str(other.resolve())]) == 1
     assert pf.people.get("Ada").photos == 1
     # Its people were kept for its content: saved back, the photo is Ada's again.
-    shutil.copy(group, other)
+    shutil.copyfile(group, other)
     assert pf.index(album).people_kept >= 1
     assert [f.face_id for f in pf.people.faces("Ada")] == [
         stored_faces(pf, [other])[str(other.resolve())][0].face_id]
@@ -717,9 +717,9 @@ def test_a_new_pack_keeps_the_people_of_the_faces_it_finds_again(
     album = tmp_path / "album"
     album.mkdir()
     party = album / "party.jpg"
-    shutil.copy(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
+    shutil.copyfile(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
     for photo in photos_of("obama"):
-        shutil.copy(photo, album / photo.name)
+        shutil.copyfile(photo, album / photo.name)
     pf.index(album)
     faces = stored_faces(pf, [party])[str(party.resolve())]
     pf.people.name_faces(faces[0].face_id, "Ada")
@@ -731,7 +731,7 @@ def test_a_new_pack_keeps_the_people_of_the_faces_it_finds_again(
     folder = tmp_path / "other_pack"
     folder.mkdir()
     for onnx in analyzer.pack.folder.glob("*.onnx"):
-        shutil.copy(onnx, folder / onnx.name)
+        shutil.copyfile(onnx, folder / onnx.name)
 
     switched = settings.model_copy(update={"model_pack": str(folder), "det_sizes": [640]})
     with TestClient(create_app(switched)) as client:  # an upload is analysed so too
@@ -771,8 +771,8 @@ def party_in_album(pf: Pgface, tmp_path: Path) -> tuple[Path, Path, Path, list]:
     album.mkdir()
     archive.mkdir()
     party = album / "party.jpg"
-    shutil.copy(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
-    shutil.copy(photos_of("obama")[0], album / "obama.jpg")
+    shutil.copyfile(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
+    shutil.copyfile(photos_of("obama")[0], album / "obama.jpg")
     pf.index(album)
     return album, archive, party, stored_faces(pf, [party])[str(party.resolve())]
 
@@ -943,7 +943,7 @@ def test_enrolled_and_typed_names_are_one_form(pf: Pgface, tmp_path: Path) -> No
     odd = os.fsdecode(b"Bad\xffName")
     for name in (decomposed, "x" * 201, "bell\x07", "New\nLine", odd):
         (people / name).mkdir(parents=True)
-        shutil.copy(yao, people / name / "yao.jpg")
+        shutil.copyfile(yao, people / name / "yao.jpg")
     report = pf.people.enrol(people)
     assert report.people == {"José Lovelace": 1}
     assert unicodedata.is_normalized("NFC", next(iter(report.people)))

@@ -234,12 +234,18 @@ def _python_for(user: str) -> str | None:
     return None
 
 
-@root_only
-def test_runs_as_a_normal_user(workdir):
+def _nobodys_python() -> str:
+    """An interpreter user nobody can run under runuser; skips where there is none."""
     if not shutil.which("runuser"):
         pytest.skip("runuser is missing")
     if (python := _python_for("nobody")) is None:
         pytest.skip("no Python interpreter that user nobody can run")
+    return python
+
+
+@root_only
+def test_runs_as_a_normal_user(workdir):
+    python = _nobodys_python()
     home = workdir.path / "home"
     home.mkdir()
     os.chown(home, pwd.getpwnam("nobody").pw_uid, -1)
@@ -307,10 +313,7 @@ def test_a_server_that_does_not_start_says_why_in_one_line(workdir):
 @root_only
 def test_status_of_a_server_this_user_may_not_look_at_says_so(workdir):
     # `db status` said "running: no" of another user's running server (exit 3)
-    if not shutil.which("runuser"):
-        pytest.skip("runuser is missing")
-    if (python := _python_for("nobody")) is None:
-        pytest.skip("no Python interpreter that user nobody can run")
+    python = _nobodys_python()
     data = workdir.path / "data"
     (data / "pgdata").mkdir(parents=True, mode=0o700)
     (data / "pgdata").chmod(0o700)

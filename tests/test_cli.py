@@ -344,6 +344,17 @@ def test_people_enrol_reports_its_indexing(env: dict[str, str], tmp_path: Path) 
     assert f"failed {ada / 'broken.jpg'}: " in human.stderr
     assert "0 photos indexed, 1 already indexed, 1 failed" in human.stderr
 
+    # A photo put beside the person folders was passed over without a word: whose is it?
+    shutil.copyfile(sample_photos()[0], tmp_path / "people" / "loose.jpg")
+    (tmp_path / "people" / "notes.txt").write_text("not a photo")  # no photo: not said
+    (tmp_path / "people" / "._loose.jpg").write_bytes(b"macOS twin")  # hidden: not said
+    done = runner.invoke(app, ["people", "enrol", str(tmp_path / "people"), "--json"], env=env)
+    assert done.exit_code == 1, done.output
+    assert json.loads(done.stdout)["failures"] == [{
+        "file": str(tmp_path / "people" / "loose.jpg"),
+        "reason": "a photo in the enrolment folder itself is no one's: put it in a folder "
+                  "named after its person"}]
+
 
 def test_compare_json(env: dict[str, str]) -> None:
     people = require_data(PHOTOS / "people")

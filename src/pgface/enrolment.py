@@ -11,7 +11,7 @@ import psycopg
 
 from pgface.db import people_store as ps
 from pgface.errors import ImageError, NotFoundError, PersonError
-from pgface.imaging import read_file
+from pgface.imaging import IMAGE_SUFFIXES, read_file
 from pgface.index import Failure, IndexReport, passed_over, photo_files
 
 
@@ -66,6 +66,18 @@ def likeliest(conn: psycopg.Connection, model: str, faces: list[tuple[int, list[
     ids, vectors = ps.embeddings(conn, model, [f[0] for f in faces])
     scores = (vectors @ reference.T).max(axis=1)
     return int(ids[int(scores.argmax())])
+
+
+LOOSE_PHOTO = ("a photo in the enrolment folder itself is no one's: put it in a folder named "
+               "after its person")
+
+
+def loose_photos(folder: Path) -> list[Failure]:
+    """The photos directly in FOLDER, beside the person folders: enrolment passed over them
+    without a word (whose they are, only a person folder says)."""
+    return [Failure(str(p), LOOSE_PHOTO) for p in sorted(folder.iterdir())
+            if p.suffix.lower() in IMAGE_SUFFIXES and not passed_over(p.name, False)
+            and p.is_file()]
 
 
 def person_folders(folder: Path) -> list[tuple[Path, list[Path]]]:

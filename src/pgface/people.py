@@ -30,7 +30,7 @@ from pgface.clustering import (  # noqa: F401 - re-exported: the people API's cl
 )
 from pgface.config import Settings
 from pgface.db import people_store as ps
-from pgface.enrolment import EnrolReport, enrol_faces, person_folders
+from pgface.enrolment import EnrolReport, enrol_faces, loose_photos, person_folders
 from pgface.errors import InvalidInputError, NotFoundError, PersonError, PgfaceError
 from pgface.identify import (  # noqa: F401 - re-exported: the people API's identify names
     IDENTIFY_CANDIDATES,
@@ -536,7 +536,9 @@ class People:
         """
         report = EnrolReport()
         folders = []
-        for person_folder, files in person_folders(expand(folder)):
+        found = person_folders(expand(folder))
+        report.failures.extend(loose_photos(expand(folder)))
+        for person_folder, files in found:
             try:  # as a name typed is: spaces collapsed, NFC (macOS names folders NFD)
                 folders.append((person_folder, files, _clean_name(person_folder.name)))
             except PgfaceError as exc:  # not indexed either: its photos are nobody's yet

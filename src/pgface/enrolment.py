@@ -10,7 +10,7 @@ import numpy as np
 import psycopg
 
 from pgface.db import people_store as ps
-from pgface.errors import ImageError, NotFoundError, PersonError
+from pgface.errors import ImageError, NotFoundError, PersonError, os_reason
 from pgface.imaging import IMAGE_SUFFIXES, read_file
 from pgface.index import Failure, IndexReport, passed_over, photo_files
 
@@ -87,8 +87,7 @@ def person_folders(folder: Path) -> list[tuple[Path, list[Path]]]:
     try:
         is_folder = folder.is_dir()
     except OSError as exc:  # a name too long, a folder this user may not enter: was raw
-        raise NotFoundError(f"{folder}: cannot be reached "
-                            f"({(exc.strerror or str(exc)).lower()})") from None
+        raise NotFoundError(f"{folder}: cannot be reached ({os_reason(exc)})") from None
     if not is_folder:  # a photo given for the folder of person folders is no folder
         raise NotFoundError(f"{folder}: " + ("not a folder (enrolment reads a folder of "
                                              "person folders)" if folder.exists()

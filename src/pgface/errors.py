@@ -26,6 +26,11 @@ class ImageError(PgfaceError):
         return type(self), (self.source, self.reason)
 
 
+def os_reason(exc: OSError) -> str:
+    """An OSError's reason as a message says it in parentheses: "permission denied"."""
+    return exc.strerror.lower() if exc.strerror else str(exc)
+
+
 def describe(exc: BaseException) -> str:
     """An unexpected exception as one line: its type and its message (OpenCV's span lines)."""
     message = " ".join(str(exc).split())

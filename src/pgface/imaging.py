@@ -20,7 +20,7 @@ import numpy as np
 import simplejpeg
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from pgface.errors import ImageError, InvalidInputError, describe
+from pgface.errors import ImageError, InvalidInputError, describe, os_reason
 from pgface.paths import expand
 
 # We check the pixel count ourselves, before decoding, with our own limit and message.
@@ -146,13 +146,13 @@ def read_file_stat(path: Path, max_bytes: int, timeout_s: float = READ_TIMEOUT_S
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise ImageError(source, f"cannot read file ({_os_reason(exc)})") from exc
+        raise ImageError(source, f"cannot read file ({os_reason(exc)})") from exc
     try:
         opened = os.fstat(fd)
         _check_kind(opened.st_mode, source)
         return _read_bounded(fd, source, max_bytes, timeout_s), opened
     except OSError as exc:
-        raise ImageError(source, f"cannot read file ({_os_reason(exc)})") from exc
+        raise ImageError(source, f"cannot read file ({os_reason(exc)})") from exc
     finally:
         os.close(fd)
 
@@ -170,7 +170,7 @@ def _stat_regular(path: Path, source: str) -> os.stat_result:
         if exc.errno == errno.ELOOP:
             raise ImageError(source, "symbolic link loop (too many levels of symbolic "
                                      "links)") from exc
-        raise ImageError(source, f"cannot read file ({_os_reason(exc)})") from exc
+        raise ImageError(source, f"cannot read file ({os_reason(exc)})") from exc
     _check_kind(info.st_mode, source)
     return info
 
@@ -206,10 +206,6 @@ def _read_bounded(fd: int, source: str, max_bytes: int, timeout_s: float) -> byt
         if time.monotonic() > deadline:
             raise ImageError(source, f"reading took over {timeout_s:g} s (a stalled disk or "
                                      f"network share?); read {total:,} bytes")
-
-
-def _os_reason(exc: OSError) -> str:
-    return exc.strerror.lower() if exc.strerror else str(exc)
 
 
 def read_photo(path: Path, max_bytes: int, max_pixels: int,

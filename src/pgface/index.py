@@ -26,7 +26,7 @@ from pgface.config import Settings
 from pgface.db import people_store as ps
 from pgface.db import store
 from pgface.db.connection import DatabaseError, connection_lost
-from pgface.errors import ImageError, ModelPackError, describe
+from pgface.errors import ImageError, ModelPackError, describe, os_reason
 from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, face_crop_jpeg, read_file_stat
 from pgface.models.analysis import Face, FaceAnalyzer
 from pgface.paths import canonical
@@ -231,7 +231,7 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
 
 def _reason(exc: OSError) -> str:
     """An OSError as a failure says it: "permission denied", "no such file or folder"."""
-    return (exc.strerror or type(exc).__name__).lower().replace("directory", "folder")
+    return os_reason(exc).replace("directory", "folder")
 
 
 def _unreachable_folder_link(folder: str, name: str) -> Failure | None:

@@ -35,7 +35,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgface.db import sql
 from pgface.db.connection import migrate, migrations, one_line, search_path
-from pgface.errors import InvalidInputError, PgfaceError
+from pgface.errors import InvalidInputError, PgfaceError, os_reason
 
 
 class BackupError(PgfaceError):
@@ -207,8 +207,7 @@ def archive_schemas(source: Path) -> list[str]:
     try:  # "not a backup pg_restore can read (... Permission denied)" of a backup
         source.open("rb").close()
     except OSError as exc:
-        raise BackupError(f"{source}: cannot read it ({(exc.strerror or str(exc)).lower()})"
-                          ) from None
+        raise BackupError(f"{source}: cannot read it ({os_reason(exc)})") from None
     done = subprocess.run([client_program("pg_restore"), "--list", str(source)],
                           capture_output=True, text=True, env=client_connection("")[1])
     if done.returncode:

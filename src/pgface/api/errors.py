@@ -12,7 +12,6 @@ import psycopg
 from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
 
@@ -145,11 +144,6 @@ def install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.error("request failed: %s", exc)
         return error_response(status, str(exc), code)
-
-    @app.exception_handler(PoolTimeout)
-    async def _busy(_: Request, exc: PoolTimeout) -> JSONResponse:
-        return error_response(503, "no database connection became free in time (the database "
-                                   "is down or busy); try again", "database_unavailable")
 
     @app.exception_handler(psycopg.OperationalError)
     async def _lost(request: Request, exc: psycopg.OperationalError) -> JSONResponse:

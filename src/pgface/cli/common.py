@@ -17,7 +17,6 @@ from typing import Annotated, Any, TypeVar
 import click
 import psycopg
 import typer
-from psycopg_pool import PoolTimeout
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
@@ -111,8 +110,6 @@ def error_line(exc: BaseException) -> str:
                          for e in exc.errors())
     if isinstance(exc, SettingsError):
         return f"a PGFACE_ setting cannot be read: {first}"
-    if isinstance(exc, PoolTimeout):
-        return "no database connection became free in time: the database is down or busy"
     if isinstance(exc, psycopg.Error) and connection_lost(exc):
         return (f"lost the database connection ({first}); everything stored until then is "
                 "kept: run the command again")

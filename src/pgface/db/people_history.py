@@ -110,7 +110,6 @@ FROM unnest(%(faces)s::bigint[], %(people)s::bigint[], %(tbls)s::text[], %(forme
      AS k(face_id, person_id, tbl, former_id)
 JOIN faces f ON f.id = k.face_id AND f.person_id IS NOT DISTINCT FROM k.person_id
 JOIN people_change_rows r ON r.tbl = k.tbl AND r.row_id = k.former_id
-JOIN people_changes c ON c.id = r.change_id AND c.undoable AND c.undone_at IS NULL
 WHERE r.change_id <> %(keep)s
 ON CONFLICT DO NOTHING
 """
@@ -123,7 +122,9 @@ FORGET_ROWS = "DELETE FROM people_change_rows WHERE change_id = %s"
 
 # Only the latest changes can be undone, one by one: older before-images are dropped.
 # Before-images serve undo alone: a change that cannot be undone (the indexer's keep, an
-# erase) keeps none (they were kept for ever, one row a face).
+# erase) keeps none (they were kept for ever, one row a face). So every row here is of a
+# change that can still be undone (or of the one running), which the queries above rely on:
+# sealed changes lose theirs (PRUNE, FORGET_ROWS_BEFORE), an undone one its (FORGET_ROWS).
 FORGET_ROWS_OF_FINAL = """
 DELETE FROM people_change_rows
 WHERE change_id = %(change)s AND NOT (SELECT undoable FROM people_changes WHERE id = %(change)s)

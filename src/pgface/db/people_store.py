@@ -140,12 +140,12 @@ UPDATE faces SET clustered_at = now() WHERE id = ANY(%s) AND clustered_at IS NUL
 """
 # An edited photo (a path seen with new content) takes over the people of the faces it had:
 # the faces of both photos, this model's.
-# recorded: a change that can still be undone touched the face (its before-images follow it)
+# recorded: a change that can still be undone touched the face (its before-images follow it;
+# only such changes keep any, db/people_history.py)
 FACES_OF_PHOTOS = """
 SELECT f.photo_id, f.id, f.person_id, f.assigned_by, f.embedding,
-       EXISTS (SELECT 1 FROM people_change_rows r JOIN people_changes c ON c.id = r.change_id
-               WHERE r.tbl = 'faces' AND r.row_id = f.id
-                 AND c.undoable AND c.undone_at IS NULL) AS recorded
+       EXISTS (SELECT 1 FROM people_change_rows r
+               WHERE r.tbl = 'faces' AND r.row_id = f.id) AS recorded
 FROM faces f WHERE f.photo_id = ANY(%s) AND f.model = %s ORDER BY f.id
 """
 # Every pack's faces of these photos with their boxes: another pack's give their people.

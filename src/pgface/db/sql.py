@@ -248,9 +248,7 @@ WITH gone AS MATERIALIZED (
     WHERE f.photo_id = ANY(%s)
       AND (f.person_id IS NOT NULL
            OR EXISTS (SELECT 1 FROM people_change_rows r
-                      JOIN people_changes c ON c.id = r.change_id
-                      WHERE r.tbl = 'faces' AND r.row_id = f.id
-                        AND c.undoable AND c.undone_at IS NULL))
+                      WHERE r.tbl = 'faces' AND r.row_id = f.id))
 ), kept AS (
     INSERT INTO forgotten_faces (id, sha256, model, bbox, person_id, assigned_by)
     OVERRIDING SYSTEM VALUE

@@ -536,8 +536,9 @@ class People:
         """
         report = EnrolReport()
         folders = []
-        found = person_folders(expand(folder))
-        report.failures.extend(loose_photos(expand(folder)))
+        where = expand(folder)
+        found = person_folders(where)  # first: it says what is wrong with the folder itself
+        report.failures.extend(loose_photos(where))
         for person_folder, files in found:
             try:  # as a name typed is: spaces collapsed, NFC (macOS names folders NFD)
                 folders.append((person_folder, files, _clean_name(person_folder.name)))

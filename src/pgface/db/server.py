@@ -484,7 +484,8 @@ def server_status(data_dir: Path) -> dict:
     data_dir = Path(data_dir).expanduser().resolve()
     pidfile = data_dir / "pgdata" / "postmaster.pid"
     try:
-        pidfile.exists() and pidfile.open("rb").close()
+        if pidfile.exists():
+            pidfile.open("rb").close()
     except PermissionError:  # it said "running: no" of a server running there
         raise EmbeddedServerError(
             f"cannot tell whether PostgreSQL runs in {data_dir}: this user may not read "

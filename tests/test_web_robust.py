@@ -4,6 +4,7 @@ cannot load, names as long as a name may be."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -316,4 +317,157 @@ def test_photos_browsers_show_otherwise_or_not_at_all_get_their_boxes_on_their_f
             box = image.bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= 360, box
             page.locator("#photo-close").click()
+        assert not errors, errors
+
+
+def test_people_pages_answer_the_view_shown_and_make_each_change_once(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    # A user moving faster than the server: answers for a view already left, an Undo clicked
+    # on another view than its change's, a button clicked twice, a link cut short; each
+    # showed one person under another's title, or sent a name to a person not on screen.
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        f = stored_face_ids(http)
+        assert len(f) == 4, f
+        alpha = http.post("/api/people/name", json={"face_ids": f[:1], "name": "Alpha"}).json()
+        beta = http.post("/api/people/name", json={"face_ids": f[1:2], "name": "Beta"}).json()
+        gamma = http.post("/api/people/name", json={"face_ids": f[2:], "name": "Gamma"}).json()
+        name_of = lambda person: http.get(f"/api/people/{person['id']}").json()["name"]  # noqa: E731
+        title, message = page.locator("#person-title"), page.locator("#message")
+
+        # Alpha's page asked, Beta's opened before its answer came: Beta's stays, and a name
+        # typed there goes to Beta.
+        held: list = []
+        alphas_page = lambda u: u.endswith(f"/api/people/{alpha['id']}")  # noqa: E731
+        page.route(alphas_page, lambda route: held.append(route))
+        page.goto(f"{url}/#/people/{alpha['id']}")
+        expect(title).to_have_text("")
+        page.goto(f"{url}/#/people/{beta['id']}")
+        expect(title).to_have_text("Beta")
+        assert held, "Alpha's page never asked for Alpha"
+        held[0].continue_()
+        page.unroute(alphas_page)
+        page.wait_for_timeout(1000)
+        expect(title).to_have_text("Beta")
+        page.fill("#person-name", "Typed")
+        page.get_by_role("button", name="Save name").click()
+        expect(message).to_contain_text("Beta is now Typed")
+        assert (name_of(alpha), name_of(beta)) == ("Alpha", "Typed")
+
+        # Its Undo clicked on Alpha's page: undone, and Alpha's page stays Alpha's.
+        page.goto(f"{url}/#/people/{alpha['id']}")
+        expect(title).to_have_text("Alpha")
+        message.get_by_role("button", name="Undo").click()
+        expect(message).to_contain_text("Undone")
+        expect(title).to_have_text("Alpha")
+        page.fill("#person-name", "Alef")
+        page.get_by_role("button", name="Save name").click()
+        expect(message).to_contain_text("Alpha is now Alef")
+        assert (name_of(alpha), name_of(beta)) == ("Alef", "Beta")
+        # ... and its Undo clicked on the grid shows the grid undone.
+        page.goto(f"{url}/#/people")
+        tile = page.locator(f".person-tile[data-person-id='{alpha['id']}'] .tile-name")
+        expect(tile).to_have_text("Alef")
+        message.get_by_role("button", name="Undo").click()
+        expect(tile).to_have_text("Alpha")
+
+        # A link cut short in its escapes: no JavaScript error, and nobody left to act on.
+        page.goto(f"{url}/#/people/{beta['id']}")
+        expect(title).to_have_text("Beta")
+        page.goto(f"{url}/#/people/%E0%A4%A")
+        expect(title).to_have_text("No such person")
+        expect(message).to_contain_text("garbled")
+        expect(page.locator("#rename-form")).to_be_hidden()
+
+        # A person named like a word of the API's paths is opened by name.
+        http.patch(f"/api/people/{alpha['id']}", json={"name": "review"}).raise_for_status()
+        page.goto(f"{url}/#/people/review")
+        expect(title).to_have_text("review")
+        expect(page.locator("#person-summary")).to_have_text("1 face in 1 photo")
+        # Renamed to a name someone has: the merge is offered, made, and undone.
+        page.fill("#person-name", "Beta")
+        page.get_by_role("button", name="Save name").click()
+        message.get_by_role("button", name="Merge into Beta").click()
+        expect(page).to_have_url(f"{url}/#/people/{beta['id']}")
+        expect(page.locator("#person-summary")).to_have_text("2 faces in 2 photos")
+        message.get_by_role("button", name="Undo").click()
+        expect(page).to_have_url(f"{url}/#/people/{alpha['id']}")
+        expect(title).to_have_text("review")
+
+        # A split asked twice while the first is on its way is made once, and says so.
+        splits: list = []
+        page.route("**/api/people/*/split", lambda route: splits.append(route))
+        page.goto(f"{url}/#/people/{gamma['id']}")
+        page.locator(".face-tile").first.click()
+        page.locator("#split-name").press("Enter")
+        page.locator("#split-name").press("Enter")
+        page.wait_for_timeout(500)
+        assert len(splits) == 1, splits
+        splits[0].continue_()
+        page.unroute("**/api/people/*/split")
+        expect(message).to_contain_text("Moved 1 face to Person")
+        expect(page.locator("#person-summary")).to_have_text("1 face in 1 photo")
+        # Every face split off: the new person's page, and back with Undo.
+        page.locator(".face-tile").first.click()
+        page.get_by_role("button", name="Move to a new person").click()
+        expect(message).to_contain_text("Moved 1 face to Person")
+        expect(page).not_to_have_url(f"{url}/#/people/{gamma['id']}")
+        expect(title).to_have_text(re.compile(r"^Person \d+$"))
+        message.get_by_role("button", name="Undo").click()
+        expect(page).to_have_url(f"{url}/#/people/{gamma['id']}")
+        expect(title).to_have_text("Gamma")
+
+        # The review queue stepped on before its first answer came: the name typed goes to
+        # the person whose title and faces are shown.
+        http.post(f"/api/people/{gamma['id']}/split", json={"face_ids": [f[3]]})
+        queue = http.get("/api/people/review?limit=2").json()["people"]
+        assert len(queue) == 2, queue
+        reviews: list = []
+        page.route("**/api/people/review?*", lambda route: reviews.append(route) if not reviews
+                   else route.continue_())
+        page.goto(f"{url}/#/review")
+        page.wait_for_timeout(300)
+        assert reviews, "the review queue was never asked"
+        page.keyboard.press("ArrowRight")
+        expect(page.locator("#review-title")).to_contain_text(f"Person {queue[1]['id']}:")
+        reviews[0].continue_()
+        page.wait_for_timeout(1000)
+        expect(page.locator("#review-title")).to_contain_text(f"Person {queue[1]['id']}:")
+        page.fill("#review-name", "Reviewed")
+        page.locator("#review-name").press("Enter")
+        expect(message).to_contain_text("Named Reviewed")
+        assert [name_of(p) for p in queue] == [None, "Reviewed"]
+        page.unroute("**/api/people/review?*")
+
+        # Hidden people are counted apart in the header, as the grid counts them.
+        page.goto(f"{url}/#/people/{beta['id']}")
+        page.locator("#person-hide").click()
+        expect(page.locator("#stats")).to_contain_text("(1 hidden)")
+        page.locator(".photo-tile").first.click()
+        expect(page.locator("#photo-title")).to_contain_text(", 1 face")
+        page.locator("#photo-close").click()
+
+        # No answer at all: said plainly, and no count of an earlier listing stays.
+        page.goto(f"{url}/#/people")
+        expect(page.locator("#people-count")).to_contain_text("people")
+        page.route("**/api/people?*", lambda route: route.abort())
+        page.goto(f"{url}/#/search")
+        page.goto(f"{url}/#/people")
+        expect(message).to_contain_text("the server did not answer")
+        expect(page.locator("#people-count")).to_have_text("")
+        page.unroute("**/api/people?*")
+
+        # A search's heading says the name given in it; another threshold searches again.
+        page.goto(f"{url}/#/search")
+        page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
+        section = page.locator(".face-result").first
+        expect(section.locator(".match")).not_to_have_count(0)
+        section.locator(".match input[type=checkbox]").first.check()
+        section.locator(".name-input").fill("Zed")
+        section.get_by_role("button", name="Name checked faces").click()
+        page.get_by_role("button", name="Move them").click()  # out of Beta, who had it
+        expect(message).to_contain_text("Named 1 face Zed")
+        expect(section.locator("p.muted").first).to_contain_text("(Zed)")
+        page.fill("#threshold", "0.99")
+        page.locator("#threshold").press("Enter")
+        expect(page.locator(".face-result").first).to_contain_text("no match in the database")
         assert not errors, errors

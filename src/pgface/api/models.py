@@ -98,6 +98,7 @@ class Stats(BaseModel):
     photos: int
     faces: int
     people: int
+    hidden_people: int  # of `people`: hidden from lists (the people page shows them apart)
     photos_without_faces: int
     database_bytes: int
     server_version: str

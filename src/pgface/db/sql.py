@@ -111,6 +111,7 @@ STATS = f"""
 SELECT (SELECT count(*) FROM photos) AS photos,
        (SELECT count(*) FROM faces) AS faces,
        (SELECT count(*) FROM people p WHERE {SOMEONE}) AS people,
+       (SELECT count(*) FROM people p WHERE p.hidden AND {SOMEONE}) AS hidden_people,
        (SELECT count(*) FROM photos WHERE face_count = 0) AS photos_without_faces,
        pg_database_size(current_database()) AS database_bytes,
        current_setting('server_version') AS server_version,

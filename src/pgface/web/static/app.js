@@ -35,7 +35,16 @@ async function api(path, options = {}) {
     headers.set("Content-Type", "application/json");
     options.body = JSON.stringify(options.json);
   }
-  const response = await fetch(path, { ...options, headers });
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers });
+  } catch (_) {
+    // The browser's words for no answer ("Failed to fetch") said plainly, on every view.
+    const error = new Error("the server did not answer (is pgface serve running?)");
+    error.status = 0;
+    error.details = {};
+    throw error;
+  }
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
     let details = {};
@@ -50,6 +59,24 @@ async function api(path, options = {}) {
     throw error;
   }
   return response;
+}
+
+// A write runs once at a time from the form or button that asked for it: a second click while
+// the first was on its way sent it again, and the second's refusal (a split already made)
+// replaced the first's success and its Undo.
+const working = new WeakSet();
+
+async function once(control, work) {
+  if (working.has(control)) return;
+  working.add(control);
+  const buttons = control.matches("form") ? [...control.querySelectorAll("button")] : [control];
+  for (const button of buttons) button.disabled = true;
+  try {
+    await work();
+  } finally {
+    working.delete(control);
+    for (const button of buttons) button.disabled = false;
+  }
 }
 
 // Asks in a dialog on the page; resolves to the chosen label, or null when cancelled.
@@ -138,11 +165,9 @@ const endSearching = () => {
   for (const line of document.querySelectorAll("#results .searching")) line.remove();
 };
 
-// An error as said of a file: its name first unless the server's message has it already,
-// and "Failed to fetch" (the browser's words for no answer) said plainly.
+// An error as said of a file: its name first unless the server's message has it already.
 function aboutFile(name, error) {
-  const reason = error instanceof TypeError
-    ? "the server did not answer (is pgface serve running?)" : error.message;
+  const reason = error.message;
   return reason.includes(name) ? reason : `${name}: ${reason}`;
 }
 
@@ -253,17 +278,16 @@ function renderFace(face, index, image, photoWidth) {
   const cards = face.matches.map((match) => matchCard(match));
   const nameInput = el("input", { type: "text", placeholder: "Name", "aria-label": "person name",
     class: "name-input" });
+  const heading = el("p", { class: "muted", text: matchesHeading(face), dir: "auto" });
   const nameForm = el("form", {
     class: "name-form",
-    onsubmit: (event) => { event.preventDefault(); nameMatches(face, cards, nameInput); },
+    onsubmit: (event) => {
+      event.preventDefault();
+      // the heading names the best match's person: named here, it says the new name
+      once(nameForm, () => nameMatches(face, cards, nameInput)
+        .then(() => { heading.textContent = matchesHeading(face); }));
+    },
   }, [nameInput, el("button", { type: "submit", text: "Name checked faces" })]);
-  const best = face.matches[0];
-  const heading = face.searched === false
-    ? `not searched: quality ${face.quality.score.toFixed(2)} is below the floor`
-    : best
-    ? `${face.matches.length} match${face.matches.length > 1 ? "es" : ""}, best ${percent(best.similarity)}` +
-      (best.person_name ? ` (${best.person_name})` : "")
-    : "no match in the database";
   const crop = image ? queryFaceCrop(image, face.bbox, photoWidth)
     : el("span", { class: "crop query-crop", text: `${index + 1}` });
   crop.title = qualityTip(face);
@@ -272,12 +296,22 @@ function renderFace(face, index, image, photoWidth) {
       crop,
       el("div", {}, [
         el("h2", { text: `Face ${index + 1}` }),
-        el("p", { class: "muted", text: heading }),
+        heading,
         face.matches.length ? nameForm : null,
       ]),
     ]),
     el("div", { class: "matches" }, cards.map((c) => c.node)),
   ]);
+}
+
+function matchesHeading(face) {
+  const best = face.matches[0];
+  if (face.searched === false) {
+    return `not searched: quality ${face.quality.score.toFixed(2)} is below the floor`;
+  }
+  if (!best) return "no match in the database";
+  return `${face.matches.length} match${face.matches.length > 1 ? "es" : ""}, best ` +
+    `${percent(best.similarity)}${best.person_name ? ` (${best.person_name})` : ""}`;
 }
 
 // The quality score and what it is made of, for the query face's tooltip.
@@ -292,7 +326,7 @@ function qualityTip(face) {
 function matchCard(match) {
   // Nothing is ticked: naming is a decision about each face, never a default.
   const check = el("input", { type: "checkbox", "aria-label": "include in naming" });
-  const name = el("span", { class: "person", text: match.person_name || "unnamed" });
+  const name = el("span", { class: "person", text: match.person_name || "unnamed", dir: "auto" });
   if (!match.person_name) name.classList.add("muted");
   const node = el("figure", { class: "match", "data-face-id": match.face_id }, [
     el("button", {
@@ -391,13 +425,13 @@ async function openPhoto(photoId, faceId) {
         style: `left:${(100 * x1) / photo.width}%;top:${(100 * y1) / photo.height}%;` +
           `width:${(100 * (x2 - x1)) / photo.width}%;height:${(100 * (y2 - y1)) / photo.height}%`,
         onclick: () => { if (f.person_id) { $("#photo-dialog").close(); location.hash = `#/people/${f.person_id}`; } },
-      }, [el("span", { class: "face-label", text: name })]);
+      }, [el("span", { class: "face-label", text: name, dir: "auto" })]);
       return box;
     });
     frame.replaceChildren(img, ...boxes);
     const named = photo.faces.filter((f) => f.person_name).map((f) => f.person_name);
     $("#photo-title").textContent =
-      `${fileName(photo.path)}: ${photo.width}×${photo.height}, ${photo.faces.length} faces`;
+      `${fileName(photo.path)}: ${photo.width}×${photo.height}, ${plural(photo.faces.length, "face")}`;
     $("#photo-people").textContent = named.length ? `In this photo: ${named.join(", ")}` : "";
     $("#photo-dialog").showModal();
   } catch (error) {
@@ -423,14 +457,17 @@ function route() {
   for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== `view-${known}`;
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   if (known === "people") showPeople();
-  if (known === "person") showPerson(decodeURIComponent(id));
+  if (known === "person") showPerson(id);  // as written in the link: decoded there
   if (known === "review") showReview();
 }
 
 async function loadStats() {
   try {
     const stats = await getJson("/api/stats");
-    $("#stats").textContent = `${stats.photos} photos · ${stats.faces} faces · ${stats.people} people`;
+    // the people the grid counts (hidden ones only when asked): said apart, as there
+    $("#stats").textContent = `${plural(stats.photos, "photo")} · ${plural(stats.faces, "face")}` +
+      ` · ${peopleCount(stats.people - stats.hidden_people)}` +
+      (stats.hidden_people ? ` (${stats.hidden_people.toLocaleString()} hidden)` : "");
   } catch (_) {
     $("#stats").textContent = "";
   }
@@ -479,6 +516,11 @@ document.addEventListener("DOMContentLoaded", () => {
     else route();  // the view that asked for it, loaded again (a list stops asking on a 401)
   });
   $("#photo-close").addEventListener("click", () => $("#photo-dialog").close());
+  // Another number of matches or threshold asks again for the photo shown (its results
+  // stayed under a box that said otherwise).
+  for (const input of [$("#top"), $("#threshold")]) {
+    input.addEventListener("change", () => { if (state.file) search(state.file); });
+  }
   setUpPeople();
   start();
   route();

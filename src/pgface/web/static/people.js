@@ -11,10 +11,13 @@ const people = {
   loading: false,
   selected: new Map(),  // person id -> person, for a merge
   person: null,  // the person whose page is shown
+  personLoad: 0,  // bumped on each person page opened: a late answer for another is dropped
   faces: { next: 0, loading: false },
   photos: { next: 0, loading: false },
   chosenFaces: new Set(),  // faces of the shown person, for a split
   review: 0,  // offset in the review queue
+  reviewed: null,  // the person the review queue shows
+  reviewLoad: 0,  // bumped on each step through the queue, as personLoad
 };
 
 const personName = (p) => p.name || `Person ${p.id}`;
@@ -35,14 +38,19 @@ const nearEnd = new IntersectionObserver((entries) => {
 // change: the id a write's answer gave (X-Pgface-Change): only that change is undone, and only
 // while it is the latest (another client's, or a scheduled clustering, made since is left
 // alone, and the server says so); null: whatever change is the latest (the history's button).
-async function undoLast(after, change = null) {
+// Then the view shown is loaded again, whichever it is (an Undo outlives the view of its
+// change: it redrew that view in place of the one shown, and a rename there went to the
+// person of the change); a view the undo takes away (the page of a split's new person) gives
+// way to the one named for it in `instead` (hash -> hash).
+async function undoLast(change = null, instead = {}) {
   try {
     const options = { method: "POST" };
     if (change !== null) options.json = { change_id: change };
     const undone = await getJson("/api/people/undo", options);
     showMessage(`Undone: ${undone.summary}.`, "ok");
     loadStats();
-    await after();
+    const view = instead[location.hash];
+    if (view) location.hash = view; else route();
   } catch (error) {
     showMessage(`Undo failed: ${error.message}`);
   }
@@ -56,8 +64,8 @@ async function changing(path, options) {
 }
 
 // The Undo beside a change's message: that change only; none where nothing changed.
-const undoOf = (change, after) =>
-  (change === null ? null : { label: "Undo", run: () => undoLast(after, change) });
+const undoOf = (change, instead = {}) =>
+  (change === null ? null : { label: "Undo", run: () => undoLast(change, instead) });
 
 // ---------- the grid ----------
 
@@ -75,6 +83,7 @@ async function loadPeoplePage() {
   if (people.loading || people.next === null) return;
   people.loading = true;
   const generation = people.generation;
+  const first = !people.next;
   // By place, not offset: someone named or merged meanwhile (in another tab, by another
   // user) moves only themselves, where an offset shifted the rest (a tile twice, one never).
   const params = new URLSearchParams({ unnamed: "true", hidden: $("#show-hidden").checked,
@@ -97,6 +106,8 @@ async function loadPeoplePage() {
     showMessage(`Cannot list people: ${error.message}`);
     // Not asked again until the grid is opened again: in view, its end asked 50 times a second.
     if (generation === people.generation) people.next = null;
+    // an empty grid under the count of an earlier listing said there were people to show
+    if (generation === people.generation && first) $("#people-count").textContent = "";
   } finally {
     if (generation === people.generation) people.loading = false;
   }
@@ -118,7 +129,7 @@ function personTile(person) {
     el("span", { class: "thumb" }, [person.cover_url ? lazyImage(person.cover_url) : null]),
     check,
     el("span", { class: `tile-name${person.name ? "" : " muted"}`, text: personName(person),
-      title: personName(person) }),
+      title: personName(person), dir: "auto" }),
     el("span", { class: "tile-count muted", text: plural(person.faces, "face") }),
   ]);
   const toggle = () => {
@@ -166,7 +177,8 @@ async function askMerge() {
       faces = (await getJson(`/api/people/${person.id}/faces?limit=6`)).faces;
     } catch (_) { /* the dialog still names them */ }
     return el("li", { class: "merge-person" }, [
-      el("strong", { text: `${personName(person)} · ${plural(person.faces, "face")}` }),
+      el("strong", { text: `${personName(person)} · ${plural(person.faces, "face")}`,
+        dir: "auto" }),
       el("div", { class: "merge-faces" }, faces.map((f) => faceImage(f.crop_url))),
     ]);
   }));
@@ -197,7 +209,7 @@ async function askMerge() {
       loadStats();
       showPeople();
       showMessage(`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.`, "ok",
-        undoOf(change, showPeople));
+        undoOf(change));
     } catch (error) {
       if (error.status === 409 && error.details.names) {
         // named by someone else since the grid loaded: the dialog could not ask which name
@@ -227,7 +239,7 @@ async function loadHistory() {
   try {
     const { changes } = await getJson("/api/people/history?limit=8");
     $("#history").replaceChildren(...changes.map((c) => el("li", {
-      class: c.undone_at ? "undone" : "",
+      class: c.undone_at ? "undone" : "", dir: "auto",
       text: `${new Date(c.at).toLocaleString()} · ${c.actor} · ${c.summary}` +
         (c.undone_at ? ` (undone by ${c.undone_by})` : ""),
     })));
@@ -238,7 +250,10 @@ async function loadHistory() {
 
 // ---------- a person's page ----------
 
-async function showPerson(id) {
+// ref: the person part of the page's link as written there, an id or a name (a link typed or
+// shared by name).
+async function showPerson(ref) {
+  const load = ++people.personLoad;
   // Nobody to act on until this person is loaded: renaming on a "No such person" page renamed
   // the person shown before it.
   people.person = null;
@@ -249,16 +264,40 @@ async function showPerson(id) {
   $("#person-faces").replaceChildren();
   $("#person-photos").replaceChildren();
   updateFaceChoice();
+  let id = ref;
   try {
-    const person = await getJson(`/api/people/${encodeURIComponent(id)}`);
+    id = decodeURIComponent(ref);
+  } catch (_) {
+    clearPersonHead("No such person");
+    showMessage(`Cannot open person ${ref}: the link is cut short or garbled`);
+    return;
+  }
+  try {
+    const person = await findPerson(id);
+    // another person's page was opened meanwhile: this answer came late, and is not shown
+    // (it replaced that page, and a name typed there went to this person)
+    if (load !== people.personLoad) return;
     people.person = person;
     renderPersonHead(person);
     await loadFacesPage();
     await loadPhotosPage();
   } catch (error) {
+    if (load !== people.personLoad) return;
     clearPersonHead(error.status === 404 ? "No such person" : "Cannot open this person");
     showMessage(`Cannot open person ${id}: ${error.message}`);
   }
+}
+
+// A person by id, or by name through the list's lookup: /api/people/<name> cannot reach a
+// name that is a word of that path (`review`, `history`: the page showed the review queue's
+// list as a person, and failed on it) or holds a `/`.
+async function findPerson(id) {
+  if (/^\d+$/.test(id)) return getJson(`/api/people/${id}`);
+  const found = await getJson(`/api/people?${new URLSearchParams({ name: id })}`);
+  if (found.people.length) return found.people[0];
+  const error = new Error(`no person is named ${id}`);
+  error.status = 404;
+  throw error;
 }
 
 function clearPersonHead(title) {
@@ -352,18 +391,48 @@ async function renamePerson(event) {
   event.preventDefault();
   const person = people.person;
   if (!person) return;
+  await once($("#rename-form"), async () => {
+    try {
+      const [renamed, change] = await changing(`/api/people/${person.id}`, {
+        method: "PATCH", json: { name: $("#person-name").value },
+      });
+      if (person === people.person) {
+        people.person = renamed;
+        renderPersonHead(renamed);
+      }
+      // the same name again changes nothing: no Undo, which would take back an earlier change
+      showMessage(change === null ? `${renamed.name}: the name is unchanged.`
+        : `${personName(person)} is now ${renamed.name}.`, "ok", undoOf(change));
+    } catch (error) {
+      const existing = error.status === 409 && error.details.existing;
+      if (!existing) {
+        showMessage(`Renaming failed: ${error.message}`);
+        return;
+      }
+      // the name is someone's already: most likely the same person, found twice, so the
+      // merge is offered (a bare refusal told to merge, which this page has no button for)
+      showMessage(`${existing.name} exists already.`, "error", {
+        label: `Merge into ${existing.name}`,
+        run: () => mergeInto(person, existing, `#/people/${existing.person_id}`),
+      });
+    }
+  });
+}
+
+// PERSON's faces go to EXISTING ({person_id, name}, a 409's `existing`); then the page at
+// `hash` (the merged person's), or the same view again.
+async function mergeInto(person, existing, hash = null) {
   try {
-    const [renamed, change] = await changing(`/api/people/${person.id}`, {
-      method: "PATCH", json: { name: $("#person-name").value },
-    });
-    people.person = renamed;
-    renderPersonHead(renamed);
-    // the same name again changes nothing: no Undo, which would take back an earlier change
-    showMessage(change === null ? `${renamed.name}: the name is unchanged.`
-      : `${personName(person)} is now ${renamed.name}.`, "ok",
-    undoOf(change, () => showPerson(person.id)));
+    const [merged, change] = await changing("/api/people/merge",
+      // the name asked for, which a named person would otherwise be asked to choose
+      { method: "POST", json: { source: person.id, target: existing.person_id,
+        name: existing.name } });
+    const back = `#/people/${person.id}`;
+    showMessage(`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.`, "ok",
+      undoOf(change, hash ? { [hash]: back } : {}));
+    if (hash && location.hash !== hash) location.hash = hash; else route();
   } catch (error) {
-    showMessage(`Renaming failed: ${error.message}`);
+    showMessage(`Merge failed: ${error.message}`);
   }
 }
 
@@ -371,17 +440,21 @@ async function toggleHidden() {
   const person = people.person;
   if (!person) return;
   const verb = person.hidden ? "unhide" : "hide";
-  try {
-    const [changed, change] = await changing(`/api/people/${person.id}/${verb}`,
-      { method: "POST" });
-    people.person = changed;
-    renderPersonHead(changed);
-    showMessage(changed.hidden ? `${personName(changed)} is hidden from the people page.`
-      : `${personName(changed)} is shown again.`, "ok",
-    undoOf(change, () => showPerson(person.id)));
-  } catch (error) {
-    showMessage(`${verb} failed: ${error.message}`);
-  }
+  await once($("#person-hide"), async () => {
+    try {
+      const [changed, change] = await changing(`/api/people/${person.id}/${verb}`,
+        { method: "POST" });
+      if (person === people.person) {
+        people.person = changed;
+        renderPersonHead(changed);
+      }
+      loadStats();  // the header counts hidden people apart
+      showMessage(changed.hidden ? `${personName(changed)} is hidden from the people page.`
+        : `${personName(changed)} is shown again.`, "ok", undoOf(change));
+    } catch (error) {
+      showMessage(`${verb} failed: ${error.message}`);
+    }
+  });
 }
 
 async function splitFaces(event) {
@@ -391,25 +464,41 @@ async function splitFaces(event) {
   const name = $("#split-name").value.trim();
   const body = { face_ids: [...people.chosenFaces] };
   if (name) body.name = name;
-  try {
-    const [created, change] = await changing(`/api/people/${person.id}/split`,
-      { method: "POST", json: body });
-    $("#split-name").value = "";
-    loadStats();
-    await showPerson(person.id);
-    showMessage(`Moved ${plural(body.face_ids.length, "face")} to ${personName(created)}.`, "ok",
-      undoOf(change, () => showPerson(person.id)));
-  } catch (error) {
-    showMessage(`Split failed: ${error.message}`);
-  }
+  await once($("#split-form"), async () => {
+    try {
+      const [created, change] = await changing(`/api/people/${person.id}/split`,
+        { method: "POST", json: body });
+      $("#split-name").value = "";
+      loadStats();
+      // Every face moved: the person is no more, and their page ("No such person") led
+      // nowhere; the new person's page is shown instead. Undone there, the page goes back.
+      const from = `#/people/${person.id}`;
+      const to = `#/people/${created.id}`;
+      const message = [`Moved ${plural(body.face_ids.length, "face")} to ` +
+        `${personName(created)}.`, "ok", undoOf(change, { [to]: from })];
+      if (body.face_ids.length >= person.faces) {
+        showMessage(...message);
+        location.hash = to;
+        return;
+      }
+      await showPerson(person.id);
+      showMessage(...message);
+    } catch (error) {
+      showMessage(`Split failed: ${error.message}`);
+    }
+  });
 }
 
 // ---------- the review queue ----------
 
 async function showReview() {
+  const load = ++people.reviewLoad;
   const offset = people.review;
   try {
     const page = await getJson(`/api/people/review?limit=1&offset=${offset}`);
+    // a later step was taken meanwhile: its answers count (the title and the person a name
+    // went to came from one step, the faces from another)
+    if (load !== people.reviewLoad) return;
     if (!page.people.length && offset > 0 && page.total) {
       people.review = page.total - 1;  // past the end (others were named meanwhile)
       return showReview();
@@ -429,9 +518,11 @@ async function showReview() {
     $("#review-title").textContent = `Person ${person.id}: ${plural(person.faces, "face")} in ` +
       `${plural(person.photos, "photo")}`;
     const { faces } = await getJson(`${person.faces_url}?limit=12`);
+    if (load !== people.reviewLoad) return;
     $("#review-faces").replaceChildren(...faces.map((f) => faceImage(f.crop_url)));
     $("#review-name").focus();
   } catch (error) {
+    if (load !== people.reviewLoad) return;
     showMessage(`Cannot load the review queue: ${error.message}`);
   }
 }
@@ -450,49 +541,45 @@ async function reviewName(event) {
     showMessage("Type a name first, or skip.");
     return;
   }
-  try {
-    const [renamed, change] = await changing(`/api/people/${person.id}`,
-      { method: "PATCH", json: { name } });
-    showMessage(`Named ${renamed.name}.`, "ok", undoOf(change, showReview));
-    showReview();  // the same offset now holds the next person
-  } catch (error) {
-    const existing = error.status === 409 && error.details.existing;
-    if (!existing) {
-      showMessage(`Naming failed: ${error.message}`);
-      return;
+  await once($("#review-form"), async () => {
+    try {
+      const [renamed, change] = await changing(`/api/people/${person.id}`,
+        { method: "PATCH", json: { name } });
+      showMessage(`Named ${renamed.name}.`, "ok", undoOf(change));
+      await showReview();  // the same offset now holds the next person
+    } catch (error) {
+      const existing = error.status === 409 && error.details.existing;
+      if (!existing) {
+        showMessage(`Naming failed: ${error.message}`);
+        return;
+      }
+      // "this is Grandma too", the everyday case: a person of that name exists, so offer the
+      // merge (the name could not be given twice, and the review page has no merge of its own)
+      showMessage(`${existing.name} exists already.`, "error", {
+        label: `Merge into ${existing.name}`,
+        run: () => {
+          $("#review-name").value = "";
+          mergeInto(person, existing);  // the same offset then holds the next person
+        },
+      });
     }
-    // "this is Grandma too", the everyday case: a person of that name exists, so offer the
-    // merge (the name could not be given twice, and the review page has no merge of its own)
-    showMessage(`${existing.name} exists already.`, "error", {
-      label: `Merge into ${existing.name}`,
-      run: () => mergeReviewed(person, existing),
-    });
-  }
-}
-
-async function mergeReviewed(person, existing) {
-  try {
-    const [merged, change] = await changing("/api/people/merge",
-      { method: "POST", json: { source: person.id, target: existing.person_id } });
-    $("#review-name").value = "";
-    showMessage(`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.`, "ok",
-      undoOf(change, showReview));
-    showReview();  // the same offset now holds the next person
-  } catch (error) {
-    showMessage(`Merge failed: ${error.message}`);
-  }
+  });
 }
 
 async function reviewHide() {
   const person = people.reviewed;
   if (!person) return;
-  try {
-    const [, change] = await changing(`/api/people/${person.id}/hide`, { method: "POST" });
-    showMessage(`Person ${person.id} is hidden.`, "ok", undoOf(change, showReview));
-    showReview();
-  } catch (error) {
-    showMessage(`Hiding failed: ${error.message}`);
-  }
+  // the whole form waits: a name typed meanwhile went to the person being hidden
+  await once($("#review-form"), async () => {
+    try {
+      const [, change] = await changing(`/api/people/${person.id}/hide`, { method: "POST" });
+      loadStats();
+      showMessage(`Person ${person.id} is hidden.`, "ok", undoOf(change));
+      await showReview();
+    } catch (error) {
+      showMessage(`Hiding failed: ${error.message}`);
+    }
+  });
 }
 
 // Arrow keys move through the queue, unless they move the caret in a name being typed.
@@ -507,7 +594,7 @@ function reviewKeys(event) {
 function setUpPeople() {
   $("#show-hidden").addEventListener("change", showPeople);
   $("#cluster").addEventListener("click", cluster);
-  $("#undo").addEventListener("click", () => undoLast(() => route()));
+  $("#undo").addEventListener("click", () => once($("#undo"), () => undoLast()));
   $("#merge-selected").addEventListener("click", askMerge);
   $("#clear-selection").addEventListener("click", () => {
     people.selected.clear();

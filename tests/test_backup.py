@@ -260,7 +260,8 @@ def test_a_restore_that_cannot_finish_leaves_the_library_as_it_was(
     newer = tmp_path / "newer.dump"
     backups.backup(settings.database_url, settings.db_schema, newer)
     with pytest.raises(backups.BackupError, match=rf"taken by a newer pgface \(migration 9999 "
-                       rf"applied; this one knows up to {migrations()[-1][0]}\)"):
+                       rf"applied; this one knows up to {migrations()[-1][0]}\): restore it "
+                       rf"with a pgface that knows migration 9999"):
         backups.restore(other_url, settings.db_schema, newer, replace=True)
     assert library_state(other_url) == kept
 

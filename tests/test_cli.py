@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from pgface import Pgface, Settings, verdicts
 from pgface.cli import app
 from pgface.cli.serve import GRACEFUL_SHUTDOWN_S
+from pgface.db.connection import migrations
 from pgface.models.packs import resolve_pack, sample_photos
 from pgface.models.sessions import available_providers
 
@@ -144,7 +145,8 @@ def test_version_names_package_pack_and_data_folder(env: dict[str, str]) -> None
     done = runner.invoke(app, ["--version"], env={**env, "PGFACE_MODEL_PACK": "buffalo_sc"})
     assert done.exit_code == 0, done.output
     assert done.stdout.splitlines() == [
-        f"pgface {importlib.metadata.version('pgface')}", "model pack: buffalo_sc",
+        f"pgface {importlib.metadata.version('pgface')} (library schema: migration "
+        f"{migrations()[-1][0]})", "model pack: buffalo_sc",
         f"data folder: {env['PGFACE_DATA_DIR']}"]
 
     wrong = runner.invoke(app, ["--version"], env={**env, "PGFACE_PHOTO_BATCH": "abc"})

@@ -5,10 +5,13 @@ bytes, and databases of the previous schema migrate in place. Real PostgreSQL an
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ from typer.testing import CliRunner
 
 from pgface import PersonConflict, Pgface, Settings, library
 from pgface.cli import app
+from pgface.db import sql
 from pgface.db.connection import DatabaseError, migrate, migrations
 from pgface.errors import ImageError, InvalidInputError, ModelPackError, PgfaceError
 from pgface.library import build_analyzer
@@ -499,11 +503,45 @@ def test_a_database_a_newer_pgface_migrated_is_refused_by_name(database_url: str
         conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, 'from_later')",
                      [newest + 1])
     with pytest.raises(DatabaseError, match=f"migration {newest + 1} applied; pgface .* knows "
-                                            f"up to {newest}\\): upgrade pgface"):
+                                            f"up to {newest}\\): use a pgface that knows "
+                                            f"migration {newest + 1} \\(pgface --version"):
         migrate(database_url)
     with psycopg.connect(in_pgface_schema(database_url), autocommit=True) as conn:
         conn.execute("DELETE FROM schema_migrations WHERE version = %s", [newest + 1])
     assert migrate(database_url) == []
+
+
+def test_an_upgrade_and_a_wait_for_another_process_upgrading_are_said(
+        settings: Settings, env: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    # A library opened by a pgface with migrations it lacks was upgraded without a word (16 s
+    # of silence on 114,000 faces), and one opened meanwhile waited for it without one.
+    url, newest = settings.database_url, migrations()[-1][0]
+    caplog.set_level(logging.WARNING, "pgface")
+    assert migrate(url) == [v for v, _, _ in migrations()]
+    assert caplog.text == ""  # a new library's first start is no upgrade
+    unapply = "DELETE FROM schema_migrations WHERE version = %s"
+    with psycopg.connect(in_pgface_schema(url), autocommit=True) as conn:
+        conn.execute(unapply, [newest])  # as a library of the pgface before it has it
+    # the connection closes first, whatever happens: the pool then waits for an open that ends
+    with ThreadPoolExecutor(1) as pool, psycopg.connect(url) as upgrading:
+        upgrading.execute(sql.MIGRATIONS_LOCK)  # another process upgrading it, for now
+        opened = pool.submit(migrate, url)
+        deadline = time.monotonic() + 30
+        while "waiting for another pgface" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "waiting for another pgface process to finish upgrading" in caplog.text
+        assert not opened.done()
+        upgrading.rollback()
+        assert opened.result(timeout=60) == [newest]
+    assert f"upgrading the library from migration {newest - 1} to {newest}" in caplog.text
+    # The command line says both as notices, on stderr.
+    with psycopg.connect(in_pgface_schema(url), autocommit=True) as conn:
+        conn.execute(unapply, [newest])
+    shown = runner.invoke(app, ["stats", "--json"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert (f"notice: upgrading the library from migration {newest - 1} to {newest}"
+            in shown.stderr)
+    assert json.loads(shown.stdout)["photos"] == 0
 
 
 def test_http_prune_remove_and_missing_matches(

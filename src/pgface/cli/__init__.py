@@ -30,7 +30,7 @@ from pgface.cli.db import db_app
 from pgface.cli.display import MiddleEllipsis, human_size, plain, quality_text, working
 from pgface.cli.help import flow_command_summaries
 from pgface.cli.help import install as install_help_metavars
-from pgface.cli.notices import print_notices
+from pgface.cli.notices import print_notices, show_log_warnings_as_notices
 from pgface.cli.people import people_app
 from pgface.cli.progress import (
     IndexProgress,
@@ -42,6 +42,7 @@ from pgface.cli.progress import (
 )
 from pgface.cli.serve import keys_app, serve
 from pgface.config import Settings
+from pgface.db.connection import migrations
 from pgface.db.store import Removal
 from pgface.errors import PgfaceError
 from pgface.index import IndexReport
@@ -59,7 +60,10 @@ app = typer.Typer(
 def _print_version(asked: bool) -> None:
     if not asked:
         return
-    out.print(f"pgface {package_version('pgface')}", highlight=False)
+    # The release number alone does not tell two installs apart: the newest migration does
+    # (a library a newer pgface upgraded names the migration it needs).
+    out.print(f"pgface {package_version('pgface')} (library schema: migration "
+              f"{migrations()[-1][0]})", highlight=False)
     try:
         settings = Settings()
         out.print(f"model pack: {settings.model_pack}\n"
@@ -80,6 +84,7 @@ def _quiet_logs(
     # and the restart of a crashed embedded server (the next connection does it) stay quiet.
     logging.getLogger("psycopg").setLevel(logging.CRITICAL)
     logging.getLogger("pgface.db.watch").setLevel(logging.CRITICAL)
+    show_log_warnings_as_notices()
 
 
 @app.command()

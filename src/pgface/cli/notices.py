@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from pgface.cli.common import err, shown
@@ -11,3 +12,24 @@ def print_notices(notices: Sequence[str]) -> None:
     for notice in notices:
         err.print(f"[yellow]notice:[/yellow] {shown(notice)}", markup=True,
                   highlight=False, soft_wrap=True)
+
+
+class LogNotices(logging.Handler):
+    """pgface's own warnings as notices: the library being upgraded, a wait for another
+    process's upgrade (both went to the log alone, and a long upgrade looked like a hang)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print_notices([record.getMessage()])
+        except Exception:  # a log line must never fail the command
+            self.handleError(record)
+
+
+def show_log_warnings_as_notices() -> None:
+    """Once per process (a test runner invokes commands again and again)."""
+    logger = logging.getLogger("pgface")
+    if not any(isinstance(handler, LogNotices) for handler in logger.handlers):
+        logger.addHandler(LogNotices())

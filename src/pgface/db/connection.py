@@ -104,7 +104,12 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
         with psycopg.connect(url) as conn:
             _check_pgvector(conn)
             with conn.transaction():
-                conn.execute(sql.MIGRATIONS_LOCK)
+                if not conn.execute(sql.TRY_MIGRATIONS_LOCK).fetchone()[0]:
+                    # Said, or a library opened while another process upgrades it (or while
+                    # the upgrade of a run killed meanwhile still rolls back) waited in silence.
+                    log.warning("waiting for another pgface process to finish upgrading the "
+                                "library (an upgrade of a run that was stopped ends first)")
+                    conn.execute(sql.MIGRATIONS_LOCK)
                 # Each only where missing: PostgreSQL checks the right to create before it
                 # looks whether the object exists, so a role that owns a schema an
                 # administrator made, in a database it may not create in, was refused.
@@ -125,7 +130,13 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
                     raise DatabaseError(
                         f"this database's schema is newer than this pgface knows (migration "
                         f"{newer[-1]} applied; pgface {package_version('pgface')} knows up to "
-                        f"{known[-1][0]}): upgrade pgface to use it")
+                        f"{known[-1][0]}): use a pgface that knows migration {newer[-1]} "
+                        f"(pgface --version names the newest it knows)")
+                missing = [version for version, _, _ in known if version not in done]
+                if missing and done:  # a new library's first start is quick, and not news
+                    log.warning("upgrading the library from migration %d to %d: a large library "
+                                "takes a while, and other pgface processes wait for it",
+                                max(done), missing[-1])
                 for version, name, script in known:
                     if version in done:
                         continue

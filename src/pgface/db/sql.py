@@ -9,6 +9,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 # Serialises concurrent start-ups so a migration runs exactly once.
 MIGRATIONS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('pgface.migrations'))"
+TRY_MIGRATIONS_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('pgface.migrations'))"
 APPLIED_MIGRATIONS = "SELECT version FROM schema_migrations"
 RECORD_MIGRATION = "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)"
 
@@ -542,7 +543,9 @@ BEGIN
     END IF;
     IF (SELECT max(version) FROM {schema}.schema_migrations) > {newest} THEN
         RAISE EXCEPTION 'the backup was taken by a newer pgface (migration % applied; this one '
-                        'knows up to {newest}): upgrade pgface to restore it',
+                        'knows up to {newest}): restore it with a pgface that knows migration %'
+                        ' (pgface --version names the newest it knows)',
+                        (SELECT max(version) FROM {schema}.schema_migrations),
                         (SELECT max(version) FROM {schema}.schema_migrations);
     END IF;
 END $$;

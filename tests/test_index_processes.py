@@ -241,3 +241,38 @@ def _children(pid: int) -> list[int]:
         if children.exists():
             found += [int(c) for c in children.read_text().split()]
     return found
+
+
+def test_a_photo_moved_as_another_takes_its_path_keeps_its_new_path_and_person(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    """a.png renamed z.png, and another photo copied to a.png: each process forgot the former
+    versions of the photos it stored once it was done, so the one that stored a.png deleted
+    the photo of z.png before the other recorded its new path, which was then dropped; the
+    photo was gone and its person emptied, and the run said "already indexed" (5 of 7 runs)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    yao = Image.open(sample_photos()[1]).convert("RGB")
+    for number in range(14):  # 0: the photo that moves; 1: the one copied over it; the rest,
+        yao.putpixel((0, 0), (number, 7, 7))  # fillers, so both processes take batches
+        yao.save(folder / ("a.png" if number == 0 else "n.png" if number == 1
+                           else f"m{number:02d}.png"))
+    moving, other = folder / "a.png", folder / "n.png"
+    settings.photo_batch = 2
+    with Pgface(settings) as library:
+        library.index([moving, other])
+        with psycopg.connect(database_url) as conn:
+            face = conn.execute("SELECT f.id FROM faces f JOIN photo_paths pp USING (photo_id) "
+                                "WHERE pp.path = %s", [str(moving)]).fetchone()[0]
+        library.people.name_faces([face], "Moved")
+        moving.rename(folder / "z.png")
+        shutil.copyfile(other, moving)
+        settings.index_processes = 2
+        report = library.index([folder])
+        assert report.failures == []
+        # (the photo now at a.png, the same man, takes the name too: an edit in place)
+        assert face in {f.face_id for f in library.people.faces("Moved")}
+    with psycopg.connect(database_url) as conn:
+        at_z = conn.execute("SELECT f.id FROM faces f JOIN photo_paths pp USING (photo_id) "
+                            "WHERE pp.path = %s", [str(folder / "z.png")]).fetchall()
+    assert at_z == [(face,)]  # the photo itself, with its face, at its new path

@@ -31,6 +31,7 @@ from pgface.cli import app
 from pgface.enrolment import person_folders
 from pgface.errors import InvalidInputError
 from pgface.identify import confidence
+from pgface.index import IndexReport
 from pgface.lfw import central_face_index
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
@@ -681,6 +682,37 @@ def test_the_former_version_of_an_edited_photo_goes_and_swapped_files_stay(
     assert pf.index(album).people_kept >= 1
     assert [f.face_id for f in pf.people.faces("Ada")] == [
         stored_faces(pf, [other])[str(other.resolve())][0].face_id]
+
+
+def test_a_run_stopped_after_storing_an_edited_photo_forgets_its_former_version(
+        pf: Pgface, tmp_path: Path) -> None:
+    # The former version was forgotten only at the end of a run: stopped (Ctrl-C, SIGTERM, a
+    # job cancelled) after the edit was stored, it stayed with no path, found by search beside
+    # the new version as "file gone" at the path that holds it, and no later run forgot it.
+    group, album, party, _, _ = party_and_other(pf, tmp_path)
+    edited(group, party)
+    yao = Image.open(sample_photos()[1]).convert("RGB")
+    for number in range(4):  # batches after the edit's, never reached
+        yao.putpixel((0, 0), (number, 9, 9))
+        yao.save(album / f"z{number}.png")
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_the_first_batch(report: IndexReport, failure: object) -> None:
+        if failure is None and report.indexed:
+            raise Stop
+
+    pf.settings.photo_batch = 1
+    with pytest.raises(Stop):
+        pf.index(album, progress=stop_after_the_first_batch)
+    with pf.pool.connection() as conn:
+        pathless = conn.execute("SELECT count(*) FROM photos p WHERE NOT EXISTS ("
+                                "SELECT 1 FROM photo_paths pp WHERE pp.photo_id = p.id)"
+                                ).fetchone()[0]
+    assert pathless == 0
+    assert len([m for m in pf.search(group).faces[0].matches
+                if m.path == str(party.resolve())]) == 1
 
 
 def test_files_swapped_across_folders_keep_their_photos_when_one_folder_is_indexed(

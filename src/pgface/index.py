@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -9,7 +10,7 @@ import stat
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -275,7 +276,33 @@ def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,
     return report, files
 
 
-def _add_pairs(formers: dict[int, set[int]], pairs: Iterable[tuple[int, int]]) -> None:
+# Photos whose path moved to new content (edited in place): each former photo's id, and the
+# ids of the photos at its paths now.
+Formers = dict[int, set[int]]
+
+
+def forget_formers(pool: ConnectionPool, formers: Formers, recorded: Collection[bytes] = ()
+                   ) -> None:
+    """Once a run's paths are all recorded (a file swapped with another comes back at its
+    other path; a photo moved, at its new one), the former version of an edited photo that no
+    path holds goes: it was still found by search, at the path of its new version. Its people
+    are kept for its content, should it come back (as --prune does). Not where it may have been
+    swapped with a file the run did not read: the photo now at its path has another path whose
+    file changed since it was recorded (a/x.jpg and b/y.jpg swapped, `index a`): that file may
+    hold it. recorded: the paths the run stored, known to hold what they are recorded with.
+
+    Several processes of one run: once all are done. One that forgot its formers while
+    another still had to record a moved photo's new path deleted that photo, and the path,
+    recorded after, was dropped with it (a renamed photo gone, and its person emptied)."""
+    if not formers:
+        return
+    with pool.connection() as conn, conn.transaction():
+        elsewhere = {former for former, now in formers.items()
+                     if store.changed_paths(conn, now, recorded)}
+        store.delete_pathless(conn, sorted(set(formers) - elsewhere))
+
+
+def _add_pairs(formers: Formers, pairs: Iterable[tuple[int, int]]) -> None:
     for former, now in pairs:
         formers.setdefault(former, set()).add(now)
 
@@ -429,24 +456,27 @@ class Indexer:
     def index_batches(self, chunks: Iterable[list[Path]], report: IndexReport,
                       progress: ProgressCallback | None = None, started: float | None = None,
                       ahead: int = PREFETCH_BATCHES, files: Sequence[Path] = (),
-                      keep_hnsw: bool = True) -> IndexReport:
+                      keep_hnsw: bool = True, formers: Formers | None = None) -> IndexReport:
         """Index batch after batch of files into report, preparing AHEAD of them beyond the
         one being stored; chunks may be a queue's (several processes share one,
         index_processes.py).
 
         files: the chunks' files where known, so that a bulk load runs without the HNSW index
         (hnsw_for_run). keep_hnsw False: another process looks after that index for this run.
+        formers: where the run's former versions of edited photos go, for the caller to
+        forget once every writer of the run is done (forget_formers); None: forgotten here.
         """
         started = time.perf_counter() if started is None else started
         with hnsw_for_run(self.pool, files if keep_hnsw else (), self.analyzer.model_name,
                           report, progress) as bulk:
-            self._index_batches(chunks, report, progress, started, ahead, keep_hnsw and not bulk)
+            self._index_batches(chunks, report, progress, started, ahead, keep_hnsw and not bulk,
+                                formers)
         report.seconds = time.perf_counter() - started  # building the index again included
         return report
 
     def _index_batches(self, chunks: Iterable[list[Path]], report: IndexReport,
                        progress: ProgressCallback | None, started: float, ahead: int,
-                       keep_hnsw: bool) -> None:
+                       keep_hnsw: bool, run_formers: Formers | None) -> None:
         upcoming = iter(chunks)
         if keep_hnsw:
             self._keep_hnsw_in_step()
@@ -465,9 +495,26 @@ class Indexer:
                                                report.timings))
 
         copies: list[store.Sighting] = []
-        # photos whose path moved to new content (edited in place), and the photos there now
-        formers: dict[int, set[int]] = {}
+        formers: Formers = {}
         recorded: set[bytes] = set()  # the paths this run stored
+
+        def settle() -> None:
+            """Where the stored batches found photos stored before (copies, moves), and the
+            former versions of the photos they stored edited, forgotten (or handed over)."""
+            if copies:
+                with self.pool.connection() as conn, conn.transaction():
+                    replaced = store.record_paths(conn, copies)
+                    recorded.update(fs_paths.to_bytes(c.path) for c in copies)
+                    if replaced:
+                        report.people_kept += keep_people(conn, replaced,
+                                                          self.analyzer.model_name)
+                    _add_pairs(formers, replaced)
+            if run_formers is None:
+                forget_formers(self.pool, formers, recorded)
+            else:
+                for former, now in formers.items():
+                    run_formers.setdefault(former, set()).update(now)
+
         try:
             for _ in range(max(1, ahead)):
                 prepare_next()
@@ -488,26 +535,15 @@ class Indexer:
                 copies += prepared.copies
                 report.seconds = time.perf_counter() - started
                 _notify(progress, report, None)
-            if copies:
-                with self.pool.connection() as conn, conn.transaction():
-                    replaced = store.record_paths(conn, copies)
-                    recorded.update(fs_paths.to_bytes(c.path) for c in copies)
-                    if replaced:
-                        report.people_kept += keep_people(conn, replaced,
-                                                          self.analyzer.model_name)
-                    _add_pairs(formers, replaced)
-            if formers:
-                # Once the run's paths are all recorded (a file swapped with another comes
-                # back at its other path), the former version of an edited photo that no path
-                # holds goes: it was still found by search, at the path of its new version.
-                # Its people are kept for its content, should it come back (as --prune does).
-                # Not where it may have been swapped with a file this run did not read: the
-                # photo now at its path has another path whose file changed since it was
-                # recorded (a/x.jpg and b/y.jpg swapped, `index a`): that file may hold it.
-                with self.pool.connection() as conn, conn.transaction():
-                    elsewhere = {former for former, now in formers.items()
-                                 if store.changed_paths(conn, now, recorded)}
-                    store.delete_pathless(conn, sorted(set(formers) - elsewhere))
+            settle()
+        except BaseException:
+            # A run stopped (Ctrl-C, SIGTERM, a job cancelled) settles the batches it stored:
+            # the former version of a photo edited in place was otherwise left with no path,
+            # found by search beside its new version as "file gone" at the path that holds
+            # it, and no later run forgot it (only --prune did).
+            with contextlib.suppress(Exception):
+                settle()
+            raise
         finally:
             # On Ctrl-C: drop the prefetched batches, keep what is committed.
             prefetch.shutdown(wait=True, cancel_futures=True)

@@ -31,6 +31,7 @@ from pgface.errors import PgfaceError, describe
 from pgface.index import (
     PREFETCH_BATCHES,
     Failure,
+    Formers,
     Indexer,
     IndexReport,
     PhotoWarning,
@@ -94,7 +95,8 @@ class _Tally:
 
 def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexReport,
                        processes: int, progress: ProgressCallback | None = None,
-                       started: float | None = None, keep_hnsw: bool = True) -> IndexReport:
+                       started: float | None = None, keep_hnsw: bool = True,
+                       formers: Formers | None = None) -> IndexReport:
     """Index files (listed already, into report) in PROCESSES processes.
 
     settings.database_url must name the database itself (the embedded server's too): a child
@@ -103,7 +105,9 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
     each is storing commits, the report counts what was stored, and the exception goes on.
     Ctrl-C stops them at once: a batch cut short rolls back, nothing is half-written.
     keep_hnsw False: the caller has the HNSW index off for this run (index.hnsw_for_run), and
-    the processes leave it so.
+    the processes leave it so. formers: where the run's former versions of edited photos go,
+    the processes' together, for the caller to forget once the run is done
+    (index.forget_formers); no process forgets its own while another may still record a path.
     """
     if getattr(multiprocessing.current_process(), "_inheriting", False):
         # multiprocessing's own test (spawn._check_not_importing_main): this process is one
@@ -131,7 +135,8 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
                                 name=f"pgface-index-{n}", daemon=True)
                for n, (_, sender) in enumerate(pipes)]
     run = _Run(workers, {}, {}, report, progress, started, skipped_before=report.skipped,
-               timings_before=dict(report.timings))
+               timings_before=dict(report.timings),
+               formers=formers if formers is not None else {})
     try:
         for worker, (receiver, sender) in zip(workers, pipes, strict=True):
             worker.start()
@@ -175,6 +180,7 @@ class _Run:
     # counted before the processes started: the files not to be read, and checking them
     skipped_before: int = 0
     timings_before: dict[str, float] = field(default_factory=dict)
+    formers: Formers = field(default_factory=dict)  # the processes' together
 
     def gather(self) -> None:
         """Until every process is done; a process's error or death raises."""
@@ -236,6 +242,8 @@ class _Run:
         if kind == "done":
             tally.done = True
             report.warnings.extend(PhotoWarning(*w) for w in rest[5])
+            for former, now in rest[6]:
+                self.formers.setdefault(former, set()).update(now)
         report.indexed = sum(t.indexed for t in self.tallies.values())
         report.skipped = self.skipped_before + sum(t.skipped for t in self.tallies.values())
         report.people_kept = sum(t.people_kept for t in self.tallies.values())
@@ -320,6 +328,7 @@ def _index_queue(settings: Settings, tasks: Any, results: Connection, stop: Any,
             yield [Path(p) for p in chunk]
 
     report = IndexReport()
+    formers: Formers = {}
     try:
         with Pgface(settings) as pf:
             pf.analyzer.warm_up()
@@ -328,8 +337,10 @@ def _index_queue(settings: Settings, tasks: Any, results: Connection, stop: Any,
             with contextlib.suppress(_Stopped):
                 Indexer(pf.analyzer, pf.pool, settings).index_batches(
                     chunks(), report, told, ahead=ONE_THREAD_PREFETCH
-                    if settings.threads == 1 else PREFETCH_BATCHES, keep_hnsw=keep_hnsw)
-        send(("done", pid, *_counts(report), [(w.source, w.reason) for w in report.warnings]))
+                    if settings.threads == 1 else PREFETCH_BATCHES, keep_hnsw=keep_hnsw,
+                    formers=formers)
+        send(("done", pid, *_counts(report), [(w.source, w.reason) for w in report.warnings],
+              [(former, sorted(now)) for former, now in formers.items()]))
     except BaseException as exc:  # noqa: BLE001 - told to the parent, which stops the run
         with contextlib.suppress(OSError):  # the parent gone: nobody to tell
             send(("error", pid, describe(exc)))

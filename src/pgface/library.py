@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -22,11 +23,13 @@ from pgface.db.connection import DatabaseError, open_pool, server_identity
 from pgface.errors import ModelPackError, PgfaceError
 from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import (
+    Formers,
     Indexer,
     IndexReport,
     ProgressCallback,
     batches,
     files_to_read,
+    forget_formers,
     hnsw_for_run,
     photo_files,
 )
@@ -319,10 +322,17 @@ class Pgface:
         if processes > 1 and len(files) > self.settings.photo_batch:
             _ = self.pool  # the database migrated, and the embedded server up, before they connect
             settings = self.settings.model_copy(update={"database_url": self._url})
+            formers: Formers = {}
             with hnsw_for_run(self.pool, files, self.analyzer.model_name, report,
                               progress) as bulk:
-                index_in_processes(settings, files, report, processes, progress, started,
-                                   keep_hnsw=not bulk)
+                try:
+                    index_in_processes(settings, files, report, processes, progress, started,
+                                       keep_hnsw=not bulk, formers=formers)
+                except BaseException:  # stopped: what the processes stored is settled too
+                    with contextlib.suppress(Exception):
+                        forget_formers(self.pool, formers)
+                    raise
+                forget_formers(self.pool, formers)  # once every process has recorded its paths
             report.seconds = time.perf_counter() - started  # building the index again included
             return report
         return Indexer(self.analyzer, self.pool, self.settings).index_batches(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -321,7 +321,7 @@ def remove_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_onl
     return removal
 
 
-def changed_paths(conn: psycopg.Connection, photo_ids: Iterable[int], read: set[bytes]
+def changed_paths(conn: psycopg.Connection, photo_ids: Iterable[int], read: Collection[bytes]
                   ) -> bool:
     """Whether any stored path of these photos, other than those in `read`, has a file that
     changed since its stamp was recorded (or has no stamp to tell): it may hold other content

@@ -287,3 +287,33 @@ def test_a_batch_starts_its_largest_files_first_and_keeps_their_order() -> None:
         results = _largest_first(one_worker, analyse, reads)
     assert started == sorted(sizes, reverse=True)
     assert results == [read.path.name for read in reads]
+
+
+
+def test_a_photo_deleted_while_a_run_found_it_at_another_path_is_a_failure(
+        pf: Pgface, tmp_path: Path) -> None:
+    # A run records where it found stored photos (a copy of one it stored, or one stored
+    # before); one deleted meanwhile (`remove` of its only path, a prune, another run's former
+    # version) cannot take the path: the file was counted "already indexed" and stored nowhere.
+    yao = Image.open(sample_photos()[1]).convert("RGB")
+    for number in range(4):
+        yao.putpixel((0, 0), (number, 5, 5))
+        yao.save(tmp_path / f"z{number}.png")
+    shutil.copyfile(tmp_path / "z0.png", tmp_path / "z9.png")  # the last batch: a copy
+    removed: list[int] = []
+
+    def remove_the_first_photo_once_stored(report: IndexReport, failure: object) -> None:
+        if failure is None and report.indexed and not removed:
+            removed.append(pf.remove([tmp_path / "z0.png"]).photos)
+
+    pf.settings.photo_batch = 1
+    report = pf.index(tmp_path, progress=remove_the_first_photo_once_stored)
+    assert removed == [1]
+    copy = str((tmp_path / "z9.png").resolve())
+    assert [(f.source, f.reason) for f in report.failures] == [(copy, (
+        "its photo was deleted meanwhile (by `remove`, a prune or another run), so it is not "
+        "stored: index it again"))]
+    assert (report.indexed, report.skipped) == (4, 0)
+    # The next run reads it again, and stores it.
+    again = pf.index(tmp_path)
+    assert (again.indexed, again.failures) == (1, [])

@@ -302,6 +302,20 @@ def forget_formers(pool: ConnectionPool, formers: Formers, recorded: Collection[
         store.delete_pathless(conn, sorted(set(formers) - elsewhere))
 
 
+def _fail_lost(lost: Sequence[store.Sighting], report: IndexReport,
+               progress: ProgressCallback | None) -> None:
+    """Files found holding a stored photo that was deleted before their path was recorded
+    (`remove` of its only path, a prune, another run's former version): the path could not
+    take it, and the file was counted "already indexed" and stored nowhere. A failure; the
+    next run reads it again (its path has no stamp) and stores it."""
+    for seen in lost:
+        failure = Failure(seen.path, "its photo was deleted meanwhile (by `remove`, a prune or "
+                                     "another run), so it is not stored: index it again")
+        report.skipped -= 1
+        report.failures.append(failure)
+        _notify(progress, report, failure)
+
+
 def _add_pairs(formers: Formers, pairs: Iterable[tuple[int, int]]) -> None:
     for former, now in pairs:
         formers.setdefault(former, set()).add(now)
@@ -501,14 +515,22 @@ class Indexer:
         def settle() -> None:
             """Where the stored batches found photos stored before (copies, moves), and the
             former versions of the photos they stored edited, forgotten (or handed over)."""
+            lost: list[store.Sighting] = []
             if copies:
                 with self.pool.connection() as conn, conn.transaction():
                     replaced = store.record_paths(conn, copies)
-                    recorded.update(fs_paths.to_bytes(c.path) for c in copies)
+                    # A photo deleted since it was found stored (`remove`, a prune, another
+                    # run's former version) cannot take the path: it was dropped in silence,
+                    # counted "already indexed"; it is a failure, and the next run reads the
+                    # file again (its path has no stamp) and stores it anew.
+                    lost = store.unstored(conn, copies)
+                    recorded.update(fs_paths.to_bytes(c.path) for c in copies
+                                    if c not in lost)
                     if replaced:
                         report.people_kept += keep_people(conn, replaced,
                                                           self.analyzer.model_name)
                     _add_pairs(formers, replaced)
+            _fail_lost(lost, report, progress)
             if run_formers is None:
                 forget_formers(self.pool, formers, recorded)
             else:
@@ -528,7 +550,9 @@ class Indexer:
                     _notify(progress, report, failure)
                 report.warnings.extend(PhotoWarning(photo.source, photo.warning)
                                        for photo in prepared.photos if photo.warning)
-                _add_pairs(formers, self._store(prepared, report, recorded))
+                replaced, lost = self._store(prepared, report, recorded)
+                _add_pairs(formers, replaced)
+                _fail_lost(lost, report, progress)
                 number += 1
                 if keep_hnsw and number % HNSW_CHECK_BATCHES == 0:
                     self._keep_hnsw_in_step()
@@ -614,11 +638,12 @@ class Indexer:
         return _Prepared(photos, skipped, failures, sightings, good_copies)
 
     def _store(self, prepared: _Prepared, report: IndexReport, recorded: set[bytes]
-               ) -> list[tuple[int, int]]:
+               ) -> tuple[list[tuple[int, int]], list[store.Sighting]]:
         """Store a batch (its paths added to recorded); the (former photo, photo now there)
-        pairs of the paths that moved to new content (edited in place)."""
+        pairs of the paths that moved to new content (edited in place), and the sightings
+        whose photo was deleted since it was found stored (_fail_lost)."""
         if not prepared.photos and not prepared.sightings:
-            return []  # a batch of failures and copies: nothing to write
+            return [], []  # a batch of failures and copies: nothing to write
         rows = self._rows(prepared.photos, report.timings)
         with _timed(report.timings, "store"):
             with self.pool.connection() as conn, conn.transaction():
@@ -627,6 +652,7 @@ class Indexer:
                 stored = store.add_photos(conn, rows, self.analyzer.model_name, replaced,
                                           reanalysed)
                 replaced += store.record_paths(conn, prepared.sightings)
+                lost = store.unstored(conn, prepared.sightings) if prepared.sightings else []
                 if replaced:
                     report.people_kept += keep_people(conn, replaced, self.analyzer.model_name)
                 report.people_kept += people_of_stored(conn, stored, reanalysed,
@@ -635,8 +661,8 @@ class Indexer:
         report.skipped += len(rows) - len(stored)
         report.faces += sum(len(r.faces) for r in rows if r.sha256 in stored)
         recorded.update(fs_paths.to_bytes(r.path) for r in rows)
-        recorded.update(fs_paths.to_bytes(s.path) for s in prepared.sightings)
-        return replaced
+        recorded.update(fs_paths.to_bytes(s.path) for s in prepared.sightings if s not in lost)
+        return replaced, lost
 
     def _decode_and_analyze(self, item: _Read, timings: dict[str, float]) -> _Analyzed | Failure:
         return self._guarded(item.path, lambda: self._analyze(self._decode(item, timings),

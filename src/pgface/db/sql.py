@@ -191,6 +191,11 @@ SET photo_id = EXCLUDED.photo_id, path = EXCLUDED.path, seen_at = now(),
 WHERE photo_paths.photo_id IS DISTINCT FROM EXCLUDED.photo_id
 RETURNING path_bytes, photo_id
 """
+# Of these contents, those no photo holds (deleted since they were found stored).
+UNSTORED_CONTENTS = """
+SELECT s.sha256 FROM unnest(%s::bytea[]) AS s(sha256)
+WHERE NOT EXISTS (SELECT 1 FROM photos ph WHERE ph.sha256 = s.sha256)
+"""
 # A new stamp (size, modification time) for paths that keep their photo, where the path holds
 # the photo read.
 STAMP_PATHS = """

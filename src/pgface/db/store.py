@@ -197,6 +197,14 @@ def faces_below_quality(conn: psycopg.Connection, model: str, floor: float) -> s
     return {r[0] for r in conn.execute(sql.FACES_BELOW_QUALITY, [model, floor])}
 
 
+def unstored(conn: psycopg.Connection, sightings: Sequence[Sighting]) -> list[Sighting]:
+    """Those of these sightings whose photo is not stored (any more): record_paths passes over
+    them."""
+    contents = sorted({seen.sha256 for seen in sightings})
+    gone = {bytes(r[0]) for r in conn.execute(sql.UNSTORED_CONTENTS, [contents])}
+    return [seen for seen in sightings if seen.sha256 in gone]
+
+
 def record_paths(conn: psycopg.Connection, sightings: Sequence[Sighting]
                  ) -> list[tuple[int, int]]:
     """Record that the photo with this sha256 is at this path (the photo must be stored), and

@@ -519,6 +519,15 @@ def test_an_upgrade_and_a_wait_for_another_process_upgrading_are_said(
     caplog.set_level(logging.WARNING, "pgface")
     assert migrate(url) == [v for v, _, _ in migrations()]
     assert caplog.text == ""  # a new library's first start is no upgrade
+    # Another open holding the lock for a moment (every open takes it; an indexing run's
+    # processes open together): no upgrade, and none said.
+    with ThreadPoolExecutor(1) as pool, psycopg.connect(url) as opening:
+        opening.execute(sql.MIGRATIONS_LOCK)
+        opened = pool.submit(migrate, url)
+        time.sleep(0.5)
+        opening.rollback()
+        assert opened.result(timeout=60) == []
+    assert caplog.text == ""
     unapply = "DELETE FROM schema_migrations WHERE version = %s"
     with psycopg.connect(in_pgface_schema(url), autocommit=True) as conn:
         conn.execute(unapply, [newest])  # as a library of the pgface before it has it

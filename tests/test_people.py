@@ -684,17 +684,21 @@ def test_the_former_version_of_an_edited_photo_goes_and_swapped_files_stay(
         stored_faces(pf, [other])[str(other.resolve())][0].face_id]
 
 
-def test_a_run_stopped_after_storing_an_edited_photo_forgets_its_former_version(
+def test_a_run_stopped_after_new_content_took_a_moved_photos_path_keeps_that_photo(
         pf: Pgface, tmp_path: Path) -> None:
-    # The former version was forgotten only at the end of a run: stopped (Ctrl-C, SIGTERM, a
-    # job cancelled) after the edit was stored, it stayed with no path, found by search beside
-    # the new version as "file gone" at the path that holds it, and no later run forgot it.
-    group, album, party, _, _ = party_and_other(pf, tmp_path)
-    edited(group, party)
+    # party.jpg renamed, and a new photo saved as party.jpg; the run stored the new photo,
+    # then stopped (Ctrl-C, SIGTERM, a job cancelled) before reaching the renamed file. The
+    # former photo, with no path then, is kept (not forgotten as the former version of an
+    # edit): the next run finds it at its new path, its faces and people as they were.
+    _, album, party, _, faces = party_and_other(pf, tmp_path)
+    pf.people.name_faces(faces[0].face_id, "Ada")
+    moved = album / "zz.jpg"
+    party.rename(moved)
     yao = Image.open(sample_photos()[1]).convert("RGB")
-    for number in range(4):  # batches after the edit's, never reached
+    yao.save(party)  # new content at the old path: the first batch
+    for number in range(3):  # batches between it and the renamed file
         yao.putpixel((0, 0), (number, 9, 9))
-        yao.save(album / f"z{number}.png")
+        yao.save(album / f"y{number}.png")
 
     class Stop(Exception):
         pass
@@ -706,13 +710,10 @@ def test_a_run_stopped_after_storing_an_edited_photo_forgets_its_former_version(
     pf.settings.photo_batch = 1
     with pytest.raises(Stop):
         pf.index(album, progress=stop_after_the_first_batch)
-    with pf.pool.connection() as conn:
-        pathless = conn.execute("SELECT count(*) FROM photos p WHERE NOT EXISTS ("
-                                "SELECT 1 FROM photo_paths pp WHERE pp.photo_id = p.id)"
-                                ).fetchone()[0]
-    assert pathless == 0
-    assert len([m for m in pf.search(group).faces[0].matches
-                if m.path == str(party.resolve())]) == 1
+    report = pf.index(album)
+    assert report.failures == []
+    assert stored_faces(pf, [moved])[str(moved.resolve())] == faces  # not analysed again
+    assert [f.face_id for f in pf.people.faces("Ada")] == [faces[0].face_id]
 
 
 def test_files_swapped_across_folders_keep_their_photos_when_one_folder_is_indexed(

@@ -512,30 +512,22 @@ class Indexer:
         formers: Formers = {}
         recorded: set[bytes] = set()  # the paths this run stored
 
-        def settle() -> None:
-            """Where the stored batches found photos stored before (copies, moves), and the
-            former versions of the photos they stored edited, forgotten (or handed over)."""
-            lost: list[store.Sighting] = []
-            if copies:
-                with self.pool.connection() as conn, conn.transaction():
-                    replaced = store.record_paths(conn, copies)
-                    # A photo deleted since it was found stored (`remove`, a prune, another
-                    # run's former version) cannot take the path: it was dropped in silence,
-                    # counted "already indexed"; it is a failure, and the next run reads the
-                    # file again (its path has no stamp) and stores it anew.
-                    lost = store.unstored(conn, copies)
-                    recorded.update(fs_paths.to_bytes(c.path) for c in copies
-                                    if c not in lost)
-                    if replaced:
-                        report.people_kept += keep_people(conn, replaced,
-                                                          self.analyzer.model_name)
-                    _add_pairs(formers, replaced)
+        def record_copies() -> None:
+            """Where the stored batches found copies of the photos this run stored; once
+            (cleared when committed: a stop that comes after does not record them again)."""
+            if not copies:
+                return
+            with self.pool.connection() as conn, conn.transaction():
+                replaced = store.record_paths(conn, copies)
+                # A photo deleted since it was found stored (`remove`, a prune, another run's
+                # former version) cannot take the path: _fail_lost.
+                lost = store.unstored(conn, copies)
+                recorded.update(fs_paths.to_bytes(c.path) for c in copies if c not in lost)
+                if replaced:
+                    report.people_kept += keep_people(conn, replaced, self.analyzer.model_name)
+                _add_pairs(formers, replaced)
+            copies.clear()
             _fail_lost(lost, report, progress)
-            if run_formers is None:
-                forget_formers(self.pool, formers, recorded)
-            else:
-                for former, now in formers.items():
-                    run_formers.setdefault(former, set()).update(now)
 
         try:
             for _ in range(max(1, ahead)):
@@ -559,14 +551,20 @@ class Indexer:
                 copies += prepared.copies
                 report.seconds = time.perf_counter() - started
                 _notify(progress, report, None)
-            settle()
+            record_copies()
+            if run_formers is None:
+                forget_formers(self.pool, formers, recorded)
+            else:
+                for former, now in formers.items():
+                    run_formers.setdefault(former, set()).update(now)
         except BaseException:
-            # A run stopped (Ctrl-C, SIGTERM, a job cancelled) settles the batches it stored:
-            # the former version of a photo edited in place was otherwise left with no path,
-            # found by search beside its new version as "file gone" at the path that holds
-            # it, and no later run forgot it (only --prune did).
+            # A run stopped (Ctrl-C, SIGTERM, a job cancelled) records where its stored batches
+            # found copies, which the next run would otherwise read again. It forgets no former
+            # version: the photo may have moved to a file the run did not reach (a.jpg renamed
+            # b.jpg, new content saved as a.jpg), which the next run finds it at; left without
+            # a path until then (a complete run, or --prune, forgets it).
             with contextlib.suppress(Exception):
-                settle()
+                record_copies()
             raise
         finally:
             # On Ctrl-C: drop the prefetched batches, keep what is committed.

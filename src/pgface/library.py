@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import os
@@ -325,14 +324,10 @@ class Pgface:
             formers: Formers = {}
             with hnsw_for_run(self.pool, files, self.analyzer.model_name, report,
                               progress) as bulk:
-                try:
-                    index_in_processes(settings, files, report, processes, progress, started,
-                                       keep_hnsw=not bulk, formers=formers)
-                except BaseException:  # stopped: what the processes stored is settled too
-                    with contextlib.suppress(Exception):
-                        forget_formers(self.pool, formers)
-                    raise
-                forget_formers(self.pool, formers)  # once every process has recorded its paths
+                index_in_processes(settings, files, report, processes, progress, started,
+                                   keep_hnsw=not bulk, formers=formers)
+                # once every process has recorded its paths (not after a stop: index.py says why)
+                forget_formers(self.pool, formers)
             report.seconds = time.perf_counter() - started  # building the index again included
             return report
         return Indexer(self.analyzer, self.pool, self.settings).index_batches(

@@ -15,8 +15,9 @@ def print_notices(notices: Sequence[str]) -> None:
 
 
 class LogNotices(logging.Handler):
-    """pgface's own warnings as notices: the library being upgraded, a wait for another
-    process's upgrade (both went to the log alone, and a long upgrade looked like a hang)."""
+    """Every warning and error pgface logs, as a notice line without its traceback: the library
+    being upgraded, a wait for another process's upgrade (both went to the log alone, and a
+    long upgrade looked like a hang), an index snapshot rebuilt."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)

@@ -92,6 +92,29 @@ def _check_url(url: str) -> None:
                             f"{one_line(exc)}") from exc
 
 
+# Every open takes the migrations' lock for a moment: a wait this long is an upgrade, not two
+# processes opening the library at once (the processes of an indexing run do so together).
+MIGRATIONS_WAIT_SAID_S = 3
+
+
+def _take_migrations_lock(conn: psycopg.Connection) -> None:
+    """The migrations' lock, for the transaction; a long wait for it is said (a library
+    opened while another process upgrades it, or while the upgrade of a run killed meanwhile
+    still rolls back, waited in silence)."""
+    if conn.execute(sql.TRY_MIGRATIONS_LOCK).fetchone()[0]:
+        return
+    previous = conn.execute(sql.CURRENT_LOCK_TIMEOUT).fetchone()[0]
+    try:
+        with conn.transaction():  # a savepoint: the time limit goes with it on a timeout
+            conn.execute(sql.LOCK_TIMEOUT, [f"{MIGRATIONS_WAIT_SAID_S}s"])
+            conn.execute(sql.MIGRATIONS_LOCK)
+    except psycopg.errors.LockNotAvailable:
+        log.warning("waiting for another pgface process to finish upgrading the library (an "
+                    "upgrade of a run that was stopped ends first)")
+        conn.execute(sql.MIGRATIONS_LOCK)
+    conn.execute(sql.LOCK_TIMEOUT, [previous])  # the migrations may wait as long as needed
+
+
 def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
     """Apply the migrations this database lacks, each in its own transaction; returns them.
 
@@ -104,12 +127,7 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
         with psycopg.connect(url) as conn:
             _check_pgvector(conn)
             with conn.transaction():
-                if not conn.execute(sql.TRY_MIGRATIONS_LOCK).fetchone()[0]:
-                    # Said, or a library opened while another process upgrades it (or while
-                    # the upgrade of a run killed meanwhile still rolls back) waited in silence.
-                    log.warning("waiting for another pgface process to finish upgrading the "
-                                "library (an upgrade of a run that was stopped ends first)")
-                    conn.execute(sql.MIGRATIONS_LOCK)
+                _take_migrations_lock(conn)
                 # Each only where missing: PostgreSQL checks the right to create before it
                 # looks whether the object exists, so a role that owns a schema an
                 # administrator made, in a database it may not create in, was refused.

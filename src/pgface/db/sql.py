@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 # Serialises concurrent start-ups so a migration runs exactly once.
 MIGRATIONS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('pgface.migrations'))"
 TRY_MIGRATIONS_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('pgface.migrations'))"
+CURRENT_LOCK_TIMEOUT = "SELECT current_setting('lock_timeout')"  # LOCK_TIMEOUT sets it
 APPLIED_MIGRATIONS = "SELECT version FROM schema_migrations"
 RECORD_MIGRATION = "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)"
 

@@ -2,7 +2,10 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { key: localStorage.getItem("pgface.key") || "", images: new Map(), file: null };
+// searches: bumped by each search; only the latest one's answer is shown (the same photo is
+// searched again with another threshold, so the photo cannot tell them apart)
+const state = { key: localStorage.getItem("pgface.key") || "", images: new Map(), file: null,
+  searches: 0 };
 
 // Elements are built with textContent only: names and paths come from users.
 function el(tag, attrs = {}, children = []) {
@@ -141,6 +144,7 @@ const fileName = (path) => path.split(/[\\/]/).pop();
 
 async function search(file) {
   state.file = file;
+  const asked = ++state.searches;
   const form = new FormData();
   form.append("file", file, file.name);
   const params = new URLSearchParams({ top: $("#top").value || "8" });
@@ -152,10 +156,10 @@ async function search(file) {
   showMessage("");
   try {
     const result = await getJson(`/api/search?${params}`, { method: "POST", body: form });
-    if (file !== state.file) return;  // another photo was chosen meanwhile: its answer counts
-    await renderResults(result, file);
+    if (asked !== state.searches) return;  // searched again meanwhile: that answer counts
+    await renderResults(result, file, asked);
   } catch (error) {
-    if (file !== state.file) return;
+    if (asked !== state.searches) return;
     endSearching();
     showMessage(`Search failed: ${aboutFile(file.name, error)}`);
   }
@@ -252,9 +256,9 @@ async function queryImage(file, width, height) {
   }
 }
 
-async function renderResults(result, file) {
+async function renderResults(result, file, asked) {
   const image = await queryImage(file, result.width, result.height);
-  if (file !== state.file) return;
+  if (asked !== state.searches) return;
   let overview = el("p", { class: "muted query-photo-missing",
     text: `${file.name} cannot be shown here; its faces are numbered as found.` });
   if (image) {

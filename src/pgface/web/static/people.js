@@ -277,6 +277,8 @@ async function showPerson(ref) {
     // another person's page was opened meanwhile: this answer came late, and is not shown
     // (it replaced that page, and a name typed there went to this person)
     if (load !== people.personLoad) return;
+    // opened by name: the link names the id from here on (renamed, the name led nowhere)
+    if (String(person.id) !== id) history.replaceState(null, "", `#/people/${person.id}`);
     people.person = person;
     renderPersonHead(person);
     await loadFacesPage();
@@ -440,7 +442,9 @@ async function toggleHidden() {
   const person = people.person;
   if (!person) return;
   const verb = person.hidden ? "unhide" : "hide";
-  await once($("#person-hide"), async () => {
+  // the rename form's turn too (the button is in it): a rename and a hide at once drew
+  // whichever answered first, and dropped the other
+  await once($("#rename-form"), async () => {
     try {
       const [changed, change] = await changing(`/api/people/${person.id}/${verb}`,
         { method: "POST" });
@@ -464,6 +468,7 @@ async function splitFaces(event) {
   const name = $("#split-name").value.trim();
   const body = { face_ids: [...people.chosenFaces] };
   if (name) body.name = name;
+  const view = location.hash;
   await once($("#split-form"), async () => {
     try {
       const [created, change] = await changing(`/api/people/${person.id}/split`,
@@ -476,6 +481,10 @@ async function splitFaces(event) {
       const to = `#/people/${created.id}`;
       const message = [`Moved ${plural(body.face_ids.length, "face")} to ` +
         `${personName(created)}.`, "ok", undoOf(change, { [to]: from })];
+      if (location.hash !== view) {  // another view opened meanwhile stays
+        showMessage(...message);
+        return;
+      }
       if (body.face_ids.length >= person.faces) {
         showMessage(...message);
         location.hash = to;
@@ -582,9 +591,11 @@ async function reviewHide() {
   });
 }
 
-// Arrow keys move through the queue, unless they move the caret in a name being typed.
+// Arrow keys move through the queue, unless they move the caret in a name being typed, or a
+// name or hide is on its way (its answer loads the person after it: a step then skipped one).
 function reviewKeys(event) {
   if ($("#view-review").hidden || document.querySelector("dialog[open]")) return;
+  if (working.has($("#review-form"))) return;
   const typing = event.target.matches("input[type=text]") && event.target.value !== "";
   if (typing) return;
   if (event.key === "ArrowRight") { event.preventDefault(); reviewStep(1); }
@@ -593,7 +604,7 @@ function reviewKeys(event) {
 
 function setUpPeople() {
   $("#show-hidden").addEventListener("change", showPeople);
-  $("#cluster").addEventListener("click", cluster);
+  $("#cluster").addEventListener("click", () => once($("#cluster"), cluster));
   $("#undo").addEventListener("click", () => once($("#undo"), () => undoLast()));
   $("#merge-selected").addEventListener("click", askMerge);
   $("#clear-selection").addEventListener("click", () => {

@@ -160,19 +160,17 @@ class Pgface:
     @property
     def pool(self) -> ConnectionPool:
         self._same_process()
-        if self._pool is not None and self.embedded and server.stopped(
-                self.settings.resolved_data_dir()):
+        if self._pool is not None and (reason := self._stopped()) is not None:
             # stopped on purpose, it stays stopped (as `pgface serve` leaves it): each call
             # waited the pool's 30 s, then raised psycopg_pool's PoolTimeout
-            raise DatabaseError("the embedded PostgreSQL is stopped (`pgface db stop`): start "
-                                "it with `pgface db start` (or close() this Pgface: the next "
-                                "call starts it)")
+            raise DatabaseError(reason)
         if self._pool is None:
             with self._open_lock:
                 if self._pool is None:
                     self._url = self.database_url()
                     pool = self._keep_snapshots(
-                        open_pool(self._connection_url, schema=self.settings.db_schema))
+                        open_pool(self._connection_url, schema=self.settings.db_schema,
+                                  stopped=self._stopped if self.embedded else None))
                     if self._analyzer is not None:
                         try:
                             self._check_pack(pool, self._analyzer)
@@ -181,6 +179,15 @@ class Pgface:
                             raise
                     self._pool = pool
         return self._pool
+
+    def _stopped(self) -> str | None:
+        """Why the embedded server cannot answer: stopped on purpose (`pgface db stop`); the
+        pool asks too, before each wait for a connection (a run under way, which holds the
+        pool, waited its 30 s)."""
+        if not self.embedded or not server.stopped(self.settings.resolved_data_dir()):
+            return None
+        return ("the embedded PostgreSQL is stopped (`pgface db stop`): start it with "
+                "`pgface db start` (from Python: close() this Pgface, and its next call starts it)")
 
     @staticmethod
     def _check_pack(pool: ConnectionPool, analyzer: FaceAnalyzer) -> None:

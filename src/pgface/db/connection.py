@@ -40,7 +40,14 @@ class LibraryPool(ConnectionPool):
     psycopg_pool's PoolTimeout (after 30 s) and PoolClosed (a close() while other threads
     were mid-call) through, where every error is to be a PgfaceError."""
 
+    # Why no connection can come now, or None: asked before each wait for one (an embedded
+    # server stopped on purpose stays stopped, and a run waited the pool's 30 s for it).
+    stopped: Callable[[], str | None] | None = None
+
     def getconn(self, timeout: float | None = None) -> psycopg.Connection:
+        reason = self.stopped() if self.stopped is not None else None
+        if reason is not None:
+            raise NoConnection(reason)
         try:
             return super().getconn(timeout)
         except PoolTimeout as exc:
@@ -281,7 +288,8 @@ def _configure(schema: str) -> Callable[[psycopg.Connection], None]:
 
 def open_pool(url: str | Callable[[], str], min_size: int = 1, max_size: int = 8,
               schema: str = DEFAULT_SCHEMA, migrate_first: bool = True,
-              standby_of: ServerIdentity | None = None) -> ConnectionPool:
+              standby_of: ServerIdentity | None = None,
+              stopped: Callable[[], str | None] | None = None) -> ConnectionPool:
     """Migrate (unless told not to: a read-only standby, checked to be the server and
     database of standby_of, the primary's identity, where given), then open a pool whose
     connections see pgface's schema first and know the vector type.
@@ -299,6 +307,7 @@ def open_pool(url: str | Callable[[], str], min_size: int = 1, max_size: int = 8
         url, min_size=min_size, max_size=max_size, configure=_configure(schema),
         check=ConnectionPool.check_connection, open=False,
     )
+    pool.stopped = stopped
     try:
         pool.open(wait=True, timeout=30)
     except PoolTimeout as exc:  # an OperationalError too: first, or the pool stayed open

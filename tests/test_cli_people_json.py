@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from pgface import Pgface
 from pgface.cli import app
+from pgface.models.packs import sample_photos
 
 runner = CliRunner()
 
@@ -37,3 +38,19 @@ def test_delete_erase_scrub_json(pf: Pgface, env: dict[str, str]) -> None:
     assert scrubbed.exit_code == 0, scrubbed.output
     answer = json.loads(scrubbed.stdout)
     assert set(answer) == {"scrub_seconds"} and answer["scrub_seconds"] >= 0
+
+
+def test_an_erase_not_confirmed_is_one_error_line(pf: Pgface, env: dict[str, str]) -> None:
+    # Declined at the prompt, or asked with no one to answer, typer's abort printed
+    # "Aborted." alone, with no `error:` line as every other error has.
+    faces = pf.index([sample_photos()[1]]).faces
+    assert faces == 1
+    with pf.pool.connection() as conn:
+        face = conn.execute("SELECT id FROM faces").fetchone()[0]
+    pf.people.name_faces([face], "Yao")
+    for answer in ("n\n", ""):
+        done = runner.invoke(app, ["people", "erase", "Yao"], env=env, input=answer)
+        assert done.exit_code == 1, done.output
+        assert done.stderr.strip().splitlines()[-1] == (
+            "error: nothing was erased: Yao stays (--yes erases without asking)")
+    assert pf.people.get("Yao").faces == 1

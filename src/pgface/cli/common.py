@@ -93,7 +93,8 @@ ThresholdOption = Annotated[float | None, typer.Option(
     min=-1.0, max=1.0,
     help="Minimum cosine similarity (default: the match threshold calibrated on LFW).")]
 MinQualityOption = Annotated[float | None, typer.Option(
-    min=0.0, max=1.0, help="Quality floor: faces scoring below it are left out (default: "
+    min=0.0, max=1.0, help="Quality floor: faces scoring below it are not searched for nor "
+                           "grouped (default: "
                            "PGFACE_MIN_QUALITY, 0.1; docs/benchmarks-quality.md).")]
 
 

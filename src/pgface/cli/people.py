@@ -32,6 +32,7 @@ from pgface.cli.progress import (
     say_empty_folders,
     say_failure,
 )
+from pgface.errors import PgfaceError
 from pgface.library import Pgface
 from pgface.paths import readable
 from pgface.people import EnrolReport, HeldFace, People, Person, found_again_text
@@ -48,6 +49,14 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress di
 MoveOption = Annotated[bool, typer.Option(
     "--move", help="Also move faces another person holds by a human decision (default: they "
                    "are left where they are, and listed).")]
+
+
+def _confirmed(question: str) -> bool:
+    """The user's yes; no answer (no terminal, end of input, Ctrl-C at the prompt) is a no."""
+    try:
+        return typer.confirm(question)
+    except (typer.Abort, EOFError):
+        return False
 
 
 def _people(pf: Pgface) -> People:
@@ -290,9 +299,11 @@ def erase(
     """
     with open_library() as pf:
         found = pf.people.get(person)
-        if not yes:
-            typer.confirm(f"erase {found.label} and {found.faces} faces for good? "
-                          f"(this cannot be undone)", abort=True)
+        if not yes and not _confirmed(f"erase {found.label} and {found.faces} faces for good? "
+                                      f"(this cannot be undone)"):
+            # one `error:` line, as every error (typer's abort printed "Aborted." alone)
+            raise PgfaceError(f"nothing was erased: {found.label} stays (--yes erases "
+                              f"without asking)")
         done = _people(pf).erase(found.id, scrub=scrub)
     if as_json:
         print_json({"erased": person, "faces_deleted": done.faces,  # the HTTP API's keys

@@ -406,18 +406,26 @@ async function renamePerson(event) {
       showMessage(change === null ? `${renamed.name}: the name is unchanged.`
         : `${personName(person)} is now ${renamed.name}.`, "ok", undoOf(change));
     } catch (error) {
-      const existing = error.status === 409 && error.details.existing;
-      if (!existing) {
-        showMessage(`Renaming failed: ${error.message}`);
-        return;
-      }
-      // the name is someone's already: most likely the same person, found twice, so the
-      // merge is offered (a bare refusal told to merge, which this page has no button for)
-      showMessage(`${existing.name} exists already.`, "error", {
-        label: `Merge into ${existing.name}`,
-        run: () => mergeInto(person, existing, `#/people/${existing.person_id}`),
-      });
+      offerMerge(error, person, "Renaming failed", true);  // this page has no merge of its own
     }
+  });
+}
+
+// A name refused because someone has it: most likely the same person, found twice ("this is
+// Grandma too"), so the merge into them is offered (a bare refusal told to merge); any other
+// refusal is said as it is. toMerged: the merged person's page is shown after the merge.
+function offerMerge(error, person, failed, toMerged, before = () => {}) {
+  const existing = error.status === 409 && error.details.existing;
+  if (!existing) {
+    showMessage(`${failed}: ${error.message}`);
+    return;
+  }
+  showMessage(`${existing.name} exists already.`, "error", {
+    label: `Merge into ${existing.name}`,
+    run: () => {
+      before();
+      mergeInto(person, existing, toMerged ? `#/people/${existing.person_id}` : null);
+    },
   });
 }
 
@@ -557,20 +565,8 @@ async function reviewName(event) {
       showMessage(`Named ${renamed.name}.`, "ok", undoOf(change));
       await showReview();  // the same offset now holds the next person
     } catch (error) {
-      const existing = error.status === 409 && error.details.existing;
-      if (!existing) {
-        showMessage(`Naming failed: ${error.message}`);
-        return;
-      }
-      // "this is Grandma too", the everyday case: a person of that name exists, so offer the
-      // merge (the name could not be given twice, and the review page has no merge of its own)
-      showMessage(`${existing.name} exists already.`, "error", {
-        label: `Merge into ${existing.name}`,
-        run: () => {
-          $("#review-name").value = "";
-          mergeInto(person, existing);  // the same offset then holds the next person
-        },
-      });
+      // merged, the same offset holds the next person
+      offerMerge(error, person, "Naming failed", false, () => { $("#review-name").value = ""; });
     }
   });
 }

@@ -3,12 +3,14 @@ name before any photo is read."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from pgface import Settings
+from pgface.config import InvalidSettings
+from pgface.errors import PgfaceError
 
 
 def test_list_settings_take_json_or_the_plain_form(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,7 +43,7 @@ def test_list_settings_take_json_or_the_plain_form(monkeypatch: pytest.MonkeyPat
 def test_detector_sizes_that_cannot_work_are_refused(monkeypatch: pytest.MonkeyPatch,
                                                      sizes: str, reason: str) -> None:
     monkeypatch.setenv("PGFACE_DET_SIZES", sizes)
-    with pytest.raises(ValidationError, match=reason):
+    with pytest.raises(InvalidSettings, match=reason):
         Settings()
 
 
@@ -86,10 +88,16 @@ def test_detector_sizes_that_cannot_work_are_refused(monkeypatch: pytest.MonkeyP
 def test_settings_that_cannot_work_are_refused_by_name(
         monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str) -> None:
     monkeypatch.setenv(variable, value)
-    with pytest.raises(ValidationError, match=reason) as refused:
+    with pytest.raises(InvalidSettings, match=reason) as refused:
         Settings()
     [error] = refused.value.errors()
     assert f"PGFACE_{error['loc'][0]}".upper() == variable
+    # one of pgface's errors, as the Python API promises (pydantic's came through), and still
+    # the ValueError it was
+    assert isinstance(refused.value, PgfaceError) and isinstance(refused.value, ValueError)
+    assert str(refused.value).startswith(f"setting {variable}: ")
+    again = pickle.loads(pickle.dumps(refused.value))  # as a worker process sends it
+    assert type(again) is InvalidSettings and str(again) == str(refused.value)
 
 
 def test_a_blank_database_url_is_the_embedded_server(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,7 +107,7 @@ def test_a_blank_database_url_is_the_embedded_server(monkeypatch: pytest.MonkeyP
         assert Settings().database_url is None
     monkeypatch.setenv("PGFACE_DET_SIZES", "640,1280")
     monkeypatch.setenv("PGFACE_DECODE_KEEP_SIDE", "320")
-    with pytest.raises(ValidationError, match=r"smaller than the smallest detector size \(640"):
+    with pytest.raises(InvalidSettings, match=r"smaller than the smallest detector size \(640"):
         Settings()
     monkeypatch.setenv("PGFACE_DECODE_KEEP_SIDE", "0")  # 0 decodes in full: any sizes
     assert Settings().decode_keep_side == 0

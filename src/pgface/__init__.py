@@ -3,7 +3,7 @@
 The public API is this module's names; everything else is an implementation detail.
 """
 
-from pgface.config import Settings
+from pgface.config import InvalidSettings, Settings
 from pgface.db.connection import DatabaseError
 from pgface.errors import (
     ImageError,
@@ -27,6 +27,7 @@ __all__ = [
     "ImageError",
     "IndexReport",
     "InvalidInputError",
+    "InvalidSettings",
     "Match",
     "ModelPackError",
     "NoFaceError",

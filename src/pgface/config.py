@@ -9,8 +9,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from pgface.errors import PgfaceError
 
 # Cosine-similarity thresholds of best accuracy on LFW View 1 DevTrain; docs/calibration.md.
 CALIBRATED_THRESHOLDS: dict[str, float] = {"buffalo_sc": 0.23}
@@ -21,6 +23,40 @@ UNCALIBRATED_THRESHOLD = 0.28
 # Detector input sizes allowed: SCRFD's coarsest stride is 32; above 4096 a canvas costs
 # more memory than any photo needs (a 48 MP photo's longest side is 8,000 px, detected at 640).
 MIN_DET_SIZE, MAX_DET_SIZE = 32, 4096
+
+
+class InvalidSettings(PgfaceError, ValueError):
+    """Settings pgface cannot use: each named with its reason and the value given. A
+    PgfaceError, as every error pgface raises on purpose (pydantic's ValidationError came
+    through the Python API as it was); a ValueError, as that was."""
+
+    def __init__(self, message: str, validation: ValidationError | None = None) -> None:
+        super().__init__(message)
+        self.validation = validation
+
+    @classmethod
+    def of(cls, exc: ValidationError) -> InvalidSettings:
+        # pydantic writes a validator's own message as "Value error, <message>"
+        return cls("; ".join(
+            f"setting {setting_name(e['loc'])}: {e['msg'].removeprefix('Value error, ')} "
+            f"(got {e.get('input')!r})" for e in exc.errors()), exc)
+
+    def errors(self) -> list[dict[str, Any]]:
+        """pydantic's account: one dict per setting refused (`loc`, `msg`, `input`); none
+        once pickled (a worker process's error keeps its message)."""
+        return self.validation.errors() if self.validation is not None else []
+
+    def __reduce__(self) -> tuple:
+        return type(self), (str(self),)
+
+
+def setting_name(loc: tuple) -> str:
+    """The variable a settings error is about, and which item of a list: `PGFACE_DET_SIZES
+    (item 2)`, not `PGFACE_DET_SIZES_1`."""
+    if not loc:
+        return "PGFACE_*"
+    items = " ".join(f"(item {part + 1})" for part in loc[1:] if isinstance(part, int))
+    return f"PGFACE_{str(loc[0]).upper()}" + (f" {items}" if items else "")
 
 
 class Settings(BaseSettings):
@@ -38,7 +74,10 @@ class Settings(BaseSettings):
             alike = difflib.get_close_matches(unknown[0], type(self).model_fields, n=1)
             raise TypeError(f"Settings has no setting {unknown[0]!r}"
                             + (f" (did you mean {alike[0]!r}?)" if alike else ""))
-        super().__init__(**values)
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise InvalidSettings.of(exc) from None
 
     # Empty: start (and keep) the embedded PostgreSQL in data_dir.
     database_url: str | None = None

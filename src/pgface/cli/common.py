@@ -17,7 +17,6 @@ from typing import Annotated, Any, TypeVar
 import click
 import psycopg
 import typer
-from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.markup import escape
@@ -102,13 +101,8 @@ def error_line(exc: BaseException) -> str:
     """What went wrong, for the `error:` line: the message of a domain error as it is; for the
     rest (database, settings, files), a sentence that says what to do where there is one."""
     first = (str(exc).strip().splitlines() or [""])[0]
-    if isinstance(exc, PgfaceError):
+    if isinstance(exc, PgfaceError):  # settings too (config.InvalidSettings)
         return str(exc)
-    if isinstance(exc, ValidationError):
-        # pydantic writes a validator's own message as "Value error, <message>"
-        return "; ".join(f"setting {_setting_name(e['loc'])}: "
-                         f"{e['msg'].removeprefix('Value error, ')} (got {e.get('input')!r})"
-                         for e in exc.errors())
     if isinstance(exc, SettingsError):
         return f"a PGFACE_ setting cannot be read: {first}"
     if isinstance(exc, psycopg.Error) and connection_lost(exc):
@@ -119,15 +113,6 @@ def error_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
     return f"unexpected {type(exc).__name__}: {first} (a bug; PGFACE_DEBUG=1 shows where)"
-
-
-def _setting_name(loc: tuple) -> str:
-    """The variable a settings error is about, and which item of a list: `PGFACE_DET_SIZES
-    (item 2)`, not `PGFACE_DET_SIZES_1`."""
-    if not loc:
-        return "PGFACE_*"
-    items = " ".join(f"(item {part + 1})" for part in loc[1:] if isinstance(part, int))
-    return f"PGFACE_{str(loc[0]).upper()}" + (f" {items}" if items else "")
 
 
 class Terminated(KeyboardInterrupt):

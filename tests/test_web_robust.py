@@ -338,6 +338,10 @@ def test_people_pages_answer_the_view_shown_and_make_each_change_once(
             while not requests and time.monotonic() < deadline:
                 page.wait_for_timeout(50)
             assert requests, "the request never reached the server"
+
+        def save_name(name: str) -> None:  # typed on the person's page shown, and saved
+            page.fill("#person-name", name)
+            page.get_by_role("button", name="Save name").click()
         title, message = page.locator("#person-title"), page.locator("#message")
 
         # Alpha's page asked, Beta's opened before its answer came: Beta's stays, and a name
@@ -354,8 +358,7 @@ def test_people_pages_answer_the_view_shown_and_make_each_change_once(
         page.unroute(alphas_page)
         page.wait_for_timeout(1000)
         expect(title).to_have_text("Beta")
-        page.fill("#person-name", "Typed")
-        page.get_by_role("button", name="Save name").click()
+        save_name("Typed")
         expect(message).to_contain_text("Beta is now Typed")
         assert (name_of(alpha), name_of(beta)) == ("Alpha", "Typed")
 
@@ -365,8 +368,7 @@ def test_people_pages_answer_the_view_shown_and_make_each_change_once(
         message.get_by_role("button", name="Undo").click()
         expect(message).to_contain_text("Undone")
         expect(title).to_have_text("Alpha")
-        page.fill("#person-name", "Alef")
-        page.get_by_role("button", name="Save name").click()
+        save_name("Alef")
         expect(message).to_contain_text("Alpha is now Alef")
         assert (name_of(alpha), name_of(beta)) == ("Alef", "Beta")
         # ... and its Undo clicked on the grid shows the grid undone.
@@ -391,8 +393,7 @@ def test_people_pages_answer_the_view_shown_and_make_each_change_once(
         expect(page).to_have_url(f"{url}/#/people/{alpha['id']}")  # renamed, it still leads
         expect(page.locator("#person-summary")).to_have_text("1 face in 1 photo")
         # Renamed to a name someone has: the merge is offered, made, and undone.
-        page.fill("#person-name", "Beta")
-        page.get_by_role("button", name="Save name").click()
+        save_name("Beta")
         message.get_by_role("button", name="Merge into Beta").click()
         expect(page).to_have_url(f"{url}/#/people/{beta['id']}")
         expect(page.locator("#person-summary")).to_have_text("2 faces in 2 photos")

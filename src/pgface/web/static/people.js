@@ -487,19 +487,11 @@ async function splitFaces(event) {
       // nowhere; the new person's page is shown instead. Undone there, the page goes back.
       const from = `#/people/${person.id}`;
       const to = `#/people/${created.id}`;
-      const message = [`Moved ${plural(body.face_ids.length, "face")} to ` +
-        `${personName(created)}.`, "ok", undoOf(change, { [to]: from })];
-      if (location.hash !== view) {  // another view opened meanwhile stays
-        showMessage(...message);
-        return;
-      }
-      if (body.face_ids.length >= person.faces) {
-        showMessage(...message);
-        location.hash = to;
-        return;
-      }
-      await showPerson(person.id);
-      showMessage(...message);
+      const here = location.hash === view;  // another view opened meanwhile stays
+      if (here && body.face_ids.length >= person.faces) location.hash = to;  // route() keeps "ok"
+      else if (here) await showPerson(person.id);
+      showMessage(`Moved ${plural(body.face_ids.length, "face")} to ${personName(created)}.`,
+        "ok", undoOf(change, { [to]: from }));
     } catch (error) {
       showMessage(`Split failed: ${error.message}`);
     }

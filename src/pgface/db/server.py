@@ -35,6 +35,14 @@ ORPHAN_GRACE_S = 2.0
 # stopped on purpose: PostgreSQL removes the postmaster.pid of a start that fails, and without
 # this a failed restart would look like `pgface db stop` and be left down for good.
 RESTART_MARK = "restart-pending"
+# In the data folder from `pgface db stop` until the next start: a server that shut itself
+# down after a failure (its crash recovery failed: a full disk) removes its postmaster.pid as
+# a clean stop does, and only its log tells the two apart; a stop asked for after that (no
+# postmaster left to log it) calls its restart off.
+STOP_MARK = "stopped-on-purpose"
+# What PostgreSQL logs when it shuts down on its own after a failure, and on a stop asked for
+SELF_SHUTDOWN_SAID = ("due to startup process failure", "shutting down because")
+SHUTDOWN_ASKED_SAID = "shutdown request"
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path holds 108 bytes including the NUL
 # one syncfs() instead of ~1000 fsync()s: initdb takes 0.7 s instead of 4 s, just as durable
 _SYNC = ["--sync-method=syncfs"] if sys.platform == "linux" else []
@@ -282,8 +290,18 @@ def _wait_ready(pgdata: Path) -> str | None:
 
 
 def _log_tail(pgdata: Path, lines: int = 30) -> str:
+    """The last lines of the server's latest log (a day's log is appended to all day: its
+    last 256 KiB are read)."""
     logs = sorted((pgdata / "log").glob("*"), key=lambda p: p.stat().st_mtime)
-    return "\n".join(logs[-1].read_text(errors="replace").splitlines()[-lines:]) if logs else ""
+    if not logs:
+        return ""
+    with logs[-1].open("rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
+        text = f.read().decode(errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+LOG_TAIL_BYTES = 256 * 1024
 
 
 def _orphans(pgdata: Path) -> list[int]:
@@ -328,7 +346,9 @@ def _start(data_dir: Path, pgdata: Path, bindir: Path, pw: pwd.struct_passwd | N
     # a postmaster still starting after _wait_ready's minute (a long crash recovery) is alive:
     # pg_ctl below refuses to start beside it, and its processes are not orphans
     if previous is None or _proc(int(previous[0])) != "postgres":
-        if previous is not None:  # it died without shutting down
+        # it died without shutting down, or shut itself down after a failure: a start that
+        # fails now (the disk still full) is to be tried again, not taken for a stop
+        if previous is not None or shut_itself_down(data_dir):
             (data_dir / RESTART_MARK).touch()
         if (data_dir / RESTART_MARK).exists():  # after a crash, or a restart that failed since
             _end_orphans(pgdata)
@@ -404,8 +424,9 @@ def ensure_server(data_dir: Path) -> str:
     pgdata = data_dir / "pgdata"
     if url := _live_url(pgdata):
         # running (whoever started it): no restart is pending, and a later clean stop is one
-        with suppress(OSError):  # none there, or a folder of another user's that we only read
-            (data_dir / RESTART_MARK).unlink()
+        for mark in (RESTART_MARK, STOP_MARK):
+            with suppress(OSError):  # none there, or a folder of another user's that we read
+                (data_dir / mark).unlink()
         return url
     pw = _server_user()
     _prepare(data_dir, pw)
@@ -421,6 +442,7 @@ def ensure_server(data_dir: Path) -> str:
         _start(data_dir, pgdata, bindir, pw)
         if url := _live_url(pgdata):
             (data_dir / RESTART_MARK).unlink(missing_ok=True)
+            (data_dir / STOP_MARK).unlink(missing_ok=True)
             return url
     raise EmbeddedServerError(f"PostgreSQL in {pgdata} started but is not ready\n"
                               f"{_log_tail(pgdata)}")
@@ -432,6 +454,8 @@ def stop_server(data_dir: Path) -> None:
     A crashed server's pending restart is called off: it stays stopped."""
     pgdata = Path(data_dir).expanduser().resolve() / "pgdata"
     (pgdata.parent / RESTART_MARK).unlink(missing_ok=True)
+    if pgdata.is_dir():
+        (pgdata.parent / STOP_MARK).touch()
     if not (pgdata / "postmaster.pid").exists():
         return
     with _lock(pgdata.parent):
@@ -448,31 +472,52 @@ def stop_server(data_dir: Path) -> None:
 
 def crashed(data_dir: Path) -> bool:
     """Whether the server died without shutting down: its postmaster.pid names no postmaster,
-    or a restart after such a death has not succeeded yet.
+    it shut itself down after a failure (see shut_itself_down), or a restart after either has
+    not succeeded yet.
 
     A clean stop (`pgface db stop`, pg_ctl stop) removes postmaster.pid, so it is not a crash.
     """
     data_dir = Path(data_dir).expanduser().resolve()
     lines = _pidfile(data_dir / "pgdata" / "postmaster.pid")
     if lines is None:
-        return (data_dir / RESTART_MARK).exists()
+        return (data_dir / RESTART_MARK).exists() or shut_itself_down(data_dir)
     return _proc(int(lines[0])) != "postgres"
+
+
+def shut_itself_down(data_dir: Path) -> bool:
+    """Whether the stopped server's log ends with it shutting down on its own after a failure
+    (a crash whose recovery failed: a disk so full that the recovery could not write), with no
+    `pgface db stop` since. It removes its postmaster.pid as a clean stop does: `pgface serve`
+    took it for one, never restarted it when the disk had room again, and answered every
+    request "stopped (`pgface db stop`)", which nobody had run.
+    """
+    if (data_dir / STOP_MARK).exists():
+        return False
+    try:
+        log = _log_tail(data_dir / "pgdata", 200).splitlines()
+    except OSError:  # no log, or another user's: as before, a clean stop
+        return False
+    failed = max((i for i, line in enumerate(log) if any(s in line for s in SELF_SHUTDOWN_SAID)),
+                 default=-1)
+    asked = max((i for i, line in enumerate(log) if SHUTDOWN_ASKED_SAID in line), default=-1)
+    return failed > asked
 
 
 def stopped(data_dir: Path) -> bool:
     """Whether the server is shut down on purpose or never started, or shutting down: no
     postmaster.pid, or one whose status line says "stopping" (a request that came in the second
     a `pgface db stop` takes waited the pool's 30 s for a connection), and no restart after a
-    crash pending.
+    crash pending, and no shutting down on its own after a failure (shut_itself_down).
 
-    Cheap (two stats and a small read): a server that answers requests can ask it on every one.
+    Cheap (two stats and a small read; the log's tail only while no postmaster runs and no
+    `pgface db stop` was asked): a server that answers requests can ask it on every one.
     """
     data_dir = Path(data_dir).expanduser().resolve()
     if (data_dir / RESTART_MARK).exists():
         return False
     pidfile = data_dir / "pgdata" / "postmaster.pid"
     if not pidfile.exists():
-        return True
+        return not shut_itself_down(data_dir)
     lines = _pidfile(pidfile) or []  # being written as it starts: running, as before
     # line 8 of postmaster.pid: the postmaster's status (PM_STATUS_STOPPING)
     return len(lines) > 7 and lines[7].strip() == "stopping"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import psycopg
 from conftest import PHOTOS, require_data
 from typer.testing import CliRunner
 
@@ -32,7 +33,7 @@ def test_delete_erase_scrub_json(pf: Pgface, env: dict[str, str]) -> None:
     assert erased.exit_code == 0, erased.output
     assert json.loads(erased.stdout) == {
         "erased": "Amy", "faces_deleted": 3, "photos_deleted": 3, "files_deleted": 0,
-        "files_failed": [], "scrub_seconds": None}
+        "files_failed": [], "scrub_seconds": None, "scrub_failed": None}
 
     scrubbed = runner.invoke(app, ["people", "scrub", "--json"], env=env)
     assert scrubbed.exit_code == 0, scrubbed.output
@@ -54,3 +55,37 @@ def test_an_erase_not_confirmed_is_one_error_line(pf: Pgface, env: dict[str, str
         assert done.stderr.strip().splitlines()[-1] == (
             "error: nothing was erased: Yao stays (--yes erases without asking)")
     assert pf.people.get("Yao").faces == 1
+
+
+def test_an_erase_whose_rewrite_fails_says_the_erase_and_the_failure(
+        pf: Pgface, env: dict[str, str], database_url: str) -> None:
+    # The rewrite after an erase fails when it cannot have the tables (here a reader holds
+    # them past the database's lock_timeout; on a full disk, no room for their copy): the
+    # erase, committed, said only "error: database: ...", a retry said "no person named", and
+    # the search index kept the erased faces' copies.
+    faces = pf.index(sample_photos()).faces
+    with pf.pool.connection() as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM faces ORDER BY id LIMIT 2")]
+    pf.people.name_faces(ids[:1], "Yao")
+    pf.people.name_faces(ids[1:], "Ming")
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {admin.info.dbname} SET lock_timeout = '300ms'")
+    with psycopg.connect(database_url) as reader:
+        reader.execute("SELECT count(*) FROM faces").fetchone()  # holds them until it ends
+        erased = runner.invoke(app, ["people", "erase", "Yao", "--yes"], env=env)
+        erased_json = runner.invoke(app, ["people", "erase", "Ming", "--yes", "--json"], env=env)
+    assert erased.exit_code == 1, erased.output
+    assert erased.stdout.startswith("erased Yao: 1 faces, 0 photos, 0 uploaded files; tables "
+                                    "not rewritten yet (run `pgface people scrub`)")
+    said = erased.stderr.strip().splitlines()[-1]
+    assert said.startswith("error: the tables could not be rewritten (") and "lock" in said
+    assert "until `pgface people scrub` succeeds" in said
+    assert erased_json.exit_code == 1, erased_json.output
+    answer = json.loads(erased_json.stdout)
+    assert answer["faces_deleted"] == 1 and answer["scrub_seconds"] is None
+    assert "lock" in answer["scrub_failed"]
+    with pf.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM faces").fetchone()[0] == faces - 2
+        assert conn.execute("SELECT count(*) FROM people").fetchone()[0] == 0
+    scrubbed = runner.invoke(app, ["people", "scrub"], env=env)  # the reader is gone
+    assert scrubbed.exit_code == 0, scrubbed.output

@@ -30,6 +30,7 @@ from pgface.clustering import (  # noqa: F401 - re-exported: the people API's cl
 )
 from pgface.config import Settings
 from pgface.db import people_store as ps
+from pgface.db.connection import one_line
 from pgface.enrolment import EnrolReport, enrol_faces, loose_photos, person_folders
 from pgface.errors import InvalidInputError, NotFoundError, PersonError, PgfaceError
 from pgface.identify import (  # noqa: F401 - re-exported: the people API's identify names
@@ -132,6 +133,10 @@ class Erasure:
     files: list[str]  # uploaded photo files deleted from the upload folder
     scrub_seconds: float | None  # rewriting the tables; None when not scrubbed
     files_failed: list[str] = field(default_factory=list)  # "path: reason" of those not deleted
+    # Why the tables could not be rewritten (a full disk: the rewrite needs room for a copy),
+    # or None. The erase itself stands: the rows are deleted, but their bytes may remain in
+    # the tables' files until `pgface people scrub` succeeds.
+    scrub_failed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -427,11 +432,19 @@ class People:
             change.summary = (f"erased a person: {len(face_ids)} face(s), {len(paths)} "
                               f"photo(s) (cannot be undone)")
         files, failed = delete_uploads(paths, self.settings.resolved_upload_dir())
-        scrubbed = self.scrub() if scrub else None
+        scrubbed, scrub_failed = None, None
+        if scrub:
+            # The erase is committed: a rewrite that fails (no room for the tables' copy) is
+            # said with it, not raised over it (the erase said "error" and its report was lost,
+            # a retry said "no person", and the search index kept the erased faces' copies).
+            try:
+                scrubbed = self.scrub()
+            except (PgfaceError, psycopg.Error) as exc:
+                scrub_failed = one_line(exc)
         # The search index's copies: this process's at once, and its snapshot files on disk
         # (after the scrub, which gives the faces table a new file the snapshots name).
         vector_index.forget_erased(self.pool, face_ids)
-        return Erasure(len(face_ids), len(paths), files, scrubbed, failed)
+        return Erasure(len(face_ids), len(paths), files, scrubbed, failed, scrub_failed)
 
     def scrub(self) -> float:
         """Rewrite the people tables so deleted rows leave no bytes in their files; seconds."""

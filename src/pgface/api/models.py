@@ -344,6 +344,9 @@ class ErasureOut(BaseModel):
     files_deleted: int
     files_failed: list[str]
     scrub_seconds: float | None
+    scrub_failed: str | None = Field(None, description=(
+        "Why the tables could not be rewritten (a full disk), or null. The erase stands (no "
+        "retry: the person is gone); run `pgface people scrub` when there is room."))
 
 
 class CandidateOut(BaseModel):

@@ -344,7 +344,7 @@ def erase(request: Request, ref: str, key: WriteKey, scrub: bool = Query(
     done = _people(request, key).erase(ref, scrub=scrub)
     return {"erased": ref, "faces_deleted": done.faces, "photos_deleted": done.photos,
             "files_deleted": len(done.files), "files_failed": done.files_failed,
-            "scrub_seconds": done.scrub_seconds}
+            "scrub_seconds": done.scrub_seconds, "scrub_failed": done.scrub_failed}
 
 
 def _identify(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: int,

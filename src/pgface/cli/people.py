@@ -308,8 +308,9 @@ def erase(
     if as_json:
         print_json({"erased": person, "faces_deleted": done.faces,  # the HTTP API's keys
                     "photos_deleted": done.photos, "files_deleted": len(done.files),
-                    "files_failed": done.files_failed, "scrub_seconds": done.scrub_seconds})
-        if done.files_failed:
+                    "files_failed": done.files_failed, "scrub_seconds": done.scrub_seconds,
+                    "scrub_failed": done.scrub_failed})
+        if done.files_failed or done.scrub_failed:
             raise typer.Exit(1)
         return
     scrubbed = (f"; tables rewritten in {done.scrub_seconds:.1f} s"
@@ -320,7 +321,11 @@ def erase(
     for failure in done.files_failed:
         err.print(f"[red]could not delete[/red] {shown(str(failure))}",
                   markup=True, highlight=False)
-    if done.files_failed:
+    if done.scrub_failed:
+        err.print(f"error: the tables could not be rewritten ({shown(done.scrub_failed)}): the "
+                  f"erased rows' bytes may stay in their files until `pgface people scrub` "
+                  f"succeeds (it needs room for a copy of the tables)", highlight=False)
+    if done.files_failed or done.scrub_failed:
         raise typer.Exit(1)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -183,6 +184,51 @@ def test_several_photos_in_one_part_name_are_refused_and_a_lost_upload_file_come
     assert (again.status_code, again.json()["photo"]["id"]) == (200, sent.json()["photo"]["id"])
     assert kept.read_bytes() == t1.read_bytes()
     assert client.get(f"/api/photos/{sent.json()['photo']['id']}/image").status_code == 200
+
+
+def test_an_upload_whose_file_cannot_be_written_names_the_upload_folder(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """The upload folder gone and a file in its place since the server started, or its disk
+    full: the upload was a 500 "internal error (OSError)", which the docs call a bug."""
+    t1, yao = (next(p for p in sample_photos() if p.name == n) for n in ("t1.jpg", "yaoming.jpg"))
+    uploads = tmp_path / "uploads"
+    with TestClient(create_app(settings.model_copy(update={"upload_dir": uploads}),
+                               analyzer)) as client:
+        assert client.post("/api/photos", files=upload(t1)).status_code == 201
+        shutil.rmtree(uploads)
+        uploads.write_text("not a folder")
+        refused = client.post("/api/photos", files=upload(yao))
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "storage_unavailable"
+        assert error_of(refused).startswith(f"cannot write in the upload folder {uploads} (")
+        assert client.get("/api/photos").json()["total"] == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs to fill: root only")
+def test_an_upload_into_a_full_upload_folder_is_a_507(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    yao = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)], check=True)
+    try:
+        (small / "uploads").mkdir()
+        with open(small / "filler", "wb", buffering=0) as filler:  # full to the last byte
+            with contextlib.suppress(OSError):
+                while filler.write(b"\0" * 512):
+                    pass
+        with TestClient(create_app(settings.model_copy(update={"upload_dir": small / "uploads"}),
+                                   analyzer)) as client:
+            refused = client.post("/api/photos", files=upload(yao))
+            assert refused.status_code == 507, refused.text
+            assert refused.json()["error"]["code"] == "insufficient_storage"
+            assert error_of(refused).startswith(f"the upload folder {small / 'uploads'} is full")
+            assert client.get("/api/photos").json()["total"] == 0
+            assert not any((small / "uploads").iterdir())  # no part file left
+            (small / "filler").unlink()
+            assert client.post("/api/photos", files=upload(yao)).status_code == 201
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
 
 
 def test_an_upload_racing_a_delete_of_its_photo_stores_it_or_finds_it(

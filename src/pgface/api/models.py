@@ -53,7 +53,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {400: "Bad input", 401: "No or wrong API key", 403: "Not allowed",
                     404: "Not found", 409: "Conflict", 413: "Upload too large",
                     422: "Invalid request", 500: "Internal error (a bug)",
-                    503: "Database or models unavailable"}
+                    503: "Database, models or the upload folder unavailable",
+                    507: "The upload folder is full"}
     return {s: {"model": ErrorResponse, "description": descriptions.get(s, "Error")}
             for s in statuses}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import mimetypes
@@ -34,7 +35,7 @@ from pgface.api.models import (
 )
 from pgface.config import Settings
 from pgface.db import store
-from pgface.errors import ImageError, NotFoundError
+from pgface.errors import ImageError, NotFoundError, os_reason
 from pgface.imaging import DISPLAY_SIDE, FORMAT_SUFFIXES, decode_photo, display_jpeg, read_file
 from pgface.index import Indexer, people_of_stored
 from pgface.library import Pgface
@@ -110,9 +111,9 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
     photo.source = str(target)
     # Analysed before anything is written: a photo the analysis refuses leaves no file.
     rows = Indexer(pf.analyzer, pf.pool, settings).photo_rows([photo])
-    folder.mkdir(parents=True, exist_ok=True)
     wrote = False
     try:
+        _make_upload_folder(folder)
         with pf.pool.connection() as conn:
             with conn.transaction():
                 # A concurrent upload of the same photo waits here on the unique sha256 until
@@ -125,13 +126,35 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
                 people_of_stored(conn, inserted, reanalysed, pf.analyzer.model_name)
                 # Written before the row commits, so a stored row always has its file.
                 store.lock_upload_file(conn, target)
-                wrote = _write_file(target, data)
+                try:
+                    wrote = _write_file(target, data)
+                except OSError as exc:
+                    raise _not_kept(folder, exc) from None
             # A photo only another pack had analysed is not new to the library.
             return next(iter(inserted.values())), known is None
     except BaseException:
         if wrote:  # the row was not stored: no file without a row
             target.unlink(missing_ok=True)
         raise
+
+
+def _make_upload_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _not_kept(folder, exc) from None
+
+
+def _not_kept(folder: Path, exc: OSError) -> ApiError:
+    """An upload whose file cannot be written (a full disk, a folder made read-only since
+    the server started): a 507 or 503 naming the upload folder, nothing stored. It was a 500
+    "internal error (OSError)", which these docs call a bug."""
+    reason = os_reason(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ApiError(507, f"the upload folder {folder} is full ({reason}): the photo was "
+                             f"not stored", "insufficient_storage")
+    return ApiError(503, f"cannot write in the upload folder {folder} ({reason}): the photo "
+                         f"was not stored", "storage_unavailable")
 
 
 def _keep_file_again(conn: psycopg.Connection, settings: Settings, photo_id: int,
@@ -163,7 +186,7 @@ UPLOAD_TRIES = 3
              response_model=UploadResult,
              responses={200: {"model": UploadResult,
                               "description": "The same photo was already stored"},
-                        **WRITE_ERRORS})
+                        **WRITE_ERRORS, **error_responses(507)})
 async def index_upload(request: Request, response: Response,
                        file: Annotated[UploadFile, File(description="A photo")]) -> dict:
     """Index an uploaded photo: every face is detected and stored. The photo itself is kept

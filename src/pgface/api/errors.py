@@ -23,6 +23,7 @@ from pgface.errors import (
     ModelPackError,
     NoFaceError,
     NotFoundError,
+    OutOfMemoryError,
     PeopleBusyError,
     PgfaceError,
 )
@@ -71,6 +72,7 @@ _DOMAIN: list[tuple[type[Exception], int, str]] = [
     (PersonError, 409, "conflict"),
     (DatabaseError, 503, "database_unavailable"),
     (ModelPackError, 503, "model_unavailable"),
+    (OutOfMemoryError, 503, "out_of_memory"),
     (PgfaceError, 400, "bad_request"),
 ]
 

@@ -322,16 +322,30 @@ class OpenVINOSession:
                 # OpenVINO can deadlock when two threads make their first inference at once.
                 with self._compile_lock:
                     request = self._compiled_for(key).create_infer_request()
-                    results = request.infer(inputs, **SHARED_BUFFERS)
+                    results = self._run_or_forget(key, request, inputs)
                 requests[key] = request
             else:
-                results = request.infer(inputs, **SHARED_BUFFERS)
+                results = self._run_or_forget(key, request, inputs)
         finally:
             with self._flight_lock:
                 self._in_flight -= 1
         names = output_names or [o.name for o in self._outputs]
         # Copies: the request reuses its output buffers on the next call.
         return [np.array(results[self._port_of[n]]) for n in names]
+
+
+    def _run_or_forget(self, key: Variant, request: Any, inputs: dict) -> Any:
+        """REQUEST run on INPUTS; should the run fail, the request and its compiled model are
+        forgotten, so that the next run compiles the model again. A run that failed for want
+        of memory ("can't alloc") left them broken: every later run failed too ("std::
+        future_error: Broken promise"), long after memory was back (a server's every search)."""
+        try:
+            return request.infer(inputs, **SHARED_BUFFERS)
+        except Exception:
+            self._local.__dict__.get("requests", {}).pop(key, None)
+            with self._compile_lock:
+                self._compiled.pop(key, None)
+            raise
 
 
 class OpenVINOPixelSession(OpenVINOSession):

@@ -224,10 +224,13 @@ def join_neighbours(ids: np.ndarray, matrix: np.ndarray, photo_of: dict[int, int
     at most NEIGHBOURS_K, for all faces of photo_of at once; faces not in photo_of (deleted
     since the vectors were read) are nobody's neighbour."""
     photo = np.array([photo_of.get(f, -1) for f in ids.tolist()], dtype=np.int64)
-    i, j, sims = similarity_join.similar_pairs(matrix, similarity)
-    keep = (photo[i] != photo[j]) & (photo[i] >= 0) & (photo[j] >= 0)
+
+    def other_photos(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        return (photo[i] != photo[j]) & (photo[i] >= 0) & (photo[j] >= 0)
+
+    i, j, sims = similarity_join.near_pairs(matrix, similarity, NEIGHBOURS_K, other_photos)
     # rows are in id order (VectorCache), so ties by row are ties by id
-    near = similarity_join.top_neighbours(len(ids), i[keep], j[keep], sims[keep], NEIGHBOURS_K)
+    near = similarity_join.top_neighbours(len(ids), i, j, sims, NEIGHBOURS_K)
     id_list = ids.tolist()
     return {id_list[row]: list(zip(ids[rows].tolist(), cos.astype(float).tolist(), strict=True))
             for row, (rows, cos) in enumerate(near) if photo[row] >= 0}

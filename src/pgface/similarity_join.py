@@ -28,7 +28,10 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from statistics import NormalDist
 
 import numpy as np
@@ -83,15 +86,88 @@ def rotation_codes(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return codes[0], codes[1], codes[2]
 
 
+Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]  # (i, j, cosine)
+# Pairs held before those that no row's top k needs are dropped (near_pairs): 2M pairs, 24 MB
+# held and about 200 MB while they are ranked; or twice what the last compaction kept, so that
+# it is not redone each block.
+COMPACT_PAIRS = 1 << 21
+
+
 def similar_pairs(vectors: np.ndarray, min_similarity: float, threads: int | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  ) -> Pairs:
     """(i, j, cosine) with i < j for the pairs of rows of vectors (unit float32 [n, 512]) whose
-    cosine is >= min_similarity, but for the few the bit limits drop (module docstring)."""
+    cosine is >= min_similarity, but for the few the bit limits drop (module docstring).
+
+    Every pair: m faces of one person are m^2 / 2 of them (5,000 faces, 12.5M pairs). A
+    clustering needs only each face's best k: near_pairs."""
+    parts = list(_pair_blocks(vectors, min_similarity, threads))
+    if not parts:
+        empty = np.empty(0, np.int64)
+        return empty, empty.copy(), np.empty(0, np.float32)
+    return _joined(parts)
+
+
+def near_pairs(vectors: np.ndarray, min_similarity: float, k: int,
+               keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+               threads: int | None = None) -> Pairs:
+    """The pairs of similar_pairs that KEEP(i, j) (a mask) allows and that are among the k
+    best of one of their two rows at least: top_neighbours gives the same from them as from
+    every pair, with memory for about n * k pairs and COMPACT_PAIRS more.
+
+    A full clustering held every pair: one person of 10,000 faces (50M pairs) took 6 GiB,
+    about 115 bytes a pair, and a person of 20,000 would take 23. A pair outside both its
+    rows' best k among the pairs found so far stays outside (more pairs only push it down), so
+    it is dropped whenever the held pairs pass the limit.
+    """
+    n = len(vectors)
+    held: list[Pairs] = []
+    count, limit = 0, COMPACT_PAIRS
+    for i, j, c in _pair_blocks(vectors, min_similarity, threads):
+        if keep is not None:
+            wanted = keep(i, j)
+            i, j, c = i[wanted], j[wanted], c[wanted]
+        if n < 2**31:  # rows as int32: half the memory of the pairs held and ranked
+            i, j = i.astype(np.int32), j.astype(np.int32)
+        held.append((i, j, c))
+        count += len(i)
+        if count > limit:
+            held = [_best_of_rows(n, *_joined(held), k)]
+            count = len(held[0][0])
+            limit = max(COMPACT_PAIRS, 2 * count)
+    if not held:
+        empty = np.empty(0, np.int64)
+        return empty, empty.copy(), np.empty(0, np.float32)
+    return _best_of_rows(n, *_joined(held), k)
+
+
+def _joined(parts: list[Pairs]) -> Pairs:
+    if len(parts) == 1:
+        return parts[0]
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]))
+
+
+def _best_of_rows(n: int, i: np.ndarray, j: np.ndarray, cosine: np.ndarray, k: int) -> Pairs:
+    """The pairs among the k best of row i or of row j, in top_neighbours' order (best
+    first, ties by the other row)."""
+    rows = np.concatenate([i, j])
+    others = np.concatenate([j, i])
+    order = np.lexsort((others, -np.concatenate([cosine, cosine]), rows))
+    ranked = rows[order]
+    rank = np.arange(len(order)) - np.searchsorted(ranked, ranked)
+    kept = np.zeros(len(i), bool)
+    kept[order[rank < k] % len(i)] = True
+    return i[kept], j[kept], cosine[kept]
+
+
+def _pair_blocks(vectors: np.ndarray, min_similarity: float, threads: int | None
+                 ) -> Iterator[Pairs]:
+    """similar_pairs' pairs by blocks of ROW_BLOCK rows, in order; at most two blocks per
+    thread are ahead of the caller (they were all held until the last was found)."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     n = len(vectors)
     if n < 2:
-        empty = np.empty(0, np.int64)
-        return empty, empty.copy(), np.empty(0, np.float32)
+        return
     first, second, third = rotation_codes(vectors)
     t1, t2, t3 = bit_limits(min_similarity)
     kernel = _kernel()
@@ -99,7 +175,7 @@ def similar_pairs(vectors: np.ndarray, min_similarity: float, threads: int | Non
         affinity = getattr(os, "sched_getaffinity", None)
         threads = len(affinity(0)) if affinity else os.cpu_count() or 1
 
-    def task(lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def task(lo: int) -> Pairs:
         hi = min(lo + ROW_BLOCK, n)
         capacity = FIRST_CAPACITY
         while True:
@@ -113,10 +189,15 @@ def similar_pairs(vectors: np.ndarray, min_similarity: float, threads: int | Non
                 return out_i[:found], out_j[:found], out_c[:found]
             capacity *= 4  # a dense block (many photos of one person): rare, start again
 
+    starts = iter(range(0, n, ROW_BLOCK))
     with ThreadPoolExecutor(threads) as pool:
-        parts = list(pool.map(task, range(0, n, ROW_BLOCK)))
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-            np.concatenate([p[2] for p in parts]))
+        ahead: deque[Future[Pairs]] = deque(pool.submit(task, lo)
+                                            for lo in islice(starts, 2 * threads))
+        while ahead:
+            part = ahead.popleft().result()
+            for lo in islice(starts, 1):
+                ahead.append(pool.submit(task, lo))
+            yield part
 
 
 def top_neighbours(n: int, i: np.ndarray, j: np.ndarray, cosine: np.ndarray, k: int

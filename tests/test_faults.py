@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -28,7 +29,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import pgface
-from pgface import Settings
+from pgface import Pgface, Settings
 from pgface.api import create_app
 from pgface.api.errors import InternalErrors, install_error_handlers
 from pgface.api.photos import upload_dir
@@ -406,6 +407,33 @@ def test_a_server_that_shut_itself_down_after_a_failure_is_restarted_not_taken_f
     with psycopg.connect(ensure_server(own_server), autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM replayed").fetchone()[0] >= 100
         conn.execute("DROP TABLE replayed")
+
+
+def test_the_first_request_after_a_stop_and_start_gets_a_connection(
+        own_server: Path, models_dir: Path) -> None:
+    """A pool of 8 connections, all broken by `pgface db stop`, then `pgface db start`:
+    psycopg_pool tried them one at a time, sleeping 1, 2, 4, 8, 16 s after each broken one, so
+    the first request waited the pool's 30 s and failed ("no database connection became free
+    in time"), the database up all along. One broken connection now has them all checked."""
+    ensure_server(own_server)
+    settings = Settings(database_url=None, data_dir=own_server, models_dir=models_dir)
+    with Pgface(settings) as pf:
+        pool = pf.pool
+        together = threading.Barrier(8)
+
+        def hold(_: int) -> None:
+            with pool.connection() as conn:
+                together.wait(timeout=60)  # all 8 at once: the pool grows to its maximum
+                conn.execute("SELECT 1")
+
+        with ThreadPoolExecutor(8) as threads:
+            list(threads.map(hold, range(8)))
+        assert pool.get_stats()["pool_size"] == 8
+        stop_server(own_server)
+        ensure_server(own_server)
+        with pool.connection() as conn:  # failed after 30 s
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert pool.get_stats()["connections_lost"] >= 7
 
 
 def test_db_commands_start_stop_and_report_the_embedded_server(own_server: Path) -> None:

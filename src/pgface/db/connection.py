@@ -44,6 +44,18 @@ class LibraryPool(ConnectionPool):
     # server stopped on purpose stays stopped, and a run waited the pool's 30 s for it).
     stopped: Callable[[], str | None] | None = None
 
+    def check_or_sweep(self, conn: psycopg.Connection) -> None:
+        """The check of each connection a caller takes: one found broken (the server was
+        restarted) has every idle connection checked at once, the broken ones replaced.
+        psycopg_pool took them one at a time, sleeping 1, 2, 4, 8... seconds after each broken
+        one, so the first request after `pgface db stop` and `db start` (or any restart of the
+        server) waited up to the pool's 30 s and failed, the database up all along."""
+        try:
+            self.check_connection(conn)
+        except Exception:
+            self.check()
+            raise
+
     def getconn(self, timeout: float | None = None) -> psycopg.Connection:
         reason = self.stopped() if self.stopped is not None else None
         if reason is not None:
@@ -305,7 +317,7 @@ def open_pool(url: str | Callable[[], str], min_size: int = 1, max_size: int = 8
                      standby_of)
     pool = LibraryPool(
         url, min_size=min_size, max_size=max_size, configure=_configure(schema),
-        check=ConnectionPool.check_connection, open=False,
+        check=lambda conn: pool.check_or_sweep(conn), open=False,
     )
     pool.stopped = stopped
     try:

@@ -373,7 +373,9 @@ def cluster(
     if as_json:
         print_json(report.to_dict())
         return
-    out.print(f"{report.considered} unassigned faces: {report.joined} joined people, "
+    # --full looks again at the faces clustering had grouped: they were called "unassigned"
+    looked_at = "faces no one named by hand" if full else "unassigned faces"
+    out.print(f"{report.considered} {looked_at}: {report.joined} joined people, "
               f"{report.in_new_people} formed {report.founded} new people"
               f"{found_again_text(report)}, "
               f"{report.unassigned} left alone, {report.below_quality} below the quality "

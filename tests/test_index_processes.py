@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -157,6 +158,25 @@ def test_each_process_gets_several_batches_and_a_share_of_the_threads() -> None:
     assert batch_size(files=3, processes=2, photo_batch=32) == 1
     assert threads_each(threads=8, processes=3) == 2
     assert threads_each(threads=1, processes=2) == 1
+
+
+def test_processes_that_cannot_start_for_want_of_file_descriptors_say_so(
+        settings: Settings) -> None:
+    """Each process gets a pipe: under a low `ulimit -n` the run said only "error: Too many
+    open files", neither what failed nor what to change. The limit here leaves room for the
+    run's task queue and not for the processes' pipes."""
+    files = sorted(sample_photos())
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    open_now = len(os.listdir("/proc/self/fd"))  # listdir's own descriptor counted, then shut
+    resource.setrlimit(resource.RLIMIT_NOFILE, (open_now + 3, hard))
+    try:
+        with pytest.raises(PgfaceError) as refused:
+            index_processes.index_in_processes(settings, files, IndexReport(), processes=2)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert str(refused.value) == (
+        f"cannot start 2 indexing processes (too many open files); this process may open "
+        f"{open_now + 3} files: raise `ulimit -n`, or run fewer --processes")
 
 
 def test_a_script_that_indexes_in_processes_without_the_main_guard_is_told_so(

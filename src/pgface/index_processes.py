@@ -11,11 +11,13 @@ compiled from the cache): worth it for a long run, not for a few photos.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import multiprocessing
 import os
 import queue
+import resource
 import signal
 import threading
 import time
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pgface.config import Settings
-from pgface.errors import PgfaceError, describe
+from pgface.errors import PgfaceError, describe, os_reason
 from pgface.index import (
     PREFETCH_BATCHES,
     Failure,
@@ -119,17 +121,20 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
     processes = max(1, min(processes, len(chunks)))
     child = settings.model_copy(update={
         "threads": threads_each(settings.threads, processes), "index_processes": 1})
-    tasks = _CONTEXT.Queue()
+    try:  # the queue, its lock (and multiprocessing's resource tracker), the pipes: files each
+        tasks = _CONTEXT.Queue()
+        stop = _CONTEXT.Event()
+        # A pipe of its own for each process's messages, not one queue for all: a process
+        # killed while it wrote to a shared queue kept that queue's lock, and another process,
+        # waiting for the lock to send its last message, could not exit (the run then waited
+        # STOP_WAIT_S before it stopped it).
+        pipes = [_CONTEXT.Pipe(duplex=False) for _ in range(processes)]
+    except OSError as exc:
+        raise _cannot_start(processes, exc) from None
     for chunk in chunks:
         tasks.put([str(path) for path in chunk])
     for _ in range(processes):
         tasks.put(None)  # one stop each
-    stop = _CONTEXT.Event()
-    # A pipe of its own for each process's messages, not one queue for all: a process killed
-    # while it wrote to a shared queue kept that queue's lock, and another process, waiting
-    # for the lock to send its last message, could not exit (the run then waited STOP_WAIT_S
-    # before it stopped it).
-    pipes = [_CONTEXT.Pipe(duplex=False) for _ in range(processes)]
     workers = [_CONTEXT.Process(target=_index_queue,
                                 args=(child, tasks, sender, stop, os.getpid(), keep_hnsw),
                                 name=f"pgface-index-{n}", daemon=True)
@@ -139,7 +144,10 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
                formers=formers if formers is not None else {})
     try:
         for worker, (receiver, sender) in zip(workers, pipes, strict=True):
-            worker.start()
+            try:
+                worker.start()
+            except OSError as exc:  # those started are stopped below
+                raise _cannot_start(processes, exc) from None
             sender.close()  # the process's copy is its own: its end reads as EOF once it exits
             run.tallies[worker.pid] = _Tally()  # type: ignore[index]
             run.receivers[receiver] = worker.pid  # type: ignore[assignment]
@@ -164,6 +172,18 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
             receiver.close()
         report.seconds = time.perf_counter() - started
     return report
+
+
+def _cannot_start(processes: int, exc: OSError) -> PgfaceError:
+    """The processes could not be started (a pipe or a process refused): it was the bare
+    "error: Too many open files", which said neither what failed nor what to change."""
+    hint = ""
+    if exc.errno == errno.EMFILE:
+        hint = (f"; this process may open {resource.getrlimit(resource.RLIMIT_NOFILE)[0]} "
+                f"files: raise `ulimit -n`, or run fewer --processes")
+    elif exc.errno in (errno.EAGAIN, errno.ENOMEM):
+        hint = "; run fewer --processes"
+    return PgfaceError(f"cannot start {processes} indexing processes ({os_reason(exc)}){hint}")
 
 
 @dataclass

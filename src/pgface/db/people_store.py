@@ -42,31 +42,45 @@ ORDER BY p.name NULLS LAST, p.id
 """
 # The people page's order: named people first, then whoever has the most faces. The cover is
 # the face detected with the most confidence. `named` NULL: both named and unnamed people.
-PEOPLE_FILTER = f"""
-(%(named)s::boolean IS NULL OR (p.name IS NOT NULL) = %(named)s)
-AND (%(hidden)s OR NOT p.hidden) AND {SOMEONE}
-"""
 # `after_*`: the place (named?, faces, name, id) of the last person of the previous page, as
 # it was listed; the page starts after that place (keyset paging), so a person named, merged
 # or hidden meanwhile moves only themselves, where an offset shifted everyone after them (one
 # tile shown twice, another never). Names are never empty, so '' stands for no name.
+# Every person's faces are counted to sort them, from the faces' (person_id, model, photo_id)
+# index alone and grouped by person (migration 0017); their photos and cover only for the
+# page. `total`, how many the filter holds, comes once even for a page past the end (a row
+# with no person then).
 PEOPLE_PAGE = f"""
-SELECT * FROM (
-    SELECT p.id, p.name, p.hidden, count(f.id) AS faces, count(DISTINCT f.photo_id) AS photos,
-           (array_agg(f.id ORDER BY f.det_score DESC, f.id) FILTER (WHERE f.id IS NOT NULL))[1]
-               AS cover_face_id
-    FROM people p LEFT JOIN faces f ON f.person_id = p.id AND {SHOWN_FACE}
-    WHERE {PEOPLE_FILTER}
-    GROUP BY p.id
-) listed
-WHERE %(after_id)s::bigint IS NULL
-   OR (listed.name IS NULL, -listed.faces, coalesce(listed.name, ''), listed.id)
-      > (%(after_unnamed)s::boolean, -%(after_faces)s::bigint, %(after_name)s::text,
-         %(after_id)s::bigint)
+WITH per_person AS (
+    SELECT f.person_id, count(*) AS faces FROM faces f
+    WHERE f.person_id IS NOT NULL AND {SHOWN_FACE}
+    GROUP BY f.person_id
+), counted AS (
+    SELECT p.id, p.name, p.hidden, coalesce(pp.faces, 0) AS faces
+    FROM people p LEFT JOIN per_person pp ON pp.person_id = p.id
+    WHERE (%(named)s::boolean IS NULL OR (p.name IS NOT NULL) = %(named)s)
+      AND (%(hidden)s OR NOT p.hidden)
+      AND (p.name IS NOT NULL OR pp.faces IS NOT NULL)  -- sql.SOMEONE, by the counts
+), listed AS (
+    SELECT * FROM counted
+    WHERE %(after_id)s::bigint IS NULL
+       OR (counted.name IS NULL, -counted.faces, coalesce(counted.name, ''), counted.id)
+          > (%(after_unnamed)s::boolean, -%(after_faces)s::bigint, %(after_name)s::text,
+             %(after_id)s::bigint)
+    ORDER BY counted.name IS NULL, counted.faces DESC, counted.name, counted.id
+    LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT listed.id, listed.name, listed.hidden, listed.faces, shown.photos,
+       shown.cover_face_id, total.total
+FROM (SELECT count(*) AS total FROM counted) total
+LEFT JOIN listed ON true
+LEFT JOIN LATERAL (
+    SELECT count(DISTINCT f.photo_id) AS photos,
+           (array_agg(f.id ORDER BY f.det_score DESC, f.id))[1] AS cover_face_id
+    FROM faces f WHERE f.person_id = listed.id AND {SHOWN_FACE}
+) shown ON true
 ORDER BY listed.name IS NULL, listed.faces DESC, listed.name, listed.id
-LIMIT %(limit)s OFFSET %(offset)s
 """
-COUNT_PEOPLE = f"SELECT count(*) FROM people p WHERE {PEOPLE_FILTER}"
 PERSON_SUMMARY = f"""
 SELECT count(f.id) AS faces, count(DISTINCT f.photo_id) AS photos,
        (array_agg(f.id ORDER BY f.det_score DESC, f.id) FILTER (WHERE f.id IS NOT NULL))[1]
@@ -277,7 +291,10 @@ def people_page(conn: psycopg.Connection, named: bool | None, hidden: bool, limi
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(PEOPLE_PAGE, {**where, **place, "limit": limit, "offset": offset,
                                          "model": model}).fetchall()
-    return rows, conn.execute(COUNT_PEOPLE, {**where, "model": model}).fetchone()[0]
+    total = rows[0].pop("total")
+    for row in rows[1:]:
+        del row["total"]
+    return [row for row in rows if row["id"] is not None], total
 
 
 def person_summary(conn: psycopg.Connection, person_id: int, model: str) -> dict:

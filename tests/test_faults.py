@@ -332,28 +332,37 @@ def test_a_restart_that_fails_is_tried_again_not_taken_for_a_stop(
 
 
 def _shut_itself_down(data: Path) -> None:
-    """Make the server shut itself down after a failure, as on a full disk: a crash (its WAL
-    writer killed) whose recovery cannot write a table it must replay (made unreadable to the
-    server), so PostgreSQL logs "shutting down due to startup process failure" and removes its
-    postmaster.pid, as a clean stop does. The table is left unreadable: _readable() undoes it."""
+    """Make the server shut itself down after a failure: with restart_after_crash off, a
+    crash of one of its processes (the WAL writer, killed) makes PostgreSQL log "shutting
+    down because restart_after_crash is off" and exit, removing its postmaster.pid as a clean
+    stop does (as it does when a crash recovery fails on a full disk); pg_control says it was
+    in production, not shut down."""
     url = ensure_server(data)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS replayed (n int)")
-        conn.execute("CHECKPOINT")
-        conn.execute("INSERT INTO replayed SELECT generate_series(1, 100)")  # to be replayed
-        table = data / "pgdata" / conn.execute("SELECT pg_relation_filepath('replayed')"
-                                               ).fetchone()[0]
-    table.chmod(0)
+        conn.execute("ALTER SYSTEM SET restart_after_crash = off")
+        conn.execute("SELECT pg_reload_conf()")
+    deadline = time.monotonic() + 60  # a guard against a hang, not a timing requirement
+    while True:  # the reload reaches the postmaster a moment later
+        with psycopg.connect(url) as conn:
+            if conn.execute("SHOW restart_after_crash").fetchone()[0] == "off":
+                break
+        assert time.monotonic() < deadline, "the setting was never reloaded"
+        time.sleep(0.05)
     postmaster = server_status(data)["pid"]
     writer = next(int(p.name) for p in Path("/proc").glob("[0-9]*")
                   if (p / "stat").exists() and (p / "stat").read_text().rpartition(")")[2]
                   .split()[1] == str(postmaster) and b"walwriter" in (p / "cmdline").read_bytes())
     os.kill(writer, signal.SIGKILL)
-    deadline = time.monotonic() + 60  # a guard against a hang, not a timing requirement
     while _proc_alive(postmaster):
         assert time.monotonic() < deadline, "the server never shut itself down"
         time.sleep(0.05)
     assert not (data / "pgdata" / "postmaster.pid").exists()
+
+
+def _restart_after_crash_again(data: Path) -> None:
+    with psycopg.connect(ensure_server(data), autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM RESET restart_after_crash")
+        conn.execute("SELECT pg_reload_conf()")
 
 
 def _proc_alive(pid: int) -> bool:
@@ -364,49 +373,47 @@ def _proc_alive(pid: int) -> bool:
     return True
 
 
-def _readable(data: Path) -> None:
-    for table in (data / "pgdata" / "base").glob("*/*"):
-        if table.is_file() and not table.stat().st_mode & 0o600:
-            table.chmod(0o600)
-
-
 def test_a_server_that_shut_itself_down_after_a_failure_is_restarted_not_taken_for_a_stop(
         own_server: Path, models_dir: Path, analyzer: FaceAnalyzer) -> None:
-    """PostgreSQL whose crash recovery fails (a disk too full to write) shuts itself down and
-    removes its postmaster.pid: `pgface serve` took that for `pgface db stop`, never
-    restarted it once the disk had room, and answered every request "stopped (`pgface db
-    stop`)", which nobody had run."""
+    """PostgreSQL that shuts itself down after a failure (a crash recovery on a full disk)
+    removes its postmaster.pid: `pgface serve` took that for `pgface db stop`, never restarted
+    it once the disk had room, and answered every request "stopped (`pgface db stop`)", which
+    nobody had run. pg_control tells them apart; the log too, where it could be written."""
     env = {"PGFACE_DATA_DIR": str(own_server), "PGFACE_DATABASE_URL": ""}
+    conf = own_server / "pgdata" / "postgresql.conf"
+    settings_before = conf.read_text()
     try:
         _shut_itself_down(own_server)
         assert crashed(own_server) and not stopped(own_server)
+        for log in (own_server / "pgdata" / "log").iterdir():
+            log.write_text("")  # a disk too full for the log's last lines: pg_control says it
+        assert crashed(own_server) and not stopped(own_server)
         status = runner.invoke(cli_app, ["db", "status", "--json"], env=env)
         assert status.exit_code == 3 and json.loads(status.stdout)["crashed"] is True
-        assert not revive(own_server)  # the table is still unreadable: tried, and still due
+        conf.write_text(settings_before + "\nshared_buffers = 'plenty'\n")  # cannot start now
+        assert not revive(own_server)  # tried, and still due
         assert crashed(own_server) and not stopped(own_server)
         stop_server(own_server)  # on purpose: the restart is called off
         assert stopped(own_server) and not crashed(own_server) and not revive(own_server)
-    finally:
-        _readable(own_server)
+        conf.write_text(settings_before)
 
-    _emptied(own_server)
-    settings = Settings(database_url=None, data_dir=own_server, models_dir=models_dir)
-    with TestClient(create_app(settings, analyzer)) as client:
-        assert client.get("/api/stats").status_code == 200
-        try:
+        _emptied(own_server)
+        settings = Settings(database_url=None, data_dir=own_server, models_dir=models_dir)
+        with TestClient(create_app(settings, analyzer)) as client:
+            assert client.get("/api/stats").status_code == 200
+            conf.write_text(settings_before + "\nshared_buffers = 'plenty'\n")
             _shut_itself_down(own_server)
             time.sleep(1.5)  # the watch finds it down and fails to restart it at least once
-        finally:
-            _readable(own_server)
-        deadline = time.monotonic() + 120  # a guard against a hang, not a timing requirement
-        while not server_status(own_server)["running"]:
-            assert time.monotonic() < deadline, "the server was not restarted"
-            time.sleep(0.1)
-        stats = client.get("/api/stats")
-        assert stats.status_code == 200, stats.text
-    with psycopg.connect(ensure_server(own_server), autocommit=True) as conn:
-        assert conn.execute("SELECT count(*) FROM replayed").fetchone()[0] >= 100
-        conn.execute("DROP TABLE replayed")
+            conf.write_text(settings_before)
+            deadline = time.monotonic() + 120  # a guard against a hang, not a timing requirement
+            while not server_status(own_server)["running"]:
+                assert time.monotonic() < deadline, "the server was not restarted"
+                time.sleep(0.1)
+            stats = client.get("/api/stats")
+            assert stats.status_code == 200, stats.text
+    finally:
+        conf.write_text(settings_before)
+        _restart_after_crash_again(own_server)
 
 
 def test_the_first_request_after_a_stop_and_start_gets_a_connection(

@@ -490,3 +490,5 @@ def test_memory_running_out_is_said_and_the_models_work_again_after(
     assert list(outcomes) == ["16", "32", "64", "128", "256", "1024"], proc
     assert set(outcomes.values()) <= {"stored", "failures", "out of memory"}, outcomes
     assert outcomes["1024"] == "stored", outcomes
+    if "out of memory" not in outcomes.values():
+        pytest.skip(f"no cap made the models run out of memory on this machine: {outcomes}")

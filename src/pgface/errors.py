@@ -56,6 +56,9 @@ def out_of_memory(exc: BaseException) -> bool:
 
 
 INDEXING_MEMORY = "or run fewer indexing processes (--processes) or threads (PGFACE_THREADS)"
+# a search, an upload: fewer photos analysed at once
+ANALYSIS_MEMORY = ("or analyse fewer photos at once (a server's PGFACE_API_INFERENCE_WORKERS, or "
+                   "fewer searches in parallel)")
 
 
 def no_memory_while(doing: str, exc: BaseException, fewer: str = INDEXING_MEMORY

@@ -12,6 +12,7 @@ from psycopg_pool import ConnectionPool
 from pgface import vector_index, verdicts
 from pgface.db import store
 from pgface.errors import (
+    ANALYSIS_MEMORY,
     ImageError,
     InvalidInputError,
     ModelPackError,
@@ -87,10 +88,6 @@ class Comparison:
         return asdict(self)
 
 
-SEARCH_MEMORY = ("or analyse fewer photos at once (a server's PGFACE_API_INFERENCE_WORKERS, or "
-                 "fewer searches in parallel)")
-
-
 def analyze_photos(analyzer: FaceAnalyzer, photos: Sequence[Photo]) -> list[list[Face]]:
     """Every face of each photo, embedded. A photo the models cannot analyse is an ImageError
     naming it, never a bare OpenCV or numpy error (so each photo is analysed on its own)."""
@@ -102,7 +99,7 @@ def analyze_photos(analyzer: FaceAnalyzer, photos: Sequence[Photo]) -> list[list
             raise  # the models' (a file that cannot be loaded), not the photo's
         except Exception as exc:  # whatever the pixels did to OpenCV, it is this photo's
             if out_of_memory(exc):  # unless memory ran out: the machine's
-                raise no_memory_while(f"analysing {photo.source}", exc, SEARCH_MEMORY) from exc
+                raise no_memory_while(f"analysing {photo.source}", exc, ANALYSIS_MEMORY) from exc
             raise ImageError(photo.source, f"cannot analyse image ({describe(exc)})") from exc
     return per_photo
 

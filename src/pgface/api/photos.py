@@ -35,7 +35,15 @@ from pgface.api.models import (
 )
 from pgface.config import Settings
 from pgface.db import store
-from pgface.errors import ImageError, NotFoundError, os_reason
+from pgface.errors import (
+    ANALYSIS_MEMORY,
+    ImageError,
+    NotFoundError,
+    OutOfMemoryError,
+    no_memory_while,
+    os_reason,
+    out_of_memory,
+)
 from pgface.imaging import DISPLAY_SIDE, FORMAT_SUFFIXES, decode_photo, display_jpeg, read_file
 from pgface.index import Indexer, people_of_stored
 from pgface.library import Pgface
@@ -110,7 +118,13 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
     target = folder / f"{sha.hex()}{FORMAT_SUFFIXES.get(photo.format or '', '.img')}"
     photo.source = str(target)
     # Analysed before anything is written: a photo the analysis refuses leaves no file.
-    rows = Indexer(pf.analyzer, pf.pool, settings).photo_rows([photo])
+    try:
+        rows = Indexer(pf.analyzer, pf.pool, settings).photo_rows([photo])
+    except Exception as exc:  # memory run out is the server's (a 503), not the photo's
+        cause = exc.__cause__ if isinstance(exc, OutOfMemoryError) else exc
+        if cause is not None and out_of_memory(cause):
+            raise no_memory_while(f"analysing {name}", cause, ANALYSIS_MEMORY) from exc
+        raise
     wrote = False
     try:
         _make_upload_folder(folder)

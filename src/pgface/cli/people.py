@@ -324,7 +324,7 @@ def erase(
     if done.scrub_failed:
         err.print(f"error: the tables could not be rewritten ({shown(done.scrub_failed)}): the "
                   f"erased rows' bytes may stay in their files until `pgface people scrub` "
-                  f"succeeds (it needs room for a copy of the tables)", highlight=False)
+                  f"succeeds", highlight=False)
     if done.files_failed or done.scrub_failed:
         raise typer.Exit(1)
 

@@ -43,6 +43,11 @@ STOP_MARK = "stopped-on-purpose"
 # What PostgreSQL logs when it shuts down on its own after a failure, and on a stop asked for
 SELF_SHUTDOWN_SAID = ("due to startup process failure", "shutting down because")
 SHUTDOWN_ASKED_SAID = "shutdown request"
+# The cluster states of global/pg_control (an int32 at byte 16) that a clean shutdown leaves:
+# DB_SHUTDOWNED and DB_SHUTDOWNED_IN_RECOVERY. A server that shut itself down in a failed
+# crash recovery leaves DB_IN_CRASH_RECOVERY, one that stopped after a crash of one of its
+# processes (restart_after_crash off) DB_IN_PRODUCTION.
+CLEAN_STATES = (1, 2)
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path holds 108 bytes including the NUL
 # one syncfs() instead of ~1000 fsync()s: initdb takes 0.7 s instead of 4 s, just as durable
 _SYNC = ["--sync-method=syncfs"] if sys.platform == "linux" else []
@@ -432,10 +437,17 @@ def _user_name(uid: int) -> str:
         return str(uid)
 
 
-def ensure_server(data_dir: Path) -> str:
+class StoppedMeanwhile(EmbeddedServerError):
+    """A restart after a crash found the server stopped on purpose meanwhile: left stopped."""
+
+
+def ensure_server(data_dir: Path, after_crash: bool = False) -> str:
     """Start (initdb on first use) the server of data_dir/"pgdata" unless it runs; return its URL.
 
     The server keeps running after this process exits; later calls just return the URL.
+    after_crash: a restart of a crashed server (the watch's), which a `pgface db stop` since
+    calls off (StoppedMeanwhile): decided under the data folder's lock, which the stop takes
+    too, so a stop asked for while a restart was on its way is not undone by it.
     """
     data_dir = Path(data_dir).expanduser().resolve()
     pgdata = data_dir / "pgdata"
@@ -451,6 +463,11 @@ def ensure_server(data_dir: Path) -> str:
     with _lock(data_dir):
         if url := _wait_ready(pgdata):  # another process started it while we waited
             return url
+        if after_crash and not crashed(data_dir):
+            raise StoppedMeanwhile(f"PostgreSQL in {pgdata} was stopped on purpose meanwhile")
+        # a start asked for: a stop before it is over, whether this start succeeds or not
+        with suppress(OSError):
+            (data_dir / STOP_MARK).unlink(missing_ok=True)
         bindir = _bindir(data_dir, pw)
         if not (pgdata / "PG_VERSION").exists():
             if pgdata.exists() and any(pgdata.iterdir()):
@@ -468,23 +485,34 @@ def ensure_server(data_dir: Path) -> str:
 def stop_server(data_dir: Path) -> None:
     """Fast shutdown (what pg_ctl stop -m fast does: SIGINT, wait); no error if not running.
 
-    A crashed server's pending restart is called off: it stays stopped."""
-    pgdata = Path(data_dir).expanduser().resolve() / "pgdata"
-    (pgdata.parent / RESTART_MARK).unlink(missing_ok=True)
-    if pgdata.is_dir():
-        (pgdata.parent / STOP_MARK).touch()
-    if not (pgdata / "postmaster.pid").exists():
+    A crashed server's pending restart is called off: it stays stopped. Under the data
+    folder's lock, which a restart holds while it starts the server: one on its way when the
+    stop came finishes first, and is stopped here (it undid the stop before)."""
+    data_dir = Path(data_dir).expanduser().resolve()
+    pgdata = data_dir / "pgdata"
+    if not pgdata.is_dir():
         return
-    with _lock(pgdata.parent):
-        lines = _pidfile(pgdata / "postmaster.pid")
-        if not lines or _proc(pid := int(lines[0])) != "postgres":
-            return
-        os.kill(pid, signal.SIGINT)
-        deadline = time.monotonic() + TIMEOUT_S
-        while _proc(pid) == "postgres" and (pgdata / "postmaster.pid").exists():
-            if time.monotonic() > deadline:
-                raise EmbeddedServerError(f"PostgreSQL in {pgdata} (pid {pid}) did not stop")
-            time.sleep(0.05)
+    try:
+        with _lock(data_dir):
+            _stop_locked(data_dir, pgdata)
+    except (EmbeddedServerError, PermissionError):
+        if (pgdata / "postmaster.pid").exists():
+            raise
+        # a folder this user may not write in, and nothing runs there: nothing to stop
+
+
+def _stop_locked(data_dir: Path, pgdata: Path) -> None:
+    (data_dir / RESTART_MARK).unlink(missing_ok=True)
+    (data_dir / STOP_MARK).touch()
+    lines = _pidfile(pgdata / "postmaster.pid")
+    if not lines or _proc(pid := int(lines[0])) != "postgres":
+        return
+    os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + TIMEOUT_S
+    while _proc(pid) == "postgres" and (pgdata / "postmaster.pid").exists():
+        if time.monotonic() > deadline:
+            raise EmbeddedServerError(f"PostgreSQL in {pgdata} (pid {pid}) did not stop")
+        time.sleep(0.05)
 
 
 def crashed(data_dir: Path) -> bool:
@@ -510,6 +538,10 @@ def shut_itself_down(data_dir: Path) -> bool:
     """
     if (data_dir / STOP_MARK).exists():
         return False
+    # pg_control first: a disk too full for the recovery may be too full for its log line
+    state = _cluster_state(data_dir / "pgdata")
+    if state is not None:
+        return state not in CLEAN_STATES
     try:
         log = _log_tail(data_dir / "pgdata", 200).splitlines()
     except OSError:  # no log, or another user's: as before, a clean stop
@@ -518,6 +550,17 @@ def shut_itself_down(data_dir: Path) -> bool:
                  default=-1)
     asked = max((i for i, line in enumerate(log) if SHUTDOWN_ASKED_SAID in line), default=-1)
     return failed > asked
+
+
+def _cluster_state(pgdata: Path) -> int | None:
+    """The cluster state in global/pg_control (CLEAN_STATES), or None where it cannot be read
+    (another user's folder, none yet)."""
+    try:
+        with open(pgdata / "global" / "pg_control", "rb") as control:
+            head = control.read(20)
+    except OSError:
+        return None
+    return int.from_bytes(head[16:20], sys.byteorder) if len(head) == 20 else None
 
 
 def stopped(data_dir: Path) -> bool:

@@ -33,7 +33,9 @@ def revive(data_dir: Path) -> bool:
         if not server.crashed(data_dir):
             return False
         try:
-            server.ensure_server(data_dir)
+            server.ensure_server(data_dir, after_crash=True)
+        except server.StoppedMeanwhile:  # `pgface db stop` since it was found crashed
+            return False
         except Exception as exc:  # the caller's next connection attempt fails and says why
             logged, failures = _failures.get(data_dir, (0.0, 0))
             now = time.monotonic()

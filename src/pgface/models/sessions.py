@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from pgface.errors import out_of_memory
 from pgface.models import torch_backend
 from pgface.models.packs import file_sha256
 
@@ -316,16 +317,17 @@ class OpenVINOSession:
         try:
             key = (tuple(value.shape) if self._static_shapes else None, parallel, normalisation)
             requests = self._local.__dict__.setdefault("requests", {})
-            request = requests.get(key)
+            made = requests.get(key)  # (request, the compiled model it came from)
             inputs = {0: np.ascontiguousarray(value)}  # the one input, by position
-            if request is None:
+            if made is None:
                 # OpenVINO can deadlock when two threads make their first inference at once.
                 with self._compile_lock:
-                    request = self._compiled_for(key).create_infer_request()
-                    results = self._run_or_forget(key, request, inputs)
-                requests[key] = request
+                    compiled = self._compiled_for(key)
+                    made = (compiled.create_infer_request(), compiled)
+                    results = self._run_or_forget(key, made, inputs)
+                requests[key] = made
             else:
-                results = self._run_or_forget(key, request, inputs)
+                results = self._run_or_forget(key, made, inputs)
         finally:
             with self._flight_lock:
                 self._in_flight -= 1
@@ -334,17 +336,22 @@ class OpenVINOSession:
         return [np.array(results[self._port_of[n]]) for n in names]
 
 
-    def _run_or_forget(self, key: Variant, request: Any, inputs: dict) -> Any:
-        """REQUEST run on INPUTS; should the run fail, the request and its compiled model are
-        forgotten, so that the next run compiles the model again. A run that failed for want
-        of memory ("can't alloc") left them broken: every later run failed too ("std::
-        future_error: Broken promise"), long after memory was back (a server's every search)."""
+    def _run_or_forget(self, key: Variant, made: tuple[Any, Any], inputs: dict) -> Any:
+        """MADE's request run on INPUTS. Should memory run out, the request and its compiled
+        model are forgotten, so that the next run compiles the model again: a run that failed
+        for want of memory ("can't alloc") left them broken, and every later run failed too
+        ("std::future_error: Broken promise"), long after memory was back (a server's every
+        search). The compiled model is forgotten only if it is still the one in use: another
+        thread may have compiled it again already."""
+        request, compiled = made
         try:
             return request.infer(inputs, **SHARED_BUFFERS)
-        except Exception:
-            self._local.__dict__.get("requests", {}).pop(key, None)
-            with self._compile_lock:
-                self._compiled.pop(key, None)
+        except Exception as exc:
+            if out_of_memory(exc) or "Broken promise" in str(exc):
+                self._local.__dict__.get("requests", {}).pop(key, None)
+                with self._compile_lock:
+                    if self._compiled.get(key) is compiled:
+                        del self._compiled[key]
             raise
 
 

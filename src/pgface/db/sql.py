@@ -278,11 +278,18 @@ ORDER BY pp.path_bytes
 """
 # Of these paths (each as often as given), how many hold a photo this pack has analysed (a run
 # skips those).
+# A file counts as analysed by its path, or by the size and modification time a path of an
+# analysed photo recorded (a file moved or renamed keeps both: a folder renamed was taken for
+# new photos, and its run for a bulk load).
 ANALYSED_AT_PATHS = """
-SELECT count(*) FROM unnest(%s::bytea[]) AS given(path_bytes)
+SELECT count(*) FROM unnest(%(paths)s::bytea[], %(sizes)s::bigint[], %(times)s::bigint[])
+    AS given(path_bytes, size_bytes, mtime_ns)
 WHERE EXISTS (SELECT 1 FROM photo_paths pp
-              JOIN photo_analyses a ON a.photo_id = pp.photo_id AND a.model = %s
+              JOIN photo_analyses a ON a.photo_id = pp.photo_id AND a.model = %(model)s
               WHERE pp.path_bytes = given.path_bytes)
+   OR EXISTS (SELECT 1 FROM photo_paths pp
+              JOIN photo_analyses a ON a.photo_id = pp.photo_id AND a.model = %(model)s
+              WHERE pp.size_bytes = given.size_bytes AND pp.mtime_ns = given.mtime_ns)
 """
 # A pack's recognizer as the library first knew it: recorded once, then what a pack of that
 # name must hold (models/packs.py, library.Pgface._check_pack).

@@ -373,14 +373,27 @@ def unanalysed_paths(conn: psycopg.Connection, model: str) -> list[Path]:
 
 def analysed_share(conn: psycopg.Connection, files: Sequence[Path], model: str,
                    sample: int = 1000) -> float:
-    """The share of these files whose path holds a photo this pack has analysed, from up to
-    SAMPLE of them evenly spread: how much of a run over them would be skipped."""
+    """The share of these files whose path holds a photo this pack has analysed, or whose size
+    and modification time a path of such a photo recorded (moved there), from up to SAMPLE of
+    them evenly spread: how much of a run over them would be skipped."""
     if not files:
         return 0.0
     count = min(sample, len(files))
     chosen = [files[i * len(files) // count] for i in range(count)]
-    known = conn.execute(sql.ANALYSED_AT_PATHS,
-                         [[to_bytes(canonical(f)) for f in chosen], model]).fetchone()[0]
+    sizes: list[int | None] = []
+    times: list[int | None] = []
+    for path in chosen:
+        try:
+            info = os.stat(path)
+        except OSError:  # gone, or not ours to look at: by its path alone
+            sizes.append(None)
+            times.append(None)
+        else:
+            sizes.append(info.st_size)
+            times.append(info.st_mtime_ns)
+    known = conn.execute(sql.ANALYSED_AT_PATHS, {
+        "paths": [to_bytes(canonical(f)) for f in chosen], "sizes": sizes, "times": times,
+        "model": model}).fetchone()[0]
     return known / len(chosen)
 
 

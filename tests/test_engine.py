@@ -22,6 +22,7 @@ from pgface.batch_knn import approximate_many, exact_knn, exact_rerank
 from pgface.clustering import run_clustering
 from pgface.db import sql, store
 from pgface.index import REBUILDING, IndexReport
+from pgface.library import build_analyzer
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
 from pgface.neighbours import CLUSTER_CANDIDATES
@@ -249,8 +250,11 @@ def test_a_bulk_run_indexes_without_the_hnsw_index_and_builds_it_at_the_end(
         shutil.copy2(photo, moved / f"{n}-{photo.name}")
     during.clear()
     stages.clear()
-    assert pf.index([moved], progress=progress).skipped == len(photos)
+    fresh = build_analyzer(pf.settings)  # a new process's: nothing to analyse, nothing loaded
+    with Pgface(pf.settings, analyzer=fresh) as library:
+        assert library.index([moved], progress=progress).skipped == len(photos)
     assert during and all(during) and all(stage is None for stage, _ in stages)
+    assert fresh._detector is None and fresh._recognizer is None  # 85 MB loaded for no face
 
 
 def test_the_share_of_a_run_already_analysed_is_read_from_the_paths(

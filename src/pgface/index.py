@@ -617,7 +617,9 @@ class Indexer:
         photos: list[_Analyzed] = []
         # The decoder (simplejpeg), the detector and OpenCV release the GIL, so the workers
         # keep every core busy.
-        if self.analyzer.detects_in_batches:
+        if not fresh:  # nothing to analyse: the models are not even loaded (85 MB)
+            work = []
+        elif self.analyzer.detects_in_batches:
             work = self._decode_detect_in_batches(fresh, workers, timings)
         else:
             work = _largest_first(workers, lambda r: self._decode_and_analyze(r, timings),

@@ -188,9 +188,9 @@ class FaceAnalyzer:
 
     def embed_aligned(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Unit-length embeddings of aligned crops, one session run per batch."""
-        _, recognizer = self._load()
-        if not crops:
+        if not crops:  # no models loaded for none (a run of moved files loaded both: +85 MB)
             return np.empty((0, 512), dtype=np.float32)
+        _, recognizer = self._load()
         out = []
         for start in range(0, len(crops), self.batch_size):
             out.append(recognizer.get_feat(list(crops[start : start + self.batch_size])))

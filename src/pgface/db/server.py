@@ -37,8 +37,8 @@ ORPHAN_GRACE_S = 2.0
 RESTART_MARK = "restart-pending"
 # In the data folder from `pgface db stop` until the next start: a server that shut itself
 # down after a failure (its crash recovery failed: a full disk) removes its postmaster.pid as
-# a clean stop does, and only its log tells the two apart; a stop asked for after that (no
-# postmaster left to log it) calls its restart off.
+# a clean stop does, and only its pg_control (or its log) tells the two apart; a stop asked
+# for after that (no postmaster left to stop) calls its restart off.
 STOP_MARK = "stopped-on-purpose"
 # What PostgreSQL logs when it shuts down on its own after a failure, and on a stop asked for
 SELF_SHUTDOWN_SAID = ("due to startup process failure", "shutting down because")
@@ -530,11 +530,12 @@ def crashed(data_dir: Path) -> bool:
 
 
 def shut_itself_down(data_dir: Path) -> bool:
-    """Whether the stopped server's log ends with it shutting down on its own after a failure
-    (a crash whose recovery failed: a disk so full that the recovery could not write), with no
-    `pgface db stop` since. It removes its postmaster.pid as a clean stop does: `pgface serve`
-    took it for one, never restarted it when the disk had room again, and answered every
-    request "stopped (`pgface db stop`)", which nobody had run.
+    """Whether the stopped server shut down on its own after a failure (a crash whose recovery
+    failed: a disk so full that the recovery could not write), with no `pgface db stop` since:
+    its pg_control's state is not a clean shutdown's, or, where that cannot be read, its log
+    ends with such a shutdown. It removes its postmaster.pid as a clean stop does: `pgface
+    serve` took it for one, never restarted it when the disk had room again, and answered
+    every request "stopped (`pgface db stop`)", which nobody had run.
     """
     if (data_dir / STOP_MARK).exists():
         return False
@@ -569,8 +570,8 @@ def stopped(data_dir: Path) -> bool:
     a `pgface db stop` takes waited the pool's 30 s for a connection), and no restart after a
     crash pending, and no shutting down on its own after a failure (shut_itself_down).
 
-    Cheap (two stats and a small read; the log's tail only while no postmaster runs and no
-    `pgface db stop` was asked): a server that answers requests can ask it on every one.
+    Cheap (two stats and a small read; pg_control's first bytes too while no postmaster runs
+    and no `pgface db stop` was asked): a server that answers requests can ask it on every one.
     """
     data_dir = Path(data_dir).expanduser().resolve()
     if (data_dir / RESTART_MARK).exists():

@@ -335,7 +335,6 @@ class OpenVINOSession:
         # Copies: the request reuses its output buffers on the next call.
         return [np.array(results[self._port_of[n]]) for n in names]
 
-
     def _run_or_forget(self, key: Variant, made: tuple[Any, Any], inputs: dict) -> Any:
         """MADE's request run on INPUTS. Should memory run out, the request and its compiled
         model are forgotten, so that the next run compiles the model again: a run that failed

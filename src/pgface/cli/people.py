@@ -20,6 +20,7 @@ from pgface.cli.common import (
     out,
     path_argument,
     print_json,
+    say_error,
     shown,
     stopped_by_sigterm_as_by_ctrl_c,
 )
@@ -322,9 +323,9 @@ def erase(
         err.print(f"[red]could not delete[/red] {shown(str(failure))}",
                   markup=True, highlight=False)
     if done.scrub_failed:
-        err.print(f"error: the tables could not be rewritten ({shown(done.scrub_failed)}): the "
-                  f"erased rows' bytes may stay in their files until `pgface people scrub` "
-                  f"succeeds", highlight=False)
+        say_error(PgfaceError(f"the tables could not be rewritten ({done.scrub_failed}): the "
+                              f"erased rows' bytes may stay in their files until `pgface "
+                              f"people scrub` succeeds"))
     if done.files_failed or done.scrub_failed:
         raise typer.Exit(1)
 

@@ -116,22 +116,32 @@ def _check_url(url: str) -> None:
 MIGRATIONS_WAIT_SAID_S = 3
 
 
+def lock_within(conn: psycopg.Connection, statement: str, wait_s: float) -> bool:
+    """Run STATEMENT, one that takes a lock, waiting at most WAIT_S seconds for it: False if
+    it would wait longer. In a savepoint, so a timeout leaves the caller's transaction whole;
+    the transaction's lock_timeout is as it was afterwards either way."""
+    before = conn.execute(sql.CURRENT_LOCK_TIMEOUT).fetchone()[0]
+    conn.execute(sql.LOCK_TIMEOUT, [f"{max(1, round(wait_s * 1000))}ms"])
+    try:
+        with conn.transaction():
+            conn.execute(statement)
+    except psycopg.errors.LockNotAvailable:
+        return False
+    finally:
+        conn.execute(sql.LOCK_TIMEOUT, [before])
+    return True
+
+
 def _take_migrations_lock(conn: psycopg.Connection) -> None:
     """The migrations' lock, for the transaction; a long wait for it is said (a library
     opened while another process upgrades it, or while the upgrade of a run killed meanwhile
     still rolls back, waited in silence)."""
     if conn.execute(sql.TRY_MIGRATIONS_LOCK).fetchone()[0]:
         return
-    previous = conn.execute(sql.CURRENT_LOCK_TIMEOUT).fetchone()[0]
-    try:
-        with conn.transaction():  # a savepoint: the time limit goes with it on a timeout
-            conn.execute(sql.LOCK_TIMEOUT, [f"{MIGRATIONS_WAIT_SAID_S}s"])
-            conn.execute(sql.MIGRATIONS_LOCK)
-    except psycopg.errors.LockNotAvailable:
+    if not lock_within(conn, sql.MIGRATIONS_LOCK, MIGRATIONS_WAIT_SAID_S):
         log.warning("waiting for another pgface process to finish upgrading the library (an "
                     "upgrade of a run that was stopped ends first)")
-        conn.execute(sql.MIGRATIONS_LOCK)
-    conn.execute(sql.LOCK_TIMEOUT, [previous])  # the migrations may wait as long as needed
+        conn.execute(sql.MIGRATIONS_LOCK)  # the migrations may wait as long as needed
 
 
 def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:

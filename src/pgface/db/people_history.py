@@ -12,6 +12,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from pgface.db.connection import lock_within
+
 START_CHANGE = "INSERT INTO people_changes (actor, kind, undoable) VALUES (%s, %s, %s) RETURNING id"
 SET_CURRENT = "SELECT set_config('pgface.people_change', %s, true)"
 # One change to people at a time: two namings of the same new name would both create the
@@ -21,8 +23,6 @@ SET_CURRENT = "SELECT set_config('pgface.people_change', %s, true)"
 # the search path): libraries in other schemas of the database do not wait for it.
 PEOPLE_LOCK = ("SELECT pg_advisory_xact_lock("
                "hashtext('pgface.people.changes.' || current_schema()))")
-LOCK_TIMEOUT = "SELECT set_config('lock_timeout', %s, true)"
-CURRENT_LOCK_TIMEOUT = "SELECT current_setting('lock_timeout')"
 DISCARD_CHANGE = "DELETE FROM people_changes WHERE id = %s"
 FINISH_CHANGE = "UPDATE people_changes SET summary = %s, payload = %s WHERE id = %s"
 HISTORY = """
@@ -162,16 +162,7 @@ def lock_people(conn: psycopg.Connection, wait_s: float | None) -> bool:
     if wait_s is None:
         conn.execute(PEOPLE_LOCK)
         return True
-    before = conn.execute(CURRENT_LOCK_TIMEOUT).fetchone()[0]
-    conn.execute(LOCK_TIMEOUT, [f"{max(1, round(wait_s * 1000))}ms"])
-    try:
-        with conn.transaction():  # a savepoint: the timeout leaves the caller's transaction whole
-            conn.execute(PEOPLE_LOCK)
-    except psycopg.errors.LockNotAvailable:
-        return False
-    finally:
-        conn.execute(LOCK_TIMEOUT, [before])
-    return True
+    return lock_within(conn, PEOPLE_LOCK, wait_s)
 
 
 def start_change(conn: psycopg.Connection, actor: str, kind: str, undoable: bool) -> int:

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from pgface import PersonConflict, Pgface, Settings, library
 from pgface.cli import app
-from pgface.db import sql
+from pgface.db import people_store, sql
 from pgface.db.connection import DatabaseError, migrate, migrations
 from pgface.errors import ImageError, InvalidInputError, ModelPackError, PgfaceError
 from pgface.library import build_analyzer
@@ -742,3 +742,92 @@ def test_pgface_takes_settings_only() -> None:
     # a dict was taken, and failed at the first call: "'dict' object has no attribute ..."
     with pytest.raises(TypeError, match="takes a pgface.Settings, not a dict"):
         Pgface({"threshold": 0.3})  # type: ignore[arg-type]
+
+
+def kept_face_counts(url: str, pack: str) -> dict[int, int]:
+    """Each person's faces under PACK as the people page reads them (migration 0018)."""
+    with psycopg.connect(in_pgface_schema(url)) as conn:
+        return dict(conn.execute(
+            "SELECT person_id, sum(faces)::bigint FROM person_face_counts WHERE pack = %s "
+            "GROUP BY person_id HAVING sum(faces) <> 0", [pack]).fetchall())
+
+
+def shown_face_counts(url: str, pack: str) -> dict[int, int]:
+    """Each person's faces under PACK counted from the faces themselves."""
+    shown = "true" if pack == "*" else people_store.SHOWN_FACE
+    with psycopg.connect(in_pgface_schema(url)) as conn:
+        return dict(conn.execute(
+            f"SELECT person_id, count(*) FROM faces f WHERE person_id IS NOT NULL AND {shown} "
+            "GROUP BY person_id", {"model": pack}).fetchall())
+
+
+def test_the_kept_face_counts_follow_every_change_under_every_pack(
+        pf: Pgface, settings: Settings, other_pack: FaceAnalyzer, library_folder: Path,
+        database_url: str) -> None:
+    """The people page reads each person's faces from counts triggers keep (migration 0018)
+    instead of counting them: after each kind of change, under each pack, they must be the
+    faces themselves, and the page must say them."""
+
+    def same(*packs: str) -> None:
+        for pack in packs:
+            assert kept_face_counts(database_url, pack) == shown_face_counts(database_url, pack)
+
+    pf.index([library_folder])
+    same("buffalo_sc", "*", "other_pack")  # a pack that analysed nothing sees every face
+    assert pf.people.cluster().founded >= 3
+    same("buffalo_sc", "*")
+    people, _ = pf.people.page(limit=100)
+    first, second, third = people[:3]
+    pf.people.rename(first.id, "First")
+    pf.people.merge(second.id, first.id)
+    moved = pf.people.faces(third.id)[0].face_id
+    pf.people.name_faces([moved], "First", move=True)
+    pf.people.split("First", [moved], name="Split off")
+    pf.people.delete(third.id)
+    pf.people.undo()  # the deleted person's faces come back to them
+    same("buffalo_sc", "*")
+
+    with Pgface(settings.model_copy(update={"model_pack": str(other_pack.pack.folder)}),
+                analyzer=other_pack) as other:
+        other.index([library_folder / "obama"])  # some photos analysed by both packs
+        same("buffalo_sc", "*", "other_pack")
+        with psycopg.connect(in_pgface_schema(database_url)) as conn:  # people carried over
+            assert conn.execute("SELECT count(*) FROM faces WHERE model = 'other_pack' "
+                                "AND person_id IS NOT NULL").fetchone()[0] > 0
+        other.people.cluster(full=True)
+        same("buffalo_sc", "*", "other_pack")
+        other.index([library_folder])
+        same("buffalo_sc", "*", "other_pack")
+        listed, _ = other.people.page(limit=1000)
+        assert {p.id: p.faces for p in listed if p.faces} == shown_face_counts(
+            database_url, "other_pack")
+
+    # Photos both packs analysed, their faces people's under both, removed at once.
+    pf.remove([library_folder / "obama"])
+    same("buffalo_sc", "*", "other_pack")
+    # A write from a session with another search path (psql, an application) counts too.
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SET search_path TO public")
+        conn.execute("UPDATE pgface.faces SET person_id = NULL WHERE id = "
+                     "(SELECT min(id) FROM pgface.faces WHERE person_id IS NOT NULL)")
+    same("buffalo_sc", "*", "other_pack")
+
+    with psycopg.connect(in_pgface_schema(database_url)) as conn:
+        assert people_store.add_up_face_counts(conn, 1)
+        conn.commit()
+        assert conn.execute("SELECT count(*) FROM person_face_counts WHERE pending"
+                            ).fetchone()[0] == 0
+        assert not people_store.add_up_face_counts(conn, 1)
+    same("buffalo_sc", "*", "other_pack")
+    with psycopg.connect(in_pgface_schema(database_url)) as conn:  # drifted, then made again
+        conn.execute("INSERT INTO person_face_counts (person_id, pack, faces) "
+                     "SELECT min(id), 'buffalo_sc', 5 FROM people")
+        conn.commit()
+        assert kept_face_counts(database_url, "buffalo_sc") != shown_face_counts(
+            database_url, "buffalo_sc")
+        conn.execute("SELECT pgface_recount_person_faces()")
+    same("buffalo_sc", "*", "other_pack")
+    listed, total = pf.people.page(limit=1000)
+    assert {p.id: p.faces for p in listed if p.faces} == shown_face_counts(
+        database_url, "buffalo_sc")
+    assert total == len(listed)

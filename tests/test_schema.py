@@ -25,7 +25,8 @@ from pgface.models.packs import sample_photos
 TABLES = ["api_keys", "faces", "people", "photos", "schema_migrations"]  # main's, before 0005
 # Every table pgface's migrations make: the legacy ones moved, the later ones made in place.
 ALL_TABLES = sorted(set(TABLES) | {"photo_paths", "photo_analyses", "people_changes",
-                                   "people_change_rows", "forgotten_faces", "model_packs"})
+                                   "people_change_rows", "forgotten_faces", "model_packs",
+                                   "person_face_counts", "person_face_count_packs"})
 
 
 def samples() -> dict[str, Path]:

@@ -46,15 +46,16 @@ ORDER BY p.name NULLS LAST, p.id
 # it was listed; the page starts after that place (keyset paging), so a person named, merged
 # or hidden meanwhile moves only themselves, where an offset shifted everyone after them (one
 # tile shown twice, another never). Names are never empty, so '' stands for no name.
-# Every person's faces are counted to sort them, from the faces' (person_id, model, photo_id)
-# index alone and grouped by person (migration 0017); their photos and cover only for the
-# page. `total`, how many the filter holds, comes once even for a page past the end (a row
-# with no person then).
+# Every person's faces come from the counts kept by triggers (migration 0018: rows that add
+# up, under the pack in use, or under '*' while that pack has analysed nothing), not from the
+# faces; their photos and cover only for the page. `total`, how many the filter holds, comes
+# once even for a page past the end (a row with no person then).
 PEOPLE_PAGE = f"""
 WITH per_person AS (
-    SELECT f.person_id, count(*) AS faces FROM faces f
-    WHERE f.person_id IS NOT NULL AND {SHOWN_FACE}
-    GROUP BY f.person_id
+    SELECT c.person_id, sum(c.faces)::bigint AS faces FROM person_face_counts c
+    WHERE c.pack = (SELECT coalesce(max(pack), '*') FROM person_face_count_packs
+                    WHERE pack = %(model)s)
+    GROUP BY c.person_id HAVING sum(c.faces) > 0
 ), counted AS (
     SELECT p.id, p.name, p.hidden, coalesce(pp.faces, 0) AS faces
     FROM people p LEFT JOIN per_person pp ON pp.person_id = p.id
@@ -277,6 +278,39 @@ def list_people(conn: psycopg.Connection, unnamed: bool, model: str, hidden: boo
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(LIST_PEOPLE, {"unnamed": unnamed, "hidden": hidden,
                                          "model": model}).fetchall()
+
+
+# The changes to the counts not added up yet, up to a bound (an index of them alone).
+PENDING_FACE_COUNTS = """
+SELECT count(*) FROM (SELECT 1 FROM person_face_counts WHERE pending LIMIT %s) pending
+"""
+# Each person with a change pending gets their rows replaced by one per pack, their sum. Two
+# at once stay right: the second passes over the rows the first deleted, and a change that
+# commits meanwhile is left for the next time.
+ADD_UP_FACE_COUNTS = """
+WITH gone AS (
+    DELETE FROM person_face_counts c
+    WHERE c.person_id IN (SELECT person_id FROM person_face_counts WHERE pending)
+    RETURNING c.person_id, c.pack, c.faces
+)
+INSERT INTO person_face_counts (person_id, pack, faces, pending)
+SELECT person_id, pack, sum(faces), false FROM gone GROUP BY person_id, pack
+HAVING sum(faces) <> 0
+"""
+
+
+def add_up_face_counts(conn: psycopg.Connection, at_least: int) -> bool:
+    """Add up the kept face counts when at least AT_LEAST changes are pending; whether it did.
+    A server that takes no writes (a standby) leaves them as they are: they add up all the
+    same, a little slower to read."""
+    if conn.execute(PENDING_FACE_COUNTS, [at_least]).fetchone()[0] < at_least:
+        return False
+    try:
+        with conn.transaction():
+            conn.execute(ADD_UP_FACE_COUNTS)
+    except psycopg.errors.ReadOnlySqlTransaction:
+        return False
+    return True
 
 
 def people_page(conn: psycopg.Connection, named: bool | None, hidden: bool, limit: int,

@@ -662,6 +662,54 @@ def test_a_photo_edited_in_place_keeps_its_people(pf: Pgface, tmp_path: Path) ->
                      "Grace": []}
 
 
+def test_a_photo_moved_and_edited_in_one_step_keeps_its_people(pf: Pgface, tmp_path: Path
+                                                               ) -> None:
+    """Edited and filed in another folder at once: new content at a new path. Its former self,
+    whose file is gone, kept the names until a prune forgot them; now the names go to the
+    edited photo's faces and the former goes, as an edit in place's does. A photo of another
+    name, or of the same name whose former file is still there, takes nobody's."""
+    group, album, party, other, faces = party_and_other(pf, tmp_path)
+    pf.people.name_faces(faces[0].face_id, "Ada")
+    pf.people.name_faces(faces[1].face_id, "Grace")
+    elsewhere = tmp_path / "album" / "2024"
+    elsewhere.mkdir()
+    edited(group, elsewhere / "party.jpg")  # moved and edited: the same file name
+    party.unlink()
+    shutil.copyfile(require_data(PHOTOS / "groups" / "bbt-6.jpg"), elsewhere / "other.jpg")
+    edited(group, elsewhere / "renamed.jpg")  # edited differently, under another name
+    image = cv2.imread(str(elsewhere / "renamed.jpg"))
+    cv2.imwrite(str(elsewhere / "renamed.jpg"), image[8:], [cv2.IMWRITE_JPEG_QUALITY, 90])
+
+    report = pf.index(album, prune=True)
+
+    assert report.people_kept == 2 and report.removed.photos == 0
+    stored = stored_faces(pf, [elsewhere / "party.jpg", elsewhere / "renamed.jpg", party])
+    assert stored[str(party.resolve())] == []  # the former version is gone
+    with pf.pool.connection() as conn:
+        held = dict(conn.execute(
+            "SELECT f.id, p.name FROM faces f JOIN people p ON p.id = f.person_id "
+            "WHERE f.id = ANY(%s)", [[f.face_id for f in stored[str(
+                (elsewhere / "party.jpg").resolve())]]]).fetchall())
+        renamed = conn.execute(
+            "SELECT count(*) FROM faces WHERE person_id IS NOT NULL AND id = ANY(%s)",
+            [[f.face_id for f in stored[str((elsewhere / "renamed.jpg").resolve())]]]
+        ).fetchone()[0]
+        named = dict(conn.execute(
+            "SELECT p.name, count(f.id) FROM people p JOIN faces f ON f.person_id = p.id "
+            "GROUP BY p.name").fetchall())
+    assert sorted(held.values()) == ["Ada", "Grace"] and renamed == 0
+    assert named == {"Ada": 1, "Grace": 1}
+    result = pf.search(elsewhere / "party.jpg")
+    assert not any(m.missing for face in result.faces for m in face.matches)
+
+    # The same name in two folders, one file still there: not a move; nobody's names move.
+    pf.people.name_faces(stored[str((elsewhere / "renamed.jpg").resolve())][0].face_id, "Lin")
+    third = tmp_path / "album" / "2025"
+    third.mkdir()
+    edited(elsewhere / "renamed.jpg", third / "renamed.jpg")
+    assert pf.index(album).people_kept == 0
+
+
 def test_the_former_version_of_an_edited_photo_goes_and_swapped_files_stay(
         pf: Pgface, tmp_path: Path) -> None:
     group, album, party, other, first = party_and_other(pf, tmp_path)

@@ -664,6 +664,13 @@ class Indexer:
                     report.people_kept += keep_people(conn, replaced, self.analyzer.model_name)
                 report.people_kept += people_of_stored(conn, stored, reanalysed,
                                                        self.analyzer.model_name)
+                # Photos new to the library, at paths that held none (no edit in place).
+                kept_from = set(reanalysed) | {now for _, now in replaced}
+                new = {stored[r.sha256]: r.path for r in rows
+                       if r.sha256 in stored and stored[r.sha256] not in kept_from}
+                moved, given = people_of_moved_and_edited(conn, new, self.analyzer.model_name)
+                report.people_kept += given
+                replaced += moved
         report.indexed += len(stored)
         report.skipped += len(rows) - len(stored)
         report.faces += sum(len(r.faces) for r in rows if r.sha256 in stored)
@@ -823,6 +830,32 @@ def keep_people(conn: psycopg.Connection, replaced: Sequence[tuple[int, int]], m
     like a human's change). Returns how many faces were given a person."""
     kept = ps.people_for_replacements(conn, replaced, model, EDIT_SIMILARITY)
     return _give_kept(conn, kept, "edited photos")
+
+
+def people_of_moved_and_edited(conn: psycopg.Connection, new_photos: dict[int, str], model: str
+                               ) -> tuple[list[tuple[int, int]], int]:
+    """Photos moved and edited in one step (saved again, cropped or turned, and filed in
+    another folder) keep their people. Such a photo is new content at a new path, and its
+    former self stayed at a path whose file is gone, with the people, until a prune forgot
+    them. A new photo's former self is the photo with people recorded at a path of the same
+    file name whose file is gone (store.gone_namesakes); its faces' people go to the new
+    photo's faces as an edited photo's do (at EDIT_SIMILARITY, one to one), and where any
+    did, that path is forgotten, so the former goes at the end of the run as an edited photo's
+    former version does (forget_formers). Returns the (former, new photo) pairs and how many
+    faces were given a person."""
+    if not new_photos:
+        return [], 0
+    pairs, kept, gone = [], [], []
+    for photo_id, (former, raw) in sorted(store.gone_namesakes(conn, new_photos, model).items()):
+        given = ps.people_for_replacements(conn, [(former, photo_id)], model, EDIT_SIMILARITY)
+        if any(k.person_id is not None for k in given):
+            pairs.append((former, photo_id))
+            kept += given
+            gone.append(raw)
+    if not pairs:
+        return [], 0
+    store.forget_gone_paths(conn, gone)
+    return pairs, _give_kept(conn, kept, "photos moved and edited")
 
 
 # Two detectors box the same face a little differently (SCRFD's 500m and 10g, or one at other

@@ -217,6 +217,14 @@ JOIN photo_paths pp ON pp.path_bytes = s.path_bytes AND pp.size_bytes = s.size_b
 WHERE EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = pp.photo_id AND a.model = %s)
 """
 DELETE_PATHS = "DELETE FROM photo_paths WHERE path_bytes = ANY(%s) RETURNING photo_id"
+# The paths, of photos other than these, named like these files (migration 0019's index) whose
+# photo has a face this pack gave a person: where a photo moved and edited may have been.
+HELD_PATHS_NAMED = """
+SELECT pp.photo_id, pp.path_bytes, regexp_replace(pp.path, '^.*/', '') FROM photo_paths pp
+WHERE regexp_replace(pp.path, '^.*/', '') = ANY(%(names)s) AND pp.photo_id <> ALL(%(photos)s)
+  AND EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = pp.photo_id AND f.model = %(model)s
+                                      AND f.person_id IS NOT NULL)
+"""
 # photos.path shows the path where the photo was seen last, among those it still has.
 REFRESH_DISPLAY_PATHS = """
 UPDATE photos ph SET path = pp.path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -259,6 +260,34 @@ def unchanged_paths(conn: psycopg.Connection, stamps: Sequence[tuple[bytes, File
         [raw for raw, _ in stamps], [s.size_bytes for _, s in stamps],
         [s.mtime_ns for _, s in stamps], model]).fetchall()
     return {bytes(r[0]) for r in rows}
+
+
+def gone_namesakes(conn: psycopg.Connection, new_photos: dict[int, str], model: str
+                   ) -> dict[int, tuple[int, bytes]]:
+    """For photos just stored (id -> path): the one other photo, with a face this pack gave
+    a person, recorded at a path of the same file name whose file is gone, and that path:
+    where each may have been before it was moved and edited in one step. A photo with two
+    such candidates, or a candidate for two of them, gets none (which one it was is not
+    known)."""
+    names = {photo_id: readable(path).rsplit("/", 1)[-1] for photo_id, path in new_photos.items()}
+    rows = conn.execute(sql.HELD_PATHS_NAMED, {"names": sorted(set(names.values())),
+                                               "photos": list(new_photos), "model": model})
+    gone: dict[str, dict[int, bytes]] = {}
+    for former, raw, name in rows.fetchall():
+        if not paths.exists(bytes(raw)):
+            gone.setdefault(name, {})[former] = bytes(raw)
+    found = {photo_id: next(iter(gone[name].items())) for photo_id, name in names.items()
+             if len(gone.get(name, {})) == 1}
+    claims = Counter(former for former, _ in found.values())
+    return {photo_id: (former, raw) for photo_id, (former, raw) in found.items()
+            if claims[former] == 1}
+
+
+def forget_gone_paths(conn: psycopg.Connection, raws: Sequence[bytes]) -> None:
+    """Forget these paths, their files gone; their photos show another of their paths."""
+    touched = {r[0] for r in conn.execute(sql.DELETE_PATHS, [sorted(raws)])}
+    if touched:
+        conn.execute(sql.REFRESH_DISPLAY_PATHS, [sorted(touched)])
 
 
 def _paths_of(conn: psycopg.Connection, photo_ids: Iterable[int]

@@ -153,6 +153,35 @@ def test_prune_reaches_the_folders_the_library_links_to(
     assert counts(database_url)[0] == photos - 1
 
 
+def test_prune_reaches_the_folders_the_library_linked_to_before(
+        pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
+    """A link pointed to another folder: the old folder's photos were left where no prune of
+    the library looked, their files gone or not, and nothing said so."""
+    old, new = tmp_path / "old-phone", tmp_path / "new-phone"
+    shutil.move(library_folder / "biden", old)
+    shutil.move(library_folder / "kit_harington", new)
+    link = library_folder / "Phone"
+    link.symlink_to(old)
+    pf.index([library_folder])
+    link.unlink()
+    link.symlink_to(new)
+    kept = pf.index([library_folder], prune=True)  # the old folder's files are all there
+    assert kept.removed.photos == 0 and kept.not_pruned == []
+    gone = sorted(old.iterdir())[0]
+    gone_faces = faces_of_file(database_url, gone)
+    gone.unlink()
+
+    report = pf.index([library_folder], prune=True)
+
+    assert (report.removed.photos, report.removed.faces) == (1, gone_faces)
+    assert os.fsencode(gone.resolve()) not in stored_paths(database_url)
+    shutil.rmtree(old)  # the old folder gone whole: said, as a missing folder given is
+    report = pf.index([library_folder], prune=True)
+    assert report.removed.photos == 0 and report.not_pruned == [str(old.resolve())]
+    pf.remove([old])  # forgotten by hand: nothing left to say
+    assert pf.index([library_folder], prune=True).not_pruned == []
+
+
 def test_a_folder_moved_and_linked_back_has_its_photos_once(
         pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
     """A folder moved to another disk, a link left in its place: its stored paths still

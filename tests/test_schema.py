@@ -26,7 +26,8 @@ TABLES = ["api_keys", "faces", "people", "photos", "schema_migrations"]  # main'
 # Every table pgface's migrations make: the legacy ones moved, the later ones made in place.
 ALL_TABLES = sorted(set(TABLES) | {"photo_paths", "photo_analyses", "people_changes",
                                    "people_change_rows", "forgotten_faces", "model_packs",
-                                   "person_face_counts", "person_face_count_packs"})
+                                   "person_face_counts", "person_face_count_packs",
+                                   "linked_folders"})
 
 
 def samples() -> dict[str, Path]:

@@ -295,16 +295,24 @@ class Pgface:
         # With prune, a path that is gone is no failure to index: the prune says why it leaves
         # it alone (report.not_pruned).
         present = [p for p in expanded if not prune or not _gone(p)]
+        folders = [fs_paths.canonical(p) for p in present if os.path.isdir(p)]
         try:
             report = self._index(present, progress, within, reread)
         finally:
             self._coverage.clear()  # its photo counts changed
         if prune:  # the folders reached through links hold their photos at their real paths
-            targets = [*expanded, *map(Path, report.linked_folders)]
+            # and those linked to before: a link pointed elsewhere left the old folder's photos
+            # where no prune looked (a missing one is said, as a missing path given is).
+            with self.pool.connection() as conn:
+                linked_before = store.linked_folders(conn, folders)
+            linked = dict.fromkeys([*report.linked_folders, *map(str, linked_before)])
+            targets = [*expanded, *map(Path, linked)]
             report.not_pruned = [str(t) for t in targets if not _holds_anything(t)]
             report.removed = self.remove([t for t in targets if str(t) not in report.not_pruned],
                                          gone_only=True)
             report.empty_folders = []  # a folder emptied on purpose is what pruning is for
+        with self.pool.connection() as conn, conn.transaction():
+            store.record_linked_folders(conn, folders, report.linked_folders)
         return report
 
     def index_pending(self, progress: ProgressCallback | None = None) -> IndexReport:

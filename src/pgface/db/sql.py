@@ -242,6 +242,28 @@ SELECT pp.path_bytes, pp.photo_id
 FROM unnest(%(lows)s::bytea[], %(highs)s::bytea[]) AS r(low, high)
 JOIN photo_paths pp ON pp.path_bytes >= r.low AND pp.path_bytes < r.high
 """
+# Whether any path is stored strictly inside linked_folders' lf.folder ([folder/, folder0):
+# paths.prefix_range).
+STORED_UNDER_FOLDER = """EXISTS (
+    SELECT 1 FROM photo_paths pp
+    WHERE pp.path_bytes >= lf.folder || '/'::bytea AND pp.path_bytes < lf.folder || '0'::bytea)"""
+# The folders reached through links under these roots, recorded by runs before, that hold
+# stored paths still.
+LINKED_FOLDERS = f"""
+SELECT DISTINCT lf.folder FROM linked_folders lf
+WHERE lf.root = ANY(%s) AND {STORED_UNDER_FOLDER} ORDER BY 1
+"""
+RECORD_LINKED_FOLDERS = """
+INSERT INTO linked_folders (root, folder)
+SELECT r, f FROM unnest(%s::bytea[]) r CROSS JOIN unnest(%s::bytea[]) f
+ON CONFLICT DO NOTHING
+"""
+# A folder the roots no longer link to, under which no path is stored, is no longer theirs
+# (its photos forgotten: pruned, or `remove`d by hand).
+DROP_LINKED_FOLDERS = f"""
+DELETE FROM linked_folders lf
+WHERE lf.root = ANY(%(roots)s) AND NOT (lf.folder = ANY(%(now)s)) AND NOT {STORED_UNDER_FOLDER}
+"""
 # Photos left with no path anywhere: among these ids, or (prune) anywhere in the library.
 PATHLESS_PHOTOS = """
 SELECT ph.id FROM photos ph

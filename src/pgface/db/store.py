@@ -358,6 +358,22 @@ def remove_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_onl
     return removal
 
 
+def linked_folders(conn: psycopg.Connection, roots: Sequence[PathLike]) -> list[Path]:
+    """The folders runs before reached through links under these roots (real paths)."""
+    rows = conn.execute(sql.LINKED_FOLDERS, [[to_bytes(r) for r in roots]]).fetchall()
+    return [paths.from_bytes(bytes(r[0])) for r in rows]
+
+
+def record_linked_folders(conn: psycopg.Connection, roots: Sequence[PathLike],
+                          folders: Sequence[PathLike]) -> None:
+    """The folders reached through links under these roots now; those they linked to before
+    are kept while any path is stored under them."""
+    raw_roots, raw_folders = [to_bytes(r) for r in roots], [to_bytes(f) for f in folders]
+    if raw_folders:
+        conn.execute(sql.RECORD_LINKED_FOLDERS, [raw_roots, raw_folders])
+    conn.execute(sql.DROP_LINKED_FOLDERS, {"roots": raw_roots, "now": raw_folders})
+
+
 def changed_paths(conn: psycopg.Connection, photo_ids: Iterable[int], read: Collection[bytes]
                   ) -> bool:
     """Whether any stored path of these photos, other than those in `read`, has a file that

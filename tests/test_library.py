@@ -81,7 +81,7 @@ def test_moved_file_gets_its_new_path_and_no_duplicate(
 
     again = pf.index([moved.parent])
 
-    assert (again.indexed, again.skipped) == (0, 1)
+    assert (again.indexed, again.skipped, again.moved) == (0, 1, 1)
     assert counts(database_url) == before  # no photo or face twice
     paths = stored_paths(database_url)
     assert os.fsencode(moved.resolve()) in paths
@@ -307,6 +307,11 @@ def test_cli_prune_and_remove_say_how_many(env: dict[str, str], pf: Pgface,
                                            library_folder: Path, database_url: str) -> None:
     done = runner.invoke(app, ["index", "--quiet", str(library_folder)], env=env)
     assert done.exit_code == 0, done.output
+    for photo in sorted((library_folder / "obama").iterdir())[:2]:  # renamed: said so
+        photo.rename(photo.with_name("renamed-" + photo.name))
+    again = runner.invoke(app, ["index", str(library_folder)], env=env)
+    assert again.exit_code == 0, again.output
+    assert "already indexed (2 moved or renamed)" in again.stderr
     gone = library_folder / "rose_leslie"
     gone_faces = sum(faces_of_file(database_url, p) for p in gone.iterdir())
     gone_photos = len(list(gone.iterdir()))

@@ -89,6 +89,9 @@ class IndexReport:
     not_pruned: list[str] = field(default_factory=list)
     # Faces of photos edited in place given the person their former selves had (keep_people).
     people_kept: int = 0
+    # Photos already indexed found at a new path, their former path's file gone: moved or
+    # renamed (counted among `skipped`).
+    moved: int = 0
     # Seconds from the start until the last indexing process had loaded its models (runs in
     # several processes; 0 in one, whose models load before it starts).
     startup: float = 0.0
@@ -524,8 +527,9 @@ class Indexer:
             (cleared when committed: a stop that comes after does not record them again)."""
             if not copies:
                 return
+            moved: list[int] = []
             with self.pool.connection() as conn, conn.transaction():
-                replaced = store.record_paths(conn, copies)
+                replaced = store.record_paths(conn, copies, moved)
                 # A photo deleted since it was found stored (`remove`, a prune, another run's
                 # former version) cannot take the path: _fail_lost.
                 lost = store.unstored(conn, copies)
@@ -533,6 +537,7 @@ class Indexer:
                 if replaced:
                     report.people_kept += keep_people(conn, replaced, self.analyzer.model_name)
                 _add_pairs(formers, replaced)
+            report.moved += len(moved)
             copies.clear()
             _fail_lost(lost, report, progress)
 
@@ -658,7 +663,8 @@ class Indexer:
                 reanalysed: list[int] = []
                 stored = store.add_photos(conn, rows, self.analyzer.model_name, replaced,
                                           reanalysed)
-                replaced += store.record_paths(conn, prepared.sightings)
+                moved: list[int] = []  # photos found at a new path, their old one gone
+                replaced += store.record_paths(conn, prepared.sightings, moved)
                 lost = store.unstored(conn, prepared.sightings) if prepared.sightings else []
                 if replaced:
                     report.people_kept += keep_people(conn, replaced, self.analyzer.model_name)
@@ -668,10 +674,12 @@ class Indexer:
                 kept_from = set(reanalysed) | {now for _, now in replaced}
                 new = {stored[r.sha256]: r.path for r in rows
                        if r.sha256 in stored and stored[r.sha256] not in kept_from}
-                moved, given = people_of_moved_and_edited(conn, new, self.analyzer.model_name)
+                edited, given = people_of_moved_and_edited(conn, new,
+                                                           self.analyzer.model_name)
                 report.people_kept += given
-                replaced += moved
+                replaced += edited
         report.indexed += len(stored)
+        report.moved += len(moved)
         report.skipped += len(rows) - len(stored)
         report.faces += sum(len(r.faces) for r in rows if r.sha256 in stored)
         recorded.update(fs_paths.to_bytes(r.path) for r in rows)

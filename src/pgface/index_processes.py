@@ -89,6 +89,7 @@ class _Tally:
     skipped: int = 0
     faces: int = 0
     people_kept: int = 0
+    moved: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     ready: bool = False
     done: bool = False
@@ -258,15 +259,17 @@ class _Run:
             if self.progress is not None:
                 self.progress(report, failure)
             return
-        tally.indexed, tally.skipped, tally.faces, tally.people_kept, tally.timings = rest[:5]
+        (tally.indexed, tally.skipped, tally.faces, tally.people_kept, tally.moved,
+         tally.timings) = rest[:6]
         if kind == "done":
             tally.done = True
-            report.warnings.extend(PhotoWarning(*w) for w in rest[5])
-            for former, now in rest[6]:
+            report.warnings.extend(PhotoWarning(*w) for w in rest[6])
+            for former, now in rest[7]:
                 self.formers.setdefault(former, set()).update(now)
         report.indexed = sum(t.indexed for t in self.tallies.values())
         report.skipped = self.skipped_before + sum(t.skipped for t in self.tallies.values())
         report.people_kept = sum(t.people_kept for t in self.tallies.values())
+        report.moved = sum(t.moved for t in self.tallies.values())
         report.faces = sum(t.faces for t in self.tallies.values())
         report.timings = dict(self.timings_before)
         for t in self.tallies.values():
@@ -367,6 +370,6 @@ def _index_queue(settings: Settings, tasks: Any, results: Connection, stop: Any,
         raise SystemExit(1) from None
 
 
-def _counts(report: IndexReport) -> tuple[int, int, int, int, dict[str, float]]:
-    return (report.indexed, report.skipped, report.faces, report.people_kept,
+def _counts(report: IndexReport) -> tuple[int, int, int, int, int, dict[str, float]]:
+    return (report.indexed, report.skipped, report.faces, report.people_kept, report.moved,
             dict(report.timings))

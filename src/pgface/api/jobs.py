@@ -87,6 +87,7 @@ def report_json(path: Path, report: IndexReport) -> dict[str, Any]:
         "empty_folders": [readable(p) for p in report.empty_folders],
         "passed_over": report.passed_over,
         "people_kept": report.people_kept,
+        "moved": report.moved,
         "removed": asdict(report.removed) if report.removed is not None else None,
         "not_pruned": [readable(p) for p in report.not_pruned],
     }

@@ -424,6 +424,8 @@ class IndexReportOut(BaseModel):
                                          "new pack, or forgotten by path and found again, "
                                          "given the person their former selves had "
                                          "(docs/people.md)")
+    moved: int = Field(description="Photos already indexed found at a new path, their former "
+                                   "path's file gone: moved or renamed (among `skipped`)")
     removed: Removal | None = Field(description="What `prune` forgot; null without prune")
     not_pruned: list[str] = Field(description="Paths `prune` left alone, being missing or "
                                               "empty folders (an unmounted share looks so; "

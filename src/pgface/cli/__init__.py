@@ -136,7 +136,8 @@ def index(
         say_empty_folders(report)
         err.print(
             f"{report.indexed} photos indexed, {report.faces} faces, {report.skipped} already "
-            f"indexed, {len(report.failures)} failed, in {report.seconds:.1f} s "
+            f"indexed{f' ({report.moved} moved or renamed)' if report.moved else ''}, "
+            f"{len(report.failures)} failed, in {report.seconds:.1f} s "
             f"({report.photos_per_second:.1f} photos/s, {report.faces_per_second:.1f} faces/s)",
             highlight=False,
         )
@@ -150,7 +151,7 @@ def index(
 
 
 def _merged(first: IndexReport, second: IndexReport) -> IndexReport:
-    for name in ("files", "unlisted", "passed_over", "people_kept", "indexed", "skipped",
+    for name in ("files", "unlisted", "passed_over", "people_kept", "moved", "indexed", "skipped",
                  "faces", "seconds"):
         setattr(second, name, getattr(first, name) + getattr(second, name))
     second.failures = first.failures + second.failures

@@ -206,14 +206,15 @@ def unstored(conn: psycopg.Connection, sightings: Sequence[Sighting]) -> list[Si
     return [seen for seen in sightings if seen.sha256 in gone]
 
 
-def record_paths(conn: psycopg.Connection, sightings: Sequence[Sighting]
-                 ) -> list[tuple[int, int]]:
+def record_paths(conn: psycopg.Connection, sightings: Sequence[Sighting],
+                 moved: list[int] | None = None) -> list[tuple[int, int]]:
     """Record that the photo with this sha256 is at this path (the photo must be stored), and
     the path's file stamp (none: the file is read again next time).
 
-    A photo seen at a new path loses those of its other paths whose file is gone (it moved);
-    paths that still exist are kept (copies). A path seen with other content moves to it:
-    returns those (former photo id, photo id now there) pairs, the photos edited in place.
+    A photo seen at a new path loses those of its other paths whose file is gone (it moved:
+    MOVED gets its id); paths that still exist are kept (copies). A path seen with other
+    content moves to it: returns those (former photo id, photo id now there) pairs, the photos
+    edited in place.
     """
     latest = {to_bytes(seen.path): seen for seen in sightings}
     if not latest:
@@ -227,8 +228,9 @@ def record_paths(conn: psycopg.Connection, sightings: Sequence[Sighting]
         [latest[k].sha256 for k in keys], keys, [readable(k) for k in keys],
         [stamps[k][0] for k in keys], [stamps[k][1] for k in keys]]).fetchall()
     # a path that keeps its photo gets its new stamp, where the stamp changed
-    moved = {bytes(raw) for raw, _ in changed}
-    restamp = [k for k in keys if k in owners and k not in moved and owners[k][1:] != stamps[k]]
+    new_here = {bytes(raw) for raw, _ in changed}
+    restamp = [k for k in keys if k in owners and k not in new_here
+               and owners[k][1:] != stamps[k]]
     if restamp:
         conn.execute(sql.STAMP_PATHS, [
             [latest[k].sha256 for k in restamp], restamp,
@@ -237,10 +239,12 @@ def record_paths(conn: psycopg.Connection, sightings: Sequence[Sighting]
         return []
     gained = {photo_id for _, photo_id in changed}
     recorded = {bytes(raw) for raw, _ in changed}
-    gone = [raw for photo_id, raw, _ in _paths_of(conn, gained)
-            if raw not in recorded and not paths.exists(raw)]
+    gone = {raw: photo_id for photo_id, raw, _ in _paths_of(conn, gained)
+            if raw not in recorded and not paths.exists(raw)}
     if gone:
-        conn.execute(sql.DELETE_PATHS, [gone])
+        conn.execute(sql.DELETE_PATHS, [list(gone)])
+        if moved is not None:
+            moved += sorted(set(gone.values()))
     # A path it held already comes back only when it moved to another photo; the check is for
     # another writer moving it away and back between the two statements.
     replaced = sorted({(before[bytes(raw)], photo_id) for raw, photo_id in changed

@@ -73,6 +73,9 @@ def test_erase_leaves_no_byte_and_no_upload(settings: Settings, analyzer: FaceAn
         with pf.pool.connection() as conn:
             theirs, others = needles_of(conn, obama), needles_of(conn, biden)
             files = table_files(conn, work_dir)
+            erased_id = conn.execute("SELECT id FROM people WHERE name = 'obama'").fetchone()[0]
+            assert conn.execute("SELECT count(*) FROM person_face_counts WHERE person_id = %s",
+                                [erased_id]).fetchone()[0] > 0
         # Positive control: before the erase, every needle is in the table files.
         assert found_in(files, theirs | others) == set(theirs | others)
 
@@ -86,6 +89,9 @@ def test_erase_leaves_no_byte_and_no_upload(settings: Settings, analyzer: FaceAn
     with pf.pool.connection() as conn:
         assert conn.execute("SELECT count(*) FROM faces WHERE id = ANY(%s)", [obama]
                             ).fetchone()[0] == 0
+        # Nor the counts the people page keeps for them (migration 0018): only their id.
+        assert conn.execute("SELECT count(*) FROM person_face_counts WHERE person_id = %s",
+                            [erased_id]).fetchone()[0] == 0
         files = table_files(conn, work_dir)
         stored = {Path(p).name for (p,) in conn.execute("SELECT path FROM photos")}
     assert stored == set(kept)

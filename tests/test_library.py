@@ -401,6 +401,36 @@ def test_people_another_pack_found_are_not_listed_with_no_faces(
     assert pf.people.list(unnamed=True) == [] and pf.stats()["people"] == 0
 
 
+def test_a_pack_that_starts_while_a_people_change_is_open_counts_that_change(
+        pf: Pgface, settings: Settings, other_pack: FaceAnalyzer, library_folder: Path,
+        database_url: str) -> None:
+    """A pack's first analysis counts every person's faces under its view; a people change
+    open meanwhile read the pack as not there yet, and the count read the face with its former
+    person: the face was counted under neither person (a helper's probe). The first analysis
+    now waits for such a change to end."""
+    pf.index([library_folder / "obama", library_folder / "biden"])
+    pf.people.cluster()
+    with psycopg.connect(in_pgface_schema(database_url)) as conn, \
+            ThreadPoolExecutor(1) as thread, \
+            Pgface(settings.model_copy(update={"model_pack": str(other_pack.pack.folder)}),
+                   analyzer=other_pack) as other:
+        moved = conn.execute("INSERT INTO people (name) VALUES ('Held') RETURNING id"
+                             ).fetchone()[0]
+        conn.execute("UPDATE faces SET person_id = %s WHERE id = (SELECT min(id) FROM faces "
+                     "WHERE person_id IS NOT NULL)", [moved])
+        indexing = thread.submit(other.index, [library_folder / "kit_harington"])
+        with psycopg.connect(in_pgface_schema(database_url), autocommit=True) as watch:
+            deadline = time.monotonic() + 120
+            while not indexing.done() and time.monotonic() < deadline and not watch.execute(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted "
+                    "AND relation = 'person_face_counts'::regclass").fetchone()[0]:
+                time.sleep(0.1)
+        conn.commit()  # the change ends: after the first analysis (before), or while it waits
+        assert indexing.result(timeout=120).indexed > 0
+    for pack in ("buffalo_sc", "*", "other_pack"):
+        assert kept_face_counts(database_url, pack) == shown_face_counts(database_url, pack)
+
+
 def test_a_folder_named_like_a_pack_the_library_holds_but_with_another_recognizer_is_refused(
         pf: Pgface, settings: Settings, tmp_path: Path, env: dict[str, str]) -> None:
     """A pack is known by its folder's name: another recognizer under the name buffalo_sc wrote

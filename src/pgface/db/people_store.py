@@ -280,6 +280,7 @@ def list_people(conn: psycopg.Connection, unnamed: bool, model: str, hidden: boo
                                          "model": model}).fetchall()
 
 
+FORGET_FACE_COUNTS = "DELETE FROM person_face_counts WHERE person_id = %s"
 # The changes to the counts not added up yet, up to a bound (an index of them alone).
 PENDING_FACE_COUNTS = """
 SELECT count(*) FROM (SELECT 1 FROM person_face_counts WHERE pending LIMIT %s) pending
@@ -621,7 +622,7 @@ SELECT pp.path FROM photo_paths pp JOIN gone ON gone.id = pp.photo_id
 # Deleted rows stay in their table's pages (and TOAST's, and the HNSW index's) until the pages
 # are rewritten: VACUUM FULL writes each table and its indexes anew and unlinks the old files.
 SCRUB_TABLES = ("faces", "photos", "photo_paths", "photo_analyses", "people", "people_changes",
-                "people_change_rows", "forgotten_faces")
+                "people_change_rows", "forgotten_faces", "person_face_counts")
 CHECKPOINT = "CHECKPOINT"
 
 
@@ -639,6 +640,7 @@ def erase_faces(conn: psycopg.Connection, person_id: int) -> tuple[list[int], li
     paths = [r[0] for r in conn.execute(ERASED_PHOTOS, [photo_ids])] if photo_ids else []
     store.recount_faces(conn, photo_ids)
     conn.execute(DELETE_PERSON, [person_id])
+    conn.execute(FORGET_FACE_COUNTS, [person_id])  # else kept until added up, and not scrubbed
     return [face_id for face_id, _ in deleted], paths
 
 

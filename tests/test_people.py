@@ -709,6 +709,25 @@ def test_a_photo_moved_and_edited_in_one_step_keeps_its_people(pf: Pgface, tmp_p
     edited(elsewhere / "renamed.jpg", third / "renamed.jpg")
     assert pf.index(album).people_kept == 0
 
+    # A share not mounted: the former's folder is not there, so its file is not known to be
+    # gone, and a photo of its name elsewhere, edited or not, leaves it be.
+    share = tmp_path / "share"
+    (share / "2015").mkdir(parents=True)
+    shutil.copyfile(group, share / "2015" / "trip.jpg")
+    pf.index(share)
+    trip = stored_faces(pf, [share / "2015" / "trip.jpg"])[str((share / "2015" / "trip.jpg")
+                                                                .resolve())]
+    pf.people.name_faces(trip[-1].face_id, "Mo")
+    shutil.move(share, tmp_path / "unmounted")
+    share.mkdir()  # the empty mount point
+    image = cv2.imread(str(group))
+    cv2.imwrite(str(album / "trip.jpg"), image[4:], [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert pf.index(album).people_kept == 0
+    share.rmdir()
+    shutil.move(tmp_path / "unmounted", share)
+    assert stored_faces(pf, [share / "2015" / "trip.jpg"])[
+        str((share / "2015" / "trip.jpg").resolve())] == trip  # still in the library
+
 
 def test_the_former_version_of_an_edited_photo_goes_and_swapped_files_stay(
         pf: Pgface, tmp_path: Path) -> None:

@@ -91,18 +91,6 @@ def _gone(path: Path) -> bool:
     return False
 
 
-def _holds_anything(path: Path) -> bool:
-    """Whether a path to prune under is there: a file, or a folder with an entry (an unmounted
-    share's mount point is an empty folder, or no folder at all)."""
-    try:
-        if not os.path.isdir(path):
-            return os.path.lexists(path)
-        with os.scandir(path) as entries:
-            return next(entries, None) is not None
-    except OSError:  # cannot be listed: nothing can be said to be gone there
-        return False
-
-
 class Pgface:
     """Index photos, search them by face, compare faces.
 
@@ -307,7 +295,7 @@ class Pgface:
                 linked_before = store.linked_folders(conn, folders)
             linked = dict.fromkeys([*report.linked_folders, *map(str, linked_before)])
             targets = [*expanded, *map(Path, linked)]
-            report.not_pruned = [str(t) for t in targets if not _holds_anything(t)]
+            report.not_pruned = [str(t) for t in targets if not fs_paths.holds_anything(t)]
             report.removed = self.remove([t for t in targets if str(t) not in report.not_pruned],
                                          gone_only=True)
             report.empty_folders = []  # a folder emptied on purpose is what pruning is for

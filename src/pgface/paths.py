@@ -103,6 +103,18 @@ def exists(raw: bytes, real_folders: dict[bytes, bool] | None = None) -> bool:
     return real
 
 
+def holds_anything(path: PathLike | bytes) -> bool:
+    """Whether a path is there to say what is gone under it: a file, or a folder with an entry
+    (an unmounted share's mount point is an empty folder, or no folder at all)."""
+    try:
+        if not os.path.isdir(path):
+            return os.path.lexists(path)
+        with os.scandir(path) as entries:
+            return next(entries, None) is not None
+    except OSError:  # cannot be listed: nothing can be said to be gone there
+        return False
+
+
 def prefix_range(folder: bytes) -> tuple[bytes, bytes]:
     """[low, high) of the byte strings of the paths strictly inside `folder` ('/' is 0x2f)."""
     base = folder if folder.endswith(b"/") else folder + b"/"

@@ -218,12 +218,16 @@ WHERE EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = pp.photo_id AND 
 """
 DELETE_PATHS = "DELETE FROM photo_paths WHERE path_bytes = ANY(%s) RETURNING photo_id"
 # The paths, of photos other than these, named like these files (migration 0019's index) whose
-# photo has a face this pack gave a person: where a photo moved and edited may have been.
+# photo has faces this pack gave a person (how many, and when it was taken): where a photo
+# moved and edited may have been.
 HELD_PATHS_NAMED = """
-SELECT pp.photo_id, pp.path_bytes, regexp_replace(pp.path, '^.*/', '') FROM photo_paths pp
+SELECT pp.photo_id, pp.path_bytes, regexp_replace(pp.path, '^.*/', ''), ph.taken_at, held.faces
+FROM photo_paths pp JOIN photos ph ON ph.id = pp.photo_id
+CROSS JOIN LATERAL (SELECT count(*) AS faces FROM faces f
+                    WHERE f.photo_id = pp.photo_id AND f.model = %(model)s
+                      AND f.person_id IS NOT NULL) held
 WHERE regexp_replace(pp.path, '^.*/', '') = ANY(%(names)s) AND pp.photo_id <> ALL(%(photos)s)
-  AND EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = pp.photo_id AND f.model = %(model)s
-                                      AND f.person_id IS NOT NULL)
+  AND held.faces > 0
 """
 # photos.path shows the path where the photo was seen last, among those it still has.
 REFRESH_DISPLAY_PATHS = """

@@ -266,25 +266,38 @@ def unchanged_paths(conn: psycopg.Connection, stamps: Sequence[tuple[bytes, File
     return {bytes(r[0]) for r in rows}
 
 
-def gone_namesakes(conn: psycopg.Connection, new_photos: dict[int, str], model: str
-                   ) -> dict[int, tuple[int, bytes]]:
-    """For photos just stored (id -> path): the one other photo, with a face this pack gave
-    a person, recorded at a path of the same file name whose file is gone, and that path:
-    where each may have been before it was moved and edited in one step. A photo with two
-    such candidates, or a candidate for two of them, gets none (which one it was is not
-    known)."""
-    names = {photo_id: readable(path).rsplit("/", 1)[-1] for photo_id, path in new_photos.items()}
+@dataclass(frozen=True)
+class Namesake:
+    """A stored photo with people, at a path of a new photo's file name whose file is gone."""
+
+    photo_id: int
+    gone_path: bytes
+    held_faces: int  # its faces the pack gave a person
+
+
+def gone_namesakes(conn: psycopg.Connection, new_photos: Sequence[PhotoRow],
+                   ids: dict[bytes, int], model: str) -> dict[int, Namesake]:
+    """For photos just stored (ids: sha256 -> id): the one other photo, with faces this pack
+    gave people, recorded at a path of the same file name whose file is gone from a folder
+    that is there (not an unmounted share's), taken at the same time where both say when:
+    where each may have been before it was moved and edited in one step. A photo with two such
+    candidates, or a candidate for two of them, gets none (which one it was is not known)."""
+    names = {ids[p.sha256]: readable(p.path).rsplit("/", 1)[-1] for p in new_photos}
+    taken = {ids[p.sha256]: p.taken_at for p in new_photos}
     rows = conn.execute(sql.HELD_PATHS_NAMED, {"names": sorted(set(names.values())),
-                                               "photos": list(new_photos), "model": model})
-    gone: dict[str, dict[int, bytes]] = {}
-    for former, raw, name in rows.fetchall():
-        if not paths.exists(bytes(raw)):
-            gone.setdefault(name, {})[former] = bytes(raw)
+                                               "photos": sorted(names), "model": model})
+    gone: dict[str, dict[int, tuple[bytes, datetime | None, int]]] = {}
+    for former, raw, name, taken_at, held in rows.fetchall():
+        raw = bytes(raw)
+        if not paths.exists(raw) and paths.holds_anything(os.path.dirname(raw)):
+            gone.setdefault(name, {})[former] = (raw, taken_at, held)
     found = {photo_id: next(iter(gone[name].items())) for photo_id, name in names.items()
              if len(gone.get(name, {})) == 1}
     claims = Counter(former for former, _ in found.values())
-    return {photo_id: (former, raw) for photo_id, (former, raw) in found.items()
-            if claims[former] == 1}
+    return {photo_id: Namesake(former, raw, held)
+            for photo_id, (former, (raw, taken_at, held)) in found.items()
+            if claims[former] == 1 and (taken_at is None or taken[photo_id] is None
+                                        or taken_at == taken[photo_id])}
 
 
 def forget_gone_paths(conn: psycopg.Connection, raws: Sequence[bytes]) -> None:

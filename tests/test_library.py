@@ -182,6 +182,20 @@ def test_prune_reaches_the_folders_the_library_linked_to_before(
     assert pf.index([library_folder], prune=True).not_pruned == []
 
 
+def test_a_folder_linked_under_one_root_is_not_pruned_under_another(
+        pf: Pgface, library_folder: Path, tmp_path: Path) -> None:
+    """Indexed together, A's link was recorded as B's too: `index B --prune` pruned there, and
+    said the folder missing once it went. A link under a subfolder counts for its parent."""
+    phone = tmp_path / "phone"
+    shutil.move(library_folder / "biden", phone)
+    (library_folder / "obama" / "Phone").symlink_to(phone)
+    other = library_folder / "rose_leslie"
+    pf.index([library_folder / "obama", other])
+    shutil.rmtree(phone)
+    assert pf.index([other], prune=True).not_pruned == []
+    assert pf.index([library_folder], prune=True).not_pruned == [str(phone.resolve())]
+
+
 def test_a_folder_moved_and_linked_back_has_its_photos_once(
         pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
     """A folder moved to another disk, a link left in its place: its stored paths still

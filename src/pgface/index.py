@@ -85,6 +85,8 @@ class IndexReport:
     # The real paths of the folders the walk reached through links: their photos are stored
     # there, outside the paths given, and --prune prunes there too.
     linked_folders: list[str] = field(default_factory=list)
+    # (folder given, real path of a folder reached through a link under it), for each of those.
+    links: list[tuple[str, str]] = field(default_factory=list)
     # The paths --prune left alone, being missing or empty folders (library.Pgface.index).
     not_pruned: list[str] = field(default_factory=list)
     # Faces of photos edited in place given the person their former selves had (keep_people).
@@ -125,7 +127,7 @@ def iter_photo_files(paths: Iterable[Path], failures: list[Failure],
                      within: Sequence[Path] | None = None,
                      empty: list[str] | None = None,
                      skipped: list[str] | None = None,
-                     linked: list[str] | None = None) -> Iterator[Path]:
+                     linked: list[tuple[str, str]] | None = None) -> Iterator[Path]:
     """Files named directly are always tried; inside folders only image suffixes are, and
     neither hidden nor system files and folders (passed_over).
 
@@ -133,7 +135,7 @@ def iter_photo_files(paths: Iterable[Path], failures: list[Failure],
     allowed roots); a file elsewhere is reported, not read.
     empty: gets each folder given that holds no file with an image suffix.
     skipped: gets each file and folder passed over.
-    linked: gets the real path of each folder walked through a link.
+    linked: gets (the path given, the real path) of each folder walked through a link.
     """
     roots = [Path(r).resolve() for r in within] if within is not None else None
     for path in _walk(paths, failures, empty if empty is not None else [],
@@ -176,7 +178,7 @@ def _inside(real: str, roots: list[Path] | None) -> bool:
 
 
 def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
-          skipped: list[str], linked: list[str],
+          skipped: list[str], linked: list[tuple[str, str]],
           roots: list[Path] | None = None) -> Iterator[Path]:
     # Links to folders are followed, as links to files are (a library's `Phone -> /mnt/phone`
     # was passed over without a word); a folder already walked, through a link or not, is not
@@ -219,7 +221,7 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                         reals[inside] = real
                         kept.append(name)
                         if link:
-                            linked.append(real)
+                            linked.append((str(path), real))
                 dirs[:] = kept
                 for name in sorted(files):
                     if Path(name).suffix.lower() not in IMAGE_SUFFIXES:
@@ -271,13 +273,14 @@ def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,
     roots = [Path(r) for r in fs_paths.path_list(within)] if within is not None else None
     skipped: list[str] = []
     found = iter_photo_files([Path(p) for p in fs_paths.path_list(paths)], report.failures,
-                             roots, report.empty_folders, skipped, report.linked_folders)
+                             roots, report.empty_folders, skipped, report.links)
     # A file named twice, or named and inside a folder named too, is one file: counted twice,
     # its second turn was reported "already indexed" by the run that had just indexed it.
     unique: dict[Path, Path] = {}
     for path in found:
         unique.setdefault(fs_paths.expand(path), path)
     files = list(unique.values())
+    report.linked_folders = list(dict.fromkeys(real for _, real in report.links))
     report.passed_over = len(skipped)
     report.files = len(files)
     report.unlisted = len(report.failures)

@@ -299,8 +299,10 @@ class Pgface:
             report.removed = self.remove([t for t in targets if str(t) not in report.not_pruned],
                                          gone_only=True)
             report.empty_folders = []  # a folder emptied on purpose is what pruning is for
+        given = {str(p): fs_paths.canonical(p) for p in present}
         with self.pool.connection() as conn, conn.transaction():
-            store.record_linked_folders(conn, folders, report.linked_folders)
+            store.record_linked_folders(conn, folders, [(given[root], folder)
+                                                        for root, folder in report.links])
         return report
 
     def index_pending(self, progress: ProgressCallback | None = None) -> IndexReport:

@@ -255,11 +255,15 @@ STORED_UNDER_FOLDER = """EXISTS (
 # stored paths still.
 LINKED_FOLDERS = f"""
 SELECT DISTINCT lf.folder FROM linked_folders lf
-WHERE lf.root = ANY(%s) AND {STORED_UNDER_FOLDER} ORDER BY 1
+WHERE (lf.root = ANY(%(roots)s) OR EXISTS (
+          SELECT 1 FROM unnest(%(lows)s::bytea[], %(highs)s::bytea[]) r(low, high)
+          WHERE lf.root >= r.low AND lf.root < r.high))
+  AND {STORED_UNDER_FOLDER}
+ORDER BY 1
 """
 RECORD_LINKED_FOLDERS = """
 INSERT INTO linked_folders (root, folder)
-SELECT r, f FROM unnest(%s::bytea[]) r CROSS JOIN unnest(%s::bytea[]) f
+SELECT * FROM unnest(%s::bytea[], %s::bytea[])
 ON CONFLICT DO NOTHING
 """
 # A folder the roots no longer link to, under which no path is stored, is no longer theirs

@@ -376,19 +376,26 @@ def remove_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_onl
 
 
 def linked_folders(conn: psycopg.Connection, roots: Sequence[PathLike]) -> list[Path]:
-    """The folders runs before reached through links under these roots (real paths)."""
-    rows = conn.execute(sql.LINKED_FOLDERS, [[to_bytes(r) for r in roots]]).fetchall()
+    """The folders runs before reached through links at or under these roots (real paths),
+    under which paths are stored still."""
+    raw = [to_bytes(r) for r in roots]
+    ranges = [paths.prefix_range(r) for r in raw]
+    rows = conn.execute(sql.LINKED_FOLDERS, {
+        "roots": raw, "lows": [low for low, _ in ranges], "highs": [high for _, high in ranges],
+    }).fetchall()
     return [paths.from_bytes(bytes(r[0])) for r in rows]
 
 
 def record_linked_folders(conn: psycopg.Connection, roots: Sequence[PathLike],
-                          folders: Sequence[PathLike]) -> None:
-    """The folders reached through links under these roots now; those they linked to before
-    are kept while any path is stored under them."""
-    raw_roots, raw_folders = [to_bytes(r) for r in roots], [to_bytes(f) for f in folders]
-    if raw_folders:
-        conn.execute(sql.RECORD_LINKED_FOLDERS, [raw_roots, raw_folders])
-    conn.execute(sql.DROP_LINKED_FOLDERS, {"roots": raw_roots, "now": raw_folders})
+                          links: Sequence[tuple[PathLike, PathLike]]) -> None:
+    """The (root, folder) links a run over these roots found, each folder reached through a
+    link under its root; the folders they linked to before are kept while any path is stored
+    under them."""
+    pairs = sorted({(to_bytes(root), to_bytes(folder)) for root, folder in links})
+    if pairs:
+        conn.execute(sql.RECORD_LINKED_FOLDERS, [[r for r, _ in pairs], [f for _, f in pairs]])
+    conn.execute(sql.DROP_LINKED_FOLDERS, {"roots": [to_bytes(r) for r in roots],
+                                           "now": [f for _, f in pairs]})
 
 
 def changed_paths(conn: psycopg.Connection, photo_ids: Iterable[int], read: Collection[bytes]

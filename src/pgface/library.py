@@ -299,7 +299,7 @@ class Pgface:
             report.removed = self.remove([t for t in targets if str(t) not in report.not_pruned],
                                          gone_only=True)
             report.empty_folders = []  # a folder emptied on purpose is what pruning is for
-        given = {str(p): fs_paths.canonical(p) for p in present}
+        given = {root: fs_paths.canonical(root) for root, _ in report.links}  # walked folders
         with self.pool.connection() as conn, conn.transaction():
             store.record_linked_folders(conn, folders, [(given[root], folder)
                                                         for root, folder in report.links])

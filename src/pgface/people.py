@@ -5,6 +5,7 @@ Thresholds and the figures that chose them are in docs/people.md.
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import re
 import time
@@ -30,7 +31,7 @@ from pgface.clustering import (  # noqa: F401 - re-exported: the people API's cl
 )
 from pgface.config import Settings
 from pgface.db import people_store as ps
-from pgface.db.connection import one_line
+from pgface.db.connection import DatabaseError, one_line
 from pgface.enrolment import EnrolReport, enrol_faces, loose_photos, person_folders
 from pgface.errors import InvalidInputError, NotFoundError, PersonError, PgfaceError
 from pgface.identify import (  # noqa: F401 - re-exported: the people API's identify names
@@ -614,8 +615,10 @@ class People:
 
     def _add_up_face_counts(self) -> None:
         """The kept face counts added up once enough changes are pending (people_store), after
-        a change commits: in a transaction of its own, so its locks never hold up the change."""
-        with self.pool.connection() as conn:
+        a change commits: in a transaction of its own, so its locks never hold up the change.
+        Housekeeping: a failure here (the database gone since) is no failure of the change,
+        and the next change or page adds them up."""
+        with contextlib.suppress(psycopg.Error, DatabaseError), self.pool.connection() as conn:
             ps.add_up_face_counts(conn, ADD_UP_FACE_COUNTS_AT)
 
     @staticmethod

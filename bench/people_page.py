@@ -79,23 +79,24 @@ INDEXED_PAGE = ps.PEOPLE_PAGE.replace(
 assert INDEXED_PAGE != ps.PEOPLE_PAGE, "people_store.PEOPLE_PAGE no longer reads as expected"
 
 
-def before_page(conn: psycopg.Connection, after: tuple | None) -> tuple[list[dict], int]:
+def page_params(after: tuple | None) -> dict:
+    """A baseline query's parameters: the whole grid's filter, from the `after` place."""
     name, faces, person_id = after if after is not None else (None, None, None)
-    params = {"named": None, "hidden": False, "after_unnamed": name is None,
-              "after_faces": faces, "after_name": name or "", "after_id": person_id,
-              "limit": PAGE, "offset": 0, "model": MODEL}
+    return {"named": None, "hidden": False, "after_unnamed": name is None,
+            "after_faces": faces, "after_name": name or "", "after_id": person_id,
+            "limit": PAGE, "offset": 0, "model": MODEL}
+
+
+def before_page(conn: psycopg.Connection, after: tuple | None) -> tuple[list[dict], int]:
+    params = page_params(after)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(BEFORE_PAGE, params).fetchall()
     return rows, conn.execute(BEFORE_COUNT, params).fetchone()[0]
 
 
 def indexed_page(conn: psycopg.Connection, after: tuple | None) -> tuple[list[dict], int]:
-    name, faces, person_id = after if after is not None else (None, None, None)
-    params = {"named": None, "hidden": False, "after_unnamed": name is None,
-              "after_faces": faces, "after_name": name or "", "after_id": person_id,
-              "limit": PAGE, "offset": 0, "model": MODEL}
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(INDEXED_PAGE, params).fetchall()
+        rows = cur.execute(INDEXED_PAGE, page_params(after)).fetchall()
     total = rows[0].pop("total")
     for row in rows[1:]:
         del row["total"]

@@ -9,8 +9,10 @@
 -- every face, for a pack that has analysed none yet.
 --
 -- The rows are changes that add up: a trigger only ever inserts one, so writers never wait on
--- each other for a count, nor deadlock over two of them; people_store.add_up_face_counts
--- replaces a person's rows by their sum now and then. `pending`: a change not added up yet.
+-- each other over a count's row, nor deadlock over two of them (a batch that starts a pack or
+-- analyses a photo another pack has faces of does wait: the analyses' trigger, below);
+-- people_store.add_up_face_counts replaces a person's rows by their sum now and then.
+-- `pending`: a change not added up yet.
 CREATE TABLE IF NOT EXISTS person_face_count_packs (
     pack  text PRIMARY KEY
 );

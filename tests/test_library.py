@@ -415,6 +415,28 @@ def test_people_another_pack_found_are_not_listed_with_no_faces(
     assert pf.people.list(unnamed=True) == [] and pf.stats()["people"] == 0
 
 
+def test_a_server_that_takes_no_writes_reads_the_kept_counts_without_adding_them_up(
+        pf: Pgface, library_folder: Path, database_url: str) -> None:
+    """A standby (here: a session whose transactions are read-only, the same refusal) cannot
+    add the counts up: the page reads their sum all the same."""
+    pf.index([library_folder])
+    pf.people.cluster()
+    expected = shown_face_counts(database_url, "buffalo_sc")
+    someone = next(iter(expected))
+    with psycopg.connect(in_pgface_schema(database_url)) as conn:  # changes that add up to 0
+        conn.execute("INSERT INTO person_face_counts (person_id, pack, faces) "
+                     "SELECT %s, 'buffalo_sc', (-1) ^ g FROM generate_series(1, 3000) g",
+                     [someone])
+    read_only = in_pgface_schema(database_url) + "%20-cdefault_transaction_read_only%3Don"
+    with psycopg.connect(read_only) as conn:
+        assert not people_store.add_up_face_counts(conn, 1)
+        rows, total = people_store.people_page(conn, None, False, 1000, 0, "buffalo_sc")
+    assert {r["id"]: r["faces"] for r in rows if r["faces"]} == expected
+    assert kept_face_counts(database_url, "buffalo_sc") == expected
+    with psycopg.connect(in_pgface_schema(database_url)) as conn:  # a primary adds them up
+        assert people_store.add_up_face_counts(conn, 1)
+
+
 def test_a_pack_that_starts_while_a_people_change_is_open_counts_that_change(
         pf: Pgface, settings: Settings, other_pack: FaceAnalyzer, library_folder: Path,
         database_url: str) -> None:

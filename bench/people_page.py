@@ -67,12 +67,8 @@ LIMIT %(limit)s OFFSET %(offset)s
 BEFORE_COUNT = f"SELECT count(*) FROM people p WHERE {BEFORE_FILTER}"
 # 036d15b's people_store.PEOPLE_PAGE, as it was (every person's faces from migration 0017's
 # index): the second baseline.
-INDEXED_PAGE = ps.PEOPLE_PAGE.replace(
-    """    SELECT c.person_id, sum(c.faces)::bigint AS faces FROM person_face_counts c
-    WHERE c.pack = (SELECT coalesce(max(pack), '*') FROM person_face_count_packs
-                    WHERE pack = %(model)s)
-    GROUP BY c.person_id HAVING sum(c.faces) > 0
-""", f"""    SELECT f.person_id, count(*) AS faces FROM faces f
+INDEXED_PAGE = ps.PEOPLE_PAGE.replace(ps.KEPT_FACES_PER_PERSON, f"""
+    SELECT f.person_id, count(*) AS faces FROM faces f
     WHERE f.person_id IS NOT NULL AND {ps.SHOWN_FACE}
     GROUP BY f.person_id
 """)
@@ -81,10 +77,7 @@ assert INDEXED_PAGE != ps.PEOPLE_PAGE, "people_store.PEOPLE_PAGE no longer reads
 
 def page_params(after: tuple | None) -> dict:
     """A baseline query's parameters: the whole grid's filter, from the `after` place."""
-    name, faces, person_id = after if after is not None else (None, None, None)
-    return {"named": None, "hidden": False, "after_unnamed": name is None,
-            "after_faces": faces, "after_name": name or "", "after_id": person_id,
-            "limit": PAGE, "offset": 0, "model": MODEL}
+    return ps.page_parameters(None, False, PAGE, 0, MODEL, after)
 
 
 def before_page(conn: psycopg.Connection, after: tuple | None) -> tuple[list[dict], int]:
@@ -96,11 +89,7 @@ def before_page(conn: psycopg.Connection, after: tuple | None) -> tuple[list[dic
 
 def indexed_page(conn: psycopg.Connection, after: tuple | None) -> tuple[list[dict], int]:
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(INDEXED_PAGE, page_params(after)).fetchall()
-    total = rows[0].pop("total")
-    for row in rows[1:]:
-        del row["total"]
-    return [row for row in rows if row["id"] is not None], total
+        return ps.page_rows(cur.execute(INDEXED_PAGE, page_params(after)).fetchall())
 
 
 def after_page(conn: psycopg.Connection, after: tuple | None) -> tuple[list[dict], int]:

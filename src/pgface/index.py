@@ -82,10 +82,8 @@ class IndexReport:
     empty_folders: list[str] = field(default_factory=list)  # folders given that hold no photo
     # Hidden or system files and folders the walk passed over (`passed_over`): none is read.
     passed_over: int = 0
-    # The real paths of the folders the walk reached through links: their photos are stored
-    # there, outside the paths given, and --prune prunes there too.
-    linked_folders: list[str] = field(default_factory=list)
-    # (folder given, real path of a folder reached through a link under it), for each of those.
+    # (folder given, real path of a folder reached through a link under it): its photos are
+    # stored there, outside the paths given, and --prune prunes there too.
     links: list[tuple[str, str]] = field(default_factory=list)
     # The paths --prune left alone, being missing or empty folders (library.Pgface.index).
     not_pruned: list[str] = field(default_factory=list)
@@ -100,6 +98,11 @@ class IndexReport:
     # What the run does once its photos are stored, where that takes a while: REBUILDING
     # after a bulk load (hnsw_for_run). None while it indexes photos, and once it is over.
     stage: str | None = None
+
+    @property
+    def linked_folders(self) -> list[str]:
+        """The real paths of the folders the walk reached through links, each once."""
+        return list(dict.fromkeys(real for _, real in self.links))
 
     @property
     def files_done(self) -> int:
@@ -280,7 +283,6 @@ def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,
     for path in found:
         unique.setdefault(fs_paths.expand(path), path)
     files = list(unique.values())
-    report.linked_folders = list(dict.fromkeys(real for _, real in report.links))
     report.passed_over = len(skipped)
     report.files = len(files)
     report.unlisted = len(report.failures)

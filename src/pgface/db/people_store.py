@@ -50,13 +50,14 @@ ORDER BY p.name NULLS LAST, p.id
 # up, under the pack in use, or under '*' while that pack has analysed nothing), not from the
 # faces; their photos and cover only for the page. `total`, how many the filter holds, comes
 # once even for a page past the end (a row with no person then).
-PEOPLE_PAGE = f"""
-WITH per_person AS (
+KEPT_FACES_PER_PERSON = """
     SELECT c.person_id, sum(c.faces)::bigint AS faces FROM person_face_counts c
     WHERE c.pack = (SELECT coalesce(max(pack), '*') FROM person_face_count_packs
                     WHERE pack = %(model)s)
     GROUP BY c.person_id HAVING sum(c.faces) > 0
-), counted AS (
+"""
+PEOPLE_PAGE = f"""
+WITH per_person AS ({KEPT_FACES_PER_PERSON}), counted AS (
     SELECT p.id, p.name, p.hidden, coalesce(pp.faces, 0) AS faces
     FROM people p LEFT JOIN per_person pp ON pp.person_id = p.id
     WHERE (%(named)s::boolean IS NULL OR (p.name IS NOT NULL) = %(named)s)
@@ -319,13 +320,23 @@ def people_page(conn: psycopg.Connection, named: bool | None, hidden: bool, limi
                 ) -> tuple[list[dict], int]:
     """One page of people in the people page's order, and how many the filter holds.
     `after`: (name, faces, id) of the last person of the previous page as it was listed."""
-    where = {"named": named, "hidden": hidden}
-    name, faces, person_id = after if after is not None else (None, None, None)
-    place = {"after_unnamed": name is None, "after_faces": faces, "after_name": name or "",
-             "after_id": person_id}
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(PEOPLE_PAGE, {**where, **place, "limit": limit, "offset": offset,
-                                         "model": model}).fetchall()
+        return page_rows(cur.execute(PEOPLE_PAGE, page_parameters(
+            named, hidden, limit, offset, model, after)).fetchall())
+
+
+def page_parameters(named: bool | None, hidden: bool, limit: int, offset: int, model: str,
+                    after: tuple[str | None, int, int] | None) -> dict:
+    """PEOPLE_PAGE's parameters (bench/people_page.py's baselines take them too)."""
+    name, faces, person_id = after if after is not None else (None, None, None)
+    return {"named": named, "hidden": hidden, "after_unnamed": name is None,
+            "after_faces": faces, "after_name": name or "", "after_id": person_id,
+            "limit": limit, "offset": offset, "model": model}
+
+
+def page_rows(rows: list[dict]) -> tuple[list[dict], int]:
+    """PEOPLE_PAGE's rows as (people, total): the total comes on every row, and alone on one
+    with no person for a page past the end."""
     total = rows[0].pop("total")
     for row in rows[1:]:
         del row["total"]

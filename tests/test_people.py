@@ -697,7 +697,10 @@ def test_a_photo_moved_and_edited_in_one_step_keeps_its_people(pf: Pgface, tmp_p
         named = dict(conn.execute(
             "SELECT p.name, count(f.id) FROM people p JOIN faces f ON f.person_id = p.id "
             "GROUP BY p.name").fetchall())
+        assigned = {r[0] for r in conn.execute(
+            "SELECT assigned_by FROM faces WHERE id = ANY(%s)", [list(held)])}
     assert sorted(held.values()) == ["Ada", "Grace"] and renamed == 0
+    assert assigned == {"user"}  # the human's naming, carried as it was
     assert named == {"Ada": 1, "Grace": 1}
     result = pf.search(elsewhere / "party.jpg")
     assert not any(m.missing for face in result.faces for m in face.matches)

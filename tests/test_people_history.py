@@ -534,3 +534,29 @@ def test_an_undo_given_its_change_takes_back_that_change_or_nothing(
         assert {p.name for p in pf.people.list()} == {"obama", "biden"}
         # a request that changes no people says no change
         assert "X-Pgface-Change" not in phone.get("/api/people").headers
+
+
+def test_a_clustering_run_that_moves_no_face_is_not_recorded(pf: Pgface) -> None:
+    """A scheduled `people cluster` with nothing to do (or only faces left alone) changes no
+    one's faces: recorded, it became the change undo took back, "undoing" nothing, in place of
+    the human's naming before it."""
+    people = pf.people  # one view: its last_change is its own calls'
+    pf.index([PHOTOS / "people" / name for name in ("obama", "biden")])
+    assert people.cluster().founded >= 1
+    person = people.page(limit=1)[0][0]
+    face = people.faces(person.id)[0].face_id
+    people.name_faces([face], "Barack", move=True)
+    named = people.last_change
+
+    again = people.cluster()  # nothing new to look at
+    assert (again.considered, again.joined, again.founded) == (0, 0, 0)
+    assert people.last_change is None
+    pf.index([PHOTOS / "people" / "alex_lacamoire"])  # a face with no one near it
+    alone = people.cluster()
+    assert alone.considered >= 1 and alone.joined == alone.founded == 0
+    assert people.last_change is None
+    assert people.cluster().considered == 0  # its faces stay looked at all the same
+    assert [c.id for c in people.history(limit=1)] == [named]
+
+    assert people.undo().id == named
+    assert face in {f.face_id for f in people.faces(person.id)}

@@ -522,6 +522,11 @@ def test_cli_enrol_name_merge_erase_identify(settings: Settings, pf: Pgface, mod
 
     result = runner.invoke(app, ["people", "show", "nobody"], env=env)
     assert result.exit_code == 1 and "no person named 'nobody'" in result.output
+    # Boxes as search gives them, to a tenth of a pixel (float4's own digits were printed).
+    result = runner.invoke(app, ["people", "show", "obama", "--json"], env=env)
+    boxes = [face["bbox"] for face in json.loads(result.stdout)["face_list"]]
+    assert len(boxes) == len(photos_of("obama")) + len(photos_of("biden"))
+    assert all(v == round(v, 1) for box in boxes for v in box), boxes
 
     pf.index(photos_of("bbt-amy"))
     result = runner.invoke(app, ["people", "cluster", "--json"], env=env)

@@ -270,7 +270,10 @@ class People:
     def faces(self, person: PersonRef) -> list[PersonFace]:
         with self.pool.connection() as conn:
             rows = ps.person_faces(conn, self._resolve(conn, person), self.model)
-        return [PersonFace(r["id"], r["photo_id"], r["path"], list(r["bbox"]), r["assigned_by"])
+        # boxes to a tenth of a pixel, as search and identify give them (float4's digits
+        # past that are noise: 85.882034)
+        return [PersonFace(r["id"], r["photo_id"], r["path"],
+                           [round(float(v), 1) for v in r["bbox"]], r["assigned_by"])
                 for r in rows]
 
     # Naming

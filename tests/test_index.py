@@ -129,11 +129,14 @@ def test_an_unchanged_file_is_not_read_again_and_reread_reads_every_file(
     os.utime(a, ns=(an_hour_ago, an_hour_ago))
     again = pf.index([folder])
     assert (again.indexed, again.skipped, again.failures) == (0, 2, [])
+    assert set(again.timings) == {"read"}  # the stages that ran (docs/cli.md)
     # ... unless every file is read.
     checked = pf.index([folder], reread=True)
     assert [(Path(f.source).name, "not an image" in f.reason) for f in checked.failures] == [
         ("a.jpg", True)]
     assert checked.skipped == 1
+    # a.jpg decoded (and refused), b.jpg's path recorded: nothing was embedded
+    assert set(checked.timings) == {"read", "decode", "store"}
 
     # A new modification time is read: new content is indexed, the same content only
     # gets its new stamp.

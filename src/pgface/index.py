@@ -798,6 +798,8 @@ class Indexer:
     def _rows(self, photos: Sequence[_Analyzed], timings: dict[str, float]
               ) -> list[store.PhotoRow]:
         """Embed the faces of all photos in one recognizer call and make each photo a row."""
+        if not photos:  # a batch of paths to record only: no stage that did not run is timed
+            return []
         with _timed(timings, "embed"):
             try:
                 vectors = iter(self.analyzer.embed_aligned(

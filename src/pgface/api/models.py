@@ -329,7 +329,10 @@ class ClusterOut(BaseModel):
     below_quality: int = Field(0, description="Unassigned faces left out: quality below the "
                                "floor")
     released: int
-    mode: str
+    mode: str = Field(description="Where neighbours came from: 'index' (the search index, at "
+                      "scale), 'bulk' (numpy, in memory) or 'sql' (pgvector, for a few faces)")
+    refused: int = Field(0, description="Joins refused: the face is not like the person as a "
+                         "whole (their average similarity is under the match threshold)")
     seconds: float
 
 

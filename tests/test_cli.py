@@ -95,7 +95,7 @@ def test_index_says_people_kept_are_not_taken_back_by_undo(env: dict[str, str],
     again = runner.invoke(app, ["index", str(photo)], env=env)
     assert again.exit_code == 0, again.output
     [kept] = [line for line in again.stderr.splitlines() if line.startswith("kept their")]
-    assert kept.startswith("kept their people: 1 faces") and "undo` passes over" in kept, kept
+    assert kept.startswith("kept their people: 1 face of") and "undo` passes over" in kept, kept
     history = json.loads(runner.invoke(app, ["people", "history", "--json"], env=env).stdout)
     assert [(c["kind"], c["undoable"]) for c in history] == [("keep", False), ("name", True)]
 

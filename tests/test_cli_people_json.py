@@ -75,7 +75,7 @@ def test_an_erase_whose_rewrite_fails_says_the_erase_and_the_failure(
         erased = runner.invoke(app, ["people", "erase", "Yao", "--yes"], env=env)
         erased_json = runner.invoke(app, ["people", "erase", "Ming", "--yes", "--json"], env=env)
     assert erased.exit_code == 1, erased.output
-    assert erased.stdout.startswith("erased Yao: 1 faces, 0 photos, 0 uploaded files; tables "
+    assert erased.stdout.startswith("erased Yao: 1 face, 0 photos, 0 uploaded files; tables "
                                     "not rewritten yet (run `pgface people scrub`)")
     said = erased.stderr.strip().splitlines()[-1]
     assert said.startswith("error: the tables could not be rewritten (") and "lock" in said

@@ -535,7 +535,8 @@ def test_cli_enrol_name_merge_erase_identify(settings: Settings, pf: Pgface, mod
     result = runner.invoke(app, ["people", "cluster", "--full"], env=env)
     assert result.exit_code == 0, result.output
     assert re.match(r"\d+ faces no one named by hand: 0 joined people, \d+ formed 0 new people "
-                    r"and 1 found again, ", result.stdout), result.stdout
+                    r"and 1 found again, \d+ faces? still without a person, ", result.stdout
+                    ), result.stdout
     found = [p for p in pf.people.list(unnamed=True) if p.name is None]
     assert [p.faces for p in found] == [len(photos_of("bbt-amy"))]
     amy = [f.face_id for f in pf.people.faces(found[0].id)]

@@ -29,6 +29,11 @@ def human_size(size: int | float) -> str:
 MIN_HEAD = 6  # characters of a shortened path's start kept when its file name is long
 
 
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """'1 face', '2 faces', '0 photos': a count with its noun, plural NOUN + 's' unless given."""
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
+
+
 def shorten_middle(text: str, width: int) -> str:
     """TEXT in at most WIDTH characters, the middle replaced by an ellipsis: a path keeps its
     start (the library) and its end (the file name), and visibly lost the rest."""

@@ -24,7 +24,7 @@ from pgface.cli.common import (
     shown,
     stopped_by_sigterm_as_by_ctrl_c,
 )
-from pgface.cli.display import MiddleEllipsis, quality_text, working
+from pgface.cli.display import MiddleEllipsis, counted, quality_text, working
 from pgface.cli.notices import print_notices
 from pgface.cli.progress import (
     IndexProgress,
@@ -90,7 +90,8 @@ def _said(person: Person, what: str, as_json: bool) -> None:
     if as_json:
         print_json(_person_dict(person))
     else:
-        out.print(f"{what} {person.label}: {person.faces} faces in {person.photos} photos",
+        out.print(f"{what} {person.label}: {counted(person.faces, 'face')} in "
+                  f"{counted(person.photos, 'photo')}",
                   highlight=False)
 
 
@@ -151,7 +152,7 @@ def show(person: PersonArg, as_json: JsonOption = False) -> None:
     if as_json:
         print_json({**_person_dict(found), "face_list": [asdict(f) for f in faces]})
         return
-    table = Table(title=f"{found.label}: {found.faces} faces", title_justify="left")
+    table = Table(title=f"{found.label}: {counted(found.faces, 'face')}", title_justify="left")
     for column in ("face", "photo", "box", "by"):
         table.add_column(column)
     table.columns[1].ratio = 1
@@ -276,7 +277,7 @@ def delete(person: PersonArg, as_json: JsonOption = False) -> None:
     if as_json:
         print_json({"deleted": person, "faces_released": released})  # the HTTP API's keys
         return
-    out.print(f"deleted {person}; {released} faces are unassigned now", highlight=False)
+    out.print(f"deleted {person}; {counted(released, 'face')} unassigned now", highlight=False)
 
 
 @people_app.command()
@@ -300,8 +301,8 @@ def erase(
     """
     with open_library() as pf:
         found = pf.people.get(person)
-        if not yes and not _confirmed(f"erase {found.label} and {found.faces} faces for good? "
-                                      f"(this cannot be undone)"):
+        if not yes and not _confirmed(f"erase {found.label} and {counted(found.faces, 'face')} "
+                                      f"for good? (this cannot be undone)"):
             # one `error:` line, as every error (typer's abort printed "Aborted." alone)
             raise PgfaceError(f"nothing was erased: {found.label} stays (--yes erases "
                               f"without asking)")
@@ -317,8 +318,9 @@ def erase(
     scrubbed = (f"; tables rewritten in {done.scrub_seconds:.1f} s"
                 if done.scrub_seconds is not None
                 else "; tables not rewritten yet (run `pgface people scrub`)")
-    out.print(f"erased {found.label}: {done.faces} faces, {done.photos} photos, "
-              f"{len(done.files)} uploaded files{scrubbed}", highlight=False)
+    out.print(f"erased {found.label}: {counted(done.faces, 'face')}, "
+              f"{counted(done.photos, 'photo')}, "
+              f"{counted(len(done.files), 'uploaded file')}{scrubbed}", highlight=False)
     for failure in done.files_failed:
         err.print(f"[red]could not delete[/red] {shown(str(failure))}",
                   markup=True, highlight=False)
@@ -379,8 +381,9 @@ def cluster(
     out.print(f"{report.considered} {looked_at}: {report.joined} joined people, "
               f"{report.in_new_people} formed {report.founded} new people"
               f"{found_again_text(report)}, "
-              f"{report.unassigned} left alone, {report.below_quality} below the quality "
-              f"floor; {report.seconds:.1f} s ({report.mode})",
+              f"{counted(report.unassigned, 'face')} still without a person, "
+              f"{report.below_quality} below the quality floor; {report.seconds:.1f} s "
+              f"({report.mode})",
               highlight=False)
 
 
@@ -420,7 +423,7 @@ def _say_enrolled(report: EnrolReport) -> None:
     if report.index is not None:
         say_empty_folders(report.index)
     for person_name, count in report.people.items():
-        out.print(f"{person_name}: {count} faces", highlight=False)
+        out.print(f"{person_name}: {counted(count, 'face')}", highlight=False)
     for failure in report.failures:
         say_failure(failure)
     for path in report.no_face:
@@ -559,6 +562,7 @@ def search(
             who = g.name or ("unassigned faces" if g.person_id is None
                              else f"person {g.person_id} (unnamed)")
             possible = all(m.verdict == "possible" for m in g.matches)
-            out.print(f"  {who}: {len(g.matches)} matches, best {g.best_similarity:.3f}"
+            out.print(f"  {who}: {counted(len(g.matches), 'match', 'matches')}, "
+                      f"best {g.best_similarity:.3f}"
                       + (" (possible, not sure at this library's size)" if possible else ""),
                       highlight=False)

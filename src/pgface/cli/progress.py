@@ -8,6 +8,7 @@ from dataclasses import asdict
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pgface.cli.common import err, shown
+from pgface.cli.display import counted
 from pgface.index import Failure, IndexReport, PhotoWarning
 from pgface.paths import readable
 
@@ -78,9 +79,10 @@ def say_people_kept(report: IndexReport) -> None:
     if report.people_kept:
         # `people undo` passes over a keep (docs/people.md); this said it took it back, and
         # a user who tried undid an earlier change instead
-        err.print(f"kept their people: {report.people_kept} faces of edited photos, of photos "
-                  "another pack analysed or found again (recorded as a keep in `pgface people "
-                  "history`, which `pgface people undo` passes over)", highlight=False,
+        err.print(f"kept their people: {counted(report.people_kept, 'face')} of edited photos, "
+                  "of photos another pack analysed or found again (recorded as a keep in "
+                  "`pgface people history`, which `pgface people undo` passes over)",
+                  highlight=False,
                   soft_wrap=True)
 
 

@@ -59,15 +59,19 @@ phone-size set, no hand-drawn face lost.
 {targets}
 
 On the Xeon the same command's ratios move by a tenth or more from run to run. The host
-beneath this 2-core machine is evidently shared: identical runs take up to 1.7x as long as
-each other within minutes (the ranges in the table) and within an hour, and
-nothing inside the machine shows why (steal time is 0.1 % of a run; the load average counts
+beneath this 2-core machine is evidently shared: identical runs have taken up to 1.7x as long
+as each other within minutes (the ranges in the tables; the header says this run's) and
+within an hour, and nothing inside the machine shows why (steal time is a fraction of a
+percent of a run, as the header says; the load average counts
 only this machine's threads, the benchmark's own among them, so the load of 2.8 to 3.1 that
 earlier versions of this page called a busy host was the benchmark itself). The row above is
-the latest run, with the same indexing as the run before it (only how processes compile into
-the model cache changed, before the clock): what the host's noise alone moves (in its CPU
-table pgface took 2.68x less machine CPU a face than the seed on the shared photos). The run
-before, 01:25 UTC the same night, the first with a worker more than the cores, each batch's
+the latest run (the tables at the top of this page), with the same indexing as the two runs
+before it, on a host slower that evening (the seed took 25.0 s for the LFW photos against
+19.7 s at 04:43 UTC; pgface took 2.78x less machine CPU a face than the seed on the shared
+photos). The run before, 04:43 UTC, changed only how processes compile into the model cache,
+before the clock: what the host's noise alone moves (in its CPU table 2.68x less machine CPU
+a face on the shared photos): 3.88x, 2.53x, 3.19x and 4.73x. The run before that, 01:25 UTC
+the same night, the first with a worker more than the cores, each batch's
 largest files first and cheaper thumbnails (the point on them below; in its CPU table 3.00x
 less machine CPU a face on the shared photos): 4.83x, 2.87x, 3.49x and 5.18x. The run before
 that, the first with pgvector's HNSW index built once the photos are in (the point on it
@@ -364,8 +368,8 @@ reached" below.
 """
 # Issue 13's targets on the CPUs measured (filled in by hand from this script's runs there).
 TARGET_ROWS = [
-    ["Intel Xeon with AMX (bf16)", "2026-12-02 04:43 UTC, `--lfw 500 --repeat 5`",
-     "3.88x, met", "2.53x, missed", "3.19x, met", "4.73x, met", "43 / 43 on both sets"],
+    ["Intel Xeon with AMX (bf16)", "2026-12-02 22:05 UTC, `--lfw 500 --repeat 5`",
+     "4.00x, met", "2.65x, missed", "3.33x, met", "4.94x, met", "43 / 43 on both sets"],
     ["AMD EPYC, AVX2, no AVX-512 (fp32)",
      "2026-12-02 13:25 UTC, `--lfw 200 --repeat 3` (tables: benchmarks-indexing-amd.md); "
      "2026-11-30: 1.97x, 1.27x, 1.92x, 2.86x",

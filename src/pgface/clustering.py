@@ -121,7 +121,8 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     ps.assign_clustered(conn, changed)
     report.released += sum(1 for f in changed if f in before)
     ps.mark_clustered(conn, sorted(set(fresh) - set(after)))
-    ps.delete_empty_unnamed(conn)
+    if report.released or changed:  # else the run is not recorded (People.cluster): nor this
+        ps.delete_empty_unnamed(conn)
     joined = [key for key in plan.assignments.values() if key > 0]
     ps.touch_people(conn, sorted(set(changed.values())))
     report.considered = len(todo)

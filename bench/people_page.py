@@ -1,20 +1,24 @@
 """The people page at scale: one page of the grid (and its total) as it was at e87bf4b, with
-migration 0017's index (036d15b: every person's faces counted from an index alone), and now,
-from the counts migration 0018's triggers keep; and what keeping them costs a bulk assignment.
+migration 0017's index (036d15b: every person's faces counted from an index alone), with the
+counts migration 0018's triggers keep, summed for every person (e347a9d), and now, unnamed
+people read in the page's order from migration 0021's index; and what keeping the counts
+costs a bulk assignment.
 
     python bench/people_page.py --faces 100000 300000 1000000   # prints the table, writes the doc
     python bench/people_page.py --faces 20000 --smoke             # a quick look, nothing written
 
 Each page of the grid sorts everyone by their face count. The baselines are the page queries as
 they were at e87bf4b (the page, then a count of the people, each person's faces read through
-(person_id) and their rows) and at 036d15b, run in the same database, with the same indexes
-present, interleaved with pgface's own `people_page`; all give the same rows (checked). Faces:
-bench/http_load.py's synthetic identities, loaded by COPY (no HNSW index: nothing here
+(person_id) and their rows), at 036d15b and at e347a9d, run in the same database, with the same
+indexes present, interleaved with pgface's own `people_page`; all give the same rows (checked).
+Faces: bench/http_load.py's synthetic identities, loaded by COPY (no HNSW index: nothing here
 searches); people: runs of 1 to 10 faces of consecutive ids (every other run, up to three
 quarters of the library), two people of 5,000 faces, one in ten named, given their faces by one
 UPDATE, timed with the counting triggers off and on (then the counts added up, timed too).
 Medians of the rounds, each walking the first page and 9 more by their `after` place, as the
-grid does.
+grid does (named people first: these pages are all named people); then 10 pages from the middle
+of the order (unnamed people), and the first 10 again with changes pending (400 faces of as
+many people moved to another, not added up yet).
 """
 
 from __future__ import annotations
@@ -65,14 +69,48 @@ ORDER BY listed.name IS NULL, listed.faces DESC, listed.name, listed.id
 LIMIT %(limit)s OFFSET %(offset)s
 """
 BEFORE_COUNT = f"SELECT count(*) FROM people p WHERE {BEFORE_FILTER}"
+# e347a9d's people_store.PEOPLE_PAGE, as it was (every person's kept counts summed, migration
+# 0018, then joined with the people and sorted): the third baseline.
+KEPT_FACES_PER_PERSON = """
+    SELECT c.person_id, sum(c.faces)::bigint AS faces FROM person_face_counts c
+    WHERE c.pack = (SELECT coalesce(max(pack), '*') FROM person_face_count_packs
+                    WHERE pack = %(model)s)
+    GROUP BY c.person_id HAVING sum(c.faces) > 0
+"""
+SUMMED_PAGE = f"""
+WITH per_person AS ({KEPT_FACES_PER_PERSON}), counted AS (
+    SELECT p.id, p.name, p.hidden, coalesce(pp.faces, 0) AS faces
+    FROM people p LEFT JOIN per_person pp ON pp.person_id = p.id
+    WHERE (%(named)s::boolean IS NULL OR (p.name IS NOT NULL) = %(named)s)
+      AND (%(hidden)s OR NOT p.hidden)
+      AND (p.name IS NOT NULL OR pp.faces IS NOT NULL)  -- sql.SOMEONE, by the counts
+), listed AS (
+    SELECT * FROM counted
+    WHERE %(after_id)s::bigint IS NULL
+       OR (counted.name IS NULL, -counted.faces, coalesce(counted.name, ''), counted.id)
+          > (%(after_unnamed)s::boolean, -%(after_faces)s::bigint, %(after_name)s::text,
+             %(after_id)s::bigint)
+    ORDER BY counted.name IS NULL, counted.faces DESC, counted.name, counted.id
+    LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT listed.id, listed.name, listed.hidden, listed.faces, shown.photos,
+       shown.cover_face_id, total.total
+FROM (SELECT count(*) AS total FROM counted) total
+LEFT JOIN listed ON true
+LEFT JOIN LATERAL (
+    SELECT count(DISTINCT f.photo_id) AS photos,
+           (array_agg(f.id ORDER BY f.det_score DESC, f.id))[1] AS cover_face_id
+    FROM faces f WHERE f.person_id = listed.id AND {ps.SHOWN_FACE}
+) shown ON true
+ORDER BY listed.name IS NULL, listed.faces DESC, listed.name, listed.id
+"""
 # 036d15b's people_store.PEOPLE_PAGE, as it was (every person's faces from migration 0017's
 # index): the second baseline.
-INDEXED_PAGE = ps.PEOPLE_PAGE.replace(ps.KEPT_FACES_PER_PERSON, f"""
+INDEXED_PAGE = SUMMED_PAGE.replace(KEPT_FACES_PER_PERSON, f"""
     SELECT f.person_id, count(*) AS faces FROM faces f
     WHERE f.person_id IS NOT NULL AND {ps.SHOWN_FACE}
     GROUP BY f.person_id
 """)
-assert INDEXED_PAGE != ps.PEOPLE_PAGE, "people_store.PEOPLE_PAGE no longer reads as expected"
 
 
 def page_params(after: tuple | None) -> dict:
@@ -92,18 +130,26 @@ def indexed_page(conn: psycopg.Connection, after: tuple | None) -> tuple[list[di
         return ps.page_rows(cur.execute(INDEXED_PAGE, page_params(after)).fetchall())
 
 
+def summed_page(conn: psycopg.Connection, after: tuple | None) -> tuple[list[dict], int]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return ps.page_rows(cur.execute(SUMMED_PAGE, page_params(after)).fetchall())
+
+
 def after_page(conn: psycopg.Connection, after: tuple | None) -> tuple[list[dict], int]:
     return ps.people_page(conn, None, False, PAGE, 0, MODEL, after)
 
 
+MOVE_SOME = ("UPDATE faces SET person_id = (SELECT min(id) FROM people) WHERE id IN "
+             "(SELECT DISTINCT ON (person_id) id FROM faces WHERE person_id > "
+             "(SELECT min(id) FROM people) ORDER BY person_id, id LIMIT 400)")
 ASSIGN = ("UPDATE faces f SET person_id = h.person, assigned_by = 'cluster' "
           "FROM held h WHERE f.id = h.face")
 
 
-def walk(conn: psycopg.Connection, page) -> tuple[float, list]:  # noqa: ANN001
-    """PAGES pages by their `after` place: seconds, and every row seen."""
+def walk(conn: psycopg.Connection, page, after: tuple | None = None  # noqa: ANN001
+         ) -> tuple[float, list]:
+    """PAGES pages by their `after` place, from AFTER's: seconds, and every row seen."""
     seen: list = []
-    after = None
     started = time.perf_counter()
     for _ in range(PAGES):
         rows, total = page(conn, after)
@@ -175,18 +221,41 @@ def measure(faces: int, rounds: int) -> list[object]:
                          if "?" in url else url + "?options=-csearch_path%3Dpgface%2Cpublic"
                          ) as conn:
         people, assigned, seconds = make_people(conn, seed=17)
-        pages = {"e87bf4b": before_page, "036d15b": indexed_page, "now": after_page}
-        times: dict[str, list[float]] = {name: [] for name in pages}
+        _, total = after_page(conn, None)
+        middle = ps.people_page(conn, None, False, 1, total // 2, MODEL)[0][0]
+        middle_place = (middle["name"], middle["faces"], middle["id"])
+        pages = {"e87bf4b": before_page, "036d15b": indexed_page, "e347a9d": summed_page,
+                 "now": after_page}
+        walks = [(name, page, None) for name, page in pages.items()] + [
+            (f"{name} middle", pages[name], middle_place) for name in ("e347a9d", "now")]
+        times: dict[str, list[float]] = {name: [] for name, _, _ in walks}
         answers = {}
         for _ in range(rounds):  # interleaved: the machine's drift hits all alike
-            for name, page in pages.items():
-                took, answers[name] = walk(conn, page)
+            for name, page, start in walks:
+                took, answers[name] = walk(conn, page, start)
                 times[name].append(took)
-        assert answers["e87bf4b"] == answers["036d15b"] == answers["now"], "the queries differ"
+        assert answers["e87bf4b"] == answers["036d15b"] == answers["e347a9d"] == answers[
+            "now"], "the queries differ"
+        assert answers["e347a9d middle"] == answers["now middle"], "the queries differ"
+        # A page between two add-ups: 400 faces of as many people moved to another one, 1,600
+        # changes pending (under the pack and '*'), fewer than make a page add them up.
+        conn.execute(MOVE_SOME)
+        conn.commit()
+        pending = conn.execute("SELECT count(*) FROM person_face_counts WHERE pending"
+                               ).fetchone()[0]
+        for _ in range(rounds):
+            for name, page in (("e347a9d", summed_page), ("now", after_page)):
+                took, answers[f"{name} pending"] = walk(conn, page)
+                times.setdefault(f"{name} pending", []).append(took)
+        assert answers["e347a9d pending"] == answers["now pending"], "the queries differ"
     ms = {name: 1000 * statistics.median(t) / PAGES for name, t in times.items()}
     row = [f"{faces:,} faces, {people:,} people", f"{ms['e87bf4b']:.1f} ms",
-           f"{ms['036d15b']:.1f} ms", f"{ms['now']:.1f} ms",
-           f"{ms['e87bf4b'] / ms['now']:.1f}x", f"{ms['036d15b'] / ms['now']:.1f}x",
+           f"{ms['036d15b']:.1f} ms", f"{ms['e347a9d']:.1f} ms", f"{ms['now']:.1f} ms",
+           f"{ms['e87bf4b'] / ms['now']:.0f}x", f"{ms['e347a9d'] / ms['now']:.1f}x",
+           f"{ms['e347a9d middle']:.1f} / {ms['now middle']:.1f} ms "
+           f"({ms['e347a9d middle'] / ms['now middle']:.1f}x)",
+           f"{pending:,}: {ms['e347a9d pending']:.1f} / {ms['now pending']:.1f} ms "
+           f"({ms['e347a9d pending'] / ms['now pending']:.1f}x)",
            f"{assigned:,} faces: {seconds['off']:.1f} s / {seconds['on']:.1f} s "
            f"({seconds['on'] / seconds['off']:.2f}x); added up in {seconds['add up']:.1f} s"]
     print(" | ".join(str(v) for v in row), flush=True)
@@ -201,7 +270,10 @@ def main() -> None:
     args = parser.parse_args()
     rows = [measure(faces, args.rounds) for faces in args.faces]
     table = markdown_table(["library", "a page at e87bf4b", "at 036d15b (0017)",
-                            "now (0018, kept counts)", "now vs e87bf4b", "now vs 036d15b",
+                            "at e347a9d (0018, counts summed)", "now (0021, in order)",
+                            "now vs e87bf4b", "now vs e347a9d",
+                            "10 pages from the middle: e347a9d / now",
+                            "changes pending: e347a9d / now",
                             "one UPDATE giving people their faces: counting off / on"], rows)
     print(table)
     if args.smoke:
@@ -212,14 +284,17 @@ def main() -> None:
         f"`python bench/people_page.py --faces {sizes}` on {machine()}, "
         f"{datetime.now(timezone.utc):%Y-%m-%d}. {__doc__.split(chr(10) * 2)[2].strip()}\n\n"
         f"{table}\n\n"
-        "A page now reads the kept counts, a row or a few per person, instead of every face "
-        "people hold: it grows with the people, not with their faces. Here a person holds "
-        "few faces (runs of 1 to 10), so the faces' index was cheap already and the gain "
-        "shrinks as the people grow: most of a page is now summing, joining and sorting every "
-        "person (docs/people.md has a plan of one); a library whose people hold more faces "
-        "each gains more. Keeping the counts costs the writes that move faces between people "
-        "a row per face and pack (rows that add up, so no writer waits on another over a "
-        "count), added up now and then (people_store.add_up_face_counts).\n")
+        "Unnamed people whose counts are added up are read in the page's order from an "
+        "index (migration 0021), only as many as the page needs, so a page from the middle of "
+        "the order no longer sums, joins and sorts everyone. What a page still does for every "
+        "person is count the added-up rows for its total (from that index alone), and for "
+        "every named person sum their counts (one in ten people here, all the first pages) "
+        "and take them from the total: these grow with the library, at a fraction of the "
+        "cost of summing everyone. People with changes pending (fewer than 2,000 changes: "
+        "a page adds them up beyond) are summed. Keeping the counts costs the writes that "
+        "move faces between people a row per face and pack (rows that add up, so no writer "
+        "waits on another over a count), added up now and then "
+        "(people_store.add_up_face_counts).\n")
 
 
 if __name__ == "__main__":

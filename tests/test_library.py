@@ -931,3 +931,135 @@ def test_the_kept_face_counts_follow_every_change_under_every_pack(
     assert {p.id: p.faces for p in listed if p.faces} == shown_face_counts(
         database_url, "buffalo_sc")
     assert total == len(listed)
+
+
+def page_order_from_faces(url: str, pack: str, named: bool | None, hidden: bool
+                          ) -> list[tuple[int, str | None, int]]:
+    """The people page's people, (id, name, faces) in its order, from the faces themselves:
+    named first, then the most faces, then by name and id; an unnamed person without a face
+    shown is nobody to list."""
+    counts = shown_face_counts(url, pack)
+    with psycopg.connect(in_pgface_schema(url)) as conn:
+        people = conn.execute("SELECT id, name, hidden FROM people").fetchall()
+    listed = [(pid, name, counts.get(pid, 0)) for pid, name, is_hidden in people
+              if (named is None or (name is not None) == named) and (hidden or not is_hidden)
+              and (name is not None or counts.get(pid, 0) > 0)]
+    return sorted(listed, key=lambda p: (p[1] is None, -p[2], p[1] or "", p[0]))
+
+
+def assert_pages_in_order(library: Pgface, url: str, pack: str) -> None:
+    """Every filter of the people page, walked 2 at a time by place and 3 at a time by offset,
+    lists the people of page_order_from_faces, with that total on every page."""
+    for named in (None, True, False):
+        for hidden in (False, True):
+            expected = page_order_from_faces(url, pack, named, hidden)
+            walked, after = [], None
+            while True:
+                page, total = library.people.page(named=named, hidden=hidden, limit=2,
+                                                  after=after)
+                assert total == len(expected), (named, hidden)
+                if not page:
+                    break
+                walked += [(p.id, p.name, p.faces) for p in page]
+                after = page[-1]
+            assert walked == expected, (named, hidden)
+            for offset in range(0, len(expected) + 1, 3):
+                page, total = library.people.page(named=named, hidden=hidden, limit=3,
+                                                  offset=offset)
+                assert [(p.id, p.name, p.faces) for p in page] == expected[offset:offset + 3]
+
+
+def test_the_people_page_reads_people_in_order_from_added_up_and_pending_counts(
+        pf: Pgface, settings: Settings, other_pack: FaceAnalyzer, library_folder: Path,
+        database_url: str) -> None:
+    """Unnamed people whose counts are added up are read in the page's order from an index
+    (migration 0021); named people, and people with changes pending, are summed: every filter
+    and every way of paging must list the people the faces say, in the page's order, with the
+    right total, whether the counts are all added up, all pending, or some of each."""
+
+    def add_up() -> None:
+        with psycopg.connect(in_pgface_schema(database_url)) as conn:
+            people_store.add_up_face_counts(conn, 1)
+            assert conn.execute("SELECT count(*) FROM person_face_counts WHERE pending"
+                                ).fetchone()[0] == 0
+
+    pf.index([library_folder, *(PHOTOS / "people" / f"bbt-{name}"
+                                for name in ("amy", "bernadette", "howard"))])
+    pf.people.cluster()
+    with psycopg.connect(in_pgface_schema(database_url)) as conn:
+        faces = [r[0] for r in conn.execute("SELECT id FROM faces ORDER BY id")]
+    assert len(faces) >= 12
+    pf.people.name_faces(faces[:8], "Named", move=True)
+    four = pf.people.split("Named", faces[:4])  # unnamed, 4 faces
+    for face in faces[4:7]:  # unnamed people of one face each: a tie of 3
+        pf.people.split("Named", [face])
+    pf.people.name_faces(faces[8:10], "No face left", move=True)
+    pf.people.name_faces(faces[8:10], "Named", move=True)
+    pf.people.hide(four.id)
+    assert_pages_in_order(pf, database_url, "buffalo_sc")  # every change pending
+    add_up()
+    assert_pages_in_order(pf, database_url, "buffalo_sc")  # all added up
+    singles = [p for p in pf.people.page(named=False, limit=100)[0] if p.faces == 1]
+    pf.people.merge(singles[0].id, singles[1].id)  # some pending again, among those added up
+    pf.people.split("Named", [faces[9]])
+    pf.people.hide(singles[2].id)
+    assert_pages_in_order(pf, database_url, "buffalo_sc")
+
+    with Pgface(settings.model_copy(update={"model_pack": str(other_pack.pack.folder)}),
+                analyzer=other_pack) as other:
+        other.index([library_folder / "obama"])  # the other pack's view: its own counts
+        assert_pages_in_order(other, database_url, "other_pack")
+        add_up()
+        assert_pages_in_order(other, database_url, "other_pack")
+        assert_pages_in_order(pf, database_url, "buffalo_sc")
+
+
+def test_add_ups_of_the_kept_counts_wait_for_each_other_and_for_an_erase(
+        pf: Pgface, database_url: str) -> None:
+    """An add-up replaces a person's rows by one per pack, which the page reads as their count
+    (migration 0021). Two at once, with a change committed between their snapshots, left a
+    person two such rows (listed twice, the total one too many); an erase meanwhile left an
+    erased person's rows, counted in the total for good."""
+    pf.index([PHOTOS / "people" / f"bbt-{name}" for name in ("amy", "bernadette", "howard")])
+    people = pf.people
+    people.cluster()
+    with psycopg.connect(in_pgface_schema(database_url)) as conn:
+        conn.execute("SELECT pgface_recount_person_faces()")
+        conn.commit()
+
+    def racing(change) -> None:  # noqa: ANN001
+        """CHANGE made while an add-up is under way, another add-up started after it."""
+        first = psycopg.connect(in_pgface_schema(database_url))
+        try:  # the add-up a page or a change runs, held open
+            first.execute(people_store.ADD_UP_LOCK)
+            first.execute(people_store.ADD_UP_FACE_COUNTS)
+            changing = threading.Thread(target=change)
+            changing.start()
+            changing.join(2)  # waits for the add-up, or is done
+            with psycopg.connect(in_pgface_schema(database_url), autocommit=True) as other:
+                second = threading.Thread(
+                    target=lambda: people_store.add_up_face_counts(other, 1))
+                second.start()
+                time.sleep(0.5)
+                first.commit()
+                second.join(30)
+                changing.join(30)
+                assert not second.is_alive() and not changing.is_alive()
+        finally:
+            first.close()
+
+    biggest = people.page(limit=1)[0][0]
+    split = people.split(biggest.id, [people.faces(biggest.id)[0].face_id])
+    racing(lambda: people.merge(split.id, biggest.id))
+    with psycopg.connect(in_pgface_schema(database_url)) as conn:
+        assert conn.execute("SELECT count(*) FROM (SELECT 1 FROM person_face_counts "
+                            "WHERE NOT pending GROUP BY person_id, pack HAVING count(*) > 1) "
+                            "twice").fetchone()[0] == 0
+    assert_pages_in_order(pf, database_url, "buffalo_sc")
+
+    erased = people.split(biggest.id, [people.faces(biggest.id)[0].face_id])
+    racing(lambda: people.erase(erased.id, scrub=False))
+    with psycopg.connect(in_pgface_schema(database_url)) as conn:
+        assert conn.execute("SELECT count(*) FROM person_face_counts WHERE person_id = %s",
+                            [erased.id]).fetchone()[0] == 0
+    assert_pages_in_order(pf, database_url, "buffalo_sc")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -560,3 +561,34 @@ def test_a_clustering_run_that_moves_no_face_is_not_recorded(pf: Pgface) -> None
 
     assert people.undo().id == named
     assert face in {f.face_id for f in people.faces(person.id)}
+
+
+def test_an_undo_and_a_new_packs_first_batch_do_not_deadlock(pf: Pgface, database_url: str
+                                                             ) -> None:
+    """A batch that starts a pack (or analyses a photo another pack has faces of) locks the
+    kept face counts (migration 0018), then records its `keep` change; an undo locked the
+    history, then moved faces, which counts them: each waited for the other, and PostgreSQL
+    failed one ("deadlock detected": the index run stopped, or the undo answered 503)."""
+    people = pf.people
+    pf.index([PHOTOS / "people" / name for name in ("obama", "biden")])
+    people.cluster()
+    person = people.page(limit=1)[0][0]
+    people.split(person.id, [people.faces(person.id)[0].face_id])
+    batch = psycopg.connect(in_pgface_schema(database_url))
+    try:
+        # the batch: a new pack's first analysis takes the counts' lock ...
+        photo = batch.execute("SELECT min(id) FROM photos").fetchone()[0]
+        batch.execute("INSERT INTO photo_analyses (photo_id, model, face_count) "
+                      "VALUES (%s, 'a_new_pack', 0)", [photo])
+        undone: list[object] = []
+        undoing = threading.Thread(target=lambda: undone.append(people.undo()))
+        undoing.start()
+        time.sleep(1.0)  # the undo is waiting for the batch now
+        # ... then records what it kept (an edited photo's people, say)
+        batch.execute("INSERT INTO people_changes (actor, kind, undoable) "
+                      "VALUES ('index:test', 'keep', false)")
+        batch.commit()
+    finally:
+        batch.close()
+    undoing.join(30)
+    assert len(undone) == 1 and undone[0].kind == "split"

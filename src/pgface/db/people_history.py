@@ -47,6 +47,12 @@ UPDATE people_changes SET undone_at = now(), undone_by = %s WHERE id = %s RETURN
 # holds new ones back, so "the latest change" stays the latest while it is undone; the lock
 # conflicts with itself, so two undos never take back the same change.
 UNDO_LOCK = "LOCK TABLE people_changes IN SHARE ROW EXCLUSIVE MODE"
+# Taken before UNDO_LOCK: the kept face counts, which the undo's moves of faces write. An
+# indexing batch that starts a pack, or analyses a photo another pack has faces of, locks them
+# (migration 0018) and then records its `keep` change in people_changes: an undo that held
+# UNDO_LOCK first waited for that batch while the batch waited for it (PostgreSQL failed one,
+# "deadlock detected"). In this order the undo waits for the batch to commit.
+COUNTS_BEFORE_UNDO = "LOCK TABLE person_face_counts IN ROW EXCLUSIVE MODE"
 
 # Undo, in this order: free the names of every person row the change touched (so restoring
 # one never collides with another), write back the people rows as they were (re-creating the
@@ -196,6 +202,7 @@ def count_changes(conn: psycopg.Connection) -> int:
 
 
 def last_change(conn: psycopg.Connection) -> dict | None:
+    conn.execute(COUNTS_BEFORE_UNDO)
     conn.execute(UNDO_LOCK)
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(LAST_CHANGE).fetchone()

@@ -4,6 +4,7 @@ and a person's photos; on real photos, models and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from pgface import Pgface, Settings
 from pgface.api import create_app
 from pgface.cli import app
 from pgface.models.analysis import FaceAnalyzer
+from pgface.people import Person
 
 FOLDERS = ("obama", "biden", "kit_harington", "rose_leslie", "alex_lacamoire")
 
@@ -181,10 +183,16 @@ def test_the_people_list_pages_by_place_so_changes_meanwhile_skip_nobody(
         assert [p.id for p in page + rest] == [
             p["id"] for p in client.get("/api/people?unnamed=true").json()["people"]]
 
-        for bad in ("nonsense", "WzEsMl0", "W251bGwsIDEsIC0xXQ", "!!"):
+        # A count of faces past an integer's is no place a list gives (it reached the
+        # database: "a value was refused by the database: integer out of range").
+        too_many = base64.urlsafe_b64encode(json.dumps([None, 2**40, 1]).encode()).decode()
+        for bad in ("nonsense", "WzEsMl0", "W251bGwsIDEsIC0xXQ", "!!", too_many):
             refused = client.get("/api/people", params={"after": bad})
             assert refused.status_code == 400, (bad, refused.text)
             assert "after" in refused.json()["error"]["message"]
+        # The Python API takes such a place as before everyone unnamed.
+        rest, _ = pf.people.page(named=False, limit=100, after=Person(1, None, 2**40, 0))
+        assert [p.id for p in rest] == [p.id for p in pf.people.page(named=False, limit=100)[0]]
 
 
 def test_people_whose_names_the_path_cannot_carry_are_found_by_name(

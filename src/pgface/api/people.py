@@ -197,8 +197,9 @@ def _place_of(cursor: str) -> Person:
             raise ValueError
         if name is not None:
             name.encode()  # a lone surrogate: UnicodeEncodeError, a ValueError
-        if not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2**63
-                   for n in (faces, person_id)):
+        # an id is a bigint; a count of faces an integer (the kept counts' type)
+        if not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < limit
+                   for n, limit in ((faces, 2**31), (person_id, 2**63))):
             raise ValueError
     except (ValueError, TypeError):  # binascii.Error and JSONDecodeError are ValueErrors
         raise InvalidInputError("after: not a next_after this list gave") from None

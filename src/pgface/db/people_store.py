@@ -385,8 +385,9 @@ def page_parameters(named: bool | None, hidden: bool, limit: int, offset: int, m
     name, faces, person_id = after if after is not None else (None, None, None)
     # Where unnamed people's order resumes, as the index's key (-faces, id): after the place
     # when it is an unnamed person's, else from the start.
+    start = (-(2 ** 31), -(2 ** 63))  # before every count (an integer) and id
     unnamed_from = ((-faces, person_id) if after is not None and name is None
-                    else (-(2 ** 31), -(2 ** 63)))
+                    and -faces > start[0] else start)
     return {"named": named, "hidden": hidden, "after_unnamed": name is None,
             "after_faces": faces, "after_name": name or "", "after_id": person_id,
             "unnamed_from_faces": unnamed_from[0], "unnamed_from_id": unnamed_from[1],

@@ -3,7 +3,7 @@
 -- whose changes are added up has one row per pack, their faces; this index holds those rows in
 -- the page's order for unnamed people (most faces first, then id), so a page of them reads its
 -- own rows and a few more (people_store.PEOPLE_PAGE; named people, and people with changes not
--- added up yet, are summed as before: a few). `-faces`: the order as one ascending key, which a
+-- added up yet, are summed as before: far fewer). `-faces`: the order as one ascending key, which a
 -- page's place compares as a row; `faces` included, so a count of them reads the index alone.
 CREATE INDEX IF NOT EXISTS person_face_counts_order_idx
     ON person_face_counts (pack, (-faces), person_id) INCLUDE (faces) WHERE NOT pending;

@@ -313,7 +313,7 @@ def test_the_cli_prints_a_warning_line_for_a_photo_that_looks_blank(
 
     assert done.exit_code == 0, done.output  # stored: a warning is not a failure
     assert f"warning: {blank}: nearly every pixel has the same value" in done.output
-    assert "1 photos indexed" in done.output
+    assert "1 photo indexed" in done.output
 
 
 @pytest.mark.parametrize("size", [(100_000, 1), (1, 50_000), (1, 1), (3, 5000)])

@@ -27,7 +27,14 @@ from pgface.cli.common import (
     stopped_by_sigterm_as_by_ctrl_c,
 )
 from pgface.cli.db import db_app
-from pgface.cli.display import MiddleEllipsis, human_size, plain, quality_text, working
+from pgface.cli.display import (
+    MiddleEllipsis,
+    counted,
+    human_size,
+    plain,
+    quality_text,
+    working,
+)
 from pgface.cli.help import flow_command_summaries
 from pgface.cli.help import install as install_help_metavars
 from pgface.cli.notices import print_notices, show_log_warnings_as_notices
@@ -135,7 +142,8 @@ def index(
                       markup=True, highlight=False, soft_wrap=True)
         say_empty_folders(report)
         err.print(
-            f"{report.indexed} photos indexed, {report.faces} faces, {report.skipped} already "
+            f"{counted(report.indexed, 'photo')} indexed, {counted(report.faces, 'face')}, "
+            f"{report.skipped} already "
             f"indexed{f' ({report.moved} moved or renamed)' if report.moved else ''}, "
             f"{len(report.failures)} failed, in {report.seconds:.1f} s "
             f"({report.photos_per_second:.1f} photos/s, {report.faces_per_second:.1f} faces/s)",

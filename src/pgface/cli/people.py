@@ -434,8 +434,9 @@ def _say_enrolled(report: EnrolReport) -> None:
                   "took the likeliest", markup=True, highlight=False)
     _say_left(report.left)
     if report.index is not None:
-        err.print(f"{report.index.indexed} photos indexed, {report.index.skipped} already "
-                  f"indexed, {len(report.index.failures)} failed", highlight=False)
+        err.print(f"{counted(report.index.indexed, 'photo')} indexed, "
+                  f"{report.index.skipped} already indexed, "
+                  f"{len(report.index.failures)} failed", highlight=False)
 
 
 @people_app.command()

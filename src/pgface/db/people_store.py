@@ -62,8 +62,8 @@ COUNTS_PACK = """(SELECT coalesce(max(pack), '*') FROM person_face_count_packs
 # statistics held fewer pending rows than there were (30 ms instead of 3 at 20,000 faces).
 NOTHING_PENDING = """NOT EXISTS (
     SELECT 1 FROM person_face_counts d WHERE d.person_id = c.person_id AND d.pending OFFSET 0)"""
-SETTLED_COUNT = f"""
-    c.pack = {COUNTS_PACK} AND NOT c.pending AND -c.faces < 0 AND {NOTHING_PENDING}"""
+# A person's added-up row under the pack, of a face or more (`-faces`: the order index's key).
+ADDED_UP = f"c.pack = {COUNTS_PACK} AND NOT c.pending AND -c.faces < 0"
 PEOPLE_PAGE = f"""
 WITH named AS (
     SELECT p.id, p.name, p.hidden, greatest(coalesce(kept.faces, 0), 0)::bigint AS faces
@@ -87,7 +87,7 @@ WITH named AS (
 ), unnamed_settled AS (  -- read in the index's order, from the page's place on
     SELECT p.id, p.name, p.hidden, c.faces::bigint AS faces
     FROM person_face_counts c JOIN people p ON p.id = c.person_id
-    WHERE {SETTLED_COUNT}
+    WHERE {ADDED_UP} AND {NOTHING_PENDING}
       AND (-c.faces, c.person_id) > (%(unnamed_from_faces)s::integer, %(unnamed_from_id)s::bigint)
       AND p.name IS NULL AND (%(hidden)s OR NOT p.hidden)
       AND %(named)s::boolean IS DISTINCT FROM true
@@ -108,11 +108,9 @@ WITH named AS (
               AND (%(hidden)s OR NOT p.hidden))
         + (SELECT count(*) FROM unnamed_pending)
         + CASE WHEN %(named)s::boolean IS DISTINCT FROM true THEN
-            (SELECT count(*) FROM person_face_counts c
-             WHERE c.pack = {COUNTS_PACK} AND NOT c.pending AND -c.faces < 0)
+            (SELECT count(*) FROM person_face_counts c WHERE {ADDED_UP})
             - (SELECT count(*) FROM person_face_counts c  -- looked up one by one
-               WHERE c.pack = {COUNTS_PACK} AND NOT c.pending AND c.faces > 0
-                 AND c.person_id = ANY (ARRAY(
+               WHERE {ADDED_UP} AND c.person_id = ANY (ARRAY(
                      SELECT person_id FROM person_face_counts WHERE pending
                      UNION SELECT p.id FROM people p
                      WHERE (p.name IS NOT NULL OR p.hidden)

@@ -105,6 +105,22 @@ def _grey_alpha_png_16(grey: np.ndarray) -> bytes:
             + _png_chunk(b"IDAT", zlib.compress(rows, 1)) + _png_chunk(b"IEND", b""))
 
 
+def _rgb_tiff_16(rgb: np.ndarray, orientation: int) -> bytes:
+    """An uncompressed RGB TIFF of 16-bit samples with an EXIF-style orientation tag (Pillow
+    cannot write one, OpenCV writes no orientation)."""
+    height, width, _ = rgb.shape
+    pixels = rgb.astype("<u2").tobytes()
+    entries = [(256, 3, 1, width), (257, 3, 1, height), (258, 3, 3, 8),  # bits: at offset 8
+               (259, 3, 1, 1), (262, 3, 1, 2), (273, 4, 1, 14), (274, 3, 1, orientation),
+               (277, 3, 1, 3), (278, 3, 1, height), (279, 4, 1, len(pixels))]
+    ifd_at = 14 + len(pixels)
+    ifd = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHII" if kind == 4 else "<HHIHxx", tag, kind, count, value)
+        for tag, kind, count, value in entries) + struct.pack("<I", 0)
+    return (b"II*\x00" + struct.pack("<I", ifd_at) + struct.pack("<HHH", 16, 16, 16)
+            + pixels + ifd)
+
+
 def make_corpus(folder: Path) -> dict[str, Expect]:
     """Every kind of input file this project has met or been asked about, with its outcome."""
     folder.mkdir(parents=True)
@@ -140,6 +156,11 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
     low_colour = np.round(bgr / 255 * 1023).astype(np.uint16)  # 10-bit data in 16 bits
     save("colour16-low.png", Expect(faces=GOOD, upright=True),
          lambda p: cv2.imwrite(str(p), low_colour))
+    # a 16-bit colour TIFF came out near black the same way (Pillow keeps high bytes), and
+    # its orientation must still turn it upright
+    turned = np.asarray(photo.transpose(Image.Transpose.ROTATE_90), dtype=np.float64)
+    save("colour16-low-sideways.tif", Expect(faces=GOOD, upright=True),
+         lambda p: p.write_bytes(_rgb_tiff_16(np.round(turned / 255 * 1023), 6)))
     near_black = np.full((300, 400), 2, dtype=np.uint16)
     near_black[::7, ::5] = 3
     save("grey16-blank.png", Expect(faces=0, warning="nearly every pixel"),

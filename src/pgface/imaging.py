@@ -334,7 +334,7 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
             taken_at = _taken_at(img)
             factor = reduction_factor(width, height, keep_side) if img.format == "JPEG" else 1
             bgr = (_decode_jpeg(data, img, factor) if img.format == "JPEG"
-                   else _decode_png_48(data, img))
+                   else _decode_deep_colour(data, img))
             if bgr is None:
                 factor = 1
             if bgr is None:
@@ -513,25 +513,47 @@ def _decode_jpeg_scaled(data: bytes, width: int, height: int, factor: int) -> np
                                   min_width=-(-width // factor), min_height=-(-height // factor))
 
 
-def _decode_png_48(data: bytes, img: Image.Image) -> np.ndarray | None:
-    """A PNG of 16 bits per colour channel through OpenCV, scaled by its real range and made
-    upright; None for any other image. Pillow keeps only the high byte of each value, so a
-    PNG whose values use only the bottom of the 16 bits came out black (grey with an alpha
-    channel too: Pillow opens it as 8-bit RGBA, past the greyscale path's scaling)."""
-    # IHDR: bit depth at byte 24, colour type at 25 (2: RGB, 4: grey + alpha, 6: RGBA;
-    # OpenCV gives grey + alpha as BGRA)
-    if img.format != "PNG" or len(data) < 26 or data[24] != 16 or data[25] not in (2, 4, 6):
+def _decode_deep_colour(data: bytes, img: Image.Image) -> np.ndarray | None:
+    """A PNG or TIFF of 16 bits per colour channel through OpenCV, scaled by its real range and
+    made upright; None for any other image. Pillow keeps only the high byte of each value, so
+    a photo whose values use only the bottom of the 16 bits (10-, 12- and 14-bit camera data)
+    came out black (a PNG's grey with an alpha channel too: Pillow opens it as 8-bit RGBA,
+    past the greyscale path's scaling)."""
+    tiff = _tiff_deep_colour(img)
+    if not (tiff or _png_deep_colour(data, img)):
         return None
+    # the first page of a TIFF of several, as Pillow's. IMREAD_UNCHANGED keeps 16 bits and
+    # ignores a PNG's EXIF orientation (applied below), but OpenCV's TIFF reader applies the
+    # TIFF's own Orientation tag (all eight: the same pixels as Pillow's upright photo)
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3:
-        return None
+        return None  # a TIFF compression OpenCV's libtiff lacks: Pillow's 8 bits, as before
     colour = pixels[..., :3].astype(np.float32)
     top = _range_top(int(colour.max()))
     if pixels.shape[2] == 4:  # transparent pixels become white, as for 8-bit images
         alpha = pixels[..., 3:].astype(np.float32) / 65535.0
         colour = colour * alpha + top * (1.0 - alpha)
     bgr = np.clip(colour * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
-    return _upright(bgr, img)
+    return bgr if tiff else _upright(bgr, img)
+
+
+def _png_deep_colour(data: bytes, img: Image.Image) -> bool:
+    # IHDR: bit depth at byte 24, colour type at 25 (2: RGB, 4: grey + alpha, 6: RGBA;
+    # OpenCV gives grey + alpha as BGRA)
+    return (img.format == "PNG" and len(data) >= 26 and data[24] == 16
+            and data[25] in (2, 4, 6))
+
+
+def _tiff_deep_colour(img: Image.Image) -> bool:
+    """An RGB TIFF of unsigned 16-bit samples (not floats: SampleFormat 1 or unsaid)."""
+    if img.format != "TIFF":
+        return False
+    tags = img.tag_v2
+    bits = tags.get(258)  # BitsPerSample
+    formats = tags.get(339, 1)  # SampleFormat
+    return (tags.get(262) == 2  # PhotometricInterpretation: RGB
+            and isinstance(bits, tuple) and len(bits) >= 3 and set(bits) == {16}
+            and set(formats if isinstance(formats, tuple) else (formats,)) == {1})
 
 
 def _range_top(brightest: int) -> int:

@@ -1070,3 +1070,44 @@ def test_enrolled_and_typed_names_are_one_form(pf: Pgface, tmp_path: Path) -> No
     assert refused[odd].endswith("invalid Unicode: 'Bad\\xffName'")
     typed = pf.people.get("José Lovelace")  # NFC, as typed
     assert typed.faces == 1 and pf.people.get(decomposed).id == typed.id
+
+
+def test_a_folder_moved_with_a_photo_in_it_edited_keeps_that_photos_people_at_the_prune(
+        pf: Pgface, tmp_path: Path) -> None:
+    """A folder moved while one photo in it was edited: indexing leaves that photo's former
+    self be (its folder is gone, as an unmounted share's is), and the prune that deletes it
+    gives its people to the edited photo first. A helper's probe: the names, a human's, were
+    lost at the prune."""
+    album = tmp_path / "album"
+    year = album / "2020"
+    year.mkdir(parents=True)
+    party, other = year / "party.jpg", year / "other.jpg"
+    shutil.copyfile(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
+    shutil.copyfile(require_data(PHOTOS / "groups" / "bbt-6.jpg"), other)
+    (album / "notes").mkdir()  # the album holds more than the year moved
+    shutil.copyfile(sample_photos()[1], album / "notes" / "yao.jpg")
+    pf.index(album)
+    faces = stored_faces(pf, [party])[str(party.resolve())]
+    pf.people.name_faces(faces[0].face_id, "Ada")
+    pf.people.name_faces(faces[1].face_id, "Grace")
+
+    moved = album / "2022"
+    shutil.move(year, moved)
+    edited(moved / "party.jpg", moved / "party.jpg")
+    first = pf.index(album)
+    assert (first.moved, first.indexed, first.people_kept) == (1, 1, 0)  # left be
+    pruned = pf.index(album, prune=True)
+
+    assert (pruned.removed.photos, pruned.removed.people_kept, pruned.people_kept) == (1, 2, 2)
+    now = stored_faces(pf, [moved / "party.jpg"])[str((moved / "party.jpg").resolve())]
+    with pf.pool.connection() as conn:
+        held = dict(conn.execute(
+            "SELECT p.name, f.assigned_by FROM faces f JOIN people p ON p.id = f.person_id "
+            "WHERE f.id = ANY(%s)", [[f.face_id for f in now]]).fetchall())
+    assert held == {"Ada": "user", "Grace": "user"}
+    assert (pf.people.get("Ada").faces, pf.people.get("Grace").faces) == (1, 1)
+    [change] = pf.people.history(1)
+    assert change.kind == "keep" and "found at a prune" in change.summary
+    # nothing more to prune, nobody more to give
+    again = pf.index(album, prune=True)
+    assert (again.removed.photos, again.people_kept) == (0, 0)

@@ -880,6 +880,27 @@ def people_of_moved_and_edited(conn: psycopg.Connection, new_photos: Sequence[st
     return pairs, _give_kept(conn, kept, "photos moved and edited")
 
 
+def people_of_pruned(conn: psycopg.Connection, pathless: Sequence[int]) -> int:
+    """Photos a prune is about to delete (no path holds them: their files gone) give their
+    faces' people to a photo moved and edited from them, before their faces go: the rule of
+    people_of_moved_and_edited, from the other side, where the prune says the files are gone.
+    The indexing run left such a former self be when its whole folder was gone (an unmounted
+    share's looks so): a folder moved with a photo in it edited, the folder's other photos
+    found moved, that one's names were lost at the prune. Returns how many faces were given
+    a person."""
+    pairs = store.present_namesakes(conn, pathless)
+    if not pairs:
+        return 0
+    held = store.held_faces_by_pack(conn, sorted(pairs))
+    kept = []
+    for (former, model), count in sorted(held.items()):
+        given = ps.people_for_replacements(conn, [(former, pairs[former])], model,
+                                           MOVED_EDIT_SIMILARITY)
+        if sum(k.person_id is not None for k in given) == count:
+            kept += given
+    return _give_kept(conn, kept, "photos moved and edited (found at a prune)")
+
+
 # Two detectors box the same face a little differently (SCRFD's 500m and 10g, or one at other
 # input sizes); neighbouring faces rarely overlap by half: the usual bar for "the same object".
 PACK_FACE_OVERLAP = 0.5

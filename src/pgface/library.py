@@ -30,6 +30,7 @@ from pgface.index import (
     files_to_read,
     forget_formers,
     hnsw_for_run,
+    people_of_pruned,
     photo_files,
 )
 from pgface.index_processes import index_in_processes, processes_for
@@ -298,6 +299,7 @@ class Pgface:
             report.not_pruned = [str(t) for t in targets if not fs_paths.holds_anything(t)]
             report.removed = self.remove([t for t in targets if str(t) not in report.not_pruned],
                                          gone_only=True)
+            report.people_kept += report.removed.people_kept
             report.empty_folders = []  # a folder emptied on purpose is what pruning is for
         given = {root: fs_paths.canonical(root) for root, _ in report.links}  # walked folders
         with self.pool.connection() as conn, conn.transaction():
@@ -348,7 +350,12 @@ class Pgface:
         targets = [fs_paths.canonical(p) for p in fs_paths.path_list(paths)]
         try:
             with self.pool.connection() as conn, conn.transaction():
-                return store.remove_paths(conn, targets, gone_only)
+                forgotten = store.forget_paths(conn, targets, gone_only)
+                kept = people_of_pruned(conn, store.pathless_photos(
+                    conn, forgotten.photos, everywhere=True)) if gone_only else 0
+                removal = store.delete_forgotten(conn, forgotten, gone_only)
+                removal.people_kept = kept
+                return removal
         finally:
             self._coverage.clear()
 

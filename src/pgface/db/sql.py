@@ -278,6 +278,22 @@ SELECT ph.id FROM photos ph
 WHERE (ph.id = ANY(%(ids)s) OR %(everywhere)s)
 AND NOT EXISTS (SELECT 1 FROM photo_paths pp WHERE pp.photo_id = ph.id)
 """
+# Photos a prune is about to delete (no path left) whose faces hold people, and every other
+# photo recorded at a path of the file name the former was shown at last (photos.path keeps
+# it once the paths are gone); migration 0019 indexes the file names.
+NAMESAKES_OF_PATHLESS = """
+SELECT gone.id, pp.photo_id, pp.path_bytes, gone.taken_at, ph.taken_at
+FROM photos gone
+JOIN photo_paths pp ON regexp_replace(pp.path, '^.*/', '') = regexp_replace(gone.path, '^.*/', '')
+JOIN photos ph ON ph.id = pp.photo_id
+WHERE gone.id = ANY(%(ids)s) AND pp.photo_id <> ALL(%(ids)s)
+  AND EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = gone.id AND f.person_id IS NOT NULL)
+"""
+# How many faces of each of these photos hold a person, by pack.
+HELD_FACES_BY_PACK = """
+SELECT photo_id, model, count(*) FROM faces
+WHERE photo_id = ANY(%s) AND person_id IS NOT NULL GROUP BY photo_id, model
+"""
 COUNT_FACES_OF_PHOTOS = "SELECT count(*) FROM faces WHERE photo_id = ANY(%s)"
 DELETE_PHOTOS = "DELETE FROM photos WHERE id = ANY(%s) RETURNING id"
 # The people of the faces of photos about to be forgotten by path, kept for when the photo is

@@ -345,13 +345,22 @@ class Removal:
     photos: int = 0  # deleted with their faces: no path left
     faces: int = 0
     paths: int = 0  # paths forgotten (a photo with another path keeps it)
+    # (a prune) faces given the people of a deleted photo's, moved and edited (index.py)
+    people_kept: int = 0
 
 
-def remove_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_only: bool
-                 ) -> Removal:
+@dataclass
+class ForgottenPaths:
+    """What forget_paths forgot: how many paths, and the photos they held."""
+
+    paths: int
+    photos: list[int]
+
+
+def forget_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_only: bool
+                 ) -> ForgottenPaths:
     """Forget the stored paths at or under these (files or folders); with gone_only, only
-    those whose file is gone, and also any photo left with no path at all. A photo with no
-    path left is deleted with its faces."""
+    those whose file is gone. Their photos are not deleted yet (delete_forgotten)."""
     exact = [to_bytes(t) for t in targets]
     ranges = [paths.prefix_range(raw) for raw in exact]
     # A path as pgface shows it (`\xNN` for a byte that is not UTF-8) names that file too,
@@ -366,13 +375,55 @@ def remove_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_onl
     folders: dict[bytes, bool] = {}
     doomed = [bytes(raw) for raw, _ in rows
               if not gone_only or not paths.exists(bytes(raw), folders)]
-    removal = Removal()
     touched = {r[0] for r in conn.execute(sql.DELETE_PATHS, [doomed])} if doomed else set()
-    removal.paths = len(doomed)
-    removal.photos, removal.faces = _delete_pathless(conn, list(touched), gone_only)
-    if touched:
-        conn.execute(sql.REFRESH_DISPLAY_PATHS, [list(touched)])
+    return ForgottenPaths(len(doomed), sorted(touched))
+
+
+def pathless_photos(conn: psycopg.Connection, photo_ids: Sequence[int], everywhere: bool
+                    ) -> list[int]:
+    """Those of these photos (everywhere: any photo) that no path holds."""
+    return [r[0] for r in conn.execute(sql.PATHLESS_PHOTOS, {"ids": list(photo_ids),
+                                                            "everywhere": everywhere})]
+
+
+def delete_forgotten(conn: psycopg.Connection, forgotten: ForgottenPaths, gone_only: bool
+                     ) -> Removal:
+    """After forget_paths: the photos left with no path deleted with their faces (gone_only:
+    any photo in the library with no path), the others shown at a path they still have."""
+    removal = Removal(paths=forgotten.paths)
+    removal.photos, removal.faces = _delete_pathless(conn, forgotten.photos, gone_only)
+    if forgotten.photos:
+        conn.execute(sql.REFRESH_DISPLAY_PATHS, [forgotten.photos])
     return removal
+
+
+def present_namesakes(conn: psycopg.Connection, pathless: Sequence[int]) -> dict[int, int]:
+    """For photos no path holds any more whose faces hold people (a prune deletes them next):
+    the one other photo recorded at a path of the same file name as the one the photo was
+    shown at last, whose file is there, taken at the same time where both say when (as
+    gone_namesakes, from the other side). A photo with two such candidates, or a candidate of
+    two, gets none."""
+    if not pathless:
+        return {}
+    folders: dict[bytes, bool] = {}
+    candidates: dict[int, dict[int, tuple[datetime | None, datetime | None]]] = {}
+    for gone, other, raw, gone_taken, other_taken in conn.execute(
+            sql.NAMESAKES_OF_PATHLESS, {"ids": list(pathless)}).fetchall():
+        if paths.exists(bytes(raw), folders):
+            candidates.setdefault(gone, {})[other] = (gone_taken, other_taken)
+    found = {gone: next(iter(others.items())) for gone, others in candidates.items()
+             if len(others) == 1}
+    claims = Counter(other for other, _ in found.values())
+    return {gone: other for gone, (other, (taken, other_taken)) in found.items()
+            if claims[other] == 1 and (taken is None or other_taken is None
+                                       or taken == other_taken)}
+
+
+def held_faces_by_pack(conn: psycopg.Connection, photo_ids: Sequence[int]
+                       ) -> dict[tuple[int, str], int]:
+    """(photo, pack) -> how many of the photo's faces in that pack hold a person."""
+    return {(photo, model): count for photo, model, count in conn.execute(
+        sql.HELD_FACES_BY_PACK, [list(photo_ids)]).fetchall()}
 
 
 def linked_folders(conn: psycopg.Connection, roots: Sequence[PathLike]) -> list[Path]:
@@ -424,8 +475,7 @@ def delete_pathless(conn: psycopg.Connection, photo_ids: Sequence[int]) -> tuple
 
 def _delete_pathless(conn: psycopg.Connection, photo_ids: list[int], everywhere: bool
                      ) -> tuple[int, int]:
-    pathless = [r[0] for r in conn.execute(sql.PATHLESS_PHOTOS, {
-        "ids": photo_ids, "everywhere": everywhere})]
+    pathless = pathless_photos(conn, photo_ids, everywhere)
     if not pathless:
         return 0, 0
     faces = conn.execute(sql.COUNT_FACES_OF_PHOTOS, [pathless]).fetchone()[0]

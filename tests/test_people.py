@@ -1059,8 +1059,12 @@ def test_enrolled_and_typed_names_are_one_form(pf: Pgface, tmp_path: Path) -> No
     for name in (decomposed, "x" * 201, "bell\x07", "New\nLine", odd):
         (people / name).mkdir(parents=True)
         shutil.copyfile(yao, people / name / "yao.jpg")
+    # the same name typed NFC, another photo: two folders of one person, whose faces add up
+    # (the report said 1 where the person held 2)
+    (people / "José Lovelace").mkdir()
+    Image.open(yao).save(people / "José Lovelace" / "yao-again.jpg", quality=85)
     report = pf.people.enrol(people)
-    assert report.people == {"José Lovelace": 1}
+    assert report.people == {"José Lovelace": 2}
     assert unicodedata.is_normalized("NFC", next(iter(report.people)))
     refused = {Path(f.source).name: f.reason for f in report.failures}
     assert set(refused) == {"x" * 201, "bell\x07", "New\nLine", odd}
@@ -1069,7 +1073,32 @@ def test_enrolled_and_typed_names_are_one_form(pf: Pgface, tmp_path: Path) -> No
     assert refused["New\nLine"].endswith("invalid Unicode: 'New\\x0aLine'")
     assert refused[odd].endswith("invalid Unicode: 'Bad\\xffName'")
     typed = pf.people.get("José Lovelace")  # NFC, as typed
-    assert typed.faces == 1 and pf.people.get(decomposed).id == typed.id
+    assert typed.faces == 2 and pf.people.get(decomposed).id == typed.id
+
+
+def test_names_that_look_the_same_are_one_person(pf: Pgface) -> None:
+    """Format characters show nothing (a zero-width space, a word joiner, a soft hyphen, a
+    byte order mark): names that differ by them alone were four people whose names looked
+    the same, and typing the name reached one of them. Joiners that scripts beyond Latin write
+    between characters stay."""
+    group = next(p for p in sample_photos() if p.name == "t1.jpg")
+    pf.index(group)
+    faces = [f.face_id for f in stored_faces(pf, [group])[str(group.resolve())]]
+    named = [pf.people.name_faces(face, name).person.id
+             for face, name in zip(faces, ("Qux", "Qux\u200b", "\u2060Qux", "Qux\u00ad",
+                                           "\ufeffQ\u200dux"), strict=False)]
+    assert len(set(named)) == 1 and pf.people.get("Qux").faces == 5
+    assert pf.people.get("Qux\u200b").id == named[0]  # typed with one, found all the same
+    persian = "نسیم\u200cالسادات"  # ZWNJ between two Arabic letters: part of the name
+    emoji = "\U0001f468\u200d\U0001f469"  # a ZWJ sequence
+    assert pf.people.name_faces(faces[5], persian).person.id != named[0]
+    assert pf.people.get(persian).name == persian
+    assert pf.people.name_faces(faces[5], emoji, move=True).person.name == emoji
+    with pytest.raises(InvalidInputError, match="blank"):
+        pf.people.name_faces(faces[0], "\u200b\u2060")
+    # a byte that is not UTF-8 alone is invalid Unicode, not "blank"
+    with pytest.raises(InvalidInputError, match="invalid Unicode: '\\\\xff'"):
+        pf.people.name_faces(faces[0], os.fsdecode(b"\xff"))
 
 
 def test_a_folder_moved_with_a_photo_in_it_edited_keeps_that_photos_people_at_the_prune(

@@ -592,7 +592,8 @@ class People:
                         ps.touch_people(conn, [target])
                     changed += now
                 change.involve(target, *(h.person_id for h in held))
-                report.people[name] = len(chosen)
+                # two folders may be one name (NFC and NFD): their faces add up
+                report.people[name] = report.people.get(name, 0) + len(chosen)
             if changed:
                 ps.delete_empty_unnamed(conn)
             change.discard = not changed  # enrolled again with nothing new: not recorded
@@ -760,9 +761,33 @@ _INVISIBLE = {"Cf", "Cc", "Cs", "Cn", "Zs", "Zl", "Zp"}
 
 
 def _name_form(text: str) -> str:
-    """A name as stored: spaces collapsed and NFC, the form most keyboards type (a folder name
-    from macOS is NFD: "José" would otherwise be a second person beside the typed "José")."""
-    return unicodedata.normalize("NFC", " ".join(text.split()))
+    """A name as stored: format characters dropped (_shown_characters), spaces collapsed and
+    NFC, the form most keyboards type (a folder name from macOS is NFD: "José" would otherwise
+    be a second person beside the typed "José")."""
+    return unicodedata.normalize("NFC", " ".join(_shown_characters(text).split()))
+
+
+# Joiners that Persian, the Indic scripts and emoji sequences write between two characters
+# (ZWNJ, ZWJ): kept there, beside characters of no script that needs them (Latin) dropped.
+_JOINERS = {"\u200c", "\u200d"}
+_LATIN_END = "\u036f"  # Basic Latin to the combining marks: no joiner changes these
+
+
+def _shown_characters(text: str) -> str:
+    """Text without its format characters (Unicode Cf: zero-width space, word joiner, soft
+    hyphen, byte order mark, direction marks), which show nothing: "Qux", "Qux" with a
+    zero-width space after it and "Qux" with a soft hyphen in it were three people whose names
+    looked the same (a helper's probe), and typing "Qux" reached one. A joiner is kept between
+    two characters beyond Latin that are not format characters themselves."""
+    kept = []
+    for i, c in enumerate(text):
+        if unicodedata.category(c) != "Cf":
+            kept.append(c)
+        elif c in _JOINERS and 0 < i < len(text) - 1 and all(
+                n > _LATIN_END and unicodedata.category(n) != "Cf"
+                for n in (text[i - 1], text[i + 1])):
+            kept.append(c)
+    return "".join(kept)
 
 
 def _clean_name(name: str) -> str:
@@ -770,26 +795,28 @@ def _clean_name(name: str) -> str:
     if not isinstance(name, str):  # None or a number from a caller's data: say so by name
         raise InvalidInputError(f"a person's name is text, not {type(name).__name__} "
                                 f"{name!r:.40}")
-    cleaned = _name_form(name) if _storable(name) else name
-    if not cleaned:
+    spaced = " ".join(name.split()) if _storable(name) else name
+    if not spaced:
         raise InvalidInputError("a person's name cannot be empty")
-    if all(unicodedata.category(c) in _INVISIBLE for c in cleaned):
+    # the name as given: a newline or tab is a control character too, not a space to collapse
+    # (a folder "New<newline>Line" was enrolled as "New Line"); and before the blank check, a
+    # byte that is not UTF-8 alone was "blank", not what it is
+    if not _storable(spaced) or any(unicodedata.category(c) == "Cc" for c in name):
+        # shown as paths are: bytes that are not UTF-8, and control characters, as \xNN
+        shown = "".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c
+                        for c in readable(name))
+        raise InvalidInputError(f"a person's name cannot contain control characters or "
+                                f"invalid Unicode: '{shown}'")
+    if all(unicodedata.category(c) in _INVISIBLE for c in spaced):
         raise InvalidInputError(f"a person's name cannot be blank: {name!r} has no character "
                                 f"that shows")
+    cleaned = _name_form(name)
     if re.fullmatch(r"[0-9]+", cleaned):
         raise InvalidInputError(f"a person's name cannot be digits alone ({cleaned!r}): it "
                                 f"would read as a person's id")
     if len(cleaned) > MAX_NAME_CHARS:
         raise InvalidInputError(f"a person's name is at most {MAX_NAME_CHARS} characters, not "
                                 f"{len(cleaned):,}: {cleaned[:40]!r}...")
-    # the name as given: a newline or tab is a control character too, not a space to collapse
-    # (a folder "New<newline>Line" was enrolled as "New Line")
-    if not _storable(cleaned) or any(unicodedata.category(c) == "Cc" for c in name):
-        # shown as paths are: bytes that are not UTF-8, and control characters, as \xNN
-        shown = "".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c
-                        for c in readable(name))
-        raise InvalidInputError(f"a person's name cannot contain control characters or "
-                                f"invalid Unicode: '{shown}'")
     return cleaned
 
 

@@ -272,6 +272,17 @@ def test_json_shows_a_path_that_is_not_utf8_with_escapes(env: dict[str, str],
         assert done.exit_code == 0, (args, done.output)
         assert "\\udcff" not in done.stdout, args  # json.dumps' form of the byte 0xff
         assert json.loads(done.stdout)["source"] == f"{tmp_path}/q\\xff.jpg", args
+    # and an `error:` line names such a file, or a name typed with such a byte, as `index`
+    # does (it showed '\\udcff')
+    broken = Path(os.fsdecode(bytes(tmp_path) + b"/r\xff.jpg"))
+    broken.write_bytes(b"not a photo")
+    for args, said in ((["search", str(broken)], f"{tmp_path}/r\\xff.jpg: not an image"),
+                       (["people", "show", os.fsdecode(b"\xff")], "no person named '\\xff'"),
+                       (["people", "identify", os.fsdecode(b"/nowhere/\xff")],
+                        "/nowhere/\\xff: no such file")):
+        done = runner.invoke(app, args, env=env)
+        assert done.exit_code == 1 and said in done.stderr, (args, done.stderr)
+        assert "\\udcff" not in done.stderr, args
 
 
 def test_stats_speaks_in_units_not_python(env: dict[str, str]) -> None:

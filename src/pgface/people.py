@@ -264,7 +264,7 @@ class People:
         with self.pool.connection() as conn:
             found = self._by_name(conn, name) if isinstance(name, str) else None
             if found is None:
-                raise NotFoundError(f"no person named {name!r}")
+                raise NotFoundError(f"no person named {_quoted(name)}")
             return self._person(conn, found)
 
     def faces(self, person: PersonRef) -> list[PersonFace]:
@@ -672,7 +672,7 @@ class People:
             if found is not None:
                 return found
             if not digits:
-                raise NotFoundError(f"no person named {person!r}")
+                raise NotFoundError(f"no person named {_quoted(person)}")
             person = int(person)
         if not 0 < person <= MAX_ID or ps.get_person(conn, person) is None:
             raise NotFoundError(f"no person with id {person}")
@@ -745,6 +745,17 @@ def delete_uploads(paths: Sequence[str], folder: Path) -> tuple[list[str], list[
         except OSError as exc:  # the rows are gone already: say which file stays, go on
             failed.append(f"{path}: {exc.strerror or exc}")
     return deleted, failed
+
+
+def _quoted(value: object) -> str:
+    """A name for a message, quoted: bytes that are not UTF-8 as `\\xNN`, as paths show them
+    (repr wrote a name typed with byte 0xff as '\\udcff')."""
+    if isinstance(value, str):
+        try:
+            return f"'{readable(value)}'"
+        except UnicodeEncodeError:  # a lone surrogate that no file name holds
+            pass
+    return repr(value)
 
 
 def _storable(text: str) -> bool:

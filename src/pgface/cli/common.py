@@ -51,8 +51,10 @@ def terminal_safe(text: str, lines: bool = False) -> str:
 
 def shown(text: str) -> str:
     """TEXT (a name, a path, a message that holds them) for a line that uses markup, to show
-    as it is: control characters escaped (terminal_safe), brackets never read as markup."""
-    return escape(terminal_safe(text))
+    as it is: bytes that are not UTF-8 as `\\xNN` (_readable_text: an `error:` line showed
+    them as '\\udcff' where `index` showed the same file's name with '\\xff'), control
+    characters escaped (terminal_safe), brackets never read as markup."""
+    return escape(terminal_safe(_readable_text(text)))
 
 
 def say_error(exc: BaseException) -> None:

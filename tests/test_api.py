@@ -633,7 +633,8 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "PGFACE_DATABASE_URL": settings.database_url,
-           "PGFACE_MODELS_DIR": str(models_dir), "PGFACE_DATA_DIR": str(tmp_path)}
+           "PGFACE_MODELS_DIR": str(models_dir), "PGFACE_DATA_DIR": str(tmp_path),
+           "PGFACE_API_BODY_IDLE_S": "2", "PGFACE_API_MAX_CONNECTIONS": "4"}
     server = subprocess.Popen(
         [sys.executable, "-c", "from pgface.cli import app; app()", "serve", "--port", str(port),
          "--roots", str(tmp_path)], env=env, stderr=subprocess.PIPE, text=True)
@@ -656,6 +657,38 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
         assert {"/api/search", "/api/photos", "/api/people/merge"} <= set(spec["paths"])
         assert "HTTPBearer" in spec["components"]["securitySchemes"]
         assert httpx.get(f"{base}/docs").status_code == 200
+
+        # A client that stops mid-upload is answered 408 once its body has sent nothing for
+        # PGFACE_API_BODY_IDLE_S, and its connection closed (it held its socket and spooled
+        # part for as long as it stayed connected).
+        with socket.create_connection(("127.0.0.1", port)) as stalled:
+            part = (b'--b\r\nContent-Disposition: form-data; name="file"; '
+                    b'filename="a.jpg"\r\n\r\n' + b"\xff\xd8" * 500)
+            stalled.sendall(b"POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                            b"multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n"
+                            b"\r\n" + part)
+            stalled.settimeout(30)
+            answer, started = b"", time.monotonic()
+            while chunk := stalled.recv(65536):  # until the server closes the connection
+                answer += chunk
+            assert time.monotonic() - started < 20, answer
+        assert answer.startswith(b"HTTP/1.1 408 ") and b"connection: close" in answer.lower()
+        assert b'"body_timeout"' in answer
+        # Connections past PGFACE_API_MAX_CONNECTIONS are answered 503: clients that send
+        # half a request cannot take every file descriptor.
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+        try:
+            for sock in idle:
+                sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")  # no end of headers
+            time.sleep(0.5)
+            assert httpx.get(f"{base}/api/health", timeout=10).status_code == 503
+        finally:
+            for sock in idle:
+                sock.close()
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{base}/api/health", timeout=10).status_code != 200:
+            assert time.monotonic() < deadline, "the closed connections were not let go"
+            time.sleep(0.2)
     finally:
         server.terminate()
         server.wait(30)

@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     api_max_pixels: int = Field(default=40_000_000, ge=1)
     # Photos analysed at once; 0: one per core (overlapping detections get a stream each).
     api_inference_workers: int = Field(default=0, ge=0)
+    # A request body that sends nothing for this long is answered 408 and its connection
+    # closed: a client that stopped mid-upload held its spooled part and its socket for good.
+    api_body_idle_s: float = Field(default=60.0, gt=0, allow_inf_nan=False)
+    # Open connections and requests at once; more are answered 503 (uvicorn's
+    # limit_concurrency): stalled clients cannot take every file descriptor.
+    api_max_connections: int = Field(default=500, ge=1)
     upload_dir: Path | None = None  # uploaded photos are kept here; default data_dir/uploads
 
     @field_validator("read_database_url", "det_sizes", "providers", "api_roots", mode="before")

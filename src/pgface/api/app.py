@@ -95,7 +95,8 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
     install_error_handlers(app)
     # Compare takes two photos; anything beyond that and the form fields is refused unread.
     app.add_middleware(BodyLimit, max_bytes=2 * settings.api_max_upload_bytes + MULTIPART_SLACK,
-                       photo_bytes=settings.api_max_upload_bytes)
+                       photo_bytes=settings.api_max_upload_bytes,
+                       idle_s=settings.api_body_idle_s)
     app.add_middleware(HeadAsGet)
     app.add_middleware(people.ChangeHeader)
     app.add_middleware(InternalErrors)  # outermost of ours: it sees what every other layer raised

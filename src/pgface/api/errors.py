@@ -38,6 +38,7 @@ STATUS_CODES: dict[int, str] = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "body_timeout",
     409: "conflict",
     413: "too_large",
     422: "invalid_request",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import Request, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,13 +24,22 @@ class _TooLarge(HTTPException):
         super().__init__(413, f"request body is over the limit of {max_bytes:,} bytes{each}")
 
 
-class BodyLimit(HttpMiddleware):
-    """Refuses a request body over `max_bytes` before it is read into memory or spooled."""
+class _Stalled(HTTPException):
+    def __init__(self, idle_s: float) -> None:
+        super().__init__(408, f"the request body sent nothing for {idle_s:g} s: send it again")
 
-    def __init__(self, app: ASGIApp, max_bytes: int, photo_bytes: int | None = None) -> None:
+
+class BodyLimit(HttpMiddleware):
+    """Refuses a request body over `max_bytes` before it is read into memory or spooled, and
+    one that sends nothing for `idle_s` (the connection is closed: its body was not read to
+    the end)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, photo_bytes: int | None = None,
+                 idle_s: float = 60.0) -> None:
         super().__init__(app)
         self.max_bytes = max_bytes
         self.photo_bytes = photo_bytes
+        self.idle_s = idle_s
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         length = dict(scope["headers"]).get(b"content-length")
@@ -38,27 +49,46 @@ class BodyLimit(HttpMiddleware):
             return
         seen = 0
         started = False
+        body_done = False
+        cut_short = False  # the body was refused before its end: the connection is closed
 
-        # Chunked bodies carry no length: count as they arrive.
+        # Chunked bodies carry no length: count as they arrive. Only the body is timed: once
+        # it is all in, receive() waits for the client to disconnect, as long as a response
+        # streams.
         async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, body_done, cut_short
+            if body_done:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.idle_s)
+            except asyncio.TimeoutError:  # TimeoutError itself from Python 3.11
+                cut_short = True
+                raise _Stalled(self.idle_s) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    cut_short = True
                     raise _TooLarge(self.max_bytes, self.photo_bytes)
+                body_done = not message.get("more_body", False)
+            else:
+                body_done = True
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                if cut_short:  # whoever answers (the app's handler of its exception, or us)
+                    message = {**message, "headers": [*message.get("headers", []),
+                                                      (b"connection", b"close")]}
             await send(message)
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge as exc:
+        except (_TooLarge, _Stalled) as exc:
             if not started:
-                await error_response(413, exc.detail)(scope, receive, send)
+                await error_response(exc.status_code, exc.detail)(scope, receive,
+                                                                  tracking_send)
 
 
 async def read_upload(request: Request, upload: UploadFile, max_bytes: int, field: str

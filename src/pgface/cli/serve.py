@@ -86,7 +86,8 @@ def serve(
         _ = pf.pool  # reachable, migrated, and the pack the library knows by that name
     analyzer.warm_up()
     config = uvicorn.Config(create_app(settings, analyzer), host=host, port=port,
-                            log_level="info", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+                            log_level="info", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+                            limit_concurrency=settings.api_max_connections)
     uvicorn.Server(config).run(sockets=[listening])
 
 

@@ -399,6 +399,12 @@ def test_a_search_without_top_takes_the_top_k_setting(settings: Settings, analyz
         assert [len(f["matches"]) for f in again["faces"]] == [1]
         assert len(client.post("/api/search?threshold=-1&top=3", files={
             "file": (yao.name, yao.read_bytes())}).json()["faces"][0]["matches"]) > 1
+        # NaN is no threshold: it was refused as "less than or equal to 1"
+        for url in ("/api/search?threshold=nan", "/api/search?min_quality=inf",
+                    f"/api/faces/{face}/search?threshold=NaN"):
+            refused = (client.post(url, files={"file": (yao.name, yao.read_bytes())})
+                       if url.startswith("/api/search") else client.get(url))
+            assert refused.status_code == 422 and "finite number" in refused.text, url
 
 
 def test_server_side_paths_never_escape_the_roots(settings: Settings, analyzer: FaceAnalyzer,

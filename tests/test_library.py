@@ -709,6 +709,8 @@ def test_http_prune_remove_and_missing_matches(
         removed = client.post("/api/photos/remove", json={"paths": ["biden"]})
         assert removed.status_code == 200, removed.text
         assert removed.json()["photos"] == removed.json()["paths"] == biden
+        assert removed.json()["people_kept"] == 0  # a prune's, documented in both answers
+        assert held["removed"]["people_kept"] == 0
         outside = client.post("/api/photos/remove", json={"paths": ["/etc"]})
         assert outside.status_code == 403
 

@@ -84,6 +84,9 @@ def test_detector_sizes_that_cannot_work_are_refused(monkeypatch: pytest.MonkeyP
     ("PGFACE_PROVIDERS", " ", "empty: name at least one backend"),
     # decoded at 1/8, large photos lost their small faces without a word
     ("PGFACE_DECODE_KEEP_SIDE", "1", r"1 is smaller than the smallest detector size \(256"),
+    # "less than or equal to 1", as if NaN were a number past the range
+    ("PGFACE_THRESHOLD", "nan", "finite number"),
+    ("PGFACE_API_BODY_IDLE_S", "inf", "finite number"),
 ])
 def test_settings_that_cannot_work_are_refused_by_name(
         monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str) -> None:

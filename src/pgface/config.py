@@ -64,7 +64,8 @@ class Settings(BaseSettings):
 
     # extra="ignore": PGFACE_ variables that are no setting (PGFACE_DEBUG, a test's data
     # folder) are the environment's business; a keyword given here is checked in __init__.
-    model_config = SettingsConfigDict(env_prefix="PGFACE_", extra="ignore")
+    # NaN and infinity are no setting's value ("nan" was refused as "less than or equal to 1")
+    model_config = SettingsConfigDict(env_prefix="PGFACE_", extra="ignore", allow_inf_nan=False)
 
     def __init__(self, **values: Any) -> None:
         # A misspelt keyword (Settings(treshold=0.3)) was dropped in silence and the default
@@ -144,7 +145,7 @@ class Settings(BaseSettings):
     api_inference_workers: int = Field(default=0, ge=0)
     # A request body that sends nothing for this long is answered 408 and its connection
     # closed: a client that stopped mid-upload held its spooled part and its socket for good.
-    api_body_idle_s: float = Field(default=60.0, gt=0, allow_inf_nan=False)
+    api_body_idle_s: float = Field(default=60.0, gt=0)
     # Open connections and requests at once; more are answered 503 (uvicorn's
     # limit_concurrency): stalled clients cannot take every file descriptor.
     api_max_connections: int = Field(default=500, ge=1)

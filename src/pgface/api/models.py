@@ -30,7 +30,7 @@ class RequestBody(BaseModel):
     """A JSON request body, taken as JSON types it: `true` is not the id 1, "yes" is not true,
     "12" is not a face id (pydantic's lax mode converts each)."""
 
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, allow_inf_nan=False)
 
 
 # Errors
@@ -185,6 +185,8 @@ class Removal(BaseModel):
     photos: int = Field(description="Photos deleted with their faces: no path left")
     faces: int
     paths: int = Field(description="Paths forgotten")
+    people_kept: int = Field(0, description="A prune's: faces given the people of a photo it "
+                                            "deleted, moved and edited (0 for a remove)")
 
 
 # Search and compare

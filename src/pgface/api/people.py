@@ -363,7 +363,7 @@ def _identify(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: in
 async def identify(
     request: Request,
     file: Annotated[UploadFile, File(description="Photo whose faces are identified")],
-    threshold: float | None = Query(None, ge=-1.0, le=1.0),
+    threshold: float | None = Query(None, ge=-1.0, le=1.0, allow_inf_nan=False),
 ) -> dict:
     """For each face in the photo, the most likely known person (or none), with confidence."""
     settings = get_settings(request)

@@ -24,9 +24,11 @@ UPLOAD_ERRORS = error_responses(400, 401, 403, 413, 422, 500, 503)
 
 Top = Annotated[int | None, Query(ge=1, le=MAX_TOP,
                                   description="Matches per face; default: PGFACE_TOP_K (10)")]
-Threshold = Annotated[float | None, Query(ge=-1.0, le=1.0, description="Minimum cosine "
-                                          "similarity; default: the pack's calibrated one")]
-MinQuality = Annotated[float | None, Query(ge=0.0, le=1.0, description="Quality floor: query "
+Threshold = Annotated[float | None, Query(
+    ge=-1.0, le=1.0, allow_inf_nan=False,
+    description="Minimum cosine similarity; default: the pack's calibrated one")]
+MinQuality = Annotated[float | None, Query(ge=0.0, le=1.0, allow_inf_nan=False,
+                                           description="Quality floor: query "
                                            "faces scoring below it are reported, not searched; "
                                            "default: PGFACE_MIN_QUALITY")]
 

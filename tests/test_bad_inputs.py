@@ -161,6 +161,10 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
     turned = np.asarray(photo.transpose(Image.Transpose.ROTATE_90), dtype=np.float64)
     save("colour16-low-sideways.tif", Expect(faces=GOOD, upright=True),
          lambda p: p.write_bytes(_rgb_tiff_16(np.round(turned / 255 * 1023), 6)))
+    # an animation whose first frame is blank: the warning says only that frame was read
+    save("blank-first-frame.gif", Expect(faces=0, warning="first frame, the only one read"),
+         lambda p: Image.new("RGB", photo.size, "white").save(
+             p, save_all=True, append_images=[photo.convert("P")], duration=100))
     near_black = np.full((300, 400), 2, dtype=np.uint16)
     near_black[::7, ::5] = 3
     save("grey16-blank.png", Expect(faces=0, warning="nearly every pixel"),

@@ -359,13 +359,17 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
         orientation = _orientation(img)
         reduced = {"factor": factor, "_jpeg": data, "_orientation": orientation,
                    "size": (height, width) if orientation >= 5 else (width, height)}
+    warning = uniform_warning(bgr)
+    frames = getattr(img, "n_frames", 1)
+    if warning and frames > 1:  # a blank first frame said nothing of the others, unread
+        warning = (f"its first frame, the only one read of its {frames:,}: {warning}")
     return Photo(
         source=source,
         sha256=sha256 or hashlib.sha256(data).digest(),
         size_bytes=len(data),
         image=bgr,
         taken_at=taken_at,
-        warning=uniform_warning(bgr),
+        warning=warning,
         format=img.format,
         **reduced,
     )

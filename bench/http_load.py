@@ -23,19 +23,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import httpx
 import numpy as np
 import psycopg
+from pgvector.psycopg import register_vector
 from psycopg import sql
+from seed import SEED_L2_RULE, SEED_SEARCH, SeedPipeline
 
 from pgface import Pgface, Settings, vector_index
 from pgface.db import sql as core_sql
 from pgface.db.connection import migrate
 from pgface.db.server import ensure_server, stop_server
 from pgface.imaging import face_crop_jpeg
+from pgface.models.packs import resolve_pack
 from pgface.models.sessions import default_threads
 from pgface.search import search_faces
 
@@ -89,8 +94,6 @@ def fill(url: str, faces: int, model: str, seed: int, hnsw: bool = True) -> floa
     grey = np.full((160, 160, 3), 128, dtype=np.uint8)
     crop = face_crop_jpeg(grey, np.array([40, 40, 120, 120]), 112)
     with psycopg.connect(url) as conn:
-        from pgvector.psycopg import register_vector
-
         register_vector(conn)
         conn.execute("SET search_path TO pgface, public")  # pgface's tables, in its schema
         definition = conn.execute(INDEX_DEF).fetchone()[0]
@@ -141,21 +144,20 @@ def start_server(env: dict[str, str], port: int, workers: int | None) -> subproc
     raise SystemExit("pgface serve did not become healthy in 180 s")
 
 
-def run_clients(base: str, queries: list[tuple[str, bytes]], clients: int, requests: int
-                ) -> tuple[list[float], float, int]:
-    """`requests` searches spread over `clients` threads; (latencies in ms, seconds, matches)."""
+def run_clients(open_client: Callable[[], AbstractContextManager[Callable[[int], int]]],
+                clients: int, requests: int) -> tuple[list[float], float, int]:
+    """`requests` searches spread over `clients` threads, each with its own `open_client()`: a
+    function that runs a thread's nth search and returns the faces it matched. (latencies in
+    ms, seconds, matches)."""
     per_client = [requests // clients + (i < requests % clients) for i in range(clients)]
 
     def client(index: int) -> tuple[list[float], int]:
         times, matched = [], 0
-        with httpx.Client(base_url=base, timeout=300) as http:
+        with open_client() as search:
             for n in range(per_client[index]):
-                name, data = queries[(index + n) % len(queries)]
                 started = time.perf_counter()
-                response = http.post("/api/search?top=10", files={"file": (name, data)})
+                matched += search(index + n)
                 times.append((time.perf_counter() - started) * 1000)
-                response.raise_for_status()
-                matched += sum(1 for f in response.json()["faces"] if f["matches"])
         return times, matched
 
     started = time.perf_counter()
@@ -163,6 +165,58 @@ def run_clients(base: str, queries: list[tuple[str, bytes]], clients: int, reque
         results = list(pool.map(client, range(clients)))
     seconds = time.perf_counter() - started
     return [t for r in results for t in r[0]], seconds, sum(r[1] for r in results)
+
+
+@contextmanager
+def http_client(base: str, queries: list[tuple[str, bytes]]) -> Iterator[Callable[[int], int]]:
+    """pgface's search: POST /api/search of the nth query photo, top 10."""
+    with httpx.Client(base_url=base, timeout=300) as http:
+        def search(n: int) -> int:
+            name, data = queries[n % len(queries)]
+            response = http.post("/api/search?top=10", files={"file": (name, data)})
+            response.raise_for_status()
+            return sum(1 for f in response.json()["faces"] if f["matches"])
+        yield search
+
+
+def load_seed_table(url: str, faces: int, seed: int, real_photos: list[Path]) -> SeedPipeline:
+    """The seed's table beside pgface's, in the same database: the real people's photos through
+    the seed's own indexing loop (det 256, one INSERT per face), then fill()'s synthetic faces
+    (the same vectors: the same generator and seed), each scaled to a raw embedding norm drawn
+    from those real faces' (the seed stores ArcFace's output unnormalised)."""
+    pipeline = SeedPipeline(resolve_pack("buffalo_sc", Settings().resolved_models_dir()).folder)
+    pipeline.index(real_photos, url)
+    vectors = synthetic_faces(faces, np.random.default_rng(seed))
+    with psycopg.connect(url) as conn:
+        register_vector(conn)
+        norms = np.array([r[0] for r in conn.execute(
+            "SELECT vector_norm(embedding) FROM seed_faces").fetchall()], np.float32)
+        scale = np.random.default_rng(seed + 1).choice(norms, faces)
+        with conn.cursor().copy("COPY seed_faces (path, bbox, det_score, embedding) "
+                                "FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types(["text", "float4[]", "float4", "vector"])
+            for i, vector in enumerate(vectors):
+                copy.write_row((f"/synthetic/{i}.jpg", [300.0, 200.0, 420.0, 350.0], 0.8,
+                                vector * scale[i]))
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM (ANALYZE) seed_faces")
+    return pipeline
+
+
+@contextmanager
+def seed_client(pipeline: SeedPipeline, url: str, photos: list[Path]
+                ) -> Iterator[Callable[[int], int]]:
+    """The seed's search of the nth query photo, in process: cv2.imread, app.get at det 256
+    and one query per face over its table (raw L2 < 22, nearest 10), on a connection of its
+    own."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        register_vector(conn)
+
+        def search(n: int) -> int:
+            return sum(1 for matches in pipeline.search(conn, photos[n % len(photos)], 10)
+                       if matches)
+        yield search
 
 
 def time_database(pf: Pgface, photos: list[Path], clients: int, queries: int) -> list[float]:
@@ -178,6 +232,26 @@ def time_database(pf: Pgface, photos: list[Path], clients: int, queries: int) ->
             search_faces(pf.pool, pf.analyzer.model_name, [face], 10, pf.threshold,
                          pf.settings.ef_search, "bench", pf.threshold)
             times.append((time.perf_counter() - started) * 1000)
+        return times
+
+    with ThreadPoolExecutor(clients) as pool:
+        return [t for times in pool.map(worker, range(clients)) for t in times]
+
+
+def time_seed_lookup(url: str, pipeline: SeedPipeline, photos: list[Path], clients: int,
+                     queries: int) -> list[float]:
+    """The seed's query alone for one face (its raw embedding), in process: ms per face."""
+    faces = [f.embedding for photo in photos for f in pipeline.faces(photo)]
+
+    def worker(index: int) -> list[float]:
+        times = []
+        with psycopg.connect(url, autocommit=True) as conn:
+            register_vector(conn)
+            for n in range(queries // clients):
+                started = time.perf_counter()
+                conn.execute(SEED_SEARCH, {"q": faces[(index + n) % len(faces)],
+                                           "rule": SEED_L2_RULE, "top": 10}).fetchall()
+                times.append((time.perf_counter() - started) * 1000)
         return times
 
     with ThreadPoolExecutor(clients) as pool:
@@ -217,6 +291,7 @@ def main() -> None:
     if not DATA.exists():
         raise SystemExit(f"photo data not found at {DATA} (set PGFACE_TEST_DATA)")
 
+    started_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     workdir = None
     url = args.database_url
     if url is None:
@@ -237,6 +312,9 @@ def main() -> None:
             print(f"indexed {report.indexed} real photos ({report.faces} faces)", file=sys.stderr)
             fill_seconds = fill(url, args.faces, model, args.seed)
             stats = pf.stats()
+            # the baseline's table, the same faces, before anything is timed
+            seed_pipeline = load_seed_table(url, args.faces, args.seed, sorted(
+                f for p in REAL_PEOPLE for f in (DATA / "people" / p).iterdir() if f.is_file()))
             engine = ("in-process index in the server's memory (sign-bit scan, int8 "
                       "re-rank), exact check of the nearest in PostgreSQL"
                       if vector_index.shared_index(pf.pool, model) is not None
@@ -246,8 +324,12 @@ def main() -> None:
             db_rows = []
             for clients in args.clients:
                 times = time_database(pf, photos, clients, 200)
-                db_rows.append((clients, len(times), statistics.median(times),
-                                percentile(times, 95)))
+                db_rows.append(("pgface search_faces", clients, len(times),
+                                statistics.median(times), percentile(times, 95)))
+            for clients in args.clients:
+                times = time_seed_lookup(url, seed_pipeline, photos, clients, 40)
+                db_rows.append(("seed, raw L2 < 22", clients, len(times),
+                                statistics.median(times), percentile(times, 95)))
         print(f"stored {stats['faces']:,} faces in {fill_seconds:.0f} s", file=sys.stderr)
 
         env = {**os.environ, "PGFACE_DATABASE_URL": url, "PGFACE_MODELS_DIR": str(models_dir),
@@ -256,15 +338,21 @@ def main() -> None:
         server = start_server(env, port, args.inference_workers)
         base = f"http://127.0.0.1:{port}"
         queries = [(name, (DATA / "queries" / name).read_bytes()) for name in QUERIES]
-        run_clients(base, queries, 1, len(queries))  # warm-up: caches, first-call costs
+        contenders = {
+            "pgface serve, POST /api/search": lambda: http_client(base, queries),
+            "seed as written, in process": lambda: seed_client(seed_pipeline, url, photos),
+        }
+        for open_client in contenders.values():  # warm-up: caches, first-call costs
+            run_clients(open_client, 1, len(queries))
         rows = []
         load_before = os.getloadavg()[0]
-        for clients in args.clients:
-            times, seconds, matched = run_clients(base, queries, clients, args.requests)
-            rows.append((clients, len(times), statistics.median(times), percentile(times, 95),
-                         len(times) / seconds, matched))
-            print(f"{clients} clients: p50 {rows[-1][2]:.0f} ms, p95 {rows[-1][3]:.0f} ms",
-                  file=sys.stderr)
+        for clients in args.clients:  # the two in turn at each level
+            for name, open_client in contenders.items():
+                times, seconds, matched = run_clients(open_client, clients, args.requests)
+                rows.append((name, clients, len(times), statistics.median(times),
+                             percentile(times, 95), len(times) / seconds, matched))
+                print(f"{name}, {clients} clients: p50 {rows[-1][3]:.0f} ms, "
+                      f"p95 {rows[-1][4]:.0f} ms", file=sys.stderr)
         load_after = os.getloadavg()[0]
     finally:
         if server is not None:
@@ -290,23 +378,35 @@ def main() -> None:
         f"{stats['server_version']}, pgvector {stats['pgvector_version']}; nearest faces "
         f"found by the {engine} (src/pgface/search.py)",
         f"- Queries: {', '.join(QUERIES)} in turn ({sum(1 for _ in QUERIES)} photos, 1-3 faces "
-        f"each), top 10, calibrated threshold; latency is the whole request (upload, decode, "
-        f"detection, embedding, one nearest-neighbour query per face)",
+        f"each), top 10; latency is the whole search (pgface: the HTTP request with its upload, "
+        f"decode, detection, embedding, one nearest-neighbour query per face, calibrated "
+        f"threshold)",
+        "- Baseline, measured in the same run: the seed as written (bench/seed.py), in process "
+        "and without HTTP, so without an upload to pay for: `cv2.imread`, `app.get` at det "
+        "256, and per face one query over its own table of the same faces with raw "
+        "embeddings (`embedding <-> q < 22`, nearest 10; no vector index, as the seed has "
+        "none), its threads sharing one `FaceAnalysis` and a connection each",
+        f"- Run: {started_at}",
         "",
-        "| clients | requests | p50 ms | p95 ms | searches/s | faces matched |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| search | clients | requests | p50 ms | p95 ms | searches/s | vs the seed | "
+        "faces matched |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    lines += [f"| {c} | {n} | {p50:.0f} | {p95:.0f} | {rate:.2f} | {m} |"
-              for c, n, p50, p95, rate, m in rows]
+    seed_rate = {c: rate for name, c, _, _, _, rate, _ in rows if name.startswith("seed")}
+    lines += [f"| {name} | {c} | {n} | {p50:.0f} | {p95:.0f} | {rate:.2f} | "
+              f"{rate / seed_rate[c]:.2f}x | {m} |"
+              for name, c, n, p50, p95, rate, m in rows]
     lines += [
         "",
-        "Of which the nearest-face lookup: `search_faces` for one face (top 10), in-process "
-        "on the same database, with as many threads:",
+        "Of which the nearest-face lookup, in process on the same database, with as many "
+        "threads: pgface's `search_faces` for one face (top 10), and the seed's query "
+        "(sequential scan of its table):",
         "",
-        "| threads | faces | p50 ms | p95 ms |",
-        "|---:|---:|---:|---:|",
+        "| lookup | threads | faces | p50 ms | p95 ms |",
+        "|---|---:|---:|---:|---:|",
     ]
-    lines += [f"| {c} | {n} | {p50:.1f} | {p95:.1f} |" for c, n, p50, p95 in db_rows]
+    lines += [f"| {name} | {c} | {n} | {p50:.1f} | {p95:.1f} |"
+              for name, c, n, p50, p95 in db_rows]
     table = "\n".join(lines) + "\n"
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,9 @@ CREATE TABLE IF NOT EXISTS seed_faces (
 )
 """
 SEED_INSERT = "INSERT INTO seed_faces (path, bbox, det_score, embedding) VALUES (%s, %s, %s, %s)"
+# The seed's search: its rule as the filter, nearest first, over the whole table (no index).
+SEED_SEARCH = """SELECT path, embedding <-> %(q)s AS distance FROM seed_faces
+                 WHERE embedding <-> %(q)s < %(rule)s ORDER BY embedding <-> %(q)s LIMIT %(top)s"""
 
 
 class SeedPipeline:
@@ -49,6 +52,13 @@ class SeedPipeline:
                                                float(face.det_score), face.embedding))
                     boxes.setdefault(path, []).append(face.bbox.tolist())
             return time.perf_counter() - started, boxes
+
+
+    def search(self, conn: psycopg.Connection, path: Path, top: int) -> list[list[tuple]]:
+        """The seed's search for every face of a photo: (path, L2) of its matches, per face."""
+        return [conn.execute(SEED_SEARCH, {"q": face.embedding, "rule": SEED_L2_RULE,
+                                           "top": top}).fetchall()
+                for face in self.faces(path)]
 
 
 def seed_same(a: np.ndarray, b: np.ndarray) -> bool:

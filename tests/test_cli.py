@@ -212,13 +212,18 @@ def test_command_help_shows_each_paragraph_as_one_line() -> None:
 
 
 def test_similarities_outside_minus_one_to_one_are_refused_before_anything_runs() -> None:
+    # NaN too, which was "not less than or equal to 1", as if it were a number past the range
     for args in (["search", "x.jpg", "--threshold", "2"], ["compare", "a.jpg", "b.jpg",
                  "--threshold", "-1.5"], ["people", "identify", "x.jpg", "--threshold", "7"],
-                 ["people", "cluster", "--similarity", "1.01"]):
+                 ["people", "cluster", "--similarity", "1.01"],
+                 ["search", "x.jpg", "--threshold", "nan"],
+                 ["people", "search", "x.jpg", "--min-quality", "inf"]):
         done = runner.invoke(app, args, env={"COLUMNS": "200"})
         assert done.exit_code == 2, args
-        assert re.search(r"Invalid value for '--(threshold|similarity)'.*(less|greater) than or "
-                         r"equal to -?1\b", done.output), (args, done.output)
+        assert re.search(r"Invalid value for '--(threshold|similarity|min-quality)': \S+ is not "
+                         r"a number from (-1|0) to 1\b", done.output), (args, done.output)
+    done = runner.invoke(app, ["search", "x.jpg", "--threshold", "high"], env={"COLUMNS": "200"})
+    assert done.exit_code == 2 and "'high' is not a number" in done.output, done.output
 
 
 def test_names_and_paths_print_as_they_are_never_as_markup_or_terminal_codes(

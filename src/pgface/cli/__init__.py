@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from pgface.cli.common import (
+    COSINE,
     JsonOption,
     MinQualityOption,
     ThresholdOption,
@@ -260,7 +261,7 @@ def compare(
     photo_b: Annotated[Path, typer.Argument(
         parser=path_argument, help="Every face in it is tried.")],
     threshold: Annotated[float | None, typer.Option(
-        min=-1.0, max=1.0, help="Minimum cosine similarity.")] = None,
+        **COSINE, help="Minimum cosine similarity.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Is the largest face of PHOTO_A someone in PHOTO_B?

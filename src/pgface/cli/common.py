@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -90,11 +91,29 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (stable, se
 TopOption = Annotated[int | None, typer.Option(
     "--top", "-k", min=1, max=MAX_TOP, show_default=False,
     help="Matches per face (default: PGFACE_TOP_K, else 10).")]
+
+
+def number_from(low: float, high: float) -> Callable[[str], float]:
+    """A parser for an option that takes a number from LOW to HIGH. NaN is refused as not a
+    number: typer's own range check said NaN was not "less than or equal to 1"."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not a number") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise typer.BadParameter(f"{text} is not a number from {low:g} to {high:g}")
+        return value
+    return parse
+
+
+COSINE = {"parser": number_from(-1.0, 1.0), "metavar": "FLOAT [-1.0<=x<=1.0]"}
+UNIT = {"parser": number_from(0.0, 1.0), "metavar": "FLOAT [0.0<=x<=1.0]"}
 ThresholdOption = Annotated[float | None, typer.Option(
-    min=-1.0, max=1.0,
+    **COSINE,
     help="Minimum cosine similarity (default: the match threshold calibrated on LFW).")]
 MinQualityOption = Annotated[float | None, typer.Option(
-    min=0.0, max=1.0, help="Quality floor: faces scoring below it are not searched for nor "
+    **UNIT, help="Quality floor: faces scoring below it are not searched for nor "
                            "grouped (default: "
                            "PGFACE_MIN_QUALITY, 0.1; docs/benchmarks-quality.md).")]
 

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from pgface.cli.common import (
+    COSINE,
     JsonOption,
     MinQualityOption,
     ThresholdOption,
@@ -355,7 +356,7 @@ def cluster(
     full: Annotated[bool, typer.Option(
         "--full", help="Redo what clustering did before (never what a person did).")] = False,
     similarity: Annotated[float | None, typer.Option(
-        min=-1.0, max=1.0,
+        **COSINE,
         help="Cosine similarity at which faces are neighbours (default: docs/people.md).")
     ] = None,
     min_neighbours: Annotated[int, typer.Option(
@@ -492,7 +493,7 @@ def identify(
     photo: Annotated[Path, typer.Argument(
         parser=path_argument, help="Every face in it is identified.")],
     threshold: Annotated[float | None, typer.Option(
-        min=-1.0, max=1.0,
+        **COSINE,
         help="Minimum cosine similarity (default: the calibrated match threshold).")] = None,
     as_json: JsonOption = False,
 ) -> None:

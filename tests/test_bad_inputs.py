@@ -183,6 +183,11 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
 
     # Broken files the older tests met one by one (tests/test_imaging.py, tests/test_index.py)
     save("notes.jpg", Expect(reason="not an image"), lambda p: p.write_text("not a photo at all"))
+    # a PNG whose header's checksum is wrong: broken, not "not an image"
+    png = bytearray(_bomb_png(64, 48))
+    png[29] ^= 0xFF
+    save("bad-crc.png", Expect(reason="corrupt or truncated image (a PNG file"),
+         lambda p: p.write_bytes(bytes(png)))
     save("random.webp", Expect(reason="not an image"),
          lambda p: p.write_bytes(np.random.default_rng(4).bytes(5000)))
     jpeg = io.BytesIO()

@@ -348,6 +348,10 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
         if _is_heif_family(data):  # Pillow's AVIF opener says a truncated AVIF is no image
             raise ImageError(source, "corrupt or truncated image (an AVIF or HEIF file "
                                      "that cannot be decoded)") from exc
+        kind = _kind_by_signature(data)
+        if kind:  # a PNG whose header's checksum is wrong was "not an image"
+            raise ImageError(source, f"corrupt or truncated image (a {kind} file whose "
+                                     f"header cannot be read)") from exc
         raise ImageError(source, "not an image (unrecognised format)") from exc
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__  # libheif ends with "\n"
@@ -502,6 +506,17 @@ def _decode_jpeg(data: bytes, img: Image.Image, factor: int = 1) -> np.ndarray |
 # ISO base media file brands of still images (AVIF, HEIC/HEIF): "ftyp" at byte 4, brand at 8
 _HEIF_BRANDS = {b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx",
                 b"mif1", b"msf1"}
+
+
+# The first bytes of the formats pgface reads, to say a file that starts as one is broken
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"),
+               (b"GIF89a", "GIF"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+
+
+def _kind_by_signature(data: bytes) -> str | None:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for magic, kind in _SIGNATURES if data.startswith(magic)), None)
 
 
 def _is_heif_family(data: bytes) -> bool:

@@ -891,6 +891,9 @@ def people_of_pruned(conn: psycopg.Connection, pathless: Sequence[int]) -> int:
     pairs = store.present_namesakes(conn, pathless)
     if not pairs:
         return 0
+    # After the people changes under way, as a change is: a merge that moved the former's
+    # face and deleted its person meanwhile deadlocked with the prune's delete of that face.
+    people_history.hold_people(conn)
     held = store.held_faces_by_pack(conn, sorted(pairs))
     kept = []
     for (former, model), count in sorted(held.items()):

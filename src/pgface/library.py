@@ -351,9 +351,11 @@ class Pgface:
         try:
             with self.pool.connection() as conn, conn.transaction():
                 forgotten = store.forget_paths(conn, targets, gone_only)
-                kept = people_of_pruned(conn, store.pathless_photos(
-                    conn, forgotten.photos, everywhere=True)) if gone_only else 0
-                removal = store.delete_forgotten(conn, forgotten, gone_only)
+                if not gone_only:
+                    return store.delete_forgotten(conn, forgotten, gone_only)
+                pathless = store.pathless_photos(conn, forgotten.photos, everywhere=True)
+                kept = people_of_pruned(conn, pathless)
+                removal = store.delete_forgotten(conn, forgotten, gone_only, pathless)
                 removal.people_kept = kept
                 return removal
         finally:

@@ -286,11 +286,11 @@ class People:
         person) is left there unless `move`; with `refuse_held` such a face refuses the whole
         call instead (PersonConflict naming the people), for clients that ask first.
         """
-        name = _clean_name(name)
+        given, name = name, _clean_name(name)
         face_ids = face_id_list(face_ids)
         with self._change("name") as (conn, change):
             self._check_faces(conn, face_ids)
-            found = ps.person_by_name(conn, name)
+            found = _existing(conn, given, name)
             target = found["id"] if found else None
             held = [HeldFace(*h) for h in ps.held_faces(conn, face_ids) if h[1] != target]
             if held and not move and refuse_held:
@@ -319,10 +319,10 @@ class People:
 
     def rename(self, person: PersonRef, name: str) -> Person:
         """Give a person (named or found by clustering) a new name."""
-        name = _clean_name(name)
+        given, name = name, _clean_name(name)
         with self._change("rename") as (conn, change):
             person_id = self._resolve(conn, person)
-            taken = ps.person_by_name(conn, name)
+            taken = _existing(conn, given, name)
             if taken and taken["id"] != person_id:  # details: what a client offers instead
                 raise PersonConflict(f"a person named {name!r} already exists (id "
                                      f"{taken['id']}); merge the two instead",
@@ -564,22 +564,25 @@ class People:
         """
         report = EnrolReport()
         folders = []
+        given: dict[str, str] = {}  # a name as stored -> its folder's name
         where = expand(folder)
         found = person_folders(where)  # first: it says what is wrong with the folder itself
         report.failures.extend(loose_photos(where))
         for person_folder, files in found:
             try:  # as a name typed is: spaces collapsed, NFC (macOS names folders NFD)
                 folders.append((person_folder, files, _clean_name(person_folder.name)))
+                given[folders[-1][2]] = person_folder.name
             except PgfaceError as exc:  # not indexed either: its photos are nobody's yet
                 report.failures.append(Failure(str(person_folder), f"not a name: {exc}"))
         report.index = Indexer(self.analyzer, self.pool, self.settings).index(
             [f for f, _, _ in folders], progress)
         with self._change("enrol", wait=True) as (conn, change):
             changed = 0
+            enrolled: dict[str, set[int]] = {}
             for _, files, name in folders:
                 chosen = enrol_faces(conn, self.model, files, report,
                                      self.settings.max_file_bytes, self.settings.read_timeout_s)
-                found = ps.person_by_name(conn, name)
+                found = _existing(conn, given[name], name)
                 target = found["id"] if found else None
                 held = [HeldFace(*h) for h in ps.held_faces(conn, chosen) if h[1] != target]
                 if not move:
@@ -592,8 +595,10 @@ class People:
                         ps.touch_people(conn, [target])
                     changed += now
                 change.involve(target, *(h.person_id for h in held))
-                # two folders may be one name (NFC and NFD): their faces add up
-                report.people[name] = report.people.get(name, 0) + len(chosen)
+                # two folders may be one name (NFC and NFD): their faces add up, each once
+                # (the same photo in both counted its face twice)
+                enrolled.setdefault(name, set()).update(chosen)
+                report.people[name] = len(enrolled[name])
             if changed:
                 ps.delete_empty_unnamed(conn)
             change.discard = not changed  # enrolled again with nothing new: not recorded
@@ -635,8 +640,8 @@ class People:
                      merged: Sequence[int]) -> str | None:
         """The name a merge keeps: the chosen one, else the one name the people have."""
         if chosen is not None:
-            chosen = _clean_name(chosen)
-            taken = ps.person_by_name(conn, chosen)
+            given, chosen = chosen, _clean_name(chosen)
+            taken = _existing(conn, given, chosen)
             if taken and taken["id"] not in merged:
                 other = "a third person" if len(merged) == 2 else "another person"
                 raise PersonError(f"{other} is named {chosen!r} (id {taken['id']})")
@@ -747,6 +752,13 @@ def delete_uploads(paths: Sequence[str], folder: Path) -> tuple[list[str], list[
     return deleted, failed
 
 
+def _existing(conn: psycopg.Connection, given: str, name: str) -> dict | None:
+    """The person a name given reaches: as given, then in its stored form NAME. A name stored
+    before names were cleaned (with a zero-width space, say) is reached as it was stored:
+    naming or enrolling with it made a second person whose name looked the same."""
+    return (_storable(given) and ps.person_by_name(conn, given)) or ps.person_by_name(conn, name)
+
+
 def _quoted(value: object) -> str:
     """A name for a message, quoted: bytes that are not UTF-8 as `\\xNN`, as paths show them
     (repr wrote a name typed with byte 0xff as '\\udcff')."""
@@ -778,25 +790,43 @@ def _name_form(text: str) -> str:
     return unicodedata.normalize("NFC", " ".join(_shown_characters(text).split()))
 
 
-# Joiners that Persian, the Indic scripts and emoji sequences write between two characters
-# (ZWNJ, ZWJ): kept there, beside characters of no script that needs them (Latin) dropped.
-_JOINERS = {"\u200c", "\u200d"}
-_LATIN_END = "\u036f"  # Basic Latin to the combining marks: no joiner changes these
+# Joiners that the scripts using them write between two letters (ZWNJ, ZWJ): Arabic
+# (Persian), Syriac, N'Ko, the Indic scripts, Myanmar, Khmer, Mongolian; ZWJ in emoji
+# sequences. Elsewhere (Latin, Cyrillic, Greek, CJK: "Иван" and "Ив" ZWNJ "ан") they only make
+# a look-alike name.
+_JOINING_SCRIPTS = ((0x0600, 0x08FF), (0x0900, 0x0DFF), (0x1000, 0x109F), (0x1780, 0x18AF),
+                    (0xFB50, 0xFDFF), (0xFE70, 0xFEFF))
+_ZWNJ, _ZWJ, _VS16 = "\u200c", "\u200d", "\ufe0f"
+_BLACK_FLAG = "\U0001f3f4"  # a subdivision flag: it and tag characters, then a cancel tag
+_TAGS = range(0xE0020, 0xE0080)
+
+
+def _joining(c: str) -> bool:
+    return any(low <= ord(c) <= high for low, high in _JOINING_SCRIPTS)
+
+
+def _emoji(c: str) -> bool:
+    return ord(c) >= 0x1F000 or 0x2600 <= ord(c) <= 0x27BF or c == _VS16
 
 
 def _shown_characters(text: str) -> str:
     """Text without its format characters (Unicode Cf: zero-width space, word joiner, soft
     hyphen, byte order mark, direction marks), which show nothing: "Qux", "Qux" with a
     zero-width space after it and "Qux" with a soft hyphen in it were three people whose names
-    looked the same (a helper's probe), and typing "Qux" reached one. A joiner is kept between
-    two characters beyond Latin that are not format characters themselves."""
-    kept = []
+    looked the same (a helper's probe), and typing "Qux" reached one. Kept where they are part
+    of what shows: a joiner between two letters of a script that writes them, a ZWJ inside an
+    emoji sequence, the tag characters of a subdivision flag."""
+    kept: list[str] = []
     for i, c in enumerate(text):
         if unicodedata.category(c) != "Cf":
             kept.append(c)
-        elif c in _JOINERS and 0 < i < len(text) - 1 and all(
-                n > _LATIN_END and unicodedata.category(n) != "Cf"
-                for n in (text[i - 1], text[i + 1])):
+            continue
+        before, after = (text[i - 1] if i else ""), (text[i + 1] if i + 1 < len(text) else "")
+        if c in (_ZWNJ, _ZWJ) and before and after and _joining(before) and _joining(after):
+            kept.append(c)
+        elif c == _ZWJ and before and after and _emoji(before) and _emoji(after):
+            kept.append(c)
+        elif ord(c) in _TAGS and kept and (kept[-1] == _BLACK_FLAG or ord(kept[-1]) in _TAGS):
             kept.append(c)
     return "".join(kept)
 

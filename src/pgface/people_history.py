@@ -88,6 +88,12 @@ def recorded(pool: ConnectionPool, actor: str, kind: str, undoable: bool = True,
             yield conn, recording
 
 
+def hold_people(conn: psycopg.Connection) -> None:
+    """In the caller's transaction, wait for the people changes under way to end and hold new
+    ones off until it ends (a prune that gives a deleted photo's people away)."""
+    hs.lock_people(conn, None)
+
+
 def _lock(conn: psycopg.Connection, wait_s: float | None) -> None:
     if not hs.lock_people(conn, wait_s):
         raise PeopleBusyError(

@@ -278,16 +278,24 @@ SELECT ph.id FROM photos ph
 WHERE (ph.id = ANY(%(ids)s) OR %(everywhere)s)
 AND NOT EXISTS (SELECT 1 FROM photo_paths pp WHERE pp.photo_id = ph.id)
 """
-# Photos a prune is about to delete (no path left) whose faces hold people, and every other
-# photo recorded at a path of the file name the former was shown at last (photos.path keeps
-# it once the paths are gone); migration 0019 indexes the file names.
+# Photos a prune is about to delete (no path left) whose faces hold people, and the other
+# photos recorded at a path of the file name the former was shown at last (photos.path keeps
+# it once the paths are gone; migration 0019 indexes the file names), taken at the same time
+# where both say when: only for a photo with at most %(most)s such paths (a camera's
+# IMG_0042.JPG is in a hundred folders: never one candidate, and each path would cost a stat).
 NAMESAKES_OF_PATHLESS = """
-SELECT gone.id, pp.photo_id, pp.path_bytes, gone.taken_at, ph.taken_at
-FROM photos gone
-JOIN photo_paths pp ON regexp_replace(pp.path, '^.*/', '') = regexp_replace(gone.path, '^.*/', '')
-JOIN photos ph ON ph.id = pp.photo_id
-WHERE gone.id = ANY(%(ids)s) AND pp.photo_id <> ALL(%(ids)s)
-  AND EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = gone.id AND f.person_id IS NOT NULL)
+SELECT gone_id, photo_id, path_bytes FROM (
+    SELECT gone.id AS gone_id, pp.photo_id, pp.path_bytes,
+           count(*) OVER (PARTITION BY gone.id) AS paths
+    FROM photos gone
+    JOIN photo_paths pp
+      ON regexp_replace(pp.path, '^.*/', '') = regexp_replace(gone.path, '^.*/', '')
+    JOIN photos ph ON ph.id = pp.photo_id
+    WHERE gone.id = ANY(%(ids)s)
+      AND (gone.taken_at IS NULL OR ph.taken_at IS NULL OR gone.taken_at = ph.taken_at)
+      AND EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = gone.id AND f.person_id IS NOT NULL)
+) namesakes
+WHERE paths <= %(most)s
 """
 # How many faces of each of these photos hold a person, by pack.
 HELD_FACES_BY_PACK = """

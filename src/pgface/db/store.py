@@ -386,15 +386,22 @@ def pathless_photos(conn: psycopg.Connection, photo_ids: Sequence[int], everywhe
                                                             "everywhere": everywhere})]
 
 
-def delete_forgotten(conn: psycopg.Connection, forgotten: ForgottenPaths, gone_only: bool
-                     ) -> Removal:
+def delete_forgotten(conn: psycopg.Connection, forgotten: ForgottenPaths, gone_only: bool,
+                     pathless: Sequence[int] | None = None) -> Removal:
     """After forget_paths: the photos left with no path deleted with their faces (gone_only:
-    any photo in the library with no path), the others shown at a path they still have."""
+    any photo in the library with no path; pathless: those, found by pathless_photos
+    already), the others shown at a path they still have."""
     removal = Removal(paths=forgotten.paths)
-    removal.photos, removal.faces = _delete_pathless(conn, forgotten.photos, gone_only)
+    removal.photos, removal.faces = (
+        _delete_photos(conn, list(pathless)) if pathless is not None
+        else _delete_pathless(conn, forgotten.photos, gone_only))
     if forgotten.photos:
         conn.execute(sql.REFRESH_DISPLAY_PATHS, [forgotten.photos])
     return removal
+
+
+# The paths of one file name looked at for a photo a prune deletes; more: none is taken.
+MOST_NAMESAKE_PATHS = 8
 
 
 def present_namesakes(conn: psycopg.Connection, pathless: Sequence[int]) -> dict[int, int]:
@@ -402,21 +409,18 @@ def present_namesakes(conn: psycopg.Connection, pathless: Sequence[int]) -> dict
     the one other photo recorded at a path of the same file name as the one the photo was
     shown at last, whose file is there, taken at the same time where both say when (as
     gone_namesakes, from the other side). A photo with two such candidates, or a candidate of
-    two, gets none."""
+    two, gets none; so does one whose file name is at more than MOST_NAMESAKE_PATHS paths."""
     if not pathless:
         return {}
     folders: dict[bytes, bool] = {}
-    candidates: dict[int, dict[int, tuple[datetime | None, datetime | None]]] = {}
-    for gone, other, raw, gone_taken, other_taken in conn.execute(
-            sql.NAMESAKES_OF_PATHLESS, {"ids": list(pathless)}).fetchall():
+    candidates: dict[int, set[int]] = {}
+    for gone, other, raw in conn.execute(sql.NAMESAKES_OF_PATHLESS, {
+            "ids": list(pathless), "most": MOST_NAMESAKE_PATHS}).fetchall():
         if paths.exists(bytes(raw), folders):
-            candidates.setdefault(gone, {})[other] = (gone_taken, other_taken)
-    found = {gone: next(iter(others.items())) for gone, others in candidates.items()
-             if len(others) == 1}
-    claims = Counter(other for other, _ in found.values())
-    return {gone: other for gone, (other, (taken, other_taken)) in found.items()
-            if claims[other] == 1 and (taken is None or other_taken is None
-                                       or taken == other_taken)}
+            candidates.setdefault(gone, set()).add(other)
+    found = {gone: next(iter(others)) for gone, others in candidates.items() if len(others) == 1}
+    claims = Counter(found.values())
+    return {gone: other for gone, other in found.items() if claims[other] == 1}
 
 
 def held_faces_by_pack(conn: psycopg.Connection, photo_ids: Sequence[int]
@@ -475,7 +479,10 @@ def delete_pathless(conn: psycopg.Connection, photo_ids: Sequence[int]) -> tuple
 
 def _delete_pathless(conn: psycopg.Connection, photo_ids: list[int], everywhere: bool
                      ) -> tuple[int, int]:
-    pathless = pathless_photos(conn, photo_ids, everywhere)
+    return _delete_photos(conn, pathless_photos(conn, photo_ids, everywhere))
+
+
+def _delete_photos(conn: psycopg.Connection, pathless: list[int]) -> tuple[int, int]:
     if not pathless:
         return 0, 0
     faces = conn.execute(sql.COUNT_FACES_OF_PHOTOS, [pathless]).fetchone()[0]

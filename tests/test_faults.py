@@ -490,6 +490,12 @@ def test_cli_errors_are_one_line(own_server: Path, models_dir: Path,
          "error: setting PGFACE_DET_SIZES: 300 is not a detector size"),
         (["stats"], {"PGFACE_DATABASE_URL": "not a url"},
          "error: the database URL is not one PostgreSQL can read: "),
+        # the password of a URL refused was in the message, and so in a server's log
+        (["stats"], {"PGFACE_DATABASE_URL": "mysql://alice:S3cretPW99@host/photos"},
+         'error: the database URL is not one PostgreSQL can read: missing "=" after '
+         '"mysql://alice:***@host/photos"'),
+        (["stats"], {"PGFACE_READ_DATABASE_URL": '["postgresql://alice:S3cretPW99@standby/p"'},
+         "error: setting PGFACE_READ_DATABASE_URL: not a JSON list"),
         (["stats"], {"PGFACE_DATABASE_URL": "postgresql://x@/x?host=/nonexistent"},
          "error: cannot connect to the database: "),
         (["index", "/nonexistent/photos"], {}, "failed /nonexistent/photos: no such file"),
@@ -500,6 +506,7 @@ def test_cli_errors_are_one_line(own_server: Path, models_dir: Path,
         assert result.exception is None or isinstance(result.exception, SystemExit), args
         lines = result.stderr.splitlines()
         assert lines[0].startswith(first), (args, result.stderr)
+        assert "S3cretPW99" not in result.stderr, (args, result.stderr)
         if args[0] != "index":  # index also says what it did, on a second line
             assert len(lines) == 1, (args, result.stderr)
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from pgface.errors import PgfaceError
+from pgface.errors import PgfaceError, without_passwords
 
 # Cosine-similarity thresholds of best accuracy on LFW View 1 DevTrain; docs/calibration.md.
 CALIBRATED_THRESHOLDS: dict[str, float] = {"buffalo_sc": 0.23}
@@ -37,9 +37,10 @@ class InvalidSettings(PgfaceError, ValueError):
     @classmethod
     def of(cls, exc: ValidationError) -> InvalidSettings:
         # pydantic writes a validator's own message as "Value error, <message>"
-        return cls("; ".join(
+        # a database URL may hold its password: never echoed (nor the list parser's excerpt)
+        return cls("; ".join(without_passwords(
             f"setting {setting_name(e['loc'])}: {e['msg'].removeprefix('Value error, ')} "
-            f"(got {e.get('input')!r})" for e in exc.errors()), exc)
+            f"(got {e.get('input')!r})") for e in exc.errors()), exc)
 
     def errors(self) -> list[dict[str, Any]]:
         """pydantic's account: one dict per setting refused (`loc`, `msg`, `input`); none

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class PgfaceError(Exception):
     """Base of every error pgface raises on purpose."""
@@ -24,6 +26,18 @@ class ImageError(PgfaceError):
         # passes the one message to __init__, which unpickling could not call, and a
         # ProcessPoolExecutor called every job broken, a multiprocessing.Pool hung.
         return type(self), (self.source, self.reason)
+
+
+# user:password@ in a URL, and password=... in a key=value connection string (quoted or not)
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^/\s]*@")
+_KEY_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def without_passwords(text: str) -> str:
+    """TEXT (a database URL, or a message that quotes one) with every password in it written
+    `***`: an operator's PGFACE_DATABASE_URL with its password was echoed by the error that
+    refused it, and so into a server's log."""
+    return _KEY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
 
 
 def os_reason(exc: OSError) -> str:

@@ -52,7 +52,7 @@ from pgface.cli.serve import keys_app, serve
 from pgface.config import Settings
 from pgface.db.connection import migrations
 from pgface.db.store import Removal
-from pgface.errors import PgfaceError
+from pgface.errors import PgfaceError, without_passwords
 from pgface.index import IndexReport
 from pgface.models.packs import sample_photos
 from pgface.paths import readable
@@ -324,7 +324,8 @@ def demo() -> None:
                 out.print("  nowhere in the database", highlight=False)
         totals = pf.stats()
         out.print(f"database: {totals['photos']} photos, {totals['faces']} faces; model "
-                  f"{totals['model_pack']} on {totals['provider']}; {pf.database_url()}",
+                  f"{totals['model_pack']} on {totals['provider']}; "
+                  f"{without_passwords(pf.database_url())}",
                   highlight=False)
 
 

@@ -15,7 +15,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from pgface.db import sql
-from pgface.errors import PgfaceError
+from pgface.errors import PgfaceError, without_passwords
 
 log = logging.getLogger(__name__)
 MIN_PGVECTOR = (0, 7)
@@ -103,12 +103,12 @@ def search_path(conn: psycopg.Connection, schema: str) -> str:
 
 def _check_url(url: str) -> None:
     """A URL libpq cannot read is named so (it was psycopg's ProgrammingError, no DatabaseError),
-    without its text, which may hold a password."""
+    with no password from it: psycopg's message quotes the URL."""
     try:
         conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         raise DatabaseError(f"the database URL is not one PostgreSQL can read: "
-                            f"{one_line(exc)}") from exc
+                            f"{without_passwords(one_line(exc))}") from exc
 
 
 # Every open takes the migrations' lock for a moment: a wait this long is an upgrade, not two

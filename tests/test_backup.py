@@ -17,7 +17,7 @@ from test_cli import runner
 from pgface import Pgface, Settings
 from pgface.cli import app
 from pgface.db import backup as backups
-from pgface.db.api_keys import create_key
+from pgface.db.api_keys import create_key, revoke_key
 from pgface.db.connection import migrations
 from pgface.db.server import _postgres_bin_path
 from pgface.errors import InvalidInputError
@@ -89,6 +89,8 @@ def test_a_restored_backup_is_the_library_row_for_row(pf: Pgface, settings: Sett
         len(before["photos"]), len(before["faces"]), len(before["people"]))
     assert taken.size_bytes == (tmp_path / "lib.dump").stat().st_size > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["album", "lib.dump"]  # no partial
+    # embeddings, crops and API keys: this user's alone, whatever the umask (it was 0644)
+    assert (tmp_path / "lib.dump").stat().st_mode & 0o077 == 0
 
     restored = backups.restore(other_url, settings.db_schema, tmp_path / "lib.dump")
     assert restored.counts == taken.counts and restored.replaced is None
@@ -475,3 +477,30 @@ def test_backup_and_restore_connect_where_pgface_does_with_the_users_libpq_varia
     assert taken.counts.photos == len(sample_photos())
     restored = backups.restore(url, settings.db_schema, archive, replace=True)
     assert restored.counts == taken.counts
+
+
+def test_a_restore_keeps_the_revocations_of_the_library_it_replaces(
+        pf: Pgface, settings: Settings, env: dict[str, str], tmp_path: Path) -> None:
+    """keys create -> backup -> keys revoke (the key leaked) -> restore --replace: the key was
+    active again, and the restore said nothing of it (an operator's walkthrough)."""
+    pf.index(sample_photos())
+    with pf.pool.connection() as conn:
+        create_key(conn, "leaked", ["read"])
+        create_key(conn, "kept", ["read"])
+    pf.close()
+    archive = tmp_path / "lib.dump"
+    backups.backup(settings.database_url, settings.db_schema, archive)
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute("SET search_path TO pgface")
+        assert revoke_key(conn, "leaked") == 1
+        revoked_at = conn.execute("SELECT revoked_at FROM api_keys WHERE name = 'leaked'"
+                                  ).fetchone()[0]
+
+    done = run_cli(["db", "restore", str(archive), "--replace"], env)
+
+    assert done.exit_code == 0, done.output
+    assert "kept revoked: 1 API key the replaced library had revoked (leaked)" in " ".join(
+        done.stdout.split()), done.stdout
+    with psycopg.connect(settings.database_url) as conn:
+        keys = dict(conn.execute("SELECT name, revoked_at FROM pgface.api_keys").fetchall())
+    assert keys == {"leaked": revoked_at, "kept": None}

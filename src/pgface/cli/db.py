@@ -17,8 +17,9 @@ from pgface.cli.common import (
     out,
     path_argument,
     print_json,
+    shown,
 )
-from pgface.cli.display import human_size, plain
+from pgface.cli.display import counted, human_size, plain
 from pgface.config import Settings
 from pgface.db import backup as backups
 from pgface.db import server
@@ -188,3 +189,7 @@ def restore(
     if report.migrations:
         out.print("then applied migration(s) " + ", ".join(f"{v:04d}" for v in report.migrations),
                   highlight=False)
+    if report.kept_revoked:
+        out.print(f"kept revoked: {counted(len(report.kept_revoked), 'API key')} the replaced "
+                  f"library had revoked ({', '.join(map(shown, report.kept_revoked))})",
+                  highlight=False, soft_wrap=True)

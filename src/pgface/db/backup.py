@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import psycopg
 from psycopg import sql as psql
@@ -64,6 +64,8 @@ class RestoreReport:
     replaced: LibraryCounts | None  # what the library held before, where it held anything
     migrations: list[int] = field(default_factory=list)  # applied after, to an older archive
     seconds: float = 0.0
+    # names of the restored API keys that the replaced library had revoked: revoked still
+    kept_revoked: list[str] = field(default_factory=list)
 
 
 def client_program(name: str) -> str:
@@ -147,7 +149,10 @@ def backup(url: str, schema: str, destination: Path) -> BackupReport:
                      f"--schema={exact_pattern(schema)}",
                      "--no-owner", "--no-privileges", f"--snapshot={snapshot}",
                      f"--file={partial}", f"--dbname={conninfo}"],
-                    stdin=subprocess.DEVNULL, stdout=said, stderr=subprocess.STDOUT, env=env)
+                    stdin=subprocess.DEVNULL, stdout=said, stderr=subprocess.STDOUT, env=env,
+                    # the archive holds every face's embedding and crop and the API's keys:
+                    # readable by this user only, as the data folder is (it was 0644)
+                    umask=0o077)
                 if done.returncode:
                     raise BackupError(f"{destination}: pg_dump failed: {_last_lines(said)}")
     except psycopg.OperationalError as exc:
@@ -280,6 +285,13 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
             replaced = before if before is not None and (before.photos or before.people) else None
             quoted = psql.Identifier(schema).as_string(conn)
             literal = psql.Literal(schema).as_string(conn)
+            # keys the library revoked stay revoked in what replaces it (sql.KEEP_REVOCATIONS)
+            revoked = _revoked_keys(conn, schema) if before is not None else []
+            keep = sql.KEEP_REVOCATIONS.format(
+                literal=literal,
+                key_ids=psql.Literal([key for key, _ in revoked]).as_string(conn),
+                times=psql.Literal([when for _, when in revoked]).as_string(conn)
+            ) if revoked else ""
             # pgvector here: where it is, else where the restore creates it (public)
             row = conn.execute(sql.VECTOR_SCHEMA).fetchone()
             vector_here = psql.Identifier(row[0] if row else "public").as_string(conn)
@@ -287,17 +299,32 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
         # a library moved between servers whose pgvector lives in other schemas (a hosted
         # one's `extensions`, the embedded `public`): its tables' type said the other
         moved = (archived, vector_here) if archived not in (None, vector_here, quoted) else None
-        counts = _run_restore(url, source, schema, quoted, literal, moved, replace)
+        counts = _run_restore(url, source, schema, quoted, literal, moved, replace, keep)
         applied = migrate(url, schema)
+        with psycopg.connect(url) as conn:
+            kept_revoked = [r[0] for r in conn.execute(
+                psql.SQL("SELECT name FROM {}.api_keys WHERE key_id = ANY(%s) ORDER BY name")
+                .format(psql.Identifier(schema)), [[key for key, _ in revoked]])]
     except psycopg.OperationalError as exc:
         raise BackupError(f"{source}: cannot connect to the database: "
                           f"{one_line(exc)}") from exc
-    return RestoreReport(str(source), counts, replaced, applied, time.perf_counter() - started)
+    return RestoreReport(str(source), counts, replaced, applied, time.perf_counter() - started,
+                         kept_revoked)
+
+
+def _revoked_keys(conn: psycopg.Connection, schema: str) -> list[tuple[str, Any]]:
+    """The API keys revoked in the library in SCHEMA (none before migration 0003)."""
+    table = conn.execute("SELECT to_regclass(format('%%I.api_keys', %s::text))",
+                         [schema]).fetchone()[0]
+    if table is None:
+        return []
+    return conn.execute(psql.SQL(sql.REVOKED_KEYS).format(schema=psql.Identifier(schema))
+                        ).fetchall()
 
 
 def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema_literal: str,
-                 moved_vector: tuple[str, str] | None = None, replace: bool = False
-                 ) -> LibraryCounts:
+                 moved_vector: tuple[str, str] | None = None, replace: bool = False,
+                 keep_revocations: str = "") -> LibraryCounts:
     """pg_restore's SQL streamed into psql inside BEGIN; COMMIT is sent only when pg_restore
     read the whole archive, so a truncated or damaged one rolls everything back. Returns what
     the transaction restored. moved_vector: (pgvector's schema in the archive, here), both
@@ -311,7 +338,8 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
                f"CREATE SCHEMA {quoted_schema};\n")
     closing = (sql.RESTORED_LIBRARY_CHECK.format(schema=quoted_schema, literal=schema_literal,
                                                  newest=newest)
-               + sql.RESTORED_COUNTS.format(schema=quoted_schema) + "COMMIT;\n")
+               + keep_revocations + sql.RESTORED_COUNTS.format(schema=quoted_schema)
+               + "COMMIT;\n")
     with tempfile.TemporaryFile("w+") as psql_said, tempfile.TemporaryFile("w+") as restore_said:
         loader = subprocess.Popen(
             [client_program("psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",

@@ -607,6 +607,24 @@ BEGIN
         (SELECT count(*) FROM {schema}.faces), (SELECT count(*) FROM {schema}.people);
 END $$;
 """
+# The API keys revoked in the library a restore replaces (their key ids and when), and, in
+# the restore's transaction, revoked again in what it restores: an older backup brought a key
+# revoked since (a leaked one) back to life. Formatted with the schema (as a literal), and the
+# two arrays as literals; an archive from before migration 0003 has no keys to revoke.
+REVOKED_KEYS = """
+SELECT key_id, revoked_at FROM {schema}.api_keys WHERE revoked_at IS NOT NULL
+"""
+KEEP_REVOCATIONS = """
+DO $$
+BEGIN
+    IF to_regclass(format('%I.api_keys', {literal}::text)) IS NOT NULL THEN
+        EXECUTE format('UPDATE %I.api_keys k SET revoked_at = r.revoked_at
+                        FROM unnest($1::text[], $2::timestamptz[]) AS r(key_id, revoked_at)
+                        WHERE k.key_id = r.key_id AND k.revoked_at IS NULL', {literal}::text)
+        USING {key_ids}::text[], {times}::timestamptz[];
+    END IF;
+END $$;
+"""
 # The last statement of a restore's transaction, formatted with the schema (quoted, and as a
 # literal) and the newest migration this pgface has: an archive that holds no library there,
 # or one a newer pgface migrated, rolls everything back.

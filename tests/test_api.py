@@ -579,7 +579,13 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
         assert split.json()["name"] is None and split.json()["faces"] == len(obama) - 1
         listed = client.get("/api/people?unnamed=true").json()["people"]
         assert {p["id"] for p in listed} >= {named.json()["id"], split.json()["id"]}
-        renamed = client.patch(f"/api/people/{split.json()['id']}", json={"name": "Barack O."})
+        # expected_name: the name the client showed; another by now is a 409 naming it
+        stale = client.patch(f"/api/people/{split.json()['id']}",
+                             json={"name": "Barack O.", "expected_name": "Someone"})
+        assert stale.status_code == 409, stale.text
+        assert stale.json()["error"]["current"] == {"person_id": split.json()["id"], "name": None}
+        renamed = client.patch(f"/api/people/{split.json()['id']}",
+                               json={"name": "Barack O.", "expected_name": None})
         assert renamed.json()["name"] == "Barack O."
 
         # Identify a new photo of Obama through the API.

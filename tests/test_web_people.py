@@ -203,6 +203,19 @@ def test_people_pages_at_library_scale(lfw_people: Settings, analyzer: FaceAnaly
         assert http.get(f"/api/people/{other['id']}").json()["name"] == other["name"]
         page.reload()
         expect(page.locator("#person-title")).to_have_text(biggest["name"])
+        # Renamed by another client while this page was open: the page's rename is refused and
+        # says to what (it overwrote the other rename, and called the stale name the old one).
+        http.patch(f"/api/people/{biggest['id']}", json={"name": "Renamed There"}
+                   ).raise_for_status()
+        page.fill("#person-name", "Renamed Here")
+        page.get_by_role("button", name="Save name").click()
+        expect(page.locator("#message")).to_contain_text(
+            f"Not renamed: someone else renamed {biggest['name']} to Renamed There meanwhile")
+        expect(page.locator("#person-title")).to_have_text("Renamed There")
+        assert http.get(f"/api/people/{biggest['id']}").json()["name"] == "Renamed There"
+        http.post("/api/people/undo").raise_for_status()
+        page.reload()
+        expect(page.locator("#person-title")).to_have_text(biggest["name"])
 
         # A photo opens with a box per face; a name shows on focus, under the box.
         page.locator(".photo-tile").first.click()

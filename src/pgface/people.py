@@ -121,6 +121,13 @@ class HeldFace:
         return self.name if self.name is not None else f"person {self.person_id} (unnamed)"
 
 
+class _Unchecked:
+    """A rename whose caller did not say what name it expects the person to have."""
+
+
+UNCHECKED = _Unchecked()
+
+
 @dataclass
 class Naming:
     """What naming did: the person the faces went to, and the faces it left where they were."""
@@ -317,17 +324,26 @@ class People:
             person = self._person(conn, target) if named else None
             return Naming(person, named, left, moved)
 
-    def rename(self, person: PersonRef, name: str) -> Person:
-        """Give a person (named or found by clustering) a new name."""
+    def rename(self, person: PersonRef, name: str,
+               expected_name: str | None | _Unchecked = UNCHECKED) -> Person:
+        """Give a person (named or found by clustering) a new name. expected_name: the name
+        the caller showed (None: unnamed); PersonConflict, with `current`, when the person
+        has another by now (a page left open renamed over another client's rename)."""
         given, name = name, _clean_name(name)
         with self._change("rename") as (conn, change):
             person_id = self._resolve(conn, person)
+            current = ps.get_person(conn, person_id)["name"]
+            if not isinstance(expected_name, _Unchecked) and current != expected_name:
+                raise PersonConflict(
+                    f"{_label(person_id, expected_name)} was renamed meanwhile (now "
+                    f"{_label(person_id, current)}): not renamed",
+                    {"current": {"person_id": person_id, "name": current}})
             taken = _existing(conn, given, name)
             if taken and taken["id"] != person_id:  # details: what a client offers instead
                 raise PersonConflict(f"a person named {name!r} already exists (id "
                                      f"{taken['id']}); merge the two instead",
                                      {"existing": {"person_id": taken["id"], "name": name}})
-            before = ps.get_person(conn, person_id)["name"]
+            before = current
             change.discard = before == name  # a rename to the same name changes nothing
             if not change.discard:
                 ps.rename_person(conn, person_id, name)

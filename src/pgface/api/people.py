@@ -64,6 +64,10 @@ class NameFaces(RequestBody):
 
 class Rename(RequestBody):
     name: NameText
+    expected_name: str | None = Field(
+        None, description="The name the client showed (null: unnamed). Sent, the rename is "
+        "refused with 409 and `current` when the person has another by now (renamed by "
+        "someone else meanwhile); left out, it is not checked")
 
 
 class Merge(RequestBody):
@@ -318,6 +322,8 @@ def rename(request: Request, ref: str, body: Rename, key: WriteKey) -> JSONRespo
     """Give the person a (new) name; 409 if another person has it, with `existing` (that
     person's id and name: merge them instead)."""
     try:
+        if "expected_name" in body.model_fields_set:
+            return _person(_people(request, key).rename(ref, body.name, body.expected_name))
         return _person(_people(request, key).rename(ref, body.name))
     except PersonConflict as exc:
         return _conflict(exc)

@@ -219,6 +219,14 @@ async function askMerge() {
         showPeople();
         return;
       }
+      if (error.status === 404) {
+        // merged into someone else or deleted since the grid loaded: the grid again (the
+        // bare "no person with id 3" left the one gone selected, the grid as it was)
+        showMessage("Not merged: one of them was merged or deleted by someone else " +
+          "meanwhile. Select them again from the grid as it is now.");
+        showPeople();  // the selection cleared too
+        return;
+      }
       showMessage(`Merge failed: ${error.message}`);
     }
   };
@@ -395,8 +403,10 @@ async function renamePerson(event) {
   if (!person) return;
   await once($("#rename-form"), async () => {
     try {
+      // the name this page shows: renamed by someone else meanwhile, the server refuses
+      // (this page overwrote their rename, and said the stale name was the old one)
       const [renamed, change] = await changing(`/api/people/${person.id}`, {
-        method: "PATCH", json: { name: $("#person-name").value },
+        method: "PATCH", json: { name: $("#person-name").value, expected_name: person.name },
       });
       if (person === people.person) {
         people.person = renamed;
@@ -406,9 +416,25 @@ async function renamePerson(event) {
       showMessage(change === null ? `${renamed.name}: the name is unchanged.`
         : `${personName(person)} is now ${renamed.name}.`, "ok", undoOf(change));
     } catch (error) {
+      // the page again, with the name the person has now
+      if (renamedMeanwhile(error, person, () => { if (person === people.person) route(); })) {
+        return;
+      }
       offerMerge(error, person, "Renaming failed", true);  // this page has no merge of its own
     }
   });
+}
+
+// A rename refused because the person's name changed since the page showed it: shows the
+// person again (`again`, before the message: a new view clears an error) and says so, with
+// the name they have now; true where it was that.
+function renamedMeanwhile(error, person, again) {
+  const current = error.status === 409 && error.details.current;
+  if (!current) return false;
+  again();
+  showMessage(`Not renamed: someone else renamed ${personName(person)} to ` +
+    `${personName({ id: current.person_id, name: current.name })} meanwhile.`);
+  return true;
 }
 
 // A name refused because someone has it: most likely the same person, found twice ("this is
@@ -553,10 +579,11 @@ async function reviewName(event) {
   await once($("#review-form"), async () => {
     try {
       const [renamed, change] = await changing(`/api/people/${person.id}`,
-        { method: "PATCH", json: { name } });
+        { method: "PATCH", json: { name, expected_name: person.name } });
       showMessage(`Named ${renamed.name}.`, "ok", undoOf(change));
       await showReview();  // the same offset now holds the next person
     } catch (error) {
+      if (renamedMeanwhile(error, person, showReview)) return;
       // merged, the same offset holds the next person
       offerMerge(error, person, "Naming failed", false, () => { $("#review-name").value = ""; });
     }

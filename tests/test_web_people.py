@@ -151,6 +151,28 @@ def test_people_pages_at_library_scale(lfw_people: Settings, analyzer: FaceAnaly
             again = http.get(f"/api/people/{p['id']}").json()
             assert (again["name"], again["faces"]) == (p["name"], p["faces"])
         expect(tiles).to_have_count(PEOPLE_PAGE)
+        # One of them merged into a third person by another client while the dialog was open:
+        # the page says so and shows the grid as it is now (it said "no person with id N" and
+        # kept the person gone selected).
+        third = http.get("/api/people?limit=1&offset=6").json()["people"][0]
+        page.evaluate("window.scrollTo(0, 0)")
+        a.focus()
+        page.keyboard.press(" ")
+        b.locator(".tile-check").click()
+        page.get_by_role("button", name="Merge…").click()
+        expect(dialog).to_be_visible()
+        http.post("/api/people/merge", json={"source": pair[1]["id"], "target": third["id"],
+                                             "name": third["name"]}).raise_for_status()
+        dialog.get_by_label(pair[1]["name"]).check()
+        dialog.get_by_role("button", name="Merge", exact=True).click()
+        expect(page.locator("#message")).to_contain_text(
+            "Not merged: one of them was merged or deleted by someone else meanwhile")
+        expect(page.locator("#selection-bar")).to_be_hidden()
+        expect(page.locator(f".person-tile[data-person-id='{pair[1]['id']}']")).to_have_count(0)
+        http.post("/api/people/undo").raise_for_status()
+        assert http.get(f"/api/people/{pair[1]['id']}").json()["faces"] == pair[1]["faces"]
+        page.reload()
+        expect(tiles).to_have_count(PEOPLE_PAGE)
 
         # A person's page: opened with Enter, their faces and photos; split two faces off.
         biggest = first[0]

@@ -178,6 +178,16 @@ def test_a_read_database_that_is_down_is_named_with_its_reason(
                                r'URL: cannot connect to the database: .*"/nonexistent/\.s\.PGSQL'):
                 pf.search(sample_photos()[0])
         assert pf._read_pools == []  # the first one's pool was closed again
+    # /api/health says so too: it said ok while every search failed (a load balancer kept
+    # sending searches to this server)
+    with TestClient(create_app(settings.model_copy(update={
+            "read_database_url": [settings.database_url, down]}), analyzer)) as client:
+        health = client.get("/api/health")
+        assert health.status_code == 503, health.text
+        assert "read database 2 of PGFACE_READ_DATABASE_URL" in health.json()["error"]["message"]
+    with TestClient(create_app(settings.model_copy(update={
+            "read_database_url": [settings.database_url]}), analyzer)) as client:
+        assert client.get("/api/health").status_code == 200
 
 
 def test_a_read_database_of_another_library_is_refused_by_name(

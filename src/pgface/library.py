@@ -224,6 +224,12 @@ class Pgface:
                 self._read_pools = opened
         return self._read_pools[next(self._reads) % len(self._read_pools)]
 
+    @property
+    def read_pools(self) -> list[ConnectionPool]:
+        """Every pool searches go to, opened: the standbys', else the primary's."""
+        _ = self.read_pool
+        return list(self._read_pools) or [self.pool]
+
     def _keep_snapshots(self, pool: ConnectionPool) -> ConnectionPool:
         """The search index of this pool keeps a snapshot file in data_dir/index."""
         if self.settings.index_snapshot:

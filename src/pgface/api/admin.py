@@ -14,13 +14,26 @@ router = APIRouter(tags=["admin"])
 
 @router.get("/health", response_model=Health, responses=error_responses(500, 503))
 def health(request: Request) -> dict:
-    """200 while the database answers and the models are loaded; 503 otherwise."""
+    """200 while the database answers, and each read database searches go to
+    (PGFACE_READ_DATABASE_URL), and the models are loaded; 503 otherwise (a standby down
+    failed every search while this said ok, and a load balancer kept sending them here)."""
     pf = get_pf(request)
     try:
         with pf.pool.connection(timeout=5) as conn:
             conn.execute("SELECT 1")
     except Exception as exc:  # any failure is the answer, not a crash
         raise ApiError(503, f"database unavailable: {exc}", "database_unavailable") from None
+    if pf.settings.read_database_url:
+        reached = 0  # opening them names the one that fails; a query, by its number
+        try:
+            for pool in pf.read_pools:
+                reached += 1
+                with pool.connection(timeout=5) as conn:
+                    conn.execute("SELECT 1")
+        except Exception as exc:  # any failure is the answer, not a crash
+            where = f"read database {reached} of PGFACE_READ_DATABASE_URL: " if reached else ""
+            raise ApiError(503, f"database unavailable: {where}{exc}", "database_unavailable"
+                           ) from None
     return {"status": "ok", "version": __version__, "model": pf.analyzer.model_name}
 
 

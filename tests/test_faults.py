@@ -74,7 +74,12 @@ def _emptied(data: Path) -> str:
 
 
 def _kill_postmaster(data: Path) -> int:
-    pid = server_status(data)["pid"]
+    # the status's liveness probe can miss a server just restarted on a loaded machine (the
+    # whole suite beside a second one: pid None once): asked again until it answers
+    deadline = time.monotonic() + 30
+    while (pid := server_status(data)["pid"]) is None:
+        assert time.monotonic() < deadline, f"no server running in {data} to kill"
+        time.sleep(0.2)
     os.kill(pid, signal.SIGKILL)
     return pid
 

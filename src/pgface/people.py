@@ -297,8 +297,7 @@ class People:
         face_ids = face_id_list(face_ids)
         with self._change("name") as (conn, change):
             self._check_faces(conn, face_ids)
-            found = _existing(conn, given, name)
-            target = found["id"] if found else None
+            target = self._by_name(conn, given)
             held = [HeldFace(*h) for h in ps.held_faces(conn, face_ids) if h[1] != target]
             if held and not move and refuse_held:
                 raise _held_conflict(name, held)
@@ -332,18 +331,17 @@ class People:
         given, name = name, _clean_name(name)
         with self._change("rename") as (conn, change):
             person_id = self._resolve(conn, person)
-            current = ps.get_person(conn, person_id)["name"]
-            if not isinstance(expected_name, _Unchecked) and current != expected_name:
+            before = ps.get_person(conn, person_id)["name"]
+            if not isinstance(expected_name, _Unchecked) and before != expected_name:
                 raise PersonConflict(
                     f"{_label(person_id, expected_name)} was renamed meanwhile (now "
-                    f"{_label(person_id, current)}): not renamed",
-                    {"current": {"person_id": person_id, "name": current}})
-            taken = _existing(conn, given, name)
-            if taken and taken["id"] != person_id:  # details: what a client offers instead
+                    f"{_label(person_id, before)}): not renamed",
+                    {"current": {"person_id": person_id, "name": before}})
+            taken = self._by_name(conn, given)
+            if taken and taken != person_id:  # details: what a client offers instead
                 raise PersonConflict(f"a person named {name!r} already exists (id "
-                                     f"{taken['id']}); merge the two instead",
-                                     {"existing": {"person_id": taken["id"], "name": name}})
-            before = current
+                                     f"{taken}); merge the two instead",
+                                     {"existing": {"person_id": taken, "name": name}})
             change.discard = before == name  # a rename to the same name changes nothing
             if not change.discard:
                 ps.rename_person(conn, person_id, name)
@@ -407,7 +405,7 @@ class People:
     def split(self, person: PersonRef, face_ids: FaceIds, name: str | None = None
               ) -> Person:
         """Move some faces out of a person into a new one (named, or unnamed)."""
-        name = _clean_name(name) if name is not None else None
+        given, name = name, _clean_name(name) if name is not None else None
         face_ids = face_id_list(face_ids)
         with self._change("split") as (conn, change):
             person_id = self._resolve(conn, person)
@@ -415,7 +413,7 @@ class People:
             strangers = sorted(f for f, (_, owner) in found.items() if owner != person_id)
             if strangers:
                 raise PersonError(f"faces {_ids(strangers)} are not faces of person {person_id}")
-            if name is not None and ps.person_by_name(conn, name):
+            if given is not None and self._by_name(conn, given):
                 raise PersonError(f"a person named {name!r} already exists")
             new_id = ps.create_person(conn, name)
             ps.assign_faces(conn, face_ids, new_id, ps.USER)
@@ -598,8 +596,7 @@ class People:
             for _, files, name in folders:
                 chosen = enrol_faces(conn, self.model, files, report,
                                      self.settings.max_file_bytes, self.settings.read_timeout_s)
-                found = _existing(conn, given[name], name)
-                target = found["id"] if found else None
+                target = self._by_name(conn, given[name])
                 held = [HeldFace(*h) for h in ps.held_faces(conn, chosen) if h[1] != target]
                 if not move:
                     report.left.extend(held)
@@ -657,10 +654,10 @@ class People:
         """The name a merge keeps: the chosen one, else the one name the people have."""
         if chosen is not None:
             given, chosen = chosen, _clean_name(chosen)
-            taken = _existing(conn, given, chosen)
-            if taken and taken["id"] not in merged:
+            taken = People._by_name(conn, given)
+            if taken and taken not in merged:
                 other = "a third person" if len(merged) == 2 else "another person"
-                raise PersonError(f"{other} is named {chosen!r} (id {taken['id']})")
+                raise PersonError(f"{other} is named {chosen!r} (id {taken})")
             return chosen
         named = list(dict.fromkeys(n for n in names if n is not None))
         if len(named) > 1:
@@ -701,9 +698,11 @@ class People:
 
     @staticmethod
     def _by_name(conn: psycopg.Connection, name: str) -> int | None:
+        """The person a name reaches: as given (a name stored by an older pgface, not NFC or
+        with a format character in it: naming or enrolling with it made a second person
+        whose name looked the same), then in the form a name is stored in."""
         if not _storable(name):  # a name PostgreSQL could not store names nobody
             return None
-        # as given (names stored before they were NFC), then as a name is stored
         found = ps.person_by_name(conn, name) or ps.person_by_name(conn, _name_form(name))
         return found["id"] if found else None
 
@@ -766,13 +765,6 @@ def delete_uploads(paths: Sequence[str], folder: Path) -> tuple[list[str], list[
         except OSError as exc:  # the rows are gone already: say which file stays, go on
             failed.append(f"{path}: {exc.strerror or exc}")
     return deleted, failed
-
-
-def _existing(conn: psycopg.Connection, given: str, name: str) -> dict | None:
-    """The person a name given reaches: as given, then in its stored form NAME. A name stored
-    before names were cleaned (with a zero-width space, say) is reached as it was stored:
-    naming or enrolling with it made a second person whose name looked the same."""
-    return (_storable(given) and ps.person_by_name(conn, given)) or ps.person_by_name(conn, name)
 
 
 def _quoted(value: object) -> str:

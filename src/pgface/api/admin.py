@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
+from psycopg_pool import ConnectionPool
 
 from pgface import __version__
 from pgface.api.deps import authenticate, get_pf, require_read
@@ -19,8 +20,7 @@ def health(request: Request) -> dict:
     failed every search while this said ok, and a load balancer kept sending them here)."""
     pf = get_pf(request)
     try:
-        with pf.pool.connection(timeout=5) as conn:
-            conn.execute("SELECT 1")
+        _ping(pf.pool)
     except Exception as exc:  # any failure is the answer, not a crash
         raise ApiError(503, f"database unavailable: {exc}", "database_unavailable") from None
     if pf.settings.read_database_url:
@@ -28,13 +28,17 @@ def health(request: Request) -> dict:
         try:
             for pool in pf.read_pools:
                 reached += 1
-                with pool.connection(timeout=5) as conn:
-                    conn.execute("SELECT 1")
+                _ping(pool)
         except Exception as exc:  # any failure is the answer, not a crash
             where = f"read database {reached} of PGFACE_READ_DATABASE_URL: " if reached else ""
             raise ApiError(503, f"database unavailable: {where}{exc}", "database_unavailable"
                            ) from None
     return {"status": "ok", "version": __version__, "model": pf.analyzer.model_name}
+
+
+def _ping(pool: ConnectionPool) -> None:
+    with pool.connection(timeout=5) as conn:
+        conn.execute("SELECT 1")
 
 
 @router.get("/auth", response_model=AuthInfo, responses=error_responses(401, 500, 503))

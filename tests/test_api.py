@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -649,7 +650,8 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
            "PGFACE_API_BODY_IDLE_S": "2", "PGFACE_API_MAX_CONNECTIONS": "4"}
     server = subprocess.Popen(
         [sys.executable, "-c", "from pgface.cli import app; app()", "serve", "--port", str(port),
-         "--roots", str(tmp_path)], env=env, stderr=subprocess.PIPE, text=True)
+         "--roots", str(tmp_path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -704,3 +706,11 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
     finally:
         server.terminate()
         server.wait(30)
+    # Each line of the log has its time (a log kept in a file had none): uvicorn's, pgface's
+    # and the access log's.
+    logged = server.stderr.read().splitlines() + server.stdout.read().splitlines()
+    timed = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} ")
+    for said in ("Application startup complete", '"GET /api/health HTTP/1.1" 200',
+                 '"POST /api/search HTTP/1.1" 408'):
+        lines = [line for line in logged if said in line]
+        assert lines and all(timed.match(line) for line in lines), (said, logged)

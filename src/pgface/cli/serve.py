@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import socket
@@ -86,7 +87,8 @@ def serve(
         _ = pf.pool  # reachable, migrated, and the pack the library knows by that name
     analyzer.warm_up()
     config = uvicorn.Config(create_app(settings, analyzer), host=host, port=port,
-                            log_level="info", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+                            log_level="info", log_config=_uvicorn_logs(),
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
                             limit_concurrency=settings.api_max_connections)
     uvicorn.Server(config).run(sockets=[listening])
 
@@ -115,13 +117,33 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+# Each line of the server's log starts with its local time and UTC offset: a log kept in a
+# file (`pgface serve 2>> pgface.log`) had no time, so a 500's traceback or a restarted
+# database could not be put beside a client's report. journald and `docker logs -t` add their
+# own; a second time is the lesser harm.
+LOG_TIME = "%(asctime)s "
+LOG_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+
+
+def _uvicorn_logs() -> dict:
+    """uvicorn's own log settings, each line with its time."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    for formatter in config["formatters"].values():
+        formatter["fmt"] = LOG_TIME + formatter["fmt"]
+        formatter["datefmt"] = LOG_DATE_FORMAT
+    return config
+
+
 def _server_logs() -> None:
     """A server says what it does in its log, as uvicorn does: a restarted database, a 500's
     traceback, a lost connection (the CLI's callback quiets these for one-shot commands)."""
     from uvicorn.logging import DefaultFormatter
 
     handler = logging.StreamHandler()
-    handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+    handler.setFormatter(DefaultFormatter(LOG_TIME + "%(levelprefix)s %(message)s",
+                                          datefmt=LOG_DATE_FORMAT))
     for name in ("pgface", "psycopg"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]

@@ -136,6 +136,19 @@ def test_search_page_shows_matches_names_and_merges_people(
         expect(page.locator(".face-box.highlight")).to_have_count(1)
         page.locator("#photo-close").click()
 
+        # A match's person opens their page (the name was text: where else they appear took
+        # the People tab and a search by eye); a face nobody holds links nowhere.
+        named = obama_cards.nth(0).locator(".person")
+        barack = people["Barack Obama"]["id"]
+        expect(named).to_have_attribute("href", f"#/people/{barack}")
+        unheld = page.locator(".match .person:not([href])")
+        expect(unheld.first).to_have_text("unnamed")
+        named.click()
+        expect(page).to_have_url(re.compile(rf"#/people/{barack}$"))
+        expect(page.locator("#person-title")).to_have_text("Barack Obama")
+        page.go_back()
+        expect(page.locator(".face-result")).to_have_count(3)
+
         # People: merge the two Obamas, rename Biden (tests/test_web_people.py: at scale).
         page.get_by_role("button", name="People", exact=True).click()
         tiles = page.locator(".person-tile")

@@ -330,8 +330,9 @@ function qualityTip(face) {
 function matchCard(match) {
   // Nothing is ticked: naming is a decision about each face, never a default.
   const check = el("input", { type: "checkbox", "aria-label": "include in naming" });
-  const name = el("span", { class: "person", text: match.person_name || "unnamed", dir: "auto" });
-  if (!match.person_name) name.classList.add("muted");
+  // the person a face is in opens their page: where else they appear, named or not
+  const name = el("a", { class: "person", dir: "auto" });
+  showHolder(name, match.person_id, match.person_name);
   const node = el("figure", { class: "match", "data-face-id": match.face_id }, [
     el("button", {
       type: "button", class: "open-photo", title: `open ${match.path}`,
@@ -351,6 +352,19 @@ function matchCard(match) {
     ]),
   ]);
   return { node, match, check, name };
+}
+
+// A match's person: a link to their page; a face nobody holds says "unnamed", no link.
+function showHolder(link, personId, personName) {
+  link.textContent = personName || "unnamed";
+  link.classList.toggle("muted", !personName);
+  if (personId) {
+    link.href = `#/people/${personId}`;
+    link.title = `${personName || `person ${personId} (unnamed)`}: all their faces`;
+  } else {
+    link.removeAttribute("href");
+    link.removeAttribute("title");
+  }
 }
 
 async function nameMatches(face, cards, input) {
@@ -381,8 +395,8 @@ async function nameMatches(face, cards, input) {
     }
     for (const card of chosen) {
       card.match.person_name = person.name;
-      card.name.textContent = person.name;
-      card.name.classList.remove("muted");
+      card.match.person_id = person.id;
+      showHolder(card.name, person.id, person.name);
       card.check.checked = false;
     }
     input.value = "";

@@ -6,6 +6,7 @@ one person per LFW folder: folders A-L named, the others unnamed (tests/lfw_peop
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -126,6 +127,11 @@ def test_people_pages_at_library_scale(lfw_people: Settings, analyzer: FaceAnaly
         page.keyboard.press(" ")
         b.locator(".tile-check").click()
         expect(page.locator("#selection-count")).to_have_text("2 selected")
+        # a screen reader hears it: the tile's name says so (aria-selected, on a list item,
+        # was not read out)
+        for tile in (a, b):
+            expect(tile).to_have_attribute("aria-label", re.compile(r", selected$"))
+            expect(tile).not_to_have_attribute("aria-selected", re.compile(".*"))
         page.get_by_role("button", name="Merge…").click()
         dialog = page.locator("#merge-dialog")
         expect(dialog).to_be_visible()

@@ -124,7 +124,7 @@ function personTile(person) {
     "aria-label": `select ${personName(person)}` });
   const tile = el("div", {
     class: `person-tile${person.hidden ? " hidden-person" : ""}`, role: "listitem",
-    tabindex: "0", "aria-label": label, "data-person-id": person.id,
+    tabindex: "0", "aria-label": label, "data-label": label, "data-person-id": person.id,
   }, [
     el("span", { class: "thumb" }, [person.cover_url ? lazyImage(person.cover_url) : null]),
     check,
@@ -154,7 +154,10 @@ function updateSelection() {
   for (const tile of document.querySelectorAll(".person-tile")) {
     const chosen = people.selected.has(Number(tile.dataset.personId));
     tile.classList.toggle("selected", chosen);
-    tile.setAttribute("aria-selected", chosen);
+    // said in its name: aria-selected belongs to options and grid cells, not list items,
+    // and screen readers ignored it here
+    const label = tile.dataset.label + (chosen ? ", selected" : "");
+    if (tile.getAttribute("aria-label") !== label) tile.setAttribute("aria-label", label);
     tile.querySelector(".tile-check").checked = chosen;
   }
   const count = people.selected.size;

@@ -56,6 +56,16 @@ def test_every_list_pages_with_limit_offset_and_total(
             (c["id"] for c in changes), reverse=True)
         past = client.get("/api/photos", params={"offset": 10_000}).json()
         assert past["photos"] == [] and past["next_offset"] is None
+        # An offset and limit that sum past 32,767 (small numbers were sent as smallint, their
+        # sum overflowed: a 400 for the pages of a library of more people than that).
+        for url, key in (("/api/photos", "photos"), ("/api/people?unnamed=true", "people"),
+                         ("/api/people/review", "people"), ("/api/people/many/faces", "faces"),
+                         ("/api/people/many/photos", "photos"),
+                         ("/api/people/history", "changes")):
+            for offset in (32_700, 32_767, 2_147_483_000):
+                answer = client.get(url, params={"limit": 1000, "offset": offset})
+                assert answer.status_code == 200, (url, offset, answer.text)
+                assert answer.json()[key] == [], (url, offset)
         assert client.get("/api/people?limit=0").status_code == 422
         assert client.get("/api/people/history?offset=-1").status_code == 422
 

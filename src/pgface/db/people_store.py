@@ -92,7 +92,7 @@ WITH named AS (
       AND p.name IS NULL AND (%(hidden)s OR NOT p.hidden)
       AND %(named)s::boolean IS DISTINCT FROM true
     ORDER BY -c.faces, c.person_id
-    LIMIT %(limit)s + %(offset)s
+    LIMIT %(limit)s::bigint + %(offset)s::bigint  -- sent as smallint, the sum overflowed
 ), listed AS (
     SELECT * FROM (SELECT * FROM named UNION ALL SELECT * FROM unnamed_pending
                    UNION ALL SELECT * FROM unnamed_settled) counted

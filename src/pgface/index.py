@@ -314,7 +314,10 @@ def forget_formers(pool: ConnectionPool, formers: Formers, recorded: Collection[
     with pool.connection() as conn, conn.transaction():
         elsewhere = {former for former, now in formers.items()
                      if store.changed_paths(conn, now, recorded)}
-        store.delete_pathless(conn, sorted(set(formers) - elsewhere))
+        doomed = sorted(set(formers) - elsewhere)
+        if store.any_face_held(conn, doomed):  # nothing locked yet: waiting is safe
+            people_history.hold_people(conn)  # people_first says why
+        store.delete_pathless(conn, doomed)
 
 
 def _fail_lost(lost: Sequence[store.Sighting], report: IndexReport,
@@ -532,16 +535,20 @@ class Indexer:
             (cleared when committed: a stop that comes after does not record them again)."""
             if not copies:
                 return
-            moved: list[int] = []
-            with self.pool.connection() as conn, conn.transaction():
+            def write(conn: psycopg.Connection
+                      ) -> tuple[list[int], list[tuple[int, int]], list[store.Sighting], int]:
+                moved: list[int] = []
                 replaced = store.record_paths(conn, copies, moved)
                 # A photo deleted since it was found stored (`remove`, a prune, another run's
                 # former version) cannot take the path: _fail_lost.
                 lost = store.unstored(conn, copies)
-                recorded.update(fs_paths.to_bytes(c.path) for c in copies if c not in lost)
-                if replaced:
-                    report.people_kept += keep_people(conn, replaced, self.analyzer.model_name)
-                _add_pairs(formers, replaced)
+                kept = keep_people(conn, replaced, self.analyzer.model_name) if replaced else 0
+                return moved, replaced, lost, kept
+
+            moved, replaced, lost, kept = people_history.people_first(self.pool, write)
+            recorded.update(fs_paths.to_bytes(c.path) for c in copies if c not in lost)
+            report.people_kept += kept
+            _add_pairs(formers, replaced)
             report.moved += len(moved)
             copies.clear()
             _fail_lost(lost, report, progress)
@@ -662,27 +669,28 @@ class Indexer:
         if not prepared.photos and not prepared.sightings:
             return [], []  # a batch of failures and copies: nothing to write
         rows = self._rows(prepared.photos, report.timings)
+        model = self.analyzer.model_name
+
+        def write(conn: psycopg.Connection) -> tuple[dict[bytes, int], list[int],
+                                                      list[tuple[int, int]],
+                                                      list[store.Sighting], int]:
+            replaced: list[tuple[int, int]] = []
+            reanalysed: list[int] = []
+            stored = store.add_photos(conn, rows, model, replaced, reanalysed)
+            moved: list[int] = []  # photos found at a new path, their old one gone
+            replaced += store.record_paths(conn, prepared.sightings, moved)
+            lost = store.unstored(conn, prepared.sightings) if prepared.sightings else []
+            kept = keep_people(conn, replaced, model) if replaced else 0
+            kept += people_of_stored(conn, stored, reanalysed, model)
+            # Photos new to the library, at paths that held none (no edit in place).
+            kept_from = set(reanalysed) | {now for _, now in replaced}
+            new = [r for r in rows if r.sha256 in stored and stored[r.sha256] not in kept_from]
+            edited, given = people_of_moved_and_edited(conn, new, stored, model)
+            return stored, moved, replaced + edited, lost, kept + given
+
         with _timed(report.timings, "store"):
-            with self.pool.connection() as conn, conn.transaction():
-                replaced: list[tuple[int, int]] = []
-                reanalysed: list[int] = []
-                stored = store.add_photos(conn, rows, self.analyzer.model_name, replaced,
-                                          reanalysed)
-                moved: list[int] = []  # photos found at a new path, their old one gone
-                replaced += store.record_paths(conn, prepared.sightings, moved)
-                lost = store.unstored(conn, prepared.sightings) if prepared.sightings else []
-                if replaced:
-                    report.people_kept += keep_people(conn, replaced, self.analyzer.model_name)
-                report.people_kept += people_of_stored(conn, stored, reanalysed,
-                                                       self.analyzer.model_name)
-                # Photos new to the library, at paths that held none (no edit in place).
-                kept_from = set(reanalysed) | {now for _, now in replaced}
-                new = [r for r in rows
-                       if r.sha256 in stored and stored[r.sha256] not in kept_from]
-                edited, given = people_of_moved_and_edited(conn, new, stored,
-                                                           self.analyzer.model_name)
-                report.people_kept += given
-                replaced += edited
+            stored, moved, replaced, lost, kept = people_history.people_first(self.pool, write)
+        report.people_kept += kept
         report.indexed += len(stored)
         report.moved += len(moved)
         report.skipped += len(rows) - len(stored)
@@ -848,6 +856,7 @@ def keep_people(conn: psycopg.Connection, replaced: Sequence[tuple[int, int]], m
     gives its faces' people to the same faces of the new content (people_store says how), in
     the caller's transaction and recorded in the people history (by `index:<user>`, undoable
     like a human's change). Returns how many faces were given a person."""
+    people_history.hold_people_now(conn)
     kept = ps.people_for_replacements(conn, replaced, model, EDIT_SIMILARITY)
     return _give_kept(conn, kept, "edited photos")
 
@@ -866,6 +875,9 @@ def people_of_moved_and_edited(conn: psycopg.Connection, new_photos: Sequence[st
     (former, new photo) pairs and how many faces were given a person."""
     if not new_photos:
         return [], 0
+    if not store.gone_namesakes(conn, new_photos, ids, model):
+        return [], 0
+    people_history.hold_people_now(conn)  # then read again: whose the former faces are now
     pairs, kept, gone = [], [], []
     for photo_id, former in sorted(store.gone_namesakes(conn, new_photos, ids, model).items()):
         given = ps.people_for_replacements(conn, [(former.photo_id, photo_id)], model,
@@ -893,7 +905,7 @@ def people_of_pruned(conn: psycopg.Connection, pathless: Sequence[int]) -> int:
         return 0
     # After the people changes under way, as a change is: a merge that moved the former's
     # face and deleted its person meanwhile deadlocked with the prune's delete of that face.
-    people_history.hold_people(conn)
+    people_history.hold_people_now(conn)
     held = store.held_faces_by_pack(conn, sorted(pairs))
     kept = []
     for (former, model), count in sorted(held.items()):
@@ -928,6 +940,7 @@ def people_from_other_packs(conn: psycopg.Connection, photo_ids: Sequence[int], 
     by. Returns how many faces were given a person."""
     if not photo_ids:
         return 0
+    people_history.hold_people_now(conn)
     kept = ps.people_from_other_packs(conn, photo_ids, model, PACK_FACE_OVERLAP)
     return _give_kept(conn, kept, "photos another pack had analysed")
 
@@ -940,6 +953,9 @@ def people_found_again(conn: psycopg.Connection, photo_ids: Sequence[int], model
     dropped. Without it a photo moved out of the folder a nightly `--prune` covers, and indexed
     where it went, came back with no name on any face. Returns how many faces were given a
     person."""
+    if not ps.people_found_again(conn, photo_ids, model, PACK_FACE_OVERLAP)[1]:
+        return 0  # the common case, a photo new to the library: nothing held
+    people_history.hold_people_now(conn)  # then read again: a merge may have moved them
     kept, found = ps.people_found_again(conn, photo_ids, model, PACK_FACE_OVERLAP)
     given = _give_kept(conn, kept, "photos forgotten and found again")
     ps.drop_forgotten(conn, found)

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import platformdirs
+import psycopg
 from psycopg_pool import ConnectionPool
 
-from pgface import engine, vector_index
+from pgface import engine, people_history, vector_index
 from pgface import paths as fs_paths
 from pgface.config import CALIBRATED_THRESHOLDS, Settings
 from pgface.db import server, store
@@ -354,16 +355,25 @@ class Pgface:
         gone_only: only the paths whose file no longer exists (and photos with no path).
         """
         targets = [fs_paths.canonical(p) for p in fs_paths.path_list(paths)]
+
+        def write(conn: psycopg.Connection) -> store.Removal:
+            forgotten = store.forget_paths(conn, targets, gone_only)
+            # The people, before their faces are remembered and deleted: an erase, merge or
+            # delete of a person of these photos at the same time deadlocked with it.
+            if store.any_face_held(conn, forgotten.photos):
+                people_history.hold_people_now(conn)
+            if not gone_only:
+                return store.delete_forgotten(conn, forgotten, gone_only)
+            pathless = store.pathless_photos(conn, forgotten.photos, everywhere=True)
+            if store.any_face_held(conn, pathless):  # pathless before: left by another run
+                people_history.hold_people_now(conn)
+            kept = people_of_pruned(conn, pathless)
+            removal = store.delete_forgotten(conn, forgotten, gone_only, pathless)
+            removal.people_kept = kept
+            return removal
+
         try:
-            with self.pool.connection() as conn, conn.transaction():
-                forgotten = store.forget_paths(conn, targets, gone_only)
-                if not gone_only:
-                    return store.delete_forgotten(conn, forgotten, gone_only)
-                pathless = store.pathless_photos(conn, forgotten.photos, everywhere=True)
-                kept = people_of_pruned(conn, pathless)
-                removal = store.delete_forgotten(conn, forgotten, gone_only, pathless)
-                removal.people_kept = kept
-                return removal
+            return people_history.people_first(self.pool, write)
         finally:
             self._coverage.clear()
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from pgface.db import people_history as hs
 from pgface.errors import PeopleBusyError, PgfaceError
+
+_T = TypeVar("_T")
 
 # Only the latest changes can be undone (one after another); older before-images are dropped.
 UNDO_DEPTH = 100
@@ -90,8 +93,37 @@ def recorded(pool: ConnectionPool, actor: str, kind: str, undoable: bool = True,
 
 def hold_people(conn: psycopg.Connection) -> None:
     """In the caller's transaction, wait for the people changes under way to end and hold new
-    ones off until it ends (a prune that gives a deleted photo's people away)."""
+    ones off until it ends (a remove or prune, before it locks a row: people_first)."""
     hs.lock_people(conn, None)
+
+
+class PeopleInUse(Exception):  # noqa: N818 - a signal to people_first, never shown
+    """A people change holds the people while a transaction that has written rows wants them."""
+
+
+def hold_people_now(conn: psycopg.Connection) -> None:
+    """In the caller's transaction, hold the people before reading whose faces are whose, so
+    that no change moves them between the read and the write (a merge that landed there lost
+    the name an edited photo kept: it went to the person the merge deleted); PeopleInUse when
+    a change holds them. The transaction may hold rows a change is waiting for (an erase, for
+    the photo an indexing batch recorded a path of): waiting here would deadlock."""
+    if not hs.lock_people(conn, 0):
+        raise PeopleInUse
+
+
+def people_first(pool: ConnectionPool, work: Callable[[psycopg.Connection], _T]) -> _T:
+    """WORK(conn) in a transaction of its own; where it met a people change (PeopleInUse, from
+    hold_people_now), rolled back and run again holding the people from the start, as a
+    change does, after the changes under way (a clustering run holds them for minutes). WORK
+    may run twice: it changes nothing outside its transaction."""
+    try:
+        with pool.connection() as conn, conn.transaction():
+            return work(conn)
+    except PeopleInUse:
+        pass
+    with pool.connection() as conn, conn.transaction():
+        hold_people(conn)
+        return work(conn)
 
 
 def _lock(conn: psycopg.Connection, wait_s: float | None) -> None:

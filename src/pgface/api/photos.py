@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFi
 from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
 
+from pgface import people_history
 from pgface.api.convert import photo_json
 from pgface.api.deps import get_pf, get_settings, require_read, require_write, run_cpu
 from pgface.api.errors import ApiError
@@ -126,26 +127,28 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
             raise no_memory_while(f"analysing {name}", cause, ANALYSIS_MEMORY) from exc
         raise
     wrote = False
+
+    def write(conn: psycopg.Connection) -> tuple[int, bool]:
+        nonlocal wrote
+        # A concurrent upload of the same photo waits here on the unique sha256 until this
+        # transaction ends, then finds our row: one row, one file.
+        reanalysed: list[int] = []
+        inserted = store.add_photos(conn, rows, pf.analyzer.model_name, reanalysed=reanalysed)
+        if not inserted:
+            return store.photo_id_by_sha256(conn, sha), False
+        people_of_stored(conn, inserted, reanalysed, pf.analyzer.model_name)
+        # Written before the row commits, so a stored row always has its file.
+        store.lock_upload_file(conn, target)
+        try:
+            wrote = _write_file(target, data)
+        except OSError as exc:
+            raise _not_kept(folder, exc) from None
+        # A photo only another pack had analysed is not new to the library.
+        return next(iter(inserted.values())), known is None
+
     try:
         _make_upload_folder(folder)
-        with pf.pool.connection() as conn:
-            with conn.transaction():
-                # A concurrent upload of the same photo waits here on the unique sha256 until
-                # this transaction ends, then finds our row: one row, one file.
-                reanalysed: list[int] = []
-                inserted = store.add_photos(conn, rows, pf.analyzer.model_name,
-                                            reanalysed=reanalysed)
-                if not inserted:
-                    return store.photo_id_by_sha256(conn, sha), False
-                people_of_stored(conn, inserted, reanalysed, pf.analyzer.model_name)
-                # Written before the row commits, so a stored row always has its file.
-                store.lock_upload_file(conn, target)
-                try:
-                    wrote = _write_file(target, data)
-                except OSError as exc:
-                    raise _not_kept(folder, exc) from None
-            # A photo only another pack had analysed is not new to the library.
-            return next(iter(inserted.values())), known is None
+        return people_history.people_first(pf.pool, write)
     except BaseException:
         if wrote:  # the row was not stored: no file without a row
             target.unlink(missing_ok=True)

@@ -298,6 +298,9 @@ SELECT gone_id, photo_id, path_bytes FROM (
 WHERE paths <= %(most)s
 """
 # How many faces of each of these photos hold a person, by pack.
+ANY_FACE_HELD = """
+SELECT EXISTS (SELECT 1 FROM faces WHERE photo_id = ANY(%s) AND person_id IS NOT NULL)
+"""
 HELD_FACES_BY_PACK = """
 SELECT photo_id, model, count(*) FROM faces
 WHERE photo_id = ANY(%s) AND person_id IS NOT NULL GROUP BY photo_id, model

@@ -423,6 +423,11 @@ def present_namesakes(conn: psycopg.Connection, pathless: Sequence[int]) -> dict
     return {gone: other for gone, other in found.items() if claims[other] == 1}
 
 
+def any_face_held(conn: psycopg.Connection, photo_ids: Sequence[int]) -> bool:
+    """Whether a face of these photos holds a person."""
+    return bool(photo_ids) and conn.execute(sql.ANY_FACE_HELD, [list(photo_ids)]).fetchone()[0]
+
+
 def held_faces_by_pack(conn: psycopg.Connection, photo_ids: Sequence[int]
                        ) -> dict[tuple[int, str], int]:
     """(photo, pack) -> how many of the photo's faces in that pack hold a person."""

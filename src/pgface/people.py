@@ -275,13 +275,19 @@ class People:
             return self._person(conn, found)
 
     def faces(self, person: PersonRef) -> list[PersonFace]:
+        """All the person's faces, in id order (face_page: a page of them)."""
         with self.pool.connection() as conn:
-            rows = ps.person_faces(conn, self._resolve(conn, person), self.model)
-        # boxes to a tenth of a pixel, as search and identify give them (float4's digits
-        # past that are noise: 85.882034)
-        return [PersonFace(r["id"], r["photo_id"], r["path"],
-                           [round(float(v), 1) for v in r["bbox"]], r["assigned_by"])
-                for r in rows]
+            return _person_faces(ps.person_faces(conn, self._resolve(conn, person), self.model))
+
+    def face_page(self, person: PersonRef, limit: int = 100, offset: int = 0
+                  ) -> tuple[list[PersonFace], int]:
+        """`limit` of the person's faces from `offset`, in id order, and how many they have:
+        a page reads its own faces (all of a person's, 200,000 of them, took 4 s a page)."""
+        _check_page(limit, offset)
+        with self.pool.connection() as conn:
+            person_id = self._resolve(conn, person)
+            rows = ps.person_faces(conn, person_id, self.model, limit, offset)
+            return _person_faces(rows), ps.count_person_faces(conn, person_id, self.model)
 
     # Naming
 
@@ -765,6 +771,13 @@ def delete_uploads(paths: Sequence[str], folder: Path) -> tuple[list[str], list[
         except OSError as exc:  # the rows are gone already: say which file stays, go on
             failed.append(f"{path}: {exc.strerror or exc}")
     return deleted, failed
+
+
+def _person_faces(rows: Sequence[dict]) -> list[PersonFace]:
+    # boxes to a tenth of a pixel, as search and identify give them (float4's digits past
+    # that are noise: 85.882034)
+    return [PersonFace(r["id"], r["photo_id"], r["path"],
+                       [round(float(v), 1) for v in r["bbox"]], r["assigned_by"]) for r in rows]
 
 
 def _quoted(value: object) -> str:

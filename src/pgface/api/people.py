@@ -288,10 +288,9 @@ def get_person(request: Request, ref: str) -> dict:
             response_model=PersonFacesPage, responses=READ_ERRORS)
 def person_faces(request: Request, ref: str, limit: Limit = 100, offset: Offset = 0) -> dict:
     """The person's faces, with their photo and box: `limit` from `offset`, with `total`."""
-    faces = get_pf(request).people.faces(ref)
-    page = faces[offset : offset + limit]
+    page, total = get_pf(request).people.face_page(ref, limit, offset)
     return {"faces": [{**asdict(f), "crop_url": f"/api/faces/{f.face_id}/crop"} for f in page],
-            **page_fields(len(faces), limit, offset, len(page))}
+            **page_fields(total, limit, offset, len(page))}
 
 
 @router.get("/{ref}/photos", dependencies=[Depends(require_read)],

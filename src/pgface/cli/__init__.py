@@ -17,6 +17,7 @@ from pgface.cli.common import (
     MinQualityOption,
     ThresholdOption,
     TopOption,
+    box_text,
     err,
     handle_errors,
     open_library,
@@ -229,11 +230,11 @@ def search(
         return
     for number, face in enumerate(result.faces, 1):
         if not face.searched:
-            out.print(f"face {number} at {[int(v) for v in face.bbox]}: not searched, "
+            out.print(f"face {number} at {box_text(face.bbox)}: not searched, "
                       f"{quality_text(face.quality)} is below the floor {result.min_quality}",
                       highlight=False)
             continue
-        title = (f"face {number} at {[int(v) for v in face.bbox]} ({quality_text(face.quality)})"
+        title = (f"face {number} at {box_text(face.bbox)} ({quality_text(face.quality)})"
                  f": {len(face.matches)} matches >= {result.threshold}; same person from "
                  f"{result.same_person_similarity} among {result.library_size:,} faces")
         if not face.matches:
@@ -249,7 +250,7 @@ def search(
                      else MiddleEllipsis(m.path))
             table.add_row(f"{m.similarity:.3f} {_VERDICT_TEXT[m.verdict]}",
                           m.person_name or "", shown,
-                          str([int(v) for v in m.bbox]))
+                          box_text(m.bbox))
         out.print(table)
 
 
@@ -275,7 +276,7 @@ def compare(
         return
     verdict = "same person" if result.same_person else "different people"
     out.print(f"{verdict}: similarity {result.similarity:.3f} (threshold {result.threshold}), "
-              f"best of {result.faces_in_b} faces, at {[int(v) for v in result.face_b]}")
+              f"best of {result.faces_in_b} faces, at {box_text(result.face_b)}")
 
 
 @app.command()
@@ -317,7 +318,7 @@ def demo() -> None:
         out.print(f"where else does the person in {query.name} appear?", highlight=False)
         for face in result.faces:
             for m in face.matches:
-                out.print(f"  {Path(m.path).name} face at {[int(v) for v in m.bbox]}: "
+                out.print(f"  {Path(m.path).name} face at {box_text(m.bbox)}: "
                           f"similarity {m.similarity:.3f} (threshold {result.threshold})",
                           highlight=False)
             if not face.matches:

@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
@@ -56,6 +56,12 @@ def shown(text: str) -> str:
     them as '\\udcff' where `index` showed the same file's name with '\\xff'), control
     characters escaped (terminal_safe), brackets never read as markup."""
     return escape(terminal_safe(_readable_text(text)))
+
+
+def box_text(bbox: Sequence[float]) -> str:
+    """A box in a table, in whole pixels, rounded as its JSON's tenths would be (cut, 1330.9
+    was shown as 1330)."""
+    return str([round(v) for v in bbox])
 
 
 def say_error(exc: BaseException) -> None:

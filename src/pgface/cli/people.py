@@ -15,6 +15,7 @@ from pgface.cli.common import (
     MinQualityOption,
     ThresholdOption,
     TopOption,
+    box_text,
     err,
     handle_errors,
     open_library,
@@ -59,6 +60,10 @@ def _confirmed(question: str) -> bool:
         return typer.confirm(question)
     except (typer.Abort, EOFError):
         return False
+
+
+# A page of faces the table can still show at once (the API's most, too).
+MAX_FACES_SHOWN = 1000
 
 
 def _people(pf: Pgface) -> People:
@@ -142,25 +147,39 @@ def review(
 
 @people_app.command()
 @handle_errors
-def show(person: PersonArg, as_json: JsonOption = False) -> None:
-    """A person's faces: face id, photo and box.
+def show(
+    person: PersonArg,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_FACES_SHOWN,
+                                       help="How many faces.")] = 100,
+    offset: Annotated[int, typer.Option(min=0, help="Faces passed over.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """A person's faces, in id order: face id, photo and box; 100 of them unless --limit.
 
-    Example: pgface people show "Ada Lovelace"
+    Example: pgface people show "Ada Lovelace" --limit 500
     """
     with open_library() as pf:
         found = pf.people.get(person)
-        faces = pf.people.faces(found.id)
+        faces, total = pf.people.face_page(found.id, limit, offset)
+    shown_to = offset + len(faces)
+    more = shown_to if shown_to < total else None
     if as_json:
-        print_json({**_person_dict(found), "face_list": [asdict(f) for f in faces]})
+        print_json({**_person_dict(found), "face_list": [asdict(f) for f in faces],
+                    "total_faces": total, "limit": limit, "offset": offset,
+                    "next_offset": more})
         return
     table = Table(title=f"{found.label}: {counted(found.faces, 'face')}", title_justify="left")
     for column in ("face", "photo", "box", "by"):
         table.add_column(column)
     table.columns[1].ratio = 1
     for f in faces:
-        table.add_row(str(f.face_id), MiddleEllipsis(f.path), str([int(v) for v in f.bbox]),
+        table.add_row(str(f.face_id), MiddleEllipsis(f.path), box_text(f.bbox),
                       f.assigned_by or "")
     out.print(table)
+    if more is not None or offset:
+        err.print(f"faces {offset + 1 if faces else offset} to {shown_to} of {total:,}"
+                  + (f"; --offset {more} for the next" if more is not None else ""),
+                  highlight=False)
 
 
 @people_app.command()
@@ -511,7 +530,7 @@ def identify(
     if not result.faces:
         out.print(f"no face found in {photo}", highlight=False)
     for face in result.faces:
-        box = [int(v) for v in face.bbox]
+        box = box_text(face.bbox)
         if face.person_id is None:
             out.print(f"face at {box}: unknown", highlight=False)
             continue
@@ -553,7 +572,7 @@ def search(
     if not result.faces:
         out.print(f"no face found in {photo}", highlight=False)
     for face, face_groups in zip(result.faces, groups, strict=True):
-        out.print(f"face at {[int(v) for v in face.bbox]} ({quality_text(face.quality)}):",
+        out.print(f"face at {box_text(face.bbox)} ({quality_text(face.quality)}):",
                   highlight=False)
         if not face.searched:
             out.print(f"  not searched: below the quality floor {result.min_quality}",

@@ -155,6 +155,10 @@ PERSON_FACES = f"""
 SELECT f.id, f.photo_id, ph.path, f.bbox, f.det_score, f.model, f.assigned_by
 FROM faces f JOIN photos ph ON ph.id = f.photo_id
 WHERE f.person_id = %(person)s AND {SHOWN_FACE} ORDER BY f.id
+LIMIT %(limit)s OFFSET %(offset)s
+"""
+COUNT_PERSON_FACES = f"""
+SELECT count(*) FROM faces f WHERE f.person_id = %(person)s AND {SHOWN_FACE}
 """
 # Locked: who holds a face is decided on what the next statements read, not on a stale copy.
 EXISTING_FACES = "SELECT id, photo_id, person_id FROM faces WHERE id = ANY(%s) FOR UPDATE"
@@ -435,9 +439,16 @@ def delete_person(conn: psycopg.Connection, person_id: int) -> int:
     return released
 
 
-def person_faces(conn: psycopg.Connection, person_id: int, model: str) -> list[dict]:
+def person_faces(conn: psycopg.Connection, person_id: int, model: str,
+                 limit: int | None = None, offset: int = 0) -> list[dict]:
+    """The person's faces in id order: LIMIT of them (None: all) from OFFSET."""
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(PERSON_FACES, {"person": person_id, "model": model}).fetchall()
+        return cur.execute(PERSON_FACES, {"person": person_id, "model": model, "limit": limit,
+                                          "offset": offset}).fetchall()
+
+
+def count_person_faces(conn: psycopg.Connection, person_id: int, model: str) -> int:
+    return conn.execute(COUNT_PERSON_FACES, {"person": person_id, "model": model}).fetchone()[0]
 
 
 def existing_faces(conn: psycopg.Connection, face_ids: Sequence[int]) -> dict[int, tuple[int, int]]:

@@ -133,6 +133,44 @@ def test_search_honours_the_floor_setting_and_option(crowd: Pgface, settings: Se
     assert "not searched" in human.stdout and "below the floor" in human.stdout
 
 
+def test_identify_leaves_out_faces_below_the_floor_as_search_does(
+        crowd: Pgface, settings: Settings, analyzer: FaceAnalyzer, env: dict[str, str]) -> None:
+    """Identify named faces that search left unsearched for their quality (a probe: a 120 px
+    copy of a photo, every face `not searched` by search, each named by identify), and said
+    nothing of their quality. Now it applies the same floor, and says so, in every interface."""
+    photo = PHOTOS / "detection-truth" / CROWD
+    for number, face in enumerate(stored_faces(crowd)):
+        crowd.people.name_faces(face["id"], f"person {number}")
+    unsearched = {tuple(f.bbox) for f in crowd.search(photo).faces if not f.searched}
+    assert len(unsearched) == 1
+    who = crowd.people.identify(photo)
+    assert who.min_quality == DEFAULT_FLOOR
+    assert {tuple(f.bbox) for f in who.faces if not f.searched} == unsearched
+    left = next(f for f in who.faces if not f.searched)
+    assert left.person_id is None and left.candidates == [] and left.quality["score"] < 0.1
+    assert all(f.person_id is not None for f in who.faces if f.searched)
+    # with no floor the face is identified: it is a stored face, named
+    anyone = crowd.people.identify(photo, min_quality=0).faces
+    assert all(f.searched and f.person_id for f in anyone)
+
+    for option, expected in (([], 1), (["--min-quality", "0"], 0)):
+        done = runner.invoke(app, ["people", "identify", "--json", *option, str(photo)], env=env)
+        assert done.exit_code == 0, done.output
+        answer = json.loads(done.stdout)
+        assert sum(not f["searched"] for f in answer["faces"]) == expected
+        assert all(f["person_id"] is None for f in answer["faces"] if not f["searched"])
+    human = runner.invoke(app, ["people", "identify", str(photo)], env=env)
+    assert "not identified, quality 0.0" in human.stdout and "below the floor 0.1" in human.stdout
+    with TestClient(create_app(settings, analyzer)) as client:
+        for query, expected in (("", 1), ("?min_quality=0", 0)):
+            with open(photo, "rb") as sent:
+                answer = client.post(f"/api/identify{query}", files={"file": (CROWD, sent.read())})
+            assert answer.status_code == 200, answer.text
+            faces = answer.json()["faces"]
+            assert sum(not f["searched"] for f in faces) == expected
+            assert all("score" in f["quality"] for f in faces)
+
+
 def test_clustering_leaves_out_faces_below_the_floor(pf: Pgface, settings: Settings,
                                                      analyzer: FaceAnalyzer) -> None:
     # Eight people, five grey crops each: faces that cluster well, a few of them a bit blurred.

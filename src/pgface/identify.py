@@ -17,6 +17,7 @@ from pgface import engine, verdicts
 from pgface.db import people_store as ps
 from pgface.db import store
 from pgface.models.analysis import Face
+from pgface.models.quality import below
 from pgface.search import Match
 
 # Confidence of identify: logistic in similarity, 0.5 at the match threshold; slope fitted by
@@ -56,6 +57,10 @@ class IdentifiedFace:
     # "same" where the best similarity clears the same-person similarity of the named faces'
     # library (pgface.verdicts), "possible" below it, None with nobody
     verdict: verdicts.Verdict | None = None
+    # score and its parts (pgface.models.quality), as a search's query face has them
+    quality: dict[str, float | None] | None = None
+    # False when its quality is below the floor: reported, not identified (search's rule)
+    searched: bool = True
 
 
 @dataclass
@@ -67,6 +72,8 @@ class Identification:
     # Faces that belong to a person (identify's library) and the same-person similarity there.
     library_size: int = 0
     same_person_similarity: float = 0.0
+    # The quality floor: faces of the photo scoring below it were not identified.
+    min_quality: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -126,19 +133,25 @@ def assigned_faces(pool: ConnectionPool, conn: psycopg.Connection, model: str) -
 
 
 def identify_faces(pool: ConnectionPool, model: str, faces: Sequence[Face], source: str,
-                   limit: float, one_to_one: float, ef_search: int) -> Identification:
+                   limit: float, one_to_one: float, ef_search: int, min_quality: float = 0.0
+                   ) -> Identification:
     """Each face's likeliest person among the faces that belong to one (engine.py: the search
-    index at scale, pgvector below it), at or above `limit`."""
-    index = engine.index_at_scale(pool, model) if faces else None
+    index at scale, pgvector below it), at or above `limit`. Faces whose quality is below
+    min_quality are reported, not identified, as a search reports them unsearched (identify
+    named a 120 px photo's faces that search left unsearched, and said nothing of it)."""
+    searched = [not below(_score(face), min_quality) for face in faces]
+    asked = [face for face, ask in zip(faces, searched, strict=True) if ask]
+    index = engine.index_at_scale(pool, model) if asked else None
     with pool.connection() as conn:
         size = (assigned_faces(pool, conn, model) if index is not None
                 else ps.count_assigned(conn, model))  # below scale a count is cheap
         same = verdicts.same_person_similarity(size, model, one_to_one)
-        queries = np.array([f.embedding for f in faces], dtype=np.float32)
-        found = engine.nearest_assigned(conn, index, queries, model, IDENTIFY_CANDIDATES, limit,
-                                        ef_search)
+        queries = np.array([f.embedding for f in asked], dtype=np.float32)
+        found = iter(engine.nearest_assigned(conn, index, queries, model, IDENTIFY_CANDIDATES,
+                                             limit, ef_search) if asked else [])
     answers = []
-    for face, rows in zip(faces, found, strict=True):
+    for face, ask in zip(faces, searched, strict=True):
+        rows = next(found) if ask else []
         ranked = _candidates(rows, one_to_one)
         best = ranked[0] if ranked else None
         answers.append(IdentifiedFace(
@@ -151,8 +164,14 @@ def identify_faces(pool: ConnectionPool, model: str, faces: Sequence[Face], sour
             candidates=ranked[:5],
             # by the exact cosine, as the threshold kept it (rows come best first)
             verdict=verdicts.verdict(float(rows[0]["similarity"]), same) if best else None,
+            quality=face.quality.to_dict() if face.quality is not None else None,
+            searched=ask,
         ))
-    return Identification(source, model, limit, answers, size, same)
+    return Identification(source, model, limit, answers, size, same, min_quality)
+
+
+def _score(face: Face) -> float | None:
+    return face.quality.score if face.quality is not None else None
 
 
 def suggest_people(pool: ConnectionPool, model: str, face_ids: Sequence[int], limit: float,

@@ -542,14 +542,19 @@ class People:
 
     # Recognising
 
-    def identify(self, photo: PhotoInput, threshold: float | None = None) -> Identification:
+    def identify(self, photo: PhotoInput, threshold: float | None = None,
+                 min_quality: float | None = None) -> Identification:
         """For each face in the photo, the person whose nearest stored face is most similar, if
-        at or above the threshold (default: the pack's calibrated match threshold)."""
+        at or above the threshold (default: the pack's calibrated match threshold). A face
+        whose quality is below min_quality (default: the settings' floor) is reported, not
+        identified, as search leaves it unsearched."""
         limit = check_similarity("threshold", self.threshold if threshold is None else threshold)
+        floor = check_min_quality(self.settings.min_quality if min_quality is None
+                                  else min_quality)
         loaded = self._load(photo)
         faces = analyze_photos(self.analyzer, [loaded])[0]
         return identify_faces(self.pool, self.model, faces, loaded.source, limit,
-                              self.threshold, self.settings.ef_search)
+                              self.threshold, self.settings.ef_search, floor)
 
     def suggest(self, face_ids: FaceIds, threshold: float | None = None
                 ) -> dict[int, list[Candidate]]:

@@ -371,6 +371,9 @@ class IdentifiedFaceOut(BaseModel):
     confidence: float | None
     candidates: list[CandidateOut]
     verdict: Verdict | None = None
+    quality: QualityOut | None = None
+    searched: bool = Field(True, description="False when its quality score is below the floor "
+                           "(`min_quality`): reported, not identified")
     model_config = ConfigDict(extra="allow")
 
 
@@ -382,6 +385,8 @@ class IdentificationOut(BaseModel):
     library_size: int | None = Field(None, description="Faces that belong to a person")
     same_person_similarity: float | None = Field(None, description="From this similarity a "
                                                  "face is the person in a library this size")
+    min_quality: float = Field(0.0, description="The quality floor: faces of the photo "
+                               "scoring below it were not identified")
     notices: list[str] = Field(default_factory=list, description="What makes the answer "
                                "empty or less sure, each with the command that fixes it")
     model_config = ConfigDict(extra="allow")

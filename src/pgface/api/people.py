@@ -33,6 +33,7 @@ from pgface.api.models import (
     error_responses,
     page_fields,
 )
+from pgface.api.search import MinQuality
 from pgface.db.api_keys import ApiKey
 from pgface.errors import InvalidInputError, NotFoundError
 from pgface.imaging import decode_photo
@@ -354,10 +355,10 @@ def erase(request: Request, ref: str, key: WriteKey, scrub: bool = Query(
 
 
 def _identify(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: int,
-              threshold: float | None) -> dict:
+              threshold: float | None, min_quality: float | None) -> dict:
     # Decoded here with the API's upload limits; the library takes the validated bytes.
     decode_photo(data, name, max_bytes, max_pixels)
-    result = pf.people.identify(data, threshold)
+    result = pf.people.identify(data, threshold, min_quality)
     result.source = name
     return {**result.to_dict(), "notices": pf.notices()}  # as a search answer carries them
 
@@ -369,9 +370,13 @@ async def identify(
     request: Request,
     file: Annotated[UploadFile, File(description="Photo whose faces are identified")],
     threshold: float | None = Query(None, ge=-1.0, le=1.0, allow_inf_nan=False),
+    min_quality: MinQuality = None,
 ) -> dict:
-    """For each face in the photo, the most likely known person (or none), with confidence."""
+    """For each face in the photo, the most likely known person (or none), with confidence.
+    A face whose quality is below the floor is reported with `searched: false`, not
+    identified."""
     settings = get_settings(request)
     data, name = await read_upload(request, file, settings.api_max_upload_bytes, "file")
     return await run_cpu(request, _identify, get_pf(request), data, name,
-                         settings.api_max_upload_bytes, settings.api_max_pixels, threshold)
+                         settings.api_max_upload_bytes, settings.api_max_pixels, threshold,
+                         min_quality)

@@ -514,14 +514,17 @@ def identify(
     threshold: Annotated[float | None, typer.Option(
         **COSINE,
         help="Minimum cosine similarity (default: the calibrated match threshold).")] = None,
+    min_quality: MinQualityOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Who is in PHOTO: for each face, the likeliest person and a confidence, or unknown.
 
+    A face whose quality is below the floor is listed, not identified (as search does).
+
     Example: pgface people identify party.jpg --json
     """
     with open_library() as pf, working("identifying…", enabled=not as_json):
-        result = pf.people.identify(photo, threshold=threshold)
+        result = pf.people.identify(photo, threshold=threshold, min_quality=min_quality)
         notices = pf.notices()
     print_notices(notices)
     if as_json:
@@ -531,6 +534,10 @@ def identify(
         out.print(f"no face found in {photo}", highlight=False)
     for face in result.faces:
         box = box_text(face.bbox)
+        if not face.searched:
+            out.print(f"face at {box}: not identified, {quality_text(face.quality)} is below "
+                      f"the floor {result.min_quality}", highlight=False)
+            continue
         if face.person_id is None:
             out.print(f"face at {box}: unknown", highlight=False)
             continue

@@ -223,10 +223,13 @@ PhotoInput = str | os.PathLike[str] | bytes | np.ndarray | Image.Image
 
 
 def load_photo(photo: PhotoInput, name: str, max_bytes: int, max_pixels: int,
-               timeout_s: float = READ_TIMEOUT_S) -> Photo:
-    """Any PhotoInput as a Photo; an ImageError naming it (the path, else NAME) on failure."""
+               timeout_s: float = READ_TIMEOUT_S, keep_side: int = 0) -> Photo:
+    """Any PhotoInput as a Photo; an ImageError naming it (the path, else NAME) on failure.
+    keep_side: a file's large JPEG decoded reduced, as decode_photo says (pixels given as an
+    array or a Pillow image are taken as they are)."""
     if isinstance(photo, bytes):
-        return decode_photo(photo, name, max_bytes=max_bytes, max_pixels=max_pixels)
+        return decode_photo(photo, name, max_bytes=max_bytes, max_pixels=max_pixels,
+                            keep_side=keep_side)
     if isinstance(photo, np.ndarray):
         return photo_from_array(photo, name, max_pixels)
     if isinstance(photo, Image.Image):
@@ -234,7 +237,7 @@ def load_photo(photo: PhotoInput, name: str, max_bytes: int, max_pixels: int,
     if isinstance(photo, str | os.PathLike):
         if not os.fspath(photo):  # the current folder, taken as a path
             raise InvalidInputError("an empty path: name a photo file")
-        return read_photo(expand(photo), max_bytes, max_pixels, timeout_s)
+        return read_photo(expand(photo), max_bytes, max_pixels, timeout_s, keep_side)
     raise ImageError(name, f"not a photo: a {type(photo).__name__} (give a path, the file's "
                            "bytes, a BGR uint8 NumPy array or a Pillow image)")
 

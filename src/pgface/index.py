@@ -38,6 +38,7 @@ from pgface.errors import (
 from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, face_crop_jpeg, read_file_stat
 from pgface.models.analysis import Face, FaceAnalyzer
 from pgface.paths import canonical
+from pgface.placement import Placed, place
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -450,11 +451,6 @@ class _Prepared:
 # whenever a batch with many faces took longer to embed than the next took to decode and detect.
 PREFETCH_BATCHES = 2
 HNSW_CHECK_BATCHES = 32  # a growing library drops the HNSW index within this many batches
-# A face whose shorter side is under this many pixels of a reduced decode is aligned (and its
-# thumbnail cut) from the photo decoded again at the largest reduction that gives it this, or
-# in full. Measured on the shared photos over 1200 px: from 64 px up, a face's embedding lies
-# within cosine 0.95 (mean 0.98) of its alignment from full size; at 32 to 48 px, 0.89.
-DETAIL_SIDE = 64
 # Workers beyond one per core. A worker holds the interpreter lock a sixth (the shared
 # photos) to a third (LFW) of its time, in the detector's and OpenVINO's Python around each
 # model run, quality and placing faces (py-spy --gil), and one that waits for it, or for a
@@ -724,7 +720,7 @@ class Indexer:
         by_photo = iter(zip(placed, matrices, strict=True))  # in the order of `decoded`'s photos
 
         def analyse(item: _Read, photo: Photo | Failure,
-                    prepared: tuple[_Placed | None, np.ndarray | None]
+                    prepared: tuple[Placed | None, np.ndarray | None]
                     ) -> _Analyzed | Failure:
             if isinstance(photo, Failure):
                 return photo
@@ -734,7 +730,7 @@ class Indexer:
                                 [next(by_photo) if isinstance(d, Photo) else (None, None)
                                  for d in decoded]))
 
-    def _batch_alignments(self, placed: Sequence[_Placed | None], timings: dict[str, float]
+    def _batch_alignments(self, placed: Sequence[Placed | None], timings: dict[str, float]
                           ) -> list[np.ndarray | None]:
         """Every face's alignment matrix of a batch in one call, split by photo (None where a
         photo's faces are still to be found). Photo by photo, the call's fixed cost (0.4 ms)
@@ -779,13 +775,13 @@ class Indexer:
             return Failure(str(path), f"cannot analyse image ({describe(exc)})")
 
     def _analyze(self, photo: Photo, timings: dict[str, float],
-                 placed: _Placed | None = None, matrices: np.ndarray | None = None
+                 placed: Placed | None = None, matrices: np.ndarray | None = None
                  ) -> _Analyzed:
         """Detect (unless the faces are placed already), align, measure and cut thumbnails.
         matrices: the alignments of placed.local, where computed for a whole batch."""
         if placed is None:
             with _timed(timings, "detect"):
-                placed = _placed(photo, self.analyzer.detect(photo.image))
+                placed = place(photo, self.analyzer.detect(photo.image))
         faces, factors, local = placed.faces, placed.factors, placed.local
         with _timed(timings, "crops"):
             aligned, thumbnails = [], []
@@ -994,16 +990,6 @@ def _largest_first(workers: ThreadPoolExecutor, analyse: Callable[[_Read], _T],
     return [futures[i].result() for i in range(len(reads))]
 
 
-@dataclass
-class _Placed:
-    """A photo's detected faces in its own pixels, each with the reduction it is aligned
-    from (detail_factor) and its copy in that reduction's pixels."""
-
-    faces: list[Face]
-    factors: list[int]
-    local: list[Face]
-
-
 @contextmanager
 def hnsw_for_run(pool: ConnectionPool, files: Sequence[Path], model: str, report: IndexReport,
                  progress: ProgressCallback | None = None) -> Iterator[bool]:
@@ -1050,50 +1036,13 @@ def hnsw_for_run(pool: ConnectionPool, files: Sequence[Path], model: str, report
             report.stage = None  # the run is over
 
 
-def _placed(photo: Photo, detected: Sequence[Face]) -> _Placed:
-    faces = [in_photo(face, photo) for face in detected]
-    factors = [detail_factor(face, photo.factor) for face in faces]
-    # each face in the pixels it is aligned from (a copy where those are reduced)
-    local = [rescaled(face, 1.0 / factor) for face, factor in zip(faces, factors, strict=True)]
-    return _Placed(faces, factors, local)
-
-
-def _placed_or_none(photo: Photo, detected: Sequence[Face]) -> _Placed | None:
-    """_placed, or None (the photo is then detected again alone, where a failure is its own)."""
+def _placed_or_none(photo: Photo, detected: Sequence[Face]) -> Placed | None:
+    """place, or None (the photo is then detected again alone, where a failure is its own)."""
     try:
-        return _placed(photo, detected)
+        return place(photo, detected)
     except Exception:  # noqa: BLE001
         log.debug("placing the faces of %s failed", photo.source, exc_info=True)
         return None
-
-
-def rescaled(face: Face, scale: float) -> Face:
-    """The face in the pixels of the same image scaled by SCALE (pixel centres kept)."""
-    if scale == 1.0:
-        return face
-    bbox = face.bbox.copy()
-    bbox[:4] = (bbox[:4] + 0.5) * scale - 0.5
-    return Face(bbox=bbox, landmarks=(face.landmarks + 0.5) * scale - 0.5,
-                det_score=face.det_score, embedding=face.embedding)
-
-
-def in_photo(face: Face, photo: Photo) -> Face:
-    """A face found in `photo.image` (reduced by photo.factor) in the photo's own pixels."""
-    if photo.factor == 1:
-        return face
-    face = rescaled(face, float(photo.factor))
-    face.bbox[[0, 2]] = face.bbox[[0, 2]].clip(0, photo.width)
-    face.bbox[[1, 3]] = face.bbox[[1, 3]].clip(0, photo.height)
-    return face
-
-
-def detail_factor(face: Face, factor: int) -> int:
-    """The largest reduction, no more than FACTOR, at which the face's shorter side keeps
-    DETAIL_SIDE pixels; 1 (full size) when none does."""
-    side = min(face.bbox[2] - face.bbox[0], face.bbox[3] - face.bbox[1])
-    while factor > 1 and side / factor < DETAIL_SIDE:
-        factor //= 2
-    return factor
 
 
 _timings_lock = threading.Lock()

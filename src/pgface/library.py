@@ -270,7 +270,8 @@ class Pgface:
     def load_photo(self, photo: PhotoInput, name: str = "upload") -> Photo:
         """A path, a file's bytes, a BGR uint8 array or a Pillow image, as a Photo."""
         s = self.settings
-        return load_photo(photo, name, s.max_file_bytes, s.max_pixels, s.read_timeout_s)
+        return load_photo(photo, name, s.max_file_bytes, s.max_pixels, s.read_timeout_s,
+                          s.decode_keep_side)
 
     def index(self, paths: fs_paths.Paths, progress: ProgressCallback | None = None,
               within: fs_paths.Paths | None = None, prune: bool = False,

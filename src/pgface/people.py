@@ -681,7 +681,8 @@ class People:
 
     def _load(self, photo: PhotoInput) -> Photo:
         s = self.settings
-        return load_photo(photo, "upload", s.max_file_bytes, s.max_pixels, s.read_timeout_s)
+        return load_photo(photo, "upload", s.max_file_bytes, s.max_pixels, s.read_timeout_s,
+                          s.decode_keep_side)
 
     def _resolve(self, conn: psycopg.Connection, person: PersonRef) -> int:
         """A person id from an id or a name. A string of ASCII digits is an id (the API's own

@@ -24,6 +24,7 @@ from pgface.errors import (
 from pgface.imaging import Photo
 from pgface.models.analysis import Face, FaceAnalyzer
 from pgface.models.quality import below
+from pgface.placement import analyze_placed
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ def analyze_photos(analyzer: FaceAnalyzer, photos: Sequence[Photo]) -> list[list
     per_photo: list[list[Face]] = []
     for photo in photos:
         try:
-            per_photo.extend(analyzer.analyze([photo.image]))
+            # as indexing analyses it: a large JPEG decoded reduced gives the same embeddings
+            per_photo.append(analyze_placed(analyzer, photo))
         except ModelPackError:
             raise  # the models' (a file that cannot be loaded), not the photo's
         except Exception as exc:  # whatever the pixels did to OpenCV, it is this photo's

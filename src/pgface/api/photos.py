@@ -112,7 +112,9 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
                     _keep_file_again(conn, settings, known.photo_id, data)
                     return known.photo_id, False
             known = None  # deleted since: stored again, as new
-    photo = decode_photo(data, name, settings.api_max_upload_bytes, settings.api_max_pixels)
+    # decoded as indexing decodes it (a large JPEG reduced): the same faces and embeddings
+    photo = decode_photo(data, name, settings.api_max_upload_bytes, settings.api_max_pixels,
+                         settings.decode_keep_side)
     folder = upload_dir(settings)
     # Named by content and suffixed by what the bytes are (the type it is served with), never
     # by the client's file name: a JPEG sent as "x.png" was kept, and served, as a PNG.

@@ -35,7 +35,7 @@ MinQuality = Annotated[float | None, Query(ge=0.0, le=1.0, allow_inf_nan=False,
 
 def _analyze(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: int
              ) -> tuple[list[Face], int, int]:
-    photo = decode_photo(data, name, max_bytes, max_pixels)
+    photo = decode_photo(data, name, max_bytes, max_pixels, pf.settings.decode_keep_side)
     return analyze_photos(pf.analyzer, [photo])[0], photo.width, photo.height
 
 
@@ -139,8 +139,8 @@ def search_face(request: Request, face_id: int, top: Top = None,
 
 def _compare(pf: Pgface, a: tuple[bytes, str], b: tuple[bytes, str], max_bytes: int,
              max_pixels: int, threshold: float | None) -> dict:
-    photo_a = decode_photo(*a, max_bytes, max_pixels)
-    photo_b = decode_photo(*b, max_bytes, max_pixels)
+    photo_a = decode_photo(*a, max_bytes, max_pixels, pf.settings.decode_keep_side)
+    photo_b = decode_photo(*b, max_bytes, max_pixels, pf.settings.decode_keep_side)
     chosen = pf.threshold if threshold is None else threshold
     return compare_photos(pf.analyzer, photo_a, photo_b, chosen).to_dict()
 

@@ -173,3 +173,27 @@ def test_compare_and_search_decide_on_the_same_cosine(pf: Pgface) -> None:
     found = [m.path for f in pf.search(query, threshold=between).faces for m in f.matches]
     assert str(photo.resolve()) not in found
     assert pf.compare(query, photo, threshold=cosine - 1e-6).same_person
+
+
+def test_matches_at_the_same_similarity_come_in_face_id_order_whatever_the_top(
+        pf: Pgface) -> None:
+    """Pixel-identical copies of a photo (a PNG saved again, a JPEG without its EXIF) hold
+    faces at the same distance from any query. They were cut at `top` in the scan's order: a
+    probe's top 2 was not the start of its top 10 (the photo itself gave way to its copies,
+    indexed after it). Now ties come by face id, so a smaller top is always the start of a
+    larger one. Copies are made here by giving faces one embedding, the highest id first, so
+    that the table's order is not the ids'."""
+    original = require_data(PHOTOS / "people" / "obama" / "obama.jpg")
+    pf.index([original.parent, *sample_photos()])
+    with pf.pool.connection() as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM faces ORDER BY id")]
+        [own] = [f.face_id for f in pf.photo_faces([original])[str(original.resolve())]]
+        copies = sorted({own, *ids[-5:]}, reverse=True)
+        for face_id in copies:  # each row rewritten: the last written, first in the table
+            conn.execute("UPDATE faces SET embedding = (SELECT embedding FROM faces WHERE id = "
+                         "%s) WHERE id = %s", [own, face_id])
+    widest = [m.face_id for m in pf.search(original, top=20).faces[0].matches]
+    assert widest[:len(copies)] == sorted(copies), widest
+    for top in range(1, len(copies) + 2):
+        found = pf.search(original, top=top).faces[0].matches
+        assert [m.face_id for m in found] == widest[:top], top

@@ -86,13 +86,18 @@ SET_ITERATIVE_SCAN = "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', 
 
 # The k nearest inside a materialised CTE so the HNSW index serves the ORDER BY ... LIMIT;
 # the threshold is applied outside it (pgvector README, "Filtering").
+# %(scan)s rows a few more than %(k)s, the k nearest of them in (distance, id) order: faces at
+# the same distance (pixel-identical copies of a photo: a PNG saved again, a JPEG without its
+# EXIF) were cut at k in the scan's order, so the top 2 was not the start of the top 10 (the
+# photo itself gave way to its copies). The HNSW index orders by the distance alone, and
+# a second key would keep PostgreSQL from using it.
 NEAREST_FACES = """
 WITH nearest AS MATERIALIZED (
     SELECT id, photo_id, person_id, bbox, embedding <=> %(query)s AS distance
     FROM faces
     WHERE model = %(model)s
     ORDER BY embedding <=> %(query)s
-    LIMIT %(k)s
+    LIMIT %(scan)s
 )
 SELECT n.id, n.photo_id, ph.path, n.bbox, n.person_id, pe.name, 1 - n.distance AS similarity
 FROM nearest n
@@ -100,6 +105,7 @@ JOIN photos ph ON ph.id = n.photo_id
 LEFT JOIN people pe ON pe.id = n.person_id
 WHERE n.distance <= %(max_distance)s
 ORDER BY n.distance, n.id
+LIMIT %(k)s
 """
 
 # A person to show or count (people p): named, or holding a face shown under the active pack
@@ -430,7 +436,7 @@ WITH candidates AS MATERIALIZED (
     SELECT id, photo_id, person_id, bbox, embedding <=> %(query)s AS distance,
            count(*) OVER () AS present
     FROM candidates
-    ORDER BY distance
+    ORDER BY distance, id  -- ties (copies of a photo) by id, as NEAREST_FACES
     LIMIT %(k)s
 )
 SELECT n.id, n.photo_id, ph.path, n.bbox, n.person_id, pe.name, 1 - n.distance AS similarity,

@@ -587,6 +587,10 @@ def count_faces(conn: psycopg.Connection, model: str) -> int:
 MAX_EF_SEARCH = 1000
 
 
+# Faces at the k-th match's distance that a search still puts in id order (sql.NEAREST_FACES).
+TIED_ROWS = 16
+
+
 def set_knn(conn: psycopg.Connection, ef_search: int, k: int) -> None:
     """This transaction's HNSW search settings for k neighbours: ef_search below k would cap
     the result at ef_search rows, and above 1000 pgvector refuses it (a search for the top
@@ -603,15 +607,18 @@ def nearest_faces(
     min_similarity: float,
     ef_search: int,
 ) -> list[MatchRow]:
-    """The k faces of `model` nearest to `query` with cosine similarity >= min_similarity."""
+    """The k faces of `model` nearest to `query` with cosine similarity >= min_similarity;
+    faces at the same distance by id (TIED_ROWS of them past the k-th)."""
+    scan = k + TIED_ROWS
     with conn.transaction():
-        set_knn(conn, ef_search, k)
+        set_knn(conn, ef_search, scan)
         rows = conn.execute(
             sql.NEAREST_FACES,
             {
                 "query": np.asarray(query, dtype=np.float32),
                 "model": model,
                 "k": k,
+                "scan": scan,
                 "max_distance": 1.0 - min_similarity,
             },
         ).fetchall()

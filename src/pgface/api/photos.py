@@ -375,6 +375,10 @@ def delete_photo(request: Request, photo_id: int) -> dict:
     indexed from the server's own folders are never touched."""
     pf = get_pf(request)
     with pf.pool.connection() as conn, conn.transaction():
+        # The people first where its faces hold someone, as `remove` does (nothing is locked
+        # yet, so waiting is safe): an erase of a person in it deadlocked with the delete.
+        if store.any_face_held(conn, [photo_id]):
+            people_history.hold_people(conn)
         # Every path: an upload later indexed from a folder too has that path as its newest.
         kept = [str(path) for path in store.paths_of_photo(conn, photo_id)]
         if not store.delete_photo(conn, photo_id):

@@ -87,10 +87,11 @@ def fill(url: str, faces: int, model: str, seed: int, hnsw: bool = True) -> floa
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     vectors = synthetic_faces(faces, rng)
-    per_photo = []
-    while sum(per_photo) < faces:
+    per_photo, placed = [], 0
+    while placed < faces:  # a running sum: summing the list each time was quadratic
         per_photo.append(int(rng.integers(1, 5)))
-    per_photo[-1] -= sum(per_photo) - faces
+        placed += per_photo[-1]
+    per_photo[-1] -= placed - faces
     grey = np.full((160, 160, 3), 128, dtype=np.uint8)
     crop = face_crop_jpeg(grey, np.array([40, 40, 120, 120]), 112)
     with psycopg.connect(url) as conn:

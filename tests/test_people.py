@@ -542,6 +542,9 @@ def test_cli_enrol_name_merge_erase_identify(settings: Settings, pf: Pgface, mod
     assert result.exit_code == 0, result.output
     assert f"faces 3 to 3 of {len(every)}; --offset 3 for the next" in result.stderr
     assert str([round(v) for v in every[2]["bbox"]]) in result.stdout.replace("\n", "")
+    result = runner.invoke(app, ["people", "show", "obama", "--offset", "50"], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"no faces from offset 50: {len(every)} faces in all" in result.stderr
 
     pf.index(photos_of("bbt-amy"))
     result = runner.invoke(app, ["people", "cluster", "--json"], env=env)

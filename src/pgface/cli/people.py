@@ -176,8 +176,11 @@ def show(
         table.add_row(str(f.face_id), MiddleEllipsis(f.path), box_text(f.bbox),
                       f.assigned_by or "")
     out.print(table)
-    if more is not None or offset:
-        err.print(f"faces {offset + 1 if faces else offset} to {shown_to} of {total:,}"
+    if not faces and offset:
+        err.print(f"no faces from offset {offset:,}: {counted(total, 'face')} in all",
+                  highlight=False)
+    elif more is not None or offset:
+        err.print(f"faces {offset + 1} to {shown_to} of {total:,}"
                   + (f"; --offset {more} for the next" if more is not None else ""),
                   highlight=False)
 

@@ -457,6 +457,7 @@ photos = {p.name: p for p in sample_photos()}
 large = [photos["players.jpg"], photos["t1.jpg"]]  # both detected at 640 too
 with Pgface(Settings()) as pf:
     pf.index([photos["yaoming.jpg"]])  # the models loaded, a small photo analysed
+    pf.analyzer.warm_up()  # every variant compiled: the caps below meet inference first
     for margin in (16, 32, 64, 128, 256, 1024):
         pf.remove(large)
         with open("/proc/self/status") as status:
@@ -480,8 +481,10 @@ def test_memory_running_out_is_said_and_the_models_work_again_after(
     """Memory running out in the models was the photo's fault ("cannot analyse image") or, in
     the recognizer, "unexpected RuntimeError ... (a bug)" with the batch lost; and the
     recognizer failed every later run ("std::future_error: Broken promise") with memory back.
-    Where each cap bites depends on the machine: every outcome must be one of these, and with
-    1 GiB to spare the photos are stored."""
+    Compiling again after that under the cap hung the process for good, or ended it, where
+    OpenVINO could not start a thread (64 MiB to spare). Where each cap bites depends on the
+    machine: every outcome must be one of these, and with 1 GiB to spare the photos are
+    stored."""
     env = {**os.environ, "PGFACE_DATABASE_URL": database_url,
            "PGFACE_MODELS_DIR": str(models_dir)}
     proc = subprocess.run([sys.executable, "-c", _MEMORY_SWEEP], capture_output=True, text=True,
@@ -492,3 +495,39 @@ def test_memory_running_out_is_said_and_the_models_work_again_after(
     assert outcomes["1024"] == "stored", outcomes
     if "out of memory" not in outcomes.values():
         pytest.skip(f"no cap made the models run out of memory on this machine: {outcomes}")
+
+
+# The models loaded (openvino imported, the detector compiled) under a cap of 64 MiB above what
+# the process has mapped, in a process of its own.
+_LOADING_UNDER_A_CAP = """
+import resource
+from pgface import OutOfMemoryError, Pgface, Settings
+from pgface.models.packs import sample_photos
+photos = {p.name: p for p in sample_photos()}
+with Pgface(Settings()) as pf:
+    with open("/proc/self/status") as status:
+        size = int(next(l for l in status if l.startswith("VmSize")).split()[1]) << 10
+    resource.setrlimit(resource.RLIMIT_AS, (size + (64 << 20), resource.RLIM_INFINITY))
+    try:
+        pf.index([photos["players.jpg"]])
+        print("stored")
+    except OutOfMemoryError as exc:
+        print("out of memory:", exc)
+    except Exception as exc:
+        print("unexpected", type(exc).__name__, exc)
+"""
+
+
+def test_models_loaded_short_of_address_space_are_out_of_memory_not_a_broken_pack(
+        database_url: str, models_dir: Path) -> None:
+    """Loading the models under a cap (ulimit -v) blamed the pack ("det_500m.onnx: cannot be
+    loaded as the pack's SCRFD detector (ImportError: ... failed to map segment from shared
+    object)"), the worker thread that could not start was "unexpected RuntimeError: can't start
+    new thread", and OpenVINO's compile that could not start one hung or ended the process."""
+    env = {**os.environ, "PGFACE_DATABASE_URL": database_url,
+           "PGFACE_MODELS_DIR": str(models_dir)}
+    proc = subprocess.run([sys.executable, "-c", _LOADING_UNDER_A_CAP], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc
+    assert proc.stdout.startswith("out of memory: out of memory "), proc
+    assert "give pgface more memory" in proc.stdout, proc

@@ -30,6 +30,7 @@ from pgface.db.connection import DatabaseError, connection_lost
 from pgface.errors import (
     ImageError,
     ModelPackError,
+    PgfaceError,
     describe,
     no_memory_while,
     os_reason,
@@ -577,7 +578,7 @@ class Indexer:
             else:
                 for former, now in formers.items():
                     run_formers.setdefault(former, set()).update(now)
-        except BaseException:
+        except BaseException as exc:
             # A run stopped (Ctrl-C, SIGTERM, a job cancelled) records where its stored batches
             # found copies, which the next run would otherwise read again. It forgets no former
             # version: the photo may have moved to a file the run did not reach (a.jpg renamed
@@ -585,6 +586,10 @@ class Indexer:
             # a path until then (a complete run, or --prune, forgets it).
             with contextlib.suppress(Exception):
                 record_copies()
+            if not isinstance(exc, PgfaceError) and out_of_memory(exc):
+                # a worker thread that could not start ("can't start new thread": ulimit -v)
+                raise no_memory_while("indexing; the batches stored before are kept",
+                                      exc) from exc
             raise
         finally:
             # On Ctrl-C: drop the prefetched batches, keep what is committed.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pgface.errors import ModelPackError
+from pgface.errors import ModelPackError, out_of_memory
 from pgface.models.align import estimate_norms, norm_crop, warp_crop
 from pgface.models.arcface import ArcFace
 from pgface.models.packs import ModelPack
@@ -232,6 +232,8 @@ def _named(path: Path, what: str) -> Iterator[None]:
     except ModelPackError:
         raise
     except Exception as exc:
+        if out_of_memory(exc):  # the machine's, not the file's ("failed to map segment")
+            raise
         reason = " ".join(str(exc).split())
         if len(reason) > 300:  # its start and its end, where the runtimes put the reason
             reason = f"{reason[:150]} ... {reason[-150:]}"

@@ -17,6 +17,7 @@ import fcntl
 import importlib.util
 import logging
 import os
+import resource
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -47,6 +48,15 @@ SHARED_BUFFERS = {"share_inputs": True, "share_outputs": True}
 # runs parallel streams, and the pixel normalisation (mean, std) compiled into it (None: it
 # takes the float blob).
 Variant = tuple[tuple[int, ...] | None, bool, tuple[float, float] | None]
+
+# OpenVINO starts threads while it compiles a model (its streams' executor). Where one could
+# not be started for want of address space (a process capped with ulimit -v, RLIMIT_AS), the
+# compile hung for good (destroying a condition its started threads waited on) or ended the
+# process ("terminate called without an active exception"). So under such a cap a compile first
+# makes sure this much is left, and is out of memory (said, the run stopped) where it is not.
+# Measured: the detector's parallel variant took 44 MiB and 3 threads; each thread may also
+# reserve its stack (RLIMIT_STACK, 8 MiB) and a malloc arena (64 MiB).
+COMPILE_ADDRESS_SPACE = 256 << 20
 
 
 def backend_name_error(name: str) -> str | None:
@@ -208,6 +218,7 @@ class OpenVINOSession:
         self._static_shapes = static_shapes
         self._compile_lock = threading.RLock()
         with _compiling(self._cache_dir, model, None, None):
+            room_to_compile(self._model_path)
             dynamic = self._core.compile_model(self._model_path, "CPU", self._configs[False])
         self._compiled: dict[Variant, Any] = {(None, False, None): dynamic}
         self.precision = dynamic.get_property("INFERENCE_PRECISION_HINT").get_type_name()
@@ -233,6 +244,7 @@ class OpenVINOSession:
                     if shape is not None or normalisation is not None:
                         model = (self._variant_file(shape, normalisation)
                                  or self._variant_model(shape, normalisation))
+                    room_to_compile(self._model_path)
                     compiled = self._compiled[key] = self._core.compile_model(
                         model, "CPU", self._configs[parallel])
             return compiled
@@ -430,6 +442,32 @@ def _compiling(cache_dir: Path | None, model: str | Path, shape: tuple[int, ...]
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
         yield
+
+
+def room_to_compile(model: str | Path) -> None:
+    """Raise MemoryError where the process's address space is capped and less than
+    COMPILE_ADDRESS_SPACE of it is left (see there)."""
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if limit == resource.RLIM_INFINITY:
+        return
+    used = address_space()
+    if used is not None and limit - used < COMPILE_ADDRESS_SPACE:
+        raise MemoryError(
+            f"{max(0, limit - used) >> 20} MiB of address space left under the process's limit "
+            f"(ulimit -v {limit >> 10}), compiling {Path(model).name} needs "
+            f"{COMPILE_ADDRESS_SPACE >> 20} MiB")
+
+
+def address_space() -> int | None:
+    """Bytes of address space the process has mapped (VmSize), None where unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) << 10
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def _writable_folder(folder: Path) -> bool:

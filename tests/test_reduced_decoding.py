@@ -171,3 +171,36 @@ def test_a_large_jpeg_is_searched_uploaded_and_indexed_alike(
         assert (uploaded @ indexed.T).max(axis=1).min() > 0.9999
     finally:
         uploads.close()
+
+
+def test_a_large_jpegs_faces_are_measured_in_its_own_pixels(
+        settings: Settings, tmp_path: Path) -> None:
+    """PGFACE_MIN_FACE_SIZE and each face's quality.face_size were in the pixels of the reduced
+    decode: a probe's 534 px faces of a large JPEG were 133 px, dropped by a floor of 150 where
+    the same pixels saved as PNG kept them. Here a phone photo decoded at 1/2, with the floor
+    just under its smallest face: every face is still found, indexed and searched, at its own
+    size."""
+    phone = tmp_path / "phone.jpg"
+    phone.write_bytes(phone_photo(require_data(PHOTOS / "groups" / "friends-6.jpg"), 6)[0])
+    assert decode_photo(phone.read_bytes(), phone.name, **LIMITS, keep_side=1280).factor == 2
+    png = tmp_path / "phone.png"  # the same pixels, never decoded reduced
+    cv2.imwrite(str(png), cv2.imread(str(phone), cv2.IMREAD_COLOR))
+    with Pgface(settings) as pf:
+        sides = sorted(min(f.bbox[2] - f.bbox[0], f.bbox[3] - f.bbox[1])
+                       for f in pf.search(png, min_quality=0).faces)
+    assert len(sides) >= 6 and sides[0] > 40, sides
+    # under every face's side, over each one's in the reduced decode (boxes found there
+    # differ by a few per cent)
+    floor = int(sides[0] * 0.9)
+    with Pgface(settings.model_copy(update={"min_face_size": floor})) as pf:
+        for path in (png, phone):
+            found = pf.search(path, min_quality=0).faces
+            assert sorted(min(f.bbox[2] - f.bbox[0], f.bbox[3] - f.bbox[1])
+                          for f in found) == pytest.approx(sides, rel=0.05), path
+            assert all(f.quality["face_size"] == pytest.approx(
+                min(f.bbox[2] - f.bbox[0], f.bbox[3] - f.bbox[1]), abs=0.15) for f in found)
+        report = pf.index([phone])
+        assert report.faces == len(sides), report
+        with psycopg.connect(settings.database_url) as conn:
+            stored = conn.execute("SELECT face_size, bbox FROM faces").fetchall()
+    assert sorted(size for size, _ in stored) == pytest.approx(sides, rel=0.05)

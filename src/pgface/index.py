@@ -39,7 +39,7 @@ from pgface.errors import (
 from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, face_crop_jpeg, read_file_stat
 from pgface.models.analysis import Face, FaceAnalyzer
 from pgface.paths import canonical
-from pgface.placement import Placed, place
+from pgface.placement import Placed, photo_quality, place
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -715,7 +715,8 @@ class Indexer:
         photos = [d for d in decoded if isinstance(d, Photo)]
         try:
             with _timed(timings, "detect"):
-                found = self.analyzer.detect_many([photo.image for photo in photos], workers)
+                found = self.analyzer.detect_many([photo.image for photo in photos], workers,
+                                                  [photo.factor for photo in photos])
         except Exception:  # noqa: BLE001 - retried photo by photo, where the cause shows
             log.debug("batched detection failed; detecting one photo at a time", exc_info=True)
             found = [None] * len(photos)
@@ -786,7 +787,7 @@ class Indexer:
         matrices: the alignments of placed.local, where computed for a whole batch."""
         if placed is None:
             with _timed(timings, "detect"):
-                placed = place(photo, self.analyzer.detect(photo.image))
+                placed = place(photo, self.analyzer.detect(photo.image, photo.factor))
         faces, factors, local = placed.faces, placed.factors, placed.local
         with _timed(timings, "crops"):
             aligned, thumbnails = [], []
@@ -796,7 +797,7 @@ class Indexer:
                                                    strict=True):
                 pixels = photo.pixels(factor)
                 aligned.append(self.analyzer.align(pixels, there, matrix))
-                face.quality = there.quality  # measured on the crop, kept with the stored face
+                face.quality = photo_quality(face, there)  # kept with the stored face
                 thumbnails.append(face_crop_jpeg(pixels, there.bbox, self.settings.crop_size))
         row = store.PhotoRow(sha256=photo.sha256, path=str(canonical(photo.source)),
                              size_bytes=photo.size_bytes, width=photo.width,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from pgface.imaging import Photo
 from pgface.models.analysis import Face, FaceAnalyzer
+from pgface.models.quality import FaceQuality, score
 
 # A face whose shorter side is under this many pixels of a reduced decode is aligned (and its
 # thumbnail cut) from the photo decoded again at the largest reduction that gives it this, or
@@ -48,16 +49,30 @@ def place(photo: Photo, detected: Sequence[Face]) -> Placed:
 def analyze_placed(analyzer: FaceAnalyzer, photo: Photo) -> list[Face]:
     """Every face of the photo in its own pixels, its quality measured and embedded, as
     indexing analyses it (the same crops, so the same embeddings)."""
-    placed = place(photo, analyzer.detect(photo.image))
+    placed = place(photo, analyzer.detect(photo.image, photo.factor))
     matrices = analyzer.alignments(placed.local)
     crops = []
     for face, there, factor, matrix in zip(placed.faces, placed.local, placed.factors, matrices,
                                            strict=True):
         crops.append(analyzer.align(photo.pixels(factor), there, matrix))
-        face.quality = there.quality  # measured on the crop
+        face.quality = photo_quality(face, there)
     for face, vector in zip(placed.faces, analyzer.embed_aligned(crops), strict=True):
         face.embedding = vector
     return placed.faces
+
+
+def photo_quality(face: Face, there: Face) -> FaceQuality | None:
+    """THERE's quality, measured on the crop aligned from its reduction, with the face's size
+    in the photo's own pixels (FACE), as stored and shown: a 534 px face was said to be 133 px.
+    The score is the same: a face aligned from a reduction keeps DETAIL_SIDE pixels there,
+    past quality.SIZE_RAMP."""
+    measured = there.quality
+    if measured is None or there is face:
+        return measured
+    size = float(max(0.0, min(face.bbox[2] - face.bbox[0], face.bbox[3] - face.bbox[1])))
+    return FaceQuality(score(face.det_score, size, measured.yaw, measured.pitch,
+                             measured.sharpness), size, measured.yaw, measured.pitch,
+                       measured.sharpness)
 
 
 def rescaled(face: Face, scale: float) -> Face:

@@ -256,6 +256,9 @@ def test_bad_input_names_what_is_wrong(pf: Pgface, tmp_path: Path) -> None:
     for call in (lambda: people.suggest(face_id, threshold=float("nan")),
                  lambda: people.cluster(min_quality=float("nan")),
                  lambda: people.cluster(min_quality=5.0),
+                 lambda: people.cluster(min_quality="0.5"),  # type: ignore[arg-type]
+                 lambda: people.cluster(min_quality=True),
+                 lambda: people.identify(tmp_path / "x.jpg", min_quality="0.5"),  # type: ignore[arg-type]
                  lambda: people.photos("Barack", limit=None),  # type: ignore[arg-type]
                  lambda: people.get(None)):  # type: ignore[arg-type]
         with pytest.raises(InvalidInputError):

@@ -193,10 +193,12 @@ def check_search_bounds(top: int, threshold: float, min_quality: float) -> int:
 
 
 def check_min_quality(value: float) -> float:
-    """A quality floor: 0 to 1 (NaN is none: every comparison with it is false)."""
-    if not 0.0 <= value <= 1.0:
+    """A quality floor: a number from 0 to 1 (NaN is none: every comparison with it is false).
+    "0.5" was a raw TypeError and True a floor of 1, as check_similarity refuses them."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer) \
+            or not 0.0 <= value <= 1.0:
         raise InvalidInputError(f"min_quality is 0 to 1, not {value!r}")
-    return value
+    return float(value) + 0.0  # -0.0 is 0
 
 
 def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top: int,

@@ -710,7 +710,8 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
     # and the access log's.
     logged = server.stderr.read().splitlines() + server.stdout.read().splitlines()
     timed = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} ")
-    for said in ("Application startup complete", '"GET /api/health HTTP/1.1" 200',
+    for said in ("pgface on http://", "Application startup complete",
+                 '"GET /api/health HTTP/1.1" 200',
                  '"POST /api/search HTTP/1.1" 408'):
         lines = [line for line in logged if said in line]
         assert lines and all(timed.match(line) for line in lines), (said, logged)

@@ -18,6 +18,8 @@ from pgface.db import api_keys
 from pgface.errors import PgfaceError
 from pgface.library import Pgface, build_analyzer
 
+log = logging.getLogger(__name__)
+
 keys_app = typer.Typer(help="Create, list and revoke the HTTP API's keys.", no_args_is_help=True)
 
 
@@ -77,9 +79,9 @@ def serve(
     settings = settings.model_copy(update=update)
     listening = _listen(host, port)  # before the models load: a taken port says so at once
     _server_logs()
-    err.print(f"pgface on http://{host}:{port}/ (API docs at /docs); "
-              f"roots: {', '.join(map(str, settings.api_roots)) or 'none (uploads only)'}",
-              highlight=False)
+    # the log's first line, with its time as every other (it had none)
+    log.info("pgface on http://%s:%s/ (API docs at /docs); roots: %s", host, port,
+             ", ".join(map(str, settings.api_roots)) or "none (uploads only)")
     # The pack, the database and the model files, checked before uvicorn starts: failing in
     # the app's startup, each was a 70-line traceback ending "Application startup failed".
     analyzer = build_analyzer(settings)

@@ -346,6 +346,35 @@ def test_the_cli_prints_a_warning_line_for_a_photo_that_looks_blank(
     assert "1 photo indexed" in done.output
 
 
+def test_a_search_or_upload_of_a_photo_that_looks_blank_says_why_no_face_was_found(
+        pf: Pgface, env: dict[str, str], settings: Settings, tmp_path: Path) -> None:
+    """`pgface index` warned of a blank photo; a search of it (CLI, Python API, HTTP) and an
+    upload answered no face and said nothing of why."""
+    from fastapi.testclient import TestClient
+
+    from pgface.api import create_app
+
+    blank = tmp_path / "scan.png"
+    Image.fromarray(np.full((120, 160), 3, dtype=np.uint16)).save(blank)
+    said = "nearly every pixel has the same value"
+    found = pf.search(blank)
+    assert found.faces == [] and any(
+        n.startswith(f"{blank}: {said}") for n in found.notices), found.notices
+    done = CliRunner().invoke(app, ["search", str(blank)], env=env)
+    assert done.exit_code == 0 and f"notice: {blank}: {said}" in done.output, done.output
+    with TestClient(create_app(settings.model_copy(
+            update={"upload_dir": tmp_path / "uploads"}), pf.analyzer)) as client:
+        searched = client.post("/api/search", files={"file": ("scan.png", blank.read_bytes())})
+        assert searched.status_code == 200, searched.text
+        assert any(n.startswith(f"scan.png: {said}") for n in searched.json()["notices"])
+        sent = client.post("/api/photos", files={"file": ("scan.png", blank.read_bytes())})
+        assert sent.status_code == 201 and said in sent.json()["warning"], sent.text
+        again = client.post("/api/photos", files={"file": ("scan.png", blank.read_bytes())})
+        assert again.status_code == 200 and again.json()["warning"] is None, again.text
+    # a photo with faces has none
+    assert not any(n.startswith(str(good_photo())) for n in pf.search(good_photo()).notices)
+
+
 @pytest.mark.parametrize("size", [(100_000, 1), (1, 50_000), (1, 1), (3, 5000)])
 def test_search_compare_and_identify_on_extreme_images_answer_no_face(
         pf: Pgface, tmp_path: Path, size: tuple[int, int]) -> None:

@@ -39,7 +39,14 @@ from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import recognizer_sha256, resolve_pack
 from pgface.models.sessions import available_providers
 from pgface.people import People
-from pgface.search import Comparison, SearchResult, analyze_photos, compare_photos, search_photo
+from pgface.search import (
+    Comparison,
+    SearchResult,
+    analyze_photos,
+    compare_photos,
+    photo_notices,
+    search_photo,
+)
 
 log = logging.getLogger(__name__)
 # How stale a library's photo counts may be (Pgface.pack_coverage): recounted at most this
@@ -423,14 +430,15 @@ class Pgface:
         pool = self.read_pool  # opened here, before another thread may use the primary's pool
         if self.analyzer.model_name not in self._coverage:
             self._count_ahead(self.analyzer.model_name)
+        loaded = self.load_photo(photo)
         result = search_photo(
-            self.analyzer, pool, self.load_photo(photo),
+            self.analyzer, pool, loaded,
             top=self.settings.top_k if top is None else top,
             threshold=self.threshold if threshold is None else threshold,
             ef_search=self.settings.ef_search, one_to_one=self.threshold,
             min_quality=self.settings.min_quality if min_quality is None else min_quality,
         )
-        result.notices = self.notices()
+        result.notices = photo_notices(loaded.source, loaded.warning) + self.notices()
         return result
 
     def compare(self, photo_a: PhotoInput, photo_b: PhotoInput,

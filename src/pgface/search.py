@@ -166,6 +166,12 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
 MAX_TOP = 1000
 
 
+def photo_notices(source: str, warning: str | None) -> list[str]:
+    """The query photo's warning (a blank image: why no face was found), as a notice: a
+    search said nothing of it where `pgface index` warns."""
+    return [f"{source}: {warning}"] if warning else []
+
+
 def check_similarity(name: str, value: float) -> float:
     """A similarity argument: a cosine, -1 to 1 (`compare(threshold=5)` said "not the same
     person" of anyone instead of naming the mistake)."""

@@ -164,6 +164,9 @@ class PhotoOut(BaseModel):
 class UploadResult(BaseModel):
     created: bool = Field(description="False when the same bytes were already stored (200)")
     photo: PhotoOut
+    warning: str | None = Field(
+        None, description="Why the photo may hold no face it seems to (a blank image), as "
+                          "`pgface index` warns; null when none, or when it was stored before")
 
 
 class PhotoPage(Page):

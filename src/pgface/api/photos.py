@@ -101,8 +101,10 @@ def _write_file(target: Path, data: bytes) -> bool:
     return not existed
 
 
-def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tuple[int, bool]:
-    """Decode, detect and store one uploaded photo, kept under upload_dir; (id, new)."""
+def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str
+                  ) -> tuple[int, bool, str | None]:
+    """Decode, detect and store one uploaded photo, kept under upload_dir; (id, new, the
+    photo's warning where it was analysed)."""
     sha = hashlib.sha256(data).digest()
     with pf.pool.connection() as conn:
         known = store.known_photos(conn, [sha], pf.analyzer.model_name).get(sha)
@@ -110,7 +112,7 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
             with conn.transaction():
                 if store.lock_photo(conn, known.photo_id):
                     _keep_file_again(conn, settings, known.photo_id, data)
-                    return known.photo_id, False
+                    return known.photo_id, False, None
             known = None  # deleted since: stored again, as new
     # decoded as indexing decodes it (a large JPEG reduced): the same faces and embeddings
     photo = decode_photo(data, name, settings.api_max_upload_bytes, settings.api_max_pixels,
@@ -150,7 +152,7 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str) -> tup
 
     try:
         _make_upload_folder(folder)
-        return people_history.people_first(pf.pool, write)
+        return (*people_history.people_first(pf.pool, write), photo.warning)
     except BaseException:
         if wrote:  # the row was not stored: no file without a row
             target.unlink(missing_ok=True)
@@ -214,8 +216,8 @@ async def index_upload(request: Request, response: Response,
     settings = get_settings(request)
     data, name = await read_upload(request, file, settings.api_max_upload_bytes, "file")
     for tries_left in reversed(range(UPLOAD_TRIES)):
-        photo_id, created = await run_cpu(request, _index_upload, get_pf(request), settings,
-                                          data, name)
+        photo_id, created, warning = await run_cpu(request, _index_upload, get_pf(request),
+                                                   settings, data, name)
         try:
             row, faces = await run_in_threadpool(_photo_or_404, get_pf(request), photo_id)
             break
@@ -223,7 +225,7 @@ async def index_upload(request: Request, response: Response,
             if not tries_left:
                 raise
     response.status_code = 201 if created else 200
-    return {"created": created, "photo": photo_json(row, faces)}
+    return {"created": created, "photo": photo_json(row, faces), "warning": warning}
 
 
 def allowed_roots(settings: Settings) -> list[Path]:

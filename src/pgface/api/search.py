@@ -17,7 +17,14 @@ from pgface.imaging import decode_photo, display_jpeg
 from pgface.library import Pgface
 from pgface.models.analysis import Face
 from pgface.models.quality import FaceQuality
-from pgface.search import MAX_TOP, SearchResult, analyze_photos, compare_photos, search_faces
+from pgface.search import (
+    MAX_TOP,
+    SearchResult,
+    analyze_photos,
+    compare_photos,
+    photo_notices,
+    search_faces,
+)
 
 router = APIRouter(tags=["search"])
 UPLOAD_ERRORS = error_responses(400, 401, 403, 413, 422, 500, 503)
@@ -34,9 +41,9 @@ MinQuality = Annotated[float | None, Query(ge=0.0, le=1.0, allow_inf_nan=False,
 
 
 def _analyze(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: int
-             ) -> tuple[list[Face], int, int]:
+             ) -> tuple[list[Face], int, int, str | None]:
     photo = decode_photo(data, name, max_bytes, max_pixels, pf.settings.decode_keep_side)
-    return analyze_photos(pf.analyzer, [photo])[0], photo.width, photo.height
+    return analyze_photos(pf.analyzer, [photo])[0], photo.width, photo.height, photo.warning
 
 
 def result_json(result: SearchResult, width: int, height: int) -> dict:
@@ -65,15 +72,16 @@ async def search(
     pf, settings = get_pf(request), get_settings(request)
     data, name = await read_upload(request, file, settings.api_max_upload_bytes, "file")
     # Inference is bounded by the CPU limiter; the database part runs beside other requests.
-    faces, width, height = await run_cpu(request, _analyze, pf, data, name,
-                                         settings.api_max_upload_bytes, settings.api_max_pixels)
+    faces, width, height, warning = await run_cpu(
+        request, _analyze, pf, data, name, settings.api_max_upload_bytes,
+        settings.api_max_pixels)
     chosen = pf.threshold if threshold is None else threshold
     floor = settings.min_quality if min_quality is None else min_quality
     found: SearchResult = await run_in_threadpool(
         search_faces, pf.read_pool, pf.analyzer.model_name, faces,
         settings.top_k if top is None else top, chosen,
         settings.ef_search, name, pf.threshold, floor)
-    found.notices = await run_in_threadpool(pf.notices)
+    found.notices = photo_notices(name, warning) + await run_in_threadpool(pf.notices)
     return result_json(found, width, height)
 
 

@@ -548,6 +548,9 @@ def test_cli_enrol_name_merge_erase_identify(settings: Settings, pf: Pgface, mod
     result = runner.invoke(app, ["people", "show", "obama", "--offset", "50"], env=env)
     assert result.exit_code == 0, result.output
     assert f"no faces from offset 50: {len(every)} faces in all" in result.stderr
+    for command in (["people", "show", "obama"], ["people", "review"]):  # a bad option: 2
+        result = runner.invoke(app, [*command, "--offset", str(2**63)], env=env)
+        assert result.exit_code == 2 and "--offset" in result.output, result.output
 
     pf.index(photos_of("bbt-amy"))
     result = runner.invoke(app, ["people", "cluster", "--json"], env=env)

@@ -63,6 +63,9 @@ PersonRef = int | str
 # One face id, or any number of them.
 FaceIds = int | Iterable[int]
 MAX_ID = 2**63 - 1  # ids are bigint: a larger number names nobody
+# The largest offset of a page: PostgreSQL's OFFSET is a bigint, and offset + limit must be one
+# too (2**63 was "bigint out of range", exit 1, where the CLI says a bad option with 2).
+MAX_OFFSET = 2**62
 # Changes to the kept face counts pending before they are added up (people_store): reading
 # a few thousand more rows costs a page less than a millisecond; a full clustering of a
 # million faces leaves a million.

@@ -120,6 +120,7 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
     """Each face's matches at or above threshold, each with its verdict for this library's
     size; one_to_one is the 1:1 threshold, the least a same-person similarity can be. Faces
     whose quality is below min_quality are reported, unsearched."""
+    min_quality = check_min_quality(min_quality)  # echoed: -0.0 was said as -0.0
     results = []
     # At scale the in-process index finds the nearest faces (HNSW loses face matches there);
     # below vector_index.MIN_FACES PostgreSQL alone answers.

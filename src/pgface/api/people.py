@@ -38,7 +38,7 @@ from pgface.db.api_keys import ApiKey
 from pgface.errors import InvalidInputError, NotFoundError
 from pgface.imaging import decode_photo
 from pgface.library import Pgface
-from pgface.people import MAX_NAME_CHARS, HeldFace, People, Person, PersonConflict
+from pgface.people import MAX_NAME_CHARS, MAX_OFFSET, HeldFace, People, Person, PersonConflict
 from pgface.people_history import UndoError
 
 router = APIRouter(prefix="/people", tags=["people"])
@@ -53,7 +53,7 @@ NameText = Annotated[str, Field(min_length=1, max_length=4 * MAX_NAME_CHARS)]
 READ_ERRORS = error_responses(401, 403, 404, 422, 500, 503)
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 500, 503)
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items in this page")]
-Offset = Annotated[int, Query(ge=0, le=2**62, description="Items passed over")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items passed over")]
 
 
 class NameFaces(RequestBody):

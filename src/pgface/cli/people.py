@@ -38,7 +38,7 @@ from pgface.cli.progress import (
 from pgface.errors import PgfaceError
 from pgface.library import Pgface
 from pgface.paths import readable
-from pgface.people import EnrolReport, HeldFace, People, Person, found_again_text
+from pgface.people import MAX_OFFSET, EnrolReport, HeldFace, People, Person, found_again_text
 from pgface.people_history import Change, os_user
 
 people_app = typer.Typer(help="People: name faces, cluster, enrol, identify.",
@@ -126,7 +126,7 @@ def list_people(
 @handle_errors
 def review(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many people.")] = 20,
-    offset: Annotated[int, typer.Option(min=0, help="People passed over.")] = 0,
+    offset: Annotated[int, typer.Option(min=0, max=MAX_OFFSET, help="People passed over.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """The review queue: unnamed people nobody hid, the most faces first.
@@ -151,7 +151,7 @@ def show(
     person: PersonArg,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_FACES_SHOWN,
                                        help="How many faces.")] = 100,
-    offset: Annotated[int, typer.Option(min=0, help="Faces passed over.")] = 0,
+    offset: Annotated[int, typer.Option(min=0, max=MAX_OFFSET, help="Faces passed over.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """A person's faces, in id order: face id, photo and box; 100 of them unless --limit.

@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from api_jobs import index_path
 from conftest import PHOTOS, require_data
+from lfw_people import HNSW_INDEXES
 from PIL import Image
+from psycopg import sql
 from test_api import running_server
 from test_web import CHROMIUM, CHROMIUM_ARGS
 
@@ -39,6 +42,37 @@ def stored_face_ids(http: httpx.Client) -> list[int]:
     """Every stored face's id, photo by photo."""
     return [f["id"] for p in http.get("/api/photos").json()["photos"]
             for f in http.get(f"/api/photos/{p['id']}").json()["faces"]]
+
+
+# COPIES more faces like the first one stored (its crop and embedding), spread over PHOTOS
+# copies of its photo (the same file under another hash: a copy's image cannot be had).
+COPY_A_FACE = """
+WITH first AS (SELECT * FROM faces ORDER BY id LIMIT 1),
+copied AS (
+    INSERT INTO photos (sha256, path, size_bytes, width, height, face_count)
+    SELECT sha256(convert_to(encode(ph.sha256, 'hex') || '-copy-' || g, 'UTF8')), ph.path,
+           ph.size_bytes, ph.width, ph.height, 1
+    FROM first f JOIN photos ph ON ph.id = f.photo_id, generate_series(1, %(photos)s) g
+    RETURNING id),
+photo_ids AS (SELECT array_agg(id ORDER BY id) AS ids FROM copied)
+INSERT INTO faces (photo_id, model, embedding, bbox, landmarks, det_score, crop,
+                   quality, face_size, yaw, pitch, sharpness)
+SELECT p.ids[1 + g %% cardinality(p.ids)], f.model, f.embedding, f.bbox, f.landmarks,
+       f.det_score, f.crop, f.quality, f.face_size, f.yaw, f.pitch, f.sharpness
+FROM first f, photo_ids p, generate_series(0, %(copies)s - 1) g
+RETURNING id
+"""
+
+
+def copies_of_a_face(database_url: str, copies: int, photos: int = 1) -> list[int]:
+    """COPIES more faces like the first one stored, in PHOTOS photos, as a large library's;
+    their ids. The HNSW index goes first (as in tests/lfw_people.py): the people pages never
+    search, and thousands of inserts into it are slow."""
+    with psycopg.connect(database_url) as conn:
+        for name, _ in conn.execute(HNSW_INDEXES).fetchall():
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+        rows = conn.execute(COPY_A_FACE, {"copies": copies, "photos": photos}).fetchall()
+        return sorted(row[0] for row in rows)
 
 
 @contextmanager
@@ -478,4 +512,48 @@ def test_people_pages_answer_the_view_shown_and_make_each_change_once(
         page.fill("#threshold", "0.99")
         page.locator("#threshold").press("Enter")
         expect(page.locator(".face-result").first).to_contain_text("no match in the database")
+        assert not errors, errors
+
+
+FACES_PAGE = 60  # people.js: a person's faces per request
+
+
+def test_a_persons_faces_keep_loading_while_their_photos_are_in_view(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    # The faces' end sits above the photos: scrolled past it to the photos, the faces stopped
+    # loading and nothing said there were more (a person of 200,000 faces showed 120).
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        faces = 6 * FACES_PAGE + 7
+        copies = copies_of_a_face(settings.database_url, faces, photos=48)
+        many = http.post("/api/people/name", json={"face_ids": copies, "name": "Many"})
+        assert many.status_code == 200, many.text
+        assert many.json()["faces"] == faces
+        page.goto(f"{url}/#/people/{many.json()['id']}")
+        tiles, photos = page.locator(".face-tile"), page.locator(".photo-tile")
+        expect(photos).to_have_count(24)
+        page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+        expect(photos).to_have_count(48)
+        page.wait_for_load_state("networkidle")
+        loaded = tiles.count()
+        assert loaded < faces
+        # Seen from the photos: how many faces are left, and a button for more that works
+        # from the keyboard (focus stays on it, the next page a key away).
+        shown = page.locator("#faces-shown")
+        expect(shown).to_have_text(f"{loaded} of {faces} faces shown.")
+        more = page.get_by_role("button", name="More faces")
+        expect(more).to_be_visible()
+        more.focus()
+        for _ in range(faces // FACES_PAGE + 1):
+            if loaded == faces:
+                break
+            page.keyboard.press("Enter")
+            expect(tiles).not_to_have_count(loaded)
+            page.wait_for_load_state("networkidle")
+            loaded = tiles.count()
+            assert page.evaluate("document.activeElement.id") in ("faces-more-button", ""), \
+                page.evaluate("document.activeElement.id")
+        expect(tiles).to_have_count(faces)
+        expect(shown).to_have_text(f"All {faces} faces.")
+        expect(more).to_be_hidden()
+        assert len(set(tiles.evaluate_all("ts => ts.map(t => t.dataset.faceId)"))) == faces
         assert not errors, errors

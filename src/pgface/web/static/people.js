@@ -25,7 +25,8 @@ const plural = (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`
 const peopleCount = (n, adjective = "") =>
   `${n.toLocaleString()} ${adjective}${n === 1 ? "person" : "people"}`;
 
-// Near the end of a list: load its next page.
+// Near the end of a list (within NEAR_MARGIN pixels of the view): load its next page.
+const NEAR_MARGIN = 300;
 const nearEnd = new IntersectionObserver((entries) => {
   for (const entry of entries) {
     if (!entry.isIntersecting) continue;
@@ -33,7 +34,7 @@ const nearEnd = new IntersectionObserver((entries) => {
     if (entry.target.id === "faces-more") loadFacesPage();
     if (entry.target.id === "photos-more") loadPhotosPage();
   }
-}, { rootMargin: "300px" });
+}, { rootMargin: `${NEAR_MARGIN}px` });
 
 // change: the id a write's answer gave (X-Pgface-Change): only that change is undone, and only
 // while it is the latest (another client's, or a scheduled clustering, made since is left
@@ -274,6 +275,7 @@ async function showPerson(ref) {
   people.photos = { next: 0, loading: false };
   $("#person-faces").replaceChildren();
   $("#person-photos").replaceChildren();
+  $("#faces-end").hidden = true;
   updateFaceChoice();
   let id = ref;
   try {
@@ -341,15 +343,36 @@ async function loadFacesPage() {
     if (person !== people.person) return;
     state.next = page.next_offset;
     $("#person-faces").append(...page.faces.map(faceTile));
+    // How many are left, and a button for the next page: the faces' end sits above the
+    // photos, and scrolled past it to them the faces stopped loading without a word (a
+    // person of 200,000 faces seemed to have 120).
+    const shown = document.querySelectorAll("#person-faces .face-tile").length;
+    $("#faces-shown").textContent = state.next === null ? `All ${plural(page.total, "face")}.`
+      : `${shown.toLocaleString()} of ${plural(page.total, "face")} shown.`;
+    $("#faces-more-button").hidden = state.next === null;
+    $("#faces-end").hidden = page.total <= FACES_PAGE;
   } catch (error) {
     showMessage(`Cannot list faces: ${error.message}`);
     if (person === people.person) state.next = null;  // until the page is opened again
+    if (person === people.person) $("#faces-more-button").hidden = true;
   } finally {
     state.loading = false;
   }
+  if (person !== people.person) return;
   const more = $("#faces-more");
   nearEnd.unobserve(more);
-  if (state.next !== null) nearEnd.observe(more);
+  if (state.next === null) return;
+  nearEnd.observe(more);
+  // Still near the view after this page (the view held on the photos below while the faces
+  // grew above them): the next page, without waiting for the sentinel to come in again.
+  if (nearView(more)) loadFacesPage();
+}
+
+// Whether an element is within the nearEnd observer's margin of the view.
+function nearView(node) {
+  const box = node.getBoundingClientRect();
+  return box.bottom >= -NEAR_MARGIN && box.top <= innerHeight + NEAR_MARGIN &&
+    !$("#view-person").hidden;
 }
 
 function faceTile(face) {
@@ -635,6 +658,7 @@ function setUpPeople() {
   $("#rename-form").addEventListener("submit", renamePerson);
   $("#person-hide").addEventListener("click", toggleHidden);
   $("#split-form").addEventListener("submit", splitFaces);
+  $("#faces-more-button").addEventListener("click", loadFacesPage);
   $("#split-clear").addEventListener("click", () => {
     people.chosenFaces.clear();
     updateFaceChoice();

@@ -10,6 +10,7 @@ const people = {
   next: "",  // the next page's `after` ("" the first page); null at the end
   loading: false,
   selected: new Map(),  // person id -> person, for a merge
+  tiles: new Map(),  // person id -> their tile in the grid
   person: null,  // the person whose page is shown
   personLoad: 0,  // bumped on each person page opened: a late answer for another is dropped
   faces: { next: 0, loading: false },
@@ -75,6 +76,7 @@ function showPeople() {
   people.next = "";
   people.loading = false;
   people.selected.clear();
+  people.tiles.clear();
   updateSelection();
   $("#people-grid").replaceChildren();
   loadPeoplePage();
@@ -96,9 +98,12 @@ async function loadPeoplePage() {
     people.next = page.next_after;
     $("#people-count").textContent = peopleCount(page.total);
     // A person whose faces changed meanwhile can come again further down: shown once.
-    const shown = new Set(Array.from(document.querySelectorAll("#people-grid .person-tile"),
-      (tile) => Number(tile.dataset.personId)));
-    $("#people-grid").append(...page.people.filter((p) => !shown.has(p.id)).map(personTile));
+    const added = page.people.filter((p) => !people.tiles.has(p.id)).map((p) => {
+      const tile = personTile(p);
+      people.tiles.set(p.id, tile);
+      return tile;
+    });
+    $("#people-grid").append(...added);
     if (!page.total) {
       $("#people-grid").append(el("p", { class: "muted", text: "No people yet: name faces in " +
         "search results, or group unnamed faces into people." }));
@@ -136,7 +141,7 @@ function personTile(person) {
   const toggle = () => {
     if (people.selected.has(person.id)) people.selected.delete(person.id);
     else people.selected.set(person.id, person);
-    updateSelection();
+    updateSelection([person.id]);
   };
   check.addEventListener("click", (event) => { event.stopPropagation(); toggle(); });
   // Once something is selected a click selects too, as in photo apps; Enter always opens.
@@ -151,9 +156,13 @@ function personTile(person) {
   return tile;
 }
 
-function updateSelection() {
-  for (const tile of document.querySelectorAll(".person-tile")) {
-    const chosen = people.selected.has(Number(tile.dataset.personId));
+// ids: the people whose selection changed; only their tiles are drawn again (every tile was:
+// 172 ms a click at 3,000 tiles).
+function updateSelection(ids = []) {
+  for (const id of ids) {
+    const tile = people.tiles.get(id);
+    if (!tile) continue;
+    const chosen = people.selected.has(id);
     tile.classList.toggle("selected", chosen);
     // said in its name: aria-selected belongs to options and grid cells, not list items,
     // and screen readers ignored it here
@@ -649,8 +658,9 @@ function setUpPeople() {
   $("#undo").addEventListener("click", () => once($("#undo"), () => undoLast()));
   $("#merge-selected").addEventListener("click", askMerge);
   $("#clear-selection").addEventListener("click", () => {
+    const ids = [...people.selected.keys()];
     people.selected.clear();
-    updateSelection();
+    updateSelection(ids);
   });
   $("#history-box").addEventListener("toggle", () => {
     if ($("#history-box").open) loadHistory();

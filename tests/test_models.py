@@ -531,3 +531,15 @@ def test_models_loaded_short_of_address_space_are_out_of_memory_not_a_broken_pac
     assert proc.returncode == 0, proc
     assert proc.stdout.startswith("out of memory: out of memory "), proc
     assert "give pgface more memory" in proc.stdout, proc
+
+
+def test_a_thread_or_library_without_address_space_is_memory_an_io_eagain_is_not() -> None:
+    from pgface.errors import out_of_memory
+
+    assert out_of_memory(RuntimeError("can't start new thread"))
+    assert out_of_memory(RuntimeError("Exception from src/inference/src/dev/plugin.cpp:54: "
+                                      "Resource temporarily unavailable"))
+    assert out_of_memory(ImportError("libopenvino.so.2641: failed to map segment from shared "
+                                     "object"))
+    # a pipe or a network file's EAGAIN is I/O's: the photo's failure, not the run's end
+    assert not out_of_memory(BlockingIOError(11, "Resource temporarily unavailable"))

@@ -56,15 +56,16 @@ class OutOfMemoryError(PgfaceError):
 
 
 # How the inference runtimes say they could not allocate (OpenVINO "can't alloc", C++'s
-# std::bad_alloc, ONNX Runtime "Failed to allocate memory", OpenCV "Insufficient memory"), and
-# how a thread or a library that found no address space to map is said where the process's
+# std::bad_alloc, ONNX Runtime "Failed to allocate memory", OpenCV "Insufficient memory").
+_NO_MEMORY_SAID = ("can't alloc", "bad_alloc", "bad allocation", "failed to allocate",
+                   "cannot allocate memory", "insufficient memory", "out of memory")
+# How a thread or a library that found no address space to map is said where the process's
 # address space is capped (ulimit -v): Python's "can't start new thread", OpenVINO's
 # "Resource temporarily unavailable" (EAGAIN from starting a thread while it compiles; it was
-# "cannot analyse image", the photo blamed) and the loader's "failed to map segment".
-_NO_MEMORY_SAID = ("can't alloc", "bad_alloc", "bad allocation", "failed to allocate",
-                   "cannot allocate memory", "insufficient memory", "out of memory",
-                   "can't start new thread", "resource temporarily unavailable",
-                   "failed to map segment")
+# "cannot analyse image", the photo blamed) and the loader's "failed to map segment". Not
+# from an OSError: there EAGAIN is I/O's (a pipe, a network file), no memory's.
+_NO_ROOM_SAID = ("can't start new thread", "resource temporarily unavailable",
+                 "failed to map segment")
 
 
 def out_of_memory(exc: BaseException) -> bool:
@@ -72,7 +73,8 @@ def out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, MemoryError):
         return True
     said = str(exc).lower()
-    return any(words in said for words in _NO_MEMORY_SAID)
+    return any(words in said for words in _NO_MEMORY_SAID) or (
+        not isinstance(exc, OSError) and any(words in said for words in _NO_ROOM_SAID))
 
 
 INDEXING_MEMORY = "or run fewer indexing processes (--processes) or threads (PGFACE_THREADS)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -543,3 +544,31 @@ def test_a_thread_or_library_without_address_space_is_memory_an_io_eagain_is_not
                                      "object"))
     # a pipe or a network file's EAGAIN is I/O's: the photo's failure, not the run's end
     assert not out_of_memory(BlockingIOError(11, "Resource temporarily unavailable"))
+
+
+# `pgface serve` with its address space capped 128 MiB above what it has mapped once its
+# libraries are imported: short of the room a model's compile needs.
+_SERVE_UNDER_A_CAP = """
+import resource, sys
+import openvino, onnxruntime, cv2  # noqa: F401 - mapped before the cap
+from pgface.cli import app
+with open("/proc/self/status") as status:
+    size = int(next(l for l in status if l.startswith("VmSize")).split()[1]) << 10
+resource.setrlimit(resource.RLIMIT_AS, (size + (128 << 20), resource.RLIM_INFINITY))
+sys.argv = ["pgface", "serve", "--port", sys.argv[1]]
+app()
+"""
+
+
+def test_serve_short_of_memory_for_its_models_says_so_not_a_bug(
+        env: dict[str, str]) -> None:
+    """Its models' warm-up under `ulimit -v` ended "error: unexpected MemoryError: ... (a
+    bug; PGFACE_DEBUG=1 shows where)"."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.run([sys.executable, "-c", _SERVE_UNDER_A_CAP, str(port)],
+                          capture_output=True, text=True, env={**os.environ, **env},
+                          timeout=300)
+    assert proc.returncode == 1, proc
+    assert "error: out of memory (" in proc.stderr and "a bug" not in proc.stderr, proc.stderr

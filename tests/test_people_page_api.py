@@ -8,6 +8,7 @@ import base64
 import json
 from pathlib import Path
 
+import psycopg
 from fastapi.testclient import TestClient
 from test_people_history import enrol, face_ids, state
 from typer.testing import CliRunner
@@ -41,7 +42,15 @@ def test_people_page_endpoints(settings: Settings, analyzer: FaceAnalyzer, pf: P
             crop = client.get(person["cover_url"])
             assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
             faces = client.get(person["faces_url"]).json()["faces"]
-            assert person["cover_face_id"] in {f["face_id"] for f in faces}
+            # the face detected with the most confidence (the lowest id of equals), as the
+            # person's own page says too
+            with psycopg.connect(settings.database_url) as conn:
+                [best] = conn.execute("SELECT id FROM faces WHERE person_id = %s "
+                                      "ORDER BY det_score DESC, id LIMIT 1",
+                                      [person["id"]]).fetchone()
+            assert person["cover_face_id"] == best, (person, faces)
+            alone = client.get(f"/api/people/{person['id']}").json()
+            assert alone["cover_face_id"] == best, alone
         assert client.get("/api/people").json()["total"] == len(FOLDERS)  # named only
         page = client.get("/api/people?unnamed=true&limit=2&offset=2").json()
         assert [p["id"] for p in page["people"]] == [p["id"] for p in listed["people"][2:4]]

@@ -118,20 +118,24 @@ WITH named AS (
           ELSE 0 END AS total
 )
 SELECT listed.id, listed.name, listed.hidden, listed.faces, shown.photos,
-       shown.cover_face_id, total.total
+       cover.cover_face_id, total.total
 FROM total
 LEFT JOIN listed ON true
-LEFT JOIN LATERAL (
-    SELECT count(DISTINCT f.photo_id) AS photos,
-           (array_agg(f.id ORDER BY f.det_score DESC, f.id))[1] AS cover_face_id
+LEFT JOIN LATERAL (  -- from faces_person_shown_idx alone (0017)
+    SELECT count(DISTINCT f.photo_id) AS photos
     FROM faces f WHERE f.person_id = listed.id AND {SHOWN_FACE}
 ) shown ON true
+LEFT JOIN LATERAL (  -- the first of faces_person_cover_idx's order (0023) that is shown
+    SELECT f.id AS cover_face_id
+    FROM faces f WHERE f.person_id = listed.id AND {SHOWN_FACE}
+    ORDER BY f.det_score DESC, f.id LIMIT 1
+) cover ON true
 ORDER BY listed.name IS NULL, listed.faces DESC, listed.name, listed.id
 """
 PERSON_SUMMARY = f"""
 SELECT count(f.id) AS faces, count(DISTINCT f.photo_id) AS photos,
-       (array_agg(f.id ORDER BY f.det_score DESC, f.id) FILTER (WHERE f.id IS NOT NULL))[1]
-           AS cover_face_id
+       (SELECT f.id FROM faces f WHERE f.person_id = %(person)s AND {SHOWN_FACE}
+        ORDER BY f.det_score DESC, f.id LIMIT 1) AS cover_face_id  -- as PEOPLE_PAGE's
 FROM faces f WHERE f.person_id = %(person)s AND {SHOWN_FACE}
 """
 # Only a real change is written (and so recorded in the history).

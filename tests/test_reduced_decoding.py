@@ -66,6 +66,34 @@ def test_only_large_jpegs_are_reduced() -> None:
     assert decode_photo(png.tobytes(), "big.png", **LIMITS, keep_side=1280).factor == 1
 
 
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_a_turned_jpeg_of_odd_size_is_decoded_reduced_where_it_stays_in_place(
+        orientation: int) -> None:
+    """The last pixel of a reduced row holds fewer than factor pixels; where the EXIF
+    orientation reverses that axis it came first, and a probe's 6001-pixel photo turned 180
+    decoded at 1/4 sat 3 px off the boxes placed in it. A white square's centre, found in the
+    reduced decode and placed in the photo's pixels, is where the full decode has it."""
+    upright = np.full((3001, 4003, 3), 128, dtype=np.uint8)
+    upright[1000:1200, 1500:1700] = 255
+    data = phone_jpeg(upright, orientation)
+    full = decode_photo(data, "full.jpg", **LIMITS)
+    reduced = decode_photo(data, "reduced.jpg", **LIMITS, keep_side=320)
+    assert (reduced.width, reduced.height) == (4003, 3001)
+
+    def centre(image: np.ndarray, factor: int) -> np.ndarray:
+        weight = np.clip(image[..., 1].astype(float) - 128, 0, None)
+        rows, cols = np.indices(weight.shape)
+        found = np.array([(cols * weight).sum(), (rows * weight).sum()]) / weight.sum()
+        return (found + 0.5) * factor - 0.5  # as placement.rescaled places a point
+
+    assert centre(full.image, 1) == pytest.approx([1599.5, 1099.5], abs=0.5)
+    assert np.abs(centre(reduced.image, reduced.factor) - [1599.5, 1099.5]).max() < 1.0, (
+        reduced.factor, centre(reduced.image, reduced.factor))
+    for factor in (2, 4):  # the detail decodes of a face, too
+        if factor < reduced.factor:
+            assert np.abs(centre(reduced.pixels(factor), factor) - [1599.5, 1099.5]).max() < 1.0
+
+
 # 1280: the default (12 MP photos decode at 1/2); 320: decoded at 1/8, where these photos'
 # faces are under DETAIL_SIDE and are aligned from a second, larger decode.
 @pytest.mark.parametrize("keep_side", [1280, 320])

@@ -296,13 +296,26 @@ def _photo_of_pixels(bgr: np.ndarray, source: str) -> Photo:
                  size_bytes=bgr.nbytes, image=bgr, warning=uniform_warning(bgr))
 
 
-def reduction_factor(width: int, height: int, keep_side: int) -> int:
+# The stored axes an EXIF orientation reverses on the way upright (_UPRIGHT): "x" the stored
+# width's, "y" the stored height's.
+_REVERSED_AXES = {2: "x", 3: "xy", 4: "y", 6: "y", 7: "xy", 8: "x"}
+
+
+def reduction_factor(width: int, height: int, keep_side: int, orientation: int = 1) -> int:
     """The largest of libjpeg's fast factors (8, 4, 2) that leaves the photo's longest side at
-    least keep_side pixels; 1 (full size) when none does or keep_side is 0."""
+    least keep_side pixels; 1 (full size) when none does or keep_side is 0. width, height:
+    the stored size. A factor must divide each stored side that the EXIF orientation reverses:
+    the last pixel of a reduced row holds what is left of the row, fewer than factor pixels,
+    and reversed it came first, shifting the whole upright photo by up to factor - 1 pixels
+    against the boxes placed in it (3 px at 1/4: a probe's 6001-pixel photo turned 180)."""
     longest = max(width, height)
+    reversed_axes = _REVERSED_AXES.get(orientation, "")
     for factor in FAST_JPEG_FACTORS if keep_side > 0 else ():
-        if -(-longest // factor) >= keep_side:
-            return factor
+        if -(-longest // factor) < keep_side:
+            continue
+        if ("x" in reversed_axes and width % factor) or ("y" in reversed_axes and height % factor):
+            continue
+        return factor
     return 1
 
 
@@ -335,7 +348,8 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
             width, height = img.size
             _check_pixels(source, width, height, max_pixels)
             taken_at = _taken_at(img)
-            factor = reduction_factor(width, height, keep_side) if img.format == "JPEG" else 1
+            factor = (reduction_factor(width, height, keep_side, _orientation(img))
+                      if img.format == "JPEG" else 1)
             bgr = (_decode_jpeg(data, img, factor) if img.format == "JPEG"
                    else _decode_deep_colour(data, img))
             if bgr is None:

@@ -24,6 +24,10 @@ PIXEL_COUNTS = (12_200_000, 12_200_000, 24_000_000, 12_200_000, 48_000_000)
 # EXIF orientations, cycled: 6 and 8 are a phone held upright (the pixels lie on their side).
 ORIENTATIONS = (6, 1, 8, 3)
 EXIF_ORIENTATION = 0x0112
+# Sides a multiple of this, as cameras write them (4032 x 3024, 4000 x 3000, 8160 x 6120): a
+# JPEG turned by its tag is decoded reduced only by a factor that divides the sides the turn
+# reverses (imaging.reduction_factor), and a phone's always are.
+SIDE_MULTIPLE = 16
 # The pixels as stored, for each orientation, from the upright photo: the inverse of what a
 # viewer does on reading the tag.
 _STORED = {1: None, 3: cv2.ROTATE_180, 6: cv2.ROTATE_90_COUNTERCLOCKWISE,
@@ -52,17 +56,20 @@ def phone_jpeg(upright_bgr: np.ndarray, orientation: int, quality: int = 90) -> 
 
 
 def upscaled(image: np.ndarray, pixels: int) -> tuple[np.ndarray, float]:
-    """The image scaled (aspect kept) to at least this many pixels, and the scale."""
+    """The image scaled to at least this many pixels, its sides a multiple of SIDE_MULTIPLE
+    (the aspect kept to a few pixels), and the scale of its width."""
     height, width = image.shape[:2]
     scale = math.sqrt(pixels / (height * width))
-    size = (math.ceil(width * scale), math.ceil(height * scale))
+    size = (SIDE_MULTIPLE * math.ceil(width * scale / SIDE_MULTIPLE),
+            SIDE_MULTIPLE * math.ceil(height * scale / SIDE_MULTIPLE))
     return cv2.resize(image, size, interpolation=cv2.INTER_CUBIC), size[0] / width
 
 
 def phone_set(sources: list[Path], folder: Path | None = None) -> list[PhonePhoto]:
     """One phone-size JPEG per source photo, made once and kept in FOLDER."""
     digest = hashlib.sha256(json.dumps(
-        [[str(s), s.stat().st_size] for s in sources] + [PIXEL_COUNTS, ORIENTATIONS]
+        [[str(s), s.stat().st_size] for s in sources] + [PIXEL_COUNTS, ORIENTATIONS,
+                                                          SIDE_MULTIPLE]
     ).encode()).hexdigest()[:12]
     folder = folder or Path(tempfile.gettempdir()) / f"pgface-bench-phone-{digest}"
     folder.mkdir(parents=True, exist_ok=True)

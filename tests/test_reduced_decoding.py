@@ -20,7 +20,7 @@ from pgface.api import create_app
 from pgface.imaging import decode_photo, reduction_factor
 from pgface.index import Indexer
 from pgface.models.analysis import Face, FaceAnalyzer
-from pgface.placement import detail_factor
+from pgface.placement import detail_factor, place
 
 sys.path.insert(0, str(REPO / "bench"))
 from phone_set import phone_jpeg, upscaled  # noqa: E402
@@ -92,6 +92,19 @@ def test_a_turned_jpeg_of_odd_size_is_decoded_reduced_where_it_stays_in_place(
     for factor in (2, 4):  # the detail decodes of a face, too
         if factor < reduced.factor:
             assert np.abs(centre(reduced.pixels(factor), factor) - [1599.5, 1099.5]).max() < 1.0
+
+
+def test_min_face_size_is_tested_on_the_box_clipped_at_the_photos_edge() -> None:
+    """A reduced row reaches past the photo's edge (5601 px at 1/4: 1401 pixels, 5604 of the
+    photo's): a face cut by the edge measured 404 px there and 399.5 in the photo, and a floor
+    of 402 kept it in a JPEG where the PNG of the same pixels dropped it (a probe)."""
+    ok, jpeg = cv2.imencode(".jpg", np.full((1000, 5601, 3), 128, dtype=np.uint8))
+    photo = decode_photo(jpeg.tobytes(), "wide.jpg", **LIMITS, keep_side=1000)
+    assert photo.factor == 4 and photo.image.shape[1] == 1401
+    cut = Face(np.array([1300.0, 100.0, 1401.0, 400.0]), np.full((5, 2), 200.0), 0.9)
+    [placed] = place(photo, [cut], 399).faces
+    assert placed.bbox[2] == 5601 and placed.bbox[2] - placed.bbox[0] == 399.5
+    assert place(photo, [cut], 402).faces == []
 
 
 # 1280: the default (12 MP photos decode at 1/2); 320: decoded at 1/8, where these photos'

@@ -720,7 +720,8 @@ class Indexer:
         except Exception:  # noqa: BLE001 - retried photo by photo, where the cause shows
             log.debug("batched detection failed; detecting one photo at a time", exc_info=True)
             found = [None] * len(photos)
-        placed = [None if faces is None else _placed_or_none(photo, faces)
+        placed = [None if faces is None else _placed_or_none(photo, faces,
+                                                             self.analyzer.min_face_size)
                   for photo, faces in zip(photos, found, strict=True)]
         matrices = self._batch_alignments(placed, timings)
         by_photo = iter(zip(placed, matrices, strict=True))  # in the order of `decoded`'s photos
@@ -787,7 +788,8 @@ class Indexer:
         matrices: the alignments of placed.local, where computed for a whole batch."""
         if placed is None:
             with _timed(timings, "detect"):
-                placed = place(photo, self.analyzer.detect(photo.image, photo.factor))
+                placed = place(photo, self.analyzer.detect(photo.image, photo.factor),
+                               self.analyzer.min_face_size)
         faces, factors, local = placed.faces, placed.factors, placed.local
         with _timed(timings, "crops"):
             aligned, thumbnails = [], []
@@ -1042,10 +1044,11 @@ def hnsw_for_run(pool: ConnectionPool, files: Sequence[Path], model: str, report
             report.stage = None  # the run is over
 
 
-def _placed_or_none(photo: Photo, detected: Sequence[Face]) -> Placed | None:
+def _placed_or_none(photo: Photo, detected: Sequence[Face], min_face_size: float
+                    ) -> Placed | None:
     """place, or None (the photo is then detected again alone, where a failure is its own)."""
     try:
-        return place(photo, detected)
+        return place(photo, detected, min_face_size)
     except Exception:  # noqa: BLE001
         log.debug("placing the faces of %s failed", photo.source, exc_info=True)
         return None

@@ -360,13 +360,21 @@ def test_a_search_or_upload_of_a_photo_that_looks_blank_says_why_no_face_was_fou
     found = pf.search(blank)
     assert found.faces == [] and any(
         n.startswith(f"{blank}: {said}") for n in found.notices), found.notices
-    done = CliRunner().invoke(app, ["search", str(blank)], env=env)
-    assert done.exit_code == 0 and f"notice: {blank}: {said}" in done.output, done.output
+    assert "stored" not in found.notices[0]  # a query photo is not stored
+    for command in (["search"], ["people", "identify"], ["people", "search"]):
+        done = CliRunner().invoke(app, [*command, str(blank), "--json"], env=env)
+        assert done.exit_code == 0 and f"notice: {blank}: {said}" in done.output, done.output
+    identified = pf.people.identify(blank)
+    assert identified.faces == [] and said in (identified.warning or ""), identified
     with TestClient(create_app(settings.model_copy(
             update={"upload_dir": tmp_path / "uploads"}), pf.analyzer)) as client:
         searched = client.post("/api/search", files={"file": ("scan.png", blank.read_bytes())})
         assert searched.status_code == 200, searched.text
         assert any(n.startswith(f"scan.png: {said}") for n in searched.json()["notices"])
+        identified = client.post("/api/identify",
+                                 files={"file": ("scan.png", blank.read_bytes())})
+        assert identified.status_code == 200, identified.text
+        assert any(n.startswith(f"scan.png: {said}") for n in identified.json()["notices"])
         sent = client.post("/api/photos", files={"file": ("scan.png", blank.read_bytes())})
         assert sent.status_code == 201 and said in sent.json()["warning"], sent.text
         again = client.post("/api/photos", files={"file": ("scan.png", blank.read_bytes())})

@@ -74,6 +74,9 @@ class Identification:
     same_person_similarity: float = 0.0
     # The quality floor: faces of the photo scoring below it were not identified.
     min_quality: float = 0.0
+    # The photo's warning (a blank image: why no face was found; said in the notices of the
+    # CLI's and the HTTP API's answers, as a search's are)
+    warning: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -496,8 +496,7 @@ def uniform_warning(bgr: np.ndarray) -> str | None:
             return None
     level = int(round(float(sample.mean())))
     return (f"nearly every pixel has the same value (level {level} of 255): a blank image, or "
-            f"one whose values use only a sliver of their range; stored, but no face can be "
-            f"found in it")
+            f"one whose values use only a sliver of their range: no face can be found in it")
 
 
 def _decode_jpeg(data: bytes, img: Image.Image, factor: int = 1) -> np.ndarray | None:

@@ -56,6 +56,7 @@ from pgface.search import (
     check_min_quality,
     check_similarity,
     is_whole_number,
+    photo_notices,
     search_photo,
 )
 
@@ -556,8 +557,10 @@ class People:
                                   else min_quality)
         loaded = self._load(photo)
         faces = analyze_photos(self.analyzer, [loaded])[0]
-        return identify_faces(self.pool, self.model, faces, loaded.source, limit,
-                              self.threshold, self.settings.ef_search, floor)
+        found = identify_faces(self.pool, self.model, faces, loaded.source, limit,
+                               self.threshold, self.settings.ef_search, floor)
+        found.warning = loaded.warning
+        return found
 
     def suggest(self, face_ids: FaceIds, threshold: float | None = None
                 ) -> dict[int, list[Candidate]]:
@@ -571,13 +574,15 @@ class People:
                min_quality: float | None = None
                ) -> tuple[SearchResult, list[list[PersonMatches]]]:
         """Search, then group each query face's matches by person, best person first."""
+        loaded = self._load(photo)
         result = search_photo(
-            self.analyzer, self.pool, self._load(photo),
+            self.analyzer, self.pool, loaded,
             top=self.settings.top_k if top is None else top,
             threshold=self.threshold if threshold is None else threshold,
             ef_search=self.settings.ef_search, one_to_one=self.threshold,
             min_quality=self.settings.min_quality if min_quality is None else min_quality,
         )
+        result.notices = photo_notices(loaded.source, loaded.warning)
         return result, [group_by_person(face.matches) for face in result.faces]
 
     # Enrolment

@@ -40,6 +40,7 @@ from pgface.imaging import decode_photo
 from pgface.library import Pgface
 from pgface.people import MAX_NAME_CHARS, MAX_OFFSET, HeldFace, People, Person, PersonConflict
 from pgface.people_history import UndoError
+from pgface.search import photo_notices
 
 router = APIRouter(prefix="/people", tags=["people"])
 identify_router = APIRouter(tags=["people"])
@@ -360,7 +361,9 @@ def _identify(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: in
     decode_photo(data, name, max_bytes, max_pixels)
     result = pf.people.identify(data, threshold, min_quality)
     result.source = name
-    return {**result.to_dict(), "notices": pf.notices()}  # as a search answer carries them
+    # as a search answer carries them
+    return {**result.to_dict(),
+            "notices": photo_notices(result.source, result.warning) + pf.notices()}
 
 
 @identify_router.post("/identify", dependencies=[Depends(require_read)],

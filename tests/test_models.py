@@ -572,3 +572,28 @@ def test_serve_short_of_memory_for_its_models_says_so_not_a_bug(
                           timeout=300)
     assert proc.returncode == 1, proc
     assert "error: out of memory (" in proc.stderr and "a bug" not in proc.stderr, proc.stderr
+
+
+def test_a_run_that_left_its_outputs_as_they_were_is_caught(analyzer: FaceAnalyzer) -> None:
+    """Short of memory or threads (`ulimit -v`, two indexing processes), OpenVINO's infer now
+    and then returned without running and without an error: a probe's run stored 8 faces with
+    the embeddings of the batch before (cosine 1.000 with another photo's faces), "0 failed".
+    Outputs are marked before each run; a run that leaves a mark is memory run short."""
+    from pgface.models.sessions import OpenVINOSession, _check_outputs, _mark_outputs
+
+    session = analyzer._load()[1].session
+    if not isinstance(session, OpenVINOSession):
+        pytest.skip(f"the recognizer runs on {session.get_providers()[0]}, not OpenVINO")
+    request = session._compiled_for((None, False, None)).create_infer_request()
+    crops = np.random.default_rng(5).random((4, 3, 112, 112), dtype=np.float32)
+    for _ in range(2):  # a run overwrites every mark, the first and the next
+        _mark_outputs(request)
+        _check_outputs(request.infer({0: crops}, share_inputs=True, share_outputs=True))
+    first = np.array(request.results[request.model_outputs[0]])
+    _mark_outputs(request)  # and then no run: the outputs are the last run's
+    with pytest.raises(MemoryError, match="returned without running"):
+        _check_outputs(request.results)
+    # between the marks, the last run's embeddings: what was stored for the next batch
+    stale = np.array(request.results[request.model_outputs[0]])
+    assert np.array_equal(stale.ravel()[1:-1], first.ravel()[1:-1])
+

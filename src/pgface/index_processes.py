@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from pgface.config import Settings
-from pgface.errors import PgfaceError, describe, os_reason
+from pgface.errors import (
+    OutOfMemoryError,
+    PgfaceError,
+    describe,
+    no_memory_while,
+    os_reason,
+    out_of_memory,
+)
 from pgface.index import (
     PREFETCH_BATCHES,
     Failure,
@@ -211,6 +218,8 @@ class _Run:
                 self._check_alive()
                 continue
             if message[0] == "error":
+                if message[3]:  # the machine's: said as one process says it
+                    raise OutOfMemoryError(message[2])
                 raise PgfaceError(f"an indexing process failed, so the run stopped "
                                   f"({message[2]}); the batches stored before are kept")
             self._fold(message)
@@ -365,8 +374,14 @@ def _index_queue(settings: Settings, tasks: Any, results: Connection, stop: Any,
         send(("done", pid, *_counts(report), [(w.source, w.reason) for w in report.warnings],
               [(former, sorted(now)) for former, now in formers.items()]))
     except BaseException as exc:  # noqa: BLE001 - told to the parent, which stops the run
+        # memory run out is said as one process says it ("an indexing process failed ...
+        # (OutOfMemoryError: out of memory ...)" hid it in the middle of the line)
+        if not isinstance(exc, OutOfMemoryError) and isinstance(exc, Exception) \
+                and out_of_memory(exc):
+            exc = no_memory_while("indexing; the batches stored before are kept", exc)
+        short = isinstance(exc, OutOfMemoryError)
         with contextlib.suppress(OSError):  # the parent gone: nobody to tell
-            send(("error", pid, describe(exc)))
+            send(("error", pid, str(exc) if short else describe(exc), short))
         raise SystemExit(1) from None
 
 

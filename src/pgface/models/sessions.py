@@ -356,7 +356,10 @@ class OpenVINOSession:
         thread may have compiled it again already."""
         request, compiled = made
         try:
-            return request.infer(inputs, **SHARED_BUFFERS)
+            _mark_outputs(request)
+            results = request.infer(inputs, **SHARED_BUFFERS)
+            _check_outputs(results)
+            return results
         except Exception as exc:
             if out_of_memory(exc) or "Broken promise" in str(exc):
                 self._local.__dict__.get("requests", {}).pop(key, None)
@@ -364,6 +367,34 @@ class OpenVINOSession:
                     if self._compiled.get(key) is compiled:
                         del self._compiled[key]
             raise
+
+
+# Short of memory or of threads (`ulimit -v`, two indexing processes), a request's infer now and
+# then returned without running the model and without an error: its outputs were the last run's.
+# A batch of 4 faces was stored with the embeddings of the batch before (cosine 1.000 with
+# another photo's faces; 8 faces of 39 photos, the run "0 failed"), or a batch of another size
+# came back short ("StopIteration"). So each output's first and last values are set to NaN before
+# a run, which no model output holds; one still NaN after it is a run that did not happen.
+NOT_RUN = ("the model returned without running (its outputs were left as before): memory or "
+           "threads ran short")
+
+
+def _mark_outputs(request: Any) -> None:
+    """Each of the request's output buffers with its first and last value set to NaN (a run
+    that changes an output's shape gives it a new buffer, written whole)."""
+    for tensor in request.output_tensors:
+        data = tensor.data
+        if data.size and data.dtype.kind == "f":
+            data.flat[0] = data.flat[-1] = np.nan
+
+
+def _check_outputs(results: Any) -> None:
+    """MemoryError (NOT_RUN) where an output still holds the mark of _mark_outputs."""
+    for value in results.values():
+        data = np.asarray(value)
+        if data.size and data.dtype.kind == "f" and (
+                np.isnan(data.flat[0]) or np.isnan(data.flat[-1])):
+            raise MemoryError(NOT_RUN)
 
 
 class OpenVINOPixelSession(OpenVINOSession):

@@ -597,3 +597,36 @@ def test_a_run_that_left_its_outputs_as_they_were_is_caught(analyzer: FaceAnalyz
     stale = np.array(request.results[request.model_outputs[0]])
     assert np.array_equal(stale.ravel()[1:-1], first.ravel()[1:-1])
 
+
+
+_DECODING_UNDER_A_CAP = """
+import resource, sys
+from pgface import ImageError, OutOfMemoryError
+from pgface.imaging import load_photo
+with open("/proc/self/status") as status:
+    size = int(next(l for l in status if l.startswith("VmSize")).split()[1]) << 10
+resource.setrlimit(resource.RLIMIT_AS, (size + (64 << 20), resource.RLIM_INFINITY))
+for photo in (sys.argv[1], open(sys.argv[1], "rb").read()):
+    try:
+        load_photo(photo, "upload", 1 << 30, 10**9)
+        print("decoded")
+    except OutOfMemoryError as exc:
+        print("out of memory:", exc)
+    except ImageError as exc:
+        print("image error:", exc)
+"""
+
+
+def test_a_photo_too_large_for_the_memory_left_is_out_of_memory_not_a_bad_photo(
+        tmp_path: Path) -> None:
+    """A 40 MP PNG decoded with 64 MiB to spare was "cannot decode image (MemoryError)": the
+    photo blamed (HTTP 400 `invalid_image`, where the same photo as a JPEG was a 503)."""
+    big = tmp_path / "big.png"
+    gradient = np.linspace(0, 255, 7600, dtype=np.float32).astype(np.uint8)
+    cv2.imwrite(str(big), np.broadcast_to(gradient[None, :, None], (5200, 7600, 3)).copy())
+    proc = subprocess.run([sys.executable, "-c", _DECODING_UNDER_A_CAP, str(big)],
+                          capture_output=True, text=True, timeout=300)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and len(lines) == 2, proc
+    assert all(line.startswith("out of memory: out of memory reading ") for line in lines), lines
+    assert "give pgface more memory" in lines[0]

@@ -86,8 +86,16 @@ ANALYSIS_MEMORY = ("or analyse fewer photos at once (a server's PGFACE_API_INFER
 def no_memory_while(doing: str, exc: BaseException, fewer: str = INDEXING_MEMORY
                     ) -> OutOfMemoryError:
     """The error that ends a run (or a request) whose models ran out of memory."""
-    return OutOfMemoryError(f"out of memory {doing} ({describe(exc)}): give pgface more memory, "
+    return OutOfMemoryError(f"out of memory {doing} ({describe(exc)}): {more_room(exc)}, "
                             f"{fewer}")
+
+
+def more_room(exc: BaseException) -> str:
+    """What to give pgface: memory, and threads where a thread could not start (a process
+    limit, `ulimit -u`, says so in the same words as memory run out)."""
+    said = str(exc).lower()
+    threads = "can't start new thread" in said or "resource temporarily unavailable" in said
+    return "give pgface more memory" + (" or more threads (`ulimit -u`)" if threads else "")
 
 
 class NoFaceError(PgfaceError):

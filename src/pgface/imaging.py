@@ -20,7 +20,14 @@ import numpy as np
 import simplejpeg
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from pgface.errors import ImageError, InvalidInputError, describe, os_reason
+from pgface.errors import (
+    ImageError,
+    InvalidInputError,
+    OutOfMemoryError,
+    describe,
+    os_reason,
+    out_of_memory,
+)
 from pgface.paths import expand
 
 # We check the pixel count ourselves, before decoding, with our own limit and message.
@@ -222,11 +229,26 @@ def read_photo(path: Path, max_bytes: int, max_pixels: int,
 PhotoInput = str | os.PathLike[str] | bytes | np.ndarray | Image.Image
 
 
+def no_memory_decoding(source: str, exc: BaseException) -> OutOfMemoryError:
+    return OutOfMemoryError(f"out of memory reading {source} ({describe(exc)}): give pgface "
+                            f"more memory")
+
+
 def load_photo(photo: PhotoInput, name: str, max_bytes: int, max_pixels: int,
                timeout_s: float = READ_TIMEOUT_S, keep_side: int = 0) -> Photo:
-    """Any PhotoInput as a Photo; an ImageError naming it (the path, else NAME) on failure.
+    """Any PhotoInput as a Photo; an ImageError naming it (the path, else NAME) on failure,
+    an OutOfMemoryError where memory ran out (a bare MemoryError from reading a large file).
     keep_side: a file's large JPEG decoded reduced, as decode_photo says (pixels given as an
     array or a Pillow image are taken as they are)."""
+    try:
+        return _load_photo(photo, name, max_bytes, max_pixels, timeout_s, keep_side)
+    except MemoryError as exc:
+        source = os.fspath(photo) if isinstance(photo, str | os.PathLike) else name
+        raise no_memory_decoding(source, exc) from exc
+
+
+def _load_photo(photo: PhotoInput, name: str, max_bytes: int, max_pixels: int,
+                timeout_s: float, keep_side: int) -> Photo:
     if isinstance(photo, bytes):
         return decode_photo(photo, name, max_bytes=max_bytes, max_pixels=max_pixels,
                             keep_side=keep_side)
@@ -370,10 +392,14 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
             raise ImageError(source, f"corrupt or truncated image (a {kind} file whose "
                                      f"header cannot be read)") from exc
         raise ImageError(source, "not an image (unrecognised format)") from exc
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__  # libheif ends with "\n"
-        raise ImageError(source, f"corrupt or truncated image ({reason})") from exc
-    except Exception as exc:  # a decoder's own exception type is still this file's failure
+    except Exception as exc:
+        if out_of_memory(exc):  # the machine's, not the file's (a PNG of 40 MP was "cannot
+            # decode image (MemoryError)", an HTTP 400 where its JPEG was a 503)
+            raise no_memory_decoding(source, exc) from exc
+        if isinstance(exc, OSError | SyntaxError | ValueError | Image.DecompressionBombError):
+            reason = " ".join(str(exc).split()) or type(exc).__name__  # libheif ends with "\n"
+            raise ImageError(source, f"corrupt or truncated image ({reason})") from exc
+        # a decoder's own exception type is still this file's failure
         raise ImageError(source, f"cannot decode image ({describe(exc)})") from exc
     reduced: dict = {}
     if factor > 1:

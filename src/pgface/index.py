@@ -30,6 +30,7 @@ from pgface.db.connection import DatabaseError, connection_lost
 from pgface.errors import (
     ImageError,
     ModelPackError,
+    OutOfMemoryError,
     PgfaceError,
     describe,
     no_memory_while,
@@ -774,10 +775,13 @@ class Indexer:
         except ModelPackError:
             raise  # the models cannot run: the run stops, naming the file (no photo's fault)
         except Exception as exc:  # one photo's surprise never costs the batch its good photos
-            if out_of_memory(exc):  # the machine's, not the photo's: blamed on it, the run
+            # (a decode's OutOfMemoryError: its cause, said once)
+            cause = exc.__cause__ if isinstance(exc, OutOfMemoryError) and exc.__cause__ \
+                else exc
+            if out_of_memory(cause):  # the machine's, not the photo's: blamed on it, the run
                 # went on to fail as "unexpected RuntimeError ... (a bug)" in the recognizer
                 raise no_memory_while(f"analysing {path}; the batches stored before it are "
-                                      f"kept", exc) from exc
+                                      f"kept", cause) from exc
             log.debug("analysing %s failed", path, exc_info=True)
             return Failure(str(path), f"cannot analyse image ({describe(exc)})")
 

@@ -25,7 +25,7 @@ from rich.markup import escape
 from pgface import paths
 from pgface.config import Settings
 from pgface.db.connection import connection_lost
-from pgface.errors import PgfaceError, describe, out_of_memory
+from pgface.errors import PgfaceError, describe, more_room, out_of_memory
 from pgface.library import Pgface
 from pgface.search import MAX_TOP
 
@@ -140,7 +140,7 @@ def error_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
     if out_of_memory(exc):  # `serve` loading its models under `ulimit -v` called it a bug
-        return f"out of memory ({describe(exc)}): give pgface more memory"
+        return f"out of memory ({describe(exc)}): {more_room(exc)}"
     return f"unexpected {type(exc).__name__}: {first} (a bug; PGFACE_DEBUG=1 shows where)"
 
 

@@ -630,3 +630,37 @@ def test_a_photo_too_large_for_the_memory_left_is_out_of_memory_not_a_bad_photo(
     assert proc.returncode == 0 and len(lines) == 2, proc
     assert all(line.startswith("out of memory: out of memory reading ") for line in lines), lines
     assert "give pgface more memory" in lines[0]
+
+
+_OPEN_FILES_UNDER_A_CAP = """
+import os, resource
+from pgface import OpenFilesError, Pgface, Settings
+from pgface.models.packs import sample_photos
+photo = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+with Pgface(Settings()) as pf:
+    _ = pf.pool
+    used = len(os.listdir("/proc/self/fd")) - 1
+    resource.setrlimit(resource.RLIMIT_NOFILE, (used + 2, resource.getrlimit(
+        resource.RLIMIT_NOFILE)[1]))
+    try:
+        pf.index([photo])
+        print("indexed")
+    except OpenFilesError as exc:
+        print("open files:", exc)
+    except Exception as exc:
+        print("other:", type(exc).__name__, exc)
+"""
+
+
+def test_models_short_of_open_files_say_so_not_a_broken_pack(
+        database_url: str, models_dir: Path) -> None:
+    """With two files left to open, loading the models was "det_500m.onnx: cannot be loaded as
+    the pack's SCRFD detector (... Cannot load library ...)", and analysing photos "cannot
+    analyse image (... Can not open file ...)" for each one (a probe, `ulimit -n 12` and 14)."""
+    env = {**os.environ, "PGFACE_DATABASE_URL": database_url,
+           "PGFACE_MODELS_DIR": str(models_dir)}
+    proc = subprocess.run([sys.executable, "-c", _OPEN_FILES_UNDER_A_CAP], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc
+    assert proc.stdout.startswith("open files: too many open files ("), proc.stdout
+    assert "raise the limit (`ulimit -n`)" in proc.stdout

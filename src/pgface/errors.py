@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import resource
 
 
 class PgfaceError(Exception):
@@ -11,6 +14,11 @@ class PgfaceError(Exception):
 
 class ModelPackError(PgfaceError):
     """A model pack is missing, incomplete or corrupt."""
+
+
+class OpenFilesError(PgfaceError):
+    """The process opened as many files as its limit (`ulimit -n`) lets it: no photo's fault,
+    nor the pack's."""
 
 
 class ImageError(PgfaceError):
@@ -88,6 +96,30 @@ def no_memory_while(doing: str, exc: BaseException, fewer: str = INDEXING_MEMORY
     """The error that ends a run (or a request) whose models ran out of memory."""
     return OutOfMemoryError(f"out of memory {doing} ({describe(exc)}): {more_room(exc)}, "
                             f"{fewer}")
+
+
+# Open files left below which a failure to load a library or open a file is the limit's
+# (`ulimit -n`): OpenVINO says only "Cannot load library" or "Can not open file", which was
+# the pack's fault ("cannot be loaded as the pack's SCRFD detector") or the photo's.
+FILES_MARGIN = 8
+
+
+def files_run_short() -> OpenFilesError | None:
+    """Why nothing more could be opened, where the process has (nearly) all the files its
+    limit lets it open; None otherwise."""
+    limit, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if limit == resource.RLIM_INFINITY:
+        return None
+    try:
+        used = len(os.listdir("/proc/self/fd")) - 1  # less the listing's own
+    except OSError as exc:
+        if exc.errno != errno.EMFILE:
+            return None
+        used = limit  # not even the listing could be opened
+    if used < limit - FILES_MARGIN:
+        return None
+    return OpenFilesError(f"too many open files ({used} of the {limit} this process may open): "
+                          f"raise the limit (`ulimit -n`)")
 
 
 def more_room(exc: BaseException) -> str:

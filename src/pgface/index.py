@@ -30,9 +30,11 @@ from pgface.db.connection import DatabaseError, connection_lost
 from pgface.errors import (
     ImageError,
     ModelPackError,
+    OpenFilesError,
     OutOfMemoryError,
     PgfaceError,
     describe,
+    files_run_short,
     no_memory_while,
     os_reason,
     out_of_memory,
@@ -772,7 +774,7 @@ class Indexer:
             return work()
         except ImageError as exc:
             return Failure(exc.source, exc.reason)
-        except ModelPackError:
+        except (ModelPackError, OpenFilesError):
             raise  # the models cannot run: the run stops, naming the file (no photo's fault)
         except Exception as exc:  # one photo's surprise never costs the batch its good photos
             # (a decode's OutOfMemoryError: its cause, said once)
@@ -782,6 +784,10 @@ class Indexer:
                 # went on to fail as "unexpected RuntimeError ... (a bug)" in the recognizer
                 raise no_memory_while(f"analysing {path}; the batches stored before it are "
                                       f"kept", cause) from exc
+            short = files_run_short()
+            if short:  # the limit's, not the photo's ("Can not open file" of a model's cache)
+                raise OpenFilesError(f"{short}; analysing {path}, the batches stored before "
+                                     f"it are kept") from exc
             log.debug("analysing %s failed", path, exc_info=True)
             return Failure(str(path), f"cannot analyse image ({describe(exc)})")
 

@@ -17,7 +17,9 @@ from pgface.errors import (
     InvalidInputError,
     ModelPackError,
     NoFaceError,
+    OpenFilesError,
     describe,
+    files_run_short,
     no_memory_while,
     out_of_memory,
 )
@@ -97,11 +99,14 @@ def analyze_photos(analyzer: FaceAnalyzer, photos: Sequence[Photo]) -> list[list
         try:
             # as indexing analyses it: a large JPEG decoded reduced gives the same embeddings
             per_photo.append(analyze_placed(analyzer, photo))
-        except ModelPackError:
+        except (ModelPackError, OpenFilesError):
             raise  # the models' (a file that cannot be loaded), not the photo's
         except Exception as exc:  # whatever the pixels did to OpenCV, it is this photo's
             if out_of_memory(exc):  # unless memory ran out: the machine's
                 raise no_memory_while(f"analysing {photo.source}", exc, ANALYSIS_MEMORY) from exc
+            short = files_run_short()
+            if short:  # or the open files' limit ("Can not open file" of a model's cache)
+                raise OpenFilesError(f"{short}; analysing {photo.source}") from exc
             raise ImageError(photo.source, f"cannot analyse image ({describe(exc)})") from exc
     return per_photo
 

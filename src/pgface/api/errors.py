@@ -23,6 +23,7 @@ from pgface.errors import (
     ModelPackError,
     NoFaceError,
     NotFoundError,
+    OpenFilesError,
     OutOfMemoryError,
     PeopleBusyError,
     PgfaceError,
@@ -74,6 +75,7 @@ _DOMAIN: list[tuple[type[Exception], int, str]] = [
     (DatabaseError, 503, "database_unavailable"),
     (ModelPackError, 503, "model_unavailable"),
     (OutOfMemoryError, 503, "out_of_memory"),
+    (OpenFilesError, 503, "too_many_open_files"),
     (PgfaceError, 400, "bad_request"),
 ]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pgface.errors import ModelPackError, out_of_memory
+from pgface.errors import ModelPackError, OpenFilesError, files_run_short, out_of_memory
 from pgface.models.align import estimate_norms, norm_crop, warp_crop
 from pgface.models.arcface import ArcFace
 from pgface.models.packs import ModelPack
@@ -239,6 +239,9 @@ def _named(path: Path, what: str) -> Iterator[None]:
     except Exception as exc:
         if out_of_memory(exc):  # the machine's, not the file's ("failed to map segment")
             raise
+        short = files_run_short()
+        if short:  # the limit's, not the file's ("Cannot load library")
+            raise OpenFilesError(f"{short}; {path.name} could not be loaded") from exc
         reason = " ".join(str(exc).split())
         if len(reason) > 300:  # its start and its end, where the runtimes put the reason
             reason = f"{reason[:150]} ... {reason[-150:]}"

@@ -448,10 +448,27 @@ def test_compiled_models_are_not_kept_in_another_users_data_folder(tmp_path: Pat
     assert model_cache_dir(Settings(data_dir=tmp_path / "new")).is_relative_to(tmp_path / "new")
 
 
-# Run in a process of its own: memory capped (RLIMIT_AS) a little above what the process has
-# mapped once the models are loaded, then less and less tightly.
-_MEMORY_SWEEP = """
+# The start of each script below, run in a process of its own (_run_script): cap(MiB) caps its
+# address space (RLIMIT_AS) that much above what it has mapped.
+_CAP = """
 import resource, sys
+from pgface.models.sessions import address_space
+def cap(spare_mib):
+    resource.setrlimit(resource.RLIMIT_AS,
+                       (address_space() + (spare_mib << 20), resource.RLIM_INFINITY))
+"""
+
+
+def _run_script(script: str, *args: str, env: dict[str, str] | None = None,
+                timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """_CAP and SCRIPT in a Python process of their own, with ENV's library settings."""
+    return subprocess.run([sys.executable, "-c", _CAP + script, *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+# Memory capped a little above what the process has mapped once the models are loaded, then
+# less and less tightly.
+_MEMORY_SWEEP = """
 from pgface import OutOfMemoryError, Pgface, Settings
 from pgface.models.packs import sample_photos
 photos = {p.name: p for p in sample_photos()}
@@ -461,9 +478,7 @@ with Pgface(Settings()) as pf:
     pf.analyzer.warm_up()  # every variant compiled: the caps below meet inference first
     for margin in (16, 32, 64, 128, 256, 1024):
         pf.remove(large)
-        with open("/proc/self/status") as status:
-            size = int(next(l for l in status if l.startswith("VmSize")).split()[1]) << 10
-        resource.setrlimit(resource.RLIMIT_AS, (size + (margin << 20), resource.RLIM_INFINITY))
+        cap(margin)
         try:
             report = pf.index(large)
             outcome = "stored" if not report.failures else "failures"
@@ -478,7 +493,7 @@ with Pgface(Settings()) as pf:
 
 
 def test_memory_running_out_is_said_and_the_models_work_again_after(
-        database_url: str, models_dir: Path) -> None:
+        env: dict[str, str]) -> None:
     """Memory running out in the models was the photo's fault ("cannot analyse image") or, in
     the recognizer, "unexpected RuntimeError ... (a bug)" with the batch lost; and the
     recognizer failed every later run ("std::future_error: Broken promise") with memory back.
@@ -486,10 +501,7 @@ def test_memory_running_out_is_said_and_the_models_work_again_after(
     OpenVINO could not start a thread (64 MiB to spare). Where each cap bites depends on the
     machine: every outcome must be one of these, and with 1 GiB to spare the photos are
     stored."""
-    env = {**os.environ, "PGFACE_DATABASE_URL": database_url,
-           "PGFACE_MODELS_DIR": str(models_dir)}
-    proc = subprocess.run([sys.executable, "-c", _MEMORY_SWEEP], capture_output=True, text=True,
-                          env=env, timeout=600)
+    proc = _run_script(_MEMORY_SWEEP, env=env, timeout=600)
     outcomes = dict(line.split("\t", 1) for line in proc.stdout.splitlines())
     assert list(outcomes) == ["16", "32", "64", "128", "256", "1024"], proc
     assert set(outcomes.values()) <= {"stored", "failures", "out of memory"}, outcomes
@@ -501,14 +513,11 @@ def test_memory_running_out_is_said_and_the_models_work_again_after(
 # The models loaded (openvino imported, the detector compiled) under a cap of 64 MiB above what
 # the process has mapped, in a process of its own.
 _LOADING_UNDER_A_CAP = """
-import resource
 from pgface import OutOfMemoryError, Pgface, Settings
 from pgface.models.packs import sample_photos
 photos = {p.name: p for p in sample_photos()}
 with Pgface(Settings()) as pf:
-    with open("/proc/self/status") as status:
-        size = int(next(l for l in status if l.startswith("VmSize")).split()[1]) << 10
-    resource.setrlimit(resource.RLIMIT_AS, (size + (64 << 20), resource.RLIM_INFINITY))
+    cap(64)
     try:
         pf.index([photos["players.jpg"]])
         print("stored")
@@ -520,15 +529,12 @@ with Pgface(Settings()) as pf:
 
 
 def test_models_loaded_short_of_address_space_are_out_of_memory_not_a_broken_pack(
-        database_url: str, models_dir: Path) -> None:
+        env: dict[str, str]) -> None:
     """Loading the models under a cap (ulimit -v) blamed the pack ("det_500m.onnx: cannot be
     loaded as the pack's SCRFD detector (ImportError: ... failed to map segment from shared
     object)"), the worker thread that could not start was "unexpected RuntimeError: can't start
     new thread", and OpenVINO's compile that could not start one hung or ended the process."""
-    env = {**os.environ, "PGFACE_DATABASE_URL": database_url,
-           "PGFACE_MODELS_DIR": str(models_dir)}
-    proc = subprocess.run([sys.executable, "-c", _LOADING_UNDER_A_CAP], capture_output=True,
-                          text=True, env=env, timeout=300)
+    proc = _run_script(_LOADING_UNDER_A_CAP, env=env)
     assert proc.returncode == 0, proc
     assert proc.stdout.startswith("out of memory: out of memory "), proc
     assert "give pgface more memory" in proc.stdout, proc
@@ -549,12 +555,9 @@ def test_a_thread_or_library_without_address_space_is_memory_an_io_eagain_is_not
 # `pgface serve` with its address space capped 128 MiB above what it has mapped once its
 # libraries are imported: short of the room a model's compile needs.
 _SERVE_UNDER_A_CAP = """
-import resource, sys
 import openvino, onnxruntime, cv2  # noqa: F401 - mapped before the cap
 from pgface.cli import app
-with open("/proc/self/status") as status:
-    size = int(next(l for l in status if l.startswith("VmSize")).split()[1]) << 10
-resource.setrlimit(resource.RLIMIT_AS, (size + (128 << 20), resource.RLIM_INFINITY))
+cap(128)
 sys.argv = ["pgface", "serve", "--port", sys.argv[1]]
 app()
 """
@@ -567,9 +570,7 @@ def test_serve_short_of_memory_for_its_models_says_so_not_a_bug(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.run([sys.executable, "-c", _SERVE_UNDER_A_CAP, str(port)],
-                          capture_output=True, text=True, env={**os.environ, **env},
-                          timeout=300)
+    proc = _run_script(_SERVE_UNDER_A_CAP, str(port), env=env)
     assert proc.returncode == 1, proc
     assert "error: out of memory (" in proc.stderr and "a bug" not in proc.stderr, proc.stderr
 
@@ -600,12 +601,9 @@ def test_a_run_that_left_its_outputs_as_they_were_is_caught(analyzer: FaceAnalyz
 
 
 _DECODING_UNDER_A_CAP = """
-import resource, sys
 from pgface import ImageError, OutOfMemoryError
 from pgface.imaging import load_photo
-with open("/proc/self/status") as status:
-    size = int(next(l for l in status if l.startswith("VmSize")).split()[1]) << 10
-resource.setrlimit(resource.RLIMIT_AS, (size + (64 << 20), resource.RLIM_INFINITY))
+cap(64)
 for photo in (sys.argv[1], open(sys.argv[1], "rb").read()):
     try:
         load_photo(photo, "upload", 1 << 30, 10**9)
@@ -624,8 +622,7 @@ def test_a_photo_too_large_for_the_memory_left_is_out_of_memory_not_a_bad_photo(
     big = tmp_path / "big.png"
     gradient = np.linspace(0, 255, 7600, dtype=np.float32).astype(np.uint8)
     cv2.imwrite(str(big), np.broadcast_to(gradient[None, :, None], (5200, 7600, 3)).copy())
-    proc = subprocess.run([sys.executable, "-c", _DECODING_UNDER_A_CAP, str(big)],
-                          capture_output=True, text=True, timeout=300)
+    proc = _run_script(_DECODING_UNDER_A_CAP, str(big))
     lines = proc.stdout.splitlines()
     assert proc.returncode == 0 and len(lines) == 2, proc
     assert all(line.startswith("out of memory: out of memory reading ") for line in lines), lines
@@ -633,7 +630,7 @@ def test_a_photo_too_large_for_the_memory_left_is_out_of_memory_not_a_bad_photo(
 
 
 _OPEN_FILES_UNDER_A_CAP = """
-import os, resource
+import os
 from pgface import OpenFilesError, Pgface, Settings
 from pgface.models.packs import sample_photos
 photo = next(p for p in sample_photos() if p.name == "yaoming.jpg")
@@ -653,14 +650,11 @@ with Pgface(Settings()) as pf:
 
 
 def test_models_short_of_open_files_say_so_not_a_broken_pack(
-        database_url: str, models_dir: Path) -> None:
+        env: dict[str, str]) -> None:
     """With two files left to open, loading the models was "det_500m.onnx: cannot be loaded as
     the pack's SCRFD detector (... Cannot load library ...)", and analysing photos "cannot
     analyse image (... Can not open file ...)" for each one (a probe, `ulimit -n 12` and 14)."""
-    env = {**os.environ, "PGFACE_DATABASE_URL": database_url,
-           "PGFACE_MODELS_DIR": str(models_dir)}
-    proc = subprocess.run([sys.executable, "-c", _OPEN_FILES_UNDER_A_CAP], capture_output=True,
-                          text=True, env=env, timeout=300)
+    proc = _run_script(_OPEN_FILES_UNDER_A_CAP, env=env)
     assert proc.returncode == 0, proc
     assert proc.stdout.startswith("open files: too many open files ("), proc.stdout
     assert "raise the limit (`ulimit -n`)" in proc.stdout

@@ -718,8 +718,7 @@ class Indexer:
         photos = [d for d in decoded if isinstance(d, Photo)]
         try:
             with _timed(timings, "detect"):
-                found = self.analyzer.detect_many([photo.image for photo in photos], workers,
-                                                  [photo.factor for photo in photos])
+                found = self.analyzer.detect_many([photo.image for photo in photos], workers)
         except Exception:  # noqa: BLE001 - retried photo by photo, where the cause shows
             log.debug("batched detection failed; detecting one photo at a time", exc_info=True)
             found = [None] * len(photos)
@@ -798,7 +797,7 @@ class Indexer:
         matrices: the alignments of placed.local, where computed for a whole batch."""
         if placed is None:
             with _timed(timings, "detect"):
-                placed = place(photo, self.analyzer.detect(photo.image, photo.factor),
+                placed = place(photo, self.analyzer.detect(photo.image),
                                self.analyzer.min_face_size)
         faces, factors, local = placed.faces, placed.factors, placed.local
         with _timed(timings, "crops"):

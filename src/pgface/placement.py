@@ -39,8 +39,8 @@ class Placed:
 
 def place(photo: Photo, detected: Sequence[Face], min_face_size: float = 0) -> Placed:
     """Faces detected in photo.image, placed in the photo's own pixels; those whose shorter
-    side is then under min_face_size dropped (the detector's own test, in a reduced decode's
-    pixels, cannot see a box clipped at the photo's edge: a reduced row reaches past it)."""
+    side is then under min_face_size dropped (PGFACE_MIN_FACE_SIZE: in the photo's pixels,
+    clipped at its edge, which a reduced decode's last row reaches past)."""
     faces = [face for face in (in_photo(face, photo) for face in detected)
              if min(face.bbox[2] - face.bbox[0], face.bbox[3] - face.bbox[1]) >= min_face_size]
     factors = [detail_factor(face, photo.factor) for face in faces]
@@ -52,7 +52,7 @@ def place(photo: Photo, detected: Sequence[Face], min_face_size: float = 0) -> P
 def analyze_placed(analyzer: FaceAnalyzer, photo: Photo) -> list[Face]:
     """Every face of the photo in its own pixels, its quality measured and embedded, as
     indexing analyses it (the same crops, so the same embeddings)."""
-    placed = place(photo, analyzer.detect(photo.image, photo.factor), analyzer.min_face_size)
+    placed = place(photo, analyzer.detect(photo.image), analyzer.min_face_size)
     matrices = analyzer.alignments(placed.local)
     crops = []
     for face, there, factor, matrix in zip(placed.faces, placed.local, placed.factors, matrices,

@@ -56,6 +56,8 @@ class FaceAnalyzer:
         self.threads = threads or default_threads()
         self.det_sizes = [(int(s), int(s)) for s in sorted(det_sizes)]
         self.det_threshold = det_threshold
+        # applied where faces are placed in the photo's own pixels (placement.place): in a
+        # reduced decode's, a 534 px face of a large JPEG was 133 px, dropped by 150
         self.min_face_size = min_face_size
         self.batch_size = max(1, batch_size)
         self.cache_dir = cache_dir  # compiled models kept for the next process (OpenVINO)
@@ -106,26 +108,23 @@ class FaceAnalyzer:
         detector.compile_sizes(self.det_sizes)
         self._warm = True
 
-    def detect(self, image: np.ndarray, factor: int = 1) -> list[Face]:
-        """Every face in a BGR image, largest first. factor: how many times the photo is
-        reduced in IMAGE (a reduced decode): min_face_size is in the photo's own pixels."""
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Every face in a BGR image, largest first."""
         detector, _ = self._load()
         sizes = self.sizes_for(image)
         if not sizes:
             return []
-        return self._faces(*detector.detect(image, sizes), image.shape, factor)
+        return self._faces(*detector.detect(image, sizes), image.shape)
 
-    def detect_many(self, images: Sequence[np.ndarray], pool: Executor | None = None,
-                    factors: Sequence[int] | None = None) -> list[list[Face]]:
+    def detect_many(self, images: Sequence[np.ndarray], pool: Executor | None = None
+                    ) -> list[list[Face]]:
         """`detect` for many images, batch_size of them per model run of each input size: the
         same faces, in far fewer runs (detects_in_batches says where that pays)."""
         detector, _ = self._load()
         found = detector.detect_many(images, [self.sizes_for(image) for image in images],
                                      self.batch_size, pool)
-        factors = [1] * len(images) if factors is None else factors
-        return [self._faces(boxes, landmarks, image.shape, factor)
-                for (boxes, landmarks), image, factor in zip(found, images, factors,
-                                                             strict=True)]
+        return [self._faces(boxes, landmarks, image.shape)
+                for (boxes, landmarks), image in zip(found, images, strict=True)]
 
     @property
     def detects_in_batches(self) -> bool:
@@ -136,8 +135,8 @@ class FaceAnalyzer:
         detector, _ = self._load()
         return bool(getattr(detector.session, "on_gpu", False))
 
-    def _faces(self, boxes: np.ndarray, landmarks: np.ndarray, shape: tuple[int, ...],
-               factor: int = 1) -> list[Face]:
+    def _faces(self, boxes: np.ndarray, landmarks: np.ndarray, shape: tuple[int, ...]
+               ) -> list[Face]:
         faces = []
         height, width = shape[:2]
         # A box may reach past the edge for a face cut by it; stored and shown inside the photo.
@@ -145,11 +144,6 @@ class FaceAnalyzer:
             boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
             boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
         for box, points in zip(boxes, landmarks, strict=True):
-            # in the photo's pixels: in a reduced decode's, a 534 px face of a large JPEG was
-            # 133 px, dropped by PGFACE_MIN_FACE_SIZE=150 where its PNG twin was kept
-            side = min(box[2] - box[0], box[3] - box[1]) * factor
-            if side < self.min_face_size:
-                continue
             faces.append(
                 Face(bbox=box[:4].copy(), landmarks=points.copy(), det_score=float(box[4]))
             )

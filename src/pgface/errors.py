@@ -122,6 +122,18 @@ def files_run_short() -> OpenFilesError | None:
                           f"raise the limit (`ulimit -n`)")
 
 
+def machine_short(exc: BaseException, doing: str, fewer: str = INDEXING_MEMORY
+                  ) -> PgfaceError | None:
+    """The error to raise where EXC, met analysing a photo, is the machine's and not the
+    photo's: memory run out (OutOfMemoryError; of a decode's OutOfMemoryError its cause, said
+    once) or the open files' limit (OpenFilesError); None where it may be the photo's."""
+    cause = exc.__cause__ if isinstance(exc, OutOfMemoryError) and exc.__cause__ else exc
+    if out_of_memory(cause):
+        return no_memory_while(doing, cause, fewer)
+    short = files_run_short()
+    return OpenFilesError(f"{short}; {doing}") if short else None
+
+
 def more_room(exc: BaseException) -> str:
     """What to give pgface: memory, and threads where a thread could not start (a process
     limit, `ulimit -u`, says so in the same words as memory run out)."""

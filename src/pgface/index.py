@@ -31,10 +31,9 @@ from pgface.errors import (
     ImageError,
     ModelPackError,
     OpenFilesError,
-    OutOfMemoryError,
     PgfaceError,
     describe,
-    files_run_short,
+    machine_short,
     no_memory_while,
     os_reason,
     out_of_memory,
@@ -776,17 +775,13 @@ class Indexer:
         except (ModelPackError, OpenFilesError):
             raise  # the models cannot run: the run stops, naming the file (no photo's fault)
         except Exception as exc:  # one photo's surprise never costs the batch its good photos
-            # (a decode's OutOfMemoryError: its cause, said once)
-            cause = exc.__cause__ if isinstance(exc, OutOfMemoryError) and exc.__cause__ \
-                else exc
-            if out_of_memory(cause):  # the machine's, not the photo's: blamed on it, the run
-                # went on to fail as "unexpected RuntimeError ... (a bug)" in the recognizer
-                raise no_memory_while(f"analysing {path}; the batches stored before it are "
-                                      f"kept", cause) from exc
-            short = files_run_short()
-            if short:  # the limit's, not the photo's ("Can not open file" of a model's cache)
-                raise OpenFilesError(f"{short}; analysing {path}, the batches stored before "
-                                     f"it are kept") from exc
+            # unless memory or open files ran short: the machine's, not the photo's (memory,
+            # blamed on it, went on to fail as "unexpected RuntimeError ... (a bug)" in the
+            # recognizer; the files, as "cannot analyse image" of every photo)
+            machines = machine_short(exc, f"analysing {path}; the batches stored before it "
+                                          f"are kept")
+            if machines:
+                raise machines from exc
             log.debug("analysing %s failed", path, exc_info=True)
             return Failure(str(path), f"cannot analyse image ({describe(exc)})")
 

@@ -19,9 +19,7 @@ from pgface.errors import (
     NoFaceError,
     OpenFilesError,
     describe,
-    files_run_short,
-    no_memory_while,
-    out_of_memory,
+    machine_short,
 )
 from pgface.imaging import Photo
 from pgface.models.analysis import Face, FaceAnalyzer
@@ -102,11 +100,10 @@ def analyze_photos(analyzer: FaceAnalyzer, photos: Sequence[Photo]) -> list[list
         except (ModelPackError, OpenFilesError):
             raise  # the models' (a file that cannot be loaded), not the photo's
         except Exception as exc:  # whatever the pixels did to OpenCV, it is this photo's
-            if out_of_memory(exc):  # unless memory ran out: the machine's
-                raise no_memory_while(f"analysing {photo.source}", exc, ANALYSIS_MEMORY) from exc
-            short = files_run_short()
-            if short:  # or the open files' limit ("Can not open file" of a model's cache)
-                raise OpenFilesError(f"{short}; analysing {photo.source}") from exc
+            # unless memory or open files ran short: the machine's
+            machines = machine_short(exc, f"analysing {photo.source}", ANALYSIS_MEMORY)
+            if machines:
+                raise machines from exc
             raise ImageError(photo.source, f"cannot analyse image ({describe(exc)})") from exc
     return per_photo
 
@@ -182,10 +179,15 @@ def check_similarity(name: str, value: float) -> float:
     """A similarity argument: a cosine, -1 to 1 (`compare(threshold=5)` said "not the same
     person" of anyone instead of naming the mistake)."""
     # a number: "0.3" was a TypeError from the comparison ('<=' between float and str)
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer) \
-            or not -1.0 <= value <= 1.0:
+    if not is_number(value) or not -1.0 <= value <= 1.0:
         raise InvalidInputError(f"{name} is a cosine similarity, -1 to 1, not {value!r}")
     return value
+
+
+def is_number(value: object) -> bool:
+    """An int, a float or NumPy's, not a bool (True is no similarity or floor)."""
+    return isinstance(value, int | float | np.floating | np.integer) \
+        and not isinstance(value, bool)
 
 
 def is_whole_number(value: object) -> bool:
@@ -207,8 +209,7 @@ def check_search_bounds(top: int, threshold: float, min_quality: float) -> int:
 def check_min_quality(value: float) -> float:
     """A quality floor: a number from 0 to 1 (NaN is none: every comparison with it is false).
     "0.5" was a raw TypeError and True a floor of 1, as check_similarity refuses them."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer) \
-            or not 0.0 <= value <= 1.0:
+    if not is_number(value) or not 0.0 <= value <= 1.0:
         raise InvalidInputError(f"min_quality is 0 to 1, not {value!r}")
     return float(value) + 0.0  # -0.0 is 0
 

@@ -267,6 +267,54 @@ def test_padded_batches_and_pixel_input_give_the_same_answers(models_dir: Path) 
         assert min(cosines) > 0.99999
 
 
+def test_runs_from_many_threads_are_done_on_the_sessions_own_thread(models_dir: Path) -> None:
+    """TorchCUDA does every run on one thread of the session's own, where cudnn's choices of
+    algorithm (kept per thread by PyTorch) are made once; the same path here on the CPU: the
+    callers' answers, their errors, and the session (its model) freed when dropped."""
+    require_torch()
+    import gc
+    import threading
+    import weakref
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pgface.models.scrfd import INPUT_MEAN, INPUT_STD, letterbox_into
+
+    pack = resolve_pack("buffalo_sc", models_dir)
+    assert not torch_backend.TorchSession(pack.detector, "TorchCPU").own_thread  # CPU default
+    images = [read_photo(p, 64 << 20, 100_000_000).image for p in photos()[:3]]
+    canvases = np.zeros((6, 256, 256, 3), dtype=np.uint8)
+    for i, canvas in enumerate(canvases):
+        letterbox_into(images[i % len(images)], canvas)
+    plain = torch_backend.TorchSession(pack.detector, "TorchCPU")
+    held = [torch_backend.TorchSession(pack.detector, "TorchCPU", own_thread=True)]
+    runners: set[int] = set()
+    held[0].module.register_forward_pre_hook(lambda *_: runners.add(threading.get_ident()))
+    names = [o.name for o in plain.get_outputs()]
+    callers: set[int] = set()
+
+    def run(i: int) -> list[np.ndarray]:
+        callers.add(threading.get_ident())
+        return held[0].run_pixels(names, canvases[i:i + 1], INPUT_MEAN, INPUT_STD)
+
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(run, range(6)))
+    answers.append(run(0))  # and from this thread
+    for i, ours in enumerate(answers):
+        theirs = plain.run_pixels(names, canvases[i % 6:i % 6 + 1], INPUT_MEAN, INPUT_STD)
+        for a, b in zip(ours, theirs, strict=True):
+            assert np.array_equal(a, b)
+    assert len(runners) == 1 and not runners & callers and len(callers) >= 2
+    with pytest.raises(RuntimeError) as theirs_error:
+        plain.run_pixels(names, np.zeros((1, 256, 256, 4), np.uint8), INPUT_MEAN, INPUT_STD)
+    with pytest.raises(RuntimeError) as ours_error:
+        held[0].run_pixels(names, np.zeros((1, 256, 256, 4), np.uint8), INPUT_MEAN, INPUT_STD)
+    assert str(ours_error.value) == str(theirs_error.value)
+    del ours_error  # its traceback holds the session's frames
+    dropped = weakref.ref(held.pop())
+    gc.collect()
+    assert dropped() is None
+
+
 def test_batched_detection_with_a_pool_is_the_same(torch_cpu: FaceAnalyzer) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

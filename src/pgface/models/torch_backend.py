@@ -14,10 +14,11 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -31,6 +32,7 @@ LAYOUTS = ("nchw", "nhwc")
 # of libraries) to ask for a GPU would only slow every start.
 NVIDIA_DRIVER_PATHS = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/dxg")
 
+_T = TypeVar("_T")
 _reported: set[str] = set()
 _report_lock = threading.Lock()
 
@@ -99,10 +101,11 @@ class _Port:
 
 class TorchSession:
     """A PyTorch module behind the slice of onnxruntime.InferenceSession that the model classes
-    use (run, get_inputs, get_outputs, get_providers). Safe to call from several threads."""
+    use (run, get_inputs, get_outputs, get_providers). Safe to call from several threads;
+    on CUDA the runs are done one at a time on a thread of its own (own_thread)."""
 
     def __init__(self, model: Path, backend: str, threads: int = 0,
-                 pad_batches: bool | None = None) -> None:
+                 pad_batches: bool | None = None, own_thread: bool | None = None) -> None:
         import torch
 
         from pgface.models.torch_graph import OnnxGraphModule
@@ -133,6 +136,24 @@ class TorchSession:
                                                                      int)
         self.pad_batches = dynamic_batch and (device == "cuda" if pad_batches is None
                                               else pad_batches)
+        # Every run on one thread of the session's own. PyTorch keeps the convolution
+        # algorithms cudnn's search chose per thread (a thread_local cache in ATen's
+        # cudnn/Conv_v8.cpp: cudnn's execution plans are not safe to share between threads),
+        # so each thread's first run of a batch shape searched again, seconds for the
+        # detector's convolutions, whatever other threads had found: the indexer detects on a
+        # prefetch thread started for each run, the HTTP API analyses on its pool's threads.
+        # On an H200 the indexer's last detection run (13 photos) took 3.3 s, in a run and
+        # again in the next with the same models, where a thread that had searched ran 64
+        # photos in 11 ms. On the CPU (a test twin) where asked for.
+        self.own_thread = device == "cuda" if own_thread is None else own_thread
+        self._runner: ThreadPoolExecutor | None = None
+        # the thread's identity, noted by the thread itself (a bound method as initializer
+        # would keep the session, its model on the GPU, alive as long as the thread)
+        self._runner_ident: list[int] = []
+        if self.own_thread:
+            self._runner = ThreadPoolExecutor(1, thread_name_prefix="pgface-torch",
+                                              initializer=_note_thread,
+                                              initargs=(self._runner_ident,))
         where = torch.cuda.get_device_name(self.device) if device == "cuda" else "CPU"
         self._provider = (f"{backend.split(':', 1)[0]}:{where}:{precision}"
                           + (":nhwc" if self.channels_last else ""))
@@ -146,8 +167,26 @@ class TorchSession:
     def get_providers(self) -> list[str]:
         return [self._provider]
 
+    def _on_own_thread(self, work: Callable[..., _T], *args: Any) -> _T:
+        """WORK done on the session's thread, where it has one (from the caller's thread on
+        that thread itself), its exception raised here."""
+        if self._runner is None or threading.get_ident() in self._runner_ident:
+            return work(*args)
+        return self._runner.submit(work, *args).result()
+
     def run(self, output_names: Sequence[str] | None, feed: dict[str, np.ndarray]
             ) -> list[np.ndarray]:
+        return self._on_own_thread(self._run, output_names, feed)
+
+    def run_pixels(self, output_names: Sequence[str] | None, pixels: np.ndarray, mean: float,
+                   std: float) -> list[np.ndarray]:
+        """The model on BGR uint8 images (N x H x W x 3), normalised on the device as the model
+        classes' blob would be, (RGB - mean) / std in N x 3 x H x W: the bytes that cross to a
+        GPU are a quarter of the float blob's, and the CPU does no per-pixel arithmetic."""
+        return self._on_own_thread(self._run_pixels, output_names, pixels, mean, std)
+
+    def _run(self, output_names: Sequence[str] | None, feed: dict[str, np.ndarray]
+             ) -> list[np.ndarray]:
         (_, value), = feed.items()
         torch = self._torch
         with torch.inference_mode():
@@ -155,11 +194,8 @@ class TorchSession:
             return self._outputs_of(x.to(self.device, non_blocking=True).to(self.dtype),
                                     output_names)
 
-    def run_pixels(self, output_names: Sequence[str] | None, pixels: np.ndarray, mean: float,
-                   std: float) -> list[np.ndarray]:
-        """The model on BGR uint8 images (N x H x W x 3), normalised on the device as the model
-        classes' blob would be, (RGB - mean) / std in N x 3 x H x W: the bytes that cross to a
-        GPU are a quarter of the float blob's, and the CPU does no per-pixel arithmetic."""
+    def _run_pixels(self, output_names: Sequence[str] | None, pixels: np.ndarray, mean: float,
+                    std: float) -> list[np.ndarray]:
         torch = self._torch
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.uint8))
@@ -182,6 +218,10 @@ class TorchSession:
         picked = [outputs[self._index[n]] for n in names]
         return [(o[:count] if size != count and o.shape[0] == size else o).float().cpu().numpy()
                 for o in picked]
+
+
+def _note_thread(idents: list[int]) -> None:
+    idents.append(threading.get_ident())
 
 
 def batch_bucket(count: int) -> int:

@@ -233,15 +233,16 @@ def reference(photos: Sequence[str], images: Sequence[np.ndarray]
 
 
 def index_into_postgres(paths: Sequence[Path], backend: str, photo_batch: int,
-                        cudnn_search: bool = True) -> list[str]:
+                        cudnn_search: bool = True) -> tuple[list[Any] | None, list[str]]:
     """pgface's own indexer through this backend, end to end into PostgreSQL, PHOTO_BATCH
     photos a transaction (and a detection run), twice with the same models: first with every
-    batch shape new to cudnn (what a run's first photos pay: cudnn searches an algorithm for
-    each new shape), then again into another empty database, the shapes tuned (a long run's
-    pace); or why not."""
+    batch shape new to the models' sessions (cudnn searches an algorithm for each), then again
+    into another empty database, each shape met (a long run's pace). The indexer table's row
+    and a line for each run; or no row, and why not."""
     lines = []
+    runs = []
     analyzer = None
-    for run, name in (("first run", "b_gpu"), ("again, shapes tuned", "b_gpu_again")):
+    for run, name in (("first run", "b_gpu"), ("again, the same models", "b_gpu_again")):
         try:
             settings = Settings(database_url=fresh_database(name), providers=[backend],
                                 photo_batch=photo_batch)
@@ -264,8 +265,9 @@ def index_into_postgres(paths: Sequence[Path], backend: str, photo_batch: int,
                 provider = analyzer.provider
                 batched = analyzer.detects_in_batches
         except Exception as exc:  # noqa: BLE001 - any reason PostgreSQL cannot run here
-            return [f"analysis only: PostgreSQL could not run here ({type(exc).__name__}: "
-                    f"{exc})"]
+            return None, [f"analysis only: PostgreSQL could not run here "
+                          f"({type(exc).__name__}: {exc})"]
+        runs.append((report, det.seconds, rec.seconds))
         stages = ", ".join(f"{stage} {seconds:.2f}" for stage, seconds in report.timings.items())
         lines.append(
             f"pgface index into PostgreSQL through {provider}, {photo_batch} photos a batch, "
@@ -278,7 +280,12 @@ def index_into_postgres(paths: Sequence[Path], backend: str, photo_batch: int,
             + f"; seconds by stage, summed over threads: {stages}; the model runs alone: "
             f"detection {det.seconds:.2f}, recognition {rec.seconds:.2f})")
         print(lines[-1], file=sys.stderr, flush=True)
-    return lines
+    (first, det1, rec1), (again, det2, rec2) = runs
+    row = [photo_batch, "on" if cudnn_search else "off",
+           f"{per_s(first.indexed, first.seconds)} ({per_s(first.faces, first.seconds)})",
+           f"{per_s(again.indexed, again.seconds)} ({per_s(again.faces, again.seconds)})",
+           f"{det1:.2f} / {det2:.2f}", f"{rec1:.2f} / {rec2:.2f}"]
+    return row, lines
 
 
 def gpu_name(device: str) -> str:
@@ -386,14 +393,18 @@ def main() -> None:
     summary: list[str] = []
     if not args.index_only:
         rows, summary = analysis(args, base, photos, pairs, blobs, threads, threshold)
+    index_rows: list[list[Any]] = []
     if args.no_postgres:
         summary.append("analysis only: the indexing run was skipped (--no-postgres)")
     else:
         for photo_batch in (int(b) for b in args.photo_batches.split(",")):
             print(f"indexing into PostgreSQL, {photo_batch} photos a batch...", file=sys.stderr,
                   flush=True)
-            summary += index_into_postgres([images_dir / p for p in photos], base,
-                                           photo_batch, not args.no_cudnn_search)
+            row, lines = index_into_postgres([images_dir / p for p in photos], base,
+                                             photo_batch, not args.no_cudnn_search)
+            summary += lines
+            if row is not None:
+                index_rows.append(row)
     table = markdown_table(
         ["precision", "batch", "cosine vs ONNX Runtime CPU (min / mean)",
          "photos with another face count", f"DevTest accuracy at {threshold}",
@@ -407,12 +418,23 @@ def main() -> None:
             f"{time.perf_counter() - started:.0f} s). {len(photos)} LFW View 1 DevTest photos "
             f"({len(pairs)} pairs), held in memory as JPEG bytes; {threads} CPU threads for "
             "decoding and aligning.\n\n" + table + "\n\n" + "\n".join(f"- {s}" for s in summary)
-            + "\n")
+            + "\n" + indexer_table(index_rows))
     print(text)
     if args.out:
         args.out.write_text(text)
     elif args.device == "cuda":
         write_section(DOCS / "benchmarks-indexing.md", text)
+
+
+def indexer_table(rows: list[list[Any]]) -> str:
+    """pgface's indexer into PostgreSQL, each photo batch indexed twice with the same models."""
+    if not rows:
+        return ""
+    return ("\npgface's indexer into PostgreSQL, the photos indexed twice with the same models "
+            "(the second run after the first met every batch shape):\n\n" + markdown_table(
+                ["photos a batch", "cudnn's algorithm search", "first run: photos/s (faces/s)",
+                 "again: photos/s (faces/s)", "detection's model runs, s (first / again)",
+                 "recognition's model runs, s (first / again)"], rows) + "\n")
 
 
 def where_the_time_goes(seconds: dict[str, float], photos: int, faces: int) -> str:

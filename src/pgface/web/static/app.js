@@ -225,6 +225,18 @@ function loadImage(src) {
   });
 }
 
+// BLOB (a chosen file, a fetched image) as a loaded image, through a blob: URL of its own that
+// is revoked once it has loaded or failed: the image stays drawable, and the query photos of a
+// session's searches are not all kept (each URL held its photo, megabytes, for the page's life).
+async function loadBlobImage(blob) {
+  const url = URL.createObjectURL(blob);
+  try {
+    return await loadImage(url);
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
+
 // photoWidth: the photo's width in the pixels the boxes are in (the server's); the image shown
 // may be smaller (the server's display copy).
 function drawBoxes(canvas, image, boxes, maxWidth, photoWidth) {
@@ -283,14 +295,14 @@ const sameShape = (image, width, height) =>
 async function queryImage(file, width, height) {
   const head = new Uint8Array(await file.slice(0, 3).arrayBuffer());
   if (head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) {
-    const local = await loadImage(URL.createObjectURL(file)).catch(() => null);
+    const local = await loadBlobImage(file).catch(() => null);
     if (local && sameShape(local, width, height)) return local;
   }
   const form = new FormData();
   form.append("file", file, file.name);
   try {
     const blob = await (await api("/api/display", { method: "POST", body: form })).blob();
-    const served = await loadImage(URL.createObjectURL(blob));
+    const served = await loadBlobImage(blob);
     return sameShape(served, width, height) ? served : null;
   } catch (_) {
     return null;

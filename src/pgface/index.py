@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -300,8 +300,8 @@ def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,
 Formers = dict[int, set[int]]
 
 
-def forget_formers(pool: ConnectionPool, formers: Formers, recorded: Collection[bytes] = ()
-                   ) -> None:
+def forget_formers(pool: ConnectionPool, formers: Formers, recorded: Collection[bytes] = (),
+                   stale: bool = False) -> None:
     """Once a run's paths are all recorded (a file swapped with another comes back at its
     other path; a photo moved, at its new one), the former version of an edited photo that no
     path holds goes: it was still found by search, at the path of its new version. Its people
@@ -312,16 +312,25 @@ def forget_formers(pool: ConnectionPool, formers: Formers, recorded: Collection[
 
     Several processes of one run: once all are done. One that forgot its formers while
     another still had to record a moved photo's new path deleted that photo, and the path,
-    recorded after, was dropped with it (a renamed photo gone, and its person emptied)."""
-    if not formers:
+    recorded after, was dropped with it (a renamed photo gone, and its person emptied).
+
+    stale: also those that runs stopped before their end left (recorded in the database as
+    they were stored); only by a run alone (store.index_run), as no other may still record a
+    path of them. Formers found at a path again are formers no more."""
+    if not formers and not stale:
         return
     with pool.connection() as conn, conn.transaction():
+        formers = {former: set(now) for former, now in formers.items()}
+        if stale:
+            for former, now in store.stored_formers(conn).items():
+                formers.setdefault(former, set()).update(now)
         elsewhere = {former for former, now in formers.items()
                      if store.changed_paths(conn, now, recorded)}
         doomed = sorted(set(formers) - elsewhere)
         if store.any_face_held(conn, doomed):  # nothing locked yet: waiting is safe
             people_history.hold_people(conn)  # people_first says why
         store.delete_pathless(conn, doomed)
+        store.drop_settled_formers(conn, sorted(formers))
 
 
 def _fail_lost(lost: Sequence[store.Sighting], report: IndexReport,
@@ -498,16 +507,18 @@ class Indexer:
         forget once every writer of the run is done (forget_formers); None: forgotten here.
         """
         started = time.perf_counter() if started is None else started
-        with hnsw_for_run(self.pool, files if keep_hnsw else (), self.analyzer.model_name,
-                          report, progress) as bulk:
+        with store.index_run(self.pool) as alone, hnsw_for_run(
+                self.pool, files if keep_hnsw else (), self.analyzer.model_name, report,
+                progress) as bulk:
             self._index_batches(chunks, report, progress, started, ahead, keep_hnsw and not bulk,
-                                formers)
+                                formers, alone)
         report.seconds = time.perf_counter() - started  # building the index again included
         return report
 
     def _index_batches(self, chunks: Iterable[list[Path]], report: IndexReport,
                        progress: ProgressCallback | None, started: float, ahead: int,
-                       keep_hnsw: bool, run_formers: Formers | None) -> None:
+                       keep_hnsw: bool, run_formers: Formers | None,
+                       alone: Callable[[], AbstractContextManager[bool]]) -> None:
         upcoming = iter(chunks)
         if keep_hnsw:
             self._keep_hnsw_in_step()
@@ -538,6 +549,7 @@ class Indexer:
                       ) -> tuple[list[int], list[tuple[int, int]], list[store.Sighting], int]:
                 moved: list[int] = []
                 replaced = store.record_paths(conn, copies, moved)
+                store.record_formers(conn, replaced)
                 # A photo deleted since it was found stored (`remove`, a prune, another run's
                 # former version) cannot take the path: _fail_lost.
                 lost = store.unstored(conn, copies)
@@ -576,7 +588,8 @@ class Indexer:
                 _notify(progress, report, None)
             record_copies()
             if run_formers is None:
-                forget_formers(self.pool, formers, recorded)
+                with alone() as stale:
+                    forget_formers(self.pool, formers, recorded, stale)
             else:
                 for former, now in formers.items():
                     run_formers.setdefault(former, set()).update(now)
@@ -689,6 +702,8 @@ class Indexer:
             kept_from = set(reanalysed) | {now for _, now in replaced}
             new = [r for r in rows if r.sha256 in stored and stored[r.sha256] not in kept_from]
             edited, given = people_of_moved_and_edited(conn, new, stored, model)
+            # kept beside the run's own list: a run stopped before its end forgets none
+            store.record_formers(conn, replaced + edited)
             return stored, moved, replaced + edited, lost, kept + given
 
         with _timed(report.timings, "store"):

@@ -344,12 +344,13 @@ class Pgface:
             _ = self.pool  # the database migrated, and the embedded server up, before they connect
             settings = self.settings.model_copy(update={"database_url": self._url})
             formers: Formers = {}
-            with hnsw_for_run(self.pool, files, self.analyzer.model_name, report,
-                              progress) as bulk:
+            with store.index_run(self.pool) as alone, hnsw_for_run(
+                    self.pool, files, self.analyzer.model_name, report, progress) as bulk:
                 index_in_processes(settings, files, report, processes, progress, started,
                                    keep_hnsw=not bulk, formers=formers)
                 # once every process has recorded its paths (not after a stop: index.py says why)
-                forget_formers(self.pool, formers)
+                with alone() as stale:
+                    forget_formers(self.pool, formers, stale=stale)
             report.seconds = time.perf_counter() - started  # building the index again included
             return report
         return Indexer(self.analyzer, self.pool, self.settings).index_batches(

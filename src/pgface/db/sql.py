@@ -178,6 +178,33 @@ PATHS_OF_PHOTOS = """
 SELECT photo_id, path_bytes, path FROM photo_paths
 WHERE photo_id = ANY(%s) ORDER BY photo_id, seen_at DESC, path_bytes
 """
+# Held by every index run for its life (a session lock, shared: runs go on side by side), so
+# that a run can tell whether another may still record paths: only a run alone forgets the
+# former versions that stopped runs left (index.forget_formers). Per schema.
+INDEX_RUN_LOCK = ("SELECT pg_advisory_lock_shared(hashtext('pgface.index-run'), "
+                  "hashtext(current_schema()))")
+INDEX_RUN_UNLOCK = ("SELECT pg_advisory_unlock_shared(hashtext('pgface.index-run'), "
+                    "hashtext(current_schema()))")
+# Taken by a run holding INDEX_RUN_LOCK, for what it does alone, then given back: granted only
+# where no other session holds the lock (a session's own shared lock does not stand in its
+# way); while held, a run starting waits for its shared one.
+INDEX_RUN_ALONE = ("SELECT pg_try_advisory_lock(hashtext('pgface.index-run'), "
+                   "hashtext(current_schema()))")
+INDEX_RUN_ALONE_DONE = ("SELECT pg_advisory_unlock(hashtext('pgface.index-run'), "
+                        "hashtext(current_schema()))")
+RECORD_FORMERS = """
+INSERT INTO former_photos (former_id, photo_id)
+SELECT * FROM unnest(%s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING
+"""
+STORED_FORMERS = "SELECT former_id, photo_id FROM former_photos"
+# Formers no longer such: found at a path again (a swap, a move the run reached). Those
+# deleted went with their rows; those kept for a file a run did not read stay, to be looked
+# at again.
+DROP_SETTLED_FORMERS = """
+DELETE FROM former_photos fp
+WHERE fp.former_id = ANY(%s) AND EXISTS (SELECT 1 FROM photo_paths pp
+                                         WHERE pp.photo_id = fp.former_id)
+"""
 STAMPS_OF_PHOTOS = """
 SELECT path_bytes, size_bytes, mtime_ns FROM photo_paths WHERE photo_id = ANY(%s)
 """

@@ -6,8 +6,8 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +22,8 @@ from pgface.db import sql
 from pgface.paths import PathLike, canonical, readable, to_bytes
 
 if TYPE_CHECKING:  # a type only: the store knows rows, not models
+    from psycopg_pool import ConnectionPool
+
     from pgface.models.quality import FaceQuality
 
 
@@ -456,6 +458,62 @@ def record_linked_folders(conn: psycopg.Connection, roots: Sequence[PathLike],
         conn.execute(sql.RECORD_LINKED_FOLDERS, [[r for r, _ in pairs], [f for _, f in pairs]])
     conn.execute(sql.DROP_LINKED_FOLDERS, {"roots": [to_bytes(r) for r in roots],
                                            "now": [f for _, f in pairs]})
+
+
+@contextmanager
+def index_run(pool: ConnectionPool) -> Iterator[Callable[[], AbstractContextManager[bool]]]:
+    """Held for an index run's life, on a connection of its own (sql.INDEX_RUN_LOCK); yields
+    `alone()`, a context that says whether no other run holds it, and while it is open keeps
+    runs from starting (their first step, taking the lock, waits): what a run alone does then
+    cannot miss what another is about to record. False where that cannot be told (the
+    connection lost to a restarted server)."""
+    with pool.connection() as conn:
+        conn.autocommit = True  # a session lock, and no transaction left open for the run
+        held = False
+
+        @contextmanager
+        def alone() -> Iterator[bool]:
+            try:
+                only = bool(conn.execute(sql.INDEX_RUN_ALONE).fetchone()[0])
+            except psycopg.Error:
+                only = False
+            try:
+                yield only
+            finally:
+                if only:
+                    with suppress(psycopg.Error):
+                        conn.execute(sql.INDEX_RUN_ALONE_DONE)
+
+        try:
+            conn.execute(sql.INDEX_RUN_LOCK)
+            held = True
+            yield alone
+        finally:
+            with suppress(psycopg.Error):
+                if held:
+                    conn.execute(sql.INDEX_RUN_UNLOCK)  # the pool keeps the session
+                conn.autocommit = False
+
+
+def record_formers(conn: psycopg.Connection, pairs: Sequence[tuple[int, int]]) -> None:
+    """Record (former photo, photo now at its path) pairs: photos edited in place, found by
+    record_paths or people_of_moved_and_edited, in the transaction that stored them."""
+    if pairs:
+        conn.execute(sql.RECORD_FORMERS, [[f for f, _ in pairs], [n for _, n in pairs]])
+
+
+def stored_formers(conn: psycopg.Connection) -> dict[int, set[int]]:
+    """Every recorded former photo, with the photos now at its paths."""
+    formers: dict[int, set[int]] = {}
+    for former, now in conn.execute(sql.STORED_FORMERS):
+        formers.setdefault(former, set()).add(now)
+    return formers
+
+
+def drop_settled_formers(conn: psycopg.Connection, former_ids: Sequence[int]) -> None:
+    """Of these recorded formers, forget those found at a path again: no formers any more."""
+    if former_ids:
+        conn.execute(sql.DROP_SETTLED_FORMERS, [list(former_ids)])
 
 
 def changed_paths(conn: psycopg.Connection, photo_ids: Iterable[int], read: Collection[bytes]

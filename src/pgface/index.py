@@ -40,7 +40,7 @@ from pgface.errors import (
 )
 from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, face_crop_jpeg, read_file_stat
 from pgface.models.analysis import Face, FaceAnalyzer
-from pgface.paths import canonical
+from pgface.paths import PathLike, canonical
 from pgface.placement import Placed, photo_quality, place
 
 log = logging.getLogger(__name__)
@@ -301,7 +301,8 @@ Formers = dict[int, set[int]]
 
 
 def forget_formers(pool: ConnectionPool, formers: Formers, recorded: Collection[bytes] = (),
-                   stale: bool = False) -> None:
+                   roots: Sequence[PathLike] = (),
+                   alone: Callable[[], AbstractContextManager[bool]] | None = None) -> None:
     """Once a run's paths are all recorded (a file swapped with another comes back at its
     other path; a photo moved, at its new one), the former version of an edited photo that no
     path holds goes: it was still found by search, at the path of its new version. Its people
@@ -314,16 +315,33 @@ def forget_formers(pool: ConnectionPool, formers: Formers, recorded: Collection[
     another still had to record a moved photo's new path deleted that photo, and the path,
     recorded after, was dropped with it (a renamed photo gone, and its person emptied).
 
-    stale: also those that runs stopped before their end left (recorded in the database as
-    they were stored); only by a run alone (store.index_run), as no other may still record a
-    path of them. Formers found at a path again are formers no more."""
-    if not formers and not stale:
-        return
+    roots, alone: the run's paths (as given) and its store.index_run. Runs stopped before their
+    end left formers too (recorded in the database as they were stored); those whose new
+    version is at or under the run's paths go as well, as the run has now read every file
+    there where the photo could have moved: only by a run alone, as another may still record
+    a path of them (taking the lock alone keeps runs from starting meanwhile, so only where
+    there are such formers). Formers found at a path again are formers no more."""
+    real = [fs_paths.canonical(r) for r in roots]
+    if real and alone is not None:
+        with pool.connection() as conn:
+            stale = set(store.stored_formers(conn, real)) - set(formers)
+        if stale:
+            with alone() as only:
+                _forget_formers(pool, formers, recorded, real if only else [])
+            return
+    _forget_formers(pool, formers, recorded, [])
+
+
+def _forget_formers(pool: ConnectionPool, formers: Formers, recorded: Collection[bytes],
+                    stale_under: Sequence[Path]) -> None:
+    """forget_formers' work: FORMERS, and those recorded under STALE_UNDER."""
     with pool.connection() as conn, conn.transaction():
         formers = {former: set(now) for former, now in formers.items()}
-        if stale:
-            for former, now in store.stored_formers(conn).items():
+        if stale_under:
+            for former, now in store.stored_formers(conn, stale_under).items():
                 formers.setdefault(former, set()).update(now)
+        if not formers:
+            return
         elsewhere = {former for former, now in formers.items()
                      if store.changed_paths(conn, now, recorded)}
         doomed = sorted(set(formers) - elsewhere)
@@ -487,16 +505,18 @@ class Indexer:
     def index(self, paths: fs_paths.Paths, progress: ProgressCallback | None = None,
               within: fs_paths.Paths | None = None) -> IndexReport:
         started = time.perf_counter()
-        report, files = photo_files(paths, progress, within)
+        roots = fs_paths.path_list(paths)
+        report, files = photo_files(roots, progress, within)
         files = files_to_read(self.pool, files, self.analyzer.model_name, report, progress)
         self.index_batches(batches(files, self.settings.photo_batch), report, progress, started,
-                           files=files)
+                           files=files, roots=roots)
         return report
 
     def index_batches(self, chunks: Iterable[list[Path]], report: IndexReport,
                       progress: ProgressCallback | None = None, started: float | None = None,
                       ahead: int = PREFETCH_BATCHES, files: Sequence[Path] = (),
-                      keep_hnsw: bool = True, formers: Formers | None = None) -> IndexReport:
+                      keep_hnsw: bool = True, formers: Formers | None = None,
+                      roots: Sequence[PathLike] = ()) -> IndexReport:
         """Index batch after batch of files into report, preparing AHEAD of them beyond the
         one being stored; chunks may be a queue's (several processes share one,
         index_processes.py).
@@ -505,20 +525,22 @@ class Indexer:
         (hnsw_for_run). keep_hnsw False: another process looks after that index for this run.
         formers: where the run's former versions of edited photos go, for the caller to
         forget once every writer of the run is done (forget_formers); None: forgotten here.
+        roots: the paths the run was given (forget_formers says what for).
         """
         started = time.perf_counter() if started is None else started
         with store.index_run(self.pool) as alone, hnsw_for_run(
                 self.pool, files if keep_hnsw else (), self.analyzer.model_name, report,
                 progress) as bulk:
             self._index_batches(chunks, report, progress, started, ahead, keep_hnsw and not bulk,
-                                formers, alone)
+                                formers, alone, roots)
         report.seconds = time.perf_counter() - started  # building the index again included
         return report
 
     def _index_batches(self, chunks: Iterable[list[Path]], report: IndexReport,
                        progress: ProgressCallback | None, started: float, ahead: int,
                        keep_hnsw: bool, run_formers: Formers | None,
-                       alone: Callable[[], AbstractContextManager[bool]]) -> None:
+                       alone: Callable[[], AbstractContextManager[bool]],
+                       roots: Sequence[PathLike]) -> None:
         upcoming = iter(chunks)
         if keep_hnsw:
             self._keep_hnsw_in_step()
@@ -588,8 +610,7 @@ class Indexer:
                 _notify(progress, report, None)
             record_copies()
             if run_formers is None:
-                with alone() as stale:
-                    forget_formers(self.pool, formers, recorded, stale)
+                forget_formers(self.pool, formers, recorded, roots, alone)
             else:
                 for former, now in formers.items():
                     run_formers.setdefault(former, set()).update(now)

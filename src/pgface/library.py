@@ -349,12 +349,12 @@ class Pgface:
                 index_in_processes(settings, files, report, processes, progress, started,
                                    keep_hnsw=not bulk, formers=formers)
                 # once every process has recorded its paths (not after a stop: index.py says why)
-                with alone() as stale:
-                    forget_formers(self.pool, formers, stale=stale)
+                forget_formers(self.pool, formers, roots=paths, alone=alone)
             report.seconds = time.perf_counter() - started  # building the index again included
             return report
         return Indexer(self.analyzer, self.pool, self.settings).index_batches(
-            batches(files, self.settings.photo_batch), report, progress, started, files=files)
+            batches(files, self.settings.photo_batch), report, progress, started, files=files,
+            roots=paths)
 
     def remove(self, paths: fs_paths.Paths, gone_only: bool = False) -> store.Removal:
         """Forget photos by path: the files given and every file under the folders given.

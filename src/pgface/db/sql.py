@@ -196,7 +196,15 @@ RECORD_FORMERS = """
 INSERT INTO former_photos (former_id, photo_id)
 SELECT * FROM unnest(%s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING
 """
-STORED_FORMERS = "SELECT former_id, photo_id FROM former_photos"
+# The recorded formers whose new version is at one of %(roots)s (files given to a run) or under
+# one of its folders ([low, high) byte ranges: paths.prefix_range).
+STORED_FORMERS_UNDER = """
+SELECT DISTINCT fp.former_id, fp.photo_id FROM former_photos fp
+JOIN photo_paths pp ON pp.photo_id = fp.photo_id
+WHERE pp.path_bytes = ANY(%(roots)s) OR EXISTS (
+    SELECT 1 FROM unnest(%(lows)s::bytea[], %(highs)s::bytea[]) r(low, high)
+    WHERE pp.path_bytes >= r.low AND pp.path_bytes < r.high)
+"""
 # Formers no longer such: found at a path again (a swap, a move the run reached). Those
 # deleted went with their rows; those kept for a file a run did not read stay, to be looked
 # at again.

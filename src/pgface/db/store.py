@@ -502,10 +502,15 @@ def record_formers(conn: psycopg.Connection, pairs: Sequence[tuple[int, int]]) -
         conn.execute(sql.RECORD_FORMERS, [[f for f, _ in pairs], [n for _, n in pairs]])
 
 
-def stored_formers(conn: psycopg.Connection) -> dict[int, set[int]]:
-    """Every recorded former photo, with the photos now at its paths."""
+def stored_formers(conn: psycopg.Connection, roots: Sequence[PathLike]) -> dict[int, set[int]]:
+    """The recorded former photos whose new version is at or under one of these real paths
+    (a run's), with the photos now at their paths."""
+    raw = [to_bytes(r) for r in roots]
+    ranges = [paths.prefix_range(r) for r in raw]
     formers: dict[int, set[int]] = {}
-    for former, now in conn.execute(sql.STORED_FORMERS):
+    for former, now in conn.execute(sql.STORED_FORMERS_UNDER, {
+            "roots": raw, "lows": [low for low, _ in ranges],
+            "highs": [high for _, high in ranges]}):
         formers.setdefault(former, set()).add(now)
     return formers
 

@@ -585,7 +585,8 @@ def test_enrol_folders_pass_over_what_indexing_passes_over(tmp_path: Path) -> No
     for place in ("alice/one.jpg", "alice/._one.jpg", "@eaDir/one.jpg", ".trash/one.jpg"):
         (tmp_path / place).parent.mkdir(exist_ok=True)
         (tmp_path / place).write_bytes(b"")
-    assert person_folders(tmp_path) == [(tmp_path / "alice", [tmp_path / "alice" / "one.jpg"])]
+    assert person_folders(tmp_path) == (
+        [(tmp_path / "alice", [tmp_path / "alice" / "one.jpg"])], [])
     # a photo given for the folder: it was "no such folder"
     with pytest.raises(NotFoundError, match=r"one.jpg: not a folder \(enrolment reads"):
         person_folders(tmp_path / "alice" / "one.jpg")

@@ -80,10 +80,12 @@ def loose_photos(folder: Path) -> list[Failure]:
             and p.is_file()]
 
 
-def person_folders(folder: Path) -> list[tuple[Path, list[Path]]]:
+def person_folders(folder: Path) -> tuple[list[tuple[Path, list[Path]]], list[Failure]]:
     """Each person folder under FOLDER with its photos: every photo under it, sub-folders
     (`Biden/2019/...`) included, listed by indexing's own walk, which indexes them; the
-    person folder's photos alone left a sub-folder's indexed and given to nobody, unsaid."""
+    person folder's photos alone left a sub-folder's indexed and given to nobody, unsaid.
+    And the failures of the person folders that gave no photo for a reason (one that cannot
+    be listed was left out, unsaid, the run ending well)."""
     try:
         is_folder = folder.is_dir()
     except OSError as exc:  # a name too long, a folder this user may not enter: was raw
@@ -92,14 +94,20 @@ def person_folders(folder: Path) -> list[tuple[Path, list[Path]]]:
         raise NotFoundError(f"{folder}: " + ("not a folder (enrolment reads a folder of "
                                              "person folders)" if folder.exists()
                                              else "no such folder"))
-    found = []
-    # Passed over as indexing's walk passes them over: `@eaDir` is nobody's name, and
-    # `._photo.jpg` no photo.
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not passed_over(p.name, True)):
-        _, files = photo_files([sub])
+    try:
+        # Passed over as indexing's walk passes them over: `@eaDir` is nobody's name, and
+        # `._photo.jpg` no photo.
+        subs = sorted(p for p in folder.iterdir() if p.is_dir() and not passed_over(p.name, True))
+    except OSError as exc:  # a folder that may be read but not entered (mode 600): was raw
+        raise NotFoundError(f"{folder}: cannot list folder ({os_reason(exc)})") from None
+    found, failures = [], []
+    for sub in subs:
+        walked, files = photo_files([sub])
         if files:
-            found.append((sub, files))
-    if not found:
+            found.append((sub, files))  # indexing walks it again, and says what failed
+        else:
+            failures += walked.failures
+    if not found and not failures:
         raise PersonError(f"{folder}: no person folders with photos in it "
                           f"(expected {folder}/<name>/*.jpg)")
-    return found
+    return found, failures

@@ -599,7 +599,9 @@ class People:
         folders = []
         given: dict[str, str] = {}  # a name as stored -> its folder's name
         where = expand(folder)
-        found = person_folders(where)  # first: it says what is wrong with the folder itself
+        # first: it says what is wrong with the folder itself
+        found, unlisted = person_folders(where)
+        report.failures += unlisted
         report.failures.extend(loose_photos(where))
         for person_folder, files in found:
             try:  # as a name typed is: spaces collapsed, NFC (macOS names folders NFD)

@@ -128,6 +128,35 @@ def test_index_groups_then_search_finds_the_right_people(
         assert client.get("/api/stats").json()["photos"] == len(ids) + 3
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file of mode 000")
+def test_a_photo_file_the_server_may_not_read_is_not_said_gone(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    # A probe's find: an indexed file made unreadable was answered 404 "no longer at PATH",
+    # where search shows it not missing and a prune keeps it; the page said it was deleted.
+    library = tmp_path / "library"
+    library.mkdir()
+    photo = library / "obama.jpg"
+    shutil.copy(require_data(PHOTOS / "queries") / "obama1.jpg", photo)
+    settings = settings.model_copy(update={"api_roots": [library]})
+    with TestClient(create_app(settings, analyzer)) as client:
+        index_path(client, ".")
+        [row] = client.get("/api/photos").json()["photos"]
+        photo.chmod(0)
+        try:
+            for query in ("", "?display=true"):
+                answer = client.get(f"/api/photos/{row['id']}/image{query}")
+                assert answer.status_code == 403, answer.text
+                assert answer.json()["error"]["code"] == "file_unreadable"
+                assert answer.json()["error"]["message"] == (
+                    f"photo {row['id']}'s file cannot be read by the server: {photo.resolve()}: "
+                    "cannot read file (permission denied)")
+        finally:
+            photo.chmod(0o644)
+        assert client.get(f"/api/photos/{row['id']}/image").status_code == 200
+        photo.unlink()
+        assert client.get(f"/api/photos/{row['id']}/image").status_code == 404
+
+
 def test_an_upload_is_kept_as_what_it_is_and_goes_with_its_photo(
         settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     photo = require_data(PHOTOS / "queries") / "obama1.jpg"

@@ -341,16 +341,28 @@ def _indexed_file(pf: Pgface, settings: Settings, photo_id: int) -> tuple[bytes,
     row, _ = _photo_or_404(pf, photo_id)
     with pf.pool.connection() as conn:
         places = store.paths_of_photo(conn, photo_id)
+    unreadable: list[ImageError] = []  # there, but the server cannot read it
     for path in places:  # newest first: the first that still holds the indexed content
         try:
             # Read as the indexer reads: a regular file only, bounded in size and time (a path
             # that became a FIFO held a server thread for ever), and the bytes checked are
             # the bytes sent, not a file opened again after the check.
             data = read_file(path, settings.max_file_bytes, settings.read_timeout_s)
-        except ImageError:
+        except ImageError as exc:
+            if exc.reason.startswith(("cannot read file", "reading took")):
+                unreadable.append(exc)
             continue
         if hashlib.sha256(data).digest() == bytes(row["sha256"]):
             return data, path, bytes(row["sha256"])
+    # A file the server may not read, or a stalled disk, is not a photo gone: it was said to
+    # be "no longer at" a path that held it (search, the CLI and a prune keep it there).
+    if denied := next((e for e in unreadable if "permission denied" in e.reason.lower()), None):
+        raise ApiError(403, f"photo {photo_id}'s file cannot be read by the server: "
+                            f"{denied.source}: {denied.reason}", code="file_unreadable")
+    if unreadable:
+        raise ApiError(503, f"photo {photo_id}'s file cannot be read now: "
+                            f"{unreadable[0].source}: {unreadable[0].reason}",
+                       code="storage_unavailable")
     raise ApiError(404, f"photo {photo_id}'s file is no longer at {row['path']} (nor at any "
                         f"other path it was seen at, with the content indexed)")
 

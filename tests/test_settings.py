@@ -125,3 +125,28 @@ def test_a_keyword_that_is_no_setting_is_refused(monkeypatch: pytest.MonkeyPatch
     # a PGFACE_ variable that is no setting is still the environment's business
     monkeypatch.setenv("PGFACE_NOT_A_SETTING", "1")
     assert Settings(threshold=0.3).threshold == 0.3
+
+
+def test_onnx_runtime_keeps_no_telemetry_identifier_unless_asked(tmp_path: Path) -> None:
+    # A probe's find: ONNX Runtime (1.29 up) sends usage telemetry from Linux, with a device
+    # identifier it writes under ~/.cache/Microsoft; with HOME read-only every command printed
+    # its colour-coded warning. pgface turns it off before onnxruntime is first imported,
+    # unless the user set ORT_DISABLE_TELEMETRY themselves.
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    code = ("import pgface.models.sessions, onnxruntime, os; "
+            "print(os.environ['ORT_DISABLE_TELEMETRY'])")
+    for home, given, said in ((tmp_path / "home", None, "1"), (tmp_path / "asked", "0", "0")):
+        home.mkdir()
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env={**env, "HOME": str(home),
+                                   **({"ORT_DISABLE_TELEMETRY": given} if given else {})},
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == [said]
+        if given is None:
+            assert not (home / ".cache" / "Microsoft").exists()
+            assert "telemetry" not in done.stderr

@@ -3,7 +3,14 @@
 The public API is this module's names; everything else is an implementation detail.
 """
 
-from pgface.config import InvalidSettings, Settings
+import os
+
+# ONNX Runtime (1.29 up) sends usage telemetry from Linux by default, with an identifier it
+# keeps in ~/.cache/Microsoft: off for pgface's photos' machine unless the user turns it on
+# (ORT_DISABLE_TELEMETRY=0). Read once, when onnxruntime is first imported: so here, first.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+from pgface.config import InvalidSettings, Settings  # noqa: E402
 from pgface.db.connection import DatabaseError
 from pgface.errors import (
     ImageError,

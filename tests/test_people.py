@@ -883,6 +883,30 @@ def test_the_former_version_a_stopped_run_left_goes_with_the_next_run_alone(
         assert conn.execute("SELECT count(*) FROM former_photos").fetchone()[0] == 0
 
 
+def test_two_files_swapped_and_one_edited_keep_their_people(
+        pf: Pgface, tmp_path: Path) -> None:
+    """A probe's find: two photos' names swapped and one of them edited before the next run.
+    The edited photo's path had held the other photo, whose faces are not its own, so its
+    people went nowhere; its former version, left with no path, was deleted: every name of
+    it lost, unsaid. Before a former with people goes, they go to a new version of the run
+    whose faces are its own as a moved edit's are (MOVED_EDIT_SIMILARITY)."""
+    group, album, party, other, first = party_and_other(pf, tmp_path)
+    bbt = stored_faces(pf, [other])[str(other.resolve())]
+    pf.people.name_faces(first[0].face_id, "Ada")
+    pf.people.name_faces(bbt[0].face_id, "Bob")
+    party.rename(album / "swap")
+    other.rename(party)
+    (album / "swap").rename(other)
+    edited(group, other)  # other.jpg held party's photo after the swap: edited now
+
+    report = pf.index(album)
+    assert report.people_kept == 1
+    assert pf.stats()["photos"] == 2
+    assert [f.face_id for f in pf.people.faces("Bob")] == [bbt[0].face_id]  # moved, kept
+    ada = pf.people.faces("Ada")
+    assert len(ada) == 1 and Path(ada[0].path) == other.resolve()
+
+
 def test_files_swapped_across_folders_keep_their_photos_when_one_folder_is_indexed(
         pf: Pgface, tmp_path: Path) -> None:
     # Swapped between two folders, then only one folder indexed: the photo whose path the

@@ -300,9 +300,9 @@ def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,
 Formers = dict[int, set[int]]
 
 
-def forget_formers(pool: ConnectionPool, formers: Formers, recorded: Collection[bytes] = (),
-                   roots: Sequence[PathLike] = (),
-                   alone: Callable[[], AbstractContextManager[bool]] | None = None) -> None:
+def forget_formers(pool: ConnectionPool, formers: Formers, model: str,
+                   recorded: Collection[bytes] = (), roots: Sequence[PathLike] = (),
+                   alone: Callable[[], AbstractContextManager[bool]] | None = None) -> int:
     """Once a run's paths are all recorded (a file swapped with another comes back at its
     other path; a photo moved, at its new one), the former version of an edited photo that no
     path holds goes: it was still found by search, at the path of its new version. Its people
@@ -320,20 +320,23 @@ def forget_formers(pool: ConnectionPool, formers: Formers, recorded: Collection[
     version is at or under the run's paths go as well, as the run has now read every file
     there where the photo could have moved: only by a run alone, as another may still record
     a path of them (taking the lock alone keeps runs from starting meanwhile, so only where
-    there are such formers). Formers found at a path again are formers no more."""
+    there are such formers). Formers found at a path again are formers no more.
+
+    Before a former with people goes, they go to a new version of the run whose faces are its
+    own (two files' names swapped and one edited: the path it was edited at had held the
+    other photo, so its people went nowhere). Returns how many faces were given a person."""
     real = [fs_paths.canonical(r) for r in roots]
     if real and alone is not None:
         with pool.connection() as conn:
             stale = set(store.stored_formers(conn, real)) - set(formers)
         if stale:
             with alone() as only:
-                _forget_formers(pool, formers, recorded, real if only else [])
-            return
-    _forget_formers(pool, formers, recorded, [])
+                return _forget_formers(pool, formers, model, recorded, real if only else [])
+    return _forget_formers(pool, formers, model, recorded, [])
 
 
-def _forget_formers(pool: ConnectionPool, formers: Formers, recorded: Collection[bytes],
-                    stale_under: Sequence[Path]) -> None:
+def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
+                    recorded: Collection[bytes], stale_under: Sequence[Path]) -> int:
     """forget_formers' work: FORMERS, and those recorded under STALE_UNDER."""
     with pool.connection() as conn, conn.transaction():
         formers = {former: set(now) for former, now in formers.items()}
@@ -341,14 +344,22 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, recorded: Collection
             for former, now in store.stored_formers(conn, stale_under).items():
                 formers.setdefault(former, set()).update(now)
         if not formers:
-            return
+            return 0
         elsewhere = {former for former, now in formers.items()
                      if store.changed_paths(conn, now, recorded)}
         doomed = sorted(set(formers) - elsewhere)
+        kept = 0
         if store.any_face_held(conn, doomed):  # nothing locked yet: waiting is safe
             people_history.hold_people(conn)  # people_first says why
+            new_versions = sorted({now for nows in formers.values() for now in nows})
+            for former in store.pathless_photos(conn, doomed, False):
+                given = ps.people_for_replacements(
+                    conn, [(former, now) for now in new_versions if now != former], model,
+                    MOVED_EDIT_SIMILARITY)
+                kept += _give_kept(conn, given, "photos renamed and edited")
         store.delete_pathless(conn, doomed)
         store.drop_settled_formers(conn, sorted(formers))
+        return kept
 
 
 def _fail_lost(lost: Sequence[store.Sighting], report: IndexReport,
@@ -610,7 +621,9 @@ class Indexer:
                 _notify(progress, report, None)
             record_copies()
             if run_formers is None:
-                forget_formers(self.pool, formers, recorded, roots, alone)
+                report.people_kept += forget_formers(self.pool, formers,
+                                                     self.analyzer.model_name, recorded, roots,
+                                                     alone)
             else:
                 for former, now in formers.items():
                     run_formers.setdefault(former, set()).update(now)

@@ -351,12 +351,20 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
         kept = 0
         if store.any_face_held(conn, doomed):  # nothing locked yet: waiting is safe
             people_history.hold_people(conn)  # people_first says why
+            # Only formers whose people the hand-over by path did not carry, to new versions
+            # that hold nobody: a run that re-saved thousands of named photos compared each
+            # with every other.
             new_versions = sorted({now for nows in formers.values() for now in nows})
-            for former in store.pathless_photos(conn, doomed, False):
+            left = store.formers_with_people_left(
+                conn, store.pathless_photos(conn, doomed, False), new_versions)
+            unheld = store.photos_with_nobody(conn, new_versions) if left else []
+            for former in left:
                 given = ps.people_for_replacements(
-                    conn, [(former, now) for now in new_versions if now != former], model,
+                    conn, [(former, now) for now in unheld if now != former], model,
                     MOVED_EDIT_SIMILARITY)
                 kept += _give_kept(conn, given, "photos renamed and edited")
+                if given:
+                    unheld = store.photos_with_nobody(conn, unheld)
         store.delete_pathless(conn, doomed)
         store.drop_settled_formers(conn, sorted(formers))
         return kept

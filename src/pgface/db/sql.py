@@ -205,6 +205,19 @@ WHERE pp.path_bytes = ANY(%(roots)s) OR EXISTS (
     SELECT 1 FROM unnest(%(lows)s::bytea[], %(highs)s::bytea[]) r(low, high)
     WHERE pp.path_bytes >= r.low AND pp.path_bytes < r.high)
 """
+# Of these former photos, those with a face whose person has no face in any of %(new)s (the
+# run's new versions): people an edit's hand-over, by path, did not carry.
+FORMERS_WITH_PEOPLE_LEFT = """
+SELECT DISTINCT f.photo_id FROM faces f
+WHERE f.photo_id = ANY(%(formers)s) AND f.person_id IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM faces g
+                  WHERE g.person_id = f.person_id AND g.photo_id = ANY(%(new)s))
+"""
+# Of these photos, those none of whose faces holds a person.
+PHOTOS_WITH_NOBODY = """
+SELECT ph.id FROM unnest(%s::bigint[]) ph(id)
+WHERE NOT EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = ph.id AND f.person_id IS NOT NULL)
+"""
 # Formers no longer such: found at a path again (a swap, a move the run reached). Those
 # deleted went with their rows; those kept for a file a run did not read stay, to be looked
 # at again.

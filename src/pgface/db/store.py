@@ -515,6 +515,21 @@ def stored_formers(conn: psycopg.Connection, roots: Sequence[PathLike]) -> dict[
     return formers
 
 
+def formers_with_people_left(conn: psycopg.Connection, former_ids: Sequence[int],
+                             new_versions: Sequence[int]) -> list[int]:
+    """Those of these former photos with a face whose person has no face in new_versions."""
+    if not former_ids:
+        return []
+    return [r[0] for r in conn.execute(sql.FORMERS_WITH_PEOPLE_LEFT, {
+        "formers": list(former_ids), "new": list(new_versions)})]
+
+
+def photos_with_nobody(conn: psycopg.Connection, photo_ids: Sequence[int]) -> list[int]:
+    """Those of these photos none of whose faces holds a person."""
+    return [r[0] for r in conn.execute(sql.PHOTOS_WITH_NOBODY, [list(photo_ids)])] \
+        if photo_ids else []
+
+
 def drop_settled_formers(conn: psycopg.Connection, former_ids: Sequence[int]) -> None:
     """Of these recorded formers, forget those found at a path again: no formers any more."""
     if former_ids:

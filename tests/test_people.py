@@ -791,6 +791,21 @@ def test_the_former_version_of_an_edited_photo_goes_and_swapped_files_stay(
         stored_faces(pf, [other])[str(other.resolve())][0].face_id]
 
 
+def index_stopped_after_its_first_batch(pf: Pgface, folder: Path) -> None:
+    """FOLDER indexed a photo a batch, the run stopped (as by Ctrl-C, SIGTERM, a job cancelled)
+    once the first batch is stored."""
+    class Stop(Exception):
+        pass
+
+    def stop_after_the_first_batch(report: IndexReport, failure: object) -> None:
+        if failure is None and report.indexed:
+            raise Stop
+
+    pf.settings.photo_batch = 1
+    with pytest.raises(Stop):
+        pf.index(folder, progress=stop_after_the_first_batch)
+
+
 def test_a_run_stopped_after_new_content_took_a_moved_photos_path_keeps_that_photo(
         pf: Pgface, tmp_path: Path) -> None:
     # party.jpg renamed, and a new photo saved as party.jpg; the run stored the new photo,
@@ -807,16 +822,7 @@ def test_a_run_stopped_after_new_content_took_a_moved_photos_path_keeps_that_pho
         yao.putpixel((0, 0), (number, 9, 9))
         yao.save(album / f"y{number}.png")
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_the_first_batch(report: IndexReport, failure: object) -> None:
-        if failure is None and report.indexed:
-            raise Stop
-
-    pf.settings.photo_batch = 1
-    with pytest.raises(Stop):
-        pf.index(album, progress=stop_after_the_first_batch)
+    index_stopped_after_its_first_batch(pf, album)
     report = pf.index(album)
     assert report.failures == []
     assert stored_faces(pf, [moved])[str(moved.resolve())] == faces  # not analysed again
@@ -851,16 +857,7 @@ def test_the_former_version_a_stopped_run_left_goes_with_the_next_run_alone(
     yao.putpixel((0, 0), (7, 7, 7))
     yao.save(elsewhere / "e.png")
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_the_first_batch(report: IndexReport, failure: object) -> None:
-        if failure is None and report.indexed:
-            raise Stop
-
-    pf.settings.photo_batch = 1
-    with pytest.raises(Stop):
-        pf.index(album, progress=stop_after_the_first_batch)
+    index_stopped_after_its_first_batch(pf, album)
     assert pf.people.get("Ada").faces == 2  # the former's face and the new one's
     photos_then = pf.stats()["photos"]
 

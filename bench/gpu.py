@@ -55,22 +55,27 @@ MOONSHOT = 1000.0  # LFW photos analysed per second on one GPU
 
 class TimedSession:
     """A session wrapper that adds up the seconds spent in the model runs alone (`run`, and
-    `run_pixels` where the session offers it: the torch backend's uint8 input)."""
+    `run_pixels` where the session offers it: the torch backend's uint8 input), and keeps each
+    run's batch size and seconds (`runs`)."""
 
     def __init__(self, session: Any) -> None:
         self.session, self.seconds = session, 0.0
+        self.runs: list[tuple[int, float]] = []
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self.session, name)
         return self._timed(value) if name == "run_pixels" else value
 
     def _timed(self, call: Any) -> Any:
-        def timed(*args: Any) -> Any:
+        def timed(names: Any, batch: Any, *rest: Any) -> Any:
             started = time.perf_counter()
             try:
-                return call(*args)
+                return call(names, batch, *rest)
             finally:
-                self.seconds += time.perf_counter() - started
+                took = time.perf_counter() - started
+                self.seconds += took
+                count = len(next(iter(batch.values())) if isinstance(batch, dict) else batch)
+                self.runs.append((count, took))
         return timed
 
     def run(self, names: Any, feed: dict[str, np.ndarray]) -> list[np.ndarray]:

@@ -17,44 +17,29 @@ import argparse
 import statistics
 import sys
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
 from common import fresh_database, require
-from gpu import LFW, photo_set
+from gpu import LFW, TimedSession, photo_set
 
 from pgface import Pgface, Settings
 from pgface.imaging import decode_photo
 
 
-class RunTimes:
-    """A session wrapper that times each model run (`run_pixels`), by model and batch."""
-
-    def __init__(self, session: Any, model: str, times: dict[tuple[str, int], list[float]]
-                 ) -> None:
-        self.session, self.model, self.times = session, model, times
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.session, name)
-
-    def run_pixels(self, names: Any, pixels: np.ndarray, *args: Any) -> list[np.ndarray]:
-        started = time.perf_counter()
-        try:
-            return self.session.run_pixels(names, pixels, *args)
-        finally:
-            self.times[(self.model, len(pixels))].append(time.perf_counter() - started)
-
-
-def report(title: str, times: dict[tuple[str, int], list[float]]) -> None:
-    for (model, batch), runs in sorted(times.items()):
-        print(f"{title:28s} {model:9s} batch {batch:4d}: {len(runs):3d} runs, first "
-              f"{runs[0] * 1000:8.1f} ms, median {statistics.median(runs) * 1000:7.1f} ms, "
-              f"all {sum(runs):6.2f} s", flush=True)
-    times.clear()
+def report(title: str, sessions: dict[str, TimedSession]) -> None:
+    """Each model's runs since the last report, by batch size; then forgotten."""
+    for model, session in sessions.items():
+        by_batch: dict[int, list[float]] = defaultdict(list)
+        for batch, seconds in session.runs:
+            by_batch[batch].append(seconds)
+        for batch, runs in sorted(by_batch.items()):
+            print(f"{title:28s} {model:10s} batch {batch:4d}: {len(runs):3d} runs, first "
+                  f"{runs[0] * 1000:8.1f} ms, median {statistics.median(runs) * 1000:7.1f} ms, "
+                  f"all {sum(runs):6.2f} s", flush=True)
+        session.runs.clear()
 
 
 def beside_busy_thread(work: Callable[[], Any]) -> None:
@@ -85,17 +70,16 @@ def main() -> None:
     photos = photos[:args.photos or None]
     images_dir = require(LFW / "images")
     paths = [images_dir / p for p in photos]
-    times: dict[tuple[str, int], list[float]] = defaultdict(list)
     settings = Settings(database_url=fresh_database("b_gpu_threads"), providers=[args.backend],
                         photo_batch=args.photo_batch, batch_detection=True)
     with Pgface(settings) as pf:
         analyzer = pf.analyzer
         analyzer.warm_up()
         detector, recognizer = analyzer._load()
-        detector.session = RunTimes(detector.session, "detector", times)
-        recognizer.session = RunTimes(recognizer.session, "recognizer", times)
+        sessions = {"detector": TimedSession(detector.session),
+                    "recognizer": TimedSession(recognizer.session)}
+        detector.session, recognizer.session = sessions["detector"], sessions["recognizer"]
         pf.pool  # noqa: B018 - migrations before the clock
-        times.clear()  # the warm-up's
         for run, name in (("indexer, first run", "b_gpu_threads"),
                           ("indexer, again", "b_gpu_threads_again")):
             with Pgface(settings.model_copy(update={"database_url": fresh_database(name)}),
@@ -104,7 +88,7 @@ def main() -> None:
             print(f"{run}: {indexed.indexed} photos in {indexed.seconds:.2f} s; seconds by "
                   "stage: " + ", ".join(f"{k} {v:.2f}" for k, v in indexed.timings.items()),
                   file=sys.stderr, flush=True)
-            report(run, times)
+            report(run, sessions)
         images = [decode_photo(p.read_bytes(), str(p), 1 << 26, 10**8).image
                   for p in paths[:analyzer.batch_size]]
 
@@ -113,14 +97,14 @@ def main() -> None:
                 analyzer.detect_many(images)
 
         five()
-        report("alone, this thread", times)
+        report("alone, this thread", sessions)
         five()
-        report("alone, this thread again", times)
+        report("alone, this thread again", sessions)
         with ThreadPoolExecutor(1) as fresh:
             fresh.submit(five).result()
-        report("alone, a new thread", times)
+        report("alone, a new thread", sessions)
         beside_busy_thread(five)
-        report("beside a busy Python thread", times)
+        report("beside a busy Python thread", sessions)
 
 
 if __name__ == "__main__":

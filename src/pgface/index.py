@@ -349,14 +349,16 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
                      if store.changed_paths(conn, now, recorded)}
         doomed = sorted(set(formers) - elsewhere)
         kept = 0
-        if store.any_face_held(conn, doomed):  # nothing locked yet: waiting is safe
+        held = store.any_face_held(conn, doomed)
+        if held:  # nothing locked yet: waiting is safe
             people_history.hold_people(conn)  # people_first says why
+        pathless = store.pathless_photos(conn, doomed, False)  # once the people are held
+        if held:
             # Only formers whose people the hand-over by path did not carry, to new versions
             # that hold nobody: a run that re-saved thousands of named photos compared each
             # with every other.
             new_versions = sorted({now for nows in formers.values() for now in nows})
-            left = store.formers_with_people_left(
-                conn, store.pathless_photos(conn, doomed, False), new_versions)
+            left = store.formers_with_people_left(conn, pathless, new_versions)
             unheld = store.photos_with_nobody(conn, new_versions) if left else []
             for former in left:
                 given = ps.people_for_replacements(
@@ -365,7 +367,7 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
                 kept += _give_kept(conn, given, "photos renamed and edited")
                 if given:
                     unheld = store.photos_with_nobody(conn, unheld)
-        store.delete_pathless(conn, doomed)
+        store.delete_pathless(conn, pathless)
         store.drop_settled_formers(conn, sorted(formers))
         return kept
 

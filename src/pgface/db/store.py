@@ -554,10 +554,11 @@ def changed_paths(conn: psycopg.Connection, photo_ids: Iterable[int], read: Coll
     return False
 
 
-def delete_pathless(conn: psycopg.Connection, photo_ids: Sequence[int]) -> tuple[int, int]:
-    """Delete those of these photos that no path holds any more, with their faces (their
-    people kept for the content, should it be found again); (photos, faces) deleted."""
-    return _delete_pathless(conn, list(photo_ids), False)
+def delete_pathless(conn: psycopg.Connection, pathless: Sequence[int]) -> tuple[int, int]:
+    """Delete these photos, which no path holds (pathless_photos, in the caller's transaction),
+    with their faces (their people kept for the content, should it be found again); (photos,
+    faces) deleted."""
+    return _delete_photos(conn, list(pathless))
 
 
 def _delete_pathless(conn: psycopg.Connection, photo_ids: list[int], everywhere: bool

@@ -658,10 +658,15 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
             renamed = client.patch(f"/api/people/{biden_id}", json={"name": name})
             assert renamed.status_code == 200 and renamed.json()["name"] == stored
 
-        assert client.delete("/api/people/Barack O.").json()["faces_released"] == len(obama) - 1
+        # deleted by name, the answer says whom: a client learns the id it deleted
+        assert client.delete("/api/people/Barack O.").json() == {
+            "deleted": "Barack O.", "person_id": split.json()["id"], "name": "Barack O.",
+            "faces_released": len(obama) - 1}
         before = client.get("/api/stats").json()["photos"]
         erased = client.post("/api/people/Biden/erase").json()
         assert erased["faces_deleted"] == len(biden) and erased["photos_deleted"] == 2
+        assert (erased["erased"], erased["person_id"], erased["name"]) == ("Biden", biden_id,
+                                                                           "Biden")
         assert client.get("/api/stats").json()["photos"] == before - 2
         clustered = client.post("/api/people/cluster", json={})
         assert clustered.status_code == 200

@@ -21,18 +21,21 @@ def test_delete_erase_scrub_json(pf: Pgface, env: dict[str, str]) -> None:
     with pf.pool.connection() as conn:
         face_ids = [r[0] for r in conn.execute("SELECT id FROM faces ORDER BY id")]
     assert len(face_ids) == 3
-    pf.people.name_faces(face_ids[:2], "Amy")
+    amy = pf.people.name_faces(face_ids[:2], "Amy").person.id
 
+    # deleted by name, the answer says whom (the id a client deleting by name had not)
     deleted = runner.invoke(app, ["people", "delete", "Amy", "--json"], env=env)
     assert deleted.exit_code == 0, deleted.output
-    assert json.loads(deleted.stdout) == {"deleted": "Amy", "faces_released": 2}
+    assert json.loads(deleted.stdout) == {"deleted": "Amy", "person_id": amy, "name": "Amy",
+                                          "faces_released": 2}
 
-    pf.people.name_faces(face_ids, "Amy")
+    amy = pf.people.name_faces(face_ids, "Amy").person.id
     erased = runner.invoke(app, ["people", "erase", "Amy", "--yes", "--no-scrub", "--json"],
                            env=env)
     assert erased.exit_code == 0, erased.output
     assert json.loads(erased.stdout) == {
-        "erased": "Amy", "faces_deleted": 3, "photos_deleted": 3, "files_deleted": 0,
+        "erased": "Amy", "person_id": amy, "name": "Amy", "faces_deleted": 3,
+        "photos_deleted": 3, "files_deleted": 0,
         "files_failed": [], "scrub_seconds": None, "scrub_failed": None}
 
     scrubbed = runner.invoke(app, ["people", "scrub", "--json"], env=env)

@@ -342,12 +342,16 @@ class ClusterOut(BaseModel):
 
 
 class PersonDeleted(BaseModel):
-    deleted: str
+    deleted: str = Field(description="The id or name given in the path")
+    person_id: int
+    name: str | None
     faces_released: int
 
 
 class ErasureOut(BaseModel):
-    erased: str
+    erased: str = Field(description="The id or name given in the path")
+    person_id: int
+    name: str | None
     faces_deleted: int
     photos_deleted: int
     files_deleted: int

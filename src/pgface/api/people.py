@@ -338,8 +338,14 @@ def split(request: Request, ref: str, body: Split, key: WriteKey) -> dict:
 
 @router.delete("/{ref}", response_model=PersonDeleted, responses=WRITE_ERRORS)
 def delete(request: Request, ref: str, key: WriteKey) -> dict:
-    """Delete the person; their faces stay, without a person."""
-    return {"deleted": ref, "faces_released": _people(request, key).delete(ref)}
+    """Delete the person; their faces stay, without a person. Answers the reference given,
+    and the id and name of the person it named."""
+    people = _people(request, key)
+    # resolved first, then deleted by id: a client deleting by name learns the id (and a
+    # rename in between cannot turn the delete onto whoever takes the name)
+    person = people.get(ref)
+    return {"deleted": ref, "person_id": person.id, "name": person.name,
+            "faces_released": people.delete(person.id)}
 
 
 @router.post("/{ref}/erase", response_model=ErasureOut, responses=WRITE_ERRORS)
@@ -349,8 +355,11 @@ def erase(request: Request, ref: str, key: WriteKey, scrub: bool = Query(
     """Erase the person for good (no undo): all their faces with embeddings and crops, every
     photo left without a face and, of those, the files kept in the upload folder; then the
     tables are rewritten so no byte of them stays in the database's files (docs/people.md)."""
-    done = _people(request, key).erase(ref, scrub=scrub)
-    return {"erased": ref, "faces_deleted": done.faces, "photos_deleted": done.photos,
+    people = _people(request, key)
+    person = people.get(ref)  # resolved first, as delete: the answer names whom
+    done = people.erase(person.id, scrub=scrub)
+    return {"erased": ref, "person_id": person.id, "name": person.name,
+            "faces_deleted": done.faces, "photos_deleted": done.photos,
             "files_deleted": len(done.files), "files_failed": done.files_failed,
             "scrub_seconds": done.scrub_seconds, "scrub_failed": done.scrub_failed}
 

@@ -297,11 +297,14 @@ def delete(person: PersonArg, as_json: JsonOption = False) -> None:
     Example: pgface people delete 23
     """
     with open_library() as pf:
-        released = _people(pf).delete(person)
+        found = pf.people.get(person)
+        released = _people(pf).delete(found.id)
     if as_json:
-        print_json({"deleted": person, "faces_released": released})  # the HTTP API's keys
+        print_json({"deleted": person, "person_id": found.id, "name": found.name,
+                    "faces_released": released})  # the HTTP API's keys
         return
-    out.print(f"deleted {person}; {counted(released, 'face')} unassigned now", highlight=False)
+    who = f"{found.name} (person {found.id})" if found.name is not None else found.label
+    out.print(f"deleted {who}; {counted(released, 'face')} unassigned now", highlight=False)
 
 
 @people_app.command()
@@ -332,7 +335,8 @@ def erase(
                               f"without asking)")
         done = _people(pf).erase(found.id, scrub=scrub)
     if as_json:
-        print_json({"erased": person, "faces_deleted": done.faces,  # the HTTP API's keys
+        print_json({"erased": person, "person_id": found.id, "name": found.name,
+                    "faces_deleted": done.faces,  # the HTTP API's keys
                     "photos_deleted": done.photos, "files_deleted": len(done.files),
                     "files_failed": done.files_failed, "scrub_seconds": done.scrub_seconds,
                     "scrub_failed": done.scrub_failed})

@@ -119,6 +119,32 @@ def test_data_survives_stop_and_start(shared):
         assert conn.execute("SELECT x FROM kept WHERE x = 42").fetchone() == (42,)
 
 
+@pytest.mark.skipif(IS_ROOT, reason="root writes in a folder of mode 500")
+def test_a_data_folder_made_read_only_while_the_server_runs_still_stops(shared) -> None:
+    """`pgface db stop` said `error: .../stopped-on-purpose: Permission denied` and left the
+    server running, unsaid: the mark it writes first could not be written. A stop stops; what
+    it cannot do (call off a restart due after a crash) it says, naming the server running."""
+    mode = stat.S_IMODE(shared.data.stat().st_mode)
+    restart = shared.data / server.RESTART_MARK
+    restart.touch()  # a restart after a crash pending: a stop must call it off, or say so
+    shared.data.chmod(0o500)
+    try:
+        with pytest.raises(EmbeddedServerError, match="still runs: cannot call off its pending "
+                           "restart .*Permission denied"):
+            server.stop_server(shared.data)
+        assert server.server_status(shared.data)["running"]
+        shared.data.chmod(mode)
+        restart.unlink()
+        shared.data.chmod(0o500)
+        server.stop_server(shared.data)
+        status = server.server_status(shared.data)
+        assert not status["running"] and not status["crashed"]
+        assert server.stopped(shared.data) and not (shared.data / server.STOP_MARK).exists()
+    finally:
+        shared.data.chmod(mode)
+    assert server.ensure_server(shared.data) == shared.url
+
+
 def test_a_server_shutting_down_counts_as_stopped(shared, tmp_path: Path) -> None:
     """A request that came in the second `pgface db stop` takes was let through, and waited the
     pool's 30 s for a connection: the postmaster says "stopping" in postmaster.pid meanwhile."""

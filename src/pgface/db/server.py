@@ -502,8 +502,19 @@ def stop_server(data_dir: Path) -> None:
 
 
 def _stop_locked(data_dir: Path, pgdata: Path) -> None:
-    (data_dir / RESTART_MARK).unlink(missing_ok=True)
-    (data_dir / STOP_MARK).touch()
+    try:
+        (data_dir / RESTART_MARK).unlink(missing_ok=True)
+    except OSError as exc:  # stopped now, a `pgface serve` watching would start it again
+        raise EmbeddedServerError(
+            f"PostgreSQL in {pgdata} still runs: cannot call off its pending restart in "
+            f"{data_dir} ({exc.strerror or exc}); make the folder writable") from exc
+    try:
+        (data_dir / STOP_MARK).touch()
+    except OSError:
+        # A data folder made read-only while the server runs (the stop said "Permission
+        # denied" and left it running). The mark only tells a stop from a shutdown after a
+        # failure; a fast shutdown's pg_control (and log) say that too (shut_itself_down).
+        pass
     lines = _pidfile(pgdata / "postmaster.pid")
     if not lines or _proc(pid := int(lines[0])) != "postgres":
         return

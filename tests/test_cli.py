@@ -452,6 +452,43 @@ def test_a_pack_that_cannot_run_is_one_error_naming_its_file(
             capture_output=True, text=True, timeout=300)
         assert served.returncode == 1, served.stderr
         assert said in served.stderr and "Traceback" not in served.stderr, served.stderr
+    # The file made whole, the pack works: its first try had recorded the truncated file's
+    # digest, and every later use was refused ("not the 'damaged' whose embeddings this
+    # library holds", though it held none).
+    shutil.copy(default.recognizer, recognizer)
+    done = runner.invoke(app, ["index", str(photo)], env=damaged)
+    assert done.exit_code == 0, done.output
+    assert runner.invoke(app, ["stats", "--json"], env=damaged).stdout.count('"damaged"') >= 1
+
+
+def test_a_recognizer_of_another_width_is_an_error_naming_its_file(
+        env: dict[str, str], tmp_path: Path, models_dir: Path) -> None:
+    """A recognizer giving 128-d embeddings loaded, and every store failed with "database:
+    expected 512 dimensions, not 128", naming no file."""
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install onnx)")
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    default = resolve_pack("buffalo_sc", models_dir)
+    pack = tmp_path / "narrow"
+    pack.mkdir()
+    shutil.copy(default.detector, pack / default.detector.name)
+    model = onnx.load(str(default.recognizer))
+    output = model.graph.output[0]
+    projection = np.random.default_rng(0).standard_normal((512, 128)).astype(np.float32)
+    model.graph.initializer.append(numpy_helper.from_array(projection, "projection"))
+    model.graph.node.append(helper.make_node("MatMul", [output.name, "projection"], ["narrow"]))
+    model.graph.output.remove(output)
+    model.graph.output.append(helper.make_tensor_value_info("narrow", onnx.TensorProto.FLOAT,
+                                                            ["N", 128]))
+    recognizer = pack / default.recognizer.name
+    onnx.save(model, str(recognizer))
+    done = runner.invoke(app, ["index", str(sample_photos()[0])],
+                         env={**env, "PGFACE_MODEL_PACK": str(pack)})
+    assert done.exit_code == 1, done.output
+    assert done.stderr == (f"error: {recognizer}: cannot be loaded as the pack's ArcFace "
+                           "recognizer (ValueError: it gives 128-d embeddings; pgface stores "
+                           "512-d ones (ArcFace's))\n"), done.stderr
 
 
 def test_serve_takes_its_settings_from_the_environment_where_no_option_is_given(

@@ -4,6 +4,7 @@ bytes, and databases of the previous schema migrate in place. Real PostgreSQL an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ from typer.testing import CliRunner
 
 from pgface import PersonConflict, Pgface, Settings, library
 from pgface.cli import app
-from pgface.db import people_store, sql
+from pgface.db import people_store, sql, store
 from pgface.db.connection import DatabaseError, migrate, migrations
 from pgface.errors import ImageError, InvalidInputError, ModelPackError, PgfaceError
 from pgface.library import build_analyzer
@@ -502,6 +503,47 @@ def test_a_folder_named_like_a_pack_the_library_holds_but_with_another_recognize
         assert there.index(sample_photos()[:1]).indexed == 1
         assert there.stats()["faces_per_model"]["retrained"] >= 1
     assert pf.stats()["faces_per_model"]["buffalo_sc"] == stats["faces"]
+
+
+def test_a_pack_recorded_that_stored_nothing_is_taken_over_but_not_one_storing(
+        pf: Pgface) -> None:
+    """A first try of a pack with a truncated recognizer recorded its digest, and the name was
+    refused ever after, once the file was whole: "not the pack whose embeddings this library
+    holds" (none). A record under which nothing was stored is taken over; a store of the
+    recorded recognizer under way is not overtaken (the take-over waits for it, then refuses),
+    and a store of a recognizer taken over is refused."""
+    broken, whole, other = "a" * 64, "b" * 64, "c" * 64
+    vector = np.ones(512, dtype=np.float32) / np.sqrt(512)
+
+    def photo(tag: bytes) -> store.PhotoRow:
+        sha = hashlib.sha256(tag).digest()
+        face = store.FaceRow(vector, [0, 0, 10, 10], [1.0] * 10, 0.9, b"jpeg")
+        return store.PhotoRow(sha, f"/photos/{tag.decode()}.jpg", 1, 10, 10, None, [face])
+
+    with pf.pool.connection() as conn:
+        assert store.known_pack(conn, "trial", broken, "w600k_mbf.onnx") is None
+    with pf.pool.connection() as conn:
+        assert store.known_pack(conn, "trial", whole, "w600k_mbf.onnx") is None  # taken over
+    with pf.pool.connection() as conn, pytest.raises(ModelPackError,
+                                                    match="knows it by another recognizer"):
+        store.add_photos(conn, [photo(b"late")], "trial", recognizer_sha256=broken)
+    with pf.pool.connection() as writer:
+        store.add_photos(writer, [photo(b"stored")], "trial", recognizer_sha256=whole)
+
+        def take_over() -> tuple | None:
+            with pf.pool.connection() as conn:
+                return store.known_pack(conn, "trial", other, "w600k_mbf.onnx")
+
+        with ThreadPoolExecutor(1) as pool:
+            taking = pool.submit(take_over)
+            time.sleep(1.0)
+            assert not taking.done()  # waits for the store, which has not committed
+            writer.commit()
+            known = taking.result(timeout=60)
+    assert known is not None and known[0] == whole  # refused: the faces stored are whole's
+    with pf.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM faces WHERE model = 'trial'").fetchone() == (1,)
+        assert store.known_pack(conn, "trial", whole, "w600k_mbf.onnx") is None
 
 
 def test_notices_follow_photos_another_process_stores(

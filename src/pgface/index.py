@@ -736,7 +736,8 @@ class Indexer:
                                                       list[store.Sighting], int]:
             replaced: list[tuple[int, int]] = []
             reanalysed: list[int] = []
-            stored = store.add_photos(conn, rows, model, replaced, reanalysed)
+            stored = store.add_photos(conn, rows, model, replaced, reanalysed,
+                                      self.analyzer.recognizer_sha256)
             moved: list[int] = []  # photos found at a new path, their old one gone
             replaced += store.record_paths(conn, prepared.sightings, moved)
             lost = store.unstored(conn, prepared.sightings) if prepared.sightings else []

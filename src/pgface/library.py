@@ -36,7 +36,7 @@ from pgface.index import (
 )
 from pgface.index_processes import index_in_processes, processes_for
 from pgface.models.analysis import FaceAnalyzer
-from pgface.models.packs import recognizer_sha256, resolve_pack
+from pgface.models.packs import resolve_pack
 from pgface.models.sessions import available_providers
 from pgface.people import People
 from pgface.search import (
@@ -192,7 +192,7 @@ class Pgface:
         known by its name alone, and one named like a pack the library holds but with another
         recognizer wrote its embeddings among that pack's, to be compared with them."""
         pack = analyzer.pack
-        digest = recognizer_sha256(pack)
+        digest = analyzer.recognizer_sha256
         with pool.connection() as conn:
             known = store.known_pack(conn, pack.name, digest, pack.recognizer.name)
         if known is not None:

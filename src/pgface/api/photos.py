@@ -137,7 +137,8 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str
         # A concurrent upload of the same photo waits here on the unique sha256 until this
         # transaction ends, then finds our row: one row, one file.
         reanalysed: list[int] = []
-        inserted = store.add_photos(conn, rows, pf.analyzer.model_name, reanalysed=reanalysed)
+        inserted = store.add_photos(conn, rows, pf.analyzer.model_name, reanalysed=reanalysed,
+                                    recognizer_sha256=pf.analyzer.recognizer_sha256)
         if not inserted:
             return store.photo_id_by_sha256(conn, sha), False
         people_of_stored(conn, inserted, reanalysed, pf.analyzer.model_name)

@@ -419,6 +419,18 @@ ON CONFLICT (name) DO NOTHING
 MODEL_PACK = """
 SELECT recognizer_sha256, recognizer_file, first_used FROM model_packs WHERE name = %s
 """
+# Held by each store of a pack's faces until it commits (store.add_photos), so that a record
+# taken over (ADOPT_MODEL_PACK) waits for it, and then sees what it stored.
+MODEL_PACK_STORING = """
+SELECT recognizer_sha256, first_used FROM model_packs WHERE name = %s FOR SHARE
+"""
+# A record of a pack that stored nothing under its name (its recognizer broken when it was first
+# tried: truncated, another model's file) is taken over by the recognizer in use now.
+ADOPT_MODEL_PACK = """
+UPDATE model_packs SET recognizer_sha256 = %s, recognizer_file = %s, first_used = now()
+WHERE name = %s
+"""
+PACK_STORED_ANYTHING = "SELECT EXISTS (SELECT 1 FROM photo_analyses WHERE model = %s)"
 PACK_COVERAGE = """
 SELECT (SELECT count(*) FROM photos) AS photos,
        (SELECT count(*) FROM photo_analyses WHERE model = %s) AS analysed

@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 
 from pgface import paths
 from pgface.db import sql
+from pgface.errors import ModelPackError
 from pgface.paths import PathLike, canonical, readable, to_bytes
 
 if TYPE_CHECKING:  # a type only: the store knows rows, not models
@@ -115,6 +116,7 @@ def known_photos(conn: psycopg.Connection, hashes: Sequence[bytes], model: str
 def add_photos(
     conn: psycopg.Connection, photos: Sequence[PhotoRow], model: str,
     replaced: list[tuple[int, int]] | None = None, reanalysed: list[int] | None = None,
+    recognizer_sha256: str | None = None,
 ) -> dict[bytes, int]:
     """Store photos analysed by `model` in the caller's transaction, with their faces and paths;
     returns sha256 -> photo id of the photos whose faces this call stored.
@@ -124,9 +126,13 @@ def add_photos(
     replaced: gets record_paths' (former photo, photo now there) pairs: photos edited in place.
     reanalysed: gets the ids of the photos stored before (another pack's) whose faces of
     `model` this call stored.
+    recognizer_sha256: the recognizer that made the embeddings; refused (ModelPackError) where
+    the library knows the pack by another by now (known_pack: a record taken over meanwhile).
     """
     if not photos:
         return {}
+    if recognizer_sha256 is not None:
+        _check_storing_pack(conn, model, recognizer_sha256)
     columns = (
         [p.sha256 for p in photos],
         [readable(p.path) for p in photos],
@@ -808,13 +814,33 @@ def faces_of_paths(
     return found
 
 
+def _check_storing_pack(conn: psycopg.Connection, model: str, recognizer_sha256: str) -> None:
+    known = conn.execute(sql.MODEL_PACK_STORING, [model]).fetchone()
+    if known is not None and known[0] != recognizer_sha256:  # none: not recorded (a reader's)
+        raise ModelPackError(
+            f"model pack {model!r}: the library knows it by another recognizer since "
+            f"{known[1]:%Y-%m-%d %H:%M} (sha256 {known[0][:12]}..., this one "
+            f"{recognizer_sha256[:12]}...); nothing was stored")
+
+
 def known_pack(conn: psycopg.Connection, name: str, recognizer_sha256: str,
                recognizer_file: str) -> tuple[str, str, datetime] | None:
     """Record the pack at its first use; returns how the library knew it before where its
-    recognizer was another (sha256, file, first used), None where it is the same."""
+    recognizer was another (sha256, file, first used), None where it is the same.
+
+    A pack recorded but under which nothing was stored is this one now: a first try with a
+    truncated recognizer recorded its digest, and the name was refused ever after, once the
+    file was whole ("not the pack whose embeddings this library holds": none)."""
     try:
         with conn.transaction():
             conn.execute(sql.RECORD_MODEL_PACK, [name, recognizer_sha256, recognizer_file])
+            known = conn.execute(sql.MODEL_PACK, [name]).fetchone()
+            if known is not None and known[0] != recognizer_sha256:
+                # The update first: it waits for a store of the recorded recognizer's faces
+                # under way (add_photos holds the row); the check after it then sees them.
+                conn.execute(sql.ADOPT_MODEL_PACK, [recognizer_sha256, recognizer_file, name])
+                if conn.execute(sql.PACK_STORED_ANYTHING, [name]).fetchone()[0]:
+                    raise psycopg.Rollback()
     except (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege):
         pass  # a role that may only read: it checks, the next writer records
     known = conn.execute(sql.MODEL_PACK, [name]).fetchone()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
@@ -14,8 +15,8 @@ import numpy as np
 
 from pgface.errors import ModelPackError, OpenFilesError, files_run_short, out_of_memory
 from pgface.models.align import estimate_norms, norm_crop, warp_crop
-from pgface.models.arcface import ArcFace
-from pgface.models.packs import ModelPack
+from pgface.models.arcface import EMBEDDING_SIZE, ArcFace
+from pgface.models.packs import ModelPack, recognizer_sha256
 from pgface.models.quality import FaceQuality, measure
 from pgface.models.scrfd import SCRFD
 from pgface.models.sessions import create_session, default_threads
@@ -70,6 +71,12 @@ class FaceAnalyzer:
     @property
     def model_name(self) -> str:
         return self.pack.name
+
+    @functools.cached_property
+    def recognizer_sha256(self) -> str:
+        """The recognizer file's sha256 as this analyzer first read it: what the library knows
+        the pack by (the check on opening it, and each store of its faces)."""
+        return recognizer_sha256(self.pack)
 
     @property
     def provider(self) -> str:
@@ -188,7 +195,7 @@ class FaceAnalyzer:
     def embed_aligned(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Unit-length embeddings of aligned crops, one session run per batch."""
         if not crops:  # no models loaded for none (a run of moved files loaded both: +85 MB)
-            return np.empty((0, 512), dtype=np.float32)
+            return np.empty((0, EMBEDDING_SIZE), dtype=np.float32)
         _, recognizer = self._load()
         out = []
         for start in range(0, len(crops), self.batch_size):

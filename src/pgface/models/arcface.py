@@ -16,6 +16,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+EMBEDDING_SIZE = 512  # the faces table's vector(512)
+
 
 class ArcFace:
     def __init__(self, model_file: Path | str, session: Any) -> None:
@@ -31,6 +33,12 @@ class ArcFace:
         if len(self.output_names) != 1:
             raise ValueError(f"{model_file}: a recognizer has one output, this one has "
                              f"{len(self.output_names)}")
+        # The library stores vector(512): a recognizer of another width loaded, then every
+        # store failed with "database: expected 512 dimensions, not 128", naming no file.
+        width = session.get_outputs()[0].shape[-1]
+        if isinstance(width, int) and width != EMBEDDING_SIZE:
+            raise ValueError(f"it gives {width}-d embeddings; pgface stores "
+                             f"{EMBEDDING_SIZE}-d ones (ArcFace's)")
 
     def get_feat(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Raw (not normalised) embeddings of aligned BGR crops, one row each."""

@@ -929,6 +929,54 @@ def test_files_swapped_across_folders_keep_their_photos_when_one_folder_is_index
     assert stored_faces(pf, [moved])[str(moved.resolve())] == first
 
 
+def test_suggestions_for_a_face_of_another_pack_come_from_its_own_packs_faces(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """suggest() searched a face's vector among the faces of the pack in use, whatever pack
+    made it: a face of another pack (shown on a person's page where the pack in use has not
+    analysed its photo) was scored against vectors it does not compare with (0.04 for the same
+    person). The other pack here: buffalo_sc's recognizer with its output turned by a fixed
+    rotation, so that its faces compare among themselves as buffalo_sc's, and not with them."""
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install onnx)")
+    from onnx import helper, numpy_helper
+
+    players, yao = sample_photos()[:2]
+    pf.index([players, yao])
+    yao_face = stored_faces(pf, [yao])[str(yao.resolve())][0].face_id
+    pf.people.name_faces(yao_face, "Yao")
+    match = next(m for m in pf.search(yao).faces[0].matches
+                 if m.path == str(players.resolve()))
+    suggested = pf.people.suggest(match.face_id)
+    assert [c.name for c in suggested[match.face_id]] == ["Yao"], suggested
+
+    folder = tmp_path / "turned"
+    folder.mkdir()
+    shutil.copyfile(analyzer.pack.detector, folder / analyzer.pack.detector.name)
+    model = onnx.load(str(analyzer.pack.recognizer))
+    output = model.graph.output[0]
+    rotation, _ = np.linalg.qr(np.random.default_rng(7).standard_normal((512, 512)))
+    model.graph.initializer.append(numpy_helper.from_array(rotation.astype(np.float32), "turn"))
+    model.graph.node.append(helper.make_node("MatMul", [output.name, "turn"], ["turned"]))
+    model.graph.output.remove(output)
+    model.graph.output.append(helper.make_tensor_value_info("turned", onnx.TensorProto.FLOAT,
+                                                            ["N", 512]))
+    onnx.save(model, str(folder / analyzer.pack.recognizer.name))
+    with Pgface(settings.model_copy(update={"model_pack": str(folder)})) as turned:
+        turned.index([yao])  # Yao's photo only: players.jpg keeps buffalo_sc's faces alone
+        assert turned.people.get("Yao").faces == 1  # his turned face, carried over
+        suggested = turned.people.suggest(match.face_id)
+        assert [c.name for c in suggested[match.face_id]] == ["Yao"], suggested
+        assert suggested[match.face_id][0].similarity == pytest.approx(match.similarity,
+                                                                       abs=1e-3)
+    # A stored face's search over HTTP is among its own pack's faces at that pack's threshold
+    # (it said the pack in use's, uncalibrated: 0.28 for buffalo_sc's 0.23).
+    turned_settings = settings.model_copy(update={"model_pack": str(folder)})
+    assert turned_settings.match_threshold("turned") != pf.threshold
+    with TestClient(create_app(turned_settings)) as client:
+        answer = client.get(f"/api/faces/{match.face_id}/search").json()
+    assert answer["threshold"] == pf.threshold
+    assert str(yao.resolve()) in [m["path"] for m in answer["faces"][0]["matches"]]
+
+
 def test_a_new_pack_keeps_the_people_of_the_faces_it_finds_again(
         pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     """Switching pack (to buffalo_l, say) analyses every photo again: the people named under

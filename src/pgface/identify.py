@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 
@@ -177,18 +177,28 @@ def _score(face: Face) -> float | None:
     return face.quality.score if face.quality is not None else None
 
 
-def suggest_people(pool: ConnectionPool, model: str, face_ids: Sequence[int], limit: float,
-                   one_to_one: float, ef_search: int, top: int = 5
+def suggest_people(pool: ConnectionPool, face_ids: Sequence[int], limit: float | None,
+                   one_to_one: Callable[[str], float], ef_search: int, top: int = 5
                    ) -> dict[int, list[Candidate]]:
     """For stored faces (those of a cluster to review, say): the people they most likely are,
-    best first, from the other faces of those people, at or above `limit`; confidence as
-    identify's (one_to_one: the pack's calibrated threshold)."""
-    index = engine.index_at_scale(pool, model) if face_ids else None
+    best first, from the other faces of those people, at or above `limit` (None: the pack's
+    threshold); confidence as identify's (one_to_one: a pack's calibrated threshold). Each
+    face among its own pack's faces: a face of a photo the pack in use has not analysed is
+    another pack's (shown on a person's page), whose vector no other pack's compares with."""
     with pool.connection() as conn:
-        ids, vectors = ps.embeddings(conn, model, list(face_ids))
+        packs = ps.face_packs(conn, list(face_ids))
         conn.commit()
-        found = engine.nearest_assigned(conn, index, vectors, model, IDENTIFY_CANDIDATES + 1,
-                                        limit, ef_search)
-    return {int(face_id): _candidates(rows, one_to_one, skip=int(face_id))[:top]
-            for face_id, rows in zip(ids.tolist(), found, strict=True)}
+    suggested: dict[int, list[Candidate]] = {}
+    for model, ids_of_pack in packs.items():
+        index = engine.index_at_scale(pool, model)
+        threshold = one_to_one(model)
+        with pool.connection() as conn:
+            ids, vectors = ps.embeddings(conn, model, ids_of_pack)
+            conn.commit()
+            found = engine.nearest_assigned(conn, index, vectors, model,
+                                            IDENTIFY_CANDIDATES + 1,
+                                            threshold if limit is None else limit, ef_search)
+        suggested.update((int(face_id), _candidates(rows, threshold, skip=int(face_id))[:top])
+                         for face_id, rows in zip(ids.tolist(), found, strict=True))
+    return {face_id: suggested[face_id] for face_id in sorted(suggested)}
 

@@ -566,9 +566,9 @@ class People:
                 ) -> dict[int, list[Candidate]]:
         """For stored faces: the people each most likely is (up to five, best first), from
         the faces people hold; for reviewing a cluster or an unassigned face."""
-        limit = self.threshold if threshold is None else check_similarity("threshold", threshold)
-        return suggest_people(self.pool, self.model, face_id_list(face_ids), limit,
-                              self.threshold, self.settings.ef_search)
+        limit = None if threshold is None else check_similarity("threshold", threshold)
+        return suggest_people(self.pool, face_id_list(face_ids), limit,
+                              self.settings.match_threshold, self.settings.ef_search)
 
     def search(self, photo: PhotoInput, top: int | None = None, threshold: float | None = None,
                min_quality: float | None = None

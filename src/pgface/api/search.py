@@ -121,10 +121,14 @@ def _search_face(pf: Pgface, face_id: int, top: int, threshold: float | None,
                  landmarks=np.asarray(row["landmarks"], dtype=np.float32).reshape(-1, 2),
                  det_score=float(row["det_score"]), embedding=row["embedding"],
                  quality=stored_quality(row))
-    chosen = pf.threshold if threshold is None else threshold
+    # The face's own pack's threshold: it is searched among that pack's faces (another pack's
+    # face, shown where the pack in use has not analysed its photo, was answered with this
+    # pack's threshold).
+    own = pf.settings.match_threshold(row["model"])
+    chosen = own if threshold is None else threshold
     # One more than asked: the face itself is its own best match, and is left out.
     found = search_faces(pf.read_pool, row["model"], [query], top + 1, chosen, ef_search,
-                         f"face {face_id}", pf.threshold, min_quality)
+                         f"face {face_id}", own, min_quality)
     found.faces[0].quality = store.quality_json(row)  # a migrated face has some parts
     face = found.faces[0]
     face.matches = [m for m in face.matches if m.face_id != face_id][:top]

@@ -234,7 +234,10 @@ JOIN alive a ON a.id = k.person_id
 WHERE f.id = k.face_id AND f.person_id IS NULL
 """
 EMBEDDINGS = "SELECT id, embedding FROM faces WHERE model = %s ORDER BY id"
-EMBEDDINGS_OF = "SELECT id, embedding FROM faces WHERE id = ANY(%s) ORDER BY id"
+# Of the model's faces only: another pack's vectors are not comparable with its (suggest()
+# compared one pack's face with another's, 0.04 for the same person; face_packs sorts them).
+EMBEDDINGS_OF = "SELECT id, embedding FROM faces WHERE id = ANY(%s) AND model = %s ORDER BY id"
+FACE_PACKS = "SELECT model, array_agg(id ORDER BY id) FROM faces WHERE id = ANY(%s) GROUP BY model"
 # A face clustering had given a person, which a full re-cluster left without one.
 RELEASE_CLUSTERED = """
 UPDATE faces SET person_id = NULL, assigned_by = NULL, clustered_at = now()
@@ -600,14 +603,20 @@ def assign_kept(conn: psycopg.Connection, kept: Sequence[KeptFace]) -> int:
 
 def embeddings(conn: psycopg.Connection, model: str,
                face_ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, unit vectors) of every face of the model, or of the given faces; ordered by id."""
+    """(ids, unit vectors) of every face of the model, or of the given faces that are the
+    model's; ordered by id."""
     # Binary transfer: the vectors arrive as raw float32, about 4x faster than text.
     with conn.cursor(binary=True) as cur:
         if face_ids is None:
             rows = cur.execute(EMBEDDINGS, [model]).fetchall()
         else:
-            rows = cur.execute(EMBEDDINGS_OF, [list(face_ids)]).fetchall()
+            rows = cur.execute(EMBEDDINGS_OF, [list(face_ids), model]).fetchall()
     return _vectors(rows)
+
+
+def face_packs(conn: psycopg.Connection, face_ids: Sequence[int]) -> dict[str, list[int]]:
+    """The given faces that exist, by the pack that made them."""
+    return dict(conn.execute(FACE_PACKS, [list(face_ids)]).fetchall())
 
 
 def release_clustered(conn: psycopg.Connection, face_ids: Sequence[int]) -> int:

@@ -3,6 +3,7 @@ byte of their crops or embeddings stays in the database's table files."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from test_people import photos_of
 from pgface import Pgface, Settings
 from pgface.api import create_app
 from pgface.models.analysis import FaceAnalyzer
+from pgface.models.packs import sample_photos
 from pgface.people import delete_uploads
 
 
@@ -114,3 +116,22 @@ def test_only_uploaded_files_are_deleted_and_failures_named(tmp_path: Path) -> N
     assert deleted == [str(uploaded), str(uploads / "gone.jpg")]
     assert len(failed) == 1 and failed[0].startswith(f"{stuck}: ")
     assert kept_photo.exists() and not uploaded.exists() and stuck.exists()
+
+
+def test_a_photo_at_two_paths_erased_is_one_photo(pf: Pgface, tmp_path: Path) -> None:
+    """The erase counted the deleted photos by their paths: one photo at two paths (a copy in
+    another folder) was "photos_deleted": 2, in the answer and in the history."""
+    photo = sample_photos()[1]  # yaoming.jpg: one face
+    for folder in ("album", "copies"):
+        (tmp_path / folder).mkdir()
+        shutil.copyfile(photo, tmp_path / folder / photo.name)
+    pf.index([tmp_path])
+    with pf.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM photo_paths").fetchone() == (2,)
+        [(face,)] = conn.execute("SELECT id FROM faces").fetchall()
+    pf.people.name_faces([face], "Yao")
+    erased = pf.people.erase("Yao", scrub=False)
+    assert (erased.faces, erased.photos) == (1, 1)
+    assert pf.people.history(1)[0].summary == ("erased a person: 1 face(s), 1 photo(s) "
+                                               "(cannot be undone)")
+    assert pf.stats()["photos"] == 0

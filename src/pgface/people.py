@@ -459,11 +459,11 @@ class People:
         with self._change("erase", undoable=False) as (conn, change):
             person_id = self._resolve(conn, person)
             name = ps.get_person(conn, person_id)["name"]
-            face_ids, paths = ps.erase_faces(conn, person_id)
+            face_ids, photos, paths = ps.erase_faces(conn, person_id)
             people_history.forget(conn, change.id, person_id, name)
             change.involve(person_id)
-            change.payload.update(faces=len(face_ids), photos=len(paths))
-            change.summary = (f"erased a person: {len(face_ids)} face(s), {len(paths)} "
+            change.payload.update(faces=len(face_ids), photos=photos)
+            change.summary = (f"erased a person: {len(face_ids)} face(s), {photos} "
                               f"photo(s) (cannot be undone)")
         files, failed = delete_uploads(paths, self.settings.resolved_upload_dir())
         scrubbed, scrub_failed = None, None
@@ -478,7 +478,7 @@ class People:
         # The search index's copies: this process's at once, and its snapshot files on disk
         # (after the scrub, which gives the faces table a new file the snapshots name).
         vector_index.forget_erased(self.pool, face_ids)
-        return Erasure(len(face_ids), len(paths), files, scrubbed, failed, scrub_failed)
+        return Erasure(len(face_ids), photos, files, scrubbed, failed, scrub_failed)
 
     def scrub(self) -> float:
         """Rewrite the people tables so deleted rows leave no bytes in their files; seconds."""

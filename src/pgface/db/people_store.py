@@ -708,9 +708,9 @@ WITH gone AS (
     AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = ph.id)
     RETURNING ph.id, ph.path
 )
-SELECT path FROM gone
+SELECT id, path FROM gone
 UNION
-SELECT pp.path FROM photo_paths pp JOIN gone ON gone.id = pp.photo_id
+SELECT pp.photo_id, pp.path FROM photo_paths pp JOIN gone ON gone.id = pp.photo_id
 """
 # Deleted rows stay in their table's pages (and TOAST's, and the HNSW index's) until the pages
 # are rewritten: VACUUM FULL writes each table and its indexes anew and unlinks the old files.
@@ -725,19 +725,22 @@ def held_faces(conn: psycopg.Connection, face_ids: Sequence[int]
     return [tuple(r) for r in conn.execute(HELD_FACES, [list(face_ids)])]
 
 
-def erase_faces(conn: psycopg.Connection, person_id: int) -> tuple[list[int], list[str]]:
-    """Delete the person, their faces and the photos left without a face:
-    (ids of the faces deleted, paths of the photos deleted)."""
+def erase_faces(conn: psycopg.Connection, person_id: int
+                ) -> tuple[list[int], int, list[str]]:
+    """Delete the person, their faces and the photos left without a face: (ids of the faces
+    deleted, how many photos were deleted, every path of those photos)."""
     deleted = conn.execute(ERASE_FACES, [person_id]).fetchall()
     photo_ids = sorted({photo_id for _, photo_id in deleted})
-    paths = [r[0] for r in conn.execute(ERASED_PHOTOS, [photo_ids])] if photo_ids else []
+    gone = conn.execute(ERASED_PHOTOS, [photo_ids]).fetchall() if photo_ids else []
+    # a photo at two paths is one photo deleted (it was counted by its paths)
+    photos, paths = len({photo_id for photo_id, _ in gone}), [path for _, path in gone]
     store.recount_faces(conn, photo_ids)
     conn.execute(DELETE_PERSON, [person_id])
     # else kept until added up, and not scrubbed; after an add-up under way, whose rows for
     # the person this would pass over
     conn.execute(ADD_UP_LOCK)
     conn.execute(FORGET_FACE_COUNTS, [person_id])
-    return [face_id for face_id, _ in deleted], paths
+    return [face_id for face_id, _ in deleted], photos, paths
 
 
 def scrub(conn: psycopg.Connection) -> None:

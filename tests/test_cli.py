@@ -224,6 +224,9 @@ def test_similarities_outside_minus_one_to_one_are_refused_before_anything_runs(
                          r"a number from (-1|0) to 1\b", done.output), (args, done.output)
     done = runner.invoke(app, ["search", "x.jpg", "--threshold", "high"], env={"COLUMNS": "200"})
     assert done.exit_code == 2 and "'high' is not a number" in done.output, done.output
+    # a choice too (--auth was a free string checked later: one `error:` line, exit code 1)
+    done = runner.invoke(app, ["serve", "--auth", "sometimes"], env={"COLUMNS": "200"})
+    assert done.exit_code == 2 and "Invalid value for '--auth'" in done.output, done.output
 
 
 def test_names_and_paths_print_as_they_are_never_as_markup_or_terminal_codes(

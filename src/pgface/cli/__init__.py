@@ -172,8 +172,8 @@ def _merged(first: IndexReport, second: IndexReport) -> IndexReport:
 
 
 def _removal_text(removal: Removal) -> str:
-    return (f"{removal.photos} photos and their {removal.faces} faces removed, "
-            f"{removal.paths} paths forgotten")
+    return (f"{counted(removal.photos, 'photo')} and their {counted(removal.faces, 'face')} "
+            f"removed, {counted(removal.paths, 'path')} forgotten")
 
 
 @app.command()

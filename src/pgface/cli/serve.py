@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +21,14 @@ from pgface.library import Pgface, build_analyzer
 
 log = logging.getLogger(__name__)
 
+
+class AuthMode(str, Enum):
+    """--auth's values: the parser refuses others with its usage message and exit code 2, as
+    every option out of its range (a free string was checked later, exit code 1)."""
+
+    auto = "auto"
+    always = "always"
+
 keys_app = typer.Typer(help="Create, list and revoke the HTTP API's keys.", no_args_is_help=True)
 
 
@@ -32,7 +41,7 @@ def serve(
     roots: Annotated[list[Path] | None, typer.Option(
         "--roots", "--root", help="A folder clients may index server-side paths from "
                                   "(repeat for several). None: only uploads.")] = None,
-    auth: Annotated[str | None, typer.Option(
+    auth: Annotated[AuthMode | None, typer.Option(
         help="auto: open on loopback until a key exists; always: every request needs a key. "
              "Default: PGFACE_API_AUTH, else auto.", show_default=False)] = None,
     inference_workers: Annotated[int | None, typer.Option(
@@ -48,14 +57,12 @@ def serve(
 
     from pgface.api import create_app
 
-    if auth is not None and auth not in ("auto", "always"):
-        raise PgfaceError(f"--auth must be auto or always, not {auth!r}")
     settings = Settings()
     # An option given wins over its variable; one not given leaves it (PGFACE_API_AUTH=always
     # was overwritten by --auth's default, and the server answered without a key)
     host = host if host is not None else settings.api_host
-    auth = auth if auth is not None else settings.api_auth
-    update: dict[str, Any] = {"api_host": host, "api_auth": auth}
+    update: dict[str, Any] = {"api_host": host,
+                              "api_auth": auth.value if auth is not None else settings.api_auth}
     # --roots, or PGFACE_API_ROOTS (which went unchecked: a mistyped root refused every path
     # under it with 404s, a root that is a link loop answered 500 to every path request)
     given, named = (roots, "--roots") if roots else (settings.api_roots, "PGFACE_API_ROOTS")

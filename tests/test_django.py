@@ -209,6 +209,15 @@ def test_manage_py_pgface_ends_as_pgface_does_without_a_traceback(
     assert code == 2 and "No such option: --bogus" in said and "Traceback" not in said
     code, said = run("search")
     assert code == 2 and "Missing" in said and "Traceback" not in said
+    # A mistake in settings.PGFACE: one line too (it was Django's traceback, 18 to 24 lines)
+    from django.test import override_settings
+
+    for mistake, says in (({"PHOTO_BATCH": "abc"}, "error: setting PGFACE_PHOTO_BATCH: "),
+                          ({"READ_DATABASES": "replica"},
+                           "error: PGFACE['READ_DATABASES'] is a list of aliases")):
+        with override_settings(PGFACE=mistake):
+            code, said = run("stats")
+        assert code == 1 and said.startswith(says) and len(said.splitlines()) == 1, said
 
 
 def test_loaddata_cannot_write_pgface_rows(yao_ming: Any, tmp_path: Path) -> None:

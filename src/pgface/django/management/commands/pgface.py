@@ -16,9 +16,11 @@ from contextlib import contextmanager
 
 import click
 import typer
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from pgface.django import conf
+from pgface.errors import PgfaceError
 
 try:  # typer 0.2x on carries its own click: its usage errors and exits are not click's
     from typer.exceptions import TyperException
@@ -72,7 +74,13 @@ class Command(BaseCommand):
     def handle(self, *args: str, **options: object) -> None:
         from pgface.cli import app
 
-        with _environment(conf.environment(conf.pgface_settings())):
+        try:
+            settings = conf.pgface_settings()
+        except (ImproperlyConfigured, PgfaceError) as exc:
+            # a mistake in settings.PGFACE (InvalidSettings, a bad alias): one `error:` line,
+            # as pgface's own command says it for the same setting, not Django's traceback
+            raise CommandError(str(exc), returncode=1) from None
+        with _environment(conf.environment(settings)):
             try:
                 code = app(args=list(args), prog_name="manage.py pgface", standalone_mode=False)
             except EXITS as exc:

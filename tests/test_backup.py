@@ -237,6 +237,15 @@ def test_a_restore_that_cannot_finish_leaves_the_library_as_it_was(
         backups.restore(other_url, settings.db_schema, truncated, replace=True)
     assert library_state(other_url) == kept
 
+    # A byte of its table of contents (stored uncompressed) damaged into one that is not
+    # UTF-8: "unexpected UnicodeDecodeError ... (a bug)".
+    damaged = bytearray(whole)
+    damaged[damaged.index(b"CREATE TABLE pgface.faces") + 7] = 0x91
+    (tmp_path / "damaged.dump").write_bytes(damaged)
+    with pytest.raises(backups.BackupError, match=r"damaged\.dump: .*nothing was restored"):
+        backups.restore(other_url, settings.db_schema, tmp_path / "damaged.dump", replace=True)
+    assert library_state(other_url) == kept
+
     junk = tmp_path / "notes.txt"
     junk.write_text("not a backup")
     with pytest.raises(backups.BackupError, match=r"notes\.txt: not a backup pg_restore can "
@@ -455,11 +464,19 @@ def test_two_restores_at_once_into_an_empty_library_do_not_both_succeed(
                     for archive in (small, smaller)]
         done = [r.result() for r in runs if r.exception() is None]
         failed = [r.exception() for r in runs if r.exception() is not None]
-        # One of them, or neither (each may see the other connected): never both.
-        assert len(done) <= 1 and len(done) + len(failed) == 2, (done, failed)
-        assert all(isinstance(error, backups.BackupError) for error in failed)
-        photos = len(library_state(other_url)["photos"]) if done else 0
-        assert [d.counts.photos for d in done] == ([photos] if done else [])
+        # The first; the second waits for it, then finds its library and refuses. (It could
+        # also see the first's psql connected and refuse both: "a `pgface serve`?".)
+        assert len(done) == 1 and len(failed) == 1, (done, failed)
+        assert isinstance(failed[0], backups.BackupError)
+        assert "give --replace" in str(failed[0]), failed[0]
+        assert [d.counts.photos for d in done] == [len(library_state(other_url)["photos"])]
+    # With --replace both restore, one after the other, each saying what it replaced: the
+    # second, the first's library (it read the empty one before the first had restored).
+    with ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(backups.restore, other_url, settings.db_schema, archive, True)
+                for archive in (small, smaller)]
+    first, second = sorted((r.result() for r in runs), key=lambda d: d.seconds)
+    assert second.replaced == first.counts
 
 
 def test_backup_and_restore_connect_where_pgface_does_with_the_users_libpq_variables(
@@ -504,3 +521,18 @@ def test_a_restore_keeps_the_revocations_of_the_library_it_replaces(
     with psycopg.connect(settings.database_url) as conn:
         keys = dict(conn.execute("SELECT name, revoked_at FROM pgface.api_keys").fetchall())
     assert keys == {"leaked": revoked_at, "kept": None}
+
+
+def test_a_client_programs_error_is_said_before_the_query_it_quotes() -> None:
+    """pg_dump's error line came before the lines of the query it quoted, and only the last
+    three lines were kept: "pg_dump failed: pg_dump: detail: Query was: SELECT ...", the
+    reason (a restore dropping the tables meanwhile) cut off."""
+    said = io.StringIO(
+        "pg_dump: error: query failed: ERROR:  cache lookup failed for relation 139424\n"
+        "pg_dump: detail: Query was: SELECT c.tableoid, c.oid, conrelid,\n"
+        "  conname, pg_get_constraintdef(oid)\n  FROM pg_catalog.pg_constraint\n"
+        "  WHERE contype = 'c'\n  ORDER BY conrelid\n")
+    assert backups._last_lines(said) == ("pg_dump: error: query failed: ERROR:  cache lookup "
+                                         "failed for relation 139424")
+    quiet = io.StringIO("one\ntwo\n\nthree\nfour\n")  # no error line: the last three, as before
+    assert backups._last_lines(quiet) == "two | three | four"

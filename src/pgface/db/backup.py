@@ -75,7 +75,7 @@ def client_program(name: str) -> str:
     return str(_postgres_bin_path() / name)
 
 
-def client_connection(url: str) -> tuple[str, dict[str, str]]:
+def client_connection(url: str, name: str = "pgface backup") -> tuple[str, dict[str, str]]:
     """The connection string for a client program, and its environment: the password goes
     in PGPASSWORD, not on a command line every user of the machine can read. The user's
     libpq variables (PGHOST, PGPASSWORD, PGSSLMODE, PGSERVICE...) stay: pgface's own
@@ -83,7 +83,7 @@ def client_connection(url: str) -> tuple[str, dict[str, str]]:
     them a backup failed where `pgface stats` worked, or went to another server)."""
     params = conninfo_to_dict(url)
     password = params.pop("password", None)
-    params["application_name"] = "pgface backup"
+    params["application_name"] = name
     env = dict(os.environ)
     if password:
         env["PGPASSWORD"] = str(password)
@@ -108,9 +108,16 @@ def _said(stream: IO[str]) -> str:
 
 
 def _last_lines(stream: IO[str], lines: int = 3) -> str:
+    """What a client program said last, its error lines first: pg_dump's "error: query
+    failed: ..." was pushed out by the lines of the query it quoted after it ("detail: Query
+    was: SELECT ...")."""
     stream.seek(0)
     said = [line.strip() for line in stream.read().splitlines() if line.strip()]
-    return " | ".join(said[-lines:]) or "no message"
+    errors = [line for line in said if _ERROR_LINE.search(line)]
+    return " | ".join((errors or said)[-lines:]) or "no message"
+
+
+_ERROR_LINE = re.compile(r"\berror: |\b(ERROR|FATAL|PANIC): ")
 
 
 def backup(url: str, schema: str, destination: Path) -> BackupReport:
@@ -141,7 +148,7 @@ def backup(url: str, schema: str, destination: Path) -> BackupReport:
             if counts is None:
                 raise BackupError(f"{destination}: no pgface library in schema {schema!r} of "
                                   "this database: nothing to back up")
-            with tempfile.TemporaryFile("w+") as said:
+            with tempfile.TemporaryFile("w+", errors="replace") as said:
                 done = subprocess.run(
                     # gzip's fastest level: on LFW's library 41 MB in 1.9 s, against its
                     # default's 38 MB in 4.5 s (embeddings are text in the archive)
@@ -214,7 +221,8 @@ def archive_schemas(source: Path) -> list[str]:
     except OSError as exc:
         raise BackupError(f"{source}: cannot read it ({os_reason(exc)})") from None
     done = subprocess.run([client_program("pg_restore"), "--list", str(source)],
-                          capture_output=True, text=True, env=client_connection("")[1])
+                          capture_output=True, text=True, errors="replace",
+                          env=client_connection("")[1])
     if done.returncode:
         reason = " ".join(done.stderr.split()).removeprefix("pg_restore: error: ")
         raise BackupError(f"{source}: not a backup pg_restore can read ({reason})")
@@ -234,7 +242,8 @@ def archive_vector_schema(source: Path, schema: str) -> str | None:
     from its table definitions; None where none names it."""
     done = subprocess.run([client_program("pg_restore"), "--section=pre-data",
                            f"--schema={schema}", "--file=-", str(source)],
-                          capture_output=True, text=True, env=client_connection("")[1])
+                          capture_output=True, text=True, errors="replace",
+                          env=client_connection("")[1])
     found = _VECTOR_TYPE.search(done.stdout) if done.returncode == 0 else None
     return found.group(1) if found else None
 
@@ -273,8 +282,13 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
         raise BackupError(f"{source}: holds no library in schema {schema!r} (its schemas: "
                           f"{held}); set PGFACE_DB_SCHEMA to the one it was taken from")
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            others = conn.execute(sql.OTHER_SESSIONS).fetchone()[0]
+        with psycopg.connect(url, autocommit=True, application_name=RESTORING) as conn:
+            # One restore of the library at a time, from here to its end (this connection
+            # holds the lock): a second waited for nothing, took the first's psql for a
+            # `pgface serve` and refused, or read the library it replaces before the first
+            # had restored it, and said so. Restores waiting here are not counted below.
+            conn.execute(sql.RESTORE_SESSION_LOCK, [schema])
+            others = conn.execute(sql.OTHER_SESSIONS, [RESTORING]).fetchone()[0]
             if others:
                 raise BackupError(
                     f"{source}: {others} other session(s) are connected to the database (a "
@@ -295,13 +309,13 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
             # pgvector here: where it is, else where the restore creates it (public)
             row = conn.execute(sql.VECTOR_SCHEMA).fetchone()
             vector_here = psql.Identifier(row[0] if row else "public").as_string(conn)
-        archived = archive_vector_schema(source, schema)
-        # a library moved between servers whose pgvector lives in other schemas (a hosted
-        # one's `extensions`, the embedded `public`): its tables' type said the other
-        moved = (archived, vector_here) if archived not in (None, vector_here, quoted) else None
-        counts = _run_restore(url, source, schema, quoted, literal, moved, replace, keep)
-        applied = migrate(url, schema)
-        with psycopg.connect(url) as conn:
+            archived = archive_vector_schema(source, schema)
+            # a library moved between servers whose pgvector lives in other schemas (a hosted
+            # one's `extensions`, the embedded `public`): its tables' type said the other
+            moved = ((archived, vector_here) if archived not in (None, vector_here, quoted)
+                     else None)
+            counts = _run_restore(url, source, schema, quoted, literal, moved, replace, keep)
+            applied = migrate(url, schema)
             kept_revoked = [r[0] for r in conn.execute(
                 psql.SQL("SELECT name FROM {}.api_keys WHERE key_id = ANY(%s) ORDER BY name")
                 .format(psql.Identifier(schema)), [[key for key, _ in revoked]])]
@@ -310,6 +324,10 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
                           f"{one_line(exc)}") from exc
     return RestoreReport(str(source), counts, replaced, applied, time.perf_counter() - started,
                          kept_revoked)
+
+
+# The application_name of a restore's connections (OTHER_SESSIONS leaves them out).
+RESTORING = "pgface restore"
 
 
 def _revoked_keys(conn: psycopg.Connection, schema: str) -> list[tuple[str, Any]]:
@@ -329,7 +347,7 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
     read the whole archive, so a truncated or damaged one rolls everything back. Returns what
     the transaction restored. moved_vector: (pgvector's schema in the archive, here), both
     quoted, where they differ."""
-    conninfo, env = client_connection(url)
+    conninfo, env = client_connection(url, RESTORING)
     newest = migrations()[-1][0]
     guard = sql.RESTORE_GUARD.format(literal=schema_literal, replace=str(replace).lower())
     opening = ("BEGIN;\nSET client_min_messages = warning;\n" + guard +
@@ -340,7 +358,8 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
                                                  newest=newest)
                + keep_revocations + sql.RESTORED_COUNTS.format(schema=quoted_schema)
                + "COMMIT;\n")
-    with tempfile.TemporaryFile("w+") as psql_said, tempfile.TemporaryFile("w+") as restore_said:
+    with (tempfile.TemporaryFile("w+", errors="replace") as psql_said,
+          tempfile.TemporaryFile("w+", errors="replace") as restore_said):
         loader = subprocess.Popen(
             [client_program("psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
              f"--dbname={conninfo}"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,

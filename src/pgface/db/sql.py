@@ -586,6 +586,12 @@ EXPORT_SNAPSHOT = "SELECT pg_export_snapshot()"
 OTHER_SESSIONS = """
 SELECT count(*) FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+  AND application_name IS DISTINCT FROM %s
+"""
+# Held by a restore's first connection for the whole restore (backup.restore): restores of one
+# library go one after the other, each reading what it replaces after the one before it ended.
+RESTORE_SESSION_LOCK = """
+SELECT pg_advisory_lock(hashtext('pgface.restore.session'), hashtext(%s::text))
 """
 # The first statements of a restore's transaction, formatted with the schema (as a literal)
 # and whether it may replace a library that holds something (true or false). Decided inside

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -244,6 +245,20 @@ def test_a_restore_that_cannot_finish_leaves_the_library_as_it_was(
     (tmp_path / "damaged.dump").write_bytes(damaged)
     with pytest.raises(backups.BackupError, match=r"damaged\.dump: .*nothing was restored"):
         backups.restore(other_url, settings.db_schema, tmp_path / "damaged.dump", replace=True)
+    assert library_state(other_url) == kept
+
+    # Its faces' sequence set back, in the table of contents that nothing checks: restored,
+    # the next index failed on "duplicate key value violates unique constraint faces_pkey".
+    setval = re.search(rb"setval\('pgface\.faces_id_seq', (\d+), true\)", whole)
+    assert setval is not None and int(setval.group(1)) > 1
+    digits = setval.group(1)
+    behind = whole[:setval.start(1)] + b"1".rjust(len(digits), b"0") + whole[setval.end(1):]
+    (tmp_path / "behind.dump").write_bytes(behind)
+    with pytest.raises(backups.BackupError, match=r"behind\.dump: the database refused it, "
+                       r"nothing was restored: .*the backup is damaged: sequence "
+                       r"pgface\.faces_id_seq would give 2 again \(pgface\.faces\.id holds ids up "
+                       r"to \d+\)"):
+        backups.restore(other_url, settings.db_schema, tmp_path / "behind.dump", replace=True)
     assert library_state(other_url) == kept
 
     junk = tmp_path / "notes.txt"

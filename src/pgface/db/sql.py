@@ -705,10 +705,37 @@ END $$;
 # or one a newer pgface migrated, rolls everything back.
 RESTORED_LIBRARY_CHECK = """
 DO $$
+DECLARE
+    owned record;
+    highest bigint;
+    state record;
 BEGIN
     IF to_regclass(format('%I.photos', {literal}::text)) IS NULL THEN
         RAISE EXCEPTION 'the backup holds no pgface library in schema %', {literal};
     END IF;
+    -- A sequence behind its table's ids: an archive damaged where nothing checks it (its
+    -- table of contents, uncompressed, holds the setval); restored, the next index failed
+    -- with "duplicate key value violates unique constraint faces_pkey".
+    FOR owned IN
+        SELECT s.oid::regclass AS seq, t.oid::regclass AS tab, a.attname AS col
+        FROM pg_class s
+        JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid
+             AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+        JOIN pg_class t ON t.oid = d.refobjid
+        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+        WHERE s.relkind = 'S'
+          AND s.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = {literal})
+    LOOP
+        EXECUTE format('SELECT max(%I) FROM %s', owned.col, owned.tab) INTO highest;
+        EXECUTE format('SELECT last_value, is_called FROM %s', owned.seq) INTO state;
+        IF highest > state.last_value OR (highest = state.last_value AND NOT state.is_called)
+        THEN
+            RAISE EXCEPTION 'the backup is damaged: sequence % would give % again (%.% holds '
+                            'ids up to %)', owned.seq, state.last_value
+                            + CASE WHEN state.is_called THEN 1 ELSE 0 END, owned.tab,
+                            owned.col, highest;
+        END IF;
+    END LOOP;
     IF (SELECT max(version) FROM {schema}.schema_migrations) > {newest} THEN
         RAISE EXCEPTION 'the backup was taken by a newer pgface (migration % applied; this one '
                         'knows up to {newest}): restore it with a pgface that knows migration %'

@@ -29,6 +29,7 @@ class AuthMode(str, Enum):
     auto = "auto"
     always = "always"
 
+
 keys_app = typer.Typer(help="Create, list and revoke the HTTP API's keys.", no_args_is_help=True)
 
 

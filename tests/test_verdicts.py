@@ -4,6 +4,7 @@ real photos, models and PostgreSQL (the stranger tail is pgface's shipped data).
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -32,6 +33,21 @@ def test_same_person_similarity_rises_with_library_size() -> None:
     assert verdicts.same_person_similarity(100, "buffalo_sc", 0.5) == 0.5
     # a pack without a measured tail uses buffalo_sc's
     assert verdicts.same_person_similarity(10**6, "other", 0.28) == same[6]
+
+
+def test_a_threshold_of_more_decimals_never_puts_the_bar_under_it_or_the_rule() -> None:
+    """PGFACE_THRESHOLD=0.2302 at 20 faces gave a bar of 0.23, under the 1:1 threshold; 0.2314
+    at 100 faces gave 0.244, where 0.0506 strangers are expected (stepped from the off-grid
+    threshold, then rounded)."""
+    for tenths in range(2300, 2400):
+        threshold = tenths / 10_000
+        for n in (1, 20, 100, 1_000, 100_000):
+            bar = verdicts.same_person_similarity(n, "buffalo_sc", threshold)
+            assert bar >= threshold and round(bar, 3) == bar, (threshold, n, bar)
+            assert verdicts.strangers_per_search(bar, n, "buffalo_sc") <= 0.05, (threshold, n)
+            below = round(bar - 0.001, 3)  # the lowest such step: the one before breaks either
+            assert below < threshold or verdicts.strangers_per_search(
+                below, n, "buffalo_sc") > 0.05, (threshold, n, bar)
 
 
 @pytest.fixture
@@ -79,6 +95,15 @@ def test_cli_shows_verdicts(enrolled: Pgface, env: dict[str, str]) -> None:
     table = runner.invoke(app, ["search", query, "--threshold", "0"], env=env)
     assert table.exit_code == 0, table.output
     assert "same person" in table.stdout and "possible" in table.stdout
+    # to 4 decimals, as the JSON: at 3, a "possible" match at 0.3009 read 0.301 beside a
+    # "same person from 0.301" header, and compare said "different people: similarity
+    # 0.230 (threshold 0.23)" of a pair at 0.2295
+    shown = [float(v) for v in re.findall(r"\b(\d\.\d+) (?:same person|possible)\b",
+                                          table.stdout)]
+    assert shown and all(f"{v:.4f}" in table.stdout for v in shown)
+    assert re.findall(r"\b\d\.\d{4} (?:same person|possible)\b", table.stdout)
+    compared = runner.invoke(app, ["compare", query, query], env=env)
+    assert re.search(r"similarity 1\.0000 \(threshold", compared.stdout), compared.stdout
     identified = runner.invoke(app, ["people", "identify", query, "--json"], env=env)
     assert json.loads(identified.stdout)["faces"][0]["verdict"] == "same"
 

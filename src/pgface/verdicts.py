@@ -51,14 +51,16 @@ def same_person_similarity(library_size: int, pack: str, threshold: float) -> fl
     MAX_STRANGERS_PER_SEARCH strangers are expected in a library of library_size faces."""
     grid, _ = stranger_tail(pack)
     lo, hi = max(threshold, grid[0]), grid[-1]
-    if strangers_per_search(lo, library_size, pack) <= MAX_STRANGERS_PER_SEARCH:
-        return round(lo, 3)
-    steps = math.ceil((hi - lo) * 1000)
-    for k in range(1, steps + 1):  # at most a few hundred steps, each a short scan
-        s = lo + k / 1000
+    # On the 0.001 grid, from the first step at or above lo: stepping from an off-grid lo
+    # (PGFACE_THRESHOLD=0.2302) and rounding after gave a bar under the threshold (0.23), or
+    # one a step short of the rule (0.244 where 0.245 is the first to keep it). The rounding
+    # inside ceil: 0.23 * 1000 is 230.00000000000003.
+    first, last = math.ceil(round(lo * 1000, 6)), math.ceil(round(hi * 1000, 6))
+    for step in range(first, last + 1):  # at most a few hundred steps, each a short scan
+        s = step / 1000
         if strangers_per_search(s, library_size, pack) <= MAX_STRANGERS_PER_SEARCH:
-            return round(s, 3)
-    return round(hi, 3)
+            return s
+    return last / 1000
 
 
 def verdict(similarity: float, same_similarity: float) -> Verdict:

@@ -248,7 +248,7 @@ def search(
         for m in face.matches:
             shown = (MiddleEllipsis(m.path + " (missing: file gone)", style="red") if m.missing
                      else MiddleEllipsis(m.path))
-            table.add_row(f"{m.similarity:.3f} {_VERDICT_TEXT[m.verdict]}",
+            table.add_row(f"{m.similarity:.4f} {_VERDICT_TEXT[m.verdict]}",
                           m.person_name or "", shown,
                           box_text(m.bbox))
         out.print(table)
@@ -275,7 +275,7 @@ def compare(
         print_json(result.to_dict())
         return
     verdict = "same person" if result.same_person else "different people"
-    out.print(f"{verdict}: similarity {result.similarity:.3f} (threshold {result.threshold}), "
+    out.print(f"{verdict}: similarity {result.similarity:.4f} (threshold {result.threshold}), "
               f"best of {result.faces_in_b} faces, at {box_text(result.face_b)}")
 
 
@@ -319,7 +319,7 @@ def demo() -> None:
         for face in result.faces:
             for m in face.matches:
                 out.print(f"  {Path(m.path).name} face at {box_text(m.bbox)}: "
-                          f"similarity {m.similarity:.3f} (threshold {result.threshold})",
+                          f"similarity {m.similarity:.4f} (threshold {result.threshold})",
                           highlight=False)
             if not face.matches:
                 out.print("  nowhere in the database", highlight=False)

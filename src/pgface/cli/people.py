@@ -553,7 +553,7 @@ def identify(
         if face.verdict == "possible":  # strangers of a library this size score so too
             who = f"possibly {who}"
         out.print(f"face at {box}: {who}, confidence {face.confidence:.2f} "
-                  f"(similarity {face.similarity:.3f})", highlight=False)
+                  f"(similarity {face.similarity:.4f})", highlight=False)
 
 
 @people_app.command()
@@ -599,6 +599,6 @@ def search(
                              else f"person {g.person_id} (unnamed)")
             possible = all(m.verdict == "possible" for m in g.matches)
             out.print(f"  {who}: {counted(len(g.matches), 'match', 'matches')}, "
-                      f"best {g.best_similarity:.3f}"
+                      f"best {g.best_similarity:.4f}"
                       + (" (possible, not sure at this library's size)" if possible else ""),
                       highlight=False)

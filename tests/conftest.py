@@ -136,3 +136,25 @@ def lfw_library(server_url: str, models_dir: Path, work_dir: Path, analyzer: Fac
         report = library.index([LFW / "images"])
         assert not report.failures, report.failures
         yield library
+
+
+def turned_pack(pack: FaceAnalyzer, folder: Path) -> Path:
+    """A pack in FOLDER: PACK's detector, and its recognizer with the output turned by a fixed
+    rotation, so that its faces compare among themselves as PACK's do, and not with PACK's
+    (another model's vectors, as a retrained recognizer's would be). Needs onnx."""
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install onnx)")
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(pack.pack.detector, folder / pack.pack.detector.name)
+    model = onnx.load(str(pack.pack.recognizer))
+    output = model.graph.output[0]
+    rotation, _ = np.linalg.qr(np.random.default_rng(7).standard_normal((512, 512)))
+    model.graph.initializer.append(numpy_helper.from_array(rotation.astype(np.float32), "turn"))
+    model.graph.node.append(helper.make_node("MatMul", [output.name, "turn"], ["turned"]))
+    model.graph.output.remove(output)
+    model.graph.output.append(helper.make_tensor_value_info("turned", onnx.TensorProto.FLOAT,
+                                                            ["N", 512]))
+    onnx.save(model, str(folder / pack.pack.recognizer.name))
+    return folder

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
-from conftest import PHOTOS, in_pgface_schema, require_data
+from conftest import PHOTOS, in_pgface_schema, require_data, turned_pack
 from typer.testing import CliRunner
 
 from pgface import PersonConflict, Pgface, Settings, library
@@ -544,6 +544,40 @@ def test_a_pack_recorded_that_stored_nothing_is_taken_over_but_not_one_storing(
     with pf.pool.connection() as conn:
         assert conn.execute("SELECT count(*) FROM faces WHERE model = 'trial'").fetchone() == (1,)
         assert store.known_pack(conn, "trial", whole, "w600k_mbf.onnx") is None
+        # what a process that checked the name before the take-over is told when it searches
+        with pytest.raises(ModelPackError, match="nothing was compared: start it again"):
+            store.check_recognizer(conn, "trial", broken)
+        store.check_recognizer(conn, "trial", whole)
+    # A role that may only read cannot take a record over: where nothing is stored under the
+    # name it goes on (nothing to compare with), where something is it is refused.
+    with pf.pool.connection() as conn:
+        assert store.known_pack(conn, "unfinished", broken, "w600k_mbf.onnx") is None
+    read_only = in_pgface_schema(pf.settings.database_url) + (
+        "%20-cdefault_transaction_read_only%3Don")
+    with psycopg.connect(read_only) as reader:
+        assert store.known_pack(reader, "unfinished", whole, "w600k_mbf.onnx") is None
+        assert store.known_pack(reader, "trial", other, "w600k_mbf.onnx")[0] == whole
+
+
+def test_a_process_whose_pack_name_was_taken_over_since_compares_nothing(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """A process that opened a fresh pack name and stored nothing (it searched) went on
+    searching with its recognizer once another had taken the name over and stored faces: a
+    stored photo scored 0.09 against itself, and identify found nobody."""
+    photo = sample_photos()[1]
+    mine = tmp_path / "mine" / "fresh"
+    mine.mkdir(parents=True)
+    for onnx in (analyzer.pack.detector, analyzer.pack.recognizer):
+        shutil.copyfile(onnx, mine / onnx.name)
+    theirs = turned_pack(analyzer, tmp_path / "theirs" / "fresh")
+    with Pgface(settings.model_copy(update={"model_pack": str(mine)})) as first:
+        assert first.search(photo).faces[0].matches == []  # checked, recorded, nothing stored
+        with Pgface(settings.model_copy(update={"model_pack": str(theirs)})) as second:
+            assert second.index([photo]).faces == 1  # the name taken over: nothing was stored
+            assert second.search(photo).faces[0].matches[0].similarity > 0.99
+        for call in (lambda: first.search(photo), lambda: first.people.identify(photo)):
+            with pytest.raises(ModelPackError, match="knows it by another recognizer"):
+                call()
 
 
 def test_notices_follow_photos_another_process_stores(

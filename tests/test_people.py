@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import psycopg
 import pytest
-from conftest import LFW, PHOTOS, require_data, with_database
+from conftest import LFW, PHOTOS, require_data, turned_pack, with_database
 from fastapi.testclient import TestClient
 from PIL import Image
 from psycopg import sql
@@ -936,9 +936,6 @@ def test_suggestions_for_a_face_of_another_pack_come_from_its_own_packs_faces(
     analysed its photo) was scored against vectors it does not compare with (0.04 for the same
     person). The other pack here: buffalo_sc's recognizer with its output turned by a fixed
     rotation, so that its faces compare among themselves as buffalo_sc's, and not with them."""
-    onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install onnx)")
-    from onnx import helper, numpy_helper
-
     players, yao = sample_photos()[:2]
     pf.index([players, yao])
     yao_face = stored_faces(pf, [yao])[str(yao.resolve())][0].face_id
@@ -948,18 +945,7 @@ def test_suggestions_for_a_face_of_another_pack_come_from_its_own_packs_faces(
     suggested = pf.people.suggest(match.face_id)
     assert [c.name for c in suggested[match.face_id]] == ["Yao"], suggested
 
-    folder = tmp_path / "turned"
-    folder.mkdir()
-    shutil.copyfile(analyzer.pack.detector, folder / analyzer.pack.detector.name)
-    model = onnx.load(str(analyzer.pack.recognizer))
-    output = model.graph.output[0]
-    rotation, _ = np.linalg.qr(np.random.default_rng(7).standard_normal((512, 512)))
-    model.graph.initializer.append(numpy_helper.from_array(rotation.astype(np.float32), "turn"))
-    model.graph.node.append(helper.make_node("MatMul", [output.name, "turn"], ["turned"]))
-    model.graph.output.remove(output)
-    model.graph.output.append(helper.make_tensor_value_info("turned", onnx.TensorProto.FLOAT,
-                                                            ["N", 512]))
-    onnx.save(model, str(folder / analyzer.pack.recognizer.name))
+    folder = turned_pack(analyzer, tmp_path / "turned")
     with Pgface(settings.model_copy(update={"model_pack": str(folder)})) as turned:
         turned.index([yao])  # Yao's photo only: players.jpg keeps buffalo_sc's faces alone
         assert turned.people.get("Yao").faces == 1  # his turned face, carried over

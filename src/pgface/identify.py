@@ -136,8 +136,8 @@ def assigned_faces(pool: ConnectionPool, conn: psycopg.Connection, model: str) -
 
 
 def identify_faces(pool: ConnectionPool, model: str, faces: Sequence[Face], source: str,
-                   limit: float, one_to_one: float, ef_search: int, min_quality: float = 0.0
-                   ) -> Identification:
+                   limit: float, one_to_one: float, ef_search: int, min_quality: float = 0.0,
+                   recognizer_sha256: str | None = None) -> Identification:
     """Each face's likeliest person among the faces that belong to one (engine.py: the search
     index at scale, pgvector below it), at or above `limit`. Faces whose quality is below
     min_quality are reported, not identified, as a search reports them unsearched (identify
@@ -146,6 +146,8 @@ def identify_faces(pool: ConnectionPool, model: str, faces: Sequence[Face], sour
     asked = [face for face, ask in zip(faces, searched, strict=True) if ask]
     index = engine.index_at_scale(pool, model) if asked else None
     with pool.connection() as conn:
+        if recognizer_sha256 is not None:  # the faces' recognizer still the pack's (search's)
+            store.check_recognizer(conn, model, recognizer_sha256)
         size = (assigned_faces(pool, conn, model) if index is not None
                 else ps.count_assigned(conn, model))  # below scale a count is cheap
         same = verdicts.same_person_similarity(size, model, one_to_one)

@@ -558,7 +558,8 @@ class People:
         loaded = self._load(photo)
         faces = analyze_photos(self.analyzer, [loaded])[0]
         found = identify_faces(self.pool, self.model, faces, loaded.source, limit,
-                               self.threshold, self.settings.ef_search, floor)
+                               self.threshold, self.settings.ef_search, floor,
+                               self.analyzer.recognizer_sha256)
         found.warning = loaded.warning
         return found
 

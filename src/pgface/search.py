@@ -118,10 +118,12 @@ def _score(face: Face) -> float | None:
 
 def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
                  threshold: float, ef_search: int, source: str, one_to_one: float,
-                 min_quality: float = 0.0) -> SearchResult:
+                 min_quality: float = 0.0, recognizer_sha256: str | None = None
+                 ) -> SearchResult:
     """Each face's matches at or above threshold, each with its verdict for this library's
     size; one_to_one is the 1:1 threshold, the least a same-person similarity can be. Faces
-    whose quality is below min_quality are reported, unsearched."""
+    whose quality is below min_quality are reported, unsearched. recognizer_sha256: the
+    recognizer that made the faces' vectors, checked against the library's for the pack."""
     min_quality = check_min_quality(min_quality)  # echoed: -0.0 was said as -0.0
     results = []
     # At scale the in-process index finds the nearest faces (HNSW loses face matches there);
@@ -129,6 +131,8 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
     index = vector_index.shared_index(pool, model) if faces else None
     found: list[list[store.MatchRow]] = []
     with pool.connection() as conn:
+        if recognizer_sha256 is not None:
+            store.check_recognizer(conn, model, recognizer_sha256)
         synced = False
         for face in faces:
             if below(_score(face), min_quality):
@@ -223,7 +227,7 @@ def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top
     vector_index.open_in_background(pool, analyzer.model_name)
     faces = analyze_photos(analyzer, [photo])[0]
     return search_faces(pool, analyzer.model_name, faces, top, threshold, ef_search,
-                        photo.source, one_to_one, min_quality)
+                        photo.source, one_to_one, min_quality, analyzer.recognizer_sha256)
 
 
 def compare_photos(analyzer: FaceAnalyzer, a: Photo, b: Photo, threshold: float) -> Comparison:

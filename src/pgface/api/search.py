@@ -80,7 +80,7 @@ async def search(
     found: SearchResult = await run_in_threadpool(
         search_faces, pf.read_pool, pf.analyzer.model_name, faces,
         settings.top_k if top is None else top, chosen,
-        settings.ef_search, name, pf.threshold, floor)
+        settings.ef_search, name, pf.threshold, floor, pf.analyzer.recognizer_sha256)
     found.notices = photo_notices(name, warning) + await run_in_threadpool(pf.notices)
     return result_json(found, width, height)
 

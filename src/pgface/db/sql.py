@@ -424,6 +424,7 @@ SELECT recognizer_sha256, recognizer_file, first_used FROM model_packs WHERE nam
 MODEL_PACK_STORING = """
 SELECT recognizer_sha256, first_used FROM model_packs WHERE name = %s FOR SHARE
 """
+MODEL_PACK_NOW = "SELECT recognizer_sha256, first_used FROM model_packs WHERE name = %s"
 # A record of a pack that stored nothing under its name (its recognizer broken when it was first
 # tried: truncated, another model's file) is taken over by the recognizer in use now.
 ADOPT_MODEL_PACK = """

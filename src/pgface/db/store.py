@@ -132,7 +132,7 @@ def add_photos(
     if not photos:
         return {}
     if recognizer_sha256 is not None:
-        _check_storing_pack(conn, model, recognizer_sha256)
+        check_recognizer(conn, model, recognizer_sha256, storing=True)
     columns = (
         [p.sha256 for p in photos],
         [readable(p.path) for p in photos],
@@ -814,13 +814,22 @@ def faces_of_paths(
     return found
 
 
-def _check_storing_pack(conn: psycopg.Connection, model: str, recognizer_sha256: str) -> None:
-    known = conn.execute(sql.MODEL_PACK_STORING, [model]).fetchone()
+def check_recognizer(conn: psycopg.Connection, model: str, recognizer_sha256: str,
+                     storing: bool = False) -> None:
+    """ModelPackError where the library knows the pack by another recognizer by now than
+    the one that made the caller's vectors: a name under which nothing had been stored is
+    taken over by the next recognizer used under it (known_pack), and a process that checked
+    it before would compare its vectors with the new one's (a search of a stored photo scored
+    0.09 against itself), or store them among them. storing: the record is held until the
+    caller's transaction ends, so that a take-over waits for the store, then sees it."""
+    known = conn.execute(sql.MODEL_PACK_STORING if storing else sql.MODEL_PACK_NOW,
+                         [model]).fetchone()
     if known is not None and known[0] != recognizer_sha256:  # none: not recorded (a reader's)
         raise ModelPackError(
             f"model pack {model!r}: the library knows it by another recognizer since "
-            f"{known[1]:%Y-%m-%d %H:%M} (sha256 {known[0][:12]}..., this one "
-            f"{recognizer_sha256[:12]}...); nothing was stored")
+            f"{known[1]:%Y-%m-%d %H:%M} (sha256 {known[0][:12]}..., this process's "
+            f"{recognizer_sha256[:12]}...); nothing was "
+            + ("stored" if storing else "compared: start it again to use the library's"))
 
 
 def known_pack(conn: psycopg.Connection, name: str, recognizer_sha256: str,
@@ -844,4 +853,10 @@ def known_pack(conn: psycopg.Connection, name: str, recognizer_sha256: str,
     except (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege):
         pass  # a role that may only read: it checks, the next writer records
     known = conn.execute(sql.MODEL_PACK, [name]).fetchone()
-    return None if known is None or known[0] == recognizer_sha256 else tuple(known)
+    if known is None or known[0] == recognizer_sha256:
+        return None
+    if not conn.execute(sql.PACK_STORED_ANYTHING, [name]).fetchone()[0]:
+        # a reader, which may not take the record over: nothing is stored under the name to
+        # compare with (its searches check the record again: check_recognizer)
+        return None
+    return tuple(known)

@@ -11,6 +11,7 @@ import os
 import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -932,12 +933,27 @@ def kept_face_counts(url: str, pack: str) -> dict[int, int]:
 
 
 def shown_face_counts(url: str, pack: str) -> dict[int, int]:
-    """Each person's faces under PACK counted from the faces themselves."""
-    shown = "true" if pack == "*" else people_store.SHOWN_FACE
+    """Each person's faces under PACK counted from the faces themselves ('*': as a pack that
+    has analysed nothing shows them)."""
+    shown = people_store.SHOWN_FACE
     with psycopg.connect(in_pgface_schema(url)) as conn:
         return dict(conn.execute(
             f"SELECT person_id, count(*) FROM faces f WHERE person_id IS NOT NULL AND {shown} "
             "GROUP BY person_id", {"model": pack}).fetchall())
+
+
+def first_pack_face_counts(url: str) -> dict[int, int]:
+    """Each person's faces as a pack that analysed nothing shows them, counted here: in each
+    photo, those of the first pack (by name) that analysed it."""
+    with psycopg.connect(in_pgface_schema(url)) as conn:
+        packs: dict[int, list[str]] = {}
+        for photo_id, model in conn.execute("SELECT photo_id, model FROM photo_analyses"):
+            packs.setdefault(photo_id, []).append(model)
+        faces = conn.execute("SELECT person_id, photo_id, model FROM faces "
+                             "WHERE person_id IS NOT NULL").fetchall()
+    counts: Counter[int] = Counter(person for person, photo, model in faces
+                                   if model == min(packs[photo], key=str.encode))
+    return dict(counts)
 
 
 def test_the_kept_face_counts_follow_every_change_under_every_pack(
@@ -981,9 +997,27 @@ def test_the_kept_face_counts_follow_every_change_under_every_pack(
         assert {p.id: p.faces for p in listed if p.faces} == shown_face_counts(
             database_url, "other_pack")
 
-    # Photos both packs analysed, their faces people's under both, removed at once.
+    # A third pack (a_third_pack: first by name) analyses Obama's photos: three packs hold each
+    # of their faces. Where the pack in use has not analysed a photo (a pack that analysed
+    # nothing yet, '*'), each face is shown once (it was once per other pack: twice).
+    third = other_pack.pack.folder.parent / "a_third_pack"
+    if not third.exists():
+        shutil.copytree(other_pack.pack.folder, third)
+    with Pgface(settings.model_copy(update={"model_pack": str(third)})) as trying:
+        trying.index([library_folder / "obama"])
+    same("buffalo_sc", "*", "other_pack", "a_third_pack")
+    assert kept_face_counts(database_url, "*") == first_pack_face_counts(database_url)
+    unused = other_pack.pack.folder.parent / "unused_pack"
+    if not unused.exists():
+        shutil.copytree(other_pack.pack.folder, unused)
+    with Pgface(settings.model_copy(update={"model_pack": str(unused)})) as fresh:
+        listed, _ = fresh.people.page(limit=1000)
+        assert {p.id: p.faces for p in listed if p.faces} == first_pack_face_counts(
+            database_url)
+
+    # Photos three packs analysed, their faces people's under each, removed at once.
     pf.remove([library_folder / "obama"])
-    same("buffalo_sc", "*", "other_pack")
+    same("buffalo_sc", "*", "other_pack", "a_third_pack")
     # A write from a session with another search path (psql, an application) counts too.
     with psycopg.connect(database_url) as conn:
         conn.execute("SET search_path TO public")

@@ -20,12 +20,16 @@ CLUSTER = "cluster"  # clustering put it there: a full re-cluster may change it
 INSERT_PERSON = "INSERT INTO people (name) VALUES (%s) RETURNING id"
 GET_PERSON = "SELECT id, name, hidden, created_at, updated_at FROM people WHERE id = %s"
 PERSON_BY_NAME = "SELECT id, name, hidden, created_at, updated_at FROM people WHERE name = %s"
-# The faces a person is shown with: the active pack's, and another pack's in a photo the
-# active pack has not analysed yet. A photo both analysed holds each face twice, once per pack
-# (its people carried to the new pack's faces, index.people_from_other_packs): shown once.
+# The faces a person is shown with: the active pack's, and in a photo the active pack has not
+# analysed yet, those of the photo's first pack by name (migration 0025, pgface_first_pack,
+# which the counts' triggers use). A photo two packs analysed holds each face twice, once per
+# pack (its people carried to the new pack's faces, index.people_from_other_packs): shown once,
+# however many packs analysed it (every other pack's faces were shown: three packs, twice).
 SHOWN_FACE = """
-(f.model = %(model)s OR NOT EXISTS (
-    SELECT 1 FROM photo_analyses a WHERE a.photo_id = f.photo_id AND a.model = %(model)s))
+(f.model = %(model)s OR (NOT EXISTS (
+    SELECT 1 FROM photo_analyses a WHERE a.photo_id = f.photo_id AND a.model = %(model)s)
+ AND f.model = (SELECT b.model FROM photo_analyses b WHERE b.photo_id = f.photo_id
+                ORDER BY b.model COLLATE "C" LIMIT 1)))
 """
 # An unnamed person with no face left (its photos removed, pruned or their faces deleted) is
 # nobody to show or review (sql.SOMEONE, which stats counts by too): kept while it holds what

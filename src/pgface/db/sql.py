@@ -113,8 +113,10 @@ LIMIT %(k)s
 # pack was listed and reviewed with 0 faces and no cover. An unnamed person with no face left
 # is kept while it holds what was kept for a forgotten photo (people_store.py).
 SOMEONE = """(p.name IS NOT NULL OR EXISTS (
-    SELECT 1 FROM faces h WHERE h.person_id = p.id AND (h.model = %(model)s OR NOT EXISTS (
-        SELECT 1 FROM photo_analyses a WHERE a.photo_id = h.photo_id AND a.model = %(model)s))))"""
+    SELECT 1 FROM faces h WHERE h.person_id = p.id AND (h.model = %(model)s OR (NOT EXISTS (
+        SELECT 1 FROM photo_analyses a WHERE a.photo_id = h.photo_id AND a.model = %(model)s)
+        AND h.model = (SELECT b.model FROM photo_analyses b WHERE b.photo_id = h.photo_id
+                       ORDER BY b.model COLLATE "C" LIMIT 1)))))"""
 STATS = f"""
 SELECT (SELECT count(*) FROM photos) AS photos,
        (SELECT count(*) FROM faces) AS faces,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import psycopg
 import pytest
 from conftest import PHOTOS, require_data
 from test_schema import samples
@@ -40,8 +41,7 @@ def project(server_url: str, models_dir: Path) -> Iterator[None]:
     finally:
         from pgface.django import conf
 
-        conf.library().close()  # its pool holds connections to the test database
-        conf.library.cache_clear()
+        conf.close_library()  # its pool holds connections to the test database
         connection.creation.destroy_test_db(old_name, verbosity=0)
         teardown_test_environment()
         os.environ.pop("DJANGO_SETTINGS_MODULE")
@@ -143,7 +143,10 @@ def test_the_models_refuse_bulk_writes_and_similar_to_checks_what_it_is_given(
     for write in (lambda: Face.objects.filter(pk=yao_ming_in_players().pk).update(det_score=0.1),
                   lambda: Person.objects.all().delete(), lambda: Photo.objects.all().delete(),
                   lambda: Person.objects.bulk_create([Person(name="x")]),
-                  lambda: Face.objects.similar_to(samples()["yaoming.jpg"]).delete()):
+                  lambda: Face.objects.similar_to(samples()["yaoming.jpg"]).delete(),
+                  # a reverse relation's add() updates through Django's base manager
+                  lambda: Person.objects.first().faces.add(yao_ming_in_players()),
+                  lambda: Photo.objects.first().faces.add(yao_ming_in_players())):
         with pytest.raises(TypeError, match="pgface"):
             write()
     assert (Face.objects.count(), Person.objects.count(), Photo.objects.count()) == before
@@ -167,7 +170,7 @@ def test_the_admin_renders_faces_with_crops_and_people_with_faces(yao_ming: Any)
     from django.contrib.auth.models import User
     from django.test import Client
 
-    from pgface.django.models import Face, Photo
+    from pgface.django.models import Face, Person, Photo
 
     client = Client()
     client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
@@ -188,6 +191,13 @@ def test_the_admin_renders_faces_with_crops_and_people_with_faces(yao_ming: Any)
         id=face.photo_id).face_count
     # read-only: no adding, changing or deleting what pgface owns
     assert client.get("/admin/pgface/person/add/").status_code == 403
+    # people in a stable order for another admin's autocomplete (a GROUP BY dropped it)
+    from django.contrib.admin import site
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/admin/autocomplete/")
+    request.user = User.objects.get(username="admin")
+    assert site._registry[Person].get_queryset(request).ordered
     assert client.post(f"/admin/pgface/face/{face.id}/delete/").status_code == 403
 
 
@@ -218,6 +228,33 @@ def test_manage_py_pgface_ends_as_pgface_does_without_a_traceback(
         with override_settings(PGFACE=mistake):
             code, said = run("stats")
         assert code == 1 and said.startswith(says) and len(said.splitlines()) == 1, said
+
+
+def test_the_library_follows_the_database_django_switches_to(
+        yao_ming: Any, server_url: str) -> None:
+    """Django's test runner switches the connection to the test database after the apps are
+    loaded: a library taken before (at an app's import) went on indexing into the real
+    database. library() is one per database: made again where it changed, the former closed."""
+    from django.db import connection
+
+    from pgface.django import conf
+
+    current = conf.library()
+    assert conf.library() is current  # one per process while the database stays
+    name = connection.settings_dict["NAME"]
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}_elsewhere"')
+    try:
+        connection.settings_dict["NAME"] = f"{name}_elsewhere"
+        elsewhere = conf.library()
+        assert elsewhere is not current and f"{name}_elsewhere" in elsewhere.settings.database_url
+        assert elsewhere.stats()["photos"] == 0  # the other database's library, not this one's
+    finally:
+        connection.settings_dict["NAME"] = name
+        conf.close_library()
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}_elsewhere" WITH (FORCE)')
+    assert conf.library().stats()["photos"] == 2
 
 
 def test_loaddata_cannot_write_pgface_rows(yao_ming: Any, tmp_path: Path) -> None:

@@ -79,7 +79,10 @@ class PersonAdmin(ReadOnly, admin.ModelAdmin):
     inlines = [PersonFaceInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Person]:
-        return super().get_queryset(request).annotate(face_total=Count("faces"))
+        # ordered by id again: a GROUP BY drops Meta.ordering, and an autocomplete of people
+        # (a project's autocomplete_fields = ["person"]) paged them unordered, some twice
+        return (super().get_queryset(request).annotate(face_total=Count("faces"))
+                .order_by("id"))
 
     @admin.display(description="faces", ordering="face_total")
     def face_total(self, person: Person) -> int:

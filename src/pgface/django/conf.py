@@ -7,8 +7,8 @@ from settings.PGFACE (keys are pgface's setting names, any case) over the PGFACE
 
 from __future__ import annotations
 
-import functools
 import json
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,9 +83,34 @@ def environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-@functools.lru_cache(maxsize=1)
+_libraries: list[tuple[tuple, Pgface]] = []  # the one in use, with what it connects to
+_library_lock = threading.Lock()
+
+
 def library() -> Pgface:
-    """One Pgface per process for this project (its models load on first use, once)."""
+    """One Pgface per process for this project's pgface database (its models load on first
+    use, once). Django's test runner switches a connection's database to the test database
+    after the apps are loaded: a Pgface taken before (at import, say) went on writing into the
+    real database, so one is made again where the database changed, and the former closed
+    (its pool held connections the test database's teardown refused to drop)."""
     from pgface.library import Pgface
 
-    return Pgface(pgface_settings())
+    settings = pgface_settings()
+    where = (settings.database_url, tuple(settings.read_database_url), settings.db_schema)
+    with _library_lock:
+        if _libraries and _libraries[0][0] == where:
+            return _libraries[0][1]
+        for _, former in _libraries:
+            former.close()
+        _libraries[:] = [(where, Pgface(settings))]
+        return _libraries[0][1]
+
+
+def close_library() -> None:
+    """Close the library and forget it (the next library() opens one again): at the end of a
+    project's tests, before Django drops the test database, which it refuses while pgface's
+    pool holds connections to it ("being accessed by other users")."""
+    with _library_lock:
+        for _, former in _libraries:
+            former.close()
+        _libraries.clear()

@@ -56,6 +56,10 @@ class ReadOnlyModel(models.Model):
     class Meta:
         abstract = True
         managed = False
+        # Django's own writes go through the base manager: a reverse relation's add()
+        # (person.faces.add(face)) updated faces.person_id with a plain manager's update(),
+        # past the refusals, unrecorded, the face still "assigned by" a human.
+        base_manager_name = "objects"
 
     def save(self, *args: object, **kwargs: object) -> None:
         raise _refuse(type(self).__name__)

@@ -3,6 +3,7 @@ tables in it through `manage.py pgface`, the ORM queries and the admin pages."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -219,6 +220,19 @@ def test_manage_py_pgface_ends_as_pgface_does_without_a_traceback(
     assert code == 2 and "No such option: --bogus" in said and "Traceback" not in said
     code, said = run("search")
     assert code == 2 and "Missing" in said and "Traceback" not in said
+    # Through call_command, as a Celery task runs it: the output where it is asked to go (it
+    # went to the process's stdout), a failure's reason in the exception (only "failed").
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    out, err = io.StringIO(), io.StringIO()
+    call_command("pgface", "stats", "--json", stdout=out, stderr=err)
+    assert json.loads(out.getvalue())["photos"] == 2
+    with pytest.raises(CommandError, match=r"failed \(exit code 1\): /nonexistent\.jpg: no "
+                                           r"such file"):
+        call_command("pgface", "search", "/nonexistent.jpg", stdout=out, stderr=err)
+    assert "error: /nonexistent.jpg: no such file" in err.getvalue()
     # A mistake in settings.PGFACE: one line too (it was Django's traceback, 18 to 24 lines)
     from django.test import override_settings
 

@@ -8,11 +8,14 @@ project's database, with its settings from settings.DATABASES and settings.PGFAC
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 from argparse import REMAINDER, ArgumentParser
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import IO
 
 import click
 import typer
@@ -45,6 +48,35 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+class _Said(io.TextIOBase):
+    """A stream that writes through to OUT and keeps pgface's last `error:` line."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._out, self._line, self.error = out, "", ""
+
+    def write(self, text: str) -> int:
+        lines = (self._line + text).split("\n")
+        self._line = lines.pop()
+        for line in lines:
+            if line.startswith("error: "):
+                self.error = line.removeprefix("error: ")
+        return self._out.write(text)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    # a terminal stays one: pgface's progress bar is drawn only on a terminal
+    def isatty(self) -> bool:
+        return self._out.isatty()
+
+    def fileno(self) -> int:
+        return self._out.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._out, "encoding", "utf-8")
 
 
 class PgfaceFailed(CommandError):
@@ -80,7 +112,11 @@ class Command(BaseCommand):
             # a mistake in settings.PGFACE (InvalidSettings, a bad alias): one `error:` line,
             # as pgface's own command says it for the same setting, not Django's traceback
             raise CommandError(str(exc), returncode=1) from None
-        with _environment(conf.environment(settings)):
+        # What pgface prints goes where the command's output goes: call_command("pgface",
+        # ..., stdout=buffer) left the buffer empty and printed to the process's stdout.
+        said = _Said(self.stderr._out)
+        with (_environment(conf.environment(settings)),
+              contextlib.redirect_stdout(self.stdout._out), contextlib.redirect_stderr(said)):
             try:
                 code = app(args=list(args), prog_name="manage.py pgface", standalone_mode=False)
             except EXITS as exc:
@@ -91,5 +127,6 @@ class Command(BaseCommand):
             except ABORTS:
                 raise PgfaceFailed("aborted", returncode=1) from None
         if code:
-            raise PgfaceFailed(f"pgface {' '.join(args[:2])} failed (exit code {code})",
-                               returncode=code)
+            # with its reason: a task that logs the exception of call_command had only "failed"
+            raise PgfaceFailed(f"pgface {' '.join(args[:2])} failed (exit code {code})"
+                               + (f": {said.error}" if said.error else ""), returncode=code)

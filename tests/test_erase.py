@@ -4,6 +4,7 @@ byte of their crops or embeddings stays in the database's table files."""
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -135,3 +136,22 @@ def test_a_photo_at_two_paths_erased_is_one_photo(pf: Pgface, tmp_path: Path) ->
     assert pf.people.history(1)[0].summary == ("erased a person: 1 face(s), 1 photo(s) "
                                                "(cannot be undone)")
     assert pf.stats()["photos"] == 0
+
+
+def test_a_scrub_does_not_hold_every_reader_behind_a_long_transaction(
+        pf: Pgface, database_url: str) -> None:
+    """VACUUM FULL waits for every open transaction that has read the tables, and every reader
+    after it waits behind it: an erase while a Django project's report held a transaction open
+    stalled the project's reads of pgface's tables for as long (15 s for a count). The scrub
+    waits a few seconds at most; the erase stands, and says the scrub is left to do."""
+    pf.index(sample_photos()[1:2])
+    with pf.pool.connection() as conn:
+        [(face,)] = conn.execute("SELECT id FROM faces").fetchall()
+    pf.people.name_faces([face], "Yao")
+    with ThreadPoolExecutor(1) as pool, psycopg.connect(database_url) as reader:
+        reader.execute("SELECT count(*) FROM faces").fetchone()  # holds them until it ends
+        erased = pool.submit(pf.people.erase, "Yao").result(timeout=60)
+    assert erased.faces == 1 and erased.scrub_seconds is None
+    assert erased.scrub_failed is not None and "another session holds the tables" in (
+        erased.scrub_failed), erased.scrub_failed
+    assert pf.people.scrub() >= 0  # the reader gone, the rewrite is done

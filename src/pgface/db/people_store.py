@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 from pgface.boxes import best_pairs, overlaps
 from pgface.db import store
 from pgface.db.sql import SOMEONE
+from pgface.errors import PgfaceError
 
 USER = "user"  # a human put the face in its person: clustering leaves it alone
 CLUSTER = "cluster"  # clustering put it there: a full re-cluster may change it
@@ -747,11 +748,30 @@ def erase_faces(conn: psycopg.Connection, person_id: int
     return [face_id for face_id, _ in deleted], photos, paths
 
 
+# How long the scrub waits for each table's lock where the database sets no bound. VACUUM FULL
+# waits for every transaction that has read the table (an application's report in a long
+# transaction), and every reader that comes after waits behind it: an erase held a Django
+# project's reads of pgface's tables for as long as one such transaction (20 s, 15 s for a
+# count). The erase stands without it (scrub_failed), and `pgface people scrub` finishes it.
+SCRUB_LOCK_TIMEOUT = "3s"
+
+
 def scrub(conn: psycopg.Connection) -> None:
     """Rewrite the tables that held erased rows; needs autocommit (VACUUM cannot run in a
     transaction). CHECKPOINT, where allowed, lets the server recycle the older WAL sooner."""
-    conn.execute(pgsql.SQL("VACUUM FULL {}").format(
-        pgsql.SQL(", ").join(pgsql.Identifier(t) for t in SCRUB_TABLES)))
+    if conn.execute("SELECT current_setting('lock_timeout')").fetchone()[0] == "0":
+        conn.execute(pgsql.SQL("SET lock_timeout = {}").format(
+            pgsql.Literal(SCRUB_LOCK_TIMEOUT)))
+    try:
+        conn.execute(pgsql.SQL("VACUUM FULL {}").format(
+            pgsql.SQL(", ").join(pgsql.Identifier(t) for t in SCRUB_TABLES)))
+    except psycopg.errors.LockNotAvailable as exc:
+        raise PgfaceError(
+            "another session holds the tables (a transaction that has read them, still "
+            "open): not waited for, as every reader would have queued behind the wait; "
+            f"try again when it has ended ({exc.diag.message_primary})") from exc
+    finally:
+        conn.execute("RESET lock_timeout")
     try:
         conn.execute(CHECKPOINT)
     except psycopg.errors.InsufficientPrivilege:

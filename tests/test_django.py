@@ -271,6 +271,38 @@ def test_the_library_follows_the_database_django_switches_to(
     assert conf.library().stats()["photos"] == 2
 
 
+def test_a_photos_time_is_the_cameras_clock_whatever_the_projects_time_zone(
+        yao_ming: Any, tmp_path: Path) -> None:
+    """taken_at has no zone (EXIF's clock). With TIME_ZONE = "America/New_York" Django took it
+    for UTC: a photo taken 2024-12-31 22:00 was on 2025-01-01 by `taken_at__date`, and one
+    taken 2024-01-01 02:00 not in `taken_at__year=2024`."""
+    import datetime as dt
+
+    from django.test import override_settings
+    from PIL import Image
+
+    from pgface.django import conf
+    from pgface.django.models import Photo
+
+    paths = []
+    for name, when in (("eve.jpg", "2024:12:31 22:00:00"), ("dawn.jpg", "2024:01:01 02:00:00")):
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0x9003] = when  # DateTimeOriginal
+        with Image.open(samples()["yaoming.jpg"]) as photo:
+            photo.save(tmp_path / name, exif=exif, quality=90)
+        paths.append(tmp_path / name)
+    conf.library().index(paths)
+    ours = Photo.objects.filter(path__in=[str(p) for p in paths])
+    for zone in ("UTC", "America/New_York", "Asia/Tokyo"):
+        with override_settings(TIME_ZONE=zone):
+            assert [p.path for p in ours.filter(taken_at__date=dt.date(2024, 12, 31))] == [
+                str(paths[0])], zone
+            assert ours.filter(taken_at__year=2024).count() == 2, zone
+            assert ours.filter(taken_at__month=1).count() == 1, zone
+            assert ours.filter(taken_at__gte=dt.datetime(2024, 12, 31, 21, 30)).count() == 1
+            assert ours.get(taken_at__hour=2).taken_at == dt.datetime(2024, 1, 1, 2, 0)
+
+
 def test_loaddata_cannot_write_pgface_rows(yao_ming: Any, tmp_path: Path) -> None:
     """A fixture went past save() (loaddata writes with Model.save_base): a person renamed and
     hidden, and no history of it."""

@@ -7,13 +7,16 @@ API, or `manage.py pgface ...`). Join to them from your own models with, for exa
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import ExpressionWrapper, FloatField, Value, signals
+from django.utils import timezone
 from pgvector.django import CosineDistance, VectorField
 
 from pgface.django import conf
@@ -88,6 +91,53 @@ class Person(ReadOnlyModel):
         return self.name or f"person {self.id}"
 
 
+def _in_utc(compiled: type) -> type:
+    """COMPILED (a lookup or transform class) compiled to SQL in UTC, and so its own lookups
+    and transforms (a year's bounds are made by the lookup on the year)."""
+
+    class InUTC(compiled):  # type: ignore[misc,valid-type]
+        def as_sql(self, compiler: Any, connection: Any) -> Any:
+            with timezone.override(dt.timezone.utc):
+                return super().as_sql(compiler, connection)
+
+        def get_lookup(self, name: str) -> type | None:
+            found = super().get_lookup(name)
+            return _in_utc(found) if found is not None else None
+
+        def get_transform(self, name: str) -> type | None:
+            found = super().get_transform(name)
+            return _in_utc(found) if found is not None else None
+
+    InUTC.__name__ = InUTC.__qualname__ = compiled.__name__
+    return InUTC
+
+
+class WallClockDateTimeField(models.DateTimeField):
+    """A `timestamp` column without a zone (a photo's EXIF time: the clock on the camera).
+
+    With USE_TZ and a TIME_ZONE other than UTC, Django took it for a time in UTC to be shown
+    in TIME_ZONE: `taken_at__date` of a photo taken 2024-12-31 22:00 said 2025-01-01 (New
+    York), `taken_at__year=2024` missed one taken 2024-01-01 02:00. Here it is compared as the
+    wall-clock time it is: lookups and their transforms in UTC (the zone Django's PostgreSQL
+    sessions use), a value given with a zone by its own wall-clock time, without one as it is.
+    """
+
+    def get_prep_value(self, value: Any) -> Any:
+        value = models.Field.get_prep_value(self, value)
+        value = self.to_python(value)
+        if isinstance(value, dt.datetime):
+            return value.replace(tzinfo=dt.timezone.utc)  # its clock's reading, as stored
+        return value
+
+    def get_lookup(self, name: str) -> type | None:
+        found = super().get_lookup(name)
+        return _in_utc(found) if found is not None else None
+
+    def get_transform(self, name: str) -> type | None:
+        found = super().get_transform(name)
+        return _in_utc(found) if found is not None else None
+
+
 class Photo(ReadOnlyModel):
     id = models.BigAutoField(primary_key=True)
     sha256 = models.BinaryField()
@@ -95,7 +145,7 @@ class Photo(ReadOnlyModel):
     size_bytes = models.BigIntegerField()
     width = models.IntegerField()
     height = models.IntegerField()
-    taken_at = models.DateTimeField(null=True)  # EXIF time, no zone
+    taken_at = WallClockDateTimeField(null=True)  # EXIF time, no zone
     indexed_at = models.DateTimeField()
     face_count = models.IntegerField()
 

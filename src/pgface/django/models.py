@@ -8,6 +8,7 @@ API, or `manage.py pgface ...`). Join to them from your own models with, for exa
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,7 @@ class Person(ReadOnlyModel):
         return self.name or f"person {self.id}"
 
 
+@functools.cache  # one class for each, not one a query
 def _in_utc(compiled: type) -> type:
     """COMPILED (a lookup or transform class) compiled to SQL in UTC, and so its own lookups
     and transforms (a year's bounds are made by the lookup on the year)."""

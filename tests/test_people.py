@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 
 from pgface import NotFoundError, PersonConflict, PersonError, Pgface, Settings, UndoError
 from pgface.api import create_app
+from pgface.boxes import overlaps
 from pgface.cli import app
 from pgface.db import store
 from pgface.enrolment import person_folders
@@ -961,6 +962,65 @@ def test_suggestions_for_a_face_of_another_pack_come_from_its_own_packs_faces(
         answer = client.get(f"/api/faces/{match.face_id}/search").json()
     assert answer["threshold"] == pf.threshold
     assert str(yao.resolve()) in [m["path"] for m in answer["faces"][0]["matches"]]
+
+
+def test_a_face_named_under_one_pack_takes_the_same_face_of_the_other_packs_with_it(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """A name given under buffalo_l to a face of a photo buffalo_sc had analysed too stayed on
+    buffalo_l's face: switched back to buffalo_sc, the person showed 0 faces there. The same
+    face found by the other pack (the box overlapping it most, as a new pack's faces take
+    their people) goes with it, on the same terms: a face held by a human for someone else
+    stays unless moved. Split and undo alike."""
+    party = tmp_path / "party.jpg"
+    shutil.copyfile(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
+    pf.index([party])
+    folder = tmp_path / "copy_pack"
+    folder.mkdir()
+    for onnx in analyzer.pack.folder.glob("*.onnx"):
+        shutil.copyfile(onnx, folder / onnx.name)
+    copy_settings = settings.model_copy(update={"model_pack": str(folder), "det_sizes": [640]})
+
+    def twin_of(face: int) -> int:
+        with pf.pool.connection() as conn:
+            [(photo, model, bbox)] = conn.execute(
+                "SELECT photo_id, model, bbox FROM faces WHERE id = %s", [face]).fetchall()
+            others = conn.execute("SELECT id, bbox FROM faces WHERE photo_id = %s AND "
+                                  "model <> %s", [photo, model]).fetchall()
+        best = max(others, key=lambda o: float(overlaps(np.array([bbox]), np.array([o[1]]))[0, 0]))
+        return best[0]
+
+    def person_of(face: int) -> str | None:
+        with pf.pool.connection() as conn:
+            return conn.execute("SELECT pe.name FROM faces f LEFT JOIN people pe ON "
+                                "pe.id = f.person_id WHERE f.id = %s", [face]).fetchone()[0]
+
+    with Pgface(copy_settings) as copy:
+        copy.index([party])
+        with pf.pool.connection() as conn:
+            faces = [r[0] for r in conn.execute(
+                "SELECT id FROM faces WHERE model = 'copy_pack' ORDER BY id")]
+        assert len(faces) >= 4
+        copy.people.name_faces([faces[0]], "Zed")
+        assert person_of(twin_of(faces[0])) == "Zed"
+        assert pf.people.get("Zed").faces == 1  # under buffalo_sc too
+        copy.people.undo()
+        assert person_of(twin_of(faces[0])) is None and person_of(faces[0]) is None
+
+        copy.people.name_faces(faces[1:3], "Pair")
+        copy.people.split("Pair", [faces[2]], name="Solo")
+        assert (person_of(twin_of(faces[1])), person_of(twin_of(faces[2]))) == ("Pair", "Solo")
+
+        pf.people.name_faces([twin_of(faces[3])], "Ann")  # by hand, under buffalo_sc
+        assert person_of(faces[3]) == "Ann"  # and its twin under copy_pack
+        # named under one pack only (as a pgface before this one named): the twin Ann holds
+        # by hand stays hers unless moved
+        with pf.pool.connection() as conn:
+            conn.execute("UPDATE faces SET person_id = NULL, assigned_by = NULL WHERE id = %s",
+                         [faces[3]])
+        copy.people.name_faces([faces[3]], "Bob")
+        assert (person_of(faces[3]), person_of(twin_of(faces[3]))) == ("Bob", "Ann")
+        copy.people.name_faces([faces[3]], "Bob", move=True)
+        assert person_of(twin_of(faces[3])) == "Bob"
 
 
 def test_a_new_pack_keeps_the_people_of_the_faces_it_finds_again(

@@ -46,7 +46,7 @@ from pgface.identify import (  # noqa: F401 - re-exported: the people API's iden
     suggest_people,
 )
 from pgface.imaging import Photo, PhotoInput, load_photo
-from pgface.index import Failure, Indexer, ProgressCallback
+from pgface.index import PACK_FACE_OVERLAP, Failure, Indexer, ProgressCallback
 from pgface.models.analysis import FaceAnalyzer
 from pgface.paths import expand, readable
 from pgface.people_history import Change
@@ -314,10 +314,21 @@ class People:
             left = [] if move else held
             skip = {h.face_id for h in left}
             named = [f for f in dict.fromkeys(face_ids) if f not in skip]
+            # The same faces found by other packs go with them, on the same terms (held by a
+            # human for another person: left, unless `move`): a name given under buffalo_l
+            # was on none of buffalo_sc's faces, and switched back the person had lost it.
+            found = [(t, owner) for _, t, owner in ps.twins(conn, named, PACK_FACE_OVERLAP)
+                     if t not in skip]
+            held_twins = {h[0] for h in ps.held_faces(conn, [t for t, _ in found])
+                          if h[1] != target}
+            found = [(t, owner) for t, owner in found if move or t not in held_twins]
+            twins = [t for t, _ in found]
             changed = 0
             if named:
                 target = target or ps.create_person(conn, name)
                 changed = ps.assign_faces(conn, named, target, ps.USER)
+                if twins:
+                    changed += ps.assign_faces(conn, twins, target, ps.USER)
             if changed:
                 ps.touch_people(conn, [target])
                 ps.delete_empty_unnamed(conn)
@@ -325,9 +336,10 @@ class People:
             # faces already the person's by hand: no change, and no record for undo to take
             # back in place of the change before it
             change.discard = not changed
-            change.involve(target, *(h.person_id for h in held))
+            change.involve(target, *(h.person_id for h in held),
+                           *(owner for _, owner in found if owner is not None))
             change.payload.update(name=name, faces=named, left=[h.face_id for h in left],
-                                  moved=[h.face_id for h in moved])
+                                  moved=[h.face_id for h in moved], twins=twins)
             change.summary = (f"named {len(named)} face(s) {name!r}"
                               + _held_summary("moved", moved) + _held_summary("left", left))
             person = self._person(conn, target) if named else None
@@ -427,6 +439,12 @@ class People:
                 raise PersonError(f"a person named {name!r} already exists")
             new_id = ps.create_person(conn, name)
             ps.assign_faces(conn, face_ids, new_id, ps.USER)
+            # the same faces found by other packs, where they are this person's, go too
+            twins = [t for _, t, owner in ps.twins(conn, face_ids, PACK_FACE_OVERLAP)
+                     if owner == person_id]
+            if twins:
+                ps.assign_faces(conn, twins, new_id, ps.USER)
+                change.payload.update(twins=twins)
             ps.touch_people(conn, [person_id])
             ps.delete_empty_unnamed(conn)
             was = ps.get_person(conn, person_id)

@@ -724,6 +724,38 @@ SCRUB_TABLES = ("faces", "photos", "photo_paths", "photo_analyses", "people", "p
 CHECKPOINT = "CHECKPOINT"
 
 
+FACES_OF_THEIR_PHOTOS = """
+SELECT f.id, f.photo_id, f.model, f.bbox, f.person_id FROM faces f
+WHERE f.photo_id IN (SELECT g.photo_id FROM faces g WHERE g.id = ANY(%s))
+ORDER BY f.id
+"""
+
+
+def twins(conn: psycopg.Connection, face_ids: Sequence[int], min_overlap: float
+          ) -> list[tuple[int, int, int | None]]:
+    """(face, its twin, the twin's person) for each of these faces and each other pack that
+    analysed its photo: the same face found by that pack, the box overlapping it most, one to
+    one among all the faces of both packs in the photo, best pairs first, at min_overlap or
+    above (index.PACK_FACE_OVERLAP: the rule a new pack's faces take their people by)."""
+    asked = set(face_ids)
+    by_photo: dict[int, dict[str, list[tuple]]] = {}
+    for row in conn.execute(FACES_OF_THEIR_PHOTOS, [list(asked)]):
+        by_photo.setdefault(row[1], {}).setdefault(row[2], []).append(row)
+    found = []
+    for packs in by_photo.values():
+        for pack, faces in packs.items():
+            if not any(f[0] in asked for f in faces):
+                continue
+            boxes = np.array([f[3] for f in faces], dtype=np.float64)
+            for other, theirs in packs.items():
+                if other == pack:
+                    continue
+                score = overlaps(boxes, np.array([t[3] for t in theirs], dtype=np.float64))
+                found += [(faces[i][0], theirs[j][0], theirs[j][4])
+                          for i, j, _ in best_pairs(score, min_overlap) if faces[i][0] in asked]
+    return found
+
+
 def held_faces(conn: psycopg.Connection, face_ids: Sequence[int]
                ) -> list[tuple[int, int, str | None]]:
     """(face id, person id, person name) of the faces a human placed in a person."""

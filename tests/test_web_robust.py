@@ -224,12 +224,97 @@ def test_people_pages_stop_asking_after_a_failure_and_never_act_on_a_person_gone
         page.get_by_role("button", name="Use key").click()
         expect(page.locator(".person-tile")).not_to_have_count(0)
         expect(page.locator("#message")).to_be_hidden()
+        # A key that may only read: no control offers a change the server would refuse (each
+        # was offered, and answered "lacks the 'write' scope").
+        for control in ("#cluster", "#undo"):
+            expect(page.locator(control)).to_be_hidden()
+        page.goto(f"{url}/#/people/{barack}")
+        expect(page.locator("#person-title")).to_have_text("Barack")
+        expect(page.locator("#rename-form")).to_be_hidden()
         # An error goes with its view: a person page that failed, then the grid.
         page.goto(f"{url}/#/people/987654")
         expect(page.locator("#message")).to_contain_text("Cannot open person 987654")
         page.goto(f"{url}/#/people")
         expect(page.locator(".person-tile")).not_to_have_count(0)
         expect(page.locator("#message")).to_be_hidden()
+        assert not errors, errors
+
+
+def test_people_pages_keep_up_with_changes_made_while_they_load_or_elsewhere(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """From a probe of the page (2026-12-04): a name saved before a person's faces had come
+    left their grid empty for good; the header kept its count after a merge offered on a
+    rename; a name typed in the review queue for a person merged meanwhile left the queue on
+    them; a search's controls searched again the file that had failed, not the photo shown;
+    with everyone hidden the grid said "No people yet"."""
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        f = stored_face_ids(http)
+        assert len(f) == 4, f
+        http.post("/api/people/name", json={"face_ids": f[:1], "name": "Alpha"})
+        beta = http.post("/api/people/name", json={"face_ids": f[1:2], "name": "Beta"}).json()
+        gamma = http.post("/api/people/name", json={"face_ids": f[2:], "name": "Gamma"}).json()
+        title, message, stats = (page.locator("#person-title"), page.locator("#message"),
+                                 page.locator("#stats"))
+
+        # Renamed while the faces are on their way: they are shown when they come.
+        held: list = []
+        faces_of_gamma = lambda u: f"/api/people/{gamma['id']}/faces" in u  # noqa: E731
+        page.route(faces_of_gamma, lambda route: held.append(route))
+        page.goto(f"{url}/#/people/{gamma['id']}")
+        expect(title).to_have_text("Gamma")
+        deadline = time.monotonic() + 30
+        while not held and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert held, "the faces were never asked for"
+        page.fill("#person-name", "Gamma Two")
+        page.get_by_role("button", name="Save name").click()
+        expect(message).to_contain_text("Gamma is now Gamma Two")
+        held[0].continue_()
+        page.unroute(faces_of_gamma)
+        expect(page.locator("#person-faces .face-tile")).to_have_count(2)
+
+        # A rename to a taken name offers the merge: done, the header counts one person fewer.
+        page.goto(f"{url}/#/people/{beta['id']}")
+        expect(title).to_have_text("Beta")
+        expect(stats).to_contain_text("3 people")
+        page.fill("#person-name", "Alpha")
+        page.get_by_role("button", name="Save name").click()
+        message.get_by_role("button", name="Merge into Alpha").click()
+        expect(message).to_contain_text("Merged into Alpha")
+        expect(stats).to_contain_text("2 people")
+
+        # The review queue: its person merged away by someone else while a name is typed.
+        first = http.post(f"/api/people/{gamma['id']}/split", json={"face_ids": f[2:3]}).json()
+        second = http.post(f"/api/people/{gamma['id']}/split", json={"face_ids": f[3:]}).json()
+        page.goto(f"{url}/#/review")
+        shown = page.locator("#review-title")
+        expect(shown).to_contain_text("Person ")
+        shown_id = int(re.search(r"Person (\d+)", shown.inner_text()).group(1))
+        other = second["id"] if shown_id == first["id"] else first["id"]
+        http.post("/api/people/merge", json={"source": shown_id, "target": other})
+        page.fill("#review-name", "Delta")
+        page.get_by_role("button", name="Name", exact=True).click()
+        expect(message).to_contain_text("was merged or deleted by someone else")
+        expect(shown).to_contain_text(f"Person {other}:")
+
+        # With everyone hidden, the grid says so, and where to find them.
+        for person in http.get("/api/people?unnamed=true&limit=100").json()["people"]:
+            http.post(f"/api/people/{person['id']}/hide")
+        page.goto(f"{url}/#/people")
+        expect(page.locator("#people-grid")).to_contain_text("Everyone is hidden (3 people)")
+
+        # A search that failed leaves the photo shown; another number of matches is its.
+        not_a_photo = tmp_path / "notes.jpg"
+        not_a_photo.write_text("not a photo")
+        page.goto(f"{url}/#/search")
+        page.set_input_files("#file", str(PHOTOS / "queries" / "obama_and_biden.jpg"))
+        expect(page.locator(".match")).not_to_have_count(0)
+        page.set_input_files("#file", str(not_a_photo))
+        expect(message).to_contain_text("Search failed: notes.jpg")
+        page.fill("#top", "1")
+        page.locator("#top").dispatch_event("change")
+        expect(page.locator(".match")).to_have_count(2)  # one a face, obama_and_biden.jpg's
+        expect(message).to_be_hidden()
         assert not errors, errors
 
 

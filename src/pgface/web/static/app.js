@@ -4,8 +4,10 @@
 const $ = (selector) => document.querySelector(selector);
 // searches: bumped by each search; only the latest one's answer is shown (the same photo is
 // searched again with another threshold, so the photo cannot tell them apart)
+// file: the photo whose results are shown; asked: the last photo searched (a failed search
+// leaves the results of `file`, which another number of matches asks for again)
 const state = { key: localStorage.getItem("pgface.key") || "", images: new Map(), file: null,
-  searches: 0 };
+  asked: null, searches: 0 };
 
 // Elements are built with textContent only: names and paths come from users.
 function el(tag, attrs = {}, children = []) {
@@ -184,7 +186,7 @@ const fileName = (path) => path.split(/[\\/]/).pop();
 // ---------- search ----------
 
 async function search(file) {
-  state.file = file;
+  state.asked = file;
   const asked = ++state.searches;
   const form = new FormData();
   form.append("file", file, file.name);
@@ -198,6 +200,7 @@ async function search(file) {
   try {
     const result = await getJson(`/api/search?${params}`, { method: "POST", body: form });
     if (asked !== state.searches) return;  // searched again meanwhile: that answer counts
+    state.file = file;
     await renderResults(result, file, asked);
   } catch (error) {
     if (asked !== state.searches) return;
@@ -337,7 +340,7 @@ function renderFace(face, index, image, photoWidth) {
     class: "name-input" });
   const heading = el("p", { class: "muted", text: matchesHeading(face), dir: "auto" });
   const nameForm = el("form", {
-    class: "name-form",
+    class: "name-form writes",
     onsubmit: (event) => {
       event.preventDefault();
       // the heading names the best match's person: named here, it says the new name
@@ -550,6 +553,10 @@ async function start() {
   try {
     const auth = await getJson("/api/auth");
     $("#key-form").hidden = !auth.key_required;
+    // A key that may only read: the page offers no change the server would refuse (it
+    // offered every one, each answered "lacks the 'write' scope").
+    document.body.classList.toggle("read-only",
+      auth.key !== null && !auth.key.scopes.includes("write"));
   } catch (error) {
     showMessage(error.message);
   }
@@ -584,7 +591,7 @@ document.addEventListener("DOMContentLoaded", () => {
     state.images.clear();
     showMessage("");
     start();
-    if (state.file) search(state.file);  // the search that asked for the key
+    if (state.asked) search(state.asked);  // the search that asked for the key
     else route();  // the view that asked for it, loaded again (a list stops asking on a 401)
   });
   $("#photo-close").addEventListener("click", () => $("#photo-dialog").close());

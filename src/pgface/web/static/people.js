@@ -72,6 +72,8 @@ const undoOf = (change, instead = {}) =>
 // ---------- the grid ----------
 
 function showPeople() {
+  // the recent changes, where shown, with the change that led here (a merge, an undo)
+  if ($("#history-box").open) loadHistory();
   people.generation += 1;
   people.next = "";
   people.loading = false;
@@ -105,8 +107,16 @@ async function loadPeoplePage() {
     });
     $("#people-grid").append(...added);
     if (!page.total) {
-      $("#people-grid").append(el("p", { class: "muted", text: "No people yet: name faces in " +
-        "search results, or group unnamed faces into people." }));
+      // nobody shown, yet people hidden: said so ("No people yet" sent the user to name again)
+      let hidden = 0;
+      if (!$("#show-hidden").checked) {
+        const all = new URLSearchParams({ unnamed: "true", hidden: "true", limit: 1 });
+        hidden = (await getJson(`/api/people?${all}`)).total;
+        if (generation !== people.generation) return;
+      }
+      $("#people-grid").append(el("p", { class: "muted", text: hidden
+        ? `Everyone is hidden (${peopleCount(hidden)}): tick "show hidden" to see them.`
+        : "No people yet: name faces in search results, or group unnamed faces into people." }));
     }
   } catch (error) {
     showMessage(`Cannot list people: ${error.message}`);
@@ -189,9 +199,10 @@ async function askMerge() {
     try {
       faces = (await getJson(`/api/people/${person.id}/faces?limit=6`)).faces;
     } catch (_) { /* the dialog still names them */ }
+    // the name isolated from the count: "· 6 faces" after a right-to-left name read "faces 6"
     return el("li", { class: "merge-person" }, [
-      el("strong", { text: `${personName(person)} · ${plural(person.faces, "face")}`,
-        dir: "auto" }),
+      el("strong", {}, [el("bdi", { text: personName(person) }),
+        ` · ${plural(person.faces, "face")}`]),
       el("div", { class: "merge-faces" }, faces.map((f) => faceImage(f.crop_url))),
     ]);
   }));
@@ -201,7 +212,7 @@ async function askMerge() {
     el("legend", { text: "They have different names: the merged person is called" }),
     ...names.map((name, i) => el("label", {}, [
       el("input", { type: "radio", name: "merge-name", value: name, checked: i === 0 ? "" : null }),
-      ` ${name}`,
+      " ", el("bdi", { text: name }),
     ])),
   ] : []));
   choice.hidden = names.length < 2;
@@ -248,8 +259,9 @@ async function askMerge() {
 async function cluster() {
   try {
     const report = await getJson("/api/people/cluster", { method: "POST", json: {} });
-    showMessage(`${report.founded} new people, ${report.joined} faces joined existing people, ` +
-      `${report.unassigned} left alone.`, "ok");
+    showMessage(`${peopleCount(report.founded, "new ")}, ${plural(report.joined, "face")} ` +
+      `joined existing people, ${report.unassigned.toLocaleString()} left alone.`, "ok");
+    loadStats();  // the people founded, in the header too
     showPeople();
   } catch (error) {
     showMessage(`Grouping failed: ${error.message}`);
@@ -436,6 +448,7 @@ async function renamePerson(event) {
   event.preventDefault();
   const person = people.person;
   if (!person) return;
+  const before = personName(person);  // the object is updated in place below
   await once($("#rename-form"), async () => {
     try {
       // the name this page shows: renamed by someone else meanwhile, the server refuses
@@ -444,12 +457,14 @@ async function renamePerson(event) {
         method: "PATCH", json: { name: $("#person-name").value, expected_name: person.name },
       });
       if (person === people.person) {
-        people.person = renamed;
-        renderPersonHead(renamed);
+        // in place: a new object made the faces and photos on their way (person !== shown)
+        // dropped, and their grids stayed empty for good
+        Object.assign(person, renamed);
+        renderPersonHead(person);
       }
       // the same name again changes nothing: no Undo, which would take back an earlier change
       showMessage(change === null ? `${renamed.name}: the name is unchanged.`
-        : `${personName(person)} is now ${renamed.name}.`, "ok", undoOf(change));
+        : `${before} is now ${renamed.name}.`, "ok", undoOf(change));
     } catch (error) {
       // the page again, with the name the person has now
       if (renamedMeanwhile(error, person, () => { if (person === people.person) route(); })) {
@@ -499,6 +514,7 @@ async function mergeInto(person, existing, hash = null) {
       { method: "POST", json: { source: person.id, target: existing.person_id,
         name: existing.name } });
     const back = `#/people/${person.id}`;
+    loadStats();  // one person fewer in the header (it said the count before the merge)
     showMessage(`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.`, "ok",
       undoOf(change, hash ? { [hash]: back } : {}));
     if (hash && location.hash !== hash) location.hash = hash; else route();
@@ -518,14 +534,14 @@ async function toggleHidden() {
       const [changed, change] = await changing(`/api/people/${person.id}/${verb}`,
         { method: "POST" });
       if (person === people.person) {
-        people.person = changed;
-        renderPersonHead(changed);
+        Object.assign(person, changed);  // in place, as a rename's answer
+        renderPersonHead(person);
       }
       loadStats();  // the header counts hidden people apart
       showMessage(changed.hidden ? `${personName(changed)} is hidden from the people page.`
         : `${personName(changed)} is shown again.`, "ok", undoOf(change));
     } catch (error) {
-      showMessage(`${verb} failed: ${error.message}`);
+      showMessage(`${person.hidden ? "Unhiding" : "Hiding"} failed: ${error.message}`);
     }
   });
 }
@@ -619,6 +635,14 @@ async function reviewName(event) {
       await showReview();  // the same offset now holds the next person
     } catch (error) {
       if (renamedMeanwhile(error, person, showReview)) return;
+      if (error.status === 404) {
+        // merged or deleted by someone else meanwhile: the queue as it is now (the page stayed
+        // on them, and Skip then passed over the person who had taken their place)
+        await showReview();
+        showMessage(`Not named: ${personName(person)} was merged or deleted by someone ` +
+          "else meanwhile. The queue is shown as it is now.");
+        return;
+      }
       // merged, the same offset holds the next person
       offerMerge(error, person, "Naming failed", false, () => { $("#review-name").value = ""; });
     }

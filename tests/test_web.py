@@ -162,6 +162,8 @@ def test_search_page_shows_matches_names_and_merges_people(
         page.locator("#merge-dialog").get_by_role("button", name="Merge", exact=True).click()
         expect(page.locator("#message")).to_contain_text("Merged into Barack Obama: 2 faces")
         expect(tiles).to_have_count(2)
+        # the keyboard goes on from the change's Undo (focus fell to the page's start)
+        expect(page.locator("#message .message-action")).to_be_focused()
         tiles.filter(has_text="Joe Biden").click()
         expect(page.locator("#person-title")).to_have_text("Joe Biden")
         page.fill("#person-name", "Joseph Biden")

@@ -65,6 +65,14 @@ async function changing(path, options) {
   return [await response.json(), change === null ? null : Number(change)];
 }
 
+// After a change that redraws the view (a merge, a split), the keyboard goes on from its
+// message's Undo: the tile or face it was on is gone, and focus fell to the page's start (80
+// Tab presses back to the Undo after a merge among 75 people).
+function focusMessage() {
+  const action = $("#message .message-action");
+  if (action) action.focus();
+}
+
 // The Undo beside a change's message: that change only; none where nothing changed.
 const undoOf = (change, instead = {}) =>
   (change === null ? null : { label: "Undo", run: () => undoLast(change, instead) });
@@ -234,6 +242,7 @@ async function askMerge() {
       showPeople();
       showMessage(`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.`, "ok",
         undoOf(change));
+      focusMessage();
     } catch (error) {
       if (error.status === 409 && error.details.names) {
         // named by someone else since the grid loaded: the dialog could not ask which name
@@ -569,6 +578,7 @@ async function splitFaces(event) {
       else if (here) await showPerson(person.id);
       showMessage(`Moved ${plural(body.face_ids.length, "face")} to ${personName(created)}.`,
         "ok", undoOf(change, { [to]: from }));
+      focusMessage();
     } catch (error) {
       showMessage(`Split failed: ${error.message}`);
     }

@@ -18,7 +18,9 @@ from psycopg_pool import PoolTimeout
 from pgface import Settings
 from pgface.api import create_app
 from pgface.api.jobs import failure_message
+from pgface.db.connection import NoConnection
 from pgface.errors import PgfaceError
+from pgface.library import FROM_PYTHON, STOPPED_ON_PURPOSE
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
 
@@ -181,6 +183,11 @@ def test_a_job_that_lost_its_database_says_so_and_what_was_kept() -> None:
     dropped = failure_message(psycopg.OperationalError("server closed the connection "
                                                        "unexpectedly"))
     assert dropped.startswith("the database went away") and "OperationalError" in dropped
+    # stopped by hand: how to start it, not advice for Python programs (an HTTP client has
+    # no Pgface to close)
+    stopped = failure_message(NoConnection(STOPPED_ON_PURPOSE + FROM_PYTHON))
+    assert stopped.startswith(f"the database went away while indexing ({STOPPED_ON_PURPOSE})")
+    assert "from Python" not in stopped
     # anything else is its own message, not blamed on the database
     assert failure_message(ValueError("bad\nvalue")) == "ValueError: bad value"
     ended = PgfaceError("an indexing process ended unexpectedly (exit code -9)")

@@ -100,6 +100,12 @@ def _gone(path: Path) -> bool:
     return False
 
 
+STOPPED_ON_PURPOSE = ("the embedded PostgreSQL is stopped (`pgface db stop`): start it with "
+                      "`pgface db start`")
+# for a program using pgface as a library (the HTTP API's clients have no Pgface to close)
+FROM_PYTHON = " (from Python: close() this Pgface, and its next call starts it)"
+
+
 class Pgface:
     """Index photos, search them by face, compare faces.
 
@@ -183,8 +189,7 @@ class Pgface:
         pool, waited its 30 s)."""
         if not self.embedded or not server.stopped(self.settings.resolved_data_dir()):
             return None
-        return ("the embedded PostgreSQL is stopped (`pgface db stop`): start it with "
-                "`pgface db start` (from Python: close() this Pgface, and its next call starts it)")
+        return STOPPED_ON_PURPOSE + FROM_PYTHON
 
     @staticmethod
     def _check_pack(pool: ConnectionPool, analyzer: FaceAnalyzer) -> None:

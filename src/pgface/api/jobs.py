@@ -26,7 +26,7 @@ from pgface.api.models import JobOut, error_responses
 from pgface.db.connection import connection_lost, one_line
 from pgface.errors import PgfaceError
 from pgface.index import Failure, IndexReport
-from pgface.library import Pgface
+from pgface.library import FROM_PYTHON, Pgface
 from pgface.paths import readable
 
 KEEP_FINISHED = 100  # finished jobs remembered for GET; older ones are forgotten
@@ -200,6 +200,8 @@ def failure_message(exc: Exception) -> str:
     errors are written to be read and say it all; another's class names what it is."""
     reason = (one_line(exc) if isinstance(exc, PgfaceError)
               else f"{type(exc).__name__}: {one_line(exc)}")
+    # an HTTP client has no Pgface to close(): the library's advice to Python programs goes
+    reason = reason.replace(FROM_PYTHON, "")
     if isinstance(exc, PoolTimeout) or (isinstance(exc, psycopg.Error)
                                         and connection_lost(exc)):
         return (f"the database went away while indexing ({reason}); every photo stored until "

@@ -255,6 +255,7 @@ def test_people_pages_keep_up_with_changes_made_while_they_load_or_elsewhere(
         gamma = http.post("/api/people/name", json={"face_ids": f[2:], "name": "Gamma"}).json()
         title, message, stats = (page.locator("#person-title"), page.locator("#message"),
                                  page.locator("#stats"))
+        page.add_init_script(COUNT_BLOB_URLS)
 
         # Renamed while the faces are on their way: they are shown when they come.
         held: list = []
@@ -315,6 +316,32 @@ def test_people_pages_keep_up_with_changes_made_while_they_load_or_elsewhere(
         page.locator("#top").dispatch_event("change")
         expect(page.locator(".match")).to_have_count(2)  # one a face, obama_and_biden.jpg's
         expect(message).to_be_hidden()
+        # A value out of its range is said of the control, and nothing is searched (it was
+        # "Search failed: obama_and_biden.jpg: query parameter 'top' Input should be ...").
+        page.fill("#top", "0")
+        page.locator("#top").dispatch_event("change")
+        expect(message).to_have_text("Matches per face is a whole number from 1 to 100.")
+        expect(page.locator(".match")).to_have_count(2)
+        # Every crop's URL goes with its results, also those below the fold never seen (each
+        # kept its blob: URL, 30 a search of a crowd).
+        page.set_viewport_size({"width": 1280, "height": 400})
+        page.fill("#top", "10")
+        page.fill("#threshold", "-1")
+        page.set_input_files("#file", str(PHOTOS / "groups" / "crowd-30.jpg"))
+        expect(page.locator(".summary")).to_contain_text("matches at or above -1")
+        # crops far below the fold (a browser loads lazy images within about 2,500 px)
+        assert page.locator(".match").count() > 100
+        page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
+        expect(page.locator(".summary")).to_contain_text("obama1.jpg")
+        page.wait_for_load_state("networkidle")
+        no_blob_urls_left(page, "after the results below the fold were replaced")
+        # At 360 px a query's long file name (an upload's hash) wraps, as the viewer's does.
+        long_name = tmp_path / f"{'0123456789abcdef' * 4}.jpg"
+        long_name.write_bytes((PHOTOS / "queries" / "obama1.jpg").read_bytes())
+        page.set_viewport_size({"width": 360, "height": 740})
+        page.set_input_files("#file", str(long_name))
+        expect(page.locator(".summary")).to_contain_text(long_name.name)
+        assert scroll_width(page) <= 360, scroll_width(page)
         assert not errors, errors
 
 
@@ -600,6 +627,9 @@ def test_people_pages_answer_the_view_shown_and_make_each_change_once(
         section.get_by_role("button", name="Name checked faces").click()
         page.get_by_role("button", name="Move them").click()  # out of Beta, who had it
         expect(message).to_contain_text("Named 1 face Zed")
+        # the keyboard goes on from where it was (the dialog gave focus back to the button
+        # while it was disabled: it fell to the page's start)
+        expect(section.get_by_role("button", name="Name checked faces")).to_be_focused()
         expect(section.locator("p.muted").first).to_contain_text("(Zed)")
         page.fill("#threshold", "0.99")
         page.locator("#threshold").press("Enter")

@@ -75,12 +75,18 @@ async function once(control, work) {
   if (working.has(control)) return;
   working.add(control);
   const buttons = control.matches("form") ? [...control.querySelectorAll("button")] : [control];
+  const focused = document.activeElement;
   for (const button of buttons) button.disabled = true;
   try {
     await work();
   } finally {
     working.delete(control);
     for (const button of buttons) button.disabled = false;
+    // A dialog asked meanwhile gave focus back to a button then disabled: it fell to the
+    // page's start, and the keyboard began again from the header.
+    if (document.activeElement === document.body && focused && focused.isConnected) {
+      focused.focus();
+    }
   }
 }
 
@@ -156,8 +162,10 @@ async function showImage(img, path) {
 
 // A crop shows a neutral placeholder until its image arrives, never alt text: the face's
 // name or number is said by the element around it.
+// Not loading="lazy": its blob: URL is revoked when it loads, and a crop below the fold of
+// results replaced before it came into view never did (30 URLs kept a search of a crowd).
 function faceImage(path) {
-  const img = el("img", { alt: "", class: "crop loading", loading: "lazy" });
+  const img = el("img", { alt: "", class: "crop loading" });
   img.addEventListener("load", () => img.classList.remove("loading"));
   showImage(img, path).catch(() => img.classList.add("missing"));
   return img;
@@ -185,13 +193,35 @@ const fileName = (path) => path.split(/[\\/]/).pop();
 
 // ---------- search ----------
 
+// The two controls' values, or why one will not do: said of the control (the server's words
+// were "Search failed: obama1.jpg: query parameter 'top' Input should be greater than or
+// equal to 1", blaming the photo).
+function searchParams() {
+  const top = $("#top").value.trim() || "8";
+  if (!/^\d+$/.test(top) || Number(top) < 1 || Number(top) > 100) {
+    return [null, "Matches per face is a whole number from 1 to 100."];
+  }
+  const params = new URLSearchParams({ top });
+  const threshold = $("#threshold").value.trim();
+  if (threshold !== "") {
+    if (!Number.isFinite(Number(threshold)) || Math.abs(Number(threshold)) > 1) {
+      return [null, "Min. similarity is a number from -1 to 1, or empty for the calibrated one."];
+    }
+    params.set("threshold", threshold);
+  }
+  return [params, null];
+}
+
 async function search(file) {
+  const [params, wrong] = searchParams();
+  if (wrong) {
+    showMessage(wrong);  // nothing sent, the results shown stay
+    return;
+  }
   state.asked = file;
   const asked = ++state.searches;
   const form = new FormData();
   form.append("file", file, file.name);
-  const params = new URLSearchParams({ top: $("#top").value || "8" });
-  if ($("#threshold").value !== "") params.set("threshold", $("#threshold").value);
   // The results shown stay until this search has its own: a failed one (not a photo, the
   // server gone) took away the faces ticked and the name typed in them.
   endSearching();
@@ -200,7 +230,6 @@ async function search(file) {
   try {
     const result = await getJson(`/api/search?${params}`, { method: "POST", body: form });
     if (asked !== state.searches) return;  // searched again meanwhile: that answer counts
-    state.file = file;
     await renderResults(result, file, asked);
   } catch (error) {
     if (asked !== state.searches) return;
@@ -315,6 +344,9 @@ async function queryImage(file, width, height) {
 async function renderResults(result, file, asked) {
   const image = await queryImage(file, result.width, result.height);
   if (asked !== state.searches) return;
+  // the photo whose results are shown from here: set once they are (set when its answer came,
+  // a search made while its photo loaded left it to the controls, never shown)
+  state.file = file;
   let overview = el("p", { class: "muted query-photo-missing",
     text: `${file.name} cannot be shown here; its faces are numbered as found.` });
   if (image) {

@@ -1002,6 +1002,8 @@ def test_a_face_named_under_one_pack_takes_the_same_face_of_the_other_packs_with
         assert len(faces) >= 4
         copy.people.name_faces([faces[0]], "Zed")
         assert person_of(twin_of(faces[0])) == "Zed"
+        assert copy.people.history(1)[0].summary == (
+            "named 1 face(s) 'Zed' (and 1 of other packs at the same places)")
         assert pf.people.get("Zed").faces == 1  # under buffalo_sc too
         copy.people.undo()
         assert person_of(twin_of(faces[0])) is None and person_of(faces[0]) is None

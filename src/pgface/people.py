@@ -341,6 +341,8 @@ class People:
             change.payload.update(name=name, faces=named, left=[h.face_id for h in left],
                                   moved=[h.face_id for h in moved], twins=twins)
             change.summary = (f"named {len(named)} face(s) {name!r}"
+                              + (f" (and {len(twins)} of other packs at the same places)"
+                                 if twins else "")
                               + _held_summary("moved", moved) + _held_summary("left", left))
             person = self._person(conn, target) if named else None
             return Naming(person, named, left, moved)

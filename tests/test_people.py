@@ -4,6 +4,7 @@ PostgreSQL. Ground truth is the folder a photo sits in (photos/people/<name>, LF
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -1023,6 +1024,45 @@ def test_a_face_named_under_one_pack_takes_the_same_face_of_the_other_packs_with
         assert (person_of(faces[3]), person_of(twin_of(faces[3]))) == ("Bob", "Ann")
         copy.people.name_faces([faces[3]], "Bob", move=True)
         assert person_of(twin_of(faces[3])) == "Bob"
+
+
+def test_an_edit_first_indexed_under_another_pack_keeps_its_names_for_the_pack_that_had_them(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """A named photo edited in place, then first indexed under another pack (a pack tried on
+    the folder): that pack's faces cannot take the names (two packs' vectors do not compare),
+    and the former version, deleted at the end of its run, took every name of the photo with
+    it. The former stays until the pack that had the names analyses the new version, and
+    gives them over then, as for an edit it indexed itself."""
+    album = tmp_path / "album"
+    album.mkdir()
+    party = album / "party.jpg"
+    shutil.copyfile(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
+    pf.index(album)
+    faces = stored_faces(pf, [party])[str(party.resolve())]
+    pf.people.name_faces(faces[0].face_id, "Ada")
+    pf.people.name_faces(faces[1].face_id, "Grace")
+    with Image.open(party) as photo:
+        photo.load()
+        photo.save(party, quality=80)  # edited in place
+    folder = tmp_path / "tried_pack"
+    folder.mkdir()
+    for onnx in analyzer.pack.folder.glob("*.onnx"):
+        shutil.copyfile(onnx, folder / onnx.name)
+    with Pgface(settings.model_copy(update={"model_pack": str(folder)})) as tried:
+        assert tried.index(album).indexed == 1
+    assert (pf.people.get("Ada").faces, pf.people.get("Grace").faces) == (1, 1)  # kept
+    assert pf.index(album).people_kept == 4  # 2 faces of buffalo_sc, their 2 of tried_pack
+    with pf.pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT pe.name, ph.sha256 = %s FROM faces f JOIN people pe ON pe.id = f.person_id "
+            "JOIN photos ph ON ph.id = f.photo_id WHERE f.model = 'buffalo_sc' ORDER BY 1",
+            [hashlib.sha256(party.read_bytes()).digest()]).fetchall()
+        assert rows == [("Ada", True), ("Grace", True)]  # on the new version's faces
+        assert conn.execute("SELECT count(*) FROM photos").fetchone() == (1,)  # former gone
+        assert conn.execute("SELECT count(*) FROM former_photos").fetchone() == (0,)
+        # and on the tried pack's faces of it, at the same places
+        assert conn.execute("SELECT count(*) FROM faces WHERE model = 'tried_pack' AND "
+                            "person_id IS NOT NULL").fetchone() == (2,)
 
 
 def test_a_new_pack_keeps_the_people_of_the_faces_it_finds_again(

@@ -367,7 +367,14 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
                 kept += _give_kept(conn, given, "photos renamed and edited")
                 if given:
                     unheld = store.photos_with_nobody(conn, unheld)
-        store.delete_pathless(conn, pathless)
+        # A former whose people are on faces of a pack that has not analysed its new version
+        # stays, recorded, until that pack does (people_of_stored then gives them over, as
+        # for an edit it indexed itself): an edit first indexed under another pack (buffalo_l
+        # tried on the folder) deleted the former with every name of the photo, which that
+        # pack's faces, not comparable with these, could not take.
+        waiting = store.formers_waiting_for_packs(
+            conn, {former: formers[former] for former in pathless if former in formers})
+        store.delete_pathless(conn, [p for p in pathless if p not in waiting])
         store.drop_settled_formers(conn, sorted(formers))
         return kept
 
@@ -995,8 +1002,29 @@ def people_of_stored(conn: psycopg.Connection, stored: dict[bytes, int],
     analysed again for this pack (REANALYSED) from another pack's faces, the new ones from
     when their content was forgotten by path. Returns how many faces were given a person."""
     new = [photo_id for photo_id in stored.values() if photo_id not in reanalysed]
-    return (people_from_other_packs(conn, reanalysed, model)
+    return (people_of_waiting_formers(conn, reanalysed, model)
+            + people_from_other_packs(conn, reanalysed, model)
             + people_found_again(conn, new, model))
+
+
+def people_of_waiting_formers(conn: psycopg.Connection, photo_ids: Sequence[int], model: str
+                              ) -> int:
+    """Photos this pack analyses again that are the new version of a photo edited in place
+    whose former version this pack had analysed (kept for it: _forget_formers): the former's
+    people go to the same faces of the new content, as when this pack indexed the edit
+    (keep_people). Before the other packs' hand-over by place, which would give them nobody."""
+    pairs = store.formers_of_pack(conn, photo_ids, model)
+    if not pairs:
+        return 0
+    kept = keep_people(conn, pairs, model)
+    # and from these faces to the same faces of the packs that analysed the new version first
+    # (the pack tried on the folder), by place, as a new pack's faces take their people
+    new_versions = sorted({now for _, now in pairs})
+    for pack in store.packs_of_photos(conn, new_versions):
+        if pack != model:
+            kept += _give_kept(conn, ps.people_from_other_packs(
+                conn, new_versions, pack, PACK_FACE_OVERLAP), "photos another pack had analysed")
+    return kept
 
 
 def people_from_other_packs(conn: psycopg.Connection, photo_ids: Sequence[int], model: str

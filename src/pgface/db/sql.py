@@ -223,6 +223,21 @@ WHERE NOT EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = ph.id AND f.person_id
 # Formers no longer such: found at a path again (a swap, a move the run reached). Those
 # deleted went with their rows; those kept for a file a run did not read stay, to be looked
 # at again.
+# Of (former, photo now at its path) pairs, the formers with a face a person holds in a pack
+# that has not analysed the photo now there (index._forget_formers keeps them for it).
+FORMERS_WAITING_FOR_PACKS = """
+SELECT DISTINCT p.former FROM unnest(%(formers)s::bigint[], %(now)s::bigint[]) p(former, now)
+JOIN faces f ON f.photo_id = p.former AND f.person_id IS NOT NULL
+WHERE NOT EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = p.now AND a.model = f.model)
+"""
+PACKS_OF_PHOTOS = "SELECT DISTINCT model FROM photo_analyses WHERE photo_id = ANY(%s) ORDER BY 1"
+# The recorded (former, new version) pairs of these photos whose former this pack analysed.
+FORMERS_OF_PACK = """
+SELECT fp.former_id, fp.photo_id FROM former_photos fp
+WHERE fp.photo_id = ANY(%s)
+  AND EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = fp.former_id AND a.model = %s)
+ORDER BY fp.former_id, fp.photo_id
+"""
 DROP_SETTLED_FORMERS = """
 DELETE FROM former_photos fp
 WHERE fp.former_id = ANY(%s) AND EXISTS (SELECT 1 FROM photo_paths pp

@@ -536,6 +536,30 @@ def photos_with_nobody(conn: psycopg.Connection, photo_ids: Sequence[int]) -> li
         if photo_ids else []
 
 
+def formers_waiting_for_packs(conn: psycopg.Connection, formers: dict[int, set[int]]
+                              ) -> set[int]:
+    """Those of these formers (former -> photos now at its paths) with a face a person holds
+    in a pack that has not analysed a photo now at its path."""
+    pairs = [(former, now) for former, nows in formers.items() for now in nows]
+    if not pairs:
+        return set()
+    return {r[0] for r in conn.execute(sql.FORMERS_WAITING_FOR_PACKS, {
+        "formers": [f for f, _ in pairs], "now": [n for _, n in pairs]})}
+
+
+def packs_of_photos(conn: psycopg.Connection, photo_ids: Sequence[int]) -> list[str]:
+    """The packs that analysed any of these photos."""
+    return [r[0] for r in conn.execute(sql.PACKS_OF_PHOTOS, [list(photo_ids)])]
+
+
+def formers_of_pack(conn: psycopg.Connection, photo_ids: Sequence[int], model: str
+                    ) -> list[tuple[int, int]]:
+    """The recorded (former, new version) pairs of these photos whose former MODEL analysed."""
+    if not photo_ids:
+        return []
+    return [tuple(r) for r in conn.execute(sql.FORMERS_OF_PACK, [list(photo_ids), model])]
+
+
 def drop_settled_formers(conn: psycopg.Connection, former_ids: Sequence[int]) -> None:
     """Of these recorded formers, forget those found at a path again: no formers any more."""
     if former_ids:

@@ -1063,6 +1063,19 @@ def test_an_edit_first_indexed_under_another_pack_keeps_its_names_for_the_pack_t
         # and on the tried pack's faces of it, at the same places
         assert conn.execute("SELECT count(*) FROM faces WHERE model = 'tried_pack' AND "
                             "person_id IS NOT NULL").fetchone() == (2,)
+    # Edited again, indexed by buffalo_sc, which gives the names over itself: the former goes
+    # at the end of the run (kept for tried_pack, each name would count twice meanwhile), and
+    # tried_pack's faces of the new version take them by place when it analyses it.
+    with Image.open(party) as photo:
+        photo.load()
+        photo.save(party, quality=70)
+    assert pf.index(album).people_kept == 2
+    assert (pf.people.get("Ada").faces, pf.people.get("Grace").faces) == (1, 1)
+    with pf.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM photos").fetchone() == (1,)
+    with Pgface(settings.model_copy(update={"model_pack": str(folder)})) as tried:
+        assert tried.index(album).people_kept == 2
+        assert tried.people.get("Ada").faces == 1
 
 
 def test_a_new_pack_keeps_the_people_of_the_faces_it_finds_again(

@@ -224,11 +224,14 @@ WHERE NOT EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = ph.id AND f.person_id
 # deleted went with their rows; those kept for a file a run did not read stay, to be looked
 # at again.
 # Of (former, photo now at its path) pairs, the formers with a face a person holds in a pack
-# that has not analysed the photo now there (index._forget_formers keeps them for it).
+# that has not analysed the photo now there, the person holding no face of that photo (in
+# any pack: where they do, that pack's faces give them over by place): index._forget_formers
+# keeps them for that pack.
 FORMERS_WAITING_FOR_PACKS = """
 SELECT DISTINCT p.former FROM unnest(%(formers)s::bigint[], %(now)s::bigint[]) p(former, now)
 JOIN faces f ON f.photo_id = p.former AND f.person_id IS NOT NULL
 WHERE NOT EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = p.now AND a.model = f.model)
+  AND NOT EXISTS (SELECT 1 FROM faces g WHERE g.photo_id = p.now AND g.person_id = f.person_id)
 """
 PACKS_OF_PHOTOS = "SELECT DISTINCT model FROM photo_analyses WHERE photo_id = ANY(%s) ORDER BY 1"
 # The recorded (former, new version) pairs of these photos whose former this pack analysed.

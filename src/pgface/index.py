@@ -367,11 +367,11 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
                 kept += _give_kept(conn, given, "photos renamed and edited")
                 if given:
                     unheld = store.photos_with_nobody(conn, unheld)
-        # A former whose people are on faces of a pack that has not analysed its new version
-        # stays, recorded, until that pack does (people_of_stored then gives them over, as
-        # for an edit it indexed itself): an edit first indexed under another pack (buffalo_l
-        # tried on the folder) deleted the former with every name of the photo, which that
-        # pack's faces, not comparable with these, could not take.
+        # A former whose people are on faces of a pack that has not analysed its new version,
+        # and on no face of it, stays, recorded, until that pack does (people_of_stored then
+        # gives them over, as for an edit it indexed itself): an edit first indexed under
+        # another pack (buffalo_l tried on the folder) deleted the former with every name of
+        # the photo, which that pack's faces, not comparable with these, could not take.
         waiting = store.formers_waiting_for_packs(
             conn, {former: formers[former] for former in pathless if former in formers})
         store.delete_pathless(conn, [p for p in pathless if p not in waiting])

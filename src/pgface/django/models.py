@@ -92,29 +92,33 @@ class Person(ReadOnlyModel):
         return self.name or f"person {self.id}"
 
 
+class _LookupsInUTC:
+    """The lookups and transforms of what this is mixed into, compiled to SQL in UTC."""
+
+    def get_lookup(self, name: str) -> type | None:
+        found = super().get_lookup(name)  # type: ignore[misc]
+        return _in_utc(found) if found is not None else None
+
+    def get_transform(self, name: str) -> type | None:
+        found = super().get_transform(name)  # type: ignore[misc]
+        return _in_utc(found) if found is not None else None
+
+
 @functools.cache  # one class for each, not one a query
 def _in_utc(compiled: type) -> type:
     """COMPILED (a lookup or transform class) compiled to SQL in UTC, and so its own lookups
     and transforms (a year's bounds are made by the lookup on the year)."""
 
-    class InUTC(compiled):  # type: ignore[misc,valid-type]
+    class InUTC(_LookupsInUTC, compiled):  # type: ignore[misc,valid-type]
         def as_sql(self, compiler: Any, connection: Any) -> Any:
             with timezone.override(dt.timezone.utc):
                 return super().as_sql(compiler, connection)
-
-        def get_lookup(self, name: str) -> type | None:
-            found = super().get_lookup(name)
-            return _in_utc(found) if found is not None else None
-
-        def get_transform(self, name: str) -> type | None:
-            found = super().get_transform(name)
-            return _in_utc(found) if found is not None else None
 
     InUTC.__name__ = InUTC.__qualname__ = compiled.__name__
     return InUTC
 
 
-class WallClockDateTimeField(models.DateTimeField):
+class WallClockDateTimeField(_LookupsInUTC, models.DateTimeField):
     """A `timestamp` column without a zone (a photo's EXIF time: the clock on the camera).
 
     With USE_TZ and a TIME_ZONE other than UTC, Django took it for a time in UTC to be shown
@@ -130,14 +134,6 @@ class WallClockDateTimeField(models.DateTimeField):
         if isinstance(value, dt.datetime):
             return value.replace(tzinfo=dt.timezone.utc)  # its clock's reading, as stored
         return value
-
-    def get_lookup(self, name: str) -> type | None:
-        found = super().get_lookup(name)
-        return _in_utc(found) if found is not None else None
-
-    def get_transform(self, name: str) -> type | None:
-        found = super().get_transform(name)
-        return _in_utc(found) if found is not None else None
 
 
 class Photo(ReadOnlyModel):

@@ -303,6 +303,17 @@ def test_a_photos_time_is_the_cameras_clock_whatever_the_projects_time_zone(
             assert ours.get(taken_at__hour=2).taken_at == dt.datetime(2024, 1, 1, 2, 0)
 
 
+def test_a_schema_named_with_a_quote_names_its_tables_right(project: None) -> None:
+    from django.db import connection
+    from psycopg import sql
+
+    from pgface.django.models import _table
+
+    for schema in ("pgface", 'my"faces', "Faces 2"):
+        assert connection.ops.quote_name(_table("people", schema)) == sql.Identifier(
+            schema, "people").as_string()
+
+
 def test_loaddata_cannot_write_pgface_rows(yao_ming: Any, tmp_path: Path) -> None:
     """A fixture went past save() (loaddata writes with Model.save_base): a person renamed and
     hidden, and no history of it."""

@@ -27,9 +27,11 @@ from pgface.search import check_similarity
 SCHEMA = conf.schema()
 
 
-def _table(name: str) -> str:
-    # Django quotes db_table as one identifier: this makes it "schema"."table"
-    return f'{SCHEMA}"."{name}'
+def _table(name: str, schema: str = SCHEMA) -> str:
+    # Django quotes db_table as one identifier: this makes it "schema"."table". A quote in the
+    # schema's name doubled, as in any quoted identifier (PGFACE["DB_SCHEMA"] = 'my"faces' is
+    # a schema pgface uses, and its tables were a syntax error here).
+    return f'{schema.replace(chr(34), chr(34) * 2)}"."{name}'
 
 
 def _refuse(what: str) -> TypeError:

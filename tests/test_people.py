@@ -1078,6 +1078,68 @@ def test_an_edit_first_indexed_under_another_pack_keeps_its_names_for_the_pack_t
         assert tried.people.get("Ada").faces == 1
 
 
+def test_names_kept_for_a_pack_survive_edits_in_a_row_and_a_face_cropped_out_waits_for_none(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """A probe of the former versions kept for a pack: edited twice before the pack with the
+    names came back, the first edit's deletion took the record of the original with it (a
+    cascade), which stayed without a path, its names on it for good; and a face cropped out
+    of the edit made the whole original wait for a pack that could place nobody either (a
+    name counted twice until a pack tried once came back)."""
+    album = tmp_path / "album"
+    album.mkdir()
+    party = album / "party.jpg"
+    shutil.copyfile(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
+    pf.index(album)
+    faces = stored_faces(pf, [party])[str(party.resolve())]
+    pf.people.name_faces(faces[0].face_id, "Ada")
+    pf.people.name_faces(faces[1].face_id, "Grace")
+    folder = tmp_path / "tried_pack"
+    folder.mkdir()
+    for onnx in analyzer.pack.folder.glob("*.onnx"):
+        shutil.copyfile(onnx, folder / onnx.name)
+    tried = Pgface(settings.model_copy(update={"model_pack": str(folder)}))
+
+    def edit(quality: int) -> None:
+        with Image.open(party) as photo:
+            photo.load()
+            photo.save(party, quality=quality)
+
+    def state() -> tuple[int, int, int, int]:
+        with pf.pool.connection() as conn:
+            photos, formers = conn.execute("SELECT (SELECT count(*) FROM photos), "
+                                           "(SELECT count(*) FROM former_photos)").fetchone()
+        return photos, formers, pf.people.get("Ada").faces, pf.people.get("Grace").faces
+
+    with tried:
+        for quality in (80, 70):  # two edits, both first indexed under the tried pack
+            edit(quality)
+            tried.index(album)
+        assert pf.index(album).people_kept >= 2
+        assert state() == (1, 0, 1, 1)
+        # Edited under the tried pack (which gives the names over itself), then again under
+        # buffalo_sc: the names are on the tried pack's faces of the version between, kept
+        # for it (shown once meanwhile); its next run gives them over, and the former goes.
+        edit(60)
+        tried.index(album)
+        edit(50)
+        pf.index(album)
+        assert state() == (2, 1, 1, 1)
+        tried.index(album)
+        assert state() == (1, 0, 1, 1)
+        with pf.pool.connection() as conn:  # on both packs' faces of the latest version
+            assert conn.execute("SELECT count(*) FROM faces WHERE person_id IS NOT NULL"
+                                ).fetchone() == (4,)
+
+        # Both packs hold the names; an edit crops Grace out, indexed by buffalo_sc: the
+        # original goes at the end of the run (the tried pack could place her no better).
+        tried.index(album)
+        with Image.open(party) as photo:
+            photo.crop((0, 0, int(photo.width * 0.6), photo.height)).save(party, quality=90)
+        pf.index(album)
+        photos, formers, _, _ = state()
+        assert (photos, formers) == (1, 0), state()
+
+
 def test_a_new_pack_keeps_the_people_of_the_faces_it_finds_again(
         pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     """Switching pack (to buffalo_l, say) analyses every photo again: the people named under

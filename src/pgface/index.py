@@ -374,7 +374,16 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
         # the photo, which that pack's faces, not comparable with these, could not take.
         waiting = store.formers_waiting_for_packs(
             conn, {former: formers[former] for former in pathless if former in formers})
-        store.delete_pathless(conn, [p for p in pathless if p not in waiting])
+        deleting = [p for p in pathless if p not in waiting]
+        # A former kept for a pack, of a version deleted now (edited again): recorded for the
+        # version now at its path, and given over at once where this pack can.
+        if store.formers_recorded_for(conn, deleting):
+            if not held:
+                people_history.hold_people(conn)  # nothing written yet: waiting is safe
+            nows = store.repoint_formers(
+                conn, {gone: formers[gone] for gone in deleting if gone in formers})
+            kept += people_of_waiting_formers(conn, nows, model)
+        store.delete_pathless(conn, deleting)
         store.drop_settled_formers(conn, sorted(formers))
         return kept
 

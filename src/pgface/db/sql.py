@@ -232,6 +232,26 @@ SELECT DISTINCT p.former FROM unnest(%(formers)s::bigint[], %(now)s::bigint[]) p
 JOIN faces f ON f.photo_id = p.former AND f.person_id IS NOT NULL
 WHERE NOT EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = p.now AND a.model = f.model)
   AND NOT EXISTS (SELECT 1 FROM faces g WHERE g.photo_id = p.now AND g.person_id = f.person_id)
+  -- a pack that analysed both versions could not place them (their face cropped out): no
+  -- other pack will
+  AND NOT EXISTS (SELECT 1 FROM faces h JOIN photo_analyses b
+                  ON b.photo_id = p.now AND b.model = h.model
+                  WHERE h.photo_id = p.former AND h.person_id = f.person_id)
+"""
+# The formers recorded for these photos about to be deleted as formers themselves (an edit
+# edited again) go to the photos now at their paths: the cascade dropped them, and a former
+# kept for a pack was left with no path and no record, its people on it for good.
+FORMERS_OF_DELETED = """
+SELECT DISTINCT fp.former_id FROM former_photos fp WHERE fp.photo_id = ANY(%s)
+"""
+REPOINT_FORMERS = """
+INSERT INTO former_photos (former_id, photo_id)
+SELECT fp.former_id, p.now
+FROM former_photos fp
+JOIN unnest(%(deleted)s::bigint[], %(now)s::bigint[]) p(deleted, now) ON fp.photo_id = p.deleted
+WHERE fp.former_id <> p.now
+ON CONFLICT DO NOTHING
+RETURNING photo_id
 """
 PACKS_OF_PHOTOS = "SELECT DISTINCT model FROM photo_analyses WHERE photo_id = ANY(%s) ORDER BY 1"
 # The recorded (former, new version) pairs of these photos whose former this pack analysed.

@@ -552,6 +552,23 @@ def packs_of_photos(conn: psycopg.Connection, photo_ids: Sequence[int]) -> list[
     return [r[0] for r in conn.execute(sql.PACKS_OF_PHOTOS, [list(photo_ids)])]
 
 
+def formers_recorded_for(conn: psycopg.Connection, photo_ids: Sequence[int]) -> list[int]:
+    """The recorded formers whose new version is one of these photos."""
+    if not photo_ids:
+        return []
+    return [r[0] for r in conn.execute(sql.FORMERS_OF_DELETED, [list(photo_ids)])]
+
+
+def repoint_formers(conn: psycopg.Connection, deleted: dict[int, set[int]]) -> list[int]:
+    """The formers recorded for these photos (about to be deleted -> photos now at their
+    paths) recorded for the photos now at their paths instead; those photos."""
+    pairs = [(gone, now) for gone, nows in deleted.items() for now in nows]
+    if not pairs:
+        return []
+    return sorted({r[0] for r in conn.execute(sql.REPOINT_FORMERS, {
+        "deleted": [g for g, _ in pairs], "now": [n for _, n in pairs]})})
+
+
 def formers_of_pack(conn: psycopg.Connection, photo_ids: Sequence[int], model: str
                     ) -> list[tuple[int, int]]:
     """The recorded (former, new version) pairs of these photos whose former MODEL analysed."""

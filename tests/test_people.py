@@ -1026,6 +1026,20 @@ def test_a_face_named_under_one_pack_takes_the_same_face_of_the_other_packs_with
         assert person_of(twin_of(faces[3])) == "Bob"
 
 
+def named_party(library: Pgface, tmp_path: Path) -> tuple[Path, Path]:
+    """An album holding friends-6 as party.jpg, indexed, two of its faces named Ada and
+    Grace: (the album, the photo)."""
+    album = tmp_path / "album"
+    album.mkdir()
+    party = album / "party.jpg"
+    shutil.copyfile(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
+    library.index(album)
+    faces = stored_faces(library, [party])[str(party.resolve())]
+    library.people.name_faces(faces[0].face_id, "Ada")
+    library.people.name_faces(faces[1].face_id, "Grace")
+    return album, party
+
+
 def test_an_edit_first_indexed_under_another_pack_keeps_its_names_for_the_pack_that_had_them(
         pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     """A named photo edited in place, then first indexed under another pack (a pack tried on
@@ -1033,14 +1047,7 @@ def test_an_edit_first_indexed_under_another_pack_keeps_its_names_for_the_pack_t
     and the former version, deleted at the end of its run, took every name of the photo with
     it. The former stays until the pack that had the names analyses the new version, and
     gives them over then, as for an edit it indexed itself."""
-    album = tmp_path / "album"
-    album.mkdir()
-    party = album / "party.jpg"
-    shutil.copyfile(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
-    pf.index(album)
-    faces = stored_faces(pf, [party])[str(party.resolve())]
-    pf.people.name_faces(faces[0].face_id, "Ada")
-    pf.people.name_faces(faces[1].face_id, "Grace")
+    album, party = named_party(pf, tmp_path)
     with Image.open(party) as photo:
         photo.load()
         photo.save(party, quality=80)  # edited in place
@@ -1085,14 +1092,7 @@ def test_names_kept_for_a_pack_survive_edits_in_a_row_and_a_face_cropped_out_wai
     cascade), which stayed without a path, its names on it for good; and a face cropped out
     of the edit made the whole original wait for a pack that could place nobody either (a
     name counted twice until a pack tried once came back)."""
-    album = tmp_path / "album"
-    album.mkdir()
-    party = album / "party.jpg"
-    shutil.copyfile(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
-    pf.index(album)
-    faces = stored_faces(pf, [party])[str(party.resolve())]
-    pf.people.name_faces(faces[0].face_id, "Ada")
-    pf.people.name_faces(faces[1].face_id, "Grace")
+    album, party = named_party(pf, tmp_path)
     folder = tmp_path / "tried_pack"
     folder.mkdir()
     for onnx in analyzer.pack.folder.glob("*.onnx"):

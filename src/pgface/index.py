@@ -372,16 +372,16 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
         # gives them over, as for an edit it indexed itself): an edit first indexed under
         # another pack (buffalo_l tried on the folder) deleted the former with every name of
         # the photo, which that pack's faces, not comparable with these, could not take.
+        # (a former none of whose faces holds a person waits for nobody)
         waiting = store.formers_waiting_for_packs(
-            conn, {former: formers[former] for former in pathless if former in formers})
+            conn, {former: formers[former] for former in pathless}) if held else set()
         deleting = [p for p in pathless if p not in waiting]
         # A former kept for a pack, of a version deleted now (edited again): recorded for the
         # version now at its path, and given over at once where this pack can.
         if store.formers_recorded_for(conn, deleting):
             if not held:
                 people_history.hold_people(conn)  # nothing written yet: waiting is safe
-            nows = store.repoint_formers(
-                conn, {gone: formers[gone] for gone in deleting if gone in formers})
+            nows = store.repoint_formers(conn, {gone: formers[gone] for gone in deleting})
             kept += people_of_waiting_formers(conn, nows, model)
         store.delete_pathless(conn, deleting)
         store.drop_settled_formers(conn, sorted(formers))
@@ -1031,8 +1031,7 @@ def people_of_waiting_formers(conn: psycopg.Connection, photo_ids: Sequence[int]
     new_versions = sorted({now for _, now in pairs})
     for pack in store.packs_of_photos(conn, new_versions):
         if pack != model:
-            kept += _give_kept(conn, ps.people_from_other_packs(
-                conn, new_versions, pack, PACK_FACE_OVERLAP), "photos another pack had analysed")
+            kept += people_from_other_packs(conn, new_versions, pack)
     return kept
 
 

@@ -220,9 +220,6 @@ PHOTOS_WITH_NOBODY = """
 SELECT ph.id FROM unnest(%s::bigint[]) ph(id)
 WHERE NOT EXISTS (SELECT 1 FROM faces f WHERE f.photo_id = ph.id AND f.person_id IS NOT NULL)
 """
-# Formers no longer such: found at a path again (a swap, a move the run reached). Those
-# deleted went with their rows; those kept for a file a run did not read stay, to be looked
-# at again.
 # Of (former, photo now at its path) pairs, the formers with a face a person holds in a pack
 # that has not analysed the photo now there, the person holding no face of that photo (in
 # any pack: where they do, that pack's faces give them over by place): index._forget_formers
@@ -261,6 +258,9 @@ WHERE fp.photo_id = ANY(%s)
   AND EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = fp.former_id AND a.model = %s)
 ORDER BY fp.former_id, fp.photo_id
 """
+# Formers no longer such: found at a path again (a swap, a move the run reached). Those
+# deleted went with their rows; those kept for a file a run did not read stay, to be looked
+# at again.
 DROP_SETTLED_FORMERS = """
 DELETE FROM former_photos fp
 WHERE fp.former_id = ANY(%s) AND EXISTS (SELECT 1 FROM photo_paths pp
@@ -462,9 +462,8 @@ SELECT recognizer_sha256, recognizer_file, first_used FROM model_packs WHERE nam
 # Held by each store of a pack's faces until it commits (store.add_photos), so that a record
 # taken over (ADOPT_MODEL_PACK) waits for it, and then sees what it stored.
 MODEL_PACK_STORING = """
-SELECT recognizer_sha256, first_used FROM model_packs WHERE name = %s FOR SHARE
+SELECT recognizer_sha256, recognizer_file, first_used FROM model_packs WHERE name = %s FOR SHARE
 """
-MODEL_PACK_NOW = "SELECT recognizer_sha256, first_used FROM model_packs WHERE name = %s"
 # A record of a pack that stored nothing under its name (its recognizer broken when it was first
 # tried: truncated, another model's file) is taken over by the recognizer in use now.
 ADOPT_MODEL_PACK = """

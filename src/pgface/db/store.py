@@ -863,12 +863,12 @@ def check_recognizer(conn: psycopg.Connection, model: str, recognizer_sha256: st
     it before would compare its vectors with the new one's (a search of a stored photo scored
     0.09 against itself), or store them among them. storing: the record is held until the
     caller's transaction ends, so that a take-over waits for the store, then sees it."""
-    known = conn.execute(sql.MODEL_PACK_STORING if storing else sql.MODEL_PACK_NOW,
+    known = conn.execute(sql.MODEL_PACK_STORING if storing else sql.MODEL_PACK,
                          [model]).fetchone()
     if known is not None and known[0] != recognizer_sha256:  # none: not recorded (a reader's)
         raise ModelPackError(
             f"model pack {model!r}: the library knows it by another recognizer since "
-            f"{known[1]:%Y-%m-%d %H:%M} (sha256 {known[0][:12]}..., this process's "
+            f"{known[2]:%Y-%m-%d %H:%M} (sha256 {known[0][:12]}..., this process's "
             f"{recognizer_sha256[:12]}...); nothing was "
             + ("stored" if storing else "compared: start it again to use the library's"))
 

@@ -51,9 +51,9 @@ def conninfo(alias: str = "default") -> str:
     return make_conninfo(**{k: v for k, v in params.items() if v})
 
 
-def pgface_settings() -> Settings:
-    """pgface's Settings for this Django project."""
-    options = _options()
+def _databases(options: dict[str, Any]) -> tuple[str, list[str]]:
+    """PGFACE's database aliases (DATABASE, READ_DATABASES), checked and taken out of
+    OPTIONS."""
     for url in ("database_url", "read_database_url"):
         if url in options:  # Settings() got it twice: "multiple values for keyword argument"
             raise ImproperlyConfigured(
@@ -66,6 +66,13 @@ def pgface_settings() -> Settings:
         # a string was read letter by letter: "The connection 'r' doesn't exist"
         raise ImproperlyConfigured(f"PGFACE['READ_DATABASES'] is a list of aliases of "
                                    f"DATABASES, such as ['replica'], not {reads!r}")
+    return alias, list(reads)
+
+
+def pgface_settings() -> Settings:
+    """pgface's Settings for this Django project."""
+    options = _options()
+    alias, reads = _databases(options)
     options.pop("db_schema", None)
     return Settings(database_url=conninfo(alias), read_database_url=[conninfo(a) for a in reads],
                     db_schema=schema(), **options)
@@ -95,14 +102,16 @@ def library() -> Pgface:
     (its pool held connections the test database's teardown refused to drop)."""
     from pgface.library import Pgface
 
-    settings = pgface_settings()
-    where = (settings.database_url, tuple(settings.read_database_url), settings.db_schema)
+    # what it connects to, read without building Settings (a millisecond, each similar_to)
+    options = _options()
+    alias, reads = _databases(options)
+    where = (conninfo(alias), tuple(conninfo(a) for a in reads), options.get("db_schema"))
     with _library_lock:
         if _libraries and _libraries[0][0] == where:
             return _libraries[0][1]
         for _, former in _libraries:
             former.close()
-        _libraries[:] = [(where, Pgface(settings))]
+        _libraries[:] = [(where, Pgface(pgface_settings()))]
         return _libraries[0][1]
 
 

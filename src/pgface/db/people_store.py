@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 
 from pgface.boxes import best_pairs, overlaps
 from pgface.db import store
-from pgface.db.sql import SOMEONE
+from pgface.db.sql import SOMEONE, shown_face
 from pgface.errors import PgfaceError
 
 USER = "user"  # a human put the face in its person: clustering leaves it alone
@@ -26,12 +26,7 @@ PERSON_BY_NAME = "SELECT id, name, hidden, created_at, updated_at FROM people WH
 # which the counts' triggers use). A photo two packs analysed holds each face twice, once per
 # pack (its people carried to the new pack's faces, index.people_from_other_packs): shown once,
 # however many packs analysed it (every other pack's faces were shown: three packs, twice).
-SHOWN_FACE = """
-(f.model = %(model)s OR (NOT EXISTS (
-    SELECT 1 FROM photo_analyses a WHERE a.photo_id = f.photo_id AND a.model = %(model)s)
- AND f.model = (SELECT b.model FROM photo_analyses b WHERE b.photo_id = f.photo_id
-                ORDER BY b.model COLLATE "C" LIMIT 1)))
-"""
+SHOWN_FACE = shown_face("f")
 # An unnamed person with no face left (its photos removed, pruned or their faces deleted) is
 # nobody to show or review (sql.SOMEONE, which stats counts by too): kept while it holds what
 # was kept for a forgotten photo (found again, its faces come back to it), removed by the next

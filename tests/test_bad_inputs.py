@@ -32,7 +32,7 @@ from conftest import REPO
 from PIL import Image
 from typer.testing import CliRunner
 
-from pgface import Pgface, Settings
+from pgface import Pgface, Settings, engine
 from pgface.cli import app
 from pgface.db import store
 from pgface.errors import ImageError, NoFaceError, NotFoundError
@@ -274,6 +274,30 @@ def stored_photos(pf: Pgface) -> dict[str, dict]:
     """Every stored photo, keyed by its stored path."""
     with pf.pool.connection() as conn:
         return {row["path"]: row for row in store.list_photos(conn, limit=10_000)}
+
+
+def test_a_link_loop_fails_alone_in_a_bulk_run_named_on_its_own_and_when_removed(
+        pf: Pgface, corpus_dir: Path) -> None:
+    """A probe's find: Path.resolve raised RuntimeError on a loop (before Python 3.13), so a
+    loop among a bulk run's files (engine.BULK_MIN_PHOTOS or more), a loop named beside a good
+    photo, or one given to `remove` stopped the whole command: "unexpected RuntimeError",
+    nothing indexed in the first, no report in the others."""
+    corpus_dir.mkdir()
+    for i in range(engine.BULK_MIN_PHOTOS + 6):
+        _noise(48, 48, i).save(corpus_dir / f"p{i:03}.png")
+    (corpus_dir / "loop1.jpg").symlink_to("loop2.jpg")
+    (corpus_dir / "loop2.jpg").symlink_to("loop1.jpg")
+
+    report = pf.index(corpus_dir)
+
+    assert report.indexed == engine.BULK_MIN_PHOTOS + 6
+    assert sorted((Path(f.source).name, f.reason.split(" (")[0]) for f in report.failures) == [
+        ("loop1.jpg", "symbolic link loop"), ("loop2.jpg", "symbolic link loop")]
+    good = corpus_dir / "good.png"
+    _noise(48, 48, 99).save(good)
+    named = pf.index([good, corpus_dir / "loop1.jpg"])
+    assert (named.indexed, [Path(f.source).name for f in named.failures]) == (1, ["loop1.jpg"])
+    assert pf.remove([corpus_dir / "loop1.jpg"]).photos == 0
 
 
 def test_every_hostile_or_odd_file_gets_its_outcome_and_the_good_photo_is_stored(

@@ -51,8 +51,11 @@ def expand(path: PathLike) -> Path:
 
 
 def canonical(path: PathLike) -> Path:
-    """The path as the indexer stores it: expanded, symlinks resolved (as far as they exist)."""
-    return expand(path).resolve()
+    """The path as the indexer stores it: expanded, symlinks resolved (as far as they exist).
+
+    A link loop stays as named (reading it then fails, ELOOP, naming it): Path.resolve raised
+    RuntimeError before Python 3.13, and a loop among a run's files stopped the whole run."""
+    return Path(os.path.realpath(expand(path)))
 
 
 def to_bytes(path: PathLike) -> bytes:

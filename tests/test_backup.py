@@ -519,23 +519,49 @@ def test_a_restore_keeps_the_revocations_of_the_library_it_replaces(
     with pf.pool.connection() as conn:
         create_key(conn, "leaked", ["read"])
         create_key(conn, "kept", ["read"])
+        create_key(conn, "old", ["read"])
+        assert revoke_key(conn, "old") == 1  # revoked in the backup too: not kept by the restore
     pf.close()
     archive = tmp_path / "lib.dump"
     backups.backup(settings.database_url, settings.db_schema, archive)
     with psycopg.connect(settings.database_url) as conn:
         conn.execute("SET search_path TO pgface")
         assert revoke_key(conn, "leaked") == 1
-        revoked_at = conn.execute("SELECT revoked_at FROM api_keys WHERE name = 'leaked'"
-                                  ).fetchone()[0]
+        revoked_at = dict(conn.execute("SELECT name, revoked_at FROM api_keys "
+                                       "WHERE revoked_at IS NOT NULL").fetchall())
 
     done = run_cli(["db", "restore", str(archive), "--replace"], env)
 
     assert done.exit_code == 0, done.output
-    assert "kept revoked: 1 API key the replaced library had revoked (leaked)" in " ".join(
-        done.stdout.split()), done.stdout
+    said = " ".join(done.stdout.split())
+    assert "kept revoked: 1 API key the replaced library had revoked (leaked)" in said, said
+    assert said.count(" people, 3 API keys") == 2, said  # replaced ..., restored ...
     with psycopg.connect(settings.database_url) as conn:
         keys = dict(conn.execute("SELECT name, revoked_at FROM pgface.api_keys").fetchall())
-    assert keys == {"leaked": revoked_at, "kept": None}
+    assert keys == {**revoked_at, "kept": None}
+
+
+def test_a_library_holding_only_api_keys_says_what_the_restore_replaced(
+        settings: Settings, server_url: str, other_url: str, env: dict[str, str],
+        tmp_path: Path) -> None:
+    """An operator's walkthrough: keys created in a new data folder, then a backup restored
+    over it with --replace; the refusal named the keys, the restore said nothing of them."""
+    archive = tmp_path / "lib.dump"
+    with Pgface(settings.model_copy(update={"database_url": other_url})) as empty:
+        _ = empty.pool  # the library made
+        backups.backup(empty.database_url(), settings.db_schema, archive)  # nothing in it
+        with empty.pool.connection() as conn:
+            create_key(conn, "ops", ["read", "write"])
+    there = {**env, "PGFACE_DATABASE_URL": other_url}
+    refused = run_cli(["db", "restore", str(archive)], there)
+    assert refused.exit_code == 1 and "1 API key(s)" in refused.stderr, refused.output
+
+    done = run_cli(["db", "restore", str(archive), "--replace"], there)
+
+    assert done.exit_code == 0, done.output
+    assert done.stdout.splitlines()[0] == "replaced 0 photos, 0 faces, 0 people, 1 API key"
+    as_json = run_cli(["db", "restore", str(archive), "--replace", "--json"], there)
+    assert '"replaced": null' in as_json.stdout, as_json.stdout  # the key went with the first
 
 
 def test_a_client_programs_error_is_said_before_the_query_it_quotes() -> None:

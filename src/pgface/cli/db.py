@@ -125,7 +125,8 @@ def _uploads_note(settings: Settings) -> str | None:
 
 
 def _counts_text(counts: backups.LibraryCounts) -> str:
-    return f"{counts.photos} photos, {counts.faces} faces, {counts.people} people"
+    keys = f", {counted(counts.api_keys, 'API key')}" if counts.api_keys else ""
+    return f"{counts.photos} photos, {counts.faces} faces, {counts.people} people{keys}"
 
 
 @db_app.command()

@@ -18,6 +18,7 @@ reads servers back to 9.2).
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -47,6 +48,7 @@ class LibraryCounts:
     photos: int = 0
     faces: int = 0
     people: int = 0
+    api_keys: int = 0  # revoked ones too
 
 
 @dataclass
@@ -95,11 +97,14 @@ def _library_counts(conn: psycopg.Connection, schema: str) -> LibraryCounts | No
     if conn.execute(sql.SCHEMA_HAS_LIBRARY, [schema]).fetchone()[0] is None:
         return None
     conn.execute(sql.SET_SEARCH_PATH, [search_path(conn, schema), False])
-    return LibraryCounts(*conn.execute(sql.LIBRARY_COUNTS).fetchone())
+    keys = (conn.execute(sql.LIBRARY_KEYS).fetchone()[0]
+            if conn.execute(sql.HAS_API_KEYS).fetchone()[0] else 0)
+    return LibraryCounts(*conn.execute(sql.LIBRARY_COUNTS).fetchone(), keys)
 
 
 _REFUSED = re.compile(r"pgface-refused: (.+)")
-_RESTORED = re.compile(r"pgface-restored: (\d+) (\d+) (\d+)")
+_RESTORED = re.compile(r"pgface-restored: (\d+) (\d+) (\d+) (\d+)")
+_KEPT_REVOKED = re.compile(r"pgface-kept-revoked: (.+)$", re.MULTILINE)
 
 
 def _said(stream: IO[str]) -> str:
@@ -296,7 +301,8 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
             # What is replaced, for the report; whether it may be is decided in the restore's
             # transaction (sql.RESTORE_GUARD), where nothing can come in between.
             before = _library_counts(conn, schema)
-            replaced = before if before is not None and (before.photos or before.people) else None
+            replaced = before if before is not None and (
+                before.photos or before.people or before.api_keys) else None
             quoted = psql.Identifier(schema).as_string(conn)
             literal = psql.Literal(schema).as_string(conn)
             # keys the library revoked stay revoked in what replaces it (sql.KEEP_REVOCATIONS)
@@ -314,11 +320,14 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
             # one's `extensions`, the embedded `public`): its tables' type said the other
             moved = ((archived, vector_here) if archived not in (None, vector_here, quoted)
                      else None)
-            counts = _run_restore(url, source, schema, quoted, literal, moved, replace, keep)
+            counts, kept_revoked = _run_restore(url, source, schema, quoted, literal, moved,
+                                                replace, keep)
             applied = migrate(url, schema)
-            kept_revoked = [r[0] for r in conn.execute(
-                psql.SQL("SELECT name FROM {}.api_keys WHERE key_id = ANY(%s) ORDER BY name")
-                .format(psql.Identifier(schema)), [[key for key, _ in revoked]])]
+            if kept_revoked is None:  # psql's warnings not read: every key revoked now
+                kept_revoked = [r[0] for r in conn.execute(
+                    psql.SQL("SELECT name FROM {}.api_keys WHERE key_id = ANY(%s)")
+                    .format(psql.Identifier(schema)), [[key for key, _ in revoked]])]
+            kept_revoked.sort()
     except psycopg.OperationalError as exc:
         raise BackupError(f"{source}: cannot connect to the database: "
                           f"{one_line(exc)}") from exc
@@ -342,11 +351,12 @@ def _revoked_keys(conn: psycopg.Connection, schema: str) -> list[tuple[str, Any]
 
 def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema_literal: str,
                  moved_vector: tuple[str, str] | None = None, replace: bool = False,
-                 keep_revocations: str = "") -> LibraryCounts:
+                 keep_revocations: str = "") -> tuple[LibraryCounts, list[str] | None]:
     """pg_restore's SQL streamed into psql inside BEGIN; COMMIT is sent only when pg_restore
     read the whole archive, so a truncated or damaged one rolls everything back. Returns what
-    the transaction restored. moved_vector: (pgvector's schema in the archive, here), both
-    quoted, where they differ."""
+    the transaction restored, and the names of the keys KEEP_REVOCATIONS revoked (None where
+    psql did not tell what it restored). moved_vector: (pgvector's schema in the archive,
+    here), both quoted, where they differ."""
     conninfo, env = client_connection(url, RESTORING)
     newest = migrations()[-1][0]
     guard = sql.RESTORE_GUARD.format(literal=schema_literal, replace=str(replace).lower())
@@ -356,7 +366,8 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
                f"CREATE SCHEMA {quoted_schema};\n")
     closing = (sql.RESTORED_LIBRARY_CHECK.format(schema=quoted_schema, literal=schema_literal,
                                                  newest=newest)
-               + keep_revocations + sql.RESTORED_COUNTS.format(schema=quoted_schema)
+               + keep_revocations
+               + sql.RESTORED_COUNTS.format(schema=quoted_schema, literal=schema_literal)
                + "COMMIT;\n")
     with (tempfile.TemporaryFile("w+", errors="replace") as psql_said,
           tempfile.TemporaryFile("w+", errors="replace") as restore_said):
@@ -393,13 +404,16 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
             reader.wait()
         if not complete and loader.poll() is None:
             loader.kill()  # the connection ends inside the transaction: nothing is kept
-        said = _said(psql_said)
-        if loader.wait() == 0 and complete:
-            restored = _RESTORED.search(said)
+        loaded = loader.wait() == 0
+        said = _said(psql_said)  # once psql is done: read before, it was often empty
+        if loaded and complete:
+            # the last: a key's name told before it (kept revoked) may hold anything
+            restored = ([*_RESTORED.finditer(said)] or [None])[-1]
             if restored is None:  # psql said nothing of what it restored: read it after
                 with psycopg.connect(url) as conn:
-                    return _library_counts(conn, schema) or LibraryCounts()
-            return LibraryCounts(*(int(n) for n in restored.groups()))
+                    return _library_counts(conn, schema) or LibraryCounts(), None
+            return (LibraryCounts(*(int(n) for n in restored.groups())),
+                    [json.loads(name) for name in _KEPT_REVOKED.findall(said)])
         refused = _REFUSED.search(said)
         if loader.returncode > 0 and refused:  # the guard: as it says, and nothing changed
             raise BackupError(f"{source}: {refused.group(1)}; nothing was restored")

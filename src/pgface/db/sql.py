@@ -629,6 +629,9 @@ CURRENT_DATABASE = "SELECT current_database()"
 LIBRARY_COUNTS = """
 SELECT (SELECT count(*) FROM photos), (SELECT count(*) FROM faces), (SELECT count(*) FROM people)
 """
+# The API keys a library holds, revoked or not (a library made before migration 0003 has none).
+HAS_API_KEYS = "SELECT to_regclass('api_keys') IS NOT NULL"
+LIBRARY_KEYS = "SELECT count(*) FROM api_keys"
 EXPORT_SNAPSHOT = "SELECT pg_export_snapshot()"
 # Other clients of this database: a restore waits for none of them, it refuses.
 OTHER_SESSIONS = """
@@ -725,9 +728,15 @@ END $$;
 # it): the counts its report gives, not those of whatever commits after it.
 RESTORED_COUNTS = """
 DO $$
+DECLARE
+    api_keys bigint := 0;
 BEGIN
-    RAISE WARNING 'pgface-restored: % % %', (SELECT count(*) FROM {schema}.photos),
-        (SELECT count(*) FROM {schema}.faces), (SELECT count(*) FROM {schema}.people);
+    IF to_regclass(format('%I.api_keys', {literal}::text)) IS NOT NULL THEN  -- before 0003
+        SELECT count(*) INTO api_keys FROM {schema}.api_keys;
+    END IF;
+    RAISE WARNING 'pgface-restored: % % % %', (SELECT count(*) FROM {schema}.photos),
+        (SELECT count(*) FROM {schema}.faces), (SELECT count(*) FROM {schema}.people),
+        api_keys;
 END $$;
 """
 # The API keys revoked in the library a restore replaces (their key ids and when), and, in
@@ -739,12 +748,19 @@ SELECT key_id, revoked_at FROM {schema}.api_keys WHERE revoked_at IS NOT NULL
 """
 KEEP_REVOCATIONS = """
 DO $$
+DECLARE
+    kept text;
 BEGIN
     IF to_regclass(format('%I.api_keys', {literal}::text)) IS NOT NULL THEN
-        EXECUTE format('UPDATE %I.api_keys k SET revoked_at = r.revoked_at
+        -- each key revoked here (active in the backup) told by name, as JSON: the report's
+        -- kept_revoked (a key the backup had revoked itself is not one)
+        FOR kept IN EXECUTE format('UPDATE %I.api_keys k SET revoked_at = r.revoked_at
                         FROM unnest($1::text[], $2::timestamptz[]) AS r(key_id, revoked_at)
-                        WHERE k.key_id = r.key_id AND k.revoked_at IS NULL', {literal}::text)
-        USING {key_ids}::text[], {times}::timestamptz[];
+                        WHERE k.key_id = r.key_id AND k.revoked_at IS NULL
+                        RETURNING k.name', {literal}::text)
+        USING {key_ids}::text[], {times}::timestamptz[] LOOP
+            RAISE WARNING 'pgface-kept-revoked: %', to_json(kept);
+        END LOOP;
     END IF;
 END $$;
 """

@@ -695,6 +695,41 @@ def test_a_photo_edited_in_place_keeps_its_people(pf: Pgface, tmp_path: Path) ->
                      "Grace": []}
 
 
+def test_an_edit_that_loses_a_named_face_warns_naming_the_person_it_left(
+        pf: Pgface, tmp_path: Path) -> None:
+    """A living-library probe: an edit that cropped a named face out (or turned the photo so
+    that the detector missed it) took the name off the photo without a word."""
+    group = require_data(PHOTOS / "groups" / "friends-6.jpg")
+    album = tmp_path / "album"
+    album.mkdir()
+    party = album / "party.jpg"
+    shutil.copyfile(group, party)
+    pf.index(album)
+    faces = sorted(stored_faces(pf, [party])[str(party.resolve())], key=lambda f: f.bbox[0])
+    pf.people.name_faces(faces[0].face_id, "Ada")  # the leftmost face
+    pf.people.name_faces(faces[-1].face_id, "Grace")  # the rightmost
+
+    with Image.open(party) as photo:  # an edit that keeps every face: no warning
+        photo.load()
+        photo.save(party, quality=80)
+    report = pf.index(album)
+    assert (report.people_kept, report.warnings) == (2, [])
+
+    with Image.open(party) as photo:  # cropped just right of Ada's face
+        photo.crop((int(faces[0].bbox[2]) + 4, 0, photo.width, photo.height)).save(
+            party, quality=90)
+    report = pf.index(album)
+    [warning] = report.warnings
+    assert warning.source == str(party.resolve())
+    assert "edited: 'Ada' was not found in this version" in warning.reason
+    assert "Grace" not in warning.reason
+    assert (pf.people.get("Ada").faces, pf.people.get("Grace").faces) == (0, 1)
+
+    shutil.copyfile(group, party)  # saved back as it was: Ada is there again, as it says
+    assert pf.index(album).warnings == []
+    assert (pf.people.get("Ada").faces, pf.people.get("Grace").faces) == (1, 1)
+
+
 def test_a_photo_moved_and_edited_in_one_step_keeps_its_people(pf: Pgface, tmp_path: Path
                                                                ) -> None:
     """Edited and filed in another folder at once: new content at a new path. Its former self,

@@ -300,9 +300,19 @@ def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,
 Formers = dict[int, set[int]]
 
 
+@dataclass
+class FormersForgotten:
+    """What forget_formers did: how many faces it gave a person, and a warning for each new
+    version whose former's people it could place nowhere (their faces not found in it)."""
+
+    people_kept: int = 0
+    warnings: list[PhotoWarning] = field(default_factory=list)
+
+
 def forget_formers(pool: ConnectionPool, formers: Formers, model: str,
                    recorded: Collection[bytes] = (), roots: Sequence[PathLike] = (),
-                   alone: Callable[[], AbstractContextManager[bool]] | None = None) -> int:
+                   alone: Callable[[], AbstractContextManager[bool]] | None = None
+                   ) -> FormersForgotten:
     """Once a run's paths are all recorded (a file swapped with another comes back at its
     other path; a photo moved, at its new one), the former version of an edited photo that no
     path holds goes: it was still found by search, at the path of its new version. Its people
@@ -324,7 +334,9 @@ def forget_formers(pool: ConnectionPool, formers: Formers, model: str,
 
     Before a former with people goes, they go to a new version of the run whose faces are its
     own (two files' names swapped and one edited: the path it was edited at had held the
-    other photo, so its people went nowhere). Returns how many faces were given a person."""
+    other photo, so its people went nowhere). A person it can place on no face of the run's
+    new versions (cropped out of the edit, or turned so that the detector misses the face)
+    leaves the photo: each such photo gets a warning naming them."""
     real = [fs_paths.canonical(r) for r in roots]
     if real and alone is not None:
         with pool.connection() as conn:
@@ -336,7 +348,8 @@ def forget_formers(pool: ConnectionPool, formers: Formers, model: str,
 
 
 def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
-                    recorded: Collection[bytes], stale_under: Sequence[Path]) -> int:
+                    recorded: Collection[bytes], stale_under: Sequence[Path]
+                    ) -> FormersForgotten:
     """forget_formers' work: FORMERS, and those recorded under STALE_UNDER."""
     with pool.connection() as conn, conn.transaction():
         formers = {former: set(now) for former, now in formers.items()}
@@ -344,7 +357,7 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
             for former, now in store.stored_formers(conn, stale_under).items():
                 formers.setdefault(former, set()).update(now)
         if not formers:
-            return 0
+            return FormersForgotten()
         elsewhere = {former for former, now in formers.items()
                      if store.changed_paths(conn, now, recorded)}
         doomed = sorted(set(formers) - elsewhere)
@@ -383,9 +396,36 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
                 people_history.hold_people(conn)  # nothing written yet: waiting is safe
             nows = store.repoint_formers(conn, {gone: formers[gone] for gone in deleting})
             kept += people_of_waiting_formers(conn, nows, model)
+        # Their people are kept for the former content (forgotten_faces) but leave the photo,
+        # which went without a word: a user who had named a face saw the name gone.
+        warnings = _people_left_behind(conn, deleting, formers) if held else []
         store.delete_pathless(conn, deleting)
         store.drop_settled_formers(conn, sorted(formers))
-        return kept
+        return FormersForgotten(kept, warnings)
+
+
+def _people_left_behind(conn: psycopg.Connection, deleting: Sequence[int], formers: Formers
+                        ) -> list[PhotoWarning]:
+    """A warning for each new version of these formers (about to be deleted) whose people are
+    on no face of the run's new versions, at the new version's path."""
+    new_versions = sorted({now for nows in formers.values() for now in nows})
+    left: dict[int, list[store.PersonLeft]] = {}
+    for person in store.people_left_behind(conn, deleting, new_versions):
+        left.setdefault(person.former_id, []).append(person)
+    warnings = []
+    for former, people in left.items():
+        places = [path for now in sorted(formers[former])
+                  for path in store.paths_of_photo(conn, now)[:1]]
+        if not places:
+            continue
+        who = ", ".join(
+            (repr(p.name) if p.name is not None else f"person {p.person_id} (unnamed)")
+            + (f" ({p.faces} faces)" if p.faces > 1 else "") for p in people)
+        warnings.append(PhotoWarning(str(places[0]), (
+            f"edited: {who} {'was' if len(people) == 1 else 'were'} not found in this "
+            "version (cropped out, or turned so that the detector misses the face): the photo "
+            "no longer holds them; saved back as it was, it gets them again")))
+    return warnings
 
 
 def _fail_lost(lost: Sequence[store.Sighting], report: IndexReport,
@@ -647,9 +687,10 @@ class Indexer:
                 _notify(progress, report, None)
             record_copies()
             if run_formers is None:
-                report.people_kept += forget_formers(self.pool, formers,
-                                                     self.analyzer.model_name, recorded, roots,
-                                                     alone)
+                gone = forget_formers(self.pool, formers, self.analyzer.model_name,
+                                      recorded, roots, alone)
+                report.people_kept += gone.people_kept
+                report.warnings += gone.warnings
             else:
                 for former, now in formers.items():
                     run_formers.setdefault(former, set()).update(now)

@@ -354,9 +354,10 @@ class Pgface:
                 index_in_processes(settings, files, report, processes, progress, started,
                                    keep_hnsw=not bulk, formers=formers)
                 # once every process has recorded its paths (not after a stop: index.py says why)
-                report.people_kept += forget_formers(self.pool, formers,
-                                                     self.analyzer.model_name, roots=paths,
-                                                     alone=alone)
+                gone = forget_formers(self.pool, formers, self.analyzer.model_name,
+                                      roots=paths, alone=alone)
+                report.people_kept += gone.people_kept
+                report.warnings += gone.warnings
             report.seconds = time.perf_counter() - started  # building the index again included
             return report
         return Indexer(self.analyzer, self.pool, self.settings).index_batches(

@@ -223,6 +223,16 @@ WHERE f.photo_id = ANY(%(formers)s) AND f.person_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM faces g
                   WHERE g.person_id = f.person_id AND g.photo_id = ANY(%(new)s))
 """
+# The people of these former photos' faces who hold no face of new_versions, by former: the
+# names an edit loses (cropped out, or turned so that the detector misses the face), which
+# index._forget_formers warns of before the former goes.
+PEOPLE_LEFT_BEHIND = """
+SELECT f.photo_id, p.id, p.name, count(*) FROM faces f JOIN people p ON p.id = f.person_id
+WHERE f.photo_id = ANY(%(formers)s)
+  AND NOT EXISTS (SELECT 1 FROM faces g
+                  WHERE g.person_id = f.person_id AND g.photo_id = ANY(%(new)s))
+GROUP BY f.photo_id, p.id, p.name ORDER BY f.photo_id, p.name NULLS LAST, p.id
+"""
 # Of these photos, those none of whose faces holds a person.
 PHOTOS_WITH_NOBODY = """
 SELECT ph.id FROM unnest(%s::bigint[]) ph(id)

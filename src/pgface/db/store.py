@@ -530,6 +530,25 @@ def formers_with_people_left(conn: psycopg.Connection, former_ids: Sequence[int]
         "formers": list(former_ids), "new": list(new_versions)})]
 
 
+@dataclass(frozen=True)
+class PersonLeft:
+    """A person of a former version's faces who holds no face of the new versions."""
+
+    former_id: int
+    person_id: int
+    name: str | None
+    faces: int
+
+
+def people_left_behind(conn: psycopg.Connection, former_ids: Sequence[int],
+                       new_versions: Sequence[int]) -> list[PersonLeft]:
+    """The people of these former photos' faces who hold no face of new_versions."""
+    if not former_ids:
+        return []
+    return [PersonLeft(*r) for r in conn.execute(sql.PEOPLE_LEFT_BEHIND, {
+        "formers": list(former_ids), "new": list(new_versions)})]
+
+
 def photos_with_nobody(conn: psycopg.Connection, photo_ids: Sequence[int]) -> list[int]:
     """Those of these photos none of whose faces holds a person."""
     return [r[0] for r in conn.execute(sql.PHOTOS_WITH_NOBODY, [list(photo_ids)])] \

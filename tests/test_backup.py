@@ -87,7 +87,8 @@ def test_a_restored_backup_is_the_library_row_for_row(pf: Pgface, settings: Sett
 
     taken = backups.backup(settings.database_url, settings.db_schema, tmp_path / "lib.dump")
     assert taken.counts == backups.LibraryCounts(
-        len(before["photos"]), len(before["faces"]), len(before["people"]))
+        len(before["photos"]), len(before["faces"]), len(before["people"]),
+        len(before["api_keys"]))
     assert taken.size_bytes == (tmp_path / "lib.dump").stat().st_size > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["album", "lib.dump"]  # no partial
     # embeddings, crops and API keys: this user's alone, whatever the umask (it was 0644)
@@ -293,7 +294,7 @@ def test_a_restore_that_cannot_finish_leaves_the_library_as_it_was(
 
     replaced = backups.restore(other_url, settings.db_schema, archive, replace=True)
     assert replaced.replaced == backups.LibraryCounts(
-        len(kept["photos"]), len(kept["faces"]), len(kept["people"]))
+        len(kept["photos"]), len(kept["faces"]), len(kept["people"]), len(kept["api_keys"]))
     assert replaced.counts.photos == len(kept["photos"]) + 1
 
 

@@ -322,7 +322,9 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
                      else None)
             counts, kept_revoked = _run_restore(url, source, schema, quoted, literal, moved,
                                                 replace, keep)
-            applied = migrate(url, schema)
+            # named as the restore's: a second restore, let in as this one lets go, took this
+            # closing session for "a `pgface serve`?" and refused
+            applied = migrate(make_conninfo(url, application_name=RESTORING), schema)
             if kept_revoked is None:  # psql's warnings not read: every key revoked now
                 kept_revoked = [r[0] for r in conn.execute(
                     psql.SQL("SELECT name FROM {}.api_keys WHERE key_id = ANY(%s)")
@@ -410,7 +412,7 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
             # the last: a key's name told before it (kept revoked) may hold anything
             restored = ([*_RESTORED.finditer(said)] or [None])[-1]
             if restored is None:  # psql said nothing of what it restored: read it after
-                with psycopg.connect(url) as conn:
+                with psycopg.connect(url, application_name=RESTORING) as conn:
                     return _library_counts(conn, schema) or LibraryCounts(), None
             return (LibraryCounts(*(int(n) for n in restored.groups())),
                     [json.loads(name) for name in _KEPT_REVOKED.findall(said)])

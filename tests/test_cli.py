@@ -21,8 +21,9 @@ from typer.testing import CliRunner
 
 from pgface import Pgface, Settings, verdicts
 from pgface.cli import app
-from pgface.cli.serve import GRACEFUL_SHUTDOWN_S
+from pgface.cli.serve import GRACEFUL_SHUTDOWN_S, _listen
 from pgface.db.connection import migrations
+from pgface.errors import PgfaceError
 from pgface.models.packs import resolve_pack, sample_photos
 from pgface.models.sessions import available_providers
 
@@ -422,6 +423,20 @@ def test_serve_names_an_address_it_cannot_listen_on(env: dict[str, str], tmp_pat
                              env=env)
         assert done.exit_code == 1
         assert done.stderr == f"error: --roots {photo}: not a folder\n"  # was "no such folder"
+
+    # A second server started while the first is still loading (both on the default port at
+    # boot): the first's socket was bound, not yet listening, so the second bound it too,
+    # loaded everything, and died in uvicorn with a traceback.
+    starting = _listen("127.0.0.1", 0)
+    with starting, pytest.raises(PgfaceError, match="cannot listen on .*in use"):
+        _listen("127.0.0.1", starting.getsockname()[1])
+    # An empty host binds every address: refused, as an option and as a variable.
+    done = runner.invoke(app, ["serve", "--host", " ", "--port", "1"], env=env)
+    assert done.exit_code == 1 and done.stderr.startswith("error: --host: empty"), done.output
+    for name, value in (("PGFACE_API_HOST", ""), ("PGFACE_API_MAX_UPLOAD_BYTES", str(2**63))):
+        done = runner.invoke(app, ["serve", "--port", "1"], env={**env, name: value})
+        assert done.exit_code == 1 and done.stderr.startswith(f"error: setting {name}: "), (
+            name, done.output)
 
 
 def test_a_pack_that_cannot_run_is_one_error_naming_its_file(

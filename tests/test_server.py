@@ -3,6 +3,7 @@
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import stat
@@ -117,6 +118,18 @@ def test_data_survives_stop_and_start(shared):
     assert server.ensure_server(shared.data) == shared.url
     with psycopg.connect(shared.url) as conn:
         assert conn.execute("SELECT x FROM kept WHERE x = 42").fetchone() == (42,)
+
+
+def test_a_server_s_own_pgdata_named_as_a_data_folder_is_refused(shared):
+    """PGFACE_DATA_DIR set to a library's pgdata folder: `db start` made a second cluster
+    inside the running one (copied by its base backups), and left its lock file there."""
+    pgdata = shared.data / "pgdata"
+    before = sorted(p.name for p in pgdata.iterdir())
+    with pytest.raises(EmbeddedServerError, match=(
+            rf"is itself a PostgreSQL data folder .* \({re.escape(str(shared.data))}\)")):
+        server.ensure_server(pgdata)
+    assert sorted(p.name for p in pgdata.iterdir()) == before
+    assert server.server_status(shared.data)["running"]
 
 
 @pytest.mark.skipif(IS_ROOT, reason="root writes in a folder of mode 500")

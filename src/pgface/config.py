@@ -139,7 +139,9 @@ class Settings(BaseSettings):
     # Server-side folders allowed to index (a JSON list, or separated by ":" as in PATH).
     api_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     api_auth: Literal["auto", "always"] = "auto"
-    api_max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    # at most 1 TiB: a huge number meant as "no limit" (2**63) was taken, then every upload
+    # answered 500 (read(limit + 1) must fit a C ssize_t)
+    api_max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1, le=1 << 40)
     # a decoded upload costs 3 bytes per pixel of memory
     api_max_pixels: int = Field(default=40_000_000, ge=1)
     # Photos analysed at once; 0: one per core (overlapping detections get a stream each).
@@ -228,6 +230,16 @@ class Settings(BaseSettings):
             raise ValueError("empty: name a folder, or leave the variable unset for the "
                              "default")
         return value
+
+    @field_validator("api_host")
+    @classmethod
+    def _host_named(cls, host: str) -> str:
+        # "" binds every address: PGFACE_API_HOST=$HOST with HOST unset put the API on the
+        # network instead of loopback
+        if not host.strip():
+            raise ValueError("empty: name an address (127.0.0.1: this machine only; 0.0.0.0: "
+                             "every address), or leave the variable unset for 127.0.0.1")
+        return host
 
     @field_validator("decode_keep_side")
     @classmethod

@@ -62,6 +62,9 @@ def serve(
     # An option given wins over its variable; one not given leaves it (PGFACE_API_AUTH=always
     # was overwritten by --auth's default, and the server answered without a key)
     host = host if host is not None else settings.api_host
+    if not host.strip():  # "" binds every address (the variable's validator says so too)
+        raise PgfaceError("--host: empty: name an address (127.0.0.1: this machine only; "
+                          "0.0.0.0: every address)")
     update: dict[str, Any] = {"api_host": host,
                               "api_auth": auth.value if auth is not None else settings.api_auth}
     # --roots, or PGFACE_API_ROOTS (which went unchecked: a mistyped root refused every path
@@ -119,6 +122,10 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # Listening now, not when uvicorn starts: with SO_REUSEADDR two sockets bind one
+        # address until one listens, so a second server started meanwhile loaded everything,
+        # then died in uvicorn with a traceback. uvicorn's listen() later sets its backlog.
+        sock.listen()
     except OSError as exc:  # socket.gaierror too: a name or address that does not resolve
         sock.close()
         reason = exc.strerror or str(exc)

@@ -451,6 +451,13 @@ def ensure_server(data_dir: Path, after_crash: bool = False) -> str:
     """
     data_dir = Path(data_dir).expanduser().resolve()
     pgdata = data_dir / "pgdata"
+    if (data_dir / "PG_VERSION").exists():
+        # PGFACE_DATA_DIR set to a library's pgdata: a second cluster was made inside the
+        # running one (copied by its base backups), with this process's lock file in it
+        raise EmbeddedServerError(
+            f"{data_dir} is itself a PostgreSQL data folder (it holds PG_VERSION): the data "
+            f"folder is the one that holds it" + (
+                f" ({data_dir.parent})" if data_dir.name == "pgdata" else ""))
     if url := _live_url(pgdata):
         # running (whoever started it): no restart is pending, and a later clean stop is one
         for mark in (RESTART_MARK, STOP_MARK):

@@ -682,10 +682,11 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
     env = {**os.environ, "PGFACE_DATABASE_URL": settings.database_url,
            "PGFACE_MODELS_DIR": str(models_dir), "PGFACE_DATA_DIR": str(tmp_path),
            "PGFACE_API_BODY_IDLE_S": "2", "PGFACE_API_MAX_CONNECTIONS": "4"}
+    # --inference-workers 0: one per core, as the variable's 0 (the option refused it)
     server = subprocess.Popen(
         [sys.executable, "-c", "from pgface.cli import app; app()", "serve", "--port", str(port),
-         "--roots", str(tmp_path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+         "--roots", str(tmp_path), "--inference-workers", "0"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120

@@ -46,8 +46,9 @@ def serve(
         help="auto: open on loopback until a key exists; always: every request needs a key. "
              "Default: PGFACE_API_AUTH, else auto.", show_default=False)] = None,
     inference_workers: Annotated[int | None, typer.Option(
-        min=1,
-        help="Photos analysed at once (default: PGFACE_API_INFERENCE_WORKERS, or one per core).")
+        min=0,
+        help="Photos analysed at once, 0: one per core (default: PGFACE_API_INFERENCE_WORKERS, "
+             "else one per core).")
     ] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) and the web page (at /).
@@ -85,7 +86,7 @@ def serve(
         where = "" if made_in == uploads else f" (it would be made in {made_in})"
         raise PgfaceError(f"PGFACE_UPLOAD_DIR {uploads}: this user may not write there{where}; "
                           f"uploaded photos are kept there")
-    if inference_workers:
+    if inference_workers is not None:  # 0 as the variable's 0: one per core
         update["api_inference_workers"] = inference_workers
     settings = settings.model_copy(update=update)
     listening = _listen(host, port)  # before the models load: a taken port says so at once

@@ -6,7 +6,10 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -350,7 +353,11 @@ def test_a_backup_removes_what_killed_backups_left(pf: Pgface, settings: Setting
     ended = subprocess.Popen(["true"])
     ended.wait()  # reaped: its pid is no process now
     dead = tmp_path / f".lib.dump.partial-{ended.pid}"
-    other = tmp_path / f".other.dump.partial-{ended.pid}"  # another file's: not this backup's
+    # another name's (dated backups: pgface-2026-12-01.dump, then -02): none of the later
+    # backups had its name, so each stopped night left a copy of the library for good
+    other = tmp_path / f".pgface-2026-12-01.dump.partial-{ended.pid}"
+    stranger = tmp_path / f".notes.txt.partial-{ended.pid}"  # not an archive: not ours
+    stranger.write_bytes(b"someone else's")
     with subprocess.Popen(["sleep", "60"]) as running:
         live = tmp_path / f".lib.dump.partial-{running.pid}"  # a backup still writing
         for left in (dead, live, other):
@@ -358,7 +365,46 @@ def test_a_backup_removes_what_killed_backups_left(pf: Pgface, settings: Setting
         backups.backup(settings.database_url, settings.db_schema, tmp_path / "lib.dump")
         running.kill()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["lib.dump", live.name, other.name])
+        ["lib.dump", live.name, stranger.name])
+
+
+def test_a_backup_stopped_by_sigterm_leaves_no_partial_file(
+        pf: Pgface, settings: Settings, env: dict[str, str], tmp_path: Path) -> None:
+    """A probe's find: SIGTERM (systemd, `timeout`) killed pgface but not its pg_dump, which
+    finished writing the hidden partial file and left it, a copy of the library, for good."""
+    pf.index(sample_photos())
+    pf.close()
+    command = [sys.executable, "-c", "from pgface.cli import main; main()", "db", "backup",
+               str(tmp_path / "lib.dump")]
+    with psycopg.connect(settings.database_url) as holder:
+        # pg_dump waits for this table (the counts before it do not read it): it is running
+        holder.execute(psycopg.sql.SQL("LOCK TABLE {}.people_changes IN ACCESS EXCLUSIVE MODE"
+                                       ).format(psycopg.sql.Identifier(settings.db_schema)))
+        backup = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not _dumping(settings.database_url):
+            assert backup.poll() is None, backup.communicate()
+            assert time.monotonic() < deadline, "pg_dump never started"
+            time.sleep(0.05)
+        backup.send_signal(signal.SIGTERM)
+        _, stderr = backup.communicate(timeout=60)
+    # the lock let go: a pg_dump left running would finish its file now
+    deadline = time.monotonic() + 30
+    while _dumping(settings.database_url, waiting=False) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert backup.returncode == 143, stderr
+    assert "stopped (SIGTERM): no backup was written" in stderr
+    assert not _dumping(settings.database_url, waiting=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _dumping(url: str, waiting: bool = True) -> bool:
+    """Whether a backup's pg_dump is connected (and waiting for a lock, where WAITING)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'pgface backup'"
+            " AND (NOT %s OR wait_event_type = 'Lock')", [waiting]).fetchone()[0]
 
 
 def test_the_password_stays_off_the_command_line() -> None:

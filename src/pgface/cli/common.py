@@ -149,11 +149,14 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextmanager
-def stopped_by_sigterm_as_by_ctrl_c() -> Iterator[None]:
+def stopped_by_sigterm_as_by_ctrl_c(
+        said: str = "what was stored until then is kept, a batch cut short rolled back; run "
+                    "it again to go on") -> Iterator[None]:
     """A run stopped by SIGTERM (systemd, `kill`, a container stopping) winds down as Ctrl-C
     does: a batch cut short rolls back, indexing processes are stopped and waited for, and
-    the command exits 143. Killed outright by the signal, the processes were left to notice on
-    their own, and Python's resource tracker warned of "leaked semaphore objects"."""
+    the command exits 143, saying SAID. Killed outright by the signal, the processes were left
+    to notice on their own, and Python's resource tracker warned of "leaked semaphore
+    objects"; a backup's pg_dump went on and left its partial file for good."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signals reach the main thread only (a test runner's thread, say)
         return
@@ -165,8 +168,7 @@ def stopped_by_sigterm_as_by_ctrl_c() -> Iterator[None]:
     try:
         yield
     except Terminated:
-        err.print("stopped (SIGTERM): what was stored until then is kept, a batch cut short "
-                  "rolled back; run it again to go on", highlight=False)
+        err.print(f"stopped (SIGTERM): {said}", highlight=False)
         raise typer.Exit(143) from None
     finally:
         signal.signal(signal.SIGTERM, previous)

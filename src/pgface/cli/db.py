@@ -18,6 +18,7 @@ from pgface.cli.common import (
     path_argument,
     print_json,
     shown,
+    stopped_by_sigterm_as_by_ctrl_c,
 )
 from pgface.cli.display import counted, human_size, plain
 from pgface.config import Settings
@@ -145,7 +146,8 @@ def backup(
 
     Example: pgface db backup ~/backups/pgface-$(date +%F).dump
     """
-    with open_library() as pf:
+    with stopped_by_sigterm_as_by_ctrl_c("no backup was written (its partial file removed)"), \
+            open_library() as pf:
         report = backups.backup(pf.database_url(), pf.settings.db_schema, file)
         note = _uploads_note(pf.settings)
     if as_json:
@@ -178,7 +180,10 @@ def restore(
 
     Example: PGFACE_DATA_DIR=~/pgface-restored pgface db restore pgface-2026-12-01.dump
     """
-    with open_library() as pf:
+    with stopped_by_sigterm_as_by_ctrl_c(
+            "a restore commits whole or not at all, so the library is the backup's or as it "
+            "was: `pgface stats` says which"), \
+            open_library() as pf:
         report = backups.restore(pf.database_url(), pf.settings.db_schema, file, replace)
     if as_json:
         print_json(asdict(report))

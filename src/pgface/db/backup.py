@@ -17,7 +17,6 @@ reads servers back to 9.2).
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -180,14 +179,27 @@ def backup(url: str, schema: str, destination: Path) -> BackupReport:
 
 
 def _remove_stale_partials(destination: Path) -> None:
-    """Delete what killed backups to DESTINATION left (`.NAME.partial-PID` of a process that is
-    gone): a backup killed with SIGKILL, or by the machine stopping, cannot remove its own, and
-    each was a hidden file as large as a backup. A live backup's file is left alone."""
-    for stale in destination.parent.glob(f".{glob.escape(destination.name)}.partial-*"):
+    """Delete what killed backups left beside DESTINATION (`.NAME.partial-PID` of a process
+    that is gone): a backup killed with SIGKILL, or by the machine stopping, cannot remove its
+    own, and each was a hidden file as large as a backup. Those of other names too, where
+    they hold an archive's start (PGDMP): with dated names (`pgface-$(date +%F).dump`) no
+    later backup had the same one, and each stopped night left a copy of the library. A live
+    backup's file is left alone, and so is a file that is not an archive."""
+    for stale in destination.parent.glob(".*.partial-*"):
         pid = stale.name.rpartition("-")[2]
         if not pid.isdigit() or _process_alive(int(pid)):
             continue
-        stale.unlink(missing_ok=True)
+        if stale.name.startswith(f".{destination.name}.partial-") or _holds_archive(stale):
+            stale.unlink(missing_ok=True)
+
+
+def _holds_archive(path: Path) -> bool:
+    """Whether the file starts as pg_dump's custom format does."""
+    try:
+        with path.open("rb") as file:
+            return file.read(5) == b"PGDMP"
+    except OSError:
+        return False
 
 
 def _process_alive(pid: int) -> bool:

@@ -558,6 +558,16 @@ def test_a_clustering_run_that_moves_no_face_is_not_recorded(pf: Pgface) -> None
     assert people.last_change is None
     assert people.cluster().considered == 0  # its faces stay looked at all the same
     assert [c.id for c in people.history(limit=1)] == [named]
+    # A full re-cluster that forms the same people again (probe kills17: it was recorded,
+    # "0 joined, N formed 0 new people and K found again", and undone in place of the naming)
+    first_full = people.cluster(full=True)
+    full = people.last_change
+    again_full = people.cluster(full=True)
+    assert (again_full.found_again, again_full.changed, again_full.released) == (
+        first_full.found_again, 0, 0) and again_full.found_again >= 1
+    assert people.last_change is None
+    if full is not None:  # the first full run moved faces clustering had placed otherwise
+        assert people.undo().id == full
 
     assert people.undo().id == named
     assert face in {f.face_id for f in people.faces(person.id)}

@@ -47,6 +47,9 @@ class ClusterReport:
     unassigned: int = 0  # faces left without a person (too few close neighbours)
     below_quality: int = 0  # unassigned faces left out: quality below the floor
     released: int = 0  # faces a full re-cluster took from the person clustering gave them
+    # faces given another person than they had (joined, founded, or moved by a full run):
+    # none and none released, the run changed no one's faces and is not recorded
+    changed: int = 0
     # where neighbours came from: "index" (the search index, at scale), "bulk" (numpy) or
     # "sql" (pgvector), see pgface.neighbours
     mode: str = "sql"
@@ -126,6 +129,7 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     joined = [key for key in plan.assignments.values() if key > 0]
     ps.touch_people(conn, sorted(set(changed.values())))
     report.considered = len(todo)
+    report.changed = len(changed)
     report.joined = len(joined)
     report.founded = len(set(people.values()) - set(before.values()))
     report.found_again = len(set(people.values()) & set(before.values()))

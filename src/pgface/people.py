@@ -553,11 +553,11 @@ class People:
                 index=index if bulk is None else None, mean_similarity=self.threshold,
                 min_quality=self.settings.min_quality if min_quality is None else min_quality)
             change.payload.update(full=full, report=report.to_dict())
-            # A run that gave no face a person and took none (a scheduled run with nothing
-            # new, or faces left alone, marked as looked at all the same) is not recorded:
-            # the next undo would take it back in place of the change before it.
-            change.discard = not (report.joined or report.in_new_people or report.released
-                                  or report.founded or report.found_again)
+            # A run that gave no face another person and took none (a scheduled run with
+            # nothing new, faces left alone, marked as looked at all the same, or a full run
+            # that formed the same people again) is not recorded: the next undo would take
+            # it back in place of the change before it.
+            change.discard = not (report.changed or report.released)
             change.summary = (f"clustering{' (full)' if full else ''}: {report.joined} face(s) "
                               f"joined people, {report.in_new_people} formed "
                               f"{report.founded} new people{found_again_text(report)}, "

@@ -334,6 +334,8 @@ class ClusterOut(BaseModel):
     below_quality: int = Field(0, description="Unassigned faces left out: quality below the "
                                "floor")
     released: int
+    changed: int = Field(0, description="Faces given another person than they had; none, and "
+                         "none released: the run is not recorded in the history")
     mode: str = Field(description="Where neighbours came from: 'index' (the search index, at "
                       "scale), 'bulk' (numpy, in memory) or 'sql' (pgvector, for a few faces)")
     refused: int = Field(0, description="Joins refused: the face is not like the person as a "

@@ -599,8 +599,24 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
         named = client.post("/api/people/name", json={"face_ids": obama[:1], "name": "Obama"})
         assert named.status_code == 200 and named.json()["faces"] == 1
         other = client.post("/api/people/name", json={"face_ids": obama[1:], "name": "Barack"})
-        merged = client.post("/api/people/merge",
-                             json={"source": "Barack", "target": "Obama", "name": "Obama"})
+        # the names a client showed: one renamed since refuses the merge (a name chosen from
+        # a page left open put back the one another client had just given)
+        ids = {"Obama": named.json()["id"], "Barack": other.json()["id"]}
+        stale = client.post("/api/people/merge", json={
+            "source": "Barack", "target": "Obama", "name": "Obama",
+            "expected_names": [{"person_id": ids["Barack"], "name": "Barry"},
+                               {"person_id": ids["Obama"], "name": "Obama"}]})
+        refused = stale.json()["error"]
+        assert stale.status_code == 409 and refused["renamed"] == [
+            {"person_id": ids["Barack"], "name": "Barack"}], refused
+        assert "was renamed meanwhile (now 'Barack'): not merged" in refused["message"]
+        stranger = client.post("/api/people/merge", json={
+            "source": "Barack", "target": "Obama",
+            "expected_names": [{"person_id": 999999, "name": None}]})
+        assert stranger.status_code == 400 and "999999" in stranger.json()["error"]["message"]
+        merged = client.post("/api/people/merge", json={
+            "source": "Barack", "target": "Obama", "name": "Obama",
+            "expected_names": [{"person_id": i, "name": n} for n, i in ids.items()]})
         assert merged.json()["faces"] == len(obama)
         assert client.get(f"/api/people/{other.json()['id']}").status_code == 404
         assert client.get(f"/api/faces/{obama[0]}").json()["person_name"] == "Obama"

@@ -366,10 +366,23 @@ def test_a_merge_of_people_named_meanwhile_says_so_on_the_page(
         http.patch(f"/api/people/{unnamed['id']}", json={"name": "Zed"}).raise_for_status()
         dialog.get_by_role("button", name="Merge", exact=True).click()
         expect(page.locator("#message")).to_contain_text(
-            "Not merged: they have different names now")
+            "Not merged: renamed by someone else meanwhile (now Zed)")
         expect(page.locator("#message")).not_to_contain_text("command line")
         assert {http.get(f"/api/people/{p}").json()["name"] for p in (barack, unnamed["id"])} \
             == {"Barack", "Zed"}
+        # Two names, one picked, and the other renamed by someone else before the merge: the
+        # name picked from the dialog was kept, and the rename lost without a word.
+        for person in (barack, unnamed["id"]):
+            page.locator(f".person-tile[data-person-id='{person}'] .tile-check").click()
+        page.get_by_role("button", name="Merge…").click()
+        expect(dialog.locator("#merge-names input")).to_have_count(2)
+        dialog.get_by_label("Zed").check()
+        http.patch(f"/api/people/{unnamed['id']}", json={"name": "Zoe"}).raise_for_status()
+        dialog.get_by_role("button", name="Merge", exact=True).click()
+        expect(page.locator("#message")).to_contain_text(
+            "Not merged: renamed by someone else meanwhile (now Zoe)")
+        assert {http.get(f"/api/people/{p}").json()["name"] for p in (barack, unnamed["id"])} \
+            == {"Barack", "Zoe"}
         assert not errors, errors
 
 

@@ -10,7 +10,7 @@ import operator
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -375,12 +375,16 @@ class People:
             return self._person(conn, person_id)
 
     def merge(self, source: PersonRef | Sequence[PersonRef], target: PersonRef,
-              name: str | None = None) -> Person:
+              name: str | None = None,
+              expected_names: Mapping[int, str | None] | None = None) -> Person:
         """Move every face of `source` (one person, or several) into `target` and delete them;
         one change, so one undo takes the whole merge back.
 
         The merged person keeps the name one of them has; when they have different names,
         `name` must say which it keeps (or give a new one), else PersonConflict.
+        expected_names: the names the caller showed, by person id (None: unnamed);
+        PersonConflict, with `renamed`, when one of them has another by now (a name chosen
+        from a page left open put back the name another client had just changed).
         """
         sources = _one_or_many(source)  # one person (an id or a name), or several
         if not sources:
@@ -393,6 +397,7 @@ class People:
             ids = [*source_ids, target_id]
             rows = [ps.get_person(conn, i) for i in ids]
             names = [row["name"] for row in rows]
+            self._check_expected_names(dict(zip(ids, names, strict=True)), expected_names)
             kept = self._merged_name(conn, names, name, ids)
             for source_id in source_ids:
                 ps.move_all_faces(conn, source_id, target_id)
@@ -689,6 +694,23 @@ class People:
         and the next change or page adds them up."""
         with contextlib.suppress(psycopg.Error, DatabaseError), self.pool.connection() as conn:
             ps.add_up_face_counts(conn, ADD_UP_FACE_COUNTS_AT)
+
+    @staticmethod
+    def _check_expected_names(names: dict[int, str | None],
+                              expected: Mapping[int, str | None] | None) -> None:
+        """PersonConflict where a person of NAMES (id -> name now) is not named as EXPECTED."""
+        if not expected:
+            return
+        strangers = sorted(set(expected) - set(names))
+        if strangers:
+            raise InvalidInputError(f"expected_names names person {strangers[0]}, who is not "
+                                    f"one of the people merged")
+        renamed = [(i, names[i]) for i, was in expected.items() if names[i] != was]
+        if renamed:
+            raise PersonConflict(
+                ", ".join(f"{_label(i, expected[i])} was renamed meanwhile (now "
+                          f"{_label(i, now)})" for i, now in renamed) + ": not merged",
+                {"renamed": [{"person_id": i, "name": now} for i, now in renamed]})
 
     @staticmethod
     def _merged_name(conn: psycopg.Connection, names: list[str | None], chosen: str | None,

@@ -72,6 +72,11 @@ class Rename(RequestBody):
         "someone else meanwhile); left out, it is not checked")
 
 
+class ShownName(RequestBody):
+    person_id: int
+    name: str | None
+
+
 class Merge(RequestBody):
     source: PersonRef | Annotated[list[PersonRef], Field(min_length=1, max_length=1000)] = Field(
         description="Id or name of the person whose faces move, or a list of them")
@@ -79,6 +84,10 @@ class Merge(RequestBody):
     name: NameText | None = Field(None, description="The name the "
                              "merged person keeps; required (409 otherwise) when two of them "
                              "have different names")
+    expected_names: list[ShownName] | None = Field(
+        None, max_length=1001, description="The names the client showed (null: unnamed). "
+        "Sent, the merge is refused with 409 and `renamed` (those people's names now, in the "
+        "same form) when one of them has another name by now; left out, they are not checked")
 
 
 class Split(RequestBody):
@@ -239,9 +248,13 @@ def name_faces(request: Request, body: NameFaces, key: WriteKey) -> JSONResponse
 @router.post("/merge", response_model=PersonOut, responses=WRITE_ERRORS)
 def merge(request: Request, body: Merge, key: WriteKey) -> JSONResponse | dict:
     """Move every face of `source` into `target` and delete `source`. The merged person keeps
-    the name either had; when both had one, 409 with `names` unless `name` says which."""
+    the name either had; when both had one, 409 with `names` unless `name` says which;
+    with `expected_names`, 409 with `renamed` where a person was renamed meanwhile."""
     try:
-        return _person(_people(request, key).merge(body.source, body.target, body.name))
+        expected = (None if body.expected_names is None
+                    else {shown.person_id: shown.name for shown in body.expected_names})
+        return _person(_people(request, key).merge(body.source, body.target, body.name,
+                                                   expected))
     except PersonConflict as exc:
         return _conflict(exc)
 

@@ -233,8 +233,11 @@ async function askMerge() {
   dialog.onclose = async () => {
     if (dialog.returnValue !== "merge") return;
     const picked = choice.querySelector("input:checked");
+    // the names shown: one renamed by someone else meanwhile refuses the merge (the name
+    // picked here put back the one they had just changed)
     const body = { source: chosen.filter((p) => p.id !== target.id).map((p) => p.id),
-      target: target.id };
+      target: target.id,
+      expected_names: chosen.map((p) => ({ person_id: p.id, name: p.name })) };
     if (picked) body.name = picked.value;
     try {
       const [merged, change] = await changing("/api/people/merge", { method: "POST", json: body });
@@ -244,6 +247,12 @@ async function askMerge() {
         undoOf(change));
       focusMessage();
     } catch (error) {
+      if (error.status === 409 && error.details.renamed) {
+        showMessage(`Not merged: ${renamedText(error.details.renamed)}. ` +
+          "Select them again from the grid as it is now.");
+        showPeople();
+        return;
+      }
       if (error.status === 409 && error.details.names) {
         // named by someone else since the grid loaded: the dialog could not ask which name
         // stays (the server's words are for the command line and the API)
@@ -521,15 +530,27 @@ async function mergeInto(person, existing, hash = null) {
     const [merged, change] = await changing("/api/people/merge",
       // the name asked for, which a named person would otherwise be asked to choose
       { method: "POST", json: { source: person.id, target: existing.person_id,
-        name: existing.name } });
+        name: existing.name, expected_names: [{ person_id: person.id, name: person.name },
+          existing] } });
     const back = `#/people/${person.id}`;
     loadStats();  // one person fewer in the header (it said the count before the merge)
     showMessage(`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.`, "ok",
       undoOf(change, hash ? { [hash]: back } : {}));
     if (hash && location.hash !== hash) location.hash = hash; else route();
   } catch (error) {
+    if (error.status === 409 && error.details.renamed) {
+      showMessage(`Not merged: ${renamedText(error.details.renamed)}.`);
+      route();  // the view again, with the names as they are now
+      return;
+    }
     showMessage(`Merge failed: ${error.message}`);
   }
+}
+
+// A merge's 409 `renamed` ([{person_id, name}]: their names now) in words.
+function renamedText(renamed) {
+  return `renamed by someone else meanwhile (now ${renamed.map((p) =>
+    p.name === null ? `Person ${p.person_id}, unnamed` : p.name).join(", ")})`;
 }
 
 async function toggleHidden() {

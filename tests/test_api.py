@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import re
 import shutil
@@ -477,8 +478,10 @@ def test_server_side_paths_never_escape_the_roots(settings: Settings, analyzer: 
 
 
 def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
-        settings: Settings, analyzer: FaceAnalyzer, pf: Pgface) -> None:
+        settings: Settings, analyzer: FaceAnalyzer, pf: Pgface,
+        caplog: pytest.LogCaptureFixture) -> None:
     photo = require_data(PHOTOS / "people" / "obama" / "obama.jpg")
+    caplog.set_level(logging.INFO, logger="pgface.api.errors")
     with TestClient(create_app(settings, analyzer)) as client:
         assert client.get("/api/auth").json()["key_required"] is False
         assert client.get("/api/stats").status_code == 200
@@ -517,6 +520,18 @@ def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
         # Only hashes are stored: no row holds the key's secret text.
         assert all(read_key.split("_")[-1].encode() not in bytes(r[0]) for r in stored)
         assert reader.scopes == ["read"]
+    # Each 4xx is a line of the server's log with its reason and whose key sent it (the
+    # access log said "401 Unauthorized" alone: a revoked key could not be told from a
+    # missing one, nor whose it was); never a key's secret.
+    said = [r.getMessage() for r in caplog.records if r.name == "pgface.api.errors"]
+    assert any(line.startswith("POST /api/photos: 403 ") and "lacks the 'write' scope" in line
+               and line.endswith("(key 'reader')") for line in said), said
+    assert any(line.startswith("GET /api/stats: 401 ") and "API keys exist" in line
+               and "(key" not in line for line in said), said
+    assert sum(line.startswith("GET /api/stats: 401 ") and "API key is not valid" in line
+               and line.endswith(f"(key id {reader.key_id})") for line in said) == 2
+    assert not any(read_key.split("_")[-1] in line or write_key.split("_")[-1] in line
+                   for line in said)
 
 
 def test_keys_required_off_loopback_or_when_configured(settings: Settings,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -26,7 +27,8 @@ from pgface.models.packs import sample_photos
 
 
 def test_a_job_reports_progress_failures_and_its_report(
-        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
     people = require_data(PHOTOS / "people")
     album = tmp_path / "album"
     album.mkdir()
@@ -37,6 +39,7 @@ def test_a_job_reports_progress_failures_and_its_report(
     # A link out of the allowed folders: a failure, but not one of the photo files to do.
     (album / "elsewhere.jpg").symlink_to(sample_photos()[0])
     settings = settings.model_copy(update={"api_roots": [tmp_path], "photo_batch": 1})
+    caplog.set_level(logging.INFO, logger="pgface.api.jobs")
     with TestClient(create_app(settings, analyzer)) as client:
         started = client.post("/api/photos/index-path", json={"path": "album"})
         assert started.status_code == 202, started.text
@@ -63,6 +66,16 @@ def test_a_job_reports_progress_failures_and_its_report(
         assert job["report"]["failures"] == job["failures"]
         assert job["started_at"] <= job["finished_at"]
         assert client.get("/api/stats").json()["photos"] == 4
+        # The server's log tells the job, its failed files and its end: jobs live in memory,
+        # so after a restart their failures were told nowhere (it said nothing of jobs).
+        said = [r.getMessage() for r in caplog.records if r.name == "pgface.api.jobs"]
+        where = str((tmp_path / "album").resolve())
+        assert said[0] == f"job {job['id']} ({where}) started", said
+        assert sum(line.startswith(f"job {job['id']}: failed ") for line in said) == 2, said
+        assert any(f"{Path(failure['file']).name}: {failure['reason']}" in line
+                   for line in said), said
+        assert f"job {job['id']} ({where}) done: 4 photos indexed, {job['report']['faces']} " \
+               f"faces, 0 already indexed, 2 failed" in said, said
         # Indexed again: every photo is skipped, and the job says so.
         again = index_path(client, "album")
         assert (again["indexed"], again["skipped"], len(again["failures"])) == (0, 4, 2)

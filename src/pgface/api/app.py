@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from pgface import __version__
 from pgface.api import admin, faces, jobs, people, photos, search
 from pgface.api.docs import install_docs
-from pgface.api.errors import InternalErrors, install_error_handlers
+from pgface.api.errors import ClientErrorsLogged, InternalErrors, install_error_handlers
 from pgface.api.head import HeadAsGet
 from pgface.api.limits import MULTIPART_SLACK, BodyLimit
 from pgface.config import Settings
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
                        idle_s=settings.api_body_idle_s)
     app.add_middleware(HeadAsGet)
     app.add_middleware(people.ChangeHeader)
+    app.add_middleware(ClientErrorsLogged)
     app.add_middleware(InternalErrors)  # outermost of ours: it sees what every other layer raised
     for router in (admin.router, photos.router, faces.router, search.router, people.router,
                    people.identify_router, jobs.router):

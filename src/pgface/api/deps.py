@@ -99,6 +99,8 @@ def require(scope: str) -> Callable[[Request], api_keys.ApiKey | None]:
         key, why = authenticate(request)
         if key is None and why is not None:
             raise ApiError(401, f"{why}: send it as 'Authorization: Bearer pgf_...'")
+        if key is not None:
+            request.state.api_key_name = key.name  # for the log's line of a 4xx
         if key is not None and not key.allows(scope):
             raise ApiError(403, f"API key {key.name!r} lacks the {scope!r} scope "
                                 f"(it has: {', '.join(key.scopes)})")

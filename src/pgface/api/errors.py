@@ -6,7 +6,9 @@ logged here with its traceback.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 
 import psycopg
 from fastapi import FastAPI, Request, params
@@ -112,6 +114,58 @@ def validation_message(exc: RequestValidationError, content_type: str = "",
                    "a part naming its file only as filename*= is read so)")
         parts.append(f"{_where(loc)} {msg}")
     return "; ".join(parts) or "invalid request"
+
+
+class ClientErrorsLogged(HttpMiddleware):
+    """Each 4xx answered is one line of the server's log: the error's code and message, and the
+    key that sent the request (its name; the id of one not taken). The access log
+    said "401 Unauthorized" alone: an operator could not tell a revoked key from a missing
+    one, nor whose it was, nor why a search was refused."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status, body = 0, bytearray()
+
+        async def logging_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif 400 <= status < 500 and message["type"] == "http.response.body":
+                if len(body) < LOGGED_BODY_BYTES:
+                    body.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    log.info("%s %s: %d %s%s", scope.get("method"), scope.get("path"), status,
+                             _error_said(bytes(body)), _sender(scope))
+            await send(message)
+
+        await self.app(scope, receive, logging_send)
+
+
+LOGGED_BODY_BYTES = 64 * 1024  # an error's envelope is far smaller
+
+
+def _error_said(body: bytes) -> str:
+    """`code: message` of the API's error envelope, on one line (else nothing)."""
+    try:
+        error = json.loads(body)["error"]
+        return f" {error['code']}: {' '.join(str(error['message']).split())}"
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
+def _sender(scope: Scope) -> str:
+    """Whose request it was: ` (key NAME)`, ` (key id ID)` where the key presented was not
+    taken (not valid, or two sent), or nothing."""
+    name = scope.get("state", {}).get("api_key_name")
+    if name is not None:
+        return f" (key {name!r})"
+    headers = dict(scope.get("headers", []))
+    presented = (headers.get(b"authorization", b"") + b" " + headers.get(b"x-api-key", b""))
+    key_id = KEY_ID.search(presented.decode("latin-1"))
+    return f" (key id {key_id[1]})" if key_id else ""
+
+
+# A key's public id (`pgface keys list` shows it); never the secret after it.
+KEY_ID = re.compile(r"pgf_([0-9a-f]{12})_")
 
 
 class InternalErrors(HttpMiddleware):

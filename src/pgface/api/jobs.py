@@ -7,6 +7,7 @@ batch it is storing commits: nothing is half-written.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import uuid
@@ -29,6 +30,9 @@ from pgface.index import Failure, IndexReport
 from pgface.library import FROM_PYTHON, Pgface
 from pgface.paths import readable
 
+# A line of the server's log as each job starts and ends, and for each file that failed:
+# jobs live in memory, so after a restart their failures were told nowhere.
+log = logging.getLogger(__name__)
 KEEP_FINISHED = 100  # finished jobs remembered for GET; older ones are forgotten
 FINISHED = ("done", "failed", "cancelled")
 # Jobs are rows of this process's memory, not of PostgreSQL (docs/scaling.md).
@@ -137,6 +141,10 @@ class Jobs:
         """Stop the running job between batches and forget the queued ones."""
         with self._lock:
             for job in self._jobs.values():
+                if job.state not in FINISHED:
+                    log.warning("job %s (%s) %s: the server is stopping", job.id,
+                                readable(job.path), "stops after the batch it is storing"
+                                if job.state == "running" else "is dropped, never started")
                 job.cancel.set()
         self._queue.put(None)
         self._thread.join(timeout=60)
@@ -149,6 +157,13 @@ class Jobs:
     def _finish(self, job: Job, state: str) -> None:
         job.state, job.stage = state, None  # a finished job is in no stage of a run
         job.finished_at = datetime.now(UTC)
+        counts = (f"{job.indexed} photos indexed, {job.faces} faces, {job.skipped} already "
+                  f"indexed, {len(job.failures)} failed")
+        if state == "failed":
+            log.warning("job %s (%s) failed: %s; %s", job.id, readable(job.path), job.error,
+                        counts)
+        else:
+            log.info("job %s (%s) %s: %s", job.id, readable(job.path), state, counts)
         # Here too, not only when a job is submitted: the last job to finish made it 101.
         self._forget_old()
 
@@ -160,6 +175,7 @@ class Jobs:
                         self._finish(job, "cancelled")
                     continue
                 job.state, job.started_at = "running", datetime.now(UTC)
+            log.info("job %s (%s) started", job.id, readable(job.path))
             self._index(job)
 
     def _index(self, job: Job) -> None:
@@ -171,6 +187,8 @@ class Jobs:
                 job.stage = report.stage
                 if failure is not None:
                     job.failures.append(failure)
+                    log.warning("job %s: failed %s: %s", job.id, readable(failure.source),
+                                failure.reason)
             # Called after each batch has committed: the place to stop without a half-write.
             if failure is None and job.cancel.is_set():
                 raise JobCancelled
@@ -191,6 +209,9 @@ class Jobs:
                 job.files_total, job.indexed = report.files, report.indexed
                 job.files_done = report.files_done
                 job.skipped, job.faces = report.skipped, report.faces
+                for warning in report.warnings:
+                    log.info("job %s: warning: %s: %s", job.id, readable(warning.source),
+                             warning.reason)
                 self._finish(job, "done")
 
 

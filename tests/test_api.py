@@ -414,6 +414,17 @@ def test_photos_are_served_to_show_as_pgface_read_them(settings: Settings,
         assert max(tile) == 480 and tile[0] > tile[1]  # upright: as wide as the photo is
         assert client.get(photo["image_url"], params={"display": "true", "side": 9}
                           ).status_code == 422
+        # A copy the client holds, named by its ETag: 304 and no body (each revalidation was
+        # answered in full, the display JPEG drawn again); another ETag, the photo.
+        for params in ({}, {"display": "true", "side": 480}):
+            etag = client.get(photo["image_url"], params=params).headers["etag"]
+            for held in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+                again = client.get(photo["image_url"], params=params,
+                                   headers={"If-None-Match": held})
+                assert (again.status_code, again.content, again.headers["etag"]) == (
+                    304, b"", etag), held
+            assert client.get(photo["image_url"], params=params,
+                              headers={"If-None-Match": '"other"'}).status_code == 200
 
 
 def test_a_search_without_top_takes_the_top_k_setting(settings: Settings, analyzer: FaceAnalyzer,

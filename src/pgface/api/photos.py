@@ -328,13 +328,26 @@ async def photo_image(request: Request, photo_id: int, display: bool = Query(
     """The photo file, served only while it still has the content that was indexed."""
     pf, settings = get_pf(request), get_settings(request)
     data, path, sha256 = await run_in_threadpool(_indexed_file, pf, settings, photo_id)
+    etag = f'"{sha256.hex()}-display-{side}"' if display else f'"{sha256.hex()}"'
+    # The copy the client holds is still the photo (checked as served: the file still holds
+    # the indexed content): 304, no body, and the display JPEG not drawn again (each
+    # revalidation was a full answer, and a decode and resize of the photo).
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers={"ETag": etag})
     if display:
         shown = await run_cpu(request, display_jpeg, data, str(path), settings.max_file_bytes,
                               settings.max_pixels, side)
-        return Response(shown, media_type="image/jpeg",
-                        headers={"ETag": f'"{sha256.hex()}-display-{side}"'})
+        return Response(shown, media_type="image/jpeg", headers={"ETag": etag})
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return Response(data, media_type=media_type, headers={"ETag": f'"{sha256.hex()}"'})
+    return Response(data, media_type=media_type, headers={"ETag": etag})
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names this ETag (weakly, as RFC 9110 compares it)."""
+    if not if_none_match:
+        return False
+    given = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in given or etag in given
 
 
 def _indexed_file(pf: Pgface, settings: Settings, photo_id: int) -> tuple[bytes, Path, bytes]:

@@ -334,9 +334,9 @@ def forget_formers(pool: ConnectionPool, formers: Formers, model: str,
 
     Before a former with people goes, they go to a new version of the run whose faces are its
     own (two files' names swapped and one edited: the path it was edited at had held the
-    other photo, so its people went nowhere). A person it can place on no face of the run's
-    new versions (cropped out of the edit, or turned so that the detector misses the face)
-    leaves the photo: each such photo gets a warning naming them."""
+    other photo, so its people went nowhere). A named person on no face of a photo that holds
+    a former's content now (cropped out of the edit, or turned so that the detector misses
+    the face) has left that photo: each such photo gets a warning naming them."""
     real = [fs_paths.canonical(r) for r in roots]
     if real and alone is not None:
         with pool.connection() as conn:
@@ -366,6 +366,7 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
         if held:  # nothing locked yet: waiting is safe
             people_history.hold_people(conn)  # people_first says why
         pathless = store.pathless_photos(conn, doomed, False)  # once the people are held
+        handed: Formers = {}  # former -> the photos the hand-over below gave its people to
         if held:
             # Only formers whose people the hand-over by path did not carry, to new versions
             # that hold nobody: a run that re-saved thousands of named photos compared each
@@ -380,6 +381,7 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
                 kept += _give_kept(conn, given, "photos renamed and edited")
                 if given:
                     unheld = store.photos_with_nobody(conn, unheld)
+                    handed[former] = store.photos_of_faces(conn, [k.face_id for k in given])
         # A former whose people are on faces of a pack that has not analysed its new version,
         # and on no face of it, stays, recorded, until that pack does (people_of_stored then
         # gives them over, as for an edit it indexed itself): an edit first indexed under
@@ -398,30 +400,32 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
             kept += people_of_waiting_formers(conn, nows, model)
         # Their people are kept for the former content (forgotten_faces) but leave the photo,
         # which went without a word: a user who had named a face saw the name gone.
-        warnings = _people_left_behind(conn, deleting, formers) if held else []
+        warnings = _people_left_behind(conn, deleting, formers, handed) if held else []
         store.delete_pathless(conn, deleting)
         store.drop_settled_formers(conn, sorted(formers))
         return FormersForgotten(kept, warnings)
 
 
-def _people_left_behind(conn: psycopg.Connection, deleting: Sequence[int], formers: Formers
-                        ) -> list[PhotoWarning]:
-    """A warning for each new version of these formers (about to be deleted) whose people are
-    on no face of the run's new versions, at the new version's path."""
-    new_versions = sorted({now for nows in formers.values() for now in nows})
+def _people_left_behind(conn: psycopg.Connection, deleting: Sequence[int], formers: Formers,
+                        handed: Formers) -> list[PhotoWarning]:
+    """A warning for each photo holding the content of one of these formers (about to be
+    deleted) that lacks named people of its faces: its new versions (each copy edited on
+    its own), or, where the hand-over gave its people to another file (two files swapped and
+    one edited: the photo at its path is the other one, moved), those. The file is named by
+    its newest path."""
+    pairs = [(former, photo) for former in deleting
+             for photo in sorted(handed.get(former) or formers[former])]
     left: dict[int, list[store.PersonLeft]] = {}
-    for person in store.people_left_behind(conn, deleting, new_versions):
-        left.setdefault(person.former_id, []).append(person)
+    for person in store.people_left_behind(conn, pairs):
+        left.setdefault(person.place, []).append(person)
     warnings = []
-    for former, people in left.items():
-        places = [path for now in sorted(formers[former])
-                  for path in store.paths_of_photo(conn, now)[:1]]
-        if not places:
+    for photo, people in left.items():
+        paths = store.paths_of_photo(conn, photo)
+        if not paths:
             continue
-        who = ", ".join(
-            (repr(p.name) if p.name is not None else f"person {p.person_id} (unnamed)")
-            + (f" ({p.faces} faces)" if p.faces > 1 else "") for p in people)
-        warnings.append(PhotoWarning(str(places[0]), (
+        who = ", ".join(repr(p.name) + (f" ({p.faces} faces)" if p.faces > 1 else "")
+                        for p in people)
+        warnings.append(PhotoWarning(str(paths[0]), (
             f"edited: {who} {'was' if len(people) == 1 else 'were'} not found in this "
             "version (cropped out, or turned so that the detector misses the face): the photo "
             "no longer holds them; saved back as it was, it gets them again")))

@@ -223,16 +223,25 @@ WHERE f.photo_id = ANY(%(formers)s) AND f.person_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM faces g
                   WHERE g.person_id = f.person_id AND g.photo_id = ANY(%(new)s))
 """
-# The people of these former photos' faces who hold no face of new_versions, by former: the
-# names an edit loses (cropped out, or turned so that the detector misses the face), which
-# index._forget_formers warns of before the former goes.
+# Of (former photo, a photo that holds its content now) pairs: the named people of the
+# former's faces (hidden ones aside: nothing of theirs to tell) who hold no face of that
+# photo, and how many faces they had there (one pack's: each pack found the same faces), by
+# photo: the names an edit lost (cropped out, or turned so that the detector misses the
+# face), which index._forget_formers warns of before the formers go.
 PEOPLE_LEFT_BEHIND = """
-SELECT f.photo_id, p.id, p.name, count(*) FROM faces f JOIN people p ON p.id = f.person_id
-WHERE f.photo_id = ANY(%(formers)s)
-  AND NOT EXISTS (SELECT 1 FROM faces g
-                  WHERE g.person_id = f.person_id AND g.photo_id = ANY(%(new)s))
-GROUP BY f.photo_id, p.id, p.name ORDER BY f.photo_id, p.name NULLS LAST, p.id
+SELECT c.place, p.id, p.name, max(c.faces) FROM (
+    SELECT pair.place, f.person_id, count(*) AS faces
+    FROM unnest(%(formers)s::bigint[], %(places)s::bigint[]) pair(former, place)
+    JOIN faces f ON f.photo_id = pair.former AND f.person_id IS NOT NULL
+    WHERE NOT EXISTS (SELECT 1 FROM faces g
+                      WHERE g.photo_id = pair.place AND g.person_id = f.person_id)
+    GROUP BY pair.place, f.person_id, f.model) c
+JOIN people p ON p.id = c.person_id
+WHERE p.name IS NOT NULL AND NOT p.hidden
+GROUP BY c.place, p.id, p.name ORDER BY c.place, p.name, p.id
 """
+# The photos these faces are of.
+PHOTOS_OF_FACES = "SELECT DISTINCT photo_id FROM faces WHERE id = ANY(%s)"
 # Of these photos, those none of whose faces holds a person.
 PHOTOS_WITH_NOBODY = """
 SELECT ph.id FROM unnest(%s::bigint[]) ph(id)

@@ -532,21 +532,28 @@ def formers_with_people_left(conn: psycopg.Connection, former_ids: Sequence[int]
 
 @dataclass(frozen=True)
 class PersonLeft:
-    """A person of a former version's faces who holds no face of the new versions."""
+    """A named person of a former version's faces who holds no face of a photo that holds
+    its content now (PLACE), and how many faces they had in the former."""
 
-    former_id: int
+    place: int
     person_id: int
-    name: str | None
+    name: str
     faces: int
 
 
-def people_left_behind(conn: psycopg.Connection, former_ids: Sequence[int],
-                       new_versions: Sequence[int]) -> list[PersonLeft]:
-    """The people of these former photos' faces who hold no face of new_versions."""
-    if not former_ids:
+def people_left_behind(conn: psycopg.Connection, pairs: Sequence[tuple[int, int]]
+                       ) -> list[PersonLeft]:
+    """For (former photo, photo that holds its content now) pairs: the named people of the
+    former's faces who hold no face of the photo now (sql.PEOPLE_LEFT_BEHIND)."""
+    if not pairs:
         return []
     return [PersonLeft(*r) for r in conn.execute(sql.PEOPLE_LEFT_BEHIND, {
-        "formers": list(former_ids), "new": list(new_versions)})]
+        "formers": [former for former, _ in pairs], "places": [place for _, place in pairs]})]
+
+
+def photos_of_faces(conn: psycopg.Connection, face_ids: Sequence[int]) -> set[int]:
+    return {r[0] for r in conn.execute(sql.PHOTOS_OF_FACES, [list(face_ids)])} \
+        if face_ids else set()
 
 
 def photos_with_nobody(conn: psycopg.Connection, photo_ids: Sequence[int]) -> list[int]:

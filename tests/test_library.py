@@ -331,13 +331,24 @@ def test_cli_prune_and_remove_say_how_many(env: dict[str, str], pf: Pgface,
     gone = library_folder / "rose_leslie"
     gone_faces = sum(faces_of_file(database_url, p) for p in gone.iterdir())
     gone_photos = len(list(gone.iterdir()))
+    # Named faces go with their photos, said so (a prune emptied people without a word);
+    # a hidden person's are not told of.
+    rose = [f.face_id for faces in pf.photo_faces(sorted(gone.iterdir())).values()
+            for f in faces]
+    pf.people.name_faces(rose[:-1], "Rose")
+    pf.people.name_faces(rose[-1:], "Not a face")
+    pf.people.hide("Not a face")
+    kit = library_folder / "kit_harington"
+    pf.people.name_faces([f.face_id for faces in pf.photo_faces(sorted(kit.iterdir())).values()
+                          for f in faces],
+                         "Kit")
     shutil.rmtree(gone)
 
     pruned = runner.invoke(app, ["index", "--json", str(library_folder), "--prune"], env=env)
     assert pruned.exit_code == 0, pruned.output
     removed = json.loads(pruned.stdout)["removed"]
     assert removed == {"photos": gone_photos, "faces": gone_faces, "paths": gone_photos,
-                       "people_kept": 0}
+                       "people_kept": 0, "named": ["Rose"]}
     assert json.loads(pruned.stdout)["not_pruned"] == []
 
     # A folder given that is gone (a share not mounted?) is left, said so, and exit 1.
@@ -349,11 +360,12 @@ def test_cli_prune_and_remove_say_how_many(env: dict[str, str], pf: Pgface,
             f"were not pruned") in " ".join(held.stderr.split())
     assert "pruned: 0 photos" in held.stderr
 
-    kit = library_folder / "kit_harington"
     kit_photos = len(list(kit.iterdir()))
     text = runner.invoke(app, ["remove", str(kit)], env=env)
     assert text.exit_code == 0, text.output
     assert f"{kit_photos} photos and their" in text.stdout
+    assert "forgotten; named faces among them: 'Kit' (their names stay kept" in " ".join(
+        text.stdout.split())
 
 
 @pytest.fixture(scope="module")

@@ -190,6 +190,9 @@ class Removal(BaseModel):
     paths: int = Field(description="Paths forgotten")
     people_kept: int = Field(0, description="A prune's: faces given the people of a photo it "
                                             "deleted, moved and edited (0 for a remove)")
+    named: list[str] = Field(default_factory=list, description="The named people of the faces "
+                             "deleted (hidden ones aside): their names stay kept for the "
+                             "photos' content, which gets them back if indexed again")
 
 
 # Search and compare

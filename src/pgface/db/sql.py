@@ -240,6 +240,11 @@ JOIN people p ON p.id = c.person_id
 WHERE p.name IS NOT NULL AND NOT p.hidden
 GROUP BY c.place, p.id, p.name ORDER BY c.place, p.name, p.id
 """
+# The names of the named, shown people of these photos' faces (a removal tells them).
+NAMED_ON_PHOTOS = """
+SELECT DISTINCT p.name FROM faces f JOIN people p ON p.id = f.person_id
+WHERE f.photo_id = ANY(%s) AND p.name IS NOT NULL AND NOT p.hidden ORDER BY 1
+"""
 # The photos these faces are of.
 PHOTOS_OF_FACES = "SELECT DISTINCT photo_id FROM faces WHERE id = ANY(%s)"
 # Of these photos, those none of whose faces holds a person.

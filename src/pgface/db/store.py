@@ -355,6 +355,9 @@ class Removal:
     paths: int = 0  # paths forgotten (a photo with another path keeps it)
     # (a prune) faces given the people of a deleted photo's, moved and edited (index.py)
     people_kept: int = 0
+    # The named people (hidden ones aside) of faces deleted: their names stay kept for the
+    # photos' content (found again, they get them back); a prune emptied people unsaid.
+    named: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -400,9 +403,11 @@ def delete_forgotten(conn: psycopg.Connection, forgotten: ForgottenPaths, gone_o
     any photo in the library with no path; pathless: those, found by pathless_photos
     already), the others shown at a path they still have."""
     removal = Removal(paths=forgotten.paths)
-    removal.photos, removal.faces = (
-        _delete_photos(conn, list(pathless)) if pathless is not None
-        else _delete_pathless(conn, forgotten.photos, gone_only))
+    doomed = (list(pathless) if pathless is not None
+              else pathless_photos(conn, forgotten.photos, gone_only))
+    if doomed:
+        removal.named = [r[0] for r in conn.execute(sql.NAMED_ON_PHOTOS, [doomed])]
+    removal.photos, removal.faces = _delete_photos(conn, doomed)
     if forgotten.photos:
         conn.execute(sql.REFRESH_DISPLAY_PATHS, [forgotten.photos])
     return removal
@@ -632,11 +637,6 @@ def delete_pathless(conn: psycopg.Connection, pathless: Sequence[int]) -> tuple[
     with their faces (their people kept for the content, should it be found again); (photos,
     faces) deleted."""
     return _delete_photos(conn, list(pathless))
-
-
-def _delete_pathless(conn: psycopg.Connection, photo_ids: list[int], everywhere: bool
-                     ) -> tuple[int, int]:
-    return _delete_photos(conn, pathless_photos(conn, photo_ids, everywhere))
 
 
 def _delete_photos(conn: psycopg.Connection, pathless: list[int]) -> tuple[int, int]:

@@ -7,7 +7,13 @@ import io
 from rich.console import Console
 from rich.table import Table
 
-from pgface.cli.display import MiddleEllipsis, human_size, plain, shorten_middle
+from pgface.cli.display import (
+    MiddleEllipsis,
+    below_floor_text,
+    human_size,
+    plain,
+    shorten_middle,
+)
 
 
 def test_human_size() -> None:
@@ -64,3 +70,12 @@ def test_the_progress_bar_names_the_stage_a_bulk_load_ends_with() -> None:
     show(report, None)
     task = show.progress.tasks[0]
     assert task.fields["stage"] == REBUILDING and task.completed == task.total == 70
+
+
+def test_a_face_below_the_quality_floor_is_said_to_be_below_it() -> None:
+    # "quality 0.09 is below the floor 0.089": the score at 2 decimals, the floor in full
+    assert below_floor_text({"score": 0.0888}, 0.089) == "quality 0.0888 is below the floor 0.089"
+    assert below_floor_text({"score": 0.42}, 0.5) == "quality 0.42 is below the floor 0.5"
+    assert below_floor_text({"score": 0.0889}, 0.0889) == (
+        "quality 0.0889 is just below the floor 0.0889")  # the exact score decided
+    assert below_floor_text(None, 0.5) == "quality not measured, below the floor 0.5"

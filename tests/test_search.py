@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -128,6 +129,12 @@ def test_compare_json_shape_and_decisions(pf: Pgface) -> None:
         pf.people.identify(obama[0], threshold=1.5)
     with pytest.raises(InvalidInputError, match="similarity is a cosine similarity"):
         pf.people.cluster(similarity=-2)
+    # A NumPy threshold is taken, and the answers stay JSON (its float32 went in as given:
+    # "Object of type float32 is not JSON serializable")
+    pf.index(obama[:1])
+    for answer in (pf.compare(obama[0], biden, threshold=np.float32(0.3)),
+                   pf.search(obama[0], threshold=np.float32(0.3))):
+        assert json.loads(json.dumps(answer.to_dict()))["threshold"] == pytest.approx(0.3)
 
 
 def test_search_never_mixes_model_packs(settings: Settings, pf: Pgface, tmp_path: Path) -> None:

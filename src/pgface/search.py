@@ -185,7 +185,7 @@ def check_similarity(name: str, value: float) -> float:
     # a number: "0.3" was a TypeError from the comparison ('<=' between float and str)
     if not is_number(value) or not -1.0 <= value <= 1.0:
         raise InvalidInputError(f"{name} is a cosine similarity, -1 to 1, not {value!r}")
-    return value
+    return float(value)
 
 
 def is_number(value: object) -> bool:
@@ -223,6 +223,7 @@ def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top
                  min_quality: float = 0.0) -> SearchResult:
     """Every face in the photo, each with its matches ranked by cosine similarity."""
     top = check_search_bounds(top, threshold, min_quality)
+    threshold = float(threshold)  # NumPy's float32 went into results json.dumps refuses
     # A new process opens the index (PostgreSQL and the snapshot file) while models load.
     vector_index.open_in_background(pool, analyzer.model_name)
     faces = analyze_photos(analyzer, [photo])[0]
@@ -232,7 +233,7 @@ def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top
 
 def compare_photos(analyzer: FaceAnalyzer, a: Photo, b: Photo, threshold: float) -> Comparison:
     """The largest face of `a` against every face of `b`; the best pair decides."""
-    check_similarity("threshold", threshold)
+    threshold = check_similarity("threshold", threshold)
     faces_a, faces_b = analyze_photos(analyzer, [a, b])
     if not faces_a:
         raise NoFaceError(f"{a.source}: no face found")

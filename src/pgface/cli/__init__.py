@@ -31,6 +31,7 @@ from pgface.cli.common import (
 from pgface.cli.db import db_app
 from pgface.cli.display import (
     MiddleEllipsis,
+    below_floor_text,
     counted,
     human_size,
     plain,
@@ -234,8 +235,7 @@ def search(
     for number, face in enumerate(result.faces, 1):
         if not face.searched:
             out.print(f"face {number} at {box_text(face.bbox)}: not searched, "
-                      f"{quality_text(face.quality)} is below the floor {result.min_quality}",
-                      highlight=False)
+                      f"{below_floor_text(face.quality, result.min_quality)}", highlight=False)
             continue
         title = (f"face {number} at {box_text(face.bbox)} ({quality_text(face.quality)})"
                  f": {len(face.matches)} matches >= {result.threshold}; same person from "
@@ -279,7 +279,7 @@ def compare(
         return
     verdict = "same person" if result.same_person else "different people"
     out.print(f"{verdict}: similarity {result.similarity:.4f} (threshold {result.threshold}), "
-              f"best of {result.faces_in_b} faces, at {box_text(result.face_b)}")
+              f"best of {counted(result.faces_in_b, 'face')}, at {box_text(result.face_b)}")
 
 
 @app.command()

@@ -94,3 +94,16 @@ def quality_text(quality: dict | None) -> str:
     """A face's quality score as a few words ("quality 0.87"; "quality not measured")."""
     score = quality.get("score") if quality else None
     return "quality not measured" if score is None else f"quality {score:.2f}"
+
+
+def below_floor_text(quality: dict | None, floor: float) -> str:
+    """Why a face was left out: "quality 0.0888 is below the floor 0.0889", the score with as
+    many decimals as show it below (at 2, 0.09 was "below" a floor of 0.089). The decision is
+    the exact score's: one that rounds to the floor is "just below" it."""
+    score = quality.get("score") if quality else None
+    if score is None:
+        return f"quality not measured, below the floor {floor}"
+    for decimals in (2, 3, 4):
+        if round(score, decimals) < floor:
+            return f"quality {score:.{decimals}f} is below the floor {floor}"
+    return f"quality {score:.4f} is just below the floor {floor}"

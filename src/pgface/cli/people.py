@@ -26,7 +26,13 @@ from pgface.cli.common import (
     shown,
     stopped_by_sigterm_as_by_ctrl_c,
 )
-from pgface.cli.display import MiddleEllipsis, counted, quality_text, working
+from pgface.cli.display import (
+    MiddleEllipsis,
+    below_floor_text,
+    counted,
+    quality_text,
+    working,
+)
 from pgface.cli.notices import print_notices
 from pgface.cli.progress import (
     IndexProgress,
@@ -543,8 +549,8 @@ def identify(
     for face in result.faces:
         box = box_text(face.bbox)
         if not face.searched:
-            out.print(f"face at {box}: not identified, {quality_text(face.quality)} is below "
-                      f"the floor {result.min_quality}", highlight=False)
+            out.print(f"face at {box}: not identified, "
+                      f"{below_floor_text(face.quality, result.min_quality)}", highlight=False)
             continue
         if face.person_id is None:
             out.print(f"face at {box}: unknown", highlight=False)

@@ -396,6 +396,53 @@ def test_undo_puts_the_person_back_on_the_face_there_is_now(pf: Pgface, tmp_path
                             "ON c.id = r.change_id WHERE NOT c.undoable").fetchone()[0] == 0
 
 
+def test_undos_around_a_photo_forgotten_and_found_again_keep_its_face_once_and_given_back(
+        pf: Pgface, tmp_path: Path) -> None:
+    """Two finds of a model-based fuzz (probe people17). An undo of a later change took the
+    row kept for a forgotten photo's face away, though an earlier change's before-images
+    were on it: the photo found again came back with nothing to carry, and undoing the
+    earlier deletion gave the face nobody. And a merge undone after its face was found again
+    and forgotten again put back the row dropped when it was found, beside the one kept
+    then: the face kept twice."""
+    album = tmp_path / "album"
+    album.mkdir()
+    photo, other = album / "obama.jpg", album / "biden.jpg"
+    shutil.copyfile(photos_of("obama")[0], photo)
+    shutil.copyfile(photos_of("biden")[0], other)
+    pf.index([album])
+    people = pf.people
+    [face] = [f.face_id for f in stored_faces(pf, [photo])[str(photo.resolve())]]
+
+    people.name_faces([face], "Ada")
+    people.delete("Ada")  # the face released; undone, it is Ada's again
+    people.name_faces([face], "Bea")
+    pf.remove([photo])
+    assert people.undo().kind == "name"  # Bea's naming: the face kept, holding nobody
+    assert pf.index([photo]).people_kept == 0
+    assert person_of_photo(pf, photo) == (None, None)
+    assert people.undo().kind == "delete"
+    assert person_of_photo(pf, photo) == ("Ada", "user")  # was (None, None)
+
+    def kept_rows() -> list[tuple]:
+        with pf.pool.connection() as conn:
+            return conn.execute("SELECT p.name, ff.assigned_by FROM forgotten_faces ff "
+                                "LEFT JOIN people p ON p.id = ff.person_id").fetchall()
+
+    [face] = [f.face_id for f in stored_faces(pf, [photo])[str(photo.resolve())]]
+    people.name_faces([face], "Ann", move=True)
+    people.name_faces([f.face_id for f in stored_faces(pf, [other])[str(other.resolve())]],
+                      "Bob")
+    pf.remove([photo])
+    people.merge("Ann", "Bob", name="Bob")
+    assert pf.index([photo]).people_kept == 1
+    pf.remove([photo])
+    assert kept_rows() == [("Bob", "user")]
+    assert people.undo().kind == "merge"
+    assert kept_rows() == [("Ann", "user")]  # was two rows, the face kept twice
+    pf.index([photo])
+    assert person_of_photo(pf, photo) == ("Ann", "user")
+
+
 # The interfaces
 
 def test_cli_move_history_undo(settings: Settings, pf: Pgface, models_dir: Path, tmp_path: Path

@@ -94,10 +94,27 @@ WHERE r.change_id = %s AND r.tbl = 'forgotten_faces' AND r.before->>'person_id' 
                   WHERE ph.sha256 = decode(substr(r.before->>'sha256', 3), 'hex'))
 ON CONFLICT (id) DO UPDATE SET person_id = excluded.person_id, assigned_by = excluded.assigned_by
 """
+# ... unless another change that can still be undone has before-images of it (a deletion's,
+# which gives the face its person back): then it stays, holding nobody, to carry them, as a
+# photo forgotten with such a face keeps one (migration 0016). Deleted, the photo found again
+# came back with nothing to carry, and undoing the deletion gave the face nobody.
+RELEASE_FORGOTTEN_UNHELD = """
+UPDATE forgotten_faces ff SET person_id = NULL, assigned_by = NULL
+WHERE ff.id IN (SELECT row_id FROM people_change_rows
+                WHERE change_id = %(change)s AND tbl = 'forgotten_faces'
+                  AND before->>'person_id' IS NULL)
+  AND EXISTS (SELECT 1 FROM people_change_rows o
+              WHERE o.tbl = 'forgotten_faces' AND o.row_id = ff.id
+                AND o.change_id <> %(change)s)
+"""
 DELETE_FORGOTTEN_UNHELD = """
-DELETE FROM forgotten_faces WHERE id IN (
-    SELECT row_id FROM people_change_rows
-    WHERE change_id = %s AND tbl = 'forgotten_faces' AND before->>'person_id' IS NULL)
+DELETE FROM forgotten_faces ff
+WHERE ff.id IN (SELECT row_id FROM people_change_rows
+                WHERE change_id = %(change)s AND tbl = 'forgotten_faces'
+                  AND before->>'person_id' IS NULL)
+  AND NOT EXISTS (SELECT 1 FROM people_change_rows o
+                  WHERE o.tbl = 'forgotten_faces' AND o.row_id = ff.id
+                    AND o.change_id <> %(change)s)
 """
 # Faces given the person of a former self (an edited photo's face, another pack's face of the
 # photo, what was kept for a photo forgotten and found again: people_store.KeptFace) take that
@@ -219,7 +236,8 @@ def undo_change(conn: psycopg.Connection, change_id: int, actor: str) -> datetim
     conn.execute(RESTORE_PEOPLE, [change_id])
     conn.execute(RESTORE_FACES, [change_id])
     conn.execute(RESTORE_FORGOTTEN, [change_id])
-    conn.execute(DELETE_FORGOTTEN_UNHELD, [change_id])
+    conn.execute(RELEASE_FORGOTTEN_UNHELD, {"change": change_id})
+    conn.execute(DELETE_FORGOTTEN_UNHELD, {"change": change_id})
     conn.execute(DELETE_CREATED_PEOPLE, [change_id])
     conn.execute(FORGET_ROWS, [change_id])
     return conn.execute(MARK_UNDONE, [actor, change_id]).fetchone()[0]

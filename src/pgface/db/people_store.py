@@ -184,8 +184,15 @@ UNHELD_FACES_OF_PHOTOS = """
 SELECT photo_id, id, bbox FROM faces
 WHERE photo_id = ANY(%s) AND model = %s AND person_id IS NULL ORDER BY id
 """
+# ... with their before-images: those the faces found again could take, they took
+# (CARRY_BEFORE_IMAGES), and, left behind, an undo put the row back once the photo was
+# forgotten again, beside the row kept then: the face kept twice.
 DROP_FORGOTTEN = """
-DELETE FROM forgotten_faces ff USING photos ph WHERE ph.sha256 = ff.sha256 AND ph.id = ANY(%s)
+WITH dropped AS (
+    DELETE FROM forgotten_faces ff USING photos ph
+    WHERE ph.sha256 = ff.sha256 AND ph.id = ANY(%s) RETURNING ff.id)
+DELETE FROM people_change_rows
+WHERE tbl = 'forgotten_faces' AND row_id IN (SELECT id FROM dropped)
 """
 # A person a human deleted is not to come back by itself: their faces count as clustered.
 RELEASE_FACES = """

@@ -528,6 +528,7 @@ def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
             assert api_keys.revoke_key(conn, "reader") == 1
             stored = conn.execute("SELECT secret_sha256 FROM api_keys").fetchall()
         assert client.get("/api/stats", headers=read).status_code == 401
+        assert client.head("/api/stats", headers=read).status_code == 401
         # Only hashes are stored: no row holds the key's secret text.
         assert all(read_key.split("_")[-1].encode() not in bytes(r[0]) for r in stored)
         assert reader.scopes == ["read"]
@@ -543,6 +544,9 @@ def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
                and line.endswith(f"(key id {reader.key_id})") for line in said) == 2
     assert not any(read_key.split("_")[-1] in line or write_key.split("_")[-1] in line
                    for line in said)
+    # a HEAD's too, though it is answered without the body its words are read from
+    assert f"HEAD /api/stats: 401 unauthorized: the API key is not valid (mistyped, or " \
+           f"revoked) (key id {reader.key_id})" in said, said
 
 
 def test_keys_required_off_loopback_or_when_configured(settings: Settings,

@@ -24,6 +24,9 @@ def test_every_operation_has_a_typed_success_and_the_shared_error_schema(
     operations = [(method.upper(), path, op) for path, ops in spec["paths"].items()
                   for method, op in ops.items()]
     assert len(operations) >= 30
+    # answered, so declared (an httpdocs probe: 304 and a bad `after`'s 400 were not)
+    assert "304" in spec["paths"]["/api/photos/{photo_id}/image"]["get"]["responses"]
+    assert "400" in spec["paths"]["/api/people"]["get"]["responses"]
     for method, path, op in operations:
         where = f"{method} {path}"
         successes = {s: r for s, r in op["responses"].items() if s.startswith("2")}
@@ -42,6 +45,8 @@ def test_every_operation_has_a_typed_success_and_the_shared_error_schema(
         assert "500" in errors, where
         if op.get("parameters") or op.get("requestBody"):
             assert "422" in errors, where  # what it was sent can be refused
+        if op.get("requestBody"):  # BodyLimit's, before any route (a probe's find: undeclared)
+            assert {"408", "413"} <= errors.keys(), where
         for status, response in errors.items():
             schema = response["content"]["application/json"]["schema"]
             assert schema == {"$ref": error_ref}, (where, status, schema)

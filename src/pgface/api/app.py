@@ -20,7 +20,7 @@ from pgface.api import admin, faces, jobs, people, photos, search
 from pgface.api.docs import install_docs
 from pgface.api.errors import ClientErrorsLogged, InternalErrors, install_error_handlers
 from pgface.api.head import HeadAsGet
-from pgface.api.limits import MULTIPART_SLACK, BodyLimit
+from pgface.api.limits import MULTIPART_SLACK, BodyLimit, declare_body_limits
 from pgface.config import Settings
 from pgface.db.watch import ServerWatch
 from pgface.errors import PgfaceError
@@ -97,14 +97,16 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
     app.add_middleware(BodyLimit, max_bytes=2 * settings.api_max_upload_bytes + MULTIPART_SLACK,
                        photo_bytes=settings.api_max_upload_bytes,
                        idle_s=settings.api_body_idle_s)
+    # inside HeadAsGet, which drops the body it reads an error's code and message from
+    app.add_middleware(ClientErrorsLogged)
     app.add_middleware(HeadAsGet)
     app.add_middleware(people.ChangeHeader)
-    app.add_middleware(ClientErrorsLogged)
     app.add_middleware(InternalErrors)  # outermost of ours: it sees what every other layer raised
     for router in (admin.router, photos.router, faces.router, search.router, people.router,
                    people.identify_router, jobs.router):
         app.include_router(router, prefix="/api")
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+    declare_body_limits(app)
     install_docs(app)
 
     @app.get("/", include_in_schema=False)

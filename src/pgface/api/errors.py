@@ -133,8 +133,9 @@ class ClientErrorsLogged(HttpMiddleware):
                 if len(body) < LOGGED_BODY_BYTES:
                     body.extend(message.get("body", b""))
                 if not message.get("more_body", False):
-                    log.info("%s %s: %d %s%s", scope.get("method"), scope.get("path"), status,
-                             _error_said(bytes(body)), _sender(scope))
+                    log.info("%s %s: %d%s%s", scope.get("pgface.asked", scope.get("method")),
+                             scope.get("path"), status, _error_said(bytes(body)),
+                             _sender(scope))
             await send(message)
 
         await self.app(scope, receive, logging_send)

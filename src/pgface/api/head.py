@@ -20,4 +20,6 @@ class HeadAsGet(HttpMiddleware):
                 message = {**message, "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, without_body)
+        # the method asked for kept for the log (errors.ClientErrorsLogged)
+        await self.app({**scope, "method": "GET", "pgface.asked": "HEAD"}, receive,
+                       without_body)

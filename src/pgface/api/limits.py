@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import Request, UploadFile
+from fastapi import FastAPI, Request, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +27,31 @@ class _TooLarge(HTTPException):
 class _Stalled(HTTPException):
     def __init__(self, idle_s: float) -> None:
         super().__init__(408, f"the request body sent nothing for {idle_s:g} s: send it again")
+
+
+def declare_body_limits(app: FastAPI) -> None:
+    """BodyLimit answers 413 (over the limit) and 408 (stalled) to any request body before a
+    route sees it: both are declared on every operation that takes a body (the people writes
+    declared neither, and no operation 408, so generated clients knew of neither)."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()  # cached on app.openapi_schema: amended in place, once
+            error = {"application/json": {"schema": {
+                "$ref": "#/components/schemas/ErrorResponse"}}}
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    if "requestBody" not in operation:
+                        continue
+                    responses = operation["responses"]
+                    responses.setdefault("408", {"description": "The body stalled "
+                                                 "(PGFACE_API_BODY_IDLE_S)", "content": error})
+                    responses.setdefault("413", {"description": "The body or an upload is "
+                                                 "over the limit", "content": error})
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class BodyLimit(HttpMiddleware):

@@ -52,6 +52,7 @@ PersonRef = int | str
 # them; counted here, a name the CLI takes (NFD accents, doubled spaces) was a 422.
 NameText = Annotated[str, Field(min_length=1, max_length=4 * MAX_NAME_CHARS)]
 READ_ERRORS = error_responses(401, 403, 404, 422, 500, 503)
+LIST_ERRORS = error_responses(400, 401, 403, 404, 422, 500, 503)  # a bad `after` token
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 500, 503)
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items in this page")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items passed over")]
@@ -156,7 +157,7 @@ def _held(faces: list[HeldFace]) -> list[dict]:
 
 
 @router.get("", dependencies=[Depends(require_read)], response_model=PeoplePage,
-            responses=READ_ERRORS)
+            responses=LIST_ERRORS)
 def list_people(request: Request, unnamed: bool = Query(
         False, description="Also the unnamed people that clustering found"),
         hidden: bool = Query(False, description="Also the people hidden from lists"),

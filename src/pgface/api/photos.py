@@ -316,6 +316,8 @@ def get_photo(request: Request, photo_id: int) -> dict:
             response_class=Response,
             responses={200: {"content": {"image/*": {"schema": {"type": "string",
                                                                 "format": "binary"}}}},
+                       304: {"description": "Not Modified: If-None-Match names its ETag (the "
+                                            "client holds the photo; no body)"},
                        **READ_ERRORS})
 async def photo_image(request: Request, photo_id: int, display: bool = Query(
         False, description="The photo as pgface read it, to show beside its boxes: upright by "

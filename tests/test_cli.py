@@ -269,6 +269,18 @@ def test_nothing_is_drawn_when_stderr_is_not_a_terminal(env: dict[str, str],
         assert "1 photo indexed" in done.stderr or "Yao Ming" in done.stdout + done.stderr
 
 
+def test_a_search_heading_is_one_line_in_a_pipe(env: dict[str, str]) -> None:
+    """docs/cli.md: lines are never broken where output is not a terminal; the heading of a
+    face's matches (the table's title) was cut at 80 columns, padded with spaces."""
+    assert runner.invoke(app, ["index", "--quiet", *map(str, sample_photos())],
+                         env=env).exit_code == 0
+    photo = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    done = runner.invoke(app, ["search", str(photo)], env={**env, "COLUMNS": "60"})
+    assert done.exit_code == 0, done.output
+    [heading] = [line for line in done.stdout.splitlines() if line.startswith("face 1 at ")]
+    assert len(heading) > 60 and heading.endswith(" faces"), done.stdout
+
+
 def test_json_shows_a_path_that_is_not_utf8_with_escapes(env: dict[str, str],
                                                          tmp_path: Path) -> None:
     photo = next(p for p in sample_photos() if p.name == "yaoming.jpg")
@@ -311,8 +323,14 @@ def test_db_status_speaks_yes_no_not_python(tmp_path: Path) -> None:
     assert done.exit_code == 3, done.output
     assert re.search(r"^ +running: no$", done.stdout, re.M) and re.search(
         r"^ +pid: -$", done.stdout, re.M), done.stdout
-    for python_form in ("True", "False", "None"):
+    for python_form in ("True", "False", "None", "data_dir", "in_use"):
         assert python_form not in done.stdout, (python_form, done.stdout)
+    assert re.search(r"^ +data dir: ", done.stdout, re.M), done.stdout
+    # a usage error is the parser's: the usage and exit 2 (it was an `error:` line, exit 1)
+    for args, said in ((["index"], "give PATH... to index, or --pending"),
+                       (["index", "--pending", "--prune"], "--prune needs the PATH...")):
+        done = runner.invoke(app, args, env=env)
+        assert done.exit_code == 2 and said in done.output and "Usage:" in done.output, args
 
 
 def test_search_table_fits_80_columns_and_json_keeps_full_paths(

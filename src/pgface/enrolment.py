@@ -23,6 +23,9 @@ class EnrolReport:
     several_faces: list[str] = field(default_factory=list)  # photos where one face was chosen
     # faces another person holds (people.HeldFace): not moved
     left: list = field(default_factory=list)
+    # those faces, taken with move (people.HeldFace, the person they were taken from): a
+    # script could not tell which decisions an enrolment with --move overrode
+    moved: list = field(default_factory=list)
     # What enrolment itself could not use (indexing's failures are in index.failures): a
     # person folder whose name no person can have, a photo unreadable since it was indexed.
     failures: list[Failure] = field(default_factory=list)

@@ -648,6 +648,8 @@ class People:
                 if not move:
                     report.left.extend(held)
                     chosen = [f for f in chosen if f not in {h.face_id for h in held}]
+                else:
+                    report.moved.extend(held)
                 if chosen:
                     target = target or ps.create_person(conn, name)
                     now = ps.assign_faces(conn, chosen, target, ps.USER)
@@ -668,7 +670,8 @@ class People:
                                   left=[h.face_id for h in report.left])
             change.summary = (f"enrolled {sum(report.people.values())} face(s) of "
                               f"{sum(1 for n in report.people.values() if n)} people from "
-                              f"{folder}" + _held_summary("left", report.left))
+                              f"{folder}" + _held_summary("left", report.left)
+                              + _held_summary("moved", report.moved))
         return report
 
     # Helpers

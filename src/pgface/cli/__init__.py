@@ -125,10 +125,11 @@ def index(
 
     Example: pgface index ~/Pictures/2024 extra.jpg --prune
     """
+    # usage errors, as the parser's own are (exit 2 with the usage; it was exit 1)
     if not paths and not pending:
-        raise PgfaceError("give PATH... to index, or --pending")
+        raise typer.BadParameter("give PATH... to index, or --pending")
     if prune and not paths:
-        raise PgfaceError("--prune needs the PATH... to prune under")
+        raise typer.BadParameter("--prune needs the PATH... to prune under")
     with stopped_by_sigterm_as_by_ctrl_c(), open_library() as pf, \
             IndexProgress(enabled=not (quiet or as_json)) as show:
         if processes is not None:
@@ -243,7 +244,10 @@ def search(
         if not face.matches:
             out.print(f"{title}: no match", highlight=False)
             continue
-        table = Table(title=title, title_justify="left")
+        # a line of its own, not the table's title, which Rich wraps to the table's width: in
+        # a pipe it came in two at 80 columns, padded with spaces (docs/cli.md: never broken)
+        out.print(title, highlight=False, soft_wrap=True)
+        table = Table()
         table.add_column("similarity")
         table.add_column("person")
         table.add_column("photo", ratio=1)

@@ -182,7 +182,7 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, typer.BadParameter, click.ClickException):
             raise  # typer's own ways out: exit codes, usage errors, a declined prompt
         except Exception as exc:
             if os.environ.get("PGFACE_DEBUG"):

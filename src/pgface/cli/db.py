@@ -106,8 +106,9 @@ def status(as_json: JsonOption = False) -> None:
         print_json(result)
     else:
         for key in ("running", "crashed", "pid", "port", "data_dir", "version", "url", "in_use"):
-            # as stats says them (yes/no, a dash for none), not True and None
-            out.print(f"{key:>9}: {plain(result[key])}", highlight=False, soft_wrap=True)
+            # as stats says them (yes/no, a dash for none, words), not True, None, data_dir
+            label = key.replace("_", " ")
+            out.print(f"{label:>9}: {plain(result[key])}", highlight=False, soft_wrap=True)
     if not result["running"]:
         raise typer.Exit(3)
 

@@ -446,6 +446,7 @@ def enrol(
                     "no_face": report.no_face,
                     "several_faces": report.several_faces,
                     "left": [asdict(h) for h in report.left],
+                    "moved": [asdict(h) for h in report.moved],
                     "index": report_dict(indexed) if indexed is not None else None})
     else:
         _say_enrolled(report)
@@ -467,6 +468,8 @@ def _say_enrolled(report: EnrolReport) -> None:
         err.print(f"[yellow]several faces[/yellow] in {shown(readable(path))}: "
                   "took the likeliest", markup=True, highlight=False)
     _say_left(report.left)
+    for face in report.moved:
+        out.print(f"moved face {face.face_id} from {shown(face.label)}", highlight=False)
     if report.index is not None:
         err.print(f"{counted(report.index.indexed, 'photo')} indexed, "
                   f"{report.index.skipped} already indexed, "

@@ -175,7 +175,7 @@ def backup(url: str, schema: str, destination: Path) -> BackupReport:
         raise
     _durably_rename(partial, destination)
     return BackupReport(str(destination), destination.stat().st_size, counts,
-                        time.perf_counter() - started)
+                        round(time.perf_counter() - started, 3))
 
 
 def _remove_stale_partials(destination: Path) -> None:
@@ -345,7 +345,8 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
     except psycopg.OperationalError as exc:
         raise BackupError(f"{source}: cannot connect to the database: "
                           f"{one_line(exc)}") from exc
-    return RestoreReport(str(source), counts, replaced, applied, time.perf_counter() - started,
+    return RestoreReport(str(source), counts, replaced, applied,
+                         round(time.perf_counter() - started, 3),
                          kept_revoked)
 
 

@@ -175,7 +175,10 @@ def show(
                     "total_faces": total, "limit": limit, "offset": offset,
                     "next_offset": more})
         return
-    table = Table(title=f"{found.label}: {counted(found.faces, 'face')}", title_justify="left")
+    # a line of its own: a table's title is wrapped to the table's width (cli.search says why)
+    out.print(f"{shown(found.label)}: {counted(found.faces, 'face')}", highlight=False,
+              soft_wrap=True)
+    table = Table()
     for column in ("face", "photo", "box", "by"):
         table.add_column(column)
     table.columns[1].ratio = 1

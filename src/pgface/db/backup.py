@@ -17,7 +17,6 @@ reads servers back to 9.2).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -103,7 +102,7 @@ def _library_counts(conn: psycopg.Connection, schema: str) -> LibraryCounts | No
 
 _REFUSED = re.compile(r"pgface-refused: (.+)")
 _RESTORED = re.compile(r"pgface-restored: (\d+) (\d+) (\d+) (\d+)")
-_KEPT_REVOKED = re.compile(r"pgface-kept-revoked: (.+)$", re.MULTILINE)
+_KEPT_REVOKED = re.compile(r"pgface-kept-revoked: ([0-9a-f]*)$", re.MULTILINE)
 
 
 def _said(stream: IO[str]) -> str:
@@ -428,7 +427,7 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
                 with psycopg.connect(url, application_name=RESTORING) as conn:
                     return _library_counts(conn, schema) or LibraryCounts(), None
             return (LibraryCounts(*(int(n) for n in restored.groups())),
-                    [json.loads(name) for name in _KEPT_REVOKED.findall(said)])
+                    [bytes.fromhex(name).decode() for name in _KEPT_REVOKED.findall(said)])
         refused = _REFUSED.search(said)
         if loader.returncode > 0 and refused:  # the guard: as it says, and nothing changed
             raise BackupError(f"{source}: {refused.group(1)}; nothing was restored")

@@ -776,14 +776,15 @@ DECLARE
     kept text;
 BEGIN
     IF to_regclass(format('%I.api_keys', {literal}::text)) IS NOT NULL THEN
-        -- each key revoked here (active in the backup) told by name, as JSON: the report's
-        -- kept_revoked (a key the backup had revoked itself is not one)
+        -- each key revoked here (active in the backup) told by name, in hex (whatever it
+        -- holds, and however psql's output is decoded): the report's kept_revoked (a key
+        -- the backup had revoked itself is not one)
         FOR kept IN EXECUTE format('UPDATE %I.api_keys k SET revoked_at = r.revoked_at
                         FROM unnest($1::text[], $2::timestamptz[]) AS r(key_id, revoked_at)
                         WHERE k.key_id = r.key_id AND k.revoked_at IS NULL
                         RETURNING k.name', {literal}::text)
         USING {key_ids}::text[], {times}::timestamptz[] LOOP
-            RAISE WARNING 'pgface-kept-revoked: %', to_json(kept);
+            RAISE WARNING 'pgface-kept-revoked: %', encode(convert_to(kept, 'UTF8'), 'hex');
         END LOOP;
     END IF;
 END $$;

@@ -557,6 +557,7 @@ def people_left_behind(conn: psycopg.Connection, pairs: Sequence[tuple[int, int]
 
 
 def photos_of_faces(conn: psycopg.Connection, face_ids: Sequence[int]) -> set[int]:
+    """The photos these faces are of."""
     return {r[0] for r in conn.execute(sql.PHOTOS_OF_FACES, [list(face_ids)])} \
         if face_ids else set()
 

@@ -644,6 +644,24 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
         assert stale.status_code == 409 and refused["renamed"] == [
             {"person_id": ids["Barack"], "name": "Barack"}], refused
         assert "was renamed meanwhile (now 'Barack'): not merged" in refused["message"]
+        # A move confirmed for the faces' holders as the client was told: named by someone
+        # else meanwhile, 409 again with them as they are (a bare move took them from whoever)
+        told = client.post("/api/people/name", json={"face_ids": biden[:1], "name": "Joe"})
+        assert told.status_code == 200
+        asked = client.post("/api/people/name", json={"face_ids": biden[:1], "name": "Biden"})
+        assert asked.status_code == 409
+        confirmed = asked.json()["error"]["affected"]
+        client.post("/api/people/name", json={"face_ids": biden[:1], "name": "Joseph",
+                                              "move": True}).raise_for_status()
+        moved = client.post("/api/people/name", json={"face_ids": biden[:1], "name": "Biden",
+                                                      "move": True, "expected_held": confirmed})
+        again = moved.json()["error"]
+        assert moved.status_code == 409 and again["meanwhile"] is True, again
+        assert [(p["name"], p["face_ids"]) for p in again["affected"]] == [("Joseph", biden[:1])]
+        moved = client.post("/api/people/name", json={"face_ids": biden[:1], "name": "Biden",
+                                                      "move": True,
+                                                      "expected_held": again["affected"]})
+        assert moved.status_code == 200 and moved.json()["moved"][0]["name"] == "Joseph"
         stranger = client.post("/api/people/merge", json={
             "source": "Barack", "target": "Obama",
             "expected_names": [{"person_id": 999999, "name": None}]})

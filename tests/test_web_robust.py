@@ -638,7 +638,16 @@ def test_people_pages_answer_the_view_shown_and_make_each_change_once(
         section.locator(".match input[type=checkbox]").first.check()
         section.locator(".name-input").fill("Zed")
         section.get_by_role("button", name="Name checked faces").click()
-        page.get_by_role("button", name="Move them").click()  # out of Beta, who had it
+        # While the question is open another client names the face Carol: the move the user
+        # confirmed (out of Beta) took it from Carol, never named to them, without a word.
+        expect(page.locator("#ask-text")).to_contain_text("moves faces out of")
+        face = int(section.locator(".match").first.get_attribute("data-face-id"))
+        http.post("/api/people/name", json={"face_ids": [face], "name": "Carol",
+                                            "move": True}).raise_for_status()
+        page.get_by_role("button", name="Move them").click()
+        expect(page.locator("#ask-text")).to_contain_text("Someone changed these faces' people")
+        expect(page.locator("#ask-list")).to_contain_text("Carol: 1 face")
+        page.get_by_role("button", name="Move them").click()  # out of Carol, asked this time
         expect(message).to_contain_text("Named 1 face Zed")
         # the keyboard goes on from where it was (the dialog gave focus back to the button
         # while it was disabled: it fell to the page's start)
@@ -647,6 +656,49 @@ def test_people_pages_answer_the_view_shown_and_make_each_change_once(
         page.fill("#threshold", "0.99")
         page.locator("#threshold").press("Enter")
         expect(page.locator(".face-result").first).to_contain_text("no match in the database")
+        assert not errors, errors
+
+
+def test_a_page_left_open_says_what_another_client_did_and_shows_what_is(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """A probe with two tabs (web17): the merge offered after a rename's 409, its target
+    renamed meanwhile, was refused and said nothing (the view reloaded over its message); a
+    hide of a person merged away elsewhere said "no person with id 1" and kept their page; a
+    refused Undo left the view as it was before the undo made elsewhere."""
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        faces = stored_face_ids(http)
+        alpha = http.post("/api/people/name", json={"face_ids": faces[:2], "name": "Alpha"})
+        beta = http.post("/api/people/name", json={"face_ids": faces[2:3], "name": "Beta"})
+        alpha, beta = alpha.json(), beta.json()
+        title, message = page.locator("#person-title"), page.locator("#message")
+
+        page.goto(f"{url}/#/people/{beta['id']}")
+        expect(title).to_have_text("Beta")
+        page.fill("#person-name", "Alpha")
+        page.get_by_role("button", name="Save name").click()
+        expect(message).to_contain_text("Alpha exists already")
+        http.patch(f"/api/people/{alpha['id']}", json={"name": "Alpha Two"}).raise_for_status()
+        message.get_by_role("button", name="Merge into Alpha").click()
+        expect(message).to_contain_text(
+            "Not merged: renamed by someone else meanwhile (now Alpha Two)")
+        assert http.get(f"/api/people/{beta['id']}").json()["faces"] == 1
+
+        http.post("/api/people/merge", json={"source": beta["id"], "target": alpha["id"],
+                                             "name": "Alpha Two"}).raise_for_status()
+        page.locator("#person-hide").click()
+        expect(message).to_contain_text(
+            "Hiding failed: Beta was merged or deleted by someone else meanwhile")
+        expect(title).to_have_text("No such person")
+
+        page.goto(f"{url}/#/people/{alpha['id']}")
+        expect(title).to_have_text("Alpha Two")
+        page.fill("#person-name", "Alpha Three")
+        page.get_by_role("button", name="Save name").click()
+        expect(message).to_contain_text("Alpha Two is now Alpha Three")
+        http.post("/api/people/undo", json={}).raise_for_status()  # the rename, in another tab
+        message.get_by_role("button", name="Undo").click()
+        expect(message).to_contain_text("Undo failed")
+        expect(title).to_have_text("Alpha Two")  # as it is now (it kept "Alpha Three")
         assert not errors, errors
 
 

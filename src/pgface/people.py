@@ -296,12 +296,17 @@ class People:
     # Naming
 
     def name_faces(self, face_ids: FaceIds, name: str, move: bool = False,
-                   refuse_held: bool = False) -> Naming:
+                   refuse_held: bool = False,
+                   expected_held: Mapping[int, int] | None = None) -> Naming:
         """Put these faces in the person called `name` (created if new); a human decision.
 
         A face another person holds by a human decision (assigned by hand, or in a named
         person) is left there unless `move`; with `refuse_held` such a face refuses the whole
         call instead (PersonConflict naming the people), for clients that ask first.
+        expected_held: with `move`, the held faces the caller's user agreed to move (face id
+        -> the person holding it); a face held by another person by now, PersonConflict with
+        the people as they are (a move confirmed for Alice's face took it from Carol, who had
+        been given it meanwhile).
         """
         given, name = name, _clean_name(name)
         face_ids = face_id_list(face_ids)
@@ -311,6 +316,10 @@ class People:
             held = [HeldFace(*h) for h in ps.held_faces(conn, face_ids) if h[1] != target]
             if held and not move and refuse_held:
                 raise _held_conflict(name, held)
+            # (a face released meanwhile overrides nobody: named all the same)
+            if move and expected_held is not None and any(
+                    expected_held.get(h.face_id) != h.person_id for h in held):
+                raise _held_conflict(name, held, meanwhile=True)
             left = [] if move else held
             skip = {h.face_id for h in left}
             named = [f for f in dict.fromkeys(face_ids) if f not in skip]
@@ -793,7 +802,8 @@ class People:
         return found
 
 
-def _held_conflict(name: str, held: Sequence[HeldFace]) -> PersonConflict:
+def _held_conflict(name: str, held: Sequence[HeldFace], meanwhile: bool = False
+                   ) -> PersonConflict:
     people: dict[int, dict] = {}
     for h in held:
         entry = people.setdefault(h.person_id, {"person_id": h.person_id, "name": h.name,
@@ -801,6 +811,11 @@ def _held_conflict(name: str, held: Sequence[HeldFace]) -> PersonConflict:
         entry["face_ids"].append(h.face_id)
     who = ", ".join(f"{_label(p['person_id'], p['name'])} ({len(p['face_ids'])})"
                     for p in people.values())
+    if meanwhile:
+        return PersonConflict(
+            f"naming these faces {name!r}: the faces people placed changed since the move "
+            f"was confirmed (now held by: {who}); nothing was named", {
+                "affected": list(people.values()), "meanwhile": True})
     return PersonConflict(
         f"naming these faces {name!r} would move faces that people placed in: {who}; "
         f"confirm the move (--move on the command line, \"move\": true over HTTP)",

@@ -45,7 +45,8 @@ from pgface.search import photo_notices
 router = APIRouter(prefix="/people", tags=["people"])
 identify_router = APIRouter(tags=["people"])
 
-FaceIds = Annotated[list[int], Field(min_length=1, max_length=10_000)]
+MAX_FACE_IDS = 10_000
+FaceIds = Annotated[list[int], Field(min_length=1, max_length=MAX_FACE_IDS)]
 PersonRef = int | str
 # A name as sent: a bound on the body only. The 200 characters a name may have are counted in
 # its stored form (people._clean_name: spaces collapsed, NFC), as the command line counts
@@ -58,11 +59,21 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="Items in this page")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items passed over")]
 
 
+class HeldFaces(RequestBody):
+    person_id: int
+    face_ids: list[int] = Field(max_length=MAX_FACE_IDS)
+
+
 class NameFaces(RequestBody):
     face_ids: FaceIds
     name: NameText
     move: bool = Field(False, description="Also move faces that another person holds by a human "
                        "decision; without it such faces answer 409, listing those people")
+    expected_held: list[HeldFaces] | None = Field(
+        None, max_length=MAX_FACE_IDS, description="With `move`: the `affected` of the 409 "
+        "the user confirmed. Held by other people by now (named meanwhile by another client), "
+        "the answer is 409 again with `affected` as it is now and `meanwhile`: true, nothing "
+        "named; left out, whatever holds them is moved")
 
 
 class Rename(RequestBody):
@@ -239,8 +250,11 @@ def name_faces(request: Request, body: NameFaces, key: WriteKey) -> JSONResponse
     `move: true`; without it the answer is 409 with `affected`: each such person's id, name
     and face ids, and nothing changes."""
     try:
+        expected = (None if body.expected_held is None else
+                    {face: held.person_id for held in body.expected_held
+                     for face in held.face_ids})
         naming = _people(request, key).name_faces(body.face_ids, body.name, move=body.move,
-                                                   refuse_held=True)
+                                                   refuse_held=True, expected_held=expected)
     except PersonConflict as exc:
         return _conflict(exc)
     return {**_person(naming.person), "named": naming.named, "moved": _held(naming.moved)}

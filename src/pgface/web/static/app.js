@@ -465,21 +465,30 @@ async function nameMatches(face, cards, input) {
   const body = { face_ids: chosen.map((c) => c.match.face_id), name };
   try {
     let person;
-    try {
-      person = await getJson("/api/people/name", { method: "POST", json: body });
-    } catch (error) {
-      if (error.status !== 409 || !error.details.affected) throw error;
-      // Faces someone placed in another person: move them only if the user says so.
-      const affected = error.details.affected.map((p) =>
-        `${p.name || `person ${p.person_id} (unnamed)`}: ${p.face_ids.length} face` +
-        `${p.face_ids.length > 1 ? "s" : ""}`);
-      const answer = await ask(`Naming these faces ${name} moves faces out of:`, affected,
-        ["Move them"]);
-      if (!answer) {
-        showMessage("Nothing was named.", "ok");
-        return;
+    let json = body;
+    for (;;) {
+      try {
+        person = await getJson("/api/people/name", { method: "POST", json });
+        break;
+      } catch (error) {
+        if (error.status !== 409 || !error.details.affected) throw error;
+        // Faces someone placed in another person: move them only if the user says so, and
+        // only those the user was asked about (placed otherwise while the question was open,
+        // by another client, the server asks again: a bare `move` took them from whoever)
+        const affected = error.details.affected.map((p) =>
+          `${p.name || `person ${p.person_id} (unnamed)`}: ${p.face_ids.length} face` +
+          `${p.face_ids.length > 1 ? "s" : ""}`);
+        const asked = error.details.meanwhile
+          ? `Someone changed these faces' people meanwhile. Naming them ${name} now moves ` +
+            "faces out of:"
+          : `Naming these faces ${name} moves faces out of:`;
+        const answer = await ask(asked, affected, ["Move them"]);
+        if (!answer) {
+          showMessage("Nothing was named.", "ok");
+          return;
+        }
+        json = { ...body, move: true, expected_held: error.details.affected };
       }
-      person = await getJson("/api/people/name", { method: "POST", json: { ...body, move: true } });
     }
     for (const card of chosen) {
       card.match.person_name = person.name;

@@ -54,6 +54,9 @@ async function undoLast(change = null, instead = {}) {
     const view = instead[location.hash];
     if (view) location.hash = view; else route();
   } catch (error) {
+    // refused (undone already in another tab, another change since): the view as it is now,
+    // then the refusal (a new view clears an error) — it showed the state before the undo
+    route();
     showMessage(`Undo failed: ${error.message}`);
   }
 }
@@ -243,8 +246,10 @@ async function askMerge() {
       const [merged, change] = await changing("/api/people/merge", { method: "POST", json: body });
       loadStats();
       showPeople();
-      showMessage(`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.`, "ok",
-        undoOf(change));
+      // hidden meanwhile (by another client): the merged faces leave the grid with them
+      showMessage(`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.` +
+        (merged.hidden ? ` ${personName(merged)} is hidden from the people page (Unhide on ` +
+          "their page shows them again)." : ""), "ok", undoOf(change));
       focusMessage();
     } catch (error) {
       if (error.status === 409 && error.details.renamed) {
@@ -488,6 +493,7 @@ async function renamePerson(event) {
       if (renamedMeanwhile(error, person, () => { if (person === people.person) route(); })) {
         return;
       }
+      if (await refusedMeanwhile(error, person, "Renaming failed")) return;
       offerMerge(error, person, "Renaming failed", true);  // this page has no merge of its own
     }
   });
@@ -538,13 +544,29 @@ async function mergeInto(person, existing, hash = null) {
       undoOf(change, hash ? { [hash]: back } : {}));
     if (hash && location.hash !== hash) location.hash = hash; else route();
   } catch (error) {
-    if (error.status === 409 && error.details.renamed) {
-      showMessage(`Not merged: ${renamedText(error.details.renamed)}.`);
-      route();  // the view again, with the names as they are now
-      return;
-    }
-    showMessage(`Merge failed: ${error.message}`);
+    // the view again, with the names as they are now, then why (a new view clears an
+    // error: said first, it never showed)
+    route();
+    showMessage(error.status === 409 && error.details.renamed
+      ? `Not merged: ${renamedText(error.details.renamed)}.` : `Merge failed: ${error.message}`);
+    focusMessage();
   }
+}
+
+// An action on a person's page refused because another client changed that person since
+// the page showed them (merged or deleted: 404; their faces split off: a 409 without a choice
+// to offer): the page again, as it is now, then the refusal over it (the page kept the faces,
+// the selection and the controls of a person gone, and said only "no person with id 1").
+// True where it was that.
+async function refusedMeanwhile(error, person, failed) {
+  const stale = error.status === 404 || (error.status === 409 && !error.details.existing &&
+    !error.details.current && !error.details.affected);
+  if (!stale) return false;
+  if (person === people.person) await showPerson(person.id);
+  showMessage(error.status === 404
+    ? `${failed}: ${personName(person)} was merged or deleted by someone else meanwhile.`
+    : `${failed}: ${error.message} (changed by someone else meanwhile: shown as it is now).`);
+  return true;
 }
 
 // A merge's 409 `renamed` ([{person_id, name}]: their names now) in words.
@@ -571,7 +593,8 @@ async function toggleHidden() {
       showMessage(changed.hidden ? `${personName(changed)} is hidden from the people page.`
         : `${personName(changed)} is shown again.`, "ok", undoOf(change));
     } catch (error) {
-      showMessage(`${person.hidden ? "Unhiding" : "Hiding"} failed: ${error.message}`);
+      const failed = `${person.hidden ? "Unhiding" : "Hiding"} failed`;
+      if (!await refusedMeanwhile(error, person, failed)) showMessage(`${failed}: ${error.message}`);
     }
   });
 }
@@ -601,7 +624,9 @@ async function splitFaces(event) {
         "ok", undoOf(change, { [to]: from }));
       focusMessage();
     } catch (error) {
-      showMessage(`Split failed: ${error.message}`);
+      if (!await refusedMeanwhile(error, person, "Split failed")) {
+        showMessage(`Split failed: ${error.message}`);
+      }
     }
   });
 }

@@ -1106,10 +1106,14 @@ def test_a_face_named_under_one_pack_takes_the_same_face_of_the_other_packs_with
         with pf.pool.connection() as conn:
             conn.execute("UPDATE faces SET person_id = NULL, assigned_by = NULL WHERE id = %s",
                          [faces[3]])
-        copy.people.name_faces([faces[3]], "Bob")
+        naming = copy.people.name_faces([faces[3]], "Bob")
         assert (person_of(faces[3]), person_of(twin_of(faces[3]))) == ("Bob", "Ann")
-        copy.people.name_faces([faces[3]], "Bob", move=True)
+        # told, as a face asked for is (probe packsfuzz17: in neither list, nor the summary)
+        assert [(h.face_id, h.name) for h in naming.left] == [(twin_of(faces[3]), "Ann")]
+        assert copy.people.history(1)[0].summary.endswith("; left 1 face(s) of Ann")
+        naming = copy.people.name_faces([faces[3]], "Bob", move=True)
         assert person_of(twin_of(faces[3])) == "Bob"
+        assert [(h.face_id, h.name) for h in naming.moved] == [(twin_of(faces[3]), "Ann")]
 
 
 def named_party(library: Pgface, tmp_path: Path) -> tuple[Path, Path]:
@@ -1224,6 +1228,44 @@ def test_names_kept_for_a_pack_survive_edits_in_a_row_and_a_face_cropped_out_wai
         pf.index(album)
         photos, formers, _, _ = state()
         assert (photos, formers) == (1, 0), state()
+
+
+def test_a_photo_found_again_by_another_pack_keeps_the_person_its_twin_had(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """A two-pack fuzz's find (probe packsfuzz17): a photo forgotten with its face Ann's under
+    buffalo_sc and nobody's under another pack (a person given there, then deleted), found
+    again by that pack: its row holding nobody took the face, Ann's row went with it, and
+    buffalo_sc's face, analysed after, took nobody by place: Ann lost the face for good."""
+    album = tmp_path / "album"
+    album.mkdir()
+    for source in photos_of("deepface-id00"):
+        shutil.copyfile(source, album / source.name)
+    photo = sorted(album.iterdir())[0]
+    folder = tmp_path / "tried_pack"
+    folder.mkdir()
+    for onnx in analyzer.pack.folder.glob("*.onnx"):
+        shutil.copyfile(onnx, folder / onnx.name)
+    pf.index(album)
+    with Pgface(settings.model_copy(update={"model_pack": str(folder)})) as tried:
+        tried.index(album)
+
+        def face_of(library: Pgface) -> tuple[int, int | None]:
+            with library.pool.connection() as conn:
+                return conn.execute(
+                    "SELECT f.id, f.person_id FROM faces f JOIN photos ph ON ph.id = f.photo_id "
+                    "WHERE f.model = %s AND ph.path = %s",
+                    [library.analyzer.model_name, str(photo.resolve())]).fetchone()
+
+        pf.people.cluster()  # under buffalo_sc only: the tried pack's faces hold nobody
+        ann = pf.people.rename(face_of(pf)[1], "Ann")
+        tried.people.name_faces([face_of(tried)[0]], "Bob")  # its twin, Ann's: left there
+        tried.people.delete("Bob")  # the tried pack's face holds nobody again
+        before = pf.people.get("Ann").faces
+        tried.remove([photo])
+        tried.index(album)  # found again by the tried pack
+        pf.index_pending()  # and analysed again by buffalo_sc
+        assert face_of(pf)[1] == ann.id  # was None
+        assert pf.people.get("Ann").faces == before
 
 
 def test_a_new_pack_keeps_the_people_of_the_faces_it_finds_again(

@@ -328,9 +328,13 @@ class People:
             # was on none of buffalo_sc's faces, and switched back the person had lost it.
             found = [(t, owner) for _, t, owner in ps.twins(conn, named, PACK_FACE_OVERLAP)
                      if t not in skip]
-            held_twins = {h[0] for h in ps.held_faces(conn, [t for t, _ in found])
-                          if h[1] != target}
+            twins_held = [HeldFace(*h) for h in ps.held_faces(conn, [t for t, _ in found])
+                          if h[1] != target]
+            held_twins = {h.face_id for h in twins_held}
             found = [(t, owner) for t, owner in found if move or t not in held_twins]
+            # told as the faces asked for are (a twin left with Ann, or taken from her, was
+            # in neither list nor in the summary: the packs' faces disagreed unsaid)
+            left = left if move else [*left, *twins_held]
             twins = [t for t, _ in found]
             changed = 0
             if named:
@@ -341,7 +345,7 @@ class People:
             if changed:
                 ps.touch_people(conn, [target])
                 ps.delete_empty_unnamed(conn)
-            moved = held if move else []
+            moved = [*held, *twins_held] if move else []
             # faces already the person's by hand: no change, and no record for undo to take
             # back in place of the change before it
             change.discard = not changed

@@ -589,8 +589,14 @@ def people_found_again(conn: psycopg.Connection, photo_ids: Sequence[int], model
             continue
         overlap = overlaps(np.array([r[1] for r in former], dtype=np.float64),
                                np.array([r[2] for r in faces], dtype=np.float64))
-        kept += [KeptFace(faces[j][1], former[i][2], former[i][3], None, score, former[i][4])
-                 for i, j, score in best_pairs(overlap, min_overlap)]
+        # A row that held someone pairs before one that held nobody (kept for before-images
+        # only): two packs' rows of one face, the empty one won (row order, or a closer box),
+        # the other pack's row with the person was dropped with it, and the face lost them.
+        held = np.array([r[2] is not None for r in former])[:, None]
+        preferred = np.where(held & (overlap >= min_overlap), overlap + 1.0, overlap)
+        kept += [KeptFace(faces[j][1], former[i][2], former[i][3], None, float(overlap[i, j]),
+                          former[i][4])
+                 for i, j, _ in best_pairs(preferred, min_overlap)]
     return kept, sorted(forgotten)
 
 

@@ -250,7 +250,8 @@ def test_names_and_paths_print_as_they_are_never_as_markup_or_terminal_codes(
     face_id = found["faces"][0]["matches"][0]["face_id"]
     named = runner.invoke(app, ["people", "name", "AC[/red]DC", str(face_id)], env=env)
     assert named.exit_code == 0 and "AC[/red]DC" in named.stdout, named.output  # no crash
-    for args in (["people", "list"], ["search", str(photo)], ["people", "identify", str(photo)]):
+    for args in (["people", "list"], ["search", str(photo)], ["people", "identify", str(photo)],
+                 ["people", "show", "AC[/red]DC"]):  # its heading a line of its own now
         shown = runner.invoke(app, args, env={**env, "COLUMNS": "200"})
         assert shown.exit_code == 0, (args, shown.output)
         assert "AC[/red]DC" in shown.stdout and "AC\\[" not in shown.stdout, (args, shown.output)

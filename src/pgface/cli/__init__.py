@@ -174,7 +174,7 @@ def _merged(first: IndexReport, second: IndexReport) -> IndexReport:
 
 
 def _removal_text(removal: Removal) -> str:
-    named = (f"; named faces among them: {', '.join(shown(repr(n)) for n in removal.named)} "
+    named = (f"; named faces among them: {', '.join(map(repr, removal.named))} "
              "(their names stay kept for the photos' content: indexed again, they have them "
              "back)" if removal.named else "")
     return (f"{counted(removal.photos, 'photo')} and their {counted(removal.faces, 'face')} "

@@ -84,6 +84,11 @@ def _say_left(left: list[HeldFace]) -> None:
                   f"(--move moves it)", markup=True, highlight=False)
 
 
+def _say_moved(moved: list[HeldFace]) -> None:
+    for face in moved:  # a line without markup: the name as it is
+        out.print(f"moved face {face.face_id} from {face.label}", highlight=False)
+
+
 def _person_dict(person: Person) -> dict:
     return {"id": person.id, "name": person.name, "faces": person.faces, "photos": person.photos,
             "hidden": person.hidden, "cover_face_id": person.cover_face_id}
@@ -176,8 +181,7 @@ def show(
                     "next_offset": more})
         return
     # a line of its own: a table's title is wrapped to the table's width (cli.search says why)
-    out.print(f"{shown(found.label)}: {counted(found.faces, 'face')}", highlight=False,
-              soft_wrap=True)
+    out.print(f"{found.label}: {counted(found.faces, 'face')}", highlight=False)
     table = Table()
     for column in ("face", "photo", "box", "by"):
         table.add_column(column)
@@ -219,8 +223,7 @@ def name(
         return
     if naming.person:
         _said(naming.person, "named", False)
-    for face in naming.moved:
-        out.print(f"moved face {face.face_id} from {face.label}", highlight=False)
+    _say_moved(naming.moved)
     _say_left(naming.left)
 
 
@@ -471,8 +474,7 @@ def _say_enrolled(report: EnrolReport) -> None:
         err.print(f"[yellow]several faces[/yellow] in {shown(readable(path))}: "
                   "took the likeliest", markup=True, highlight=False)
     _say_left(report.left)
-    for face in report.moved:
-        out.print(f"moved face {face.face_id} from {shown(face.label)}", highlight=False)
+    _say_moved(report.moved)
     if report.index is not None:
         err.print(f"{counted(report.index.indexed, 'photo')} indexed, "
                   f"{report.index.skipped} already indexed, "

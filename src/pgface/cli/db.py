@@ -17,7 +17,6 @@ from pgface.cli.common import (
     out,
     path_argument,
     print_json,
-    shown,
     stopped_by_sigterm_as_by_ctrl_c,
 )
 from pgface.cli.display import counted, human_size, plain
@@ -198,5 +197,5 @@ def restore(
                   highlight=False)
     if report.kept_revoked:
         out.print(f"kept revoked: {counted(len(report.kept_revoked), 'API key')} the replaced "
-                  f"library had revoked ({', '.join(map(shown, report.kept_revoked))})",
+                  f"library had revoked ({', '.join(report.kept_revoked)})",  # no markup
                   highlight=False, soft_wrap=True)

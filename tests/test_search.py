@@ -62,12 +62,14 @@ def test_top_and_threshold_bound_the_results(pf: Pgface) -> None:
     stored = sum(len(f) for f in pf.photo_faces(sample_photos()).values())
     widest = pf.search(t1, top=np.int64(1000), threshold=-1.0)
     assert all(len(face.matches) == stored for face in widest.faces)
+    # a whole float is that many, as the CLI's --top 10.0 and HTTP's ?top=10.0 take it
+    assert all(len(face.matches) == 2 for face in pf.search(t1, top=2.0, threshold=-1.0).faces)
     with pf.pool.connection() as conn:
         query = np.asarray(pf.embed(t1)[0], dtype=np.float32)
         assert len(store.nearest_faces(conn, query, "buffalo_sc", 1001, -1.0, 200)) == stored
     for top, threshold, reason in ((0, None, "top is 1 to 1000 matches per face, not 0"),
                                    (-5, None, "not -5"), (2000, None, "not 2000"),
-                                   (True, None, "not True"),
+                                   (True, None, "not True"), (2.5, None, "not 2.5"),
                                    (3, 5.0, "threshold is a cosine similarity, -1 to 1"),
                                    # a TypeError from the comparison, '<=' float and str
                                    (3, "0.3", "threshold is a cosine similarity, -1 to 1, "

@@ -203,6 +203,9 @@ def check_search_bounds(top: int, threshold: float, min_quality: float) -> int:
     """The Python API's search arguments, refused by name where no answer could be right:
     top=2000 came back as pgvector's "outside the valid range for parameter hnsw.ef_search",
     top=-5 as "LIMIT must not be negative"."""
+    if isinstance(top, float) and top.is_integer():
+        # 10.0 is ten matches, as the CLI's --top 10.0 and HTTP's ?top=10.0 take it
+        top = int(top)
     if not is_whole_number(top) or not 1 <= top <= MAX_TOP:
         raise InvalidInputError(f"top is 1 to {MAX_TOP} matches per face, not {top!r}")
     check_similarity("threshold", threshold)

@@ -8,6 +8,7 @@ import inspect
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -166,12 +167,15 @@ def test_help_shows_plain_metavars() -> None:
             args = [name] + ([sub_name] if sub_name else []) + ["--help"]
             shown = runner.invoke(app, args).stdout
             assert "Usage: " in shown, args
-            for python_form in ("<bool>", "<int", "<float", "<str", "<list", "<Path", "{"):
+            for python_form in ("<bool>", "<int", "<float", "<str", "<list", "<Path", "{",
+                                "LIST["):
                 assert python_form not in shown, (args, python_form, shown)
     assert re.search(r"Usage: \S+ search \[OPTIONS\] PHOTO\s*$",
                      runner.invoke(app, ["search", "--help"]).stdout, re.M)
     assert "[PATHS]..." in runner.invoke(app, ["index", "--help"]).stdout
     assert re.search(r"--top\s+-k\s+INTEGER", runner.invoke(app, ["search", "--help"]).stdout)
+    # a repeatable option takes one value each time
+    assert re.search(r"--roots,--root\s+PATH\s", runner.invoke(app, ["serve", "--help"]).stdout)
 
 
 def test_command_lists_show_each_summary_as_one_line() -> None:
@@ -641,3 +645,20 @@ def test_every_command_help_has_an_example() -> None:
         subs = getattr(sub, "commands", {name: sub})
         for sub_name, leaf in subs.items():
             assert "Example:" in (leaf.help or ""), f"{name} {sub_name} has no example"
+    # Each group's help ends with examples of its commands, and each is a command it has.
+    groups = {"pgface": command, **{name: sub for name, sub in command.commands.items()
+                                    if hasattr(sub, "commands")}}
+    assert set(groups) == {"pgface", "people", "keys", "db"}
+    for name, group in groups.items():
+        heading, *examples = (group.epilog or "").splitlines()
+        assert heading == "Examples:" and examples, f"{name} has no examples"
+        for example in examples:
+            words = shlex.split(example)
+            assert words[0] == "pgface", example
+            leaf = command
+            for word in words[1:]:
+                if not hasattr(leaf, "commands"):
+                    break
+                assert word in leaf.commands, f"{example}: no command {word!r}"
+                leaf = leaf.commands[word]
+            assert not hasattr(leaf, "commands"), f"{example} names a group, not a command"

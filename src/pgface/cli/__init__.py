@@ -62,6 +62,8 @@ from pgface.paths import readable
 install_help_metavars()
 app = typer.Typer(
     help="pgface: index photos into PostgreSQL + pgvector and search them by face.",
+    epilog="Examples:\npgface demo\npgface index ~/Pictures\npgface search party.jpg\n"
+           "pgface people cluster\npgface serve",
     no_args_is_help=True,
     add_completion=False,
 )

@@ -27,6 +27,8 @@ from pgface.paths import readable
 
 db_app = typer.Typer(help="Start, stop and look at the embedded PostgreSQL server; back the "
                      "library up and restore it.",
+                     epilog="Examples:\npgface db status\npgface db backup ~/pgface.dump\n"
+                            "pgface db restore ~/pgface.dump",
                      no_args_is_help=True)
 
 

@@ -24,6 +24,8 @@ def _option_type(self: TyperOption, ctx: click.Context) -> str | None:
     if self.metavar is not None:
         return self.metavar
     label = self.display_type(ctx).strip("<>").removesuffix(" range")  # `<int range>`
+    if label.startswith("list[") and label.endswith("]"):
+        label = label[5:-1]  # a repeatable option takes one value each time: `--root PATH`
     return _NAMES.get(label, label.upper())
 
 

@@ -49,6 +49,9 @@ from pgface.people_history import Change, os_user
 from pgface.search import photo_notices
 
 people_app = typer.Typer(help="People: name faces, cluster, enrol, identify.",
+                         epilog="Examples:\npgface people cluster\npgface people review\n"
+                                "pgface people name 'Ada Lovelace' 12 15\n"
+                                "pgface people identify party.jpg",
                          no_args_is_help=True)
 
 PersonArg = Annotated[str, typer.Argument(help="A person's name, or id.")]

@@ -30,7 +30,10 @@ class AuthMode(str, Enum):
     always = "always"
 
 
-keys_app = typer.Typer(help="Create, list and revoke the HTTP API's keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke the HTTP API's keys.",
+                       epilog="Examples:\npgface keys create laptop --scope read\n"
+                              "pgface keys list\npgface keys revoke laptop",
+                       no_args_is_help=True)
 
 
 @handle_errors

@@ -5,6 +5,7 @@ bytes, and databases of the previous schema migrate in place. Real PostgreSQL an
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import logging
 import os
@@ -310,9 +311,16 @@ def test_one_path_given_alone_is_one_path(pf: Pgface, database_url: str, library
     assert counts(database_url)[0] == photos - 1
     # "" taken as a path is the current folder: remove("") forgot every photo under it.
     for call in (lambda: pf.remove(""), lambda: pf.remove(["", "x.jpg"]),
-                 lambda: pf.index(b""), lambda: pf.photo_faces("")):
+                 lambda: pf.index(b""), lambda: pf.photo_faces(""),
+                 lambda: pf.people.enrol("")):  # enrol("") enrolled the current folder
         with pytest.raises(InvalidInputError, match="an empty path"):
             call()
+    with pytest.raises(InvalidInputError, match="folder: give a path, not a NoneType"):
+        pf.people.enrol(None)  # type: ignore[arg-type]  # os.fspath's TypeError
+    for call in (lambda: pf.index("obama.jpg", progress=5),  # type: ignore[arg-type]
+                 lambda: pf.people.enrol(library_folder, progress=5)):  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match="progress: a function .*, not a int"):
+            call()  # "'int' object is not callable" from the first batch
     monkeypatch.chdir(library_folder)
     empty = runner.invoke(app, ["remove", ""], env=env)
     assert empty.exit_code == 2 and "an empty path" in empty.output
@@ -823,6 +831,9 @@ def test_the_errors_the_library_raises_can_be_caught_by_their_public_names() -> 
     for name in ("DatabaseError", "InvalidInputError", "PersonConflict", "UndoError"):
         assert name in pgface.__all__
         assert issubclass(getattr(pgface, name), pgface.PgfaceError)
+    # The API's type hints reach a user's type checker (PEP 561): without the marker, mypy
+    # took every pgface name as Any.
+    assert (importlib.resources.files("pgface") / "py.typed").is_file()
     # a URL libpq cannot read was psycopg's ProgrammingError
     with pgface.open(Settings(database_url="not a url")) as unreadable, \
             pytest.raises(pgface.DatabaseError, match="URL is not one PostgreSQL can read"):

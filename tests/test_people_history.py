@@ -21,7 +21,15 @@ from test_api import error_of
 from test_people import linked_folder, photos_of, stored_faces
 from typer.testing import CliRunner
 
-from pgface import NotFoundError, PeopleBusyError, PersonError, Pgface, Settings, people_history
+from pgface import (
+    InvalidInputError,
+    NotFoundError,
+    PeopleBusyError,
+    PersonError,
+    Pgface,
+    Settings,
+    people_history,
+)
 from pgface.api import create_app
 from pgface.cli import app
 from pgface.db import api_keys
@@ -581,6 +589,16 @@ def test_an_undo_given_its_change_takes_back_that_change_or_nothing(
         never = laptop.post("/api/people/undo", json={"change_id": latest + 1000})
         assert never.status_code == 409  # it was "undone already": an id never given out
         assert error_of(never) == f"there is no change {latest + 1000} (nothing was undone)"
+        past_bigint = laptop.post("/api/people/undo", json={"change_id": 2**70})
+        assert past_bigint.status_code == 409, past_bigint.text  # PostgreSQL's "out of range"
+        assert error_of(past_bigint) == f"there is no change {2**70} (nothing was undone)"
+        # In Python, a change id of another type: psycopg's own errors, and "2" said "not the
+        # latest change any more" of the latest change
+        before = state(pf)
+        for wrong in (str(change), "x", [change], 2.0, True):
+            with pytest.raises(InvalidInputError, match="change_id is a change's number"):
+                pf.people.undo(wrong)  # type: ignore[arg-type]
+        assert state(pf) == before  # nothing was undone
         assert phone.post("/api/people/undo", json={"change_id": change}).json()["id"] == change
         assert {p.name for p in pf.people.list()} == {"obama", "biden"}
         # a request that changes no people says no change

@@ -9,11 +9,12 @@ import json
 from pathlib import Path
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
 from test_people_history import enrol, face_ids, state
 from typer.testing import CliRunner
 
-from pgface import Pgface, Settings
+from pgface import InvalidInputError, Pgface, Settings
 from pgface.api import create_app
 from pgface.cli import app
 from pgface.models.analysis import FaceAnalyzer
@@ -202,6 +203,13 @@ def test_the_people_list_pages_by_place_so_changes_meanwhile_skip_nobody(
         # The Python API takes such a place as before everyone unnamed.
         rest, _ = pf.people.page(named=False, limit=100, after=Person(1, None, 2**40, 0))
         assert [p.id for p in rest] == [p.id for p in pf.people.page(named=False, limit=100)[0]]
+        # Not a Person (an id, a name): AttributeError 'int' object has no attribute 'name'
+        for wrong in (page[-1].id, page[-1].name):
+            with pytest.raises(InvalidInputError, match="after: the last Person of the prev"):
+                pf.people.page(limit=2, after=wrong)  # type: ignore[arg-type]
+        # A page's bounds say what was given: "5" was said as 5, in range
+        with pytest.raises(InvalidInputError, match=r"not limit='5', offset=0"):
+            pf.people.history("5")  # type: ignore[arg-type]
 
 
 def test_people_whose_names_the_path_cannot_carry_are_found_by_name(

@@ -105,12 +105,24 @@ def test_search_takes_pixels_as_opencv_and_pillow_hold_them(pf: Pgface, tmp_path
     assert pf.compare(bgr[:, :, ::-1].copy(), t1).faces_in_b == len(by_path.faces)
     assert len(pf.people.identify(bgr).faces) == len(by_path.faces)
 
-    for wrong, reason in ((bgr.astype(np.float32), "pixels are float32, not uint8"),
-                          (bgr[:, :, 0].ravel(), "are not an image"),
-                          (bgr[:0], "image is empty"),
-                          ([[0, 0], [0, 0]], "not a photo: a list")):
+    for wrong, reason in ((bgr.astype(np.float32), "photo array: pixels are float32, not uint8"),
+                          (bgr[:, :, 0].ravel(), "photo array: .* are not an image"),
+                          (bgr[:0], "photo array: image is empty"),
+                          (b"GIF89a", "photo bytes: ")):
         with pytest.raises(ImageError, match=reason):
-            pf.search(wrong)  # type: ignore[arg-type]
+            pf.search(wrong)
+    # Something that is no photo input is refused as a wrong path argument is.
+    with t1.open("rb") as opened:
+        for wrong, reason in (([[0, 0], [0, 0]], "photo: not a photo: a list"),
+                              (None, "photo: not a photo: a NoneType"),
+                              (opened, "photo: not a photo: a BufferedReader")):
+            with pytest.raises(InvalidInputError, match=reason):
+                pf.search(wrong)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="photo B: not a photo: a NoneType"):
+        pf.compare(t1, None)  # type: ignore[arg-type]
+    # A result says what it was given where there is no file name.
+    assert pf.search(t1.read_bytes(), threshold=0.9).source == "photo bytes"
+    assert pf.search(bgr, threshold=0.9).source == "photo array"
 
 
 def test_compare_json_shape_and_decisions(pf: Pgface) -> None:

@@ -234,12 +234,27 @@ def no_memory_decoding(source: str, exc: BaseException) -> OutOfMemoryError:
                             f"more memory")
 
 
-def load_photo(photo: PhotoInput, name: str, max_bytes: int, max_pixels: int,
+def input_label(photo: object) -> str:
+    """What errors and a result's source call a photo given without a file name: "upload"
+    told a Python caller nothing of which argument it was."""
+    if isinstance(photo, bytes):
+        return "photo bytes"
+    if isinstance(photo, np.ndarray):
+        return "photo array"
+    if isinstance(photo, Image.Image):
+        return "Pillow image"
+    return "photo"
+
+
+def load_photo(photo: PhotoInput, name: str | None, max_bytes: int, max_pixels: int,
                timeout_s: float = READ_TIMEOUT_S, keep_side: int = 0) -> Photo:
-    """Any PhotoInput as a Photo; an ImageError naming it (the path, else NAME) on failure,
-    an OutOfMemoryError where memory ran out (a bare MemoryError from reading a large file).
-    keep_side: a file's large JPEG decoded reduced, as decode_photo says (pixels given as an
-    array or a Pillow image are taken as they are)."""
+    """Any PhotoInput as a Photo; an ImageError naming it (the path, else NAME, else what it
+    is: input_label) on failure, an OutOfMemoryError where memory ran out (a bare MemoryError
+    from reading a large file). Something that is no photo input (None, a file object) is an
+    InvalidInputError, as a path argument's is. keep_side: a file's large JPEG decoded
+    reduced, as decode_photo says (pixels given as an array or a Pillow image are taken as
+    they are)."""
+    name = name or input_label(photo)
     try:
         return _load_photo(photo, name, max_bytes, max_pixels, timeout_s, keep_side)
     except MemoryError as exc:
@@ -260,8 +275,8 @@ def _load_photo(photo: PhotoInput, name: str, max_bytes: int, max_pixels: int,
         if not os.fspath(photo):  # the current folder, taken as a path
             raise InvalidInputError("an empty path: name a photo file")
         return read_photo(expand(photo), max_bytes, max_pixels, timeout_s, keep_side)
-    raise ImageError(name, f"not a photo: a {type(photo).__name__} (give a path, the file's "
-                           "bytes, a BGR uint8 NumPy array or a Pillow image)")
+    raise InvalidInputError(f"{name}: not a photo: a {type(photo).__name__} (give a path, the "
+                            "file's bytes, a BGR uint8 NumPy array or a Pillow image)")
 
 
 def _photo_of_pillow(img: Image.Image, name: str, max_pixels: int) -> Photo:

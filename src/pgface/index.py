@@ -29,6 +29,7 @@ from pgface.db import store
 from pgface.db.connection import DatabaseError, connection_lost
 from pgface.errors import (
     ImageError,
+    InvalidInputError,
     ModelPackError,
     OpenFilesError,
     PgfaceError,
@@ -128,6 +129,14 @@ REBUILDING = "building the search index"
 # Called after every batch with the report so far, and once per failure as it happens; and,
 # after a bulk load's last batch, once more with report.stage REBUILDING.
 ProgressCallback = Callable[[IndexReport, Failure | None], None]
+
+
+def check_progress(progress: object) -> None:
+    """A progress callback, or None: `progress=5` was "'int' object is not callable" from the
+    first batch, naming no argument."""
+    if progress is not None and not callable(progress):
+        raise InvalidInputError(f"progress: a function called with the report so far, not a "
+                                f"{type(progress).__name__}")
 
 
 def iter_photo_files(paths: Iterable[Path], failures: list[Failure],

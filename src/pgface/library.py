@@ -28,6 +28,7 @@ from pgface.index import (
     IndexReport,
     ProgressCallback,
     batches,
+    check_progress,
     files_to_read,
     forget_formers,
     hnsw_for_run,
@@ -279,8 +280,10 @@ class Pgface:
     def threshold(self) -> float:
         return self.settings.match_threshold(self.analyzer.model_name)
 
-    def load_photo(self, photo: PhotoInput, name: str = "upload") -> Photo:
-        """A path, a file's bytes, a BGR uint8 array or a Pillow image, as a Photo."""
+    def load_photo(self, photo: PhotoInput, name: str | None = None) -> Photo:
+        """A path, a file's bytes, a BGR uint8 array or a Pillow image, as a Photo; NAME is
+        what errors and the result's source call one that is not a path (default: what it
+        is, "photo bytes", "photo array" or "Pillow image")."""
         s = self.settings
         return load_photo(photo, name, s.max_file_bytes, s.max_pixels, s.read_timeout_s,
                           s.decode_keep_side)
@@ -340,6 +343,7 @@ class Pgface:
                within: fs_paths.Paths | None = None, reread: bool = False) -> IndexReport:
         """In this process, or in settings.index_processes of them where the run has more
         than a batch of photos for each."""
+        check_progress(progress)
         started = time.perf_counter()
         report, files = photo_files(paths, progress, within)
         if not reread:

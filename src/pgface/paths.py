@@ -45,6 +45,14 @@ def path_list(paths: Paths) -> list[PathLike]:
     return listed
 
 
+def one_path(path: PathLike | bytes, what: str) -> PathLike:
+    """PATH, one path checked as path_list checks each: `enrol("")` enrolled the current
+    folder, `enrol(None)` was a TypeError from os.fspath."""
+    if not isinstance(path, str | bytes | os.PathLike):
+        raise InvalidInputError(f"{what}: give a path, not a {type(path).__name__}")
+    return path_list(path)[0]
+
+
 def expand(path: PathLike) -> Path:
     """`~` expanded and made absolute (from the current folder); symlinks are kept."""
     return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))

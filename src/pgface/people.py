@@ -46,10 +46,10 @@ from pgface.identify import (  # noqa: F401 - re-exported: the people API's iden
     suggest_people,
 )
 from pgface.imaging import Photo, PhotoInput, load_photo
-from pgface.index import PACK_FACE_OVERLAP, Failure, Indexer, ProgressCallback
+from pgface.index import PACK_FACE_OVERLAP, Failure, Indexer, ProgressCallback, check_progress
 from pgface.models.analysis import FaceAnalyzer
-from pgface.paths import expand, readable
-from pgface.people_history import Change
+from pgface.paths import expand, one_path, readable
+from pgface.people_history import Change, UndoError
 from pgface.search import (
     SearchResult,
     analyze_photos,
@@ -243,6 +243,9 @@ class People:
         starts after that place, so people named, merged or hidden meanwhile do not make the
         next page repeat or pass over anyone else (an offset shifts with them)."""
         _check_page(limit, offset)
+        if after is not None and not isinstance(after, Person):
+            raise InvalidInputError(f"after: the last Person of the previous page, as returned, "
+                                    f"not a {type(after).__name__}")
         place = None if after is None else (after.name, after.faces, after.id)
         with self.pool.connection() as conn:
             # The changes indexing (people kept) and other writers left, as any change's.
@@ -543,7 +546,15 @@ class People:
         """Undo the latest change not undone yet, exactly (an erase cannot be undone).
         change_id: only if that change is still the latest (`last_change` of the call that
         made it), else UndoError: never another client's change made since."""
-        return people_history.undo(self.pool, self.actor, change_id)
+        if change_id is not None:
+            if not is_whole_number(change_id):  # "x" was psycopg's own error, "2" "not the
+                # latest change any more" where change 2 was the latest
+                raise InvalidInputError(f"change_id is a change's number (`history` lists "
+                                        f"them), not {change_id!r}")
+            if not 0 < change_id <= MAX_ID:  # past a bigint: PostgreSQL's "out of range"
+                raise UndoError(f"there is no change {change_id} (nothing was undone)")
+        return people_history.undo(self.pool, self.actor,
+                                   None if change_id is None else operator.index(change_id))
 
     # Clustering
 
@@ -634,10 +645,11 @@ class People:
         taken (the largest if there are none); such photos are listed in the report. A face
         another person holds by a human decision stays there unless `move` (report.left).
         """
+        check_progress(progress)
         report = EnrolReport()
         folders = []
         given: dict[str, str] = {}  # a name as stored -> its folder's name
-        where = expand(folder)
+        where = expand(one_path(folder, "folder"))
         # first: it says what is wrong with the folder itself
         found, unlisted = person_folders(where)
         report.failures += unlisted
@@ -750,7 +762,7 @@ class People:
 
     def _load(self, photo: PhotoInput) -> Photo:
         s = self.settings
-        return load_photo(photo, "upload", s.max_file_bytes, s.max_pixels, s.read_timeout_s,
+        return load_photo(photo, None, s.max_file_bytes, s.max_pixels, s.read_timeout_s,
                           s.decode_keep_side)
 
     def _resolve(self, conn: psycopg.Connection, person: PersonRef) -> int:
@@ -973,7 +985,7 @@ def _check_page(limit: int, offset: int) -> None:
     whole = is_whole_number(limit) and is_whole_number(offset)
     if not (whole and 0 <= limit <= MAX_PAGE and 0 <= offset <= MAX_PAGE):
         raise InvalidInputError(f"a page's limit and offset are 0 to {MAX_PAGE:,}, not "
-                                f"limit={limit}, offset={offset}")
+                                f"limit={limit!r}, offset={offset!r}")
 
 
 def _ids(ids: Sequence[int]) -> str:

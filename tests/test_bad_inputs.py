@@ -94,6 +94,12 @@ def _bomb_png(width: int, height: int) -> bytes:
             + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + _png_chunk(b"IEND", b""))
 
 
+def _icon_over_png(png: bytes) -> bytes:
+    """A Windows icon whose one entry says 16x16 and holds PNG (as Vista's icons do)."""
+    entry = struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(png), 6 + 16)
+    return struct.pack("<HHH", 0, 1, 1) + entry + png
+
+
 def _grey_alpha_png_16(grey: np.ndarray) -> bytes:
     """A 16-bit grey + alpha PNG (colour type 4, which neither Pillow nor OpenCV writes),
     opaque: each row a filter byte, then big-endian (grey, alpha) pairs."""
@@ -202,6 +208,17 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
     save("png-named.jpg", Expect(faces=GOOD, upright=True),
          lambda p: photo.save(p, "PNG", compress_level=1))
     save("notes.txt", Expect(), lambda p: p.write_text("a sidecar file: never read"))
+    # Formats Pillow has plugins for and pgface does not read (README's list): an EPS was
+    # handed to Ghostscript (the test's `gs` on PATH says whether it ran); an ICO decoded the
+    # PNG inside it in Image.open, before the pixel limit was checked (here 60,000 squared,
+    # over the limit: a 1 MB file of 20,000 squared took 1.7 GB); a TGA was read as a photo.
+    save("postscript.jpg", Expect(reason="not a format pgface reads (a PostScript (EPS) file"),
+         lambda p: p.write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 80\n"
+                                "newpath 10 10 moveto 90 70 lineto stroke\nshowpage\n"))
+    save("icon.jpg", Expect(reason="not a format pgface reads (a Windows icon (ICO) file"),
+         lambda p: p.write_bytes(_icon_over_png(_bomb_png(60_000, 60_000))))
+    save("targa.jpg", Expect(reason="not an image (unrecognised format)"),
+         lambda p: photo.save(p, "TGA"))
 
     # Colour modes, frames and orientations
     save("cmyk.jpg", Expect(faces=GOOD, upright=True),
@@ -303,8 +320,15 @@ def test_a_link_loop_fails_alone_in_a_bulk_run_named_on_its_own_and_when_removed
 def test_every_hostile_or_odd_file_gets_its_outcome_and_the_good_photo_is_stored(
         pf: Pgface, env: dict[str, str], corpus_dir: Path) -> None:
     expected = make_corpus(corpus_dir)
+    tools = corpus_dir.parent / f"{corpus_dir.name}-bin"  # a Ghostscript that says it ran
+    tools.mkdir()
+    ran = tools / "gs-ran"
+    (tools / "gs").write_text(f"#!/bin/sh\ntouch {ran}\nexit 1\n")
+    (tools / "gs").chmod(0o755)
+    env = {**env, "PATH": f"{tools}{os.pathsep}{env.get('PATH', os.defpath)}"}
 
     first = cli(["index", str(corpus_dir), "--json"], env)
+    assert not ran.exists(), "Ghostscript ran"
 
     assert "Traceback" not in first.stderr + first.stdout, first.stderr
     assert first.returncode == 1, first.stderr  # some files failed

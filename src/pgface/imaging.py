@@ -51,6 +51,11 @@ IMAGE_SUFFIXES = frozenset(
 )
 # The file name suffix of each format, for files pgface names itself (uploads): the client's
 # name says nothing sure about the bytes.
+# The formats decode_photo opens, the README's list; Pillow's other plugins stay shut: an EPS
+# named .jpg (walked in a folder, or uploaded) ran Ghostscript on its PostScript, and an ICO
+# decoded the PNG inside it in Image.open, before the pixel limit was checked (a 1 MB file,
+# 1.7 GB). PSD, JPEG 2000, TGA and a dozen more were read too, each a parser more to trust.
+READ_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "PPM", "HEIF", "AVIF")
 FORMAT_SUFFIXES = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif",
                    "TIFF": ".tif", "BMP": ".bmp", "HEIF": ".heic", "AVIF": ".avif", "PPM": ".ppm"}
 # Scans a JPEG may have: libjpeg's progressive JPEGs have 10 (6 grey), tuned encoders up to
@@ -381,7 +386,7 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
             warnings.simplefilter("ignore")  # Pillow's own warnings become our errors below
             if data[4:8] == b"ftyp":  # an ISO media file: HEIC, HEIF, AVIF
                 _open_heif()
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=_open_formats())
             width, height = img.size
             _check_pixels(source, width, height, max_pixels)
             taken_at = _taken_at(img)
@@ -406,6 +411,12 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
         if kind:  # a PNG whose header's checksum is wrong was "not an image"
             raise ImageError(source, f"corrupt or truncated image (a {kind} file whose "
                                      f"header cannot be read)") from exc
+        other = next((kind for magic, kind in _UNREAD_SIGNATURES if data.startswith(magic)),
+                     None)
+        if other:
+            raise ImageError(source, f"not a format pgface reads (a {other} file; it reads "
+                                     f"JPEG, PNG, WebP, GIF, TIFF, BMP, PGM/PPM, HEIC and "
+                                     f"AVIF)") from exc
         raise ImageError(source, "not an image (unrecognised format)") from exc
     except Exception as exc:
         if out_of_memory(exc):  # the machine's, not the file's (a PNG of 40 MP was "cannot
@@ -568,6 +579,21 @@ _HEIF_BRANDS = {b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b
 # The first bytes of the formats pgface reads, to say a file that starts as one is broken
 _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"),
                (b"GIF89a", "GIF"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+
+
+# Image formats Pillow has plugins for that pgface does not open (READ_FORMATS), to say so
+_UNREAD_SIGNATURES = ((b"%!PS", "PostScript (EPS)"), (b"\xc5\xd0\xd3\xc6", "PostScript (EPS)"),
+                      (b"%PDF", "PDF"), (b"8BPS", "Photoshop (PSD)"),
+                      (b"\x00\x00\x01\x00", "Windows icon (ICO)"),  # (a cursor's is a TGA's)
+                      (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"), (b"\xffO\xffQ", "JPEG 2000"),
+                      (b"qoif", "QOI"), (b"DDS ", "DirectDraw surface (DDS)"),
+                      (b"SIMPLE  =", "FITS"), (b"icns", "macOS icon (ICNS)"))
+
+
+def _open_formats() -> list[str]:
+    """READ_FORMATS as Pillow knows them now (HEIF once libheif is registered)."""
+    Image.init()
+    return [name for name in READ_FORMATS if name in Image.OPEN]
 
 
 def _kind_by_signature(data: bytes) -> str | None:

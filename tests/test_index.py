@@ -3,6 +3,7 @@ photos after an interruption."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
@@ -123,20 +124,24 @@ def test_an_unchanged_file_is_not_read_again_and_reread_reads_every_file(
     assert stamps(database_url) == {"a.jpg": (a.stat().st_size, an_hour_ago),
                                     "b.jpg": (b.stat().st_size, an_hour_ago)}
 
-    # Other bytes behind the same size and time are not seen: the file is not read at all
-    # (were it read, it would fail as no image) ...
-    a.write_bytes(b"\0" * a.stat().st_size)
-    os.utime(a, ns=(an_hour_ago, an_hour_ago))
     again = pf.index([folder])
     assert (again.indexed, again.skipped, again.failures) == (0, 2, [])
     assert set(again.timings) == {"read"}  # the stages that ran (docs/cli.md)
-    # ... unless every file is read.
+    # Every file is read when asked: a.jpg is, though its stamp is the one recorded.
     checked = pf.index([folder], reread=True)
-    assert [(Path(f.source).name, "not an image" in f.reason) for f in checked.failures] == [
+    assert (checked.indexed, checked.skipped, checked.failures) == (0, 2, [])
+    assert set(checked.timings) == {"read", "store"}  # known content: not decoded
+    # Other bytes behind the same size and modification time (a tool that sets the time
+    # back) are read: the write set the file's change time, which no tool sets back. Before
+    # change times were stamped, the file was not read at all.
+    a.write_bytes(b"\0" * a.stat().st_size)
+    os.utime(a, ns=(an_hour_ago, an_hour_ago))
+    rewritten = pf.index([folder])
+    assert [(Path(f.source).name, "not an image" in f.reason) for f in rewritten.failures] == [
         ("a.jpg", True)]
-    assert checked.skipped == 1
-    # a.jpg decoded (and refused), b.jpg's path recorded: nothing was embedded
-    assert set(checked.timings) == {"read", "decode", "store"}
+    assert rewritten.skipped == 1
+    # a.jpg decoded (and refused), b.jpg not read: nothing was embedded
+    assert set(rewritten.timings) == {"read", "decode"}
 
     # A new modification time is read: new content is indexed, the same content only
     # gets its new stamp.
@@ -162,6 +167,53 @@ def test_an_unchanged_file_is_not_read_again_and_reread_reads_every_file(
     assert (fresh_run.indexed, fresh_run.skipped) == (1, 3)
     assert stamps(database_url)["c.jpg"] == (None, None)
     assert stamps(database_url)["d.jpg"] == (players.stat().st_size, an_hour_ago)
+
+
+def test_files_of_one_size_and_time_that_swap_names_are_read_again(
+    pf: Pgface, database_url: str, tmp_path: Path
+) -> None:
+    # Two scans of one size (uncompressed) and one time (an archive unpacked) swap names with
+    # three renames, which keep each file's times: by size and modification time alone both
+    # were unchanged, and each path went on holding the other's photo, its person and its
+    # search results, until `--reread`. A rename sets the change time, which is stamped too.
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    a, b = folder / "a.bmp", folder / "b.bmp"
+    for source, target in zip(sample_photos()[:2], (a, b), strict=True):
+        Image.open(source).convert("RGB").resize((320, 240)).save(target)
+    an_hour_ago = time.time_ns() - 3600 * 10**9
+    for path in (a, b):
+        os.utime(path, ns=(an_hour_ago, an_hour_ago))
+    assert a.stat().st_size == b.stat().st_size
+    assert pf.index([folder]).indexed == 2
+
+    def held() -> dict[str, str]:  # each path's stored photo: the file it holds, by content
+        with psycopg.connect(database_url) as conn:
+            return {Path(path).name: bytes(sha).hex() for path, sha in conn.execute(
+                "SELECT pp.path, ph.sha256 FROM photo_paths pp JOIN photos ph "
+                "ON ph.id = pp.photo_id")}
+
+    def truth() -> dict[str, str]:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (a, b)}
+
+    assert held() == truth()
+    # A library recorded before change times: its paths are checked by size and time, and
+    # get their change time the first time they are found unchanged.
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE photo_paths SET ctime_ns = NULL")
+    assert pf.index([folder]).skipped == 2
+    with psycopg.connect(database_url) as conn:
+        recorded = dict(conn.execute("SELECT path, ctime_ns FROM photo_paths").fetchall())
+    assert recorded == {str(p): p.stat().st_ctime_ns for p in (a, b)}
+
+    swap = folder / "swap.bmp"
+    a.rename(swap)
+    b.rename(a)
+    swap.rename(b)
+    assert (a.stat().st_mtime_ns, b.stat().st_mtime_ns) == (an_hour_ago, an_hour_ago)
+    report = pf.index([folder])
+    assert (report.indexed, report.skipped, report.failures) == (0, 2, [])  # both known
+    assert held() == truth()
 
 
 def test_a_copy_of_a_bad_file_fails_as_the_file_does(pf: Pgface, tmp_path: Path) -> None:

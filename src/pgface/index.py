@@ -485,7 +485,7 @@ def _read(path: Path, max_bytes: int, timeout_s: float) -> _Read | Failure:
     except ImageError as exc:
         return Failure(exc.source, exc.reason)
     settled = time.time_ns() - info.st_mtime_ns >= STAMP_SETTLE_S * 1e9
-    stamp = store.FileStamp(info.st_size, info.st_mtime_ns) if settled else None
+    stamp = store.FileStamp.of(info) if settled else None
     return _Read(path, data, hashlib.sha256(data).digest(), stamp)
 
 
@@ -498,7 +498,7 @@ STAMP_QUERY_FILES = 1000
 def files_to_read(pool: ConnectionPool, files: Sequence[Path], model: str, report: IndexReport,
                   progress: ProgressCallback | None = None) -> list[Path]:
     """FILES less those unchanged since they were last read, whose photo MODEL has analysed:
-    the size and modification time recorded then are the file's now (store.unchanged_paths;
+    the size, modification and change time recorded then are the file's now (store.unchanged_paths;
     rsync's quick check). Those count as skipped in REPORT, told to progress, and are never
     opened."""
     folders: dict[Path, Path] = {}  # each folder's real path, taken once
@@ -538,7 +538,7 @@ def _stamp_now(path: Path, folders: dict[Path, Path]) -> tuple[bytes, store.File
         return None
     if not stat.S_ISREG(info.st_mode):
         return None
-    return fs_paths.to_bytes(real), store.FileStamp(info.st_size, info.st_mtime_ns)
+    return fs_paths.to_bytes(real), store.FileStamp.of(info)
 
 
 @dataclass

@@ -293,7 +293,7 @@ class Pgface:
               reread: bool = False) -> IndexReport:
         """Index files and folders (recursively, `~` and relative paths allowed). Photos this
         model pack has analysed are skipped, and where they are now is recorded; a file whose
-        size and modification time are those it had when last read is not read again.
+        size, modification and change time are those it had when last read is not read again.
 
         within: only files that really lie in these folders (symlinks resolved) are read.
         prune: then forget the photos under these paths whose files are gone

@@ -116,8 +116,8 @@ def index(
              "threads; each costs a start (1-2 s) that only a long run can repay. Default: "
              "PGFACE_INDEX_PROCESSES, else 1.")] = None,
     reread: Annotated[bool, typer.Option(
-        "--reread", help="Read every file, also those whose size and modification time are "
-                         "those they had when last read (not read again otherwise).")] = False,
+        "--reread", help="Read every file, also those whose size, modification and change time "
+                         "are those they had when last read (not read again otherwise).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOption = False,
 ) -> None:

@@ -299,22 +299,24 @@ WHERE fp.former_id = ANY(%s) AND EXISTS (SELECT 1 FROM photo_paths pp
                                          WHERE pp.photo_id = fp.former_id)
 """
 STAMPS_OF_PHOTOS = """
-SELECT path_bytes, size_bytes, mtime_ns FROM photo_paths WHERE photo_id = ANY(%s)
+SELECT path_bytes, size_bytes, mtime_ns, ctime_ns FROM photo_paths WHERE photo_id = ANY(%s)
 """
 OWNERS_OF_PATHS = """
-SELECT path_bytes, photo_id, size_bytes, mtime_ns FROM photo_paths WHERE path_bytes = ANY(%s)
+SELECT path_bytes, photo_id, size_bytes, mtime_ns, ctime_ns FROM photo_paths
+WHERE path_bytes = ANY(%s)
 """
 # A path holds one photo: a path seen with new content moves to that photo. Unchanged paths are
 # not rewritten, so only new and moved paths come back.
 RECORD_PATHS = """
-INSERT INTO photo_paths (path_bytes, photo_id, path, size_bytes, mtime_ns)
-SELECT s.path_bytes, ph.id, s.path, s.size_bytes, s.mtime_ns
-FROM unnest(%s::bytea[], %s::bytea[], %s::text[], %s::bigint[], %s::bigint[])
-     AS s(sha256, path_bytes, path, size_bytes, mtime_ns)
+INSERT INTO photo_paths (path_bytes, photo_id, path, size_bytes, mtime_ns, ctime_ns)
+SELECT s.path_bytes, ph.id, s.path, s.size_bytes, s.mtime_ns, s.ctime_ns
+FROM unnest(%s::bytea[], %s::bytea[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[])
+     AS s(sha256, path_bytes, path, size_bytes, mtime_ns, ctime_ns)
 JOIN photos ph ON ph.sha256 = s.sha256
 ON CONFLICT (path_bytes) DO UPDATE
 SET photo_id = EXCLUDED.photo_id, path = EXCLUDED.path, seen_at = now(),
-    size_bytes = EXCLUDED.size_bytes, mtime_ns = EXCLUDED.mtime_ns
+    size_bytes = EXCLUDED.size_bytes, mtime_ns = EXCLUDED.mtime_ns,
+    ctime_ns = EXCLUDED.ctime_ns
 WHERE photo_paths.photo_id IS DISTINCT FROM EXCLUDED.photo_id
 RETURNING path_bytes, photo_id
 """
@@ -323,24 +325,38 @@ UNSTORED_CONTENTS = """
 SELECT s.sha256 FROM unnest(%s::bytea[]) AS s(sha256)
 WHERE NOT EXISTS (SELECT 1 FROM photos ph WHERE ph.sha256 = s.sha256)
 """
-# A new stamp (size, modification time) for paths that keep their photo, where the path holds
-# the photo read.
+# A new stamp (size, modification and change time) for paths that keep their photo, where the
+# path holds the photo read.
 STAMP_PATHS = """
-UPDATE photo_paths pp SET size_bytes = s.size_bytes, mtime_ns = s.mtime_ns
-FROM unnest(%s::bytea[], %s::bytea[], %s::bigint[], %s::bigint[])
-     AS s(sha256, path_bytes, size_bytes, mtime_ns)
+UPDATE photo_paths pp SET size_bytes = s.size_bytes, mtime_ns = s.mtime_ns,
+                          ctime_ns = s.ctime_ns
+FROM unnest(%s::bytea[], %s::bytea[], %s::bigint[], %s::bigint[], %s::bigint[])
+     AS s(sha256, path_bytes, size_bytes, mtime_ns, ctime_ns)
 JOIN photos ph ON ph.sha256 = s.sha256
 WHERE pp.path_bytes = s.path_bytes AND pp.photo_id = ph.id
-  AND (pp.size_bytes, pp.mtime_ns) IS DISTINCT FROM (s.size_bytes, s.mtime_ns)
+  AND (pp.size_bytes, pp.mtime_ns, pp.ctime_ns)
+      IS DISTINCT FROM (s.size_bytes, s.mtime_ns, s.ctime_ns)
 """
-# The paths whose file has the size and modification time recorded when it was last read, and
-# whose photo this pack has analysed.
+# The paths whose file has the stamp recorded when it was last read (size, modification and
+# change time; a path recorded before change times were (0026): size and modification time),
+# and whose photo this pack has analysed; with whether the path has its change time yet.
 UNCHANGED_PATHS = """
-SELECT pp.path_bytes
-FROM unnest(%s::bytea[], %s::bigint[], %s::bigint[]) AS s(path_bytes, size_bytes, mtime_ns)
+SELECT pp.path_bytes, pp.ctime_ns IS NOT NULL
+FROM unnest(%s::bytea[], %s::bigint[], %s::bigint[], %s::bigint[])
+     AS s(path_bytes, size_bytes, mtime_ns, ctime_ns)
 JOIN photo_paths pp ON pp.path_bytes = s.path_bytes AND pp.size_bytes = s.size_bytes
                    AND pp.mtime_ns = s.mtime_ns
+                   AND (pp.ctime_ns IS NULL OR pp.ctime_ns = s.ctime_ns)
 WHERE EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = pp.photo_id AND a.model = %s)
+"""
+# A path recorded before change times, found unchanged by size and modification time, gets
+# the change time its file has (what the next run compares).
+RECORD_CHANGE_TIMES = """
+UPDATE photo_paths pp SET ctime_ns = s.ctime_ns
+FROM unnest(%s::bytea[], %s::bigint[], %s::bigint[], %s::bigint[])
+     AS s(path_bytes, size_bytes, mtime_ns, ctime_ns)
+WHERE pp.path_bytes = s.path_bytes AND pp.ctime_ns IS NULL
+  AND pp.size_bytes = s.size_bytes AND pp.mtime_ns = s.mtime_ns
 """
 DELETE_PATHS = "DELETE FROM photo_paths WHERE path_bytes = ANY(%s) RETURNING photo_id"
 # The paths, of photos other than these, named like these files (migration 0019's index) whose

@@ -40,11 +40,17 @@ class FaceRow:
 
 @dataclass(frozen=True)
 class FileStamp:
-    """A file as it was read: size and modification time. The same stamp on a later run means
-    the same content (rsync's quick check), so the file is not read again."""
+    """A file as it was read: size, modification and change time. The same stamp on a later
+    run means the same content (rsync's quick check, with the change time, which a rename or
+    a tool setting the modification time back sets to now), so the file is not read again."""
 
     size_bytes: int
     mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, info: os.stat_result) -> FileStamp:
+        return cls(info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 @dataclass(frozen=True)
@@ -230,11 +236,13 @@ def record_paths(conn: psycopg.Connection, sightings: Sequence[Sighting],
     keys = sorted(latest)  # one order for every writer: concurrent indexers never deadlock
     owners = {bytes(r[0]): r[1:] for r in conn.execute(sql.OWNERS_OF_PATHS, [keys]).fetchall()}
     before = {raw: owner[0] for raw, owner in owners.items()}
-    stamps = {k: (None, None) if latest[k].stamp is None
-              else (latest[k].stamp.size_bytes, latest[k].stamp.mtime_ns) for k in keys}
+    stamps = {k: (None, None, None) if latest[k].stamp is None
+              else (latest[k].stamp.size_bytes, latest[k].stamp.mtime_ns,
+                    latest[k].stamp.ctime_ns) for k in keys}
     changed = conn.execute(sql.RECORD_PATHS, [
         [latest[k].sha256 for k in keys], keys, [readable(k) for k in keys],
-        [stamps[k][0] for k in keys], [stamps[k][1] for k in keys]]).fetchall()
+        [stamps[k][0] for k in keys], [stamps[k][1] for k in keys],
+        [stamps[k][2] for k in keys]]).fetchall()
     # a path that keeps its photo gets its new stamp, where the stamp changed
     new_here = {bytes(raw) for raw, _ in changed}
     restamp = [k for k in keys if k in owners and k not in new_here
@@ -242,7 +250,8 @@ def record_paths(conn: psycopg.Connection, sightings: Sequence[Sighting],
     if restamp:
         conn.execute(sql.STAMP_PATHS, [
             [latest[k].sha256 for k in restamp], restamp,
-            [stamps[k][0] for k in restamp], [stamps[k][1] for k in restamp]])
+            [stamps[k][0] for k in restamp], [stamps[k][1] for k in restamp],
+            [stamps[k][2] for k in restamp]])
     if not changed:
         return []
     gained = {photo_id for _, photo_id in changed}
@@ -265,12 +274,15 @@ def record_paths(conn: psycopg.Connection, sightings: Sequence[Sighting],
 def unchanged_paths(conn: psycopg.Connection, stamps: Sequence[tuple[bytes, FileStamp]],
                     model: str) -> set[bytes]:
     """Of these (path bytes, file stamp now), the paths whose file has the stamp recorded when
-    it was last read and whose photo `model` has analysed: nothing there to read again."""
+    it was last read and whose photo `model` has analysed: nothing there to read again. A
+    path recorded before change times were gets its file's now (sql.RECORD_CHANGE_TIMES)."""
     if not stamps:
         return set()
-    rows = conn.execute(sql.UNCHANGED_PATHS, [
-        [raw for raw, _ in stamps], [s.size_bytes for _, s in stamps],
-        [s.mtime_ns for _, s in stamps], model]).fetchall()
+    columns = [[raw for raw, _ in stamps], [s.size_bytes for _, s in stamps],
+               [s.mtime_ns for _, s in stamps], [s.ctime_ns for _, s in stamps]]
+    rows = conn.execute(sql.UNCHANGED_PATHS, [*columns, model]).fetchall()
+    if not all(has_ctime for _, has_ctime in rows):
+        conn.execute(sql.RECORD_CHANGE_TIMES, columns)
     return {bytes(r[0]) for r in rows}
 
 
@@ -621,14 +633,15 @@ def changed_paths(conn: psycopg.Connection, photo_ids: Iterable[int], read: Coll
     changed since its stamp was recorded (or has no stamp to tell): it may hold other content
     now."""
     rows = conn.execute(sql.STAMPS_OF_PHOTOS, [list(photo_ids)]).fetchall()
-    for raw, size, mtime_ns in rows:
+    for raw, size, mtime_ns, ctime_ns in rows:
         if bytes(raw) in read:
             continue
         try:
             info = os.stat(bytes(raw))
         except OSError:
             continue  # gone, or not to be checked: holds nothing we could find
-        if size is None or (info.st_size, info.st_mtime_ns) != (size, mtime_ns):
+        if size is None or (info.st_size, info.st_mtime_ns) != (size, mtime_ns) or (
+                ctime_ns is not None and info.st_ctime_ns != ctime_ns):
             return True
     return False
 

@@ -65,6 +65,14 @@ class Expect:
 GOOD = -1  # as many faces as the good photo has
 
 
+def face_on_a_page() -> Image.Image:
+    """Yao Ming's photo on a white page: under 1 % of its pixels are not white."""
+    yao = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    page = Image.new("RGB", (3200, 2400), "white")
+    page.paste(Image.open(yao).convert("RGB"), (1500, 1000))
+    return page
+
+
 def good_photo() -> Path:
     return next(p for p in sample_photos() if p.name == "t1.jpg")  # insightface's group photo
 
@@ -240,6 +248,9 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
                                                         exif=_exif(o, dated=True)))
     save("dot.png", Expect(faces=0, warning="nearly every pixel"),
          lambda p: Image.new("RGB", (1, 1), (200, 10, 10)).save(p))
+    # a face on a white page, as a scanned ID is: nearly every pixel is white, and the face
+    # found; it was stored with the warning that no face can be found in it
+    save("face-on-a-page.png", Expect(faces=1), lambda p: face_on_a_page().save(p))
 
     # Things that are not regular files
     save("zero.jpg", Expect(reason="empty"), lambda p: p.touch())
@@ -423,10 +434,23 @@ def test_a_search_or_upload_of_a_photo_that_looks_blank_says_why_no_face_was_fou
                                  files={"file": ("scan.png", blank.read_bytes())})
         assert identified.status_code == 200, identified.text
         assert any(n.startswith(f"scan.png: {said}") for n in identified.json()["notices"])
+        # A face found on a page nearly all white: no word of a blank photo with no face.
+        page = tmp_path / "id-scan.png"
+        face_on_a_page().save(page)
+        searched = client.post("/api/search", files={"file": ("id-scan.png", page.read_bytes())})
+        assert len(searched.json()["faces"]) == 1 and not any(
+            said in n for n in searched.json()["notices"]), searched.json()["notices"]
+        uploaded = client.post("/api/photos", files={"file": ("id-scan.png", page.read_bytes())})
+        assert uploaded.status_code in (200, 201), uploaded.text
+        assert uploaded.json()["warning"] is None
         sent = client.post("/api/photos", files={"file": ("scan.png", blank.read_bytes())})
         assert sent.status_code == 201 and said in sent.json()["warning"], sent.text
         again = client.post("/api/photos", files={"file": ("scan.png", blank.read_bytes())})
         assert again.status_code == 200 and again.json()["warning"] is None, again.text
+    found = pf.search(page)
+    assert len(found.faces) == 1 and not any(said in n for n in found.notices), found.notices
+    identified = pf.people.identify(page)
+    assert len(identified.faces) == 1 and identified.warning is None
     # a photo with faces has none
     assert not any(n.startswith(str(good_photo())) for n in pf.search(good_photo()).notices)
 

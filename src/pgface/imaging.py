@@ -547,8 +547,18 @@ def uniform_warning(bgr: np.ndarray) -> str | None:
         if high - low > UNIFORM_SPREAD:
             return None
     level = int(round(float(sample.mean())))
-    return (f"nearly every pixel has the same value (level {level} of 255): a blank image, or "
-            f"one whose values use only a sliver of their range: no face can be found in it")
+    return (f"{BLANK_WARNING} (level {level} of 255): a blank image, or one whose values use "
+            f"only a sliver of their range: no face can be found in it")
+
+
+BLANK_WARNING = "nearly every pixel has the same value"
+
+
+def warning_given_faces(warning: str | None, faces: int) -> str | None:
+    """A photo's warning once its faces are known: the blank one says no face can be found,
+    which a face found belies (a small face on a white page, as a scanned ID is), and was
+    given beside it."""
+    return None if faces and warning is not None and BLANK_WARNING in warning else warning
 
 
 def _decode_jpeg(data: bytes, img: Image.Image, factor: int = 1) -> np.ndarray | None:

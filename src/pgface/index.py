@@ -39,7 +39,14 @@ from pgface.errors import (
     os_reason,
     out_of_memory,
 )
-from pgface.imaging import IMAGE_SUFFIXES, Photo, decode_photo, face_crop_jpeg, read_file_stat
+from pgface.imaging import (
+    IMAGE_SUFFIXES,
+    Photo,
+    decode_photo,
+    face_crop_jpeg,
+    read_file_stat,
+    warning_given_faces,
+)
 from pgface.models.analysis import Face, FaceAnalyzer
 from pgface.paths import PathLike, canonical
 from pgface.placement import Placed, photo_quality, place
@@ -938,6 +945,7 @@ class Indexer:
         row = store.PhotoRow(sha256=photo.sha256, path=str(canonical(photo.source)),
                              size_bytes=photo.size_bytes, width=photo.width,
                              height=photo.height, taken_at=photo.taken_at)
+        photo.warning = warning_given_faces(photo.warning, len(faces))  # an upload's too
         return _Analyzed(row=row, faces=faces, aligned=aligned, thumbnails=thumbnails,
                          source=photo.source, warning=photo.warning)
 

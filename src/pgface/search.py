@@ -21,7 +21,7 @@ from pgface.errors import (
     describe,
     machine_short,
 )
-from pgface.imaging import Photo
+from pgface.imaging import Photo, warning_given_faces
 from pgface.models.analysis import Face, FaceAnalyzer
 from pgface.models.quality import below
 from pgface.placement import analyze_placed
@@ -97,6 +97,7 @@ def analyze_photos(analyzer: FaceAnalyzer, photos: Sequence[Photo]) -> list[list
         try:
             # as indexing analyses it: a large JPEG decoded reduced gives the same embeddings
             per_photo.append(analyze_placed(analyzer, photo))
+            photo.warning = warning_given_faces(photo.warning, len(per_photo[-1]))
         except (ModelPackError, OpenFilesError):
             raise  # the models' (a file that cannot be loaded), not the photo's
         except Exception as exc:  # whatever the pixels did to OpenCV, it is this photo's

@@ -185,6 +185,33 @@ def test_prune_reaches_the_folders_the_library_linked_to_before(
     assert pf.index([library_folder], prune=True).not_pruned == []
 
 
+def test_a_library_given_as_a_link_pointed_elsewhere_is_pruned_where_it_pointed(
+        pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
+    """~/Pictures a link to a disk, then to another (probe living18): the old disk's photos
+    whose files went stayed stored, found by searches, with nothing said, though a link
+    inside the library pointed elsewhere is pruned where it pointed before."""
+    old, new = tmp_path / "old-disk", tmp_path / "new-disk"
+    shutil.move(library_folder / "biden", old)
+    shutil.move(library_folder / "kit_harington", new)
+    pictures = tmp_path / "Pictures"
+    pictures.symlink_to(old)
+    pf.index([pictures], prune=True)
+    photos, _ = counts(database_url)
+    gone = sorted(old.iterdir())[0]
+    gone_faces = faces_of_file(database_url, gone)
+    gone.unlink()
+    pictures.unlink()
+    pictures.symlink_to(new)
+
+    report = pf.index([pictures], prune=True)
+
+    assert (report.removed.photos, report.removed.faces) == (1, gone_faces)
+    assert os.fsencode(gone.resolve()) not in stored_paths(database_url)
+    assert counts(database_url)[0] == photos - 1 + len(list(new.iterdir()))
+    shutil.rmtree(old)  # the old disk gone whole: said, as a missing folder given is
+    assert pf.index([pictures], prune=True).not_pruned == [str(old.resolve())]
+
+
 def test_a_folder_linked_under_one_root_is_not_pruned_under_another(
         pf: Pgface, library_folder: Path, tmp_path: Path) -> None:
     """Indexed together, A's link was recorded as B's too: `index B --prune` pruned there, and

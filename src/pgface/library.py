@@ -308,6 +308,11 @@ class Pgface:
         # it alone (report.not_pruned).
         present = [p for p in expanded if not prune or not _gone(p)]
         folders = [fs_paths.canonical(p) for p in present if os.path.isdir(p)]
+        # A folder given through a link (~/Pictures -> a disk) is recorded as the links found
+        # inside it are, by the path given: pointed at another disk, a prune of it reached
+        # only the new one, and the old disk's photos whose files went stayed, said nowhere.
+        given_links = [(p, real) for p, real in zip(
+            (p for p in present if os.path.isdir(p)), folders, strict=True) if p != real]
         try:
             report = self._index(present, progress, within, reread)
         finally:
@@ -316,7 +321,8 @@ class Pgface:
             # and those linked to before: a link pointed elsewhere left the old folder's photos
             # where no prune looked (a missing one is said, as a missing path given is).
             with self.pool.connection() as conn:
-                linked_before = store.linked_folders(conn, folders)
+                linked_before = store.linked_folders(conn, [*folders,
+                                                            *(p for p, _ in given_links)])
             linked = dict.fromkeys([*report.linked_folders, *map(str, linked_before)])
             targets = [*expanded, *map(Path, linked)]
             report.not_pruned = [str(t) for t in targets if not fs_paths.holds_anything(t)]
@@ -326,8 +332,9 @@ class Pgface:
             report.empty_folders = []  # a folder emptied on purpose is what pruning is for
         given = {root: fs_paths.canonical(root) for root, _ in report.links}  # walked folders
         with self.pool.connection() as conn, conn.transaction():
-            store.record_linked_folders(conn, folders, [(given[root], folder)
-                                                        for root, folder in report.links])
+            store.record_linked_folders(
+                conn, [*folders, *(p for p, _ in given_links)],
+                [*((given[root], folder) for root, folder in report.links), *given_links])
         return report
 
     def index_pending(self, progress: ProgressCallback | None = None) -> IndexReport:

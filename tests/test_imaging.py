@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -22,6 +24,41 @@ def encode(img: Image.Image, fmt: str = "PNG", **kwargs: object) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format=fmt, **kwargs)
     return buf.getvalue()
+
+
+def tiff(samples: np.ndarray, planar: bool = False, extra: tuple[int, ...] = (),
+         sample_format: int = 1, orientation: int = 1, deflate: bool = False,
+         tags: tuple[tuple[int, int, tuple[int, ...]], ...] = ()) -> bytes:
+    """A little-endian RGB TIFF of SAMPLES (height x width x 3 colour samples and any EXTRA
+    samples, ExtraSamples saying what each is), in one strip, or one a plane where PLANAR
+    (PlanarConfiguration 2); deflated where DEFLATE; TAGS (tag, SHORT 3 or LONG 4, values)
+    added. Pillow writes none of these, OpenCV no planes, orientation nor extra samples."""
+    height, width, count = samples.shape
+    planes = [samples[:, :, i] for i in range(count)] if planar else [samples]
+    strips = [np.ascontiguousarray(p, p.dtype.newbyteorder("<")).tobytes() for p in planes]
+    strips = [zlib.compress(strip) for strip in strips] if deflate else strips
+    offsets = [8 + sum(len(s) for s in strips[:i]) for i in range(len(strips))]
+    entries = [(256, 4, (width,)), (257, 4, (height,)),
+               (258, 3, (samples.dtype.itemsize * 8,) * count), (259, 3, (8 if deflate else 1,)),
+               (262, 3, (2,)), (273, 4, tuple(offsets)), (274, 3, (orientation,)),
+               (277, 3, (count,)), (278, 4, (height,)), (279, 4, tuple(map(len, strips))),
+               (284, 3, (2 if planar else 1,)), (339, 3, (sample_format,) * count),
+               *([(338, 3, extra)] if extra else []), *tags]
+    ifd_at = 8 + sum(map(len, strips))
+    extra_at = ifd_at + 2 + 12 * len(entries) + 4
+    fields, values = b"", b""
+    for tag, kind, numbers in sorted(entries):
+        packed = struct.pack("<" + ("H" if kind == 3 else "I") * len(numbers), *numbers)
+        if len(packed) > 4:
+            packed, values = struct.pack("<I", extra_at + len(values)), values + packed
+        fields += struct.pack("<HHI", tag, kind, len(numbers)) + packed.ljust(4, b"\0")
+    return (b"II*\0" + struct.pack("<I", ifd_at) + b"".join(strips)
+            + struct.pack("<H", len(entries)) + fields + b"\0\0\0\0" + values)
+
+
+def scaled(bgr16: np.ndarray, top: int) -> np.ndarray:
+    """16-bit values as decode_photo scales them by the top of their range."""
+    return np.clip(bgr16.astype(np.float32) * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
 
 
 def test_exif_orientation_is_applied() -> None:
@@ -323,3 +360,21 @@ def test_paths_no_file_can_have_are_refused_by_name(tmp_path: Path) -> None:
     assert len(paths.path_list([BytesPath(b"/photos/a.jpg")])) == 1
     with pytest.raises(InvalidInputError, match="a path with a NUL byte"):
         paths.path_list([BytesPath(b"/photos/a\x00.jpg")])
+
+
+@pytest.mark.parametrize("deflate", [False, True])
+def test_a_16_bit_tiff_stored_one_plane_per_channel_decodes_as_its_interleaved_twin(
+        deflate: bool) -> None:
+    """A probe's find: OpenCV read a planar TIFF's planes as interleaved samples (three grey
+    copies of the photo across its top third, stored as three faces), and Pillow's path
+    unpacks 16-bit planes a byte at a time: each plane is now read as one of its own."""
+    rgb = np.random.default_rng(7).integers(0, 1024, (37, 53, 3)).astype(np.uint16)  # 10-bit
+    want = scaled(np.rot90(rgb[:, :, ::-1], -1), 1023)  # orientation 6: turned clockwise
+    for extra in ((), (2,)):  # the 4th plane as (opaque) alpha too
+        samples = np.dstack([rgb, np.full(rgb.shape[:2], 65535, np.uint16)]) if extra else rgb
+        planar = decode_photo(tiff(samples, planar=True, extra=extra, orientation=6,
+                                   deflate=deflate), "planar.tif", **LIMITS)
+        interleaved = decode_photo(tiff(samples, extra=extra, orientation=6, deflate=deflate),
+                                   "chunky.tif", **LIMITS)
+        assert np.array_equal(planar.image, want), extra
+        assert np.array_equal(interleaved.image, want), extra

@@ -9,6 +9,7 @@ import io
 import math
 import os
 import stat
+import struct
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -393,7 +394,7 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
             factor = (reduction_factor(width, height, keep_side, _orientation(img))
                       if img.format == "JPEG" else 1)
             bgr = (_decode_jpeg(data, img, factor) if img.format == "JPEG"
-                   else _decode_deep_colour(data, img))
+                   else _decode_deep_colour(data, img, source))
             if bgr is None:
                 factor = 1
             if bgr is None:
@@ -625,7 +626,7 @@ def _decode_jpeg_scaled(data: bytes, width: int, height: int, factor: int) -> np
                                   min_width=-(-width // factor), min_height=-(-height // factor))
 
 
-def _decode_deep_colour(data: bytes, img: Image.Image) -> np.ndarray | None:
+def _decode_deep_colour(data: bytes, img: Image.Image, source: str) -> np.ndarray | None:
     """A PNG or TIFF of 16 bits per colour channel through OpenCV, scaled by its real range and
     made upright; None for any other image. Pillow keeps only the high byte of each value, so
     a photo whose values use only the bottom of the 16 bits (10-, 12- and 14-bit camera data)
@@ -637,7 +638,10 @@ def _decode_deep_colour(data: bytes, img: Image.Image) -> np.ndarray | None:
     # the first page of a TIFF of several, as Pillow's. IMREAD_UNCHANGED keeps 16 bits and
     # ignores a PNG's EXIF orientation (applied below), but OpenCV's TIFF reader applies the
     # TIFF's own Orientation tag (all eight: the same pixels as Pillow's upright photo)
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if tiff and img.tag_v2.get(284, 1) == 2:  # PlanarConfiguration: one plane per channel
+        pixels = _planar_tiff_16(data, img, source)
+    else:
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3:
         return None  # a TIFF compression OpenCV's libtiff lacks: Pillow's 8 bits, as before
     colour = pixels[..., :3].astype(np.float32)
@@ -647,6 +651,82 @@ def _decode_deep_colour(data: bytes, img: Image.Image) -> np.ndarray | None:
         colour = colour * alpha + top * (1.0 - alpha)
     bgr = np.clip(colour * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
     return bgr if tiff else _upright(bgr, img)
+
+
+def _planar_tiff_16(data: bytes, img: Image.Image, source: str) -> np.ndarray:
+    """A 16-bit TIFF stored one plane per channel (PlanarConfiguration 2, as scanners and
+    ImageMagick's -interlace plane write) as height x width x BGR(A) uint16. OpenCV's reader
+    took such a file's planes as interleaved samples (three grey copies of the photo across
+    its top third) and Pillow's unpacks 16-bit planes a byte at a time, so each plane is read
+    by OpenCV as a 16-bit greyscale TIFF of its own: an IFD naming that plane's strips or
+    tiles, appended to the file's bytes, which stay as they are (whatever their compression
+    and predictor, and the Orientation tag applied to each plane alike). Never None: neither
+    Pillow's path nor OpenCV's whole-file read is right for such a file."""
+    tags = img.tag_v2
+    tiled = 324 in tags
+    offsets, counts = tags.get(324 if tiled else 273), tags.get(325 if tiled else 279)
+    samples = int(tags.get(277, 1))
+    channels = 4 if _tiff_alpha(img) else 3
+    compression = tags.get(259, 1)
+    if (data[:4] not in (b"II*\x00", b"MM\x00*") or not offsets or not counts
+            or len(offsets) != len(counts) or len(offsets) % samples or samples < channels):
+        raise ImageError(source, "a 16-bit TIFF stored one plane per channel whose layout "
+                                 "pgface cannot read")
+    order = "<" if data[:2] == b"II" else ">"
+    per_plane = len(offsets) // samples
+    common = [(256, 4, (tags[256],)), (257, 4, (tags[257],)), (258, 3, (16,)),
+              (259, 3, (compression,)), (262, 3, (1,)), (277, 3, (1,)), (284, 3, (1,)),
+              (339, 3, (1,))]
+    common += [(tag, 3, (int(tags[tag]),)) for tag in (274, 317) if tag in tags]
+    if tiled:
+        common += [(322, 4, (tags[322],)), (323, 4, (tags[323],))]
+    else:
+        common += [(278, 4, (min(int(tags.get(278, tags[257])), tags[257]),))]
+    buffer = bytearray(data) + b"\x00" * (len(data) % 2)
+    starts = []
+    for plane in range(channels):
+        chosen = slice(plane * per_plane, (plane + 1) * per_plane)
+        entries = [*common, (324 if tiled else 273, 4, tuple(offsets[chosen])),
+                   (325 if tiled else 279, 4, tuple(counts[chosen]))]
+        starts.append(len(buffer))
+        buffer += _tiff_ifd(order, entries, len(buffer))
+    pixels = None
+    for plane, start in enumerate(starts):
+        buffer[4:8] = struct.pack(order + "I", start)  # the first IFD: this plane's
+        grey = cv2.imdecode(np.frombuffer(buffer, np.uint8), cv2.IMREAD_UNCHANGED)
+        if grey is None or grey.dtype != np.uint16 or grey.ndim != 2:
+            raise ImageError(source, f"a 16-bit TIFF stored one plane per channel, in a "
+                                     f"compression pgface cannot read ({compression})")
+        if pixels is None:
+            pixels = np.empty((*grey.shape, channels), np.uint16)
+        # RGB(A) planes into OpenCV's BGR(A) order
+        pixels[:, :, (2, 1, 0, 3)[plane]] = grey
+    return pixels
+
+
+def _tiff_ifd(order: str, entries: list[tuple[int, int, tuple[int, ...]]], at: int) -> bytes:
+    """A TIFF image file directory of ENTRIES (tag, type 3 SHORT or 4 LONG, values), to be
+    written at byte AT, the values that do not fit in an entry right after it."""
+    entries = sorted(entries)
+    head = struct.pack(order + "H", len(entries))
+    extra_at = at + 2 + 12 * len(entries) + 4
+    body, extra = b"", b""
+    for tag, kind, values in entries:
+        packed = struct.pack(order + ("H" if kind == 3 else "I") * len(values), *values)
+        if len(packed) <= 4:
+            field = packed.ljust(4, b"\x00")
+        else:
+            field = struct.pack(order + "I", extra_at + len(extra))
+            extra += packed
+        body += struct.pack(order + "HHI", tag, kind, len(values)) + field
+    return head + body + struct.pack(order + "I", 0) + extra
+
+
+def _tiff_alpha(img: Image.Image) -> bool:
+    """Whether a TIFF's first extra sample is alpha (ExtraSamples 1 or 2)."""
+    extra = img.tag_v2.get(338, ())
+    extra = extra if isinstance(extra, tuple) else (extra,)
+    return bool(extra) and extra[0] in (1, 2)
 
 
 def _png_deep_colour(data: bytes, img: Image.Image) -> bool:

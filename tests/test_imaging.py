@@ -378,3 +378,23 @@ def test_a_16_bit_tiff_stored_one_plane_per_channel_decodes_as_its_interleaved_t
                                    "chunky.tif", **LIMITS)
         assert np.array_equal(planar.image, want), extra
         assert np.array_equal(interleaved.image, want), extra
+
+
+def test_a_16_bit_tiffs_4th_sample_is_alpha_only_where_extra_samples_says_so() -> None:
+    """A probe's find: a 4th sample of ExtraSamples 0 (unspecified: not alpha), all 0, was
+    composited as alpha and turned the photo white (its face lost); 8-bit, Pillow's path,
+    kept it. Associated alpha (1) is already multiplied into the colour."""
+    rgb = np.random.default_rng(8).integers(0, 1024, (20, 30, 3)).astype(np.uint16)
+    zero = np.zeros(rgb.shape[:2], np.uint16)
+    unspecified = decode_photo(tiff(np.dstack([rgb, zero]), extra=(0,)), "x.tif", **LIMITS)
+    assert np.array_equal(unspecified.image, scaled(rgb[:, :, ::-1], 1023))
+    rgb[0, 0] = 1023  # one opaque white pixel: the top of the range, premultiplied too
+    alpha = np.full(rgb.shape[:2], 32768, np.uint16)
+    alpha[0, 0] = 65535
+    share = (alpha / 65535)[:, :, None]
+    premultiplied = np.round(rgb * share).astype(np.uint16)
+    want = (rgb[:, :, ::-1] * share + 1023 * (1 - share)) * 255 / 1023  # half way to white
+    for kind, colour in ((2, rgb), (1, premultiplied)):  # unassociated, associated
+        composited = decode_photo(tiff(np.dstack([colour, alpha]), extra=(kind,)), "a.tif",
+                                  **LIMITS)
+        assert np.abs(composited.image - want).max() <= 1.0, kind

@@ -646,9 +646,13 @@ def _decode_deep_colour(data: bytes, img: Image.Image, source: str) -> np.ndarra
         return None  # a TIFF compression OpenCV's libtiff lacks: Pillow's 8 bits, as before
     colour = pixels[..., :3].astype(np.float32)
     top = _range_top(int(colour.max()))
-    if pixels.shape[2] == 4:  # transparent pixels become white, as for 8-bit images
+    # A 4th sample is alpha in a PNG; in a TIFF only where ExtraSamples says so: 0 is some
+    # other value (a probe's, all 0, turned the photo white), 1 alpha the colour is already
+    # multiplied by, 2 alpha it is not
+    alpha_kind = (_tiff_alpha(img) if tiff else 2) if pixels.shape[2] == 4 else 0
+    if alpha_kind:  # transparent pixels become white, as for 8-bit images
         alpha = pixels[..., 3:].astype(np.float32) / 65535.0
-        colour = colour * alpha + top * (1.0 - alpha)
+        colour = (colour if alpha_kind == 1 else colour * alpha) + top * (1.0 - alpha)
     bgr = np.clip(colour * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
     return bgr if tiff else _upright(bgr, img)
 
@@ -722,11 +726,12 @@ def _tiff_ifd(order: str, entries: list[tuple[int, int, tuple[int, ...]]], at: i
     return head + body + struct.pack(order + "I", 0) + extra
 
 
-def _tiff_alpha(img: Image.Image) -> bool:
-    """Whether a TIFF's first extra sample is alpha (ExtraSamples 1 or 2)."""
+def _tiff_alpha(img: Image.Image) -> int:
+    """A TIFF's first extra sample as alpha: 1 associated (premultiplied), 2 unassociated;
+    0 where it is no alpha (ExtraSamples 0, unspecified) or there is none."""
     extra = img.tag_v2.get(338, ())
     extra = extra if isinstance(extra, tuple) else (extra,)
-    return bool(extra) and extra[0] in (1, 2)
+    return extra[0] if extra and extra[0] in (1, 2) else 0
 
 
 def _png_deep_colour(data: bytes, img: Image.Image) -> bool:

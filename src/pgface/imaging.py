@@ -63,6 +63,9 @@ FORMAT_SUFFIXES = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp"
 # a few dozen; a camera's file with embedded previews adds theirs. NVIDIA's nvImageCodec
 # refuses more than 256 by default, against the same attack (_check_jpeg_scans).
 MAX_JPEG_SCANS = 256
+# Pixels converted at a time from a decoded photo into 8-bit BGR (_deep_to_bgr, _to_bgr): a
+# band of rows, not the whole photo, holds its intermediate copies
+BAND_PIXELS = 1 << 18
 # Every read of a photo file stops after this long (PGFACE_READ_TIMEOUT_S sets it per run).
 READ_TIMEOUT_S = 30.0
 READ_CHUNK_BYTES = 1 << 20
@@ -644,17 +647,32 @@ def _decode_deep_colour(data: bytes, img: Image.Image, source: str) -> np.ndarra
         pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3:
         return None  # a TIFF compression OpenCV's libtiff lacks: Pillow's 8 bits, as before
-    colour = pixels[..., :3].astype(np.float32)
-    top = _range_top(int(colour.max()))
     # A 4th sample is alpha in a PNG; in a TIFF only where ExtraSamples says so: 0 is some
     # other value (a probe's, all 0, turned the photo white), 1 alpha the colour is already
     # multiplied by, 2 alpha it is not
     alpha_kind = (_tiff_alpha(img) if tiff else 2) if pixels.shape[2] == 4 else 0
-    if alpha_kind:  # transparent pixels become white, as for 8-bit images
-        alpha = pixels[..., 3:].astype(np.float32) / 65535.0
-        colour = (colour if alpha_kind == 1 else colour * alpha) + top * (1.0 - alpha)
-    bgr = np.clip(colour * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
+    bgr = _deep_to_bgr(pixels, alpha_kind)
+    del pixels  # before turning: the 16-bit pixels are the largest array here
     return bgr if tiff else _upright(bgr, img)
+
+
+def _deep_to_bgr(pixels: np.ndarray, alpha_kind: int) -> np.ndarray:
+    """16-bit BGR(A) pixels scaled by their range into 8-bit BGR, transparent pixels white,
+    a band of rows at a time: the whole photo's float32 copies (colour, alpha and each step
+    between) took 5.6 GB for a 100 MP RGBA PNG, against its 0.8 GB of 16-bit pixels."""
+    height, width = pixels.shape[:2]
+    rows = max(1, BAND_PIXELS // max(1, width))
+    starts = range(0, height, rows)
+    # by bands too: NumPy's max of the whole colour view (every 4th value skipped) took GBs
+    top = _range_top(max(int(pixels[y:y + rows, :, :3].max()) for y in starts))
+    bgr = np.empty((height, width, 3), np.uint8)
+    for y in starts:
+        colour = pixels[y:y + rows, :, :3].astype(np.float32)
+        if alpha_kind:  # transparent pixels become white, as for 8-bit images
+            alpha = pixels[y:y + rows, :, 3:].astype(np.float32) / 65535.0
+            colour = (colour if alpha_kind == 1 else colour * alpha) + top * (1.0 - alpha)
+        bgr[y:y + rows] = np.clip(colour * (255.0 / top) + 0.5, 0, 255)  # cast as astype's
+    return bgr
 
 
 def _planar_tiff_16(data: bytes, img: Image.Image, source: str) -> np.ndarray:
@@ -780,25 +798,45 @@ def _upright_by(bgr: np.ndarray, orientation: int) -> np.ndarray:
     return bgr
 
 
+_DEEP_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
 def _to_bgr(img: Image.Image) -> np.ndarray:
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    """A Pillow image of any mode as 8-bit BGR, converted a band of rows at a time into the
+    result: the whole photo's copies (RGBA, a white background, the composite, RGB, the
+    array) took 2.6 GB for a 100 MP RGBA PNG; each step is per pixel, so bands give the same
+    pixels."""
+    width, height = img.size
+    rows = max(1, BAND_PIXELS // max(1, width))
+    bands = [(y, min(height, y + rows)) for y in range(0, height, rows)]
+    top = 0.0
+    if img.mode in _DEEP_GREY_MODES:
         # 16-bit, 32-bit and float greyscale: scale by the range the values were meant in,
         # not by clipping at 255; floats are either 0..1 or held like integers.
-        values = np.asarray(img, dtype=np.float64)
-        brightest = float(values.max()) if values.size else 0.0
+        brightest = (float(np.max([np.asarray(img.crop((0, y0, width, y1))).max()
+                                   for y0, y1 in bands])) if width and height else 0.0)
         if img.mode == "F" and brightest <= 1.0:
             top = 1.0
         else:
             top = float(_range_top(int(max(0.0, min(brightest, 2.0**32 - 1)))))
+    bgr = np.empty((height, width, 3), np.uint8)
+    for y0, y1 in bands:
+        bgr[y0:y1] = _band_to_bgr(img.crop((0, y0, width, y1)), top)
+    return bgr
+
+
+def _band_to_bgr(img: Image.Image, top: float) -> np.ndarray:
+    if img.mode in _DEEP_GREY_MODES:
+        values = np.asarray(img, dtype=np.float64)
         grey = np.clip(values / top * 255.0, 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+        return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         # Transparent pixels become white, as a viewer shows them, not black.
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
     rgb = np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)  # one pass, into a new contiguous array
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
 def _taken_at(img: Image.Image) -> datetime | None:

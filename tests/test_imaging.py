@@ -37,23 +37,26 @@ def tiff(samples: np.ndarray, planar: bool = False, extra: tuple[int, ...] = (),
     planes = [samples[:, :, i] for i in range(count)] if planar else [samples]
     strips = [np.ascontiguousarray(p, p.dtype.newbyteorder("<")).tobytes() for p in planes]
     strips = [zlib.compress(strip) for strip in strips] if deflate else strips
-    offsets = [8 + sum(len(s) for s in strips[:i]) for i in range(len(strips))]
-    entries = [(256, 4, (width,)), (257, 4, (height,)),
-               (258, 3, (samples.dtype.itemsize * 8,) * count), (259, 3, (8 if deflate else 1,)),
-               (262, 3, (2,)), (273, 4, tuple(offsets)), (274, 3, (orientation,)),
-               (277, 3, (count,)), (278, 4, (height,)), (279, 4, tuple(map(len, strips))),
-               (284, 3, (2 if planar else 1,)), (339, 3, (sample_format,) * count),
-               *([(338, 3, extra)] if extra else []), *tags]
-    ifd_at = 8 + sum(map(len, strips))
-    extra_at = ifd_at + 2 + 12 * len(entries) + 4
-    fields, values = b"", b""
-    for tag, kind, numbers in sorted(entries):
-        packed = struct.pack("<" + ("H" if kind == 3 else "I") * len(numbers), *numbers)
-        if len(packed) > 4:
-            packed, values = struct.pack("<I", extra_at + len(values)), values + packed
-        fields += struct.pack("<HHI", tag, kind, len(numbers)) + packed.ljust(4, b"\0")
-    return (b"II*\0" + struct.pack("<I", ifd_at) + b"".join(strips)
-            + struct.pack("<H", len(entries)) + fields + b"\0\0\0\0" + values)
+    def ifd(offsets: list[int]) -> bytes:  # the IFD, at byte 8, before the strips
+        entries = [(256, 4, (width,)), (257, 4, (height,)),
+                   (258, 3, (samples.dtype.itemsize * 8,) * count),
+                   (259, 3, (8 if deflate else 1,)), (262, 3, (2,)), (273, 4, tuple(offsets)),
+                   (274, 3, (orientation,)), (277, 3, (count,)), (278, 4, (height,)),
+                   (279, 4, tuple(map(len, strips))), (284, 3, (2 if planar else 1,)),
+                   (339, 3, (sample_format,) * count), *([(338, 3, extra)] if extra else []),
+                   *tags]
+        extra_at = 8 + 2 + 12 * len(entries) + 4
+        fields, values = b"", b""
+        for tag, kind, numbers in sorted(entries):
+            packed = struct.pack("<" + ("H" if kind == 3 else "I") * len(numbers), *numbers)
+            if len(packed) > 4:
+                packed, values = struct.pack("<I", extra_at + len(values)), values + packed
+            fields += struct.pack("<HHI", tag, kind, len(numbers)) + packed.ljust(4, b"\0")
+        return struct.pack("<H", len(entries)) + fields + b"\0\0\0\0" + values
+
+    at = 8 + len(ifd([0] * len(strips)))
+    offsets = [at + sum(map(len, strips[:i])) for i in range(len(strips))]
+    return b"II*\0" + struct.pack("<I", 8) + ifd(offsets) + b"".join(strips)
 
 
 def scaled(bgr16: np.ndarray, top: int) -> np.ndarray:
@@ -427,3 +430,18 @@ def test_decoding_holds_no_whole_photo_copies_beyond_its_pixels_and_the_result(
     result = height * width * 3
     assert photo.image.shape == (height, width, 3)
     assert peak < decoded + result + 64 * (1 << 16) + len(data), (peak, decoded)
+
+
+def test_opencv_and_libtiff_say_nothing_on_stderr_and_a_cut_tiff_is_called_truncated(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """A probe's find: OpenCV's log ("[ WARN:0@0.5] global grfmt_tiff.cpp ... Unknown field
+    with tag 65000") leaked onto stderr for a good 16-bit TIFF, and six lines of OpenCV's and
+    libtiff's for a truncated one, whose reason ended "(decoder error -2)"."""
+    rgb = np.random.default_rng(10).integers(0, 1024, (30, 40, 3)).astype(np.uint16)
+    private = decode_photo(tiff(rgb, tags=((65000, 3, (1,)),)), "tag.tif", **LIMITS)
+    assert np.array_equal(private.image, scaled(rgb[:, :, ::-1], 1023))
+    whole = tiff(rgb, deflate=True)
+    for cut, bits in ((whole, "16"), (tiff(rgb.astype(np.uint8), deflate=True), "8")):
+        with pytest.raises(ImageError, match=r"truncated image \(a TIFF file cut short"):
+            decode_photo(cut[: len(cut) // 2], f"cut{bits}.tif", **LIMITS)
+    assert capfd.readouterr().err == ""

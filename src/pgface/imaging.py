@@ -394,6 +394,8 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
             width, height = img.size
             _check_pixels(source, width, height, max_pixels)
             taken_at = _taken_at(img)
+            if img.format == "TIFF":
+                _check_tiff_data(data, img, source)
             factor = (reduction_factor(width, height, keep_side, _orientation(img))
                       if img.format == "JPEG" else 1)
             bgr = (_decode_jpeg(data, img, factor) if img.format == "JPEG"
@@ -638,6 +640,7 @@ def _decode_deep_colour(data: bytes, img: Image.Image, source: str) -> np.ndarra
     tiff = _tiff_deep_colour(img)
     if not (tiff or _png_deep_colour(data, img)):
         return None
+    _quiet_opencv()
     # the first page of a TIFF of several, as Pillow's. IMREAD_UNCHANGED keeps 16 bits and
     # ignores a PNG's EXIF orientation (applied below), but OpenCV's TIFF reader applies the
     # TIFF's own Orientation tag (all eight: the same pixels as Pillow's upright photo)
@@ -673,6 +676,31 @@ def _deep_to_bgr(pixels: np.ndarray, alpha_kind: int) -> np.ndarray:
             colour = (colour if alpha_kind == 1 else colour * alpha) + top * (1.0 - alpha)
         bgr[y:y + rows] = np.clip(colour * (255.0 / top) + 0.5, 0, 255)  # cast as astype's
     return bgr
+
+
+@functools.cache
+def _quiet_opencv() -> None:
+    """OpenCV logs its decoders' warnings and errors (libtiff's too: "Unknown field with tag
+    65000" on a good photo, six lines for a truncated one) on stderr, around pgface's one
+    line per file: silenced, once for the process, unless OPENCV_LOG_LEVEL asks for them."""
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+def _check_tiff_data(data: bytes, img: Image.Image, source: str) -> None:
+    """A TIFF whose strips or tiles run past the end of the file is refused before decoding:
+    libtiff printed its own read errors on stderr and the reason was "decoder error -2"."""
+    tags = img.tag_v2
+    offsets, counts = tags.get(273, tags.get(324)), tags.get(279, tags.get(325))
+    if not offsets or not counts:
+        return
+    offsets = offsets if isinstance(offsets, tuple) else (offsets,)
+    counts = counts if isinstance(counts, tuple) else (counts,)
+    end = max(int(at) + int(count) for at, count in zip(offsets, counts, strict=False))
+    if end > len(data):
+        raise ImageError(source, f"corrupt or truncated image (a TIFF file cut short: its "
+                                 f"image data runs to byte {end:,}, the file has "
+                                 f"{len(data):,})")
 
 
 def _planar_tiff_16(data: bytes, img: Image.Image, source: str) -> np.ndarray:

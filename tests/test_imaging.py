@@ -445,3 +445,17 @@ def test_opencv_and_libtiff_say_nothing_on_stderr_and_a_cut_tiff_is_called_trunc
         with pytest.raises(ImageError, match=r"truncated image \(a TIFF file cut short"):
             decode_photo(cut[: len(cut) // 2], f"cut{bits}.tif", **LIMITS)
     assert capfd.readouterr().err == ""
+
+
+def test_a_tiff_of_samples_pgface_cannot_read_says_so_and_a_broken_one_stays_corrupt() -> None:
+    """A probe's find: valid float, 32-bit and signed 16-bit RGB TIFFs were "corrupt or
+    truncated image (a TIFF file whose header cannot be read)"."""
+    rgb = np.random.default_rng(11).integers(0, 255, (10, 12, 3))
+    for samples, sample_format, said in (
+            (rgb.astype(np.float32) / 255, 3, "32-bit floating-point RGB samples"),
+            (rgb.astype(np.uint32), 1, "32-bit unsigned integer RGB samples"),
+            (rgb.astype(np.int16), 2, "16-bit signed integer RGB samples")):
+        with pytest.raises(ImageError, match=f"not a format pgface reads \\(a TIFF of {said}"):
+            decode_photo(tiff(samples, sample_format=sample_format), "x.tif", **LIMITS)
+    with pytest.raises(ImageError, match="corrupt or truncated image"):
+        decode_photo(b"II*\x00" + struct.pack("<I", 10**6) + b"\0" * 64, "bad.tif", **LIMITS)

@@ -413,6 +413,11 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
         if _is_heif_family(data):  # Pillow's AVIF opener says a truncated AVIF is no image
             raise ImageError(source, "corrupt or truncated image (an AVIF or HEIF file "
                                      "that cannot be decoded)") from exc
+        unread = _tiff_sample_format(data)
+        if unread:  # a valid TIFF Pillow has no mode for was called corrupt
+            raise ImageError(source, f"not a format pgface reads (a TIFF of {unread}; it reads "
+                                     f"TIFFs of 8- and 16-bit unsigned integer samples, and "
+                                     f"greyscale of 32-bit)") from exc
         kind = _kind_by_signature(data)
         if kind:  # a PNG whose header's checksum is wrong was "not an image"
             raise ImageError(source, f"corrupt or truncated image (a {kind} file whose "
@@ -676,6 +681,37 @@ def _deep_to_bgr(pixels: np.ndarray, alpha_kind: int) -> np.ndarray:
             colour = (colour if alpha_kind == 1 else colour * alpha) + top * (1.0 - alpha)
         bgr[y:y + rows] = np.clip(colour * (255.0 / top) + 0.5, 0, 255)  # cast as astype's
     return bgr
+
+
+_SAMPLE_FORMATS = {1: "unsigned integer", 2: "signed integer", 3: "floating-point",
+                   4: "undefined", 5: "complex integer", 6: "complex floating-point"}
+
+
+def _tiff_sample_format(data: bytes) -> str | None:
+    """What a TIFF Pillow could not open holds, when its first IFD reads and says samples
+    other than 8- or 16-bit unsigned integers ("32-bit floating-point RGB samples"); None
+    for any other file, which is corrupt."""
+    if data[:4] not in (b"II*\x00", b"MM\x00*"):
+        return None
+    try:
+        from PIL import TiffImagePlugin
+
+        ifd = TiffImagePlugin.ImageFileDirectory_v2(data[:8])
+        stream = io.BytesIO(data)
+        stream.seek(ifd.next)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's "Corrupt EXIF data": None below
+            ifd.load(stream)
+        bits, formats = ifd.get(258, (1,)), ifd.get(339, (1,))
+    except Exception:  # noqa: BLE001 - any failure to read the IFD: a corrupt file
+        return None
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    formats = formats if isinstance(formats, tuple) else (formats,)
+    if not bits or (set(formats) <= {1} and set(bits) <= {1, 2, 4, 8, 16}):
+        return None
+    kind = _SAMPLE_FORMATS.get(formats[0], f"sample format {formats[0]}")
+    colour = {0: "greyscale", 1: "greyscale", 2: "RGB", 5: "CMYK"}.get(ifd.get(262), "")
+    return f"{bits[0]}-bit {kind} {colour} samples".replace("  ", " ")
 
 
 @functools.cache

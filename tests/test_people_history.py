@@ -275,6 +275,15 @@ def test_history_says_who_what_when_and_erase_cannot_be_undone(pf: Pgface) -> No
     assert changes[0].payload["previous_name"] == "Biden"
     assert changes[2].payload["faces"] == obama and "'Obama'" in changes[2].summary
     assert all(started <= c.at <= datetime.now(UTC) for c in changes)
+    # Names as they are: repr() wrote 'O\'Brien "Q" back\\slash', in the history, the CLI
+    # and the page's "Undone: ..." line.
+    odd = 'O\'Brien "Q" back\\slash'
+    pf.people.rename("Obama", odd)
+    pf.people.hide(odd)
+    assert [c.summary for c in pf.people.history(2)] == [
+        f"hid '{odd}'", f"renamed 'Obama' to '{odd}'"]
+    pf.people.undo()
+    pf.people.undo()
 
     pf.people.erase("Biden", scrub=False)
     with pytest.raises(UndoError, match="cannot be undone"):

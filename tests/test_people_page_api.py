@@ -203,6 +203,14 @@ def test_the_people_list_pages_by_place_so_changes_meanwhile_skip_nobody(
         # The Python API takes such a place as before everyone unnamed.
         rest, _ = pf.people.page(named=False, limit=100, after=Person(1, None, 2**40, 0))
         assert [p.id for p in rest] == [p.id for p in pf.people.page(named=False, limit=100)[0]]
+        # The review queue goes on by place too (the web page's Skip).
+        first = client.get("/api/people/review?limit=1").json()
+        second = client.get("/api/people/review",
+                            params={"limit": 1, "after": first["next_after"]}).json()
+        assert [p["id"] for p in first["people"] + second["people"]] == [
+            p["id"] for p in client.get("/api/people/review?limit=2").json()["people"]]
+        assert second["next_offset"] is None and second["total"] == first["total"]
+        assert client.get("/api/people/review?after=nonsense").status_code == 400
         # Not a Person (an id, a name): AttributeError 'int' object has no attribute 'name'
         for wrong in (page[-1].id, page[-1].name):
             with pytest.raises(InvalidInputError, match="after: the last Person of the prev"):

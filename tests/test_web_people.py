@@ -303,6 +303,20 @@ def test_people_pages_at_library_scale(lfw_people: Settings, analyzer: FaceAnaly
         assert http.get(f"/api/people/{queue['people'][2]['id']}").status_code == 404
         assert http.get(f"/api/people/{queue['people'][0]['id']}").json()["faces"] == (
             queue["people"][0]["faces"] + queue["people"][2]["faces"])
+        # Someone else names a person ahead in the queue: Skip goes on to the person after
+        # the one shown (by offset the queue shifted under it, and Skip passed one over).
+        queue = http.get("/api/people/review?limit=5").json()["people"]
+        page.reload()
+        title = page.locator("#review-title")
+        expect(title).to_contain_text(f"Person {queue[0]['id']}:")
+        for step in (1, 2):
+            page.keyboard.press("ArrowRight")
+            expect(title).to_contain_text(f"Person {queue[step]['id']}:")
+        http.patch(f"/api/people/{queue[0]['id']}", json={"name": "Named Elsewhere"})
+        page.keyboard.press("ArrowRight")
+        expect(title).to_contain_text(f"Person {queue[3]['id']}:")
+        page.keyboard.press("ArrowLeft")
+        expect(title).to_contain_text(f"Person {queue[2]['id']}:")
 
         # 360 px wide: every view fits, nothing scrolls sideways.
         small = browser.new_page(viewport={"width": 360, "height": 740})

@@ -439,7 +439,7 @@ def _people_left_behind(conn: psycopg.Connection, deleting: Sequence[int], forme
         paths = store.paths_of_photo(conn, photo)
         if not paths:
             continue
-        who = ", ".join(repr(p.name) + (f" ({p.faces} faces)" if p.faces > 1 else "")
+        who = ", ".join(f"'{p.name}'" + (f" ({p.faces} faces)" if p.faces > 1 else "")
                         for p in people)
         warnings.append(PhotoWarning(str(paths[0]), (
             f"edited: {who} {'was' if len(people) == 1 else 'were'} not found in this "

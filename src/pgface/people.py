@@ -254,9 +254,11 @@ class People:
         return [Person(r["id"], r["name"], r["faces"], r["photos"], r["hidden"],
                        r["cover_face_id"]) for r in rows], total
 
-    def review(self, limit: int = 20, offset: int = 0) -> tuple[list[Person], int]:
-        """The review queue: unnamed people nobody hid, the most faces first."""
-        return self.page(named=False, hidden=False, limit=limit, offset=offset)
+    def review(self, limit: int = 20, offset: int = 0, after: Person | None = None
+               ) -> tuple[list[Person], int]:
+        """The review queue: unnamed people nobody hid, the most faces first; `after` as
+        page() takes it."""
+        return self.page(named=False, hidden=False, limit=limit, offset=offset, after=after)
 
     def photos(self, person: PersonRef, limit: int = 100, offset: int = 0
                ) -> tuple[list[PersonPhoto], int]:
@@ -356,7 +358,7 @@ class People:
                            *(owner for _, owner in found if owner is not None))
             change.payload.update(name=name, faces=named, left=[h.face_id for h in left],
                                   moved=[h.face_id for h in moved], twins=twins)
-            change.summary = (f"named {len(named)} face(s) {name!r}"
+            change.summary = (f"named {len(named)} face(s) {quoted(name)}"
                               + (f" (and {len(twins)} of other packs at the same places)"
                                  if twins else "")
                               + _held_summary("moved", moved) + _held_summary("left", left))
@@ -379,7 +381,7 @@ class People:
                     {"current": {"person_id": person_id, "name": before}})
             taken = self._by_name(conn, given)
             if taken and taken != person_id:  # details: what a client offers instead
-                raise PersonConflict(f"a person named {name!r} already exists (id "
+                raise PersonConflict(f"a person named {quoted(name)} already exists (id "
                                      f"{taken}); merge the two instead",
                                      {"existing": {"person_id": taken, "name": name}})
             change.discard = before == name  # a rename to the same name changes nothing
@@ -387,7 +389,7 @@ class People:
                 ps.rename_person(conn, person_id, name)
             change.involve(person_id)
             change.payload.update(person_id=person_id, previous_name=before, name=name)
-            change.summary = f"renamed {_label(person_id, before)} to {name!r}"
+            change.summary = f"renamed {_label(person_id, before)} to {quoted(name)}"
             return self._person(conn, person_id)
 
     def merge(self, source: PersonRef | Sequence[PersonRef], target: PersonRef,
@@ -431,7 +433,7 @@ class People:
                                   target=target_id, names=names, name=kept)
             merged = ", ".join(_label(i, n) for i, n in zip(source_ids, names[:-1], strict=True))
             change.summary = (f"merged {merged} into {_label(target_id, names[-1])}"
-                              + (f", named {kept!r}" if kept != names[-1] else ""))
+                              + (f", named {quoted(kept)}" if kept != names[-1] else ""))
             return self._person(conn, target_id)
 
     def hide(self, person: PersonRef, hidden: bool = True) -> Person:
@@ -459,7 +461,7 @@ class People:
             if strangers:
                 raise PersonError(f"faces {_ids(strangers)} are not faces of person {person_id}")
             if given is not None and self._by_name(conn, given):
-                raise PersonError(f"a person named {name!r} already exists")
+                raise PersonError(f"a person named {quoted(name)} already exists")
             new_id = ps.create_person(conn, name)
             ps.assign_faces(conn, face_ids, new_id, ps.USER)
             # the same faces found by other packs, where they are this person's, go too
@@ -749,13 +751,13 @@ class People:
             taken = People._by_name(conn, given)
             if taken and taken not in merged:
                 other = "a third person" if len(merged) == 2 else "another person"
-                raise PersonError(f"{other} is named {chosen!r} (id {taken})")
+                raise PersonError(f"{other} is named {quoted(chosen)} (id {taken})")
             return chosen
         named = list(dict.fromkeys(n for n in names if n is not None))
         if len(named) > 1:
             which = "both people have" if len(names) == 2 else "several of them have"
             raise PersonConflict(
-                f"{which} names ({', '.join(repr(n) for n in named)}): say which one the merged "
+                f"{which} names ({', '.join(quoted(n) for n in named)}): say which one the merged "
                 f"person keeps (--name on the command line, \"name\" over HTTP)",
                 {"names": named})
         return named[0] if named else None
@@ -829,11 +831,11 @@ def _held_conflict(name: str, held: Sequence[HeldFace], meanwhile: bool = False
                     for p in people.values())
     if meanwhile:
         return PersonConflict(
-            f"naming these faces {name!r}: the faces people placed changed since the move "
+            f"naming these faces {quoted(name)}: the faces people placed changed since the move "
             f"was confirmed (now held by: {who}); nothing was named", {
                 "affected": list(people.values()), "meanwhile": True})
     return PersonConflict(
-        f"naming these faces {name!r} would move faces that people placed in: {who}; "
+        f"naming these faces {quoted(name)} would move faces that people placed in: {who}; "
         f"confirm the move (--move on the command line, \"move\": true over HTTP)",
         {"affected": list(people.values())})
 
@@ -845,8 +847,14 @@ def _held_summary(verb: str, held: Sequence[HeldFace]) -> str:
     return f"; {verb} {len(held)} face(s) of {', '.join(people)}"
 
 
+def quoted(name: str) -> str:
+    """A person's name in a message or a change's summary, in quotes and as it is: repr()
+    showed 'O\\'Brien' and 'back\\\\slash' (a name holds no control character to escape)."""
+    return f"'{name}'"
+
+
 def _label(person_id: int, name: str | None) -> str:
-    return repr(name) if name is not None else f"person {person_id} (unnamed)"
+    return quoted(name) if name is not None else f"person {person_id} (unnamed)"
 
 
 def delete_uploads(paths: Sequence[str], folder: Path) -> tuple[list[str], list[str]]:

@@ -234,13 +234,25 @@ def _place_of(cursor: str) -> Person:
 
 
 @router.get("/review", dependencies=[Depends(require_read)], response_model=PeoplePage,
-            responses=READ_ERRORS)
-def review(request: Request, limit: Limit = 20, offset: Offset = 0) -> dict:
+            responses=LIST_ERRORS)
+def review(request: Request, limit: Limit = 20, offset: Offset = 0,
+           after: str | None = Query(None, max_length=1200, description=(
+               "A page's `next_after`: the queue from after the last person that page "
+               "listed, where they were then, so that people named, merged or hidden "
+               "meanwhile by anyone make it neither repeat nor pass over anyone else"))
+           ) -> dict:
     """The review queue: the unnamed people clustering found that nobody hid, the most faces
-    first, to name, pass over or hide one by one; `limit` from `offset`, with `total`."""
-    page, total = get_pf(request).people.review(limit, offset)
-    return {"people": [_person(p) for p in page],
-            **page_fields(total, limit, offset, len(page))}
+    first, to name, pass over or hide one by one; `limit` from `offset` (or after `after`),
+    with `total`. `next_after` leads on (null at the end)."""
+    place = None if after is None else _place_of(after)
+    page, total = get_pf(request).people.review(limit + 1, offset, place)
+    following = page[limit:]
+    page = page[:limit]
+    fields = page_fields(total, limit, offset, len(page))
+    if place is not None:
+        fields["next_offset"] = None  # an offset counts from the top, not from `after`
+    return {"people": [_person(p) for p in page], **fields,
+            "next_after": _cursor_of(page[-1]) if following else None}
 
 
 @router.post("/name", response_model=NamingOut, responses=WRITE_ERRORS)

@@ -16,7 +16,10 @@ const people = {
   faces: { next: 0, loading: false },
   photos: { next: 0, loading: false },
   chosenFaces: new Set(),  // faces of the shown person, for a split
-  review: 0,  // offset in the review queue
+  review: 0,  // the place in the review queue, counted from its start
+  // where to load each place from: the `next_after` of the person before it, once shown (an
+  // offset shifted when anyone named, hid or merged a person ahead: Skip passed one over)
+  reviewAfter: [null],
   reviewed: null,  // the person the review queue shows
   reviewLoad: 0,  // bumped on each step through the queue, as personLoad
 };
@@ -636,16 +639,23 @@ async function splitFaces(event) {
 async function showReview() {
   const load = ++people.reviewLoad;
   const offset = people.review;
+  const after = people.reviewAfter[offset];
+  // by offset until the person before is known (a step taken before its answer came)
+  const query = after === undefined ? `offset=${offset}`
+    : after === null ? "offset=0" : `after=${encodeURIComponent(after)}`;
   try {
-    const page = await getJson(`/api/people/review?limit=1&offset=${offset}`);
+    const page = await getJson(`/api/people/review?limit=1&${query}`);
     // a later step was taken meanwhile: its answers count (the title and the person a name
     // went to came from one step, the faces from another)
     if (load !== people.reviewLoad) return;
     if (!page.people.length && offset > 0 && page.total) {
-      people.review = page.total - 1;  // past the end (others were named meanwhile)
+      // past the end (others were named meanwhile): the last one there is
+      people.review = after === undefined ? page.total - 1 : offset - 1;
       return showReview();
     }
     const person = page.people[0];
+    people.reviewAfter.length = offset + 1;  // the places after this one are this one's
+    if (page.next_after) people.reviewAfter.push(page.next_after);
     $("#review-progress").textContent = person
       ? `${(offset + 1).toLocaleString()} of ${peopleCount(page.total, "unnamed ")}, the most faces first`
       : "Nobody left to review: every person found has a name or is hidden.";

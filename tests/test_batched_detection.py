@@ -63,6 +63,39 @@ def test_detect_many_finds_the_faces_detect_finds(analyzer: FaceAnalyzer) -> Non
     assert sum(len(f) for f in batched) >= 25
 
 
+def test_a_panorama_is_seen_through_an_input_of_its_shape(analyzer: FaceAnalyzer) -> None:
+    """A photo 13.5 times as wide as it is tall (t1.jpg on a grey strip, as a phone's
+    panorama holds a group): a square input shrank it to 640 x 47, its faces to 3 px, and
+    found none. Now an input 16 squares wide sees each face t1 alone shows, one photo at a
+    time and in shared runs."""
+    t1 = read_photo(next(p for p in sample_photos() if p.name == "t1.jpg"), 64 << 20,
+                    100_000_000).image
+    height, width = t1.shape[:2]
+    panorama = np.full((height, 12_000, 3), 128, dtype=np.uint8)
+    panorama[:, 6000:6000 + width] = t1
+    assert analyzer.sizes_for(panorama) == [(4096, 256), (10240, 640)]
+    assert analyzer.sizes_for(t1) == [(256, 256), (640, 640)]  # a photo as it was
+    alone = analyzer.detect(t1)
+    found = analyzer.detect(panorama)
+    assert len(alone) >= 6
+    for face in alone:
+        shifted = face.bbox + [6000, 0, 6000, 0]
+        overlaps = [_iou(shifted, other.bbox) for other in found]
+        assert max(overlaps, default=0.0) >= 0.5, (face.bbox, [f.bbox for f in found])
+    batched = analyzer.detect_many([t1, panorama])
+    for faces, one_by_one in zip(batched, (alone, found), strict=True):
+        assert len(faces) == len(one_by_one)
+        for ours, theirs in zip(faces, one_by_one, strict=True):
+            assert np.abs(ours.bbox - theirs.bbox).max() < 0.05
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
 def test_where_detection_is_batched(models_dir: Path) -> None:
     """By default only a GPU detector batches photos; the setting forces it either way."""
     on_cpu = build_analyzer(Settings(models_dir=models_dir, providers=[CPU]))

@@ -162,12 +162,15 @@ class FaceAnalyzer:
 
         The smallest size sees faces that fill the frame; each larger one is only run when the
         image had to be shrunk to fit the size before it (else it would only upscale, at
-        several times the cost, and find nothing new).
+        several times the cost, and find nothing new). A panorama is seen through inputs of
+        its shape (panorama_shape).
         """
-        longest = max(image.shape[:2])
-        sizes = [self.det_sizes[0]]
-        for previous, size in zip(self.det_sizes, self.det_sizes[1:], strict=False):
-            if longest > previous[0]:
+        height, width = image.shape[:2]
+        shapes = [panorama_shape(size, width, height) for size in self.det_sizes]
+        sizes = [shapes[0]]
+        for previous, size in zip(shapes, shapes[1:], strict=False):
+            inside = _scaled_shape(image.shape[:2], previous)
+            if inside[0] < height or inside[1] < width:  # shrunk to fit
                 sizes.append(size)
         # A strip so thin that it shrinks to no pixel at a size (a 100000x1 PNG) holds no face
         # the detector could see there, and OpenCV's resize refuses a zero side.
@@ -217,6 +220,32 @@ class FaceAnalyzer:
         flat = [f for fs in faces for f in fs]
         for face, vector in zip(flat, vectors, strict=True):
             face.embedding = vector
+
+
+# A photo this much longer than wide (or wider than tall) or more is a panorama: a square input
+# shrank a 9600 x 630 one to 640 x 42, its faces to 5 px, and found none of them.
+PANORAMA_RATIO = 3
+# A panorama's input is a size's square stretched 4, 8 or 16 times along the photo's long side:
+# its faces are seen as large as in a photo of its height, at that many times the cost; no more
+# pixels than 16 squares of 640 (a 10240 x 640 input), and bucketed, so that the detector
+# compiles a few shapes, not one per photo.
+PANORAMA_STRETCHES = (4, 8, 16)
+MAX_PANORAMA_INPUT_PIXELS = 16 * 640 * 640
+
+
+def panorama_shape(size: tuple[int, int], width: int, height: int) -> tuple[int, int]:
+    """The (width, height) input a detector size takes for an image: its square, or for a
+    panorama the square stretched by the smallest of PANORAMA_STRETCHES that holds the
+    image's ratio (the largest past 16:1), as far as MAX_PANORAMA_INPUT_PIXELS allows."""
+    long, short = max(width, height), min(width, height)
+    if short < 1 or long < PANORAMA_RATIO * short:
+        return size
+    side = size[0]
+    fits = [s for s in PANORAMA_STRETCHES if side * side * s <= MAX_PANORAMA_INPUT_PIXELS]
+    if not fits:
+        return size
+    stretch = next((s for s in fits if long <= s * short), fits[-1])
+    return (side * stretch, side) if width >= height else (side, side * stretch)
 
 
 def _scaled_shape(shape: tuple[int, ...], size: tuple[int, int]) -> tuple[int, int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -197,23 +198,53 @@ def test_files_of_one_size_and_time_that_swap_names_are_read_again(
         return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (a, b)}
 
     assert held() == truth()
-    # A library recorded before change times: its paths are checked by size and time, and
-    # get their change time the first time they are found unchanged.
+    def recorded() -> dict[str, int | None]:
+        with psycopg.connect(database_url) as conn:
+            return dict(conn.execute("SELECT path, ctime_ns FROM photo_paths").fetchall())
+
+    def swap() -> None:
+        between = folder / "swap.bmp"
+        a.rename(between)
+        b.rename(a)
+        between.rename(b)
+        assert (a.stat().st_mtime_ns, b.stat().st_mtime_ns) == (an_hour_ago, an_hour_ago)
+
+    # A library recorded before change times: its paths get their change time the first time
+    # they are found unchanged, not read (a file unchanged since its path was recorded) ...
     with psycopg.connect(database_url) as conn:
         conn.execute("UPDATE photo_paths SET ctime_ns = NULL")
-    assert pf.index([folder]).skipped == 2
+    quiet = pf.index([folder])
+    assert (quiet.skipped, set(quiet.timings)) == (2, {"read"})
+    assert recorded() == {str(p): p.stat().st_ctime_ns for p in (a, b)}
+    # ... but files that swapped names before the upgrade are read once: their change time is
+    # later than their paths' recording (filled, the wrong photos were kept for good).
     with psycopg.connect(database_url) as conn:
-        recorded = dict(conn.execute("SELECT path, ctime_ns FROM photo_paths").fetchall())
-    assert recorded == {str(p): p.stat().st_ctime_ns for p in (a, b)}
-
-    swap = folder / "swap.bmp"
-    a.rename(swap)
-    b.rename(a)
-    swap.rename(b)
-    assert (a.stat().st_mtime_ns, b.stat().st_mtime_ns) == (an_hour_ago, an_hour_ago)
+        conn.execute("UPDATE photo_paths SET ctime_ns = NULL")
+    swap()
     report = pf.index([folder])
     assert (report.indexed, report.skipped, report.failures) == (0, 2, [])  # both known
     assert held() == truth()
+    assert recorded() == {str(p): p.stat().st_ctime_ns for p in (a, b)}
+    # Once stamped, a swap is seen by the change times themselves.
+    swap()
+    report = pf.index([folder])
+    assert (report.indexed, report.skipped, report.failures) == (0, 2, [])
+    assert held() == truth()
+
+    # Filling change times passes over a path another writer holds, never waits for it: two
+    # runs given their folders in other orders locked rows in those orders, and deadlocked.
+    with psycopg.connect(database_url) as holder:
+        holder.execute("UPDATE photo_paths SET ctime_ns = NULL")
+        holder.commit()
+        holder.execute("SELECT 1 FROM photo_paths WHERE path = %s FOR UPDATE", [str(a)])
+        run = threading.Thread(target=pf.index, args=([folder],), daemon=True)
+        run.start()
+        run.join(timeout=60)
+        ran_alone = not run.is_alive()
+        holder.rollback()
+    run.join()
+    assert ran_alone, "the run waited for the row another writer held"
+    assert recorded() == {str(a): None, str(b): b.stat().st_ctime_ns}
 
 
 def test_a_copy_of_a_bad_file_fails_as_the_file_does(pf: Pgface, tmp_path: Path) -> None:

@@ -337,26 +337,39 @@ WHERE pp.path_bytes = s.path_bytes AND pp.photo_id = ph.id
   AND (pp.size_bytes, pp.mtime_ns, pp.ctime_ns)
       IS DISTINCT FROM (s.size_bytes, s.mtime_ns, s.ctime_ns)
 """
+# A path recorded before change times (0026) holds its file's content as it was read if the file
+# has not changed since the path was recorded (seen_at): a file whose change time is later may
+# have swapped names with another of its size and time meanwhile, and is read once (a hash).
+_CHANGE_TIME_KEPT = """(pp.ctime_ns = s.ctime_ns OR (
+    pp.ctime_ns IS NULL AND s.ctime_ns <= (extract(epoch FROM pp.seen_at) * 1e9)::bigint))"""
 # The paths whose file has the stamp recorded when it was last read (size, modification and
-# change time; a path recorded before change times were (0026): size and modification time),
-# and whose photo this pack has analysed; with whether the path has its change time yet.
-UNCHANGED_PATHS = """
+# change time), and whose photo this pack has analysed; with whether the path has its change
+# time yet.
+UNCHANGED_PATHS = f"""
 SELECT pp.path_bytes, pp.ctime_ns IS NOT NULL
 FROM unnest(%s::bytea[], %s::bigint[], %s::bigint[], %s::bigint[])
      AS s(path_bytes, size_bytes, mtime_ns, ctime_ns)
 JOIN photo_paths pp ON pp.path_bytes = s.path_bytes AND pp.size_bytes = s.size_bytes
-                   AND pp.mtime_ns = s.mtime_ns
-                   AND (pp.ctime_ns IS NULL OR pp.ctime_ns = s.ctime_ns)
+                   AND pp.mtime_ns = s.mtime_ns AND {_CHANGE_TIME_KEPT}
 WHERE EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = pp.photo_id AND a.model = %s)
 """
-# A path recorded before change times, found unchanged by size and modification time, gets
-# the change time its file has (what the next run compares).
-RECORD_CHANGE_TIMES = """
-UPDATE photo_paths pp SET ctime_ns = s.ctime_ns
-FROM unnest(%s::bytea[], %s::bigint[], %s::bigint[], %s::bigint[])
-     AS s(path_bytes, size_bytes, mtime_ns, ctime_ns)
-WHERE pp.path_bytes = s.path_bytes AND pp.ctime_ns IS NULL
-  AND pp.size_bytes = s.size_bytes AND pp.mtime_ns = s.mtime_ns
+# A path recorded before change times, found unchanged, gets the change time its file has (what
+# the next run compares). Rows another writer holds are passed over, not waited for (the next
+# run fills them): two runs given their folders in other orders locked rows in those orders
+# and deadlocked, one failing.
+RECORD_CHANGE_TIMES = f"""
+WITH s AS (
+    SELECT * FROM unnest(%s::bytea[], %s::bigint[], %s::bigint[], %s::bigint[])
+        AS s(path_bytes, size_bytes, mtime_ns, ctime_ns)
+), unfilled AS (
+    SELECT pp.path_bytes, s.ctime_ns FROM photo_paths pp JOIN s USING (path_bytes)
+    WHERE pp.ctime_ns IS NULL AND pp.size_bytes = s.size_bytes AND pp.mtime_ns = s.mtime_ns
+      AND {_CHANGE_TIME_KEPT}
+    ORDER BY pp.path_bytes
+    FOR UPDATE OF pp SKIP LOCKED
+)
+UPDATE photo_paths pp SET ctime_ns = unfilled.ctime_ns
+FROM unfilled WHERE pp.path_bytes = unfilled.path_bytes
 """
 DELETE_PATHS = "DELETE FROM photo_paths WHERE path_bytes = ANY(%s) RETURNING photo_id"
 # The paths, of photos other than these, named like these files (migration 0019's index) whose

@@ -60,6 +60,11 @@ def test_only_large_jpegs_are_reduced() -> None:
     assert reduction_factor(9000, 6000, 1280) == 4
     assert reduction_factor(12000, 9000, 1280) == 8
     assert reduction_factor(2500, 1600, 1280) == 1  # half would be under 1280
+    # A panorama keeps its short side: the detector sees it through an input as tall as a
+    # square one (a 9600x630 JPEG decoded at 1/4 lost 3 of its 6 faces of 45 px).
+    assert reduction_factor(9600, 630, 1280) == reduction_factor(630, 9600, 1280) == 1
+    assert reduction_factor(16000, 4000, 1280) == 2
+    assert reduction_factor(3000, 1001, 1280) == 2  # under 3:1, a photo as before
     assert reduction_factor(12000, 9000, 0) == 1
     image = np.full((3000, 4000, 3), 128, dtype=np.uint8)
     ok, png = cv2.imencode(".png", image)

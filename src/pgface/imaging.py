@@ -347,14 +347,22 @@ def _photo_of_pixels(bgr: np.ndarray, source: str) -> Photo:
 _REVERSED_AXES = {2: "x", 3: "xy", 4: "y", 6: "y", 7: "xy", 8: "x"}
 
 
+# A photo this much longer than wide (or wider than tall) or more is a panorama, which the
+# detector sees through an input of its shape, as tall as a square one (models.analysis).
+PANORAMA_RATIO = 3
+
+
 def reduction_factor(width: int, height: int, keep_side: int, orientation: int = 1) -> int:
     """The largest of libjpeg's fast factors (8, 4, 2) that leaves the photo's longest side at
-    least keep_side pixels; 1 (full size) when none does or keep_side is 0. width, height:
-    the stored size. A factor must divide each stored side that the EXIF orientation reverses:
-    the last pixel of a reduced row holds what is left of the row, fewer than factor pixels,
-    and reversed it came first, shifting the whole upright photo by up to factor - 1 pixels
-    against the boxes placed in it (3 px at 1/4: a probe's 6001-pixel photo turned 180)."""
-    longest = max(width, height)
+    least keep_side pixels (a panorama's shortest: the detector sees it through an input as
+    tall as a square one, and a 9600x630 JPEG decoded at 1/4 lost half its faces); 1 (full
+    size) when none does or keep_side is 0. width, height: the stored size. A factor must
+    divide each stored side that the EXIF orientation reverses: the last pixel of a reduced
+    row holds what is left of the row, fewer than factor pixels, and reversed it came first,
+    shifting the whole upright photo by up to factor - 1 pixels against the boxes placed in
+    it (3 px at 1/4: a probe's 6001-pixel photo turned 180)."""
+    long, short = max(width, height), min(width, height)
+    longest = short if long >= PANORAMA_RATIO * short else long
     reversed_axes = _REVERSED_AXES.get(orientation, "")
     for factor in FAST_JPEG_FACTORS if keep_side > 0 else ():
         if -(-longest // factor) < keep_side:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pgface.errors import ModelPackError, OpenFilesError, files_run_short, out_of_memory
+from pgface.imaging import PANORAMA_RATIO
 from pgface.models.align import estimate_norms, norm_crop, warp_crop
 from pgface.models.arcface import EMBEDDING_SIZE, ArcFace
 from pgface.models.packs import ModelPack, recognizer_sha256
@@ -222,9 +223,8 @@ class FaceAnalyzer:
             face.embedding = vector
 
 
-# A photo this much longer than wide (or wider than tall) or more is a panorama: a square input
-# shrank a 9600 x 630 one to 640 x 42, its faces to 5 px, and found none of them.
-PANORAMA_RATIO = 3
+# A photo PANORAMA_RATIO times longer than wide (or wider than tall) or more is a panorama: a
+# square input shrank a 9600 x 630 one to 640 x 42, its faces to 5 px, and found none of them.
 # A panorama's input is a size's square stretched 4, 8 or 16 times along the photo's long side:
 # its faces are seen as large as in a photo of its height, at that many times the cost; no more
 # pixels than 16 squares of 640 (a 10240 x 640 input), and bucketed, so that the detector

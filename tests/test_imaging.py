@@ -345,8 +345,8 @@ def test_paths_no_file_can_have_are_refused_by_name(tmp_path: Path) -> None:
     for bad in ("", str(tmp_path / "a\x00b.jpg")):  # "" searched the current folder
         with pytest.raises(InvalidInputError):
             imaging.load_photo(bad, "upload", 10**8, 10**8)  # a ValueError came through
-    for given, said in ((None, "not a NoneType"), (5, "not a int"),
-                        ([tmp_path, None], "None is a NoneType, not a path"),
+    for given, said in ((None, "not None"), (5, "not an int"),
+                        ([tmp_path, None], "None is not a path"),
                         (io.BytesIO(b"/a.jpg\n"), "not a BytesIO"),
                         ([str(tmp_path / "a\x00b")], "a path with a NUL byte")):
         with pytest.raises(InvalidInputError, match=said):

@@ -342,11 +342,11 @@ def test_one_path_given_alone_is_one_path(pf: Pgface, database_url: str, library
                  lambda: pf.people.enrol("")):  # enrol("") enrolled the current folder
         with pytest.raises(InvalidInputError, match="an empty path"):
             call()
-    with pytest.raises(InvalidInputError, match="folder: give a path, not a NoneType"):
+    with pytest.raises(InvalidInputError, match="folder: give a path, not None"):
         pf.people.enrol(None)  # type: ignore[arg-type]  # os.fspath's TypeError
     for call in (lambda: pf.index("obama.jpg", progress=5),  # type: ignore[arg-type]
                  lambda: pf.people.enrol(library_folder, progress=5)):  # type: ignore[arg-type]
-        with pytest.raises(InvalidInputError, match="progress: a function .*, not a int"):
+        with pytest.raises(InvalidInputError, match="progress: a function .*, not an int"):
             call()  # "'int' object is not callable" from the first batch
     monkeypatch.chdir(library_folder)
     empty = runner.invoke(app, ["remove", ""], env=env)

@@ -114,11 +114,11 @@ def test_search_takes_pixels_as_opencv_and_pillow_hold_them(pf: Pgface, tmp_path
     # Something that is no photo input is refused as a wrong path argument is.
     with t1.open("rb") as opened:
         for wrong, reason in (([[0, 0], [0, 0]], "photo: not a photo: a list"),
-                              (None, "photo: not a photo: a NoneType"),
+                              (None, "photo: not a photo: None"),
                               (opened, "photo: not a photo: a BufferedReader")):
             with pytest.raises(InvalidInputError, match=reason):
                 pf.search(wrong)  # type: ignore[arg-type]
-    with pytest.raises(InvalidInputError, match="photo B: not a photo: a NoneType"):
+    with pytest.raises(InvalidInputError, match="photo B: not a photo: None"):
         pf.compare(t1, None)  # type: ignore[arg-type]
     # A result says what it was given where there is no file name.
     assert pf.search(t1.read_bytes(), threshold=0.9).source == "photo bytes"

@@ -53,6 +53,15 @@ def os_reason(exc: OSError) -> str:
     return exc.strerror.lower() if exc.strerror else str(exc)
 
 
+def kind_of(value: object) -> str:
+    """What a value of the wrong type is, for a message: "None", "an int", "a BytesIO" ("a
+    NoneType" and "a int" read as slips)."""
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
 def describe(exc: BaseException) -> str:
     """An unexpected exception as one line: its type and its message (OpenCV's span lines)."""
     message = " ".join(str(exc).split())

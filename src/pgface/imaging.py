@@ -26,6 +26,7 @@ from pgface.errors import (
     InvalidInputError,
     OutOfMemoryError,
     describe,
+    kind_of,
     os_reason,
     out_of_memory,
 )
@@ -284,7 +285,7 @@ def _load_photo(photo: PhotoInput, name: str, max_bytes: int, max_pixels: int,
         if not os.fspath(photo):  # the current folder, taken as a path
             raise InvalidInputError("an empty path: name a photo file")
         return read_photo(expand(photo), max_bytes, max_pixels, timeout_s, keep_side)
-    raise InvalidInputError(f"{name}: not a photo: a {type(photo).__name__} (give a path, the "
+    raise InvalidInputError(f"{name}: not a photo: {kind_of(photo)} (give a path, the "
                             "file's bytes, a BGR uint8 NumPy array or a Pillow image)")
 
 

@@ -34,6 +34,7 @@ from pgface.errors import (
     OpenFilesError,
     PgfaceError,
     describe,
+    kind_of,
     machine_short,
     no_memory_while,
     os_reason,
@@ -142,8 +143,8 @@ def check_progress(progress: object) -> None:
     """A progress callback, or None: `progress=5` was "'int' object is not callable" from the
     first batch, naming no argument."""
     if progress is not None and not callable(progress):
-        raise InvalidInputError(f"progress: a function called with the report so far, not a "
-                                f"{type(progress).__name__}")
+        raise InvalidInputError(f"progress: a function called with the report so far, not "
+                                f"{kind_of(progress)}")
 
 
 def iter_photo_files(paths: Iterable[Path], failures: list[Failure],

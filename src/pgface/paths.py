@@ -13,7 +13,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from pgface.errors import InvalidInputError
+from pgface.errors import InvalidInputError, kind_of
 
 PathLike = str | os.PathLike[str]
 # What the Python API's path arguments take: one path, or any number of them.
@@ -29,12 +29,13 @@ def path_list(paths: Paths) -> list[PathLike]:
     elif isinstance(paths, io.IOBase) or not isinstance(paths, Iterable):
         # a file object was read line by line as paths, each with its "\n"; None or a
         # number was a TypeError from deep inside
-        raise InvalidInputError(f"paths: give a path or a list of paths, not a "
-                                f"{type(paths).__name__}")
+        raise InvalidInputError(f"paths: give a path or a list of paths, not "
+                                f"{kind_of(paths)}")
     listed = [os.fsdecode(p) if isinstance(p, bytes) else p for p in paths]
     for p in listed:
         if not isinstance(p, str | os.PathLike):
-            raise InvalidInputError(f"paths: {p!r} is a {type(p).__name__}, not a path")
+            raise InvalidInputError(f"paths: {p!r} is {kind_of(p)}, not a path" if p is not None
+                                    else "paths: None is not a path")
     if any(isinstance(p, str) and not p for p in listed):
         # taken as a path, "" is the current folder: remove("") forgot every photo under it
         raise InvalidInputError("an empty path: name a file or folder ('.' for the current "
@@ -49,7 +50,7 @@ def one_path(path: PathLike | bytes, what: str) -> PathLike:
     """PATH, one path checked as path_list checks each: `enrol("")` enrolled the current
     folder, `enrol(None)` was a TypeError from os.fspath."""
     if not isinstance(path, str | bytes | os.PathLike):
-        raise InvalidInputError(f"{what}: give a path, not a {type(path).__name__}")
+        raise InvalidInputError(f"{what}: give a path, not {kind_of(path)}")
     return path_list(path)[0]
 
 

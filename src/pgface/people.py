@@ -33,7 +33,7 @@ from pgface.config import Settings
 from pgface.db import people_store as ps
 from pgface.db.connection import DatabaseError, one_line
 from pgface.enrolment import EnrolReport, enrol_faces, loose_photos, person_folders
-from pgface.errors import InvalidInputError, NotFoundError, PersonError, PgfaceError
+from pgface.errors import InvalidInputError, NotFoundError, PersonError, PgfaceError, kind_of
 from pgface.identify import (  # noqa: F401 - re-exported: the people API's identify names
     IDENTIFY_CANDIDATES,
     Candidate,
@@ -245,7 +245,7 @@ class People:
         _check_page(limit, offset)
         if after is not None and not isinstance(after, Person):
             raise InvalidInputError(f"after: the last Person of the previous page, as returned, "
-                                    f"not a {type(after).__name__}")
+                                    f"not {kind_of(after)}")
         place = None if after is None else (after.name, after.faces, after.id)
         with self.pool.connection() as conn:
             # The changes indexing (people kept) and other writers left, as any change's.

@@ -28,11 +28,14 @@ def encode(img: Image.Image, fmt: str = "PNG", **kwargs: object) -> bytes:
 
 def tiff(samples: np.ndarray, planar: bool = False, extra: tuple[int, ...] = (),
          sample_format: int = 1, orientation: int = 1, deflate: bool = False,
-         tags: tuple[tuple[int, int, tuple[int, ...]], ...] = ()) -> bytes:
+         tags: tuple[tuple[int, int, tuple[int, ...]], ...] = (), photometric: int = 2,
+         compression: int | None = None) -> bytes:
     """A little-endian RGB TIFF of SAMPLES (height x width x 3 colour samples and any EXTRA
     samples, ExtraSamples saying what each is), in one strip, or one a plane where PLANAR
     (PlanarConfiguration 2); deflated where DEFLATE; TAGS (tag, SHORT 3 or LONG 4, values)
-    added. Pillow writes none of these, OpenCV no planes, orientation nor extra samples."""
+    added. Pillow writes none of these, OpenCV no planes, orientation nor extra samples.
+    PHOTOMETRIC 1: greyscale (one colour sample); COMPRESSION: the tag's value, whatever the
+    data's."""
     height, width, count = samples.shape
     planes = [samples[:, :, i] for i in range(count)] if planar else [samples]
     strips = [np.ascontiguousarray(p, p.dtype.newbyteorder("<")).tobytes() for p in planes]
@@ -40,7 +43,8 @@ def tiff(samples: np.ndarray, planar: bool = False, extra: tuple[int, ...] = (),
     def ifd(offsets: list[int]) -> bytes:  # the IFD, at byte 8, before the strips
         entries = [(256, 4, (width,)), (257, 4, (height,)),
                    (258, 3, (samples.dtype.itemsize * 8,) * count),
-                   (259, 3, (8 if deflate else 1,)), (262, 3, (2,)), (273, 4, tuple(offsets)),
+                   (259, 3, (compression or (8 if deflate else 1),)), (262, 3, (photometric,)),
+                   (273, 4, tuple(offsets)),
                    (274, 3, (orientation,)), (277, 3, (count,)), (278, 4, (height,)),
                    (279, 4, tuple(map(len, strips))), (284, 3, (2 if planar else 1,)),
                    (339, 3, (sample_format,) * count), *([(338, 3, extra)] if extra else []),
@@ -381,6 +385,21 @@ def test_a_16_bit_tiff_stored_one_plane_per_channel_decodes_as_its_interleaved_t
                                    "chunky.tif", **LIMITS)
         assert np.array_equal(planar.image, want), extra
         assert np.array_equal(interleaved.image, want), extra
+
+
+def test_a_corrupt_planar_16_bit_tiff_is_called_corrupt_not_an_unread_compression() -> None:
+    """A probe's find: a planar 16-bit TIFF whose deflated data was damaged was "in a
+    compression pgface cannot read (8)": a plane OpenCV did not decode was always put down to
+    the compression. Only one OpenCV lacks (Zstandard, 50000) is now."""
+    rgb = np.random.default_rng(12).integers(0, 1024, (40, 50, 3)).astype(np.uint16)
+    whole = bytearray(tiff(rgb, planar=True, deflate=True))
+    middle = len(whole) * 2 // 3
+    whole[middle:middle + 256] = bytes((i * 37 + 11) % 256 for i in range(256))
+    with pytest.raises(ImageError, match=r"corrupt or truncated image \(a 16-bit TIFF stored "
+                                         r"one plane per channel whose deflated image data"):
+        decode_photo(bytes(whole), "damaged.tif", **LIMITS)
+    with pytest.raises(ImageError, match=r"in a compression pgface cannot read \(50000\)"):
+        decode_photo(tiff(rgb, planar=True, compression=50000), "zstd.tif", **LIMITS)
 
 
 def test_a_16_bit_tiffs_4th_sample_is_alpha_only_where_extra_samples_says_so() -> None:

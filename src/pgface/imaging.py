@@ -790,6 +790,11 @@ def _planar_tiff_16(data: bytes, img: Image.Image, source: str) -> np.ndarray:
         buffer[4:8] = struct.pack(order + "I", start)  # the first IFD: this plane's
         grey = cv2.imdecode(np.frombuffer(buffer, np.uint8), cv2.IMREAD_UNCHANGED)
         if grey is None or grey.dtype != np.uint16 or grey.ndim != 2:
+            coded = OPENCV_TIFF_COMPRESSIONS.get(compression)
+            if coded:  # a compression OpenCV reads, whose data would not decode
+                raise ImageError(source, f"corrupt or truncated image (a 16-bit TIFF stored "
+                                         f"one plane per channel whose {coded} image data "
+                                         f"cannot be decoded)")
             raise ImageError(source, f"a 16-bit TIFF stored one plane per channel, in a "
                                      f"compression pgface cannot read ({compression})")
         if pixels is None:
@@ -797,6 +802,14 @@ def _planar_tiff_16(data: bytes, img: Image.Image, source: str) -> np.ndarray:
         # RGB(A) planes into OpenCV's BGR(A) order
         pixels[:, :, (2, 1, 0, 3)[plane]] = grey
     return pixels
+
+
+# The TIFF compressions OpenCV's libtiff decodes 16-bit samples of (checked against its build:
+# LZMA, Zstandard and WebP are not in it, and JPEG holds no 16-bit samples): a plane of one of
+# these that does not decode is corrupt, not in a compression pgface lacks (a deflated file
+# with damaged data was said to be "in a compression pgface cannot read (8)").
+OPENCV_TIFF_COMPRESSIONS = {1: "uncompressed", 5: "LZW", 8: "deflated", 32946: "deflated",
+                            32773: "PackBits"}
 
 
 def _tiff_ifd(order: str, entries: list[tuple[int, int, tuple[int, ...]]], at: int) -> bytes:

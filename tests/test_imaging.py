@@ -466,6 +466,22 @@ def test_opencv_and_libtiff_say_nothing_on_stderr_and_a_cut_tiff_is_called_trunc
     assert capfd.readouterr().err == ""
 
 
+def test_a_corrupt_tiff_pillow_decodes_says_why_and_libtiff_says_nothing_on_stderr(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """A probe's find: a TIFF whose deflated or LZW data was damaged (the file not cut
+    short) printed libtiff's own lines on stderr ("ZIPDecode: Decoding error at scanline
+    ...", "Using code not yet in table.") through Pillow's decoder, and its reason was
+    "decoder error -2"."""
+    rgb = np.random.default_rng(13).integers(0, 255, (40, 50, 3)).astype(np.uint8)
+    whole = bytearray(tiff(rgb, deflate=True))
+    middle = len(whole) * 2 // 3
+    whole[middle:middle + 256] = bytes((i * 37 + 11) % 256 for i in range(256))
+    with pytest.raises(ImageError, match=r"corrupt or truncated image \(its compressed image "
+                                         r"data cannot be decoded\)$"):
+        decode_photo(bytes(whole), "damaged.tif", **LIMITS)
+    assert capfd.readouterr().err == ""
+
+
 def test_a_tiff_of_samples_pgface_cannot_read_says_so_and_a_broken_one_stays_corrupt() -> None:
     """A probe's find: valid float, 32-bit and signed 16-bit RGB TIFFs were "corrupt or
     truncated image (a TIFF file whose header cannot be read)"."""

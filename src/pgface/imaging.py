@@ -405,6 +405,7 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
             taken_at = _taken_at(img)
             if img.format == "TIFF":
                 _check_tiff_data(data, img, source)
+                _quiet_libtiff()
             factor = (reduction_factor(width, height, keep_side, _orientation(img))
                       if img.format == "JPEG" else 1)
             bgr = (_decode_jpeg(data, img, factor) if img.format == "JPEG"
@@ -444,6 +445,8 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
             raise no_memory_decoding(source, exc) from exc
         if isinstance(exc, OSError | SyntaxError | ValueError | Image.DecompressionBombError):
             reason = " ".join(str(exc).split()) or type(exc).__name__  # libheif ends with "\n"
+            if reason == "decoder error -2":  # libtiff's: a strip or tile that would not decode
+                reason = "its compressed image data cannot be decoded"
             raise ImageError(source, f"corrupt or truncated image ({reason})") from exc
         # a decoder's own exception type is still this file's failure
         raise ImageError(source, f"cannot decode image ({describe(exc)})") from exc
@@ -730,6 +733,29 @@ def _quiet_opencv() -> None:
     line per file: silenced, once for the process, unless OPENCV_LOG_LEVEL asks for them."""
     if "OPENCV_LOG_LEVEL" not in os.environ:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+@functools.cache
+def _quiet_libtiff() -> None:
+    """libtiff writes its errors on stderr ("ZIPDecode: Decoding error at scanline 200",
+    "Using code not yet in table.") around pgface's one line per file, and Pillow offers no
+    way to route them: its decoder only sets libtiff's warning handlers to none, before each
+    decode. Its error handlers are set to none likewise, once for the process, in the libtiff
+    Pillow's _imaging module is linked with (not OpenCV's own, whose messages its log level
+    silences); the failure itself still reaches pgface, as Pillow's "decoder error -2". Where
+    libtiff is built into Pillow unexported (Windows), nothing changes."""
+    import ctypes
+
+    from PIL import _imaging
+
+    try:
+        pillow = ctypes.CDLL(_imaging.__file__)  # its symbols, then its libraries' (libtiff)
+        for name in ("TIFFSetErrorHandler", "TIFFSetErrorHandlerExt"):
+            setter = getattr(pillow, name)
+            setter.argtypes, setter.restype = [ctypes.c_void_p], ctypes.c_void_p
+            setter(None)
+    except (OSError, AttributeError):  # no such library or function: libtiff keeps printing
+        pass
 
 
 def _check_tiff_data(data: bytes, img: Image.Image, source: str) -> None:

@@ -482,6 +482,37 @@ def test_a_corrupt_tiff_pillow_decodes_says_why_and_libtiff_says_nothing_on_stde
     assert capfd.readouterr().err == ""
 
 
+def test_a_valid_tiff_pillow_has_no_mode_for_is_read_by_opencv_or_said_to_be_unread() -> None:
+    """A probe's find: valid TIFFs Pillow has no mode for were "corrupt or truncated image (a
+    TIFF file whose header cannot be read)" (16-bit grey + alpha, 16-bit RGB + 2 extra
+    samples, 8-bit planar RGB + an unspecified 4th), or Pillow's "unknown raw mode for given
+    image mode" (8-bit planar RGB + associated alpha). The 8-bit planar RGB ones OpenCV reads
+    exactly are decoded; the others are named."""
+    rng = np.random.default_rng(14)
+    rgb = rng.integers(0, 256, (30, 40, 3)).astype(np.uint8)
+    alpha = rng.integers(0, 256, (30, 40)).astype(np.uint8)
+    unspecified = decode_photo(tiff(np.dstack([rgb, alpha]), planar=True, extra=(0,)),
+                               "x.tif", **LIMITS)
+    assert np.array_equal(unspecified.image, rgb[:, :, ::-1])
+    premultiplied = np.round(rgb * (alpha / 255)[:, :, None]).astype(np.uint8)
+    associated = decode_photo(tiff(np.dstack([premultiplied, alpha]), planar=True, extra=(1,)),
+                              "a.tif", **LIMITS)
+    want = premultiplied[:, :, ::-1].astype(int) + (255 - alpha)[:, :, None]
+    assert np.array_equal(associated.image, np.clip(want, 0, 255))
+    grey16 = rng.integers(0, 65536, (30, 40, 2)).astype(np.uint16)
+    rgb16 = rng.integers(0, 65536, (30, 40, 5)).astype(np.uint16)
+    for data, said in (
+            (tiff(grey16, extra=(2,), photometric=1),
+             r"16-bit greyscale samples and 1 extra sample per pixel \(alpha\)"),
+            (tiff(rgb16, extra=(2, 0)),
+             r"16-bit RGB samples and 2 extra samples per pixel \(alpha, unspecified\)"),
+            (tiff(np.dstack([rgb[:, :, :1], alpha]), planar=True, extra=(2,), photometric=1),
+             r"8-bit greyscale samples and 1 extra sample per pixel \(alpha\), stored one "
+             r"plane per channel")):
+        with pytest.raises(ImageError, match=f"not a format pgface reads \\(a TIFF of {said}"):
+            decode_photo(data, "x.tif", **LIMITS)
+
+
 def test_a_tiff_of_samples_pgface_cannot_read_says_so_and_a_broken_one_stays_corrupt() -> None:
     """A probe's find: valid float, 32-bit and signed 16-bit RGB TIFFs were "corrupt or
     truncated image (a TIFF file whose header cannot be read)"."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import simplejpeg
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
 
 from pgface.errors import (
     ImageError,
@@ -404,7 +404,7 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
             _check_pixels(source, width, height, max_pixels)
             taken_at = _taken_at(img)
             if img.format == "TIFF":
-                _check_tiff_data(data, img, source)
+                _check_tiff_data(data, img.tag_v2, source)
                 _quiet_libtiff()
             factor = (reduction_factor(width, height, keep_side, _orientation(img))
                       if img.format == "JPEG" else 1)
@@ -423,11 +423,18 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
         if _is_heif_family(data):  # Pillow's AVIF opener says a truncated AVIF is no image
             raise ImageError(source, "corrupt or truncated image (an AVIF or HEIF file "
                                      "that cannot be decoded)") from exc
-        unread = _tiff_sample_format(data)
+        tags = _tiff_tags(data)
+        if tags is not None and _tiff_planar_extra(tags):
+            return _photo_of_tiff_by_opencv(data, tags, source, max_pixels, sha256)
+        unread = _tiff_sample_format(tags) if tags is not None else None
         if unread:  # a valid TIFF Pillow has no mode for was called corrupt
             raise ImageError(source, f"not a format pgface reads (a TIFF of {unread}; it reads "
                                      f"TIFFs of 8- and 16-bit unsigned integer samples, and "
                                      f"greyscale of 32-bit)") from exc
+        layout = _tiff_layout(tags) if tags is not None else None
+        if layout:
+            raise ImageError(source, f"not a format pgface reads (a TIFF of {layout}, which "
+                                     f"neither Pillow nor OpenCV reads)") from exc
         kind = _kind_by_signature(data)
         if kind:  # a PNG whose header's checksum is wrong was "not an image"
             raise ImageError(source, f"corrupt or truncated image (a {kind} file whose "
@@ -440,6 +447,13 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
                                      f"AVIF)") from exc
         raise ImageError(source, "not an image (unrecognised format)") from exc
     except Exception as exc:
+        tags = _tiff_tags(data) if isinstance(exc, ValueError) else None
+        if tags is not None and _tiff_planar_extra(tags):  # "unknown raw mode" from Pillow
+            return _photo_of_tiff_by_opencv(data, tags, source, max_pixels, sha256)
+        layout = _tiff_layout(tags) if tags is not None and "raw mode" in str(exc) else None
+        if layout:  # 8-bit planar grey + alpha: Pillow opens it, and has no raw mode for it
+            raise ImageError(source, f"not a format pgface reads (a TIFF of {layout}, which "
+                                     f"neither Pillow nor OpenCV reads)") from exc
         if out_of_memory(exc):  # the machine's, not the file's (a PNG of 40 MP was "cannot
             # decode image (MemoryError)", an HTTP 400 where its JPEG was a 503)
             raise no_memory_decoding(source, exc) from exc
@@ -699,31 +713,96 @@ _SAMPLE_FORMATS = {1: "unsigned integer", 2: "signed integer", 3: "floating-poin
                    4: "undefined", 5: "complex integer", 6: "complex floating-point"}
 
 
-def _tiff_sample_format(data: bytes) -> str | None:
-    """What a TIFF Pillow could not open holds, when its first IFD reads and says samples
-    other than 8- or 16-bit unsigned integers ("32-bit floating-point RGB samples"); None
-    for any other file, which is corrupt."""
+def _tiff_tags(data: bytes) -> TiffImagePlugin.ImageFileDirectory_v2 | None:
+    """The first IFD of a TIFF, read as Pillow reads it; None for another file, or a TIFF
+    whose IFD cannot be read (a corrupt one)."""
     if data[:4] not in (b"II*\x00", b"MM\x00*"):
         return None
     try:
-        from PIL import TiffImagePlugin
-
         ifd = TiffImagePlugin.ImageFileDirectory_v2(data[:8])
         stream = io.BytesIO(data)
         stream.seek(ifd.next)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's "Corrupt EXIF data": None below
             ifd.load(stream)
-        bits, formats = ifd.get(258, (1,)), ifd.get(339, (1,))
+        ifd.get(258), ifd.get(339)  # noqa: B018 - values read now, not when asked for
     except Exception:  # noqa: BLE001 - any failure to read the IFD: a corrupt file
         return None
-    bits = bits if isinstance(bits, tuple) else (bits,)
-    formats = formats if isinstance(formats, tuple) else (formats,)
+    return ifd
+
+
+def _tiff_values(tags: TiffImagePlugin.ImageFileDirectory_v2, tag: int,
+                 default: tuple[int, ...]) -> tuple[int, ...]:
+    try:
+        value = tags.get(tag, default)
+    except Exception:  # noqa: BLE001 - a value that cannot be read: as if absent
+        return default
+    return tuple(value) if isinstance(value, tuple) else (value,)
+
+
+def _tiff_sample_format(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str | None:
+    """What a TIFF Pillow could not open holds, when its first IFD says samples other than 8-
+    or 16-bit unsigned integers ("32-bit floating-point RGB samples"); else None."""
+    bits, formats = _tiff_values(tags, 258, (1,)), _tiff_values(tags, 339, (1,))
     if not bits or (set(formats) <= {1} and set(bits) <= {1, 2, 4, 8, 16}):
         return None
     kind = _SAMPLE_FORMATS.get(formats[0], f"sample format {formats[0]}")
-    colour = {0: "greyscale", 1: "greyscale", 2: "RGB", 5: "CMYK"}.get(ifd.get(262), "")
+    colour = _TIFF_COLOURS.get(tags.get(262), "")
     return f"{bits[0]}-bit {kind} {colour} samples".replace("  ", " ")
+
+
+_TIFF_COLOURS = {0: "greyscale", 1: "greyscale", 2: "RGB", 5: "CMYK"}
+_EXTRA_SAMPLES = {0: "unspecified", 1: "associated alpha", 2: "alpha"}
+
+
+def _tiff_layout(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str | None:
+    """What a TIFF of 8- or 16-bit samples Pillow could not open holds, when it has samples
+    beyond its colour ("16-bit greyscale samples and 1 extra sample per pixel (alpha)"): Pillow
+    has no mode for 16-bit samples with alpha, nor for some planar ones; else None."""
+    bits = _tiff_values(tags, 258, (1,))
+    colours = {0: 1, 1: 1, 2: 3}.get(tags.get(262))
+    samples = int(tags.get(277, 1))
+    if not colours or samples <= colours:
+        return None
+    extra = _tiff_values(tags, 338, ())
+    kinds = ", ".join(_EXTRA_SAMPLES.get(kind, f"kind {kind}") for kind in extra)
+    count = samples - colours
+    planes = ", stored one plane per channel" if tags.get(284, 1) == 2 else ""
+    return (f"{bits[0]}-bit {_TIFF_COLOURS[tags.get(262)]} samples and {count} extra "
+            f"sample{'s' if count > 1 else ''} per pixel" + (f" ({kinds})" if kinds else "")
+            + planes)
+
+
+def _tiff_planar_extra(tags: TiffImagePlugin.ImageFileDirectory_v2) -> bool:
+    """An 8-bit RGB TIFF stored one plane per channel with a 4th sample that is associated
+    alpha or unspecified: Pillow opens neither (no raw mode for the first, no mode for the
+    second), and OpenCV reads both as BGRA, exactly (with unassociated alpha it does not,
+    and Pillow reads that)."""
+    return (tags.get(284, 1) == 2 and tags.get(262) == 2 and int(tags.get(277, 1)) == 4
+            and _tiff_values(tags, 258, (1,)) == (8,) * 4
+            and set(_tiff_values(tags, 339, (1,))) == {1}
+            and _tiff_values(tags, 338, ()) in ((0,), (1,)))
+
+
+def _photo_of_tiff_by_opencv(data: bytes, tags: TiffImagePlugin.ImageFileDirectory_v2,
+                             source: str, max_pixels: int, sha256: bytes | None) -> Photo:
+    """A _tiff_planar_extra TIFF decoded by OpenCV (which applies its Orientation tag): the
+    4th sample dropped where it is unspecified, the colour composited on white where it is
+    associated alpha (the colour already multiplied by it)."""
+    width, height = int(tags.get(256, 0)), int(tags.get(257, 0))
+    _check_pixels(source, width, height, max_pixels)
+    _check_tiff_data(data, tags, source)
+    _quiet_opencv()
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 4:
+        raise ImageError(source, "corrupt or truncated image (an 8-bit TIFF stored one plane "
+                                 "per channel whose image data cannot be decoded)")
+    if _tiff_values(tags, 338, ()) == (1,):
+        bgr = cv2.add(pixels[:, :, :3], cv2.cvtColor(255 - pixels[:, :, 3], cv2.COLOR_GRAY2BGR))
+    else:
+        bgr = np.ascontiguousarray(pixels[:, :, :3])
+    return Photo(source=source, sha256=sha256 or hashlib.sha256(data).digest(),
+                 size_bytes=len(data), image=bgr, warning=uniform_warning(bgr), format="TIFF")
 
 
 @functools.cache
@@ -758,10 +837,10 @@ def _quiet_libtiff() -> None:
         pass
 
 
-def _check_tiff_data(data: bytes, img: Image.Image, source: str) -> None:
+def _check_tiff_data(data: bytes, tags: TiffImagePlugin.ImageFileDirectory_v2,
+                     source: str) -> None:
     """A TIFF whose strips or tiles run past the end of the file is refused before decoding:
     libtiff printed its own read errors on stderr and the reason was "decoder error -2"."""
-    tags = img.tag_v2
     offsets, counts = tags.get(273, tags.get(324)), tags.get(279, tags.get(325))
     if not offsets or not counts:
         return

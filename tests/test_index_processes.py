@@ -205,11 +205,15 @@ def test_a_script_that_indexes_in_processes_without_the_main_guard_is_told_so(
     assert "while a process of such a run was starting" in run.stderr
 
 
+@pytest.mark.parametrize(("stop", "code", "said_as"), [
+    (signal.SIGTERM, 143, "stopped (SIGTERM)"), (signal.SIGINT, 130, "stopped (Ctrl-C)")])
 def test_sigterm_stops_a_run_in_processes_as_ctrl_c_does(
-        database_url: str, env: dict[str, str], tmp_path: Path) -> None:
+        database_url: str, env: dict[str, str], tmp_path: Path, stop: signal.Signals,
+        code: int, said_as: str) -> None:
     """Killed outright by SIGTERM (systemd stopping it), the run left its processes to notice
     on their own and Python warned of "leaked semaphore objects"; now it winds down as Ctrl-C
-    does: exit 143, one line said, its processes gone, every photo stored whole."""
+    does: exit 143, one line said, its processes gone, every photo stored whole. Ctrl-C said
+    nothing (exit 130): its user never learnt that running it again goes on."""
     folder = tmp_path / "lfw"
     folder.mkdir()
     for photo in lfw_subset(400):
@@ -225,12 +229,13 @@ def test_sigterm_stops_a_run_in_processes_as_ctrl_c_does(
         assert time.monotonic() < deadline, "no photo stored in 300 s"
         time.sleep(0.2)
     children = _children(run.pid)
-    run.send_signal(signal.SIGTERM)
+    run.send_signal(stop)
     _, said = run.communicate(timeout=300)
     if run.returncode == 0:
-        pytest.skip("the run finished before SIGTERM came")
-    assert run.returncode == 143, said
-    assert "stopped (SIGTERM)" in said and "Traceback" not in said, said
+        pytest.skip("the run finished before the signal came")
+    assert run.returncode == code, said
+    assert said_as in said and "run it again to go on" in said, said
+    assert "Traceback" not in said, said
     assert "leaked" not in said, said
     # its processes (and multiprocessing's resource tracker, which ends once the run has)
     gone_by = time.monotonic() + 10

@@ -326,9 +326,14 @@ def demo() -> None:
         result = pf.search(query, top=3)
         out.print(f"where else does the person in {query.name} appear?", highlight=False)
         for face in result.faces:
+            # the verdict too: once a user's own photos were indexed, a stranger just above
+            # the threshold was listed as a place where Yao Ming appears
+            bars = (f"same person from {result.same_person_similarity}, possible from "
+                    f"{result.threshold}" if result.same_person_similarity > result.threshold
+                    else f"threshold {result.threshold}")
             for m in face.matches:
                 out.print(f"  {Path(m.path).name} face at {box_text(m.bbox)}: "
-                          f"similarity {m.similarity:.4f} (threshold {result.threshold})",
+                          f"similarity {m.similarity:.4f}, {_VERDICT_TEXT[m.verdict]} ({bars})",
                           highlight=False)
             if not face.matches:
                 out.print("  nowhere in the database", highlight=False)

@@ -124,6 +124,9 @@ def test_cli_hide_unhide_review(settings: Settings, pf: Pgface, tmp_path: Path,
     assert {p["name"]: p["hidden"] for p in listed} == {"biden": True, "obama": False}
     result = runner.invoke(app, ["people", "list", "--hidden"], env=env)
     assert "biden (hidden)" in result.output
+    # the unnamed person split off is not listed: said, where clustering's said nothing
+    assert "and 1 unnamed person: --all lists them" in result.stderr
+    assert "unnamed" not in runner.invoke(app, ["people", "list", "--all"], env=env).stderr
     result = runner.invoke(app, ["people", "unhide", "biden"], env=env)
     assert result.exit_code == 0 and "unhid biden" in result.output
     assert pf.people.get("biden").hidden is False

@@ -154,9 +154,10 @@ def stopped_by_sigterm_as_by_ctrl_c(
                     "it again to go on") -> Iterator[None]:
     """A run stopped by SIGTERM (systemd, `kill`, a container stopping) winds down as Ctrl-C
     does: a batch cut short rolls back, indexing processes are stopped and waited for, and
-    the command exits 143 (Ctrl-C: 130), saying SAID. Killed outright by the signal, the processes were left
-    to notice on their own, and Python's resource tracker warned of "leaked semaphore
-    objects"; a backup's pg_dump went on and left its partial file for good."""
+    the command exits 143 (Ctrl-C: 130), saying SAID. Killed outright by the signal, the
+    processes were left to notice on their own, and Python's resource tracker warned of
+    "leaked semaphore objects"; a backup's pg_dump went on and left its partial file for
+    good."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signals reach the main thread only (a test runner's thread, say)
         return

@@ -131,10 +131,17 @@ def list_people(
     """
     with open_library() as pf:
         found = pf.people.list(unnamed=unnamed, hidden=hidden)
+        # the unnamed people a clustering just said it formed were nowhere in this list,
+        # with no word of where they are
+        left_out = 0 if unnamed else pf.people.review(limit=0)[1]
     if as_json:
         print_json([_person_dict(p) for p in found])
         return
     out.print(_people_table(found))
+    if left_out:
+        err.print(f"and {left_out:,} unnamed {'person' if left_out == 1 else 'people'}: "
+                  f"--all lists them, `pgface people review` goes through them",
+                  highlight=False)
 
 
 @people_app.command()

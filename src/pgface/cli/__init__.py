@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 from dataclasses import asdict
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -342,6 +343,10 @@ def demo() -> None:
                   f"{totals['model_pack']} on {totals['provider']}; "
                   f"{without_passwords(pf.database_url())}",
                   highlight=False)
+        # they turned up in a user's own searches and stats later, with no word of why
+        err.print("the sample photos stay in this library; to forget them: pgface remove "
+                  + " ".join(shlex.quote(str(p)) for p in samples.values()), highlight=False,
+                  soft_wrap=True)
 
 
 def main() -> None:

@@ -352,3 +352,36 @@ def test_settings_mistakes_are_named(project: None) -> None:
     for bad in (np.full(512, np.nan), np.zeros(512)):
         with pytest.raises(InvalidInputError, match="embedding"):
             Face.objects.similar_to(bad)
+
+
+def test_call_command_from_two_threads_keeps_each_callers_output(project: None) -> None:
+    """Two threads (Celery's thread pool, views) each call_command("pgface", ..., stdout=...):
+    redirect_stdout and an os.environ edited by each call sent one's output into the other's
+    buffer and left sys.stdout, sys.stderr and PGFACE_* variables changed for good."""
+    import io
+    import sys
+    import threading
+
+    from django.core.management import call_command
+
+    stdout, stderr = sys.stdout, sys.stderr
+    environ = dict(os.environ)
+    said: dict[str, str] = {}
+
+    def run(name: str, *args: str) -> None:
+        out, err = io.StringIO(), io.StringIO()
+        call_command("pgface", *args, stdout=out, stderr=err)
+        said[name] = out.getvalue()
+
+    for _ in range(4):
+        threads = [threading.Thread(target=run, args=("stats", "stats", "--json")),
+                   threading.Thread(target=run, args=(
+                       "search", "search", str(samples()["yaoming.jpg"]), "--json"))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert json.loads(said["stats"])["photos"] >= 2
+        assert json.loads(said["search"])["faces"]
+        assert sys.stdout is stdout and sys.stderr is stderr
+        assert dict(os.environ) == environ

@@ -8,14 +8,14 @@ project's database, with its settings from settings.DATABASES and settings.PGFAC
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import sys
+import threading
 from argparse import REMAINDER, ArgumentParser
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, Any
 
 import click
 import typer
@@ -36,18 +36,84 @@ ABORTS = (click.exceptions.Abort, typer.Abort)
 USAGE_ERRORS = (click.ClickException, TyperException)
 
 
+_here = threading.local()  # this thread's call: where its output goes
+_shared = threading.Condition()  # guards what the calls running now share (below)
+_running: list[tuple[dict[str, str], tuple[_Routed, _Routed], dict[str, str | None]]] = []
+
+
+class _Routed(io.TextIOBase):
+    """sys.stdout or sys.stderr while `manage.py pgface` runs: a thread running it writes where
+    its own call asked (its stdout=, stderr=), every other thread where it wrote before."""
+
+    def __init__(self, name: str, before: IO[str]) -> None:
+        self._name, self.before = name, before
+
+    def _target(self) -> IO[str]:
+        return getattr(_here, self._name, None) or self.before
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def isatty(self) -> bool:
+        return self._target().isatty()
+
+    def fileno(self) -> int:
+        return self._target().fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._target(), "encoding", "utf-8")
+
+    def __getattr__(self, name: str) -> Any:  # buffer, errors, ...
+        return getattr(self._target(), name)
+
+
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
+def _running_for(env: dict[str, str], stdout: IO[str], stderr: IO[str]) -> Iterator[None]:
+    """Run pgface's command line for this thread's call: its output to STDOUT and STDERR, ENV
+    (the PGFACE_* variables of the project's settings, which pgface's command line reads) in
+    os.environ. The calls running at once share one routing of sys.stdout and sys.stderr and
+    one environment (a call for other settings waits for them to end); the last one to end
+    puts back what was there. contextlib.redirect_stdout and an os.environ edited by each call
+    crossed two threads' calls (Celery's thread pool, views): one's output in the other's
+    buffer, and sys.stdout and the variables left changed for good."""
+    with _shared:
+        while _running and _running[0][0] != env:
+            _shared.wait()
+        if not _running:
+            saved = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)
+            routed = (_Routed("stdout", sys.stdout), _Routed("stderr", sys.stderr))
+            sys.stdout, sys.stderr = routed
+            _running.append((env, routed, saved))
+        else:
+            _running.append(_running[0])
+    before = getattr(_here, "stdout", None), getattr(_here, "stderr", None)
+    _here.stdout, _here.stderr = stdout, stderr
     try:
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _here.stdout, _here.stderr = before
+        with _shared:
+            _, routed, saved = _running.pop()
+            if not _running:
+                # put back unless someone else replaced them meanwhile
+                if sys.stdout is routed[0]:
+                    sys.stdout = routed[0].before
+                if sys.stderr is routed[1]:
+                    sys.stderr = routed[1].before
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+                _shared.notify_all()
 
 
 class _Said(io.TextIOBase):
@@ -115,8 +181,7 @@ class Command(BaseCommand):
         # What pgface prints goes where the command's output goes: call_command("pgface",
         # ..., stdout=buffer) left the buffer empty and printed to the process's stdout.
         said = _Said(self.stderr._out)
-        with (_environment(conf.environment(settings)),
-              contextlib.redirect_stdout(self.stdout._out), contextlib.redirect_stderr(said)):
+        with _running_for(conf.environment(settings), self.stdout._out, said):
             try:
                 code = app(args=list(args), prog_name="manage.py pgface", standalone_mode=False)
             except EXITS as exc:

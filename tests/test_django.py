@@ -385,3 +385,45 @@ def test_call_command_from_two_threads_keeps_each_callers_output(project: None) 
         assert json.loads(said["search"])["faces"]
         assert sys.stdout is stdout and sys.stderr is stderr
         assert dict(os.environ) == environ
+
+
+def test_a_forked_child_opens_its_own_library(project: None) -> None:
+    """Celery's prefork workers, gunicorn --preload: the parent used conf.library(), the
+    child got the parent's (the cache knew only the database) and a PgfaceError it could not
+    act on; close_library() in the child would have closed the parent's connections."""
+    import warnings
+
+    from django.db import connections
+
+    from pgface.django import conf
+    from pgface.django.models import Face
+
+    parent = conf.library()
+    photos = parent.stats()["photos"]
+    read, write = os.pipe()
+    # Django's connection is not the child's to close (closing it there ends the parent's
+    # session on the shared socket): the parent closes it before forking, as a prefork master
+    # holds none
+    connections.close_all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads running
+        pid = os.fork()
+    if pid == 0:  # the child: report, and never return into pytest
+        os.close(read)
+        try:
+            mine = conf.library()
+            said = {"own": mine is not parent, "photos": mine.stats()["photos"],
+                    "similar": Face.objects.similar_to(samples()["yaoming.jpg"]).count()}
+            conf.close_library()  # closes the child's own, not the parent's
+        except BaseException as exc:  # noqa: BLE001 - the parent shows it
+            said = {"error": f"{type(exc).__name__}: {exc}"}
+        os.write(write, json.dumps(said).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        said = json.loads(pipe.read() or "{}")
+    os.waitpid(pid, 0)
+    assert said.get("own") and said["photos"] == photos, said
+    assert said["similar"] > 0, said
+    assert conf.library() is parent and parent.stats()["photos"] == photos  # the parent's works
+

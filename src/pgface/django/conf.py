@@ -8,6 +8,7 @@ from settings.PGFACE (keys are pgface's setting names, any case) over the PGFACE
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,25 +95,46 @@ _libraries: list[tuple[tuple, Pgface]] = []  # the one in use, with what it conn
 _library_lock = threading.Lock()
 
 
+def _forget_in_child() -> None:
+    """In a forked child (Celery's prefork workers, gunicorn --preload): the parent's library
+    forgotten, not closed (its pool's connections and models' threads are the parent's; closing
+    them here would end the parent's connections), and a lock no parent thread holds."""
+    global _library_lock
+    _library_lock = threading.Lock()
+    _libraries.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def library() -> Pgface:
     """One Pgface per process for this project's pgface database (its models load on first
     use, once). Django's test runner switches a connection's database to the test database
     after the apps are loaded: a Pgface taken before (at import, say) went on writing into the
     real database, so one is made again where the database changed, and the former closed
-    (its pool held connections the test database's teardown refused to drop)."""
+    (its pool held connections the test database's teardown refused to drop). A forked child
+    opens its own: the parent's cannot be used there."""
     from pgface.library import Pgface
 
     # what it connects to, read without building Settings (a millisecond, each similar_to)
     options = _options()
     alias, reads = _databases(options)
-    where = (conninfo(alias), tuple(conninfo(a) for a in reads), options.get("db_schema"))
+    where = (os.getpid(), conninfo(alias), tuple(conninfo(a) for a in reads),
+             options.get("db_schema"))
     with _library_lock:
         if _libraries and _libraries[0][0] == where:
             return _libraries[0][1]
-        for _, former in _libraries:
-            former.close()
+        _close_ours()
         _libraries[:] = [(where, Pgface(pgface_settings()))]
         return _libraries[0][1]
+
+
+def _close_ours() -> None:
+    for (pid, *_), former in _libraries:
+        if pid == os.getpid():  # a parent's (a child forked without at-fork hooks): left open
+            former.close()
+    _libraries.clear()
 
 
 def close_library() -> None:
@@ -120,6 +142,4 @@ def close_library() -> None:
     project's tests, before Django drops the test database, which it refuses while pgface's
     pool holds connections to it ("being accessed by other users")."""
     with _library_lock:
-        for _, former in _libraries:
-            former.close()
-        _libraries.clear()
+        _close_ours()

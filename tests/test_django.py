@@ -427,3 +427,24 @@ def test_a_forked_child_opens_its_own_library(project: None) -> None:
     assert said["similar"] > 0, said
     assert conf.library() is parent and parent.stats()["photos"] == photos  # the parent's works
 
+
+def test_similar_to_takes_what_a_view_has_and_names_the_rest(project: None) -> None:
+    """A Django upload, a Pillow image or a bytearray of the photo was a bare TypeError or
+    ValueError, and so were None and 511 numbers; docs say InvalidInputError."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from pgface.django.models import Face
+    from pgface.errors import InvalidInputError
+
+    photo = samples()["yaoming.jpg"]
+    expected = [f.id for f in Face.objects.similar_to(photo)]
+    data = photo.read_bytes()
+    upload = SimpleUploadedFile("yaoming.jpg", data, "image/jpeg")
+    upload.read(10)  # a view may have read some of it (a check of its type)
+    with Image.open(photo) as image:
+        for given in (upload, image, bytearray(data), memoryview(data)):
+            assert [f.id for f in Face.objects.similar_to(given)] == expected, type(given)
+    for bad in (None, [0.1] * 511, ["a"] * 512, 3.5, {"x": 1}):
+        with pytest.raises(InvalidInputError, match="similar_to takes"):
+            Face.objects.similar_to(bad)

@@ -159,12 +159,13 @@ class Photo(ReadOnlyModel):
 
 
 class FaceQuerySet(ReadOnlyQuerySet):
-    def similar_to(self, target: Face | Sequence[float] | np.ndarray | str | Path | bytes,
+    def similar_to(self, target: Face | Sequence[float] | np.ndarray | str | Path | bytes | Any,
                    threshold: float | None = None, model: str | None = None) -> FaceQuerySet:
         """Faces of the same person as target, most similar first, with photo and person.
 
-        target: a Face (itself left out), an embedding (512 floats), or a photo (a path or its
-        bytes; its largest face). Cosine similarity, at least `threshold` (default: the
+        target: a Face (itself left out), an embedding (512 floats), or a photo (a path, its
+        bytes, a Django upload or File, a Pillow image, a BGR uint8 array; its largest face);
+        anything else is an InvalidInputError. Cosine similarity, at least `threshold` (default: the
         threshold pgface calibrated for the model pack). Each face carries `distance` (cosine)
         and `similarity` (1 - distance); the result is a QuerySet: filter, slice, paginate.
         """
@@ -186,16 +187,14 @@ class FaceQuerySet(ReadOnlyQuerySet):
 def _query_vector(target: object, model: str | None) -> tuple[np.ndarray, str, int | None]:
     if isinstance(target, Face):
         return np.asarray(target.embedding, np.float32), target.model_pack, target.pk
-    if isinstance(target, str | Path | bytes):
+    photo, name = _photo_of(target)
+    if photo is not None:
         library = conf.library()
-        faces = library.embed(target)
+        faces = library.embed(photo)
         if not faces:
-            name = "the photo" if isinstance(target, bytes) else str(target)
             raise NoFaceError(f"{name}: no face found")
         return faces[0], library.analyzer.model_name, None  # largest face first
-    vector = np.asarray(target, np.float32)
-    if vector.shape != (512,):
-        raise ValueError(f"an embedding has 512 numbers, not shape {vector.shape}")
+    vector = _embedding_of(target)
     # PostgreSQL's "NaN not allowed in vector" came when the queryset ran; zeros have no
     # direction (every cosine distance NaN: nothing found, nothing said)
     if not np.isfinite(vector).all():
@@ -206,6 +205,48 @@ def _query_vector(target: object, model: str | None) -> tuple[np.ndarray, str, i
     # The pack's name, as faces are stored under it: the setting may be the pack's folder
     # (stored faces never matched it, and its threshold was the uncalibrated one).
     return vector, model or conf.library().analyzer.model_name, None
+
+
+def _photo_of(target: object) -> tuple[Any, str]:
+    """TARGET as a photo pgface reads (a path, bytes, a Pillow image, a BGR uint8 array) and
+    what an error calls it; (None, "") where it is no photo. A Django upload (a form's
+    cleaned_data["photo"]) or another Django File is read as its bytes, a bytearray or
+    memoryview as bytes: they were a bare TypeError, or taken for an embedding."""
+    from django.core.files import File
+    from PIL import Image
+
+    if isinstance(target, str | Path):
+        return target, str(target)
+    if isinstance(target, bytes | bytearray | memoryview):
+        return bytes(target), "the photo"
+    if isinstance(target, File):
+        try:
+            data = b"".join(target.chunks())  # from its start, in chunks (chunks() seeks to 0)
+        except (OSError, ValueError) as exc:  # closed, or never opened
+            raise InvalidInputError(f"{target.name}: cannot read the file: {exc}") from None
+        return data, str(target.name or "the uploaded photo")
+    if isinstance(target, Image.Image):
+        return target, "the Pillow image"
+    if isinstance(target, np.ndarray) and target.ndim == 3:  # pixels, not an embedding
+        return target, "the photo array"
+    return None, ""
+
+
+def _embedding_of(target: object) -> np.ndarray:
+    """TARGET as an embedding of 512 numbers; else an InvalidInputError saying what
+    similar_to takes (None, 511 numbers or strings were a bare TypeError or ValueError)."""
+    takes = ("similar_to takes a Face, an embedding (512 numbers), or a photo (a path, its "
+             "bytes, a Django upload, a Pillow image)")
+    if target is None or isinstance(target, str | bytes | dict) or not hasattr(target, "__len__"):
+        raise InvalidInputError(f"{takes}, not {type(target).__name__}")
+    try:
+        vector = np.asarray(target, np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{takes}: an embedding holds numbers ({exc})") from None
+    if vector.shape != (512,):
+        raise InvalidInputError(f"{takes}: an embedding has 512 numbers, not shape "
+                                f"{vector.shape}")
+    return vector
 
 
 class Face(ReadOnlyModel):

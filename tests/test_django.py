@@ -236,7 +236,9 @@ def test_manage_py_pgface_ends_as_pgface_does_without_a_traceback(
     # A mistake in settings.PGFACE: one line too (it was Django's traceback, 18 to 24 lines)
     from django.test import override_settings
 
-    for mistake, says in (({"PHOTO_BATCH": "abc"}, "error: setting PGFACE_PHOTO_BATCH: "),
+    for mistake, says in (({"PHOTO_BATCH": "abc"}, "error: setting PGFACE['PHOTO_BATCH']: "),
+                          ({"TRESHOLD": 0.3}, "error: PGFACE['TRESHOLD'] is no pgface setting "
+                                              "(did you mean 'THRESHOLD'?)"),
                           ({"READ_DATABASES": "replica"},
                            "error: PGFACE['READ_DATABASES'] is a list of aliases")):
         with override_settings(PGFACE=mistake):
@@ -345,10 +347,22 @@ def test_settings_mistakes_are_named(project: None) -> None:
 
     for mistake, said in (({"READ_DATABASES": "default"}, "is a list of aliases"),
                           ({"DATABASE_URL": "postgresql:///x"}, "aliases of DATABASES"),
-                          ({"DATABASE": "nowhere"}, "'nowhere' is not in DATABASES")):
+                          ({"DATABASE": "nowhere"}, "'nowhere' is not in DATABASES"),
+                          # a misspelt key was Settings' TypeError, a 23-line traceback
+                          ({"TRESHOLD": 0.3}, r"PGFACE\['TRESHOLD'\] is no pgface setting "
+                                              r"\(did you mean 'THRESHOLD'\?\)"),
+                          ({"THRESHOLD": 0.3, "threshold": 0.5}, "THRESHOLD twice"),
+                          # a value named as the project gave it, not as PGFACE_THRESHOLD
+                          ({"THRESHOLD": "abc"}, r"setting PGFACE\['THRESHOLD'\]: ")):
         with override_settings(PGFACE={**settings.PGFACE, **mistake}), \
                 pytest.raises(ImproperlyConfigured, match=said):
             conf.pgface_settings()
+    with override_settings(PGFACE={**settings.PGFACE, "TRESHOLD": 0.3}), \
+            pytest.raises(ImproperlyConfigured, match="TRESHOLD"):
+        Face.objects.similar_to(samples()["yaoming.jpg"])
+    with override_settings(PGFACE={**settings.PGFACE, "THRESHOLD": "abc"}), \
+            pytest.raises(InvalidInputError.__base__, match="THRESHOLD"):  # still a PgfaceError
+        conf.pgface_settings()
     for bad in (np.full(512, np.nan), np.zeros(512)):
         with pytest.raises(InvalidInputError, match="embedding"):
             Face.objects.similar_to(bad)

@@ -7,6 +7,7 @@ from settings.PGFACE (keys are pgface's setting names, any case) over the PGFACE
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import threading
@@ -18,7 +19,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from psycopg.conninfo import make_conninfo
 
-from pgface.config import Settings
+from pgface.config import InvalidSettings, Settings, setting_name
+from pgface.errors import without_passwords
 
 if TYPE_CHECKING:
     from pgface.library import Pgface
@@ -29,8 +31,54 @@ _LIBPQ_OPTIONS = {"sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword", 
                   "passfile", "channel_binding", "gssencmode", "load_balance_hosts"}
 
 
+class InvalidPgfaceSetting(ImproperlyConfigured, InvalidSettings):
+    """A value of settings.PGFACE pgface cannot use, named as PGFACE["KEY"]: Django's
+    ImproperlyConfigured, and pgface's InvalidSettings as it was."""
+
+
 def _options() -> dict[str, Any]:
-    return {k.lower(): v for k, v in getattr(django_settings, "PGFACE", {}).items()}
+    given = getattr(django_settings, "PGFACE", {})
+    if not isinstance(given, dict):
+        raise ImproperlyConfigured(f"PGFACE is a dict of pgface's settings, not {given!r}")
+    options: dict[str, Any] = {}
+    for key, value in given.items():
+        if not isinstance(key, str):
+            raise ImproperlyConfigured(f"PGFACE's keys are setting names, not {key!r}")
+        if key.lower() in options:
+            raise ImproperlyConfigured(f"PGFACE names the setting {key.upper()} twice")
+        options[key.lower()] = value
+    return options
+
+
+def _check_names(options: dict[str, Any]) -> None:
+    """A misspelt key (PGFACE = {"TRESHOLD": 0.3}) named, with the setting it looks like:
+    it was Settings' TypeError, a traceback from `manage.py pgface`."""
+    known = [*Settings.model_fields, "database", "read_databases"]
+    for key in options:
+        if key not in known:
+            alike = difflib.get_close_matches(key, known, n=1)
+            raise ImproperlyConfigured(
+                f"PGFACE[{key.upper()!r}] is no pgface setting"
+                + (f" (did you mean {alike[0].upper()!r}?)" if alike else " (see README's "
+                   "settings)"))
+
+
+def _named_as_given(exc: InvalidSettings, options: dict[str, Any]) -> InvalidSettings:
+    """EXC with each setting given in PGFACE named as PGFACE['KEY'] (it said `setting
+    PGFACE_THRESHOLD`, a variable the project never set); one from a PGFACE_* variable
+    keeps that name."""
+    if not exc.errors():
+        return exc
+    said = []
+    for error in exc.errors():
+        loc = error["loc"]
+        name = setting_name(loc)
+        if loc and str(loc[0]) in options:
+            items = " ".join(f"(item {p + 1})" for p in loc[1:] if isinstance(p, int))
+            name = f"PGFACE[{str(loc[0]).upper()!r}]" + (f" {items}" if items else "")
+        said.append(f"setting {name}: {error['msg'].removeprefix('Value error, ')} "
+                    f"(got {error.get('input')!r})")
+    return InvalidPgfaceSetting("; ".join(map(without_passwords, said)), exc.validation)
 
 
 def schema() -> str:
@@ -73,10 +121,16 @@ def _databases(options: dict[str, Any]) -> tuple[str, list[str]]:
 def pgface_settings() -> Settings:
     """pgface's Settings for this Django project."""
     options = _options()
+    _check_names(options)
     alias, reads = _databases(options)
+    given = dict(options)
     options.pop("db_schema", None)
-    return Settings(database_url=conninfo(alias), read_database_url=[conninfo(a) for a in reads],
-                    db_schema=schema(), **options)
+    try:
+        return Settings(database_url=conninfo(alias),
+                        read_database_url=[conninfo(a) for a in reads],
+                        db_schema=schema(), **options)
+    except InvalidSettings as exc:
+        raise _named_as_given(exc, given) from None
 
 
 def environment(settings: Settings) -> dict[str, str]:

@@ -462,3 +462,32 @@ def test_similar_to_takes_what_a_view_has_and_names_the_rest(project: None) -> N
     for bad in (None, [0.1] * 511, ["a"] * 512, 3.5, {"x": 1}):
         with pytest.raises(InvalidInputError, match="similar_to takes"):
             Face.objects.similar_to(bad)
+
+
+def test_a_database_other_than_postgresql_is_one_error_and_a_system_check(
+        project: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """startproject's sqlite3 database: `manage.py pgface` was a ValueError's traceback and
+    `manage.py check` said nothing."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+    from django.db import connection
+
+    from pgface.django import conf
+    from pgface.django.management.commands.pgface import Command
+
+    engine = connection.settings_dict["ENGINE"]
+    try:
+        connection.settings_dict["ENGINE"] = "django.db.backends.sqlite3"
+        with pytest.raises(ImproperlyConfigured, match="pgface needs PostgreSQL"):
+            conf.pgface_settings()
+        with pytest.raises(SystemExit) as ended:
+            Command().run_from_argv(["manage.py", "pgface", "stats"])
+        said = capsys.readouterr().err
+        assert ended.value.code == 1 and len(said.splitlines()) == 1, said
+        assert said.startswith("error: DATABASES['default'] is django.db.backends.sqlite3")
+        with pytest.raises(SystemCheckError, match=r"pgface\.E001.*pgface needs PostgreSQL"):
+            call_command("check")
+    finally:
+        connection.settings_dict["ENGINE"] = engine
+    call_command("check")  # passes with PostgreSQL

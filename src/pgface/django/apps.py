@@ -8,3 +8,10 @@ class PgfaceConfig(AppConfig):
     label = "pgface"
     verbose_name = "pgface"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.core import checks
+
+        from pgface.django.conf import check_settings
+
+        checks.register(check_settings)

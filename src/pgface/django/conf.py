@@ -93,7 +93,11 @@ def conninfo(alias: str = "default") -> str:
         raise ImproperlyConfigured(f"PGFACE: database {alias!r} is not in DATABASES")
     db = connections[alias].settings_dict
     if "postgresql" not in db["ENGINE"]:
-        raise ValueError(f"DATABASES[{alias!r}] is {db['ENGINE']}; pgface needs PostgreSQL")
+        # a ValueError was a traceback from `manage.py pgface` in a new project (sqlite3)
+        raise ImproperlyConfigured(
+            f"DATABASES[{alias!r}] is {db['ENGINE']}; pgface needs PostgreSQL: point it at "
+            "pgface's embedded server or your own (docs/django.md, step 1), or name another "
+            "alias in PGFACE['DATABASE']")
     params = {"dbname": db["NAME"], "user": db.get("USER"), "password": db.get("PASSWORD"),
               "host": db.get("HOST"), "port": str(db.get("PORT") or "")}
     params.update({k: v for k, v in db.get("OPTIONS", {}).items() if k in _LIBPQ_OPTIONS})
@@ -197,3 +201,18 @@ def close_library() -> None:
     pool holds connections to it ("being accessed by other users")."""
     with _library_lock:
         _close_ours()
+
+
+def check_settings(**kwargs: object) -> list[Any]:
+    """Django's system check (`manage.py check`, runserver, migrate): pgface's databases are
+    PostgreSQL aliases of DATABASES and settings.PGFACE is settings pgface can use."""
+    from django.core.checks import Error
+
+    from pgface.errors import PgfaceError
+
+    try:
+        pgface_settings()
+    except (ImproperlyConfigured, PgfaceError) as exc:
+        return [Error(str(exc), hint="see docs/django.md", obj="settings.PGFACE",
+                      id="pgface.E001")]
+    return []

@@ -335,6 +335,28 @@ def test_loaddata_cannot_write_pgface_rows(yao_ming: Any, tmp_path: Path) -> Non
     assert (again.name, again.hidden) == ("Yao Ming", False)
 
 
+def test_loaddata_of_a_whole_projects_dump_says_to_leave_pgface_out(
+        yao_ming: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """dumpdata, flush, loaddata: the dump held pgface's rows and loaddata ended in a
+    TypeError's traceback; it is one line naming `dumpdata -e pgface`, which works."""
+    from django.core.management import CommandError, call_command, execute_from_command_line
+
+    dump = tmp_path / "all.json"
+    call_command("dumpdata", "pgface.person", output=str(dump), verbosity=0)
+    with pytest.raises(CommandError, match=r"pgface\.Person rows are pgface's.*"
+                                           r"manage\.py dumpdata -e pgface"):
+        call_command("loaddata", str(dump), verbosity=0)
+    with pytest.raises(SystemExit) as ended:
+        execute_from_command_line(["manage.py", "loaddata", str(dump), "-v0"])
+    said = capsys.readouterr().err
+    assert ended.value.code == 1 and "Traceback" not in said and "dumpdata -e pgface" in said
+    without = tmp_path / "without.json"
+    call_command("dumpdata", "-e", "pgface", "-e", "contenttypes", "-e", "auth.permission",
+                 output=str(without), verbosity=0)
+    assert "pgface." not in without.read_text()
+    call_command("loaddata", str(without), verbosity=0)
+
+
 def test_settings_mistakes_are_named(project: None) -> None:
     import numpy as np
     from django.conf import settings

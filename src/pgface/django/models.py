@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from django.contrib.postgres.fields import ArrayField
+from django.core.management.base import CommandError
 from django.db import models
 from django.db.models import ExpressionWrapper, FloatField, Value, signals
 from django.utils import timezone
@@ -272,7 +273,18 @@ class Face(ReadOnlyModel):
         return f"face {self.id}"
 
 
-def _refuse_write(sender: type[models.Model], instance: models.Model, **kwargs: object) -> None:
+class FixtureRefused(CommandError, TypeError):
+    """loaddata met pgface's rows (a whole project's dumpdata holds them): a CommandError, so
+    `manage.py loaddata` says it in one line (a TypeError was a traceback), and the TypeError
+    every refused write is."""
+
+
+def _refuse_write(sender: type[models.Model], instance: models.Model, raw: bool = False,
+                  **kwargs: object) -> None:
+    if raw:  # loaddata (Model.save_base(raw=True))
+        raise FixtureRefused(
+            f"{sender._meta.label} rows are pgface's: a fixture cannot write them (dump the "
+            f"project without them: manage.py dumpdata -e pgface)")
     raise _refuse(sender.__name__)
 
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
-from conftest import PHOTOS, require_data
+from conftest import PHOTOS, require_data, with_database
 from test_schema import samples
 
 django = pytest.importorskip("django",
@@ -513,3 +513,36 @@ def test_a_database_other_than_postgresql_is_one_error_and_a_system_check(
     finally:
         connection.settings_dict["ENGINE"] = engine
     call_command("check")  # passes with PostgreSQL
+
+
+def test_migrate_and_ensure_schema_create_pgface_tables(project: None, server_url: str) -> None:
+    """docs said conf.library() creates pgface's schema, but it connects lazily: in a fresh
+    (test) database the ORM found no table. conf.ensure_schema() creates it, and so does
+    `manage.py migrate` (the test runner's creation of a test database included)."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from pgface.django import conf
+    from pgface.django.models import Face, Person
+
+    name = connection.settings_dict["NAME"]
+    fresh = f"{name}_fresh"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{fresh}"')
+    try:
+        connection.close()
+        connection.settings_dict["NAME"] = fresh
+        conf.library()  # lazily: no table yet
+        conf.ensure_schema()
+        assert Face.objects.count() == 0 and Person.objects.count() == 0
+        connection.close()
+        with psycopg.connect(with_database(server_url, fresh), autocommit=True) as there:
+            there.execute("DROP SCHEMA pgface CASCADE")
+        call_command("migrate", verbosity=0)
+        assert Face.objects.count() == 0 and Person.objects.count() == 0
+    finally:
+        connection.close()
+        connection.settings_dict["NAME"] = name
+        conf.close_library()
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{fresh}" WITH (FORCE)')

@@ -11,7 +11,10 @@ class PgfaceConfig(AppConfig):
 
     def ready(self) -> None:
         from django.core import checks
+        from django.db.models.signals import post_migrate
 
-        from pgface.django.conf import check_settings
+        from pgface.django.conf import check_settings, create_schema_after_migrate
 
         checks.register(check_settings)
+        post_migrate.connect(create_schema_after_migrate, sender=self,
+                             dispatch_uid="pgface.create_schema")

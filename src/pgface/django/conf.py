@@ -203,6 +203,35 @@ def close_library() -> None:
         _close_ours()
 
 
+def ensure_schema() -> list[int]:
+    """Create (or migrate) pgface's schema and tables in its database now, as pgface does when
+    it first connects, and return the migrations applied. conf.library() connects lazily:
+    until it indexed or searched something, the ORM found no table. `manage.py migrate` (and
+    so Django's test databases) call this for pgface's database (a post_migrate handler)."""
+    from pgface.db.connection import migrate
+
+    settings = pgface_settings()
+    if not settings.database_url:  # cannot be: conninfo() always names the alias's database
+        raise ImproperlyConfigured("PGFACE: no database")
+    return migrate(settings.database_url, settings.db_schema)
+
+
+def create_schema_after_migrate(using: str = "default", verbosity: int = 1,
+                                stdout: Any = None, **kwargs: object) -> None:
+    """post_migrate: pgface's tables in pgface's database (PGFACE['DATABASE']) once `migrate`
+    (or the test runner's creation of a test database, or `flush`) ran on it."""
+    try:
+        alias = _databases(_options())[0]
+    except ImproperlyConfigured:
+        return  # the system check says it
+    if using != alias or "postgresql" not in connections[alias].settings_dict["ENGINE"]:
+        return
+    applied = ensure_schema()
+    if applied and verbosity >= 1 and stdout is not None:
+        stdout.write(f"  pgface: applied {len(applied)} of pgface's own migrations "
+                     f"(schema {schema()!r})\n")
+
+
 def check_settings(**kwargs: object) -> list[Any]:
     """Django's system check (`manage.py check`, runserver, migrate): pgface's databases are
     PostgreSQL aliases of DATABASES and settings.PGFACE is settings pgface can use."""

@@ -1,7 +1,8 @@
 """pgface's tables as unmanaged, read-only Django models, in pgface's schema.
 
 Django never creates, migrates or writes these tables: pgface does (its library, CLI, HTTP
-API, or `manage.py pgface ...`). Join to them from your own models with, for example,
+API, or `manage.py pgface ...`; `manage.py migrate` has it create them, conf.ensure_schema).
+Join to them from your own models with, for example,
 `models.ForeignKey("pgface.Person", on_delete=models.DO_NOTHING, db_constraint=False)`.
 """
 

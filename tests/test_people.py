@@ -992,6 +992,31 @@ def test_two_files_swapped_and_one_edited_keep_their_people(
     assert len(ada) == 1 and Path(ada[0].path) == other.resolve()
 
 
+def test_a_swapped_and_edited_photo_keeps_people_another_edit_of_the_run_also_holds(
+        pf: Pgface, tmp_path: Path) -> None:
+    """Probe fuzz18: as above, with Ada also in a third photo re-saved in the same run (one
+    event's photos saved again together). The hand-over asked whether the former's people
+    had a face in any new version of the run: Ada had, in the third photo's, so the swapped
+    edit kept none of her names there, and the warning named the unedited file."""
+    group, album, party, other, first = party_and_other(pf, tmp_path)
+    third = album / "third.jpg"
+    shutil.copyfile(next(p for p in sample_photos() if p.name == "yaoming.jpg"), third)
+    pf.index(album)
+    pf.people.name_faces([first[0].face_id, stored_faces(pf, [third])[str(third.resolve())][0]
+                          .face_id], "Ada")
+    party.rename(album / "swap")
+    other.rename(party)
+    (album / "swap").rename(other)
+    edited(group, other)  # other.jpg held party's photo after the swap: edited now
+    cv2.imwrite(str(third), cv2.imread(str(third)), [cv2.IMWRITE_JPEG_QUALITY, 70])
+
+    report = pf.index(album)
+
+    ada = sorted(Path(f.path).name for f in pf.people.faces("Ada"))
+    assert ada == ["other.jpg", "third.jpg"], ada
+    assert report.people_kept == 2 and report.warnings == [], report.warnings
+
+
 def test_files_swapped_across_folders_keep_their_photos_when_one_folder_is_indexed(
         pf: Pgface, tmp_path: Path) -> None:
     # Swapped between two folders, then only one folder indexed: the photo whose path the

@@ -6,7 +6,15 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Hashable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -539,12 +547,17 @@ def stored_formers(conn: psycopg.Connection, roots: Sequence[PathLike]) -> dict[
 
 
 def formers_with_people_left(conn: psycopg.Connection, former_ids: Sequence[int],
-                             new_versions: Sequence[int]) -> list[int]:
-    """Those of these former photos with a face whose person has no face in new_versions."""
-    if not former_ids:
+                             new_versions: Mapping[int, Collection[int]]) -> list[int]:
+    """Those of these former photos with a face whose person has no face in the former's own
+    new versions (new_versions[former]: the photos at its paths now). Any new version of the
+    run counted: a swapped and edited group photo whose people were also in another photo
+    re-saved in the same run kept none of its names."""
+    pairs = [(former, now) for former in former_ids
+             for now in (new_versions.get(former) or [None])]  # None: no new version at all
+    if not pairs:
         return []
     return [r[0] for r in conn.execute(sql.FORMERS_WITH_PEOPLE_LEFT, {
-        "formers": list(former_ids), "new": list(new_versions)})]
+        "formers": [f for f, _ in pairs], "nows": [n for _, n in pairs]})]
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,8 @@ def test_min_face_size_is_tested_on_the_box_clipped_at_the_photos_edge() -> None
     """A reduced row reaches past the photo's edge (5601 px at 1/4: 1401 pixels, 5604 of the
     photo's): a face cut by the edge measured 404 px there and 399.5 in the photo, and a floor
     of 402 kept it in a JPEG where the PNG of the same pixels dropped it (a probe)."""
-    ok, jpeg = cv2.imencode(".jpg", np.full((1000, 5601, 3), 128, dtype=np.uint8))
+    # (2000 tall: a panorama, 3:1 or longer, keeps its short side, not its long one)
+    ok, jpeg = cv2.imencode(".jpg", np.full((2000, 5601, 3), 128, dtype=np.uint8))
     photo = decode_photo(jpeg.tobytes(), "wide.jpg", **LIMITS, keep_side=1000)
     assert photo.factor == 4 and photo.image.shape[1] == 1401
     cut = Face(np.array([1300.0, 100.0, 1401.0, 400.0]), np.full((5, 2), 200.0), 0.9)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated
 
@@ -196,10 +197,19 @@ def list_people(request: Request, unnamed: bool = Query(
         return {"people": [_person(p) for p in found[offset:offset + limit]],
                 **page_fields(len(found), limit, offset, len(found[offset:offset + limit])),
                 "next_after": None}
+    people = get_pf(request).people
+    return _page_by_place(lambda count, place: people.page(None if unnamed else True, hidden,
+                                                           count, offset, place),
+                          limit, offset, after)
+
+
+def _page_by_place(read: Callable[[int, Person | None], tuple[list[Person], int]],
+                   limit: int, offset: int, after: str | None) -> dict:
+    """A page of people read by READ(how many, place), from `offset` or after `after`, with
+    `next_after` (null on the last page)."""
     place = None if after is None else _place_of(after)
     # One more than asked tells whether a page follows (`total` cannot, counted from the top).
-    page, total = get_pf(request).people.page(None if unnamed else True, hidden, limit + 1,
-                                              offset, place)
+    page, total = read(limit + 1, place)
     following = page[limit:]
     page = page[:limit]
     fields = page_fields(total, limit, offset, len(page))
@@ -244,15 +254,9 @@ def review(request: Request, limit: Limit = 20, offset: Offset = 0,
     """The review queue: the unnamed people clustering found that nobody hid, the most faces
     first, to name, pass over or hide one by one; `limit` from `offset` (or after `after`),
     with `total`. `next_after` leads on (null at the end)."""
-    place = None if after is None else _place_of(after)
-    page, total = get_pf(request).people.review(limit + 1, offset, place)
-    following = page[limit:]
-    page = page[:limit]
-    fields = page_fields(total, limit, offset, len(page))
-    if place is not None:
-        fields["next_offset"] = None  # an offset counts from the top, not from `after`
-    return {"people": [_person(p) for p in page], **fields,
-            "next_after": _cursor_of(page[-1]) if following else None}
+    people = get_pf(request).people
+    return _page_by_place(lambda count, place: people.review(count, offset, place),
+                          limit, offset, after)
 
 
 @router.post("/name", response_model=NamingOut, responses=WRITE_ERRORS)

@@ -546,15 +546,3 @@ def test_migrate_and_ensure_schema_create_pgface_tables(project: None, server_ur
         conf.close_library()
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE "{fresh}" WITH (FORCE)')
-
-
-def test_makemigrations_has_nothing_to_write_into_the_package(project: None) -> None:
-    """pgface.django shipped no migrations: `makemigrations pgface` would write one into the
-    installed package (`makemigrations pgface --check` found changes)."""
-    from django.core.management import call_command
-    from django.db.migrations.loader import MigrationLoader
-
-    # SystemExit(1) where there are changes to write
-    call_command("makemigrations", "pgface", "--check", "--dry-run", verbosity=0)
-    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
-    assert ("pgface", "0001_initial") in MigrationLoader(None).disk_migrations

@@ -116,6 +116,14 @@ def _running_for(env: dict[str, str], stdout: IO[str], stderr: IO[str]) -> Itera
                 _shared.notify_all()
 
 
+def _unrouted(stream: IO[str]) -> IO[str]:
+    """A command's stream as it was before a call running meanwhile routed sys.stdout: Django
+    takes sys.stdout when call_command builds a command without stdout=, and one built while
+    another thread's call ran took that call's router, which then routed this thread's writes
+    to itself (RecursionError, the output lost)."""
+    return stream.before if isinstance(stream, _Routed) else stream
+
+
 class _Said(io.TextIOBase):
     """A stream that writes through to OUT and keeps pgface's last `error:` line."""
 
@@ -180,8 +188,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=1) from None
         # What pgface prints goes where the command's output goes: call_command("pgface",
         # ..., stdout=buffer) left the buffer empty and printed to the process's stdout.
-        said = _Said(self.stderr._out)
-        with _running_for(conf.environment(settings), self.stdout._out, said):
+        said = _Said(_unrouted(self.stderr._out))
+        with _running_for(conf.environment(settings), _unrouted(self.stdout._out), said):
             try:
                 code = app(args=list(args), prog_name="manage.py pgface", standalone_mode=False)
             except EXITS as exc:

@@ -20,7 +20,7 @@ README = REPO / "README.md"
 
 
 def readme_blocks(language: str) -> list[str]:
-    text = README.read_text()
+    text = README.read_text(encoding="utf-8")
     return [m[1] for m in re.finditer(rf"```{language}\n(.*?)```", text, re.DOTALL)]
 
 

@@ -1017,6 +1017,39 @@ def test_a_swapped_and_edited_photo_keeps_people_another_edit_of_the_run_also_ho
     assert report.people_kept == 2 and report.warnings == [], report.warnings
 
 
+def test_a_swapped_and_edited_photo_keeps_a_person_the_other_photo_also_holds(
+        pf: Pgface, tmp_path: Path) -> None:
+    """Probe living19: two photos of one shoot, Sheldon in both, swapped and one cropped.
+    The hand-over asked whether Sheldon had a face in the photo now at the former's path: the
+    other photo, moved there, had one of its own, so the edit's face kept no name, unsaid.
+    Now a person counts as carried only by a face at MOVED_EDIT_SIMILARITY to the former's."""
+    album = tmp_path / "shoot"
+    album.mkdir()
+    one, three = album / "bbt1.jpg", album / "bbt3.jpg"
+    shutil.copyfile(require_data(PHOTOS / "groups" / "bbt1.jpg"), one)
+    shutil.copyfile(require_data(PHOTOS / "groups" / "bbt3.jpg"), three)
+    pf.index(album)
+    pf.people.cluster()
+    with pf.pool.connection() as conn:
+        both = conn.execute("SELECT person_id FROM faces WHERE person_id IS NOT NULL "
+                            "GROUP BY 1 HAVING count(DISTINCT photo_id) = 2 LIMIT 1").fetchone()
+    assert both is not None, "clustering found nobody in both photos"
+    pf.people.rename(both[0], "Sheldon")
+    one.rename(album / "swap")
+    three.rename(one)
+    (album / "swap").rename(three)
+    image = Image.open(one)  # bbt3's photo, now at bbt1.jpg: cropped by 3 %
+    width, height = image.size
+    image.crop((width * 3 // 100, height * 3 // 100, width - width * 3 // 100,
+                height - height * 3 // 100)).convert("RGB").save(one, quality=90)
+
+    report = pf.index(album, prune=True)
+
+    assert sorted(Path(f.path).name for f in pf.people.faces("Sheldon")) == [
+        "bbt1.jpg", "bbt3.jpg"]
+    assert report.people_kept >= 1 and report.warnings == [], report.warnings
+
+
 def test_files_swapped_across_folders_keep_their_photos_when_one_folder_is_indexed(
         pf: Pgface, tmp_path: Path) -> None:
     # Swapped between two folders, then only one folder indexed: the photo whose path the

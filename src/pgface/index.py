@@ -389,7 +389,9 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
             # that hold nobody: a run that re-saved thousands of named photos compared each
             # with every other.
             new_versions = sorted({now for nows in formers.values() for now in nows})
-            left = store.formers_with_people_left(conn, pathless, formers)
+            left = ps.formers_with_people_left(
+                conn, {former: formers[former] for former in pathless}, model,
+                MOVED_EDIT_SIMILARITY)
             unheld = store.photos_with_nobody(conn, new_versions) if left else []
             for former in left:
                 given = ps.people_for_replacements(

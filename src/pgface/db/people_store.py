@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -539,6 +539,33 @@ def people_for_replacements(conn: psycopg.Connection, replaced: Sequence[tuple[i
         kept += [KeptFace(free[j][1], held[i][2], held[i][3], held[i][1], score)
                  for i, j, score in best_pairs(similarity, min_similarity)]
     return kept
+
+
+def formers_with_people_left(conn: psycopg.Connection, formers: Mapping[int, Collection[int]],
+                             model: str, min_similarity: float) -> list[int]:
+    """Of these former photos (each with the photos at its paths now): those with a face
+    whose person no new version of theirs carried, a face of that person at min_similarity
+    or above to it. A person merely in a photo now at the former's path carried nothing: two
+    files of one shoot swapped and one edited, Sheldon in both, and the edit's face kept no
+    name (nor was it said)."""
+    photo_ids = sorted({*formers, *(now for nows in formers.values() for now in nows)})
+    if not photo_ids:
+        return []
+    with conn.cursor(binary=True) as cur:
+        rows = cur.execute(FACES_OF_PHOTOS, [photo_ids, model]).fetchall()
+    by_photo: dict[int, list[tuple]] = {}
+    for row in rows:
+        by_photo.setdefault(row[0], []).append(row)
+    left = []
+    for former, nows in formers.items():
+        for face in (r for r in by_photo.get(former, []) if r[2] is not None):
+            alike = [store.as_array(r[4]) for now in nows for r in by_photo.get(now, [])
+                     if r[2] == face[2]]
+            if not alike or float(np.max(np.stack(alike) @ store.as_array(face[4]))) < (
+                    min_similarity):
+                left.append(former)
+                break
+    return left
 
 
 def people_from_other_packs(conn: psycopg.Connection, photo_ids: Sequence[int], model: str,

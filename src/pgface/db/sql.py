@@ -215,15 +215,6 @@ WHERE pp.path_bytes = ANY(%(roots)s) OR EXISTS (
     SELECT 1 FROM unnest(%(lows)s::bytea[], %(highs)s::bytea[]) r(low, high)
     WHERE pp.path_bytes >= r.low AND pp.path_bytes < r.high)
 """
-# Of these former photos, those with a face whose person has no face in any of %(new)s (the
-# run's new versions): people an edit's hand-over, by path, did not carry.
-FORMERS_WITH_PEOPLE_LEFT = """
-WITH pair AS (SELECT * FROM unnest(%(formers)s::bigint[], %(nows)s::bigint[]) AS p(former, now))
-SELECT DISTINCT f.photo_id FROM faces f
-WHERE f.photo_id IN (SELECT former FROM pair) AND f.person_id IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM pair JOIN faces g ON g.photo_id = pair.now
-                  WHERE pair.former = f.photo_id AND g.person_id = f.person_id)
-"""
 # Of (former photo, a photo that holds its content now) pairs: the named people of the
 # former's faces (hidden ones aside: nothing of theirs to tell) who hold no face of that
 # photo, and how many faces they had there (one pack's: each pack found the same faces), by

@@ -12,7 +12,6 @@ from collections.abc import (
     Hashable,
     Iterable,
     Iterator,
-    Mapping,
     Sequence,
 )
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -544,20 +543,6 @@ def stored_formers(conn: psycopg.Connection, roots: Sequence[PathLike]) -> dict[
             "highs": [high for _, high in ranges]}):
         formers.setdefault(former, set()).add(now)
     return formers
-
-
-def formers_with_people_left(conn: psycopg.Connection, former_ids: Sequence[int],
-                             new_versions: Mapping[int, Collection[int]]) -> list[int]:
-    """Those of these former photos with a face whose person has no face in the former's own
-    new versions (new_versions[former]: the photos at its paths now). Any new version of the
-    run counted: a swapped and edited group photo whose people were also in another photo
-    re-saved in the same run kept none of its names."""
-    pairs = [(former, now) for former in former_ids
-             for now in (new_versions.get(former) or [None])]  # None: no new version at all
-    if not pairs:
-        return []
-    return [r[0] for r in conn.execute(sql.FORMERS_WITH_PEOPLE_LEFT, {
-        "formers": [f for f, _ in pairs], "nows": [n for _, n in pairs]})]
 
 
 @dataclass(frozen=True)

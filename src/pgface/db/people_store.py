@@ -516,17 +516,24 @@ class KeptFace:
         return "forgotten_faces", self.forgotten_id
 
 
+def _faces_by_photo(conn: psycopg.Connection, photo_ids: Collection[int], model: str
+                    ) -> dict[int, list[tuple]]:
+    """FACES_OF_PHOTOS' rows of MODEL's faces of these photos, by photo."""
+    by_photo: dict[int, list[tuple]] = {}
+    if not photo_ids:
+        return by_photo
+    with conn.cursor(binary=True) as cur:
+        for row in cur.execute(FACES_OF_PHOTOS, [sorted(photo_ids), model]):
+            by_photo.setdefault(row[0], []).append(row)
+    return by_photo
+
+
 def people_for_replacements(conn: psycopg.Connection, replaced: Sequence[tuple[int, int]],
                             model: str, min_similarity: float) -> list[KeptFace]:
     """For each (former photo, photo now at its path): the former faces' people, each given to
     the most similar face of the new photo that has no person, one to one, best pairs first,
     at min_similarity or above. Nothing is written (assign_kept does)."""
-    photo_ids = sorted({photo for pair in replaced for photo in pair})
-    with conn.cursor(binary=True) as cur:
-        rows = cur.execute(FACES_OF_PHOTOS, [photo_ids, model]).fetchall()
-    by_photo: dict[int, list[tuple]] = {}
-    for row in rows:
-        by_photo.setdefault(row[0], []).append(row)
+    by_photo = _faces_by_photo(conn, {photo for pair in replaced for photo in pair}, model)
     kept = []
     for former, now in replaced:
         # a former face nobody holds that a change touched passes its before-images on
@@ -548,14 +555,8 @@ def formers_with_people_left(conn: psycopg.Connection, formers: Mapping[int, Col
     or above to it. A person merely in a photo now at the former's path carried nothing: two
     files of one shoot swapped and one edited, Sheldon in both, and the edit's face kept no
     name (nor was it said)."""
-    photo_ids = sorted({*formers, *(now for nows in formers.values() for now in nows)})
-    if not photo_ids:
-        return []
-    with conn.cursor(binary=True) as cur:
-        rows = cur.execute(FACES_OF_PHOTOS, [photo_ids, model]).fetchall()
-    by_photo: dict[int, list[tuple]] = {}
-    for row in rows:
-        by_photo.setdefault(row[0], []).append(row)
+    by_photo = _faces_by_photo(
+        conn, {*formers, *(now for nows in formers.values() for now in nows)}, model)
     left = []
     for former, nows in formers.items():
         for face in (r for r in by_photo.get(former, []) if r[2] is not None):

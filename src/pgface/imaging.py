@@ -53,13 +53,14 @@ IMAGE_SUFFIXES = frozenset(
 )
 # The file name suffix of each format, for files pgface names itself (uploads): the client's
 # name says nothing sure about the bytes.
-# The formats decode_photo opens, the README's list; Pillow's other plugins stay shut: an EPS
-# named .jpg (walked in a folder, or uploaded) ran Ghostscript on its PostScript, and an ICO
-# decoded the PNG inside it in Image.open, before the pixel limit was checked (a 1 MB file,
-# 1.7 GB). PSD, JPEG 2000, TGA and a dozen more were read too, each a parser more to trust.
-READ_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "PPM", "HEIF", "AVIF")
 FORMAT_SUFFIXES = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif",
                    "TIFF": ".tif", "BMP": ".bmp", "HEIF": ".heic", "AVIF": ".avif", "PPM": ".ppm"}
+# The formats decode_photo opens, the README's list (MPO opens through the JPEG plugin);
+# Pillow's other plugins stay shut: an EPS named .jpg (walked in a folder, or uploaded) ran
+# Ghostscript on its PostScript, and an ICO decoded the PNG inside it in Image.open, before the
+# pixel limit was checked (a 1 MB file, 1.7 GB). PSD, JPEG 2000, TGA and a dozen more were read
+# too, each a parser more to trust.
+READ_FORMATS = tuple(name for name in FORMAT_SUFFIXES if name != "MPO")
 # Scans a JPEG may have: libjpeg's progressive JPEGs have 10 (6 grey), tuned encoders up to
 # a few dozen; a camera's file with embedded previews adds theirs. NVIDIA's nvImageCodec
 # refuses more than 256 by default, against the same attack (_check_jpeg_scans).
@@ -433,8 +434,7 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
                                      f"greyscale of 32-bit)") from exc
         layout = _tiff_layout(tags) if tags is not None else None
         if layout:
-            raise ImageError(source, f"not a format pgface reads (a TIFF of {layout}, which "
-                                     f"neither Pillow nor OpenCV reads)") from exc
+            raise _unread_tiff(source, layout) from exc
         kind = _kind_by_signature(data)
         if kind:  # a PNG whose header's checksum is wrong was "not an image"
             raise ImageError(source, f"corrupt or truncated image (a {kind} file whose "
@@ -452,8 +452,7 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
             return _photo_of_tiff_by_opencv(data, tags, source, max_pixels, sha256)
         layout = _tiff_layout(tags) if tags is not None and "raw mode" in str(exc) else None
         if layout:  # 8-bit planar grey + alpha: Pillow opens it, and has no raw mode for it
-            raise ImageError(source, f"not a format pgface reads (a TIFF of {layout}, which "
-                                     f"neither Pillow nor OpenCV reads)") from exc
+            raise _unread_tiff(source, layout) from exc
         if out_of_memory(exc):  # the machine's, not the file's (a PNG of 40 MP was "cannot
             # decode image (MemoryError)", an HTTP 400 where its JPEG was a 503)
             raise no_memory_decoding(source, exc) from exc
@@ -773,6 +772,11 @@ def _tiff_layout(tags: TiffImagePlugin.ImageFileDirectory_v2) -> str | None:
             + planes)
 
 
+def _unread_tiff(source: str, layout: str) -> ImageError:
+    return ImageError(source, f"not a format pgface reads (a TIFF of {layout}, which neither "
+                              f"Pillow nor OpenCV reads)")
+
+
 def _tiff_planar_extra(tags: TiffImagePlugin.ImageFileDirectory_v2) -> bool:
     """An 8-bit RGB TIFF stored one plane per channel with a 4th sample that is associated
     alpha or unspecified: Pillow opens neither (no raw mode for the first, no mode for the
@@ -841,11 +845,10 @@ def _check_tiff_data(data: bytes, tags: TiffImagePlugin.ImageFileDirectory_v2,
                      source: str) -> None:
     """A TIFF whose strips or tiles run past the end of the file is refused before decoding:
     libtiff printed its own read errors on stderr and the reason was "decoder error -2"."""
-    offsets, counts = tags.get(273, tags.get(324)), tags.get(279, tags.get(325))
+    offsets = _tiff_values(tags, 273, ()) or _tiff_values(tags, 324, ())
+    counts = _tiff_values(tags, 279, ()) or _tiff_values(tags, 325, ())
     if not offsets or not counts:
         return
-    offsets = offsets if isinstance(offsets, tuple) else (offsets,)
-    counts = counts if isinstance(counts, tuple) else (counts,)
     end = max(int(at) + int(count) for at, count in zip(offsets, counts, strict=False))
     if end > len(data):
         raise ImageError(source, f"corrupt or truncated image (a TIFF file cut short: its "
@@ -938,8 +941,7 @@ def _tiff_ifd(order: str, entries: list[tuple[int, int, tuple[int, ...]]], at: i
 def _tiff_alpha(img: Image.Image) -> int:
     """A TIFF's first extra sample as alpha: 1 associated (premultiplied), 2 unassociated;
     0 where it is no alpha (ExtraSamples 0, unspecified) or there is none."""
-    extra = img.tag_v2.get(338, ())
-    extra = extra if isinstance(extra, tuple) else (extra,)
+    extra = _tiff_values(img.tag_v2, 338, ())
     return extra[0] if extra and extra[0] in (1, 2) else 0
 
 

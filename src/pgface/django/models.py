@@ -23,7 +23,7 @@ from django.utils import timezone
 from pgvector.django import CosineDistance, VectorField
 
 from pgface.django import conf
-from pgface.errors import InvalidInputError, NoFaceError
+from pgface.errors import InvalidInputError, NoFaceError, kind_of
 from pgface.search import check_similarity
 
 SCHEMA = conf.schema()
@@ -240,7 +240,7 @@ def _embedding_of(target: object) -> np.ndarray:
     takes = ("similar_to takes a Face, an embedding (512 numbers), or a photo (a path, its "
              "bytes, a Django upload, a Pillow image)")
     if target is None or isinstance(target, str | bytes | dict) or not hasattr(target, "__len__"):
-        raise InvalidInputError(f"{takes}, not {type(target).__name__}")
+        raise InvalidInputError(f"{takes}, not {kind_of(target)}")
     try:
         vector = np.asarray(target, np.float32)
     except (TypeError, ValueError) as exc:

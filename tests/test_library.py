@@ -212,6 +212,63 @@ def test_a_library_given_as_a_link_pointed_elsewhere_is_pruned_where_it_pointed(
     assert pf.index([pictures], prune=True).not_pruned == [str(old.resolve())]
 
 
+def test_a_link_is_pruned_where_it_pointed_whichever_folder_above_it_is_given(
+        pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
+    """Probe living19: a link was recorded under the folder the run walked, so once `Phone`
+    pointed elsewhere, `index home/Phone --prune` missed where it pointed when only a run of
+    `home` had recorded it; and a link inside the old target (`RO1/inner -> C1`) was recorded
+    under RO1, which no later run gave: C1's deleted photos were never pruned."""
+    old, new, inner = tmp_path / "old-disk", tmp_path / "new-disk", tmp_path / "inner-disk"
+    shutil.move(library_folder / "biden", old)
+    shutil.move(library_folder / "kit_harington", new)
+    shutil.move(library_folder / "rose_leslie", inner)
+    (old / "inner").symlink_to(inner)
+    phone = library_folder / "Phone"
+    phone.symlink_to(old)
+    pf.index([library_folder])  # the whole library; Phone alone is never given before
+    gone = [sorted(old.glob("*.jpg"))[0], sorted(inner.iterdir())[0]]
+    gone_faces = sum(faces_of_file(database_url, g) for g in gone)
+    for path in gone:
+        path.unlink()
+    phone.unlink()
+    phone.symlink_to(new)
+
+    report = pf.index([phone], prune=True)
+
+    assert (report.removed.photos, report.removed.faces) == (2, gone_faces)
+    assert not {os.fsencode(g.resolve()) for g in gone} & set(stored_paths(database_url))
+    shutil.rmtree(inner)  # the inner disk gone whole: said, as a missing folder given is
+    assert pf.index([phone], prune=True).not_pruned == [str(inner.resolve())]
+    assert pf.index([library_folder], prune=True).not_pruned == [str(inner.resolve())]
+
+
+def test_links_recorded_before_migration_27_by_the_folder_walked_are_still_pruned(
+        pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
+    """Rows written before links were recorded where they are hold the folder the run walked
+    (`library -> old`, and a link inside old under old itself): found as they were."""
+    old, new, inner = tmp_path / "old-disk", tmp_path / "new-disk", tmp_path / "inner-disk"
+    shutil.move(library_folder / "biden", old)
+    shutil.move(library_folder / "kit_harington", new)
+    shutil.move(library_folder / "rose_leslie", inner)
+    (old / "inner").symlink_to(inner)
+    phone = library_folder / "Phone"
+    phone.symlink_to(old)
+    pf.index([library_folder])
+    with psycopg.connect(in_pgface_schema(database_url), autocommit=True) as conn:
+        conn.execute("DELETE FROM linked_folders")
+        conn.execute("INSERT INTO linked_folders (place, folder) VALUES (%s, %s), (%s, %s)",
+                     [os.fsencode(library_folder.resolve()), os.fsencode(old.resolve()),
+                      os.fsencode(old.resolve()), os.fsencode(inner.resolve())])
+    gone = [sorted(old.glob("*.jpg"))[0], sorted(inner.iterdir())[0]]
+    for path in gone:
+        path.unlink()
+    phone.unlink()
+    phone.symlink_to(new)
+
+    assert pf.index([library_folder], prune=True).removed.photos == 2
+    assert not {os.fsencode(g.resolve()) for g in gone} & set(stored_paths(database_url))
+
+
 def test_a_folder_linked_under_one_root_is_not_pruned_under_another(
         pf: Pgface, library_folder: Path, tmp_path: Path) -> None:
     """Indexed together, A's link was recorded as B's too: `index B --prune` pruned there, and

@@ -95,8 +95,9 @@ class IndexReport:
     empty_folders: list[str] = field(default_factory=list)  # folders given that hold no photo
     # Hidden or system files and folders the walk passed over (`passed_over`): none is read.
     passed_over: int = 0
-    # (folder given, real path of a folder reached through a link under it): its photos are
-    # stored there, outside the paths given, and --prune prunes there too.
+    # (where a link to a folder is: its folder's real path and its name, the real path of the
+    # folder it reaches): that folder's photos are stored there, outside the paths given, and
+    # --prune of any folder above the link prunes there too.
     links: list[tuple[str, str]] = field(default_factory=list)
     # The paths --prune left alone, being missing or empty folders (library.Pgface.index).
     not_pruned: list[str] = field(default_factory=list)
@@ -235,8 +236,8 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                         continue
                     inside = os.path.join(root, name)
                     link = os.path.islink(inside)
-                    real = (os.path.realpath(inside) if link
-                            else os.path.join(reals[root], name))
+                    inside_real = os.path.join(reals[root], name)  # a link: where it is
+                    real = os.path.realpath(inside) if link else inside_real
                     if link and not _inside(real, roots):
                         failures.append(Failure(inside, OUTSIDE_FOLDER))
                         continue
@@ -245,7 +246,7 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                         reals[inside] = real
                         kept.append(name)
                         if link:
-                            linked.append((str(path), real))
+                            linked.append((inside_real, real))
                 dirs[:] = kept
                 for name in sorted(files):
                     if Path(name).suffix.lower() not in IMAGE_SUFFIXES:

@@ -309,9 +309,10 @@ class Pgface:
         present = [p for p in expanded if not prune or not _gone(p)]
         folders = [fs_paths.canonical(p) for p in present if os.path.isdir(p)]
         # A folder given through a link (~/Pictures -> a disk) is recorded as the links found
-        # inside it are, by the path given: pointed at another disk, a prune of it reached
-        # only the new one, and the old disk's photos whose files went stayed, said nowhere.
-        given_links = [(p, real) for p, real in zip(
+        # inside it are, where the link is (paths.link_place): pointed at another disk, a
+        # prune of it reached only the new one, and the old disk's photos whose files went
+        # stayed, said nowhere.
+        given_links = [(fs_paths.link_place(p), real) for p, real in zip(
             (p for p in present if os.path.isdir(p)), folders, strict=True) if p != real]
         try:
             report = self._index(present, progress, within, reread)
@@ -330,11 +331,8 @@ class Pgface:
                                          gone_only=True)
             report.people_kept += report.removed.people_kept
             report.empty_folders = []  # a folder emptied on purpose is what pruning is for
-        given = {root: fs_paths.canonical(root) for root, _ in report.links}  # walked folders
         with self.pool.connection() as conn, conn.transaction():
-            store.record_linked_folders(
-                conn, [*folders, *(p for p, _ in given_links)],
-                [*((given[root], folder) for root, folder in report.links), *given_links])
+            store.record_linked_folders(conn, [*report.links, *given_links])
         return report
 
     def index_pending(self, progress: ProgressCallback | None = None) -> IndexReport:

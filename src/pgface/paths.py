@@ -67,6 +67,14 @@ def canonical(path: PathLike) -> Path:
     return Path(os.path.realpath(expand(path)))
 
 
+def link_place(path: PathLike) -> Path:
+    """Where a folder given through links is recorded (linked_folders): a link as it stands,
+    its folder's real path and its own name, however that folder was spelt; a folder under a
+    link as given, expanded (resolved, it would be the place it reaches now)."""
+    given = expand(path)
+    return canonical(given.parent) / given.name if os.path.islink(given) else given
+
+
 def to_bytes(path: PathLike) -> bytes:
     """The file name's exact bytes."""
     return os.fsencode(os.fspath(path))

@@ -398,26 +398,40 @@ JOIN photo_paths pp ON pp.path_bytes >= r.low AND pp.path_bytes < r.high
 STORED_UNDER_FOLDER = """EXISTS (
     SELECT 1 FROM photo_paths pp
     WHERE pp.path_bytes >= lf.folder || '/'::bytea AND pp.path_bytes < lf.folder || '0'::bytea)"""
-# The folders reached through links under these roots, recorded by runs before, that hold
-# stored paths still.
+# Whether a linked_folders row's place (where the link is; before migration 0027, the folder
+# walked) is the folder `outer` (a bytea) or lies inside it.
+_LINK_UNDER = """(lf.place = {outer} OR (lf.place >= {outer} || '/'::bytea
+                               AND lf.place < {outer} || '0'::bytea))"""
+# The folders reached through links at or under these roots, recorded by runs before, and
+# through links inside those folders in turn (a library's `Phone -> /disk`, whose `inner ->
+# /disk2`), that hold stored paths still. UNION ends a loop of links.
 LINKED_FOLDERS = f"""
-SELECT DISTINCT lf.folder FROM linked_folders lf
-WHERE (lf.root = ANY(%(roots)s) OR EXISTS (
+WITH RECURSIVE reached(folder) AS (
+    SELECT lf.folder FROM linked_folders lf
+    WHERE lf.place = ANY(%(roots)s) OR EXISTS (
           SELECT 1 FROM unnest(%(lows)s::bytea[], %(highs)s::bytea[]) r(low, high)
-          WHERE lf.root >= r.low AND lf.root < r.high))
-  AND {STORED_UNDER_FOLDER}
+          WHERE lf.place >= r.low AND lf.place < r.high)
+  UNION
+    SELECT lf.folder FROM reached r
+    JOIN linked_folders lf ON {_LINK_UNDER.format(outer="r.folder")}
+)
+SELECT lf.folder FROM reached lf WHERE {STORED_UNDER_FOLDER}
 ORDER BY 1
 """
 RECORD_LINKED_FOLDERS = """
-INSERT INTO linked_folders (root, folder)
+INSERT INTO linked_folders (place, folder)
 SELECT * FROM unnest(%s::bytea[], %s::bytea[])
 ON CONFLICT DO NOTHING
 """
-# A folder the roots no longer link to, under which no path is stored, is no longer theirs
-# (its photos forgotten: pruned, or `remove`d by hand).
+# A folder no run links to now, under which no path is stored and no link is recorded (its
+# photos forgotten: pruned, or `remove`d by hand), is no longer any root's: whichever run
+# gave it, nothing is left there to prune. A link inside it goes first, its own folder empty.
 DROP_LINKED_FOLDERS = f"""
-DELETE FROM linked_folders lf
-WHERE lf.root = ANY(%(roots)s) AND NOT (lf.folder = ANY(%(now)s)) AND NOT {STORED_UNDER_FOLDER}
+DELETE FROM linked_folders lf_out
+WHERE NOT (lf_out.folder = ANY(%(now)s))
+  AND NOT {STORED_UNDER_FOLDER.replace("lf.folder", "lf_out.folder")}
+  AND NOT EXISTS (SELECT 1 FROM linked_folders lf
+                  WHERE {_LINK_UNDER.format(outer="lf_out.folder")})
 """
 # Photos left with no path anywhere: among these ids, or (prune) anywhere in the library.
 PATHLESS_PHOTOS = """

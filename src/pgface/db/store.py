@@ -468,8 +468,9 @@ def held_faces_by_pack(conn: psycopg.Connection, photo_ids: Sequence[int]
 
 
 def linked_folders(conn: psycopg.Connection, roots: Sequence[PathLike]) -> list[Path]:
-    """The folders runs before reached through links at or under these roots (real paths),
-    under which paths are stored still."""
+    """The folders runs before reached through links at or under these roots (real paths, or
+    the places of links given), and through links inside those, under which paths are stored
+    still."""
     raw = [to_bytes(r) for r in roots]
     ranges = [paths.prefix_range(r) for r in raw]
     rows = conn.execute(sql.LINKED_FOLDERS, {
@@ -478,16 +479,14 @@ def linked_folders(conn: psycopg.Connection, roots: Sequence[PathLike]) -> list[
     return [paths.from_bytes(bytes(r[0])) for r in rows]
 
 
-def record_linked_folders(conn: psycopg.Connection, roots: Sequence[PathLike],
+def record_linked_folders(conn: psycopg.Connection,
                           links: Sequence[tuple[PathLike, PathLike]]) -> None:
-    """The (root, folder) links a run over these roots found, each folder reached through a
-    link under its root; the folders they linked to before are kept while any path is stored
-    under them."""
-    pairs = sorted({(to_bytes(root), to_bytes(folder)) for root, folder in links})
+    """The (place, folder) links a run found, each where the link is and the real folder it
+    reaches; the folders linked to before are kept while any path is stored under them."""
+    pairs = sorted({(to_bytes(place), to_bytes(folder)) for place, folder in links})
     if pairs:
-        conn.execute(sql.RECORD_LINKED_FOLDERS, [[r for r, _ in pairs], [f for _, f in pairs]])
-    conn.execute(sql.DROP_LINKED_FOLDERS, {"roots": [to_bytes(r) for r in roots],
-                                           "now": [f for _, f in pairs]})
+        conn.execute(sql.RECORD_LINKED_FOLDERS, [[p for p, _ in pairs], [f for _, f in pairs]])
+    conn.execute(sql.DROP_LINKED_FOLDERS, {"now": [f for _, f in pairs]})
 
 
 @contextmanager

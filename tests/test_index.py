@@ -17,7 +17,7 @@ from PIL import Image
 
 from pgface import Pgface
 from pgface.cli.progress import IndexProgress
-from pgface.index import Failure, IndexReport
+from pgface.index import STAMP_SETTLE_S, Failure, IndexReport
 from pgface.models.packs import sample_photos
 
 
@@ -168,6 +168,29 @@ def test_an_unchanged_file_is_not_read_again_and_reread_reads_every_file(
     assert (fresh_run.indexed, fresh_run.skipped) == (1, 3)
     assert stamps(database_url)["c.jpg"] == (None, None)
     assert stamps(database_url)["d.jpg"] == (players.stat().st_size, an_hour_ago)
+
+
+def test_a_file_dated_in_the_future_is_not_read_again_every_run(
+    pf: Pgface, database_url: str, tmp_path: Path
+) -> None:
+    """A camera whose clock ran ahead, or an archive unpacked with such dates: the file's
+    modification time was always "a moment ago or later", so it never got a stamp, and every
+    run read and hashed it again. Its change time (which no tool sets) says when it was
+    last written."""
+    folder = tmp_path / "library"
+    folder.mkdir()
+    future = folder / "ahead.jpg"
+    shutil.copy(sample_photos()[1], future)
+    next_year = time.time_ns() + 365 * 86400 * 10**9
+    os.utime(future, ns=(next_year, next_year))
+    assert pf.index([folder]).indexed == 1  # read at once: no stamp yet (written a moment ago)
+    assert stamps(database_url)["ahead.jpg"] == (None, None)
+    time.sleep(STAMP_SETTLE_S + 0.2)
+    assert pf.index([folder]).skipped == 1  # read, its content known: stamped now
+    assert stamps(database_url)["ahead.jpg"] == (future.stat().st_size, next_year)
+
+    again = pf.index([folder])
+    assert (again.indexed, again.skipped, set(again.timings)) == (0, 1, {"read"})
 
 
 def test_files_of_one_size_and_time_that_swap_names_are_read_again(

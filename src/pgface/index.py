@@ -478,7 +478,11 @@ def batches(files: Sequence[Path], size: int) -> list[list[Path]]:
 
 # A file modified this recently when read gets no stamp, so the next run reads it again: a
 # second write within the file system's clock tick (a few ms; 2 s on FAT) with the same size
-# would leave the same stamp on other content.
+# would leave the same stamp on other content. A modification time ahead of the clock (a
+# camera's clock ran ahead, an archive unpacked with such dates) was set by hand, and says
+# nothing of when the file was written: its change time does (every write sets it, and no
+# tool sets it back); by the modification time such a file was never stamped, and every run
+# read it again.
 STAMP_SETTLE_S = 2.0
 
 
@@ -495,7 +499,9 @@ def _read(path: Path, max_bytes: int, timeout_s: float) -> _Read | Failure:
         data, info = read_file_stat(path, max_bytes, timeout_s)
     except ImageError as exc:
         return Failure(exc.source, exc.reason)
-    settled = time.time_ns() - info.st_mtime_ns >= STAMP_SETTLE_S * 1e9
+    now = time.time_ns()
+    written = info.st_ctime_ns if info.st_mtime_ns > now else info.st_mtime_ns
+    settled = now - written >= STAMP_SETTLE_S * 1e9
     stamp = store.FileStamp.of(info) if settled else None
     return _Read(path, data, hashlib.sha256(data).digest(), stamp)
 

@@ -19,20 +19,6 @@ django = pytest.importorskip("django",
                              reason="Django is not installed (pip install pgface[django])")
 
 
-@pytest.fixture(autouse=True)
-def c_locale_put_back() -> Iterator[None]:
-    """After the threads test the process's C locale (LC_CTYPE) was "C", by native code not yet
-    found (not Python's locale.setlocale), and the later tests' text reads and pipes decoded
-    in ASCII (tests/test_readme.py failed): put back as the environment says, so that this
-    file's side effect stays in it."""
-    import locale
-
-    yield
-    if locale.getpreferredencoding(False) != "UTF-8" and "UTF-8" in str(
-            os.environ.get("LC_ALL") or os.environ.get("LC_CTYPE") or os.environ.get("LANG")):
-        locale.setlocale(locale.LC_CTYPE, "")
-
-
 @pytest.fixture(scope="module")
 def project(server_url: str, models_dir: Path) -> Iterator[None]:
     """Django set up on tests/django_project, its test database created on the embedded server,

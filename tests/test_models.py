@@ -357,6 +357,42 @@ def test_a_detector_replaced_by_another_of_the_same_size_and_time_is_compiled_an
 
 
 @pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
+def test_sessions_made_in_threads_at_once_leave_the_process_locale_as_it_was(
+        models_dir: Path, tmp_path: Path) -> None:
+    """OpenVINO's compile_model, with a cache folder, sets the whole process's locale to "C"
+    and puts back what it found: two threads compiling at once (two Django call_commands, two
+    libraries opened by a server's threads) put back each other's "C", and the process was
+    left in the C locale, its text files and pipes then read as ASCII."""
+    import locale
+
+    pack = resolve_pack("buffalo_sc", models_dir)
+    before = locale.setlocale(locale.LC_CTYPE)
+    if before in {"C", "POSIX"}:
+        pytest.skip("the process runs in the C locale: nothing to tell it from")
+    start = threading.Barrier(4)
+    failed: list[BaseException] = []
+
+    def make(model: Path, cache: Path) -> None:
+        try:
+            start.wait()
+            for _ in range(8):
+                sessions.create_session(model, ["OpenVINO"], 1, cache_dir=cache)
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            failed.append(exc)
+
+    threads = [threading.Thread(target=make, args=(model, tmp_path / f"cache{number}"))
+               for number, model in enumerate([pack.detector, pack.recognizer] * 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    after = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, before)  # the later tests' locale, whatever happened
+    assert failed == []
+    assert after == before
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
 def test_a_session_waits_while_another_process_compiles_into_its_cache(
         models_dir: Path, tmp_path: Path) -> None:
     """Two processes compiling one model into a fresh cache once failed one of them (OpenVINO

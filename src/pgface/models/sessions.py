@@ -186,6 +186,18 @@ class _Port:
     shape: list[int | str]
 
 
+# OpenVINO's compile_model, with a cache folder, sets the process's locale to "C" and then puts
+# back the one it found: two threads compiling at once (two libraries opened by a server's or a
+# Django project's threads) each put back the other's "C", and the process stayed in the C
+# locale (its text files and pipes then read as ASCII). One compilation at a time in a process.
+_COMPILING_IN_PROCESS = threading.Lock()
+
+
+def _compile(core: Any, model: Any, config: dict[str, Any]) -> Any:
+    with _COMPILING_IN_PROCESS:
+        return core.compile_model(model, "CPU", config)
+
+
 class OpenVINOSession:
     """OpenVINO behind the slice of onnxruntime.InferenceSession that InsightFace uses."""
 
@@ -219,7 +231,7 @@ class OpenVINOSession:
         self._compile_lock = threading.RLock()
         with _compiling(self._cache_dir, model, None, None):
             room_to_compile(self._model_path)
-            dynamic = self._core.compile_model(self._model_path, "CPU", self._configs[False])
+            dynamic = _compile(self._core, self._model_path, self._configs[False])
         self._compiled: dict[Variant, Any] = {(None, False, None): dynamic}
         self.precision = dynamic.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self._inputs = [_Port(p.get_any_name(), _shape(p)) for p in dynamic.inputs]
@@ -245,8 +257,8 @@ class OpenVINOSession:
                         model = (self._variant_file(shape, normalisation)
                                  or self._variant_model(shape, normalisation))
                     room_to_compile(self._model_path)
-                    compiled = self._compiled[key] = self._core.compile_model(
-                        model, "CPU", self._configs[parallel])
+                    compiled = self._compiled[key] = _compile(
+                        self._core, model, self._configs[parallel])
             return compiled
 
     def _variant_model(self, shape: tuple[int, ...] | None,

@@ -242,7 +242,7 @@ def test_a_link_is_pruned_where_it_pointed_whichever_folder_above_it_is_given(
     assert pf.index([library_folder], prune=True).not_pruned == [str(inner.resolve())]
 
 
-def test_links_recorded_before_migration_27_by_the_folder_walked_are_still_pruned(
+def test_links_recorded_before_by_the_folder_walked_are_still_pruned(
         pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
     """Rows written before links were recorded where they are hold the folder the run walked
     (`library -> old`, and a link inside old under old itself): found as they were."""
@@ -256,7 +256,7 @@ def test_links_recorded_before_migration_27_by_the_folder_walked_are_still_prune
     pf.index([library_folder])
     with psycopg.connect(in_pgface_schema(database_url), autocommit=True) as conn:
         conn.execute("DELETE FROM linked_folders")
-        conn.execute("INSERT INTO linked_folders (place, folder) VALUES (%s, %s), (%s, %s)",
+        conn.execute("INSERT INTO linked_folders (root, folder) VALUES (%s, %s), (%s, %s)",
                      [os.fsencode(library_folder.resolve()), os.fsencode(old.resolve()),
                       os.fsencode(old.resolve()), os.fsencode(inner.resolve())])
     gone = [sorted(old.glob("*.jpg"))[0], sorted(inner.iterdir())[0]]

@@ -398,19 +398,20 @@ JOIN photo_paths pp ON pp.path_bytes >= r.low AND pp.path_bytes < r.high
 STORED_UNDER_FOLDER = """EXISTS (
     SELECT 1 FROM photo_paths pp
     WHERE pp.path_bytes >= lf.folder || '/'::bytea AND pp.path_bytes < lf.folder || '0'::bytea)"""
-# Whether a linked_folders row's place (where the link is; before migration 0027, the folder
-# walked) is the folder `outer` (a bytea) or lies inside it.
-_LINK_UNDER = """(lf.place = {outer} OR (lf.place >= {outer} || '/'::bytea
-                               AND lf.place < {outer} || '0'::bytea))"""
+# Whether a linked_folders row's root (where the link is; in rows written before links were
+# recorded so, the folder walked, at or above the link) is the folder `outer` (a bytea) or
+# lies inside it.
+_LINK_UNDER = """(lf.root = {outer} OR (lf.root >= {outer} || '/'::bytea
+                                        AND lf.root < {outer} || '0'::bytea))"""
 # The folders reached through links at or under these roots, recorded by runs before, and
 # through links inside those folders in turn (a library's `Phone -> /disk`, whose `inner ->
 # /disk2`), that hold stored paths still. UNION ends a loop of links.
 LINKED_FOLDERS = f"""
 WITH RECURSIVE reached(folder) AS (
     SELECT lf.folder FROM linked_folders lf
-    WHERE lf.place = ANY(%(roots)s) OR EXISTS (
+    WHERE lf.root = ANY(%(roots)s) OR EXISTS (
           SELECT 1 FROM unnest(%(lows)s::bytea[], %(highs)s::bytea[]) r(low, high)
-          WHERE lf.place >= r.low AND lf.place < r.high)
+          WHERE lf.root >= r.low AND lf.root < r.high)
   UNION
     SELECT lf.folder FROM reached r
     JOIN linked_folders lf ON {_LINK_UNDER.format(outer="r.folder")}
@@ -419,7 +420,7 @@ SELECT lf.folder FROM reached lf WHERE {STORED_UNDER_FOLDER}
 ORDER BY 1
 """
 RECORD_LINKED_FOLDERS = """
-INSERT INTO linked_folders (place, folder)
+INSERT INTO linked_folders (root, folder)
 SELECT * FROM unnest(%s::bytea[], %s::bytea[])
 ON CONFLICT DO NOTHING
 """

@@ -553,6 +553,25 @@ def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
            f"revoked) (key id {reader.key_id})" in said, said
 
 
+def test_a_request_path_cannot_forge_or_colour_the_servers_log(
+        client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    # Probe http19: each 4xx's log line began with the path, percent-decoded and written raw:
+    # %0A wrote a line of its own that looked like the server's, %1B a terminal's colours.
+    caplog.set_level(logging.INFO, logger="pgface.api.errors")
+    forged = "2026-12-05T00:00:00+0000 INFO: POST /api/people/merge: 200 (key 'alice')"
+    for path in [f"/api/people/x%0A{forged.replace(' ', '%20')}", "/api/nothing%0D%0Aforged",
+                 "/api/people/x%1B%5B31mRED%1B%5B0m", "/api/faces/x%00y%E2%80%AEgpj"]:
+        assert 400 <= client.get(path).status_code < 500
+    said = [r.getMessage() for r in caplog.records if r.name == "pgface.api.errors"]
+    assert len(said) == 4, said
+    assert all(line.isprintable() for line in said), said
+    assert said[0].startswith(f"GET /api/people/x\\n{forged}: 4"), said
+    assert said[1].startswith("GET /api/nothing\\r\\nforged: 404 not_found: no such endpoint: "
+                              "GET /api/nothing\\r\\nforged"), said
+    assert said[2].startswith("GET /api/people/x\\x1b[31mRED\\x1b[0m: 4"), said
+    assert said[3].startswith("GET /api/faces/x\\x00y\\u202egpj: 4"), said
+
+
 def test_keys_required_off_loopback_or_when_configured(settings: Settings,
                                                        analyzer: FaceAnalyzer) -> None:
     for update, reason in [({"api_host": "0.0.0.0"}, "none exists yet"),

@@ -212,3 +212,25 @@ def test_a_job_that_lost_its_database_says_so_and_what_was_kept() -> None:
     assert failure_message(ended) == "an indexing process ended unexpectedly (exit code -9)"
     full = psycopg.errors.DiskFull("could not extend file")
     assert failure_message(full) == "DiskFull: could not extend file"
+
+
+def test_a_file_name_cannot_forge_a_line_of_the_servers_log(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Probe http19: a job's failed file was logged with its name raw, and a file name may hold
+    # a newline (a line that looked like the server's own) or an ESC (a terminal's colours).
+    album = tmp_path / "al\x1b[31mbum"
+    album.mkdir()
+    forged = "2026-12-05T00:00:00+0000 INFO: job 1 done.jpg"
+    (album / f"bad\n{forged}").write_bytes(b"\xff\xd8 not really a JPEG")
+    settings = settings.model_copy(update={"api_roots": [tmp_path]})
+    caplog.set_level(logging.INFO, logger="pgface.api.jobs")
+    with TestClient(create_app(settings, analyzer)) as client:
+        report = index_path(client, album.name)
+    assert [Path(f["file"]).name for f in report["failures"]] == [f"bad\n{forged}"]
+    said = [r.getMessage() for r in caplog.records if r.name == "pgface.api.jobs"]
+    assert all(line.isprintable() for line in said), said
+    where = str(album.resolve()).replace("\x1b", "\\x1b")
+    assert any(line.endswith(f": failed {where}/bad\\n{forged}: not an image (unrecognised "
+                             f"format)") for line in said), said
+    assert f"({where}) started" in said[0], said

@@ -929,7 +929,7 @@ class Indexer:
                                           f"are kept")
             if machines:
                 raise machines from exc
-            log.debug("analysing %s failed", path, exc_info=True)
+            log.debug("analysing %s failed", fs_paths.loggable(path), exc_info=True)
             return Failure(str(path), f"cannot analyse image ({describe(exc)})")
 
     def _analyze(self, photo: Photo, timings: dict[str, float],
@@ -1222,7 +1222,8 @@ def _placed_or_none(photo: Photo, detected: Sequence[Face], min_face_size: float
     try:
         return place(photo, detected, min_face_size)
     except Exception:  # noqa: BLE001
-        log.debug("placing the faces of %s failed", photo.source, exc_info=True)
+        log.debug("placing the faces of %s failed", fs_paths.loggable(photo.source),
+                  exc_info=True)
         return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -84,6 +85,43 @@ def readable(path: PathLike | bytes) -> str:
     """Printable text for any path: bytes that are not UTF-8 become `\\xNN`."""
     raw = path if isinstance(path, bytes) else to_bytes(path)
     return raw.decode("utf-8", "backslashreplace")
+
+
+_ESCAPED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Bidirectional embeddings, overrides and isolates: in a name they reorder what follows on the
+# line ("photo\u202egpj.exe" shows as "photoexe.jpg"), so they are written as escapes too.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def terminal_safe(text: str, lines: bool = False) -> str:
+    """TEXT as a terminal shows it unchanged: control characters (an ESC that would start a
+    colour or move the cursor, a newline that would split a failure's line; a file name may
+    hold any of them) written as escapes, as `ls` quotes such names. lines: newlines and tabs
+    are kept (a message's own layout)."""
+    if text.isprintable():
+        return text
+    kept = "\n\t" if lines else ""
+    return "".join(
+        _ESCAPED.get(c, f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+        if c not in kept and (unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _BIDI)
+        else c
+        for c in text)
+
+
+def loggable(text: PathLike | bytes) -> str:
+    """TEXT (a path, a name, a message holding them) for one line of a log: bytes that are not
+    UTF-8 as `\\xNN` (readable), control characters escaped (terminal_safe). A request path
+    or a file name holding a newline wrote a forged line into the server's log (probe http19:
+    `GET /api/people/x%0A2026-... INFO: ...`), an ESC a terminal's colours, a NUL itself."""
+    if not isinstance(text, str):
+        return terminal_safe(readable(text))
+    if text.isprintable():
+        return text
+    try:  # a name os.fsdecode made of bytes that are not UTF-8 holds them as lone surrogates
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "backslashreplace")
+    return terminal_safe(raw.decode("utf-8", "backslashreplace"))
 
 
 def from_bytes(raw: bytes) -> Path:

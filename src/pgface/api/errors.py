@@ -30,6 +30,7 @@ from pgface.errors import (
     PeopleBusyError,
     PgfaceError,
 )
+from pgface.paths import loggable
 from pgface.people import PersonError
 
 log = logging.getLogger(__name__)
@@ -134,8 +135,8 @@ class ClientErrorsLogged(HttpMiddleware):
                     body.extend(message.get("body", b""))
                 if not message.get("more_body", False):
                     log.info("%s %s: %d%s%s", scope.get("pgface.asked", scope.get("method")),
-                             scope.get("path"), status, _error_said(bytes(body)),
-                             _sender(scope))
+                             loggable(scope.get("path", "")), status,
+                             _error_said(bytes(body)), _sender(scope))
             await send(message)
 
         await self.app(scope, receive, logging_send)
@@ -145,10 +146,11 @@ LOGGED_BODY_BYTES = 64 * 1024  # an error's envelope is far smaller
 
 
 def _error_said(body: bytes) -> str:
-    """`code: message` of the API's error envelope, on one line (else nothing)."""
+    """`code: message` of the API's error envelope, on one line (else nothing): its control
+    characters escaped (a file name or a path the message quotes may hold any)."""
     try:
         error = json.loads(body)["error"]
-        return f" {error['code']}: {' '.join(str(error['message']).split())}"
+        return f" {error['code']}: {loggable(' '.join(str(error['message']).split()))}"
     except (ValueError, KeyError, TypeError):
         return ""
 
@@ -183,7 +185,7 @@ class InternalErrors(HttpMiddleware):
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
-            log.exception("500 on %s %s", scope.get("method"), scope.get("path"))
+            log.exception("500 on %s %s", scope.get("method"), loggable(scope.get("path", "")))
             if started:
                 raise  # too late for an answer of our own: the server closes the connection
             message = f"internal error ({type(exc).__name__}); the server's log has the details"
@@ -202,7 +204,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(_: Request, exc: PgfaceError) -> JSONResponse:
         status, code = next((s, c) for cls, s, c in _DOMAIN if isinstance(exc, cls))
         if status >= 500:
-            log.error("request failed: %s", exc)
+            log.error("request failed: %s", loggable(str(exc)))
         return error_response(status, str(exc), code)
 
     @app.exception_handler(psycopg.OperationalError)
@@ -211,17 +213,17 @@ def install_error_handlers(app: FastAPI) -> None:
         if connection_lost(exc):
             # The server went away mid-request; the pool and the watchdog bring it back.
             log.warning("%s %s: database connection lost: %s", request.method,
-                        request.url.path, reason)
+                        loggable(request.url.path), reason)
             return error_response(503, "the database connection was lost; try again",
                                   "database_unavailable")
         if (exc.sqlstate or "").startswith("54"):  # a value past a limit: the client's to fix
             log.warning("%s %s: refused by the database: %s", request.method,
-                        request.url.path, reason)
+                        loggable(request.url.path), reason)
             return error_response(400, f"a value was refused by the database: {reason}",
                                   "invalid_input")
         # Out of disk, memory or connections (SQLSTATE 53), or the server's own trouble.
-        log.error("%s %s: the database could not do it: %s", request.method, request.url.path,
-                  reason)
+        log.error("%s %s: the database could not do it: %s", request.method,
+                  loggable(request.url.path), reason)
         return error_response(503, f"the database could not do it: {reason}",
                               "database_unavailable")
 
@@ -229,8 +231,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _data(request: Request, exc: psycopg.DataError) -> JSONResponse:
         # Values PostgreSQL refuses (a NUL in a text, a number out of range) came from the client.
         reason = " ".join(str(exc).split())
-        log.warning("%s %s: refused by the database: %s", request.method, request.url.path,
-                    reason)
+        log.warning("%s %s: refused by the database: %s", request.method,
+                    loggable(request.url.path), reason)
         return error_response(400, f"a value was refused by the database: {reason}",
                               "invalid_input")
 
@@ -244,8 +246,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = str(exc.detail)
+        # the path as sent, control characters escaped (request.url drops a newline: a path
+        # holding "%0D%0A" was named without it, another path than the one asked for)
+        path = loggable(request.scope.get("path", ""))
         if exc.status_code == 404 and message == "Not Found":
-            message = f"no such endpoint: {request.method} {request.url.path}"
+            message = f"no such endpoint: {request.method} {path}"
         elif exc.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path}"
+            message = f"{request.method} is not allowed on {path}"
         return error_response(exc.status_code, message)

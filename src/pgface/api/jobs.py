@@ -28,7 +28,7 @@ from pgface.db.connection import connection_lost, one_line
 from pgface.errors import PgfaceError
 from pgface.index import Failure, IndexReport
 from pgface.library import FROM_PYTHON, Pgface
-from pgface.paths import readable
+from pgface.paths import loggable, readable
 
 # A line of the server's log as each job starts and ends, and for each file that failed:
 # jobs live in memory, so after a restart their failures were told nowhere.
@@ -143,7 +143,7 @@ class Jobs:
             for job in self._jobs.values():
                 if job.state not in FINISHED:
                     log.warning("job %s (%s) %s: the server is stopping", job.id,
-                                readable(job.path), "stops after the batch it is storing"
+                                loggable(job.path), "stops after the batch it is storing"
                                 if job.state == "running" else "is dropped, never started")
                 job.cancel.set()
         self._queue.put(None)
@@ -160,10 +160,10 @@ class Jobs:
         counts = (f"{job.indexed} photos indexed, {job.faces} faces, {job.skipped} already "
                   f"indexed, {len(job.failures)} failed")
         if state == "failed":
-            log.warning("job %s (%s) failed: %s; %s", job.id, readable(job.path), job.error,
-                        counts)
+            log.warning("job %s (%s) failed: %s; %s", job.id, loggable(job.path),
+                        loggable(job.error or ""), counts)
         else:
-            log.info("job %s (%s) %s: %s", job.id, readable(job.path), state, counts)
+            log.info("job %s (%s) %s: %s", job.id, loggable(job.path), state, counts)
         # Here too, not only when a job is submitted: the last job to finish made it 101.
         self._forget_old()
 
@@ -175,7 +175,7 @@ class Jobs:
                         self._finish(job, "cancelled")
                     continue
                 job.state, job.started_at = "running", datetime.now(UTC)
-            log.info("job %s (%s) started", job.id, readable(job.path))
+            log.info("job %s (%s) started", job.id, loggable(job.path))
             self._index(job)
 
     def _index(self, job: Job) -> None:
@@ -187,8 +187,8 @@ class Jobs:
                 job.stage = report.stage
                 if failure is not None:
                     job.failures.append(failure)
-                    log.warning("job %s: failed %s: %s", job.id, readable(failure.source),
-                                failure.reason)
+                    log.warning("job %s: failed %s: %s", job.id, loggable(failure.source),
+                                loggable(failure.reason))
             # Called after each batch has committed: the place to stop without a half-write.
             if failure is None and job.cancel.is_set():
                 raise JobCancelled
@@ -210,8 +210,8 @@ class Jobs:
                 job.files_done = report.files_done
                 job.skipped, job.faces = report.skipped, report.faces
                 for warning in report.warnings:
-                    log.info("job %s: warning: %s: %s", job.id, readable(warning.source),
-                             warning.reason)
+                    log.info("job %s: warning: %s: %s", job.id, loggable(warning.source),
+                             loggable(warning.reason))
                 self._finish(job, "done")
 
 

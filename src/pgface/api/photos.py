@@ -48,6 +48,7 @@ from pgface.errors import (
 from pgface.imaging import DISPLAY_SIDE, FORMAT_SUFFIXES, decode_photo, display_jpeg, read_file
 from pgface.index import Indexer, people_of_stored
 from pgface.library import Pgface
+from pgface.paths import loggable
 from pgface.people import delete_uploads
 
 log = logging.getLogger(__name__)
@@ -193,10 +194,10 @@ def _keep_file_again(conn: psycopg.Connection, settings: Settings, photo_id: int
                 _write_file(path, data)
             except OSError as exc:  # the photo is stored: say it, and answer as before
                 log.warning("photo %s's uploaded file is missing and cannot be written again "
-                            "at %s: %s", photo_id, path, exc)
+                            "at %s: %s", photo_id, loggable(path), loggable(str(exc)))
                 continue
             log.info("photo %s's uploaded file was missing: written again at %s", photo_id,
-                     path)
+                     loggable(path))
 
 
 # A photo deleted between its upload's storing and the answer's reading of it (the answer
@@ -415,5 +416,6 @@ def delete_photo(request: Request, photo_id: int) -> dict:
             raise NotFoundError(f"photo {photo_id} not found")
     failed = _delete_unheld_uploads(pf, kept, upload_dir(get_settings(request)).resolve())
     for failure in failed:  # the rows are gone: the file left is said, here and in the log
-        log.warning("photo %s deleted, its uploaded file stays: %s", photo_id, failure)
+        log.warning("photo %s deleted, its uploaded file stays: %s", photo_id,
+                    loggable(failure))
     return {"deleted": photo_id, "files_failed": failed}

@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import threading
-import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
@@ -27,27 +26,8 @@ from pgface.config import Settings
 from pgface.db.connection import connection_lost
 from pgface.errors import PgfaceError, describe, more_room, out_of_memory
 from pgface.library import Pgface
+from pgface.paths import terminal_safe
 from pgface.search import MAX_TOP
-
-_ESCAPED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-# Bidirectional embeddings, overrides and isolates: in a name they reorder what follows on the
-# line ("photo\u202egpj.exe" shows as "photoexe.jpg"), so they are written as escapes too.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def terminal_safe(text: str, lines: bool = False) -> str:
-    """TEXT as a terminal shows it unchanged: control characters (an ESC that would start a
-    colour or move the cursor, a newline that would split a failure's line; a file name may
-    hold any of them) written as escapes, as `ls` quotes such names. lines: newlines and tabs
-    are kept (a message's own layout)."""
-    if text.isprintable():
-        return text
-    kept = "\n\t" if lines else ""
-    return "".join(
-        _ESCAPED.get(c, f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
-        if c not in kept and (unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _BIDI)
-        else c
-        for c in text)
 
 
 def shown(text: str) -> str:

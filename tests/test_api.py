@@ -431,6 +431,30 @@ def test_photos_are_served_to_show_as_pgface_read_them(settings: Settings,
                               headers={"If-None-Match": '"other"'}).status_code == 200
 
 
+def test_a_photo_file_is_served_as_the_type_of_its_bytes_not_of_its_name(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    # Probe http19: the type was guessed from the file name, so a BMP, GIF, TIFF or WebP named
+    # .jpg in a server folder was served as image/jpeg.
+    photo = Image.open(sample_photos()[0]).convert("RGB").resize((320, 240))
+    album = tmp_path / "album"
+    album.mkdir()
+    kinds = {"BMP": "image/bmp", "GIF": "image/gif", "TIFF": "image/tiff", "WEBP": "image/webp",
+             "PNG": "image/png", "JPEG": "image/jpeg", "PPM": "image/x-portable-pixmap"}
+    for kind in kinds:
+        photo.save(album / f"{kind.lower()}.jpg", kind)
+    settings = settings.model_copy(update={"api_roots": [tmp_path]})
+    with TestClient(create_app(settings, analyzer)) as client:
+        assert index_path(client, "album")["indexed"] == len(kinds)
+        served = {}
+        for stored in client.get("/api/photos?limit=100").json()["photos"]:
+            answer = client.get(stored["image_url"])
+            assert answer.status_code == 200 and answer.content == Path(
+                stored["path"]).read_bytes()
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            served[Path(stored["path"]).stem.upper()] = answer.headers["content-type"]
+        assert served == kinds
+
+
 def test_a_search_without_top_takes_the_top_k_setting(settings: Settings, analyzer: FaceAnalyzer,
                                                        pf: Pgface) -> None:
     pf.index(sample_photos())

@@ -525,3 +525,18 @@ def test_a_tiff_of_samples_pgface_cannot_read_says_so_and_a_broken_one_stays_cor
             decode_photo(tiff(samples, sample_format=sample_format), "x.tif", **LIMITS)
     with pytest.raises(ImageError, match="corrupt or truncated image"):
         decode_photo(b"II*\x00" + struct.pack("<I", 10**6) + b"\0" * 64, "bad.tif", **LIMITS)
+
+
+def test_a_photo_files_media_type_is_told_by_its_bytes() -> None:
+    # Probe http19: GET /api/photos/{id}/image named the type after the file's name.
+    grey = Image.new("L", (8, 8), 128)
+    for fmt, media in [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("GIF", "image/gif"),
+                       ("TIFF", "image/tiff"), ("BMP", "image/bmp"), ("WEBP", "image/webp"),
+                       ("PPM", "image/x-portable-graymap")]:
+        assert imaging.media_type(encode(grey, fmt)) == media, fmt
+    assert imaging.media_type(encode(grey.convert("RGB"), "PPM")) == "image/x-portable-pixmap"
+    for brand, media in [(b"heic", "image/heic"), (b"avif", "image/avif"),
+                         (b"mif1", "image/heif")]:
+        assert imaging.media_type(b"\0\0\0\x1cftyp" + brand + b"\0" * 20) == media, brand
+    for other in (b"%PDF-1.4", b"PX", b"", b"RIFF\0\0\0\0WAVE"):
+        assert imaging.media_type(other) == "application/octet-stream", other

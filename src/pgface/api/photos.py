@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
-import mimetypes
 import os
 import tempfile
 from dataclasses import asdict
@@ -45,7 +44,14 @@ from pgface.errors import (
     os_reason,
     out_of_memory,
 )
-from pgface.imaging import DISPLAY_SIDE, FORMAT_SUFFIXES, decode_photo, display_jpeg, read_file
+from pgface.imaging import (
+    DISPLAY_SIDE,
+    FORMAT_SUFFIXES,
+    decode_photo,
+    display_jpeg,
+    media_type,
+    read_file,
+)
 from pgface.index import Indexer, people_of_stored
 from pgface.library import Pgface
 from pgface.paths import loggable
@@ -340,9 +346,13 @@ async def photo_image(request: Request, photo_id: int, display: bool = Query(
     if display:
         shown = await run_cpu(request, display_jpeg, data, str(path), settings.max_file_bytes,
                               settings.max_pixels, side)
-        return Response(shown, media_type="image/jpeg", headers={"ETag": etag})
-    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return Response(data, media_type=media_type, headers={"ETag": etag})
+        return Response(shown, media_type="image/jpeg", headers={"ETag": etag, **NOSNIFF})
+    # the type of the bytes, not of the name: a BMP, GIF or WebP named .jpg in a folder was
+    # served as image/jpeg (probe http19), and a browser left to sniff may take it for another
+    return Response(data, media_type=media_type(data), headers={"ETag": etag, **NOSNIFF})
+
+
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:

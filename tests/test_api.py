@@ -383,6 +383,29 @@ def test_bad_requests_get_clear_json_errors_and_the_server_keeps_serving(
         assert http.get("/api/health").json()["status"] == "ok"
 
 
+def test_a_json_body_that_cannot_be_read_says_why_and_where(client: TestClient) -> None:
+    # Probe http19: a body that is not JSON named its offset as a field ("field '29' JSON
+    # decode error"); JSON sent as text/plain was "request body Input should be a valid
+    # dictionary".
+    def said(path: str, body: bytes, content_type: str = "application/json") -> str:
+        answer = client.post(path, content=body, headers={"content-type": content_type})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["code"] == "invalid_request"
+        return error_of(answer)
+
+    named = b'{"face_ids": [1], "name": "X"}'
+    assert said("/api/people/name", named[:-1]) == (
+        "the body is not valid JSON (at character 29: Expecting ',' delimiter)")
+    assert said("/api/people/cluster", b'{"full": tru}') == (
+        "the body is not valid JSON (at character 9: Expecting value)")
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        assert said("/api/people/name", named, content_type) == (
+            f"the body is read as JSON only when sent as JSON: send Content-Type: "
+            f"application/json (this request's Content-Type is {content_type!r})")
+    # JSON that is no object is still told so, in its words
+    assert "Input should be a valid dictionary" in said("/api/people/name", b"[1]")
+
+
 def test_photos_are_served_to_show_as_pgface_read_them(settings: Settings,
                                                        analyzer: FaceAnalyzer) -> None:
     """Upright by EXIF and a JPEG any browser shows, at most 2048 px: a WebP turned by its EXIF

@@ -94,12 +94,26 @@ def validation_message(exc: RequestValidationError, content_type: str = "",
                        form: bool = False) -> str:
     """The request's mistakes in words; a body field's with what the body was (a photo sent
     as the raw body, or as a text part, was "field 'file' is required" or pydantic's
-    "Expected UploadFile, received: <class 'str'>")."""
+    "Expected UploadFile, received: <class 'str'>"). A JSON body that does not parse says so
+    and where (it was "field '29' JSON decode error": the offset taken for a field's name),
+    and JSON sent as text/plain or a form names the Content-Type to send (it was "request
+    body Input should be a valid dictionary")."""
     parts = []
     media = content_type.split(";")[0].strip().lower()
     for error in exc.errors():
         loc = tuple(error.get("loc", ("body",)))
         msg = str(error.get("msg", "invalid"))
+        if error.get("type") == "json_invalid":  # FastAPI's loc is ("body", the offset)
+            reason = (error.get("ctx") or {}).get("error", "")
+            at = f"at character {loc[1]}" if len(loc) > 1 else ""
+            said = ": ".join(part for part in (at, str(reason)) if part)
+            parts.append(f"the body is not valid JSON{f' ({said})' if said else ''}")
+            continue
+        if loc == ("body",) and isinstance(error.get("input"), bytes) and not form:
+            # a body FastAPI did not read as JSON, by its Content-Type: its bytes
+            parts.append(f"the body is read as JSON only when sent as JSON: send Content-Type: "
+                         f"application/json (this request's Content-Type is {media!r})")
+            continue
         if error.get("type") == "missing":
             msg = "is required"
             # form: the endpoint takes a multipart form (a JSON body's missing field is no

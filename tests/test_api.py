@@ -386,7 +386,8 @@ def test_bad_requests_get_clear_json_errors_and_the_server_keeps_serving(
 def test_a_json_body_that_cannot_be_read_says_why_and_where(client: TestClient) -> None:
     # Probe http19: a body that is not JSON named its offset as a field ("field '29' JSON
     # decode error"); JSON sent as text/plain was "request body Input should be a valid
-    # dictionary".
+    # dictionary"; valid JSON too deep or with too many digits was a 400 "There was an error
+    # parsing the body", where a JSON body's mistakes are a 422 naming what was wrong.
     def said(path: str, body: bytes, content_type: str = "application/json") -> str:
         answer = client.post(path, content=body, headers={"content-type": content_type})
         assert answer.status_code == 422, answer.text
@@ -404,6 +405,16 @@ def test_a_json_body_that_cannot_be_read_says_why_and_where(client: TestClient) 
             f"application/json (this request's Content-Type is {content_type!r})")
     # JSON that is no object is still told so, in its words
     assert "Input should be a valid dictionary" in said("/api/people/name", b"[1]")
+    deep = b'{"face_ids": ' + b"[" * 5000 + b"]" * 5000 + b', "name": "Deep"}'
+    assert said("/api/people/name", deep).startswith(
+        "the body's JSON is nested too deep to read (arrays or objects within each other "
+        "past about ")
+    for body in (b'{"face_ids": [' + b"9" * 5000 + b'], "name": "N"}',
+                 b'{"change_id": ' + b"9" * 5000 + b"}"):
+        path = "/api/people/undo" if b"change_id" in body else "/api/people/name"
+        assert said(path, body) == "the body's JSON holds a number of more than 4,300 digits"
+    assert said("/api/people/name", b'{"name": "\xff"}').startswith(
+        "the body's JSON cannot be read ('utf-8' codec can't decode byte 0xff")
 
 
 def test_photos_are_served_to_show_as_pgface_read_them(settings: Settings,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 
 import psycopg
 from fastapi import FastAPI, Request, params
@@ -206,6 +207,29 @@ class InternalErrors(HttpMiddleware):
             await error_response(500, message, "internal")(scope, receive, send)
 
 
+# FastAPI's answer to a body its JSON parser raised on with anything but a JSONDecodeError
+PARSE_ERROR = "There was an error parsing the body"
+
+
+def _unread_json(request: Request, exc: StarletteHTTPException) -> str | None:
+    """Why a JSON body that is valid JSON could not be read, or None for another error. It
+    was a 400 "There was an error parsing the body", where docs/http.md promises a 422
+    naming what was wrong (probe http19: arrays 1000 deep, an integer of 5000 digits)."""
+    body = getattr(request.scope.get("route"), "body_field", None)
+    if (exc.status_code != 400 or exc.detail != PARSE_ERROR or body is None
+            or isinstance(body.field_info, params.Form)):
+        return None
+    cause = exc.__cause__
+    if isinstance(cause, RecursionError):
+        return (f"the body's JSON is nested too deep to read (arrays or objects within each "
+                f"other past about {sys.getrecursionlimit():,} levels)")
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return (f"the body's JSON holds a number of more than {sys.get_int_max_str_digits():,} "
+                f"digits")
+    reason = " ".join(str(cause).split()) if cause is not None else ""
+    return f"the body's JSON cannot be read{f' ({reason})' if reason else ''}"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
@@ -260,6 +284,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = str(exc.detail)
+        unread = _unread_json(request, exc)
+        if unread:
+            return error_response(422, unread, "invalid_request")
         # the path as sent, control characters escaped (request.url drops a newline: a path
         # holding "%0D%0A" was named without it, another path than the one asked for)
         path = loggable(request.scope.get("path", ""))

@@ -34,7 +34,7 @@ from pgface.api.models import (
     error_responses,
     page_fields,
 )
-from pgface.api.search import MinQuality
+from pgface.api.search import MinQuality, Threshold
 from pgface.db.api_keys import ApiKey
 from pgface.errors import InvalidInputError, NotFoundError
 from pgface.imaging import decode_photo
@@ -425,7 +425,7 @@ def _identify(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: in
 async def identify(
     request: Request,
     file: Annotated[UploadFile, File(description="Photo whose faces are identified")],
-    threshold: float | None = Query(None, ge=-1.0, le=1.0, allow_inf_nan=False),
+    threshold: Threshold = None,
     min_quality: MinQuality = None,
 ) -> dict:
     """For each face in the photo, the most likely known person (or none), with confidence.

@@ -7,6 +7,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BeforeValidator
 
 from pgface.api.deps import get_pf, get_settings, require_read, run_cpu
 from pgface.api.limits import read_upload
@@ -29,15 +30,26 @@ from pgface.search import (
 router = APIRouter(tags=["search"])
 UPLOAD_ERRORS = error_responses(400, 401, 403, 413, 422, 500, 503)
 
-Top = Annotated[int | None, Query(ge=1, le=MAX_TOP,
-                                  description="Matches per face; default: PGFACE_TOP_K (10)")]
+
+def _empty_is_not_given(value: object) -> object:
+    """An optional query parameter sent empty (`threshold=`, as an HTML form sends a field
+    left blank, and as docs/http.md's table writes it) is not given: its default. It was a 422
+    "Input should be a valid number" (probe http19)."""
+    return None if value == "" else value
+
+
+EmptyIsDefault = BeforeValidator(_empty_is_not_given)
+Top = Annotated[int | None, Query(ge=1, le=MAX_TOP, description="Matches per face; default "
+                                  "(also when empty): PGFACE_TOP_K (10)"), EmptyIsDefault]
 Threshold = Annotated[float | None, Query(
     ge=-1.0, le=1.0, allow_inf_nan=False,
-    description="Minimum cosine similarity; default: the pack's calibrated one")]
+    description="Minimum cosine similarity; default (also when empty): the pack's calibrated "
+                "one"), EmptyIsDefault]
 MinQuality = Annotated[float | None, Query(ge=0.0, le=1.0, allow_inf_nan=False,
                                            description="Quality floor: query "
                                            "faces scoring below it are reported, not searched; "
-                                           "default: PGFACE_MIN_QUALITY")]
+                                           "default (also when empty): PGFACE_MIN_QUALITY"),
+                       EmptyIsDefault]
 
 
 def _analyze(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: int

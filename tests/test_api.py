@@ -310,7 +310,22 @@ def test_compare_two_uploads(client: TestClient) -> None:
     nobody = client.post("/api/compare", files={
         "a": ("a.jpg", (obama / "obama.jpg").read_bytes()),
         "b": ("white.png", (PHOTOS / "not-faces" / "white.png").read_bytes())})
-    assert nobody.status_code == 422 and "white.png: no face found" in error_of(nobody)
+    assert (nobody.status_code, error_of(nobody)) == (422, "b 'white.png': no face found")
+    # Probe http19: a phone or a browser names both parts photo.jpg, and a face missing in `a`
+    # or in `b` was the same "photo.jpg: no face found"; the field is named, as an empty
+    # upload's is, and so is a photo that cannot be read.
+    white = (PHOTOS / "not-faces" / "white.png").read_bytes()
+    for missing in ("a", "b"):
+        photos = {"a": ("photo.jpg", (obama / "obama.jpg").read_bytes()),
+                  "b": ("photo.jpg", (obama / "obama.jpg").read_bytes()),
+                  missing: ("photo.jpg", white)}
+        answer = client.post("/api/compare", files=photos)
+        assert (answer.status_code, answer.json()["error"]["code"], error_of(answer)) == (
+            422, "no_face", f"{missing} 'photo.jpg': no face found")
+    broken = client.post("/api/compare", files={
+        "a": ("photo.jpg", (obama / "obama.jpg").read_bytes()), "b": ("photo.jpg", b"no")})
+    assert broken.status_code == 400
+    assert error_of(broken).startswith("b 'photo.jpg': not an image"), error_of(broken)
 
 
 def test_an_optional_query_parameter_sent_empty_is_its_default(client: TestClient) -> None:

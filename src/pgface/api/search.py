@@ -163,8 +163,12 @@ def search_face(request: Request, face_id: int, top: Top = None,
 
 def _compare(pf: Pgface, a: tuple[bytes, str], b: tuple[bytes, str], max_bytes: int,
              max_pixels: int, threshold: float | None) -> dict:
-    photo_a = decode_photo(*a, max_bytes, max_pixels, pf.settings.decode_keep_side)
-    photo_b = decode_photo(*b, max_bytes, max_pixels, pf.settings.decode_keep_side)
+    # Each named by its field with its file name, as an empty upload is ("a 'photo.jpg' is
+    # empty"): a phone or a browser names both photo.jpg, and "photo.jpg: no face found" did
+    # not say which had none (probe http19).
+    photo_a, photo_b = (decode_photo(data, f"{field} {name!r}", max_bytes, max_pixels,
+                                     pf.settings.decode_keep_side)
+                        for field, (data, name) in (("a", a), ("b", b)))
     chosen = pf.threshold if threshold is None else threshold
     return compare_photos(pf.analyzer, photo_a, photo_b, chosen).to_dict()
 

@@ -225,7 +225,7 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
                                 "newpath 10 10 moveto 90 70 lineto stroke\nshowpage\n"))
     save("icon.jpg", Expect(reason="not a format pgface reads (a Windows icon (ICO) file"),
          lambda p: p.write_bytes(_icon_over_png(_bomb_png(60_000, 60_000))))
-    save("targa.jpg", Expect(reason="not an image (unrecognised format)"),
+    save("targa.jpg", Expect(reason="not a format pgface reads (a Truevision TGA file"),
          lambda p: photo.save(p, "TGA"))
 
     # Colour modes, frames and orientations

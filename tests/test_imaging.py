@@ -540,3 +540,23 @@ def test_a_photo_files_media_type_is_told_by_its_bytes() -> None:
         assert imaging.media_type(b"\0\0\0\x1cftyp" + brand + b"\0" * 20) == media, brand
     for other in (b"%PDF-1.4", b"PX", b"", b"RIFF\0\0\0\0WAVE"):
         assert imaging.media_type(other) == "application/octet-stream", other
+
+
+def test_formats_pillow_writes_and_pgface_does_not_read_are_named() -> None:
+    # Probe http19: a real PCX, SGI, XBM or TGA was "not an image (unrecognised format)", where
+    # an EPS or an ICO was named.
+    photo = Image.new("RGB", (64, 48), (200, 120, 40))
+    for fmt, kind, img in [("PCX", "PCX", photo), ("SGI", "Silicon Graphics (SGI)", photo),
+                           ("XBM", "X11 bitmap (XBM)", photo.convert("1")),
+                           ("TGA", "Truevision TGA", photo),
+                           ("MSP", "Microsoft Paint (MSP)", photo.convert("1")),
+                           ("IM", "IFUNC Image Memory (IM)", photo)]:
+        with pytest.raises(ImageError, match=re.escape(f"not a format pgface reads (a {kind} "
+                                                       f"file; it reads JPEG")):
+            decode_photo(encode(img, fmt), f"x.{fmt.lower()}", **LIMITS)
+    # Their first bytes alone are not taken for them: a text that starts with a newline, two
+    # bytes of an SGI's magic, a C header's #define
+    for text in (b"\n\n# notes\n" + b"x" * 200, b"\x01\xda" + b"\xff" * 600,
+                 b"#define VERSION 3\n#define NAME x\n" + b"x" * 100):
+        with pytest.raises(ImageError, match=re.escape("not an image (unrecognised format)")):
+            decode_photo(text, "x.jpg", **LIMITS)

@@ -8,6 +8,7 @@ import hashlib
 import io
 import math
 import os
+import re
 import stat
 import struct
 import time
@@ -439,8 +440,7 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
         if kind:  # a PNG whose header's checksum is wrong was "not an image"
             raise ImageError(source, f"corrupt or truncated image (a {kind} file whose "
                                      f"header cannot be read)") from exc
-        other = next((kind for magic, kind in _UNREAD_SIGNATURES if data.startswith(magic)),
-                     None)
+        other = _unread_kind(data)
         if other:
             raise ImageError(source, f"not a format pgface reads (a {other} file; it reads "
                                      f"JPEG, PNG, WebP, GIF, TIFF, BMP, PGM/PPM, HEIC and "
@@ -633,7 +633,35 @@ _UNREAD_SIGNATURES = ((b"%!PS", "PostScript (EPS)"), (b"\xc5\xd0\xd3\xc6", "Post
                       (b"\x00\x00\x01\x00", "Windows icon (ICO)"),  # (a cursor's is a TGA's)
                       (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"), (b"\xffO\xffQ", "JPEG 2000"),
                       (b"qoif", "QOI"), (b"DDS ", "DirectDraw surface (DDS)"),
-                      (b"SIMPLE  =", "FITS"), (b"icns", "macOS icon (ICNS)"))
+                      (b"SIMPLE  =", "FITS"), (b"icns", "macOS icon (ICNS)"),
+                      (b"DanM", "Microsoft Paint (MSP)"), (b"LinS", "Microsoft Paint (MSP)"),
+                      (b"Image type:", "IFUNC Image Memory (IM)"))
+# Formats whose signature is too short to trust alone (probe http19: each was "not an image
+# (unrecognised format)"): a PCX's first byte 0x0A is any text's newline, so its version (0 to
+# 5), encoding (1, run-length) and bits per pixel are checked too; an SGI's 0x01DA, its storage
+# (0 or 1) and bytes per channel (1 or 2); an XBM is C text, its width and height #defines.
+_PCX_VERSIONS, _PCX_BITS = frozenset({0, 2, 3, 4, 5}), frozenset({1, 2, 4, 8})
+_XBM_HEAD = re.compile(rb"\s*#define[ \t]+\S*_width[ \t]+[0-9]+[\r\n]+"
+                       rb"#define[ \t]+\S*_height[ \t]+[0-9]+[\r\n]")
+# A TGA has no signature at its start; a TGA 2.0 file ends with this footer
+_TGA_FOOTER = b"TRUEVISION-XFILE.\0"
+
+
+def _unread_kind(data: bytes) -> str | None:
+    """The format of a file Pillow could open but pgface does not (READ_FORMATS), or None."""
+    known = next((kind for magic, kind in _UNREAD_SIGNATURES if data.startswith(magic)), None)
+    if known:
+        return known
+    if (data[:1] == b"\x0a" and len(data) >= 128 and data[1] in _PCX_VERSIONS and data[2] == 1
+            and data[3] in _PCX_BITS):
+        return "PCX"
+    if data[:2] == b"\x01\xda" and len(data) >= 512 and data[2] in (0, 1) and data[3] in (1, 2):
+        return "Silicon Graphics (SGI)"
+    if _XBM_HEAD.match(data[:512]):
+        return "X11 bitmap (XBM)"
+    if data.endswith(_TGA_FOOTER):
+        return "Truevision TGA"
+    return None
 
 
 def _open_formats() -> list[str]:

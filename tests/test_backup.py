@@ -301,6 +301,54 @@ def test_a_restore_that_cannot_finish_leaves_the_library_as_it_was(
     assert replaced.counts.photos == len(kept["photos"]) + 1
 
 
+def children_named(name: str) -> list[int]:
+    """The pids of this process's children running NAME (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:]
+        if comm == name and int(rest.split()[1]) == os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("program", ["psql", "pg_restore"])
+def test_a_restore_whose_program_is_killed_does_not_blame_the_backup(
+        pf: Pgface, settings: Settings, other_url: str, tmp_path: Path, program: str) -> None:
+    """psql killed mid-restore (the out-of-memory killer, an operator) was said as "pg_restore
+    could not read it, nothing was restored: stopped", and a user may have thrown away a
+    good backup (probe upgrade19)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    named_library(pf, tmp_path)
+    pf.close()
+    archive = tmp_path / "lib.dump"
+    backups.backup(settings.database_url, settings.db_schema, archive)
+    backups.restore(other_url, settings.db_schema, archive)
+    kept = library_state(other_url)
+    # killed as soon as it is seen: the restore's rows (thumbnails, vectors) pass through
+    # pipes that psql empties as the server takes them, a few tenths of a second
+    with ThreadPoolExecutor(1) as pool:
+        restoring = pool.submit(backups.restore, other_url, settings.db_schema, archive,
+                                replace=True)
+        deadline = time.monotonic() + 30
+        while not (pids := children_named(program)) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert pids, f"no {program} started"
+        os.kill(pids[0], signal.SIGKILL)
+        with pytest.raises(backups.BackupError) as refused:
+            restoring.result(timeout=60)
+    said = str(refused.value)
+    assert said.startswith(f"{archive}: {program}, which pgface runs to restore it, was "
+                           f"ended by SIGKILL"), said
+    assert "the backup is not at fault" in said and "could not read" not in said
+    assert library_state(other_url) == kept
+    assert backups.restore(other_url, settings.db_schema, archive, replace=True).counts.photos
+
+
 def test_an_older_backup_is_migrated_after_the_restore(
         pf: Pgface, settings: Settings, other_url: str, tmp_path: Path) -> None:
     named_library(pf, tmp_path)

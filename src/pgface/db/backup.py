@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -108,6 +109,14 @@ _KEPT_REVOKED = re.compile(r"pgface-kept-revoked: ([0-9a-f]*)$", re.MULTILINE)
 def _said(stream: IO[str]) -> str:
     stream.seek(0)
     return stream.read()
+
+
+def _signal_name(number: int) -> str:
+    """SIGKILL for 9; a number the system does not name, as "signal N"."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _last_lines(stream: IO[str], lines: int = 3) -> str:
@@ -396,7 +405,7 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
              f"--schema={schema}", str(source)], stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=restore_said, env=env)
         assert loader.stdin is not None and reader.stdout is not None
-        complete = stopped_reader = False
+        complete = stopped_reader = loader_gone = False
         try:
             loader.stdin.write(opening.encode())
             if moved_vector is None:
@@ -408,15 +417,18 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
             if complete:
                 loader.stdin.write(closing.encode())
                 loader.stdin.close()
-        except BrokenPipeError:  # psql stopped at an error: it said which
-            complete = False
+        except BrokenPipeError:  # psql stopped (at an error: it said which), or was ended
+            complete, loader_gone = False, True
         finally:
             reader.stdout.close()
             if reader.poll() is None:
                 reader.kill()
                 stopped_reader = True
             reader.wait()
-        if not complete and loader.poll() is None:
+        # (a psql gone is waited for: it may not have ended quite yet, and killed now it
+        # would be taken for one pgface stopped)
+        stopped_loader = not complete and not loader_gone and loader.poll() is None
+        if stopped_loader:
             loader.kill()  # the connection ends inside the transaction: nothing is kept
         loaded = loader.wait() == 0
         said = _said(psql_said)  # once psql is done: read before, it was often empty
@@ -434,6 +446,18 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
         if loader.returncode > 0:  # psql exited on its own, at a statement the server refused
             raise BackupError(f"{source}: the database refused it, nothing was restored: "
                               f"{_last_lines(psql_said)}")
+        # A program ended by a signal pgface did not send (the kernel's out-of-memory killer,
+        # an operator): the archive is not at fault, and was said to be ("pg_restore could not
+        # read it ... stopped", probe upgrade19).
+        for program, ended, by_us in (("psql", loader.returncode, stopped_loader),
+                                      ("pg_restore", reader.returncode, stopped_reader)):
+            if ended < 0 and not by_us:
+                whole = (", or whole if psql had sent its COMMIT: `pgface stats` says which"
+                         if program == "psql" and complete else "")
+                raise BackupError(
+                    f"{source}: {program}, which pgface runs to restore it, was ended by "
+                    f"{_signal_name(-ended)} (the system out of memory, say); the backup is not "
+                    f"at fault; the library is as it was{whole}")
         reason = "stopped" if stopped_reader else _last_lines(restore_said)
         raise BackupError(f"{source}: pg_restore could not read it, nothing was restored: "
                           f"{reason}")

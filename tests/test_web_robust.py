@@ -839,3 +839,39 @@ def test_the_people_grid_keeps_a_bounded_number_of_images(
         page.wait_for_load_state("networkidle")
         no_blob_urls_left(page, "after a photo opened")
         assert not errors, errors
+
+
+def test_a_merge_into_offer_fits_a_phone_with_a_long_name(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe web19: the "Merge into <name>" offered after a rename to a taken name was one
+    button that never shrank, so a 43-character name made a 360 px page 515 px wide, and a
+    one-word name of 200 characters 2,426 px. Its name is cut short (whole in its title), and
+    the message beside it keeps its width."""
+    with obama_and_biden_page(settings, analyzer, 360) as (url, http, page, expect, errors):
+        faces = stored_face_ids(http)
+        one = http.post("/api/people/name", json={"face_ids": faces[:1], "name": "One"}).json()
+        message = page.locator("#message")
+        page.goto(f"{url}/#/people/{one['id']}")
+        expect(page.locator("#person-title")).to_have_text("One")
+        for i, name in enumerate(("Maria Guadalupe Fernández de la Concepción", "W" * 200)):
+            http.post("/api/people/name", json={"face_ids": faces[i + 1:i + 2], "name": name}
+                      ).raise_for_status()
+            page.fill("#person-name", name)
+            page.get_by_role("button", name="Save name").click()
+            expect(message).to_contain_text(f"{name} exists already")
+            offer = message.get_by_role("button", name=f"Merge into {name}")
+            expect(offer).to_be_visible()
+            assert scroll_width(page) <= 360, (name, scroll_width(page))
+            for part in (offer, message.locator("span").first, message):
+                box = part.bounding_box()
+                assert box["x"] >= 0 and box["x"] + box["width"] <= 360, (name, part, box)
+            # the message beside the offer keeps at least a third of the bar
+            text_width = message.locator("span").first.bounding_box()["width"]
+            assert text_width >= 0.33 * message.bounding_box()["width"], text_width
+            expect(offer).to_have_attribute("title", f"Merge into {name}")
+        offer.click()
+        long = http.get("/api/people", params={"name": "W" * 200}).json()["people"][0]
+        expect(page).to_have_url(f"{url}/#/people/{long['id']}")
+        expect(message).to_contain_text("Merged into")
+        assert scroll_width(page) <= 360, scroll_width(page)
+        assert not errors, errors

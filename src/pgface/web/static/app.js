@@ -26,8 +26,9 @@ function showMessage(text, kind = "error", action = null) {
   const box = $("#message");
   box.replaceChildren(el("span", { text }));
   if (action) {
+    // whole in its title: a long one is cut short on the page (style.css)
     box.append(el("button", { type: "button", class: "message-action", text: action.label,
-      onclick: () => { showMessage(""); action.run(); } }));
+      title: action.label, onclick: () => { showMessage(""); action.run(); } }));
   }
   box.className = kind;
   box.hidden = !text;

@@ -875,3 +875,89 @@ def test_a_merge_into_offer_fits_a_phone_with_a_long_name(
         expect(message).to_contain_text("Merged into")
         assert scroll_width(page) <= 360, scroll_width(page)
         assert not errors, errors
+
+
+# The left edges and right edges of two strings as laid out in an element (a range over each):
+# which one a reader meets first, whatever text nodes they are in.
+LAID_OUT = """(node, strings) => {
+  const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+  const nodes = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) nodes.push(n);
+  const text = nodes.map((n) => n.data).join("");
+  const at = (index) => {
+    for (const n of nodes) {
+      if (index <= n.data.length) return [n, index];
+      index -= n.data.length;
+    }
+  };
+  return strings.map((s) => {
+    const start = text.indexOf(s);
+    if (start < 0) return null;
+    const range = document.createRange();
+    range.setStart(...at(start));
+    range.setEnd(...at(start + s.length));
+    const box = range.getBoundingClientRect();
+    return [box.left, box.right];
+  });
+}"""
+
+
+def reads_before(locator, first: str, second: str) -> None:  # noqa: ANN001 - Playwright types
+    """FIRST is laid out wholly left of SECOND in LOCATOR's element (a left-to-right page)."""
+    a, b = locator.evaluate(LAID_OUT, [first, second])
+    assert a is not None and b is not None, (first, second, locator.text_content())
+    assert a[1] <= b[0] + 0.5, (first, a, second, b)
+
+
+def test_right_to_left_names_keep_their_place_in_messages_questions_and_photos(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe web19: a right-to-left name took the count after it into its direction: "Merged
+    into 2 :محمد بن سلمان faces." in the message, "1 :محمد بن سلمان face" in the question of a
+    move, and two such names in a photo read in the wrong order. Each name is isolated."""
+    rtl, other = "محمد بن سلمان", "علي"
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        assert index_path(http, "groups/couple.jpg")["indexed"]
+        photos = http.get("/api/photos").json()["photos"]
+        faces_of = {p["path"].split("/")[-1]: [f["id"] for f in http.get(
+            f"/api/photos/{p['id']}").json()["faces"]] for p in photos}
+        assert len(faces_of["couple.jpg"]) == 2, faces_of
+        obama = [*faces_of["obama.jpg"], *faces_of["obama2.jpg"]]
+        http.post("/api/people/name", json={"face_ids": obama[:1], "name": rtl}
+                  ).raise_for_status()
+        moved = http.post("/api/people/name", json={"face_ids": obama[1:], "name": "Moved"})
+        message = page.locator("#message")
+
+        # the message of a merge: the name, then its count
+        page.goto(f"{url}/#/people/{moved.json()['id']}")
+        expect(page.locator("#person-title")).to_have_text("Moved")
+        page.fill("#person-name", rtl)
+        page.get_by_role("button", name="Save name").click()
+        message.get_by_role("button", name=f"Merge into {rtl}").click()
+        expect(message).to_contain_text(f"Merged into {rtl}: 2 faces.")
+        reads_before(message, rtl, "2 faces")
+
+        # the question of a move out of them
+        page.goto(f"{url}/#/search")
+        page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
+        section = page.locator(".face-result").first
+        expect(section.locator(".match")).not_to_have_count(0)
+        section.locator(".match input[type=checkbox]").first.check()
+        section.locator(".name-input").fill("Zed")
+        section.get_by_role("button", name="Name checked faces").click()
+        item = page.locator("#ask-list li").first
+        expect(item).to_have_text(f"{rtl}: 1 face")
+        reads_before(item, rtl, "1 face")
+        page.get_by_role("button", name="Cancel").click()
+
+        # the people of a photo, in the order given
+        couple = faces_of["couple.jpg"]
+        for face, name in zip(couple, (rtl, other), strict=True):
+            http.post("/api/people/name", json={"face_ids": [face], "name": name, "move": True}
+                      ).raise_for_status()
+        photo = next(
+            p["id"] for p in photos if p["path"].endswith("couple.jpg"))
+        page.evaluate(f"openPhoto({photo}, null)")
+        people = page.locator("#photo-people")
+        expect(people).to_have_text(f"In this photo: {rtl}, {other}")
+        reads_before(people, rtl, other)
+        assert not errors, errors

@@ -21,17 +21,37 @@ function el(tag, attrs = {}, children = []) {
   return node;
 }
 
-// A message, with one action button when given (e.g. Undo after a merge).
+// Words with the values put in them isolated (<bdi>), for showMessage, ask and the like: a
+// right-to-left name before ": 8 faces" took the digits into its direction, "Merged into 8
+// :محمد faces." (probe web19). A value that is such a list already goes in as it is.
+function say(strings, ...values) {
+  const parts = [strings[0]];
+  values.forEach((value, i) => {
+    if (Array.isArray(value)) parts.push(...value);
+    else parts.push(el("bdi", { text: String(value) }));
+    parts.push(strings[i + 1]);
+  });
+  return parts;
+}
+
+// Names one after another, each isolated: "A, B" (two right-to-left names read "B ,A").
+const sayList = (names) => names.flatMap((name, i) =>
+  [i ? ", " : "", el("bdi", { text: name })]);
+
+// A message (a string, or say's words), with one action button when given (e.g. Undo after a
+// merge).
 function showMessage(text, kind = "error", action = null) {
   const box = $("#message");
-  box.replaceChildren(el("span", { text }));
+  const words = el("span", {}, [].concat(text));
+  box.replaceChildren(words);
   if (action) {
-    // whole in its title: a long one is cut short on the page (style.css)
-    box.append(el("button", { type: "button", class: "message-action", text: action.label,
-      title: action.label, onclick: () => { showMessage(""); action.run(); } }));
+    const button = el("button", { type: "button", class: "message-action",
+      onclick: () => { showMessage(""); action.run(); } }, [].concat(action.label));
+    button.title = button.textContent;  // whole there: a long one is cut short (style.css)
+    box.append(button);
   }
   box.className = kind;
-  box.hidden = !text;
+  box.hidden = !words.textContent;
 }
 
 async function api(path, options = {}) {
@@ -94,8 +114,8 @@ async function once(control, work) {
 // Asks in a dialog on the page; resolves to the chosen label, or null when cancelled.
 function ask(text, items, choices) {
   const dialog = $("#ask-dialog");
-  $("#ask-text").textContent = text;
-  $("#ask-list").replaceChildren(...items.map((item) => el("li", { text: item })));
+  $("#ask-text").replaceChildren(...[].concat(text));  // a string, or say's words
+  $("#ask-list").replaceChildren(...items.map((item) => el("li", {}, [].concat(item))));
   return new Promise((resolve) => {
     const buttons = [...choices, "Cancel"].map((label) => el("button", {
       type: "button", text: label,
@@ -477,12 +497,11 @@ async function nameMatches(face, cards, input) {
         // only those the user was asked about (placed otherwise while the question was open,
         // by another client, the server asks again: a bare `move` took them from whoever)
         const affected = error.details.affected.map((p) =>
-          `${p.name || `person ${p.person_id} (unnamed)`}: ${p.face_ids.length} face` +
-          `${p.face_ids.length > 1 ? "s" : ""}`);
+          say`${p.name || `person ${p.person_id} (unnamed)`}: ${plural(p.face_ids.length, "face")}`);
         const asked = error.details.meanwhile
-          ? `Someone changed these faces' people meanwhile. Naming them ${name} now moves ` +
-            "faces out of:"
-          : `Naming these faces ${name} moves faces out of:`;
+          ? ["Someone changed these faces' people meanwhile. ",
+            ...say`Naming them ${name} now moves faces out of:`]
+          : say`Naming these faces ${name} moves faces out of:`;
         const answer = await ask(asked, affected, ["Move them"]);
         if (!answer) {
           showMessage("Nothing was named.", "ok");
@@ -500,9 +519,8 @@ async function nameMatches(face, cards, input) {
     input.value = "";
     loadStats();
     // a hidden person keeps the faces and stays hidden: said, or the faces seem to vanish
-    showMessage(`Named ${chosen.length} face${chosen.length > 1 ? "s" : ""} ${person.name}.` +
-      (person.hidden ? ` ${person.name} is hidden from the people page (Unhide on their ` +
-        "page shows them again)." : ""), "ok");
+    showMessage([...say`Named ${plural(chosen.length, "face")} ${person.name}.`,
+      ...hiddenNote(person)], "ok");
   } catch (error) {
     showMessage(`Naming failed: ${error.message}`);
   }
@@ -549,7 +567,8 @@ async function openPhoto(photoId, faceId) {
     const named = photo.faces.filter((f) => f.person_name).map((f) => f.person_name);
     $("#photo-title").textContent =
       `${fileName(photo.path)}: ${photo.width}×${photo.height}, ${plural(photo.faces.length, "face")}`;
-    $("#photo-people").textContent = named.length ? `In this photo: ${named.join(", ")}` : "";
+    $("#photo-people").replaceChildren(
+      ...(named.length ? say`In this photo: ${sayList(named)}` : []));
     $("#photo-dialog").showModal();
   } catch (error) {
     if (opening !== photoOpening) return;

@@ -52,7 +52,7 @@ async function undoLast(change = null, instead = {}) {
     const options = { method: "POST" };
     if (change !== null) options.json = { change_id: change };
     const undone = await getJson("/api/people/undo", options);
-    showMessage(`Undone: ${undone.summary}.`, "ok");
+    showMessage(say`Undone: ${undone.summary}.`, "ok");
     loadStats();
     const view = instead[location.hash];
     if (view) location.hash = view; else route();
@@ -250,22 +250,21 @@ async function askMerge() {
       loadStats();
       showPeople();
       // hidden meanwhile (by another client): the merged faces leave the grid with them
-      showMessage(`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.` +
-        (merged.hidden ? ` ${personName(merged)} is hidden from the people page (Unhide on ` +
-          "their page shows them again)." : ""), "ok", undoOf(change));
+      showMessage([...say`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.`,
+        ...hiddenNote(merged)], "ok", undoOf(change));
       focusMessage();
     } catch (error) {
       if (error.status === 409 && error.details.renamed) {
-        showMessage(`Not merged: ${renamedText(error.details.renamed)}. ` +
-          "Select them again from the grid as it is now.");
+        showMessage([...say`Not merged: ${renamedText(error.details.renamed)}.`,
+          " Select them again from the grid as it is now."]);
         showPeople();
         return;
       }
       if (error.status === 409 && error.details.names) {
         // named by someone else since the grid loaded: the dialog could not ask which name
         // stays (the server's words are for the command line and the API)
-        showMessage(`Not merged: they have different names now (${error.details.names
-          .filter((n) => n).join(", ")}). Select them again to choose the name to keep.`);
+        showMessage(say`Not merged: they have different names now (${sayList(error.details.names
+          .filter((n) => n))}). Select them again to choose the name to keep.`);
         showPeople();
         return;
       }
@@ -346,7 +345,7 @@ async function showPerson(ref) {
   } catch (error) {
     if (load !== people.personLoad) return;
     clearPersonHead(error.status === 404 ? "No such person" : "Cannot open this person");
-    showMessage(`Cannot open person ${id}: ${error.message}`);
+    showMessage(say`Cannot open person ${id}: ${error.message}`);
   }
 }
 
@@ -489,8 +488,8 @@ async function renamePerson(event) {
         renderPersonHead(person);
       }
       // the same name again changes nothing: no Undo, which would take back an earlier change
-      showMessage(change === null ? `${renamed.name}: the name is unchanged.`
-        : `${before} is now ${renamed.name}.`, "ok", undoOf(change));
+      showMessage(change === null ? say`${renamed.name}: the name is unchanged.`
+        : say`${before} is now ${renamed.name}.`, "ok", undoOf(change));
     } catch (error) {
       // the page again, with the name the person has now
       if (renamedMeanwhile(error, person, () => { if (person === people.person) route(); })) {
@@ -509,8 +508,8 @@ function renamedMeanwhile(error, person, again) {
   const current = error.status === 409 && error.details.current;
   if (!current) return false;
   again();
-  showMessage(`Not renamed: someone else renamed ${personName(person)} to ` +
-    `${personName({ id: current.person_id, name: current.name })} meanwhile.`);
+  showMessage(say`Not renamed: someone else renamed ${personName(person)} to ${personName(
+    { id: current.person_id, name: current.name })} meanwhile.`);
   return true;
 }
 
@@ -523,8 +522,8 @@ function offerMerge(error, person, failed, toMerged, before = () => {}) {
     showMessage(`${failed}: ${error.message}`);
     return;
   }
-  showMessage(`${existing.name} exists already.`, "error", {
-    label: `Merge into ${existing.name}`,
+  showMessage(say`${existing.name} exists already.`, "error", {
+    label: say`Merge into ${existing.name}`,
     run: () => {
       before();
       mergeInto(person, existing, toMerged ? `#/people/${existing.person_id}` : null);
@@ -543,7 +542,7 @@ async function mergeInto(person, existing, hash = null) {
           existing] } });
     const back = `#/people/${person.id}`;
     loadStats();  // one person fewer in the header (it said the count before the merge)
-    showMessage(`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.`, "ok",
+    showMessage(say`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.`, "ok",
       undoOf(change, hash ? { [hash]: back } : {}));
     if (hash && location.hash !== hash) location.hash = hash; else route();
   } catch (error) {
@@ -551,7 +550,7 @@ async function mergeInto(person, existing, hash = null) {
     // error: said first, it never showed)
     route();
     showMessage(error.status === 409 && error.details.renamed
-      ? `Not merged: ${renamedText(error.details.renamed)}.` : `Merge failed: ${error.message}`);
+      ? say`Not merged: ${renamedText(error.details.renamed)}.` : `Merge failed: ${error.message}`);
     focusMessage();
   }
 }
@@ -567,16 +566,22 @@ async function refusedMeanwhile(error, person, failed) {
   if (!stale) return false;
   if (person === people.person) await showPerson(person.id);
   showMessage(error.status === 404
-    ? `${failed}: ${personName(person)} was merged or deleted by someone else meanwhile.`
+    ? say`${failed}: ${personName(person)} was merged or deleted by someone else meanwhile.`
     : `${failed}: ${error.message} (changed by someone else meanwhile: shown as it is now).`);
   return true;
 }
 
-// A merge's 409 `renamed` ([{person_id, name}]: their names now) in words.
+// A merge's 409 `renamed` ([{person_id, name}]: their names now) in words (say's).
 function renamedText(renamed) {
-  return `renamed by someone else meanwhile (now ${renamed.map((p) =>
-    p.name === null ? `Person ${p.person_id}, unnamed` : p.name).join(", ")})`;
+  return say`renamed by someone else meanwhile (now ${sayList(renamed.map((p) =>
+    p.name === null ? `Person ${p.person_id}, unnamed` : p.name))})`;
 }
+
+// A person shown after a change who is hidden, said (say's words): else their faces seem to
+// vanish with them.
+const hiddenNote = (person) => (!person.hidden ? [] : [
+  ...say` ${personName(person)} is hidden from the people page`,
+  " (Unhide on their page shows them again)."]);
 
 async function toggleHidden() {
   const person = people.person;
@@ -593,8 +598,8 @@ async function toggleHidden() {
         renderPersonHead(person);
       }
       loadStats();  // the header counts hidden people apart
-      showMessage(changed.hidden ? `${personName(changed)} is hidden from the people page.`
-        : `${personName(changed)} is shown again.`, "ok", undoOf(change));
+      showMessage(changed.hidden ? say`${personName(changed)} is hidden from the people page.`
+        : say`${personName(changed)} is shown again.`, "ok", undoOf(change));
     } catch (error) {
       const failed = `${person.hidden ? "Unhiding" : "Hiding"} failed`;
       if (!await refusedMeanwhile(error, person, failed)) showMessage(`${failed}: ${error.message}`);
@@ -623,7 +628,7 @@ async function splitFaces(event) {
       const here = location.hash === view;  // another view opened meanwhile stays
       if (here && body.face_ids.length >= person.faces) location.hash = to;  // route() keeps "ok"
       else if (here) await showPerson(person.id);
-      showMessage(`Moved ${plural(body.face_ids.length, "face")} to ${personName(created)}.`,
+      showMessage(say`Moved ${plural(body.face_ids.length, "face")} to ${personName(created)}.`,
         "ok", undoOf(change, { [to]: from }));
       focusMessage();
     } catch (error) {
@@ -697,7 +702,7 @@ async function reviewName(event) {
     try {
       const [renamed, change] = await changing(`/api/people/${person.id}`,
         { method: "PATCH", json: { name, expected_name: person.name } });
-      showMessage(`Named ${renamed.name}.`, "ok", undoOf(change));
+      showMessage(say`Named ${renamed.name}.`, "ok", undoOf(change));
       await showReview();  // the same offset now holds the next person
     } catch (error) {
       if (renamedMeanwhile(error, person, showReview)) return;
@@ -705,8 +710,8 @@ async function reviewName(event) {
         // merged or deleted by someone else meanwhile: the queue as it is now (the page stayed
         // on them, and Skip then passed over the person who had taken their place)
         await showReview();
-        showMessage(`Not named: ${personName(person)} was merged or deleted by someone ` +
-          "else meanwhile. The queue is shown as it is now.");
+        showMessage([...say`Not named: ${personName(person)} was merged or deleted by someone`,
+          " else meanwhile. The queue is shown as it is now."]);
         return;
       }
       // merged, the same offset holds the next person

@@ -815,6 +815,13 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
         client.post("/api/people/name", json={"face_ids": biden, "name": "Biden"})
         clash = client.patch("/api/people/Biden", json={"name": "Obama"})
         assert clash.status_code == 409 and "already exists" in error_of(clash)
+        # faces split off into a name someone has: the same `existing` as a rename's, for a
+        # client to offer naming the faces into them (probe web19: a bare refusal)
+        taken = client.post("/api/people/Biden/split", json={"face_ids": biden[:1],
+                                                             "name": "Obama"})
+        assert taken.status_code == 409 and "already exists" in error_of(taken)
+        assert taken.json()["error"]["existing"] == {
+            "person_id": client.get("/api/people/Obama").json()["id"], "name": "Obama"}
         assert client.post("/api/people/name", json={"face_ids": [999999], "name": "X"}
                            ).status_code == 404
         assert "face_ids" in error_of(client.post("/api/people/name",

@@ -1610,8 +1610,9 @@ def test_names_that_look_the_same_are_one_person(pf: Pgface) -> None:
     assert pf.people.name_faces(faces[3], "Anna\u200b", move=True).person.id == old
     with pytest.raises(PersonConflict):
         pf.people.rename(named[0], "Anna\u200b")
-    with pytest.raises(PersonError, match="already exists"):  # nor splitting off to it
+    with pytest.raises(PersonConflict, match="already exists") as taken:  # nor splitting to it
         pf.people.split(named[0], [faces[1]], "Anna\u200b")
+    assert taken.value.details == {"existing": {"person_id": old, "name": "Anna"}}
     # a byte that is not UTF-8 alone is invalid Unicode, not "blank"
     with pytest.raises(InvalidInputError, match="invalid Unicode: '\\\\xff'"):
         pf.people.name_faces(faces[0], os.fsdecode(b"\xff"))

@@ -961,3 +961,62 @@ def test_right_to_left_names_keep_their_place_in_messages_questions_and_photos(
         expect(people).to_have_text(f"In this photo: {rtl}, {other}")
         reads_before(people, rtl, other)
         assert not errors, errors
+
+
+def test_faces_split_off_into_a_name_someone_has_are_offered_to_them(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe web19: "Move to a new person" with a name someone has said "Split failed: a
+    person named 'Alpha' already exists (changed by someone else meanwhile: shown as it is
+    now)" when nobody else had changed anything, and dropped the faces selected. The name is
+    said to be taken, the selection stays, and the move into that person is offered (one
+    change, undone as one)."""
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        f = stored_face_ids(http)
+        alpha = http.post("/api/people/name", json={"face_ids": f[:1], "name": "Alpha"}).json()
+        gamma = http.post("/api/people/name", json={"face_ids": f[2:], "name": "Gamma"}).json()
+        faces = lambda person: http.get(f"/api/people/{person['id']}").json()["faces"]  # noqa: E731
+        message = page.locator("#message")
+        page.goto(f"{url}/#/people/{gamma['id']}")
+        expect(page.locator(".face-tile")).to_have_count(2)
+        page.locator(".face-tile").first.click()
+        page.fill("#split-name", "Alpha")
+        page.get_by_role("button", name="Move to a new person").click()
+        expect(message).to_contain_text("Alpha exists already")
+        expect(message).not_to_contain_text("meanwhile")
+        expect(page.locator(".face-tile.selected")).to_have_count(1)
+        expect(page.locator("#split-name")).to_have_value("Alpha")
+        assert (faces(alpha), faces(gamma)) == (1, 2)
+
+        # the person's own name: nobody to move them to
+        page.fill("#split-name", "Gamma")
+        page.get_by_role("button", name="Move to a new person").click()
+        expect(message).to_contain_text("Gamma is this person's name")
+        expect(page.locator(".face-tile.selected")).to_have_count(1)
+
+        page.fill("#split-name", "Alpha")
+        page.get_by_role("button", name="Move to a new person").click()
+        message.get_by_role("button", name="Move 1 face into Alpha").click()
+        expect(message).to_contain_text("Moved 1 face to Alpha")
+        expect(page.locator(".face-tile")).to_have_count(1)
+        expect(page.locator(".face-tile.selected")).to_have_count(0)
+        expect(page.locator("#split-name")).to_have_value("")
+        assert (faces(alpha), faces(gamma)) == (2, 1)
+        message.get_by_role("button", name="Undo").click()
+        expect(message).to_contain_text("Undone")
+        expect(page.locator(".face-tile")).to_have_count(2)
+        assert (faces(alpha), faces(gamma)) == (1, 2)
+
+        # every face moved: Alpha's page, and back with Undo
+        for tile in page.locator(".face-tile").all():
+            tile.click()
+        page.fill("#split-name", "Alpha")
+        page.get_by_role("button", name="Move to a new person").click()
+        message.get_by_role("button", name="Move 2 faces into Alpha").click()
+        expect(message).to_contain_text("Moved 2 faces to Alpha")
+        expect(page).to_have_url(f"{url}/#/people/{alpha['id']}")
+        assert faces(alpha) == 3
+        message.get_by_role("button", name="Undo").click()
+        expect(page).to_have_url(f"{url}/#/people/{gamma['id']}")
+        expect(page.locator("#person-title")).to_have_text("Gamma")
+        assert (faces(alpha), faces(gamma)) == (1, 2)
+        assert not errors, errors

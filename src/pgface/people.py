@@ -460,8 +460,11 @@ class People:
             strangers = sorted(f for f, (_, owner) in found.items() if owner != person_id)
             if strangers:
                 raise PersonError(f"faces {_ids(strangers)} are not faces of person {person_id}")
-            if given is not None and self._by_name(conn, given):
-                raise PersonError(f"a person named {quoted(name)} already exists")
+            taken = self._by_name(conn, given) if given is not None else None
+            if taken:  # details: what a client offers instead (as a rename's)
+                raise PersonConflict(f"a person named {quoted(name)} already exists (id "
+                                     f"{taken}); name the faces {quoted(name)} instead",
+                                     {"existing": {"person_id": taken, "name": name}})
             new_id = ps.create_person(conn, name)
             ps.assign_faces(conn, face_ids, new_id, ps.USER)
             # the same faces found by other packs, where they are this person's, go too

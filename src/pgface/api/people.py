@@ -375,9 +375,14 @@ def rename(request: Request, ref: str, body: Rename, key: WriteKey) -> JSONRespo
 
 
 @router.post("/{ref}/split", response_model=PersonOut, responses=WRITE_ERRORS)
-def split(request: Request, ref: str, body: Split, key: WriteKey) -> dict:
-    """Move some of the person's faces into a new person; returns the new person."""
-    return _person(_people(request, key).split(ref, body.face_ids, body.name))
+def split(request: Request, ref: str, body: Split, key: WriteKey) -> JSONResponse | dict:
+    """Move some of the person's faces into a new person; returns the new person. 409 if
+    another person has the name, with `existing` (that person's id and name: name the faces
+    into them instead, `POST /api/people/name`)."""
+    try:
+        return _person(_people(request, key).split(ref, body.face_ids, body.name))
+    except PersonConflict as exc:
+        return _conflict(exc)
 
 
 @router.delete("/{ref}", response_model=PersonDeleted, responses=WRITE_ERRORS)

@@ -632,11 +632,60 @@ async function splitFaces(event) {
         "ok", undoOf(change, { [to]: from }));
       focusMessage();
     } catch (error) {
+      if (error.status === 409 && error.details.existing) {
+        offerMove(person, body.face_ids, error.details.existing, view);
+        return;
+      }
       if (!await refusedMeanwhile(error, person, "Split failed")) {
         showMessage(`Split failed: ${error.message}`);
       }
     }
   });
+}
+
+// Faces to split off named as someone is already called (EXISTING, the 409's `existing`):
+// most likely theirs, so the move into them is offered; the faces stay selected (this said
+// "changed by someone else meanwhile", which nobody had, and dropped them: probe web19).
+function offerMove(person, faceIds, existing, view) {
+  if (existing.person_id === person.id) {
+    showMessage([...say`${existing.name} is this person's name:`,
+      " give the new person another name, or none."]);
+    return;
+  }
+  showMessage(say`${existing.name} exists already.`, "error", {
+    label: say`Move ${plural(faceIds.length, "face")} into ${existing.name}`,
+    run: () => once($("#split-form"), () => moveInto(person, faceIds, existing, view)),
+  });
+}
+
+// FACEIDS of PERSON named into EXISTING ({person_id, name}) in one change: the faces taken
+// from PERSON only (another client's move of them meanwhile is refused, with `affected`).
+async function moveInto(person, faceIds, existing, view) {
+  try {
+    const [named, change] = await changing("/api/people/name", { method: "POST", json: {
+      face_ids: faceIds, name: existing.name, move: true,
+      expected_held: [{ person_id: person.id, face_ids: faceIds }] } });
+    $("#split-name").value = "";
+    loadStats();
+    // every face moved: the person they went to (as a split's new person), Undo leads back
+    const from = `#/people/${person.id}`;
+    const to = `#/people/${named.id}`;
+    const here = location.hash === view;
+    if (here && faceIds.length >= person.faces) location.hash = to;
+    else if (here) await showPerson(person.id);
+    showMessage(say`Moved ${plural(faceIds.length, "face")} to ${personName(named)}.`, "ok",
+      undoOf(change, { [to]: from }));
+    focusMessage();
+  } catch (error) {
+    if (await refusedMeanwhile(error, person, "Not moved")) return;
+    if (error.status === 409 && error.details.affected) {
+      if (person === people.person) await showPerson(person.id);
+      showMessage("Not moved: someone else moved these faces meanwhile; " +
+        "the page is shown as it is now.");
+      return;
+    }
+    showMessage(`Not moved: ${error.message}`);
+  }
 }
 
 // ---------- the review queue ----------

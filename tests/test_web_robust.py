@@ -1020,3 +1020,48 @@ def test_faces_split_off_into_a_name_someone_has_are_offered_to_them(
         expect(page.locator("#person-title")).to_have_text("Gamma")
         assert (faces(alpha), faces(gamma)) == (1, 2)
         assert not errors, errors
+
+
+def test_the_search_view_shows_who_holds_each_match_now(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe web19: a naming undone from the people page stayed on the search view's match,
+    whose link led to "No such person". The matches show who holds each face now when the
+    view is shown again, and a naming made there offers Undo as other changes do."""
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        message = page.locator("#message")
+        page.goto(f"{url}/#/search")
+        page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
+        section = page.locator(".face-result").first
+        expect(section.locator(".match")).not_to_have_count(0)
+        holder = section.locator(".match a.person").first
+        heading = section.locator("p.muted").first
+        section.locator(".match input[type=checkbox]").first.check()
+        section.locator(".name-input").fill("Stale")
+        section.get_by_role("button", name="Name checked faces").click()
+        expect(message).to_contain_text("Named 1 face Stale")
+        expect(holder).to_have_text("Stale")
+
+        # undone on the people page: the search view shown again says so
+        page.locator(".tab[data-view=people]").click()
+        expect(page.locator(".person-tile")).not_to_have_count(0)
+        page.locator("#undo").click()
+        expect(message).to_contain_text("Undone")
+        page.locator(".tab[data-view=search]").click()
+        expect(holder).not_to_have_text("Stale")
+        expect(heading).not_to_contain_text("Stale")
+        if holder.get_attribute("href"):  # held by someone: their page, not "No such person"
+            holder.click()
+            expect(page.locator("#person-title")).not_to_have_text("No such person")
+            page.go_back()
+
+        # a naming in the search view, undone there
+        section.locator(".match input[type=checkbox]").first.check()
+        section.locator(".name-input").fill("Again")
+        section.get_by_role("button", name="Name checked faces").click()
+        expect(holder).to_have_text("Again")
+        message.get_by_role("button", name="Undo").click()
+        expect(message).to_contain_text("Undone")
+        expect(holder).not_to_have_text("Again")
+        expect(heading).not_to_contain_text("Again")
+        assert http.get("/api/people", params={"name": "Again"}).json()["people"] == []
+        assert not errors, errors

@@ -6,8 +6,10 @@ const $ = (selector) => document.querySelector(selector);
 // searched again with another threshold, so the photo cannot tell them apart)
 // file: the photo whose results are shown; asked: the last photo searched (a failed search
 // leaves the results of `file`, which another number of matches asks for again)
+// cards, headings: the matches shown and their faces' headings, drawn again when who holds
+// the faces changes (holders: the people's changes as of their names shown, historyMark)
 const state = { key: localStorage.getItem("pgface.key") || "", images: new Map(), file: null,
-  asked: null, searches: 0 };
+  asked: null, searches: 0, cards: [], headings: [], holders: null };
 
 // Elements are built with textContent only: names and paths come from users.
 function el(tag, attrs = {}, children = []) {
@@ -249,9 +251,10 @@ async function search(file) {
   $("#results").prepend(el("p", { class: "muted searching", text: `Searching ${file.name}…` }));
   showMessage("");
   try {
+    const holders = await historyMark();  // before the search: the names it answers are newer
     const result = await getJson(`/api/search?${params}`, { method: "POST", body: form });
     if (asked !== state.searches) return;  // searched again meanwhile: that answer counts
-    await renderResults(result, file, asked);
+    await renderResults(result, file, asked, holders);
   } catch (error) {
     if (asked !== state.searches) return;
     endSearching();
@@ -362,9 +365,12 @@ async function queryImage(file, width, height) {
   }
 }
 
-async function renderResults(result, file, asked) {
+async function renderResults(result, file, asked, holders = null) {
   const image = await queryImage(file, result.width, result.height);
   if (asked !== state.searches) return;
+  state.cards = [];
+  state.headings = [];
+  state.holders = holders;
   // the photo whose results are shown from here: set once they are (set when its answer came,
   // a search made while its photo loaded left it to the controls, never shown)
   state.file = file;
@@ -392,6 +398,8 @@ function renderFace(face, index, image, photoWidth) {
   const nameInput = el("input", { type: "text", placeholder: "Name", "aria-label": "person name",
     class: "name-input" });
   const heading = el("p", { class: "muted", text: matchesHeading(face), dir: "auto" });
+  state.cards.push(...cards);
+  state.headings.push(() => { heading.textContent = matchesHeading(face); });
   const nameForm = el("form", {
     class: "name-form writes",
     onsubmit: (event) => {
@@ -463,6 +471,43 @@ function matchCard(match) {
   return { node, match, check, name };
 }
 
+// The people's changes as far as one can tell them apart (the latest 50, each undone or not),
+// or null when they cannot be had: the same mark, nobody's faces moved in between.
+async function historyMark() {
+  try {
+    const { changes } = await getJson("/api/people/history?limit=50");
+    return JSON.stringify(changes.map((c) => [c.id, c.undone_at]));
+  } catch (_) {
+    return null;
+  }
+}
+
+// The matches shown, with who holds each face now: a naming undone on the people page stayed
+// on them, and its link led to "No such person" (probe web19). Asked only when the people
+// changed since (historyMark), one photo's faces per photo shown.
+async function refreshHolders() {
+  const cards = state.cards.filter((card) => card.node.isConnected);
+  if (!cards.length) return;
+  const mark = await historyMark();
+  if (mark !== null && mark === state.holders) return;
+  const photos = new Map();  // photo id -> its faces, as they are now
+  await Promise.all([...new Set(cards.map((card) => card.match.photo_id))].map(async (id) => {
+    try {
+      photos.set(id, (await getJson(`/api/photos/${id}`)).faces);
+    } catch (_) { /* gone, or not to be had now: shown as it was */ }
+  }));
+  if (!cards[0].node.isConnected) return;  // other results shown meanwhile
+  for (const card of cards) {
+    const face = (photos.get(card.match.photo_id) || []).find((f) => f.id === card.match.face_id);
+    if (!face) continue;
+    card.match.person_id = face.person_id;
+    card.match.person_name = face.person_name;
+    showHolder(card.name, face.person_id, face.person_name);
+  }
+  for (const redraw of state.headings) redraw();
+  state.holders = mark;
+}
+
 // A match's person: a link to their page; a face nobody holds says "unnamed", no link.
 function showHolder(link, personId, personName) {
   link.textContent = personName || "unnamed";
@@ -486,10 +531,11 @@ async function nameMatches(face, cards, input) {
   const body = { face_ids: chosen.map((c) => c.match.face_id), name };
   try {
     let person;
+    let change = null;
     let json = body;
     for (;;) {
       try {
-        person = await getJson("/api/people/name", { method: "POST", json });
+        [person, change] = await changing("/api/people/name", { method: "POST", json });
         break;
       } catch (error) {
         if (error.status !== 409 || !error.details.affected) throw error;
@@ -519,8 +565,10 @@ async function nameMatches(face, cards, input) {
     input.value = "";
     loadStats();
     // a hidden person keeps the faces and stays hidden: said, or the faces seem to vanish
+    // with its Undo, as every change made elsewhere on the page (the view shown again then
+    // shows who holds the faces: route, refreshHolders)
     showMessage([...say`Named ${plural(chosen.length, "face")} ${person.name}.`,
-      ...hiddenNote(person)], "ok");
+      ...hiddenNote(person)], "ok", undoOf(change));
   } catch (error) {
     showMessage(`Naming failed: ${error.message}`);
   }
@@ -592,6 +640,7 @@ function route() {
   }
   for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== `view-${known}`;
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+  if (known === "search") refreshHolders();
   if (known === "people") showPeople();
   if (known === "person") showPerson(id);  // as written in the link: decoded there
   if (known === "review") showReview();

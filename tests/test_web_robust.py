@@ -620,15 +620,17 @@ def test_people_pages_answer_the_view_shown_and_make_each_change_once(
         expect(page.locator("#photo-title")).to_contain_text(", 1 face")
         page.locator("#photo-close").click()
 
-        # No answer at all: said plainly, and no count of an earlier listing stays.
+        # No answer at all: said plainly, and no count of an earlier listing stays (the
+        # people's changes unanswered too: the grid kept as it was only when they are known).
         page.goto(f"{url}/#/people")
         expect(page.locator("#people-count")).to_contain_text("people")
-        page.route("**/api/people?*", lambda route: route.abort())
+        gone = re.compile(r"/api/people(/history)?\?")
+        page.route(gone, lambda route: route.abort())
         page.goto(f"{url}/#/search")
         page.goto(f"{url}/#/people")
         expect(message).to_contain_text("the server did not answer")
         expect(page.locator("#people-count")).to_have_text("")
-        page.unroute("**/api/people?*")
+        page.unroute(gone)
 
         # A search's heading says the name given in it; another threshold searches again.
         page.goto(f"{url}/#/search")
@@ -1064,4 +1066,44 @@ def test_the_search_view_shows_who_holds_each_match_now(
         expect(holder).not_to_have_text("Again")
         expect(heading).not_to_contain_text("Again")
         assert http.get("/api/people", params={"name": "Again"}).json()["people"] == []
+        assert not errors, errors
+
+
+def test_back_from_a_person_returns_to_the_place_in_the_grid(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe web19: the browser's Back from a person's page emptied the grid and loaded it
+    again from its first page, at the top. Nothing changed, the grid is kept as it was, at the
+    place it was left; a change made meanwhile (a rename) loads it again."""
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        copies = copies_of_a_face(settings.database_url, 130)
+        for i, face in enumerate(copies):
+            http.post("/api/people/name", json={"face_ids": [face], "name": f"P{i:03}"}
+                      ).raise_for_status()
+        page.set_viewport_size({"width": 1280, "height": 600})
+        page.goto(f"{url}/#/people")
+        tiles = page.locator(".person-tile")
+        expect(tiles).to_have_count(60)
+        tile = tiles.nth(50)
+        tile.scroll_into_view_if_needed()
+        expect(tiles).to_have_count(120)  # the next page, its end near
+        page.evaluate("document.querySelectorAll('.person-tile')[50].dataset.kept = 'yes'")
+        place = page.evaluate("scrollY")
+        assert place > 1000, place
+        label = tile.get_attribute("aria-label")
+        tile.click()
+        expect(page.locator("#person-title")).to_have_text(label.split(",")[0])
+        page.go_back()
+        expect(page).to_have_url(f"{url}/#/people")
+        page.wait_for_timeout(500)
+        assert abs(page.evaluate("scrollY") - place) <= 2, (page.evaluate("scrollY"), place)
+        expect(tiles.nth(50)).to_have_attribute("data-kept", "yes")  # not drawn again
+        expect(tiles.nth(50)).to_be_in_viewport()
+
+        # renamed on their page: the grid is loaded again, with the name
+        tiles.nth(50).click()
+        page.fill("#person-name", "AAA Renamed")
+        page.get_by_role("button", name="Save name").click()
+        expect(page.locator("#person-title")).to_have_text("AAA Renamed")
+        page.go_back()
+        expect(page.locator(".person-tile[data-label^='AAA Renamed,']")).to_have_count(1)
         assert not errors, errors

@@ -634,6 +634,8 @@ function route() {
   const [, view = "search", id] = location.hash.split("/");
   const name = view === "people" && id ? "person" : view;
   const known = ["search", "people", "person", "review"].includes(name) ? name : "search";
+  // where the grid was left: a return to it goes back there (people.js returnToPeople)
+  if (!$("#view-people").hidden) people.scroll = scrollY;
   for (const tab of document.querySelectorAll(".tab")) {
     tab.classList.toggle("active", tab.dataset.view === known ||
       (tab.dataset.view === "people" && known === "person"));
@@ -641,7 +643,7 @@ function route() {
   for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== `view-${known}`;
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   if (known === "search") refreshHolders();
-  if (known === "people") showPeople();
+  if (known === "people") returnToPeople();
   if (known === "person") showPerson(id);  // as written in the link: decoded there
   if (known === "review") showReview();
 }

@@ -22,6 +22,10 @@ const people = {
   reviewAfter: [null],
   reviewed: null,  // the person the review queue shows
   reviewLoad: 0,  // bumped on each step through the queue, as personLoad
+  // the grid drawn: the people's changes it is as of (historyMark), with "show hidden" then,
+  // and where it was scrolled to when left: a return to it, nothing changed, keeps it there
+  grid: null,
+  scroll: 0,
 };
 
 const personName = (p) => p.name || `Person ${p.id}`;
@@ -89,13 +93,42 @@ function showPeople() {
   // the recent changes, where shown, with the change that led here (a merge, an undo)
   if ($("#history-box").open) loadHistory();
   people.generation += 1;
+  const generation = people.generation;
   people.next = "";
-  people.loading = false;
   people.selected.clear();
   people.tiles.clear();
   updateSelection();
   $("#people-grid").replaceChildren();
-  loadPeoplePage();
+  // the people's changes first: the grid is as of them, or newer (then loaded again anyway)
+  people.grid = null;
+  people.loading = true;
+  historyMark().then((mark) => {
+    if (generation !== people.generation) return;
+    people.grid = { mark, hidden: $("#show-hidden").checked };
+    people.loading = false;
+    loadPeoplePage();
+  });
+}
+
+// The grid shown again (Back from a person's page, the tab): as it was left, at the place it
+// was left, when nobody changed anyone since; else loaded again. It was always emptied and
+// loaded from its first page, at the top (probe web19: Back lost the place 50 tiles down).
+async function returnToPeople() {
+  const grid = people.grid;
+  if (!grid || grid.mark === null || !people.tiles.size ||
+      grid.hidden !== $("#show-hidden").checked) {
+    showPeople();
+    return;
+  }
+  const generation = people.generation;
+  scrollTo(0, people.scroll);  // at once: checked below
+  const mark = await historyMark();
+  if (generation !== people.generation || $("#view-people").hidden) return;
+  if (mark !== grid.mark) {
+    showPeople();
+    return;
+  }
+  if ($("#history-box").open) loadHistory();
 }
 
 async function loadPeoplePage() {

@@ -1612,10 +1612,43 @@ def test_names_that_look_the_same_are_one_person(pf: Pgface) -> None:
         pf.people.rename(named[0], "Anna\u200b")
     with pytest.raises(PersonConflict, match="already exists") as taken:  # nor splitting to it
         pf.people.split(named[0], [faces[1]], "Anna\u200b")
-    assert taken.value.details == {"existing": {"person_id": old, "name": "Anna"}}
+    assert taken.value.details == {"existing": {"person_id": old, "name": "Anna\u200b"}}
     # a byte that is not UTF-8 alone is invalid Unicode, not "blank"
     with pytest.raises(InvalidInputError, match="invalid Unicode: '\\\\xff'"):
         pf.people.name_faces(faces[0], os.fsdecode(b"\xff"))
+
+
+def test_a_name_in_other_letter_case_is_the_person_who_has_it(pf: Pgface, tmp_path: Path
+                                                              ) -> None:
+    """Probe http19: naming faces "padded name" made a second person beside "Padded Name",
+    without a word. A name typed in other case reaches the one person who has it, wherever a
+    name is taken (naming, finding, renaming, splitting, merging, enrolling); a person's own
+    name in other case is a rename of its case."""
+    group = next(p for p in sample_photos() if p.name == "t1.jpg")
+    pf.index(group)
+    faces = [f.face_id for f in stored_faces(pf, [group])[str(group.resolve())]]
+    ada = pf.people.name_faces(faces[0], "Zoë Ada").person
+    named = pf.people.name_faces(faces[1], "zoË ADA")
+    assert named.person is not None and (named.person.id, named.person.name) == (ada.id, "Zoë Ada")
+    assert pf.people.get("ZOË ADA").id == ada.id and pf.people.named("zoë ada").faces == 2
+    other = pf.people.name_faces(faces[2], "Bea").person
+    with pytest.raises(PersonConflict) as taken:
+        pf.people.rename(other.id, "zoë ada")
+    assert taken.value.details == {"existing": {"person_id": ada.id, "name": "Zoë Ada"}}
+    with pytest.raises(PersonConflict, match="'Zoë Ada' already exists"):
+        pf.people.split(ada.id, [faces[1]], "ZOË ADA")
+    assert pf.people.rename(ada.id, "zoë ada").name == "zoë ada"  # its own name's case
+    folder = tmp_path / "people" / "BEA"
+    folder.mkdir(parents=True)
+    shutil.copy(group, folder / "t1.jpg")
+    pf.people.enrol(tmp_path / "people")
+    assert {p.name for p in pf.people.list()} == {"zoë ada", "Bea"}
+    # Two people whose names differ in case alone (kept from before): neither is guessed.
+    with pf.pool.connection() as conn:
+        conn.execute("INSERT INTO people (name) VALUES ('KIM'), ('Kim')")
+    with pytest.raises(NotFoundError):
+        pf.people.get("kim")
+    assert pf.people.get("Kim").name == "Kim"
 
 
 def test_a_folder_moved_with_a_photo_in_it_edited_keeps_that_photos_people_at_the_prune(

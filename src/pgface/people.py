@@ -317,7 +317,8 @@ class People:
         face_ids = face_id_list(face_ids)
         with self._change("name") as (conn, change):
             self._check_faces(conn, face_ids)
-            target = self._by_name(conn, given)
+            reached = self._named(conn, given)
+            target, name = reached if reached else (None, name)  # named as they are
             held = [HeldFace(*h) for h in ps.held_faces(conn, face_ids) if h[1] != target]
             if held and not move and refuse_held:
                 raise _held_conflict(name, held)
@@ -379,11 +380,11 @@ class People:
                     f"{_label(person_id, expected_name)} was renamed meanwhile (now "
                     f"{_label(person_id, before)}): not renamed",
                     {"current": {"person_id": person_id, "name": before}})
-            taken = self._by_name(conn, given)
-            if taken and taken != person_id:  # details: what a client offers instead
-                raise PersonConflict(f"a person named {quoted(name)} already exists (id "
-                                     f"{taken}); merge the two instead",
-                                     {"existing": {"person_id": taken, "name": name}})
+            taken = self._named(conn, given)  # (a person's own name in other case is theirs)
+            if taken and taken[0] != person_id:  # details: what a client offers instead
+                raise PersonConflict(f"a person named {quoted(taken[1])} already exists (id "
+                                     f"{taken[0]}); merge the two instead",
+                                     {"existing": {"person_id": taken[0], "name": taken[1]}})
             change.discard = before == name  # a rename to the same name changes nothing
             if not change.discard:
                 ps.rename_person(conn, person_id, name)
@@ -460,11 +461,11 @@ class People:
             strangers = sorted(f for f, (_, owner) in found.items() if owner != person_id)
             if strangers:
                 raise PersonError(f"faces {_ids(strangers)} are not faces of person {person_id}")
-            taken = self._by_name(conn, given) if given is not None else None
+            taken = self._named(conn, given) if given is not None else None
             if taken:  # details: what a client offers instead (as a rename's)
-                raise PersonConflict(f"a person named {quoted(name)} already exists (id "
-                                     f"{taken}); name the faces {quoted(name)} instead",
-                                     {"existing": {"person_id": taken, "name": name}})
+                raise PersonConflict(f"a person named {quoted(taken[1])} already exists (id "
+                                     f"{taken[0]}); name the faces {quoted(taken[1])} instead",
+                                     {"existing": {"person_id": taken[0], "name": taken[1]}})
             new_id = ps.create_person(conn, name)
             ps.assign_faces(conn, face_ids, new_id, ps.USER)
             # the same faces found by other packs, where they are this person's, go too
@@ -751,10 +752,10 @@ class People:
         """The name a merge keeps: the chosen one, else the one name the people have."""
         if chosen is not None:
             given, chosen = chosen, _clean_name(chosen)
-            taken = People._by_name(conn, given)
-            if taken and taken not in merged:
+            taken = People._named(conn, given)
+            if taken and taken[0] not in merged:
                 other = "a third person" if len(merged) == 2 else "another person"
-                raise PersonError(f"{other} is named {quoted(chosen)} (id {taken})")
+                raise PersonError(f"{other} is named {quoted(taken[1])} (id {taken[0]})")
             return chosen
         named = list(dict.fromkeys(n for n in names if n is not None))
         if len(named) > 1:
@@ -796,13 +797,26 @@ class People:
 
     @staticmethod
     def _by_name(conn: psycopg.Connection, name: str) -> int | None:
-        """The person a name reaches: as given (a name stored by an older pgface, not NFC or
-        with a format character in it: naming or enrolling with it made a second person
-        whose name looked the same), then in the form a name is stored in."""
+        """The id of the person a name reaches (People._named)."""
+        found = People._named(conn, name)
+        return found[0] if found else None
+
+    @staticmethod
+    def _named(conn: psycopg.Connection, name: str) -> tuple[int, str] | None:
+        """The person a name reaches, (id, the name as stored): as given (a name stored by an
+        older pgface, not NFC or with a format character in it: naming or enrolling with it
+        made a second person whose name looked the same), then in the form a name is stored
+        in, then in other letter case where one person alone has it so ("padded name" made a
+        second person beside "Padded Name", without a word: probe http19)."""
         if not _storable(name):  # a name PostgreSQL could not store names nobody
             return None
-        found = ps.person_by_name(conn, name) or ps.person_by_name(conn, _name_form(name))
-        return found["id"] if found else None
+        form = _name_form(name)
+        found = ps.person_by_name(conn, name) or ps.person_by_name(conn, form)
+        if found:
+            return found["id"], found["name"]
+        alike = [(i, n) for i, n in ps.people_named_in_other_case(conn, form)
+                 if n.casefold() == form.casefold()]
+        return alike[0] if len(alike) == 1 else None
 
     def _person(self, conn: psycopg.Connection, person_id: int) -> Person:
         row = ps.get_person(conn, person_id)

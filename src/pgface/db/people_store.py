@@ -21,6 +21,10 @@ CLUSTER = "cluster"  # clustering put it there: a full re-cluster may change it
 INSERT_PERSON = "INSERT INTO people (name) VALUES (%s) RETURNING id"
 GET_PERSON = "SELECT id, name, hidden, created_at, updated_at FROM people WHERE id = %s"
 PERSON_BY_NAME = "SELECT id, name, hidden, created_at, updated_at FROM people WHERE name = %s"
+# The people whose names are NAME in other letter case, by the database's lower() (its
+# locale's case rules; migration 0027 indexes it): People._by_name keeps those equal by
+# Python's casefold, the same whatever the server's locale.
+PEOPLE_NAMED_IN_OTHER_CASE = "SELECT id, name FROM people WHERE lower(name) = lower(%s) LIMIT 8"
 # The faces a person is shown with: the active pack's, and in a photo the active pack has not
 # analysed yet, those of the photo's first pack by name (migration 0025, pgface_first_pack,
 # which the counts' triggers use). A photo two packs analysed holds each face twice, once per
@@ -332,6 +336,11 @@ def get_person(conn: psycopg.Connection, person_id: int) -> dict | None:
 def person_by_name(conn: psycopg.Connection, name: str) -> dict | None:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(PERSON_BY_NAME, [name]).fetchone()
+
+
+def people_named_in_other_case(conn: psycopg.Connection, name: str) -> list[tuple[int, str]]:
+    """(id, name) of the people whose names lower() takes to NAME's."""
+    return [(r[0], r[1]) for r in conn.execute(PEOPLE_NAMED_IN_OTHER_CASE, [name])]
 
 
 # The reads below count and list the faces SHOWN_FACE keeps for the active pack (model).

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import PHOTOS, require_data
+from conftest import LFW, PHOTOS, require_data
 from PIL import Image
 
 from pgface import ImageError, NoFaceError, Pgface, SearchResult, Settings
@@ -149,6 +149,29 @@ def test_compare_json_shape_and_decisions(pf: Pgface) -> None:
     for answer in (pf.compare(obama[0], biden, threshold=np.float32(0.3)),
                    pf.search(obama[0], threshold=np.float32(0.3))):
         assert json.loads(json.dumps(answer.to_dict()))["threshold"] == pytest.approx(0.3)
+
+
+def test_compare_is_the_same_whichever_photo_comes_first(pf: Pgface, tmp_path: Path) -> None:
+    """Probe verdicts19: compare took the largest face of its first photo, and in these the
+    largest is a stranger's cut by the frame's edge: Winona Ryder was 0.56 "same person" one
+    way and -0.06 "different people" the other. And a face too small or blurred for a search
+    to use was compared all the same (strangers called the same person)."""
+    images = require_data(LFW / "images")
+    for name, first, second in (("Winona_Ryder", 6, 15), ("Elsa_Zylberstein", 1, 5)):
+        a, b = (images / name / f"{name}_{n:04d}.jpg" for n in (first, second))
+        forth, back = pf.compare(a, b), pf.compare(b, a)
+        assert forth.same_person and back.same_person, (forth, back)
+        assert forth.similarity == back.similarity
+        assert (forth.face_a, forth.face_b) == (back.face_b, back.face_a)
+        assert (forth.faces_in_a, forth.faces_in_b) == (back.faces_in_b, back.faces_in_a)
+    small = tmp_path / "small.jpg"
+    Image.open(a).resize((30, 30), Image.Resampling.LANCZOS).save(small)
+    with pytest.raises(NoFaceError, match=r"small\.jpg: no face good enough to compare \(1 "
+                       r"found, the best of quality 0\.\d+, below the floor 0\.1: too small"):
+        pf.compare(small, b)
+    anyway = pf.compare(b, small, min_quality=0)
+    assert anyway.quality_b is not None and anyway.quality_b < 0.1 and anyway.min_quality == 0
+    assert pf.compare(a, b).quality_a == 1.0
 
 
 def test_search_never_mixes_model_packs(settings: Settings, pf: Pgface, tmp_path: Path) -> None:

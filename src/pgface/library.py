@@ -460,10 +460,14 @@ class Pgface:
         return result
 
     def compare(self, photo_a: PhotoInput, photo_b: PhotoInput,
-                threshold: float | None = None) -> Comparison:
+                threshold: float | None = None, min_quality: float | None = None) -> Comparison:
+        """Whether the main face of either photo is someone in the other (search.compare_photos):
+        the order of the photos does not matter; faces below the quality floor (default:
+        settings.min_quality) are not compared."""
         return compare_photos(
             self.analyzer, self.load_photo(photo_a, "photo A"), self.load_photo(photo_b, "photo B"),
             self.threshold if threshold is None else threshold,
+            self.settings.min_quality if min_quality is None else min_quality,
         )
 
     def embed(self, photo: PhotoInput) -> list[np.ndarray]:

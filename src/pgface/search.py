@@ -81,9 +81,15 @@ class Comparison:
     similarity: float
     threshold: float
     same_person: bool
-    face_a: list[float]  # bbox of the largest face of the first photo
-    face_b: list[float]  # bbox of the best-matching face of the second photo
+    face_a: list[float]  # bbox of the face of the first photo in the deciding pair
+    face_b: list[float]  # bbox of the face of the second photo in the deciding pair
     faces_in_b: int
+    faces_in_a: int = 0
+    # the quality scores of the pair's faces (models/quality.py); faces below the floor are
+    # not compared
+    quality_a: float | None = None
+    quality_b: float | None = None
+    min_quality: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -235,24 +241,64 @@ def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top
                         photo.source, one_to_one, min_quality, analyzer.recognizer_sha256)
 
 
-def compare_photos(analyzer: FaceAnalyzer, a: Photo, b: Photo, threshold: float) -> Comparison:
-    """The largest face of `a` against every face of `b`; the best pair decides."""
+def compare_photos(analyzer: FaceAnalyzer, a: Photo, b: Photo, threshold: float,
+                   min_quality: float = 0.0) -> Comparison:
+    """Whether the main face of either photo is someone in the other: the main face of each
+    (its largest, weighed by its quality) against every face of the other; the best pair
+    decides, so the order of the photos does not matter. Faces below the quality floor are
+    not compared, as a search does not search them.
+
+    The largest face of `a` alone, against every face of `b`, turned on the order given: a
+    stranger's face cut by the frame's edge, larger than the subject's, was taken, and the
+    same pair was 0.56 one way and -0.06 the other (probe verdicts19); and a face too small
+    or blurred for a search to use was called the same person as a stranger's."""
     threshold = check_similarity("threshold", threshold)
+    min_quality = check_min_quality(min_quality)
     faces_a, faces_b = analyze_photos(analyzer, [a, b])
-    if not faces_a:
-        raise NoFaceError(f"{a.source}: no face found")
-    if not faces_b:
-        raise NoFaceError(f"{b.source}: no face found")
-    largest = max(faces_a, key=lambda f: f.area)
-    sims = np.array([float(largest.embedding @ f.embedding) for f in faces_b])
+    usable_a = _comparable(faces_a, a.source, min_quality)
+    usable_b = _comparable(faces_b, b.source, min_quality)
+    pairs = [(main, other) for main in (_main_face(usable_a),) for other in usable_b]
+    pairs += [(other, main) for main in (_main_face(usable_b),) for other in usable_a]
+    sims = np.array([float(fa.embedding @ fb.embedding) for fa, fb in pairs])
     best = int(np.argmax(sims))
+    face_a, face_b = pairs[best]
     return Comparison(
         similarity=round(float(sims[best]), 4),
         threshold=threshold,
         # the exact cosine, as search keeps a match by it: on the rounded one, a pair at
         # 0.22996 was "same person" here and no match of a search at 0.23
         same_person=bool(sims[best] >= threshold),
-        face_a=_bbox(largest),
-        face_b=_bbox(faces_b[best]),
+        face_a=_bbox(face_a),
+        face_b=_bbox(face_b),
         faces_in_b=len(faces_b),
+        faces_in_a=len(faces_a),
+        quality_a=_rounded_score(face_a),
+        quality_b=_rounded_score(face_b),
+        min_quality=min_quality,
     )
+
+
+def _comparable(faces: list[Face], source: str, min_quality: float) -> list[Face]:
+    """The faces of a photo at or above the quality floor; NoFaceError where it has none, or
+    none good enough (said with the best one's score and the floor)."""
+    if not faces:
+        raise NoFaceError(f"{source}: no face found")
+    kept = [f for f in faces if not below(_score(f), min_quality)]
+    if not kept:
+        best = max(_score(f) or 0.0 for f in faces)
+        raise NoFaceError(
+            f"{source}: no face good enough to compare ({len(faces)} found, the best of "
+            f"quality {best:.2f}, below the floor {min_quality:g}: too small, blurred or cut "
+            f"off); a lower min_quality compares it all the same")
+    return kept
+
+
+def _main_face(faces: list[Face]) -> Face:
+    """A photo's main face: its largest, weighed by its quality (a stranger cut by the frame's
+    edge can be larger than the subject; a face never measured counts whole)."""
+    return max(faces, key=lambda f: f.area * (_score(f) if _score(f) is not None else 1.0))
+
+
+def _rounded_score(face: Face) -> float | None:
+    score = _score(face)
+    return None if score is None else round(score, 4)

@@ -244,9 +244,14 @@ class ComparisonOut(BaseModel):
     similarity: float
     threshold: float
     same_person: bool
-    face_a: Box = Field(description="The largest face of photo a")
-    face_b: Box = Field(description="The face of photo b most like it")
+    face_a: Box = Field(description="The face of photo a in the deciding pair")
+    face_b: Box = Field(description="The face of photo b in the deciding pair")
     faces_in_b: int
+    faces_in_a: int
+    quality_a: float | None = Field(description="face_a's quality score (0 to 1)")
+    quality_b: float | None = Field(description="face_b's quality score (0 to 1)")
+    min_quality: float = Field(description="The quality floor: faces below it were not "
+                                           "compared")
 
 
 # People

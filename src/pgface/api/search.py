@@ -162,7 +162,7 @@ def search_face(request: Request, face_id: int, top: Top = None,
 
 
 def _compare(pf: Pgface, a: tuple[bytes, str], b: tuple[bytes, str], max_bytes: int,
-             max_pixels: int, threshold: float | None) -> dict:
+             max_pixels: int, threshold: float | None, min_quality: float | None) -> dict:
     # Each named by its field with its file name, as an empty upload is ("a 'photo.jpg' is
     # empty"): a phone or a browser names both photo.jpg, and "photo.jpg: no face found" did
     # not say which had none (probe http19).
@@ -170,21 +170,25 @@ def _compare(pf: Pgface, a: tuple[bytes, str], b: tuple[bytes, str], max_bytes: 
                                      pf.settings.decode_keep_side)
                         for field, (data, name) in (("a", a), ("b", b)))
     chosen = pf.threshold if threshold is None else threshold
-    return compare_photos(pf.analyzer, photo_a, photo_b, chosen).to_dict()
+    floor = pf.settings.min_quality if min_quality is None else min_quality
+    return compare_photos(pf.analyzer, photo_a, photo_b, chosen, floor).to_dict()
 
 
 @router.post("/compare", dependencies=[Depends(require_read)], response_model=ComparisonOut,
              responses=UPLOAD_ERRORS)
 async def compare(
     request: Request,
-    a: Annotated[UploadFile, File(description="Its largest face is compared")],
-    b: Annotated[UploadFile, File(description="Every face in it is tried")],
+    a: Annotated[UploadFile, File(description="A photo (its main face is tried in b)")],
+    b: Annotated[UploadFile, File(description="Another (its main face is tried in a)")],
     threshold: Threshold = None,
+    min_quality: MinQuality = None,
 ) -> dict:
-    """Is the largest face of photo `a` someone in photo `b`? 422 when either has no face."""
+    """Is the main face of either photo someone in the other? The order does not matter;
+    faces below the quality floor are not compared. 422 when either has no face, or none
+    good enough."""
     pf, settings = get_pf(request), get_settings(request)
     limit = settings.api_max_upload_bytes
     upload_a = await read_upload(request, a, limit, "a")
     upload_b = await read_upload(request, b, limit, "b")
     return await run_cpu(request, _compare, pf, upload_a, upload_b, limit,
-                         settings.api_max_pixels, threshold)
+                         settings.api_max_pixels, threshold, min_quality)

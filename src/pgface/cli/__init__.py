@@ -268,25 +268,28 @@ def search(
 @handle_errors
 def compare(
     photo_a: Annotated[Path, typer.Argument(
-        parser=path_argument, help="Its largest face is compared.")],
+        parser=path_argument, help="A photo (its main face is tried in PHOTO_B).")],
     photo_b: Annotated[Path, typer.Argument(
-        parser=path_argument, help="Every face in it is tried.")],
+        parser=path_argument, help="Another (its main face is tried in PHOTO_A).")],
     threshold: Annotated[float | None, typer.Option(
         **COSINE, help="Minimum cosine similarity.")] = None,
+    min_quality: MinQualityOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Is the largest face of PHOTO_A someone in PHOTO_B?
+    """Is the main face of either photo someone in the other? (The order does not matter.)
 
     Example: pgface compare passport.jpg group.jpg --json
     """
     with open_library() as pf, working("comparing…", enabled=not as_json):
-        result = pf.compare(photo_a, photo_b, threshold=threshold)
+        result = pf.compare(photo_a, photo_b, threshold=threshold, min_quality=min_quality)
     if as_json:
         print_json(result.to_dict())
         return
     verdict = "same person" if result.same_person else "different people"
     out.print(f"{verdict}: similarity {result.similarity:.4f} (threshold {result.threshold}), "
-              f"best of {counted(result.faces_in_b, 'face')}, at {box_text(result.face_b)}")
+              f"the best pair of {counted(result.faces_in_a, 'face')} and "
+              f"{counted(result.faces_in_b, 'face')}: A's at {box_text(result.face_a)}, B's at "
+              f"{box_text(result.face_b)}")
 
 
 @app.command()

@@ -676,3 +676,25 @@ def test_every_command_help_has_an_example() -> None:
                 assert word in leaf.commands, f"{example}: no command {word!r}"
                 leaf = leaf.commands[word]
             assert not hasattr(leaf, "commands"), f"{example} names a group, not a command"
+
+
+def test_a_key_name_with_control_characters_is_refused_and_listed_escaped(
+        env: dict[str, str]) -> None:
+    """Probe clidocs19: `keys create $'evil\\e[2J\\e[31mname\\nfake\\tline'` was taken, and
+    `keys list` wrote the ESC codes raw (a cleared, red terminal) and split its tab-separated
+    row at the newline and tab (a fake row for a script)."""
+    evil = "evil\x1b[2J\x1b[31mname\nfake\tline"
+    made = runner.invoke(app, ["keys", "create", evil], env=env)
+    assert made.exit_code == 1 and made.stdout == "", made.output
+    assert ("an API key's name cannot contain control characters or invalid Unicode: "
+            "'evil\\x1b[2J\\x1b[31mname\\x0afake\\x09line'") in made.stderr, made.stderr
+    assert "\x1b" not in made.stderr
+    # a key stored before names were checked: listed escaped, one row of six fields
+    assert runner.invoke(app, ["keys", "create", "plain"], env=env).exit_code == 0
+    with psycopg.connect(env["PGFACE_DATABASE_URL"]) as conn:
+        conn.execute("UPDATE api_keys SET name = %s", [evil])
+    listed = runner.invoke(app, ["keys", "list", "--all"], env=env)
+    assert listed.exit_code == 0, listed.output
+    [row] = listed.stdout.splitlines()
+    assert "\x1b" not in row and row.split("\t")[1] == "evil\\x1b[2J\\x1b[31mname\\nfake\\tline"
+    assert len(row.split("\t")) == 6, row

@@ -18,6 +18,7 @@ from pgface.config import Settings
 from pgface.db import api_keys
 from pgface.errors import PgfaceError
 from pgface.library import Pgface, build_analyzer
+from pgface.paths import terminal_safe
 
 log = logging.getLogger(__name__)
 
@@ -223,8 +224,9 @@ def list_(
         err.print("no API keys: the server is open on 127.0.0.1 only")
     for k in keys:
         state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
-        sys.stdout.write(f"{k.id}\t{k.name}\tpgf_{k.key_id}_…\t{','.join(k.scopes)}\t"
-                         f"{k.created_at:%Y-%m-%d}\t{state}\n")
+        # a name from before names were checked may hold an ESC, a newline or a tab
+        sys.stdout.write(f"{k.id}\t{terminal_safe(k.name)}\tpgf_{k.key_id}_…\t"
+                         f"{','.join(k.scopes)}\t{k.created_at:%Y-%m-%d}\t{state}\n")
 
 
 @keys_app.command("revoke")

@@ -6,13 +6,15 @@ import hashlib
 import hmac
 import re
 import secrets
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
 
-from pgface.errors import PgfaceError
+from pgface.errors import InvalidInputError, PgfaceError
+from pgface.paths import readable
 
 SCOPES = ("read", "write")
 _KEY = re.compile(r"pgf_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})")
@@ -59,6 +61,17 @@ MAX_KEY_NAME_CHARS = 200
 
 def create_key(conn: psycopg.Connection, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
     """A new key; the returned plaintext is never stored and cannot be shown again."""
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
+        # as a person's name: an ESC in it coloured or cleared `keys list`'s terminal, and a
+        # newline or tab split its tab-separated row, a fake row for a script (probe clidocs19)
+        try:
+            text = readable(name)  # bytes that are not UTF-8 (surrogate escapes) as \xNN
+        except UnicodeEncodeError:
+            text = name.encode("utf-8", "backslashreplace").decode("utf-8")
+        shown = "".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c
+                        for c in text)
+        raise InvalidInputError(f"an API key's name cannot contain control characters or "
+                                f"invalid Unicode: '{shown}'")
     name = name.strip()
     if not name:
         raise PgfaceError("an API key needs a name")

@@ -60,6 +60,25 @@ def test_an_erase_not_confirmed_is_one_error_line(pf: Pgface, env: dict[str, str
     assert pf.people.get("Yao").faces == 1
 
 
+def test_the_erase_question_goes_to_stderr_never_before_the_json(pf: Pgface,
+                                                                  env: dict[str, str]) -> None:
+    """Probe clidocs19: `echo y | pgface people erase X --no-scrub --json` wrote its question
+    to stdout, before the JSON (which no longer parsed); unanswered, stdout held the question."""
+    pf.index([sample_photos()[1]])
+    with pf.pool.connection() as conn:
+        face = conn.execute("SELECT id FROM faces").fetchone()[0]
+    yao = pf.people.name_faces([face], "Yao").person.id
+    unanswered = runner.invoke(app, ["people", "erase", "Yao", "--json"], env=env, input="")
+    assert unanswered.exit_code == 1 and unanswered.stdout == "", unanswered.output
+    asked, said = unanswered.stderr.splitlines()
+    assert asked.startswith("erase Yao and 1 face for good?") and said.startswith("error: ")
+    done = runner.invoke(app, ["people", "erase", "Yao", "--no-scrub", "--json"], env=env,
+                         input="y\n")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["person_id"] == yao
+    assert done.stderr.startswith("erase Yao and 1 face for good?"), done.stderr
+
+
 def test_an_erase_whose_rewrite_fails_says_the_erase_and_the_failure(
         pf: Pgface, env: dict[str, str], database_url: str) -> None:
     # The rewrite after an erase fails when it cannot have the tables (here a reader holds

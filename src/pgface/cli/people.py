@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import redirect_stdout
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -65,10 +67,15 @@ MoveOption = Annotated[bool, typer.Option(
 
 
 def _confirmed(question: str) -> bool:
-    """The user's yes; no answer (no terminal, end of input, Ctrl-C at the prompt) is a no."""
+    """The user's yes; no answer (no terminal, end of input, Ctrl-C at the prompt) is a no.
+    The question goes to stderr: on stdout it came before `--json`'s JSON, which no longer
+    parsed (probe clidocs19). All of it: typer's confirm writes the prompt's last character
+    (its space) with input(), to stdout even with err=True."""
     try:
-        return typer.confirm(question)
+        with redirect_stdout(sys.stderr):
+            return typer.confirm(question, err=True)
     except (typer.Abort, EOFError):
+        typer.echo(err=True)  # the question's line ended: the `error:` line is one of its own
         return False
 
 

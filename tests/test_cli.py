@@ -698,3 +698,29 @@ def test_a_key_name_with_control_characters_is_refused_and_listed_escaped(
     [row] = listed.stdout.splitlines()
     assert "\x1b" not in row and row.split("\t")[1] == "evil\\x1b[2J\\x1b[31mname\\nfake\\tline"
     assert len(row.split("\t")) == 6, row
+
+
+def test_an_ascii_stdout_gets_escapes_and_dots_never_an_encoding_error(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """Probe clidocs19: where stdout is ASCII (LC_ALL=C with PYTHONUTF8=0,
+    PYTHONIOENCODING=ascii) `keys list`, `search` and `people show` shortening a path with '…',
+    and `people list` with a "José" in it, were `error: unexpected UnicodeEncodeError`."""
+    ascii_runner = CliRunner(charset="ascii")
+    photo = tmp_path / ("a-folder-with-a-rather-long-name-" * 3) / "the-photo-at-the-end.jpg"
+    photo.parent.mkdir()
+    shutil.copyfile(next(p for p in sample_photos() if p.name == "yaoming.jpg"), photo)
+    assert runner.invoke(app, ["index", "--quiet", str(photo)], env=env).exit_code == 0
+    face_id = json.loads(runner.invoke(app, ["search", "--json", str(photo)], env=env).stdout
+                         )["faces"][0]["matches"][0]["face_id"]
+    assert runner.invoke(app, ["people", "name", "José", str(face_id)], env=env).exit_code == 0
+    assert runner.invoke(app, ["keys", "create", "laptop"], env=env).exit_code == 0
+    for args, said in ((["keys", "list"], "laptop\tpgf_"), (["search", str(photo)], "..."),
+                       (["people", "show", "José"], "..."), (["people", "list"], "Jos\\xe9")):
+        done = ascii_runner.invoke(app, args, env=env)
+        assert done.exit_code == 0 and "Error" not in done.stderr, (args, done.output)
+        assert said in done.stdout and "…" not in done.stdout, (args, done.stdout)
+    keys = ascii_runner.invoke(app, ["keys", "list"], env=env).stdout
+    assert re.search(r"\tpgf_[0-9a-f]{12}_\.\.\.\t", keys), keys
+    table = ascii_runner.invoke(app, ["search", str(photo)], env=env).stdout
+    rows = [line for line in table.splitlines() if line.startswith(("|", "+"))]
+    assert "| Jos\\xe9 " in table and len(set(map(len, rows))) == 1, table  # aligned

@@ -20,6 +20,7 @@ from pgface.cli.common import (
     TopOption,
     box_text,
     err,
+    escape_what_cannot_be_encoded,
     handle_errors,
     open_library,
     out,
@@ -73,6 +74,7 @@ app = typer.Typer(
 def _print_version(asked: bool) -> None:
     if not asked:
         return
+    escape_what_cannot_be_encoded()  # eager: before the callback below
     # The release number alone does not tell two installs apart: the newest migration does
     # (a library a newer pgface upgraded names the migration it needs).
     out.print(f"pgface {package_version('pgface')} (library schema: migration "
@@ -93,6 +95,7 @@ def _quiet_logs(
         "--version", callback=_print_version, is_eager=True,
         help="Print pgface's version, model pack and data folder, then exit.")] = False,
 ) -> None:
+    escape_what_cannot_be_encoded()
     # A command reports what went wrong in one `error:` line: the pool's reconnection attempts
     # and the restart of a crashed embedded server (the next connection does it) stay quiet.
     logging.getLogger("psycopg").setLevel(logging.CRITICAL)

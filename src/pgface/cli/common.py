@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import os
@@ -20,6 +21,7 @@ import typer
 from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from pgface import paths
 from pgface.config import Settings
@@ -68,9 +70,50 @@ class SafeConsole(Console):
         super().print(*(terminal_safe(o, lines=True) if isinstance(o, str) else o
                         for o in objects), **kwargs)
 
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        """Text a stream that is not UTF-8 cannot write (a name, a path) as the escapes it
+        will be written as (escape_what_cannot_be_encoded), so that a table measures them:
+        "José" took 4 columns in the table and 7 on the line, and pushed its row's bars."""
+        return super().render_str(encodable(text, self.encoding), **kwargs)
+
 
 out = SafeConsole()
 err = SafeConsole(stderr=True)
+
+
+def writable(text: str, encoding: str | None) -> bool:
+    """Whether a stream in ENCODING can write TEXT as it is."""
+    try:
+        text.encode(encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def encodable(text: str, encoding: str | None) -> str:
+    """TEXT with what ENCODING cannot encode as backslash escapes (`Jos\\xe9`)."""
+    if writable(text, encoding):
+        return text
+    try:
+        return text.encode(encoding or "utf-8", "backslashreplace").decode(encoding or "utf-8")
+    except LookupError:
+        return text.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def escape_what_cannot_be_encoded() -> None:
+    """stdout and stderr in an encoding that is not UTF-8 (LC_ALL=C with PYTHONUTF8=0,
+    PYTHONIOENCODING=ascii) write what it cannot encode, a person's name, a path, as
+    backslash escapes (`Jos\\xe9`). Strict, `people list` with a "José" in it, or a path
+    shortened with an ellipsis, was `error: unexpected UnicodeEncodeError` (probe clidocs19).
+    pgface's own characters fall back to ASCII where they cannot be written (`...`)."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        try:
+            utf8 = codecs.lookup(encoding).name == "utf-8"
+        except LookupError:
+            utf8 = False
+        if not utf8 and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
 F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (stable, see docs/cli.md).")]

@@ -10,9 +10,10 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.text import Text
 
-from pgface.cli.common import err, terminal_safe
+from pgface.cli.common import encodable, err, terminal_safe, writable
 
 ELLIPSIS = "…"
+ASCII_ELLIPSIS = "..."
 _UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
@@ -34,19 +35,26 @@ def counted(number: int, noun: str, plural: str | None = None) -> str:
     return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
 
 
-def shorten_middle(text: str, width: int) -> str:
+def ellipsis_for(encoding: str | None) -> str:
+    """The ellipsis a stream in ENCODING can write: '…', or '...' in ASCII."""
+    return ELLIPSIS if writable(ELLIPSIS, encoding) else ASCII_ELLIPSIS
+
+
+def shorten_middle(text: str, width: int, ellipsis: str = ELLIPSIS) -> str:
     """TEXT in at most WIDTH characters, the middle replaced by an ellipsis: a path keeps its
     start (the library) and its end (the file name), and visibly lost the rest."""
     if len(text) <= width:
         return text
-    if width <= 1:
-        return ELLIPSIS[:width]
+    mark = len(ellipsis)
+    if width <= mark:
+        return ellipsis[:width]
+    room = width - mark
     # The file name is what tells photos apart: the end gets half (the odd one too), or more,
     # up to the whole file name, while a few characters of the start stay to show the root.
     name = len(text) - text.rstrip("/").rfind("/") - 1
-    tail = max(width // 2, min(name, width - 1 - min(MIN_HEAD, (width - 1) // 2)))
-    head = width - 1 - tail
-    return text[:head] + ELLIPSIS + text[len(text) - tail:]
+    tail = max((room + 1) // 2, min(name, room - min(MIN_HEAD, room // 2)))
+    head = room - tail
+    return text[:head] + ellipsis + text[len(text) - tail:]
 
 
 class MiddleEllipsis:
@@ -62,7 +70,9 @@ class MiddleEllipsis:
         return Measurement(min(len(self.text), self.MIN_WIDTH), len(self.text))
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield Text(shorten_middle(self.text, options.max_width), style=self.style,
+        cut = shorten_middle(encodable(self.text, options.encoding), options.max_width,
+                             ellipsis_for(options.encoding))
+        yield Text(cut, style=self.style,
                    no_wrap=True, overflow="crop")
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from pgface.cli.common import JsonOption, err, handle_errors, print_json
+from pgface.cli.display import ellipsis_for
 from pgface.config import Settings
 from pgface.db import api_keys
 from pgface.errors import PgfaceError
@@ -222,10 +223,11 @@ def list_(
         return
     if not keys:
         err.print("no API keys: the server is open on 127.0.0.1 only")
+    shortened = ellipsis_for(sys.stdout.encoding)  # "..." where stdout is ASCII
     for k in keys:
         state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
         # a name from before names were checked may hold an ESC, a newline or a tab
-        sys.stdout.write(f"{k.id}\t{terminal_safe(k.name)}\tpgf_{k.key_id}_…\t"
+        sys.stdout.write(f"{k.id}\t{terminal_safe(k.name)}\tpgf_{k.key_id}_{shortened}\t"
                          f"{','.join(k.scopes)}\t{k.created_at:%Y-%m-%d}\t{state}\n")
 
 

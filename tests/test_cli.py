@@ -724,3 +724,30 @@ def test_an_ascii_stdout_gets_escapes_and_dots_never_an_encoding_error(
     table = ascii_runner.invoke(app, ["search", str(photo)], env=env).stdout
     rows = [line for line in table.splitlines() if line.startswith(("|", "+"))]
     assert "| Jos\\xe9 " in table and len(set(map(len, rows))) == 1, table  # aligned
+
+
+def test_a_narrow_search_table_keeps_the_similarity_and_the_file_name(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """Probe clidocs19: at 40 columns the table cut the similarity itself (`0.…`) and the
+    photo to `/…g`, the face box keeping its 20 columns; at 80 the photo was
+    `/tmp/h…n_Peirsol_0001.jpg`, six characters of its start kept at its file name's expense
+    (docs/cli.md: as much of the file name as fits)."""
+    photo = tmp_path / "lfw" / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"
+    photo.parent.mkdir(parents=True)
+    shutil.copyfile(next(p for p in sample_photos() if p.name == "yaoming.jpg"), photo)
+    assert runner.invoke(app, ["index", "--quiet", str(photo)], env=env).exit_code == 0
+    for columns in (40, 60, 80):
+        done = runner.invoke(app, ["search", str(photo)], env={**env, "COLUMNS": str(columns)})
+        assert done.exit_code == 0, done.output
+        rows = [line for line in done.stdout.splitlines() if line.startswith("│")]
+        assert max(map(len, rows)) <= columns, done.stdout
+        assert "│ 1.0000" in rows[0] and "0.…" not in done.stdout, done.stdout
+        photo_cell = rows[0].split("│")[3].strip()
+        head, _, kept = photo_cell.rpartition("…")
+        # the file name whole with its slash, else all but the root's first character
+        assert str(photo).startswith(head) and str(photo).endswith(kept), done.stdout
+        assert kept.endswith("/" + photo.name) or len(head) == 1, done.stdout
+        if columns == 80:
+            assert photo_cell.endswith("…/Aaron_Peirsol_0001.jpg"), done.stdout
+        if columns == 40:
+            assert len(photo_cell) >= 7, done.stdout  # more than `/…g`

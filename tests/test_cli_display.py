@@ -33,6 +33,18 @@ def test_shorten_middle_keeps_both_ends_and_marks_the_cut() -> None:
     assert shorten_middle(path, 1) == "…"
 
 
+def test_shorten_middle_keeps_the_file_name_before_the_start() -> None:
+    """Probe clidocs19: six characters of the start were kept at the file name's expense
+    (`/tmp/h…n_Peirsol_0001.jpg`)."""
+    path = "/tmp/hunt-clidocs19/photos/lfw/Aaron_Peirsol/Aaron_Peirsol_0001.jpg"
+    assert shorten_middle(path, 25) == "/…/Aaron_Peirsol_0001.jpg"
+    assert shorten_middle(path, 30) == "/tmp/h…/Aaron_Peirsol_0001.jpg"
+    assert shorten_middle(path, 20) == "/…n_Peirsol_0001.jpg"  # as much of it as fits
+    assert shorten_middle("/home/me/Pictures/2024/IMG_0042.jpg", 26) == (
+        "/home/me/Pic…/IMG_0042.jpg")  # docs/cli.md's example
+    assert shorten_middle(path, 27, "...") == "/.../Aaron_Peirsol_0001.jpg"  # ASCII
+
+
 def test_plain_has_no_python_reprs() -> None:
     assert plain({"buffalo_sc": 511, "antelopev2": 3}) == "buffalo_sc: 511, antelopev2: 3"
     assert plain({}) == "none" and plain(True) == "yes" and plain(None) == "-"

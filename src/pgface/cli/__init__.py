@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from pgface.cli.common import (
     COSINE,
@@ -253,18 +254,54 @@ def search(
         # a line of its own, not the table's title, which Rich wraps to the table's width: in
         # a pipe it came in two at 80 columns, padded with spaces (docs/cli.md: never broken)
         out.print(title, highlight=False, soft_wrap=True)
+        similarities = [f"{m.similarity:.4f} {_VERDICT_TEXT[m.verdict]}" for m in face.matches]
+        names = [m.person_name or "" for m in face.matches]
+        boxes = [box_text(m.bbox) for m in face.matches]
+        # Where the face box on one line leaves the photo too little room, the other columns
+        # wrap at their words and the photo takes the rest (at 40 columns the face box kept its
+        # 20, the table cut every other column, the similarity to `0.…`, the photo to `/…g`).
+        # The similarity's number is never cut: a line of its own, folded in a table too
+        # narrow for any word.
+        narrow = out.width - _TABLE_EDGES < (max(map(len, similarities)) + max(map(len, boxes))
+                                             + _PHOTO_ROOM)
         table = Table()
-        table.add_column("similarity")
-        table.add_column("person")
+        table.add_column(_header("similarity"), overflow="fold",
+                         max_width=_longest_word(similarities) if narrow else None)
+        table.add_column(_header("person"), max_width=min(_longest_word(names), 12) or 6
+                         if narrow else None)
         table.add_column("photo", ratio=1)
-        table.add_column("face box", no_wrap=True)
-        for m in face.matches:
+        table.add_column(_header("face box"), overflow="fold", no_wrap=not narrow,
+                         max_width=max(map(_two_lines, boxes)) if narrow else None)
+        for m, similarity, name, box in zip(face.matches, similarities, names, boxes,
+                                            strict=True):
             shown = (MiddleEllipsis(m.path + " (missing: file gone)", style="red") if m.missing
                      else MiddleEllipsis(m.path))
-            table.add_row(f"{m.similarity:.4f} {_VERDICT_TEXT[m.verdict]}",
-                          m.person_name or "", shown,
-                          box_text(m.bbox))
+            table.add_row(similarity, name, shown, box)
         out.print(table)
+
+
+# A four-column table's bars and padding; the columns left for the photo where the face box
+# keeps to one line.
+_TABLE_EDGES = 4 * 3 + 1
+_PHOTO_ROOM = 24
+
+
+def _header(title: str) -> Text:
+    """A column's title, shortened with an ellipsis where its column is narrower (a column
+    that folds its cells folded its title too: `similar` / `ity`)."""
+    return Text(title, overflow="ellipsis", no_wrap=True)
+
+
+def _longest_word(cells: list[str]) -> int:
+    return max((len(word) for cell in cells for word in cell.split()), default=0)
+
+
+def _two_lines(text: str) -> int:
+    """The width TEXT takes wrapped at a space into two lines (a face box: `[71, 71,` and
+    `178, 214]`)."""
+    words = text.split(" ")
+    return min((max(len(" ".join(words[:i])), len(" ".join(words[i:])))
+                for i in range(1, len(words))), default=len(text))
 
 
 @app.command()

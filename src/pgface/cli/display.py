@@ -27,9 +27,6 @@ def human_size(size: int | float) -> str:
     raise AssertionError("unreachable")
 
 
-MIN_HEAD = 6  # characters of a shortened path's start kept when its file name is long
-
-
 def counted(number: int, noun: str, plural: str | None = None) -> str:
     """'1 face', '2 faces', '0 photos': a count with its noun, plural NOUN + 's' unless given."""
     return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
@@ -42,17 +39,19 @@ def ellipsis_for(encoding: str | None) -> str:
 
 def shorten_middle(text: str, width: int, ellipsis: str = ELLIPSIS) -> str:
     """TEXT in at most WIDTH characters, the middle replaced by an ellipsis: a path keeps its
-    start (the library) and its end (the file name), and visibly lost the rest."""
+    end (the file name) and its start (the library), and visibly lost the rest."""
     if len(text) <= width:
         return text
     mark = len(ellipsis)
     if width <= mark:
         return ellipsis[:width]
     room = width - mark
-    # The file name is what tells photos apart: the end gets half (the odd one too), or more,
-    # up to the whole file name, while a few characters of the start stay to show the root.
-    name = len(text) - text.rstrip("/").rfind("/") - 1
-    tail = max((room + 1) // 2, min(name, room - min(MIN_HEAD, room // 2)))
+    # The file name is what tells photos apart: the end gets it whole, with the slash before
+    # it, where it fits beside one character of the start (the root), else as much of it as
+    # fits; at least half the room, the start the rest. Six characters of the start were
+    # kept before at the file name's expense: `/tmp/h…n_Peirsol_0001.jpg` (probe clidocs19).
+    name = len(text) - text.rstrip("/").rfind("/")  # the file name and the slash before it
+    tail = max((room + 1) // 2, min(name, room - 1))
     head = room - tail
     return text[:head] + ellipsis + text[len(text) - tail:]
 

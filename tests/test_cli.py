@@ -751,3 +751,16 @@ def test_a_narrow_search_table_keeps_the_similarity_and_the_file_name(
             assert photo_cell.endswith("…/Aaron_Peirsol_0001.jpg"), done.stdout
         if columns == 40:
             assert len(photo_cell) >= 7, done.stdout  # more than `/…g`
+
+
+def test_cluster_options_say_their_defaults_and_are_documented() -> None:
+    """Probe clidocs19: `--similarity` said "default: docs/people.md", where no value was
+    given for it, and neither it nor `--min-neighbours` was in docs/cli.md or people.md."""
+    shown = " ".join(runner.invoke(app, ["people", "cluster", "--help"],
+                                   env={"COLUMNS": "200"}).stdout.split())
+    assert "(default: 0.40 for buffalo_sc; another pack: its match threshold + 0.17)" in shown
+    assert re.search(r"--min-neighbours .*\[default: 1\]", shown), shown
+    root = Path(__file__).resolve().parents[1]
+    for doc in ("docs/cli.md", "docs/people.md"):
+        text = (root / doc).read_text()
+        assert "[--similarity S]" in text and "[--min-neighbours N]" in text, doc

@@ -43,6 +43,7 @@ from pgface.cli.progress import (
     say_empty_folders,
     say_failure,
 )
+from pgface.clustering import CLUSTER_MARGIN, CLUSTER_SIMILARITY, MIN_NEIGHBOURS
 from pgface.errors import PgfaceError
 from pgface.library import Pgface
 from pgface.paths import readable
@@ -413,10 +414,14 @@ def cluster(
         "--full", help="Redo what clustering did before (never what a person did).")] = False,
     similarity: Annotated[float | None, typer.Option(
         **COSINE,
-        help="Cosine similarity at which faces are neighbours (default: docs/people.md).")
+        help=f"Cosine similarity from which two faces of different photos are neighbours "
+             f"(default: {CLUSTER_SIMILARITY['buffalo_sc']:.2f} for buffalo_sc; another pack: "
+             f"its match threshold + {CLUSTER_MARGIN:.2f}). Higher: fewer, surer joins.")
     ] = None,
     min_neighbours: Annotated[int, typer.Option(
-        min=1, help="Neighbours a face needs to found a person.")] = 1,
+        min=1, help="Neighbours a face needs to found a person or draw others in (a face "
+                    "with fewer joins its nearest neighbour's person, or stays alone).")
+    ] = MIN_NEIGHBOURS,
     min_quality: MinQualityOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,

@@ -764,3 +764,28 @@ def test_cluster_options_say_their_defaults_and_are_documented() -> None:
     for doc in ("docs/cli.md", "docs/people.md"):
         text = (root / doc).read_text()
         assert "[--similarity S]" in text and "[--min-neighbours N]" in text, doc
+
+
+def test_people_search_says_a_face_below_the_floor_as_search_does(env: dict[str, str]) -> None:
+    """Probe clidocs19: `people search --min-quality 0.99` said `not searched: below the
+    quality floor 0.99`, without the score `search` and `people identify` give."""
+    t1 = next(p for p in sample_photos() if p.name == "t1.jpg")
+    assert runner.invoke(app, ["index", "--quiet", str(t1)], env=env).exit_code == 0
+    said = {}
+    for command in (["search"], ["people", "search"]):
+        done = runner.invoke(app, [*command, str(t1), "--min-quality", "1"], env=env)
+        assert done.exit_code == 0, done.output
+        said[command[0]] = re.findall(r"not searched, (quality \S+ is (?:just )?below the "
+                                      r"floor 1\.0)$", done.stdout, re.M)
+    assert said["search"] and said["people"] == said["search"], said
+
+
+def test_argument_names_in_help_are_those_of_the_usage_line() -> None:
+    """Probe clidocs19: `people merge --help` listed `SOURCE` and `target`, `people rename`'s
+    `new_name` had no help."""
+    merge = runner.invoke(app, ["people", "merge", "--help"], env={"COLUMNS": "120"}).stdout
+    assert re.search(r"\* +SOURCE +People whose", merge), merge
+    assert re.search(r"\* +TARGET +Person who receives", merge), merge
+    rename = runner.invoke(app, ["people", "rename", "--help"], env={"COLUMNS": "120"}).stdout
+    assert re.search(r"\* +PERSON +A person's name", rename), rename
+    assert re.search(r"\* +NEW_NAME +\S", rename), rename

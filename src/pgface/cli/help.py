@@ -43,12 +43,20 @@ def _argument_name(self: TyperArgument) -> str:
     return (self.metavar or self.name or "").upper() + ("..." if self.nargs != 1 else "")
 
 
+def _argument_display_name(self: TyperArgument) -> str:
+    """An argument's name as the usage line has it (`PERSON`), in the help's list of arguments
+    too, and in an error's hint: Typer 0.29 lists them by this raw name, lower case unless
+    given a metavar (`people merge --help` listed `SOURCE` and `target`, probe clidocs19)."""
+    return (self.metavar or self.name or "").upper()
+
+
 def install() -> None:
     patches: dict[type, dict[str, Any]] = {
         TyperOption: {"display_type_rich": _option_type},
         TyperArgument: {"_usage_display_name": _argument_usage,
                         "display_type_rich": _argument_type,
-                        "_rich_display_name": _argument_name},
+                        "_rich_display_name": _argument_name,
+                        "display_name_raw": property(_argument_display_name)},
     }
     for cls, methods in patches.items():
         for method, replacement in methods.items():

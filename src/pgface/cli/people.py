@@ -247,7 +247,11 @@ def name(
 
 @people_app.command()
 @handle_errors
-def rename(person: PersonArg, new_name: str, as_json: JsonOption = False) -> None:
+def rename(
+    person: PersonArg,
+    new_name: Annotated[str, typer.Argument(help="The name the person has from now on.")],
+    as_json: JsonOption = False,
+) -> None:
     """Give a person, named or found by clustering, a new name.
 
     Example: pgface people rename 17 "Ada Lovelace"
@@ -626,7 +630,8 @@ def search(
         out.print(f"face at {box_text(face.bbox)} ({quality_text(face.quality)}):",
                   highlight=False)
         if not face.searched:
-            out.print(f"  not searched: below the quality floor {result.min_quality}",
+            # as `search` and `people identify` say it, the score with it
+            out.print(f"  not searched, {below_floor_text(face.quality, result.min_quality)}",
                       highlight=False)
         elif not face_groups:
             out.print("  no match", highlight=False)

@@ -242,6 +242,37 @@ def test_a_link_is_pruned_where_it_pointed_whichever_folder_above_it_is_given(
     assert pf.index([library_folder], prune=True).not_pruned == [str(inner.resolve())]
 
 
+@pytest.mark.parametrize("moved_to", ["library2", "archive/library"])
+def test_a_library_renamed_keeps_its_links_records(
+        pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path, moved_to: str
+) -> None:
+    """Probe living20: `mv home home2`, `Phone` pointed elsewhere and a photo deleted from
+    where it pointed before: `index home2 --prune` found the photos of home moved, but the
+    link's record stayed at home/Phone, under no folder given: the deleted photo stayed stored
+    (found by searches as missing), and nothing said so."""
+    old, new = tmp_path / "old-disk", tmp_path / "new-disk"
+    shutil.move(library_folder / "biden", old)
+    shutil.move(library_folder / "kit_harington", new)
+    phone = library_folder / "Phone"
+    phone.symlink_to(old)
+    pf.index([library_folder])
+    gone = sorted(old.iterdir())[0]
+    gone_faces = faces_of_file(database_url, gone)
+    gone.unlink()
+    (tmp_path / moved_to).parent.mkdir(exist_ok=True)
+    renamed = library_folder.rename(tmp_path / moved_to)
+    (renamed / "Phone").unlink()
+    (renamed / "Phone").symlink_to(new)
+
+    report = pf.index([renamed], prune=True)
+
+    assert report.moved > 0
+    assert (report.removed.photos, report.removed.faces) == (1, gone_faces)
+    assert os.fsencode(gone.resolve()) not in stored_paths(database_url)
+    shutil.rmtree(old)  # and once the old disk is gone whole, it is said
+    assert pf.index([renamed], prune=True).not_pruned == [str(old.resolve())]
+
+
 def test_links_recorded_before_by_the_folder_walked_are_still_pruned(
         pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
     """Rows written before links were recorded where they are hold the folder the run walked

@@ -419,6 +419,18 @@ WITH RECURSIVE reached(folder) AS (
 SELECT lf.folder FROM reached lf WHERE {STORED_UNDER_FOLDER}
 ORDER BY 1
 """
+# The link records at or under a folder that moved, to its new path (store._move_link_records):
+# added there (kept where the new place has that record already), gone from the old.
+MOVE_LINK_RECORDS = """
+WITH moved AS (
+    DELETE FROM linked_folders lf
+    WHERE lf.root = %(old)s OR (lf.root >= %(low)s AND lf.root < %(high)s)
+    RETURNING lf.root, lf.folder
+)
+INSERT INTO linked_folders (root, folder)
+SELECT %(new)s || substring(root FROM length(%(old)s) + 1), folder FROM moved
+ON CONFLICT DO NOTHING
+"""
 RECORD_LINKED_FOLDERS = """
 INSERT INTO linked_folders (root, folder)
 SELECT * FROM unnest(%s::bytea[], %s::bytea[])

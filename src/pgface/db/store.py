@@ -269,6 +269,7 @@ def record_paths(conn: psycopg.Connection, sightings: Sequence[Sighting],
         conn.execute(sql.DELETE_PATHS, [list(gone)])
         if moved is not None:
             moved += sorted(set(gone.values()))
+        _move_link_records(conn, gone, changed)
     # A path it held already comes back only when it moved to another photo; the check is for
     # another writer moving it away and back between the two statements.
     replaced = sorted({(before[bytes(raw)], photo_id) for raw, photo_id in changed
@@ -276,6 +277,46 @@ def record_paths(conn: psycopg.Connection, sightings: Sequence[Sighting],
     conn.execute(sql.REFRESH_DISPLAY_PATHS,
                  [list(gained | {former for former, _ in replaced})])
     return replaced
+
+
+def _move_link_records(conn: psycopg.Connection, gone: dict[bytes, int],
+                       changed: Sequence[tuple[Any, int]]) -> None:
+    """The links recorded inside a folder that moved (its photos found at their new paths:
+    GONE, their old paths, CHANGED, the (new path, photo) pairs recorded) move with it. Their
+    records stayed at the old place, under no folder a run was given: after `mv home home2`
+    and `Phone` pointed elsewhere, `index home2 --prune` never reached where Phone pointed
+    before, and a photo deleted there stayed stored, said nowhere (probe living20)."""
+    now_at: dict[int, list[bytes]] = {}
+    for raw, photo_id in changed:
+        now_at.setdefault(photo_id, []).append(bytes(raw))
+    # the folders a file moved between, under the same name (one look for each two folders)
+    between = {(old.rpartition(b"/")[0], new.rpartition(b"/")[0])
+               for old, photo_id in gone.items() for new in now_at.get(photo_id, [])
+               if old.rpartition(b"/")[2] == new.rpartition(b"/")[2]}
+    moves = {found for pair in between if (found := _moved_folder(*pair))}
+    for old_folder, new_folder in sorted(moves):
+        low, high = paths.prefix_range(old_folder)
+        conn.execute(sql.MOVE_LINK_RECORDS, {"old": old_folder, "new": new_folder,
+                                             "low": low, "high": high})
+
+
+def _moved_folder(old: bytes, new: bytes) -> tuple[bytes, bytes] | None:
+    """The folder whose move took a file from the folder OLD to the folder NEW, as (its old
+    path, its new): the highest whose path below it is the same at both, which is gone from
+    its old path and is at its new (`mv home home2`, `mv home archive/home`); None for a file
+    moved between two folders that are both there."""
+    old_parts, new_parts = old.split(b"/"), new.split(b"/")
+    found = None
+    for below in range(min(len(old_parts), len(new_parts)) - 1):
+        if below and old_parts[-below] != new_parts[-below]:
+            break
+        was = b"/".join(old_parts[:len(old_parts) - below])
+        now = b"/".join(new_parts[:len(new_parts) - below])
+        if paths.exists(was):
+            break  # its ancestors are there too
+        if paths.exists(now):
+            found = (was, now)
+    return found
 
 
 def unchanged_paths(conn: psycopg.Connection, stamps: Sequence[tuple[bytes, FileStamp]],

@@ -212,12 +212,9 @@ def test_a_library_given_as_a_link_pointed_elsewhere_is_pruned_where_it_pointed(
     assert pf.index([pictures], prune=True).not_pruned == [str(old.resolve())]
 
 
-def test_a_link_is_pruned_where_it_pointed_whichever_folder_above_it_is_given(
-        pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
-    """Probe living19: a link was recorded under the folder the run walked, so once `Phone`
-    pointed elsewhere, `index home/Phone --prune` missed where it pointed when only a run of
-    `home` had recorded it; and a link inside the old target (`RO1/inner -> C1`) was recorded
-    under RO1, which no later run gave: C1's deleted photos were never pruned."""
+def linked_disks(library_folder: Path, tmp_path: Path) -> tuple[Path, Path, Path, Path]:
+    """Three disks made of the library's people (old, new, inner), `library/Phone -> old` and
+    `old/inner -> inner`: (old, new, inner, the Phone link)."""
     old, new, inner = tmp_path / "old-disk", tmp_path / "new-disk", tmp_path / "inner-disk"
     shutil.move(library_folder / "biden", old)
     shutil.move(library_folder / "kit_harington", new)
@@ -225,6 +222,16 @@ def test_a_link_is_pruned_where_it_pointed_whichever_folder_above_it_is_given(
     (old / "inner").symlink_to(inner)
     phone = library_folder / "Phone"
     phone.symlink_to(old)
+    return old, new, inner, phone
+
+
+def test_a_link_is_pruned_where_it_pointed_whichever_folder_above_it_is_given(
+        pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
+    """Probe living19: a link was recorded under the folder the run walked, so once `Phone`
+    pointed elsewhere, `index home/Phone --prune` missed where it pointed when only a run of
+    `home` had recorded it; and a link inside the old target (`RO1/inner -> C1`) was recorded
+    under RO1, which no later run gave: C1's deleted photos were never pruned."""
+    old, new, inner, phone = linked_disks(library_folder, tmp_path)
     pf.index([library_folder])  # the whole library; Phone alone is never given before
     gone = [sorted(old.glob("*.jpg"))[0], sorted(inner.iterdir())[0]]
     gone_faces = sum(faces_of_file(database_url, g) for g in gone)
@@ -250,13 +257,9 @@ def test_a_library_renamed_keeps_its_links_records(
     where it pointed before: `index home2 --prune` found the photos of home moved, but the
     link's record stayed at home/Phone, under no folder given: the deleted photo stayed stored
     (found by searches as missing), and nothing said so."""
-    old, new = tmp_path / "old-disk", tmp_path / "new-disk"
-    shutil.move(library_folder / "biden", old)
-    shutil.move(library_folder / "kit_harington", new)
-    phone = library_folder / "Phone"
-    phone.symlink_to(old)
+    old, new, _, _ = linked_disks(library_folder, tmp_path)
     pf.index([library_folder])
-    gone = sorted(old.iterdir())[0]
+    gone = sorted(old.glob("*.jpg"))[0]
     gone_faces = faces_of_file(database_url, gone)
     gone.unlink()
     (tmp_path / moved_to).parent.mkdir(exist_ok=True)
@@ -277,13 +280,7 @@ def test_links_recorded_before_by_the_folder_walked_are_still_pruned(
         pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
     """Rows written before links were recorded where they are hold the folder the run walked
     (`library -> old`, and a link inside old under old itself): found as they were."""
-    old, new, inner = tmp_path / "old-disk", tmp_path / "new-disk", tmp_path / "inner-disk"
-    shutil.move(library_folder / "biden", old)
-    shutil.move(library_folder / "kit_harington", new)
-    shutil.move(library_folder / "rose_leslie", inner)
-    (old / "inner").symlink_to(inner)
-    phone = library_folder / "Phone"
-    phone.symlink_to(old)
+    old, new, inner, phone = linked_disks(library_folder, tmp_path)
     pf.index([library_folder])
     with psycopg.connect(in_pgface_schema(database_url), autocommit=True) as conn:
         conn.execute("DELETE FROM linked_folders")

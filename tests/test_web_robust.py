@@ -486,6 +486,18 @@ def test_photos_browsers_show_otherwise_or_not_at_all_get_their_boxes_on_their_f
         assert not errors, errors
 
 
+def name_first_match(page, expect, url: str, name: str):  # noqa: ANN001, ANN201 - Playwright's
+    """Search obama1.jpg on the page and name its first face's first match NAME; its section."""
+    page.goto(f"{url}/#/search")
+    page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
+    section = page.locator(".face-result").first
+    expect(section.locator(".match")).not_to_have_count(0)
+    section.locator(".match input[type=checkbox]").first.check()
+    section.locator(".name-input").fill(name)
+    section.get_by_role("button", name="Name checked faces").click()
+    return section
+
+
 def test_people_pages_answer_the_view_shown_and_make_each_change_once(
         settings: Settings, analyzer: FaceAnalyzer) -> None:
     # A user moving faster than the server: answers for a view already left, an Undo clicked
@@ -633,13 +645,7 @@ def test_people_pages_answer_the_view_shown_and_make_each_change_once(
         page.unroute(gone)
 
         # A search's heading says the name given in it; another threshold searches again.
-        page.goto(f"{url}/#/search")
-        page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
-        section = page.locator(".face-result").first
-        expect(section.locator(".match")).not_to_have_count(0)
-        section.locator(".match input[type=checkbox]").first.check()
-        section.locator(".name-input").fill("Zed")
-        section.get_by_role("button", name="Name checked faces").click()
+        section = name_first_match(page, expect, url, "Zed")
         # While the question is open another client names the face Carol: the move the user
         # confirmed (out of Beta) took it from Carol, never named to them, without a word.
         expect(page.locator("#ask-text")).to_contain_text("moves faces out of")
@@ -939,13 +945,7 @@ def test_right_to_left_names_keep_their_place_in_messages_questions_and_photos(
         reads_before(message, rtl, "2 faces")
 
         # the question of a move out of them
-        page.goto(f"{url}/#/search")
-        page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
-        section = page.locator(".face-result").first
-        expect(section.locator(".match")).not_to_have_count(0)
-        section.locator(".match input[type=checkbox]").first.check()
-        section.locator(".name-input").fill("Zed")
-        section.get_by_role("button", name="Name checked faces").click()
+        name_first_match(page, expect, url, "Zed")
         item = page.locator("#ask-list li").first
         expect(item).to_have_text(f"{rtl}: 1 face")
         reads_before(item, rtl, "1 face")

@@ -18,9 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from api_jobs import index_path
-from conftest import PHOTOS, REPO, require_data
+from conftest import PHOTOS, REPO, in_pgface_schema, require_data
 from fastapi.testclient import TestClient
 from PIL import Image
 from typer.testing import CliRunner
@@ -827,6 +828,17 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
         assert "face_ids" in error_of(client.post("/api/people/name",
                                                   json={"face_ids": [], "name": "X"}))
         assert client.get("/api/people/Nobody").status_code == 404
+        # a name in other letter case reaches its person; one that two people have so (kept
+        # from before) is a 409 naming them, with `alike` (probe reprobe20: a third person)
+        assert client.get("/api/people/BIDEN").json()["name"] == "Biden"
+        with psycopg.connect(in_pgface_schema(settings.database_url)) as conn:
+            also = conn.execute("INSERT INTO people (name) VALUES ('biden') RETURNING id"
+                                ).fetchone()[0]
+        alike = client.post("/api/people/name", json={"face_ids": biden[:1], "name": "BIDEN"})
+        assert alike.status_code == 409 and "2 people are named 'BIDEN'" in error_of(alike)
+        assert [p["person_id"] for p in alike.json()["error"]["alike"]] == [
+            client.get("/api/people/Biden").json()["id"], also]
+        assert client.delete(f"/api/people/{also}").status_code == 200
         # JSON as typed: true is not the id 1, nor "yes" true, nor "12" a face id.
         for body in ({"source": True, "target": "Obama"},
                      {"source": "Biden", "target": "Obama", "name": 7}):

@@ -1643,12 +1643,20 @@ def test_a_name_in_other_letter_case_is_the_person_who_has_it(pf: Pgface, tmp_pa
     shutil.copy(group, folder / "t1.jpg")
     pf.people.enrol(tmp_path / "people")
     assert {p.name for p in pf.people.list()} == {"zoë ada", "Bea"}
-    # Two people whose names differ in case alone (kept from before): neither is guessed.
+    # Two people whose names differ in case alone (kept from before): neither is guessed, and
+    # a third spelling is no third person (probe reprobe20), said naming both.
     with pf.pool.connection() as conn:
-        conn.execute("INSERT INTO people (name) VALUES ('KIM'), ('Kim')")
-    with pytest.raises(NotFoundError):
-        pf.people.get("kim")
-    assert pf.people.get("Kim").name == "Kim"
+        kims = [conn.execute("INSERT INTO people (name) VALUES (%s) RETURNING id", [name]
+                             ).fetchone()[0] for name in ("KIM", "Kim")]
+    with pytest.raises(PersonConflict, match=r"2 people are named 'kim' in other letter case "
+                       rf"\('KIM' \(id {kims[0]}\), 'Kim' \(id {kims[1]}\)\)") as alike:
+        pf.people.name_faces(faces[3], "kim")
+    assert alike.value.details == {"alike": [{"person_id": kims[0], "name": "KIM"},
+                                             {"person_id": kims[1], "name": "Kim"}]}
+    with pytest.raises(PersonConflict, match="2 people are named"):
+        pf.people.get("kIm")
+    assert pf.people.get("Kim").id == kims[1] and pf.people.name_faces(
+        faces[3], "KIM").person.id == kims[0]
 
 
 def test_a_folder_moved_with_a_photo_in_it_edited_keeps_that_photos_people_at_the_prune(

@@ -806,8 +806,10 @@ class People:
         """The person a name reaches, (id, the name as stored): as given (a name stored by an
         older pgface, not NFC or with a format character in it: naming or enrolling with it
         made a second person whose name looked the same), then in the form a name is stored
-        in, then in other letter case where one person alone has it so ("padded name" made a
-        second person beside "Padded Name", without a word: probe http19)."""
+        in, then in other letter case ("padded name" made a second person beside "Padded
+        Name", without a word: probe http19); PersonConflict naming them where several people
+        have it so (kept from before). Other case as the database's lower() and Python's
+        casefold both take it: "STRASSE" is not "Straße", nor a final sigma a sigma."""
         if not _storable(name):  # a name PostgreSQL could not store names nobody
             return None
         form = _name_form(name)
@@ -816,7 +818,13 @@ class People:
             return found["id"], found["name"]
         alike = [(i, n) for i, n in ps.people_named_in_other_case(conn, form)
                  if n.casefold() == form.casefold()]
-        return alike[0] if len(alike) == 1 else None
+        if len(alike) > 1:  # (kept from before): a third spelling made a third person
+            raise PersonConflict(
+                f"{len(alike)} people are named {quoted(form)} in other letter case ("
+                + ", ".join(f"{quoted(n)} (id {i})" for i, n in alike)
+                + "): give one's name as it is written, or its id",
+                {"alike": [{"person_id": i, "name": n} for i, n in alike]})
+        return alike[0] if alike else None
 
     def _person(self, conn: psycopg.Connection, person_id: int) -> Person:
         row = ps.get_person(conn, person_id)

@@ -62,10 +62,13 @@ class ApiError(Exception):
         self.code = code or STATUS_CODES.get(status, f"http_{status}")
 
 
-def error_response(status: int, message: str, code: str | None = None) -> JSONResponse:
+def error_response(status: int, message: str, code: str | None = None,
+                   details: dict | None = None) -> JSONResponse:
+    """The API's error envelope; DETAILS (a PersonConflict's: what a client asks its user)
+    beside the message."""
     code = code or STATUS_CODES.get(status, f"http_{status}")
-    return JSONResponse({"error": {"status": status, "code": code, "message": message}},
-                        status_code=status)
+    return JSONResponse({"error": {"status": status, "code": code, "message": message,
+                                   **(details or {})}}, status_code=status)
 
 
 # Most specific first: ImageError, NoFaceError... are all PgfaceErrors.
@@ -243,7 +246,9 @@ def install_error_handlers(app: FastAPI) -> None:
         status, code = next((s, c) for cls, s, c in _DOMAIN if isinstance(exc, cls))
         if status >= 500:
             log.error("request failed: %s", loggable(str(exc)))
-        return error_response(status, str(exc), code)
+        # a conflict's details wherever it is raised (a name several people have in other
+        # letter case, `alike`, reached by any endpoint that takes a name)
+        return error_response(status, str(exc), code, getattr(exc, "details", None))
 
     @app.exception_handler(psycopg.OperationalError)
     async def _lost(request: Request, exc: psycopg.OperationalError) -> JSONResponse:

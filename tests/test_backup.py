@@ -315,9 +315,11 @@ def children_named(name: str) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("program", ["psql", "pg_restore"])
+@pytest.mark.parametrize(("program", "ended_by"), [("psql", signal.SIGKILL),
+                                                   ("pg_restore", signal.SIGTERM)])
 def test_a_restore_whose_program_is_killed_does_not_blame_the_backup(
-        pf: Pgface, settings: Settings, other_url: str, tmp_path: Path, program: str) -> None:
+        pf: Pgface, settings: Settings, other_url: str, tmp_path: Path, program: str,
+        ended_by: signal.Signals) -> None:
     """psql killed mid-restore (the out-of-memory killer, an operator) was said as "pg_restore
     could not read it, nothing was restored: stopped", and a user may have thrown away a
     good backup (probe upgrade19)."""
@@ -338,13 +340,15 @@ def test_a_restore_whose_program_is_killed_does_not_blame_the_backup(
         while not (pids := children_named(program)) and time.monotonic() < deadline:
             time.sleep(0.002)
         assert pids, f"no {program} started"
-        os.kill(pids[0], signal.SIGKILL)
+        os.kill(pids[0], ended_by)
         with pytest.raises(backups.BackupError) as refused:
             restoring.result(timeout=60)
     said = str(refused.value)
     assert said.startswith(f"{archive}: {program}, which pgface runs to restore it, was "
-                           f"ended by SIGKILL"), said
+                           f"ended by {ended_by.name}"), said
     assert "the backup is not at fault" in said and "could not read" not in said
+    # the out-of-memory killer sends SIGKILL: said as a likely cause of that one alone
+    assert ("out of memory" in said) == (ended_by == signal.SIGKILL)
     assert library_state(other_url) == kept
     assert backups.restore(other_url, settings.db_schema, archive, replace=True).counts.photos
 

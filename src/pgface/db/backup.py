@@ -454,10 +454,12 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
             if ended < 0 and not by_us:
                 whole = (", or whole if psql had sent its COMMIT: `pgface stats` says which"
                          if program == "psql" and complete else "")
+                # (the kernel's out-of-memory killer sends SIGKILL; another signal, someone)
+                oom = " (the system out of memory, say)" if -ended == signal.SIGKILL else ""
                 raise BackupError(
                     f"{source}: {program}, which pgface runs to restore it, was ended by "
-                    f"{_signal_name(-ended)} (the system out of memory, say); the backup is not "
-                    f"at fault; the library is as it was{whole}")
+                    f"{_signal_name(-ended)}{oom}; the backup is not at fault; the library is "
+                    f"as it was{whole}")
         reason = "stopped" if stopped_reader else _last_lines(restore_said)
         raise BackupError(f"{source}: pg_restore could not read it, nothing was restored: "
                           f"{reason}")

@@ -392,6 +392,21 @@ def test_sessions_made_in_threads_at_once_leave_the_process_locale_as_it_was(
     assert after == before
 
 
+def test_a_child_forked_while_a_thread_compiles_can_compile() -> None:
+    """One compilation at a time in a process (the lock above): a child forked while another
+    thread of its parent held it would have it taken for good."""
+    with sessions._COMPILING_IN_PROCESS:  # a thread of the parent compiling as it forks
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child's exit status is the assertion
+            took = False
+            try:
+                took = sessions._COMPILING_IN_PROCESS.acquire(timeout=10)
+            finally:
+                os._exit(0 if took else 1)
+        _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 @pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
 def test_a_session_waits_while_another_process_compiles_into_its_cache(
         models_dir: Path, tmp_path: Path) -> None:

@@ -59,6 +59,34 @@ def test_nearest_codes_are_the_nearest_by_hamming(n: int) -> None:
     assert (np.sort(nearest_codes(codes[:40], codes[7], 50)) == np.arange(40)).all()
 
 
+def test_a_forked_child_scans_as_its_parent_did() -> None:
+    """Probe pyapi20: the threads that share a large scan were a module's pool, made once; a
+    child forked after its parent scanned (Celery's prefork pool, gunicorn --preload, the
+    pattern docs/django.md gives) had the pool without its threads, and its first search of a
+    library of 250,000 faces or more waited for ever."""
+    import os
+    import time
+
+    rng = np.random.default_rng(2)
+    codes = sign_bits(rng.standard_normal((300_000, 512), dtype=np.float32))
+    expected = np.sort(nearest_codes(codes, codes[7], 50))  # the parent's pool has its threads
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's exit status is the assertion
+        same = False
+        try:
+            same = bool((np.sort(nearest_codes(codes, codes[7], 50)) == expected).all())
+        finally:  # whatever happened: the child never goes on as the test process
+            os._exit(0 if same else 1)
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(child, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+        pytest.fail("the forked child's scan never ended")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
 def test_int8_cosines_are_close_to_the_exact_ones() -> None:
     rng = np.random.default_rng(8)
     people = unit(rng, 50)

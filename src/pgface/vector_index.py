@@ -45,6 +45,18 @@ EXTRA = 10  # and this many more than k
 RERANK_ROUNDS = 4
 _PARALLEL_FROM = 250_000  # below this one thread scans faster than two can start
 _scanners = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="pgface-scan")
+
+
+def _scanners_of_the_child() -> None:
+    """A forked child's own pool: the parent's, copied, held its threads as started, and
+    threads do not survive a fork, so the child's first large scan waited for ever (Celery's
+    prefork pool, gunicorn --preload; probe pyapi20)."""
+    global _scanners
+    _scanners = ThreadPoolExecutor(max_workers=os.cpu_count() or 1,
+                                   thread_name_prefix="pgface-scan")
+
+
+os.register_at_fork(after_in_child=_scanners_of_the_child)
 # COPY ... (FORMAT BINARY) of (id bigint, embedding vector(512)): fixed-size rows.
 _ROW = np.dtype([("nfields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("vec_len", ">i4"),
                  ("dim", ">i2"), ("unused", ">i2"), ("vec", ">f4", (DIM,))])

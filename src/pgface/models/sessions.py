@@ -193,6 +193,16 @@ class _Port:
 _COMPILING_IN_PROCESS = threading.Lock()
 
 
+def _compiling_lock_of_the_child() -> None:
+    """A forked child's own lock: forked while another thread compiled, it held the parent's
+    taken for good, and its first compilation waited for ever."""
+    global _COMPILING_IN_PROCESS
+    _COMPILING_IN_PROCESS = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_compiling_lock_of_the_child)
+
+
 def _compile(core: Any, model: Any, config: dict[str, Any]) -> Any:
     with _COMPILING_IN_PROCESS:
         return core.compile_model(model, "CPU", config)

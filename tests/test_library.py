@@ -276,6 +276,31 @@ def test_a_library_renamed_keeps_its_links_records(
     assert pf.index([renamed], prune=True).not_pruned == [str(old.resolve())]
 
 
+def test_a_folder_of_links_renamed_is_pruned_where_its_links_pointed(
+        pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
+    """Probe reprobe20: a folder holding links alone (~/Pictures of `Phone -> /disk`) renamed
+    has no photo of its own to be found moved, so its links' records stayed where it was:
+    the photo deleted where Phone pointed before stayed stored, said nowhere."""
+    old, new, _, _ = linked_disks(library_folder, tmp_path)
+    pictures = tmp_path / "Pictures"
+    pictures.mkdir()
+    (library_folder / "Phone").rename(pictures / "Phone")
+    pf.index([pictures])
+    gone = sorted(old.glob("*.jpg"))[0]
+    gone_faces = faces_of_file(database_url, gone)
+    gone.unlink()
+    renamed = pictures.rename(tmp_path / "Photos")
+    (renamed / "Phone").unlink()
+    (renamed / "Phone").symlink_to(new)
+
+    report = pf.index([renamed], prune=True)
+
+    assert (report.removed.photos, report.removed.faces) == (1, gone_faces)
+    assert os.fsencode(gone.resolve()) not in stored_paths(database_url)
+    shutil.rmtree(old)  # gone whole: said, as a missing folder given is
+    assert str(old.resolve()) in pf.index([renamed], prune=True).not_pruned
+
+
 def test_links_recorded_before_by_the_folder_walked_are_still_pruned(
         pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
     """Rows written before links were recorded where they are hold the folder the run walked

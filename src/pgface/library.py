@@ -321,9 +321,15 @@ class Pgface:
         if prune:  # the folders reached through links hold their photos at their real paths
             # and those linked to before: a link pointed elsewhere left the old folder's photos
             # where no prune looked (a missing one is said, as a missing path given is).
+            # And those reached through links gone from where they were, whichever run
+            # recorded them: a folder of links (~/Pictures holding `Phone -> /disk`) renamed
+            # took its links' records nowhere (no photo of its own was found moved), and a
+            # photo deleted where Phone pointed before stayed stored, said nowhere (probe
+            # reprobe20). Only files that are gone are forgotten there.
             with self.pool.connection() as conn:
                 linked_before = store.linked_folders(conn, [*folders,
                                                             *(p for p, _ in given_links)])
+                linked_before += store.links_gone(conn)
             linked = dict.fromkeys([*report.linked_folders, *map(str, linked_before)])
             targets = [*expanded, *map(Path, linked)]
             report.not_pruned = [str(t) for t in targets if not fs_paths.holds_anything(t)]

@@ -431,6 +431,11 @@ INSERT INTO linked_folders (root, folder)
 SELECT %(new)s || substring(root FROM length(%(old)s) + 1), folder FROM moved
 ON CONFLICT DO NOTHING
 """
+# Every link record whose folder holds stored paths: where the link was, and that folder
+# (library.Pgface.index keeps those whose link is gone from where it was).
+STORED_LINK_RECORDS = f"""
+SELECT lf.root, lf.folder FROM linked_folders lf WHERE {STORED_UNDER_FOLDER} ORDER BY 1, 2
+"""
 RECORD_LINKED_FOLDERS = """
 INSERT INTO linked_folders (root, folder)
 SELECT * FROM unnest(%s::bytea[], %s::bytea[])

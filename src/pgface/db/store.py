@@ -520,6 +520,15 @@ def linked_folders(conn: psycopg.Connection, roots: Sequence[PathLike]) -> list[
     return [paths.from_bytes(bytes(r[0])) for r in rows]
 
 
+def links_gone(conn: psycopg.Connection) -> list[Path]:
+    """The folders reached through links that are gone from where they were (the folder
+    holding a link renamed with nothing of its own to follow: store._move_link_records moves
+    those it can), under which paths are stored still."""
+    rows = conn.execute(sql.STORED_LINK_RECORDS).fetchall()
+    return list(dict.fromkeys(paths.from_bytes(bytes(folder)) for place, folder in rows
+                              if not os.path.lexists(bytes(place))))
+
+
 def record_linked_folders(conn: psycopg.Connection,
                           links: Sequence[tuple[PathLike, PathLike]]) -> None:
     """The (place, folder) links a run found, each where the link is and the real folder it

@@ -17,7 +17,7 @@ from PIL import Image
 
 from pgface import Pgface
 from pgface.cli.progress import IndexProgress
-from pgface.index import STAMP_SETTLE_S, Failure, IndexReport
+from pgface.index import STAMP_SETTLE_S, SYSTEM_FOLDER, Failure, IndexReport
 from pgface.models.packs import sample_photos
 
 
@@ -374,6 +374,23 @@ def test_links_to_folders_are_followed_once_and_never_in_a_loop(pf: Pgface, tmp_
 
     # Both photos, each file once: the second link and the loop are not walked again.
     assert (report.files, report.indexed, report.skipped, report.failures) == (2, 2, 0, [])
+
+
+def test_links_to_the_systems_folders_are_not_walked(pf: Pgface, tmp_path: Path) -> None:
+    """Probe hostile20: a link to /proc in a library stopped the run ("Permission denied" on
+    another process's cwd link, nothing else indexed), and where it could be read, walked on
+    through each process's cwd and root into every folder of the machine."""
+    library = tmp_path / "library"
+    library.mkdir()
+    shutil.copy(sample_photos()[1], library / "yao.jpg")
+    for name, target in (("proc", "/proc"), ("devices", "/dev"), ("kernel", "/sys/kernel")):
+        (library / name).symlink_to(target)
+
+    report = pf.index(library)
+
+    assert (report.files, report.indexed) == (1, 1)
+    assert sorted((Path(f.source).name, f.reason) for f in report.failures) == [
+        (name, SYSTEM_FOLDER) for name in ("devices", "kernel", "proc")]
 
 
 def test_a_batch_starts_its_largest_files_first_and_keeps_their_order() -> None:

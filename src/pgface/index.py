@@ -190,6 +190,15 @@ SYSTEM_FOLDERS = frozenset({"@eaDir", "@__thumb", "@Recycle", "@Recently-Snapsho
 
 
 OUTSIDE_FOLDER = "a link to a folder outside the allowed folders (not walked)"
+# The kernel's pseudo file systems: no photos there, and /proc's links of each process (its
+# cwd, its root) lead on to the whole machine: a link to /proc in a library walked every
+# folder the processes had open and indexed them (probe hostile20).
+SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
+SYSTEM_FOLDER = "a link to the system's folders (/proc, /sys, /dev hold no photos): not walked"
+
+
+def _system_folder(real: str) -> bool:
+    return any(real == top or real.startswith(top + "/") for top in SYSTEM_FOLDERS)
 
 
 def passed_over(name: str, folder: bool) -> bool:
@@ -241,6 +250,9 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                     if link and not _inside(real, roots):
                         failures.append(Failure(inside, OUTSIDE_FOLDER))
                         continue
+                    if link and _system_folder(real):
+                        failures.append(Failure(inside, SYSTEM_FOLDER))
+                        continue
                     if real not in walked:
                         walked.add(real)
                         reals[inside] = real
@@ -284,7 +296,13 @@ def _unreachable_folder_link(folder: str, name: str) -> Failure | None:
         os.stat(link)
         return None  # reached: a file of another kind
     except OSError as exc:
-        if Path(os.readlink(link)).suffix:
+        try:
+            target = os.readlink(link)
+        except OSError as unread:  # /proc's links of other users' processes: the whole run
+            # stopped, nothing else indexed (probe hostile20: `L/proclink -> /proc`)
+            return Failure(link, f"a link that cannot be read ({_reason(unread)}): not "
+                                 f"followed")
+        if Path(target).suffix:
             return None  # a link to a file, broken (`notes -> notes.txt`): not a photo
         return Failure(link, f"a link to a folder that cannot be reached ({_reason(exc)}): "
                              f"not followed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -167,8 +168,16 @@ def test_compare_is_the_same_whichever_photo_comes_first(pf: Pgface, tmp_path: P
     small = tmp_path / "small.jpg"
     Image.open(a).resize((30, 30), Image.Resampling.LANCZOS).save(small)
     with pytest.raises(NoFaceError, match=r"small\.jpg: no face good enough to compare \(1 "
-                       r"found, the best of quality 0\.\d+, below the floor 0\.1: too small"):
+                       r"found, the best's quality 0\.\d+ is below the floor 0\.1: too small"):
         pf.compare(small, b)
+    # said as a search says it: at a floor just above it, the score as many decimals as show
+    # it below (at 2 decimals it read "0.11, below the floor 0.1096", probe hostile20)
+    score = pf.compare(b, small, min_quality=0).quality_b
+    assert score is not None
+    with pytest.raises(NoFaceError) as refused:
+        pf.compare(small, b, min_quality=score + 0.00005)
+    said = re.search(r"quality (\S+) is (just )?below the floor", str(refused.value))
+    assert said is not None and float(said.group(1)) < score + 0.00005, str(refused.value)
     anyway = pf.compare(b, small, min_quality=0)
     assert anyway.quality_b is not None and anyway.quality_b < 0.1 and anyway.min_quality == 0
     assert pf.compare(a, b).quality_a == 1.0

@@ -23,7 +23,7 @@ from pgface.errors import (
 )
 from pgface.imaging import Photo, warning_given_faces
 from pgface.models.analysis import Face, FaceAnalyzer
-from pgface.models.quality import below
+from pgface.models.quality import below, below_floor_said
 from pgface.placement import analyze_placed
 
 
@@ -285,11 +285,13 @@ def _comparable(faces: list[Face], source: str, min_quality: float) -> list[Face
         raise NoFaceError(f"{source}: no face found")
     kept = [f for f in faces if not below(_score(f), min_quality)]
     if not kept:
-        best = max(_score(f) or 0.0 for f in faces)
+        # said as a search says it ("quality 0.1095 is below the floor 0.1096": at 2 decimals
+        # the best was "0.11, below the floor 0.1096", probe hostile20)
+        best = max(faces, key=lambda f: _score(f) or 0.0)
         raise NoFaceError(
-            f"{source}: no face good enough to compare ({len(faces)} found, the best of "
-            f"quality {best:.2f}, below the floor {min_quality:g}: too small, blurred or cut "
-            f"off); a lower min_quality compares it all the same")
+            f"{source}: no face good enough to compare ({len(faces)} found, the best's "
+            f"{below_floor_said(_score(best), min_quality)}: too small, blurred or cut off); a "
+            f"lower min_quality compares it all the same")
     return kept
 
 

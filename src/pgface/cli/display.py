@@ -11,6 +11,7 @@ from rich.measure import Measurement
 from rich.text import Text
 
 from pgface.cli.common import encodable, err, terminal_safe, writable
+from pgface.models.quality import below_floor_said
 
 ELLIPSIS = "…"
 ASCII_ELLIPSIS = "..."
@@ -106,13 +107,5 @@ def quality_text(quality: dict | None) -> str:
 
 
 def below_floor_text(quality: dict | None, floor: float) -> str:
-    """Why a face was left out: "quality 0.0888 is below the floor 0.0889", the score with as
-    many decimals as show it below (at 2, 0.09 was "below" a floor of 0.089). The decision is
-    the exact score's: one that rounds to the floor is "just below" it."""
-    score = quality.get("score") if quality else None
-    if score is None:
-        return f"quality not measured, below the floor {floor}"
-    for decimals in (2, 3, 4):
-        if round(score, decimals) < floor:
-            return f"quality {score:.{decimals}f} is below the floor {floor}"
-    return f"quality {score:.4f} is just below the floor {floor}"
+    """Why a face was left out (models.quality.below_floor_said), from a result's quality."""
+    return below_floor_said(quality.get("score") if quality else None, floor)

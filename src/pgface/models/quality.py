@@ -88,6 +88,18 @@ def measure(bbox: np.ndarray, landmarks: np.ndarray, det_score: float,
                        crisp)
 
 
+def below_floor_said(score: float | None, floor: float) -> str:
+    """Why a face was left out: "quality 0.0888 is below the floor 0.0889", the score with as
+    many decimals as show it below (at 2, 0.09 was "below" a floor of 0.089). The decision is
+    the exact score's: one that rounds to the floor is "just below" it."""
+    if score is None:
+        return f"quality not measured, below the floor {floor}"
+    for decimals in (2, 3, 4):
+        if round(score, decimals) < floor:
+            return f"quality {score:.{decimals}f} is below the floor {floor}"
+    return f"quality {score:.4f} is just below the floor {floor}"
+
+
 def below(quality: float | None, floor: float) -> bool:
     """Whether a face is under the floor; a face stored before quality was measured (None)
     never is, as before."""

@@ -1638,11 +1638,16 @@ def test_a_name_in_other_letter_case_is_the_person_who_has_it(pf: Pgface, tmp_pa
     with pytest.raises(PersonConflict, match="'Zoë Ada' already exists"):
         pf.people.split(ada.id, [faces[1]], "ZOË ADA")
     assert pf.people.rename(ada.id, "zoë ada").name == "zoë ada"  # its own name's case
+    # as casefold has them, final sigma and sharp s too (lower() alone kept them apart: probes
+    # reprobe20 and hostile20); a ligature is no name's letters here
+    for stored, typed in (("Οδυσσεύς Κ", "ΟΔΥΣΣΕΎΣ Κ"), ("Straße Anna", "STRASSE ANNA")):
+        first = pf.people.name_faces(faces[4], stored, move=True).person
+        assert pf.people.name_faces(faces[5], typed, move=True).person.id == first.id
     folder = tmp_path / "people" / "BEA"
     folder.mkdir(parents=True)
     shutil.copy(group, folder / "t1.jpg")
     pf.people.enrol(tmp_path / "people")
-    assert {p.name for p in pf.people.list()} == {"zoë ada", "Bea"}
+    assert {p.name for p in pf.people.list()} == {"zoë ada", "Bea", "Straße Anna", "Οδυσσεύς Κ"}
     # Two people whose names differ in case alone (kept from before): neither is guessed, and
     # a third spelling is no third person (probe reprobe20), said naming both.
     with pf.pool.connection() as conn:

@@ -21,13 +21,16 @@ CLUSTER = "cluster"  # clustering put it there: a full re-cluster may change it
 INSERT_PERSON = "INSERT INTO people (name) VALUES (%s) RETURNING id"
 GET_PERSON = "SELECT id, name, hidden, created_at, updated_at FROM people WHERE id = %s"
 PERSON_BY_NAME = "SELECT id, name, hidden, created_at, updated_at FROM people WHERE name = %s"
-# The people whose names are NAME in other letter case, by the database's lower() (its
-# locale's case rules; migration 0027 indexes it): People._named keeps those Python's
-# casefold finds equal too (what lower() maps alike and casefold does not, Turkish's dotted
-# and dotless i, stays apart; what casefold alone maps alike, ß and "ss", final and other
-# sigma, ligatures, is never found here).
+# The people whose names are NAME in other letter case: lower case, with final sigma as sigma
+# and sharp s as "ss", as Python's casefold has them (migration 0027 indexes this expression;
+# lower() alone kept "ΟΔΥΣΣΕΎΣ" from "Οδυσσεύς" and "STRASSE" from "Straße"). People._named
+# keeps those casefold finds equal too (what lower() maps alike and casefold does not,
+# Turkish's dotted and dotless i, stays apart; ligatures, which casefold alone spells out,
+# are not found here).
+FOLDED_NAME = "lower(replace(translate({}, 'ςẞ', 'σß'), 'ß', 'ss'))"
 PEOPLE_NAMED_IN_OTHER_CASE = (
-    "SELECT id, name FROM people WHERE lower(name) = lower(%s) ORDER BY id LIMIT 8")
+    f"SELECT id, name FROM people WHERE {FOLDED_NAME.format('name')} = "
+    f"{FOLDED_NAME.format('%s')} ORDER BY id LIMIT 8")
 # The faces a person is shown with: the active pack's, and in a photo the active pack has not
 # analysed yet, those of the photo's first pack by name (migration 0025, pgface_first_pack,
 # which the counts' triggers use). A photo two packs analysed holds each face twice, once per

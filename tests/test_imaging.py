@@ -551,12 +551,23 @@ def test_formats_pillow_writes_and_pgface_does_not_read_are_named() -> None:
                            ("TGA", "Truevision TGA", photo),
                            ("MSP", "Microsoft Paint (MSP)", photo.convert("1")),
                            ("IM", "IFUNC Image Memory (IM)", photo)]:
-        with pytest.raises(ImageError, match=re.escape(f"not a format pgface reads (a {kind} "
-                                                       f"file; it reads JPEG")):
+        article = "an" if kind[0] in "IX" else "a"  # "an X11 bitmap", "an IFUNC ..." (hostile20)
+        with pytest.raises(ImageError, match=re.escape(f"not a format pgface reads ({article} "
+                                                       f"{kind} file; it reads JPEG")):
             decode_photo(encode(img, fmt), f"x.{fmt.lower()}", **LIMITS)
     # Their first bytes alone are not taken for them: a text that starts with a newline, two
     # bytes of an SGI's magic, a C header's #define
     for text in (b"\n\n# notes\n" + b"x" * 200, b"\x01\xda" + b"\xff" * 600,
-                 b"#define VERSION 3\n#define NAME x\n" + b"x" * 100):
+                 b"#define VERSION 3\n#define NAME x\n" + b"x" * 100,
+                 # an MSP's key, an IM's first line, a TGA's footer in text (probe hostile20)
+                 b"DanM is my name, and this is my story." + b"x" * 100,
+                 b"Image type: notes\nsee below\n" + b"x" * 100,
+                 b"some notes " * 10 + b"TRUEVISION-XFILE.\0"):
         with pytest.raises(ImageError, match=re.escape("not an image (unrecognised format)")):
             decode_photo(text, "x.jpg", **LIMITS)
+    # A PFM, which Pillow's PPM reader opens: read when named, passed over by a folder's walk
+    # and served as no image type (probe hostile20)
+    floats = Image.fromarray(np.full((48, 64), 0.5, np.float32))
+    with pytest.raises(ImageError, match=re.escape("not a format pgface reads (a Portable "
+                                                   "FloatMap (PFM) file")):
+        decode_photo(encode(floats, "PPM"), "x.pfm", **LIMITS)

@@ -402,6 +402,11 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
             if data[4:8] == b"ftyp":  # an ISO media file: HEIC, HEIF, AVIF
                 _open_heif()
             img = Image.open(io.BytesIO(data), formats=_open_formats())
+            if img.format == "PPM" and img.mode == "F":  # Pillow's PPM reader opens PFMs too
+                # (read when named, passed over by a walk, served as no image: probe hostile20)
+                raise ImageError(source, "not a format pgface reads (a Portable FloatMap (PFM) "
+                                         "file of floating-point samples; it reads JPEG, PNG, "
+                                         "WebP, GIF, TIFF, BMP, PGM/PPM, HEIC and AVIF)")
             width, height = img.size
             _check_pixels(source, width, height, max_pixels)
             taken_at = _taken_at(img)
@@ -442,7 +447,7 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
                                      f"header cannot be read)") from exc
         other = _unread_kind(data)
         if other:
-            raise ImageError(source, f"not a format pgface reads (a {other} file; it reads "
+            raise ImageError(source, f"not a format pgface reads ({_a(other)} file; it reads "
                                      f"JPEG, PNG, WebP, GIF, TIFF, BMP, PGM/PPM, HEIC and "
                                      f"AVIF)") from exc
         raise ImageError(source, "not an image (unrecognised format)") from exc
@@ -633,9 +638,7 @@ _UNREAD_SIGNATURES = ((b"%!PS", "PostScript (EPS)"), (b"\xc5\xd0\xd3\xc6", "Post
                       (b"\x00\x00\x01\x00", "Windows icon (ICO)"),  # (a cursor's is a TGA's)
                       (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"), (b"\xffO\xffQ", "JPEG 2000"),
                       (b"qoif", "QOI"), (b"DDS ", "DirectDraw surface (DDS)"),
-                      (b"SIMPLE  =", "FITS"), (b"icns", "macOS icon (ICNS)"),
-                      (b"DanM", "Microsoft Paint (MSP)"), (b"LinS", "Microsoft Paint (MSP)"),
-                      (b"Image type:", "IFUNC Image Memory (IM)"))
+                      (b"SIMPLE  =", "FITS"), (b"icns", "macOS icon (ICNS)"))
 # Formats whose signature is too short to trust alone (probe http19: each was "not an image
 # (unrecognised format)"): a PCX's first byte 0x0A is any text's newline, so its version (0 to
 # 5), encoding (1, run-length) and bits per pixel are checked too; an SGI's 0x01DA, its storage
@@ -643,8 +646,24 @@ _UNREAD_SIGNATURES = ((b"%!PS", "PostScript (EPS)"), (b"\xc5\xd0\xd3\xc6", "Post
 _PCX_VERSIONS, _PCX_BITS = frozenset({0, 2, 3, 4, 5}), frozenset({1, 2, 4, 8})
 _XBM_HEAD = re.compile(rb"\s*#define[ \t]+\S*_width[ \t]+[0-9]+[\r\n]+"
                        rb"#define[ \t]+\S*_height[ \t]+[0-9]+[\r\n]")
-# A TGA has no signature at its start; a TGA 2.0 file ends with this footer
+# A TGA has no signature at its start; a TGA 2.0 file ends with this footer (its header's
+# colour map type, image type and depth checked too: any file may end so)
 _TGA_FOOTER = b"TRUEVISION-XFILE.\0"
+_TGA_TYPES, _TGA_DEPTHS = frozenset({1, 2, 3, 9, 10, 11}), frozenset({8, 15, 16, 24, 32})
+# An MSP's key ("DanM", "LinS") is text's too ("DanM is my name"): its header's 16 words XOR
+# to 0 (its checksum) and its sides are not 0. An IM is text, its type and its size lines.
+_MSP_KEYS = (b"DanM", b"LinS")
+_IM_HEAD = re.compile(rb"Image type: [^\r\n]+\r?\n(?:[^\r\n]*\r?\n)*?Image size \(x\*y\): \d+\*\d+")
+
+
+def _msp(data: bytes) -> bool:
+    if data[:4] not in _MSP_KEYS or len(data) < 32:
+        return False
+    words = struct.unpack("<16H", data[:32])
+    checksum = 0
+    for word in words:
+        checksum ^= word
+    return checksum == 0 and words[2] > 0 and words[3] > 0
 
 
 def _unread_kind(data: bytes) -> str | None:
@@ -659,9 +678,19 @@ def _unread_kind(data: bytes) -> str | None:
         return "Silicon Graphics (SGI)"
     if _XBM_HEAD.match(data[:512]):
         return "X11 bitmap (XBM)"
-    if data.endswith(_TGA_FOOTER):
+    if (data.endswith(_TGA_FOOTER) and len(data) > 44 and data[1] in (0, 1)
+            and data[2] in _TGA_TYPES and data[16] in _TGA_DEPTHS):
         return "Truevision TGA"
+    if _msp(data):
+        return "Microsoft Paint (MSP)"
+    if data.startswith(b"Image type:") and _IM_HEAD.match(data[:1024]):
+        return "IFUNC Image Memory (IM)"
     return None
+
+
+def _a(kind: str) -> str:
+    """KIND with its article: "a PCX", "an X11 bitmap", "an IFUNC ..."."""
+    return f"{'an' if kind[:1] in 'AEIOX' else 'a'} {kind}"
 
 
 def _open_formats() -> list[str]:

@@ -9,7 +9,7 @@ const $ = (selector) => document.querySelector(selector);
 // cards, headings: the matches shown and their faces' headings, drawn again when who holds
 // the faces changes (holders: the people's changes as of their names shown, historyMark)
 const state = { key: localStorage.getItem("pgface.key") || "", images: new Map(), file: null,
-  asked: null, searches: 0, cards: [], headings: [], holders: null };
+  asked: null, searches: 0, cards: [], headings: [], holders: null, refreshes: 0 };
 
 // Elements are built with textContent only: names and paths come from users.
 function el(tag, attrs = {}, children = []) {
@@ -140,17 +140,58 @@ const getJson = async (path, options) => (await api(path, options)).json();
 const IMAGES_KEPT = 300;
 const IMAGE_BYTES_KEPT = 32 * 1024 * 1024;
 
-function imageBlob(path) {
+// Fetches of images and of the search view's refresh wait their turn: at most FETCHES_AT_ONCE
+// on their way, the rest first come first served. All at once, Chromium refused the surplus
+// (net::ERR_INSUFFICIENT_RESOURCES): a crowd searched 100 matches a face (2,600 crops) left
+// about 1,100 of them blank for good, and a refresh of its 2,520 photos lost 1,160 (probe
+// webscale20). WANTED, asked when a fetch that waited gets its turn: false, it is dropped
+// (rejected, never sent; the results it was for replaced meanwhile). URGENT: it goes first
+// (the photo clicked open waited behind a crowd's crops).
+const FETCHES_AT_ONCE = 6;
+const fetches = { running: 0, waiting: [] };
+
+function queued(task, wanted = () => true, urgent = false) {
+  return new Promise((resolve, reject) => {
+    const job = { task, wanted, resolve, reject };
+    if (fetches.running < FETCHES_AT_ONCE) runFetch(job);
+    else if (urgent) fetches.waiting.unshift(job);
+    else fetches.waiting.push(job);
+  });
+}
+
+function runFetch(job) {
+  fetches.running += 1;
+  Promise.resolve().then(job.task).then(job.resolve, job.reject).finally(() => {
+    fetches.running -= 1;
+    while (fetches.running < FETCHES_AT_ONCE && fetches.waiting.length) {
+      const next = fetches.waiting.shift();
+      if (next.wanted()) {
+        runFetch(next);
+      } else {
+        const error = new Error("no longer shown");
+        error.dropped = true;
+        next.reject(error);
+      }
+    }
+  });
+}
+
+// WANTED: whether an image waiting its turn is still to be shown (queued's); an image asked
+// by several (the same face matched by two faces of a crowd) is fetched while any wants it.
+function imageBlob(path, wanted = () => true, urgent = false) {
   let entry = state.images.get(path);
   if (entry) {
     state.images.delete(path);  // set again below: the latest used
+    if (entry.wanted) entry.wanted.push(wanted);
   } else {
-    entry = { size: 0 };
-    entry.blob = api(path).then((r) => r.blob()).then((blob) => {
-      entry.size = blob.size;
-      trimImages();
-      return blob;
-    });
+    entry = { size: 0, wanted: [wanted] };
+    entry.blob = queued(() => api(path), () => entry.wanted.some((w) => w()), urgent)
+      .then((r) => r.blob()).then((blob) => {
+        entry.size = blob.size;
+        entry.wanted = null;
+        trimImages();
+        return blob;
+      });
     // A failure is not kept: the image is asked again once it can be had (the database back).
     entry.blob.catch(() => { if (state.images.get(path) === entry) state.images.delete(path); });
   }
@@ -172,7 +213,7 @@ function trimImages() {
 // PATH's image shown in IMG through a blob: URL of its own, revoked once the image has loaded
 // or failed (the image shown stays); rejects when the image cannot be had.
 async function showImage(img, path) {
-  const url = URL.createObjectURL(await imageBlob(path));
+  const url = URL.createObjectURL(await imageBlob(path, () => img.isConnected));
   const done = () => {
     URL.revokeObjectURL(url);
     img.removeEventListener("load", done);
@@ -190,8 +231,29 @@ async function showImage(img, path) {
 function faceImage(path) {
   const img = el("img", { alt: "", class: "crop loading" });
   img.addEventListener("load", () => img.classList.remove("loading"));
-  showImage(img, path).catch(() => img.classList.add("missing"));
+  showFace(img, path);
   return img;
+}
+
+// showImage, with a fetch the browser could not make (no answer at all: refused for want of
+// resources, the connection dropped) tried again twice, a little later, while the image is
+// shown; an image that cannot be had is marked missing (asked again when shown again).
+const IMAGE_RETRIES_MS = [1000, 3000];
+
+async function showFace(img, path) {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      await showImage(img, path);
+      return;
+    } catch (error) {
+      if (error.dropped) return;  // no longer shown: nothing to mark
+      if (error.status !== 0 || attempt >= IMAGE_RETRIES_MS.length || !img.isConnected) {
+        img.classList.add("missing");
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, IMAGE_RETRIES_MS[attempt]));
+    }
+  }
 }
 
 // The same, fetched only once the image comes near the viewport.
@@ -200,7 +262,7 @@ const lazyImages = new IntersectionObserver((entries) => {
     if (!entry.isIntersecting) continue;
     const img = entry.target;
     lazyImages.unobserve(img);
-    showImage(img, img.dataset.src).catch(() => img.classList.add("missing"));
+    showFace(img, img.dataset.src);
   }
 }, { rootMargin: "100px" });
 
@@ -484,19 +546,23 @@ async function historyMark() {
 
 // The matches shown, with who holds each face now: a naming undone on the people page stayed
 // on them, and its link led to "No such person" (probe web19). Asked only when the people
-// changed since (historyMark), one photo's faces per photo shown.
+// changed since (historyMark), one photo's faces per photo shown, FETCHES_AT_ONCE at a time
+// (queued: all at once, a crowd's 2,520 photos lost 1,160 to the browser, probe webscale20);
+// a refresh asked again meanwhile takes over from this one.
 async function refreshHolders() {
   const cards = state.cards.filter((card) => card.node.isConnected);
   if (!cards.length) return;
+  const refresh = ++state.refreshes;
   const mark = await historyMark();
   if (mark !== null && mark === state.holders) return;
+  const current = () => refresh === state.refreshes && cards[0].node.isConnected;
   const photos = new Map();  // photo id -> its faces, as they are now
   await Promise.all([...new Set(cards.map((card) => card.match.photo_id))].map(async (id) => {
     try {
-      photos.set(id, (await getJson(`/api/photos/${id}`)).faces);
+      photos.set(id, (await queued(() => getJson(`/api/photos/${id}`), current)).faces);
     } catch (_) { /* gone, or not to be had now: shown as it was */ }
   }));
-  if (!cards[0].node.isConnected) return;  // other results shown meanwhile
+  if (!current()) return;  // other results shown, or asked again, meanwhile
   for (const card of cards) {
     const face = (photos.get(card.match.photo_id) || []).find((f) => f.id === card.match.face_id);
     if (!face) continue;
@@ -506,6 +572,23 @@ async function refreshHolders() {
   }
   for (const redraw of state.headings) redraw();
   state.holders = mark;
+}
+
+// After a naming made here (CHANGE), the matches are as of it: the people's changes are those
+// they were as of, and this one. The next time the view is shown asks nothing again (each
+// naming made here had every photo shown asked for again, probe webscale20); a change made
+// by anyone else meanwhile still does.
+async function advanceHolders(change) {
+  const before = state.holders;
+  if (before === null) return;
+  const mark = await historyMark();
+  if (mark === null || state.holders !== before) return;
+  const now = JSON.parse(mark);
+  const was = JSON.parse(before);
+  if (now.length && now[0][0] === change && now[0][1] === null &&
+      JSON.stringify(now.slice(1)) === JSON.stringify(was.slice(0, now.length - 1))) {
+    state.holders = mark;
+  }
 }
 
 // A match's person: a link to their page; a face nobody holds says "unnamed", no link.
@@ -556,13 +639,17 @@ async function nameMatches(face, cards, input) {
         json = { ...body, move: true, expected_held: error.details.affected };
       }
     }
-    for (const card of chosen) {
+    // every match of those faces (a face of the library can match two faces of a crowd)
+    const named = new Set(body.face_ids);
+    for (const card of state.cards.filter((c) => named.has(c.match.face_id))) {
       card.match.person_name = person.name;
       card.match.person_id = person.id;
       showHolder(card.name, person.id, person.name);
-      card.check.checked = false;
     }
+    for (const card of chosen) card.check.checked = false;
+    for (const redraw of state.headings) redraw();
     input.value = "";
+    if (change !== null) advanceHolders(change);
     loadStats();
     // a hidden person keeps the faces and stays hidden: said, or the faces seem to vanish
     // with its Undo, as every change made elsewhere on the page (the view shown again then
@@ -586,9 +673,9 @@ async function openPhoto(photoId, faceId) {
   const opening = ++photoOpening;
   const view = location.hash;
   try {
-    const photo = await getJson(`/api/photos/${photoId}`);
+    const photo = await queued(() => getJson(`/api/photos/${photoId}`), undefined, true);
     // upright, and a JPEG any browser shows (a WebP turned by EXIF, a HEIC, a TIFF)
-    const src = URL.createObjectURL(await imageBlob(`${photo.image_url}?display=true`));
+    const src = URL.createObjectURL(await imageBlob(`${photo.image_url}?display=true`, undefined, true));
     const img = await loadImage(src).catch(() => null);
     URL.revokeObjectURL(src);  // loaded (or not): the image stays
     if (opening !== photoOpening || location.hash !== view) return;

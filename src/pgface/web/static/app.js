@@ -580,15 +580,19 @@ async function refreshHolders() {
 // by anyone else meanwhile still does.
 async function advanceHolders(change) {
   const before = state.holders;
-  if (before === null) return;
+  const mark = await markAfter(before, change);
+  if (mark !== null && state.holders === before) state.holders = mark;
+}
+
+// The people's changes now (historyMark) when they are BEFORE and CHANGE only; else null.
+async function markAfter(before, change) {
+  if (before === null || change === null) return null;
   const mark = await historyMark();
-  if (mark === null || state.holders !== before) return;
+  if (mark === null) return null;
   const now = JSON.parse(mark);
   const was = JSON.parse(before);
-  if (now.length && now[0][0] === change && now[0][1] === null &&
-      JSON.stringify(now.slice(1)) === JSON.stringify(was.slice(0, now.length - 1))) {
-    state.holders = mark;
-  }
+  return now.length && now[0][0] === change && now[0][1] === null &&
+    JSON.stringify(now.slice(1)) === JSON.stringify(was.slice(0, now.length - 1)) ? mark : null;
 }
 
 // A match's person: a link to their page; a face nobody holds says "unnamed", no link.

@@ -128,7 +128,33 @@ async function returnToPeople() {
     showPeople();
     return;
   }
+  for (const [id, person] of grid.edits || []) {
+    const tile = people.tiles.get(id);
+    if (!tile) continue;
+    if (person.hidden && !grid.hidden) {
+      tile.remove();
+      people.tiles.delete(id);
+    } else {
+      const redrawn = personTile(person);
+      tile.replaceWith(redrawn);
+      people.tiles.set(id, redrawn);
+    }
+  }
+  grid.edits = null;
   if ($("#history-box").open) loadHistory();
+}
+
+// A rename or hide made in this tab (CHANGE, PERSON as it is now): when nothing else changed
+// since the grid was drawn, Back redraws that person's tile in place, the grid kept where it
+// was left (it was loaded again from its start, probe webscale20).
+async function gridEdited(person, change) {
+  const grid = people.grid;
+  if (!grid) return;
+  const before = grid.mark;
+  const mark = await markAfter(before, change);
+  if (mark === null || people.grid !== grid || grid.mark !== before) return;
+  grid.mark = mark;
+  (grid.edits = grid.edits || new Map()).set(person.id, { ...person });
 }
 
 async function loadPeoplePage() {
@@ -520,6 +546,7 @@ async function renamePerson(event) {
         Object.assign(person, renamed);
         renderPersonHead(person);
       }
+      gridEdited(renamed, change);
       // the same name again changes nothing: no Undo, which would take back an earlier change
       showMessage(change === null ? say`${renamed.name}: the name is unchanged.`
         : say`${before} is now ${renamed.name}.`, "ok", undoOf(change));
@@ -630,6 +657,7 @@ async function toggleHidden() {
         Object.assign(person, changed);  // in place, as a rename's answer
         renderPersonHead(person);
       }
+      gridEdited(changed, change);
       loadStats();  // the header counts hidden people apart
       showMessage(changed.hidden ? say`${personName(changed)} is hidden from the people page.`
         : say`${personName(changed)} is shown again.`, "ok", undoOf(change));

@@ -17,7 +17,7 @@ from PIL import Image
 
 from pgface import Pgface
 from pgface.cli.progress import IndexProgress
-from pgface.index import STAMP_SETTLE_S, SYSTEM_FOLDER, Failure, IndexReport
+from pgface.index import KERNEL_FOLDER, STAMP_SETTLE_S, Failure, IndexReport
 from pgface.models.packs import sample_photos
 
 
@@ -390,7 +390,7 @@ def test_links_to_the_systems_folders_are_not_walked(pf: Pgface, tmp_path: Path)
 
     assert (report.files, report.indexed) == (1, 1)
     assert sorted((Path(f.source).name, f.reason) for f in report.failures) == [
-        (name, SYSTEM_FOLDER) for name in ("devices", "kernel", "proc")]
+        (name, KERNEL_FOLDER) for name in ("devices", "kernel", "proc")]
 
 
 def test_a_batch_starts_its_largest_files_first_and_keeps_their_order() -> None:

@@ -94,6 +94,25 @@ def build_as_main(url: str, analyzer: FaceAnalyzer, settings: Settings) -> dict:
             "max_face_id": conn.execute("SELECT max(id) FROM faces").fetchone()[0]}
 
 
+def test_the_migrations_and_data_files_read_alike_in_any_locale() -> None:
+    """Read in the locale's encoding, migration 0027's Greek letters stopped every pgface in
+    an ASCII locale (LC_ALL=C without UTF-8 mode), and any read made while OpenVINO held the
+    process in the C locale compiling a model (CI: `unexpected UnicodeDecodeError: 'ascii'
+    codec can't decode byte 0xce`)."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("from pgface.db.connection import migrations\n"
+              "from pgface.verdicts import stranger_tail\n"
+              "assert any('\\u03c2' in text for _, _, text in migrations())\n"
+              "stranger_tail('buffalo_sc')\nprint('read')")
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, encoding="utf-8", timeout=120)
+    assert (done.returncode, done.stdout.strip()) == (0, "read"), done.stderr
+
+
 def test_a_database_made_before_schemas_moves_in_place(
         plain_url: str, analyzer: FaceAnalyzer, models_dir: Path, work_dir: Path) -> None:
     settings = Settings(database_url=plain_url, models_dir=models_dir, data_dir=work_dir)

@@ -27,7 +27,7 @@ Verdict = Literal["same", "possible"]
 def stranger_tail(pack: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(similarities ascending, per-pair chance that two strangers score at or above each)."""
     tails = json.loads(resources.files("pgface").joinpath("data/stranger_tails.json")
-                       .read_text())["packs"]
+                       .read_text(encoding="utf-8"))["packs"]
     tail = tails.get(pack, tails[FALLBACK_PACK])
     return tuple(tail["similarity"]), tuple(tail["exceedance"])
 

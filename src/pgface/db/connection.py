@@ -77,7 +77,7 @@ def migrations() -> list[tuple[int, str, str]]:
     for entry in folder.iterdir():
         match = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
         if match:
-            found.append((int(match[1]), match[2], entry.read_text()))
+            found.append((int(match[1]), match[2], entry.read_text(encoding="utf-8")))
     return sorted(found)
 
 

@@ -232,7 +232,7 @@ def _initdb(data_dir: Path, bindir: Path, pw: pwd.struct_passwd | None) -> None:
         # last 3,000 characters of that output, its line breaks shown as \n on one line
         said = data_dir / "initdb.log"
         with suppress(OSError):  # a full disk may not take it either
-            said.write_text(out)
+            said.write_text(out, encoding="utf-8")
         raise EmbeddedServerError(f"initdb failed in {tmp}: {_why_initdb_failed(out)} "
                                   f"(its output: {said})")
     with open(tmp / "postgresql.conf", "a") as f:
@@ -275,7 +275,7 @@ def _socket_dir(data_dir: Path, pgdata: Path, pw: pwd.struct_passwd | None) -> P
 def _pidfile(path: Path) -> list[str] | None:
     """Lines of a postmaster.pid or socket lock file (both start with the postmaster's pid)."""
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
         return lines if lines and int(lines[0]) > 0 else None
     except (OSError, ValueError):
         return None
@@ -290,7 +290,8 @@ def _proc(pid: int) -> str:
     except PermissionError:
         pass
     try:
-        comm, _, rest = Path(f"/proc/{pid}/stat").read_text().rpartition(")")
+        comm, _, rest = Path(f"/proc/{pid}/stat").read_text(
+            encoding="utf-8", errors="replace").rpartition(")")
         return "postgres" if comm.endswith("(postgres") and rest.split()[0] != "Z" else "other"
     except (OSError, IndexError):
         return "postgres"  # no /proc: trust kill()

@@ -1616,6 +1616,9 @@ def test_names_that_look_the_same_are_one_person(pf: Pgface) -> None:
     # a byte that is not UTF-8 alone is invalid Unicode, not "blank"
     with pytest.raises(InvalidInputError, match="invalid Unicode: '\\\\xff'"):
         pf.people.name_faces(faces[0], os.fsdecode(b"\xff"))
+    # nor is a lone surrogate no file name's byte (it was a UnicodeEncodeError, a traceback)
+    with pytest.raises(InvalidInputError, match="invalid Unicode: '\\\\ud800'"):
+        pf.people.name_faces(faces[0], "\ud800")
 
 
 def test_a_name_in_other_letter_case_is_the_person_who_has_it(pf: Pgface, tmp_path: Path

@@ -87,6 +87,17 @@ def readable(path: PathLike | bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
+def refused_text(text: str) -> str:
+    """TEXT as an error refusing it quotes it: bytes that are not UTF-8, and control
+    characters, as \\xNN (a person's or a key's name; a lone surrogate of no file name
+    escaped too, where readable alone raised UnicodeEncodeError)."""
+    try:
+        shown = readable(text)
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c for c in shown)
+
+
 _ESCAPED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Bidirectional embeddings, overrides and isolates: in a name they reorder what follows on the
 # line ("photo\u202egpj.exe" shows as "photoexe.jpg"), so they are written as escapes too.

@@ -48,7 +48,7 @@ from pgface.identify import (  # noqa: F401 - re-exported: the people API's iden
 from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import PACK_FACE_OVERLAP, Failure, Indexer, ProgressCallback, check_progress
 from pgface.models.analysis import FaceAnalyzer
-from pgface.paths import expand, one_path, readable
+from pgface.paths import expand, one_path, readable, refused_text
 from pgface.people_history import Change, UndoError
 from pgface.search import (
     SearchResult,
@@ -990,11 +990,8 @@ def _clean_name(name: str) -> str:
     # (a folder "New<newline>Line" was enrolled as "New Line"); and before the blank check, a
     # byte that is not UTF-8 alone was "blank", not what it is
     if not _storable(spaced) or any(unicodedata.category(c) == "Cc" for c in name):
-        # shown as paths are: bytes that are not UTF-8, and control characters, as \xNN
-        shown = "".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c
-                        for c in readable(name))
         raise InvalidInputError(f"a person's name cannot contain control characters or "
-                                f"invalid Unicode: '{shown}'")
+                                f"invalid Unicode: '{refused_text(name)}'")
     if all(unicodedata.category(c) in _INVISIBLE for c in spaced):
         raise InvalidInputError(f"a person's name cannot be blank: {name!r} has no character "
                                 f"that shows")

@@ -14,7 +14,7 @@ from datetime import datetime
 import psycopg
 
 from pgface.errors import InvalidInputError, PgfaceError
-from pgface.paths import readable
+from pgface.paths import refused_text
 
 SCOPES = ("read", "write")
 _KEY = re.compile(r"pgf_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})")
@@ -64,14 +64,8 @@ def create_key(conn: psycopg.Connection, name: str, scopes: Sequence[str]) -> tu
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
         # as a person's name: an ESC in it coloured or cleared `keys list`'s terminal, and a
         # newline or tab split its tab-separated row, a fake row for a script (probe clidocs19)
-        try:
-            text = readable(name)  # bytes that are not UTF-8 (surrogate escapes) as \xNN
-        except UnicodeEncodeError:
-            text = name.encode("utf-8", "backslashreplace").decode("utf-8")
-        shown = "".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c
-                        for c in text)
         raise InvalidInputError(f"an API key's name cannot contain control characters or "
-                                f"invalid Unicode: '{shown}'")
+                                f"invalid Unicode: '{refused_text(name)}'")
     name = name.strip()
     if not name:
         raise PgfaceError("an API key needs a name")

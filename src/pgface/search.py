@@ -257,8 +257,8 @@ def compare_photos(analyzer: FaceAnalyzer, a: Photo, b: Photo, threshold: float,
     faces_a, faces_b = analyze_photos(analyzer, [a, b])
     usable_a = _comparable(faces_a, a.source, min_quality)
     usable_b = _comparable(faces_b, b.source, min_quality)
-    pairs = [(main, other) for main in (_main_face(usable_a),) for other in usable_b]
-    pairs += [(other, main) for main in (_main_face(usable_b),) for other in usable_a]
+    main_a, main_b = _main_face(usable_a), _main_face(usable_b)
+    pairs = [(main_a, face) for face in usable_b] + [(face, main_b) for face in usable_a]
     sims = np.array([float(fa.embedding @ fb.embedding) for fa, fb in pairs])
     best = int(np.argmax(sims))
     face_a, face_b = pairs[best]
@@ -298,7 +298,7 @@ def _comparable(faces: list[Face], source: str, min_quality: float) -> list[Face
 def _main_face(faces: list[Face]) -> Face:
     """A photo's main face: its largest, weighed by its quality (a stranger cut by the frame's
     edge can be larger than the subject; a face never measured counts whole)."""
-    return max(faces, key=lambda f: f.area * (_score(f) if _score(f) is not None else 1.0))
+    return max(faces, key=lambda f: f.area * (1.0 if (score := _score(f)) is None else score))
 
 
 def _rounded_score(face: Face) -> float | None:

@@ -44,7 +44,13 @@ EXTRA = 10  # and this many more than k
 # the first suffices unless faces near the query were deleted since the index loaded them.
 RERANK_ROUNDS = 4
 _PARALLEL_FROM = 250_000  # below this one thread scans faster than two can start
-_scanners = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="pgface-scan")
+
+
+def _new_scanners() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="pgface-scan")
+
+
+_scanners = _new_scanners()
 
 
 def _scanners_of_the_child() -> None:
@@ -52,8 +58,7 @@ def _scanners_of_the_child() -> None:
     threads do not survive a fork, so the child's first large scan waited for ever (Celery's
     prefork pool, gunicorn --preload; probe pyapi20)."""
     global _scanners
-    _scanners = ThreadPoolExecutor(max_workers=os.cpu_count() or 1,
-                                   thread_name_prefix="pgface-scan")
+    _scanners = _new_scanners()
 
 
 os.register_at_fork(after_in_child=_scanners_of_the_child)

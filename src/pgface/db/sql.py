@@ -393,11 +393,12 @@ SELECT pp.path_bytes, pp.photo_id
 FROM unnest(%(lows)s::bytea[], %(highs)s::bytea[]) AS r(low, high)
 JOIN photo_paths pp ON pp.path_bytes >= r.low AND pp.path_bytes < r.high
 """
-# Whether any path is stored strictly inside linked_folders' lf.folder ([folder/, folder0):
-# paths.prefix_range).
-STORED_UNDER_FOLDER = """EXISTS (
+# Whether any path is stored strictly inside {folder} ([folder/, folder0): paths.prefix_range);
+# STORED_UNDER_FOLDER: inside linked_folders' lf.folder.
+_STORED_UNDER = """EXISTS (
     SELECT 1 FROM photo_paths pp
-    WHERE pp.path_bytes >= lf.folder || '/'::bytea AND pp.path_bytes < lf.folder || '0'::bytea)"""
+    WHERE pp.path_bytes >= {folder} || '/'::bytea AND pp.path_bytes < {folder} || '0'::bytea)"""
+STORED_UNDER_FOLDER = _STORED_UNDER.format(folder="lf.folder")
 # Whether a linked_folders row's root (where the link is; in rows written before links were
 # recorded so, the folder walked, at or above the link) is the folder `outer` (a bytea) or
 # lies inside it.
@@ -421,10 +422,9 @@ ORDER BY 1
 """
 # The link records at or under a folder that moved, to its new path (store._move_link_records):
 # added there (kept where the new place has that record already), gone from the old.
-MOVE_LINK_RECORDS = """
+MOVE_LINK_RECORDS = f"""
 WITH moved AS (
-    DELETE FROM linked_folders lf
-    WHERE lf.root = %(old)s OR (lf.root >= %(low)s AND lf.root < %(high)s)
+    DELETE FROM linked_folders lf WHERE {_LINK_UNDER.format(outer="%(old)s")}
     RETURNING lf.root, lf.folder
 )
 INSERT INTO linked_folders (root, folder)
@@ -447,7 +447,7 @@ ON CONFLICT DO NOTHING
 DROP_LINKED_FOLDERS = f"""
 DELETE FROM linked_folders lf_out
 WHERE NOT (lf_out.folder = ANY(%(now)s))
-  AND NOT {STORED_UNDER_FOLDER.replace("lf.folder", "lf_out.folder")}
+  AND NOT {_STORED_UNDER.format(folder="lf_out.folder")}
   AND NOT EXISTS (SELECT 1 FROM linked_folders lf
                   WHERE {_LINK_UNDER.format(outer="lf_out.folder")})
 """

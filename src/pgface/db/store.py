@@ -295,9 +295,7 @@ def _move_link_records(conn: psycopg.Connection, gone: dict[bytes, int],
                if old.rpartition(b"/")[2] == new.rpartition(b"/")[2]}
     moves = {found for pair in between if (found := _moved_folder(*pair))}
     for old_folder, new_folder in sorted(moves):
-        low, high = paths.prefix_range(old_folder)
-        conn.execute(sql.MOVE_LINK_RECORDS, {"old": old_folder, "new": new_folder,
-                                             "low": low, "high": high})
+        conn.execute(sql.MOVE_LINK_RECORDS, {"old": old_folder, "new": new_folder})
 
 
 def _moved_folder(old: bytes, new: bytes) -> tuple[bytes, bytes] | None:

@@ -8,7 +8,7 @@ environment test.sh makes (insightface without opencv-python; the bench extra ha
 
 from __future__ import annotations
 
-import sys
+import argparse
 import warnings
 
 import cv2
@@ -61,4 +61,8 @@ def main(limit: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("max_photos", nargs="?", type=int, default=1_000_000,
+                        help="compare at most this many photos (default: all)")
+    main(parser.parse_args().max_photos)

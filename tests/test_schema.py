@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from conftest import with_database
 from pgvector.psycopg import register_vector
 from psycopg import sql as psql
+from psycopg.conninfo import conninfo_to_dict
 
 from pgface import Pgface, Settings
 from pgface.db import api_keys
@@ -199,3 +201,98 @@ def test_a_role_that_may_not_create_uses_a_schema_made_for_it(
         finally:
             admin.execute(psql.SQL("DROP OWNED BY {} CASCADE").format(psql.Identifier(role)))
             admin.execute(psql.SQL("DROP ROLE {}").format(psql.Identifier(role)))
+
+
+@contextmanager
+def a_role(admin: psycopg.Connection, url: str, *settings: str) -> Iterator[str]:
+    """A login role (it may not create in the database), its URL; each of SETTINGS set for it
+    (`statement_timeout = '200ms'`); dropped, with what it owns, afterwards."""
+    role = f"app_{uuid.uuid4().hex[:8]}"
+    admin.execute(psql.SQL("CREATE ROLE {} LOGIN").format(psql.Identifier(role)))
+    for setting in settings:
+        admin.execute(psql.SQL("ALTER ROLE {} SET " + setting).format(psql.Identifier(role)))
+    try:
+        yield psycopg.conninfo.make_conninfo(url, user=role)
+    finally:
+        admin.execute(psql.SQL("DROP OWNED BY {} CASCADE").format(psql.Identifier(role)))
+        admin.execute(psql.SQL("DROP ROLE {}").format(psql.Identifier(role)))
+
+
+def test_a_read_only_role_searches_an_up_to_date_library(
+        plain_url: str, analyzer: FaceAnalyzer, settings: Settings) -> None:
+    """A role whose transactions are read-only (default_transaction_read_only = on), granted
+    SELECT on the library: every start ran CREATE TABLE IF NOT EXISTS schema_migrations, so
+    it could not even search ("cannot execute CREATE TABLE in a read-only transaction"). A
+    library that needs a migration is said to, with the setting that keeps it from it."""
+    with Pgface(settings.model_copy(update={"database_url": plain_url}),
+                analyzer=analyzer) as pf:
+        pf.index(samples()["players.jpg"])
+    with psycopg.connect(plain_url, autocommit=True) as admin, a_role(
+            admin, plain_url, "default_transaction_read_only = on") as reader:
+        role = conninfo_to_dict(reader)["user"]
+        admin.execute(psql.SQL("GRANT USAGE ON SCHEMA pgface TO {}").format(
+            psql.Identifier(role)))
+        admin.execute(psql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA pgface TO {}").format(
+            psql.Identifier(role)))
+        assert migrate(reader) == []
+        with Pgface(settings.model_copy(update={"database_url": reader}),
+                    analyzer=analyzer) as pf:
+            found = pf.search(samples()["yaoming.jpg"])
+        assert found.faces[0].matches[0].path.endswith("players.jpg")
+        admin.execute("DELETE FROM pgface.schema_migrations WHERE version = "
+                      "(SELECT max(version) FROM pgface.schema_migrations)")
+        newest = migrations()[-1][0]
+        with pytest.raises(DatabaseError, match=f"needs migration\\(s\\) {newest:04d} .*"
+                                                "read-only: default_transaction_read_only is "
+                                                "on"):
+            migrate(reader)
+
+
+def test_a_statement_timeout_at_start_up_is_named_so(plain_url: str) -> None:
+    """A role-level statement_timeout that cancelled a start-up statement was told as "cannot
+    connect to the database: canceling statement due to statement timeout"."""
+    with psycopg.connect(plain_url, autocommit=True) as admin, a_role(admin, plain_url) as slow:
+        role = psql.Identifier(conninfo_to_dict(slow)["user"])
+        admin.execute("CREATE EXTENSION vector")
+        admin.execute(psql.SQL("CREATE SCHEMA pgface AUTHORIZATION {}").format(role))
+        migrate(slow)  # the role's own library
+        admin.execute(psql.SQL("ALTER ROLE {} SET statement_timeout = '200ms'").format(role))
+        with psycopg.connect(plain_url) as holder:  # the start-up's read waits on this lock
+            holder.execute("LOCK TABLE pgface.schema_migrations IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(DatabaseError) as refused:
+                migrate(slow)
+            holder.rollback()
+    said = str(refused.value)
+    assert "cannot connect" not in said
+    assert "cancelled by statement_timeout" in said and "ALTER ROLE" in said
+
+
+def test_rights_missing_at_start_up_are_said_with_their_fix(plain_url: str) -> None:
+    """PostgreSQL's words alone were the error ("database: permission denied for database
+    X" where pgface went to create its schema; "permission denied for table
+    schema_migrations" where another role owns the library): now what pgface was doing, and
+    what the administrator runs."""
+    with psycopg.connect(plain_url, autocommit=True) as admin, a_role(admin, plain_url) as app:
+        role = conninfo_to_dict(app)["user"]
+        admin.execute("CREATE EXTENSION vector")
+        # no schema, and no right to create one
+        with pytest.raises(DatabaseError, match=f"schema 'lib2' does not exist .* role "
+                                                f"'{role}' may not create it .*CREATE right "
+                                                f"on the database.*`CREATE SCHEMA \"lib2\" "
+                                                f"AUTHORIZATION \"{role}\"`"):
+            migrate(app, "lib2")
+        # a library another role made and owns, this one granted USAGE only
+        migrate(plain_url, "mig")
+        admin.execute(psql.SQL("GRANT USAGE ON SCHEMA mig TO {}").format(psql.Identifier(role)))
+        with pytest.raises(DatabaseError, match=f"role '{role}' may not read the library's "
+                                                f"migrations in schema 'mig' \\(permission "
+                                                f"denied for table schema_migrations\\): the "
+                                                f"role pgface connects as must own the schema "
+                                                f'.*ALTER SCHEMA "mig" OWNER TO "{role}"'):
+            migrate(app, "mig")
+        # the schema is the role's, but another role made its tables (its first start)
+        admin.execute(psql.SQL("CREATE SCHEMA mig2 AUTHORIZATION {}").format(
+            psql.Identifier(role)))
+        migrate(plain_url, "mig2")
+        with pytest.raises(DatabaseError, match="tables in it belong to .*REASSIGN OWNED BY"):
+            migrate(app, "mig2")

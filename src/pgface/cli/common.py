@@ -25,7 +25,7 @@ from rich.text import Text
 
 from pgface import paths
 from pgface.config import Settings
-from pgface.db.connection import connection_lost
+from pgface.db.connection import cancelled, connection_lost
 from pgface.errors import PgfaceError, describe, more_room, out_of_memory
 from pgface.library import Pgface
 from pgface.paths import terminal_safe
@@ -158,6 +158,8 @@ def error_line(exc: BaseException) -> str:
     if isinstance(exc, psycopg.Error) and connection_lost(exc):
         return (f"lost the database connection ({first}); everything stored until then is "
                 "kept: run the command again")
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return cancelled(exc, "")
     if isinstance(exc, psycopg.Error):
         return f"database: {first}"
     if isinstance(exc, OSError) and exc.strerror:

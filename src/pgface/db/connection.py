@@ -148,53 +148,161 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
     """Apply the migrations this database lacks, each in its own transaction; returns them.
 
     Everything of pgface's lives in `schema`; a database made before it had one (tables in
-    public) has them moved there first, in the same transaction as the migrations.
+    public) has them moved there first, in the same transaction as the migrations. A library
+    with every migration applied is only read (a role whose transactions are read-only, or one
+    granted SELECT alone, searches it); one that needs a migration is written only where the
+    connection may write, and an error says why not where it may not.
     """
     _check_url(url)
-    applied_now = []
+    applied_now: list[int] = []
+    doing = "read the library's migrations"
     try:
         with psycopg.connect(url) as conn:
-            _check_pgvector(conn)
-            with conn.transaction():
-                _take_migrations_lock(conn)
-                # Each only where missing: PostgreSQL checks the right to create before it
-                # looks whether the object exists, so a role that owns a schema an
-                # administrator made, in a database it may not create in, was refused.
-                if not conn.execute(sql.SCHEMA_EXISTS, [schema]).fetchone()[0]:
-                    conn.execute(psql.SQL("CREATE SCHEMA {}").format(psql.Identifier(schema)))
-                if conn.execute(sql.VECTOR_SCHEMA).fetchone() is None:
-                    _create_pgvector(conn)
-                if conn.execute(sql.LEGACY_PUBLIC_TABLES, [schema]).fetchone()[0]:
-                    _move_from_public(conn, schema)
-                conn.execute(sql.SET_SEARCH_PATH, [search_path(conn, schema), True])
-                conn.execute(sql.MIGRATIONS_TABLE)
-                done = {r[0] for r in conn.execute(sql.APPLIED_MIGRATIONS)}
+            try:
+                _check_pgvector(conn)
+                done = _applied_migrations(conn, schema)
                 known = migrations()
-                newer = sorted(done - {version for version, _, _ in known})
-                if newer and newer[-1] > known[-1][0]:
-                    # An older pgface on a database a newer one migrated: its queries would
-                    # meet tables they do not know, and write rows without what those need.
-                    raise DatabaseError(
-                        f"this database's schema is newer than this pgface knows (migration "
-                        f"{newer[-1]} applied; pgface {package_version('pgface')} knows up to "
-                        f"{known[-1][0]}): use a pgface that knows migration {newer[-1]} "
-                        f"(pgface --version names the newest it knows)")
-                missing = [version for version, _, _ in known if version not in done]
-                if missing and done:  # a new library's first start is quick, and not news
-                    log.warning("upgrading the library from migration %d to %d: a large library "
-                                "takes a while, and other pgface processes wait for it",
-                                max(done), missing[-1])
-                for version, name, script in known:
-                    if version in done:
-                        continue
-                    with conn.transaction():
-                        conn.execute(script)
-                        conn.execute(sql.RECORD_MIGRATION, [version, name])
-                    applied_now.append(version)
-                    log.info("applied migration %04d_%s", version, name)
+                if done is not None:
+                    _check_not_newer(done, known)
+                    if {version for version, _, _ in known} <= done:
+                        return []  # up to date: nothing written, no lock taken
+                _check_may_write(conn, schema, done, known)
+                with conn.transaction():
+                    _take_migrations_lock(conn)
+                    # Each only where missing: PostgreSQL checks the right to create before it
+                    # looks whether the object exists, so a role that owns a schema an
+                    # administrator made, in a database it may not create in, was refused.
+                    if not conn.execute(sql.SCHEMA_EXISTS, [schema]).fetchone()[0]:
+                        doing = f"create schema {schema!r}"
+                        conn.execute(psql.SQL("CREATE SCHEMA {}").format(
+                            psql.Identifier(schema)))
+                    if conn.execute(sql.VECTOR_SCHEMA).fetchone() is None:
+                        _create_pgvector(conn)
+                    if conn.execute(sql.LEGACY_PUBLIC_TABLES, [schema]).fetchone()[0]:
+                        doing = f"move pgface's tables from schema public to {schema!r}"
+                        _move_from_public(conn, schema)
+                    doing = "create the library's table of migrations (schema_migrations)"
+                    conn.execute(sql.SET_SEARCH_PATH, [search_path(conn, schema), True])
+                    conn.execute(sql.MIGRATIONS_TABLE)
+                    doing = "read the library's migrations"
+                    done = {r[0] for r in conn.execute(sql.APPLIED_MIGRATIONS)}
+                    _check_not_newer(done, known)
+                    missing = [version for version, _, _ in known if version not in done]
+                    if missing and done:  # a new library's first start is quick, and not news
+                        log.warning("upgrading the library from migration %d to %d: a large "
+                                    "library takes a while, and other pgface processes wait "
+                                    "for it", max(done), missing[-1])
+                    for version, name, script in known:
+                        if version in done:
+                            continue
+                        doing = f"apply migration {version:04d}_{name}"
+                        with conn.transaction():
+                            conn.execute(script)
+                            conn.execute(sql.RECORD_MIGRATION, [version, name])
+                        applied_now.append(version)
+                        log.info("applied migration %04d_%s", version, name)
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise _not_permitted(conn, schema, doing, exc) from exc
+    except psycopg.errors.QueryCanceled as exc:
+        raise DatabaseError(cancelled(exc, f"as it opened the library (to {doing})")) from exc
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"cannot connect to the database: {one_line(exc)}") from exc
     return applied_now
+
+
+def _applied_migrations(conn: psycopg.Connection, schema: str) -> set[int] | None:
+    """The migrations the library in SCHEMA has, read without writing; None where it has no
+    table of them (a new library, or one made before pgface had a schema)."""
+    if conn.execute(sql.SCHEMA_MIGRATIONS_TABLE, [schema]).fetchone()[0] is None:
+        return None
+    return {r[0] for r in conn.execute(psql.SQL("SELECT version FROM {}.schema_migrations")
+                                       .format(psql.Identifier(schema)))}
+
+
+def _check_not_newer(done: set[int], known: list[tuple[int, str, str]]) -> None:
+    newer = sorted(done - {version for version, _, _ in known})
+    if newer and newer[-1] > known[-1][0]:
+        # An older pgface on a database a newer one migrated: its queries would
+        # meet tables they do not know, and write rows without what those need.
+        raise DatabaseError(
+            f"this database's schema is newer than this pgface knows (migration "
+            f"{newer[-1]} applied; pgface {package_version('pgface')} knows up to "
+            f"{known[-1][0]}): use a pgface that knows migration {newer[-1]} "
+            f"(pgface --version names the newest it knows)")
+
+
+def _check_may_write(conn: psycopg.Connection, schema: str, done: set[int] | None,
+                     known: list[tuple[int, str, str]]) -> None:
+    """Before a library that needs writing is written: a read-only connection (a role or
+    database with default_transaction_read_only on, or a standby) is told so, with what the
+    library needs, instead of PostgreSQL's "cannot execute CREATE TABLE in a read-only
+    transaction"; a schema this role may not create is named with the statement that makes
+    it for the role."""
+    read_only, standby, database, role, may_create, exists = conn.execute(
+        sql.MAY_WRITE, [schema]).fetchone()
+    if read_only == "on":
+        if done is None:
+            needs = f"there is no pgface library in schema {schema!r} yet"
+        else:
+            missing = [version for version, _, _ in known if version not in done]
+            needs = (f"the library in schema {schema!r} needs migration(s) "
+                     f"{', '.join(f'{v:04d}' for v in missing)} (this pgface is newer)")
+        why = ("the server is a standby (in recovery)" if standby else
+               "default_transaction_read_only is on for this role or database (or in the "
+               "URL's options)")
+        conn.rollback()
+        raise DatabaseError(
+            f"{needs}, and this connection is read-only: {why}. Start pgface once as a role "
+            f"that may write (the schema's owner) to create or upgrade it; a read-only role "
+            f"then searches it as it is")
+    if not exists and not may_create:
+        conn.rollback()
+        quoted, owner = (psql.Identifier(name).as_string(conn) for name in (schema, role))
+        raise DatabaseError(
+            f"schema {schema!r} does not exist in database {database!r}, and role {role!r} may "
+            f"not create it (it lacks the CREATE right on the database): an administrator "
+            f"runs `CREATE SCHEMA {quoted} AUTHORIZATION {owner}` once, and pgface creates "
+            f"the rest in it")
+
+
+def _not_permitted(conn: psycopg.Connection, schema: str, doing: str,
+                   exc: psycopg.Error) -> DatabaseError:
+    """A right the role lacks at start-up, said with what pgface was doing and the fix: the
+    role pgface connects as owns its schema and the tables in it (README, Storage)."""
+    conn.rollback()
+    role, owner, others = conn.execute(sql.SCHEMA_OWNERS, [schema]).fetchone()
+    quoted = psql.Identifier(schema).as_string(conn)
+    as_role = psql.Identifier(role).as_string(conn)
+    if owner is None:
+        fix = (f"an administrator runs `CREATE SCHEMA {quoted} AUTHORIZATION {as_role}` "
+               f"once")
+    elif owner != role:
+        fix = (f"its owner is {owner!r}: an administrator runs `ALTER SCHEMA {quoted} OWNER "
+               f"TO {as_role}`")
+    else:
+        fix = "the role owns the schema"
+    if others:
+        fix += (f"; tables in it belong to {', '.join(repr(o) for o in others)}: an "
+                f"administrator gives them to this role (`REASSIGN OWNED BY <that role> TO "
+                f"{as_role}` or ALTER TABLE ... OWNER TO), or pgface connects as their owner")
+    return DatabaseError(
+        f"role {role!r} may not {doing} in schema {schema!r} ({one_line(exc)}): the role "
+        f"pgface connects as must own the schema and the tables in it ({fix}). A role that "
+        f"only searches an up-to-date library needs USAGE on the schema and SELECT on its "
+        f"tables")
+
+
+def cancelled(exc: psycopg.Error, when: str) -> str:
+    """A statement the server cancelled, said as such (it was "cannot connect to the
+    database: canceling statement due to statement timeout"), with the setting that did it."""
+    when = f" {when}" if when else ""
+    if "statement timeout" in str(exc):
+        return (f"a statement pgface ran{when} was cancelled by statement_timeout "
+                f"({one_line(exc)}): the timeout set for this role or database (ALTER ROLE "
+                f"... SET statement_timeout) is shorter than the statement takes; raise it "
+                f"for pgface's role, or give `options=-c statement_timeout=0` in the URL")
+    return (f"a statement pgface ran{when} was cancelled ({one_line(exc)}): someone ran "
+            f"pg_cancel_backend on it, or the server was shutting down; run it again")
 
 
 ServerIdentity = tuple[int | None, str]
@@ -231,6 +339,8 @@ def _check_ready(url: str, schema: str, standby_of: ServerIdentity | None = None
                                     f"primary's first start yet, or another database)")
             if standby_of is not None:
                 _check_standby_of(server_identity(conn), standby_of)
+    except psycopg.errors.QueryCanceled as exc:
+        raise DatabaseError(cancelled(exc, "as it opened the library")) from exc
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"cannot connect to the database: {one_line(exc)}") from exc
 

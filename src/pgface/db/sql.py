@@ -22,6 +22,25 @@ SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespa
 WHERE e.extname = 'vector'
 """
 SET_SEARCH_PATH = "SELECT set_config('search_path', %s, %s)"
+# A library's table of migrations, read before anything is written (connection.migrate):
+# an up-to-date library is only read.
+SCHEMA_MIGRATIONS_TABLE = "SELECT to_regclass(format('%%I.schema_migrations', %s::text))"
+# Whether this connection may write what a library needs: (transaction_read_only, a standby,
+# the database, the role, whether it may create schemas, whether the schema exists).
+MAY_WRITE = """
+SELECT current_setting('transaction_read_only'), pg_is_in_recovery(), current_database(),
+       current_user::text, has_database_privilege(current_database(), 'CREATE'),
+       EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)
+"""
+# The role, the schema's owner (NULL where there is no such schema), and the other roles that
+# own tables in it, for a start-up refused a right (connection._not_permitted).
+SCHEMA_OWNERS = """
+SELECT current_user::text, pg_get_userbyid(n.nspowner)::text,
+       coalesce((SELECT array_agg(DISTINCT pg_get_userbyid(c.relowner)::text)
+                 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p')
+                   AND pg_get_userbyid(c.relowner) <> current_user), '{}')
+FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = %s
+"""
 LEGACY_PUBLIC_TABLES = """
 SELECT to_regclass('public.schema_migrations') IS NOT NULL
        AND to_regclass(format('%%I.schema_migrations', %s::text)) IS NULL

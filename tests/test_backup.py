@@ -10,12 +10,15 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
 from conftest import fresh_database
+from psycopg import sql as psql
 from test_cli import runner
 
 from pgface import Pgface, Settings
@@ -679,3 +682,123 @@ def test_a_client_programs_error_is_said_before_the_query_it_quotes() -> None:
                                          "failed for relation 139424")
     quiet = io.StringIO("one\ntwo\n\nthree\nfour\n")  # no error line: the last three, as before
     assert backups._last_lines(quiet) == "two | three | four"
+
+
+@contextmanager
+def a_role(urls: list[str], name: str = "", login: bool = True) -> Iterator[str]:
+    """A role made for a test (its name given, or made up), which may not create in the
+    databases; what it owns in each of URLS is dropped with it."""
+    role = name or f"app_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(urls[0], autocommit=True) as admin:
+        admin.execute(psql.SQL("CREATE ROLE {} " + ("LOGIN" if login else "NOLOGIN")).format(
+            psql.Identifier(role)))
+    try:
+        yield role
+    finally:
+        for url in urls:
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute(psql.SQL("DROP OWNED BY {} CASCADE").format(
+                    psql.Identifier(role)))
+        with psycopg.connect(urls[0], autocommit=True) as admin:
+            admin.execute(psql.SQL("DROP ROLE {}").format(psql.Identifier(role)))
+
+
+def as_admin(url: str, *statements: str, role: str = "") -> None:
+    """Run STATEMENTS on URL's database, `{role}` in them the role quoted; then disconnect (a
+    restore refuses while other sessions are connected)."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        for statement in statements:
+            admin.execute(psql.SQL(statement).format(role=psql.Identifier(role)))
+
+
+def test_a_role_that_only_owns_its_schema_restores_its_own_backup(
+        settings: Settings, analyzer: FaceAnalyzer, other_url: str, tmp_path: Path) -> None:
+    """The README's role of least privilege (it owns the schema an administrator made, and
+    may not create in the database): the restore dropped and created the schema, so it could
+    not restore even its own backup ("permission denied for database"). The schema is now
+    emptied and filled, whole or not at all; where it is missing or another role's, the
+    right is named with who grants it."""
+    urls = [settings.database_url, other_url]
+    with a_role(urls) as role:
+        as_role = [psycopg.conninfo.make_conninfo(url, user=role) for url in urls]
+        for url in urls:
+            as_admin(url, "CREATE EXTENSION IF NOT EXISTS vector",
+                     "CREATE SCHEMA pgface AUTHORIZATION {role}", role=role)
+        with Pgface(settings.model_copy(update={"database_url": as_role[0]}),
+                    analyzer=analyzer) as pf:
+            pf.index(sample_photos())
+            with pf.pool.connection() as conn:
+                create_key(conn, "app", ["read"])
+        before = library_state(urls[0])
+        taken = backups.backup(as_role[0], "pgface", tmp_path / "own.dump")
+
+        again = backups.restore(as_role[0], "pgface", tmp_path / "own.dump", replace=True)
+        assert again.counts == taken.counts == again.replaced
+        assert library_state(urls[0]) == before
+        # into a new database prepared as the README says
+        moved = backups.restore(as_role[1], "pgface", tmp_path / "own.dump")
+        assert moved.counts == taken.counts and library_state(urls[1]) == before
+        for url in urls:
+            with psycopg.connect(url) as conn:
+                assert conn.execute("SELECT nspowner::regrole::text FROM pg_namespace WHERE "
+                                    "nspname = 'pgface'").fetchone()[0] == role
+
+        # no schema, and no right to create it: nothing restored, the right named
+        as_admin(urls[1], "DROP SCHEMA pgface CASCADE")
+        with pytest.raises(backups.BackupError,
+                           match=f"schema pgface does not exist in database .*role {role} may "
+                                 f"not create it .*an administrator runs CREATE SCHEMA pgface "
+                                 f"AUTHORIZATION {role} once; nothing was restored"):
+            backups.restore(as_role[1], "pgface", tmp_path / "own.dump")
+        # a schema another role owns
+        as_admin(urls[1], "CREATE SCHEMA pgface")
+        with pytest.raises(backups.BackupError,
+                           match=f"role {role} does not own schema pgface .*ALTER SCHEMA "
+                                 f"pgface OWNER TO {role}; nothing was restored"):
+            backups.restore(as_role[1], "pgface", tmp_path / "own.dump")
+        # a restore that fails part way leaves the role's library as it was
+        damaged = tmp_path / "damaged.dump"
+        whole = (tmp_path / "own.dump").read_bytes()
+        damaged.write_bytes(whole[:len(whole) * 2 // 3])
+        with pytest.raises(backups.BackupError, match="nothing was restored"):
+            backups.restore(as_role[0], "pgface", damaged, replace=True)
+        assert library_state(urls[0]) == before
+
+
+def test_a_backup_whose_schema_owner_has_a_space_in_its_name_restores(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, other_url: str,
+        tmp_path: Path) -> None:
+    """`pg_restore -l` lists a schema as `10; 2615 16715 SCHEMA - pgface App User`: read as
+    schema `pgface App`, so a backup taken where role "App User" owns the schema was refused
+    (`holds no library in schema 'pgface' (its schemas: pgface App)`)."""
+    pf.index(sample_photos()[:1])
+    pf.close()
+    odd = settings.model_copy(update={"db_schema": "my lib"})
+    with Pgface(odd, analyzer=analyzer) as library:
+        library.index(sample_photos()[:1])
+    name = f"App User {uuid.uuid4().hex[:6]}"
+    with a_role([settings.database_url], name, login=False) as role:
+        as_admin(settings.database_url, "ALTER SCHEMA pgface OWNER TO {role}",
+                 'ALTER SCHEMA "my lib" OWNER TO {role}', role=role)
+        for schema in ("pgface", "my lib"):
+            path = tmp_path / f"{schema}.dump"
+            taken = backups.backup(settings.database_url, schema, path)
+            assert backups.archive_schemas(path) == [schema]
+            assert backups.restore(other_url, schema, path).counts == taken.counts
+
+
+def test_a_backup_outlasts_a_role_s_idle_in_transaction_timeout(
+        pf: Pgface, settings: Settings, tmp_path: Path) -> None:
+    """The session that holds the backup's snapshot waits, idle in its transaction, while
+    pg_dump starts: a role-level idle_in_transaction_session_timeout ended it, and pg_dump
+    failed (`snapshot ... does not exist`)."""
+    pf.index(sample_photos()[:1])
+    with a_role([settings.database_url]) as role:
+        as_admin(settings.database_url, "GRANT USAGE ON SCHEMA pgface TO {role}",
+                 "GRANT SELECT ON ALL TABLES IN SCHEMA pgface TO {role}",
+                 "GRANT SELECT ON ALL SEQUENCES IN SCHEMA pgface TO {role}",
+                 "ALTER ROLE {role} SET idle_in_transaction_session_timeout = '1ms'",
+                 role=role)
+        reader = psycopg.conninfo.make_conninfo(settings.database_url, user=role)
+        taken = backups.backup(reader, "pgface", tmp_path / "lib.dump")
+        assert taken.counts.photos == 1

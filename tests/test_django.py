@@ -562,3 +562,33 @@ def test_migrate_and_ensure_schema_create_pgface_tables(project: None, server_ur
         conf.close_library()
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE "{fresh}" WITH (FORCE)')
+
+
+def test_similar_to_finds_pgvector_in_a_schema_off_the_search_path(
+        yao_ming: Any, server_url: str) -> None:
+    """A server that keeps pgvector in schema `extensions` (as hosted PostgreSQL does), the
+    project's connection on PostgreSQL's default search_path: similar_to failed with
+    "operator does not exist: extensions.vector <=> unknown"."""
+    from django.db import connection
+
+    from pgface.django.models import Face
+
+    player = yao_ming_in_players()
+    expected = [(f.id, round(f.similarity, 5)) for f in Face.objects.similar_to(player)]
+    assert expected
+    database = with_database(server_url, connection.settings_dict["NAME"])
+    connection.close()
+    with psycopg.connect(database, autocommit=True) as admin:
+        admin.execute("CREATE SCHEMA extensions")
+        admin.execute("ALTER EXTENSION vector SET SCHEMA extensions")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW search_path")
+            assert "extensions" not in cursor.fetchone()[0]
+        found = [(f.id, round(f.similarity, 5)) for f in Face.objects.similar_to(player)]
+        assert found == expected
+    finally:
+        connection.close()
+        with psycopg.connect(database, autocommit=True) as admin:
+            admin.execute("ALTER EXTENSION vector SET SCHEMA public")
+            admin.execute("DROP SCHEMA extensions")

@@ -18,10 +18,12 @@ import numpy as np
 from django.contrib.postgres.fields import ArrayField
 from django.core.management.base import CommandError
 from django.db import models
-from django.db.models import ExpressionWrapper, FloatField, Value, signals
+from django.db.models import ExpressionWrapper, F, FloatField, Func, Value, signals
 from django.utils import timezone
-from pgvector.django import CosineDistance, VectorField
+from pgvector import Vector
+from pgvector.django import VectorField
 
+from pgface.db import sql as pgsql
 from pgface.django import conf
 from pgface.errors import InvalidInputError, NoFaceError, kind_of
 from pgface.search import check_similarity
@@ -160,6 +162,41 @@ class Photo(ReadOnlyModel):
 
 
 
+class CosineDistance(Func):
+    """pgvector's cosine distance (`<=>`) from a vector column to a vector (its text), the
+    operator and the type named with the schema that holds pgvector, as found on the
+    connection: pgvector.django's CosineDistance wrote them bare, and failed where pgvector
+    lives in a schema the connection's search_path leaves out (a hosted server's
+    `extensions`: "operator does not exist: extensions.vector <=> unknown")."""
+
+    output_field = FloatField()
+
+    def __init__(self, column: str, vector: str) -> None:
+        super().__init__(F(column))
+        self.vector = vector
+
+    def as_sql(self, compiler: Any, connection: Any, *args: Any, **kwargs: Any
+               ) -> tuple[str, list[Any]]:
+        column, params = compiler.compile(self.get_source_expressions()[0])
+        schema = connection.ops.quote_name(_vector_schema(connection))
+        return (f"({column} OPERATOR({schema}.<=>) %s::{schema}.vector)",
+                [*params, self.vector])
+
+
+def _vector_schema(connection: Any) -> str:
+    """The schema pgvector is in, asked once per database connection (a new one asks again)."""
+    known = getattr(connection, "_pgface_vector_schema", None)
+    if known is not None and connection.connection is not None and known[0] is (
+            connection.connection):
+        return known[1]
+    with connection.cursor() as cursor:
+        cursor.execute(pgsql.VECTOR_SCHEMA)
+        row = cursor.fetchone()
+    schema = row[0] if row else "public"
+    connection._pgface_vector_schema = (connection.connection, schema)
+    return schema
+
+
 class FaceQuerySet(ReadOnlyQuerySet):
     def similar_to(self, target: Face | Sequence[float] | np.ndarray | str | Path | bytes | Any,
                    threshold: float | None = None, model: str | None = None) -> FaceQuerySet:
@@ -176,9 +213,10 @@ class FaceQuerySet(ReadOnlyQuerySet):
             threshold = conf.pgface_settings().match_threshold(model)
         # NaN passed every row (PostgreSQL orders it above every number), 5 none, unsaid
         check_similarity("threshold", threshold)
+        vector = Vector(embedding).to_text()
         found = self.filter(model_pack=model).annotate(
-            distance=CosineDistance("embedding", embedding),
-            similarity=ExpressionWrapper(Value(1.0) - CosineDistance("embedding", embedding),
+            distance=CosineDistance("embedding", vector),
+            similarity=ExpressionWrapper(Value(1.0) - CosineDistance("embedding", vector),
                                          output_field=FloatField()),
         ).filter(distance__lte=1.0 - threshold)
         if itself is not None:

@@ -390,9 +390,8 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
 
 def _check_rights(conn: psycopg.Connection, schema: str, source: Path) -> None:
     """Before anything is read: a schema that is missing and that this role may not create, or
-    one another role owns, said with who grants the right (as sql.RESTORE_EMPTY_SCHEMA says it
-    again inside the transaction); reading another role's schema was PostgreSQL's
-    "permission denied for schema"."""
+    one another role owns, said with who grants the right; reading another role's schema was
+    PostgreSQL's "permission denied for schema"."""
     exists, owns, may_create, name, owner, role, database = conn.execute(
         sql.RESTORE_RIGHTS, {"schema": schema}).fetchone()
     if not exists and not may_create:

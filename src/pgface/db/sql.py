@@ -820,18 +820,9 @@ BEGIN
     END IF;
 END $$;
 """
-# After RESTORE_GUARD, in the same transaction: the schema emptied where it exists (each object
-# in it dropped, the schema kept with its owner and grants), created where it does not.
-# DROP SCHEMA and CREATE SCHEMA took the CREATE right on the database, which the role of
-# least privilege (README: it owns its schema, an administrator made it) lacks, so it could
-# not restore even its own backup ("permission denied for database"). The objects are those
-# that record the schema as their namespace (as DROP SCHEMA ... CASCADE finds them), less
-# those that go with another (an extension's members, identity sequences); each dropped with
-# CASCADE (RESTORE_GUARD refused what outside the schema depends on them). Formatted with
-# the schema as a literal; `pgface-refused: ` starts a right that is missing, with who grants it.
 # Before a restore (backup._check_rights): whether the schema exists, whether this role owns it
 # (or is a member of its owner), whether the role may create schemas; then the schema, its
-# owner, the role and the database, each quoted where it must be (as RESTORE_EMPTY_SCHEMA does).
+# owner, the role and the database, each quoted where it must be.
 RESTORE_RIGHTS = """
 SELECT n.oid IS NOT NULL, coalesce(pg_has_role(current_user, n.nspowner, 'USAGE'), false),
        has_database_privilege(current_database(), 'CREATE'), quote_ident(%(schema)s),
@@ -839,32 +830,24 @@ SELECT n.oid IS NOT NULL, coalesce(pg_has_role(current_user, n.nspowner, 'USAGE'
        quote_ident(current_database())
 FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = %(schema)s
 """
+# After RESTORE_GUARD, in the same transaction: the schema emptied where it exists (each object
+# in it dropped, the schema kept with its owner and grants), created where it does not.
+# DROP SCHEMA and CREATE SCHEMA took the CREATE right on the database, which the role of
+# least privilege (README: it owns its schema, an administrator made it) lacks, so it could
+# not restore even its own backup ("permission denied for database"); the rights it does need
+# are checked before (RESTORE_RIGHTS). The objects are those that record the schema as their
+# namespace (as DROP SCHEMA ... CASCADE finds them), less those that go with another (an
+# extension's members, identity sequences); each dropped with CASCADE (RESTORE_GUARD refused
+# what outside the schema depends on them). Formatted with the schema as a literal.
 RESTORE_EMPTY_SCHEMA = """
 DO $$
 DECLARE
     library oid := (SELECT oid FROM pg_namespace WHERE nspname = {literal});
-    owner oid;
     item record;
 BEGIN
     IF library IS NULL THEN
-        IF NOT has_database_privilege(current_database(), 'CREATE') THEN
-            RAISE EXCEPTION 'pgface-refused: schema % does not exist in database %, and role % '
-                            'may not create it (it lacks the CREATE right on the database): '
-                            'an administrator runs CREATE SCHEMA % AUTHORIZATION % once',
-                            quote_ident({literal}), quote_ident(current_database()),
-                            quote_ident(current_user), quote_ident({literal}),
-                            quote_ident(current_user);
-        END IF;
         EXECUTE format('CREATE SCHEMA %I', {literal});
         RETURN;
-    END IF;
-    owner := (SELECT nspowner FROM pg_namespace WHERE oid = library);
-    IF NOT pg_has_role(current_user, owner, 'USAGE') THEN
-        RAISE EXCEPTION 'pgface-refused: role % does not own schema % (role % does), and only '
-                        'its owner may replace what is in it: an administrator runs ALTER '
-                        'SCHEMA % OWNER TO %', quote_ident(current_user), quote_ident({literal}),
-                        quote_ident(pg_get_userbyid(owner)), quote_ident({literal}),
-                        quote_ident(current_user);
     END IF;
     LOOP
         SELECT o.type, o.identity INTO item

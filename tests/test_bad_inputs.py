@@ -170,6 +170,9 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
     low_colour = np.round(bgr / 255 * 1023).astype(np.uint16)  # 10-bit data in 16 bits
     save("colour16-low.png", Expect(faces=GOOD, upright=True),
          lambda p: cv2.imwrite(str(p), low_colour))
+    # a PPM's maxval 65535 was scaled by Pillow as the PNG's high bytes were (probe hostile21)
+    save("colour16-low.ppm", Expect(faces=GOOD, upright=True),
+         lambda p: cv2.imwrite(str(p), low_colour))
     # a 16-bit colour TIFF came out near black the same way (Pillow keeps high bytes), and
     # its orientation must still turn it upright
     turned = np.asarray(photo.transpose(Image.Transpose.ROTATE_90), dtype=np.float64)
@@ -208,6 +211,15 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
     _noise(300, 300, 5).save(jpeg, "JPEG", quality=90)
     save("truncated.jpg", Expect(reason="truncated"),
          lambda p: p.write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 3]))
+    # Cut short and then closed with the end marker (a broken copy, a tool that lost data): the
+    # rest of the picture came out grey and half a face was stored, without a word (probe
+    # hostile21); plain, and with EXIF (Pillow's path)
+    for name, options in (("cut-closed.jpg", {}), ("cut-closed-exif.jpg", {"exif": _exif(1)})):
+        closed = io.BytesIO()
+        photo.save(closed, "JPEG", quality=90, **options)
+        save(name, Expect(reason="its image data ends before the picture does"),
+             lambda p, closed=closed: p.write_bytes(
+                 closed.getvalue()[: len(closed.getvalue()) // 3] + b"\xff\xd9"))
     save("empty.png", Expect(reason="empty"), lambda p: p.write_bytes(b""))
     save("bomb.png", Expect(reason="over the limit"), lambda p: p.write_bytes(_bomb_png(60_000,
                                                                                        60_000)))

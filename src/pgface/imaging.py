@@ -415,7 +415,7 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
                 _quiet_libtiff()
             factor = (reduction_factor(width, height, keep_side, _orientation(img))
                       if img.format == "JPEG" else 1)
-            bgr = (_decode_jpeg(data, img, factor) if img.format == "JPEG"
+            bgr = (_decode_jpeg(data, img, source, factor) if img.format == "JPEG"
                    else _decode_deep_colour(data, img, source))
             if bgr is None:
                 factor = 1
@@ -540,7 +540,8 @@ def _decode_plain_jpeg(data: bytes, source: str, max_pixels: int, keep_side: int
     factor = reduction_factor(width, height, keep_side)
     try:
         return _decode_jpeg_scaled(data, width, height, factor), factor, (width, height)
-    except ValueError:  # corrupt or truncated: the Pillow path says which, as for any file
+    except ValueError as exc:  # corrupt or truncated: the Pillow path says which, as for any
+        _check_cut_short(exc, source)  # file, but for this, which Pillow does not see
         return None
 
 
@@ -602,7 +603,8 @@ def warning_given_faces(warning: str | None, faces: int) -> str | None:
     return None if faces and warning is not None and BLANK_WARNING in warning else warning
 
 
-def _decode_jpeg(data: bytes, img: Image.Image, factor: int = 1) -> np.ndarray | None:
+def _decode_jpeg(data: bytes, img: Image.Image, source: str, factor: int = 1
+                 ) -> np.ndarray | None:
     """A JPEG straight into a BGR array with libjpeg-turbo, made upright per its EXIF tag;
     None when it is one for Pillow (CMYK, or anything TurboJPEG refuses).
 
@@ -617,9 +619,22 @@ def _decode_jpeg(data: bytes, img: Image.Image, factor: int = 1) -> np.ndarray |
         return None
     try:
         bgr = _decode_jpeg_scaled(data, img.size[0], img.size[1], factor)
-    except ValueError:
+    except ValueError as exc:
+        _check_cut_short(exc, source)
         return None
     return _upright(bgr, img)
+
+
+def _check_cut_short(exc: ValueError, source: str) -> None:
+    """A JPEG whose image data ends before its picture does, said so. Pillow sees a cut only
+    where the file's end marker is missing too: one cut short and then closed (a broken copy, a
+    tool that lost data, a header that claims a larger picture) was stored without a word, the
+    rest of its picture grey and half a face searched (probe hostile21); libjpeg-turbo's strict
+    decoding tells it. Its other warnings (bytes between markers, which cameras write) are
+    left to Pillow, which decodes those photos whole."""
+    if "premature end of data segment" in str(exc):
+        raise ImageError(source, f"corrupt or truncated image (its image data ends before "
+                                 f"the picture does: {' '.join(str(exc).split())})") from exc
 
 
 # ISO base media file brands of still images (AVIF, HEIC/HEIF): "ftyp" at byte 4, brand at 8
@@ -746,13 +761,13 @@ def _decode_jpeg_scaled(data: bytes, width: int, height: int, factor: int) -> np
 
 
 def _decode_deep_colour(data: bytes, img: Image.Image, source: str) -> np.ndarray | None:
-    """A PNG or TIFF of 16 bits per colour channel through OpenCV, scaled by its real range and
-    made upright; None for any other image. Pillow keeps only the high byte of each value, so
-    a photo whose values use only the bottom of the 16 bits (10-, 12- and 14-bit camera data)
-    came out black (a PNG's grey with an alpha channel too: Pillow opens it as 8-bit RGBA,
-    past the greyscale path's scaling)."""
+    """A PNG, TIFF or PPM of 16 bits per colour channel through OpenCV, scaled by its real
+    range and made upright; None for any other image. Pillow keeps only the high byte of each
+    value, so a photo whose values use only the bottom of the 16 bits (10-, 12- and 14-bit
+    camera data) came out black (a PNG's grey with an alpha channel too: Pillow opens it as
+    8-bit RGBA, past the greyscale path's scaling)."""
     tiff = _tiff_deep_colour(img)
-    if not (tiff or _png_deep_colour(data, img)):
+    if not (tiff or _png_deep_colour(data, img) or _ppm_deep_colour(img)):
         return None
     _quiet_opencv()
     # the first page of a TIFF of several, as Pillow's. IMREAD_UNCHANGED keeps 16 bits and
@@ -1034,6 +1049,14 @@ def _png_deep_colour(data: bytes, img: Image.Image) -> bool:
     # OpenCV gives grey + alpha as BGRA)
     return (img.format == "PNG" and len(data) >= 26 and data[24] == 16
             and data[25] in (2, 4, 6))
+
+
+def _ppm_deep_colour(img: Image.Image) -> bool:
+    """A colour PPM whose maxval is 65535: Pillow scales it by that, so 10-bit values kept in
+    16 bits were near black (probe hostile21); a smaller maxval is the range its values are
+    meant in, which Pillow scales by already."""
+    return (img.format == "PPM" and img.mode == "RGB" and bool(img.tile)
+            and img.tile[0].args[-1] == 65535)
 
 
 def _tiff_deep_colour(img: Image.Image) -> bool:

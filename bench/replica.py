@@ -23,12 +23,13 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import numpy as np
 import psycopg
-from common import machine, markdown_table, require
+from common import DOCS, machine, markdown_table, require
 from http_load import fill, free_port, start_server
 
 from pgface import Pgface, Settings, vector_index
@@ -36,6 +37,7 @@ from pgface.db.connection import migrate
 from pgface.db.server import create_standby, ensure_server, stop_server
 
 REPO = Path(__file__).resolve().parents[1]
+DOC = DOCS / "benchmarks-replica.md"
 LFW = Path(os.environ.get("PGFACE_TEST_DATA", REPO.parent / "shared" / "data")) / "lfw-view1"
 VISIBLE = """
 SELECT count(*) FROM pgface.faces f JOIN pgface.photos p ON p.id = f.photo_id
@@ -105,7 +107,9 @@ def main() -> None:
     parser.add_argument("--lag-photos", type=int, default=40)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--smoke", action="store_true", help=f"{DOC.name} not written")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     files = sorted(require(LFW / "images").rglob("*.jpg"))
     indexed, later = files[: args.photos], files[args.photos:][: args.lag_photos]
     if len(later) < args.lag_photos:  # every photo indexed: time the last ones instead
@@ -127,8 +131,9 @@ def main() -> None:
         with Pgface(settings) as pf:
             started = time.perf_counter()
             report = pf.index(indexed)
+            indexing_s = time.perf_counter() - started
             print(f"indexed {report.indexed} photos, {report.faces} faces in "
-                  f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
+                  f"{indexing_s:.0f} s", file=sys.stderr)
             if args.synthetic:
                 fill(primary, args.synthetic, pf.analyzer.model_name, 7)
             wait_replayed(primary, standby)
@@ -152,7 +157,7 @@ def main() -> None:
             throughput(bases, queries, args.clients, 4 * count)  # warm-up
             rate, p50, p95 = throughput(bases, queries, args.clients, args.requests)
             rows.append([count, args.clients, args.requests, f"{rate:.1f}", f"{p50:.0f}",
-                         f"{p95:.0f}"])
+                         f"{p95:.0f}", f"{rate / float(rows[0][3]) if rows else 1.0:.2f}x"])
             print(f"{count} process(es): {rate:.1f} searches/s", file=sys.stderr)
     finally:
         for process, _ in servers:
@@ -161,17 +166,28 @@ def main() -> None:
         stop_server(work / "standby")
         stop_server(work / "primary")
 
-    print(f"machine: {machine()}")
-    print(f"library: {faces:,} faces ({report.faces:,} real from {report.indexed:,} LFW photos"
-          f" + {args.synthetic:,} synthetic)")
-    print(f"lag over {len(lags)} photos: median {statistics.median(lags):.1f} ms, p95 "
-          f"{np.percentile(lags, 95):.1f} ms, max {max(lags):.1f} ms; "
-          f"{found}/5 of those photos found by a search reading the standby")
+    table = markdown_table(["API processes", "clients", "searches", "searches/s", "p50 ms",
+                            "p95 ms", "searches/s vs 1 process"], rows)
+    lines = [f"machine: {machine()}; load average {load_before:.1f} before the run, "
+             f"{os.getloadavg()[0]:.1f} after",
+             f"library: {faces:,} faces ({report.faces:,} real from {report.indexed:,} LFW "
+             f"photos in {indexing_s:.0f} s + {args.synthetic:,} synthetic)",
+             f"lag over {len(lags)} photos: median {statistics.median(lags):.1f} ms, p95 "
+             f"{np.percentile(lags, 95):.1f} ms, max {max(lags):.1f} ms; {found} of the first "
+             f"{len(later[:5])} of those photos found by a search reading the standby"]
     if per_face:
-        print(f"in-process index: {per_face:.0f} bytes a face in each searching process")
-    print(markdown_table(["API processes", "clients", "searches", "searches/s", "p50 ms",
-                          "p95 ms"], rows))
-
+        lines.append(f"in-process index: {per_face:.0f} bytes a face in each searching process")
+    print("\n".join(lines))
+    print(table)
+    if args.smoke:
+        return
+    # docs/scaling.md quotes this file (probe docs21: its figures had no source on disk)
+    DOC.write_text(
+        "## Read replicas: lag and search throughput\n\n"
+        f"`python bench/replica.py {' '.join(sys.argv[1:])}`, "
+        f"{datetime.now(timezone.utc):%Y-%m-%d}. {__doc__.split(chr(10) * 2)[0].strip()}\n\n"
+        + "".join(f"- {line}\n" for line in lines) + f"\n{table}\n")
+    print(f"wrote {DOC}")
 
 if __name__ == "__main__":
     main()

@@ -40,6 +40,9 @@ SUITE = [
      ["--faces", "2000", "--requests", "8", "--out", "/tmp/pgface-http-smoke.md"],
      "benchmarks-http.md"),
     ("backup.py", [], ["--smoke"], "benchmarks-backup.md"),
+    ("replica.py", ["--photos", "4992", "--synthetic", "20000", "--lag-photos", "40"],
+     ["--photos", "20", "--lag-photos", "3", "--requests", "4", "--clients", "1", "--smoke"],
+     "benchmarks-replica.md"),
 ]
 
 

@@ -28,7 +28,7 @@ from pgface.cli import app
 from pgface.db import people_store, sql, store
 from pgface.db.connection import DatabaseError, migrate, migrations
 from pgface.errors import ImageError, InvalidInputError, ModelPackError, PgfaceError
-from pgface.library import build_analyzer
+from pgface.library import LINK_GONE_MISSING, build_analyzer
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
 
@@ -297,8 +297,14 @@ def test_a_folder_of_links_renamed_is_pruned_where_its_links_pointed(
 
     assert (report.removed.photos, report.removed.faces) == (1, gone_faces)
     assert os.fsencode(gone.resolve()) not in stored_paths(database_url)
-    shutil.rmtree(old)  # gone whole: said, as a missing folder given is
-    assert str(old.resolve()) in pf.index([renamed], prune=True).not_pruned
+    shutil.rmtree(old)  # gone whole: said, as a warning (no folder given leads to it)
+    other = tmp_path / "other-library"
+    other.mkdir()
+    shutil.copy(sample_photos()[0], other)
+    for given in (renamed, other):  # a prune of another library exited 1 for it (reprobe21)
+        report = pf.index([given], prune=True)
+        assert report.not_pruned == [] and [(w.source, w.reason) for w in report.warnings] == [
+            (str(old.resolve()), LINK_GONE_MISSING)]
 
 
 def test_links_recorded_before_by_the_folder_walked_are_still_pruned(

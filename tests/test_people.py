@@ -1640,6 +1640,10 @@ def test_a_name_in_other_letter_case_is_the_person_who_has_it(pf: Pgface, tmp_pa
         pf.people.rename(other.id, "zoë ada")
     assert taken.value.details == {"existing": {"person_id": ada.id, "name": "Zoë Ada"}}
     with pytest.raises(PersonConflict, match="'Zoë Ada' already exists"):
+        pf.people.split(other.id, [faces[2]], "ZOË ADA")
+    # into its own name: no other person to offer (probe reprobe21: "name the faces 'Zoë Ada'
+    # instead", which they were)
+    with pytest.raises(PersonConflict, match="the faces are already those of 'Zoë Ada'"):
         pf.people.split(ada.id, [faces[1]], "ZOË ADA")
     assert pf.people.rename(ada.id, "zoë ada").name == "zoë ada"  # its own name's case
     # as casefold has them, final sigma and sharp s too (lower() alone kept them apart: probes

@@ -463,9 +463,13 @@ class People:
                 raise PersonError(f"faces {_ids(strangers)} are not faces of person {person_id}")
             taken = self._named(conn, given) if given is not None else None
             if taken:  # details: what a client offers instead (as a rename's)
-                raise PersonConflict(f"a person named {quoted(taken[1])} already exists (id "
-                                     f"{taken[0]}); name the faces {quoted(taken[1])} instead",
-                                     {"existing": {"person_id": taken[0], "name": taken[1]}})
+                raise PersonConflict(
+                    f"the faces are already those of {quoted(taken[1])} (id {taken[0]}): a "
+                    f"split moves them to another person (name it otherwise, or give no name)"
+                    if taken[0] == person_id else  # "name the faces 'Cy' instead", they were
+                    f"a person named {quoted(taken[1])} already exists (id {taken[0]}); name "
+                    f"the faces {quoted(taken[1])} instead",
+                    {"existing": {"person_id": taken[0], "name": taken[1]}})
             new_id = ps.create_person(conn, name)
             ps.assign_faces(conn, face_ids, new_id, ps.USER)
             # the same faces found by other packs, where they are this person's, go too

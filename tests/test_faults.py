@@ -35,7 +35,7 @@ from pgface.api.errors import InternalErrors, install_error_handlers
 from pgface.api.photos import upload_dir
 from pgface.cli import app as cli_app
 from pgface.cli.common import error_line
-from pgface.db.connection import connection_lost, migrate
+from pgface.db.connection import DatabaseError, connection_lost, migrate, open_pool
 from pgface.db.server import (
     RESTART_MARK,
     crashed,
@@ -224,6 +224,22 @@ def test_postgres_stopped_during_a_bulk_cli_index_is_one_line_at_once(
     assert len(lines) <= 2, err  # the error, and at most the index's one-line footnote
     ensure_server(own_server)
     assert _counts(url)["half_written"] == 0
+
+
+def test_a_pool_that_waited_for_a_server_that_is_down_says_so(own_server: Path) -> None:
+    """Probe pgint21: with an operator's own server down, every request waited the pool's
+    time and said "the database is down or busy", the reason only in the server's log: now
+    one connection tried says which, and why."""
+    pool = open_pool(_emptied(own_server))
+    try:
+        stop_server(own_server)
+        with pytest.raises(DatabaseError, match="no database connection became free in time: "
+                           "the database cannot be reached: connection .* failed"):
+            with pool.connection(timeout=0.5) as conn:
+                conn.execute("SELECT 1")
+    finally:
+        pool.close()
+        ensure_server(own_server)
 
 
 def test_http_app_recovers_when_postgres_is_killed(own_server: Path, models_dir: Path,

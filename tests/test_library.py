@@ -1049,8 +1049,9 @@ def test_the_pools_failures_are_pgfaces_errors(pf: Pgface) -> None:
     pool = pf.pool
     taken = [pool.getconn() for _ in range(pool.max_size)]
     try:
-        with pytest.raises(DatabaseError, match="no database connection became free in time"
-                           ) as busy:
+        with pytest.raises(DatabaseError, match="no database connection became free in time: "
+                           "the database answers, and all 8 of this process's connections "
+                           r"stayed in use by other calls \(busy\)") as busy:
             pool.getconn(timeout=0.2)
         assert isinstance(busy.value, PoolTimeout)  # what code that caught it catches still
     finally:

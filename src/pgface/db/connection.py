@@ -63,11 +63,24 @@ class LibraryPool(ConnectionPool):
         try:
             return super().getconn(timeout)
         except PoolTimeout as exc:
-            raise NoConnection(f"no database connection became free in time: the database "
-                               f"is down or busy ({one_line(exc)})") from exc
+            raise NoConnection(f"no database connection became free in time: "
+                               f"{self._why_none_came()} ({one_line(exc)})") from exc
         except PoolClosed as exc:
             raise LibraryClosed("the library was closed (close()) while this call was about "
                                 "to use it; call again: the next call opens it again") from exc
+
+
+    def _why_none_came(self) -> str:
+        """Down or busy, said from one connection tried now: "the database is down or busy"
+        left an operator to find which in the server's log (probe pgint21)."""
+        try:
+            url = self.conninfo() if callable(self.conninfo) else self.conninfo
+            with psycopg.connect(url, connect_timeout=5):
+                pass
+        except (psycopg.Error, DatabaseError) as exc:
+            return f"the database cannot be reached: {one_line(exc)}"
+        return (f"the database answers, and all {self.max_size} of this process's connections "
+                f"stayed in use by other calls (busy)")
 
 
 def migrations() -> list[tuple[int, str, str]]:

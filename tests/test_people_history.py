@@ -496,7 +496,14 @@ def test_cli_move_history_undo(settings: Settings, pf: Pgface, models_dir: Path,
     assert {c["actor"] for c in changes[:3]} == {f"cli:{os_user()}"}
     result = runner.invoke(app, ["people", "history"], env=env)
     assert "merged" in result.output and f"cli:{os_user()}" in result.output
-    for _ in range(3):
+    # --change N: only while N is the latest (a plain undo beside web users took back theirs:
+    # probe people21); refused, nothing changes
+    result = runner.invoke(app, ["people", "undo", "--change", str(changes[1]["id"])], env=env)
+    assert result.exit_code == 1 and f"change {changes[0]['id']}" in result.output, result.output
+    assert pf.people.get("Joe").faces == len(obama) + len(biden)
+    result = runner.invoke(app, ["people", "undo", "--change", str(changes[0]["id"])], env=env)
+    assert result.exit_code == 0 and "undone:" in result.output, result.output
+    for _ in range(2):
         result = runner.invoke(app, ["people", "undo"], env=env)
         assert result.exit_code == 0 and "undone:" in result.output, result.output
     assert state(pf) == before

@@ -538,15 +538,22 @@ def _undo_state(change: Change) -> str:
 
 @people_app.command()
 @handle_errors
-def undo(as_json: JsonOption = False) -> None:
+def undo(
+    change_id: Annotated[int | None, typer.Option(
+        "--change", min=1, metavar="N",
+        help="Undo only if change N (`people history` lists them) is still the latest: "
+             "never someone else's made since.")] = None,
+    as_json: JsonOption = False,
+) -> None:
     """Undo the latest people change: faces, names and people as they were before it.
 
-    Run again to go further back, one change at a time. An erase cannot be undone.
+    Run again to go further back, one change at a time. An erase cannot be undone. Beside
+    other users (the web page, the HTTP API), --change N takes back your change N only.
 
-    Example: pgface people undo
+    Example: pgface people undo --change 42
     """
     with open_library() as pf:
-        change = _people(pf).undo()
+        change = _people(pf).undo(change_id)
     if as_json:
         print_json(change.to_dict())
         return

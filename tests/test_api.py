@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import re
@@ -699,6 +700,52 @@ def test_keys_cli_creates_lists_and_revokes(settings: Settings, pf: Pgface) -> N
     assert bad_scope.exit_code == 1 and "unknown scope 'admin'" in bad_scope.output
     with pf.pool.connection() as conn:
         assert api_keys.verify_key(conn, key) is None
+
+
+def test_keys_revoke_revokes_one_key_or_none_and_names_that_read_as_ids_are_refused(
+        settings: Settings, pf: Pgface) -> None:
+    # Probe ops21: `keys revoke 2` revoked both the key named "2" and the key numbered 2.
+    runner = CliRunner()
+    env = {"PGFACE_DATABASE_URL": settings.database_url}
+
+    def create(name: str) -> dict:
+        made = runner.invoke(cli_app, ["keys", "create", name, "--json"], env=env)
+        assert made.exit_code == 0, made.output
+        return json.loads(made.stdout)
+
+    first, second = create("first"), create("second")
+    # a name a revoke would read as a number or a key id is refused, as a person's of digits
+    for name, said in ((str(second["id"]), "cannot be digits alone"),
+                       (first["key_id"], "cannot look like a key id"),
+                       (f"pgf_{first['key_id']}", "cannot look like a key id")):
+        refused = runner.invoke(cli_app, ["keys", "create", name], env=env)
+        assert refused.exit_code == 1 and said in refused.output, refused.output
+    # Such names from before they were refused: an argument reaching two keys revokes none,
+    # and lists them, each with its key id
+    with pf.pool.connection() as conn:
+        for name in (str(second["id"]), first["key_id"]):
+            conn.execute("INSERT INTO api_keys (name, key_id, secret_sha256, scopes) "
+                         "VALUES (%s, %s, %s, '{read}')", [name, os.urandom(6).hex(),
+                                                            os.urandom(32)])
+        legacy = dict(conn.execute("SELECT name, key_id FROM api_keys WHERE name ~ '^[0-9a-f]+$'"
+                                   ).fetchall())
+    for given, other in ((str(second["id"]), second), (first["key_id"], first)):
+        both = runner.invoke(cli_app, ["keys", "revoke", given], env=env)
+        assert both.exit_code == 1 and "names 2 active API keys" in both.output, both.output
+        assert "none was revoked" in both.output
+        assert f"number {other['id']}, name '{other['name']}', key id {other['key_id']}" \
+            in " ".join(both.output.split()), both.output
+        assert f"key id {legacy[given]}" in both.output
+    listed = runner.invoke(cli_app, ["keys", "list", "--json"], env=env)
+    assert len(json.loads(listed.stdout)) == 4  # none revoked
+    # pgf_<key id>, as `keys list` shows it, reaches one key only, whatever names exist
+    one = runner.invoke(cli_app, ["keys", "revoke", f"pgf_{second['key_id']}_..."], env=env)
+    assert one.exit_code == 0, one.output
+    assert f"revoked key {second['id']} 'second' (pgf_{second['key_id']}_...)" in one.output
+    assert runner.invoke(cli_app, ["keys", "revoke", str(second["id"])], env=env).exit_code == 0
+    active = {k["name"] for k in json.loads(
+        runner.invoke(cli_app, ["keys", "list", "--json"], env=env).stdout)}
+    assert active == {"first", first["key_id"]}
 
 
 def test_database_requests_do_not_wait_behind_inference(settings: Settings,

@@ -233,14 +233,17 @@ def list_(
 
 @keys_app.command("revoke")
 @handle_errors
-def revoke(name_or_id: Annotated[str, typer.Argument(help="Key name, key id or number.")]
-           ) -> None:
-    """Revoke an API key at once; requests with it get 401 from then on.
+def revoke(name_or_id: Annotated[str, typer.Argument(
+        help="Key name, key id (as pgf_<key id> too) or number.")]) -> None:
+    """Revoke one API key at once; requests with it get 401 from then on. Where the argument
+    names several keys (a name equal to another key's number), none is revoked: they are
+    listed, and each is revoked by its key id.
 
     Example: pgface keys revoke photo-app
     """
     with Pgface(Settings()) as pf, pf.pool.connection() as conn:
-        count = api_keys.revoke_key(conn, name_or_id)
-    if not count:
+        key = api_keys.revoke_one(conn, name_or_id)
+    if key is None:
         raise PgfaceError(f"no active API key named or numbered {name_or_id!r}")
-    err.print(f"revoked {name_or_id!r}", highlight=False)
+    err.print(f"revoked key {key.id} '{terminal_safe(key.name)}' (pgf_{key.key_id}_...)",
+              highlight=False)

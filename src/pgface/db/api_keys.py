@@ -18,6 +18,9 @@ from pgface.paths import refused_text
 
 SCOPES = ("read", "write")
 _KEY = re.compile(r"pgf_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})")
+_KEY_ID = re.compile(r"[0-9a-f]{12}")
+# `pgf_<key id>`, as `keys list` shows it (with its "_..." or not): a key id alone, never a name
+_KEY_PREFIX = re.compile(r"pgf_([0-9a-f]{12})(?:_.*)?", re.DOTALL)
 
 INSERT_KEY = """
 INSERT INTO api_keys (name, key_id, secret_sha256, scopes) VALUES (%s, %s, %s, %s)
@@ -27,10 +30,17 @@ LIST_KEYS = """
 SELECT id, name, key_id, scopes, created_at, revoked_at FROM api_keys
 WHERE %s OR revoked_at IS NULL ORDER BY id
 """
-REVOKE_KEY = """
-UPDATE api_keys SET revoked_at = now()
-WHERE revoked_at IS NULL AND (name = %s OR key_id = %s OR id::text = %s)
+# The active keys an argument of `keys revoke` reaches: by name, key id or number. Locked:
+# the one found is the one revoked.
+ACTIVE_KEYS_REACHED = """
+SELECT id, name, key_id, scopes, created_at, revoked_at FROM api_keys
+WHERE revoked_at IS NULL AND (name = %s OR key_id = %s OR id::text = %s) ORDER BY id FOR UPDATE
 """
+ACTIVE_KEY_BY_KEY_ID = """
+SELECT id, name, key_id, scopes, created_at, revoked_at FROM api_keys
+WHERE revoked_at IS NULL AND key_id = %s FOR UPDATE
+"""
+REVOKE_KEY = "UPDATE api_keys SET revoked_at = now() WHERE id = %s RETURNING revoked_at"
 ACTIVE_KEY_EXISTS = "SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL)"
 KEY_BY_ID = """
 SELECT id, name, key_id, scopes, created_at, secret_sha256 FROM api_keys
@@ -71,6 +81,15 @@ def create_key(conn: psycopg.Connection, name: str, scopes: Sequence[str]) -> tu
         raise PgfaceError("an API key needs a name")
     if len(name) > MAX_KEY_NAME_CHARS:  # the active names' unique index takes no long rows
         raise PgfaceError(f"an API key's name is at most {MAX_KEY_NAME_CHARS} characters")
+    # `keys revoke` takes a name, a key id or a number: a key named "2" and the key numbered 2
+    # were both revoked by `keys revoke 2` (probe ops21); as a person's name of digits
+    if re.fullmatch(r"[0-9]+", name):
+        raise InvalidInputError(f"an API key's name cannot be digits alone ({name!r}): it "
+                                f"would read as a key's number")
+    if _KEY_ID.fullmatch(name) or _KEY_PREFIX.fullmatch(name):
+        raise InvalidInputError(f"an API key's name cannot look like a key id ({name!r}: 12 "
+                                f"hex digits, or pgf_ and those): it would read as another "
+                                f"key's id")
     wanted = sorted(set(scopes)) or ["read"]
     unknown = [s for s in wanted if s not in SCOPES]
     if unknown:
@@ -88,10 +107,37 @@ def list_keys(conn: psycopg.Connection, include_revoked: bool = False) -> list[A
     return [ApiKey(*row) for row in conn.execute(LIST_KEYS, [include_revoked])]
 
 
-def revoke_key(conn: psycopg.Connection, name_or_id: str) -> int:
-    """Revoke the active key with this name, key id or numeric id; returns how many."""
+class AmbiguousKeyError(InvalidInputError):
+    """`keys revoke` given a name, key id or number that reaches several active keys."""
+
+
+def revoke_one(conn: psycopg.Connection, name_or_id: str) -> ApiKey | None:
+    """Revoke the one active key with this name, key id (or `pgf_<key id>`) or number; None
+    when there is none. Where the argument reaches several keys (a key named "2" beside the
+    key numbered 2, from before such names were refused), none is revoked: AmbiguousKeyError
+    lists them, each with the key id that names it alone."""
+    prefixed = _KEY_PREFIX.fullmatch(name_or_id.strip())
     with conn.transaction():
-        return conn.execute(REVOKE_KEY, [name_or_id, name_or_id, name_or_id]).rowcount
+        if prefixed:
+            rows = conn.execute(ACTIVE_KEY_BY_KEY_ID, [prefixed[1]]).fetchall()
+        else:
+            rows = conn.execute(ACTIVE_KEYS_REACHED, [name_or_id] * 3).fetchall()
+        if not rows:
+            return None
+        if len(rows) > 1:
+            listed = "; ".join(f"number {r[0]}, name '{refused_text(r[1])}', key id {r[2]}"
+                               for r in rows)
+            raise AmbiguousKeyError(
+                f"{name_or_id!r} names {len(rows)} active API keys ({listed}): none was "
+                f"revoked; revoke one by its key id, as pgf_<key id> (`pgface keys revoke "
+                f"pgf_{rows[0][2]}`)")
+        revoked_at = conn.execute(REVOKE_KEY, [rows[0][0]]).fetchone()[0]
+    return ApiKey(*rows[0][:5], revoked_at=revoked_at)
+
+
+def revoke_key(conn: psycopg.Connection, name_or_id: str) -> int:
+    """revoke_one, as a count: 1, or 0 where no active key has this name, key id or number."""
+    return 0 if revoke_one(conn, name_or_id) is None else 1
 
 
 def active_key_exists(conn: psycopg.Connection) -> bool:

@@ -291,6 +291,50 @@ def test_an_upload_racing_a_delete_of_its_photo_stores_it_or_finds_it(
                 assert image.status_code == 200, image.text
 
 
+def _trickle(base_url: str, path: str, seconds: float, pause: float = 0.2) -> tuple[bytes, float]:
+    """A multipart body of a photo sent a byte at a time, `pause` apart, to a real server for
+    at most `seconds`: what the server answered before it closed, and after how long."""
+    host, port = base_url.removeprefix("http://").split(":")
+    photo = next(p for p in sample_photos() if p.name == "t1.jpg").read_bytes()
+    body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="t.jpg"\r\n'
+            b'Content-Type: image/jpeg\r\n\r\n' + photo + b"\r\n--b--\r\n")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+                     f"boundary=b\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+        sock.settimeout(pause)
+        answer, started, sent = b"", time.monotonic(), 0
+        while time.monotonic() - started < seconds:
+            with contextlib.suppress(OSError):
+                sock.send(body[sent:sent + 1])
+                sent += 1
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:  # reset once the server has closed
+                break
+            if not chunk:
+                break
+            answer += chunk
+        return answer, time.monotonic() - started
+
+
+def test_a_body_trickled_slower_than_its_whole_time_allows_is_a_408(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    # Probe ops21: a body sent a byte each 0.2 s never went PGFACE_API_BODY_IDLE_S without a
+    # byte, and was kept for good: 500 such clients took every connection.
+    slow = settings.model_copy(update={"api_body_timeout_s": 2.0, "api_body_idle_s": 60.0})
+    with running_server(create_app(slow, analyzer)) as url:
+        answer, took = _trickle(url, "/api/search", seconds=15)
+        assert answer.startswith(b"HTTP/1.1 408 "), (answer, took)
+        assert 2 <= took < 8, took
+        assert b"connection: close" in answer.lower() and b'"body_timeout"' in answer
+        assert b"not all sent within 2 s" in answer
+        # a body sent at once is not cut off by the first one's time
+        t1 = next(p for p in sample_photos() if p.name == "t1.jpg")
+        assert httpx.post(f"{url}/api/search", files=upload(t1), timeout=60).status_code == 200
+
+
 def test_head_is_answered_as_get_without_the_body(client: TestClient) -> None:
     for path, kind in (("/api/health", "application/json"), ("/", "text/html"),
                        ("/static/app.js", "javascript")):

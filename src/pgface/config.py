@@ -149,6 +149,10 @@ class Settings(BaseSettings):
     # A request body that sends nothing for this long is answered 408 and its connection
     # closed: a client that stopped mid-upload held its spooled part and its socket for good.
     api_body_idle_s: float = Field(default=60.0, gt=0)
+    # A request body not all in this long after its headers is answered 408 and its
+    # connection closed: one trickled a byte at a time never stalled for api_body_idle_s, and
+    # held its connection for good. 300 s takes a 20 MiB photo at 70 KB/s.
+    api_body_timeout_s: float = Field(default=300.0, gt=0)
     # Open connections and requests at once; more are answered 503 (uvicorn's
     # limit_concurrency): stalled clients cannot take every file descriptor.
     api_max_connections: int = Field(default=500, ge=1)

@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
     # Compare takes two photos; anything beyond that and the form fields is refused unread.
     app.add_middleware(BodyLimit, max_bytes=2 * settings.api_max_upload_bytes + MULTIPART_SLACK,
                        photo_bytes=settings.api_max_upload_bytes,
-                       idle_s=settings.api_body_idle_s)
+                       idle_s=settings.api_body_idle_s, total_s=settings.api_body_timeout_s)
     # inside HeadAsGet, which drops the body it reads an error's code and message from
     app.add_middleware(ClientErrorsLogged)
     app.add_middleware(HeadAsGet)

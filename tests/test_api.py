@@ -1018,6 +1018,28 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
             assert time.monotonic() - started < 20, answer
         assert answer.startswith(b"HTTP/1.1 408 ") and b"connection: close" in answer.lower()
         assert b'"body_timeout"' in answer
+        # A request line and headers over 64 KiB are the API's JSON 431 (they were h11's
+        # plain-text "400 Invalid HTTP request received.", past a limit of 16 KiB written
+        # nowhere, and a reset at 20 MB); under it, answered as ever.
+        def sent_raw(query: bytes, header: bytes) -> bytes:  # httpx takes no URL this long
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(b"GET /api/stats?x=" + query + b" HTTP/1.1\r\nHost: x\r\n"
+                             b"X-Big: " + header + b"\r\nConnection: close\r\n\r\n")
+                sock.settimeout(30)
+                answer = b""
+                with contextlib.suppress(ConnectionResetError):  # closed with bytes unread
+                    while chunk := sock.recv(65536):
+                        answer += chunk
+                return answer
+
+        # (30 KB: the access log writes the query into this test's pipe, read only at the end)
+        assert sent_raw(b"a" * 30_000, b"").startswith(b"HTTP/1.1 200 ")
+        for query, header in ((b"", b"a" * 70_000), (b"a" * 70_000, b""), (b"", b"a" * 2**20)):
+            big = sent_raw(query, header)
+            assert big.startswith(b"HTTP/1.1 431 "), big[:300]
+            assert b"content-type: application/json" in big.lower()
+            assert b'"code": "headers_too_large"' in big
+            assert b"over the limit of 65,536 bytes" in big
         # Connections past PGFACE_API_MAX_CONNECTIONS are answered 503: clients that send
         # half a request cannot take every file descriptor.
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]

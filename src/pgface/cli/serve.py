@@ -63,6 +63,7 @@ def serve(
     import uvicorn
 
     from pgface.api import create_app
+    from pgface.api.protocol import MAX_HEADER_BYTES, PgfaceH11Protocol
 
     settings = Settings()
     # An option given wins over its variable; one not given leaves it (PGFACE_API_AUTH=always
@@ -108,7 +109,9 @@ def serve(
     config = uvicorn.Config(create_app(settings, analyzer), host=host, port=port,
                             log_level="info", log_config=_uvicorn_logs(),
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-                            limit_concurrency=settings.api_max_connections)
+                            limit_concurrency=settings.api_max_connections,
+                            # a request line and headers over it: a JSON 431 (docs/http.md)
+                            http=PgfaceH11Protocol, h11_max_incomplete_event_size=MAX_HEADER_BYTES)
     uvicorn.Server(config).run(sockets=[listening])
 
 

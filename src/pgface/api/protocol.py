@@ -1,0 +1,73 @@
+"""`pgface serve`'s HTTP/1.1: uvicorn's h11 protocol, with a request line and headers over
+MAX_HEADER_BYTES answered as the API answers every error, a JSON 431, where h11's limit (16 KiB,
+written nowhere) was uvicorn's plain-text `400 Invalid HTTP request received.` (probe ops21)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+# The request line (the query string in it) and every header together: what h11 holds before
+# the request is read whole. Bodies are not counted: they stream (PGFACE_API_MAX_UPLOAD_BYTES).
+MAX_HEADER_BYTES = 64 * 1024
+
+log = logging.getLogger(__name__)
+
+
+class _Connection(h11.Connection):
+    """h11's connection, keeping the status its last refusal of the client's bytes hints.
+    h11 refuses a request line and headers over its limit only while they are incomplete: one
+    that came in a single read of the socket (up to 256 KiB) went through. Counted here once
+    read whole too, so that the limit is the same however the bytes arrived."""
+
+    refused_status: int | None = None
+
+    def next_event(self) -> Any:
+        try:
+            event = super().next_event()
+            if isinstance(event, h11.Request) and _head_bytes(event) > self._limit:
+                raise h11.RemoteProtocolError("request line and headers too long",
+                                              error_status_hint=431)
+            return event
+        except h11.RemoteProtocolError as exc:
+            self.refused_status = exc.error_status_hint
+            raise
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(h11.SERVER, max_incomplete_event_size=limit)
+        self._limit = limit
+
+
+def _head_bytes(request: h11.Request) -> int:
+    """The request line's and headers' bytes, as sent less the spaces h11 strips."""
+    return (len(request.method) + len(request.target) + 11
+            + sum(len(name) + len(value) + 4 for name, value in request.headers.raw_items()))
+
+
+class PgfaceH11Protocol(H11Protocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn = _Connection(self.config.h11_max_incomplete_event_size or MAX_HEADER_BYTES)
+
+    def send_400_response(self, msg: str) -> None:
+        """h11 refused the request; where for its size (431), say so as the API's JSON."""
+        if getattr(self.conn, "refused_status", None) != 431:
+            super().send_400_response(msg)
+            return
+        limit = self.config.h11_max_incomplete_event_size or MAX_HEADER_BYTES
+        log.warning("a request's line and headers went over %s bytes: answered 431", f"{limit:,}")
+        message = (f"the request line and headers are over the limit of {limit:,} bytes: send "
+                   f"a shorter query string or fewer, shorter headers")
+        body = json.dumps({"error": {"status": 431, "code": "headers_too_large",
+                                     "message": message}}).encode()
+        headers = [(b"content-type", b"application/json"),
+                   (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        for event in (h11.Response(status_code=431, headers=headers,
+                                   reason=b"Request Header Fields Too Large"),
+                      h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()

@@ -662,6 +662,11 @@ def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
         assert written.status_code == 201
         assert client.get("/api/photos", headers={"X-API-Key": write_key}).status_code == 200
 
+        # a key sent in another scheme is told the scheme is wrong (it read as no key sent)
+        basic = client.get("/api/stats", headers={"Authorization": f"Basic {read_key}"})
+        assert basic.status_code == 401, basic.text
+        assert "the Authorization header's scheme is 'Basic', not Bearer: send it as " \
+               "'Authorization: Bearer pgf_...'" in error_of(basic)
         wrong = read_key[:-2] + ("aa" if not read_key.endswith("aa") else "bb")
         bad = client.get("/api/stats", headers={"Authorization": f"Bearer {wrong}"})
         assert bad.status_code == 401 and "not valid" in error_of(bad)

@@ -66,6 +66,17 @@ def presented_key(request: Request) -> str | None:
     return bearer_key or header_key
 
 
+def _wrong_scheme(request: Request) -> str:
+    """What was wrong with an Authorization header that held no Bearer key, as the start of
+    the 401's advice: `Authorization: Basic pgf_...` was told to send a key as if none had
+    been sent (probe ops21)."""
+    scheme = request.headers.get("authorization", "").strip().split(" ", 1)[0]
+    if not scheme or scheme.lower() == "bearer":
+        return ""
+    shown = scheme if len(scheme) <= 20 and scheme.isprintable() else "another"
+    return f"the Authorization header's scheme is {shown!r}, not Bearer: "
+
+
 def keys_required(settings: Settings, any_key: bool) -> str | None:
     """Why this server wants a key from every client, or None while it may stay open."""
     if settings.api_auth == "always":
@@ -98,7 +109,8 @@ def require(scope: str) -> Callable[[Request], api_keys.ApiKey | None]:
               ) -> api_keys.ApiKey | None:
         key, why = authenticate(request)
         if key is None and why is not None:
-            raise ApiError(401, f"{why}: send it as 'Authorization: Bearer pgf_...'")
+            raise ApiError(401, f"{why}: {_wrong_scheme(request)}send it as 'Authorization: "
+                                f"Bearer pgf_...'")
         if key is not None:
             request.state.api_key_name = key.name  # for the log's line of a 4xx
         if key is not None and not key.allows(scope):

@@ -6,6 +6,7 @@ logged here with its traceback.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -189,6 +190,10 @@ def _sender(scope: Scope) -> str:
 KEY_ID = re.compile(r"pgf_([0-9a-f]{12})_")
 
 
+SHUT_DOWN = ("the server is shutting down and stopped this request before its answer (what "
+             "it had started may have been done): send it again once the server is back")
+
+
 class InternalErrors(HttpMiddleware):
     """Any exception no handler took is a bug: logged with its traceback, answered as JSON 500."""
 
@@ -202,6 +207,19 @@ class InternalErrors(HttpMiddleware):
 
         try:
             await self.app(scope, receive, tracking_send)
+        except asyncio.CancelledError:
+            # uvicorn cancels the requests still running once a shutdown's grace is up
+            # (cli.serve.GRACEFUL_SHUTDOWN_S): one whose body was still coming in was its
+            # plain-text 500 and a traceback in the log (probe ops21). Answered, and let end.
+            task = asyncio.current_task()
+            if started or task is None or not task.cancelling():
+                raise
+            task.uncancel()
+            log.warning("%s %s: cut short by the server's shutdown: answered 503",
+                        scope.get("method"), loggable(scope.get("path", "")))
+            response = error_response(503, SHUT_DOWN, "shutting_down")
+            response.headers["connection"] = "close"  # its body was not read to the end
+            await response(scope, receive, send)
         except Exception as exc:
             log.exception("500 on %s %s", scope.get("method"), loggable(scope.get("path", "")))
             if started:

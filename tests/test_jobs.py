@@ -8,6 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from api_jobs import index_path, wait_for_job
@@ -15,6 +16,7 @@ from conftest import PHOTOS, require_data
 from fastapi.testclient import TestClient
 from PIL import Image
 from psycopg_pool import PoolTimeout
+from test_api import running_server
 
 from pgface import Settings
 from pgface.api import create_app
@@ -176,6 +178,32 @@ def test_the_last_100_finished_jobs_are_kept(settings: Settings, analyzer: FaceA
         wait_for_job(client, ids[-1])
         kept = [job_id for job_id in ids if client.get(f"/api/jobs/{job_id}").status_code == 200]
         assert kept == ids[-100:], (len(kept), ids.index(kept[0]))
+
+
+def test_get_jobs_lists_the_jobs_this_server_knows_with_their_state_and_counts(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    # Probe ops21: a client that lost a job's id (a restarted script) could not find it.
+    shutil.copy(sample_photos()[0], tmp_path / "one.jpg")
+    (tmp_path / "empty").mkdir()
+    settings = settings.model_copy(update={"api_roots": [tmp_path]})
+    with running_server(create_app(settings, analyzer)) as url, \
+            httpx.Client(base_url=url, timeout=60) as http:
+        assert http.get("/api/jobs").json() == {"jobs": []}
+        ids = [http.post("/api/photos/index-path", json={"path": path}).json()["id"]
+               for path in ("one.jpg", "empty")]
+        for job_id in ids:
+            wait_for_job(http, job_id)
+        listed = http.get("/api/jobs")
+        assert listed.status_code == 200, listed.text
+        jobs = listed.json()["jobs"]
+        assert [j["id"] for j in jobs] == ids  # oldest first
+        assert [(j["path"], j["state"]) for j in jobs] == [
+            (str(tmp_path / "one.jpg"), "done"), (str(tmp_path / "empty"), "done")]
+        assert jobs[0]["progress"]["indexed"] == 1 and jobs[0]["progress"]["faces"] >= 1
+        assert jobs[1]["progress"]["files_total"] == 0
+        # a summary: the failures and report are the job's own (its url)
+        assert "report" not in jobs[0] and "failures" not in jobs[0]
+        assert http.get(jobs[0]["url"]).json()["report"]["indexed"] == 1
 
 
 def test_a_job_is_known_to_its_own_process_only_and_says_so(

@@ -23,7 +23,7 @@ from psycopg_pool import PoolTimeout
 
 from pgface.api.deps import require_read, require_write
 from pgface.api.errors import ApiError
-from pgface.api.models import JobOut, error_responses
+from pgface.api.models import JobList, JobOut, error_responses
 from pgface.db.connection import connection_lost, one_line
 from pgface.errors import PgfaceError
 from pgface.index import Failure, IndexReport
@@ -117,6 +117,14 @@ class Jobs:
             snapshot = job.to_dict()
         self._queue.put(job)
         return snapshot
+
+    def listed(self) -> list[dict[str, Any]]:
+        """Every job this process knows, oldest first, without its failures and report."""
+        with self._lock:
+            jobs = [job.to_dict() for job in self._jobs.values()]
+        for job in jobs:
+            del job["failures"], job["report"]
+        return jobs
 
     def get(self, job_id: str) -> dict[str, Any]:
         with self._lock:
@@ -236,6 +244,15 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 def get_jobs(request: Request) -> Jobs:
     return request.app.state.jobs
+
+
+@router.get("", dependencies=[Depends(require_read)], response_model=JobList,
+            responses=error_responses(401, 403, 500, 503))
+def list_jobs(request: Request) -> dict:
+    """The jobs this server process knows, oldest first: their state and counts (GET a job's
+    url for its failures and report). Another process's jobs, or those from before a
+    restart, are not known here."""
+    return {"jobs": get_jobs(request).listed()}
 
 
 @router.get("/{job_id}", dependencies=[Depends(require_read)], response_model=JobOut,

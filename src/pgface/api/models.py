@@ -477,3 +477,26 @@ class JobOut(BaseModel):
     report: IndexReportOut | None = Field(description="The final report, once done")
     error: str | None = Field(description="Why the job failed (state failed)")
     url: str
+
+
+class JobSummary(BaseModel):
+    """A job as GET /api/jobs lists it: JobOut less its failures and report."""
+
+    id: str
+    kind: Literal["index"]
+    path: str
+    prune: bool
+    reread: bool
+    state: JobState
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: JobProgress
+    error: str | None = Field(description="Why the job failed (state failed)")
+    url: str = Field(description="The whole job, failures and report included")
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary] = Field(
+        description="The jobs this server process knows, oldest first: every queued and "
+                    "running one, and the last 100 finished")

@@ -462,23 +462,6 @@ class IndexReportOut(BaseModel):
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 
 
-class JobOut(BaseModel):
-    id: str
-    kind: Literal["index"]
-    path: str
-    prune: bool
-    reread: bool
-    state: JobState
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    progress: JobProgress
-    failures: list[JobFailure] = Field(description="Files that could not be indexed, and why")
-    report: IndexReportOut | None = Field(description="The final report, once done")
-    error: str | None = Field(description="Why the job failed (state failed)")
-    url: str
-
-
 class JobSummary(BaseModel):
     """A job as GET /api/jobs lists it: JobOut less its failures and report."""
 
@@ -494,6 +477,11 @@ class JobSummary(BaseModel):
     progress: JobProgress
     error: str | None = Field(description="Why the job failed (state failed)")
     url: str = Field(description="The whole job, failures and report included")
+
+
+class JobOut(JobSummary):
+    failures: list[JobFailure] = Field(description="Files that could not be indexed, and why")
+    report: IndexReportOut | None = Field(description="The final report, once done")
 
 
 class JobList(BaseModel):

@@ -1383,6 +1383,41 @@ def test_a_new_pack_keeps_the_people_of_the_faces_it_finds_again(
     assert {p.name: (p.faces, p.photos) for p in pf.people.list()} == before
 
 
+def test_clustering_under_each_pack_puts_a_face_in_one_person(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """Probe packs21: a library the new pack analysed before anyone was clustered, then
+    clustered under each pack, had each face in two people, one per pack (a name given under
+    one was nowhere under the other). The second pack's clustering gives a face the person its
+    twin, the first pack's face at the same place, holds, and grows around it."""
+    album = tmp_path / "album"
+    album.mkdir()
+    for identity in ("bbt-amy", "bbt-howard", "bbt-penny", "bbt-raj"):
+        for photo in photos_of(identity):
+            shutil.copyfile(photo, album / f"{identity}-{photo.name}")
+    pf.index(album)
+    folder = tmp_path / "other_pack"
+    folder.mkdir()
+    for onnx in analyzer.pack.folder.glob("*.onnx"):
+        shutil.copyfile(onnx, folder / onnx.name)
+    with Pgface(settings.model_copy(update={"model_pack": str(folder)})) as other:
+        other.index_pending()
+        pf.people.cluster()
+        other.people.cluster()
+        twins = """SELECT a.person_id, b.person_id FROM faces a JOIN faces b
+                   ON b.photo_id = a.photo_id AND b.model = 'other_pack'
+                   WHERE a.model = 'buffalo_sc' ORDER BY a.id"""
+        with pf.pool.connection() as conn:
+            pairs = conn.execute(twins).fetchall()
+        assert sum(a is not None for a, _ in pairs) >= 8  # clustering placed faces
+        assert [a for a, _ in pairs] == [b for _, b in pairs]
+        named = next(a for a, _ in pairs if a is not None)
+        pf.people.rename(named, "Named Under One")
+        assert other.people.get("Named Under One").faces == pf.people.get(named).faces
+        other.people.cluster(full=True)  # found again, not taken apart
+        with pf.pool.connection() as conn:
+            assert conn.execute(twins).fetchall() == pairs
+
+
 def party_in_album(pf: Pgface, tmp_path: Path) -> tuple[Path, Path, Path, list]:
     """An album (a group photo, party.jpg, and another) indexed, and an empty archive folder
     to move photos to; returns the two folders, party.jpg's path and its stored faces."""

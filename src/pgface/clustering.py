@@ -89,6 +89,9 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     # Full: forget, in memory, what clustering decided; rows are only written where it changes.
     before = {f.face_id: f.person_id for f in stored if full and f.person_id and not f.kept}
     faces = [replace(f, person_id=None) if f.face_id in before else f for f in stored]
+    carried = _people_of_twins(conn, model, faces, full)
+    faces = [replace(f, person_id=carried[f.face_id]) if f.face_id in carried else f
+             for f in faces]
     # Faces below the quality floor that no person holds are neither clustered nor neighbours.
     low = store.faces_below_quality(conn, model, min_quality) - {
         f.face_id for f in faces if f.person_id is not None}
@@ -118,7 +121,7 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
                          source.vectors if mean_similarity is not None else None,
                          mean_similarity)
     people = _person_ids(conn, plan, before)
-    after = {face: people.get(key, key) for face, key in plan.assignments.items()}
+    after = {face: people.get(key, key) for face, key in plan.assignments.items()} | carried
     report.released = ps.release_clustered(conn, [f for f in before if f not in after])
     changed = {f: p for f, p in after.items() if before.get(f) != p}
     ps.assign_clustered(conn, changed)
@@ -130,7 +133,7 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     ps.touch_people(conn, sorted(set(changed.values())))
     report.considered = len(todo)
     report.changed = len(changed)
-    report.joined = len(joined)
+    report.joined = len(joined) + len(carried)
     report.founded = len(set(people.values()) - set(before.values()))
     report.found_again = len(set(people.values()) & set(before.values()))
     report.in_new_people = len(plan.assignments) - len(joined)
@@ -140,6 +143,21 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     report.below_quality = len(low)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _people_of_twins(conn: psycopg.Connection, model: str, faces: list[ps.ClusterFace],
+                     full: bool) -> dict[int, int]:
+    """face id -> person, for the faces this run may place (never looked at, or every free one
+    in a full run) whose twins hold a person: another pack's face of the same photo at the same
+    place, as indexing hands people over to a new pack's faces. Clustered under each pack, one
+    face was two people, and a name given under one pack was nowhere under the other (probe
+    packs21)."""
+    if not ps.other_packs_hold_people(conn, model):
+        return {}
+    free = {f.face_id for f in faces if f.person_id is None and (f.fresh or full)}
+    photos = sorted({f.photo_id for f in faces if f.face_id in free})
+    return {k.face_id: k.person_id
+            for k in ps.people_from_other_packs(conn, photos, model, ps.PACK_FACE_OVERLAP, free)}
 
 
 def _person_ids(conn: psycopg.Connection, plan: ClusterPlan, before: dict[int, int]

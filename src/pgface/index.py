@@ -1090,11 +1090,6 @@ def people_of_pruned(conn: psycopg.Connection, pathless: Sequence[int]) -> int:
     return _give_kept(conn, kept, "photos moved and edited (found at a prune)")
 
 
-# Two detectors box the same face a little differently (SCRFD's 500m and 10g, or one at other
-# input sizes); neighbouring faces rarely overlap by half: the usual bar for "the same object".
-PACK_FACE_OVERLAP = 0.5
-
-
 def people_of_stored(conn: psycopg.Connection, stored: dict[bytes, int],
                      reanalysed: Sequence[int], model: str) -> int:
     """The people the photos add_photos just stored (STORED, its answer) keep: those it
@@ -1135,7 +1130,7 @@ def people_from_other_packs(conn: psycopg.Connection, photo_ids: Sequence[int], 
     if not photo_ids:
         return 0
     people_history.hold_people_now(conn)
-    kept = ps.people_from_other_packs(conn, photo_ids, model, PACK_FACE_OVERLAP)
+    kept = ps.people_from_other_packs(conn, photo_ids, model, ps.PACK_FACE_OVERLAP)
     return _give_kept(conn, kept, "photos another pack had analysed")
 
 
@@ -1147,10 +1142,10 @@ def people_found_again(conn: psycopg.Connection, photo_ids: Sequence[int], model
     dropped. Without it a photo moved out of the folder a nightly `--prune` covers, and indexed
     where it went, came back with no name on any face. Returns how many faces were given a
     person."""
-    if not ps.people_found_again(conn, photo_ids, model, PACK_FACE_OVERLAP)[1]:
+    if not ps.people_found_again(conn, photo_ids, model, ps.PACK_FACE_OVERLAP)[1]:
         return 0  # the common case, a photo new to the library: nothing held
     people_history.hold_people_now(conn)  # then read again: a merge may have moved them
-    kept, found = ps.people_found_again(conn, photo_ids, model, PACK_FACE_OVERLAP)
+    kept, found = ps.people_found_again(conn, photo_ids, model, ps.PACK_FACE_OVERLAP)
     given = _give_kept(conn, kept, "photos forgotten and found again")
     ps.drop_forgotten(conn, found)
     return given

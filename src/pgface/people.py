@@ -46,7 +46,7 @@ from pgface.identify import (  # noqa: F401 - re-exported: the people API's iden
     suggest_people,
 )
 from pgface.imaging import Photo, PhotoInput, load_photo
-from pgface.index import PACK_FACE_OVERLAP, Failure, Indexer, ProgressCallback, check_progress
+from pgface.index import Failure, Indexer, ProgressCallback, check_progress
 from pgface.models.analysis import FaceAnalyzer
 from pgface.paths import expand, one_path, readable, refused_text
 from pgface.people_history import Change, UndoError
@@ -332,7 +332,7 @@ class People:
             # The same faces found by other packs go with them, on the same terms (held by a
             # human for another person: left, unless `move`): a name given under buffalo_l
             # was on none of buffalo_sc's faces, and switched back the person had lost it.
-            found = [(t, owner) for _, t, owner in ps.twins(conn, named, PACK_FACE_OVERLAP)
+            found = [(t, owner) for _, t, owner in ps.twins(conn, named, ps.PACK_FACE_OVERLAP)
                      if t not in skip]
             twins_held = [HeldFace(*h) for h in ps.held_faces(conn, [t for t, _ in found])
                           if h[1] != target]
@@ -473,7 +473,7 @@ class People:
             new_id = ps.create_person(conn, name)
             ps.assign_faces(conn, face_ids, new_id, ps.USER)
             # the same faces found by other packs, where they are this person's, go too
-            twins = [t for _, t, owner in ps.twins(conn, face_ids, PACK_FACE_OVERLAP)
+            twins = [t for _, t, owner in ps.twins(conn, face_ids, ps.PACK_FACE_OVERLAP)
                      if owner == person_id]
             if twins:
                 ps.assign_faces(conn, twins, new_id, ps.USER)

@@ -15,6 +15,10 @@ from pgface.db import store
 from pgface.db.sql import SOMEONE, shown_face
 from pgface.errors import PgfaceError
 
+# Two detectors box the same face a little differently (SCRFD's 500m and 10g, or one at other
+# input sizes); neighbouring faces rarely overlap by half: the usual bar for "the same object".
+# Two packs' faces of a photo overlapping so are one face (people_from_other_packs, twins).
+PACK_FACE_OVERLAP = 0.5
 USER = "user"  # a human put the face in its person: clustering leaves it alone
 CLUSTER = "cluster"  # clustering put it there: a full re-cluster may change it
 
@@ -221,6 +225,11 @@ SELECT f.id, f.photo_id, f.person_id, f.clustered_at IS NULL AS fresh,
        (f.assigned_by = 'user' OR pe.name IS NOT NULL) IS TRUE AS kept
 FROM faces f LEFT JOIN people pe ON pe.id = f.person_id
 WHERE f.model = %s ORDER BY f.id
+"""
+OTHER_PACKS_HOLD_PEOPLE = """
+SELECT EXISTS (SELECT 1 FROM model_packs p
+               WHERE p.name <> %s AND EXISTS (SELECT 1 FROM faces f WHERE f.model = p.name
+                                                              AND f.person_id IS NOT NULL))
 """
 # Every write rewrites the face row and its HNSW entry: mark only faces not marked yet.
 MARK_CLUSTERED = """
@@ -505,6 +514,12 @@ def cluster_faces(conn: psycopg.Connection, model: str) -> list[ClusterFace]:
     return [ClusterFace(*r) for r in conn.execute(CLUSTER_FACES, [model])]
 
 
+def other_packs_hold_people(conn: psycopg.Connection, model: str) -> bool:
+    """Whether a face of another pack than MODEL belongs to someone (a pack recorded in
+    model_packs: every pack is, from its first use on)."""
+    return conn.execute(OTHER_PACKS_HOLD_PEOPLE, [model]).fetchone()[0]
+
+
 def _vectors(rows: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     if not rows:
@@ -587,12 +602,14 @@ def formers_with_people_left(conn: psycopg.Connection, formers: Mapping[int, Col
 
 
 def people_from_other_packs(conn: psycopg.Connection, photo_ids: Sequence[int], model: str,
-                            min_overlap: float) -> list[KeptFace]:
+                            min_overlap: float, free: set[int] | None = None
+                            ) -> list[KeptFace]:
     """For each photo MODEL has just analysed: the people of other packs' faces of it, each
     given to the face of MODEL without a person whose box overlaps it most (intersection over
     union), one to one, best pairs first, at min_overlap or above. Embeddings of two packs
     cannot be compared; the same face in the same pixels lies in the same place. Nothing is
-    written (assign_kept does)."""
+    written (assign_kept does). free: the faces of MODEL taken as without a person (a full
+    clustering's, which it forgets in memory); by default those whose row has none."""
     rows = conn.execute(BOXES_OF_PHOTOS, [sorted(set(photo_ids))]).fetchall()
     by_photo: dict[int, list[tuple]] = {}
     for row in rows:
@@ -600,12 +617,13 @@ def people_from_other_packs(conn: psycopg.Connection, photo_ids: Sequence[int], 
     kept = []
     for faces in by_photo.values():
         held = [r for r in faces if r[2] != model and r[3] is not None]
-        free = [r for r in faces if r[2] == model and r[3] is None]
-        if not held or not free:
+        mine = [r for r in faces if r[2] == model
+                and (r[1] in free if free is not None else r[3] is None)]
+        if not held or not mine:
             continue
         overlap = overlaps(np.array([r[5] for r in held], dtype=np.float64),
-                               np.array([r[5] for r in free], dtype=np.float64))
-        kept += [KeptFace(free[j][1], held[i][3], held[i][4], held[i][1], score)
+                               np.array([r[5] for r in mine], dtype=np.float64))
+        kept += [KeptFace(mine[j][1], held[i][3], held[i][4], held[i][1], score)
                  for i, j, score in best_pairs(overlap, min_overlap)]
     return kept
 

@@ -562,6 +562,26 @@ def test_second_pack_analyses_every_photo_and_explains_an_empty_pack(
     assert pf.stats()["notices"] == []  # the calibrated pack has seen every photo
 
 
+def test_pending_names_each_photo_it_cannot_analyse_because_its_file_is_gone(
+        pf: Pgface, settings: Settings, other_pack: FaceAnalyzer, library_folder: Path,
+        tmp_path: Path) -> None:
+    """Probe packs21: `index --pending`, which every search's notice advises, passed over a
+    stored photo whose file was gone (moved elsewhere, or deleted) without a word, and the
+    notice went on advising it."""
+    pf.index([library_folder])
+    deleted, moved = sorted((library_folder / "obama").iterdir())[:2]
+    deleted.unlink()
+    moved.rename(tmp_path / moved.name)  # out of the library: not indexed there yet
+    with Pgface(settings.model_copy(update={"model_pack": str(other_pack.pack.folder)}),
+                analyzer=other_pack) as second:
+        report = second.index_pending()
+        assert sorted((f.source, f.reason) for f in report.failures) == sorted(
+            (str(p.resolve()), library.PENDING_GONE) for p in (deleted, moved))
+        assert report.indexed == pf.stats()["photos"] - 2
+        assert second.index([tmp_path / moved.name]).indexed == 1  # where it went
+        assert [f.source for f in second.index_pending().failures] == [str(deleted.resolve())]
+
+
 def test_people_another_pack_found_are_not_listed_with_no_faces(
         pf: Pgface, settings: Settings, other_pack: FaceAnalyzer, library_folder: Path) -> None:
     """Clustered under another pack, unnamed people hold only that pack's faces: under the

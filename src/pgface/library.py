@@ -23,6 +23,7 @@ from pgface.db.connection import DatabaseError, open_pool, server_identity
 from pgface.errors import ModelPackError, PgfaceError
 from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import (
+    Failure,
     Formers,
     Indexer,
     IndexReport,
@@ -104,6 +105,10 @@ def _gone(path: Path) -> bool:
 
 STOPPED_ON_PURPOSE = ("the embedded PostgreSQL is stopped (`pgface db stop`): start it with "
                       "`pgface db start`")
+# A photo this pack has not analysed whose every stored path is gone (Pgface.index_pending)
+PENDING_GONE = ("file gone since it was indexed (moved or deleted), so this pack cannot "
+                "analyse it: index the folder it is in now, or forget it with `pgface index "
+                "FOLDER --prune` or `pgface remove`")
 # A folder a link led to, the link gone from where it was, itself missing (Pgface.index)
 LINK_GONE_MISSING = ("missing, empty or unreadable, and reached through a link that is gone "
                      "from where an earlier run found it, so the photos stored under it were "
@@ -356,11 +361,15 @@ class Pgface:
     def index_pending(self, progress: ProgressCallback | None = None) -> IndexReport:
         """Analyse, from their stored paths, the photos this model pack has not analysed."""
         with self.pool.connection() as conn:
-            pending = store.unanalysed_paths(conn, self.analyzer.model_name)
+            pending, gone = store.unanalysed_paths(conn, self.analyzer.model_name)
         try:
-            return self._index(pending, progress)
+            report = self._index(pending, progress)
         finally:
             self._coverage.clear()
+        # Each said, where it was passed over without a word while every search said to run
+        # --pending for it (probe packs21)
+        report.failures += [Failure(str(path), PENDING_GONE) for path in gone]
+        return report
 
     def _index(self, paths: Sequence[Path], progress: ProgressCallback | None,
                within: fs_paths.Paths | None = None, reread: bool = False) -> IndexReport:

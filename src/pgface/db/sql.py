@@ -534,7 +534,7 @@ FROM gone g WHERE r.tbl = 'faces' AND r.row_id = g.face_id
 """
 # Stored paths of the photos this pack has not analysed yet.
 UNANALYSED_PATHS = """
-SELECT pp.path_bytes FROM photo_paths pp
+SELECT pp.photo_id, pp.path_bytes FROM photo_paths pp
 WHERE NOT EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = pp.photo_id
                   AND a.model = %s)
 ORDER BY pp.path_bytes

@@ -706,11 +706,16 @@ def _delete_photos(conn: psycopg.Connection, pathless: list[int]) -> tuple[int, 
     return len(conn.execute(sql.DELETE_PHOTOS, [pathless]).fetchall()), faces
 
 
-def unanalysed_paths(conn: psycopg.Connection, model: str) -> list[Path]:
-    """The stored paths of photos this pack has not analysed, that still exist."""
-    raws = [bytes(r[0]) for r in conn.execute(sql.UNANALYSED_PATHS, [model])]
+def unanalysed_paths(conn: psycopg.Connection, model: str) -> tuple[list[Path], list[Path]]:
+    """The stored paths of photos this pack has not analysed: those that still exist, and one
+    path of each photo none of whose paths does (moved or deleted since)."""
+    rows = [(r[0], bytes(r[1])) for r in conn.execute(sql.UNANALYSED_PATHS, [model])]
     folders: dict[bytes, bool] = {}
-    return [paths.from_bytes(raw) for raw in raws if paths.exists(raw, folders)]
+    present = [(photo, raw) for photo, raw in rows if paths.exists(raw, folders)]
+    reachable = {photo for photo, _ in present}
+    gone = {photo: raw for photo, raw in rows if photo not in reachable}
+    return ([paths.from_bytes(raw) for _, raw in present],
+            [paths.from_bytes(raw) for raw in sorted(set(gone.values()))])
 
 
 def analysed_share(conn: psycopg.Connection, files: Sequence[Path], model: str,

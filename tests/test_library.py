@@ -564,7 +564,7 @@ def test_second_pack_analyses_every_photo_and_explains_an_empty_pack(
 
 def test_pending_names_each_photo_it_cannot_analyse_because_its_file_is_gone(
         pf: Pgface, settings: Settings, other_pack: FaceAnalyzer, library_folder: Path,
-        tmp_path: Path) -> None:
+        tmp_path: Path, env: dict[str, str]) -> None:
     """Probe packs21: `index --pending`, which every search's notice advises, passed over a
     stored photo whose file was gone (moved elsewhere, or deleted) without a word, and the
     notice went on advising it."""
@@ -580,6 +580,11 @@ def test_pending_names_each_photo_it_cannot_analyse_because_its_file_is_gone(
         assert report.indexed == pf.stats()["photos"] - 2
         assert second.index([tmp_path / moved.name]).indexed == 1  # where it went
         assert [f.source for f in second.index_pending().failures] == [str(deleted.resolve())]
+    # and printed, as every failure is (only --json had them: probe reprobe22)
+    done = runner.invoke(app, ["index", "--pending"],
+                         env={**env, "PGFACE_MODEL_PACK": str(other_pack.pack.folder)})
+    assert done.exit_code == 1 and f"failed {deleted.resolve()}: file gone" in done.output, (
+        done.output)
 
 
 def test_people_another_pack_found_are_not_listed_with_no_faces(

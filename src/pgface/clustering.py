@@ -131,7 +131,7 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
         ps.delete_empty_unnamed(conn)
     joined = [key for key in plan.assignments.values() if key > 0]
     ps.touch_people(conn, sorted(set(changed.values())))
-    report.considered = len(todo)
+    report.considered = len(todo) + len(carried)  # "0 faces ...: 5 joined" (reprobe22)
     report.changed = len(changed)
     report.joined = len(joined) + len(carried)
     report.founded = len(set(people.values()) - set(before.values()))

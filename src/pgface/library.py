@@ -367,8 +367,13 @@ class Pgface:
         finally:
             self._coverage.clear()
         # Each said, where it was passed over without a word while every search said to run
-        # --pending for it (probe packs21)
-        report.failures += [Failure(str(path), PENDING_GONE) for path in gone]
+        # --pending for it (probe packs21), and told as every failure is (the CLI prints it
+        # from there: probe reprobe22)
+        for path in gone:
+            failure = Failure(str(path), PENDING_GONE)
+            report.failures.append(failure)
+            if progress is not None:
+                progress(report, failure)
         return report
 
     def _index(self, paths: Sequence[Path], progress: ProgressCallback | None,

@@ -12,11 +12,15 @@ import numpy as np
 import psycopg
 import pytest
 from conftest import with_database
+from fastapi.testclient import TestClient
 from pgvector.psycopg import register_vector
 from psycopg import sql as psql
 from psycopg.conninfo import conninfo_to_dict
+from typer.testing import CliRunner
 
 from pgface import Pgface, Settings
+from pgface.api import create_app
+from pgface.cli import app
 from pgface.db import api_keys
 from pgface.db import sql as pgsql
 from pgface.db.connection import DatabaseError, migrate, migrations
@@ -239,6 +243,19 @@ def test_a_read_only_role_searches_an_up_to_date_library(
                     analyzer=analyzer) as pf:
             found = pf.search(samples()["yaoming.jpg"])
         assert found.faces[0].matches[0].path.endswith("players.jpg")
+        # a write names the setting too ("database: cannot execute SELECT FOR SHARE in a
+        # read-only transaction": probe reprobe22), from the CLI and over HTTP
+        as_reader = settings.model_copy(update={"database_url": reader})
+        indexed = CliRunner().invoke(app, ["index", str(samples()["yaoming.jpg"])], env={
+            "PGFACE_DATABASE_URL": reader, "PGFACE_MODELS_DIR": str(settings.models_dir),
+            "PGFACE_DATA_DIR": str(settings.data_dir)})
+        assert indexed.exit_code == 1 and (
+            "error: the database connection is read-only" in indexed.output), indexed.output
+        with TestClient(create_app(as_reader, analyzer)) as client:
+            uploaded = client.post("/api/photos", files={
+                "file": ("y.jpg", samples()["yaoming.jpg"].read_bytes(), "image/jpeg")})
+        assert uploaded.status_code == 503 and "default_transaction_read_only is on" in (
+            uploaded.json()["error"]["message"]), uploaded.text
         admin.execute("DELETE FROM pgface.schema_migrations WHERE version = "
                       "(SELECT max(version) FROM pgface.schema_migrations)")
         newest = migrations()[-1][0]

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
 
 from pgface.api.asgi import HttpMiddleware
-from pgface.db.connection import DatabaseError, connection_lost
+from pgface.db.connection import DatabaseError, connection_lost, read_only
 from pgface.errors import (
     ImageError,
     InvalidInputError,
@@ -287,6 +287,11 @@ def install_error_handlers(app: FastAPI) -> None:
                   loggable(request.url.path), reason)
         return error_response(503, f"the database could not do it: {reason}",
                               "database_unavailable")
+
+    @app.exception_handler(psycopg.errors.ReadOnlySqlTransaction)
+    async def _read_only(request: Request, exc: psycopg.Error) -> JSONResponse:
+        log.error("%s %s: %s", request.method, loggable(request.url.path), read_only(exc))
+        return error_response(503, read_only(exc), "database_unavailable")
 
     @app.exception_handler(psycopg.DataError)
     async def _data(request: Request, exc: psycopg.DataError) -> JSONResponse:

@@ -25,7 +25,7 @@ from rich.text import Text
 
 from pgface import paths
 from pgface.config import Settings
-from pgface.db.connection import cancelled, connection_lost
+from pgface.db.connection import cancelled, connection_lost, read_only
 from pgface.errors import PgfaceError, describe, more_room, out_of_memory
 from pgface.library import Pgface
 from pgface.paths import terminal_safe
@@ -160,6 +160,8 @@ def error_line(exc: BaseException) -> str:
                 "kept: run the command again")
     if isinstance(exc, psycopg.errors.QueryCanceled):
         return cancelled(exc, "")
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return read_only(exc)
     if isinstance(exc, psycopg.Error):
         return f"database: {first}"
     if isinstance(exc, OSError) and exc.strerror:

@@ -305,6 +305,16 @@ def _not_permitted(conn: psycopg.Connection, schema: str, doing: str,
         f"tables")
 
 
+def read_only(exc: psycopg.Error) -> str:
+    """A write refused because the connection is read-only, said with the setting that makes
+    it so: "database: cannot execute SELECT FOR SHARE in a read-only transaction" named
+    neither (probe reprobe22)."""
+    return (f"the database connection is read-only ({one_line(exc)}): "
+            "default_transaction_read_only is on for this role or database, or the server is a "
+            "standby; indexing and people changes need a role that may write (a read-only one "
+            "searches)")
+
+
 def cancelled(exc: psycopg.Error, when: str) -> str:
     """A statement the server cancelled, said as such (it was "cannot connect to the
     database: canceling statement due to statement timeout"), with the setting that did it."""

@@ -527,7 +527,9 @@ def test_a_restore_names_what_outside_the_library_depends_on_it_and_drops_nothin
     with pytest.raises(backups.BackupError) as refused:
         backups.restore(settings.database_url, settings.db_schema, archive, replace=True)
     message = str(refused.value)
-    assert "view face_report" in message and "app_tag_photo_id_fkey" in message, message
+    assert "view public.face_report (on table pgface.faces)" in message, message
+    assert ("constraint app_tag_photo_id_fkey on table public.app_tag (on index "
+            "pgface.photos_pkey, table pgface.photos)") in message, message
     assert "drop them first" in message and "nothing was restored" in message
     assert library_state(settings.database_url) == before
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
@@ -536,6 +538,106 @@ def test_a_restore_names_what_outside_the_library_depends_on_it_and_drops_nothin
         conn.execute("DROP TABLE public.app_tag")
     restored = backups.restore(settings.database_url, settings.db_schema, archive, replace=True)
     assert restored.counts.photos == len(before["photos"])
+
+
+def outside_state(url: str) -> dict[str, list[tuple]]:
+    """What an application keeps outside the library: every table's and view's columns and
+    rows in public, its indexes, and the extensions with their schemas."""
+    with psycopg.connect(url) as conn:
+        state: dict[str, list[tuple]] = {
+            "columns": conn.execute(
+                "SELECT table_name, column_name, collation_name, data_type FROM "
+                "information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2"
+            ).fetchall(),
+            "views": conn.execute("SELECT viewname FROM pg_views WHERE schemaname = 'public'"
+                                  " ORDER BY 1").fetchall(),
+            "indexes": conn.execute("SELECT indexname, indexdef FROM pg_indexes "
+                                    "WHERE schemaname = 'public' ORDER BY 1").fetchall(),
+            "extensions": conn.execute("SELECT extname, extnamespace::regnamespace::text "
+                                       "FROM pg_extension ORDER BY 1").fetchall()}
+        for (table,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = "
+                                     "'public' ORDER BY 1").fetchall():
+            state[table] = conn.execute(
+                psql.SQL("SELECT * FROM public.{} ORDER BY 1").format(psql.Identifier(table))
+            ).fetchall()
+        return state
+
+
+def test_a_restore_names_what_outside_uses_any_object_of_the_library_and_drops_nothing(
+        pf: Pgface, settings: Settings, tmp_path: Path) -> None:
+    """The guard looked at what depends on the schema's tables, types and functions alone:
+    an application's column `COLLATE pgface.coll` and its view using `OPERATOR(pgface.===)`
+    were dropped by the restore's CASCADE, the column's data with it, and it exited 0 (probe
+    reprobe22)."""
+    pf.index(sample_photos()[:1])
+    pf.close()
+    archive = tmp_path / "lib.dump"
+    backups.backup(settings.database_url, settings.db_schema, archive)
+    as_admin(settings.database_url,
+             "CREATE COLLATION pgface.coll (locale = 'C')",
+             "CREATE OPERATOR pgface.=== (leftarg = int, rightarg = int, function = int4eq)",
+             "CREATE TEXT SEARCH CONFIGURATION pgface.tsc (COPY = english)",
+             "CREATE TABLE public.app_users (id int, name text COLLATE pgface.coll)",
+             "INSERT INTO public.app_users VALUES (1, 'alice'), (2, 'bob')",
+             "CREATE VIEW public.app_view AS SELECT id FROM public.app_users "
+             "WHERE id OPERATOR(pgface.===) 1",
+             "CREATE TABLE public.app_docs (id int, config regconfig DEFAULT 'pgface.tsc')",
+             "CREATE OPERATOR FAMILY public.app_ops USING btree",
+             "ALTER OPERATOR FAMILY public.app_ops USING btree ADD OPERATOR 3 "
+             "pgface.=== (int, int)")
+    before, outside = library_state(settings.database_url), outside_state(settings.database_url)
+
+    with pytest.raises(backups.BackupError) as refused:
+        backups.restore(settings.database_url, settings.db_schema, archive, replace=True)
+
+    said = str(refused.value)
+    for named in ("column name of table public.app_users (on collation pgface.coll)",
+                  "view public.app_view (on operator pgface.===(integer,integer))",
+                  "default value for column config of table public.app_docs (on text search "
+                  "configuration pgface.tsc)",
+                  "of operator family public.app_ops for access method btree"):
+        assert named in said, said
+    assert said.startswith(f"{archive}: objects outside schema pgface depend on the library")
+    assert "nothing was restored" in said, said
+    assert library_state(settings.database_url) == before
+    assert outside_state(settings.database_url) == outside
+
+
+def test_objects_and_extensions_in_the_library_s_schema_are_not_outside_it(
+        pf: Pgface, settings: Settings, tmp_path: Path) -> None:
+    """A statistics object in the library's schema, or an extension installed in it (hstore,
+    pg_trgm), made the guard refuse, naming the library's own objects as "outside" it (probe
+    reprobe22). An extension in the schema is kept, with its members, and so is what the
+    application made with it (an index on pg_trgm's operator class, an hstore column)."""
+    pf.index(sample_photos()[:1])
+    pf.close()
+    archive = tmp_path / "lib.dump"
+    backups.backup(settings.database_url, settings.db_schema, archive)
+    before = library_state(settings.database_url)
+    as_admin(settings.database_url,
+             "CREATE STATISTICS pgface.st ON id, photo_id FROM pgface.faces",
+             "CREATE EXTENSION hstore SCHEMA pgface",
+             "CREATE EXTENSION pg_trgm SCHEMA pgface",
+             "CREATE TABLE public.app_docs (id int, body text, tags pgface.hstore)",
+             "INSERT INTO public.app_docs VALUES (1, 'hello', 'a=>1')",
+             "CREATE INDEX app_docs_trgm ON public.app_docs USING gin "
+             "(body pgface.gin_trgm_ops)",
+             "INSERT INTO pgface.people (name) VALUES ('after the backup')")
+    outside = outside_state(settings.database_url)
+    assert ("hstore", "pgface") in outside["extensions"]
+
+    restored = backups.restore(settings.database_url, settings.db_schema, archive,
+                               replace=True)
+
+    assert restored.counts.photos == 1
+    assert library_state(settings.database_url) == before
+    assert outside_state(settings.database_url) == outside
+    with psycopg.connect(settings.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_statistic_ext WHERE stxnamespace = "
+                            "'pgface'::regnamespace").fetchone()[0] == 0
+        assert conn.execute("SELECT 'hello' OPERATOR(pgface.%) 'hello', "
+                            "('a=>1'::pgface.hstore) OPERATOR(pgface.->) 'a'"
+                            ).fetchone() == (True, "1")
 
 
 def test_a_restore_keeps_the_api_keys_of_a_library_without_photos(

@@ -758,6 +758,7 @@ DECLARE
     people bigint;
     api_keys bigint := 0;
     dependents text;
+    path text := current_setting('search_path');
 BEGIN
     IF library IS NULL THEN
         RETURN;
@@ -779,40 +780,87 @@ BEGIN
                             'replace them with the backup', photos, people, api_keys;
         END IF;
     END IF;
-    -- Objects outside the schema that depend on one inside it (a view, a foreign key, a
-    -- column of its row type, a function or trigger, a publication), named as PostgreSQL does.
-    SELECT string_agg(DISTINCT CASE d.classid
-               WHEN 'pg_rewrite'::regclass THEN (SELECT 'view ' || ev_class::regclass::text
-                                                 FROM pg_rewrite WHERE oid = d.objid)
-               ELSE pg_describe_object(d.classid, d.objid, d.objsubid) END, ', ')
-    INTO dependents
-    FROM pg_depend d
-    WHERE d.deptype IN ('n', 'a')
-      AND ((d.refclassid = 'pg_class'::regclass
-            AND d.refobjid IN (SELECT oid FROM pg_class WHERE relnamespace = library))
-        OR (d.refclassid = 'pg_type'::regclass
-            AND d.refobjid IN (SELECT oid FROM pg_type WHERE typnamespace = library))
-        OR (d.refclassid = 'pg_proc'::regclass
-            AND d.refobjid IN (SELECT oid FROM pg_proc WHERE pronamespace = library)))
-      AND library IS DISTINCT FROM CASE d.classid
-          WHEN 'pg_class'::regclass THEN (SELECT relnamespace FROM pg_class WHERE oid = d.objid)
-          WHEN 'pg_type'::regclass THEN (SELECT typnamespace FROM pg_type WHERE oid = d.objid)
-          WHEN 'pg_proc'::regclass THEN (SELECT pronamespace FROM pg_proc WHERE oid = d.objid)
-          WHEN 'pg_constraint'::regclass THEN (SELECT connamespace FROM pg_constraint
-                                               WHERE oid = d.objid)
-          WHEN 'pg_rewrite'::regclass THEN (SELECT c.relnamespace FROM pg_rewrite r
-                                            JOIN pg_class c ON c.oid = r.ev_class
-                                            WHERE r.oid = d.objid)
-          WHEN 'pg_trigger'::regclass THEN (SELECT c.relnamespace FROM pg_trigger t
-                                            JOIN pg_class c ON c.oid = t.tgrelid
-                                            WHERE t.oid = d.objid)
-          WHEN 'pg_attrdef'::regclass THEN (SELECT c.relnamespace FROM pg_attrdef a
-                                            JOIN pg_class c ON c.oid = a.adrelid
-                                            WHERE a.oid = d.objid)
-          WHEN 'pg_policy'::regclass THEN (SELECT c.relnamespace FROM pg_policy p
-                                           JOIN pg_class c ON c.oid = p.polrelid
-                                           WHERE p.oid = d.objid)
-      END;
+    -- Objects outside the schema that depend on one the restore drops (RESTORE_EMPTY_SCHEMA):
+    -- a view, a foreign key, a column of its row type or collation, a function, a trigger, an
+    -- operator family's entry, a cast, a publication, named as PostgreSQL does. Each object
+    -- is placed by its schema, a part of one (a column, a view's rule, a default, a
+    -- constraint, a trigger, a policy, an index, an operator family's entry) by that of what
+    -- it belongs to; one with no schema (a cast, a publication's table) is outside. What the
+    -- restore keeps is not dropped: an extension installed in the schema, and its members.
+    -- Each named with its schema (pg_describe_object leaves out those on the search path).
+    PERFORM set_config('search_path', 'pg_catalog', true);
+    WITH home(classid, objid, nsp, pclassid, pobjid) AS (
+        SELECT 'pg_class'::regclass::oid, c.oid, c.relnamespace, 'pg_class'::regclass::oid,
+               coalesce(i.indrelid, c.oid)
+        FROM pg_class c LEFT JOIN pg_index i ON i.indexrelid = c.oid
+        UNION ALL SELECT 'pg_type'::regclass, oid, typnamespace, 'pg_type'::regclass, oid
+                  FROM pg_type
+        UNION ALL SELECT 'pg_proc'::regclass, oid, pronamespace, 'pg_proc'::regclass, oid
+                  FROM pg_proc
+        UNION ALL SELECT 'pg_operator'::regclass, oid, oprnamespace, 'pg_operator'::regclass,
+                         oid FROM pg_operator
+        UNION ALL SELECT 'pg_opclass'::regclass, oid, opcnamespace, 'pg_opclass'::regclass, oid
+                  FROM pg_opclass
+        UNION ALL SELECT 'pg_opfamily'::regclass, oid, opfnamespace, 'pg_opfamily'::regclass,
+                         oid FROM pg_opfamily
+        UNION ALL SELECT 'pg_collation'::regclass, oid, collnamespace,
+                         'pg_collation'::regclass, oid FROM pg_collation
+        UNION ALL SELECT 'pg_conversion'::regclass, oid, connamespace,
+                         'pg_conversion'::regclass, oid FROM pg_conversion
+        UNION ALL SELECT 'pg_ts_config'::regclass, oid, cfgnamespace,
+                         'pg_ts_config'::regclass, oid FROM pg_ts_config
+        UNION ALL SELECT 'pg_ts_dict'::regclass, oid, dictnamespace, 'pg_ts_dict'::regclass,
+                         oid FROM pg_ts_dict
+        UNION ALL SELECT 'pg_ts_parser'::regclass, oid, prsnamespace,
+                         'pg_ts_parser'::regclass, oid FROM pg_ts_parser
+        UNION ALL SELECT 'pg_ts_template'::regclass, oid, tmplnamespace,
+                         'pg_ts_template'::regclass, oid FROM pg_ts_template
+        UNION ALL SELECT 'pg_statistic_ext'::regclass, oid, stxnamespace,
+                         'pg_statistic_ext'::regclass, oid FROM pg_statistic_ext
+        UNION ALL SELECT 'pg_extension'::regclass, oid, extnamespace,
+                         'pg_extension'::regclass, oid FROM pg_extension
+        UNION ALL SELECT 'pg_constraint'::regclass, oid, connamespace,
+                         CASE WHEN conrelid <> 0 THEN 'pg_class'::regclass
+                              WHEN contypid <> 0 THEN 'pg_type'::regclass
+                              ELSE 'pg_constraint'::regclass END,
+                         CASE WHEN conrelid <> 0 THEN conrelid
+                              WHEN contypid <> 0 THEN contypid ELSE oid END
+                  FROM pg_constraint
+        UNION ALL SELECT 'pg_rewrite'::regclass, r.oid, c.relnamespace, 'pg_class'::regclass,
+                         c.oid FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
+        UNION ALL SELECT 'pg_trigger'::regclass, t.oid, c.relnamespace, 'pg_class'::regclass,
+                         c.oid FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        UNION ALL SELECT 'pg_attrdef'::regclass, a.oid, c.relnamespace, 'pg_class'::regclass,
+                         c.oid FROM pg_attrdef a JOIN pg_class c ON c.oid = a.adrelid
+        UNION ALL SELECT 'pg_policy'::regclass, p.oid, c.relnamespace, 'pg_class'::regclass,
+                         c.oid FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+        UNION ALL SELECT 'pg_amop'::regclass, a.oid, f.opfnamespace, 'pg_opfamily'::regclass,
+                         f.oid FROM pg_amop a JOIN pg_opfamily f ON f.oid = a.amopfamily
+        UNION ALL SELECT 'pg_amproc'::regclass, a.oid, f.opfnamespace,
+                         'pg_opfamily'::regclass, f.oid
+                  FROM pg_amproc a JOIN pg_opfamily f ON f.oid = a.amprocfamily
+    ), dropped AS (
+        SELECT h.classid, h.objid FROM home h
+        WHERE h.nsp = library AND h.pclassid <> 'pg_extension'::regclass
+          AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = h.pclassid
+                          AND e.objid = h.pobjid AND e.deptype = 'e')
+    ), outside AS (
+        SELECT CASE WHEN r.rulename = '_RETURN'  -- a view: its rule's name is no help
+                    THEN pg_describe_object('pg_class'::regclass, r.ev_class, 0)
+                    ELSE pg_describe_object(d.classid, d.objid, d.objsubid) END AS what,
+               pg_describe_object(d.refclassid, d.refobjid, 0) AS uses
+        FROM pg_depend d
+        JOIN dropped i ON i.classid = d.refclassid AND i.objid = d.refobjid
+        LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+        -- (part of what it depends on, as a toast table is, or an extension's member: not
+        -- dropped on its own)
+        WHERE d.deptype NOT IN ('i', 'e')
+          AND NOT EXISTS (SELECT 1 FROM dropped o
+                          WHERE o.classid = d.classid AND o.objid = d.objid)
+    )
+    SELECT string_agg(what || ' (on ' || uses || ')', ', ' ORDER BY what) INTO dependents
+    FROM (SELECT what, string_agg(DISTINCT uses, ', ') AS uses FROM outside GROUP BY what) o;
+    PERFORM set_config('search_path', path, true);
     IF dependents IS NOT NULL THEN
         RAISE EXCEPTION 'pgface-refused: objects outside schema % depend on the library, and '
                         'a restore would drop them with it: %; drop them first (and create '
@@ -837,8 +885,11 @@ FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = %(schema)s
 # not restore even its own backup ("permission denied for database"); the rights it does need
 # are checked before (RESTORE_RIGHTS). The objects are those that record the schema as their
 # namespace (as DROP SCHEMA ... CASCADE finds them), less those that go with another (an
-# extension's members, identity sequences); each dropped with CASCADE (RESTORE_GUARD refused
-# what outside the schema depends on them). Formatted with the schema as a literal.
+# extension's members, identity sequences) and an extension installed in the schema (kept,
+# with its members: pg_dump --schema leaves extensions out, so the archive holds none to put
+# back; dropped, it took an application's index on its operator class with it); each dropped
+# with CASCADE (RESTORE_GUARD refused what outside the schema depends on them). Formatted
+# with the schema as a literal.
 RESTORE_EMPTY_SCHEMA = """
 DO $$
 DECLARE
@@ -853,11 +904,10 @@ BEGIN
         SELECT o.type, o.identity INTO item
         FROM pg_depend d CROSS JOIN LATERAL pg_identify_object(d.classid, d.objid, d.objsubid) o
         WHERE d.refclassid = 'pg_namespace'::regclass AND d.refobjid = library
-          AND d.deptype = 'n'
+          AND d.deptype = 'n' AND d.classid <> 'pg_extension'::regclass
           AND NOT EXISTS (SELECT 1 FROM pg_depend m WHERE m.classid = d.classid
                           AND m.objid = d.objid AND m.deptype IN ('e', 'i', 'a'))
-        ORDER BY d.classid <> 'pg_extension'::regclass, d.classid <> 'pg_class'::regclass,
-                 d.objid
+        ORDER BY d.classid <> 'pg_class'::regclass, d.objid
         LIMIT 1;
         EXIT WHEN NOT FOUND;
         EXECUTE format('DROP %s %s CASCADE', CASE item.type

@@ -867,6 +867,43 @@ def test_a_role_that_only_owns_its_schema_restores_its_own_backup(
         assert library_state(urls[0]) == before
 
 
+def test_the_schema_s_owner_restores_over_another_role_s_objects_in_it(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """Another role's table in the library's schema: the schema's owner (no right on the
+    database) may drop it, but the restore's guard locked it first and was refused ("the
+    database refused it, nothing was restored: ERROR: permission denied for table
+    foreign_t", probe reprobe22). Now the schema is emptied as its owner may."""
+    url = settings.database_url
+    with a_role([url]) as owner, a_role([url]) as other:
+        as_owner = psycopg.conninfo.make_conninfo(url, user=owner)
+        as_admin(url, "CREATE EXTENSION IF NOT EXISTS vector",
+                 "CREATE SCHEMA pgface AUTHORIZATION {role}", role=owner)
+        with Pgface(settings.model_copy(update={"database_url": as_owner}),
+                    analyzer=analyzer) as pf:
+            pf.index(sample_photos()[:1])
+        before = library_state(url)
+        backups.backup(as_owner, "pgface", tmp_path / "own.dump")
+        as_admin(url, "GRANT USAGE, CREATE ON SCHEMA pgface TO {role}", "SET ROLE {role}",
+                 "CREATE TABLE pgface.foreign_t (x int)",
+                 "INSERT INTO pgface.foreign_t VALUES (1)",
+                 "CREATE FUNCTION pgface.ofunc() RETURNS int LANGUAGE sql AS 'select 1'",
+                 role=other)
+        whole = (tmp_path / "own.dump").read_bytes()
+        (tmp_path / "cut.dump").write_bytes(whole[:len(whole) * 2 // 3])
+        with pytest.raises(backups.BackupError, match="nothing was restored"):
+            backups.restore(as_owner, "pgface", tmp_path / "cut.dump", replace=True)
+        assert library_state(url) == before  # failed: the other role's table as it was too
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT * FROM pgface.foreign_t").fetchall() == [(1,)]
+
+        restored = backups.restore(as_owner, "pgface", tmp_path / "own.dump", replace=True)
+
+        assert restored.counts.photos == 1 and library_state(url) == before
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT to_regclass('pgface.foreign_t'), "
+                                "to_regproc('pgface.ofunc')").fetchone() == (None, None)
+
+
 def test_a_backup_whose_schema_owner_has_a_space_in_its_name_restores(
         pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, other_url: str,
         tmp_path: Path) -> None:

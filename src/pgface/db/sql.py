@@ -763,8 +763,11 @@ BEGIN
     IF library IS NULL THEN
         RETURN;
     END IF;
+    -- (those this role may lock: another role's table in the schema, which its owner may
+    -- drop, is locked by the drop; LOCK refused it, "permission denied for table ...")
     SELECT string_agg(format('%I.%I', {literal}, relname), ', ') INTO tables
-    FROM pg_class WHERE relnamespace = library AND relkind IN ('r', 'p');
+    FROM pg_class WHERE relnamespace = library AND relkind IN ('r', 'p')
+      AND has_table_privilege(oid, 'UPDATE, DELETE, TRUNCATE');
     IF tables IS NOT NULL THEN
         EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
     END IF;

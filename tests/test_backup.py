@@ -304,6 +304,33 @@ def test_a_restore_that_cannot_finish_leaves_the_library_as_it_was(
     assert replaced.counts.photos == len(kept["photos"]) + 1
 
 
+def test_an_archive_that_crashes_pg_restore_is_said_to_be_damaged(
+        pf: Pgface, settings: Settings, tmp_path: Path) -> None:
+    """A damaged archive whose `pg_restore -l` crashed (SIGSEGV, no message) was refused as
+    "not a backup pg_restore can read ()" (probe reprobe22)."""
+    pf.index(sample_photos()[:1])
+    pf.close()
+    archive = tmp_path / "lib.dump"
+    backups.backup(settings.database_url, settings.db_schema, archive)
+    before = library_state(settings.database_url)
+    damaged = bytearray(archive.read_bytes())
+    # an entry's name in the table of contents given a negative length: pg_restore reads
+    # no name, and crashes listing it
+    tag = b"api_keys_active_name_idx"
+    damaged[damaged.index(bytes([0, len(tag), 0, 0, 0]) + tag)] = 1
+    (tmp_path / "crash.dump").write_bytes(damaged)
+
+    with pytest.raises(backups.BackupError) as refused:
+        backups.restore(settings.database_url, settings.db_schema, tmp_path / "crash.dump",
+                        replace=True)
+
+    assert str(refused.value) == (
+        f"{tmp_path / 'crash.dump'}: pg_restore, which pgface runs to read it, was ended by "
+        "SIGSEGV (it crashed on the file): the file is damaged, or not a backup; nothing was "
+        "restored")
+    assert library_state(settings.database_url) == before
+
+
 def children_named(name: str) -> list[int]:
     """The pids of this process's children running NAME (from /proc)."""
     found = []

@@ -253,8 +253,7 @@ def archive_schemas(source: Path) -> list[str]:
                           capture_output=True, text=True, errors="replace",
                           env=client_connection("")[1])
     if done.returncode:
-        reason = " ".join(done.stderr.split()).removeprefix("pg_restore: error: ")
-        raise BackupError(f"{source}: not a backup pg_restore can read ({reason})")
+        raise _unreadable(source, done)
     # `7; 2615 16384 SCHEMA - pgface postgres`: the name, then the owner, both as they are,
     # spaces too (`SCHEMA - pgface App User` was read as schema `pgface App`); so the names
     # are read from those entries' SQL, where each is one identifier, quoted where it must be
@@ -268,14 +267,37 @@ def archive_schemas(source: Path) -> list[str]:
                                  "--file=-", str(source)], capture_output=True, text=True,
                                 errors="replace", env=client_connection("")[1])
     if sql_of.returncode:
-        reason = " ".join(sql_of.stderr.split()).removeprefix("pg_restore: error: ")
-        raise BackupError(f"{source}: not a backup pg_restore can read ({reason})")
+        raise _unreadable(source, sql_of)
     names = [_unquoted(name) for name in _CREATE_SCHEMA.findall(sql_of.stdout)]
     # public, which initdb makes, has an entry and no CREATE SCHEMA in a whole database's dump
     if "public" not in names and any(_SCHEMA_ENTRY.match(line)[1].startswith("public ")
                                      for line in entries):
         names.append("public")
     return names
+
+
+def _unreadable(source: Path, done: subprocess.CompletedProcess[str]) -> BackupError:
+    """Why pg_restore could not read SOURCE's table of contents. Ended by a signal it said
+    nothing ("not a backup pg_restore can read ()" of one that crashed on a damaged file):
+    the signal is named, and a crash (SIGSEGV...) is the file's; another signal (an operator,
+    the system out of memory) is not, as with the restore's own programs (_run_restore)."""
+    if done.returncode < 0:
+        ended = -done.returncode
+        if ended in _CRASHES:
+            return BackupError(
+                f"{source}: pg_restore, which pgface runs to read it, was ended by "
+                f"{_signal_name(ended)} (it crashed on the file): the file is damaged, or not "
+                "a backup; nothing was restored")
+        oom = " (the system out of memory, say)" if ended == signal.SIGKILL else ""
+        return BackupError(
+            f"{source}: pg_restore, which pgface runs to read it, was ended by "
+            f"{_signal_name(ended)}{oom}; the backup is not at fault; nothing was restored")
+    reason = " ".join(done.stderr.split()).removeprefix("pg_restore: error: ")
+    return BackupError(f"{source}: not a backup pg_restore can read ({reason or 'no message'})")
+
+
+# The signals of a program that crashed (rather than one something ended).
+_CRASHES = {signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGFPE, signal.SIGILL}
 
 
 def _unquoted(identifier: str) -> str:

@@ -715,6 +715,19 @@ ORDER BY n.distance, n.id
 LIMIT %(k)s
 """
 
+# The catalogs of objects that are in a schema themselves (RESTORE_GUARD's `home`): each
+# placed by its own schema column, as its own "parent".
+_SCHEMA_OBJECT_HOMES = "".join(
+    f"        UNION ALL SELECT '{catalog}'::regclass, oid, {schema}, '{catalog}'::regclass, "
+    f"oid FROM {catalog}\n"
+    for catalog, schema in (
+        ("pg_type", "typnamespace"), ("pg_proc", "pronamespace"),
+        ("pg_operator", "oprnamespace"), ("pg_opclass", "opcnamespace"),
+        ("pg_opfamily", "opfnamespace"), ("pg_collation", "collnamespace"),
+        ("pg_conversion", "connamespace"), ("pg_ts_config", "cfgnamespace"),
+        ("pg_ts_dict", "dictnamespace"), ("pg_ts_parser", "prsnamespace"),
+        ("pg_ts_template", "tmplnamespace"), ("pg_statistic_ext", "stxnamespace"),
+        ("pg_extension", "extnamespace")))
 
 # Backups (db/backup.py). Whether SCHEMA holds a library, and what it holds.
 SCHEMA_HAS_LIBRARY = "SELECT to_regclass(format('%%I.photos', %s::text))"
@@ -796,32 +809,7 @@ BEGIN
         SELECT 'pg_class'::regclass::oid, c.oid, c.relnamespace, 'pg_class'::regclass::oid,
                coalesce(i.indrelid, c.oid)
         FROM pg_class c LEFT JOIN pg_index i ON i.indexrelid = c.oid
-        UNION ALL SELECT 'pg_type'::regclass, oid, typnamespace, 'pg_type'::regclass, oid
-                  FROM pg_type
-        UNION ALL SELECT 'pg_proc'::regclass, oid, pronamespace, 'pg_proc'::regclass, oid
-                  FROM pg_proc
-        UNION ALL SELECT 'pg_operator'::regclass, oid, oprnamespace, 'pg_operator'::regclass,
-                         oid FROM pg_operator
-        UNION ALL SELECT 'pg_opclass'::regclass, oid, opcnamespace, 'pg_opclass'::regclass, oid
-                  FROM pg_opclass
-        UNION ALL SELECT 'pg_opfamily'::regclass, oid, opfnamespace, 'pg_opfamily'::regclass,
-                         oid FROM pg_opfamily
-        UNION ALL SELECT 'pg_collation'::regclass, oid, collnamespace,
-                         'pg_collation'::regclass, oid FROM pg_collation
-        UNION ALL SELECT 'pg_conversion'::regclass, oid, connamespace,
-                         'pg_conversion'::regclass, oid FROM pg_conversion
-        UNION ALL SELECT 'pg_ts_config'::regclass, oid, cfgnamespace,
-                         'pg_ts_config'::regclass, oid FROM pg_ts_config
-        UNION ALL SELECT 'pg_ts_dict'::regclass, oid, dictnamespace, 'pg_ts_dict'::regclass,
-                         oid FROM pg_ts_dict
-        UNION ALL SELECT 'pg_ts_parser'::regclass, oid, prsnamespace,
-                         'pg_ts_parser'::regclass, oid FROM pg_ts_parser
-        UNION ALL SELECT 'pg_ts_template'::regclass, oid, tmplnamespace,
-                         'pg_ts_template'::regclass, oid FROM pg_ts_template
-        UNION ALL SELECT 'pg_statistic_ext'::regclass, oid, stxnamespace,
-                         'pg_statistic_ext'::regclass, oid FROM pg_statistic_ext
-        UNION ALL SELECT 'pg_extension'::regclass, oid, extnamespace,
-                         'pg_extension'::regclass, oid FROM pg_extension
+""" + _SCHEMA_OBJECT_HOMES + """
         UNION ALL SELECT 'pg_constraint'::regclass, oid, connamespace,
                          CASE WHEN conrelid <> 0 THEN 'pg_class'::regclass
                               WHEN contypid <> 0 THEN 'pg_type'::regclass

@@ -56,6 +56,32 @@ function showMessage(text, kind = "error", action = null) {
   box.hidden = !words.textContent;
 }
 
+// Said to a screen reader as it happens (the #status live region): a search's progress and
+// outcome, the count selected. Nothing was: a search's results came without a word.
+function announce(text) {
+  const status = $("#status");
+  // the same words again are said again (a live region says only what changed)
+  status.textContent = status.textContent === text ? `${text}\u00a0` : text;
+}
+
+// The keyboard's place when the element it was on went away (a view hidden, a bar cleared, a
+// message's Undo replaced): null when it is still somewhere shown, else the page's body.
+function focusLost() {
+  const active = document.activeElement;
+  return !active || active === document.body || !active.getClientRects().length;
+}
+
+// Each view's heading: focused when a view is shown in place of the one the keyboard was in
+// (focus fell to the page's start, and the keyboard began again from the header).
+const VIEW_HEADINGS = { search: "#search-title", people: "#people-title",
+  person: "#person-title", review: "#review-title" };
+const VIEW_TITLES = { search: "Search", people: "People", person: "Person", review: "Review" };
+
+function focusHeading(view) {
+  const heading = $(VIEW_HEADINGS[view]);
+  if (heading && !heading.closest(".view").hidden) heading.focus();
+}
+
 async function api(path, options = {}) {
   const headers = new Headers(options.headers || {});
   if (state.key) headers.set("Authorization", `Bearer ${state.key}`);
@@ -311,6 +337,7 @@ async function search(file) {
   // server gone) took away the faces ticked and the name typed in them.
   endSearching();
   $("#results").prepend(el("p", { class: "muted searching", text: `Searching ${file.name}…` }));
+  announce(`Searching ${file.name}…`);
   showMessage("");
   try {
     const holders = await historyMark();  // before the search: the names it answers are newer
@@ -320,6 +347,7 @@ async function search(file) {
   } catch (error) {
     if (asked !== state.searches) return;
     endSearching();
+    announce("");  // the failure is said by the message (an alert)
     showMessage(`Search failed: ${aboutFile(file.name, error)}`);
   }
 }
@@ -449,6 +477,9 @@ async function renderResults(result, file, asked, holders = null) {
       `from ${result.same_person_similarity} among ${result.library_size} faces, below it "possible"`
     : `No face found in ${file.name}.`;
   const sections = result.faces.map((face, i) => renderFace(face, i, image, result.width));
+  const matches = result.faces.reduce((n, face) => n + face.matches.length, 0);
+  announce(result.faces.length ? `${plural(result.faces.length, "face")} found in ${file.name}, ` +
+    `${matches.toLocaleString()} match${matches === 1 ? "" : "es"}.` : `No face found in ${file.name}.`);
   $("#results").replaceChildren(
     el("div", { class: "query" }, [overview, el("p", { class: "summary", text: summary })]),
     ...sections,
@@ -456,7 +487,7 @@ async function renderResults(result, file, asked, holders = null) {
 }
 
 function renderFace(face, index, image, photoWidth) {
-  const cards = face.matches.map((match) => matchCard(match));
+  const cards = face.matches.map((match, i) => matchCard(match, i + 1));
   const nameInput = el("input", { type: "text", placeholder: "Name", "aria-label": "person name",
     class: "name-input" });
   const heading = el("p", { class: "muted", text: matchesHeading(face), dir: "auto" });
@@ -506,12 +537,13 @@ function qualityTip(face) {
     `sharpness ${Math.round(q.sharpness)}`;
 }
 
-function matchCard(match) {
-  // Nothing is ticked: naming is a decision about each face, never a default.
-  const check = el("input", { type: "checkbox", "aria-label": "include in naming" });
+function matchCard(match, number) {
+  // Nothing is ticked: naming is a decision about each face, never a default. Its name starts
+  // with the word shown beside it, and tells the matches apart ("include in naming", for
+  // every one, was not what a voice user could say: WCAG 2.5.3).
+  const check = el("input", { type: "checkbox" });
   // the person a face is in opens their page: where else they appear, named or not
   const name = el("a", { class: "person", dir: "auto" });
-  showHolder(name, match.person_id, match.person_name);
   const node = el("figure", { class: "match", "data-face-id": match.face_id }, [
     el("button", {
       type: "button", class: "open-photo", title: `open ${match.path}`,
@@ -530,7 +562,17 @@ function matchCard(match) {
       el("label", { class: "check" }, [check, " use"]),
     ]),
   ]);
-  return { node, match, check, name };
+  const card = { node, match, check, name, number };
+  showCardHolder(card);
+  return card;
+}
+
+// A match's person (showHolder), in its box's name too.
+function showCardHolder(card) {
+  const { match } = card;
+  showHolder(card.name, match.person_id, match.person_name);
+  card.check.setAttribute("aria-label",
+    `use match ${card.number}, ${match.person_name || "unnamed"}, ${percent(match.similarity)}`);
 }
 
 // The people's changes as far as one can tell them apart (the latest 50, each undone or not),
@@ -568,7 +610,7 @@ async function refreshHolders() {
     if (!face) continue;
     card.match.person_id = face.person_id;
     card.match.person_name = face.person_name;
-    showHolder(card.name, face.person_id, face.person_name);
+    showCardHolder(card);
   }
   for (const redraw of state.headings) redraw();
   state.holders = mark;
@@ -648,7 +690,7 @@ async function nameMatches(face, cards, input) {
     for (const card of state.cards.filter((c) => named.has(c.match.face_id))) {
       card.match.person_name = person.name;
       card.match.person_id = person.id;
-      showHolder(card.name, person.id, person.name);
+      showCardHolder(card);
     }
     for (const card of chosen) card.check.checked = false;
     for (const redraw of state.headings) redraw();
@@ -728,15 +770,25 @@ function route() {
   // where the grid was left: a return to it goes back there (people.js returnToPeople)
   if (!$("#view-people").hidden) people.scroll = scrollY;
   for (const tab of document.querySelectorAll(".tab")) {
-    tab.classList.toggle("active", tab.dataset.view === known ||
-      (tab.dataset.view === "people" && known === "person"));
+    const current = tab.dataset.view === known ||
+      (tab.dataset.view === "people" && known === "person");
+    tab.classList.toggle("active", current);
+    // the current tab said to a screen reader too (it was its background colour only)
+    if (current) tab.setAttribute("aria-current", "page"); else tab.removeAttribute("aria-current");
   }
   for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== `view-${known}`;
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+  document.title = `${VIEW_TITLES[known]} · pgface`;  // a person's name once loaded
+  // The keyboard's place was in the view left, or on a button gone (a message's Undo): the
+  // view shown goes on from its heading, or from the tile opened on the way back to the grid.
+  // Not on the page's first load, which starts at its start.
+  const lost = state.routed && focusLost();
+  state.routed = true;
   if (known === "search") refreshHolders();
-  if (known === "people") returnToPeople();
+  if (known === "people") returnToPeople(lost);
   if (known === "person") showPerson(id);  // as written in the link: decoded there
   if (known === "review") showReview();
+  if (lost && focusLost()) focusHeading(known);
 }
 
 async function loadStats() {
@@ -804,6 +856,19 @@ document.addEventListener("DOMContentLoaded", () => {
     input.addEventListener("change", () => { if (state.file) search(state.file); });
   }
   setUpPeople();
+  // A bar stuck to the top of the view (a selection's, a split's) covers what is scrolled
+  // under it: what the keyboard moves to is scrolled clear of it (at 400 % zoom a focused
+  // face was entirely under it: WCAG 2.4.11).
+  const clearOfBars = () => {
+    const heights = [...document.querySelectorAll(".action-bar")]
+      .filter((bar) => bar.offsetHeight && getComputedStyle(bar).position === "sticky")
+      .map((bar) => bar.offsetHeight);
+    document.documentElement.style.scrollPaddingTop =
+      heights.length ? `${Math.max(...heights) + 8}px` : "";
+  };
+  const barSpace = new ResizeObserver(clearOfBars);  // shown, hidden, wrapped onto more lines
+  for (const bar of document.querySelectorAll(".action-bar")) barSpace.observe(bar);
+  window.addEventListener("resize", clearOfBars);  // stuck or not (style.css, short windows)
   start();
   route();
 });

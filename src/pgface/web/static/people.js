@@ -26,6 +26,11 @@ const people = {
   // and where it was scrolled to when left: a return to it, nothing changed, keeps it there
   grid: null,
   scroll: 0,
+  // the keyboard's places to go back to: the person opened from the grid (Back focuses their
+  // tile), the person and the face selected last (Clear focuses their tile)
+  opened: null,
+  lastSelected: null,
+  lastFace: null,
 };
 
 const personName = (p) => p.name || `Person ${p.id}`;
@@ -98,7 +103,11 @@ function showPeople() {
   people.selected.clear();
   people.tiles.clear();
   updateSelection();
-  $("#people-grid").replaceChildren();
+  // the keyboard was on a tile: the grid's heading (focus fell to the page's start)
+  const grid = $("#people-grid");
+  const focused = grid.contains(document.activeElement);
+  grid.replaceChildren();
+  if (focused) focusHeading("people");
   // the people's changes first: the grid is as of them, or newer (then loaded again anyway)
   people.grid = null;
   people.loading = true;
@@ -113,7 +122,8 @@ function showPeople() {
 // The grid shown again (Back from a person's page, the tab): as it was left, at the place it
 // was left, when nobody changed anyone since; else loaded again. It was always emptied and
 // loaded from its first page, at the top (probe web19: Back lost the place 50 tiles down).
-async function returnToPeople() {
+// LOST: the keyboard's place was lost on the way (route): it goes on from the tile opened.
+async function returnToPeople(lost = false) {
   const grid = people.grid;
   if (!grid || grid.mark === null || !people.tiles.size ||
       grid.hidden !== $("#show-hidden").checked) {
@@ -122,6 +132,12 @@ async function returnToPeople() {
   }
   const generation = people.generation;
   scrollTo(0, people.scroll);  // at once: checked below
+  const opened = people.tiles.get(people.opened);
+  if (lost && opened) {
+    opened.focus({ preventScroll: true });  // the place the grid was left stays
+    const box = opened.getBoundingClientRect();
+    if (box.bottom < 0 || box.top > innerHeight) opened.scrollIntoView({ block: "nearest" });
+  }
   const mark = await historyMark();
   if (generation !== people.generation || $("#view-people").hidden) return;
   if (mark !== grid.mark) {
@@ -211,9 +227,12 @@ function personTile(person) {
     (person.hidden ? ", hidden" : "");
   const check = el("input", { type: "checkbox", class: "tile-check", tabindex: "-1",
     "aria-label": `select ${personName(person)}` });
+  // a button (it opens, and selects): it was a list item, which a screen reader does not
+  // offer to press; how it selects is its description (the hint above the grid)
   const tile = el("div", {
-    class: `person-tile${person.hidden ? " hidden-person" : ""}`, role: "listitem",
+    class: `person-tile${person.hidden ? " hidden-person" : ""}`, role: "button",
     tabindex: "0", "aria-label": label, "data-label": label, "data-person-id": person.id,
+    "aria-describedby": "people-hint",
   }, [
     el("span", { class: "thumb" }, [person.cover_url ? lazyImage(person.cover_url) : null]),
     check,
@@ -224,16 +243,21 @@ function personTile(person) {
   const toggle = () => {
     if (people.selected.has(person.id)) people.selected.delete(person.id);
     else people.selected.set(person.id, person);
+    if (people.selected.has(person.id)) people.lastSelected = person.id;
     updateSelection([person.id]);
+  };
+  const open = () => {
+    people.opened = person.id;
+    location.hash = `#/people/${person.id}`;
   };
   check.addEventListener("click", (event) => { event.stopPropagation(); toggle(); });
   // Once something is selected a click selects too, as in photo apps; Enter always opens.
   tile.addEventListener("click", () => {
-    if (people.selected.size) toggle(); else location.hash = `#/people/${person.id}`;
+    if (people.selected.size) toggle(); else open();
   });
   tile.addEventListener("keydown", (event) => {
     if (event.target !== tile) return;
-    if (event.key === "Enter") location.hash = `#/people/${person.id}`;
+    if (event.key === "Enter") open();
     else if (event.key === " ") { event.preventDefault(); toggle(); }
   });
   return tile;
@@ -247,8 +271,8 @@ function updateSelection(ids = []) {
     if (!tile) continue;
     const chosen = people.selected.has(id);
     tile.classList.toggle("selected", chosen);
-    // said in its name: aria-selected belongs to options and grid cells, not list items,
-    // and screen readers ignored it here
+    // said in its name: aria-selected belongs to options and grid cells, not buttons (nor
+    // the list items the tiles were), and screen readers ignored it here
     const label = tile.dataset.label + (chosen ? ", selected" : "");
     if (tile.getAttribute("aria-label") !== label) tile.setAttribute("aria-label", label);
     tile.querySelector(".tile-check").checked = chosen;
@@ -257,6 +281,8 @@ function updateSelection(ids = []) {
   $("#selection-bar").hidden = !count;
   $("#selection-count").textContent = `${count} selected`;
   $("#merge-selected").disabled = count < 2;
+  // a change of the selection (not the grid drawn again) said to a screen reader too
+  if (ids.length) announce(count ? `${count} selected` : "Selection cleared");
 }
 
 // The merge: the selected people's faces in a dialog, the name kept chosen there, then Undo.
@@ -430,6 +456,7 @@ function clearPersonHead(title) {
 
 function renderPersonHead(person) {
   $("#rename-form").hidden = false;
+  if (!$("#view-person").hidden) document.title = `${personName(person)} · pgface`;
   $("#person-title").textContent = personName(person);
   $("#person-summary").textContent = `${plural(person.faces, "face")} in ` +
     `${plural(person.photos, "photo")}${person.hidden ? " · hidden" : ""}`;
@@ -487,7 +514,9 @@ function faceTile(face) {
     onclick: () => {
       if (people.chosenFaces.has(face.face_id)) people.chosenFaces.delete(face.face_id);
       else people.chosenFaces.add(face.face_id);
+      if (people.chosenFaces.has(face.face_id)) people.lastFace = face.face_id;
       updateFaceChoice();
+      announce(people.chosenFaces.size ? $("#split-count").textContent : "Selection cleared");
     },
   }, [lazyImage(face.crop_url)]);
   return tile;
@@ -862,10 +891,13 @@ function setUpPeople() {
   $("#cluster").addEventListener("click", () => once($("#cluster"), cluster));
   $("#undo").addEventListener("click", () => once($("#undo"), () => undoLast()));
   $("#merge-selected").addEventListener("click", askMerge);
+  // Clear hides the bar the keyboard was on: it goes on from the tile selected last
   $("#clear-selection").addEventListener("click", () => {
     const ids = [...people.selected.keys()];
     people.selected.clear();
     updateSelection(ids);
+    const tile = people.tiles.get(people.lastSelected);
+    if (tile) tile.focus(); else focusHeading("people");
   });
   $("#history-box").addEventListener("toggle", () => {
     if ($("#history-box").open) loadHistory();
@@ -877,6 +909,9 @@ function setUpPeople() {
   $("#split-clear").addEventListener("click", () => {
     people.chosenFaces.clear();
     updateFaceChoice();
+    announce("Selection cleared");
+    const tile = $(`.face-tile[data-face-id="${people.lastFace}"]`);
+    if (tile) tile.focus(); else focusHeading("person");
   });
   $("#review-form").addEventListener("submit", reviewName);
   $("#review-skip").addEventListener("click", () => reviewStep(1));

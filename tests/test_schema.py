@@ -3,6 +3,7 @@ and pgface's tables sit beside an application's tables of the same names."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -313,3 +314,60 @@ def test_rights_missing_at_start_up_are_said_with_their_fix(plain_url: str) -> N
         migrate(plain_url, "mig2")
         with pytest.raises(DatabaseError, match="tables in it belong to .*REASSIGN OWNED BY"):
             migrate(app, "mig2")
+
+
+def legacy_library(url: str) -> str:
+    """A library as pgface made it before it had a schema (migrations 0001-0004 in public, as
+    its migrate() ran them: CREATE TABLE IF NOT EXISTS schema_migrations, then each script);
+    the role that made it (it owns the tables)."""
+    with psycopg.connect(url) as conn:
+        with conn.transaction():
+            conn.execute(pgsql.MIGRATIONS_TABLE)
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            for version, name, script in migrations():
+                if version <= 4 and version not in done:
+                    conn.execute(script)
+                    conn.execute(pgsql.RECORD_MIGRATION, [version, name])
+        return conn.execute("SELECT current_user::text").fetchone()[0]
+
+
+def test_an_older_pgface_is_stopped_on_a_moved_library(
+        plain_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A pgface from before pgface had a schema, started on a library a newer one moved into
+    schema pgface, found no table of migrations in public, made a second, empty library there
+    and indexed into it; the newer pgface never said so (probe upgrade22). The move leaves
+    what stops it at its first read, and a library in public beside pgface's is warned of."""
+    legacy_library(plain_url)
+    migrate(plain_url)
+    with psycopg.connect(plain_url) as conn:  # the older pgface's start-up, as it ran it
+        conn.execute(pgsql.MIGRATIONS_TABLE)
+        with pytest.raises(psycopg.Error, match="this pgface library moved to schema 'pgface' "
+                                                ".*use pgface >= "):
+            conn.execute("SELECT version FROM schema_migrations")
+    with psycopg.connect(plain_url) as conn:
+        assert tables_in(conn, "public") == []
+        assert tables_in(conn, "pgface") == ALL_TABLES
+    # the stub is no library to move: another schema's library starts empty beside it
+    assert migrate(plain_url) == []
+    assert migrate(plain_url, "other") == [v for v, _, _ in migrations()]
+    with psycopg.connect(plain_url) as conn:
+        assert tables_in(conn, "pgface") == ALL_TABLES
+
+
+def test_a_library_in_public_beside_pgface_s_is_warned_of(
+        plain_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A library an older pgface made in public after the move all the same (a move by a
+    pgface that left nothing there to stop it) was never mentioned: each start says it,
+    once."""
+    legacy_library(plain_url)
+    migrate(plain_url)
+    with psycopg.connect(plain_url, autocommit=True) as admin:
+        admin.execute("DROP VIEW IF EXISTS public.schema_migrations")
+        admin.execute("DROP FUNCTION IF EXISTS public.pgface_library_moved()")
+    legacy_library(plain_url)
+    caplog.set_level(logging.WARNING, logger="pgface.db.connection")
+    caplog.clear()
+    assert migrate(plain_url) == []
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(said) == 1 and "a second pgface library sits in schema public" in said[0], said
+

@@ -177,6 +177,7 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
                 known = migrations()
                 if done is not None:
                     _check_not_newer(done, known)
+                    _warn_of_public_library(conn, schema)
                     if {version for version, _, _ in known} <= done:
                         return []  # up to date: nothing written, no lock taken
                 _check_may_write(conn, schema, done, known)
@@ -276,6 +277,20 @@ def _check_may_write(conn: psycopg.Connection, schema: str, done: set[int] | Non
             f"not create it (it lacks the CREATE right on the database): an administrator "
             f"runs `CREATE SCHEMA {quoted} AUTHORIZATION {owner}` once, and pgface creates "
             f"the rest in it")
+
+
+def _warn_of_public_library(conn: psycopg.Connection, schema: str) -> None:
+    """A library of pgface's in public beside the one in SCHEMA is said: an older pgface (from
+    before pgface had a schema) started after the move made it and indexed into it, and this
+    pgface, which uses only SCHEMA's, said nothing (probe upgrade22). One catalog query."""
+    if conn.execute(sql.PUBLIC_LIBRARY).fetchone()[0]:
+        log.warning("a second pgface library sits in schema public, beside the one in schema "
+                    "%r that this pgface uses: an older pgface (from before pgface had a "
+                    "schema of its own) made it or indexed into it after the library was "
+                    "moved. This pgface neither reads nor changes it: index those photos "
+                    "again here, then drop pgface's tables in public (schema_migrations, "
+                    "photos, faces, people, api_keys), and use no pgface older than this one "
+                    "on the database", schema)
 
 
 def _not_permitted(conn: psycopg.Connection, schema: str, doing: str,
@@ -404,6 +419,33 @@ def _move_from_public(conn: psycopg.Connection, schema: str) -> None:
             psql.SQL(kind), psql.Identifier(name), psql.Identifier(schema)))
         moved.append(name)
     log.info("moved pgface's %s from schema public to %s", ", ".join(moved), schema)
+    _leave_moved_stub(conn, schema)
+
+
+def _leave_moved_stub(conn: psycopg.Connection, schema: str) -> None:
+    """What stops an older pgface, from before pgface had a schema, on the moved library: a
+    view public.schema_migrations whose reading raises "this pgface library moved to schema
+    ...". Without it that pgface, whose start-up creates its tables in public where missing,
+    made a second, empty library there and indexed into it, without a word (probe
+    upgrade22). Where this role may not create in public, the move goes on and says so."""
+    version, newest = package_version("pgface"), migrations()[-1][0]
+    message = (f"this pgface library moved to schema {schema!r} (pgface {version}, which "
+               f"knows migration {newest}, moved it from schema public): use pgface >= "
+               f"{version} that knows migration {newest} or later (`pgface --version` "
+               f"names the newest it knows); an older pgface, from before pgface had a schema "
+               f"of its own, must not use this database")
+    stub = psql.SQL(sql.MOVED_STUB).format(
+        message=psql.Literal(message),
+        comment=psql.Literal(f"pgface: the library moved to schema {schema}; reading this "
+                             f"stops an older pgface (see the function's message)"))
+    try:
+        with conn.transaction():
+            conn.execute(stub)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        log.warning("the library moved to schema %r, but nothing was left in schema public to "
+                    "stop an older pgface (from before pgface had a schema of its own) from "
+                    "making a new library there: %s. Use no older pgface on this database",
+                    schema, one_line(exc))
 
 
 def _create_pgvector(conn: psycopg.Connection) -> None:

@@ -41,12 +41,35 @@ SELECT current_user::text, pg_get_userbyid(n.nspowner)::text,
                    AND pg_get_userbyid(c.relowner) <> current_user), '{}')
 FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = %s
 """
-LEGACY_PUBLIC_TABLES = """
-SELECT to_regclass('public.schema_migrations') IS NOT NULL
-       AND to_regclass(format('%%I.schema_migrations', %s::text)) IS NULL
-       AND (SELECT count(*) = 3 FROM information_schema.columns
-            WHERE table_schema = 'public' AND table_name = 'schema_migrations'
-              AND column_name IN ('version', 'name', 'applied_at'))
+# A library of pgface's in public, made before pgface had a schema (or by such an older pgface
+# since): its schema_migrations a table with pgface's columns. The view a move leaves in its
+# place (MOVED_STUB) is no library. pg_attribute, as information_schema.columns shows only the
+# columns this role may read.
+_PUBLIC_LIBRARY = """
+EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = to_regclass('public.schema_migrations')
+          AND c.relkind IN ('r', 'p')
+          AND (SELECT count(*) = 3 FROM pg_attribute a WHERE a.attrelid = c.oid
+               AND NOT a.attisdropped AND a.attname IN ('version', 'name', 'applied_at')))
+"""
+PUBLIC_LIBRARY = f"SELECT {_PUBLIC_LIBRARY}"
+LEGACY_PUBLIC_TABLES = f"""
+SELECT {_PUBLIC_LIBRARY} AND to_regclass(format('%%I.schema_migrations', %s::text)) IS NULL
+"""
+# What a move leaves in public for an older pgface, from before pgface had a schema: its
+# start-up runs CREATE TABLE IF NOT EXISTS schema_migrations (skipped: a view has the name),
+# then reads it, and the view's function stops it with MESSAGE. Without it, that pgface made
+# a new, empty library in public and indexed into it (probe upgrade22). Formatted with
+# psycopg.sql: MESSAGE and COMMENT are literals.
+MOVED_STUB = """
+CREATE FUNCTION public.pgface_library_moved()
+RETURNS TABLE (version integer, name text, applied_at timestamptz)
+LANGUAGE plpgsql AS $moved$
+BEGIN
+    RAISE EXCEPTION USING MESSAGE = {message};
+END
+$moved$;
+CREATE VIEW public.schema_migrations AS SELECT * FROM public.pgface_library_moved();
+COMMENT ON VIEW public.schema_migrations IS {comment};
 """
 # (kind, name) of the objects of ours in public: pg_class relkinds r table, v view,
 # m materialized view, S sequence (identity sequences move with their table), and types.

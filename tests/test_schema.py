@@ -4,6 +4,7 @@ and pgface's tables sit beside an application's tables of the same names."""
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -371,3 +372,74 @@ def test_a_library_in_public_beside_pgface_s_is_warned_of(
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(said) == 1 and "a second pgface library sits in schema public" in said[0], said
 
+
+def test_a_read_only_role_on_a_library_in_public_is_told_to_move_it(plain_url: str) -> None:
+    """A read-only role on a library made before pgface had a schema was told "there is no
+    pgface library in schema 'pgface' yet" (probe upgrade22): the library in public is named,
+    with the role that moves it."""
+    owner = legacy_library(plain_url)
+    with psycopg.connect(plain_url, autocommit=True) as admin, a_role(
+            admin, plain_url, "default_transaction_read_only = on") as reader:
+        role = psql.Identifier(conninfo_to_dict(reader)["user"])
+        admin.execute(psql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
+        with pytest.raises(DatabaseError) as refused:
+            migrate(reader)
+    said = str(refused.value)
+    assert "no pgface library in schema 'pgface'" not in said, said
+    assert re.search(f"library in schema public .* must be moved into schema 'pgface' and "
+                     f"upgraded, and this connection is read-only: default_transaction_read_"
+                     f"only is on.*the owner of its tables, '{owner}'", said), said
+
+
+def test_a_role_that_may_not_move_a_library_in_public_is_told_who_may(plain_url: str) -> None:
+    """A role granted SELECT on a library made before pgface had a schema was told to have
+    `CREATE SCHEMA "pgface" AUTHORIZATION` it made ("pgface creates the rest in it", where
+    the rest was in public, another role's); after that, "may not move pgface's tables from
+    schema public to 'pgface' in schema 'pgface' (must be owner of table api_keys)", no
+    owner named (probe upgrade22)."""
+    owner = legacy_library(plain_url)
+    with psycopg.connect(plain_url, autocommit=True) as admin, a_role(admin, plain_url) as sel:
+        name = conninfo_to_dict(sel)["user"]
+        role = psql.Identifier(name)
+        admin.execute(psql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
+        with pytest.raises(DatabaseError) as refused:
+            migrate(sel)
+        said = str(refused.value)
+        assert "creates the rest" not in said, said
+        assert re.search(f"library in schema public .* moved into schema 'pgface' .*role "
+                         f"'{name}' may not create that schema nor move the tables \\(they "
+                         f"belong to '{owner}'\\): start pgface once as '{owner}'", said), said
+        admin.execute(psql.SQL("CREATE SCHEMA pgface AUTHORIZATION {}").format(role))
+        with pytest.raises(DatabaseError) as refused:
+            migrate(sel)
+        said = str(refused.value)
+        assert "in schema 'pgface' in schema" not in said, said
+        assert re.search(f"role '{name}' may not move the pgface library in schema public .* "
+                         f"into schema 'pgface' \\(must be owner of table \\w+\\): its tables "
+                         f"belong to '{owner}'.*start pgface once as '{owner}'.*ALTER TABLE",
+                         said), said
+        admin.execute("DROP SCHEMA pgface")
+    assert migrate(plain_url)  # its owner moves it
+    with psycopg.connect(plain_url) as conn:
+        assert tables_in(conn, "pgface") == ALL_TABLES
+
+
+def test_a_select_only_role_on_an_out_of_date_library_is_told_what_it_needs(
+        plain_url: str) -> None:
+    """A role granted SELECT on a library that needs a migration was told it "may not create
+    the library's table of migrations", which was there (probe upgrade22)."""
+    migrate(plain_url)
+    newest = migrations()[-1][0]
+    with psycopg.connect(plain_url, autocommit=True) as admin, a_role(admin, plain_url) as sel:
+        name = conninfo_to_dict(sel)["user"]
+        role = psql.Identifier(name)
+        admin.execute(psql.SQL("GRANT USAGE ON SCHEMA pgface TO {}").format(role))
+        admin.execute(psql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA pgface TO {}").format(role))
+        admin.execute("DELETE FROM pgface.schema_migrations WHERE version = %s", [newest])
+        with pytest.raises(DatabaseError) as refused:
+            migrate(sel)
+    said = str(refused.value)
+    assert "table of migrations" not in said, said
+    assert re.search(f"the library in schema 'pgface' needs migration\\(s\\) {newest:04d} "
+                     f"\\(this pgface is newer\\), and role '{name}' may not apply migration "
+                     f"{newest:04d}_\\w+ in schema 'pgface'", said), said

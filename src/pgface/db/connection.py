@@ -169,12 +169,13 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
     _check_url(url)
     applied_now: list[int] = []
     doing = "read the library's migrations"
+    done: set[int] | None = None
+    known = migrations()
     try:
         with psycopg.connect(url) as conn:
             try:
                 _check_pgvector(conn)
                 done = _applied_migrations(conn, schema)
-                known = migrations()
                 if done is not None:
                     _check_not_newer(done, known)
                     _warn_of_public_library(conn, schema)
@@ -197,7 +198,10 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
                         _move_from_public(conn, schema)
                     doing = "create the library's table of migrations (schema_migrations)"
                     conn.execute(sql.SET_SEARCH_PATH, [search_path(conn, schema), True])
-                    conn.execute(sql.MIGRATIONS_TABLE)
+                    # only where missing: a role that may not create in the schema was told
+                    # it "may not create the library's table of migrations", which was there
+                    if conn.execute(sql.SCHEMA_MIGRATIONS_TABLE, [schema]).fetchone()[0] is None:
+                        conn.execute(sql.MIGRATIONS_TABLE)
                     doing = "read the library's migrations"
                     done = {r[0] for r in conn.execute(sql.APPLIED_MIGRATIONS)}
                     _check_not_newer(done, known)
@@ -216,7 +220,7 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
                         applied_now.append(version)
                         log.info("applied migration %04d_%s", version, name)
             except psycopg.errors.InsufficientPrivilege as exc:
-                raise _not_permitted(conn, schema, doing, exc) from exc
+                raise _not_permitted(conn, schema, doing, exc, done, known) from exc
     except psycopg.errors.QueryCanceled as exc:
         raise DatabaseError(cancelled(exc, f"as it opened the library (to {doing})")) from exc
     except psycopg.OperationalError as exc:
@@ -254,21 +258,34 @@ def _check_may_write(conn: psycopg.Connection, schema: str, done: set[int] | Non
     it for the role."""
     read_only, standby, database, role, may_create, exists = conn.execute(
         sql.MAY_WRITE, [schema]).fetchone()
+    legacy = done is None and conn.execute(sql.LEGACY_PUBLIC_TABLES, [schema]).fetchone()[0]
     if read_only == "on":
-        if done is None:
+        writer, act = "the schema's owner", "create or upgrade"
+        if legacy:
+            owners = _public_owners(conn)
+            needs = (f"the pgface library in schema public (made before pgface had a schema "
+                     f"of its own) must be moved into schema {schema!r} and upgraded")
+            writer, act = f"the owner of its tables, {owners}", "move and upgrade"
+        elif done is None:
             needs = f"there is no pgface library in schema {schema!r} yet"
         else:
-            missing = [version for version, _, _ in known if version not in done]
-            needs = (f"the library in schema {schema!r} needs migration(s) "
-                     f"{', '.join(f'{v:04d}' for v in missing)} (this pgface is newer)")
+            needs = _needs(schema, done, known)
         why = ("the server is a standby (in recovery)" if standby else
                "default_transaction_read_only is on for this role or database (or in the "
                "URL's options)")
         conn.rollback()
         raise DatabaseError(
             f"{needs}, and this connection is read-only: {why}. Start pgface once as a role "
-            f"that may write (the schema's owner) to create or upgrade it; a read-only role "
+            f"that may write ({writer}) to {act} it; a read-only role "
             f"then searches it as it is")
+    if legacy and not exists and not may_create:
+        owners = _public_owners(conn)
+        conn.rollback()
+        raise DatabaseError(
+            f"the pgface library in schema public (made before pgface had a schema of its "
+            f"own) is to be moved into schema {schema!r} in database {database!r}, and role "
+            f"{role!r} may not create that schema nor move the tables (they belong to "
+            f"{owners}): {_move_fix(conn, schema, role)}")
     if not exists and not may_create:
         conn.rollback()
         quoted, owner = (psql.Identifier(name).as_string(conn) for name in (schema, role))
@@ -277,6 +294,31 @@ def _check_may_write(conn: psycopg.Connection, schema: str, done: set[int] | Non
             f"not create it (it lacks the CREATE right on the database): an administrator "
             f"runs `CREATE SCHEMA {quoted} AUTHORIZATION {owner}` once, and pgface creates "
             f"the rest in it")
+
+
+def _needs(schema: str, done: set[int], known: list[tuple[int, str, str]]) -> str:
+    missing = [version for version, _, _ in known if version not in done]
+    return (f"the library in schema {schema!r} needs migration(s) "
+            f"{', '.join(f'{v:04d}' for v in missing)} (this pgface is newer)")
+
+
+def _public_owners(conn: psycopg.Connection) -> str:
+    """The roles owning pgface's tables in public, quoted, for messages."""
+    owners = conn.execute(sql.PUBLIC_TABLE_OWNERS, [created_names()]).fetchone()[0]
+    return ", ".join(repr(o) for o in sorted(owners)) or "another role"
+
+
+def _move_fix(conn: psycopg.Connection, schema: str, role: str) -> str:
+    """What moves a library in public that this role may not move: its tables' owner starts
+    pgface once, or an administrator gives the tables (and the schema) to this role."""
+    quoted, as_role = (psql.Identifier(name).as_string(conn) for name in (schema, role))
+    return (f"start pgface once as {_public_owners(conn)} (the owner of the tables in "
+            f"public), which moves the library into schema {schema!r} and upgrades it (this "
+            f"role then uses it as that role grants); or an administrator gives the tables "
+            f"to this role (`ALTER TABLE public.<table> OWNER TO {as_role}` for each of "
+            f"pgface's tables there, or `REASSIGN OWNED BY <their owner> TO {as_role}` where "
+            f"that role owns nothing else) and, where the schema does not exist, runs "
+            f"`CREATE SCHEMA {quoted} AUTHORIZATION {as_role}`")
 
 
 def _warn_of_public_library(conn: psycopg.Connection, schema: str) -> None:
@@ -294,10 +336,18 @@ def _warn_of_public_library(conn: psycopg.Connection, schema: str) -> None:
 
 
 def _not_permitted(conn: psycopg.Connection, schema: str, doing: str,
-                   exc: psycopg.Error) -> DatabaseError:
+                   exc: psycopg.Error, done: set[int] | None = None,
+                   known: list[tuple[int, str, str]] | None = None) -> DatabaseError:
     """A right the role lacks at start-up, said with what pgface was doing and the fix: the
     role pgface connects as owns its schema and the tables in it (README, Storage)."""
     conn.rollback()
+    if conn.execute(sql.LEGACY_PUBLIC_TABLES, [schema]).fetchone()[0]:
+        role = conn.execute(sql.CURRENT_ROLE_NAME).fetchone()[0]
+        return DatabaseError(
+            f"role {role!r} may not move the pgface library in schema public (made before "
+            f"pgface had a schema of its own) into schema {schema!r} ({one_line(exc)}): its "
+            f"tables belong to {_public_owners(conn)}, and only their owner may move them: "
+            f"{_move_fix(conn, schema, role)}")
     role, owner, others = conn.execute(sql.SCHEMA_OWNERS, [schema]).fetchone()
     quoted = psql.Identifier(schema).as_string(conn)
     as_role = psql.Identifier(role).as_string(conn)
@@ -313,8 +363,9 @@ def _not_permitted(conn: psycopg.Connection, schema: str, doing: str,
         fix += (f"; tables in it belong to {', '.join(repr(o) for o in others)}: an "
                 f"administrator gives them to this role (`REASSIGN OWNED BY <that role> TO "
                 f"{as_role}` or ALTER TABLE ... OWNER TO), or pgface connects as their owner")
+    needs = f"{_needs(schema, done, known)}, and " if done is not None and known else ""
     return DatabaseError(
-        f"role {role!r} may not {doing} in schema {schema!r} ({one_line(exc)}): the role "
+        f"{needs}role {role!r} may not {doing} in schema {schema!r} ({one_line(exc)}): the role "
         f"pgface connects as must own the schema and the tables in it ({fix}). A role that "
         f"only searches an up-to-date library needs USAGE on the schema and SELECT on its "
         f"tables")

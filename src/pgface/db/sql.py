@@ -21,6 +21,7 @@ VECTOR_SCHEMA = """
 SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
 WHERE e.extname = 'vector'
 """
+CURRENT_ROLE_NAME = "SELECT current_user::text"
 SET_SEARCH_PATH = "SELECT set_config('search_path', %s, %s)"
 # A library's table of migrations, read before anything is written (connection.migrate):
 # an up-to-date library is only read.
@@ -54,6 +55,13 @@ EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = to_regclass('public.schema_migrat
 PUBLIC_LIBRARY = f"SELECT {_PUBLIC_LIBRARY}"
 LEGACY_PUBLIC_TABLES = f"""
 SELECT {_PUBLIC_LIBRARY} AND to_regclass(format('%%I.schema_migrations', %s::text)) IS NULL
+"""
+# The roles owning pgface's tables in public (their names given), for a move this role may not
+# make (connection._check_may_write, _not_permitted).
+PUBLIC_TABLE_OWNERS = """
+SELECT coalesce(array_agg(DISTINCT pg_get_userbyid(c.relowner)::text), '{}')
+FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY(%s)
+  AND c.relkind IN ('r', 'p')
 """
 # What a move leaves in public for an older pgface, from before pgface had a schema: its
 # start-up runs CREATE TABLE IF NOT EXISTS schema_migrations (skipped: a view has the name),

@@ -73,8 +73,10 @@ def main() -> None:
     # names its own; the header names the machine that assembled them.
     header = (f"# pgface benchmarks\n\nAssembled by `python bench/run.py` on "
               f"{time.strftime('%Y-%m-%d')} on {machine()}, {ran}; each section names its own "
-              "machine, command and conditions. Every speed is also given as a ratio against "
-              "its baseline measured in the same run.\n\n")
+              "machine, command and conditions. A speed is also given as a ratio against its "
+              "baseline measured in the same run where the section has one (the 1M-face "
+              "clustering times, the 10M projection and the GPU indexer's table have "
+              "none).\n\n")
     # calibration.md is a page of its own; its table is the accuracy section here.
     body = "\n\n".join(s.replace("# Match threshold", "## Match threshold", 1) for s in sections)
     (DOCS / "benchmarks.md").write_text(header + body)

@@ -41,8 +41,12 @@ class _Connection(h11.Connection):
     def next_event(self) -> Any:
         try:
             event = super().next_event()
-            # what h11 took of the bytes given (its buffer holds the rest)
-            taken = self._received - len(self._receive_buffer)
+            # what h11 took of the bytes given (its buffer, h11's own attribute, holds the
+            # rest; an h11 without it keeps its own limit alone rather than fail every request)
+            buffered = getattr(self, "_receive_buffer", None)
+            if buffered is None:
+                return event
+            taken = self._received - len(buffered)
             if isinstance(event, h11.Request) and taken - self._head_from > self._limit:
                 raise h11.RemoteProtocolError("request line and headers too long",
                                               error_status_hint=431)

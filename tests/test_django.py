@@ -390,6 +390,37 @@ def test_settings_mistakes_are_named(project: None) -> None:
             Face.objects.similar_to(bad)
 
 
+def test_a_call_leaves_the_process_environment_alone_while_it_runs(project: None) -> None:
+    """Typer built each parameter's conversion on every call, setting os.environ's
+    PYDANTIC_DISABLE_PLUGINS and putting it back around each: two threads' calls at once left
+    it set for good (the CI met it now and then in the test below). Built once, a call after
+    the first never touches the environment: a thread watching it sees nothing."""
+    import io
+    import threading
+
+    from django.core.management import call_command
+
+    call_command("pgface", "stats", "--json", stdout=io.StringIO())  # built here, once
+    seen: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if "PYDANTIC_DISABLE_PLUGINS" in os.environ:
+                seen.append(os.environ.get("PYDANTIC_DISABLE_PLUGINS", ""))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for args in (("stats", "--json"), ("search", str(samples()["yaoming.jpg"]), "--json"),
+                     ("people", "list", "--json"), ("compare", "--help")) * 3:
+            call_command("pgface", *args, stdout=io.StringIO())
+    finally:
+        done.set()
+        watcher.join()
+    assert seen == []
+
+
 def test_call_command_from_two_threads_keeps_each_callers_output(project: None) -> None:
     """Two threads (Celery's thread pool, views) each call_command("pgface", ..., stdout=...):
     redirect_stdout and an os.environ edited by each call sent one's output into the other's

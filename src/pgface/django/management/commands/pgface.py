@@ -36,6 +36,34 @@ ABORTS = (click.exceptions.Abort, typer.Abort)
 USAGE_ERRORS = (click.ClickException, TyperException)
 
 
+# pgface's command line as one click command, built once for the process (_pgface_command)
+_command: Any = None
+_command_lock = threading.Lock()
+
+
+def _pgface_command() -> Any:
+    """pgface's click command, built once, with every parameter's conversion made. Typer
+    builds those lazily on a call, each with os.environ's PYDANTIC_DISABLE_PLUGINS set and put
+    back around it, which two threads' calls at once (call_command from two threads) left set
+    in the process's environment (the CI met it now and then); `app(...)` built the whole
+    command again on every call too."""
+    global _command
+    with _command_lock:
+        if _command is None:
+            from pgface.cli import app
+
+            command = typer.main.get_command(app)
+            todo = [command]
+            while todo:
+                each = todo.pop()
+                todo += getattr(each, "commands", {}).values()
+                for param in each.params:
+                    if hasattr(param, "get_runtime_param"):  # typer's own parameters
+                        param.get_runtime_param()
+            _command = command
+    return _command
+
+
 _here = threading.local()  # this thread's call: where its output goes
 _shared = threading.Condition()  # guards what the calls running now share (below)
 _running: list[tuple[dict[str, str], tuple[_Routed, _Routed], dict[str, str | None]]] = []
@@ -178,8 +206,6 @@ class Command(BaseCommand):
             sys.exit(exc.returncode)
 
     def handle(self, *args: str, **options: object) -> None:
-        from pgface.cli import app
-
         try:
             settings = conf.pgface_settings()
         except (ImproperlyConfigured, PgfaceError) as exc:
@@ -191,7 +217,8 @@ class Command(BaseCommand):
         said = _Said(_unrouted(self.stderr._out))
         with _running_for(conf.environment(settings), _unrouted(self.stdout._out), said):
             try:
-                code = app(args=list(args), prog_name="manage.py pgface", standalone_mode=False)
+                code = _pgface_command().main(args=list(args), prog_name="manage.py pgface",
+                                              standalone_mode=False)
             except EXITS as exc:
                 code = exc.exit_code
             except USAGE_ERRORS as exc:

@@ -235,11 +235,7 @@ def test_a_read_only_role_searches_an_up_to_date_library(
         pf.index(samples()["players.jpg"])
     with psycopg.connect(plain_url, autocommit=True) as admin, a_role(
             admin, plain_url, "default_transaction_read_only = on") as reader:
-        role = conninfo_to_dict(reader)["user"]
-        admin.execute(psql.SQL("GRANT USAGE ON SCHEMA pgface TO {}").format(
-            psql.Identifier(role)))
-        admin.execute(psql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA pgface TO {}").format(
-            psql.Identifier(role)))
+        grant_reading(admin, reader, "pgface")
         assert migrate(reader) == []
         with Pgface(settings.model_copy(update={"database_url": reader}),
                     analyzer=analyzer) as pf:
@@ -317,6 +313,22 @@ def test_rights_missing_at_start_up_are_said_with_their_fix(plain_url: str) -> N
             migrate(app, "mig2")
 
 
+def grant_reading(admin: psycopg.Connection, url: str, schema: str) -> str:
+    """SELECT on the tables in SCHEMA (and USAGE on it) for the role of URL; its name."""
+    name = conninfo_to_dict(url)["user"]
+    for grant in ("GRANT USAGE ON SCHEMA {} TO {}",
+                  "GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}"):
+        admin.execute(psql.SQL(grant).format(psql.Identifier(schema), psql.Identifier(name)))
+    return name
+
+
+def migration_refused(url: str) -> str:
+    """What migrate() says as it refuses to open the library at URL."""
+    with pytest.raises(DatabaseError) as refused:
+        migrate(url)
+    return str(refused.value)
+
+
 def legacy_library(url: str) -> str:
     """A library as pgface made it before it had a schema (migrations 0001-0004 in public, as
     its migrate() ran them: CREATE TABLE IF NOT EXISTS schema_migrations, then each script);
@@ -380,11 +392,8 @@ def test_a_read_only_role_on_a_library_in_public_is_told_to_move_it(plain_url: s
     owner = legacy_library(plain_url)
     with psycopg.connect(plain_url, autocommit=True) as admin, a_role(
             admin, plain_url, "default_transaction_read_only = on") as reader:
-        role = psql.Identifier(conninfo_to_dict(reader)["user"])
-        admin.execute(psql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
-        with pytest.raises(DatabaseError) as refused:
-            migrate(reader)
-    said = str(refused.value)
+        grant_reading(admin, reader, "public")
+        said = migration_refused(reader)
     assert "no pgface library in schema 'pgface'" not in said, said
     assert re.search(f"library in schema public .* must be moved into schema 'pgface' and "
                      f"upgraded, and this connection is read-only: default_transaction_read_"
@@ -399,20 +408,15 @@ def test_a_role_that_may_not_move_a_library_in_public_is_told_who_may(plain_url:
     owner named (probe upgrade22)."""
     owner = legacy_library(plain_url)
     with psycopg.connect(plain_url, autocommit=True) as admin, a_role(admin, plain_url) as sel:
-        name = conninfo_to_dict(sel)["user"]
-        role = psql.Identifier(name)
-        admin.execute(psql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
-        with pytest.raises(DatabaseError) as refused:
-            migrate(sel)
-        said = str(refused.value)
+        name = grant_reading(admin, sel, "public")
+        said = migration_refused(sel)
         assert "creates the rest" not in said, said
         assert re.search(f"library in schema public .* moved into schema 'pgface' .*role "
                          f"'{name}' may not create that schema nor move the tables \\(they "
                          f"belong to '{owner}'\\): start pgface once as '{owner}'", said), said
-        admin.execute(psql.SQL("CREATE SCHEMA pgface AUTHORIZATION {}").format(role))
-        with pytest.raises(DatabaseError) as refused:
-            migrate(sel)
-        said = str(refused.value)
+        admin.execute(psql.SQL("CREATE SCHEMA pgface AUTHORIZATION {}").format(
+            psql.Identifier(name)))
+        said = migration_refused(sel)
         assert "in schema 'pgface' in schema" not in said, said
         assert re.search(f"role '{name}' may not move the pgface library in schema public .* "
                          f"into schema 'pgface' \\(must be owner of table \\w+\\): its tables "
@@ -431,14 +435,9 @@ def test_a_select_only_role_on_an_out_of_date_library_is_told_what_it_needs(
     migrate(plain_url)
     newest = migrations()[-1][0]
     with psycopg.connect(plain_url, autocommit=True) as admin, a_role(admin, plain_url) as sel:
-        name = conninfo_to_dict(sel)["user"]
-        role = psql.Identifier(name)
-        admin.execute(psql.SQL("GRANT USAGE ON SCHEMA pgface TO {}").format(role))
-        admin.execute(psql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA pgface TO {}").format(role))
+        name = grant_reading(admin, sel, "pgface")
         admin.execute("DELETE FROM pgface.schema_migrations WHERE version = %s", [newest])
-        with pytest.raises(DatabaseError) as refused:
-            migrate(sel)
-    said = str(refused.value)
+        said = migration_refused(sel)
     assert "table of migrations" not in said, said
     assert re.search(f"the library in schema 'pgface' needs migration\\(s\\) {newest:04d} "
                      f"\\(this pgface is newer\\), and role '{name}' may not apply migration "

@@ -213,10 +213,12 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
          lambda p: p.write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 3]))
     # Cut short and then closed with the end marker (a broken copy, a tool that lost data): the
     # rest of the picture came out grey and half a face was stored, without a word (probe
-    # hostile21); plain, and with EXIF (Pillow's path)
-    for name, options in (("cut-closed.jpg", {}), ("cut-closed-exif.jpg", {"exif": _exif(1)})):
+    # hostile21); plain, with EXIF (Pillow's path), and CMYK (Pillow's own decoder)
+    for name, image, options in (("cut-closed.jpg", photo, {}),
+                                 ("cut-closed-exif.jpg", photo, {"exif": _exif(1)}),
+                                 ("cut-closed-cmyk.jpg", photo.convert("CMYK"), {})):
         closed = io.BytesIO()
-        photo.save(closed, "JPEG", quality=90, **options)
+        image.save(closed, "JPEG", quality=90, **options)
         save(name, Expect(reason="its image data ends before the picture does"),
              lambda p, closed=closed: p.write_bytes(
                  closed.getvalue()[: len(closed.getvalue()) // 3] + b"\xff\xd9"))

@@ -615,6 +615,9 @@ def _decode_jpeg(data: bytes, img: Image.Image, source: str, factor: int = 1
     decodes it or says why not: pgface accepts exactly the JPEGs it accepted before.
     factor > 1: decoded at 1/factor of its size.
     """
+    if img.mode == "CMYK":
+        _check_cmyk_whole(data, source)
+        return None
     if img.mode not in ("RGB", "L"):
         return None
     try:
@@ -635,6 +638,17 @@ def _check_cut_short(exc: ValueError, source: str) -> None:
     if "premature end of data segment" in str(exc):
         raise ImageError(source, f"corrupt or truncated image (its image data ends before "
                                  f"the picture does: {' '.join(str(exc).split())})") from exc
+
+
+def _check_cmyk_whole(data: bytes, source: str) -> None:
+    """A CMYK JPEG cut short and closed, said so: Pillow decodes CMYK itself (libjpeg-turbo
+    gives no BGR of it) and reads such a file with its lost part grey. libjpeg-turbo's strict
+    decoding to CMYK at its smallest scale (an eighth of each side: every coefficient is still
+    read, so a cut shows) tells it; any other complaint is left to Pillow, as for RGB."""
+    try:
+        simplejpeg.decode_jpeg(data, colorspace="CMYK", strict=True, min_width=1, min_height=1)
+    except ValueError as exc:
+        _check_cut_short(exc, source)
 
 
 # ISO base media file brands of still images (AVIF, HEIC/HEIF): "ftyp" at byte 4, brand at 8

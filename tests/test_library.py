@@ -919,6 +919,36 @@ def test_an_upgrade_and_a_wait_for_another_process_upgrading_are_said(
     assert json.loads(shown.stdout)["photos"] == 0
 
 
+def test_an_upgrade_waiting_for_a_table_another_session_holds_names_that_session(
+        database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    # An upgrade behind another session's open transaction on the library's tables waited in
+    # silence, having said only that "a large library takes a while" (probe upgrade22).
+    newest, name = migrations()[-1][:2]
+    migrate(database_url)
+    with psycopg.connect(in_pgface_schema(database_url), autocommit=True) as conn:
+        conn.execute("DELETE FROM schema_migrations WHERE version = %s", [newest])
+    caplog.set_level(logging.WARNING, "pgface")
+    holder_url = in_pgface_schema(database_url)
+    with ThreadPoolExecutor(1) as pool, psycopg.connect(
+            holder_url, application_name="a psql session") as holder:
+        holder_pid = holder.info.backend_pid
+        for table in ("people", "faces", "photos"):  # whichever the newest migration takes
+            holder.execute(f"LOCK TABLE {table} IN ROW EXCLUSIVE MODE")
+        opened = pool.submit(migrate, database_url)
+        deadline = time.monotonic() + 60
+        while f"migration {newest:04d}_{name} waits" not in caplog.text and (
+                time.monotonic() < deadline) and not opened.done():
+            time.sleep(0.05)
+        assert not opened.done(), opened.result()
+        said = caplog.text
+        assert f"process {holder_pid} (application 'a psql session', role " in said, said
+        assert "idle in transaction" in said, said
+        holder.rollback()
+        assert opened.result(timeout=60) == [newest]
+    with psycopg.connect(in_pgface_schema(database_url)) as conn:
+        assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == newest
+
+
 def test_http_prune_remove_and_missing_matches(
         settings: Settings, analyzer: FaceAnalyzer, library_folder: Path) -> None:
     from api_jobs import index_path

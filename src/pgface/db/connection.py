@@ -215,7 +215,7 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
                             continue
                         doing = f"apply migration {version:04d}_{name}"
                         with conn.transaction():
-                            conn.execute(script)
+                            _apply_migration(conn, schema, script, f"{version:04d}_{name}")
                             conn.execute(sql.RECORD_MIGRATION, [version, name])
                         applied_now.append(version)
                         log.info("applied migration %04d_%s", version, name)
@@ -226,6 +226,25 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"cannot connect to the database: {one_line(exc)}") from exc
     return applied_now
+
+
+def _apply_migration(conn: psycopg.Connection, schema: str, script: str, name: str) -> None:
+    """One migration's script; a wait for a table another session holds is said with who
+    holds it (an upgrade behind an open transaction, a psql session's or an older pgface's,
+    waited in silence after saying only that a large library takes a while). A wait past
+    MIGRATIONS_WAIT_SAID_S rolls the script back to its savepoint, names the sessions holding
+    the library's tables and runs it again, waiting as long as needed."""
+    if lock_within(conn, script, MIGRATIONS_WAIT_SAID_S):
+        return
+    holders = []
+    for pid, application, role, state in conn.execute(sql.LIBRARY_LOCK_HOLDERS, [schema]):
+        about = [f"application {application!r}"] if application else []
+        about += [f"role {role!r}", *([state] if state else [])]  # state: the role's own only
+        holders.append(f"process {pid} ({', '.join(about)})")
+    log.warning("upgrading the library: migration %s waits for tables another session holds "
+                "(%s); it goes on when that session ends its transaction",
+                name, "; ".join(holders) or "it has let go since")
+    conn.execute(script)
 
 
 def _applied_migrations(conn: psycopg.Connection, schema: str) -> set[int] | None:

@@ -9,6 +9,17 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 # Serialises concurrent start-ups so a migration runs exactly once.
 MIGRATIONS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('pgface.migrations'))"
+# The other sessions holding a lock on a table, index or sequence of the library's schema,
+# for a migration that waits: their process id, application, role and state
+LIBRARY_LOCK_HOLDERS = """
+SELECT DISTINCT a.pid, a.application_name, a.usename, a.state
+FROM pg_locks l
+JOIN pg_class c ON c.oid = l.relation
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE n.nspname = %s AND l.granted AND l.pid <> pg_backend_pid()
+ORDER BY a.pid
+"""
 TRY_MIGRATIONS_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('pgface.migrations'))"
 CURRENT_LOCK_TIMEOUT = "SELECT current_setting('lock_timeout')"  # LOCK_TIMEOUT sets it
 APPLIED_MIGRATIONS = "SELECT version FROM schema_migrations"

@@ -45,6 +45,32 @@ def test_shorten_middle_keeps_the_file_name_before_the_start() -> None:
     assert shorten_middle(path, 27, "...") == "/.../Aaron_Peirsol_0001.jpg"  # ASCII
 
 
+def test_a_path_of_wide_characters_is_shortened_by_its_cells_and_keeps_its_file_name() -> None:
+    """Probe cli23: a CJK character takes two cells and was counted as one, so a table cut
+    the end of the file name (`/tmp/li…真/obama/obama2.jp`) with no mark."""
+    from rich.cells import cell_len
+
+    path = "/tmp/lib/ünïcödé 写真/obama/写真2.jpg"
+    for width in range(2, cell_len(path) + 1):
+        short = shorten_middle(path, width)
+        assert cell_len(short) <= width, (width, short)
+        assert short == path or "…" in short
+    assert shorten_middle(path, 20) == "/tmp/lib/…/写真2.jpg"  # 9 + 1 + 10 cells
+    # a wide character that would pass the width by one cell is left out, not half shown
+    assert shorten_middle("/写真/😀😀😀😀😀😀/a.jpg", 9) == "/…/a.jpg"
+    assert shorten_middle("/a/😀😀😀😀😀😀😀.jpg", 12) == "/…😀😀😀.jpg"
+    table = Table()
+    table.add_column("similarity")
+    table.add_column("photo", ratio=1)
+    table.add_row("0.7605", MiddleEllipsis(path))
+    for width in (30, 40, 100):
+        buffer = io.StringIO()
+        Console(file=buffer, width=width).print(table)
+        row = next(line for line in buffer.getvalue().splitlines() if "0.7605" in line)
+        assert row.rstrip(" │").endswith("写真2.jpg"), (width, row)
+        assert "…" in row or path in row, (width, row)
+
+
 def test_plain_has_no_python_reprs() -> None:
     assert plain({"buffalo_sc": 511, "antelopev2": 3}) == "buffalo_sc: 511, antelopev2: 3"
     assert plain({}) == "none" and plain(True) == "yes" and plain(None) == "-"

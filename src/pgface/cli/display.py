@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
+from rich.cells import cell_len, get_character_cell_size
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.text import Text
@@ -39,11 +40,13 @@ def ellipsis_for(encoding: str | None) -> str:
 
 
 def shorten_middle(text: str, width: int, ellipsis: str = ELLIPSIS) -> str:
-    """TEXT in at most WIDTH characters, the middle replaced by an ellipsis: a path keeps its
-    end (the file name) and its start (the library), and visibly lost the rest."""
-    if len(text) <= width:
+    """TEXT in at most WIDTH terminal cells, the middle replaced by an ellipsis: a path keeps
+    its end (the file name) and its start (the library), and visibly lost the rest. Cells, not
+    characters: a CJK character or an emoji takes two, and counted as one, a path of them
+    lost the end of its file name to the table's crop, with no mark (probe cli23)."""
+    if cell_len(text) <= width:
         return text
-    mark = len(ellipsis)
+    mark = cell_len(ellipsis)
     if width <= mark:
         return ellipsis[:width]
     room = width - mark
@@ -51,10 +54,24 @@ def shorten_middle(text: str, width: int, ellipsis: str = ELLIPSIS) -> str:
     # it, where it fits beside one character of the start (the root), else as much of it as
     # fits; at least half the room, the start the rest. Six characters of the start were
     # kept before at the file name's expense: `/tmp/h…n_Peirsol_0001.jpg` (probe clidocs19).
-    name = len(text) - text.rstrip("/").rfind("/")  # the file name and the slash before it
-    tail = max((room + 1) // 2, min(name, room - 1))
-    head = room - tail
-    return text[:head] + ellipsis + text[len(text) - tail:]
+    name = cell_len(text[text.rstrip("/").rfind("/"):])  # the file name and the slash before it
+    tail = _last_cells(text, max((room + 1) // 2, min(name, room - 1)))
+    return _first_cells(text, room - cell_len(tail)) + ellipsis + tail
+
+
+def _first_cells(text: str, cells: int) -> str:
+    """The longest start of TEXT that takes at most CELLS terminal cells."""
+    used = 0
+    for at, character in enumerate(text):
+        used += get_character_cell_size(character)
+        if used > cells:
+            return text[:at]
+    return text
+
+
+def _last_cells(text: str, cells: int) -> str:
+    """The longest end of TEXT that takes at most CELLS terminal cells."""
+    return _first_cells(text[::-1], cells)[::-1]
 
 
 class MiddleEllipsis:
@@ -67,7 +84,8 @@ class MiddleEllipsis:
         self.style = style
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement(min(len(self.text), self.MIN_WIDTH), len(self.text))
+        cells = cell_len(self.text)
+        return Measurement(min(cells, self.MIN_WIDTH), cells)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         cut = shorten_middle(encodable(self.text, options.encoding), options.max_width,

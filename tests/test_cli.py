@@ -789,3 +789,33 @@ def test_argument_names_in_help_are_those_of_the_usage_line() -> None:
     rename = runner.invoke(app, ["people", "rename", "--help"], env={"COLUMNS": "120"}).stdout
     assert re.search(r"\* +PERSON +A person's name", rename), rename
     assert re.search(r"\* +NEW_NAME +\S", rename), rename
+
+
+def test_a_stdout_that_cannot_take_the_report_is_said_to_be_stdout(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """Probe cli23: with fd 1 closed (`>&-`) `people list --json` was "unexpected
+    AttributeError ... (a bug)" and `stats` exited 0 with its report lost; a full disk under
+    stdout was `error: No space left on device`, which sends an operator to the library's."""
+    command = [sys.executable, "-c", "from pgface.cli import app; app()"]
+    full = {**os.environ, **env}
+    for args in (["people", "list", "--json"], ["stats"]):
+        done = subprocess.run([*command, *args], env=full, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, timeout=300,
+                              preexec_fn=lambda: os.close(1))
+        assert done.returncode == 1, (args, done.stderr)
+        assert done.stderr.strip() == ("error: standard output is closed (`>&-`): pgface writes "
+                                       "its report there; send it to a file or to /dev/null "
+                                       "instead"), (args, done.stderr)
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "w") as disk_full:
+        done = subprocess.run([*command, "stats", "--json"], env=full, stdout=disk_full,
+                              stderr=subprocess.PIPE, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip() == ("error: cannot write the report to standard output (No "
+                                   "space left on device); what the command did before it is "
+                                   "kept"), done.stderr
+    # `| head`: the reader stopped on purpose; nothing said, as before
+    piped = subprocess.run(f"{shlex.join([*command, 'stats', '--json'])} | head -c 1",
+                           shell=True, env=full, capture_output=True, text=True, timeout=300)
+    assert piped.stdout == "{" and "error" not in piped.stderr, piped.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import sys
 from dataclasses import asdict
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -29,6 +30,7 @@ from pgface.cli.common import (
     print_json,
     say_error,
     shown,
+    stdout_closed,
     stopped_by_sigterm_as_by_ctrl_c,
 )
 from pgface.cli.db import db_app
@@ -97,6 +99,9 @@ def _quiet_logs(
         help="Print pgface's version, model pack and data folder, then exit.")] = False,
 ) -> None:
     escape_what_cannot_be_encoded()
+    if sys.stdout is None:  # `>&-`: a report printed nowhere, or an "unexpected" error
+        say_error(stdout_closed())
+        raise typer.Exit(1)
     # A command reports what went wrong in one `error:` line: the pool's reconnection attempts
     # and the restart of a crashed embedded server (the next connection does it) stay quiet.
     logging.getLogger("psycopg").setLevel(logging.CRITICAL)

@@ -228,9 +228,30 @@ def open_library() -> Pgface:
     return Pgface(Settings())
 
 
+class OutputLost(PgfaceError):
+    """Standard output could not take the command's report (closed, a full disk): said as
+    stdout's failure, where `error: No space left on device` had an operator look at the
+    library's disk, and the run's work is kept."""
+
+
+def stdout_closed() -> OutputLost:
+    return OutputLost("standard output is closed (`>&-`): pgface writes its report there; "
+                      "send it to a file or to /dev/null instead")
+
+
 def print_json(value: Any) -> None:
-    """VALUE as JSON on stdout, every string in it readable (`_readable_text`)."""
-    sys.stdout.write(json.dumps(_readable_values(value), indent=2, default=str) + "\n")
+    """VALUE as JSON on stdout, every string in it readable (`_readable_text`), written out
+    now: a stdout that cannot take it is the command's error (OutputLost), said as such."""
+    if sys.stdout is None:  # fd 1 closed before Python started
+        raise stdout_closed()
+    try:
+        sys.stdout.write(json.dumps(_readable_values(value), indent=2, default=str) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise  # `| head`: the reader has what it wanted
+    except OSError as exc:
+        raise OutputLost(f"cannot write the report to standard output ({exc.strerror or exc}); "
+                         f"what the command did before it is kept") from exc
 
 
 def _readable_values(value: Any) -> Any:

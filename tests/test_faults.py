@@ -509,12 +509,16 @@ def test_cli_errors_are_one_line(own_server: Path, models_dir: Path,
          "error: setting PGFACE_DET_SIZES (item 2): Input should be a valid integer"),
         (["stats"], {"PGFACE_DET_SIZES": "300"},
          "error: setting PGFACE_DET_SIZES: 300 is not a detector size"),
+        # named as the setting it is (probe cli23: the words named none)
         (["stats"], {"PGFACE_DATABASE_URL": "not a url"},
-         "error: the database URL is not one PostgreSQL can read: "),
+         "error: setting PGFACE_DATABASE_URL: not a database URL PostgreSQL can read: "),
         # the password of a URL refused was in the message, and so in a server's log
         (["stats"], {"PGFACE_DATABASE_URL": "mysql://alice:S3cretPW99@host/photos"},
-         'error: the database URL is not one PostgreSQL can read: missing "=" after '
-         '"mysql://alice:***@host/photos"'),
+         "error: setting PGFACE_DATABASE_URL: not a database URL PostgreSQL can read: missing "
+         '"=" after "mysql://alice:***@host/photos"'),
+        # a standby's URL that cannot work was let through by commands that do not search
+        (["stats"], {"PGFACE_READ_DATABASE_URL": "postgresql://alice:S3cretPW99@standby/p x"},
+         "error: setting PGFACE_READ_DATABASE_URL: not a database URL PostgreSQL can read: "),
         (["stats"], {"PGFACE_READ_DATABASE_URL": '["postgresql://alice:S3cretPW99@standby/p"'},
          "error: setting PGFACE_READ_DATABASE_URL: not a JSON list"),
         (["stats"], {"PGFACE_DATABASE_URL": "postgresql://x@/x?host=/nonexistent"},

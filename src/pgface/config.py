@@ -51,6 +51,19 @@ class InvalidSettings(PgfaceError, ValueError):
         return type(self), (str(self),)
 
 
+def _check_conninfo(url: str) -> None:
+    """A database URL as libpq reads it, or a ValueError saying why not (its words quote
+    the URL; InvalidSettings takes any password out)."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(url)
+    except ProgrammingError as exc:
+        raise ValueError(f"not a database URL PostgreSQL can read: "
+                         f"{' '.join(str(exc).split())}") from None
+
+
 def setting_name(loc: tuple) -> str:
     """The variable a settings error is about, and which item of a list: `PGFACE_DET_SIZES
     (item 2)`, not `PGFACE_DET_SIZES_1`."""
@@ -190,6 +203,23 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _readable_url(cls, url: str | None) -> str | None:
+        # A URL libpq cannot read was refused only when a connection was made, by words that
+        # named no setting; a bad standby URL not at all by commands that do not search (a
+        # nightly `stats` passed with it: probe cli23).
+        if url is not None:
+            _check_conninfo(url)
+        return url
+
+    @field_validator("read_database_url")
+    @classmethod
+    def _readable_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            _check_conninfo(url)
+        return urls
 
     @field_validator("providers")
     @classmethod

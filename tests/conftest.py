@@ -8,12 +8,14 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
 from pgvector.psycopg import register_vector
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgface import Pgface, Settings
 from pgface.db.connection import migrate
@@ -158,3 +160,27 @@ def turned_pack(pack: FaceAnalyzer, folder: Path) -> Path:
                                                             ["N", 512]))
     onnx.save(model, str(folder / pack.pack.recognizer.name))
     return folder
+
+
+@contextmanager
+def a_role(admin: psycopg.Connection, url: str, *settings: str) -> Iterator[str]:
+    """A login role (it may not create in the database), its URL; each of SETTINGS set for it
+    (`statement_timeout = '200ms'`); dropped, with what it owns, afterwards."""
+    role = f"app_{uuid.uuid4().hex[:8]}"
+    admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    for setting in settings:
+        admin.execute(sql.SQL("ALTER ROLE {} SET " + setting).format(sql.Identifier(role)))
+    try:
+        yield make_conninfo(url, user=role)
+    finally:
+        admin.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
+        admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def grant_reading(admin: psycopg.Connection, url: str, schema: str) -> str:
+    """SELECT on the tables in SCHEMA (and USAGE on it) for the role of URL; its name."""
+    name = conninfo_to_dict(url)["user"]
+    for grant in ("GRANT USAGE ON SCHEMA {} TO {}",
+                  "GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}"):
+        admin.execute(sql.SQL(grant).format(sql.Identifier(schema), sql.Identifier(name)))
+    return name

@@ -7,13 +7,12 @@ import logging
 import re
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
-from conftest import with_database
+from conftest import a_role, grant_reading, with_database
 from fastapi.testclient import TestClient
 from pgvector.psycopg import register_vector
 from psycopg import sql as psql
@@ -209,21 +208,6 @@ def test_a_role_that_may_not_create_uses_a_schema_made_for_it(
             admin.execute(psql.SQL("DROP ROLE {}").format(psql.Identifier(role)))
 
 
-@contextmanager
-def a_role(admin: psycopg.Connection, url: str, *settings: str) -> Iterator[str]:
-    """A login role (it may not create in the database), its URL; each of SETTINGS set for it
-    (`statement_timeout = '200ms'`); dropped, with what it owns, afterwards."""
-    role = f"app_{uuid.uuid4().hex[:8]}"
-    admin.execute(psql.SQL("CREATE ROLE {} LOGIN").format(psql.Identifier(role)))
-    for setting in settings:
-        admin.execute(psql.SQL("ALTER ROLE {} SET " + setting).format(psql.Identifier(role)))
-    try:
-        yield psycopg.conninfo.make_conninfo(url, user=role)
-    finally:
-        admin.execute(psql.SQL("DROP OWNED BY {} CASCADE").format(psql.Identifier(role)))
-        admin.execute(psql.SQL("DROP ROLE {}").format(psql.Identifier(role)))
-
-
 def test_a_read_only_role_searches_an_up_to_date_library(
         plain_url: str, analyzer: FaceAnalyzer, settings: Settings) -> None:
     """A role whose transactions are read-only (default_transaction_read_only = on), granted
@@ -311,15 +295,6 @@ def test_rights_missing_at_start_up_are_said_with_their_fix(plain_url: str) -> N
         migrate(plain_url, "mig2")
         with pytest.raises(DatabaseError, match="tables in it belong to .*REASSIGN OWNED BY"):
             migrate(app, "mig2")
-
-
-def grant_reading(admin: psycopg.Connection, url: str, schema: str) -> str:
-    """SELECT on the tables in SCHEMA (and USAGE on it) for the role of URL; its name."""
-    name = conninfo_to_dict(url)["user"]
-    for grant in ("GRANT USAGE ON SCHEMA {} TO {}",
-                  "GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}"):
-        admin.execute(psql.SQL(grant).format(psql.Identifier(schema), psql.Identifier(name)))
-    return name
 
 
 def migration_refused(url: str) -> str:

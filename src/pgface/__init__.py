@@ -11,7 +11,13 @@ import os
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from pgface.config import InvalidSettings, Settings  # noqa: E402
-from pgface.db.connection import DatabaseError
+from pgface.db.connection import (
+    DatabaseError,
+    DatabaseLost,
+    ReadOnlyDatabase,
+    StatementCancelled,
+    StatementFailed,
+)
 from pgface.errors import (
     ImageError,
     InvalidInputError,
@@ -32,6 +38,7 @@ from pgface.search import Comparison, Match, QueryFace, SearchResult
 __all__ = [
     "Comparison",
     "DatabaseError",
+    "DatabaseLost",
     "Identification",
     "ImageError",
     "IndexReport",
@@ -51,8 +58,11 @@ __all__ = [
     "Pgface",
     "PgfaceError",
     "QueryFace",
+    "ReadOnlyDatabase",
     "SearchResult",
     "Settings",
+    "StatementCancelled",
+    "StatementFailed",
     "UndoError",
     "open",
 ]

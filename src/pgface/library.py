@@ -19,7 +19,12 @@ from pgface import engine, people_history, vector_index
 from pgface import paths as fs_paths
 from pgface.config import CALIBRATED_THRESHOLDS, Settings
 from pgface.db import server, store
-from pgface.db.connection import DatabaseError, open_pool, server_identity
+from pgface.db.connection import (
+    DatabaseError,
+    open_pool,
+    public_calls_said_plainly,
+    server_identity,
+)
 from pgface.errors import ModelPackError, PgfaceError
 from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import (
@@ -117,6 +122,7 @@ LINK_GONE_MISSING = ("missing, empty or unreadable, and reached through a link t
 FROM_PYTHON = " (from Python: close() this Pgface, and its next call starts it)"
 
 
+@public_calls_said_plainly
 class Pgface:
     """Index photos, search them by face, compare faces.
 

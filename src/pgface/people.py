@@ -31,7 +31,7 @@ from pgface.clustering import (  # noqa: F401 - re-exported: the people API's cl
 )
 from pgface.config import Settings
 from pgface.db import people_store as ps
-from pgface.db.connection import DatabaseError, one_line
+from pgface.db.connection import DatabaseError, one_line, public_calls_said_plainly
 from pgface.enrolment import EnrolReport, enrol_faces, loose_photos, person_folders
 from pgface.errors import InvalidInputError, NotFoundError, PersonError, PgfaceError, kind_of
 from pgface.identify import (  # noqa: F401 - re-exported: the people API's identify names
@@ -187,6 +187,7 @@ class PersonFace:
     assigned_by: str | None
 
 
+@public_calls_said_plainly
 class People:
     """The people verbs over one database and one model pack.
 

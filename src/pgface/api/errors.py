@@ -20,7 +20,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
 
 from pgface.api.asgi import HttpMiddleware
-from pgface.db.connection import DatabaseError, connection_lost, read_only
+from pgface.db.connection import (
+    DatabaseError,
+    StatementFailed,
+    connection_lost,
+    database_error,
+)
 from pgface.errors import (
     ImageError,
     InvalidInputError,
@@ -290,8 +295,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(psycopg.errors.ReadOnlySqlTransaction)
     async def _read_only(request: Request, exc: psycopg.Error) -> JSONResponse:
-        log.error("%s %s: %s", request.method, loggable(request.url.path), read_only(exc))
-        return error_response(503, read_only(exc), "database_unavailable")
+        said = str(database_error(exc))  # the words of the CLI and the Python API
+        log.error("%s %s: %s", request.method, loggable(request.url.path), said)
+        return error_response(503, said, "database_unavailable")
 
     @app.exception_handler(psycopg.DataError)
     async def _data(request: Request, exc: psycopg.DataError) -> JSONResponse:
@@ -301,6 +307,22 @@ def install_error_handlers(app: FastAPI) -> None:
                     loggable(request.url.path), reason)
         return error_response(400, f"a value was refused by the database: {reason}",
                               "invalid_input")
+
+    @app.exception_handler(StatementFailed)
+    async def _statement(request: Request, exc: StatementFailed) -> JSONResponse:
+        # The Python API's words for psycopg's error (pgface.Pgface, People), answered as
+        # psycopg's own is above: a lost connection or a read-only one 503, a value refused
+        # 400, and another, a bug, 500 with its traceback logged (InternalErrors).
+        cause = exc.__cause__
+        if isinstance(cause, psycopg.OperationalError):
+            return await _lost(request, cause)
+        if isinstance(cause, psycopg.errors.ReadOnlySqlTransaction):
+            return await _read_only(request, cause)
+        if isinstance(cause, psycopg.DataError):
+            return await _data(request, cause)
+        if isinstance(cause, psycopg.Error):
+            raise cause
+        return await _domain(request, exc)  # without its cause (unpickled): its own words
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -24,7 +24,7 @@ from psycopg_pool import PoolTimeout
 from pgface.api.deps import require_read, require_write
 from pgface.api.errors import ApiError
 from pgface.api.models import JobList, JobOut, error_responses
-from pgface.db.connection import connection_lost, one_line
+from pgface.db.connection import DatabaseLost, connection_lost, one_line
 from pgface.errors import PgfaceError
 from pgface.index import Failure, IndexReport
 from pgface.library import FROM_PYTHON, Pgface
@@ -227,6 +227,8 @@ def failure_message(exc: Exception) -> str:
     """Why a job failed, for its `error`: the database gone says so and what was kept (it was
     psycopg_pool's "PoolTimeout: couldn't get a connection after 30.00 sec"). pgface's own
     errors are written to be read and say it all; another's class names what it is."""
+    if isinstance(exc, DatabaseLost) and isinstance(exc.__cause__, psycopg.Error):
+        exc = exc.__cause__  # said below in a job's words (the Python API's: "run the command")
     reason = (one_line(exc) if isinstance(exc, PgfaceError)
               else f"{type(exc).__name__}: {one_line(exc)}")
     # an HTTP client has no Pgface to close(): the library's advice to Python programs goes

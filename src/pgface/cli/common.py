@@ -25,7 +25,7 @@ from rich.text import Text
 
 from pgface import paths
 from pgface.config import Settings
-from pgface.db.connection import cancelled, connection_lost, read_only
+from pgface.db.connection import database_error
 from pgface.errors import PgfaceError, describe, more_room, out_of_memory
 from pgface.library import Pgface
 from pgface.paths import terminal_safe
@@ -155,15 +155,8 @@ def error_line(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, SettingsError):
         return f"a PGFACE_ setting cannot be read: {first}"
-    if isinstance(exc, psycopg.Error) and connection_lost(exc):
-        return (f"lost the database connection ({first}); everything stored until then is "
-                "kept: run the command again")
-    if isinstance(exc, psycopg.errors.QueryCanceled):
-        return cancelled(exc, "")
-    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
-        return read_only(exc)
-    if isinstance(exc, psycopg.Error):
-        return f"database: {first}"
+    if isinstance(exc, psycopg.Error):  # as the Python API says it (database_error)
+        return str(database_error(exc))
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
     if out_of_memory(exc):  # `serve` loading its models under `ulimit -v` called it a bug

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
+import inspect
 import logging
 import re
 from collections.abc import Callable
 from importlib.metadata import version as package_version
+from typing import Any, TypeVar
 
 import psycopg
 from pgvector.psycopg import register_vector
@@ -33,6 +36,35 @@ class NoConnection(DatabaseError, PoolTimeout):
 
 class LibraryClosed(DatabaseError, PoolClosed):
     """The library's pool was closed (Pgface.close()) while a call was about to use it."""
+
+
+class StatementFailed(DatabaseError):
+    """A statement that failed in the middle of a call of the Python API, said in words
+    (database_error): psycopg's error is its __cause__, and its SQLSTATE its sqlstate (None
+    where the connection went without one). It pickles with both; the __cause__ stays
+    behind, as a pickled exception's always does."""
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+    def __reduce__(self) -> tuple:  # as ImageError's: pickled with both arguments
+        return type(self), (str(self), self.sqlstate)
+
+
+class DatabaseLost(StatementFailed):
+    """The connection or the server went away during a statement (killed, restarted, the
+    session terminated): what was committed before is kept, and a call again may succeed."""
+
+
+class StatementCancelled(StatementFailed):
+    """The server cancelled a statement: a role's or database's statement_timeout, or
+    pg_cancel_backend."""
+
+
+class ReadOnlyDatabase(StatementFailed):
+    """A write on a read-only connection: default_transaction_read_only is on for the role or
+    the database, or the server is a standby."""
 
 
 class LibraryPool(ConnectionPool):
@@ -411,6 +443,73 @@ def cancelled(exc: psycopg.Error, when: str) -> str:
                 f"for pgface's role, or give `options=-c statement_timeout=0` in the URL")
     return (f"a statement pgface ran{when} was cancelled ({one_line(exc)}): someone ran "
             f"pg_cancel_backend on it, or the server was shutting down; run it again")
+
+
+def database_error(exc: psycopg.Error) -> StatementFailed:
+    """psycopg's error in the middle of a call as pgface's, in the words the CLI's `error:`
+    line, the HTTP API and the Python API all say: a connection lost, a statement cancelled,
+    a write refused as read-only, each with what to do; any other with PostgreSQL's first
+    line. The caller raises it `from` EXC."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    if connection_lost(exc):
+        return DatabaseLost(f"lost the database connection ({first}); everything stored until "
+                            f"then is kept: run the command again", exc.sqlstate)
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return StatementCancelled(cancelled(exc, ""), exc.sqlstate)
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return ReadOnlyDatabase(read_only(exc), exc.sqlstate)
+    return StatementFailed(f"database: {first}", exc.sqlstate)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=type)
+
+
+def said_plainly(func: F) -> F:
+    """FUNC with psycopg's errors raised as pgface's (database_error), psycopg's kept as the
+    __cause__; a generator's during its iteration too. pgface's own errors go through as
+    they are (NoConnection and LibraryClosed are psycopg_pool's errors too), and so does
+    anything that is no psycopg error (KeyboardInterrupt, a bug)."""
+    if inspect.isgeneratorfunction(func):
+        @functools.wraps(func)
+        def generator(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return (yield from func(*args, **kwargs))
+            except PgfaceError:
+                raise
+            except psycopg.Error as exc:
+                raise database_error(exc) from exc
+        return generator  # type: ignore[return-value]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PgfaceError:
+            raise
+        except psycopg.Error as exc:
+            raise database_error(exc) from exc
+    return wrapper  # type: ignore[return-value]
+
+
+def public_calls_said_plainly(cls: C) -> C:
+    """CLS (a class of the Python API) with every public method and property of its own
+    said_plainly: the one place its calls' database errors become pgface's. A write under a
+    read-only role, a statement_timeout, a connection lost mid-statement came through as
+    psycopg's errors, where every error of the API is to be a PgfaceError. Only at this
+    boundary: the code inside still catches psycopg's errors by their own classes."""
+    for name, value in list(vars(cls).items()):
+        if name.startswith("_"):
+            continue
+        if isinstance(value, property):
+            setattr(cls, name, property(said_plainly(value.fget) if value.fget else None,
+                                        value.fset and said_plainly(value.fset),
+                                        value.fdel, value.__doc__))
+        elif isinstance(value, staticmethod | classmethod):
+            setattr(cls, name, type(value)(said_plainly(value.__func__)))
+        elif inspect.isfunction(value):
+            setattr(cls, name, said_plainly(value))
+    return cls
 
 
 ServerIdentity = tuple[int | None, str]

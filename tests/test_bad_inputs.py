@@ -222,6 +222,15 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
         save(name, Expect(reason="its image data ends before the picture does"),
              lambda p, closed=closed: p.write_bytes(
                  closed.getvalue()[: len(closed.getvalue()) // 3] + b"\xff\xd9"))
+    # ... but a JPEG a few bytes short, closed again or without its end marker, is shown whole
+    # by Pillow and browsers (its last blocks filled in): refused whole, it cost its photo
+    # (probe reprobe23)
+    whole = io.BytesIO()
+    photo.save(whole, "JPEG", quality=90)
+    save("one-byte-short.jpg", Expect(faces=GOOD, upright=True),
+         lambda p: p.write_bytes(whole.getvalue()[:-3] + b"\xff\xd9"))
+    save("no-end-marker.jpg", Expect(faces=GOOD, upright=True),
+         lambda p: p.write_bytes(whole.getvalue()[:-2]))
     save("empty.png", Expect(reason="empty"), lambda p: p.write_bytes(b""))
     save("bomb.png", Expect(reason="over the limit"), lambda p: p.write_bytes(_bomb_png(60_000,
                                                                                        60_000)))

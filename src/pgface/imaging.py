@@ -134,7 +134,10 @@ class Photo:
             stored_width, stored_height = ((self.height, self.width) if self._orientation >= 5
                                            else (self.width, self.height))
             self._decoded[factor] = _upright_by(
-                _decode_jpeg_scaled(self._jpeg, stored_width, stored_height, factor),
+                # not strict: the file was checked when first decoded (a JPEG a few blocks
+                # short was taken then, its lost corner filled)
+                _decode_jpeg_scaled(self._jpeg, stored_width, stored_height, factor,
+                                    strict=False),
                 self._orientation)
         return self._decoded[factor]
 
@@ -539,9 +542,8 @@ def _decode_plain_jpeg(data: bytes, source: str, max_pixels: int, keep_side: int
     _check_pixels(source, width, height, max_pixels)
     factor = reduction_factor(width, height, keep_side)
     try:
-        return _decode_jpeg_scaled(data, width, height, factor), factor, (width, height)
-    except ValueError as exc:  # corrupt or truncated: the Pillow path says which, as for any
-        _check_cut_short(exc, source)  # file, but for this, which Pillow does not see
+        return _decode_jpeg_checked(data, width, height, factor, source), factor, (width, height)
+    except ValueError:  # corrupt or truncated: the Pillow path says which, as for any file
         return None
 
 
@@ -621,34 +623,76 @@ def _decode_jpeg(data: bytes, img: Image.Image, source: str, factor: int = 1
     if img.mode not in ("RGB", "L"):
         return None
     try:
-        bgr = _decode_jpeg_scaled(data, img.size[0], img.size[1], factor)
-    except ValueError as exc:
-        _check_cut_short(exc, source)
+        bgr = _decode_jpeg_checked(data, img.size[0], img.size[1], factor, source)
+    except ValueError:
         return None
     return _upright(bgr, img)
 
 
-def _check_cut_short(exc: ValueError, source: str) -> None:
-    """A JPEG whose image data ends before its picture does, said so. Pillow sees a cut only
-    where the file's end marker is missing too: one cut short and then closed (a broken copy, a
-    tool that lost data, a header that claims a larger picture) was stored without a word, the
-    rest of its picture grey and half a face searched (probe hostile21); libjpeg-turbo's strict
-    decoding tells it. Its other warnings (bytes between markers, which cameras write) are
-    left to Pillow, which decodes those photos whole."""
-    if "premature end of data segment" in str(exc):
+# A JPEG whose image data ends early decodes with the rest of its picture filled flat (each
+# block repeats the last colour read). A few blocks short (a byte or a few hundred lost at the
+# end, which Pillow and browsers show whole) is taken; a photo with this share or more of its
+# rows lost (a broken copy, a header that claims a larger picture: half a face would be
+# searched, probe hostile21) is refused. Refused whole, a JPEG one byte short cost its photo
+# (probe reprobe23).
+CUT_SHORT_REFUSED = 0.02
+
+
+def _decode_jpeg_checked(data: bytes, width: int, height: int, factor: int, source: str
+                         ) -> np.ndarray:
+    """_decode_jpeg_scaled, strict, with a JPEG whose image data ends before its picture
+    does told apart: Pillow sees a cut only where the file's end marker is missing too, so
+    one cut short and then closed is caught here (libjpeg-turbo's strict decoding), and
+    taken or refused by how much of it is lost (CUT_SHORT_REFUSED). Its other warnings
+    (bytes between markers, which cameras write) raise ValueError, for Pillow's path."""
+    try:
+        return _decode_jpeg_scaled(data, width, height, factor)
+    except ValueError as exc:
+        if not _cut_short(exc):
+            raise
+        pixels = _decode_jpeg_scaled(data, width, height, factor, strict=False)
+        _refuse_if_much_lost(pixels, exc, source)
+        return pixels
+
+
+def _cut_short(exc: ValueError) -> bool:
+    """libjpeg's "premature end of data segment" (closed again by an end marker) or "of
+    JPEG file" (no end marker: Pillow refused such a file whole, one whose last two bytes
+    alone were lost too)."""
+    return "premature end of" in str(exc).lower()
+
+
+def _refuse_if_much_lost(pixels: np.ndarray, exc: ValueError, source: str) -> None:
+    """An ImageError where the flat rows a cut left at the bottom of the picture reach
+    CUT_SHORT_REFUSED of it."""
+    lost = _flat_rows_at_bottom(pixels) / max(1, pixels.shape[0])
+    if lost >= CUT_SHORT_REFUSED:
         raise ImageError(source, f"corrupt or truncated image (its image data ends before "
-                                 f"the picture does: {' '.join(str(exc).split())})") from exc
+                                 f"the picture does: the bottom {lost:.0%} of it is missing; "
+                                 f"{' '.join(str(exc).split())})") from exc
+
+
+def _flat_rows_at_bottom(pixels: np.ndarray) -> int:
+    """How many rows at the bottom hold one colour each (every channel within 2 levels)."""
+    rows = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
+    spread = rows.max(axis=1).astype(np.int16) - rows.min(axis=1).astype(np.int16)
+    varied = np.flatnonzero((spread > 2).any(axis=1))
+    return int(pixels.shape[0] - 1 - varied[-1]) if varied.size else int(pixels.shape[0])
 
 
 def _check_cmyk_whole(data: bytes, source: str) -> None:
-    """A CMYK JPEG cut short and closed, said so: Pillow decodes CMYK itself (libjpeg-turbo
-    gives no BGR of it) and reads such a file with its lost part grey. libjpeg-turbo's strict
-    decoding to CMYK at its smallest scale (an eighth of each side: every coefficient is still
-    read, so a cut shows) tells it; any other complaint is left to Pillow, as for RGB."""
+    """A CMYK JPEG cut short and closed, refused as an RGB one is (_decode_jpeg_checked):
+    Pillow decodes CMYK itself (libjpeg-turbo gives no BGR of it) and read such a file with
+    its lost part flat. libjpeg-turbo decodes it to CMYK at its smallest scale (an eighth of
+    each side: every coefficient is still read, so a cut shows) to tell; any other complaint
+    is left to Pillow, as for RGB."""
+    smallest = {"colorspace": "CMYK", "min_width": 1, "min_height": 1}
     try:
-        simplejpeg.decode_jpeg(data, colorspace="CMYK", strict=True, min_width=1, min_height=1)
+        simplejpeg.decode_jpeg(data, strict=True, **smallest)
     except ValueError as exc:
-        _check_cut_short(exc, source)
+        if _cut_short(exc):
+            _refuse_if_much_lost(simplejpeg.decode_jpeg(data, strict=False, **smallest), exc,
+                                 source)
 
 
 # ISO base media file brands of still images (AVIF, HEIC/HEIF): "ftyp" at byte 4, brand at 8
@@ -765,12 +809,14 @@ def _is_heif_family(data: bytes) -> bool:
     return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
 
 
-def _decode_jpeg_scaled(data: bytes, width: int, height: int, factor: int) -> np.ndarray:
-    """A JPEG of that stored size decoded at exactly 1/factor (libjpeg rounds sides up)."""
+def _decode_jpeg_scaled(data: bytes, width: int, height: int, factor: int,
+                        strict: bool = True) -> np.ndarray:
+    """A JPEG of that stored size decoded at exactly 1/factor (libjpeg rounds sides up);
+    strict: libjpeg-turbo's warnings (a cut, stray bytes) are a ValueError."""
     if factor == 1:
-        return simplejpeg.decode_jpeg(data, colorspace="BGR", strict=True)
+        return simplejpeg.decode_jpeg(data, colorspace="BGR", strict=strict)
     # simplejpeg picks the smallest scale whose sides reach these minimums: ours exactly.
-    return simplejpeg.decode_jpeg(data, colorspace="BGR", strict=True,
+    return simplejpeg.decode_jpeg(data, colorspace="BGR", strict=strict,
                                   min_width=-(-width // factor), min_height=-(-height // factor))
 
 

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 import schemathesis
@@ -49,14 +50,15 @@ class FuzzReport:
 
 
 @contextlib.contextmanager
-def running_server(app: FastAPI) -> Iterator[str]:
-    """A real uvicorn on 127.0.0.1 in a thread; yields its base URL."""
+def running_server(app: FastAPI, **config: Any) -> Iterator[str]:
+    """A real uvicorn on 127.0.0.1 in a thread; yields its base URL. `config`: more of
+    uvicorn.Config's settings (`pgface serve`'s HTTP protocol, for one)."""
     # IPPROTO_TCP named: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets whose
     # protocol says TCP, and one made with protocol 0 held each response ~40 ms (Nagle against
     # the client's delayed ACK), 48 ms a request where `pgface serve`'s own socket takes 3.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="error"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="error", **config))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 300

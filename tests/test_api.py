@@ -30,6 +30,7 @@ from typer.testing import CliRunner
 
 from pgface import Settings
 from pgface.api import create_app
+from pgface.api.protocol import MAX_HEADER_BYTES, PgfaceH11Protocol
 from pgface.cli import app as cli_app
 from pgface.clustering import ClusterReport
 from pgface.db import api_keys
@@ -334,6 +335,78 @@ def test_a_body_trickled_slower_than_its_whole_time_allows_is_a_408(
         # a body sent at once is not cut off by the first one's time
         t1 = next(p for p in sample_photos() if p.name == "t1.jpg")
         assert httpx.post(f"{url}/api/search", files=upload(t1), timeout=60).status_code == 200
+
+
+def _unread_body(base_url: str, head: bytes, seconds: float) -> tuple[bytes, float]:
+    """`head`, a request line and headers that say a body far longer than will come, sent to a
+    real server, then the body a byte each 0.2 s for at most `seconds`: what the server
+    answered, and how long after its answer began it kept the connection open."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head)
+        sock.settimeout(0.2)
+        answer, started = b"", time.monotonic()
+        answered = None
+        while time.monotonic() - started < seconds:
+            with contextlib.suppress(OSError):
+                sock.send(b"x")
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:  # reset once the server has closed
+                break
+            if not chunk:
+                break
+            answer += chunk
+            answered = answered or time.monotonic()
+        return answer, time.monotonic() - (answered or started)
+
+
+def test_a_body_its_route_leaves_unread_is_not_read_on_after_the_answer(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    # Probe reprobe23: a route that never reads the body (a 404, GET /api/health, the 413 of
+    # a length over the limit) answered at once, and the body, a byte each second, was read
+    # and dropped on a kept-alive connection for as long as it came, past both body limits
+    # (uvicorn's keep-alive timer starts over at each byte): 500 such clients took every
+    # connection. The answer says Connection: close and the connection is closed.
+    timed = settings.model_copy(update={"api_body_timeout_s": 2.0, "api_body_idle_s": 1.0})
+    with running_server(create_app(timed, analyzer), http=PgfaceH11Protocol,
+                        h11_max_incomplete_event_size=MAX_HEADER_BYTES) as url:
+        for line, status in ((b"POST /api/no-such-route", b"404"),
+                             (b"GET /api/health", b"200"), (b"POST /api/search", b"413")):
+            length = b"1000000000" if status == b"413" else b"1000000"
+            answer, held = _unread_body(url, line + b" HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                        b"multipart/form-data; boundary=b\r\nContent-Length: "
+                                        + length + b"\r\n\r\n", seconds=10)
+            assert answer.startswith(b"HTTP/1.1 " + status + b" "), (line, answer)
+            assert held < 3 and b"connection: close" in answer.lower(), (line, held, answer)
+
+        # Bodies read whole, or all in before the answer, keep their connection alive: a
+        # search's upload, a body GET /api/health never reads, then a last request.
+        photo = next(p for p in sample_photos() if p.name == "t1.jpg").read_bytes()
+        body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="t.jpg"\r\n'
+                b"Content-Type: image/jpeg\r\n\r\n" + photo + b"\r\n--b--\r\n")
+        requests = (b"POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+                    b"boundary=b\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+                    + body,
+                    b"GET /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab",
+                    b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            sock.settimeout(60)
+            answers = b""
+            for sent, request in enumerate(requests):
+                sock.sendall(request)
+                # each answered (a JSON body) before the next is sent
+                while answers.count(b"HTTP/1.1 ") <= sent or not answers.endswith(b"}"):
+                    chunk = sock.recv(65536)
+                    assert chunk, (sent, answers[:600])  # closed early
+                    answers += chunk
+            while chunk := sock.recv(65536):  # the last said Connection: close
+                answers += chunk
+        assert answers.count(b"HTTP/1.1 200 ") == 3, answers[:600]
+        assert answers.lower().count(b"connection: close") == 1, answers[:600]
 
 
 def test_head_is_answered_as_get_without_the_body(client: TestClient) -> None:

@@ -84,10 +84,6 @@ class BodyLimit(HttpMiddleware):
         kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         json_body = kind == b"application/json" or kind.endswith(b"+json")
         photo_bytes = None if json_body else self.photo_bytes
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await error_response(413, _TooLarge(self.max_bytes, photo_bytes).detail)(
-                scope, receive, send)
-            return
         seen = 0
         deadline = asyncio.get_running_loop().time() + self.total_s
         started = False
@@ -130,6 +126,11 @@ class BodyLimit(HttpMiddleware):
                                                       (b"connection", b"close")]}
             await send(message)
 
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            cut_short = True  # refused unread: said Connection: close (it read on, probe reprobe23)
+            await error_response(413, _TooLarge(self.max_bytes, photo_bytes).detail)(
+                scope, receive, tracking_send)
+            return
         try:
             await self.app(scope, counting_receive, tracking_send)
         except (_TooLarge, _Stalled, _TooSlow) as exc:

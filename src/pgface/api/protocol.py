@@ -1,6 +1,7 @@
 """`pgface serve`'s HTTP/1.1: uvicorn's h11 protocol, with a request line and headers over
 MAX_HEADER_BYTES answered as the API answers every error, a JSON 431, where h11's limit (16 KiB,
-written nowhere) was uvicorn's plain-text `400 Invalid HTTP request received.` (probe ops21)."""
+written nowhere) was uvicorn's plain-text `400 Invalid HTTP request received.` (probe ops21),
+and a body its route answers without reading not read on: the connection is closed."""
 
 from __future__ import annotations
 
@@ -56,6 +57,22 @@ class _Connection(h11.Connection):
         except h11.RemoteProtocolError as exc:
             self.refused_status = exc.error_status_hint
             raise
+
+    def send(self, event: Any) -> bytes | None:
+        """A response begun while the request's body is still coming says `Connection: close`,
+        and the connection is closed once it is sent (h11 says MUST_CLOSE, uvicorn closes).
+        Kept alive, the body left unread (a 404, `GET /api/health` with a body, an early 413)
+        was read and dropped for as long as the client sent it: uvicorn's keep-alive timer
+        starts over at each byte, and the route never reads, so PGFACE_API_BODY_TIMEOUT_S never
+        ran (probe reprobe23: one byte a second held a connection past 40 s, 500 such clients
+        every connection)."""
+        if isinstance(event, h11.Response) and self.their_state is h11.SEND_BODY:
+            said = b",".join(value for name, value in event.headers if name == b"connection")
+            if b"close" not in [token.strip().lower() for token in said.split(b",")]:
+                event = h11.Response(status_code=event.status_code, reason=event.reason,
+                                     http_version=event.http_version,
+                                     headers=[*event.headers, (b"connection", b"close")])
+        return super().send(event)
 
 
 class PgfaceH11Protocol(H11Protocol):

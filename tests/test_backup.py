@@ -123,10 +123,11 @@ def test_a_library_in_a_schema_of_any_name_is_backed_up_and_restored(
         tmp_path: Path) -> None:
     """pg_dump reads --schema as a pattern: `Pgface` as `pgface` (case folded), `*` as any
     name. A library in schema `Pgface *` beside the default `pgface` one: its backup held the
-    other library, and said it held this one's counts."""
+    other library, and said it held this one's counts. A name holding `$$` backed up and
+    could never be restored (the restore's DO blocks were quoted with it: probe reprobe23)."""
     named_library(pf, tmp_path)  # the default schema's library, the larger one
     pf.close()
-    schema = 'Pgface "x" *'
+    schema = 'Pgface "x" * $$ $pgface$'
     odd = settings.model_copy(update={"db_schema": schema})
     with Pgface(odd, analyzer=analyzer) as library:
         library.index(sample_photos()[:1])

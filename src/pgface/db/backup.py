@@ -380,7 +380,7 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
             # keys the library revoked stay revoked in what replaces it (sql.KEEP_REVOCATIONS)
             revoked = _revoked_keys(conn, schema) if before is not None else []
             keep = sql.KEEP_REVOCATIONS.format(
-                literal=literal,
+                literal=literal, tag=_dollar_tag(literal),
                 key_ids=psql.Literal([key for key, _ in revoked]).as_string(conn),
                 times=psql.Literal([when for _, when in revoked]).as_string(conn)
             ) if revoked else ""
@@ -444,6 +444,17 @@ def _revoked_keys(conn: psycopg.Connection, schema: str) -> list[tuple[str, Any]
                         ).fetchall()
 
 
+def _dollar_tag(*texts: str) -> str:
+    """A dollar quote for the restore's DO blocks that none of TEXTS (the schema's name,
+    quoted, goes inside them) holds: with `$$`, a schema named `x$$y` backed up and could
+    never be restored (`syntax error at or near "y"`, probe reprobe23)."""
+    tag, n = "$pgface$", 0
+    while any(tag in text for text in texts):
+        n += 1
+        tag = f"$pgface{n}$"
+    return tag
+
+
 def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema_literal: str,
                  moved_vector: tuple[str, str] | None = None, replace: bool = False,
                  keep_revocations: str = "") -> tuple[LibraryCounts, list[str] | None]:
@@ -454,14 +465,17 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
     here), both quoted, where they differ."""
     conninfo, env = client_connection(url, RESTORING)
     newest = migrations()[-1][0]
-    guard = sql.RESTORE_GUARD.format(literal=schema_literal, replace=str(replace).lower())
+    tag = _dollar_tag(schema_literal, quoted_schema)  # DO blocks' quote, not in the name
+    guard = sql.RESTORE_GUARD.format(literal=schema_literal, replace=str(replace).lower(),
+                                     tag=tag)
     opening = ("BEGIN;\nSET client_min_messages = warning;\n" + guard +
                "CREATE EXTENSION IF NOT EXISTS vector SCHEMA public;\n"
-               + sql.RESTORE_EMPTY_SCHEMA.format(literal=schema_literal))
+               + sql.RESTORE_EMPTY_SCHEMA.format(literal=schema_literal, tag=tag))
     closing = (sql.RESTORED_LIBRARY_CHECK.format(schema=quoted_schema, literal=schema_literal,
-                                                 newest=newest)
+                                                 newest=newest, tag=tag)
                + keep_revocations
-               + sql.RESTORED_COUNTS.format(schema=quoted_schema, literal=schema_literal)
+               + sql.RESTORED_COUNTS.format(schema=quoted_schema, literal=schema_literal,
+                                            tag=tag)
                + "COMMIT;\n")
     with (tempfile.TemporaryFile("w+", errors="replace") as psql_said,
           tempfile.TemporaryFile("w+", errors="replace") as restore_said):

@@ -805,7 +805,7 @@ SELECT pg_advisory_lock(hashtext('pgface.restore.session'), hashtext(%s::text))
 # the restore by name. `pgface-refused: ` starts each refusal (backup.py looks for it).
 RESTORE_GUARD = """
 SELECT pg_advisory_xact_lock(hashtext('pgface.restore'), hashtext({literal}));
-DO $$
+DO {tag}
 DECLARE
     library oid := (SELECT oid FROM pg_namespace WHERE nspname = {literal});
     tables text;
@@ -899,7 +899,7 @@ BEGIN
                         'a restore would drop them with it: %; drop them first (and create '
                         'them again after the restore)', {literal}, dependents;
     END IF;
-END $$;
+END {tag};
 """
 # Before a restore (backup._check_rights): whether the schema exists, whether this role owns it
 # (or is a member of its owner), whether the role may create schemas; then the schema, its
@@ -924,7 +924,7 @@ FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = %(schema)s
 # with CASCADE (RESTORE_GUARD refused what outside the schema depends on them). Formatted
 # with the schema as a literal.
 RESTORE_EMPTY_SCHEMA = """
-DO $$
+DO {tag}
 DECLARE
     library oid := (SELECT oid FROM pg_namespace WHERE nspname = {literal});
     item record;
@@ -947,12 +947,12 @@ BEGIN
             WHEN 'composite type' THEN 'TYPE' WHEN 'statistics object' THEN 'STATISTICS'
             ELSE upper(item.type) END, item.identity);
     END LOOP;
-END $$;
+END {tag};
 """
 # What a restore's transaction restored, told before it commits (`pgface-restored: ` starts
 # it): the counts its report gives, not those of whatever commits after it.
 RESTORED_COUNTS = """
-DO $$
+DO {tag}
 DECLARE
     api_keys bigint := 0;
 BEGIN
@@ -962,7 +962,7 @@ BEGIN
     RAISE WARNING 'pgface-restored: % % % %', (SELECT count(*) FROM {schema}.photos),
         (SELECT count(*) FROM {schema}.faces), (SELECT count(*) FROM {schema}.people),
         api_keys;
-END $$;
+END {tag};
 """
 # The API keys revoked in the library a restore replaces (their key ids and when), and, in
 # the restore's transaction, revoked again in what it restores: an older backup brought a key
@@ -972,7 +972,7 @@ REVOKED_KEYS = """
 SELECT key_id, revoked_at FROM {schema}.api_keys WHERE revoked_at IS NOT NULL
 """
 KEEP_REVOCATIONS = """
-DO $$
+DO {tag}
 DECLARE
     kept text;
 BEGIN
@@ -988,13 +988,13 @@ BEGIN
             RAISE WARNING 'pgface-kept-revoked: %', encode(convert_to(kept, 'UTF8'), 'hex');
         END LOOP;
     END IF;
-END $$;
+END {tag};
 """
 # The last statement of a restore's transaction, formatted with the schema (quoted, and as a
 # literal) and the newest migration this pgface has: an archive that holds no library there,
 # or one a newer pgface migrated, rolls everything back.
 RESTORED_LIBRARY_CHECK = """
-DO $$
+DO {tag}
 DECLARE
     owned record;
     highest bigint;
@@ -1033,5 +1033,5 @@ BEGIN
                         (SELECT max(version) FROM {schema}.schema_migrations),
                         (SELECT max(version) FROM {schema}.schema_migrations);
     END IF;
-END $$;
+END {tag};
 """

@@ -372,7 +372,9 @@ def forget_formers(pool: ConnectionPool, formers: Formers, model: str,
     own (two files' names swapped and one edited: the path it was edited at had held the
     other photo, so its people went nowhere). A named person on no face of a photo that holds
     a former's content now (cropped out of the edit, or turned so that the detector misses
-    the face) has left that photo: each such photo gets a warning naming them."""
+    the face) has left that photo: each such photo gets a warning naming them, and they wait
+    for it (people_back): a later version at its path with their face (turned back, cropped
+    again) takes them back."""
     real = [fs_paths.canonical(r) for r in roots]
     if real and alone is not None:
         with pool.connection() as conn:
@@ -439,9 +441,50 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
         # Their people are kept for the former content (forgotten_faces) but leave the photo,
         # which went without a word: a user who had named a face saw the name gone.
         warnings = _people_left_behind(conn, deleting, formers, handed) if held else []
-        store.delete_pathless(conn, deleting)
+        # ... and wait at its path for a later version that holds their faces again (turned
+        # back, cropped again): what waited for a former deleted now waits for the version now
+        # at its path.
+        successors = _successors(deleting, formers)
+        places = [(former, successors.get(place, place)) for former, place
+                  in _places(deleting, formers, handed)] if held else []
+        waited = store.photos_waited_for(conn, sorted(successors))
+        if waited and not held:  # nothing written yet, or held already (a re-point's)
+            people_history.hold_people(conn)
+        store.delete_pathless(conn, deleting, places,
+                              {gone: successors[gone] for gone in waited})
+        # a version waited for from now on, which no edit's hand-over compared with what
+        # waits (several edits of a photo in one run, the last one's)
+        kept += people_back(conn, [(now, now) for now in sorted(
+            {successors[gone] for gone in waited} | {place for _, place in places})], model)
         store.drop_settled_formers(conn, sorted(formers))
         return FormersForgotten(kept, warnings)
+
+
+def _places(deleting: Sequence[int], formers: Formers, handed: Formers
+            ) -> list[tuple[int, int]]:
+    """(former about to be deleted, a photo that holds its content now): its new versions,
+    or the photos the hand-over gave its people to (_people_left_behind's places)."""
+    return [(former, photo) for former in deleting
+            for photo in sorted(handed.get(former) or formers[former])]
+
+
+def _successors(deleting: Sequence[int], formers: Formers) -> dict[int, int]:
+    """Each former about to be deleted -> the version now at its path that stays (the first
+    by id where there are several: a photo at two paths, each edited on its own), through
+    the versions deleted too (edited twice in one run); none where every one goes."""
+    going = set(deleting)
+    found: dict[int, int] = {}
+    for former in deleting:
+        seen, now = {former}, former
+        while now in going:
+            later = sorted(n for n in formers.get(now, ()) if n not in seen)
+            if not later:
+                break
+            now = later[0]
+            seen.add(now)
+        if now not in going:
+            found[former] = now
+    return found
 
 
 def _people_left_behind(conn: psycopg.Connection, deleting: Sequence[int], formers: Formers,
@@ -466,7 +509,8 @@ def _people_left_behind(conn: psycopg.Connection, deleting: Sequence[int], forme
         warnings.append(PhotoWarning(str(paths[0]), (
             f"edited: {who} {'was' if len(people) == 1 else 'were'} not found in this "
             "version (cropped out, or turned so that the detector misses the face): the photo "
-            "no longer holds them; saved back as it was, it gets them again")))
+            "no longer holds them; saved here again with the face in it (turned back, or "
+            "cropped again), it gets them again")))
     return warnings
 
 
@@ -1032,7 +1076,24 @@ def keep_people(conn: psycopg.Connection, replaced: Sequence[tuple[int, int]], m
     like a human's change). Returns how many faces were given a person."""
     people_history.hold_people_now(conn)
     kept = ps.people_for_replacements(conn, replaced, model, EDIT_SIMILARITY)
-    return _give_kept(conn, kept, "edited photos")
+    return _give_kept(conn, kept, "edited photos") + people_back(conn, replaced, model)
+
+
+def people_back(conn: psycopg.Connection, replaced: Sequence[tuple[int, int]], model: str
+                ) -> int:
+    """The people an earlier edit at these paths lost (their faces cropped out, or turned so
+    that the detector missed them), kept waiting for the photo each pair replaces (its own
+    photo, for a photo just waited for): the new version's faces that nobody holds take them,
+    at EDIT_SIMILARITY or above (people_store.people_waiting_for), as an edit's own faces do
+    (keep_people), recorded the same way; what was kept for them goes. A photo turned back,
+    or cropped again with the face in it, gets the name again; another photo saved there,
+    nobody's. Returns how many faces were given a person. The caller holds the people."""
+    back = ps.people_waiting_for(conn, replaced, model, EDIT_SIMILARITY)
+    if not back:
+        return 0
+    given = _give_kept(conn, back, "edited photos (back from an earlier edit that lost them)")
+    ps.drop_waiting(conn, [k.forgotten_id for k in back if k.forgotten_id is not None])
+    return given
 
 
 def people_of_moved_and_edited(conn: psycopg.Connection, new_photos: Sequence[store.PhotoRow],

@@ -79,15 +79,19 @@ FROM people_change_rows r
 WHERE r.change_id = %s AND r.tbl = 'faces' AND f.id = r.row_id
 """
 # A forgotten photo's content found again since has its people on its faces, and nothing kept.
-# A before-image with no person is of a face nobody held before the change (REMEMBER_PEOPLE
-# moved it here): what is kept for it now goes.
+# A row that waited at its path (migration 0028) waits again, for the photo it waited for
+# where that is still there (else for nothing: kept by the content's hash). A before-image
+# with no person is of a face nobody held before the change (REMEMBER_PEOPLE moved it here):
+# what is kept for it now goes.
 RESTORE_FORGOTTEN = """
-INSERT INTO forgotten_faces (id, sha256, model, bbox, person_id, assigned_by, forgotten_at)
+INSERT INTO forgotten_faces (id, sha256, model, bbox, person_id, assigned_by, forgotten_at,
+                             embedding, waiting_for)
 OVERRIDING SYSTEM VALUE
 SELECT r.row_id, decode(substr(r.before->>'sha256', 3), 'hex'), r.before->>'model',
        ARRAY(SELECT jsonb_array_elements_text(r.before->'bbox')::real),
        (r.before->>'person_id')::bigint, r.before->>'assigned_by',
-       (r.before->>'forgotten_at')::timestamptz
+       (r.before->>'forgotten_at')::timestamptz, (r.before->>'embedding')::vector,
+       (SELECT ph.id FROM photos ph WHERE ph.id = (r.before->>'waiting_for')::bigint)
 FROM people_change_rows r
 WHERE r.change_id = %s AND r.tbl = 'forgotten_faces' AND r.before->>'person_id' IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM photos ph

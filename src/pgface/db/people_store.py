@@ -210,6 +210,22 @@ WITH dropped AS (
 DELETE FROM people_change_rows
 WHERE tbl = 'forgotten_faces' AND row_id IN (SELECT id FROM dropped)
 """
+# The people kept for faces an edit lost that wait for these photos (migration 0028), with
+# their vectors: this pack's, of people still there.
+WAITING_FOR_PHOTOS = """
+SELECT ff.waiting_for, ff.id, ff.person_id, ff.assigned_by, ff.embedding
+FROM forgotten_faces ff
+WHERE ff.waiting_for = ANY(%s) AND ff.model = %s AND ff.person_id IS NOT NULL
+  AND ff.embedding IS NOT NULL
+ORDER BY ff.waiting_for, ff.id
+"""
+# Taken back by a later version: not kept any longer, nor their before-images, which the face
+# that took the person carries now (CARRY_BEFORE_IMAGES).
+DROP_WAITING = """
+WITH dropped AS (DELETE FROM forgotten_faces WHERE id = ANY(%s) RETURNING id)
+DELETE FROM people_change_rows
+WHERE tbl = 'forgotten_faces' AND row_id IN (SELECT id FROM dropped)
+"""
 # A person a human deleted is not to come back by itself: their faces count as clustered.
 RELEASE_FACES = """
 UPDATE faces SET person_id = NULL, assigned_by = NULL, clustered_at = coalesce(clustered_at, now())
@@ -578,6 +594,47 @@ def people_for_replacements(conn: psycopg.Connection, replaced: Sequence[tuple[i
         kept += [KeptFace(free[j][1], held[i][2], held[i][3], held[i][1], score)
                  for i, j, score in best_pairs(similarity, min_similarity)]
     return kept
+
+
+def people_waiting_for(conn: psycopg.Connection, pairs: Sequence[tuple[int, int]], model: str,
+                       min_similarity: float) -> list[KeptFace]:
+    """For each (photo, photo now at its path) pair: the people an earlier edit at that path
+    lost (cropped out, or turned so that the detector missed the face), kept waiting for the
+    photo (sql.REMEMBER_PEOPLE), each given to the most similar face of the new photo that
+    has no person, one to one, best pairs first, at min_similarity or above, as an edit's
+    own faces are (people_for_replacements); not a person already on a face of it. The photo
+    turned back, or cropped again with the face in it, so gets the name it lost; a different
+    photo saved there gets nobody's. Nothing is written (assign_kept, drop_waiting)."""
+    if not pairs:
+        return []
+    waiting: dict[int, list[tuple]] = {}
+    with conn.cursor(binary=True) as cur:
+        for row in cur.execute(WAITING_FOR_PHOTOS, [sorted({w for w, _ in pairs}), model]):
+            waiting.setdefault(row[0], []).append(row)
+    if not waiting:
+        return []
+    by_photo = _faces_by_photo(conn, {now for waited, now in pairs if waited in waiting}, model)
+    kept: list[KeptFace] = []
+    taken: set[int] = set()  # rows already given (a photo waited for at two paths)
+    for waited, now in pairs:
+        faces = by_photo.get(now, [])
+        present = {r[2] for r in faces if r[2] is not None}
+        rows = [r for r in waiting.get(waited, []) if r[1] not in taken and r[2] not in present]
+        free = [r for r in faces if r[2] is None and r[1] not in {k.face_id for k in kept}]
+        if not rows or not free:
+            continue
+        similarity = (np.stack([store.as_array(r[4]) for r in rows])
+                      @ np.stack([store.as_array(r[4]) for r in free]).T)
+        for i, j, score in best_pairs(similarity, min_similarity):
+            kept.append(KeptFace(free[j][1], rows[i][2], rows[i][3], None, score, rows[i][1]))
+            taken.add(rows[i][1])
+    return kept
+
+
+def drop_waiting(conn: psycopg.Connection, forgotten_ids: Sequence[int]) -> None:
+    """What was kept for these faces an edit lost: taken back by a later version."""
+    if forgotten_ids:
+        conn.execute(DROP_WAITING, [list(forgotten_ids)])
 
 
 def formers_with_people_left(conn: psycopg.Connection, formers: Mapping[int, Collection[int]],

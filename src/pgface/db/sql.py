@@ -552,27 +552,55 @@ DELETE_PHOTOS = "DELETE FROM photos WHERE id = ANY(%s) RETURNING id"
 # follow them there (migration 0014), as what is kept for a forgotten photo: undoing such a
 # change then gives the photo found again the person its face had before the change. A face
 # that nobody holds now but a change can still give a person is kept too, with no person
-# (migration 0016), for the photo found again to take its before-images.
+# (migration 0016), for the photo found again to take its before-images. A face of a former
+# version (an edit in place) whose person is on no face of the photo that holds its content
+# now (%(formers)s -> %(places)s: cropped out, or turned so that the detector misses it) also
+# waits for that photo, with its vector (migration 0028): a later version at its path whose
+# face is that close takes the person back (people_store.people_waiting_for).
 REMEMBER_PEOPLE = """
-WITH gone AS MATERIALIZED (
+WITH waits AS MATERIALIZED (
+    SELECT f.id AS face_id, min(p.place) AS place
+    FROM unnest(%(formers)s::bigint[], %(places)s::bigint[]) p(former, place)
+    JOIN faces f ON f.photo_id = p.former AND f.person_id IS NOT NULL
+    WHERE NOT EXISTS (SELECT 1 FROM faces g
+                      WHERE g.photo_id = p.place AND g.person_id = f.person_id)
+    GROUP BY f.id
+), gone AS MATERIALIZED (
     SELECT f.id AS face_id, ph.sha256, f.model, f.bbox, f.person_id, f.assigned_by,
+           w.place AS waiting_for,
+           CASE WHEN w.place IS NOT NULL THEN f.embedding END AS embedding,
            nextval(pg_get_serial_sequence('forgotten_faces', 'id')) AS kept_id
     FROM faces f JOIN photos ph ON ph.id = f.photo_id
-    WHERE f.photo_id = ANY(%s)
+    LEFT JOIN waits w ON w.face_id = f.id
+    WHERE f.photo_id = ANY(%(photos)s)
       AND (f.person_id IS NOT NULL
            OR EXISTS (SELECT 1 FROM people_change_rows r
                       WHERE r.tbl = 'faces' AND r.row_id = f.id))
 ), kept AS (
-    INSERT INTO forgotten_faces (id, sha256, model, bbox, person_id, assigned_by)
+    INSERT INTO forgotten_faces (id, sha256, model, bbox, person_id, assigned_by, embedding,
+                                 waiting_for)
     OVERRIDING SYSTEM VALUE
-    SELECT kept_id, sha256, model, bbox, person_id, assigned_by FROM gone
+    SELECT kept_id, sha256, model, bbox, person_id, assigned_by, embedding, waiting_for FROM gone
 )
 UPDATE people_change_rows r
 SET tbl = 'forgotten_faces', row_id = g.kept_id,
     before = jsonb_build_object('id', g.kept_id, 'sha256', g.sha256, 'model', g.model,
                                 'bbox', g.bbox, 'person_id', r.before->'person_id',
-                                'assigned_by', r.before->'assigned_by', 'forgotten_at', now())
+                                'assigned_by', r.before->'assigned_by', 'forgotten_at', now(),
+                                'embedding', g.embedding, 'waiting_for', g.waiting_for)
 FROM gone g WHERE r.tbl = 'faces' AND r.row_id = g.face_id
+"""
+# What waits for these photos about to be deleted (%(deleted)s, each a former version itself:
+# edited again) waits for the photo now at its path (%(places)s) instead: never for a photo
+# that is gone (migration 0028).
+REPOINT_WAITS = """
+UPDATE forgotten_faces ff SET waiting_for = p.place
+FROM unnest(%(deleted)s::bigint[], %(places)s::bigint[]) p(deleted, place)
+WHERE ff.waiting_for = p.deleted
+"""
+# Of these photos, those something kept waits for.
+PHOTOS_WAITED_FOR = """
+SELECT DISTINCT waiting_for FROM forgotten_faces WHERE waiting_for = ANY(%s) ORDER BY 1
 """
 # Stored paths of the photos this pack has not analysed yet.
 UNANALYSED_PATHS = """

@@ -12,6 +12,7 @@ from collections.abc import (
     Hashable,
     Iterable,
     Iterator,
+    Mapping,
     Sequence,
 )
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -691,19 +692,36 @@ def changed_paths(conn: psycopg.Connection, photo_ids: Iterable[int], read: Coll
     return False
 
 
-def delete_pathless(conn: psycopg.Connection, pathless: Sequence[int]) -> tuple[int, int]:
+def delete_pathless(conn: psycopg.Connection, pathless: Sequence[int],
+                    places: Sequence[tuple[int, int]] = (),
+                    successors: Mapping[int, int] | None = None) -> tuple[int, int]:
     """Delete these photos, which no path holds (pathless_photos, in the caller's transaction),
     with their faces (their people kept for the content, should it be found again); (photos,
-    faces) deleted."""
-    return _delete_photos(conn, list(pathless))
+    faces) deleted. Former versions of edits in place: PLACES, (former, a photo that holds its
+    content now) pairs, where the people the edit lost wait (sql.REMEMBER_PEOPLE); SUCCESSORS,
+    each deleted photo's version now at its path, which what waited for it waits for now."""
+    return _delete_photos(conn, list(pathless), places, successors or {})
 
 
-def _delete_photos(conn: psycopg.Connection, pathless: list[int]) -> tuple[int, int]:
+def _delete_photos(conn: psycopg.Connection, pathless: list[int],
+                   places: Sequence[tuple[int, int]] = (),
+                   successors: Mapping[int, int] | None = None) -> tuple[int, int]:
     if not pathless:
         return 0, 0
     faces = conn.execute(sql.COUNT_FACES_OF_PHOTOS, [pathless]).fetchone()[0]
-    conn.execute(sql.REMEMBER_PEOPLE, [pathless])  # for the photo found again
+    conn.execute(sql.REMEMBER_PEOPLE, {  # for the photo found again, or a later version
+        "photos": pathless, "formers": [f for f, _ in places], "places": [p for _, p in places]})
+    if successors:
+        conn.execute(sql.REPOINT_WAITS, {"deleted": list(successors),
+                                         "places": list(successors.values())})
     return len(conn.execute(sql.DELETE_PHOTOS, [pathless]).fetchall()), faces
+
+
+def photos_waited_for(conn: psycopg.Connection, photo_ids: Sequence[int]) -> list[int]:
+    """Those of these photos that people an edit lost wait for (sql.REMEMBER_PEOPLE)."""
+    if not photo_ids:
+        return []
+    return [r[0] for r in conn.execute(sql.PHOTOS_WAITED_FOR, [list(photo_ids)])]
 
 
 def unanalysed_paths(conn: psycopg.Connection, model: str) -> tuple[list[Path], list[Path]]:

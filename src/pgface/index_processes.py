@@ -28,7 +28,10 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from pgface.config import Settings
+from pgface.db.connection import DatabaseLost, database_error
 from pgface.errors import (
     OutOfMemoryError,
     PgfaceError,
@@ -144,7 +147,9 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
     for _ in range(processes):
         tasks.put(None)  # one stop each
     workers = [_CONTEXT.Process(target=_index_queue,
-                                args=(child, tasks, sender, stop, os.getpid(), keep_hnsw),
+                                args=(child, tasks, sender, stop, os.getpid(), keep_hnsw,
+                                      {name: logging.getLogger(name).getEffectiveLevel()
+                                       for name in QUIETED_LOGS}),
                                 name=f"pgface-index-{n}", daemon=True)
                for n, (_, sender) in enumerate(pipes)]
     run = _Run(workers, {}, {}, report, progress, started, skipped_before=report.skipped,
@@ -218,8 +223,10 @@ class _Run:
                 self._check_alive()
                 continue
             if message[0] == "error":
-                if message[3]:  # the machine's: said as one process says it
+                if message[3] == "memory":  # the machine's: said as one process says it
                     raise OutOfMemoryError(message[2])
+                if message[3] == "lost":  # the database's, said so too (it was psycopg's class)
+                    raise DatabaseLost(message[2])
                 raise PgfaceError(f"an indexing process failed, so the run stopped "
                                   f"({message[2]}); the batches stored before are kept")
             self._fold(message)
@@ -319,16 +326,24 @@ def _drain(tasks: Any) -> None:
             return
 
 
+# The logs a parent may quiet (the CLI does: its errors are one line) that its children would
+# write otherwise: psycopg_pool's reconnection attempts, objects' reprs and all, and the
+# restart of a crashed embedded server, while the server restarted (probe crash23).
+QUIETED_LOGS = ("psycopg", "pgface.db.watch")
+
+
 class _Stopped(Exception):
     """Raised in a child between batches once the parent has asked the run to stop."""
 
 
 def _index_queue(settings: Settings, tasks: Any, results: Connection, stop: Any, parent: int,
-                 keep_hnsw: bool) -> None:
+                 keep_hnsw: bool, log_levels: dict[str, int] | None = None) -> None:
     """A child: index the batches of the queue until its stop, reporting as it goes through
-    its own pipe (RESULTS)."""
+    its own pipe (RESULTS). Its logs of QUIETED_LOGS as quiet as the parent's (LOG_LEVELS)."""
     # Ctrl-C reaches the whole process group: the parent decides, and stops the children.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name, level in (log_levels or {}).items():
+        logging.getLogger(name).setLevel(level)
     from pgface.library import Pgface  # which imports this module
 
     pid = os.getpid()
@@ -379,9 +394,12 @@ def _index_queue(settings: Settings, tasks: Any, results: Connection, stop: Any,
         if not isinstance(exc, OutOfMemoryError) and isinstance(exc, Exception) \
                 and out_of_memory(exc):
             exc = no_memory_while("indexing; the batches stored before are kept", exc)
-        short = isinstance(exc, OutOfMemoryError)
+        if isinstance(exc, psycopg.Error):
+            exc = database_error(exc)
+        kind = ("memory" if isinstance(exc, OutOfMemoryError)
+                else "lost" if isinstance(exc, DatabaseLost) else None)
         with contextlib.suppress(OSError):  # the parent gone: nobody to tell
-            send(("error", pid, str(exc) if short else describe(exc), short))
+            send(("error", pid, describe(exc) if kind is None else str(exc), kind))
         raise SystemExit(1) from None
 
 

@@ -394,7 +394,10 @@ class Pgface:
         processes = processes_for(self.settings.index_processes)
         if processes > 1 and len(files) > self.settings.photo_batch:
             _ = self.pool  # the database migrated, and the embedded server up, before they connect
-            settings = self.settings.model_copy(update={"database_url": self._url})
+            # The embedded server's children know it is theirs, to restart it as this process
+            # does should it crash (handed its URL, they waited 30 s and stopped the run).
+            settings = self.settings if self.embedded else self.settings.model_copy(
+                update={"database_url": self._url})
             formers: Formers = {}
             with store.index_run(self.pool) as alone, hnsw_for_run(
                     self.pool, files, self.analyzer.model_name, report, progress) as bulk:

@@ -1567,6 +1567,90 @@ def test_clustering_under_each_pack_puts_a_face_in_one_person(
             assert conn.execute(twins).fetchall() == pairs
 
 
+def twin_pack(pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path,
+              identities: list[str]) -> Pgface:
+    """These identities' photos indexed under buffalo_sc and under a copy of it (the pack
+    'other_pack', opened; the caller closes it), nobody clustered yet."""
+    album = tmp_path / "album"
+    album.mkdir()
+    for identity in identities:
+        for photo in photos_of(identity):
+            shutil.copyfile(photo, album / f"{identity}-{photo.name}")
+    pf.index(album)
+    folder = tmp_path / "other_pack"
+    folder.mkdir()
+    for onnx in analyzer.pack.folder.glob("*.onnx"):
+        shutil.copyfile(onnx, folder / onnx.name)
+    other = Pgface(settings.model_copy(update={"model_pack": str(folder)}))
+    other.index_pending()
+    return other
+
+
+TWINS = """SELECT a.person_id, b.person_id FROM faces a JOIN faces b
+           ON b.photo_id = a.photo_id AND b.model = 'other_pack' AND b.bbox = a.bbox
+           WHERE a.model = 'buffalo_sc' ORDER BY a.id"""
+
+
+def people_by_pack(pf: Pgface) -> dict[str, int]:
+    with pf.pool.connection() as conn:
+        return dict(conn.execute("SELECT model, count(DISTINCT person_id) FROM faces"
+                                 " GROUP BY model").fetchall())
+
+
+def test_full_clustering_undoes_what_clustering_made_under_another_pack(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """Probe reprobe23: a careless `cluster --similarity 0.24` under one pack, carried to the
+    twins by the other pack's clustering, stayed through both packs' `--full`: each carried the
+    other's people over before clustering ('48 joined people, 0 formed'). A full run re-decides
+    every face no human decided on, whatever another pack's clustering made of its twins; the
+    people it forms take the ids the twins' people have, so both packs keep one person a face."""
+    identities = [f"deepface-id0{i}" for i in range(8)]
+    with twin_pack(pf, settings, analyzer, tmp_path, identities) as other:
+        pf.people.cluster()
+        control = people_by_pack(pf)["buffalo_sc"]  # the default's people, nothing carried
+        pf.people.cluster(full=True, similarity=0.24)
+        careless = people_by_pack(pf)["buffalo_sc"]
+        assert careless < control, (careless, control)  # the careless run merged people
+        other.people.cluster()
+        assert people_by_pack(pf)["other_pack"] == careless  # a new face takes its twin's
+        other.people.cluster(full=True)
+        report = pf.people.cluster(full=True)
+        assert report.founded == 0 and report.found_again == control  # ids the twins' have
+        print("people by pack:", people_by_pack(pf), "control:", control)
+        assert people_by_pack(pf) == {"buffalo_sc": control, "other_pack": control}
+        with pf.pool.connection() as conn:
+            pairs = conn.execute(TWINS).fetchall()
+            mine = conn.execute("SELECT count(*) FROM faces WHERE model = 'buffalo_sc'")
+            assert len(pairs) == mine.fetchone()[0]  # a copy of the pack: the same boxes
+        assert [a for a, _ in pairs] == [b for _, b in pairs]  # one person a face
+
+
+def test_full_clustering_keeps_the_person_a_human_gave_the_twin(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """What a human decided under one pack (a name, faces a user put in a person) still
+    reaches the twins in the other pack's full clustering, at whatever similarity it runs."""
+    identities = ["bbt-amy", "bbt-howard", "bbt-penny", "bbt-raj"]
+    with twin_pack(pf, settings, analyzer, tmp_path, identities) as other:
+        pf.people.cluster()
+        found = sorted(pf.people.list(unnamed=True), key=lambda p: -p.faces)
+        assert len(found) >= 3, found
+        named = pf.people.rename(found[0].id, "Named Under One")
+        moved = [f.face_id for f in pf.people.faces(found[2].id)]
+        merged = pf.people.merge(found[2].id, found[1].id)  # unnamed: moved, the user's
+        other.people.cluster(full=True, similarity=0.9)  # nothing near enough to cluster
+        with pf.pool.connection() as conn:
+            pairs = conn.execute(TWINS.replace("SELECT a.person_id", "SELECT a.id, a.person_id")
+                                 ).fetchall()
+        human = [(a, b) for face, a, b in pairs if a == named.id or face in moved]
+        print("twins of human decisions:", human)
+        assert len(human) == named.faces + len(moved)
+        assert all(a == b for a, b in human)
+        assert {a for face, a, _ in pairs if face in moved} == {merged.id}
+        assert other.people.get("Named Under One").faces == named.faces
+        # the rest, clustering's under buffalo_sc, full clustering decided anew: nobody
+        assert {b for face, a, b in pairs if a != named.id and face not in moved} == {None}
+
+
 def party_in_album(pf: Pgface, tmp_path: Path) -> tuple[Path, Path, Path, list]:
     """An album (a group photo, party.jpg, and another) indexed, and an empty archive folder
     to move photos to; returns the two folders, party.jpg's path and its stored faces."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, replace
 from itertools import count
 
@@ -42,7 +42,8 @@ class ClusterReport:
     founded: int = 0  # new (unnamed) people
     # faces in the people clustering formed: new ones, and those of found_again
     in_new_people: int = 0
-    # people a full re-cluster formed again, keeping their earlier ids (not new people)
+    # people a full re-cluster formed again, keeping their earlier ids (not new people), or
+    # taking the ids of the people another pack's clustering gave their twins
     found_again: int = 0
     unassigned: int = 0  # faces left without a person (too few close neighbours)
     below_quality: int = 0  # unassigned faces left out: quality below the floor
@@ -89,7 +90,7 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     # Full: forget, in memory, what clustering decided; rows are only written where it changes.
     before = {f.face_id: f.person_id for f in stored if full and f.person_id and not f.kept}
     faces = [replace(f, person_id=None) if f.face_id in before else f for f in stored]
-    carried = _people_of_twins(conn, model, faces, full)
+    carried, hints = _people_of_twins(conn, model, faces, full)
     faces = [replace(f, person_id=carried[f.face_id]) if f.face_id in carried else f
              for f in faces]
     # Faces below the quality floor that no person holds are neither clustered nor neighbours.
@@ -120,7 +121,8 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     plan = plan_clusters(faces, todo, source.neighbours, min_neighbours, unassigned,
                          source.vectors if mean_similarity is not None else None,
                          mean_similarity)
-    people = _person_ids(conn, plan, before)
+    people = _person_ids(conn, plan, before, hints,
+                         {f.person_id for f in faces if f.person_id is not None})
     after = {face: people.get(key, key) for face, key in plan.assignments.items()} | carried
     report.released = ps.release_clustered(conn, [f for f in before if f not in after])
     changed = {f: p for f, p in after.items() if before.get(f) != p}
@@ -134,8 +136,9 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     report.considered = len(todo) + len(carried)  # "0 faces ...: 5 joined" (reprobe22)
     report.changed = len(changed)
     report.joined = len(joined) + len(carried)
-    report.founded = len(set(people.values()) - set(before.values()))
-    report.found_again = len(set(people.values()) & set(before.values()))
+    earlier = set(before.values()) | set(hints.values())  # a twin's person: not new either
+    report.founded = len(set(people.values()) - earlier)
+    report.found_again = len(set(people.values()) & earlier)
     report.in_new_people = len(plan.assignments) - len(joined)
     report.unassigned = len(unassigned) - len(plan.assignments)
     report.mode = source.mode
@@ -146,31 +149,48 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
 
 
 def _people_of_twins(conn: psycopg.Connection, model: str, faces: list[ps.ClusterFace],
-                     full: bool) -> dict[int, int]:
-    """face id -> person, for the faces this run may place (never looked at, or every free one
-    in a full run) whose twins hold a person: another pack's face of the same photo at the same
-    place, as indexing hands people over to a new pack's faces. Clustered under each pack, one
-    face was two people, and a name given under one pack was nowhere under the other (probe
-    packs21)."""
+                     full: bool) -> tuple[dict[int, int], dict[int, int]]:
+    """Faces this run may place (never looked at, or every free one in a full run) whose twins
+    hold a person: another pack's face of the same photo at the same place, as indexing hands
+    people over to a new pack's faces. Clustered under each pack, one face was two people, and a
+    name given under one pack was nowhere under the other (probe packs21).
+
+    Returns (carried, hints), face id -> person. Carried: the face takes the person before
+    anything is clustered. An incremental run carries every twin's person, as indexing does: a
+    new face has nothing better. A full run carries only a human's decision (a twin a user
+    assigned, or in a named person): it looks again at every face no human decided on, and a
+    person clustering made under another pack, carried, could never be clustered away there
+    (a careless --similarity under one pack stayed through both packs' --full: probe
+    reprobe23). Hints: in a full run, the twins' people clustering made, which a person the
+    run forms takes the id of when it overlaps no earlier person of this pack (_person_ids),
+    so that both packs' clusterings of the same faces stay one person."""
     if not ps.other_packs_hold_people(conn, model):
-        return {}
+        return {}, {}
     free = {f.face_id for f in faces if f.person_id is None and (f.fresh or full)}
     photos = sorted({f.photo_id for f in faces if f.face_id in free})
-    return {k.face_id: k.person_id
-            for k in ps.people_from_other_packs(conn, photos, model, ps.PACK_FACE_OVERLAP, free)}
+    kept = ps.people_from_other_packs(conn, photos, model, ps.PACK_FACE_OVERLAP, free)
+    if not full:
+        return {k.face_id: k.person_id for k in kept}, {}
+    human = {h[0] for h in ps.held_faces(conn, [k.former_face_id for k in kept])}
+    return ({k.face_id: k.person_id for k in kept if k.former_face_id in human},
+            {k.face_id: k.person_id for k in kept if k.former_face_id not in human})
 
 
-def _person_ids(conn: psycopg.Connection, plan: ClusterPlan, before: dict[int, int]
+def _person_ids(conn: psycopg.Connection, plan: ClusterPlan, before: dict[int, int],
+                hints: dict[int, int] | None = None, taken: Collection[int] = ()
                 ) -> dict[int, int]:
-    """Ids for the people the plan founded: the earlier person they most overlap, else new."""
-    overlap = Counter((key, before[face]) for face, key in plan.assignments.items()
-                      if key < 0 and face in before)
+    """Ids for the people the plan founded: the earlier person they most overlap, else the
+    person their faces' twins most hold (hints) unless a face of this pack holds them already
+    (taken: the plan's existing people, never merged), else new."""
     ids: dict[int, int] = {}
     reused: set[int] = set()
-    for (key, old), _ in overlap.most_common():
-        if key not in ids and old not in reused:
-            ids[key] = old
-            reused.add(old)
+    for earlier, passed in ((before, set()), (hints or {}, set(taken))):
+        overlap = Counter((key, earlier[face]) for face, key in plan.assignments.items()
+                          if key < 0 and face in earlier)
+        for (key, old), _ in overlap.most_common():
+            if key not in ids and old not in reused and old not in passed:
+                ids[key] = old
+                reused.add(old)
     new_keys = [key for key in range(-1, -plan.new_people - 1, -1) if key not in ids]
     ids.update(zip(new_keys, ps.create_unnamed_people(conn, len(new_keys)), strict=True))
     return ids

@@ -974,3 +974,37 @@ def test_a_backup_outlasts_a_role_s_idle_in_transaction_timeout(
         reader = psycopg.conninfo.make_conninfo(settings.database_url, user=role)
         taken = backups.backup(reader, "pgface", tmp_path / "lib.dump")
         assert taken.counts.photos == 1
+
+
+def test_a_restore_keeps_what_other_roles_were_granted_on_the_library(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """The README's search-only role (USAGE on the schema, SELECT on its tables) could not
+    read the library after `db restore --replace`, which said nothing of it: pg_restore runs
+    with --no-privileges, and emptying the schema dropped the tables with their grants
+    (probe reprobe23). What other roles had on the library's tables is granted again."""
+    pf.index(sample_photos())
+    photos = pf.stats()["photos"]
+    pf.close()
+    url = settings.database_url
+    backups.backup(url, "pgface", tmp_path / "lib.dump")
+    with a_role([url]) as reader:
+        as_admin(url, "GRANT USAGE ON SCHEMA pgface TO {role}",
+                 "GRANT SELECT ON ALL TABLES IN SCHEMA pgface TO {role}",
+                 "GRANT SELECT ON pgface.photos TO PUBLIC", role=reader)
+        with psycopg.connect(url) as conn:
+            granted = conn.execute(
+                "SELECT c.relname, a.privilege_type, a.grantee FROM pg_class c, "
+                "aclexplode(c.relacl) a WHERE c.relnamespace = 'pgface'::regnamespace "
+                "AND a.grantee <> c.relowner ORDER BY 1, 2, 3").fetchall()
+        assert len(granted) > 10  # every table's SELECT, and PUBLIC's on photos
+
+        backups.restore(url, "pgface", tmp_path / "lib.dump", replace=True)
+        with psycopg.connect(url) as conn:
+            assert conn.execute(
+                "SELECT c.relname, a.privilege_type, a.grantee FROM pg_class c, "
+                "aclexplode(c.relacl) a WHERE c.relnamespace = 'pgface'::regnamespace "
+                "AND a.grantee <> c.relowner ORDER BY 1, 2, 3").fetchall() == granted
+        reading = settings.model_copy(update={
+            "database_url": psycopg.conninfo.make_conninfo(url, user=reader)})
+        with Pgface(reading, analyzer=analyzer) as as_reader:
+            assert as_reader.stats()["photos"] == photos

@@ -474,6 +474,7 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
     closing = (sql.RESTORED_LIBRARY_CHECK.format(schema=quoted_schema, literal=schema_literal,
                                                  newest=newest, tag=tag)
                + keep_revocations
+               + sql.RESTORE_GRANTS.format(literal=schema_literal, tag=tag)
                + sql.RESTORED_COUNTS.format(schema=quoted_schema, literal=schema_literal,
                                             tag=tag)
                + "COMMIT;\n")

@@ -961,6 +961,14 @@ BEGIN
         EXECUTE format('CREATE SCHEMA %I', {literal});
         RETURN;
     END IF;
+    -- what other roles were granted on its tables, views and sequences, for RESTORE_GRANTS
+    PERFORM set_config('pgface.restore_grants', coalesce((
+        SELECT jsonb_agg(jsonb_build_object('relname', c.relname, 'relkind', c.relkind,
+                                            'grantee', a.grantee, 'privilege', a.privilege_type,
+                                            'grantable', a.is_grantable))
+        FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
+        WHERE c.relnamespace = library AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+          AND a.grantee <> c.relowner), '[]')::text, true);
     LOOP
         SELECT o.type, o.identity INTO item
         FROM pg_depend d CROSS JOIN LATERAL pg_identify_object(d.classid, d.objid, d.objsubid) o
@@ -974,6 +982,34 @@ BEGIN
         EXECUTE format('DROP %s %s CASCADE', CASE item.type
             WHEN 'composite type' THEN 'TYPE' WHEN 'statistics object' THEN 'STATISTICS'
             ELSE upper(item.type) END, item.identity);
+    END LOOP;
+END {tag};
+"""
+# After the archive's objects are created, in the restore's transaction: what other roles
+# were granted on the library's tables, views and sequences (RESTORE_EMPTY_SCHEMA kept it in
+# the transaction's setting pgface.restore_grants) granted again on those of the same name:
+# pg_restore runs with --no-privileges (the archive's roles need not exist here), so a role
+# the README's way of searching was granted (USAGE on the schema, SELECT on its tables) could
+# not read the library after a restore, which said nothing of it (probe reprobe23).
+RESTORE_GRANTS = """
+DO {tag}
+DECLARE
+    kept record;
+BEGIN
+    FOR kept IN
+        SELECT g.* FROM jsonb_to_recordset(coalesce(nullif(
+                current_setting('pgface.restore_grants', true), ''), '[]')::jsonb)
+            AS g(relname text, relkind text, grantee oid, privilege text, grantable boolean)
+        JOIN pg_class c ON c.relname = g.relname AND c.relkind::text = g.relkind
+        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = {literal}
+        WHERE g.grantee = 0 OR EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = g.grantee)
+    LOOP
+        EXECUTE format('GRANT %s ON %s %I.%I TO %s%s', kept.privilege,
+                       CASE kept.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+                       {literal}, kept.relname,
+                       CASE kept.grantee WHEN 0 THEN 'PUBLIC'
+                            ELSE quote_ident(pg_get_userbyid(kept.grantee)) END,
+                       CASE WHEN kept.grantable THEN ' WITH GRANT OPTION' ELSE '' END);
     END LOOP;
 END {tag};
 """

@@ -1121,6 +1121,18 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
             assert b"content-type: application/json" in big.lower()
             assert b'"code": "headers_too_large"' in big
             assert b"over the limit of 65,536 bytes" in big
+        # a chunked body's trailer over the limit, refused while its route runs: the 431,
+        # and nothing of the route's own answer (it was logged as a 404, then "500 on POST"
+        # with two tracebacks of h11's LocalProtocolError, probe reprobe23)
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"POST /api/no-such-route HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                         b"chunked\r\n\r\n1\r\nc\r\n0\r\nX-T: " + b"t" * 200_000 + b"\r\n\r\n")
+            sock.settimeout(30)
+            trailer = b""
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := sock.recv(65536):
+                    trailer += chunk
+        assert trailer.startswith(b"HTTP/1.1 431 ") and trailer.count(b"HTTP/1.1") == 1, trailer
         # each request of a kept-alive connection is counted alone: two of 40 KB pass
         with socket.create_connection(("127.0.0.1", port)) as sock:
             sock.sendall(b"".join(b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: "
@@ -1171,3 +1183,4 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
         lines = [line for line in logged if said in line]
         assert lines and all(timed.match(line) for line in lines), (said, logged)
     assert not any("Exception in ASGI application" in line for line in logged), logged
+    assert not any("500 on " in line or "LocalProtocolError" in line for line in logged), logged

@@ -81,7 +81,16 @@ class PgfaceH11Protocol(H11Protocol):
         self.conn = _Connection(self.config.h11_max_incomplete_event_size or MAX_HEADER_BYTES)
 
     def send_400_response(self, msg: str) -> None:
-        """h11 refused the request; where for its size (431), say so as the API's JSON."""
+        """h11 refused the request; where for its size (431), say so as the API's JSON. A
+        refusal while the request's route runs (a chunked body's trailer over the limit) is
+        the answer, and the route's own goes nowhere: it was sent after it, and h11's refusal
+        of that logged as the route's 500 with two tracebacks (probe reprobe23)."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True  # the route's answer is dropped, as for a client gone
+            if cycle.response_started:  # half an answer out: nothing more can be said
+                self.transport.close()
+                return
         if getattr(self.conn, "refused_status", None) != 431:
             super().send_400_response(msg)
             return

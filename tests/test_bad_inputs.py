@@ -231,6 +231,14 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
          lambda p: p.write_bytes(whole.getvalue()[:-3] + b"\xff\xd9"))
     save("no-end-marker.jpg", Expect(faces=GOOD, upright=True),
          lambda p: p.write_bytes(whole.getvalue()[:-2]))
+    # a progressive JPEG cut before its last scans is whole but coarse everywhere (no flat
+    # rows tell it): refused; cut in its last scan, it lost a bit of detail: taken
+    progressive = io.BytesIO()
+    photo.save(progressive, "JPEG", quality=90, progressive=True)
+    save("progressive-cut.jpg", Expect(reason="a progressive JPEG cut before its last scans"),
+         lambda p: p.write_bytes(progressive.getvalue()[:len(progressive.getvalue()) // 3]))
+    save("progressive-short.jpg", Expect(faces=GOOD, upright=True),
+         lambda p: p.write_bytes(progressive.getvalue()[:-66] + b"\xff\xd9"))
     save("empty.png", Expect(reason="empty"), lambda p: p.write_bytes(b""))
     save("bomb.png", Expect(reason="over the limit"), lambda p: p.write_bytes(_bomb_png(60_000,
                                                                                        60_000)))

@@ -650,6 +650,7 @@ def _decode_jpeg_checked(data: bytes, width: int, height: int, factor: int, sour
     except ValueError as exc:
         if not _cut_short(exc):
             raise
+        _refuse_if_scans_missing(data, exc, source)
         pixels = _decode_jpeg_scaled(data, width, height, factor, strict=False)
         _refuse_if_much_lost(pixels, exc, source)
         return pixels
@@ -672,6 +673,57 @@ def _refuse_if_much_lost(pixels: np.ndarray, exc: ValueError, source: str) -> No
                                  f"{' '.join(str(exc).split())})") from exc
 
 
+def _refuse_if_scans_missing(data: bytes, exc: ValueError, source: str) -> None:
+    """An ImageError for a progressive JPEG cut short before its last scan: its picture is
+    whole but coarse everywhere (libjpeg-turbo smooths the blocks whose detail is missing),
+    which no flat rows tell (a photo cut to a quarter of its bytes was searched, blurred)."""
+    if _progressive_scans_missing(data):
+        raise ImageError(source, f"corrupt or truncated image (its image data ends before "
+                                 f"the picture does: a progressive JPEG cut before its last "
+                                 f"scans, its detail missing; {' '.join(str(exc).split())})"
+                         ) from exc
+
+
+# A marker in a JPEG's entropy-coded data: 0xFF then neither a stuffed 0x00, a restart
+# marker, nor another fill byte.
+_MARKER_IN_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+# Start of frame, progressive: Huffman-, arithmetic-, differentially coded
+_PROGRESSIVE_FRAMES = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
+
+
+def _progressive_scans_missing(data: bytes) -> bool:
+    """Whether DATA is a progressive JPEG some of whose components' coefficients no scan in it
+    gives their final precision (a scan with Al 0): scans after the one it was cut in are
+    missing. Cut in its last scan, it lost only the last bit of some blocks' detail."""
+    missing: set[tuple[int, int]] | None = None
+    at, end = 2, len(data)
+    while at + 4 <= end:
+        marker = data[at + 1]
+        if data[at] != 0xFF or marker == 0xD9:
+            break
+        if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD8:  # no length
+            at += 1 if marker == 0xFF else 2
+            continue
+        length = int.from_bytes(data[at + 2:at + 4], "big")
+        segment = data[at + 4:at + 2 + length]
+        if marker in _PROGRESSIVE_FRAMES and len(segment) >= 6:
+            ids = segment[6::3][:segment[5]]
+            missing = {(c, k) for c in ids for k in range(64)}
+        elif marker == 0xDA and missing is not None and segment:
+            count = segment[0]
+            ids = segment[1:1 + 2 * count:2]
+            tail = segment[1 + 2 * count:4 + 2 * count]
+            if len(tail) == 3 and tail[2] & 0x0F == 0:  # Al 0: these coefficients are whole
+                missing -= {(c, k) for c in ids for k in range(tail[0], tail[1] + 1)}
+            found = _MARKER_IN_SCAN.search(data, at + 2 + length)  # past the scan's data
+            if found is None:
+                break
+            at = found.start()
+            continue
+        at += 2 + length
+    return bool(missing)
+
+
 def _flat_rows_at_bottom(pixels: np.ndarray) -> int:
     """How many rows at the bottom hold one colour each (every channel within 2 levels)."""
     rows = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
@@ -691,6 +743,7 @@ def _check_cmyk_whole(data: bytes, source: str) -> None:
         simplejpeg.decode_jpeg(data, strict=True, **smallest)
     except ValueError as exc:
         if _cut_short(exc):
+            _refuse_if_scans_missing(data, exc, source)
             _refuse_if_much_lost(simplejpeg.decode_jpeg(data, strict=False, **smallest), exc,
                                  source)
 

@@ -1124,6 +1124,47 @@ def test_back_from_a_person_returns_to_the_place_in_the_grid(
         assert not errors, errors
 
 
+def test_the_grid_shown_again_after_an_outage_asks_again_for_what_failed(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe webpeople23: the server unreachable while the grid's end came into view, then
+    back; Back from a person to the grid, kept as it was left, never loaded the rest of the
+    people (their page had failed: not asked again, ever) and the crops that failed stayed
+    grey. docs/http.md: a failed list asks again when the view is opened again, a failed crop
+    the next time it is shown."""
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        copies = copies_of_a_face(settings.database_url, 70)
+        for i, face in enumerate(copies):
+            http.post("/api/people/name", json={"face_ids": [face], "name": f"P{i:03}"}
+                      ).raise_for_status()
+        total = http.get("/api/people?unnamed=true&limit=1").json()["total"]
+        assert total > 60, total
+        page.set_viewport_size({"width": 1280, "height": 600})
+        page.goto(f"{url}/#/people")
+        tiles = page.locator(".person-tile")
+        expect(tiles).to_have_count(60)
+        # the network down (no answer at all), the grid's end and its last crops come in view
+        page.route("**/api/**", lambda route: route.abort("connectionrefused"))
+        page.locator("#people-more").scroll_into_view_if_needed()
+        expect(page.locator("#message")).to_contain_text("Cannot list people")
+        missing = page.locator("#people-grid img.missing")
+        expect(missing).not_to_have_count(0, timeout=15000)  # after its two retries
+        page.wait_for_timeout(500)
+        assert tiles.count() == 60
+        page.unroute("**/api/**")
+        # back: a person's page, then Back to the grid, kept where it was left
+        tiles.nth(59).click()
+        expect(page.locator("#person-title")).not_to_have_text("")
+        page.go_back()
+        expect(tiles).to_have_count(total)
+        expect(missing).to_have_count(0)
+        page.locator("#people-more").scroll_into_view_if_needed()
+        page.wait_for_function("""[...document.querySelectorAll('#people-grid img.crop')]
+            .filter((i) => { const r = i.getBoundingClientRect();
+                             return r.bottom > 0 && r.top < innerHeight; })
+            .every((i) => i.naturalWidth > 0)""", timeout=15000)
+        assert not errors, errors
+
+
 def answer_held(page, held: list, done: str, seconds: float = 40) -> int:  # noqa: ANN001
     """The requests a route HELD answered a batch at a time, each batch once no more come,
     until the page's expression DONE is true; the most that were on their way at once."""

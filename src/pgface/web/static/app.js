@@ -282,6 +282,13 @@ async function showFace(img, path) {
   }
 }
 
+// An image marked missing, shown again (a grid kept as it was left): asked for again, once
+// near the viewport where it came so (docs/http.md: "asked for again the next time it is shown").
+function showAgain(img) {
+  img.classList.remove("missing");
+  lazyImages.observe(img);  // a lazyImage's (the grid's only kind)
+}
+
 // The same, fetched only once the image comes near the viewport.
 const lazyImages = new IntersectionObserver((entries) => {
   for (const entry of entries) {

@@ -8,6 +8,9 @@ const PHOTOS_PAGE = 24;
 const people = {
   generation: 0,  // bumped on each reload: answers to an older one are dropped
   next: "",  // the next page's `after` ("" the first page); null at the end
+  // the `after` of a page that failed (null: none), `next` null meanwhile: asked again when
+  // the grid is shown again (it never was: the rest of the people stayed unloaded for good)
+  failedAt: null,
   loading: false,
   selected: new Map(),  // person id -> person, for a merge
   tiles: new Map(),  // person id -> their tile in the grid
@@ -100,6 +103,7 @@ function showPeople() {
   people.generation += 1;
   const generation = people.generation;
   people.next = "";
+  people.failedAt = null;
   people.selected.clear();
   people.tiles.clear();
   updateSelection();
@@ -157,6 +161,17 @@ async function returnToPeople(lost = false) {
     }
   }
   grid.edits = null;
+  // What failed while the server could not be reached is asked again now the grid is shown
+  // again (the page of people after the one failed, the crops marked missing): the grid kept,
+  // the rest of the people were never loaded and those crops stayed grey (probe webpeople23).
+  for (const img of $("#people-grid").querySelectorAll("img.missing")) showAgain(img);
+  if (people.failedAt !== null && !people.loading) {
+    people.next = people.failedAt;
+    people.failedAt = null;
+    const more = $("#people-more");
+    nearEnd.unobserve(more);
+    nearEnd.observe(more);  // in view: loaded at once
+  }
   if ($("#history-box").open) loadHistory();
 }
 
@@ -178,6 +193,7 @@ async function loadPeoplePage() {
   people.loading = true;
   const generation = people.generation;
   const first = !people.next;
+  const after = people.next;
   // By place, not offset: someone named or merged meanwhile (in another tab, by another
   // user) moves only themselves, where an offset shifted the rest (a tile twice, one never).
   const params = new URLSearchParams({ unnamed: "true", hidden: $("#show-hidden").checked,
@@ -210,7 +226,7 @@ async function loadPeoplePage() {
   } catch (error) {
     showMessage(`Cannot list people: ${error.message}`);
     // Not asked again until the grid is opened again: in view, its end asked 50 times a second.
-    if (generation === people.generation) people.next = null;
+    if (generation === people.generation) [people.next, people.failedAt] = [null, after];
     // an empty grid under the count of an earlier listing said there were people to show
     if (generation === people.generation && first) $("#people-count").textContent = "";
   } finally {

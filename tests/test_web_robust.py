@@ -1165,6 +1165,61 @@ def test_the_grid_shown_again_after_an_outage_asks_again_for_what_failed(
         assert not errors, errors
 
 
+def test_a_rename_or_hide_on_a_persons_page_keeps_the_grids_selection_and_count_true(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe webpeople23: Back to the grid kept as it was left after a hide on a person's page
+    left the hidden person selected (merged with the others, their tile gone) and the count
+    as it was; after a rename the redrawn tile lost its tick, the bar still counted it, and
+    Merge... sent the old name, refused as "renamed by someone else meanwhile" (this tab)."""
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        faces = stored_face_ids(http)
+        names = ["Alpha", "Beta", "Gamma", "Delta"]
+        ids = {name: http.post("/api/people/name", json={"face_ids": [face], "name": name}
+                               ).json()["id"] for name, face in zip(names, faces, strict=False)}
+        page.goto(f"{url}/#/people")
+        tiles = page.locator(".person-tile")
+        expect(tiles).to_have_count(4)
+        expect(page.locator("#people-count")).to_have_text("4 people")
+        tile = {name: page.locator(f".person-tile[data-person-id='{ids[name]}']")
+                for name in names}
+        for name in ("Alpha", "Beta", "Gamma"):
+            tile[name].locator(".tile-check").click()
+        expect(page.locator("#selection-count")).to_have_text("3 selected")
+
+        # hidden on their page: gone from the grid, the selection and the count
+        tile["Gamma"].press("Enter")
+        expect(page.locator("#person-title")).to_have_text("Gamma")
+        page.locator("#person-hide").click()
+        expect(page.locator("#message")).to_contain_text("is hidden")
+        page.wait_for_timeout(500)  # the grid told of the change (gridEdited)
+        page.go_back()
+        expect(tiles).to_have_count(3)
+        expect(page.locator("#people-count")).to_have_text("3 people")
+        expect(page.locator("#selection-count")).to_have_text("2 selected")
+
+        # renamed on their page: still selected, under the name they have now
+        tile["Alpha"].press("Enter")
+        expect(page.locator("#person-title")).to_have_text("Alpha")
+        page.fill("#person-name", "Alpha Renamed")
+        page.get_by_role("button", name="Save name").click()
+        expect(page.locator("#person-title")).to_have_text("Alpha Renamed")
+        page.wait_for_timeout(500)
+        page.go_back()
+        expect(tile["Alpha"]).to_have_attribute("data-label", re.compile("^Alpha Renamed,"))
+        expect(tile["Alpha"]).to_have_class(re.compile(r"\bselected\b"))
+        expect(tile["Alpha"].locator(".tile-check")).to_be_checked()
+        expect(page.locator("#selection-count")).to_have_text("2 selected")
+        page.get_by_role("button", name="Merge…").click()
+        dialog = page.locator("#merge-dialog")
+        expect(dialog).to_contain_text("Alpha Renamed")
+        expect(dialog).not_to_contain_text("Gamma")
+        dialog.get_by_role("button", name="Merge", exact=True).click()
+        expect(page.locator("#message")).to_contain_text("Merged into")
+        assert http.get(f"/api/people/{ids['Gamma']}").json()["faces"] == 1  # left alone
+        assert http.get("/api/people?unnamed=true").json()["total"] == 2
+        assert not errors, errors
+
+
 def answer_held(page, held: list, done: str, seconds: float = 40) -> int:  # noqa: ANN001
     """The requests a route HELD answered a batch at a time, each batch once no more come,
     until the page's expression DONE is true; the most that were on their way at once."""

@@ -8,6 +8,7 @@ const PHOTOS_PAGE = 24;
 const people = {
   generation: 0,  // bumped on each reload: answers to an older one are dropped
   next: "",  // the next page's `after` ("" the first page); null at the end
+  total: 0,  // the people the grid counts ("N people")
   // the `after` of a page that failed (null: none), `next` null meanwhile: asked again when
   // the grid is shown again (it never was: the rest of the people stayed unloaded for good)
   failedAt: null,
@@ -148,18 +149,27 @@ async function returnToPeople(lost = false) {
     showPeople();
     return;
   }
+  // The selection keeps each person as they are now (a merge sent the name they had, and was
+  // refused as "renamed by someone else meanwhile"; the redrawn tile lost its tick), and a
+  // person hidden leaves it, and the count (they stayed selected, and were merged, unseen).
+  const edited = [...grid.edits || []].map(([id]) => id);
   for (const [id, person] of grid.edits || []) {
     const tile = people.tiles.get(id);
     if (!tile) continue;
     if (person.hidden && !grid.hidden) {
       tile.remove();
       people.tiles.delete(id);
+      people.selected.delete(id);
+      people.total -= 1;
+      $("#people-count").textContent = peopleCount(people.total);
     } else {
       const redrawn = personTile(person);
       tile.replaceWith(redrawn);
       people.tiles.set(id, redrawn);
+      if (people.selected.has(id)) people.selected.set(id, person);
     }
   }
+  if (edited.length) updateSelection(edited, false);
   grid.edits = null;
   // What failed while the server could not be reached is asked again now the grid is shown
   // again (the page of people after the one failed, the crops marked missing): the grid kept,
@@ -203,6 +213,7 @@ async function loadPeoplePage() {
     const page = await getJson(`/api/people?${params}`);
     if (generation !== people.generation) return;
     people.next = page.next_after;
+    people.total = page.total;
     $("#people-count").textContent = peopleCount(page.total);
     // A person whose faces changed meanwhile can come again further down: shown once.
     const added = page.people.filter((p) => !people.tiles.has(p.id)).map((p) => {
@@ -280,8 +291,9 @@ function personTile(person) {
 }
 
 // ids: the people whose selection changed; only their tiles are drawn again (every tile was:
-// 172 ms a click at 3,000 tiles).
-function updateSelection(ids = []) {
+// 172 ms a click at 3,000 tiles). said: the count said to a screen reader (not for tiles
+// redrawn).
+function updateSelection(ids = [], said = ids.length > 0) {
   for (const id of ids) {
     const tile = people.tiles.get(id);
     if (!tile) continue;
@@ -298,7 +310,7 @@ function updateSelection(ids = []) {
   $("#selection-count").textContent = `${count} selected`;
   $("#merge-selected").disabled = count < 2;
   // a change of the selection (not the grid drawn again) said to a screen reader too
-  if (ids.length) announce(count ? `${count} selected` : "Selection cleared");
+  if (said) announce(count ? `${count} selected` : "Selection cleared");
 }
 
 // The merge: the selected people's faces in a dialog, the name kept chosen there, then Undo.

@@ -1220,6 +1220,28 @@ def test_a_rename_or_hide_on_a_persons_page_keeps_the_grids_selection_and_count_
         assert not errors, errors
 
 
+def test_a_name_given_in_review_to_someone_hidden_meanwhile_says_so(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe webpeople23: the review queue named a person another client had hidden meanwhile,
+    and said only "Named X."; they went nowhere to be seen. It says they are hidden, as a
+    merge and a naming from the search view do."""
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        http.post("/api/people/cluster", json={}).raise_for_status()
+        queue = http.get("/api/people/review?limit=1").json()["people"]
+        assert queue, "clustering left nobody to review"
+        person = queue[0]["id"]
+        page.goto(f"{url}/#/review")
+        expect(page.locator("#review-title")).to_contain_text(f"Person {person}:")
+        http.post(f"/api/people/{person}/hide").raise_for_status()  # another client
+        page.fill("#review-name", "Reviewed Hidden")
+        page.locator("#review-name").press("Enter")
+        message = page.locator("#message")
+        expect(message).to_contain_text("Named Reviewed Hidden.")
+        expect(message).to_contain_text("Reviewed Hidden is hidden from the people page")
+        assert http.get(f"/api/people/{person}").json()["hidden"] is True
+        assert not errors, errors
+
+
 def answer_held(page, held: list, done: str, seconds: float = 40) -> int:  # noqa: ANN001
     """The requests a route HELD answered a batch at a time, each batch once no more come,
     until the page's expression DONE is true; the most that were on their way at once."""

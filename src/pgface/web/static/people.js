@@ -869,7 +869,8 @@ async function reviewName(event) {
     try {
       const [renamed, change] = await changing(`/api/people/${person.id}`,
         { method: "PATCH", json: { name, expected_name: person.name } });
-      showMessage(say`Named ${renamed.name}.`, "ok", undoOf(change));
+      // hidden by another client meanwhile: said, as a merge's and a search's naming do
+      showMessage([...say`Named ${renamed.name}.`, ...hiddenNote(renamed)], "ok", undoOf(change));
       await showReview();  // the same offset now holds the next person
     } catch (error) {
       if (renamedMeanwhile(error, person, showReview)) return;

@@ -223,6 +223,49 @@ def test_the_people_list_pages_by_place_so_changes_meanwhile_skip_nobody(
             pf.people.history("5")  # type: ignore[arg-type]
 
 
+def test_a_persons_faces_page_by_place_so_a_face_moved_meanwhile_skips_no_other(
+        settings: Settings, analyzer: FaceAnalyzer, pf: Pgface, tmp_path: Path) -> None:
+    """Probe webpeople23: a face split off by another client while the person's page showed
+    their first page shifted the offset of the next, and one face was never shown."""
+    enrol(pf, tmp_path, *FOLDERS)
+    faces = sorted(f for name in FOLDERS for f in face_ids(pf, name))
+    pf.people.name_faces(faces, "obama", move=True)  # one person of them all
+    assert len(faces) >= 5, faces
+    with TestClient(create_app(settings, analyzer)) as client:
+        url = "/api/people/obama/faces"
+
+        def by_place(limit: int) -> list[int]:
+            listed, after = [], None
+            while True:
+                page = client.get(url, params={
+                    "limit": limit, **({"after": after} if after is not None else {})}).json()
+                listed += [f["face_id"] for f in page["faces"]]
+                assert page["total"] == len(faces)
+                after = page["next_after"]
+                if after is None:
+                    return listed
+                assert page["next_offset"] is None or page["offset"] == 0
+                assert after == listed[-1]
+
+        for limit in (1, 2, len(faces) - 1, len(faces), len(faces) + 1):
+            assert by_place(limit) == faces
+        first = client.get(url, params={"limit": 2}).json()
+        assert [f["face_id"] for f in first["faces"]] == faces[:2]
+        assert first["next_offset"] == 2 and first["next_after"] == faces[1]
+        pf.people.split("obama", faces[:1])  # another client, meanwhile
+        second = client.get(url, params={"limit": 2, "after": first["next_after"]}).json()
+        assert [f["face_id"] for f in second["faces"]] == faces[2:4]
+        assert second["next_offset"] is None and second["total"] == len(faces) - 1
+        by_offset = client.get(url, params={"limit": 2, "offset": 2}).json()
+        assert [f["face_id"] for f in by_offset["faces"]] == faces[3:5]  # faces[2] skipped
+        for bad in ("nonsense", "-1", str(2**63)):
+            assert client.get(url, params={"after": bad}).status_code == 422, bad
+        page, _ = pf.people.face_page("obama", limit=100, after=faces[2])
+        assert [f.face_id for f in page] == faces[3:]
+        with pytest.raises(InvalidInputError, match="after: a face id"):
+            pf.people.face_page("obama", after=-1)
+
+
 def test_people_whose_names_the_path_cannot_carry_are_found_by_name(
         settings: Settings, analyzer: FaceAnalyzer, pf: Pgface, tmp_path: Path) -> None:
     enrol(pf, tmp_path, "obama", "biden", "kit_harington")

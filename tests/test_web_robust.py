@@ -1242,6 +1242,28 @@ def test_a_name_given_in_review_to_someone_hidden_meanwhile_says_so(
         assert not errors, errors
 
 
+def test_a_persons_page_shows_every_face_when_one_is_split_off_elsewhere_meanwhile(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe webpeople23: a person's page paged their faces by offset, and a face of the first
+    page split off by another client made More faces pass one over, the page saying "All N
+    faces" all the same. It pages by place (`after`, the last face's id)."""
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        copies = copies_of_a_face(settings.database_url, 70)
+        big = http.post("/api/people/name", json={"face_ids": copies, "name": "Big"}).json()
+        page.set_viewport_size({"width": 1280, "height": 360})
+        page.goto(f"{url}/#/people/{big['id']}")
+        tiles = page.locator("#person-faces .face-tile")
+        expect(tiles).to_have_count(60)
+        http.post(f"/api/people/{big['id']}/split", json={"face_ids": copies[:1]}
+                  ).raise_for_status()  # another client
+        page.locator("#faces-more-button").click()
+        expect(page.locator("#faces-shown")).to_have_text("All 69 faces.")
+        shown = {int(i) for i in page.eval_on_selector_all(
+            "#person-faces .face-tile", "ts => ts.map((t) => t.dataset.faceId)")}
+        assert set(copies[1:]) <= shown, sorted(set(copies[1:]) - shown)
+        assert not errors, errors
+
+
 def answer_held(page, held: list, done: str, seconds: float = 40) -> int:  # noqa: ANN001
     """The requests a route HELD answered a batch at a time, each batch once no more come,
     until the page's expression DONE is true; the most that were on their way at once."""

@@ -289,14 +289,18 @@ class People:
         with self.pool.connection() as conn:
             return _person_faces(ps.person_faces(conn, self._resolve(conn, person), self.model))
 
-    def face_page(self, person: PersonRef, limit: int = 100, offset: int = 0
-                  ) -> tuple[list[PersonFace], int]:
+    def face_page(self, person: PersonRef, limit: int = 100, offset: int = 0,
+                  after: int | None = None) -> tuple[list[PersonFace], int]:
         """`limit` of the person's faces from `offset`, in id order, and how many they have:
-        a page reads its own faces (all of a person's, 200,000 of them, took 4 s a page)."""
+        a page reads its own faces (all of a person's, 200,000 of them, took 4 s a page).
+        `after`: a face id, the page counted from the faces after it (a face moved away
+        meanwhile shifts no other, as it did an offset)."""
         _check_page(limit, offset)
+        if after is not None and not (is_whole_number(after) and 0 <= after < 2**63):
+            raise InvalidInputError(f"after: a face id, not {after!r}")
         with self.pool.connection() as conn:
             person_id = self._resolve(conn, person)
-            rows = ps.person_faces(conn, person_id, self.model, limit, offset)
+            rows = ps.person_faces(conn, person_id, self.model, limit, offset, after)
             return _person_faces(rows), ps.count_person_faces(conn, person_id, self.model)
 
     # Naming

@@ -301,6 +301,9 @@ class PersonFaceOut(BaseModel):
 
 class PersonFacesPage(Page):
     faces: list[PersonFaceOut]
+    next_after: int | None = Field(None, description="Pass back as `after` for the next page "
+                                   "(the last face's id: it holds its place when faces move "
+                                   "meanwhile); null on the last")
 
 
 class HeldFaceOut(BaseModel):

@@ -332,11 +332,23 @@ def get_person(request: Request, ref: str) -> dict:
 
 @router.get("/{ref}/faces", dependencies=[Depends(require_read)],
             response_model=PersonFacesPage, responses=READ_ERRORS)
-def person_faces(request: Request, ref: str, limit: Limit = 100, offset: Offset = 0) -> dict:
-    """The person's faces, with their photo and box: `limit` from `offset`, with `total`."""
-    page, total = get_pf(request).people.face_page(ref, limit, offset)
+def person_faces(request: Request, ref: str, limit: Limit = 100, offset: Offset = 0,
+                 after: int | None = Query(None, ge=0, le=2**63 - 1, description=(
+                     "A page's `next_after` (the id of the last face it listed): the next "
+                     "page starts after that face, so faces moved away or added meanwhile "
+                     "make it neither repeat nor pass over any other (an offset shifts "
+                     "with them)"))) -> dict:
+    """The person's faces, with their photo and box, in id order: `limit` from `offset` (or
+    after `after`), with `total`. `next_after` leads to the next page (null on the last)."""
+    # One more than asked tells whether a page follows (`total` cannot, counted from the top).
+    page, total = get_pf(request).people.face_page(ref, limit + 1, offset, after)
+    following = page[limit:]
+    page = page[:limit]
+    fields = page_fields(total, limit, offset, len(page))
+    if after is not None:
+        fields["next_offset"] = None  # an offset counts from the top, not from `after`
     return {"faces": [{**asdict(f), "crop_url": f"/api/faces/{f.face_id}/crop"} for f in page],
-            **page_fields(total, limit, offset, len(page))}
+            **fields, "next_after": page[-1].face_id if following else None}
 
 
 @router.get("/{ref}/photos", dependencies=[Depends(require_read)],

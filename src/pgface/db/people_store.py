@@ -174,7 +174,8 @@ DELETE_PERSON = "DELETE FROM people WHERE id = %s"
 PERSON_FACES = f"""
 SELECT f.id, f.photo_id, ph.path, f.bbox, f.det_score, f.model, f.assigned_by
 FROM faces f JOIN photos ph ON ph.id = f.photo_id
-WHERE f.person_id = %(person)s AND {SHOWN_FACE} ORDER BY f.id
+WHERE f.person_id = %(person)s AND {SHOWN_FACE}
+  AND (%(after)s::bigint IS NULL OR f.id > %(after)s::bigint) ORDER BY f.id
 LIMIT %(limit)s OFFSET %(offset)s
 """
 COUNT_PERSON_FACES = f"""
@@ -496,11 +497,13 @@ def delete_person(conn: psycopg.Connection, person_id: int) -> int:
 
 
 def person_faces(conn: psycopg.Connection, person_id: int, model: str,
-                 limit: int | None = None, offset: int = 0) -> list[dict]:
-    """The person's faces in id order: LIMIT of them (None: all) from OFFSET."""
+                 limit: int | None = None, offset: int = 0, after: int | None = None
+                 ) -> list[dict]:
+    """The person's faces in id order: LIMIT of them (None: all) from OFFSET, of those after
+    face id AFTER (None: from the first)."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(PERSON_FACES, {"person": person_id, "model": model, "limit": limit,
-                                          "offset": offset}).fetchall()
+                                          "offset": offset, "after": after}).fetchall()
 
 
 def count_person_faces(conn: psycopg.Connection, person_id: int, model: str) -> int:

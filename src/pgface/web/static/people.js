@@ -17,6 +17,7 @@ const people = {
   tiles: new Map(),  // person id -> their tile in the grid
   person: null,  // the person whose page is shown
   personLoad: 0,  // bumped on each person page opened: a late answer for another is dropped
+  // faces by place: `next` the `after` of the next page (0: the first), null at the end
   faces: { next: 0, loading: false },
   photos: { next: 0, loading: false },
   chosenFaces: new Set(),  // faces of the shown person, for a split
@@ -499,9 +500,11 @@ async function loadFacesPage() {
   if (!person || state.loading || state.next === null) return;
   state.loading = true;
   try {
-    const page = await getJson(`${person.faces_url}?limit=${FACES_PAGE}&offset=${state.next}`);
+    // By place (the last face's id), not offset: a face split off elsewhere meanwhile shifted
+    // the rest, one never shown while the page said "All N faces" (probe webpeople23).
+    const page = await getJson(`${person.faces_url}?limit=${FACES_PAGE}&after=${state.next}`);
     if (person !== people.person) return;
-    state.next = page.next_offset;
+    state.next = page.next_after;
     $("#person-faces").append(...page.faces.map(faceTile));
     // How many are left, and a button for the next page: the faces' end sits above the
     // photos, and scrolled past it to them the faces stopped loading without a word (a

@@ -521,6 +521,14 @@ def test_cli_errors_are_one_line(own_server: Path, models_dir: Path,
         (["stats"], {"PGFACE_DATABASE_URL": "mysql://alice:S3cretPW99@host/photos"},
          "error: setting PGFACE_DATABASE_URL: not a database URL PostgreSQL can read: missing "
          '"=" after "mysql://alice:***@host/photos"'),
+        # libpq quotes the part it cannot read: a password with a space was shown whole,
+        # twice (probe reprobe24)
+        (["stats"], {"PGFACE_DATABASE_URL": "postgresql://alice:S3cretPW99 x@host/p"},
+         "error: setting PGFACE_DATABASE_URL: not a database URL PostgreSQL can read: "
+         'unexpected spaces found in "***"'),
+        (["stats"], {"PGFACE_DATABASE_URL": "host=h password=x S3cretPW99"},
+         "error: setting PGFACE_DATABASE_URL: not a database URL PostgreSQL can read: "
+         'missing "=" after "***"'),
         # a standby's URL that cannot work was let through by commands that do not search
         (["stats"], {"PGFACE_READ_DATABASE_URL": "postgresql://alice:S3cretPW99@standby/p x"},
          "error: setting PGFACE_READ_DATABASE_URL: not a database URL PostgreSQL can read: "),

@@ -38,9 +38,9 @@ class InvalidSettings(PgfaceError, ValueError):
     def of(cls, exc: ValidationError) -> InvalidSettings:
         # pydantic writes a validator's own message as "Value error, <message>"
         # a database URL may hold its password: never echoed (nor the list parser's excerpt)
-        return cls("; ".join(without_passwords(
+        return cls("; ".join(_without_secrets_of(e.get("input"), without_passwords(
             f"setting {setting_name(e['loc'])}: {e['msg'].removeprefix('Value error, ')} "
-            f"(got {e.get('input')!r})") for e in exc.errors()), exc)
+            f"(got {e.get('input')!r})")) for e in exc.errors()), exc)
 
     def errors(self) -> list[dict[str, Any]]:
         """pydantic's account: one dict per setting refused (`loc`, `msg`, `input`); none
@@ -52,8 +52,8 @@ class InvalidSettings(PgfaceError, ValueError):
 
 
 def _check_conninfo(url: str) -> None:
-    """A database URL as libpq reads it, or a ValueError saying why not (its words quote
-    the URL; InvalidSettings takes any password out)."""
+    """A database URL as libpq reads it, or a ValueError saying why not (libpq's words quote
+    the part it could not read, which may be the password: InvalidSettings takes it out)."""
     from psycopg import ProgrammingError
     from psycopg.conninfo import conninfo_to_dict
 
@@ -62,6 +62,30 @@ def _check_conninfo(url: str) -> None:
     except ProgrammingError as exc:
         raise ValueError(f"not a database URL PostgreSQL can read: "
                          f"{' '.join(str(exc).split())}") from None
+
+
+def _without_secrets_of(given: object, text: str) -> str:
+    """TEXT with the password of a database URL GIVEN (a setting's value, or a list of them)
+    written `***` wherever it or a word of it shows: libpq quotes the part of a URL it cannot
+    read, and a password with a space in it (`postgresql://u:s3 cret@host`) passed
+    without_passwords whole, twice in one message (probe reprobe24)."""
+    for url in given if isinstance(given, list) else [given]:
+        if not isinstance(url, str):
+            continue
+        for found in _URL_SECRETS.findall(url):
+            secret = "".join(found).strip("'")  # one of the three forms matched
+            for piece in sorted({secret, *secret.split()}, key=len, reverse=True):
+                if len(piece) > 1:
+                    text = text.replace(piece, "***")
+    return text
+
+
+# A URL's password (between its user's colon and the @), a query's `password=`, a key=value
+# string's (up to the next keyword, its words taken with it)
+_URL_SECRETS = re.compile(r"^[a-z][a-z0-9+.-]*://[^:/@\s]*:([^/@]*)@"
+                          r"|[?&]password=([^&#]*)"
+                          r"|\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|.*?)(?=\s+\w+\s*=|$)",
+                          re.IGNORECASE)
 
 
 def setting_name(loc: tuple) -> str:

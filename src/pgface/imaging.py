@@ -590,9 +590,14 @@ def uniform_warning(bgr: np.ndarray) -> str | None:
         high = int(np.searchsorted(counts, count - cut))
         if high - low > UNIFORM_SPREAD:
             return None
-    level = int(round(float(sample.mean())))
-    return (f"{BLANK_WARNING} (level {level} of 255): a blank image, or one whose values use "
-            f"only a sliver of their range: no face can be found in it")
+    # one level where the channels agree (a grey); else the colour: a pure red was "level 85",
+    # a dark grey no pixel had (probe hostile24)
+    blue, green, red = (int(round(float(v))) for v in sample.reshape(-1, 3).mean(axis=0))
+    value = (f"level {round((blue + green + red) / 3)} of 255"
+             if max(blue, green, red) - min(blue, green, red) <= UNIFORM_SPREAD
+             else f"colour RGB {red}, {green}, {blue}")
+    return (f"{BLANK_WARNING} ({value}): a blank image, or one whose values use only a sliver "
+            f"of their range: no face can be found in it")
 
 
 BLANK_WARNING = "nearly every pixel has the same value"

@@ -511,6 +511,11 @@ def test_bad_requests_get_clear_json_errors_and_the_server_keeps_serving(
                            "content-type": "multipart/form-data; boundary=b"}),
              422, "no part named 'file' was read from the multipart body (a part named "
                   "otherwise, or a body cut short before its closing boundary)"),
+            # a part's headers over python-multipart's limit were "Invalid multipart data."
+            # (probe hostile24)
+            (post("a" * 4_200 + ".jpg", b"\xff\xd8"), 400,
+             "the multipart body cannot be read: a part is malformed, or its headers are over "
+             "4,224 bytes or more than 8"),
             (http.post("/api/search?top=0", files={"file": ("a.png", _png(9, 9))}), 422,
              "query parameter 'top'"),
             (http.post("/api/search", content=b"x" * 200_000,

@@ -344,4 +344,10 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"no such endpoint: {request.method} {path}"
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {path}"
+        elif exc.status_code == 400 and message == "Invalid multipart data.":
+            # Starlette's words for any part python-multipart refuses, which named no reason
+            # (probe hostile24): its limits are a part's headers (4,224 bytes, at most 8)
+            message = ("the multipart body cannot be read: a part is malformed, or its "
+                       "headers are over 4,224 bytes or more than 8 (a file name over about "
+                       "4,000 bytes, say)")
         return error_response(exc.status_code, message)

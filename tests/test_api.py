@@ -518,6 +518,10 @@ def test_bad_requests_get_clear_json_errors_and_the_server_keeps_serving(
              "4,224 bytes or more than 8"),
             (http.post("/api/search?top=0", files={"file": ("a.png", _png(9, 9))}), 422,
              "query parameter 'top'"),
+            # a field the body does not have: {"Full": true} ran an incremental clustering
+            # (probe hostile24)
+            (http.post("/api/people/cluster", json={"Full": True}), 422,
+             "field 'Full' is not a field of this request (a misspelling?)"),
             (http.post("/api/search", content=b"x" * 200_000,
                        headers={"content-type": "application/octet-stream"}),
              413, "bytes: a photo may have at most 60,000 bytes"),

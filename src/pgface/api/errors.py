@@ -134,6 +134,8 @@ def validation_message(exc: RequestValidationError, content_type: str = "",
                         if media == "multipart/form-data" else
                         f": send it as multipart/form-data, in a part named {loc[1]!r} (this "
                         f"request's Content-Type is {media or 'not given'!r})")
+        elif error.get("type") == "extra_forbidden":
+            msg = "is not a field of this request (a misspelling?)"
         elif "Expected UploadFile" in msg:
             msg = ("must be a file: a part with a filename (this one was read as a text field; "
                    "a part naming its file only as filename*= is read so)")

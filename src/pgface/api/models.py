@@ -28,9 +28,11 @@ Box = Annotated[list[float], AfterValidator(round_box),
 
 class RequestBody(BaseModel):
     """A JSON request body, taken as JSON types it: `true` is not the id 1, "yes" is not true,
-    "12" is not a face id (pydantic's lax mode converts each)."""
+    "12" is not a face id (pydantic's lax mode converts each); a field it does not have is
+    refused by name (a misspelt `{"Full": true}` ran an incremental clustering, `"mvoe"` named
+    faces without moving them: probe hostile24)."""
 
-    model_config = ConfigDict(strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="forbid")
 
 
 # Errors

@@ -63,6 +63,9 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items passed ove
 class HeldFaces(RequestBody):
     person_id: int
     face_ids: list[int] = Field(max_length=MAX_FACE_IDS)
+    # a 409's `affected` entries carry it, and clients send them back as they came
+    name: str | None = Field(None, description="The person's name as the 409 gave it (not "
+                             "compared: the faces are)")
 
 
 class NameFaces(RequestBody):

@@ -10,6 +10,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -819,3 +820,26 @@ def test_a_stdout_that_cannot_take_the_report_is_said_to_be_stdout(
     piped = subprocess.run(f"{shlex.join([*command, 'stats', '--json'])} | head -c 1",
                            shell=True, env=full, capture_output=True, text=True, timeout=300)
     assert piped.stdout == "{" and "error" not in piped.stderr, piped.stderr
+
+
+def test_ctrl_c_while_pgface_starts_is_one_line(env: dict[str, str]) -> None:
+    """A Ctrl-C in the second pgface takes to load its libraries, before the command line's
+    own handling is in place, was a Python traceback of 20 to 45 lines (probes cli23 and
+    crash23). `python -m pgface` is the `pgface` command (pgface.launch)."""
+    full = {**os.environ, **env}
+    said = []
+    for delay in (0.2, 0.4, 0.7):
+        started = subprocess.Popen([sys.executable, "-m", "pgface", "stats"], env=full,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        started.send_signal(signal.SIGINT)
+        _, err = started.communicate(timeout=120)
+        assert "Traceback" not in err and started.returncode in (130, -signal.SIGINT), (
+            delay, started.returncode, err)
+        said.append(err)
+    # on this machine the first falls in the import: said so, in one line
+    assert any(err == "stopped (Ctrl-C) while pgface was starting: nothing was done\n"
+               for err in said), said
+    done = subprocess.run([sys.executable, "-m", "pgface", "--version"], env=full,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("pgface "), done.stderr

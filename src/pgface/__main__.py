@@ -1,0 +1,5 @@
+"""`python -m pgface`: the `pgface` command."""
+
+from pgface.launch import main
+
+main()

@@ -109,7 +109,12 @@ def test_search_takes_pixels_as_opencv_and_pillow_hold_them(pf: Pgface, tmp_path
     for wrong, reason in ((bgr.astype(np.float32), "photo array: pixels are float32, not uint8"),
                           (bgr[:, :, 0].ravel(), "photo array: .* are not an image"),
                           (bgr[:0], "photo array: image is empty"),
-                          (b"GIF89a", "photo bytes: ")):
+                          (b"GIF89a", "photo bytes: "),
+                          # a path given as bytes is read as a photo's contents: said so
+                          # (probe hostile24: it was "not an image" alone)
+                          (bytes(t1), "photo bytes: not an image .*: these bytes read as a "
+                                      "path .*; bytes are a photo's contents, a path is given "
+                                      "as a str or a Path")):
         with pytest.raises(ImageError, match=reason):
             pf.search(wrong)
     # Something that is no photo input is refused as a wrong path argument is.

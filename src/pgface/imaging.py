@@ -244,6 +244,22 @@ def read_photo(path: Path, max_bytes: int, max_pixels: int,
 PhotoInput = str | os.PathLike[str] | bytes | np.ndarray | Image.Image
 
 
+def _looks_like_a_path(data: bytes, source: str) -> str:
+    """A hint where photo bytes given to the Python API read as a file's path: bytes are a
+    photo's contents there, and `pf.search(b"/photos/a.jpg")` said only "not an image"
+    (probe hostile24)."""
+    if source != "photo bytes" or len(data) > 4096 or b"\0" in data:
+        return ""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        return ""
+    if "/" in text and "\n" not in text and text.strip() == text:
+        return (f": these bytes read as a path ({text!r}); bytes are a photo's contents, a "
+                f"path is given as a str or a Path")
+    return ""
+
+
 def no_memory_decoding(source: str, exc: BaseException) -> OutOfMemoryError:
     return OutOfMemoryError(f"out of memory reading {source} ({describe(exc)}): give pgface "
                             f"more memory")
@@ -453,7 +469,8 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
             raise ImageError(source, f"not a format pgface reads ({_a(other)} file; it reads "
                                      f"JPEG, PNG, WebP, GIF, TIFF, BMP, PGM/PPM, HEIC and "
                                      f"AVIF)") from exc
-        raise ImageError(source, "not an image (unrecognised format)") from exc
+        raise ImageError(source, "not an image (unrecognised format)"
+                         + _looks_like_a_path(data, source)) from exc
     except Exception as exc:
         tags = _tiff_tags(data) if isinstance(exc, ValueError) else None
         if tags is not None and _tiff_planar_extra(tags):  # "unknown raw mode" from Pillow

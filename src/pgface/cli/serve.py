@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import os
+import resource
 import socket
 import sys
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -109,10 +112,86 @@ def serve(
     config = uvicorn.Config(create_app(settings, analyzer), host=host, port=port,
                             log_level="info", log_config=_uvicorn_logs(),
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-                            limit_concurrency=settings.api_max_connections,
+                            limit_concurrency=_connections_within_open_files(
+                                settings.api_max_connections),
                             # a request line and headers over it: a JSON 431 (docs/http.md)
                             http=PgfaceH11Protocol, h11_max_incomplete_event_size=MAX_HEADER_BYTES)
-    uvicorn.Server(config).run(sockets=[listening])
+    server = uvicorn.Server(config)
+    startup = server.startup
+
+    async def startup_saying_accept_errors_once(sockets: Any = None) -> None:
+        asyncio.get_running_loop().set_exception_handler(_AcceptErrorsSaid())
+        await startup(sockets=sockets)
+
+    server.startup = startup_saying_accept_errors_once  # type: ignore[method-assign]
+    server.run(sockets=[listening])
+
+
+# Files a connection may hold open: its socket and an upload's spooled part
+FILES_PER_CONNECTION = 2
+# Files beyond those open at start: the pool's connections (8), a job's, logs, libraries
+FILES_SPARE = 64
+
+
+def _connections_within_open_files(wanted: int) -> int:
+    """PGFACE_API_MAX_CONNECTIONS, within the files this process may open (`ulimit -n`): the
+    soft limit raised towards the hard one where it is short, else fewer connections, said.
+    Past the limit, every accept() failed with "Too many open files", asyncio logged a
+    four-line traceback for each of 2,048 retries a wake-up (700 MB of log a minute), and the
+    requests already accepted went unanswered (probe diskfull24)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        open_now = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        open_now = 64
+    needed = open_now + FILES_SPARE + FILES_PER_CONNECTION * wanted
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return wanted
+    raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if raised > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        except (ValueError, OSError):
+            pass
+    if soft >= needed:
+        return wanted
+    allowed = max(1, (soft - open_now - FILES_SPARE) // FILES_PER_CONNECTION)
+    log.warning("PGFACE_API_MAX_CONNECTIONS is %d, but this process may open only %d files "
+                "(ulimit -n; %d open now): at most %d connections at once, more are answered "
+                "503 (raise the limit to %d for %d)", wanted, soft, open_now, allowed, needed,
+                wanted)
+    return allowed
+
+
+class _AcceptErrorsSaid:
+    """The server loop's exception handler: accept() failing for want of files is one
+    warning each ten seconds, with how many failed (asyncio logged a traceback for each of its
+    retries: probe diskfull24); anything else goes to asyncio's own handler."""
+
+    EVERY_S = 10.0
+
+    def __init__(self) -> None:
+        self.failed = 0
+        self.said_at = -self.EVERY_S
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if "_start_serving" in repr(context.get("handle")) and isinstance(
+                context.get("exception"), ValueError):
+            # asyncio's retry of accept(), scheduled after a failure, meeting the listening
+            # socket closed at shutdown ("Invalid file descriptor: -1"): nothing to say
+            return
+        if context.get("message") != "socket.accept() out of system resource":
+            loop.default_exception_handler(context)
+            return
+        self.failed += 1
+        now = time.monotonic()
+        if now - self.said_at >= self.EVERY_S:
+            log.warning("cannot accept connections: %s (%d times in %.0f s); the connections "
+                        "open are answered, new ones wait: raise `ulimit -n` or lower "
+                        "PGFACE_API_MAX_CONNECTIONS", context.get("exception"), self.failed,
+                        min(now - self.said_at, self.EVERY_S))
+            self.failed, self.said_at = 0, now
 
 
 # On SIGTERM or Ctrl-C the requests in flight get this long to finish, then their

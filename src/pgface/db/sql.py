@@ -961,14 +961,26 @@ BEGIN
         EXECUTE format('CREATE SCHEMA %I', {literal});
         RETURN;
     END IF;
-    -- what other roles were granted on its tables, views and sequences, for RESTORE_GRANTS
+    -- what other roles were granted on its tables, views and sequences, and on their
+    -- columns, for RESTORE_GRANTS
     PERFORM set_config('pgface.restore_grants', coalesce((
-        SELECT jsonb_agg(jsonb_build_object('relname', c.relname, 'relkind', c.relkind,
-                                            'grantee', a.grantee, 'privilege', a.privilege_type,
-                                            'grantable', a.is_grantable))
-        FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
-        WHERE c.relnamespace = library AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
-          AND a.grantee <> c.relowner), '[]')::text, true);
+        SELECT jsonb_agg(g) FROM (
+            SELECT jsonb_build_object('relname', c.relname, 'relkind', c.relkind,
+                                      'grantee', a.grantee, 'privilege', a.privilege_type,
+                                      'grantable', a.is_grantable) AS g
+            FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
+            WHERE c.relnamespace = library AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+              AND a.grantee <> c.relowner
+            UNION ALL
+            SELECT jsonb_build_object('relname', c.relname, 'relkind', c.relkind,
+                                      'attname', t.attname, 'grantee', a.grantee,
+                                      'privilege', a.privilege_type,
+                                      'grantable', a.is_grantable)
+            FROM pg_class c JOIN pg_attribute t ON t.attrelid = c.oid
+            CROSS JOIN LATERAL aclexplode(t.attacl) a
+            WHERE c.relnamespace = library AND c.relkind IN ('r', 'p', 'v', 'm')
+              AND t.attnum > 0 AND NOT t.attisdropped AND a.grantee <> c.relowner) kept),
+        '[]')::text, true);
     LOOP
         SELECT o.type, o.identity INTO item
         FROM pg_depend d CROSS JOIN LATERAL pg_identify_object(d.classid, d.objid, d.objsubid) o
@@ -986,7 +998,9 @@ BEGIN
 END {tag};
 """
 # After the archive's objects are created, in the restore's transaction: what other roles
-# were granted on the library's tables, views and sequences (RESTORE_EMPTY_SCHEMA kept it in
+# were granted on the library's tables, views and sequences, and their columns (probe
+# reprobe25: a role granted SELECT on three of faces' columns lost them), granted again by
+# the restoring role, not each grant's grantor (RESTORE_EMPTY_SCHEMA kept them in
 # the transaction's setting pgface.restore_grants) granted again on those of the same name:
 # pg_restore runs with --no-privileges (the archive's roles need not exist here), so a role
 # the README's way of searching was granted (USAGE on the schema, SELECT on its tables) could
@@ -999,12 +1013,18 @@ BEGIN
     FOR kept IN
         SELECT g.* FROM jsonb_to_recordset(coalesce(nullif(
                 current_setting('pgface.restore_grants', true), ''), '[]')::jsonb)
-            AS g(relname text, relkind text, grantee oid, privilege text, grantable boolean)
+            AS g(relname text, relkind text, attname text, grantee oid, privilege text,
+                 grantable boolean)
         JOIN pg_class c ON c.relname = g.relname AND c.relkind::text = g.relkind
         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = {literal}
-        WHERE g.grantee = 0 OR EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = g.grantee)
+        WHERE (g.grantee = 0 OR EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = g.grantee))
+          AND (g.attname IS NULL OR EXISTS (SELECT 1 FROM pg_attribute t
+                                            WHERE t.attrelid = c.oid AND t.attname = g.attname
+                                              AND NOT t.attisdropped))
     LOOP
-        EXECUTE format('GRANT %s ON %s %I.%I TO %s%s', kept.privilege,
+        EXECUTE format('GRANT %s%s ON %s %I.%I TO %s%s', kept.privilege,
+                       CASE WHEN kept.attname IS NULL THEN ''
+                            ELSE format(' (%I)', kept.attname) END,
                        CASE kept.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
                        {literal}, kept.relname,
                        CASE kept.grantee WHEN 0 THEN 'PUBLIC'

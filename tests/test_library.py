@@ -932,8 +932,10 @@ def test_an_upgrade_waiting_for_a_table_another_session_holds_names_that_session
     with ThreadPoolExecutor(1) as pool, psycopg.connect(
             holder_url, application_name="a psql session") as holder:
         holder_pid = holder.info.backend_pid
-        for table in ("people", "faces", "photos"):  # whichever the newest migration takes
-            holder.execute(f"LOCK TABLE {table} IN ROW EXCLUSIVE MODE")
+        tables = [r[0] for r in holder.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'pgface'")]
+        for table in tables:  # whichever the newest migration takes
+            holder.execute(f'LOCK TABLE "{table}" IN ROW EXCLUSIVE MODE')
         opened = pool.submit(migrate, database_url)
         deadline = time.monotonic() + 60
         while f"migration {newest:04d}_{name} waits" not in caplog.text and (

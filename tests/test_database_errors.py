@@ -23,6 +23,7 @@ import pgface
 from pgface import Pgface, Settings
 from pgface.api import create_app
 from pgface.cli.common import error_line
+from pgface.db.connection import database_error
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
 
@@ -199,3 +200,17 @@ def test_the_http_api_answers_the_python_apis_database_errors_as_psycopgs(
             assert (said.status_code, said.json()) == (raw.status_code, raw.json()), kind
             assert raw.status_code == {"read-only": 503, "cancelled": 503, "value": 400,
                                        "bug": 500, "lost": 503}[kind], raw.text
+
+
+def test_a_full_disk_is_said_to_be_the_databases() -> None:
+    """Probe diskfull24: a full data disk during `index` was `error: database: could not extend
+    file "base/5/16773": No space left on device` (a path in no folder the operator knows),
+    and its footnote named psycopg's class (`DiskFull: ...`)."""
+    full = psycopg.errors.DiskFull('could not extend file "base/5/16773": No space left on '
+                                   'device\nHINT:  Check free disk space.')
+    said = error_line(full)
+    assert said.startswith("the database's disk is full (could not extend file "
+                           '"base/5/16773": No space left on device): free space on the disk '
+                           "that holds PostgreSQL's data folder"), said
+    assert said.endswith("what was stored before is kept") and "HINT" not in said, said
+    assert isinstance(database_error(full), pgface.StatementFailed)

@@ -26,7 +26,7 @@ from pgface import paths as fs_paths
 from pgface.config import Settings
 from pgface.db import people_store as ps
 from pgface.db import store
-from pgface.db.connection import DatabaseError, connection_lost
+from pgface.db.connection import DatabaseError, connection_lost, database_error
 from pgface.errors import (
     ImageError,
     InvalidInputError,
@@ -1285,7 +1285,8 @@ def hnsw_for_run(pool: ConnectionPool, files: Sequence[Path], model: str, report
                 raise
             # the run's own failure goes on, said once by its caller; this is a footnote
             log.warning("the HNSW index was not built again after the failed run (%s); the "
-                        "next run builds it", describe(exc))
+                        "next run builds it", database_error(exc) if isinstance(
+                            exc, psycopg.Error) else describe(exc))
         finally:
             report.stage = None  # the run is over
 

@@ -255,6 +255,9 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
                 raise _not_permitted(conn, schema, doing, exc, done, known) from exc
     except psycopg.errors.QueryCanceled as exc:
         raise DatabaseError(cancelled(exc, f"as it opened the library (to {doing})")) from exc
+    except psycopg.errors.DiskFull as exc:  # connected: it could not write
+        raise DatabaseError(f"{disk_full(exc)}; nothing of the library's changes was "
+                            f"written (it was to {doing})") from exc
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"cannot connect to the database: {one_line(exc)}") from exc
     return applied_now
@@ -458,7 +461,19 @@ def database_error(exc: psycopg.Error) -> StatementFailed:
         return StatementCancelled(cancelled(exc, ""), exc.sqlstate)
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
         return ReadOnlyDatabase(read_only(exc), exc.sqlstate)
+    if isinstance(exc, psycopg.errors.DiskFull):
+        return StatementFailed(disk_full(exc) + "; what was stored before is kept",
+                               exc.sqlstate)
     return StatementFailed(f"database: {first}", exc.sqlstate)
+
+
+def disk_full(exc: psycopg.Error) -> str:
+    """A statement PostgreSQL could not write for want of disk, said so: it was "database:
+    could not extend file "base/5/16773"" (a path in no folder the operator knows), or, as a
+    library was made, "cannot connect to the database" (probe diskfull24)."""
+    first = " ".join(str(exc).strip().splitlines()[:1]).removesuffix(".")
+    return (f"the database's disk is full ({first}): free space on the disk that holds "
+            f"PostgreSQL's data folder (the embedded server's: `pgface db status` names it)")
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -296,15 +296,25 @@ def test_an_upload_racing_a_delete_of_its_photo_stores_it_or_finds_it(
 def _trickle(base_url: str, path: str, seconds: float, pause: float = 0.2) -> tuple[bytes, float]:
     """A multipart body of a photo sent a byte at a time, `pause` apart, to a real server for
     at most `seconds`: what the server answered before it closed, and after how long."""
-    host, port = base_url.removeprefix("http://").split(":")
     photo = next(p for p in sample_photos() if p.name == "t1.jpg").read_bytes()
     body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="t.jpg"\r\n'
             b'Content-Type: image/jpeg\r\n\r\n' + photo + b"\r\n--b--\r\n")
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+            f"boundary=b\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    answer, started, _, ended = _sent_slowly(base_url, head, body, seconds, pause)
+    return answer, ended - started
+
+
+def _sent_slowly(base_url: str, head: bytes, body: bytes, seconds: float, pause: float = 0.2
+                 ) -> tuple[bytes, float, float | None, float]:
+    """HEAD, then BODY a byte each `pause`, to a real server for at most `seconds`, until it
+    closes: what it answered, when the sending started, when its answer began (None: never)
+    and when the connection ended (or the time ran out)."""
+    host, port = base_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port))) as sock:
-        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
-                     f"boundary=b\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+        sock.sendall(head)
         sock.settimeout(pause)
-        answer, started, sent = b"", time.monotonic(), 0
+        answer, started, sent, answered = b"", time.monotonic(), 0, None
         while time.monotonic() - started < seconds:
             with contextlib.suppress(OSError):
                 sock.send(body[sent:sent + 1])
@@ -318,7 +328,8 @@ def _trickle(base_url: str, path: str, seconds: float, pause: float = 0.2) -> tu
             if not chunk:
                 break
             answer += chunk
-        return answer, time.monotonic() - started
+            answered = answered or time.monotonic()
+        return answer, started, answered, time.monotonic()
 
 
 def test_a_body_trickled_slower_than_its_whole_time_allows_is_a_408(
@@ -341,26 +352,8 @@ def _unread_body(base_url: str, head: bytes, seconds: float) -> tuple[bytes, flo
     """`head`, a request line and headers that say a body far longer than will come, sent to a
     real server, then the body a byte each 0.2 s for at most `seconds`: what the server
     answered, and how long after its answer began it kept the connection open."""
-    host, port = base_url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port))) as sock:
-        sock.sendall(head)
-        sock.settimeout(0.2)
-        answer, started = b"", time.monotonic()
-        answered = None
-        while time.monotonic() - started < seconds:
-            with contextlib.suppress(OSError):
-                sock.send(b"x")
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:  # reset once the server has closed
-                break
-            if not chunk:
-                break
-            answer += chunk
-            answered = answered or time.monotonic()
-        return answer, time.monotonic() - (answered or started)
+    answer, started, answered, ended = _sent_slowly(base_url, head, b"x" * 10_000, seconds)
+    return answer, ended - (answered or started)
 
 
 def test_a_body_its_route_leaves_unread_is_not_read_on_after_the_answer(

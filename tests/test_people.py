@@ -1537,24 +1537,12 @@ def test_clustering_under_each_pack_puts_a_face_in_one_person(
     clustered under each pack, had each face in two people, one per pack (a name given under
     one was nowhere under the other). The second pack's clustering gives a face the person its
     twin, the first pack's face at the same place, holds, and grows around it."""
-    album = tmp_path / "album"
-    album.mkdir()
-    for identity in ("bbt-amy", "bbt-howard", "bbt-penny", "bbt-raj"):
-        for photo in photos_of(identity):
-            shutil.copyfile(photo, album / f"{identity}-{photo.name}")
-    pf.index(album)
-    folder = tmp_path / "other_pack"
-    folder.mkdir()
-    for onnx in analyzer.pack.folder.glob("*.onnx"):
-        shutil.copyfile(onnx, folder / onnx.name)
-    with Pgface(settings.model_copy(update={"model_pack": str(folder)})) as other:
-        other.index_pending()
+    with twin_pack(pf, settings, analyzer, tmp_path,
+                   ["bbt-amy", "bbt-howard", "bbt-penny", "bbt-raj"]) as other:
         pf.people.cluster()
         report = other.people.cluster()
         assert report.considered >= report.joined > 0  # "0 faces ...: 5 joined" (reprobe22)
-        twins = """SELECT a.person_id, b.person_id FROM faces a JOIN faces b
-                   ON b.photo_id = a.photo_id AND b.model = 'other_pack'
-                   WHERE a.model = 'buffalo_sc' ORDER BY a.id"""
+        twins = TWINS
         with pf.pool.connection() as conn:
             pairs = conn.execute(twins).fetchall()
         assert sum(a is not None for a, _ in pairs) >= 8  # clustering placed faces

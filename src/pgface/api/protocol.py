@@ -18,6 +18,11 @@ MAX_HEADER_BYTES = 64 * 1024
 
 log = logging.getLogger(__name__)
 
+# uvicorn's own answer past its limit_concurrency, as it writes it
+_PAST_THE_LIMIT = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; "
+                   b"charset=utf-8\r\nconnection: close\r\ncontent-length: 19\r\n\r\n"
+                   b"Service Unavailable")
+
 
 class _Connection(h11.Connection):
     """h11's connection, keeping the status its last refusal of the client's bytes hints.
@@ -79,6 +84,18 @@ class PgfaceH11Protocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.conn = _Connection(self.config.h11_max_incomplete_event_size or MAX_HEADER_BYTES)
+
+    def connection_made(self, transport: Any) -> None:
+        """A connection past the limit (PGFACE_API_MAX_CONNECTIONS, within `ulimit -n`) is
+        answered 503 and closed at once, as uvicorn answers a request past it. uvicorn counts
+        connections only when a request comes: idle ones took a file each until none was
+        left, and then asyncio's accept() retries starved the connections already open, which
+        went unanswered (probe reprobe26)."""
+        super().connection_made(transport)
+        limit = self.config.limit_concurrency
+        if limit is not None and len(self.connections) > limit:
+            self.transport.write(_PAST_THE_LIMIT)
+            self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         """h11 refused the request; where for its size (431), say so as the API's JSON. A

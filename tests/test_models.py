@@ -709,3 +709,22 @@ def test_models_short_of_open_files_say_so_not_a_broken_pack(
     assert proc.returncode == 0, proc
     assert proc.stdout.startswith("open files: too many open files ("), proc.stdout
     assert "raise the limit (`ulimit -n`)" in proc.stdout
+
+
+def test_a_ctrl_c_while_a_runtime_loads_is_no_fault_of_the_pack(tmp_path: Path) -> None:
+    """Probe reprobe26: a Ctrl-C while OpenVINO or ONNX Runtime imported its compiled module
+    came out as "ImportError: initialization failed", which was said to be the pack's fault
+    (`cannot be loaded as the pack's SCRFD detector`), exit 1."""
+    from pgface.models.analysis import _named
+
+    def interrupted_import() -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    with pytest.raises(KeyboardInterrupt), _named(tmp_path / "det_500m.onnx", "SCRFD detector"):
+        interrupted_import()
+    with pytest.raises(ModelPackError, match="cannot be loaded as the pack's SCRFD detector"), \
+            _named(tmp_path / "det_500m.onnx", "SCRFD detector"):
+        raise ImportError("initialization failed")

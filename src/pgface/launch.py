@@ -14,7 +14,11 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("stopped (Ctrl-C) while pgface was starting: nothing was done\n")
         raise SystemExit(130) from None
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # before the command's own handling (typer building it)
+        sys.stderr.write("stopped (Ctrl-C)\n")
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

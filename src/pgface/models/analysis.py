@@ -257,6 +257,19 @@ def _scaled_shape(shape: tuple[int, ...], size: tuple[int, int]) -> tuple[int, i
     return int(size[0] * im_ratio), size[0]
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is behind EXC: a Ctrl-C while OpenVINO or ONNX Runtime
+    imports its compiled module comes out as "ImportError: initialization failed", which was
+    the pack's fault, exit 1 (probe reprobe26)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 @contextmanager
 def _named(path: Path, what: str) -> Iterator[None]:
     """A model file that cannot be loaded, or is not what its name says, is the pack's error
@@ -267,6 +280,8 @@ def _named(path: Path, what: str) -> Iterator[None]:
     except ModelPackError:
         raise
     except Exception as exc:
+        if _interrupted(exc):  # a Ctrl-C in a runtime's import: "initialization failed"
+            raise KeyboardInterrupt from exc
         if out_of_memory(exc):  # the machine's, not the file's ("failed to map segment")
             raise
         short = files_run_short()

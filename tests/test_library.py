@@ -1031,6 +1031,12 @@ def test_the_errors_the_library_raises_can_be_caught_by_their_public_names() -> 
     for name in ("DatabaseError", "InvalidInputError", "PersonConflict", "UndoError"):
         assert name in pgface.__all__
         assert issubclass(getattr(pgface, name), pgface.PgfaceError)
+    # Each public name is there, loaded when first used (PEP 562), and listed by dir(); one
+    # that is not is an AttributeError naming it
+    for name in pgface.__all__:
+        assert getattr(pgface, name).__name__ == name and name in dir(pgface), name
+    with pytest.raises(AttributeError, match="has no attribute 'Pgfase'"):
+        pgface.Pgfase  # noqa: B018
     # The API's type hints reach a user's type checker (PEP 561): without the marker, mypy
     # took every pgface name as Any.
     assert (importlib.resources.files("pgface") / "py.typed").is_file()

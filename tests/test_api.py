@@ -340,7 +340,8 @@ def test_a_body_trickled_slower_than_its_whole_time_allows_is_a_408(
     with running_server(create_app(slow, analyzer)) as url:
         answer, took = _trickle(url, "/api/search", seconds=15)
         assert answer.startswith(b"HTTP/1.1 408 "), (answer, took)
-        assert 2 <= took < 8, took
+        # (the server times from its receipt of the headers, a moment before the client does)
+        assert 1.5 <= took < 8, took
         assert b"connection: close" in answer.lower() and b'"body_timeout"' in answer
         assert b"not all sent within 2 s" in answer
         # a body sent at once is not cut off by the first one's time

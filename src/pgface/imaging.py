@@ -13,9 +13,11 @@ import stat
 import struct
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -575,19 +577,11 @@ def _plain_jpeg(data: bytes) -> bool:
     """Whether data is a JPEG whose segments before the image data are all plain ones."""
     if data[:3] != b"\xff\xd8\xff":
         return False
-    at, end = 2, len(data)
-    while at + 4 <= end:
-        if data[at] != 0xFF:
-            return False
-        marker = data[at + 1]
-        if marker == 0xFF:  # a fill byte before the marker
-            at += 1
-        elif marker == 0xDA:  # start of scan: every segment before it was plain
+    for marker, _ in _jpeg_segments(data):
+        if marker == 0xDA:  # start of scan: every segment before it was plain
             return True
-        elif marker not in _PLAIN_JPEG_MARKERS:
+        if marker not in _PLAIN_JPEG_MARKERS:
             return False
-        else:
-            at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
     return False
 
 
@@ -654,7 +648,7 @@ def _decode_jpeg(data: bytes, img: Image.Image, source: str, factor: int = 1
 # A JPEG whose image data ends early decodes with the rest of its picture filled flat (each
 # block repeats the last colour read). A few blocks short (a byte or a few hundred lost at the
 # end, which Pillow and browsers show whole) is taken; a photo with this share or more of its
-# rows lost (a broken copy, a header that claims a larger picture: half a face would be
+# picture lost (a broken copy, a header that claims a larger picture: half a face would be
 # searched, probe hostile21) is refused. Refused whole, a JPEG one byte short cost its photo
 # (probe reprobe23).
 CUT_SHORT_REFUSED = 0.02
@@ -665,15 +659,14 @@ def _decode_jpeg_checked(data: bytes, width: int, height: int, factor: int, sour
     """_decode_jpeg_scaled, strict, with a JPEG whose image data ends before its picture
     does told apart: Pillow sees a cut only where the file's end marker is missing too, so
     one cut short and then closed is caught here (libjpeg-turbo's strict decoding), and
-    taken or refused by how much of it is lost (CUT_SHORT_REFUSED). Its other warnings
+    taken or refused by how much of it is lost (_refuse_if_cut_too_short). Its other warnings
     (bytes between markers, which cameras write) raise ValueError, for Pillow's path."""
     try:
         return _decode_jpeg_scaled(data, width, height, factor)
     except ValueError as exc:
         if not _cut_short(exc):
             raise
-        _refuse_if_scans_missing(data, exc, source)
-        _refuse_if_much_lost(data, "BGR", exc, source)
+        _refuse_if_cut_too_short(data, "BGR", exc, source)
         return _decode_jpeg_scaled(data, width, height, factor, strict=False)
 
 
@@ -684,28 +677,37 @@ def _cut_short(exc: ValueError) -> bool:
     return "premature end of" in str(exc).lower()
 
 
-def _refuse_if_much_lost(data: bytes, colorspace: str, exc: ValueError, source: str) -> None:
-    """An ImageError where the rows a cut left without data (_lost_share) reach
-    CUT_SHORT_REFUSED of the picture."""
-    lost = _lost_share(data, colorspace)
+def _refuse_if_cut_too_short(data: bytes, colorspace: str, exc: ValueError,
+                             source: str) -> None:
+    """An ImageError for a JPEG cut short that lost more than a few blocks: a progressive one
+    cut before its last scans (_scans_missing: whole but coarse everywhere, libjpeg-turbo
+    smoothing the blocks whose detail is missing, which no lost share tells; a photo cut to a
+    quarter of its bytes was searched, blurred), any other with CUT_SHORT_REFUSED or more of
+    its picture lost (_lost_share)."""
+    frame = _jpeg_frame(data)
+    said = " ".join(str(exc).split())
+    if frame.progressive:
+        if _scans_missing(frame):
+            raise ImageError(source, f"corrupt or truncated image (its image data ends before "
+                                     f"the picture does: a progressive JPEG cut before its "
+                                     f"last scans, its detail missing; {said})") from exc
+        return
+    lost = _lost_share(data, colorspace, frame.sampling)
     if lost >= CUT_SHORT_REFUSED:
         raise ImageError(source, f"corrupt or truncated image (its image data ends before "
                                  f"the picture does: the bottom {lost:.0%} of it is missing; "
-                                 f"{' '.join(str(exc).split())})") from exc
+                                 f"{said})") from exc
 
 
-def _lost_share(data: bytes, colorspace: str) -> float:
-    """The share of a cut JPEG's picture that its data does not reach: decoded (at an eighth
-    of each side: a block a pixel) as it is and with filler bytes where its data stops, the
-    blocks that differ are those the filler reached. Rows of one colour at the bottom took a
-    photo's own white border for lost data (probe reprobe24), and the rows from the first that
-    differs took a whole row of blocks for lost where the filler rewrote only its last block,
-    the data a byte short (6 % of a 250-pixel photo, probe reprobe25). A progressive JPEG is
-    told by its scans (_progressive_scans_missing): filling its last scan changes every block
-    a little."""
-    progressive, _, (across, down), _ = _scans(data)
-    if progressive:
-        return 0.0
+def _lost_share(data: bytes, colorspace: str, sampling: tuple[int, int]) -> float:
+    """The share of a cut (not progressive) JPEG's picture that its data does not reach:
+    decoded (at an eighth of each side: a block a pixel) as it is and with filler bytes where
+    its data stops, the blocks that differ are those the filler reached. Rows of one colour at
+    the bottom took a photo's own white border for lost data (probe reprobe24), and the rows
+    from the first that differs took a whole row of blocks for lost where the filler rewrote
+    only its last block, the data a byte short (6 % of a 250-pixel photo, probe reprobe25).
+    SAMPLING: its MCU's blocks across and down."""
+    across, down = sampling
     body = data[:-2] if data.endswith(b"\xff\xd9") else data
     smallest = {"colorspace": colorspace, "strict": False, "min_width": 1, "min_height": 1}
     as_it_is = simplejpeg.decode_jpeg(body + b"\xff\xd9", **smallest).astype(np.int16)
@@ -722,17 +724,6 @@ def _lost_share(data: bytes, colorspace: str) -> float:
     return (mcus.size - int(first[0])) / mcus.size if first.size else 0.0
 
 
-def _refuse_if_scans_missing(data: bytes, exc: ValueError, source: str) -> None:
-    """An ImageError for a progressive JPEG cut short before its last scan: its picture is
-    whole but coarse everywhere (libjpeg-turbo smooths the blocks whose detail is missing),
-    which no flat rows tell (a photo cut to a quarter of its bytes was searched, blurred)."""
-    if _progressive_scans_missing(data):
-        raise ImageError(source, f"corrupt or truncated image (its image data ends before "
-                                 f"the picture does: a progressive JPEG cut before its last "
-                                 f"scans, its detail missing; {' '.join(str(exc).split())})"
-                         ) from exc
-
-
 # A marker in a JPEG's entropy-coded data: 0xFF then neither a stuffed 0x00, a restart
 # marker, nor another fill byte.
 _MARKER_IN_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
@@ -740,45 +731,47 @@ _MARKER_IN_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _PROGRESSIVE_FRAMES = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
 
 
-def _progressive_scans_missing(data: bytes) -> bool:
-    """Whether DATA is a progressive JPEG cut before its last scans: a coefficient whose
-    successive approximation began (a scan of it with Al above 0) and that no scan in it
-    finishes (Al 0), or a component none of whose detail (coefficients 1 to 63) came at all.
-    A scan script that never sends some coefficients is the encoder's choice, not a cut (one
-    sending detail 1 to 10 only was refused whole, probe reprobe25); cut in its last scan, a
-    file lost only the last bit of some blocks' detail."""
-    progressive, components, _, scans = _scans(data)
-    if not progressive:
-        return False
-    begun: set[tuple[int, int]] = set()
-    finished: set[tuple[int, int]] = set()
-    detailed: set[int] = set()
-    for ids, first, last, low in scans:
-        for c in ids:
-            for k in range(first, last + 1):
-                (finished if low == 0 else begun).add((c, k))
-            if last >= 1:
-                detailed.add(c)
-    return bool(begun - finished) or not set(components) <= detailed
-
-
-def _scans(data: bytes) -> tuple[bool, list[int], tuple[int, int],
-                                  list[tuple[list[int], int, int, int]]]:
-    """A JPEG's frame (progressive or not, its components' ids, its MCU's blocks across and
-    down: the largest sampling factors) and its scans: (component ids, first and last
-    coefficient, Al), those whose header is in DATA."""
-    progressive, components, sampling = False, [], (1, 1)
-    scans: list[tuple[list[int], int, int, int]] = []
+def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """A JPEG's marker segments after its start (SOI), in order: (marker, its payload; empty
+    for a marker without one), a scan's (SOS, FF DA) followed by the segment after its coded
+    data; to the end marker (EOI, yielded) or as far as the bytes read as segments."""
     at, end = 2, len(data)
     while at + 4 <= end:
+        if data[at] != 0xFF:
+            return
         marker = data[at + 1]
-        if data[at] != 0xFF or marker == 0xD9:
-            break
-        if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD8:  # no length
-            at += 1 if marker == 0xFF else 2
+        if marker == 0xFF:  # a fill byte before the marker
+            at += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD9:  # no length
+            yield marker, b""
+            if marker == 0xD9:
+                return
+            at += 2
             continue
         length = int.from_bytes(data[at + 2:at + 4], "big")
-        segment = data[at + 4:at + 2 + length]
+        yield marker, data[at + 4:at + 2 + length]
+        at += 2 + length
+        if marker == 0xDA:  # past the scan's coded data
+            found = _MARKER_IN_SCAN.search(data, at)
+            if found is None:
+                return
+            at = found.start()
+
+
+class _JpegFrame(NamedTuple):
+    """A JPEG's frame and the scans whose header its data holds."""
+
+    progressive: bool
+    components: list[int]  # their ids
+    sampling: tuple[int, int]  # an MCU's blocks across and down: the largest sampling factors
+    scans: list[tuple[list[int], int, int, int]]  # (component ids, first and last coefficient, Al)
+
+
+def _jpeg_frame(data: bytes) -> _JpegFrame:
+    progressive, components, sampling = False, [], (1, 1)
+    scans: list[tuple[list[int], int, int, int]] = []
+    for marker, segment in _jpeg_segments(data):
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(segment) >= 6:
             progressive = marker in _PROGRESSIVE_FRAMES
             components = list(segment[6::3][:segment[5]])
@@ -791,13 +784,26 @@ def _scans(data: bytes) -> tuple[bool, list[int], tuple[int, int],
             if len(tail) == 3:
                 scans.append((list(segment[1:1 + 2 * count:2]), tail[0], tail[1],
                               tail[2] & 0x0F))
-            found = _MARKER_IN_SCAN.search(data, at + 2 + length)  # past the scan's data
-            if found is None:
-                break
-            at = found.start()
-            continue
-        at += 2 + length
-    return progressive, components, sampling, scans
+    return _JpegFrame(progressive, components, sampling, scans)
+
+
+def _scans_missing(frame: _JpegFrame) -> bool:
+    """Whether a progressive JPEG was cut before its last scans: a coefficient whose
+    successive approximation began (a scan of it with Al above 0) and that no scan in it
+    finishes (Al 0), or a component none of whose detail (coefficients 1 to 63) came at all.
+    A scan script that never sends some coefficients is the encoder's choice, not a cut (one
+    sending detail 1 to 10 only was refused whole, probe reprobe25); cut in its last scan, a
+    file lost only the last bit of some blocks' detail."""
+    begun: set[tuple[int, int]] = set()
+    finished: set[tuple[int, int]] = set()
+    detailed: set[int] = set()
+    for ids, first, last, low in frame.scans:
+        for c in ids:
+            for k in range(first, last + 1):
+                (finished if low == 0 else begun).add((c, k))
+            if last >= 1:
+                detailed.add(c)
+    return bool(begun - finished) or not set(frame.components) <= detailed
 
 
 def _check_cmyk_whole(data: bytes, source: str) -> None:
@@ -806,13 +812,11 @@ def _check_cmyk_whole(data: bytes, source: str) -> None:
     its lost part flat. libjpeg-turbo decodes it to CMYK at its smallest scale (an eighth of
     each side: every coefficient is still read, so a cut shows) to tell; any other complaint
     is left to Pillow, as for RGB."""
-    smallest = {"colorspace": "CMYK", "min_width": 1, "min_height": 1}
     try:
-        simplejpeg.decode_jpeg(data, strict=True, **smallest)
+        simplejpeg.decode_jpeg(data, colorspace="CMYK", strict=True, min_width=1, min_height=1)
     except ValueError as exc:
         if _cut_short(exc):
-            _refuse_if_scans_missing(data, exc, source)
-            _refuse_if_much_lost(data, "CMYK", exc, source)
+            _refuse_if_cut_too_short(data, "CMYK", exc, source)
 
 
 # ISO base media file brands of still images (AVIF, HEIC/HEIF): "ftyp" at byte 4, brand at 8

@@ -1048,6 +1048,11 @@ def test_the_errors_the_library_raises_can_be_caught_by_their_public_names() -> 
     with pgface.open(Settings().model_copy(update={"database_url": "not a url"})) as unreadable, \
             pytest.raises(pgface.DatabaseError, match="URL is not one PostgreSQL can read"):
         unreadable.stats()
+    # ... with no word of its password, as the settings' refusal (a spaced one was quoted)
+    spaced = Settings().model_copy(update={"database_url": "postgresql://u:S3cretPW99 x@h/d"})
+    with pgface.open(spaced) as unreadable, pytest.raises(pgface.DatabaseError) as refused:
+        unreadable.stats()
+    assert "S3cretPW99" not in str(refused.value) and "***" in str(refused.value)
 
 
 def test_errors_of_a_worker_process_reach_its_pool_whole(pf: Pgface) -> None:

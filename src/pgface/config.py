@@ -51,17 +51,25 @@ class InvalidSettings(PgfaceError, ValueError):
         return type(self), (str(self),)
 
 
-def _check_conninfo(url: str) -> None:
-    """A database URL as libpq reads it, or a ValueError saying why not (libpq's words quote
-    the part it could not read, which may be the password: InvalidSettings takes it out)."""
+def unreadable_url(url: str) -> str | None:
+    """Why libpq cannot read a database URL, without a word of its password (libpq's words
+    quote the part it could not read, which may be the password); None where it can. The
+    settings and a URL handed to the database layer directly (db.connection) say it alike."""
     from psycopg import ProgrammingError
     from psycopg.conninfo import conninfo_to_dict
 
     try:
         conninfo_to_dict(url)
     except ProgrammingError as exc:
-        raise ValueError(f"not a database URL PostgreSQL can read: "
-                         f"{' '.join(str(exc).split())}") from None
+        return _without_secrets_of(url, without_passwords(" ".join(str(exc).split())))
+    return None
+
+
+def _check_conninfo(url: str) -> None:
+    """A database URL as libpq reads it, or a ValueError saying why not."""
+    reason = unreadable_url(url)
+    if reason is not None:
+        raise ValueError(f"not a database URL PostgreSQL can read: {reason}")
 
 
 def _without_secrets_of(given: object, text: str) -> str:

@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql as psql
-from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
+from pgface.config import unreadable_url
 from pgface.db import sql
-from pgface.errors import PgfaceError, without_passwords
+from pgface.errors import PgfaceError
 
 log = logging.getLogger(__name__)
 MIN_PGVECTOR = (0, 7)
@@ -148,12 +148,11 @@ def search_path(conn: psycopg.Connection, schema: str) -> str:
 
 def _check_url(url: str) -> None:
     """A URL libpq cannot read is named so (it was psycopg's ProgrammingError, no DatabaseError),
-    with no password from it: psycopg's message quotes the URL."""
-    try:
-        conninfo_to_dict(url)
-    except psycopg.ProgrammingError as exc:
-        raise DatabaseError(f"the database URL is not one PostgreSQL can read: "
-                            f"{without_passwords(one_line(exc))}") from exc
+    with no word of its password (config.unreadable_url, which the settings use too: a URL
+    given past them, a password with a space in it, was quoted whole here)."""
+    reason = unreadable_url(url)
+    if reason is not None:
+        raise DatabaseError(f"the database URL is not one PostgreSQL can read: {reason}")
 
 
 # Every open takes the migrations' lock for a moment: a wait this long is an upgrade, not two

@@ -440,13 +440,13 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
             kept += people_of_waiting_formers(conn, nows, model)
         # Their people are kept for the former content (forgotten_faces) but leave the photo,
         # which went without a word: a user who had named a face saw the name gone.
-        warnings = _people_left_behind(conn, deleting, formers, handed) if held else []
+        holding = _places(deleting, formers, handed) if held else []
+        warnings = _people_left_behind(conn, holding)
         # ... and wait at its path for a later version that holds their faces again (turned
         # back, cropped again): what waited for a former deleted now waits for the version now
         # at its path.
         successors = _successors(deleting, formers)
-        places = [(former, successors.get(place, place)) for former, place
-                  in _places(deleting, formers, handed)] if held else []
+        places = [(former, successors.get(place, place)) for former, place in holding]
         waited = store.photos_waited_for(conn, sorted(successors))
         if waited and not held:  # nothing written yet, or held already (a re-point's)
             people_history.hold_people(conn)
@@ -462,8 +462,10 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
 
 def _places(deleting: Sequence[int], formers: Formers, handed: Formers
             ) -> list[tuple[int, int]]:
-    """(former about to be deleted, a photo that holds its content now): its new versions,
-    or the photos the hand-over gave its people to (_people_left_behind's places)."""
+    """(former about to be deleted, a photo that holds its content now): its new versions
+    (each copy edited on its own), or, where the hand-over gave its people to another file
+    (two files swapped and one edited: the photo at its path is the other one, moved),
+    those."""
     return [(former, photo) for former in deleting
             for photo in sorted(handed.get(former) or formers[former])]
 
@@ -487,17 +489,15 @@ def _successors(deleting: Sequence[int], formers: Formers) -> dict[int, int]:
     return found
 
 
-def _people_left_behind(conn: psycopg.Connection, deleting: Sequence[int], formers: Formers,
-                        handed: Formers) -> list[PhotoWarning]:
-    """A warning for each photo holding the content of one of these formers (about to be
-    deleted) that lacks named people of its faces: its new versions (each copy edited on
-    its own), or, where the hand-over gave its people to another file (two files swapped and
-    one edited: the photo at its path is the other one, moved), those. The file is named by
-    its newest path."""
-    pairs = [(former, photo) for former in deleting
-             for photo in sorted(handed.get(former) or formers[former])]
+def _people_left_behind(conn: psycopg.Connection, places: Sequence[tuple[int, int]]
+                        ) -> list[PhotoWarning]:
+    """A warning for each photo holding the content of a former about to be deleted (PLACES,
+    _places's pairs) that lacks named people of its faces. The file is named by its newest
+    path."""
+    if not places:
+        return []
     left: dict[int, list[store.PersonLeft]] = {}
-    for person in store.people_left_behind(conn, pairs):
+    for person in store.people_left_behind(conn, places):
         left.setdefault(person.place, []).append(person)
     warnings = []
     for photo, people in left.items():

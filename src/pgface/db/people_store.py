@@ -579,6 +579,14 @@ def _faces_by_photo(conn: psycopg.Connection, photo_ids: Collection[int], model:
     return by_photo
 
 
+def _alike(rows: Sequence[tuple], others: Sequence[tuple], min_similarity: float
+           ) -> list[tuple[int, int, float]]:
+    """best_pairs of two lists of rows by the cosine of their vectors (each row's fifth
+    field): one to one, best first, at min_similarity or above."""
+    return best_pairs(np.stack([store.as_array(r[4]) for r in rows])
+                      @ np.stack([store.as_array(r[4]) for r in others]).T, min_similarity)
+
+
 def people_for_replacements(conn: psycopg.Connection, replaced: Sequence[tuple[int, int]],
                             model: str, min_similarity: float) -> list[KeptFace]:
     """For each (former photo, photo now at its path): the former faces' people, each given to
@@ -592,10 +600,8 @@ def people_for_replacements(conn: psycopg.Connection, replaced: Sequence[tuple[i
         free = [r for r in by_photo.get(now, []) if r[2] is None]
         if not held or not free:
             continue
-        similarity = (np.stack([store.as_array(r[4]) for r in held])
-                      @ np.stack([store.as_array(r[4]) for r in free]).T)
         kept += [KeptFace(free[j][1], held[i][2], held[i][3], held[i][1], score)
-                 for i, j, score in best_pairs(similarity, min_similarity)]
+                 for i, j, score in _alike(held, free, min_similarity)]
     return kept
 
 
@@ -626,9 +632,7 @@ def people_waiting_for(conn: psycopg.Connection, pairs: Sequence[tuple[int, int]
         free = [r for r in faces if r[2] is None and r[1] not in {k.face_id for k in kept}]
         if not rows or not free:
             continue
-        similarity = (np.stack([store.as_array(r[4]) for r in rows])
-                      @ np.stack([store.as_array(r[4]) for r in free]).T)
-        for i, j, score in best_pairs(similarity, min_similarity):
+        for i, j, score in _alike(rows, free, min_similarity):
             kept.append(KeptFace(free[j][1], rows[i][2], rows[i][3], None, score, rows[i][1]))
             taken.add(rows[i][1])
     return kept

@@ -68,6 +68,20 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
+def stopped_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is behind EXC: a Ctrl-C while ONNX Runtime or OpenVINO
+    imports its compiled module comes out as "ImportError: initialization failed" (pybind11
+    turns whatever its module's start raised into that), which was the pack's fault, exit 1,
+    or while pgface starts, a traceback (probe reprobe26, the last stop's CI)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 class OutOfMemoryError(PgfaceError):
     """The models ran out of memory: the machine's (or its limit's) fault, not a photo's."""
 

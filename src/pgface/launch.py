@@ -11,7 +11,12 @@ import sys
 def main() -> None:
     try:
         from pgface.cli import app
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        from pgface.errors import stopped_by_ctrl_c
+
+        # inside a compiled module's import a Ctrl-C is "ImportError: initialization failed"
+        if not stopped_by_ctrl_c(exc):
+            raise
         sys.stderr.write("stopped (Ctrl-C) while pgface was starting: nothing was done\n")
         raise SystemExit(130) from None
     try:

@@ -13,7 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pgface.errors import ModelPackError, OpenFilesError, files_run_short, out_of_memory
+from pgface.errors import (
+    ModelPackError,
+    OpenFilesError,
+    files_run_short,
+    out_of_memory,
+    stopped_by_ctrl_c,
+)
 from pgface.imaging import PANORAMA_RATIO
 from pgface.models.align import estimate_norms, norm_crop, warp_crop
 from pgface.models.arcface import EMBEDDING_SIZE, ArcFace
@@ -257,19 +263,6 @@ def _scaled_shape(shape: tuple[int, ...], size: tuple[int, int]) -> tuple[int, i
     return int(size[0] * im_ratio), size[0]
 
 
-def _interrupted(exc: BaseException) -> bool:
-    """Whether a KeyboardInterrupt is behind EXC: a Ctrl-C while OpenVINO or ONNX Runtime
-    imports its compiled module comes out as "ImportError: initialization failed", which was
-    the pack's fault, exit 1 (probe reprobe26)."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
 @contextmanager
 def _named(path: Path, what: str) -> Iterator[None]:
     """A model file that cannot be loaded, or is not what its name says, is the pack's error
@@ -280,7 +273,7 @@ def _named(path: Path, what: str) -> Iterator[None]:
     except ModelPackError:
         raise
     except Exception as exc:
-        if _interrupted(exc):  # a Ctrl-C in a runtime's import: "initialization failed"
+        if stopped_by_ctrl_c(exc):  # in a runtime's import: "initialization failed"
             raise KeyboardInterrupt from exc
         if out_of_memory(exc):  # the machine's, not the file's ("failed to map segment")
             raise

@@ -292,3 +292,64 @@ def test_people_whose_names_the_path_cannot_carry_are_found_by_name(
         assert client.get("/api/people", params={"name": str(ids["obama"])}).json()["total"] == 0
         assert client.get("/api/people", params={"name": ""}).status_code == 422
     assert pf.people.named("AC/DC").id == ids["biden"]
+
+
+def test_the_people_list_finds_people_by_part_of_their_name(
+        settings: Settings, analyzer: FaceAnalyzer, pf: Pgface, tmp_path: Path) -> None:
+    """A library of many people is a long grid: reaching one of 526 was scrolling, or typing
+    their whole name into the address (probe webpeople23). `name_has` finds them by any part
+    of the name, in any case, in the grid's order and pages."""
+    enrol(pf, tmp_path, *FOLDERS)
+    pf.people.rename("rose_leslie", "Rosé Leslie")
+    pf.people.rename("alex_lacamoire", "ALEX Lacamoire")
+    pf.people.rename("biden", "100% Biden")
+    loner = pf.people.split("obama", face_ids(pf, "obama")[:1]).id  # unnamed: no name to find
+    with TestClient(create_app(settings, analyzer)) as client:
+        def found(text: str, **more: object) -> tuple[list[str], int]:
+            page = client.get("/api/people", params={"unnamed": "true", "name_has": text,
+                                                     **more})
+            assert page.status_code == 200, page.text
+            return [p["name"] for p in page.json()["people"]], page.json()["total"]
+
+        everyone = [p["name"] for p in client.get("/api/people?unnamed=true").json()["people"]]
+        assert None in everyone and len(everyone) == len(FOLDERS) + 1
+        # in any case, in the grid's order (named first, then the most faces)
+        le = [n for n in everyone if n and "le" in n.lower()]
+        assert sorted(le) == ["ALEX Lacamoire", "Rosé Leslie"]
+        assert found("LE") == (le, 2)
+        assert found("rosé") == (["Rosé Leslie"], 1)
+        assert found("ROSÉ") == (["Rosé Leslie"], 1)  # É lowered by the server too
+        assert found("rose\u0301") == (["Rosé Leslie"], 1)  # typed decomposed (macOS)
+        # the text is text: % and _ are no wildcards
+        assert found("%") == (["100% Biden"], 1)
+        assert found("_") == (["kit_harington"], 1)
+        assert found("nobody") == ([], 0)
+        # pages by place, as the grid reads them
+        with_a = [n for n in everyone if n and "a" in n.lower()]
+        assert len(with_a) == 3
+        listed, after = [], None
+        while True:
+            page = client.get("/api/people", params={
+                "name_has": "a", "limit": 1, **({"after": after} if after else {})}).json()
+            listed += [p["name"] for p in page["people"]]
+            assert page["total"] == len(with_a)
+            after = page["next_after"]
+            if after is None:
+                break
+        assert listed == with_a
+        # hidden people only with hidden=true, as without a filter
+        client.post("/api/people/kit_harington/hide")
+        assert found("_") == ([], 0)
+        assert found("_", hidden="true") == (["kit_harington"], 1)
+        # one person by their whole name, or by a part: not both; nothing to find is refused
+        both = client.get("/api/people", params={"name": "obama", "name_has": "ob"})
+        assert both.status_code == 400 and "name_has" in both.json()["error"]["message"]
+        assert client.get("/api/people", params={"name_has": ""}).status_code == 422
+        blank = client.get("/api/people", params={"name_has": " \u200b "})
+        assert blank.status_code == 400 and "nothing to find" in blank.json()["error"]["message"]
+    # the Python API takes it too
+    page, total = pf.people.page(name_has="OBA")
+    assert ([p.name for p in page], total) == (["obama"], 1) and loner not in [p.id for p in page]
+    for wrong in (b"oba", "a\x00b"):
+        with pytest.raises(InvalidInputError, match="name_has"):
+            pf.people.page(name_has=wrong)  # type: ignore[arg-type]

@@ -336,3 +336,77 @@ def test_people_pages_at_library_scale(lfw_people: Settings, analyzer: FaceAnaly
             no_overflow(small)
         assert not errors, errors
         browser.close()
+
+
+def test_the_grid_finds_people_by_part_of_their_name(lfw_people: Settings,
+                                                    analyzer: FaceAnalyzer) -> None:
+    """Reaching one of 3,095 people was scrolling, or typing their whole name into the address
+    (probe webpeople23 at 526). Typing part of a name narrows the grid to the named people
+    whose name holds it, in the grid's order and pages."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    expect = sync_api.expect
+    with running_server(create_app(lfw_people, analyzer)) as url, \
+            httpx.Client(base_url=url, timeout=120) as http, \
+            sync_api.sync_playwright() as playwright:
+        def found(text: str, limit: int = 1000, hidden: bool = False) -> dict:
+            return http.get("/api/people", params={"unnamed": "true", "name_has": text,
+                                                   "limit": limit, "hidden": hidden}).json()
+
+        everyone = http.get("/api/people?unnamed=true&limit=1").json()["total"]
+        # a part many names hold: more than a page of them (LFW's names, A-L named)
+        many = found("an")
+        assert many["total"] > PEOPLE_PAGE
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{url}/#/people")
+        tiles = page.locator(".person-tile")
+        expect(tiles).to_have_count(PEOPLE_PAGE)
+        page.get_by_label("find").fill("AN")  # in any case
+        count = page.locator("#people-count")
+        expect(count).to_have_text(f"{many['total']:,} people with “AN” in their name")
+        expect(tiles).to_have_count(PEOPLE_PAGE)
+        page.locator("#people-more").scroll_into_view_if_needed()
+        shown = min(2 * PEOPLE_PAGE, many["total"])
+        expect(tiles).to_have_count(shown)
+        assert [int(t.get_attribute("data-person-id")) for t in tiles.all()] == [
+            p["id"] for p in many["people"][:shown]]
+
+        # One of them renamed on their page: Back shows the grid without them (the name no
+        # longer holds the text), the rest as they were.
+        person = many["people"][0]
+        page.evaluate("window.scrollTo(0, 0)")
+        page.locator(f".person-tile[data-person-id='{person['id']}']").click()
+        expect(page.locator("#person-title")).to_have_text(person["name"])
+        page.fill("#person-name", "Someone Else")
+        page.get_by_role("button", name="Save name").click()
+        expect(page.locator("#message")).to_contain_text("is now Someone Else")
+        page.go_back()
+        expect(count).to_have_text(f"{many['total'] - 1:,} people with “AN” in their name")
+        expect(page.locator(f".person-tile[data-person-id='{person['id']}']")).to_have_count(0)
+        expect(tiles.first).to_have_attribute("data-person-id", str(many["people"][1]["id"]))
+        http.post("/api/people/undo").raise_for_status()
+
+        # A name only a hidden person has: said so, and "show hidden" shows them.
+        hidden = found(many["people"][1]["name"])["people"]
+        assert [p["id"] for p in hidden] == [many["people"][1]["id"]]
+        http.post(f"/api/people/{hidden[0]['id']}/hide").raise_for_status()
+        page.get_by_label("find").fill(hidden[0]["name"].lower())
+        expect(page.locator("#people-grid")).to_contain_text(
+            f"Only hidden people have “{hidden[0]['name'].lower()}” in their name (1 person)")
+        page.check("#show-hidden")
+        expect(tiles).to_have_count(1)
+        expect(tiles.first).to_have_attribute("data-person-id", str(hidden[0]["id"]))
+        http.post(f"/api/people/{hidden[0]['id']}/unhide").raise_for_status()
+        page.uncheck("#show-hidden")
+
+        # Nobody: said so; cleared, everyone again.
+        page.get_by_label("find").fill("zqxj")
+        expect(page.locator("#people-grid")).to_contain_text("Nobody's name has “zqxj” in it")
+        expect(count).to_have_text("0 people with “zqxj” in their name")
+        page.get_by_label("find").fill("")
+        expect(count).to_have_text(f"{everyone:,} people")
+        expect(tiles).to_have_count(PEOPLE_PAGE)
+        assert not errors, errors
+        browser.close()

@@ -236,22 +236,27 @@ class People:
         return [Person(r["id"], r["name"], r["faces"], r["photos"], r["hidden"]) for r in rows]
 
     def page(self, named: bool | None = None, hidden: bool = False, limit: int = 100,
-             offset: int = 0, after: Person | None = None) -> tuple[list[Person], int]:
+             offset: int = 0, after: Person | None = None, name_has: str | None = None
+             ) -> tuple[list[Person], int]:
         """People in the people page's order (named first, then by faces, most first, then by
         name and id), each with a cover face: `limit` of them from `offset`, and how many there
         are in all. `named` True or False keeps only named or unnamed people; `hidden` includes
         those. `after`, the last person of the previous page as it was returned: the page
         starts after that place, so people named, merged or hidden meanwhile do not make the
-        next page repeat or pass over anyone else (an offset shifts with them)."""
+        next page repeat or pass over anyone else (an offset shifts with them). `name_has`:
+        only the named people whose name holds this text, in any case ("ann" finds "Joanne")."""
         _check_page(limit, offset)
         if after is not None and not isinstance(after, Person):
             raise InvalidInputError(f"after: the last Person of the previous page, as returned, "
                                     f"not {kind_of(after)}")
         place = None if after is None else (after.name, after.faces, after.id)
+        if name_has is not None:
+            name_has = _name_part(name_has)
         with self.pool.connection() as conn:
             # The changes indexing (people kept) and other writers left, as any change's.
             ps.add_up_face_counts(conn, ADD_UP_FACE_COUNTS_AT)
-            rows, total = ps.people_page(conn, named, hidden, limit, offset, self.model, place)
+            rows, total = ps.people_page(conn, named, hidden, limit, offset, self.model, place,
+                                         name_has)
         return [Person(r["id"], r["name"], r["faces"], r["photos"], r["hidden"],
                        r["cover_face_id"]) for r in rows], total
 
@@ -985,6 +990,20 @@ def _shown_characters(text: str) -> str:
         elif ord(c) in _TAGS and kept and (kept[-1] == _BLACK_FLAG or ord(kept[-1]) in _TAGS):
             kept.append(c)
     return "".join(kept)
+
+
+def _name_part(text: str) -> str:
+    """Text to find in names, in the form names are stored in (NFC, spaces collapsed, format
+    characters dropped): "José" typed on macOS (NFD) finds the José named elsewhere."""
+    if not isinstance(text, str):
+        raise InvalidInputError(f"name_has: the text to find in names, not {kind_of(text)}")
+    if not _storable(text):
+        raise InvalidInputError("name_has: no name holds a NUL or a lone surrogate")
+    part = _name_form(text)
+    if not part:
+        raise InvalidInputError("name_has: nothing to find (only spaces or invisible "
+                                "characters)")
+    return part
 
 
 def _clean_name(name: str) -> str:

@@ -185,13 +185,20 @@ def list_people(request: Request, unnamed: bool = Query(
                                  description=(
             "Only the person of this name, hidden or not: found here also when the name is "
             "one of this path's words (`review`, `history`) or holds a `/`, which "
-            "`/api/people/{name}` cannot reach"))
+            "`/api/people/{name}` cannot reach")),
+        name_has: str | None = Query(None, min_length=1, max_length=4 * MAX_NAME_CHARS,
+                                     description=(
+            "Only the named people whose name holds this text, in any case (`ann` finds "
+            "`Joanne`), in the same order and pages; unnamed people hold no name to find"))
         ) -> dict:
     """Named people, and with `unnamed=true` the people clustering found: named first, then
     by faces (most first), then by name and id, each with a cover face; `limit` of them from
     `offset` (or after `after`), with `total`. Hidden people only with `hidden=true`.
     `next_after` leads to the next page (null on the last); `next_offset` too when the page
     was asked by offset."""
+    if name is not None and name_has is not None:
+        raise InvalidInputError("name and name_has: one person by their whole name, or the "
+                                "people whose name holds a text, not both")
     if name is not None:  # a lookup: a page of that person or nobody
         try:
             found = [get_pf(request).people.named(name)]
@@ -202,7 +209,7 @@ def list_people(request: Request, unnamed: bool = Query(
                 "next_after": None}
     people = get_pf(request).people
     return _page_by_place(lambda count, place: people.page(None if unnamed else True, hidden,
-                                                           count, offset, place),
+                                                           count, offset, place, name_has),
                           limit, offset, after)
 
 

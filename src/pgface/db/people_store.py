@@ -70,6 +70,11 @@ ORDER BY p.name NULLS LAST, p.id
 # most: they are added up before a page), are summed. `total`, how many the filter holds, is
 # counted from the same rows (an index alone for unnamed people, less the named and hidden
 # among them); it comes once even for a page past the end (a row with no person then).
+# `name_has`: only named people whose name holds that text, in any case (lower() on both
+# sides: the embedded server's builtin C.UTF-8 locale, like a libc UTF-8 one, lowers every
+# script's letters); NULL: no such filter. Unnamed people hold no name to find.
+NAME_HAS = """(%(name_has)s::text IS NULL
+              OR strpos(lower(p.name), lower(%(name_has)s::text)) > 0)"""
 COUNTS_PACK = """(SELECT coalesce(max(pack), '*') FROM person_face_count_packs
                   WHERE pack = %(model)s)"""
 # A person's one row under the pack is their count, unless a change of theirs is pending (under
@@ -86,10 +91,10 @@ WITH named AS (
     FROM people p LEFT JOIN (
         SELECT c.person_id, sum(c.faces) AS faces FROM person_face_counts c
         WHERE c.pack = {COUNTS_PACK} AND c.person_id = ANY (ARRAY(  -- looked up one by one
-            SELECT id FROM people WHERE name IS NOT NULL))
+            SELECT id FROM people p WHERE name IS NOT NULL AND {NAME_HAS}))
         GROUP BY c.person_id) kept ON kept.person_id = p.id
     WHERE p.name IS NOT NULL AND %(named)s::boolean IS DISTINCT FROM false
-      AND (%(hidden)s OR NOT p.hidden)
+      AND (%(hidden)s OR NOT p.hidden) AND {NAME_HAS}
       AND (%(after_id)s::bigint IS NULL OR NOT %(after_unnamed)s)  -- not past them
 ), unnamed_pending AS (
     SELECT p.id, p.name, p.hidden, pending.faces
@@ -99,14 +104,14 @@ WITH named AS (
           GROUP BY c.person_id HAVING sum(c.faces) > 0) pending
     JOIN people p ON p.id = pending.person_id
     WHERE p.name IS NULL AND %(named)s::boolean IS DISTINCT FROM true
-      AND (%(hidden)s OR NOT p.hidden)
+      AND (%(hidden)s OR NOT p.hidden) AND %(name_has)s::text IS NULL
 ), unnamed_settled AS (  -- read in the index's order, from the page's place on
     SELECT p.id, p.name, p.hidden, c.faces::bigint AS faces
     FROM person_face_counts c JOIN people p ON p.id = c.person_id
     WHERE {ADDED_UP} AND {NOTHING_PENDING}
       AND (-c.faces, c.person_id) > (%(unnamed_from_faces)s::integer, %(unnamed_from_id)s::bigint)
       AND p.name IS NULL AND (%(hidden)s OR NOT p.hidden)
-      AND %(named)s::boolean IS DISTINCT FROM true
+      AND %(named)s::boolean IS DISTINCT FROM true AND %(name_has)s::text IS NULL
     ORDER BY -c.faces, c.person_id
     LIMIT %(limit)s::bigint + %(offset)s::bigint  -- sent as smallint, the sum overflowed
 ), listed AS (
@@ -121,9 +126,10 @@ WITH named AS (
 ), total AS (  -- unnamed people: every added-up count, less those of the people read apart
     SELECT (SELECT count(*) FROM people p
             WHERE p.name IS NOT NULL AND %(named)s::boolean IS DISTINCT FROM false
-              AND (%(hidden)s OR NOT p.hidden))
+              AND (%(hidden)s OR NOT p.hidden) AND {NAME_HAS})
         + (SELECT count(*) FROM unnamed_pending)
-        + CASE WHEN %(named)s::boolean IS DISTINCT FROM true THEN
+        + CASE WHEN %(named)s::boolean IS DISTINCT FROM true
+                AND %(name_has)s::text IS NULL THEN
             (SELECT count(*) FROM person_face_counts c WHERE {ADDED_UP})
             - (SELECT count(*) FROM person_face_counts c  -- looked up one by one
                WHERE {ADDED_UP} AND c.person_id = ANY (ARRAY(
@@ -429,17 +435,19 @@ def add_up_face_counts(conn: psycopg.Connection, at_least: int) -> bool:
 
 
 def people_page(conn: psycopg.Connection, named: bool | None, hidden: bool, limit: int,
-                offset: int, model: str, after: tuple[str | None, int, int] | None = None
-                ) -> tuple[list[dict], int]:
+                offset: int, model: str, after: tuple[str | None, int, int] | None = None,
+                name_has: str | None = None) -> tuple[list[dict], int]:
     """One page of people in the people page's order, and how many the filter holds.
-    `after`: (name, faces, id) of the last person of the previous page as it was listed."""
+    `after`: (name, faces, id) of the last person of the previous page as it was listed;
+    `name_has`: only named people whose name holds this text, in any case."""
     with conn.cursor(row_factory=dict_row) as cur:
         return page_rows(cur.execute(PEOPLE_PAGE, page_parameters(
-            named, hidden, limit, offset, model, after)).fetchall())
+            named, hidden, limit, offset, model, after, name_has)).fetchall())
 
 
 def page_parameters(named: bool | None, hidden: bool, limit: int, offset: int, model: str,
-                    after: tuple[str | None, int, int] | None) -> dict:
+                    after: tuple[str | None, int, int] | None,
+                    name_has: str | None = None) -> dict:
     """PEOPLE_PAGE's parameters (bench/people_page.py's baselines take them too)."""
     name, faces, person_id = after if after is not None else (None, None, None)
     # Where unnamed people's order resumes, as the index's key (-faces, id): after the place
@@ -450,7 +458,7 @@ def page_parameters(named: bool | None, hidden: bool, limit: int, offset: int, m
     return {"named": named, "hidden": hidden, "after_unnamed": name is None,
             "after_faces": faces, "after_name": name or "", "after_id": person_id,
             "unnamed_from_faces": unnamed_from[0], "unnamed_from_id": unnamed_from[1],
-            "limit": limit, "offset": offset, "model": model}
+            "limit": limit, "offset": offset, "model": model, "name_has": name_has}
 
 
 def page_rows(rows: list[dict]) -> tuple[list[dict], int]:

@@ -42,6 +42,11 @@ const personName = (p) => p.name || `Person ${p.id}`;
 const plural = (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
 const peopleCount = (n, adjective = "") =>
   `${n.toLocaleString()} ${adjective}${n === 1 ? "person" : "people"}`;
+// The text the grid is narrowed to, "" for everyone: the named people whose name holds it, in
+// any case (reaching one of 526 people was scrolling, or their whole name in the address).
+const nameFilter = () => $("#people-filter").value.trim();
+// Typing narrows the grid once a pause comes, not at every key (a request a letter).
+const FILTER_PAUSE_MS = 250;
 
 // Near the end of a list (within NEAR_MARGIN pixels of the view): load its next page.
 const NEAR_MARGIN = 300;
@@ -119,7 +124,7 @@ function showPeople() {
   people.loading = true;
   historyMark().then((mark) => {
     if (generation !== people.generation) return;
-    people.grid = { mark, hidden: $("#show-hidden").checked };
+    people.grid = { mark, hidden: $("#show-hidden").checked, filter: nameFilter() };
     people.loading = false;
     loadPeoplePage();
   });
@@ -132,7 +137,8 @@ function showPeople() {
 async function returnToPeople(lost = false) {
   const grid = people.grid;
   if (!grid || grid.mark === null || !people.tiles.size ||
-      grid.hidden !== $("#show-hidden").checked) {
+      grid.hidden !== $("#show-hidden").checked || grid.filter !== nameFilter() ||
+      (grid.filter && grid.edits)) {  // a rename may take a person out of the names found
     showPeople();
     return;
   }
@@ -209,13 +215,16 @@ async function loadPeoplePage() {
   // user) moves only themselves, where an offset shifted the rest (a tile twice, one never).
   const params = new URLSearchParams({ unnamed: "true", hidden: $("#show-hidden").checked,
     limit: PEOPLE_PAGE });
+  const filter = people.grid ? people.grid.filter : nameFilter();
+  if (filter) params.set("name_has", filter);
   if (people.next) params.set("after", people.next);
   try {
     const page = await getJson(`/api/people?${params}`);
     if (generation !== people.generation) return;
     people.next = page.next_after;
     people.total = page.total;
-    $("#people-count").textContent = peopleCount(page.total);
+    $("#people-count").textContent = peopleCount(page.total) +
+      (filter ? ` with “${filter}” in their name` : "");
     // A person whose faces changed meanwhile can come again further down: shown once.
     const added = page.people.filter((p) => !people.tiles.has(p.id)).map((p) => {
       const tile = personTile(p);
@@ -228,12 +237,19 @@ async function loadPeoplePage() {
       let hidden = 0;
       if (!$("#show-hidden").checked) {
         const all = new URLSearchParams({ unnamed: "true", hidden: "true", limit: 1 });
+        if (filter) all.set("name_has", filter);
         hidden = (await getJson(`/api/people?${all}`)).total;
         if (generation !== people.generation) return;
       }
-      $("#people-grid").append(el("p", { class: "muted", text: hidden
+      let text = hidden
         ? `Everyone is hidden (${peopleCount(hidden)}): tick "show hidden" to see them.`
-        : "No people yet: name faces in search results, or group unnamed faces into people." }));
+        : "No people yet: name faces in search results, or group unnamed faces into people.";
+      if (filter) {
+        text = hidden ? `Only hidden people have “${filter}” in their name ` +
+          `(${peopleCount(hidden)}): tick "show hidden" to see them.`
+          : `Nobody's name has “${filter}” in it (unnamed people have no name to find).`;
+      }
+      $("#people-grid").append(el("p", { class: "muted", text }));
     }
   } catch (error) {
     showMessage(`Cannot list people: ${error.message}`);
@@ -920,6 +936,14 @@ function reviewKeys(event) {
 
 function setUpPeople() {
   $("#show-hidden").addEventListener("change", showPeople);
+  let filterPause = null;
+  $("#people-filter").addEventListener("input", () => {
+    clearTimeout(filterPause);
+    filterPause = setTimeout(() => {
+      const grid = people.grid;
+      if (!grid || grid.filter !== nameFilter()) showPeople();
+    }, FILTER_PAUSE_MS);
+  });
   $("#cluster").addEventListener("click", () => once($("#cluster"), cluster));
   $("#undo").addEventListener("click", () => once($("#undo"), () => undoLast()));
   $("#merge-selected").addEventListener("click", askMerge);

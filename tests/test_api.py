@@ -357,6 +357,71 @@ def _unread_body(base_url: str, head: bytes, seconds: float) -> tuple[bytes, flo
     return answer, ended - (answered or started)
 
 
+def test_a_request_head_not_all_sent_in_time_is_a_408_and_an_idle_connection_is_closed(
+        settings: Settings, analyzer: FaceAnalyzer, caplog: pytest.LogCaptureFixture) -> None:
+    """uvicorn timed neither a request line and headers sent a byte at a time nor a connection
+    opened and left (its keep-alive timer stops at the first byte, and starts only after an
+    answer): each held a connection for good, and PGFACE_API_MAX_CONNECTIONS of them every
+    one (docs/http.md sent servers behind a proxy for it)."""
+    seconds = 1.5
+    with running_server(create_app(settings, analyzer),
+                        http=PgfaceH11Protocol.timing_heads(seconds),
+                        h11_max_incomplete_event_size=MAX_HEADER_BYTES) as url:
+        host, port = url.removeprefix("http://").split(":")
+
+        def until_closed(sock: socket.socket, started: float) -> tuple[bytes, float]:
+            answer = b""
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            return answer, time.monotonic() - started
+
+        # a head trickled a byte each 0.2 s, never pausing long: 408 once its time is up
+        head = b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
+        with socket.create_connection((host, int(port))) as sock:
+            sock.settimeout(0.2)
+            started, sent, answer = time.monotonic(), 0, b""
+            while time.monotonic() - started < 20 and not answer:
+                with contextlib.suppress(OSError):
+                    sock.send(head[sent:sent + 1])
+                    sent += 1
+                with contextlib.suppress(TimeoutError):
+                    answer = sock.recv(65536)
+            sock.settimeout(20)
+            more, took = until_closed(sock, started)
+        answer += more
+        assert answer.startswith(b"HTTP/1.1 408 "), (took, answer)
+        assert b'"code": "head_timeout"' in answer and b"connection: close" in answer.lower()
+        assert b"not all sent within 1.5 s" in answer
+        assert seconds <= took < 15, took  # (a guard against a hang)
+        # a connection that sends nothing is closed, with nothing said
+        with socket.create_connection((host, int(port))) as sock:
+            sock.settimeout(20)
+            answer, took = until_closed(sock, time.monotonic())
+        assert answer == b"" and seconds * 0.9 <= took < 15, (answer, took)
+        # a head sent whole is answered, and a kept-alive connection's next request is timed
+        # from its own first byte, not from the connection's start
+        with socket.create_connection((host, int(port))) as sock:
+            sock.settimeout(20)
+            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _one_answer(sock).startswith(b"HTTP/1.1 200 ")
+            time.sleep(seconds * 0.7)
+            sock.sendall(b"GET /api/health HTTP/1.1\r\n")
+            time.sleep(seconds * 0.7)  # past the connection's first 1.5 s, within this head's
+            sock.sendall(b"Host: x\r\n\r\n")
+            assert _one_answer(sock).startswith(b"HTTP/1.1 200 ")
+        # a body slower than the head's time is the body's limits' to judge, not the head's
+        with socket.create_connection((host, int(port))) as sock:
+            sock.settimeout(20)
+            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\na")
+            time.sleep(seconds * 1.5)
+            sock.sendall(b"b")
+            assert _one_answer(sock).startswith(b"HTTP/1.1 200 ")
+    # said in the log, at most once a minute however many time out
+    said = [r.getMessage() for r in caplog.records if "not all in within" in r.getMessage()]
+    assert len(said) == 1 and "within 1.5 s: answered 408 and closed (1 such" in said[0], said
+
+
 def test_a_body_its_route_leaves_unread_is_not_read_on_after_the_answer(
         settings: Settings, analyzer: FaceAnalyzer) -> None:
     # Probe reprobe23: a route that never reads the body (a 404, GET /api/health, the 413 of

@@ -198,6 +198,10 @@ class Settings(BaseSettings):
     # connection closed: one trickled a byte at a time never stalled for api_body_idle_s, and
     # held its connection for good. 300 s takes a 20 MiB photo at 70 KB/s.
     api_body_timeout_s: float = Field(default=300.0, gt=0)
+    # A request's line and headers not all in this long after its first byte (or after the
+    # connection opened) are answered 408 and the connection closed; one that sent nothing is
+    # closed: uvicorn timed neither, and such connections were held for good.
+    api_head_timeout_s: float = Field(default=30.0, gt=0)
     # Open connections and requests at once; more are answered 503 (uvicorn's
     # limit_concurrency): stalled clients cannot take every file descriptor.
     api_max_connections: int = Field(default=500, ge=1)

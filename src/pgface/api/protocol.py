@@ -1,22 +1,31 @@
 """`pgface serve`'s HTTP/1.1: uvicorn's h11 protocol, with a request line and headers over
 MAX_HEADER_BYTES answered as the API answers every error, a JSON 431, where h11's limit (16 KiB,
 written nowhere) was uvicorn's plain-text `400 Invalid HTTP request received.` (probe ops21),
-and a body its route answers without reading not read on: the connection is closed."""
+a body its route answers without reading not read on: the connection is closed, and a request
+line and headers not all in within PGFACE_API_HEAD_TIMEOUT_S answered 408 and closed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from pgface.config import Settings
 
 # The request line (the query string in it) and every header together: what h11 holds before
 # the request is read whole. Bodies are not counted: they stream (PGFACE_API_MAX_UPLOAD_BYTES).
 MAX_HEADER_BYTES = 64 * 1024
 
 log = logging.getLogger(__name__)
+
+# A head timed out is logged at most once in this long, with how many were since (a crowd of
+# clients that stall is a line a minute, not one each).
+_HEADS_SAID_EVERY_S = 60.0
 
 # uvicorn's own answer past its limit_concurrency, as it writes it
 _PAST_THE_LIMIT = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; "
@@ -43,6 +52,10 @@ class _Connection(h11.Connection):
     def receive_data(self, data: bytes) -> None:
         self._received += len(data)
         super().receive_data(data)
+
+    def received_of_this_head(self) -> int:
+        """Bytes received since the last request ended: this request's head, so far."""
+        return self._received - self._head_from
 
     def next_event(self) -> Any:
         try:
@@ -80,10 +93,73 @@ class _Connection(h11.Connection):
         return super().send(event)
 
 
+class _HeadsTimedOut:
+    """How many heads timed out since the last were said, and when that was."""
+
+    count = 0
+    said_at = -_HEADS_SAID_EVERY_S
+
+
 class PgfaceH11Protocol(H11Protocol):
+    # A request's line and headers not all in this long after its first byte (the first
+    # request's: after the connection opened) are answered 408 and the connection closed; a
+    # connection that sent nothing at all is closed. uvicorn timed neither: one byte a second
+    # of a head, or a connection opened and left, held a connection for good, and
+    # PGFACE_API_MAX_CONNECTIONS of them every one (the keep-alive timer stops at a byte).
+    head_timeout_s: float = Settings.model_fields["api_head_timeout_s"].default
+
+    @classmethod
+    def timing_heads(cls, seconds: float) -> type[PgfaceH11Protocol]:
+        """This protocol with heads timed after SECONDS (PGFACE_API_HEAD_TIMEOUT_S)."""
+        return type(cls.__name__, (cls,), {"head_timeout_s": seconds})
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.conn = _Connection(self.config.h11_max_incomplete_event_size or MAX_HEADER_BYTES)
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_timer is None and self.conn.their_state is h11.IDLE:
+            # a kept-alive connection's next request: timed from its first byte (uvicorn's
+            # keep-alive timer, which times the wait for it, stops there)
+            self._time_the_head()
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:  # the head is in: its route times the rest
+            self._stop_timing_the_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timing_the_head()
+        super().connection_lost(exc)
+
+    def _time_the_head(self) -> None:
+        self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_too_slow)
+
+    def _stop_timing_the_head(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        if self.conn.received_of_this_head():
+            _HeadsTimedOut.count += 1
+            now = time.monotonic()
+            if now - _HeadsTimedOut.said_at >= _HEADS_SAID_EVERY_S:
+                log.warning("a request's line and headers were not all in within %g s: "
+                            "answered 408 and closed (%d such since the last of these lines)",
+                            self.head_timeout_s, _HeadsTimedOut.count)
+                _HeadsTimedOut.count, _HeadsTimedOut.said_at = 0, now
+            message = (f"the request line and headers were not all sent within "
+                       f"{self.head_timeout_s:g} s: send the request again")
+            body = json.dumps({"error": {"status": 408, "code": "head_timeout",
+                                         "message": message}}).encode()
+            # written as is, as uvicorn writes its 503: h11 answers only a request it has read
+            self.transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+        self.transport.close()
 
     def connection_made(self, transport: Any) -> None:
         """A connection past the limit (PGFACE_API_MAX_CONNECTIONS, within `ulimit -n`) is
@@ -96,6 +172,8 @@ class PgfaceH11Protocol(H11Protocol):
         if limit is not None and len(self.connections) > limit:
             self.transport.write(_PAST_THE_LIMIT)
             self.transport.close()
+            return
+        self._time_the_head()
 
     def send_400_response(self, msg: str) -> None:
         """h11 refused the request; where for its size (431), say so as the API's JSON. A

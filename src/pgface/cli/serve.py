@@ -115,7 +115,8 @@ def serve(
                             limit_concurrency=_connections_within_open_files(
                                 settings.api_max_connections),
                             # a request line and headers over it: a JSON 431 (docs/http.md)
-                            http=PgfaceH11Protocol, h11_max_incomplete_event_size=MAX_HEADER_BYTES)
+                            http=PgfaceH11Protocol.timing_heads(settings.api_head_timeout_s),
+                            h11_max_incomplete_event_size=MAX_HEADER_BYTES)
     server = uvicorn.Server(config)
     startup = server.startup
 

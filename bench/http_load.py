@@ -101,6 +101,10 @@ def fill(url: str, faces: int, model: str, seed: int, hnsw: bool = True) -> floa
         # One index build after the load is many times faster than 100k index inserts.
         conn.execute(DROP_INDEX)
         photo_ids = [r[0] for r in conn.execute(INSERT_PHOTOS, [per_photo]).fetchall()]
+        # each photo analysed by the pack, as indexing records it: a person's faces are
+        # counted and shown under the packs that analysed their photos (migration 0025; with
+        # none, no count ever changed and bench/people_page.py's add-up found nothing to do)
+        conn.execute(core_sql.INSERT_ANALYSES, [model, photo_ids, per_photo])
         owners = np.repeat(np.array(photo_ids), per_photo)
         with conn.cursor().copy(core_sql.COPY_FACES) as copy:
             copy.set_types(core_sql.COPY_FACES_TYPES)

@@ -17,8 +17,10 @@ quarters of the library), two people of 5,000 faces, one in ten named, given the
 UPDATE, timed with the counting triggers off and on (then the counts added up, timed too).
 Medians of the rounds, each walking the first page and 9 more by their `after` place, as the
 grid does (named people first: these pages are all named people); then 10 pages from the middle
-of the order (unnamed people), and the first 10 again with changes pending (400 faces of as
-many people moved to another, not added up yet).
+of the order (unnamed people), the first 10 again with changes pending (400 faces of as
+many people moved to another, not added up yet), and 10 pages of the people found by part of
+their name (`name_has`, the page's "find" box: "son 1", a ninth of the named), against
+e347a9d's page with that filter added.
 """
 
 from __future__ import annotations
@@ -113,9 +115,18 @@ INDEXED_PAGE = SUMMED_PAGE.replace(KEPT_FACES_PER_PERSON, f"""
 """)
 
 
-def page_params(after: tuple | None) -> dict:
+# the text typed into the "find" box: names are "Person <n>" for one n in ten
+FOUND_BY = "son 1"
+# e347a9d's page with the find box's filter added, the straightforward way: the fourth baseline
+FOUND_PAGE = SUMMED_PAGE.replace(
+    "AND (%(hidden)s OR NOT p.hidden)\n",
+    "AND (%(hidden)s OR NOT p.hidden) AND strpos(lower(p.name), lower(%(name_has)s)) > 0\n", 1)
+assert FOUND_PAGE != SUMMED_PAGE
+
+
+def page_params(after: tuple | None, name_has: str | None = None) -> dict:
     """A baseline query's parameters: the whole grid's filter, from the `after` place."""
-    return ps.page_parameters(None, False, PAGE, 0, MODEL, after)
+    return ps.page_parameters(None, False, PAGE, 0, MODEL, after, name_has)
 
 
 def before_page(conn: psycopg.Connection, after: tuple | None) -> tuple[list[dict], int]:
@@ -137,6 +148,15 @@ def summed_page(conn: psycopg.Connection, after: tuple | None) -> tuple[list[dic
 
 def after_page(conn: psycopg.Connection, after: tuple | None) -> tuple[list[dict], int]:
     return ps.people_page(conn, None, False, PAGE, 0, MODEL, after)
+
+
+def found_before(conn: psycopg.Connection, after: tuple | None) -> tuple[list[dict], int]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return ps.page_rows(cur.execute(FOUND_PAGE, page_params(after, FOUND_BY)).fetchall())
+
+
+def found_now(conn: psycopg.Connection, after: tuple | None) -> tuple[list[dict], int]:
+    return ps.people_page(conn, None, False, PAGE, 0, MODEL, after, FOUND_BY)
 
 
 MOVE_SOME = ("UPDATE faces SET person_id = (SELECT min(id) FROM people) WHERE id IN "
@@ -227,7 +247,8 @@ def measure(faces: int, rounds: int) -> list[object]:
         pages = {"e87bf4b": before_page, "036d15b": indexed_page, "e347a9d": summed_page,
                  "now": after_page}
         walks = [(name, page, None) for name, page in pages.items()] + [
-            (f"{name} middle", pages[name], middle_place) for name in ("e347a9d", "now")]
+            (f"{name} middle", pages[name], middle_place) for name in ("e347a9d", "now")] + [
+            ("e347a9d found", found_before, None), ("now found", found_now, None)]
         times: dict[str, list[float]] = {name: [] for name, _, _ in walks}
         answers = {}
         for _ in range(rounds):  # interleaved: the machine's drift hits all alike
@@ -237,6 +258,10 @@ def measure(faces: int, rounds: int) -> list[object]:
         assert answers["e87bf4b"] == answers["036d15b"] == answers["e347a9d"] == answers[
             "now"], "the queries differ"
         assert answers["e347a9d middle"] == answers["now middle"], "the queries differ"
+        assert answers["e347a9d found"] == answers["now found"], "the queries differ"
+        found = answers["now found"][0][0]  # the total the first page said
+        assert found and all(FOUND_BY in dict(row)["name"].lower()
+                             for _, rows in answers["now found"] for row in rows)
         # A page between two add-ups: 400 faces of as many people moved to another one, 1,600
         # changes pending (under the pack and '*'), fewer than make a page add them up.
         conn.execute(MOVE_SOME)
@@ -256,6 +281,8 @@ def measure(faces: int, rounds: int) -> list[object]:
            f"({ms['e347a9d middle'] / ms['now middle']:.1f}x)",
            f"{pending:,}: {ms['e347a9d pending']:.1f} / {ms['now pending']:.1f} ms "
            f"({ms['e347a9d pending'] / ms['now pending']:.1f}x)",
+           f"{found:,}: {ms['e347a9d found']:.1f} / {ms['now found']:.1f} ms "
+           f"({ms['e347a9d found'] / ms['now found']:.1f}x)",
            f"{assigned:,} faces: {seconds['off']:.1f} s / {seconds['on']:.1f} s "
            f"({seconds['on'] / seconds['off']:.2f}x); added up in {seconds['add up']:.1f} s"]
     print(" | ".join(str(v) for v in row), flush=True)
@@ -274,6 +301,7 @@ def main() -> None:
                             "now vs e87bf4b", "now vs e347a9d",
                             "10 pages from the middle: e347a9d / now",
                             "changes pending: e347a9d / now",
+                            f"found by \"{FOUND_BY}\": e347a9d filtered / now",
                             "one UPDATE giving people their faces: counting off / on"], rows)
     print(table)
     if args.smoke:
@@ -294,7 +322,9 @@ def main() -> None:
         "a page adds them up beyond) are summed. Keeping the counts costs the writes that "
         "move faces between people a row per face and pack (rows that add up, so no writer "
         "waits on another over a count), added up now and then "
-        "(people_store.add_up_face_counts).\n")
+        "(people_store.add_up_face_counts). A page found by part of a name reads the named "
+        "people whose name holds the text (every name compared, lowered: no index), and no "
+        "unnamed person.\n")
 
 
 if __name__ == "__main__":

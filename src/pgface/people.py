@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +177,7 @@ class PersonPhoto:
     width: int
     height: int
     face_ids: list[int]  # the person's faces in it
+    indexed_at: datetime | None = None  # the photos' order: latest indexed first
 
 
 @dataclass(frozen=True)
@@ -266,15 +268,23 @@ class People:
         page() takes it."""
         return self.page(named=False, hidden=False, limit=limit, offset=offset, after=after)
 
-    def photos(self, person: PersonRef, limit: int = 100, offset: int = 0
-               ) -> tuple[list[PersonPhoto], int]:
-        """The photos the person is in (latest indexed first), with their faces in each."""
+    def photos(self, person: PersonRef, limit: int = 100, offset: int = 0,
+               after: PersonPhoto | None = None) -> tuple[list[PersonPhoto], int]:
+        """The photos the person is in (latest indexed first), with their faces in each.
+        `after`: the last PersonPhoto of the previous page, as returned: the page starts after
+        its place, so photos indexed or taken from the person meanwhile make it neither repeat
+        nor pass over another (an offset shifts with them)."""
         _check_page(limit, offset)
+        if after is not None and not (isinstance(after, PersonPhoto)
+                                      and isinstance(after.indexed_at, datetime)):
+            raise InvalidInputError(f"after: the last PersonPhoto of the previous page, as "
+                                    f"returned, not {kind_of(after)}")
+        place = None if after is None else (after.indexed_at, after.photo_id)
         with self.pool.connection() as conn:
             rows, total = ps.person_photos(conn, self._resolve(conn, person), limit, offset,
-                                           self.model)
-        return [PersonPhoto(r["id"], r["path"], r["width"], r["height"], list(r["face_ids"]))
-                for r in rows], total
+                                           self.model, place)
+        return [PersonPhoto(r["id"], r["path"], r["width"], r["height"], list(r["face_ids"]),
+                            r["indexed_at"]) for r in rows], total
 
     def get(self, person: PersonRef) -> Person:
         with self.pool.connection() as conn:

@@ -285,11 +285,16 @@ class PersonPhotoOut(BaseModel):
     width: int
     height: int
     face_ids: list[int] = Field(description="The person's faces in this photo")
+    indexed_at: datetime = Field(description="When it was indexed: the list's order, latest "
+                                 "first")
     image_url: str
 
 
 class PersonPhotosPage(Page):
     photos: list[PersonPhotoOut]
+    next_after: str | None = Field(None, description="Pass back as `after` for the next page "
+                                   "(the last photo's place: it holds when photos are indexed "
+                                   "or taken from the person meanwhile); null on the last")
 
 
 class PersonFaceOut(BaseModel):

@@ -8,6 +8,7 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
@@ -39,7 +40,15 @@ from pgface.db.api_keys import ApiKey
 from pgface.errors import InvalidInputError, NotFoundError
 from pgface.imaging import decode_photo
 from pgface.library import Pgface
-from pgface.people import MAX_NAME_CHARS, MAX_OFFSET, HeldFace, People, Person, PersonConflict
+from pgface.people import (
+    MAX_NAME_CHARS,
+    MAX_OFFSET,
+    HeldFace,
+    People,
+    Person,
+    PersonConflict,
+    PersonPhoto,
+)
 from pgface.people_history import UndoError
 from pgface.search import photo_notices
 
@@ -363,12 +372,46 @@ def person_faces(request: Request, ref: str, limit: Limit = 100, offset: Offset 
 
 @router.get("/{ref}/photos", dependencies=[Depends(require_read)],
             response_model=PersonPhotosPage, responses=READ_ERRORS)
-def person_photos(request: Request, ref: str, limit: Limit = 100, offset: Offset = 0) -> dict:
+def person_photos(request: Request, ref: str, limit: Limit = 100, offset: Offset = 0,
+                  after: str | None = Query(None, max_length=200, description=(
+                      "A page's `next_after`: the next page starts after the last photo "
+                      "that page listed, where it was then, so photos indexed or taken from "
+                      "the person meanwhile make it neither repeat nor pass over another "
+                      "(an offset shifts with them)"))) -> dict:
     """The photos the person is in, latest indexed first, with their faces in each:
-    `limit` from `offset`, with `total`."""
-    photos, total = get_pf(request).people.photos(ref, limit, offset)
+    `limit` from `offset` (or after `after`), with `total`. `next_after` leads to the next
+    page (null on the last)."""
+    place = None if after is None else _photo_place_of(after)
+    # One more than asked tells whether a page follows (`total` cannot, counted from the top).
+    photos, total = get_pf(request).people.photos(ref, limit + 1, offset, place)
+    following = photos[limit:]
+    photos = photos[:limit]
+    fields = page_fields(total, limit, offset, len(photos))
+    if place is not None:
+        fields["next_offset"] = None  # an offset counts from the top, not from `after`
     return {"photos": [{**asdict(p), "image_url": f"/api/photos/{p.photo_id}/image"}
-                       for p in photos], **page_fields(total, limit, offset, len(photos))}
+                       for p in photos], **fields,
+            "next_after": _photo_cursor_of(photos[-1]) if following else None}
+
+
+def _photo_cursor_of(photo: PersonPhoto) -> str:
+    """The photo's place in a person's photos, as `next_after` gives it: opaque to clients."""
+    place = json.dumps([photo.indexed_at.isoformat(), photo.photo_id])
+    return base64.urlsafe_b64encode(place.encode()).decode().rstrip("=")
+
+
+def _photo_place_of(cursor: str) -> PersonPhoto:
+    """The place a person's photos' `next_after` names, as the photo it was."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        indexed_at, photo_id = json.loads(base64.urlsafe_b64decode(padded))
+        when = datetime.fromisoformat(indexed_at)
+        if when.tzinfo is None or not (isinstance(photo_id, int) and not isinstance(
+                photo_id, bool) and 0 <= photo_id < 2**63):
+            raise ValueError
+    except (ValueError, TypeError):  # binascii.Error and JSONDecodeError are ValueErrors
+        raise InvalidInputError("after: not a next_after this list gave") from None
+    return PersonPhoto(photo_id, "", 0, 0, [], when)
 
 
 @router.post("/{ref}/hide", response_model=PersonOut, responses=WRITE_ERRORS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import psycopg
@@ -163,10 +164,14 @@ FROM faces f WHERE f.person_id = %(person)s AND {SHOWN_FACE}
 # Only a real change is written (and so recorded in the history).
 SET_HIDDEN = "UPDATE people SET hidden = %s, updated_at = now() WHERE id = %s AND hidden <> %s"
 # The photos a person is in, newest indexed first, with their faces of this person.
+# `after_at`, `after_id`: the place (indexed_at, id) of the last photo of the previous page.
 PERSON_PHOTOS = f"""
-SELECT ph.id, ph.path, ph.width, ph.height, array_agg(f.id ORDER BY f.id) AS face_ids
+SELECT ph.id, ph.path, ph.width, ph.height, ph.indexed_at,
+       array_agg(f.id ORDER BY f.id) AS face_ids
 FROM faces f JOIN photos ph ON ph.id = f.photo_id
 WHERE f.person_id = %(person)s AND {SHOWN_FACE}
+  AND (%(after_id)s::bigint IS NULL
+       OR (ph.indexed_at, ph.id) < (%(after_at)s::timestamptz, %(after_id)s::bigint))
 GROUP BY ph.id
 ORDER BY ph.indexed_at DESC, ph.id DESC
 LIMIT %(limit)s OFFSET %(offset)s
@@ -482,10 +487,16 @@ def set_hidden(conn: psycopg.Connection, person_id: int, hidden: bool) -> bool:
 
 
 def person_photos(conn: psycopg.Connection, person_id: int, limit: int, offset: int,
-                  model: str) -> tuple[list[dict], int]:
+                  model: str, after: tuple[datetime, int] | None = None
+                  ) -> tuple[list[dict], int]:
+    """A page of the person's photos, latest indexed first, and how many they are in.
+    `after`: (indexed_at, id) of the last photo of the previous page."""
     which = {"person": person_id, "model": model}
+    after_at, after_id = after if after is not None else (None, None)
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(PERSON_PHOTOS, {**which, "limit": limit, "offset": offset}).fetchall()
+        rows = cur.execute(PERSON_PHOTOS, {**which, "limit": limit, "offset": offset,
+                                           "after_at": after_at, "after_id": after_id}
+                           ).fetchall()
     return rows, conn.execute(COUNT_PERSON_PHOTOS, which).fetchone()[0]
 
 

@@ -19,7 +19,7 @@ const people = {
   personLoad: 0,  // bumped on each person page opened: a late answer for another is dropped
   // faces by place: `next` the `after` of the next page (0: the first), null at the end
   faces: { next: 0, loading: false },
-  photos: { next: 0, loading: false },
+  photos: { next: "", loading: false },  // the `after` of the next page ("": the first)
   chosenFaces: new Set(),  // faces of the shown person, for a split
   review: 0,  // the place in the review queue, counted from its start
   // where to load each place from: the `next_after` of the person before it, once shown (an
@@ -137,8 +137,7 @@ function showPeople() {
 async function returnToPeople(lost = false) {
   const grid = people.grid;
   if (!grid || grid.mark === null || !people.tiles.size ||
-      grid.hidden !== $("#show-hidden").checked || grid.filter !== nameFilter() ||
-      (grid.filter && grid.edits)) {  // a rename may take a person out of the names found
+      grid.hidden !== $("#show-hidden").checked || grid.filter !== nameFilter()) {
     showPeople();
     return;
   }
@@ -198,6 +197,10 @@ async function returnToPeople(lost = false) {
 async function gridEdited(person, change) {
   const grid = people.grid;
   if (!grid) return;
+  if (grid.filter) {  // found by part of a name: a rename may take them out; loaded again
+    grid.mark = null;  // (at once: Back may come before the change's mark is known)
+    return;
+  }
   const before = grid.mark;
   const mark = await markAfter(before, change);
   if (mark === null || people.grid !== grid || grid.mark !== before) return;
@@ -448,7 +451,7 @@ async function showPerson(ref) {
   clearPersonHead("");
   people.chosenFaces.clear();
   people.faces = { next: 0, loading: false };
-  people.photos = { next: 0, loading: false };
+  people.photos = { next: "", loading: false };
   $("#person-faces").replaceChildren();
   $("#person-photos").replaceChildren();
   $("#faces-end").hidden = true;
@@ -586,9 +589,13 @@ async function loadPhotosPage() {
   if (!person || state.loading || state.next === null) return;
   state.loading = true;
   try {
-    const page = await getJson(`${person.photos_url}?limit=${PHOTOS_PAGE}&offset=${state.next}`);
+    // By place too: a photo indexed with the person meanwhile, or one taken from them,
+    // shifted an offset's pages (one photo twice, another never)
+    const params = new URLSearchParams({ limit: PHOTOS_PAGE });
+    if (state.next) params.set("after", state.next);
+    const page = await getJson(`${person.photos_url}?${params}`);
     if (person !== people.person) return;
-    state.next = page.next_offset;
+    state.next = page.next_after;
     $("#person-photos").append(...page.photos.map((photo) => el("button", {
       type: "button", class: "photo-tile", "aria-label": `open ${fileName(photo.path)}`,
       title: fileName(photo.path), onclick: () => openPhoto(photo.photo_id, photo.face_ids[0]),

@@ -623,3 +623,17 @@ def test_similar_to_finds_pgvector_in_a_schema_off_the_search_path(
         with psycopg.connect(database, autocommit=True) as admin:
             admin.execute("ALTER EXTENSION vector SET SCHEMA public")
             admin.execute("DROP SCHEMA extensions")
+
+
+def test_similar_to_names_the_upload_it_cannot_read(project: None) -> None:
+    """A Django upload that is no photo was "photo bytes: not an image": the upload's name is
+    what the user knows it by, as the error of one with no face says."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from pgface.django.models import Face
+    from pgface.errors import ImageError
+
+    with pytest.raises(ImageError, match=r"^holiday-upload\.jpg: not an image"):
+        Face.objects.similar_to(SimpleUploadedFile("holiday-upload.jpg", b"not a jpeg"))
+    with pytest.raises(ImageError, match=r"^photo bytes: not an image"):
+        Face.objects.similar_to(b"not a jpeg")

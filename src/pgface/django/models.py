@@ -26,7 +26,7 @@ from pgvector.django import VectorField
 from pgface.db import sql as pgsql
 from pgface.django import conf
 from pgface.errors import InvalidInputError, NoFaceError, kind_of
-from pgface.search import check_similarity
+from pgface.search import analyze_photos, check_similarity
 
 SCHEMA = conf.schema()
 
@@ -230,10 +230,13 @@ def _query_vector(target: object, model: str | None) -> tuple[np.ndarray, str, i
     photo, name = _photo_of(target)
     if photo is not None:
         library = conf.library()
-        faces = library.embed(photo)
+        # named as the error of one without a face names it: an upload that is no photo was
+        # "photo bytes: not an image", not its file's name
+        loaded = library.load_photo(photo, name)
+        faces = analyze_photos(library.analyzer, [loaded])[0]
         if not faces:
-            raise NoFaceError(f"{name}: no face found")
-        return faces[0], library.analyzer.model_name, None  # largest face first
+            raise NoFaceError(f"{loaded.source}: no face found")
+        return faces[0].embedding, library.analyzer.model_name, None  # largest face first
     vector = _embedding_of(target)
     # PostgreSQL's "NaN not allowed in vector" came when the queryset ran; zeros have no
     # direction (every cosine distance NaN: nothing found, nothing said)
@@ -247,18 +250,19 @@ def _query_vector(target: object, model: str | None) -> tuple[np.ndarray, str, i
     return vector, model or conf.library().analyzer.model_name, None
 
 
-def _photo_of(target: object) -> tuple[Any, str]:
+def _photo_of(target: object) -> tuple[Any, str | None]:
     """TARGET as a photo pgface reads (a path, bytes, a Pillow image, a BGR uint8 array) and
-    what an error calls it; (None, "") where it is no photo. A Django upload (a form's
-    cleaned_data["photo"]) or another Django File is read as its bytes, a bytearray or
-    memoryview as bytes: they were a bare TypeError, or taken for an embedding."""
+    what an error calls it (None: what pgface calls it, "photo bytes", "Pillow image"); (None,
+    None) where it is no photo. A Django upload (a form's cleaned_data["photo"]) or another
+    Django File is read as its bytes, named by its name; a bytearray or memoryview is read as
+    bytes: they were a bare TypeError, or taken for an embedding."""
     from django.core.files import File
     from PIL import Image
 
     if isinstance(target, str | Path):
         return target, str(target)
     if isinstance(target, bytes | bytearray | memoryview):
-        return bytes(target), "the photo"
+        return bytes(target), None
     if isinstance(target, File):
         try:
             data = b"".join(target.chunks())  # from its start, in chunks (chunks() seeks to 0)
@@ -266,10 +270,10 @@ def _photo_of(target: object) -> tuple[Any, str]:
             raise InvalidInputError(f"{target.name}: cannot read the file: {exc}") from None
         return data, str(target.name or "the uploaded photo")
     if isinstance(target, Image.Image):
-        return target, "the Pillow image"
+        return target, None
     if isinstance(target, np.ndarray) and target.ndim == 3:  # pixels, not an embedding
-        return target, "the photo array"
-    return None, ""
+        return target, None
+    return None, None
 
 
 def _embedding_of(target: object) -> np.ndarray:

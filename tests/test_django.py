@@ -637,3 +637,43 @@ def test_similar_to_names_the_upload_it_cannot_read(project: None) -> None:
         Face.objects.similar_to(SimpleUploadedFile("holiday-upload.jpg", b"not a jpeg"))
     with pytest.raises(ImageError, match=r"^photo bytes: not an image"):
         Face.objects.similar_to(b"not a jpeg")
+
+def test_similar_to_keeps_pgfaces_quality_floor(project: None, tmp_path: Path) -> None:
+    """A query photo whose only face is below the quality floor: pgface's search leaves it
+    unsearched (searched: false), similar_to searched it and returned strangers; and a photo
+    whose largest face is below the floor was searched by that face, not by the one a search
+    searches first."""
+    from PIL import Image, ImageFilter
+
+    from pgface.django import conf
+    from pgface.django.models import Face
+    from pgface.errors import NoFaceError
+
+    obama = require_data(PHOTOS / "queries" / "obama1.jpg")
+    blurred = tmp_path / "blurred.jpg"
+    with Image.open(obama) as image, Image.open(samples()["yaoming.jpg"]) as yao:
+        soft = image.filter(ImageFilter.GaussianBlur(25))
+        soft.save(blurred)
+        # the blurred face, larger, beside Yao Ming's
+        both = Image.new("RGB", (soft.width + yao.width, soft.height), "white")
+        both.paste(soft, (0, 0))
+        both.paste(yao, (soft.width, 0))
+        both.save(tmp_path / "both.jpg")
+    library = conf.library()
+    searched = library.search(blurred)
+    assert [f.searched for f in searched.faces] == [False]
+    with pytest.raises(NoFaceError, match=r"blurred\.jpg: no face good enough to search \(1 "
+                                          r"found, the best's quality 0\.\d+ is below the floor "
+                                          r"0\.1.*a lower min_quality searches it"):
+        Face.objects.similar_to(blurred)
+    # a lower floor searches it, as search(min_quality=0) does
+    anyway = library.search(blurred, min_quality=0.0, top=1000).faces[0]
+    assert anyway.searched
+    assert {f.id for f in Face.objects.similar_to(blurred, min_quality=0.0)} == {
+        m.face_id for m in anyway.matches}
+    # the face a search searches first: the largest at or above the floor, Yao Ming's
+    first = library.search(tmp_path / "both.jpg", top=1000).faces
+    assert [f.searched for f in first] == [False, True]
+    expected = {f.id for f in Face.objects.similar_to(samples()["yaoming.jpg"])}
+    assert {f.id for f in Face.objects.similar_to(tmp_path / "both.jpg")} == expected == {
+        m.face_id for m in first[1].matches}

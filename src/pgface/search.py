@@ -278,9 +278,11 @@ def compare_photos(analyzer: FaceAnalyzer, a: Photo, b: Photo, threshold: float,
     )
 
 
-def _comparable(faces: list[Face], source: str, min_quality: float) -> list[Face]:
+def _comparable(faces: list[Face], source: str, min_quality: float,
+                doing: tuple[str, str] = ("compare", "compares")) -> list[Face]:
     """The faces of a photo at or above the quality floor; NoFaceError where it has none, or
-    none good enough (said with the best one's score and the floor)."""
+    none good enough (said with the best one's score and the floor). doing: what they are
+    for, as "compare" and "compares"."""
     if not faces:
         raise NoFaceError(f"{source}: no face found")
     kept = [f for f in faces if not below(_score(f), min_quality)]
@@ -289,10 +291,21 @@ def _comparable(faces: list[Face], source: str, min_quality: float) -> list[Face
         # the best was "0.11, below the floor 0.1096", probe hostile20)
         best = max(faces, key=lambda f: _score(f) or 0.0)
         raise NoFaceError(
-            f"{source}: no face good enough to compare ({len(faces)} found, the best's "
+            f"{source}: no face good enough to {doing[0]} ({len(faces)} found, the best's "
             f"{below_floor_said(_score(best), min_quality)}: too small, blurred or cut off); a "
-            f"lower min_quality compares it all the same")
+            f"lower min_quality {doing[1]} it all the same")
     return kept
+
+
+def first_searched_face(analyzer: FaceAnalyzer, photo: Photo, min_quality: float) -> Face:
+    """The face of PHOTO a search searches first: its largest at or above the quality floor
+    (search_faces leaves those below it unsearched). NoFaceError where it has no face, or
+    none good enough to search, said as compare_photos says it. For a query of one face
+    (Django's similar_to): the largest face alone took a face too small or blurred for a
+    search to use, and found strangers."""
+    min_quality = check_min_quality(min_quality)
+    faces = analyze_photos(analyzer, [photo])[0]
+    return _comparable(faces, photo.source, min_quality, ("search", "searches"))[0]
 
 
 def _main_face(faces: list[Face]) -> Face:

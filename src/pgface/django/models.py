@@ -25,8 +25,8 @@ from pgvector.django import VectorField
 
 from pgface.db import sql as pgsql
 from pgface.django import conf
-from pgface.errors import InvalidInputError, NoFaceError, kind_of
-from pgface.search import analyze_photos, check_similarity
+from pgface.errors import InvalidInputError, kind_of
+from pgface.search import check_similarity, first_searched_face
 
 SCHEMA = conf.schema()
 
@@ -199,16 +199,19 @@ def _vector_schema(connection: Any) -> str:
 
 class FaceQuerySet(ReadOnlyQuerySet):
     def similar_to(self, target: Face | Sequence[float] | np.ndarray | str | Path | bytes | Any,
-                   threshold: float | None = None, model: str | None = None) -> FaceQuerySet:
+                   threshold: float | None = None, model: str | None = None,
+                   min_quality: float | None = None) -> FaceQuerySet:
         """Faces of the same person as target, most similar first, with photo and person.
 
         target: a Face (itself left out), an embedding (512 floats), or a photo (a path, its
-        bytes, a Django upload or File, a Pillow image, a BGR uint8 array; its largest face);
-        anything else is an InvalidInputError. Cosine similarity, at least `threshold` (default: the
-        threshold pgface calibrated for the model pack). Each face carries `distance` (cosine)
-        and `similarity` (1 - distance); the result is a QuerySet: filter, slice, paginate.
+        bytes, a Django upload or File, a Pillow image, a BGR uint8 array; the face pgface's
+        search searches first: its largest at or above the quality floor, `min_quality`,
+        default the MIN_QUALITY setting; a NoFaceError where it has none); anything else is
+        an InvalidInputError. Cosine similarity, at least `threshold` (default: the threshold
+        pgface calibrated for the model pack). Each face carries `distance` (cosine) and
+        `similarity` (1 - distance); the result is a QuerySet: filter, slice, paginate.
         """
-        embedding, model, itself = _query_vector(target, model)
+        embedding, model, itself = _query_vector(target, model, min_quality)
         if threshold is None:
             threshold = conf.pgface_settings().match_threshold(model)
         # NaN passed every row (PostgreSQL orders it above every number), 5 none, unsaid
@@ -224,7 +227,8 @@ class FaceQuerySet(ReadOnlyQuerySet):
         return found.select_related("photo", "person").order_by("distance", "id")
 
 
-def _query_vector(target: object, model: str | None) -> tuple[np.ndarray, str, int | None]:
+def _query_vector(target: object, model: str | None, min_quality: float | None = None
+                  ) -> tuple[np.ndarray, str, int | None]:
     if isinstance(target, Face):
         return np.asarray(target.embedding, np.float32), target.model_pack, target.pk
     photo, name = _photo_of(target)
@@ -233,10 +237,13 @@ def _query_vector(target: object, model: str | None) -> tuple[np.ndarray, str, i
         # named as the error of one without a face names it: an upload that is no photo was
         # "photo bytes: not an image", not its file's name
         loaded = library.load_photo(photo, name)
-        faces = analyze_photos(library.analyzer, [loaded])[0]
-        if not faces:
-            raise NoFaceError(f"{loaded.source}: no face found")
-        return faces[0].embedding, library.analyzer.model_name, None  # largest face first
+        # the face pgface's search searches first, under its quality floor: the largest face,
+        # however blurred or small, was searched and found strangers where a search leaves it
+        # unsearched ("searched": false)
+        face = first_searched_face(
+            library.analyzer, loaded,
+            library.settings.min_quality if min_quality is None else min_quality)
+        return face.embedding, library.analyzer.model_name, None
     vector = _embedding_of(target)
     # PostgreSQL's "NaN not allowed in vector" came when the queryset ran; zeros have no
     # direction (every cosine distance NaN: nothing found, nothing said)

@@ -677,3 +677,32 @@ def test_similar_to_keeps_pgfaces_quality_floor(project: None, tmp_path: Path) -
     expected = {f.id for f in Face.objects.similar_to(samples()["yaoming.jpg"])}
     assert {f.id for f in Face.objects.similar_to(tmp_path / "both.jpg")} == expected == {
         m.face_id for m in first[1].matches}
+
+def test_a_pgface_setting_mistake_at_import_is_one_error_and_a_system_check(
+        project: None, tmp_path: Path) -> None:
+    """The models read PGFACE's schema when django.setup() imports them: a mistake there (a key
+    given twice, PGFACE not a dict, DB_SCHEMA not a string) was a 34-line traceback from
+    `manage.py pgface` and `manage.py check`, before either could say it."""
+    import subprocess
+    import sys
+
+    run = ("import sys; from django.core.management import execute_from_command_line; "
+           "execute_from_command_line(['manage.py', *sys.argv[1:]])")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mistaken_settings",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).parent),
+                                          *sys.path])}
+    for mistake, says in (('{"threshold": 0.3, "THRESHOLD": 0.4}', "THRESHOLD twice"),
+                          ('"notadict"', "PGFACE is a dict of pgface's settings"),
+                          ('{"DB_SCHEMA": 5}', ("setting PGFACE['DB_SCHEMA']: Input should be a "
+                                               "valid string (got 5)"))):
+        (tmp_path / "mistaken_settings.py").write_text(
+            f"from django_project.settings import *  # noqa: F403\nPGFACE = {mistake}\n")
+        pgface = subprocess.run([sys.executable, "-c", run, "pgface", "stats"], env=env,
+                                capture_output=True, text=True, timeout=120)
+        said = pgface.stderr
+        assert pgface.returncode == 1 and said.startswith("error: ") and says in said, said
+        assert len(said.splitlines()) == 1, said
+        check = subprocess.run([sys.executable, "-c", run, "check"], env=env,
+                               capture_output=True, text=True, timeout=120)
+        assert check.returncode == 1 and "Traceback" not in check.stderr, check.stderr
+        assert "(pgface.E001)" in check.stderr and says in check.stderr, check.stderr

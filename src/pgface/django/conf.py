@@ -82,8 +82,27 @@ def _named_as_given(exc: InvalidSettings, options: dict[str, Any]) -> InvalidSet
 
 
 def schema() -> str:
-    """The schema of pgface's tables: PGFACE["DB_SCHEMA"], else PGFACE_DB_SCHEMA, else pgface."""
-    return _options().get("db_schema") or Settings().db_schema
+    """The schema of pgface's tables: PGFACE["DB_SCHEMA"], else PGFACE_DB_SCHEMA, else pgface;
+    checked as pgface checks the setting (a number was an AttributeError from the models'
+    import: 'int' object has no attribute 'replace')."""
+    options = _options()
+    given = {"db_schema": options["db_schema"]} if options.get("db_schema") is not None else {}
+    try:
+        return Settings(**given).db_schema
+    except InvalidSettings as exc:
+        raise _named_as_given(exc, options) from None
+
+
+def models_schema() -> str:
+    """The schema the models are declared in, read when django.setup() imports them: the
+    schema(), or where settings.PGFACE (or a PGFACE_* variable) holds a mistake, pgface's
+    default schema, the mistake left to the system check (pgface.E001) and `manage.py
+    pgface` (its one `error:` line), which say it; raised at import, it was a traceback before
+    either could (PGFACE = "notadict", a key given twice, DB_SCHEMA 5)."""
+    try:
+        return schema()
+    except (ImproperlyConfigured, InvalidSettings):
+        return str(Settings.model_fields["db_schema"].default)
 
 
 def conninfo(alias: str = "default") -> str:

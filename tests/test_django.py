@@ -706,3 +706,50 @@ def test_a_pgface_setting_mistake_at_import_is_one_error_and_a_system_check(
                                capture_output=True, text=True, timeout=120)
         assert check.returncode == 1 and "Traceback" not in check.stderr, check.stderr
         assert "(pgface.E001)" in check.stderr and says in check.stderr, check.stderr
+
+def test_migrate_as_a_role_that_cannot_apply_pgfaces_migration_is_one_error(
+        project: None, server_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`manage.py migrate` as a role that may not apply a pending pgface migration: pgface's
+    DatabaseError came through the post_migrate handler as a 52-line traceback."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from django.core.management.commands.migrate import Command as Migrate
+    from django.db import connection
+
+    name, user = connection.settings_dict["NAME"], connection.settings_dict["USER"]
+    fresh = f"{name}_reader"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{fresh}"')
+        admin.execute("CREATE ROLE pgface_reader LOGIN")
+    try:
+        connection.close()
+        connection.settings_dict["NAME"] = fresh
+        call_command("migrate", verbosity=0)  # as the owner: Django's tables and pgface's
+        connection.close()
+        with psycopg.connect(with_database(server_url, fresh), autocommit=True) as there:
+            newest = there.execute("DELETE FROM pgface.schema_migrations WHERE version = "
+                                   "(SELECT max(version) FROM pgface.schema_migrations) "
+                                   "RETURNING version").fetchone()[0]
+            for schema in ("public", "pgface"):
+                there.execute(f"GRANT USAGE ON SCHEMA {schema} TO pgface_reader")
+                there.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO "
+                              "pgface_reader")
+        connection.settings_dict["USER"] = "pgface_reader"
+        with pytest.raises(CommandError, match=rf"pgface: .*migration\(s\) {newest:04d}.*role "
+                                               r"'pgface_reader' may not apply"):
+            call_command("migrate", verbosity=0)
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as ended:
+            Migrate().run_from_argv(["manage.py", "migrate", "--skip-checks"])
+        said = capsys.readouterr().err
+        assert ended.value.code == 1 and "Traceback" not in said, said
+        # after pgface's notice that it upgrades the library, the error's one line
+        assert said.splitlines()[-1].startswith("CommandError: pgface: ") and said.count(
+            "pgface_reader' may not apply") == 1, said
+    finally:
+        connection.close()
+        connection.settings_dict["NAME"] = name
+        connection.settings_dict["USER"] = user
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{fresh}" WITH (FORCE)')
+            admin.execute("DROP ROLE pgface_reader")

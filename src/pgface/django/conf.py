@@ -245,7 +245,16 @@ def create_schema_after_migrate(using: str = "default", verbosity: int = 1,
         return  # the system check says it
     if using != alias or "postgresql" not in connections[alias].settings_dict["ENGINE"]:
         return
-    applied = ensure_schema()
+    from django.core.management.base import CommandError
+
+    from pgface.errors import PgfaceError
+
+    try:
+        applied = ensure_schema()
+    except PgfaceError as exc:
+        # a role that may not apply a pending pgface migration: one line from `migrate`, as
+        # `manage.py pgface` says it, not a traceback through this handler
+        raise CommandError(f"pgface: {exc}") from exc
     if applied and verbosity >= 1 and stdout is not None:
         stdout.write(f"  pgface: applied {len(applied)} of pgface's own migrations "
                      f"(schema {schema()!r})\n")

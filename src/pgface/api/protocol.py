@@ -100,6 +100,14 @@ class _HeadsTimedOut:
     said_at = -_HEADS_SAID_EVERY_S
 
 
+def limit_concurrency_for(connections: int) -> int:
+    """uvicorn's limit_concurrency that serves CONNECTIONS at once: one more, since uvicorn
+    refuses a request where its connections, the request's own counted, reach the limit (at
+    PGFACE_API_MAX_CONNECTIONS=3 a request on the third connection open was a 503, and under
+    `ulimit -n 64`, a limit of 1, every request was, probe reprobe27)."""
+    return connections + 1
+
+
 class PgfaceH11Protocol(H11Protocol):
     # A request's line and headers not all in this long after its first byte (the first
     # request's: after the connection opened) are answered 408 and the connection closed; a
@@ -168,8 +176,11 @@ class PgfaceH11Protocol(H11Protocol):
         left, and then asyncio's accept() retries starved the connections already open, which
         went unanswered (probe reprobe26)."""
         super().connection_made(transport)
+        # uvicorn answers a request 503 where its connections, this one counted, are as many
+        # as limit_concurrency: `pgface serve` gives it one more than the connections it
+        # serves (limit_concurrency_for), and a connection past those is closed here
         limit = self.config.limit_concurrency
-        if limit is not None and len(self.connections) > limit:
+        if limit is not None and len(self.connections) >= limit:
             self.transport.write(_PAST_THE_LIMIT)
             self.transport.close()
             return

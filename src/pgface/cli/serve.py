@@ -66,7 +66,7 @@ def serve(
     import uvicorn
 
     from pgface.api import create_app
-    from pgface.api.protocol import MAX_HEADER_BYTES, PgfaceH11Protocol
+    from pgface.api.protocol import MAX_HEADER_BYTES, PgfaceH11Protocol, limit_concurrency_for
 
     settings = Settings()
     # An option given wins over its variable; one not given leaves it (PGFACE_API_AUTH=always
@@ -112,8 +112,8 @@ def serve(
     config = uvicorn.Config(create_app(settings, analyzer), host=host, port=port,
                             log_level="info", log_config=_uvicorn_logs(),
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-                            limit_concurrency=_connections_within_open_files(
-                                settings.api_max_connections),
+                            limit_concurrency=limit_concurrency_for(
+                                _connections_within_open_files(settings.api_max_connections)),
                             # a request line and headers over it: a JSON 431 (docs/http.md)
                             http=PgfaceH11Protocol.timing_heads(settings.api_head_timeout_s),
                             h11_max_incomplete_event_size=MAX_HEADER_BYTES)

@@ -134,6 +134,14 @@ def test_search_answers_late_images_that_failed_and_photos_the_browser_cannot_sh
         expect(page.locator(".summary")).to_contain_text("1 face found in obama1.jpg")
         expect(page.locator(".face-result")).to_have_count(1)
         expect(page.locator(".match img.missing")).to_have_count(2)  # each crop failed once
+        # Shown again (to People and back), the results ask again for the crops that failed
+        # (they stayed grey until another search)
+        page.locator(".tab[data-view='people']").click()
+        expect(page.locator("#view-people")).to_be_visible()
+        page.locator(".tab[data-view='search']").click()
+        expect(page.locator(".match img.missing")).to_have_count(0)
+        page.wait_for_function(
+            "[...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
 
         # The same search again: the crops that failed are asked again, and shown.
         page.unroute("**/api/search**")

@@ -255,7 +255,7 @@ async function showImage(img, path) {
 // Not loading="lazy": its blob: URL is revoked when it loads, and a crop below the fold of
 // results replaced before it came into view never did (30 URLs kept a search of a crowd).
 function faceImage(path) {
-  const img = el("img", { alt: "", class: "crop loading" });
+  const img = el("img", { alt: "", class: "crop loading", "data-src": path });
   img.addEventListener("load", () => img.classList.remove("loading"));
   showFace(img, path);
   return img;
@@ -282,11 +282,14 @@ async function showFace(img, path) {
   }
 }
 
-// An image marked missing, shown again (a grid kept as it was left): asked for again, once
-// near the viewport where it came so (docs/http.md: "asked for again the next time it is shown").
-function showAgain(img) {
-  img.classList.remove("missing");
-  lazyImages.observe(img);  // a lazyImage's (the grid's only kind)
+// The images marked missing in ROOT, shown again (a grid kept as it was left, the search's
+// results on the way back to them): asked for again, each once near the viewport
+// (docs/http.md: "asked for again the next time it is shown"; the results' stayed grey).
+function showMissingAgain(root) {
+  for (const img of root.querySelectorAll("img.missing")) {
+    img.classList.remove("missing");
+    lazyImages.observe(img);  // by its data-src, as a lazyImage
+  }
 }
 
 // The same, fetched only once the image comes near the viewport.
@@ -791,7 +794,10 @@ function route() {
   // Not on the page's first load, which starts at its start.
   const lost = state.routed && focusLost();
   state.routed = true;
-  if (known === "search") refreshHolders();
+  if (known === "search") {
+    refreshHolders();
+    showMissingAgain($("#results"));
+  }
   if (known === "people") returnToPeople(lost);
   if (known === "person") showPerson(id);  // as written in the link: decoded there
   if (known === "review") showReview();

@@ -180,7 +180,7 @@ async function returnToPeople(lost = false) {
   // What failed while the server could not be reached is asked again now the grid is shown
   // again (the page of people after the one failed, the crops marked missing): the grid kept,
   // the rest of the people were never loaded and those crops stayed grey (probe webpeople23).
-  for (const img of $("#people-grid").querySelectorAll("img.missing")) showAgain(img);
+  showMissingAgain($("#people-grid"));
   if (people.failedAt !== null && !people.loading) {
     people.next = people.failedAt;
     people.failedAt = null;

@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
@@ -238,17 +238,26 @@ def _page_by_place(read: Callable[[int, Person | None], tuple[list[Person], int]
             "next_after": _cursor_of(page[-1]) if following else None}
 
 
+def _token(place: list) -> str:
+    """A place in a list, as its `next_after` gives it: opaque to clients."""
+    said = json.dumps(place, ensure_ascii=False)
+    return base64.urlsafe_b64encode(said.encode()).decode().rstrip("=")
+
+
+def _untoken(cursor: str) -> Any:
+    """The place a `next_after` token holds; ValueError where it is none."""
+    return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+
+
 def _cursor_of(person: Person) -> str:
-    """The person's place in the people list, as `next_after` gives it: opaque to clients."""
-    place = json.dumps([person.name, person.faces, person.id], ensure_ascii=False)
-    return base64.urlsafe_b64encode(place.encode()).decode().rstrip("=")
+    """The person's place in the people list, as `next_after` gives it."""
+    return _token([person.name, person.faces, person.id])
 
 
 def _place_of(cursor: str) -> Person:
     """The place a `next_after` names, as the person it was (their name, faces and id)."""
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        name, faces, person_id = json.loads(base64.urlsafe_b64decode(padded))
+        name, faces, person_id = _untoken(cursor)
         if name is not None and (not isinstance(name, str) or "\0" in name):
             raise ValueError
         if name is not None:
@@ -395,16 +404,14 @@ def person_photos(request: Request, ref: str, limit: Limit = 100, offset: Offset
 
 
 def _photo_cursor_of(photo: PersonPhoto) -> str:
-    """The photo's place in a person's photos, as `next_after` gives it: opaque to clients."""
-    place = json.dumps([photo.indexed_at.isoformat(), photo.photo_id])
-    return base64.urlsafe_b64encode(place.encode()).decode().rstrip("=")
+    """The photo's place in a person's photos, as `next_after` gives it."""
+    return _token([photo.indexed_at.isoformat(), photo.photo_id])
 
 
 def _photo_place_of(cursor: str) -> PersonPhoto:
     """The place a person's photos' `next_after` names, as the photo it was."""
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        indexed_at, photo_id = json.loads(base64.urlsafe_b64decode(padded))
+        indexed_at, photo_id = _untoken(cursor)
         when = datetime.fromisoformat(indexed_at)
         if when.tzinfo is None or not (isinstance(photo_id, int) and not isinstance(
                 photo_id, bool) and 0 <= photo_id < 2**63):

@@ -1005,6 +1005,74 @@ def test_a_restore_keeps_what_other_roles_were_granted_on_the_library(
             assert as_reader.stats()["photos"] == photos
 
 
+def test_a_restore_never_widens_what_other_roles_may_read(
+        pf: Pgface, settings: Settings, tmp_path: Path) -> None:
+    """Where the schema has default privileges (ALTER DEFAULT PRIVILEGES IN SCHEMA ... GRANT
+    SELECT ON TABLES TO searcher), a role granted SELECT on photos and on three of faces'
+    columns could read every table after `db restore --replace`, api_keys' hashes and faces'
+    embeddings too: the recreated tables took the default ACL and the restore granted the
+    saved grants without revoking the rest (probe reprobe27). What every role holds on the
+    library's tables, columns, sequences and functions, the owner and PUBLIC too, is after a
+    restore what it was before."""
+    pf.index(sample_photos())
+    with pf.pool.connection() as conn:
+        create_key(conn, "app", ["read"])
+    pf.close()
+    url = settings.database_url
+    backups.backup(url, "pgface", tmp_path / "lib.dump")
+    with a_role([url]) as reader:
+        as_admin(url, "GRANT USAGE ON SCHEMA pgface TO {role}",
+                 "GRANT SELECT ON pgface.photos TO {role}",
+                 "GRANT SELECT (id, photo_id, bbox) ON pgface.faces TO {role}",
+                 "GRANT USAGE ON SEQUENCE pgface.photos_id_seq TO {role}",
+                 "GRANT SELECT ON pgface.people TO {role} WITH GRANT OPTION",
+                 # the owner's own, and PUBLIC's on a function (granted to it when created)
+                 "REVOKE TRUNCATE ON pgface.photos FROM CURRENT_USER",
+                 "REVOKE EXECUTE ON FUNCTION pgface.pgface_recount_person_faces() FROM PUBLIC",
+                 # what the database gives the tables, sequences and functions made from now
+                 "ALTER DEFAULT PRIVILEGES IN SCHEMA pgface GRANT SELECT ON TABLES TO {role}",
+                 "ALTER DEFAULT PRIVILEGES IN SCHEMA pgface GRANT SELECT ON TABLES TO PUBLIC",
+                 "ALTER DEFAULT PRIVILEGES FOR ROLE CURRENT_USER IN SCHEMA pgface "
+                 "GRANT ALL ON SEQUENCES TO {role}",
+                 "ALTER DEFAULT PRIVILEGES FOR ROLE CURRENT_USER "
+                 "GRANT UPDATE ON TABLES TO {role}", role=reader)
+        before = library_acls(url)
+        assert ("api_keys", "", "SELECT", reader, False) not in before
+        assert ("people", "", "SELECT", reader, True) in before
+
+        backups.restore(url, "pgface", tmp_path / "lib.dump", replace=True)
+        assert library_acls(url) == before
+        with psycopg.connect(psycopg.conninfo.make_conninfo(url, user=reader)) as conn:
+            assert conn.execute("SELECT count(*) FROM pgface.photos").fetchone()[0] > 0
+            for reading in ("SELECT secret_sha256 FROM pgface.api_keys",
+                            "SELECT embedding FROM pgface.faces"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(reading)
+                conn.rollback()
+
+
+def library_acls(url: str) -> list[tuple]:
+    """(object, column or '', privilege, grantee (PUBLIC as '-'), grantable) of everything
+    schema pgface's tables, views, sequences, columns and functions grant, to their owner
+    too (an object's default where it has no ACL of its own)."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT o.name, o.col, a.privilege_type, "
+            "coalesce(nullif(pg_get_userbyid(a.grantee), 'unknown (OID=0)'), '-'), "
+            "bool_or(a.is_grantable) FROM ("
+            " SELECT c.relname::text, '', coalesce(c.relacl, acldefault("
+            "  CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner))"
+            " FROM pg_class c WHERE c.relnamespace = 'pgface'::regnamespace"
+            "  AND c.relkind IN ('r', 'p', 'v', 'm', 'S')"
+            " UNION ALL SELECT c.relname, t.attname, t.attacl FROM pg_class c"
+            "  JOIN pg_attribute t ON t.attrelid = c.oid"
+            "  WHERE c.relnamespace = 'pgface'::regnamespace AND t.attacl IS NOT NULL"
+            " UNION ALL SELECT p.oid::regprocedure::text, '',"
+            "  coalesce(p.proacl, acldefault('f', p.proowner)) FROM pg_proc p"
+            "  WHERE p.pronamespace = 'pgface'::regnamespace) o(name, col, acl),"
+            " aclexplode(o.acl) a GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4").fetchall()
+
+
 def library_grants(url: str) -> list[tuple]:
     """(table, column or '', privilege, grantee) of what roles other than the owner hold on
     schema pgface's tables and their columns."""

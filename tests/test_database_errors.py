@@ -99,6 +99,16 @@ def test_a_statement_cancelled_by_statement_timeout_is_said_so(
     assert cancelled.sqlstate == "57014"
     assert error_line(cancelled) == error_line(cancelled.__cause__) == said
     pickled_whole(cancelled)
+    # cancelled as the library opens (its migrations' table held by another session): the
+    # same class, not a plain DatabaseError with no sqlstate (probe reprobe27)
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE pgface.schema_migrations IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(pgface.StatementCancelled) as opening, Pgface(
+                settings.model_copy(update={"database_url": hurried}), analyzer=analyzer) as pf:
+            pf.stats()
+        holder.rollback()
+    assert opening.value.sqlstate == "57014"
+    assert "as it opened the library" in str(opening.value), opening.value
 
 
 def raised_by(call: Callable[[], Any], thread_state: dict) -> None:

@@ -253,7 +253,8 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
             except psycopg.errors.InsufficientPrivilege as exc:
                 raise _not_permitted(conn, schema, doing, exc, done, known) from exc
     except psycopg.errors.QueryCanceled as exc:
-        raise DatabaseError(cancelled(exc, f"as it opened the library (to {doing})")) from exc
+        raise StatementCancelled(cancelled(exc, f"as it opened the library (to {doing})"),
+                                 exc.sqlstate) from exc
     except psycopg.errors.DiskFull as exc:  # connected: it could not write
         raise DatabaseError(f"{disk_full(exc)}; nothing of the library's changes was "
                             f"written (it was to {doing})") from exc
@@ -561,7 +562,7 @@ def _check_ready(url: str, schema: str, standby_of: ServerIdentity | None = None
             if standby_of is not None:
                 _check_standby_of(server_identity(conn), standby_of)
     except psycopg.errors.QueryCanceled as exc:
-        raise DatabaseError(cancelled(exc, "as it opened the library")) from exc
+        raise StatementCancelled(cancelled(exc, "as it opened the library"), exc.sqlstate) from exc
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"cannot connect to the database: {one_line(exc)}") from exc
 

@@ -36,7 +36,7 @@ from pgface import Pgface, Settings, engine
 from pgface.cli import app
 from pgface.db import store
 from pgface.errors import ImageError, NoFaceError, NotFoundError
-from pgface.imaging import read_file
+from pgface.imaging import decode_photo, read_file
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
 from pgface.paths import readable
@@ -254,6 +254,17 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
          lambda p: p.write_bytes(progressive.getvalue()[:len(progressive.getvalue()) // 3]))
     save("progressive-short.jpg", Expect(faces=GOOD, upright=True),
          lambda p: p.write_bytes(progressive.getvalue()[:-66] + b"\xff\xd9"))
+    # Its data ending in an 0xFF: the end marker's D9 alone lost (whole to the eye) was refused
+    # as Pillow's "image file is truncated", and one cut after a stuffed FF (its 00 lost) taken
+    # with its lost half grey: the filler after the FF made a marker (probe reprobe27)
+    save("last-byte-short.jpg", Expect(faces=GOOD, upright=True),
+         lambda p: p.write_bytes(whole.getvalue()[:-1]))
+    save("small-last-byte-short.jpg", Expect(faces=GOOD),
+         lambda p: p.write_bytes(small.getvalue()[:-1]))
+    stuffed = whole.getvalue().find(b"\xff\x00", len(whole.getvalue()) // 2)
+    for name, end in (("cut-after-ff.jpg", b"\xff\xd9"), ("cut-after-ff-open.jpg", b"")):
+        save(name, Expect(reason="the bottom 45% of it is missing"),
+             lambda p, end=end: p.write_bytes(whole.getvalue()[:stuffed + 1] + end))
     save("empty.png", Expect(reason="empty"), lambda p: p.write_bytes(b""))
     save("bomb.png", Expect(reason="over the limit"), lambda p: p.write_bytes(_bomb_png(60_000,
                                                                                        60_000)))
@@ -439,6 +450,49 @@ def test_every_hostile_or_odd_file_gets_its_outcome_and_the_good_photo_is_stored
     assert not any(line.startswith("warning:") for line in lines)  # skipped, not decoded again
     assert len(stored_photos(pf)) == len(stored)
     assert sum(row["face_count"] for row in stored_photos(pf).values()) == report["faces"]
+
+
+def _libjpeg_tool(name: str, data: bytes, *args: str) -> bytes:
+    """DATA through libjpeg's cjpeg or jpegtran, which write what Pillow cannot: arithmetic
+    coding and progressive JPEGs of a scan script given."""
+    return subprocess.run([name, *args], input=data, capture_output=True, check=True).stdout
+
+
+@pytest.mark.skipif(not (shutil.which("cjpeg") and shutil.which("jpegtran")),
+                    reason="libjpeg's cjpeg and jpegtran (libjpeg-turbo-progs) are not installed")
+def test_a_cut_arithmetic_or_progressive_jpeg_is_judged_by_what_its_last_scan_lost(
+        tmp_path: Path) -> None:
+    """Probe reprobe27: an arithmetic-coded JPEG cut at half and closed by an end marker
+    decoded with no warning (libjpeg's arithmetic decoder reads zeros past a marker), its lost
+    half garbage, and was taken; a progressive JPEG whose last scan is a first pass of luma's
+    detail, cut early in that scan, was taken with no detail in nearly all of it."""
+    limits = {"max_bytes": 10**8, "max_pixels": 10**8}
+    ppm = io.BytesIO()
+    Image.open(good_photo()).convert("RGB").save(ppm, "PPM")
+    for options in (["-arithmetic"], ["-arithmetic", "-progressive"],
+                    ["-arithmetic", "-grayscale"]):
+        whole = _libjpeg_tool("cjpeg", ppm.getvalue(), "-quality", "85", *options)
+        for data in (whole, whole[:-1], whole[:-10] + b"\xff\xd9"):  # whole, or a few bytes
+            assert decode_photo(data, "arithmetic.jpg", **limits).image.shape[0] > 0
+        with pytest.raises(ImageError, match=r"arithmetic.jpg: corrupt or truncated image \(its "
+                                             r"image data ends before the picture does: "):
+            decode_photo(whole[:len(whole) // 2] + b"\xff\xd9", "arithmetic.jpg", **limits)
+    # a whole arithmetic JPEG of one block: filler where its data ends rewrote that block
+    tiny = io.BytesIO()
+    Image.open(good_photo()).convert("RGB").resize((8, 8)).save(tiny, "PPM")
+    arithmetic = _libjpeg_tool("cjpeg", tiny.getvalue(), "-arithmetic", "-sample", "1x1")
+    assert decode_photo(arithmetic, "tiny.jpg", **limits).image.shape == (8, 8, 3)
+
+    script = tmp_path / "luma-last.scans"
+    script.write_text("0,1,2: 0-0, 0, 0;\n1: 1-63, 0, 0;\n2: 1-63, 0, 0;\n0: 1-63, 0, 0;\n")
+    whole = _libjpeg_tool("jpegtran", _libjpeg_tool("cjpeg", ppm.getvalue(), "-quality", "90"),
+                          "-scans", str(script))
+    last = whole.rindex(b"\xff\xda")
+    for cut, share in ((last + 24, "100"), ((last + len(whole)) // 2, "4")):
+        with pytest.raises(ImageError, match=f"the bottom {share}[0-9]*% of it is missing the "
+                                             f"detail of its last scan"):
+            decode_photo(whole[:cut] + b"\xff\xd9", "luma-last.jpg", **limits)
+    assert decode_photo(whole[:-3] + b"\xff\xd9", "luma-last.jpg", **limits).width > 0
 
 
 def test_the_cli_prints_a_warning_line_for_a_photo_that_looks_blank(

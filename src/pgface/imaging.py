@@ -577,7 +577,7 @@ def _plain_jpeg(data: bytes) -> bool:
     """Whether data is a JPEG whose segments before the image data are all plain ones."""
     if data[:3] != b"\xff\xd8\xff":
         return False
-    for marker, _ in _jpeg_segments(data):
+    for marker, _, _ in _jpeg_segments(data):
         if marker == 0xDA:  # start of scan: every segment before it was plain
             return True
         if marker not in _PLAIN_JPEG_MARKERS:
@@ -660,14 +660,20 @@ def _decode_jpeg_checked(data: bytes, width: int, height: int, factor: int, sour
     does told apart: Pillow sees a cut only where the file's end marker is missing too, so
     one cut short and then closed is caught here (libjpeg-turbo's strict decoding), and
     taken or refused by how much of it is lost (_refuse_if_cut_too_short). Its other warnings
-    (bytes between markers, which cameras write) raise ValueError, for Pillow's path."""
+    (bytes between markers, which cameras write) raise ValueError, for Pillow's path. An
+    arithmetic-coded JPEG is measured whether or not libjpeg warned: its decoder reads zeros
+    past a marker without a word, so one cut and closed by an end marker decoded without a
+    warning, the lost half garbage (probe reprobe27)."""
     try:
-        return _decode_jpeg_scaled(data, width, height, factor)
+        bgr = _decode_jpeg_scaled(data, width, height, factor)
     except ValueError as exc:
         if not _cut_short(exc):
             raise
-        _refuse_if_cut_too_short(data, "BGR", exc, source)
+        _refuse_if_cut_too_short(data, "BGR", source, exc)
         return _decode_jpeg_scaled(data, width, height, factor, strict=False)
+    if _arithmetic(data):
+        _refuse_if_cut_too_short(data, "BGR", source)
+    return bgr
 
 
 def _cut_short(exc: ValueError) -> bool:
@@ -677,51 +683,90 @@ def _cut_short(exc: ValueError) -> bool:
     return "premature end of" in str(exc).lower()
 
 
-def _refuse_if_cut_too_short(data: bytes, colorspace: str, exc: ValueError,
-                             source: str) -> None:
-    """An ImageError for a JPEG cut short that lost more than a few blocks: a progressive one
-    cut before its last scans (_scans_missing: whole but coarse everywhere, libjpeg-turbo
-    smoothing the blocks whose detail is missing, which no lost share tells; a photo cut to a
-    quarter of its bytes was searched, blurred), any other with CUT_SHORT_REFUSED or more of
-    its picture lost (_lost_share)."""
+def _refuse_if_cut_too_short(data: bytes, colorspace: str, source: str,
+                             exc: ValueError | None = None) -> None:
+    """An ImageError for a JPEG cut short that lost more than a few blocks. Its data ends in
+    its last scan whose header it holds (or after it: the scan is whole); the scans before it
+    are whole, those after it missing. Refused when:
+    - scans it must have are missing (_scans_missing: a progressive JPEG cut before its last
+      scans is whole but coarse everywhere, libjpeg-turbo smoothing the blocks whose detail
+      is missing, which no lost share tells: a photo cut to a quarter of its bytes was
+      searched, blurred; one of a scan per component would lack a colour);
+    - its last scan is a first pass over its coefficients (every scan of a sequential JPEG,
+      a progressive scan with Ah 0) and CUT_SHORT_REFUSED or more of the blocks it codes are
+      not reached (_lost_share): where the data stops, those blocks get nothing of it (a
+      progressive JPEG whose last scan is all of luma's detail, cut early in it, was taken
+      with no detail in nearly all of it, probe reprobe27).
+    A refinement scan (Ah above 0) cut short loses only the last bit of some blocks' detail:
+    taken. exc: libjpeg's warning, None where it gave none (an arithmetic-coded JPEG)."""
     frame = _jpeg_frame(data)
-    said = " ".join(str(exc).split())
-    if frame.progressive:
-        if _scans_missing(frame):
-            raise ImageError(source, f"corrupt or truncated image (its image data ends before "
-                                     f"the picture does: a progressive JPEG cut before its "
-                                     f"last scans, its detail missing; {said})") from exc
-        return
-    lost = _lost_share(data, colorspace, frame.sampling)
-    if lost >= CUT_SHORT_REFUSED:
+    said = f"; {' '.join(str(exc).split())}" if exc is not None else ""
+    if _scans_missing(frame):
+        kind = "a progressive JPEG" if frame.progressive else "a JPEG of a scan per component"
         raise ImageError(source, f"corrupt or truncated image (its image data ends before "
-                                 f"the picture does: the bottom {lost:.0%} of it is missing; "
+                                 f"the picture does: {kind} cut before its last scans, its "
+                                 f"{'detail' if frame.progressive else 'colour'} missing"
+                                 f"{said})") from exc
+    if not frame.scans or frame.scans[-1].refines:
+        return
+    try:
+        lost = _lost_share(data, frame, colorspace)
+    except ValueError as failed:  # known cut, not measured: not taken as whole
+        raise ImageError(source, f"corrupt or truncated image (its image data ends before "
+                                 f"the picture does, by how much cannot be told: {failed}"
+                                 f"{said})") from exc
+    if lost >= CUT_SHORT_REFUSED:
+        what = ("is missing" if not frame.progressive
+                else "is missing the detail of its last scan")
+        raise ImageError(source, f"corrupt or truncated image (its image data ends before "
+                                 f"the picture does: the bottom {lost:.0%} of it {what}"
                                  f"{said})") from exc
 
 
-def _lost_share(data: bytes, colorspace: str, sampling: tuple[int, int]) -> float:
-    """The share of a cut (not progressive) JPEG's picture that its data does not reach:
-    decoded (at an eighth of each side: a block a pixel) as it is and with filler bytes where
-    its data stops, the blocks that differ are those the filler reached. Rows of one colour at
-    the bottom took a photo's own white border for lost data (probe reprobe24), and the rows
-    from the first that differs took a whole row of blocks for lost where the filler rewrote
-    only its last block, the data a byte short (6 % of a 250-pixel photo, probe reprobe25).
-    SAMPLING: its MCU's blocks across and down."""
-    across, down = sampling
-    body = data[:-2] if data.endswith(b"\xff\xd9") else data
-    smallest = {"colorspace": colorspace, "strict": False, "min_width": 1, "min_height": 1}
-    as_it_is = simplejpeg.decode_jpeg(body + b"\xff\xd9", **smallest).astype(np.int16)
+# What follows a scan's data where it ends, to see which of its blocks that data reaches: two
+# fillers (one might decode to the very blocks the data's end gives). An arithmetic decoder
+# reads zero bytes past the data (T.81 D.2.6; an encoder drops the zero bytes its data ends
+# with, libjpeg's all of them), so there the filler comes after a few: right after the data, it
+# rewrote the last block of a whole file, and a 16x16 photo was all lost.
+_FILLERS = (b"\x55", b"\xa3\x1c")
+_ARITHMETIC_ZEROS = 4
+
+
+def _lost_share(data: bytes, frame: _JpegFrame, colorspace: str) -> float:
+    """The share of the blocks a cut JPEG's last scan codes that its data does not reach:
+    decoded (at an eighth of each side, a block a pixel; at half, where the scan holds only
+    detail, which an eighth does not show) as it is and with filler bytes where its data
+    stops, the blocks that differ are those the filler reached. Rows of one colour at the
+    bottom took a photo's own white border for lost data (probe reprobe24), and the rows from
+    the first that differs took a whole row of blocks for lost where the filler rewrote only
+    its last block, the data a byte short (6 % of a 250-pixel photo, probe reprobe25).
+    Its data ends where the last scan's coded data does: a segment cut short after it and an
+    0xFF the data ends with (a stuffed byte whose 00 is lost, the end marker's FF whose D9
+    is) are dropped. Filler after a lone FF made marker FF55, which libjpeg refused, and the
+    file went to Pillow, which took it: a JPEG one byte short was refused (Pillow's
+    "image file is truncated"), one cut after a stuffed FF taken with its lost half grey
+    (probe reprobe27)."""
+    scan = frame.scans[-1]
+    across, down = frame.block_pixels(scan)  # of the full picture, a block of this scan
+    factor = next(f for f in (8, 4, 2, 1)
+                  if (scan.first == 0 or f <= 2) and across % f == 0 and down % f == 0)
+    across, down = across // factor, down // factor
+    body = data[:frame.coded_end].rstrip(b"\xff")
+    zeros = b"\x00" * _ARITHMETIC_ZEROS if frame.arithmetic else b""
+    size = {"colorspace": colorspace, "strict": False,
+            "min_width": -(-frame.width // factor), "min_height": -(-frame.height // factor)}
+    as_it_is = simplejpeg.decode_jpeg(body + b"\xff\xd9", **size)
     height, width = as_it_is.shape[:2]
     reached = np.zeros((-(-height // down) * down, -(-width // across) * across), dtype=bool)
-    for filler in (b"\x55", b"\xa3\x1c"):  # two: one might decode to the very fill
-        filled = simplejpeg.decode_jpeg(body + filler * 8192 + b"\xff\xd9", **smallest)
-        reached[:height, :width] |= (np.abs(filled.astype(np.int16) - as_it_is) > 2).reshape(
+    for filler in _FILLERS:
+        filled = simplejpeg.decode_jpeg(body + zeros + filler * 8192 + b"\xff\xd9", **size)
+        reached[:height, :width] |= (cv2.absdiff(filled, as_it_is) > 2).reshape(
             height, width, -1).any(axis=2)
-    # in the order the data holds them: MCU by MCU, a row of MCUs after another; from the
-    # first MCU the filler reached, all are lost
-    mcus = reached.reshape(reached.shape[0] // down, down, -1, across).any(axis=(1, 3)).ravel()
-    first = np.flatnonzero(mcus)
-    return (mcus.size - int(first[0])) / mcus.size if first.size else 0.0
+    # in the order the scan codes them (MCU by MCU, or a component's blocks row by row); from
+    # the first block the filler reached, all are lost
+    blocks = reached.reshape(reached.shape[0] // down, down, -1, across).any(axis=(1, 3)).ravel()
+    first = np.flatnonzero(blocks)
+    return (blocks.size - int(first[0])) / blocks.size if first.size else 0.0
 
 
 # A marker in a JPEG's entropy-coded data: 0xFF then neither a stuffed 0x00, a restart
@@ -729,14 +774,17 @@ def _lost_share(data: bytes, colorspace: str, sampling: tuple[int, int]) -> floa
 _MARKER_IN_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 # Start of frame, progressive: Huffman-, arithmetic-, differentially coded
 _PROGRESSIVE_FRAMES = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
+# Start of frame, arithmetic-coded (0xCC is DAC, a table of them)
+_ARITHMETIC_FRAMES = frozenset({0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 
 
-def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
+def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes, int]]:
     """A JPEG's marker segments after its start (SOI), in order: (marker, its payload; empty
-    for a marker without one), a scan's (SOS, FF DA) followed by the segment after its coded
-    data; to the end marker (EOI, yielded) or as far as the bytes read as segments."""
+    for a marker without one, the marker's offset), a scan's (SOS, FF DA) followed by the
+    segment after its coded data; to the end marker (EOI, yielded) or as far as the bytes
+    read as segments (the last one's payload cut short where the data is)."""
     at, end = 2, len(data)
-    while at + 4 <= end:
+    while at + 2 <= end:
         if data[at] != 0xFF:
             return
         marker = data[at + 1]
@@ -744,13 +792,13 @@ def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
             at += 1
             continue
         if marker == 0x01 or 0xD0 <= marker <= 0xD9:  # no length
-            yield marker, b""
+            yield marker, b"", at
             if marker == 0xD9:
                 return
             at += 2
             continue
         length = int.from_bytes(data[at + 2:at + 4], "big")
-        yield marker, data[at + 4:at + 2 + length]
+        yield marker, data[at + 4:at + 2 + length], at
         at += 2 + length
         if marker == 0xDA:  # past the scan's coded data
             found = _MARKER_IN_SCAN.search(data, at)
@@ -759,49 +807,96 @@ def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
             at = found.start()
 
 
+def _sof(marker: int) -> bool:
+    return 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC)
+
+
+def _arithmetic(data: bytes) -> bool:
+    """Whether a JPEG's frame is arithmetic-coded (read up to its frame header only)."""
+    return next((marker in _ARITHMETIC_FRAMES for marker, _, _ in _jpeg_segments(data)
+                 if _sof(marker) or marker == 0xDA), False)
+
+
+class _Scan(NamedTuple):
+    components: list[int]  # their ids
+    first: int  # its first and last coefficient (spectral selection, 0 to 63)
+    last: int
+    high: int  # successive approximation: Ah (0: a first pass) and Al
+    low: int
+
+    @property
+    def refines(self) -> bool:
+        return self.high > 0
+
+
 class _JpegFrame(NamedTuple):
     """A JPEG's frame and the scans whose header its data holds."""
 
     progressive: bool
-    components: list[int]  # their ids
-    sampling: tuple[int, int]  # an MCU's blocks across and down: the largest sampling factors
-    scans: list[tuple[list[int], int, int, int]]  # (component ids, first and last coefficient, Al)
+    arithmetic: bool
+    width: int
+    height: int
+    components: dict[int, tuple[int, int]]  # id: its sampling factors, across and down
+    scans: list[_Scan]
+    coded_end: int  # where the last scan's coded data ends, or the data does
+
+    def block_pixels(self, scan: _Scan) -> tuple[int, int]:
+        """The pixels across and down of the picture a block of SCAN covers: an MCU where it
+        holds several components, else the component's block (of one component, 8 x 8)."""
+        across = max((h for h, _ in self.components.values()), default=1)
+        down = max((v for _, v in self.components.values()), default=1)
+        if len(self.components) <= 1:
+            return 8, 8
+        if len(scan.components) > 1:
+            return 8 * across, 8 * down
+        h, v = self.components.get(scan.components[0], (across, down))
+        return 8 * across // max(1, h), 8 * down // max(1, v)
 
 
 def _jpeg_frame(data: bytes) -> _JpegFrame:
-    progressive, components, sampling = False, [], (1, 1)
-    scans: list[tuple[list[int], int, int, int]] = []
-    for marker, segment in _jpeg_segments(data):
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(segment) >= 6:
+    progressive = arithmetic = False
+    width = height = 0
+    components: dict[int, tuple[int, int]] = {}
+    scans: list[_Scan] = []
+    coded_end = len(data)
+    in_scan = False  # the last segment read was a scan's header: its coded data follows
+    for marker, segment, at in _jpeg_segments(data):
+        if in_scan:
+            coded_end, in_scan = at, False
+        if _sof(marker) and len(segment) >= 6:
             progressive = marker in _PROGRESSIVE_FRAMES
-            components = list(segment[6::3][:segment[5]])
-            factors = list(segment[7::3][:segment[5]])
-            if len(components) > 1 and factors:  # one component: an MCU is one block
-                sampling = (max(f >> 4 for f in factors) or 1, max(f & 15 for f in factors) or 1)
+            arithmetic = marker in _ARITHMETIC_FRAMES
+            height, width = int.from_bytes(segment[1:3], "big"), int.from_bytes(segment[3:5],
+                                                                                "big")
+            components = {c: (f >> 4 or 1, f & 15 or 1) for c, f in
+                          zip(segment[6::3][:segment[5]], segment[7::3][:segment[5]],
+                              strict=False)}
         elif marker == 0xDA and segment:
             count = segment[0]
             tail = segment[1 + 2 * count:4 + 2 * count]
             if len(tail) == 3:
-                scans.append((list(segment[1:1 + 2 * count:2]), tail[0], tail[1],
-                              tail[2] & 0x0F))
-    return _JpegFrame(progressive, components, sampling, scans)
+                scans.append(_Scan(list(segment[1:1 + 2 * count:2]), tail[0], tail[1],
+                                   tail[2] >> 4, tail[2] & 0x0F))
+                coded_end, in_scan = len(data), True
+    return _JpegFrame(progressive, arithmetic, width, height, components, scans, coded_end)
 
 
 def _scans_missing(frame: _JpegFrame) -> bool:
-    """Whether a progressive JPEG was cut before its last scans: a coefficient whose
-    successive approximation began (a scan of it with Al above 0) and that no scan in it
-    finishes (Al 0), or a component none of whose detail (coefficients 1 to 63) came at all.
-    A scan script that never sends some coefficients is the encoder's choice, not a cut (one
-    sending detail 1 to 10 only was refused whole, probe reprobe25); cut in its last scan, a
-    file lost only the last bit of some blocks' detail."""
+    """Whether a JPEG was cut before its last scans: a component with no scan at all (a
+    sequential JPEG may code each in a scan of its own), and in a progressive one a
+    coefficient whose successive approximation began (a scan of it with Al above 0) and that
+    no scan in it finishes (Al 0), or a component none of whose detail (coefficients 1 to 63)
+    came at all. A scan script that never sends some coefficients is the encoder's choice,
+    not a cut (one sending detail 1 to 10 only was refused whole, probe reprobe25); cut in its
+    last scan, a file lost what _lost_share tells, or a bit of some blocks' detail."""
     begun: set[tuple[int, int]] = set()
     finished: set[tuple[int, int]] = set()
     detailed: set[int] = set()
-    for ids, first, last, low in frame.scans:
-        for c in ids:
-            for k in range(first, last + 1):
-                (finished if low == 0 else begun).add((c, k))
-            if last >= 1:
+    for scan in frame.scans:
+        for c in scan.components:
+            for k in range(scan.first, scan.last + 1):
+                (finished if scan.low == 0 else begun).add((c, k))
+            if scan.last >= 1:
                 detailed.add(c)
     return bool(begun - finished) or not set(frame.components) <= detailed
 
@@ -816,7 +911,10 @@ def _check_cmyk_whole(data: bytes, source: str) -> None:
         simplejpeg.decode_jpeg(data, colorspace="CMYK", strict=True, min_width=1, min_height=1)
     except ValueError as exc:
         if _cut_short(exc):
-            _refuse_if_cut_too_short(data, "CMYK", exc, source)
+            _refuse_if_cut_too_short(data, "CMYK", source, exc)
+        return
+    if _arithmetic(data):
+        _refuse_if_cut_too_short(data, "CMYK", source)
 
 
 # ISO base media file brands of still images (AVIF, HEIC/HEIF): "ftyp" at byte 4, brand at 8

@@ -117,3 +117,24 @@ def test_a_face_below_the_quality_floor_is_said_to_be_below_it() -> None:
     assert below_floor_text({"score": 0.0889}, 0.0889) == (
         "quality 0.0889 is just below the floor 0.0889")  # the exact score decided
     assert below_floor_text(None, 0.5) == "quality not measured, below the floor 0.5"
+
+
+def test_a_gone_files_path_keeps_its_file_name_beside_the_word_on_it() -> None:
+    """Probe docs28: the search table joined " (missing: file gone)" to the path before
+    shortening it, which took the words for the file name's end and cut the name itself: at
+    80 columns the cell read `/… (missing: file gone)`, which file unsaid."""
+    path = "/tmp/hunt-docs28/rm1/Pictures/2024/summer/holiday-at-the-sea/IMG_0042.jpg"
+    table = Table()
+    table.add_column("similarity")
+    table.add_column("photo", ratio=1)
+    table.add_row("0.9533", MiddleEllipsis(path, style="red", after="(missing: file gone)"))
+    for width in (40, 60, 80, 200):
+        buffer = io.StringIO()
+        Console(file=buffer, width=width).print(table)
+        lines = buffer.getvalue().splitlines()
+        assert max(map(len, lines)) <= width, (width, lines)
+        row = next(i for i, line in enumerate(lines) if "0.9533" in line)
+        cell = " ".join(line.split("│")[2].strip() for line in lines[row:row + 2]
+                        if line.count("│") == 3)
+        assert "/IMG_0042.jpg (missing: file gone)" in cell, (width, lines)
+        assert "…" in cell or path in cell, (width, lines)

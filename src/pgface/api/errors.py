@@ -343,7 +343,9 @@ def install_error_handlers(app: FastAPI) -> None:
         # holding "%0D%0A" was named without it, another path than the one asked for)
         path = loggable(request.scope.get("path", ""))
         if exc.status_code == 404 and message == "Not Found":
-            message = f"no such endpoint: {request.method} {path}"
+            # the method asked for: a HEAD is answered as its GET (head.HeadAsGet)
+            asked = request.scope.get("pgface.asked", request.method)
+            message = f"no such endpoint: {asked} {path}"
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {path}"
         elif exc.status_code == 400 and message == "Invalid multipart data.":

@@ -279,8 +279,8 @@ def search(
                          max_width=max(map(_two_lines, boxes)) if narrow else None)
         for m, similarity, name, box in zip(face.matches, similarities, names, boxes,
                                             strict=True):
-            shown = (MiddleEllipsis(m.path + " (missing: file gone)", style="red") if m.missing
-                     else MiddleEllipsis(m.path))
+            shown = (MiddleEllipsis(m.path, style="red", after="(missing: file gone)")
+                     if m.missing else MiddleEllipsis(m.path))
             table.add_row(similarity, name, shown, box)
         out.print(table)
 

@@ -142,9 +142,9 @@ ThresholdOption = Annotated[float | None, typer.Option(
     **COSINE,
     help="Minimum cosine similarity (default: the match threshold calibrated on LFW).")]
 MinQualityOption = Annotated[float | None, typer.Option(
-    **UNIT, help="Quality floor: faces scoring below it are not searched for nor "
-                           "grouped (default: "
-                           "PGFACE_MIN_QUALITY, 0.1; docs/benchmarks-quality.md).")]
+    **UNIT, help="Quality floor: faces scoring below it are left out (not searched for, "
+                           "compared nor grouped; default: PGFACE_MIN_QUALITY, 0.1; "
+                           "docs/benchmarks-quality.md).")]
 
 
 def error_line(exc: BaseException) -> str:

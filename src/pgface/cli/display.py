@@ -75,23 +75,34 @@ def _last_cells(text: str, cells: int) -> str:
 
 
 class MiddleEllipsis:
-    """A table cell that takes the width the table gives it, shortened in the middle."""
+    """A table cell that takes the width the table gives it, shortened in the middle. AFTER:
+    words on it ("(missing: file gone)"), after it on its line where the cell has room for
+    both, else on a line of their own: joined to the path before it was shortened, they were
+    taken for the file name's end, and the name itself was cut (`/… (missing: file gone)`,
+    probe docs28)."""
 
     MIN_WIDTH = 12
 
-    def __init__(self, text: str, style: str = "") -> None:
+    def __init__(self, text: str, style: str = "", after: str = "") -> None:
         self.text = terminal_safe(text)  # a path: any control character in it shown escaped
         self.style = style
+        self.after = after
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        cells = cell_len(self.text)
+        cells = cell_len(f"{self.text} {self.after}" if self.after else self.text)
         return Measurement(min(cells, self.MIN_WIDTH), cells)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        cut = shorten_middle(encodable(self.text, options.encoding), options.max_width,
-                             ellipsis_for(options.encoding))
-        yield Text(cut, style=self.style,
-                   no_wrap=True, overflow="crop")
+        ellipsis = ellipsis_for(options.encoding)
+        text, width = encodable(self.text, options.encoding), options.max_width
+        if not self.after:
+            lines = [shorten_middle(text, width, ellipsis)]
+        elif cell_len(f"{text} {self.after}") <= width:
+            lines = [f"{text} {self.after}"]
+        else:
+            lines = [shorten_middle(text, width, ellipsis),
+                     shorten_middle(self.after, width, ellipsis)]
+        yield Text("\n".join(lines), style=self.style, no_wrap=True, overflow="crop")
 
 
 def plain(value: Any) -> str:

@@ -120,7 +120,8 @@ FOUND_BY = "son 1"
 # e347a9d's page with the find box's filter added, the straightforward way: the fourth baseline
 FOUND_PAGE = SUMMED_PAGE.replace(
     "AND (%(hidden)s OR NOT p.hidden)\n",
-    "AND (%(hidden)s OR NOT p.hidden) AND strpos(lower(p.name), lower(%(name_has)s)) > 0\n", 1)
+    f"AND (%(hidden)s OR NOT p.hidden) AND strpos({ps.FOLDED_NAME.format('p.name')}, "
+    f"{ps.FOLDED_NAME.format('%(name_has)s')}) > 0\n", 1)
 assert FOUND_PAGE != SUMMED_PAGE
 
 

@@ -71,11 +71,14 @@ ORDER BY p.name NULLS LAST, p.id
 # most: they are added up before a page), are summed. `total`, how many the filter holds, is
 # counted from the same rows (an index alone for unnamed people, less the named and hidden
 # among them); it comes once even for a page past the end (a row with no person then).
-# `name_has`: only named people whose name holds that text, in any case (lower() on both
-# sides: the embedded server's builtin C.UTF-8 locale, like a libc UTF-8 one, lowers every
-# script's letters); NULL: no such filter. Unnamed people hold no name to find.
-NAME_HAS = """(%(name_has)s::text IS NULL
-              OR strpos(lower(p.name), lower(%(name_has)s::text)) > 0)"""
+# `name_has`: only named people whose name holds that text, in any case: both folded as a
+# name typed in other case is (FOLDED_NAME: lower() alone missed a Greek name ending in a
+# final sigma typed in capitals, and "STRASSE" for "Straße", probe reprobe28); lower() follows
+# the database's locale (the embedded server's builtin C.UTF-8 and any UTF-8 one lower every
+# script, a libc "C" locale ASCII alone). NULL: no such filter. Unnamed people have no name.
+NAME_HAS = f"""(%(name_has)s::text IS NULL
+              OR strpos({FOLDED_NAME.format('p.name')},
+                        {FOLDED_NAME.format('%(name_has)s::text')}) > 0)"""
 COUNTS_PACK = """(SELECT coalesce(max(pack), '*') FROM person_face_count_packs
                   WHERE pack = %(model)s)"""
 # A person's one row under the pack is their count, unless a change of theirs is pending (under

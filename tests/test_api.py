@@ -410,6 +410,15 @@ def test_a_request_head_not_all_sent_in_time_is_a_408_and_an_idle_connection_is_
             time.sleep(seconds * 0.7)  # past the connection's first 1.5 s, within this head's
             sock.sendall(b"Host: x\r\n\r\n")
             assert _one_answer(sock).startswith(b"HTTP/1.1 200 ")
+        # a request sent on behind another (pipelined), its head only begun: a 408 once the
+        # head's time is up, not a close without a word after uvicorn's 5 s keep-alive
+        with socket.create_connection((host, int(port))) as sock:
+            sock.settimeout(20)
+            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n"
+                         b"GET /api/health HTTP/1.1\r\nHo")
+            answer, took = until_closed(sock, time.monotonic())
+        assert answer.count(b"HTTP/1.1 200 ") == 1 and b"HTTP/1.1 408 " in answer, answer
+        assert b'"head_timeout"' in answer and took < 15, took
         # a body slower than the head's time is the body's limits' to judge, not the head's
         with socket.create_connection((host, int(port))) as sock:
             sock.settimeout(20)

@@ -139,6 +139,17 @@ class PgfaceH11Protocol(H11Protocol):
         self._stop_timing_the_head()
         super().connection_lost(exc)
 
+    def on_response_complete(self) -> None:
+        """A request sent on behind the one answered (pipelined), its head only in part: timed
+        as a head from now, not by uvicorn's keep-alive timer, which closed the connection
+        after 5 s without a word (probe reprobe28)."""
+        super().on_response_complete()
+        if (not self.transport.is_closing() and self.conn.their_state is h11.IDLE
+                and self.conn.received_of_this_head()):
+            self._unset_keepalive_if_required()
+            if self._head_timer is None:
+                self._time_the_head()
+
     def _time_the_head(self) -> None:
         self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_too_slow)
 

@@ -518,6 +518,22 @@ def test_cli_prune_and_remove_say_how_many(env: dict[str, str], pf: Pgface,
     assert "forgotten; named faces among them: 'Kit' (their names stay kept" in " ".join(
         text.stdout.split())
 
+    # A folder of links: indexed, its photos are stored where the links lead; removed, it
+    # forgets none of them, which is said with where they are (it said only "0 paths
+    # forgotten", probe docs28).
+    album = library_folder.parent / "album-of-links"
+    album.mkdir()
+    target = next((library_folder / "obama").iterdir())
+    (album / "best.jpg").symlink_to(target)
+    assert runner.invoke(app, ["index", "--quiet", str(album)], env=env).exit_code == 0
+    links = runner.invoke(app, ["remove", str(album)], env=env)
+    assert links.exit_code == 0 and "0 paths forgotten" in links.stdout, links.output
+    assert (f"note: {album} holds links ({album / 'best.jpg'} -> {target.resolve()}); a photo "
+            f"indexed through a link is stored where it leads: remove that path to forget it"
+            ) in " ".join(links.stderr.split()), links.stderr
+    forgotten = runner.invoke(app, ["remove", str(target)], env=env)
+    assert "1 path forgotten" in forgotten.stdout and "note:" not in forgotten.stderr
+
 
 @pytest.fixture(scope="module")
 def other_pack(analyzer: FaceAnalyzer, tmp_path_factory: pytest.TempPathFactory

@@ -76,6 +76,20 @@ def link_place(path: PathLike) -> Path:
     return canonical(given.parent) / given.name if os.path.islink(given) else given
 
 
+def first_link_inside(folder: PathLike, looked_at: int = 50_000) -> Path | None:
+    """The first symlink found under FOLDER (its links not followed), looking at no more
+    than LOOKED_AT entries; None where there is none (or the folder cannot be read)."""
+    seen = 0
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in [*dirs, *files]:
+            if os.path.islink(os.path.join(root, name)):
+                return Path(root, name)
+            seen += 1
+            if seen >= looked_at:
+                return None
+    return None
+
+
 def to_bytes(path: PathLike) -> bytes:
     """The file name's exact bytes."""
     return os.fsencode(os.fspath(path))

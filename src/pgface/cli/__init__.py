@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from pgface import paths as fs_paths
 from pgface.cli.common import (
     COSINE,
     JsonOption,
@@ -214,6 +215,21 @@ def remove(
         print_json(asdict(removal))
     else:
         out.print(_removal_text(removal), highlight=False)
+    if not removal.paths:
+        _say_links_inside(paths)
+
+
+def _say_links_inside(paths: list[Path]) -> None:
+    """A folder that forgot nothing and holds links: photos indexed through them are stored
+    where they lead (docs/cli.md), so `remove` of the folder of links forgot none of them,
+    and said only "0 paths forgotten" (probe docs28)."""
+    for given in paths:
+        link = fs_paths.first_link_inside(given) if given.is_dir() else None
+        if link is not None:
+            err.print(f"note: {readable(given)} holds links ({readable(link)} -> "
+                      f"{readable(fs_paths.canonical(link))}); a photo indexed through a link "
+                      f"is stored where it leads: remove that path to forget it",
+                      highlight=False, markup=False)
 
 
 # "possible" is never shown as the same person: strangers of a library this size score so too.

@@ -295,7 +295,8 @@ def test_people_whose_names_the_path_cannot_carry_are_found_by_name(
 
 
 def test_the_people_list_finds_people_by_part_of_their_name(
-        settings: Settings, analyzer: FaceAnalyzer, pf: Pgface, tmp_path: Path) -> None:
+        settings: Settings, analyzer: FaceAnalyzer, pf: Pgface, tmp_path: Path,
+        env: dict[str, str]) -> None:
     """A library of many people is a long grid: reaching one of 526 was scrolling, or typing
     their whole name into the address (probe webpeople23). `name_has` finds them by any part
     of the name, in any case, in the grid's order and pages."""
@@ -353,9 +354,16 @@ def test_the_people_list_finds_people_by_part_of_their_name(
         assert client.get("/api/people", params={"name_has": ""}).status_code == 422
         blank = client.get("/api/people", params={"name_has": " \u200b "})
         assert blank.status_code == 400 and "nothing to find" in blank.json()["error"]["message"]
-    # the Python API takes it too
+    # the Python API takes it too, and the command line's list (by name)
     page, total = pf.people.page(name_has="OBA")
     assert ([p.name for p in page], total) == (["obama"], 1) and loner not in [p.id for p in page]
+    assert [p.name for p in pf.people.list(unnamed=True, name_has="le")] == [
+        "ALEX Lacamoire", "Rosé Leslie"]
+    listed = CliRunner().invoke(app, ["people", "list", "--name-has", "LE", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert [p["name"] for p in json.loads(listed.stdout)] == ["ALEX Lacamoire", "Rosé Leslie"]
+    blank = CliRunner().invoke(app, ["people", "list", "--name-has", " "], env=env)
+    assert blank.exit_code == 1 and "name_has: nothing to find" in blank.stderr, blank.output
     for wrong in (b"oba", "a\x00b"):
         with pytest.raises(InvalidInputError, match="name_has"):
             pf.people.page(name_has=wrong)  # type: ignore[arg-type]

@@ -230,11 +230,15 @@ class People:
 
     # Reading
 
-    def list(self, unnamed: bool = False, hidden: bool = False) -> list[Person]:
+    def list(self, unnamed: bool = False, hidden: bool = False, name_has: str | None = None
+             ) -> list[Person]:
         """Named people, by name; with `unnamed`, also the people clustering found; with
-        `hidden`, also the hidden ones."""
+        `hidden`, also the hidden ones; with `name_has`, only the named people whose name
+        holds that text, in any case (as page() finds them)."""
+        if name_has is not None:
+            name_has = _name_part(name_has)
         with self.pool.connection() as conn:
-            rows = ps.list_people(conn, unnamed, self.model, hidden)
+            rows = ps.list_people(conn, unnamed, self.model, hidden, name_has)
         return [Person(r["id"], r["name"], r["faces"], r["photos"], r["hidden"]) for r in rows]
 
     def page(self, named: bool | None = None, hidden: bool = False, limit: int = 100,

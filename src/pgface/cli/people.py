@@ -131,6 +131,9 @@ def list_people(
         "--all", "-a", help="Also the unnamed people clustering found.")] = False,
     hidden: Annotated[bool, typer.Option(
         "--hidden", help="Also the people hidden with `pgface people hide`.")] = False,
+    name_has: Annotated[str | None, typer.Option(
+        "--name-has", metavar="TEXT",
+        help="Only the named people whose name holds TEXT, in any case.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List people, by name, with how many faces and photos each has.
@@ -138,10 +141,10 @@ def list_people(
     Example: pgface people list --all
     """
     with open_library() as pf:
-        found = pf.people.list(unnamed=unnamed, hidden=hidden)
+        found = pf.people.list(unnamed=unnamed, hidden=hidden, name_has=name_has)
         # the unnamed people a clustering just said it formed were nowhere in this list,
-        # with no word of where they are
-        left_out = 0 if unnamed else pf.people.review(limit=0)[1]
+        # with no word of where they are (none are when looking for a name)
+        left_out = 0 if unnamed or name_has is not None else pf.people.review(limit=0)[1]
     if as_json:
         print_json([_person_dict(p) for p in found])
         return

@@ -38,6 +38,14 @@ FOLDED_NAME = "lower(replace(translate({}, 'ςẞ', 'σß'), 'ß', 'ss'))"
 PEOPLE_NAMED_IN_OTHER_CASE = (
     f"SELECT id, name FROM people WHERE {FOLDED_NAME.format('name')} = "
     f"{FOLDED_NAME.format('%s')} ORDER BY id")
+# `name_has`: only named people whose name holds that text, in any case: both folded as a
+# name typed in other case is (FOLDED_NAME: lower() alone missed a Greek name ending in a
+# final sigma typed in capitals, and "STRASSE" for "Straße", probe reprobe28); lower() follows
+# the database's locale (the embedded server's builtin C.UTF-8 and any UTF-8 one lower every
+# script, a libc "C" locale ASCII alone). NULL: no such filter. Unnamed people have no name.
+NAME_HAS = f"""(%(name_has)s::text IS NULL
+              OR strpos({FOLDED_NAME.format('p.name')},
+                        {FOLDED_NAME.format('%(name_has)s::text')}) > 0)"""
 # The faces a person is shown with: the active pack's, and in a photo the active pack has not
 # analysed yet, those of the photo's first pack by name (migration 0025, pgface_first_pack,
 # which the counts' triggers use). A photo two packs analysed holds each face twice, once per
@@ -54,6 +62,7 @@ SELECT p.id, p.name, p.hidden, p.created_at, p.updated_at, count(f.id) AS faces,
        count(DISTINCT f.photo_id) AS photos
 FROM people p LEFT JOIN faces f ON f.person_id = p.id AND {SHOWN_FACE}
 WHERE (%(unnamed)s OR p.name IS NOT NULL) AND (%(hidden)s OR NOT p.hidden) AND {SOMEONE}
+  AND {NAME_HAS}
 GROUP BY p.id
 ORDER BY p.name NULLS LAST, p.id
 """
@@ -71,14 +80,6 @@ ORDER BY p.name NULLS LAST, p.id
 # most: they are added up before a page), are summed. `total`, how many the filter holds, is
 # counted from the same rows (an index alone for unnamed people, less the named and hidden
 # among them); it comes once even for a page past the end (a row with no person then).
-# `name_has`: only named people whose name holds that text, in any case: both folded as a
-# name typed in other case is (FOLDED_NAME: lower() alone missed a Greek name ending in a
-# final sigma typed in capitals, and "STRASSE" for "Straße", probe reprobe28); lower() follows
-# the database's locale (the embedded server's builtin C.UTF-8 and any UTF-8 one lower every
-# script, a libc "C" locale ASCII alone). NULL: no such filter. Unnamed people have no name.
-NAME_HAS = f"""(%(name_has)s::text IS NULL
-              OR strpos({FOLDED_NAME.format('p.name')},
-                        {FOLDED_NAME.format('%(name_has)s::text')}) > 0)"""
 COUNTS_PACK = """(SELECT coalesce(max(pack), '*') FROM person_face_count_packs
                   WHERE pack = %(model)s)"""
 # A person's one row under the pack is their count, unless a change of theirs is pending (under
@@ -394,11 +395,11 @@ def people_named_in_other_case(conn: psycopg.Connection, name: str) -> list[tupl
 # The reads below count and list the faces SHOWN_FACE keeps for the active pack (model).
 
 
-def list_people(conn: psycopg.Connection, unnamed: bool, model: str, hidden: bool = False
-                ) -> list[dict]:
+def list_people(conn: psycopg.Connection, unnamed: bool, model: str, hidden: bool = False,
+                name_has: str | None = None) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(LIST_PEOPLE, {"unnamed": unnamed, "hidden": hidden,
-                                         "model": model}).fetchall()
+                                         "model": model, "name_has": name_has}).fetchall()
 
 
 FORGET_FACE_COUNTS = "DELETE FROM person_face_counts WHERE person_id = %s"

@@ -1161,7 +1161,8 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
         port = probe.getsockname()[1]
     env = {**os.environ, "PGFACE_DATABASE_URL": settings.database_url,
            "PGFACE_MODELS_DIR": str(models_dir), "PGFACE_DATA_DIR": str(tmp_path),
-           "PGFACE_API_BODY_IDLE_S": "2", "PGFACE_API_MAX_CONNECTIONS": "4"}
+           "PGFACE_API_BODY_IDLE_S": "2", "PGFACE_API_MAX_CONNECTIONS": "4",
+           "PGFACE_API_ROOT_PATH": "/faces/"}  # behind a proxy at /faces (docs/http.md)
     # --inference-workers 0: one per core, as the variable's 0 (the option refused it)
     server = subprocess.Popen(
         [sys.executable, "-c", "from pgface.cli import app; app()", "serve", "--port", str(port),
@@ -1171,12 +1172,14 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(server, base)
         page = httpx.get(base)
-        assert page.status_code == 200 and '<script src="/static/app.js"' in page.text
+        assert page.status_code == 200 and '<script src="static/app.js"' in page.text
+        assert '<base href="/faces/">' in page.text  # its links under the proxy's path
         assert "Drop a photo" in page.text
         assert httpx.get(f"{base}/static/app.js").status_code == 200
         spec = httpx.get(f"{base}/openapi.json").json()
         assert {"/api/search", "/api/photos", "/api/people/merge"} <= set(spec["paths"])
         assert "HTTPBearer" in spec["components"]["securitySchemes"]
+        assert spec["servers"] == [{"url": "/faces"}]
         assert httpx.get(f"{base}/docs").status_code == 200
 
         # A client that stops mid-upload is answered 408 once its body has sent nothing for
@@ -1280,12 +1283,13 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
         server.terminate()
         server.wait(30)
     # Each line of the log has its time (a log kept in a file had none): uvicorn's, pgface's
-    # and the access log's.
+    # and the access log's (which names each path as the proxy's client asked it: under
+    # PGFACE_API_ROOT_PATH).
     logged = server.stderr.read().splitlines() + server.stdout.read().splitlines()
     timed = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} ")
     for said in ("pgface on http://", "Application startup complete",
-                 '"GET /api/health HTTP/1.1" 200',
-                 '"POST /api/search HTTP/1.1" 408'):
+                 '"GET /faces/api/health HTTP/1.1" 200',
+                 '"POST /faces/api/search HTTP/1.1" 408'):
         lines = [line for line in logged if said in line]
         assert lines and all(timed.match(line) for line in lines), (said, logged)
     assert not any("Exception in ASGI application" in line for line in logged), logged

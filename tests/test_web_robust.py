@@ -76,14 +76,16 @@ def copies_of_a_face(database_url: str, copies: int, photos: int = 1) -> list[in
 
 
 @contextmanager
-def obama_and_biden_page(settings: Settings, analyzer: FaceAnalyzer, width: int
+def obama_and_biden_page(settings: Settings, analyzer: FaceAnalyzer, width: int,
+                         **server: Any
                          ) -> Iterator[tuple[str, httpx.Client, Any, Any, list[str]]]:
     """A server with Obama's and Biden's photos indexed, and a page in Chromium WIDTH pixels
-    wide: (url, HTTP client, page, Playwright's expect, the page's JavaScript errors)."""
+    wide: (url, HTTP client, page, Playwright's expect, the page's JavaScript errors).
+    server: more of uvicorn's settings (root_path)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     require_data(PHOTOS)
     settings = settings.model_copy(update={"api_roots": [PHOTOS]})
-    with running_server(create_app(settings, analyzer)) as url, \
+    with running_server(create_app(settings, analyzer), **server) as url, \
             httpx.Client(base_url=url, timeout=120) as http, \
             sync_api.sync_playwright() as playwright:
         for path in ("people/obama", "people/biden"):
@@ -1378,4 +1380,52 @@ def test_the_search_views_refresh_asks_a_few_photos_at_a_time_and_not_after_its_
         assert most <= 8, f"{most} photos asked at once"
         expect(theirs).to_have_text("Theirs")
         expect(matches.nth(1).locator("a.person")).to_have_text("Mine")
+        assert not errors, errors
+
+
+def test_the_page_behind_a_proxy_at_a_path_reaches_everything_through_it(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Served behind a reverse proxy at /faces/ (which takes the path off), the page asked for
+    /static/app.js and /api/... at the proxy's root, and never started; the API's links
+    (crop_url, image_url, a person's faces_url) led there too. With PGFACE_API_ROOT_PATH
+    (uvicorn's root_path) every link is under it."""
+    with obama_and_biden_page(settings, analyzer, 1280, root_path="/faces") as (
+            url, http, page, expect, errors):
+        # the proxy: what comes under /faces/ goes on without it; anything else is lost
+        outside: list[str] = []
+
+        def proxy(route) -> None:  # noqa: ANN001 - Playwright types
+            asked = route.request.url.removeprefix(url)
+            if asked.startswith("/faces/"):
+                route.continue_(url=url + asked.removeprefix("/faces"))
+            else:
+                outside.append(asked)
+                route.abort()
+
+        page.route(f"{url}/**", proxy)
+        page.goto(f"{url}/faces/")
+        expect(page.locator("#stats")).to_contain_text("photos")
+        page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
+        expect(page.locator(".match")).not_to_have_count(0)
+        page.wait_for_function(
+            "[...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
+        # a person, their page, their faces and photos
+        face = http.get("/api/photos").json()["photos"][0]
+        faces = http.get(f"/api/photos/{face['id']}").json()["faces"]
+        named = http.post("/api/people/name", json={"face_ids": [faces[0]["id"]],
+                                                    "name": "Barack"})
+        assert named.json()["faces_url"].startswith("/faces/api/people/"), named.text
+        page.goto(f"{url}/faces/#/people")
+        tile = page.locator(".person-tile").first
+        expect(tile).to_be_visible()
+        tile.click()
+        expect(page.locator("#person-title")).to_have_text("Barack")
+        expect(page.locator(".face-tile")).to_have_count(1)
+        expect(page.locator(".photo-tile")).to_have_count(1)
+        page.wait_for_function("""[...document.querySelectorAll('img.crop, img.photo-thumb')]
+            .every(i => i.naturalWidth > 0)""")
+        # the API's documentation, its OpenAPI and assets under the path too
+        page.goto(f"{url}/faces/docs")
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("pgface")
+        assert not outside, outside
         assert not errors, errors

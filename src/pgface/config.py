@@ -205,6 +205,10 @@ class Settings(BaseSettings):
     # Open connections and requests at once; more are answered 503 (uvicorn's
     # limit_concurrency): stalled clients cannot take every file descriptor.
     api_max_connections: int = Field(default=500, ge=1)
+    # The path a reverse proxy serves pgface at ("/faces": https://example.org/faces/ reaches
+    # the server's /, the proxy taking the path off), "" at the root: the page's links and the
+    # API's (crop_url, ...) are made under it (uvicorn's root_path).
+    api_root_path: str = ""
     upload_dir: Path | None = None  # uploaded photos are kept here; default data_dir/uploads
 
     @field_validator("read_database_url", "det_sizes", "providers", "api_roots", mode="before")
@@ -310,6 +314,18 @@ class Settings(BaseSettings):
             raise ValueError("empty: name an address (127.0.0.1: this machine only; 0.0.0.0: "
                              "every address), or leave the variable unset for 127.0.0.1")
         return host
+
+    @field_validator("api_root_path")
+    @classmethod
+    def root_path_checked(cls, path: str) -> str:
+        """PGFACE_API_ROOT_PATH (or serve's --root-path) as uvicorn takes it, or ValueError."""
+        path = path.strip().rstrip("/")
+        if path and (not path.startswith("/") or path.startswith("//")
+                     or any(c in path for c in "?#\\\"'<> ") or not path.isprintable()):
+            raise ValueError(f"{path!r} is not a path a proxy serves pgface at: write it as "
+                             f"/faces (a slash first, no query, no spaces), or leave it unset "
+                             f"for the server's root")
+        return path
 
     @field_validator("decode_keep_side")
     @classmethod

@@ -7,12 +7,13 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from html import escape
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
-from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from pgface import __version__
@@ -21,6 +22,7 @@ from pgface.api.docs import install_docs
 from pgface.api.errors import ClientErrorsLogged, InternalErrors, install_error_handlers
 from pgface.api.head import HeadAsGet
 from pgface.api.limits import MULTIPART_SLACK, BodyLimit, declare_body_limits
+from pgface.api.urls import RootPathKnown, root_path
 from pgface.config import Settings
 from pgface.db.watch import ServerWatch
 from pgface.errors import PgfaceError
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
     app.add_middleware(ClientErrorsLogged)
     app.add_middleware(HeadAsGet)
     app.add_middleware(people.ChangeHeader)
+    app.add_middleware(RootPathKnown)
     app.add_middleware(InternalErrors)  # outermost of ours: it sees what every other layer raised
     for router in (admin.router, photos.router, faces.router, search.router, people.router,
                    people.identify_router, jobs.router):
@@ -110,7 +113,11 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
     install_docs(app)
 
     @app.get("/", include_in_schema=False)
-    def page() -> FileResponse:
-        return FileResponse(static_dir() / "index.html")
+    def page(request: Request) -> HTMLResponse:
+        # its links (static files, the API) from the path it is served at: behind a proxy at
+        # /faces/, "/static/app.js" reached the proxy's root, and the page never started
+        html = (static_dir() / "index.html").read_text(encoding="utf-8")
+        return HTMLResponse(html.replace('<base href="/">',
+                                         f'<base href="{escape(root_path(request.scope))}/">', 1))
 
     return app

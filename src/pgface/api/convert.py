@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pgface.api.urls import api_url
 from pgface.db.store import QUALITY_COLUMNS, quality_json
 
 
@@ -27,13 +28,13 @@ def face_json(row: dict) -> dict:
     face["bbox"] = [round(float(v), 1) for v in row["bbox"]]
     if "landmarks" in row:
         face["landmarks"] = [round(float(v), 1) for v in row["landmarks"]]
-    face["crop_url"] = f"/api/faces/{row['id']}/crop"
+    face["crop_url"] = api_url(f"/api/faces/{row['id']}/crop")
     return face
 
 
 def photo_json(row: dict, faces: list[dict] | None = None) -> dict:
     photo = {k: _plain(v) for k, v in row.items()}
-    photo["image_url"] = f"/api/photos/{row['id']}/image"
+    photo["image_url"] = api_url(f"/api/photos/{row['id']}/image")
     if faces is not None:
         photo["faces"] = [face_json(f) for f in faces]
     return photo

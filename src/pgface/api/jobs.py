@@ -24,6 +24,7 @@ from psycopg_pool import PoolTimeout
 from pgface.api.deps import require_read, require_write
 from pgface.api.errors import ApiError
 from pgface.api.models import JobList, JobOut, error_responses
+from pgface.api.urls import api_url
 from pgface.db.connection import DatabaseLost, connection_lost, one_line
 from pgface.errors import PgfaceError
 from pgface.index import Failure, IndexReport
@@ -78,7 +79,7 @@ class Job:
                          "skipped": self.skipped, "faces": self.faces,
                          "failed": len(self.failures), "stage": self.stage},
             "failures": failures, "report": self.report, "error": self.error,
-            "url": f"/api/jobs/{self.id}",
+            "url": api_url(f"/api/jobs/{self.id}"),
         }
 
 

@@ -36,6 +36,7 @@ from pgface.api.models import (
     page_fields,
 )
 from pgface.api.search import MinQuality, Threshold
+from pgface.api.urls import api_url
 from pgface.db.api_keys import ApiKey
 from pgface.errors import InvalidInputError, NotFoundError
 from pgface.imaging import decode_photo
@@ -135,9 +136,9 @@ WriteKey = Annotated[ApiKey | None, Depends(require_write)]
 
 def _person(person: Person) -> dict:
     cover = person.cover_face_id
-    return {**asdict(person), "cover_url": f"/api/faces/{cover}/crop" if cover else None,
-            "faces_url": f"/api/people/{person.id}/faces",
-            "photos_url": f"/api/people/{person.id}/photos"}
+    return {**asdict(person), "cover_url": api_url(f"/api/faces/{cover}/crop") if cover else None,
+            "faces_url": api_url(f"/api/people/{person.id}/faces"),
+            "photos_url": api_url(f"/api/people/{person.id}/photos")}
 
 
 def _people(request: Request, key: ApiKey | None) -> People:
@@ -375,7 +376,8 @@ def person_faces(request: Request, ref: str, limit: Limit = 100, offset: Offset 
     fields = page_fields(total, limit, offset, len(page))
     if after is not None:
         fields["next_offset"] = None  # an offset counts from the top, not from `after`
-    return {"faces": [{**asdict(f), "crop_url": f"/api/faces/{f.face_id}/crop"} for f in page],
+    return {"faces": [{**asdict(f), "crop_url": api_url(f"/api/faces/{f.face_id}/crop")}
+                      for f in page],
             **fields, "next_after": page[-1].face_id if following else None}
 
 
@@ -398,7 +400,7 @@ def person_photos(request: Request, ref: str, limit: Limit = 100, offset: Offset
     fields = page_fields(total, limit, offset, len(photos))
     if place is not None:
         fields["next_offset"] = None  # an offset counts from the top, not from `after`
-    return {"photos": [{**asdict(p), "image_url": f"/api/photos/{p.photo_id}/image"}
+    return {"photos": [{**asdict(p), "image_url": api_url(f"/api/photos/{p.photo_id}/image")}
                        for p in photos], **fields,
             "next_after": _photo_cursor_of(photos[-1]) if following else None}
 

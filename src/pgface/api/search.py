@@ -12,6 +12,7 @@ from pydantic import BeforeValidator
 from pgface.api.deps import get_pf, get_settings, require_read, run_cpu
 from pgface.api.limits import read_upload
 from pgface.api.models import ComparisonOut, SearchOut, error_responses
+from pgface.api.urls import api_url
 from pgface.db import store
 from pgface.errors import NotFoundError
 from pgface.imaging import decode_photo, display_jpeg
@@ -64,8 +65,8 @@ def result_json(result: SearchResult, width: int, height: int) -> dict:
     answer.update(width=width, height=height)
     for face in answer["faces"]:
         for match in face["matches"]:
-            match["crop_url"] = f"/api/faces/{match['face_id']}/crop"
-            match["image_url"] = f"/api/photos/{match['photo_id']}/image"
+            match["crop_url"] = api_url(f"/api/faces/{match['face_id']}/crop")
+            match["image_url"] = api_url(f"/api/photos/{match['photo_id']}/image")
     return answer
 
 

@@ -58,6 +58,10 @@ def serve(
         help="Photos analysed at once, 0: one per core (default: PGFACE_API_INFERENCE_WORKERS, "
              "else one per core).")
     ] = None,
+    root_path: Annotated[str | None, typer.Option(
+        help="The path a reverse proxy serves pgface at (/faces), which it takes off before "
+             "passing requests on; the page's and the API's links are made under it. "
+             "Default: PGFACE_API_ROOT_PATH, else the root.", show_default=False)] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) and the web page (at /).
 
@@ -97,6 +101,11 @@ def serve(
                           f"uploaded photos are kept there")
     if inference_workers is not None:  # 0 as the variable's 0: one per core
         update["api_inference_workers"] = inference_workers
+    if root_path is not None:  # checked as the variable is
+        try:
+            update["api_root_path"] = Settings.root_path_checked(root_path)
+        except ValueError as exc:
+            raise PgfaceError(f"--root-path: {exc}") from None
     settings = settings.model_copy(update=update)
     listening = _listen(host, port)  # before the models load: a taken port says so at once
     _server_logs()
@@ -112,6 +121,7 @@ def serve(
     config = uvicorn.Config(create_app(settings, analyzer), host=host, port=port,
                             log_level="info", log_config=_uvicorn_logs(),
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+                            root_path=settings.api_root_path,
                             limit_concurrency=limit_concurrency_for(
                                 _connections_within_open_files(settings.api_max_connections)),
                             # a request line and headers over it: a JSON 431 (docs/http.md)

@@ -351,7 +351,7 @@ async function search(file) {
   showMessage("");
   try {
     const holders = await historyMark();  // before the search: the names it answers are newer
-    const result = await getJson(`/api/search?${params}`, { method: "POST", body: form });
+    const result = await getJson(`api/search?${params}`, { method: "POST", body: form });
     if (asked !== state.searches) return;  // searched again meanwhile: that answer counts
     await renderResults(result, file, asked, holders);
   } catch (error) {
@@ -457,7 +457,7 @@ async function queryImage(file, width, height) {
   const form = new FormData();
   form.append("file", file, file.name);
   try {
-    const blob = await (await api("/api/display", { method: "POST", body: form })).blob();
+    const blob = await (await api("api/display", { method: "POST", body: form })).blob();
     const served = await loadBlobImage(blob);
     return sameShape(served, width, height) ? served : null;
   } catch (_) {
@@ -589,7 +589,7 @@ function showCardHolder(card) {
 // or null when they cannot be had: the same mark, nobody's faces moved in between.
 async function historyMark() {
   try {
-    const { changes } = await getJson("/api/people/history?limit=50");
+    const { changes } = await getJson("api/people/history?limit=50");
     return JSON.stringify(changes.map((c) => [c.id, c.undone_at]));
   } catch (_) {
     return null;
@@ -611,7 +611,7 @@ async function refreshHolders() {
   const photos = new Map();  // photo id -> its faces, as they are now
   await Promise.all([...new Set(cards.map((card) => card.match.photo_id))].map(async (id) => {
     try {
-      photos.set(id, (await queued(() => getJson(`/api/photos/${id}`), current)).faces);
+      photos.set(id, (await queued(() => getJson(`api/photos/${id}`), current)).faces);
     } catch (_) { /* gone, or not to be had now: shown as it was */ }
   }));
   if (!current()) return;  // other results shown, or asked again, meanwhile
@@ -674,7 +674,7 @@ async function nameMatches(face, cards, input) {
     let json = body;
     for (;;) {
       try {
-        [person, change] = await changing("/api/people/name", { method: "POST", json });
+        [person, change] = await changing("api/people/name", { method: "POST", json });
         break;
       } catch (error) {
         if (error.status !== 409 || !error.details.affected) throw error;
@@ -729,7 +729,7 @@ async function openPhoto(photoId, faceId) {
   const opening = ++photoOpening;
   const view = location.hash;
   try {
-    const photo = await queued(() => getJson(`/api/photos/${photoId}`), undefined, true);
+    const photo = await queued(() => getJson(`api/photos/${photoId}`), undefined, true);
     // upright, and a JPEG any browser shows (a WebP turned by EXIF, a HEIC, a TIFF)
     const src = URL.createObjectURL(await imageBlob(`${photo.image_url}?display=true`, undefined, true));
     const img = await loadImage(src).catch(() => null);
@@ -806,7 +806,7 @@ function route() {
 
 async function loadStats() {
   try {
-    const stats = await getJson("/api/stats");
+    const stats = await getJson("api/stats");
     // the people the grid counts (hidden ones only when asked): said apart, as there
     $("#stats").textContent = `${plural(stats.photos, "photo")} · ${plural(stats.faces, "face")}` +
       ` · ${peopleCount(stats.people - stats.hidden_people)}` +
@@ -819,7 +819,7 @@ async function loadStats() {
 async function start() {
   $("#key").value = state.key;
   try {
-    const auth = await getJson("/api/auth");
+    const auth = await getJson("api/auth");
     $("#key-form").hidden = !auth.key_required;
     // A key that may only read: the page offers no change the server would refuse (it
     // offered every one, each answered "lacks the 'write' scope").

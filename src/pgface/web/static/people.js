@@ -70,7 +70,7 @@ async function undoLast(change = null, instead = {}) {
   try {
     const options = { method: "POST" };
     if (change !== null) options.json = { change_id: change };
-    const undone = await getJson("/api/people/undo", options);
+    const undone = await getJson("api/people/undo", options);
     showMessage(say`Undone: ${undone.summary}.`, "ok");
     loadStats();
     const view = instead[location.hash];
@@ -222,7 +222,7 @@ async function loadPeoplePage() {
   if (filter) params.set("name_has", filter);
   if (people.next) params.set("after", people.next);
   try {
-    const page = await getJson(`/api/people?${params}`);
+    const page = await getJson(`api/people?${params}`);
     if (generation !== people.generation) return;
     people.next = page.next_after;
     people.total = page.total;
@@ -241,7 +241,7 @@ async function loadPeoplePage() {
       if (!$("#show-hidden").checked) {
         const all = new URLSearchParams({ unnamed: "true", hidden: "true", limit: 1 });
         if (filter) all.set("name_has", filter);
-        hidden = (await getJson(`/api/people?${all}`)).total;
+        hidden = (await getJson(`api/people?${all}`)).total;
         if (generation !== people.generation) return;
       }
       let text = hidden
@@ -344,7 +344,7 @@ async function askMerge() {
   const rows = await Promise.all(chosen.map(async (person) => {
     let faces = [];
     try {
-      faces = (await getJson(`/api/people/${person.id}/faces?limit=6`)).faces;
+      faces = (await getJson(`api/people/${person.id}/faces?limit=6`)).faces;
     } catch (_) { /* the dialog still names them */ }
     // the name isolated from the count: "· 6 faces" after a right-to-left name read "faces 6"
     return el("li", { class: "merge-person" }, [
@@ -379,7 +379,7 @@ async function askMerge() {
       expected_names: chosen.map((p) => ({ person_id: p.id, name: p.name })) };
     if (picked) body.name = picked.value;
     try {
-      const [merged, change] = await changing("/api/people/merge", { method: "POST", json: body });
+      const [merged, change] = await changing("api/people/merge", { method: "POST", json: body });
       loadStats();
       showPeople();
       // hidden meanwhile (by another client): the merged faces leave the grid with them
@@ -416,7 +416,7 @@ async function askMerge() {
 
 async function cluster() {
   try {
-    const report = await getJson("/api/people/cluster", { method: "POST", json: {} });
+    const report = await getJson("api/people/cluster", { method: "POST", json: {} });
     showMessage(`${peopleCount(report.founded, "new ")}, ${plural(report.joined, "face")} ` +
       `joined existing people, ${report.unassigned.toLocaleString()} left alone.`, "ok");
     loadStats();  // the people founded, in the header too
@@ -428,7 +428,7 @@ async function cluster() {
 
 async function loadHistory() {
   try {
-    const { changes } = await getJson("/api/people/history?limit=8");
+    const { changes } = await getJson("api/people/history?limit=8");
     $("#history").replaceChildren(...changes.map((c) => el("li", {
       class: c.undone_at ? "undone" : "", dir: "auto",
       text: `${new Date(c.at).toLocaleString()} · ${c.actor} · ${c.summary}` +
@@ -486,8 +486,8 @@ async function showPerson(ref) {
 // name that is a word of that path (`review`, `history`: the page showed the review queue's
 // list as a person, and failed on it) or holds a `/`.
 async function findPerson(id) {
-  if (/^\d+$/.test(id)) return getJson(`/api/people/${id}`);
-  const found = await getJson(`/api/people?${new URLSearchParams({ name: id })}`);
+  if (/^\d+$/.test(id)) return getJson(`api/people/${id}`);
+  const found = await getJson(`api/people?${new URLSearchParams({ name: id })}`);
   if (found.people.length) return found.people[0];
   const error = new Error(`no person is named ${id}`);
   error.status = 404;
@@ -620,7 +620,7 @@ async function renamePerson(event) {
     try {
       // the name this page shows: renamed by someone else meanwhile, the server refuses
       // (this page overwrote their rename, and said the stale name was the old one)
-      const [renamed, change] = await changing(`/api/people/${person.id}`, {
+      const [renamed, change] = await changing(`api/people/${person.id}`, {
         method: "PATCH", json: { name: $("#person-name").value, expected_name: person.name },
       });
       if (person === people.person) {
@@ -678,7 +678,7 @@ function offerMerge(error, person, failed, toMerged, before = () => {}) {
 // `hash` (the merged person's), or the same view again.
 async function mergeInto(person, existing, hash = null) {
   try {
-    const [merged, change] = await changing("/api/people/merge",
+    const [merged, change] = await changing("api/people/merge",
       // the name asked for, which a named person would otherwise be asked to choose
       { method: "POST", json: { source: person.id, target: existing.person_id,
         name: existing.name, expected_names: [{ person_id: person.id, name: person.name },
@@ -734,7 +734,7 @@ async function toggleHidden() {
   // whichever answered first, and dropped the other
   await once($("#rename-form"), async () => {
     try {
-      const [changed, change] = await changing(`/api/people/${person.id}/${verb}`,
+      const [changed, change] = await changing(`api/people/${person.id}/${verb}`,
         { method: "POST" });
       if (person === people.person) {
         Object.assign(person, changed);  // in place, as a rename's answer
@@ -761,7 +761,7 @@ async function splitFaces(event) {
   const view = location.hash;
   await once($("#split-form"), async () => {
     try {
-      const [created, change] = await changing(`/api/people/${person.id}/split`,
+      const [created, change] = await changing(`api/people/${person.id}/split`,
         { method: "POST", json: body });
       $("#split-name").value = "";
       loadStats();
@@ -806,7 +806,7 @@ function offerMove(person, faceIds, existing, view) {
 // from PERSON only (another client's move of them meanwhile is refused, with `affected`).
 async function moveInto(person, faceIds, existing, view) {
   try {
-    const [named, change] = await changing("/api/people/name", { method: "POST", json: {
+    const [named, change] = await changing("api/people/name", { method: "POST", json: {
       face_ids: faceIds, name: existing.name, move: true,
       expected_held: [{ person_id: person.id, face_ids: faceIds }] } });
     $("#split-name").value = "";
@@ -842,7 +842,7 @@ async function showReview() {
   const query = after === undefined ? `offset=${offset}`
     : after === null ? "offset=0" : `after=${encodeURIComponent(after)}`;
   try {
-    const page = await getJson(`/api/people/review?limit=1&${query}`);
+    const page = await getJson(`api/people/review?limit=1&${query}`);
     // a later step was taken meanwhile: its answers count (the title and the person a name
     // went to came from one step, the faces from another)
     if (load !== people.reviewLoad) return;
@@ -893,7 +893,7 @@ async function reviewName(event) {
   }
   await once($("#review-form"), async () => {
     try {
-      const [renamed, change] = await changing(`/api/people/${person.id}`,
+      const [renamed, change] = await changing(`api/people/${person.id}`,
         { method: "PATCH", json: { name, expected_name: person.name } });
       // hidden by another client meanwhile: said, as a merge's and a search's naming do
       showMessage([...say`Named ${renamed.name}.`, ...hiddenNote(renamed)], "ok", undoOf(change));
@@ -920,7 +920,7 @@ async function reviewHide() {
   // the whole form waits: a name typed meanwhile went to the person being hidden
   await once($("#review-form"), async () => {
     try {
-      const [, change] = await changing(`/api/people/${person.id}/hide`, { method: "POST" });
+      const [, change] = await changing(`api/people/${person.id}/hide`, { method: "POST" });
       loadStats();
       showMessage(`Person ${person.id} is hidden.`, "ok", undoOf(change));
       await showReview();

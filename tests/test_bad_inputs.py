@@ -465,7 +465,8 @@ def test_a_cut_arithmetic_or_progressive_jpeg_is_judged_by_what_its_last_scan_lo
     """Probe reprobe27: an arithmetic-coded JPEG cut at half and closed by an end marker
     decoded with no warning (libjpeg's arithmetic decoder reads zeros past a marker), its lost
     half garbage, and was taken; a progressive JPEG whose last scan is a first pass of luma's
-    detail, cut early in that scan, was taken with no detail in nearly all of it."""
+    detail, cut early in that scan, was taken with no detail in nearly all of it. Probe
+    reprobe28: a whole arithmetic JPEG whose lower part is one colour was refused as cut."""
     limits = {"max_bytes": 10**8, "max_pixels": 10**8}
     ppm = io.BytesIO()
     Image.open(good_photo()).convert("RGB").save(ppm, "PPM")
@@ -477,6 +478,23 @@ def test_a_cut_arithmetic_or_progressive_jpeg_is_judged_by_what_its_last_scan_lo
         with pytest.raises(ImageError, match=r"arithmetic.jpg: corrupt or truncated image \(its "
                                              r"image data ends before the picture does: "):
             decode_photo(whole[:len(whole) // 2] + b"\xff\xd9", "arithmetic.jpg", **limits)
+    # Probe reprobe28: a whole arithmetic JPEG whose lower part is one colour (a white border, a
+    # black band) was refused as "the bottom 63% of it is missing": its encoder codes that part
+    # in zeros it drops, which the filler past them rewrote. Cut in its picture, it is refused.
+    for colour, options in ((255, []), (255, ["-sample", "1x1"]), (0, ["-rgb"]),
+                            (255, ["-quality", "5"]), (128, ["-restart", "1"]),
+                            (0, ["-grayscale"]), (128, ["-progressive"])):
+        pixels = np.array(Image.open(good_photo()).convert("RGB"))
+        pixels[pixels.shape[0] // 3:] = colour
+        flat = io.BytesIO()
+        Image.fromarray(pixels).save(flat, "PPM")
+        whole = _libjpeg_tool("cjpeg", flat.getvalue(), "-arithmetic", *options)
+        for data in (whole, whole[:-1]):
+            assert decode_photo(data, "flat.jpg", **limits).image.shape[0] > 0, options
+        if "-restart" in options or "-progressive" in options:
+            continue  # cut, they end in a restart marker missing, or in a refinement scan
+        with pytest.raises(ImageError, match="the bottom [0-9]+% of it is missing"):
+            decode_photo(whole[:len(whole) // 4] + b"\xff\xd9", "flat.jpg", **limits)
     # a whole arithmetic JPEG of one block: filler where its data ends rewrote that block
     tiny = io.BytesIO()
     Image.open(good_photo()).convert("RGB").resize((8, 8)).save(tiny, "PPM")

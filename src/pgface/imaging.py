@@ -727,9 +727,13 @@ def _refuse_if_cut_too_short(data: bytes, colorspace: str, source: str,
 # fillers (one might decode to the very blocks the data's end gives). An arithmetic decoder
 # reads zero bytes past the data (T.81 D.2.6; an encoder drops the zero bytes its data ends
 # with, libjpeg's all of them), so there the filler comes after a few: right after the data, it
-# rewrote the last block of a whole file, and a 16x16 photo was all lost.
+# rewrote the last block of a whole file, and a 16x16 photo was all lost. Those dropped zeros
+# may code many blocks, though (_flat_past_data): no count of them tells a whole file's end.
 _FILLERS = (b"\x55", b"\xa3\x1c")
 _ARITHMETIC_ZEROS = 4
+# The most a channel's values may spread where an arithmetic-coded scan's blocks past its data
+# are taken as one flat colour (_flat_past_data); a whole file's are one value exactly
+_FLAT_SPREAD = 2
 
 
 def _lost_share(data: bytes, frame: _JpegFrame, colorspace: str) -> float:
@@ -764,9 +768,73 @@ def _lost_share(data: bytes, frame: _JpegFrame, colorspace: str) -> float:
             height, width, -1).any(axis=2)
     # in the order the scan codes them (MCU by MCU, or a component's blocks row by row); from
     # the first block the filler reached, all are lost
-    blocks = reached.reshape(reached.shape[0] // down, down, -1, across).any(axis=(1, 3)).ravel()
-    first = np.flatnonzero(blocks)
-    return (blocks.size - int(first[0])) / blocks.size if first.size else 0.0
+    grid = reached.reshape(reached.shape[0] // down, down, -1, across).any(axis=(1, 3))
+    first = np.flatnonzero(grid.ravel())
+    if not first.size:
+        return 0.0
+    if frame.arithmetic and _flat_past_data(body, frame, colorspace,
+                                            divmod(int(first[0]), grid.shape[1])):
+        return 0.0
+    return (grid.size - int(first[0])) / grid.size
+
+
+def _flat_past_data(body: bytes, frame: _JpegFrame, colorspace: str,
+                    first: tuple[int, int]) -> bool:
+    """Whether an arithmetic-coded scan's blocks from FIRST (its row and column in the grid of
+    the scan's blocks: the first the filler reached) to the picture's end are one flat colour
+    as its data decodes: what the zeros past a whole file's data give, and not a cut's.
+    The arithmetic encoder codes a block the same as the one before (its mean unchanged, no
+    detail) in a small fraction of a bit where a run of them makes that the likely case, and
+    the bits of such a run are zeros, which it drops with the rest at the end of its data: a
+    whole file whose last part is one colour (a white border, a wall) has that part decoded
+    from the zeros its decoder reads past the data, and filler after any number of them
+    rewrites some of it (a whole photo whose lower part was white was refused as "the bottom
+    63% of it is missing", 24 of 576 whole files, probe reprobe28). A cut file's lost part is
+    decoded from those zeros too, which its coder's state turns into blocks of changing colour
+    and detail (mean differences of 85 levels from the lost picture, probe reprobe27): not one
+    colour, so lost. A file cut where its picture is one colour, whose zeros repeat that colour
+    to the end, is taken: its lost part cannot be told from a whole file's flat end (its bytes
+    are one), and where the picture did go on flat nothing visible is lost.
+    Decoded with its quantisation steps rewritten (_steps_to_show), at half of each side (a
+    block 4 x 4 pixels, its detail shown, which an eighth does not), colour not blended across
+    blocks (fast upsampling: a blend with the row of blocks above a flat part's first made it
+    not flat)."""
+    row, column = first
+    across, down = (side // 2 for side in frame.block_pixels(frame.scans[-1]))
+    half = simplejpeg.decode_jpeg(_steps_to_show(body) + b"\xff\xd9", colorspace=colorspace,
+                                  strict=False, fastupsample=True,
+                                  min_width=-(-frame.width // 2), min_height=-(-frame.height // 2))
+    half = half.reshape(half.shape[0], half.shape[1], -1)
+    parts = [part.reshape(-1, half.shape[2]) for part in
+             (half[row * down:(row + 1) * down, column * across:], half[(row + 1) * down:])]
+    pixels = np.concatenate(parts)
+    return bool(np.all(pixels.max(axis=0).astype(np.int16) - pixels.min(axis=0)
+                       <= _FLAT_SPREAD))
+
+
+def _steps_to_show(data: bytes) -> bytes:
+    """A JPEG with every quantisation table's steps rewritten so that a block's decoded pixels
+    show its coefficients themselves: each block's mean (DC) at a step of 1, an eighth of a
+    level, so no coded mean reaches black or white (-1024 to 1023 span 0 to 255), and its
+    detail at 255, so any shows. Decoded with its own steps, a cut's zeros that lower the mean
+    block by block turned black and stayed black, one colour from the first block the filler
+    reached (a photo cut at a quarter taken with its face lost, probe reprobe28's sweep)."""
+    steps = bytearray(data)
+    for marker, segment, at in _jpeg_segments(data):
+        if marker == 0xDA:
+            break
+        if marker != 0xDB:
+            continue
+        offset = 0
+        while offset < len(segment):
+            size = 2 if segment[offset] >> 4 else 1  # Pq: 16-bit steps, or 8-bit
+            if offset + 1 + 64 * size > len(segment):
+                break
+            table = at + 4 + offset + 1
+            steps[table:table + 64 * size] = (b"\x00\x01" + b"\x00\xff" * 63 if size == 2
+                                              else b"\x01" + b"\xff" * 63)
+            offset += 1 + 64 * size
+    return bytes(steps)
 
 
 # A marker in a JPEG's entropy-coded data: 0xFF then neither a stuffed 0x00, a restart

@@ -228,15 +228,21 @@ def _page_by_place(read: Callable[[int, Person | None], tuple[list[Person], int]
     """A page of people read by READ(how many, place), from `offset` or after `after`, with
     `next_after` (null on the last page)."""
     place = None if after is None else _place_of(after)
-    # One more than asked tells whether a page follows (`total` cannot, counted from the top).
-    page, total = read(limit + 1, place)
-    following = page[limit:]
-    page = page[:limit]
-    fields = page_fields(total, limit, offset, len(page))
-    if place is not None:
-        fields["next_offset"] = None  # an offset counts from the top, not from `after`
+    page, fields, following = _one_more(*read(limit + 1, place), limit, offset, place)
     return {"people": [_person(p) for p in page], **fields,
             "next_after": _cursor_of(page[-1]) if following else None}
+
+
+def _one_more(rows: list, total: int, limit: int, offset: int, place: object
+              ) -> tuple[list, dict, bool]:
+    """A page read one longer than asked, which tells whether a page follows (`total` cannot,
+    counted from the top): its rows, its fields (no `next_offset` for a page read after a
+    PLACE: an offset counts from the top, not from there) and whether another follows."""
+    page = rows[:limit]
+    fields = page_fields(total, limit, offset, len(page))
+    if place is not None:
+        fields["next_offset"] = None
+    return page, fields, len(rows) > limit
 
 
 def _token(place: list) -> str:
@@ -369,13 +375,8 @@ def person_faces(request: Request, ref: str, limit: Limit = 100, offset: Offset 
                      "with them)"))) -> dict:
     """The person's faces, with their photo and box, in id order: `limit` from `offset` (or
     after `after`), with `total`. `next_after` leads to the next page (null on the last)."""
-    # One more than asked tells whether a page follows (`total` cannot, counted from the top).
-    page, total = get_pf(request).people.face_page(ref, limit + 1, offset, after)
-    following = page[limit:]
-    page = page[:limit]
-    fields = page_fields(total, limit, offset, len(page))
-    if after is not None:
-        fields["next_offset"] = None  # an offset counts from the top, not from `after`
+    page, fields, following = _one_more(
+        *get_pf(request).people.face_page(ref, limit + 1, offset, after), limit, offset, after)
     return {"faces": [{**asdict(f), "crop_url": api_url(f"/api/faces/{f.face_id}/crop")}
                       for f in page],
             **fields, "next_after": page[-1].face_id if following else None}
@@ -393,13 +394,8 @@ def person_photos(request: Request, ref: str, limit: Limit = 100, offset: Offset
     `limit` from `offset` (or after `after`), with `total`. `next_after` leads to the next
     page (null on the last)."""
     place = None if after is None else _photo_place_of(after)
-    # One more than asked tells whether a page follows (`total` cannot, counted from the top).
-    photos, total = get_pf(request).people.photos(ref, limit + 1, offset, place)
-    following = photos[limit:]
-    photos = photos[:limit]
-    fields = page_fields(total, limit, offset, len(photos))
-    if place is not None:
-        fields["next_offset"] = None  # an offset counts from the top, not from `after`
+    photos, fields, following = _one_more(
+        *get_pf(request).people.photos(ref, limit + 1, offset, place), limit, offset, place)
     return {"photos": [{**asdict(p), "image_url": api_url(f"/api/photos/{p.photo_id}/image")}
                        for p in photos], **fields,
             "next_after": _photo_cursor_of(photos[-1]) if following else None}

@@ -87,6 +87,12 @@ def test_detector_sizes_that_cannot_work_are_refused(monkeypatch: pytest.MonkeyP
     # "less than or equal to 1", as if NaN were a number past the range
     ("PGFACE_THRESHOLD", "nan", "finite number"),
     ("PGFACE_API_BODY_IDLE_S", "inf", "finite number"),
+    # a proxy's path: uvicorn takes it as ASCII, and every request of a server started with
+    # "/лица" was dropped unanswered, a traceback each (probe reprobe29)
+    ("PGFACE_API_ROOT_PATH", "/лица", "percent-encoded: /%D0%BB%D0%B8%D1%86%D0%B0"),
+    ("PGFACE_API_ROOT_PATH", "faces", "a slash first"),
+    ("PGFACE_API_ROOT_PATH", "/a/../b", r"no \. or \.\. part"),  # a browser leaves the path
+    ("PGFACE_API_ROOT_PATH", "/a%zz", "not a path a proxy serves pgface at"),
 ])
 def test_settings_that_cannot_work_are_refused_by_name(
         monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str) -> None:

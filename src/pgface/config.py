@@ -8,6 +8,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -321,10 +322,15 @@ class Settings(BaseSettings):
         """PGFACE_API_ROOT_PATH (or serve's --root-path) as uvicorn takes it, or ValueError."""
         path = path.strip().rstrip("/")
         if path and (not path.startswith("/") or path.startswith("//")
-                     or any(c in path for c in "?#\\\"'<> ") or not path.isprintable()):
+                     or any(c in path for c in "?#\\\"'<> ") or not path.isprintable()
+                     or any(part in (".", "..") for part in path.split("/"))
+                     or re.search(r"%(?![0-9A-Fa-f]{2})", path)):
             raise ValueError(f"{path!r} is not a path a proxy serves pgface at: write it as "
-                             f"/faces (a slash first, no query, no spaces), or leave it unset "
-                             f"for the server's root")
+                             f"/faces (a slash first, no query, no spaces, no . or .. "
+                             f"part), or leave it unset for the server's root")
+        if not path.isascii():  # uvicorn takes it as ASCII: every request was dropped
+            raise ValueError(f"{path!r}: write it as a URL has it, percent-encoded: "
+                             f"{quote(path, safe='/%')}")
         return path
 
     @field_validator("decode_keep_side")

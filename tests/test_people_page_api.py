@@ -363,7 +363,14 @@ def test_the_people_list_finds_people_by_part_of_their_name(
     assert listed.exit_code == 0, listed.output
     assert [p["name"] for p in json.loads(listed.stdout)] == ["ALEX Lacamoire", "Rosé Leslie"]
     blank = CliRunner().invoke(app, ["people", "list", "--name-has", " "], env=env)
-    assert blank.exit_code == 1 and "name_has: nothing to find" in blank.stderr, blank.output
+    assert blank.exit_code == 1 and "--name-has: nothing to find" in blank.stderr, blank.output
+    # a hidden person whose name holds it is said to be there (an empty table said nothing)
+    pf.people.hide("kit_harington")
+    none_shown = CliRunner().invoke(app, ["people", "list", "--name-has", "_"], env=env)
+    assert none_shown.exit_code == 0, none_shown.output
+    assert "kit_harington" not in none_shown.stdout
+    assert "and 1 hidden person whose name holds it: --hidden lists them" in " ".join(
+        none_shown.stderr.split())
     for wrong in (b"oba", "a\x00b"):
         with pytest.raises(InvalidInputError, match="name_has"):
             pf.people.page(name_has=wrong)  # type: ignore[arg-type]

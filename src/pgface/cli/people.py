@@ -44,7 +44,7 @@ from pgface.cli.progress import (
     say_failure,
 )
 from pgface.clustering import CLUSTER_MARGIN, CLUSTER_SIMILARITY, MIN_NEIGHBOURS
-from pgface.errors import PgfaceError
+from pgface.errors import InvalidInputError, PgfaceError
 from pgface.library import Pgface
 from pgface.paths import readable
 from pgface.people import MAX_OFFSET, EnrolReport, HeldFace, People, Person, found_again_text
@@ -141,10 +141,16 @@ def list_people(
     Example: pgface people list --all
     """
     with open_library() as pf:
-        found = pf.people.list(unnamed=unnamed, hidden=hidden, name_has=name_has)
+        try:
+            found = pf.people.list(unnamed=unnamed, hidden=hidden, name_has=name_has)
+        except InvalidInputError as exc:  # said of the option, as it is given here
+            raise InvalidInputError(str(exc).replace("name_has:", "--name-has:", 1)) from None
         # the unnamed people a clustering just said it formed were nowhere in this list,
         # with no word of where they are (none are when looking for a name)
         left_out = 0 if unnamed or name_has is not None else pf.people.review(limit=0)[1]
+        # nor the hidden people whose name holds the text (an empty table, no word of them)
+        hidden_found = (len(pf.people.list(hidden=True, name_has=name_has)) - len(found)
+                        if name_has is not None and not hidden else 0)
     if as_json:
         print_json([_person_dict(p) for p in found])
         return
@@ -153,6 +159,9 @@ def list_people(
         err.print(f"and {left_out:,} unnamed {'person' if left_out == 1 else 'people'}: "
                   f"--all lists them, `pgface people review` goes through them",
                   highlight=False)
+    if hidden_found:
+        err.print(f"and {hidden_found:,} hidden {'person' if hidden_found == 1 else 'people'} "
+                  f"whose name holds it: --hidden lists them", highlight=False)
 
 
 @people_app.command()

@@ -23,9 +23,6 @@ MAX_HEADER_BYTES = 64 * 1024
 
 log = logging.getLogger(__name__)
 
-# A head timed out is logged at most once in this long, with how many were since (a crowd of
-# clients that stall is a line a minute, not one each).
-_HEADS_SAID_EVERY_S = 60.0
 
 # uvicorn's own answer past its limit_concurrency, as it writes it
 _PAST_THE_LIMIT = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; "
@@ -93,11 +90,29 @@ class _Connection(h11.Connection):
         return super().send(event)
 
 
-class _HeadsTimedOut:
-    """How many heads timed out since the last were said, and when that was."""
+class NowAndThen:
+    """Something that may happen many times a second, said at most once in EVERY_S seconds
+    (a log line each was hundreds of megabytes a minute): happened() counts it and, when it
+    is time to say it again, answers how many times it happened since it was last said and
+    over how long; None till then."""
 
-    count = 0
-    said_at = -_HEADS_SAID_EVERY_S
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self.count = 0
+        self.said_at = -every_s
+
+    def happened(self) -> tuple[int, float] | None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.said_at < self.every_s:
+            return None
+        said = (self.count, min(now - self.said_at, self.every_s))
+        self.count, self.said_at = 0, now
+        return said
+
+
+# Heads timed out: a line a minute for a crowd of clients that stall, not one each
+_HEADS_TIMED_OUT = NowAndThen(60.0)
 
 
 def limit_concurrency_for(connections: int) -> int:
@@ -163,13 +178,11 @@ class PgfaceH11Protocol(H11Protocol):
         if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
             return
         if self.conn.received_of_this_head():
-            _HeadsTimedOut.count += 1
-            now = time.monotonic()
-            if now - _HeadsTimedOut.said_at >= _HEADS_SAID_EVERY_S:
+            said = _HEADS_TIMED_OUT.happened()
+            if said is not None:
                 log.warning("a request's line and headers were not all in within %g s: "
                             "answered 408 and closed (%d such since the last of these lines)",
-                            self.head_timeout_s, _HeadsTimedOut.count)
-                _HeadsTimedOut.count, _HeadsTimedOut.said_at = 0, now
+                            self.head_timeout_s, said[0])
             message = (f"the request line and headers were not all sent within "
                        f"{self.head_timeout_s:g} s: send the request again")
             body = json.dumps({"error": {"status": 408, "code": "head_timeout",

@@ -9,7 +9,6 @@ import os
 import resource
 import socket
 import sys
-import time
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -180,11 +179,10 @@ class _AcceptErrorsSaid:
     warning each ten seconds, with how many failed (asyncio logged a traceback for each of its
     retries: probe diskfull24); anything else goes to asyncio's own handler."""
 
-    EVERY_S = 10.0
-
     def __init__(self) -> None:
-        self.failed = 0
-        self.said_at = -self.EVERY_S
+        from pgface.api.protocol import NowAndThen
+
+        self.failed = NowAndThen(10.0)
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         if "_start_serving" in repr(context.get("handle")) and isinstance(
@@ -195,14 +193,11 @@ class _AcceptErrorsSaid:
         if context.get("message") != "socket.accept() out of system resource":
             loop.default_exception_handler(context)
             return
-        self.failed += 1
-        now = time.monotonic()
-        if now - self.said_at >= self.EVERY_S:
+        said = self.failed.happened()
+        if said is not None:
             log.warning("cannot accept connections: %s (%d times in %.0f s); the connections "
                         "open are answered, new ones wait: raise `ulimit -n` or lower "
-                        "PGFACE_API_MAX_CONNECTIONS", context.get("exception"), self.failed,
-                        min(now - self.said_at, self.EVERY_S))
-            self.failed, self.said_at = 0, now
+                        "PGFACE_API_MAX_CONNECTIONS", context.get("exception"), *said)
 
 
 # On SIGTERM or Ctrl-C the requests in flight get this long to finish, then their

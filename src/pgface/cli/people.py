@@ -140,17 +140,20 @@ def list_people(
 
     Example: pgface people list --all
     """
+    looking = name_has is not None
     with open_library() as pf:
         try:
-            found = pf.people.list(unnamed=unnamed, hidden=hidden, name_has=name_has)
+            # looking for a name, the hidden people too: those not asked for are said apart
+            found = pf.people.list(unnamed=unnamed, hidden=hidden or looking,
+                                   name_has=name_has)
         except InvalidInputError as exc:  # said of the option, as it is given here
             raise InvalidInputError(str(exc).replace("name_has:", "--name-has:", 1)) from None
         # the unnamed people a clustering just said it formed were nowhere in this list,
         # with no word of where they are (none are when looking for a name)
-        left_out = 0 if unnamed or name_has is not None else pf.people.review(limit=0)[1]
-        # nor the hidden people whose name holds the text (an empty table, no word of them)
-        hidden_found = (len(pf.people.list(hidden=True, name_has=name_has)) - len(found)
-                        if name_has is not None and not hidden else 0)
+        left_out = 0 if unnamed or looking else pf.people.review(limit=0)[1]
+    # nor the hidden people whose name holds the text (an empty table, no word of them)
+    hidden_found = 0 if hidden else sum(p.hidden for p in found)
+    found = [p for p in found if hidden or not p.hidden]
     if as_json:
         print_json([_person_dict(p) for p in found])
         return

@@ -102,6 +102,14 @@ def _bomb_png(width: int, height: int) -> bytes:
             + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + _png_chunk(b"IEND", b""))
 
 
+def _png_with_chunk_after_header(photo: Image.Image, kind: bytes, body: bytes) -> bytes:
+    """PHOTO as a PNG with a chunk put after its header (where metadata goes)."""
+    buffer = io.BytesIO()
+    photo.save(buffer, "PNG", compress_level=1)
+    png = buffer.getvalue()
+    return png[:33] + _png_chunk(kind, body) + png[33:]
+
+
 def _icon_over_png(png: bytes) -> bytes:
     """A Windows icon whose one entry says 16x16 and holds PNG (as Vista's icons do)."""
     entry = struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(png), 6 + 16)
@@ -170,6 +178,19 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
     low_colour = np.round(bgr / 255 * 1023).astype(np.uint16)  # 10-bit data in 16 bits
     save("colour16-low.png", Expect(faces=GOOD, upright=True),
          lambda p: cv2.imwrite(str(p), low_colour))
+    # a sensor's stuck pixel at the top of 16 bits set the range to 16 bits: near black, no
+    # face (probe hostile30); the stray few values above the rest are clipped instead
+    hot_grey, hot_colour = low_grey.copy(), low_colour.copy()
+    hot_grey[3, 5] = hot_colour[7, 2, 1] = 65535
+    save("grey16-low-hot-pixel.png", Expect(faces=GOOD, upright=True),
+         lambda p: Image.fromarray(hot_grey).save(p, compress_level=1))
+    save("colour16-low-hot-pixel.png", Expect(faces=GOOD, upright=True),
+         lambda p: cv2.imwrite(str(p), hot_colour))
+    # XMP Photoshop grew past the 1 MB Pillow inflates made the PNG "corrupt" (probe hostile30)
+    xmp = zlib.compress(b"<x:xmpmeta>" + b"<rdf:li>xmp.did:0123456789abcdef</rdf:li>" * 30_000)
+    save("large-xmp.png", Expect(faces=GOOD, upright=True),
+         lambda p: p.write_bytes(_png_with_chunk_after_header(
+             photo, b"iTXt", b"XML:com.adobe.xmp\0\x01\0\0\0" + xmp)))
     # a PPM's maxval 65535 was scaled by Pillow as the PNG's high bytes were (probe hostile21)
     save("colour16-low.ppm", Expect(faces=GOOD, upright=True),
          lambda p: cv2.imwrite(str(p), low_colour))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import struct
@@ -318,6 +319,37 @@ def test_jpeg_segments_decide_which_path_decodes_it() -> None:
     assert not imaging._plain_jpeg(cmyk) and not imaging._plain_jpeg(icc)
     assert not imaging._plain_jpeg(b"\xff\xd8\xff")  # no segment at all
     assert not imaging._plain_jpeg(encode(Image.new("RGB", (16, 16))))  # a PNG
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def test_a_png_whose_metadata_pillow_will_not_inflate_is_read_without_it() -> None:
+    """Pillow refuses a zTXt, iTXt or iCCP chunk that inflates past 1 MB (XMP grows so in
+    Photoshop, a printer's ICC profile is that size), and text chunks of 64 MB in all; the
+    file was called corrupt (probe hostile30). Its pixels are read, the file's own digest and
+    size kept; a PNG whose image data is broken is still refused."""
+    pixels = np.random.default_rng(7).integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    png = encode(Image.fromarray(pixels))
+    xmp = b"<x:xmpmeta>" + b"<rdf:li>xmp.did:0123456789abcdef</rdf:li>" * 30_000 + b"</x:xmpmeta>"
+    metadata = {
+        "compressed XMP": png_chunk(b"iTXt", b"XML:com.adobe.xmp\0\x01\0\0\0" + zlib.compress(xmp)),
+        "zTXt comment": png_chunk(b"zTXt", b"Comment\0\0" + zlib.compress(bytes(2_000_000))),
+        "ICC profile": png_chunk(b"iCCP", b"printer\0\0" + zlib.compress(bytes(2_000_000))),
+        "70 MB of text": b"".join(png_chunk(b"zTXt", b"Note\0\0" + zlib.compress(bytes(1_000_000)))
+                                  for _ in range(70)),
+    }
+    for what, chunks in metadata.items():
+        data = png[:33] + chunks + png[33:]  # after IHDR, before the image data
+        photo = decode_photo(data, "meta.png", **LIMITS)
+        assert photo.image[:, :, ::-1].tolist() == pixels.tolist(), what
+        assert photo.sha256 == hashlib.sha256(data).digest() and photo.size_bytes == len(data)
+        assert photo.format == "PNG"
+    idat = png.index(b"IDAT")
+    broken = png[:33] + metadata["ICC profile"] + png[33:idat + 8] + bytes(40) + png[idat + 48:]
+    with pytest.raises(ImageError, match="meta.png: corrupt or truncated image"):
+        decode_photo(broken, "meta.png", **LIMITS)
 
 
 def test_a_pillow_image_that_cannot_be_read_is_an_image_error(tmp_path: Path) -> None:

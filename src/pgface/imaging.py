@@ -13,7 +13,8 @@ import stat
 import struct
 import time
 import warnings
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +23,14 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 import simplejpeg
-from PIL import ExifTags, Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
+from PIL import (
+    ExifTags,
+    Image,
+    ImageOps,
+    PngImagePlugin,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+)
 
 from pgface.errors import (
     ImageError,
@@ -483,6 +491,13 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
         if out_of_memory(exc):  # the machine's, not the file's (a PNG of 40 MP was "cannot
             # decode image (MemoryError)", an HTTP 400 where its JPEG was a 503)
             raise no_memory_decoding(source, exc) from exc
+        bare = (_png_without_large_metadata(data, every_text="MAX_TEXT_MEMORY" in str(exc))
+                if isinstance(exc, ValueError) and "MAX_TEXT_" in str(exc) else None)
+        if bare is not None:  # the pixels are whole: read them without that metadata
+            photo = decode_photo(bare, source, max_bytes, max_pixels, keep_side,
+                                 sha256=sha256 or hashlib.sha256(data).digest())
+            photo.size_bytes = len(data)
+            return photo
         if isinstance(exc, OSError | SyntaxError | ValueError | Image.DecompressionBombError):
             reason = " ".join(str(exc).split()) or type(exc).__name__  # libheif ends with "\n"
             if reason == "decoder error -2":  # libtiff's: a strip or tile that would not decode
@@ -1062,6 +1077,54 @@ def _open_formats() -> list[str]:
     return [name for name in READ_FORMATS if name in Image.OPEN]
 
 
+# PNG chunks of metadata pgface never uses whose compressed text Pillow refuses to inflate past
+# PngImagePlugin.MAX_TEXT_CHUNK (1 MB), calling the whole file unreadable: XMP in an iTXt
+# (Photoshop's DocumentAncestors lists grow past it), a zTXt comment, a printer's ICC profile.
+_PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+
+
+def _png_without_large_metadata(data: bytes, every_text: bool) -> bytes | None:
+    """The PNG without its text and ICC profile chunks that inflate past what Pillow reads
+    (every text chunk too with every_text: their total was over its MAX_TEXT_MEMORY); None
+    when it is no PNG, its chunks cannot be walked, or none was dropped."""
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return None
+    kept, at, dropped = [data[:8]], 8, False
+    while at + 12 <= len(data):
+        (length,), kind = struct.unpack(">I", data[at:at + 4]), data[at + 4:at + 8]
+        end = at + 12 + length
+        if end > len(data):
+            return None
+        if (every_text and kind in _PNG_TEXT_CHUNKS) or _inflates_past_limit(
+                kind, data[at + 8:end - 4]):
+            dropped = True
+        else:
+            kept.append(data[at:end])
+        at = end
+        if kind == b"IEND":
+            break
+    return b"".join(kept) if dropped else None
+
+
+def _inflates_past_limit(kind: bytes, body: bytes) -> bool:
+    """Whether a zTXt, iTXt or iCCP chunk's compressed part inflates past Pillow's limit."""
+    if kind not in (b"zTXt", b"iTXt", b"iCCP"):
+        return False
+    keyword, _, rest = body.partition(b"\0")
+    if kind == b"iTXt":  # compression flag, method, language \0, translated keyword \0, text
+        if rest[:1] != b"\x01":
+            return False
+        rest = rest[2:].split(b"\0", 2)[-1]
+    else:  # compression method, then the compressed text or profile
+        rest = rest[1:]
+    inflater = zlib.decompressobj()
+    try:
+        inflater.decompress(rest, PngImagePlugin.MAX_TEXT_CHUNK)
+    except zlib.error:
+        return False
+    return bool(inflater.unconsumed_tail)
+
+
 def _kind_by_signature(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WebP"
@@ -1146,7 +1209,7 @@ def _deep_to_bgr(pixels: np.ndarray, alpha_kind: int) -> np.ndarray:
     rows = max(1, BAND_PIXELS // max(1, width))
     starts = range(0, height, rows)
     # by bands too: NumPy's max of the whole colour view (every 4th value skipped) took GBs
-    top = _range_top(max(int(pixels[y:y + rows, :, :3].max()) for y in starts))
+    top = _range_top(int(_brightest(pixels[y:y + rows, :, :3] for y in starts)))
     bgr = np.empty((height, width, 3), np.uint8)
     for y in starts:
         colour = pixels[y:y + rows, :, :3].astype(np.float32)
@@ -1427,6 +1490,24 @@ def _range_top(brightest: int) -> int:
     return (1 << max(8, brightest.bit_length())) - 1
 
 
+# One value in this many may lie above the range an image's values are judged to be meant in:
+# a sensor's stuck pixel at 65535 in 10-bit data kept in 16 bits set the range to 16 bits, and
+# the photo was shown near black, its faces unfound (probe hostile30). It is clipped instead.
+STRAY_VALUES = 10_000
+
+
+def _brightest(bands: Iterable[np.ndarray]) -> float:
+    """The brightest of the bands' values but for a stray few (one in STRAY_VALUES), a band
+    at a time: the largest values of each band are all that is kept."""
+    flat = [band.ravel() for band in bands]
+    keep = sum(values.size for values in flat) // STRAY_VALUES + 1
+    tops = [values if values.size <= keep else np.partition(values, values.size - keep)[-keep:]
+            for values in flat]
+    values = np.concatenate(tops) if tops else np.zeros(1)
+    keep = min(keep, values.size)
+    return float(np.partition(values, values.size - keep)[values.size - keep])
+
+
 def _upright(bgr: np.ndarray, img: Image.Image) -> np.ndarray:
     """The pixels turned as the image's EXIF orientation says."""
     return _upright_by(bgr, _orientation(img))
@@ -1463,8 +1544,7 @@ def _to_bgr(img: Image.Image) -> np.ndarray:
     if img.mode in _DEEP_GREY_MODES:
         # 16-bit, 32-bit and float greyscale: scale by the range the values were meant in,
         # not by clipping at 255; floats are either 0..1 or held like integers.
-        brightest = (float(np.max([np.asarray(img.crop((0, y0, width, y1))).max()
-                                   for y0, y1 in bands])) if width and height else 0.0)
+        brightest = _brightest(np.asarray(img.crop((0, y0, width, y1))) for y0, y1 in bands)
         if img.mode == "F" and brightest <= 1.0:
             top = 1.0
         else:

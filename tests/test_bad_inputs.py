@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import socketserver
@@ -512,10 +513,25 @@ def test_a_cut_arithmetic_or_progressive_jpeg_is_judged_by_what_its_last_scan_lo
         whole = _libjpeg_tool("cjpeg", flat.getvalue(), "-arithmetic", *options)
         for data in (whole, whole[:-1]):
             assert decode_photo(data, "flat.jpg", **limits).image.shape[0] > 0, options
-        if "-restart" in options or "-progressive" in options:
-            continue  # cut, they end in a restart marker missing, or in a refinement scan
+        if "-progressive" in options:
+            continue  # cut, it ends in a refinement scan
         with pytest.raises(ImageError, match="the bottom [0-9]+% of it is missing"):
             decode_photo(whole[:len(whole) // 4] + b"\xff\xd9", "flat.jpg", **limits)
+    # Probe reprobe30: a JPEG of restart intervals (cameras write them), of any coding, cut
+    # where an interval ends and closed by an end marker, was taken with its lost part grey
+    # (libjpeg says "found marker 0xd9 instead of RSTn", not "premature end"); an
+    # arithmetic-coded one so cut anywhere too
+    for options in (["-restart", "1"], ["-restart", "4B"], ["-arithmetic", "-restart", "1"],
+                    ["-progressive", "-restart", "1"]):
+        whole = _libjpeg_tool("cjpeg", ppm.getvalue(), *options)
+        for data in (whole, whole[:-1], whole[:-4] + b"\xff\xd9"):
+            assert decode_photo(data, "restarts.jpg", **limits).image.shape[0] > 0, options
+        restarts = [found.start() for found in re.finditer(rb"\xff[\xd0-\xd7]", whole)]
+        at = min(restarts, key=lambda start: abs(start - len(whole) // 3))
+        for cut in (at, at + 2, at - 20):  # before its restart marker, after it, inside one
+            with pytest.raises(ImageError, match=r"restarts.jpg: corrupt or truncated image "
+                                                 r"\(its image data ends before the picture"):
+                decode_photo(whole[:cut] + b"\xff\xd9", "restarts.jpg", **limits)
     # a whole arithmetic JPEG of one block: filler where its data ends rewrote that block
     tiny = io.BytesIO()
     Image.open(good_photo()).convert("RGB").resize((8, 8)).save(tiny, "PPM")

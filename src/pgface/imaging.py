@@ -694,8 +694,12 @@ def _decode_jpeg_checked(data: bytes, width: int, height: int, factor: int, sour
 def _cut_short(exc: ValueError) -> bool:
     """libjpeg's "premature end of data segment" (closed again by an end marker) or "of
     JPEG file" (no end marker: Pillow refused such a file whole, one whose last two bytes
-    alone were lost too)."""
-    return "premature end of" in str(exc).lower()
+    alone were lost too), or "found marker 0xd9 instead of RSTn": the end marker where a
+    restart interval's should be, in a JPEG of restart intervals (cameras write them) cut where
+    one ends, or in an arithmetic-coded one cut anywhere, and closed (taken, its bottom two
+    thirds garbage, where its twin without restart markers was refused: probe reprobe30)."""
+    said = str(exc).lower()
+    return "premature end of" in said or "found marker 0xd9 instead of rst" in said
 
 
 def _refuse_if_cut_too_short(data: bytes, colorspace: str, source: str,
@@ -776,21 +780,42 @@ def _lost_share(data: bytes, frame: _JpegFrame, colorspace: str) -> float:
             "min_width": -(-frame.width // factor), "min_height": -(-frame.height // factor)}
     as_it_is = simplejpeg.decode_jpeg(body + b"\xff\xd9", **size)
     height, width = as_it_is.shape[:2]
-    reached = np.zeros((-(-height // down) * down, -(-width // across) * across), dtype=bool)
-    for filler in _FILLERS:
-        filled = simplejpeg.decode_jpeg(body + zeros + filler * 8192 + b"\xff\xd9", **size)
-        reached[:height, :width] |= (cv2.absdiff(filled, as_it_is) > 2).reshape(
-            height, width, -1).any(axis=2)
-    # in the order the scan codes them (MCU by MCU, or a component's blocks row by row); from
-    # the first block the filler reached, all are lost
-    grid = reached.reshape(reached.shape[0] // down, down, -1, across).any(axis=(1, 3))
-    first = np.flatnonzero(grid.ravel())
-    if not first.size:
-        return 0.0
-    if frame.arithmetic and _flat_past_data(body, frame, colorspace,
-                                            divmod(int(first[0]), grid.shape[1])):
-        return 0.0
-    return (grid.size - int(first[0])) / grid.size
+    shape = (-(-height // down) * down, -(-width // across) * across)
+
+    def first_reached(ending: bytes) -> tuple[int, int]:
+        """The first block, in the order the scan codes them (MCU by MCU, or a component's
+        blocks row by row), that the fillers after ENDING reach (the grid's size where none
+        does), and the grid's blocks across."""
+        reached = np.zeros(shape, dtype=bool)
+        for filler in _FILLERS:
+            filled = simplejpeg.decode_jpeg(body + ending + filler * 8192 + b"\xff\xd9", **size)
+            reached[:height, :width] |= (cv2.absdiff(filled, as_it_is) > 2).reshape(
+                height, width, -1).any(axis=2)
+        grid = reached.reshape(shape[0] // down, down, -1, across).any(axis=(1, 3))
+        found = np.flatnonzero(grid.ravel())
+        return (int(found[0]) if found.size else grid.size), grid.shape[1]
+
+    first, columns = first_reached(zeros)
+    blocks = shape[0] // down * columns
+    if first < blocks and frame.arithmetic and _flat_past_data(body, frame, colorspace,
+                                                                divmod(first, columns)):
+        first = blocks
+    if frame.restarts:
+        # Cut where a restart interval ends, the data's next bytes are taken for the next
+        # interval's only once its restart marker comes: with none, filler reached no block,
+        # and a JPEG of restart intervals (cameras write them) cut at one's end was taken,
+        # its lost part grey (probe reprobe30). A whole file's last interval ends the picture,
+        # so any block reached after the marker is lost, whatever its colour.
+        first = min(first, first_reached(zeros + _next_restart(body, frame.coded_start))[0])
+    # from the first block the filler reached, all are lost
+    return (blocks - first) / blocks
+
+
+def _next_restart(body: bytes, coded_start: int) -> bytes:
+    """The restart marker that follows the last one in the scan's coded data (RST0 first,
+    then RST1 to RST7 in turn)."""
+    markers = re.findall(rb"\xff([\xd0-\xd7])", body[coded_start:])
+    return bytes((0xFF, 0xD0 + (markers[-1][0] - 0xD0 + 1) % 8 if markers else 0xD0))
 
 
 def _flat_past_data(body: bytes, frame: _JpegFrame, colorspace: str,
@@ -922,6 +947,8 @@ class _JpegFrame(NamedTuple):
     components: dict[int, tuple[int, int]]  # id: its sampling factors, across and down
     scans: list[_Scan]
     coded_end: int  # where the last scan's coded data ends, or the data does
+    coded_start: int  # where the last scan's coded data begins
+    restarts: bool  # the last scan's data comes in restart intervals (a DRI of 1 or more)
 
     def block_pixels(self, scan: _Scan) -> tuple[int, int]:
         """The pixels across and down of the picture a block of SCAN covers: an MCU where it
@@ -941,11 +968,14 @@ def _jpeg_frame(data: bytes) -> _JpegFrame:
     width = height = 0
     components: dict[int, tuple[int, int]] = {}
     scans: list[_Scan] = []
-    coded_end = len(data)
+    coded_end = coded_start = len(data)
+    restarts = False
     in_scan = False  # the last segment read was a scan's header: its coded data follows
     for marker, segment, at in _jpeg_segments(data):
         if in_scan:
             coded_end, in_scan = at, False
+        if marker == 0xDD and len(segment) >= 2:  # DRI: MCUs per restart interval, 0 none
+            restarts = int.from_bytes(segment[:2], "big") > 0
         if _sof(marker) and len(segment) >= 6:
             progressive = marker in _PROGRESSIVE_FRAMES
             arithmetic = marker in _ARITHMETIC_FRAMES
@@ -961,7 +991,9 @@ def _jpeg_frame(data: bytes) -> _JpegFrame:
                 scans.append(_Scan(list(segment[1:1 + 2 * count:2]), tail[0], tail[1],
                                    tail[2] >> 4, tail[2] & 0x0F))
                 coded_end, in_scan = len(data), True
-    return _JpegFrame(progressive, arithmetic, width, height, components, scans, coded_end)
+                coded_start = at + 2 + len(segment) + 2
+    return _JpegFrame(progressive, arithmetic, width, height, components, scans, coded_end,
+                      coded_start, restarts)
 
 
 def _scans_missing(frame: _JpegFrame) -> bool:

@@ -1181,6 +1181,16 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
         assert "HTTPBearer" in spec["components"]["securitySchemes"]
         assert spec["servers"] == [{"url": "/faces"}]
         assert httpx.get(f"{base}/docs").status_code == 200
+        # Behind nginx (Host: the address proxy_pass names) a slash's redirect named that host,
+        # which nginx's default proxy_redirect turned into /faces/faces/api/people: it is a
+        # path now. A request past the proxy with /faces kept said the path twice, no more.
+        moved = httpx.get(f"{base}/api/people/", headers={"Host": "127.0.0.1:8000"})
+        assert (moved.status_code, moved.headers["location"]) == (307, "/faces/api/people")
+        kept = httpx.get(f"{base}/faces/api/health").json()["error"]["message"]
+        assert kept == ("no such endpoint: GET /faces/faces/api/health (pgface is served at "
+                        "/faces, PGFACE_API_ROOT_PATH: the proxy in front of it takes /faces "
+                        "off a request before passing it on, and this one came with it: "
+                        "/faces/api/health)")
 
         # A client that stops mid-upload is answered 408 once its body has sent nothing for
         # PGFACE_API_BODY_IDLE_S, and its connection closed (it held its socket and spooled

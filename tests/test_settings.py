@@ -92,6 +92,7 @@ def test_detector_sizes_that_cannot_work_are_refused(monkeypatch: pytest.MonkeyP
     ("PGFACE_API_ROOT_PATH", "/лица", "percent-encoded: /%D0%BB%D0%B8%D1%86%D0%B0"),
     ("PGFACE_API_ROOT_PATH", "faces", "a slash first"),
     ("PGFACE_API_ROOT_PATH", "/a/../b", r"no \. or \.\. part"),  # a browser leaves the path
+    ("PGFACE_API_ROOT_PATH", "/faces/%2e%2e", r"no \. or \.\. part"),  # so does it encoded
     ("PGFACE_API_ROOT_PATH", "/a%zz", "not a path a proxy serves pgface at"),
 ])
 def test_settings_that_cannot_work_are_refused_by_name(

@@ -8,7 +8,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -323,7 +323,8 @@ class Settings(BaseSettings):
         path = path.strip().rstrip("/")
         if path and (not path.startswith("/") or path.startswith("//")
                      or any(c in path for c in "?#\\\"'<> ") or not path.isprintable()
-                     or any(part in (".", "..") for part in path.split("/"))
+                     # percent-encoded too: a browser resolves "/faces/%2e%2e/" to "/"
+                     or any(part in (".", "..") for part in unquote(path).split("/"))
                      or re.search(r"%(?![0-9A-Fa-f]{2})", path)):
             raise ValueError(f"{path!r} is not a path a proxy serves pgface at: write it as "
                              f"/faces (a slash first, no query, no spaces, no . or .. "

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
 
 from pgface.api.asgi import HttpMiddleware
+from pgface.api.urls import root_path
 from pgface.db.connection import (
     DatabaseError,
     StatementFailed,
@@ -239,6 +240,19 @@ class InternalErrors(HttpMiddleware):
 PARSE_ERROR = "There was an error parsing the body"
 
 
+def _root_path_twice(scope: Scope) -> str:
+    """Why a request for a path under the root path, made past the proxy that takes it
+    off (or through a proxy that does not), found nothing: it was named with the root
+    path twice, which said nothing of the cause (probe reprobe30)."""
+    root, path = root_path(scope), str(scope.get("path", ""))
+    received = path.removeprefix(root)
+    if not root or received == path or not (received + "/").startswith(root + "/"):
+        return ""
+    return (f" (pgface is served at {root}, PGFACE_API_ROOT_PATH: the proxy in front of "
+            f"it takes {root} off a request before passing it on, and this one came with "
+            f"it: {loggable(received)})")
+
+
 def _unread_json(request: Request, exc: StarletteHTTPException) -> str | None:
     """Why a JSON body that is valid JSON could not be read, or None for another error. It
     was a 400 "There was an error parsing the body", where docs/http.md promises a 422
@@ -345,7 +359,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404 and message == "Not Found":
             # the method asked for: a HEAD is answered as its GET (head.HeadAsGet)
             asked = request.scope.get("pgface.asked", request.method)
-            message = f"no such endpoint: {asked} {path}"
+            message = f"no such endpoint: {asked} {path}" + _root_path_twice(request.scope)
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {path}"
         elif exc.status_code == 400 and message == "Invalid multipart data.":

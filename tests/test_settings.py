@@ -157,3 +157,25 @@ def test_onnx_runtime_keeps_no_telemetry_identifier_unless_asked(tmp_path: Path)
         if given is None:
             assert not (home / ".cache" / "Microsoft").exists()
             assert "telemetry" not in done.stderr
+
+
+def test_relative_folders_are_taken_against_the_folder_the_settings_are_made_in(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Resolved at each use, a relative data_dir followed os.chdir: the library's running server
+    # was "stopped", and once closed a new empty library started in the new folder (pyapi30).
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PGFACE_UPLOAD_DIR", "uploads")
+    given = Settings(data_dir="data", models_dir="packs", api_roots=["photos", "/srv/more"])
+    monkeypatch.setenv("PGFACE_DATA_DIR", "data")
+    from_env = Settings()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # as a worker, a daemon may
+    for settings in (given, from_env):
+        assert settings.data_dir == settings.resolved_data_dir() == tmp_path / "data"
+        assert settings.resolved_upload_dir() == tmp_path / "uploads"
+    assert given.resolved_models_dir() == tmp_path / "packs"
+    assert from_env.resolved_models_dir() == tmp_path / "data" / "models"
+    assert given.api_roots == [tmp_path / "photos", Path("/srv/more")]
+    assert Settings(data_dir="~/pgface").data_dir == Path.home() / "pgface"
+    with pytest.raises(InvalidSettings, match="PGFACE_DATA_DIR: cannot expand ~"):
+        Settings(data_dir="~no-such-user-pgface/data")

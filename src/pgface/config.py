@@ -13,7 +13,7 @@ from urllib.parse import quote, unquote
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from pgface.errors import PgfaceError, without_passwords
+from pgface.errors import PgfaceError, os_reason, without_passwords
 
 # Cosine-similarity thresholds of best accuracy on LFW View 1 DevTrain; docs/calibration.md.
 CALIBRATED_THRESHOLDS: dict[str, float] = {"buffalo_sc": 0.23}
@@ -306,6 +306,25 @@ class Settings(BaseSettings):
                              "default")
         return value
 
+    @field_validator("data_dir", "models_dir", "upload_dir", "api_roots")
+    @classmethod
+    def _absolute_folders(cls, value: Path | list[Path] | None) -> Path | list[Path] | None:
+        # Made absolute (and ~ expanded) here, once, against the folder the settings are read
+        # in: resolved at each use, a relative data_dir followed os.chdir, so the library's
+        # running server was called stopped and, once closed, a new empty library started in
+        # the new folder without a word (probe pyapi30)
+        if value is None:
+            return None
+        folders = value if isinstance(value, list) else [value]
+        try:
+            absolute = [folder.expanduser().absolute() for folder in folders]
+        except RuntimeError as exc:  # ~user of no such user, or no home to expand ~ to
+            raise ValueError(f"cannot expand ~ ({exc})") from None
+        except OSError as exc:  # relative, and the current folder is deleted
+            raise ValueError(f"relative, and the current folder cannot be read "
+                             f"({os_reason(exc)})") from None
+        return absolute if isinstance(value, list) else absolute[0]
+
     @field_validator("api_host")
     @classmethod
     def _host_named(cls, host: str) -> str:
@@ -361,20 +380,22 @@ class Settings(BaseSettings):
                                  f"{MIN_DET_SIZE} to {MAX_DET_SIZE}, such as 256 or 640")
         return sorted(set(sizes))
 
+    # The folders below are absolute from the settings' making (_absolute_folders), never
+    # against the current folder of the moment
     def resolved_data_dir(self) -> Path:
         if self.data_dir is not None:
-            return self.data_dir.expanduser().absolute()
+            return self.data_dir
         from pgface.db.server import default_data_dir
 
         return default_data_dir()
 
     def resolved_upload_dir(self) -> Path:
         """Where the HTTP API keeps the photos uploaded to it."""
-        return (self.upload_dir or self.resolved_data_dir() / "uploads").expanduser().absolute()
+        return self.upload_dir or self.resolved_data_dir() / "uploads"
 
     def resolved_models_dir(self) -> Path:
         if self.models_dir is not None:
-            return self.models_dir.expanduser().absolute()
+            return self.models_dir
         return self.resolved_data_dir() / "models"
 
     def match_threshold(self, pack_name: str) -> float:

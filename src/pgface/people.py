@@ -5,6 +5,7 @@ Thresholds and the figures that chose them are in docs/people.md.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import operator
 import re
@@ -229,9 +230,11 @@ class People:
         return CLUSTER_SIMILARITY.get(self.model, self.threshold + CLUSTER_MARGIN)
 
     # Reading
+    # (`builtins.list` in this class's annotations: there, as a type checker reads them,
+    # `list` is the method below, and `list[Person]` was "not indexable" to mypy)
 
     def list(self, unnamed: bool = False, hidden: bool = False, name_has: str | None = None
-             ) -> list[Person]:
+             ) -> builtins.list[Person]:
         """Named people, by name; with `unnamed`, also the people clustering found; with
         `hidden`, also the hidden ones; with `name_has`, only the named people whose name
         holds that text, in any case (as page() finds them)."""
@@ -243,7 +246,7 @@ class People:
 
     def page(self, named: bool | None = None, hidden: bool = False, limit: int = 100,
              offset: int = 0, after: Person | None = None, name_has: str | None = None
-             ) -> tuple[list[Person], int]:
+             ) -> tuple[builtins.list[Person], int]:
         """People in the people page's order (named first, then by faces, most first, then by
         name and id), each with a cover face: `limit` of them from `offset`, and how many there
         are in all. `named` True or False keeps only named or unnamed people; `hidden` includes
@@ -267,13 +270,13 @@ class People:
                        r["cover_face_id"]) for r in rows], total
 
     def review(self, limit: int = 20, offset: int = 0, after: Person | None = None
-               ) -> tuple[list[Person], int]:
+               ) -> tuple[builtins.list[Person], int]:
         """The review queue: unnamed people nobody hid, the most faces first; `after` as
         page() takes it."""
         return self.page(named=False, hidden=False, limit=limit, offset=offset, after=after)
 
     def photos(self, person: PersonRef, limit: int = 100, offset: int = 0,
-               after: PersonPhoto | None = None) -> tuple[list[PersonPhoto], int]:
+               after: PersonPhoto | None = None) -> tuple[builtins.list[PersonPhoto], int]:
         """The photos the person is in (latest indexed first), with their faces in each.
         `after`: the last PersonPhoto of the previous page, as returned: the page starts after
         its place, so photos indexed or taken from the person meanwhile make it neither repeat
@@ -303,13 +306,13 @@ class People:
                 raise NotFoundError(f"no person named {_quoted(name)}")
             return self._person(conn, found)
 
-    def faces(self, person: PersonRef) -> list[PersonFace]:
+    def faces(self, person: PersonRef) -> builtins.list[PersonFace]:
         """All the person's faces, in id order (face_page: a page of them)."""
         with self.pool.connection() as conn:
             return _person_faces(ps.person_faces(conn, self._resolve(conn, person), self.model))
 
     def face_page(self, person: PersonRef, limit: int = 100, offset: int = 0,
-                  after: int | None = None) -> tuple[list[PersonFace], int]:
+                  after: int | None = None) -> tuple[builtins.list[PersonFace], int]:
         """`limit` of the person's faces from `offset`, in id order, and how many they have:
         a page reads its own faces (all of a person's, 200,000 of them, took 4 s a page).
         `after`: a face id, the page counted from the faces after it (a face moved away
@@ -568,7 +571,7 @@ class People:
 
     # History
 
-    def history(self, limit: int = 20, offset: int = 0) -> list[Change]:
+    def history(self, limit: int = 20, offset: int = 0) -> builtins.list[Change]:
         """The latest people changes, newest first: who, what, when, and whether undone."""
         _check_page(limit, offset)
         return people_history.history(self.pool, limit, offset)
@@ -647,7 +650,7 @@ class People:
         return found
 
     def suggest(self, face_ids: FaceIds, threshold: float | None = None
-                ) -> dict[int, list[Candidate]]:
+                ) -> dict[int, builtins.list[Candidate]]:
         """For stored faces: the people each most likely is (up to five, best first), from
         the faces people hold; for reviewing a cluster or an unassigned face."""
         limit = None if threshold is None else check_similarity("threshold", threshold)
@@ -656,7 +659,7 @@ class People:
 
     def search(self, photo: PhotoInput, top: int | None = None, threshold: float | None = None,
                min_quality: float | None = None
-               ) -> tuple[SearchResult, list[list[PersonMatches]]]:
+               ) -> tuple[SearchResult, builtins.list[builtins.list[PersonMatches]]]:
         """Search, then group each query face's matches by person, best person first."""
         loaded = self._load(photo)
         result = search_photo(
@@ -775,8 +778,8 @@ class People:
                 {"renamed": [{"person_id": i, "name": now} for i, now in renamed]})
 
     @staticmethod
-    def _merged_name(conn: psycopg.Connection, names: list[str | None], chosen: str | None,
-                     merged: Sequence[int]) -> str | None:
+    def _merged_name(conn: psycopg.Connection, names: builtins.list[str | None],
+                     chosen: str | None, merged: Sequence[int]) -> str | None:
         """The name a merge keeps: the chosen one, else the one name the people have."""
         if chosen is not None:
             given, chosen = chosen, _clean_name(chosen)

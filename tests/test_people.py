@@ -281,6 +281,23 @@ def test_bad_input_names_what_is_wrong(pf: Pgface, tmp_path: Path) -> None:
         people.enrol(tmp_path / "missing")
 
 
+def test_hide_takes_true_or_false_and_nothing_else(pf: Pgface) -> None:
+    # Any value was taken for its truth: hide(person, "no") hid (recorded "hid"), "false"
+    # too, None changed nothing, and "maybe" reached PostgreSQL as a StatementFailed.
+    pf.index(photos_of("obama")[:1])
+    people = pf.people
+    face_id = next(iter(stored_faces(pf, photos_of("obama")[:1]).values()))[0].face_id
+    barack = people.name_faces([face_id], "Barack").person.id
+    changes = people.history_count()
+    for wrong in ("no", "false", "maybe", None, 1, 0):
+        with pytest.raises(InvalidInputError,
+                           match=f"^hidden is True or False, not {re.escape(repr(wrong))}$"):
+            people.hide(barack, wrong)  # type: ignore[arg-type]
+    assert not people.get(barack).hidden and people.history_count() == changes
+    assert people.hide(barack, np.True_).hidden and not people.hide(barack, False).hidden
+    assert [c.summary for c in people.history(2)] == ["unhid 'Barack'", "hid 'Barack'"]
+
+
 # Right to be forgotten
 
 def test_erase_leaves_nothing_of_the_person(pf: Pgface, tmp_path: Path) -> None:

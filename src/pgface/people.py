@@ -55,6 +55,7 @@ from pgface.people_history import Change, UndoError
 from pgface.search import (
     SearchResult,
     analyze_photos,
+    check_flag,
     check_min_quality,
     check_similarity,
     is_whole_number,
@@ -467,6 +468,7 @@ class People:
     def hide(self, person: PersonRef, hidden: bool = True) -> Person:
         """Hide the person from the people page (or show them again, `hidden=False`); their
         faces stay theirs and keep being found by search and identify."""
+        hidden = check_flag("hidden", hidden)
         kind = "hide" if hidden else "unhide"
         with self._change(kind) as (conn, change):
             person_id = self._resolve(conn, person)

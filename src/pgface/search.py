@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Literal, overload
 
 import numpy as np
 from psycopg_pool import ConnectionPool
@@ -193,6 +194,22 @@ def check_similarity(name: str, value: float) -> float:
     if not is_number(value) or not -1.0 <= value <= 1.0:
         raise InvalidInputError(f"{name} is a cosine similarity, -1 to 1, not {value!r}")
     return float(value)
+
+
+@overload
+def check_flag(name: str, value: object, none_too: Literal[False] = False) -> bool: ...
+@overload
+def check_flag(name: str, value: object, none_too: Literal[True]) -> bool | None: ...
+def check_flag(name: str, value: object, none_too: bool = False) -> bool | None:
+    """A yes-or-no argument: True or False (NumPy's too; with `none_too`, None as well), else
+    InvalidInputError naming it. Any value was taken for its truth: hide(person, "no") hid,
+    "maybe" reached PostgreSQL as a StatementFailed, None did nothing (probe pyapi30)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if value is None and none_too:
+        return None
+    raise InvalidInputError(f"{name} is True{', False or None' if none_too else ' or False'}, "
+                            f"not {value!r:.40}")
 
 
 def is_number(value: object) -> bool:

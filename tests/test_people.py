@@ -298,6 +298,52 @@ def test_hide_takes_true_or_false_and_nothing_else(pf: Pgface) -> None:
     assert [c.summary for c in people.history(2)] == ["unhid 'Barack'", "hid 'Barack'"]
 
 
+def test_yes_or_no_count_and_mapping_arguments_are_refused_by_name(
+        pf: Pgface, tmp_path: Path) -> None:
+    # Taken unchecked: merge(expected_names=[...]) was an AttributeError, cluster(
+    # min_neighbours="2") a TypeError, and full="no", min_neighbours=2.5 or move="x" ran as
+    # whatever they were taken for. Every error is a PgfaceError, naming the argument.
+    pf.index(photos_of("obama")[:2])
+    people = pf.people
+    faces = [f[0].face_id for f in stored_faces(pf, photos_of("obama")[:2]).values()]
+    ada = people.name_faces(faces[:1], "Ada").person.id
+    bea = people.name_faces(faces[1:], "Bea").person.id
+    changes = people.history_count()
+    for argument, call in [
+            ("expected_names", lambda: people.merge(bea, ada, expected_names=[bea])),
+            ("expected_names", lambda: people.merge(bea, ada, expected_names={bea: 5})),
+            ("expected_names", lambda: people.merge(bea, ada, expected_names={"x": "Bea"})),
+            ("min_neighbours", lambda: people.cluster(min_neighbours="2")),
+            ("min_neighbours", lambda: people.cluster(min_neighbours=2.5)),
+            ("min_neighbours", lambda: people.cluster(min_neighbours=True)),
+            ("min_neighbours", lambda: people.cluster(min_neighbours=0)),
+            ("full", lambda: people.cluster(full="no")),
+            ("bulk", lambda: people.cluster(bulk="yes")),
+            ("move", lambda: people.name_faces(faces[:1], "Bea", move="x")),
+            ("refuse_held", lambda: people.name_faces(faces[:1], "Bea", refuse_held=1)),
+            ("expected_held", lambda: people.name_faces(faces[:1], "Bea", move=True,
+                                                         expected_held=[faces[0]])),
+            ("expected_name", lambda: people.rename(ada, "Cy", expected_name=5)),
+            ("unnamed", lambda: people.list(unnamed="yes")),
+            ("hidden", lambda: people.list(hidden=None)),
+            ("named", lambda: people.page(named="no")),
+            ("hidden", lambda: people.page(hidden="no")),
+            ("scrub", lambda: people.erase(ada, scrub="no")),
+            ("move", lambda: people.enrol(tmp_path, move="no")),
+            ("prune", lambda: pf.index(photos_of("obama")[:1], prune="no")),
+            ("reread", lambda: pf.index(photos_of("obama")[:1], reread=1)),
+            ("gone_only", lambda: pf.remove(photos_of("obama")[:1], gone_only="no"))]:
+        with pytest.raises(InvalidInputError, match=f"^{argument}[: ]"):
+            call()
+    assert people.history_count() == changes and pf.stats()["faces"] == len(faces)
+    assert {p.name for p in people.list()} == {"Ada", "Bea"}
+    # what they take, NumPy's too
+    assert people.cluster(full=np.False_, min_neighbours=np.int64(2), bulk=None).changed == 0
+    assert people.page(named=np.True_, hidden=False)[1] == 2
+    assert people.merge(bea, ada, name="Ada", expected_names={np.int64(bea): "Bea",
+                                                              ada: "Ada"}).faces == 2
+
+
 # Right to be forgotten
 
 def test_erase_leaves_nothing_of_the_person(pf: Pgface, tmp_path: Path) -> None:

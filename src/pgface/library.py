@@ -51,6 +51,7 @@ from pgface.search import (
     Comparison,
     SearchResult,
     analyze_photos,
+    check_flag,
     compare_photos,
     photo_notices,
     search_photo,
@@ -319,6 +320,7 @@ class Pgface:
         reread: read every file, unchanged or not (a check that no content changed behind
         an unchanged size and time).
         """
+        prune, reread = check_flag("prune", prune), check_flag("reread", reread)
         expanded = [fs_paths.expand(p) for p in fs_paths.path_list(paths)]
         # With prune, a path that is gone is no failure to index: the prune says why it leaves
         # it alone (report.not_pruned).
@@ -421,6 +423,7 @@ class Pgface:
 
         gone_only: only the paths whose file no longer exists (and photos with no path).
         """
+        gone_only = check_flag("gone_only", gone_only)
         targets = [fs_paths.canonical(p) for p in fs_paths.path_list(paths)]
 
         def write(conn: psycopg.Connection) -> store.Removal:

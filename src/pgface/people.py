@@ -239,6 +239,7 @@ class People:
         """Named people, by name; with `unnamed`, also the people clustering found; with
         `hidden`, also the hidden ones; with `name_has`, only the named people whose name
         holds that text, in any case (as page() finds them)."""
+        unnamed, hidden = check_flag("unnamed", unnamed), check_flag("hidden", hidden)
         if name_has is not None:
             name_has = _name_part(name_has)
         with self.pool.connection() as conn:
@@ -256,6 +257,7 @@ class People:
         next page repeat or pass over anyone else (an offset shifts with them). `name_has`:
         only the named people whose name holds this text, in any case ("ann" finds "Joanne")."""
         _check_page(limit, offset)
+        named, hidden = check_flag("named", named, none_too=True), check_flag("hidden", hidden)
         if after is not None and not isinstance(after, Person):
             raise InvalidInputError(f"after: the last Person of the previous page, as returned, "
                                     f"not {kind_of(after)}")
@@ -343,6 +345,9 @@ class People:
         """
         given, name = name, _clean_name(name)
         face_ids = face_id_list(face_ids)
+        move, refuse_held = check_flag("move", move), check_flag("refuse_held", refuse_held)
+        _check_ids_to("expected_held", expected_held, "person ids by face id",
+                      is_whole_number)
         with self._change("name") as (conn, change):
             self._check_faces(conn, face_ids)
             reached = self._named(conn, given)
@@ -400,6 +405,9 @@ class People:
         the caller showed (None: unnamed); PersonConflict, with `current`, when the person
         has another by now (a page left open renamed over another client's rename)."""
         given, name = name, _clean_name(name)
+        if not isinstance(expected_name, str | _Unchecked | None):  # 5 was "renamed meanwhile"
+            raise InvalidInputError(f"expected_name: the name the caller showed (None: unnamed), "
+                                    f"not {kind_of(expected_name)}")
         with self._change("rename") as (conn, change):
             person_id = self._resolve(conn, person)
             before = ps.get_person(conn, person_id)["name"]
@@ -434,6 +442,9 @@ class People:
         from a page left open put back the name another client had just changed).
         """
         sources = _one_or_many(source)  # one person (an id or a name), or several
+        # a list of ids was an AttributeError ('list' object has no attribute 'items')
+        _check_ids_to("expected_names", expected_names, "the names shown by person id (None: "
+                      "unnamed)", lambda shown: shown is None or isinstance(shown, str))
         if not sources:
             raise PersonError("no person to merge given")
         with self._change("merge") as (conn, change):
@@ -536,6 +547,7 @@ class People:
         `scrub` then rewrites the tables, so no byte of the erased rows stays in their files
         (docs/people.md: what that costs, and what stays elsewhere: WAL, backups).
         """
+        scrub = check_flag("scrub", scrub)
         with self._change("erase", undoable=False) as (conn, change):
             person_id = self._resolve(conn, person)
             name = ps.get_person(conn, person_id)["name"]
@@ -611,8 +623,12 @@ class People:
             check_similarity("similarity", similarity)
         if min_quality is not None:  # NaN or 5: no face is at or above it
             check_min_quality(min_quality)
-        if min_neighbours < 1:
-            raise InvalidInputError(f"min_neighbours is 1 or more, not {min_neighbours}")
+        full, bulk = check_flag("full", full), check_flag("bulk", bulk, none_too=True)
+        # "2" was a TypeError from the comparison, 2.5 taken as it was
+        if not is_whole_number(min_neighbours) or min_neighbours < 1:
+            raise InvalidInputError(f"min_neighbours is a whole number, 1 or more, not "
+                                    f"{min_neighbours!r:.40}")
+        min_neighbours = operator.index(min_neighbours)
         index = engine.index_at_scale(self.pool, self.model)
         with self._change("cluster", wait=True) as (conn, change):
             report = run_clustering(
@@ -685,6 +701,7 @@ class People:
         another person holds by a human decision stays there unless `move` (report.left).
         """
         check_progress(progress)
+        move = check_flag("move", move)
         report = EnrolReport()
         folders = []
         given: dict[str, str] = {}  # a name as stored -> its folder's name
@@ -876,6 +893,19 @@ class People:
         if missing:
             raise NotFoundError(f"no face with id {_ids(missing)}")
         return found
+
+
+def _check_ids_to(name: str, given: object, what: str, value_fits: Callable[[object], bool]
+                  ) -> None:
+    """An argument that maps ids to values (expected_names, expected_held): None, or a mapping
+    of whole numbers to values VALUE_FITS takes; else InvalidInputError naming it."""
+    if given is None:
+        return
+    if not isinstance(given, Mapping):
+        raise InvalidInputError(f"{name}: {what}, as a dict, not {kind_of(given)}")
+    for key, value in given.items():
+        if not is_whole_number(key) or not value_fits(value):
+            raise InvalidInputError(f"{name}: {what}, not {key!r:.40}: {value!r:.40}")
 
 
 def _held_conflict(name: str, held: Sequence[HeldFace], meanwhile: bool = False

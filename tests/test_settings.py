@@ -4,6 +4,7 @@ name before any photo is read."""
 from __future__ import annotations
 
 import pickle
+import threading
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,23 @@ def test_settings_that_cannot_work_are_refused_by_name(
     assert str(refused.value).startswith(f"setting {variable}: ")
     again = pickle.loads(pickle.dumps(refused.value))  # as a worker process sends it
     assert type(again) is InvalidSettings and str(again) == str(refused.value)
+    # with its fields (errors() came back [], the ValidationError left behind)
+    assert again.errors() == refused.value.errors() == [error]
+    assert again.validation is not None and again.validation.error_count() == 1
+
+
+def test_invalid_settings_pickle_whole_whatever_was_given() -> None:
+    # a validator's ValueError in `ctx` is its message, an input of no plain type its repr:
+    # errors() is plain data that compares equal once pickled
+    with pytest.raises(InvalidSettings) as refused:
+        Settings(det_sizes=[300], threshold=threading.Lock())
+    errors = refused.value.errors()
+    assert [e["loc"] for e in errors] == [("det_sizes",), ("threshold",)]
+    assert errors[0]["ctx"] == {"error": "300 is not a detector size: a multiple of 32 from 32 "
+                                         "to 4096, such as 256 or 640"}
+    assert errors[1]["input"].startswith("<unlocked _thread.lock object")
+    again = pickle.loads(pickle.dumps(refused.value))
+    assert again.errors() == errors and str(again) == str(refused.value)
 
 
 def test_a_blank_database_url_is_the_embedded_server(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import pickle
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,9 +32,14 @@ class InvalidSettings(PgfaceError, ValueError):
     PgfaceError, as every error pgface raises on purpose (pydantic's ValidationError came
     through the Python API as it was); a ValueError, as that was."""
 
-    def __init__(self, message: str, validation: ValidationError | None = None) -> None:
+    def __init__(self, message: str, validation: ValidationError | None = None,
+                 errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.validation = validation
+        # pydantic's account as plain data, kept apart from the ValidationError: it pickles
+        # (the error lost it on its way from a worker process: errors() came back [])
+        self._errors = errors if errors is not None else (
+            [_plain(error) for error in validation.errors()] if validation is not None else [])
 
     @classmethod
     def of(cls, exc: ValidationError) -> InvalidSettings:
@@ -44,12 +50,34 @@ class InvalidSettings(PgfaceError, ValueError):
             f"(got {e.get('input')!r})")) for e in exc.errors()), exc)
 
     def errors(self) -> list[dict[str, Any]]:
-        """pydantic's account: one dict per setting refused (`loc`, `msg`, `input`); none
-        once pickled (a worker process's error keeps its message)."""
-        return self.validation.errors() if self.validation is not None else []
+        """pydantic's account: one dict per setting refused (`type`, `loc`, `msg`, `input`,
+        `ctx`, `url`), as plain data (a validator's exception in `ctx` as its message, an
+        input of another type as its repr); the same once pickled."""
+        return [dict(error) for error in self._errors]
 
     def __reduce__(self) -> tuple:
-        return type(self), (str(self),)
+        # pickled with its fields: the ValidationError too where it pickles (an input that
+        # does not, a lock given as a setting, leaves it behind, as a cause is)
+        validation = self.validation
+        try:
+            pickle.dumps(validation)
+        except Exception:  # noqa: BLE001 - whatever the input's own pickling raises
+            validation = None
+        return type(self), (str(self), validation, self._errors)
+
+
+def _plain(value: object) -> Any:
+    """VALUE of a settings error as plain data, which pickles and compares: an exception as its
+    message, a value of another type than the builtin ones (and Path) as its repr."""
+    if value is None or isinstance(value, str | int | float | Path):
+        return value
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, BaseException):
+        return str(value)
+    return repr(value)
 
 
 def unreadable_url(url: str) -> str | None:

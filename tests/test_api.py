@@ -997,18 +997,23 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
 
         named = client.post("/api/people/name", json={"face_ids": obama[:1], "name": "Obama"})
         assert named.status_code == 200 and named.json()["faces"] == 1
-        other = client.post("/api/people/name", json={"face_ids": obama[1:], "name": "Barack"})
+        other = client.post("/api/people/name", json={"face_ids": obama[1:], "name": "Barry"})
+        client.patch(f"/api/people/{other.json()['id']}", json={"name": "Barack"})
         # the names a client showed: one renamed since refuses the merge (a name chosen from
         # a page left open put back the one another client had just given)
         ids = {"Obama": named.json()["id"], "Barack": other.json()["id"]}
-        stale = client.post("/api/people/merge", json={
-            "source": "Barack", "target": "Obama", "name": "Obama",
-            "expected_names": [{"person_id": ids["Barack"], "name": "Barry"},
-                               {"person_id": ids["Obama"], "name": "Obama"}]})
-        refused = stale.json()["error"]
-        assert stale.status_code == 409 and refused["renamed"] == [
-            {"person_id": ids["Barack"], "name": "Barack"}], refused
-        assert "was renamed meanwhile (now 'Barack'): not merged" in refused["message"]
+        for shown, said in (("Barry", "'Barry' was renamed meanwhile (now 'Barack')"),
+                            # a name they never had is not said to be renamed
+                            ("Nobody", f"person {ids['Barack']} is named 'Barack', not "
+                                       f"'Nobody'")):
+            stale = client.post("/api/people/merge", json={
+                "source": "Barack", "target": "Obama", "name": "Obama",
+                "expected_names": [{"person_id": ids["Barack"], "name": shown},
+                                   {"person_id": ids["Obama"], "name": "Obama"}]})
+            refused = stale.json()["error"]
+            assert stale.status_code == 409 and refused["renamed"] == [
+                {"person_id": ids["Barack"], "name": "Barack"}], refused
+            assert refused["message"] == f"{said}: not merged"
         # A move confirmed for the faces' holders as the client was told: named by someone
         # else meanwhile, 409 again with them as they are (a bare move took them from whoever)
         told = client.post("/api/people/name", json={"face_ids": biden[:1], "name": "Joe"})
@@ -1047,6 +1052,8 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
                              json={"name": "Barack O.", "expected_name": "Someone"})
         assert stale.status_code == 409, stale.text
         assert stale.json()["error"]["current"] == {"person_id": split.json()["id"], "name": None}
+        assert error_of(stale) == (f"person {split.json()['id']} is unnamed, not 'Someone': not "
+                                   f"renamed")
         renamed = client.patch(f"/api/people/{split.json()['id']}",
                                json={"name": "Barack O.", "expected_name": None})
         assert renamed.json()["name"] == "Barack O."

@@ -344,6 +344,35 @@ def test_yes_or_no_count_and_mapping_arguments_are_refused_by_name(
                                                               ada: "Ada"}).faces == 2
 
 
+def test_a_person_not_named_as_shown_is_said_as_they_are(pf: Pgface) -> None:
+    # "'Nobody' was renamed meanwhile (now 'Ada King')" was said of a name the person never
+    # had: "renamed meanwhile" only where one of the latest changes took the name shown away.
+    pf.index(photos_of("obama")[:2])
+    people = pf.people
+    faces = [f[0].face_id for f in stored_faces(pf, photos_of("obama")[:2]).values()]
+    ada = people.name_faces(faces, "Ada Lovelace").person.id
+    someone = people.split(ada, faces[1:]).id  # unnamed
+    people.rename(ada, "Ada King")
+    for shown, said in [("Ada Lovelace", "'Ada Lovelace' was renamed meanwhile (now 'Ada King')"),
+                        ("Nobody", f"person {ada} is named 'Ada King', not 'Nobody'"),
+                        (None, f"person {ada} is named 'Ada King', not unnamed")]:
+        with pytest.raises(PersonConflict) as refused:
+            people.rename(ada, "Ada", expected_name=shown)
+        assert str(refused.value) == f"{said}: not renamed"
+        assert refused.value.details == {"current": {"person_id": ada, "name": "Ada King"}}
+    with pytest.raises(PersonConflict) as refused:
+        people.merge(someone, ada, expected_names={someone: "Zed", ada: "Ada Lovelace"})
+    assert str(refused.value) == (f"person {someone} is unnamed, not 'Zed', 'Ada Lovelace' was "
+                                  f"renamed meanwhile (now 'Ada King'): not merged")
+    people.rename(someone, "Ugo")
+    with pytest.raises(PersonConflict, match=fr"^person {someone} \(unnamed\) was renamed "
+                                             fr"meanwhile \(now 'Ugo'\): not renamed$"):
+        people.rename(someone, "Ugo B", expected_name=None)
+    people.undo()  # the rename undone: its record of the name goes with it
+    with pytest.raises(PersonConflict, match=fr"^person {someone} is unnamed, not 'Ugo'"):
+        people.rename(someone, "Ugo B", expected_name="Ugo")
+
+
 # Right to be forgotten
 
 def test_erase_leaves_nothing_of_the_person(pf: Pgface, tmp_path: Path) -> None:

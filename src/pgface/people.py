@@ -413,8 +413,7 @@ class People:
             before = ps.get_person(conn, person_id)["name"]
             if not isinstance(expected_name, _Unchecked) and before != expected_name:
                 raise PersonConflict(
-                    f"{_label(person_id, expected_name)} was renamed meanwhile (now "
-                    f"{_label(person_id, before)}): not renamed",
+                    f"{_not_as_shown(conn, person_id, expected_name, before)}: not renamed",
                     {"current": {"person_id": person_id, "name": before}})
             taken = self._named(conn, given)  # (a person's own name in other case is theirs)
             if taken and taken[0] != person_id:  # details: what a client offers instead
@@ -455,7 +454,8 @@ class People:
             ids = [*source_ids, target_id]
             rows = [ps.get_person(conn, i) for i in ids]
             names = [row["name"] for row in rows]
-            self._check_expected_names(dict(zip(ids, names, strict=True)), expected_names)
+            self._check_expected_names(conn, dict(zip(ids, names, strict=True)),
+                                       expected_names)
             kept = self._merged_name(conn, names, name, ids)
             for source_id in source_ids:
                 ps.move_all_faces(conn, source_id, target_id)
@@ -780,7 +780,7 @@ class People:
             ps.add_up_face_counts(conn, ADD_UP_FACE_COUNTS_AT)
 
     @staticmethod
-    def _check_expected_names(names: dict[int, str | None],
+    def _check_expected_names(conn: psycopg.Connection, names: dict[int, str | None],
                               expected: Mapping[int, str | None] | None) -> None:
         """PersonConflict where a person of NAMES (id -> name now) is not named as EXPECTED."""
         if not expected:
@@ -792,8 +792,8 @@ class People:
         renamed = [(i, names[i]) for i, was in expected.items() if names[i] != was]
         if renamed:
             raise PersonConflict(
-                ", ".join(f"{_label(i, expected[i])} was renamed meanwhile (now "
-                          f"{_label(i, now)})" for i, now in renamed) + ": not merged",
+                ", ".join(_not_as_shown(conn, i, expected[i], now) for i, now in renamed)
+                + ": not merged",
                 {"renamed": [{"person_id": i, "name": now} for i, now in renamed]})
 
     @staticmethod
@@ -893,6 +893,18 @@ class People:
         if missing:
             raise NotFoundError(f"no face with id {_ids(missing)}")
         return found
+
+
+def _not_as_shown(conn: psycopg.Connection, person_id: int, shown: str | None,
+                  now: str | None) -> str:
+    """Why a person is not as the caller showed them (SHOWN: the name shown, None: unnamed):
+    renamed meanwhile where one of the latest changes took that name from them; else as it
+    is ("'Nobody' was renamed meanwhile" was said of a name the person never had)."""
+    if people_history.was_named(conn, person_id, shown):
+        return f"{_label(person_id, shown)} was renamed meanwhile (now {_label(person_id, now)})"
+    is_now = f"named {quoted(now)}" if now is not None else "unnamed"
+    return (f"person {person_id} is {is_now}, not "
+            f"{quoted(shown) if shown is not None else 'unnamed'}")
 
 
 def _check_ids_to(name: str, given: object, what: str, value_fits: Callable[[object], bool]

@@ -214,3 +214,9 @@ def forget(conn: psycopg.Connection, erase_id: int, person_id: int, name: str | 
     """An erase's share of the record: nothing before it stays undoable, and the changes that
     involved the erased person (NAME now) keep no name, face or summary of theirs."""
     hs.forget_person(conn, erase_id, person_id, name)
+
+
+def was_named(conn: psycopg.Connection, person_id: int, name: str | None) -> bool:
+    """Whether one of the changes undo can still take back found the person named NAME (None:
+    unnamed) and changed that: what a "renamed meanwhile" rests on."""
+    return hs.was_named(conn, person_id, name)

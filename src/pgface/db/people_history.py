@@ -166,6 +166,16 @@ WITH old AS (
 DELETE FROM people_change_rows WHERE change_id IN (SELECT id FROM old)
 """
 
+# Whether a change that can still be undone found the person under this name (None: unnamed)
+# and changed it: the before-images, looked up by their key, of the last UNDO_DEPTH changes.
+WAS_NAMED = """
+SELECT EXISTS (
+    SELECT FROM people_changes c
+    JOIN people_change_rows r ON r.change_id = c.id AND r.tbl = 'people' AND r.row_id = %(person)s
+    WHERE c.undoable AND c.undone_at IS NULL AND r.before IS NOT NULL
+      AND r.before->'name' = coalesce(to_jsonb(%(name)s::text), 'null'::jsonb))
+"""
+
 # Erasure: what the record holds of the erased person goes, and nothing before it is undoable.
 SEAL_BEFORE = "UPDATE people_changes SET undoable = false WHERE id < %s AND undoable"
 FORGET_ROWS_BEFORE = "DELETE FROM people_change_rows WHERE change_id < %s"
@@ -256,6 +266,12 @@ def carry_before_images(conn: psycopg.Connection, keep_id: int,
         faces, people, tbls, formers = (list(c) for c in zip(*successors, strict=True))
         conn.execute(CARRY_BEFORE_IMAGES, {"faces": faces, "people": people, "tbls": tbls,
                                            "formers": formers, "keep": keep_id})
+
+
+def was_named(conn: psycopg.Connection, person_id: int, name: str | None) -> bool:
+    """Whether one of the latest changes (those undo can still take back) changed the person
+    from being named NAME (None: from being unnamed)."""
+    return conn.execute(WAS_NAMED, {"person": person_id, "name": name}).fetchone()[0]
 
 
 def forget_person(conn: psycopg.Connection, change_id: int, person_id: int,

@@ -5,6 +5,7 @@ and a person's photos; on real photos, models and PostgreSQL."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from pathlib import Path
 
@@ -421,3 +422,15 @@ def test_a_persons_photos_page_by_place_so_a_photo_taken_meanwhile_skips_no_othe
     assert [p.photo_id for p in page + rest] == [p["photo_id"] for p in everyone[1:]]
     with pytest.raises(InvalidInputError, match="after: the last PersonPhoto"):
         pf.people.photos(name, after=page[-1].photo_id)  # type: ignore[arg-type]
+    # a place no page returns: an id past a bigint was PostgreSQL's "bigint out of range", a
+    # time without its zone taken in the server's (probe reprobe30); a Person's as well
+    for forged in (dataclasses.replace(page[-1], photo_id=2**70),
+                   dataclasses.replace(page[-1], indexed_at=page[-1].indexed_at.replace(
+                       tzinfo=None))):
+        with pytest.raises(InvalidInputError, match="after: .* of fields no page returns"):
+            pf.people.photos(name, after=forged)
+    person = pf.people.page(limit=1)[0][0]
+    for forged_person in (dataclasses.replace(person, id=2**70),
+                          dataclasses.replace(person, faces=2.5)):
+        with pytest.raises(InvalidInputError, match="after: .* of fields no page returns"):
+            pf.people.page(after=forged_person)

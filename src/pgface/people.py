@@ -258,9 +258,12 @@ class People:
         only the named people whose name holds this text, in any case ("ann" finds "Joanne")."""
         _check_page(limit, offset)
         named, hidden = check_flag("named", named, none_too=True), check_flag("hidden", hidden)
-        if after is not None and not isinstance(after, Person):
+        # (a count of faces past any is a place before everyone: tests/test_people_page_api)
+        if after is not None and not (isinstance(after, Person) and _an_id(after.id)
+                                      and is_whole_number(after.faces)
+                                      and isinstance(after.name, str | None)):
             raise InvalidInputError(f"after: the last Person of the previous page, as returned, "
-                                    f"not {kind_of(after)}")
+                                    f"not {_kind_of_place(after)}")
         place = None if after is None else (after.name, after.faces, after.id)
         if name_has is not None:
             name_has = _name_part(name_has)
@@ -285,10 +288,13 @@ class People:
         its place, so photos indexed or taken from the person meanwhile make it neither repeat
         nor pass over another (an offset shifts with them)."""
         _check_page(limit, offset)
-        if after is not None and not (isinstance(after, PersonPhoto)
-                                      and isinstance(after.indexed_at, datetime)):
+        # its id a bigint (2**70 was PostgreSQL's "bigint out of range"), its time one that
+        # says its zone, as returned (a naive one was taken as the server's own zone)
+        if after is not None and not (isinstance(after, PersonPhoto) and _an_id(after.photo_id)
+                                      and isinstance(after.indexed_at, datetime)
+                                      and after.indexed_at.utcoffset() is not None):
             raise InvalidInputError(f"after: the last PersonPhoto of the previous page, as "
-                                    f"returned, not {kind_of(after)}")
+                                    f"returned, not {_kind_of_place(after)}")
         place = None if after is None else (after.indexed_at, after.photo_id)
         with self.pool.connection() as conn:
             rows, total = ps.person_photos(conn, self._resolve(conn, person), limit, offset,
@@ -905,6 +911,18 @@ def _not_as_shown(conn: psycopg.Connection, person_id: int, shown: str | None,
     is_now = f"named {quoted(now)}" if now is not None else "unnamed"
     return (f"person {person_id} is {is_now}, not "
             f"{quoted(shown) if shown is not None else 'unnamed'}")
+
+
+def _an_id(value: object) -> bool:
+    """Whether VALUE can be a row's id (a bigint, 0 or more)."""
+    return is_whole_number(value) and 0 <= value <= MAX_ID
+
+
+def _kind_of_place(after: object) -> str:
+    """What an `after` that names no place is, as an error says it."""
+    if isinstance(after, Person | PersonPhoto):
+        return f"a {type(after).__name__} of fields no page returns ({after!r:.120})"
+    return kind_of(after)
 
 
 def _check_ids_to(name: str, given: object, what: str, value_fits: Callable[[object], bool]

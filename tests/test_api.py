@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import logging
@@ -238,6 +239,38 @@ def test_an_upload_whose_file_cannot_be_written_names_the_upload_folder(
         assert refused.json()["error"]["code"] == "storage_unavailable"
         assert error_of(refused).startswith(f"cannot write in the upload folder {uploads} (")
         assert client.get("/api/photos").json()["total"] == 1
+
+
+def test_an_upload_of_a_photo_stored_from_a_folder_keeps_its_own_file(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """Probe apirace30: uploaded again, a photo stored from a folder only answered 200 and
+    kept nothing of the upload, so a remove of the folder's file deleted it with its faces,
+    the upload's answer naming a photo that was gone. Its upload's file is kept and its path
+    recorded, as a new upload's; a kept file that went is written again (as before)."""
+    yao = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    folder, uploads = tmp_path / "folder", tmp_path / "uploads"
+    folder.mkdir()
+    shutil.copy(yao, folder / "yao.jpg")
+    with TestClient(create_app(settings.model_copy(update={"upload_dir": uploads,
+                                                           "api_roots": [tmp_path]}),
+                               analyzer)) as client:
+        assert index_path(client, "folder")["indexed"] == 1
+        again = client.post("/api/photos", files=upload(yao))
+        assert (again.status_code, again.json()["created"]) == (200, False), again.text
+        photo = again.json()["photo"]
+        kept = uploads / f"{hashlib.sha256(yao.read_bytes()).hexdigest()}.jpg"
+        assert kept.read_bytes() == yao.read_bytes()
+        removed = client.post("/api/photos/remove", json={"paths": [str(folder / "yao.jpg")]})
+        assert removed.status_code == 200, removed.text
+        assert removed.json()["photos"] == 0, removed.text
+        still = client.get(f"/api/photos/{photo['id']}")
+        assert still.status_code == 200 and still.json()["path"] == str(kept), still.text
+        assert len(still.json()["faces"]) == len(photo["faces"]) > 0
+        kept.unlink()  # gone (a restore without the upload folder): written again
+        assert client.post("/api/photos", files=upload(yao)).status_code == 200
+        assert kept.read_bytes() == yao.read_bytes()
+        assert client.delete(f"/api/photos/{photo['id']}").status_code == 200
+        assert not kept.exists() and (folder / "yao.jpg").exists()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs to fill: root only")

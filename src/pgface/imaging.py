@@ -1190,6 +1190,19 @@ def media_type(data: bytes) -> str:
                 "application/octet-stream")
 
 
+# The suffix of a kept upload's file by its media type, as FORMAT_SUFFIXES names the file of a
+# photo decoded: for bytes already analysed, not decoded again
+_SUFFIXES_OF_MEDIA_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
+                            "image/gif": ".gif", "image/tiff": ".tif", "image/bmp": ".bmp",
+                            "image/heic": ".heic", "image/heif": ".heic", "image/avif": ".avif",
+                            "image/x-portable-graymap": ".ppm", "image/x-portable-pixmap": ".ppm"}
+
+
+def suffix_of(data: bytes) -> str:
+    """The file name suffix of a photo's bytes (".img" for none pgface reads)."""
+    return _SUFFIXES_OF_MEDIA_TYPES.get(media_type(data), ".img")
+
+
 def _is_heif_family(data: bytes) -> bool:
     return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
 

@@ -51,6 +51,7 @@ from pgface.imaging import (
     display_jpeg,
     media_type,
     read_file,
+    suffix_of,
 )
 from pgface.index import Indexer, people_of_stored
 from pgface.library import Pgface
@@ -118,7 +119,7 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str
         if known is not None and known.analysed:
             with conn.transaction():
                 if store.lock_photo(conn, known.photo_id):
-                    _keep_file_again(conn, settings, known.photo_id, data)
+                    _keep_upload_file(conn, settings, known.photo_id, sha, data)
                     return known.photo_id, False, None
             known = None  # deleted since: stored again, as new
     # decoded as indexing decodes it (a large JPEG reduced): the same faces and embeddings
@@ -186,24 +187,36 @@ def _not_kept(folder: Path, exc: OSError) -> ApiError:
                          f"was not stored", "storage_unavailable")
 
 
-def _keep_file_again(conn: psycopg.Connection, settings: Settings, photo_id: int,
-                     data: bytes) -> None:
-    """A photo uploaded again whose kept file is gone (a library restored without its upload
-    folder, which no backup holds) has it written again from the bytes just sent (they are
-    its content: the digest matched). The row is locked: a delete waits, then removes it."""
-    root = upload_dir(settings).resolve()
-    for path in store.paths_of_photo(conn, photo_id):
-        if path.parent.resolve() == root and not path.exists():
-            store.lock_upload_file(conn, path)
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                _write_file(path, data)
-            except OSError as exc:  # the photo is stored: say it, and answer as before
-                log.warning("photo %s's uploaded file is missing and cannot be written again "
-                            "at %s: %s", photo_id, loggable(path), loggable(str(exc)))
-                continue
+def _keep_upload_file(conn: psycopg.Connection, settings: Settings, photo_id: int,
+                      sha: bytes, data: bytes) -> None:
+    """A photo uploaded again keeps its upload's file, written from the bytes just sent (they
+    are its content: the digest matched): a kept file that has gone (a library restored
+    without its upload folder, which no backup holds) is written again; a photo stored from
+    folders only gets one, its path recorded, as a new upload's is (the upload answered 200
+    with the photo, and a remove or prune of its folder's file then deleted it with its
+    faces: probe apirace30). The row is locked: a delete waits, then removes the file."""
+    folder = upload_dir(settings)
+    root = folder.resolve()
+    kept = [path for path in store.paths_of_photo(conn, photo_id) if path.parent.resolve() == root]
+    for path in [p for p in kept if not p.exists()] if kept else [
+            folder / f"{sha.hex()}{suffix_of(data)}"]:
+        store.lock_upload_file(conn, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_file(path, data)
+        except OSError as exc:  # the photo is stored: say it, and answer as before
+            log.warning("photo %s's uploaded file cannot be written at %s: %s", photo_id,
+                        loggable(path), loggable(str(exc)))
+            continue
+        if kept:
             log.info("photo %s's uploaded file was missing: written again at %s", photo_id,
                      loggable(path))
+            continue
+        try:
+            store.record_paths(conn, [store.Sighting(sha, str(path))])
+        except BaseException:  # not recorded: no file without its path
+            path.unlink(missing_ok=True)
+            raise
 
 
 # A photo deleted between its upload's storing and the answer's reading of it (the answer

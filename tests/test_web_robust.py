@@ -1230,6 +1230,76 @@ def test_a_rename_or_hide_on_a_persons_page_keeps_the_grids_selection_and_count_
         assert not errors, errors
 
 
+def held_until(page, held: list, count: int) -> None:  # noqa: ANN001 - Playwright types
+    """Waits until a route has held COUNT requests."""
+    for _ in range(100):
+        if len(held) >= count:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{len(held)} requests held, not {count}")
+
+
+def test_a_rename_or_hide_answered_after_back_shows_in_the_grid_at_once(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe webpeople30: a rename or Hide on a person's page, Back before its answer came (a
+    slow network): the grid stayed as before the change for that visit (the hidden person's
+    tile there, the count one too many, under "... is hidden"; the old name), and the hidden
+    person could be selected and merged. The answer redraws the grid shown at once; a merge
+    dialog opened meanwhile with them in it merges nothing."""
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        faces = stored_face_ids(http)
+        names = ["Alpha", "Beta", "Gamma", "Delta"]
+        ids = {name: http.post("/api/people/name", json={"face_ids": [face], "name": name}
+                               ).json()["id"] for name, face in zip(names, faces, strict=False)}
+        page.goto(f"{url}/#/people")
+        tiles = page.locator(".person-tile")
+        expect(tiles).to_have_count(4)
+        tile = {name: page.locator(f".person-tile[data-person-id='{ids[name]}']")
+                for name in names}
+        held: list[Any] = []  # the changes (not GETs), answered when the test says
+        page.route("**/api/people/**", lambda route: route.continue_()
+                   if route.request.method == "GET" else held.append(route))
+
+        # renamed, Back before the answer: the tile takes the name once it comes
+        tile["Alpha"].press("Enter")
+        expect(page.locator("#person-title")).to_have_text("Alpha")
+        page.fill("#person-name", "Alpha Renamed")
+        page.get_by_role("button", name="Save name").click()
+        held_until(page, held, 1)
+        page.go_back()
+        expect(tile["Alpha"]).to_have_attribute("data-label", re.compile("^Alpha,"))
+        page.wait_for_timeout(500)  # the grid kept as it was: nothing changed yet
+        held.pop().continue_()
+        expect(page.locator("#message")).to_contain_text("Alpha is now Alpha Renamed")
+        expect(tile["Alpha"]).to_have_attribute("data-label", re.compile("^Alpha Renamed,"))
+
+        # hidden, Back before the answer, and selected with another for a merge meanwhile:
+        # the answer takes them out of the grid, its count and the selection, and the merge
+        # dialog still showing them merges nothing
+        tile["Gamma"].press("Enter")
+        expect(page.locator("#person-title")).to_have_text("Gamma")
+        page.locator("#person-hide").click()
+        held_until(page, held, 1)
+        page.go_back()
+        expect(tiles).to_have_count(4)
+        page.wait_for_timeout(500)
+        tile["Gamma"].locator(".tile-check").click()
+        tile["Beta"].locator(".tile-check").click()
+        page.get_by_role("button", name="Merge…").click()
+        dialog = page.locator("#merge-dialog")
+        expect(dialog).to_contain_text("Gamma")
+        held.pop().continue_()
+        expect(tiles).to_have_count(3)
+        expect(page.locator("#people-count")).to_have_text("3 people")
+        expect(page.locator("#selection-count")).to_have_text("1 selected")
+        dialog.get_by_role("button", name="Merge", exact=True).click()
+        expect(page.locator("#message")).to_contain_text("Not merged: Gamma changed meanwhile")
+        assert not held, "the merge was sent"
+        assert http.get(f"/api/people/{ids['Gamma']}").json()["hidden"] is True
+        assert http.get(f"/api/people/{ids['Beta']}").json()["faces"] == 1
+        assert not errors, errors
+
+
 def test_a_name_given_in_review_to_someone_hidden_meanwhile_says_so(
         settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe webpeople23: the review queue named a person another client had hidden meanwhile,

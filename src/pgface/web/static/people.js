@@ -149,34 +149,14 @@ async function returnToPeople(lost = false) {
     const box = opened.getBoundingClientRect();
     if (box.bottom < 0 || box.top > innerHeight) opened.scrollIntoView({ block: "nearest" });
   }
+  const was = grid.mark;
   const mark = await historyMark();
   if (generation !== people.generation || $("#view-people").hidden) return;
-  if (mark !== grid.mark) {
+  // as it was (a change of this tab's drawn meanwhile, gridEdited, moved the grid's mark on)
+  if (mark !== grid.mark && mark !== was) {
     showPeople();
     return;
   }
-  // The selection keeps each person as they are now (a merge sent the name they had, and was
-  // refused as "renamed by someone else meanwhile"; the redrawn tile lost its tick), and a
-  // person hidden leaves it, and the count (they stayed selected, and were merged, unseen).
-  const edited = [...grid.edits || []].map(([id]) => id);
-  for (const [id, person] of grid.edits || []) {
-    const tile = people.tiles.get(id);
-    if (!tile) continue;
-    if (person.hidden && !grid.hidden) {
-      tile.remove();
-      people.tiles.delete(id);
-      people.selected.delete(id);
-      people.total -= 1;
-      $("#people-count").textContent = peopleCount(people.total);
-    } else {
-      const redrawn = personTile(person);
-      tile.replaceWith(redrawn);
-      people.tiles.set(id, redrawn);
-      if (people.selected.has(id)) people.selected.set(id, person);
-    }
-  }
-  if (edited.length) updateSelection(edited, false);
-  grid.edits = null;
   // What failed while the server could not be reached is asked again now the grid is shown
   // again (the page of people after the one failed, the crops marked missing): the grid kept,
   // the rest of the people were never loaded and those crops stayed grey (probe webpeople23).
@@ -191,21 +171,52 @@ async function returnToPeople(lost = false) {
   if ($("#history-box").open) loadHistory();
 }
 
-// A rename or hide made in this tab (CHANGE, PERSON as it is now): when nothing else changed
-// since the grid was drawn, Back redraws that person's tile in place, the grid kept where it
-// was left (it was loaded again from its start, probe webscale20).
+// A rename or hide made in this tab (PERSON as it is now, CHANGE its id): when nothing else
+// changed since the grid was drawn, that person's tile is redrawn in place at once, the grid
+// kept where it was left (it was loaded again from its start, probe webscale20), whether the
+// grid is shown or not. It waited for the next return to the grid: an answer that came after
+// Back (a slow network) left the grid as before the change for that visit, the person hidden
+// still there to select and merge (probe webpeople30). Else the grid is loaded again, at once
+// where it is shown.
 async function gridEdited(person, change) {
   const grid = people.grid;
-  if (!grid) return;
-  if (grid.filter) {  // found by part of a name: a rename may take them out; loaded again
-    grid.mark = null;  // (at once: Back may come before the change's mark is known)
-    return;
+  if (!grid || change === null) return;  // loading (as of the change, or newer), or no change
+  if (!grid.filter) {  // found by part of a name: a rename may take them out; loaded again
+    const before = grid.mark;
+    const mark = await markAfter(before, change);
+    if (people.grid !== grid) return;  // loaded again meanwhile
+    if (mark !== null && grid.mark === before) {
+      grid.mark = mark;
+      editTile({ ...person });
+      return;
+    }
   }
-  const before = grid.mark;
-  const mark = await markAfter(before, change);
-  if (mark === null || people.grid !== grid || grid.mark !== before) return;
-  grid.mark = mark;
-  (grid.edits = grid.edits || new Map()).set(person.id, { ...person });
+  grid.mark = null;  // (at once: Back may come before the change's mark is known)
+  if (!$("#view-people").hidden) showPeople();
+}
+
+// PERSON's tile as they are now. The selection keeps each person as they are now (a merge
+// sent the name they had, and was refused as "renamed by someone else meanwhile"; the redrawn
+// tile lost its tick), and a person hidden leaves it, and the count (they stayed selected,
+// and were merged, unseen).
+function editTile(person) {
+  const tile = people.tiles.get(person.id);
+  if (!tile) return;
+  if (person.hidden && !people.grid.hidden) {
+    tile.remove();
+    people.tiles.delete(person.id);
+    people.selected.delete(person.id);
+    people.total -= 1;
+    $("#people-count").textContent = peopleCount(people.total);
+  } else {
+    const redrawn = personTile(person);
+    const focused = tile === document.activeElement;
+    tile.replaceWith(redrawn);
+    if (focused) redrawn.focus({ preventScroll: true });  // the keyboard's place stays
+    people.tiles.set(person.id, redrawn);
+    if (people.selected.has(person.id)) people.selected.set(person.id, person);
+  }
+  updateSelection([person.id], false);
 }
 
 async function loadPeoplePage() {
@@ -371,6 +382,14 @@ async function askMerge() {
   $("#merge-confirm").focus();
   dialog.onclose = async () => {
     if (dialog.returnValue !== "merge") return;
+    // someone in it renamed or hidden on their page while the dialog was open (that answer
+    // came late): not as the dialog showed them (the person hidden was merged, unseen)
+    const changed = chosen.filter((p) => people.selected.get(p.id) !== p);
+    if (changed.length) {
+      showMessage([...say`Not merged: ${sayList(changed.map(personName))} changed meanwhile.`,
+        " Select them again from the grid as it is now."]);
+      return;
+    }
     const picked = choice.querySelector("input:checked");
     // the names shown: one renamed by someone else meanwhile refuses the merge (the name
     // picked here put back the one they had just changed)

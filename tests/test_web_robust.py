@@ -720,6 +720,37 @@ def test_a_page_left_open_says_what_another_client_did_and_shows_what_is(
         assert not errors, errors
 
 
+def test_a_refused_undo_on_the_page_of_a_person_gone_says_it_was_refused(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe webpeople30: a split on a person's page, that person merged into another by
+    another client, then the split's Undo: refused (409), and the page said only "Cannot open
+    person 39: no person with id 39" (the page loaded again after the refusal was said, and
+    its failure replaced it). The refusal is said, and that the person is gone."""
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        faces = stored_face_ids(http)
+        alpha = http.post("/api/people/name", json={"face_ids": faces[:2], "name": "Alpha"})
+        beta = http.post("/api/people/name", json={"face_ids": faces[2:3], "name": "Beta"})
+        alpha, beta = alpha.json(), beta.json()
+        title, message = page.locator("#person-title"), page.locator("#message")
+        page.goto(f"{url}/#/people/{alpha['id']}")
+        expect(title).to_have_text("Alpha")
+        page.locator("#person-faces .face-tile").first.click()
+        page.get_by_role("button", name="Move to a new person").click()
+        expect(message).to_contain_text("Moved 1 face to")
+        http.post("/api/people/merge", json={"source": alpha["id"], "target": beta["id"],
+                                             "name": "Beta"}).raise_for_status()
+        message.get_by_role("button", name="Undo").click()
+        expect(title).to_have_text("No such person")
+        expect(message).to_contain_text("Undo failed: change ")
+        expect(message).to_contain_text("nothing was undone")
+        expect(message).to_contain_text("This page's person is gone, merged or deleted by "
+                                        f"someone else meanwhile (Cannot open person {alpha['id']}")
+        page.wait_for_timeout(500)  # and stays
+        expect(message).to_contain_text("Undo failed: change ")
+        assert http.get(f"/api/people/{beta['id']}").json()["faces"] == 2
+        assert not errors, errors
+
+
 FACES_PAGE = 60  # people.js: a person's faces per request
 
 

@@ -798,10 +798,14 @@ function route() {
     refreshHolders();
     showMissingAgain($("#results"));
   }
-  if (known === "people") returnToPeople(lost);
-  if (known === "person") showPerson(id);  // as written in the link: decoded there
-  if (known === "review") showReview();
+  let loaded = null;
+  if (known === "people") loaded = returnToPeople(lost);
+  if (known === "person") loaded = showPerson(id);  // as written in the link: decoded there
+  if (known === "review") loaded = showReview();
   if (lost && focusLost()) focusHeading(known);
+  // the view loaded (null: at once), for a message that must come after the view's own
+  // (people.js undoLast)
+  return loaded;
 }
 
 async function loadStats() {

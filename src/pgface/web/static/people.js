@@ -77,9 +77,17 @@ async function undoLast(change = null, instead = {}) {
     if (view) location.hash = view; else route();
   } catch (error) {
     // refused (undone already in another tab, another change since): the view as it is now,
-    // then the refusal (a new view clears an error) — it showed the state before the undo
-    route();
-    showMessage(`Undo failed: ${error.message}`);
+    // then the refusal (a new view clears an error) — it showed the state before the undo.
+    // The view loaded first: its own failure came after the refusal and replaced it (the
+    // person of a split merged away elsewhere: only "no person with id 39" was said).
+    await route();
+    const box = $("#message");
+    const failure = box.className === "error" ? box.textContent : "";
+    const gone = !$("#view-person").hidden && $("#person-title").textContent === "No such person";
+    showMessage(`Undo failed: ${error.message}` + (!failure ? ""
+      : gone ? `. This page's person is gone, merged or deleted by someone else meanwhile ` +
+        `(${failure}).`
+        : `. ${failure}`));
   }
 }
 
@@ -122,11 +130,12 @@ function showPeople() {
   // the people's changes first: the grid is as of them, or newer (then loaded again anyway)
   people.grid = null;
   people.loading = true;
-  historyMark().then((mark) => {
-    if (generation !== people.generation) return;
+  // (its first page awaited where a message must come after it: undoLast)
+  return historyMark().then((mark) => {
+    if (generation !== people.generation) return null;
     people.grid = { mark, hidden: $("#show-hidden").checked, filter: nameFilter() };
     people.loading = false;
-    loadPeoplePage();
+    return loadPeoplePage();
   });
 }
 
@@ -138,8 +147,7 @@ async function returnToPeople(lost = false) {
   const grid = people.grid;
   if (!grid || grid.mark === null || !people.tiles.size ||
       grid.hidden !== $("#show-hidden").checked || grid.filter !== nameFilter()) {
-    showPeople();
-    return;
+    return showPeople();
   }
   const generation = people.generation;
   scrollTo(0, people.scroll);  // at once: checked below
@@ -153,10 +161,7 @@ async function returnToPeople(lost = false) {
   const mark = await historyMark();
   if (generation !== people.generation || $("#view-people").hidden) return;
   // as it was (a change of this tab's drawn meanwhile, gridEdited, moved the grid's mark on)
-  if (mark !== grid.mark && mark !== was) {
-    showPeople();
-    return;
-  }
+  if (mark !== grid.mark && mark !== was) return showPeople();
   // What failed while the server could not be reached is asked again now the grid is shown
   // again (the page of people after the one failed, the crops marked missing): the grid kept,
   // the rest of the people were never loaded and those crops stayed grey (probe webpeople23).

@@ -77,6 +77,12 @@ SAVE_AFTER = 10_000
 # until the process restarted. A count and a sum by an index-only scan; the ids where they
 # differ.
 RECONCILE_S = 60.0
+# Sooner, once faces were deleted (PostgreSQL's count of rows deleted from faces moved, which
+# its statistics say within about a second of the commit, whichever process deleted them):
+# the index's size is the library size verdicts are judged by, and it kept counting the faces
+# of photos deleted through the server itself for up to RECONCILE_S (probe scale30). At most
+# once in this many seconds, while a prune deletes photo after photo.
+RECONCILE_AFTER_DELETE_S = 1.0
 
 
 def sign_bits(vectors: np.ndarray) -> np.ndarray:
@@ -190,6 +196,7 @@ class SignIndex:
         self._saving = False
         self._checked_at = time.monotonic()
         self._forgotten = 0  # erasures so far: a check that fetched across one loads nothing
+        self._deleted: int | None = None  # faces rows deleted, as of the last check
 
     @classmethod
     def restored(cls, model: str, arrays: dict[str, np.ndarray], watermark: int,
@@ -222,7 +229,7 @@ class SignIndex:
         with self._lock:
             # 1. ids taken from the sequence so far (on a hot standby: at most `taken`, surely
             # `handed`; the ids in between may go to transactions that start after step 2) ...
-            taken, handed = conn.execute(sql.FACES_ID_TAKEN).fetchone()
+            taken, handed, deleted = conn.execute(sql.FACES_ID_TAKEN).fetchone()
             # 2. ... then a snapshot: transactions with xid >= xmax took their ids after step 1.
             xmin, xmax = (int(v) for v in conn.execute(sql.SNAPSHOT_BOUNDS).fetchone())
             self._pending.append((xmax, handed))
@@ -253,9 +260,13 @@ class SignIndex:
                 self._dead.clear()
             self.loaded = True
         with self._lock:  # one check at a time: two appended the same faces twice
-            due = time.monotonic() - self._checked_at >= RECONCILE_S
+            since = time.monotonic() - self._checked_at
+            if self._deleted is None:
+                self._deleted = deleted  # the first sync's: a snapshot's age is RECONCILE_S's
+            due = since >= RECONCILE_S or (deleted != self._deleted
+                                           and since >= RECONCILE_AFTER_DELETE_S)
             if due:
-                self._checked_at = time.monotonic()
+                self._checked_at, self._deleted = time.monotonic(), deleted
         if due:
             added += self._reconcile(conn)
         self._save_when_due()

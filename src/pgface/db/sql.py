@@ -671,7 +671,8 @@ ORDER BY pp.path, f.id
 FACES_ID_TAKEN = """
 SELECT coalesce(pg_sequence_last_value(s.seq), 0),
        greatest(coalesce(pg_sequence_last_value(s.seq), 0)
-                - CASE WHEN pg_is_in_recovery() THEN 32 + q.seqcache ELSE 0 END, 0)
+                - CASE WHEN pg_is_in_recovery() THEN 32 + q.seqcache ELSE 0 END, 0),
+       pg_stat_get_tuples_deleted('faces'::regclass)
 FROM (SELECT pg_get_serial_sequence('faces', 'id')::regclass AS seq) s
 JOIN pg_sequence q ON q.seqrelid = s.seq
 """

@@ -77,18 +77,24 @@ async function undoLast(change = null, instead = {}) {
     if (view) location.hash = view; else route();
   } catch (error) {
     // refused (undone already in another tab, another change since): the view as it is now,
-    // then the refusal (a new view clears an error) — it showed the state before the undo.
-    // The view loaded first: its own failure came after the refusal and replaced it (the
-    // person of a split merged away elsewhere: only "no person with id 39" was said).
-    await route();
-    const box = $("#message");
-    const failure = box.className === "error" ? box.textContent : "";
-    const gone = !$("#view-person").hidden && $("#person-title").textContent === "No such person";
-    showMessage(`Undo failed: ${error.message}` + (!failure ? ""
-      : gone ? `. This page's person is gone, merged or deleted by someone else meanwhile ` +
-        `(${failure}).`
-        : `. ${failure}`));
+    // then the refusal — it showed the state before the undo
+    await viewThenSay(`Undo failed: ${error.message}`);
   }
+}
+
+// The view shown loaded again, as it is now, then REFUSAL over it (a new view clears an
+// error: said first, it never showed), and the view's own failure to load with it: that came
+// after the refusal and replaced it (the person of a split merged away elsewhere: only "no
+// person with id 39" was said, probe webpeople30).
+async function viewThenSay(refusal) {
+  await route();
+  const box = $("#message");
+  const failure = box.className === "error" ? box.textContent : "";
+  const gone = !$("#view-person").hidden && $("#person-title").textContent === "No such person";
+  showMessage([].concat(refusal, !failure ? []
+    : gone ? `. This page's person is gone, merged or deleted by someone else meanwhile ` +
+      `(${failure}).`
+      : `. ${failure}`));
 }
 
 // A write's answer and the id of the change it recorded (null: it changed nothing).
@@ -713,10 +719,8 @@ async function mergeInto(person, existing, hash = null) {
       undoOf(change, hash ? { [hash]: back } : {}));
     if (hash && location.hash !== hash) location.hash = hash; else route();
   } catch (error) {
-    // the view again, with the names as they are now, then why (a new view clears an
-    // error: said first, it never showed)
-    route();
-    showMessage(error.status === 409 && error.details.renamed
+    // the view again, with the names as they are now, then why
+    await viewThenSay(error.status === 409 && error.details.renamed
       ? say`Not merged: ${renamedText(error.details.renamed)}.` : `Merge failed: ${error.message}`);
     focusMessage();
   }

@@ -247,6 +247,43 @@ def test_a_read_only_role_searches_an_up_to_date_library(
             migrate(reader)
 
 
+@pytest.mark.parametrize("commit", ["6ef3270", "7ae53b1"])
+def test_a_library_of_an_0027_main_had_for_a_while_is_put_as_0027_leaves_it(
+        plain_url: str, analyzer: FaceAnalyzer, settings: Settings, commit: str) -> None:
+    """Probe upgrade30: 0027 was two other scripts on main for a while (6ef3270 renamed
+    linked_folders.root to place; 7ae53b1 indexed lower(name)). A library that applied one
+    holds 27 as applied: from 6ef3270's every index run failed ("column lf.root does not
+    exist"); from 7ae53b1's the folded-name lookup had no index. Migration 0029 puts each as
+    0027 leaves it."""
+    settings = settings.model_copy(update={"database_url": plain_url})
+    with Pgface(settings, analyzer=analyzer) as pf:
+        pf.index(samples()["players.jpg"])
+    with psycopg.connect(plain_url, autocommit=True) as admin:  # the library as it left it
+        admin.execute("SET search_path TO pgface, public")
+        admin.execute("DELETE FROM schema_migrations WHERE version > 27")
+        admin.execute("DROP INDEX people_name_folded_idx")
+        if commit == "6ef3270":
+            admin.execute("ALTER TABLE linked_folders RENAME COLUMN root TO place")
+            admin.execute("UPDATE schema_migrations SET name = 'linked_folders_by_place' "
+                          "WHERE version = 27")
+        else:
+            admin.execute("CREATE INDEX people_name_lower_idx ON people (lower(name))")
+    assert migrate(plain_url) == [version for version, _, _ in migrations() if version > 27]
+    with Pgface(settings, analyzer=analyzer) as pf:
+        assert pf.index(samples()["yaoming.jpg"]).indexed == 1  # its links recorded as now
+    with psycopg.connect(plain_url) as conn:
+        conn.execute("SET search_path TO pgface, public")
+        assert [r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'pgface' "
+            "AND table_name = 'linked_folders' ORDER BY 1")] == ["folder", "root"]
+        indexes = {r[0] for r in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'pgface' AND tablename = "
+            "'people'")}
+        assert "people_name_folded_idx" in indexes and "people_name_lower_idx" not in indexes
+        assert conn.execute("SELECT name FROM schema_migrations WHERE version = 27"
+                            ).fetchone()[0] == "people_names_in_any_case"
+
+
 def test_a_statement_timeout_at_start_up_is_named_so(plain_url: str) -> None:
     """A role-level statement_timeout that cancelled a start-up statement was told as "cannot
     connect to the database: canceling statement due to statement timeout"."""

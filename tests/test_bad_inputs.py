@@ -254,6 +254,12 @@ def make_corpus(folder: Path) -> dict[str, Expect]:
          lambda p: p.write_bytes(whole.getvalue()[:-3] + b"\xff\xd9"))
     save("no-end-marker.jpg", Expect(faces=GOOD, upright=True),
          lambda p: p.write_bytes(whole.getvalue()[:-2]))
+    # a CMYK one a few bytes short of its end marker too: its RGB twin was taken, and Pillow
+    # refused it, "image file is truncated (6 bytes not processed)"
+    cmyk = io.BytesIO()
+    photo.convert("CMYK").save(cmyk, "JPEG", quality=90)
+    save("cmyk-bytes-short.jpg", Expect(faces=GOOD, upright=True),
+         lambda p: p.write_bytes(cmyk.getvalue()[:-10]))
     # ... and a small one (LFW's 250 pixels), whose last row of blocks is 6 % of it: the row
     # the cut is in was counted lost whole, and such a photo a byte short refused (reprobe25)
     small = io.BytesIO()

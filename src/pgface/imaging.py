@@ -649,8 +649,12 @@ def _decode_jpeg(data: bytes, img: Image.Image, source: str, factor: int = 1
     factor > 1: decoded at 1/factor of its size.
     """
     if img.mode == "CMYK":
-        _check_cmyk_whole(data, source)
-        return None
+        closed = _cmyk_cut_closed(data, source)
+        if closed is None:
+            return None  # whole, or a complaint Pillow's decoding says
+        with Image.open(io.BytesIO(closed), formats=["JPEG"]) as cut:
+            cut.load()
+            return _upright(_to_bgr(cut), img)
     if img.mode not in ("RGB", "L"):
         return None
     try:
@@ -1016,20 +1020,24 @@ def _scans_missing(frame: _JpegFrame) -> bool:
     return bool(begun - finished) or not set(frame.components) <= detailed
 
 
-def _check_cmyk_whole(data: bytes, source: str) -> None:
-    """A CMYK JPEG cut short and closed, refused as an RGB one is (_decode_jpeg_checked):
-    Pillow decodes CMYK itself (libjpeg-turbo gives no BGR of it) and read such a file with
-    its lost part flat. libjpeg-turbo decodes it to CMYK at its smallest scale (an eighth of
-    each side: every coefficient is still read, so a cut shows) to tell; any other complaint
-    is left to Pillow, as for RGB."""
+def _cmyk_cut_closed(data: bytes, source: str) -> bytes | None:
+    """A CMYK JPEG cut short judged as an RGB one is (_decode_jpeg_checked): refused where it
+    lost too much, else its data up to the cut closed by an end marker, for Pillow to decode
+    (it decodes CMYK itself: libjpeg-turbo gives no BGR of it), its last blocks filled in as
+    an RGB one's are: without the marker Pillow refused it, "image file is truncated (6 bytes
+    not processed)", where the same cut of an RGB JPEG was taken. None: whole, or another
+    complaint, left to Pillow as for RGB. libjpeg-turbo decodes it to CMYK at its smallest
+    scale (an eighth of each side: every coefficient is still read, so a cut shows) to tell."""
     try:
         simplejpeg.decode_jpeg(data, colorspace="CMYK", strict=True, min_width=1, min_height=1)
     except ValueError as exc:
-        if _cut_short(exc):
-            _refuse_if_cut_too_short(data, "CMYK", source, exc)
-        return
+        if not _cut_short(exc):
+            return None
+        _refuse_if_cut_too_short(data, "CMYK", source, exc)
+        return data[:_jpeg_frame(data).coded_end].rstrip(b"\xff") + b"\xff\xd9"
     if _arithmetic(data):
         _refuse_if_cut_too_short(data, "CMYK", source)
+    return None
 
 
 # ISO base media file brands of still images (AVIF, HEIC/HEIF): "ftyp" at byte 4, brand at 8

@@ -1165,6 +1165,35 @@ def test_back_from_a_person_returns_to_the_place_in_the_grid(
         assert not errors, errors
 
 
+def test_an_image_that_cannot_be_had_is_shown_missing_not_loading(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe webscale30: a person's photo whose file is gone (404) was marked missing but kept
+    its `loading` class, which hides a photo or a tile's crop while it loads (opacity 0): it
+    looked as if it were still loading, for good, its missing outline unseen."""
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        faces = stored_face_ids(http)
+        alpha = http.post("/api/people/name", json={"face_ids": faces[:2], "name": "Alpha"})
+        gone = {"error": {"status": 404, "code": "not_found",
+                          "message": "the file is no longer there"}}
+        page.route("**/api/photos/*/image**", lambda route: route.fulfill(status=404, json=gone))
+        page.route("**/api/faces/*/crop", lambda route: route.fulfill(status=404, json=gone))
+        page.goto(f"{url}/#/people/{alpha.json()['id']}")
+        for images in ("#person-photos img", "#person-faces img"):
+            expect(page.locator(images).first).to_have_class(re.compile(r"\bmissing\b"))
+            shown = page.evaluate("""(images) => [...document.querySelectorAll(images)].map(
+                (i) => [i.className, getComputedStyle(i).opacity,
+                        getComputedStyle(i).outlineStyle])""", images)
+            assert shown and all(
+                "loading" not in kind and opacity == "1" and outline != "none"
+                for kind, opacity, outline in shown), (images, shown)
+        page.unroute("**/api/photos/*/image**")
+        page.unroute("**/api/faces/*/crop")
+        page.goto(f"{url}/#/people")  # shown again elsewhere: asked for again, and had
+        expect(page.locator("#people-grid img.crop").first).not_to_have_class(
+            re.compile(r"\b(missing|loading)\b"))
+        assert not errors, errors
+
+
 def test_the_grid_shown_again_after_an_outage_asks_again_for_what_failed(
         settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe webpeople23: the server unreachable while the grid's end came into view, then

@@ -274,7 +274,9 @@ async function showFace(img, path) {
     } catch (error) {
       if (error.dropped) return;  // no longer shown: nothing to mark
       if (error.status !== 0 || attempt >= IMAGE_RETRIES_MS.length || !img.isConnected) {
-        img.classList.add("missing");
+        // no longer loading: a tile's or photo's placeholder stays hidden while it loads, and
+        // one marked missing too looked as if it still were, for good (probe webscale30)
+        img.classList.replace("loading", "missing") || img.classList.add("missing");
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, IMAGE_RETRIES_MS[attempt]));
@@ -287,7 +289,7 @@ async function showFace(img, path) {
 // (docs/http.md: "asked for again the next time it is shown"; the results' stayed grey).
 function showMissingAgain(root) {
   for (const img of root.querySelectorAll("img.missing")) {
-    img.classList.remove("missing");
+    img.classList.replace("missing", "loading");
     lazyImages.observe(img);  // by its data-src, as a lazyImage
   }
 }

@@ -184,7 +184,8 @@ def test_relative_folders_are_taken_against_the_folder_the_settings_are_made_in(
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PGFACE_UPLOAD_DIR", "uploads")
-    given = Settings(data_dir="data", models_dir="packs", api_roots=["photos", "/srv/more"])
+    given = Settings(data_dir="data", models_dir="packs", api_roots=["photos", "/srv/more"],
+                     model_pack="packs/mine")  # a pack by its folder (reprobe31); a name stays
     monkeypatch.setenv("PGFACE_DATA_DIR", "data")
     from_env = Settings()
     monkeypatch.chdir(tmp_path / "elsewhere")  # as a worker, a daemon may
@@ -194,6 +195,9 @@ def test_relative_folders_are_taken_against_the_folder_the_settings_are_made_in(
     assert given.resolved_models_dir() == tmp_path / "packs"
     assert from_env.resolved_models_dir() == tmp_path / "data" / "models"
     assert given.api_roots == [tmp_path / "photos", Path("/srv/more")]
+    assert given.model_pack == str(tmp_path / "packs" / "mine")
+    assert [Settings(model_pack=pack).model_pack for pack in ("buffalo_l", "buffalo_l/")] == [
+        "buffalo_l", "buffalo_l/"]
     assert Settings(data_dir="~/pgface").data_dir == Path.home() / "pgface"
     with pytest.raises(InvalidSettings, match="PGFACE_DATA_DIR: cannot expand ~"):
         Settings(data_dir="~no-such-user-pgface/data")

@@ -80,6 +80,18 @@ def _plain(value: object) -> Any:
     return repr(value)
 
 
+def _absolute(folder: Path) -> Path:
+    """A folder setting made absolute, ~ expanded, against the current folder; ValueError
+    saying why it cannot be."""
+    try:
+        return folder.expanduser().absolute()
+    except RuntimeError as exc:  # ~user of no such user, or no home to expand ~ to
+        raise ValueError(f"cannot expand ~ ({exc})") from None
+    except OSError as exc:  # relative, and the current folder is deleted
+        raise ValueError(f"relative, and the current folder cannot be read "
+                         f"({os_reason(exc)})") from None
+
+
 def unreadable_url(url: str) -> str | None:
     """Why libpq cannot read a database URL, without a word of its password (libpq's words
     quote the part it could not read, which may be the password); None where it can. The
@@ -343,15 +355,21 @@ class Settings(BaseSettings):
         # the new folder without a word (probe pyapi30)
         if value is None:
             return None
-        folders = value if isinstance(value, list) else [value]
-        try:
-            absolute = [folder.expanduser().absolute() for folder in folders]
-        except RuntimeError as exc:  # ~user of no such user, or no home to expand ~ to
-            raise ValueError(f"cannot expand ~ ({exc})") from None
-        except OSError as exc:  # relative, and the current folder is deleted
-            raise ValueError(f"relative, and the current folder cannot be read "
-                             f"({os_reason(exc)})") from None
-        return absolute if isinstance(value, list) else absolute[0]
+        if isinstance(value, list):
+            return [_absolute(folder) for folder in value]
+        return _absolute(value)
+
+    @field_validator("model_pack")
+    @classmethod
+    def _pack_folder_absolute(cls, pack: str) -> str:
+        # A pack named by its folder's path (not a bare name, which models_dir's folders
+        # answer: packs.resolve_pack) is fixed as the folders above are: relative, it followed
+        # os.chdir, and a search found no pack, or another one (probe reprobe31)
+        named = pack.rstrip("/")
+        if not named or ("/" not in named and os.sep not in named
+                         and not named.startswith(("~", "."))):
+            return pack
+        return str(_absolute(Path(pack)))
 
     @field_validator("api_host")
     @classmethod

@@ -255,10 +255,18 @@ def test_an_upload_of_a_photo_stored_from_a_folder_keeps_its_own_file(
                                                            "api_roots": [tmp_path]}),
                                analyzer)) as client:
         assert index_path(client, "folder")["indexed"] == 1
+        kept = uploads / f"{hashlib.sha256(yao.read_bytes()).hexdigest()}.jpg"
+        kept.mkdir(parents=True)  # its file cannot be written: said, as a new upload's is
+        refused = client.post("/api/photos", files=upload(yao))  # (it was a 200, kept nothing)
+        assert refused.status_code == 503, refused.text
+        assert error_of(refused).startswith(f"cannot write in the upload folder {uploads} (")
+        stored = client.get("/api/photos").json()["photos"][0]["id"]
+        assert error_of(refused).endswith(f"the upload was not kept (photo {stored} is stored "
+                                          f"from its other paths alone)"), refused.text
+        kept.rmdir()
         again = client.post("/api/photos", files=upload(yao))
         assert (again.status_code, again.json()["created"]) == (200, False), again.text
         photo = again.json()["photo"]
-        kept = uploads / f"{hashlib.sha256(yao.read_bytes()).hexdigest()}.jpg"
         assert kept.read_bytes() == yao.read_bytes()
         removed = client.post("/api/photos/remove", json={"paths": [str(folder / "yao.jpg")]})
         assert removed.status_code == 200, removed.text

@@ -175,16 +175,17 @@ def _make_upload_folder(folder: Path) -> None:
         raise _not_kept(folder, exc) from None
 
 
-def _not_kept(folder: Path, exc: OSError) -> ApiError:
+def _not_kept(folder: Path, exc: OSError, outcome: str = "the photo was not stored"
+              ) -> ApiError:
     """An upload whose file cannot be written (a full disk, a folder made read-only since
-    the server started): a 507 or 503 naming the upload folder, nothing stored. It was a 500
+    the server started): a 507 or 503 naming the upload folder, and OUTCOME. It was a 500
     "internal error (OSError)", which these docs call a bug."""
     reason = os_reason(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return ApiError(507, f"the upload folder {folder} is full ({reason}): the photo was "
-                             f"not stored", "insufficient_storage")
-    return ApiError(503, f"cannot write in the upload folder {folder} ({reason}): the photo "
-                         f"was not stored", "storage_unavailable")
+        return ApiError(507, f"the upload folder {folder} is full ({reason}): {outcome}",
+                        "insufficient_storage")
+    return ApiError(503, f"cannot write in the upload folder {folder} ({reason}): {outcome}",
+                    "storage_unavailable")
 
 
 def _keep_upload_file(conn: psycopg.Connection, settings: Settings, photo_id: int,
@@ -204,9 +205,13 @@ def _keep_upload_file(conn: psycopg.Connection, settings: Settings, photo_id: in
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             _write_file(path, data)
-        except OSError as exc:  # the photo is stored: say it, and answer as before
+        except OSError as exc:
+            if not kept:  # the upload not kept: said, as a new upload's is (it answered 200,
+                # and the photo went with its folder's file, probe reprobe31)
+                raise _not_kept(folder, exc, f"the upload was not kept (photo {photo_id} is "
+                                             f"stored from its other paths alone)") from None
             log.warning("photo %s's uploaded file cannot be written at %s: %s", photo_id,
-                        loggable(path), loggable(str(exc)))
+                        loggable(path), loggable(str(exc)))  # kept there: said, answered
             continue
         if kept:
             log.info("photo %s's uploaded file was missing: written again at %s", photo_id,

@@ -350,6 +350,11 @@ def test_a_png_whose_metadata_pillow_will_not_inflate_is_read_without_it() -> No
     broken = png[:33] + metadata["ICC profile"] + png[33:idat + 8] + bytes(40) + png[idat + 48:]
     with pytest.raises(ImageError, match="meta.png: corrupt or truncated image"):
         decode_photo(broken, "meta.png", **LIMITS)
+    # cut short, it is said to be cut (it was said as the chunk's: probe reprobe31)
+    with_icc = png[:33] + metadata["ICC profile"] + png[33:]
+    with pytest.raises(ImageError, match=r"meta.png: corrupt or truncated image \(image file is "
+                                         r"truncated"):
+        decode_photo(with_icc[:len(with_icc) - len(png) // 3], "meta.png", **LIMITS)
 
 
 def test_a_pillow_image_that_cannot_be_read_is_an_image_error(tmp_path: Path) -> None:

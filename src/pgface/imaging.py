@@ -1125,8 +1125,9 @@ _PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 
 def _png_without_large_metadata(data: bytes, every_text: bool) -> bytes | None:
     """The PNG without its text and ICC profile chunks that inflate past what Pillow reads
-    (every text chunk too with every_text: their total was over its MAX_TEXT_MEMORY); None
-    when it is no PNG, its chunks cannot be walked, or none was dropped."""
+    (every text chunk too with every_text: their total was over its MAX_TEXT_MEMORY), a cut
+    at its end kept (said as a cut: without the chunk, it was said as the chunk's, probe
+    reprobe31); None when it is no PNG or none was dropped."""
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         return None
     kept, at, dropped = [data[:8]], 8, False
@@ -1134,7 +1135,7 @@ def _png_without_large_metadata(data: bytes, every_text: bool) -> bytes | None:
         (length,), kind = struct.unpack(">I", data[at:at + 4]), data[at + 4:at + 8]
         end = at + 12 + length
         if end > len(data):
-            return None
+            break
         if (every_text and kind in _PNG_TEXT_CHUNKS) or _inflates_past_limit(
                 kind, data[at + 8:end - 4]):
             dropped = True
@@ -1142,7 +1143,8 @@ def _png_without_large_metadata(data: bytes, every_text: bool) -> bytes | None:
             kept.append(data[at:end])
         at = end
         if kind == b"IEND":
-            break
+            return b"".join(kept) if dropped else None
+    kept.append(data[at:])  # cut short: as it is, for Pillow to say so
     return b"".join(kept) if dropped else None
 
 
@@ -1262,7 +1264,8 @@ def _deep_to_bgr(pixels: np.ndarray, alpha_kind: int) -> np.ndarray:
     rows = max(1, BAND_PIXELS // max(1, width))
     starts = range(0, height, rows)
     # by bands too: NumPy's max of the whole colour view (every 4th value skipped) took GBs
-    top = _range_top(int(_brightest(pixels[y:y + rows, :, :3] for y in starts)))
+    top = _range_top(int(_brightest((pixels[y:y + rows, :, :3] for y in starts),
+                                    height * width * 3)))
     bgr = np.empty((height, width, 3), np.uint8)
     for y in starts:
         colour = pixels[y:y + rows, :, :3].astype(np.float32)
@@ -1549,13 +1552,17 @@ def _range_top(brightest: int) -> int:
 STRAY_VALUES = 10_000
 
 
-def _brightest(bands: Iterable[np.ndarray]) -> float:
-    """The brightest of the bands' values but for a stray few (one in STRAY_VALUES), a band
-    at a time: the largest values of each band are all that is kept."""
-    flat = [band.ravel() for band in bands]
-    keep = sum(values.size for values in flat) // STRAY_VALUES + 1
-    tops = [values if values.size <= keep else np.partition(values, values.size - keep)[-keep:]
-            for values in flat]
+def _brightest(bands: Iterable[np.ndarray], count: int) -> float:
+    """The brightest of COUNT values, given a band at a time, but for a stray few (one in
+    STRAY_VALUES): of each band only its largest values are kept (its copy, where it is a
+    view of some channels, gone before the next: all of them at once held the whole photo's
+    colour again, probe reprobe31)."""
+    keep = count // STRAY_VALUES + 1
+    tops = []
+    for band in bands:
+        values = band.ravel()
+        tops.append(values if values.size <= keep
+                    else np.partition(values, values.size - keep)[-keep:].copy())
     values = np.concatenate(tops) if tops else np.zeros(1)
     keep = min(keep, values.size)
     return float(np.partition(values, values.size - keep)[values.size - keep])
@@ -1597,7 +1604,8 @@ def _to_bgr(img: Image.Image) -> np.ndarray:
     if img.mode in _DEEP_GREY_MODES:
         # 16-bit, 32-bit and float greyscale: scale by the range the values were meant in,
         # not by clipping at 255; floats are either 0..1 or held like integers.
-        brightest = _brightest(np.asarray(img.crop((0, y0, width, y1))) for y0, y1 in bands)
+        brightest = _brightest((np.asarray(img.crop((0, y0, width, y1))) for y0, y1 in bands),
+                               width * height)
         if img.mode == "F" and brightest <= 1.0:
             top = 1.0
         else:

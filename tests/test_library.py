@@ -21,6 +21,7 @@ import numpy as np
 import psycopg
 import pytest
 from conftest import PHOTOS, in_pgface_schema, require_data, turned_pack
+from PIL import Image
 from typer.testing import CliRunner
 
 from pgface import PersonConflict, Pgface, Settings, library
@@ -468,6 +469,34 @@ def test_one_path_given_alone_is_one_path(pf: Pgface, database_url: str, library
     empty = runner.invoke(app, ["remove", ""], env=env)
     assert empty.exit_code == 2 and "an empty path" in empty.output
     assert counts(database_url)[0] == photos - 1  # Biden's photos, under the current folder
+    # Probe security31: a file checked when its folder was walked, then swapped for a link
+    # to one outside the allowed folders before it was read, was read through the link and
+    # stored at its real path. The file opened is checked again: in one process and in two.
+    secret = library_folder / "kit_harington" / next(
+        p.name for p in (library_folder / "kit_harington").iterdir())
+    for processes in (1, 2):
+        roots = library_folder / f"allowed{processes}"
+        roots.mkdir()
+        for n, photo in enumerate(sorted((library_folder / "rose_leslie").iterdir())):
+            Image.open(photo).convert("RGB").save(roots / f"{n}.jpg", quality=80 + processes)
+        shutil.copyfile(obama / "obama.jpg", roots / "swapped.jpg")
+        (roots / "a-link-out.jpg").symlink_to(secret)  # said as the folder is listed
+        before = counts(database_url)
+        link = roots / "swapped.jpg"
+
+        def swap(*_: object, link: Path = link) -> None:  # at the listing's first failure
+            if not link.is_symlink():
+                link.unlink()
+                link.symlink_to(secret)
+
+        pf.settings.index_processes, pf.settings.photo_batch = processes, 1
+        swapped = pf.index(roots, progress=swap, within=str(roots))
+        pf.settings.index_processes, pf.settings.photo_batch = 1, Settings().photo_batch
+        assert [(Path(f.source).name, f.reason) for f in swapped.failures] == [
+            (name, "outside the allowed folders (a symlink?)")
+            for name in ("a-link-out.jpg", "swapped.jpg")], processes
+        assert counts(database_url)[0] == before[0] + swapped.indexed > before[0]
+        assert not pf.photo_faces(str(secret)), processes
 
 
 def test_cli_prune_and_remove_say_how_many(env: dict[str, str], pf: Pgface,

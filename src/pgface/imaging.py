@@ -14,7 +14,7 @@ import struct
 import time
 import warnings
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -158,8 +158,8 @@ def read_file(path: Path, max_bytes: int, timeout_s: float = READ_TIMEOUT_S) -> 
     return read_file_stat(path, max_bytes, timeout_s)[0]
 
 
-def read_file_stat(path: Path, max_bytes: int, timeout_s: float = READ_TIMEOUT_S
-                   ) -> tuple[bytes, os.stat_result]:
+def read_file_stat(path: Path, max_bytes: int, timeout_s: float = READ_TIMEOUT_S,
+                   within: Sequence[Path] | None = None) -> tuple[bytes, os.stat_result]:
     """A photo file's bytes and the stat of the file they were read from, taken before reading
     (a write during the read leaves a later modification time than the one returned);
     ImageError naming the file and the reason on any failure.
@@ -168,6 +168,9 @@ def read_file_stat(path: Path, max_bytes: int, timeout_s: float = READ_TIMEOUT_S
     never end) is refused from its stat, and the open is non-blocking in case the name is
     swapped for one in between. The size limit is checked before reading and while reading,
     and the reading stops at the deadline (checked between chunks).
+    within: folders (resolved) the file opened must really lie in (a server's allowed roots),
+    checked on the file the kernel opened: the path was checked when its folder was walked,
+    and a link put in its place before it was read was followed (probe security31).
     """
     source = str(path)
     info = _stat_regular(path, source)
@@ -182,11 +185,26 @@ def read_file_stat(path: Path, max_bytes: int, timeout_s: float = READ_TIMEOUT_S
     try:
         opened = os.fstat(fd)
         _check_kind(opened.st_mode, source)
+        if within is not None and not _opened_within(fd, path, within):
+            raise ImageError(source, OUTSIDE_ROOTS)
         return _read_bounded(fd, source, max_bytes, timeout_s), opened
     except OSError as exc:
         raise ImageError(source, f"cannot read file ({os_reason(exc)})") from exc
     finally:
         os.close(fd)
+
+
+OUTSIDE_ROOTS = "outside the allowed folders (a symlink?)"
+
+
+def _opened_within(fd: int, path: Path, roots: Sequence[Path]) -> bool:
+    """Whether the file open at FD lies in one of ROOTS, by the path the kernel has for it
+    (Linux's /proc/self/fd; elsewhere the path resolved again now, after the open)."""
+    try:
+        real = Path(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:
+        real = Path(os.path.realpath(path))
+    return any(real == root or root in real.parents for root in roots)
 
 
 def _stat_regular(path: Path, source: str) -> os.stat_result:

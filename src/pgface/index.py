@@ -42,6 +42,7 @@ from pgface.errors import (
 )
 from pgface.imaging import (
     IMAGE_SUFFIXES,
+    OUTSIDE_ROOTS,
     Photo,
     decode_photo,
     face_crop_jpeg,
@@ -174,7 +175,7 @@ def iter_photo_files(paths: Iterable[Path], failures: list[Failure],
                                                    "symbolic links)"))
                 continue
             if not any(real == root or root in real.parents for root in roots):
-                failures.append(Failure(str(path), "outside the allowed folders (a symlink?)"))
+                failures.append(Failure(str(path), OUTSIDE_ROOTS))
                 continue
         yield path
 
@@ -556,9 +557,10 @@ class _Read:
     stamp: store.FileStamp | None = None  # the file's, where it can be trusted
 
 
-def _read(path: Path, max_bytes: int, timeout_s: float) -> _Read | Failure:
+def _read(path: Path, max_bytes: int, timeout_s: float, within: Sequence[Path] | None = None
+          ) -> _Read | Failure:
     try:
-        data, info = read_file_stat(path, max_bytes, timeout_s)
+        data, info = read_file_stat(path, max_bytes, timeout_s, within)
     except ImageError as exc:
         return Failure(exc.source, exc.reason)
     now = time.time_ns()
@@ -666,16 +668,21 @@ class Indexer:
     core); this thread embeds each batch's faces in one recognizer call and stores the batch
     in one transaction."""
 
-    def __init__(self, analyzer: FaceAnalyzer, pool: ConnectionPool, settings: Settings) -> None:
+    def __init__(self, analyzer: FaceAnalyzer, pool: ConnectionPool, settings: Settings,
+                 within: fs_paths.Paths | None = None) -> None:
+        """within: folders every file read must really lie in, checked again on the file
+        opened (a server's allowed roots; read_file_stat)."""
         self.analyzer = analyzer
         self.pool = pool
         self.settings = settings
+        self.within = (None if within is None
+                       else [Path(r).resolve() for r in fs_paths.path_list(within)])
 
-    def index(self, paths: fs_paths.Paths, progress: ProgressCallback | None = None,
-              within: fs_paths.Paths | None = None) -> IndexReport:
+    def index(self, paths: fs_paths.Paths, progress: ProgressCallback | None = None
+              ) -> IndexReport:
         started = time.perf_counter()
         roots = fs_paths.path_list(paths)
-        report, files = photo_files(roots, progress, within)
+        report, files = photo_files(roots, progress, self.within)
         files = files_to_read(self.pool, files, self.analyzer.model_name, report, progress)
         self.index_batches(batches(files, self.settings.photo_batch), report, progress, started,
                            files=files, roots=roots)
@@ -815,7 +822,8 @@ class Indexer:
         with _timed(timings, "read"):
             reads: list[_Read] = []
             for item in workers.map(lambda p: _read(p, self.settings.max_file_bytes,
-                                                    self.settings.read_timeout_s), chunk):
+                                                    self.settings.read_timeout_s, self.within),
+                                    chunk):
                 if isinstance(item, Failure):
                     failures.append(item)
                 else:

@@ -51,6 +51,7 @@ from pgface.index import (
     batches,
 )
 from pgface.models.sessions import default_threads
+from pgface.paths import PathLike
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,8 @@ class _Tally:
 def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexReport,
                        processes: int, progress: ProgressCallback | None = None,
                        started: float | None = None, keep_hnsw: bool = True,
-                       formers: Formers | None = None) -> IndexReport:
+                       formers: Formers | None = None,
+                       within: Sequence[PathLike] | None = None) -> IndexReport:
     """Index files (listed already, into report) in PROCESSES processes.
 
     settings.database_url must name the database itself (the embedded server's too): a child
@@ -121,6 +123,7 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
     the processes leave it so. formers: where the run's former versions of edited photos go,
     the processes' together, for the caller to forget once the run is done
     (index.forget_formers); no process forgets its own while another may still record a path.
+    within: folders every file read must really lie in (Indexer's).
     """
     if getattr(multiprocessing.current_process(), "_inheriting", False):
         # multiprocessing's own test (spawn._check_not_importing_main): this process is one
@@ -149,7 +152,8 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
     workers = [_CONTEXT.Process(target=_index_queue,
                                 args=(child, tasks, sender, stop, os.getpid(), keep_hnsw,
                                       {name: logging.getLogger(name).getEffectiveLevel()
-                                       for name in QUIETED_LOGS}),
+                                       for name in QUIETED_LOGS},
+                                      None if within is None else [str(r) for r in within]),
                                 name=f"pgface-index-{n}", daemon=True)
                for n, (_, sender) in enumerate(pipes)]
     run = _Run(workers, {}, {}, report, progress, started, skipped_before=report.skipped,
@@ -337,9 +341,11 @@ class _Stopped(Exception):
 
 
 def _index_queue(settings: Settings, tasks: Any, results: Connection, stop: Any, parent: int,
-                 keep_hnsw: bool, log_levels: dict[str, int] | None = None) -> None:
+                 keep_hnsw: bool, log_levels: dict[str, int] | None = None,
+                 within: list[str] | None = None) -> None:
     """A child: index the batches of the queue until its stop, reporting as it goes through
-    its own pipe (RESULTS). Its logs of QUIETED_LOGS as quiet as the parent's (LOG_LEVELS)."""
+    its own pipe (RESULTS). Its logs of QUIETED_LOGS as quiet as the parent's (LOG_LEVELS).
+    within: the folders every file read must lie in (Indexer's)."""
     # Ctrl-C reaches the whole process group: the parent decides, and stops the children.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name, level in (log_levels or {}).items():
@@ -382,7 +388,7 @@ def _index_queue(settings: Settings, tasks: Any, results: Connection, stop: Any,
             _ = pf.pool
             send(("ready", pid))
             with contextlib.suppress(_Stopped):
-                Indexer(pf.analyzer, pf.pool, settings).index_batches(
+                Indexer(pf.analyzer, pf.pool, settings, within).index_batches(
                     chunks(), report, told, ahead=ONE_THREAD_PREFETCH
                     if settings.threads == 1 else PREFETCH_BATCHES, keep_hnsw=keep_hnsw,
                     formers=formers)

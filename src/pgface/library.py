@@ -404,7 +404,9 @@ class Pgface:
             with store.index_run(self.pool) as alone, hnsw_for_run(
                     self.pool, files, self.analyzer.model_name, report, progress) as bulk:
                 index_in_processes(settings, files, report, processes, progress, started,
-                                   keep_hnsw=not bulk, formers=formers)
+                                   keep_hnsw=not bulk, formers=formers,
+                                   within=None if within is None
+                                   else fs_paths.path_list(within))
                 # once every process has recorded its paths (not after a stop: index.py says why)
                 gone = forget_formers(self.pool, formers, self.analyzer.model_name,
                                       roots=paths, alone=alone)
@@ -412,7 +414,7 @@ class Pgface:
                 report.warnings += gone.warnings
             report.seconds = time.perf_counter() - started  # building the index again included
             return report
-        return Indexer(self.analyzer, self.pool, self.settings).index_batches(
+        return Indexer(self.analyzer, self.pool, self.settings, within).index_batches(
             batches(files, self.settings.photo_batch), report, progress, started, files=files,
             roots=paths)
 

@@ -340,7 +340,7 @@ def _trickle(base_url: str, path: str, seconds: float, pause: float = 0.2) -> tu
     photo = next(p for p in sample_photos() if p.name == "t1.jpg").read_bytes()
     body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="t.jpg"\r\n'
             b'Content-Type: image/jpeg\r\n\r\n' + photo + b"\r\n--b--\r\n")
-    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+    head = (f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; "
             f"boundary=b\r\nContent-Length: {len(body)}\r\n\r\n").encode()
     answer, started, _, ended = _sent_slowly(base_url, head, body, seconds, pause)
     return answer, ended - started
@@ -418,7 +418,7 @@ def test_a_request_head_not_all_sent_in_time_is_a_408_and_an_idle_connection_is_
             return answer, time.monotonic() - started
 
         # a head trickled a byte each 0.2 s, never pausing long: 408 once its time is up
-        head = b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
+        head = b"GET /api/health HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 200
         with socket.create_connection((host, int(port))) as sock:
             sock.settimeout(0.2)
             started, sent, answer = time.monotonic(), 0, b""
@@ -444,18 +444,18 @@ def test_a_request_head_not_all_sent_in_time_is_a_408_and_an_idle_connection_is_
         # from its own first byte, not from the connection's start
         with socket.create_connection((host, int(port))) as sock:
             sock.settimeout(20)
-            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
             assert _one_answer(sock).startswith(b"HTTP/1.1 200 ")
             time.sleep(seconds * 0.7)
             sock.sendall(b"GET /api/health HTTP/1.1\r\n")
             time.sleep(seconds * 0.7)  # past the connection's first 1.5 s, within this head's
-            sock.sendall(b"Host: x\r\n\r\n")
+            sock.sendall(b"Host: localhost\r\n\r\n")
             assert _one_answer(sock).startswith(b"HTTP/1.1 200 ")
         # a request sent on behind another (pipelined), its head only begun: a 408 once the
         # head's time is up, not a close without a word after uvicorn's 5 s keep-alive
         with socket.create_connection((host, int(port))) as sock:
             sock.settimeout(20)
-            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n"
+            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n\r\n"
                          b"GET /api/health HTTP/1.1\r\nHo")
             answer, took = until_closed(sock, time.monotonic())
         assert answer.count(b"HTTP/1.1 200 ") == 1 and b"HTTP/1.1 408 " in answer, answer
@@ -463,7 +463,8 @@ def test_a_request_head_not_all_sent_in_time_is_a_408_and_an_idle_connection_is_
         # a body slower than the head's time is the body's limits' to judge, not the head's
         with socket.create_connection((host, int(port))) as sock:
             sock.settimeout(20)
-            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\na")
+            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n"
+                         b"Content-Length: 2\r\n\r\na")
             time.sleep(seconds * 1.5)
             sock.sendall(b"b")
             assert _one_answer(sock).startswith(b"HTTP/1.1 200 ")
@@ -485,8 +486,9 @@ def test_a_body_its_route_leaves_unread_is_not_read_on_after_the_answer(
         for line, status in ((b"POST /api/no-such-route", b"404"),
                              (b"GET /api/health", b"200"), (b"POST /api/search", b"413")):
             length = b"1000000000" if status == b"413" else b"1000000"
-            answer, held = _unread_body(url, line + b" HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                                        b"multipart/form-data; boundary=b\r\nContent-Length: "
+            answer, held = _unread_body(url, line + b" HTTP/1.1\r\nHost: localhost\r\n"
+                                        b"Content-Type: multipart/form-data; boundary=b\r\n"
+                                        b"Content-Length: "
                                         + length + b"\r\n\r\n", seconds=10)
             assert answer.startswith(b"HTTP/1.1 " + status + b" "), (line, answer)
             assert held < 3 and b"connection: close" in answer.lower(), (line, held, answer)
@@ -496,11 +498,11 @@ def test_a_body_its_route_leaves_unread_is_not_read_on_after_the_answer(
         photo = next(p for p in sample_photos() if p.name == "t1.jpg").read_bytes()
         body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="t.jpg"\r\n'
                 b"Content-Type: image/jpeg\r\n\r\n" + photo + b"\r\n--b--\r\n")
-        requests = (b"POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
-                    b"boundary=b\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
-                    + body,
-                    b"GET /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab",
-                    b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        requests = (b"POST /api/search HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+                    b"multipart/form-data; boundary=b\r\nContent-Length: "
+                    + str(len(body)).encode() + b"\r\n\r\n" + body,
+                    b"GET /api/health HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nab",
+                    b"GET /api/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         host, port = url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port))) as sock:
             sock.settimeout(60)
@@ -826,6 +828,45 @@ def test_server_side_paths_never_escape_the_roots(settings: Settings, analyzer: 
         assert sorted(os.path.relpath(f["file"], root) for f in whole["failures"]) == [
             "album/shortcut", "album/sneaky.jpg", "link"]
         assert whole["indexed"] == 0 and client.get("/api/stats").json()["photos"] == 1
+
+
+def test_a_server_without_keys_refuses_what_a_page_of_another_site_sends(
+        settings: Settings, analyzer: FaceAnalyzer, pf: Pgface) -> None:
+    """Probe security31: open (no keys, on loopback), the server answered any Host, so a
+    site whose name was pointed at 127.0.0.1 read the library and renamed people from its own
+    page (DNS rebinding); and a form any site posted erased a person (cross-site request
+    forgery: the writes that take no JSON need no preflight). Clients that are no browser send
+    neither header, and the page pgface serves is of the server's own origin."""
+    with TestClient(create_app(settings, analyzer)) as client:
+        for host in ("localhost:8000", "127.0.0.1", "[::1]:8000", "pgface.localhost:80",
+                     "testserver"):  # the last: the address this client reached
+            assert client.get("/api/stats", headers={"Host": host}).status_code == 200, host
+        rebound = client.get("/api/stats", headers={"Host": "attacker.example:8000"})
+        assert (rebound.status_code, rebound.json()["error"]["code"]) == (
+            403, "host_not_allowed"), rebound.text
+        assert "not to 'attacker.example:8000'" in error_of(rebound)
+        for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+                        {"Origin": "http://evil.example"}, {"Origin": "null"}):
+            forged = client.post("/api/people/cluster", headers=headers)
+            assert (forged.status_code, forged.json()["error"]["code"]) == (
+                403, "cross_site_request"), (headers, forged.text)
+        assert client.get("/api/stats", headers={"Sec-Fetch-Site": "cross-site"}
+                          ).status_code == 200  # a read: the browser keeps it from the page
+        for headers in ({}, {"Sec-Fetch-Site": "same-origin"},
+                        {"Origin": "http://testserver"}):
+            assert client.post("/api/people/cluster", headers=headers).status_code == 200
+        with pf.pool.connection() as conn:  # with keys, the key is what a page cannot send
+            _, key = api_keys.create_key(conn, "writer", ["write", "read"])
+        keyed = client.post("/api/people/cluster", headers={
+            "Authorization": f"Bearer {key}", "Sec-Fetch-Site": "cross-site",
+            "Host": "faces.example.org"})
+        assert keyed.status_code == 200, keyed.text
+        # and no answer is shown in another site's frame, to have its buttons clicked through
+        for answer in (client.get("/"), client.get("/docs"), client.get("/api/stats"),
+                       rebound, client.get("/api/no-such-route")):
+            assert (answer.headers["x-frame-options"], answer.headers["content-security-policy"],
+                    answer.headers["x-content-type-options"]) == (
+                "DENY", "frame-ancestors 'none'", "nosniff"), answer.request.url
 
 
 def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
@@ -1246,7 +1287,7 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
         with socket.create_connection(("127.0.0.1", port)) as stalled:
             part = (b'--b\r\nContent-Disposition: form-data; name="file"; '
                     b'filename="a.jpg"\r\n\r\n' + b"\xff\xd8" * 500)
-            stalled.sendall(b"POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Type: "
+            stalled.sendall(b"POST /api/search HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
                             b"multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n"
                             b"\r\n" + part)
             stalled.settimeout(30)
@@ -1261,7 +1302,7 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
         # nowhere, and a reset at 20 MB); under it, answered as ever.
         def sent_raw(query: bytes, header: bytes) -> bytes:  # httpx takes no URL this long
             with socket.create_connection(("127.0.0.1", port)) as sock:
-                sock.sendall(b"GET /api/stats?x=" + query + b" HTTP/1.1\r\nHost: x\r\n"
+                sock.sendall(b"GET /api/stats?x=" + query + b" HTTP/1.1\r\nHost: localhost\r\n"
                              b"X-Big: " + header + b"\r\nConnection: close\r\n\r\n")
                 sock.settimeout(30)
                 answer = b""
@@ -1284,8 +1325,9 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
         # and nothing of the route's own answer (it was logged as a 404, then "500 on POST"
         # with two tracebacks of h11's LocalProtocolError, probe reprobe23)
         with socket.create_connection(("127.0.0.1", port)) as sock:
-            sock.sendall(b"POST /api/no-such-route HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
-                         b"chunked\r\n\r\n1\r\nc\r\n0\r\nX-T: " + b"t" * 200_000 + b"\r\n\r\n")
+            sock.sendall(b"POST /api/no-such-route HTTP/1.1\r\nHost: localhost\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n1\r\nc\r\n0\r\nX-T: "
+                         + b"t" * 200_000 + b"\r\n\r\n")
             sock.settimeout(30)
             trailer = b""
             with contextlib.suppress(ConnectionResetError):
@@ -1297,7 +1339,7 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
         assert trailer.count(b"HTTP/1.1") == 1, trailer
         # each request of a kept-alive connection is counted alone: two of 40 KB pass
         with socket.create_connection(("127.0.0.1", port)) as sock:
-            sock.sendall(b"".join(b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: "
+            sock.sendall(b"".join(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\nX-Big: "
                                   + b"a" * 40_000 + close + b"\r\n\r\n"
                                   for close in (b"", b"\r\nConnection: close")))
             sock.settimeout(30)
@@ -1312,10 +1354,11 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
         try:
             for sock in idle[:3]:
-                sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")  # no end of headers
+                # no end of headers
+                sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n")
             time.sleep(0.5)
             idle[3].settimeout(30)
-            idle[3].sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            idle[3].sendall(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
             assert _one_answer(idle[3]).startswith(b"HTTP/1.1 200 ")
             assert httpx.get(f"{base}/api/health", timeout=10).status_code == 503
         finally:
@@ -1380,7 +1423,7 @@ def test_pgface_serve_under_a_low_open_files_limit_keeps_its_log_and_answers_aga
         # and it had no answer at all)
         kept = socket.create_connection(("127.0.0.1", port))
         kept.settimeout(20)
-        health = b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n"
+        health = b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n\r\n"
         kept.sendall(health)
         assert _one_answer(kept).startswith(b"HTTP/1.1 200 ")
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(150)]

@@ -585,7 +585,7 @@ def test_serve_takes_its_settings_from_the_environment_where_no_option_is_given(
         key = made.stdout.strip()
         with socket.create_connection(("127.0.0.1", port)) as stalled:
             stalled.sendall(
-                b"POST /api/photos HTTP/1.1\r\nHost: x\r\nX-API-Key: " + key.encode()
+                b"POST /api/photos HTTP/1.1\r\nHost: localhost\r\nX-API-Key: " + key.encode()
                 + b"\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: "
                 b"100000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; "
                 b"filename=\"a.jpg\"\r\n\r\n" + b"\xff" * 5000)

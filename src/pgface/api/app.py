@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from pgface import __version__
 from pgface.api import admin, faces, jobs, people, photos, search
+from pgface.api.asgi import SecurityHeaders
 from pgface.api.docs import install_docs
 from pgface.api.errors import ClientErrorsLogged, InternalErrors, install_error_handlers
 from pgface.api.head import HeadAsGet
@@ -104,7 +105,8 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
     app.add_middleware(HeadAsGet)
     app.add_middleware(people.ChangeHeader)
     app.add_middleware(RootPathKnown)
-    app.add_middleware(InternalErrors)  # outermost of ours: it sees what every other layer raised
+    app.add_middleware(InternalErrors)  # it sees what every layer inside it raised
+    app.add_middleware(SecurityHeaders)  # on every answer, an internal error's too
     for router in (admin.router, photos.router, faces.router, search.router, people.router,
                    people.identify_router, jobs.router):
         app.include_router(router, prefix="/api")

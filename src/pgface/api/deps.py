@@ -6,6 +6,7 @@ import ipaddress
 from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 from fastapi import Depends, Request
@@ -15,6 +16,7 @@ from pgface.api.errors import ApiError
 from pgface.config import Settings
 from pgface.db import api_keys, server
 from pgface.library import Pgface
+from pgface.paths import loggable
 
 T = TypeVar("T")
 # Declared so that OpenAPI (and /docs' Authorize button) shows the scheme; checked below.
@@ -101,8 +103,43 @@ def authenticate(request: Request) -> tuple[api_keys.ApiKey | None, str | None]:
         return None, keys_required(get_settings(request), api_keys.active_key_exists(conn))
 
 
+# What a browser says of a request's page against the server's (Fetch Metadata): a page of
+# another site, or of another port of this machine (another origin of one site)
+OTHER_SITES = frozenset({"cross-site", "same-site"})
+
+
+def refuse_other_sites(request: Request, scope: str) -> None:
+    """On a server open to every client that reaches it (no API keys: it listens on loopback),
+    what a web page of another site can make a browser here send is refused (probe
+    security31): a request addressed to a name that is not this machine's (DNS rebinding: a
+    site's name pointed at 127.0.0.1 made its page the server's own origin, free to read the
+    library and change it), and a change sent by a page of another origin (cross-site request
+    forgery: a form posted from any site erased a person). A client that is no browser sends
+    neither Origin nor Sec-Fetch-Site, and names the server as it reaches it."""
+    host = request.headers.get("host")
+    if host is not None:
+        name = urlsplit(f"//{host}").hostname or ""
+        reached = str((request.scope.get("server") or ("",))[0]).lower()
+        if not (is_loopback(name) or name.endswith(".localhost") or name == reached):
+            raise ApiError(403, f"this server has no API keys, so it answers requests made to "
+                                f"this machine only (localhost, 127.0.0.1), not to "
+                                f"{loggable(host)!r}: a web page of any site could reach it "
+                                f"under that name; create an API key (pgface keys create) to "
+                                f"serve it under another", "host_not_allowed")
+    if scope != "write":
+        return
+    site, origin = request.headers.get("sec-fetch-site"), request.headers.get("origin")
+    if site in OTHER_SITES or (site is None and origin is not None and (
+            urlsplit(origin).netloc.lower() != (host or "").lower())):
+        raise ApiError(403, f"a change sent by a web page of another origin "
+                            f"({loggable(origin or 'unnamed')}) is refused: this server has no "
+                            f"API keys, so a page of any site a browser here opens could make "
+                            f"it; the page pgface serves sends its own", "cross_site_request")
+
+
 def require(scope: str) -> Callable[[Request], api_keys.ApiKey | None]:
-    """A dependency that lets the request through with a key of `scope`, or when open."""
+    """A dependency that lets the request through with a key of `scope`, or when open (and
+    then not from a web page of another site: refuse_other_sites)."""
 
     def check(request: Request,
               _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
@@ -111,6 +148,8 @@ def require(scope: str) -> Callable[[Request], api_keys.ApiKey | None]:
         if key is None and why is not None:
             raise ApiError(401, f"{why}: {_wrong_scheme(request)}send it as 'Authorization: "
                                 f"Bearer pgf_...'")
+        if key is None:
+            refuse_other_sites(request, scope)
         if key is not None:
             request.state.api_key_name = key.name  # for the log's line of a 4xx
         if key is not None and not key.allows(scope):

@@ -869,6 +869,21 @@ def test_a_server_without_keys_refuses_what_a_page_of_another_site_sends(
                 "DENY", "frame-ancestors 'none'", "nosniff"), answer.request.url
 
 
+def test_health_says_the_databases_own_words_only_to_this_machine(
+        settings: Settings, analyzer: FaceAnalyzer, caplog: pytest.LogCaptureFixture) -> None:
+    """Probe security31: GET /api/health, which needs no key, said the database's own words,
+    its socket path or host, to any client of a server that listens on the network."""
+    gone = "postgresql://postgres@/pgface?host=/nonexistent-pgface-socket&port=5"
+    for host, said in (("127.0.0.1", "/nonexistent-pgface-socket"),
+                       ("0.0.0.0", "the server's log says why")):
+        unwell = settings.model_copy(update={"api_host": host, "read_database_url": [gone]})
+        with TestClient(create_app(unwell, analyzer)) as client:
+            answer = client.get("/api/health")
+        assert answer.status_code == 503 and said in error_of(answer), (host, answer.text)
+        assert host == "127.0.0.1" or "/nonexistent" not in error_of(answer)
+    assert "/nonexistent-pgface-socket" in caplog.text  # the operator still reads why
+
+
 def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
         settings: Settings, analyzer: FaceAnalyzer, pf: Pgface,
         caplog: pytest.LogCaptureFixture) -> None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Depends, Request
 from psycopg_pool import ConnectionPool
 
 from pgface import __version__
-from pgface.api.deps import authenticate, get_pf, require_read
+from pgface.api.deps import authenticate, get_pf, is_loopback, require_read
 from pgface.api.errors import ApiError
 from pgface.api.models import AuthInfo, Health, Stats, error_responses
+from pgface.config import Settings
+from pgface.paths import loggable
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["admin"])
 
 
@@ -22,7 +27,7 @@ def health(request: Request) -> dict:
     try:
         _ping(pf.pool)
     except Exception as exc:  # any failure is the answer, not a crash
-        raise ApiError(503, f"database unavailable: {exc}", "database_unavailable") from None
+        raise _unavailable(pf.settings, "", exc) from None
     if pf.settings.read_database_url:
         reached = 0  # opening them names the one that fails; a query, by its number
         try:
@@ -31,9 +36,19 @@ def health(request: Request) -> dict:
                 _ping(pool)
         except Exception as exc:  # any failure is the answer, not a crash
             where = f"read database {reached} of PGFACE_READ_DATABASE_URL: " if reached else ""
-            raise ApiError(503, f"database unavailable: {where}{exc}", "database_unavailable"
-                           ) from None
+            raise _unavailable(pf.settings, where, exc) from None
     return {"status": "ok", "version": __version__, "model": pf.analyzer.model_name}
+
+
+def _unavailable(settings: Settings, where: str, exc: Exception) -> ApiError:
+    """Health's 503. The database's own words name its host or socket path, which this
+    endpoint, open to any client, told the network (probe security31): said to clients of a
+    server on loopback, where they are this machine's; elsewhere in the server's log alone."""
+    if is_loopback(settings.api_host) and settings.api_auth != "always":
+        return ApiError(503, f"database unavailable: {where}{exc}", "database_unavailable")
+    log.warning("health: database unavailable: %s%s", where, loggable(str(exc)))
+    return ApiError(503, f"database unavailable: {where}the server's log says why",
+                    "database_unavailable")
 
 
 def _ping(pool: ConnectionPool) -> None:

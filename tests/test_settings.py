@@ -201,3 +201,59 @@ def test_relative_folders_are_taken_against_the_folder_the_settings_are_made_in(
     assert Settings(data_dir="~/pgface").data_dir == Path.home() / "pgface"
     with pytest.raises(InvalidSettings, match="PGFACE_DATA_DIR: cannot expand ~"):
         Settings(data_dir="~no-such-user-pgface/data")
+
+
+# Passwords written raw (not percent-encoded) into a URL: libpq cannot split such a URL
+# cleanly, and quoted what it could not read, or named as the host, with part of the password
+# (probe pgint31). The port is one nothing listens on.
+RAW_PASSWORDS = ["p@ssSECRETword%", "ab/cdSECRET%zz", "xx@yySECRET"]
+SECRET_PARTS = ("SECRET", "p@ss", "ab/cd", "xx@")
+
+
+def _shows_no_password(text: str) -> None:
+    assert not any(part in text for part in SECRET_PARTS), text
+
+
+@pytest.mark.parametrize("password", RAW_PASSWORDS)
+def test_a_password_written_raw_in_a_database_url_shows_nowhere(
+        password: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import logging
+
+    import psycopg
+    from typer.testing import CliRunner
+
+    import pgface
+    from pgface.cli import app as cli_app
+    from pgface.cli.serve import MaskedFormatter
+    from pgface.db.connection import DatabaseError, open_pool
+    from pgface.errors import without_passwords
+
+    url = f"postgresql://app:{password}@127.0.0.1:1/appdb"
+    said: list[str] = []
+    # the settings' refusal, or the library's "cannot connect"
+    try:
+        with pgface.open(Settings(database_url=url, data_dir=tmp_path)) as pf:
+            pf.stats()
+    except PgfaceError as exc:
+        said.append(str(exc))
+    # a URL handed to the database layer past the settings
+    with pytest.raises(DatabaseError) as refused:
+        open_pool(url, migrate_first=False)
+    said.append(str(refused.value))
+    # a server's log line of the pool's (psycopg_pool logs libpq's words) and the URL itself
+    try:
+        psycopg.connect(url, connect_timeout=2)
+    except psycopg.Error as exc:
+        record = logging.LogRecord("psycopg.pool", logging.WARNING, __file__, 1,
+                                   "error connecting in 'pool-1': %s", (exc,), None)
+        said.append(MaskedFormatter("%(levelprefix)s %(message)s").format(record))
+    said.append(without_passwords(f"on {url}"))
+    # the CLI's error line, and --version with the setting wrong or right
+    monkeypatch.setenv("PGFACE_DATABASE_URL", url)
+    monkeypatch.setenv("PGFACE_DATA_DIR", str(tmp_path))
+    for args in (["stats"], ["--version"]):
+        result = CliRunner().invoke(cli_app, args)
+        said.append(result.output)
+    for text in said:
+        _shows_no_password(text)
+    assert all("***" in text for text in said[:-2]), said

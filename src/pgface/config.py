@@ -14,7 +14,14 @@ from urllib.parse import quote, unquote
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from pgface.errors import PgfaceError, os_reason, without_passwords
+from pgface.errors import (
+    PgfaceError,
+    os_reason,
+    password_text,
+    remember_password_of,
+    without_passwords,
+    without_secret,
+)
 
 # Cosine-similarity thresholds of best accuracy on LFW View 1 DevTrain; docs/calibration.md.
 CALIBRATED_THRESHOLDS: dict[str, float] = {"buffalo_sc": 0.23}
@@ -107,7 +114,9 @@ def unreadable_url(url: str) -> str | None:
 
 
 def _check_conninfo(url: str) -> None:
-    """A database URL as libpq reads it, or a ValueError saying why not."""
+    """A database URL as libpq reads it, or a ValueError saying why not. Its password is
+    masked from then on wherever pgface says something (errors.without_passwords)."""
+    remember_password_of(url)
     reason = unreadable_url(url)
     if reason is not None:
         raise ValueError(f"not a database URL PostgreSQL can read: {reason}")
@@ -121,18 +130,18 @@ def _without_secrets_of(given: object, text: str) -> str:
     for url in given if isinstance(given, list) else [given]:
         if not isinstance(url, str):
             continue
+        text = without_secret(text, password_text(url) or "")
         for found in _URL_SECRETS.findall(url):
-            secret = "".join(found).strip("'")  # one of the three forms matched
+            secret = "".join(found).strip("'")  # one of the two forms matched
             for piece in sorted({secret, *secret.split()}, key=len, reverse=True):
                 if len(piece) > 1:
                     text = text.replace(piece, "***")
     return text
 
 
-# A URL's password (between its user's colon and the @), a query's `password=`, a key=value
-# string's (up to the next keyword, its words taken with it)
-_URL_SECRETS = re.compile(r"^[a-z][a-z0-9+.-]*://[^:/@\s]*:([^/@]*)@"
-                          r"|[?&]password=([^&#]*)"
+# A query's `password=`, a key=value string's (up to the next keyword, its words taken with
+# it); a URL's own password is errors.password_text's
+_URL_SECRETS = re.compile(r"[?&]password=([^&#]*)"
                           r"|\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|.*?)(?=\s+\w+\s*=|$)",
                           re.IGNORECASE)
 

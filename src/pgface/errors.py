@@ -44,8 +44,75 @@ _KEY_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGN
 def without_passwords(text: str) -> str:
     """TEXT (a database URL, or a message that quotes one) with every password in it written
     `***`: an operator's PGFACE_DATABASE_URL with its password was echoed by the error that
-    refused it, and so into a server's log."""
-    return _KEY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+    refused it, and so into a server's log. So is every part of the password of each database
+    URL this process was given (remember_password_of), wherever it shows: libpq quotes the
+    part of a URL it could not read, or a host it could not find, which may be part of it."""
+    secrets = {password_text(url) for url in _URL_IN_TEXT.findall(text)} | _REMEMBERED
+    text = _KEY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = without_secret(text, secret)
+    return text
+
+
+# The start of a URL's user information, up to its password (scheme://user:)
+_URL_USER = re.compile(r"[a-z][a-z0-9+.-]*://[^:/@\s]*:", re.IGNORECASE)
+# What libpq splits a URL at: where the text it quotes from one begins and ends
+_URL_DELIMITERS = re.compile(r"[@/:?#&=,\s]+")
+_URL_IN_TEXT = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"]+", re.IGNORECASE)
+# The passwords (as written in their URLs) of the database URLs this process was given
+_REMEMBERED: set[str] = set()
+
+
+def password_text(url: str) -> str | None:
+    """The password of database URL URL as written in it (None where it has none): between
+    `scheme://user:` and the @ that ends the user information. In a URL libpq cannot split
+    cleanly, a password written raw (not percent-encoded) with an @, a / or a % in it, that
+    is everything up to the LAST @ of the URL: libpq took `p@ssword` up to its first @ and
+    quoted the rest of it with the host (`invalid percent-encoded token: "ssword%@host"`),
+    and `ab/cd@host` as host `app`, port `ab` and database `cd@host` (probe pgint31)."""
+    start = _URL_USER.match(url.strip())
+    if start is None:
+        return None
+    rest = url.strip()[start.end():]
+    first = rest.find("@")
+    if first < 0:
+        return None  # no user information: the colon was a port's
+    slash = rest.find("/")
+    if 0 <= slash < first and re.fullmatch(r"\d*(,[^@/]*)?", rest[:slash]):
+        return None  # host:port/database, an @ in the database's name or the query
+    host = re.split(r"[/?#]", rest[first + 1:], maxsplit=1)[0]
+    if not 0 <= slash < first and "@" not in host:
+        return rest[:first]  # split cleanly
+    return rest[:rest.rfind("@")]
+
+
+def remember_password_of(url: str) -> None:
+    """Have without_passwords mask the password of database URL URL wherever it shows."""
+    secret = password_text(url) if isinstance(url, str) else None
+    if secret:
+        _REMEMBERED.add(secret)
+
+
+def without_secret(text: str, secret: str) -> str:
+    """TEXT with SECRET (a password as written in a URL) written `***`, and every part of it
+    libpq may quote on its own: the pieces between the characters it splits a URL at (one of
+    two characters or three alone as a word, not inside one), and any quoted token that is
+    part of it."""
+    from urllib.parse import unquote
+
+    if not secret:
+        return text
+    pieces = {secret, unquote(secret), *_URL_DELIMITERS.split(secret),
+              *_URL_DELIMITERS.split(unquote(secret))}
+    for piece in sorted((p for p in pieces if len(p) > 1), key=len, reverse=True):
+        if len(piece) > 3:
+            text = text.replace(piece, "***")
+        else:
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(piece)}(?![A-Za-z0-9])", "***", text)
+    # a piece of one character (or one the above left) quoted alone: port "a"
+    return re.sub(r"""(['"])([^'"\s]+)\1""",
+                  lambda m: f"{m[1]}***{m[1]}" if m[2] in secret and m[2] != "***" else m[0],
+                  text)
 
 
 def os_reason(exc: OSError) -> str:

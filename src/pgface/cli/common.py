@@ -26,7 +26,7 @@ from rich.text import Text
 from pgface import paths
 from pgface.config import Settings
 from pgface.db.connection import database_error
-from pgface.errors import PgfaceError, describe, more_room, out_of_memory
+from pgface.errors import PgfaceError, describe, more_room, out_of_memory, without_passwords
 from pgface.library import Pgface
 from pgface.paths import terminal_safe
 from pgface.search import MAX_TOP
@@ -48,7 +48,9 @@ def box_text(bbox: Sequence[float]) -> str:
 
 def say_error(exc: BaseException) -> None:
     """The one `error:` line of a command that failed (error_line says what)."""
-    err.print(f"[red]error:[/red] {shown(error_line(exc))}", markup=True, highlight=False,
+    # no part of a database URL's password, whatever the error quotes (errors.without_passwords)
+    err.print(f"[red]error:[/red] {shown(without_passwords(error_line(exc)))}", markup=True,
+              highlight=False,
               soft_wrap=True)
 
 

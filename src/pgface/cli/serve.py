@@ -19,7 +19,7 @@ from pgface.cli.common import JsonOption, err, handle_errors, print_json
 from pgface.cli.display import ellipsis_for
 from pgface.config import Settings
 from pgface.db import api_keys
-from pgface.errors import PgfaceError
+from pgface.errors import PgfaceError, without_passwords
 from pgface.library import Pgface, build_analyzer
 from pgface.paths import terminal_safe
 
@@ -244,17 +244,32 @@ def _uvicorn_logs() -> dict:
     for formatter in config["formatters"].values():
         formatter["fmt"] = LOG_TIME + formatter["fmt"]
         formatter["datefmt"] = LOG_DATE_FORMAT
+    # uvicorn's error log holds a failed request's traceback: no password in it either
+    config["formatters"]["default"]["()"] = "pgface.cli.serve.MaskedFormatter"
     return config
+
+
+class MaskedFormatter(logging.Formatter):
+    """uvicorn's DefaultFormatter, each line with no part of a database URL's password: the
+    pool's "error connecting" warnings quoted libpq's words, which may hold the end of a
+    password written raw in PGFACE_DATABASE_URL (errors.without_passwords)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from uvicorn.logging import DefaultFormatter
+
+        super().__init__()
+        self.inner = DefaultFormatter(*args, **kwargs)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return without_passwords(self.inner.format(record))
 
 
 def _server_logs() -> None:
     """A server says what it does in its log, as uvicorn does: a restarted database, a 500's
     traceback, a lost connection (the CLI's callback quiets these for one-shot commands)."""
-    from uvicorn.logging import DefaultFormatter
-
     handler = logging.StreamHandler()
-    handler.setFormatter(DefaultFormatter(LOG_TIME + "%(levelprefix)s %(message)s",
-                                          datefmt=LOG_DATE_FORMAT))
+    handler.setFormatter(MaskedFormatter(LOG_TIME + "%(levelprefix)s %(message)s",
+                                         datefmt=LOG_DATE_FORMAT))
     for name in ("pgface", "psycopg"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]

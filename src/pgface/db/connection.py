@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from pgface.config import unreadable_url
 from pgface.db import sql
-from pgface.errors import PgfaceError
+from pgface.errors import PgfaceError, remember_password_of, without_passwords
 
 log = logging.getLogger(__name__)
 MIN_PGVECTOR = (0, 7)
@@ -150,6 +150,7 @@ def _check_url(url: str) -> None:
     """A URL libpq cannot read is named so (it was psycopg's ProgrammingError, no DatabaseError),
     with no word of its password (config.unreadable_url, which the settings use too: a URL
     given past them, a password with a space in it, was quoted whole here)."""
+    remember_password_of(url)
     reason = unreadable_url(url)
     if reason is not None:
         raise DatabaseError(f"the database URL is not one PostgreSQL can read: {reason}")
@@ -590,7 +591,10 @@ def connection_lost(exc: psycopg.Error) -> bool:
 
 
 def one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
+    """EXC's message as one line, with no part of a database URL's password: libpq names a
+    host it cannot find as the URL gave it, and in a URL whose password was written raw
+    (`xx@yy`) that was the password's end (`failed to resolve host 'yy@127.0.0.1'`)."""
+    return without_passwords(" ".join(str(exc).split()))
 
 
 def _move_from_public(conn: psycopg.Connection, schema: str) -> None:

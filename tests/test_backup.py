@@ -1085,3 +1085,31 @@ def library_grants(url: str) -> list[tuple]:
             "JOIN pg_attribute t ON t.attrelid = c.oid, aclexplode(t.attacl) a "
             "WHERE c.relnamespace = 'pgface'::regnamespace AND a.grantee <> c.relowner "
             "ORDER BY 1, 2, 3, 4").fetchall()
+
+
+def test_a_restore_refuses_while_another_role_s_session_is_connected(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """A `pgface serve` running as a search-only role, the restore run as the schema's owner
+    (no superuser): pg_stat_activity shows that session's backend_type as NULL to the owner,
+    so the restore did not count it, went on, and the serve answered from the index it had
+    loaded (probe pgint31). It is counted now, and its role named."""
+    url = settings.database_url
+    with a_role([url]) as owner, a_role([url]) as searcher:
+        as_owner = psycopg.conninfo.make_conninfo(url, user=owner)
+        as_admin(url, "CREATE EXTENSION IF NOT EXISTS vector",
+                 "CREATE SCHEMA pgface AUTHORIZATION {role}", role=owner)
+        with Pgface(settings.model_copy(update={"database_url": as_owner}),
+                    analyzer=analyzer) as pf:
+            pf.index(sample_photos()[:1])
+        before = library_state(url)
+        backups.backup(as_owner, "pgface", tmp_path / "own.dump")
+        with psycopg.connect(psycopg.conninfo.make_conninfo(url, user=searcher)) as serve:
+            serve.execute("SELECT 1")
+            with pytest.raises(backups.BackupError,
+                               match=rf"1 other session\(s\) are connected to the database, "
+                                     rf"some of them as role\(s\) {searcher} .*stop them"):
+                backups.restore(as_owner, "pgface", tmp_path / "own.dump", replace=True)
+        assert library_state(url) == before
+        # gone, the restore goes on
+        assert backups.restore(as_owner, "pgface", tmp_path / "own.dump",
+                               replace=True).counts.photos == 1

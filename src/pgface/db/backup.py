@@ -365,11 +365,12 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
             # `pgface serve` and refused, or read the library it replaces before the first
             # had restored it, and said so. Restores waiting here are not counted below.
             conn.execute(sql.RESTORE_SESSION_LOCK, [schema])
-            others = conn.execute(sql.OTHER_SESSIONS, [RESTORING]).fetchone()[0]
+            others, roles = conn.execute(sql.OTHER_SESSIONS, [RESTORING]).fetchone()
             if others:
+                of_roles = (f", some of them as role(s) {', '.join(roles)}" if roles else "")
                 raise BackupError(
-                    f"{source}: {others} other session(s) are connected to the database (a "
-                    "`pgface serve`, an index run?): stop them, then restore")
+                    f"{source}: {others} other session(s) are connected to the database{of_roles} "
+                    "(a `pgface serve`, an index run?): stop them, then restore")
             _check_rights(conn, schema, source)
             # What is replaced, for the report; whether it may be is decided in the restore's
             # transaction (sql.RESTORE_GUARD), where nothing can come in between.

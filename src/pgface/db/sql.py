@@ -813,10 +813,18 @@ SELECT (SELECT count(*) FROM photos), (SELECT count(*) FROM faces), (SELECT coun
 HAS_API_KEYS = "SELECT to_regclass('api_keys') IS NOT NULL"
 LIBRARY_KEYS = "SELECT count(*) FROM api_keys"
 EXPORT_SNAPSHOT = "SELECT pg_export_snapshot()"
-# Other clients of this database: a restore waits for none of them, it refuses.
+# Other clients of this database, and the other roles among them: a restore waits for none
+# of them, it refuses. A role that is not a superuser (nor of pg_read_all_stats) sees another
+# role's session with backend_type NULL, so `= 'client backend'` left out a `pgface serve`
+# running as a search-only role (probe pgint31): a NULL one with a role is a client's too (a
+# background process of the server's own, an autovacuum worker, has no role).
 OTHER_SESSIONS = """
-SELECT count(*) FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+SELECT count(*),
+       coalesce(array_agg(DISTINCT usename::text ORDER BY usename::text)
+                FILTER (WHERE usename IS DISTINCT FROM current_user), '{}')
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()
+  AND (backend_type = 'client backend' OR (backend_type IS NULL AND usesysid IS NOT NULL))
   AND application_name IS DISTINCT FROM %s
 """
 # Held by a restore's first connection for the whole restore (backup.restore): restores of one

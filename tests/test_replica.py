@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -215,3 +216,34 @@ def test_a_read_database_of_another_library_is_refused_by_name(
             assert pf.search(sample_photos()[0]).faces
     finally:
         next(elsewhere, None)
+
+
+def test_a_promoted_standby_is_refused_as_a_read_database(
+        urls: tuple[str, str], servers: tuple[str, str], analyzer: FaceAnalyzer,
+        models_dir: Path, work_dir: Path) -> None:
+    # A standby promoted keeps the primary's system identifier and databases: taken as a read
+    # database, it answered searches from a copy the primary no longer writes to (2 matches
+    # where the primary had 4, probe pgint31). A read database that is not in recovery must
+    # be the primary itself.
+    primary, _ = urls
+    name = psycopg.conninfo.conninfo_to_dict(primary)["dbname"]
+    promoted_dir = work_dir / f"replica-promoted-{uuid.uuid4().hex[:8]}"
+    promoted = create_standby(work_dir / "replica-primary", promoted_dir)
+    try:
+        with psycopg.connect(promoted, autocommit=True) as conn:
+            assert conn.execute("SELECT pg_promote(true, 60)").fetchone()[0]
+        reading = Settings(database_url=primary, read_database_url=[with_database(promoted, name)],
+                           models_dir=models_dir, data_dir=work_dir)
+        with Pgface(reading, analyzer=analyzer) as pf, pytest.raises(
+                DatabaseError, match=r"^read database 1 of PGFACE_READ_DATABASE_URL: this server "
+                                     r"is not in recovery, so it is no standby of the primary, "
+                                     r"nor is it the primary itself \(started .*promoted"):
+            pf.search(sample_photos()[0])
+        # the primary itself, and a standby that follows it, still serve
+        for url in urls:
+            with Pgface(reading.model_copy(update={"read_database_url": [url]}),
+                        analyzer=analyzer) as pf:
+                pf.search(sample_photos()[0])
+    finally:
+        stop_server(promoted_dir)
+        shutil.rmtree(promoted_dir, ignore_errors=True)

@@ -8,6 +8,7 @@ import inspect
 import logging
 import re
 from collections.abc import Callable
+from datetime import datetime
 from importlib.metadata import version as package_version
 from typing import Any, TypeVar
 
@@ -528,20 +529,24 @@ def public_calls_said_plainly(cls: C) -> C:
     return cls
 
 
-ServerIdentity = tuple[int | None, str]
+# (system identifier, database name, whether in recovery, when its postmaster started)
+ServerIdentity = tuple[int | None, str, bool, datetime]
 
 
 def server_identity(conn: psycopg.Connection) -> ServerIdentity:
-    """(system identifier, database name) of the server CONN reached; the identifier is None
-    where pg_control_system() is not granted (some hosted PostgreSQL)."""
+    """(system identifier, database name, whether the server is a standby (in recovery), when
+    it started) of the server CONN reached; the identifier is None where pg_control_system()
+    is not granted (some hosted PostgreSQL)."""
     database = conn.execute(sql.CURRENT_DATABASE).fetchone()[0]
+    in_recovery, started = conn.execute(sql.SERVER_STATE).fetchone()
     try:
         with conn.transaction():
-            return int(conn.execute(sql.SYSTEM_IDENTIFIER).fetchone()[0]), database
+            system = int(conn.execute(sql.SYSTEM_IDENTIFIER).fetchone()[0])
     except psycopg.OperationalError:
         raise
     except psycopg.Error:  # not granted, or not there (a hosted PostgreSQL's own build)
-        return None, database
+        system = None
+    return system, database, in_recovery, started
 
 
 def _check_ready(url: str, schema: str, standby_of: ServerIdentity | None = None) -> None:
@@ -550,7 +555,9 @@ def _check_ready(url: str, schema: str, standby_of: ServerIdentity | None = None
     set-up failed, and the pool waited its 30 s, then said only "incomplete"), no library in
     the schema (each query failed with "relation faces does not exist"), or, given the
     primary's identity, another server or database than the primary's (another library's
-    faces answered the searches, without a word)."""
+    faces answered the searches, without a word), or a server that follows no primary and is
+    not the primary itself (a standby promoted: its copy of the library answered searches,
+    missing all the primary wrote since)."""
     _check_url(url)
     try:
         with psycopg.connect(url, connect_timeout=10) as conn:
@@ -569,7 +576,8 @@ def _check_ready(url: str, schema: str, standby_of: ServerIdentity | None = None
 
 
 def _check_standby_of(found: ServerIdentity, primary: ServerIdentity) -> None:
-    (system, database), (primary_system, primary_database) = found, primary
+    (system, database, in_recovery, started) = found
+    (primary_system, primary_database, _, primary_started) = primary
     if None not in (system, primary_system) and system != primary_system:
         raise DatabaseError(
             f"this server is not the primary nor a standby of it (system identifier {system}, "
@@ -578,6 +586,15 @@ def _check_standby_of(found: ServerIdentity, primary: ServerIdentity) -> None:
         raise DatabaseError(
             f"this is database {database!r}, the library's is {primary_database!r}: a standby "
             f"holds the primary's databases under their own names")
+    if not in_recovery and started != primary_started:
+        # a standby promoted (or a copy of the primary's) keeps its system identifier and
+        # databases, and answered searches from a library the primary no longer writes to
+        raise DatabaseError(
+            f"this server is not in recovery, so it is no standby of the primary, nor is it "
+            f"the primary itself (started {started:%Y-%m-%d %H:%M:%S}, the primary "
+            f"{primary_started:%Y-%m-%d %H:%M:%S}): a standby that was promoted, or another "
+            f"server with a copy of the library, no longer follows the primary, and its "
+            f"searches would miss what the primary has written since")
 
 
 def connection_lost(exc: psycopg.Error) -> bool:

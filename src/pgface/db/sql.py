@@ -806,6 +806,9 @@ SCHEMA_HAS_LIBRARY = "SELECT to_regclass(format('%%I.photos', %s::text))"
 # system identifier and databases. pg_control_system() is PUBLIC's to run unless revoked.
 SYSTEM_IDENTIFIER = "SELECT system_identifier FROM pg_control_system()"
 CURRENT_DATABASE = "SELECT current_database()"
+# Whether a server follows another (a standby), and when it started: told apart, a read
+# database that is no standby is the primary itself only where it started when the primary did
+SERVER_STATE = "SELECT pg_is_in_recovery(), pg_postmaster_start_time()"
 LIBRARY_COUNTS = """
 SELECT (SELECT count(*) FROM photos), (SELECT count(*) FROM faces), (SELECT count(*) FROM people)
 """

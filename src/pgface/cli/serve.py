@@ -245,7 +245,9 @@ def _uvicorn_logs() -> dict:
         formatter["fmt"] = LOG_TIME + formatter["fmt"]
         formatter["datefmt"] = LOG_DATE_FORMAT
     # uvicorn's error log holds a failed request's traceback: no password in it either
-    config["formatters"]["default"]["()"] = "pgface.cli.serve.MaskedFormatter"
+    # (the class itself: its dotted name reached the function `pgface.cli.serve`, which the
+    # package's __init__ names so, and every `pgface serve` stopped at start, probe reprobe32)
+    config["formatters"]["default"]["()"] = MaskedFormatter
     return config
 
 

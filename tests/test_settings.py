@@ -219,6 +219,9 @@ def test_a_password_written_raw_in_a_database_url_shows_nowhere(
         password: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import logging
 
+    from pgface import errors
+    monkeypatch.setattr(errors, "_REMEMBERED", set())  # this test's passwords for it alone
+
     import psycopg
     from typer.testing import CliRunner
 
@@ -257,3 +260,25 @@ def test_a_password_written_raw_in_a_database_url_shows_nowhere(
     for text in said:
         _shows_no_password(text)
     assert all("***" in text for text in said[:-2]), said
+
+
+@pytest.mark.parametrize("password", ["database", "server", "connection", "localhost"])
+def test_a_password_that_is_a_word_is_masked_where_quoted_not_in_the_words_around(
+        password: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probe reprobe32: every piece of a password was masked anywhere in any message, so a
+    password "database" made the CLI say "cannot connect to the ***", and "connection" made
+    "*** failed: *** to server at ...". It is masked where a message quotes what it was
+    given: a URL, a quoted token."""
+    from pgface import errors
+    from pgface.errors import remember_password_of, without_passwords
+
+    monkeypatch.setattr(errors, "_REMEMBERED", set())  # this test's password for it alone
+    url = f"postgresql://app:{password}@127.0.0.1:1/appdb"
+    remember_password_of(url)
+    said = without_passwords(f'cannot connect to the database: connection to server at '
+                             f'"127.0.0.1", port 1 failed: is the server running on localhost '
+                             f'and accepting connections? (got {url!r}; token "{password}")')
+    assert said.startswith("cannot connect to the database: connection to server at "
+                           '"127.0.0.1", port 1 failed: is the server running on localhost '
+                           "and accepting connections?"), said
+    assert said.endswith("(got 'postgresql://app:***@127.0.0.1:1/appdb'; token \"***\")"), said

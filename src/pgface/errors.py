@@ -93,26 +93,38 @@ def remember_password_of(url: str) -> None:
         _REMEMBERED.add(secret)
 
 
+# Where a message quotes what it was given: a quoted token, a URL (libpq's "invalid
+# percent-encoded token", a host it could not find, pgface's "(got '...')")
+_QUOTED = re.compile(r"""'[^'\n]*'|"[^"\n]*"|[a-z][a-z0-9+.-]*://[^\s'"]+""", re.IGNORECASE)
+
+
 def without_secret(text: str, secret: str) -> str:
-    """TEXT with SECRET (a password as written in a URL) written `***`, and every part of it
-    libpq may quote on its own: the pieces between the characters it splits a URL at (one of
-    two characters or three alone as a word, not inside one), and any quoted token that is
-    part of it."""
+    """TEXT with SECRET (a password as written in a URL) written `***` where TEXT quotes
+    what it was given (a quoted token, a URL), and every part of it libpq may quote on its
+    own: the pieces between the characters it splits a URL at (one of two or three characters
+    alone as a word, not inside one; a quoted token that is one, of any length). Elsewhere a
+    password that is a word is that word: masked anywhere, "database" made messages read
+    "cannot connect to the ***" (probe reprobe32)."""
     from urllib.parse import unquote
 
     if not secret:
         return text
     pieces = {secret, unquote(secret), *_URL_DELIMITERS.split(secret),
-              *_URL_DELIMITERS.split(unquote(secret))}
-    for piece in sorted((p for p in pieces if len(p) > 1), key=len, reverse=True):
-        if len(piece) > 3:
-            text = text.replace(piece, "***")
-        else:
-            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(piece)}(?![A-Za-z0-9])", "***", text)
-    # a piece of one character (or one the above left) quoted alone: port "a"
-    return re.sub(r"""(['"])([^'"\s]+)\1""",
-                  lambda m: f"{m[1]}***{m[1]}" if m[2] in secret and m[2] != "***" else m[0],
-                  text)
+              *_URL_DELIMITERS.split(unquote(secret))} - {""}
+
+    def masked(quoted: re.Match[str]) -> str:
+        part = quoted[0]
+        if part[0] in "'\"" and part[1:-1] in pieces:
+            return f"{part[0]}***{part[0]}"
+        for piece in sorted((p for p in pieces if len(p) > 1), key=len, reverse=True):
+            if len(piece) > 3:
+                part = part.replace(piece, "***")
+            else:
+                part = re.sub(rf"(?<![A-Za-z0-9]){re.escape(piece)}(?![A-Za-z0-9])", "***",
+                              part)
+        return part
+
+    return _QUOTED.sub(masked, text)
 
 
 def os_reason(exc: OSError) -> str:

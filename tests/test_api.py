@@ -845,6 +845,9 @@ def test_a_server_without_keys_refuses_what_a_page_of_another_site_sends(
         assert (rebound.status_code, rebound.json()["error"]["code"]) == (
             403, "host_not_allowed"), rebound.text
         assert "not to 'attacker.example:8000'" in error_of(rebound)
+        rebound_health = client.get("/api/health", headers={"Host": "attacker.example:8000"})
+        assert rebound_health.status_code == 403, rebound_health.text  # it names paths
+        assert client.get("/api/health", headers={"Host": "localhost:8000"}).status_code == 200
         for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
                         {"Origin": "http://evil.example"}, {"Origin": "null"}):
             forged = client.post("/api/people/cluster", headers=headers)

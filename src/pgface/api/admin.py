@@ -8,7 +8,13 @@ from fastapi import APIRouter, Depends, Request
 from psycopg_pool import ConnectionPool
 
 from pgface import __version__
-from pgface.api.deps import authenticate, get_pf, is_loopback, require_read
+from pgface.api.deps import (
+    authenticate,
+    get_pf,
+    is_loopback,
+    refuse_other_hosts,
+    require_read,
+)
 from pgface.api.errors import ApiError
 from pgface.api.models import AuthInfo, Health, Stats, error_responses
 from pgface.config import Settings
@@ -24,6 +30,8 @@ def health(request: Request) -> dict:
     (PGFACE_READ_DATABASE_URL), and the models are loaded; 503 otherwise (a standby down
     failed every search while this said ok, and a load balancer kept sending them here)."""
     pf = get_pf(request)
+    if _said_to_this_machine(pf.settings):  # and not to a page of a name pointed here
+        refuse_other_hosts(request)
     try:
         _ping(pf.pool)
     except Exception as exc:  # any failure is the answer, not a crash
@@ -40,11 +48,18 @@ def health(request: Request) -> dict:
     return {"status": "ok", "version": __version__, "model": pf.analyzer.model_name}
 
 
+def _said_to_this_machine(settings: Settings) -> bool:
+    """Whether health says the database's own words: on a server that listens on loopback,
+    to requests made to this machine's names (a site's name pointed at 127.0.0.1 would read
+    them from its page, DNS rebinding: probe reprobe32)."""
+    return is_loopback(settings.api_host) and settings.api_auth != "always"
+
+
 def _unavailable(settings: Settings, where: str, exc: Exception) -> ApiError:
     """Health's 503. The database's own words name its host or socket path, which this
     endpoint, open to any client, told the network (probe security31): said to clients of a
     server on loopback, where they are this machine's; elsewhere in the server's log alone."""
-    if is_loopback(settings.api_host) and settings.api_auth != "always":
+    if _said_to_this_machine(settings):
         return ApiError(503, f"database unavailable: {where}{exc}", "database_unavailable")
     log.warning("health: database unavailable: %s%s", where, loggable(str(exc)))
     return ApiError(503, f"database unavailable: {where}the server's log says why",

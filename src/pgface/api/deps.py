@@ -115,26 +115,38 @@ def refuse_other_sites(request: Request, scope: str) -> None:
     site's name pointed at 127.0.0.1 made its page the server's own origin, free to read the
     library and change it), and a change sent by a page of another origin (cross-site request
     forgery: a form posted from any site erased a person). A client that is no browser sends
-    neither Origin nor Sec-Fetch-Site, and names the server as it reaches it."""
-    host = request.headers.get("host")
-    if host is not None:
-        name = urlsplit(f"//{host}").hostname or ""
-        reached = str((request.scope.get("server") or ("",))[0]).lower()
-        if not (is_loopback(name) or name.endswith(".localhost") or name == reached):
-            raise ApiError(403, f"this server has no API keys, so it answers requests made to "
-                                f"this machine only (localhost, 127.0.0.1), not to "
-                                f"{loggable(host)!r}: a web page of any site could reach it "
-                                f"under that name; create an API key (pgface keys create) to "
-                                f"serve it under another", "host_not_allowed")
+    neither Origin nor Sec-Fetch-Site, and names the server as it reaches it. Over plain HTTP
+    a browser sends no Sec-Fetch-Site from a page of a name other than localhost, so the page
+    itself, opened through a proxy under another name, cannot change the library here: a
+    server other machines reach needs keys anyway, and the refusal says so."""
+    refuse_other_hosts(request)
     if scope != "write":
         return
+    host = request.headers.get("host") or ""
     site, origin = request.headers.get("sec-fetch-site"), request.headers.get("origin")
     if site in OTHER_SITES or (site is None and origin is not None and (
-            urlsplit(origin).netloc.lower() != (host or "").lower())):
+            urlsplit(origin).netloc.lower() != host.lower())):
         raise ApiError(403, f"a change sent by a web page of another origin "
                             f"({loggable(origin or 'unnamed')}) is refused: this server has no "
                             f"API keys, so a page of any site a browser here opens could make "
-                            f"it; the page pgface serves sends its own", "cross_site_request")
+                            f"it (the page pgface serves sends its own; opened through a proxy "
+                            f"under another name, the server needs an API key, pgface keys "
+                            f"create, as any server other machines reach)", "cross_site_request")
+
+
+def refuse_other_hosts(request: Request) -> None:
+    """A request made to a name that is not this machine's refused (refuse_other_sites)."""
+    host = request.headers.get("host")
+    if host is None:
+        return
+    name = urlsplit(f"//{host}").hostname or ""
+    reached = str((request.scope.get("server") or ("",))[0]).lower()
+    if not (is_loopback(name) or name.endswith(".localhost") or name == reached):
+        raise ApiError(403, f"this server has no API keys, so it answers requests made to "
+                            f"this machine only (localhost, 127.0.0.1), not to "
+                            f"{loggable(host)!r}: a web page of any site could reach it "
+                            f"under that name; create an API key (pgface keys create) to "
+                            f"serve it under another", "host_not_allowed")
 
 
 def require(scope: str) -> Callable[[Request], api_keys.ApiKey | None]:

@@ -15,10 +15,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+import typer
 from conftest import PHOTOS, require_data
 from typer.testing import CliRunner
 
@@ -313,17 +316,20 @@ def test_json_shows_a_path_that_is_not_utf8_with_escapes(env: dict[str, str],
         assert done.exit_code == 0, (args, done.output)
         assert "\\udcff" not in done.stdout, args  # json.dumps' form of the byte 0xff
         assert json.loads(done.stdout)["source"] == f"{tmp_path}/q\\xff.jpg", args
-    # and an `error:` line names such a file, or a name typed with such a byte, as `index`
-    # does (it showed '\\udcff')
+    # and an `error:` line names such a file as `index` does (it showed '\\udcff')
     broken = Path(os.fsdecode(bytes(tmp_path) + b"/r\xff.jpg"))
     broken.write_bytes(b"not a photo")
     for args, said in ((["search", str(broken)], f"{tmp_path}/r\\xff.jpg: not an image"),
-                       (["people", "show", os.fsdecode(b"\xff")], "no person named '\\xff'"),
                        (["people", "identify", os.fsdecode(b"/nowhere/\xff")],
                         "/nowhere/\\xff: no such file")):
         done = runner.invoke(app, args, env=env)
         assert done.exit_code == 1 and said in done.stderr, (args, done.stderr)
         assert "\\udcff" not in done.stderr, args
+    # a name typed with such a byte is no name (text_argument): refused as such, so shown
+    done = runner.invoke(app, ["people", "show", os.fsdecode(b"\xff")], env=env)
+    said = " ".join(done.stderr.replace("│", " ").split())
+    assert done.exit_code == 2 and "the bytes '\\xff' are not UTF-8 text" in said, said
+    assert "\\udcff" not in said
 
 
 def test_stats_speaks_in_units_not_python(env: dict[str, str]) -> None:
@@ -725,6 +731,61 @@ def test_an_ascii_stdout_gets_escapes_and_dots_never_an_encoding_error(
     table = ascii_runner.invoke(app, ["search", str(photo)], env=env).stdout
     rows = [line for line in table.splitlines() if line.startswith(("|", "+"))]
     assert "| Jos\\xe9 " in table and len(set(map(len, rows))) == 1, table  # aligned
+
+
+def test_a_name_from_an_ascii_locales_command_line_is_read_as_its_utf8_bytes(
+        env: dict[str, str], pf: Pgface) -> None:
+    """Probe cli31: under LC_ALL=C with PYTHONUTF8=0 Python holds "Zoë" of the command line as
+    'Zo\\udcc3\\udcab': `people show "Zoë"` said `no person named 'Zo\\xeb'`, `people rename
+    5 "Zoë"` and `--name-has ë` were refused as invalid Unicode."""
+    assert pf.index([sample_photos()[1]]).faces == 1
+    with pf.pool.connection() as conn:
+        face = conn.execute("SELECT id FROM faces").fetchone()[0]
+    person = pf.people.name_faces([face], "Zoe").person.id
+    as_ascii = "Zoë".encode().decode("ascii", "surrogateescape")  # what such argv holds
+    renamed = runner.invoke(app, ["people", "rename", str(person), as_ascii, "--json"], env=env)
+    assert renamed.exit_code == 0, renamed.output
+    assert json.loads(renamed.stdout)["name"] == "Zoë" == pf.people.get(person).name
+    shown = runner.invoke(app, ["people", "show", as_ascii, "--json"], env=env)
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["id"] == person, shown.output
+    listed = runner.invoke(app, ["people", "list", "--json", "--name-has",
+                                 "ë".encode().decode("ascii", "surrogateescape")], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert [p["name"] for p in json.loads(listed.stdout)] == ["Zoë"]
+    # bytes that are no UTF-8 are no name: refused as such, not "no person named 'Zo\\xeb'"
+    latin1 = "Zoë".encode("latin-1").decode("ascii", "surrogateescape")
+    refused = runner.invoke(app, ["people", "show", latin1], env=env)
+    assert refused.exit_code == 2, refused.output
+    said = " ".join(refused.stderr.replace("│", " ").split())
+    assert "the bytes 'Zo\\xeb' are not UTF-8 text" in said and "no person" not in said, said
+
+
+def test_every_text_argument_is_read_by_text_argument() -> None:
+    """The one place a name given on the command line is decoded (probe cli31): every
+    parameter of text, in every command, goes through common.text_argument."""
+    import typing
+
+    from pgface.cli.common import text_argument
+
+    def commands(group: typer.Typer) -> Iterator[Callable[..., Any]]:
+        yield from (c.callback for c in group.registered_commands if c.callback)
+        for sub in group.registered_groups:
+            yield from commands(sub.typer_instance)
+
+    seen = []
+    for command in commands(app):
+        hints = typing.get_type_hints(inspect.unwrap(command), include_extras=True)
+        for name, hint in hints.items():
+            if typing.get_origin(hint) is not typing.Annotated:
+                continue
+            base, *meta = typing.get_args(hint)
+            kinds = {base, *typing.get_args(base)}
+            kinds |= {a for k in list(kinds) for a in typing.get_args(k)}
+            if str in kinds:
+                seen.append(name)
+                assert any(getattr(m, "parser", None) is text_argument for m in meta), (
+                    command.__name__, name)
+    assert {"person", "new_name", "name_has", "sources", "name_or_id"} <= set(seen), seen
 
 
 def test_a_narrow_search_table_keeps_the_similarity_and_the_file_name(

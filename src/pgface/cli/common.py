@@ -271,6 +271,27 @@ def _readable_text(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def text_argument(value: str) -> str:
+    """A name or other text given on the command line, as its bytes say it. Where the locale
+    is ASCII (LC_ALL=C with PYTHONUTF8=0) Python holds every byte past ASCII of the command
+    line as a lone surrogate ('Zo\\udcc3\\udcab'): "Zoë" named in a UTF-8 terminal could not
+    be shown, renamed to nor looked for (probe cli31). Bytes that are UTF-8 are read so; others
+    are refused here, as bytes that are no text (no name can hold them). Paths keep their
+    bytes as they are (path_argument): a file's name is its bytes."""
+    if not any("\udc80" <= c <= "\udcff" for c in value):
+        return value
+    raw = os.fsencode(value)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise typer.BadParameter(
+            f"the bytes '{raw.decode('utf-8', 'backslashreplace')}' are not UTF-8 text, "
+            f"which a name is") from None
+
+
+TEXT = {"parser": text_argument}
+
+
 def path_argument(value: str) -> Path:
     """A path argument as given; an empty one is refused. Read as a Path, "" is ".", so
     `pgface remove "$FOLDER"` with FOLDER unset forgot every photo under the current folder."""

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from pgface.cli.common import (
     COSINE,
+    TEXT,
     JsonOption,
     MinQualityOption,
     ThresholdOption,
@@ -57,7 +58,7 @@ people_app = typer.Typer(help="People: name faces, cluster, enrol, identify.",
                                 "pgface people identify party.jpg",
                          no_args_is_help=True)
 
-PersonArg = Annotated[str, typer.Argument(help="A person's name, or id.")]
+PersonArg = Annotated[str, typer.Argument(**TEXT, help="A person's name, or id.")]
 FaceIds = Annotated[list[int], typer.Argument(help="Face ids (see `pgface people show`).")]
 
 
@@ -132,7 +133,7 @@ def list_people(
     hidden: Annotated[bool, typer.Option(
         "--hidden", help="Also the people hidden with `pgface people hide`.")] = False,
     name_has: Annotated[str | None, typer.Option(
-        "--name-has", metavar="TEXT",
+        "--name-has", metavar="TEXT", **TEXT,
         help="Only the named people whose name holds TEXT, in any case.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -235,7 +236,7 @@ def show(
 @people_app.command()
 @handle_errors
 def name(
-    person_name: Annotated[str, typer.Argument(metavar="NAME", help="The person's name.")],
+    person_name: Annotated[str, typer.Argument(metavar="NAME", **TEXT, help="The person's name.")],
     faces: FaceIds,
     move: MoveOption = False,
     as_json: JsonOption = False,
@@ -264,7 +265,7 @@ def name(
 @handle_errors
 def rename(
     person: PersonArg,
-    new_name: Annotated[str, typer.Argument(help="The name the person has from now on.")],
+    new_name: Annotated[str, typer.Argument(**TEXT, help="The name the person has from now on.")],
     as_json: JsonOption = False,
 ) -> None:
     """Give a person, named or found by clustering, a new name.
@@ -279,10 +280,10 @@ def rename(
 @handle_errors
 def merge(
     sources: Annotated[list[str], typer.Argument(
-        metavar="SOURCE", help="People whose faces move; then deleted.")],
-    target: Annotated[str, typer.Argument(help="Person who receives them.")],
+        metavar="SOURCE", **TEXT, help="People whose faces move; then deleted.")],
+    target: Annotated[str, typer.Argument(**TEXT, help="Person who receives them.")],
     new_name: Annotated[str | None, typer.Option(
-        "--name", help="The name the merged person keeps; needed when two have names.")
+        "--name", **TEXT, help="The name the merged person keeps; needed when two have names.")
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -303,7 +304,7 @@ def split(
     person: PersonArg,
     faces: FaceIds,
     new_name: Annotated[str | None, typer.Option(
-        "--name", help="Name of the new person (default: unnamed).")] = None,
+        "--name", **TEXT, help="Name of the new person (default: unnamed).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Move FACES out of PERSON into a new person.

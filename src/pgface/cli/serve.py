@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pgface.cli.common import JsonOption, err, handle_errors, print_json
+from pgface.cli.common import TEXT, JsonOption, err, handle_errors, print_json
 from pgface.cli.display import ellipsis_for
 from pgface.config import Settings
 from pgface.db import api_keys
@@ -43,7 +43,7 @@ keys_app = typer.Typer(help="Create, list and revoke the HTTP API's keys.",
 @handle_errors
 def serve(
     host: Annotated[str | None, typer.Option(
-        help="Address to listen on; a non-loopback address requires API keys. Default: "
+        **TEXT, help="Address to listen on; a non-loopback address requires API keys. Default: "
              "PGFACE_API_HOST, else 127.0.0.1.", show_default=False)] = None,
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     roots: Annotated[list[Path] | None, typer.Option(
@@ -58,9 +58,10 @@ def serve(
              "else one per core).")
     ] = None,
     root_path: Annotated[str | None, typer.Option(
-        help="The path a reverse proxy serves pgface at (/faces), which it takes off before "
-             "passing requests on; the page's and the API's links are made under it. "
-             "Default: PGFACE_API_ROOT_PATH, else the root.", show_default=False)] = None,
+        **TEXT, help="The path a reverse proxy serves pgface at (/faces), which it takes off "
+                     "before passing requests on; the page's and the API's links are made under "
+                     "it. Default: PGFACE_API_ROOT_PATH, else the root.", show_default=False)
+    ] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) and the web page (at /).
 
@@ -290,9 +291,9 @@ def _key_dict(key: api_keys.ApiKey) -> dict:
 @keys_app.command("create")
 @handle_errors
 def create(
-    name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
+    name: Annotated[str, typer.Argument(**TEXT, help="Who or what the key is for.")],
     scope: Annotated[list[str] | None, typer.Option(
-        "--scope", "-s", help="read (search, list, fetch) or write (index, delete, name; "
+        "--scope", "-s", **TEXT, help="read (search, list, fetch) or write (index, delete, name; "
                               "implies read). Repeatable.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -339,7 +340,7 @@ def list_(
 @keys_app.command("revoke")
 @handle_errors
 def revoke(name_or_id: Annotated[str, typer.Argument(
-        help="Key name, key id (as pgf_<key id> too) or number.")]) -> None:
+        **TEXT, help="Key name, key id (as pgf_<key id> too) or number.")]) -> None:
     """Revoke one API key at once; requests with it get 401 from then on. Where the argument
     names several keys (a name equal to another key's number), none is revoked: they are
     listed, and each is revoked by its key id.

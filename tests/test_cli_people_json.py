@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import psycopg
 from conftest import PHOTOS, require_data
@@ -57,6 +60,15 @@ def test_an_erase_not_confirmed_is_one_error_line(pf: Pgface, env: dict[str, str
         assert done.exit_code == 1, done.output
         assert done.stderr.strip().splitlines()[-1] == (
             "error: nothing was erased: Yao stays (--yes erases without asking)")
+    assert pf.people.get("Yao").faces == 1
+    # stdin closed (`<&-`, a daemon's job): no one to answer either; it was "error: unexpected
+    # RuntimeError: input(): lost sys.stdin (a bug ...)" (probe cli31)
+    done = subprocess.run([sys.executable, "-c", "from pgface.cli import app; app()", "people",
+                           "erase", "Yao"], env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=300, preexec_fn=lambda: os.close(0))
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: nothing was erased: Yao stays (--yes erases without asking)"), done.stderr
     assert pf.people.get("Yao").faces == 1
 
 

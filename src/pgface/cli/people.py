@@ -72,11 +72,15 @@ def _confirmed(question: str) -> bool:
     """The user's yes; no answer (no terminal, end of input, Ctrl-C at the prompt) is a no.
     The question goes to stderr: on stdout it came before `--json`'s JSON, which no longer
     parsed (probe clidocs19). All of it: typer's confirm writes the prompt's last character
-    (its space) with input(), to stdout even with err=True."""
+    (its space) with input(), to stdout even with err=True. With stdin closed (`<&-`, a
+    daemon's job) there is no one to ask: input() said "lost sys.stdin", an "unexpected
+    RuntimeError" (probe cli31)."""
+    if sys.stdin is None:
+        return False
     try:
         with redirect_stdout(sys.stderr):
             return typer.confirm(question, err=True)
-    except (typer.Abort, EOFError):
+    except (typer.Abort, EOFError, OSError):  # OSError: a terminal hung up, say
         typer.echo(err=True)  # the question's line ended: the `error:` line is one of its own
         return False
 

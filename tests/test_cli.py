@@ -870,13 +870,22 @@ def test_a_stdout_that_cannot_take_the_report_is_said_to_be_stdout(
                                        "instead"), (args, done.stderr)
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full here")
-    with open("/dev/full", "w") as disk_full:
-        done = subprocess.run([*command, "stats", "--json"], env=full, stdout=disk_full,
-                              stderr=subprocess.PIPE, text=True, timeout=300)
-    assert done.returncode == 1, done.stderr
-    assert done.stderr.strip() == ("error: cannot write the report to standard output (No "
-                                   "space left on device); what the command did before it is "
-                                   "kept"), done.stderr
+    # the tables too: they said only `error: No space left on device` (probe cli31)
+    for args in (["stats", "--json"], ["stats"], ["people", "list"], ["people", "history"]):
+        with open("/dev/full", "w") as disk_full:
+            done = subprocess.run([*command, *args], env=full, stdout=disk_full,
+                                  stderr=subprocess.PIPE, text=True, timeout=300)
+        assert done.returncode == 1, (args, done.stderr)
+        assert done.stderr.strip() == ("error: cannot write the report to standard output (No "
+                                       "space left on device); what the command did before it "
+                                       "is kept"), (args, done.stderr)
+    # --version and --help, before any command's own handling, were a Rich traceback
+    for args in (["--version"], ["--help"], ["index", "--help"]):
+        with open("/dev/full", "w") as disk_full:
+            done = subprocess.run([*command, *args], env=full, stdout=disk_full,
+                                  stderr=subprocess.PIPE, text=True, timeout=300)
+        assert (done.returncode, done.stderr) == (
+            1, "error: cannot write to standard output (No space left on device)\n"), args
     # `| head`: the reader stopped on purpose; nothing said, as before
     piped = subprocess.run(f"{shlex.join([*command, 'stats', '--json'])} | head -c 1",
                            shell=True, env=full, capture_output=True, text=True, timeout=300)

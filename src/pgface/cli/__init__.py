@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -19,11 +19,13 @@ from pgface.cli.common import (
     COSINE,
     JsonOption,
     MinQualityOption,
+    OutputLost,
     ThresholdOption,
     TopOption,
     box_text,
     err,
     escape_what_cannot_be_encoded,
+    guarded_stdout,
     handle_errors,
     open_library,
     out,
@@ -66,7 +68,24 @@ from pgface.models.packs import sample_photos
 from pgface.paths import readable
 
 install_help_metavars()
-app = typer.Typer(
+
+
+class _CommandLine(typer.Typer):
+    """The app, run as the `pgface` command: standard output guarded (GuardedStdout). A
+    stdout that cannot take --help or --version, which run before any command's own error
+    handling, was a traceback (probe cli31); it is one `error:` line, exit 1."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            with guarded_stdout():
+                return super().__call__(*args, **kwargs)
+        except OutputLost as exc:
+            say_error(OutputLost(f"cannot write to standard output ({exc.reason})")
+                      if exc.reason else exc)
+            raise SystemExit(1) from None
+
+
+app = _CommandLine(
     help="pgface: index photos into PostgreSQL + pgvector and search them by face.",
     epilog="Examples:\npgface demo\npgface index ~/Pictures\npgface search party.jpg\n"
            "pgface people cluster\npgface serve",

@@ -226,7 +226,62 @@ def open_library() -> Pgface:
 class OutputLost(PgfaceError):
     """Standard output could not take the command's report (closed, a full disk): said as
     stdout's failure, where `error: No space left on device` had an operator look at the
-    library's disk, and the run's work is kept."""
+    library's disk, and the run's work is kept. REASON: the system's word for it."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class GuardedStdout:
+    """sys.stdout while the command line runs (guarded_stdout): every write to it, a table,
+    JSON, help, the version, fails as stdout's failure (OutputLost), whoever writes it. A
+    table on a full disk said only `error: No space left on device`, where --json said it was
+    standard output (probe cli31); --help and --version were a traceback."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except OSError as exc:
+            self._failed(exc)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        if isinstance(exc, BrokenPipeError):
+            raise exc  # `| head`: the reader has what it wanted
+        reason = exc.strerror or str(exc)
+        raise OutputLost(f"cannot write the report to standard output ({reason}); what the "
+                         f"command did before it is kept", reason) from exc
+
+
+@contextmanager
+def guarded_stdout() -> Iterator[None]:
+    """sys.stdout as GuardedStdout while the command line runs; what a command wrote and did
+    not flush is flushed inside it (else a full disk was Python's own message at exit)."""
+    stream = sys.stdout
+    if stream is None or isinstance(stream, GuardedStdout):
+        yield
+        return
+    sys.stdout = GuardedStdout(stream)
+    try:
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+    finally:
+        sys.stdout = stream
 
 
 def stdout_closed() -> OutputLost:
@@ -239,14 +294,8 @@ def print_json(value: Any) -> None:
     now: a stdout that cannot take it is the command's error (OutputLost), said as such."""
     if sys.stdout is None:  # fd 1 closed before Python started
         raise stdout_closed()
-    try:
-        sys.stdout.write(json.dumps(_readable_values(value), indent=2, default=str) + "\n")
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise  # `| head`: the reader has what it wanted
-    except OSError as exc:
-        raise OutputLost(f"cannot write the report to standard output ({exc.strerror or exc}); "
-                         f"what the command did before it is kept") from exc
+    sys.stdout.write(json.dumps(_readable_values(value), indent=2, default=str) + "\n")
+    sys.stdout.flush()  # a failure is said as stdout's (GuardedStdout)
 
 
 def _readable_values(value: Any) -> Any:

@@ -892,6 +892,23 @@ def test_a_stdout_that_cannot_take_the_report_is_said_to_be_stdout(
     assert piped.stdout == "{" and "error" not in piped.stderr, piped.stderr
 
 
+def test_a_reader_that_stops_early_ends_the_output_quietly_exit_0(env: dict[str, str]) -> None:
+    """Probe cli31: `pgface search x.jpg | head -1` (a table, help) exited 1 with nothing said,
+    rich's own answer to a broken pipe, where --json exited 0. A reader that stops early ends
+    the output quietly, the command's exit status its own (docs/cli.md)."""
+    command = [sys.executable, "-c", "from pgface.cli import app; app()"]
+    for args in (["stats"], ["stats", "--json"], ["people", "list"], ["--help"],
+                 ["--version"]):
+        reader, writer = os.pipe()
+        os.close(reader)  # the reader is gone before pgface writes a byte
+        try:
+            done = subprocess.run([*command, *args], env={**os.environ, **env}, stdout=writer,
+                                  stderr=subprocess.PIPE, text=True, timeout=300)
+        finally:
+            os.close(writer)
+        assert (done.returncode, done.stderr) == (0, ""), (args, done.stderr)
+
+
 def test_ctrl_c_while_pgface_starts_is_one_line(env: dict[str, str]) -> None:
     """A Ctrl-C in the second pgface takes to load its libraries, before the command line's
     own handling is in place, was a Python traceback of 20 to 45 lines (probes cli23 and

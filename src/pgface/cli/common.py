@@ -237,7 +237,10 @@ class GuardedStdout:
     """sys.stdout while the command line runs (guarded_stdout): every write to it, a table,
     JSON, help, the version, fails as stdout's failure (OutputLost), whoever writes it. A
     table on a full disk said only `error: No space left on device`, where --json said it was
-    standard output (probe cli31); --help and --version were a traceback."""
+    standard output (probe cli31); --help and --version were a traceback. A reader that stops
+    early (`| head`, `| grep -q`) ends the output quietly: what follows goes to /dev/null and
+    the command ends as it would have, with its own exit status (a table exited 1, rich's
+    broken-pipe exit, where JSON exited 0)."""
 
     def __init__(self, stream: Any) -> None:
         self.stream = stream
@@ -260,7 +263,17 @@ class GuardedStdout:
 
     def _failed(self, exc: OSError) -> None:
         if isinstance(exc, BrokenPipeError):
-            raise exc  # `| head`: the reader has what it wanted
+            try:
+                fd = self.stream.fileno()
+            except (AttributeError, OSError, ValueError):
+                return  # a stream of no file: nothing held for the exit to write
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, fd)
+            finally:
+                os.close(devnull)
+            self.stream.flush()  # what it held goes there too, not to an error at exit
+            return
         reason = exc.strerror or str(exc)
         raise OutputLost(f"cannot write the report to standard output ({reason}); what the "
                          f"command did before it is kept", reason) from exc

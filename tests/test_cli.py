@@ -909,6 +909,21 @@ def test_a_reader_that_stops_early_ends_the_output_quietly_exit_0(env: dict[str,
         assert (done.returncode, done.stderr) == (0, ""), (args, done.stderr)
 
 
+def test_a_ctrl_c_in_any_command_says_it_stopped(env: dict[str, str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probe cli31: Ctrl-C during `search` or `compare` after start-up exited 130 with no
+    word (typer's own handling), where index, enrol and backup say `stopped (Ctrl-C): ...`."""
+    def ctrl_c(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    photo = str(sample_photos()[0])
+    for method, args in (("search", ["search", photo]), ("compare", ["compare", photo, photo]),
+                         ("stats", ["stats"])):
+        monkeypatch.setattr(Pgface, method, ctrl_c)
+        done = runner.invoke(app, args, env=env)
+        assert (done.exit_code, done.stderr) == (130, "stopped (Ctrl-C)\n"), (args, done.output)
+
+
 def test_ctrl_c_while_pgface_starts_is_one_line(env: dict[str, str]) -> None:
     """A Ctrl-C in the second pgface takes to load its libraries, before the command line's
     own handling is in place, was a Python traceback of 20 to 45 lines (probes cli23 and

@@ -202,7 +202,10 @@ def stopped_by_sigterm_as_by_ctrl_c(
 
 def handle_errors(func: F) -> F:
     """Any error becomes one `error:` line on stderr and exit code 1, never a traceback
-    (PGFACE_DEBUG=1 lets it through, traceback and all)."""
+    (PGFACE_DEBUG=1 lets it through, traceback and all). A Ctrl-C that the command does not
+    say itself (index, enrol, backup: what is kept) is `stopped (Ctrl-C)`, exit 130: typer
+    turned it into a silent 130, and `search` or `compare` stopped with no word (probe
+    cli31)."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -210,6 +213,9 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.BadParameter, click.ClickException):
             raise  # typer's own ways out: exit codes, usage errors, a declined prompt
+        except KeyboardInterrupt:
+            err.print("stopped (Ctrl-C)", highlight=False)
+            raise typer.Exit(130) from None
         except Exception as exc:
             if os.environ.get("PGFACE_DEBUG"):
                 raise

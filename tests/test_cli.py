@@ -804,7 +804,7 @@ def test_a_narrow_search_table_keeps_the_similarity_and_the_file_name(
         rows = [line for line in done.stdout.splitlines() if line.startswith("│")]
         assert max(map(len, rows)) <= columns, done.stdout
         assert "│ 1.0000" in rows[0] and "0.…" not in done.stdout, done.stdout
-        photo_cell = rows[0].split("│")[3].strip()
+        photo_cell = next(cell.strip() for cell in rows[0].split("│") if "/" in cell)
         head, _, kept = photo_cell.rpartition("…")
         # the file name whole with its slash, else all but the root's first character
         assert str(photo).startswith(head) and str(photo).endswith(kept), done.stdout
@@ -813,6 +813,24 @@ def test_a_narrow_search_table_keeps_the_similarity_and_the_file_name(
             assert photo_cell.endswith("…/Aaron_Peirsol_0001.jpg"), done.stdout
         if columns == 40:
             assert len(photo_cell) >= 7, done.stdout  # more than `/…g`
+    # Probe cli31: at 30 columns the number was split (`1.00` / `00`) and the photo `/…pg`:
+    # the similarity's column keeps its number whole, and the face box, and the person
+    # column no match has a name for, give the photo its room
+    done = runner.invoke(app, ["search", str(photo)], env={**env, "COLUMNS": "30"})
+    rows = [line for line in done.stdout.splitlines() if line.startswith("│")]
+    assert max(map(len, rows)) <= 30 and rows[0].startswith("│ 1.0000 │"), done.stdout
+    photo_cell = next(cell.strip() for cell in rows[0].split("│") if "/" in cell)
+    assert len(photo_cell) >= 9 and photo_cell.endswith(".jpg"), done.stdout
+    assert "person" not in done.stdout.splitlines()[2], done.stdout  # no name: left out
+    # a name kept, the face box goes (--json has it), where the photo had 3 cells
+    face = json.loads(runner.invoke(app, ["search", "--json", str(photo)], env=env).stdout
+                      )["faces"][0]["matches"][0]["face_id"]
+    assert runner.invoke(app, ["people", "name", "Zoe", str(face)], env=env).exit_code == 0
+    done = runner.invoke(app, ["search", str(photo)], env={**env, "COLUMNS": "30"})
+    rows = [line for line in done.stdout.splitlines() if line.startswith("│")]
+    assert max(map(len, rows)) <= 30 and rows[0].startswith("│ 1.0000 │ Zoe "), done.stdout
+    photo_cell = next(cell.strip() for cell in rows[0].split("│") if "/" in cell)
+    assert len(photo_cell) >= 9 and photo_cell.endswith(".jpg"), done.stdout
 
 
 def test_cluster_options_say_their_defaults_and_are_documented() -> None:

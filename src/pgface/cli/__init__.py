@@ -300,30 +300,65 @@ def search(
         # Where the face box on one line leaves the photo too little room, the other columns
         # wrap at their words and the photo takes the rest (at 40 columns the face box kept its
         # 20, the table cut every other column, the similarity to `0.…`, the photo to `/…g`).
-        # The similarity's number is never cut: a line of its own, folded in a table too
-        # narrow for any word.
+        # The similarity's number is never cut. At 30 columns Rich's last resort, cutting
+        # every column alike, split `1.0000` over two lines and left the photo `/…pg` (probe
+        # cli31): narrow, every column has a width of its own (_narrow_widths).
         narrow = out.width - _TABLE_EDGES < (max(map(len, similarities)) + max(map(len, boxes))
                                              + _PHOTO_ROOM)
         table = Table()
-        table.add_column(_header("similarity"), overflow="fold",
-                         max_width=_longest_word(similarities) if narrow else None)
-        table.add_column(_header("person"), max_width=min(_longest_word(names), 12) or 6
-                         if narrow else None)
-        table.add_column("photo", ratio=1)
-        table.add_column(_header("face box"), overflow="fold", no_wrap=not narrow,
-                         max_width=max(map(_two_lines, boxes)) if narrow else None)
+        columns = (True, True, True, True)  # those in the table, in this order
+        if narrow:
+            sized = _narrow_widths(out.width, similarities, names, boxes)
+            columns = (True, bool(sized[1]), True, bool(sized[2]))
+            table.add_column(_header("similarity"), overflow="fold", width=sized[0])
+            if sized[1]:
+                table.add_column(_header("person"), width=sized[1])
+            table.add_column("photo", width=sized[3])
+            if sized[2]:
+                table.add_column(_header("face box"), overflow="fold", width=sized[2])
+        else:
+            table.add_column(_header("similarity"), overflow="fold")
+            table.add_column(_header("person"))
+            table.add_column("photo", ratio=1)
+            table.add_column(_header("face box"), overflow="fold", no_wrap=True)
         for m, similarity, name, box in zip(face.matches, similarities, names, boxes,
                                             strict=True):
             shown = (MiddleEllipsis(m.path, style="red", after="(missing: file gone)")
                      if m.missing else MiddleEllipsis(m.path))
-            table.add_row(similarity, name, shown, box)
+            table.add_row(*(cell for cell, kept in zip((similarity, name, shown, box), columns,
+                                                       strict=True) if kept))
         out.print(table)
 
 
 # A four-column table's bars and padding; the columns left for the photo where the face box
-# keeps to one line.
+# keeps to one line; the least a photo gets in a narrow table while the other columns can
+# give it room.
 _TABLE_EDGES = 4 * 3 + 1
 _PHOTO_ROOM = 24
+_PHOTO_LEAST = 12
+
+
+def _narrow_widths(width: int, similarities: list[str], names: list[str],
+                   boxes: list[str]) -> tuple[int, int | None, int | None, int]:
+    """The widths of a search table's similarity, person, face box (None: left out) and photo
+    columns in a terminal WIDTH columns wide: the similarity at its longest word, never less
+    (its number is one), the person and the face box wrapped at their words, and the photo
+    the rest. Where that leaves the photo fewer than _PHOTO_LEAST cells, the face box goes to
+    its longest word, the person column to 4 cells, or out of the table where no match has a
+    name, and last the face box out of it (--json has it)."""
+    similarity = _longest_word(similarities)
+    person = min(_longest_word(names), 12) or 6
+    fewer = min(person, 4) if any(names) else None
+    box, least_box = max(map(_two_lines, boxes)), _longest_word(boxes)
+    photo = 1
+    for person_width, box_width in ((person, box), (person, least_box), (fewer, box),
+                                    (fewer, least_box), (fewer, None)):
+        columns = 2 + bool(person_width) + bool(box_width)
+        photo = (width - (3 * columns + 1) - similarity - (person_width or 0)
+                 - (box_width or 0))
+        if photo >= _PHOTO_LEAST:
+            break
+    return similarity, person_width, box_width, max(photo, 1)
 
 
 def _header(title: str) -> Text:

@@ -942,6 +942,17 @@ def test_a_ctrl_c_in_any_command_says_it_stopped(env: dict[str, str],
         assert (done.exit_code, done.stderr) == (130, "stopped (Ctrl-C)\n"), (args, done.output)
 
 
+def test_a_backup_path_through_a_missing_folder_is_read_as_a_shell_would(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """Probe cli31: `db backup ~/x/../../nope.dump`, ~/x nowhere, wrote /nope.dump (`..`
+    taken off as text), where a shell's `> ~/x/../../nope.dump` fails: the folder is named."""
+    done = runner.invoke(app, ["db", "backup", str(tmp_path / "x" / ".." / "b.dump")], env=env)
+    assert done.exit_code == 1, done.output
+    assert done.stderr.strip() == (f"error: {tmp_path}/x/../b.dump: folder {tmp_path}/x does "
+                                   f"not exist"), done.stderr
+    assert not (tmp_path / "b.dump").exists()
+
+
 def test_ctrl_c_while_pgface_starts_is_one_line(env: dict[str, str]) -> None:
     """A Ctrl-C in the second pgface takes to load its libraries, before the command line's
     own handling is in place, was a Python traceback of 20 to 45 lines (probes cli23 and

@@ -134,9 +134,23 @@ def _last_lines(stream: IO[str], lines: int = 3) -> str:
 _ERROR_LINE = re.compile(r"\berror: |\b(ERROR|FATAL|PANIC): ")
 
 
+def _refuse_a_missing_folder(given: Path) -> None:
+    """GIVEN's folder as the system reads it, `..` after the folder it follows: realpath takes
+    `..` off a folder that does not exist as text, and `~/x/../../nope.dump` was written to
+    /nope.dump with ~/x nowhere, where a shell's `>` fails (probe cli31). The first folder
+    of it that is missing is named."""
+    if given.parent.is_dir():
+        return
+    for depth in range(1, len(given.parent.parts) + 1):
+        folder = Path(*given.parent.parts[:depth])
+        if not folder.is_dir():
+            raise InvalidInputError(f"{given}: folder {folder} does not exist")
+
+
 def backup(url: str, schema: str, destination: Path) -> BackupReport:
     """Write the library in SCHEMA to DESTINATION (a pg_dump custom-format archive)."""
     started = time.perf_counter()
+    _refuse_a_missing_folder(destination.expanduser())
     # A link is followed: the file it names is replaced, not the link by a file beside it.
     destination = Path(os.path.realpath(destination.expanduser()))
     if destination.is_dir():

@@ -760,6 +760,26 @@ def test_a_name_from_an_ascii_locales_command_line_is_read_as_its_utf8_bytes(
     assert "the bytes 'Zo\\xeb' are not UTF-8 text" in said and "no person" not in said, said
 
 
+def test_enrol_under_an_ascii_locale_reads_a_folders_name_as_its_utf8_bytes(
+        env: dict[str, str], pf: Pgface, tmp_path: Path) -> None:
+    """Probe cli31's kin: under LC_ALL=C with PYTHONUTF8=0 a folder "Zoë" of `people enrol`
+    was refused as invalid Unicode, and its failure line was "unexpected UnicodeEncodeError"."""
+    people = tmp_path / "people"
+    for folder, photo in (("Zoë", "yaoming.jpg"), (os.fsdecode(b"Bad\xffName"), "t1.jpg")):
+        (people / folder).mkdir(parents=True)
+        shutil.copyfile(next(p for p in sample_photos() if p.name == photo),
+                        people / folder / photo)
+    ascii_env = {**os.environ, **env, "LC_ALL": "C", "PYTHONUTF8": "0"}
+    ascii_env.pop("PYTHONIOENCODING", None)
+    done = subprocess.run([sys.executable, "-m", "pgface", "people", "enrol", "--quiet",
+                           str(people)], env=ascii_env, capture_output=True, timeout=300)
+    stdout, stderr = done.stdout.decode(), done.stderr.decode()
+    assert done.returncode == 1 and "unexpected" not in stderr, stderr  # the bad name failed
+    assert stdout == "Zo\\xeb: 1 face\n", (stdout, stderr)
+    assert "Bad\\xffName: not a name: " in stderr, stderr
+    assert pf.people.get("Zoë").faces == 1
+
+
 def test_every_text_argument_is_read_by_text_argument() -> None:
     """The one place a name given on the command line is decoded (probe cli31): every
     parameter of text, in every command, goes through common.text_argument."""

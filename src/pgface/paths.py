@@ -96,8 +96,16 @@ def to_bytes(path: PathLike) -> bytes:
 
 
 def readable(path: PathLike | bytes) -> str:
-    """Printable text for any path: bytes that are not UTF-8 become `\\xNN`."""
-    raw = path if isinstance(path, bytes) else to_bytes(path)
+    """Printable text for any path: bytes that are not UTF-8 become `\\xNN`. Text that the
+    file system's encoding cannot hold (a name decoded from UTF-8 in a message, where the
+    locale is ASCII) is its UTF-8: it was an "unexpected UnicodeEncodeError" (probe cli31)."""
+    if isinstance(path, bytes):
+        raw = path
+    else:
+        try:
+            raw = to_bytes(path)
+        except UnicodeEncodeError:
+            raw = os.fspath(path).encode("utf-8", "surrogateescape")
     return raw.decode("utf-8", "backslashreplace")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import operator
+import os
 import re
 import time
 import unicodedata
@@ -718,8 +719,9 @@ class People:
         report.failures.extend(loose_photos(where))
         for person_folder, files in found:
             try:  # as a name typed is: spaces collapsed, NFC (macOS names folders NFD)
-                folders.append((person_folder, files, _clean_name(person_folder.name)))
-                given[folders[-1][2]] = person_folder.name
+                text = _folder_name_text(person_folder.name)
+                folders.append((person_folder, files, _clean_name(text)))
+                given[folders[-1][2]] = text
             except PgfaceError as exc:  # not indexed either: its photos are nobody's yet
                 report.failures.append(Failure(str(person_folder), f"not a name: {exc}"))
         report.index = Indexer(self.analyzer, self.pool, self.settings).index(
@@ -1083,6 +1085,17 @@ def _name_part(text: str) -> str:
         raise InvalidInputError("name_has: nothing to find (only spaces or invisible "
                                 "characters)")
     return part
+
+
+def _folder_name_text(name: str) -> str:
+    """A folder's name as the text its bytes are in UTF-8, whatever the locale: under an ASCII
+    one (LC_ALL=C, PYTHONUTF8=0) Python holds "Zoë" as 'Zo\\udcc3\\udcab', refused as
+    invalid Unicode, and the refusal was an "unexpected UnicodeEncodeError" (probe cli31).
+    Bytes that are not UTF-8 stay as they are: no name, refused as such."""
+    try:
+        return os.fsencode(name).decode("utf-8")
+    except (UnicodeError, ValueError):
+        return name
 
 
 def _clean_name(name: str) -> str:

@@ -206,8 +206,9 @@ def test_relative_folders_are_taken_against_the_folder_the_settings_are_made_in(
 # Passwords written raw (not percent-encoded) into a URL: libpq cannot split such a URL
 # cleanly, and quoted what it could not read, or named as the host, with part of the password
 # (probe pgint31). The port is one nothing listens on.
-RAW_PASSWORDS = ["p@ssSECRETword%", "ab/cdSECRET%zz", "xx@yySECRET"]
-SECRET_PARTS = ("SECRET", "p@ss", "ab/cd", "xx@")
+RAW_PASSWORDS = ["p@ssSECRETword%", "ab/cdSECRET%zz", "xx@yySECRET",
+                 "p@ss/wSECRET%rd", "pa@ss/wordSECRET"]  # README's, probe docs31
+SECRET_PARTS = ("SECRET", "p@ss", "ab/cd", "xx@", "pa@", "ss/w")
 
 
 def _shows_no_password(text: str) -> None:

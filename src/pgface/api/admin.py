@@ -12,7 +12,7 @@ from pgface.api.deps import (
     authenticate,
     get_pf,
     is_loopback,
-    refuse_other_hosts,
+    made_to_this_machine,
     require_read,
 )
 from pgface.api.errors import ApiError
@@ -30,12 +30,10 @@ def health(request: Request) -> dict:
     (PGFACE_READ_DATABASE_URL), and the models are loaded; 503 otherwise (a standby down
     failed every search while this said ok, and a load balancer kept sending them here)."""
     pf = get_pf(request)
-    if _said_to_this_machine(pf.settings):  # and not to a page of a name pointed here
-        refuse_other_hosts(request)
     try:
         _ping(pf.pool)
     except Exception as exc:  # any failure is the answer, not a crash
-        raise _unavailable(pf.settings, "", exc) from None
+        raise _unavailable(request, pf.settings, "", exc) from None
     if pf.settings.read_database_url:
         reached = 0  # opening them names the one that fails; a query, by its number
         try:
@@ -44,22 +42,20 @@ def health(request: Request) -> dict:
                 _ping(pool)
         except Exception as exc:  # any failure is the answer, not a crash
             where = f"read database {reached} of PGFACE_READ_DATABASE_URL: " if reached else ""
-            raise _unavailable(pf.settings, where, exc) from None
+            raise _unavailable(request, pf.settings, where, exc) from None
     return {"status": "ok", "version": __version__, "model": pf.analyzer.model_name}
 
 
-def _said_to_this_machine(settings: Settings) -> bool:
-    """Whether health says the database's own words: on a server that listens on loopback,
-    to requests made to this machine's names (a site's name pointed at 127.0.0.1 would read
-    them from its page, DNS rebinding: probe reprobe32)."""
-    return is_loopback(settings.api_host) and settings.api_auth != "always"
-
-
-def _unavailable(settings: Settings, where: str, exc: Exception) -> ApiError:
+def _unavailable(request: Request, settings: Settings, where: str, exc: Exception
+                 ) -> ApiError:
     """Health's 503. The database's own words name its host or socket path, which this
     endpoint, open to any client, told the network (probe security31): said to clients of a
-    server on loopback, where they are this machine's; elsewhere in the server's log alone."""
-    if _said_to_this_machine(settings):
+    server on loopback, where they are this machine's, in requests made to this machine (a
+    site's name pointed at 127.0.0.1 would read them from its page, probe reprobe32);
+    elsewhere in the server's log alone. Health itself answers every Host: a probe's through
+    a proxy of a server with keys was refused as an open server's would be (probe docs31)."""
+    if (is_loopback(settings.api_host) and settings.api_auth != "always"
+            and made_to_this_machine(request)):
         return ApiError(503, f"database unavailable: {where}{exc}", "database_unavailable")
     log.warning("health: database unavailable: %s%s", where, loggable(str(exc)))
     return ApiError(503, f"database unavailable: {where}the server's log says why",

@@ -134,14 +134,21 @@ def refuse_other_sites(request: Request, scope: str) -> None:
                             f"create, as any server other machines reach)", "cross_site_request")
 
 
+def made_to_this_machine(request: Request) -> bool:
+    """Whether a request names this machine (a loopback name or address, a name under
+    .localhost, the address it reached): no site's name pointed at 127.0.0.1."""
+    host = request.headers.get("host")
+    if host is None:
+        return True
+    name = urlsplit(f"//{host}").hostname or ""
+    reached = str((request.scope.get("server") or ("",))[0]).lower()
+    return is_loopback(name) or name.endswith(".localhost") or name == reached
+
+
 def refuse_other_hosts(request: Request) -> None:
     """A request made to a name that is not this machine's refused (refuse_other_sites)."""
     host = request.headers.get("host")
-    if host is None:
-        return
-    name = urlsplit(f"//{host}").hostname or ""
-    reached = str((request.scope.get("server") or ("",))[0]).lower()
-    if not (is_loopback(name) or name.endswith(".localhost") or name == reached):
+    if not made_to_this_machine(request):
         raise ApiError(403, f"this server has no API keys, so it answers requests made to "
                             f"this machine only (localhost, 127.0.0.1), not to "
                             f"{loggable(host)!r}: a web page of any site could reach it "

@@ -240,17 +240,17 @@ class InternalErrors(HttpMiddleware):
 PARSE_ERROR = "There was an error parsing the body"
 
 
-def _root_path_twice(scope: Scope) -> str:
-    """Why a request for a path under the root path, made past the proxy that takes it
-    off (or through a proxy that does not), found nothing: it was named with the root
-    path twice, which said nothing of the cause (probe reprobe30)."""
+def _root_path_kept(scope: Scope, asked: str) -> str | None:
+    """Why a request for a path under the root path, made past the proxy that takes it off
+    (or through a proxy that does not), found nothing, naming the path as it came: it was
+    named with the root path twice, the cause unsaid (probes reprobe30, docs31)."""
     root, path = root_path(scope), str(scope.get("path", ""))
     received = path.removeprefix(root)
     if not root or received == path or not (received + "/").startswith(root + "/"):
-        return ""
-    return (f" (pgface is served at {root}, PGFACE_API_ROOT_PATH: the proxy in front of "
-            f"it takes {root} off a request before passing it on, and this one came with "
-            f"it: {loggable(received)})")
+        return None
+    return (f"no such endpoint: {asked} {loggable(received)} (pgface is served at {root}, "
+            f"PGFACE_API_ROOT_PATH: the proxy in front of it takes {root} off a request "
+            f"before passing it on, and this one came with it)")
 
 
 def _unread_json(request: Request, exc: StarletteHTTPException) -> str | None:
@@ -359,7 +359,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404 and message == "Not Found":
             # the method asked for: a HEAD is answered as its GET (head.HeadAsGet)
             asked = request.scope.get("pgface.asked", request.method)
-            message = f"no such endpoint: {asked} {path}" + _root_path_twice(request.scope)
+            message = _root_path_kept(request.scope, asked) or f"no such endpoint: {asked} {path}"
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {path}"
         elif exc.status_code == 400 and message == "Invalid multipart data.":

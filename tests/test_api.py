@@ -268,6 +268,10 @@ def test_an_upload_of_a_photo_stored_from_a_folder_keeps_its_own_file(
         assert (again.status_code, again.json()["created"]) == (200, False), again.text
         photo = again.json()["photo"]
         assert kept.read_bytes() == yao.read_bytes()
+        # the path its answers name stays the library's file (the kept copy, newest, named
+        # a hash in the upload folder, probe docs31), until that file is gone
+        assert photo["path"] == str((folder / "yao.jpg").resolve()), photo["path"]
+        assert client.get(f"/api/photos/{photo['id']}").json()["path"] == photo["path"]
         removed = client.post("/api/photos/remove", json={"paths": [str(folder / "yao.jpg")]})
         assert removed.status_code == 200, removed.text
         assert removed.json()["photos"] == 0, removed.text

@@ -218,7 +218,7 @@ def _keep_upload_file(conn: psycopg.Connection, settings: Settings, photo_id: in
                      loggable(path))
             continue
         try:
-            store.record_paths(conn, [store.Sighting(sha, str(path))])
+            store.record_kept_copy(conn, sha, path)
         except BaseException:  # not recorded: no file without its path
             path.unlink(missing_ok=True)
             raise

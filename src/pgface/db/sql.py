@@ -206,6 +206,7 @@ UPLOAD_FILE_LOCK = """
 SELECT pg_advisory_xact_lock(hashtext('pgface.upload ' || current_schema() || ' ' || %s))
 """
 PATH_HELD = "SELECT EXISTS (SELECT 1 FROM photo_paths WHERE path_bytes = %s)"
+PHOTO_OF_PATH = "SELECT photo_id FROM photo_paths WHERE path_bytes = %s"
 GET_PHOTO = """
 SELECT id, path, sha256, size_bytes, width, height, taken_at, indexed_at, face_count
 FROM photos WHERE id = %s
@@ -372,6 +373,18 @@ SET photo_id = EXCLUDED.photo_id, path = EXCLUDED.path, seen_at = now(),
     ctime_ns = EXCLUDED.ctime_ns
 WHERE photo_paths.photo_id IS DISTINCT FROM EXCLUDED.photo_id
 RETURNING path_bytes, photo_id
+"""
+# An upload's kept copy of a photo stored from a folder, recorded as its oldest path: the
+# photo's shown path (the newest) stays the folder's file, where the kept copy, newest, named
+# a hash in the upload folder in every answer, the library's own file no more (probe docs31)
+KEPT_COPY_OLDEST = """
+UPDATE photo_paths pp
+SET seen_at = (SELECT min(o.seen_at) FROM photo_paths o
+               WHERE o.photo_id = pp.photo_id AND o.path_bytes <> pp.path_bytes)
+              - interval '1 microsecond'
+WHERE pp.path_bytes = %s
+  AND EXISTS (SELECT 1 FROM photo_paths o
+              WHERE o.photo_id = pp.photo_id AND o.path_bytes <> pp.path_bytes)
 """
 # Of these contents, those no photo holds (deleted since they were found stored).
 UNSTORED_CONTENTS = """

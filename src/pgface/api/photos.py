@@ -191,37 +191,44 @@ def _not_kept(folder: Path, exc: OSError, outcome: str = "the photo was not stor
 def _keep_upload_file(conn: psycopg.Connection, settings: Settings, photo_id: int,
                       sha: bytes, data: bytes) -> None:
     """A photo uploaded again keeps its upload's file, written from the bytes just sent (they
-    are its content: the digest matched): a kept file that has gone (a library restored
-    without its upload folder, which no backup holds) is written again; a photo stored from
-    folders only gets one, its path recorded, as a new upload's is (the upload answered 200
-    with the photo, and a remove or prune of its folder's file then deleted it with its
-    faces: probe apirace30). The row is locked: a delete waits, then removes the file."""
+    are its content: the digest matched). A kept file that has gone (a library restored
+    without its upload folder, which no backup holds) is written again. A photo stored from
+    folders only gets one, recorded as its oldest path (store.record_kept_copy): the upload
+    answered 200 with the photo, and a remove or prune of its folder's file then deleted it
+    with its faces (probe apirace30); where it cannot be written, that is said as a new
+    upload's failure is (probe reprobe31). The row is locked: a delete waits, then removes
+    the file."""
     folder = upload_dir(settings)
-    root = folder.resolve()
-    kept = [path for path in store.paths_of_photo(conn, photo_id) if path.parent.resolve() == root]
-    for path in [p for p in kept if not p.exists()] if kept else [
-            folder / f"{sha.hex()}{suffix_of(data)}"]:
+    kept = [path for path in store.paths_of_photo(conn, photo_id)
+            if path.parent.resolve() == folder.resolve()]
+    for path in kept:
+        if path.exists():
+            continue
         store.lock_upload_file(conn, path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             _write_file(path, data)
-        except OSError as exc:
-            if not kept:  # the upload not kept: said, as a new upload's is (it answered 200,
-                # and the photo went with its folder's file, probe reprobe31)
-                raise _not_kept(folder, exc, f"the upload was not kept (photo {photo_id} is "
-                                             f"stored from its other paths alone)") from None
-            log.warning("photo %s's uploaded file cannot be written at %s: %s", photo_id,
-                        loggable(path), loggable(str(exc)))  # kept there: said, answered
+        except OSError as exc:  # the photo is stored and kept there: said, and answered
+            log.warning("photo %s's uploaded file is missing and cannot be written again "
+                        "at %s: %s", photo_id, loggable(path), loggable(str(exc)))
             continue
-        if kept:
-            log.info("photo %s's uploaded file was missing: written again at %s", photo_id,
-                     loggable(path))
-            continue
-        try:
-            store.record_kept_copy(conn, sha, path)
-        except BaseException:  # not recorded: no file without its path
-            path.unlink(missing_ok=True)
-            raise
+        log.info("photo %s's uploaded file was missing: written again at %s", photo_id,
+                 loggable(path))
+    if kept:
+        return
+    path = folder / f"{sha.hex()}{suffix_of(data)}"
+    store.lock_upload_file(conn, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_file(path, data)
+    except OSError as exc:
+        raise _not_kept(folder, exc, f"the upload was not kept (photo {photo_id} is stored "
+                                     f"from its other paths alone)") from None
+    try:
+        store.record_kept_copy(conn, sha, path)
+    except BaseException:  # not recorded: no file without its path
+        path.unlink(missing_ok=True)
+        raise
 
 
 # A photo deleted between its upload's storing and the answer's reading of it (the answer

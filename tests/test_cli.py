@@ -917,6 +917,17 @@ def test_a_stdout_that_cannot_take_the_report_is_said_to_be_stdout(
         assert done.stderr.strip() == ("error: cannot write the report to standard output (No "
                                        "space left on device); what the command did before it "
                                        "is kept"), (args, done.stderr)
+    # a key whose secret cannot be shown is not created: it was, its secret lost (cli31)
+    for args in (["keys", "create", "full-disk"], ["keys", "create", "full-disk", "--json"]):
+        with open("/dev/full", "w") as disk_full:
+            done = subprocess.run([*command, *args], env=full, stdout=disk_full,
+                                  stderr=subprocess.PIPE, text=True, timeout=300)
+        assert done.returncode == 1 and done.stderr.strip().endswith(
+            "error: cannot write the key to standard output (No space left on device): no key "
+            "was created"), (args, done.stderr)
+    listed = subprocess.run([*command, "keys", "list", "--json"], env=full,
+                            capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed.stdout
     # --version and --help, before any command's own handling, were a Rich traceback
     for args in (["--version"], ["--help"], ["index", "--help"]):
         with open("/dev/full", "w") as disk_full:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pgface.cli.common import TEXT, JsonOption, err, handle_errors, print_json
+from pgface.cli.common import TEXT, JsonOption, OutputLost, err, handle_errors, print_json
 from pgface.cli.display import ellipsis_for
 from pgface.config import Settings
 from pgface.db import api_keys
@@ -301,14 +301,22 @@ def create(
 
     Example: pgface keys create photo-app --scope read --scope write
     """
+    # Stored once it is shown: a stdout that could not take it (a full disk) left a key
+    # created whose secret nobody had, to be found and revoked (probe cli31)
     with Pgface(Settings()) as pf, pf.pool.connection() as conn:
-        key, secret = api_keys.create_key(conn, name, scope or ["read"])
-    if as_json:
-        print_json({**_key_dict(key), "key": secret})
-        return
-    err.print(f"created key {key.name!r} ({', '.join(key.scopes)}); it is shown only now:",
-              highlight=False)
-    sys.stdout.write(secret + "\n")
+        try:
+            with conn.transaction():
+                key, secret = api_keys.create_key(conn, name, scope or ["read"])
+                if as_json:
+                    print_json({**_key_dict(key), "key": secret})
+                else:
+                    err.print(f"created key {key.name!r} ({', '.join(key.scopes)}); it is "
+                              f"shown only now:", highlight=False)
+                    sys.stdout.write(secret + "\n")
+                    sys.stdout.flush()
+        except OutputLost as exc:
+            raise OutputLost(f"cannot write the key to standard output ({exc.reason}): no key "
+                             f"was created", exc.reason) from None
 
 
 @keys_app.command("list")

@@ -225,7 +225,7 @@ def _keep_upload_file(conn: psycopg.Connection, settings: Settings, photo_id: in
         raise _not_kept(folder, exc, f"the upload was not kept (photo {photo_id} is stored "
                                      f"from its other paths alone)") from None
     try:
-        store.record_kept_copy(conn, sha, path)
+        store.record_kept_copy(conn, photo_id, sha, path)
     except BaseException:  # not recorded: no file without its path
         path.unlink(missing_ok=True)
         raise

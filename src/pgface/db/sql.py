@@ -206,7 +206,6 @@ UPLOAD_FILE_LOCK = """
 SELECT pg_advisory_xact_lock(hashtext('pgface.upload ' || current_schema() || ' ' || %s))
 """
 PATH_HELD = "SELECT EXISTS (SELECT 1 FROM photo_paths WHERE path_bytes = %s)"
-PHOTO_OF_PATH = "SELECT photo_id FROM photo_paths WHERE path_bytes = %s"
 GET_PHOTO = """
 SELECT id, path, sha256, size_bytes, width, height, taken_at, indexed_at, face_count
 FROM photos WHERE id = %s

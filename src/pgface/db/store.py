@@ -380,14 +380,14 @@ def _paths_of(conn: psycopg.Connection, photo_ids: Iterable[int]
     return [(r[0], bytes(r[1]), r[2]) for r in rows]
 
 
-def record_kept_copy(conn: psycopg.Connection, sha256: bytes, path: Path) -> None:
-    """Record an upload's kept copy of a stored photo at PATH as the oldest of its paths: the
-    path its answers name stays the newest of the others (sql.KEPT_COPY_OLDEST)."""
+def record_kept_copy(conn: psycopg.Connection, photo_id: int, sha256: bytes,
+                     path: Path) -> None:
+    """Record an upload's kept copy of stored photo PHOTO_ID (content SHA256) at PATH as the
+    oldest of its paths: the path its answers name stays the newest of the others
+    (sql.KEPT_COPY_OLDEST)."""
     record_paths(conn, [Sighting(sha256, str(path))])
     conn.execute(sql.KEPT_COPY_OLDEST, [to_bytes(path)])
-    photo_id = conn.execute(sql.PHOTO_OF_PATH, [to_bytes(path)]).fetchone()
-    if photo_id is not None:
-        conn.execute(sql.REFRESH_DISPLAY_PATHS, [[photo_id[0]]])
+    conn.execute(sql.REFRESH_DISPLAY_PATHS, [[photo_id]])
 
 
 def paths_of_photo(conn: psycopg.Connection, photo_id: int) -> list[Path]:

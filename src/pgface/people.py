@@ -328,7 +328,7 @@ class People:
         `after`: a face id, the page counted from the faces after it (a face moved away
         meanwhile shifts no other, as it did an offset)."""
         _check_page(limit, offset)
-        if after is not None and not (is_whole_number(after) and 0 <= after < 2**63):
+        if after is not None and not _an_id(after):
             raise InvalidInputError(f"after: a face id, not {after!r}")
         with self.pool.connection() as conn:
             person_id = self._resolve(conn, person)

@@ -49,6 +49,22 @@ def run_cli(args: list[str], env: dict[str, str]):  # -> click.testing.Result
     return runner.invoke(app, args, env=env)
 
 
+def backed_up_as_owner(settings: Settings, analyzer: FaceAnalyzer, owner: str,
+                       dump: Path) -> tuple[str, dict[str, list[tuple]]]:
+    """A library in schema pgface, which OWNER (a role with no right on the database) owns,
+    with a sample photo indexed, backed up as OWNER to DUMP: OWNER's URL, and the library's
+    state as backed up."""
+    url = settings.database_url
+    as_owner = psycopg.conninfo.make_conninfo(url, user=owner)
+    as_admin(url, "CREATE EXTENSION IF NOT EXISTS vector",
+             "CREATE SCHEMA pgface AUTHORIZATION {role}", role=owner)
+    with Pgface(settings.model_copy(update={"database_url": as_owner}), analyzer=analyzer) as pf:
+        pf.index(sample_photos()[:1])
+    before = library_state(url)
+    backups.backup(as_owner, "pgface", dump)
+    return as_owner, before
+
+
 def library_state(url: str) -> dict[str, list[tuple]]:
     with psycopg.connect(url) as conn:
         return {table: conn.execute(query).fetchall() for table, query in STATE.items()}
@@ -908,14 +924,7 @@ def test_the_schema_s_owner_restores_over_another_role_s_objects_in_it(
     foreign_t", probe reprobe22). Now the schema is emptied as its owner may."""
     url = settings.database_url
     with a_role([url]) as owner, a_role([url]) as other:
-        as_owner = psycopg.conninfo.make_conninfo(url, user=owner)
-        as_admin(url, "CREATE EXTENSION IF NOT EXISTS vector",
-                 "CREATE SCHEMA pgface AUTHORIZATION {role}", role=owner)
-        with Pgface(settings.model_copy(update={"database_url": as_owner}),
-                    analyzer=analyzer) as pf:
-            pf.index(sample_photos()[:1])
-        before = library_state(url)
-        backups.backup(as_owner, "pgface", tmp_path / "own.dump")
+        as_owner, before = backed_up_as_owner(settings, analyzer, owner, tmp_path / "own.dump")
         as_admin(url, "GRANT USAGE, CREATE ON SCHEMA pgface TO {role}", "SET ROLE {role}",
                  "CREATE TABLE pgface.foreign_t (x int)",
                  "INSERT INTO pgface.foreign_t VALUES (1)",
@@ -1095,14 +1104,7 @@ def test_a_restore_refuses_while_another_role_s_session_is_connected(
     loaded (probe pgint31). It is counted now, and its role named."""
     url = settings.database_url
     with a_role([url]) as owner, a_role([url]) as searcher:
-        as_owner = psycopg.conninfo.make_conninfo(url, user=owner)
-        as_admin(url, "CREATE EXTENSION IF NOT EXISTS vector",
-                 "CREATE SCHEMA pgface AUTHORIZATION {role}", role=owner)
-        with Pgface(settings.model_copy(update={"database_url": as_owner}),
-                    analyzer=analyzer) as pf:
-            pf.index(sample_photos()[:1])
-        before = library_state(url)
-        backups.backup(as_owner, "pgface", tmp_path / "own.dump")
+        as_owner, before = backed_up_as_owner(settings, analyzer, owner, tmp_path / "own.dump")
         with psycopg.connect(psycopg.conninfo.make_conninfo(url, user=searcher)) as serve:
             serve.execute("SELECT 1")
             with pytest.raises(backups.BackupError,

@@ -44,6 +44,14 @@ def stored_face_ids(http: httpx.Client) -> list[int]:
             for f in http.get(f"/api/photos/{p['id']}").json()["faces"]]
 
 
+def alpha_and_beta(http: httpx.Client) -> tuple[dict, dict]:
+    """Two people named from the stored faces: Alpha the first two, Beta the third."""
+    faces = stored_face_ids(http)
+    alpha = http.post("/api/people/name", json={"face_ids": faces[:2], "name": "Alpha"})
+    beta = http.post("/api/people/name", json={"face_ids": faces[2:3], "name": "Beta"})
+    return alpha.json(), beta.json()
+
+
 # COPIES more faces like the first one stored (its crop and embedding), spread over PHOTOS
 # copies of its photo (the same file under another hash: a copy's image cannot be had).
 COPY_A_FACE = """
@@ -684,10 +692,7 @@ def test_a_page_left_open_says_what_another_client_did_and_shows_what_is(
     hide of a person merged away elsewhere said "no person with id 1" and kept their page; a
     refused Undo left the view as it was before the undo made elsewhere."""
     with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
-        faces = stored_face_ids(http)
-        alpha = http.post("/api/people/name", json={"face_ids": faces[:2], "name": "Alpha"})
-        beta = http.post("/api/people/name", json={"face_ids": faces[2:3], "name": "Beta"})
-        alpha, beta = alpha.json(), beta.json()
+        alpha, beta = alpha_and_beta(http)
         title, message = page.locator("#person-title"), page.locator("#message")
 
         page.goto(f"{url}/#/people/{beta['id']}")
@@ -727,10 +732,7 @@ def test_a_refused_undo_on_the_page_of_a_person_gone_says_it_was_refused(
     person 39: no person with id 39" (the page loaded again after the refusal was said, and
     its failure replaced it). The refusal is said, and that the person is gone."""
     with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
-        faces = stored_face_ids(http)
-        alpha = http.post("/api/people/name", json={"face_ids": faces[:2], "name": "Alpha"})
-        beta = http.post("/api/people/name", json={"face_ids": faces[2:3], "name": "Beta"})
-        alpha, beta = alpha.json(), beta.json()
+        alpha, beta = alpha_and_beta(http)
         title, message = page.locator("#person-title"), page.locator("#message")
         page.goto(f"{url}/#/people/{alpha['id']}")
         expect(title).to_have_text("Alpha")

@@ -52,6 +52,23 @@ def alpha_and_beta(http: httpx.Client) -> tuple[dict, dict]:
     return alpha.json(), beta.json()
 
 
+FOUR_PEOPLE = ["Alpha", "Beta", "Gamma", "Delta"]
+
+
+def four_people_on_the_grid(url: str, http: httpx.Client, page: Any, expect: Any
+                            ) -> tuple[dict[str, int], Any, dict[str, Any]]:
+    """FOUR_PEOPLE named a stored face each, and the people grid shown with their four tiles:
+    (their ids by name, the tiles, each one's tile by name)."""
+    faces = stored_face_ids(http)
+    ids = {name: http.post("/api/people/name", json={"face_ids": [face], "name": name}
+                           ).json()["id"] for name, face in zip(FOUR_PEOPLE, faces, strict=False)}
+    page.goto(f"{url}/#/people")
+    tiles = page.locator(".person-tile")
+    expect(tiles).to_have_count(4)
+    return ids, tiles, {name: page.locator(f".person-tile[data-person-id='{ids[name]}']")
+                        for name in FOUR_PEOPLE}
+
+
 # COPIES more faces like the first one stored (its crop and embedding), spread over PHOTOS
 # copies of its photo (the same file under another hash: a copy's image cannot be had).
 COPY_A_FACE = """
@@ -1244,16 +1261,8 @@ def test_a_rename_or_hide_on_a_persons_page_keeps_the_grids_selection_and_count_
     as it was; after a rename the redrawn tile lost its tick, the bar still counted it, and
     Merge... sent the old name, refused as "renamed by someone else meanwhile" (this tab)."""
     with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
-        faces = stored_face_ids(http)
-        names = ["Alpha", "Beta", "Gamma", "Delta"]
-        ids = {name: http.post("/api/people/name", json={"face_ids": [face], "name": name}
-                               ).json()["id"] for name, face in zip(names, faces, strict=False)}
-        page.goto(f"{url}/#/people")
-        tiles = page.locator(".person-tile")
-        expect(tiles).to_have_count(4)
+        ids, tiles, tile = four_people_on_the_grid(url, http, page, expect)
         expect(page.locator("#people-count")).to_have_text("4 people")
-        tile = {name: page.locator(f".person-tile[data-person-id='{ids[name]}']")
-                for name in names}
         for name in ("Alpha", "Beta", "Gamma"):
             tile[name].locator(".tile-check").click()
         expect(page.locator("#selection-count")).to_have_text("3 selected")
@@ -1309,15 +1318,7 @@ def test_a_rename_or_hide_answered_after_back_shows_in_the_grid_at_once(
     person could be selected and merged. The answer redraws the grid shown at once; a merge
     dialog opened meanwhile with them in it merges nothing."""
     with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
-        faces = stored_face_ids(http)
-        names = ["Alpha", "Beta", "Gamma", "Delta"]
-        ids = {name: http.post("/api/people/name", json={"face_ids": [face], "name": name}
-                               ).json()["id"] for name, face in zip(names, faces, strict=False)}
-        page.goto(f"{url}/#/people")
-        tiles = page.locator(".person-tile")
-        expect(tiles).to_have_count(4)
-        tile = {name: page.locator(f".person-tile[data-person-id='{ids[name]}']")
-                for name in names}
+        ids, tiles, tile = four_people_on_the_grid(url, http, page, expect)
         held: list[Any] = []  # the changes (not GETs), answered when the test says
         page.route("**/api/people/**", lambda route: route.continue_()
                    if route.request.method == "GET" else held.append(route))

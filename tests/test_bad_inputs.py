@@ -5,6 +5,7 @@ prints a traceback, and a second run adds nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -554,6 +555,40 @@ def test_a_cut_arithmetic_or_progressive_jpeg_is_judged_by_what_its_last_scan_lo
                                              f"detail of its last scan"):
             decode_photo(whole[:cut] + b"\xff\xd9", "luma-last.jpg", **limits)
     assert decode_photo(whole[:-3] + b"\xff\xd9", "luma-last.jpg", **limits).width > 0
+
+
+def test_a_jpeg_whose_end_is_still_zeros_is_judged_as_cut_where_its_writing_stopped() -> None:
+    """Probe nas33: a copy that sets the file's size first and then writes it (Windows and SMB
+    copies, rsync --preallocate) leaves zeros where its data is still to come. Decoded as coded
+    data, a progressive JPEG so caught with 70 % written was taken with its picture wrong in a
+    quarter of its rows, where the same file cut there was measured as cut."""
+    limits = {"max_bytes": 10**8, "max_pixels": 10**8}
+    photo = Image.open(good_photo()).convert("RGB")
+    photo = photo.resize((photo.width * 2, photo.height * 2))  # 4.5 MP
+    for options in ({"progressive": True}, {}):
+        data = io.BytesIO()
+        photo.save(data, "JPEG", quality=95, **options)
+        whole = data.getvalue()
+        for share in (0.3, 0.8, 0.9):
+            # its data where the copy stopped (zeros it ends with are coded data or not
+            # written: no file tells; a white page's detail codes long runs of them)
+            written = whole[:round(len(whole) * share)].rstrip(b"\x00")
+            unwritten = written + bytes(len(whole) - len(written))
+            try:
+                cut = decode_photo(written, "copying.jpg", **limits)
+            except ImageError as refused:
+                with pytest.raises(ImageError) as caught:
+                    decode_photo(unwritten, "copying.jpg", **limits)
+                assert str(caught.value) == (f"{refused}; its last {len(whole) - len(written):,}"
+                                             f" bytes are zeros, as a copy still being written "
+                                             f"leaves them"), (options, share)
+                continue
+            taken = decode_photo(unwritten, "copying.jpg", **limits)
+            assert np.array_equal(taken.image, cut.image), (options, share)
+            assert taken.size_bytes == len(whole)
+            assert taken.sha256 == hashlib.sha256(unwritten).digest()
+        padded = decode_photo(whole + bytes(4096), "padded.jpg", **limits)  # zeros after its end
+        assert np.array_equal(padded.image, decode_photo(whole, "whole.jpg", **limits).image)
 
 
 def test_the_cli_prints_a_warning_line_for_a_photo_that_looks_blank(

@@ -435,6 +435,37 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
         raise ImageError(source, f"file is {len(data):,} bytes, over the limit of {max_bytes:,}")
     if not data:
         raise ImageError(source, "file is empty")
+    written = _jpeg_without_unwritten_tail(data)
+    if written is data:
+        return _decode_photo(data, source, max_pixels, keep_side, sha256)
+    try:
+        photo = _decode_photo(written, source, max_pixels, keep_side,
+                              sha256 or hashlib.sha256(data).digest())
+    except ImageError as exc:
+        raise ImageError(source, f"{exc.reason}; its last {len(data) - len(written):,} bytes "
+                                 f"are zeros, as a copy still being written leaves them"
+                         ) from exc
+    photo.size_bytes = len(data)
+    return photo
+
+
+def _jpeg_without_unwritten_tail(data: bytes) -> bytes:
+    """A JPEG's bytes without the zeros it ends with where no end marker comes before them:
+    what a copy that sets the file's size first and then writes it (Windows and SMB copies,
+    rsync --preallocate) leaves unwritten. Decoded as coded data, those zeros were read as
+    blocks: a progressive JPEG caught with 70 % of it written was taken, its picture wrong
+    in a quarter of its rows, where the same file cut there was measured (probe nas33).
+    Without them the file is cut short, and measured as one is. The data itself as it is
+    for anything else (a whole JPEG padded with zeros after its end marker among it)."""
+    if data[:2] != b"\xff\xd8" or data[-1:] != b"\x00":
+        return data
+    written = data.rstrip(b"\x00")
+    return data if written.endswith(b"\xff\xd9") else written
+
+
+def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
+                  sha256: bytes | None) -> Photo:
+    """decode_photo of data within the size limit."""
     _check_jpeg_scans(data, source)
     plain = _decode_plain_jpeg(data, source, max_pixels, keep_side)
     if plain is not None:
@@ -512,8 +543,8 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
         bare = (_png_without_large_metadata(data, every_text="MAX_TEXT_MEMORY" in str(exc))
                 if isinstance(exc, ValueError) and "MAX_TEXT_" in str(exc) else None)
         if bare is not None:  # the pixels are whole: read them without that metadata
-            photo = decode_photo(bare, source, max_bytes, max_pixels, keep_side,
-                                 sha256=sha256 or hashlib.sha256(data).digest())
+            photo = _decode_photo(bare, source, max_pixels, keep_side,
+                                  sha256 or hashlib.sha256(data).digest())
             photo.size_bytes = len(data)
             return photo
         if isinstance(exc, OSError | SyntaxError | ValueError | Image.DecompressionBombError):

@@ -849,12 +849,17 @@ def test_a_server_without_keys_refuses_what_a_page_of_another_site_sends(
         assert (rebound.status_code, rebound.json()["error"]["code"]) == (
             403, "host_not_allowed"), rebound.text
         assert "not to 'attacker.example:8000'" in error_of(rebound)
+        for host in ("[::1", "[evil", ""):  # no URL has them: a 500 and a traceback (reprobe33)
+            odd = client.get("/api/stats", headers={"Host": host})
+            assert (odd.status_code, odd.json()["error"]["code"]) == (
+                403, "host_not_allowed"), (host, odd.text)
         # health answers a probe's request whatever its Host (its 503's words are this
         # machine's alone: test_health_says_the_databases_own_words_only_to_this_machine)
         assert client.get("/api/health", headers={"Host": "attacker.example:8000"}
                           ).status_code == 200
         for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
-                        {"Origin": "http://evil.example"}, {"Origin": "null"}):
+                        {"Origin": "http://evil.example"}, {"Origin": "null"},
+                        {"Origin": "http://[::1"}):
             forged = client.post("/api/people/cluster", headers=headers)
             assert (forged.status_code, forged.json()["error"]["code"]) == (
                 403, "cross_site_request"), (headers, forged.text)

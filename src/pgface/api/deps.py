@@ -125,7 +125,7 @@ def refuse_other_sites(request: Request, scope: str) -> None:
     host = request.headers.get("host") or ""
     site, origin = request.headers.get("sec-fetch-site"), request.headers.get("origin")
     if site in OTHER_SITES or (site is None and origin is not None and (
-            urlsplit(origin).netloc.lower() != host.lower())):
+            _url_part(origin, "netloc") != host.lower())):
         raise ApiError(403, f"a change sent by a web page of another origin "
                             f"({loggable(origin or 'unnamed')}) is refused: this server has no "
                             f"API keys, so a page of any site a browser here opens could make "
@@ -134,13 +134,24 @@ def refuse_other_sites(request: Request, scope: str) -> None:
                             f"create, as any server other machines reach)", "cross_site_request")
 
 
+def _url_part(url: str, part: str) -> str:
+    """A URL's netloc or hostname, lower case; "" for one no URL has (`http://[::1`: urlsplit's
+    ValueError was every request's 500, its traceback in the log, probe reprobe33)."""
+    try:
+        return (getattr(urlsplit(url), part) or "").lower()
+    except ValueError:
+        return ""
+
+
 def made_to_this_machine(request: Request) -> bool:
     """Whether a request names this machine (a loopback name or address, a name under
     .localhost, the address it reached): no site's name pointed at 127.0.0.1."""
     host = request.headers.get("host")
     if host is None:
         return True
-    name = urlsplit(f"//{host}").hostname or ""
+    name = _url_part(f"//{host}", "hostname")
+    if not name:  # an empty Host, or one no URL has
+        return False
     reached = str((request.scope.get("server") or ("",))[0]).lower()
     return is_loopback(name) or name.endswith(".localhost") or name == reached
 

@@ -263,6 +263,28 @@ def test_a_password_written_raw_in_a_database_url_shows_nowhere(
     assert all("***" in text for text in said[:-2]), said
 
 
+@pytest.mark.parametrize("password", ["a#fragSECRET", "qSECRET?x=1", "a:b?SECRET#d"])
+def test_a_password_holding_a_query_mark_is_masked_and_the_host_shown(
+        password: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Probe reprobe33: libpq reads a ? or # before the user information's @ as the
+    password's, where pgface ended the URL there and took its host, port and database for
+    the password: `connection to server at "***", port 1 failed`."""
+    from typer.testing import CliRunner
+
+    from pgface import errors
+    from pgface.cli import app as cli_app
+
+    monkeypatch.setattr(errors, "_REMEMBERED", set())  # this test's password for it alone
+    url = f"postgresql://app:{password}@127.0.0.1:1/appdb"
+    assert errors.password_text(url) == password
+    assert errors.without_passwords(f"given {url}") == "given postgresql://app:***@127.0.0.1:1/appdb"
+    monkeypatch.setenv("PGFACE_DATABASE_URL", url)
+    monkeypatch.setenv("PGFACE_DATA_DIR", str(tmp_path))
+    said = CliRunner().invoke(cli_app, ["stats"]).output
+    assert 'connection to server at "127.0.0.1", port 1 failed' in said, said
+    assert "SECRET" not in said, said
+
+
 @pytest.mark.parametrize("password", ["database", "server", "connection", "localhost"])
 def test_a_password_that_is_a_word_is_masked_where_quoted_not_in_the_words_around(
         password: str, monkeypatch: pytest.MonkeyPatch) -> None:

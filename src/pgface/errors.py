@@ -81,8 +81,11 @@ def password_text(url: str) -> str | None:
     if 0 <= slash < first and re.fullmatch(r"\d*(,[^@/]*)?", rest[:slash]):
         return None  # host:port/database, an @ in the database's name or the query
     # to the last @ before the query: README's own `p@ss/w%rd` was taken up to its first @
-    # where a / followed it (probe docs31); one @ is a URL split cleanly
-    return rest[:re.split(r"[?#]", rest, maxsplit=1)[0].rfind("@")]
+    # where a / followed it (probe docs31); one @ is a URL split cleanly. The query begins
+    # after the first @: libpq reads a ? or # before it as the password's, where ending the
+    # URL there made the host and database the password's, all masked (probe reprobe33)
+    query = re.search(r"[?#]", rest[first:])
+    return rest[:rest[:first + query.start() if query else len(rest)].rfind("@")]
 
 
 def remember_password_of(url: str) -> None:

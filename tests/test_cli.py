@@ -731,6 +731,12 @@ def test_an_ascii_stdout_gets_escapes_and_dots_never_an_encoding_error(
     table = ascii_runner.invoke(app, ["search", str(photo)], env=env).stdout
     rows = [line for line in table.splitlines() if line.startswith(("|", "+"))]
     assert "| Jos\\xe9 " in table and len(set(map(len, rows))) == 1, table  # aligned
+    # Probe reprobe33: narrow, Rich's own '…' of a title or cell it cuts came out as `\u2026`,
+    # six characters where it measured one, and the rows pushed past the frame
+    for args, columns in ((["search", str(photo)], "30"), (["people", "list"], "20")):
+        narrow = ascii_runner.invoke(app, args, env={**env, "COLUMNS": columns}).stdout
+        rows = [line for line in narrow.splitlines() if line.startswith(("|", "+"))]
+        assert "\\u2026" not in narrow and len(set(map(len, rows))) == 1, narrow
 
 
 def test_a_name_from_an_ascii_locales_command_line_is_read_as_its_utf8_bytes(

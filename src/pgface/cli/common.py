@@ -21,6 +21,7 @@ import typer
 from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.markup import escape
+from rich.segment import Segment
 from rich.text import Text
 
 from pgface import paths
@@ -54,6 +55,10 @@ def say_error(exc: BaseException) -> None:
               soft_wrap=True)
 
 
+# what Rich ends a title or cell it cuts with, and pgface a path it shortens (display.py)
+ELLIPSIS = "\u2026"
+
+
 class SafeConsole(Console):
     """A console for text that holds names and paths: no markup unless a call asks for it
     (`[/red]` in a person's name made `people list` fail), and control characters escaped
@@ -71,6 +76,20 @@ class SafeConsole(Console):
         kwargs.setdefault("soft_wrap", all(isinstance(o, str) for o in objects))
         super().print(*(terminal_safe(o, lines=True) if isinstance(o, str) else o
                         for o in objects), **kwargs)
+
+    def render(self, renderable: Any, options: Any = None) -> Iterator[Segment]:
+        """Rich's own mark of a cut title or cell, '…', as '.' where the stream cannot write
+        it (one cell, as Rich measured it): under LC_ALL=C it came out as the six characters
+        `\\u2026`, and every row of a narrow table pushed past its frame (probe reprobe33).
+        Text of pgface's own is escaped before Rich sees it (render_str), so each '…' left
+        is Rich's."""
+        segments = super().render(renderable, options)
+        if writable(ELLIPSIS, self.encoding):
+            yield from segments
+            return
+        for segment in segments:
+            yield (Segment(segment.text.replace(ELLIPSIS, "."), segment.style,
+                           segment.control) if ELLIPSIS in segment.text else segment)
 
     def render_str(self, text: str, **kwargs: Any) -> Text:
         """Text a stream that is not UTF-8 cannot write (a name, a path) as the escapes it

@@ -11,10 +11,9 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.text import Text
 
-from pgface.cli.common import encodable, err, terminal_safe, writable
+from pgface.cli.common import ELLIPSIS, encodable, err, terminal_safe, writable
 from pgface.models.quality import below_floor_said
 
-ELLIPSIS = "…"
 ASCII_ELLIPSIS = "..."
 _UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
 

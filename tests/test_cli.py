@@ -874,15 +874,18 @@ def test_cluster_options_say_their_defaults_and_are_documented() -> None:
 
 def test_people_search_says_a_face_below_the_floor_as_search_does(env: dict[str, str]) -> None:
     """Probe clidocs19: `people search --min-quality 0.99` said `not searched: below the
-    quality floor 0.99`, without the score `search` and `people identify` give."""
+    quality floor 0.99`, without the score `search` and `people identify` give. Probe
+    consistency33: its heading said the score too, at 2 decimals (`quality 0.10` of 0.0959
+    below a floor of 0.1): a face not searched is one line, as in `search`."""
     t1 = next(p for p in sample_photos() if p.name == "t1.jpg")
     assert runner.invoke(app, ["index", "--quiet", str(t1)], env=env).exit_code == 0
     said = {}
     for command in (["search"], ["people", "search"]):
         done = runner.invoke(app, [*command, str(t1), "--min-quality", "1"], env=env)
         assert done.exit_code == 0, done.output
-        said[command[0]] = re.findall(r"not searched, (quality \S+ is (?:just )?below the "
-                                      r"floor 1\.0)$", done.stdout, re.M)
+        said[command[0]] = re.findall(r"^face (?:\d+ )?at (\[.*\]): not searched, (quality "
+                                      r"\S+ is (?:just )?below the floor 1\.0)$",
+                                      done.stdout, re.M)
     assert said["search"] and said["people"] == said["search"], said
 
 

@@ -654,13 +654,15 @@ def search(
     if not result.faces:
         out.print(f"no face found in {photo}", highlight=False)
     for face, face_groups in zip(result.faces, groups, strict=True):
+        if not face.searched:
+            # as `search` and `people identify` say it, the score once, with the digits that
+            # show it below the floor (a heading's 2 said 0.10 of 0.0959, probe consistency33)
+            out.print(f"face at {box_text(face.bbox)}: not searched, "
+                      f"{below_floor_text(face.quality, result.min_quality)}", highlight=False)
+            continue
         out.print(f"face at {box_text(face.bbox)} ({quality_text(face.quality)}):",
                   highlight=False)
-        if not face.searched:
-            # as `search` and `people identify` say it, the score with it
-            out.print(f"  not searched, {below_floor_text(face.quality, result.min_quality)}",
-                      highlight=False)
-        elif not face_groups:
+        if not face_groups:
             out.print("  no match", highlight=False)
         for g in face_groups:
             who = g.name or ("unassigned faces" if g.person_id is None

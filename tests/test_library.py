@@ -830,6 +830,23 @@ def test_notices_follow_photos_another_process_stores(
     assert any("analysed 0 of the 1 stored photos" in n for n in pf.notices())
 
 
+def test_people_search_gives_the_librarys_notices_as_search_does(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """Probe consistency33: `people search` and People.search said only the photo's own
+    notices, where search gave the library's too (a pack that has not analysed every photo,
+    a threshold no one calibrated)."""
+    uncalibrated = tmp_path / "uncalibrated"
+    uncalibrated.mkdir()
+    for onnx in (analyzer.pack.detector, analyzer.pack.recognizer):
+        shutil.copyfile(onnx, uncalibrated / onnx.name)
+    photo = sample_photos()[1]
+    with Pgface(settings.model_copy(update={"model_pack": str(uncalibrated)})) as own:
+        said = own.search(photo).notices
+        assert any("has no calibrated threshold" in notice for notice in said), said
+        assert own.people.search(photo)[0].notices == said
+        assert own.people.acting_as("api:x").search(photo)[0].notices == said
+
+
 def test_file_name_that_is_not_utf8_round_trips(pf: Pgface, env: dict[str, str],
                                                database_url: str, tmp_path: Path) -> None:
     source = require_data(PHOTOS) / "people" / "obama"

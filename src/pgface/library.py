@@ -271,7 +271,8 @@ class Pgface:
     @property
     def people(self) -> People:
         """Name, cluster and identify people; a light view over the pool and the models."""
-        return People(lambda: self.pool, self.analyzer, self.settings)
+        return People(lambda: self.pool, self.analyzer, self.settings,
+                      library_notices=self.notices)
 
     def database_url(self) -> str:
         if self.settings.database_url:

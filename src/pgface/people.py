@@ -201,19 +201,22 @@ class People:
     """
 
     def __init__(self, pool: ConnectionPool | Callable[[], ConnectionPool],
-                 analyzer: FaceAnalyzer, settings: Settings, actor: str | None = None) -> None:
+                 analyzer: FaceAnalyzer, settings: Settings, actor: str | None = None,
+                 library_notices: Callable[[], builtins.list[str]] | None = None) -> None:
         # A library passes its pool's getter: a view kept across the library's close() and
         # used after it failed with PoolClosed, where the library itself opens a pool again.
         self._pool = pool
         self.analyzer = analyzer
         self.settings = settings
         self.actor = actor or people_history.default_actor()
+        # what makes the library's answers less sure (Pgface.notices), said with a search's
+        self._library_notices = library_notices
         # the id of the change this view's last call recorded (None: it changed nothing)
         self.last_change: int | None = None
 
     def acting_as(self, actor: str) -> People:
         """The same verbs, recorded as made by `actor` ('cli:<user>', 'api:<key name>')."""
-        return People(self._pool, self.analyzer, self.settings, actor)
+        return People(self._pool, self.analyzer, self.settings, actor, self._library_notices)
 
     @property
     def pool(self) -> ConnectionPool:
@@ -694,7 +697,10 @@ class People:
             ef_search=self.settings.ef_search, one_to_one=self.threshold,
             min_quality=self.settings.min_quality if min_quality is None else min_quality,
         )
-        result.notices = photo_notices(loaded.source, loaded.warning)
+        # the library's notices too, as Pgface.search gives them: a pack that has not
+        # analysed every photo was said by search and not here (probe consistency33)
+        result.notices = (photo_notices(loaded.source, loaded.warning)
+                          + (self._library_notices() if self._library_notices else []))
         return result, [group_by_person(face.matches) for face in result.faces]
 
     # Enrolment

@@ -357,6 +357,19 @@ def test_hidden_and_system_folders_are_passed_over_unless_named(pf: Pgface, tmp_
     named = pf.index(library / "._t1.jpg")
     assert [f.reason for f in named.failures] == ["not an image (unrecognised format)"]
 
+    # Probe nas33: Windows's recycle bins as a disk of its spells them (the system drive's
+    # `$Recycle.Bin`, XP's `RECYCLER`), and a macOS Photos library's previews of its
+    # originals, were walked: a deleted photo and each photo again were more photos of everyone
+    disk = tmp_path / "disk"
+    photos_library = "Photos Library.photoslibrary"
+    for place in ("$Recycle.Bin/S-1-5-21/$RABC123.JPG", "RECYCLER/S-1-5-21/Dc1.jpg",
+                  f"{photos_library}/resources/derivatives/0/t1_1_105_c.jpeg",
+                  f"{photos_library}/originals/0/t1.jpe", f"{photos_library}/Masters/t1.jpg"):
+        (disk / place).parent.mkdir(parents=True, exist_ok=True)
+        thumbnail.save(disk / place, "JPEG")
+    report = pf.index(disk)
+    assert (report.files, report.passed_over, report.failures) == (2, 3, [])
+
 
 def test_links_to_folders_are_followed_once_and_never_in_a_loop(pf: Pgface, tmp_path: Path
                                                                  ) -> None:

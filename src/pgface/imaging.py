@@ -59,8 +59,8 @@ def _open_heif() -> None:
 
 
 IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".jfif", ".pgm", ".ppm",
-     ".heic", ".heif", ".avif"}
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".pgm",
+     ".ppm", ".heic", ".heif", ".avif"}
 )
 # The file name suffix of each format, for files pgface names itself (uploads): the client's
 # name says nothing sure about the bytes.

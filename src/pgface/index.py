@@ -185,9 +185,16 @@ def iter_photo_files(paths: Iterable[Path], failures: list[Failure],
 # photo copied from a Mac, which is no photo), and the folders that NAS systems and others keep
 # beside photos: Synology's `@eaDir` holds each photo again at five thumbnail sizes, whose
 # faces would be found as more photos of everyone. A file or folder named directly is read.
-SYSTEM_FOLDERS = frozenset({"@eaDir", "@__thumb", "@Recycle", "@Recently-Snapshot", "#recycle",
-                            "#snapshot", "__MACOSX", "$RECYCLE.BIN", "System Volume Information",
-                            "lost+found"})
+# In any case: the disks they come from (NTFS, exFAT, SMB shares) do not tell `$Recycle.Bin`,
+# the name Windows gives the system drive's, from `$RECYCLE.BIN` (probe nas33).
+SYSTEM_FOLDERS = frozenset(name.casefold() for name in (
+    "@eaDir", "@__thumb", "@Recycle", "@Recently-Snapshot", "#recycle", "#snapshot", "__MACOSX",
+    "$RECYCLE.BIN", "RECYCLER", "System Volume Information", "lost+found"))
+# A macOS Photos library holds each photo again as previews and thumbnails (resources/), whose
+# faces would be more photos of everyone too (probe nas33): only its originals are walked
+# (`originals`, `Masters` before Photos 5).
+PHOTOS_LIBRARY_SUFFIX = ".photoslibrary"
+PHOTOS_LIBRARY_ORIGINALS = frozenset({"originals", "masters"})
 
 
 OUTSIDE_FOLDER = "a link to a folder outside the allowed folders (not walked)"
@@ -202,9 +209,13 @@ def _kernel_folder(real: str) -> bool:
     return any(real == top or real.startswith(top + "/") for top in KERNEL_FOLDERS)
 
 
-def passed_over(name: str, folder: bool) -> bool:
-    """Whether a walk passes over this file or folder name (SYSTEM_FOLDERS says why)."""
-    return name.startswith(".") or (folder and name in SYSTEM_FOLDERS)
+def passed_over(name: str, folder: bool, parent: str = "") -> bool:
+    """Whether a walk passes over this file or folder name, in a folder named PARENT
+    (SYSTEM_FOLDERS and PHOTOS_LIBRARY_SUFFIX say why)."""
+    return name.startswith(".") or (folder and (
+        name.casefold() in SYSTEM_FOLDERS
+        or (parent.casefold().endswith(PHOTOS_LIBRARY_SUFFIX)
+            and name.casefold() not in PHOTOS_LIBRARY_ORIGINALS)))
 
 
 def _inside(real: str, roots: list[Path] | None) -> bool:
@@ -241,7 +252,7 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                                             f"cannot list folder ({e.strerror})")))):
                 kept = []
                 for name in sorted(dirs):
-                    if passed_over(name, True):
+                    if passed_over(name, True, os.path.basename(root)):
                         skipped.append(os.path.join(root, name))
                         continue
                     inside = os.path.join(root, name)

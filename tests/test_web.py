@@ -285,3 +285,48 @@ def test_docs_render_with_the_network_blocked(settings: Settings, analyzer: Face
         # ReDoc's bundle links its "powered by" logo on its CDN: an image, nothing else.
         assert [u for u in blocked if not u.endswith("/redoc/logo-mini.svg")] == []
         browser.close()
+
+
+def test_a_search_shows_every_notice_of_its_answer_until_the_next_search(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """Probe consistency33: a blank photo searched on the page said "No face found in
+    white.png." and nothing of why, where the answer's notices (and `pgface search`'s
+    `notice:` lines) said nearly every pixel has the same value. Each notice is shown as text:
+    the file's name is the user's, never markup."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from PIL import Image
+
+    blank = tmp_path / "white <b>bold.png"
+    Image.new("RGB", (320, 240), "white").save(blank)
+    with running_server(create_app(settings, analyzer)) as url, \
+            httpx.Client(base_url=url, timeout=120) as http, \
+            sync_api.sync_playwright() as playwright:
+        def notices(photo: Path) -> list[str]:
+            answer = http.post("/api/search", files={"file": (photo.name, photo.read_bytes())})
+            answer.raise_for_status()
+            return answer.json()["notices"]
+
+        said = notices(blank)
+        assert any("white <b>bold.png: nearly every pixel has the same value" in n
+                   for n in said), said
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        expect = sync_api.expect
+        page.set_input_files("#file", str(blank))
+        expect(page.locator(".summary")).to_have_text("No face found in white <b>bold.png.")
+        shown = page.locator("#results .notice")
+        expect(shown).to_have_count(len(said))
+        assert shown.all_inner_texts() == said
+        expect(page.locator("#results .notices b")).to_have_count(0)  # text, not markup
+        # the next search's answer has its own notices: the blank photo's are gone
+        query = require_data(PHOTOS / "queries" / "obama1.jpg")
+        page.set_input_files("#file", str(query))
+        expect(page.locator(".summary")).to_contain_text("1 face found in obama1.jpg")
+        expect(shown).to_have_count(len(notices(query)))
+        assert shown.all_inner_texts() == notices(query)
+        assert not any("nearly every pixel" in text for text in shown.all_inner_texts())
+        assert not errors, errors
+        browser.close()

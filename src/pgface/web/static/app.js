@@ -488,12 +488,22 @@ async function renderResults(result, file, asked, holders = null) {
       `matches at or above ${result.threshold} similarity (${result.model}); the same person ` +
       `from ${result.same_person_similarity} among ${result.library_size} faces, below it "possible"`
     : `No face found in ${file.name}.`;
+  // The answer's notices, each as it is (`pgface search` prints them as `notice:` lines): why
+  // a blank photo has no face, photos the pack has not analysed, a threshold not calibrated.
+  // The page said "No face found in white.png." and never why (probe consistency33). Text:
+  // they hold the file's name.
+  const notices = result.notices || [];
   const sections = result.faces.map((face, i) => renderFace(face, i, image, result.width));
   const matches = result.faces.reduce((n, face) => n + face.matches.length, 0);
-  announce(result.faces.length ? `${plural(result.faces.length, "face")} found in ${file.name}, ` +
-    `${matches.toLocaleString()} match${matches === 1 ? "" : "es"}.` : `No face found in ${file.name}.`);
+  announce([result.faces.length ? `${plural(result.faces.length, "face")} found in ${file.name}, ` +
+    `${matches.toLocaleString()} match${matches === 1 ? "" : "es"}.` : `No face found in ${file.name}.`,
+  ...notices].join(" "));
   $("#results").replaceChildren(
-    el("div", { class: "query" }, [overview, el("p", { class: "summary", text: summary })]),
+    el("div", { class: "query" }, [overview, el("div", { class: "query-text" }, [
+      el("p", { class: "summary", text: summary }),
+      notices.length ? el("ul", { class: "notices hint muted" },
+        notices.map((text) => el("li", { class: "notice", text, dir: "auto" }))) : null,
+    ])]),
     ...sections,
   );
 }

@@ -330,3 +330,53 @@ def test_a_search_shows_every_notice_of_its_answer_until_the_next_search(
         assert not any("nearly every pixel" in text for text in shown.all_inner_texts())
         assert not errors, errors
         browser.close()
+
+
+def test_a_face_below_the_floor_says_its_quality_and_the_floor_as_the_cli_does(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """Probe consistency33: a face of quality 0.0959 under a floor of 0.1 said "not searched:
+    quality 0.10 is below the floor" on the page (the score at 2 decimals, the floor unnamed),
+    where `pgface search` says "quality 0.096 is below the floor 0.1": the score with as many
+    decimals as show it below the floor, up to 4, "just below" when even 4 round to it."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from PIL import Image
+
+    from pgface.models.quality import below_floor_said
+
+    # A face too small to score 1 whose score 2 decimals round up (0.0959 read "0.10"), and a
+    # floor just above it: "below the floor" at 2 decimals was not, and the floor went unsaid.
+    small = tmp_path / "small.jpg"
+    photo = Image.open(require_data(PHOTOS / "queries" / "obama1.jpg"))
+    with Pgface(settings, analyzer=analyzer) as pf:
+        for factor in range(8, 16):
+            photo.reduce(factor).save(small)
+            faces = pf.search(small, min_quality=0).faces
+            score = faces[0].quality["score"] if len(faces) == 1 else None
+            if score is not None and score < round(score, 2) < 1:
+                break
+        else:
+            pytest.fail("no copy of obama1.jpg has a face whose score 2 decimals round up")
+    floor = round(score + 0.00005, 5)
+    assert round(score, 2) >= floor
+    settings = settings.model_copy(update={"min_quality": floor})
+    with running_server(create_app(settings, analyzer)) as url, \
+            sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        expect = sync_api.expect
+        page.set_input_files("#file", str(small))
+        expect(page.locator(".face-result")).to_have_count(1)
+        expect(page.locator(".face-result .face-head p")).to_have_text(
+            f"not searched: {below_floor_said(score, floor)}")
+        # the rule's every case, in the CLI's words: a tie rounds as Python does (0.125 at 2
+        # decimals is 0.12 there, 0.13 by toFixed), and the floor is written as Python does
+        for score, floor in ((0.0959, 0.1), (0.0888, 0.089), (0.0889, 0.0889), (0.42, 0.5),
+                             (0.125, 0.126), (0.625, 0.626), (0.99, 1.0), (0.0, 0.00005),
+                             (None, 0.1), (0.09995, 0.1)):
+            assert page.evaluate("([s, f]) => belowFloorSaid(s, f)", [score, floor]) == \
+                below_floor_said(score, floor), (score, floor)
+        assert not errors, errors
+        browser.close()

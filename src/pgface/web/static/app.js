@@ -493,7 +493,8 @@ async function renderResults(result, file, asked, holders = null) {
   // The page said "No face found in white.png." and never why (probe consistency33). Text:
   // they hold the file's name.
   const notices = result.notices || [];
-  const sections = result.faces.map((face, i) => renderFace(face, i, image, result.width));
+  const sections = result.faces.map((face, i) =>
+    renderFace(face, i, image, result.width, result.min_quality));
   const matches = result.faces.reduce((n, face) => n + face.matches.length, 0);
   announce([result.faces.length ? `${plural(result.faces.length, "face")} found in ${file.name}, ` +
     `${matches.toLocaleString()} match${matches === 1 ? "" : "es"}.` : `No face found in ${file.name}.`,
@@ -508,20 +509,21 @@ async function renderResults(result, file, asked, holders = null) {
   );
 }
 
-function renderFace(face, index, image, photoWidth) {
+// FLOOR: the answer's quality floor (`min_quality`), said of a face below it.
+function renderFace(face, index, image, photoWidth, floor) {
   const cards = face.matches.map((match, i) => matchCard(match, i + 1));
   const nameInput = el("input", { type: "text", placeholder: "Name", "aria-label": "person name",
     class: "name-input" });
-  const heading = el("p", { class: "muted", text: matchesHeading(face), dir: "auto" });
+  const heading = el("p", { class: "muted", text: matchesHeading(face, floor), dir: "auto" });
   state.cards.push(...cards);
-  state.headings.push(() => { heading.textContent = matchesHeading(face); });
+  state.headings.push(() => { heading.textContent = matchesHeading(face, floor); });
   const nameForm = el("form", {
     class: "name-form writes",
     onsubmit: (event) => {
       event.preventDefault();
       // the heading names the best match's person: named here, it says the new name
       once(nameForm, () => nameMatches(face, cards, nameInput)
-        .then(() => { heading.textContent = matchesHeading(face); }));
+        .then(() => { heading.textContent = matchesHeading(face, floor); }));
     },
   }, [nameInput, el("button", { type: "submit", text: "Name checked faces" })]);
   const crop = image ? queryFaceCrop(image, face.bbox, photoWidth)
@@ -540,14 +542,46 @@ function renderFace(face, index, image, photoWidth) {
   ]);
 }
 
-function matchesHeading(face) {
+function matchesHeading(face, floor) {
   const best = face.matches[0];
   if (face.searched === false) {
-    return `not searched: quality ${face.quality.score.toFixed(2)} is below the floor`;
+    return `not searched: ${belowFloorSaid(face.quality ? face.quality.score : null, floor)}`;
   }
   if (!best) return "no match in the database";
   return `${face.matches.length} match${face.matches.length > 1 ? "es" : ""}, best ` +
     `${percent(best.similarity)}${best.person_name ? ` (${best.person_name})` : ""}`;
+}
+
+// Why a face was left out, in the CLI's words (models/quality.py below_floor_said): the score
+// with as many decimals as show it below the floor, up to 4, "just below" it when even 4 round
+// to it, and the floor named. The page said "quality 0.10 is below the floor" of 0.0959 under
+// 0.1, the score at 2 decimals and the floor unsaid (probe consistency33).
+function belowFloorSaid(score, floor) {
+  if (score === null || score === undefined) {
+    return `quality not measured, below the floor ${pythonFloat(floor)}`;
+  }
+  for (const decimals of [2, 3, 4]) {
+    const shown = pythonFixed(score, decimals);
+    if (Number(shown) < floor) return `quality ${shown} is below the floor ${pythonFloat(floor)}`;
+  }
+  return `quality ${pythonFixed(score, 4)} is just below the floor ${pythonFloat(floor)}`;
+}
+
+// X at DECIMALS as Python writes it (f"{x:.2f}", round): toFixed but for a value exactly
+// halfway, which Python rounds to the even digit and toFixed up (0.125: "0.12", not "0.13").
+// X is exactly halfway at DECIMALS when X·2^(DECIMALS+1) is an odd whole number.
+function pythonFixed(x, decimals) {
+  const halves = x * 2 ** (decimals + 1);  // exact: a power of two
+  if (!Number.isInteger(halves) || Math.abs(halves % 2) !== 1) return x.toFixed(decimals);
+  const below = (halves * 5 ** decimals - 1) / 2;  // the candidates: below and below + 1
+  return ((below % 2 === 0 ? below : below + 1) / 10 ** decimals).toFixed(decimals);
+}
+
+// X as Python's str() writes a float: 1.0, not 1; 5e-05, not 0.00005.
+function pythonFloat(x) {
+  if (Number.isInteger(x)) return x.toFixed(1);
+  if (x !== 0 && Math.abs(x) < 1e-4) return x.toExponential().replace(/e([+-])(\d)$/, "e$10$2");
+  return String(x);
 }
 
 // The quality score and what it is made of, for the query face's tooltip.

@@ -469,6 +469,31 @@ def test_the_first_request_after_a_stop_and_start_gets_a_connection(
         assert pool.get_stats()["connections_lost"] >= 7
 
 
+def test_a_pool_makes_its_connections_again_soon_after_the_database_comes_back(
+        own_server: Path) -> None:
+    """Probe serve33: psycopg_pool tried to make each dropped connection again after waits
+    that doubled (1, 2, 4, 8, 16 s...), so a server on an external PostgreSQL that came back
+    after a minute answered 503 for up to a minute more. An outage of some 9 s puts its next
+    try 5 s or more after the restart; now they come every RECONNECT_EVERY_S."""
+    ensure_server(own_server)
+    url = server_status(own_server)["url"]  # as an external server: no restart of pgface's
+    pool = open_pool(url, max_size=2)
+    try:
+        with pool.connection() as conn:
+            conn.execute("SELECT 1")
+        stop_server(own_server)
+        with pytest.raises(DatabaseError):  # the dropped connection found: tries begin
+            with pool.connection(timeout=1) as conn:
+                conn.execute("SELECT 1")
+        time.sleep(8)
+        ensure_server(own_server)
+        with pool.connection(timeout=3) as conn:  # the next try 5 s or more away before
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        pool.close()
+        ensure_server(own_server)
+
+
 def test_db_commands_start_stop_and_report_the_embedded_server(own_server: Path) -> None:
     env = {"PGFACE_DATA_DIR": str(own_server), "PGFACE_DATABASE_URL": ""}
     ensure_server(own_server)

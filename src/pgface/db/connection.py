@@ -16,6 +16,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql as psql
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
+from psycopg_pool.base import AttemptWithBackoff
 
 from pgface.config import unreadable_url
 from pgface.db import sql
@@ -68,6 +69,21 @@ class ReadOnlyDatabase(StatementFailed):
     the database, or the server is a standby."""
 
 
+# The longest wait between two tries to make a connection again once the database went away.
+# psycopg_pool doubles it from 1 s (to 16, 32, 64 s... for up to reconnect_timeout, 300 s):
+# a server whose external PostgreSQL came back after a minute answered 503 for up to 55 s more,
+# every request waiting for the next try (probe serve33).
+RECONNECT_EVERY_S = 1.0
+
+
+class _CappedBackoff(AttemptWithBackoff):
+    """psycopg_pool's tries to connect again, RECONNECT_EVERY_S apart at most."""
+
+    def update_delay(self, now: float) -> None:
+        super().update_delay(now)
+        self.delay = min(self.delay, RECONNECT_EVERY_S)
+
+
 class LibraryPool(ConnectionPool):
     """A pool whose failures to hand out a connection are pgface's errors: the Python API let
     psycopg_pool's PoolTimeout (after 30 s) and PoolClosed (a close() while other threads
@@ -88,6 +104,12 @@ class LibraryPool(ConnectionPool):
         except Exception:
             self.check()
             raise
+
+    def _add_connection(self, attempt: AttemptWithBackoff | None, growing: bool = False
+                        ) -> None:
+        # each new connection's tries, and the tries it schedules (the same attempt), capped
+        super()._add_connection(attempt or _CappedBackoff(timeout=self.reconnect_timeout),
+                                growing)
 
     def getconn(self, timeout: float | None = None) -> psycopg.Connection:
         reason = self.stopped() if self.stopped is not None else None
@@ -112,8 +134,11 @@ class LibraryPool(ConnectionPool):
                 pass
         except (psycopg.Error, DatabaseError) as exc:
             return f"the database cannot be reached: {one_line(exc)}"
-        return (f"the database answers, and all {self.max_size} of this process's connections "
-                f"stayed in use by other calls (busy)")
+        # No count of the pool's tells its connections in use from those it is still making
+        # again: health called a pool just emptied by an outage "busy" (probe serve33)
+        return (f"the database answers, and none of this process's {self.max_size} connections "
+                f"became free: all in use by other calls (busy), or being made again after "
+                f"the database went away")
 
 
 def migrations() -> list[tuple[int, str, str]]:

@@ -162,6 +162,34 @@ def test_a_folder_with_no_photo_is_a_warning_and_exit_1(env: dict[str, str],
     assert pruned.exit_code == 0 and "warning" not in pruned.stderr, pruned.output
 
 
+def test_index_exclude_leaves_out_what_it_matches_and_says_how_many(
+        env: dict[str, str], tmp_path: Path) -> None:
+    from test_index import excluded_library
+
+    library = excluded_library(tmp_path / "library")
+    done = runner.invoke(app, ["index", "--quiet", str(library), "--exclude", "Screenshots",
+                               "--exclude", "*.png"], env=env)
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.stderr.split())
+    assert said.startswith("5 photos indexed"), said
+    assert "excluded 3 files and folders (--exclude, PGFACE_INDEX_EXCLUDE)" in said, said
+
+    # The setting, with the run's own patterns added to it; --json has the count
+    as_json = runner.invoke(app, ["index", "--json", str(library), "--exclude", "2019/private"],
+                            env={**env, "PGFACE_INDEX_EXCLUDE": "Screenshots,*.png"})
+    assert as_json.exit_code == 0, as_json.output
+    report = json.loads(as_json.stdout)
+    assert (report["excluded"], report["files"], report["skipped"]) == (4, 4, 4)
+
+    # A pattern that can match nothing is a usage error naming the option
+    for wrong in ("", "/home/me/Photos/2019"):
+        refused = runner.invoke(app, ["index", str(library), "--exclude", wrong], env=env)
+        assert refused.exit_code == 2 and "--exclude" in refused.stderr, refused.output
+    # and so is one with nothing to walk (--pending reads stored paths, each named)
+    alone = runner.invoke(app, ["index", "--pending", "--exclude", "*.png"], env=env)
+    assert alone.exit_code == 2 and "--exclude needs the PATH" in alone.stderr, alone.output
+
+
 def test_version_names_package_pack_and_data_folder(env: dict[str, str]) -> None:
     done = runner.invoke(app, ["--version"], env={**env, "PGFACE_MODEL_PACK": "buffalo_sc"})
     assert done.exit_code == 0, done.output

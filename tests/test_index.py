@@ -15,9 +15,11 @@ import pytest
 from conftest import PHOTOS, require_data
 from PIL import Image
 
-from pgface import Pgface
+from pgface import Pgface, Settings
 from pgface.cli.progress import IndexProgress
-from pgface.index import KERNEL_FOLDER, STAMP_SETTLE_S, Failure, IndexReport
+from pgface.errors import InvalidInputError
+from pgface.index import KERNEL_FOLDER, STAMP_SETTLE_S, Failure, IndexReport, excluded
+from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
 
 
@@ -369,6 +371,113 @@ def test_hidden_and_system_folders_are_passed_over_unless_named(pf: Pgface, tmp_
         thumbnail.save(disk / place, "JPEG")
     report = pf.index(disk)
     assert (report.files, report.passed_over, report.failures) == (2, 3, [])
+
+
+def excluded_library(folder: Path) -> Path:
+    """A photo library with screenshots at two depths, a private year and PNGs, each a small
+    real photo: t1.jpg, Screenshots/a.jpg, 2019/Screenshots/b.jpg, 2019/private/c.jpg,
+    2019/d.jpg, 2020/private/e.jpg, 2020/f.png, 2020/G.PNG."""
+    thumbnail = Image.open(next(p for p in sample_photos() if p.name == "t1.jpg"))
+    thumbnail.thumbnail((320, 320))
+    for number, place in enumerate((
+            "t1.jpg", "Screenshots/a.jpg", "2019/Screenshots/b.jpg", "2019/private/c.jpg",
+            "2019/d.jpg", "2020/private/e.jpg", "2020/f.png", "2020/G.PNG")):
+        (folder / place).parent.mkdir(parents=True, exist_ok=True)
+        # each its own content (a corner apart): a copy would be one photo at two paths
+        thumbnail.paste((number * 30, 0, 0), (0, 0, 16, 16))
+        thumbnail.save(folder / place, "PNG" if place.lower().endswith(".png") else "JPEG")
+    return folder
+
+
+def stored_paths(pf: Pgface, library: Path) -> list[str]:
+    """The paths stored, inside LIBRARY."""
+    with pf.pool.connection() as conn:
+        rows = conn.execute("SELECT path FROM photo_paths").fetchall()
+    return sorted(os.path.relpath(path, os.path.realpath(library)) for path, in rows)
+
+
+def test_exclude_patterns_match_names_at_any_depth_and_paths_inside_the_folder_given() -> None:
+    # a name pattern: the name alone, in the case the file system lists it
+    assert excluded("Screenshots", "2019/Screenshots", True, ["Screenshots"])
+    assert excluded("f.png", "2020/f.png", False, ["*.png"])
+    assert not excluded("G.PNG", "2020/G.PNG", False, ["*.png"])
+    assert not excluded("Screenshots", "Screenshots", True, ["screenshots"])
+    # a pattern with "/": the path inside the folder given, from its start; `*` crosses "/"
+    assert excluded("private", "2019/private", True, ["2019/private"])
+    assert not excluded("private", "2020/private", True, ["2019/private"])
+    assert not excluded("private", "old/2019/private", True, ["2019/private"])
+    assert excluded("c.jpg", "2019/private/c.jpg", False, ["2019/*.jpg"])
+    # ending in "/": folders only (a shell completes a folder's name so)
+    assert excluded("private", "2019/private", True, ["private/"])
+    assert not excluded("private", "2019/private", False, ["private/"])
+    assert excluded("private", "2019/private", True, ["2019/private/"])
+    assert not excluded("t1.jpg", "t1.jpg", False, [])
+
+
+def test_excluded_files_and_folders_are_left_out_counted_and_read_when_named(
+        pf: Pgface, tmp_path: Path) -> None:
+    library = excluded_library(tmp_path / "library")
+
+    report = pf.index(library, exclude=["Screenshots", "*.png", "2019/private"])
+
+    # Screenshots/ (at the top and in 2019), 2019/private/ and 2020/f.png: four, each folder
+    # one; 2020/private is no 2019/private, and G.PNG no *.png (case as the disk has it)
+    assert (report.excluded, report.passed_over, report.failures) == (4, 0, [])
+    assert (report.files, report.indexed) == (4, 4)
+    assert stored_paths(pf, library) == ["2019/d.jpg", "2020/G.PNG", "2020/private/e.jpg",
+                                         "t1.jpg"]
+    # A path named is read whatever the patterns say, as a hidden one is; inside it they
+    # apply again, from it (2019/private is "private" there, no match).
+    named = pf.index([library / "Screenshots", library / "2020" / "f.png", library / "2019"],
+                     exclude=["Screenshots", "*.png", "2019/private"])
+    # (2019/Screenshots/b.jpg excluded again, 2019/d.jpg stored already)
+    assert (named.indexed, named.skipped, named.excluded) == (3, 1, 1)
+    assert stored_paths(pf, library) == ["2019/d.jpg", "2019/private/c.jpg", "2020/G.PNG",
+                                         "2020/f.png", "2020/private/e.jpg",
+                                         "Screenshots/a.jpg", "t1.jpg"]
+
+    # A folder whose every photo is left out is no empty folder (an unmounted share's look)
+    only = pf.index(library / "Screenshots", exclude=["*.jpg"])
+    assert (only.files, only.excluded, only.empty_folders) == (0, 1, [])
+
+
+def test_the_setting_excludes_in_every_walk_and_a_runs_patterns_add_to_it(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    library = excluded_library(tmp_path / "library")
+    with Pgface(settings.model_copy(update={"index_exclude": ["Screenshots", "2019/private"]}),
+                analyzer=analyzer) as pf:
+        report = pf.index(library, exclude=("*.png",))
+        assert (report.excluded, report.files) == (4, 4)
+        assert pf.index(library).excluded == 3  # the setting alone
+
+
+def test_an_exclude_that_is_no_list_of_patterns_is_refused_by_name(pf: Pgface,
+                                                                   tmp_path: Path) -> None:
+    for wrong, said in (("*.png", "put it in a list"), (None, "not None"),
+                        ([""], "an empty pattern"), (["ok", 3], "not an int"),
+                        (["/home/me/Photos/2019"], "starts with '/'")):
+        with pytest.raises(InvalidInputError, match="^exclude: ") as caught:
+            pf.index(tmp_path, exclude=wrong)  # type: ignore[arg-type]
+        assert said in str(caught.value), caught.value
+
+
+def test_prune_keeps_the_photos_under_an_excluded_path_and_remove_forgets_them(
+        pf: Pgface, tmp_path: Path) -> None:
+    library = excluded_library(tmp_path / "library")
+    assert pf.index(library).indexed == 8
+    (library / "t1.jpg").unlink()  # gone: what a prune is for
+
+    # Left out of the walk, the photos under 2019/ and f.png are not gone: kept
+    report = pf.index(library, prune=True, exclude=["2019", "*.png"])
+    assert report.excluded == 2 and report.removed is not None
+    assert (report.removed.photos, report.removed.paths) == (1, 1)
+    assert stored_paths(pf, library) == ["2019/Screenshots/b.jpg", "2019/d.jpg",
+                                         "2019/private/c.jpg", "2020/G.PNG", "2020/f.png",
+                                         "2020/private/e.jpg", "Screenshots/a.jpg"]
+    # `remove` forgets them
+    assert pf.remove([library / "2019"]).photos == 3
+    assert stored_paths(pf, library) == ["2020/G.PNG", "2020/f.png", "2020/private/e.jpg",
+                                         "Screenshots/a.jpg"]
 
 
 def test_links_to_folders_are_followed_once_and_never_in_a_loop(pf: Pgface, tmp_path: Path

@@ -55,13 +55,17 @@ def test_cli_index_in_two_processes_stores_what_one_process_stores(
         folder.chmod(0o755)  # the shared data is read-only, and so is a copy of its folders
     expected_bad = make_bad_files(mixed / "broken")
 
-    alone = pf.index([mixed])  # one process, in database_url
+    # Both leave out the same (the walk is the parent's): a folder by name, PNGs by path.
+    exclude = ["detection-truth", "not-faces/*.png"]
+    alone = pf.index([mixed], exclude=exclude)  # one process, in database_url
+    assert alone.excluded > 1
 
     # The command line as a user runs it, into the other database; small batches, so that
     # both processes take several.
     run = subprocess.run(
         [sys.executable, "-c", "from pgface.cli import app; app(prog_name='pgface')",
-         "index", "--processes", "2", "--json", str(mixed)],
+         "index", "--processes", "2", "--json", str(mixed),
+         *(arg for pattern in exclude for arg in ("--exclude", pattern))],
         env={**os.environ, **env, "PGFACE_DATABASE_URL": other_database_url,
              "PGFACE_PHOTO_BATCH": "8",
              "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])},
@@ -74,12 +78,16 @@ def test_cli_index_in_two_processes_stores_what_one_process_stores(
     failed = {Path(f["file"]).name: f["reason"] for f in report["failures"]}
     assert failed == {Path(f.source).name: f.reason for f in alone.failures}
     assert set(failed) == set(expected_bad)
-    assert (report["files"], report["indexed"], report["skipped"], report["faces"]) == (
-        alone.files, alone.indexed, alone.skipped, alone.faces)
+    assert (report["files"], report["indexed"], report["skipped"], report["faces"],
+            report["excluded"]) == (alone.files, alone.indexed, alone.skipped, alone.faces,
+                                    alone.excluded)
     assert set(report["stage_seconds"]) >= {"decode", "detect", "embed", "store"}
     assert table_counts(other_database_url) == (report["indexed"], report["faces"])
     # Every file, copies included, with the faces one process found in it.
     assert faces_by_file(other_database_url) == faces_by_file(database_url)
+    assert not [path for path in faces_by_file(other_database_url)
+                if "/detection-truth/" in path or ("/not-faces/" in path
+                                                   and path.endswith(".png"))]
 
 
 def distinct_photos(folder: Path, count: int) -> list[Path]:

@@ -129,6 +129,39 @@ def test_a_job_reads_unchanged_files_only_when_asked_to_reread(
         assert reread["skipped"] == 4
 
 
+def test_a_job_leaves_out_what_its_exclude_and_the_servers_setting_match(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    from test_index import excluded_library
+
+    excluded_library(tmp_path / "library")
+    settings = settings.model_copy(update={"api_roots": [tmp_path],
+                                           "index_exclude": ["Screenshots"]})
+    with TestClient(create_app(settings, analyzer)) as client:
+        started = client.post("/api/photos/index-path",
+                              json={"path": "library", "exclude": ["*.png", "2019/private"]})
+        assert started.status_code == 202, started.text
+        assert started.json()["exclude"] == ["*.png", "2019/private"]  # the request's own
+        job = wait_for_job(client, started.json()["id"])
+        assert job["state"] == "done" and job["exclude"] == ["*.png", "2019/private"], job
+        # Screenshots/ twice (the setting), f.png and 2019/private/ (the job's)
+        assert (job["report"]["excluded"], job["report"]["files"]) == (4, 4), job["report"]
+        listed = client.get("/api/jobs").json()["jobs"]
+        assert [j["exclude"] for j in listed] == [["*.png", "2019/private"]]
+        # the path given is read whatever the patterns match
+        named = client.post("/api/photos/index-path",
+                            json={"path": "library/2020/f.png", "exclude": ["*.png"]})
+        assert wait_for_job(client, named.json()["id"])["report"]["indexed"] == 1
+
+        # Patterns that match nothing, or no list of them: refused by name, nothing started
+        for wrong in ([""], ["/srv/photos/2019"], "*.png", [3], None):
+            refused = client.post("/api/photos/index-path",
+                                  json={"path": "library", "exclude": wrong})
+            assert refused.status_code == 422, refused.text
+            error = refused.json()["error"]
+            assert error["code"] == "invalid_request" and "'exclude" in error["message"], error
+        assert len(client.get("/api/jobs").json()["jobs"]) == 2
+
+
 @pytest.mark.parametrize("processes", [1, 2])
 def test_cancel_stops_between_batches_and_leaves_whole_photos(
         settings: Settings, analyzer: FaceAnalyzer, processes: int) -> None:

@@ -18,10 +18,14 @@ def test_list_settings_take_json_or_the_plain_form(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PGFACE_API_ROOTS", "/srv/photos:/srv/more photos")
     monkeypatch.setenv("PGFACE_DET_SIZES", "640, 256")
     monkeypatch.setenv("PGFACE_PROVIDERS", "OpenVINO,CPUExecutionProvider")
+    monkeypatch.setenv("PGFACE_INDEX_EXCLUDE", "Screenshots, *.png,2019/private,")
     plain = Settings()
     assert plain.api_roots == [Path("/srv/photos"), Path("/srv/more photos")]
     assert plain.det_sizes == [256, 640]  # in the order the detector runs them
     assert plain.providers == ["OpenVINO", "CPUExecutionProvider"]
+    assert plain.index_exclude == ["Screenshots", "*.png", "2019/private"]
+    monkeypatch.setenv("PGFACE_INDEX_EXCLUDE", '["a,b.jpg"]')  # JSON: a "," inside a name
+    assert Settings().index_exclude == ["a,b.jpg"]
 
     monkeypatch.setenv("PGFACE_API_ROOTS", '["/srv/a:b"]')  # JSON: a ":" inside a name
     monkeypatch.setenv("PGFACE_DET_SIZES", "[320]")
@@ -78,6 +82,9 @@ def test_detector_sizes_that_cannot_work_are_refused(monkeypatch: pytest.MonkeyP
     # reached OpenVINO, whose error named the model file
     ("PGFACE_THREADS", "2147483648", "less than or equal to 1024"),
     ("PGFACE_INDEX_PROCESSES", str(10**23), "less than or equal to 1024"),
+    # a pattern with "/" is matched inside the folder given: an absolute one matches nothing
+    ("PGFACE_INDEX_EXCLUDE", "Screenshots,/srv/photos/2019", "starts with '/'"),
+    ("PGFACE_INDEX_EXCLUDE", '["*.png", ""]', "an empty pattern"),
     # the JSON parser's "Expecting value: line 1 column 2 (char 1)" alone
     ("PGFACE_PROVIDERS", "[OpenVINO]", r"not a JSON list .*quote each item.*plainly, as in a,b"),
     ("PGFACE_DET_SIZES", "[256,", "not a JSON list"),

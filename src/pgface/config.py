@@ -215,6 +215,9 @@ class Settings(BaseSettings):
     # taking batches from one queue: 0 is one per core. One process (the default) starts
     # fastest; several keep more cores busy on a long run (docs/benchmarks-processes.md).
     index_processes: int = Field(default=1, ge=0, le=1024)
+    # Files and folders every indexing walk leaves out (comma-separated or a JSON list), as
+    # `pgface index --exclude` does, whose patterns (and Pgface.index's, a job's) add to these.
+    index_exclude: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Indexing detects the photos of a batch in shared model runs, one per input size, instead
     # of one photo per run. None: where the detector runs on a GPU (docs/benchmarks-indexing.md).
     batch_detection: bool | None = None
@@ -261,7 +264,8 @@ class Settings(BaseSettings):
     api_root_path: str = ""
     upload_dir: Path | None = None  # uploaded photos are kept here; default data_dir/uploads
 
-    @field_validator("read_database_url", "det_sizes", "providers", "api_roots", mode="before")
+    @field_validator("read_database_url", "det_sizes", "providers", "api_roots", "index_exclude",
+                     mode="before")
     @classmethod
     def _list_from_text(cls, value: object, info: ValidationInfo) -> object:
         """A list setting from a variable: a JSON list, or the plain form a shell user writes
@@ -310,6 +314,16 @@ class Settings(BaseSettings):
         for url in urls:
             _check_conninfo(url)
         return urls
+
+    @field_validator("index_exclude")
+    @classmethod
+    def _exclude_patterns(cls, patterns: list[str]) -> list[str]:
+        from pgface.paths import exclude_problem
+
+        for pattern in patterns:
+            if (problem := exclude_problem(pattern)) is not None:
+                raise ValueError(problem)
+        return patterns
 
     @field_validator("providers")
     @classmethod

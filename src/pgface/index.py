@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import logging
 import os
@@ -96,6 +97,9 @@ class IndexReport:
     empty_folders: list[str] = field(default_factory=list)  # folders given that hold no photo
     # Hidden or system files and folders the walk passed over (`passed_over`): none is read.
     passed_over: int = 0
+    # Files and folders the walk left out as the run's exclude patterns (and the setting
+    # index_exclude) say (`excluded`); a folder is one, however many photos it holds.
+    excluded: int = 0
     # (where a link to a folder is: its folder's real path and its name, the real path of the
     # folder it reaches): that folder's photos are stored there, outside the paths given, and
     # --prune of any folder above the link prunes there too.
@@ -153,20 +157,27 @@ def iter_photo_files(paths: Iterable[Path], failures: list[Failure],
                      within: Sequence[Path] | None = None,
                      empty: list[str] | None = None,
                      skipped: list[str] | None = None,
-                     linked: list[tuple[str, str]] | None = None) -> Iterator[Path]:
+                     linked: list[tuple[str, str]] | None = None,
+                     exclude: Sequence[str] = (),
+                     excluded_paths: list[str] | None = None) -> Iterator[Path]:
     """Files named directly are always tried; inside folders only image suffixes are, and
-    neither hidden nor system files and folders (passed_over).
+    neither hidden nor system files and folders (passed_over), nor those an exclude pattern
+    matches (excluded).
 
     within: folders every file must really lie in once symlinks are resolved (a server's
     allowed roots); a file elsewhere is reported, not read.
     empty: gets each folder given that holds no file with an image suffix.
     skipped: gets each file and folder passed over.
     linked: gets (the path given, the real path) of each folder walked through a link.
+    exclude: patterns of the files and folders to leave out (excluded, check_exclude).
+    excluded_paths: gets each file and folder left out by them.
     """
     roots = [Path(r).resolve() for r in within] if within is not None else None
     for path in _walk(paths, failures, empty if empty is not None else [],
                       skipped if skipped is not None else [],
-                      linked if linked is not None else [], roots):
+                      linked if linked is not None else [], roots,
+                      [_as_listed(p) for p in exclude],
+                      excluded_paths if excluded_paths is not None else []):
         if roots is not None:
             try:
                 real = path.resolve()
@@ -218,6 +229,46 @@ def passed_over(name: str, folder: bool, parent: str = "") -> bool:
             and name.casefold() not in PHOTOS_LIBRARY_ORIGINALS)))
 
 
+def check_exclude(patterns: object, name: str = "exclude") -> list[str]:
+    """Exclude patterns (excluded): a list or tuple of non-empty strings, else
+    InvalidInputError naming NAME (a string alone would be its letters, each a pattern:
+    `exclude="*.png"` would leave out every name `p`, `n` or `g`)."""
+    if isinstance(patterns, str) or not isinstance(patterns, list | tuple):
+        one = " (one pattern: put it in a list)" if isinstance(patterns, str) else ""
+        raise InvalidInputError(f"{name}: a list of patterns, as in ['Screenshots', '*.png', "
+                                f"'2019/private'], not {kind_of(patterns)}{one}")
+    for pattern in patterns:
+        if (problem := fs_paths.exclude_problem(pattern)) is not None:
+            raise InvalidInputError(f"{name}: {problem}")
+    return list(patterns)
+
+
+def excluded(name: str, relative: str, folder: bool, patterns: Sequence[str]) -> bool:
+    """Whether an exclude pattern leaves out the file or folder NAME, at RELATIVE inside the
+    folder given to the walk (POSIX "/", no leading "/"). A pattern without "/" is matched
+    against the name, at any depth; one with "/" against the relative path (fnmatch's `*`
+    crosses "/" there); a pattern ending in "/" matches folders only. Matched as
+    fnmatch.fnmatchcase does: in the case the file system lists the name in."""
+    for pattern in patterns:
+        if pattern.endswith("/"):  # `Screenshots/`, as a shell completes a folder's name
+            if not folder:
+                continue
+            pattern = pattern.rstrip("/")
+        if fnmatch.fnmatchcase(relative if "/" in pattern else name, pattern):
+            return True
+    return False
+
+
+def _as_listed(pattern: str) -> str:
+    """A pattern as os.walk lists names: a name whose bytes are UTF-8 is listed with
+    surrogates where the file system's encoding is not UTF-8 (LC_ALL=C with PYTHONUTF8=0),
+    and the pattern `Zoë` given as text matches it so; elsewhere the pattern is itself."""
+    try:
+        return os.fsdecode(pattern.encode("utf-8", "surrogateescape"))
+    except UnicodeError:
+        return pattern
+
+
 def _inside(real: str, roots: list[Path] | None) -> bool:
     return roots is None or any(Path(real) == root or root in Path(real).parents
                                 for root in roots)
@@ -225,14 +276,17 @@ def _inside(real: str, roots: list[Path] | None) -> bool:
 
 def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
           skipped: list[str], linked: list[tuple[str, str]],
-          roots: list[Path] | None = None) -> Iterator[Path]:
+          roots: list[Path] | None = None, exclude: Sequence[str] = (),
+          excluded_paths: list[str] | None = None) -> Iterator[Path]:
     # Links to folders are followed, as links to files are (a library's `Phone -> /mnt/phone`
     # was passed over without a word); a folder already walked, through a link or not, is not
     # walked again, so a link to an ancestor ends there instead of looping. With roots (a
     # server's allowed folders), a link to a folder outside them is one failure and is not
     # walked: walked, every image file behind it came back as a failure by name, and a link
-    # to / listed the machine's.
+    # to / listed the machine's. A path given is walked whatever the exclude patterns say;
+    # inside it they leave out files and folders (excluded), a folder with all it holds.
     walked: set[str] = set()  # real paths of the folders walked or about to be
+    left_out = excluded_paths if excluded_paths is not None else []
     for path in paths:
         try:
             folder = path.is_dir()
@@ -243,6 +297,8 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
             found = False
             # each folder's real path: a link's resolved, a subfolder's its parent's and name
             reals = {str(path): os.path.realpath(path)}
+            # each folder's path inside the one given, as patterns with "/" see it: "2019/"
+            rels = {str(path): ""}
             if not _inside(reals[str(path)], roots):
                 failures.append(Failure(str(path), OUTSIDE_FOLDER))
                 continue
@@ -251,11 +307,16 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                     failures.append(Failure(str(e.filename),
                                             f"cannot list folder ({e.strerror})")))):
                 kept = []
+                rel = rels[root]
                 for name in sorted(dirs):
                     if passed_over(name, True, os.path.basename(root)):
                         skipped.append(os.path.join(root, name))
                         continue
                     inside = os.path.join(root, name)
+                    if exclude and excluded(name, rel + name, True, exclude):
+                        left_out.append(inside)
+                        found = True  # left out on purpose: no unmounted share's empty folder
+                        continue
                     link = os.path.islink(inside)
                     inside_real = os.path.join(reals[root], name)  # a link: where it is
                     real = os.path.realpath(inside) if link else inside_real
@@ -268,6 +329,7 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                     if real not in walked:
                         walked.add(real)
                         reals[inside] = real
+                        rels[inside] = f"{rel}{name}/"
                         kept.append(name)
                         if link:
                             linked.append((inside_real, real))
@@ -275,11 +337,16 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                 for name in sorted(files):
                     if Path(name).suffix.lower() not in IMAGE_SUFFIXES:
                         if (not Path(name).suffix and not passed_over(name, True)
+                                and not (exclude and excluded(name, rel + name, True, exclude))
                                 and (unreachable := _unreachable_folder_link(root, name))):
                             failures.append(unreachable)
                         continue
                     if passed_over(name, False):
                         skipped.append(os.path.join(root, name))
+                        continue
+                    if exclude and excluded(name, rel + name, False, exclude):
+                        left_out.append(os.path.join(root, name))
+                        found = True
                         continue
                     found = True
                     yield Path(root) / name
@@ -321,14 +388,18 @@ def _unreachable_folder_link(folder: str, name: str) -> Failure | None:
 
 
 def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,
-                within: fs_paths.Paths | None = None) -> tuple[IndexReport, list[Path]]:
+                within: fs_paths.Paths | None = None, exclude: Sequence[str] = ()
+                ) -> tuple[IndexReport, list[Path]]:
     """The photo files under paths, and a report that holds their count and what could not be
-    listed (each failure told to progress as it is found)."""
+    listed (each failure told to progress as it is found); exclude: patterns of files and
+    folders inside them to leave out (excluded), counted in report.excluded."""
     report = IndexReport()
     roots = [Path(r) for r in fs_paths.path_list(within)] if within is not None else None
     skipped: list[str] = []
+    left_out: list[str] = []
     found = iter_photo_files([Path(p) for p in fs_paths.path_list(paths)], report.failures,
-                             roots, report.empty_folders, skipped, report.links)
+                             roots, report.empty_folders, skipped, report.links,
+                             exclude, left_out)
     # A file named twice, or named and inside a folder named too, is one file: counted twice,
     # its second turn was reported "already indexed" by the run that had just indexed it.
     unique: dict[Path, Path] = {}
@@ -336,6 +407,7 @@ def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,
         unique.setdefault(fs_paths.expand(path), path)
     files = list(unique.values())
     report.passed_over = len(skipped)
+    report.excluded = len(left_out)
     report.files = len(files)
     report.unlisted = len(report.failures)
     for failure in report.failures:

@@ -35,6 +35,7 @@ from pgface.index import (
     PhotoWarning,
     ProgressCallback,
     batches,
+    check_exclude,
     check_progress,
     files_to_read,
     forget_formers,
@@ -308,7 +309,7 @@ class Pgface:
 
     def index(self, paths: fs_paths.Paths, progress: ProgressCallback | None = None,
               within: fs_paths.Paths | None = None, prune: bool = False,
-              reread: bool = False) -> IndexReport:
+              reread: bool = False, exclude: Sequence[str] = ()) -> IndexReport:
         """Index files and folders (recursively, `~` and relative paths allowed). Photos this
         model pack has analysed are skipped, and where they are now is recorded; a file whose
         size, modification and change time are those it had when last read is not read again.
@@ -320,8 +321,14 @@ class Pgface:
         pruning it would forget every photo on it with its people (`remove` forgets them).
         reread: read every file, unchanged or not (a check that no content changed behind
         an unchanged size and time).
+        exclude: patterns of the files and folders inside the folders given to leave out,
+        besides settings.index_exclude (docs/cli.md, `index --exclude`): `Screenshots` and
+        `*.png` match a name at any depth, `2019/private` the path inside a folder given. A
+        path given is read whatever they match; the photos stored under a path left out are
+        not gone, so `prune` keeps them (`remove` forgets them). report.excluded counts them.
         """
         prune, reread = check_flag("prune", prune), check_flag("reread", reread)
+        patterns = [*self.settings.index_exclude, *check_exclude(exclude)]
         expanded = [fs_paths.expand(p) for p in fs_paths.path_list(paths)]
         # With prune, a path that is gone is no failure to index: the prune says why it leaves
         # it alone (report.not_pruned).
@@ -334,7 +341,7 @@ class Pgface:
         given_links = [(fs_paths.link_place(p), real) for p, real in zip(
             (p for p in present if os.path.isdir(p)), folders, strict=True) if p != real]
         try:
-            report = self._index(present, progress, within, reread)
+            report = self._index(present, progress, within, reread, patterns)
         finally:
             self._coverage.clear()  # its photo counts changed
         if prune:  # the folders reached through links hold their photos at their real paths
@@ -386,12 +393,14 @@ class Pgface:
         return report
 
     def _index(self, paths: Sequence[Path], progress: ProgressCallback | None,
-               within: fs_paths.Paths | None = None, reread: bool = False) -> IndexReport:
+               within: fs_paths.Paths | None = None, reread: bool = False,
+               exclude: Sequence[str] = ()) -> IndexReport:
         """In this process, or in settings.index_processes of them where the run has more
-        than a batch of photos for each."""
+        than a batch of photos for each: the walk (and its exclude patterns) is this
+        process's, the processes are handed the files it found."""
         check_progress(progress)
         started = time.perf_counter()
-        report, files = photo_files(paths, progress, within)
+        report, files = photo_files(paths, progress, within, exclude)
         if not reread:
             files = files_to_read(self.pool, files, self.analyzer.model_name, report, progress)
         processes = processes_for(self.settings.index_processes)

@@ -210,3 +210,21 @@ def prefix_range(folder: bytes) -> tuple[bytes, bytes]:
     """[low, high) of the byte strings of the paths strictly inside `folder` ('/' is 0x2f)."""
     base = folder if folder.endswith(b"/") else folder + b"/"
     return base, base[:-1] + b"0"
+
+
+def exclude_problem(pattern: object) -> str | None:
+    """Why PATTERN cannot be a pattern of files and folders a walk leaves out
+    (index.excluded: `Screenshots`, `*.png`, `2019/private`), or None where it can."""
+    if not isinstance(pattern, str):
+        return f"each pattern is text, not {kind_of(pattern)}"
+    if not pattern:
+        return "an empty pattern, which matches no name"
+    if "\x00" in pattern:
+        return f"the pattern {readable(pattern)!r} holds a NUL byte, which no name does"
+    if pattern.startswith("/"):
+        # an absolute path, or a root's anchor: a pattern with "/" is matched against the
+        # path inside the folder given already, and one starting with "/" matched nothing
+        return (f"the pattern {readable(pattern)!r} starts with '/': a pattern with '/' is "
+                f"matched against the path inside the folder given, as in 2019/private "
+                f"(never against an absolute path)")
+    return None

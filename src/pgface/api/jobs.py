@@ -52,6 +52,7 @@ class Job:
     prune: bool
     within: list[Path]
     reread: bool = False
+    exclude: list[str] = field(default_factory=list)  # the request's (index-path's) patterns
     state: str = "queued"
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_at: datetime | None = None
@@ -71,7 +72,7 @@ class Job:
         failures = [{"file": readable(f.source), "reason": f.reason} for f in self.failures]
         return {
             "id": self.id, "kind": "index", "path": readable(self.path), "prune": self.prune,
-            "reread": self.reread,
+            "reread": self.reread, "exclude": list(self.exclude),
             "state": self.state, "created_at": self.created_at, "started_at": self.started_at,
             "finished_at": self.finished_at,
             "progress": {"files_total": self.files_total,
@@ -91,6 +92,7 @@ def report_json(path: Path, report: IndexReport) -> dict[str, Any]:
         "warnings": [{"file": readable(w.source), "reason": w.reason} for w in report.warnings],
         "empty_folders": [readable(p) for p in report.empty_folders],
         "passed_over": report.passed_over,
+        "excluded": report.excluded,
         "people_kept": report.people_kept,
         "moved": report.moved,
         "removed": asdict(report.removed) if report.removed is not None else None,
@@ -109,9 +111,9 @@ class Jobs:
         self._thread = threading.Thread(target=self._run, name="pgface-jobs", daemon=True)
         self._thread.start()
 
-    def submit(self, path: Path, within: list[Path], prune: bool, reread: bool = False
-               ) -> dict[str, Any]:
-        job = Job(uuid.uuid4().hex[:16], path, prune, within, reread)
+    def submit(self, path: Path, within: list[Path], prune: bool, reread: bool = False,
+               exclude: list[str] | None = None) -> dict[str, Any]:
+        job = Job(uuid.uuid4().hex[:16], path, prune, within, reread, list(exclude or []))
         with self._lock:
             self._jobs[job.id] = job
             self._forget_old()
@@ -204,7 +206,7 @@ class Jobs:
 
         try:
             report = self.pf.index([job.path], progress, within=job.within, prune=job.prune,
-                                   reread=job.reread)
+                                   reread=job.reread, exclude=job.exclude)
         except JobCancelled:
             with self._lock:
                 self._finish(job, "cancelled")

@@ -457,6 +457,9 @@ class IndexReportOut(BaseModel):
                                                  "unmounted share looks so)")
     passed_over: int = Field(description="Hidden or system files and folders not read "
                                          "(.thumbnails, @eaDir; docs/cli.md)")
+    excluded: int = Field(description="Files and folders left out as the job's `exclude` "
+                                      "patterns and the server's PGFACE_INDEX_EXCLUDE say (a "
+                                      "folder counts once)")
     people_kept: int = Field(description="Faces of photos edited in place, analysed by a "
                                          "new pack, or forgotten by path and found again, "
                                          "given the person their former selves had "
@@ -480,6 +483,9 @@ class JobSummary(BaseModel):
     path: str
     prune: bool
     reread: bool
+    exclude: list[str] = Field(description="The request's patterns of files and folders "
+                                           "left out (the server's PGFACE_INDEX_EXCLUDE "
+                                           "applies too)")
     state: JobState
     created_at: datetime
     started_at: datetime | None

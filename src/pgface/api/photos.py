@@ -14,7 +14,7 @@ from typing import Annotated
 import psycopg
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from pgface import people_history
 from pgface.api.convert import photo_json
@@ -55,13 +55,20 @@ from pgface.imaging import (
 )
 from pgface.index import Indexer, people_of_stored
 from pgface.library import Pgface
-from pgface.paths import loggable
+from pgface.paths import exclude_problem, loggable
 from pgface.people import delete_uploads
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/photos", tags=["photos"])
 READ_ERRORS = error_responses(401, 403, 404, 422, 500, 503)
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 413, 422, 500, 503)
+
+
+def _exclude_pattern(pattern: str) -> str:
+    if (problem := exclude_problem(pattern)) is not None:
+        raise ValueError(problem)
+    return pattern
+
 
 class IndexPath(RequestBody):
     path: str = Field(description="A file or folder under one of the server's --roots; "
@@ -71,6 +78,13 @@ class IndexPath(RequestBody):
     reread: bool = Field(False, description="Read every file, also those whose size and "
                                             "modification time are those they had when last "
                                             "read (which are otherwise not read again).")
+    exclude: list[Annotated[str, AfterValidator(_exclude_pattern)]] = Field(
+        default_factory=list,
+        description="Patterns of the files and folders inside the path to leave out, besides "
+                    "the server's PGFACE_INDEX_EXCLUDE: one without '/' matches a name at any "
+                    "depth ('Screenshots', '*.png'), one with '/' the path inside the path "
+                    "given ('2019/private'); the path given is read whatever they match "
+                    "(docs/cli.md, `index --exclude`).")
 
 
 class RemovePaths(RequestBody):
@@ -307,7 +321,8 @@ def index_path(request: Request, response: Response, body: IndexPath) -> dict:
     and every file found is checked too. Jobs run one at a time, in the order given."""
     settings = get_settings(request)
     real = allowed_path(settings, body.path)
-    job = get_jobs(request).submit(real, allowed_roots(settings), body.prune, body.reread)
+    job = get_jobs(request).submit(real, allowed_roots(settings), body.prune, body.reread,
+                                   body.exclude)
     response.headers["Location"] = job["url"]
     return job
 

@@ -17,6 +17,7 @@ from rich.text import Text
 from pgface import paths as fs_paths
 from pgface.cli.common import (
     COSINE,
+    TEXT,
     JsonOption,
     MinQualityOption,
     OutputLost,
@@ -54,6 +55,7 @@ from pgface.cli.progress import (
     IndexProgress,
     report_dict,
     say_empty_folders,
+    say_excluded,
     say_not_pruned,
     say_passed_over,
     say_people_kept,
@@ -148,6 +150,11 @@ def index(
     reread: Annotated[bool, typer.Option(
         "--reread", help="Read every file, also those whose size, modification and change time "
                          "are those they had when last read (not read again otherwise).")] = False,
+    exclude: Annotated[list[str] | None, typer.Option(
+        "--exclude", metavar="PATTERN", **TEXT, show_default=False,
+        help="Leave out the files and folders inside PATH that PATTERN matches: a name at any "
+             "depth (Screenshots, '*.png'), or with a / the path inside PATH (2019/private); "
+             "repeatable, added to PGFACE_INDEX_EXCLUDE. A PATH named is read anyway.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -162,12 +169,17 @@ def index(
         raise typer.BadParameter("give PATH... to index, or --pending")
     if prune and not paths:
         raise typer.BadParameter("--prune needs the PATH... to prune under")
+    if exclude and not paths:  # --pending reads stored paths, named: nothing is walked
+        raise typer.BadParameter("--exclude needs the PATH... to walk")
+    for pattern in exclude or []:  # a pattern that can match nothing (paths.exclude_problem)
+        if (problem := fs_paths.exclude_problem(pattern)) is not None:
+            raise typer.BadParameter(f"--exclude: {problem}")
     with stopped_by_sigterm_as_by_ctrl_c(), open_library() as pf, \
             IndexProgress(enabled=not (quiet or as_json)) as show:
         if processes is not None:
             pf.settings.index_processes = processes
-        report = (pf.index(paths, progress=show, prune=prune, reread=reread) if paths
-                  else IndexReport())
+        report = (pf.index(paths, progress=show, prune=prune, reread=reread,
+                           exclude=exclude or []) if paths else IndexReport())
         if pending:
             report = _merged(report, pf.index_pending(progress=show))
     if as_json:
@@ -186,6 +198,7 @@ def index(
             highlight=False,
         )
         say_passed_over(report)
+        say_excluded(report)
         say_people_kept(report)
         if report.removed is not None:
             err.print(f"pruned: {_removal_text(report.removed)}", highlight=False)
@@ -195,8 +208,8 @@ def index(
 
 
 def _merged(first: IndexReport, second: IndexReport) -> IndexReport:
-    for name in ("files", "unlisted", "passed_over", "people_kept", "moved", "indexed", "skipped",
-                 "faces", "seconds"):
+    for name in ("files", "unlisted", "passed_over", "excluded", "people_kept", "moved",
+                 "indexed", "skipped", "faces", "seconds"):
         setattr(second, name, getattr(first, name) + getattr(second, name))
     second.failures = first.failures + second.failures
     second.warnings = first.warnings + second.warnings

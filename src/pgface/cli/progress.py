@@ -75,6 +75,14 @@ def say_passed_over(report: IndexReport) -> None:
                   highlight=False, soft_wrap=True)
 
 
+def say_excluded(report: IndexReport) -> None:
+    if report.excluded:
+        what = "file or folder" if report.excluded == 1 else "files and folders"
+        err.print(f"excluded {report.excluded} {what} (--exclude, PGFACE_INDEX_EXCLUDE): name "
+                  "one to index it",
+                  highlight=False, soft_wrap=True)
+
+
 def say_people_kept(report: IndexReport) -> None:
     if report.people_kept:
         # `people undo` passes over a keep (docs/people.md); this said it took it back, and
@@ -101,6 +109,7 @@ def report_dict(report: IndexReport) -> dict:
         "warnings": file_reasons(report.warnings),
         "empty_folders": [readable(p) for p in report.empty_folders],
         "passed_over": report.passed_over,
+        "excluded": report.excluded,
         "people_kept": report.people_kept,
         "moved": report.moved,
         "removed": asdict(report.removed) if report.removed is not None else None,

@@ -17,6 +17,7 @@ from PIL import Image, ImageOps
 from pgface import imaging
 from pgface.errors import ImageError
 from pgface.imaging import MAX_JPEG_SCANS, decode_photo, face_crop_jpeg, read_photo
+from pgface.models.packs import sample_photos
 
 LIMITS = {"max_bytes": 10_000_000, "max_pixels": 4_000_000}
 
@@ -608,3 +609,30 @@ def test_formats_pillow_writes_and_pgface_does_not_read_are_named() -> None:
     with pytest.raises(ImageError, match=re.escape("not a format pgface reads (a Portable "
                                                    "FloatMap (PFM) file")):
         decode_photo(encode(floats, "PPM"), "x.pfm", **LIMITS)
+
+
+def test_a_photo_whose_exif_block_cannot_be_read_is_read_without_it() -> None:
+    """Probe dates33: a PNG, WebP or HEIC whose EXIF block is no TIFF data was refused as
+    "corrupt or truncated image (not a TIFF file ...)", its pixels whole, where a JPEG with the
+    same block was read; so was a Pillow image of it handed in."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    picture = Image.open(next(p for p in sample_photos() if p.name == "yaoming.jpg"))
+    picture = picture.convert("RGB")
+    garbage = b"Exif\x00\x00" + bytes(range(7, 71))  # no TIFF header
+    plain = io.BytesIO()
+    picture.save(plain, "PNG")
+    png = plain.getvalue()
+    at = png.index(b"IDAT") - 4
+    with_exif = {"png": png[:at] + png_chunk(b"eXIf", garbage[6:]) + png[at:]}
+    for fmt, suffix in (("WEBP", "webp"), ("HEIF", "heic"), ("JPEG", "jpg")):
+        data = io.BytesIO()
+        picture.save(data, fmt, exif=garbage)
+        with_exif[suffix] = data.getvalue()
+    for suffix, data in with_exif.items():
+        photo = decode_photo(data, f"garbage-exif.{suffix}", 10**8, 10**8)
+        assert photo.image.shape[:2] == (picture.height, picture.width), suffix
+        assert photo.taken_at is None, suffix
+    handed = imaging.load_photo(Image.open(io.BytesIO(with_exif["png"])), "x", 10**8, 10**8)
+    assert handed.image.shape[:2] == (picture.height, picture.width)

@@ -347,7 +347,8 @@ def _photo_of_pillow(img: Image.Image, name: str, max_pixels: int) -> Photo:
         raise ImageError(name, "image is empty (0 pixels)")
     _check_pixels(name, img.width, img.height, max_pixels)
     try:
-        upright = ImageOps.exif_transpose(img)  # a copy: the caller's image stays as it was
+        # a copy where it turns: the caller's image stays as it was
+        upright = ImageOps.exif_transpose(img) if _orientation(img) != 1 else img
         return _photo_of_pixels(_to_bgr(upright), name)
     except (OSError, SyntaxError) as exc:  # what Pillow raises for a broken file
         raise ImageError(name, f"corrupt or truncated image ({exc})") from exc
@@ -499,8 +500,8 @@ def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
                 factor = 1
             if bgr is None:
                 img.load()
-                # in place: no copy of the whole photo when it is already upright
-                ImageOps.exif_transpose(img, in_place=True)
+                if _orientation(img) != 1:  # in place: no copy of the whole photo
+                    ImageOps.exif_transpose(img, in_place=True)
                 bgr = _to_bgr(img)
     except ImageError:
         raise
@@ -1623,8 +1624,28 @@ def _upright(bgr: np.ndarray, img: Image.Image) -> np.ndarray:
 
 
 def _orientation(img: Image.Image) -> int:
-    orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+    orientation = _exif(img).get(ExifTags.Base.Orientation, 1)
     return orientation if orientation in _UPRIGHT else 1
+
+
+# What Pillow raises for an EXIF block it cannot read: not TIFF data ("not a TIFF file"),
+# cut short, offsets past its end
+_UNREADABLE_EXIF = (SyntaxError, ValueError, TypeError, KeyError, IndexError, EOFError,
+                    struct.error)
+
+
+def _exif(img: Image.Image) -> Image.Exif:
+    """A photo's EXIF, empty where its block cannot be read: its pixels are whole, and a PNG,
+    WebP or HEIC whose EXIF was no TIFF data was refused as "corrupt or truncated image (not
+    a TIFF file ...)", where a JPEG with the same block was read (probe dates33). A PNG's is
+    looked for in the chunks after its image data too, so its pixels are read first, outside:
+    their failure is the file's."""
+    if img.format == "PNG" and "exif" not in img.info:
+        img.load()
+    try:
+        return img.getexif()
+    except _UNREADABLE_EXIF:
+        return Image.Exif()
 
 
 def _upright_by(bgr: np.ndarray, orientation: int) -> np.ndarray:
@@ -1680,10 +1701,11 @@ def _band_to_bgr(img: Image.Image, top: float) -> np.ndarray:
 
 
 def _taken_at(img: Image.Image) -> datetime | None:
+    exif = _exif(img)  # outside: a PNG's pixels are read for it, and their failure is the file's
     try:
-        value = img.getexif().get_ifd(_EXIF_IFD).get(_EXIF_DATETIME_ORIGINAL)
+        value = exif.get_ifd(_EXIF_IFD).get(_EXIF_DATETIME_ORIGINAL)
         return datetime.strptime(str(value).strip("\x00 "), "%Y:%m:%d %H:%M:%S") if value else None
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (*_UNREADABLE_EXIF, AttributeError):
         return None
 
 

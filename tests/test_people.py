@@ -2149,6 +2149,44 @@ def _in_thread(work: Callable[[], object], said: dict[str, object]) -> threading
     return thread
 
 
+def test_a_namesake_of_another_date_is_no_former_self_of_a_photo_moved_and_edited(
+        pf: Pgface, tmp_path: Path) -> None:
+    """Probe dates33: a photo moved and edited in one step, its former self gone, and another
+    photo of the same file name taken on another day deleted (not pruned): both were counted
+    as candidates, so neither was taken, and the names waited for a prune, where the docs say
+    a namesake of another date is none."""
+    photos = {p.name: p for p in sample_photos()}
+
+    def dated(source: Path, to: Path, taken: str, crop: int = 0) -> None:
+        picture = Image.open(source).convert("RGB")
+        picture = picture.crop((crop, crop, picture.width - crop, picture.height - crop))
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0x9003] = taken  # DateTimeOriginal
+        to.parent.mkdir(parents=True, exist_ok=True)
+        picture.save(to, "JPEG", quality=92, exif=exif)
+
+    library = tmp_path / "library"
+    dated(photos["yaoming.jpg"], library / "a" / "IMG_0001.jpg", "2019:06:15 14:30:05")
+    dated(photos["t1.jpg"], library / "b" / "IMG_0001.jpg", "2020:01:01 10:00:00")
+    for folder in ("a", "b"):
+        (library / folder / "notes.txt").write_text("the folder is there")
+    pf.index(library)
+    [yao] = stored_faces(pf, [library / "a" / "IMG_0001.jpg"])[
+        str((library / "a" / "IMG_0001.jpg").resolve())]
+    pf.people.name_faces(yao.face_id, "Ada")
+    group = stored_faces(pf, [library / "b" / "IMG_0001.jpg"])[
+        str((library / "b" / "IMG_0001.jpg").resolve())]
+    pf.people.name_faces(group[0].face_id, "Bob")
+    (library / "b" / "IMG_0001.jpg").unlink()  # deleted, not pruned
+    (library / "a" / "IMG_0001.jpg").unlink()  # moved and edited: the same day
+    dated(photos["yaoming.jpg"], library / "new" / "IMG_0001.jpg", "2019:06:15 14:30:05", 3)
+
+    assert pf.index(library).people_kept == 1
+    [moved] = stored_faces(pf, [library / "new" / "IMG_0001.jpg"])[
+        str((library / "new" / "IMG_0001.jpg").resolve())]
+    assert [face.face_id for face in pf.people.faces("Ada")] == [moved.face_id]
+
+
 def test_a_photo_moved_and_edited_while_its_person_is_merged_goes_to_the_merged_person(
         pf: Pgface, tmp_path: Path) -> None:
     """A helper's race: a merge of Ada into Bob in flight (it has moved Ada's faces and

@@ -358,13 +358,19 @@ def gone_namesakes(conn: psycopg.Connection, new_photos: Sequence[PhotoRow],
         raw = bytes(raw)
         if not paths.exists(raw) and paths.holds_anything(os.path.dirname(raw)):
             gone.setdefault(name, {})[former] = (raw, taken_at, held)
-    found = {photo_id: next(iter(gone[name].items())) for photo_id, name in names.items()
-             if len(gone.get(name, {})) == 1}
+    found = {}
+    for photo_id, name in names.items():
+        # the namesakes of another date are no candidates: counted as such, one whose photo
+        # was deleted kept the names from the photo moved and edited until a prune (probe
+        # dates33), where the prune (sql.NAMESAKES_OF_PATHLESS) passed over it
+        such = [(former, (raw, held)) for former, (raw, taken_at, held)
+                in gone.get(name, {}).items()
+                if taken_at is None or taken[photo_id] is None or taken_at == taken[photo_id]]
+        if len(such) == 1:
+            found[photo_id] = such[0]
     claims = Counter(former for former, _ in found.values())
     return {photo_id: Namesake(former, raw, held)
-            for photo_id, (former, (raw, taken_at, held)) in found.items()
-            if claims[former] == 1 and (taken_at is None or taken[photo_id] is None
-                                        or taken_at == taken[photo_id])}
+            for photo_id, (former, (raw, held)) in found.items() if claims[former] == 1}
 
 
 def forget_gone_paths(conn: psycopg.Connection, raws: Sequence[bytes]) -> None:

@@ -280,11 +280,12 @@ def test_a_photos_time_is_the_cameras_clock_whatever_the_projects_time_zone(
     taken 2024-01-01 02:00 not in `taken_at__year=2024`."""
     import datetime as dt
 
+    from django.db.models.functions import TruncDate
     from django.test import override_settings
     from PIL import Image
 
     from pgface.django import conf
-    from pgface.django.models import Photo
+    from pgface.django.models import Face, Photo
 
     paths = []
     for name, when in (("eve.jpg", "2024:12:31 22:00:00"), ("dawn.jpg", "2024:01:01 02:00:00")):
@@ -303,6 +304,18 @@ def test_a_photos_time_is_the_cameras_clock_whatever_the_projects_time_zone(
             assert ours.filter(taken_at__month=1).count() == 1, zone
             assert ours.filter(taken_at__gte=dt.datetime(2024, 12, 31, 21, 30)).count() == 1
             assert ours.get(taken_at__hour=2).taken_at == dt.datetime(2024, 1, 1, 2, 0)
+            # Probe dates33: dates() and datetimes() truncated it in TIME_ZONE (New York: the
+            # eve's photo on 2025-01-01), through a relation too
+            assert list(ours.dates("taken_at", "day")) == [
+                dt.date(2024, 1, 1), dt.date(2024, 12, 31)], zone
+            assert list(ours.datetimes("taken_at", "hour", order="DESC")) == [
+                dt.datetime(2024, 12, 31, 22, 0), dt.datetime(2024, 1, 1, 2, 0)], zone
+            assert list(Face.objects.filter(photo__in=ours).dates(
+                "photo__taken_at", "year")) == [dt.date(2024, 1, 1)], zone
+            # a function of it takes UTC as docs/django.md says
+            assert sorted(ours.annotate(day=TruncDate("taken_at", tzinfo=dt.timezone.utc))
+                          .values_list("day", flat=True)) == [
+                dt.date(2024, 1, 1), dt.date(2024, 12, 31)], zone
 
 
 def test_a_schema_named_with_a_quote_names_its_tables_right(project: None) -> None:

@@ -19,6 +19,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.management.base import CommandError
 from django.db import models
 from django.db.models import ExpressionWrapper, F, FloatField, Func, Value, signals
+from django.db.models.constants import LOOKUP_SEP
+from django.db.models.functions import Trunc
 from django.utils import timezone
 from pgvector import Vector
 from pgvector.django import VectorField
@@ -58,6 +60,63 @@ class ReadOnlyQuerySet(models.QuerySet):
 
     def bulk_update(self, *args: object, **kwargs: object) -> int:
         raise _refuse(self.model.__name__)
+
+    # dates() and datetimes() of a wall-clock field (Photo.taken_at) read its clock, as its
+    # lookups do: Django truncated it in TIME_ZONE, so a photo of 2020-12-31 23:59 was on
+    # 2021-01-01 in a project in New York, and one of year 9999 failed ("timestamp too large",
+    # probe dates33). Truncated in UTC, the zone the column's clock is read in.
+
+    def dates(self, field_name: str, kind: str, order: str = "ASC") -> models.QuerySet:
+        if not _wall_clock(self.model, field_name):
+            return super().dates(field_name, kind, order)
+        return self._truncated(field_name, kind, order, models.DateField())
+
+    def datetimes(self, field_name: str, kind: str, order: str = "ASC",
+                  tzinfo: dt.tzinfo | None = None) -> models.QuerySet:
+        """Of a wall-clock field: its clock's readings truncated, without a zone as the
+        field's values are (tzinfo is taken for fields with a zone alone: the clock has
+        none)."""
+        if not _wall_clock(self.model, field_name):
+            return super().datetimes(field_name, kind, order, tzinfo)
+        return self._truncated(field_name, kind, order, models.DateTimeField())
+
+    def _truncated(self, field_name: str, kind: str, order: str,
+                   output: models.Field) -> models.QuerySet:
+        """QuerySet.dates() and datetimes() as Django writes them, truncated in UTC."""
+        dates = isinstance(output, models.DateField) and not isinstance(
+            output, models.DateTimeField)
+        kinds = (("year", "month", "week", "day") if dates
+                 else ("year", "month", "week", "day", "hour", "minute", "second"))
+        if kind not in kinds:
+            raise ValueError(f"'kind' must be one of {', '.join(map(repr, kinds))}.")
+        if order not in ("ASC", "DESC"):
+            raise ValueError("'order' must be either 'ASC' or 'DESC'.")
+        return (self.annotate(truncated=_WallClockTrunc(field_name, kind, output_field=output,
+                                                        tzinfo=dt.timezone.utc),
+                              plain_field=F(field_name))
+                .values_list("truncated", flat=True).distinct()
+                .filter(plain_field__isnull=False)
+                .order_by(("-" if order == "DESC" else "") + "truncated"))
+
+
+class _WallClockTrunc(Trunc):
+    """Trunc in UTC of a wall-clock field, its datetimes without a zone as the field's are."""
+
+    def convert_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        value = super().convert_value(value, expression, connection)
+        return value.replace(tzinfo=None) if isinstance(value, dt.datetime) else value
+
+
+def _wall_clock(model: type[models.Model], field_name: str) -> bool:
+    """Whether FIELD_NAME (a path through relations: `photo__taken_at`) of MODEL is a
+    WallClockDateTimeField."""
+    field = None
+    for part in field_name.split(LOOKUP_SEP):
+        if model is None:
+            return False
+        field = model._meta.get_field(part)
+        model = field.related_model
+    return isinstance(field, WallClockDateTimeField)
 
 
 class ReadOnlyModel(models.Model):

@@ -7,6 +7,7 @@ import io
 import re
 import struct
 import zlib
+from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -636,3 +637,15 @@ def test_a_photo_whose_exif_block_cannot_be_read_is_read_without_it() -> None:
         assert photo.taken_at is None, suffix
     handed = imaging.load_photo(Image.open(io.BytesIO(with_exif["png"])), "x", 10**8, 10**8)
     assert handed.image.shape[:2] == (picture.height, picture.width)
+
+
+def test_a_date_written_as_bytes_is_read() -> None:
+    """Probe dates33: a DateTimeOriginal written as UNDEFINED (bytes), not ASCII, was read as
+    "b'2019:06:15 14:30:05'", no date, and the photo stored without one."""
+    for value, taken in ((b"2019:06:15 14:30:05\x00", datetime(2019, 6, 15, 14, 30, 5)),
+                         (b"\xff\xfe not a date", None)):
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0x9003] = value
+        photo = decode_photo(encode(Image.new("RGB", (32, 32)), "JPEG", exif=exif.tobytes()),
+                             "dated.jpg", **LIMITS)
+        assert photo.taken_at == taken

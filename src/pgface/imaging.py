@@ -1704,6 +1704,8 @@ def _taken_at(img: Image.Image) -> datetime | None:
     exif = _exif(img)  # outside: a PNG's pixels are read for it, and their failure is the file's
     try:
         value = exif.get_ifd(_EXIF_IFD).get(_EXIF_DATETIME_ORIGINAL)
+        if isinstance(value, bytes):  # written as UNDEFINED, not ASCII: str() made it "b'...'"
+            value = value.decode("ascii")
         return datetime.strptime(str(value).strip("\x00 "), "%Y:%m:%d %H:%M:%S") if value else None
     except (*_UNREADABLE_EXIF, AttributeError):
         return None

@@ -26,6 +26,11 @@ def test_list_settings_take_json_or_the_plain_form(monkeypatch: pytest.MonkeyPat
     assert plain.index_exclude == ["Screenshots", "*.png", "2019/private"]
     monkeypatch.setenv("PGFACE_INDEX_EXCLUDE", '["a,b.jpg"]')  # JSON: a "," inside a name
     assert Settings().index_exclude == ["a,b.jpg"]
+    # a pattern that starts with "[" in the plain form (probe reprobe34: refused as JSON)
+    for plain_form, patterns in (("[Ss]creenshots,*.tmp", ["[Ss]creenshots", "*.tmp"]),
+                                 ("[2019]", ["[2019]"])):
+        monkeypatch.setenv("PGFACE_INDEX_EXCLUDE", plain_form)
+        assert Settings().index_exclude == patterns
 
     monkeypatch.setenv("PGFACE_API_ROOTS", '["/srv/a:b"]')  # JSON: a ":" inside a name
     monkeypatch.setenv("PGFACE_DET_SIZES", "[320]")

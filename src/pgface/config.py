@@ -272,7 +272,17 @@ class Settings(BaseSettings):
         (`640,1280`; `OpenVINO,CPUExecutionProvider`; folders separated by ":" as in PATH)."""
         if isinstance(value, str):
             text = value.strip()
-            if text.startswith("["):
+            if text.startswith("[") and info.field_name == "index_exclude":
+                # a pattern may start with "[" itself (`[Ss]creenshots`, as docs/cli.md
+                # suggests for case): only a JSON list of text is JSON, the rest is the
+                # plain form (it was refused as JSON that is not, probe reprobe34)
+                try:
+                    listed = json.loads(text)
+                except json.JSONDecodeError:
+                    listed = None
+                if isinstance(listed, list) and all(isinstance(p, str) for p in listed):
+                    return listed
+            elif text.startswith("["):
                 try:
                     return json.loads(text)
                 except json.JSONDecodeError as exc:

@@ -441,6 +441,31 @@ def test_excluded_files_and_folders_are_left_out_counted_and_read_when_named(
     assert (only.files, only.excluded, only.empty_folders) == (0, 1, [])
 
 
+def test_what_is_left_out_stays_out_through_links_and_in_either_unicode_form(
+        pf: Pgface, tmp_path: Path) -> None:
+    """Probe reprobe34: a folder left out was walked through a link to it (`Album ->
+    2019/private`), its photo stored at the path left out, the report saying it was left out;
+    and `--exclude Zoë` typed composed left in a folder a Mac named decomposed."""
+    library = excluded_library(tmp_path / "library")
+    (library / "Album").symlink_to("2019/private")  # walked after 2019/
+    (library / "0-first").symlink_to("2019/private")  # before it
+    (library / "favourite.jpg").symlink_to("2019/private/c.jpg")  # a file through a link
+    (library / "2020" / "Zoe\u0308").mkdir()  # decomposed, as macOS names it
+    Image.open(library / "t1.jpg").rotate(90).save(library / "2020" / "Zoe\u0308" / "z.jpg")
+
+    report = pf.index(library, exclude=["2019/private", "Zo\u00eb"])
+
+    assert stored_paths(pf, library) == ["2019/Screenshots/b.jpg", "2019/d.jpg", "2020/G.PNG",
+                                         "2020/f.png", "2020/private/e.jpg",
+                                         "Screenshots/a.jpg", "t1.jpg"]
+    # 2019/private, its two links, the link to its file and 2020/Zoë: each left out once
+    assert (report.excluded, report.failures) == (5, [])
+    # by its name: 2019/private, 2020/private, the two links and the file's link
+    by_name = pf.index(library, exclude=["private"], reread=True)
+    assert by_name.excluded == 5 and "2019/private/c.jpg" not in stored_paths(pf, library)
+    assert "2020/Zoe\u0308/z.jpg" in stored_paths(pf, library)
+
+
 def test_the_setting_excludes_in_every_walk_and_a_runs_patterns_add_to_it(
         settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     library = excluded_library(tmp_path / "library")

@@ -10,6 +10,7 @@ import os
 import stat
 import threading
 import time
+import unicodedata
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -248,7 +249,12 @@ def excluded(name: str, relative: str, folder: bool, patterns: Sequence[str]) ->
     folder given to the walk (POSIX "/", no leading "/"). A pattern without "/" is matched
     against the name, at any depth; one with "/" against the relative path (fnmatch's `*`
     crosses "/" there); a pattern ending in "/" matches folders only. Matched as
-    fnmatch.fnmatchcase does: in the case the file system lists the name in."""
+    fnmatch.fnmatchcase does: in the case the file system lists the name in, and in Unicode's
+    composed form (NFC) as the patterns are (_as_listed): a folder "Zoë" copied from a Mac
+    is named decomposed, and `--exclude Zoë` typed on a keyboard left it in (probe
+    reprobe34)."""
+    name = unicodedata.normalize("NFC", name)
+    relative = unicodedata.normalize("NFC", relative)
     for pattern in patterns:
         if pattern.endswith("/"):  # `Screenshots/`, as a shell completes a folder's name
             if not folder:
@@ -260,13 +266,31 @@ def excluded(name: str, relative: str, folder: bool, patterns: Sequence[str]) ->
 
 
 def _as_listed(pattern: str) -> str:
-    """A pattern as os.walk lists names: a name whose bytes are UTF-8 is listed with
-    surrogates where the file system's encoding is not UTF-8 (LC_ALL=C with PYTHONUTF8=0),
-    and the pattern `Zoë` given as text matches it so; elsewhere the pattern is itself."""
+    """A pattern as os.walk lists names, composed (NFC, as excluded() takes names): a name
+    whose bytes are UTF-8 is listed with surrogates where the file system's encoding is not
+    UTF-8 (LC_ALL=C with PYTHONUTF8=0), and the pattern `Zoë` given as text matches it so;
+    elsewhere the pattern is itself."""
+    pattern = unicodedata.normalize("NFC", pattern)
     try:
         return os.fsdecode(pattern.encode("utf-8", "surrogateescape"))
     except UnicodeError:
         return pattern
+
+
+def _excluded_target(real: str, folder: bool, top: str, left_out_reals: set[str],
+                     patterns: Sequence[str]) -> bool:
+    """Whether what a link reaches, at REAL, is left out: a folder the walk left out, or
+    inside one, or a path the patterns leave out as the walk would reach it from TOP (the
+    real path of the folder given), each folder on the way matched as the walk matches it;
+    outside TOP, its name. A folder left out was walked through a link to it, and its photos
+    stored (probe reprobe34)."""
+    if any(real == gone or real.startswith(gone + "/") for gone in left_out_reals):
+        return True
+    if not real.startswith(top.rstrip("/") + "/"):
+        return excluded(os.path.basename(real), os.path.basename(real), folder, patterns)
+    parts = real[len(top.rstrip("/")) + 1:].split("/")
+    return any(excluded(part, "/".join(parts[:at + 1]), folder or at < len(parts) - 1,
+                        patterns) for at, part in enumerate(parts))
 
 
 def _inside(real: str, roots: list[Path] | None) -> bool:
@@ -287,6 +311,7 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
     # inside it they leave out files and folders (excluded), a folder with all it holds.
     walked: set[str] = set()  # real paths of the folders walked or about to be
     left_out = excluded_paths if excluded_paths is not None else []
+    left_out_reals: set[str] = set()  # real paths of the folders left out
     for path in paths:
         try:
             folder = path.is_dir()
@@ -313,13 +338,16 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                         skipped.append(os.path.join(root, name))
                         continue
                     inside = os.path.join(root, name)
-                    if exclude and excluded(name, rel + name, True, exclude):
-                        left_out.append(inside)
-                        found = True  # left out on purpose: no unmounted share's empty folder
-                        continue
                     link = os.path.islink(inside)
                     inside_real = os.path.join(reals[root], name)  # a link: where it is
                     real = os.path.realpath(inside) if link else inside_real
+                    if exclude and (excluded(name, rel + name, True, exclude) or (
+                            link and _excluded_target(real, True, reals[str(path)],
+                                                      left_out_reals, exclude))):
+                        left_out.append(inside)
+                        left_out_reals.add(real)
+                        found = True  # left out on purpose: no unmounted share's empty folder
+                        continue
                     if link and not _inside(real, roots):
                         failures.append(Failure(inside, OUTSIDE_FOLDER))
                         continue
@@ -344,7 +372,10 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                     if passed_over(name, False):
                         skipped.append(os.path.join(root, name))
                         continue
-                    if exclude and excluded(name, rel + name, False, exclude):
+                    if exclude and (excluded(name, rel + name, False, exclude) or (
+                            os.path.islink(os.path.join(root, name)) and _excluded_target(
+                                os.path.realpath(os.path.join(root, name)), False,
+                                reals[str(path)], left_out_reals, exclude))):
                         left_out.append(os.path.join(root, name))
                         found = True
                         continue

@@ -557,7 +557,7 @@ def test_a_cut_arithmetic_or_progressive_jpeg_is_judged_by_what_its_last_scan_lo
     assert decode_photo(whole[:-3] + b"\xff\xd9", "luma-last.jpg", **limits).width > 0
 
 
-def test_a_jpeg_whose_end_is_still_zeros_is_judged_as_cut_where_its_writing_stopped() -> None:
+def test_a_photo_whose_end_is_still_zeros_is_judged_as_cut_where_its_writing_stopped() -> None:
     """Probe nas33: a copy that sets the file's size first and then writes it (Windows and SMB
     copies, rsync --preallocate) leaves zeros where its data is still to come. Decoded as coded
     data, a progressive JPEG so caught with 70 % written was taken with its picture wrong in a
@@ -589,6 +589,24 @@ def test_a_jpeg_whose_end_is_still_zeros_is_judged_as_cut_where_its_writing_stop
             assert taken.sha256 == hashlib.sha256(unwritten).digest()
         padded = decode_photo(whole + bytes(4096), "padded.jpg", **limits)  # zeros after its end
         assert np.array_equal(padded.image, decode_photo(whole, "whole.jpg", **limits).image)
+    # Probe reprobe34: a WebP or an iPhone's HEIC so caught was stored with a third of its rows
+    # wrong; an EXIF block padded with zeros at the end of a whole one is no loss
+    pillow_heif.register_heif_opener()  # Pillow writes HEIC and AVIF through it
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"  # Make
+    padded_exif = exif.tobytes() + bytes(2000)
+    for fmt, options in (("WEBP", {"quality": 90}), ("WEBP", {"lossless": True}),
+                         ("HEIF", {"quality": 80}), ("AVIF", {"quality": 60}), ("PNG", {})):
+        data = io.BytesIO()
+        photo.save(data, fmt, exif=padded_exif, **options)
+        whole = data.getvalue()
+        assert decode_photo(whole, "whole", **limits).image.shape[:2] == (photo.height,
+                                                                         photo.width)
+        written = round(len(whole) * 0.7)
+        with pytest.raises(ImageError, match=r"^copying: corrupt or truncated image \(.*\); its "
+                                             r"last [0-9,]+ bytes are zeros, as a copy still "
+                                             r"being written leaves them$"):
+            decode_photo(whole[:written] + bytes(len(whole) - written), "copying", **limits)
 
 
 def test_the_cli_prints_a_warning_line_for_a_photo_that_looks_blank(

@@ -437,17 +437,127 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
     if not data:
         raise ImageError(source, "file is empty")
     written = _jpeg_without_unwritten_tail(data)
-    if written is data:
-        return _decode_photo(data, source, max_pixels, keep_side, sha256)
+    zeros = len(data) - len(data.rstrip(b"\x00"))
     try:
+        if zeros >= UNWRITTEN_ZEROS and _coded_data_reaches(data, len(data) - zeros):
+            raise ImageError(source, "corrupt or truncated image (its image data runs into "
+                                     "the zeros it ends with)")
         photo = _decode_photo(written, source, max_pixels, keep_side,
-                              sha256 or hashlib.sha256(data).digest())
+                              sha256 or (hashlib.sha256(data).digest() if written is not data
+                                         else None))
     except ImageError as exc:
-        raise ImageError(source, f"{exc.reason}; its last {len(data) - len(written):,} bytes "
-                                 f"are zeros, as a copy still being written leaves them"
-                         ) from exc
+        if written is data and (zeros < UNWRITTEN_ZEROS or data[:2] == b"\xff\xd8"):
+            raise  # no zeros, or a whole JPEG's padding after its end marker
+        raise ImageError(source, f"{exc.reason}; its last {zeros:,} bytes are zeros, as a copy "
+                                 f"still being written leaves them") from exc
     photo.size_bytes = len(data)
     return photo
+
+
+# The zeros a file's end must hold to be said to be unwritten where it is refused, and looked
+# for in a WebP's or HEIF's coded image data: fewer are what a chunk's padding or a coder's
+# last bytes may be.
+UNWRITTEN_ZEROS = 64
+
+
+def _coded_data_reaches(data: bytes, zeros_from: int) -> bool:
+    """Whether a WebP's or a HEIF's (HEIC, AVIF) coded image data runs into the zeros its
+    file ends with (from ZEROS_FROM on): what a copy that sets the file's size first leaves
+    (Windows and SMB copies, rsync --preallocate). Decoded, those zeros were taken as picture:
+    a WebP or an iPhone's HEIC caught with 70 % written was stored with a third of its rows
+    wrong (probe reprobe34). Zeros in metadata after the picture (an EXIF block's padding)
+    are no loss. False for other files, and for one whose layout cannot be read (its decoder
+    says why)."""
+    try:
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            spans = _webp_image_spans(data)
+        elif data[4:8] == b"ftyp":
+            spans = _heif_image_spans(data)
+        else:
+            return False
+    except (struct.error, ValueError, IndexError):
+        return False
+    return any(zeros_from + UNWRITTEN_ZEROS <= end and start < end for start, end in spans)
+
+
+def _webp_image_spans(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each chunk of a WebP that holds its picture (VP8, VP8L, ALPH, ANMF)."""
+    spans, at = [], 12
+    while at + 8 <= len(data):
+        kind, size = data[at:at + 4], struct.unpack_from("<I", data, at + 4)[0]
+        if kind in (b"VP8 ", b"VP8L", b"ALPH", b"ANMF"):
+            spans.append((at + 8, at + 8 + size))
+        at += 8 + size + (size & 1)
+    return spans
+
+
+# The items of a HEIF that hold coded pictures (a grid's tiles are each one), by item type
+_HEIF_CODED = frozenset({b"hvc1", b"av01", b"avc1"})
+
+
+def _heif_image_spans(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) in the file of each extent of a HEIF's coded picture items: its meta box's
+    item types (iinf) and their places (iloc, those at file offsets)."""
+    meta = next((b, e) for kind, b, e in _boxes(data, 0, len(data)) if kind == b"meta")
+    children = {kind: (b, e) for kind, b, e in _boxes(data, meta[0] + 4, meta[1])}
+    coded = _heif_coded_items(data, *children[b"iinf"])
+    start = children[b"iloc"][0]
+    version = data[start]
+    at = start + 4
+    offset_size, length_size = data[at] >> 4, data[at] & 15
+    base_size, index_size = data[at + 1] >> 4, (data[at + 1] & 15) if version else 0
+    at += 2
+
+    def number(size: int) -> int:
+        nonlocal at
+        value = int.from_bytes(data[at:at + size], "big")
+        at += size
+        return value
+
+    spans = []
+    for _ in range(number(4 if version == 2 else 2)):
+        item = number(4 if version == 2 else 2)
+        method = number(2) & 15 if version else 0
+        number(2)  # data_reference_index
+        base = number(base_size)
+        for _ in range(number(2)):
+            number(index_size)
+            offset, length = base + number(offset_size), number(length_size)
+            if item in coded and method == 0:  # at a file offset (1: inside the meta box)
+                spans.append((offset, offset + length if length else len(data)))
+    return spans
+
+
+def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(type, content start, end) of each ISO media box from START to END."""
+    at = start
+    while at + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, at)
+        head = 8
+        if size == 1:
+            size, head = struct.unpack_from(">Q", data, at + 8)[0], 16
+        elif size == 0:  # to the end
+            size = end - at
+        if size < head:
+            raise ValueError("a box smaller than its header")
+        yield kind, at + head, min(at + size, end)
+        at += size
+
+
+def _heif_coded_items(data: bytes, start: int, end: int) -> set[int]:
+    """The ids of a HEIF's items of a coded picture type (_HEIF_CODED), from its iinf box."""
+    version = data[start]
+    first = start + 4 + (2 if version == 0 else 4)  # past its entry count
+    coded = set()
+    for kind, begin, _ in _boxes(data, first, end):
+        if kind != b"infe" or data[begin] < 2:
+            continue
+        wide = data[begin] >= 3  # version 3: 32-bit item ids
+        item = int.from_bytes(data[begin + 4:begin + (8 if wide else 6)], "big")
+        type_at = begin + (10 if wide else 8)
+        if data[type_at:type_at + 4] in _HEIF_CODED:
+            coded.add(item)
+    return coded
 
 
 def _jpeg_without_unwritten_tail(data: bytes) -> bytes:

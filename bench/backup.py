@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -141,7 +141,7 @@ def main() -> None:
     print(table)
     if args.smoke:
         return
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     spread = max(spreads) if args.rounds > 1 else None
     (DOCS / "benchmarks-backup.md").write_text(
         "## Backup and restore\n\n"

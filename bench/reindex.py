@@ -23,7 +23,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from common import DATA, DOCS, HostClock, fresh_database, machine, markdown_table, require
@@ -125,7 +125,7 @@ def main() -> None:
     print(table)
     if args.smoke:
         return
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     (DOCS / "benchmarks-reindex.md").write_text(
         f"## Indexing again with nothing changed\n\n"
         f"`python bench/reindex.py --rounds {args.rounds} --phone-files {args.phone_files}`, "

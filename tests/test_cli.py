@@ -90,6 +90,9 @@ def test_lines_are_not_broken_at_80_columns_where_output_is_not_a_terminal(
                      r"person from 0\.\d+, possible from|threshold) 0\.23\)", demo.stdout), (
         demo.stdout)
     [database] = [line for line in demo.stdout.splitlines() if line.startswith("database:")]
+    # the models' licence, which no command said (probe packaging34)
+    assert ("the buffalo_sc models are InsightFace's, for non-commercial research use only "
+            "(LICENSE-MODELS.md)") in demo.stderr
     # the samples stay, and the line says how to forget them: the command it gives works
     [forget] = [line for line in demo.stderr.splitlines() if "sample photos stay" in line]
     removed = runner.invoke(app, shlex.split(forget.split(": pgface ", 1)[1]), env=env)

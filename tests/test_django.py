@@ -16,7 +16,7 @@ from conftest import PHOTOS, require_data, with_database
 from test_schema import samples
 
 django = pytest.importorskip("django",
-                             reason="Django is not installed (pip install pgface[django])")
+                             reason="Django is not installed (pip install -e '.[django]')")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
@@ -261,7 +261,7 @@ def test_undo_restores_the_state_before_each_change(pf: Pgface, tmp_path: Path) 
 
 
 def test_history_says_who_what_when_and_erase_cannot_be_undone(pf: Pgface) -> None:
-    started = datetime.now(UTC)
+    started = datetime.now(timezone.utc)
     pf.index(photos_of("obama") + photos_of("biden"))
     obama, biden = face_ids(pf, "obama"), face_ids(pf, "biden")
     pf.people.acting_as("cli:ada").name_faces(obama, "Obama")
@@ -274,7 +274,7 @@ def test_history_says_who_what_when_and_erase_cannot_be_undone(pf: Pgface) -> No
     assert changes[0].undone_by == "api:phone" and changes[0].undone_at is not None
     assert changes[0].payload["previous_name"] == "Biden"
     assert changes[2].payload["faces"] == obama and "'Obama'" in changes[2].summary
-    assert all(started <= c.at <= datetime.now(UTC) for c in changes)
+    assert all(started <= c.at <= datetime.now(timezone.utc) for c in changes)
     # Names as they are: repr() wrote 'O\'Brien "Q" back\\slash', in the history, the CLI
     # and the page's "Undone: ..." line.
     odd = 'O\'Brien "Q" back\\slash'

@@ -107,8 +107,8 @@ def test_without_pytorch_the_torch_backends_fall_back_to_onnx_runtime(
     session = create_session(detector, ["TorchCPU", "TorchCUDA"], threads=1)
     assert session.get_providers()[0] == CPU
     lines = [r.getMessage() for r in caplog.records if r.name == "pgface.models.torch_backend"]
-    assert lines[0] == ("TorchCPU is not used: torch not installed (pip install 'pgface[gpu]' "
-                        "adds PyTorch and onnx); running on TorchCUDA")
+    assert lines[0] == ("TorchCPU is not used: torch not installed (pip install -e '.[gpu]' in "
+                        "pgface's checkout adds PyTorch and onnx); running on TorchCUDA")
     assert lines[1].startswith("TorchCUDA is not used: torch not installed")
     assert lines[1].endswith(f"running on {CPU}")
 

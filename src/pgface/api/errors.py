@@ -266,8 +266,9 @@ def _unread_json(request: Request, exc: StarletteHTTPException) -> str | None:
         return (f"the body's JSON is nested too deep to read (arrays or objects within each "
                 f"other past about {sys.getrecursionlimit():,} levels)")
     if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
-        return (f"the body's JSON holds a number of more than {sys.get_int_max_str_digits():,} "
-                f"digits")
+        # novm below: Python 3.10 has it from 3.10.7, and only its limit raises this
+        digits = sys.get_int_max_str_digits()  # novm
+        return f"the body's JSON holds a number of more than {digits:,} digits"
     reason = " ".join(str(cause).split()) if cause is not None else ""
     return f"the body's JSON cannot be read{f' ({reason})' if reason else ''}"
 

@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ class Job:
     reread: bool = False
     exclude: list[str] = field(default_factory=list)  # the request's (index-path's) patterns
     state: str = "queued"
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     started_at: datetime | None = None
     finished_at: datetime | None = None
     files_total: int = 0
@@ -167,7 +167,7 @@ class Jobs:
 
     def _finish(self, job: Job, state: str) -> None:
         job.state, job.stage = state, None  # a finished job is in no stage of a run
-        job.finished_at = datetime.now(UTC)
+        job.finished_at = datetime.now(timezone.utc)
         counts = (f"{job.indexed} photos indexed, {job.faces} faces, {job.skipped} already "
                   f"indexed, {len(job.failures)} failed")
         if state == "failed":
@@ -185,7 +185,7 @@ class Jobs:
                     if job.state not in FINISHED:
                         self._finish(job, "cancelled")
                     continue
-                job.state, job.started_at = "running", datetime.now(UTC)
+                job.state, job.started_at = "running", datetime.now(timezone.utc)
             log.info("job %s (%s) started", job.id, loggable(job.path))
             self._index(job)
 

@@ -440,6 +440,10 @@ def stats(as_json: JsonOption = False) -> None:
             out.print(f"{key.replace('_', ' '):>22}: {plain(value)}", highlight=False)
 
 
+# InsightFace's packs, whose licence the demo says (pgface's code is MIT's; they are not)
+INSIGHTFACE_PACKS = frozenset({"buffalo_sc", "buffalo_l"})
+
+
 @app.command()
 @handle_errors
 def demo() -> None:
@@ -474,6 +478,9 @@ def demo() -> None:
                   f"{totals['model_pack']} on {totals['provider']}; "
                   f"{without_passwords(pf.database_url())}",
                   highlight=False)
+        if totals["model_pack"] in INSIGHTFACE_PACKS:  # the first command a user runs
+            err.print(f"the {totals['model_pack']} models are InsightFace's, for non-commercial "
+                      f"research use only (LICENSE-MODELS.md)", highlight=False, soft_wrap=True)
         # they turned up in a user's own searches and stats later, with no word of why
         err.print("the sample photos stay in this library; to forget them: pgface remove "
                   + " ".join(shlex.quote(str(p)) for p in samples.values()), highlight=False,

@@ -5,8 +5,8 @@ Backend names, in `Settings.providers`, optionally with a precision after a colo
 - `TorchCUDA` (half precision) or `TorchCUDA:fp32`: the first CUDA device; skipped, with the
   reason logged once, where PyTorch is not installed or sees no usable GPU;
 - `TorchCPU` (fp32) or `TorchCPU:fp16`: the CPU; slower than OpenVINO, for tests.
-PyTorch is an optional extra (`pip install 'pgface[gpu]'`): nothing here imports it until a
-torch backend is asked for.
+PyTorch is an optional extra (`pip install -e '.[gpu]'` in the checkout): nothing here imports
+it until a torch backend is asked for.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def unusable_reason(name: str) -> str | None:
     device, _ = parse_backend(name)
     missing = [m for m in ("torch", "onnx") if importlib.util.find_spec(m) is None]
     if missing:
-        return (f"{' and '.join(missing)} not installed (pip install 'pgface[gpu]' adds "
-                "PyTorch and onnx)")
+        return (f"{' and '.join(missing)} not installed (pip install -e '.[gpu]' in pgface's "
+                "checkout adds PyTorch and onnx)")
     if device == "cuda":
         if not any(Path(p).exists() for p in NVIDIA_DRIVER_PATHS):
             return "no NVIDIA driver on this machine"

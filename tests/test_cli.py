@@ -141,6 +141,46 @@ def test_index_reread_reads_the_files_an_unchanged_stamp_would_skip(
     assert [f["file"] for f in json.loads(reread.stdout)["failures"]] == [str(photo)]
 
 
+def test_index_passes_over_files_that_failed_unchanged_and_exits_0(env: dict[str, str],
+                                                                    tmp_path: Path) -> None:
+    # A nightly run over a library with empty or broken files printed each as a failure and
+    # exited 1 every night, though nothing had changed (probe nas33).
+    from test_index import broken_library
+
+    folder = tmp_path / "library"
+    _, empty, corrupt = broken_library(folder)
+    for moment in ("loop.jpg", "pipe.jpg"):  # failures of the moment: every run's
+        (folder / moment).unlink()
+    first = runner.invoke(app, ["index", "--quiet", str(folder)], env=env)
+    assert first.exit_code == 1, first.output
+    assert f"failed {empty}: file is empty" in first.stderr
+    assert f"failed {corrupt}: corrupt or truncated" in first.stderr
+
+    second = runner.invoke(app, ["index", "--quiet", str(folder)], env=env)
+    assert second.exit_code == 0, second.output
+    said = " ".join(second.stderr.split())
+    assert not [line for line in second.stderr.splitlines() if line.startswith("failed ")]
+    assert "0 failed" in said, said
+    assert ("2 files that failed before and are unchanged were not read again (--reread "
+            "reads them)") in said, said
+    as_json = runner.invoke(app, ["index", "--json", str(folder)], env=env)
+    assert as_json.exit_code == 0, as_json.output
+    report = json.loads(as_json.stdout)
+    assert (report["unchanged_failures"], report["failures"], report["skipped"]) == (2, [], 1)
+
+    reread = runner.invoke(app, ["index", "--json", "--reread", str(folder)], env=env)
+    assert reread.exit_code == 1
+    report = json.loads(reread.stdout)
+    assert report["unchanged_failures"] == 0
+    assert sorted(f["file"] for f in report["failures"]) == [str(corrupt), str(empty)]
+
+    empty.unlink()  # one left: said as one
+    one = runner.invoke(app, ["index", "--quiet", str(folder)], env=env)
+    assert one.exit_code == 0, one.output
+    assert ("1 file that failed before and is unchanged was not read again (--reread reads "
+            "it)") in " ".join(one.stderr.split()), one.stderr
+
+
 def test_a_folder_with_no_photo_is_a_warning_and_exit_1(env: dict[str, str],
                                                           tmp_path: Path) -> None:
     empty = tmp_path / "holiday"

@@ -590,3 +590,128 @@ def test_a_photo_deleted_while_a_run_found_it_at_another_path_is_a_failure(
     # The next run reads it again, and stores it.
     again = pf.index(tmp_path)
     assert (again.indexed, again.failures) == (1, [])
+
+
+def failed_files(url: str) -> dict[str, tuple[str, str]]:
+    """The files remembered as failed by their content: name -> (reason, pgface version)."""
+    with psycopg.connect(url) as conn:
+        return {Path(path).name: (reason, version) for path, reason, version in conn.execute(
+            "SELECT path, reason, pgface_version FROM failed_files")}
+
+
+def broken_library(folder: Path) -> tuple[Path, Path, Path]:
+    """A folder of a photo, an empty .jpg and a corrupt (cut short) one, all written an hour
+    ago, and two files that fail for the moment only: a link that loops and a FIFO, each
+    named .jpg. Returns the photo, the empty file and the corrupt one."""
+    folder.mkdir()
+    good, empty, corrupt = folder / "good.jpg", folder / "empty.jpg", folder / "corrupt.jpg"
+    shutil.copy(sample_photos()[1], good)
+    empty.write_bytes(b"")
+    Image.new("RGB", (400, 300), (30, 120, 200)).save(corrupt, quality=90)
+    corrupt.write_bytes(corrupt.read_bytes()[:2000])
+    an_hour_ago = time.time_ns() - 3600 * 10**9
+    for path in (good, empty, corrupt):
+        os.utime(path, ns=(an_hour_ago, an_hour_ago))
+    (folder / "loop.jpg").symlink_to("loop.jpg")
+    os.mkfifo(folder / "pipe.jpg")
+    return good, empty, corrupt
+
+
+def test_files_whose_content_failed_are_not_read_again_while_unchanged(
+    pf: Pgface, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A NAS library's thousand empty or broken .jpg files were read again by every nightly
+    # run, each printed as a failure, and the run exited 1 for ever (probe nas33).
+    from pgface import index as index_module
+
+    folder = tmp_path / "library"
+    _, empty, corrupt = broken_library(folder)
+    moment = {"loop.jpg": "symbolic link loop", "pipe.jpg": "FIFO"}
+
+    def failed(report: IndexReport) -> dict[str, str]:
+        return {Path(f.source).name: f.reason for f in report.failures}
+
+    first = pf.index([folder])
+    assert first.indexed == 1 and first.unchanged_failures == 0
+    assert set(failed(first)) == {"empty.jpg", "corrupt.jpg", *moment}
+    assert failed(first)["empty.jpg"] == "file is empty"
+    assert "corrupt or truncated" in failed(first)["corrupt.jpg"]
+    version = index_module.pgface_version()
+    # the content's failures are remembered, with their reason and version; those of the
+    # moment are not
+    assert failed_files(database_url) == {
+        "empty.jpg": ("file is empty", version),
+        "corrupt.jpg": (failed(first)["corrupt.jpg"], version)}
+
+    # Unchanged, they are passed over unread and counted; the failures of the moment are
+    # failures again
+    second = pf.index([folder])
+    assert (second.indexed, second.skipped, second.unchanged_failures) == (0, 1, 2)
+    assert set(failed(second)) == set(moment)
+    for name, word in moment.items():
+        assert word in failed(second)[name], failed(second)
+    assert set(second.timings) == {"read"}  # nothing decoded
+    assert second.files == 5 and second.files_done == 5  # the bar completes
+
+    # Touched (a new modification time), the file is read again, and fails again
+    later = corrupt.stat().st_mtime_ns + 10**9
+    os.utime(corrupt, ns=(later, later))
+    touched = pf.index([folder])
+    assert touched.unchanged_failures == 1
+    assert set(failed(touched)) == {"corrupt.jpg", *moment}
+    assert pf.index([folder]).unchanged_failures == 2  # remembered with its new stamp
+
+    # --reread reads them all
+    reread = pf.index([folder], reread=True)
+    assert reread.unchanged_failures == 0
+    assert set(failed(reread)) == {"empty.jpg", "corrupt.jpg", *moment}
+
+    # Another pgface version, or a limit changed, may read them: tried again
+    monkeypatch.setattr(index_module, "pgface_version", lambda: "99.0.0")
+    newer = pf.index([folder])
+    assert newer.unchanged_failures == 0 and len(newer.failures) == 4
+    assert {v for _, v in failed_files(database_url).values()} == {"99.0.0"}
+    assert pf.index([folder]).unchanged_failures == 2
+    pf.settings.max_pixels = 50_000_000
+    assert pf.index([folder]).unchanged_failures == 0
+    assert pf.index([folder]).unchanged_failures == 2
+
+    # The progress bar's count of files done includes those passed over
+    seen: list[tuple[int, int]] = []
+    pf.index([folder], progress=lambda report, failure: seen.append(
+        (report.files_done, report.files)))
+    assert seen[-1] == (5, 5), seen
+    assert empty.exists()
+
+
+def test_a_failed_file_fixed_is_stored_and_forgotten_and_prune_and_remove_forget_the_rest(
+    pf: Pgface, database_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "library"
+    _, empty, corrupt = broken_library(folder)
+    pf.index([folder])
+    assert set(failed_files(database_url)) == {"empty.jpg", "corrupt.jpg"}
+
+    # A real photo saved over the empty file: indexed, and no longer remembered as failed
+    shutil.copy(sample_photos()[0], empty)
+    fixed = pf.index([folder])
+    assert (fixed.indexed, fixed.unchanged_failures) == (1, 1)
+    assert set(failed_files(database_url)) == {"corrupt.jpg"}
+
+    # A file remembered that is gone is forgotten by a prune of a folder above it ...
+    corrupt.unlink()
+    kept = folder / "kept" / "bad.jpg"
+    kept.parent.mkdir()
+    kept.write_bytes(b"\xff\xd8 not really a JPEG")
+    an_hour_ago = time.time_ns() - 3600 * 10**9
+    os.utime(kept, ns=(an_hour_ago, an_hour_ago))
+    pf.index([folder])
+    assert set(failed_files(database_url)) == {"corrupt.jpg", "bad.jpg"}
+    pf.index([folder], prune=True)
+    assert set(failed_files(database_url)) == {"bad.jpg"}  # there still: kept
+    # ... and `remove` forgets those under its paths, gone or not: the next run reads them
+    pf.remove([folder / "kept"])
+    assert failed_files(database_url) == {}
+    again = pf.index([folder])
+    assert again.unchanged_failures == 0
+    assert str(kept) in {f.source for f in again.failures}

@@ -21,7 +21,7 @@ import pytest
 from conftest import PHOTOS, REPO, fresh_database, require_data
 from PIL import Image
 from test_engine import has_hnsw_index, lfw_subset
-from test_index import make_bad_files, table_counts
+from test_index import broken_library, failed_files, make_bad_files, table_counts
 
 from pgface import Pgface, Settings, engine, index_processes
 from pgface.errors import PgfaceError
@@ -309,3 +309,30 @@ def test_a_photo_moved_as_another_takes_its_path_keeps_its_new_path_and_person(
         at_z = conn.execute("SELECT f.id FROM faces f JOIN photo_paths pp USING (photo_id) "
                             "WHERE pp.path = %s", [str(folder / "z.png")]).fetchall()
     assert at_z == [(face,)]  # the photo itself, with its face, at its new path
+
+
+def test_processes_remember_the_files_whose_content_failed_as_one_process_does(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "library"
+    _, _, corrupt = broken_library(folder)
+    distinct_photos(folder / "more", 4)  # so that both processes take batches
+    settings.photo_batch, settings.index_processes = 1, 2
+    moment = {"loop.jpg", "pipe.jpg"}
+
+    def failed(report: IndexReport) -> set[str]:
+        return {Path(f.source).name for f in report.failures}
+
+    with Pgface(settings) as library:
+        first = library.index([folder])
+        assert first.startup > 0  # in processes
+        assert failed(first) == {"empty.jpg", "corrupt.jpg", *moment}
+        assert set(failed_files(database_url)) == {"empty.jpg", "corrupt.jpg"}
+        second = library.index([folder])
+        assert second.startup > 0  # the photos just written are read again: in processes
+        assert (second.unchanged_failures, failed(second)) == (2, moment)
+        later = corrupt.stat().st_mtime_ns + 10**9
+        os.utime(corrupt, ns=(later, later))
+        touched = library.index([folder])
+        assert (touched.unchanged_failures, failed(touched)) == (1, {"corrupt.jpg", *moment})
+        assert library.index([folder]).unchanged_failures == 2

@@ -126,7 +126,16 @@ def test_a_job_reads_unchanged_files_only_when_asked_to_reread(
         reread = index_path(client, "album", reread=True)
         assert [(Path(f["file"]).name, "not an image" in f["reason"])
                 for f in reread["failures"]] == [("a.jpg", True)]
-        assert reread["skipped"] == 4
+        assert reread["skipped"] == 4 and reread["unchanged_failures"] == 0
+        # A file whose content failed, unchanged: the next job passes over it, counted, not
+        # listed; `reread` reads it
+        (album / "f.jpg").write_bytes(b"")
+        os.utime(album / "f.jpg", ns=(long_ago, long_ago))
+        assert [(Path(f["file"]).name, f["reason"]) for f in index_path(
+            client, "album")["failures"]] == [("f.jpg", "file is empty")]
+        quiet = index_path(client, "album")
+        assert (quiet["unchanged_failures"], quiet["failures"], quiet["skipped"]) == (1, [], 5)
+        assert index_path(client, "album", reread=True)["unchanged_failures"] == 0
 
 
 def test_a_job_leaves_out_what_its_exclude_and_the_servers_setting_match(

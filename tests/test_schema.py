@@ -34,7 +34,7 @@ TABLES = ["api_keys", "faces", "people", "photos", "schema_migrations"]  # main'
 ALL_TABLES = sorted(set(TABLES) | {"photo_paths", "photo_analyses", "people_changes",
                                    "people_change_rows", "forgotten_faces", "model_packs",
                                    "person_face_counts", "person_face_count_packs",
-                                   "linked_folders", "former_photos"})
+                                   "linked_folders", "former_photos", "failed_files"})
 
 
 def samples() -> dict[str, Path]:

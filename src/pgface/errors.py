@@ -36,6 +36,21 @@ class ImageError(PgfaceError):
         return type(self), (self.source, self.reason)
 
 
+class ContentError(ImageError):
+    """An ImageError of the file's content: its bytes are no photo pgface reads (not an image,
+    corrupt or truncated, empty, over the byte or pixel limit, a format it does not read), so
+    the same bytes fail the same way again. Not a failure of the moment (permission denied, a
+    read timeout, a file gone or changed while read, memory): the indexer remembers such a
+    file with its stamp and does not read it again while it is unchanged (index.py).
+
+    info: the stat of the file, taken before its size was checked, where the check of the
+    size failed it (read_file_stat)."""
+
+    def __init__(self, source: str, reason: str, info: os.stat_result | None = None) -> None:
+        super().__init__(source, reason)
+        self.info = info
+
+
 # user:password@ in a URL, and password=... in a key=value connection string (quoted or not)
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^/\s]*@")
 _KEY_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)

@@ -33,6 +33,7 @@ from PIL import (
 )
 
 from pgface.errors import (
+    ContentError,
     ImageError,
     InvalidInputError,
     OutOfMemoryError,
@@ -175,9 +176,10 @@ def read_file_stat(path: Path, max_bytes: int, timeout_s: float = READ_TIMEOUT_S
     source = str(path)
     info = _stat_regular(path, source)
     if info.st_size > max_bytes:
-        raise ImageError(source, f"file is {info.st_size:,} bytes, over the limit of {max_bytes:,}")
+        raise ContentError(source, f"file is {info.st_size:,} bytes, over the limit of "
+                                   f"{max_bytes:,}", info)
     if info.st_size == 0:
-        raise ImageError(source, "file is empty")
+        raise ContentError(source, "file is empty", info)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:

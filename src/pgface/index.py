@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import hashlib
+import importlib.metadata
 import logging
 import os
 import stat
@@ -30,6 +32,7 @@ from pgface.db import people_store as ps
 from pgface.db import store
 from pgface.db.connection import DatabaseError, connection_lost, database_error
 from pgface.errors import (
+    ContentError,
     ImageError,
     InvalidInputError,
     ModelPackError,
@@ -63,6 +66,13 @@ _T = TypeVar("_T")
 class Failure:
     source: str
     reason: str
+    # A failure of the file's content (ContentError: not an image, corrupt, empty, over a
+    # limit), which the same bytes meet again; and the stamp of the file read, where it can be
+    # trusted (STAMP_SETTLE_S): such a failure is remembered (store.remember_failures), and the
+    # file is not read again while its stamp stays (files_to_read). Neither for a failure of
+    # the moment (permission denied, a timeout, a file gone or changed while read).
+    content: bool = field(default=False, compare=False, repr=False)
+    stamp: store.FileStamp | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.source}: {self.reason}"
@@ -118,6 +128,10 @@ class IndexReport:
     # What the run does once its photos are stored, where that takes a while: REBUILDING
     # after a bulk load (hnsw_for_run). None while it indexes photos, and once it is over.
     stage: str | None = None
+    # Files whose content failed in an earlier run (not an image, corrupt, empty, over a
+    # limit) and that are unchanged since, for this pgface version and limits: not read
+    # again, and no failures of this run (files_to_read). Counted in `files`.
+    unchanged_failures: int = 0
 
     @property
     def linked_folders(self) -> list[str]:
@@ -127,7 +141,8 @@ class IndexReport:
     @property
     def files_done(self) -> int:
         """How many of the `files` have been indexed, skipped or have failed so far."""
-        return self.indexed + self.skipped + len(self.failures) - self.unlisted
+        return (self.indexed + self.skipped + self.unchanged_failures + len(self.failures)
+                - self.unlisted)
 
     @property
     def photos_per_second(self) -> float:
@@ -675,13 +690,37 @@ def _read(path: Path, max_bytes: int, timeout_s: float, within: Sequence[Path] |
           ) -> _Read | Failure:
     try:
         data, info = read_file_stat(path, max_bytes, timeout_s, within)
+    except ContentError as exc:  # empty, or over the byte limit, by its stat
+        return Failure(exc.source, exc.reason, content=True,
+                       stamp=None if exc.info is None else _settled_stamp(exc.info))
     except ImageError as exc:
         return Failure(exc.source, exc.reason)
+    return _Read(path, data, hashlib.sha256(data).digest(), _settled_stamp(info))
+
+
+def _settled_stamp(info: os.stat_result) -> store.FileStamp | None:
+    """The file's stamp, where it can be trusted (STAMP_SETTLE_S says when); else None."""
     now = time.time_ns()
     written = info.st_ctime_ns if info.st_mtime_ns > now else info.st_mtime_ns
     settled = now - written >= STAMP_SETTLE_S * 1e9
-    stamp = store.FileStamp.of(info) if settled else None
-    return _Read(path, data, hashlib.sha256(data).digest(), stamp)
+    return store.FileStamp.of(info) if settled else None
+
+
+@functools.cache
+def pgface_version() -> str:
+    """The installed pgface's version, as `pgface --version` says it."""
+    try:
+        return importlib.metadata.version("pgface")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        from pgface import __version__
+
+        return __version__
+
+
+def reader_of(settings: Settings) -> store.Reader:
+    """What reads files with these settings: a file whose content it failed stays failed
+    while the file, pgface's version and the limits stay the same (store.Reader)."""
+    return store.Reader(pgface_version(), settings.max_file_bytes, settings.max_pixels)
 
 
 # Files whose stamps are checked with one query. Their stats are taken in this thread: threads
@@ -691,11 +730,15 @@ STAMP_QUERY_FILES = 1000
 
 
 def files_to_read(pool: ConnectionPool, files: Sequence[Path], model: str, report: IndexReport,
-                  progress: ProgressCallback | None = None) -> list[Path]:
+                  progress: ProgressCallback | None = None, reader: store.Reader | None = None
+                  ) -> list[Path]:
     """FILES less those unchanged since they were last read, whose photo MODEL has analysed:
     the size, modification and change time recorded then are the file's now (store.unchanged_paths;
     rsync's quick check). Those count as skipped in REPORT, told to progress, and are never
-    opened."""
+    opened. So are those whose content READER failed (not an image, corrupt, empty, over a
+    limit) with the stamp they have now (store.unchanged_failures), counted in
+    report.unchanged_failures, no failures of this run: a library with a thousand empty files
+    printed a thousand failures every night, and its run never exited 0."""
     folders: dict[Path, Path] = {}  # each folder's real path, taken once
     keep: list[Path] = []
     for start in range(0, len(files), STAMP_QUERY_FILES):
@@ -704,14 +747,21 @@ def files_to_read(pool: ConnectionPool, files: Sequence[Path], model: str, repor
             now = [_stamp_now(path, folders) for path in part]
             stamped = [found for found in now if found is not None]
             unchanged: set[bytes] = set()
+            failed: set[bytes] = set()
             if stamped:
                 with pool.connection() as conn:
                     unchanged = store.unchanged_paths(conn, stamped, model)
+                    if reader is not None:
+                        failed = store.unchanged_failures(
+                            conn, [found for found in stamped if found[0] not in unchanged],
+                            reader)
         kept = [path for path, found in zip(part, now, strict=True)
-                if found is None or found[0] not in unchanged]
+                if found is None or (found[0] not in unchanged and found[0] not in failed)]
         keep += kept
         if len(kept) < len(part):
-            report.skipped += len(part) - len(kept)
+            failing = sum(found is not None and found[0] in failed for found in now)
+            report.skipped += len(part) - len(kept) - failing
+            report.unchanged_failures += failing
             _notify(progress, report, None)
     return keep
 
@@ -797,6 +847,8 @@ class Indexer:
         started = time.perf_counter()
         roots = fs_paths.path_list(paths)
         report, files = photo_files(roots, progress, self.within)
+        # (no reader: `people enrol`'s, whose files that failed are read and listed again:
+        # passed over, a corrupt one was read by the enrolment and called a photo with no face)
         files = files_to_read(self.pool, files, self.analyzer.model_name, report, progress)
         self.index_batches(batches(files, self.settings.photo_batch), report, progress, started,
                            files=files, roots=roots)
@@ -832,6 +884,7 @@ class Indexer:
                        alone: Callable[[], AbstractContextManager[bool]],
                        roots: Sequence[PathLike]) -> None:
         upcoming = iter(chunks)
+        reader = reader_of(self.settings)
         if keep_hnsw:
             self._keep_hnsw_in_step()
         seen: set[bytes] = set()
@@ -889,6 +942,7 @@ class Indexer:
                     _notify(progress, report, failure)
                 report.warnings.extend(PhotoWarning(photo.source, photo.warning)
                                        for photo in prepared.photos if photo.warning)
+                self._remember(prepared.failures, reader)
                 replaced, lost = self._store(prepared, report, recorded)
                 _add_pairs(formers, replaced)
                 _fail_lost(lost, report, progress)
@@ -924,6 +978,17 @@ class Indexer:
             # On Ctrl-C: drop the prefetched batches, keep what is committed.
             prefetch.shutdown(wait=True, cancel_futures=True)
             workers.shutdown(wait=True, cancel_futures=True)
+
+    def _remember(self, failures: Sequence[Failure], reader: store.Reader) -> None:
+        """Remember the files of these failures whose content failed, where their stamp can be
+        trusted (Failure.stamp), as READER failed them: the next run passes over them while
+        they are unchanged (files_to_read)."""
+        failed = [store.FailedFile(str(canonical(failure.source)), failure.stamp,
+                                   failure.reason)
+                  for failure in failures if failure.content and failure.stamp is not None]
+        if failed:
+            with self.pool.connection() as conn, conn.transaction():
+                store.remember_failures(conn, failed, reader)
 
     def _keep_hnsw_in_step(self) -> None:
         """Inserts maintain the HNSW index only while searches can use it (engine.py)."""
@@ -972,12 +1037,14 @@ class Indexer:
         else:
             work = _largest_first(workers, lambda r: self._decode_and_analyze(r, timings),
                                   fresh)
-        bad: dict[bytes, str] = {}
+        bad: dict[bytes, Failure] = {}
         for read, item in zip(fresh, work, strict=True):
             if isinstance(item, Failure):
                 seen.discard(read.sha256)  # a copy of a bad file elsewhere is reported too
+                if item.content:  # these bytes, read from a file of this stamp
+                    item.stamp = read.stamp
                 failures.append(item)
-                bad[read.sha256] = item.reason
+                bad[read.sha256] = item
             else:
                 item.row.stamp = read.stamp
                 photos.append(item)
@@ -987,7 +1054,9 @@ class Indexer:
         for read, copy in zip(copied, copies, strict=True):
             if read.sha256 in bad:
                 skipped -= 1
-                failures.append(Failure(str(read.path), bad[read.sha256]))
+                failed = bad[read.sha256]
+                failures.append(Failure(str(read.path), failed.reason, failed.content,
+                                        read.stamp if failed.content else None))
             else:
                 good_copies.append(copy)
         return _Prepared(photos, skipped, failures, sightings, good_copies)
@@ -1093,16 +1162,21 @@ class Indexer:
 
     def _decode(self, item: _Read, timings: dict[str, float]) -> Photo:
         with _timed(timings, "decode"):
-            return decode_photo(item.data, str(item.path), self.settings.max_file_bytes,
-                                self.settings.max_pixels, self.settings.decode_keep_side,
-                                item.sha256)
+            try:
+                return decode_photo(item.data, str(item.path), self.settings.max_file_bytes,
+                                    self.settings.max_pixels, self.settings.decode_keep_side,
+                                    item.sha256)
+            except ContentError:
+                raise
+            except ImageError as exc:  # the bytes' own: decoding reads nothing else
+                raise ContentError(exc.source, exc.reason) from exc
 
     @staticmethod
     def _guarded(path: Path, work: Callable[[], _T]) -> _T | Failure:
         try:
             return work()
         except ImageError as exc:
-            return Failure(exc.source, exc.reason)
+            return Failure(exc.source, exc.reason, content=isinstance(exc, ContentError))
         except (ModelPackError, OpenFilesError):
             raise  # the models cannot run: the run stops, naming the file (no photo's fault)
         except Exception as exc:  # one photo's surprise never costs the batch its good photos

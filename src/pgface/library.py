@@ -42,6 +42,7 @@ from pgface.index import (
     hnsw_for_run,
     people_of_pruned,
     photo_files,
+    reader_of,
 )
 from pgface.index_processes import index_in_processes, processes_for
 from pgface.models.analysis import FaceAnalyzer
@@ -316,11 +317,15 @@ class Pgface:
 
         within: only files that really lie in these folders (symlinks resolved) are read.
         prune: then forget the photos under these paths whose files are gone
-        (report.removed); not under a path that is missing, or a folder that holds nothing at
-        all (report.not_pruned): a share not mounted, or a disk not plugged in, looks so, and
-        pruning it would forget every photo on it with its people (`remove` forgets them).
+        (report.removed), and the files remembered there as failed that are gone; not under
+        a path that is missing, or a folder that holds nothing at all (report.not_pruned): a
+        share not mounted, or a disk not plugged in, looks so, and pruning it would forget
+        every photo on it with its people (`remove` forgets them).
         reread: read every file, unchanged or not (a check that no content changed behind
-        an unchanged size and time).
+        an unchanged size and time), those whose content failed in a run before too. Without
+        it, a file whose content failed (not an image, corrupt or truncated, empty, over a
+        limit) is passed over while it, pgface's version and the limits are unchanged:
+        counted in report.unchanged_failures, not among report.failures.
         exclude: patterns of the files and folders inside the folders given to leave out,
         besides settings.index_exclude (docs/cli.md, `index --exclude`): `Screenshots` and
         `*.png` match a name at any depth, `2019/private` the path inside a folder given. A
@@ -402,7 +407,8 @@ class Pgface:
         started = time.perf_counter()
         report, files = photo_files(paths, progress, within, exclude)
         if not reread:
-            files = files_to_read(self.pool, files, self.analyzer.model_name, report, progress)
+            files = files_to_read(self.pool, files, self.analyzer.model_name, report, progress,
+                                  reader_of(self.settings))
         processes = processes_for(self.settings.index_processes)
         if processes > 1 and len(files) > self.settings.photo_batch:
             _ = self.pool  # the database migrated, and the embedded server up, before they connect
@@ -432,6 +438,8 @@ class Pgface:
         """Forget photos by path: the files given and every file under the folders given.
         A photo that also lives at another path keeps it; a photo with no path left is
         deleted with its faces (its people keep their other faces). Files are never touched.
+        The files there whose content failed, remembered so that runs pass over them while
+        they are unchanged, are forgotten too (the next run reads them).
 
         gone_only: only the paths whose file no longer exists (and photos with no path).
         """
@@ -439,6 +447,8 @@ class Pgface:
         targets = [fs_paths.canonical(p) for p in fs_paths.path_list(paths)]
 
         def write(conn: psycopg.Connection) -> store.Removal:
+            # the files remembered there as failed (index.files_to_read), gone or not
+            store.forget_failures(conn, targets, gone_only)
             forgotten = store.forget_paths(conn, targets, gone_only)
             # The people, before their faces are remembered and deleted: an erase, merge or
             # delete of a person of these photos at the same time deadlocked with it.

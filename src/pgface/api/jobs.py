@@ -93,6 +93,7 @@ def report_json(path: Path, report: IndexReport) -> dict[str, Any]:
         "empty_folders": [readable(p) for p in report.empty_folders],
         "passed_over": report.passed_over,
         "excluded": report.excluded,
+        "unchanged_failures": report.unchanged_failures,
         "people_kept": report.people_kept,
         "moved": report.moved,
         "removed": asdict(report.removed) if report.removed is not None else None,

@@ -59,6 +59,7 @@ from pgface.cli.progress import (
     say_not_pruned,
     say_passed_over,
     say_people_kept,
+    say_unchanged_failures,
 )
 from pgface.cli.serve import keys_app, serve
 from pgface.config import Settings
@@ -197,6 +198,7 @@ def index(
             f"({report.photos_per_second:.1f} photos/s, {report.faces_per_second:.1f} faces/s)",
             highlight=False,
         )
+        say_unchanged_failures(report)
         say_passed_over(report)
         say_excluded(report)
         say_people_kept(report)
@@ -209,7 +211,7 @@ def index(
 
 def _merged(first: IndexReport, second: IndexReport) -> IndexReport:
     for name in ("files", "unlisted", "passed_over", "excluded", "people_kept", "moved",
-                 "indexed", "skipped", "faces", "seconds"):
+                 "indexed", "skipped", "faces", "seconds", "unchanged_failures"):
         setattr(second, name, getattr(first, name) + getattr(second, name))
     second.failures = first.failures + second.failures
     second.warnings = first.warnings + second.warnings

@@ -75,6 +75,17 @@ def say_passed_over(report: IndexReport) -> None:
                   highlight=False, soft_wrap=True)
 
 
+def say_unchanged_failures(report: IndexReport) -> None:
+    """The files whose content failed in a run before and that were passed over unchanged:
+    a count, not a list (each was printed, with its reason, by the run that failed it; a
+    nightly log listed the same thousand empty files every night)."""
+    if report.unchanged_failures:
+        said = ("file that failed before and is unchanged was not read again (--reread reads "
+                "it)" if report.unchanged_failures == 1 else "files that failed before and "
+                "are unchanged were not read again (--reread reads them)")
+        err.print(f"{report.unchanged_failures} {said}", highlight=False, soft_wrap=True)
+
+
 def say_excluded(report: IndexReport) -> None:
     if report.excluded:
         what = "file or folder" if report.excluded == 1 else "files and folders"
@@ -110,6 +121,7 @@ def report_dict(report: IndexReport) -> dict:
         "empty_folders": [readable(p) for p in report.empty_folders],
         "passed_over": report.passed_over,
         "excluded": report.excluded,
+        "unchanged_failures": report.unchanged_failures,
         "people_kept": report.people_kept,
         "moved": report.moved,
         "removed": asdict(report.removed) if report.removed is not None else None,

@@ -437,6 +437,49 @@ UPDATE photo_paths pp SET ctime_ns = unfilled.ctime_ns
 FROM unfilled WHERE pp.path_bytes = unfilled.path_bytes
 """
 DELETE_PATHS = "DELETE FROM photo_paths WHERE path_bytes = ANY(%s) RETURNING photo_id"
+# failed_files (migration 0030): the files whose content failed to decode, each with its stamp
+# then and what read it (store.remember_failures). Written and deleted in path order: two runs
+# never lock rows in other orders.
+REMEMBER_FAILURES = """
+INSERT INTO failed_files AS f (path_bytes, path, size_bytes, mtime_ns, ctime_ns, reason,
+                               pgface_version, max_file_bytes, max_pixels)
+SELECT s.*, %(version)s, %(max_bytes)s, %(max_pixels)s
+FROM unnest(%(paths)s::bytea[], %(texts)s::text[], %(sizes)s::bigint[], %(mtimes)s::bigint[],
+            %(ctimes)s::bigint[], %(reasons)s::text[])
+     AS s(path_bytes, path, size_bytes, mtime_ns, ctime_ns, reason)
+ORDER BY s.path_bytes
+ON CONFLICT (path_bytes) DO UPDATE SET
+    path = EXCLUDED.path, size_bytes = EXCLUDED.size_bytes, mtime_ns = EXCLUDED.mtime_ns,
+    ctime_ns = EXCLUDED.ctime_ns, reason = EXCLUDED.reason,
+    pgface_version = EXCLUDED.pgface_version, max_file_bytes = EXCLUDED.max_file_bytes,
+    max_pixels = EXCLUDED.max_pixels, failed_at = now()
+"""
+# The paths whose file has the stamp it had when its content failed, failed by this reader
+# (the same pgface version and limits): nothing there to read again.
+UNCHANGED_FAILURES = """
+SELECT f.path_bytes
+FROM unnest(%(paths)s::bytea[], %(sizes)s::bigint[], %(mtimes)s::bigint[], %(ctimes)s::bigint[])
+     AS s(path_bytes, size_bytes, mtime_ns, ctime_ns)
+JOIN failed_files f ON f.path_bytes = s.path_bytes AND f.size_bytes = s.size_bytes
+                   AND f.mtime_ns = s.mtime_ns AND f.ctime_ns = s.ctime_ns
+WHERE f.pgface_version = %(version)s AND f.max_file_bytes = %(max_bytes)s
+  AND f.max_pixels = %(max_pixels)s
+"""
+FORGET_FAILURES = """
+DELETE FROM failed_files f USING (
+    SELECT path_bytes FROM failed_files WHERE path_bytes = ANY(%s)
+    ORDER BY path_bytes FOR UPDATE) doomed
+WHERE f.path_bytes = doomed.path_bytes
+"""
+# The failed files at or inside these paths (PATHS_UNDER's way)
+FAILURES_UNDER = """
+SELECT path_bytes FROM failed_files
+WHERE path_bytes = ANY(%(exact)s) OR path = ANY(%(texts)s)
+UNION
+SELECT f.path_bytes
+FROM unnest(%(lows)s::bytea[], %(highs)s::bytea[]) AS r(low, high)
+JOIN failed_files f ON f.path_bytes >= r.low AND f.path_bytes < r.high
+"""
 # The paths, of photos other than these, named like these files (migration 0019's index) whose
 # photo has faces this pack gave a person (how many, and when it was taken): where a photo
 # moved and edited may have been.

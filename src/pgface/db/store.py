@@ -236,12 +236,15 @@ def record_paths(conn: psycopg.Connection, sightings: Sequence[Sighting],
     A photo seen at a new path loses those of its other paths whose file is gone (it moved:
     MOVED gets its id); paths that still exist are kept (copies). A path seen with other
     content moves to it: returns those (former photo id, photo id now there) pairs, the photos
-    edited in place.
+    edited in place. A path remembered as a file whose content failed (remember_failures)
+    holds a photo now: it is forgotten there.
     """
     latest = {to_bytes(seen.path): seen for seen in sightings}
     if not latest:
         return []
     keys = sorted(latest)  # one order for every writer: concurrent indexers never deadlock
+    # a file whose content failed before (failed_files), stored now: fixed, and forgotten
+    conn.execute(sql.FORGET_FAILURES, [keys])
     owners = {bytes(r[0]): r[1:] for r in conn.execute(sql.OWNERS_OF_PATHS, [keys]).fetchall()}
     before = {raw: owner[0] for raw, owner in owners.items()}
     stamps = {k: (None, None, None) if latest[k].stamp is None
@@ -331,6 +334,72 @@ def unchanged_paths(conn: psycopg.Connection, stamps: Sequence[tuple[bytes, File
     if not all(has_ctime for _, has_ctime in rows):
         conn.execute(sql.RECORD_CHANGE_TIMES, columns)
     return {bytes(r[0]) for r in rows}
+
+
+@dataclass(frozen=True)
+class Reader:
+    """What read a file: pgface's version and the limits it read under. Its failure of a
+    file's content stands while these are the same: a new version may read the file, and a
+    file over the byte or pixel limit may be under a limit raised since."""
+
+    version: str
+    max_file_bytes: int
+    max_pixels: int
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    """A file whose content failed to decode (not an image, corrupt or truncated, empty, over
+    a limit), with its stamp when read and why."""
+
+    path: str  # canonical, as os.fsdecode gives it (photo_paths' key)
+    stamp: FileStamp
+    reason: str
+
+
+def remember_failures(conn: psycopg.Connection, failed: Sequence[FailedFile], reader: Reader
+                      ) -> None:
+    """Remember these files (failed_files, migration 0030) as READER failed them: the same
+    file failed again takes its new stamp and reason."""
+    latest = {to_bytes(f.path): f for f in failed}
+    if not latest:
+        return
+    keys = sorted(latest)
+    conn.execute(sql.REMEMBER_FAILURES, {
+        "paths": keys, "texts": [readable(k) for k in keys],
+        "sizes": [latest[k].stamp.size_bytes for k in keys],
+        "mtimes": [latest[k].stamp.mtime_ns for k in keys],
+        "ctimes": [latest[k].stamp.ctime_ns for k in keys],
+        "reasons": [latest[k].reason for k in keys],
+        "version": reader.version, "max_bytes": reader.max_file_bytes,
+        "max_pixels": reader.max_pixels})
+
+
+def unchanged_failures(conn: psycopg.Connection, stamps: Sequence[tuple[bytes, FileStamp]],
+                       reader: Reader) -> set[bytes]:
+    """Of these (path bytes, file stamp now), the paths whose content failed with this stamp,
+    as READER read it (remember_failures): nothing there to read again."""
+    if not stamps:
+        return set()
+    rows = conn.execute(sql.UNCHANGED_FAILURES, {
+        "paths": [raw for raw, _ in stamps], "sizes": [s.size_bytes for _, s in stamps],
+        "mtimes": [s.mtime_ns for _, s in stamps], "ctimes": [s.ctime_ns for _, s in stamps],
+        "version": reader.version, "max_bytes": reader.max_file_bytes,
+        "max_pixels": reader.max_pixels}).fetchall()
+    return {bytes(r[0]) for r in rows}
+
+
+def forget_failures(conn: psycopg.Connection, targets: Sequence[PathLike], gone_only: bool
+                    ) -> int:
+    """Forget the failed files remembered at or under these paths (files or folders); with
+    gone_only, only those whose file is gone (forget_paths' way). Returns how many."""
+    rows = conn.execute(sql.FAILURES_UNDER, _under(targets)).fetchall()
+    folders: dict[bytes, bool] = {}
+    doomed = sorted(bytes(r[0]) for r in rows
+                    if not gone_only or not paths.exists(bytes(r[0]), folders))
+    if doomed:
+        conn.execute(sql.FORGET_FAILURES, [doomed])
+    return len(doomed)
 
 
 @dataclass(frozen=True)
@@ -443,10 +512,8 @@ class ForgottenPaths:
     photos: list[int]
 
 
-def forget_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_only: bool
-                 ) -> ForgottenPaths:
-    """Forget the stored paths at or under these (files or folders); with gone_only, only
-    those whose file is gone. Their photos are not deleted yet (delete_forgotten)."""
+def _under(targets: Sequence[PathLike]) -> dict[str, list]:
+    """PATHS_UNDER's (and FAILURES_UNDER's) parameters for these files and folders."""
     exact = [to_bytes(t) for t in targets]
     ranges = [paths.prefix_range(raw) for raw in exact]
     # A path as pgface shows it (`\xNN` for a byte that is not UTF-8) names that file too,
@@ -454,10 +521,15 @@ def forget_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_onl
     # with a backslash, and removing one forgot both.
     texts = [os.fspath(t) for t in targets
              if readable(t) == os.fspath(t) and not os.path.lexists(to_bytes(t))]
-    rows = conn.execute(sql.PATHS_UNDER, {
-        "exact": exact, "texts": texts,
-        "lows": [low for low, _ in ranges], "highs": [high for _, high in ranges],
-    }).fetchall()
+    return {"exact": exact, "texts": texts,
+            "lows": [low for low, _ in ranges], "highs": [high for _, high in ranges]}
+
+
+def forget_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_only: bool
+                 ) -> ForgottenPaths:
+    """Forget the stored paths at or under these (files or folders); with gone_only, only
+    those whose file is gone. Their photos are not deleted yet (delete_forgotten)."""
+    rows = conn.execute(sql.PATHS_UNDER, _under(targets)).fetchall()
     folders: dict[bytes, bool] = {}
     doomed = [bytes(raw) for raw, _ in rows
               if not gone_only or not paths.exists(bytes(raw), folders)]

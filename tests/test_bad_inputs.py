@@ -627,6 +627,11 @@ def test_a_photo_whose_end_is_still_zeros_is_judged_as_cut_where_its_writing_sto
                                              r"last [0-9,]+ bytes are zeros, as a copy still "
                                              r"being written leaves them$"):
             decode_photo(whole[:written] + bytes(len(whole) - written), "copying", **limits)
+    # an ISO media file with no picture items (a video's ftyp) and zeros at its end: no image,
+    # said so (its layout's StopIteration escaped)
+    clip = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2\x00\x00\x00\x08free" + bytes(200)
+    with pytest.raises(ImageError, match=r"^clip.mp4: not an image \(unrecognised format\)$"):
+        decode_photo(clip, "clip.mp4", **limits)
 
 
 def test_the_cli_prints_a_warning_line_for_a_photo_that_looks_blank(

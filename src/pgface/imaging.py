@@ -448,8 +448,9 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
                               sha256 or (hashlib.sha256(data).digest() if written is not data
                                          else None))
     except ImageError as exc:
-        if written is data and (zeros < UNWRITTEN_ZEROS or data[:2] == b"\xff\xd8"):
-            raise  # no zeros, or a whole JPEG's padding after its end marker
+        if written is data and (zeros < UNWRITTEN_ZEROS or data[:2] == b"\xff\xd8"
+                                or not exc.reason.startswith("corrupt or truncated")):
+            raise  # no zeros; a whole JPEG's padding after its end marker; no image at all
         raise ImageError(source, f"{exc.reason}; its last {zeros:,} bytes are zeros, as a copy "
                                  f"still being written leaves them") from exc
     photo.size_bytes = len(data)
@@ -477,8 +478,8 @@ def _coded_data_reaches(data: bytes, zeros_from: int) -> bool:
             spans = _heif_image_spans(data)
         else:
             return False
-    except (struct.error, ValueError, IndexError):
-        return False
+    except (struct.error, ValueError, IndexError, KeyError, StopIteration):
+        return False  # no meta, iinf or iloc box (a video's ftyp): its decoder says what it is
     return any(zeros_from + UNWRITTEN_ZEROS <= end and start < end for start, end in spans)
 
 

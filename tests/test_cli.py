@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from pgface import Pgface, Settings, verdicts
 from pgface.cli import app
 from pgface.cli.serve import GRACEFUL_SHUTDOWN_S, _listen
-from pgface.db.connection import migrations
+from pgface.db.connection import DatabaseError, migrations
 from pgface.errors import PgfaceError
 from pgface.models.packs import resolve_pack, sample_photos
 from pgface.models.sessions import available_providers
@@ -1051,6 +1051,21 @@ def test_a_ctrl_c_in_any_command_says_it_stopped(env: dict[str, str],
         monkeypatch.setattr(Pgface, method, ctrl_c)
         done = runner.invoke(app, args, env=env)
         assert (done.exit_code, done.stderr) == (130, "stopped (Ctrl-C)\n"), (args, done.output)
+
+    # A Ctrl-C that cut a query short, whose clean-up then failed on the busy connection:
+    # said as the database's failure ("another command is already in progress", CI)
+    def ctrl_c_then_busy(*args: Any, **kwargs: Any) -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            try:
+                raise psycopg.OperationalError("another command is already in progress")
+            except psycopg.OperationalError as exc:
+                raise DatabaseError(f"cannot connect to the database: {exc}") from exc
+
+    monkeypatch.setattr(Pgface, "stats", ctrl_c_then_busy)
+    done = runner.invoke(app, ["stats"], env=env)
+    assert (done.exit_code, done.stderr) == (130, "stopped (Ctrl-C)\n"), done.output
 
 
 def test_a_backup_path_through_a_missing_folder_is_read_as_a_shell_would(

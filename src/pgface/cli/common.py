@@ -238,10 +238,31 @@ def handle_errors(func: F) -> F:
         except Exception as exc:
             if os.environ.get("PGFACE_DEBUG"):
                 raise
+            if _after_ctrl_c(exc):
+                err.print("stopped (Ctrl-C)", highlight=False)
+                raise typer.Exit(130) from None
             say_error(exc)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _after_ctrl_c(exc: BaseException) -> bool:
+    """Whether EXC was raised while a Ctrl-C was being handled: a query it cut short left its
+    connection busy, and the clean-up's next statement failed "another command is already in
+    progress", said as the database's failure where the user had pressed Ctrl-C (CI, a Ctrl-C
+    0.7 s into `pgface stats`, as it opened the library)."""
+    seen: set[int] = set()
+    chain: list[BaseException | None] = [exc]
+    while chain:
+        link = chain.pop()
+        if link is None or id(link) in seen:
+            continue
+        if isinstance(link, KeyboardInterrupt):
+            return True
+        seen.add(id(link))
+        chain += [link.__cause__, link.__context__]
+    return False
 
 
 def open_library() -> Pgface:

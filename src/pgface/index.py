@@ -129,7 +129,7 @@ class IndexReport:
     # after a bulk load (hnsw_for_run). None while it indexes photos, and once it is over.
     stage: str | None = None
     # Files whose content failed in an earlier run (not an image, corrupt, empty, over a
-    # limit) and that are unchanged since, for this pgface version and limits: not read
+    # limit) and that are unchanged since, for what decodes here and these limits: not read
     # again, and no failures of this run (files_to_read). Counted in `files`.
     unchanged_failures: int = 0
 
@@ -706,21 +706,33 @@ def _settled_stamp(info: os.stat_result) -> store.FileStamp | None:
     return store.FileStamp.of(info) if settled else None
 
 
-@functools.cache
-def pgface_version() -> str:
-    """The installed pgface's version, as `pgface --version` says it."""
-    try:
-        return importlib.metadata.version("pgface")
-    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
-        from pgface import __version__
+# The libraries that decode photos for pgface (imaging.py): another version of one may read a
+# file the last refused
+DECODERS = ("pillow", "pillow-heif", "simplejpeg", "opencv-python-headless")
 
-        return __version__
+
+@functools.cache
+def reader_version() -> str:
+    """What decodes photos here: pgface's version, as `pgface --version` says it, and a digest
+    of its decoding code and of the decoding libraries' versions (`0.1.0+decoders.3f2a...`).
+    The version alone stays the same between the commits of a release: a file refused by a
+    decoding fixed since was still passed over as failed."""
+    try:
+        version = importlib.metadata.version("pgface")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        from pgface import __version__ as version
+    digest = hashlib.sha256(Path(decode_photo.__code__.co_filename).read_bytes())
+    for name in DECODERS:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            digest.update(f"{name} {importlib.metadata.version(name)}\n".encode())
+    return f"{version}+decoders.{digest.hexdigest()[:12]}"
 
 
 def reader_of(settings: Settings) -> store.Reader:
     """What reads files with these settings: a file whose content it failed stays failed
-    while the file, pgface's version and the limits stay the same (store.Reader)."""
-    return store.Reader(pgface_version(), settings.max_file_bytes, settings.max_pixels)
+    while the file, what decodes it (reader_version) and the limits stay the same
+    (store.Reader)."""
+    return store.Reader(reader_version(), settings.max_file_bytes, settings.max_pixels)
 
 
 # Files whose stamps are checked with one query. Their stats are taken in this thread: threads

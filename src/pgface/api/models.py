@@ -463,7 +463,7 @@ class IndexReportOut(BaseModel):
     unchanged_failures: int = Field(
         description="Files whose content failed in an earlier job or run (not an image, "
                     "corrupt or truncated, empty, over a limit) and that are unchanged since, "
-                    "for this pgface version and limits: not read again and not among "
+                    "for what decodes here and these limits: not read again and not among "
                     "`failures` (`reread` reads them; docs/cli.md)")
     people_kept: int = Field(description="Faces of photos edited in place, analysed by a "
                                          "new pack, or forgotten by path and found again, "

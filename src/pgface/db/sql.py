@@ -455,7 +455,7 @@ ON CONFLICT (path_bytes) DO UPDATE SET
     max_pixels = EXCLUDED.max_pixels, failed_at = now()
 """
 # The paths whose file has the stamp it had when its content failed, failed by this reader
-# (the same pgface version and limits): nothing there to read again.
+# (the same decoding, index.reader_version, and limits): nothing there to read again.
 UNCHANGED_FAILURES = """
 SELECT f.path_bytes
 FROM unnest(%(paths)s::bytea[], %(sizes)s::bigint[], %(mtimes)s::bigint[], %(ctimes)s::bigint[])

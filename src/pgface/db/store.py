@@ -338,8 +338,9 @@ def unchanged_paths(conn: psycopg.Connection, stamps: Sequence[tuple[bytes, File
 
 @dataclass(frozen=True)
 class Reader:
-    """What read a file: pgface's version and the limits it read under. Its failure of a
-    file's content stands while these are the same: a new version may read the file, and a
+    """What read a file: what decoded it (pgface's version with a digest of its decoding,
+    index.reader_version) and the limits it read under. Its failure of a file's content
+    stands while these are the same: another decoding may read the file, and a
     file over the byte or pixel limit may be under a limit raised since."""
 
     version: str

@@ -28,6 +28,17 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def opened_page(playwright, url: str, **options: object):  # noqa: ANN001, ANN201
+    """The page at URL in a Chromium of its own (new_page's OPTIONS: a viewport), and the
+    list its script errors go to: each test asserts it empty at its end."""
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    page = browser.new_page(**options)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    return page, errors
+
+
 def face_section(page, file_name: str):  # noqa: ANN001, ANN201 - Playwright types
     """The result section of the query face whose best match is in `file_name`."""
     return page.locator(".face-result").filter(
@@ -44,11 +55,7 @@ def test_search_page_shows_matches_names_and_merges_people(
             sync_api.sync_playwright() as playwright:
         for path in ("people/obama", "people/biden", "tricky", "groups/couple.jpg"):
             assert index_path(http, path)["indexed"]
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(url)
+        page, errors = opened_page(playwright, url, viewport={"width": 1280, "height": 900})
         expect = sync_api.expect
         expect(page.locator("#stats")).to_contain_text("photos")
 
@@ -196,7 +203,7 @@ def test_search_page_shows_matches_names_and_merges_people(
             for bx1, by1, bx2, by2 in drawn["boxes"]:
                 assert not (lx1 < bx2 and lx2 > bx1 and ly1 < by2 and ly2 > by1), label
         assert not errors, errors
-        browser.close()
+        page.context.browser.close()
 
 
 def test_page_asks_for_a_key_and_sends_it(settings: Settings, analyzer: FaceAnalyzer) -> None:
@@ -239,11 +246,7 @@ def test_a_match_whose_file_is_gone_says_so(settings: Settings, analyzer: FaceAn
             sync_api.sync_playwright() as playwright:
         assert index_path(http, "album")["indexed"] == 2
         (album / "obama2.jpg").unlink()  # moved away or deleted, not pruned yet
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(url)
+        page, errors = opened_page(playwright, url)
         expect = sync_api.expect
         page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
         expect(page.locator(".match")).to_have_count(2)
@@ -252,7 +255,7 @@ def test_a_match_whose_file_is_gone_says_so(settings: Settings, analyzer: FaceAn
         assert gone.get_attribute("title") == f"{(album / 'obama2.jpg').resolve()} no longer exists"
         expect(page.locator(".match .gone")).to_have_count(1)  # obama.jpg is still there
         assert not errors, errors
-        browser.close()
+        page.context.browser.close()
 
 
 def test_docs_render_with_the_network_blocked(settings: Settings, analyzer: FaceAnalyzer
@@ -309,11 +312,7 @@ def test_a_search_shows_every_notice_of_its_answer_until_the_next_search(
         said = notices(blank)
         assert any("white <b>bold.png: nearly every pixel has the same value" in n
                    for n in said), said
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(url)
+        page, errors = opened_page(playwright, url)
         expect = sync_api.expect
         page.set_input_files("#file", str(blank))
         expect(page.locator(".summary")).to_have_text("No face found in white <b>bold.png.")
@@ -329,7 +328,7 @@ def test_a_search_shows_every_notice_of_its_answer_until_the_next_search(
         assert shown.all_inner_texts() == notices(query)
         assert not any("nearly every pixel" in text for text in shown.all_inner_texts())
         assert not errors, errors
-        browser.close()
+        page.context.browser.close()
 
 
 def test_a_face_below_the_floor_says_its_quality_and_the_floor_as_the_cli_does(
@@ -361,11 +360,7 @@ def test_a_face_below_the_floor_says_its_quality_and_the_floor_as_the_cli_does(
     settings = settings.model_copy(update={"min_quality": floor})
     with running_server(create_app(settings, analyzer)) as url, \
             sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(url)
+        page, errors = opened_page(playwright, url)
         expect = sync_api.expect
         page.set_input_files("#file", str(small))
         expect(page.locator(".face-result")).to_have_count(1)
@@ -379,4 +374,4 @@ def test_a_face_below_the_floor_says_its_quality_and_the_floor_as_the_cli_does(
             assert page.evaluate("([s, f]) => belowFloorSaid(s, f)", [score, floor]) == \
                 below_floor_said(score, floor), (score, floor)
         assert not errors, errors
-        browser.close()
+        page.context.browser.close()

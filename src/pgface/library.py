@@ -324,8 +324,8 @@ class Pgface:
         reread: read every file, unchanged or not (a check that no content changed behind
         an unchanged size and time), those whose content failed in a run before too. Without
         it, a file whose content failed (not an image, corrupt or truncated, empty, over a
-        limit) is passed over while it, pgface's version and the limits are unchanged:
-        counted in report.unchanged_failures, not among report.failures.
+        limit) is passed over while it, what decodes (index.reader_version) and the limits
+        are unchanged: counted in report.unchanged_failures, not among report.failures.
         exclude: patterns of the files and folders inside the folders given to leave out,
         besides settings.index_exclude (docs/cli.md, `index --exclude`): `Screenshots` and
         `*.png` match a name at any depth, `2019/private` the path inside a folder given. A

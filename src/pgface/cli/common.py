@@ -250,8 +250,8 @@ def handle_errors(func: F) -> F:
 def _after_ctrl_c(exc: BaseException) -> bool:
     """Whether EXC was raised while a Ctrl-C was being handled: a query it cut short left its
     connection busy, and the clean-up's next statement failed "another command is already in
-    progress", said as the database's failure where the user had pressed Ctrl-C (CI, a Ctrl-C
-    0.7 s into `pgface stats`, as it opened the library)."""
+    progress", said as the database's failure where the user had pressed Ctrl-C (a Ctrl-C
+    0.7 s into `pgface stats` on a busy machine, as it opened the library)."""
     seen: set[int] = set()
     chain: list[BaseException | None] = [exc]
     while chain:

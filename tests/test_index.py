@@ -466,6 +466,20 @@ def test_what_is_left_out_stays_out_through_links_and_in_either_unicode_form(
     assert by_name.excluded == 5 and "2019/private/c.jpg" not in stored_paths(pf, library)
     assert "2020/Zoe\u0308/z.jpg" in stored_paths(pf, library)
 
+    # Probe reprobe35: through a link to a folder above it (`-Album -> 2019`, walked before
+    # 2019/), and from another folder given before the one it lies in, whatever the order
+    for link in ("Album", "0-first", "favourite.jpg"):
+        (library / link).unlink()
+    (library / "-Album").symlink_to("2019")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "Album").symlink_to(library / "2019" / "private")
+    for given in ([library], [elsewhere, library], [library, elsewhere]):
+        assert pf.remove([library]).photos
+        report = pf.index(given, exclude=["2019/private"])
+        assert "2019/private/c.jpg" not in stored_paths(pf, library), given
+        assert (report.files, report.failures) == (8, []), (given, report)
+
 
 def test_the_setting_excludes_in_every_walk_and_a_runs_patterns_add_to_it(
         settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:

@@ -292,20 +292,34 @@ def _as_listed(pattern: str) -> str:
         return pattern
 
 
-def _excluded_target(real: str, folder: bool, top: str, left_out_reals: set[str],
-                     patterns: Sequence[str]) -> bool:
-    """Whether what a link reaches, at REAL, is left out: a folder the walk left out, or
-    inside one, or a path the patterns leave out as the walk would reach it from TOP (the
-    real path of the folder given), each folder on the way matched as the walk matches it;
-    outside TOP, its name. A folder left out was walked through a link to it, and its photos
-    stored (probe reprobe34)."""
-    if any(real == gone or real.startswith(gone + "/") for gone in left_out_reals):
-        return True
-    if not real.startswith(top.rstrip("/") + "/"):
-        return excluded(os.path.basename(real), os.path.basename(real), folder, patterns)
-    parts = real[len(top.rstrip("/")) + 1:].split("/")
-    return any(excluded(part, "/".join(parts[:at + 1]), folder or at < len(parts) - 1,
-                        patterns) for at, part in enumerate(parts))
+def _excluded_real(real: str, folder: bool, tops: Sequence[str], patterns: Sequence[str],
+                   whole: bool) -> bool:
+    """Whether the patterns leave out what lies at REAL (a real path) as the walk of a folder
+    given (TOPS: their real paths) would reach it there; outside them, by its name. WHOLE:
+    every folder on its way from that top is matched too (what a link reaches, from anywhere);
+    else its own name alone (an entry of a folder whose own real path was matched as the walk
+    entered it). A folder left out was walked through a link to it, or to a folder above it,
+    or from another folder given first, its photos stored (probes reprobe34, reprobe35)."""
+    inside = [top for top in tops if real.startswith(top.rstrip("/") + "/")]
+    if not inside:
+        name = os.path.basename(real)
+        return excluded(name, name, folder, patterns)
+    for top in inside:
+        parts = real[len(top.rstrip("/")) + 1:].split("/")
+        if any(excluded(parts[at], "/".join(parts[:at + 1]), folder or at < len(parts) - 1,
+                        patterns) for at in range(0 if whole else len(parts) - 1, len(parts))):
+            return True
+    return False
+
+
+def _excluded_file(folder: str, name: str, folder_real: str, tops: Sequence[str],
+                   patterns: Sequence[str]) -> bool:
+    """_excluded_real of the file NAME in FOLDER (whose real path is FOLDER_REAL): a link
+    matched by where it leads, on its whole way there."""
+    place = os.path.join(folder, name)
+    if os.path.islink(place):
+        return _excluded_real(os.path.realpath(place), False, tops, patterns, True)
+    return _excluded_real(os.path.join(folder_real, name), False, tops, patterns, False)
 
 
 def _inside(real: str, roots: list[Path] | None) -> bool:
@@ -326,7 +340,9 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
     # inside it they leave out files and folders (excluded), a folder with all it holds.
     walked: set[str] = set()  # real paths of the folders walked or about to be
     left_out = excluded_paths if excluded_paths is not None else []
-    left_out_reals: set[str] = set()  # real paths of the folders left out
+    paths = list(paths)
+    # the real paths of the folders given, from which the patterns match what links reach
+    tops = [os.path.realpath(p) for p in paths if exclude and os.path.isdir(p)]
     for path in paths:
         try:
             folder = path.is_dir()
@@ -356,11 +372,9 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                     link = os.path.islink(inside)
                     inside_real = os.path.join(reals[root], name)  # a link: where it is
                     real = os.path.realpath(inside) if link else inside_real
-                    if exclude and (excluded(name, rel + name, True, exclude) or (
-                            link and _excluded_target(real, True, reals[str(path)],
-                                                      left_out_reals, exclude))):
+                    if exclude and (excluded(name, rel + name, True, exclude)
+                                    or _excluded_real(real, True, tops, exclude, link)):
                         left_out.append(inside)
-                        left_out_reals.add(real)
                         found = True  # left out on purpose: no unmounted share's empty folder
                         continue
                     if link and not _inside(real, roots):
@@ -387,10 +401,8 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                     if passed_over(name, False):
                         skipped.append(os.path.join(root, name))
                         continue
-                    if exclude and (excluded(name, rel + name, False, exclude) or (
-                            os.path.islink(os.path.join(root, name)) and _excluded_target(
-                                os.path.realpath(os.path.join(root, name)), False,
-                                reals[str(path)], left_out_reals, exclude))):
+                    if exclude and (excluded(name, rel + name, False, exclude)
+                                    or _excluded_file(root, name, reals[root], tops, exclude)):
                         left_out.append(os.path.join(root, name))
                         found = True
                         continue

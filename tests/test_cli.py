@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 
 from pgface import Pgface, Settings, verdicts
 from pgface.cli import app
+from pgface.cli.common import Terminated, handle_errors, stopped_by_sigterm_as_by_ctrl_c
 from pgface.cli.serve import GRACEFUL_SHUTDOWN_S, _listen
 from pgface.db.connection import DatabaseError, migrations
 from pgface.errors import PgfaceError
@@ -1039,7 +1040,8 @@ def test_a_reader_that_stops_early_ends_the_output_quietly_exit_0(env: dict[str,
 
 
 def test_a_ctrl_c_in_any_command_says_it_stopped(env: dict[str, str],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Probe cli31: Ctrl-C during `search` or `compare` after start-up exited 130 with no
     word (typer's own handling), where index, enrol and backup say `stopped (Ctrl-C): ...`."""
     def ctrl_c(*args: Any, **kwargs: Any) -> None:
@@ -1066,6 +1068,21 @@ def test_a_ctrl_c_in_any_command_says_it_stopped(env: dict[str, str],
     monkeypatch.setattr(Pgface, "stats", ctrl_c_then_busy)
     done = runner.invoke(app, ["stats"], env=env)
     assert (done.exit_code, done.stderr) == (130, "stopped (Ctrl-C)\n"), done.output
+
+    # and a SIGTERM's so, in a run that says what is kept (probe reprobe35: said as Ctrl-C's)
+    @handle_errors
+    def terminated_then_busy() -> None:
+        with stopped_by_sigterm_as_by_ctrl_c("kept"):
+            try:
+                raise Terminated
+            except Terminated:
+                raise DatabaseError("another command is already in progress") from None
+
+    capsys.readouterr()
+    with pytest.raises(typer.Exit) as stopped:
+        terminated_then_busy()
+    assert (stopped.value.exit_code, capsys.readouterr().err) == (
+        143, "stopped (SIGTERM): kept\n")
 
 
 def test_a_backup_path_through_a_missing_folder_is_read_as_a_shell_would(

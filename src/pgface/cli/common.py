@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import click
 import psycopg
@@ -209,14 +209,24 @@ def stopped_by_sigterm_as_by_ctrl_c(
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
         yield
-    except Terminated:
-        err.print(f"stopped (SIGTERM): {said}", highlight=False)
-        raise typer.Exit(143) from None
-    except KeyboardInterrupt:  # Ctrl-C said nothing: its user never learnt a run goes on
-        err.print(f"stopped (Ctrl-C): {said}", highlight=False)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C said nothing: its user never learnt a run goes on
+        stopped(exc, f": {said}")
+    except Exception as exc:  # its clean-up's failure (interrupt_behind)
+        interrupt = interrupt_behind(exc)
+        if interrupt is None:
+            raise
+        stopped(interrupt, f": {said}")
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def stopped(interrupt: KeyboardInterrupt, said: str = "") -> NoReturn:
+    """Say what stopped the command, SIGTERM (exit 143) or Ctrl-C (130), with SAID."""
+    if isinstance(interrupt, Terminated):
+        err.print(f"stopped (SIGTERM){said}", highlight=False)
+        raise typer.Exit(143) from None
+    err.print(f"stopped (Ctrl-C){said}", highlight=False)
+    raise typer.Exit(130) from None
 
 
 def handle_errors(func: F) -> F:
@@ -232,26 +242,26 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.BadParameter, click.ClickException):
             raise  # typer's own ways out: exit codes, usage errors, a declined prompt
-        except KeyboardInterrupt:
-            err.print("stopped (Ctrl-C)", highlight=False)
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            stopped(exc)
         except Exception as exc:
             if os.environ.get("PGFACE_DEBUG"):
                 raise
-            if _after_ctrl_c(exc):
-                err.print("stopped (Ctrl-C)", highlight=False)
-                raise typer.Exit(130) from None
+            interrupt = interrupt_behind(exc)
+            if interrupt is not None:
+                stopped(interrupt)
             say_error(exc)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def _after_ctrl_c(exc: BaseException) -> bool:
-    """Whether EXC was raised while a Ctrl-C was being handled: a query it cut short left its
-    connection busy, and the clean-up's next statement failed "another command is already in
-    progress", said as the database's failure where the user had pressed Ctrl-C (a Ctrl-C
-    0.7 s into `pgface stats` on a busy machine, as it opened the library)."""
+def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or SIGTERM: Terminated) EXC was raised while handling, if any: a query it
+    cut short left its connection busy, and the clean-up's next statement failed "another
+    command is already in progress", said as the database's failure where the user had
+    pressed Ctrl-C (a Ctrl-C 0.7 s into `pgface stats` on a busy machine, as it opened the
+    library); a SIGTERM's so was said as a Ctrl-C's (probe reprobe35)."""
     seen: set[int] = set()
     chain: list[BaseException | None] = [exc]
     while chain:
@@ -259,10 +269,10 @@ def _after_ctrl_c(exc: BaseException) -> bool:
         if link is None or id(link) in seen:
             continue
         if isinstance(link, KeyboardInterrupt):
-            return True
+            return link
         seen.add(id(link))
         chain += [link.__cause__, link.__context__]
-    return False
+    return None
 
 
 def open_library() -> Pgface:

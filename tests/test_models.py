@@ -728,3 +728,23 @@ def test_a_ctrl_c_while_a_runtime_loads_is_no_fault_of_the_pack(tmp_path: Path) 
     with pytest.raises(ModelPackError, match="cannot be loaded as the pack's SCRFD detector"), \
             _named(tmp_path / "det_500m.onnx", "SCRFD detector"):
         raise ImportError("initialization failed")
+
+
+def test_insightfaces_packs_are_known_by_their_files_or_their_name(
+        analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """Probe reprobe35: `pgface demo` said the models' licence (InsightFace's, non-commercial
+    research use only) by the pack's name alone: the buffalo_sc files in a folder of another
+    name said nothing."""
+    from conftest import turned_pack
+
+    from pgface.models.packs import insightface_pack
+
+    renamed = tmp_path / "faces-v1"
+    renamed.mkdir()
+    for onnx_file in (analyzer.pack.detector, analyzer.pack.recognizer):
+        shutil.copyfile(onnx_file, renamed / onnx_file.name)
+    assert insightface_pack(resolve_pack(str(renamed), tmp_path))
+    own = turned_pack(analyzer, tmp_path / "own")  # another recognizer: a pack of one's own
+    assert not insightface_pack(resolve_pack(str(own), tmp_path))
+    turned_pack(analyzer, tmp_path / "models" / "buffalo_l")  # InsightFace's, by its name
+    assert insightface_pack(resolve_pack("buffalo_l", tmp_path / "models"))

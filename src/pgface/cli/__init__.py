@@ -67,7 +67,7 @@ from pgface.db.connection import migrations
 from pgface.db.store import Removal
 from pgface.errors import PgfaceError, without_passwords
 from pgface.index import IndexReport
-from pgface.models.packs import sample_photos
+from pgface.models.packs import insightface_pack, sample_photos
 from pgface.paths import readable
 
 install_help_metavars()
@@ -442,10 +442,6 @@ def stats(as_json: JsonOption = False) -> None:
             out.print(f"{key.replace('_', ' '):>22}: {plain(value)}", highlight=False)
 
 
-# InsightFace's packs, whose licence the demo says (pgface's code is MIT's; they are not)
-INSIGHTFACE_PACKS = frozenset({"buffalo_sc", "buffalo_l"})
-
-
 @app.command()
 @handle_errors
 def demo() -> None:
@@ -480,7 +476,7 @@ def demo() -> None:
                   f"{totals['model_pack']} on {totals['provider']}; "
                   f"{without_passwords(pf.database_url())}",
                   highlight=False)
-        if totals["model_pack"] in INSIGHTFACE_PACKS:  # the first command a user runs
+        if insightface_pack(pf.analyzer.pack):  # their licence, where a user starts
             err.print(f"the {totals['model_pack']} models are InsightFace's, for non-commercial "
                       f"research use only (LICENSE-MODELS.md)", highlight=False, soft_wrap=True)
         # they turned up in a user's own searches and stats later, with no word of why

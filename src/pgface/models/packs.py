@@ -213,3 +213,19 @@ def recognizer_sha256(pack: ModelPack) -> str:
         return file_sha256(pack.recognizer)
     except OSError as exc:
         raise ModelPackError(f"{pack.recognizer}: cannot be read ({exc.strerror})") from exc
+
+
+# InsightFace's own packs, whose models are for non-commercial research use only
+# (LICENSE-MODELS.md): known by the recognizer's digest where pgface has it (buffalo_sc, in
+# any folder), else by the pack's name
+INSIGHTFACE_PACK_NAMES = frozenset({"buffalo_sc", "buffalo_s", "buffalo_m", "buffalo_l",
+                                    "antelopev2"})
+_INSIGHTFACE_RECOGNIZERS = frozenset({_BUFFALO_SC_FILES["w600k_mbf.onnx"][1]})
+
+
+def insightface_pack(pack: ModelPack) -> bool:
+    """Whether PACK is one of InsightFace's own (its recognizer's digest, or its name): the
+    same buffalo_sc files in a folder of another name said nothing of their licence (probe
+    reprobe35)."""
+    return (pack.name in INSIGHTFACE_PACK_NAMES
+            or recognizer_sha256(pack) in _INSIGHTFACE_RECOGNIZERS)

@@ -849,6 +849,11 @@ def test_a_server_without_keys_refuses_what_a_page_of_another_site_sends(
         assert (rebound.status_code, rebound.json()["error"]["code"]) == (
             403, "host_not_allowed"), rebound.text
         assert "not to 'attacker.example:8000'" in error_of(rebound)
+        # a request a proxy passed on: its clients are other machines (probe operator35)
+        for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded"):
+            proxied = client.get("/api/stats", headers={header: "203.0.113.9"})
+            assert (proxied.status_code, proxied.json()["error"]["code"]) == (
+                403, "proxied_request"), (header, proxied.text)
         for host in ("[::1", "[evil", ""):  # no URL has them: a 500 and a traceback (reprobe33)
             odd = client.get("/api/stats", headers={"Host": host})
             assert (odd.status_code, odd.json()["error"]["code"]) == (
@@ -872,7 +877,7 @@ def test_a_server_without_keys_refuses_what_a_page_of_another_site_sends(
             _, key = api_keys.create_key(conn, "writer", ["write", "read"])
         keyed = client.post("/api/people/cluster", headers={
             "Authorization": f"Bearer {key}", "Sec-Fetch-Site": "cross-site",
-            "Host": "faces.example.org"})
+            "Host": "faces.example.org", "X-Forwarded-For": "203.0.113.9"})
         assert keyed.status_code == 200, keyed.text
         # and no answer is shown in another site's frame, to have its buttons clicked through
         for answer in (client.get("/"), client.get("/docs"), client.get("/api/stats"),
@@ -923,6 +928,11 @@ def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
         denied = client.post("/api/photos", files=upload(photo), headers=read)
         assert denied.status_code == 403 and "lacks the 'write' scope" in error_of(denied)
         written = client.post("/api/photos", files=upload(photo), headers={"X-API-Key": write_key})
+        # a key in the URL is not read, and the 401 says so (probe operator35: the client
+        # sent it there again)
+        in_url = client.get("/api/stats", params={"api_key": read_key})
+        assert in_url.status_code == 401 and "an API key in the URL is not read" in error_of(
+            in_url), in_url.text
         assert written.status_code == 201
         assert client.get("/api/photos", headers={"X-API-Key": write_key}).status_code == 200
 
@@ -961,9 +971,42 @@ def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
                and line.endswith(f"(key id {reader.key_id})") for line in said) == 2
     assert not any(read_key.split("_")[-1] in line or write_key.split("_")[-1] in line
                    for line in said)
+    # and each change with whose key made it (probe operator35: an upload, a delete or a job
+    # started said nothing of who asked); a read is the access log's
+    assert "POST /api/photos: 201 (key 'writer')" in said, said
+    assert not any(line.startswith("GET /api/stats: 200") for line in said), said
     # a HEAD's too, though it is answered without the body its words are read from
     assert f"HEAD /api/stats: 401 unauthorized: the API key is not valid (mistyped, or " \
            f"revoked) (key id {reader.key_id})" in said, said
+
+
+def test_a_servers_log_keeps_no_keys_secret_and_few_lines_of_an_outage() -> None:
+    """Probe operator35: uvicorn's access log kept a key sent in the URL whole
+    (`GET /api/stats?api_key=pgf_..._<secret>`), and a pool making its connections again
+    every second wrote 126 "error connecting" lines in a few seconds of an outage."""
+    from pgface.cli.serve import _uvicorn_logs
+    from pgface.db.connection import _ConnectErrorsThrottled
+
+    access = _uvicorn_logs()["formatters"]["access"]
+    formatter = access["()"](fmt=access["fmt"], datefmt=access["datefmt"], use_colors=False)
+    asked = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/api/stats?api_key=pgf_0123456789ab_SECRETsecret-12", "1.1",
+         401), None)
+    line = formatter.format(asked)
+    assert "SECRETsecret" not in line and "api_key=pgf_0123456789ab_*** HTTP/1.1" in line, line
+
+    throttled = _ConnectErrorsThrottled()
+
+    def failed() -> logging.LogRecord:
+        return logging.LogRecord("psycopg.pool", logging.WARNING, __file__, 1,
+                                 "error connecting in %r: %s", ("pool-1", "refused"), None)
+
+    assert [throttled.filter(failed()) for _ in range(10)] == [True] + [False] * 9
+    throttled.EVERY_S = 0.0  # the next said, with the count left out
+    record = failed()
+    assert throttled.filter(record)
+    assert record.getMessage().startswith("error connecting in 'pool-1': refused (and 9 more")
 
 
 def test_a_request_path_cannot_forge_or_colour_the_servers_log(
@@ -1006,7 +1049,11 @@ def test_keys_cli_creates_lists_and_revokes(settings: Settings, pf: Pgface) -> N
     assert found is not None and found.allows("read") and found.allows("write")
     listed = runner.invoke(cli_app, ["keys", "list"], env=env)
     assert "app" in listed.stdout and key not in listed.stdout
-    assert runner.invoke(cli_app, ["keys", "revoke", "app"], env=env).exit_code == 0
+    revoked = runner.invoke(cli_app, ["keys", "revoke", "app"], env=env)
+    # the last active key: the server is open again, said (probe operator35: a server behind
+    # a proxy answered every client after a key's rotation, said nowhere)
+    assert revoked.exit_code == 0 and "warning: that was the last active key: a server on " \
+        "127.0.0.1 answers every client that reaches it without a key" in revoked.stderr
     again = runner.invoke(cli_app, ["keys", "revoke", "app"], env=env)
     assert again.exit_code == 1 and "no active API key" in again.output
     bad_scope = runner.invoke(cli_app, ["keys", "create", "x", "-s", "admin"], env=env)

@@ -79,6 +79,16 @@ def _wrong_scheme(request: Request) -> str:
     return f"the Authorization header's scheme is {shown!r}, not Bearer: "
 
 
+def _key_in_url(request: Request) -> str:
+    """What to say of a key sent in the URL (`?api_key=pgf_...`, as other APIs take it): not
+    read, and the 401 told the client to send one, so it sent it again there (probe
+    operator35)."""
+    if any(api_keys.SECRET_IN_TEXT.search(value) for value in request.query_params.values()):
+        return "an API key in the URL is not read (logs and histories keep URLs): "
+    return ""
+
+
+
 def keys_required(settings: Settings, any_key: bool) -> str | None:
     """Why this server wants a key from every client, or None while it may stay open."""
     if settings.api_auth == "always":
@@ -156,9 +166,23 @@ def made_to_this_machine(request: Request) -> bool:
     return is_loopback(name) or name.endswith(".localhost") or name == reached
 
 
+# What a reverse proxy adds to the requests it passes on: a client of another machine
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
 def refuse_other_hosts(request: Request) -> None:
-    """A request made to a name that is not this machine's refused (refuse_other_sites)."""
+    """A request made to a name that is not this machine's refused (refuse_other_sites), and
+    one a proxy passed on from another client: an open server behind nginx answered the
+    whole network, the proxy's requests coming from 127.0.0.1 (probe operator35; nginx names
+    the server by its address, as proxy_pass does, unless told otherwise)."""
     host = request.headers.get("host")
+    forwarded = next((name for name in FORWARDING_HEADERS if name in request.headers), None)
+    if forwarded is not None:
+        raise ApiError(403, f"this server has no API keys, so it answers this machine's "
+                            f"clients only, and this request came through a proxy "
+                            f"({forwarded.title()}: {loggable(request.headers[forwarded])}) "
+                            f"that any client it serves could send: create an API key "
+                            f"(pgface keys create) to serve through a proxy", "proxied_request")
     if not made_to_this_machine(request):
         raise ApiError(403, f"this server has no API keys, so it answers requests made to "
                             f"this machine only (localhost, 127.0.0.1), not to "
@@ -176,8 +200,8 @@ def require(scope: str) -> Callable[[Request], api_keys.ApiKey | None]:
               ) -> api_keys.ApiKey | None:
         key, why = authenticate(request)
         if key is None and why is not None:
-            raise ApiError(401, f"{why}: {_wrong_scheme(request)}send it as 'Authorization: "
-                                f"Bearer pgf_...'")
+            raise ApiError(401, f"{why}: {_wrong_scheme(request)}{_key_in_url(request)}send "
+                                f"it as 'Authorization: Bearer pgf_...'")
         if key is None:
             refuse_other_sites(request, scope)
         if key is not None:
@@ -185,6 +209,8 @@ def require(scope: str) -> Callable[[Request], api_keys.ApiKey | None]:
         if key is not None and not key.allows(scope):
             raise ApiError(403, f"API key {key.name!r} lacks the {scope!r} scope "
                                 f"(it has: {', '.join(key.scopes)})")
+        if scope == "write":
+            request.state.writes = True  # the log's line of the change (ClientErrorsLogged)
         return key
 
     check.__name__ = f"require_{scope}"

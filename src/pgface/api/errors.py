@@ -148,7 +148,9 @@ class ClientErrorsLogged(HttpMiddleware):
     """Each 4xx answered is one line of the server's log: the error's code and message, and the
     key that sent the request (its name; the id of one not taken). The access log
     said "401 Unauthorized" alone: an operator could not tell a revoked key from a missing
-    one, nor whose it was, nor why a search was refused."""
+    one, nor whose it was, nor why a search was refused. So is each change made (a request a
+    write scope let through, answered below 400), with its key: a photo deleted, an upload, a
+    job started said nothing of who asked (probe operator35)."""
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         status, body = 0, bytearray()
@@ -157,6 +159,9 @@ class ClientErrorsLogged(HttpMiddleware):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if status < 400 and scope.get("state", {}).get("writes"):
+                    log.info("%s %s: %d%s", scope.get("method"),
+                             loggable(scope.get("path", "")), status, _sender(scope))
             elif 400 <= status < 500 and message["type"] == "http.response.body":
                 if len(body) < LOGGED_BODY_BYTES:
                     body.extend(message.get("body", b""))
@@ -229,7 +234,8 @@ class InternalErrors(HttpMiddleware):
             response.headers["connection"] = "close"  # its body was not read to the end
             await response(scope, receive, send)
         except Exception as exc:
-            log.exception("500 on %s %s", scope.get("method"), loggable(scope.get("path", "")))
+            log.exception("500 on %s %s%s", scope.get("method"),
+                          loggable(scope.get("path", "")), _sender(scope))
             if started:
                 raise  # too late for an answer of our own: the server closes the connection
             message = f"internal error ({type(exc).__name__}); the server's log has the details"
@@ -295,8 +301,8 @@ def install_error_handlers(app: FastAPI) -> None:
         reason = " ".join(str(exc).split())
         if connection_lost(exc):
             # The server went away mid-request; the pool and the watchdog bring it back.
-            log.warning("%s %s: database connection lost: %s", request.method,
-                        loggable(request.url.path), reason)
+            log.warning("%s %s: database connection lost: %s%s", request.method,
+                        loggable(request.url.path), reason, _sender(request.scope))
             return error_response(503, "the database connection was lost; try again",
                                   "database_unavailable")
         if (exc.sqlstate or "").startswith("54"):  # a value past a limit: the client's to fix
@@ -305,15 +311,16 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(400, f"a value was refused by the database: {reason}",
                                   "invalid_input")
         # Out of disk, memory or connections (SQLSTATE 53), or the server's own trouble.
-        log.error("%s %s: the database could not do it: %s", request.method,
-                  loggable(request.url.path), reason)
+        log.error("%s %s: the database could not do it: %s%s", request.method,
+                  loggable(request.url.path), reason, _sender(request.scope))
         return error_response(503, f"the database could not do it: {reason}",
                               "database_unavailable")
 
     @app.exception_handler(psycopg.errors.ReadOnlySqlTransaction)
     async def _read_only(request: Request, exc: psycopg.Error) -> JSONResponse:
         said = str(database_error(exc))  # the words of the CLI and the Python API
-        log.error("%s %s: %s", request.method, loggable(request.url.path), said)
+        log.error("%s %s: %s%s", request.method, loggable(request.url.path), said,
+                  _sender(request.scope))
         return error_response(503, said, "database_unavailable")
 
     @app.exception_handler(psycopg.DataError)

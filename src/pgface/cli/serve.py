@@ -249,22 +249,38 @@ def _uvicorn_logs() -> dict:
     # (the class itself: its dotted name reached the function `pgface.cli.serve`, which the
     # package's __init__ names so, and every `pgface serve` stopped at start, probe reprobe32)
     config["formatters"]["default"]["()"] = MaskedFormatter
+    # and its access log a request's URL, which a client may have put a key in (probe
+    # operator35: `?api_key=pgf_...` was kept whole)
+    config["formatters"]["access"]["()"] = MaskedAccessFormatter
     return config
 
 
 class MaskedFormatter(logging.Formatter):
-    """uvicorn's DefaultFormatter, each line with no part of a database URL's password: the
+    """uvicorn's DefaultFormatter, each line with no part of a database URL's password (the
     pool's "error connecting" warnings quoted libpq's words, which may hold the end of a
-    password written raw in PGFACE_DATABASE_URL (errors.without_passwords)."""
+    password written raw in PGFACE_DATABASE_URL: errors.without_passwords), nor an API key's
+    secret (`pgf_<key id>_***`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from uvicorn.logging import DefaultFormatter
 
         super().__init__()
-        self.inner = DefaultFormatter(*args, **kwargs)
+        self.inner: logging.Formatter = DefaultFormatter(*args, **kwargs)
 
     def format(self, record: logging.LogRecord) -> str:
-        return without_passwords(self.inner.format(record))
+        return api_keys.SECRET_IN_TEXT.sub(r"\1***",
+                                           without_passwords(self.inner.format(record)))
+
+
+class MaskedAccessFormatter(MaskedFormatter):
+    """uvicorn's AccessFormatter, masked as MaskedFormatter is."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from uvicorn.logging import AccessFormatter
+
+        super().__init__()
+        self.inner = AccessFormatter(*args, **kwargs)
+
 
 
 def _server_logs() -> None:
@@ -335,8 +351,8 @@ def list_(
     if as_json:
         print_json([_key_dict(k) for k in keys])
         return
-    if not keys:
-        err.print("no API keys: the server is open on 127.0.0.1 only")
+    if not any(k.revoked_at is None for k in keys):
+        err.print(f"no active API keys: {OPEN_SAID}", highlight=False, soft_wrap=True)
     shortened = ellipsis_for(sys.stdout.encoding)  # "..." where stdout is ASCII
     for k in keys:
         state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
@@ -357,7 +373,17 @@ def revoke(name_or_id: Annotated[str, typer.Argument(
     """
     with Pgface(Settings()) as pf, pf.pool.connection() as conn:
         key = api_keys.revoke_one(conn, name_or_id)
+        last = key is not None and not api_keys.active_key_exists(conn)
     if key is None:
         raise PgfaceError(f"no active API key named or numbered {name_or_id!r}")
     err.print(f"revoked key {key.id} '{terminal_safe(key.name)}' (pgf_{key.key_id}_...)",
               highlight=False)
+    if last:  # revoking narrows access, but the last one opened a loopback server (operator35)
+        err.print(f"warning: that was the last active key: {OPEN_SAID}; to keep the server "
+                  f"closed, create one (pgface keys create) or serve with --auth always",
+                  highlight=False, soft_wrap=True)
+
+
+# What a library without active keys answers (docs/http.md: Who may call what)
+OPEN_SAID = ("a server on 127.0.0.1 answers every client that reaches it without a key, the "
+             "clients of a proxy in front of it too, and one on another address none")

@@ -7,6 +7,8 @@ import importlib.resources
 import inspect
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from importlib.metadata import version as package_version
@@ -74,6 +76,38 @@ class ReadOnlyDatabase(StatementFailed):
 # a server whose external PostgreSQL came back after a minute answered 503 for up to 55 s more,
 # every request waiting for the next try (probe serve33).
 RECONNECT_EVERY_S = 1.0
+
+
+class _ConnectErrorsThrottled(logging.Filter):
+    """psycopg_pool's "error connecting in <pool>" warnings, one a pool each EVERY_S seconds,
+    with the count left out since: made again every second (RECONNECT_EVERY_S), a pool of 8
+    wrote 126 lines in a few seconds of an outage (probe operator35)."""
+
+    EVERY_S = 30.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._said: dict[object, tuple[float, int]] = {}  # pool name: (last said, left out)
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("error connecting in") or not record.args:
+            return True
+        pool = record.args[0] if isinstance(record.args, tuple) else None
+        now = time.monotonic()
+        with self._lock:
+            said_at, left_out = self._said.get(pool, (-self.EVERY_S, 0))
+            if now - said_at < self.EVERY_S:
+                self._said[pool] = (said_at, left_out + 1)
+                return False
+            self._said[pool] = (now, 0)
+        if left_out:
+            record.msg = f"{record.msg} (and {left_out} more such errors in the last %ds)"
+            record.args = (*record.args, round(now - said_at))
+        return True
+
+
+logging.getLogger("psycopg.pool").addFilter(_ConnectErrorsThrottled())
 
 
 class _CappedBackoff(AttemptWithBackoff):

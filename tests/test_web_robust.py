@@ -1084,6 +1084,86 @@ def test_faces_split_off_into_a_name_someone_has_are_offered_to_them(
         assert not errors, errors
 
 
+def test_a_key_that_may_only_read_is_offered_no_selection_nor_hint_of_a_change(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe operator35: with a read-scope key the person page said "select faces that are
+    someone else to split them off", and a face clicked was ticked ("1 face selected") with no
+    split offered; the grid's tiles had their corner boxes and its hint offered a merge, Space
+    ticked a tile ("1 selected", no Merge); the review queue said "Enter names" with no name
+    box. A reader is told what it can do, and nothing selects; a writer's page is as it was."""
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        f = stored_face_ids(http)
+        gamma = http.post("/api/people/name", json={"face_ids": f[2:], "name": "Gamma"}).json()
+        http.post("/api/people/name", json={"face_ids": f[:1], "name": "Alpha"})
+        # each hint as shown (.hint:visible: a hint for the other kind of key is hidden)
+        hint = page.locator("#people-hint span:visible, #people-hint:not(:has(span))")
+        faces_hint = page.locator("#view-person h3 .hint:visible")
+        review_hint = page.locator("#view-review .hint:visible")
+        face, chosen_faces = page.locator(".face-tile").first, page.locator(".face-tile.selected")
+        tile = page.locator(".person-tile").first
+        chosen_tiles = page.locator(".person-tile.selected")
+
+        # The writer's page: faces and tiles select, and the hints say so.
+        page.goto(f"{url}/#/people/{gamma['id']}")
+        expect(page.locator(".face-tile")).to_have_count(2)
+        expect(faces_hint).to_have_text("select faces that are someone else to split them off")
+        face.click()
+        expect(chosen_faces).to_have_count(1)
+        expect(page.locator("#split-form")).to_be_visible()
+        page.goto(f"{url}/#/people")
+        expect(page.locator(".person-tile")).to_have_count(2)
+        expect(hint).to_have_text(
+            "Enter opens a person; Space (or the box in a corner) selects people to merge.")
+        tile.focus()
+        page.keyboard.press(" ")
+        expect(chosen_tiles).to_have_count(1)
+        expect(page.locator("#selection-bar")).to_be_visible()
+        page.goto(f"{url}/#/review")
+        expect(review_hint).to_have_text("Enter names; ← and → move through the queue.")
+
+        # A key that may only read.
+        with Pgface(settings, analyzer=analyzer) as pf, pf.pool.connection() as conn:
+            _, key = api_keys.create_key(conn, "reader", ["read"])
+        page.evaluate(f"localStorage.setItem('pgface.key', {key!r})")
+        page.goto(f"{url}/#/people/{gamma['id']}")
+        page.reload()
+        expect(page.locator("body")).to_have_class(re.compile(r"\bread-only\b"))
+        expect(page.locator(".face-tile")).to_have_count(2)
+        expect(faces_hint).to_have_text("open a face to see its photo")
+        expect(page.locator("#view-person h3").first).not_to_contain_text(
+            "split", use_inner_text=True)
+        face.click()  # its photo, not a tick
+        expect(page.locator("#photo-dialog")).to_be_visible()
+        expect(page.locator("#photo-dialog .face-box.highlight")).to_have_count(1)
+        page.locator("#photo-close").click()
+        expect(chosen_faces).to_have_count(0)
+        expect(page.locator("#split-form")).to_be_hidden()
+        expect(page.locator("#split-count")).to_have_text("0 faces selected")
+        assert face.get_attribute("aria-pressed") is None
+        expect(page.locator("#status")).not_to_contain_text("selected")
+
+        page.goto(f"{url}/#/people")
+        expect(page.locator(".person-tile")).to_have_count(2)
+        expect(hint).to_have_text("Enter or Space opens a person.")
+        expect(page.locator(".tile-check").first).to_be_hidden()
+        tile.focus()
+        page.keyboard.press(" ")  # opens, as Enter
+        expect(page.locator("#person-title")).to_be_visible()
+        page.go_back()
+        expect(page.locator(".person-tile")).to_have_count(2)
+        tile.locator(".tile-check").dispatch_event("click")  # hidden, and selects nothing
+        expect(chosen_tiles).to_have_count(0)
+        expect(page.locator("#selection-bar")).to_be_hidden()
+        expect(page.locator("#selection-count")).to_have_text("0 selected")
+        expect(page.locator("#status")).not_to_contain_text("selected")
+
+        page.goto(f"{url}/#/review")
+        expect(review_hint).to_have_text("← and → move through the queue.")
+        expect(page.locator("#view-review")).not_to_contain_text("Enter names",
+                                                                 use_inner_text=True)
+        assert not errors, errors
+
+
 def test_the_search_view_shows_who_holds_each_match_now(
         settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe web19: a naming undone from the people page stayed on the search view's match,

@@ -866,6 +866,11 @@ async function loadStats() {
   }
 }
 
+// Whether the page's key may only read: the one rule, the body's class start() sets from the
+// key's scopes. Its controls and hints are hidden by that class (style.css); what selects
+// for a change (a tile, a face) asks this (people.js).
+const readOnly = () => document.body.classList.contains("read-only");
+
 async function start() {
   $("#key").value = state.key;
   try {
@@ -875,6 +880,8 @@ async function start() {
     // offered every one, each answered "lacks the 'write' scope").
     document.body.classList.toggle("read-only",
       auth.key !== null && !auth.key.scopes.includes("write"));
+    // none selected for a change it may not make (a key that could write given before it)
+    if (readOnly()) dropSelections();
   } catch (error) {
     showMessage(error.message);
   }

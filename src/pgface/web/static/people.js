@@ -294,7 +294,7 @@ async function loadPeoplePage() {
 function personTile(person) {
   const label = `${personName(person)}, ${plural(person.faces, "face")}` +
     (person.hidden ? ", hidden" : "");
-  const check = el("input", { type: "checkbox", class: "tile-check", tabindex: "-1",
+  const check = el("input", { type: "checkbox", class: "tile-check writes", tabindex: "-1",
     "aria-label": `select ${personName(person)}` });
   // a button (it opens, and selects): it was a list item, which a screen reader does not
   // offer to press; how it selects is its description (the hint above the grid)
@@ -309,7 +309,10 @@ function personTile(person) {
       title: personName(person), dir: "auto" }),
     el("span", { class: "tile-count muted", text: plural(person.faces, "face") }),
   ]);
+  // A key that may only read selects nobody: there is no merge to select for (a tile was
+  // ticked, "1 selected", and no Merge offered: probe operator35); Space opens, as Enter.
   const toggle = () => {
+    if (readOnly()) return;
     if (people.selected.has(person.id)) people.selected.delete(person.id);
     else people.selected.set(person.id, person);
     if (people.selected.has(person.id)) people.lastSelected = person.id;
@@ -322,12 +325,12 @@ function personTile(person) {
   check.addEventListener("click", (event) => { event.stopPropagation(); toggle(); });
   // Once something is selected a click selects too, as in photo apps; Enter always opens.
   tile.addEventListener("click", () => {
-    if (people.selected.size) toggle(); else open();
+    if (people.selected.size && !readOnly()) toggle(); else open();
   });
   tile.addEventListener("keydown", (event) => {
     if (event.target !== tile) return;
     if (event.key === "Enter") open();
-    else if (event.key === " ") { event.preventDefault(); toggle(); }
+    else if (event.key === " ") { event.preventDefault(); if (readOnly()) open(); else toggle(); }
   });
   return tile;
 }
@@ -587,11 +590,18 @@ function nearView(node) {
     !$("#view-person").hidden;
 }
 
+// A face: selected for a split; for a key that may only read, its photo opened (it was
+// ticked, "1 face selected", and no split offered: probe operator35).
 function faceTile(face) {
   const tile = el("button", {
-    type: "button", class: "face-tile", "aria-pressed": "false", "data-face-id": face.face_id,
+    type: "button", class: "face-tile", "aria-pressed": readOnly() ? null : "false",
+    "data-face-id": face.face_id,
     "aria-label": `face ${face.face_id} in ${fileName(face.path)}`, title: fileName(face.path),
     onclick: () => {
+      if (readOnly()) {
+        openPhoto(face.photo_id, face.face_id);
+        return;
+      }
       if (people.chosenFaces.has(face.face_id)) people.chosenFaces.delete(face.face_id);
       else people.chosenFaces.add(face.face_id);
       if (people.chosenFaces.has(face.face_id)) people.lastFace = face.face_id;
@@ -605,12 +615,24 @@ function faceTile(face) {
 function updateFaceChoice() {
   for (const tile of document.querySelectorAll(".face-tile")) {
     const chosen = people.chosenFaces.has(Number(tile.dataset.faceId));
-    tile.setAttribute("aria-pressed", chosen);
+    // not a toggle for a key that may only read (a tile drawn before its scopes were known)
+    if (readOnly()) tile.removeAttribute("aria-pressed");
+    else tile.setAttribute("aria-pressed", chosen);
     tile.classList.toggle("selected", chosen);
   }
   const count = people.chosenFaces.size;
   $("#split-form").hidden = !count;
   $("#split-count").textContent = `${plural(count, "face")} selected`;
+}
+
+// A key that may only read given (app.js start): the people and faces selected with the key
+// before it are let go, their ticks and counts with them.
+function dropSelections() {
+  const ids = [...people.selected.keys()];
+  people.selected.clear();
+  updateSelection(ids, false);
+  people.chosenFaces.clear();
+  updateFaceChoice();
 }
 
 async function loadPhotosPage() {

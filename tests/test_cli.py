@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -1150,3 +1151,18 @@ def test_a_ctrl_c_inside_a_runtimes_import_while_pgface_starts_is_one_line(
     failed = subprocess.run([sys.executable, "-c", broken, "stats"], env=full,
                             capture_output=True, text=True, timeout=120)
     assert failed.returncode == 1 and "no runtime here" in failed.stderr, failed.stderr
+
+
+def test_a_cli_run_shows_no_warning_of_pillows_between_its_lines(
+        env: dict[str, str], recwarn: pytest.WarningsRecorder) -> None:
+    """Probe docs35: `UserWarning: Corrupt EXIF data` of Pillow's came out between the lines
+    of an index run once: decoding hides Pillow's warnings each time, but
+    warnings.catch_warnings is not safe across threads (one thread's exit restores the
+    filters while another decodes). A command line run hides them for its whole process."""
+    assert runner.invoke(app, ["stats"], env=env).exit_code == 0
+    warnings.warn_explicit("Corrupt EXIF data.  Expecting to read 12 bytes but only got 6.",
+                           UserWarning, "PIL/TiffImagePlugin.py", 982,
+                           module="PIL.TiffImagePlugin")
+    warnings.warn_explicit("another library's", UserWarning, "elsewhere.py", 1,
+                           module="elsewhere")
+    assert [str(w.message) for w in recwarn] == ["another library's"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+import warnings
 from dataclasses import asdict
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -130,6 +131,10 @@ def _quiet_logs(
     logging.getLogger("psycopg").setLevel(logging.CRITICAL)
     logging.getLogger("pgface.db.watch").setLevel(logging.CRITICAL)
     show_log_warnings_as_notices()
+    # Pillow's warnings of a file's metadata (`Corrupt EXIF data`): decoding hides them each
+    # time (imaging.py), but warnings.catch_warnings is not safe across threads, and one came
+    # out between the lines of an index run (probe docs35); what a file lacks is its failure
+    warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
 
 
 @app.command()

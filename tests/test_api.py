@@ -849,11 +849,15 @@ def test_a_server_without_keys_refuses_what_a_page_of_another_site_sends(
         assert (rebound.status_code, rebound.json()["error"]["code"]) == (
             403, "host_not_allowed"), rebound.text
         assert "not to 'attacker.example:8000'" in error_of(rebound)
-        # a request a proxy passed on: its clients are other machines (probe operator35)
+        # a request a proxy passed on: its clients are other machines (probe operator35), and
+        # /api/auth says a key is wanted there (reprobe36: it said none was)
         for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded"):
             proxied = client.get("/api/stats", headers={header: "203.0.113.9"})
             assert (proxied.status_code, proxied.json()["error"]["code"]) == (
                 403, "proxied_request"), (header, proxied.text)
+            told = client.get("/api/auth", headers={header: "203.0.113.9"}).json()
+            assert told["key_required"] and "came through a proxy" in told["reason"], told
+        assert client.get("/api/auth").json()["key_required"] is False  # this machine's
         for host in ("[::1", "[evil", ""):  # no URL has them: a 500 and a traceback (reprobe33)
             odd = client.get("/api/stats", headers={"Host": host})
             assert (odd.status_code, odd.json()["error"]["code"]) == (
@@ -896,13 +900,24 @@ def test_health_says_the_databases_own_words_only_to_this_machine(
     for host, named, said in (("127.0.0.1", "localhost:8000", "/nonexistent-pgface-socket"),
                               ("0.0.0.0", "localhost:8000", generic),
                               # a site's name pointed at 127.0.0.1 (DNS rebinding: reprobe32)
-                              ("127.0.0.1", "attacker.example", generic)):
+                              ("127.0.0.1", "attacker.example", generic),
+                              # a proxy's client, the proxy naming the server by its address
+                              # as nginx does (reprobe36)
+                              ("127.0.0.1", "127.0.0.1:8000 via proxy", generic)):
         unwell = settings.model_copy(update={"api_host": host, "read_database_url": [gone]})
+        headers = ({"Host": named.split()[0], "X-Forwarded-For": "203.0.113.9"}
+                   if named.endswith("via proxy") else {"Host": named})
         with TestClient(create_app(unwell, analyzer)) as client:
-            answer = client.get("/api/health", headers={"Host": named})
+            answer = client.get("/api/health", headers=headers)
+            searched = client.post("/api/search", headers={"Host": "localhost"}, files=upload(
+                require_data(PHOTOS / "queries" / "obama1.jpg")))  # from the read database
         assert answer.status_code == 503 and said in error_of(answer), (host, answer.text)
+        assert searched.status_code == (503 if host == "127.0.0.1" else 401), searched.text
         assert said != generic or "/nonexistent" not in error_of(answer)
     assert "/nonexistent-pgface-socket" in caplog.text  # the operator still reads why
+    # a 5xx's line names the request (it was "request failed: ..." alone, reprobe36)
+    assert "POST /api/search: read database 1 of PGFACE_READ_DATABASE_URL: cannot connect" in (
+        caplog.text), caplog.text
 
 
 def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
@@ -995,6 +1010,10 @@ def test_a_servers_log_keeps_no_keys_secret_and_few_lines_of_an_outage() -> None
          401), None)
     line = formatter.format(asked)
     assert "SECRETsecret" not in line and "api_key=pgf_0123456789ab_*** HTTP/1.1" in line, line
+    asked.args = ("127.0.0.1:5", "GET", "/s?api_key=pgf%5F0123456789ab_%53ECRETsecret", "1.1",
+                  401)  # percent-encoded, any character (reprobe36)
+    line = formatter.format(asked)
+    assert "ECRETsecret" not in line and "api_key=pgf%5F0123456789ab_*** HTTP/1.1" in line, line
 
     throttled = _ConnectErrorsThrottled()
 
@@ -1002,6 +1021,10 @@ def test_a_servers_log_keeps_no_keys_secret_and_few_lines_of_an_outage() -> None
         return logging.LogRecord("psycopg.pool", logging.WARNING, __file__, 1,
                                  "error connecting in %r: %s", ("pool-1", "refused"), None)
 
+    assert [throttled.filter(failed()) for _ in range(10)] == [True] + [False] * 9
+    # a connection made ends the outage: the next one's first error is said at once
+    # (reprobe36: a second outage within 30 s of the first was said nowhere)
+    throttled.connected("pool-1")
     assert [throttled.filter(failed()) for _ in range(10)] == [True] + [False] * 9
     throttled.EVERY_S = 0.0  # the next said, with the count left out
     record = failed()

@@ -479,6 +479,10 @@ def test_what_is_left_out_stays_out_through_links_and_in_either_unicode_form(
         report = pf.index(given, exclude=["2019/private"])
         assert "2019/private/c.jpg" not in stored_paths(pf, library), given
         assert (report.files, report.failures) == (8, []), (given, report)
+    # a folder given inside another given: walked once, what it leaves out counted once
+    # (reprobe36: twice, outer first)
+    for given in ([library, library / "2019"], [library / "2019", library]):
+        assert pf.index(given, exclude=["2019/private"]).excluded == 1, given
 
 
 def test_the_setting_excludes_in_every_walk_and_a_runs_patterns_add_to_it(

@@ -358,6 +358,10 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
             if not _inside(reals[str(path)], roots):
                 failures.append(Failure(str(path), OUTSIDE_FOLDER))
                 continue
+            if reals[str(path)] in walked:
+                # walked already, inside a folder given before it: its files are found, and
+                # what it left out counted (walked again, twice: reprobe36)
+                continue
             walked.add(reals[str(path)])
             for root, dirs, files in os.walk(path, followlinks=True, onerror=lambda e: (
                     failures.append(Failure(str(e.filename),

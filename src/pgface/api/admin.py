@@ -13,6 +13,8 @@ from pgface.api.deps import (
     get_pf,
     is_loopback,
     made_to_this_machine,
+    proxied,
+    proxied_refusal,
     require_read,
 )
 from pgface.api.errors import ApiError
@@ -71,6 +73,9 @@ def _ping(pool: ConnectionPool) -> None:
 def auth(request: Request) -> dict:
     """Whether this server wants a key, and which key (name, scopes) was sent, if any."""
     key, why = authenticate(request)
+    said = proxied(request) if key is None and why is None else None
+    if said is not None:  # refused as an open server's (it said none was needed: reprobe36)
+        why = proxied_refusal(said)
     return {
         "key_required": why is not None or key is not None,
         "reason": why,

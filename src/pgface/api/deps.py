@@ -155,7 +155,11 @@ def _url_part(url: str, part: str) -> str:
 
 def made_to_this_machine(request: Request) -> bool:
     """Whether a request names this machine (a loopback name or address, a name under
-    .localhost, the address it reached): no site's name pointed at 127.0.0.1."""
+    .localhost, the address it reached): no site's name pointed at 127.0.0.1; and no proxy
+    passed it on from another machine's client (proxied: health told a proxy's clients the
+    database's socket path, probe reprobe36)."""
+    if proxied(request) is not None:
+        return False
     host = request.headers.get("host")
     if host is None:
         return True
@@ -170,19 +174,29 @@ def made_to_this_machine(request: Request) -> bool:
 FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 
 
+def proxied(request: Request) -> str | None:
+    """Why a request is taken for one a proxy passed on (its forwarding header, said), or
+    None."""
+    name = next((name for name in FORWARDING_HEADERS if name in request.headers), None)
+    return None if name is None else f"{name.title()}: {loggable(request.headers[name])}"
+
+
+def proxied_refusal(said: str) -> str:
+    """What an open server says of a request a proxy passed on (SAID: proxied's words)."""
+    return (f"this server has no API keys, so it answers this machine's clients only, and "
+            f"this request came through a proxy ({said}) that any client it serves could "
+            f"send: create an API key (pgface keys create) to serve through a proxy")
+
+
 def refuse_other_hosts(request: Request) -> None:
     """A request made to a name that is not this machine's refused (refuse_other_sites), and
     one a proxy passed on from another client: an open server behind nginx answered the
     whole network, the proxy's requests coming from 127.0.0.1 (probe operator35; nginx names
     the server by its address, as proxy_pass does, unless told otherwise)."""
     host = request.headers.get("host")
-    forwarded = next((name for name in FORWARDING_HEADERS if name in request.headers), None)
-    if forwarded is not None:
-        raise ApiError(403, f"this server has no API keys, so it answers this machine's "
-                            f"clients only, and this request came through a proxy "
-                            f"({forwarded.title()}: {loggable(request.headers[forwarded])}) "
-                            f"that any client it serves could send: create an API key "
-                            f"(pgface keys create) to serve through a proxy", "proxied_request")
+    said = proxied(request)
+    if said is not None:
+        raise ApiError(403, proxied_refusal(said), "proxied_request")
     if not made_to_this_machine(request):
         raise ApiError(403, f"this server has no API keys, so it answers requests made to "
                             f"this machine only (localhost, 127.0.0.1), not to "

@@ -288,10 +288,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(PgfaceError)
-    async def _domain(_: Request, exc: PgfaceError) -> JSONResponse:
+    async def _domain(request: Request, exc: PgfaceError) -> JSONResponse:
         status, code = next((s, c) for cls, s, c in _DOMAIN if isinstance(exc, cls))
-        if status >= 500:
-            log.error("request failed: %s", loggable(str(exc)))
+        if status >= 500:  # the request and its key, as every 5xx line (reprobe36)
+            log.error("%s %s: %s%s", request.method, loggable(request.url.path),
+                      loggable(str(exc)), _sender(request.scope))
         # a conflict's details wherever it is raised (a name several people have in other
         # letter case, `alike`, reached by any endpoint that takes a name)
         return error_response(status, str(exc), code, getattr(exc, "details", None))
@@ -306,8 +307,8 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(503, "the database connection was lost; try again",
                                   "database_unavailable")
         if (exc.sqlstate or "").startswith("54"):  # a value past a limit: the client's to fix
-            log.warning("%s %s: refused by the database: %s", request.method,
-                        loggable(request.url.path), reason)
+            log.warning("%s %s: refused by the database: %s%s", request.method,
+                        loggable(request.url.path), reason, _sender(request.scope))
             return error_response(400, f"a value was refused by the database: {reason}",
                                   "invalid_input")
         # Out of disk, memory or connections (SQLSTATE 53), or the server's own trouble.
@@ -327,8 +328,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _data(request: Request, exc: psycopg.DataError) -> JSONResponse:
         # Values PostgreSQL refuses (a NUL in a text, a number out of range) came from the client.
         reason = " ".join(str(exc).split())
-        log.warning("%s %s: refused by the database: %s", request.method,
-                    loggable(request.url.path), reason)
+        log.warning("%s %s: refused by the database: %s%s", request.method,
+                    loggable(request.url.path), reason, _sender(request.scope))
         return error_response(400, f"a value was refused by the database: {reason}",
                               "invalid_input")
 

@@ -20,7 +20,9 @@ SCOPES = ("read", "write")
 _KEY = re.compile(r"pgf_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})")
 # A key anywhere in a text (a URL, a log line), its public part and its secret: what a log
 # keeps of one is the public part (serve's formatters), and one in a URL is not read
-SECRET_IN_TEXT = re.compile(r"(pgf_[0-9a-f]{12}_)[A-Za-z0-9_-]+")
+# (a URL's may be percent-encoded, any character of it: `pgf%5F...`, which a log keeps as sent)
+SECRET_IN_TEXT = re.compile(r"(pgf(?:_|%5[Ff])(?:[0-9a-f]|%3[0-9]|%6[1-6]){12}(?:_|%5[Ff]))"
+                            r"(?:[A-Za-z0-9_-]|%[0-9A-Fa-f]{2})+")
 _KEY_ID = re.compile(r"[0-9a-f]{12}")
 # `pgf_<key id>`, as `keys list` shows it (with its "_..." or not): a key id alone, never a name
 _KEY_PREFIX = re.compile(r"pgf_([0-9a-f]{12})(?:_.*)?", re.DOTALL)

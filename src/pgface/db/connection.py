@@ -79,9 +79,11 @@ RECONNECT_EVERY_S = 1.0
 
 
 class _ConnectErrorsThrottled(logging.Filter):
-    """psycopg_pool's "error connecting in <pool>" warnings, one a pool each EVERY_S seconds,
-    with the count left out since: made again every second (RECONNECT_EVERY_S), a pool of 8
-    wrote 126 lines in a few seconds of an outage (probe operator35)."""
+    """psycopg_pool's "error connecting in <pool>" warnings, one a pool each EVERY_S seconds
+    of an outage, with the count left out since: made again every second (RECONNECT_EVERY_S),
+    a pool of 8 wrote 126 lines in a few seconds of one (probe operator35). A connection made
+    ends the outage (connected): the next one's first error is said at once (reprobe36: a
+    second outage within 30 s of the first was said nowhere)."""
 
     EVERY_S = 30.0
 
@@ -106,8 +108,14 @@ class _ConnectErrorsThrottled(logging.Filter):
             record.args = (*record.args, round(now - said_at))
         return True
 
+    def connected(self, pool: str) -> None:
+        """POOL made a connection: its next error is a new outage's, said at once."""
+        with self._lock:
+            self._said.pop(pool, None)
 
-logging.getLogger("psycopg.pool").addFilter(_ConnectErrorsThrottled())
+
+_CONNECT_ERRORS = _ConnectErrorsThrottled()
+logging.getLogger("psycopg.pool").addFilter(_CONNECT_ERRORS)
 
 
 class _CappedBackoff(AttemptWithBackoff):
@@ -138,6 +146,11 @@ class LibraryPool(ConnectionPool):
         except Exception:
             self.check()
             raise
+
+    def _connect(self, timeout: float | None = None) -> psycopg.Connection:
+        conn = super()._connect(timeout)
+        _CONNECT_ERRORS.connected(self.name)  # an outage, if any, is over
+        return conn
 
     def _add_connection(self, attempt: AttemptWithBackoff | None, growing: bool = False
                         ) -> None:

@@ -632,6 +632,17 @@ def test_a_photo_whose_end_is_still_zeros_is_judged_as_cut_where_its_writing_sto
     clip = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2\x00\x00\x00\x08free" + bytes(200)
     with pytest.raises(ImageError, match=r"^clip.mp4: not an image \(unrecognised format\)$"):
         decode_photo(clip, "clip.mp4", **limits)
+    # a HEIF whose iloc box claims 2^32 - 1 items in a few bytes, ending in zeros: its layout
+    # is read no further than the box (the loop over its items ran for hours)
+
+    def box(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", 8 + len(body)) + kind + body
+
+    places = box(b"iloc", b"\x02\x00\x00\x00\x44\x00\xff\xff\xff\xff")
+    hostile = (box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic")
+               + box(b"meta", bytes(4) + box(b"iinf", bytes(6)) + places) + bytes(1000))
+    with pytest.raises(ImageError, match=r"^hostile.heic: corrupt or truncated image"):
+        decode_photo(hostile, "hostile.heic", **limits)
 
 
 def test_the_cli_prints_a_warning_line_for_a_photo_that_looks_blank(

@@ -504,7 +504,7 @@ def _heif_image_spans(data: bytes) -> list[tuple[int, int]]:
     meta = next((b, e) for kind, b, e in _boxes(data, 0, len(data)) if kind == b"meta")
     children = {kind: (b, e) for kind, b, e in _boxes(data, meta[0] + 4, meta[1])}
     coded = _heif_coded_items(data, *children[b"iinf"])
-    start = children[b"iloc"][0]
+    start, end = children[b"iloc"]
     version = data[start]
     at = start + 4
     offset_size, length_size = data[at] >> 4, data[at] & 15
@@ -512,7 +512,11 @@ def _heif_image_spans(data: bytes) -> list[tuple[int, int]]:
     at += 2
 
     def number(size: int) -> int:
+        """The next SIZE bytes' number; past the box's end, a ValueError: a count of 2^32
+        items in a box of a few bytes is read no further (a file made to hang the loop)."""
         nonlocal at
+        if at + size > end:
+            raise ValueError("the iloc box ends before its items do")
         value = int.from_bytes(data[at:at + size], "big")
         at += size
         return value

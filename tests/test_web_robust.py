@@ -1121,9 +1121,19 @@ def test_a_key_that_may_only_read_is_offered_no_selection_nor_hint_of_a_change(
         page.goto(f"{url}/#/review")
         expect(review_hint).to_have_text("Enter names; ← and → move through the queue.")
 
-        # A key that may only read.
+        # A key that may only read, given in the page's key box with a tile still selected:
+        # the selection goes, its count in the live region too (it kept "1 selected", probe
+        # reprobe37)
         with Pgface(settings, analyzer=analyzer) as pf, pf.pool.connection() as conn:
             _, key = api_keys.create_key(conn, "reader", ["read"])
+        page.goto(f"{url}/#/people")
+        expect(page.locator("#key-form")).to_be_visible()  # the grid's page refused: no key
+        expect(page.locator("#status")).to_contain_text("selected")
+        page.fill("#key", key)
+        page.get_by_role("button", name="Use key").click()
+        expect(page.locator("body")).to_have_class(re.compile(r"\bread-only\b"))
+        expect(chosen_tiles).to_have_count(0)
+        expect(page.locator("#status")).not_to_contain_text("selected")
         page.evaluate(f"localStorage.setItem('pgface.key', {key!r})")
         page.goto(f"{url}/#/people/{gamma['id']}")
         page.reload()

@@ -629,10 +629,13 @@ function updateFaceChoice() {
 // before it are let go, their ticks and counts with them.
 function dropSelections() {
   const ids = [...people.selected.keys()];
+  const any = ids.length || people.chosenFaces.size;
   people.selected.clear();
   updateSelection(ids, false);
   people.chosenFaces.clear();
   updateFaceChoice();
+  // the live region's count went with them (it kept "2 selected": probe reprobe37)
+  if (any) announce("Selection cleared");
 }
 
 async function loadPhotosPage() {

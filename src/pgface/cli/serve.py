@@ -268,8 +268,7 @@ class MaskedFormatter(logging.Formatter):
         self.inner: logging.Formatter = DefaultFormatter(*args, **kwargs)
 
     def format(self, record: logging.LogRecord) -> str:
-        return api_keys.SECRET_IN_TEXT.sub(r"\1***",
-                                           without_passwords(self.inner.format(record)))
+        return api_keys.without_secrets(without_passwords(self.inner.format(record)))
 
 
 class MaskedAccessFormatter(MaskedFormatter):

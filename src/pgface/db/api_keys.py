@@ -20,9 +20,23 @@ SCOPES = ("read", "write")
 _KEY = re.compile(r"pgf_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})")
 # A key anywhere in a text (a URL, a log line), its public part and its secret: what a log
 # keeps of one is the public part (serve's formatters), and one in a URL is not read
-# (a URL's may be percent-encoded, any character of it: `pgf%5F...`, which a log keeps as sent)
-SECRET_IN_TEXT = re.compile(r"(pgf(?:_|%5[Ff])(?:[0-9a-f]|%3[0-9]|%6[1-6]){12}(?:_|%5[Ff]))"
-                            r"(?:[A-Za-z0-9_-]|%[0-9A-Fa-f]{2})+")
+SECRET_IN_TEXT = re.compile(r"(pgf_[0-9a-f]{12}_)[A-Za-z0-9_-]+")
+# A part of a URL as a log keeps it (between / ? & = and spaces): percent-encoded, any
+# character of a key may be (`pg%66_...`, `pgf%5F...`), which SECRET_IN_TEXT does not see
+_URL_PART = re.compile(r"[^\s\"/?&=]*%[0-9A-Fa-f]{2}[^\s\"/?&=]*")
+
+
+def without_secrets(text: str) -> str:
+    """TEXT (a log line) with each API key's secret `***`, its public part kept, written
+    plainly or percent-encoded in a URL (probes operator35, reprobe36, reprobe37: the access
+    log kept `?api_key=pgf_..._<secret>` whole, then `pgf%5F...`, then `pg%66_...`)."""
+    from urllib.parse import unquote
+
+    def decoded(part: re.Match[str]) -> str:
+        plain = unquote(part[0])
+        return SECRET_IN_TEXT.sub(r"\1***", plain) if SECRET_IN_TEXT.search(plain) else part[0]
+
+    return SECRET_IN_TEXT.sub(r"\1***", _URL_PART.sub(decoded, text))
 _KEY_ID = re.compile(r"[0-9a-f]{12}")
 # `pgf_<key id>`, as `keys list` shows it (with its "_..." or not): a key id alone, never a name
 _KEY_PREFIX = re.compile(r"pgf_([0-9a-f]{12})(?:_.*)?", re.DOTALL)

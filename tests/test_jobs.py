@@ -96,7 +96,8 @@ def test_a_job_reports_progress_failures_and_its_report(
 
 
 def test_a_job_reads_unchanged_files_only_when_asked_to_reread(
-        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
     players, yaoming = sample_photos()[:2]
     album = tmp_path / "album"
     album.mkdir()
@@ -133,8 +134,13 @@ def test_a_job_reads_unchanged_files_only_when_asked_to_reread(
         os.utime(album / "f.jpg", ns=(long_ago, long_ago))
         assert [(Path(f["file"]).name, f["reason"]) for f in index_path(
             client, "album")["failures"]] == [("f.jpg", "file is empty")]
+        caplog.set_level(logging.INFO, logger="pgface.api.jobs")
         quiet = index_path(client, "album")
         assert (quiet["unchanged_failures"], quiet["failures"], quiet["skipped"]) == (1, [], 5)
+        # and the job's log line counts it (probe reprobe37: its counts were fewer than the
+        # files read)
+        assert "5 already indexed, 0 failed, 1 that failed before not read again" in (
+            caplog.text), caplog.text
         assert index_path(client, "album", reread=True)["unchanged_failures"] == 0
 
 

@@ -169,8 +169,12 @@ class Jobs:
     def _finish(self, job: Job, state: str) -> None:
         job.state, job.stage = state, None  # a finished job is in no stage of a run
         job.finished_at = datetime.now(timezone.utc)
+        unchanged = (job.report or {}).get("unchanged_failures", 0)
         counts = (f"{job.indexed} photos indexed, {job.faces} faces, {job.skipped} already "
-                  f"indexed, {len(job.failures)} failed")
+                  f"indexed, {len(job.failures)} failed"
+                  # the files that failed before, passed over (the counts added up to fewer
+                  # than the files read: probe reprobe37)
+                  + (f", {unchanged} that failed before not read again" if unchanged else ""))
         if state == "failed":
             log.warning("job %s (%s) failed: %s; %s", job.id, loggable(job.path),
                         loggable(job.error or ""), counts)

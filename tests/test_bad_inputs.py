@@ -35,7 +35,7 @@ from conftest import REPO
 from PIL import Image
 from typer.testing import CliRunner
 
-from pgface import Pgface, Settings, engine
+from pgface import Pgface, Settings, engine, imaging
 from pgface.cli import app
 from pgface.db import store
 from pgface.errors import ImageError, NoFaceError, NotFoundError
@@ -641,6 +641,15 @@ def test_a_photo_whose_end_is_still_zeros_is_judged_as_cut_where_its_writing_sto
     places = box(b"iloc", b"\x02\x00\x00\x00\x44\x00\xff\xff\xff\xff")
     hostile = (box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic")
                + box(b"meta", bytes(4) + box(b"iinf", bytes(6)) + places) + bytes(1000))
+    with pytest.raises(ImageError, match=r"^hostile.heic: corrupt or truncated image"):
+        decode_photo(hostile, "hostile.heic", **limits)
+    # and items of 65,535 places of no bytes each (an hour and all the memory, reprobe38)
+    coded = box(b"infe", b"\x02\x00\x00\x00\x00\x01\x00\x00hvc1\x00")
+    places = box(b"iloc", bytes(6) + struct.pack(">H", 40) + b"\x00\x01\x00\x00\xff\xff" * 40)
+    hostile = (box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic") + box(b"meta", bytes(4) + box(
+        b"iinf", bytes(4) + b"\x00\x01" + coded) + places) + bytes(1000))
+    with pytest.raises(ValueError, match="extents that hold no place"):
+        imaging._heif_image_spans(hostile)  # 2.6 million places before, 2 s and 300 MB
     with pytest.raises(ImageError, match=r"^hostile.heic: corrupt or truncated image"):
         decode_photo(hostile, "hostile.heic", **limits)
 

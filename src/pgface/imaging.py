@@ -527,7 +527,12 @@ def _heif_image_spans(data: bytes) -> list[tuple[int, int]]:
         method = number(2) & 15 if version else 0
         number(2)  # data_reference_index
         base = number(base_size)
-        for _ in range(number(2)):
+        extents = number(2)
+        if extents > 1 and not (offset_size or length_size or index_size):
+            # places of no bytes of their own: 65,535 of them, each read again and again
+            # without moving on, took an hour and all the memory (probe reprobe38)
+            raise ValueError("extents that hold no place")
+        for _ in range(extents):
             number(index_size)
             offset, length = base + number(offset_size), number(length_size)
             if item in coded and method == 0:  # at a file offset (1: inside the meta box)

@@ -1015,6 +1015,12 @@ def test_a_servers_log_keeps_no_keys_secret_and_few_lines_of_an_outage() -> None
         asked.args = ("127.0.0.1:5", "GET", f"/s?api_key={encoded}", "1.1", 401)
         line = formatter.format(asked)
         assert "ECRET" not in line and "api_key=pgf_0123456789ab_*** HTTP/1.1" in line, line
+    # what else a part holding a key holds stays encoded: decoded, a client wrote lines of its
+    # own into the log (reprobe38)
+    asked.args = ("127.0.0.1:5", "GET", "/h?q=pgf_0123456789ab_aaaa%0A2026-12-05%20INFO:%20x",
+                  "1.1", 200)
+    line = formatter.format(asked)
+    assert "\n" not in line and "q=pgf_0123456789ab_***%0A2026-12-05%20INFO%3A%20x " in line, line
 
     throttled = _ConnectErrorsThrottled()
 

@@ -920,6 +920,24 @@ def test_health_says_the_databases_own_words_only_to_this_machine(
         caplog.text), caplog.text
 
 
+def test_a_503_says_the_databases_own_words_only_to_this_machine(
+        settings: Settings, analyzer: FaceAnalyzer, pf: Pgface) -> None:
+    """Probe operator35: health hid the database's own words (its socket path or host) from
+    the network, and every keyed route's 503 told them to a key's holder there."""
+    with pf.pool.connection() as conn:
+        _, key = api_keys.create_key(conn, "reader", ["read"])
+    gone = "postgresql://postgres@/pgface?host=/nonexistent-pgface-socket&port=5"
+    photo = require_data(PHOTOS / "queries" / "obama1.jpg")
+    for host, shown in (("127.0.0.1", True), ("0.0.0.0", False)):
+        unwell = settings.model_copy(update={"api_host": host, "read_database_url": [gone]})
+        with TestClient(create_app(unwell, analyzer)) as client:
+            answer = client.post("/api/search", files=upload(photo),
+                                 headers={"Authorization": f"Bearer {key}"})
+        assert answer.status_code == 503, answer.text
+        assert ("/nonexistent-pgface-socket" in error_of(answer)) is shown, (host, answer.text)
+        assert shown or "the server's log says why" in error_of(answer), answer.text
+
+
 def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
         settings: Settings, analyzer: FaceAnalyzer, pf: Pgface,
         caplog: pytest.LogCaptureFixture) -> None:

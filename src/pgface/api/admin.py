@@ -11,11 +11,10 @@ from pgface import __version__
 from pgface.api.deps import (
     authenticate,
     get_pf,
-    is_loopback,
-    made_to_this_machine,
     proxied,
     proxied_refusal,
     require_read,
+    sees_database_words,
 )
 from pgface.api.errors import ApiError
 from pgface.api.models import AuthInfo, Health, Stats, error_responses
@@ -56,8 +55,7 @@ def _unavailable(request: Request, settings: Settings, where: str, exc: Exceptio
     site's name pointed at 127.0.0.1 would read them from its page, probe reprobe32);
     elsewhere in the server's log alone. Health itself answers every Host: a probe's through
     a proxy of a server with keys was refused as an open server's would be (probe docs31)."""
-    if (is_loopback(settings.api_host) and settings.api_auth != "always"
-            and made_to_this_machine(request)):
+    if sees_database_words(request):
         return ApiError(503, f"database unavailable: {where}{exc}", "database_unavailable")
     log.warning("health: database unavailable: %s%s", where, loggable(str(exc)))
     return ApiError(503, f"database unavailable: {where}the server's log says why",

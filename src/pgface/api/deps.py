@@ -170,6 +170,17 @@ def made_to_this_machine(request: Request) -> bool:
     return is_loopback(name) or name.endswith(".localhost") or name == reached
 
 
+def sees_database_words(request: Request) -> bool:
+    """Whether the database's own words (its host or socket path, which a failure to connect
+    quotes) go to this client: a server's on loopback, in a request made to this machine (no
+    site's name pointed at 127.0.0.1, no proxy's client); elsewhere they are the server's
+    log's alone (probes security31, reprobe32, reprobe36, operator35: a read key's holder on
+    the network was told the socket path)."""
+    settings = get_settings(request)
+    return (is_loopback(settings.api_host) and settings.api_auth != "always"
+            and made_to_this_machine(request))
+
+
 # What a reverse proxy adds to the requests it passes on: a client of another machine
 FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 

@@ -293,6 +293,12 @@ def install_error_handlers(app: FastAPI) -> None:
         if status >= 500:  # the request and its key, as every 5xx line (reprobe36)
             log.error("%s %s: %s%s", request.method, loggable(request.url.path),
                       loggable(str(exc)), _sender(request.scope))
+        if isinstance(exc, DatabaseError):
+            from pgface.api.deps import sees_database_words  # (deps raises this module's)
+
+            if not sees_database_words(request):  # health's rule: the log has the words
+                return error_response(status, "database unavailable: the server's log says "
+                                              "why", code)
         # a conflict's details wherever it is raised (a name several people have in other
         # letter case, `alike`, reached by any endpoint that takes a name)
         return error_response(status, str(exc), code, getattr(exc, "details", None))

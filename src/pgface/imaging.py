@@ -438,8 +438,9 @@ def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
         raise ImageError(source, f"file is {len(data):,} bytes, over the limit of {max_bytes:,}")
     if not data:
         raise ImageError(source, "file is empty")
-    written = _jpeg_without_unwritten_tail(data)
-    zeros = len(data) - len(data.rstrip(b"\x00"))
+    unpadded = data.rstrip(b"\x00")  # once: a copy of the file where it ends in zeros
+    zeros = len(data) - len(unpadded)
+    written = _jpeg_without_unwritten_tail(data, unpadded)
     try:
         if zeros >= UNWRITTEN_ZEROS and _coded_data_reaches(data, len(data) - zeros):
             raise ImageError(source, "corrupt or truncated image (its image data runs into "
@@ -572,18 +573,19 @@ def _heif_coded_items(data: bytes, start: int, end: int) -> set[int]:
     return coded
 
 
-def _jpeg_without_unwritten_tail(data: bytes) -> bytes:
+def _jpeg_without_unwritten_tail(data: bytes, unpadded: bytes) -> bytes:
     """A JPEG's bytes without the zeros it ends with where no end marker comes before them:
     what a copy that sets the file's size first and then writes it (Windows and SMB copies,
     rsync --preallocate) leaves unwritten. Decoded as coded data, those zeros were read as
     blocks: a progressive JPEG caught with 70 % of it written was taken, its picture wrong
     in a quarter of its rows, where the same file cut there was measured (probe nas33).
     Without them the file is cut short, and measured as one is. The data itself as it is
-    for anything else (a whole JPEG padded with zeros after its end marker among it)."""
-    if data[:2] != b"\xff\xd8" or data[-1:] != b"\x00":
+    for anything else (a whole JPEG padded with zeros after its end marker among it).
+    UNPADDED: the data without the zeros it ends with (decode_photo has it)."""
+    if (data[:2] != b"\xff\xd8" or len(unpadded) == len(data)
+            or unpadded.endswith(b"\xff\xd9")):
         return data
-    written = data.rstrip(b"\x00")
-    return data if written.endswith(b"\xff\xd9") else written
+    return unpadded
 
 
 def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,

@@ -88,7 +88,6 @@ def _key_in_url(request: Request) -> str:
     return ""
 
 
-
 def keys_required(settings: Settings, any_key: bool) -> str | None:
     """Why this server wants a key from every client, or None while it may stay open."""
     if settings.api_auth == "always":

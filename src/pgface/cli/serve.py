@@ -383,6 +383,6 @@ def revoke(name_or_id: Annotated[str, typer.Argument(
                   highlight=False, soft_wrap=True)
 
 
-# What a library without active keys answers (docs/http.md: Who may call what)
+# What a library without active keys answers (docs/http.md, Authentication)
 OPEN_SAID = ("a server on 127.0.0.1 answers every client that reaches it without a key, the "
              "clients of a proxy in front of it too, and one on another address none")

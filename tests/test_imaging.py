@@ -6,7 +6,9 @@ import hashlib
 import io
 import re
 import struct
+import warnings
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -151,6 +153,35 @@ def test_size_limits_are_checked_before_decoding(tmp_path: Path) -> None:
         decode_photo(big, "huge.png", **LIMITS)
     with pytest.raises(ImageError, match="bytes, over the limit"):
         decode_photo(big, "huge.png", max_bytes=1000, max_pixels=10**9)
+
+
+def test_pillows_pixel_limit_stays_the_applications(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Importing pgface took Pillow's guard against decompression bombs away from the whole
+    process (MAX_IMAGE_PIXELS = None: an application's own Image.open then read any size).
+    Pillow's limit stays; decoding raises it to pgface's where that is higher, and a photo
+    over twice an application's lower limit is refused in pgface's words."""
+    assert Image.MAX_IMAGE_PIXELS is not None  # pgface imported above
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000)  # an application's, lower than ours
+    small = encode(Image.new("L", (50, 30)))  # 1,500 pixels: over Pillow's, within pgface's
+    photo = decode_photo(small, "a.png", max_bytes=10**6, max_pixels=2_000)
+    assert photo.image.shape[:2] == (30, 50) and Image.MAX_IMAGE_PIXELS == 2_000
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000)
+    big = encode(Image.new("L", (100, 30)))  # 3,000 pixels: over twice Pillow's limit
+    with pytest.raises(ImageError, match=r"^b.png: image is 3,000 pixels, over the limit of "
+                                         r"500 pixels$"):
+        decode_photo(big, "b.png", max_bytes=10**6, max_pixels=500)
+    assert Image.MAX_IMAGE_PIXELS == 1_000  # never lowered
+
+
+def test_decoding_threads_leave_the_warning_filters_as_they_were() -> None:
+    """Each decode hid Pillow's warnings with warnings.catch_warnings, which is not safe across
+    threads: an index run through the Python API left the application's whole process
+    ignoring every warning, its own too."""
+    png = encode(Image.new("RGB", (300, 300), (90, 120, 150)))
+    filters = list(warnings.filters)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: decode_photo(png, f"{i}.png", **LIMITS), range(2000)))
+    assert warnings.filters == filters
 
 
 def test_face_crop_is_a_small_jpeg_even_at_the_border() -> None:

@@ -44,8 +44,27 @@ from pgface.errors import (
 )
 from pgface.paths import expand
 
-# We check the pixel count ourselves, before decoding, with our own limit and message.
-Image.MAX_IMAGE_PIXELS = None
+
+def quiet_pillow_warnings() -> None:
+    """Pillow's warnings of a file's metadata (`Corrupt EXIF data`, `Possibly corrupt EXIF
+    MakerNote data`) hidden in this process: in pgface's own processes (the command line, its
+    server, its indexing children) what a file lacks is its report's failure, and such a line
+    came out between the lines of an index run (probe docs35). Not done per decode with
+    warnings.catch_warnings: that is not safe across threads, and decoding threads left the
+    whole process ignoring every warning, its application's too."""
+    warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
+
+
+def _allow_pixels(max_pixels: int) -> None:
+    """Pillow's own pixel limit (MAX_IMAGE_PIXELS: a warning above it, DecompressionBombError
+    above twice it) raised to pgface's where it is under it: pgface checks the pixel count
+    itself, before decoding, with its own limit and message (_check_pixels), which may be set
+    above Pillow's. Never lowered or removed: the limit is the whole process's, and an
+    application that imports pgface keeps Pillow's guard for its own images (pgface's import
+    set it to None)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and limit < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels
 
 
 @functools.cache
@@ -592,6 +611,7 @@ def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
                   sha256: bytes | None) -> Photo:
     """decode_photo of data within the size limit."""
     _check_jpeg_scans(data, source)
+    _allow_pixels(max_pixels)
     plain = _decode_plain_jpeg(data, source, max_pixels, keep_side)
     if plain is not None:
         bgr, factor, (width, height) = plain
@@ -600,35 +620,38 @@ def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
                      format="JPEG", **({"factor": factor, "_jpeg": data, "size": (width, height)}
                         if factor > 1 else {}))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's own warnings become our errors below
-            if data[4:8] == b"ftyp":  # an ISO media file: HEIC, HEIF, AVIF
-                _open_heif()
-            img = Image.open(io.BytesIO(data), formats=_open_formats())
-            if img.format == "PPM" and img.mode == "F":  # Pillow's PPM reader opens PFMs too
-                # (read when named, passed over by a walk, served as no image: probe hostile20)
-                raise ImageError(source, "not a format pgface reads (a Portable FloatMap (PFM) "
-                                         "file of floating-point samples; it reads JPEG, PNG, "
-                                         "WebP, GIF, TIFF, BMP, PGM/PPM, HEIC and AVIF)")
-            width, height = img.size
-            _check_pixels(source, width, height, max_pixels)
-            taken_at = _taken_at(img)
-            if img.format == "TIFF":
-                _check_tiff_data(data, img.tag_v2, source)
-                _quiet_libtiff()
-            factor = (reduction_factor(width, height, keep_side, _orientation(img))
-                      if img.format == "JPEG" else 1)
-            bgr = (_decode_jpeg(data, img, source, factor) if img.format == "JPEG"
-                   else _decode_deep_colour(data, img, source))
-            if bgr is None:
-                factor = 1
-            if bgr is None:
-                img.load()
-                if _orientation(img) != 1:  # in place: no copy of the whole photo
-                    ImageOps.exif_transpose(img, in_place=True)
-                bgr = _to_bgr(img)
+        if data[4:8] == b"ftyp":  # an ISO media file: HEIC, HEIF, AVIF
+            _open_heif()
+        img = Image.open(io.BytesIO(data), formats=_open_formats())
+        if img.format == "PPM" and img.mode == "F":  # Pillow's PPM reader opens PFMs too
+            # (read when named, passed over by a walk, served as no image: probe hostile20)
+            raise ImageError(source, "not a format pgface reads (a Portable FloatMap (PFM) "
+                                     "file of floating-point samples; it reads JPEG, PNG, "
+                                     "WebP, GIF, TIFF, BMP, PGM/PPM, HEIC and AVIF)")
+        width, height = img.size
+        _check_pixels(source, width, height, max_pixels)
+        taken_at = _taken_at(img)
+        if img.format == "TIFF":
+            _check_tiff_data(data, img.tag_v2, source)
+            _quiet_libtiff()
+        factor = (reduction_factor(width, height, keep_side, _orientation(img))
+                  if img.format == "JPEG" else 1)
+        bgr = (_decode_jpeg(data, img, source, factor) if img.format == "JPEG"
+               else _decode_deep_colour(data, img, source))
+        if bgr is None:
+            factor = 1
+        if bgr is None:
+            img.load()
+            if _orientation(img) != 1:  # in place: no copy of the whole photo
+                ImageOps.exif_transpose(img, in_place=True)
+            bgr = _to_bgr(img)
     except ImageError:
         raise
+    except Image.DecompressionBombError as exc:  # over twice Pillow's limit, itself ours or more
+        counted = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{_pixel_count(int(counted[1]))}, " if counted else ""
+        raise ImageError(source, f"image is {size}over the limit of "
+                                 f"{_pixel_count(max_pixels)}") from exc
     except UnidentifiedImageError as exc:
         if _is_heif_family(data):  # Pillow's AVIF opener says a truncated AVIF is no image
             raise ImageError(source, "corrupt or truncated image (an AVIF or HEIF file "
@@ -672,7 +695,7 @@ def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
                                   sha256 or hashlib.sha256(data).digest())
             photo.size_bytes = len(data)
             return photo
-        if isinstance(exc, OSError | SyntaxError | ValueError | Image.DecompressionBombError):
+        if isinstance(exc, OSError | SyntaxError | ValueError):
             reason = " ".join(str(exc).split()) or type(exc).__name__  # libheif ends with "\n"
             if reason == "decoder error -2":  # libtiff's: a strip or tile that would not decode
                 reason = "its compressed image data cannot be decoded"
@@ -1463,9 +1486,7 @@ def _tiff_tags(data: bytes) -> TiffImagePlugin.ImageFileDirectory_v2 | None:
         ifd = TiffImagePlugin.ImageFileDirectory_v2(data[:8])
         stream = io.BytesIO(data)
         stream.seek(ifd.next)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's "Corrupt EXIF data": None below
-            ifd.load(stream)
+        ifd.load(stream)  # a "Corrupt EXIF data" warning, and a None below
         ifd.get(258), ifd.get(339)  # noqa: B018 - values read now, not when asked for
     except Exception:  # noqa: BLE001 - any failure to read the IFD: a corrupt file
         return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
-import warnings
 from dataclasses import asdict
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -67,6 +66,7 @@ from pgface.config import Settings
 from pgface.db.connection import migrations
 from pgface.db.store import Removal
 from pgface.errors import PgfaceError, without_passwords
+from pgface.imaging import quiet_pillow_warnings
 from pgface.index import IndexReport
 from pgface.models.packs import insightface_pack, sample_photos
 from pgface.paths import readable
@@ -131,10 +131,7 @@ def _quiet_logs(
     logging.getLogger("psycopg").setLevel(logging.CRITICAL)
     logging.getLogger("pgface.db.watch").setLevel(logging.CRITICAL)
     show_log_warnings_as_notices()
-    # Pillow's warnings of a file's metadata (`Corrupt EXIF data`): decoding hides them each
-    # time (imaging.py), but warnings.catch_warnings is not safe across threads, and one came
-    # out between the lines of an index run (probe docs35); what a file lacks is its failure
-    warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
+    quiet_pillow_warnings()
 
 
 @app.command()

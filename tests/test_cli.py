@@ -209,7 +209,7 @@ def test_a_folder_with_no_photo_is_a_warning_and_exit_1(env: dict[str, str],
 
 def test_index_exclude_leaves_out_what_it_matches_and_says_how_many(
         env: dict[str, str], tmp_path: Path) -> None:
-    from test_index import excluded_library
+    from test_index import BLANK_SPACED_OR_DOTTED_PATTERNS, excluded_library
 
     library = excluded_library(tmp_path / "library")
     done = runner.invoke(app, ["index", "--quiet", str(library), "--exclude", "Screenshots",
@@ -226,10 +226,13 @@ def test_index_exclude_leaves_out_what_it_matches_and_says_how_many(
     report = json.loads(as_json.stdout)
     assert (report["excluded"], report["files"], report["skipped"]) == (4, 4, 4)
 
-    # A pattern that can match nothing is a usage error naming the option
-    for wrong in ("", "/home/me/Photos/2019"):
+    # A pattern that can match nothing is a usage error naming the option, and why
+    for wrong, said in (("", "an empty pattern"), ("/home/me/Photos/2019", "starts with '/'"),
+                        *((pattern, words) for [pattern], words in
+                          BLANK_SPACED_OR_DOTTED_PATTERNS)):
         refused = runner.invoke(app, ["index", str(library), "--exclude", wrong], env=env)
         assert refused.exit_code == 2 and "--exclude" in refused.stderr, refused.output
+        assert said in " ".join(refused.stderr.replace("│", " ").split()), refused.stderr
     # and so is one with nothing to walk (--pending reads stored paths, each named)
     alone = runner.invoke(app, ["index", "--pending", "--exclude", "*.png"], env=env)
     assert alone.exit_code == 2 and "--exclude needs the PATH" in alone.stderr, alone.output

@@ -146,7 +146,7 @@ def test_a_job_reads_unchanged_files_only_when_asked_to_reread(
 
 def test_a_job_leaves_out_what_its_exclude_and_the_servers_setting_match(
         settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
-    from test_index import excluded_library
+    from test_index import BLANK_SPACED_OR_DOTTED_PATTERNS, excluded_library
 
     excluded_library(tmp_path / "library")
     settings = settings.model_copy(update={"api_roots": [tmp_path],
@@ -168,12 +168,15 @@ def test_a_job_leaves_out_what_its_exclude_and_the_servers_setting_match(
         assert wait_for_job(client, named.json()["id"])["report"]["indexed"] == 1
 
         # Patterns that match nothing, or no list of them: refused by name, nothing started
-        for wrong in ([""], ["/srv/photos/2019"], "*.png", [3], None):
+        for wrong, said in (([""], "an empty pattern"), (["/srv/photos/2019"], "starts with"),
+                            ("*.png", ""), ([3], ""), (None, ""),
+                            *BLANK_SPACED_OR_DOTTED_PATTERNS):
             refused = client.post("/api/photos/index-path",
                                   json={"path": "library", "exclude": wrong})
             assert refused.status_code == 422, refused.text
             error = refused.json()["error"]
             assert error["code"] == "invalid_request" and "'exclude" in error["message"], error
+            assert said in error["message"], error
         assert len(client.get("/api/jobs").json()["jobs"]) == 2
 
 

@@ -23,6 +23,7 @@ def test_list_settings_take_json_or_the_plain_form(monkeypatch: pytest.MonkeyPat
     assert plain.api_roots == [Path("/srv/photos"), Path("/srv/more photos")]
     assert plain.det_sizes == [256, 640]  # in the order the detector runs them
     assert plain.providers == ["OpenVINO", "CPUExecutionProvider"]
+    # the spaces around the plain form's commas are its syntax, taken off
     assert plain.index_exclude == ["Screenshots", "*.png", "2019/private"]
     monkeypatch.setenv("PGFACE_INDEX_EXCLUDE", '["a,b.jpg"]')  # JSON: a "," inside a name
     assert Settings().index_exclude == ["a,b.jpg"]
@@ -90,6 +91,13 @@ def test_detector_sizes_that_cannot_work_are_refused(monkeypatch: pytest.MonkeyP
     # a pattern with "/" is matched inside the folder given: an absolute one matches nothing
     ("PGFACE_INDEX_EXCLUDE", "Screenshots,/srv/photos/2019", "starts with '/'"),
     ("PGFACE_INDEX_EXCLUDE", '["*.png", ""]', "an empty pattern"),
+    # a JSON list keeps each pattern as written: one that matches nothing is refused, as
+    # --exclude refuses it (probe reprobe39: the plain form's spaces were taken off, and
+    # --exclude 'skip ' matched nothing); `./skip` matched nothing anywhere
+    ("PGFACE_INDEX_EXCLUDE", '["skip "]', "'skip ' ends with white space"),
+    ("PGFACE_INDEX_EXCLUDE", '["  "]', "is blank"),
+    ("PGFACE_INDEX_EXCLUDE", "Screenshots,./skip", "starts with './'"),
+    ("PGFACE_INDEX_EXCLUDE", "a/../b", "a '..' part"),
     # the JSON parser's "Expecting value: line 1 column 2 (char 1)" alone
     ("PGFACE_PROVIDERS", "[OpenVINO]", r"not a JSON list .*quote each item.*plainly, as in a,b"),
     ("PGFACE_DET_SIZES", "[256,", "not a JSON list"),

@@ -246,7 +246,7 @@ def passed_over(name: str, folder: bool, parent: str = "") -> bool:
 
 
 def check_exclude(patterns: object, name: str = "exclude") -> list[str]:
-    """Exclude patterns (excluded): a list or tuple of non-empty strings, else
+    """Exclude patterns (excluded): a list or tuple of strings paths.exclude_problem takes, else
     InvalidInputError naming NAME (a string alone would be its letters, each a pattern:
     `exclude="*.png"` would leave out every name `p`, `n` or `g`)."""
     if isinstance(patterns, str) or not isinstance(patterns, list | tuple):

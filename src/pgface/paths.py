@@ -217,14 +217,39 @@ def exclude_problem(pattern: object) -> str | None:
     (index.excluded: `Screenshots`, `*.png`, `2019/private`), or None where it can."""
     if not isinstance(pattern, str):
         return f"each pattern is text, not {kind_of(pattern)}"
+    # One rule for every door (--exclude, an HTTP job's exclude, Pgface.index's,
+    # PGFACE_INDEX_EXCLUDE): each took some patterns that match nothing in silence (probe
+    # reprobe39: `skip ` pasted from a list, `./skip`, a blank one).
     if not pattern:
         return "an empty pattern, which matches no name"
+    shown = repr(readable(pattern))
+    if not pattern.strip():
+        return f"the pattern {shown} is blank, which matches no name"
     if "\x00" in pattern:
-        return f"the pattern {readable(pattern)!r} holds a NUL byte, which no name does"
+        return f"the pattern {shown} holds a NUL byte, which no name does"
     if pattern.startswith("/"):
         # an absolute path, or a root's anchor: a pattern with "/" is matched against the
         # path inside the folder given already, and one starting with "/" matched nothing
-        return (f"the pattern {readable(pattern)!r} starts with '/': a pattern with '/' is "
+        return (f"the pattern {shown} starts with '/': a pattern with '/' is "
                 f"matched against the path inside the folder given, as in 2019/private "
                 f"(never against an absolute path)")
+    if pattern[0].isspace() or pattern[-1].isspace():
+        # most likely pasted with the spaces around it; a name that has one is matched by
+        # `[ ]`, which says so on purpose
+        if pattern[0].isspace():
+            where, example = "begins", f"[ ]{pattern.strip()}"
+        else:
+            where, example = "ends", f"{pattern.strip()}[ ]"
+        return (f"the pattern {shown} {where} with white space, which is taken for a slip: a "
+                f"name with a space there is matched by '[ ]', as in {readable(example)!r}")
+    if pattern.startswith("./"):
+        return (f"the pattern {shown} starts with './': the path inside the folder given "
+                f"is matched from its first name, as in 2019/private (never './2019/private')")
+    # "Screenshots/" ends in "/" on purpose (folders only); any other empty part, or a "." or
+    # ".." one, is in no path the walk matches (relative, one "/" between names)
+    for part in pattern.removesuffix("/").split("/"):
+        if part in ("", ".", ".."):
+            what = "an empty part ('//')" if not part else f"a {part!r} part"
+            return (f"the pattern {shown} holds {what}: the path inside the folder given "
+                    f"has one '/' between names and no '.' or '..' part, as in 2019/private")
     return None

@@ -183,6 +183,30 @@ def test_index_passes_over_files_that_failed_unchanged_and_exits_0(env: dict[str
             "it)") in " ".join(one.stderr.split()), one.stderr
 
 
+def test_index_of_a_renamed_folder_passes_over_its_failed_file_and_exits_0(
+        env: dict[str, str], tmp_path: Path) -> None:
+    # Probe reprobe39: `mv real real2; pgface index real2` said "2 moved or renamed", read the
+    # broken file again, failed it again and exited 1; failed_files kept both paths for ever.
+    from test_index import broken_library
+
+    folder = tmp_path / "real"
+    broken_library(folder)
+    for moment in ("loop.jpg", "pipe.jpg", "empty.jpg"):  # one broken file is enough here
+        (folder / moment).unlink()
+    assert runner.invoke(app, ["index", "--quiet", str(folder)], env=env).exit_code == 1
+
+    renamed = folder.rename(tmp_path / "real2")
+    done = runner.invoke(app, ["index", "--quiet", str(renamed)], env=env)
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.stderr.split())
+    assert "0 failed" in said and "1 moved or renamed" in said, said
+    assert ("1 file that failed before and is unchanged was not read again (--reread reads "
+            "it)") in said, said
+    with psycopg.connect(env["PGFACE_DATABASE_URL"]) as conn:
+        assert [p for p, in conn.execute("SELECT path FROM failed_files")] == [
+            str((renamed / "corrupt.jpg").resolve())]
+
+
 def test_a_folder_with_no_photo_is_a_warning_and_exit_1(env: dict[str, str],
                                                           tmp_path: Path) -> None:
     empty = tmp_path / "holiday"

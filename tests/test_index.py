@@ -750,3 +750,36 @@ def test_a_failed_file_fixed_is_stored_and_forgotten_and_prune_and_remove_forget
     again = pf.index([folder])
     assert again.unchanged_failures == 0
     assert str(kept) in {f.source for f in again.failures}
+
+
+def test_a_failed_file_in_a_folder_renamed_or_moved_stays_passed_over_at_its_new_path(
+    pf: Pgface, database_url: str, tmp_path: Path
+) -> None:
+    # Probe reprobe39: `mv real real2; pgface index real2` read the broken file again, failed
+    # it again (exit 1), and failed_files kept the former path for ever, no prune reaching it.
+    # Renaming a folder keeps its files' size, modification and change time.
+    library = tmp_path / "library"
+    library.mkdir()
+    broken_library(library / "real")
+    for moment in ("loop.jpg", "pipe.jpg"):  # failures of the moment: never remembered
+        (library / "real" / moment).unlink()
+    assert len(pf.index([library]).failures) == 2
+
+    (library / "real").rename(library / "real2")
+    moved = pf.index([library / "real2"])
+    assert (moved.failures, moved.unchanged_failures, moved.moved) == ([], 2, 1), moved
+    with psycopg.connect(database_url) as conn:
+        remembered = sorted(Path(p).relative_to(library.resolve()).as_posix()
+                            for p, in conn.execute("SELECT path FROM failed_files"))
+    assert remembered == ["real2/corrupt.jpg", "real2/empty.jpg"]
+    assert pf.index([library / "real2"]).unchanged_failures == 2  # and stays so
+
+    # A folder moved into another keeps them too; a file renamed itself has a new change
+    # time, so it is read again (and a prune forgets its former path, gone)
+    (library / "2024").mkdir()
+    (library / "real2").rename(library / "2024" / "real")
+    (library / "2024" / "real" / "empty.jpg").rename(library / "2024" / "real" / "blank.jpg")
+    again = pf.index([library], prune=True)
+    assert again.unchanged_failures == 1, again
+    assert [Path(f.source).name for f in again.failures] == ["blank.jpg"]
+    assert set(failed_files(database_url)) == {"corrupt.jpg", "blank.jpg"}

@@ -454,16 +454,43 @@ ON CONFLICT (path_bytes) DO UPDATE SET
     pgface_version = EXCLUDED.pgface_version, max_file_bytes = EXCLUDED.max_file_bytes,
     max_pixels = EXCLUDED.max_pixels, failed_at = now()
 """
-# The paths whose file has the stamp it had when its content failed, failed by this reader
-# (the same decoding, index.reader_version, and limits): nothing there to read again.
+# The failures remembered with the stamp these files have now, failed by this reader (the same
+# decoding, index.reader_version, and limits): (path now, path remembered). At the same path,
+# nothing there to read again; at another, for a path with no failure remembered, where the
+# file may have been before its folder was renamed or moved (store.unchanged_failures checks
+# the name and that the file there is gone). By migration 0031's index on the stamp.
 UNCHANGED_FAILURES = """
-SELECT f.path_bytes
+SELECT s.path_bytes, f.path_bytes
 FROM unnest(%(paths)s::bytea[], %(sizes)s::bigint[], %(mtimes)s::bigint[], %(ctimes)s::bigint[])
      AS s(path_bytes, size_bytes, mtime_ns, ctime_ns)
-JOIN failed_files f ON f.path_bytes = s.path_bytes AND f.size_bytes = s.size_bytes
-                   AND f.mtime_ns = s.mtime_ns AND f.ctime_ns = s.ctime_ns
+JOIN failed_files f ON f.mtime_ns = s.mtime_ns AND f.size_bytes = s.size_bytes
+                   AND f.ctime_ns = s.ctime_ns
 WHERE f.pgface_version = %(version)s AND f.max_file_bytes = %(max_bytes)s
   AND f.max_pixels = %(max_pixels)s
+  AND (f.path_bytes = s.path_bytes
+       OR NOT EXISTS (SELECT 1 FROM failed_files here WHERE here.path_bytes = s.path_bytes))
+"""
+# Failures whose file was moved (store.unchanged_failures): each row goes to its new path, in
+# path order as the other writes (a row another run moved or wrote meanwhile is left as it is).
+# Returns the new paths.
+MOVE_FAILURES = """
+WITH m AS (
+    SELECT * FROM unnest(%(olds)s::bytea[], %(news)s::bytea[], %(texts)s::text[])
+        AS m(old, new, path)
+), locked AS (
+    SELECT f.path_bytes FROM failed_files f JOIN m ON f.path_bytes = m.old
+    ORDER BY f.path_bytes FOR UPDATE OF f
+), gone AS (
+    DELETE FROM failed_files f USING locked, m
+    WHERE f.path_bytes = locked.path_bytes AND m.old = f.path_bytes
+    RETURNING m.new, m.path, f.size_bytes, f.mtime_ns, f.ctime_ns, f.reason, f.pgface_version,
+              f.max_file_bytes, f.max_pixels, f.failed_at
+)
+INSERT INTO failed_files (path_bytes, path, size_bytes, mtime_ns, ctime_ns, reason,
+                          pgface_version, max_file_bytes, max_pixels, failed_at)
+SELECT * FROM gone ORDER BY new
+ON CONFLICT (path_bytes) DO NOTHING
+RETURNING path_bytes
 """
 FORGET_FAILURES = """
 DELETE FROM failed_files f USING (

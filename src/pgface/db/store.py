@@ -379,7 +379,13 @@ def remember_failures(conn: psycopg.Connection, failed: Sequence[FailedFile], re
 def unchanged_failures(conn: psycopg.Connection, stamps: Sequence[tuple[bytes, FileStamp]],
                        reader: Reader) -> set[bytes]:
     """Of these (path bytes, file stamp now), the paths whose content failed with this stamp,
-    as READER read it (remember_failures): nothing there to read again."""
+    as READER read it (remember_failures): nothing there to read again. A file at a path with
+    no failure remembered is one remembered elsewhere where its name and stamp are that
+    failure's and the file there is gone: moved with its folder, whose rename or move keeps
+    its files' size, modification and change time (a file renamed itself has a new change
+    time: read again). Its row moves to the new path: a folder renamed read its broken file
+    again, failed again, and kept the former path for ever, no prune reaching it (probe
+    reprobe39)."""
     if not stamps:
         return set()
     rows = conn.execute(sql.UNCHANGED_FAILURES, {
@@ -387,7 +393,26 @@ def unchanged_failures(conn: psycopg.Connection, stamps: Sequence[tuple[bytes, F
         "mtimes": [s.mtime_ns for _, s in stamps], "ctimes": [s.ctime_ns for _, s in stamps],
         "version": reader.version, "max_bytes": reader.max_file_bytes,
         "max_pixels": reader.max_pixels}).fetchall()
-    return {bytes(r[0]) for r in rows}
+    unchanged: set[bytes] = set()
+    former: dict[bytes, list[bytes]] = {}  # path now -> the gone paths it may have had
+    folders: dict[bytes, bool] = {}
+    for now, remembered in ((bytes(r[0]), bytes(r[1])) for r in rows):
+        if now == remembered:
+            unchanged.add(now)
+        elif (os.path.basename(now) == os.path.basename(remembered)
+              and not paths.exists(remembered, folders)):
+            former.setdefault(now, []).append(remembered)
+    # one former path for one file, and each former path claimed once: two files alike in
+    # name and stamp to the nanosecond cannot be told apart, and are read
+    claims = Counter(old for olds in former.values() for old in olds)
+    moves = sorted((olds[0], now) for now, olds in former.items()
+                   if len(olds) == 1 and claims[olds[0]] == 1)
+    if moves:
+        moved = conn.execute(sql.MOVE_FAILURES, {
+            "olds": [old for old, _ in moves], "news": [new for _, new in moves],
+            "texts": [readable(new) for _, new in moves]}).fetchall()
+        unchanged |= {bytes(r[0]) for r in moved}
+    return unchanged
 
 
 def forget_failures(conn: psycopg.Connection, targets: Sequence[PathLike], gone_only: bool

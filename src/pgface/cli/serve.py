@@ -385,4 +385,5 @@ def revoke(name_or_id: Annotated[str, typer.Argument(
 
 # What a library without active keys answers (docs/http.md, Authentication)
 OPEN_SAID = ("a server on 127.0.0.1 answers every client that reaches it without a key, the "
-             "clients of a proxy in front of it too, and one on another address none")
+             "clients of a proxy in front of it that sends no forwarding header too, and one "
+             "on another address none")

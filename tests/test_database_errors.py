@@ -150,6 +150,44 @@ def test_a_session_terminated_during_a_call_is_a_lost_database(
         assert pf.stats()["photos"] == 0  # the next call takes another connection
 
 
+def test_a_connection_lost_as_the_library_opens_is_not_one_never_made(
+        database_url: str, settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe upgrade39: PostgreSQL killed while pgface upgraded a library said 'cannot connect
+    to the database: the connection is closed', where it had connected and its upgrade (one
+    transaction) was rolled back whole."""
+    def open_library() -> None:
+        with Pgface(settings, analyzer=analyzer) as pf:
+            pf.stats()
+
+    open_library()  # the library made; its next opening reads its migrations
+    with psycopg.connect(database_url) as holder, psycopg.connect(database_url,
+                                                                  autocommit=True) as admin:
+        holder.execute("LOCK TABLE pgface.schema_migrations IN ACCESS EXCLUSIVE MODE")
+        state: dict = {}
+        opening = threading.Thread(target=raised_by, args=(open_library, state))
+        opening.start()
+        waiting: list = []
+        deadline = time.monotonic() + 60  # a guard against a hang, not a timing requirement
+        while not waiting:
+            assert time.monotonic() < deadline and opening.is_alive(), state
+            time.sleep(0.05)
+            waiting = admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()").fetchall()
+        admin.execute("SELECT pg_terminate_backend(%s)", [waiting[0][0]])
+        opening.join(60)
+        holder.rollback()
+    assert not opening.is_alive()
+    lost = state.get("raised")
+    assert isinstance(lost, pgface.DatabaseLost), repr(lost)
+    said = str(lost)
+    assert said.startswith("lost the database connection as pgface opened the library (to "
+                           "read the library's migrations: "), said
+    assert said.endswith("nothing of the library's changes was written (its upgrade is one "
+                         "transaction): run the command again"), said
+    open_library()  # and it opens the next time
+
+
 def test_the_database_errors_are_exported_and_pgface_errors_pass_unchanged(
         settings: Settings) -> None:
     for name in ("StatementFailed", "DatabaseLost", "StatementCancelled", "ReadOnlyDatabase"):

@@ -276,8 +276,10 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
     doing = "read the library's migrations"
     done: set[int] | None = None
     known = migrations()
+    connected = False
     try:
         with psycopg.connect(url) as conn:
+            connected = True
             try:
                 _check_pgvector(conn)
                 done = _applied_migrations(conn, schema)
@@ -333,6 +335,11 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
         raise DatabaseError(f"{disk_full(exc)}; nothing of the library's changes was "
                             f"written (it was to {doing})") from exc
     except psycopg.OperationalError as exc:
+        if connected and connection_lost(exc):  # a server killed or restarted as it upgraded
+            raise DatabaseLost(f"lost the database connection as pgface opened the library "
+                               f"(to {doing}: {one_line(exc)}); nothing of the library's "
+                               f"changes was written (its upgrade is one transaction): run "
+                               f"the command again", exc.sqlstate) from exc
         raise DatabaseError(f"cannot connect to the database: {one_line(exc)}") from exc
     return applied_now
 

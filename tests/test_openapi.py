@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
 from pgface import Settings
 from pgface.api import create_app
 from pgface.api.models import ErrorResponse
 from pgface.models.analysis import FaceAnalyzer
+from pgface.models.packs import sample_photos
 
 
 def resolve(spec: dict, schema: dict) -> dict:
@@ -54,8 +61,6 @@ def test_every_operation_has_a_typed_success_and_the_shared_error_schema(
 
 def test_the_error_model_reads_what_the_server_answers(settings: Settings,
                                                       analyzer: FaceAnalyzer) -> None:
-    from fastapi.testclient import TestClient
-
     with TestClient(create_app(settings, analyzer)) as client:
         for response in (client.get("/api/photos/987654"), client.get("/api/photos?limit=0"),
                          client.get("/api/jobs/nope"), client.get("/api/people/Nobody"),
@@ -63,3 +68,33 @@ def test_the_error_model_reads_what_the_server_answers(settings: Settings,
             parsed = ErrorResponse.model_validate(response.json())
             assert parsed.error.status == response.status_code >= 400
             assert parsed.error.code and parsed.error.message
+
+
+def test_a_photos_taken_at_is_what_its_schema_declares(settings: Settings, analyzer: FaceAnalyzer,
+                                                      tmp_path: Path) -> None:
+    """Probe clients39: `taken_at`, the camera's clock with no zone, was declared `format:
+    date-time` (RFC 3339, an offset required) and sent without one, so a generated client
+    (Java's OffsetDateTime, Go's time.Time) refused every page holding one."""
+    jsonschema_rs = pytest.importorskip("jsonschema_rs", reason="jsonschema-rs is not installed "
+                                        "(schemathesis, the dev extra, brings it)")
+    dated = tmp_path / "dated.jpg"
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2012:12:06 15:46:01"  # DateTimeOriginal
+    with Image.open(next(p for p in sample_photos() if p.name == "yaoming.jpg")) as photo:
+        photo.save(dated, exif=exif, quality=90)
+    with TestClient(create_app(settings, analyzer)) as client:
+        spec = client.get("/openapi.json").json()
+        declared = spec["components"]["schemas"]["PhotoOut"]["properties"]["taken_at"]
+        taken_at = jsonschema_rs.validator_for(declared, validate_formats=True)
+        uploaded = client.post("/api/photos", files={"file": (dated.name, dated.read_bytes(),
+                                                              "image/jpeg")})
+        assert uploaded.status_code == 201, uploaded.text
+        photo_id = uploaded.json()["photo"]["id"]
+        answered = [uploaded.json()["photo"], client.get(f"/api/photos/{photo_id}").json(),
+                    *client.get("/api/photos").json()["photos"]]
+    for photo in answered:
+        # the camera's wall clock as it said it: no zone made up for it
+        assert photo["taken_at"] == "2012-12-06T15:46:01", photo
+        errors = [error.message for error in taken_at.iter_errors(photo["taken_at"])]
+        assert not errors, (declared, photo["taken_at"], errors)
+    assert "zone" in declared["description"], declared

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NaiveDatetime, WithJsonSchema
 
 BOX_DECIMALS = 1
 Verdict = Literal["same", "possible"]  # pgface.verdicts (1:N verdicts)
@@ -21,6 +21,13 @@ def round_box(values: list[float]) -> list[float]:
 
 Box = Annotated[list[float], AfterValidator(round_box),
                 Field(description="[x1, y1, x2, y2] in the photo's pixels, 1 decimal")]
+
+# A camera's clock (EXIF DateTimeOriginal) says no zone, and none is made up for it. Declared
+# as what is sent, not as `format: date-time` (RFC 3339 wants an offset): generated clients
+# (Java's OffsetDateTime, Go's time.Time) refused every page holding one (probe clients39).
+LOCAL_DATE_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
+LocalDateTime = Annotated[NaiveDatetime, WithJsonSchema(
+    {"type": "string", "pattern": LOCAL_DATE_TIME_PATTERN, "examples": ["2012-12-06T15:46:01"]})]
 
 
 # Requests
@@ -155,7 +162,12 @@ class PhotoOut(BaseModel):
     size_bytes: int
     width: int
     height: int
-    taken_at: datetime | None
+    taken_at: LocalDateTime | None = Field(
+        description="When the photo was taken by the camera's clock (EXIF DateTimeOriginal), "
+                    "its local date and time without a zone or UTC offset "
+                    "(`2012-12-06T15:46:01`): the zone the camera was set to is unknown, so it "
+                    "is no instant and no offset is made up for it; null when the photo says "
+                    "none")
     indexed_at: datetime
     face_count: int
     image_url: str

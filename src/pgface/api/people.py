@@ -383,7 +383,7 @@ def person_faces(request: Request, ref: str, limit: Limit = 100, offset: Offset 
 
 
 @router.get("/{ref}/photos", dependencies=[Depends(require_read)],
-            response_model=PersonPhotosPage, responses=READ_ERRORS)
+            response_model=PersonPhotosPage, responses=LIST_ERRORS)
 def person_photos(request: Request, ref: str, limit: Limit = 100, offset: Offset = 0,
                   after: str | None = Query(None, max_length=200, description=(
                       "A page's `next_after`: the next page starts after the last photo "

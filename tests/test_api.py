@@ -1013,6 +1013,39 @@ def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
            f"revoked) (key id {reader.key_id})" in said, said
 
 
+def test_a_key_header_sent_twice_is_refused_and_the_log_names_the_keys_sent(
+        settings: Settings, analyzer: FaceAnalyzer, pf: Pgface,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Probe clients39: of two Authorization (or X-API-Key) headers the first was read and the
+    second ignored, so a valid key then a wrong one was let in (a wrong one then a valid one
+    refused), and the log's line of the 401 named the other key's id (it read the last)."""
+    caplog.set_level(logging.INFO, logger="pgface.api.errors")
+    with pf.pool.connection() as conn:
+        reader, read_key = api_keys.create_key(conn, "reader", ["read"])
+    wrong = "pgf_000000000000_" + "a" * 43
+    with TestClient(create_app(settings, analyzer)) as client:
+        for name, value in (("Authorization", "Bearer {}"), ("X-API-Key", "{}")):
+            for first, second in ((read_key, wrong), (wrong, read_key), (read_key, read_key)):
+                sent = [(name, value.format(first)), (name, value.format(second))]
+                refused = client.get("/api/stats", headers=sent)
+                assert refused.status_code == 401, (sent, refused.text)
+                assert f"2 {name} headers were sent: send one API key" in error_of(refused)
+                assert refused.headers["www-authenticate"] == "Bearer"
+        assert client.get("/api/stats", headers={"X-API-Key": read_key}).status_code == 200
+        bad = client.get("/api/stats", headers=[("X-API-Key", wrong)])
+        assert bad.status_code == 401 and "not valid" in error_of(bad)
+    said = [r.getMessage() for r in caplog.records if r.name == "pgface.api.errors"]
+    sent_twice = [line for line in said if "headers were sent" in line]
+    assert len(sent_twice) == 6, said
+    # each line names the keys refused, both of them, in the order sent
+    assert sent_twice[0].endswith(f"(key ids {reader.key_id}, 000000000000)"), sent_twice
+    assert sent_twice[1].endswith(f"(key ids 000000000000, {reader.key_id})"), sent_twice
+    assert sent_twice[2].endswith(f"(key id {reader.key_id})"), sent_twice
+    # the key judged, and no other
+    assert any(line.startswith("GET /api/stats: 401 ") and "not valid" in line
+               and line.endswith("(key id 000000000000)") for line in said), said
+
+
 def test_a_servers_log_keeps_no_keys_secret_and_few_lines_of_an_outage() -> None:
     """Probe operator35: uvicorn's access log kept a key sent in the URL whole
     (`GET /api/stats?api_key=pgf_..._<secret>`), and a pool making its connections again

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
 
 from pgface.api.errors import ApiError
 from pgface.config import Settings
@@ -56,12 +57,34 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def presented_key(request: Request) -> str | None:
+# Where a client may send its key, as each is said to it
+KEY_HEADERS = {"authorization": "Authorization", "x-api-key": "X-API-Key"}
+
+
+def key_headers(headers: Headers) -> list[tuple[str, str]]:
+    """(name, value) of each header a key may come in, every value of each as sent: the one
+    place the keys a request presented are read, by the check (presented_key) and by the log's
+    line (errors._sender). Each took a value of its own of two headers of one name, the check
+    the first and the log the last, so the line of a refused key named the other one (probe
+    clients39)."""
+    return [(name, value) for name in KEY_HEADERS for value in headers.getlist(name)]
+
+
+def presented_key(headers: Headers) -> str | None:
     """The key sent as `Authorization: Bearer` or `X-API-Key`. Both, different, is a 401: a
-    wrong key is always refused, and neither may be ignored in favour of the other."""
-    auth = request.headers.get("authorization", "")
+    wrong key is always refused, and neither may be ignored in favour of the other; so is
+    either header sent several times, whatever their values (the first was read and the
+    others ignored: a valid key then a wrong one was let in, probe clients39)."""
+    sent = key_headers(headers)
+    for name, said in KEY_HEADERS.items():
+        count = sum(sent_name == name for sent_name, _ in sent)
+        if count > 1:
+            raise ApiError(401, f"{count} {said} headers were sent: send one API key, in one "
+                                f"header")
+    values = dict(sent)
+    auth = values.get("authorization", "")
     bearer_key = (auth[7:].strip() or None) if auth.lower().startswith("bearer ") else None
-    header_key = request.headers.get("x-api-key") or None
+    header_key = values.get("x-api-key") or None
     if bearer_key and header_key and bearer_key != header_key:
         raise ApiError(401, "two different API keys were sent (Authorization: Bearer and "
                             "X-API-Key): send one")
@@ -102,7 +125,7 @@ def keys_required(settings: Settings, any_key: bool) -> str | None:
 
 def authenticate(request: Request) -> tuple[api_keys.ApiKey | None, str | None]:
     """(the key presented, why a key is needed); raises 401 on a wrong key."""
-    key = presented_key(request)
+    key = presented_key(request.headers)
     with get_pf(request).pool.connection() as conn:
         if key is not None:
             found = api_keys.verify_key(conn, key)

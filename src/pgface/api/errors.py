@@ -16,6 +16,7 @@ import psycopg
 from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
 
@@ -189,14 +190,18 @@ def _error_said(body: bytes) -> str:
 
 def _sender(scope: Scope) -> str:
     """Whose request it was: ` (key NAME)`, ` (key id ID)` where the key presented was not
-    taken (not valid, or two sent), or nothing."""
+    taken (not valid, or two sent: ` (key ids ID, ID)`), or nothing."""
     name = scope.get("state", {}).get("api_key_name")
     if name is not None:
         return f" (key {name!r})"
-    headers = dict(scope.get("headers", []))
-    presented = (headers.get(b"authorization", b"") + b" " + headers.get(b"x-api-key", b""))
-    key_id = KEY_ID.search(presented.decode("latin-1"))
-    return f" (key id {key_id[1]})" if key_id else ""
+    from pgface.api.deps import key_headers  # (deps raises this module's)
+
+    ids = [found[1] for _, value in key_headers(Headers(raw=scope.get("headers", [])))
+           for found in KEY_ID.finditer(value)]
+    ids = list(dict.fromkeys(ids))  # a key sent in both headers, once
+    if len(ids) > 1:
+        return f" (key ids {', '.join(ids)})"
+    return f" (key id {ids[0]})" if ids else ""
 
 
 # A key's public id (`pgface keys list` shows it); never the secret after it.

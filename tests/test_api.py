@@ -535,6 +535,31 @@ def test_head_is_answered_as_get_without_the_body(client: TestClient) -> None:
     assert client.head("/api/photos/424242").status_code == 404
 
 
+def test_a_405_says_every_method_its_path_answers_and_no_preflight_is_answered(
+        client: TestClient) -> None:
+    """Probe clients39: a 405 carried no Allow (RFC 9110: it MUST), the handler of Starlette's
+    HTTPException dropping its headers; and Starlette's Allow named one route's methods of
+    a path that several routes answer."""
+    for method, path, allowed in (("PUT", "/api/photos/1", "GET, HEAD, DELETE"),
+                                  ("POST", "/api/health", "GET, HEAD"),
+                                  ("PUT", "/api/people/name", "GET, HEAD, POST, PATCH, DELETE"),
+                                  ("PUT", "/static/app.js", "GET, HEAD")):
+        refused = client.request(method, path)
+        assert refused.status_code == 405, (method, path, refused.text)
+        assert refused.headers.get("allow") == allowed, (method, path, refused.headers)
+        assert error_of(refused).endswith(f"is not allowed on {path}: it answers {allowed}")
+    assert client.head("/api/search").headers.get("allow") == "POST"
+    # no CORS (docs/http.md): a page of another origin's preflight is refused as any OPTIONS
+    # is, and no answer lets such a page read it
+    asked = {"Origin": "https://dashboard.example", "Access-Control-Request-Method": "GET",
+             "Access-Control-Request-Headers": "authorization"}
+    preflight = client.options("/api/stats", headers=asked)
+    assert preflight.status_code == 405 and preflight.headers.get("allow") == "GET, HEAD"
+    read = client.get("/api/stats", headers={"Origin": "https://dashboard.example"})
+    assert not any(name.startswith("access-control-")
+                   for answer in (preflight, read) for name in answer.headers), read.headers
+
+
 def test_compare_two_uploads(client: TestClient) -> None:
     obama = require_data(PHOTOS / "people" / "obama")
     same = client.post("/api/compare", files={

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 from starlette.types import Message, Receive, Scope, Send
 
 from pgface.api.asgi import HttpMiddleware
@@ -284,6 +285,24 @@ def _unread_json(request: Request, exc: StarletteHTTPException) -> str | None:
     return f"the body's JSON cannot be read{f' ({reason})' if reason else ''}"
 
 
+# The methods a route of the API may be declared for (HEAD is answered as GET: head.HeadAsGet)
+ROUTE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the request's path is answered for, as a 405's Allow says them; None for a
+    path under a mount (its files say their own). Starlette's Allow names the methods of the
+    path's first route alone, one route a method here, so `PUT /api/photos/1` was told GET
+    and not DELETE."""
+    methods = [method for method in ROUTE_METHODS
+               if any(not isinstance(route, Mount)
+                      and route.matches({**request.scope, "method": method})[0] is Match.FULL
+                      for route in request.app.router.routes)]
+    if "GET" in methods:
+        methods.insert(1, "HEAD")
+    return ", ".join(methods) or None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
@@ -370,6 +389,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = str(exc.detail)
+        # the exception's own headers kept: a 405's Allow (RFC 9110: it MUST be sent) was
+        # dropped with them (probe clients39)
+        headers = dict(exc.headers or {})
         unread = _unread_json(request, exc)
         if unread:
             return error_response(422, unread, "invalid_request")
@@ -381,11 +403,17 @@ def install_error_handlers(app: FastAPI) -> None:
             asked = request.scope.get("pgface.asked", request.method)
             message = _root_path_kept(request.scope, asked) or f"no such endpoint: {asked} {path}"
         elif exc.status_code == 405:
-            message = f"{request.method} is not allowed on {path}"
+            allowed = _allowed_methods(request) or headers.get("Allow")
+            if allowed:
+                headers["Allow"] = allowed
+            message = f"{request.method} is not allowed on {path}" + (
+                f": it answers {allowed}" if allowed else "")
         elif exc.status_code == 400 and message == "Invalid multipart data.":
             # Starlette's words for any part python-multipart refuses, which named no reason
             # (probe hostile24): its limits are a part's headers (4,224 bytes, at most 8)
             message = ("the multipart body cannot be read: a part is malformed, or its "
                        "headers are over 4,224 bytes or more than 8 (a file name over about "
                        "4,000 bytes, say)")
-        return error_response(exc.status_code, message)
+        response = error_response(exc.status_code, message)
+        response.headers.update(headers)
+        return response

@@ -60,6 +60,27 @@ def test_every_operation_has_a_typed_success_and_the_shared_error_schema(
             assert schema == {"$ref": error_ref}, (where, status, schema)
 
 
+def test_every_operation_that_needs_a_key_takes_it_in_either_header(settings: Settings) -> None:
+    """Probe clients39: the X-API-Key header that docs/http.md offers was read and not
+    declared (HTTPBearer alone), so a generated client could not send it."""
+    spec = create_app(settings).openapi()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["HTTPBearer"] == {"type": "http", "scheme": "bearer",
+                                     "description": schemes["HTTPBearer"]["description"]}
+    assert {k: v for k, v in schemes["APIKeyHeader"].items() if k != "description"} == {
+        "type": "apiKey", "in": "header", "name": "X-API-Key"}
+    keyed = [(method, path) for path, ops in spec["paths"].items()
+             for method, op in ops.items() if op.get("security")]
+    assert len(keyed) >= 30
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            if op.get("security"):
+                # requirements in one list are alternatives: either header will do
+                assert op["security"] == [{"HTTPBearer": []}, {"APIKeyHeader": []}], (
+                    method, path, op["security"])
+    assert "security" not in spec["paths"]["/api/health"]["get"]  # probes need no key
+
+
 def test_the_error_model_reads_what_the_server_answers(settings: Settings,
                                                       analyzer: FaceAnalyzer) -> None:
     with TestClient(create_app(settings, analyzer)) as client:

@@ -35,8 +35,8 @@ DESCRIPTION = """Index photos, search them by face, compare faces. Errors are JS
 `{"error": {"status": 4xx, "code": "not_found", "message": "..."}}` (codes: docs/http.md).
 Lists take `limit` and `offset` and answer `total` and `next_offset`. Indexing a server
 path is a background job: `POST /api/photos/index-path`, then `GET /api/jobs/{id}`.
-Send an API key as `Authorization: Bearer pgf_...` when the server wants one (see
-`GET /api/auth` and docs/http.md)."""
+Send an API key as `Authorization: Bearer pgf_...` (or `X-API-Key: pgf_...`) when the server
+wants one (see `GET /api/auth` and docs/http.md)."""
 
 
 def static_dir() -> Path:

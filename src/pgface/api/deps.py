@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import anyio.to_thread
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
 
 from pgface.api.errors import ApiError
@@ -20,8 +20,13 @@ from pgface.library import Pgface
 from pgface.paths import loggable
 
 T = TypeVar("T")
-# Declared so that OpenAPI (and /docs' Authorize button) shows the scheme; checked below.
+# Declared so that OpenAPI (and /docs' Authorize button) shows the schemes, each operation
+# listing them as alternatives (a key in either header); checked below (presented_key). The
+# X-API-Key header was read and documented, not declared: a generated client had no way to
+# send it (probe clients39).
 bearer = HTTPBearer(auto_error=False, description="An API key: pgf_...")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description="An API key: pgf_..., instead of Authorization: Bearer")
 CREATE_HINT = "create one with `pgface keys create NAME --scope read`"
 
 
@@ -244,6 +249,7 @@ def require(scope: str) -> Callable[[Request], api_keys.ApiKey | None]:
 
     def check(request: Request,
               _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
+              __: Annotated[str | None, Depends(api_key_header)] = None,
               ) -> api_keys.ApiKey | None:
         key, why = authenticate(request)
         if key is None and why is not None:

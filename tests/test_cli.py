@@ -182,6 +182,14 @@ def test_index_passes_over_files_that_failed_unchanged_and_exits_0(env: dict[str
     assert ("1 file that failed before and is unchanged was not read again (--reread reads "
             "it)") in " ".join(one.stderr.split()), one.stderr
 
+    # `remove` of a folder of 25,000 remembered failures said "0 paths forgotten" (scale39)
+    removed = runner.invoke(app, ["remove", str(folder)], env=env)
+    assert removed.exit_code == 0, removed.output
+    # the empty file deleted above is among them
+    assert "1 path and 2 files remembered as failed forgotten" in removed.stdout, removed.stdout
+    again = runner.invoke(app, ["remove", "--json", str(folder)], env=env)
+    assert json.loads(again.stdout)["failed_files"] == 0, again.output
+
 
 def test_index_of_a_renamed_folder_passes_over_its_failed_file_and_exits_0(
         env: dict[str, str], tmp_path: Path) -> None:

@@ -529,7 +529,7 @@ def test_cli_prune_and_remove_say_how_many(env: dict[str, str], pf: Pgface,
     assert pruned.exit_code == 0, pruned.output
     removed = json.loads(pruned.stdout)["removed"]
     assert removed == {"photos": gone_photos, "faces": gone_faces, "paths": gone_photos,
-                       "people_kept": 0, "named": ["Rose"]}
+                       "people_kept": 0, "named": ["Rose"], "failed_files": 0}
     assert json.loads(pruned.stdout)["not_pruned"] == []
 
     # A folder given that is gone (a share not mounted?) is left, said so, and exit 1.

@@ -448,20 +448,22 @@ class Pgface:
 
         def write(conn: psycopg.Connection) -> store.Removal:
             # the files remembered there as failed (index.files_to_read), gone or not
-            store.forget_failures(conn, targets, gone_only)
+            failed = store.forget_failures(conn, targets, gone_only)
             forgotten = store.forget_paths(conn, targets, gone_only)
             # The people, before their faces are remembered and deleted: an erase, merge or
             # delete of a person of these photos at the same time deadlocked with it.
             if store.any_face_held(conn, forgotten.photos):
                 people_history.hold_people_now(conn)
             if not gone_only:
-                return store.delete_forgotten(conn, forgotten, gone_only)
-            pathless = store.pathless_photos(conn, forgotten.photos, everywhere=True)
-            if store.any_face_held(conn, pathless):  # pathless before: left by another run
-                people_history.hold_people_now(conn)
-            kept = people_of_pruned(conn, pathless)
-            removal = store.delete_forgotten(conn, forgotten, gone_only, pathless)
-            removal.people_kept = kept
+                removal = store.delete_forgotten(conn, forgotten, gone_only)
+            else:
+                pathless = store.pathless_photos(conn, forgotten.photos, everywhere=True)
+                if store.any_face_held(conn, pathless):  # pathless before: another run's
+                    people_history.hold_people_now(conn)
+                kept = people_of_pruned(conn, pathless)
+                removal = store.delete_forgotten(conn, forgotten, gone_only, pathless)
+                removal.people_kept = kept
+            removal.failed_files = failed
             return removal
 
         try:

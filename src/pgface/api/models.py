@@ -207,6 +207,8 @@ class Removal(BaseModel):
     named: list[str] = Field(default_factory=list, description="The named people of the faces "
                              "deleted (hidden ones aside): their names stay kept for the "
                              "photos' content, which gets them back if indexed again")
+    failed_files: int = Field(0, description="Files remembered as failed forgotten there "
+                                             "(docs/cli.md, 'Files that failed')")
 
 
 # Search and compare

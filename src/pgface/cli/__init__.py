@@ -226,8 +226,10 @@ def _removal_text(removal: Removal) -> str:
     named = (f"; named faces among them: {', '.join(map(repr, removal.named))} "
              "(their names stay kept for the photos' content: indexed again, they have them "
              "back)" if removal.named else "")
+    failed = (f" and {counted(removal.failed_files, 'file')} remembered as failed"
+              if removal.failed_files else "")
     return (f"{counted(removal.photos, 'photo')} and their {counted(removal.faces, 'face')} "
-            f"removed, {counted(removal.paths, 'path')} forgotten{named}")
+            f"removed, {counted(removal.paths, 'path')}{failed} forgotten{named}")
 
 
 @app.command()
@@ -251,7 +253,7 @@ def remove(
         print_json(asdict(removal))
     else:
         out.print(_removal_text(removal), highlight=False)
-    if not removal.paths:
+    if not removal.paths and not removal.failed_files:
         _say_links_inside(paths)
 
 

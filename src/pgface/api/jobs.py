@@ -64,12 +64,13 @@ class Job:
     faces: int = 0
     stage: str | None = None  # the report's, while the job runs (index.REBUILDING)
     failures: list[Failure] = field(default_factory=list)
+    # report_json's, less its failures: answered with the job's own, so they are held once
     report: dict[str, Any] | None = None
     error: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
 
-    def to_dict(self) -> dict[str, Any]:
-        failures = [{"file": readable(f.source), "reason": f.reason} for f in self.failures]
+    def summary(self) -> dict[str, Any]:
+        """The job as GET /api/jobs lists it: its fields, no failure nor report built."""
         return {
             "id": self.id, "kind": "index", "path": readable(self.path), "prune": self.prune,
             "reread": self.reread, "exclude": list(self.exclude),
@@ -79,16 +80,36 @@ class Job:
                          "files_done": self.files_done, "indexed": self.indexed,
                          "skipped": self.skipped, "faces": self.faces,
                          "failed": len(self.failures), "stage": self.stage},
-            "failures": failures, "report": self.report, "error": self.error,
-            "url": api_url(f"/api/jobs/{self.id}"),
+            "error": self.error, "url": api_url(f"/api/jobs/{self.id}"),
         }
 
 
+@dataclass(frozen=True)
+class JobSeen:
+    """What a job held at one moment, read under Jobs' lock, to answer once it is let go: the
+    running job's progress waits on that lock, and a job's failures may be many to write
+    out."""
+
+    summary: dict[str, Any]
+    failures: list[Failure]  # a copy of the job's list, which the running job appends to
+    report: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobSeen:
+        return cls(job.summary(), list(job.failures), job.report)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole job (GET /api/jobs/{id}): its failures, and its report's, the same."""
+        failures = [{"file": readable(f.source), "reason": f.reason} for f in self.failures]
+        report = None if self.report is None else {**self.report, "failures": failures}
+        return {**self.summary, "failures": failures, "report": report}
+
+
 def report_json(path: Path, report: IndexReport) -> dict[str, Any]:
+    """The report as a job answers it, less its failures: those are the job's (JobSeen)."""
     return {
         "path": readable(path), "files": report.files, "indexed": report.indexed,
         "skipped": report.skipped, "faces": report.faces, "seconds": round(report.seconds, 3),
-        "failures": [{"file": readable(f.source), "reason": f.reason} for f in report.failures],
         "warnings": [{"file": readable(w.source), "reason": w.reason} for w in report.warnings],
         "empty_folders": [readable(p) for p in report.empty_folders],
         "passed_over": report.passed_over,
@@ -118,36 +139,38 @@ class Jobs:
         with self._lock:
             self._jobs[job.id] = job
             self._forget_old()
-            snapshot = job.to_dict()
+            seen = JobSeen.of(job)
         self._queue.put(job)
-        return snapshot
+        return seen.to_dict()
 
     def listed(self) -> list[dict[str, Any]]:
         """Every job this process knows, oldest first, without its failures and report."""
         with self._lock:
-            jobs = [job.to_dict() for job in self._jobs.values()]
-        for job in jobs:
-            del job["failures"], job["report"]
-        return jobs
+            return [job.summary() for job in self._jobs.values()]
+
+    def known(self, job_id: str) -> Job:
+        """The job of this id, or the 404 that says why it is not known. Read it under the
+        lock: the running job changes it."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise ApiError(404, f"job {job_id!r} not found: {NOT_HERE}")
+        return job
 
     def get(self, job_id: str) -> dict[str, Any]:
         with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
-                raise ApiError(404, f"job {job_id!r} not found: {NOT_HERE}")
-            return job.to_dict()
+            seen = JobSeen.of(self.known(job_id))
+        return seen.to_dict()
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
-                raise ApiError(404, f"job {job_id!r} not found: {NOT_HERE}")
+            job = self.known(job_id)
             if job.state in FINISHED:
                 raise ApiError(409, f"job {job_id} is already {job.state}", "job_finished")
             job.cancel.set()
             if job.state == "queued":  # never started: nothing to stop
                 self._finish(job, "cancelled")
-            return job.to_dict()
+            seen = JobSeen.of(job)
+        return seen.to_dict()
 
     def close(self) -> None:
         """Stop the running job between batches and forget the queued ones."""

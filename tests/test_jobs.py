@@ -21,6 +21,7 @@ from test_api import running_server
 from pgface import Settings
 from pgface.api import create_app
 from pgface.api.jobs import Jobs, failure_message
+from pgface.api.models import MAX_KEPT_FAILURES
 from pgface.db.connection import NoConnection
 from pgface.errors import PgfaceError
 from pgface.library import FROM_PYTHON, STOPPED_ON_PURPOSE
@@ -65,7 +66,7 @@ def test_a_job_reports_progress_failures_and_its_report(
         assert (Path(link["file"]).name, link["reason"]) == (
             "elsewhere.jpg", "outside the allowed folders (a symlink?)")
         assert Path(failure["file"]).name == "broken.jpg" and failure["reason"]
-        assert job["report"]["failures"] == job["failures"]
+        assert job["report"]["failures"] == job["failures"] and job["failures_omitted"] == 0
         assert job["started_at"] <= job["finished_at"]
         assert client.get("/api/stats").json()["photos"] == 4
         # The server's log tells the job, its failed files and its end: jobs live in memory,
@@ -280,13 +281,39 @@ def test_the_job_list_builds_no_failures_and_a_job_holds_its_failures_once(
         listed = client.get("/api/jobs")
         assert listed.status_code == 200, listed.text
         [summary] = listed.json()["jobs"]
-        assert not {"failures", "report"} & summary.keys(), summary
+        assert not {"failures", "failures_omitted", "report"} & summary.keys(), summary
         assert summary["progress"]["failed"] == failing
         jobs: Jobs = client.app.state.jobs
         held = jobs.known(started["id"])  # finished: nothing changes it
         # the report's failures are the job's, made when answered: not held a second time
         assert held.report is not None and "failures" not in held.report, held.report.keys()
         assert len(held.failures) == failing
+
+
+def test_a_job_keeps_its_first_failures_and_counts_the_others(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Probe scale39: a job kept every failure, and the server the last 100 finished jobs: a
+    # folder of 40,000 broken files took gigabytes of the server's memory.
+    empty_photos(tmp_path / "broken", MAX_KEPT_FAILURES + 5)
+    settings = settings.model_copy(update={"api_roots": [tmp_path]})
+    caplog.set_level(logging.INFO, logger="pgface.api.jobs")
+    with TestClient(create_app(settings, analyzer)) as client:
+        started = client.post("/api/photos/index-path", json={"path": "broken"}).json()
+        job = wait_for_job(client, started["id"])
+    assert job["state"] == "done", job["state"]
+    assert job["progress"]["failed"] == MAX_KEPT_FAILURES + 5, job["progress"]
+    assert len(job["failures"]) == MAX_KEPT_FAILURES, len(job["failures"])
+    assert job["failures_omitted"] == 5
+    assert job["report"]["failures"] == job["failures"]
+    # the first ones kept, and the server's log has every one
+    said = [r.getMessage() for r in caplog.records if r.name == "pgface.api.jobs"]
+    logged = [line for line in said if line.startswith(f"job {job['id']}: failed ")]
+    assert len(logged) == MAX_KEPT_FAILURES + 5, len(logged)
+    assert [f"job {job['id']}: failed {f['file']}: {f['reason']}" for f in job["failures"]] == (
+        logged[:MAX_KEPT_FAILURES])
+    assert any(f"0 already indexed, {MAX_KEPT_FAILURES + 5} failed" in line
+               for line in said), said[-1]
 
 
 def test_a_job_is_known_to_its_own_process_only_and_says_so(

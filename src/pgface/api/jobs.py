@@ -23,7 +23,7 @@ from psycopg_pool import PoolTimeout
 
 from pgface.api.deps import require_read, require_write
 from pgface.api.errors import ApiError
-from pgface.api.models import JobList, JobOut, error_responses
+from pgface.api.models import MAX_KEPT_FAILURES, JobList, JobOut, error_responses
 from pgface.api.urls import api_url
 from pgface.db.connection import DatabaseLost, connection_lost, one_line
 from pgface.errors import PgfaceError
@@ -63,11 +63,17 @@ class Job:
     skipped: int = 0
     faces: int = 0
     stage: str | None = None  # the report's, while the job runs (index.REBUILDING)
-    failures: list[Failure] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)  # the first MAX_KEPT_FAILURES
+    failed: int = 0  # every failure, kept or not
     # report_json's, less its failures: answered with the job's own, so they are held once
     report: dict[str, Any] | None = None
     error: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+
+    def add_failure(self, failure: Failure) -> None:
+        self.failed += 1
+        if len(self.failures) < MAX_KEPT_FAILURES:
+            self.failures.append(failure)
 
     def summary(self) -> dict[str, Any]:
         """The job as GET /api/jobs lists it: its fields, no failure nor report built."""
@@ -79,7 +85,7 @@ class Job:
             "progress": {"files_total": self.files_total,
                          "files_done": self.files_done, "indexed": self.indexed,
                          "skipped": self.skipped, "faces": self.faces,
-                         "failed": len(self.failures), "stage": self.stage},
+                         "failed": self.failed, "stage": self.stage},
             "error": self.error, "url": api_url(f"/api/jobs/{self.id}"),
         }
 
@@ -87,8 +93,8 @@ class Job:
 @dataclass(frozen=True)
 class JobSeen:
     """What a job held at one moment, read under Jobs' lock, to answer once it is let go: the
-    running job's progress waits on that lock, and a job's failures may be many to write
-    out."""
+    running job's progress waits on that lock, and a job's failures are up to
+    MAX_KEPT_FAILURES to write out."""
 
     summary: dict[str, Any]
     failures: list[Failure]  # a copy of the job's list, which the running job appends to
@@ -102,7 +108,9 @@ class JobSeen:
         """The whole job (GET /api/jobs/{id}): its failures, and its report's, the same."""
         failures = [{"file": readable(f.source), "reason": f.reason} for f in self.failures]
         report = None if self.report is None else {**self.report, "failures": failures}
-        return {**self.summary, "failures": failures, "report": report}
+        omitted = self.summary["progress"]["failed"] - len(self.failures)
+        return {**self.summary, "failures": failures, "failures_omitted": omitted,
+                "report": report}
 
 
 def report_json(path: Path, report: IndexReport) -> dict[str, Any]:
@@ -194,7 +202,7 @@ class Jobs:
         job.finished_at = datetime.now(timezone.utc)
         unchanged = (job.report or {}).get("unchanged_failures", 0)
         counts = (f"{job.indexed} photos indexed, {job.faces} faces, {job.skipped} already "
-                  f"indexed, {len(job.failures)} failed"
+                  f"indexed, {job.failed} failed"
                   # the files that failed before, passed over (the counts added up to fewer
                   # than the files read: probe reprobe37)
                   + (f", {unchanged} that failed before not read again" if unchanged else ""))
@@ -225,7 +233,7 @@ class Jobs:
                 job.skipped, job.faces = report.skipped, report.faces
                 job.stage = report.stage
                 if failure is not None:
-                    job.failures.append(failure)
+                    job.add_failure(failure)
                     log.warning("job %s: failed %s: %s", job.id, loggable(failure.source),
                                 loggable(failure.reason))
             # Called after each batch has committed: the place to stop without a half-write.

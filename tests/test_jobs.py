@@ -146,12 +146,14 @@ def test_a_job_reads_unchanged_files_only_when_asked_to_reread(
 
 
 def test_a_job_leaves_out_what_its_exclude_and_the_servers_setting_match(
-        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
     from test_index import BLANK_SPACED_OR_DOTTED_PATTERNS, excluded_library
 
     excluded_library(tmp_path / "library")
     settings = settings.model_copy(update={"api_roots": [tmp_path],
                                            "index_exclude": ["Screenshots"]})
+    caplog.set_level(logging.INFO, logger="pgface.api.jobs")
     with TestClient(create_app(settings, analyzer)) as client:
         started = client.post("/api/photos/index-path",
                               json={"path": "library", "exclude": ["*.png", "2019/private"]})
@@ -161,6 +163,11 @@ def test_a_job_leaves_out_what_its_exclude_and_the_servers_setting_match(
         assert job["state"] == "done" and job["exclude"] == ["*.png", "2019/private"], job
         # Screenshots/ twice (the setting), f.png and 2019/private/ (the job's)
         assert (job["report"]["excluded"], job["report"]["files"]) == (4, 4), job["report"]
+        # and the job's log line says so, as `pgface index` does (it gave the other counts)
+        where = str((tmp_path / "library").resolve())
+        assert any(line.startswith(f"job {job['id']} ({where}) done: ")
+                   and line.endswith(", 0 failed, excluded 4 files and folders")
+                   for line in caplog.messages), caplog.messages
         listed = client.get("/api/jobs").json()["jobs"]
         assert [j["exclude"] for j in listed] == [["*.png", "2019/private"]]
         # the path given is read whatever the patterns match

@@ -201,11 +201,16 @@ class Jobs:
         job.state, job.stage = state, None  # a finished job is in no stage of a run
         job.finished_at = datetime.now(timezone.utc)
         unchanged = (job.report or {}).get("unchanged_failures", 0)
+        excluded = (job.report or {}).get("excluded", 0)
         counts = (f"{job.indexed} photos indexed, {job.faces} faces, {job.skipped} already "
                   f"indexed, {job.failed} failed"
                   # the files that failed before, passed over (the counts added up to fewer
                   # than the files read: probe reprobe37)
-                  + (f", {unchanged} that failed before not read again" if unchanged else ""))
+                  + (f", {unchanged} that failed before not read again" if unchanged else "")
+                  # as `pgface index` says it: the files a pattern left out were told nowhere
+                  + (f", excluded {excluded} "
+                     + ("file or folder" if excluded == 1 else "files and folders")
+                     if excluded else ""))
         if state == "failed":
             log.warning("job %s (%s) failed: %s; %s", job.id, loggable(job.path),
                         loggable(job.error or ""), counts)

@@ -714,6 +714,29 @@ def test_enrolment_takes_a_person_folders_subfolders_and_no_refused_folder(
     assert pf.stats()["photos"] == 3  # the refused folder's photo is not indexed either
 
 
+def test_a_folder_whose_own_name_is_no_text_is_enrolled_and_recorded_as_paths_are_shown(
+        pf: Pgface, tmp_path: Path) -> None:
+    """Probe i18n39: enrolling a folder whose own name has a byte that is not UTF-8 (a Latin-1
+    name from an old Windows zip), or a UTF-8 name read under an ASCII locale (LC_ALL=C,
+    PYTHONUTF8=0: Python holds it with lone surrogates), was "unexpected UnicodeEncodeError":
+    the change's record held the name as Python does, which PostgreSQL could not store, and
+    the photos were indexed but nobody enrolled, again at every rerun."""
+    latin1 = tmp_path / os.fsdecode(b"enr\xf6l")
+    cyrillic = tmp_path / "Фото-люди"
+    for folder, person, photo in ((latin1, "Günter", photos_of("obama")[0]),
+                                  (cyrillic, "Юрий", photos_of("biden")[0])):
+        (folder / person).mkdir(parents=True)
+        shutil.copyfile(photo, folder / person / photo.name)
+    as_ascii_locale = str(cyrillic).encode().decode("ascii", "surrogateescape")
+    for given, person, shown in ((latin1, "Günter", f"{tmp_path}/enr\\xf6l"),
+                                 (as_ascii_locale, "Юрий", str(cyrillic))):
+        assert pf.people.enrol(given).people == {person: 1}
+        assert pf.people.get(person).faces == 1
+        change = pf.people.history(1)[0]
+        assert (change.kind, change.payload["folder"]) == ("enrol", shown)
+        assert change.summary == f"enrolled 1 face(s) of 1 people from {shown}"
+
+
 def edited(photo: Path, to: Path) -> None:
     """What a photo editor saves: cropped by a tenth, brighter, 0.6 of the size, JPEG 80."""
     image = cv2.imread(str(photo))

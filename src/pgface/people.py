@@ -761,11 +761,16 @@ class People:
             change.discard = not changed  # enrolled again with nothing new: not recorded
             # the names under a key of their own: `people` holds the ids involved, which an
             # erase looks for (names there kept an erased person's name in the record)
-            change.payload.update(folder=str(folder), enrolled=report.people,
+            # the folder as paths are shown (`\xNN`): its name as Python holds it may have
+            # lone surrogates (a byte that is not UTF-8, or any non-ASCII under an ASCII
+            # locale), which PostgreSQL text and JSON cannot hold; the record failed to
+            # commit and the enrolment with it, after its photos were indexed
+            shown = readable(folder)
+            change.payload.update(folder=shown, enrolled=report.people,
                                   left=[h.face_id for h in report.left])
             change.summary = (f"enrolled {sum(report.people.values())} face(s) of "
                               f"{sum(1 for n in report.people.values() if n)} people from "
-                              f"{folder}" + _held_summary("left", report.left)
+                              f"{shown}" + _held_summary("left", report.left)
                               + _held_summary("moved", report.moved))
         return report
 

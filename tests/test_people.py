@@ -1993,6 +1993,22 @@ def test_names_that_look_the_same_are_one_person(pf: Pgface) -> None:
         pf.people.name_faces(faces[0], "\ud800")
 
 
+def test_people_are_listed_by_name_as_a_reader_orders_names(pf: Pgface) -> None:
+    """Probe i18n39: `people list` ordered names by code point, as the embedded server's C
+    collation does: every lower-case name after every capital, accented capitals after "zoë".
+    Accents and letter case are set aside, then the name decides (code points) and the id;
+    unnamed people come last, on any server."""
+    group = next(p for p in sample_photos() if p.name == "t1.jpg")
+    pf.index(group)
+    face = stored_faces(pf, [group])[str(group.resolve())][0].face_id
+    for name in ("José", "Straße", "ada", "ilker", "zoë", "Ångström", "Émile", "Ëlodie",
+                 "Elodie"):  # each named person keeps their name with no face left
+        pf.people.name_faces(face, name, move=True)
+    pf.people.split("Elodie", [face])  # an unnamed person
+    assert [p.name for p in pf.people.list(unnamed=True)] == [
+        "ada", "Ångström", "Elodie", "Ëlodie", "Émile", "ilker", "José", "Straße", "zoë", None]
+
+
 def test_a_name_in_other_letter_case_is_the_person_who_has_it(pf: Pgface, tmp_path: Path
                                                               ) -> None:
     """Probe http19: naming faces "padded name" made a second person beside "Padded Name",

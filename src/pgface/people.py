@@ -240,15 +240,18 @@ class People:
 
     def list(self, unnamed: bool = False, hidden: bool = False, name_has: str | None = None
              ) -> builtins.list[Person]:
-        """Named people, by name; with `unnamed`, also the people clustering found; with
-        `hidden`, also the hidden ones; with `name_has`, only the named people whose name
-        holds that text, in any case (as page() finds them)."""
+        """Named people, by name as a reader orders names (accents and letter case set aside:
+        "ada", "Ångström", "Émile", "José", "zoë"; then the name itself, then the id); with
+        `unnamed`, also the people clustering found, after the named, by id; with `hidden`,
+        also the hidden ones; with `name_has`, only the named people whose name holds that
+        text, in any case (as page() finds them)."""
         unnamed, hidden = check_flag("unnamed", unnamed), check_flag("hidden", hidden)
         if name_has is not None:
             name_has = _name_part(name_has)
         with self.pool.connection() as conn:
             rows = ps.list_people(conn, unnamed, self.model, hidden, name_has)
-        return [Person(r["id"], r["name"], r["faces"], r["photos"], r["hidden"]) for r in rows]
+        people = [Person(r["id"], r["name"], r["faces"], r["photos"], r["hidden"]) for r in rows]
+        return sorted(people, key=_list_order)
 
     def page(self, named: bool | None = None, hidden: bool = False, limit: int = 100,
              offset: int = 0, after: Person | None = None, name_has: str | None = None
@@ -1003,6 +1006,22 @@ def delete_uploads(paths: Sequence[str], folder: Path) -> tuple[list[str], list[
         except OSError as exc:  # the rows are gone already: say which file stays, go on
             failed.append(f"{path}: {exc.strerror or exc}")
     return deleted, failed
+
+
+def _reading_form(name: str) -> str:
+    """NAME as a reader orders it: decomposed (NFKD), its combining marks dropped, casefolded;
+    "Émile" is "emile", "Straße" "strasse"."""
+    return "".join(c for c in unicodedata.normalize("NFKD", name)
+                   if not unicodedata.combining(c)).casefold()
+
+
+def _list_order(person: Person) -> tuple[bool, str, str, int]:
+    """Where PERSON stands in list(): named by their name's reading form, then by the name
+    itself and id (names that read the same keep one order), unnamed last by id. Sorted here,
+    not by the database: its collation, C for the embedded server (any for another), put
+    every lower-case name after every capital and "Émile" after "zoë"."""
+    return (person.name is None, _reading_form(person.name or ""), person.name or "",
+            person.id)
 
 
 def _person_faces(rows: Sequence[dict]) -> list[PersonFace]:

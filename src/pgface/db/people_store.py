@@ -56,7 +56,8 @@ SHOWN_FACE = shown_face("f")
 # nobody to show or review (sql.SOMEONE, which stats counts by too): kept while it holds what
 # was kept for a forgotten photo (found again, its faces come back to it), removed by the next
 # people change otherwise. Deleting it outside a recorded change would leave undo a person it
-# cannot give faces back to.
+# cannot give faces back to. In no order: People.list (people.py) orders them as a reader
+# orders names, which no server's collation does alike (C, the embedded one's, by code point).
 LIST_PEOPLE = f"""
 SELECT p.id, p.name, p.hidden, p.created_at, p.updated_at, count(f.id) AS faces,
        count(DISTINCT f.photo_id) AS photos
@@ -64,7 +65,6 @@ FROM people p LEFT JOIN faces f ON f.person_id = p.id AND {SHOWN_FACE}
 WHERE (%(unnamed)s OR p.name IS NOT NULL) AND (%(hidden)s OR NOT p.hidden) AND {SOMEONE}
   AND {NAME_HAS}
 GROUP BY p.id
-ORDER BY p.name NULLS LAST, p.id
 """
 # The people page's order: named people first, then whoever has the most faces. The cover is
 # the face detected with the most confidence. `named` NULL: both named and unnamed people.

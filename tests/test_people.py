@@ -1993,6 +1993,27 @@ def test_names_that_look_the_same_are_one_person(pf: Pgface) -> None:
         pf.people.name_faces(faces[0], "\ud800")
 
 
+def test_a_joiner_inside_any_emoji_sequence_stays_in_a_name(pf: Pgface) -> None:
+    """Probe i18n39: the ZWJ of 🐈‍⬛ and 🐦‍⬛ (U+2B1B, black large square) was dropped, the
+    name stored as a cat and a square, while 🏴‍☠️ kept its own: an emoji was taken to be
+    U+2600-27BF or past U+1F000. It is Unicode's Extended_Pictographic, which emoji ZWJ
+    sequences are made of (a skin tone or VS16 may come between it and the joiner); a ZWJ
+    between two Latin letters still only makes a look-alike name."""
+    group = next(p for p in sample_photos() if p.name == "t1.jpg")
+    pf.index(group)
+    faces = [f.face_id for f in stored_faces(pf, [group])[str(group.resolve())]]
+    black_cat, black_bird = "\U0001f408\u200d\u2b1b", "\U0001f426\u200d\u2b1b"
+    cane_rightwards = "\U0001f9d1\u200d\U0001f9af\u200d\u27a1\ufe0f"  # 🧑‍🦯‍➡️
+    astronaut = "\U0001f468\U0001f3fd\u200d\U0001f680"  # a skin tone before the joiner
+    for face, name in zip(faces, (f"Mog {black_cat}", f"{black_bird} Crow", cane_rightwards,
+                                  astronaut), strict=False):
+        assert pf.people.name_faces(face, name).person.name == name
+    assert pf.people.name_faces(faces[4], "Ma\u200drk").person.name == "Mark"
+    # nor between two squared letters, which are no emoji (all past U+1F000 were taken for one)
+    squared = pf.people.name_faces(faces[5], "\U0001f130\u200d\U0001f131").person
+    assert squared.name == "\U0001f130\U0001f131"
+
+
 def test_people_are_listed_by_name_as_a_reader_orders_names(pf: Pgface) -> None:
     """Probe i18n39: `people list` ordered names by code point, as the embedded server's C
     collation does: every lower-case name after every capital, accented capitals after "zoë".

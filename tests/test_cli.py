@@ -270,6 +270,27 @@ def test_index_exclude_leaves_out_what_it_matches_and_says_how_many(
     assert alone.exit_code == 2 and "--exclude needs the PATH" in alone.stderr, alone.output
 
 
+def test_index_exclude_matches_a_macs_decomposed_name_under_an_ascii_locale(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """Probe hunt-i18n39: under LC_ALL=C with PYTHONUTF8=0 `--exclude Zoë` left in a folder a
+    Mac named decomposed ("Zoe" and U+0308), which C.UTF-8 left out (docs/cli.md: names are
+    matched in Unicode's composed form): os.walk listed it as 'Zoe\\udccc\\udc88', which NFC
+    cannot compose."""
+    library = tmp_path / "library"
+    (library / "Zoe\u0308").mkdir(parents=True)
+    shutil.copyfile(sample_photos()[1], library / "Zoe\u0308" / "z.jpg")
+    ascii_env = {**os.environ, **env, "LC_ALL": "C", "PYTHONUTF8": "0"}
+    ascii_env.pop("PYTHONIOENCODING", None)
+    # typed composed, as a keyboard does; and `Zo?`, the name's three letters composed
+    for pattern in ("Zo\u00eb", "Zo?"):
+        done = subprocess.run([sys.executable, "-m", "pgface", "index", "--json", str(library),
+                               "--exclude", pattern.encode()], env=ascii_env,
+                              capture_output=True, timeout=300)
+        assert done.returncode == 0, done.stderr.decode()
+        report = json.loads(done.stdout)
+        assert (report["excluded"], report["files"]) == (1, 0), (pattern, report)
+
+
 def test_version_names_package_pack_and_data_folder(env: dict[str, str]) -> None:
     done = runner.invoke(app, ["--version"], env={**env, "PGFACE_MODEL_PACK": "buffalo_sc"})
     assert done.exit_code == 0, done.output

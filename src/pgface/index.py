@@ -192,7 +192,7 @@ def iter_photo_files(paths: Iterable[Path], failures: list[Failure],
     for path in _walk(paths, failures, empty if empty is not None else [],
                       skipped if skipped is not None else [],
                       linked if linked is not None else [], roots,
-                      [_as_listed(p) for p in exclude],
+                      [as_matched(p) for p in exclude],
                       excluded_paths if excluded_paths is not None else []):
         if roots is not None:
             try:
@@ -264,12 +264,12 @@ def excluded(name: str, relative: str, folder: bool, patterns: Sequence[str]) ->
     folder given to the walk (POSIX "/", no leading "/"). A pattern without "/" is matched
     against the name, at any depth; one with "/" against the relative path (fnmatch's `*`
     crosses "/" there); a pattern ending in "/" matches folders only. Matched as
-    fnmatch.fnmatchcase does: in the case the file system lists the name in, and in Unicode's
-    composed form (NFC) as the patterns are (_as_listed): a folder "Zoë" copied from a Mac
-    is named decomposed, and `--exclude Zoë` typed on a keyboard left it in (probe
-    reprobe34)."""
-    name = unicodedata.normalize("NFC", name)
-    relative = unicodedata.normalize("NFC", relative)
+    fnmatch.fnmatchcase does: in the case the file system lists the name in, and as
+    as_matched() reads names and patterns alike: a folder "Zoë" copied from a Mac is named
+    decomposed, and `--exclude Zoë` typed on a keyboard left it in (probe reprobe34).
+    PATTERNS as as_matched() gives them (iter_photo_files reads them so once a walk)."""
+    name = as_matched(name)
+    relative = as_matched(relative)
     for pattern in patterns:
         if pattern.endswith("/"):  # `Screenshots/`, as a shell completes a folder's name
             if not folder:
@@ -280,16 +280,23 @@ def excluded(name: str, relative: str, folder: bool, patterns: Sequence[str]) ->
     return False
 
 
-def _as_listed(pattern: str) -> str:
-    """A pattern as os.walk lists names, composed (NFC, as excluded() takes names): a name
-    whose bytes are UTF-8 is listed with surrogates where the file system's encoding is not
-    UTF-8 (LC_ALL=C with PYTHONUTF8=0), and the pattern `Zoë` given as text matches it so;
-    elsewhere the pattern is itself."""
-    pattern = unicodedata.normalize("NFC", pattern)
+def as_matched(text: str) -> str:
+    """A name, a path inside the folder given or a pattern as excluded() matches them: the
+    text its bytes say read as UTF-8 (bytes that are not UTF-8 kept as lone surrogates, as
+    os.fsdecode keeps them), in Unicode's composed form (NFC), whatever the locale. Where the
+    file system's encoding is ASCII (LC_ALL=C with PYTHONUTF8=0) os.walk lists a Mac's
+    decomposed "Zoë" as 'Zoe\\udccc\\udc88', whose surrogates NFC cannot compose: read
+    as it was, `--exclude Zoë` left it in there and out under C.UTF-8 (probe hunt-i18n39).
+    Text no file name of this locale holds ("Zoë" given to Pgface.index or an HTTP job
+    under LC_ALL=C) has the bytes UTF-8 gives it, as a terminal would type it."""
     try:
-        return os.fsdecode(pattern.encode("utf-8", "surrogateescape"))
-    except UnicodeError:
-        return pattern
+        raw = os.fsencode(text)
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate no bytes are read as: matches no name
+            return text
+    return unicodedata.normalize("NFC", raw.decode("utf-8", "surrogateescape"))
 
 
 def _excluded_real(real: str, folder: bool, tops: Sequence[str], patterns: Sequence[str],

@@ -291,6 +291,23 @@ def test_index_exclude_matches_a_macs_decomposed_name_under_an_ascii_locale(
         assert (report["excluded"], report["files"]) == (1, 0), (pattern, report)
 
 
+def test_index_exclude_takes_a_pattern_of_bytes_that_are_not_utf8(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """Probe hunt-i18n39: `--exclude "$(printf 'caf\\xe9*')"`, the Latin-1 byte of a folder an
+    old Windows zip named, was a usage error ("the bytes 'caf\\xe9*' are not UTF-8 text,
+    which a name is"), while PGFACE_INDEX_EXCLUDE and Pgface.index took it: a pattern matches
+    file names, which are bytes, and keeps its bytes as a path does."""
+    library = tmp_path / "library"
+    latin1 = library / os.fsdecode(b"caf\xe9 \xe0 Montr\xe9al")
+    latin1.mkdir(parents=True)
+    shutil.copyfile(sample_photos()[1], latin1 / "a.jpg")
+    pattern = os.fsdecode(b"caf\xe9*")  # what Python holds of such a command line
+    done = runner.invoke(app, ["index", "--json", str(library), "--exclude", pattern], env=env)
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert (report["excluded"], report["files"]) == (1, 0), report
+
+
 def test_version_names_package_pack_and_data_folder(env: dict[str, str]) -> None:
     done = runner.invoke(app, ["--version"], env={**env, "PGFACE_MODEL_PACK": "buffalo_sc"})
     assert done.exit_code == 0, done.output
@@ -917,10 +934,11 @@ def test_enrol_under_an_ascii_locale_reads_a_folders_name_as_its_utf8_bytes(
 
 def test_every_text_argument_is_read_by_text_argument() -> None:
     """The one place a name given on the command line is decoded (probe cli31): every
-    parameter of text, in every command, goes through common.text_argument."""
+    parameter of text, in every command, goes through common.text_argument; `--exclude`'s
+    patterns, which match file names, through common.pattern_argument (probe hunt-i18n39)."""
     import typing
 
-    from pgface.cli.common import text_argument
+    from pgface.cli.common import pattern_argument, text_argument
 
     def commands(group: typer.Typer) -> Iterator[Callable[..., Any]]:
         yield from (c.callback for c in group.registered_commands if c.callback)
@@ -938,9 +956,12 @@ def test_every_text_argument_is_read_by_text_argument() -> None:
             kinds |= {a for k in list(kinds) for a in typing.get_args(k)}
             if str in kinds:
                 seen.append(name)
-                assert any(getattr(m, "parser", None) is text_argument for m in meta), (
+                # a pattern matches file names, which are bytes: kept as a path's are
+                wanted = pattern_argument if name == "exclude" else text_argument
+                assert any(getattr(m, "parser", None) is wanted for m in meta), (
                     command.__name__, name)
-    assert {"person", "new_name", "name_has", "sources", "name_or_id"} <= set(seen), seen
+    assert {"person", "new_name", "name_has", "sources", "name_or_id", "exclude"} <= set(seen), (
+        seen)
 
 
 def test_a_narrow_search_table_keeps_the_similarity_and_the_file_name(

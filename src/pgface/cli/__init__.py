@@ -17,7 +17,7 @@ from rich.text import Text
 from pgface import paths as fs_paths
 from pgface.cli.common import (
     COSINE,
-    TEXT,
+    PATTERN,
     JsonOption,
     MinQualityOption,
     OutputLost,
@@ -154,7 +154,7 @@ def index(
         "--reread", help="Read every file, also those whose size, modification and change time "
                          "are those they had when last read (not read again otherwise).")] = False,
     exclude: Annotated[list[str] | None, typer.Option(
-        "--exclude", metavar="PATTERN", **TEXT, show_default=False,
+        "--exclude", metavar="PATTERN", **PATTERN, show_default=False,
         help="Leave out the files and folders inside PATH that PATTERN matches: a name at any "
              "depth (Screenshots, '*.png'), or with a / the path inside PATH (2019/private); "
              "repeatable, added to PGFACE_INDEX_EXCLUDE. A PATH named is read anyway.")] = None,

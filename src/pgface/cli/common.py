@@ -410,6 +410,19 @@ def text_argument(value: str) -> str:
 TEXT = {"parser": text_argument}
 
 
+def pattern_argument(value: str) -> str:
+    """A pattern of file and folder names (`--exclude`) as given, its bytes kept as a path's
+    are (bytes that are not UTF-8 as os.fsdecode's surrogates): it matches names, which are
+    bytes, so `--exclude "$(printf 'caf\\xe9*')"` leaves out the folder an old Windows zip
+    named in Latin-1, as PGFACE_INDEX_EXCLUDE and Pgface.index do; read by text_argument, as
+    a name, it was a usage error (probe hunt-i18n39). index.as_matched reads a pattern and
+    the names it matches as the same text, whatever the locale."""
+    return value
+
+
+PATTERN = {"parser": pattern_argument}
+
+
 def path_argument(value: str) -> Path:
     """A path argument as given; an empty one is refused. Read as a Path, "" is ".", so
     `pgface remove "$FOLDER"` with FOLDER unset forgot every photo under the current folder."""

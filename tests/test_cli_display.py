@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import io
+import os
+import re
+import shutil
+import unicodedata
+from pathlib import Path
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
+from typer.testing import CliRunner
 
+from pgface import paths
+from pgface.cli import app
+from pgface.cli.common import encodable
 from pgface.cli.display import (
     MiddleEllipsis,
     below_floor_text,
@@ -14,6 +24,9 @@ from pgface.cli.display import (
     plain,
     shorten_middle,
 )
+from pgface.models.packs import sample_photos
+
+runner = CliRunner()
 
 
 def test_human_size() -> None:
@@ -48,8 +61,6 @@ def test_shorten_middle_keeps_the_file_name_before_the_start() -> None:
 def test_a_path_of_wide_characters_is_shortened_by_its_cells_and_keeps_its_file_name() -> None:
     """Probe cli23: a CJK character takes two cells and was counted as one, so a table cut
     the end of the file name (`/tmp/li…真/obama/obama2.jp`) with no mark."""
-    from rich.cells import cell_len
-
     path = "/tmp/lib/ünïcödé 写真/obama/写真2.jpg"
     for width in range(2, cell_len(path) + 1):
         short = shorten_middle(path, width)
@@ -69,6 +80,75 @@ def test_a_path_of_wide_characters_is_shortened_by_its_cells_and_keeps_its_file_
         row = next(line for line in buffer.getvalue().splitlines() if "0.7605" in line)
         assert row.rstrip(" │").endswith("写真2.jpg"), (width, row)
         assert "…" in row or path in row, (width, row)
+
+
+# A path in each form a cut fell inside of (probe hunt-i18n39): a folder a Mac named in
+# decomposed form, a file name shown with the `\\xNN` escapes of its Latin-1 bytes, and folder
+# and file names of family emoji (one ZWJ sequence each, drawn in two cells).
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+DECOMPOSED = "/tmp/hunt-i18n39/photos/Zoe\u0308/café.jpg"
+ESCAPED = "/tmp/hunt-i18n39/photos/latin1/caf\\xe9 \\xe0 Montr\\xe9al.jpg"
+FAMILIES = f"/photos/{FAMILY * 6}/{FAMILY * 3}.jpg"
+_ESCAPE = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
+
+
+def splits_a_character(text: str, at: int) -> bool:
+    """Whether a cut of TEXT before index AT falls inside what shows as one character (a
+    letter and its combining marks, a ZWJ sequence, a variation selector's emoji) or inside
+    an escape."""
+    return 0 < at < len(text) and (
+        unicodedata.category(text[at]) in ("Mn", "Me", "Mc")
+        or text[at] in "\u200d\ufe0f" or text[at - 1] == "\u200d"
+        or any(found.start() < at < found.end() for found in _ESCAPE.finditer(text)))
+
+
+def assert_cut_between_characters(path: str, short: str, width: int,
+                                  ellipsis: str = "…") -> None:
+    """SHORT (shorten_middle's PATH in WIDTH cells) is a start of PATH, ELLIPSIS and an end of
+    it, each cut between characters as they show, in WIDTH cells as Rich draws them."""
+    assert cell_len(short) <= width, (width, short)
+    head, mark, tail = short.partition(ellipsis)
+    assert path.startswith(head) and path.endswith(tail) and (mark or short == path), short
+    for at in (len(head), len(path) - len(tail)):
+        assert not splits_a_character(path, at), (width, ascii(short))
+
+
+def test_a_path_is_cut_between_characters_as_they_show_never_inside_an_escape() -> None:
+    """Probe hunt-i18n39: the cut fell between code points: `/tmp/…\\u0308/café.jpg` (the
+    diaeresis of Zoë on the ellipsis), `/…9 \\xe0 Montr\\xe9al.jpg` (the `9` of a cut `\\xe9`
+    taken for the name's), a family emoji cut inside its ZWJ sequence and measured as the 6
+    cells of its three people where Rich draws 2, its file name cut short."""
+    assert shorten_middle(DECOMPOSED, 15) == "/tmp/…/café.jpg"
+    assert shorten_middle(DECOMPOSED, 20) == "/tmp/hunt…e\u0308/café.jpg"  # ë whole
+    assert shorten_middle(ESCAPED, 24) == "/t… \\xe0 Montr\\xe9al.jpg"
+    assert shorten_middle(FAMILIES, 15) == f"/ph…/{FAMILY * 3}.jpg"  # the file name whole
+    for path in (DECOMPOSED, ESCAPED, FAMILIES, f"/a/{FAMILY}\U0001f44d\U0001f3fd/b❤\ufe0f.jpg"):
+        for width in range(2, cell_len(path) + 1):
+            assert_cut_between_characters(path, shorten_middle(path, width), width)
+    # in an ASCII locale, where the emoji and the diaeresis are escapes too (`\\U0001f468`)
+    for path in (encodable(DECOMPOSED, "ascii"), encodable(FAMILIES, "ascii")):
+        for width in range(4, len(path) + 1):
+            short = shorten_middle(path, width, "...")
+            assert_cut_between_characters(path, short, width, "...")
+
+
+def test_a_search_table_cuts_a_photos_path_between_characters(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """Probe hunt-i18n39, through `pgface search`'s table: a photo in a folder a Mac named
+    decomposed, in a folder of family emoji, its file name of Latin-1 bytes (`\\xNN`)."""
+    photo = (tmp_path / "Zoe\u0308" / f"{FAMILY * 4}"
+             / os.fsdecode(b"caf\xe9 \xe0 Montr\xe9al " + "\u00e9t\u00e9".encode() + b".jpg"))
+    photo.parent.mkdir(parents=True)
+    shutil.copyfile(next(p for p in sample_photos() if p.name == "yaoming.jpg"), photo)
+    assert runner.invoke(app, ["index", "--quiet", str(photo)], env=env).exit_code == 0
+    shown = paths.readable(photo)
+    for columns in range(40, 81, 4):
+        done = runner.invoke(app, ["search", str(photo)], env={**env, "COLUMNS": str(columns)})
+        assert done.exit_code == 0, done.output
+        row = next(line for line in done.stdout.splitlines() if "│ 1.0000" in line)
+        cell = next(cell.strip() for cell in row.split("│") if "/" in cell)
+        assert_cut_between_characters(shown, cell, cell_len(cell))
+        assert "…" in cell, (columns, row)
 
 
 def test_plain_has_no_python_reprs() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from rich.cells import cell_len, get_character_cell_size
+from rich.cells import cell_len, split_graphemes
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.text import Text
@@ -53,24 +55,81 @@ def shorten_middle(text: str, width: int, ellipsis: str = ELLIPSIS) -> str:
     # it, where it fits beside one character of the start (the root), else as much of it as
     # fits; at least half the room, the start the rest. Six characters of the start were
     # kept before at the file name's expense: `/tmp/h…n_Peirsol_0001.jpg` (probe clidocs19).
+    # Cut between grapheme clusters and escapes, each measured as Rich draws it (cut_units).
+    units = cut_units(text)
     name = cell_len(text[text.rstrip("/").rfind("/"):])  # the file name and the slash before it
-    tail = _last_cells(text, max((room + 1) // 2, min(name, room - 1)))
-    return _first_cells(text, room - cell_len(tail)) + ellipsis + tail
+    tail, tail_cells = _last_cells(units, max((room + 1) // 2, min(name, room - 1)))
+    return _first_cells(units, room - tail_cells)[0] + ellipsis + tail
 
 
-def _first_cells(text: str, cells: int) -> str:
-    """The longest start of TEXT that takes at most CELLS terminal cells."""
+# An escape pgface writes for what a terminal must not or cannot show (paths.readable's
+# `\xNN` of a byte that is not UTF-8, terminal_safe's `\n` and `\u202e`, encodable's
+# `\u0308` and `\U0001f468` in an ASCII locale): cut inside, `\xe9` lost its `\xe`
+# and left a `9` that reads as the name's (probe hunt-i18n39).
+_ESCAPE = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[nrt])")
+_JOINER = "\u200d"
+
+
+def _joins_before(character: str) -> bool:
+    """Whether CHARACTER belongs to the character before it, on screen one with it: a
+    combining mark (Mn, Me, Mc: the diaeresis of a decomposed "Zoë"), a variation selector,
+    an emoji's skin tone, a tag character (of a flag such as England's)."""
+    code = ord(character)
+    return (unicodedata.category(character) in ("Mn", "Me", "Mc")
+            or 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF
+            or 0x1F3FB <= code <= 0x1F3FF or 0xE0020 <= code <= 0xE007F)
+
+
+def _regional(character: str) -> bool:
+    return 0x1F1E6 <= ord(character) <= 0x1F1FF  # a flag is two of them
+
+
+def cut_units(text: str) -> list[tuple[str, int]]:
+    """TEXT as the pieces a cut may fall between, each with its width in terminal cells as
+    Rich measures it (rich.cells.split_graphemes, which draws the table): a grapheme cluster
+    (a letter with its combining marks, an emoji sequence joined by ZWJ, a flag) and an
+    escape (_ESCAPE) each one piece. Cut by code point, a path in decomposed form showed
+    `/tmp/…\\u0308/café.jpg` (the diaeresis of "Zoë" on the ellipsis), a family emoji was cut
+    inside its sequence and measured 6 cells where Rich draws 2 (probe hunt-i18n39)."""
+    spans, _ = split_graphemes(text)
+    escape_ends = {match.start(): match.end() for match in _ESCAPE.finditer(text)}
+    units: list[list[int]] = []  # [start, end, cells]
+    inside_escape_to = 0  # where the escape a piece is being made of ends
+    for start, end, cells in spans:
+        first = text[start]
+        joined = units and (
+            start < inside_escape_to or _joins_before(first)
+            or text[units[-1][1] - 1] == _JOINER
+            or (_regional(first) and units[-1][1] - units[-1][0] == 1
+                and _regional(text[units[-1][0]])))
+        if joined:
+            units[-1][1:] = [end, units[-1][2] + cells]
+        else:
+            units.append([start, end, cells])
+            inside_escape_to = escape_ends.get(start, 0)
+    return [(text[start:end], cells) for start, end, cells in units]
+
+
+def _first_cells(units: list[tuple[str, int]], cells: int) -> tuple[str, int]:
+    """The longest start of UNITS (cut_units) that takes at most CELLS terminal cells, and
+    the cells it takes."""
     used = 0
-    for at, character in enumerate(text):
-        used += get_character_cell_size(character)
-        if used > cells:
-            return text[:at]
-    return text
+    for count, (_, width) in enumerate(units):
+        if used + width > cells:
+            return "".join(piece for piece, _ in units[:count]), used
+        used += width
+    return "".join(piece for piece, _ in units), used
 
 
-def _last_cells(text: str, cells: int) -> str:
-    """The longest end of TEXT that takes at most CELLS terminal cells."""
-    return _first_cells(text[::-1], cells)[::-1]
+def _last_cells(units: list[tuple[str, int]], cells: int) -> tuple[str, int]:
+    """The longest end of UNITS (cut_units) that takes at most CELLS terminal cells, and the
+    cells it takes."""
+    used = 0
+    for count, (_, width) in enumerate(reversed(units)):
+        if used + width > cells:
+            return "".join(piece for piece, _ in units[len(units) - count:]), used
+        used += width
+    return "".join(piece for piece, _ in units), used
 
 
 class MiddleEllipsis:

@@ -11,6 +11,8 @@ import logging
 import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -1223,6 +1225,38 @@ def test_a_forked_child_is_told_to_open_its_own_pgface(pf: Pgface) -> None:
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 3
     assert pf.search(photo).faces  # the parent's goes on
+
+
+_FORKED_WORKER = """
+import faulthandler, gc, os, sys
+import pgface
+pf = pgface.open()
+assert pf.search(sys.argv[1]).faces
+for how in ("collected", "exit"):
+    child = os.fork()
+    if child == 0:
+        faulthandler.dump_traceback_later(60, exit=True)  # a hang ends, said, in 60 s
+        if how == "collected":  # pgface.django's forgets the parent's library so
+            del pf
+            gc.collect()
+            os._exit(0)
+        sys.exit(0)  # as a gunicorn worker ends, Python's finalizing freeing what is left
+    _, status = os.waitpid(child, 0)
+    print(how, os.waitstatus_to_exitcode(status), flush=True)
+pf.close()
+"""
+
+
+def test_a_forked_worker_that_lets_go_of_the_parents_pgface_ends(env: dict[str, str]) -> None:
+    """Probe hygiene39: a worker forked after its parent searched (gunicorn --preload, Celery
+    prefork) hung for ever as Python freed the parent's Pgface there: its models' sessions
+    waited for the parent's inference threads, at a gc.collect() after pgface.django forgot
+    the parent's library, or at the worker's exit though it never used pgface."""
+    run = subprocess.run([sys.executable, "-c", _FORKED_WORKER, str(sample_photos()[0])],
+                         env={**os.environ, **env}, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split("\n")[:2] == ["collected 0", "exit 0"], (run.stdout, run.stderr)
 
 
 def test_pgface_takes_settings_only() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -124,6 +126,26 @@ LINK_GONE_MISSING = ("missing, empty or unreadable, and reached through a link t
 # for a program using pgface as a library (the HTTP API's clients have no Pgface to close)
 FROM_PYTHON = " (from Python: close() this Pgface, and its next call starts it)"
 
+# Every Pgface of this process, for a forked child to keep what they opened (_kept_in_child)
+_INSTANCES: weakref.WeakSet[Pgface] = weakref.WeakSet()
+
+
+def _kept_in_child() -> None:
+    """In a forked child, what the parent's Pgfaces opened is never freed: their models'
+    sessions wait, as they are freed, for inference threads that are the parent's and not
+    here, for ever (OpenVINO's CPUStreamsExecutor, ONNX Runtime's pools), and their pools'
+    connections are the parent's. A gunicorn --preload or Celery prefork worker hung at its
+    first request once it let go of the parent's Pgface (pgface.django forgets it), or as it
+    exited without ever using pgface (probe hygiene39). A reference Python never gives back
+    keeps each alive, past the child's exit too; the child's memory was the parent's."""
+    for pf in list(_INSTANCES):
+        for opened in (pf._analyzer, pf._pool, *pf._read_pools):
+            if opened is not None:
+                ctypes.pythonapi.Py_IncRef(ctypes.py_object(opened))
+
+
+os.register_at_fork(after_in_child=_kept_in_child)
+
 
 @public_calls_said_plainly
 class Pgface:
@@ -154,6 +176,7 @@ class Pgface:
         self._open_lock = threading.RLock()
         self._coverage = store.KeptCounts()  # pack -> (photos, analysed): see pack_coverage
         self._pid = os.getpid()
+        _INSTANCES.add(self)
 
     # Models and the database are opened on first use: `compare` needs no database.
     def _same_process(self) -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import struct
+import subprocess
+import sys
 import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +22,13 @@ from PIL import Image, ImageOps
 
 from pgface import imaging
 from pgface.errors import ImageError
-from pgface.imaging import MAX_JPEG_SCANS, decode_photo, face_crop_jpeg, read_photo
+from pgface.imaging import (
+    MAX_JPEG_SCANS,
+    decode_photo,
+    face_crop_jpeg,
+    quiet_decoders,
+    read_photo,
+)
 from pgface.models.packs import sample_photos
 
 LIMITS = {"max_bytes": 10_000_000, "max_pixels": 4_000_000}
@@ -66,6 +75,15 @@ def tiff(samples: np.ndarray, planar: bool = False, extra: tuple[int, ...] = (),
     at = 8 + len(ifd([0] * len(strips)))
     offsets = [at + sum(map(len, strips[:i])) for i in range(len(strips))]
     return b"II*\0" + struct.pack("<I", 8) + ifd(offsets) + b"".join(strips)
+
+
+def in_a_new_process(script: str) -> subprocess.CompletedProcess[str]:
+    """SCRIPT run by a new Python, as an application that imports pgface: what a decode leaves
+    of the process's state is seen there, where this process's is the tests' of pgface's own
+    processes too (quiet_decoders). OpenCV's log level as OpenCV sets it (no OPENCV_LOG_LEVEL)."""
+    env = {name: value for name, value in os.environ.items() if name != "OPENCV_LOG_LEVEL"}
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=120)
 
 
 def scaled(bgr16: np.ndarray, top: int) -> np.ndarray:
@@ -525,7 +543,10 @@ def test_opencv_and_libtiff_say_nothing_on_stderr_and_a_cut_tiff_is_called_trunc
         capfd: pytest.CaptureFixture[str]) -> None:
     """A probe's find: OpenCV's log ("[ WARN:0@0.5] global grfmt_tiff.cpp ... Unknown field
     with tag 65000") leaked onto stderr for a good 16-bit TIFF, and six lines of OpenCV's and
-    libtiff's for a truncated one, whose reason ended "(decoder error -2)"."""
+    libtiff's for a truncated one, whose reason ended "(decoder error -2)". pgface's own
+    processes (the command line, its server, its indexing children) quiet them at their start;
+    a library leaves them to its application (the next test)."""
+    quiet_decoders()
     rgb = np.random.default_rng(10).integers(0, 1024, (30, 40, 3)).astype(np.uint16)
     private = decode_photo(tiff(rgb, tags=((65000, 3, (1,)),)), "tag.tif", **LIMITS)
     assert np.array_equal(private.image, scaled(rgb[:, :, ::-1], 1023))
@@ -534,6 +555,30 @@ def test_opencv_and_libtiff_say_nothing_on_stderr_and_a_cut_tiff_is_called_trunc
         with pytest.raises(ImageError, match=r"truncated image \(a TIFF file cut short"):
             decode_photo(cut[: len(cut) // 2], f"cut{bits}.tif", **LIMITS)
     assert capfd.readouterr().err == ""
+
+
+def test_decoding_leaves_opencvs_log_level_as_the_application_set_it(tmp_path: Path) -> None:
+    """Probe hygiene39: decoding a TIFF or a 16-bit PNG (OpenCV reads their 16 bits) set
+    OpenCV's log level to silent for the whole process, its warnings (3) to nothing (0): an
+    application's own cv2.imread of a missing file then said nothing on stderr."""
+    rgb = np.random.default_rng(12).integers(0, 1024, (30, 40, 3)).astype(np.uint16)
+    (tmp_path / "deep.tif").write_bytes(tiff(rgb, tags=((65000, 3, (1,)),)))
+    (tmp_path / "deep.png").write_bytes(cv2.imencode(".png", rgb)[1].tobytes())
+    missing = tmp_path / "no-such-photo.jpg"
+    script = (
+        "import cv2\n"
+        "from pgface.imaging import decode_photo\n"
+        "before = cv2.utils.logging.getLogLevel()\n"
+        "for name in ('deep.tif', 'deep.png'):\n"
+        f"    path = {str(tmp_path)!r} + '/' + name\n"
+        "    photo = decode_photo(open(path, 'rb').read(), path, 1 << 24, 1 << 24)\n"
+        "    assert photo.image.shape == (30, 40, 3), name\n"
+        "    assert cv2.utils.logging.getLogLevel() == before, (name, before,\n"
+        "                                                      cv2.utils.logging.getLogLevel())\n"
+        f"assert cv2.imread({str(missing)!r}) is None\n")
+    done = in_a_new_process(script)
+    assert done.returncode == 0, done.stderr
+    assert str(missing) in done.stderr  # OpenCV's warning, as the application's to see
 
 
 def test_a_corrupt_tiff_pillow_decodes_says_why_and_libtiff_says_nothing_on_stderr(

@@ -45,14 +45,23 @@ from pgface.errors import (
 from pgface.paths import expand
 
 
-def quiet_pillow_warnings() -> None:
-    """Pillow's warnings of a file's metadata (`Corrupt EXIF data`, `Possibly corrupt EXIF
-    MakerNote data`) hidden in this process: in pgface's own processes (the command line, its
-    server, its indexing children) what a file lacks is its report's failure, and such a line
-    came out between the lines of an index run (probe docs35). Not done per decode with
-    warnings.catch_warnings: that is not safe across threads, and decoding threads left the
-    whole process ignoring every warning, its application's too."""
+def quiet_decoders() -> None:
+    """What the decoders say on their own hidden in this process, for pgface's own processes
+    alone (the command line, its server, its indexing children: their start calls this): in
+    them what a file lacks is its report's failure, said in one line, and the decoders' own
+    lines came out between those of an index run. A library leaves them as its application set
+    them (it may read them: a Django site's log), so decoding itself changes none of them.
+
+    - Pillow's warnings of a file's metadata (`Corrupt EXIF data`, `Possibly corrupt EXIF
+      MakerNote data`, probe docs35). Not per decode with warnings.catch_warnings: that is not
+      safe across threads, and decoding threads left the whole process ignoring every warning.
+    - OpenCV's log of its decoders' warnings and errors (libtiff's too: "Unknown field with
+      tag 65000" on a good 16-bit TIFF, six lines for a truncated one, probe hostile18), unless
+      OPENCV_LOG_LEVEL asks for them. Decoding set it silent for the whole process, an
+      application's own cv2.imread's warnings gone (probe hygiene39)."""
     warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 def _allow_pixels(max_pixels: int) -> None:
@@ -1434,7 +1443,6 @@ def _decode_deep_colour(data: bytes, img: Image.Image, source: str) -> np.ndarra
     tiff = _tiff_deep_colour(img)
     if not (tiff or _png_deep_colour(data, img) or _ppm_deep_colour(img)):
         return None
-    _quiet_opencv()
     # the first page of a TIFF of several, as Pillow's. IMREAD_UNCHANGED keeps 16 bits and
     # ignores a PNG's EXIF orientation (applied below), but OpenCV's TIFF reader applies the
     # TIFF's own Orientation tag (all eight: the same pixels as Pillow's upright photo)
@@ -1559,7 +1567,6 @@ def _photo_of_tiff_by_opencv(data: bytes, tags: TiffImagePlugin.ImageFileDirecto
     width, height = int(tags.get(256, 0)), int(tags.get(257, 0))
     _check_pixels(source, width, height, max_pixels)
     _check_tiff_data(data, tags, source)
-    _quiet_opencv()
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 4:
         raise ImageError(source, "corrupt or truncated image (an 8-bit TIFF stored one plane "
@@ -1570,15 +1577,6 @@ def _photo_of_tiff_by_opencv(data: bytes, tags: TiffImagePlugin.ImageFileDirecto
         bgr = np.ascontiguousarray(pixels[:, :, :3])
     return Photo(source=source, sha256=sha256 or hashlib.sha256(data).digest(),
                  size_bytes=len(data), image=bgr, warning=uniform_warning(bgr), format="TIFF")
-
-
-@functools.cache
-def _quiet_opencv() -> None:
-    """OpenCV logs its decoders' warnings and errors (libtiff's too: "Unknown field with tag
-    65000" on a good photo, six lines for a truncated one) on stderr, around pgface's one
-    line per file: silenced, once for the process, unless OPENCV_LOG_LEVEL asks for them."""
-    if "OPENCV_LOG_LEVEL" not in os.environ:
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 @functools.cache

@@ -40,7 +40,7 @@ from pgface.errors import (
     os_reason,
     out_of_memory,
 )
-from pgface.imaging import quiet_pillow_warnings
+from pgface.imaging import quiet_decoders
 from pgface.index import (
     PREFETCH_BATCHES,
     Failure,
@@ -351,7 +351,7 @@ def _index_queue(settings: Settings, tasks: Any, results: Connection, stop: Any,
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name, level in (log_levels or {}).items():
         logging.getLogger(name).setLevel(level)
-    quiet_pillow_warnings()  # pgface's own process: its stderr is the parent's terminal
+    quiet_decoders()  # pgface's own process: its stderr is the parent's terminal
     from pgface.library import Pgface  # which imports this module
 
     pid = os.getpid()

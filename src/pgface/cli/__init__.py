@@ -66,7 +66,7 @@ from pgface.config import Settings
 from pgface.db.connection import migrations
 from pgface.db.store import Removal
 from pgface.errors import PgfaceError, without_passwords
-from pgface.imaging import quiet_pillow_warnings
+from pgface.imaging import quiet_decoders
 from pgface.index import IndexReport
 from pgface.models.packs import insightface_pack, sample_photos
 from pgface.paths import readable
@@ -131,7 +131,7 @@ def _quiet_logs(
     logging.getLogger("psycopg").setLevel(logging.CRITICAL)
     logging.getLogger("pgface.db.watch").setLevel(logging.CRITICAL)
     show_log_warnings_as_notices()
-    quiet_pillow_warnings()
+    quiet_decoders()
 
 
 @app.command()

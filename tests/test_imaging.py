@@ -586,7 +586,9 @@ def test_a_corrupt_tiff_pillow_decodes_says_why_and_libtiff_says_nothing_on_stde
     """A probe's find: a TIFF whose deflated or LZW data was damaged (the file not cut
     short) printed libtiff's own lines on stderr ("ZIPDecode: Decoding error at scanline
     ...", "Using code not yet in table.") through Pillow's decoder, and its reason was
-    "decoder error -2"."""
+    "decoder error -2". pgface's own processes quiet libtiff at their start; a library leaves
+    it to its application (the next test)."""
+    quiet_decoders()
     rgb = np.random.default_rng(13).integers(0, 255, (40, 50, 3)).astype(np.uint8)
     whole = bytearray(tiff(rgb, deflate=True))
     middle = len(whole) * 2 // 3
@@ -595,6 +597,45 @@ def test_a_corrupt_tiff_pillow_decodes_says_why_and_libtiff_says_nothing_on_stde
                                          r"data cannot be decoded\)$"):
         decode_photo(bytes(whole), "damaged.tif", **LIMITS)
     assert capfd.readouterr().err == ""
+
+
+def test_decoding_a_tiff_leaves_libtiffs_errors_to_the_application(tmp_path: Path) -> None:
+    """Probe hygiene39: decoding a TIFF turned libtiff's error messages off for the whole
+    process: an application's own Pillow then said nothing on stderr of a damaged TIFF it
+    read, where it had said "ZIPDecode: Decoding error at scanline ..." before."""
+    rgb = np.random.default_rng(14).integers(0, 255, (40, 50, 3)).astype(np.uint8)
+    damaged = bytearray(tiff(rgb, deflate=True))
+    middle = len(damaged) * 2 // 3
+    damaged[middle:middle + 256] = bytes((i * 37 + 11) % 256 for i in range(256))
+    (tmp_path / "damaged.tif").write_bytes(damaged)
+    (tmp_path / "good.tif").write_bytes(tiff(rgb, deflate=True))
+    script = (
+        "import sys\n"
+        "from PIL import Image\n"
+        "from pgface.errors import ImageError\n"
+        "from pgface.imaging import decode_photo\n"
+        f"folder = {str(tmp_path)!r}\n"
+        "def application_reads() -> None:\n"
+        "    try:\n"
+        "        Image.open(folder + '/damaged.tif').load()\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "    sys.stderr.write('-- read\\n')\n"
+        "    sys.stderr.flush()\n"
+        "application_reads()\n"
+        "assert decode_photo(open(folder + '/good.tif', 'rb').read(), 'good.tif', 1 << 24,\n"
+        "                    1 << 24).image.shape == (40, 50, 3)\n"
+        "try:\n"
+        "    decode_photo(open(folder + '/damaged.tif', 'rb').read(), 'damaged.tif', 1 << 24,\n"
+        "                 1 << 24)\n"
+        "except ImageError:\n"
+        "    pass\n"
+        "application_reads()\n")
+    done = in_a_new_process(script)
+    assert done.returncode == 0, done.stderr
+    before, after, _ = done.stderr.split("-- read\n")
+    assert "Decoding error" in before, done.stderr  # libtiff's, as Pillow's decoder leaves it
+    assert "Decoding error" in after, done.stderr
 
 
 def test_a_valid_tiff_pillow_has_no_mode_for_is_read_by_opencv_or_said_to_be_unread() -> None:

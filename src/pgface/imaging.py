@@ -58,10 +58,14 @@ def quiet_decoders() -> None:
     - OpenCV's log of its decoders' warnings and errors (libtiff's too: "Unknown field with
       tag 65000" on a good 16-bit TIFF, six lines for a truncated one, probe hostile18), unless
       OPENCV_LOG_LEVEL asks for them. Decoding set it silent for the whole process, an
-      application's own cv2.imread's warnings gone (probe hygiene39)."""
+      application's own cv2.imread's warnings gone (probe hygiene39).
+    - libtiff's errors through Pillow ("ZIPDecode: Decoding error at scanline 200", probe
+      reprobe18): _quiet_libtiff. Decoding a TIFF turned them off for the whole process, an
+      application's own Pillow's TIFFs too (probe hygiene39)."""
     warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
     if "OPENCV_LOG_LEVEL" not in os.environ:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    _quiet_libtiff()
 
 
 def _allow_pixels(max_pixels: int) -> None:
@@ -642,7 +646,6 @@ def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
         taken_at = _taken_at(img)
         if img.format == "TIFF":
             _check_tiff_data(data, img.tag_v2, source)
-            _quiet_libtiff()
         factor = (reduction_factor(width, height, keep_side, _orientation(img))
                   if img.format == "JPEG" else 1)
         bgr = (_decode_jpeg(data, img, source, factor) if img.format == "JPEG"
@@ -1584,10 +1587,11 @@ def _quiet_libtiff() -> None:
     """libtiff writes its errors on stderr ("ZIPDecode: Decoding error at scanline 200",
     "Using code not yet in table.") around pgface's one line per file, and Pillow offers no
     way to route them: its decoder only sets libtiff's warning handlers to none, before each
-    decode. Its error handlers are set to none likewise, once for the process, in the libtiff
-    Pillow's _imaging module is linked with (not OpenCV's own, whose messages its log level
-    silences); the failure itself still reaches pgface, as Pillow's "decoder error -2". Where
-    libtiff is built into Pillow unexported (Windows), nothing changes."""
+    decode. Its error handlers are set to none likewise, in pgface's own processes alone
+    (quiet_decoders), in the libtiff Pillow's _imaging module is linked with (not OpenCV's
+    own, whose messages its log level silences); the failure itself still reaches pgface, as
+    Pillow's "decoder error -2". Where libtiff is built into Pillow unexported (Windows),
+    nothing changes."""
     import ctypes
 
     from PIL import _imaging

@@ -1100,19 +1100,59 @@ def test_a_servers_log_keeps_no_keys_secret_and_few_lines_of_an_outage() -> None
 
     throttled = _ConnectErrorsThrottled()
 
-    def failed() -> logging.LogRecord:
+    def failed() -> logging.LogRecord:  # of a pool of pgface's (an application's: next test)
         return logging.LogRecord("psycopg.pool", logging.WARNING, __file__, 1,
-                                 "error connecting in %r: %s", ("pool-1", "refused"), None)
+                                 "error connecting in %r: %s", ("pgface-pool-1", "refused"),
+                                 None)
 
     assert [throttled.filter(failed()) for _ in range(10)] == [True] + [False] * 9
     # a connection made ends the outage: the next one's first error is said at once
     # (reprobe36: a second outage within 30 s of the first was said nowhere)
-    throttled.connected("pool-1")
+    throttled.connected("pgface-pool-1")
     assert [throttled.filter(failed()) for _ in range(10)] == [True] + [False] * 9
     throttled.EVERY_S = 0.0  # the next said, with the count left out
     record = failed()
     assert throttled.filter(record)
-    assert record.getMessage().startswith("error connecting in 'pool-1': refused (and 9 more")
+    assert record.getMessage().startswith(
+        "error connecting in 'pgface-pool-1': refused (and 9 more")
+
+
+def test_only_pgface_pools_connect_errors_are_throttled() -> None:
+    """Probe hygiene39: pgface's throttle of psycopg_pool's "error connecting" warnings was
+    the logger's, the whole process's: an application's own pool, unreachable for 6 s, logged
+    1 warning where it logged 3 without pgface. Both pools fail as the database is not there:
+    the application's says each of its tries (at 0 and about 1 s), pgface's its first alone."""
+    from psycopg_pool import ConnectionPool
+
+    from pgface.db.connection import LibraryPool
+
+    said: list[str] = []
+
+    class Said(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage())
+
+    logger = logging.getLogger("psycopg.pool")
+    handler, level = Said(logging.WARNING), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)  # the command line's tests set psycopg's to CRITICAL
+    nowhere = "host=/nonexistent-socket-folder dbname=app connect_timeout=1"
+    applications = ConnectionPool(nowhere, min_size=1, open=False, name="app-pool")
+    pgfaces = LibraryPool(nowhere, min_size=1, open=False)
+    try:
+        applications.open(wait=False)
+        pgfaces.open(wait=False)
+        time.sleep(2.5)
+    finally:
+        applications.close(timeout=1)
+        pgfaces.close(timeout=1)
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    of_application = [line for line in said if line.startswith("error connecting in 'app-pool'")]
+    of_pgface = [line for line in said if line.startswith(f"error connecting in {pgfaces.name!r}")]
+    assert len(of_application) >= 2, said
+    assert len(of_pgface) == 1, said
+    assert pgfaces.name.startswith("pgface-pool-")  # named as pgface's, the name its lines say
 
 
 def test_a_request_path_cannot_forge_or_colour_the_servers_log(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import inspect
+import itertools
 import logging
 import re
 import threading
@@ -78,12 +79,27 @@ class ReadOnlyDatabase(StatementFailed):
 RECONNECT_EVERY_S = 1.0
 
 
+# The name of each pool pgface opens (LibraryPool) begins with this, then its number:
+# psycopg_pool's log records name their pool, so pgface's throttle of them (below) tells its
+# own pools' from an application's, which psycopg_pool names "pool-1", "pool-2"... or as told.
+POOL_NAME_PREFIX = "pgface-pool-"
+_POOL_NUMBERS = itertools.count(1)
+
+
+def is_pgface_pool(name: object) -> bool:
+    """Whether NAME, a psycopg_pool pool's, is one pgface opened."""
+    return isinstance(name, str) and name.startswith(POOL_NAME_PREFIX)
+
+
 class _ConnectErrorsThrottled(logging.Filter):
-    """psycopg_pool's "error connecting in <pool>" warnings, one a pool each EVERY_S seconds
-    of an outage, with the count left out since: made again every second (RECONNECT_EVERY_S),
-    a pool of 8 wrote 126 lines in a few seconds of one (probe operator35). A connection made
-    ends the outage (connected): the next one's first error is said at once (reprobe36: a
-    second outage within 30 s of the first was said nowhere)."""
+    """psycopg_pool's "error connecting in <pool>" warnings of pgface's own pools, one a pool
+    each EVERY_S seconds of an outage, with the count left out since: made again every second
+    (RECONNECT_EVERY_S), a pool of 8 wrote 126 lines in a few seconds of one (probe
+    operator35). A connection made ends the outage (connected): the next one's first error is
+    said at once (reprobe36: a second outage within 30 s of the first was said nowhere).
+    An application's own pools' records pass as psycopg_pool writes them: the logger is the
+    whole process's, and an application that imports pgface saw its pool's outage said once
+    in 30 s (probe hygiene39)."""
 
     EVERY_S = 30.0
 
@@ -96,6 +112,8 @@ class _ConnectErrorsThrottled(logging.Filter):
         if not str(record.msg).startswith("error connecting in") or not record.args:
             return True
         pool = record.args[0] if isinstance(record.args, tuple) else None
+        if not is_pgface_pool(pool):  # an application's own pool's: not pgface's to quiet
+            return True
         now = time.monotonic()
         with self._lock:
             said_at, left_out = self._said.get(pool, (-self.EVERY_S, 0))
@@ -134,6 +152,12 @@ class LibraryPool(ConnectionPool):
     # Why no connection can come now, or None: asked before each wait for one (an embedded
     # server stopped on purpose stays stopped, and a run waited the pool's 30 s for it).
     stopped: Callable[[], str | None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # named as pgface's (POOL_NAME_PREFIX): its connect errors are throttled, an
+        # application's pools' left as they are
+        kwargs.setdefault("name", f"{POOL_NAME_PREFIX}{next(_POOL_NUMBERS)}")
+        super().__init__(*args, **kwargs)
 
     def check_or_sweep(self, conn: psycopg.Connection) -> None:
         """The check of each connection a caller takes: one found broken (the server was

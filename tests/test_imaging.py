@@ -281,6 +281,47 @@ def test_a_heic_photo_is_decoded_though_libheif_is_loaded_only_for_it(tmp_path: 
     assert done.returncode == 0, done.stderr
 
 
+def test_decoding_a_heic_leaves_pillows_formats_as_the_application_registered_them(
+        tmp_path: Path) -> None:
+    """Probe hygiene39: decoding a HEIC registered pillow_heif's opener with Pillow for the
+    whole process: the application's own Image.open of a .heic then read it (".heic" among
+    Image.registered_extensions(), HEIF saved too), where it raised UnidentifiedImageError
+    before, so a Django site's ImageField took HEIC uploads or not by what pgface had decoded.
+    The photo is read as before: turned by libheif once, its EXIF date kept."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()  # this test writes the HEIC file through it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # to be turned a quarter clockwise: libheif's irot, once
+    exif.get_ifd(0x8769)[0x9003] = "2021:05:04 10:20:30"
+    sideways = Image.new("RGB", (64, 48), (200, 120, 40))
+    sideways.paste((20, 40, 220), (0, 0, 32, 48))  # its left half blue: the top, upright
+    heic = tmp_path / "phone.heic"
+    sideways.save(heic, "HEIF", quality=90, exif=exif.tobytes())
+    script = (
+        "from PIL import Image, UnidentifiedImageError\n"
+        "from pgface.imaging import decode_photo\n"
+        f"path = {str(heic)!r}\n"
+        "def application_opens() -> str:\n"
+        "    try:\n"
+        "        Image.open(path)\n"
+        "    except UnidentifiedImageError:\n"
+        "        return 'refused'\n"
+        "    return 'opened'\n"
+        "def pillows() -> tuple:\n"
+        "    return (application_opens(), '.heic' in Image.registered_extensions(),\n"
+        "            'HEIF' in Image.OPEN, 'HEIF' in Image.SAVE)\n"
+        "before = pillows()\n"
+        "assert before == ('refused', False, False, False), before\n"
+        "photo = decode_photo(open(path, 'rb').read(), path, 1 << 24, 1 << 24)\n"
+        "assert pillows() == before, pillows()\n"
+        "assert (photo.format, photo.image.shape) == ('HEIF', (64, 48, 3)), photo.image.shape\n"
+        "assert photo.image[:16].mean(axis=(0, 1))[0] > 150, 'turned twice, or not at all'\n"
+        "assert str(photo.taken_at).startswith('2021-05-04 10:20:30'), photo.taken_at\n")
+    done = in_a_new_process(script)
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.mark.parametrize("mode,options", [("RGB", {}), ("RGB", {"progressive": True}),
                                           ("L", {}), ("RGB", {"subsampling": 0})])
 def test_a_plain_jpeg_decodes_as_the_pillow_path_decodes_it(mode: str, options: dict) -> None:

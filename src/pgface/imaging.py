@@ -26,6 +26,7 @@ import simplejpeg
 from PIL import (
     ExifTags,
     Image,
+    ImageFile,
     ImageOps,
     PngImagePlugin,
     TiffImagePlugin,
@@ -81,14 +82,36 @@ def _allow_pixels(max_pixels: int) -> None:
 
 
 @functools.cache
-def _open_heif() -> None:
-    """HEIC/HEIF (what phones write) through libheif; Pillow decodes AVIF itself (Pillow >=
-    11.3). libheif applies the file's rotation and mirroring, and the opener then resets the
-    EXIF orientation to 1, so exif_transpose never turns such a photo twice. Registered on the
-    first such file: a search of a JPEG never loads libheif."""
-    import pillow_heif
+def _heif_image_file() -> type[ImageFile.ImageFile]:
+    """pillow_heif's Pillow image of a HEIC/HEIF (what phones write) through libheif; Pillow
+    decodes AVIF itself (Pillow >= 11.3). libheif applies the file's rotation and mirroring,
+    and the image then resets the EXIF orientation to 1, so exif_transpose never turns such a
+    photo twice. Imported on the first such file: a search of a JPEG never loads libheif.
+    Not registered with Pillow (pillow_heif.register_heif_opener): that is the whole
+    process's, and an application's own Image.open (a Django site's ImageField) then accepted
+    HEIC uploads, and saved HEIF, or not, by what pgface had decoded before (probe hygiene39)."""
+    from pillow_heif.as_plugin import HeifImageFile
 
-    pillow_heif.register_heif_opener()
+    return HeifImageFile
+
+
+# The ISO media brands pillow_heif's opener accepts (its _is_supported_heif): a file of one is
+# offered to libheif first, as Image.open did with it registered (a mif1 or msf1 that libheif
+# refuses then goes to Pillow's AVIF)
+_LIBHEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm",
+                             b"hevs", b"mif1", b"msf1"})
+
+
+def _open_image(data: bytes) -> ImageFile.ImageFile:
+    """DATA opened as Image.open opens it among READ_FORMATS, in their order, HEIF with it: a
+    HEIC/HEIF by pillow_heif's image (_heif_image_file), unregistered, and a file that is not
+    one (its SyntaxError, Image.open's sign of another format's file) by the formats after."""
+    if data[4:8] == b"ftyp" and data[8:12] in _LIBHEIF_BRANDS:
+        try:
+            return _heif_image_file()(io.BytesIO(data))
+        except (SyntaxError, IndexError, TypeError, struct.error):  # those Image.open passes
+            pass
+    return Image.open(io.BytesIO(data), formats=_open_formats())
 
 
 IMAGE_SUFFIXES = frozenset(
@@ -633,9 +656,7 @@ def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
                      format="JPEG", **({"factor": factor, "_jpeg": data, "size": (width, height)}
                         if factor > 1 else {}))
     try:
-        if data[4:8] == b"ftyp":  # an ISO media file: HEIC, HEIF, AVIF
-            _open_heif()
-        img = Image.open(io.BytesIO(data), formats=_open_formats())
+        img = _open_image(data)
         if img.format == "PPM" and img.mode == "F":  # Pillow's PPM reader opens PFMs too
             # (read when named, passed over by a walk, served as no image: probe hostile20)
             raise ImageError(source, "not a format pgface reads (a Portable FloatMap (PFM) "
@@ -1321,9 +1342,10 @@ def _a(kind: str) -> str:
 
 
 def _open_formats() -> list[str]:
-    """READ_FORMATS as Pillow knows them now (HEIF once libheif is registered)."""
+    """READ_FORMATS as Pillow knows them, HEIF left out: _open_image opens it itself (where an
+    application registered pillow_heif's opener too, the same class)."""
     Image.init()
-    return [name for name in READ_FORMATS if name in Image.OPEN]
+    return [name for name in READ_FORMATS if name != "HEIF" and name in Image.OPEN]
 
 
 # PNG chunks of metadata pgface never uses whose compressed text Pillow refuses to inflate past

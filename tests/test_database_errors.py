@@ -118,27 +118,34 @@ def raised_by(call: Callable[[], Any], thread_state: dict) -> None:
         thread_state["raised"] = exc
 
 
+def raised_when_its_wait_is_terminated(call: Callable[[], Any],
+                                       database_url: str) -> BaseException | None:
+    """What CALL raised, run in a thread until it waits for a lock a test holds, and its
+    session is terminated then (pg_terminate_backend: a server restarted, say)."""
+    state: dict = {}
+    thread = threading.Thread(target=raised_by, args=(call, state))
+    thread.start()
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        waiting: list = []
+        deadline = time.monotonic() + 60  # a guard against a hang, not a timing requirement
+        while not waiting:
+            assert time.monotonic() < deadline and thread.is_alive(), state
+            time.sleep(0.05)
+            waiting = admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()").fetchall()
+        admin.execute("SELECT pg_terminate_backend(%s)", [waiting[0][0]])
+    thread.join(60)
+    assert not thread.is_alive()
+    return state.get("raised")
+
+
 def test_a_session_terminated_during_a_call_is_a_lost_database(
         database_url: str, settings: Settings, analyzer: FaceAnalyzer) -> None:
     with Pgface(settings, analyzer=analyzer) as pf:
         assert pf.stats()["photos"] == 0
-        with tables_locked(database_url), psycopg.connect(database_url,
-                                                          autocommit=True) as admin:
-            state: dict = {}
-            call = threading.Thread(target=raised_by, args=(pf.stats, state))
-            call.start()
-            waiting: list = []
-            deadline = time.monotonic() + 60  # a guard against a hang, not a timing requirement
-            while not waiting:
-                assert time.monotonic() < deadline and call.is_alive(), state
-                time.sleep(0.05)
-                waiting = admin.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()").fetchall()
-            admin.execute("SELECT pg_terminate_backend(%s)", [waiting[0][0]])
-            call.join(60)
-        assert not call.is_alive()
-        lost = state.get("raised")
+        with tables_locked(database_url):
+            lost = raised_when_its_wait_is_terminated(pf.stats, database_url)
         assert isinstance(lost, pgface.DatabaseLost), repr(lost)
         assert isinstance(lost, pgface.DatabaseError)
         assert isinstance(lost.__cause__, psycopg.OperationalError)
@@ -160,25 +167,10 @@ def test_a_connection_lost_as_the_library_opens_is_not_one_never_made(
             pf.stats()
 
     open_library()  # the library made; its next opening reads its migrations
-    with psycopg.connect(database_url) as holder, psycopg.connect(database_url,
-                                                                  autocommit=True) as admin:
+    with psycopg.connect(database_url) as holder:
         holder.execute("LOCK TABLE pgface.schema_migrations IN ACCESS EXCLUSIVE MODE")
-        state: dict = {}
-        opening = threading.Thread(target=raised_by, args=(open_library, state))
-        opening.start()
-        waiting: list = []
-        deadline = time.monotonic() + 60  # a guard against a hang, not a timing requirement
-        while not waiting:
-            assert time.monotonic() < deadline and opening.is_alive(), state
-            time.sleep(0.05)
-            waiting = admin.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()").fetchall()
-        admin.execute("SELECT pg_terminate_backend(%s)", [waiting[0][0]])
-        opening.join(60)
+        lost = raised_when_its_wait_is_terminated(open_library, database_url)
         holder.rollback()
-    assert not opening.is_alive()
-    lost = state.get("raised")
     assert isinstance(lost, pgface.DatabaseLost), repr(lost)
     said = str(lost)
     assert said.startswith("lost the database connection as pgface opened the library (to "

@@ -1009,11 +1009,18 @@ def delete_uploads(paths: Sequence[str], folder: Path) -> tuple[list[str], list[
     return deleted, failed
 
 
+# Letters no decomposition takes to the Latin letter a reader files them under (casefolded)
+_READ_AS = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ð": "d", "ħ": "h", "ı": "i",
+                          "ŧ": "t", "ŀ": "l", "æ": "ae", "œ": "oe", "þ": "th", "ŋ": "n"})
+
+
 def _reading_form(name: str) -> str:
-    """NAME as a reader orders it: decomposed (NFKD), its combining marks dropped, casefolded;
-    "Émile" is "emile", "Straße" "strasse"."""
+    """NAME as a reader orders it: decomposed (NFKD), its combining marks dropped, casefolded,
+    and the Latin letters with a stroke or ligatures no decomposition reaches read as their
+    letters (_READ_AS: "Łukasz" and "Øyvind" came after "zoë", probe reprobe40); "Émile" is
+    "emile", "Straße" "strasse", "Æsa" "aesa"."""
     return "".join(c for c in unicodedata.normalize("NFKD", name)
-                   if not unicodedata.combining(c)).casefold()
+                   if not unicodedata.combining(c)).casefold().translate(_READ_AS)
 
 
 def _list_order(person: Person) -> tuple[bool, str, str, int]:

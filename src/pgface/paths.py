@@ -234,14 +234,19 @@ def exclude_problem(pattern: object) -> str | None:
                 f"matched against the path inside the folder given, as in 2019/private "
                 f"(never against an absolute path)")
     if pattern[0].isspace() or pattern[-1].isspace():
-        # most likely pasted with the spaces around it; a name that has one is matched by
-        # `[ ]`, which says so on purpose
-        if pattern[0].isspace():
-            where, example = "begins", f"[ ]{pattern.strip()}"
-        else:
-            where, example = "ends", f"{pattern.strip()}[ ]"
+        # most likely pasted with the spaces around it; a name that has one is matched by its
+        # character in brackets (`[ ]`, `[\t]`: a '[ ]' told for a tab matched nothing,
+        # probe reprobe40), which says so on purpose
+        example = pattern
+        if example[-1].isspace():
+            example = f"{example[:-1]}[{example[-1]}]"
+        if example[0].isspace():
+            example = f"[{example[0]}]{example[1:]}"
+        where = " and ".join(end for end, space in (("begins", pattern[0].isspace()),
+                                                     ("ends", pattern[-1].isspace())) if space)
         return (f"the pattern {shown} {where} with white space, which is taken for a slip: a "
-                f"name with a space there is matched by '[ ]', as in {readable(example)!r}")
+                f"name with it there is matched by that character in brackets, as in "
+                f"{readable(example)!r}")
     if pattern.startswith("./"):
         return (f"the pattern {shown} starts with './': the path inside the folder given "
                 f"is matched from its first name, as in 2019/private (never './2019/private')")

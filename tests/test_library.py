@@ -1228,21 +1228,34 @@ def test_a_forked_child_is_told_to_open_its_own_pgface(pf: Pgface) -> None:
 
 
 _FORKED_WORKER = """
-import faulthandler, gc, os, sys
+import faulthandler, gc, os, sys, time
+import psycopg
 import pgface
+
+def sessions():
+    with psycopg.connect(os.environ["PGFACE_DATABASE_URL"]) as admin:
+        return {pid for pid, in admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()")}
+
 pf = pgface.open()
 assert pf.search(sys.argv[1]).faces
-for how in ("collected", "exit"):
+for how in ("collected", "exit", "closed"):
+    before = sessions()
     child = os.fork()
     if child == 0:
         faulthandler.dump_traceback_later(60, exit=True)  # a hang ends, said, in 60 s
         if how == "collected":  # pgface.django's forgets the parent's library so
             del pf
             gc.collect()
-            os._exit(0)
-        sys.exit(0)  # as a gunicorn worker ends, Python's finalizing freeing what is left
+        elif how == "closed":  # as a worker leaving `with pgface.open() as pf:` does
+            pf.close()
+        else:
+            sys.exit(0)  # as a gunicorn worker ends, Python's finalizing freeing what is left
+        os._exit(0)
     _, status = os.waitpid(child, 0)
-    print(how, os.waitstatus_to_exitcode(status), flush=True)
+    time.sleep(1)  # time for a session the child ended to be gone
+    print(how, os.waitstatus_to_exitcode(status), len(before - sessions()), flush=True)
 pf.close()
 """
 
@@ -1251,12 +1264,14 @@ def test_a_forked_worker_that_lets_go_of_the_parents_pgface_ends(env: dict[str, 
     """Probe hygiene39: a worker forked after its parent searched (gunicorn --preload, Celery
     prefork) hung for ever as Python freed the parent's Pgface there: its models' sessions
     waited for the parent's inference threads, at a gc.collect() after pgface.django forgot
-    the parent's library, or at the worker's exit though it never used pgface."""
+    the parent's library, or at the worker's exit though it never used pgface; and one that
+    closed the parent's Pgface (leaving `with pgface.open()`) ended its idle sessions."""
     run = subprocess.run([sys.executable, "-c", _FORKED_WORKER, str(sample_photos()[0])],
                          env={**os.environ, **env}, capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.split("\n")[:2] == ["collected 0", "exit 0"], (run.stdout, run.stderr)
+    assert run.stdout.split("\n")[:3] == ["collected 0 0", "exit 0 0", "closed 0 0"], (
+        run.stdout, run.stderr)
 
 
 def test_pgface_takes_settings_only() -> None:

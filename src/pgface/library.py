@@ -590,12 +590,15 @@ class Pgface:
         return result
 
     def close(self) -> None:
-        for pool in self._read_pools:
-            pool.close()
-        self._read_pools = []
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        """Close the database pools (the next call opens them again). In a child forked from
+        the process that opened them they are let go, not closed: their connections are the
+        parent's, and a worker leaving `with pgface.open() as pf:` ended the parent's idle
+        sessions (probe reprobe40); _kept_in_child keeps them from being freed there."""
+        parents = os.getpid() != self._pid
+        for pool in [*self._read_pools, self._pool]:
+            if pool is not None and not parents:
+                pool.close()
+        self._read_pools, self._pool = [], None
 
     def __enter__(self) -> Pgface:
         return self

@@ -81,9 +81,11 @@ def test_quality_is_stored_and_the_sample_photos_keep_their_people(pf: Pgface) -
         return sum(f["quality"] >= DEFAULT_FLOOR for f in faces if f["path"].endswith(name))
 
     # The people the photos are of stay: t1's six, Yao Ming, the team's 16 faces in players.jpg
-    # and the three players of gdp.jpg; what the floor drops there are blurred spectators.
+    # and the three players of gdp.jpg; what the floor drops there are blurred spectators. One
+    # more in players.jpg (at 97,184) scores 0.102 since the detector scales x by the width's
+    # own scale (0.099 before, its box a fraction of a pixel to the right).
     assert (kept("t1.jpg"), kept("yaoming.jpg"), kept("players.jpg"), kept("gdp.jpg")) == (
-        6, 1, 16, 3)
+        6, 1, 17, 3)
     result = pf.search(samples["t1.jpg"])
     assert len(result.faces) == 6 and result.min_quality == DEFAULT_FLOOR
     stored_t1 = sorted(f["quality"] for f in faces if f["path"].endswith("t1.jpg"))

@@ -174,6 +174,9 @@ def test_a_job_leaves_out_what_its_exclude_and_the_servers_setting_match(
         named = client.post("/api/photos/index-path",
                             json={"path": "library/2020/f.png", "exclude": ["*.png"]})
         assert wait_for_job(client, named.json()["id"])["report"]["indexed"] == 1
+        # one photo, said as `pgface index` says it (docs40: "1 photos indexed")
+        assert any(line.startswith(f"job {named.json()['id']} (") and
+                   "done: 1 photo indexed, " in line for line in caplog.messages), caplog.messages
 
         # Patterns that match nothing, or no list of them: refused by name, nothing started
         for wrong, said in (([""], "an empty pattern"), (["/srv/photos/2019"], "starts with"),

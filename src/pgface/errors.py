@@ -280,3 +280,9 @@ class PersonError(PgfaceError):
 class PeopleBusyError(PersonError):
     """Another change to people (a clustering run, most likely) held them longer than a
     change waits; nothing was changed, and asking again once it ends will do."""
+
+
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """'1 face', '2 faces', '0 photos': a count with its noun, plural NOUN + 's' unless given
+    (the command line's and the server's log lines alike)."""
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"

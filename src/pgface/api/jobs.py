@@ -26,7 +26,7 @@ from pgface.api.errors import ApiError
 from pgface.api.models import MAX_KEPT_FAILURES, JobList, JobOut, error_responses
 from pgface.api.urls import api_url
 from pgface.db.connection import DatabaseLost, connection_lost, one_line
-from pgface.errors import PgfaceError
+from pgface.errors import PgfaceError, counted
 from pgface.index import Failure, IndexReport
 from pgface.library import FROM_PYTHON, Pgface
 from pgface.paths import loggable, readable
@@ -202,8 +202,8 @@ class Jobs:
         job.finished_at = datetime.now(timezone.utc)
         unchanged = (job.report or {}).get("unchanged_failures", 0)
         excluded = (job.report or {}).get("excluded", 0)
-        counts = (f"{job.indexed} photos indexed, {job.faces} faces, {job.skipped} already "
-                  f"indexed, {job.failed} failed"
+        counts = (f"{counted(job.indexed, 'photo')} indexed, {counted(job.faces, 'face')}, "
+                  f"{job.skipped} already indexed, {job.failed} failed"
                   # the files that failed before, passed over (the counts added up to fewer
                   # than the files read: probe reprobe37)
                   + (f", {unchanged} that failed before not read again" if unchanged else "")

@@ -41,7 +41,6 @@ from pgface.cli.db import db_app
 from pgface.cli.display import (
     MiddleEllipsis,
     below_floor_text,
-    counted,
     human_size,
     plain,
     quality_text,
@@ -65,7 +64,7 @@ from pgface.cli.serve import keys_app, serve
 from pgface.config import Settings
 from pgface.db.connection import migrations
 from pgface.db.store import Removal
-from pgface.errors import PgfaceError, without_passwords
+from pgface.errors import PgfaceError, counted, without_passwords
 from pgface.imaging import quiet_decoders
 from pgface.index import IndexReport
 from pgface.models.packs import insightface_pack, sample_photos

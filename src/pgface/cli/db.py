@@ -19,10 +19,11 @@ from pgface.cli.common import (
     print_json,
     stopped_by_sigterm_as_by_ctrl_c,
 )
-from pgface.cli.display import counted, human_size, plain
+from pgface.cli.display import human_size, plain
 from pgface.config import Settings
 from pgface.db import backup as backups
 from pgface.db import server
+from pgface.errors import counted
 from pgface.paths import readable
 
 db_app = typer.Typer(help="Start, stop and look at the embedded PostgreSQL server; back the "

@@ -30,11 +30,6 @@ def human_size(size: int | float) -> str:
     raise AssertionError("unreachable")
 
 
-def counted(number: int, noun: str, plural: str | None = None) -> str:
-    """'1 face', '2 faces', '0 photos': a count with its noun, plural NOUN + 's' unless given."""
-    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
-
-
 def ellipsis_for(encoding: str | None) -> str:
     """The ellipsis a stream in ENCODING can write: '…', or '...' in ASCII."""
     return ELLIPSIS if writable(ELLIPSIS, encoding) else ASCII_ELLIPSIS

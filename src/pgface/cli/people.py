@@ -32,7 +32,6 @@ from pgface.cli.common import (
 from pgface.cli.display import (
     MiddleEllipsis,
     below_floor_text,
-    counted,
     quality_text,
     working,
 )
@@ -45,7 +44,7 @@ from pgface.cli.progress import (
     say_failure,
 )
 from pgface.clustering import CLUSTER_MARGIN, CLUSTER_SIMILARITY, MIN_NEIGHBOURS
-from pgface.errors import InvalidInputError, PgfaceError
+from pgface.errors import InvalidInputError, PgfaceError, counted
 from pgface.library import Pgface
 from pgface.paths import readable
 from pgface.people import MAX_OFFSET, EnrolReport, HeldFace, People, Person, found_again_text

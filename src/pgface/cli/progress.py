@@ -8,7 +8,7 @@ from dataclasses import asdict
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pgface.cli.common import err, shown
-from pgface.cli.display import counted
+from pgface.errors import counted
 from pgface.index import Failure, IndexReport, PhotoWarning
 from pgface.paths import readable
 

@@ -17,11 +17,18 @@ MULTIPART_SLACK = 64 * 1024  # form boundaries and small fields around the photo
 class _TooLarge(HTTPException):
     """An HTTPException so that FastAPI's body parsing re-raises it rather than saying 400."""
 
-    def __init__(self, max_bytes: int, photo_bytes: int | None = None) -> None:
-        # The photo's own limit is the one to say: the body's (two photos for a compare) read
-        # as twice what a photo may have.
-        each = f": a photo may have at most {photo_bytes:,} bytes" if photo_bytes else ""
-        super().__init__(413, f"request body is over the limit of {max_bytes:,} bytes{each}")
+    def __init__(self, max_bytes: int, photo_bytes: int | None = None,
+                 sent: int | None = None) -> None:
+        # The photo's own limit is the one to say, with the upload's size where its length
+        # was sent: the body's limit (two photos for a compare, and the form around them) read
+        # as a second limit, and the page said "huge.jpg: request body is over the limit of
+        # 10,551,296 bytes: a photo may have at most 5,242,880 bytes" (probe web40).
+        if photo_bytes:
+            size = f"{sent:,} bytes" if sent is not None else f"over {max_bytes:,} bytes"
+            message = f"the upload is {size}: a photo may have at most {photo_bytes:,} bytes"
+        else:
+            message = f"request body is over the limit of {max_bytes:,} bytes"
+        super().__init__(413, message)
 
 
 class _Stalled(HTTPException):
@@ -128,7 +135,8 @@ class BodyLimit(HttpMiddleware):
 
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             cut_short = True  # refused unread: said Connection: close (it read on, probe reprobe23)
-            await error_response(413, _TooLarge(self.max_bytes, photo_bytes).detail)(
+            await error_response(413, _TooLarge(self.max_bytes, photo_bytes,
+                                                int(length)).detail)(
                 scope, receive, tracking_send)
             return
         try:

@@ -1171,6 +1171,13 @@ def test_a_key_that_may_only_read_is_offered_no_selection_nor_hint_of_a_change(
         expect(review_hint).to_have_text("← and → move through the queue.")
         expect(page.locator("#view-review")).not_to_contain_text("Enter names",
                                                                  use_inner_text=True)
+
+        # a search's matches: no box to tick for naming (probe web40: "use" showed, ticked)
+        page.goto(f"{url}/#/search")
+        page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
+        expect(page.locator(".face-result .match").first).to_be_visible()
+        expect(page.locator(".match input[type=checkbox]:visible")).to_have_count(0)
+        expect(page.locator(".name-form:visible")).to_have_count(0)
         assert not errors, errors
 
 

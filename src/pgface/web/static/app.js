@@ -615,7 +615,8 @@ function matchCard(match, number) {
       // every stored path of the photo is gone: `pgface index --prune` or `remove` forgets it
       match.missing ? el("span", { class: "gone", text: "file gone",
         title: `${match.path} no longer exists` }) : null,
-      el("label", { class: "check" }, [check, " use"]),
+      // a box that selects for naming: none for a reader (probe web40: it ticked, to no end)
+      el("label", { class: "check writes" }, [check, " use"]),
     ]),
   ]);
   const card = { node, match, check, name, number };

@@ -223,7 +223,8 @@ def test_page_asks_for_a_key_and_sends_it(settings: Settings, analyzer: FaceAnal
         expect = sync_api.expect
         expect(page.locator("#key-form")).to_be_visible()
         page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
-        expect(page.locator("#message")).to_contain_text("requires an API key")
+        expect(page.locator("#message")).to_contain_text(
+            "this server requires an API key (api_auth=always): enter one in the API key box")
         page.fill("#key", key)
         page.get_by_role("button", name="Use key").click()
         expect(page.locator("#stats")).to_contain_text("2 photos")

@@ -1128,6 +1128,13 @@ def test_a_key_that_may_only_read_is_offered_no_selection_nor_hint_of_a_change(
             _, key = api_keys.create_key(conn, "reader", ["read"])
         page.goto(f"{url}/#/people")
         expect(page.locator("#key-form")).to_be_visible()  # the grid's page refused: no key
+        # in the page's words, its command as code (probe web40: "send it as 'Authorization:
+        # Bearer pgf_...'" beside the key box, and backticks shown as they are)
+        expect(page.locator("#message")).to_contain_text(
+            "API keys exist on this server, so every request needs one: enter one in the API "
+            "key box above")
+        expect(page.locator("#message")).not_to_contain_text("Authorization")
+        expect(page.locator("#message code")).to_have_text("pgface keys create NAME --scope read")
         expect(page.locator("#status")).to_contain_text("selected")
         page.fill("#key", key)
         page.get_by_role("button", name="Use key").click()

@@ -44,7 +44,7 @@ const sayList = (names) => names.flatMap((name, i) =>
 // merge).
 function showMessage(text, kind = "error", action = null) {
   const box = $("#message");
-  const words = el("span", {}, [].concat(text));
+  const words = el("span", {}, [].concat(typeof text === "string" ? withCode(text) : text));
   box.replaceChildren(words);
   if (action) {
     const button = el("button", { type: "button", class: "message-action",
@@ -54,6 +54,14 @@ function showMessage(text, kind = "error", action = null) {
   }
   box.className = kind;
   box.hidden = !words.textContent;
+}
+
+// TEXT with what it quotes between backticks (a command: `pgface db start`) as code, as the
+// server's messages write it: the backticks showed as they are (probe web40).
+function withCode(text) {
+  const parts = text.split("`");
+  if (parts.length % 2 === 0) return [text];  // a backtick alone: no quote
+  return parts.map((part, i) => (i % 2 ? el("code", { text: part }) : part));
 }
 
 // Said to a screen reader as it happens (the #status live region): a search's progress and
@@ -106,7 +114,16 @@ async function api(path, options = {}) {
       details = (await response.json()).error;
       message = details.message;
     } catch (_) { /* not JSON */ }
-    if (response.status === 401) $("#key-form").hidden = false;
+    if (response.status === 401) {
+      $("#key-form").hidden = false;
+      // the API's words end telling a client which header to send: here the key box takes
+      // it (probe web40: "send it as 'Authorization: Bearer pgf_...'" beside that box)
+      const why = message.replace(/: send it as 'Authorization: Bearer pgf_\.\.\.'$/, "");
+      if (!state.key && why !== message) {
+        message = `${why}: enter one in the API key box above ` +
+          "(`pgface keys create NAME --scope read` makes one)";
+      }
+    }
     const error = new Error(message);
     error.status = response.status;
     error.details = details;  // e.g. a 409's `affected` people or merge `names`

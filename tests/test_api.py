@@ -631,7 +631,9 @@ def test_bad_requests_get_clear_json_errors_and_the_server_keeps_serving(
         cases = [
             (post("notes.txt", b"hello, not a photo"), 400, "notes.txt: not an image"),
             (post("half.jpg", obama.read_bytes()[:20_000]), 400, "half.jpg: corrupt or truncated"),
-            (post("big.jpg", obama.read_bytes()), 413, "over the upload limit of 60,000 bytes"),
+            # its size, as a body over the body's limit is told (probe reprobe41)
+            (post("big.jpg", obama.read_bytes()), 413, f"file 'big.jpg' is "
+             f"{len(obama.read_bytes()):,} bytes: a photo may have at most 60,000 bytes"),
             (post("empty.jpg", b""), 400, "'empty.jpg' is empty"),
             (post("wide.png", _png(3000, 1000)), 400, "over the limit of 2 MP"),
             (post("notes.txt", b"xx", "/api/photos"), 400, "notes.txt: not an image"),
@@ -666,6 +668,16 @@ def test_bad_requests_get_clear_json_errors_and_the_server_keeps_serving(
                        headers={"content-type": "application/octet-stream"}),
              # its size and a photo's limit, not the body's too (probe web40: two limits)
              413, "the upload is 200,000 bytes: a photo may have at most 60,000 bytes"),
+            # chunked, no length said: no body limit named either (probe reprobe41)
+            (http.post("/api/search", content=iter([
+                b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n',
+                b"x" * 200_000, b"\r\n--b--\r\n"]),
+                headers={"content-type": "multipart/form-data; boundary=b"}),
+             413, "the upload has more: a photo may have at most 60,000 bytes"),
+            # text (curl's --data-binary form) is no photo: the body's limit, as JSON's
+            (http.post("/api/photos/remove", content=b"x" * 200_000,
+                       headers={"content-type": "application/x-www-form-urlencoded"}),
+             413, "request body is over the limit of 185,536 bytes"),
             (http.get("/api/photos/12345"), 404, "photo 12345 not found"),
             (http.get("/api/faces/nope"), 422, "path parameter 'face_id'"),
             (http.get("/api/nothing"), 404, "no such endpoint: GET /api/nothing"),

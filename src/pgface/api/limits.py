@@ -24,8 +24,8 @@ class _TooLarge(HTTPException):
         # as a second limit, and the page said "huge.jpg: request body is over the limit of
         # 10,551,296 bytes: a photo may have at most 5,242,880 bytes" (probe web40).
         if photo_bytes:
-            size = f"{sent:,} bytes" if sent is not None else f"over {max_bytes:,} bytes"
-            message = f"the upload is {size}: a photo may have at most {photo_bytes:,} bytes"
+            size = f"is {sent:,} bytes" if sent is not None else "has more"
+            message = f"the upload {size}: a photo may have at most {photo_bytes:,} bytes"
         else:
             message = f"request body is over the limit of {max_bytes:,} bytes"
         super().__init__(413, message)
@@ -87,10 +87,13 @@ class BodyLimit(HttpMiddleware):
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
-        # a photo's limit not said to a JSON body (of names, ids): it read "a photo may have"
+        # a photo's limit said only to a body that may be photos (a form's, or bytes of no
+        # text type): a JSON body (of names, ids) read "a photo may have", and so did one sent
+        # as text or as curl's --data-binary form (probe reprobe41)
         kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        json_body = kind == b"application/json" or kind.endswith(b"+json")
-        photo_bytes = None if json_body else self.photo_bytes
+        photos = (kind.startswith((b"multipart/", b"image/"))
+                  or kind in (b"", b"application/octet-stream"))
+        photo_bytes = self.photo_bytes if photos else None
         seen = 0
         deadline = asyncio.get_running_loop().time() + self.total_s
         started = False
@@ -161,7 +164,10 @@ async def read_upload(request: Request, upload: UploadFile, max_bytes: int, fiel
     name = upload.filename or field
     data = await upload.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise ApiError(413, f"{field} {name!r} is over the upload limit of {max_bytes:,} bytes")
+        # its size, as a body over the body's limit is told (_TooLarge; probe reprobe41)
+        size = f"is {upload.size:,} bytes" if upload.size is not None else "has more"
+        raise ApiError(413, f"{field} {name!r} {size}: a photo may have at most "
+                            f"{max_bytes:,} bytes")
     if not data:
         raise ApiError(400, f"{field} {name!r} is empty")
     return data, name

@@ -452,7 +452,7 @@ def test_photos_browsers_show_otherwise_or_not_at_all_get_their_boxes_on_their_f
     assert width != height
     heic = tmp_path / "obama1.heic"
     Image.open(queries / "obama1.jpg").save(heic)
-    not_image = tmp_path / "notes.jpg"
+    not_image = tmp_path / "notes `v2`.jpg"  # backticks: no code in a file's name (reprobe41)
     not_image.write_bytes(b"these are notes, not a photo")
     with obama_and_biden_page(settings, analyzer, 360) as (url, http, page, expect, errors):
         page.goto(url)
@@ -496,7 +496,7 @@ def test_photos_browsers_show_otherwise_or_not_at_all_get_their_boxes_on_their_f
         # A failed search leaves the results shown, and what was typed in them.
         page.locator(".name-input").first.fill("Someone")
         page.set_input_files("#file", str(not_image))
-        expect(page.locator("#message")).to_contain_text("notes.jpg: not an image")
+        expect(page.locator("#message")).to_contain_text("notes `v2`.jpg: not an image")
         expect(page.locator(".face-result")).to_have_count(faces)
         assert page.locator(".name-input").first.input_value() == "Someone"
 

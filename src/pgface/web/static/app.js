@@ -56,12 +56,13 @@ function showMessage(text, kind = "error", action = null) {
   box.hidden = !words.textContent;
 }
 
-// TEXT with what it quotes between backticks (a command: `pgface db start`) as code, as the
-// server's messages write it: the backticks showed as they are (probe web40).
+// TEXT with the commands it quotes between backticks (`pgface db start`) as code, as the
+// server's messages write them: the backticks showed as they are (probe web40). Only a
+// pgface command: a message holds file and person names too, and a file "a`b`c.jpg" showed
+// as "abc.jpg" (probe reprobe41).
 function withCode(text) {
-  const parts = text.split("`");
-  if (parts.length % 2 === 0) return [text];  // a backtick alone: no quote
-  return parts.map((part, i) => (i % 2 ? el("code", { text: part }) : part));
+  return text.split(/`(pgface [^`\n]*)`/).map(
+    (part, i) => (i % 2 ? el("code", { text: part }) : part));
 }
 
 // Said to a screen reader as it happens (the #status live region): a search's progress and
@@ -120,8 +121,11 @@ async function api(path, options = {}) {
       // it (probe web40: "send it as 'Authorization: Bearer pgf_...'" beside that box)
       const why = message.replace(/: send it as 'Authorization: Bearer pgf_\.\.\.'$/, "");
       if (!state.key && why !== message) {
-        message = `${why}: enter one in the API key box above ` +
-          "(`pgface keys create NAME --scope read` makes one)";
+        // where none exists yet the server's words say to create one (reprobe41: said twice)
+        message = why.includes("pgface keys create")
+          ? `${why}, then enter it in the API key box above`
+          : `${why}: enter one in the API key box above ` +
+            "(`pgface keys create NAME --scope read` makes one)";
       }
     }
     const error = new Error(message);

@@ -673,7 +673,6 @@ def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
                else _decode_deep_colour(data, img, source))
         if bgr is None:
             factor = 1
-        if bgr is None:
             img.load()
             if _orientation(img) != 1:  # in place: no copy of the whole photo
                 ImageOps.exif_transpose(img, in_place=True)
@@ -681,8 +680,8 @@ def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:  # over twice Pillow's limit, itself ours or more
-        counted = re.search(r"\((\d+) pixels\)", str(exc))
-        size = f"{_pixel_count(int(counted[1]))}, " if counted else ""
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{_pixel_count(int(pixels[1]))}, " if pixels else ""
         raise ImageError(source, f"image is {size}over the limit of "
                                  f"{_pixel_count(max_pixels)}") from exc
     except UnidentifiedImageError as exc:

@@ -261,11 +261,14 @@ class MaskedFormatter(logging.Formatter):
     password written raw in PGFACE_DATABASE_URL: errors.without_passwords), nor an API key's
     secret (`pgf_<key id>_***`)."""
 
+    inner_name = "DefaultFormatter"  # the formatter of uvicorn.logging it masks
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from uvicorn.logging import DefaultFormatter
+        import uvicorn.logging
 
         super().__init__()
-        self.inner: logging.Formatter = DefaultFormatter(*args, **kwargs)
+        self.inner: logging.Formatter = getattr(uvicorn.logging, self.inner_name)(*args,
+                                                                                  **kwargs)
 
     def format(self, record: logging.LogRecord) -> str:
         return api_keys.without_secrets(without_passwords(self.inner.format(record)))
@@ -274,12 +277,7 @@ class MaskedFormatter(logging.Formatter):
 class MaskedAccessFormatter(MaskedFormatter):
     """uvicorn's AccessFormatter, masked as MaskedFormatter is."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from uvicorn.logging import AccessFormatter
-
-        super().__init__()
-        self.inner = AccessFormatter(*args, **kwargs)
-
+    inner_name = "AccessFormatter"
 
 
 def _server_logs() -> None:

@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote, unquote
 
 import psycopg
 
@@ -24,6 +25,9 @@ SECRET_IN_TEXT = re.compile(r"(pgf_[0-9a-f]{12}_)[A-Za-z0-9_-]+")
 # Between the parts of a URL as a log keeps it: percent-encoded, any character of a key may be
 # (`pg%66_...`, `pgf%5F...`), which SECRET_IN_TEXT does not see in the text as it is
 _URL_SEPARATORS = re.compile(r'([\s"/?&=]+)')
+_KEY_ID = re.compile(r"[0-9a-f]{12}")
+# `pgf_<key id>`, as `keys list` shows it (with its "_..." or not): a key id alone, never a name
+_KEY_PREFIX = re.compile(r"pgf_([0-9a-f]{12})(?:_.*)?", re.DOTALL)
 
 
 def without_secrets(text: str) -> str:
@@ -34,8 +38,6 @@ def without_secrets(text: str) -> str:
     encoded: decoded, a client wrote lines of its own into the log (reprobe38). Split on the
     separators, in time linear in the line (a pattern over 16,000 `%` took 2.5 s, the
     server's loop stalled)."""
-    from urllib.parse import quote, unquote
-
     if "%" in text:
         parts = _URL_SEPARATORS.split(text)  # the parts at even places, separators between
         for at in range(0, len(parts), 2):
@@ -43,9 +45,7 @@ def without_secrets(text: str) -> str:
                 parts[at] = quote(SECRET_IN_TEXT.sub(r"\1***", plain), safe="*")
         text = "".join(parts)
     return SECRET_IN_TEXT.sub(r"\1***", text)
-_KEY_ID = re.compile(r"[0-9a-f]{12}")
-# `pgf_<key id>`, as `keys list` shows it (with its "_..." or not): a key id alone, never a name
-_KEY_PREFIX = re.compile(r"pgf_([0-9a-f]{12})(?:_.*)?", re.DOTALL)
+
 
 INSERT_KEY = """
 INSERT INTO api_keys (name, key_id, secret_sha256, scopes) VALUES (%s, %s, %s, %s)

@@ -5,7 +5,6 @@ Thresholds and the figures that chose them are in docs/people.md.
 
 from __future__ import annotations
 
-import bisect
 import builtins
 import contextlib
 import operator
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+import regex
 from psycopg_pool import ConnectionPool
 
 from pgface import engine, people_history, vector_index
@@ -1085,47 +1085,13 @@ def _joining(c: str) -> bool:
     return any(low <= ord(c) <= high for low, high in _JOINING_SCRIPTS)
 
 
-# Unicode's Extended_Pictographic (emoji-data.txt; stable since Unicode 13, its unassigned
-# code points included ahead), what emoji ZWJ sequences are built of (UAX #29, GB11): Python's
-# unicodedata has no emoji properties. Not U+2600-27BF and all from U+1F000, as was taken:
-# that dropped the ZWJ of the black cat and the black bird (U+1F408 or U+1F426, ZWJ, U+2B1B),
-# and kept one between two squared Latin letters (U+1F130).
-_EXTENDED_PICTOGRAPHIC = (
-    (0x00A9, 0x00A9), (0x00AE, 0x00AE), (0x203C, 0x203C), (0x2049, 0x2049), (0x2122, 0x2122),
-    (0x2139, 0x2139), (0x2194, 0x2199), (0x21A9, 0x21AA), (0x231A, 0x231B), (0x2328, 0x2328),
-    (0x2388, 0x2388), (0x23CF, 0x23CF), (0x23E9, 0x23F3), (0x23F8, 0x23FA), (0x24C2, 0x24C2),
-    (0x25AA, 0x25AB), (0x25B6, 0x25B6), (0x25C0, 0x25C0), (0x25FB, 0x25FE), (0x2600, 0x2605),
-    (0x2607, 0x2612), (0x2614, 0x2685), (0x2690, 0x2705), (0x2708, 0x2712), (0x2714, 0x2714),
-    (0x2716, 0x2716), (0x271D, 0x271D), (0x2721, 0x2721), (0x2728, 0x2728), (0x2733, 0x2734),
-    (0x2744, 0x2744), (0x2747, 0x2747), (0x274C, 0x274C), (0x274E, 0x274E), (0x2753, 0x2755),
-    (0x2757, 0x2757), (0x2763, 0x2767), (0x2795, 0x2797), (0x27A1, 0x27A1), (0x27B0, 0x27B0),
-    (0x27BF, 0x27BF), (0x2934, 0x2935), (0x2B05, 0x2B07), (0x2B1B, 0x2B1C), (0x2B50, 0x2B50),
-    (0x2B55, 0x2B55), (0x3030, 0x3030), (0x303D, 0x303D), (0x3297, 0x3297), (0x3299, 0x3299),
-    (0x1F000, 0x1F0FF), (0x1F10D, 0x1F10F), (0x1F12F, 0x1F12F), (0x1F16C, 0x1F171),
-    (0x1F17E, 0x1F17F), (0x1F18E, 0x1F18E), (0x1F191, 0x1F19A), (0x1F1AD, 0x1F1E5),
-    (0x1F201, 0x1F20F), (0x1F21A, 0x1F21A), (0x1F22F, 0x1F22F), (0x1F232, 0x1F23A),
-    (0x1F23C, 0x1F23F), (0x1F249, 0x1F3FA), (0x1F400, 0x1F53D), (0x1F546, 0x1F64F),
-    (0x1F680, 0x1F6FF), (0x1F774, 0x1F77F), (0x1F7D5, 0x1F7FF), (0x1F80C, 0x1F80F),
-    (0x1F848, 0x1F84F), (0x1F85A, 0x1F85F), (0x1F888, 0x1F88F), (0x1F8AE, 0x1F8FF),
-    (0x1F90C, 0x1F93A), (0x1F93C, 0x1F945), (0x1F947, 0x1FAFF), (0x1FC00, 0x1FFFD),
-)
-_PICTOGRAPHIC_STARTS = [low for low, _ in _EXTENDED_PICTOGRAPHIC]
-_SKIN_TONES = range(0x1F3FB, 0x1F400)  # emoji modifiers: they extend the emoji before them
-
-
-def _pictographic(c: str) -> bool:
-    at = bisect.bisect_right(_PICTOGRAPHIC_STARTS, ord(c)) - 1
-    return at >= 0 and ord(c) <= _EXTENDED_PICTOGRAPHIC[at][1]
-
-
-def _emoji_ends_before(text: str, at: int) -> bool:
-    """Whether an emoji ends just before text[at]: an Extended_Pictographic character, then
-    what extends it (a skin tone, VS16 or another mark, tag characters), as GB11 has it."""
-    before = at - 1
-    while before >= 0 and (unicodedata.category(text[before]) in ("Mn", "Me")
-                           or ord(text[before]) in _SKIN_TONES or ord(text[before]) in _TAGS):
-        before -= 1
-    return before >= 0 and _pictographic(text[before])
+# A ZWJ that joins two emoji (UAX #29, GB11): an Extended_Pictographic character, what extends
+# it (a skin tone, VS16, tag characters), the joiner, and an Extended_Pictographic after it.
+# Python's unicodedata has no emoji properties; `regex` has Unicode's. U+2600-27BF and all from
+# U+1F000, as was taken, dropped the ZWJ of the black cat and the black bird (U+1F408 or
+# U+1F426, ZWJ, U+2B1B) and kept one between two squared Latin letters (U+1F130).
+_EMOJI_JOINER = regex.compile(r"(?<=\p{Extended_Pictographic}[\p{Grapheme_Extend}"
+                              r"\p{Emoji_Modifier}]*)\u200d(?=\p{Extended_Pictographic})")
 
 
 def _shown_characters(text: str) -> str:
@@ -1136,6 +1102,7 @@ def _shown_characters(text: str) -> str:
     of what shows: a joiner between two letters of a script that writes them, a ZWJ inside an
     emoji sequence, the tag characters of a subdivision flag."""
     kept: list[str] = []
+    emoji_joiners = {found.start() for found in _EMOJI_JOINER.finditer(text)}
     for i, c in enumerate(text):
         if unicodedata.category(c) != "Cf":
             kept.append(c)
@@ -1143,7 +1110,7 @@ def _shown_characters(text: str) -> str:
         before, after = (text[i - 1] if i else ""), (text[i + 1] if i + 1 < len(text) else "")
         if c in (_ZWNJ, _ZWJ) and before and after and _joining(before) and _joining(after):
             kept.append(c)
-        elif c == _ZWJ and after and _pictographic(after) and _emoji_ends_before(text, i):
+        elif i in emoji_joiners:
             kept.append(c)
         elif ord(c) in _TAGS and kept and (kept[-1] == _BLACK_FLAG or ord(kept[-1]) in _TAGS):
             kept.append(c)

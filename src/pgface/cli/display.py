@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -62,17 +61,6 @@ def shorten_middle(text: str, width: int, ellipsis: str = ELLIPSIS) -> str:
 # `\u0308` and `\U0001f468` in an ASCII locale): cut inside, `\xe9` lost its `\xe`
 # and left a `9` that reads as the name's (probe hunt-i18n39).
 _ESCAPE = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[nrt])")
-_JOINER = "\u200d"
-
-
-def _joins_before(character: str) -> bool:
-    """Whether CHARACTER belongs to the character before it, on screen one with it: a
-    combining mark (Mn, Me, Mc: the diaeresis of a decomposed "Zoë"), a variation selector,
-    an emoji's skin tone, a tag character (of a flag such as England's)."""
-    code = ord(character)
-    return (unicodedata.category(character) in ("Mn", "Me", "Mc")
-            or 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF
-            or 0x1F3FB <= code <= 0x1F3FF or 0xE0020 <= code <= 0xE007F)
 
 
 def _regional(character: str) -> bool:
@@ -93,8 +81,7 @@ def cut_units(text: str) -> list[tuple[str, int]]:
     for start, end, cells in spans:
         first = text[start]
         joined = units and (
-            start < inside_escape_to or _joins_before(first)
-            or text[units[-1][1] - 1] == _JOINER
+            start < inside_escape_to
             or (_regional(first) and units[-1][1] - units[-1][0] == 1
                 and _regional(text[units[-1][0]])))
         if joined:

@@ -1019,3 +1019,22 @@ def test_a_file_without_read_permission_is_reported_as_such_for_an_ordinary_user
     assert report["indexed"] == 1
     assert [(Path(f["file"]).name, f["reason"]) for f in report["failures"]] == [
         ("locked.jpg", "cannot read file (permission denied)")]
+
+
+def test_compare_of_a_photo_with_no_face_says_why_as_a_search_does(
+        pf: Pgface, tmp_path: Path) -> None:
+    """Probe hostile42: an animated GIF whose first frame, the only one read, is blank was
+    "no face found" to compare (the CLI, HTTP and the Django lookup alike), where a search of
+    it says that only its blank first frame was read."""
+    animated = tmp_path / "face-second.gif"
+    photo = Image.open(good_photo()).convert("RGB")
+    Image.new("RGB", photo.size, "white").save(
+        animated, save_all=True, append_images=[photo.convert("P")], duration=100)
+    said = "its first frame, the only one read of its 2: nearly every pixel has the same value"
+    assert any(said in notice for notice in pf.search(animated).notices)
+    for pair in ((animated, good_photo()), (good_photo(), animated)):
+        with pytest.raises(NoFaceError, match=f"face-second.gif: no face found; {said}"):
+            pf.compare(*pair)
+    with pytest.raises(NoFaceError, match=r"extreme.png: no face found$"):  # nothing to add
+        _noise(60, 40, 8).save(tmp_path / "extreme.png")
+        pf.compare(tmp_path / "extreme.png", good_photo())

@@ -272,8 +272,8 @@ def compare_photos(analyzer: FaceAnalyzer, a: Photo, b: Photo, threshold: float,
     threshold = check_similarity("threshold", threshold)
     min_quality = check_min_quality(min_quality)
     faces_a, faces_b = analyze_photos(analyzer, [a, b])
-    usable_a = _comparable(faces_a, a.source, min_quality)
-    usable_b = _comparable(faces_b, b.source, min_quality)
+    usable_a = _comparable(faces_a, a, min_quality)
+    usable_b = _comparable(faces_b, b, min_quality)
     main_a, main_b = _main_face(usable_a), _main_face(usable_b)
     pairs = [(main_a, face) for face in usable_b] + [(face, main_b) for face in usable_a]
     sims = np.array([float(fa.embedding @ fb.embedding) for fa, fb in pairs])
@@ -295,13 +295,17 @@ def compare_photos(analyzer: FaceAnalyzer, a: Photo, b: Photo, threshold: float,
     )
 
 
-def _comparable(faces: list[Face], source: str, min_quality: float,
+def _comparable(faces: list[Face], photo: Photo, min_quality: float,
                 doing: tuple[str, str] = ("compare", "compares")) -> list[Face]:
-    """The faces of a photo at or above the quality floor; NoFaceError where it has none, or
+    """The faces of PHOTO at or above the quality floor; NoFaceError where it has none, or
     none good enough (said with the best one's score and the floor). doing: what they are
     for, as "compare" and "compares"."""
+    source = photo.source
     if not faces:
-        raise NoFaceError(f"{source}: no face found")
+        # with the photo's warning, as a search gives it: a compare of an animated GIF whose
+        # first frame, the only one read, is blank said "no face found" alone (probe hostile42)
+        why = f"; {photo.warning}" if photo.warning else ""
+        raise NoFaceError(f"{source}: no face found{why}")
     kept = [f for f in faces if not below(_score(f), min_quality)]
     if not kept:
         # said as a search says it ("quality 0.1095 is below the floor 0.1096": at 2 decimals
@@ -322,7 +326,7 @@ def first_searched_face(analyzer: FaceAnalyzer, photo: Photo, min_quality: float
     search to use, and found strangers."""
     min_quality = check_min_quality(min_quality)
     faces = analyze_photos(analyzer, [photo])[0]
-    return _comparable(faces, photo.source, min_quality, ("search", "searches"))[0]
+    return _comparable(faces, photo, min_quality, ("search", "searches"))[0]
 
 
 def _main_face(faces: list[Face]) -> Face:

@@ -32,6 +32,13 @@ def test_list_settings_take_json_or_the_plain_form(monkeypatch: pytest.MonkeyPat
                                  ("[2019]", ["[2019]"])):
         monkeypatch.setenv("PGFACE_INDEX_EXCLUDE", plain_form)
         assert Settings().index_exclude == patterns
+    # a JSON list with a slip was the plain form, its pieces (`["2019"`) matching nothing, the
+    # folders meant to be left out indexed (probe reprobe42): refused, saying why
+    for slipped in ('["2019", "Screenshots",]', "['2019', 'Screenshots']", '[ "2019" "x"]'):
+        monkeypatch.setenv("PGFACE_INDEX_EXCLUDE", slipped)
+        with pytest.raises(InvalidSettings, match="not a JSON list of patterns"):
+            Settings()
+    monkeypatch.delenv("PGFACE_INDEX_EXCLUDE")
 
     monkeypatch.setenv("PGFACE_API_ROOTS", '["/srv/a:b"]')  # JSON: a ":" inside a name
     monkeypatch.setenv("PGFACE_DET_SIZES", "[320]")

@@ -282,6 +282,15 @@ class Settings(BaseSettings):
                     listed = None
                 if isinstance(listed, list) and all(isinstance(p, str) for p in listed):
                     return listed
+                if listed is None and re.match(r"\[\s*[\"']", text):
+                    # a JSON list with a slip (a comma after the last, single quotes) was
+                    # taken as the plain form, each piece (`["2019"`) matching nothing: the
+                    # folders meant to stay private were indexed (probe reprobe42). No glob
+                    # starts with a bracket holding a quote.
+                    raise ValueError(
+                        "not a JSON list of patterns (for one, quote each pattern with double "
+                        "quotes and put no comma after the last, as in [\"2019\", \"*.png\"]; "
+                        "or write them plainly, as in 2019,*.png)")
             elif text.startswith("["):
                 try:
                     return json.loads(text)

@@ -790,3 +790,54 @@ def test_a_failed_file_in_a_folder_renamed_or_moved_stays_passed_over_at_its_new
     assert again.unchanged_failures == 1, again
     assert [Path(f.source).name for f in again.failures] == ["blank.jpg"]
     assert set(failed_files(database_url)) == {"corrupt.jpg", "blank.jpg"}
+
+
+def test_a_good_photo_of_a_failed_files_name_and_stamp_is_read_not_taken_for_it_moved(
+    pf: Pgface, database_url: str, tmp_path: Path
+) -> None:
+    # Probe reprobe42: a broken import/IMG_0001.jpg failed, and was thrown away; a good
+    # library/IMG_0001.jpg of its size, modification and change time (one `touch -d` over both,
+    # a tar or `rsync -t` setting both, a coarse change time) was taken for it moved: "1 file
+    # that failed before and is unchanged was not read again", never stored, and the failure's
+    # row moved onto it for good. Another file has its own inode; a folder's rename keeps it.
+    (tmp_path / "import").mkdir()
+    (tmp_path / "library").mkdir()
+    broken, good = tmp_path / "import" / "IMG_0001.jpg", tmp_path / "library" / "IMG_0001.jpg"
+    broken.write_bytes(b"\0" * 5000)
+    shutil.copy(sample_photos()[1], good)
+    an_hour_ago = time.time_ns() - 3600 * 10**9
+    for path in (broken, good):
+        os.utime(path, ns=(an_hour_ago, an_hour_ago))
+    assert [Path(f.source).name for f in pf.index([tmp_path / "import"]).failures] == [
+        "IMG_0001.jpg"]
+    shutil.rmtree(tmp_path / "import")
+    # The two files' change times equal to the nanosecond, as the probe's were: the row takes
+    # the good file's stamp (a change time cannot be set)
+    info = good.stat()
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE failed_files SET size_bytes = %s, mtime_ns = %s, ctime_ns = %s",
+                     [info.st_size, info.st_mtime_ns, info.st_ctime_ns])
+    read = pf.index([tmp_path / "library"])
+    assert (read.indexed, read.unchanged_failures, read.failures) == (1, 0, []), read
+    assert read.faces >= 1
+    with psycopg.connect(database_url) as conn:
+        remembered = [p for p, in conn.execute("SELECT path FROM failed_files")]
+    assert remembered == [str(broken.resolve())]  # where it was, for a prune to forget
+
+    # Failures remembered before migration 0032 have no inode: never taken for moved (read
+    # again, and remembered with their inode from then on)
+    _, empty, corrupt = broken_library(tmp_path / "old")
+    for moment in ("loop.jpg", "pipe.jpg"):
+        (tmp_path / "old" / moment).unlink()
+    assert len(pf.index([tmp_path / "old"]).failures) == 2
+    with psycopg.connect(database_url) as conn:
+        inodes = dict(conn.execute("SELECT path, inode FROM failed_files WHERE path <> %s",
+                                   [str(broken.resolve())]).fetchall())
+        assert inodes == {str(p.resolve()): p.stat().st_ino for p in (empty, corrupt)}
+        conn.execute("UPDATE failed_files SET inode = NULL")
+    (tmp_path / "old").rename(tmp_path / "old2")
+    again = pf.index([tmp_path / "old2"])
+    assert (len(again.failures), again.unchanged_failures) == (2, 0), again
+    (tmp_path / "old2").rename(tmp_path / "old3")
+    moved = pf.index([tmp_path / "old3"])
+    assert (moved.failures, moved.unchanged_failures) == ([], 2), moved

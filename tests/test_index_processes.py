@@ -334,6 +334,10 @@ def test_processes_remember_the_files_whose_content_failed_as_one_process_does(
         assert first.startup > 0  # in processes
         assert failed(first) == {"empty.jpg", "corrupt.jpg", *moment}
         assert set(failed_files(database_url)) == {"empty.jpg", "corrupt.jpg"}
+        with psycopg.connect(database_url) as conn:  # each with its inode (migration 0032)
+            inodes = dict(conn.execute("SELECT path, inode FROM failed_files").fetchall())
+        assert inodes == {str(p.resolve()): p.stat().st_ino for p in (folder / "empty.jpg",
+                                                                      corrupt)}
         second = library.index([folder])
         assert second.startup > 0  # the photos just written are read again: in processes
         assert (second.unchanged_failures, failed(second)) == (2, moment)

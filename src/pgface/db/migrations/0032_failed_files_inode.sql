@@ -1,0 +1,12 @@
+-- Each failed file's inode (st_ino) as it was read. A file at a path not remembered whose name
+-- and stamp (size, modification and change time) were those of a failure whose file is gone
+-- was taken for that file moved with its folder (0031): a good photo of the same name and
+-- stamp as a broken file deleted (one `touch -d` over both, a tar or unzip or `rsync -t`
+-- setting both times, a change time kept coarse) was then never read, the failure's row
+-- moving to it for good (probe reprobe42). A rename or a folder's move on one file system
+-- keeps the inode; another file has its own. A file is taken for a failure moved only where
+-- its inode is the one remembered too (sql.UNCHANGED_FAILURES). NULL: remembered before this,
+-- never taken for moved (read again where found elsewhere; a failure at its own path stays
+-- passed over by its stamp alone, as an inode may change when a share is mounted again).
+-- numeric: an inode is unsigned 64-bit, and more on some file systems (ReFS).
+ALTER TABLE failed_files ADD COLUMN IF NOT EXISTS inode numeric;

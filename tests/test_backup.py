@@ -134,6 +134,28 @@ def test_a_restored_backup_is_the_library_row_for_row(pf: Pgface, settings: Sett
         assert there.stats()["photos"] == len(before["photos"])
 
 
+def test_a_backup_and_a_restore_count_people_as_stats_does(
+        pf: Pgface, settings: Settings, other_url: str, tmp_path: Path) -> None:
+    """Probe living42: an unnamed person whose photos were forgotten is kept (for what it
+    held, should they be found again) and is not counted by stats; the backup said "1
+    people" of a library whose stats said 0. Backed up and restored, not counted."""
+    pf.index(sample_photos())
+    players = next(p for p in sample_photos() if p.name == "players.jpg")
+    faces = pf.photo_faces([players])[str(players.resolve())]
+    pf.people.name_faces([faces[0].face_id, faces[1].face_id], "Pair")
+    cluster = pf.people.split("Pair", [faces[1].face_id])
+    assert cluster.name is None and pf.stats()["people"] == 2
+    pf.remove([players])
+    assert pf.stats()["people"] == 1  # Pair, named; the cluster is kept, uncounted
+    kept = library_state(settings.database_url)["people"]
+    assert len(kept) == 2
+    pf.close()
+    taken = backups.backup(settings.database_url, settings.db_schema, tmp_path / "lib.dump")
+    assert taken.counts.people == 1
+    restored = backups.restore(other_url, settings.db_schema, tmp_path / "lib.dump")
+    assert restored.counts == taken.counts and library_state(other_url)["people"] == kept
+
+
 def test_a_library_in_a_schema_of_any_name_is_backed_up_and_restored(
         pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, other_url: str,
         tmp_path: Path) -> None:

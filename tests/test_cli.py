@@ -1050,6 +1050,22 @@ def test_argument_names_in_help_are_those_of_the_usage_line() -> None:
     assert re.search(r"\* +NEW_NAME +\S", rename), rename
 
 
+def test_a_zero_width_from_columns_is_no_width_given(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """Probe cli42: with COLUMNS=0 in the environment (some CI runners and containers export
+    it) pgface printed nothing at all, its `error:` and `failed` lines included: Rich took it
+    for a width of 0. It is no width given: 80 columns where stdout is no terminal."""
+    command = [sys.executable, "-c", "from pgface.cli import app; app()"]
+    full = {**os.environ, **env, "COLUMNS": "0", "LINES": "0"}
+    missing = tmp_path / "missing.jpg"
+    done = subprocess.run([*command, "search", str(missing)], env=full, capture_output=True,
+                          text=True, timeout=300)
+    assert (done.returncode, done.stderr) == (1, f"error: {missing}: no such file\n")
+    done = subprocess.run([*command, "--version"], env=full, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and done.stdout.startswith("pgface "), done
+
+
 def test_a_stdout_that_cannot_take_the_report_is_said_to_be_stdout(
         env: dict[str, str], tmp_path: Path) -> None:
     """Probe cli23: with fd 1 closed (`>&-`) `people list --json` was "unexpected
@@ -1057,7 +1073,9 @@ def test_a_stdout_that_cannot_take_the_report_is_said_to_be_stdout(
     stdout was `error: No space left on device`, which sends an operator to the library's."""
     command = [sys.executable, "-c", "from pgface.cli import app; app()"]
     full = {**os.environ, **env}
-    for args in (["people", "list", "--json"], ["stats"]):
+    # --help and --version, which run before any command, exited 0 having written nothing
+    # (probe cli42)
+    for args in (["people", "list", "--json"], ["stats"], ["--version"], ["--help"]):
         done = subprocess.run([*command, *args], env=full, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True, timeout=300,
                               preexec_fn=lambda: os.close(1))

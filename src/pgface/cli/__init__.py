@@ -79,6 +79,10 @@ class _CommandLine(typer.Typer):
     handling, was a traceback (probe cli31); it is one `error:` line, exit 1."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if sys.stdout is None:  # `>&-`: a report printed nowhere, --help and --version too
+            # (they run before the app's callback, and exited 0 having written nothing: cli42)
+            say_error(stdout_closed())
+            raise SystemExit(1)
         try:
             with guarded_stdout():
                 return super().__call__(*args, **kwargs)
@@ -122,9 +126,6 @@ def _quiet_logs(
         help="Print pgface's version, model pack and data folder, then exit.")] = False,
 ) -> None:
     escape_what_cannot_be_encoded()
-    if sys.stdout is None:  # `>&-`: a report printed nowhere, or an "unexpected" error
-        say_error(stdout_closed())
-        raise typer.Exit(1)
     # A command reports what went wrong in one `error:` line: the pool's reconnection attempts
     # and the restart of a crashed embedded server (the next connection does it) stay quiet.
     logging.getLogger("psycopg").setLevel(logging.CRITICAL)

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
@@ -59,6 +59,25 @@ def say_error(exc: BaseException) -> None:
 ELLIPSIS = "\u2026"
 
 
+class _ConsoleEnvironment(Mapping[str, str]):
+    """os.environ as the consoles read it (live: a test's or a caller's change is seen), but
+    for a COLUMNS or LINES of 0, which some CI runners and containers export: Rich took it
+    for a width of 0 and printed nothing at all, `error:` and `failed` lines included, exit
+    status alone telling (probe cli42). It is no size given, as a terminal that reports 0."""
+
+    def __getitem__(self, key: str) -> str:
+        value = os.environ[key]
+        if key in ("COLUMNS", "LINES") and value.strip().isdigit() and int(value) == 0:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(os.environ)
+
+    def __len__(self) -> int:
+        return len(os.environ)
+
+
 class SafeConsole(Console):
     """A console for text that holds names and paths: no markup unless a call asks for it
     (`[/red]` in a person's name made `people list` fail), and control characters escaped
@@ -70,6 +89,7 @@ class SafeConsole(Console):
     not text) still fit the width, their titles wrapped inside it."""
 
     def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("_environ", _ConsoleEnvironment())
         super().__init__(markup=False, emoji=False, **kwargs)
 
     def print(self, *objects: Any, **kwargs: Any) -> None:

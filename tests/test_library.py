@@ -896,6 +896,94 @@ def test_file_name_that_is_not_utf8_round_trips(pf: Pgface, env: dict[str, str],
     assert exact not in stored_paths(database_url)
 
 
+def test_a_folder_named_as_shown_is_removed_through_every_door(
+        pf: Pgface, env: dict[str, str], settings: Settings, analyzer: FaceAnalyzer,
+        database_url: str, tmp_path: Path) -> None:
+    """A folder whose name holds a byte that is not UTF-8 is shown `Jos\\xe9`; named so, gone
+    (docs/cli.md: a name shown with `\\xNN` escapes may be given as shown), `remove` said
+    "0 photos ... 0 paths forgotten" while the same form removed a file in it (probe
+    living42): the shown text was matched as a whole path, never as a folder's."""
+    from fastapi.testclient import TestClient
+
+    from pgface.api import create_app
+    from pgface.paths import readable
+
+    source = require_data(PHOTOS) / "people" / "obama"
+    root = tmp_path / "lib"
+    sibling = os.path.join(os.fsencode(root), b"Jos\xe9-2")  # after it, and outside it
+    os.makedirs(sibling)
+    shutil.copyfile(source / "obama2.jpg", os.path.join(sibling, b"a.jpg"))
+    assert pf.index([root]).indexed == 1
+    an_hour_ago = time.time_ns() - 3600 * 10**9  # a failure is remembered once it is still
+
+    def indexed_then_gone(name: bytes) -> str:
+        """A folder NAME under root of a photo and a failed file, indexed and deleted: its
+        path as pgface shows it."""
+        folder = os.path.join(os.fsencode(root), name)
+        os.makedirs(folder)
+        shutil.copyfile(source / "obama.jpg", os.path.join(folder, b"a.jpg"))
+        bad = os.path.join(folder, b"bad.jpg")
+        Path(os.fsdecode(bad)).write_bytes(b"\xff\xd8 not really a JPEG")
+        os.utime(bad, ns=(an_hour_ago, an_hour_ago))
+        report = pf.index([root])
+        assert report.indexed == 1 and len(report.failures) == 1, report
+        shutil.rmtree(folder)
+        return readable(os.path.realpath(folder))
+
+    def under(url: str, folder: str) -> tuple[list[str], ...]:
+        """The stored paths, and the failed files' paths, inside FOLDER as shown."""
+        with psycopg.connect(url) as conn:
+            return tuple(sorted(r[0] for r in conn.execute(
+                f"SELECT path FROM {table} WHERE starts_with(path, %s)", [folder + "/"]))
+                for table in ("photo_paths", "failed_files"))
+
+    def sibling_kept() -> None:
+        assert os.path.join(os.path.realpath(sibling), b"a.jpg") in stored_paths(database_url)
+
+    # The Python API
+    shown = indexed_then_gone(b"Jos\xe9")
+    assert shown.endswith("/lib/Jos\\xe9")
+    assert under(database_url, shown) == ([shown + "/a.jpg"], [shown + "/bad.jpg"])
+    removal = pf.remove(shown)
+    assert (removal.photos, removal.paths, removal.failed_files) == (1, 1, 1)
+    assert under(database_url, shown) == ([], [])
+    sibling_kept()
+
+    # The command line (two bytes that are not UTF-8, the folder given with a trailing "/")
+    shown = indexed_then_gone(b"Jos\xe9\xff")
+    text = runner.invoke(app, ["remove", shown + "/"], env=env)
+    assert text.exit_code == 0, text.output
+    assert "1 photo and their" in text.stdout
+    assert "1 path and 1 file remembered as failed forgotten" in " ".join(text.stdout.split())
+    assert under(database_url, shown) == ([], [])
+    sibling_kept()
+
+    # HTTP
+    shown = indexed_then_gone(b"Jos\xe9")
+    with TestClient(create_app(settings.model_copy(update={"api_roots": [root]}),
+                               analyzer)) as client:
+        answer = client.post("/api/photos/remove", json={"paths": [shown]})
+    assert answer.status_code == 200, answer.text
+    assert {k: answer.json()[k] for k in ("photos", "paths", "failed_files")} == {
+        "photos": 1, "paths": 1, "failed_files": 1}
+    assert under(database_url, shown) == ([], [])
+    sibling_kept()
+
+    # A folder named with that very text (a backslash, "xe9") is that folder only, while it
+    # is there: as a file's name is.
+    shown = indexed_then_gone(b"Jos\xe9")
+    literal = root / "Jos\\xe9"
+    literal.mkdir()
+    shutil.copyfile(PHOTOS / "queries" / "obama1.jpg", literal / "b.jpg")
+    assert pf.index([literal]).indexed == 1
+    assert pf.remove(str(literal)).paths == 1
+    assert under(database_url, shown) == ([shown + "/a.jpg"], [shown + "/bad.jpg"])
+    shutil.rmtree(literal)
+    assert pf.remove(shown).paths == 1  # no such folder now: the text names the other
+    assert under(database_url, shown) == ([], [])
+    sibling_kept()
+
+
 def test_database_of_the_previous_schema_migrates_in_place(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, "

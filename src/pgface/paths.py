@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import unicodedata
 from collections.abc import Iterable
@@ -107,6 +108,25 @@ def readable(path: PathLike | bytes) -> str:
         except UnicodeEncodeError:
             raw = os.fspath(path).encode("utf-8", "surrogateescape")
     return raw.decode("utf-8", "backslashreplace")
+
+
+# An escape readable writes: a backslash, `x` and the byte's two lowercase hex digits, 80 to
+# ff (a byte below 80 is ASCII, UTF-8 itself, never escaped).
+_BYTE_ESCAPE = re.compile(rb"\\x([89a-f][0-9a-f])")
+
+
+def shown_bytes(text: str) -> bytes | None:
+    """The bytes of the name that readable shows as TEXT, each `\\xNN` there read as the byte
+    that is not UTF-8 it stands for; None where TEXT holds no such escape, or is no name's
+    readable form (`\\xc3\\xa9`: those bytes are UTF-8, shown as the letter itself). A `\\xNN`
+    that is a name's own text (a backslash, "xe9") is read as the byte all the same (store._under
+    matches the text as a whole too)."""
+    try:
+        typed = text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: a name's bytes already (os.fsdecode)
+        return None
+    raw = _BYTE_ESCAPE.sub(lambda m: bytes([int(m[1], 16)]), typed)
+    return raw if raw != typed and readable(raw) == text else None
 
 
 def refused_text(text: str) -> str:

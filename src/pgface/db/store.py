@@ -553,12 +553,16 @@ class ForgottenPaths:
 def _under(targets: Sequence[PathLike]) -> dict[str, list]:
     """PATHS_UNDER's (and FAILURES_UNDER's) parameters for these files and folders."""
     exact = [to_bytes(t) for t in targets]
-    ranges = [paths.prefix_range(raw) for raw in exact]
     # A path as pgface shows it (`\xNN` for a byte that is not UTF-8) names that file too,
     # but only while no file has that name itself: `x\xff.jpg` typed was also the file named
     # with a backslash, and removing one forgot both.
     texts = [os.fspath(t) for t in targets
              if readable(t) == os.fspath(t) and not os.path.lexists(to_bytes(t))]
+    # ... and that folder, everything under it: the shown text matched stored paths only as a
+    # whole (`path = ANY(texts)`), so a folder named as shown forgot nothing (probe
+    # living42). Its bytes are the folder's (paths.shown_bytes), ranged as any folder's.
+    exact += [raw for text in texts if (raw := paths.shown_bytes(text)) is not None]
+    ranges = [paths.prefix_range(raw) for raw in exact]
     return {"exact": exact, "texts": texts,
             "lows": [low for low, _ in ranges], "highs": [high for _, high in ranges]}
 

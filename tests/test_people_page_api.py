@@ -7,11 +7,13 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from test_people import photos_of
 from test_people_history import enrol, face_ids, state
 from typer.testing import CliRunner
 
@@ -434,3 +436,51 @@ def test_a_persons_photos_page_by_place_so_a_photo_taken_meanwhile_skips_no_othe
                           dataclasses.replace(person, faces=2.5)):
         with pytest.raises(InvalidInputError, match="after: .* of fields no page returns"):
             pf.people.page(after=forged_person)
+
+
+def test_a_persons_faces_and_photos_name_a_path_whose_file_is_there_as_search_does(
+        settings: Settings, env: dict[str, str], analyzer: FaceAnalyzer, pf: Pgface,
+        tmp_path: Path) -> None:
+    """A photo seen at two paths (a copy indexed), the copy deleted without a prune: people
+    show, GET /api/people/{ref}/faces and /photos named the copy's path, the newest recorded,
+    whose file was gone, while search and the image endpoint took the original, there all
+    along (probe living42). They choose as search does: a path whose file exists, else the
+    last known one with `missing`."""
+    library = tmp_path / "lib"
+    (library / "Rose").mkdir(parents=True)
+    for photo in photos_of("rose_leslie"):
+        shutil.copy(photo, library / "Rose" / photo.name)
+    pf.people.enrol(library)
+    original = sorted((library / "Rose").iterdir())[0]
+    copy = library / "copy.jpg"
+    shutil.copy(original, copy)
+    pf.index(library)
+    copy.unlink()
+    [photo_id] = {m.photo_id for face in pf.search(original, top=1).faces
+                  for m in face.matches}
+    faces = [f for f in pf.people.faces("Rose") if f.photo_id == photo_id]
+    paged = [f for f in pf.people.face_page("Rose")[0] if f.photo_id == photo_id]
+    photos = [p for p in pf.people.photos("Rose")[0] if p.photo_id == photo_id]
+    assert faces and paged and photos
+    for listed in (*faces, *paged, *photos):
+        assert (listed.path, listed.missing) == (str(original), False), listed
+    with TestClient(create_app(settings, analyzer)) as client:
+        for url, key in (("/api/people/Rose/faces", "faces"),
+                         ("/api/people/Rose/photos", "photos")):
+            listed = [f for f in client.get(url).json()[key] if f["photo_id"] == photo_id]
+            assert [(f["path"], f["missing"]) for f in listed] == [
+                (str(original), False)] * len(listed), listed
+    shown = json.loads(CliRunner().invoke(app, ["people", "show", "Rose", "--json"],
+                                          env=env).output)["face_list"]
+    assert {(f["path"], f["missing"]) for f in shown if f["photo_id"] == photo_id} == {
+        (str(original), False)}
+    # none of its files left: missing, at the last path known, as search says
+    original.unlink()
+    [match] = [m for face in pf.search(photos_of("rose_leslie")[0], top=1).faces
+               for m in face.matches if m.photo_id == photo_id]
+    for listed in (*[f for f in pf.people.face_page("Rose")[0] if f.photo_id == photo_id],
+                   *[p for p in pf.people.photos("Rose")[0] if p.photo_id == photo_id]):
+        assert (listed.path, listed.missing) == (match.path, True), (listed, match)
+    table = CliRunner().invoke(app, ["people", "show", "Rose"],
+                               env={**env, "COLUMNS": "200"}).output
+    assert "(missing: file gone)" in table, table

@@ -35,6 +35,7 @@ from pgface.clustering import (  # noqa: F401 - re-exported: the people API's cl
 )
 from pgface.config import Settings
 from pgface.db import people_store as ps
+from pgface.db import store
 from pgface.db.connection import DatabaseError, one_line, public_calls_said_plainly
 from pgface.enrolment import EnrolReport, enrol_faces, loose_photos, person_folders
 from pgface.errors import InvalidInputError, NotFoundError, PersonError, PgfaceError, kind_of
@@ -182,6 +183,9 @@ class PersonPhoto:
     height: int
     face_ids: list[int]  # the person's faces in it
     indexed_at: datetime | None = None  # the photos' order: latest indexed first
+    # True when no stored path of the photo exists any more (path is then the last known one),
+    # as a search's match says (search.Match)
+    missing: bool = False
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,9 @@ class PersonFace:
     path: str
     bbox: list[float]
     assigned_by: str | None
+    # True when no stored path of the photo exists any more (path is then the last known one),
+    # as a search's match says (search.Match)
+    missing: bool = False
 
 
 @public_calls_said_plainly
@@ -307,8 +314,10 @@ class People:
         with self.pool.connection() as conn:
             rows, total = ps.person_photos(conn, self._resolve(conn, person), limit, offset,
                                            self.model, place)
-        return [PersonPhoto(r["id"], r["path"], r["width"], r["height"], list(r["face_ids"]),
-                            r["indexed_at"]) for r in rows], total
+            places = _places(conn, rows, "id")
+        return [PersonPhoto(r["id"], places[r["id"]].path, r["width"], r["height"],
+                            list(r["face_ids"]), r["indexed_at"], places[r["id"]].missing)
+                for r in rows], total
 
     def get(self, person: PersonRef) -> Person:
         with self.pool.connection() as conn:
@@ -326,7 +335,8 @@ class People:
     def faces(self, person: PersonRef) -> builtins.list[PersonFace]:
         """All the person's faces, in id order (face_page: a page of them)."""
         with self.pool.connection() as conn:
-            return _person_faces(ps.person_faces(conn, self._resolve(conn, person), self.model))
+            return _person_faces(conn, ps.person_faces(conn, self._resolve(conn, person),
+                                                       self.model))
 
     def face_page(self, person: PersonRef, limit: int = 100, offset: int = 0,
                   after: int | None = None) -> tuple[builtins.list[PersonFace], int]:
@@ -340,7 +350,8 @@ class People:
         with self.pool.connection() as conn:
             person_id = self._resolve(conn, person)
             rows = ps.person_faces(conn, person_id, self.model, limit, offset, after)
-            return _person_faces(rows), ps.count_person_faces(conn, person_id, self.model)
+            return (_person_faces(conn, rows),
+                    ps.count_person_faces(conn, person_id, self.model))
 
     # Naming
 
@@ -1032,11 +1043,25 @@ def _list_order(person: Person) -> tuple[bool, str, str, int]:
             person.id)
 
 
-def _person_faces(rows: Sequence[dict]) -> list[PersonFace]:
+def _places(conn: psycopg.Connection, rows: Sequence[dict], key: str
+            ) -> dict[int, store.PhotoPlace]:
+    """Where the photos of these rows (their ids under KEY, their `path` the photo's newest
+    recorded) are now, as a search's matches say (store.photo_places): a path of theirs whose
+    file exists, else the last known one, missing. photos.path is the newest path recorded,
+    whose file may be gone while another is there: a copy deleted without a prune named the
+    gone copy where the photo was still at its first path (probe living42). A page's photos
+    only, each path's file looked at once."""
+    places = store.photo_places(conn, {r[key] for r in rows})
+    return {r[key]: places.get(r[key], store.PhotoPlace(r["path"], True)) for r in rows}
+
+
+def _person_faces(conn: psycopg.Connection, rows: Sequence[dict]) -> list[PersonFace]:
+    places = _places(conn, rows, "photo_id")
     # boxes to a tenth of a pixel, as search and identify give them (float4's digits past
     # that are noise: 85.882034)
-    return [PersonFace(r["id"], r["photo_id"], r["path"],
-                       [round(float(v), 1) for v in r["bbox"]], r["assigned_by"]) for r in rows]
+    return [PersonFace(r["id"], r["photo_id"], places[r["photo_id"]].path,
+                       [round(float(v), 1) for v in r["bbox"]], r["assigned_by"],
+                       places[r["photo_id"]].missing) for r in rows]
 
 
 def _quoted(value: object) -> str:

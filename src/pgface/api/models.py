@@ -301,6 +301,9 @@ class PersonPhotoOut(BaseModel):
     face_ids: list[int] = Field(description="The person's faces in this photo")
     indexed_at: datetime = Field(description="When it was indexed: the list's order, latest "
                                  "first")
+    missing: bool = Field(False, description="No stored path of the photo exists any more "
+                          "(`path` is the last known; otherwise one that exists), as a "
+                          "search's match says")
     image_url: str
 
 
@@ -317,6 +320,9 @@ class PersonFaceOut(BaseModel):
     path: str
     bbox: Box
     assigned_by: str | None = Field(description="'user' (a human placed it), 'cluster', or null")
+    missing: bool = Field(False, description="No stored path of the photo exists any more "
+                          "(`path` is the last known; otherwise one that exists), as a "
+                          "search's match says")
     crop_url: str
 
 

@@ -224,7 +224,9 @@ def show(
         table.add_column(column)
     table.columns[1].ratio = 1
     for f in faces:
-        table.add_row(str(f.face_id), MiddleEllipsis(f.path), box_text(f.bbox),
+        shown = (MiddleEllipsis(f.path, style="red", after="(missing: file gone)")
+                 if f.missing else MiddleEllipsis(f.path))  # as search marks it
+        table.add_row(str(f.face_id), shown, box_text(f.bbox),
                       f.assigned_by or "")
     out.print(table)
     if not faces and offset:

@@ -2370,3 +2370,66 @@ def test_deleting_a_photo_over_http_and_an_erase_of_a_person_in_it_do_not_deadlo
     with pf.pool.connection() as conn:
         assert conn.execute("SELECT count(*) FROM photos WHERE id = ANY(%s)", [photos]
                             ).fetchone()[0] == 0
+
+
+def test_a_named_photo_overwritten_by_a_broken_file_is_no_longer_at_that_path(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """A named photo's file overwritten by a broken one (a sync that failed: garbage, or a
+    JPEG cut short): the run failed the file, later runs passed it over as a failure
+    remembered, a prune forgot nothing, and search gave the old photo at that path with its
+    person, not missing, while the image endpoint answered 404 (probe living42). A path whose
+    file holds something else now is the photo's no more, as a path edited in place moves to
+    its new content: the photo keeps its faces and people, missing (a prune forgets it, its
+    names kept for its content), and the file saved back brings it back with them."""
+    library = tmp_path / "lib"
+    (library / "Rose").mkdir(parents=True)
+    originals = photos_of("rose_leslie")
+    for photo in originals:
+        shutil.copy(photo, library / "Rose" / photo.name)
+    pf.people.enrol(library)
+    path = library / "Rose" / originals[0].name
+    faces = pf.people.get("Rose").faces
+
+    def found() -> tuple[int, str, bool, str | None]:
+        match = pf.search(originals[0], top=1).faces[0].matches[0]
+        return match.photo_id, match.path, match.missing, match.person_name
+
+    def overwrite(data: bytes) -> None:
+        path.write_bytes(data)
+        an_hour_ago = time.time_ns() - 3600 * 10**9  # a stamp to trust: the failure is kept
+        os.utime(path, ns=(an_hour_ago, an_hour_ago))
+
+    photo_id, *_ = before = found()
+    assert before == (photo_id, str(path), False, "Rose")
+    overwrite(b"this is not a photo any more")
+    failed = pf.index([library])
+    assert [(f.source, f.reason.startswith("not an image")) for f in failed.failures] == [
+        (str(path), True)]
+    assert found() == (photo_id, str(path), True, "Rose")  # missing, its people kept
+    assert pf.people.get("Rose").faces == faces
+    with TestClient(create_app(settings, analyzer)) as client:  # as the image endpoint says
+        assert client.get(f"/api/photos/{photo_id}/image").status_code == 404
+    assert pf.index([library]).unchanged_failures == 1  # passed over, and missing still
+    assert found() == (photo_id, str(path), True, "Rose")
+
+    # the file saved back before a prune: the photo is at its path again, as it was
+    shutil.copy(originals[0], path)
+    assert pf.index([library]).failures == []
+    assert found() == before
+    with TestClient(create_app(settings, analyzer)) as client:
+        assert client.get(f"/api/photos/{photo_id}/image").status_code == 200
+
+    # a JPEG cut short over it, then a prune: the photo is forgotten, its name kept
+    overwrite(originals[0].read_bytes()[:600])
+    assert pf.index([library]).failures != []
+    assert found()[2] is True
+    pruned = pf.index([library], prune=True)
+    assert pruned.removed is not None
+    assert (pruned.removed.photos, pruned.removed.named) == (1, ["Rose"])
+    assert pf.stats()["photos"] == len(originals) - 1
+    assert photo_id not in {m.photo_id for m in pf.search(originals[0], top=10).faces[0].matches}
+    # and saved back, it is found again with its name
+    shutil.copy(originals[0], path)
+    pf.index([library])
+    assert found()[1:] == (str(path), False, "Rose")
+    assert pf.people.get("Rose").faces == faces

@@ -454,6 +454,25 @@ ON CONFLICT (path_bytes) DO UPDATE SET
     pgface_version = EXCLUDED.pgface_version, max_file_bytes = EXCLUDED.max_file_bytes,
     max_pixels = EXCLUDED.max_pixels, failed_at = now()
 """
+# The paths of these failed files (REMEMBER_FAILURES' rows) that a photo holds, where the file
+# is not as it was when the photo was recorded there (its stamp: size, modification time, and
+# change time as _CHANGE_TIME_KEPT has it; one recorded without a stamp is not known to be
+# so): the file holds something else now, and the path is that photo's no more, as a path seen
+# with other content moves to it (RECORD_PATHS). A file read again with the very stamp it was
+# indexed with (--reread under a lower limit) keeps its photo. Locked and deleted in path order,
+# as the other writers of photo_paths; returns the photos whose path went.
+DROP_FAILED_PATHS = f"""
+DELETE FROM photo_paths pp USING (
+    SELECT pp.path_bytes
+    FROM unnest(%(paths)s::bytea[], %(sizes)s::bigint[], %(mtimes)s::bigint[],
+                %(ctimes)s::bigint[]) AS s(path_bytes, size_bytes, mtime_ns, ctime_ns)
+    JOIN photo_paths pp ON pp.path_bytes = s.path_bytes
+    WHERE (pp.size_bytes = s.size_bytes AND pp.mtime_ns = s.mtime_ns
+           AND {_CHANGE_TIME_KEPT}) IS NOT TRUE
+    ORDER BY pp.path_bytes FOR UPDATE OF pp) doomed
+WHERE pp.path_bytes = doomed.path_bytes
+RETURNING pp.photo_id
+"""
 # The failures remembered with the stamp these files have now, failed by this reader (the same
 # decoding, index.reader_version, and limits): (path now, path remembered). At the same path,
 # nothing there to read again (by the stamp alone: an inode may change when a share is mounted

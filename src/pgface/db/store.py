@@ -363,22 +363,34 @@ class FailedFile:
 
 
 def remember_failures(conn: psycopg.Connection, failed: Sequence[FailedFile], reader: Reader
-                      ) -> None:
+                      ) -> list[int]:
     """Remember these files (failed_files, migration 0030) as READER failed them: the same
-    file failed again takes its new stamp and reason."""
+    file failed again takes its new stamp and reason. A path of a stored photo whose file has
+    changed since (sql.DROP_FAILED_PATHS: a broken file written over it, a sync cut short)
+    holds that photo no more: the path is forgotten, and the photo, its faces and people kept,
+    is where its other paths are, or, with none, a photo whose file is gone (search says
+    `missing`, a prune forgets it, its names kept for its content; the file saved back finds
+    it again). It stayed at the path for good: search gave it there, not missing, while the
+    image endpoint found no file with its content, later runs passed the file over as a failure
+    remembered, and a prune forgot nothing (probe living42). Returns those photos' ids. In the
+    caller's transaction: the failure and the path's end are written together."""
     latest = {to_bytes(f.path): f for f in failed}
     if not latest:
-        return
+        return []
     keys = sorted(latest)
+    stamps = {"paths": keys, "sizes": [latest[k].stamp.size_bytes for k in keys],
+              "mtimes": [latest[k].stamp.mtime_ns for k in keys],
+              "ctimes": [latest[k].stamp.ctime_ns for k in keys]}
     conn.execute(sql.REMEMBER_FAILURES, {
-        "paths": keys, "texts": [readable(k) for k in keys],
-        "sizes": [latest[k].stamp.size_bytes for k in keys],
-        "mtimes": [latest[k].stamp.mtime_ns for k in keys],
-        "ctimes": [latest[k].stamp.ctime_ns for k in keys],
+        **stamps, "texts": [readable(k) for k in keys],
         "inodes": [latest[k].stamp.inode for k in keys],
         "reasons": [latest[k].reason for k in keys],
         "version": reader.version, "max_bytes": reader.max_file_bytes,
         "max_pixels": reader.max_pixels})
+    left = sorted({r[0] for r in conn.execute(sql.DROP_FAILED_PATHS, stamps)})
+    if left:  # shown at another path of theirs, where they have one
+        conn.execute(sql.REFRESH_DISPLAY_PATHS, [left])
+    return left
 
 
 def unchanged_failures(conn: psycopg.Connection, stamps: Sequence[tuple[bytes, FileStamp]],

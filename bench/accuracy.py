@@ -17,6 +17,7 @@ from common import DATA, DOCS, fresh_database, machine, markdown_table, require
 from seed import SEED_L2_RULE, SeedPipeline
 
 from pgface import Pgface, Settings
+from pgface.errors import PgfaceError
 from pgface.lfw import (
     MISLABELLED_SAME_PAIRS,
     Pair,
@@ -165,4 +166,7 @@ raw embeddings): its detector size, its choice of `faces[0]`, and its `L2 < 22` 
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except PgfaceError as exc:  # a pack not found, the database: said, not a traceback
+        raise SystemExit(f"error: {exc}") from None

@@ -114,6 +114,15 @@ def test_a_pack_name_is_a_name_before_a_folder_here_and_its_files_are_not_guesse
     with pytest.raises(ModelPackError, match=f"{tmp_path / 'buffalo_sc'} holds no SCRFD"):
         resolve_pack("./buffalo_sc", models_dir)  # named as a folder: that folder
     assert resolve_pack("buffalo_sc/", models_dir).folder == models_dir / "buffalo_sc"
+    # any other bare name too: `mypack`, missing from models/, used ./mypack, so the pack a
+    # command used hung on the folder it ran from (probe readme42)
+    (tmp_path / "mypack").mkdir()
+    shutil.copy(source / "scrfd_500m_bnkps.onnx", tmp_path / "mypack" / "det_500m.onnx")
+    shutil.copy(source / "w600k_mbf.onnx", tmp_path / "mypack" / "w600k_mbf.onnx")
+    with pytest.raises(ModelPackError, match=r"'mypack' not found: .* \(the folder mypack "
+                                             r"here is \./mypack, a name is a pack's\)"):
+        resolve_pack("mypack", models_dir)
+    assert resolve_pack("./mypack", models_dir).folder == tmp_path / "mypack"
     with pytest.raises(ModelPackError, match=f"folder {tmp_path / 'nowhere'} does not exist"):
         resolve_pack(str(tmp_path / "nowhere"), models_dir)  # not "put its files in models/"
     for empty in ("", "  "):  # Path("") is the current folder

@@ -6,6 +6,7 @@ import ctypes
 import itertools
 import logging
 import os
+import shlex
 import threading
 import time
 import weakref
@@ -507,7 +508,10 @@ class Pgface:
         if self.settings.threshold is None and pack not in CALIBRATED_THRESHOLDS:
             found.append(
                 f"model pack {pack!r} has no calibrated threshold: using {self.threshold}; "
-                f"calibrate it with `python bench/accuracy.py --pack {pack}` and set "
+                # the pack as set (a folder's path): its folder's name alone, run from
+                # elsewhere, named no pack (probe readme42)
+                f"calibrate it with `python bench/accuracy.py --pack "
+                f"{shlex.quote(self.settings.model_pack)}` and set "
                 f"PGFACE_THRESHOLD")
         return found
 

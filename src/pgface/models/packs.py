@@ -132,9 +132,11 @@ def _verified(path: Path, sha: str) -> bool:
 def resolve_pack(name_or_path: str, models_dir: Path) -> ModelPack:
     """A pack by name (looked up in models_dir) or by folder path.
 
-    A bare name (no `/`, not `~` or `.`) is a pack's name first: a folder of that name in the
-    current directory made `buffalo_sc` mean whatever files it held there. A folder that is
-    not a pack's name, in the current directory or anywhere, is named by its path."""
+    A bare name (no `/`, not `~` or `.`) is a pack's name alone: a folder of that name in the
+    current directory made `buffalo_sc` mean whatever files it held there, and another name
+    (`buffalo_l`, its folder missing from models_dir) meant a folder there, so that the pack a
+    command used hung on where it ran from (probe readme42). A folder in the current
+    directory, or anywhere, is named by its path (`./name`)."""
     if not name_or_path.strip():
         # Path("") is ".": an empty PGFACE_MODEL_PACK read the current folder as the pack
         raise ModelPackError("the model pack setting is empty: give a pack's name (buffalo_sc, "
@@ -149,17 +151,19 @@ def resolve_pack(name_or_path: str, models_dir: Path) -> ModelPack:
         folder = provision_buffalo_sc(models_dir)
     elif bare and (models_dir / name_or_path).is_dir():
         folder = models_dir / name_or_path
-    elif direct.is_dir():
+    elif not bare and direct.is_dir():
         folder = direct.resolve()
     else:
         if not bare:  # a folder named by its path: that path, not one under models_dir
             raise ModelPackError(f"model pack folder {direct.absolute()} does not exist (or "
                                  f"is not a folder)")
         folder = models_dir / name_or_path
+        here = (f" (the folder {name_or_path} here is ./{name_or_path}, a name is a pack's)"
+                if direct.is_dir() else "")
         raise ModelPackError(
             f"model pack {name_or_path!r} not found: put its .onnx files (an SCRFD detector "
             f"such as det_10g.onnx and an ArcFace recognizer such as w600k_r50.onnx) in "
-            f"{folder}, or set PGFACE_MODEL_PACK to a folder that holds them"
+            f"{folder}, or set PGFACE_MODEL_PACK to a folder that holds them{here}"
         )
     files = sorted(p for p in folder.glob("*.onnx"))
     detector = _pick(files, _DETECTOR_PREFIXES, "an SCRFD detector", folder)

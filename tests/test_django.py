@@ -202,6 +202,57 @@ def test_the_admin_renders_faces_with_crops_and_people_with_faces(yao_ming: Any)
     assert client.post(f"/admin/pgface/face/{face.id}/delete/").status_code == 403
 
 
+def test_the_admin_reads_pgfaces_database_alias(yao_ming: Any, server_url: str) -> None:
+    """PGFACE["DATABASE"] names another alias (docs/django.md step 1): the admin's querysets read
+    `default` all the same, a 500 on every list where `default` has no pgface tables
+    (relation "pgface.faces" does not exist), the other library's rows where it has."""
+    from django.conf import settings
+    from django.contrib.admin import site
+    from django.contrib.auth.models import User
+    from django.db import connection, connections
+    from django.test import Client, RequestFactory, override_settings
+
+    from pgface.django import conf
+    from pgface.django.models import Face, Person, Photo
+
+    other = f"{connection.settings_dict['NAME']}_faces"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{other}"')
+    user = (User.objects.filter(username="admin").first()
+            or User.objects.create_superuser("admin", "admin@example.com", "pw"))
+    client = Client()
+    client.force_login(user)
+    try:
+        connections["faces"].settings_dict["NAME"] = other
+        with override_settings(PGFACE={**settings.PGFACE, "DATABASE": "faces"}):
+            conf.ensure_schema()
+            conf.library().index([samples()["yaoming.jpg"]])
+            faces = Face.objects.using("faces")
+            assert faces.count() != Face.objects.count()  # the two libraries differ
+            face = faces.get()
+            lists = {page: client.get(page) for page in (
+                "/admin/pgface/face/", "/admin/pgface/person/", "/admin/pgface/photo/",
+                f"/admin/pgface/face/{face.id}/change/",
+                f"/admin/pgface/photo/{face.photo_id}/change/")}
+            for page, response in lists.items():
+                assert response.status_code == 200, page
+            faces_list = lists["/admin/pgface/face/"].content.decode()
+            assert faces_list.count("data:image/jpeg;base64,") == 1
+            photos_list = lists["/admin/pgface/photo/"].content.decode()
+            assert "yaoming.jpg" in photos_list and "players.jpg" not in photos_list
+            assert "Yao Ming" not in lists["/admin/pgface/person/"].content.decode()
+            request = RequestFactory().get("/admin/autocomplete/")
+            request.user = user
+            for model in (Face, Person, Photo):  # what autocomplete and list filters read
+                assert site._registry[model].get_queryset(request).db == "faces", model
+    finally:
+        conf.close_library()
+        connections["faces"].close()
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{other}" WITH (FORCE)')
+    assert Face.objects.count() > 1  # the project's own library, as it was
+
+
 def test_manage_py_pgface_ends_as_pgface_does_without_a_traceback(
         project: None, capsys: pytest.CaptureFixture[str]) -> None:
     from pgface.django.management.commands.pgface import Command

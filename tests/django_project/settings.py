@@ -40,4 +40,7 @@ DATABASES = {"default": {
     "HOST": os.environ["PGFACE_TEST_PGHOST"],
     "PORT": os.environ["PGFACE_TEST_PGPORT"],
 }}
+# a second alias for pgface's tables (PGFACE["DATABASE"]): the test of the admin on it points
+# it at a database of its own
+DATABASES["faces"] = {**DATABASES["default"], "NAME": "album_faces"}
 PGFACE = {"MODELS_DIR": os.environ["PGFACE_TEST_MODELS_DIR"]}

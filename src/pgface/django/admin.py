@@ -1,15 +1,20 @@
 """The admin: faces with their crops, people with their faces, photos. Read-only: pgface owns
-these rows (name, merge or erase people with `manage.py pgface people ...`)."""
+these rows (name, merge or erase people with `manage.py pgface people ...`). It reads them on
+pgface's database, the alias PGFACE["DATABASE"] (Django's multi-database admin: querysets and
+related lookups .using() it); it read `default` whatever PGFACE named (a 500 where `default`
+has no pgface tables, another library's rows where it has)."""
 
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from pgface.django import conf
 from pgface.django.models import Face, Person, Photo
 
 
@@ -21,6 +26,21 @@ def crop_tag(face: Face, size: int = 56) -> str:
 
 
 class ReadOnly:
+    """Read-only, on pgface's database (autocomplete and list filters read get_queryset)."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).using(conf.database_alias())  # type: ignore[misc]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest,
+                                 **kwargs: Any) -> Any:
+        return super().formfield_for_foreignkey(  # type: ignore[misc]
+            db_field, request, using=conf.database_alias(), **kwargs)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest,
+                                 **kwargs: Any) -> Any:
+        return super().formfield_for_manytomany(  # type: ignore[misc]
+            db_field, request, using=conf.database_alias(), **kwargs)
+
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 

@@ -141,6 +141,11 @@ def _databases(options: dict[str, Any]) -> tuple[str, list[str]]:
     return alias, list(reads)
 
 
+def database_alias() -> str:
+    """The alias of DATABASES pgface's tables live on: PGFACE["DATABASE"], else "default"."""
+    return _databases(_options())[0]
+
+
 def pgface_settings() -> Settings:
     """pgface's Settings for this Django project."""
     options = _options()

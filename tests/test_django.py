@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -251,6 +252,45 @@ def test_the_admin_reads_pgfaces_database_alias(yao_ming: Any, server_url: str) 
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE "{other}" WITH (FORCE)')
     assert Face.objects.count() > 1  # the project's own library, as it was
+
+
+def test_a_server_without_pgvector_says_what_to_change_in_the_project(
+        project: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Django project's database on a server without pgvector: the error said "unset
+    PGFACE_DATABASE_URL to use the embedded server", a variable the project never set (and may
+    not: PGFACE_DATABASE_URL is refused in a project), and named no server or database."""
+    from django.db import connection
+    from test_replica import HIDE_PGVECTOR, WITHOUT_PGVECTOR
+
+    from pgface.django import conf
+    from pgface.django.management.commands.pgface import Command
+    from pgface.errors import PgfaceError
+
+    name = connection.settings_dict["NAME"]
+    with connection.cursor() as cursor:
+        cursor.execute(HIDE_PGVECTOR)
+    connection.close()
+    options = connection.settings_dict["OPTIONS"]
+    says = re.escape(f"the database server on socket folder {connection.settings_dict['HOST']} "
+                     "(port ") + r"\d+" + re.escape(
+        f") (database {name!r}) has no pgvector extension; install pgvector >= 0.7 on it, or "
+        "point DATABASES['default'] (PGFACE['DATABASE']) at a server that has it, such as "
+        "pgface's embedded server (docs/django.md, step 1)")
+    try:
+        connection.settings_dict["OPTIONS"] = {**options, "options": WITHOUT_PGVECTOR}
+        with pytest.raises(PgfaceError, match="^" + says + "$"):
+            conf.ensure_schema()
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as ended:
+            Command().run_from_argv(["manage.py", "pgface", "stats"])
+        said = capsys.readouterr().err
+        assert ended.value.code == 1 and re.fullmatch("error: " + says + "\n", said), said
+    finally:
+        conf.close_library()
+        connection.close()
+        connection.settings_dict["OPTIONS"] = options
+        with connection.cursor() as cursor:
+            cursor.execute("DROP SCHEMA nopgvector CASCADE")
 
 
 def test_manage_py_pgface_ends_as_pgface_does_without_a_traceback(

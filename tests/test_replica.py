@@ -167,6 +167,33 @@ def test_a_read_database_that_cannot_serve_says_why(
         next(bare, None)  # the rest of its body: the database dropped
 
 
+HIDE_PGVECTOR = ("CREATE SCHEMA nopgvector; CREATE VIEW nopgvector.pg_available_extensions AS "
+                 "SELECT * FROM pg_catalog.pg_available_extensions WHERE false")
+# a search path on which that view hides the server's pgvector: a server without it
+WITHOUT_PGVECTOR = "-c search_path=nopgvector,pg_catalog,public"
+
+
+def test_a_server_without_pgvector_is_named_with_the_command_lines_advice(
+        server_url: str) -> None:
+    """The error named neither the server nor the database ("the database server has no
+    pgvector extension"); pgface's command line keeps its advice."""
+    bare = fresh_database(server_url)
+    database_url = next(bare)
+    try:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(HIDE_PGVECTOR)
+            name, folder = admin.info.dbname, admin.info.host
+        url = database_url.split("&options=")[0] + "&options=" + WITHOUT_PGVECTOR.replace(
+            " ", "%20").replace("=", "%3D").replace(",", "%2C")
+        with pytest.raises(DatabaseError, match="^" + re.escape(
+                f"the database server on socket folder {folder} (port ") + r"\d+" + re.escape(
+                f") (database {name!r}) has no pgvector extension; install pgvector >= 0.7 on "
+                "it or unset PGFACE_DATABASE_URL to use the embedded server") + "$"):
+            migrate(url)
+    finally:
+        next(bare, None)
+
+
 def test_a_read_database_that_is_down_is_named_with_its_reason(
         settings: Settings, analyzer: FaceAnalyzer) -> None:
     # A stopped standby cost every search the pool's 30 s wait, then "pool initialization

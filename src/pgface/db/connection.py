@@ -305,7 +305,7 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
         with psycopg.connect(url) as conn:
             connected = True
             try:
-                _check_pgvector(conn)
+                _check_pgvector(conn, url)
                 done = _applied_migrations(conn, schema)
                 if done is not None:
                     _check_not_newer(done, known)
@@ -768,18 +768,50 @@ def _create_pgvector(conn: psycopg.Connection) -> None:
         ) from exc
 
 
-def _check_pgvector(conn: psycopg.Connection) -> None:
+# Advice that fits where pgface's database URL came from: pgface.django.conf adds one that
+# knows the URLs of its project's DATABASES (a Django project sets no PGFACE_DATABASE_URL, so
+# "unset PGFACE_DATABASE_URL" cannot help there). Each is asked advice(url, problem), problem
+# "no pgvector" (the server lacks it) or "may not install pgvector"; None where the URL is not
+# its own, and the command line's advice is given.
+advisers: list[Callable[[str, str], str | None]] = []
+
+
+def _advice(url: str | None, problem: str) -> str | None:
+    for adviser in advisers if url is not None else ():
+        try:
+            said = adviser(url, problem)
+        except Exception:  # noqa: BLE001 - advice is a courtesy: the error is said anyway
+            said = None
+        if said:
+            return said
+    return None
+
+
+def _server(conn: psycopg.Connection) -> str:
+    """The server CONN is connected to as the user knows it: host and port, or the socket's
+    folder and port."""
+    host, port = conn.info.host, conn.info.port
+    if host.startswith("/"):
+        return f"the database server on socket folder {host} (port {port})"
+    return f"the database server at {host}:{port}"
+
+
+def _check_pgvector(conn: psycopg.Connection, url: str | None = None) -> None:
+    """pgvector >= 0.7 available on CONN's server; where not, an error that names the server
+    and database, and the fix where pgface was configured from (URL's origin): it said "unset
+    PGFACE_DATABASE_URL" in a Django project, which never set it, naming neither."""
     row = conn.execute(
         "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
     ).fetchone()
+    where = f"{_server(conn)} (database {conn.info.dbname!r})"
     if row is None:
         raise DatabaseError(
-            "the database server has no pgvector extension; install pgvector >= 0.7 "
-            "or unset PGFACE_DATABASE_URL to use the embedded server"
-        )
+            f"{where} has no pgvector extension; "
+            + (_advice(url, "no pgvector") or "install pgvector >= 0.7 on it or unset "
+               "PGFACE_DATABASE_URL to use the embedded server"))
     version = tuple(int(p) for p in re.findall(r"\d+", row[0])[:2])
     if version < MIN_PGVECTOR:
-        raise DatabaseError(f"pgvector {row[0]} is too old; pgface needs >= 0.7")
+        raise DatabaseError(f"pgvector {row[0]} of {where} is too old; pgface needs >= 0.7")
 
 
 def _configure(schema: str) -> Callable[[psycopg.Connection], None]:

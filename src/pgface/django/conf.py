@@ -265,6 +265,33 @@ def create_schema_after_migrate(using: str = "default", verbosity: int = 1,
                      f"(schema {schema()!r})\n")
 
 
+def _advice(url: str, problem: str) -> str | None:
+    """pgface.db.connection's advice for a database of this project's (URL is the conninfo()
+    of one of PGFACE's aliases): what to change in DATABASES, not PGFACE_DATABASE_URL, which a
+    project never sets."""
+    options = _options()
+    alias, reads = _databases(options)
+    named = next((a for a in (alias, *reads) if conninfo(a) == url), None)
+    if named is None:
+        return None
+    key = "PGFACE['DATABASE']" if named == alias else "PGFACE['READ_DATABASES']"
+    if problem == "no pgvector":
+        return (f"install pgvector >= 0.7 on it, or point DATABASES[{named!r}] ({key}) at a "
+                "server that has it, such as pgface's embedded server (docs/django.md, "
+                "step 1)")
+    return None
+
+
+def _register_advice() -> None:
+    from pgface.db import connection
+
+    if _advice not in connection.advisers:
+        connection.advisers.append(_advice)
+
+
+_register_advice()
+
+
 def check_settings(**kwargs: object) -> list[Any]:
     """Django's system check (`manage.py check`, runserver, migrate): pgface's databases are
     PostgreSQL aliases of DATABASES and settings.PGFACE is settings pgface can use."""

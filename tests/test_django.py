@@ -223,6 +223,7 @@ def test_the_admin_reads_pgfaces_database_alias(yao_ming: Any, server_url: str) 
             or User.objects.create_superuser("admin", "admin@example.com", "pw"))
     client = Client()
     client.force_login(user)
+    name = connections["faces"].settings_dict["NAME"]
     try:
         connections["faces"].settings_dict["NAME"] = other
         with override_settings(PGFACE={**settings.PGFACE, "DATABASE": "faces"}):
@@ -249,6 +250,7 @@ def test_the_admin_reads_pgfaces_database_alias(yao_ming: Any, server_url: str) 
     finally:
         conf.close_library()
         connections["faces"].close()
+        connections["faces"].settings_dict["NAME"] = name
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE "{other}" WITH (FORCE)')
     assert Face.objects.count() > 1  # the project's own library, as it was
@@ -291,6 +293,44 @@ def test_a_server_without_pgvector_says_what_to_change_in_the_project(
         connection.settings_dict["OPTIONS"] = options
         with connection.cursor() as cursor:
             cursor.execute("DROP SCHEMA nopgvector CASCADE")
+
+
+def test_a_test_database_without_pgvector_says_how_each_test_run_gets_it(
+        project: None, server_url: str) -> None:
+    """`manage.py test` as a role that is no superuser: the error said "pgvector is not
+    installed in this database ...: a superuser must run CREATE EXTENSION vector in it once",
+    of a test database the runner makes again on each run (once cannot help), not named."""
+    from django.conf import settings
+    from django.core.management.base import CommandError
+    from django.db import connections
+    from django.test import override_settings
+
+    faces = connections["faces"]
+    before = dict(faces.settings_dict)
+    test_name = faces.creation._get_test_db_name()  # test_album_faces
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute("CREATE ROLE pgface_tester LOGIN CREATEDB")
+    try:
+        faces.settings_dict["USER"] = "pgface_tester"
+        with override_settings(PGFACE={**settings.PGFACE, "DATABASE": "faces"}), \
+                pytest.raises(CommandError, match="^" + re.escape(
+                    f"pgface: pgvector is not installed in database {test_name!r} on the "
+                    "database server on socket folder ") + ".*" + re.escape(
+                    ", and this role ('pgface_tester') may not install it (") + ".*" + re.escape(
+                    "): it is Django's test database of DATABASES['faces'], made again on each "
+                    "test run, so installing pgvector in it once cannot last: have a superuser "
+                    "run CREATE EXTENSION vector in template1 (every new database then has "
+                    "it), name a database that has it in DATABASES['faces']['TEST']"
+                    "['TEMPLATE'], or run the tests as a superuser role") + "$"):
+            faces.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    finally:
+        faces.close()
+        faces.settings_dict.clear()
+        faces.settings_dict.update(before)
+        settings.DATABASES["faces"]["NAME"] = before["NAME"]
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{test_name}" WITH (FORCE)')
+            admin.execute("DROP ROLE pgface_tester")
 
 
 def test_manage_py_pgface_ends_as_pgface_does_without_a_traceback(

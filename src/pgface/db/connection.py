@@ -323,7 +323,7 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
                         conn.execute(psql.SQL("CREATE SCHEMA {}").format(
                             psql.Identifier(schema)))
                     if conn.execute(sql.VECTOR_SCHEMA).fetchone() is None:
-                        _create_pgvector(conn)
+                        _create_pgvector(conn, url)
                     if conn.execute(sql.LEGACY_PUBLIC_TABLES, [schema]).fetchone()[0]:
                         doing = f"move pgface's tables from schema public to {schema!r}"
                         _move_from_public(conn, schema)
@@ -756,15 +756,20 @@ def _leave_moved_stub(conn: psycopg.Connection, schema: str) -> None:
                     schema, one_line(exc))
 
 
-def _create_pgvector(conn: psycopg.Connection) -> None:
-    """pgvector, in public: an application's vector type is ours too."""
+def _create_pgvector(conn: psycopg.Connection, url: str | None = None) -> None:
+    """pgvector, in public: an application's vector type is ours too. A role that may not
+    install it is told which database lacks it (it said "this database": a Django test
+    database is not the one the project names) and the fix where pgface was configured from
+    (URL's origin: for Django's test database, made again on each run, "once" cannot help)."""
     try:
         with conn.transaction():
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public")
     except psycopg.errors.InsufficientPrivilege as exc:
         raise DatabaseError(
-            f"pgvector is not installed in this database, and this role may not install it "
-            f"({one_line(exc)}): a superuser must run CREATE EXTENSION vector in it once"
+            f"pgvector is not installed in database {conn.info.dbname!r} on {_server(conn)}, "
+            f"and this role ({conn.info.user!r}) may not install it ({one_line(exc)}): "
+            + (_advice(url, "may not install pgvector")
+               or "a superuser must run CREATE EXTENSION vector in it once")
         ) from exc
 
 

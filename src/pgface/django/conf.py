@@ -268,7 +268,7 @@ def create_schema_after_migrate(using: str = "default", verbosity: int = 1,
 def _advice(url: str, problem: str) -> str | None:
     """pgface.db.connection's advice for a database of this project's (URL is the conninfo()
     of one of PGFACE's aliases): what to change in DATABASES, not PGFACE_DATABASE_URL, which a
-    project never sets."""
+    project never sets; for a test database the runner makes, how pgvector gets into each."""
     options = _options()
     alias, reads = _databases(options)
     named = next((a for a in (alias, *reads) if conninfo(a) == url), None)
@@ -279,7 +279,30 @@ def _advice(url: str, problem: str) -> str | None:
         return (f"install pgvector >= 0.7 on it, or point DATABASES[{named!r}] ({key}) at a "
                 "server that has it, such as pgface's embedded server (docs/django.md, "
                 "step 1)")
+    if problem == "may not install pgvector" and _is_test_database(named):
+        return (f"it is Django's test database of DATABASES[{named!r}], made again on each "
+                "test run, so installing pgvector in it once cannot last: have a superuser "
+                "run CREATE EXTENSION vector in template1 (every new database then has it), "
+                f"name a database that has it in DATABASES[{named!r}]['TEST']['TEMPLATE'], "
+                "or run the tests as a superuser role")
     return None
+
+
+def _is_test_database(alias: str) -> bool:
+    """Whether ALIAS's connection is on a test database Django's test runner made: the test
+    environment is set up (manage.py test, pytest-django) and its NAME is the TEST NAME, or
+    the test_ prefix's name (Django renames the connection's NAME to it), or a parallel run's
+    clone of either (NAME_1, ...)."""
+    from django.db.backends.base.creation import TEST_DATABASE_PREFIX
+    from django.test.utils import _TestState
+
+    if not hasattr(_TestState, "saved_data"):  # setup_test_environment() not called
+        return False
+    db = connections[alias].settings_dict
+    name, test = str(db["NAME"]), (db.get("TEST") or {}).get("NAME")
+    if test:
+        return name == test or name.startswith(f"{test}_")
+    return name.startswith(TEST_DATABASE_PREFIX)
 
 
 def _register_advice() -> None:

@@ -333,6 +333,26 @@ def test_a_test_database_without_pgvector_says_how_each_test_run_gets_it(
             admin.execute("DROP ROLE pgface_tester")
 
 
+def test_manage_py_pgface_takes_djangos_own_options_manage_py_applied(
+        project: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """`manage.py pgface stats --settings mysite.settings` (and --pythonpath) were refused, "No
+    such option: --settings", exit code 2, though manage.py had applied them already."""
+    from pgface.django.management.commands.pgface import Command
+
+    for given in (["stats", "--json", "--settings", "django_project.settings"],
+                  ["--settings=django_project.settings", "stats", "--json"],
+                  ["--pythonpath", ".", "stats", "--pythonpath=.", "--json"],
+                  ["stats", "--no-color", "--json", "--skip-checks"]):
+        Command().run_from_argv(["manage.py", "pgface", *given])  # no SystemExit: it passed
+        out, err = capsys.readouterr()
+        assert json.loads(out)["photos"] >= 2 and err == "", (given, err)
+    # after `--`, a file's name, as Django's parser reads it too
+    with pytest.raises(SystemExit) as ended:
+        Command().run_from_argv(["manage.py", "pgface", "search", "--", "--settings"])
+    said = capsys.readouterr().err
+    assert ended.value.code == 1 and said.endswith("/--settings: no such file\n"), said
+
+
 def test_manage_py_pgface_ends_as_pgface_does_without_a_traceback(
         project: None, capsys: pytest.CaptureFixture[str]) -> None:
     from pgface.django.management.commands.pgface import Command

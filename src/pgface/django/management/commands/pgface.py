@@ -181,8 +181,46 @@ class _Said(io.TextIOBase):
         return getattr(self._out, "encoding", "utf-8")
 
 
+# Django's own options of every command that `manage.py` applied before the command ran
+# (ManagementUtility reads them wherever they stand): taken out of pgface's arguments, which
+# refused them ("No such option: --settings").
+_APPLIED = ("--settings", "--pythonpath")
+# ... and those taken as they are for any command: checks are skipped anyway (pgface's command
+# line is no server), colour is click's
+_TAKEN = {"--skip-checks": None, "--no-color": False, "--force-color": True}
+
+
+def _without_djangos_options(args: list[str]) -> tuple[list[str], bool | None]:
+    """ARGS less Django's options (_APPLIED with their values, as --settings X or
+    --settings=X, and _TAKEN) up to a `--` (after it each is a file name, as Django's parser
+    reads it too), and the colour they ask for (None: click's own choice)."""
+    kept: list[str] = []
+    color: bool | None = None
+    rest = iter(args)
+    for arg in rest:
+        if arg == "--":
+            kept += [arg, *rest]
+            break
+        if arg in _APPLIED:
+            next(rest, None)
+        elif arg.startswith(tuple(f"{o}=" for o in _APPLIED)):
+            pass
+        elif arg in _TAKEN:
+            color = _TAKEN[arg] if _TAKEN[arg] is not None else color
+        else:
+            kept.append(arg)
+    return kept, color
+
+
 class PgfaceFailed(CommandError):
     """pgface ran and failed: it said why on stderr already (its `error:` line)."""
+
+
+def _color(options: dict[str, object]) -> bool | None:
+    """click's colour from Django's --no-color and --force-color (None: click decides)."""
+    if options.get("no_color"):
+        return False
+    return True if options.get("force_color") else None
 
 
 class Command(BaseCommand):
@@ -196,9 +234,10 @@ class Command(BaseCommand):
         # error line and exit code, a usage error's message and 2; never Django's traceback
         # (BaseCommand.run_from_argv, which prints CommandError cleanly, is not used here).
         self._called_from_command_line = True
+        args, color = _without_djangos_options(argv[2:])
         try:
-            self.execute(*argv[2:], traceback=False, no_color=False, force_color=False,
-                         skip_checks=True, stdout=None, stderr=None)
+            self.execute(*args, traceback=False, no_color=color is False,
+                         force_color=color is True, skip_checks=True, stdout=None, stderr=None)
         except PgfaceFailed as exc:
             sys.exit(exc.returncode)
         except CommandError as exc:
@@ -218,7 +257,7 @@ class Command(BaseCommand):
         with _running_for(conf.environment(settings), _unrouted(self.stdout._out), said):
             try:
                 code = _pgface_command().main(args=list(args), prog_name="manage.py pgface",
-                                              standalone_mode=False)
+                                              standalone_mode=False, color=_color(options))
             except EXITS as exc:
                 code = exc.exit_code
             except USAGE_ERRORS as exc:

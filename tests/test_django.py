@@ -353,6 +353,28 @@ def test_manage_py_pgface_takes_djangos_own_options_manage_py_applied(
     assert ended.value.code == 1 and said.endswith("/--settings: no such file\n"), said
 
 
+def test_call_command_pgface_version_and_help_answer_into_its_output(
+        project: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """call_command("pgface", "--version", stdout=out) and "--help" were answered by Django's
+    own parser: Django's version on the process's stdout, SystemExit(0), out and err empty."""
+    import io
+    from importlib.metadata import version
+
+    from django.core.management import CommandError, call_command
+
+    for first, says in (("--version", version("pgface")), ("--help", "manage.py pgface")):
+        out, err = io.StringIO(), io.StringIO()
+        call_command("pgface", first, stdout=out, stderr=err)  # no SystemExit
+        assert says in out.getvalue() and err.getvalue() == "", (first, out.getvalue())
+        assert capsys.readouterr().out == ""  # nothing on the process's stdout
+    out = io.StringIO()
+    call_command("pgface", "--help", stdout=out)
+    assert "search" in out.getvalue() and "stats" in out.getvalue()  # pgface's commands
+    call_command("pgface", "stats", "--json", stdout=out, verbosity=0)  # Django's keywords
+    with pytest.raises(CommandError, match="No such option: --bogus"):
+        call_command("pgface", "--bogus", stdout=io.StringIO())
+
+
 def test_manage_py_pgface_ends_as_pgface_does_without_a_traceback(
         project: None, capsys: pytest.CaptureFixture[str]) -> None:
     from pgface.django.management.commands.pgface import Command

@@ -229,6 +229,24 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("args", nargs=REMAINDER, help="pgface's own arguments, e.g. index .")
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> Any:
+        """Django's parser (`manage.py help pgface` prints it), whose parse_args, which
+        call_command uses, takes every argument as pgface's: call_command("pgface",
+        "--version", stdout=out) and "--help" were answered by Django's parser itself (Django's
+        version on the process's stdout, SystemExit(0), `out` empty), as an argument before
+        pgface's subcommand that looks like an option would be. Django's own options come as
+        call_command's keywords (stdout=, no_color=), never among these arguments."""
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        defaults = parser.parse_args
+
+        def parse_args(args: Any = None, namespace: Any = None) -> Any:
+            parsed = defaults([], namespace)  # Django's defaults (verbosity, ...)
+            parsed.args = list(args or [])
+            return parsed
+
+        parser.parse_args = parse_args
+        return parser
+
     def run_from_argv(self, argv: list[str]) -> None:
         # Everything after `pgface` is pgface's, --help included. Ends as `pgface` ends: its
         # error line and exit code, a usage error's message and 2; never Django's traceback

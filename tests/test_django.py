@@ -130,6 +130,26 @@ def test_an_application_model_joins_pgface_people(yao_ming: Any) -> None:
         person.save()
 
 
+def test_a_tag_whose_person_is_gone_reads_as_docs_django_md_says(project: None) -> None:
+    """docs/django.md step 4: a tag of an erased person raises Person.DoesNotExist on
+    tag.person, select_related("person") (an inner join: the field is not null=True) leaves it
+    out while count() counts it, and exclude(person_id__in=...) finds it."""
+    from django_project.album.models import Tag
+
+    from pgface.django.models import Person
+
+    gone = (Person.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1000
+    tag = Tag.objects.create(label="dangling", person_id=gone)
+    try:
+        tags = Tag.objects.filter(label="dangling")
+        assert tags.count() == 1 and list(tags.select_related("person")) == []
+        with pytest.raises(Person.DoesNotExist):
+            Tag.objects.get(pk=tag.pk).person  # noqa: B018
+        assert list(tags.exclude(person_id__in=Person.objects.values("id"))) == [tag]
+    finally:
+        tag.delete()
+
+
 def test_the_models_refuse_bulk_writes_and_similar_to_checks_what_it_is_given(
         yao_ming: Any, models_dir: Path) -> None:
     from django.conf import settings

@@ -607,6 +607,17 @@ def test_a_call_leaves_the_process_environment_alone_while_it_runs(project: None
     from django.core.management import call_command
 
     call_command("pgface", "stats", "--json", stdout=io.StringIO())  # built here, once
+    # every parameter of every command, its --help included (made on a command's first call
+    # and built there, which the watcher below saw now and then), built already
+    from pgface.django.management.commands.pgface import _pgface_command
+
+    todo = [_pgface_command()]
+    while todo:
+        each = todo.pop()
+        todo += getattr(each, "commands", {}).values()
+        helper = each.get_help_option(each.context_class(each, **each.context_settings))
+        for param in [*each.params, helper]:
+            assert getattr(param, "_runtime_param", True) is not None, (each.name, param.name)
     seen: list[str] = []
     done = threading.Event()
 

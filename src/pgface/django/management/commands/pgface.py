@@ -57,7 +57,10 @@ def _pgface_command() -> Any:
             while todo:
                 each = todo.pop()
                 todo += getattr(each, "commands", {}).values()
-                for param in each.params:
+                # its --help too: made on a command's first call, and built there (the first
+                # `people list` of a process set the variable while it ran)
+                helper = each.get_help_option(each.context_class(each, **each.context_settings))
+                for param in [*each.params, *([helper] if helper is not None else [])]:
                     if hasattr(param, "get_runtime_param"):  # typer's own parameters
                         param.get_runtime_param()
             _command = command

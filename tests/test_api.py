@@ -1179,6 +1179,35 @@ def test_only_pgface_pools_connect_errors_are_throttled() -> None:
     assert pgfaces.name.startswith("pgface-pool-")  # named as pgface's, the name its lines say
 
 
+def test_a_client_gone_mid_upload_is_logged_as_gone_not_as_a_body_unparsed(
+        settings: Settings, analyzer: FaceAnalyzer, caplog: pytest.LogCaptureFixture) -> None:
+    """Probe soak42: a client that closed its connection halfway through an upload (a tab
+    closed, a network drop) was logged `400 bad_request: There was an error parsing the
+    body`, a malformed request that no one had sent."""
+    caplog.set_level(logging.INFO, logger="pgface.api.errors")
+    photo = next(p for p in sample_photos() if p.name == "yaoming.jpg").read_bytes()
+    part = (b'--BB\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+            b"Content-Type: image/jpeg\r\n\r\n")
+    length = len(part) + len(photo) + 8
+    with running_server(create_app(settings, analyzer)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"POST /api/photos HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+                         b"multipart/form-data; boundary=BB\r\nContent-Length: %d\r\n\r\n"
+                         % length + part + photo[:len(photo) // 2])
+            time.sleep(0.5)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(
+                r.name == "pgface.api.errors" for r in caplog.records):
+            time.sleep(0.1)
+    said = [r.getMessage() for r in caplog.records if r.name == "pgface.api.errors"]
+    assert said == [f"POST /api/photos: 400 client_gone: the client closed the connection "
+                    f"before its whole body came ({length:,} bytes announced): nothing of it "
+                    f"was stored"], said
+    with Pgface(settings, analyzer=analyzer) as pf:
+        assert pf.stats()["photos"] == 0
+
+
 def test_a_request_path_cannot_forge_or_colour_the_servers_log(
         client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     # Probe http19: each 4xx's log line began with the path, percent-decoded and written raw:

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match, Mount
 from starlette.types import Message, Receive, Scope, Send
 
@@ -408,6 +409,14 @@ def install_error_handlers(app: FastAPI) -> None:
                 headers["Allow"] = allowed
             message = f"{request.method} is not allowed on {path}" + (
                 f": it answers {allowed}" if allowed else "")
+        elif exc.status_code == 400 and isinstance(exc.__cause__, ClientDisconnect):
+            # a client gone mid-body (a tab closed, a network drop), logged as a body that
+            # could not be parsed, the answer no one reads (probe soak42)
+            announced = request.headers.get("content-length", "")
+            message = ("the client closed the connection before its whole body came" + (
+                f" ({int(announced):,} bytes announced)" if announced.isdigit() else "")
+                + ": nothing of it was stored")
+            return error_response(400, message, "client_gone")
         elif exc.status_code == 400 and message == "Invalid multipart data.":
             # Starlette's words for any part python-multipart refuses, which named no reason
             # (probe hostile24): its limits are a part's headers (4,224 bytes, at most 8)

@@ -1181,29 +1181,33 @@ def test_only_pgface_pools_connect_errors_are_throttled() -> None:
 
 def test_a_client_gone_mid_upload_is_logged_as_gone_not_as_a_body_unparsed(
         settings: Settings, analyzer: FaceAnalyzer, caplog: pytest.LogCaptureFixture) -> None:
-    """Probe soak42: a client that closed its connection halfway through an upload (a tab
-    closed, a network drop) was logged `400 bad_request: There was an error parsing the
-    body`, a malformed request that no one had sent."""
+    """Probes soak42, reprobe43: a client that closed its connection halfway through an
+    upload (a tab closed, a network drop) was logged `400 bad_request: There was an error
+    parsing the body`, and one halfway through a JSON body `422 invalid_request: the body's
+    JSON cannot be read`: a malformed request that no one had sent."""
     caplog.set_level(logging.INFO, logger="pgface.api.errors")
     photo = next(p for p in sample_photos() if p.name == "yaoming.jpg").read_bytes()
     part = (b'--BB\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
             b"Content-Type: image/jpeg\r\n\r\n")
-    length = len(part) + len(photo) + 8
+    sent = [("/api/photos", b"multipart/form-data; boundary=BB", part + photo,
+             len(part) + len(photo) + 8),
+            ("/api/photos/remove", b"application/json", b'{"paths": ["/photos/a', 5000)]
     with running_server(create_app(settings, analyzer)) as url:
         host, port = url.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port))) as sock:
-            sock.sendall(b"POST /api/photos HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
-                         b"multipart/form-data; boundary=BB\r\nContent-Length: %d\r\n\r\n"
-                         % length + part + photo[:len(photo) // 2])
-            time.sleep(0.5)
+        for path, kind, body, length in sent:
+            with socket.create_connection((host, int(port))) as sock:
+                sock.sendall(b"POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: %s\r\n"
+                             b"Content-Length: %d\r\n\r\n" % (path.encode(), kind, length)
+                             + body[:len(body) // 2])
+                time.sleep(0.5)
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not any(
-                r.name == "pgface.api.errors" for r in caplog.records):
+        while time.monotonic() < deadline and len(
+                [r for r in caplog.records if r.name == "pgface.api.errors"]) < len(sent):
             time.sleep(0.1)
     said = [r.getMessage() for r in caplog.records if r.name == "pgface.api.errors"]
-    assert said == [f"POST /api/photos: 400 client_gone: the client closed the connection "
-                    f"before its whole body came ({length:,} bytes announced): nothing of it "
-                    f"was stored"], said
+    assert said == [f"POST {path}: 400 client_gone: the client closed the connection before "
+                    f"its whole body came ({length:,} bytes announced): nothing of it was "
+                    f"stored" for path, _, _, length in sent], said
     with Pgface(settings, analyzer=analyzer) as pf:
         assert pf.stats()["photos"] == 0
 

@@ -393,6 +393,15 @@ def install_error_handlers(app: FastAPI) -> None:
         # the exception's own headers kept: a 405's Allow (RFC 9110: it MUST be sent) was
         # dropped with them (probe clients39)
         headers = dict(exc.headers or {})
+        if exc.status_code == 400 and isinstance(exc.__cause__, ClientDisconnect):
+            # a client gone mid-body (a tab closed, a network drop), a form's or JSON's,
+            # logged as a body that could not be parsed, the answer no one reads (probes
+            # soak42, reprobe43)
+            announced = request.headers.get("content-length", "")
+            return error_response(400, (
+                "the client closed the connection before its whole body came" + (
+                    f" ({int(announced):,} bytes announced)" if announced.isdigit() else "")
+                + ": nothing of it was stored"), "client_gone")
         unread = _unread_json(request, exc)
         if unread:
             return error_response(422, unread, "invalid_request")
@@ -409,14 +418,6 @@ def install_error_handlers(app: FastAPI) -> None:
                 headers["Allow"] = allowed
             message = f"{request.method} is not allowed on {path}" + (
                 f": it answers {allowed}" if allowed else "")
-        elif exc.status_code == 400 and isinstance(exc.__cause__, ClientDisconnect):
-            # a client gone mid-body (a tab closed, a network drop), logged as a body that
-            # could not be parsed, the answer no one reads (probe soak42)
-            announced = request.headers.get("content-length", "")
-            message = ("the client closed the connection before its whole body came" + (
-                f" ({int(announced):,} bytes announced)" if announced.isdigit() else "")
-                + ": nothing of it was stored")
-            return error_response(400, message, "client_gone")
         elif exc.status_code == 400 and message == "Invalid multipart data.":
             # Starlette's words for any part python-multipart refuses, which named no reason
             # (probe hostile24): its limits are a part's headers (4,224 bytes, at most 8)

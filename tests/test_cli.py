@@ -1064,6 +1064,10 @@ def test_a_zero_width_from_columns_is_no_width_given(
     done = subprocess.run([*command, "--version"], env=full, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0 and done.stdout.startswith("pgface "), done
+    # Typer's own console too: --help wrote a newline, a usage error nothing (reprobe43)
+    done = subprocess.run([*command, "index", "--no-such-option"], env=full,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "No such option: --no-such-option" in done.stderr, done
 
 
 def test_a_stdout_that_cannot_take_the_report_is_said_to_be_stdout(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import sys
 from dataclasses import asdict
@@ -36,6 +37,7 @@ from pgface.cli.common import (
     shown,
     stdout_closed,
     stopped_by_sigterm_as_by_ctrl_c,
+    zero_size,
 )
 from pgface.cli.db import db_app
 from pgface.cli.display import (
@@ -83,6 +85,12 @@ class _CommandLine(typer.Typer):
             # (they run before the app's callback, and exited 0 having written nothing: cli42)
             say_error(stdout_closed())
             raise SystemExit(1)
+        # Typer's own console (--help, a usage error) reads COLUMNS when it draws: a 0 drew
+        # nothing, exit 2 alone telling (probe reprobe43). pgface's consoles, made when this
+        # module was imported, read it through _ConsoleEnvironment; this process is the
+        # command's own, its environment the command's to mend.
+        for name in [name for name, value in os.environ.items() if zero_size(name, value)]:
+            del os.environ[name]
         try:
             with guarded_stdout():
                 return super().__call__(*args, **kwargs)

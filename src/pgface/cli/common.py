@@ -59,6 +59,11 @@ def say_error(exc: BaseException) -> None:
 ELLIPSIS = "\u2026"
 
 
+def zero_size(name: str, value: str) -> bool:
+    """Whether NAME=VALUE is a terminal size of 0 (COLUMNS=0, LINES=0): none given."""
+    return name in ("COLUMNS", "LINES") and value.strip().isdigit() and int(value) == 0
+
+
 class _ConsoleEnvironment(Mapping[str, str]):
     """os.environ as the consoles read it (live: a test's or a caller's change is seen), but
     for a COLUMNS or LINES of 0, which some CI runners and containers export: Rich took it
@@ -67,7 +72,7 @@ class _ConsoleEnvironment(Mapping[str, str]):
 
     def __getitem__(self, key: str) -> str:
         value = os.environ[key]
-        if key in ("COLUMNS", "LINES") and value.strip().isdigit() and int(value) == 0:
+        if zero_size(key, value):
             raise KeyError(key)
         return value
 

@@ -282,11 +282,18 @@ class Settings(BaseSettings):
                     listed = None
                 if isinstance(listed, list) and all(isinstance(p, str) for p in listed):
                     return listed
-                if listed is None and re.match(r"\[\s*[\"']", text):
-                    # a JSON list with a slip (a comma after the last, single quotes) was
-                    # taken as the plain form, each piece (`["2019"`) matching nothing: the
-                    # folders meant to stay private were indexed (probe reprobe42). No glob
-                    # starts with a bracket holding a quote.
+                pieces = text.split(",")
+                if ((isinstance(listed, list) and len(pieces) > 1)  # `[2019]`: a glob
+                        or re.match(r"\[\s*[\"']", text) or (
+                        len(pieces) > 1 and text.endswith("]") and "]" not in pieces[0]
+                        and "[" not in pieces[-1])):
+                    # a list meant, not written as JSON's of text (a comma after the last,
+                    # single quotes, a number in it, no quotes: `[Screenshots, 2019]`), was
+                    # taken as the plain form, each piece (`["2019"`, `[Screenshots`)
+                    # matching nothing: the folders meant to stay private were indexed
+                    # (probes reprobe42, reprobe43). No glob starts with a bracket holding a
+                    # quote, and a bracket closed only past a comma is none of the plain
+                    # form's (a pattern that holds a comma is for a JSON list).
                     raise ValueError(
                         "not a JSON list of patterns (for one, quote each pattern with double "
                         "quotes and put no comma after the last, as in [\"2019\", \"*.png\"]; "

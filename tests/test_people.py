@@ -2433,3 +2433,49 @@ def test_a_named_photo_overwritten_by_a_broken_file_is_no_longer_at_that_path(
     pf.index([library])
     assert found()[1:] == (str(path), False, "Rose")
     assert pf.people.get("Rose").faces == faces
+
+
+def test_remove_forgets_a_photo_whose_only_path_a_broken_file_took(
+        pf: Pgface, env: dict[str, str], tmp_path: Path) -> None:
+    """A photo whose only path a broken file written over it took (remember_failures) is shown
+    missing at that path; its folder deleted, `remove` of the file or the folder forgot
+    nothing ({"photos": 0, ..., "failed_files": 1}), stats counted it and search gave it
+    missing there, while a prune of the emptied folder said "`pgface remove` forgets them"
+    (probe reprobe43): remove read photo_paths only, where such a photo has no row."""
+    library = tmp_path / "lib"
+    (library / "Rose").mkdir(parents=True)
+    originals = photos_of("rose_leslie")[:2]
+    for photo in originals:
+        shutil.copy(photo, library / "Rose" / photo.name)
+    pf.people.enrol(library)
+    assert pf.stats()["photos"] == 2
+    an_hour_ago = time.time_ns() - 3600 * 10**9  # a stamp to trust: the failure is kept
+    for photo in originals:
+        broken = library / "Rose" / photo.name
+        broken.write_bytes(b"this is not a photo any more")
+        os.utime(broken, ns=(an_hour_ago, an_hour_ago))
+    assert len(pf.index([library]).failures) == 2
+    match = pf.search(originals[0], top=1).faces[0].matches[0]
+    assert (match.path, match.missing, match.person_name) == (
+        str(library / "Rose" / originals[0].name), True, "Rose")
+    shutil.rmtree(library / "Rose")
+    assert pf.stats()["photos"] == 2
+
+    # the file given (Python API): its photo forgotten, its name kept for its content
+    removal = pf.remove(library / "Rose" / originals[0].name)
+    assert (removal.photos, removal.paths, removal.failed_files, removal.named) == (
+        1, 0, 1, ["Rose"])
+    assert removal.faces >= 1
+    # the folder given (the command line): the other
+    said = CliRunner().invoke(app, ["remove", "--json", str(library / "Rose")], env=env)
+    assert said.exit_code == 0, said.output
+    assert {k: json.loads(said.stdout)[k] for k in ("photos", "paths", "failed_files")} == {
+        "photos": 1, "paths": 0, "failed_files": 1}
+    assert pf.stats()["photos"] == 0
+    assert pf.search(originals[0], top=1).faces[0].matches == []
+    # saved back, found again with the name kept for its content
+    (library / "Rose").mkdir()
+    shutil.copy(originals[0], library / "Rose" / originals[0].name)
+    pf.index([library])
+    match = pf.search(originals[0], top=1).faces[0].matches[0]
+    assert (match.missing, match.person_name) == (False, "Rose")

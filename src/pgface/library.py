@@ -461,7 +461,9 @@ class Pgface:
     def remove(self, paths: fs_paths.Paths, gone_only: bool = False) -> store.Removal:
         """Forget photos by path: the files given and every file under the folders given.
         A photo that also lives at another path keeps it; a photo with no path left is
-        deleted with its faces (its people keep their other faces). Files are never touched.
+        deleted with its faces (its people keep their other faces), as is a photo no path holds
+        any more (a broken file written over its only one) shown at a path given or under a
+        folder given. Files are never touched.
         The files there whose content failed, remembered so that runs pass over them while
         they are unchanged, are forgotten too (the next run reads them).
 

@@ -261,7 +261,7 @@ def remove(
         print_json(asdict(removal))
     else:
         out.print(_removal_text(removal), highlight=False)
-    if not removal.paths and not removal.failed_files:
+    if not removal.photos and not removal.paths and not removal.failed_files:
         _say_links_inside(paths)
 
 

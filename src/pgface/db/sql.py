@@ -559,6 +559,16 @@ SELECT pp.path_bytes, pp.photo_id
 FROM unnest(%(lows)s::bytea[], %(highs)s::bytea[]) AS r(low, high)
 JOIN photo_paths pp ON pp.path_bytes >= r.low AND pp.path_bytes < r.high
 """
+# Photos no path holds (a broken file written over their only one: store.remember_failures)
+# shown at one of these paths (photos.path, readable text), or inside one of these folders
+# (each given ending in "/"): what `remove` of that file or folder forgets with the paths there.
+PATHLESS_SHOWN_UNDER = """
+SELECT ph.id FROM photos ph
+WHERE (ph.path = ANY(%(files)s)
+       OR EXISTS (SELECT 1 FROM unnest(%(folders)s::text[]) f(folder)
+                  WHERE starts_with(ph.path, f.folder)))
+  AND NOT EXISTS (SELECT 1 FROM photo_paths pp WHERE pp.photo_id = ph.id)
+"""
 # Whether any path is stored strictly inside {folder} ([folder/, folder0): paths.prefix_range);
 # STORED_UNDER_FOLDER: inside linked_folders' lf.folder.
 _STORED_UNDER = """EXISTS (

@@ -556,7 +556,8 @@ class Removal:
 
 @dataclass
 class ForgottenPaths:
-    """What forget_paths forgot: how many paths, and the photos they held."""
+    """What forget_paths forgot: how many paths, and the photos they held (and those shown
+    there that no path holds)."""
 
     paths: int
     photos: list[int]
@@ -579,15 +580,35 @@ def _under(targets: Sequence[PathLike]) -> dict[str, list]:
             "lows": [low for low, _ in ranges], "highs": [high for _, high in ranges]}
 
 
+def _shown_under(targets: Sequence[PathLike]) -> dict[str, list[str]]:
+    """PATHLESS_SHOWN_UNDER's parameters: each of these files and folders as shown (readable),
+    where no other name shown so is there: a literal `Jos\\xe9` and b"Jos\\xe9" read alike, and
+    a photo shown under that text may have been under either (only its text is kept)."""
+    shown = []
+    for target in targets:
+        raw = to_bytes(target)
+        text = readable(raw)
+        others = {text.encode("utf-8"), paths.shown_bytes(text)} - {raw, None}
+        if not any(os.path.lexists(other) for other in others):
+            shown.append(text)
+    return {"files": shown, "folders": [t if t.endswith("/") else t + "/" for t in shown]}
+
+
 def forget_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_only: bool
                  ) -> ForgottenPaths:
     """Forget the stored paths at or under these (files or folders); with gone_only, only
-    those whose file is gone. Their photos are not deleted yet (delete_forgotten)."""
+    those whose file is gone. Their photos are not deleted yet (delete_forgotten). The photos
+    shown there that no path holds any more (remember_failures: a broken file written over
+    their only one) are among them, to be deleted: such a photo kept its faces and people,
+    search gave it `missing` at its last path, and a remove of that file or its folder forgot
+    nothing (PATHS_UNDER reads only photo_paths) while a prune of the folder, emptied, pointed
+    to `remove` (probe reprobe43)."""
     rows = conn.execute(sql.PATHS_UNDER, _under(targets)).fetchall()
     folders: dict[bytes, bool] = {}
     doomed = [bytes(raw) for raw, _ in rows
               if not gone_only or not paths.exists(bytes(raw), folders)]
     touched = {r[0] for r in conn.execute(sql.DELETE_PATHS, [doomed])} if doomed else set()
+    touched |= {r[0] for r in conn.execute(sql.PATHLESS_SHOWN_UNDER, _shown_under(targets))}
     return ForgottenPaths(len(doomed), sorted(touched))
 
 

@@ -988,6 +988,32 @@ def test_a_folder_named_as_shown_is_removed_through_every_door(
     sibling_kept()
 
 
+def test_a_deleted_folder_named_like_a_folder_there_shown_so_is_that_one_only(
+        pf: Pgface, database_url: str, tmp_path: Path) -> None:
+    """A folder literally named `Jos\\xe9` (a backslash, "xe9"), deleted, beside a folder
+    b"Jos\\xe9" that is there (shown `Jos\\xe9` too): `remove .../Jos\\xe9` forgot both
+    folders' photos (probe reprobe43). The shown form's bytes name a folder only where nothing
+    is there at them, as its text does only where nothing is there at the text."""
+    source = require_data(PHOTOS) / "people" / "obama"
+    root = tmp_path / "lib"
+    literal = root / "Jos\\xe9"
+    byte_folder = os.path.join(os.fsencode(root), b"Jos\xe9")
+    literal.mkdir(parents=True)
+    os.makedirs(byte_folder)
+    shutil.copyfile(source / "obama.jpg", literal / "a.jpg")
+    kept = os.path.join(os.path.realpath(byte_folder), b"b.jpg")
+    shutil.copyfile(source / "obama2.jpg", kept)
+    assert pf.index([root]).indexed == 2
+    shutil.rmtree(literal)
+
+    removal = pf.remove(str(literal))
+    assert (removal.photos, removal.paths) == (1, 1)
+    assert kept in stored_paths(database_url)  # the folder that is there keeps its photo
+    assert pf.stats()["photos"] == 1
+    assert pf.remove(os.fsdecode(byte_folder)).paths == 1  # given by its own name
+    assert kept not in stored_paths(database_url)
+
+
 def test_database_of_the_previous_schema_migrates_in_place(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, "

@@ -573,8 +573,12 @@ def _under(targets: Sequence[PathLike]) -> dict[str, list]:
              if readable(t) == os.fspath(t) and not os.path.lexists(to_bytes(t))]
     # ... and that folder, everything under it: the shown text matched stored paths only as a
     # whole (`path = ANY(texts)`), so a folder named as shown forgot nothing (probe
-    # living42). Its bytes are the folder's (paths.shown_bytes), ranged as any folder's.
-    exact += [raw for text in texts if (raw := paths.shown_bytes(text)) is not None]
+    # living42). Its bytes are the folder's (paths.shown_bytes), ranged as any folder's: only
+    # where nothing is there at those bytes either. The text reads both ways, and a folder
+    # literally named `Jos\xe9`, deleted, removed so forgot the b"Jos\xe9" folder beside it
+    # too, which is there (probe reprobe43); that one is given by its own name.
+    exact += [raw for text in texts
+              if (raw := paths.shown_bytes(text)) is not None and not os.path.lexists(raw)]
     ranges = [paths.prefix_range(raw) for raw in exact]
     return {"exact": exact, "texts": texts,
             "lows": [low for low, _ in ranges], "highs": [high for _, high in ranges]}

@@ -1288,6 +1288,73 @@ def test_back_from_a_person_returns_to_the_place_in_the_grid(
         assert not errors, errors
 
 
+def test_the_headers_people_count_follows_another_clients_changes_when_the_grid_does(
+        settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe webpeople42: with the grid open, another client merged two people and hid one;
+    Back from a person (or the People tab) loaded the grid again with 2 people, and the
+    header kept "4 people" from the page's load, without "(1 hidden)" (docs/http.md: the
+    header counts the people the grid shows, and the hidden apart). Nothing changed, the
+    header is not asked for again."""
+    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+        ids, tiles, tile = four_people_on_the_grid(url, http, page, expect)
+        header, count = page.locator("#stats"), page.locator("#people-count")
+        expect(header).to_have_text(re.compile(r" · 4 people$"))
+        stats: list[str] = []
+        page.on("request", lambda request: stats.append(request.url)
+                if request.url.endswith("/api/stats") else None)
+
+        # another client merges Beta into Alpha and hides Gamma: Back from Delta's page
+        http.post("/api/people/merge", json={"source": ids["Beta"], "target": ids["Alpha"],
+                                             "name": "Alpha"}).raise_for_status()
+        http.post(f"/api/people/{ids['Gamma']}/hide").raise_for_status()
+        tile["Delta"].click()
+        expect(page.locator("#person-title")).to_have_text("Delta")
+        page.go_back()
+        expect(tiles).to_have_count(2)
+        expect(count).to_have_text("2 people")
+        expect(header).to_have_text(re.compile(r" · 2 people \(1 hidden\)$"))
+
+        # nothing changed since: the grid kept, and no count asked for again
+        page.wait_for_load_state("networkidle")
+        asked = len(stats)
+        tile["Delta"].click()
+        expect(page.locator("#person-title")).to_have_text("Delta")
+        page.go_back()
+        expect(tiles).to_have_count(2)
+        page.wait_for_timeout(500)
+        page.wait_for_load_state("networkidle")
+        assert len(stats) == asked, stats
+
+        # unhidden elsewhere, then the People tab clicked on the grid
+        http.post(f"/api/people/{ids['Gamma']}/unhide").raise_for_status()
+        page.locator(".tab[data-view=people]").click()
+        expect(tiles).to_have_count(3)
+        expect(header).to_have_text(re.compile(r" · 3 people$"))
+
+        # and a first visit to the grid after a change made while the page was elsewhere
+        page.goto(f"{url}/#/search")
+        expect(header).to_have_text(re.compile(r" · 3 people$"))
+        http.post(f"/api/people/{ids['Delta']}/hide").raise_for_status()
+        page.locator(".tab[data-view=people]").click()
+        expect(tiles).to_have_count(2)
+        expect(header).to_have_text(re.compile(r" · 2 people \(1 hidden\)$"))
+
+        # a merge made here: the header asked for once, as of it (not again by the grid)
+        page.wait_for_load_state("networkidle")
+        asked = len(stats)
+        for name in ("Alpha", "Gamma"):
+            tile[name].locator(".tile-check").click()
+        page.get_by_role("button", name="Merge…").click()
+        page.locator("#merge-dialog").get_by_role("button", name="Merge", exact=True).click()
+        expect(page.locator("#message")).to_contain_text("Merged into")
+        expect(tiles).to_have_count(1)
+        expect(header).to_have_text(re.compile(r" · 1 person \(1 hidden\)$"))
+        page.wait_for_timeout(500)
+        page.wait_for_load_state("networkidle")
+        assert len(stats) == asked + 1, stats[asked:]
+        assert not errors, errors
+
+
 def test_an_image_that_cannot_be_had_is_shown_missing_not_loading(
         settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe webscale30: a person's photo whose file is gone (404) was marked missing but kept

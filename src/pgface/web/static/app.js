@@ -8,8 +8,11 @@ const $ = (selector) => document.querySelector(selector);
 // leaves the results of `file`, which another number of matches asks for again)
 // cards, headings: the matches shown and their faces' headings, drawn again when who holds
 // the faces changes (holders: the people's changes as of their names shown, historyMark)
+// statsMark: the people's changes the header's counts are as of (historyMark, null: not
+// known), statsLoads and statsLoading: the header's loads (loadStats), counted, and the last
 const state = { key: localStorage.getItem("pgface.key") || "", images: new Map(), file: null,
-  asked: null, searches: 0, cards: [], headings: [], holders: null, refreshes: 0 };
+  asked: null, searches: 0, cards: [], headings: [], holders: null, refreshes: 0,
+  statsMark: null, statsLoads: 0, statsLoading: Promise.resolve() };
 
 // Elements are built with textContent only: names and paths come from users.
 function el(tag, attrs = {}, children = []) {
@@ -876,16 +879,28 @@ function route() {
   return loaded;
 }
 
-async function loadStats() {
-  try {
-    const stats = await getJson("api/stats");
-    // the people the grid counts (hidden ones only when asked): said apart, as there
-    $("#stats").textContent = `${plural(stats.photos, "photo")} · ${plural(stats.faces, "face")}` +
-      ` · ${peopleCount(stats.people - stats.hidden_people)}` +
-      (stats.hidden_people ? ` (${stats.hidden_people.toLocaleString()} hidden)` : "");
-  } catch (_) {
-    $("#stats").textContent = "";
-  }
+// The header's counts, as of MARK, the people's changes (historyMark; asked first when not
+// given: the counts are as of them, or newer), which the people grid compares with its own
+// (people.js statsAsOf): changed by another client, the counts are asked for again.
+function loadStats(mark) {
+  const load = ++state.statsLoads;
+  state.statsLoading = (async () => {
+    const asOf = mark === undefined ? await historyMark() : mark;
+    try {
+      const stats = await getJson("api/stats");
+      if (load !== state.statsLoads) return;  // a later load's answer counts
+      state.statsMark = asOf;
+      // the people the grid counts (hidden ones only when asked): said apart, as there
+      $("#stats").textContent = `${plural(stats.photos, "photo")} · ${plural(stats.faces, "face")}` +
+        ` · ${peopleCount(stats.people - stats.hidden_people)}` +
+        (stats.hidden_people ? ` (${stats.hidden_people.toLocaleString()} hidden)` : "");
+    } catch (_) {
+      if (load !== state.statsLoads) return;
+      state.statsMark = null;
+      $("#stats").textContent = "";
+    }
+  })();
+  return state.statsLoading;
 }
 
 // Whether the page's key may only read: the one rule, the body's class start() sets from the

@@ -141,8 +141,24 @@ function showPeople() {
     if (generation !== people.generation) return null;
     people.grid = { mark, hidden: $("#show-hidden").checked, filter: nameFilter() };
     people.loading = false;
+    statsAsOf(mark);
     return loadPeoplePage();
   });
+}
+
+// The header's counts as of MARK, the people's changes the grid is loaded as of: asked for
+// again where they are not the header's, once the header's load on its way is in. Another
+// client's merge, hide or delete loaded the grid again with one person fewer, and the header
+// kept the count from the page's load (probe webpeople42); a change made here loads the
+// header itself, as of that change (asked for twice, it was not).
+async function statsAsOf(mark) {
+  if (mark === null) return;  // not known: nothing to compare
+  let loading;
+  do {
+    loading = state.statsLoading;
+    await loading;
+  } while (loading !== state.statsLoading);
+  if (mark !== state.statsMark) loadStats(mark);
 }
 
 // The grid shown again (Back from a person's page, the tab): as it was left, at the place it

@@ -273,6 +273,69 @@ def test_a_match_whose_file_is_gone_says_so(settings: Settings, analyzer: FaceAn
         page.context.browser.close()
 
 
+def test_a_persons_photo_whose_file_is_gone_says_so(settings: Settings, analyzer: FaceAnalyzer,
+                                                    tmp_path: Path) -> None:
+    """Probe webpeople42: a person's photo whose files were all gone (`missing: true` in GET
+    /api/people/{id}/photos) was fetched all the same (a 404 in the console) and shown as an
+    empty pink-outlined box, no word said, named "open obama2.jpg" (README: such a photo shows
+    as "file gone" on the web page, as a search's match does). Its face's crop is stored, and
+    shows; its name says the file is gone."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    expect = sync_api.expect
+    album = tmp_path / "album"
+    shutil.copytree(require_data(PHOTOS / "people" / "obama"), album)
+    album.chmod(0o755)
+    settings = settings.model_copy(update={"api_roots": [tmp_path]})
+    with running_server(create_app(settings, analyzer)) as url, \
+            httpx.Client(base_url=url, timeout=120) as http, \
+            sync_api.sync_playwright() as playwright:
+        assert index_path(http, "album")["indexed"] == 2
+        photos = {Path(p["path"]).name: p["id"] for p in http.get("/api/photos").json()["photos"]}
+        faces = {name: [f["id"] for f in http.get(f"/api/photos/{i}").json()["faces"]]
+                 for name, i in photos.items()}
+        person = http.post("/api/people/name", json={
+            "face_ids": faces["obama.jpg"] + faces["obama2.jpg"], "name": "Obama"}).json()
+        gone_path = (album / "obama2.jpg").resolve()
+        gone_path.unlink()  # moved away or deleted, not pruned yet
+        page, errors = opened_page(playwright, f"{url}/#/search")
+        asked: list[str] = []
+        page.on("request", lambda request: asked.append(request.url)
+                if "/image" in request.url else None)
+        page.goto(f"{url}/#/people/{person['id']}")
+        tiles = page.locator("#person-photos .photo-tile")
+        expect(tiles).to_have_count(2)
+        gone = tiles.filter(has_text="file gone")
+        expect(gone).to_have_count(1)
+        expect(gone.locator(".gone")).to_be_visible()
+        expect(gone).to_have_attribute("aria-label", "open obama2.jpg, file gone")
+        expect(gone).to_have_attribute("title", f"{gone_path} no longer exists")
+        expect(gone.locator("img")).to_have_count(0)
+        kept = tiles.filter(has_not_text="file gone")
+        expect(kept).to_have_attribute("aria-label", "open obama.jpg")
+        page.wait_for_function("""[...document.querySelectorAll('#person-photos img')]
+            .every((i) => i.naturalWidth > 0)""")
+        page.wait_for_load_state("networkidle")
+        assert [u for u in asked if f"/photos/{photos['obama2.jpg']}/" in u] == [], asked
+        assert [u for u in asked if f"/photos/{photos['obama.jpg']}/" in u], asked
+
+        # its face: the crop shows (stored), its name and tooltip say the file is gone
+        face = page.locator(f".face-tile[data-face-id='{faces['obama2.jpg'][0]}']")
+        expect(face).to_have_attribute(
+            "aria-label", f"face {faces['obama2.jpg'][0]} in obama2.jpg, file gone")
+        expect(face).to_have_attribute("title", f"{gone_path} no longer exists")
+        page.wait_for_function("""[...document.querySelectorAll('#person-faces img')]
+            .every((i) => i.naturalWidth > 0)""")
+        expect(page.locator(f".face-tile[data-face-id='{faces['obama.jpg'][0]}']")
+               ).to_have_attribute("aria-label", f"face {faces['obama.jpg'][0]} in obama.jpg")
+
+        # opened, it says what can be said (the photo's boxes need its image)
+        gone.click()
+        expect(page.locator("#message")).to_contain_text(
+            f"Cannot open photo {photos['obama2.jpg']}")
+        assert not errors, errors
+        page.context.browser.close()
+
+
 def test_docs_render_with_the_network_blocked(settings: Settings, analyzer: FaceAnalyzer
                                               ) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")

@@ -612,7 +612,10 @@ function faceTile(face) {
   const tile = el("button", {
     type: "button", class: "face-tile", "aria-pressed": readOnly() ? null : "false",
     "data-face-id": face.face_id,
-    "aria-label": `face ${face.face_id} in ${fileName(face.path)}`, title: fileName(face.path),
+    // its crop is stored, and shows; the photo's file gone is said where its name is
+    "aria-label": `face ${face.face_id} in ${fileName(face.path)}` +
+      (face.missing ? ", file gone" : ""),
+    title: face.missing ? `${face.path} no longer exists` : fileName(face.path),
     onclick: () => {
       if (readOnly()) {
         openPhoto(face.photo_id, face.face_id);
@@ -667,10 +670,7 @@ async function loadPhotosPage() {
     const page = await getJson(`${person.photos_url}?${params}`);
     if (person !== people.person) return;
     state.next = page.next_after;
-    $("#person-photos").append(...page.photos.map((photo) => el("button", {
-      type: "button", class: "photo-tile", "aria-label": `open ${fileName(photo.path)}`,
-      title: fileName(photo.path), onclick: () => openPhoto(photo.photo_id, photo.face_ids[0]),
-    }, [lazyImage(`${photo.image_url}?display=true&side=480`, "photo-thumb")])));
+    $("#person-photos").append(...page.photos.map(photoTile));
   } catch (error) {
     showMessage(`Cannot list photos: ${error.message}`);
     if (person === people.person) state.next = null;  // until the page is opened again
@@ -680,6 +680,21 @@ async function loadPhotosPage() {
   const more = $("#photos-more");
   nearEnd.unobserve(more);
   if (state.next !== null) nearEnd.observe(more);
+}
+
+// A photo of the person's page, opened by a click. One whose files are all gone (`missing`)
+// says "file gone", as a search's match does, its path in its tooltip, and its image is not
+// asked for: it was, a 404 each, and showed an empty outlined box named "open X.jpg".
+function photoTile(photo) {
+  const name = fileName(photo.path);
+  return el("button", {
+    type: "button", class: `photo-tile${photo.missing ? " photo-gone" : ""}`,
+    "aria-label": `open ${name}${photo.missing ? ", file gone" : ""}`,
+    title: photo.missing ? `${photo.path} no longer exists` : name,
+    onclick: () => openPhoto(photo.photo_id, photo.face_ids[0]),
+  }, photo.missing ? [el("span", { class: "gone", text: "file gone" }),
+    el("span", { class: "file muted", text: name, dir: "auto" })]
+    : [lazyImage(`${photo.image_url}?display=true&side=480`, "photo-thumb")]);
 }
 
 async function renamePerson(event) {

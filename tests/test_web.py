@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -249,8 +251,11 @@ def test_page_asks_for_a_key_and_sends_it(settings: Settings, analyzer: FaceAnal
         browser.close()
 
 
-def test_a_match_whose_file_is_gone_says_so(settings: Settings, analyzer: FaceAnalyzer,
-                                            tmp_path: Path) -> None:
+@contextmanager
+def served_album(settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path
+                 ) -> Iterator[tuple[str, httpx.Client, object, Path]]:
+    """Obama's two photos copied to an album, indexed through a running server: its URL, a
+    client of it, Playwright, and the album."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     album = tmp_path / "album"
     shutil.copytree(require_data(PHOTOS / "people" / "obama"), album)
@@ -260,9 +265,15 @@ def test_a_match_whose_file_is_gone_says_so(settings: Settings, analyzer: FaceAn
             httpx.Client(base_url=url, timeout=120) as http, \
             sync_api.sync_playwright() as playwright:
         assert index_path(http, "album")["indexed"] == 2
+        yield url, http, playwright, album
+
+
+def test_a_match_whose_file_is_gone_says_so(settings: Settings, analyzer: FaceAnalyzer,
+                                            tmp_path: Path) -> None:
+    expect = pytest.importorskip("playwright.sync_api").expect
+    with served_album(settings, analyzer, tmp_path) as (url, _, playwright, album):
         (album / "obama2.jpg").unlink()  # moved away or deleted, not pruned yet
         page, errors = opened_page(playwright, url)
-        expect = sync_api.expect
         page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
         expect(page.locator(".match")).to_have_count(2)
         gone = page.locator(".match", has_text="obama2.jpg").locator(".gone")
@@ -280,16 +291,8 @@ def test_a_persons_photo_whose_file_is_gone_says_so(settings: Settings, analyzer
     empty pink-outlined box, no word said, named "open obama2.jpg" (README: such a photo shows
     as "file gone" on the web page, as a search's match does). Its face's crop is stored, and
     shows; its name says the file is gone."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    expect = sync_api.expect
-    album = tmp_path / "album"
-    shutil.copytree(require_data(PHOTOS / "people" / "obama"), album)
-    album.chmod(0o755)
-    settings = settings.model_copy(update={"api_roots": [tmp_path]})
-    with running_server(create_app(settings, analyzer)) as url, \
-            httpx.Client(base_url=url, timeout=120) as http, \
-            sync_api.sync_playwright() as playwright:
-        assert index_path(http, "album")["indexed"] == 2
+    expect = pytest.importorskip("playwright.sync_api").expect
+    with served_album(settings, analyzer, tmp_path) as (url, http, playwright, album):
         photos = {Path(p["path"]).name: p["id"] for p in http.get("/api/photos").json()["photos"]}
         faces = {name: [f["id"] for f in http.get(f"/api/photos/{i}").json()["faces"]]
                  for name, i in photos.items()}

@@ -149,9 +149,10 @@ def test_a_database_made_before_schemas_moves_in_place(
     assert {t: after[t] for t in ("people", "api_keys")} == {"people": 1, "api_keys": 1}
     assert new_face > before["max_face_id"]
     assert versions == [v for v, _, _ in migrations()]
-    # failed_files_stamp_idx: a failed file is found by its stamp in a folder renamed (0031)
+    # failed_files_moved_idx: a failed file is found by its stamp and inode in a folder
+    # renamed (0031's index on the stamp, 0033's with the inode in its place)
     assert {"faces_embedding_hnsw_idx", "photos_path_idx", "api_keys_active_name_idx",
-            "failed_files_stamp_idx"} <= indexes
+            "failed_files_moved_idx"} <= indexes and "failed_files_stamp_idx" not in indexes
     assert vector_schema == "public"
     assert stats["faces"] == before["faces"]
     # the search still finds Yao Ming among the players, with his name from the moved people

@@ -479,19 +479,28 @@ RETURNING pp.photo_id
 # again); at another, for a path with no failure remembered, where the file may have been
 # before its folder was renamed or moved: the same file, its inode the one remembered (a row
 # with none, remembered before migration 0032, is never taken; store.unchanged_failures checks
-# the name and that the file there is gone). By migration 0031's index on the stamp.
+# the name and that the file there is gone). Each part by a key: the path (the primary key),
+# or the stamp and inode (migration 0033's index): joined on the stamp alone and filtered
+# after, files sharing a stamp were each compared with all (probe scale42).
 UNCHANGED_FAILURES = """
+WITH s AS (
+    SELECT * FROM unnest(%(paths)s::bytea[], %(sizes)s::bigint[], %(mtimes)s::bigint[],
+                         %(ctimes)s::bigint[], %(inodes)s::numeric[])
+        AS s(path_bytes, size_bytes, mtime_ns, ctime_ns, inode)
+), f AS NOT MATERIALIZED (  -- each part's own lookup by its key, not one scan of all
+    SELECT * FROM failed_files
+    WHERE pgface_version = %(version)s AND max_file_bytes = %(max_bytes)s
+      AND max_pixels = %(max_pixels)s
+)
 SELECT s.path_bytes, f.path_bytes
-FROM unnest(%(paths)s::bytea[], %(sizes)s::bigint[], %(mtimes)s::bigint[], %(ctimes)s::bigint[],
-            %(inodes)s::numeric[])
-     AS s(path_bytes, size_bytes, mtime_ns, ctime_ns, inode)
-JOIN failed_files f ON f.mtime_ns = s.mtime_ns AND f.size_bytes = s.size_bytes
-                   AND f.ctime_ns = s.ctime_ns
-WHERE f.pgface_version = %(version)s AND f.max_file_bytes = %(max_bytes)s
-  AND f.max_pixels = %(max_pixels)s
-  AND (f.path_bytes = s.path_bytes
-       OR (f.inode = s.inode
-           AND NOT EXISTS (SELECT 1 FROM failed_files here WHERE here.path_bytes = s.path_bytes)))
+FROM s JOIN f ON f.path_bytes = s.path_bytes AND f.mtime_ns = s.mtime_ns
+                 AND f.size_bytes = s.size_bytes AND f.ctime_ns = s.ctime_ns
+UNION ALL
+SELECT s.path_bytes, f.path_bytes
+FROM s JOIN f ON f.mtime_ns = s.mtime_ns AND f.size_bytes = s.size_bytes
+                 AND f.ctime_ns = s.ctime_ns AND f.inode = s.inode
+WHERE f.path_bytes <> s.path_bytes
+  AND NOT EXISTS (SELECT 1 FROM failed_files here WHERE here.path_bytes = s.path_bytes)
 """
 # Failures whose file was moved (store.unchanged_failures): each row goes to its new path, with
 # its stamp and inode (the same file's), in path order as the other writes (a row another run

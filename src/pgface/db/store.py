@@ -528,11 +528,13 @@ class PhotoPlace:
 def photo_places(conn: psycopg.Connection, photo_ids: Iterable[int]) -> dict[int, PhotoPlace]:
     """For each photo, its newest path whose file exists; missing when none does."""
     places: dict[int, PhotoPlace] = {}
+    folders: dict[bytes, bool] = {}  # each folder looked at once (a page of 1,000 faces in
+    # one folder looked at it 1,000 times, and every folder above it: probe scale42)
     for photo_id, raw, text in _paths_of(conn, set(photo_ids)):
         known = places.get(photo_id)
         if known is not None and not known.missing:
             continue
-        if paths.exists(raw):
+        if paths.exists(raw, folders):
             places[photo_id] = PhotoPlace(text, False)
         elif known is None:
             places[photo_id] = PhotoPlace(text, True)

@@ -30,13 +30,16 @@ def test_list_settings_take_json_or_the_plain_form(monkeypatch: pytest.MonkeyPat
     # a pattern that starts with "[" in the plain form (probe reprobe34: refused as JSON)
     for plain_form, patterns in (("[Ss]creenshots,*.tmp", ["[Ss]creenshots", "*.tmp"]),
                                  ("[2019]", ["[2019]"]), ("[ab],[cd]", ["[ab]", "[cd]"]),
-                                 ("x,[Ss]creenshots", ["x", "[Ss]creenshots"])):
+                                 ("x,[Ss]creenshots", ["x", "[Ss]creenshots"]),
+                                 ("[!.]*,tmp", ["[!.]*", "tmp"]),
+                                 ("[a-z]*, Photos [2019]", ["[a-z]*", "Photos [2019]"])):
         monkeypatch.setenv("PGFACE_INDEX_EXCLUDE", plain_form)
         assert Settings().index_exclude == patterns
     # a JSON list with a slip was the plain form, its pieces (`["2019"`) matching nothing, the
     # folders meant to be left out indexed (probe reprobe42): refused, saying why
     for slipped in ('["2019", "Screenshots",]', "['2019', 'Screenshots']", '[ "2019" "x"]',
-                    '["Screenshots", "2019", 7]', "[Screenshots, 2019]", "[a,b]"):
+                    '["Screenshots", "2019", 7]', "[Screenshots, 2019]", "[a,b]",
+                    "[Screenshots, 2019],", "[Screenshots, 2019], *.tmp"):
         monkeypatch.setenv("PGFACE_INDEX_EXCLUDE", slipped)
         with pytest.raises(InvalidSettings, match="not a JSON list of patterns"):
             Settings()

@@ -285,8 +285,8 @@ class Settings(BaseSettings):
                 pieces = text.split(",")
                 if ((isinstance(listed, list) and len(pieces) > 1)  # `[2019]`: a glob
                         or re.match(r"\[\s*[\"']", text) or (
-                        len(pieces) > 1 and text.endswith("]") and "]" not in pieces[0]
-                        and "[" not in pieces[-1])):
+                        "]" not in pieces[0]  # `[Screenshots, 2019]`, `[a, b], *.tmp`
+                        and any("]" in p and "[" not in p for p in pieces[1:]))):
                     # a list meant, not written as JSON's of text (a comma after the last,
                     # single quotes, a number in it, no quotes: `[Screenshots, 2019]`), was
                     # taken as the plain form, each piece (`["2019"`, `[Screenshots`)

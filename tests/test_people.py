@@ -2413,7 +2413,7 @@ def test_a_named_photo_overwritten_by_a_broken_file_is_no_longer_at_that_path(
     assert found() == (photo_id, str(path), True, "Rose")
 
     # the file saved back before a prune: the photo is at its path again, as it was
-    shutil.copy(originals[0], path)
+    shutil.copyfile(originals[0], path)
     assert pf.index([library]).failures == []
     assert found() == before
     with TestClient(create_app(settings, analyzer)) as client:
@@ -2429,7 +2429,7 @@ def test_a_named_photo_overwritten_by_a_broken_file_is_no_longer_at_that_path(
     assert pf.stats()["photos"] == len(originals) - 1
     assert photo_id not in {m.photo_id for m in pf.search(originals[0], top=10).faces[0].matches}
     # and saved back, it is found again with its name
-    shutil.copy(originals[0], path)
+    shutil.copyfile(originals[0], path)
     pf.index([library])
     assert found()[1:] == (str(path), False, "Rose")
     assert pf.people.get("Rose").faces == faces
@@ -2446,7 +2446,7 @@ def test_remove_forgets_a_photo_whose_only_path_a_broken_file_took(
     (library / "Rose").mkdir(parents=True)
     originals = photos_of("rose_leslie")[:2]
     for photo in originals:
-        shutil.copy(photo, library / "Rose" / photo.name)
+        shutil.copyfile(photo, library / "Rose" / photo.name)
     pf.people.enrol(library)
     assert pf.stats()["photos"] == 2
     an_hour_ago = time.time_ns() - 3600 * 10**9  # a stamp to trust: the failure is kept
@@ -2475,7 +2475,7 @@ def test_remove_forgets_a_photo_whose_only_path_a_broken_file_took(
     assert pf.search(originals[0], top=1).faces[0].matches == []
     # saved back, found again with the name kept for its content
     (library / "Rose").mkdir()
-    shutil.copy(originals[0], library / "Rose" / originals[0].name)
+    shutil.copyfile(originals[0], library / "Rose" / originals[0].name)
     pf.index([library])
     match = pf.search(originals[0], top=1).faces[0].matches[0]
     assert (match.missing, match.person_name) == (False, "Rose")

@@ -1051,8 +1051,7 @@ def _places(conn: psycopg.Connection, rows: Sequence[dict], key: str
     whose file may be gone while another is there: a copy deleted without a prune named the
     gone copy where the photo was still at its first path (probe living42). A page's photos
     only, each path's file looked at once."""
-    places = store.photo_places(conn, {r[key] for r in rows})
-    return {r[key]: places.get(r[key], store.PhotoPlace(r["path"], True)) for r in rows}
+    return store.photo_places(conn, {r[key]: r["path"] for r in rows})
 
 
 def _person_faces(conn: psycopg.Connection, rows: Sequence[dict]) -> list[PersonFace]:

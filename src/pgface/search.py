@@ -158,12 +158,12 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
         size = len(index) if index is not None and len(index) else store.count_faces(conn,
                                                                                      model)
         # A match points at a file that exists, or says that none of its photo's paths does.
-        places = store.photo_places(conn, {r.photo_id for rows in found for r in rows})
+        places = store.photo_places(conn, {r.photo_id: r.path for rows in found for r in rows})
     same = verdicts.same_person_similarity(size, model, one_to_one)
     for face, rows in zip(faces, found, strict=True):
         matches = []
         for r in rows:
-            place = places.get(r.photo_id, store.PhotoPlace(r.path, True))
+            place = places[r.photo_id]
             matches.append(Match(r.face_id, r.photo_id, place.path,
                                  [round(v, 1) for v in r.bbox], r.person_id, r.person_name,
                                  round(r.similarity, 4), place.missing,

@@ -525,12 +525,15 @@ class PhotoPlace:
     missing: bool
 
 
-def photo_places(conn: psycopg.Connection, photo_ids: Iterable[int]) -> dict[int, PhotoPlace]:
-    """For each photo, its newest path whose file exists; missing when none does."""
+def photo_places(conn: psycopg.Connection, last_known: Mapping[int, str]
+                 ) -> dict[int, PhotoPlace]:
+    """For each photo (its id, and the path it was last shown at: photos.path), its newest
+    path whose file exists; missing when none does, at its newest path, or, where it has none
+    left (a broken file written over its only one), at the one last known."""
     places: dict[int, PhotoPlace] = {}
     folders: dict[bytes, bool] = {}  # each folder looked at once (a page of 1,000 faces in
     # one folder looked at it 1,000 times, and every folder above it: probe scale42)
-    for photo_id, raw, text in _paths_of(conn, set(photo_ids)):
+    for photo_id, raw, text in _paths_of(conn, set(last_known)):
         known = places.get(photo_id)
         if known is not None and not known.missing:
             continue
@@ -538,7 +541,8 @@ def photo_places(conn: psycopg.Connection, photo_ids: Iterable[int]) -> dict[int
             places[photo_id] = PhotoPlace(text, False)
         elif known is None:
             places[photo_id] = PhotoPlace(text, True)
-    return places
+    return {photo_id: places.get(photo_id, PhotoPlace(path, True))
+            for photo_id, path in last_known.items()}
 
 
 @dataclass

@@ -407,6 +407,9 @@ WHERE pp.path_bytes = s.path_bytes AND pp.photo_id = ph.id
 # have swapped names with another of its size and time meanwhile, and is read once (a hash).
 _CHANGE_TIME_KEPT = """(pp.ctime_ns = s.ctime_ns OR (
     pp.ctime_ns IS NULL AND s.ctime_ns <= (extract(epoch FROM pp.seen_at) * 1e9)::bigint))"""
+# A path's file as it was when the path was recorded (pp): the stamp s has now is its stamp.
+_STAMP_KEPT = f"""(pp.size_bytes = s.size_bytes AND pp.mtime_ns = s.mtime_ns
+    AND {_CHANGE_TIME_KEPT})"""
 # The paths whose file has the stamp recorded when it was last read (size, modification and
 # change time), and whose photo this pack has analysed; with whether the path has its change
 # time yet.
@@ -414,8 +417,7 @@ UNCHANGED_PATHS = f"""
 SELECT pp.path_bytes, pp.ctime_ns IS NOT NULL
 FROM unnest(%s::bytea[], %s::bigint[], %s::bigint[], %s::bigint[])
      AS s(path_bytes, size_bytes, mtime_ns, ctime_ns)
-JOIN photo_paths pp ON pp.path_bytes = s.path_bytes AND pp.size_bytes = s.size_bytes
-                   AND pp.mtime_ns = s.mtime_ns AND {_CHANGE_TIME_KEPT}
+JOIN photo_paths pp ON pp.path_bytes = s.path_bytes AND {_STAMP_KEPT}
 WHERE EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = pp.photo_id AND a.model = %s)
 """
 # A path recorded before change times, found unchanged, gets the change time its file has (what
@@ -428,8 +430,7 @@ WITH s AS (
         AS s(path_bytes, size_bytes, mtime_ns, ctime_ns)
 ), unfilled AS (
     SELECT pp.path_bytes, s.ctime_ns FROM photo_paths pp JOIN s USING (path_bytes)
-    WHERE pp.ctime_ns IS NULL AND pp.size_bytes = s.size_bytes AND pp.mtime_ns = s.mtime_ns
-      AND {_CHANGE_TIME_KEPT}
+    WHERE pp.ctime_ns IS NULL AND {_STAMP_KEPT}
     ORDER BY pp.path_bytes
     FOR UPDATE OF pp SKIP LOCKED
 )
@@ -455,20 +456,19 @@ ON CONFLICT (path_bytes) DO UPDATE SET
     max_pixels = EXCLUDED.max_pixels, failed_at = now()
 """
 # The paths of these failed files (REMEMBER_FAILURES' rows) that a photo holds, where the file
-# is not as it was when the photo was recorded there (its stamp: size, modification time, and
-# change time as _CHANGE_TIME_KEPT has it; one recorded without a stamp is not known to be
-# so): the file holds something else now, and the path is that photo's no more, as a path seen
-# with other content moves to it (RECORD_PATHS). A file read again with the very stamp it was
-# indexed with (--reread under a lower limit) keeps its photo. Locked and deleted in path order,
-# as the other writers of photo_paths; returns the photos whose path went.
+# is not as it was when the photo was recorded there (_STAMP_KEPT is not true; one recorded
+# without a stamp is not known to be so): the file holds something else now, and the path is
+# that photo's no more, as a path seen with other content moves to it (RECORD_PATHS). A file
+# read again with the very stamp it was indexed with (--reread under a lower limit) keeps its
+# photo. Locked and deleted in path order, as the other writers of photo_paths; returns the
+# photos whose path went.
 DROP_FAILED_PATHS = f"""
 DELETE FROM photo_paths pp USING (
     SELECT pp.path_bytes
     FROM unnest(%(paths)s::bytea[], %(sizes)s::bigint[], %(mtimes)s::bigint[],
                 %(ctimes)s::bigint[]) AS s(path_bytes, size_bytes, mtime_ns, ctime_ns)
     JOIN photo_paths pp ON pp.path_bytes = s.path_bytes
-    WHERE (pp.size_bytes = s.size_bytes AND pp.mtime_ns = s.mtime_ns
-           AND {_CHANGE_TIME_KEPT}) IS NOT TRUE
+    WHERE {_STAMP_KEPT} IS NOT TRUE
     ORDER BY pp.path_bytes FOR UPDATE OF pp) doomed
 WHERE pp.path_bytes = doomed.path_bytes
 RETURNING pp.photo_id

@@ -363,7 +363,7 @@ class FailedFile:
 
 
 def remember_failures(conn: psycopg.Connection, failed: Sequence[FailedFile], reader: Reader
-                      ) -> list[int]:
+                      ) -> None:
     """Remember these files (failed_files, migration 0030) as READER failed them: the same
     file failed again takes its new stamp and reason. A path of a stored photo whose file has
     changed since (sql.DROP_FAILED_PATHS: a broken file written over it, a sync cut short)
@@ -372,11 +372,11 @@ def remember_failures(conn: psycopg.Connection, failed: Sequence[FailedFile], re
     `missing`, a prune forgets it, its names kept for its content; the file saved back finds
     it again). It stayed at the path for good: search gave it there, not missing, while the
     image endpoint found no file with its content, later runs passed the file over as a failure
-    remembered, and a prune forgot nothing (probe living42). Returns those photos' ids. In the
-    caller's transaction: the failure and the path's end are written together."""
+    remembered, and a prune forgot nothing (probe living42). In the caller's transaction: the
+    failure and the path's end are written together."""
     latest = {to_bytes(f.path): f for f in failed}
     if not latest:
-        return []
+        return
     keys = sorted(latest)
     stamps = {"paths": keys, "sizes": [latest[k].stamp.size_bytes for k in keys],
               "mtimes": [latest[k].stamp.mtime_ns for k in keys],
@@ -390,7 +390,6 @@ def remember_failures(conn: psycopg.Connection, failed: Sequence[FailedFile], re
     left = sorted({r[0] for r in conn.execute(sql.DROP_FAILED_PATHS, stamps)})
     if left:  # shown at another path of theirs, where they have one
         conn.execute(sql.REFRESH_DISPLAY_PATHS, [left])
-    return left
 
 
 def unchanged_failures(conn: psycopg.Connection, stamps: Sequence[tuple[bytes, FileStamp]],

@@ -14,6 +14,13 @@ from pgface.api.errors import ApiError, error_response
 MULTIPART_SLACK = 64 * 1024  # form boundaries and small fields around the photo bytes
 
 
+def over_photo_limit(what: str, size: int | None, photo_bytes: int) -> str:
+    """WHAT (an upload, a file part) over a photo's limit, said with its size where it is
+    known ("has more" where its length was not sent), every door alike (probe reprobe41)."""
+    return (f"{what} {f'is {size:,} bytes' if size is not None else 'has more'}: a photo may "
+            f"have at most {photo_bytes:,} bytes")
+
+
 class _TooLarge(HTTPException):
     """An HTTPException so that FastAPI's body parsing re-raises it rather than saying 400."""
 
@@ -24,8 +31,7 @@ class _TooLarge(HTTPException):
         # as a second limit, and the page said "huge.jpg: request body is over the limit of
         # 10,551,296 bytes: a photo may have at most 5,242,880 bytes" (probe web40).
         if photo_bytes:
-            size = f"is {sent:,} bytes" if sent is not None else "has more"
-            message = f"the upload {size}: a photo may have at most {photo_bytes:,} bytes"
+            message = over_photo_limit("the upload", sent, photo_bytes)
         else:
             message = f"request body is over the limit of {max_bytes:,} bytes"
         super().__init__(413, message)
@@ -164,10 +170,8 @@ async def read_upload(request: Request, upload: UploadFile, max_bytes: int, fiel
     name = upload.filename or field
     data = await upload.read(max_bytes + 1)
     if len(data) > max_bytes:
-        # its size, as a body over the body's limit is told (_TooLarge; probe reprobe41)
-        size = f"is {upload.size:,} bytes" if upload.size is not None else "has more"
-        raise ApiError(413, f"{field} {name!r} {size}: a photo may have at most "
-                            f"{max_bytes:,} bytes")
+        # its size, as a body over the body's limit is told (_TooLarge)
+        raise ApiError(413, over_photo_limit(f"{field} {name!r}", upload.size, max_bytes))
     if not data:
         raise ApiError(400, f"{field} {name!r} is empty")
     return data, name

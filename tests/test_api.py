@@ -31,6 +31,7 @@ from typer.testing import CliRunner
 
 from pgface import Settings
 from pgface.api import create_app
+from pgface.api.models import ErrorResponse
 from pgface.api.protocol import MAX_HEADER_BYTES, PgfaceH11Protocol
 from pgface.cli import app as cli_app
 from pgface.clustering import ClusterReport
@@ -1346,10 +1347,26 @@ def test_database_requests_do_not_wait_behind_inference(settings: Settings,
         assert max(reads) < alone, (reads, alone)
 
 
+def declared(spec: dict, schema: str, answer: dict) -> dict:
+    """The answer, checked to hold only fields its schema declares (probe api45: a client
+    generated from /openapi.json lost a 409's `affected` and identify's `warning`)."""
+    undeclared = set(answer) - set(spec["components"]["schemas"][schema]["properties"])
+    assert not undeclared, (schema, sorted(undeclared), answer)
+    return answer
+
+
+def conflict(spec: dict, response: httpx.Response) -> dict:
+    """A 409's error, its details declared by the schema and of the types it declares."""
+    assert response.status_code == 409, response.text
+    ErrorResponse.model_validate(response.json())
+    return declared(spec, "ErrorDetail", response.json()["error"])
+
+
 def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
     require_data(PHOTOS / "people")
     settings = settings.model_copy(update={"api_roots": [PHOTOS]})
     with TestClient(create_app(settings, analyzer)) as client:
+        spec = client.get("/openapi.json").json()
         for person in ("obama", "biden", "kit_harington"):
             assert index_path(client, f"people/{person}")["indexed"]
         faces = {}
@@ -1373,8 +1390,8 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
                 "source": "Barack", "target": "Obama", "name": "Obama",
                 "expected_names": [{"person_id": ids["Barack"], "name": shown},
                                    {"person_id": ids["Obama"], "name": "Obama"}]})
-            refused = stale.json()["error"]
-            assert stale.status_code == 409 and refused["renamed"] == [
+            refused = conflict(spec, stale)
+            assert refused["renamed"] == [
                 {"person_id": ids["Barack"], "name": "Barack"}], refused
             assert refused["message"] == f"{said}: not merged"
         # A move confirmed for the faces' holders as the client was told: named by someone
@@ -1382,14 +1399,13 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
         told = client.post("/api/people/name", json={"face_ids": biden[:1], "name": "Joe"})
         assert told.status_code == 200
         asked = client.post("/api/people/name", json={"face_ids": biden[:1], "name": "Biden"})
-        assert asked.status_code == 409
-        confirmed = asked.json()["error"]["affected"]
+        confirmed = conflict(spec, asked)["affected"]
         client.post("/api/people/name", json={"face_ids": biden[:1], "name": "Joseph",
                                               "move": True}).raise_for_status()
         moved = client.post("/api/people/name", json={"face_ids": biden[:1], "name": "Biden",
                                                       "move": True, "expected_held": confirmed})
-        again = moved.json()["error"]
-        assert moved.status_code == 409 and again["meanwhile"] is True, again
+        again = conflict(spec, moved)
+        assert again["meanwhile"] is True, again
         assert [(p["name"], p["face_ids"]) for p in again["affected"]] == [("Joseph", biden[:1])]
         moved = client.post("/api/people/name", json={"face_ids": biden[:1], "name": "Biden",
                                                       "move": True,
@@ -1399,6 +1415,8 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
             "source": "Barack", "target": "Obama",
             "expected_names": [{"person_id": 999999, "name": None}]})
         assert stranger.status_code == 400 and "999999" in stranger.json()["error"]["message"]
+        both = client.post("/api/people/merge", json={"source": "Barack", "target": "Obama"})
+        assert sorted(conflict(spec, both)["names"]) == ["Barack", "Obama"]
         merged = client.post("/api/people/merge", json={
             "source": "Barack", "target": "Obama", "name": "Obama",
             "expected_names": [{"person_id": i, "name": n} for n, i in ids.items()]})
@@ -1413,8 +1431,7 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
         # expected_name: the name the client showed; another by now is a 409 naming it
         stale = client.patch(f"/api/people/{split.json()['id']}",
                              json={"name": "Barack O.", "expected_name": "Someone"})
-        assert stale.status_code == 409, stale.text
-        assert stale.json()["error"]["current"] == {"person_id": split.json()["id"], "name": None}
+        assert conflict(spec, stale)["current"] == {"person_id": split.json()["id"], "name": None}
         assert error_of(stale) == (f"person {split.json()['id']} is unnamed, not 'Someone': not "
                                    f"renamed")
         renamed = client.patch(f"/api/people/{split.json()['id']}",
@@ -1423,12 +1440,17 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
 
         # Identify a new photo of Obama through the API.
         query = PHOTOS / "queries" / "obama1.jpg"
-        who = client.post("/api/identify", files=upload(query)).json()
+        who = declared(spec, "IdentificationOut",
+                       client.post("/api/identify", files=upload(query)).json())
         assert [f["name"] for f in who["faces"]] in (["Obama"], ["Barack O."])
         assert who["source"] == "obama1.jpg"
         # the same verdict keys and notices as a search answer
         assert who["faces"][0]["verdict"] in ("same", "possible") and who["notices"] == []
         assert who["same_person_similarity"] >= who["threshold"] and who["library_size"] > 0
+        blank = declared(spec, "IdentificationOut", client.post("/api/identify", files=upload(
+            PHOTOS / "not-faces" / "white.png")).json())
+        assert blank["faces"] == [] and blank["warning"].startswith("nearly every pixel"), blank
+        assert blank["notices"][0] == f"white.png: {blank['warning']}", blank
 
         client.post("/api/people/name", json={"face_ids": biden, "name": "Biden"})
         clash = client.patch("/api/people/Biden", json={"name": "Obama"})
@@ -1438,7 +1460,7 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
         taken = client.post("/api/people/Biden/split", json={"face_ids": biden[:1],
                                                              "name": "Obama"})
         assert taken.status_code == 409 and "already exists" in error_of(taken)
-        assert taken.json()["error"]["existing"] == {
+        assert conflict(spec, taken)["existing"] == {
             "person_id": client.get("/api/people/Obama").json()["id"], "name": "Obama"}
         assert client.post("/api/people/name", json={"face_ids": [999999], "name": "X"}
                            ).status_code == 404
@@ -1453,7 +1475,7 @@ def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
                                 ).fetchone()[0]
         alike = client.post("/api/people/name", json={"face_ids": biden[:1], "name": "BIDEN"})
         assert alike.status_code == 409 and "2 people are named 'BIDEN'" in error_of(alike)
-        assert [p["person_id"] for p in alike.json()["error"]["alike"]] == [
+        assert [p["person_id"] for p in conflict(spec, alike)["alike"]] == [
             client.get("/api/people/Biden").json()["id"], also]
         assert client.delete(f"/api/people/{also}").status_code == 200
         # JSON as typed: true is not the id 1, nor "yes" true, nor "12" a face id.

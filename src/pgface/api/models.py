@@ -45,12 +45,38 @@ class RequestBody(BaseModel):
 # Errors
 
 
+class PersonNamedOut(BaseModel):
+    person_id: int
+    name: str | None
+
+
+class PersonHoldingOut(PersonNamedOut):
+    face_ids: list[int] = Field(description="The faces of the request that they hold")
+
+
 class ErrorDetail(BaseModel):
     status: int = Field(description="The HTTP status, repeated")
     code: str = Field(description="What kind of error: not_found, invalid_image, ... "
                                   "(docs/http.md lists them)")
     message: str = Field(description="What went wrong, for a person to read")
-    model_config = ConfigDict(extra="allow")  # a 409 adds what the client needs to ask its user
+    # A people change's 409 adds what the client needs to ask its user (docs/http.md), each
+    # only where it applies; declared so that a client generated from the schema keeps them.
+    affected: list[PersonHoldingOut] | None = Field(
+        None, description="Naming: the people whose faces it would move (confirm with `move` "
+        "and these as `expected_held`)")
+    meanwhile: bool | None = Field(
+        None, description="Naming with `expected_held`: the faces' holders changed since")
+    existing: PersonNamedOut | None = Field(
+        None, description="Rename or split: the person who has that name already")
+    current: PersonNamedOut | None = Field(
+        None, description="Rename with `expected_name`: the person's name now")
+    names: list[str] | None = Field(
+        None, description="Merge: the names the people have; say which one as `name`")
+    renamed: list[PersonNamedOut] | None = Field(
+        None, description="Merge with `expected_names`: the people renamed since, as they are")
+    alike: list[PersonNamedOut] | None = Field(
+        None, description="A name that several people have in other letter case: those people")
+    model_config = ConfigDict(extra="allow")
 
 
 class ErrorResponse(BaseModel):
@@ -436,6 +462,8 @@ class IdentificationOut(BaseModel):
                                "scoring below it were not identified")
     notices: list[str] = Field(default_factory=list, description="What makes the answer "
                                "empty or less sure, each with the command that fixes it")
+    warning: str | None = Field(None, description="The photo's warning (a blank image: why no "
+                                "face was found), as `pgface index` gives it; also in `notices`")
     model_config = ConfigDict(extra="allow")
 
 

@@ -39,10 +39,22 @@ def test_list_settings_take_json_or_the_plain_form(monkeypatch: pytest.MonkeyPat
     # folders meant to be left out indexed (probe reprobe42): refused, saying why
     for slipped in ('["2019", "Screenshots",]', "['2019', 'Screenshots']", '[ "2019" "x"]',
                     '["Screenshots", "2019", 7]', "[Screenshots, 2019]", "[a,b]",
-                    "[Screenshots, 2019],", "[Screenshots, 2019], *.tmp"):
+                    "[Screenshots, 2019],", "[Screenshots, 2019], *.tmp",
+                    # no closing bracket; quotes escaped as an env file may keep them (reprobe45)
+                    "[Screenshots, 2019", '[\\"Screenshots\\"]'):
         monkeypatch.setenv("PGFACE_INDEX_EXCLUDE", slipped)
         with pytest.raises(InvalidSettings, match="not a JSON list of patterns"):
             Settings()
+    # quotes a shell takes off, kept by docker's --env-file or a YAML value quoted twice
+    for quoted in ('"Screenshots,2019"', "'Screenshots'", '\'["2019"]\''):
+        monkeypatch.setenv("PGFACE_INDEX_EXCLUDE", quoted)
+        with pytest.raises(InvalidSettings, match="wrapped in . quotes"):
+            Settings()
+    # a pattern may hold a quote, and a bracket left open (a folder named so) without a comma
+    for plain_form, patterns in (("it's,*.tmp", ["it's", "*.tmp"]), ("[draft", ["[draft"]),
+                                 ('x"y', ['x"y'])):
+        monkeypatch.setenv("PGFACE_INDEX_EXCLUDE", plain_form)
+        assert Settings().index_exclude == patterns
     monkeypatch.delenv("PGFACE_INDEX_EXCLUDE")
 
     monkeypatch.setenv("PGFACE_API_ROOTS", '["/srv/a:b"]')  # JSON: a ":" inside a name

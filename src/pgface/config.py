@@ -272,6 +272,15 @@ class Settings(BaseSettings):
         (`640,1280`; `OpenVINO,CPUExecutionProvider`; folders separated by ":" as in PATH)."""
         if isinstance(value, str):
             text = value.strip()
+            if (info.field_name == "index_exclude" and len(text) > 1
+                    and text[0] == text[-1] and text[0] in "\"'"):
+                # Quotes that a shell would take off, kept by what set the variable (docker's
+                # --env-file, a YAML value quoted twice): `"Screenshots,2019"` was the patterns
+                # `"Screenshots` and `2019"`, matching nothing (probe reprobe45)
+                raise ValueError(
+                    f"the value is wrapped in {text[0]} quotes, which are taken as part of the "
+                    f"patterns: write it without them (an env file and docker --env-file keep "
+                    f"quotes), as in 2019,*.png")
             if text.startswith("[") and info.field_name == "index_exclude":
                 # a pattern may start with "[" itself (`[Ss]creenshots`, as docs/cli.md
                 # suggests for case): only a JSON list of text is JSON, the rest is the
@@ -284,16 +293,19 @@ class Settings(BaseSettings):
                     return listed
                 pieces = text.split(",")
                 if ((isinstance(listed, list) and len(pieces) > 1)  # `[2019]`: a glob
-                        or re.match(r"\[\s*[\"']", text) or (
-                        "]" not in pieces[0]  # `[Screenshots, 2019]`, `[a, b], *.tmp`
-                        and any("]" in p and "[" not in p for p in pieces[1:]))):
+                        or re.match(r"\[\s*\\?[\"']", text) or (
+                        "]" not in pieces[0] and len(pieces) > 1  # `[a, b], *.tmp`, `[a, b`
+                        and ("]" not in text
+                             or any("]" in p and "[" not in p for p in pieces[1:])))):
                     # a list meant, not written as JSON's of text (a comma after the last,
                     # single quotes, a number in it, no quotes: `[Screenshots, 2019]`), was
                     # taken as the plain form, each piece (`["2019"`, `[Screenshots`)
                     # matching nothing: the folders meant to stay private were indexed
                     # (probes reprobe42, reprobe43). No glob starts with a bracket holding a
-                    # quote, and a bracket closed only past a comma is none of the plain
-                    # form's (a pattern that holds a comma is for a JSON list).
+                    # quote (or a quote escaped, `[\"2019\"]` from an env file, reprobe45),
+                    # and a bracket closed only past a comma, or never (`[Screenshots, 2019`),
+                    # is none of the plain form's (a pattern that holds a comma is for a JSON
+                    # list).
                     raise ValueError(
                         "not a JSON list of patterns (for one, quote each pattern with double "
                         "quotes and put no comma after the last, as in [\"2019\", \"*.png\"]; "

@@ -236,7 +236,7 @@ def test_bad_input_names_what_is_wrong(pf: Pgface, tmp_path: Path) -> None:
     people.rename(other.id, "Someone")
     with pytest.raises(PersonError, match="itself"):
         people.merge("Barack", "Barack")
-    with pytest.raises(PersonError, match=f"faces {face_id} are not faces"):
+    with pytest.raises(PersonError, match=f"^face {face_id} is not a face of person "):
         people.split("Someone", [face_id])
     for page in (lambda: people.page(limit=-1), lambda: people.review(offset=-3),
                  lambda: people.photos("Barack", limit=-1), lambda: people.history(-2),

@@ -525,7 +525,10 @@ class People:
             found = self._check_faces(conn, face_ids)
             strangers = sorted(f for f, (_, owner) in found.items() if owner != person_id)
             if strangers:
-                raise PersonError(f"faces {_ids(strangers)} are not faces of person {person_id}")
+                raise PersonError(
+                    f"face {strangers[0]} is not a face of person {person_id}"
+                    if len(strangers) == 1 else
+                    f"faces {_ids(strangers)} are not faces of person {person_id}")
             taken = self._named(conn, given) if given is not None else None
             if taken:  # details: what a client offers instead (as a rename's)
                 raise PersonConflict(

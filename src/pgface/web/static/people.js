@@ -771,8 +771,10 @@ async function mergeInto(person, existing, hash = null) {
           existing] } });
     const back = `#/people/${person.id}`;
     loadStats();  // one person fewer in the header (it said the count before the merge)
-    showMessage(say`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.`, "ok",
-      undoOf(change, hash ? { [hash]: back } : {}));
+    // into a hidden person (a name refused as a hidden person's): their faces leave the grid
+    // with them, which the grid's own merge said and this did not (probe naming45)
+    showMessage([...say`Merged into ${personName(merged)}: ${plural(merged.faces, "face")}.`,
+      ...hiddenNote(merged)], "ok", undoOf(change, hash ? { [hash]: back } : {}));
     if (hash && location.hash !== hash) location.hash = hash; else route();
   } catch (error) {
     // the view again, with the names as they are now, then why

@@ -841,3 +841,71 @@ def test_a_good_photo_of_a_failed_files_name_and_stamp_is_read_not_taken_for_it_
     (tmp_path / "old2").rename(tmp_path / "old3")
     moved = pf.index([tmp_path / "old3"])
     assert (moved.failures, moved.unchanged_failures) == ([], 2), moved
+
+
+def test_a_good_photo_on_another_file_system_with_a_failed_files_inode_is_read(
+    pf: Pgface, database_url: str, tmp_path: Path
+) -> None:
+    # Probe reprobe45: an inode number is unique on one file system only. A broken
+    # IMG_0001.jpg on one SD card or USB stick (deleted or unmounted since) and a good one on
+    # another freshly made file system, of the same size, modification and change time (one
+    # `touch -d`, a whole-second change time) and the same inode number: the good photo was
+    # taken for the failure moved, never read nor stored, and the row moved onto its path for
+    # good. Two file systems need root and loop mounts: the remembered row is given the good
+    # file's stamp and inode by SQL, and another device, as the other file system's.
+    (tmp_path / "card").mkdir()
+    (tmp_path / "stick").mkdir()
+    broken, good = tmp_path / "card" / "IMG_0001.jpg", tmp_path / "stick" / "IMG_0001.jpg"
+    broken.write_bytes(b"\0" * 5000)
+    shutil.copy(sample_photos()[1], good)
+    an_hour_ago = time.time_ns() - 3600 * 10**9
+    for path in (broken, good):
+        os.utime(path, ns=(an_hour_ago, an_hour_ago))
+    assert [Path(f.source).name for f in pf.index([tmp_path / "card"]).failures] == [
+        "IMG_0001.jpg"]
+    shutil.rmtree(tmp_path / "card")
+    info = good.stat()
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE failed_files SET size_bytes = %s, mtime_ns = %s, ctime_ns = %s, "
+                     "inode = %s", [info.st_size, info.st_mtime_ns, info.st_ctime_ns,
+                                    info.st_ino])
+        conn.execute("UPDATE failed_files SET device = %s", [info.st_dev + 1])
+    read = pf.index([tmp_path / "stick"])
+    assert (read.indexed, read.unchanged_failures, read.failures) == (1, 0, []), read
+    assert read.faces >= 1
+    with psycopg.connect(database_url) as conn:
+        remembered = [p for p, in conn.execute("SELECT path FROM failed_files")]
+    assert remembered == [str(broken.resolve())]  # where it was, for a prune to forget
+
+    # A folder renamed on one file system keeps each file's device and inode: its failures
+    # are still passed over, their rows moved with them, device and inode kept
+    _, empty, corrupt = broken_library(tmp_path / "old")
+    for moment in ("loop.jpg", "pipe.jpg"):
+        (tmp_path / "old" / moment).unlink()
+    assert len(pf.index([tmp_path / "old"]).failures) == 2
+
+    def kept(folder: str) -> dict[str, tuple[int, int]]:
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute("SELECT path, device, inode FROM failed_files WHERE path <> %s",
+                                [str(broken.resolve())]).fetchall()
+        return {name: (d, i) for name, d, i in (
+            (Path(p).relative_to(tmp_path.resolve()).as_posix(), d, i) for p, d, i in rows)
+            if name.startswith(f"{folder}/")}
+
+    files = {p.name: (p.stat().st_dev, p.stat().st_ino) for p in (empty, corrupt)}
+    assert kept("old") == {f"old/{k}": v for k, v in files.items()}
+    (tmp_path / "old").rename(tmp_path / "old2")
+    moved = pf.index([tmp_path / "old2"])
+    assert (moved.failures, moved.unchanged_failures) == ([], 2), moved
+    assert kept("old") == {} and kept("old2") == {f"old2/{k}": v for k, v in files.items()}
+    # Failures remembered before migration 0034 have no device: never taken for moved (read
+    # again, and remembered with their device from then on)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE failed_files SET device = NULL")
+    (tmp_path / "old2").rename(tmp_path / "old3")
+    again = pf.index([tmp_path / "old3"])
+    assert (len(again.failures), again.unchanged_failures) == (2, 0), again
+    assert kept("old3") == {f"old3/{k}": v for k, v in files.items()}  # with their device
+    (tmp_path / "old3").rename(tmp_path / "old4")
+    moved = pf.index([tmp_path / "old4"])
+    assert (moved.failures, moved.unchanged_failures) == ([], 2), moved

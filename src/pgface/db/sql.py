@@ -442,16 +442,18 @@ DELETE_PATHS = "DELETE FROM photo_paths WHERE path_bytes = ANY(%s) RETURNING pho
 # then and what read it (store.remember_failures). Written and deleted in path order: two runs
 # never lock rows in other orders.
 REMEMBER_FAILURES = """
-INSERT INTO failed_files AS f (path_bytes, path, size_bytes, mtime_ns, ctime_ns, inode, reason,
-                               pgface_version, max_file_bytes, max_pixels)
+INSERT INTO failed_files AS f (path_bytes, path, size_bytes, mtime_ns, ctime_ns, inode, device,
+                               reason, pgface_version, max_file_bytes, max_pixels)
 SELECT s.*, %(version)s, %(max_bytes)s, %(max_pixels)s
 FROM unnest(%(paths)s::bytea[], %(texts)s::text[], %(sizes)s::bigint[], %(mtimes)s::bigint[],
-            %(ctimes)s::bigint[], %(inodes)s::numeric[], %(reasons)s::text[])
-     AS s(path_bytes, path, size_bytes, mtime_ns, ctime_ns, inode, reason)
+            %(ctimes)s::bigint[], %(inodes)s::numeric[], %(devices)s::numeric[],
+            %(reasons)s::text[])
+     AS s(path_bytes, path, size_bytes, mtime_ns, ctime_ns, inode, device, reason)
 ORDER BY s.path_bytes
 ON CONFLICT (path_bytes) DO UPDATE SET
     path = EXCLUDED.path, size_bytes = EXCLUDED.size_bytes, mtime_ns = EXCLUDED.mtime_ns,
-    ctime_ns = EXCLUDED.ctime_ns, inode = EXCLUDED.inode, reason = EXCLUDED.reason,
+    ctime_ns = EXCLUDED.ctime_ns, inode = EXCLUDED.inode, device = EXCLUDED.device,
+    reason = EXCLUDED.reason,
     pgface_version = EXCLUDED.pgface_version, max_file_bytes = EXCLUDED.max_file_bytes,
     max_pixels = EXCLUDED.max_pixels, failed_at = now()
 """
@@ -475,18 +477,20 @@ RETURNING pp.photo_id
 """
 # The failures remembered with the stamp these files have now, failed by this reader (the same
 # decoding, index.reader_version, and limits): (path now, path remembered). At the same path,
-# nothing there to read again (by the stamp alone: an inode may change when a share is mounted
-# again); at another, for a path with no failure remembered, where the file may have been
-# before its folder was renamed or moved: the same file, its inode the one remembered (a row
-# with none, remembered before migration 0032, is never taken; store.unchanged_failures checks
+# nothing there to read again (by the stamp alone: an inode or device may change when a share
+# is mounted again); at another, for a path with no failure remembered, where the file may have
+# been before its folder was renamed or moved: the same file, its device and inode the ones
+# remembered (an inode is unique on one file system only: probe reprobe45; a row with none,
+# remembered before migration 0032 or 0034, is never taken; store.unchanged_failures checks
 # the name and that the file there is gone). Each part by a key: the path (the primary key),
-# or the stamp and inode (migration 0033's index): joined on the stamp alone and filtered
-# after, files sharing a stamp were each compared with all (probe scale42).
+# or the stamp and inode (migration 0033's index; the device compared on the rows it finds):
+# joined on the stamp alone and filtered after, files sharing a stamp were each compared with
+# all (probe scale42).
 UNCHANGED_FAILURES = """
 WITH s AS (
     SELECT * FROM unnest(%(paths)s::bytea[], %(sizes)s::bigint[], %(mtimes)s::bigint[],
-                         %(ctimes)s::bigint[], %(inodes)s::numeric[])
-        AS s(path_bytes, size_bytes, mtime_ns, ctime_ns, inode)
+                         %(ctimes)s::bigint[], %(inodes)s::numeric[], %(devices)s::numeric[])
+        AS s(path_bytes, size_bytes, mtime_ns, ctime_ns, inode, device)
 ), f AS NOT MATERIALIZED (  -- each part's own lookup by its key, not one scan of all
     SELECT * FROM failed_files
     WHERE pgface_version = %(version)s AND max_file_bytes = %(max_bytes)s
@@ -498,13 +502,13 @@ FROM s JOIN f ON f.path_bytes = s.path_bytes AND f.mtime_ns = s.mtime_ns
 UNION ALL
 SELECT s.path_bytes, f.path_bytes
 FROM s JOIN f ON f.mtime_ns = s.mtime_ns AND f.size_bytes = s.size_bytes
-                 AND f.ctime_ns = s.ctime_ns AND f.inode = s.inode
+                 AND f.ctime_ns = s.ctime_ns AND f.inode = s.inode AND f.device = s.device
 WHERE f.path_bytes <> s.path_bytes
   AND NOT EXISTS (SELECT 1 FROM failed_files here WHERE here.path_bytes = s.path_bytes)
 """
 # Failures whose file was moved (store.unchanged_failures): each row goes to its new path, with
-# its stamp and inode (the same file's), in path order as the other writes (a row another run
-# moved or wrote meanwhile is left as it is). Returns the new paths.
+# its stamp, inode and device (the same file's), in path order as the other writes (a row
+# another run moved or wrote meanwhile is left as it is). Returns the new paths.
 MOVE_FAILURES = """
 WITH m AS (
     SELECT * FROM unnest(%(olds)s::bytea[], %(news)s::bytea[], %(texts)s::text[])
@@ -515,11 +519,11 @@ WITH m AS (
 ), gone AS (
     DELETE FROM failed_files f USING locked, m
     WHERE f.path_bytes = locked.path_bytes AND m.old = f.path_bytes
-    RETURNING m.new, m.path, f.size_bytes, f.mtime_ns, f.ctime_ns, f.inode, f.reason,
+    RETURNING m.new, m.path, f.size_bytes, f.mtime_ns, f.ctime_ns, f.inode, f.device, f.reason,
               f.pgface_version, f.max_file_bytes, f.max_pixels, f.failed_at
 )
-INSERT INTO failed_files (path_bytes, path, size_bytes, mtime_ns, ctime_ns, inode, reason,
-                          pgface_version, max_file_bytes, max_pixels, failed_at)
+INSERT INTO failed_files (path_bytes, path, size_bytes, mtime_ns, ctime_ns, inode, device,
+                          reason, pgface_version, max_file_bytes, max_pixels, failed_at)
 SELECT * FROM gone ORDER BY new
 ON CONFLICT (path_bytes) DO NOTHING
 RETURNING path_bytes

@@ -55,14 +55,17 @@ class FileStamp:
     size_bytes: int
     mtime_ns: int
     ctime_ns: int
-    # The file's inode (st_ino): kept with a failure only (failed_files, migration 0032), to
-    # tell a failed file moved with its folder from another file of its name and stamp. Not
-    # the device (st_dev), which changes when a disk is mounted again or the machine restarts.
+    # The file's inode (st_ino) and device (st_dev): kept with a failure only (failed_files,
+    # migrations 0032 and 0034), to tell a failed file moved with its folder from another file
+    # of its name and stamp. Both: an inode number is unique on one file system only (probe
+    # reprobe45). The device may change when a disk is mounted again, so neither is part of
+    # the stamp that says a file at its own path is unchanged.
     inode: int | None = None
+    device: int | None = None
 
     @classmethod
     def of(cls, info: os.stat_result) -> FileStamp:
-        return cls(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+        return cls(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
 
 
 @dataclass(frozen=True)
@@ -384,6 +387,7 @@ def remember_failures(conn: psycopg.Connection, failed: Sequence[FailedFile], re
     conn.execute(sql.REMEMBER_FAILURES, {
         **stamps, "texts": [readable(k) for k in keys],
         "inodes": [latest[k].stamp.inode for k in keys],
+        "devices": [latest[k].stamp.device for k in keys],
         "reasons": [latest[k].reason for k in keys],
         "version": reader.version, "max_bytes": reader.max_file_bytes,
         "max_pixels": reader.max_pixels})
@@ -396,21 +400,23 @@ def unchanged_failures(conn: psycopg.Connection, stamps: Sequence[tuple[bytes, F
                        reader: Reader) -> set[bytes]:
     """Of these (path bytes, file stamp now), the paths whose content failed with this stamp,
     as READER read it (remember_failures): nothing there to read again. A file at a path with
-    no failure remembered is one remembered elsewhere where its name, stamp and inode are that
-    failure's and the file there is gone: moved with its folder, whose rename or move keeps
-    its files' size, modification and change time and inode (a file renamed itself has a new
-    change time: read again). Its row moves to the new path: a folder renamed read its broken
-    file again, failed again, and kept the former path for ever, no prune reaching it (probe
-    reprobe39). Another file of the failure's name and stamp (one `touch -d` over both, a tar
-    or `rsync -t` setting both) has its own inode, and is read: a good photo was taken for a
-    broken file moved, and never stored (probe reprobe42). A failure remembered with no inode
-    (before migration 0032) is never taken for moved."""
+    no failure remembered is one remembered elsewhere where its name, stamp, device and inode
+    are that failure's and the file there is gone: moved with its folder, whose rename or move
+    on one file system keeps its files' size, modification and change time, device and inode
+    (a file renamed itself has a new change time: read again). Its row moves to the new path:
+    a folder renamed read its broken file again, failed again, and kept the former path for
+    ever, no prune reaching it (probe reprobe39). Another file of the failure's name and
+    stamp (one `touch -d` over both, a tar or `rsync -t` setting both) has its own inode, and
+    is read: a good photo was taken for a broken file moved, and never stored (probe
+    reprobe42); so has one on another file system of the same inode number, its device
+    another (probe reprobe45). A failure remembered with
+    no inode or device (before migration 0032 or 0034) is never taken for moved."""
     if not stamps:
         return set()
     rows = conn.execute(sql.UNCHANGED_FAILURES, {
         "paths": [raw for raw, _ in stamps], "sizes": [s.size_bytes for _, s in stamps],
         "mtimes": [s.mtime_ns for _, s in stamps], "ctimes": [s.ctime_ns for _, s in stamps],
-        "inodes": [s.inode for _, s in stamps],
+        "inodes": [s.inode for _, s in stamps], "devices": [s.device for _, s in stamps],
         "version": reader.version, "max_bytes": reader.max_file_bytes,
         "max_pixels": reader.max_pixels}).fetchall()
     unchanged: set[bytes] = set()

@@ -1,0 +1,14 @@
+-- Each failed file's device (st_dev) as it was read, beside its inode (0032). An inode number
+-- is unique within one file system only: a broken IMG_0001.jpg on one SD card or USB stick
+-- (deleted or unmounted since) and a good IMG_0001.jpg on another freshly made file system,
+-- of the same size, modification and change time (one `touch -d`, a tar, `rsync -t`, a
+-- whole-second change time) and the same inode number, the good photo was taken for the
+-- failure moved: never read nor stored, and the failure's row moved onto its path for good
+-- (probe reprobe45). A rename or a folder's move within one file system keeps both the device
+-- and the inode; a file is taken for a failure moved only where both are the ones remembered
+-- (sql.UNCHANGED_FAILURES). A file system mounted again may have another device number: its
+-- failures moved since are read again once, and remembered with it. NULL: remembered before
+-- this, never taken for moved (read again where found elsewhere; a failure at its own path
+-- stays passed over by its stamp alone). numeric: st_dev is unsigned 64-bit on Linux.
+-- 0033's index finds the candidates by stamp and inode; the device is compared on those few.
+ALTER TABLE failed_files ADD COLUMN IF NOT EXISTS device numeric;

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -27,6 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PGFACE_TEST_DATA", REPO.parent / "shared" / "data"))
 LFW = DATA / "lfw-view1"
 PHOTOS = DATA / "photos"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 def require_data(path: Path) -> Path:
@@ -122,6 +126,21 @@ def env(settings: Settings) -> dict[str, str]:
 def pf(settings: Settings, analyzer: FaceAnalyzer) -> Iterator[Pgface]:
     with Pgface(settings, analyzer=analyzer) as library:
         yield library
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium (Playwright's Browser) for a module's browser tests. A test opens
+    its pages with new_page, each in a browser context of its own that shares nothing with
+    another test's (cookies, storage, cache, connections), and closes that context at its end:
+    Playwright's driver and Chromium, started again for each test, took 1.5 s or more a test."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium not found at /usr/bin/chromium: apt-get install -y chromium")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture(scope="session")

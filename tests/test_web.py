@@ -7,11 +7,12 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from api_jobs import index_path
-from conftest import PHOTOS, REPO, require_data
+from conftest import CHROMIUM, PHOTOS, REPO, require_data
 from test_api import running_server
 
 from pgface import Pgface, Settings
@@ -19,9 +20,6 @@ from pgface.api import create_app
 from pgface.db import api_keys
 from pgface.models.analysis import FaceAnalyzer
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOT = REPO / "docs" / "web-results.png"
 
 pytestmark = pytest.mark.skipif(
@@ -30,10 +28,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def opened_page(playwright, url: str, **options: object):  # noqa: ANN001, ANN201
-    """The page at URL in a Chromium of its own (new_page's OPTIONS: a viewport), and the
-    list its script errors go to: each test asserts it empty at its end."""
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+def opened_page(browser, url: str, **options: object):  # noqa: ANN001, ANN201
+    """The page at URL in a context of its own of BROWSER (the module's Chromium; new_page's
+    OPTIONS: a viewport), and the list its script errors go to: each test asserts it empty at
+    its end, and closes the page's context."""
     page = browser.new_page(**options)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -48,16 +46,15 @@ def face_section(page, file_name: str):  # noqa: ANN001, ANN201 - Playwright typ
 
 
 def test_search_page_shows_matches_names_and_merges_people(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     require_data(PHOTOS)
     settings = settings.model_copy(update={"api_roots": [PHOTOS]})
     with running_server(create_app(settings, analyzer)) as url, \
-            httpx.Client(base_url=url, timeout=120) as http, \
-            sync_api.sync_playwright() as playwright:
+            httpx.Client(base_url=url, timeout=120) as http:
         for path in ("people/obama", "people/biden", "tricky", "groups/couple.jpg"):
             assert index_path(http, path)["indexed"]
-        page, errors = opened_page(playwright, url, viewport={"width": 1280, "height": 900})
+        page, errors = opened_page(chromium, url, viewport={"width": 1280, "height": 900})
         expect = sync_api.expect
         expect(page.locator("#stats")).to_contain_text("photos")
 
@@ -205,37 +202,34 @@ def test_search_page_shows_matches_names_and_merges_people(
             for bx1, by1, bx2, by2 in drawn["boxes"]:
                 assert not (lx1 < bx2 and lx2 > bx1 and ly1 < by2 and ly2 > by1), label
         assert not errors, errors
-        page.context.browser.close()
+        page.context.close()
 
 
-def test_page_asks_for_a_key_and_sends_it(settings: Settings, analyzer: FaceAnalyzer) -> None:
+def test_page_asks_for_a_key_and_sends_it(chromium: Any, settings: Settings,
+                                          analyzer: FaceAnalyzer) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     require_data(PHOTOS)
     expect = sync_api.expect
     # A server on the network with no key yet: how to make one, said once, then where it goes
     # (probe reprobe41: the command twice), the command as code.
     public = settings.model_copy(update={"api_host": "0.0.0.0"})
-    with running_server(create_app(public, analyzer)) as url, \
-            sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
+    with running_server(create_app(public, analyzer)) as url:
+        page = chromium.new_page()
         page.goto(url)
         page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
         expect(page.locator("#message")).to_contain_text(
             "create one with pgface keys create NAME --scope read, then enter it in the API "
             "key box above")
         expect(page.locator("#message code")).to_have_count(1)
-        browser.close()
+        page.context.close()
     settings = settings.model_copy(update={"api_roots": [PHOTOS], "api_auth": "always"})
     with Pgface(settings, analyzer=analyzer) as pf, pf.pool.connection() as conn:
         _, key = api_keys.create_key(conn, "browser", ["write"])
-    with running_server(create_app(settings, analyzer)) as url, \
-            sync_api.sync_playwright() as playwright:
+    with running_server(create_app(settings, analyzer)) as url:
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
             assert index_path(http, "people/obama")["indexed"] == 2
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
+        page = chromium.new_page()
         page.goto(url)
         expect(page.locator("#key-form")).to_be_visible()
         page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
@@ -248,32 +242,30 @@ def test_page_asks_for_a_key_and_sends_it(settings: Settings, analyzer: FaceAnal
         page.wait_for_function(
             "[...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
         assert page.evaluate("localStorage.getItem('pgface.key')") == key
-        browser.close()
+        page.context.close()
 
 
 @contextmanager
 def served_album(settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path
-                 ) -> Iterator[tuple[str, httpx.Client, object, Path]]:
+                 ) -> Iterator[tuple[str, httpx.Client, Path]]:
     """Obama's two photos copied to an album, indexed through a running server: its URL, a
-    client of it, Playwright, and the album."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    client of it, and the album."""
     album = tmp_path / "album"
     shutil.copytree(require_data(PHOTOS / "people" / "obama"), album)
     album.chmod(0o755)
     settings = settings.model_copy(update={"api_roots": [tmp_path]})
     with running_server(create_app(settings, analyzer)) as url, \
-            httpx.Client(base_url=url, timeout=120) as http, \
-            sync_api.sync_playwright() as playwright:
+            httpx.Client(base_url=url, timeout=120) as http:
         assert index_path(http, "album")["indexed"] == 2
-        yield url, http, playwright, album
+        yield url, http, album
 
 
-def test_a_match_whose_file_is_gone_says_so(settings: Settings, analyzer: FaceAnalyzer,
-                                            tmp_path: Path) -> None:
+def test_a_match_whose_file_is_gone_says_so(chromium: Any, settings: Settings,
+                                            analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     expect = pytest.importorskip("playwright.sync_api").expect
-    with served_album(settings, analyzer, tmp_path) as (url, _, playwright, album):
+    with served_album(settings, analyzer, tmp_path) as (url, _, album):
         (album / "obama2.jpg").unlink()  # moved away or deleted, not pruned yet
-        page, errors = opened_page(playwright, url)
+        page, errors = opened_page(chromium, url)
         page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
         expect(page.locator(".match")).to_have_count(2)
         gone = page.locator(".match", has_text="obama2.jpg").locator(".gone")
@@ -281,18 +273,19 @@ def test_a_match_whose_file_is_gone_says_so(settings: Settings, analyzer: FaceAn
         assert gone.get_attribute("title") == f"{(album / 'obama2.jpg').resolve()} no longer exists"
         expect(page.locator(".match .gone")).to_have_count(1)  # obama.jpg is still there
         assert not errors, errors
-        page.context.browser.close()
+        page.context.close()
 
 
-def test_a_persons_photo_whose_file_is_gone_says_so(settings: Settings, analyzer: FaceAnalyzer,
-                                                    tmp_path: Path) -> None:
+def test_a_persons_photo_whose_file_is_gone_says_so(chromium: Any, settings: Settings,
+                                                    analyzer: FaceAnalyzer, tmp_path: Path
+                                                    ) -> None:
     """Probe webpeople42: a person's photo whose files were all gone (`missing: true` in GET
     /api/people/{id}/photos) was fetched all the same (a 404 in the console) and shown as an
     empty pink-outlined box, no word said, named "open obama2.jpg" (README: such a photo shows
     as "file gone" on the web page, as a search's match does). Its face's crop is stored, and
     shows; its name says the file is gone."""
     expect = pytest.importorskip("playwright.sync_api").expect
-    with served_album(settings, analyzer, tmp_path) as (url, http, playwright, album):
+    with served_album(settings, analyzer, tmp_path) as (url, http, album):
         photos = {Path(p["path"]).name: p["id"] for p in http.get("/api/photos").json()["photos"]}
         faces = {name: [f["id"] for f in http.get(f"/api/photos/{i}").json()["faces"]]
                  for name, i in photos.items()}
@@ -300,7 +293,7 @@ def test_a_persons_photo_whose_file_is_gone_says_so(settings: Settings, analyzer
             "face_ids": faces["obama.jpg"] + faces["obama2.jpg"], "name": "Obama"}).json()
         gone_path = (album / "obama2.jpg").resolve()
         gone_path.unlink()  # moved away or deleted, not pruned yet
-        page, errors = opened_page(playwright, f"{url}/#/search")
+        page, errors = opened_page(chromium, f"{url}/#/search")
         asked: list[str] = []
         page.on("request", lambda request: asked.append(request.url)
                 if "/image" in request.url else None)
@@ -336,18 +329,17 @@ def test_a_persons_photo_whose_file_is_gone_says_so(settings: Settings, analyzer
         expect(page.locator("#message")).to_contain_text(
             f"Cannot open photo {photos['obama2.jpg']}")
         assert not errors, errors
-        page.context.browser.close()
+        page.context.close()
 
 
-def test_docs_render_with_the_network_blocked(settings: Settings, analyzer: FaceAnalyzer
-                                              ) -> None:
+def test_docs_render_with_the_network_blocked(chromium: Any, settings: Settings,
+                                              analyzer: FaceAnalyzer) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     app = create_app(settings, analyzer)
-    with running_server(app) as url, sync_api.sync_playwright() as playwright:
+    with running_server(app) as url:
         operations = sum(len(ops) for ops in httpx.get(f"{url}/openapi.json").json()["paths"]
                          .values())
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
+        page = chromium.new_page()
         blocked: list[str] = []
 
         def offline(route) -> None:  # noqa: ANN001 - Playwright types
@@ -368,11 +360,11 @@ def test_docs_render_with_the_network_blocked(settings: Settings, analyzer: Face
         expect(page.get_by_text("Index Path", exact=True).first).to_be_attached(timeout=60_000)
         # ReDoc's bundle links its "powered by" logo on its CDN: an image, nothing else.
         assert [u for u in blocked if not u.endswith("/redoc/logo-mini.svg")] == []
-        browser.close()
+        page.context.close()
 
 
 def test_a_search_shows_every_notice_of_its_answer_until_the_next_search(
-        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     """Probe consistency33: a blank photo searched on the page said "No face found in
     white.png." and nothing of why, where the answer's notices (and `pgface search`'s
     `notice:` lines) said nearly every pixel has the same value. Each notice is shown as text:
@@ -383,8 +375,7 @@ def test_a_search_shows_every_notice_of_its_answer_until_the_next_search(
     blank = tmp_path / "white <b>bold.png"
     Image.new("RGB", (320, 240), "white").save(blank)
     with running_server(create_app(settings, analyzer)) as url, \
-            httpx.Client(base_url=url, timeout=120) as http, \
-            sync_api.sync_playwright() as playwright:
+            httpx.Client(base_url=url, timeout=120) as http:
         def notices(photo: Path) -> list[str]:
             answer = http.post("/api/search", files={"file": (photo.name, photo.read_bytes())})
             answer.raise_for_status()
@@ -393,7 +384,7 @@ def test_a_search_shows_every_notice_of_its_answer_until_the_next_search(
         said = notices(blank)
         assert any("white <b>bold.png: nearly every pixel has the same value" in n
                    for n in said), said
-        page, errors = opened_page(playwright, url)
+        page, errors = opened_page(chromium, url)
         expect = sync_api.expect
         page.set_input_files("#file", str(blank))
         expect(page.locator(".summary")).to_have_text("No face found in white <b>bold.png.")
@@ -409,11 +400,11 @@ def test_a_search_shows_every_notice_of_its_answer_until_the_next_search(
         assert shown.all_inner_texts() == notices(query)
         assert not any("nearly every pixel" in text for text in shown.all_inner_texts())
         assert not errors, errors
-        page.context.browser.close()
+        page.context.close()
 
 
 def test_a_face_below_the_floor_says_its_quality_and_the_floor_as_the_cli_does(
-        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     """Probe consistency33: a face of quality 0.0959 under a floor of 0.1 said "not searched:
     quality 0.10 is below the floor" on the page (the score at 2 decimals, the floor unnamed),
     where `pgface search` says "quality 0.096 is below the floor 0.1": the score with as many
@@ -439,9 +430,8 @@ def test_a_face_below_the_floor_says_its_quality_and_the_floor_as_the_cli_does(
     floor = round(score + 0.00005, 5)
     assert round(score, 2) >= floor
     settings = settings.model_copy(update={"min_quality": floor})
-    with running_server(create_app(settings, analyzer)) as url, \
-            sync_api.sync_playwright() as playwright:
-        page, errors = opened_page(playwright, url)
+    with running_server(create_app(settings, analyzer)) as url:
+        page, errors = opened_page(chromium, url)
         expect = sync_api.expect
         page.set_input_files("#file", str(small))
         expect(page.locator(".face-result")).to_have_count(1)
@@ -455,4 +445,4 @@ def test_a_face_below_the_floor_says_its_quality_and_the_floor_as_the_cli_does(
             assert page.evaluate("([s, f]) => belowFloorSaid(s, f)", [score, floor]) == \
                 below_floor_said(score, floor), (score, floor)
         assert not errors, errors
-        page.context.browser.close()
+        page.context.close()

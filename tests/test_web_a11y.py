@@ -6,6 +6,7 @@ in forced colours, a search's results were never announced)."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from conftest import PHOTOS
@@ -36,12 +37,13 @@ def people_of_copies(settings: Settings, http, singles: int, many: int) -> list[
 
 
 def test_focus_follows_the_keyboard_through_views_clears_and_undo(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Enter on a tile, "Clear" on either bar, "← People" and Undo each left focus on the page's
     body (the keyboard began again from the header). A new view focuses its heading, Back to
     the grid the tile opened, Clear the last tile selected, Undo the view's heading; each view
     names the window."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         people_of_copies(settings, http, 6, 30)
         page.goto(f"{url}/#/people")
         tile = page.locator(".person-tile[data-label^='P003,']")
@@ -133,11 +135,12 @@ FOCUS_SHOWN = """() => {
 
 
 def test_a_focused_face_is_never_hidden_under_the_split_bar_at_400_percent(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """WCAG 2.4.11: at 400 % zoom of a 1280 px window (320x225 CSS pixels) the sticky split
     bar took most of the screen, and Shift+Tab through the faces above it left the focused
     face entirely under it."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         people_of_copies(settings, http, 0, 30)
         many = http.get("/api/people", params={"name": "Many"}).json()["people"][0]
         # and on a phone, where the bar stays stuck and wraps onto three lines
@@ -166,11 +169,12 @@ STYLE = """(node) => { const s = getComputedStyle(node), after = getComputedStyl
 
 
 def test_the_current_tab_and_a_selected_face_show_without_colour(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """The current tab was said by its background only, and nothing told a screen reader; a
     selected face by its border's colour: in forced colours (Windows' high contrast) neither
     showed at all."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         people_of_copies(settings, http, 0, 4)
         many = http.get("/api/people", params={"name": "Many"}).json()["people"][0]
         page.emulate_media(forced_colors="active")
@@ -193,12 +197,13 @@ def test_the_current_tab_and_a_selected_face_show_without_colour(
 
 
 def test_a_screen_reader_hears_searches_selections_and_what_each_control_is(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """A search's progress and outcome were never announced; the question before moving named
     faces was a dialog without a name; a match's box, shown as "use", was called "include in
     naming", the same for every match; a person's tile, which opens and selects, was a list
     item, and the count selected was never announced."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         page.goto(f"{url}/#/search")
         status = page.get_by_role("status")
         expect(status).to_have_count(1)
@@ -253,10 +258,11 @@ CONTRAST = """([a, b]) => {
 
 
 def test_text_and_the_focus_ring_stand_out_from_the_page(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """White on the teal buttons was 4.32:1, grey hints 4.21:1, a match's similarity 4.17:1
     (WCAG asks 4.5:1), and the amber focus ring 1.66:1 against the page (3:1)."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         people_of_copies(settings, http, 2, 0)
         page.goto(f"{url}/#/search")
         page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))

@@ -12,12 +12,11 @@ from collections.abc import Iterator
 import httpx
 import psycopg
 import pytest
-from conftest import REPO, in_pgface_schema, with_database
+from conftest import CHROMIUM, CHROMIUM_ARGS, REPO, in_pgface_schema, with_database
 from lfw_people import copy_database, make_people
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from test_api import running_server
-from test_web import CHROMIUM, CHROMIUM_ARGS
 
 from pgface import Pgface, Settings
 from pgface.api import create_app

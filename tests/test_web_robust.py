@@ -20,7 +20,7 @@ from lfw_people import HNSW_INDEXES
 from PIL import Image
 from psycopg import sql
 from test_api import running_server
-from test_web import CHROMIUM, CHROMIUM_ARGS
+from test_web import CHROMIUM
 
 from pgface import Pgface, Settings
 from pgface.api import create_app
@@ -101,33 +101,34 @@ def copies_of_a_face(database_url: str, copies: int, photos: int = 1) -> list[in
 
 
 @contextmanager
-def obama_and_biden_page(settings: Settings, analyzer: FaceAnalyzer, width: int,
+def obama_and_biden_page(browser: Any, settings: Settings, analyzer: FaceAnalyzer, width: int,
                          **server: Any
                          ) -> Iterator[tuple[str, httpx.Client, Any, Any, list[str]]]:
-    """A server with Obama's and Biden's photos indexed, and a page in Chromium WIDTH pixels
-    wide: (url, HTTP client, page, Playwright's expect, the page's JavaScript errors).
-    server: more of uvicorn's settings (root_path)."""
+    """A server with Obama's and Biden's photos indexed, and a page WIDTH pixels wide in a
+    context of its own of BROWSER (the module's Chromium): (url, HTTP client, page,
+    Playwright's expect, the page's JavaScript errors). server: more of uvicorn's settings
+    (root_path)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     require_data(PHOTOS)
     settings = settings.model_copy(update={"api_roots": [PHOTOS]})
     with running_server(create_app(settings, analyzer), **server) as url, \
-            httpx.Client(base_url=url, timeout=120) as http, \
-            sync_api.sync_playwright() as playwright:
+            httpx.Client(base_url=url, timeout=120) as http:
         for path in ("people/obama", "people/biden"):
             assert index_path(http, path)["indexed"]
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": width, "height": 900 if width > 400 else 740})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        yield url, http, page, sync_api.expect, errors
-        browser.close()
+        try:
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            yield url, http, page, sync_api.expect, errors
+        finally:
+            page.context.close()
 
 
 def test_search_answers_late_images_that_failed_and_photos_the_browser_cannot_show(
-        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     tiff = tmp_path / "obama1.tiff"
     Image.open(require_data(PHOTOS / "queries") / "obama1.jpg").save(tiff)
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, _, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (url, _, page, expect, errors):
 
         # The first search's answer held back until the second's is shown: the page keeps
         # showing the photo chosen last (it showed whichever answer came last).
@@ -195,8 +196,9 @@ def test_search_answers_late_images_that_failed_and_photos_the_browser_cannot_sh
 
 
 def test_people_pages_stop_asking_after_a_failure_and_never_act_on_a_person_gone(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
-    with obama_and_biden_page(settings, analyzer, 360) as (url, http, page, expect, errors):
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
+    with obama_and_biden_page(chromium, settings, analyzer, 360) as (
+            url, http, page, expect, errors):
         faces = stored_face_ids(http)
         http.post("/api/people/name", json={"face_ids": faces[:1], "name": "Barack"})
         unnamed = http.post("/api/people/name", json={"face_ids": faces[1:2], "name": "X"})
@@ -276,13 +278,14 @@ def test_people_pages_stop_asking_after_a_failure_and_never_act_on_a_person_gone
 
 
 def test_people_pages_keep_up_with_changes_made_while_they_load_or_elsewhere(
-        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     """From a probe of the page (2026-12-04): a name saved before a person's faces had come
     left their grid empty for good; the header kept its count after a merge offered on a
     rename; a name typed in the review queue for a person merged meanwhile left the queue on
     them; a search's controls searched again the file that had failed, not the photo shown;
     with everyone hidden the grid said "No people yet"."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         f = stored_face_ids(http)
         assert len(f) == 4, f
         http.post("/api/people/name", json={"face_ids": f[:1], "name": "Alpha"})
@@ -381,11 +384,12 @@ def test_people_pages_keep_up_with_changes_made_while_they_load_or_elsewhere(
 
 
 def test_a_merge_of_people_named_meanwhile_says_so_on_the_page(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     # The dialog asks which name stays only when it sees two; named by someone else after
     # the grid loaded, the merge's 409 showed the server's words for the command line
     # ("--name on the command line, "name" over HTTP"), which the page offers no way to give.
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         faces = stored_face_ids(http)
         http.post("/api/people/name", json={"face_ids": faces[:1], "name": "Barack"})
         unnamed = http.post("/api/people/Barack/split", json={"face_ids": faces[:1]}).json()
@@ -439,7 +443,7 @@ def _turned_webp(source: Path, destination: Path) -> tuple[int, int]:
 
 
 def test_photos_browsers_show_otherwise_or_not_at_all_get_their_boxes_on_their_faces(
-        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     """A WebP turned by EXIF was drawn sideways under boxes in pgface's (upright) pixels, its
     query crops showing shirts; a stored HEIC opened as an empty viewer; an upload's long name
     pushed the viewer off a phone's screen; keyboard users could not pick a photo; a failed
@@ -454,7 +458,8 @@ def test_photos_browsers_show_otherwise_or_not_at_all_get_their_boxes_on_their_f
     Image.open(queries / "obama1.jpg").save(heic)
     not_image = tmp_path / "notes `v2`.jpg"  # backticks: no code in a file's name (reprobe41)
     not_image.write_bytes(b"these are notes, not a photo")
-    with obama_and_biden_page(settings, analyzer, 360) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 360) as (
+            url, http, page, expect, errors):
         page.goto(url)
         expect(page.locator("#stats")).to_contain_text("photos")
 
@@ -534,11 +539,12 @@ def name_first_match(page, expect, url: str, name: str):  # noqa: ANN001, ANN201
 
 
 def test_people_pages_answer_the_view_shown_and_make_each_change_once(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     # A user moving faster than the server: answers for a view already left, an Undo clicked
     # on another view than its change's, a button clicked twice, a link cut short; each
     # showed one person under another's title, or sent a name to a person not on screen.
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         f = stored_face_ids(http)
         assert len(f) == 4, f
         alpha = http.post("/api/people/name", json={"face_ids": f[:1], "name": "Alpha"}).json()
@@ -703,12 +709,13 @@ def test_people_pages_answer_the_view_shown_and_make_each_change_once(
 
 
 def test_a_page_left_open_says_what_another_client_did_and_shows_what_is(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """A probe with two tabs (web17): the merge offered after a rename's 409, its target
     renamed meanwhile, was refused and said nothing (the view reloaded over its message); a
     hide of a person merged away elsewhere said "no person with id 1" and kept their page; a
     refused Undo left the view as it was before the undo made elsewhere."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         alpha, beta = alpha_and_beta(http)
         title, message = page.locator("#person-title"), page.locator("#message")
 
@@ -743,12 +750,13 @@ def test_a_page_left_open_says_what_another_client_did_and_shows_what_is(
 
 
 def test_a_refused_undo_on_the_page_of_a_person_gone_says_it_was_refused(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe webpeople30: a split on a person's page, that person merged into another by
     another client, then the split's Undo: refused (409), and the page said only "Cannot open
     person 39: no person with id 39" (the page loaded again after the refusal was said, and
     its failure replaced it). The refusal is said, and that the person is gone."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         alpha, beta = alpha_and_beta(http)
         title, message = page.locator("#person-title"), page.locator("#message")
         page.goto(f"{url}/#/people/{alpha['id']}")
@@ -774,10 +782,11 @@ FACES_PAGE = 60  # people.js: a person's faces per request
 
 
 def test_a_persons_faces_keep_loading_while_their_photos_are_in_view(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     # The faces' end sits above the photos: scrolled past it to the photos, the faces stopped
     # loading and nothing said there were more (a person of 200,000 faces showed 120).
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         faces = 6 * FACES_PAGE + 7
         copies = copies_of_a_face(settings.database_url, faces, photos=48)
         many = http.post("/api/people/name", json={"face_ids": copies, "name": "Many"})
@@ -835,10 +844,11 @@ def no_blob_urls_left(page, when: str) -> None:  # noqa: ANN001 - Playwright typ
 
 
 def test_the_people_grid_keeps_a_bounded_number_of_images(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     # Each tile's image was kept as a blob: URL for the page's life, never revoked (not when
     # the grid was loaded again either): 110 to 130 MB more per 1,000 tiles scrolled.
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         count = 12 * 60 + 5
         faces = copies_of_a_face(settings.database_url, count)
         with psycopg.connect(settings.database_url) as conn:
@@ -910,12 +920,13 @@ def test_the_people_grid_keeps_a_bounded_number_of_images(
 
 
 def test_a_merge_into_offer_fits_a_phone_with_a_long_name(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe web19: the "Merge into <name>" offered after a rename to a taken name was one
     button that never shrank, so a 43-character name made a 360 px page 515 px wide, and a
     one-word name of 200 characters 2,426 px. Its name is cut short (whole in its title), and
     the message beside it keeps its width."""
-    with obama_and_biden_page(settings, analyzer, 360) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 360) as (
+            url, http, page, expect, errors):
         faces = stored_face_ids(http)
         one = http.post("/api/people/name", json={"face_ids": faces[:1], "name": "One"}).json()
         message = page.locator("#message")
@@ -978,12 +989,13 @@ def reads_before(locator, first: str, second: str) -> None:  # noqa: ANN001 - Pl
 
 
 def test_right_to_left_names_keep_their_place_in_messages_questions_and_photos(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe web19: a right-to-left name took the count after it into its direction: "Merged
     into 2 :محمد بن سلمان faces." in the message, "1 :محمد بن سلمان face" in the question of a
     move, and two such names in a photo read in the wrong order. Each name is isolated."""
     rtl, other = "محمد بن سلمان", "علي"
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         assert index_path(http, "groups/couple.jpg")["indexed"]
         photos = http.get("/api/photos").json()["photos"]
         faces_of = {p["path"].split("/")[-1]: [f["id"] for f in http.get(
@@ -1026,13 +1038,14 @@ def test_right_to_left_names_keep_their_place_in_messages_questions_and_photos(
 
 
 def test_faces_split_off_into_a_name_someone_has_are_offered_to_them(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe web19: "Move to a new person" with a name someone has said "Split failed: a
     person named 'Alpha' already exists (changed by someone else meanwhile: shown as it is
     now)" when nobody else had changed anything, and dropped the faces selected. The name is
     said to be taken, the selection stays, and the move into that person is offered (one
     change, undone as one)."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         f = stored_face_ids(http)
         alpha = http.post("/api/people/name", json={"face_ids": f[:1], "name": "Alpha"}).json()
         gamma = http.post("/api/people/name", json={"face_ids": f[2:], "name": "Gamma"}).json()
@@ -1085,13 +1098,14 @@ def test_faces_split_off_into_a_name_someone_has_are_offered_to_them(
 
 
 def test_a_key_that_may_only_read_is_offered_no_selection_nor_hint_of_a_change(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe operator35: with a read-scope key the person page said "select faces that are
     someone else to split them off", and a face clicked was ticked ("1 face selected") with no
     split offered; the grid's tiles had their corner boxes and its hint offered a merge, Space
     ticked a tile ("1 selected", no Merge); the review queue said "Enter names" with no name
     box. A reader is told what it can do, and nothing selects; a writer's page is as it was."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         f = stored_face_ids(http)
         gamma = http.post("/api/people/name", json={"face_ids": f[2:], "name": "Gamma"}).json()
         http.post("/api/people/name", json={"face_ids": f[:1], "name": "Alpha"})
@@ -1189,11 +1203,12 @@ def test_a_key_that_may_only_read_is_offered_no_selection_nor_hint_of_a_change(
 
 
 def test_the_search_view_shows_who_holds_each_match_now(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe web19: a naming undone from the people page stayed on the search view's match,
     whose link led to "No such person". The matches show who holds each face now when the
     view is shown again, and a naming made there offers Undo as other changes do."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         message = page.locator("#message")
         page.goto(f"{url}/#/search")
         page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
@@ -1234,11 +1249,12 @@ def test_the_search_view_shows_who_holds_each_match_now(
 
 
 def test_back_from_a_person_returns_to_the_place_in_the_grid(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe web19: the browser's Back from a person's page emptied the grid and loaded it
     again from its first page, at the top. Nothing changed, the grid is kept as it was, at the
     place it was left; a change made meanwhile (a rename) loads it again."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         copies = copies_of_a_face(settings.database_url, 130)
         for i, face in enumerate(copies):
             http.post("/api/people/name", json={"face_ids": [face], "name": f"P{i:03}"}
@@ -1289,13 +1305,14 @@ def test_back_from_a_person_returns_to_the_place_in_the_grid(
 
 
 def test_the_headers_people_count_follows_another_clients_changes_when_the_grid_does(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe webpeople42: with the grid open, another client merged two people and hid one;
     Back from a person (or the People tab) loaded the grid again with 2 people, and the
     header kept "4 people" from the page's load, without "(1 hidden)" (docs/http.md: the
     header counts the people the grid shows, and the hidden apart). Nothing changed, the
     header is not asked for again."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         ids, tiles, tile = four_people_on_the_grid(url, http, page, expect)
         header, count = page.locator("#stats"), page.locator("#people-count")
         expect(header).to_have_text(re.compile(r" · 4 people$"))
@@ -1356,11 +1373,12 @@ def test_the_headers_people_count_follows_another_clients_changes_when_the_grid_
 
 
 def test_an_image_that_cannot_be_had_is_shown_missing_not_loading(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe webscale30: a person's photo whose file is gone (404) was marked missing but kept
     its `loading` class, which hides a photo or a tile's crop while it loads (opacity 0): it
     looked as if it were still loading, for good, its missing outline unseen."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         faces = stored_face_ids(http)
         alpha = http.post("/api/people/name", json={"face_ids": faces[:2], "name": "Alpha"})
         gone = {"error": {"status": 404, "code": "not_found",
@@ -1385,13 +1403,14 @@ def test_an_image_that_cannot_be_had_is_shown_missing_not_loading(
 
 
 def test_the_grid_shown_again_after_an_outage_asks_again_for_what_failed(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe webpeople23: the server unreachable while the grid's end came into view, then
     back; Back from a person to the grid, kept as it was left, never loaded the rest of the
     people (their page had failed: not asked again, ever) and the crops that failed stayed
     grey. docs/http.md: a failed list asks again when the view is opened again, a failed crop
     the next time it is shown."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         copies = copies_of_a_face(settings.database_url, 70)
         for i, face in enumerate(copies):
             http.post("/api/people/name", json={"face_ids": [face], "name": f"P{i:03}"}
@@ -1426,12 +1445,13 @@ def test_the_grid_shown_again_after_an_outage_asks_again_for_what_failed(
 
 
 def test_a_rename_or_hide_on_a_persons_page_keeps_the_grids_selection_and_count_true(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe webpeople23: Back to the grid kept as it was left after a hide on a person's page
     left the hidden person selected (merged with the others, their tile gone) and the count
     as it was; after a rename the redrawn tile lost its tick, the bar still counted it, and
     Merge... sent the old name, refused as "renamed by someone else meanwhile" (this tab)."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         ids, tiles, tile = four_people_on_the_grid(url, http, page, expect)
         expect(page.locator("#people-count")).to_have_text("4 people")
         for name in ("Alpha", "Beta", "Gamma"):
@@ -1482,13 +1502,14 @@ def held_until(page, held: list, count: int) -> None:  # noqa: ANN001 - Playwrig
 
 
 def test_a_rename_or_hide_answered_after_back_shows_in_the_grid_at_once(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe webpeople30: a rename or Hide on a person's page, Back before its answer came (a
     slow network): the grid stayed as before the change for that visit (the hidden person's
     tile there, the count one too many, under "... is hidden"; the old name), and the hidden
     person could be selected and merged. The answer redraws the grid shown at once; a merge
     dialog opened meanwhile with them in it merges nothing."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         ids, tiles, tile = four_people_on_the_grid(url, http, page, expect)
         held: list[Any] = []  # the changes (not GETs), answered when the test says
         page.route("**/api/people/**", lambda route: route.continue_()
@@ -1535,11 +1556,12 @@ def test_a_rename_or_hide_answered_after_back_shows_in_the_grid_at_once(
 
 
 def test_a_name_given_in_review_to_someone_hidden_meanwhile_says_so(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe webpeople23: the review queue named a person another client had hidden meanwhile,
     and said only "Named X."; they went nowhere to be seen. It says they are hidden, as a
     merge and a naming from the search view do."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         http.post("/api/people/cluster", json={}).raise_for_status()
         queue = http.get("/api/people/review?limit=1").json()["people"]
         assert queue, "clustering left nobody to review"
@@ -1557,11 +1579,12 @@ def test_a_name_given_in_review_to_someone_hidden_meanwhile_says_so(
 
 
 def test_a_persons_page_shows_every_face_when_one_is_split_off_elsewhere_meanwhile(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe webpeople23: a person's page paged their faces by offset, and a face of the first
     page split off by another client made More faces pass one over, the page saying "All N
     faces" all the same. It pages by place (`after`, the last face's id)."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         copies = copies_of_a_face(settings.database_url, 70)
         big = http.post("/api/people/name", json={"face_ids": copies, "name": "Big"}).json()
         page.set_viewport_size({"width": 1280, "height": 360})
@@ -1603,12 +1626,12 @@ ALL_CROPS_SHOWN = """[...document.querySelectorAll('.match img')].every(i =>
 
 
 def test_a_search_of_many_matches_fetches_a_few_crops_at_a_time_and_shows_them_all(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe webscale20: a crowd searched for 100 matches a face fetched its 2,600 crops at
     once; Chromium refused the surplus (net::ERR_INSUFFICIENT_RESOURCES) and 1,100 stayed
     blank for good. The crops are fetched a few at a time, and one the browser could not
     fetch (no answer at all) is asked again."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, _, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (url, _, page, expect, errors):
         copies_of_a_face(settings.database_url, 120)
         held: list = []
         refused: set[str] = set()
@@ -1636,12 +1659,13 @@ def test_a_search_of_many_matches_fetches_a_few_crops_at_a_time_and_shows_them_a
 
 
 def test_the_search_views_refresh_asks_a_few_photos_at_a_time_and_not_after_its_own_naming(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe webscale20: shown again after any people change, the search view asked for
     every photo shown at once (2,520 of a crowd's, 1,160 refused by the browser), and so after
     a naming made in it too. A naming made there asks nothing again; a change made elsewhere
     asks for the photos a few at a time, and shows it."""
-    with obama_and_biden_page(settings, analyzer, 1280) as (url, http, page, expect, errors):
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
         copies = copies_of_a_face(settings.database_url, 120, photos=120)
         page.goto(url)
         expect(page.locator("#stats")).to_contain_text("photos")
@@ -1690,12 +1714,12 @@ def test_the_search_views_refresh_asks_a_few_photos_at_a_time_and_not_after_its_
 
 
 def test_the_page_behind_a_proxy_at_a_path_reaches_everything_through_it(
-        settings: Settings, analyzer: FaceAnalyzer) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Served behind a reverse proxy at /faces/ (which takes the path off), the page asked for
     /static/app.js and /api/... at the proxy's root, and never started; the API's links
     (crop_url, image_url, a person's faces_url) led there too. With PGFACE_API_ROOT_PATH
     (uvicorn's root_path) every link is under it."""
-    with obama_and_biden_page(settings, analyzer, 1280, root_path="/faces") as (
+    with obama_and_biden_page(chromium, settings, analyzer, 1280, root_path="/faces") as (
             url, http, page, expect, errors):
         # the proxy: what comes under /faces/ goes on without it; anything else is lost
         outside: list[str] = []

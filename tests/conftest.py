@@ -76,11 +76,15 @@ def database_url(server_url: str) -> Iterator[str]:
     yield from fresh_database(server_url)
 
 
-def fresh_database(server_url: str) -> Iterator[str]:
-    """A new database's URL, dropped when the generator is closed (a fixture's body)."""
+def fresh_database(server_url: str, template: str | None = None) -> Iterator[str]:
+    """A new database's URL, dropped when the generator is closed (a fixture's body): empty,
+    or a copy of the database named TEMPLATE (which nothing may be connected to)."""
     name = f"t_{uuid.uuid4().hex[:12]}"
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        create = sql.SQL("{} TEMPLATE {}").format(create, sql.Identifier(template))
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(create)
     # Raw connections of tests see pgface's schema first, as pgface's own connections do.
     yield in_pgface_schema(with_database(server_url, name))
     with psycopg.connect(server_url, autocommit=True) as conn:

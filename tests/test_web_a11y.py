@@ -6,12 +6,14 @@ in forced colours, a search's results were never announced)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PHOTOS
+from conftest import PHOTOS, fresh_database
 from test_web import CHROMIUM
-from test_web_robust import copies_of_a_face, obama_and_biden_page
+from test_web_robust import copies_of_a_face, obama_and_biden_page, obama_and_biden_template
 
 from pgface import Settings
 from pgface.models.analysis import FaceAnalyzer
@@ -20,6 +22,18 @@ pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="Chromium not found at /usr/bin/chromium: apt-get install -y chromium",
 )
+
+
+@pytest.fixture(scope="module")
+def obama_and_biden(server_url: str, models_dir: Path, work_dir: Path, analyzer: FaceAnalyzer
+                    ) -> Iterator[str]:
+    yield from obama_and_biden_template(server_url, models_dir, work_dir, analyzer)
+
+
+@pytest.fixture
+def database_url(server_url: str, obama_and_biden: str) -> Iterator[str]:
+    """Each test's database: a copy of the module's, Obama's and Biden's photos indexed."""
+    yield from fresh_database(server_url, template=obama_and_biden)
 
 
 def people_of_copies(settings: Settings, http, singles: int, many: int) -> list[int]:  # noqa: ANN001

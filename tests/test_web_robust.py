@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ import httpx
 import psycopg
 import pytest
 from api_jobs import index_path
-from conftest import PHOTOS, require_data
+from conftest import PHOTOS, fresh_database, in_pgface_schema, require_data, with_database
 from lfw_people import HNSW_INDEXES
 from PIL import Image
 from psycopg import sql
@@ -100,21 +101,50 @@ def copies_of_a_face(database_url: str, copies: int, photos: int = 1) -> list[in
         return sorted(row[0] for row in rows)
 
 
+def obama_and_biden_template(server_url: str, models_dir: Path, work_dir: Path,
+                             analyzer: FaceAnalyzer) -> Iterator[str]:
+    """A database named, with Obama's and Biden's photos indexed through a server's API, for a
+    module's fixture: each test's database is a copy of it (`database_url` below), where
+    every test indexed the same four photos again (0.5 s or more a test)."""
+    require_data(PHOTOS)
+    name = f"tmpl_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    settings = Settings(database_url=in_pgface_schema(with_database(server_url, name)),
+                        models_dir=models_dir, data_dir=work_dir, api_roots=[PHOTOS])
+    with running_server(create_app(settings, analyzer)) as url, \
+            httpx.Client(base_url=url, timeout=120) as http:
+        for path in ("people/obama", "people/biden"):
+            assert index_path(http, path)["indexed"]
+    yield name  # the server is gone: nothing is connected to it
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def obama_and_biden(server_url: str, models_dir: Path, work_dir: Path, analyzer: FaceAnalyzer
+                    ) -> Iterator[str]:
+    yield from obama_and_biden_template(server_url, models_dir, work_dir, analyzer)
+
+
+@pytest.fixture
+def database_url(server_url: str, obama_and_biden: str) -> Iterator[str]:
+    """Each test's database: a copy of the module's, Obama's and Biden's photos indexed."""
+    yield from fresh_database(server_url, template=obama_and_biden)
+
+
 @contextmanager
 def obama_and_biden_page(browser: Any, settings: Settings, analyzer: FaceAnalyzer, width: int,
                          **server: Any
                          ) -> Iterator[tuple[str, httpx.Client, Any, Any, list[str]]]:
-    """A server with Obama's and Biden's photos indexed, and a page WIDTH pixels wide in a
-    context of its own of BROWSER (the module's Chromium): (url, HTTP client, page,
-    Playwright's expect, the page's JavaScript errors). server: more of uvicorn's settings
-    (root_path)."""
+    """A server on SETTINGS' database (a copy of the module's, Obama's and Biden's photos
+    indexed), and a page WIDTH pixels wide in a context of its own of BROWSER (the module's
+    Chromium): (url, HTTP client, page, Playwright's expect, the page's JavaScript errors).
+    server: more of uvicorn's settings (root_path)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    require_data(PHOTOS)
-    settings = settings.model_copy(update={"api_roots": [PHOTOS]})
+    settings = settings.model_copy(update={"api_roots": [require_data(PHOTOS)]})
     with running_server(create_app(settings, analyzer), **server) as url, \
             httpx.Client(base_url=url, timeout=120) as http:
-        for path in ("people/obama", "people/biden"):
-            assert index_path(http, path)["indexed"]
         page = browser.new_page(viewport={"width": width, "height": 900 if width > 400 else 740})
         try:
             errors: list[str] = []

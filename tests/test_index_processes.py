@@ -141,7 +141,11 @@ def test_a_killed_indexing_process_stops_the_run_and_keeps_whole_batches(
         settings.index_processes = 1
         resumed = library.index([tmp_path / "photos"])
     assert resumed.skipped == stored and resumed.indexed == len(paths) - stored
-    assert [Path(f.source).name for f in resumed.failures] == ["03b.png"]
+    # The broken file fails again, or, where the killed run read it once it was older than
+    # STAMP_SETTLE_S (on a loaded machine), it is the failure that run remembered
+    failed_again = [Path(f.source).name for f in resumed.failures]
+    assert (failed_again, resumed.unchanged_failures) in ((["03b.png"], 0), ([], 1)), (
+        failed_again, resumed.unchanged_failures)
     assert table_counts(database_url)[0] == len(paths)
 
 

@@ -2479,3 +2479,129 @@ def test_remove_forgets_a_photo_whose_only_path_a_broken_file_took(
     pf.index([library])
     match = pf.search(originals[0], top=1).faces[0].matches[0]
     assert (match.missing, match.person_name) == (False, "Rose")
+
+
+def as_an_older_pgface_left_them(pf: Pgface, photo_ids: list[int], seed: int = 45,
+                                 lost: int | None = None) -> None:
+    """The faces of these photos as a pgface before 1d36905 stored them, by SQL: the analysis
+    of revision 1 (migration 0035 gives it to every row from before), each box 20 pixels to
+    the right, each embedding that of a crop off its face (the face itself at about 0.98 to
+    it, as probe upgrade45 found a photo's own face). LOST: a face whose embedding is another
+    face's altogether (no new face is close enough to it)."""
+    rng = np.random.default_rng(seed)
+    with pf.pool.connection() as conn, conn.transaction():
+        conn.execute("UPDATE photo_analyses SET revision = 1 WHERE photo_id = ANY(%s)",
+                     [photo_ids])
+        for face_id, embedding in conn.execute(
+                "SELECT id, embedding::text FROM faces WHERE photo_id = ANY(%s) ORDER BY id",
+                [photo_ids]).fetchall():
+            vector = np.array(json.loads(embedding), dtype=np.float32)
+            noise = rng.standard_normal(vector.shape).astype(np.float32)
+            off = (noise if face_id == lost else vector + 0.2 * noise / np.linalg.norm(noise))
+            off /= np.linalg.norm(off)
+            conn.execute("UPDATE faces SET embedding = %s::vector, bbox = ARRAY[bbox[1] + 20, "
+                         "bbox[2], bbox[3] + 20, bbox[4]] WHERE id = %s",
+                         [json.dumps(off.tolist()), face_id])
+
+
+def test_pending_analyses_again_what_an_older_pgface_stored_keeping_its_people(
+        pf: Pgface, env: dict[str, str], tmp_path: Path) -> None:
+    """Probe upgrade45: a library indexed before the detector's fix (1d36905) kept its faces'
+    old boxes and embeddings for good: `index` and `index --reread` passed over the photos
+    (analysed by the active pack), nothing said so, and a photo's own face searched itself at
+    0.978. `index --pending` analyses them again, each person kept on the new face most like
+    their old one; every answer says how many are left; a plain run passes them over."""
+    group = require_data(PHOTOS / "groups" / "friends-6.jpg")
+    album = tmp_path / "album"
+    album.mkdir()
+    party, solo = album / "party.jpg", album / "solo.jpg"
+    shutil.copyfile(group, party)
+    shutil.copyfile(require_data(PHOTOS / "queries" / "obama1.jpg"), solo)
+    pf.index(album)
+    faces = sorted(stored_faces(pf, [party])[str(party.resolve())], key=lambda f: f.bbox[0])
+    pf.people.name_faces(faces[0].face_id, "Ada")
+    pf.people.name_faces(faces[1].face_id, "Grace")
+    with pf.pool.connection() as conn:
+        photo_ids = [r[0] for r in conn.execute("SELECT id FROM photos ORDER BY id")]
+        counts = dict(conn.execute("SELECT id, face_count FROM photos"))
+    as_an_older_pgface_left_them(pf, photo_ids)
+
+    def own_similarity() -> float:
+        return max(m.similarity for face in pf.search(party).faces for m in face.matches)
+
+    assert own_similarity() < 0.99
+    said = "2 photos were analysed by an older pgface analysis"
+    assert any(said in n and "`pgface index --pending`" in n for n in pf.stats()["notices"])
+    # A plain run passes them over (a run over a big library must not turn into analysing
+    # it all again), and says so at its end.
+    plain = pf.index(album)
+    assert (plain.indexed, plain.reanalysed, plain.outdated) == (0, 0, 2)
+    assert {f.face_id for f in stored_faces(pf, [party])[str(party.resolve())]} == {
+        f.face_id for f in faces}
+    done = CliRunner().invoke(app, ["index", "--quiet", str(album)], env=env)
+    assert done.exit_code == 0 and said in " ".join(done.stderr.split()), done.output
+
+    report = pf.index_pending()
+    assert (report.indexed, report.reanalysed, report.people_kept, report.outdated) == (
+        2, 2, 2, 0)
+    assert not report.failures and not report.warnings
+    assert own_similarity() > 0.999
+    assert not any("older pgface" in n for n in pf.stats()["notices"])
+    now = stored_faces(pf, [party])[str(party.resolve())]
+    assert len(now) == len(faces) and {f.face_id for f in now}.isdisjoint(
+        f.face_id for f in faces)
+    with pf.pool.connection() as conn:
+        held = dict(conn.execute(
+            "SELECT p.name, f.id FROM faces f JOIN people p ON p.id = f.person_id "
+            "WHERE p.name IS NOT NULL").fetchall())
+        assert conn.execute("SELECT count(*) FROM faces WHERE person_id IS NOT NULL"
+                            ).fetchone()[0] == 2
+        assert dict(conn.execute("SELECT id, face_count FROM photos")) == counts
+        assert {r[0] for r in conn.execute("SELECT revision FROM photo_analyses")} == {2}
+        assert conn.execute("SELECT count(*) FROM forgotten_faces").fetchone()[0] == 0
+    # each name on the new face at its old face's place (the real one: 20 px left of it)
+    for old, name in zip(faces[:2], ("Ada", "Grace"), strict=True):
+        [new] = [f for f in now if f.face_id == held[name]]
+        assert abs(new.bbox[0] - old.bbox[0]) < 3 and abs(new.bbox[1] - old.bbox[1]) < 3
+    assert {p.name: (p.faces, p.photos) for p in pf.people.list()} == {
+        "Ada": (1, 1), "Grace": (1, 1)}
+    # Undo passes over the keep and takes back the naming of Grace, on the new face.
+    [change] = pf.people.history(1)
+    assert change.kind == "keep" and not change.undoable
+    assert "Grace" in pf.people.undo().summary
+    assert {p.name: p.faces for p in pf.people.list()} == {"Ada": 1}
+    with pf.pool.connection() as conn:
+        assert conn.execute("SELECT person_id FROM faces WHERE id = %s",
+                            [held["Grace"]]).fetchone()[0] is None
+    # nothing left to analyse again, nothing read again
+    assert (pf.index_pending().indexed, pf.index(album).outdated) == (0, 0)
+
+
+def test_a_person_no_new_face_takes_waits_for_the_photo_analysed_again(
+        pf: Pgface, tmp_path: Path) -> None:
+    """An old face whose person no new face is close enough to take (its embedding far off)
+    is said, and kept waiting for its photo as a face an edit lost is; the other names are
+    kept, and the counts follow."""
+    group = require_data(PHOTOS / "groups" / "friends-6.jpg")
+    album = tmp_path / "album"
+    album.mkdir()
+    party = album / "party.jpg"
+    shutil.copyfile(group, party)
+    pf.index(album)
+    faces = sorted(stored_faces(pf, [party])[str(party.resolve())], key=lambda f: f.bbox[0])
+    pf.people.name_faces(faces[0].face_id, "Ada")
+    pf.people.name_faces(faces[1].face_id, "Lin")
+    with pf.pool.connection() as conn:
+        [photo_id] = [r[0] for r in conn.execute("SELECT id FROM photos")]
+    as_an_older_pgface_left_them(pf, [photo_id], lost=faces[1].face_id)
+    report = pf.index_pending()
+    assert (report.reanalysed, report.people_kept) == (1, 1)
+    [warning] = report.warnings
+    assert warning.source == str(party.resolve()) and "'Lin'" in warning.reason
+    assert {p.name: p.faces for p in pf.people.list()} == {"Ada": 1, "Lin": 0}
+    with pf.pool.connection() as conn:
+        assert conn.execute(
+            "SELECT ff.waiting_for, p.name FROM forgotten_faces ff JOIN people p "
+            "ON p.id = ff.person_id").fetchall() == [(photo_id, "Lin")]
+        assert conn.execute("SELECT count(*) FROM faces WHERE photo_id = %s",
+                            [photo_id]).fetchone()[0] == len(faces)

@@ -132,6 +132,13 @@ class IndexReport:
     # limit) and that are unchanged since, for what decodes here and these limits: not read
     # again, and no failures of this run (files_to_read). Counted in `files`.
     unchanged_failures: int = 0
+    # Photos analysed again by `index --pending` (counted among `indexed`, their faces among
+    # `faces`): this pack had analysed them at an older ANALYSIS_REVISION.
+    reanalysed: int = 0
+    # Photos the active pack analysed at an older ANALYSIS_REVISION, left so when the run
+    # ended (a plain run passes over them; `index --pending` analyses them again). None: not
+    # counted.
+    outdated: int | None = None
 
     @property
     def linked_folders(self) -> list[str]:
@@ -765,15 +772,16 @@ STAMP_QUERY_FILES = 1000
 
 
 def files_to_read(pool: ConnectionPool, files: Sequence[Path], model: str, report: IndexReport,
-                  progress: ProgressCallback | None = None, reader: store.Reader | None = None
-                  ) -> list[Path]:
+                  progress: ProgressCallback | None = None, reader: store.Reader | None = None,
+                  current: bool = False) -> list[Path]:
     """FILES less those unchanged since they were last read, whose photo MODEL has analysed:
     the size, modification and change time recorded then are the file's now (store.unchanged_paths;
     rsync's quick check). Those count as skipped in REPORT, told to progress, and are never
     opened. So are those whose content READER failed (not an image, corrupt, empty, over a
     limit) with the stamp they have now (store.unchanged_failures), counted in
     report.unchanged_failures, no failures of this run: a library with a thousand empty files
-    printed a thousand failures every night, and its run never exited 0."""
+    printed a thousand failures every night, and its run never exited 0.
+    CURRENT: a photo analysed at an older ANALYSIS_REVISION is read (`index --pending`)."""
     folders: dict[Path, Path] = {}  # each folder's real path, taken once
     keep: list[Path] = []
     for start in range(0, len(files), STAMP_QUERY_FILES):
@@ -785,7 +793,7 @@ def files_to_read(pool: ConnectionPool, files: Sequence[Path], model: str, repor
             failed: set[bytes] = set()
             if stamped:
                 with pool.connection() as conn:
-                    unchanged = store.unchanged_paths(conn, stamped, model)
+                    unchanged = store.unchanged_paths(conn, stamped, model, current)
                     if reader is not None:
                         failed = store.unchanged_failures(
                             conn, [found for found in stamped if found[0] not in unchanged],
@@ -845,6 +853,9 @@ class _Prepared:
     sightings: list[store.Sighting] = field(default_factory=list)
     # Copies of a photo met earlier in this run, recorded once that photo is stored.
     copies: list[store.Sighting] = field(default_factory=list)
+    # The photos among `photos` this pack analysed at an older revision, analysed again
+    # (Indexer.reanalyse).
+    again: set[bytes] = field(default_factory=set)
 
 
 # Batches prepared ahead of the one being embedded and stored: with one, the workers sat idle
@@ -868,9 +879,13 @@ class Indexer:
     in one transaction."""
 
     def __init__(self, analyzer: FaceAnalyzer, pool: ConnectionPool, settings: Settings,
-                 within: fs_paths.Paths | None = None) -> None:
+                 within: fs_paths.Paths | None = None, reanalyse: bool = False) -> None:
         """within: folders every file read must really lie in, checked again on the file
-        opened (a server's allowed roots; read_file_stat)."""
+        opened (a server's allowed roots; read_file_stat).
+        reanalyse: photos this pack analysed at an older ANALYSIS_REVISION are analysed again,
+        their faces replaced and their people kept (`index --pending`); passed over as
+        analysed otherwise."""
+        self.reanalyse = reanalyse
         self.analyzer = analyzer
         self.pool = pool
         self.settings = settings
@@ -1049,19 +1064,24 @@ class Indexer:
         sightings: list[store.Sighting] = []
         copies: list[store.Sighting] = []
         copied: list[_Read] = []  # the reads behind copies
+        again: set[bytes] = set()
         for item in reads:
-            # A photo this pack has analysed is not analysed again; where it is now is recorded.
+            # A photo this pack has analysed is not analysed again (unless at an older
+            # revision, where asked to); where it is now is recorded.
             if item.sha256 in seen:
                 skipped += 1
                 copies.append(store.Sighting(item.sha256, str(canonical(item.path)), item.stamp))
                 copied.append(item)
-            elif item.sha256 in known and known[item.sha256].analysed:
+            elif (item.sha256 in known and known[item.sha256].analysed
+                  and not (self.reanalyse and known[item.sha256].outdated)):
                 skipped += 1
                 sightings.append(store.Sighting(item.sha256, str(canonical(item.path)),
                                                 item.stamp))
             else:
                 seen.add(item.sha256)
                 fresh.append(item)
+                if item.sha256 in known and known[item.sha256].analysed:
+                    again.add(item.sha256)
         photos: list[_Analyzed] = []
         # The decoder (simplejpeg), the detector and OpenCV release the GIL, so the workers
         # keep every core busy.
@@ -1094,7 +1114,7 @@ class Indexer:
                                         read.stamp if failed.content else None))
             else:
                 good_copies.append(copy)
-        return _Prepared(photos, skipped, failures, sightings, good_copies)
+        return _Prepared(photos, skipped, failures, sightings, good_copies, again)
 
     def _store(self, prepared: _Prepared, report: IndexReport, recorded: set[bytes]
                ) -> tuple[list[tuple[int, int]], list[store.Sighting]]:
@@ -1105,14 +1125,22 @@ class Indexer:
             return [], []  # a batch of failures and copies: nothing to write
         rows = self._rows(prepared.photos, report.timings)
         model = self.analyzer.model_name
+        again_rows = [r for r in rows if r.sha256 in prepared.again]
+        new_rows = [r for r in rows if r.sha256 not in prepared.again]
 
         def write(conn: psycopg.Connection) -> tuple[dict[bytes, int], list[int],
                                                       list[tuple[int, int]],
-                                                      list[store.Sighting], int]:
+                                                      list[store.Sighting], int, Reanalysed]:
             replaced: list[tuple[int, int]] = []
             reanalysed: list[int] = []
-            stored = store.add_photos(conn, rows, model, replaced, reanalysed,
+            stored = store.add_photos(conn, new_rows, model, replaced, reanalysed,
                                       self.analyzer.recognizer_sha256)
+            # photos analysed again: the new faces beside the old, which give them their
+            # people and go (an older analysis's: Indexer.reanalyse)
+            ids, old = store.analyse_again(conn, again_rows, model, replaced,
+                                           self.analyzer.recognizer_sha256)
+            again = reanalyse_people(conn, old, model)
+            again.photos = ids
             moved: list[int] = []  # photos found at a new path, their old one gone
             replaced += store.record_paths(conn, prepared.sightings, moved)
             lost = store.unstored(conn, prepared.sightings) if prepared.sightings else []
@@ -1124,15 +1152,19 @@ class Indexer:
             edited, given = people_of_moved_and_edited(conn, new, stored, model)
             # kept beside the run's own list: a run stopped before its end forgets none
             store.record_formers(conn, replaced + edited)
-            return stored, moved, replaced + edited, lost, kept + given
+            return stored, moved, replaced + edited, lost, kept + given, again
 
         with _timed(report.timings, "store"):
-            stored, moved, replaced, lost, kept = people_history.people_first(self.pool, write)
-        report.people_kept += kept
-        report.indexed += len(stored)
+            stored, moved, replaced, lost, kept, again = people_history.people_first(
+                self.pool, write)
+        report.people_kept += kept + again.people_kept
+        report.indexed += len(stored) + len(again.photos)
+        report.reanalysed += len(again.photos)
         report.moved += len(moved)
-        report.skipped += len(rows) - len(stored)
-        report.faces += sum(len(r.faces) for r in rows if r.sha256 in stored)
+        report.skipped += len(rows) - len(stored) - len(again.photos)
+        report.faces += sum(len(r.faces) for r in rows
+                            if r.sha256 in stored or r.sha256 in again.photos)
+        report.warnings += again.warnings
         recorded.update(fs_paths.to_bytes(r.path) for r in rows)
         recorded.update(fs_paths.to_bytes(s.path) for s in prepared.sightings if s not in lost)
         return replaced, lost
@@ -1325,6 +1357,67 @@ def people_back(conn: psycopg.Connection, replaced: Sequence[tuple[int, int]], m
     given = _give_kept(conn, back, "edited photos (back from an earlier edit that lost them)")
     ps.drop_waiting(conn, [k.forgotten_id for k in back if k.forgotten_id is not None])
     return given
+
+
+@dataclass
+class Reanalysed:
+    """What analysing photos again (reanalyse_people) did: the photos (sha256 -> id), how many
+    faces were given a person, and a warning for each photo whose new faces lack a named
+    person of its old ones."""
+
+    photos: dict[bytes, int] = field(default_factory=dict)
+    people_kept: int = 0
+    warnings: list[PhotoWarning] = field(default_factory=list)
+
+
+# A photo analysed again whose new faces lack a named person of its old ones (reanalyse_people)
+LOST_IN_REANALYSIS = (
+    "analysed again (its faces were stored by an older pgface analysis): {who} not found "
+    "among the new faces, none close enough to the old face; kept waiting for this photo (a "
+    "later version saved here with the face in it gets the name again): name the face with "
+    "`pgface people` meanwhile")
+
+
+def reanalyse_people(conn: psycopg.Connection, old: dict[int, list[int]], model: str
+                     ) -> Reanalysed:
+    """Photos analysed again (OLD: photo id -> its old faces, the new ones stored beside them
+    by store.analyse_again) keep their people: each old face's person goes to the photo's new
+    face most like it, at EDIT_SIMILARITY or above, as an edited photo's faces do
+    (keep_people: recorded in the people history as a keep, the old faces' before-images
+    carried to the new ones, so an undo of an earlier change puts its person on the new face).
+    Then the old faces go; one whose person no new face of the photo took waits for the photo
+    (people_back gives it to a later version at its path), said in a warning where the person
+    is named. In the caller's transaction, which holds the people from here."""
+    done = Reanalysed()
+    if not old:
+        return done
+    people_history.hold_people_now(conn)
+    kept = ps.people_for_reanalysed(conn, old, model, EDIT_SIMILARITY)
+    done.people_kept = _give_kept(conn, kept, "photos analysed again")
+    carried = {k.former_face_id for k in kept if k.former_face_id is not None}
+    photo_of = {face: photo for photo, faces in old.items() for face in faces}
+    taken = {(photo_of[k.former_face_id], k.person_id) for k in kept
+             if k.former_face_id is not None and k.person_id is not None}
+    lost: dict[int, dict[int, tuple[str | None, bool, int]]] = {}
+    for face, (person, name, hidden) in ps.people_of_faces(
+            conn, [f for f in photo_of if f not in carried]).items():
+        photo = photo_of[face]
+        if (photo, person) in taken:
+            # a face the old analysis found twice (two passes' boxes of one face, before
+            # 1d36905), its person on a new face: nothing to wait for
+            carried.add(face)
+            continue
+        _, _, count = lost.setdefault(photo, {}).get(person, (name, hidden, 0))
+        lost[photo][person] = (name, hidden, count + 1)
+    store.drop_replaced_faces(conn, old, carried)
+    for photo, people in sorted(lost.items()):
+        named = [(n, c) for n, hidden, c in people.values() if n is not None and not hidden]
+        paths = store.paths_of_photo(conn, photo) if named else []
+        if not paths:
+            continue
+        who = ", ".join(f"'{n}'" + (f" ({c} faces)" if c > 1 else "") for n, c in sorted(named))
+        done.warnings.append(PhotoWarning(str(paths[0]), LOST_IN_REANALYSIS.format(who=who)))
+    return done
 
 
 def people_of_moved_and_edited(conn: psycopg.Connection, new_photos: Sequence[store.PhotoRow],

@@ -102,6 +102,7 @@ class _Tally:
     faces: int = 0
     people_kept: int = 0
     moved: int = 0
+    reanalysed: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     ready: bool = False
     done: bool = False
@@ -112,7 +113,8 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
                        processes: int, progress: ProgressCallback | None = None,
                        started: float | None = None, keep_hnsw: bool = True,
                        formers: Formers | None = None,
-                       within: Sequence[PathLike] | None = None) -> IndexReport:
+                       within: Sequence[PathLike] | None = None,
+                       reanalyse: bool = False) -> IndexReport:
     """Index files (listed already, into report) in PROCESSES processes.
 
     settings.database_url must name the database itself (the embedded server's too): a child
@@ -125,6 +127,7 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
     the processes' together, for the caller to forget once the run is done
     (index.forget_formers); no process forgets its own while another may still record a path.
     within: folders every file read must really lie in (Indexer's).
+    reanalyse: photos analysed at an older revision are analysed again (Indexer's).
     """
     if getattr(multiprocessing.current_process(), "_inheriting", False):
         # multiprocessing's own test (spawn._check_not_importing_main): this process is one
@@ -154,7 +157,8 @@ def index_in_processes(settings: Settings, files: Sequence[Path], report: IndexR
                                 args=(child, tasks, sender, stop, os.getpid(), keep_hnsw,
                                       {name: logging.getLogger(name).getEffectiveLevel()
                                        for name in QUIETED_LOGS},
-                                      None if within is None else [str(r) for r in within]),
+                                      None if within is None else [str(r) for r in within],
+                                      reanalyse),
                                 name=f"pgface-index-{n}", daemon=True)
                for n, (_, sender) in enumerate(pipes)]
     run = _Run(workers, {}, {}, report, progress, started, skipped_before=report.skipped,
@@ -281,16 +285,17 @@ class _Run:
                 self.progress(report, failure)
             return
         (tally.indexed, tally.skipped, tally.faces, tally.people_kept, tally.moved,
-         tally.timings) = rest[:6]
+         tally.reanalysed, tally.timings) = rest[:7]
         if kind == "done":
             tally.done = True
-            report.warnings.extend(PhotoWarning(*w) for w in rest[6])
-            for former, now in rest[7]:
+            report.warnings.extend(PhotoWarning(*w) for w in rest[7])
+            for former, now in rest[8]:
                 self.formers.setdefault(former, set()).update(now)
         report.indexed = sum(t.indexed for t in self.tallies.values())
         report.skipped = self.skipped_before + sum(t.skipped for t in self.tallies.values())
         report.people_kept = sum(t.people_kept for t in self.tallies.values())
         report.moved = sum(t.moved for t in self.tallies.values())
+        report.reanalysed = sum(t.reanalysed for t in self.tallies.values())
         report.faces = sum(t.faces for t in self.tallies.values())
         report.timings = dict(self.timings_before)
         for t in self.tallies.values():
@@ -343,10 +348,10 @@ class _Stopped(Exception):
 
 def _index_queue(settings: Settings, tasks: Any, results: Connection, stop: Any, parent: int,
                  keep_hnsw: bool, log_levels: dict[str, int] | None = None,
-                 within: list[str] | None = None) -> None:
+                 within: list[str] | None = None, reanalyse: bool = False) -> None:
     """A child: index the batches of the queue until its stop, reporting as it goes through
     its own pipe (RESULTS). Its logs of QUIETED_LOGS as quiet as the parent's (LOG_LEVELS).
-    within: the folders every file read must lie in (Indexer's)."""
+    within: the folders every file read must lie in (Indexer's); reanalyse: Indexer's."""
     # Ctrl-C reaches the whole process group: the parent decides, and stops the children.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name, level in (log_levels or {}).items():
@@ -390,7 +395,7 @@ def _index_queue(settings: Settings, tasks: Any, results: Connection, stop: Any,
             _ = pf.pool
             send(("ready", pid))
             with contextlib.suppress(_Stopped):
-                Indexer(pf.analyzer, pf.pool, settings, within).index_batches(
+                Indexer(pf.analyzer, pf.pool, settings, within, reanalyse).index_batches(
                     chunks(), report, told, ahead=ONE_THREAD_PREFETCH
                     if settings.threads == 1 else PREFETCH_BATCHES, keep_hnsw=keep_hnsw,
                     formers=formers)
@@ -411,6 +416,6 @@ def _index_queue(settings: Settings, tasks: Any, results: Connection, stop: Any,
         raise SystemExit(1) from None
 
 
-def _counts(report: IndexReport) -> tuple[int, int, int, int, int, dict[str, float]]:
+def _counts(report: IndexReport) -> tuple[int, int, int, int, int, int, dict[str, float]]:
     return (report.indexed, report.skipped, report.faces, report.people_kept, report.moved,
-            dict(report.timings))
+            report.reanalysed, dict(report.timings))

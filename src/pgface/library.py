@@ -116,6 +116,15 @@ def _gone(path: Path) -> bool:
 
 STOPPED_ON_PURPOSE = ("the embedded PostgreSQL is stopped (`pgface db stop`): start it with "
                       "`pgface db start`")
+def outdated_notice(photos: int) -> str:
+    """The notice of the photos the active pack analysed at an older revision of pgface's
+    analysis (models.ANALYSIS_REVISION): searches, stats and `pgface index` say it."""
+    return (f"{photos} {'photo was' if photos == 1 else 'photos were'} analysed by an older "
+            f"pgface analysis (before a fix of its face detection: their face boxes and "
+            f"embeddings are off, and each searches less surely): `pgface index --pending` "
+            f"analyses {'it' if photos == 1 else 'them'} again, keeping their people")
+
+
 # A photo this pack has not analysed whose every stored path is gone (Pgface.index_pending)
 PENDING_GONE = ("file gone since it was indexed (moved or deleted), so this pack cannot "
                 "analyse it: index the folder it is in now, or forget it with `pgface index "
@@ -175,7 +184,8 @@ class Pgface:
         # one opening of the models and of the pool: threads that arrive first together each
         # opened a pool (and ran the migrations) and loaded the models
         self._open_lock = threading.RLock()
-        self._coverage = store.KeptCounts()  # pack -> (photos, analysed): see pack_coverage
+        # pack -> (photos, analysed): see pack_coverage; ("outdated", pack): outdated_analyses
+        self._coverage = store.KeptCounts()
         self._pid = os.getpid()
         _INSTANCES.add(self)
 
@@ -401,14 +411,26 @@ class Pgface:
             report.empty_folders = []  # a folder emptied on purpose is what pruning is for
         with self.pool.connection() as conn, conn.transaction():
             store.record_linked_folders(conn, [*report.links, *given_links])
+            # said at the end of the run: a run over a big library passes over the photos
+            # of an older analysis, and must not turn into analysing them all again
+            report.outdated = store.count_outdated(conn, self.analyzer.model_name)
         return report
 
     def index_pending(self, progress: ProgressCallback | None = None) -> IndexReport:
-        """Analyse, from their stored paths, the photos this model pack has not analysed."""
+        """Analyse, from their stored paths, the photos this model pack has not analysed, and
+        again those it analysed at an older revision of pgface's analysis
+        (models.ANALYSIS_REVISION: a detector's fix since changed their faces), their faces
+        replaced and each person kept on the new face most like theirs (index.reanalyse_people;
+        report.reanalysed counts them)."""
+        model = self.analyzer.model_name
         with self.pool.connection() as conn:
-            pending, gone = store.unanalysed_paths(conn, self.analyzer.model_name)
+            pending, gone = store.unanalysed_paths(conn, model)
+            again, again_gone = store.outdated_paths(conn, model)
+        gone = sorted({*gone, *again_gone})
         try:
-            report = self._index(pending, progress)
+            report = self._index([*pending, *again], progress, reanalyse=True)
+            with self.pool.connection() as conn:
+                report.outdated = store.count_outdated(conn, model)
         finally:
             self._coverage.clear()
         # Each said, where it was passed over without a word while every search said to run
@@ -423,16 +445,17 @@ class Pgface:
 
     def _index(self, paths: Sequence[Path], progress: ProgressCallback | None,
                within: fs_paths.Paths | None = None, reread: bool = False,
-               exclude: Sequence[str] = ()) -> IndexReport:
+               exclude: Sequence[str] = (), reanalyse: bool = False) -> IndexReport:
         """In this process, or in settings.index_processes of them where the run has more
         than a batch of photos for each: the walk (and its exclude patterns) is this
-        process's, the processes are handed the files it found."""
+        process's, the processes are handed the files it found. reanalyse: the photos this
+        pack analysed at an older revision are analysed again (index.Indexer's)."""
         check_progress(progress)
         started = time.perf_counter()
         report, files = photo_files(paths, progress, within, exclude)
         if not reread:
             files = files_to_read(self.pool, files, self.analyzer.model_name, report, progress,
-                                  reader_of(self.settings))
+                                  reader_of(self.settings), current=reanalyse)
         processes = processes_for(self.settings.index_processes)
         if processes > 1 and len(files) > self.settings.photo_batch:
             _ = self.pool  # the database migrated, and the embedded server up, before they connect
@@ -446,7 +469,7 @@ class Pgface:
                 index_in_processes(settings, files, report, processes, progress, started,
                                    keep_hnsw=not bulk, formers=formers,
                                    within=None if within is None
-                                   else fs_paths.path_list(within))
+                                   else fs_paths.path_list(within), reanalyse=reanalyse)
                 # once every process has recorded its paths (not after a stop: index.py says why)
                 gone = forget_formers(self.pool, formers, self.analyzer.model_name,
                                       roots=paths, alone=alone)
@@ -454,7 +477,8 @@ class Pgface:
                 report.warnings += gone.warnings
             report.seconds = time.perf_counter() - started  # building the index again included
             return report
-        return Indexer(self.analyzer, self.pool, self.settings, within).index_batches(
+        return Indexer(self.analyzer, self.pool, self.settings, within,
+                       reanalyse).index_batches(
             batches(files, self.settings.photo_batch), report, progress, started, files=files,
             roots=paths)
 
@@ -507,6 +531,9 @@ class Pgface:
                 f"model pack {pack!r} has analysed {analysed} of the {photos} stored photos, "
                 f"so it cannot find faces in the others: run `pgface index --pending` (with "
                 f"this PGFACE_MODEL_PACK) to analyse them")
+        outdated = self.outdated_analyses(pack)
+        if outdated:
+            found.append(outdated_notice(outdated))
         if self.settings.threshold is None and pack not in CALIBRATED_THRESHOLDS:
             found.append(
                 f"model pack {pack!r} has no calibrated threshold: using {self.threshold}; "
@@ -527,11 +554,20 @@ class Pgface:
                                   lambda conn: store.pack_coverage(conn, pack),
                                   COVERAGE_RECOUNT_S, COVERAGE_MAX_AGE_S)
 
+    def outdated_analyses(self, pack: str) -> int:
+        """How many photos the pack analysed at an older revision of pgface's analysis
+        (models.ANALYSIS_REVISION), kept as pack_coverage keeps its counts."""
+        return self._coverage.get(("outdated", pack), self.pool.connection,
+                                  store.coverage_stamp,
+                                  lambda conn: store.count_outdated(conn, pack),
+                                  COVERAGE_RECOUNT_S, COVERAGE_MAX_AGE_S)
+
     def _count_ahead(self, pack: str) -> None:
         """pack_coverage in the background, so a new process counts while its models load."""
         def count() -> None:
             try:
                 self.pack_coverage(pack)
+                self.outdated_analyses(pack)
             except Exception as exc:  # notices() meets it again and reports it
                 log.debug("counting photos in the background: %s", exc)
 

@@ -69,6 +69,7 @@ from pgface.db.store import Removal
 from pgface.errors import PgfaceError, counted, without_passwords
 from pgface.imaging import quiet_decoders
 from pgface.index import IndexReport
+from pgface.library import outdated_notice
 from pgface.models.packs import insightface_pack, sample_photos
 from pgface.paths import readable
 
@@ -152,7 +153,8 @@ def index(
         "--prune", help="Then forget the photos under PATH whose files are gone.")] = False,
     pending: Annotated[bool, typer.Option(
         "--pending", help="Also analyse, from their stored paths, the photos the active "
-                          "model pack has not analysed yet.")] = False,
+                          "model pack has not analysed yet, and again those an older pgface "
+                          "analysis stored (their people kept).")] = False,
     processes: Annotated[int | None, typer.Option(
         "--processes", min=0, show_default=False,
         help="Index in this many processes (0: one per core), each with a share of the "
@@ -200,8 +202,10 @@ def index(
             err.print(f"[yellow]warning:[/yellow] {shown(readable(str(warning)))}",
                       markup=True, highlight=False, soft_wrap=True)
         say_empty_folders(report)
+        again = f" ({report.reanalysed} analysed again)" if report.reanalysed else ""
         err.print(
-            f"{counted(report.indexed, 'photo')} indexed, {counted(report.faces, 'face')}, "
+            f"{counted(report.indexed, 'photo')} indexed{again}, "
+            f"{counted(report.faces, 'face')}, "
             f"{report.skipped} already "
             f"indexed{f' ({report.moved} moved or renamed)' if report.moved else ''}, "
             f"{len(report.failures)} failed, in {report.seconds:.1f} s "
@@ -215,13 +219,15 @@ def index(
         if report.removed is not None:
             err.print(f"pruned: {_removal_text(report.removed)}", highlight=False)
         say_not_pruned(report)
+        if report.outdated:
+            print_notices([outdated_notice(report.outdated)])
     if report.failures or report.empty_folders or report.not_pruned:
         raise typer.Exit(1)
 
 
 def _merged(first: IndexReport, second: IndexReport) -> IndexReport:
     for name in ("files", "unlisted", "passed_over", "excluded", "people_kept", "moved",
-                 "indexed", "skipped", "faces", "seconds", "unchanged_failures"):
+                 "indexed", "skipped", "faces", "seconds", "unchanged_failures", "reanalysed"):
         setattr(second, name, getattr(first, name) + getattr(second, name))
     second.failures = first.failures + second.failures
     second.warnings = first.warnings + second.warnings

@@ -124,6 +124,8 @@ def report_dict(report: IndexReport) -> dict:
         "unchanged_failures": report.unchanged_failures,
         "people_kept": report.people_kept,
         "moved": report.moved,
+        "reanalysed": report.reanalysed,
+        "outdated": report.outdated,
         "removed": asdict(report.removed) if report.removed is not None else None,
         "not_pruned": [readable(p) for p in report.not_pruned],
     }

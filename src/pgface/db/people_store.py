@@ -618,14 +618,36 @@ def people_for_replacements(conn: psycopg.Connection, replaced: Sequence[tuple[i
     by_photo = _faces_by_photo(conn, {photo for pair in replaced for photo in pair}, model)
     kept = []
     for former, now in replaced:
-        # a former face nobody holds that a change touched passes its before-images on
-        held = [r for r in by_photo.get(former, []) if r[2] is not None or r[5]]
-        free = [r for r in by_photo.get(now, []) if r[2] is None]
-        if not held or not free:
-            continue
-        kept += [KeptFace(free[j][1], held[i][2], held[i][3], held[i][1], score)
-                 for i, j, score in _alike(held, free, min_similarity)]
+        kept += _given_over(by_photo.get(former, []), by_photo.get(now, []), min_similarity)
     return kept
+
+
+def people_for_reanalysed(conn: psycopg.Connection, old: Mapping[int, Collection[int]],
+                          model: str, min_similarity: float) -> list[KeptFace]:
+    """For each photo analysed again (OLD: photo id -> the ids of its faces of before, the new
+    ones stored beside them): the old faces' people, each given to the most similar new face
+    of the photo, one to one, best pairs first, at min_similarity or above, as an edited
+    photo's are (people_for_replacements). Nothing is written (assign_kept does)."""
+    by_photo = _faces_by_photo(conn, old, model)
+    kept = []
+    for photo, faces in old.items():
+        rows = by_photo.get(photo, [])
+        kept += _given_over([r for r in rows if r[1] in faces],
+                            [r for r in rows if r[1] not in faces], min_similarity)
+    return kept
+
+
+def _given_over(former: Sequence[tuple], now: Sequence[tuple], min_similarity: float
+                ) -> list[KeptFace]:
+    """FACES_OF_PHOTOS rows of a former self (FORMER) and of its new faces (NOW): the former
+    faces' people, each to the most similar new face that has none."""
+    # a former face nobody holds that a change touched passes its before-images on
+    held = [r for r in former if r[2] is not None or r[5]]
+    free = [r for r in now if r[2] is None]
+    if not held or not free:
+        return []
+    return [KeptFace(free[j][1], held[i][2], held[i][3], held[i][1], score)
+            for i, j, score in _alike(held, free, min_similarity)]
 
 
 def people_waiting_for(conn: psycopg.Connection, pairs: Sequence[tuple[int, int]], model: str,
@@ -857,6 +879,12 @@ def assign_clustered(conn: psycopg.Connection, assignments: dict[int, int]) -> i
 
 # Naming never moves, unasked, a face a human placed: one they assigned, or one in a named
 # person. Those of the given faces, with the person holding each.
+# The person (and name, and whether hidden) of each of these faces that has one.
+PEOPLE_OF_FACES = """
+SELECT f.id, f.person_id, pe.name, pe.hidden
+FROM faces f JOIN people pe ON pe.id = f.person_id
+WHERE f.id = ANY(%s) ORDER BY f.id
+"""
 HELD_FACES = """
 SELECT f.id, f.person_id, pe.name
 FROM faces f JOIN people pe ON pe.id = f.person_id
@@ -912,6 +940,12 @@ def twins(conn: psycopg.Connection, face_ids: Sequence[int], min_overlap: float
                 found += [(faces[i][0], theirs[j][0], theirs[j][4])
                           for i, j, _ in best_pairs(score, min_overlap) if faces[i][0] in asked]
     return found
+
+
+def people_of_faces(conn: psycopg.Connection, face_ids: Sequence[int]
+                    ) -> dict[int, tuple[int, str | None, bool]]:
+    """face id -> (person id, name, hidden) of those of these faces that have a person."""
+    return {r[0]: (r[1], r[2], r[3]) for r in conn.execute(PEOPLE_OF_FACES, [list(face_ids)])}
 
 
 def held_faces(conn: psycopg.Connection, face_ids: Sequence[int]

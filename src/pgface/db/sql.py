@@ -109,20 +109,51 @@ WHERE t.typnamespace = 'public'::regnamespace AND t.typname = ANY(%s)
 
 KNOWN_HASHES = "SELECT sha256 FROM photos WHERE sha256 = ANY(%s)"
 PHOTO_ID_BY_SHA256 = "SELECT id FROM photos WHERE sha256 = %s"
-# Each known photo among these hashes, and whether this pack has analysed it.
+# Each known photo among these hashes, whether this pack has analysed it, and whether that
+# analysis is of an older revision than %(revision)s (models.ANALYSIS_REVISION).
 PHOTOS_BY_SHA256 = """
-SELECT ph.sha256, ph.id,
-       EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = ph.id AND a.model = %s)
-FROM photos ph WHERE ph.sha256 = ANY(%s)
+SELECT ph.sha256, ph.id, a.photo_id IS NOT NULL, coalesce(a.revision < %(revision)s, false)
+FROM photos ph
+LEFT JOIN photo_analyses a ON a.photo_id = ph.id AND a.model = %(model)s
+WHERE ph.sha256 = ANY(%(hashes)s)
 """
 PHOTO_IDS_BY_SHA256 = "SELECT sha256, id FROM photos WHERE sha256 = ANY(%s)"
 # The pack's analysis of each photo; a photo another indexer analysed first returns nothing,
 # so its faces are stored once.
 INSERT_ANALYSES = """
-INSERT INTO photo_analyses (photo_id, model, face_count)
-SELECT photo_id, %s, face_count FROM unnest(%s::bigint[], %s::integer[]) AS a(photo_id, face_count)
+INSERT INTO photo_analyses (photo_id, model, face_count, revision)
+SELECT photo_id, %s, face_count, %s
+FROM unnest(%s::bigint[], %s::integer[]) AS a(photo_id, face_count)
 ON CONFLICT (photo_id, model) DO NOTHING
 RETURNING photo_id
+"""
+# Of these photos, those whose analysis by this pack is still of an older revision than the
+# one given, locked until the transaction ends: another run analysing them again meanwhile
+# waits, then finds them current and passes over them (index.Indexer._store).
+LOCK_OUTDATED_ANALYSES = """
+SELECT photo_id FROM photo_analyses
+WHERE model = %s AND photo_id = ANY(%s) AND revision < %s
+ORDER BY photo_id
+FOR UPDATE
+"""
+# The faces of a pack in these photos, each with its photo: those an analysis replaces.
+FACES_OF_PACK_IN_PHOTOS = """
+SELECT photo_id, id FROM faces WHERE photo_id = ANY(%s) AND model = %s ORDER BY id
+"""
+# A photo analysed again: its analysis takes the new revision, time and face count.
+ANALYSED_AGAIN = """
+UPDATE photo_analyses a SET revision = %s, analysed_at = now(), face_count = n.face_count
+FROM unnest(%s::bigint[], %s::integer[]) AS n(photo_id, face_count)
+WHERE a.photo_id = n.photo_id AND a.model = %s
+"""
+# Faces an analysis replaced (their people given to the new faces, or kept waiting for the
+# photo: REMEMBER_PEOPLE): deleted with the before-images of those whose people the new faces
+# took (CARRY_BEFORE_IMAGES copied them there).
+DELETE_REPLACED_FACES = """
+WITH carried AS (
+    DELETE FROM people_change_rows WHERE tbl = 'faces' AND row_id = ANY(%(carried)s)
+)
+DELETE FROM faces WHERE id = ANY(%(faces)s)
 """
 
 INSERT_PHOTOS = """
@@ -411,14 +442,16 @@ _CHANGE_TIME_KEPT = """(pp.ctime_ns = s.ctime_ns OR (
 _STAMP_KEPT = f"""(pp.size_bytes = s.size_bytes AND pp.mtime_ns = s.mtime_ns
     AND {_CHANGE_TIME_KEPT})"""
 # The paths whose file has the stamp recorded when it was last read (size, modification and
-# change time), and whose photo this pack has analysed; with whether the path has its change
-# time yet.
+# change time), and whose photo this pack has analysed (at the revision given or later: an
+# older analysis is read again by `index --pending` alone); with whether the path has its
+# change time yet.
 UNCHANGED_PATHS = f"""
 SELECT pp.path_bytes, pp.ctime_ns IS NOT NULL
 FROM unnest(%s::bytea[], %s::bigint[], %s::bigint[], %s::bigint[])
      AS s(path_bytes, size_bytes, mtime_ns, ctime_ns)
 JOIN photo_paths pp ON pp.path_bytes = s.path_bytes AND {_STAMP_KEPT}
-WHERE EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = pp.photo_id AND a.model = %s)
+WHERE EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = pp.photo_id AND a.model = %s
+              AND a.revision >= %s)
 """
 # A path recorded before change times, found unchanged, gets the change time its file has (what
 # the next run compares). Rows another writer holds are passed over, not waited for (the next
@@ -685,13 +718,18 @@ DELETE_PHOTOS = "DELETE FROM photos WHERE id = ANY(%s) RETURNING id"
 # now (%(formers)s -> %(places)s: cropped out, or turned so that the detector misses it) also
 # waits for that photo, with its vector (migration 0028): a later version at its path whose
 # face is that close takes the person back (people_store.people_waiting_for).
+# %(only)s: these faces of the photos alone (NULL: every face), the faces of a photo analysed
+# again that gave nobody their person (store.drop_replaced_faces): each waits for its own photo
+# where no other face of it holds the person.
 REMEMBER_PEOPLE = """
 WITH waits AS MATERIALIZED (
     SELECT f.id AS face_id, min(p.place) AS place
     FROM unnest(%(formers)s::bigint[], %(places)s::bigint[]) p(former, place)
     JOIN faces f ON f.photo_id = p.former AND f.person_id IS NOT NULL
-    WHERE NOT EXISTS (SELECT 1 FROM faces g
-                      WHERE g.photo_id = p.place AND g.person_id = f.person_id)
+    WHERE (%(only)s::bigint[] IS NULL OR f.id = ANY(%(only)s::bigint[]))
+      AND NOT EXISTS (SELECT 1 FROM faces g
+                      WHERE g.photo_id = p.place AND g.person_id = f.person_id
+                        AND NOT g.id = ANY(coalesce(%(only)s::bigint[], '{}')))
     GROUP BY f.id
 ), gone AS MATERIALIZED (
     SELECT f.id AS face_id, ph.sha256, f.model, f.bbox, f.person_id, f.assigned_by,
@@ -701,6 +739,7 @@ WITH waits AS MATERIALIZED (
     FROM faces f JOIN photos ph ON ph.id = f.photo_id
     LEFT JOIN waits w ON w.face_id = f.id
     WHERE f.photo_id = ANY(%(photos)s)
+      AND (%(only)s::bigint[] IS NULL OR f.id = ANY(%(only)s::bigint[]))
       AND (f.person_id IS NOT NULL
            OR EXISTS (SELECT 1 FROM people_change_rows r
                       WHERE r.tbl = 'faces' AND r.row_id = f.id))
@@ -737,6 +776,15 @@ WHERE NOT EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = pp.photo_id
                   AND a.model = %s)
 ORDER BY pp.path_bytes
 """
+# Stored paths of the photos this pack analysed at a revision older than the one given
+# (models.ANALYSIS_REVISION): `index --pending` analyses them again.
+OUTDATED_PATHS = """
+SELECT pp.photo_id, pp.path_bytes FROM photo_paths pp
+JOIN photo_analyses a ON a.photo_id = pp.photo_id AND a.model = %s AND a.revision < %s
+ORDER BY pp.path_bytes
+"""
+# How many photos this pack analysed at a revision older than the one given.
+OUTDATED_ANALYSES = "SELECT count(*) FROM photo_analyses WHERE model = %s AND revision < %s"
 # Of these paths (each as often as given), how many hold a photo this pack has analysed (a run
 # skips those).
 # A file counts as analysed by its path, or by the size and modification time a path of an
@@ -778,9 +826,11 @@ SELECT (SELECT count(*) FROM photos) AS photos,
        (SELECT count(*) FROM photo_analyses WHERE model = %s) AS analysed
 """
 # Changes to photos and photo_analyses by any session, from PostgreSQL's statistics (flushed
-# within seconds of a commit): while they are unchanged, PACK_COVERAGE's answer is too.
+# within seconds of a commit): while they are unchanged, PACK_COVERAGE's answer is too, and
+# OUTDATED_ANALYSES' (an analysis made again is an update).
 COVERAGE_STAMP = """
-SELECT pg_stat_get_tuples_inserted(t), pg_stat_get_tuples_deleted(t)
+SELECT pg_stat_get_tuples_inserted(t), pg_stat_get_tuples_deleted(t),
+       pg_stat_get_tuples_updated(t)
 FROM unnest(ARRAY['photos'::regclass, 'photo_analyses'::regclass]) t ORDER BY t
 """
 ANALYSES_PER_MODEL = "SELECT model, count(*) FROM photo_analyses GROUP BY model ORDER BY model"

@@ -28,6 +28,7 @@ from psycopg.rows import dict_row
 from pgface import paths
 from pgface.db import sql
 from pgface.errors import ModelPackError
+from pgface.models import ANALYSIS_REVISION
 from pgface.paths import PathLike, canonical, readable, to_bytes
 
 if TYPE_CHECKING:  # a type only: the store knows rows, not models
@@ -123,15 +124,20 @@ def photo_id_by_sha256(conn: psycopg.Connection, sha256: bytes) -> int | None:
 class KnownPhoto:
     photo_id: int
     analysed: bool  # by the pack asked about
+    # that analysis is of an older revision than ANALYSIS_REVISION (`index --pending` makes it
+    # again; any other run passes over it as analysed)
+    outdated: bool = False
 
 
 def known_photos(conn: psycopg.Connection, hashes: Sequence[bytes], model: str
                  ) -> dict[bytes, KnownPhoto]:
-    """The stored photos among these hashes, and whether `model` has analysed each."""
+    """The stored photos among these hashes, and whether `model` has analysed each (and at an
+    older revision)."""
     if not hashes:
         return {}
-    rows = conn.execute(sql.PHOTOS_BY_SHA256, [model, list(hashes)]).fetchall()
-    return {bytes(r[0]): KnownPhoto(r[1], r[2]) for r in rows}
+    rows = conn.execute(sql.PHOTOS_BY_SHA256, {"model": model, "hashes": list(hashes),
+                                               "revision": ANALYSIS_REVISION}).fetchall()
+    return {bytes(r[0]): KnownPhoto(r[1], r[2], r[3]) for r in rows}
 
 
 def add_photos(
@@ -171,12 +177,27 @@ def add_photos(
                    for sha, pid in conn.execute(sql.PHOTO_IDS_BY_SHA256, [others]))
     by_id = {ids[p.sha256]: p for p in photos if p.sha256 in ids}
     won = {r[0] for r in conn.execute(sql.INSERT_ANALYSES, [
-        model, list(by_id), [len(p.faces) for p in by_id.values()]])}
+        model, ANALYSIS_REVISION, list(by_id), [len(p.faces) for p in by_id.values()]])}
     stored = {sha: pid for sha, pid in ids.items() if pid in won}
+    _copy_faces(conn, photos, stored, model)
+    # Photos stored before by another pack now hold this pack's faces too.
+    before = [pid for sha, pid in stored.items() if sha not in inserted]
+    recount_faces(conn, before)
+    if reanalysed is not None:
+        reanalysed.extend(before)
+    edited = record_paths(conn, [Sighting(p.sha256, p.path, p.stamp) for p in photos])
+    if replaced is not None:
+        replaced.extend(edited)
+    return stored
+
+
+def _copy_faces(conn: psycopg.Connection, photos: Sequence[PhotoRow], ids: Mapping[bytes, int],
+                model: str) -> None:
+    """The faces of those of these photos IDS holds (sha256 -> photo id), as `model`'s."""
     with conn.cursor() as cur, cur.copy(sql.COPY_FACES) as copy:
         copy.set_types(sql.COPY_FACES_TYPES)
         for photo in photos:
-            photo_id = stored.get(photo.sha256)
+            photo_id = ids.get(photo.sha256)
             if photo_id is None:
                 continue
             for face in photo.faces:
@@ -190,15 +211,61 @@ def add_photos(
                     face.crop,
                     *_quality_columns(face.quality),
                 ))
-    # Photos stored before by another pack now hold this pack's faces too.
-    before = [pid for sha, pid in stored.items() if sha not in inserted]
-    recount_faces(conn, before)
-    if reanalysed is not None:
-        reanalysed.extend(before)
+
+
+def analyse_again(conn: psycopg.Connection, photos: Sequence[PhotoRow], model: str,
+                  replaced: list[tuple[int, int]] | None = None,
+                  recognizer_sha256: str | None = None
+                  ) -> tuple[dict[bytes, int], dict[int, list[int]]]:
+    """Store the faces of photos whose analysis by `model` is of an older revision than
+    ANALYSIS_REVISION beside their old faces, in the caller's transaction, and make that
+    analysis current; (sha256 -> photo id of the photos analysed again, photo id -> the ids of
+    its old faces, which the caller gives their people over from and then deletes:
+    drop_replaced_faces). A photo another run analysed again first
+    (it waits for that run's commit) or deleted meanwhile is passed over, as are photos of the
+    current revision. Their paths are recorded as add_photos records them (REPLACED gets the
+    same pairs)."""
+    if not photos:
+        return {}, {}
+    if recognizer_sha256 is not None:
+        check_recognizer(conn, model, recognizer_sha256, storing=True)
+    ids = {bytes(sha): pid for sha, pid in conn.execute(
+        sql.PHOTO_IDS_BY_SHA256, [[p.sha256 for p in photos]])}
+    locked = {r[0] for r in conn.execute(sql.LOCK_OUTDATED_ANALYSES, [
+        model, sorted(ids.values()), ANALYSIS_REVISION])}
+    again = {sha: pid for sha, pid in ids.items() if pid in locked}
+    old: dict[int, list[int]] = {pid: [] for pid in again.values()}
+    for photo_id, face_id in conn.execute(sql.FACES_OF_PACK_IN_PHOTOS, [sorted(old), model]):
+        old[photo_id].append(face_id)
+    _copy_faces(conn, photos, again, model)
+    by_id = {again[p.sha256]: len(p.faces) for p in photos if p.sha256 in again}
+    conn.execute(sql.ANALYSED_AGAIN, [ANALYSIS_REVISION, list(by_id), list(by_id.values()),
+                                      model])
     edited = record_paths(conn, [Sighting(p.sha256, p.path, p.stamp) for p in photos])
     if replaced is not None:
         replaced.extend(edited)
-    return stored
+    return again, old
+
+
+def drop_replaced_faces(conn: psycopg.Connection, old: Mapping[int, Sequence[int]],
+                        carried: Collection[int]) -> None:
+    """Delete the old faces of photos analysed again (OLD: photo id -> face ids, as
+    analyse_again gave them), once the new faces took their people: those whose person or
+    before-images a new face took (CARRIED) with their before-images; each other one with a
+    person waits for its own photo (sql.REMEMBER_PEOPLE: a later version at its path, or the
+    photo analysed again, whose face is that close takes the person back), as an edit's lost
+    faces do. The photos' face counts follow."""
+    faces = [face for ids in old.values() for face in ids]
+    if not faces:
+        recount_faces(conn, list(old))
+        return
+    left = [face for face in faces if face not in carried]
+    if left:
+        photos = sorted(old)
+        conn.execute(sql.REMEMBER_PEOPLE, {"photos": photos, "formers": photos,
+                                           "places": photos, "only": left})
+    conn.execute(sql.DELETE_REPLACED_FACES, {"carried": sorted(carried), "faces": faces})
+    recount_faces(conn, list(old))
 
 
 def _quality_columns(quality: FaceQuality | None) -> tuple[float | None, ...]:
@@ -329,15 +396,17 @@ def _moved_folder(old: bytes, new: bytes) -> tuple[bytes, bytes] | None:
 
 
 def unchanged_paths(conn: psycopg.Connection, stamps: Sequence[tuple[bytes, FileStamp]],
-                    model: str) -> set[bytes]:
+                    model: str, current: bool = False) -> set[bytes]:
     """Of these (path bytes, file stamp now), the paths whose file has the stamp recorded when
-    it was last read and whose photo `model` has analysed: nothing there to read again. A
+    it was last read and whose photo `model` has analysed (CURRENT: at ANALYSIS_REVISION, for
+    `index --pending`, which analyses older analyses again): nothing there to read again. A
     path recorded before change times were gets its file's now (sql.RECORD_CHANGE_TIMES)."""
     if not stamps:
         return set()
     columns = [[raw for raw, _ in stamps], [s.size_bytes for _, s in stamps],
                [s.mtime_ns for _, s in stamps], [s.ctime_ns for _, s in stamps]]
-    rows = conn.execute(sql.UNCHANGED_PATHS, [*columns, model]).fetchall()
+    rows = conn.execute(sql.UNCHANGED_PATHS, [
+        *columns, model, ANALYSIS_REVISION if current else 0]).fetchall()
     if not all(has_ctime for _, has_ctime in rows):
         conn.execute(sql.RECORD_CHANGE_TIMES, columns)
     return {bytes(r[0]) for r in rows}
@@ -888,7 +957,8 @@ def _delete_photos(conn: psycopg.Connection, pathless: list[int],
         return 0, 0
     faces = conn.execute(sql.COUNT_FACES_OF_PHOTOS, [pathless]).fetchone()[0]
     conn.execute(sql.REMEMBER_PEOPLE, {  # for the photo found again, or a later version
-        "photos": pathless, "formers": [f for f, _ in places], "places": [p for _, p in places]})
+        "photos": pathless, "formers": [f for f, _ in places], "places": [p for _, p in places],
+        "only": None})
     if successors:
         conn.execute(sql.REPOINT_WAITS, {"deleted": list(successors),
                                          "places": list(successors.values())})
@@ -905,13 +975,32 @@ def photos_waited_for(conn: psycopg.Connection, photo_ids: Sequence[int]) -> lis
 def unanalysed_paths(conn: psycopg.Connection, model: str) -> tuple[list[Path], list[Path]]:
     """The stored paths of photos this pack has not analysed: those that still exist, and one
     path of each photo none of whose paths does (moved or deleted since)."""
-    rows = [(r[0], bytes(r[1])) for r in conn.execute(sql.UNANALYSED_PATHS, [model])]
+    return _present_and_gone([(r[0], bytes(r[1]))
+                              for r in conn.execute(sql.UNANALYSED_PATHS, [model])])
+
+
+def _present_and_gone(rows: list[tuple[int, bytes]]) -> tuple[list[Path], list[Path]]:
+    """(photo id, path bytes) rows: the paths that exist, and one path of each photo none of
+    whose paths does."""
     folders: dict[bytes, bool] = {}
     present = [(photo, raw) for photo, raw in rows if paths.exists(raw, folders)]
     reachable = {photo for photo, _ in present}
     gone = {photo: raw for photo, raw in rows if photo not in reachable}
     return ([paths.from_bytes(raw) for _, raw in present],
             [paths.from_bytes(raw) for raw in sorted(set(gone.values()))])
+
+
+def outdated_paths(conn: psycopg.Connection, model: str) -> tuple[list[Path], list[Path]]:
+    """The stored paths of photos this pack analysed at a revision older than
+    ANALYSIS_REVISION: those that still exist, and one path of each photo none of whose paths
+    does (as unanalysed_paths gives them)."""
+    return _present_and_gone([(r[0], bytes(r[1])) for r in conn.execute(
+        sql.OUTDATED_PATHS, [model, ANALYSIS_REVISION])])
+
+
+def count_outdated(conn: psycopg.Connection, model: str) -> int:
+    """How many photos this pack analysed at a revision older than ANALYSIS_REVISION."""
+    return int(conn.execute(sql.OUTDATED_ANALYSES, [model, ANALYSIS_REVISION]).fetchone()[0])
 
 
 def analysed_share(conn: psycopg.Connection, files: Sequence[Path], model: str,

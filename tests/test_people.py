@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import psycopg
 import pytest
+from api_jobs import index_path
 from conftest import LFW, PHOTOS, require_data, turned_pack, with_database
 from fastapi.testclient import TestClient
 from PIL import Image, ImageEnhance
@@ -2540,6 +2541,13 @@ def test_pending_analyses_again_what_an_older_pgface_stored_keeping_its_people(
         f.face_id for f in faces}
     done = CliRunner().invoke(app, ["index", "--quiet", str(album)], env=env)
     assert done.exit_code == 0 and said in " ".join(done.stderr.split()), done.output
+    # and a server's index job counts them, as its searches' notices say them
+    with TestClient(create_app(pf.settings.model_copy(update={"api_roots": [album]}),
+                               pf.analyzer)) as client:
+        job = index_path(client, str(album))
+        assert (job["indexed"], job["outdated"]) == (0, 2), job
+        assert any(said in n for n in client.post("/api/search", files={
+            "file": ("solo.jpg", solo.read_bytes(), "image/jpeg")}).json()["notices"])
 
     report = pf.index_pending()
     assert (report.indexed, report.reanalysed, report.people_kept, report.outdated) == (

@@ -116,6 +116,8 @@ def _gone(path: Path) -> bool:
 
 STOPPED_ON_PURPOSE = ("the embedded PostgreSQL is stopped (`pgface db stop`): start it with "
                       "`pgface db start`")
+
+
 def outdated_notice(photos: int) -> str:
     """The notice of the photos the active pack analysed at an older revision of pgface's
     analysis (models.ANALYSIS_REVISION): searches, stats and `pgface index` say it."""

@@ -127,6 +127,7 @@ def report_json(path: Path, report: IndexReport) -> dict[str, Any]:
         "moved": report.moved,
         "removed": asdict(report.removed) if report.removed is not None else None,
         "not_pruned": [readable(p) for p in report.not_pruned],
+        "outdated": report.outdated,
     }
 
 

@@ -529,6 +529,10 @@ class IndexReportOut(BaseModel):
     not_pruned: list[str] = Field(description="Paths `prune` left alone, being missing or "
                                               "empty folders (an unmounted share looks so; "
                                               "POST /api/photos/remove forgets their photos)")
+    outdated: int | None = Field(
+        None, description="Photos of the library the active pack analysed by an older pgface "
+        "analysis (their faces stored before a fix of detection), left so: a job passes over "
+        "them; `pgface index --pending` analyses them again, keeping their people")
 
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from itertools import count
 
@@ -120,7 +120,7 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
         source.vectors.need(source.known())
     plan = plan_clusters(faces, todo, source.neighbours, min_neighbours, unassigned,
                          source.vectors if mean_similarity is not None else None,
-                         mean_similarity)
+                         mean_similarity, _kept_apart(conn, stored, before))
     people = _person_ids(conn, plan, before, hints,
                          {f.person_id for f in faces if f.person_id is not None})
     after = {face: people.get(key, key) for face, key in plan.assignments.items()} | carried
@@ -146,6 +146,24 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     report.below_quality = len(low)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _kept_apart(conn: psycopg.Connection, stored: Sequence[ps.ClusterFace],
+                before: dict[int, int]) -> dict[int, set[int]]:
+    """The people each face a full run freed may not join: those holding, by a human's
+    decision, a face a human took out of the person the freed face was in (split off it, or
+    named out of it, and not undone since), which says that face is not the same person as
+    the rest. Freed, the rest joined it as the only person left near them, and the human's
+    split was undone (probe naming45). Empty for an incremental run: it frees no face."""
+    if not before:
+        return {}
+    taken_from = ps.moved_by_hand(conn)
+    holders: defaultdict[int, set[int]] = defaultdict(set)
+    for f in stored:
+        former = taken_from.get(f.face_id)
+        if f.kept and former is not None and f.person_id is not None and former != f.person_id:
+            holders[former].add(f.person_id)
+    return {face: holders[person] for face, person in before.items() if person in holders}
 
 
 def _people_of_twins(conn: psycopg.Connection, model: str, faces: list[ps.ClusterFace],
@@ -212,7 +230,8 @@ class ClusterPlan:
 def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbours: Neighbours,
                   min_neighbours: int, unassigned: set[int] | None = None,
                   vectors: VectorCache | None = None,
-                  mean_similarity: float | None = None) -> ClusterPlan:
+                  mean_similarity: float | None = None,
+                  apart: Mapping[int, Collection[int]] | None = None) -> ClusterPlan:
     """Immich-style density clustering with cannot-link.
 
     A face is core when at least `min_neighbours` faces of other photos lie within the
@@ -220,7 +239,8 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
     neighbour that has one, or founds a person; that person then grows through its core faces
     into `unassigned` ones (as DBSCAN does). Faces of `todo` that are not core join their
     nearest neighbour's person at the end, if it has one. Two faces of one photo never share a
-    person, and existing people are never merged.
+    person, and existing people are never merged. `apart`: face id -> existing people it may
+    not join (a human took a face out of the person it was in, into them: _kept_apart).
 
     Against chaining: with `vectors` (the faces' unit vectors) and `mean_similarity`, a face
     joins a person only when its similarity to the person's faces, on average, is at least
@@ -245,6 +265,8 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
     def admits(face_id: int, person: int) -> bool:
         if photo_of[face_id] in photos_of[person]:
             return False  # cannot-link: one photo, two people
+        if apart and person in apart.get(face_id, ()):
+            return False  # cannot-link: a human took a face of its person out, into this one
         if vectors is None or mean_similarity is None:
             return True
         if person not in sums:

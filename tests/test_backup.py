@@ -343,6 +343,41 @@ def test_a_restore_that_cannot_finish_leaves_the_library_as_it_was(
     assert replaced.counts.photos == len(kept["photos"]) + 1
 
 
+def test_a_restore_the_database_s_disk_cannot_hold_says_the_disk_is_full(
+        pf: Pgface, settings: Settings, other_url: str, tmp_path: Path) -> None:
+    """Probe diskfull45: a restore into a data folder whose disk filled said "the database
+    refused it, nothing was restored: ERROR: could not extend file "base/5/20387": wrote only
+    4096 of 8192 bytes", blaming the backup and naming no disk. Here the server raises what a
+    full disk raises (SQLSTATE 53100, its words and hint) as the restore copies the photos: a
+    CHECK of the table, restored with it, that fails in the restore's session alone."""
+    named_library(pf, tmp_path)
+    pf.close()
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute("""
+            CREATE FUNCTION fills_the_disk() RETURNS boolean LANGUAGE plpgsql AS $$
+            BEGIN
+                IF current_setting('application_name') = 'pgface restore' THEN
+                    RAISE EXCEPTION 'could not extend file "base/5/20387": wrote only 4096 of '
+                                    '8192 bytes at block 5' USING ERRCODE = 'disk_full',
+                                    HINT = 'Check free disk space.';
+                END IF;
+                RETURN true;
+            END $$""")
+        conn.execute("ALTER TABLE photos ADD CONSTRAINT on_a_full_disk CHECK (fills_the_disk())")
+    archive = tmp_path / "lib.dump"
+    backups.backup(settings.database_url, settings.db_schema, archive)
+    with pytest.raises(backups.BackupError) as refused:
+        backups.restore(other_url, settings.db_schema, archive)
+    assert str(refused.value) == (
+        f"{archive}: the database's disk is full (could not extend file \"base/5/20387\": "
+        f"wrote only 4096 of 8192 bytes at block 5): free space on the disk that holds "
+        f"PostgreSQL's data folder (the embedded server's: `pgface db status` names it); "
+        f"nothing was restored (the library is as it was; restore it again once there is "
+        f"room)")
+    with psycopg.connect(other_url) as conn:  # nothing: as it was
+        assert conn.execute("SELECT to_regclass('photos')").fetchone()[0] is None
+
+
 def test_an_archive_that_crashes_pg_restore_is_said_to_be_damaged(
         pf: Pgface, settings: Settings, tmp_path: Path) -> None:
     """A damaged archive whose `pg_restore -l` crashed (SIGSEGV, no message) was refused as

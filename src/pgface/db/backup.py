@@ -36,7 +36,7 @@ from psycopg import sql as psql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgface.db import sql
-from pgface.db.connection import migrate, migrations, one_line, search_path
+from pgface.db.connection import disk_full, migrate, migrations, one_line, search_path
 from pgface.errors import InvalidInputError, PgfaceError, os_reason
 
 
@@ -126,12 +126,17 @@ def _last_lines(stream: IO[str], lines: int = 3) -> str:
     failed: ..." was pushed out by the lines of the query it quoted after it ("detail: Query
     was: SELECT ...")."""
     stream.seek(0)
-    said = [line.strip() for line in stream.read().splitlines() if line.strip()]
+    said = [_SQLSTATE.sub(r"\1:  ", line.strip()) for line in stream.read().splitlines()
+            if line.strip() and not line.startswith("LOCATION:")]
     errors = [line for line in said if _ERROR_LINE.search(line)]
     return " | ".join((errors or said)[-lines:]) or "no message"
 
 
 _ERROR_LINE = re.compile(r"\berror: |\b(ERROR|FATAL|PANIC): ")
+# psql's verbose lines name each error's SQLSTATE ("ERROR:  53100: could not extend file"),
+# which says what kind it is whatever language the server writes in; shown without it.
+_SQLSTATE = re.compile(r"\b(ERROR|FATAL|PANIC):\s+([0-9A-Z]{5}): ")
+DISK_FULL = "53100"
 
 
 def _refuse_a_missing_folder(given: Path) -> None:
@@ -498,8 +503,8 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
           tempfile.TemporaryFile("w+", errors="replace") as restore_said):
         loader = subprocess.Popen(
             [client_program("psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
-             f"--dbname={conninfo}"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-            stderr=psql_said, env=env)
+             "--set=VERBOSITY=verbose", f"--dbname={conninfo}"], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=psql_said, env=env)
         # Only the schema's objects (not the schema itself: emptied or created above): an
         # archive of a whole database, pg_dump's default, restores nothing of the other schemas.
         reader = subprocess.Popen(
@@ -545,6 +550,13 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
         refused = _REFUSED.search(said)
         if loader.returncode > 0 and refused:  # the guard: as it says, and nothing changed
             raise BackupError(f"{source}: {refused.group(1)}; nothing was restored")
+        full = [m for m in _SQLSTATE.finditer(said) if m.group(2) == DISK_FULL]
+        if loader.returncode > 0 and full:
+            # "the database refused it: ERROR: could not extend file "base/5/20387": wrote
+            # only 4096 of 8192 bytes" blamed the backup, and named no disk (probe diskfull45)
+            line = said[full[-1].end():].splitlines()[0]
+            raise BackupError(f"{source}: {disk_full(line)}; nothing was restored (the "
+                              f"library is as it was; restore it again once there is room)")
         if loader.returncode > 0:  # psql exited on its own, at a statement the server refused
             raise BackupError(f"{source}: the database refused it, nothing was restored: "
                               f"{_last_lines(psql_said)}")

@@ -572,10 +572,11 @@ def database_error(exc: psycopg.Error) -> StatementFailed:
     return StatementFailed(f"database: {first}", exc.sqlstate)
 
 
-def disk_full(exc: psycopg.Error) -> str:
-    """A statement PostgreSQL could not write for want of disk, said so: it was "database:
-    could not extend file "base/5/16773"" (a path in no folder the operator knows), or, as a
-    library was made, "cannot connect to the database" (probe diskfull24)."""
+def disk_full(exc: psycopg.Error | str) -> str:
+    """A statement PostgreSQL could not write for want of disk (its error, or what it said),
+    said so: it was "database: could not extend file "base/5/16773"" (a path in no folder the
+    operator knows), or, as a library was made, "cannot connect to the database" (probe
+    diskfull24)."""
     first = " ".join(str(exc).strip().splitlines()[:1]).removesuffix(".")
     return (f"the database's disk is full ({first}): free space on the disk that holds "
             f"PostgreSQL's data folder (the embedded server's: `pgface db status` names it)")

@@ -1392,6 +1392,45 @@ def test_a_forked_worker_that_lets_go_of_the_parents_pgface_ends(env: dict[str, 
         run.stdout, run.stderr)
 
 
+_DAEMONS_AT_EXIT = """
+import sys, threading, time
+import pgface
+pf = pgface.open()
+photo = sys.argv[1]
+pf.embed(photo)  # the models loaded before the threads start
+started, refused = threading.Semaphore(0), []
+def analyse():
+    started.release()
+    while True:
+        try:
+            pf.embed(photo)
+        except pgface.InterpreterExiting:
+            refused.append(1)
+            return
+for _ in range(4):
+    threading.Thread(target=analyse, daemon=True).start()
+for _ in range(4):
+    started.acquire()
+time.sleep(1.0)
+print("main returns", flush=True)
+"""
+
+
+def test_a_program_ends_whole_while_its_daemon_threads_analyse_faces(
+        env: dict[str, str]) -> None:
+    """Probe pyapi45: a program that returned while its daemon threads were inside a search,
+    a compare or an embed died at exit: "terminate called without an active exception",
+    SIGABRT (exit status 134), 7 runs of 7, as Python's unwinding of a daemon thread passed
+    through the inference library's C++ frames. The exit waits for the analyses under way
+    and starts none (models.exiting)."""
+    for _ in range(2):
+        run = subprocess.run([sys.executable, "-c", _DAEMONS_AT_EXIT, str(sample_photos()[0])],
+                             env={**os.environ, **env}, capture_output=True, text=True,
+                             timeout=300)
+        assert (run.returncode, run.stdout) == (0, "main returns\n"), run.stderr
+        assert "terminate called" not in run.stderr, run.stderr
+
+
 def test_pgface_takes_settings_only() -> None:
     # a dict was taken, and failed at the first call: "'dict' object has no attribute ..."
     with pytest.raises(TypeError, match="takes a pgface.Settings, not a dict"):

@@ -269,6 +269,11 @@ class NotFoundError(PgfaceError):
     """A photo, face or person id that does not exist."""
 
 
+class InterpreterExiting(PgfaceError):
+    """A face analysis asked for while the interpreter exits (a daemon thread's, after the
+    main thread returned): not started (models.exiting says why)."""
+
+
 class InvalidInputError(PgfaceError):
     """A value the user gave that pgface cannot use (a name with a NUL, a path too long)."""
 

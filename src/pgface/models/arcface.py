@@ -16,6 +16,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pgface.models.exiting import inference
+
 EMBEDDING_SIZE = 512  # the faces table's vector(512)
 
 
@@ -46,11 +48,14 @@ class ArcFace:
         if run_pixels is not None and all(c.shape[1::-1] == self.input_size for c in crops):
             # A GPU session normalises where the model runs: a quarter of the bytes to send.
             pixels = np.stack([np.asarray(c, dtype=np.uint8) for c in crops])
-            return run_pixels(self.output_names, pixels, self.input_mean, self.input_std)[0]
+            with inference():
+                return run_pixels(self.output_names, pixels, self.input_mean,
+                                  self.input_std)[0]
         blob = cv2.dnn.blobFromImages(list(crops), 1.0 / self.input_std, self.input_size,
                                       (self.input_mean,) * 3, swapRB=True)
         blob = np.ascontiguousarray(blob, dtype=np.float32)
-        return self.session.run(self.output_names, {self.input_name: blob})[0]
+        with inference():
+            return self.session.run(self.output_names, {self.input_name: blob})[0]
 
 
 def onnx_node_names(model_file: Path, limit: int) -> list[str]:

@@ -15,6 +15,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pgface.models.exiting import inference
+
 INPUT_MEAN = 127.5
 INPUT_STD = 128.0
 NMS_THRESHOLD = 0.4
@@ -126,9 +128,11 @@ class SCRFD:
         if run_pixels is not None:
             # The session normalises the pixels where the model runs (OpenVINO's compiled
             # preprocessing, a GPU): no float blob is made here, a quarter of its bytes.
-            return run_pixels(self.output_names, canvases, INPUT_MEAN, INPUT_STD)
-        return self.session.run(self.output_names,
-                                {self.input_name: pixel_blob(canvases, INPUT_MEAN, INPUT_STD)})
+            with inference():
+                return run_pixels(self.output_names, canvases, INPUT_MEAN, INPUT_STD)
+        blob = pixel_blob(canvases, INPUT_MEAN, INPUT_STD)
+        with inference():
+            return self.session.run(self.output_names, {self.input_name: blob})
 
     def compile_sizes(self, sizes: Sequence[tuple[int, int]]) -> None:
         """Have the session compile every variant it keeps for these (width, height) input
@@ -136,11 +140,12 @@ class SCRFD:
         compile_shapes = getattr(self.session, "compile_shapes", None)
         if compile_shapes is None:
             return
-        if hasattr(self.session, "run_pixels"):
-            compile_shapes([(1, height, width, 3) for width, height in sizes],
-                           (INPUT_MEAN, INPUT_STD))
-        else:
-            compile_shapes([(1, 3, height, width) for width, height in sizes])
+        with inference():
+            if hasattr(self.session, "run_pixels"):
+                compile_shapes([(1, height, width, 3) for width, height in sizes],
+                               (INPUT_MEAN, INPUT_STD))
+            else:
+                compile_shapes([(1, 3, height, width) for width, height in sizes])
 
     def _decode(self, outs: list[np.ndarray], size: tuple[int, int], items: int
                 ) -> list[tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]]:

@@ -151,10 +151,10 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
 def _kept_apart(conn: psycopg.Connection, stored: Sequence[ps.ClusterFace],
                 before: dict[int, int]) -> dict[int, set[int]]:
     """The people each face a full run freed may not join: those holding, by a human's
-    decision, a face a human took out of the person the freed face was in (split off it, or
-    named out of it, and not undone since), which says that face is not the same person as
-    the rest. Freed, the rest joined it as the only person left near them, and the human's
-    split was undone (probe naming45). Empty for an incremental run: it frees no face."""
+    decision, a face a human split off the person the freed face was in (not undone since),
+    which says that face is not the same person as the rest. Freed, the rest joined it as the
+    only person left near them, and the human's split was undone (probe naming45). Empty for
+    an incremental run: it frees no face."""
     if not before:
         return {}
     taken_from = ps.moved_by_hand(conn)
@@ -240,7 +240,7 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
     into `unassigned` ones (as DBSCAN does). Faces of `todo` that are not core join their
     nearest neighbour's person at the end, if it has one. Two faces of one photo never share a
     person, and existing people are never merged. `apart`: face id -> existing people it may
-    not join (a human took a face out of the person it was in, into them: _kept_apart).
+    not join (a human split a face off the person it was in, into them: _kept_apart).
 
     Against chaining: with `vectors` (the faces' unit vectors) and `mean_similarity`, a face
     joins a person only when its similarity to the person's faces, on average, is at least
@@ -266,7 +266,7 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
         if photo_of[face_id] in photos_of[person]:
             return False  # cannot-link: one photo, two people
         if apart and person in apart.get(face_id, ()):
-            return False  # cannot-link: a human took a face of its person out, into this one
+            return False  # cannot-link: a human split a face off its person, into this one
         if vectors is None or mean_similarity is None:
             return True
         if person not in sums:

@@ -12,7 +12,6 @@ import os
 import re
 import time
 import unicodedata
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -375,7 +374,7 @@ class People:
         _check_ids_to("expected_held", expected_held, "person ids by face id",
                       is_whole_number)
         with self._change("name") as (conn, change):
-            owners = self._check_faces(conn, face_ids)
+            self._check_faces(conn, face_ids)
             reached = self._named(conn, given)
             target, name = reached if reached else (None, name)  # named as they are
             held = [HeldFace(*h) for h in ps.held_faces(conn, face_ids) if h[1] != target]
@@ -401,12 +400,6 @@ class People:
             # in neither list nor in the summary: the packs' faces disagreed unsaid)
             left = left if move else [*left, *twins_held]
             twins = [t for t, _ in found]
-            # the people the faces are taken out of: not theirs, a human said, which a full
-            # re-cluster holds to (clustering._kept_apart)
-            taken: defaultdict[int, list[int]] = defaultdict(list)
-            for face, owner in [*((f, owners[f][1]) for f in named), *found]:
-                if owner and owner != target:
-                    taken[owner].append(face)
             changed = 0
             if named:
                 target = target or ps.create_person(conn, name)
@@ -423,8 +416,7 @@ class People:
             change.involve(target, *(h.person_id for h in held),
                            *(owner for _, owner in found if owner is not None))
             change.payload.update(name=name, faces=named, left=[h.face_id for h in left],
-                                  moved=[h.face_id for h in moved], twins=twins,
-                                  taken_from={str(p): sorted(f) for p, f in taken.items()})
+                                  moved=[h.face_id for h in moved], twins=twins)
             change.summary = (f"named {len(named)} face(s) {quoted(name)}"
                               + (f" (and {len(twins)} of other packs at the same places)"
                                  if twins else "")

@@ -258,42 +258,26 @@ SELECT f.id, f.photo_id, f.person_id, f.clustered_at IS NULL AS fresh,
 FROM faces f LEFT JOIN people pe ON pe.id = f.person_id
 WHERE f.model = %s ORDER BY f.id
 """
-# A human who took a face out of a person said it is not that person: a full re-cluster keeps
-# the faces it frees of that person out of the person holding the face (probe naming45: the
-# rest of a cluster, freed, joined the face split off it, undoing the split). For each face
-# moved by a split or a naming not undone, the person its latest such change took it from
-# (NULL: nobody), as the change's payload says (a split's person and faces, twins too; a
-# naming's taken_from), or its before-image (what a naming recorded before taken_from was,
-# kept for the last UNDO_DEPTH changes; it follows a face that replaced the one moved). One
-# pass over the changes that moved faces, not a query a face, and no join with faces: the
-# caller has every face of the model (a join planned on the functions' guesses of 100 rows
-# each compared 12,000 faces with each of 10,000 moves: 9.4 s at 100,000 faces).
+# A face a human split off a person ("Move to a new person") is not that person, the human
+# said: a full re-cluster keeps the faces it frees of that person out of the person holding
+# the face (probe naming45: the rest of a cluster, freed, joined the face split off it, undoing
+# the split). For each face a split not undone moved, the person its latest split took it from,
+# as the change's payload says it (its person, faces and their twins; a payload is never
+# pruned). One pass over the splits, no join with faces: the caller has every face of the
+# model (a join planned on the functions' guesses of 100 rows each compared 12,000 faces with
+# each of 10,000 moves: 9.4 s at 100,000 faces).
 MOVED_BY_HAND = """
-WITH moved AS (
-    SELECT c.id AS change_id, m.face_id, m.taken_from
-    FROM people_changes c
-    CROSS JOIN LATERAL (
-        SELECT f::bigint AS face_id, (c.payload->>'person_id')::bigint AS taken_from
-        FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(c.payload->'faces') = 'array'
-                                            THEN c.payload->'faces' ELSE '[]' END
-                                       || CASE WHEN jsonb_typeof(c.payload->'twins') = 'array'
-                                               THEN c.payload->'twins' ELSE '[]' END) f
-        WHERE c.kind = 'split'
-        UNION ALL
-        SELECT f::bigint, t.key::bigint
-        FROM jsonb_each(CASE WHEN jsonb_typeof(c.payload->'taken_from') = 'object'
-                             THEN c.payload->'taken_from' ELSE '{}' END) t,
-             jsonb_array_elements_text(t.value) f
-        WHERE c.kind = 'name'
-    ) m
-    WHERE c.kind IN ('split', 'name') AND c.undone_at IS NULL
-    UNION ALL
-    SELECT r.change_id, r.row_id, (r.before->>'person_id')::bigint
-    FROM people_changes c JOIN people_change_rows r ON r.change_id = c.id AND r.tbl = 'faces'
-    WHERE c.kind IN ('split', 'name') AND c.undoable AND c.undone_at IS NULL
-)
-SELECT DISTINCT ON (face_id) face_id, taken_from
-FROM moved ORDER BY face_id, change_id DESC, taken_from NULLS LAST
+SELECT DISTINCT ON (m.face_id) m.face_id, (c.payload->>'person_id')::bigint
+FROM people_changes c
+CROSS JOIN LATERAL (
+    SELECT f::bigint AS face_id
+    FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(c.payload->'faces') = 'array'
+                                        THEN c.payload->'faces' ELSE '[]' END
+                                   || CASE WHEN jsonb_typeof(c.payload->'twins') = 'array'
+                                           THEN c.payload->'twins' ELSE '[]' END) f
+) m
+WHERE c.kind = 'split' AND c.undone_at IS NULL
+ORDER BY m.face_id, c.id DESC
 """
 OTHER_PACKS_HOLD_PEOPLE = """
 SELECT EXISTS (SELECT 1 FROM model_packs p
@@ -594,8 +578,8 @@ def cluster_faces(conn: psycopg.Connection, model: str) -> list[ClusterFace]:
 
 
 def moved_by_hand(conn: psycopg.Connection) -> dict[int, int | None]:
-    """face id -> the person the latest split or naming not undone took it out of (None:
-    nobody), for the faces those moved (MOVED_BY_HAND)."""
+    """face id -> the person the latest split not undone took it out of, for the faces
+    splits moved (MOVED_BY_HAND)."""
     return dict(conn.execute(MOVED_BY_HAND).fetchall())
 
 

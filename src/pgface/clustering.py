@@ -160,9 +160,10 @@ def _kept_apart(conn: psycopg.Connection, stored: Sequence[ps.ClusterFace],
     taken_from = ps.moved_by_hand(conn)
     holders: defaultdict[int, set[int]] = defaultdict(set)
     for f in stored:
-        former = taken_from.get(f.face_id)
-        if f.kept and former is not None and f.person_id is not None and former != f.person_id:
-            holders[former].add(f.person_id)
+        if f.kept and f.person_id is not None:
+            for former in taken_from.get(f.face_id, ()):
+                if former != f.person_id:
+                    holders[former].add(f.person_id)
     return {face: holders[person] for face, person in before.items() if person in holders}
 
 

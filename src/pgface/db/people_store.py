@@ -261,13 +261,14 @@ WHERE f.model = %s ORDER BY f.id
 # A face a human split off a person ("Move to a new person") is not that person, the human
 # said: a full re-cluster keeps the faces it frees of that person out of the person holding
 # the face (probe naming45: the rest of a cluster, freed, joined the face split off it, undoing
-# the split). For each face a split not undone moved, the person its latest split took it from,
-# as the change's payload says it (its person, faces and their twins; a payload is never
-# pruned). One pass over the splits, no join with faces: the caller has every face of the
-# model (a join planned on the functions' guesses of 100 rows each compared 12,000 faces with
-# each of 10,000 moves: 9.4 s at 100,000 faces).
+# the split). Each face a split not undone moved, with the person it took it from, as the
+# change's payload says it (its person, faces and their twins; a payload is never pruned):
+# every such split, not only the latest (a face split off A, then off the person it went to,
+# is still not A: probe reprobe47). One pass over the splits, no join with faces: the caller
+# has every face of the model (a join planned on the functions' guesses of 100 rows each
+# compared 12,000 faces with each of 10,000 moves: 9.4 s at 100,000 faces).
 MOVED_BY_HAND = """
-SELECT DISTINCT ON (m.face_id) m.face_id, (c.payload->>'person_id')::bigint
+SELECT DISTINCT m.face_id, (c.payload->>'person_id')::bigint
 FROM people_changes c
 CROSS JOIN LATERAL (
     SELECT f::bigint AS face_id
@@ -277,7 +278,6 @@ CROSS JOIN LATERAL (
                                            THEN c.payload->'twins' ELSE '[]' END) f
 ) m
 WHERE c.kind = 'split' AND c.undone_at IS NULL
-ORDER BY m.face_id, c.id DESC
 """
 OTHER_PACKS_HOLD_PEOPLE = """
 SELECT EXISTS (SELECT 1 FROM model_packs p
@@ -577,10 +577,14 @@ def cluster_faces(conn: psycopg.Connection, model: str) -> list[ClusterFace]:
     return [ClusterFace(*r) for r in conn.execute(CLUSTER_FACES, [model])]
 
 
-def moved_by_hand(conn: psycopg.Connection) -> dict[int, int | None]:
-    """face id -> the person the latest split not undone took it out of, for the faces
-    splits moved (MOVED_BY_HAND)."""
-    return dict(conn.execute(MOVED_BY_HAND).fetchall())
+def moved_by_hand(conn: psycopg.Connection) -> dict[int, set[int]]:
+    """face id -> the people the splits not undone took it out of, for the faces splits
+    moved (MOVED_BY_HAND)."""
+    taken: dict[int, set[int]] = {}
+    for face, person in conn.execute(MOVED_BY_HAND):
+        if person is not None:
+            taken.setdefault(face, set()).add(person)
+    return taken
 
 
 def other_packs_hold_people(conn: psycopg.Connection, model: str) -> bool:
@@ -904,14 +908,14 @@ def assign_clustered(conn: psycopg.Connection, assignments: dict[int, int]) -> i
     return conn.execute(ASSIGN_CLUSTERED, [faces, [assignments[f] for f in faces]]).rowcount
 
 
-# Naming never moves, unasked, a face a human placed: one they assigned, or one in a named
-# person. Those of the given faces, with the person holding each.
 # The person (and name, and whether hidden) of each of these faces that has one.
 PEOPLE_OF_FACES = """
 SELECT f.id, f.person_id, pe.name, pe.hidden
 FROM faces f JOIN people pe ON pe.id = f.person_id
 WHERE f.id = ANY(%s) ORDER BY f.id
 """
+# Naming never moves, unasked, a face a human placed: one they assigned, or one in a named
+# person. Those of the given faces, with the person holding each.
 HELD_FACES = """
 SELECT f.id, f.person_id, pe.name
 FROM faces f JOIN people pe ON pe.id = f.person_id

@@ -49,6 +49,7 @@ from pgface.index import (
 )
 from pgface.index_processes import index_in_processes, processes_for
 from pgface.models.analysis import FaceAnalyzer
+from pgface.models.exiting import whole
 from pgface.models.packs import resolve_pack
 from pgface.models.sessions import available_providers
 from pgface.people import People
@@ -336,6 +337,7 @@ class Pgface:
     def threshold(self) -> float:
         return self.settings.match_threshold(self.analyzer.model_name)
 
+    @whole
     def load_photo(self, photo: PhotoInput, name: str | None = None) -> Photo:
         """A path, a file's bytes, a BGR uint8 array or a Pillow image, as a Photo; NAME is
         what errors and the result's source call one that is not a path (default: what it
@@ -344,6 +346,7 @@ class Pgface:
         return load_photo(photo, name, s.max_file_bytes, s.max_pixels, s.read_timeout_s,
                           s.decode_keep_side)
 
+    @whole
     def index(self, paths: fs_paths.Paths, progress: ProgressCallback | None = None,
               within: fs_paths.Paths | None = None, prune: bool = False,
               reread: bool = False, exclude: Sequence[str] = ()) -> IndexReport:
@@ -418,6 +421,7 @@ class Pgface:
             report.outdated = store.count_outdated(conn, self.analyzer.model_name)
         return report
 
+    @whole
     def index_pending(self, progress: ProgressCallback | None = None) -> IndexReport:
         """Analyse, from their stored paths, the photos this model pack has not analysed, and
         again those it analysed at an older revision of pgface's analysis
@@ -575,6 +579,7 @@ class Pgface:
 
         threading.Thread(target=count, name="pgface-coverage", daemon=True).start()
 
+    @whole
     def search(self, photo: PhotoInput, top: int | None = None,
                threshold: float | None = None, min_quality: float | None = None
                ) -> SearchResult:
@@ -594,6 +599,7 @@ class Pgface:
         result.notices = photo_notices(loaded.source, loaded.warning) + self.notices()
         return result
 
+    @whole
     def compare(self, photo_a: PhotoInput, photo_b: PhotoInput,
                 threshold: float | None = None, min_quality: float | None = None) -> Comparison:
         """Whether the main face of either photo is someone in the other (search.compare_photos):
@@ -605,6 +611,7 @@ class Pgface:
             self.settings.min_quality if min_quality is None else min_quality,
         )
 
+    @whole
     def embed(self, photo: PhotoInput) -> list[np.ndarray]:
         """Unit embeddings of every face in the photo, largest face first."""
         return [f.embedding for f in analyze_photos(self.analyzer, [self.load_photo(photo)])[0]]

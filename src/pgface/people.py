@@ -53,6 +53,7 @@ from pgface.identify import (  # noqa: F401 - re-exported: the people API's iden
 from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import Failure, Indexer, ProgressCallback, check_progress
 from pgface.models.analysis import FaceAnalyzer
+from pgface.models.exiting import whole
 from pgface.paths import expand, one_path, readable, refused_text
 from pgface.people_history import Change, UndoError
 from pgface.search import (
@@ -678,6 +679,7 @@ class People:
 
     # Recognising
 
+    @whole
     def identify(self, photo: PhotoInput, threshold: float | None = None,
                  min_quality: float | None = None) -> Identification:
         """For each face in the photo, the person whose nearest stored face is most similar, if

@@ -1,48 +1,74 @@
 """Face analysis and the interpreter's exit.
 
 A program whose daemon threads were inside a search, a compare or an embed when it ended
-died with "terminate called without an active exception" (SIGABRT, exit status 134; probe
-pyapi45, 7 runs of 7): Python ends daemon threads at exit by unwinding them, and an unwind
-through ONNX Runtime's or OpenVINO's C++ frames aborts the process (either library alone
-does it). So every inference goes through `inference()`, and at exit (an atexit hook: those
-run after the non-daemon threads are joined, before the daemon threads are ended) no new
-one starts (InterpreterExiting) and those under way are waited for, EXIT_WAIT_S at most.
+died with "terminate called without an active exception" or "FATAL: exception not rethrown"
+(SIGABRT, exit status 134; probes pyapi45, reprobe47): Python ends daemon threads at exit by
+unwinding them, and an unwind through C++ frames (ONNX Runtime's, OpenVINO's, OpenCV's
+decoding, resizing and alignment, FAISS's search) aborts the process. So each call of the
+library that reaches them runs inside `inference()` as a whole (Pgface.load_photo, search,
+compare, embed, index, index_pending; People.identify; and each model run, for callers of
+the models themselves), and at exit (an atexit hook: those run after the non-daemon threads
+are joined, before the daemon threads are ended) no new one starts and those under way are
+waited for, EXIT_WAIT_S at most. A daemon thread that asks for one then waits for the end
+(it is ended while it waits, in no native code); any other thread gets InterpreterExiting.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from pgface.errors import InterpreterExiting
 
-# Longest the interpreter's exit waits for analyses under way (one batch of photos takes a
-# few seconds on a CPU; an analysis past this one may still abort the exit, as before)
+# Longest the interpreter's exit waits for calls under way (a search takes well under a
+# second on a CPU; an indexing run longer than this may still abort the exit, as before)
 EXIT_WAIT_S = 30.0
 
 _state = threading.Condition()
 _running = 0
 _exiting = False
+_depth = threading.local()  # calls of this thread under way: a call inside another is its
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @contextmanager
 def inference() -> Iterator[None]:
-    """Around a call into an inference library: refused once the interpreter exits, waited
-    for by its exit while under way."""
+    """Around work that reaches native code: refused once the interpreter exits, waited for
+    by its exit while under way."""
     global _running
-    with _state:
-        if _exiting:
-            raise InterpreterExiting("the interpreter is exiting: no face analysis starts now")
-        _running += 1
+    depth = getattr(_depth, "calls", 0)
+    if depth == 0:
+        with _state:
+            if _exiting:
+                if threading.current_thread().daemon:
+                    _state.wait_for(lambda: False)  # until the interpreter ends this thread
+                raise InterpreterExiting("the interpreter is exiting: no face analysis "
+                                         "starts now")
+            _running += 1
+    _depth.calls = depth + 1
     try:
         yield
     finally:
-        with _state:
-            _running -= 1
-            _state.notify_all()
+        _depth.calls = depth
+        if depth == 0:
+            with _state:
+                _running -= 1
+                _state.notify_all()
+
+
+def whole(func: F) -> F:
+    """FUNC run inside inference(), as a whole."""
+    @functools.wraps(func)
+    def gated(*args: Any, **kwargs: Any) -> Any:
+        with inference():
+            return func(*args, **kwargs)
+    return gated  # type: ignore[return-value]
 
 
 def _wait_for_inference(timeout: float = EXIT_WAIT_S) -> None:
@@ -55,8 +81,8 @@ def _wait_for_inference(timeout: float = EXIT_WAIT_S) -> None:
 def _forked() -> None:
     """A forked child has none of its parent's threads: nothing of theirs is under way (an
     exit would wait for a count no thread will lower)."""
-    global _state, _running, _exiting
-    _state, _running, _exiting = threading.Condition(), 0, False
+    global _state, _running, _exiting, _depth
+    _state, _running, _exiting, _depth = threading.Condition(), 0, False, threading.local()
 
 
 atexit.register(_wait_for_inference)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,21 @@ def project(server_url: str, models_dir: Path) -> Iterator[None]:
         from pgface.django import conf
 
         conf.close_library()  # its pool holds connections to the test database
+        connection.close()
+        # A session closed is gone from the server a moment later, and DROP DATABASE waits 5 s
+        # for it: on a loaded machine (a full run beside other work) that was too little, "1
+        # other session using the database". Waited for here, or named where one stays.
+        test_name = connection.settings_dict["NAME"]
+        deadline, others = time.monotonic() + 60, []
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            while time.monotonic() < deadline:
+                others = admin.execute(
+                    "SELECT application_name, state, query FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()", [test_name]).fetchall()
+                if not others:
+                    break
+                time.sleep(0.2)
+        assert not others, others
         connection.creation.destroy_test_db(old_name, verbosity=0)
         teardown_test_environment()
         os.environ.pop("DJANGO_SETTINGS_MODULE")
@@ -648,6 +664,7 @@ def test_call_command_from_two_threads_keeps_each_callers_output(project: None) 
     import time
 
     from django.core.management import call_command
+    from django.db import connections
 
     stdout, stderr = sys.stdout, sys.stderr
     environ = dict(os.environ)
@@ -655,7 +672,10 @@ def test_call_command_from_two_threads_keeps_each_callers_output(project: None) 
 
     def run(name: str, *args: str) -> None:
         out, err = io.StringIO(), io.StringIO()
-        call_command("pgface", *args, stdout=out, stderr=err)
+        try:
+            call_command("pgface", *args, stdout=out, stderr=err)
+        finally:
+            connections.close_all()  # the thread's own, as a request's end closes them
         said[name] = out.getvalue()
 
     def plain() -> None:
@@ -670,6 +690,10 @@ def test_call_command_from_two_threads_keeps_each_callers_output(project: None) 
             said["plain"] = "done"
         except BaseException as exc:  # noqa: BLE001 - said, and asserted below
             said["plain"] = repr(exc)
+        finally:
+            # Django's connections are the thread's: left open, one stayed idle on the test
+            # database until garbage collection, and its DROP at the end was refused
+            connections.close_all()
 
     for _ in range(4):
         threads = [threading.Thread(target=run, args=("stats", "stats", "--json")),

@@ -550,30 +550,35 @@ class Pgface:
                 f"PGFACE_THRESHOLD")
         return found
 
-    def pack_coverage(self, pack: str) -> tuple[int, int]:
+    def pack_coverage(self, pack: str, pool: ConnectionPool | None = None) -> tuple[int, int]:
         """(photos stored, photos the pack has analysed), counted again only once rows of
         photos or photo_analyses were added or deleted (by any process, as PostgreSQL's
         statistics tell, or by this object), at most every COVERAGE_RECOUNT_S while they
         change, and at least every COVERAGE_MAX_AGE_S: two counts of every photo were the
-        cost of each search's notices."""
-        return self._coverage.get(pack, self.pool.connection, store.coverage_stamp,
+        cost of each search's notices. pool: the one to count in (the library's)."""
+        return self._coverage.get(pack, (pool or self.pool).connection, store.coverage_stamp,
                                   lambda conn: store.pack_coverage(conn, pack),
                                   COVERAGE_RECOUNT_S, COVERAGE_MAX_AGE_S)
 
-    def outdated_analyses(self, pack: str) -> int:
+    def outdated_analyses(self, pack: str, pool: ConnectionPool | None = None) -> int:
         """How many photos the pack analysed at an older revision of pgface's analysis
         (models.ANALYSIS_REVISION), kept as pack_coverage keeps its counts."""
-        return self._coverage.get(("outdated", pack), self.pool.connection,
+        return self._coverage.get(("outdated", pack), (pool or self.pool).connection,
                                   store.coverage_stamp,
                                   lambda conn: store.count_outdated(conn, pack),
                                   COVERAGE_RECOUNT_S, COVERAGE_MAX_AGE_S)
 
     def _count_ahead(self, pack: str) -> None:
-        """pack_coverage in the background, so a new process counts while its models load."""
+        """pack_coverage in the background, so a new process counts while its models load.
+        In the pool open now: the library closed meanwhile, self.pool would open it again,
+        and its connections stayed (a Django test database's DROP was refused: "being
+        accessed by other users")."""
+        pool = self.pool
+
         def count() -> None:
             try:
-                self.pack_coverage(pack)
-                self.outdated_analyses(pack)
+                self.pack_coverage(pack, pool)
+                self.outdated_analyses(pack, pool)
             except Exception as exc:  # notices() meets it again and reports it
                 log.debug("counting photos in the background: %s", exc)
 

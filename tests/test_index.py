@@ -792,6 +792,24 @@ def test_a_failed_file_in_a_folder_renamed_or_moved_stays_passed_over_at_its_new
     assert set(failed_files(database_url)) == {"corrupt.jpg", "blank.jpg"}
 
 
+def a_failure_then_its_namesake(pf: Pgface, tmp_path: Path, first: str, second: str
+                                ) -> tuple[Path, Path]:
+    """A broken FIRST/IMG_0001.jpg indexed (its failure remembered) and deleted, and a good
+    SECOND/IMG_0001.jpg of the same size and times; (the broken path, the good one)."""
+    (tmp_path / first).mkdir()
+    (tmp_path / second).mkdir()
+    broken, good = tmp_path / first / "IMG_0001.jpg", tmp_path / second / "IMG_0001.jpg"
+    broken.write_bytes(b"\0" * 5000)
+    shutil.copy(sample_photos()[1], good)
+    an_hour_ago = time.time_ns() - 3600 * 10**9
+    for path in (broken, good):
+        os.utime(path, ns=(an_hour_ago, an_hour_ago))
+    assert [Path(f.source).name for f in pf.index([tmp_path / first]).failures] == [
+        "IMG_0001.jpg"]
+    shutil.rmtree(tmp_path / first)
+    return broken, good
+
+
 def test_a_good_photo_of_a_failed_files_name_and_stamp_is_read_not_taken_for_it_moved(
     pf: Pgface, database_url: str, tmp_path: Path
 ) -> None:
@@ -800,17 +818,7 @@ def test_a_good_photo_of_a_failed_files_name_and_stamp_is_read_not_taken_for_it_
     # a tar or `rsync -t` setting both, a coarse change time) was taken for it moved: "1 file
     # that failed before and is unchanged was not read again", never stored, and the failure's
     # row moved onto it for good. Another file has its own inode; a folder's rename keeps it.
-    (tmp_path / "import").mkdir()
-    (tmp_path / "library").mkdir()
-    broken, good = tmp_path / "import" / "IMG_0001.jpg", tmp_path / "library" / "IMG_0001.jpg"
-    broken.write_bytes(b"\0" * 5000)
-    shutil.copy(sample_photos()[1], good)
-    an_hour_ago = time.time_ns() - 3600 * 10**9
-    for path in (broken, good):
-        os.utime(path, ns=(an_hour_ago, an_hour_ago))
-    assert [Path(f.source).name for f in pf.index([tmp_path / "import"]).failures] == [
-        "IMG_0001.jpg"]
-    shutil.rmtree(tmp_path / "import")
+    broken, good = a_failure_then_its_namesake(pf, tmp_path, "import", "library")
     # The two files' change times equal to the nanosecond, as the probe's were: the row takes
     # the good file's stamp (a change time cannot be set)
     info = good.stat()
@@ -853,17 +861,7 @@ def test_a_good_photo_on_another_file_system_with_a_failed_files_inode_is_read(
     # taken for the failure moved, never read nor stored, and the row moved onto its path for
     # good. Two file systems need root and loop mounts: the remembered row is given the good
     # file's stamp and inode by SQL, and another device, as the other file system's.
-    (tmp_path / "card").mkdir()
-    (tmp_path / "stick").mkdir()
-    broken, good = tmp_path / "card" / "IMG_0001.jpg", tmp_path / "stick" / "IMG_0001.jpg"
-    broken.write_bytes(b"\0" * 5000)
-    shutil.copy(sample_photos()[1], good)
-    an_hour_ago = time.time_ns() - 3600 * 10**9
-    for path in (broken, good):
-        os.utime(path, ns=(an_hour_ago, an_hour_ago))
-    assert [Path(f.source).name for f in pf.index([tmp_path / "card"]).failures] == [
-        "IMG_0001.jpg"]
-    shutil.rmtree(tmp_path / "card")
+    broken, good = a_failure_then_its_namesake(pf, tmp_path, "card", "stick")
     info = good.stat()
     with psycopg.connect(database_url) as conn:
         conn.execute("UPDATE failed_files SET size_bytes = %s, mtime_ns = %s, ctime_ns = %s, "

@@ -638,6 +638,7 @@ class People:
 
     # Clustering
 
+    @whole
     def cluster(self, full: bool = False, similarity: float | None = None,
                 min_neighbours: int = MIN_NEIGHBOURS, bulk: bool | None = None,
                 min_quality: float | None = None) -> ClusterReport:
@@ -697,6 +698,7 @@ class People:
         found.warning = loaded.warning
         return found
 
+    @whole
     def suggest(self, face_ids: FaceIds, threshold: float | None = None
                 ) -> dict[int, builtins.list[Candidate]]:
         """For stored faces: the people each most likely is (up to five, best first), from
@@ -705,6 +707,7 @@ class People:
         return suggest_people(self.pool, face_id_list(face_ids), limit,
                               self.settings.match_threshold, self.settings.ef_search)
 
+    @whole
     def search(self, photo: PhotoInput, top: int | None = None, threshold: float | None = None,
                min_quality: float | None = None
                ) -> tuple[SearchResult, builtins.list[builtins.list[PersonMatches]]]:
@@ -725,6 +728,7 @@ class People:
 
     # Enrolment
 
+    @whole
     def enrol(self, folder: str | Path, move: bool = False,
               progress: ProgressCallback | None = None) -> EnrolReport:
         """Index folder/<name>/*.jpg and put each photo's face in the person <name>.

@@ -6,11 +6,13 @@ died with "terminate called without an active exception" or "FATAL: exception no
 unwinding them, and an unwind through C++ frames (ONNX Runtime's, OpenVINO's, OpenCV's
 decoding, resizing and alignment, FAISS's search) aborts the process. So each call of the
 library that reaches them runs inside `inference()` as a whole (Pgface.load_photo, search,
-compare, embed, index, index_pending; People.identify; and each model run, for callers of
-the models themselves), and at exit (an atexit hook: those run after the non-daemon threads
-are joined, before the daemon threads are ended) no new one starts and those under way are
-waited for, EXIT_WAIT_S at most. A daemon thread that asks for one then waits for the end
-(it is ended while it waits, in no native code); any other thread gets InterpreterExiting.
+compare, embed, index, index_pending; People.cluster, identify, suggest, search, enrol; and
+each model run, for callers of the models themselves), and at exit (an atexit hook: those
+run after the non-daemon threads are joined, before the daemon threads are ended) no new one
+starts, InterpreterExiting raised, and those under way are waited for, EXIT_WAIT_S at most.
+(A daemon thread asking for one was made to wait for the end, out of native code: it held
+its application's lock as it waited, and the application's own exit hook waited for that
+lock for ever: probe reprobe48.)
 """
 
 from __future__ import annotations
@@ -46,8 +48,6 @@ def inference() -> Iterator[None]:
     if depth == 0:
         with _state:
             if _exiting:
-                if threading.current_thread().daemon:
-                    _state.wait_for(lambda: False)  # until the interpreter ends this thread
                 raise InterpreterExiting("the interpreter is exiting: no face analysis "
                                          "starts now")
             _running += 1

@@ -9,10 +9,13 @@ library that reaches them runs inside `inference()` as a whole (Pgface.load_phot
 compare, embed, index, index_pending; People.cluster, identify, suggest, search, enrol; and
 each model run, for callers of the models themselves), and at exit (an atexit hook: those
 run after the non-daemon threads are joined, before the daemon threads are ended) no new one
-starts, InterpreterExiting raised, and those under way are waited for, EXIT_WAIT_S at most.
-(A daemon thread asking for one was made to wait for the end, out of native code: it held
-its application's lock as it waited, and the application's own exit hook waited for that
-lock for ever: probe reprobe48.)
+starts in another thread than the main one, InterpreterExiting raised, and those under way
+are waited for, EXIT_WAIT_S at most. (A daemon thread asking for one was made to wait for the
+end, out of native code: it held its application's lock as it waited, and the application's
+own exit hook waited for that lock for ever: probe reprobe48.) The main thread, which is not
+unwound, still calls from an application's exit hook run after pgface's. An index run in a
+daemon thread is not waited for: its thread pool is shut down before any exit hook runs
+(concurrent.futures), so it stops there, what it stored whole.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def inference() -> Iterator[None]:
     depth = getattr(_depth, "calls", 0)
     if depth == 0:
         with _state:
-            if _exiting:
+            if _exiting and threading.current_thread() is not threading.main_thread():
                 raise InterpreterExiting("the interpreter is exiting: no face analysis "
                                          "starts now")
             _running += 1

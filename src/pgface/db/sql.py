@@ -827,10 +827,12 @@ SELECT (SELECT count(*) FROM photos) AS photos,
 """
 # Changes to photos and photo_analyses by any session, from PostgreSQL's statistics (flushed
 # within seconds of a commit): while they are unchanged, PACK_COVERAGE's answer is too, and
-# OUTDATED_ANALYSES' (an analysis made again is an update).
+# OUTDATED_ANALYSES' (an analysis made again is an update of photo_analyses; updates of photos,
+# a path or a face count recorded, change neither count, and recounting for them put two
+# scans of every photo back on searches made while a library is indexed).
 COVERAGE_STAMP = """
 SELECT pg_stat_get_tuples_inserted(t), pg_stat_get_tuples_deleted(t),
-       pg_stat_get_tuples_updated(t)
+       CASE WHEN t = 'photo_analyses'::regclass THEN pg_stat_get_tuples_updated(t) END
 FROM unnest(ARRAY['photos'::regclass, 'photo_analyses'::regclass]) t ORDER BY t
 """
 ANALYSES_PER_MODEL = "SELECT model, count(*) FROM photo_analyses GROUP BY model ORDER BY model"

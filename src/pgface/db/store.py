@@ -1075,8 +1075,9 @@ class KeptCounts:
 
 def coverage_stamp(conn: psycopg.Connection) -> tuple[int, ...]:
     """A value that changes whenever rows are added to or deleted from photos or
-    photo_analyses (PostgreSQL's statistics: seconds late, all zeros if they are off)."""
-    return tuple(int(v) for row in conn.execute(sql.COVERAGE_STAMP) for v in row)
+    photo_analyses, or photo_analyses' are updated (PostgreSQL's statistics: seconds late, all
+    zeros if they are off)."""
+    return tuple(int(v or 0) for row in conn.execute(sql.COVERAGE_STAMP) for v in row)
 
 
 def count_faces(conn: psycopg.Connection, model: str) -> int:

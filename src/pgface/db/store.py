@@ -185,10 +185,17 @@ def add_photos(
     recount_faces(conn, before)
     if reanalysed is not None:
         reanalysed.extend(before)
+    _record_where(conn, photos, replaced)
+    return stored
+
+
+def _record_where(conn: psycopg.Connection, photos: Sequence[PhotoRow],
+                  replaced: list[tuple[int, int]] | None) -> None:
+    """The paths the photos were read at, recorded (record_paths); REPLACED gets the (former
+    photo, photo now) pairs of the paths whose content changed."""
     edited = record_paths(conn, [Sighting(p.sha256, p.path, p.stamp) for p in photos])
     if replaced is not None:
         replaced.extend(edited)
-    return stored
 
 
 def _copy_faces(conn: psycopg.Connection, photos: Sequence[PhotoRow], ids: Mapping[bytes, int],
@@ -241,9 +248,7 @@ def analyse_again(conn: psycopg.Connection, photos: Sequence[PhotoRow], model: s
     by_id = {again[p.sha256]: len(p.faces) for p in photos if p.sha256 in again}
     conn.execute(sql.ANALYSED_AGAIN, [ANALYSIS_REVISION, list(by_id), list(by_id.values()),
                                       model])
-    edited = record_paths(conn, [Sighting(p.sha256, p.path, p.stamp) for p in photos])
-    if replaced is not None:
-        replaced.extend(edited)
+    _record_where(conn, photos, replaced)
     return again, old
 
 
@@ -256,9 +261,6 @@ def drop_replaced_faces(conn: psycopg.Connection, old: Mapping[int, Sequence[int
     photo analysed again, whose face is that close takes the person back), as an edit's lost
     faces do. The photos' face counts follow."""
     faces = [face for ids in old.values() for face in ids]
-    if not faces:
-        recount_faces(conn, list(old))
-        return
     left = [face for face in faces if face not in carried]
     if left:
         photos = sorted(old)

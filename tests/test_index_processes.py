@@ -149,6 +149,32 @@ def test_a_killed_indexing_process_stops_the_run_and_keeps_whole_batches(
     assert table_counts(database_url)[0] == len(paths)
 
 
+def test_a_processs_database_error_is_said_as_one_process_says_it(
+    settings: Settings, database_url: str, tmp_path: Path,
+) -> None:
+    """A statement refused in a process is said in the words one process uses, not as a
+    crash ("(StatementFailed: database: ...)")."""
+    distinct_photos(tmp_path / "photos", 2)
+    settings.photo_batch = 1  # a photo for each process
+    with Pgface(settings) as library:
+        library.stats()  # the schema made
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("CREATE FUNCTION pgface.refuse_faces() RETURNS trigger LANGUAGE "
+                         "plpgsql AS $$BEGIN RAISE EXCEPTION 'no faces today'; END$$")
+            conn.execute("CREATE TRIGGER refuse_faces BEFORE INSERT ON pgface.faces "
+                         "FOR EACH ROW EXECUTE FUNCTION pgface.refuse_faces()")
+        with pytest.raises(PgfaceError) as alone:
+            library.index([tmp_path / "photos"])
+        settings.index_processes = 2
+        with pytest.raises(PgfaceError) as in_processes:
+            library.index([tmp_path / "photos"])
+    assert str(alone.value) == "database: no faces today"
+    assert str(in_processes.value) == (
+        "an indexing process failed, so the run stopped (database: no faces today); "
+        "the batches stored before are kept")
+    assert table_counts(database_url) == (0, 0)
+
+
 def test_a_bulk_run_in_processes_leaves_the_hnsw_index_to_the_parent(
     settings: Settings, database_url: str
 ) -> None:

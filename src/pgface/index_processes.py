@@ -412,7 +412,11 @@ def _index_queue(settings: Settings, tasks: Any, results: Connection, stop: Any,
         kind = ("memory" if isinstance(exc, OutOfMemoryError)
                 else "lost" if isinstance(exc, DatabaseLost) else None)
         with contextlib.suppress(OSError):  # the parent gone: nobody to tell
-            send(("error", pid, describe(exc) if kind is None else str(exc), kind))
+            # pgface's own errors are said in words already, as one process says them; an
+            # unexpected one needs its class ("an indexing process failed ... (StatementFailed:
+            # database: ...)" read as a crash)
+            said = str(exc) if isinstance(exc, PgfaceError) else describe(exc)
+            send(("error", pid, said, kind))
         raise SystemExit(1) from None
 
 

@@ -869,6 +869,32 @@ def test_a_photo_edited_in_place_keeps_its_people(pf: Pgface, tmp_path: Path) ->
                      "Grace": []}
 
 
+def test_a_prune_of_a_copy_of_a_photo_edited_since_says_no_name_lost(
+        pf: Pgface, tmp_path: Path) -> None:
+    """party.jpg named, a copy of it elsewhere, party.jpg edited in place (its people go to
+    the edited photo; the copy keeps the old content, and so its names), the copy deleted: the
+    prune deleted the old content and said "named faces among them: 'Ada', 'Grace'", who lost
+    nothing (probe living49). A photo deleted whose people no edit took is still said."""
+    group, album, party, other, faces = party_and_other(pf, tmp_path)
+    pf.people.name_faces(faces[0].face_id, "Ada")
+    pf.people.name_faces(faces[1].face_id, "Grace")
+    bbt = stored_faces(pf, [other])[str(other.resolve())][0]
+    pf.people.name_faces(bbt.face_id, "Sheldon")
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    shutil.copyfile(party, copies / "party-copy.jpg")
+    shutil.copyfile(sample_photos()[1], copies / "yao.jpg")  # an empty folder is not pruned
+    pf.index(copies)
+    edited(group, party)
+    assert pf.index(album).people_kept == 2
+
+    (copies / "party-copy.jpg").unlink()
+    other.unlink()  # Sheldon's only photo: lost, and said
+    pruned = pf.index([album, copies], prune=True)
+    assert (pruned.removed.photos, pruned.removed.named) == (2, ["Sheldon"])
+    assert (pf.people.get("Ada").faces, pf.people.get("Grace").faces) == (1, 1)
+
+
 def test_an_edit_that_loses_a_named_face_warns_naming_the_person_it_left(
         pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     """A living-library probe: an edit that cropped a named face out (or turned the photo so
@@ -2174,6 +2200,7 @@ def test_a_folder_moved_with_a_photo_in_it_edited_keeps_that_photos_people_at_th
     pruned = pf.index(album, prune=True)
 
     assert (pruned.removed.photos, pruned.removed.people_kept, pruned.people_kept) == (1, 2, 2)
+    assert pruned.removed.named == []  # given to the edited photo: nobody lost
     now = stored_faces(pf, [moved / "party.jpg"])[str((moved / "party.jpg").resolve())]
     with pf.pool.connection() as conn:
         held = dict(conn.execute(

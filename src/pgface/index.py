@@ -1548,9 +1548,10 @@ def _give_kept(conn: psycopg.Connection, kept: Sequence[ps.KeptFace], what: str)
         people_history.carry_to_successors(
             conn, change.id, [(k.face_id, k.person_id, *k.former()) for k in kept])
         change.involve(*dict.fromkeys(k.person_id for k in giving))
+        # pairwise (null: a face found again, given what was kept for it): a prune's removal
+        # reads which faces an edit gave their people (sql.NAMED_ON_PHOTOS)
         change.payload.update(faces=[k.face_id for k in giving],
-                              former_faces=[k.former_face_id for k in giving
-                                            if k.former_face_id is not None])
+                              former_faces=[k.former_face_id for k in giving])
         change.summary = f"kept the people of {given} face(s) of {what}"
         change.discard = given == 0
     return given

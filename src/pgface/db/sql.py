@@ -324,10 +324,31 @@ JOIN people p ON p.id = c.person_id
 WHERE p.name IS NOT NULL AND NOT p.hidden
 GROUP BY c.place, p.id, p.name ORDER BY c.place, p.name, p.id
 """
-# The names of the named, shown people of these photos' faces (a removal tells them).
+# The names of the named, shown people of these photos' faces (a removal tells them), but a
+# face whose person an edited version of it, kept, holds too (a keep change gave it: its
+# payload's faces and former_faces, pairwise): a photo edited in place while a copy kept its
+# old content, the copy deleted, or a former self given over at the prune, lost nobody (a
+# prune said it had lost the names of people it had not: probe living49). A keep's lists of
+# unequal length (before they were pairwise: faces found again had no former face) pair none.
 NAMED_ON_PHOTOS = """
-SELECT DISTINCT p.name FROM faces f JOIN people p ON p.id = f.person_id
-WHERE f.photo_id = ANY(%s) AND p.name IS NOT NULL AND NOT p.hidden ORDER BY 1
+WITH named AS (
+    SELECT f.id, f.person_id, p.name FROM faces f JOIN people p ON p.id = f.person_id
+    WHERE f.photo_id = ANY(%(photos)s) AND p.name IS NOT NULL AND NOT p.hidden),
+edited AS (
+    SELECT k.face::bigint AS face, k.former::bigint AS former
+    FROM people_changes c
+    CROSS JOIN LATERAL ROWS FROM (jsonb_array_elements_text(c.payload->'faces'),
+                                  jsonb_array_elements_text(c.payload->'former_faces')
+                                 ) k(face, former)
+    WHERE c.kind = 'keep' AND EXISTS (SELECT 1 FROM named)
+      AND jsonb_typeof(c.payload->'faces') = 'array'
+      AND jsonb_typeof(c.payload->'former_faces') = 'array'
+      AND jsonb_array_length(c.payload->'faces') = jsonb_array_length(c.payload->'former_faces'))
+SELECT DISTINCT n.name FROM named n
+WHERE NOT EXISTS (SELECT 1 FROM edited e JOIN faces g ON g.id = e.face
+                  WHERE e.former = n.id AND g.person_id = n.person_id
+                    AND g.photo_id <> ALL(%(photos)s))
+ORDER BY 1
 """
 # The photos these faces are of.
 PHOTOS_OF_FACES = "SELECT DISTINCT photo_id FROM faces WHERE id = ANY(%s)"

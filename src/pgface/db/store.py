@@ -714,7 +714,7 @@ def delete_forgotten(conn: psycopg.Connection, forgotten: ForgottenPaths, gone_o
     doomed = (list(pathless) if pathless is not None
               else pathless_photos(conn, forgotten.photos, gone_only))
     if doomed:
-        removal.named = [r[0] for r in conn.execute(sql.NAMED_ON_PHOTOS, [doomed])]
+        removal.named = [r[0] for r in conn.execute(sql.NAMED_ON_PHOTOS, {"photos": doomed})]
     removal.photos, removal.faces = _delete_photos(conn, doomed)
     if forgotten.photos:
         conn.execute(sql.REFRESH_DISPLAY_PATHS, [forgotten.photos])

@@ -1400,6 +1400,13 @@ lock = threading.Lock()
 atexit.register(lock.acquire)
 # and one that analyses a photo in the main thread, which is never unwound: it may
 atexit.register(lambda: print("at exit:", len(pf.embed(photo)), "faces", flush=True))
+# and one that indexes: the thread pools of a run are shut down by then (concurrent.futures)
+def index_at_exit():
+    try:
+        pf.index([photo])
+    except pgface.PgfaceError as exc:
+        print("index at exit:", type(exc).__name__, flush=True)
+atexit.register(index_at_exit)
 import pgface
 pf = pgface.open()
 photo = sys.argv[1]
@@ -1431,13 +1438,15 @@ def test_a_program_ends_whole_while_its_daemon_threads_analyse_faces(
     through the inference library's C++ frames. The exit waits for the analyses under way
     and starts none (models.exiting); a call asked for then raises, so a worker lets go of
     its application's lock (made to wait instead, it held the lock the application's exit
-    hook took: the exit hung for ever, probe reprobe48)."""
+    hook took: the exit hung for ever, probe reprobe48). An index run then, whose thread pools
+    concurrent.futures has shut down, raised its RuntimeError, no PgfaceError (reprobe49)."""
     for _ in range(2):
         run = subprocess.run([sys.executable, "-c", _DAEMONS_AT_EXIT, str(sample_photos()[0])],
                              env={**os.environ, **env}, capture_output=True, text=True,
                              timeout=120)
         assert run.returncode == 0, run.stderr
-        assert re.fullmatch(r"main returns\nat exit: [1-9]\d* faces\n", run.stdout), (
+        assert re.fullmatch(r"main returns\nindex at exit: InterpreterExiting\n"
+                            r"at exit: [1-9]\d* faces\n", run.stdout), (
             run.stdout, run.stderr)
         assert "terminate called" not in run.stderr, run.stderr
 

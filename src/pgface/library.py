@@ -49,7 +49,7 @@ from pgface.index import (
 )
 from pgface.index_processes import index_in_processes, processes_for
 from pgface.models.analysis import FaceAnalyzer
-from pgface.models.exiting import whole
+from pgface.models.exiting import pools_refused_at_exit, whole
 from pgface.models.packs import resolve_pack
 from pgface.models.sessions import available_providers
 from pgface.people import People
@@ -456,6 +456,12 @@ class Pgface:
         than a batch of photos for each: the walk (and its exclude patterns) is this
         process's, the processes are handed the files it found. reanalyse: the photos this
         pack analysed at an older revision are analysed again (index.Indexer's)."""
+        with pools_refused_at_exit():
+            return self._index_files(paths, progress, within, reread, exclude, reanalyse)
+
+    def _index_files(self, paths: Sequence[Path], progress: ProgressCallback | None,
+                     within: fs_paths.Paths | None, reread: bool, exclude: Sequence[str],
+                     reanalyse: bool) -> IndexReport:
         check_progress(progress)
         started = time.perf_counter()
         report, files = photo_files(paths, progress, within, exclude)

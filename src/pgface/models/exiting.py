@@ -21,6 +21,7 @@ daemon thread is not waited for: its thread pool is shut down before any exit ho
 from __future__ import annotations
 
 import atexit
+import concurrent.futures.thread
 import functools
 import os
 import threading
@@ -72,6 +73,28 @@ def whole(func: F) -> F:
         with inference():
             return func(*args, **kwargs)
     return gated  # type: ignore[return-value]
+
+
+@contextmanager
+def pools_refused_at_exit() -> Iterator[None]:
+    """Around a run on thread pools (indexing): once the interpreter exits, concurrent.futures
+    has shut its pools down before any exit hook runs, and their refusal of new work
+    ("RuntimeError: cannot schedule new futures after ...") escaped an index run in a daemon
+    thread, or in an application's exit hook, where every error is to be a PgfaceError (probe
+    reprobe49): said as InterpreterExiting. What the run stored before is whole."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if "cannot schedule new futures after" not in str(exc) or not _pools_shut():
+            raise
+        raise InterpreterExiting("the interpreter is exiting: the index run stopped; what it "
+                                 "stored before is kept") from None
+
+
+def _pools_shut() -> bool:
+    # concurrent.futures keeps whether its exit hook ran in a module global (Python 3.9 to
+    # 3.14); where it is not found, this module's own flag, set later in the exit
+    return bool(getattr(concurrent.futures.thread, "_shutdown", False)) or _exiting
 
 
 def _wait_for_inference(timeout: float = EXIT_WAIT_S) -> None:

@@ -714,6 +714,12 @@ def test_cli_enrol_name_merge_erase_identify(settings: Settings, pf: Pgface, mod
     assert re.match(r"\d+ faces no one named by hand: 0 joined people, \d+ formed 0 new people "
                     r"and 1 found again, \d+ faces? still without a person, ", result.stdout
                     ), result.stdout
+    # with nothing new it looks at no face, and all those without a person stay so (it said
+    # "0 unassigned faces: ..., 17 faces still without a person": probe living49)
+    result = runner.invoke(app, ["people", "cluster"], env=env)
+    assert re.match(r"0 faces looked at \(new, and unassigned ones near them\): 0 joined "
+                    r"people, 0 formed 0 new people, \d+ faces? still without a person, ",
+                    result.stdout), result.stdout
     found = [p for p in pf.people.list(unnamed=True) if p.name is None]
     assert [p.faces for p in found] == [len(photos_of("bbt-amy"))]
     amy = [f.face_id for f in pf.people.faces(found[0].id)]

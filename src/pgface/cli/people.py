@@ -463,8 +463,11 @@ def cluster(
     if as_json:
         print_json(report.to_dict())
         return
-    # --full looks again at the faces clustering had grouped: they were called "unassigned"
-    looked_at = "faces no one named by hand" if full else "unassigned faces"
+    # --full looks again at the faces clustering had grouped: they were called "unassigned";
+    # a run looks at the new faces and the unassigned ones near them, not all those still
+    # without a person ("0 unassigned faces: ..., 17 faces still without a person")
+    looked_at = ("faces no one named by hand" if full
+                 else "faces looked at (new, and unassigned ones near them)")
     out.print(f"{report.considered} {looked_at}: {report.joined} joined people, "
               f"{report.in_new_people} formed {report.founded} new people"
               f"{found_again_text(report)}, "

@@ -99,7 +99,8 @@ def say_people_kept(report: IndexReport) -> None:
         # `people undo` passes over a keep (docs/people.md); this said it took it back, and
         # a user who tried undid an earlier change instead
         err.print(f"kept their people: {counted(report.people_kept, 'face')} of edited photos, "
-                  "of photos another pack analysed or found again (recorded as a keep in "
+                  "of photos analysed again (--pending), another pack analysed or found again "
+                  "(recorded as a keep in "
                   "`pgface people history`, which `pgface people undo` passes over)",
                   highlight=False,
                   soft_wrap=True)

@@ -622,6 +622,51 @@ def test_full_clustering_keeps_a_face_split_off_a_person_apart_from_it(pf: Pgfac
     assert faces_of(zed.id) == sorted([named_face, *others])
 
 
+def test_full_clustering_keeps_a_split_whose_faces_were_analysed_again_or_edited(
+        pf: Pgface, tmp_path: Path) -> None:
+    """A split holds the face ids it moved; a face analysed again (`index --pending`) or of a
+    photo edited in place is a new face, given its former self's person by a keep change. The
+    split's cannot-link stayed with the old ids: `cluster --full` emptied the person into the
+    faces split off it (probe reprobe49). It follows the keeps now, an edit after a new
+    analysis too; undone, the split holds no longer."""
+    album = tmp_path / "album"
+    album.mkdir()
+    for photo in photos_of("deepface-id00"):
+        shutil.copyfile(photo, album / photo.name)
+    pf.index(album)
+    pf.people.cluster()
+    person = max(pf.people.list(unnamed=True), key=lambda p: p.faces)
+    first, second, *_ = pf.people.faces(person.id)
+    # each split off alone: a person kept apart by one face's split only
+    split_first = pf.people.split(person.id, [first.face_id])
+    split_second = pf.people.split(person.id, [second.face_id])
+
+    def faces_of(person_id: int) -> list[int]:
+        return sorted(f.face_id for f in pf.people.faces(person_id))
+
+    rest = faces_of(person.id)
+    assert rest and first.photo_id != second.photo_id
+    as_an_older_pgface_left_them(pf, [first.photo_id])
+    assert pf.index_pending().people_kept == 1  # the first face analysed again,
+    for face in (first, second):  # then both photos edited in place
+        with open(face.path, "ab") as photo:
+            photo.write(b"x")
+    assert pf.index(album).people_kept == 2
+    [now_first], [now_second] = faces_of(split_first.id), faces_of(split_second.id)
+    assert {now_first, now_second}.isdisjoint({first.face_id, second.face_id})
+    pf.people.cluster(full=True)
+    assert [faces_of(p.id) for p in (person, split_first, split_second)] == [
+        rest, [now_first], [now_second]]
+    # undone, a split holds no longer: its face, the new one, is back with the rest
+    assert "split" in pf.people.undo().summary
+    pf.people.cluster(full=True)
+    assert (faces_of(person.id), faces_of(split_first.id)) == (
+        sorted([*rest, now_second]), [now_first])
+    assert "split" in pf.people.undo().summary
+    pf.people.cluster(full=True)
+    assert faces_of(person.id) == sorted([*rest, now_first, now_second])
+
+
 def test_clustering_lfw_view1(lfw_library: Pgface) -> None:
     """All of LFW View 1 clustered in bulk, inside a transaction that is rolled back (the
     session's LFW database stays as it was for the other tests)."""

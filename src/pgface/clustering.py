@@ -152,9 +152,10 @@ def _kept_apart(conn: psycopg.Connection, stored: Sequence[ps.ClusterFace],
                 before: dict[int, int]) -> dict[int, set[int]]:
     """The people each face a full run freed may not join: those holding, by a human's
     decision, a face a human split off the person the freed face was in (not undone since),
-    which says that face is not the same person as the rest. Freed, the rest joined it as the
-    only person left near them, and the human's split was undone (probe naming45). Empty for
-    an incremental run: it frees no face."""
+    which says that face is not the same person as the rest, or a face the indexer gave that
+    face's person since (analysed again, edited: probe reprobe49). Freed, the rest joined it
+    as the only person left near them, and the human's split was undone (probe naming45).
+    Empty for an incremental run: it frees no face."""
     if not before:
         return {}
     taken_from = ps.moved_by_hand(conn)

@@ -261,14 +261,15 @@ WHERE f.model = %s ORDER BY f.id
 # A face a human split off a person ("Move to a new person") is not that person, the human
 # said: a full re-cluster keeps the faces it frees of that person out of the person holding
 # the face (probe naming45: the rest of a cluster, freed, joined the face split off it, undoing
-# the split). Each face a split not undone moved, with the person it took it from, as the
-# change's payload says it (its person, faces and their twins; a payload is never pruned):
-# every such split, not only the latest (a face split off A, then off the person it went to,
-# is still not A: probe reprobe47). One pass over the splits, no join with faces: the caller
-# has every face of the model (a join planned on the functions' guesses of 100 rows each
-# compared 12,000 faces with each of 10,000 moves: 9.4 s at 100,000 faces).
+# the split). Each face a split not undone moved, with the person it took it from and the
+# split's change id, as the change's payload says it (its person, faces and their twins; a
+# payload is never pruned): every such split, not only the latest (a face split off A, then
+# off the person it went to, is still not A: probe reprobe47). One pass over the splits, no
+# join with faces: the caller has every face of the model (a join planned on the functions'
+# guesses of 100 rows each compared 12,000 faces with each of 10,000 moves: 9.4 s at 100,000
+# faces).
 MOVED_BY_HAND = """
-SELECT DISTINCT m.face_id, (c.payload->>'person_id')::bigint
+SELECT DISTINCT c.id, m.face_id, (c.payload->>'person_id')::bigint
 FROM people_changes c
 CROSS JOIN LATERAL (
     SELECT f::bigint AS face_id
@@ -278,6 +279,26 @@ CROSS JOIN LATERAL (
                                            THEN c.payload->'twins' ELSE '[]' END) f
 ) m
 WHERE c.kind = 'split' AND c.undone_at IS NULL
+"""
+# The faces the indexer's keep changes after change %s gave the person of a former face:
+# (keep id, face, former face), from the keep's payload, whose faces and former_faces are
+# pairwise (a null former: a face found again, given what was kept for it). A keep's lists
+# of unequal length (before d339da4 a face found again had no former face) pair none, as
+# sql.NAMED_ON_PHOTOS reads them. A face split off a person and then analysed again (`index
+# --pending`), or of a photo edited in place, moved and edited, or analysed by another pack,
+# is a new face the split's record does not name: its former face's split holds for it
+# (moved_by_hand; probe reprobe49: `cluster --full` emptied the person into the new face).
+KEPT_SINCE = """
+SELECT c.id, k.face::bigint, k.former::bigint
+FROM people_changes c
+CROSS JOIN LATERAL ROWS FROM (jsonb_array_elements_text(c.payload->'faces'),
+                              jsonb_array_elements_text(c.payload->'former_faces')
+                             ) k(face, former)
+WHERE c.kind = 'keep' AND c.id > %s
+  AND jsonb_typeof(c.payload->'faces') = 'array'
+  AND jsonb_typeof(c.payload->'former_faces') = 'array'
+  AND jsonb_array_length(c.payload->'faces') = jsonb_array_length(c.payload->'former_faces')
+  AND k.former IS NOT NULL
 """
 OTHER_PACKS_HOLD_PEOPLE = """
 SELECT EXISTS (SELECT 1 FROM model_packs p
@@ -579,11 +600,28 @@ def cluster_faces(conn: psycopg.Connection, model: str) -> list[ClusterFace]:
 
 def moved_by_hand(conn: psycopg.Connection) -> dict[int, set[int]]:
     """face id -> the people the splits not undone took it out of, for the faces splits
-    moved (MOVED_BY_HAND)."""
+    moved (MOVED_BY_HAND) and the faces that took over their people since, by keep changes
+    made after the split (KEPT_SINCE): a face analysed again, or of a photo edited, moved
+    and edited or analysed by another pack, and so on down a chain (edited twice)."""
+    splits = [(change, face, person) for change, face, person in conn.execute(MOVED_BY_HAND)
+              if person is not None]
+    if not splits:
+        return {}
+    successors: dict[int, list[tuple[int, int]]] = {}  # former face -> (keep id, face)
+    for keep, face, former in conn.execute(KEPT_SINCE, [min(s[0] for s in splits)]):
+        successors.setdefault(former, []).append((keep, face))
     taken: dict[int, set[int]] = {}
-    for face, person in conn.execute(MOVED_BY_HAND):
-        if person is not None:
-            taken.setdefault(face, set()).add(person)
+    for change, face, person in splits:
+        # a keep hands a face on only after the split (and after the keep that made the face)
+        since = {face: change}
+        todo = [face]
+        while todo:
+            former = todo.pop()
+            taken.setdefault(former, set()).add(person)
+            for keep, successor in successors.get(former, ()):
+                if keep > since[former] and keep < since.get(successor, keep + 1):
+                    since[successor] = keep
+                    todo.append(successor)
     return taken
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, TiffImagePlugin
 
 from pgface import imaging
 from pgface.errors import ImageError
@@ -29,6 +29,7 @@ from pgface.imaging import (
     quiet_decoders,
     read_photo,
 )
+from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
 
 LIMITS = {"max_bytes": 10_000_000, "max_pixels": 4_000_000}
@@ -807,3 +808,84 @@ def test_a_date_written_as_bytes_is_read() -> None:
         photo = decode_photo(encode(Image.new("RGB", (32, 32)), "JPEG", exif=exif.tobytes()),
                              "dated.jpg", **LIMITS)
         assert photo.taken_at == taken
+
+
+def _yao() -> Image.Image:
+    return Image.open(next(p for p in sample_photos() if p.name == "yaoming.jpg"))
+
+
+def pages_tiff(first: Image.Image, pages: int) -> bytes:
+    """FIRST as a TIFF's first page, then PAGES more of one black pixel each (13 bytes an
+    IFD and 2 a pixel: 150,000 of them are 17 MB)."""
+    data = bytearray(encode(first.convert("RGB"), "TIFF"))
+    at = struct.unpack("<I", data[4:8])[0]
+    link = at + 2 + 12 * struct.unpack("<H", data[at:at + 2])[0]  # the first IFD's next
+    for _ in range(pages):
+        data += b"\0" * (len(data) % 2)
+        pixel = len(data)
+        data += b"\0\0"
+        struct.pack_into("<I", data, link, len(data))
+        entries = ((256, 3, 1), (257, 3, 1), (258, 3, 8), (259, 3, 1), (262, 3, 1),
+                   (273, 4, pixel), (277, 3, 1), (278, 3, 1), (279, 4, 1))
+        data += struct.pack("<H", len(entries)) + b"".join(
+            struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in entries)
+        link = len(data)
+        data += b"\0\0\0\0"
+    return bytes(data)
+
+
+def test_a_tiff_of_thousands_of_pages_is_read_without_walking_them_all(
+        analyzer: FaceAnalyzer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probe hostile49: every multi-page TIFF's pages were counted (Pillow's n_frames, whose
+    walk searches a list of the pages before for each: 10,000 pages took 6 s, and a 17 MB
+    upload of 150,000 minutes, holding an inference worker after its client had gone). They
+    are counted only for a blank first page's warning, and no further than
+    MAX_FRAMES_COUNTED."""
+    ifds_read = 0
+    load = TiffImagePlugin.ImageFileDirectory_v2.load
+
+    def counted(self: TiffImagePlugin.ImageFileDirectory_v2, fp: object) -> None:
+        nonlocal ifds_read
+        ifds_read += 1
+        load(self, fp)
+
+    monkeypatch.setattr(TiffImagePlugin.ImageFileDirectory_v2, "load", counted)
+    pages = 5 * imaging.MAX_FRAMES_COUNTED
+    photo = decode_photo(pages_tiff(_yao(), pages), "pages.tif", **LIMITS)
+    assert len(analyzer.detect(photo.image)) == 1 and photo.warning is None
+    assert ifds_read < 10  # the first page's, none of the others'
+
+    ifds_read = 0
+    blank = Image.new("RGB", (400, 225), "white")
+    photo = decode_photo(pages_tiff(blank, pages), "blank-pages.tif", **LIMITS)
+    assert photo.warning is not None and photo.warning.startswith(
+        "its first frame, the only one read of its 1,000 or more: nearly every pixel")
+    assert ifds_read < 4 * imaging.MAX_FRAMES_COUNTED  # 3 a page seek reads (all pages: 10,000)
+    few = decode_photo(pages_tiff(blank, 3), "blank-4-pages.tif", **LIMITS)
+    assert few.warning is not None and few.warning.startswith(
+        "its first frame, the only one read of its 4: ")
+    # a next page that cannot be read: Pillow's count raised TypeError out of decode_photo
+    broken = bytearray(pages_tiff(blank, 0))
+    at = struct.unpack("<I", broken[4:8])[0]
+    struct.pack_into("<I", broken, at + 2 + 12 * struct.unpack("<H", broken[at:at + 2])[0],
+                     len(broken) + 1000)  # the first IFD's next: past the end
+    with pytest.warns(UserWarning, match="Corrupt EXIF data"):  # Pillow's (quiet_decoders)
+        cut = decode_photo(bytes(broken), "cut-pages.tif", **LIMITS)
+    assert cut.warning is not None and cut.warning.startswith(
+        "its first frame, the only one read of its 2 or more: ")
+
+
+def test_an_animation_of_many_frames_is_counted_no_further_than_its_warning_needs() -> None:
+    """Probe hostile49: a GIF's frames were counted one by one to the last (a 20 MB GIF holds a
+    million tiny ones); only a blank first frame's warning counts them, up to a bound."""
+    image = io.BytesIO()
+    Image.new("P", (400, 225), 0).save(image, "GIF")
+    tiny = b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0) + b"\x02\x02\x44\x01\x00"
+    start = image.getvalue()[:-1]  # before its trailer, ";"
+    for frames, said in ((2, "2"), (5, "5"), (imaging.MAX_FRAMES_COUNTED - 1, "999"),
+                         (20 * imaging.MAX_FRAMES_COUNTED, "1,000 or more")):
+        photo = decode_photo(start + tiny * (frames - 1) + b";", "frames.gif", **LIMITS)
+        assert Image.open(io.BytesIO(start + tiny * (frames - 1) + b";")).n_frames == frames
+        assert photo.warning is not None and photo.warning.startswith(
+            f"its first frame, the only one read of its {said}: nearly every pixel"), frames
+

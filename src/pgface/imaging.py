@@ -132,6 +132,10 @@ READ_FORMATS = tuple(name for name in FORMAT_SUFFIXES if name != "MPO")
 # a few dozen; a camera's file with embedded previews adds theirs. NVIDIA's nvImageCodec
 # refuses more than 256 by default, against the same attack (_check_jpeg_scans).
 MAX_JPEG_SCANS = 256
+# Frames counted of an animation or multi-page TIFF whose first frame, the only one read, is
+# blank, for its warning ("of its 1,000 or more"): Pillow's n_frames walks every frame, and a
+# TIFF's walk is quadratic (a 17 MB file of 150,000 1x1 pages took minutes, probe hostile49)
+MAX_FRAMES_COUNTED = 1000
 # Pixels converted at a time from a decoded photo into 8-bit BGR (_deep_to_bgr, _to_bgr): a
 # band of rows, not the whole photo, holds its intermediate copies
 BAND_PIXELS = 1 << 18
@@ -740,9 +744,10 @@ def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
         reduced = {"factor": factor, "_jpeg": data, "_orientation": orientation,
                    "size": (height, width) if orientation >= 5 else (width, height)}
     warning = uniform_warning(bgr)
-    frames = getattr(img, "n_frames", 1)
-    if warning and frames > 1:  # a blank first frame said nothing of the others, unread
-        warning = (f"its first frame, the only one read of its {frames:,}: {warning}")
+    if warning:  # a blank first frame said nothing of the others, unread
+        frames = _frames_said(img, data)
+        if frames:
+            warning = f"its first frame, the only one read of its {frames}: {warning}"
     return Photo(
         source=source,
         sha256=sha256 or hashlib.sha256(data).digest(),
@@ -753,6 +758,68 @@ def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
         format=img.format,
         **reduced,
     )
+
+
+def _frames_said(img: Image.Image, data: bytes) -> str | None:
+    """How many frames an animation or multi-page image holds, as its warning says it ("2",
+    "1,000 or more"), counted up to MAX_FRAMES_COUNTED; None for an image of one frame. Only
+    the image's first frame has been read, and no frame past the limit is looked at: Pillow's
+    n_frames walks them all, a TIFF's IFDs each searched for in a list of those before it
+    (10,000 pages took 6 s, 150,000 minutes), a GIF's frames one at a time."""
+    if img.format == "GIF":
+        count, more = _gif_frames(data)
+    elif img.format == "TIFF":
+        if not getattr(img, "is_animated", False):  # set on opening: a next IFD or none
+            return None
+        page = 1
+        try:  # page by page: a seek far ahead that meets the end set n_frames to the page
+            for page in range(1, MAX_FRAMES_COUNTED):  # sought, not to the pages there are
+                img.seek(page)
+            count, more = MAX_FRAMES_COUNTED, True
+        except EOFError:  # its last IFD met: the count is known
+            count, more = img.n_frames, False
+        except Exception:  # noqa: BLE001 - an IFD that cannot be read (n_frames raised "Missing
+            count, more = page + 1, True  # dimensions" out of decode_photo): those before it
+    else:  # PNG, WebP, MPO, HEIF and AVIF say their count in a header Pillow has read
+        try:
+            count, more = int(getattr(img, "n_frames", 1)), False
+        except Exception:  # noqa: BLE001 - a count that cannot be read: one frame, as read
+            return None
+    if count <= 1:
+        return None
+    return f"{count:,} or more" if more else f"{count:,}"
+
+
+def _gif_frames(data: bytes) -> tuple[int, bool]:
+    """(frames, whether the count stopped at MAX_FRAMES_COUNTED) of a GIF, its images counted
+    block by block no further than that, none decoded (Pillow's seek decodes each, and its
+    n_frames walks to the last: a 20 MB file holds a million tiny frames); a file cut short
+    or corrupt past its first image counts the images met."""
+    if len(data) < 13:
+        return 1, False
+    flags = data[10]
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    count = 0
+
+    def sub_blocks(pos: int) -> int:  # past a run of data sub-blocks and its terminator
+        while pos < len(data) and data[pos]:
+            pos += data[pos] + 1
+        return pos + 1
+
+    while pos < len(data) and count < MAX_FRAMES_COUNTED:
+        kind = data[pos]
+        if kind == 0x21:  # an extension: its label, then its sub-blocks
+            pos = sub_blocks(pos + 2)
+        elif kind == 0x2C:  # an image: its descriptor, colour table, LZW code size, data
+            if pos + 10 > len(data):
+                break
+            count += 1
+            local = data[pos + 9]
+            pos += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
+            pos = sub_blocks(pos + 1)
+        else:  # the trailer, or bytes that are no block
+            break
+    return max(count, 1), count >= MAX_FRAMES_COUNTED
 
 
 def _check_jpeg_scans(data: bytes, source: str) -> None:

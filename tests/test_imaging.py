@@ -889,3 +889,36 @@ def test_an_animation_of_many_frames_is_counted_no_further_than_its_warning_need
         assert photo.warning is not None and photo.warning.startswith(
             f"its first frame, the only one read of its {said}: nearly every pixel"), frames
 
+
+def test_a_float_tiff_is_scaled_by_its_finite_range_and_says_nothing_on_stderr(
+        analyzer: FaceAnalyzer, capfd: pytest.CaptureFixture[str]) -> None:
+    """Probe hostile49: a 32-bit float greyscale TIFF whose highlights went a little above 1.0
+    (an HDR export) was read as black, no face found and a "blank image" notice; so was one
+    with rows of NaN (a masked edge), which printed "RuntimeWarning: invalid value encountered
+    in cast" on stderr too; values up to 1e30 came out white. NaN and infinities are passed
+    over in finding the range, and values other than 0..1 or whole numbers are scaled by their
+    own brightest."""
+    grey = np.asarray(_yao().convert("L"), dtype=np.float32)
+    unit = grey / 255
+    nan, inf = unit.copy(), unit.copy()
+    nan[:3] = np.nan
+    inf[:3], inf[3:6] = np.inf, -np.inf
+    floats = {"unit": unit, "overshoot": unit * 1.3, "nan": nan, "inf": inf,
+              "huge": unit * 1e30, "whole": grey, "whole-12-bit": np.round(unit * 4095)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning raised, not printed
+        photos = {name: decode_photo(encode(Image.fromarray(values, "F"), "TIFF"),
+                                     f"{name}.tif", **LIMITS)
+                  for name, values in floats.items()}
+        blank = decode_photo(encode(Image.fromarray(np.full_like(unit, np.nan), "F"), "TIFF"),
+                             "nan.tif", **LIMITS)
+    for name, photo in photos.items():
+        assert len(analyzer.detect(photo.image)) == 1 and photo.warning is None, name
+    # 0..1, and whole numbers in the range of their bit depth, as they were
+    eight_bit = np.asarray(_yao().convert("L"))
+    assert np.abs(photos["unit"].image[:, :, 0].astype(int) - eight_bit).max() <= 1
+    assert np.array_equal(photos["whole"].image[:, :, 0], eight_bit)
+    assert np.array_equal(photos["nan"].image[3:], photos["unit"].image[3:])
+    assert not photos["nan"].image[:3].any()  # NaN black
+    assert blank.warning is not None and "nearly every pixel has the same value" in blank.warning
+    assert capfd.readouterr().err == ""

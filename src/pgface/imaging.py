@@ -1849,6 +1849,8 @@ def _brightest(bands: Iterable[np.ndarray], count: int) -> float:
         tops.append(values if values.size <= keep
                     else np.partition(values, values.size - keep)[-keep:].copy())
     values = np.concatenate(tops) if tops else np.zeros(1)
+    if not values.size:  # bands of no values (a float image's, all NaN)
+        return 0.0
     keep = min(keep, values.size)
     return float(np.partition(values, values.size - keep)[values.size - keep])
 
@@ -1906,25 +1908,49 @@ def _to_bgr(img: Image.Image) -> np.ndarray:
     rows = max(1, BAND_PIXELS // max(1, width))
     bands = [(y, min(height, y + rows)) for y in range(0, height, rows)]
     top = 0.0
-    if img.mode in _DEEP_GREY_MODES:
-        # 16-bit, 32-bit and float greyscale: scale by the range the values were meant in,
-        # not by clipping at 255; floats are either 0..1 or held like integers.
+    if img.mode == "F":
+        top = _float_top(img, bands)
+    elif img.mode in _DEEP_GREY_MODES:
+        # 16-bit and 32-bit greyscale: scale by the range the values were meant in, not by
+        # clipping at 255
         brightest = _brightest((np.asarray(img.crop((0, y0, width, y1))) for y0, y1 in bands),
                                width * height)
-        if img.mode == "F" and brightest <= 1.0:
-            top = 1.0
-        else:
-            top = float(_range_top(int(max(0.0, min(brightest, 2.0**32 - 1)))))
+        top = float(_range_top(int(max(0.0, min(brightest, 2.0**32 - 1)))))
     bgr = np.empty((height, width, 3), np.uint8)
     for y0, y1 in bands:
         bgr[y0:y1] = _band_to_bgr(img.crop((0, y0, width, y1)), top)
     return bgr
 
 
+def _float_top(img: Image.Image, bands: list[tuple[int, int]]) -> float:
+    """The top of the range a float greyscale image's values were meant in, NaN and infinite
+    values passed over (a masked edge of NaN, more than the stray few, made the photo black):
+    1 for values in 0..1; for whole numbers, the range of the bit depth that holds them, as
+    for integers; for any other values, their own brightest, the stray few above it clipped
+    (an HDR export's highlights a little above 1.0 set the range to 255, and the photo was
+    black; values up to 1e30 were clipped at 2**32, and it was white: probe hostile49)."""
+    width = img.size[0]
+
+    def finite() -> Iterator[np.ndarray]:
+        for y0, y1 in bands:
+            values = np.asarray(img.crop((0, y0, width, y1)))
+            yield values[np.isfinite(values)]
+
+    brightest = _brightest(finite(), width * img.size[1])
+    if brightest <= 1.0:
+        return 1.0
+    if brightest < 2.0**32 and all(np.array_equal(band, np.floor(band)) for band in finite()):
+        return float(_range_top(int(brightest)))
+    return brightest
+
+
 def _band_to_bgr(img: Image.Image, top: float) -> np.ndarray:
     if img.mode in _DEEP_GREY_MODES:
         values = np.asarray(img, dtype=np.float64)
-        grey = np.clip(values / top * 255.0, 0, 255).astype(np.uint8)
+        # NaN black, infinities the range's ends: cast to integers, NaN was a RuntimeWarning
+        # on stderr ("invalid value encountered in cast") and an undefined level
+        grey = np.clip(np.nan_to_num(values / top * 255.0, nan=0.0, posinf=255.0,
+                                     neginf=0.0), 0, 255).astype(np.uint8)
         return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         # Transparent pixels become white, as a viewer shows them, not black.

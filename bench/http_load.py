@@ -40,6 +40,7 @@ from pgface.db import sql as core_sql
 from pgface.db.connection import migrate
 from pgface.db.server import ensure_server, stop_server
 from pgface.imaging import face_crop_jpeg
+from pgface.models import ANALYSIS_REVISION
 from pgface.models.packs import resolve_pack
 from pgface.models.sessions import default_threads
 from pgface.search import search_faces
@@ -104,7 +105,7 @@ def fill(url: str, faces: int, model: str, seed: int, hnsw: bool = True) -> floa
         # each photo analysed by the pack, as indexing records it: a person's faces are
         # counted and shown under the packs that analysed their photos (migration 0025; with
         # none, no count ever changed and bench/people_page.py's add-up found nothing to do)
-        conn.execute(core_sql.INSERT_ANALYSES, [model, photo_ids, per_photo])
+        conn.execute(core_sql.INSERT_ANALYSES, [model, ANALYSIS_REVISION, photo_ids, per_photo])
         owners = np.repeat(np.array(photo_ids), per_photo)
         with conn.cursor().copy(core_sql.COPY_FACES) as copy:
             copy.set_types(core_sql.COPY_FACES_TYPES)

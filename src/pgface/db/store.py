@@ -677,7 +677,9 @@ def _shown_under(targets: Sequence[PathLike]) -> dict[str, list[str]]:
         others = {text.encode("utf-8"), paths.shown_bytes(text)} - {raw, None}
         if not any(os.path.lexists(other) for other in others):
             shown.append(text)
-    return {"files": shown, "folders": [t if t.endswith("/") else t + "/" for t in shown]}
+    # each also a folder: the text strictly inside it, [folder/, folder0) ('/' is 0x2f)
+    folders = [t if t.endswith("/") else t + "/" for t in shown]
+    return {"files": shown, "lows": folders, "highs": [f[:-1] + "0" for f in folders]}
 
 
 def forget_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_only: bool

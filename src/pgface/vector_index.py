@@ -113,24 +113,68 @@ def _knn(codes: np.ndarray, query: np.ndarray, count: int, lo: int,
     return distances, positions + lo
 
 
-def nearest_codes(codes: np.ndarray, query: np.ndarray, count: int) -> np.ndarray:
-    """Positions of the `count` rows of codes [n, 64] uint8 nearest to query [64] uint8 by
-    Hamming distance, in no order (ties at the cut broken arbitrarily)."""
+# Hamming distances are integers: hundreds of faces can share the distance of the count-th
+# nearest (probe scale49: 233 nearer, 82 tied for the 67 places left), and which of them a
+# k-NN kernel keeps depends on the row order, the number of threads and the dead rows, so a
+# running server and a fresh process answered the same query differently. Each part of a scan
+# asks for this share more rows than `count` (count + count // TIE_SLACK), enough that the
+# faces tied at the cut are all among them but for rare queries, which scan again wider.
+TIE_SLACK = 2
+# A tie block that would make the candidates more than this many times `count` (identical
+# codes: copies of one face by the thousand) is cut by face id, still deterministic.
+MAX_TIED = 2
+
+
+def nearest_codes(codes: np.ndarray, query: np.ndarray, count: int,
+                  ids: np.ndarray | None = None, dead: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the rows of codes [n, 64] uint8 nearest to query [64] uint8 by Hamming
+    distance, in no order: every row at a distance <= d, d the distance of the count-th
+    nearest, ties at d included, so that the answer depends on the rows and the query alone
+    (not on the rows' order, the number of threads or the faces pending deletion). Rows whose
+    id (ids[row]) is in dead are left out before d is taken. When the rows at d would make
+    more than MAX_TIED * count, those at d are taken by smallest id (position without ids)
+    up to count rows in all."""
     n = len(codes)
+    if count <= 0:
+        return np.empty(0, np.int64)
+    drop = dead is not None and ids is not None and len(dead) > 0
     if count >= n:
-        return np.arange(n)
+        at = np.arange(n)
+        return at[~np.isin(ids[at], dead)] if drop else at
     if not (codes.flags.c_contiguous and query.flags.c_contiguous):
         raise ValueError("codes and query must be C-contiguous uint8 arrays")
-    if n < _PARALLEL_FROM:
-        return _knn(codes, query, count, 0, n)[1]
-    # FAISS releases the GIL: the cores share one scan, each over its own rows
-    parts = os.cpu_count() or 1
+    # FAISS releases the GIL: above _PARALLEL_FROM the cores share one scan, each its rows
+    parts = 1 if n < _PARALLEL_FROM else os.cpu_count() or 1
     step = -(-n // parts)
-    found = list(_scanners.map(lambda i: _knn(codes, query, count, i * step,
-                                              min(n, (i + 1) * step)), range(parts)))
-    distances = np.concatenate([d for d, _ in found])
-    positions = np.concatenate([p for _, p in found])
-    return positions[np.argpartition(distances, count - 1)[:count]]
+    bounds = [(lo, min(n, lo + step)) for lo in range(0, n, step)]
+    want = count + count // TIE_SLACK + (len(dead) if drop else 0)
+    while True:
+        if len(bounds) == 1:
+            found = [_knn(codes, query, want, *bounds[0])]
+        else:
+            found = list(_scanners.map(lambda b, k=want: _knn(codes, query, k, *b), bounds))
+        distances = np.concatenate([d for d, _ in found])
+        positions = np.concatenate([p for _, p in found])
+        if drop:
+            live = ~np.isin(ids[positions], dead)
+            distances, positions = distances[live], positions[live]
+        # d over the live rows found; it is the library's when every part either returned
+        # all its rows or returned some farther than d (then none at d is left behind)
+        cut = (int(np.partition(distances, count - 1)[count - 1])
+               if len(distances) >= count else None)
+        if all(len(d) == hi - lo or (cut is not None and int(d.max()) > cut)
+               for (d, _), (lo, hi) in zip(found, bounds, strict=True)):
+            break
+        want *= 2  # a tie block wider than the slack: scan again, asking for more
+    if cut is None:  # fewer live rows than count: all of them
+        return positions
+    within = distances <= cut
+    if int(within.sum()) <= MAX_TIED * count:
+        return positions[within]
+    nearer = positions[distances < cut]
+    tied = positions[distances == cut]
+    order = np.argsort(ids[tied] if ids is not None else tied, kind="stable")
+    return np.concatenate([nearer, tied[order[: count - len(nearer)]]])
 
 
 def fetch_vectors(conn: psycopg.Connection, model: str, after: int = 0,
@@ -407,9 +451,10 @@ class SignIndex:
             return tuple(a[: self._n] for a in self._arrays())  # type: ignore[return-value]
 
     def candidates(self, query: np.ndarray, count: int = DEFAULT_CANDIDATES) -> np.ndarray:
-        """Ids of the `count` faces nearest to query by sign bits, in no order."""
+        """Ids of the `count` faces nearest to query by sign bits and those tied with the last
+        of them (nearest_codes), in no order."""
         ids, codes, _, _ = self._snapshot()
-        return ids[nearest_codes(codes, sign_bits(query)[0], count)]
+        return ids[self._nearest_live(ids, codes, np.asarray(query, np.float32), count)]
 
     def approximate(self, query: np.ndarray, k: int, min_similarity: float,
                     candidates: int = DEFAULT_CANDIDATES) -> np.ndarray:
@@ -421,18 +466,19 @@ class SignIndex:
         at = self._nearest_live(ids, codes, query, max(candidates, k))
         cosines = (int8[at].astype(np.float32) @ query) * scales[at]
         keep = np.flatnonzero(cosines >= min_similarity - APPROX_MARGIN)
-        if len(keep) > k + EXTRA:
-            keep = keep[np.argpartition(-cosines[keep], k + EXTRA - 1)[: k + EXTRA]]
+        if len(keep) > k + EXTRA:  # the best, ties (copies of a face) by id, not by row
+            keep = keep[np.lexsort((ids[at[keep]], -cosines[keep]))[: k + EXTRA]]
         return ids[at[keep]]
 
     def _nearest_live(self, ids: np.ndarray, codes: np.ndarray, query: np.ndarray,
                       count: int) -> np.ndarray:
-        """Positions of the `count` faces nearest to query by sign bits, less those known to
-        be deleted (still here until the next sync drops them)."""
+        """Positions of the `count` faces nearest to query by sign bits and of those tied
+        with the last of them (nearest_codes), among the faces not known to be deleted (still
+        here until the next sync drops them): the same faces whatever the rows' order and
+        however many deleted ones are pending."""
         with self._lock:
             dead = np.fromiter(self._dead, np.int64, len(self._dead))
-        at = nearest_codes(codes, sign_bits(query)[0], count + len(dead))
-        return at[~np.isin(ids[at], dead)] if len(dead) else at
+        return nearest_codes(codes, sign_bits(query)[0], count, ids, dead)
 
     def approximate_many(self, queries: np.ndarray, k: int, min_similarity: float,
                          candidates: int = DEFAULT_CANDIDATES,

@@ -938,6 +938,8 @@ def test_a_prune_of_a_copy_of_a_photo_edited_since_says_no_name_lost(
     pf.index(copies)
     edited(group, party)
     assert pf.index(album).people_kept == 2
+    edited(party, party)  # and again: the first edit's faces gone (probe reprobe50)
+    assert pf.index(album).people_kept == 2
 
     (copies / "party-copy.jpg").unlink()
     other.unlink()  # Sheldon's only photo: lost, and said

@@ -27,6 +27,7 @@ from gpu import LFW, TimedSession, photo_set
 
 from pgface import Pgface, Settings
 from pgface.imaging import decode_photo
+from pgface.models.torch_backend import unusable_reason
 
 
 def report(title: str, sessions: dict[str, TimedSession]) -> None:
@@ -66,6 +67,10 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=0, help="the first N photos (0: all)")
     parser.add_argument("--photo-batch", type=int, default=256)
     args = parser.parse_args()
+    # pgface falls back to the CPU with a warning: this table would be the CPU's, unsaid
+    reason = unusable_reason(args.backend) if args.backend.startswith("Torch") else None
+    if reason:
+        raise SystemExit(f"{args.backend} cannot run here: {reason}")
     photos, _ = photo_set(None)
     photos = photos[:args.photos or None]
     images_dir = require(LFW / "images")

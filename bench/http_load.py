@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -31,6 +30,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psycopg
+from common import machine  # the CPU's model and flags, as every page names it
 from pgvector.psycopg import register_vector
 from psycopg import sql
 from seed import SEED_L2_RULE, SEED_SEARCH, SeedPipeline
@@ -266,20 +266,6 @@ def time_seed_lookup(url: str, pipeline: SeedPipeline, photos: list[Path], clien
 
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values), q))
-
-
-def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cores} cores, {model}, {memory:.0f} GB RAM, {platform.system()} {platform.release()}"
 
 
 def main() -> None:

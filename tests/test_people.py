@@ -940,6 +940,11 @@ def test_a_prune_of_a_copy_of_a_photo_edited_since_says_no_name_lost(
     assert pf.index(album).people_kept == 2
     edited(party, party)  # and again: the first edit's faces gone (probe reprobe50)
     assert pf.index(album).people_kept == 2
+    # and all analysed again (an upgrade's --pending): the copy's faces and the edited
+    # photo's are new faces of two branches from the original's (probe upgrade50)
+    with pf.pool.connection() as conn:
+        conn.execute("UPDATE photo_analyses SET revision = 1")
+    assert pf.index_pending().reanalysed == 4  # and other.jpg and yao.jpg
 
     (copies / "party-copy.jpg").unlink()
     other.unlink()  # Sheldon's only photo: lost, and said

@@ -325,12 +325,13 @@ WHERE p.name IS NOT NULL AND NOT p.hidden
 GROUP BY c.place, p.id, p.name ORDER BY c.place, p.name, p.id
 """
 # The names of the named, shown people of these photos' faces (a removal tells them), but a
-# face whose person an edited version of it, kept, holds too (a keep change gave it, or a
-# chain of them, edited twice: probe reprobe50; their payload's faces and former_faces,
-# pairwise): a photo edited in place while a copy kept its old content, the copy deleted, or
-# a former self given over at the prune, lost nobody (a prune said it had lost the names of
-# people it had not: probe living49). A keep's lists of unequal length (before they were
-# pairwise: faces found again had no former face) pair none.
+# face whose person another version of it holds too (one a keep change gave its person, or
+# a chain of them: edited twice, probe reprobe50; or a version of the face it is a version
+# of: probe upgrade50; the keeps' payload faces and former_faces, pairwise): a photo edited
+# in place while a copy kept its old content, the copy deleted, or a former self given over
+# at the prune, lost nobody (a prune said it had lost the names of people it had not: probe
+# living49). A keep's lists of unequal length (before they were pairwise: faces found again
+# had no former face) pair none.
 NAMED_ON_PHOTOS = """
 WITH RECURSIVE named AS (
     SELECT f.id, f.person_id, p.name FROM faces f JOIN people p ON p.id = f.person_id
@@ -345,15 +346,19 @@ edited AS (
       AND jsonb_typeof(c.payload->'faces') = 'array'
       AND jsonb_typeof(c.payload->'former_faces') = 'array'
       AND jsonb_array_length(c.payload->'faces') = jsonb_array_length(c.payload->'former_faces')),
--- each named face's successors, down the chain (edited twice: the middle version's faces are
--- gone with it; a new face's id is above its former's, so the chain ends)
-later(origin, face) AS (
+-- each named face's versions: those the keeps made of it, down the chain (edited twice: the
+-- middle version's faces are gone with it), and up and down again (a copy's face and the
+-- edited photo's, both analysed again by `index --pending`, are versions of one face, the
+-- original's: probe upgrade50). UNION keeps each once, so the walk ends.
+linked(face, other) AS (
+    SELECT former, face FROM edited UNION ALL SELECT face, former FROM edited),
+versions(origin, face) AS (
     SELECT n.id, n.id FROM named n
     UNION
-    SELECT l.origin, e.face FROM later l JOIN edited e ON e.former = l.face)
+    SELECT v.origin, l.other FROM versions v JOIN linked l ON l.face = v.face)
 SELECT DISTINCT n.name FROM named n
-WHERE NOT EXISTS (SELECT 1 FROM later l JOIN faces g ON g.id = l.face
-                  WHERE l.origin = n.id AND l.face <> n.id AND g.person_id = n.person_id
+WHERE NOT EXISTS (SELECT 1 FROM versions v JOIN faces g ON g.id = v.face
+                  WHERE v.origin = n.id AND v.face <> n.id AND g.person_id = n.person_id
                     AND g.photo_id <> ALL(%(photos)s))
 ORDER BY 1
 """

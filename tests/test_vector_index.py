@@ -11,7 +11,7 @@ import pytest
 from conftest import PHOTOS, require_data
 from pgvector.psycopg import register_vector
 
-from pgface import Pgface, engine, vector_index
+from pgface import Pgface, batch_knn, engine, vector_index
 from pgface.db import people_store as ps
 from pgface.db import store
 from pgface.models.analysis import Face
@@ -148,6 +148,66 @@ def test_faces_tied_at_the_cut_do_not_depend_on_the_rows_order() -> None:
     assert found["reversed"] == found["as stored"]
     assert found["shuffled, deleted faces pending"] == found["as stored"]
     assert best["as stored"] == best["reversed"] == best["shuffled, deleted faces pending"] == own
+
+
+def test_the_batch_knn_does_not_depend_on_the_rows_order() -> None:
+    """The batch path (approximate_many: people identify, clustering, enrolment, suggestions)
+    kept exactly `count` candidates a query, ties at the cut broken by the rows' order, and
+    counted the deleted faces pending among them: identify and clustering could differ
+    between a running server and a new process. Its candidates follow nearest_codes' rule
+    now: the same, and the same best faces, in every order, with deleted rows pending or not."""
+    rng = np.random.default_rng(49)
+    query, faces, own = faces_tied_at_the_cut(rng)
+    n = len(faces)
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    queries = np.vstack([query, faces[0], faces[300], faces[260], unit(rng, 1)])
+    gone = np.arange(n + 1, n + 41, dtype=np.int64)  # deleted copies of the nearest faces
+    orders = {"as stored": (np.arange(n), False),
+              "reversed": (np.arange(n)[::-1], False),
+              "shuffled, deleted faces pending": (rng.permutation(n + 40), True)}
+    best, wide = {}, {}
+    for name, (order, pending) in orders.items():
+        every = np.vstack([faces, faces[:40]]) if pending else faces
+        every_id = np.concatenate([ids, gone]) if pending else ids
+        int8, scales = quantize(every[order])
+        codes = sign_bits(every[order])
+        index = SignIndex.restored(MODEL, {"ids": every_id[order], "codes": codes,
+                                           "int8": int8, "scales": scales}, n, "0/0")
+        if pending:
+            index._dead.update(gone.tolist())
+        best[name] = [i.tolist() for i, _ in index.approximate_many(queries, 10, 0.8)]
+        # identify's call: the 310 best of every candidate, whatever their cosine
+        wide[name] = [i.tolist() for i, _ in index.approximate_many(queries, 300, -1.0, 300)]
+        # the candidates are nearest_codes' for each query
+        found = batch_knn.hamming_knn(codes, sign_bits(queries), 300, every_id[order], gone)
+        for q, at in zip(queries, found, strict=True):
+            alone = nearest_codes(codes, sign_bits(q)[0], 300, every_id[order], gone)
+            assert sorted(every_id[order][at].tolist()) == sorted(every_id[order][alone].tolist())
+    assert sorted(best["as stored"][0]) == own  # all 20 own faces, best first
+    assert best["reversed"] == best["as stored"]
+    assert best["shuffled, deleted faces pending"] == best["as stored"]
+    assert wide["reversed"] == wide["as stored"]
+    assert wide["shuffled, deleted faces pending"] == wide["as stored"]
+
+
+def test_copies_of_a_face_are_cut_by_id_whatever_their_rows() -> None:
+    """40 copies of a face (a photo imported twice, and again): the k + EXTRA best by int8
+    cosine are the copies of smallest id, in any order of the rows, one query or many (the
+    batch kept those that came first from the Hamming scan)."""
+    rng = np.random.default_rng(40)
+    face = unit(rng, 1)
+    faces = np.vstack([unit(rng, 5000), face.repeat(40, axis=0)])
+    ids = np.arange(1, len(faces) + 1, dtype=np.int64)
+    query = face[0] + 0.02 * unit(rng, 1)[0]
+    answers = set()
+    for seed in range(6):
+        order = np.random.default_rng(seed).permutation(len(faces))
+        int8, scales = quantize(faces[order])
+        index = SignIndex.restored(MODEL, {"ids": ids[order], "codes": sign_bits(faces[order]),
+                                           "int8": int8, "scales": scales}, len(faces), "0/0")
+        answers.add(tuple(index.approximate(query, 5, 0.5).tolist()))
+        answers.add(tuple(index.approximate_many(query[None], 5, 0.5)[0][0].tolist()))
+    assert answers == {tuple(range(5001, 5016))}
 
 
 @pytest.mark.parametrize("n", [20_000, 300_000])  # one thread; the threads share the scan

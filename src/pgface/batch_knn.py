@@ -13,59 +13,87 @@ from collections.abc import Callable
 
 import numpy as np
 
-from pgface.vector_index import APPROX_MARGIN, EXTRA, sign_bits
+from pgface.vector_index import (
+    APPROX_MARGIN,
+    EXTRA,
+    int8_cosines,
+    live_cut,
+    none_left_behind,
+    sign_bits,
+    tie_room,
+    within_cut,
+)
 
 QUERY_BLOCK = 512  # queries per Hamming pass: the heaps stay small, the codes stream once
-RERANK_BLOCK = 64  # queries per int8 re-rank: 64 x candidates x 512 floats in memory
 
 # (ids, cosines), best first, for each query
 Neighbours = list[tuple[np.ndarray, np.ndarray]]
 
 
-def hamming_knn(codes: np.ndarray, queries: np.ndarray, count: int) -> np.ndarray:
-    """[m, min(count, n)] positions of the rows of codes [n, 64] nearest to each of queries
-    [m, 64] (uint8 sign bits) by Hamming distance, nearest first; ties at the cut arbitrary."""
+def hamming_knn(codes: np.ndarray, queries: np.ndarray, count: int,
+                ids: np.ndarray | None = None, dead: np.ndarray | None = None
+                ) -> list[np.ndarray]:
+    """Per query of queries [m, 64] (uint8 sign bits), the positions of the rows of codes
+    [n, 64] nearest to it by Hamming distance, in no order, by nearest_codes' rule: every live
+    row (id, ids[row], not in dead) at a distance <= the count-th nearest live one's, ties at
+    that distance included whatever the rows' order, the threads or the dead rows pending; a
+    tie block past MAX_TIED * count cut by id. So each query may have its own number."""
     import faiss  # imported on first use: small libraries never scan
 
-    count = min(count, len(codes))
-    out = np.empty((len(queries), count), np.int64)
-    if count == 0:
-        return out
+    n, m = len(codes), len(queries)
+    if count <= 0 or n == 0:
+        return [np.empty(0, np.int64) for _ in range(m)]
+    drop = dead is not None and ids is not None and len(dead) > 0
     codes = np.ascontiguousarray(codes)
-    for lo in range(0, len(queries), QUERY_BLOCK):
-        block = np.ascontiguousarray(queries[lo : lo + QUERY_BLOCK])
-        out[lo : lo + len(block)] = faiss.knn_hamming(block, codes, count)[1]
-    return out
+    found: list[np.ndarray] = [np.empty(0, np.int64)] * m
+    todo = np.arange(m)
+    want = min(n, tie_room(count, len(dead) if drop else 0))
+    while len(todo):
+        again = []
+        for lo in range(0, len(todo), QUERY_BLOCK):
+            which = todo[lo : lo + QUERY_BLOCK]
+            distances, positions = faiss.knn_hamming(np.ascontiguousarray(queries[which]),
+                                                     codes, want)
+            live = ~np.isin(ids[positions], dead) if drop else None
+            for j, q in enumerate(which.tolist()):
+                alive = None if live is None else live[j]
+                cut = live_cut(distances[j], count, alive)
+                if none_left_behind(distances[j], n, cut):
+                    found[q] = within_cut(distances[j], positions[j], count, cut, ids, alive)
+                else:  # a tie block wider than the slack: this query scans again, wider
+                    again.append(q)
+        todo, want = np.array(again, np.int64), min(n, want * 2)
+    return found
 
 
 def approximate_many(ids: np.ndarray, codes: np.ndarray, int8: np.ndarray, scales: np.ndarray,
                      queries: np.ndarray, k: int, min_similarity: float, candidates: int,
-                     rows: np.ndarray | None = None) -> Neighbours:
+                     rows: np.ndarray | None = None, dead: np.ndarray | None = None
+                     ) -> Neighbours:
     """Per query (unit float32 [m, 512]): the ids that can be among its k nearest with cosine
-    >= min_similarity, and their int8 cosines, best first. rows: only these rows are looked
-    at (a subset of the library, such as the faces people hold)."""
+    >= min_similarity, and their int8 cosines, best first (ties by id). rows: only these rows
+    are looked at (a subset of the library, such as the faces people hold); dead: ids of
+    faces known to be deleted, never candidates. The candidates are hamming_knn's: the same
+    whatever the rows' order and the dead rows pending, so the answer is too."""
     queries = np.ascontiguousarray(queries, dtype=np.float32)
+    count = max(candidates, k)
     if rows is None:
-        at = hamming_knn(codes, sign_bits(queries), max(candidates, k))
+        at = hamming_knn(codes, sign_bits(queries), count, ids, dead)
     else:
-        at = rows[hamming_knn(codes[rows], sign_bits(queries), max(candidates, k))]
+        at = [rows[a] for a in hamming_knn(codes[rows], sign_bits(queries), count, ids[rows],
+                                           dead)]
     found: Neighbours = []
-    keep_n = min(k + EXTRA, at.shape[1])
-    for lo in range(0, len(queries), RERANK_BLOCK):
-        rows = at[lo : lo + RERANK_BLOCK]
-        q = queries[lo : lo + RERANK_BLOCK]
-        cosines = np.matmul(int8[rows].astype(np.float32), q[:, :, None])[:, :, 0]
-        cosines *= scales[rows]
-        # the k + EXTRA best of each row, best first, then those that can reach the floor
-        best = np.argpartition(-cosines, keep_n - 1, axis=1)[:, :keep_n]
-        best_cos = np.take_along_axis(cosines, best, axis=1)
-        order = np.argsort(-best_cos, axis=1, kind="stable")
-        best = np.take_along_axis(best, order, axis=1)
-        best_cos = np.take_along_axis(best_cos, order, axis=1)
-        enough = best_cos >= min_similarity - APPROX_MARGIN
-        best_ids = ids[np.take_along_axis(rows, best, axis=1)]
-        for line_ids, line_cos, line_ok in zip(best_ids, best_cos, enough, strict=True):
-            found.append((line_ids[line_ok], line_cos[line_ok]))
+    floor = min_similarity - APPROX_MARGIN
+    # one query at a time (each has its own number of candidates): less CPU time than one
+    # matmul over a padded block of them
+    for query, held in zip(queries, at, strict=True):
+        cosines = int8_cosines(int8, scales, held, query)
+        rows_ids = ids[held]
+        # the k + EXTRA best, best first, ties (copies of a face) by id, not by row; then
+        # those that can reach the floor
+        best = np.lexsort((rows_ids, -cosines))[: k + EXTRA]
+        best = best[cosines[best] >= floor]
+        found.append((rows_ids[best], cosines[best]))
     return found
 
 

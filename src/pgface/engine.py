@@ -116,10 +116,11 @@ def nearest_assigned(conn: psycopg.Connection, index: vector_index.SignIndex | N
     """For each query vector, up to k nearest faces that belong to a person, best first, as
     rows (id, photo_id, person_id, name, similarity). index: the synced search index at
     scale, None: pgvector. At scale the candidates are the faces nearest by sign bits that can
-    reach min_similarity (vector_index.DEFAULT_CANDIDATES of them), of any person or none; those
-    that belong to someone are ranked by their exact cosine in PostgreSQL. (Restricting the
-    scan to the faces people hold needs their ids, a read of the faces table: done only for a
-    query whose candidates are crowded with faces nobody holds.)"""
+    reach min_similarity (vector_index.DEFAULT_CANDIDATES of them and any tied with the
+    last), of any person or none; those that belong to someone are ranked by their exact
+    cosine in PostgreSQL. (Restricting the scan to the faces people hold needs their ids, a
+    read of the faces table: done only for a query whose candidates are crowded with faces
+    nobody holds.)"""
     if index is None:
         return [ps.nearest_assigned(conn, q, model, k, min_similarity, ef_search)
                 for q in queries]
@@ -135,10 +136,11 @@ def nearest_assigned(conn: psycopg.Connection, index: vector_index.SignIndex | N
                 "max_distance": 1.0 - min_similarity}).fetchall() if len(ids) else []
 
         out = [assigned_of(q, ids) for q, (ids, _) in zip(queries, candidates, strict=True)]
-        # Crowded: every candidate could reach the floor, so faces past them may too, and too
-        # few of them belong to someone (hundreds of unassigned photos of a person nearer
-        # than any they hold turned "Colin Powell" into unknown). Those queries look again
-        # among the faces people hold: their ids, one read of the faces table, paid only here.
+        # Crowded: as many candidates as asked for (wide; with ties, a query has more) could
+        # reach the floor, so faces past them may too, and too few of them belong to someone
+        # (hundreds of unassigned photos of a person nearer than any they hold turned "Colin
+        # Powell" into unknown). Those queries look again among the faces people hold: their
+        # ids, one read of the faces table, paid only here.
         crowded = [i for i, ((ids, _), rows) in enumerate(zip(candidates, out, strict=True))
                    if len(ids) >= wide and len(rows) < k]
         if crowded:

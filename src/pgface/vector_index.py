@@ -100,6 +100,15 @@ def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.rint(unit / scale[:, None]).astype(np.int8), scale.astype(np.float32)
 
 
+def int8_cosines(int8: np.ndarray, scales: np.ndarray, rows: np.ndarray,
+                 query: np.ndarray) -> np.ndarray:
+    """The approximate cosines of the faces at rows with the unit float32 query [512]. By
+    numpy's own loop, row by row (einsum), not BLAS's gemv, whose value for a row could be an
+    ulp apart at another position among the rows or with other threads: copies of a face
+    must tie exactly, to be ordered by id whatever the rows' order."""
+    return np.einsum("wd,d->w", int8[rows].astype(np.float32), query) * scales[rows]
+
+
 def _knn(codes: np.ndarray, query: np.ndarray, count: int, lo: int,
          hi: int) -> tuple[np.ndarray, np.ndarray]:
     import faiss  # imported on first use: small libraries never scan
@@ -133,7 +142,7 @@ def nearest_codes(codes: np.ndarray, query: np.ndarray, count: int,
     (not on the rows' order, the number of threads or the faces pending deletion). Rows whose
     id (ids[row]) is in dead are left out before d is taken. When the rows at d would make
     more than MAX_TIED * count, those at d are taken by smallest id (position without ids)
-    up to count rows in all."""
+    up to count rows in all. The batch form, many queries a scan: batch_knn.hamming_knn."""
     n = len(codes)
     if count <= 0:
         return np.empty(0, np.int64)
@@ -147,7 +156,7 @@ def nearest_codes(codes: np.ndarray, query: np.ndarray, count: int,
     parts = 1 if n < _PARALLEL_FROM else os.cpu_count() or 1
     step = -(-n // parts)
     bounds = [(lo, min(n, lo + step)) for lo in range(0, n, step)]
-    want = count + count // TIE_SLACK + (len(dead) if drop else 0)
+    want = tie_room(count, len(dead) if drop else 0)
     while True:
         if len(bounds) == 1:
             found = [_knn(codes, query, want, *bounds[0])]
@@ -155,17 +164,46 @@ def nearest_codes(codes: np.ndarray, query: np.ndarray, count: int,
             found = list(_scanners.map(lambda b, k=want: _knn(codes, query, k, *b), bounds))
         distances = np.concatenate([d for d, _ in found])
         positions = np.concatenate([p for _, p in found])
-        if drop:
-            live = ~np.isin(ids[positions], dead)
-            distances, positions = distances[live], positions[live]
-        # d over the live rows found; it is the library's when every part either returned
-        # all its rows or returned some farther than d (then none at d is left behind)
-        cut = (int(np.partition(distances, count - 1)[count - 1])
-               if len(distances) >= count else None)
-        if all(len(d) == hi - lo or (cut is not None and int(d.max()) > cut)
+        live = ~np.isin(ids[positions], dead) if drop else None
+        cut = live_cut(distances, count, live)
+        if all(none_left_behind(d, hi - lo, cut)
                for (d, _), (lo, hi) in zip(found, bounds, strict=True)):
             break
         want *= 2  # a tie block wider than the slack: scan again, asking for more
+    return within_cut(distances, positions, count, cut, ids, live)
+
+
+def tie_room(count: int, dead: int = 0) -> int:
+    """How many rows a k-NN scan asks for to find the `count` nearest live ones and, but for
+    rare queries, every row tied with the last of them (TIE_SLACK; dead: rows known to be
+    deleted, which may be among the nearest)."""
+    return count + count // TIE_SLACK + dead
+
+
+def live_cut(distances: np.ndarray, count: int, live: np.ndarray | None) -> int | None:
+    """d, the count-th smallest of the distances of the rows a k-NN scan returned, among the
+    live ones (live: mask, None: all); None when fewer than count are live."""
+    if live is not None:
+        distances = distances[live]
+    if len(distances) < count:
+        return None
+    return int(np.partition(distances, count - 1)[count - 1])
+
+
+def none_left_behind(distances: np.ndarray, rows: int, cut: int | None) -> bool:
+    """Whether a k-NN scan over `rows` rows that returned these distances (its nearest, the
+    deleted ones among them) left no row at a distance <= cut behind: it returned all its
+    rows, or one farther than the cut (so every row it did not return is farther too)."""
+    return len(distances) == rows or (cut is not None and int(distances.max()) > cut)
+
+
+def within_cut(distances: np.ndarray, positions: np.ndarray, count: int, cut: int | None,
+               ids: np.ndarray | None, live: np.ndarray | None) -> np.ndarray:
+    """The positions, among those a k-NN scan returned (none left behind), of the live rows
+    at a distance <= cut (all the live ones where cut is None); a tie block that would make
+    more than MAX_TIED * count taken by smallest id (position without ids) up to count."""
+    if live is not None:
+        distances, positions = distances[live], positions[live]
     if cut is None:  # fewer live rows than count: all of them
         return positions
     within = distances <= cut
@@ -464,7 +502,7 @@ class SignIndex:
         query = np.asarray(query, dtype=np.float32)
         query = query / max(float(np.linalg.norm(query)), 1e-12)
         at = self._nearest_live(ids, codes, query, max(candidates, k))
-        cosines = (int8[at].astype(np.float32) @ query) * scales[at]
+        cosines = int8_cosines(int8, scales, at, query)
         keep = np.flatnonzero(cosines >= min_similarity - APPROX_MARGIN)
         if len(keep) > k + EXTRA:  # the best, ties (copies of a face) by id, not by row
             keep = keep[np.lexsort((ids[at[keep]], -cosines[keep]))[: k + EXTRA]]
@@ -484,15 +522,19 @@ class SignIndex:
                          candidates: int = DEFAULT_CANDIDATES,
                          among: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """approximate() for many queries at once (batch_knn.py), with the int8 cosines;
-        among: sorted ids, the only faces looked at (None: every face)."""
+        among: sorted ids, the only faces looked at (None: every face). Its candidates follow
+        nearest_codes' rule, the faces pending deletion left out: the same answer whatever
+        the rows' order."""
         from pgface.batch_knn import approximate_many
 
         ids, codes, int8, scales = self._snapshot()
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
         rows = None if among is None else np.flatnonzero(np.isin(ids, among))
+        with self._lock:
+            dead = np.fromiter(self._dead, np.int64, len(self._dead))
         return approximate_many(ids, codes, int8, scales, queries, k, min_similarity,
-                                candidates, rows)
+                                candidates, rows, dead)
 
     def search(self, conn: psycopg.Connection, query: np.ndarray, k: int,
                min_similarity: float, candidates: int = DEFAULT_CANDIDATES,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import psycopg
@@ -114,6 +115,28 @@ def faces_tied_at_the_cut(rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     return query, faces, list(range(251, 271))
 
 
+def in_three_orders(faces: np.ndarray, ids: np.ndarray, rng: np.random.Generator
+                    ) -> Iterator[tuple[str, SignIndex, np.ndarray, np.ndarray]]:
+    """(name, index, its codes, its ids) of the same faces three ways: as stored, reversed,
+    and shuffled with 40 deleted faces (copies of the first 40, ids after the others')
+    still in the arrays until the next sync, as a running server holds them."""
+    n = len(faces)
+    gone = np.arange(n + 1, n + 41, dtype=np.int64)
+    orders = {"as stored": (np.arange(n), False),
+              "reversed": (np.arange(n)[::-1], False),
+              "shuffled, deleted faces pending": (rng.permutation(n + 40), True)}
+    for name, (order, pending) in orders.items():
+        every = np.vstack([faces, faces[:40]]) if pending else faces
+        row_ids = (np.concatenate([ids, gone]) if pending else ids)[order]
+        int8, scales = quantize(every[order])
+        codes = sign_bits(every[order])
+        index = SignIndex.restored(MODEL, {"ids": row_ids, "codes": codes, "int8": int8,
+                                           "scales": scales}, n, "0/0")
+        if pending:
+            index._dead.update(gone.tolist())
+        yield name, index, codes, row_ids
+
+
 def test_faces_tied_at_the_cut_do_not_depend_on_the_rows_order() -> None:
     """Probe scale49: Hamming distances are integers, and which of the faces tied at the
     distance of the 300th candidate were kept depended on the rows' order (a running server
@@ -128,20 +151,8 @@ def test_faces_tied_at_the_cut_do_not_depend_on_the_rows_order() -> None:
     distances = np.bitwise_count(sign_bits(faces) ^ sign_bits(query)).sum(axis=1)
     assert np.sort(distances)[[249, 250, 299, 549]].tolist() == [40, 60, 60, 60]
     assert np.sort(distances)[550] > 60
-    # deleted faces, still in the arrays until the next sync: copies of the nearest ones
-    gone = np.arange(n + 1, n + 41, dtype=np.int64)
-    orders = {"as stored": (np.arange(n), False),
-              "reversed": (np.arange(n)[::-1], False),
-              "shuffled, deleted faces pending": (rng.permutation(n + 40), True)}
     found, best = {}, {}
-    for name, (order, pending) in orders.items():
-        every = np.vstack([faces, faces[:40]]) if pending else faces
-        every_id = np.concatenate([ids, gone]) if pending else ids
-        int8, scales = quantize(every[order])
-        index = SignIndex.restored(MODEL, {"ids": every_id[order], "codes": sign_bits(every[order]),
-                                           "int8": int8, "scales": scales}, n, "0/0")
-        if pending:
-            index._dead.update(gone.tolist())
+    for name, index, _, _ in in_three_orders(faces, ids, rng):
         found[name] = sorted(index.candidates(query).tolist())
         best[name] = sorted(index.approximate(query, 10, 0.8).tolist())
     assert found["as stored"] == sorted(ids[distances <= 60].tolist())  # 550: all tied
@@ -161,28 +172,17 @@ def test_the_batch_knn_does_not_depend_on_the_rows_order() -> None:
     n = len(faces)
     ids = np.arange(1, n + 1, dtype=np.int64)
     queries = np.vstack([query, faces[0], faces[300], faces[260], unit(rng, 1)])
-    gone = np.arange(n + 1, n + 41, dtype=np.int64)  # deleted copies of the nearest faces
-    orders = {"as stored": (np.arange(n), False),
-              "reversed": (np.arange(n)[::-1], False),
-              "shuffled, deleted faces pending": (rng.permutation(n + 40), True)}
+    gone = np.arange(n + 1, n + 41, dtype=np.int64)  # in_three_orders' deleted faces
     best, wide = {}, {}
-    for name, (order, pending) in orders.items():
-        every = np.vstack([faces, faces[:40]]) if pending else faces
-        every_id = np.concatenate([ids, gone]) if pending else ids
-        int8, scales = quantize(every[order])
-        codes = sign_bits(every[order])
-        index = SignIndex.restored(MODEL, {"ids": every_id[order], "codes": codes,
-                                           "int8": int8, "scales": scales}, n, "0/0")
-        if pending:
-            index._dead.update(gone.tolist())
+    for name, index, codes, row_ids in in_three_orders(faces, ids, rng):
         best[name] = [i.tolist() for i, _ in index.approximate_many(queries, 10, 0.8)]
         # identify's call: the 310 best of every candidate, whatever their cosine
         wide[name] = [i.tolist() for i, _ in index.approximate_many(queries, 300, -1.0, 300)]
         # the candidates are nearest_codes' for each query
-        found = batch_knn.hamming_knn(codes, sign_bits(queries), 300, every_id[order], gone)
+        found = batch_knn.hamming_knn(codes, sign_bits(queries), 300, row_ids, gone)
         for q, at in zip(queries, found, strict=True):
-            alone = nearest_codes(codes, sign_bits(q)[0], 300, every_id[order], gone)
-            assert sorted(every_id[order][at].tolist()) == sorted(every_id[order][alone].tolist())
+            alone = nearest_codes(codes, sign_bits(q)[0], 300, row_ids, gone)
+            assert sorted(row_ids[at].tolist()) == sorted(row_ids[alone].tolist())
     assert sorted(best["as stored"][0]) == own  # all 20 own faces, best first
     assert best["reversed"] == best["as stored"]
     assert best["shuffled, deleted faces pending"] == best["as stored"]

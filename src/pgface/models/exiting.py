@@ -15,7 +15,8 @@ end, out of native code: it held its application's lock as it waited, and the ap
 own exit hook waited for that lock for ever: probe reprobe48.) The main thread, which is not
 unwound, still calls from an application's exit hook run after pgface's. An index run in a
 daemon thread is not waited for: its thread pool is shut down before any exit hook runs
-(concurrent.futures), so it stops there, what it stored whole.
+(concurrent.futures), so it stops there with InterpreterExiting (pools_refused_at_exit), what
+it stored whole.
 """
 
 from __future__ import annotations

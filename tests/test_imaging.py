@@ -887,6 +887,14 @@ def test_a_tiff_of_thousands_of_pages_is_read_without_walking_them_all(
     struct.pack_into("<I", broken, at + 2 + 12 * struct.unpack("<H", broken[at:at + 2])[0], at)
     assert decode_photo(bytes(broken), "looped.tif", **LIMITS).warning.startswith(
         "nearly every pixel")
+    # a next page pointed into the header, or of no entries, is junk, no page (probe
+    # reprobe51: "of its 2 or more", and a chain of 999 empty IFDs "of its 1,000")
+    link = at + 2 + 12 * struct.unpack("<H", broken[at:at + 2])[0]
+    struct.pack_into("<I", broken, link, 5)
+    assert imaging._tiff_pages(bytes(broken)) == (1, True)
+    empty = bytes(broken[:link]) + struct.pack("<I", len(broken)) + bytes(
+        broken[link + 4:]) + b"\0\0" + b"\0\0\0\0"
+    assert imaging._tiff_pages(empty) == (1, True)
     # a BigTIFF's chain (Pillow writes none: its header and IFDs made here)
     assert imaging._tiff_pages(big_tiff_chain(3)) == (3, False)
     assert imaging._tiff_pages(big_tiff_chain(2 * imaging.MAX_FRAMES_COUNTED)) == (

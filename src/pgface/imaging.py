@@ -801,12 +801,16 @@ def _tiff_pages(data: bytes) -> tuple[int, bool]:
     while offset and pages < MAX_FRAMES_COUNTED:
         if offset in seen:  # the chain loops back: no page more
             return max(pages, 1), False
+        if offset < first_at + offset_size:  # into the header: junk, no page (probe reprobe51)
+            return max(pages, 1), True
         pages += 1
         if offset + count_size > len(data):  # a page past the end, not there to read
             return pages, True
         seen.add(offset)
-        link = offset + count_size + entry_size * struct.unpack_from(count_format, data,
-                                                                      offset)[0]
+        entries = struct.unpack_from(count_format, data, offset)[0]
+        if not entries:  # an IFD of no entries is no page (a TIFF's has one at least)
+            return max(pages - 1, 1), True
+        link = offset + count_size + entry_size * entries
         if link + offset_size > len(data):  # its entries run past the end
             return pages, True
         offset = struct.unpack_from(offset_format, data, link)[0]

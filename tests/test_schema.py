@@ -151,7 +151,7 @@ def test_a_database_made_before_schemas_moves_in_place(
     assert versions == [v for v, _, _ in migrations()]
     # failed_files_moved_idx: a failed file is found by its stamp and inode in a folder
     # renamed (0031's index on the stamp, 0033's with the inode in its place)
-    assert {"faces_embedding_hnsw_idx", "photos_path_idx", "api_keys_active_name_idx",
+    assert {"faces_embedding_hnsw_idx", "photos_path_bytewise_idx", "api_keys_active_name_idx",
             "failed_files_moved_idx"} <= indexes and "failed_files_stamp_idx" not in indexes
     assert vector_schema == "public"
     assert stats["faces"] == before["faces"]

@@ -77,15 +77,23 @@ def test_quality_is_stored_and_the_sample_photos_keep_their_people(pf: Pgface) -
         assert (face["yaw"], face["pitch"]) == pytest.approx((yaw, pitch), abs=1e-4)
         assert face["sharpness"] > 0
 
+    # One more in players.jpg (at 97,184) lies at the floor: 0.102 on the Xeon and Zen 4 CPUs
+    # (0.099 before the detector scaled x by the width's own scale: its box a fraction of a
+    # pixel to the right), 0.089 on an AMD EPYC without AVX-512 (OpenCV's resampling rounds
+    # otherwise there): counted on neither side
+    def at_the_floor(face: dict) -> bool:
+        return (face["path"].endswith("players.jpg") and abs(face["bbox"][0] - 97) < 4
+                and abs(face["bbox"][1] - 184) < 4)
+
     def kept(name: str) -> int:
-        return sum(f["quality"] >= DEFAULT_FLOOR for f in faces if f["path"].endswith(name))
+        return sum(f["quality"] >= DEFAULT_FLOOR for f in faces
+                   if f["path"].endswith(name) and not at_the_floor(f))
 
     # The people the photos are of stay: t1's six, Yao Ming, the team's 16 faces in players.jpg
-    # and the three players of gdp.jpg; what the floor drops there are blurred spectators. One
-    # more in players.jpg (at 97,184) scores 0.102 since the detector scales x by the width's
-    # own scale (0.099 before, its box a fraction of a pixel to the right).
+    # and the three players of gdp.jpg; what the floor drops there are blurred spectators.
+    assert sum(map(at_the_floor, faces)) == 1
     assert (kept("t1.jpg"), kept("yaoming.jpg"), kept("players.jpg"), kept("gdp.jpg")) == (
-        6, 1, 17, 3)
+        6, 1, 16, 3)
     result = pf.search(samples["t1.jpg"])
     assert len(result.faces) == 6 and result.min_quality == DEFAULT_FLOOR
     stored_t1 = sorted(f["quality"] for f in faces if f["path"].endswith("t1.jpg"))

@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 
 from pgface.boxes import best_pairs, overlaps
 from pgface.db import store
-from pgface.db.sql import SOMEONE, shown_face
+from pgface.db.sql import KEEP_PAIRS, SOMEONE, shown_face
 from pgface.errors import PgfaceError
 
 # Two detectors box the same face a little differently (SCRFD's 500m and 10g, or one at other
@@ -281,25 +281,12 @@ CROSS JOIN LATERAL (
 WHERE c.kind = 'split' AND c.undone_at IS NULL
 """
 # The faces the indexer's keep changes after change %s gave the person of a former face:
-# (keep id, face, former face), from the keep's payload, whose faces and former_faces are
-# pairwise (a null former: a face found again, given what was kept for it). A keep's lists
-# of unequal length (before d339da4 a face found again had no former face) pair none, as
-# sql.NAMED_ON_PHOTOS reads them. A face split off a person and then analysed again (`index
-# --pending`), or of a photo edited in place, moved and edited, or analysed by another pack,
-# is a new face the split's record does not name: its former face's split holds for it
-# (moved_by_hand; probe reprobe49: `cluster --full` emptied the person into the new face).
-KEPT_SINCE = """
-SELECT c.id, k.face::bigint, k.former::bigint
-FROM people_changes c
-CROSS JOIN LATERAL ROWS FROM (jsonb_array_elements_text(c.payload->'faces'),
-                              jsonb_array_elements_text(c.payload->'former_faces')
-                             ) k(face, former)
-WHERE c.kind = 'keep' AND c.id > %s
-  AND jsonb_typeof(c.payload->'faces') = 'array'
-  AND jsonb_typeof(c.payload->'former_faces') = 'array'
-  AND jsonb_array_length(c.payload->'faces') = jsonb_array_length(c.payload->'former_faces')
-  AND k.former IS NOT NULL
-"""
+# (keep id, face, former face), as sql.KEEP_PAIRS reads them. A face split off a person and
+# then analysed again (`index --pending`), or of a photo edited in place, moved and edited, or
+# analysed by another pack, is a new face the split's record does not name: its former
+# face's split holds for it (moved_by_hand; probe reprobe49: `cluster --full` emptied the
+# person into the new face).
+KEPT_SINCE = f"SELECT p.keep, p.face, p.former FROM ({KEEP_PAIRS}) p WHERE p.keep > %s"
 OTHER_PACKS_HOLD_PEOPLE = """
 SELECT EXISTS (SELECT 1 FROM model_packs p
                WHERE p.name <> %s AND EXISTS (SELECT 1 FROM faces f WHERE f.model = p.name

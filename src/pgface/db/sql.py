@@ -324,28 +324,36 @@ JOIN people p ON p.id = c.person_id
 WHERE p.name IS NOT NULL AND NOT p.hidden
 GROUP BY c.place, p.id, p.name ORDER BY c.place, p.name, p.id
 """
+# Each keep change's (keep, face, former) pairs: the faces it gave the person of a former face,
+# its payload's faces and former_faces, pairwise (index._give_kept); a null former (a face
+# found again, given what was kept for it) left out, and a keep's lists of unequal length
+# (before d339da4 a face found again had no former face) pair none. Read by a removal's
+# named list (NAMED_ON_PHOTOS) and by the splits a full clustering keeps (people_store).
+KEEP_PAIRS = """
+SELECT c.id AS keep, k.face::bigint AS face, k.former::bigint AS former
+FROM people_changes c
+CROSS JOIN LATERAL ROWS FROM (jsonb_array_elements_text(c.payload->'faces'),
+                              jsonb_array_elements_text(c.payload->'former_faces')
+                             ) k(face, former)
+WHERE c.kind = 'keep'
+  AND jsonb_typeof(c.payload->'faces') = 'array'
+  AND jsonb_typeof(c.payload->'former_faces') = 'array'
+  AND jsonb_array_length(c.payload->'faces') = jsonb_array_length(c.payload->'former_faces')
+  AND k.former IS NOT NULL
+"""
 # The names of the named, shown people of these photos' faces (a removal tells them), but a
 # face whose person another version of it holds too (one a keep change gave its person, or
 # a chain of them: edited twice, probe reprobe50; or a version of the face it is a version
 # of: probe upgrade50; the keeps' payload faces and former_faces, pairwise): a photo edited
 # in place while a copy kept its old content, the copy deleted, or a former self given over
 # at the prune, lost nobody (a prune said it had lost the names of people it had not: probe
-# living49). A keep's lists of unequal length (before they were pairwise: faces found again
-# had no former face) pair none.
-NAMED_ON_PHOTOS = """
+# living49).
+NAMED_ON_PHOTOS = f"""
 WITH RECURSIVE named AS (
     SELECT f.id, f.person_id, p.name FROM faces f JOIN people p ON p.id = f.person_id
     WHERE f.photo_id = ANY(%(photos)s) AND p.name IS NOT NULL AND NOT p.hidden),
 edited AS (
-    SELECT k.face::bigint AS face, k.former::bigint AS former
-    FROM people_changes c
-    CROSS JOIN LATERAL ROWS FROM (jsonb_array_elements_text(c.payload->'faces'),
-                                  jsonb_array_elements_text(c.payload->'former_faces')
-                                 ) k(face, former)
-    WHERE c.kind = 'keep' AND EXISTS (SELECT 1 FROM named)
-      AND jsonb_typeof(c.payload->'faces') = 'array'
-      AND jsonb_typeof(c.payload->'former_faces') = 'array'
-      AND jsonb_array_length(c.payload->'faces') = jsonb_array_length(c.payload->'former_faces')),
+    SELECT p.face, p.former FROM ({KEEP_PAIRS}) p WHERE EXISTS (SELECT 1 FROM named)),
 -- each named face's versions: those the keeps made of it, down the chain (edited twice: the
 -- middle version's faces are gone with it), and up and down again (a copy's face and the
 -- edited photo's, both analysed again by `index --pending`, are versions of one face, the

@@ -514,9 +514,13 @@ class SignIndex:
         with the last of them (nearest_codes), among the faces not known to be deleted (still
         here until the next sync drops them): the same faces whatever the rows' order and
         however many deleted ones are pending."""
+        return nearest_codes(codes, sign_bits(query)[0], count, ids, self._dead_ids())
+
+    def _dead_ids(self) -> np.ndarray:
+        """The ids of the faces known to be deleted, still in the arrays until the next sync
+        drops them: never candidates."""
         with self._lock:
-            dead = np.fromiter(self._dead, np.int64, len(self._dead))
-        return nearest_codes(codes, sign_bits(query)[0], count, ids, dead)
+            return np.fromiter(self._dead, np.int64, len(self._dead))
 
     def approximate_many(self, queries: np.ndarray, k: int, min_similarity: float,
                          candidates: int = DEFAULT_CANDIDATES,
@@ -531,10 +535,8 @@ class SignIndex:
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
         rows = None if among is None else np.flatnonzero(np.isin(ids, among))
-        with self._lock:
-            dead = np.fromiter(self._dead, np.int64, len(self._dead))
         return approximate_many(ids, codes, int8, scales, queries, k, min_similarity,
-                                candidates, rows, dead)
+                                candidates, rows, self._dead_ids())
 
     def search(self, conn: psycopg.Connection, query: np.ndarray, k: int,
                min_similarity: float, candidates: int = DEFAULT_CANDIDATES,

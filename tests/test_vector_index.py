@@ -250,6 +250,67 @@ def test_a_huge_block_of_identical_codes_is_cut_by_face_id() -> None:
         assert sorted(ids[order][at].tolist()) == sorted(ids[:5000])[:300]
 
 
+def by_the_rule(codes: np.ndarray, query: np.ndarray, count: int, ids: np.ndarray,
+                dead: np.ndarray) -> list[int]:
+    """nearest_codes' rule by brute force: the ids of the live rows within the count-th
+    smallest live distance; a tie block past MAX_TIED * count cut by id."""
+    distances = np.bitwise_count(codes ^ query).sum(axis=1)
+    live = ~np.isin(ids, dead)
+    cut = np.sort(distances[live])[count - 1]
+    within = live & (distances <= cut)
+    if within.sum() <= vector_index.MAX_TIED * count:
+        return sorted(ids[within].tolist())
+    nearer = ids[live & (distances < cut)]
+    tied = np.sort(ids[live & (distances == cut)])[: count - len(nearer)]
+    return sorted(nearer.tolist() + tied.tolist())
+
+
+def test_a_tie_block_wider_than_the_scan_costs_one_exact_scan_more(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probe reprobe52: 2,000 copies of a face among 50,000, each asking for its neighbours
+    (clustering, identify, enrolment), made the batch path 12 times slower, 100,000 copies
+    took 1.1 GB: a k-NN scan whose rows were all tied at the cut asked again for twice as
+    many rows, a heap of each size a query, until the tie block fitted. The rows within the
+    cut come from one exact range scan now, one a distinct query code (copies ask the same):
+    the candidates by the rule, the codes read once a block of queries and once a code."""
+    import faiss
+
+    rng = np.random.default_rng(52)
+    n = 20_000
+    codes = rng.integers(0, 256, (n, 64), dtype=np.uint8)
+    copies = rng.choice(n, 3_000, replace=False)
+    codes[copies[:2_000]] = codes[copies[0]]  # copies of a face
+    codes[copies[2_000:]] = codes[copies[0]] ^ np.eye(64, dtype=np.uint8)[5]  # one bit off
+    ids = rng.permutation(n).astype(np.int64) + 1
+    dead = ids[copies[::7]]  # deleted, pending: never candidates
+    queries = np.vstack([codes[copies[:600]], codes[copies[2_000:2_100]], codes[:20]])
+    scans = {"knn_hamming": 0, "hamming_range_search": 0}
+
+    def counted(name: str):
+        kernel = getattr(faiss, name)
+
+        def scan(*args, **kwargs):
+            scans[name] += 1
+            return kernel(*args, **kwargs)
+        return scan
+
+    for name in scans:
+        monkeypatch.setattr(faiss, name, counted(name))
+    found = batch_knn.hamming_knn(codes, queries, 300, ids, dead)
+    expected = {q.tobytes(): by_the_rule(codes, q, 300, ids, dead) for q in np.unique(
+        queries, axis=0)}
+    for query, at in zip(queries, found, strict=True):
+        assert sorted(ids[at].tolist()) == expected[query.tobytes()]
+    assert len(expected[codes[copies[0]].tobytes()]) == 300  # the copies cut by id
+    # 720 queries: two blocks, and one range scan for each of the two tied codes
+    assert scans == {"knn_hamming": 2, "hamming_range_search": 2}
+    # one query: its k-NN scan, and one range scan
+    scans.update(dict.fromkeys(scans, 0))
+    at = nearest_codes(codes, codes[copies[2_500]], 300, ids, dead)
+    assert sorted(ids[at].tolist()) == expected[codes[copies[2_500]].tobytes()]
+    assert scans["hamming_range_search"] == 1
+
+
 def test_int8_cosines_are_close_to_the_exact_ones() -> None:
     rng = np.random.default_rng(8)
     people = unit(rng, 50)

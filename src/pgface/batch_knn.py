@@ -19,6 +19,7 @@ from pgface.vector_index import (
     int8_cosines,
     live_cut,
     none_left_behind,
+    rows_within,
     sign_bits,
     tie_room,
     within_cut,
@@ -44,25 +45,26 @@ def hamming_knn(codes: np.ndarray, queries: np.ndarray, count: int,
     if count <= 0 or n == 0:
         return [np.empty(0, np.int64) for _ in range(m)]
     drop = dead is not None and ids is not None and len(dead) > 0
-    codes = np.ascontiguousarray(codes)
-    found: list[np.ndarray] = [np.empty(0, np.int64)] * m
-    todo = np.arange(m)
+    codes, queries = np.ascontiguousarray(codes), np.ascontiguousarray(queries)
+    found: list[np.ndarray] = []
     want = min(n, tie_room(count, len(dead) if drop else 0))
-    while len(todo):
-        again = []
-        for lo in range(0, len(todo), QUERY_BLOCK):
-            which = todo[lo : lo + QUERY_BLOCK]
-            distances, positions = faiss.knn_hamming(np.ascontiguousarray(queries[which]),
-                                                     codes, want)
-            live = ~np.isin(ids[positions], dead) if drop else None
-            for j, q in enumerate(which.tolist()):
-                alive = None if live is None else live[j]
-                cut = live_cut(distances[j], count, alive)
-                if none_left_behind(distances[j], n, cut):
-                    found[q] = within_cut(distances[j], positions[j], count, cut, ids, alive)
-                else:  # a tie block wider than the slack: this query scans again, wider
-                    again.append(q)
-        todo, want = np.array(again, np.int64), min(n, want * 2)
+    wide: dict[bytes, np.ndarray] = {}  # by query code: copies of a face ask the same
+    for lo in range(0, m, QUERY_BLOCK):
+        distances, positions = faiss.knn_hamming(queries[lo : lo + QUERY_BLOCK], codes, want)
+        live = ~np.isin(ids[positions], dead) if drop else None
+        for j in range(len(distances)):
+            alive = None if live is None else live[j]
+            cut = live_cut(distances[j], count, alive)
+            if none_left_behind(distances[j], n, cut):
+                found.append(within_cut(distances[j], positions[j], count, cut, ids, alive))
+                continue
+            # a tie block wider than the slack: every row within the cut, one exact scan
+            code = queries[lo + j]
+            if code.tobytes() not in wide:
+                near, at = rows_within(codes, code, cut)
+                alive = ~np.isin(ids[at], dead) if drop else None
+                wide[code.tobytes()] = within_cut(near, at, count, cut, ids, alive)
+            found.append(wide[code.tobytes()])
     return found
 
 

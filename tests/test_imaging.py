@@ -834,12 +834,14 @@ def pages_tiff(first: Image.Image, pages: int) -> bytes:
     return bytes(data)
 
 
-def big_tiff_chain(pages: int) -> bytes:
-    """A BigTIFF's header and a chain of PAGES IFDs of one entry each (no image data)."""
-    data = bytearray(b"II" + struct.pack("<HHHQ", 43, 8, 0, 16))
+def big_tiff_chain(pages: int, order: str = "<", tags: tuple[int, ...] = (256, 257)) -> bytes:
+    """A BigTIFF's header, in byte ORDER, and a chain of PAGES IFDs, each of one entry of
+    value 1 a tag of TAGS (ImageWidth and ImageLength: no image data)."""
+    data = bytearray({"<": b"II", ">": b"MM"}[order] + struct.pack(order + "HHHQ", 43, 8, 0, 16))
     for page in range(pages):
-        data += struct.pack("<Q", 1) + struct.pack("<HHQQ", 256, 3, 1, 1)
-        data += struct.pack("<Q", len(data) + 8 if page < pages - 1 else 0)
+        data += struct.pack(order + "Q", len(tags)) + b"".join(
+            struct.pack(order + "HHQQ", tag, 3, 1, 1) for tag in tags)
+        data += struct.pack(order + "Q", len(data) + 8 if page < pages - 1 else 0)
     return bytes(data)
 
 
@@ -875,21 +877,48 @@ def test_a_tiff_of_thousands_of_pages_is_read_without_walking_them_all(
     few = decode_photo(pages_tiff(blank, 3), "blank-4-pages.tif", **LIMITS)
     assert few.warning is not None and few.warning.startswith(
         "its first frame, the only one read of its 4: ")
-    # a next page that cannot be read: Pillow's count raised TypeError out of decode_photo
+    # a next page that cannot be read: Pillow's count raised TypeError out of decode_photo;
+    # and it is no page (probe reprobe52: "of its 2 or more" of a one-page file)
     broken = bytearray(pages_tiff(blank, 0))
     at = struct.unpack("<I", broken[4:8])[0]
-    struct.pack_into("<I", broken, at + 2 + 12 * struct.unpack("<H", broken[at:at + 2])[0],
-                     len(broken) + 1000)  # the first IFD's next: past the end
-    cut = decode_photo(bytes(broken), "cut-pages.tif", **LIMITS)
-    assert cut.warning is not None and cut.warning.startswith(
-        "its first frame, the only one read of its 2 or more: ")
+    link = at + 2 + 12 * struct.unpack("<H", broken[at:at + 2])[0]  # the first IFD's next
+    for past in (len(broken) + 1000, 0x7FFFFFFF, len(broken) - 1):
+        struct.pack_into("<I", broken, link, past)  # past the end, or cut by it
+        cut = decode_photo(bytes(broken), "cut-pages.tif", **LIMITS)
+        assert cut.warning is not None and cut.warning.startswith("nearly every pixel"), past
+        assert imaging._tiff_pages(bytes(broken)) == (1, True), past
+    # into its pixel data (white: an entry count of 65,535, running past the end), or to an
+    # appended IFD of 65,535 entries that runs past the end: Pillow reads no such page
+    struct.pack_into("<I", broken, link, 2000)
+    assert imaging._tiff_pages(bytes(broken)) == (1, True)
+    assert decode_photo(bytes(broken), "junk-next.tif", **LIMITS).warning.startswith(
+        "nearly every pixel")
+    struct.pack_into("<I", broken, link, len(broken))
+    assert imaging._tiff_pages(bytes(broken) + struct.pack("<H", 65535) + b"\0" * 100) == (
+        1, True)
+    # a chain of IFDs of ImageWidth alone: Pillow says "Missing dimensions", no page; nor is
+    # one whose values (not tags) hold ImageLength's number; one of both is a page
+    def chained(*entries: tuple[int, int]) -> bytes:
+        chain, next_at = bytearray(broken), link  # its first page, then 10 IFDs of ENTRIES
+        for _ in range(10):
+            struct.pack_into("<I", chain, next_at, len(chain))
+            chain += struct.pack("<H", len(entries)) + b"".join(
+                struct.pack("<HHII", tag, 4, 1, value) for tag, value in entries)
+            next_at = len(chain)
+            chain += b"\0\0\0\0"
+        return bytes(chain)
+
+    assert imaging._tiff_pages(chained((256, 8))) == (1, True)
+    assert decode_photo(chained((256, 8)), "widths.tif", **LIMITS).warning.startswith(
+        "nearly every pixel")
+    assert imaging._tiff_pages(chained((256, 257), (258, 257))) == (1, True)
+    assert imaging._tiff_pages(chained((256, 8), (257, 8))) == (11, False)
     # a chain that loops back to the first page holds one page: no count said
-    struct.pack_into("<I", broken, at + 2 + 12 * struct.unpack("<H", broken[at:at + 2])[0], at)
+    struct.pack_into("<I", broken, link, at)
     assert decode_photo(bytes(broken), "looped.tif", **LIMITS).warning.startswith(
         "nearly every pixel")
     # a next page pointed into the header, or of no entries, is junk, no page (probe
     # reprobe51: "of its 2 or more", and a chain of 999 empty IFDs "of its 1,000")
-    link = at + 2 + 12 * struct.unpack("<H", broken[at:at + 2])[0]
     struct.pack_into("<I", broken, link, 5)
     assert imaging._tiff_pages(bytes(broken)) == (1, True)
     empty = bytes(broken[:link]) + struct.pack("<I", len(broken)) + bytes(
@@ -897,6 +926,9 @@ def test_a_tiff_of_thousands_of_pages_is_read_without_walking_them_all(
     assert imaging._tiff_pages(empty) == (1, True)
     # a BigTIFF's chain (Pillow writes none: its header and IFDs made here)
     assert imaging._tiff_pages(big_tiff_chain(3)) == (3, False)
+    assert imaging._tiff_pages(big_tiff_chain(3, ">")) == (3, False)
+    assert imaging._tiff_pages(big_tiff_chain(3, ">", (256,))) == (1, True)
+    assert imaging._tiff_pages(big_tiff_chain(3, "<", (257, 258))) == (1, True)
     assert imaging._tiff_pages(big_tiff_chain(2 * imaging.MAX_FRAMES_COUNTED)) == (
         imaging.MAX_FRAMES_COUNTED, True)
 

@@ -782,9 +782,16 @@ def _frames_said(img: Image.Image, data: bytes) -> str | None:
 
 def _tiff_pages(data: bytes) -> tuple[int, bool]:
     """(pages, whether the count is a least: stopped at MAX_FRAMES_COUNTED, or at a page that
-    cannot be read) of a TIFF or BigTIFF, its IFDs' chain walked by their entry counts and
-    next-IFD offsets alone. Pillow's seek to each page reads every entry of its IFD: pages of
-    1,700 unknown tags each took 29 s to count to 1,000 in a 20 MB file (probe reprobe50)."""
+    cannot be read) of a TIFF or BigTIFF, its IFDs' chain walked by their entry counts,
+    tag numbers and next-IFD offsets alone. Pillow's seek to each page reads every entry of
+    its IFD: pages of 1,700 unknown tags each took 29 s to count to 1,000 in a 20 MB file
+    (probe reprobe50), so each IFD's tag numbers are read in one strided numpy view.
+
+    A page is counted only where its IFD lies wholly within the file (entry count, entries,
+    next-IFD offset) and holds ImageWidth and ImageLength: Pillow reads no other (a next
+    offset past the end or into pixel data, and IFDs of ImageWidth alone, "Missing
+    dimensions", were said to be pages: probe reprobe52). The walk stops at the first such
+    IFD, the pages before it counted and the count a least."""
     order = {b"II": "<", b"MM": ">"}.get(data[:2])
     if order is None or len(data) < 8:
         return 1, False
@@ -801,18 +808,19 @@ def _tiff_pages(data: bytes) -> tuple[int, bool]:
     while offset and pages < MAX_FRAMES_COUNTED:
         if offset in seen:  # the chain loops back: no page more
             return max(pages, 1), False
-        if offset < first_at + offset_size:  # into the header: junk, no page (probe reprobe51)
+        # into the header (probe reprobe51), or past the end: junk, no page
+        if offset < first_at + offset_size or offset + count_size > len(data):
             return max(pages, 1), True
-        pages += 1
-        if offset + count_size > len(data):  # a page past the end, not there to read
-            return pages, True
         seen.add(offset)
         entries = struct.unpack_from(count_format, data, offset)[0]
-        if not entries:  # an IFD of no entries is no page (a TIFF's has one at least)
-            return max(pages - 1, 1), True
         link = offset + count_size + entry_size * entries
-        if link + offset_size > len(data):  # its entries run past the end
-            return pages, True
+        if not entries or link + offset_size > len(data):  # none, or running past the end
+            return max(pages, 1), True
+        tags = np.ndarray((entries,), dtype=order + "u2", buffer=data,
+                          offset=offset + count_size, strides=(entry_size,))
+        if not ((tags == 256).any() and (tags == 257).any()):  # no width or no length
+            return max(pages, 1), True
+        pages += 1
         offset = struct.unpack_from(offset_format, data, link)[0]
     return max(pages, 1), pages >= MAX_FRAMES_COUNTED and bool(offset)
 

@@ -781,8 +781,8 @@ def _frames_said(img: Image.Image, data: bytes) -> str | None:
 
 
 def _tiff_pages(data: bytes) -> tuple[int, bool]:
-    """(pages, whether the count is a least: stopped at MAX_FRAMES_COUNTED, or at a page that
-    cannot be read) of a TIFF or BigTIFF, its IFDs' chain walked by their entry counts,
+    """(pages, whether the count is at least that: stopped at MAX_FRAMES_COUNTED, or at a
+    page that cannot be read) of a TIFF or BigTIFF, its IFDs' chain walked by their entry counts,
     tag numbers and next-IFD offsets alone. Pillow's seek to each page reads every entry of
     its IFD: pages of 1,700 unknown tags each took 29 s to count to 1,000 in a 20 MB file
     (probe reprobe50), so each IFD's tag numbers are read in one strided numpy view.
@@ -791,7 +791,7 @@ def _tiff_pages(data: bytes) -> tuple[int, bool]:
     next-IFD offset) and holds ImageWidth and ImageLength: Pillow reads no other (a next
     offset past the end or into pixel data, and IFDs of ImageWidth alone, "Missing
     dimensions", were said to be pages: probe reprobe52). The walk stops at the first such
-    IFD, the pages before it counted and the count a least."""
+    IFD, the pages before it counted and the count at least that."""
     order = {b"II": "<", b"MM": ">"}.get(data[:2])
     if order is None or len(data) < 8:
         return 1, False

@@ -29,13 +29,14 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from typer.testing import CliRunner
 
-from pgface import Settings
+from pgface import Settings, people_history
 from pgface.api import create_app
 from pgface.api.models import ErrorResponse
 from pgface.api.protocol import MAX_HEADER_BYTES, PgfaceH11Protocol
 from pgface.cli import app as cli_app
 from pgface.clustering import ClusterReport
 from pgface.db import api_keys
+from pgface.db.people_history import PEOPLE_LOCK
 from pgface.library import Pgface
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
@@ -311,6 +312,63 @@ def test_an_upload_into_a_full_upload_folder_is_a_507(
             assert client.post("/api/photos", files=upload(yao)).status_code == 201
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_deletes_removes_and_found_again_uploads_say_busy_while_the_people_are_held(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probe concurrent52: while a people change held the people (a `people cluster --full`
+    holds them for minutes), a DELETE of a photo with named faces, a remove of it and an
+    upload of a photo whose people were kept for its content waited with no limit, each
+    holding one of the server's pool connections: 8-9 deletes made /api/health a 503 and
+    /api/people hang. They answer 409 people_busy after BUSY_WAIT_S, as people edits do,
+    having changed nothing (and kept no upload file), and go through once the people are
+    free."""
+    yao, t1 = (next(p for p in sample_photos() if p.name == n) for n in ("yaoming.jpg", "t1.jpg"))
+    folder, uploads = tmp_path / "folder", tmp_path / "uploads"
+    folder.mkdir()
+    shutil.copy(yao, folder / "found.jpg")
+    shutil.copy(t1, folder / "held.jpg")
+    settings = settings.model_copy(update={"upload_dir": uploads, "api_roots": [tmp_path]})
+    with Pgface(settings, analyzer=analyzer) as pf:
+        pf.index([folder])
+        with pf.pool.connection() as conn:
+            faces = [f for (f,) in conn.execute("SELECT id FROM faces").fetchall()]
+        pf.people.name_faces(faces, "Held")
+        # forgotten by path: its people are kept for its content, to be found again
+        assert pf.remove([folder / "found.jpg"]).named == ["Held"]
+    held = str((folder / "held.jpg").resolve())
+
+    def photos(http: httpx.Client) -> list[dict]:
+        return http.get("/api/photos").json()["photos"]
+
+    monkeypatch.setattr(people_history, "BUSY_WAIT_S", 0.5)
+    with running_server(create_app(settings, analyzer)) as url, \
+            httpx.Client(base_url=url, timeout=60) as http:
+        [stored] = photos(http)
+        assert stored["path"] == held
+        with psycopg.connect(in_pgface_schema(settings.database_url)) as other:
+            other.execute(PEOPLE_LOCK)  # what a long clustering run holds while it runs
+            # (each waited as long as the lock was held: this client gives up after 60 s)
+            for answer in (http.delete(f"/api/photos/{stored['id']}"),
+                           http.post("/api/photos/remove", json={"paths": [held]}),
+                           http.post("/api/photos", files=upload(folder / "found.jpg"))):
+                assert answer.status_code == 409, answer.text
+                assert answer.json()["error"]["code"] == "people_busy"
+                assert "still running after 0.5 s" in error_of(answer)
+            assert http.get("/api/health").status_code == 200
+            assert photos(http) == [stored]  # nothing deleted, nothing stored
+            assert not uploads.exists() or not list(uploads.iterdir())  # no file left
+        # the people free again: each goes through
+        found = http.post("/api/photos", files=upload(folder / "found.jpg"))
+        assert found.status_code == 201, found.text
+        assert {f["person_name"] for f in found.json()["photo"]["faces"]} == {"Held"}
+        assert [p.name for p in uploads.iterdir()] == [Path(found.json()["photo"]["path"]).name]
+        removed = http.post("/api/photos/remove", json={"paths": [held]})
+        assert (removed.status_code, removed.json()["photos"]) == (200, 1), removed.text
+        deleted = http.delete(f"/api/photos/{found.json()['photo']['id']}")
+        assert deleted.status_code == 200, deleted.text
+        assert photos(http) == [] and not list(uploads.iterdir())
 
 
 def test_an_upload_racing_a_delete_of_its_photo_stores_it_or_finds_it(

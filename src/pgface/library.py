@@ -494,7 +494,8 @@ class Pgface:
             batches(files, self.settings.photo_batch), report, progress, started, files=files,
             roots=paths)
 
-    def remove(self, paths: fs_paths.Paths, gone_only: bool = False) -> store.Removal:
+    def remove(self, paths: fs_paths.Paths, gone_only: bool = False, *, wait: bool = True
+               ) -> store.Removal:
         """Forget photos by path: the files given and every file under the folders given.
         A photo that also lives at another path keeps it; a photo with no path left is
         deleted with its faces (its people keep their other faces), as is a photo no path holds
@@ -504,8 +505,12 @@ class Pgface:
         they are unchanged, are forgotten too (the next run reads them).
 
         gone_only: only the paths whose file no longer exists (and photos with no path).
+        wait: where the photos' faces hold people and a change to people (a clustering run:
+        minutes) holds them, wait as long as it takes; False: PeopleBusyError after
+        people_history.BUSY_WAIT_S, nothing forgotten (the HTTP API's).
         """
         gone_only = check_flag("gone_only", gone_only)
+        wait = check_flag("wait", wait)
         targets = [fs_paths.canonical(p) for p in fs_paths.path_list(paths)]
 
         def write(conn: psycopg.Connection) -> store.Removal:
@@ -529,7 +534,8 @@ class Pgface:
             return removal
 
         try:
-            return people_history.people_first(self.pool, write)
+            return people_history.people_first(
+                self.pool, write, None if wait else people_history.BUSY_WAIT_S)
         finally:
             self._coverage.clear()
 

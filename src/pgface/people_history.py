@@ -91,10 +91,14 @@ def recorded(pool: ConnectionPool, actor: str, kind: str, undoable: bool = True,
             yield conn, recording
 
 
-def hold_people(conn: psycopg.Connection) -> None:
+def hold_people(conn: psycopg.Connection, wait_s: float | None = None) -> None:
     """In the caller's transaction, wait for the people changes under way to end and hold new
-    ones off until it ends (a remove or prune, before it locks a row: people_first)."""
-    hs.lock_people(conn, None)
+    ones off until it ends (a remove or prune, before it locks a row: people_first).
+    wait_s: PeopleBusyError after that many seconds, the transaction whole for the caller to
+    roll back (an HTTP request, which held one of the server's pool connections while it
+    waited: a few deletes during a clustering run left none for the others); None waits as
+    long as it takes (the CLI, the Python API, background jobs)."""
+    _lock(conn, wait_s)
 
 
 class PeopleInUse(Exception):  # noqa: N818 - a signal to people_first, never shown
@@ -111,18 +115,20 @@ def hold_people_now(conn: psycopg.Connection) -> None:
         raise PeopleInUse
 
 
-def people_first(pool: ConnectionPool, work: Callable[[psycopg.Connection], _T]) -> _T:
+def people_first(pool: ConnectionPool, work: Callable[[psycopg.Connection], _T],
+                 wait_s: float | None = None) -> _T:
     """WORK(conn) in a transaction of its own; where it met a people change (PeopleInUse, from
     hold_people_now), rolled back and run again holding the people from the start, as a
     change does, after the changes under way (a clustering run holds them for minutes). WORK
-    may run twice: it changes nothing outside its transaction."""
+    may run twice: it changes nothing outside its transaction. wait_s: how long to wait for
+    them, then PeopleBusyError with nothing changed (hold_people); None: as long as it takes."""
     try:
         with pool.connection() as conn, conn.transaction():
             return work(conn)
     except PeopleInUse:
         pass
     with pool.connection() as conn, conn.transaction():
-        hold_people(conn)
+        hold_people(conn, wait_s)
         return work(conn)
 
 

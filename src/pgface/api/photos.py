@@ -175,7 +175,10 @@ def _index_upload(pf: Pgface, settings: Settings, data: bytes, name: str
 
     try:
         _make_upload_folder(folder)
-        return (*people_history.people_first(pf.pool, write), photo.warning)
+        # a 409 after BUSY_WAIT_S while a change holds the people (a clustering run): each
+        # upload waiting held a pool connection, and enough of them left none for the others
+        return (*people_history.people_first(pf.pool, write, people_history.BUSY_WAIT_S),
+                photo.warning)
     except BaseException:
         if wrote:  # the row was not stored: no file without a row
             target.unlink(missing_ok=True)
@@ -254,7 +257,7 @@ UPLOAD_TRIES = 3
              response_model=UploadResult,
              responses={200: {"model": UploadResult,
                               "description": "The same photo was already stored"},
-                        **WRITE_ERRORS, **error_responses(507)})
+                        **WRITE_ERRORS, **error_responses(409, 507)})
 async def index_upload(request: Request, response: Response,
                        file: Annotated[UploadFile, File(description="A photo")]) -> dict:
     """Index an uploaded photo: every face is detected and stored. The photo itself is kept
@@ -328,7 +331,7 @@ def index_path(request: Request, response: Response, body: IndexPath) -> dict:
 
 
 @router.post("/remove", dependencies=[Depends(require_write)], response_model=Removal,
-             responses=WRITE_ERRORS)
+             responses={**WRITE_ERRORS, **error_responses(409)})
 def remove_paths(request: Request, body: RemovePaths) -> dict:
     """Forget photos by path: the files given and every photo stored under the folders given
     (they need not exist any more). A photo that also lives at another path keeps it; a photo
@@ -336,7 +339,7 @@ def remove_paths(request: Request, body: RemovePaths) -> dict:
     went."""
     settings = get_settings(request)
     targets = [_under_roots(settings, given) for given in body.paths]
-    return asdict(get_pf(request).remove(targets))
+    return asdict(get_pf(request).remove(targets, wait=False))
 
 
 @router.get("", dependencies=[Depends(require_read)], response_model=PhotoPage,
@@ -448,7 +451,7 @@ def _delete_unheld_uploads(pf: Pgface, kept: list[str], root: Path) -> list[str]
 
 @router.delete("/{photo_id}", dependencies=[Depends(require_write)],
                response_model=PhotoDeleted,
-               responses=READ_ERRORS)
+               responses={**READ_ERRORS, **error_responses(409)})
 def delete_photo(request: Request, photo_id: int) -> dict:
     """Forget a photo and its faces. An uploaded photo's kept file is removed too; files
     indexed from the server's own folders are never touched."""
@@ -456,8 +459,10 @@ def delete_photo(request: Request, photo_id: int) -> dict:
     with pf.pool.connection() as conn, conn.transaction():
         # The people first where its faces hold someone, as `remove` does (nothing is locked
         # yet, so waiting is safe): an erase of a person in it deadlocked with the delete.
+        # A 409 after BUSY_WAIT_S (nothing deleted): each delete waiting held a pool
+        # connection, and a few during a clustering run left none for the others.
         if store.any_face_held(conn, [photo_id]):
-            people_history.hold_people(conn)
+            people_history.hold_people(conn, people_history.BUSY_WAIT_S)
         # Every path: an upload later indexed from a folder too has that path as its newest.
         kept = [str(path) for path in store.paths_of_photo(conn, photo_id)]
         if not store.delete_photo(conn, photo_id):

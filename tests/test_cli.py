@@ -964,6 +964,28 @@ def test_every_text_argument_is_read_by_text_argument() -> None:
         seen)
 
 
+def test_tables_take_the_width_columns_says_when_they_are_drawn() -> None:
+    """Rich fixed a console's width to COLUMNS as it was when the console was made, at the
+    import of pgface.cli: a program (pytest-xdist's workers set COLUMNS=80 before any test
+    runs) that imported it under one width drew every table at that width whatever COLUMNS
+    said later, and a table asked for at 40 columns came out 80 wide."""
+    program = """if True:
+        import os
+        from rich.table import Table
+        from pgface.cli.common import out
+        for columns in ("40", "60"):
+            os.environ["COLUMNS"] = columns
+            table = Table("photo", "similarity")
+            table.add_row("/photos/" + "a_long_name_" * 8 + ".jpg", "0.9876")
+            out.print(table)
+        """
+    drawn = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                           env={**os.environ, "COLUMNS": "80"}, check=True).stdout
+    widths = [len(line) for line in drawn.splitlines()]
+    assert widths[0] == 40 and max(widths[:len(widths) // 2]) == 40, drawn
+    assert widths[-1] == 60 and max(widths) == 60, drawn
+
+
 def test_a_narrow_search_table_keeps_the_similarity_and_the_file_name(
         env: dict[str, str], tmp_path: Path) -> None:
     """Probe clidocs19: at 40 columns the table cut the similarity itself (`0.…`) and the

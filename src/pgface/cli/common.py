@@ -96,6 +96,11 @@ class SafeConsole(Console):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("_environ", _ConsoleEnvironment())
         super().__init__(markup=False, emoji=False, **kwargs)
+        # Rich fixes the width and height to COLUMNS and LINES as they are when the console
+        # is made (at import); read when drawing instead, as the environment is: a program
+        # that imported pgface.cli under COLUMNS=80 (pytest-xdist's workers set it) drew
+        # every table 80 wide whatever COLUMNS said later.
+        self._width, self._height = kwargs.get("width"), kwargs.get("height")
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
         kwargs.setdefault("soft_wrap", all(isinstance(o, str) for o in objects))

@@ -28,4 +28,8 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 
 .venv/bin/ruff check src tests bench
-exec .venv/bin/python -m pytest "$@"
+# Two test processes (pytest-xdist): much of a test's time is spent waiting on PostgreSQL, a
+# browser, a subprocess or a timeout, and the other process uses that core meanwhile. The tests
+# of the indexed LFW library share one process (tests/conftest.py). PGFACE_TEST_WORKERS=0 runs
+# them all in this one; an -n given to test.sh wins, as the last one does.
+exec .venv/bin/python -m pytest -n "${PGFACE_TEST_WORKERS:-2}" --dist loadgroup "$@"

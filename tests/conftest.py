@@ -40,6 +40,15 @@ def require_data(path: Path) -> Path:
     return path
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (test.sh: `--dist loadgroup`), the tests of the indexed LFW library
+    run in one process, which indexes its 4,992 photos once (a minute or more on two cores)."""
+    for item in items:
+        if "lfw_library" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("lfw_library"))
+
+
 @pytest.fixture(scope="session")
 def work_dir() -> Iterator[Path]:
     # Under root the server runs as its own user, so the folder must be reachable by it:

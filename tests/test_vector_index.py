@@ -537,6 +537,36 @@ def test_deleted_neighbours_do_not_hide_the_faces_behind_them(conn: psycopg.Conn
     assert len(index) == 501  # and the sync dropped the copies
 
 
+def test_deleted_faces_past_the_candidates_do_not_shorten_a_long_answer(
+        conn: psycopg.Connection, database_url: str) -> None:
+    """Probe reprobe53: a search for more faces than the sign-bit candidates (k 400 > 300)
+    ranks the k nearest by sign bits, and forgot the deleted faces among the 300 nearest
+    only: faces deleted since the index loaded them, ranked past 300, were sent to
+    PostgreSQL round after round, and the answer came back 45 faces short of the k that
+    exist. The deleted ones among all the faces ranked are forgotten: the answer of an index
+    loaded after the deletion."""
+    rng = np.random.default_rng(53)
+    query = unit(rng, 1)[0]
+    closeness = np.linspace(0.95, 0.5, 600)  # the faces' cosines with the query, about
+    noise = unit(rng, 600)
+    noise -= (noise @ query)[:, None] * query
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    faces = closeness[:, None] * query + np.sqrt(1 - closeness**2)[:, None] * noise
+    ids = np.array(add_faces(conn, faces.astype(np.float32)))
+    index = SignIndex(MODEL)
+    index.sync(conn)
+    gone = ids[np.argsort(-(faces @ query))[310:390]]  # past the 300 nearest, among the 400
+    with connect(database_url) as other:
+        other.execute("DELETE FROM faces WHERE id = ANY(%s)", [gone.tolist()])
+        other.commit()
+    found = index.search(conn, query, 400, 0.3, sync=False)
+    assert len(found) == 400  # of the 520 faces left, all over 0.3
+    assert not {m.face_id for m in found} & set(gone.tolist())
+    # what an index loaded after the deletion answers
+    fresh = SignIndex(MODEL).search(conn, query, 400, 0.3)
+    assert [m.face_id for m in found] == [m.face_id for m in fresh]
+
+
 def test_another_models_faces_never_appear(conn: psycopg.Connection) -> None:
     rng = np.random.default_rng(6)
     mine, theirs = unit(rng, 4), unit(rng, 4)

@@ -581,8 +581,9 @@ class SignIndex:
                 # Faces deleted since they were loaded took the places of nearer faces that
                 # exist (copies of a photo removed, a person erased: all of them, and the
                 # search found nothing): forget those among the sign-bit candidates, rank
-                # again. The next sync drops them from the arrays.
-                self._forget_deleted(conn, self._candidate_ids(query, candidates))
+                # again. The next sync drops them from the arrays. All that were ranked: k
+                # of them where k is more than `candidates` (probe reprobe53).
+                self._forget_deleted(conn, self._candidate_ids(query, max(candidates, k)))
         return [MatchRow(r[0], r[1], r[2], list(r[3]), r[4], r[5], float(r[6]))
                 for r in rows if r[8]]
 

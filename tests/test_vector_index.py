@@ -311,6 +311,24 @@ def test_a_tie_block_wider_than_the_scan_costs_one_exact_scan_more(
     assert scans["hamming_range_search"] == 1
 
 
+def test_a_first_scan_of_dead_rows_alone_still_cuts_at_count() -> None:
+    """Probe reprobe54: where every row the first scan found was a deleted one (ids held by
+    several rows, as nothing in pgface makes but nothing refuses), the cut was unknown, the
+    exact scan fetched every row, and all 950 live rows came back as candidates for a count
+    of 10: the cut is taken again among the rows fetched."""
+    rng = np.random.default_rng(54)
+    codes = rng.integers(0, 256, (1_000, 64), dtype=np.uint8)
+    codes[:60] = codes[0]
+    ids = (np.arange(1_000) // 10).astype(np.int64)  # ten rows an id
+    dead = np.arange(5, dtype=np.int64)  # rows 0-49: the first scan's 25 nearest all dead
+    for count in (10, 20):
+        expected = by_the_rule(codes, codes[0], count, ids, dead)
+        alone = nearest_codes(codes, codes[0], count, ids, dead)
+        [batch] = batch_knn.hamming_knn(codes, codes[:1], count, ids, dead)
+        assert sorted(ids[alone].tolist()) == sorted(ids[batch].tolist()) == expected
+        assert count <= len(expected) <= vector_index.MAX_TIED * count  # not 950
+
+
 def test_int8_cosines_are_close_to_the_exact_ones() -> None:
     rng = np.random.default_rng(8)
     people = unit(rng, 50)

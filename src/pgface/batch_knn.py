@@ -63,7 +63,8 @@ def hamming_knn(codes: np.ndarray, queries: np.ndarray, count: int,
             if code.tobytes() not in wide:
                 near, at = rows_within(codes, code, cut)
                 alive = ~np.isin(ids[at], dead) if drop else None
-                wide[code.tobytes()] = within_cut(near, at, count, cut, ids, alive)
+                wide[code.tobytes()] = within_cut(near, at, count,
+                                                  live_cut(near, count, alive), ids, alive)
             found.append(wide[code.tobytes()])
     return found
 

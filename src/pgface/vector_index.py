@@ -168,9 +168,11 @@ def nearest_codes(codes: np.ndarray, query: np.ndarray, count: int,
     cut = live_cut(distances, count, live)
     if not all(none_left_behind(d, hi - lo, cut)
                for (d, _), (lo, hi) in zip(found, bounds, strict=True)):
-        # a tie block wider than the slack: every row within the cut
+        # a tie block wider than the slack: every row within the cut (every row where the
+        # scan found fewer live ones than count), the cut taken again among them
         distances, positions = rows_within(codes, query, cut)
         live = ~np.isin(ids[positions], dead) if drop else None
+        cut = live_cut(distances, count, live)
     return within_cut(distances, positions, count, cut, ids, live)
 
 

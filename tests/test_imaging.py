@@ -898,12 +898,13 @@ def test_a_tiff_of_thousands_of_pages_is_read_without_walking_them_all(
         1, True)
     # a chain of IFDs of ImageWidth alone: Pillow says "Missing dimensions", no page; nor is
     # one whose values (not tags) hold ImageLength's number; one of both is a page
-    def chained(*entries: tuple[int, int]) -> bytes:
+    def chained(*entries: tuple[int, int], count: int = 1) -> bytes:
         chain, next_at = bytearray(broken), link  # its first page, then 10 IFDs of ENTRIES
         for _ in range(10):
             struct.pack_into("<I", chain, next_at, len(chain))
             chain += struct.pack("<H", len(entries)) + b"".join(
-                struct.pack("<HHII", tag, 4, 1, value) for tag, value in entries)
+                struct.pack("<HHII", tag, 4, count if tag == 256 else 1, value)
+                for tag, value in entries)
             next_at = len(chain)
             chain += b"\0\0\0\0"
         return bytes(chain)
@@ -913,6 +914,8 @@ def test_a_tiff_of_thousands_of_pages_is_read_without_walking_them_all(
         "nearly every pixel")
     assert imaging._tiff_pages(chained((256, 257), (258, 257))) == (1, True)
     assert imaging._tiff_pages(chained((256, 8), (257, 8))) == (11, False)
+    # a width of no value (its count 0): Pillow says "Missing dimensions" (probe reprobe54)
+    assert imaging._tiff_pages(chained((256, 8), (257, 8), count=0)) == (1, True)
     # a chain that loops back to the first page holds one page: no count said
     struct.pack_into("<I", broken, link, at)
     assert decode_photo(bytes(broken), "looped.tif", **LIMITS).warning.startswith(

@@ -782,16 +782,17 @@ def _frames_said(img: Image.Image, data: bytes) -> str | None:
 
 def _tiff_pages(data: bytes) -> tuple[int, bool]:
     """(pages, whether the count is at least that: stopped at MAX_FRAMES_COUNTED, or at a
-    page that cannot be read) of a TIFF or BigTIFF, its IFDs' chain walked by their entry counts,
-    tag numbers and next-IFD offsets alone. Pillow's seek to each page reads every entry of
+    page that cannot be read) of a TIFF or BigTIFF, its IFDs' chain walked by their entry
+    counts, tag numbers and next-IFD offsets alone. Pillow's seek to each page reads every entry of
     its IFD: pages of 1,700 unknown tags each took 29 s to count to 1,000 in a 20 MB file
     (probe reprobe50), so each IFD's tag numbers are read in one strided numpy view.
 
     A page is counted only where its IFD lies wholly within the file (entry count, entries,
-    next-IFD offset) and holds ImageWidth and ImageLength: Pillow reads no other (a next
-    offset past the end or into pixel data, and IFDs of ImageWidth alone, "Missing
-    dimensions", were said to be pages: probe reprobe52). The walk stops at the first such
-    IFD, the pages before it counted and the count at least that."""
+    next-IFD offset) and holds ImageWidth and ImageLength, each with a value (a count of 0 is
+    none: probe reprobe54): Pillow reads no other (a next offset past the end or into pixel
+    data, and IFDs of ImageWidth alone, "Missing dimensions", were said to be pages: probe
+    reprobe52). The walk stops at the first such IFD, the pages before it counted and the
+    count at least that."""
     order = {b"II": "<", b"MM": ">"}.get(data[:2])
     if order is None or len(data) < 8:
         return 1, False
@@ -818,7 +819,11 @@ def _tiff_pages(data: bytes) -> tuple[int, bool]:
             return max(pages, 1), True
         tags = np.ndarray((entries,), dtype=order + "u2", buffer=data,
                           offset=offset + count_size, strides=(entry_size,))
-        if not ((tags == 256).any() and (tags == 257).any()):  # no width or no length
+        # each entry's count, after its tag and type: a width of no value is none
+        values = np.ndarray((entries,), dtype=order + ("u8" if big else "u4"), buffer=data,
+                            offset=offset + count_size + 4, strides=(entry_size,))
+        given = tags[values > 0]
+        if not ((given == 256).any() and (given == 257).any()):  # no width or no length
             return max(pages, 1), True
         pages += 1
         offset = struct.unpack_from(offset_format, data, link)[0]

@@ -16,10 +16,10 @@ import numpy as np
 from pgface.vector_index import (
     APPROX_MARGIN,
     EXTRA,
+    exact_within_cut,
     int8_cosines,
     live_cut,
     none_left_behind,
-    rows_within,
     sign_bits,
     tie_room,
     within_cut,
@@ -61,10 +61,7 @@ def hamming_knn(codes: np.ndarray, queries: np.ndarray, count: int,
             # a tie block wider than the slack: every row within the cut, one exact scan
             code = queries[lo + j]
             if code.tobytes() not in wide:
-                near, at = rows_within(codes, code, cut)
-                alive = ~np.isin(ids[at], dead) if drop else None
-                wide[code.tobytes()] = within_cut(near, at, count,
-                                                  live_cut(near, count, alive), ids, alive)
+                wide[code.tobytes()] = exact_within_cut(codes, code, count, cut, ids, dead)
             found.append(wide[code.tobytes()])
     return found
 

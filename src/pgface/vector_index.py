@@ -128,7 +128,7 @@ def _knn(codes: np.ndarray, query: np.ndarray, count: int, lo: int,
 # running server and a fresh process answered the same query differently. Each part of a scan
 # asks for this share more rows than `count` (count + count // TIE_SLACK), enough that the
 # faces tied at the cut are all among them but for rare queries, which take every row within
-# the cut by one exact scan more (rows_within).
+# the cut by one exact scan more (exact_within_cut).
 TIE_SLACK = 2
 # A tie block that would make the candidates more than this many times `count` (identical
 # codes: copies of one face by the thousand) is cut by face id, still deterministic.
@@ -168,21 +168,20 @@ def nearest_codes(codes: np.ndarray, query: np.ndarray, count: int,
     cut = live_cut(distances, count, live)
     if not all(none_left_behind(d, hi - lo, cut)
                for (d, _), (lo, hi) in zip(found, bounds, strict=True)):
-        # a tie block wider than the slack: every row within the cut (every row where the
-        # scan found fewer live ones than count), the cut taken again among them
-        distances, positions = rows_within(codes, query, cut)
-        live = ~np.isin(ids[positions], dead) if drop else None
-        cut = live_cut(distances, count, live)
+        # a tie block wider than the slack
+        return exact_within_cut(codes, query, count, cut, ids, dead)
     return within_cut(distances, positions, count, cut, ids, live)
 
 
-def rows_within(codes: np.ndarray, query: np.ndarray, cut: int | None
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """(distances, positions) of every row of codes [n, 64] at a Hamming distance <= cut
-    (None: any) of query [64], in no order: one exact scan whose memory is the rows it finds
-    (FAISS's range search). A k-NN scan asked again for twice as many rows until a tie block
-    fitted held a heap of each size a query (probe reprobe52: 2,000 copies of a face among
-    50,000 made the batch path 12 times slower, 100,000 copies took 1.1 GB)."""
+def exact_within_cut(codes: np.ndarray, query: np.ndarray, count: int, cut: int | None,
+                     ids: np.ndarray | None, dead: np.ndarray | None) -> np.ndarray:
+    """nearest_codes' answer for query [64] where a k-NN scan left rows at its cut behind:
+    every row of codes [n, 64] at a Hamming distance <= cut (None, where the scan found
+    fewer live rows than count: every row) by one exact scan whose memory is the rows it
+    finds (FAISS's range search), the cut taken again among the live ones (the same where
+    it was known), then within_cut. A k-NN scan asked again for twice as many rows until a
+    tie block fitted held a heap of each size a query (probe reprobe52: 2,000 copies of a
+    face among 50,000 made the batch path 12 times slower, 100,000 copies took 1.1 GB)."""
     import faiss  # imported on first use: small libraries never scan
 
     radius = CODE_BYTES * 8 + 1 if cut is None else cut + 1  # FAISS's range is d < radius
@@ -190,10 +189,13 @@ def rows_within(codes: np.ndarray, query: np.ndarray, cut: int | None
     faiss.hamming_range_search(faiss.swig_ptr(query), faiss.swig_ptr(codes), 1, len(codes),
                                radius, CODE_BYTES, result)
     found = int(faiss.rev_swig_ptr(result.lims, 2)[1])
-    if not found:
-        return np.empty(0, np.int32), np.empty(0, np.int64)
-    distances = faiss.rev_swig_ptr(result.distances, found).astype(np.int32)
-    return distances, faiss.rev_swig_ptr(result.labels, found).copy()
+    distances, positions = np.empty(0, np.int32), np.empty(0, np.int64)
+    if found:
+        distances = faiss.rev_swig_ptr(result.distances, found).astype(np.int32)
+        positions = faiss.rev_swig_ptr(result.labels, found).copy()
+    drop = dead is not None and ids is not None and len(dead) > 0
+    live = ~np.isin(ids[positions], dead) if drop else None
+    return within_cut(distances, positions, count, live_cut(distances, count, live), ids, live)
 
 
 def tie_room(count: int, dead: int = 0) -> int:

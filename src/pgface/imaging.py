@@ -819,10 +819,11 @@ def _tiff_pages(data: bytes) -> tuple[int, bool]:
             return max(pages, 1), True
         tags = np.ndarray((entries,), dtype=order + "u2", buffer=data,
                           offset=offset + count_size, strides=(entry_size,))
-        # each entry's count, after its tag and type: a width of no value is none
-        values = np.ndarray((entries,), dtype=order + ("u8" if big else "u4"), buffer=data,
-                            offset=offset + count_size + 4, strides=(entry_size,))
-        given = tags[values > 0]
+        # each entry's count of values, after its tag and type: a width of none is none
+        value_counts = np.ndarray((entries,), dtype=order + ("u8" if big else "u4"),
+                                  buffer=data, offset=offset + count_size + 4,
+                                  strides=(entry_size,))
+        given = tags[value_counts > 0]
         if not ((given == 256).any() and (given == 257).any()):  # no width or no length
             return max(pages, 1), True
         pages += 1

@@ -404,6 +404,28 @@ def test_a_jpeg_of_too_many_scans_is_refused_before_decoding() -> None:
         decode_photo(_with_scans(progressive, MAX_JPEG_SCANS + 1), "bomb.jpg", 10**8, 10**8)
 
 
+def test_a_large_jpeg_may_have_fewer_scans_than_a_small_one() -> None:
+    # The work is scans x pixels: 256 scans of a 40 MP photo (306 KB) took 8-14 s to decode
+    # against 0.4 s for its own 10, and four such searches at once held a server's every
+    # search for 30 s (probe hostile56).
+    width, height = 5000, 4000
+    allowed = imaging.MAX_JPEG_SCAN_MEGAPIXELS * 1_000_000 // (width * height)
+    assert imaging.FREE_JPEG_SCANS < allowed < MAX_JPEG_SCANS
+    rows, columns = np.mgrid[0:height, 0:width]
+    gradient = ((rows // 7 + columns // 5) % 256).astype(np.uint8)
+    progressive = encode(Image.fromarray(gradient), "JPEG", progressive=True, quality=30)
+    assert imaging._jpeg_frame_size(progressive) == (width, height)
+    with pytest.raises(ImageError, match=rf"bomb.jpg: a JPEG of {allowed + 1} scans at "
+                                         rf"5000x4000 \(20 MP\), over the limit of {allowed} "
+                                         rf"scans at that size"):
+        decode_photo(_with_scans(progressive, allowed + 1), "bomb.jpg", 10**8, 10**8)
+    # as many as the size allows, and as many as any photo may have, are decoded
+    kept = decode_photo(_with_scans(progressive, allowed), "ok.jpg", 10**8, 10**8, keep_side=500)
+    assert (kept.width, kept.height) == (width, height)
+    free = _with_scans(progressive, imaging.FREE_JPEG_SCANS)
+    assert decode_photo(free, "ok.jpg", 10**8, 10**8, keep_side=500).width == width
+
+
 def test_jpeg_segments_decide_which_path_decodes_it() -> None:
     jfif = encode(Image.new("RGB", (16, 16)), "JPEG")
     assert imaging._plain_jpeg(jfif)

@@ -132,6 +132,14 @@ READ_FORMATS = tuple(name for name in FORMAT_SUFFIXES if name != "MPO")
 # a few dozen; a camera's file with embedded previews adds theirs. NVIDIA's nvImageCodec
 # refuses more than 256 by default, against the same attack (_check_jpeg_scans).
 MAX_JPEG_SCANS = 256
+# Each scan is decoded over every block of the photo, so what a file's scans cost is scans x
+# pixels: 256 scans of a 40 MP photo (a 306 KB file) took 8-14 s to decode here against 0.4 s
+# for its 10 (probe hostile56), four of them at once held every search of a server for 30 s.
+# Past FREE_JPEG_SCANS, a photo's scans are allowed up to this many megapixel-scans: 32 scans
+# at 40 MP (about 2 s here), 106 at 12 MP, 256 up to 5 MP; 16 at any size, which no encoder's
+# progression passes (libjpeg's has 10).
+MAX_JPEG_SCAN_MEGAPIXELS = 1280
+FREE_JPEG_SCANS = 16
 # Frames counted of an animation or multi-page TIFF whose first frame, the only one read, is
 # blank, for its warning ("of its 1,000 or more"): Pillow's n_frames walks every frame, and a
 # TIFF's walk is quadratic (a 17 MB file of 150,000 1x1 pages took minutes, probe hostile49)
@@ -867,14 +875,41 @@ def _check_jpeg_scans(data: bytes, source: str) -> None:
     """A progressive JPEG is decoded scan by scan, each over every block of the photo, and a
     scan can be a few bytes (runs of empty blocks): a 1.1 MB file of 2,100 scans took 13 s to
     decode at 16 MP here, and the size limits allow thousands of times that. Such a file is
-    refused before decoding. A scan starts with an SOS marker, FF DA, which the coded data
-    never holds (a data byte FF is followed by 00)."""
-    if data[:2] == b"\xff\xd8":
-        scans = data.count(b"\xff\xda")
-        if scans > MAX_JPEG_SCANS:
-            raise ImageError(source, f"a JPEG of {scans:,} scans, over the limit of "
-                                     f"{MAX_JPEG_SCANS} (a progressive JPEG has about 10; "
-                                     f"this many make decoding take minutes)")
+    refused before decoding: more than MAX_JPEG_SCANS scans, or more than FREE_JPEG_SCANS
+    whose work at the photo's size passes MAX_JPEG_SCAN_MEGAPIXELS. A scan starts with an SOS
+    marker, FF DA, which the coded data never holds (a data byte FF is followed by 00)."""
+    if data[:2] != b"\xff\xd8":
+        return
+    scans = data.count(b"\xff\xda")
+    if scans > MAX_JPEG_SCANS:
+        raise ImageError(source, f"a JPEG of {scans:,} scans, over the limit of "
+                                 f"{MAX_JPEG_SCANS} (a progressive JPEG has about 10; "
+                                 f"this many make decoding take minutes)")
+    if scans <= FREE_JPEG_SCANS:
+        return
+    size = _jpeg_frame_size(data)
+    if size is None:  # no frame header: libjpeg refuses the file without decoding a scan
+        return
+    width, height = size
+    allowed = max(FREE_JPEG_SCANS, MAX_JPEG_SCAN_MEGAPIXELS * 1_000_000 // max(1, width * height))
+    if scans > allowed:
+        raise ImageError(source, f"a JPEG of {scans:,} scans at {width}x{height} "
+                                 f"({_pixel_count(width * height)}), over the limit of "
+                                 f"{allowed} scans at that size (a progressive JPEG has about "
+                                 f"10; each scan is decoded over the whole photo, so this "
+                                 f"many take seconds a photo)")
+
+
+def _jpeg_frame_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a JPEG's frame header (the first SOFn segment), or None where no
+    segment before the first scan is one. An EXIF thumbnail lies inside its APP1 segment,
+    passed over whole."""
+    for marker, payload, _ in _jpeg_segments(data):
+        if marker == 0xDA:
+            return None
+        if marker in _FRAME_MARKERS and len(payload) >= 5:
+            return int.from_bytes(payload[3:5], "big"), int.from_bytes(payload[1:3], "big")
+    return None
 
 
 def _check_pixels(source: str, width: int, height: int, max_pixels: int) -> None:
@@ -923,6 +958,9 @@ def _decode_plain_jpeg(data: bytes, source: str, max_pixels: int, keep_side: int
 # Anything else (APP1's EXIF or XMP, APP2's ICC or MPF, APP14's colour transform, a lossless or
 # arithmetic-coded frame) leaves the file to Pillow's path.
 _PLAIN_JPEG_MARKERS = frozenset({0xE0, 0xDB, 0xC4, 0xC0, 0xC1, 0xC2, 0xDD, 0xFE})
+# Start-of-frame markers, SOF0 to SOF15 but DHT (C4), JPG (C8) and DAC (CC): a frame header,
+# P(8) Y(16) X(16) Nf(8) ...
+_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 def _plain_jpeg(data: bytes) -> bool:

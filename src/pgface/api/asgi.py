@@ -23,12 +23,16 @@ class HttpMiddleware:
 
 # On every answer, where the route set none of its own: never shown in another site's frame
 # (a page framed by another site has its buttons clicked through, unseen: Undo, erase; probe
-# security31), never taken by a browser for another type than it says, and no path of the
-# page sent on to another site as the referrer.
+# security31), never taken by a browser for another type than it says, no path of the page
+# sent on to another site as the referrer, and never taken into another site's page as an
+# image (Cross-Origin-Resource-Policy: the browser keeps the answer from that page, whatever
+# the server let through; probe hostile56 showed an open server's photos in another site's
+# page).
 SECURITY_HEADERS = ((b"x-frame-options", b"DENY"),
                     (b"content-security-policy", b"frame-ancestors 'none'"),
                     (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"same-origin"))
+                    (b"referrer-policy", b"same-origin"),
+                    (b"cross-origin-resource-policy", b"same-origin"))
 
 
 class SecurityHeaders(HttpMiddleware):

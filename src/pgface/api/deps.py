@@ -150,20 +150,23 @@ def refuse_other_sites(request: Request, scope: str) -> None:
     what a web page of another site can make a browser here send is refused (probe
     security31): a request addressed to a name that is not this machine's (DNS rebinding: a
     site's name pointed at 127.0.0.1 made its page the server's own origin, free to read the
-    library and change it), and a change sent by a page of another origin (cross-site request
-    forgery: a form posted from any site erased a person). A client that is no browser sends
+    library and change it), and any request sent by a page of another origin: a change
+    (cross-site request forgery: a form posted from any site erased a person), and a read too,
+    whose answer the browser keeps from that page, but which that page still had the server
+    do and show (probe hostile56: any site's page made the server search a photo costly to
+    decode, again and again, and showed the library's photos in its own page, their sizes and
+    which ids exist read from its images' load events). A client that is no browser sends
     neither Origin nor Sec-Fetch-Site, and names the server as it reaches it. Over plain HTTP
     a browser sends no Sec-Fetch-Site from a page of a name other than localhost, so the page
     itself, opened through a proxy under another name, cannot change the library here: a
     server other machines reach needs keys anyway, and the refusal says so."""
     refuse_other_hosts(request)
-    if scope != "write":
-        return
     host = request.headers.get("host") or ""
     site, origin = request.headers.get("sec-fetch-site"), request.headers.get("origin")
     if site in OTHER_SITES or (site is None and origin is not None and (
             _url_part(origin, "netloc") != host.lower())):
-        raise ApiError(403, f"a change sent by a web page of another origin "
+        what = "a change" if scope == "write" else "a request"
+        raise ApiError(403, f"{what} sent by a web page of another origin "
                             f"({loggable(origin or 'unnamed')}) is refused: this server has no "
                             f"API keys, so a page of any site a browser here opens could make "
                             f"it (the page pgface serves sends its own; opened through a proxy "

@@ -408,11 +408,20 @@ def test_names_and_paths_print_as_they_are_never_as_markup_or_terminal_codes(
     # ... or a right-to-left override, which shows what follows reversed: "gnp.jpg" as
     # "gpj.png"
     (odd / "c\u202egnp.jpg").write_bytes(b"not a photo")
+    # ... or an invisible character (a zero-width space: "d\u200b.jpg" showed as "d.jpg",
+    # another file's name) or a direction mark, which reorders the characters around it
+    # (probe hostile56); a zero-width joiner, part of scripts and emoji, shows as it is
+    (odd / "d\u200b.jpg").write_bytes(b"not a photo")
+    (odd / "e\u200f(1).jpg").write_bytes(b"not a photo")
+    (odd / "f\U0001f469\u200d\U0001f467.jpg").write_bytes(b"not a photo")
     shutil.copy(photo, odd / "yao.jpg")
     done = runner.invoke(app, ["index", "--quiet", str(odd)], env=env)
-    assert "\x1b" not in done.stderr and "\u202e" not in done.stderr
+    assert not {"\x1b", "\u202e", "\u200b", "\u200f"} & set(done.stderr), done.stderr
     assert f"failed {odd}/a\\x1b[31mred\\nb.jpg: not an image" in done.stderr
     assert f"failed {odd}/c\\u202egnp.jpg: not an image" in done.stderr
+    assert f"failed {odd}/d\\u200b.jpg: not an image" in done.stderr
+    assert f"failed {odd}/e\\u200f(1).jpg: not an image" in done.stderr
+    assert f"failed {odd}/f\U0001f469\u200d\U0001f467.jpg: not an image" in done.stderr
 
     found = json.loads(runner.invoke(app, ["search", "--json", str(photo)], env=env).stdout)
     face_id = found["faces"][0]["matches"][0]["face_id"]

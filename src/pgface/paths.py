@@ -144,6 +144,11 @@ _ESCAPED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Bidirectional embeddings, overrides and isolates: in a name they reorder what follows on the
 # line ("photo\u202egpj.exe" shows as "photoexe.jpg"), so they are written as escapes too.
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# ... and the direction marks (LRM, RLM, ALM), which reorder the neutral characters around
+# them, and the invisible zero-width space, word joiner and BOM: "a\u200b.jpg" showed as
+# "a.jpg", another file's name (probe hostile56). The zero-width joiners stay: scripts and
+# emoji are written with them.
+_UNSEEN = _BIDI | frozenset("\u200e\u200f\u061c\u200b\u2060\ufeff")
 
 
 def terminal_safe(text: str, lines: bool = False) -> str:
@@ -156,7 +161,7 @@ def terminal_safe(text: str, lines: bool = False) -> str:
     kept = "\n\t" if lines else ""
     return "".join(
         _ESCAPED.get(c, f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
-        if c not in kept and (unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _BIDI)
+        if c not in kept and (unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _UNSEEN)
         else c
         for c in text)
 

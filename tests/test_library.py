@@ -531,7 +531,9 @@ def test_cli_prune_and_remove_say_how_many(env: dict[str, str], pf: Pgface,
     assert pruned.exit_code == 0, pruned.output
     removed = json.loads(pruned.stdout)["removed"]
     assert removed == {"photos": gone_photos, "faces": gone_faces, "paths": gone_photos,
-                       "people_kept": 0, "named": ["Rose"], "failed_files": 0}
+                       "people_kept": 0, "named": ["Rose"], "failed_files": 0,
+                       "waiting": 0, "waiting_for": [], "faces_by_pack": {
+                           "buffalo_sc": gone_faces}}
     assert json.loads(pruned.stdout)["not_pruned"] == []
 
     # A folder given that is gone (a share not mounted?) is left, said so, and exit 1.

@@ -1692,6 +1692,116 @@ def test_names_kept_for_a_pack_survive_edits_in_a_row_and_a_face_cropped_out_wai
         assert (photos, formers) == (1, 0), state()
 
 
+def copied_pack(analyzer: FaceAnalyzer, tmp_path: Path, name: str = "tried_pack") -> Path:
+    """A second pack: buffalo_sc's files in a folder of its own (the pack NAME)."""
+    folder = tmp_path / name
+    folder.mkdir()
+    for onnx in analyzer.pack.folder.glob("*.onnx"):
+        shutil.copyfile(onnx, folder / onnx.name)
+    return folder
+
+
+def names_on_faces(pf: Pgface, photo: Path) -> dict[str, list[str]]:
+    """pack -> the names its faces of this photo hold, sorted (None: nobody's)."""
+    with pf.pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT f.model, pe.name FROM faces f LEFT JOIN people pe ON pe.id = f.person_id "
+            "JOIN photo_paths pp ON pp.photo_id = f.photo_id WHERE pp.path = %s",
+            [str(photo.resolve())]).fetchall()
+    found: dict[str, list[str]] = {}
+    for model, name in rows:
+        found.setdefault(model, []).append(name or "")
+    return {model: sorted(names) for model, names in found.items()}
+
+
+def test_a_folder_moved_with_an_edit_pruned_under_another_pack_keeps_the_names(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """Probe packs56: a folder moved with a photo in it edited, the move indexed and pruned
+    under a pack that never analysed the original. The prune's hand-over compared the
+    original's faces (buffalo_sc's) with buffalo_sc's faces of the edit, of which there were
+    none yet: it gave nothing, deleted the original, and the names never reached the edit
+    under either pack. The original now waits for buffalo_sc, which gives them over when it
+    analyses the edit, and on to the other pack's faces of it at the same places."""
+    album = tmp_path / "album"
+    year = album / "2020"
+    year.mkdir(parents=True)
+    shutil.copyfile(require_data(PHOTOS / "groups" / "friends-6.jpg"), year / "party.jpg")
+    shutil.copyfile(require_data(PHOTOS / "groups" / "bbt-6.jpg"), year / "other.jpg")
+    (album / "notes").mkdir()  # the album holds more than the year moved
+    shutil.copyfile(sample_photos()[1], album / "notes" / "yao.jpg")
+    pf.index(album)
+    faces = stored_faces(pf, [year / "party.jpg"])[str((year / "party.jpg").resolve())]
+    pf.people.name_faces(faces[0].face_id, "Ada")
+    pf.people.name_faces(faces[1].face_id, "Grace")
+    moved = album / "2022"
+    shutil.move(year, moved)
+    edited(moved / "party.jpg", moved / "party.jpg")
+
+    with Pgface(settings.model_copy(update={"model_pack": str(copied_pack(
+            analyzer, tmp_path))})) as tried:
+        tried.index(album)
+        pruned = tried.index(album, prune=True)
+        back = pf.index(album)
+        assert (pf.people.get("Ada").faces, pf.people.get("Grace").faces) == (1, 1)
+        assert back.people_kept == 4  # buffalo_sc's 2 faces, then the tried pack's
+        # the original was not deleted, nobody's name went with it: it waited for buffalo_sc
+        assert pruned.removed.named == []
+        assert (pruned.removed.photos, pruned.removed.waiting) == (0, 1)
+        assert names_on_faces(pf, moved / "party.jpg")["buffalo_sc"][-2:] == ["Ada", "Grace"]
+        assert names_on_faces(pf, moved / "party.jpg")["tried_pack"][-2:] == ["Ada", "Grace"]
+        assert (tried.people.get("Ada").faces, tried.people.get("Grace").faces) == (1, 1)
+        with pf.pool.connection() as conn:  # the original went with buffalo_sc's run
+            assert conn.execute("SELECT count(*), (SELECT count(*) FROM former_photos) "
+                                "FROM photos").fetchone() == (3, 0)
+
+
+def test_a_photo_moved_and_edited_gives_its_names_to_every_packs_faces_of_the_edit(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """Probe packs56: a named photo moved and edited in one step, the edit first analysed by
+    another pack (which could take no names: its vectors do not compare with buffalo_sc's),
+    then by buffalo_sc, whose hand-over gave the names to its own faces only: the other pack's
+    faces of the same photo, at the same places, stayed nameless for good."""
+    album = tmp_path / "album"
+    (album / "a").mkdir(parents=True)
+    (album / "b").mkdir()
+    party = album / "a" / "party.jpg"
+    shutil.copyfile(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
+    pf.index(album)
+    faces = stored_faces(pf, [party])[str(party.resolve())]
+    pf.people.name_faces(faces[0].face_id, "Ada")
+    pf.people.name_faces(faces[1].face_id, "Grace")
+    edited(party, album / "b" / "party.jpg")
+    party.unlink()
+
+    with Pgface(settings.model_copy(update={"model_pack": str(copied_pack(
+            analyzer, tmp_path))})) as tried:
+        tried.index(album)
+        assert pf.index(album, prune=True).people_kept == 4  # buffalo_sc's 2, then tried's
+        now = names_on_faces(pf, album / "b" / "party.jpg")
+        assert now["buffalo_sc"][-2:] == now["tried_pack"][-2:] == ["Ada", "Grace"], now
+        assert (tried.people.get("Ada").faces, tried.people.get("Grace").faces) == (1, 1)
+
+
+def test_a_remove_of_a_photo_two_packs_analysed_says_its_faces_a_pack(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, env: dict[str, str],
+        tmp_path: Path) -> None:
+    """Probe packs56: `pgface remove` of a photo of 6 faces that two packs analysed said
+    "1 photo and their 12 faces removed": each pack stores its own faces of the photo."""
+    album = tmp_path / "album"
+    album.mkdir()
+    party = album / "party.jpg"
+    shutil.copyfile(require_data(PHOTOS / "groups" / "friends-6.jpg"), party)
+    pf.index(album)
+    faces = len(stored_faces(pf, [party])[str(party.resolve())])  # buffalo_sc's
+    with Pgface(settings.model_copy(update={"model_pack": str(copied_pack(
+            analyzer, tmp_path))})) as tried:
+        tried.index(album)
+    said = CliRunner().invoke(app, ["remove", str(party)], env=env)
+    assert said.exit_code == 0, said.output
+    assert (f"1 photo and their {2 * faces} faces ({faces} of buffalo_sc, {faces} of "
+            "tried_pack: each pack stores its own faces of a photo) removed") in said.stdout
+
+
 def test_a_photo_found_again_by_another_pack_keeps_the_person_its_twin_had(
         pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     """A two-pack fuzz's find (probe packsfuzz17): a photo forgotten with its face Ann's under
@@ -2309,7 +2419,7 @@ def test_a_prune_giving_people_and_a_merge_at_once_do_not_deadlock(pf: Pgface, t
     with pf.pool.connection() as conn, conn.transaction():
         forgotten = store.forget_paths(conn, [album.resolve()], gone_only=True)
         pathless = store.pathless_photos(conn, forgotten.photos, everywhere=True)
-        assert people_of_pruned(conn, pathless) == 1
+        assert people_of_pruned(conn, pathless).people_kept == 1
         thread = threading.Thread(target=merge)
         thread.start()
         time.sleep(1.5)  # the merge is under way: it waits for the prune's hold on people

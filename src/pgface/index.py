@@ -1146,12 +1146,16 @@ class Indexer:
             lost = store.unstored(conn, prepared.sightings) if prepared.sightings else []
             kept = keep_people(conn, replaced, model) if replaced else 0
             kept += people_of_stored(conn, stored, reanalysed, model)
-            # Photos new to the library, at paths that held none (no edit in place).
-            kept_from = set(reanalysed) | {now for _, now in replaced}
+            # Photos new to this pack, at paths that held none (no edit in place): those
+            # another pack analysed first too (a pack tried on the folder), whose own
+            # hand-over could give nothing (its faces do not compare with this pack's), and
+            # left the former self with its gone path and the names until a prune.
+            kept_from = {now for _, now in replaced}
             new = [r for r in rows if r.sha256 in stored and stored[r.sha256] not in kept_from]
             edited, given = people_of_moved_and_edited(conn, new, stored, model)
             # kept beside the run's own list: a run stopped before its end forgets none
-            store.record_formers(conn, replaced + edited)
+            store.record_formers(conn, replaced)
+            store.record_formers(conn, edited, by_name=True)
             return stored, moved, replaced + edited, lost, kept + given, again
 
         with _timed(report.timings, "store"):
@@ -1448,31 +1452,85 @@ def people_of_moved_and_edited(conn: psycopg.Connection, new_photos: Sequence[st
     if not pairs:
         return [], 0
     store.forget_gone_paths(conn, gone)
-    return pairs, _give_kept(conn, kept, "photos moved and edited")
+    given = _give_kept(conn, kept, "photos moved and edited")
+    # and on to the same faces of the packs that analysed the new photo first (a pack tried
+    # on the folder), by place: they stayed nameless for good, as no hand-over of theirs can
+    # compare their faces with this pack's (probe packs56)
+    return pairs, given + people_to_other_packs(conn, sorted({now for _, now in pairs}), [model])
 
 
-def people_of_pruned(conn: psycopg.Connection, pathless: Sequence[int]) -> int:
+@dataclass
+class PrunedPeople:
+    """What people_of_pruned did: how many faces it gave a person, and the photos about to be
+    deleted that stay instead, their people waiting for a pack (with those packs)."""
+
+    people_kept: int = 0
+    waiting: list[int] = field(default_factory=list)
+    waiting_for: list[str] = field(default_factory=list)
+
+
+def people_of_pruned(conn: psycopg.Connection, pathless: Sequence[int]) -> PrunedPeople:
     """Photos a prune is about to delete (no path holds them: their files gone) give their
     faces' people to a photo moved and edited from them, before their faces go: the rule of
     people_of_moved_and_edited, from the other side, where the prune says the files are gone.
     The indexing run left such a former self be when its whole folder was gone (an unmounted
     share's looks so): a folder moved with a photo in it edited, the folder's other photos
-    found moved, that one's names were lost at the prune. Returns how many faces were given
-    a person."""
+    found moved, that one's names were lost at the prune. Each pack's faces are compared with
+    its own faces of the new photo, and the people given go on to the other packs' faces of
+    it at the same places.
+
+    A pack that holds people on the former but has not analysed the new photo cannot compare
+    them (two packs' vectors do not compare; boxes of the former's pixels are not the edit's
+    places): the former stays, recorded as the new photo's former, and waits for that pack,
+    as an edit in place first indexed under another pack waits (_forget_formers; a former
+    waiting so is not deleted by a prune either). When the pack analyses the new photo,
+    people_of_waiting_formers gives the people over as a move and edit is (every named face
+    at MOVED_EDIT_SIMILARITY) and on to the other packs' faces by place, and the run deletes
+    the former. Giving nothing now, the prune deleted the former, and the names never
+    reached the new photo under any pack (probe packs56). Not where a pack that analysed both
+    found the faces not alike: the new photo is not the former's edit. Returns what it did;
+    the caller deletes the photos of PATHLESS that do not wait."""
     pairs = store.present_namesakes(conn, pathless)
-    if not pairs:
-        return 0
+    going = set(pathless)
+    recorded = {former: {now for now in nows if now not in going}
+                for former, nows in store.recorded_formers(conn, pathless).items()}
+    if not pairs and not any(recorded.values()):
+        return PrunedPeople()
     # After the people changes under way, as a change is: a merge that moved the former's
     # face and deleted its person meanwhile deadlocked with the prune's delete of that face.
     people_history.hold_people_now(conn)
     held = store.held_faces_by_pack(conn, sorted(pairs))
-    kept = []
+    analysed = store.packs_by_photo(conn, sorted(set(pairs.values()) | {
+        now for nows in recorded.values() for now in nows}))
+    kept: list[ps.KeptFace] = []
+    givers: dict[int, set[str]] = {}  # new photo -> the packs that gave it people
+    unlike: set[int] = set()  # formers a pack that analysed both found unlike the new photo
     for (former, model), count in sorted(held.items()):
-        given = ps.people_for_replacements(conn, [(former, pairs[former])], model,
+        now = pairs[former]
+        if model not in analysed.get(now, set()):
+            continue  # this pack's people wait for it, below
+        given = ps.people_for_replacements(conn, [(former, now)], model,
                                            MOVED_EDIT_SIMILARITY)
         if sum(k.person_id is not None for k in given) == count:
             kept += given
-    return _give_kept(conn, kept, "photos moved and edited (found at a prune)")
+            givers.setdefault(now, set()).add(model)
+        else:
+            unlike.add(former)
+    done = PrunedPeople(_give_kept(conn, kept, "photos moved and edited (found at a prune)"))
+    for now, models in sorted(givers.items()):
+        done.people_kept += people_to_other_packs(conn, [now], sorted(models))
+    candidates = {former: set(nows) for former, nows in recorded.items() if nows}
+    for former, now in pairs.items():
+        if former not in unlike:
+            candidates.setdefault(former, set()).add(now)
+    done.waiting = sorted(store.formers_waiting_for_packs(conn, candidates))
+    if done.waiting:
+        store.record_formers(conn, [(former, pairs[former]) for former in done.waiting
+                                    if former in pairs and former not in unlike], by_name=True)
+        waited = store.held_faces_by_pack(conn, done.waiting)
+        done.waiting_for = sorted({model for former, model in waited if any(
+            model not in analysed.get(now, set()) for now in candidates[former])})
+    return done
 
 
 def people_of_stored(conn: psycopg.Connection, stored: dict[bytes, int],
@@ -1491,18 +1549,53 @@ def people_of_waiting_formers(conn: psycopg.Connection, photo_ids: Sequence[int]
     """Photos this pack analyses again that are the new version of a photo edited in place
     whose former version this pack had analysed (kept for it: _forget_formers): the former's
     people go to the same faces of the new content, as when this pack indexed the edit
-    (keep_people). Before the other packs' hand-over by place, which would give them nobody."""
+    (keep_people). Before the other packs' hand-over by place, which would give them nobody.
+
+    A former found by its file name (moved and edited, kept for this pack by a prune under
+    another: people_of_pruned) gives them as a move and edit does (people_of_moved_and_edited:
+    only where each of its faces this pack gave a person is one of the new photo's at
+    MOVED_EDIT_SIMILARITY): its file name is all that paired them. Where they are not alike,
+    the pair is forgotten: the former is no version of that photo, and the next prune deletes
+    it, its people kept for its content, as a prune with one pack does."""
     pairs = store.formers_of_pack(conn, photo_ids, model)
     if not pairs:
         return 0
-    kept = keep_people(conn, pairs, model)
+    edits = [(former, now) for former, now, by_name in pairs if not by_name]
+    kept = keep_people(conn, edits, model) if edits else 0
+    moves = [(former, now) for former, now, by_name in pairs if by_name]
+    unlike: list[tuple[int, int]] = []
+    if moves:
+        people_history.hold_people_now(conn)
+        held = store.held_faces_by_pack(conn, sorted({former for former, _ in moves}))
+        given: list[ps.KeptFace] = []
+        for former, now in moves:
+            faces = ps.people_for_replacements(conn, [(former, now)], model,
+                                               MOVED_EDIT_SIMILARITY)
+            if sum(k.person_id is not None for k in faces) == held.get((former, model), 0):
+                given += faces
+            else:
+                unlike.append((former, now))
+        kept += _give_kept(conn, given, "photos moved and edited (kept for this pack)")
+        kept += people_back(conn, [pair for pair in moves if pair not in unlike], model)
+        store.forget_formers_recorded(conn, unlike)
     # and from these faces to the same faces of the packs that analysed the new version first
     # (the pack tried on the folder), by place, as a new pack's faces take their people
-    new_versions = sorted({now for _, now in pairs})
-    for pack in store.packs_of_photos(conn, new_versions):
-        if pack != model:
-            kept += people_from_other_packs(conn, new_versions, pack)
-    return kept
+    new_versions = sorted({now for former, now in edits + moves if (former, now) not in unlike})
+    return kept + people_to_other_packs(conn, new_versions, [model])
+
+
+def people_to_other_packs(conn: psycopg.Connection, photo_ids: Sequence[int],
+                          givers: Collection[str]) -> int:
+    """After the packs GIVERS gave these photos' faces people (an edit's, a move's): the other
+    packs that analysed them take those people on their faces at the same places, as a new
+    pack's faces take theirs (people_from_other_packs). Their faces cannot be compared with
+    the givers', nor with the former version's; without this they stayed nameless, and no
+    later run of theirs gave them anything (probe packs56). Returns how many faces were given
+    a person."""
+    if not photo_ids:
+        return 0
+    return sum(people_from_other_packs(conn, photo_ids, pack)
+               for pack in store.packs_of_photos(conn, photo_ids) if pack not in givers)
 
 
 def people_from_other_packs(conn: psycopg.Connection, photo_ids: Sequence[int], model: str

@@ -528,8 +528,12 @@ class Pgface:
                 if store.any_face_held(conn, pathless):  # pathless before: another run's
                     people_history.hold_people_now(conn)
                 kept = people_of_pruned(conn, pathless)
-                removal = store.delete_forgotten(conn, forgotten, gone_only, pathless)
-                removal.people_kept = kept
+                # those whose people wait for a pack stay (people_of_pruned says why)
+                waiting = set(kept.waiting)
+                removal = store.delete_forgotten(
+                    conn, forgotten, gone_only, [p for p in pathless if p not in waiting])
+                removal.people_kept = kept.people_kept
+                removal.waiting, removal.waiting_for = len(kept.waiting), kept.waiting_for
             removal.failed_files = failed
             return removal
 

@@ -226,7 +226,10 @@ class PhotoDeleted(Deleted):
 
 class Removal(BaseModel):
     photos: int = Field(description="Photos deleted with their faces: no path left")
-    faces: int
+    faces: int = Field(description="Their faces, every pack's: a photo two packs analysed "
+                                   "has each of its faces twice")
+    faces_by_pack: dict[str, int] = Field(default_factory=dict,
+                                          description="`faces` by pack (model name)")
     paths: int = Field(description="Paths forgotten")
     people_kept: int = Field(0, description="A prune's: faces given the people of a photo it "
                                             "deleted, moved and edited (0 for a remove)")
@@ -235,6 +238,12 @@ class Removal(BaseModel):
                              "photos' content, which gets them back if indexed again")
     failed_files: int = Field(0, description="Files remembered as failed forgotten there "
                                              "(docs/cli.md, 'Files that failed')")
+    waiting: int = Field(0, description="A prune's: photos with no path left kept, not "
+                                        "deleted: the people of their faces wait for a pack "
+                                        "that has not analysed their new version (0 for a "
+                                        "remove)")
+    waiting_for: list[str] = Field(default_factory=list,
+                                   description="The packs those people wait for")
 
 
 # Search and compare

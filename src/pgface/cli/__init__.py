@@ -242,8 +242,18 @@ def _removal_text(removal: Removal) -> str:
              "back)" if removal.named else "")
     failed = (f" and {counted(removal.failed_files, 'file')} remembered as failed"
               if removal.failed_files else "")
-    return (f"{counted(removal.photos, 'photo')} and their {counted(removal.faces, 'face')} "
-            f"removed, {counted(removal.paths, 'path')}{failed} forgotten{named}")
+    # Each pack stores its own faces of a photo: a photo of 4 faces two packs analysed said
+    # "their 8 faces" (probe packs56); the faces are said a pack where there are several.
+    packs = removal.faces_by_pack
+    faces = counted(removal.faces, "face") + (
+        " (" + ", ".join(f"{count} of {pack}" for pack, count in sorted(packs.items()))
+        + ": each pack stores its own faces of a photo)" if len(packs) > 1 else "")
+    waiting = (f"; {counted(removal.waiting, 'photo')} whose file is gone kept: the people "
+               f"of their faces wait for {', '.join(removal.waiting_for)} to analyse their new "
+               "version (edited, or moved and edited): index their folder with that "
+               "PGFACE_MODEL_PACK" if removal.waiting else "")
+    return (f"{counted(removal.photos, 'photo')} and their {faces} "
+            f"removed, {counted(removal.paths, 'path')}{failed} forgotten{named}{waiting}")
 
 
 @app.command()

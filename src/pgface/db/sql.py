@@ -295,9 +295,21 @@ INDEX_RUN_ALONE = ("SELECT pg_try_advisory_lock(hashtext('pgface.index-run'), "
 INDEX_RUN_ALONE_DONE = ("SELECT pg_advisory_unlock(hashtext('pgface.index-run'), "
                         "hashtext(current_schema()))")
 RECORD_FORMERS = """
-INSERT INTO former_photos (former_id, photo_id)
-SELECT * FROM unnest(%s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING
+INSERT INTO former_photos (former_id, photo_id, by_name)
+SELECT f, p, %s FROM unnest(%s::bigint[], %s::bigint[]) t(f, p) ON CONFLICT DO NOTHING
 """
+# The recorded formers of these photos (kept for a pack, or a stopped run's), with the photos
+# now at their paths.
+RECORDED_FORMERS = """
+SELECT former_id, photo_id FROM former_photos WHERE former_id = ANY(%s) ORDER BY 1, 2
+"""
+FORGET_FORMERS_RECORDED = """
+DELETE FROM former_photos fp
+USING unnest(%(formers)s::bigint[], %(now)s::bigint[]) p(former, now)
+WHERE fp.former_id = p.former AND fp.photo_id = p.now
+"""
+# Which packs analysed each of these photos.
+PACKS_BY_PHOTO = "SELECT photo_id, model FROM photo_analyses WHERE photo_id = ANY(%s)"
 # The recorded formers whose new version is at one of %(roots)s (files given to a run) or under
 # one of its folders ([low, high) byte ranges: paths.prefix_range).
 STORED_FORMERS_UNDER = """
@@ -399,8 +411,8 @@ FORMERS_OF_DELETED = """
 SELECT DISTINCT fp.former_id FROM former_photos fp WHERE fp.photo_id = ANY(%s)
 """
 REPOINT_FORMERS = """
-INSERT INTO former_photos (former_id, photo_id)
-SELECT fp.former_id, p.now
+INSERT INTO former_photos (former_id, photo_id, by_name)
+SELECT fp.former_id, p.now, fp.by_name
 FROM former_photos fp
 JOIN unnest(%(deleted)s::bigint[], %(now)s::bigint[]) p(deleted, now) ON fp.photo_id = p.deleted
 WHERE fp.former_id <> p.now
@@ -408,9 +420,10 @@ ON CONFLICT DO NOTHING
 RETURNING photo_id
 """
 PACKS_OF_PHOTOS = "SELECT DISTINCT model FROM photo_analyses WHERE photo_id = ANY(%s) ORDER BY 1"
-# The recorded (former, new version) pairs of these photos whose former this pack analysed.
+# The recorded (former, new version) pairs of these photos whose former this pack analysed, and
+# whether the pair was found by file name (a move and edit: migration 0037).
 FORMERS_OF_PACK = """
-SELECT fp.former_id, fp.photo_id FROM former_photos fp
+SELECT fp.former_id, fp.photo_id, fp.by_name FROM former_photos fp
 WHERE fp.photo_id = ANY(%s)
   AND EXISTS (SELECT 1 FROM photo_analyses a WHERE a.photo_id = fp.former_id AND a.model = %s)
 ORDER BY fp.former_id, fp.photo_id
@@ -760,6 +773,9 @@ SELECT photo_id, model, count(*) FROM faces
 WHERE photo_id = ANY(%s) AND person_id IS NOT NULL GROUP BY photo_id, model
 """
 COUNT_FACES_OF_PHOTOS = "SELECT count(*) FROM faces WHERE photo_id = ANY(%s)"
+FACES_OF_PHOTOS_BY_PACK = """
+SELECT model, count(*) FROM faces WHERE photo_id = ANY(%s) GROUP BY model ORDER BY model
+"""
 DELETE_PHOTOS = "DELETE FROM photos WHERE id = ANY(%s) RETURNING id"
 # The people of the faces of photos about to be forgotten by path, kept for when the photo is
 # found again (migration 0011); the before-images of people changes that touched those faces

@@ -634,6 +634,15 @@ class Removal:
     # files remembered as failed (failed_files) forgotten there: no photo's paths, and a
     # remove of a folder of 25,000 of them said only "0 paths forgotten" (probe scale39)
     failed_files: int = 0
+    # (a prune) photos with no path left kept, not deleted: people of their faces wait for a
+    # pack that has not analysed their new version yet (moved and edited, or edited in place),
+    # which gives them over when it does (index.people_of_pruned); and those packs. Deleted,
+    # the names were lost for good (probe packs56).
+    waiting: int = 0
+    waiting_for: list[str] = field(default_factory=list)
+    # faces_by_pack: `faces` by pack. A photo each of two packs analysed has its faces twice,
+    # once a pack, and "1 photo and their 8 faces" of a photo of 4 faces misled (probe packs56).
+    faces_by_pack: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -717,6 +726,8 @@ def delete_forgotten(conn: psycopg.Connection, forgotten: ForgottenPaths, gone_o
               else pathless_photos(conn, forgotten.photos, gone_only))
     if doomed:
         removal.named = [r[0] for r in conn.execute(sql.NAMED_ON_PHOTOS, {"photos": doomed})]
+        removal.faces_by_pack = dict(conn.execute(sql.FACES_OF_PHOTOS_BY_PACK,
+                                                  [doomed]).fetchall())
     removal.photos, removal.faces = _delete_photos(conn, doomed)
     if forgotten.photos:
         conn.execute(sql.REFRESH_DISPLAY_PATHS, [forgotten.photos])
@@ -824,11 +835,33 @@ def index_run(pool: ConnectionPool) -> Iterator[Callable[[], AbstractContextMana
                 conn.autocommit = False
 
 
-def record_formers(conn: psycopg.Connection, pairs: Sequence[tuple[int, int]]) -> None:
+def record_formers(conn: psycopg.Connection, pairs: Sequence[tuple[int, int]],
+                   by_name: bool = False) -> None:
     """Record (former photo, photo now at its path) pairs: photos edited in place, found by
-    record_paths or people_of_moved_and_edited, in the transaction that stored them."""
+    record_paths, in the transaction that stored them; by_name: photos moved and edited, found
+    by their file name (people_of_moved_and_edited, people_of_pruned: migration 0037)."""
     if pairs:
-        conn.execute(sql.RECORD_FORMERS, [[f for f, _ in pairs], [n for _, n in pairs]])
+        conn.execute(sql.RECORD_FORMERS, [by_name, [f for f, _ in pairs],
+                                          [n for _, n in pairs]])
+
+
+def recorded_formers(conn: psycopg.Connection, former_ids: Sequence[int]
+                     ) -> dict[int, set[int]]:
+    """Those of these photos recorded as formers, with the photos now at their paths."""
+    found: dict[int, set[int]] = {}
+    if former_ids:
+        for former, now in conn.execute(sql.RECORDED_FORMERS, [list(former_ids)]):
+            found.setdefault(former, set()).add(now)
+    return found
+
+
+def forget_formers_recorded(conn: psycopg.Connection, pairs: Sequence[tuple[int, int]]
+                            ) -> None:
+    """Forget these recorded (former, photo now) pairs: the photos are not one photo's
+    versions after all."""
+    if pairs:
+        conn.execute(sql.FORGET_FORMERS_RECORDED, {"formers": [f for f, _ in pairs],
+                                                   "now": [n for _, n in pairs]})
 
 
 def stored_formers(conn: psycopg.Connection, roots: Sequence[PathLike]) -> dict[int, set[int]]:
@@ -911,11 +944,22 @@ def repoint_formers(conn: psycopg.Connection, deleted: dict[int, set[int]]) -> l
 
 
 def formers_of_pack(conn: psycopg.Connection, photo_ids: Sequence[int], model: str
-                    ) -> list[tuple[int, int]]:
-    """The recorded (former, new version) pairs of these photos whose former MODEL analysed."""
+                    ) -> list[tuple[int, int, bool]]:
+    """The recorded (former, new version, found by file name) of these photos whose former
+    MODEL analysed."""
     if not photo_ids:
         return []
-    return [tuple(r) for r in conn.execute(sql.FORMERS_OF_PACK, [list(photo_ids), model])]
+    return [(former, now, by_name) for former, now, by_name in conn.execute(
+        sql.FORMERS_OF_PACK, [list(photo_ids), model])]
+
+
+def packs_by_photo(conn: psycopg.Connection, photo_ids: Sequence[int]) -> dict[int, set[str]]:
+    """Each of these photos -> the packs that analysed it."""
+    found: dict[int, set[str]] = {}
+    if photo_ids:
+        for photo, model in conn.execute(sql.PACKS_BY_PHOTO, [list(photo_ids)]):
+            found.setdefault(photo, set()).add(model)
+    return found
 
 
 def drop_settled_formers(conn: psycopg.Connection, former_ids: Sequence[int]) -> None:

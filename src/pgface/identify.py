@@ -1,5 +1,6 @@
 """Identify: who each face of a photo most likely is, with a confidence; search results
-grouped by person. Thresholds and the figures that chose them are in docs/people.md."""
+grouped by person. One person is at most one face of a photo (one_face_per_person).
+Thresholds and the figures that chose them are in docs/people.md."""
 
 from __future__ import annotations
 
@@ -44,6 +45,18 @@ class Candidate:
 
 
 @dataclass
+class TakenCandidate:
+    """A person this face is like whom another face of the photo, more like them, is: one
+    person is at most one face of a photo (one_face_per_person)."""
+
+    person_id: int
+    name: str | None
+    similarity: float  # this face's, to the person's nearest stored face
+    face: int  # the face of the photo that is the person: its place in the photo's faces
+    face_similarity: float  # that face's
+
+
+@dataclass
 class IdentifiedFace:
     """One face of a photo: the person it most likely is, or nobody (person_id None)."""
 
@@ -61,6 +74,9 @@ class IdentifiedFace:
     quality: dict[str, float | None] | None = None
     # False when its quality is below the floor: reported, not identified (search's rule)
     searched: bool = True
+    # The people ranked above its answer (all of them, for an unknown face) that other faces
+    # of the photo are, each more like them: why this face is not that person.
+    taken: list[TakenCandidate] = field(default_factory=list)
 
 
 @dataclass
@@ -90,12 +106,49 @@ class PersonMatches:
     name: str | None
     best_similarity: float
     matches: list[Match]
+    # Another face of the photo is this person, more like them (one_face_per_person): its
+    # place in the photo's faces, and its best similarity to them; None where none is.
+    taken_by: int | None = None
+    taken_by_similarity: float | None = None
 
 
 def confidence(similarity: float, threshold: float) -> float:
     """Probability-like score: 0.5 at the match threshold, steep where pairs are ambiguous."""
     return round(1.0 / (1.0 + math.exp(-CONFIDENCE_SLOPE * (similarity - threshold))), 4)
 
+
+
+def one_face_per_person(claims: Sequence[Sequence[tuple[int, float]]]
+                        ) -> list[int | None]:
+    """The person each face of one photo is, one to one: claims[i] are face i's (person,
+    similarity), best first; the answer, per face, the place in its claims of the person it
+    is, or None (nobody left for it).
+
+    Best first over every (face, person) pair by similarity: the strongest claim on a person
+    wins, and a face whose person is taken falls to its next claim on a person still free.
+    The claims of a face that come before its answer are so all held by other faces, each
+    more like the person. Not an assignment of the greatest total similarity: that one gives
+    a face a weaker person when two weaker claims of other faces outweigh its strong one
+    (face 1: A 0.62, B 0.60; face 2: A 0.61 makes face 1 B), which no one reading the
+    similarities would call right, and no single similarity explains.
+    Ties: by face, then by rank in its claims, so one photo always gets one answer."""
+    pairs = sorted(((-similarity, face, rank, person)
+                    for face, face_claims in enumerate(claims)
+                    for rank, (person, similarity) in enumerate(face_claims)))
+    answer: list[int | None] = [None] * len(claims)
+    taken: set[int] = set()
+    for _, face, rank, person in pairs:
+        if answer[face] is None and person not in taken:
+            answer[face] = rank
+            taken.add(person)
+    return answer
+
+
+def _holders(claims: Sequence[Sequence[tuple[int, float]]], answer: Sequence[int | None]
+             ) -> dict[int, tuple[int, float]]:
+    """person -> (the face that is them, its similarity to them)."""
+    return {claims[face][rank][0]: (face, claims[face][rank][1])
+            for face, rank in enumerate(answer) if rank is not None}
 
 
 def group_by_person(matches: Sequence[Match]) -> list[PersonMatches]:
@@ -112,19 +165,49 @@ def group_by_person(matches: Sequence[Match]) -> list[PersonMatches]:
                   key=lambda g: (g.person_id is None, -g.best_similarity))
 
 
-def _candidates(rows: Sequence[dict], one_to_one: float, skip: int | None = None
-                ) -> list[Candidate]:
-    """One candidate per person, by their nearest face (rows come best first). The confidence
-    is centred on the pack's calibrated 1:1 threshold, as it was fitted, whatever threshold
-    the search used: centred on that, a lower one made a likely stranger (0.207) 96 % sure
-    and a higher one an obvious match (0.565) 63 %."""
-    found: dict[int, Candidate] = {}
+def group_photo_by_person(faces_matches: Sequence[Sequence[Match]]
+                          ) -> list[list[PersonMatches]]:
+    """Each face's matches of one photo grouped by person (group_by_person), a person that
+    another face of the photo is (one_face_per_person) marked taken_by it and put after the
+    people the face may be, before the unassigned matches: a face's first group is who it
+    most likely is, and two faces of one photo never have one person first (a stranger
+    beside Howard had Howard first, as Howard had: probe verdicts56)."""
+    grouped = [group_by_person(matches) for matches in faces_matches]
+    claims = [[(g.person_id, g.best_similarity) for g in groups if g.person_id is not None]
+              for groups in grouped]
+    holders = _holders(claims, one_face_per_person(claims))
+    for face, groups in enumerate(grouped):
+        for g in groups:
+            holder = holders.get(g.person_id) if g.person_id is not None else None
+            if holder is not None and holder[0] != face:
+                g.taken_by, g.taken_by_similarity = holder
+        groups.sort(key=lambda g: (g.person_id is None, g.taken_by is not None,
+                                   -g.best_similarity))
+    return grouped
+
+
+def _nearest_of_people(rows: Sequence[dict], skip: int | None = None) -> list[dict]:
+    """Each person's nearest face among rows (which come best first), best first."""
+    found: dict[int, dict] = {}
     for r in rows:
         if r["person_id"] not in found and r["id"] != skip:
-            sim = float(r["similarity"])
-            found[r["person_id"]] = Candidate(r["person_id"], r["name"], round(sim, 4),
-                                              confidence(sim, one_to_one))
+            found[r["person_id"]] = r
     return list(found.values())
+
+
+def _candidate(row: dict, one_to_one: float) -> Candidate:
+    """A person by their nearest face. The confidence is centred on the pack's calibrated 1:1
+    threshold, as it was fitted, whatever threshold the search used: centred on that, a lower
+    one made a likely stranger (0.207) 96 % sure and a higher one an obvious match (0.565)
+    63 %."""
+    sim = float(row["similarity"])
+    return Candidate(row["person_id"], row["name"], round(sim, 4), confidence(sim, one_to_one))
+
+
+def _candidates(rows: Sequence[dict], one_to_one: float, skip: int | None = None
+                ) -> list[Candidate]:
+    """One candidate per person, by their nearest face, best first."""
+    return [_candidate(r, one_to_one) for r in _nearest_of_people(rows, skip)]
 
 
 def assigned_faces(pool: ConnectionPool, conn: psycopg.Connection, model: str) -> int:
@@ -154,25 +237,38 @@ def identify_faces(pool: ConnectionPool, model: str, faces: Sequence[Face], sour
         queries = np.array([f.embedding for f in asked], dtype=np.float32)
         found = iter(engine.nearest_assigned(conn, index, queries, model, IDENTIFY_CANDIDATES,
                                              limit, ef_search) if asked else [])
+    # each person's nearest face, per face of the photo (none for a face left unsearched)
+    nearest = [_nearest_of_people(next(found)) if ask else [] for ask in searched]
+    # by the exact cosine, as the threshold kept them
+    claims = [[(r["person_id"], float(r["similarity"])) for r in rows] for rows in nearest]
+    chosen = one_face_per_person(claims)
+    holders = _holders(claims, chosen)
     answers = []
-    for face, ask in zip(faces, searched, strict=True):
-        rows = next(found) if ask else []
-        ranked = _candidates(rows, one_to_one)
-        best = ranked[0] if ranked else None
+    for face, ask, rows, rank in zip(faces, searched, nearest, chosen, strict=True):
+        best = rows[rank] if rank is not None else None
+        answer = _candidate(best, one_to_one) if best is not None else None
+        passed_over = rows if rank is None else rows[:rank]  # each held by another face
         answers.append(IdentifiedFace(
             bbox=[round(float(v), 1) for v in face.bbox],
             det_score=round(face.det_score, 4),
-            person_id=best.person_id if best else None,
-            name=best.name if best else None,
-            similarity=best.similarity if best else None,
-            confidence=best.confidence if best else None,
-            candidates=ranked[:5],
-            # by the exact cosine, as the threshold kept it (rows come best first)
-            verdict=verdicts.verdict(float(rows[0]["similarity"]), same) if best else None,
+            person_id=answer.person_id if answer else None,
+            name=answer.name if answer else None,
+            similarity=answer.similarity if answer else None,
+            confidence=answer.confidence if answer else None,
+            candidates=[_candidate(r, one_to_one) for r in rows[:5]],
+            verdict=(verdicts.verdict(float(best["similarity"]), same)
+                     if best is not None else None),
             quality=face.quality.to_dict() if face.quality is not None else None,
             searched=ask,
+            taken=[_taken(r, holders[r["person_id"]]) for r in passed_over],
         ))
     return Identification(source, model, limit, answers, size, same, min_quality)
+
+
+def _taken(row: dict, holder: tuple[int, float]) -> TakenCandidate:
+    face, similarity = holder
+    return TakenCandidate(row["person_id"], row["name"], round(float(row["similarity"]), 4),
+                          face, round(similarity, 4))
 
 
 def _score(face: Face) -> float | None:

@@ -45,8 +45,10 @@ from pgface.identify import (  # noqa: F401 - re-exported: the people API's iden
     Identification,
     IdentifiedFace,
     PersonMatches,
+    TakenCandidate,
     confidence,
     group_by_person,
+    group_photo_by_person,
     identify_faces,
     suggest_people,
 )
@@ -711,7 +713,9 @@ class People:
     def search(self, photo: PhotoInput, top: int | None = None, threshold: float | None = None,
                min_quality: float | None = None
                ) -> tuple[SearchResult, builtins.list[builtins.list[PersonMatches]]]:
-        """Search, then group each query face's matches by person, best person first."""
+        """Search, then group each query face's matches by person, best person first; a
+        person another face of the photo is more like goes after the others (PersonMatches
+        taken_by says which face): one person is at most one face of a photo."""
         loaded = self._load(photo)
         result = search_photo(
             self.analyzer, self.pool, loaded,
@@ -724,7 +728,7 @@ class People:
         # analysed every photo was said by search and not here (probe consistency33)
         result.notices = (photo_notices(loaded.source, loaded.warning)
                           + (self._library_notices() if self._library_notices else []))
-        return result, [group_by_person(face.matches) for face in result.faces]
+        return result, group_photo_by_person([face.matches for face in result.faces])
 
     # Enrolment
 

@@ -444,6 +444,15 @@ class CandidateOut(BaseModel):
     confidence: float
 
 
+class TakenCandidateOut(BaseModel):
+    person_id: int
+    name: str | None
+    similarity: float = Field(description="This face's similarity to the person")
+    face: int = Field(description="The face of the photo that is the person, more like them: "
+                                  "its place (from 0) in `faces`")
+    face_similarity: float = Field(description="That face's similarity to the person")
+
+
 class IdentifiedFaceOut(BaseModel):
     bbox: Box
     det_score: float
@@ -456,6 +465,10 @@ class IdentifiedFaceOut(BaseModel):
     quality: QualityOut | None = None
     searched: bool = Field(True, description="False when its quality score is below the floor "
                            "(`min_quality`): reported, not identified")
+    taken: list[TakenCandidateOut] = Field(
+        default_factory=list, description="One person is at most one face of a photo: the "
+        "people this face is more like than its answer (all, for an unknown face) whom "
+        "another face of the photo, more like them, is")
     model_config = ConfigDict(extra="allow")
 
 

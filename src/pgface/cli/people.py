@@ -617,14 +617,22 @@ def identify(
             out.print(f"face at {box}: not identified, "
                       f"{below_floor_text(face.quality, result.min_quality)}", highlight=False)
             continue
+        # the people it is more like than its answer, that other faces of the photo are
+        taken = "".join(f"; {_who(t.name, t.person_id)} ({t.similarity:.4f}) is the face at "
+                        f"{box_text(result.faces[t.face].bbox)} of this photo "
+                        f"({t.face_similarity:.4f})" for t in face.taken)
         if face.person_id is None:
-            out.print(f"face at {box}: unknown", highlight=False)
+            out.print(f"face at {box}: unknown{taken}", highlight=False)
             continue
-        who = face.name or f"person {face.person_id} (unnamed)"
+        who = _who(face.name, face.person_id)
         if face.verdict == "possible":  # strangers of a library this size score so too
             who = f"possibly {who}"
         out.print(f"face at {box}: {who}, confidence {face.confidence:.2f} "
-                  f"(similarity {face.similarity:.4f})", highlight=False)
+                  f"(similarity {face.similarity:.4f}){taken}", highlight=False)
+
+
+def _who(name: str | None, person_id: int) -> str:
+    return name or f"person {person_id} (unnamed)"
 
 
 @people_app.command()
@@ -669,10 +677,13 @@ def search(
         if not face_groups:
             out.print("  no match", highlight=False)
         for g in face_groups:
-            who = g.name or ("unassigned faces" if g.person_id is None
-                             else f"person {g.person_id} (unnamed)")
+            who = ("unassigned faces" if g.person_id is None
+                   else _who(g.name, g.person_id))
             possible = all(m.verdict == "possible" for m in g.matches)
+            if g.taken_by is not None:  # one person is at most one face of a photo
+                note = (f" (the face at {box_text(result.faces[g.taken_by].bbox)} is {who}, "
+                        f"{g.taken_by_similarity:.4f})")
+            else:
+                note = " (possible, not sure at this library's size)" if possible else ""
             out.print(f"  {who}: {counted(len(g.matches), 'match', 'matches')}, "
-                      f"best {g.best_similarity:.4f}"
-                      + (" (possible, not sure at this library's size)" if possible else ""),
-                      highlight=False)
+                      f"best {g.best_similarity:.4f}{note}", highlight=False)

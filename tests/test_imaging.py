@@ -414,7 +414,8 @@ def test_a_large_jpeg_may_have_fewer_scans_than_a_small_one() -> None:
     rows, columns = np.mgrid[0:height, 0:width]
     gradient = ((rows // 7 + columns // 5) % 256).astype(np.uint8)
     progressive = encode(Image.fromarray(gradient), "JPEG", progressive=True, quality=30)
-    assert imaging._jpeg_frame_size(progressive) == (width, height)
+    assert imaging._jpeg_frame_and_scans(progressive) == (
+        (width, height), progressive.count(b"\xff\xda"))
     with pytest.raises(ImageError, match=rf"bomb.jpg: a JPEG of {allowed + 1} scans at "
                                          rf"5000x4000 \(20 MP\), over the limit of {allowed} "
                                          rf"scans at that size"):
@@ -424,6 +425,29 @@ def test_a_large_jpeg_may_have_fewer_scans_than_a_small_one() -> None:
     assert (kept.width, kept.height) == (width, height)
     free = _with_scans(progressive, imaging.FREE_JPEG_SCANS)
     assert decode_photo(free, "ok.jpg", 10**8, 10**8, keep_side=500).width == width
+    # A byte before the frame header, or a segment of length 0, which libjpeg reads past
+    # (with a warning) and a walk of the segments does not: the file was decoded unpriced
+    # (probe reprobe57). Its scans are priced at the pixel limit.
+    bomb = _with_scans(progressive, allowed + 1)
+    frame = bomb.index(b"\xff\xc2")
+    for odd in (bomb[:frame] + b"\x00" + bomb[frame:], bomb[:frame] + b"\xff\xfe\x00\x00"
+                + bomb[frame:]):
+        assert imaging._jpeg_frame_and_scans(odd) == (None, None)
+        with pytest.raises(ImageError, match=rf"a JPEG of {allowed + 1} scans at the pixel "
+                                             rf"limit \(100 MP; its frame header unread\), "
+                                             rf"over the limit of 16 scans"):
+            decode_photo(odd, "odd.jpg", 10**8, 10**8, keep_side=500)
+    # An EXIF thumbnail's scans are not decoded with the photo, and not priced with it (a
+    # 96 MP photo with a progressive thumbnail was refused: probe reprobe57)
+    thumbnail = encode(Image.fromarray(gradient[:120, :160]), "JPEG", progressive=True)
+    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<HI", 0, 14)  # IFD0, none
+    tiff += struct.pack("<H", 2) + struct.pack("<HHII", 0x0201, 4, 1, 14 + 30) \
+        + struct.pack("<HHII", 0x0202, 4, 1, len(thumbnail)) + struct.pack("<I", 0)
+    with_thumbnail = _with_scans(encode(Image.fromarray(gradient), "JPEG", progressive=True,
+                                        quality=30, exif=b"Exif\0\0" + tiff + thumbnail),
+                                 allowed)
+    assert with_thumbnail.count(b"\xff\xda") > allowed
+    assert decode_photo(with_thumbnail, "ok.jpg", 10**8, 10**8, keep_side=500).width == width
 
 
 def test_jpeg_segments_decide_which_path_decodes_it() -> None:

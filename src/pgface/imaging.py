@@ -658,7 +658,7 @@ def _jpeg_without_unwritten_tail(data: bytes, unpadded: bytes) -> bytes:
 def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
                   sha256: bytes | None) -> Photo:
     """decode_photo of data within the size limit."""
-    _check_jpeg_scans(data, source)
+    _check_jpeg_scans(data, source, max_pixels)
     _allow_pixels(max_pixels)
     plain = _decode_plain_jpeg(data, source, max_pixels, keep_side)
     if plain is not None:
@@ -871,13 +871,21 @@ def _gif_frames(data: bytes) -> tuple[int, bool]:
     return max(count, 1), count >= MAX_FRAMES_COUNTED
 
 
-def _check_jpeg_scans(data: bytes, source: str) -> None:
+def _check_jpeg_scans(data: bytes, source: str, max_pixels: int) -> None:
     """A progressive JPEG is decoded scan by scan, each over every block of the photo, and a
     scan can be a few bytes (runs of empty blocks): a 1.1 MB file of 2,100 scans took 13 s to
     decode at 16 MP here, and the size limits allow thousands of times that. Such a file is
     refused before decoding: more than MAX_JPEG_SCANS scans, or more than FREE_JPEG_SCANS
     whose work at the photo's size passes MAX_JPEG_SCAN_MEGAPIXELS. A scan starts with an SOS
-    marker, FF DA, which the coded data never holds (a data byte FF is followed by 00)."""
+    marker, FF DA, which the coded data never holds (a data byte FF is followed by 00).
+
+    The scans priced are the photo's own, read segment by segment from its start to its end
+    marker: an EXIF thumbnail's lie inside its APP1 segment and an MPF preview's after the
+    end, and neither is decoded with the photo (a 96 MP photo with a progressive thumbnail
+    was refused: probe reprobe57). Where the segments do not read so to the end (a stray
+    byte before a marker, a length below 2: libjpeg reads on past both, with a warning), every
+    FF DA of the file is priced, at the frame's size where one was read before, else at the
+    pixel limit: a byte put before the frame header had the file decoded unpriced."""
     if data[:2] != b"\xff\xd8":
         return
     scans = data.count(b"\xff\xda")
@@ -887,29 +895,34 @@ def _check_jpeg_scans(data: bytes, source: str) -> None:
                                  f"this many make decoding take minutes)")
     if scans <= FREE_JPEG_SCANS:
         return
-    size = _jpeg_frame_size(data)
-    if size is None:  # no frame header: libjpeg refuses the file without decoding a scan
-        return
-    width, height = size
-    allowed = max(FREE_JPEG_SCANS, MAX_JPEG_SCAN_MEGAPIXELS * 1_000_000 // max(1, width * height))
+    size, own_scans = _jpeg_frame_and_scans(data)
+    if own_scans is not None:
+        scans = own_scans
+    pixels = size[0] * size[1] if size is not None else max_pixels
+    allowed = max(FREE_JPEG_SCANS, MAX_JPEG_SCAN_MEGAPIXELS * 1_000_000 // max(1, pixels))
     if scans > allowed:
-        raise ImageError(source, f"a JPEG of {scans:,} scans at {width}x{height} "
-                                 f"({_pixel_count(width * height)}), over the limit of "
+        at = (f"{size[0]}x{size[1]} ({_pixel_count(pixels)})" if size is not None
+              else f"the pixel limit ({_pixel_count(pixels)}; its frame header unread)")
+        raise ImageError(source, f"a JPEG of {scans:,} scans at {at}, over the limit of "
                                  f"{allowed} scans at that size (a progressive JPEG has about "
                                  f"10; each scan is decoded over the whole photo, so this "
                                  f"many take seconds a photo)")
 
 
-def _jpeg_frame_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) of a JPEG's frame header (the first SOFn segment), or None where no
-    segment before the first scan is one. An EXIF thumbnail lies inside its APP1 segment,
-    passed over whole."""
+def _jpeg_frame_and_scans(data: bytes) -> tuple[tuple[int, int] | None, int | None]:
+    """A JPEG's frame size (width, height) from its first frame header (SOFn), or None; and
+    its scans, counted segment by segment to its end marker, or None where the segments do
+    not read so to the end. An EXIF thumbnail lies inside its APP1 segment, passed over
+    whole."""
+    size, scans = None, 0
     for marker, payload, _ in _jpeg_segments(data):
+        if marker == 0xD9:
+            return size, scans
         if marker == 0xDA:
-            return None
-        if marker in _FRAME_MARKERS and len(payload) >= 5:
-            return int.from_bytes(payload[3:5], "big"), int.from_bytes(payload[1:3], "big")
-    return None
+            scans += 1
+        elif size is None and marker in _FRAME_MARKERS and len(payload) >= 5:
+            size = int.from_bytes(payload[3:5], "big"), int.from_bytes(payload[1:3], "big")
+    return size, None
 
 
 def _check_pixels(source: str, width: int, height: int, max_pixels: int) -> None:

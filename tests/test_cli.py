@@ -413,6 +413,7 @@ def test_names_and_paths_print_as_they_are_never_as_markup_or_terminal_codes(
     # (probe hostile56); a zero-width joiner, part of scripts and emoji, shows as it is
     (odd / "d\u200b.jpg").write_bytes(b"not a photo")
     (odd / "e\u200f(1).jpg").write_bytes(b"not a photo")
+    (odd / "g\u2062\u00ad\U000e0061\u3164.jpg").write_bytes(b"not a photo")  # reprobe57
     (odd / "f\U0001f469\u200d\U0001f467.jpg").write_bytes(b"not a photo")
     shutil.copy(photo, odd / "yao.jpg")
     done = runner.invoke(app, ["index", "--quiet", str(odd)], env=env)
@@ -421,6 +422,7 @@ def test_names_and_paths_print_as_they_are_never_as_markup_or_terminal_codes(
     assert f"failed {odd}/c\\u202egnp.jpg: not an image" in done.stderr
     assert f"failed {odd}/d\\u200b.jpg: not an image" in done.stderr
     assert f"failed {odd}/e\\u200f(1).jpg: not an image" in done.stderr
+    assert f"failed {odd}/g\\u2062\\xad\\U000e0061\\u3164.jpg: not an image" in done.stderr
     assert f"failed {odd}/f\U0001f469\u200d\U0001f467.jpg: not an image" in done.stderr
 
     found = json.loads(runner.invoke(app, ["search", "--json", str(photo)], env=env).stdout)

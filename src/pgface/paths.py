@@ -141,14 +141,22 @@ def refused_text(text: str) -> str:
 
 
 _ESCAPED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-# Bidirectional embeddings, overrides and isolates: in a name they reorder what follows on the
-# line ("photo\u202egpj.exe" shows as "photoexe.jpg"), so they are written as escapes too.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-# ... and the direction marks (LRM, RLM, ALM), which reorder the neutral characters around
-# them, and the invisible zero-width space, word joiner and BOM: "a\u200b.jpg" showed as
-# "a.jpg", another file's name (probe hostile56). The zero-width joiners stay: scripts and
-# emoji are written with them.
-_UNSEEN = _BIDI | frozenset("\u200e\u200f\u061c\u200b\u2060\ufeff")
+# Format characters (Unicode's category Cf) are written as escapes: the bidirectional
+# embeddings, overrides and isolates, which reorder what follows on the line
+# ("photo\u202egpj.exe" shows as "photoexe.jpg"), the direction marks LRM, RLM and ALM, which
+# reorder the characters around them, and the invisible ones (zero-width space, word joiner,
+# BOM, soft hyphen, invisible operators, tags); so are the characters that show as nothing
+# though they are letters or marks (the combining grapheme joiner, the Hangul fillers, Khmer's
+# inherent vowels): "d\u200b.jpg" and "d\u2062.jpg" showed as "d.jpg", another file's name
+# (probes hostile56, reprobe57). The zero-width joiners stay, and the variation selectors, as
+# scripts and emoji are written with them.
+_KEPT_FORMAT = frozenset("\u200c\u200d")
+_BLANK = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0")
+
+
+def _unseen(c: str) -> bool:
+    """Whether C is a character a terminal shows as nothing, or one that moves others."""
+    return c in _BLANK or (unicodedata.category(c) == "Cf" and c not in _KEPT_FORMAT)
 
 
 def terminal_safe(text: str, lines: bool = False) -> str:
@@ -156,12 +164,13 @@ def terminal_safe(text: str, lines: bool = False) -> str:
     colour or move the cursor, a newline that would split a failure's line; a file name may
     hold any of them) written as escapes, as `ls` quotes such names. lines: newlines and tabs
     are kept (a message's own layout)."""
-    if text.isprintable():
+    if text.isprintable() and _BLANK.isdisjoint(text):
         return text
     kept = "\n\t" if lines else ""
     return "".join(
-        _ESCAPED.get(c, f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
-        if c not in kept and (unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _UNSEEN)
+        _ESCAPED.get(c, f"\\x{ord(c):02x}" if ord(c) < 0x100 else
+                     f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
+        if c not in kept and (unicodedata.category(c) in ("Cc", "Zl", "Zp") or _unseen(c))
         else c
         for c in text)
 
@@ -173,7 +182,7 @@ def loggable(text: PathLike | bytes) -> str:
     `GET /api/people/x%0A2026-... INFO: ...`), an ESC a terminal's colours, a NUL itself."""
     if not isinstance(text, str):
         return terminal_safe(readable(text))
-    if text.isprintable():
+    if text.isprintable() and _BLANK.isdisjoint(text):
         return text
     try:  # a name os.fsdecode made of bytes that are not UTF-8 holds them as lone surrogates
         raw = text.encode("utf-8", "surrogateescape")

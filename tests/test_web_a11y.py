@@ -261,6 +261,42 @@ def test_a_screen_reader_hears_searches_selections_and_what_each_control_is(
         assert not errors, errors
 
 
+# Every control a tile holds that the keyboard or a screen reader can reach as a control of
+# its own (not inside something aria-hidden).
+CONTROLS_IN_TILES = """() => [...document.querySelectorAll('.person-tile')].flatMap((tile) =>
+    [...tile.querySelectorAll('input, button, select, textarea, a[href], [tabindex], ' +
+                              '[role=checkbox], [role=button], [role=link]')]
+      .filter((c) => !c.closest('[aria-hidden=true]')).map((c) => c.outerHTML))"""
+
+
+def test_a_grid_tile_holds_no_control_of_its_own_and_still_says_it_is_selected(
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe web56: each tile (a button) held a checkbox with a name of its own, a control
+    inside a control (a screen reader offers it, or not, as it pleases). The tile is the one
+    control: Space selects it, its name and the status region say so, a click on its tick
+    selects too."""
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
+        people_of_copies(settings, http, 3, 0)
+        page.goto(f"{url}/#/people")
+        tiles = page.locator(".person-tile")
+        expect(tiles).to_have_count(3)
+        assert page.evaluate(CONTROLS_IN_TILES) == []
+        snapshot = tiles.first.aria_snapshot()
+        assert "checkbox" not in snapshot, snapshot
+        status = page.get_by_role("status")
+        tiles.first.focus()
+        page.keyboard.press(" ")
+        expect(status).to_have_text("1 selected")
+        expect(tiles.first).to_have_accessible_name("P000, 1 face, selected")
+        tiles.nth(1).locator(".tile-check").click()
+        expect(status).to_have_text("2 selected")
+        expect(tiles.nth(1)).to_have_accessible_name("P001, 1 face, selected")
+        expect(tiles.nth(1)).to_have_class(re.compile(r"\bselected\b"))
+        assert page.evaluate(CONTROLS_IN_TILES) == []
+        assert not errors, errors
+
+
 # The contrast of two CSS colours (rgb()/rgba(), opaque) by WCAG's formula.
 CONTRAST = """([a, b]) => {
   const lum = (c) => { const [r, g, bl] = c.match(/[\\d.]+/g).slice(0, 3).map((v) => {

@@ -47,7 +47,7 @@ const sayList = (names) => names.flatMap((name, i) =>
 // merge).
 function showMessage(text, kind = "error", action = null) {
   const box = $("#message");
-  const words = el("span", {}, [].concat(typeof text === "string" ? withCode(text) : text));
+  const words = el("span", {}, withCodes([].concat(text)));
   box.replaceChildren(words);
   if (action) {
     const button = el("button", { type: "button", class: "message-action",
@@ -66,6 +66,19 @@ function showMessage(text, kind = "error", action = null) {
 function withCode(text) {
   return text.split(/`(pgface [^`\n]*)`/).map(
     (part, i) => (i % 2 ? el("code", { text: part }) : part));
+}
+
+// say's words (strings, values in <bdi>) with the pgface commands they quote as code: only a
+// message of one string was (withCode), and "Undo failed: ... `pgface db start`" or "Cannot
+// open person 3: ..." (the server's words a <bdi> value) kept the backticks (probe web56).
+function withCodes(parts) {
+  return parts.flatMap((part) => {
+    if (typeof part === "string") return withCode(part);
+    if (part instanceof Element && !part.children.length && part.textContent.includes("`")) {
+      part.replaceChildren(...withCode(part.textContent));
+    }
+    return [part];
+  });
 }
 
 // Said to a screen reader as it happens (the #status live region): a search's progress and
@@ -657,12 +670,14 @@ function showCardHolder(card) {
 }
 
 // The people's changes as far as one can tell them apart (the latest 50, each undone or not),
-// or null when they cannot be had: the same mark, nobody's faces moved in between.
-async function historyMark() {
+// or null when they cannot be had (FAILED given why): the same mark, nobody's faces moved in
+// between; null tells nothing either way.
+async function historyMark(failed = () => {}) {
   try {
     const { changes } = await getJson("api/people/history?limit=50");
     return JSON.stringify(changes.map((c) => [c.id, c.undone_at]));
-  } catch (_) {
+  } catch (error) {
+    failed(error);
     return null;
   }
 }

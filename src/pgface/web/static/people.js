@@ -89,12 +89,14 @@ async function undoLast(change = null, instead = {}) {
 async function viewThenSay(refusal) {
   await route();
   const box = $("#message");
-  const failure = box.className === "error" ? box.textContent : "";
+  // its words as shown (a command in them as code: its text alone lost that)
+  const failure = box.className === "error" && box.firstChild
+    ? [...box.firstChild.childNodes] : [];
   const gone = !$("#view-person").hidden && $("#person-title").textContent === "No such person";
-  showMessage([].concat(refusal, !failure ? []
-    : gone ? `. This page's person is gone, merged or deleted by someone else meanwhile ` +
-      `(${failure}).`
-      : `. ${failure}`));
+  showMessage([].concat(refusal, !failure.length ? []
+    : gone ? [". This page's person is gone, merged or deleted by someone else meanwhile (",
+      ...failure, ")."]
+      : [". ", ...failure]));
 }
 
 // A write's answer and the id of the change it recorded (null: it changed nothing).
@@ -180,10 +182,20 @@ async function returnToPeople(lost = false) {
     if (box.bottom < 0 || box.top > innerHeight) opened.scrollIntoView({ block: "nearest" });
   }
   const was = grid.mark;
-  const mark = await historyMark();
+  let unknown = null;  // why the people's changes could not be had
+  const mark = await historyMark((error) => { unknown = error; });
   if (generation !== people.generation || $("#view-people").hidden) return;
-  // as it was (a change of this tab's drawn meanwhile, gridEdited, moved the grid's mark on)
-  if (mark !== grid.mark && mark !== was) return showPeople();
+  if (mark === null) {
+    // Not known whether anyone changed (the server away for a moment, its database stopped):
+    // the grid is kept, said to be maybe out of date, and its mark kept to compare again
+    // next time. It was taken for a change: the grid was emptied, its selection dropped, and
+    // the load that followed failed too, leaving nothing to scroll to (probe web56).
+    showMessage(`The people shown may be out of date: cannot tell whether anyone changed ` +
+      `them meanwhile (${unknown.message}).`);
+  } else if (mark !== grid.mark && mark !== was) {
+    // as it was (a change of this tab's drawn meanwhile, gridEdited, moved the mark on)
+    return showPeople();
+  }
   // What failed while the server could not be reached is asked again now the grid is shown
   // again (the page of people after the one failed, the crops marked missing): the grid kept,
   // the rest of the people were never loaded and those crops stayed grey (probe webpeople23).
@@ -310,8 +322,10 @@ async function loadPeoplePage() {
 function personTile(person) {
   const label = `${personName(person)}, ${plural(person.faces, "face")}` +
     (person.hidden ? ", hidden" : "");
-  const check = el("input", { type: "checkbox", class: "tile-check writes", tabindex: "-1",
-    "aria-label": `select ${personName(person)}` });
+  // The tick a click selects with, drawn only: the tile is the one control. A checkbox in it
+  // (a control inside the tile's button, probe web56) was offered to a screen reader or not,
+  // as it pleased; the selection is said in the tile's name and the status region.
+  const check = el("span", { class: "tile-check writes", "aria-hidden": "true" });
   // a button (it opens, and selects): it was a list item, which a screen reader does not
   // offer to press; how it selects is its description (the hint above the grid)
   const tile = el("div", {
@@ -364,7 +378,6 @@ function updateSelection(ids = [], said = ids.length > 0) {
     // the list items the tiles were), and screen readers ignored it here
     const label = tile.dataset.label + (chosen ? ", selected" : "");
     if (tile.getAttribute("aria-label") !== label) tile.setAttribute("aria-label", label);
-    tile.querySelector(".tile-check").checked = chosen;
   }
   const count = people.selected.size;
   $("#selection-bar").hidden = !count;
@@ -484,7 +497,7 @@ async function loadHistory() {
         (c.undone_at ? ` (undone by ${c.undone_by})` : ""),
     })));
   } catch (error) {
-    $("#history").replaceChildren(el("li", { class: "muted", text: error.message }));
+    $("#history").replaceChildren(el("li", { class: "muted" }, withCode(error.message)));
   }
 }
 

@@ -1831,3 +1831,43 @@ def test_pgface_serve_under_a_low_open_files_limit_keeps_its_log_and_answers_aga
     assert logged.count("cannot accept connections: [Errno 24] Too many open files") <= 3
     # those past the limit were answered 503 and closed at once, as uvicorn answers a request
     # past it: no file ran out
+
+
+def test_faces_taken_from_a_person_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe web56: POST /api/people/{ref}/remove takes faces away from a person as nobody's
+    (a split made one more unnamed person each time): its answer names the person and the
+    faces, the change is undone as any (X-Pgface-Change), a face not theirs is a 409 that takes
+    nothing, and a key that may only read is refused."""
+    require_data(PHOTOS / "people")
+    settings = settings.model_copy(update={"api_roots": [PHOTOS]})
+    with TestClient(create_app(settings, analyzer)) as client:
+        assert index_path(client, "people/obama")["indexed"]
+        faces = [f["id"] for photo in client.get("/api/photos").json()["photos"]
+                 for f in client.get(f"/api/photos/{photo['id']}").json()["faces"]]
+        assert len(faces) >= 2
+        obama = client.post("/api/people/name", json={"face_ids": faces, "name": "Obama"}
+                            ).json()
+        removed = client.post("/api/people/Obama/remove", json={"face_ids": faces[:1]})
+        assert removed.status_code == 200, removed.text
+        answer = removed.json()
+        assert (answer["person_id"], answer["name"], answer["removed"]) == (
+            obama["id"], "Obama", faces[:1])
+        assert answer["person"]["faces"] == len(faces) - 1
+        assert client.get(f"/api/faces/{faces[0]}").json()["person_id"] is None
+        change = int(removed.headers["X-Pgface-Change"])
+        [latest] = client.get("/api/people/history?limit=1").json()["changes"]
+        assert latest["id"] == change and latest["kind"] == "remove"
+
+        stale = client.post(f"/api/people/{obama['id']}/remove", json={"face_ids": faces[:2]})
+        assert stale.status_code == 409, stale.text
+        assert error_of(stale) == f"face {faces[0]} is not a face of person {obama['id']}"
+        assert client.get(f"/api/people/{obama['id']}").json()["faces"] == len(faces) - 1
+        undone = client.post("/api/people/undo", json={"change_id": change})
+        assert undone.status_code == 200, undone.text
+        assert client.get(f"/api/faces/{faces[0]}").json()["person_name"] == "Obama"
+
+        with psycopg.connect(settings.database_url) as conn:
+            _, read_key = api_keys.create_key(conn, "reader", ["read"])
+        denied = client.post("/api/people/Obama/remove", json={"face_ids": faces[:1]},
+                             headers={"Authorization": f"Bearer {read_key}"})
+        assert denied.status_code == 403 and "lacks the 'write' scope" in error_of(denied)

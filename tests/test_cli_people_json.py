@@ -123,3 +123,38 @@ def test_an_erase_whose_rewrite_fails_says_the_erase_and_the_failure(
         assert conn.execute("SELECT count(*) FROM people").fetchone()[0] == 0
     scrubbed = runner.invoke(app, ["people", "scrub"], env=env)  # the reader is gone
     assert scrubbed.exit_code == 0, scrubbed.output
+
+
+def test_people_remove_takes_faces_away_as_nobodys(pf: Pgface, env: dict[str, str]) -> None:
+    """Probe web56: `people remove` takes faces away from a person ("not this person"): they
+    are nobody's, said in words and in JSON; a face not theirs is refused; `undo` gives them
+    back."""
+    photos = sorted(require_data(PHOTOS / "people" / "bbt-amy").iterdir())[:3]
+    pf.index(photos)
+    with pf.pool.connection() as conn:
+        face_ids = [r[0] for r in conn.execute("SELECT id FROM faces ORDER BY id")]
+    amy = pf.people.name_faces(face_ids, "Amy").person.id
+
+    said = runner.invoke(app, ["people", "remove", "Amy", str(face_ids[0])], env=env)
+    assert said.exit_code == 0, said.output
+    assert said.stdout.strip() == (
+        "took 1 face from Amy, nobody's now: 2 faces in 2 photos left")
+    assert face_ids[0] not in {f.face_id for f in pf.people.faces(amy)}
+    with pf.pool.connection() as conn:
+        assert conn.execute("SELECT person_id FROM faces WHERE id = %s",
+                            [face_ids[0]]).fetchone()[0] is None
+
+    removed = runner.invoke(app, ["people", "remove", str(amy), str(face_ids[1]), "--json"],
+                            env=env)
+    assert removed.exit_code == 0, removed.output
+    answer = json.loads(removed.stdout)
+    assert (answer["person_id"], answer["name"], answer["removed"]) == (amy, "Amy",
+                                                                        [face_ids[1]])
+    assert answer["person"]["faces"] == 1
+
+    refused = runner.invoke(app, ["people", "remove", "Amy", str(face_ids[0])], env=env)
+    assert refused.exit_code != 0
+    assert f"face {face_ids[0]} is not a face of person {amy}" in refused.stderr
+    undone = runner.invoke(app, ["people", "undo"], env=env)
+    assert undone.exit_code == 0, undone.output
+    assert pf.people.get(amy).faces == 2

@@ -720,6 +720,52 @@ def test_full_clustering_keeps_a_face_split_off_a_person_apart_from_it(pf: Pgfac
     assert faces_of(zed.id) == sorted([named_face, *others])
 
 
+def test_faces_taken_from_a_person_are_nobodys_and_full_clustering_keeps_them_out(
+        pf: Pgface) -> None:
+    """Probe web56: a face that is not X, and not anyone known, could only be split off into a
+    new unnamed person (one more in the review queue each time). `remove` makes it nobody's,
+    one change undone as any; a full re-cluster keeps it out of the person it was taken from,
+    named (it joined them again as the nearest person) or unnamed (formed again with the rest,
+    under their id)."""
+    pf.index(photos_of("deepface-id00") + photos_of("deepface-id01"))
+    pf.people.cluster()
+    clusters = sorted(pf.people.list(unnamed=True), key=lambda p: -p.faces)[:2]
+    assert [p.name for p in clusters] == [None, None] and clusters[1].faces >= 3
+    unnamed, named = clusters
+    pf.people.rename(named.id, "Ada")
+
+    def faces_of(person_id: int) -> list[int]:
+        return sorted(f.face_id for f in pf.people.faces(person_id))
+
+    taken = {}
+    for person in (unnamed, named):
+        face = faces_of(person.id)[0]
+        before = faces_of(person.id)
+        left = pf.people.remove(person.id, [face])
+        assert left is not None and left.id == person.id and left.faces == len(before) - 1
+        assert face not in faces_of(person.id)
+        with pf.pool.connection() as conn:
+            assert person_of_faces(conn)[face] is None
+        [change] = pf.people.history(limit=1)
+        assert change.kind == "remove" and change.payload["faces"] == [face]
+        assert change.summary.startswith("took 1 face(s) from ")
+        taken[person.id] = face
+    # a face that is not the person's: refused, nothing taken
+    with pytest.raises(PersonError, match="is not a face of person"):
+        pf.people.remove(named.id, [taken[named.id]])
+    pf.people.cluster(full=True)
+    with pf.pool.connection() as conn:
+        now = person_of_faces(conn)
+    for person_id, face in taken.items():
+        assert now[face] != person_id, (person_id, face)
+        assert faces_of(person_id), person_id  # the rest still theirs
+    # undone, the face is the person's again, as it was
+    face = faces_of(named.id)[0]
+    pf.people.remove(named.id, [face])
+    assert pf.people.undo().summary.startswith("took 1 face(s) from 'Ada'")
+    assert face in faces_of(named.id)
+
+
 def test_full_clustering_keeps_a_split_whose_faces_were_analysed_again_or_edited(
         pf: Pgface, tmp_path: Path) -> None:
     """A split holds the face ids it moved; a face analysed again (`index --pending`) or of a

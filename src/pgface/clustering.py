@@ -118,11 +118,17 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
                    if g in person_of}
         source.vectors.need([f for f, p in person_of.items() if p in touched])
         source.vectors.need(source.known())
+    apart = _kept_apart(conn, stored, before)
     plan = plan_clusters(faces, todo, source.neighbours, min_neighbours, unassigned,
                          source.vectors if mean_similarity is not None else None,
-                         mean_similarity, _kept_apart(conn, stored, before))
+                         mean_similarity, apart)
     people = _person_ids(conn, plan, before, hints,
                          {f.person_id for f in faces if f.person_id is not None})
+    # A face a human took out of a person, clustered with that person's freed faces, formed
+    # them again under their id (apart holds off only the people that stand): left out.
+    for face, key in list(plan.assignments.items()):
+        if people.get(key, key) in apart.get(face, ()):
+            del plan.assignments[face]
     after = {face: people.get(key, key) for face, key in plan.assignments.items()} | carried
     report.released = ps.release_clustered(conn, [f for f in before if f not in after])
     changed = {f: p for f, p in after.items() if before.get(f) != p}
@@ -155,17 +161,24 @@ def _kept_apart(conn: psycopg.Connection, stored: Sequence[ps.ClusterFace],
     which says that face is not the same person as the rest, or a face the indexer gave that
     face's person since (analysed again, edited: probe reprobe49). Freed, the rest joined it
     as the only person left near them, and the human's split was undone (probe naming45).
-    Empty for an incremental run: it frees no face."""
-    if not before:
-        return {}
+    And a face a human took out of a person (a split, or `remove`: "not this person"), free
+    in this run (nobody's, or freed), may not go back into that person: taken away as nobody's,
+    it was the nearest person's again at the next run (probe web56)."""
     taken_from = ps.moved_by_hand(conn)
+    if not taken_from:
+        return {}
     holders: defaultdict[int, set[int]] = defaultdict(set)
     for f in stored:
         if f.kept and f.person_id is not None:
             for former in taken_from.get(f.face_id, ()):
                 if former != f.person_id:
                     holders[former].add(f.person_id)
-    return {face: holders[person] for face, person in before.items() if person in holders}
+    apart = {face: set(holders[person]) for face, person in before.items()
+             if person in holders}
+    for f in stored:
+        if f.face_id in taken_from and (f.person_id is None or f.face_id in before):
+            apart.setdefault(f.face_id, set()).update(taken_from[f.face_id])
+    return apart
 
 
 def _people_of_twins(conn: psycopg.Connection, model: str, faces: list[ps.ClusterFace],

@@ -560,6 +560,38 @@ class People:
                               f"{_label(new_id, name)}")
             return self._person(conn, new_id)
 
+    def remove(self, person: PersonRef, face_ids: FaceIds) -> Person | None:
+        """Take faces away from a person: they are not this person, nor anyone known ("not
+        X"). The faces, and the same faces other packs found where they are this person's,
+        become nobody's; a full re-cluster keeps them out of the person (moved_by_hand reads
+        the change, as a split's). Returns the person as they are now; None where they were
+        unnamed and had no face left (such a person is deleted, as after a split)."""
+        face_ids = face_id_list(face_ids)
+        with self._change("remove") as (conn, change):
+            person_id = self._resolve(conn, person)
+            found = self._check_faces(conn, face_ids)
+            strangers = sorted(f for f, (_, owner) in found.items() if owner != person_id)
+            if strangers:  # as a split's: moved meanwhile, nothing is taken
+                raise PersonError(
+                    f"face {strangers[0]} is not a face of person {person_id}"
+                    if len(strangers) == 1 else
+                    f"faces {_ids(strangers)} are not faces of person {person_id}")
+            name = ps.get_person(conn, person_id)["name"]
+            twins = [t for _, t, owner in ps.twins(conn, face_ids, ps.PACK_FACE_OVERLAP)
+                     if owner == person_id]
+            ps.unassign_faces(conn, [*face_ids, *twins], person_id)
+            if twins:
+                change.payload.update(twins=twins)
+            ps.touch_people(conn, [person_id])
+            ps.delete_empty_unnamed(conn)
+            change.involve(person_id)
+            change.payload.update(person_id=person_id, faces=sorted(set(face_ids)), name=name)
+            change.summary = (f"took {len(set(face_ids))} face(s) from {_label(person_id, name)}"
+                              f" (nobody's now)")
+            if ps.get_person(conn, person_id) is None:
+                return None
+            return self._person(conn, person_id)
+
     def delete(self, person: PersonRef) -> int:
         """Delete the person; their faces stay, unassigned. Returns how many faces were theirs."""
         with self._change("delete") as (conn, change):

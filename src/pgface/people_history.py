@@ -40,7 +40,8 @@ class Change:
     id: int
     at: datetime
     actor: str  # 'cli:<OS user>', 'api:<key name>' (or 'api' on an open server), 'python:<user>'
-    kind: str  # name, rename, merge, split, hide, unhide, delete, erase, cluster, enrol, keep
+    kind: str  # name, rename, merge, split, remove, hide, unhide, delete, erase, cluster, enrol,
+    # keep
     summary: str
     payload: dict
     undoable: bool

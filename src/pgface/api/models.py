@@ -423,6 +423,14 @@ class PersonDeleted(BaseModel):
     faces_released: int
 
 
+class FacesRemoved(BaseModel):
+    person_id: int
+    name: str | None = Field(description="The person's name (null: unnamed)")
+    removed: list[int] = Field(description="The faces taken from the person: nobody's now")
+    person: PersonOut | None = Field(description="The person as they are now; null where they "
+                                     "were unnamed and had no face left (deleted)")
+
+
 class ErasureOut(BaseModel):
     erased: str = Field(description="The id or name given in the path")
     person_id: int

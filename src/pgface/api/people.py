@@ -1,6 +1,6 @@
 """People: list, review, get, their faces and photos, name faces, rename, hide, merge, split,
-delete, erase, cluster, identify, history and undo. Every change is recorded as made by the
-API key's name ('api' when open)."""
+remove faces, delete, erase, cluster, identify, history and undo. Every change is recorded as
+made by the API key's name ('api' when open)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from pgface.api.models import (
     ChangeOut,
     ClusterOut,
     ErasureOut,
+    FacesRemoved,
     HistoryPage,
     IdentificationOut,
     NamingOut,
@@ -119,6 +120,10 @@ class Merge(RequestBody):
 class Split(RequestBody):
     face_ids: FaceIds
     name: NameText | None = Field(None, description="None: a new unnamed person")
+
+
+class Remove(RequestBody):
+    face_ids: FaceIds
 
 
 class Undo(RequestBody):
@@ -453,6 +458,21 @@ def split(request: Request, ref: str, body: Split, key: WriteKey) -> JSONRespons
         return _person(_people(request, key).split(ref, body.face_ids, body.name))
     except PersonConflict as exc:
         return _conflict(exc)
+
+
+@router.post("/{ref}/remove", response_model=FacesRemoved, responses=WRITE_ERRORS)
+def remove(request: Request, ref: str, body: Remove, key: WriteKey) -> dict:
+    """Take faces away from the person: they are not this person, nor anyone known. They
+    become nobody's (no new person, as a split makes), and a full re-cluster keeps them out
+    of the person. 409 without details if a face is no longer the person's (moved meanwhile:
+    nothing is taken)."""
+    people = _people(request, key)
+    # resolved first, then by id (as a delete): the answer names the person even where they
+    # were unnamed, left with no face, and deleted
+    person = people.get(ref)
+    left = people.remove(person.id, body.face_ids)
+    return {"person_id": person.id, "name": person.name,
+            "removed": sorted(set(body.face_ids)), "person": _person(left) if left else None}
 
 
 @router.delete("/{ref}", response_model=PersonDeleted, responses=WRITE_ERRORS)

@@ -322,6 +322,30 @@ def split(
 
 @people_app.command()
 @handle_errors
+def remove(person: PersonArg, faces: FaceIds, as_json: JsonOption = False) -> None:
+    """Take FACES away from PERSON: they are not this person, nor anyone known.
+
+    The faces become nobody's (a split would make them a new person), and `people cluster
+    --full` keeps them out of PERSON. One change: `people undo` gives them back.
+
+    Example: pgface people remove "Ada Lovelace" 301 302
+    """
+    with open_library() as pf:
+        people = _people(pf)
+        named = people.get(person)  # by id from here on: said even where they are gone after
+        left = people.remove(named.id, faces)
+        removed = sorted(set(faces))
+        if as_json:
+            print_json({"person_id": named.id, "name": named.name, "removed": removed,
+                        "person": _person_dict(left) if left else None})
+            return
+        out.print(f"took {counted(len(removed), 'face')} from {shown(named.label)}, nobody's now: "
+                  + (f"{counted(left.faces, 'face')} in {counted(left.photos, 'photo')} left"
+                     if left else "no face left, the unnamed person is gone"), highlight=False)
+
+
+@people_app.command()
+@handle_errors
 def hide(person: PersonArg, as_json: JsonOption = False) -> None:
     """Hide a person from lists and the people page (not a person, or not one to see).
 

@@ -235,6 +235,12 @@ WHERE ff.waiting_for = ANY(%s) AND ff.model = %s AND ff.person_id IS NOT NULL
   AND ff.embedding IS NOT NULL
 ORDER BY ff.waiting_for, ff.id
 """
+# Faces a human took away from a person ("not this person"): nobody's, and, as a deleted
+# person's, not looked at again by an incremental run (counted as clustered).
+UNASSIGN_FACES = """
+UPDATE faces SET person_id = NULL, assigned_by = NULL, clustered_at = coalesce(clustered_at, now())
+WHERE id = ANY(%s) AND person_id = %s
+"""
 # Taken back by a later version: not kept any longer, nor their before-images, which the face
 # that took the person carries now (CARRY_BEFORE_IMAGES).
 DROP_WAITING = """
@@ -258,16 +264,17 @@ SELECT f.id, f.photo_id, f.person_id, f.clustered_at IS NULL AS fresh,
 FROM faces f LEFT JOIN people pe ON pe.id = f.person_id
 WHERE f.model = %s ORDER BY f.id
 """
-# A face a human split off a person ("Move to a new person") is not that person, the human
-# said: a full re-cluster keeps the faces it frees of that person out of the person holding
-# the face (probe naming45: the rest of a cluster, freed, joined the face split off it, undoing
-# the split). Each face a split not undone moved, with the person it took it from and the
-# split's change id, as the change's payload says it (its person, faces and their twins; a
-# payload is never pruned): every such split, not only the latest (a face split off A, then
-# off the person it went to, is still not A: probe reprobe47). One pass over the splits, no
-# join with faces: the caller has every face of the model (a join planned on the functions'
-# guesses of 100 rows each compared 12,000 faces with each of 10,000 moves: 9.4 s at 100,000
-# faces).
+# A face a human split off a person ("Move to a new person"), or took from them as nobody's
+# (`remove`: "not this person"), is not that person, the human said: a full re-cluster keeps
+# the faces it frees of that person out of the person holding the face (probe naming45: the
+# rest of a cluster, freed, joined the face split off it, undoing the split), and a face
+# nobody holds out of that person (clustering._kept_apart). Each face a split or removal not
+# undone moved, with the person it took it from and the change's id, as the change's payload
+# says it (its person, faces and their twins; a payload is never pruned): every such change,
+# not only the latest (a face split off A, then off the person it went to, is still not A:
+# probe reprobe47). One pass over the changes, no join with faces: the caller has every face
+# of the model (a join planned on the functions' guesses of 100 rows each compared 12,000
+# faces with each of 10,000 moves: 9.4 s at 100,000 faces).
 MOVED_BY_HAND = """
 SELECT DISTINCT c.id, m.face_id, (c.payload->>'person_id')::bigint
 FROM people_changes c
@@ -278,7 +285,7 @@ CROSS JOIN LATERAL (
                                    || CASE WHEN jsonb_typeof(c.payload->'twins') = 'array'
                                            THEN c.payload->'twins' ELSE '[]' END) f
 ) m
-WHERE c.kind = 'split' AND c.undone_at IS NULL
+WHERE c.kind IN ('split', 'remove') AND c.undone_at IS NULL
 """
 # The faces the indexer's keep changes after change %s gave the person of a former face:
 # (keep id, face, former face), as sql.KEEP_PAIRS reads them. A face split off a person and
@@ -537,6 +544,11 @@ def rename_person(conn: psycopg.Connection, person_id: int, name: str | None) ->
     conn.execute(RENAME_PERSON, [name, person_id])
 
 
+def unassign_faces(conn: psycopg.Connection, face_ids: Sequence[int], person_id: int) -> int:
+    """The faces of PERSON_ID among these made nobody's (UNASSIGN_FACES); how many."""
+    return conn.execute(UNASSIGN_FACES, [list(face_ids), person_id]).rowcount
+
+
 def touch_people(conn: psycopg.Connection, person_ids: Sequence[int]) -> None:
     conn.execute(TOUCH_PEOPLE, [list(person_ids)])
 
@@ -586,9 +598,9 @@ def cluster_faces(conn: psycopg.Connection, model: str) -> list[ClusterFace]:
 
 
 def moved_by_hand(conn: psycopg.Connection) -> dict[int, set[int]]:
-    """face id -> the people the splits not undone took it out of, for the faces splits
-    moved (MOVED_BY_HAND) and the faces that took over their people since, by keep changes
-    made after the split (KEPT_SINCE): a face analysed again, or of a photo edited, moved
+    """face id -> the people the splits and removals not undone took it out of, for the
+    faces they moved (MOVED_BY_HAND) and the faces that took over their people since, by keep
+    changes made after the split (KEPT_SINCE): a face analysed again, or of a photo edited, moved
     and edited or analysed by another pack, and so on down a chain (edited twice)."""
     splits = [(change, face, person) for change, face, person in conn.execute(MOVED_BY_HAND)
               if person is not None]

@@ -1148,7 +1148,8 @@ def test_a_key_that_may_only_read_is_offered_no_selection_nor_hint_of_a_change(
         # The writer's page: faces and tiles select, and the hints say so.
         page.goto(f"{url}/#/people/{gamma['id']}")
         expect(page.locator(".face-tile")).to_have_count(2)
-        expect(faces_hint).to_have_text("select faces that are someone else to split them off")
+        expect(faces_hint).to_have_text("select faces that are someone else to split them "
+                                        "off, or nobody known to take them away")
         face.click()
         expect(chosen_faces).to_have_count(1)
         expect(page.locator("#split-form")).to_be_visible()
@@ -1875,4 +1876,44 @@ def test_commands_quoted_in_any_message_show_as_code(
         expect(message).to_contain_text(f"Cannot open person {ids['Beta']}: the embedded")
         expect(message.locator("code")).to_have_text(["pgface db stop", "pgface db start"])
         assert "`" not in message.inner_text(), message.inner_text()
+        assert not errors, errors
+
+
+def test_faces_that_are_not_this_person_become_nobodys_from_their_page(
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe web56: a face that is not this person, nor anyone known, could only be moved to
+    a new person, one more unnamed person in the review queue each time. "Not this person"
+    makes the selected faces nobody's, with Undo; an unnamed person left with no face is gone,
+    and the grid is shown instead."""
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
+        alpha, _ = alpha_and_beta(http)
+        people_before = http.get("/api/people?unnamed=true&limit=1").json()["total"]
+        face = http.get(f"/api/people/{alpha['id']}/faces").json()["faces"][0]["face_id"]
+        page.goto(f"{url}/#/people/{alpha['id']}")
+        faces = page.locator("#person-faces .face-tile")
+        expect(faces).to_have_count(2)
+        page.locator(f".face-tile[data-face-id='{face}']").click()
+        page.get_by_role("button", name="Not this person").click()
+        message = page.locator("#message")
+        expect(message).to_contain_text("1 face taken from Alpha: nobody's now.")
+        expect(faces).to_have_count(1)
+        expect(page.locator("#person-summary")).to_contain_text("1 face")
+        assert http.get(f"/api/faces/{face}").json()["person_id"] is None
+        # no new person (a split made one)
+        assert http.get("/api/people?unnamed=true&limit=1").json()["total"] == people_before
+        message.get_by_role("button", name="Undo").click()
+        expect(faces).to_have_count(2)
+        assert http.get(f"/api/faces/{face}").json()["person_name"] == "Alpha"
+
+        # every face of an unnamed person: they are gone, the grid is shown
+        unnamed = http.post(f"/api/people/{alpha['id']}/split", json={"face_ids": [face]}
+                            ).json()
+        page.goto(f"{url}/#/people/{unnamed['id']}")
+        expect(faces).to_have_count(1)
+        faces.first.click()
+        page.get_by_role("button", name="Not this person").click()
+        expect(page).to_have_url(f"{url}/#/people")
+        expect(message).to_contain_text(f"1 face taken from Person {unnamed['id']}")
+        assert http.get(f"/api/people/{unnamed['id']}").status_code == 404
         assert not errors, errors

@@ -886,6 +886,35 @@ async function splitFaces(event) {
   });
 }
 
+// The faces selected are not this person, nor anyone known: nobody's (a split made them one
+// more unnamed person in the review queue each time, probe web56), with Undo. An unnamed
+// person left with no face is gone: the grid is shown instead (their page said "No such
+// person"); Undo brings them back.
+async function removeFaces() {
+  const person = people.person;
+  if (!person || !people.chosenFaces.size) return;
+  const faceIds = [...people.chosenFaces];
+  const view = location.hash;
+  await once($("#split-form"), async () => {
+    try {
+      const [removed, change] = await changing(`api/people/${person.id}/remove`,
+        { method: "POST", json: { face_ids: faceIds } });
+      loadStats();
+      const here = location.hash === view;  // another view opened meanwhile stays
+      if (here && !removed.person) location.hash = "#/people";  // route() keeps "ok"
+      else if (here) await showPerson(person.id);
+      const taken = plural(faceIds.length, "face");
+      showMessage(say`${taken} taken from ${personName(person)}: nobody's now.`, "ok",
+        undoOf(change));
+      focusMessage();
+    } catch (error) {
+      if (!await refusedMeanwhile(error, person, "Not taken away")) {
+        showMessage(`Not taken away: ${error.message}`);
+      }
+    }
+  });
+}
+
 // Faces to split off named as someone is already called (EXISTING, the 409's `existing`):
 // most likely theirs, so the move into them is offered; the faces stay selected (this said
 // "changed by someone else meanwhile", which nobody had, and dropped them: probe web19).
@@ -1067,6 +1096,7 @@ function setUpPeople() {
   $("#rename-form").addEventListener("submit", renamePerson);
   $("#person-hide").addEventListener("click", toggleHidden);
   $("#split-form").addEventListener("submit", splitFaces);
+  $("#split-remove").addEventListener("click", removeFaces);
   $("#faces-more-button").addEventListener("click", loadFacesPage);
   $("#split-clear").addEventListener("click", () => {
     people.chosenFaces.clear();

@@ -90,6 +90,15 @@ RETURNING id
 """
 
 
+def people_of_one_face_each(settings: Settings, http: httpx.Client, count: int) -> int:
+    """COUNT people named P000, P001, ..., each one copy of the first face stored: more than
+    the grid's first page. Returns how many people the grid lists."""
+    for i, face in enumerate(copies_of_a_face(settings.database_url, count)):
+        http.post("/api/people/name", json={"face_ids": [face], "name": f"P{i:03}"}
+                  ).raise_for_status()
+    return http.get("/api/people?unnamed=true&limit=1").json()["total"]
+
+
 def copies_of_a_face(database_url: str, copies: int, photos: int = 1) -> list[int]:
     """COPIES more faces like the first one stored, in PHOTOS photos, as a large library's;
     their ids. The HNSW index goes first (as in tests/lfw_people.py): the people pages never
@@ -1440,11 +1449,7 @@ def test_the_grid_shown_again_after_an_outage_asks_again_for_what_failed(
     the next time it is shown."""
     with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
             url, http, page, expect, errors):
-        copies = copies_of_a_face(settings.database_url, 70)
-        for i, face in enumerate(copies):
-            http.post("/api/people/name", json={"face_ids": [face], "name": f"P{i:03}"}
-                      ).raise_for_status()
-        total = http.get("/api/people?unnamed=true&limit=1").json()["total"]
+        total = people_of_one_face_each(settings, http, 70)
         assert total > 60, total
         page.set_viewport_size({"width": 1280, "height": 600})
         page.goto(f"{url}/#/people")
@@ -1798,11 +1803,7 @@ def test_the_grid_outlives_an_outage_on_back_and_a_failed_undo(
     out of date, and the rest of the people still load once the server answers."""
     with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
             url, http, page, expect, errors):
-        copies = copies_of_a_face(settings.database_url, 70)
-        for i, face in enumerate(copies):
-            http.post("/api/people/name", json={"face_ids": [face], "name": f"P{i:03}"}
-                      ).raise_for_status()
-        total = http.get("/api/people?unnamed=true&limit=1").json()["total"]
+        total = people_of_one_face_each(settings, http, 70)
         page.set_viewport_size({"width": 1280, "height": 600})
         page.goto(f"{url}/#/people")
         tiles = page.locator(".person-tile")

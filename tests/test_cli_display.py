@@ -9,6 +9,7 @@ import shutil
 import unicodedata
 from pathlib import Path
 
+import pytest
 from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 
 from pgface import paths
 from pgface.cli import app
-from pgface.cli.common import encodable
+from pgface.cli.common import MAX_DRAWN_ROWS, encodable, print_rows
 from pgface.cli.display import (
     MiddleEllipsis,
     below_floor_text,
@@ -218,3 +219,29 @@ def test_a_gone_files_path_keeps_its_file_name_beside_the_word_on_it() -> None:
                         if line.count("│") == 3)
         assert "/IMG_0042.jpg (missing: file gone)" in cell, (width, lines)
         assert "…" in cell or path in cell, (width, lines)
+
+
+def test_a_long_list_is_written_as_plain_columns_a_short_one_as_a_table(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Probe scale57: `people list --all` of 26,774 people wrote nothing for 20 s, then all
+    of it at once, in 24-35 s (Rich draws each cell, about 1 ms a row); its data took 0.5 s.
+    Past MAX_DRAWN_ROWS the rows are plain aligned columns, names shown as a table shows
+    them (control characters escaped, wide characters two columns)."""
+    rows = [(str(i), f"Person {i}", str(i % 7)) for i in range(MAX_DRAWN_ROWS + 1)]
+    rows[3] = ("3", "a\x1b[31mred", "1")
+    rows[4] = ("4", "王小明", "2")
+    print_rows(("id", "name", "faces"), rows)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["id", "name", "faces"]
+    assert set(lines[1].replace(" ", "")) == {"-"}
+    assert len(lines) == len(rows) + 2
+    assert "\x1b" not in "".join(lines) and lines[5].split()[:2] == ["3", "a\\x1b[31mred"]
+    # every row's columns start where the header's do, measured in cells
+    starts = [lines[0].index("name"), lines[0].index("faces")]
+    for line, row in zip(lines[2:], rows, strict=True):
+        shown = [cell.replace("\x1b", "\\x1b") for cell in row]
+        assert [cell_len(line[:line.index(shown[1], len(shown[0]))]),
+                cell_len(line[:line.rindex(shown[2])])] == starts, line
+    print_rows(("id", "name", "faces"), rows[:MAX_DRAWN_ROWS])  # a table, drawn
+    drawn = capsys.readouterr().out
+    assert "┃" in drawn and "Person 499" in drawn and "-----" not in drawn

@@ -25,6 +25,7 @@ from pgface.cli.common import (
     out,
     path_argument,
     print_json,
+    print_rows,
     say_error,
     shown,
     stopped_by_sigterm_as_by_ctrl_c,
@@ -109,14 +110,10 @@ def _person_dict(person: Person) -> dict:
             "hidden": person.hidden, "cover_face_id": person.cover_face_id}
 
 
-def _people_table(found: list[Person]) -> Table:
-    table = Table()
-    for column in ("id", "name", "faces", "photos"):
-        table.add_column(column)
-    for p in found:
-        table.add_row(str(p.id), (p.name or "(unnamed)") + (" (hidden)" if p.hidden else ""),
-                      str(p.faces), str(p.photos))
-    return table
+def _print_people(found: list[Person]) -> None:
+    print_rows(("id", "name", "faces", "photos"),
+               [(str(p.id), (p.name or "(unnamed)") + (" (hidden)" if p.hidden else ""),
+                 str(p.faces), str(p.photos)) for p in found])
 
 
 def _said(person: Person, what: str, as_json: bool) -> None:
@@ -161,7 +158,7 @@ def list_people(
     if as_json:
         print_json([_person_dict(p) for p in found])
         return
-    out.print(_people_table(found))
+    _print_people(found)
     if left_out:
         err.print(f"and {left_out:,} unnamed {'person' if left_out == 1 else 'people'}: "
                   f"--all lists them, `pgface people review` goes through them",
@@ -190,7 +187,7 @@ def review(
         print_json({"people": [_person_dict(p) for p in found], "total": total,
                     "limit": limit, "offset": offset})
         return
-    out.print(_people_table(found))
+    _print_people(found)
     err.print(f"{len(found)} of {total} unnamed people to review", highlight=False)
 
 

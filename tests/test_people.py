@@ -852,6 +852,20 @@ def test_cli_enrol_name_merge_erase_identify(settings: Settings, pf: Pgface, mod
     result = runner.invoke(app, ["people", "identify",
                                  str(PHOTOS / "queries" / "obama1.jpg")], env=env)
     assert result.exit_code == 0 and "obama, confidence" in result.output, result.output
+    # A stranger found at a low threshold is "possible", said with the bar it is under and
+    # no confidence: one comparison's number, "possibly Bono, confidence 1.00" at 0.3849
+    # under a bar of 0.424 read as sure (probe scale57)
+    stranger = [str(photos_of("kit_harington")[0]), "--threshold", "-1"]
+    said = json.loads(runner.invoke(app, ["people", "identify", *stranger, "--json"],
+                                    env=env).stdout)
+    assert [f["verdict"] for f in said["faces"]] == ["possible"], said
+    result = runner.invoke(app, ["people", "identify", *stranger], env=env)
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(
+        r"face at \[[-\d, ]+\]: possibly (obama|biden) \(similarity -?0\.\d{4}, under the "
+        rf"{said['same_person_similarity']:.4f} from which this library's "
+        rf"{said['library_size']} faces of people are the same person: strangers score so "
+        r"too\)\n", result.stdout), result.stdout
     result = runner.invoke(app, ["people", "search", "--json",
                                  str(PHOTOS / "queries" / "obama_and_biden.jpg")], env=env)
     best = {face["people"][0]["name"] for face in json.loads(result.stdout)["faces"]

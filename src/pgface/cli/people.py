@@ -646,8 +646,15 @@ def identify(
             out.print(f"face at {box}: unknown{taken}", highlight=False)
             continue
         who = _who(face.name, face.person_id)
-        if face.verdict == "possible":  # strangers of a library this size score so too
-            who = f"possibly {who}"
+        if face.verdict == "possible":
+            # Strangers of a library this size score so too. No confidence beside it: that
+            # number is one comparison's, and "possibly Bono, confidence 1.00" at 0.3849 under
+            # a bar of 0.424 (186,490 faces) read as sure (probe scale57).
+            out.print(f"face at {box}: possibly {who} (similarity {face.similarity:.4f}, under "
+                      f"the {result.same_person_similarity:.4f} from which this library's "
+                      f"{result.library_size:,} faces of people are the same person: "
+                      f"strangers score so too){taken}", highlight=False)
+            continue
         out.print(f"face at {box}: {who}, confidence {face.confidence:.2f} "
                   f"(similarity {face.similarity:.4f}){taken}", highlight=False)
 

@@ -90,7 +90,7 @@ def test_search_page_shows_matches_names_and_merges_people(
         for text in obama.locator(".similarity").all_inner_texts():
             assert text.endswith("%") and int(text[:-1]) >= 23
         page.wait_for_function(
-            "[...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
+            "() => [...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
 
         # Nothing is ticked by default: naming is a decision about each face.
         checks = obama.locator(".match input[type=checkbox]")
@@ -157,7 +157,7 @@ def test_search_page_shows_matches_names_and_merges_people(
         obama_cards.nth(0).locator(".open-photo").click()
         expect(page.locator("#photo-dialog")).to_be_visible()
         expect(page.locator("#photo-title")).to_have_text(re.compile(r", (1 face|\d+ faces)$"))
-        page.wait_for_function("document.querySelector('#photo-img').naturalWidth > 100")
+        page.wait_for_function("() => document.querySelector('#photo-img').naturalWidth > 100")
         assert page.locator(".face-box").count() >= 1
         expect(page.locator(".face-box.highlight")).to_have_count(1)
         page.locator("#photo-close").click()
@@ -265,7 +265,7 @@ def test_page_asks_for_a_key_and_sends_it(chromium: Any, settings: Settings,
         expect(page.locator("#stats")).to_contain_text("2 photos")
         expect(page.locator(".match")).to_have_count(2)  # the refused search, run again
         page.wait_for_function(
-            "[...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
+            "() => [...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
         assert page.evaluate("localStorage.getItem('pgface.key')") == key
         page.context.close()
 
@@ -333,7 +333,7 @@ def test_a_persons_photo_whose_file_is_gone_says_so(chromium: Any, settings: Set
         expect(gone.locator("img")).to_have_count(0)
         kept = tiles.filter(has_not_text="file gone")
         expect(kept).to_have_attribute("aria-label", "open obama.jpg")
-        page.wait_for_function("""[...document.querySelectorAll('#person-photos img')]
+        page.wait_for_function("""() => [...document.querySelectorAll('#person-photos img')]
             .every((i) => i.naturalWidth > 0)""")
         page.wait_for_load_state("networkidle")
         assert [u for u in asked if f"/photos/{photos['obama2.jpg']}/" in u] == [], asked
@@ -344,7 +344,7 @@ def test_a_persons_photo_whose_file_is_gone_says_so(chromium: Any, settings: Set
         expect(face).to_have_attribute(
             "aria-label", f"face {faces['obama2.jpg'][0]} in obama2.jpg, file gone")
         expect(face).to_have_attribute("title", f"{gone_path} no longer exists")
-        page.wait_for_function("""[...document.querySelectorAll('#person-faces img')]
+        page.wait_for_function("""() => [...document.querySelectorAll('#person-faces img')]
             .every((i) => i.naturalWidth > 0)""")
         expect(page.locator(f".face-tile[data-face-id='{faces['obama.jpg'][0]}']")
                ).to_have_attribute("aria-label", f"face {faces['obama.jpg'][0]} in obama.jpg")

@@ -208,7 +208,7 @@ def test_search_answers_late_images_that_failed_and_photos_the_browser_cannot_sh
         page.locator(".tab[data-view='search']").click()
         expect(page.locator(".match img.missing")).to_have_count(0)
         page.wait_for_function(
-            "[...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
+            "() => [...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
 
         # The same search again: the crops that failed are asked again, and shown.
         page.unroute("**/api/search**")
@@ -216,7 +216,7 @@ def test_search_answers_late_images_that_failed_and_photos_the_browser_cannot_sh
         page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
         expect(page.locator(".match")).to_have_count(2)
         page.wait_for_function(
-            "[...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
+            "() => [...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
 
         # A TIFF the server reads and Chromium does not show: shown as the server read it.
         page.set_input_files("#file", str(tiff))
@@ -1471,7 +1471,7 @@ def test_the_grid_shown_again_after_an_outage_asks_again_for_what_failed(
         expect(tiles).to_have_count(total)
         expect(missing).to_have_count(0)
         page.locator("#people-more").scroll_into_view_if_needed()
-        page.wait_for_function("""[...document.querySelectorAll('#people-grid img.crop')]
+        page.wait_for_function("""() => [...document.querySelectorAll('#people-grid img.crop')]
             .filter((i) => { const r = i.getBoundingClientRect();
                              return r.bottom > 0 && r.top < innerHeight; })
             .every((i) => i.naturalWidth > 0)""", timeout=15000)
@@ -1654,7 +1654,7 @@ def answer_held(page, held: list, done: str, seconds: float = 40) -> int:  # noq
     raise AssertionError(f"not done in {seconds} s ({most} held at once at most): {done}")
 
 
-ALL_CROPS_SHOWN = """[...document.querySelectorAll('.match img')].every(i =>
+ALL_CROPS_SHOWN = """() => [...document.querySelectorAll('.match img')].every(i =>
     i.naturalWidth > 0 && !i.classList.contains('missing'))"""
 
 
@@ -1771,7 +1771,7 @@ def test_the_page_behind_a_proxy_at_a_path_reaches_everything_through_it(
         page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
         expect(page.locator(".match")).not_to_have_count(0)
         page.wait_for_function(
-            "[...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
+            "() => [...document.querySelectorAll('.match img')].every(i => i.naturalWidth > 0)")
         # a person, their page, their faces and photos
         face = http.get("/api/photos").json()["photos"][0]
         faces = http.get(f"/api/photos/{face['id']}").json()["faces"]
@@ -1785,7 +1785,7 @@ def test_the_page_behind_a_proxy_at_a_path_reaches_everything_through_it(
         expect(page.locator("#person-title")).to_have_text("Barack")
         expect(page.locator(".face-tile")).to_have_count(1)
         expect(page.locator(".photo-tile")).to_have_count(1)
-        page.wait_for_function("""[...document.querySelectorAll('img.crop, img.photo-thumb')]
+        page.wait_for_function("""() => [...document.querySelectorAll('img.crop, img.photo-thumb')]
             .every(i => i.naturalWidth > 0)""")
         # the API's documentation, its OpenAPI and assets under the path too
         page.goto(f"{url}/faces/docs")

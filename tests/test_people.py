@@ -766,6 +766,65 @@ def test_faces_taken_from_a_person_are_nobodys_and_full_clustering_keeps_them_ou
     assert face in faces_of(named.id)
 
 
+@pytest.mark.parametrize("named", [False, True], ids=["unnamed", "named"])
+def test_a_face_taken_from_a_person_founds_no_person_with_their_new_faces(
+        pf: Pgface, named: bool, tmp_path: Path) -> None:
+    """Probe reprobe58: a face taken from a person was looked at first (as dense as any, and
+    the lower id), its join refused, and it still was core by the person's faces: it founded
+    a new person and grew it into a new photo of the person it was taken from, in an
+    incremental run and a full one. The new face joins the person; the face taken stays
+    nobody's."""
+    photos = photos_of("deepface-id01")
+    pf.index(photos)
+    pf.people.cluster()
+    person = max(pf.people.list(unnamed=True), key=lambda p: p.faces)
+    assert person.faces == len(photos)
+    if named:
+        pf.people.rename(person.id, "Dana")
+    taken, kept = sorted(f.face_id for f in pf.people.faces(person.id))[:2]
+    pf.people.remove(person.id, [taken])
+    # a new photo of the person: the photo of a face of theirs, cropped
+    [photo] = [p for p, faces in stored_faces(pf, photos).items()
+               if [f.face_id for f in faces] == [kept]]
+    image = Image.open(photo)
+    cropped = tmp_path / "cropped.jpg"
+    image.crop((8, 8, image.width - 8, image.height - 8)).save(cropped, quality=90)
+    pf.index([cropped])
+    [new] = [f.face_id for f in stored_faces(pf, [cropped])[str(cropped.resolve())]]
+    for full in (False, True):
+        pf.people.cluster(full=full)
+        with pf.pool.connection() as conn:
+            now = person_of_faces(conn)
+        assert (now[new], now[taken]) == (person.id, None), full
+
+
+def test_a_face_taken_from_a_named_person_stays_nobodys_and_no_one_new(pf: Pgface) -> None:
+    """Probe reprobe58: `cluster --full` made a face taken from a named person a new unnamed
+    person of one face, core by the faces of the person it was not: one more in the review
+    queue, what `remove` is for avoiding. It stays nobody's. Faces taken from a person that
+    are alike each other (here every face of theirs) are free faces as any: they may form a
+    person of their own, never the one they were taken from."""
+    pf.index(photos_of("deepface-id00"))
+    pf.people.cluster()
+    person = max(pf.people.list(unnamed=True), key=lambda p: p.faces)
+    pf.people.rename(person.id, "Carol")
+    faces = sorted(f.face_id for f in pf.people.faces(person.id))
+    assert len(faces) >= 3
+    queue = [p.id for p in pf.people.review()[0]]
+    pf.people.remove("Carol", [faces[0]])
+    pf.people.cluster(full=True)
+    with pf.pool.connection() as conn:
+        assert person_of_faces(conn)[faces[0]] is None
+    assert [p.id for p in pf.people.review()[0]] == queue
+    pf.people.remove("Carol", faces[1:])
+    pf.people.cluster(full=True)
+    with pf.pool.connection() as conn:
+        now = person_of_faces(conn)
+    assert pf.people.get("Carol").faces == 0
+    [formed] = {now[f] for f in faces}
+    assert formed not in (None, person.id)
+
+
 def test_full_clustering_keeps_a_split_whose_faces_were_analysed_again_or_edited(
         pf: Pgface, tmp_path: Path) -> None:
     """A split holds the face ids it moved; a face analysed again (`index --pending`) or of a

@@ -255,7 +255,11 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
     into `unassigned` ones (as DBSCAN does). Faces of `todo` that are not core join their
     nearest neighbour's person at the end, if it has one. Two faces of one photo never share a
     person, and existing people are never merged. `apart`: face id -> existing people it may
-    not join (a human split a face off the person it was in, into them: _kept_apart).
+    not join (a human split a face off the person it was in, into them, or took the face out
+    of them: _kept_apart). Such a face is not core by those people's faces, and is looked at
+    after the faces no human kept apart: it would found a person as soon as its join was
+    refused, and grow it into the new faces of the very person it was taken from (probe
+    reprobe58), where alone it stays nobody's.
 
     Against chaining: with `vectors` (the faces' unit vectors) and `mean_similarity`, a face
     joins a person only when its similarity to the person's faces, on average, is at least
@@ -300,6 +304,14 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
         plan.assignments[face_id] = person
         pending.discard(face_id)
 
+    def core_neighbours(face_id: int) -> int:
+        """The neighbours that count for FACE_ID being core: not those of people it may not
+        join (taken out of a person, its likeness to their faces makes it no one's core)."""
+        refused = apart.get(face_id) if apart else None
+        if not refused:
+            return len(neighbours(face_id))
+        return sum(1 for other, _ in neighbours(face_id) if person_of.get(other) not in refused)
+
     def join_nearest(face_id: int) -> int | None:
         for other, _ in neighbours(face_id):
             person = person_of.get(other)
@@ -312,16 +324,17 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
         queue = deque([seed])
         while queue:
             core = queue.popleft()
-            if len(neighbours(core)) < min_neighbours:
+            if core_neighbours(core) < min_neighbours:
                 continue  # a border face belongs but does not spread the person
             for other, _ in neighbours(core):
                 if other in pending and admits(other, person):
                     put(other, person)
                     queue.append(other)
 
-    order = sorted(todo, key=lambda f: (-len(neighbours(f)), f))
+    # faces kept apart last: a new face of the person a face was taken from joins them first
+    order = sorted(todo, key=lambda f: (bool(apart and apart.get(f)), -len(neighbours(f)), f))
     for face_id in order:
-        if face_id not in pending or len(neighbours(face_id)) < min_neighbours:
+        if face_id not in pending or core_neighbours(face_id) < min_neighbours:
             continue
         person = join_nearest(face_id)
         if person is None:

@@ -825,6 +825,56 @@ def test_a_face_taken_from_a_named_person_stays_nobodys_and_no_one_new(pf: Pgfac
     assert formed not in (None, person.id)
 
 
+@pytest.mark.parametrize("taken_from_source", [True, False], ids=["source", "target"])
+def test_a_face_taken_from_a_person_stays_out_of_the_person_they_were_merged_into(
+        pf: Pgface, taken_from_source: bool) -> None:
+    """Probe reprobe58: "not this person" was read against the person's id alone: merged into
+    Eve, the person's faces were Eve's and the face taken from them joined Eve at the next
+    `--full`; merged the other way round it stayed out. A merged person is both: the face stays
+    out either way; the merge undone, it is not Ann's alone again and may join Eve."""
+    pf.index(photos_of("deepface-id00"))
+    pf.people.cluster()
+    person = max(pf.people.list(unnamed=True), key=lambda p: p.faces)
+    faces = sorted(f.face_id for f in pf.people.faces(person.id))
+    assert len(faces) >= 5
+    eve = pf.people.name_faces(faces[-3:], "Eve").person
+    ann = pf.people.rename(person.id, "Ann")
+    assert eve is not None and ann.faces == len(faces) - 3
+    taken = faces[0]
+    pf.people.remove("Ann", [taken])
+    if taken_from_source:
+        merged = pf.people.merge("Ann", "Eve", name="Eve")
+    else:
+        merged = pf.people.merge("Eve", "Ann", name="Eve")
+    assert merged.faces == len(faces) - 1
+    pf.people.cluster(full=True)
+    with pf.pool.connection() as conn:
+        assert person_of_faces(conn)[taken] is None
+    assert "merged" in pf.people.undo().summary
+    pf.people.cluster(full=True)
+    with pf.pool.connection() as conn:
+        assert person_of_faces(conn)[taken] == eve.id
+
+
+def test_a_face_split_off_a_person_and_freed_stays_out_of_the_person_they_were_merged_into(
+        pf: Pgface) -> None:
+    """The same for a split (probe reprobe58): a face split off Ann and freed since (the person
+    it went to deleted) is kept out of Ann; Ann merged into Eve, it joined Eve at the next
+    `--full`. (Merged faces are held by hand: a full run frees none of them.)"""
+    pf.index(photos_of("deepface-id00"))
+    pf.people.cluster()
+    person = max(pf.people.list(unnamed=True), key=lambda p: p.faces)
+    faces = sorted(f.face_id for f in pf.people.faces(person.id))
+    assert len(faces) >= 5
+    pf.people.name_faces(faces[-3:], "Eve")
+    pf.people.rename(person.id, "Ann")
+    split_off = pf.people.split("Ann", [faces[0]])
+    pf.people.delete(split_off.id)
+    pf.people.merge("Ann", "Eve", name="Eve")
+    pf.people.cluster(full=True)
+    with pf.pool.connection() as conn:
+        assert person_of_faces(conn)[faces[0]] is None
+
 def test_full_clustering_keeps_a_split_whose_faces_were_analysed_again_or_edited(
         pf: Pgface, tmp_path: Path) -> None:
     """A split holds the face ids it moved; a face analysed again (`index --pending`) or of a

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -286,6 +287,14 @@ CROSS JOIN LATERAL (
                                            THEN c.payload->'twins' ELSE '[]' END) f
 ) m
 WHERE c.kind IN ('split', 'remove') AND c.undone_at IS NULL
+"""
+# The merges not undone after change %s: (change id, source or sources, target), as
+# People.merge records them. A person a split or removal took a face from, merged into another
+# since, is that person too: their faces are theirs (moved_by_hand). Read by id alone, the face
+# joined the person merged into at the next --full (probe reprobe58).
+MERGES_SINCE = """
+SELECT c.id, c.payload->'source', (c.payload->>'target')::bigint FROM people_changes c
+WHERE c.kind = 'merge' AND c.undone_at IS NULL AND c.id > %s ORDER BY c.id
 """
 # The faces the indexer's keep changes after change %s gave the person of a former face:
 # (keep id, face, former face), as sql.KEEP_PAIRS reads them. A face split off a person and
@@ -598,30 +607,60 @@ def cluster_faces(conn: psycopg.Connection, model: str) -> list[ClusterFace]:
 
 
 def moved_by_hand(conn: psycopg.Connection) -> dict[int, set[int]]:
-    """face id -> the people the splits and removals not undone took it out of, for the
-    faces they moved (MOVED_BY_HAND) and the faces that took over their people since, by keep
-    changes made after the split (KEPT_SINCE): a face analysed again, or of a photo edited, moved
-    and edited or analysed by another pack, and so on down a chain (edited twice)."""
+    """face id -> the people the splits and removals not undone took it out of, and the
+    people those were merged into since (MERGES_SINCE), for the faces they moved
+    (MOVED_BY_HAND) and the faces that took over their people since, by keep changes made
+    after the split (KEPT_SINCE): a face analysed again, or of a photo edited, moved and
+    edited or analysed by another pack, and so on down a chain (edited twice)."""
     splits = [(change, face, person) for change, face, person in conn.execute(MOVED_BY_HAND)
               if person is not None]
     if not splits:
         return {}
+    merged_into = _merged_into(conn, min(s[0] for s in splits))
     successors: dict[int, list[tuple[int, int]]] = {}  # former face -> (keep id, face)
     for keep, face, former in conn.execute(KEPT_SINCE, [min(s[0] for s in splits)]):
         successors.setdefault(former, []).append((keep, face))
     taken: dict[int, set[int]] = {}
+    became: dict[tuple[int, int], set[int]] = {}
     for change, face, person in splits:
+        if (person, change) not in became:
+            became[person, change] = merged_into(person, change)
         # a keep hands a face on only after the split (and after the keep that made the face)
         since = {face: change}
         todo = [face]
         while todo:
             former = todo.pop()
-            taken.setdefault(former, set()).add(person)
+            taken.setdefault(former, set()).update(became[person, change])
             for keep, successor in successors.get(former, ()):
                 if keep > since[former] and keep < since.get(successor, keep + 1):
                     since[successor] = keep
                     todo.append(successor)
     return taken
+
+
+def _merged_into(conn: psycopg.Connection, after: int
+                 ) -> Callable[[int, int], set[int]]:
+    """A function of (person, change id): the person and every person it was merged into by
+    the merges not undone after that change (MERGES_SINCE, read once), down a chain (A into B,
+    then B into C)."""
+    merges: defaultdict[int, list[tuple[int, int]]] = defaultdict(list)  # source -> (id, target)
+    for change, source, target in conn.execute(MERGES_SINCE, [after]):
+        for person in source if isinstance(source, list) else [source]:
+            if isinstance(person, int) and target is not None:
+                merges[person].append((change, target))
+
+    def people(person: int, since: int) -> set[int]:
+        found = {person}
+        todo = [(person, since)]
+        while todo:
+            source, since = todo.pop()
+            for change, target in merges.get(source, ()):
+                if change > since and target not in found:
+                    found.add(target)
+                    todo.append((target, change))
+        return found
+
+    return people
 
 
 def other_packs_hold_people(conn: psycopg.Connection, model: str) -> bool:

@@ -875,6 +875,26 @@ def test_a_face_split_off_a_person_and_freed_stays_out_of_the_person_they_were_m
     with pf.pool.connection() as conn:
         assert person_of_faces(conn)[faces[0]] is None
 
+def test_a_long_list_of_face_ids_is_shortened_in_a_message(pf: Pgface) -> None:
+    """Probe reprobe58: `people remove 1 $(seq 1 3000)` answered one 16 KB line naming every
+    face id not found. A message names the first ten and counts the rest, for a naming, a
+    split and a removal alike."""
+    [photo] = photos_of("obama")[:1]
+    pf.index([photo])
+    [face] = stored_faces(pf, [photo])[str(photo.resolve())]
+    pf.people.name_faces([face.face_id], "Obama")
+    missing = list(range(10**9, 10**9 + 3000))
+    said = (f"no face with id {', '.join(str(i) for i in missing[:10])} and 2,990 more")
+    for call in (lambda: pf.people.name_faces(missing, "Obama"),
+                 lambda: pf.people.split("Obama", missing),
+                 lambda: pf.people.remove("Obama", missing)):
+        with pytest.raises(NotFoundError) as refused:
+            call()
+        assert str(refused.value) == said
+    with pytest.raises(NotFoundError, match=r"^no face with id 1000000000, 1000000001$"):
+        pf.people.remove("Obama", missing[:2])
+
+
 def test_full_clustering_keeps_a_split_whose_faces_were_analysed_again_or_edited(
         pf: Pgface, tmp_path: Path) -> None:
     """A split holds the face ids it moved; a face analysed again (`index --pending`) or of a

@@ -1251,5 +1251,13 @@ def _check_page(limit: int, offset: int) -> None:
                                 f"limit={limit!r}, offset={offset!r}")
 
 
+# A message names this many ids of a list, and counts the rest: `people remove 1 $(seq 1 3000)`
+# answered one 16 KB line (probe reprobe58).
+SHOWN_IDS = 10
+
+
 def _ids(ids: Sequence[int]) -> str:
-    return ", ".join(str(i) for i in ids)
+    """The ids for a message: the first SHOWN_IDS, then how many more."""
+    shown = ", ".join(str(i) for i in ids[:SHOWN_IDS])
+    more = len(ids) - SHOWN_IDS
+    return f"{shown} and {more:,} more" if more > 0 else shown

@@ -34,7 +34,9 @@ from pgface import NotFoundError, PersonConflict, PersonError, Pgface, Settings,
 from pgface.api import create_app
 from pgface.boxes import overlaps
 from pgface.cli import app
+from pgface.clustering import plan_clusters
 from pgface.db import store
+from pgface.db.people_store import ClusterFace
 from pgface.enrolment import person_folders
 from pgface.errors import InvalidInputError
 from pgface.identify import confidence, one_face_per_person
@@ -3150,3 +3152,24 @@ def test_a_person_no_new_face_takes_waits_for_the_photo_analysed_again(
             "ON p.id = ff.person_id").fetchall() == [(photo_id, "Lin")]
         assert conn.execute("SELECT count(*) FROM faces WHERE photo_id = %s",
                             [photo_id]).fetchone()[0] == len(faces)
+
+
+def test_a_full_run_keeps_a_face_taken_from_a_person_out_of_their_freed_faces() -> None:
+    """Probe reprobe59: a full run plans the freed faces of an unnamed person P under a new
+    key, which becomes P's id after the plan. Face q, taken out of P by a human, joined that
+    key (its check knew P's id only), grew it into a new face n alike to q alone, and was
+    dropped from P afterwards: n ended in P, through the one face a human said is not P. Here
+    the plan alone, its neighbours given: P's five freed faces alike each other and q; n
+    alike q only."""
+    p_faces, q, n, person_p = [1, 2, 3, 4, 5], 6, 7, 90
+    alike = {f: [(g, 0.8) for g in p_faces if g != f] + [(q, 0.6)] for f in p_faces}
+    alike[q] = [(n, 0.82)] + [(f, 0.6) for f in p_faces]
+    alike[n] = [(q, 0.82)]
+    faces = [ClusterFace(f, f, None, False, False) for f in [*p_faces, q, n]]
+    plan = plan_clusters(faces, [*p_faces, q, n], lambda f: alike[f], MIN_NEIGHBOURS,
+                         apart={q: {person_p}}, formerly=dict.fromkeys(p_faces, person_p))
+    assert len({plan.assignments[f] for f in p_faces}) == 1  # P's faces, again one person
+    p_key = plan.assignments[1]
+    assert plan.assignments.get(n) != p_key and plan.assignments.get(q) != p_key, plan
+    # as an incremental run has them: q and n a person of their own
+    assert plan.assignments.get(n) == plan.assignments.get(q) is not None, plan

@@ -121,7 +121,7 @@ def run_clustering(conn: psycopg.Connection, model: str, similarity: float,
     apart = _kept_apart(conn, stored, before)
     plan = plan_clusters(faces, todo, source.neighbours, min_neighbours, unassigned,
                          source.vectors if mean_similarity is not None else None,
-                         mean_similarity, apart)
+                         mean_similarity, apart, before)
     people = _person_ids(conn, plan, before, hints,
                          {f.person_id for f in faces if f.person_id is not None})
     # A face a human took out of a person, clustered with that person's freed faces, formed
@@ -246,7 +246,8 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
                   min_neighbours: int, unassigned: set[int] | None = None,
                   vectors: VectorCache | None = None,
                   mean_similarity: float | None = None,
-                  apart: Mapping[int, Collection[int]] | None = None) -> ClusterPlan:
+                  apart: Mapping[int, Collection[int]] | None = None,
+                  formerly: Mapping[int, int] | None = None) -> ClusterPlan:
     """Immich-style density clustering with cannot-link.
 
     A face is core when at least `min_neighbours` faces of other photos lie within the
@@ -266,6 +267,13 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
     `mean_similarity` (average linkage, checked against the person as it stands), so one
     close pair cannot pull a face, and through it a second group, into a person it does not
     resemble as a whole.
+
+    `formerly`: face id -> the person a full run freed it from. A full run plans the freed
+    faces of a person under a new key, which becomes that person's id only after the plan;
+    a face kept apart from the person is kept apart from a new key holding their freed faces
+    too, and their freed faces do not make it core: it joined such a key, grew it into a new
+    face alike to it alone, and when the key became the person again, was dropped from it
+    while the new face stayed in the person (probe reprobe59).
     """
     photo_of = {f.face_id: f.photo_id for f in faces}
     person_of: dict[int, int] = {f.face_id: f.person_id for f in faces if f.person_id}
@@ -279,13 +287,25 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
     for face_id, person in person_of.items():
         members[person].append(face_id)
     sums: dict[int, np.ndarray] = {}  # person -> sum of their faces' vectors, when needed
+    # person (or new key) -> the people its faces were freed from (formerly)
+    freed_from: defaultdict[int, set[int]] = defaultdict(set)
+
+    def refused_by(face_id: int) -> Collection[int]:
+        """The people FACE_ID may not join: apart's."""
+        return apart.get(face_id, ()) if apart else ()
+
+    def kept_from(refused: Collection[int], other: int) -> bool:
+        """Whether face OTHER is, or was before this run, of a person in REFUSED."""
+        return person_of.get(other) in refused or (
+            formerly is not None and formerly.get(other) in refused)
 
 
     def admits(face_id: int, person: int) -> bool:
         if photo_of[face_id] in photos_of[person]:
             return False  # cannot-link: one photo, two people
-        if apart and person in apart.get(face_id, ()):
-            return False  # cannot-link: a human split a face off its person, into this one
+        refused = refused_by(face_id)
+        if refused and (person in refused or not freed_from[person].isdisjoint(refused)):
+            return False  # cannot-link: a human took a face out of this person (or split it)
         if vectors is None or mean_similarity is None:
             return True
         if person not in sums:
@@ -299,6 +319,8 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
         person_of[face_id] = person
         photos_of[person].add(photo_of[face_id])
         members[person].append(face_id)
+        if formerly is not None and face_id in formerly:
+            freed_from[person].add(formerly[face_id])
         if person in sums and vectors is not None:
             sums[person] = sums[person] + vectors.row(face_id)
         plan.assignments[face_id] = person
@@ -307,10 +329,10 @@ def plan_clusters(faces: Sequence[ps.ClusterFace], todo: Sequence[int], neighbou
     def core_neighbours(face_id: int) -> int:
         """The neighbours that count for FACE_ID being core: not those of people it may not
         join (taken out of a person, its likeness to their faces makes it no one's core)."""
-        refused = apart.get(face_id) if apart else None
+        refused = refused_by(face_id)
         if not refused:
             return len(neighbours(face_id))
-        return sum(1 for other, _ in neighbours(face_id) if person_of.get(other) not in refused)
+        return sum(1 for other, _ in neighbours(face_id) if not kept_from(refused, other))
 
     def join_nearest(face_id: int) -> int | None:
         for other, _ in neighbours(face_id):

@@ -245,3 +245,4 @@ def test_a_long_list_is_written_as_plain_columns_a_short_one_as_a_table(
     print_rows(("id", "name", "faces"), rows[:MAX_DRAWN_ROWS])  # a table, drawn
     drawn = capsys.readouterr().out
     assert "┃" in drawn and "Person 499" in drawn and "-----" not in drawn
+    assert "\x1b" not in drawn and "a\\x1b[31mred" in drawn  # a name put in by SQL: reprobe59

@@ -150,8 +150,8 @@ def print_rows(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         table = Table()
         for column in columns:
             table.add_column(column)
-        for row in rows:
-            table.add_row(*row)
+        for row in rows:  # a cell is no text SafeConsole.print escapes: escaped here
+            table.add_row(*(terminal_safe(cell) for cell in row))
         out.print(table)
         return
     shown = [[encodable(terminal_safe(cell), out.encoding) for cell in row] for row in rows]

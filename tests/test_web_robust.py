@@ -712,8 +712,11 @@ def test_people_pages_answer_the_view_shown_and_make_each_change_once(
         expect(page.locator("#photo-title")).to_contain_text(", 1 face")
         page.locator("#photo-close").click()
 
-        # No answer at all: said plainly, and no count of an earlier listing stays (the
-        # people's changes unanswered too: the grid kept as it was only when they are known).
+        # No answer at all: said plainly. A grid whose people's changes were known when it
+        # was left is kept with its count, said to be maybe out of date (probe web56: it was
+        # emptied); one left before they were known is listed again, and that listing fails
+        # with no count of the earlier one left. Which of the two depends on when the page's
+        # own request for the changes came back: each is checked whole.
         page.goto(f"{url}/#/people")
         expect(page.locator("#people-count")).to_contain_text("people")
         gone = re.compile(r"/api/people(/history)?\?")
@@ -721,7 +724,12 @@ def test_people_pages_answer_the_view_shown_and_make_each_change_once(
         page.goto(f"{url}/#/search")
         page.goto(f"{url}/#/people")
         expect(message).to_contain_text("the server did not answer")
-        expect(page.locator("#people-count")).to_have_text("")
+        if "may be out of date" in message.inner_text():
+            expect(page.locator("#people-count")).to_contain_text("people")
+            expect(page.locator(".person-tile")).not_to_have_count(0)
+        else:
+            expect(message).to_contain_text("Cannot list people")
+            expect(page.locator("#people-count")).to_have_text("")
         page.unroute(gone)
 
         # A search's heading says the name given in it; another threshold searches again.

@@ -159,12 +159,18 @@ def _unseen(c: str) -> bool:
     return c in _BLANK or (unicodedata.category(c) == "Cf" and c not in _KEPT_FORMAT)
 
 
+def _shows_as_is(text: str) -> bool:
+    """Whether a terminal shows TEXT as it is: nothing in it to escape (the quick answer for
+    nearly every name)."""
+    return text.isprintable() and _BLANK.isdisjoint(text)
+
+
 def terminal_safe(text: str, lines: bool = False) -> str:
     """TEXT as a terminal shows it unchanged: control characters (an ESC that would start a
     colour or move the cursor, a newline that would split a failure's line; a file name may
     hold any of them) written as escapes, as `ls` quotes such names. lines: newlines and tabs
     are kept (a message's own layout)."""
-    if text.isprintable() and _BLANK.isdisjoint(text):
+    if _shows_as_is(text):
         return text
     kept = "\n\t" if lines else ""
     return "".join(
@@ -182,7 +188,7 @@ def loggable(text: PathLike | bytes) -> str:
     `GET /api/people/x%0A2026-... INFO: ...`), an ESC a terminal's colours, a NUL itself."""
     if not isinstance(text, str):
         return terminal_safe(readable(text))
-    if text.isprintable() and _BLANK.isdisjoint(text):
+    if _shows_as_is(text):
         return text
     try:  # a name os.fsdecode made of bytes that are not UTF-8 holds them as lone surrogates
         raw = text.encode("utf-8", "surrogateescape")

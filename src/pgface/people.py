@@ -518,6 +518,18 @@ class People:
             change.summary = f"{'hid' if hidden else 'unhid'} {_label(person_id, was)}"
             return self._person(conn, person_id)
 
+    def _check_faces_of(self, conn: psycopg.Connection, person_id: int,
+                        face_ids: Sequence[int]) -> None:
+        """The faces exist (_check_faces) and are all PERSON_ID's, or PersonError and nothing
+        is changed (a split's or a removal's faces moved meanwhile)."""
+        found = self._check_faces(conn, face_ids)
+        strangers = sorted(f for f, (_, owner) in found.items() if owner != person_id)
+        if strangers:
+            raise PersonError(
+                f"face {strangers[0]} is not a face of person {person_id}"
+                if len(strangers) == 1 else
+                f"faces {_ids(strangers)} are not faces of person {person_id}")
+
     def split(self, person: PersonRef, face_ids: FaceIds, name: str | None = None
               ) -> Person:
         """Move some faces out of a person into a new one (named, or unnamed)."""
@@ -525,13 +537,7 @@ class People:
         face_ids = face_id_list(face_ids)
         with self._change("split") as (conn, change):
             person_id = self._resolve(conn, person)
-            found = self._check_faces(conn, face_ids)
-            strangers = sorted(f for f, (_, owner) in found.items() if owner != person_id)
-            if strangers:
-                raise PersonError(
-                    f"face {strangers[0]} is not a face of person {person_id}"
-                    if len(strangers) == 1 else
-                    f"faces {_ids(strangers)} are not faces of person {person_id}")
+            self._check_faces_of(conn, person_id, face_ids)
             taken = self._named(conn, given) if given is not None else None
             if taken:  # details: what a client offers instead (as a rename's)
                 raise PersonConflict(
@@ -544,8 +550,7 @@ class People:
             new_id = ps.create_person(conn, name)
             ps.assign_faces(conn, face_ids, new_id, ps.USER)
             # the same faces found by other packs, where they are this person's, go too
-            twins = [t for _, t, owner in ps.twins(conn, face_ids, ps.PACK_FACE_OVERLAP)
-                     if owner == person_id]
+            twins = _twins_held(conn, face_ids, person_id)
             if twins:
                 ps.assign_faces(conn, twins, new_id, ps.USER)
                 change.payload.update(twins=twins)
@@ -569,16 +574,9 @@ class People:
         face_ids = face_id_list(face_ids)
         with self._change("remove") as (conn, change):
             person_id = self._resolve(conn, person)
-            found = self._check_faces(conn, face_ids)
-            strangers = sorted(f for f, (_, owner) in found.items() if owner != person_id)
-            if strangers:  # as a split's: moved meanwhile, nothing is taken
-                raise PersonError(
-                    f"face {strangers[0]} is not a face of person {person_id}"
-                    if len(strangers) == 1 else
-                    f"faces {_ids(strangers)} are not faces of person {person_id}")
+            self._check_faces_of(conn, person_id, face_ids)
             name = ps.get_person(conn, person_id)["name"]
-            twins = [t for _, t, owner in ps.twins(conn, face_ids, ps.PACK_FACE_OVERLAP)
-                     if owner == person_id]
+            twins = _twins_held(conn, face_ids, person_id)
             ps.unassign_faces(conn, [*face_ids, *twins], person_id)
             if twins:
                 change.payload.update(twins=twins)
@@ -1254,6 +1252,14 @@ def _check_page(limit: int, offset: int) -> None:
 # A message names this many ids of a list, and counts the rest: `people remove 1 $(seq 1 3000)`
 # answered one 16 KB line (probe reprobe58).
 SHOWN_IDS = 10
+
+
+def _twins_held(conn: psycopg.Connection, face_ids: Sequence[int], person_id: int
+                ) -> list[int]:
+    """The same faces other packs found at the places of FACE_IDS, where PERSON_ID holds
+    them: they go where a split or a removal sends the faces."""
+    return [t for _, t, owner in ps.twins(conn, face_ids, ps.PACK_FACE_OVERLAP)
+            if owner == person_id]
 
 
 def _ids(ids: Sequence[int]) -> str:

@@ -1424,6 +1424,15 @@ def reanalyse_people(conn: psycopg.Connection, old: dict[int, list[int]], model:
     return done
 
 
+def _as_moved_and_edited(conn: psycopg.Connection, former: int, now: int, model: str,
+                         held: int) -> list[ps.KeptFace] | None:
+    """The people of FORMER's faces (HELD of them hold one) for NOW's faces, where NOW is
+    FORMER moved and edited: each of those faces one of NOW's at MOVED_EDIT_SIMILARITY; None
+    where any is not (a photo of the same file name, not an edit of it)."""
+    given = ps.people_for_replacements(conn, [(former, now)], model, MOVED_EDIT_SIMILARITY)
+    return given if sum(k.person_id is not None for k in given) == held else None
+
+
 def people_of_moved_and_edited(conn: psycopg.Connection, new_photos: Sequence[store.PhotoRow],
                                ids: dict[bytes, int], model: str
                                ) -> tuple[list[tuple[int, int]], int]:
@@ -1443,9 +1452,8 @@ def people_of_moved_and_edited(conn: psycopg.Connection, new_photos: Sequence[st
     people_history.hold_people_now(conn)  # then read again: whose the former faces are now
     pairs, kept, gone = [], [], []
     for photo_id, former in sorted(store.gone_namesakes(conn, new_photos, ids, model).items()):
-        given = ps.people_for_replacements(conn, [(former.photo_id, photo_id)], model,
-                                           MOVED_EDIT_SIMILARITY)
-        if sum(k.person_id is not None for k in given) == former.held_faces:
+        given = _as_moved_and_edited(conn, former.photo_id, photo_id, model, former.held_faces)
+        if given is not None:
             pairs.append((former.photo_id, photo_id))
             kept += given
             gone.append(former.gone_path)
@@ -1509,9 +1517,8 @@ def people_of_pruned(conn: psycopg.Connection, pathless: Sequence[int]) -> Prune
         now = pairs[former]
         if model not in analysed.get(now, set()):
             continue  # this pack's people wait for it, below
-        given = ps.people_for_replacements(conn, [(former, now)], model,
-                                           MOVED_EDIT_SIMILARITY)
-        if sum(k.person_id is not None for k in given) == count:
+        given = _as_moved_and_edited(conn, former, now, model, count)
+        if given is not None:
             kept += given
             givers.setdefault(now, set()).add(model)
         else:
@@ -1569,9 +1576,8 @@ def people_of_waiting_formers(conn: psycopg.Connection, photo_ids: Sequence[int]
         held = store.held_faces_by_pack(conn, sorted({former for former, _ in moves}))
         given: list[ps.KeptFace] = []
         for former, now in moves:
-            faces = ps.people_for_replacements(conn, [(former, now)], model,
-                                               MOVED_EDIT_SIMILARITY)
-            if sum(k.person_id is not None for k in faces) == held.get((former, model), 0):
+            faces = _as_moved_and_edited(conn, former, now, model, held.get((former, model), 0))
+            if faces is not None:
                 given += faces
             else:
                 unlike.append((former, now))

@@ -497,7 +497,9 @@ def test_a_request_head_not_all_sent_in_time_is_a_408_and_an_idle_connection_is_
         assert answer.startswith(b"HTTP/1.1 408 "), (took, answer)
         assert b'"code": "head_timeout"' in answer and b"connection: close" in answer.lower()
         assert b"not all sent within 1.5 s" in answer
-        assert seconds <= took < 15, took  # (a guard against a hang)
+        # (the server times the first head from the connection's opening, which it may see a
+        # moment before the client starts its clock: 1.497 s in a CI run)
+        assert seconds * 0.9 <= took < 15, took  # (a guard against a hang)
         # a connection that sends nothing is closed, with nothing said
         with socket.create_connection((host, int(port))) as sock:
             sock.settimeout(20)

@@ -307,6 +307,22 @@ def test_a_restore_that_cannot_finish_leaves_the_library_as_it_was(
         backups.restore(other_url, settings.db_schema, tmp_path / "behind.dump", replace=True)
     assert library_state(other_url) == kept
 
+    # A function's body damaged, also in the table of contents: stored unread (pg_restore's
+    # script sets check_function_bodies off), restored, and the next index failed on
+    # 'trailing junk after numeric literal at or near "6z"' (probe pyapi60).
+    for body, function in (
+            (b"SELECT f.person_id, n.model AS pack", "pgface_count_analyses_insert"),  # plpgsql
+            (b"WHERE a.photo_id = photo AND a.model IS DISTINCT", "pgface_first_pack")):  # sql
+        assert whole.count(body) == 1, body
+        at = whole.index(body) + 4
+        garbled = whole[:at] + bytes(b ^ 0x5A for b in whole[at:at + 24]) + whole[at + 24:]
+        (tmp_path / "body.dump").write_bytes(garbled)
+        with pytest.raises(backups.BackupError, match=rf"body\.dump: the database refused it, "
+                           rf"nothing was restored: .*the backup is damaged: function "
+                           rf"pgface\.{function}\(.*\) does not read"):
+            backups.restore(other_url, settings.db_schema, tmp_path / "body.dump", replace=True)
+        assert library_state(other_url) == kept
+
     junk = tmp_path / "notes.txt"
     junk.write_text("not a backup")
     with pytest.raises(backups.BackupError, match=r"notes\.txt: not a backup pg_restore can "

@@ -1419,10 +1419,39 @@ DECLARE
     owned record;
     highest bigint;
     state record;
+    fn record;
+    path_before text := current_setting('search_path');
 BEGIN
     IF to_regclass(format('%I.photos', {literal}::text)) IS NULL THEN
         RAISE EXCEPTION 'the backup holds no pgface library in schema %', {literal};
     END IF;
+    -- A function's body damaged in the table of contents: pg_restore's script sets
+    -- check_function_bodies off, so it was stored unread, the restore said it was done, and
+    -- the next index failed on 'trailing junk after numeric literal at or near "6z"'. Each
+    -- function of the library (an extension's are its own) is read by its language's
+    -- validator, as CREATE FUNCTION reads it (an SQL function's names on the path it was
+    -- made with: the library's schema, then public).
+    PERFORM set_config('check_function_bodies', 'on', true);
+    PERFORM set_config('search_path', format('%I, public', {literal}::text), true);
+    FOR fn IN
+        SELECT p.oid, format('%I.%I(%s)', {literal}::text, p.proname,
+                              pg_get_function_identity_arguments(p.oid)) AS signature,
+               l.lanvalidator::regproc AS validator
+        FROM pg_proc p
+        JOIN pg_language l ON l.oid = p.prolang
+        WHERE p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = {literal})
+          AND l.lanvalidator <> 0
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                          AND d.objid = p.oid AND d.deptype = 'e')
+    LOOP
+        BEGIN
+            EXECUTE format('SELECT %s(%s)', fn.validator, fn.oid);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE EXCEPTION 'the backup is damaged: function % does not read (%)',
+                            fn.signature, SQLERRM;
+        END;
+    END LOOP;
+    PERFORM set_config('search_path', path_before, true);
     -- A sequence behind its table's ids: an archive damaged where nothing checks it (its
     -- table of contents, uncompressed, holds the setval); restored, the next index failed
     -- with "duplicate key value violates unique constraint faces_pkey".

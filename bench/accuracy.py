@@ -9,12 +9,12 @@ Prints the tables and writes docs/calibration.md. Takes about 15 minutes on 2 co
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 from pathlib import Path
 
 import numpy as np
 from common import DATA, DOCS, fresh_database, machine, markdown_table, require
-from seed import SEED_L2_RULE, SeedPipeline
 
 from pgface import Pgface, Settings
 from pgface.errors import PgfaceError
@@ -37,6 +37,8 @@ LFW = DATA / "lfw-view1"
 def seed_faces(det: int, pack: Path, images: Path, photos: list[str]
                ) -> dict[str, dict[str, np.ndarray | None]]:
     """Per face choice (`faces[0]` or `central face`), each photo's raw seed embedding."""
+    from seed import SeedPipeline  # needs insightface, which only test.sh installs
+
     seed = SeedPipeline(pack, det)
     chosen: dict[str, dict[str, np.ndarray | None]] = {"faces[0]": {}, "central face": {}}
     for relative in photos:
@@ -69,6 +71,8 @@ def seed_rows(images: Path, photos: list[str], train: list[Pair], test: list[Pai
               ) -> list[list[object]]:
     """The seed pipeline at det 640 and 256, with faces[0] or the central face, L2 < 22 or a
     calibrated cosine: each step from the seed to pgface's choices, one at a time."""
+    from seed import SEED_L2_RULE
+
     rows = []
     same_train = np.array([p.same for p in train])
     same_test = np.array([p.same for p in test])
@@ -98,6 +102,13 @@ def main() -> None:
     parser.add_argument("--skip-seed", action="store_true", help="only pgface's figures")
     args = parser.parse_args()
     images = require(LFW / "images")
+    # The seed's rows run insightface's own pipeline; pgface's install (setup.sh) leaves
+    # insightface out, and a pack's calibration needs only pgface's row: say so before the
+    # minutes of indexing, not after them.
+    if not args.skip_seed and importlib.util.find_spec("insightface") is None:
+        raise SystemExit("the seed's rows need insightface, which setup.sh does not install "
+                         "(test.sh does): give --skip-seed for pgface's row alone, which "
+                         "calibrates the pack's threshold")
     train, test = read_pairs(LFW / "pairsDevTrain.txt"), read_pairs(LFW / "pairsDevTest.txt")
     started = time.perf_counter()
     settings = Settings(database_url=fresh_database("b_lfw"), model_pack=args.pack)

@@ -850,7 +850,7 @@ def test_people_search_gives_the_librarys_notices_as_search_does(
         assert any("has no calibrated threshold" in notice for notice in said), said
         # the command to calibrate it names the pack as set, its folder's path: its name
         # alone, run from elsewhere, named no pack (probe readme42)
-        assert any(f"bench/accuracy.py --pack {uncalibrated}`" in notice
+        assert any(f"bench/accuracy.py --skip-seed --pack {uncalibrated}`" in notice
                    for notice in said), said
         assert own.people.search(photo)[0].notices == said
         assert own.people.acting_as("api:x").search(photo)[0].notices == said

@@ -561,9 +561,9 @@ class Pgface:
                 f"model pack {pack!r} has no calibrated threshold: using {self.threshold}; "
                 # the pack as set (a folder's path): its folder's name alone, run from
                 # elsewhere, named no pack (probe readme42)
-                f"calibrate it with `python bench/accuracy.py --pack "
-                f"{shlex.quote(self.settings.model_pack)}` and set "
-                f"PGFACE_THRESHOLD")
+                f"calibrate it on LFW View 1 with `.venv/bin/python bench/accuracy.py "
+                f"--skip-seed --pack {shlex.quote(self.settings.model_pack)}` (README, "
+                f"Configuration) and set PGFACE_THRESHOLD")
         return found
 
     def pack_coverage(self, pack: str, pool: ConnectionPool | None = None) -> tuple[int, int]:

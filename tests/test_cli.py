@@ -510,8 +510,12 @@ def test_db_status_speaks_yes_no_not_python(tmp_path: Path) -> None:
         assert python_form not in done.stdout, (python_form, done.stdout)
     assert re.search(r"^ +data dir: ", done.stdout, re.M), done.stdout
     # a usage error is the parser's: the usage and exit 2 (it was an `error:` line, exit 1)
+    # (an option that needs PATH says so first: "give PATH..., or --pending" to `index
+    # --prune` sent the user to `--pending --prune`, refused in turn)
     for args, said in ((["index"], "give PATH... to index, or --pending"),
-                       (["index", "--pending", "--prune"], "--prune needs the PATH...")):
+                       (["index", "--pending", "--prune"], "--prune needs the PATH..."),
+                       (["index", "--prune"], "--prune needs the PATH..."),
+                       (["index", "--exclude", "*.png"], "--exclude needs the PATH...")):
         done = runner.invoke(app, args, env=env)
         assert done.exit_code == 2 and said in done.output and "Usage:" in done.output, args
 

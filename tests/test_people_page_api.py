@@ -130,6 +130,18 @@ def test_cli_hide_unhide_review(settings: Settings, pf: Pgface, tmp_path: Path,
     # the unnamed person split off is not listed: said, where clustering's said nothing
     assert "and 1 unnamed person: --all lists them" in result.stderr
     assert "unnamed" not in runner.invoke(app, ["people", "list", "--all"], env=env).stderr
+    # a hidden unnamed person is counted by --hidden, as --hidden --all lists it (it was left
+    # out of the count: "and 1 unnamed person", then --all listed 2; probe docs60)
+    pf.people.hide(pf.people.split("obama", face_ids(pf, "obama")[1:2]).id)
+    result = runner.invoke(app, ["people", "list", "--hidden"], env=env)
+    assert "and 2 unnamed people: --all lists them" in result.stderr, result.stderr
+    listed = json.loads(runner.invoke(app, ["people", "list", "--hidden", "--all", "--json"],
+                                      env=env).output)
+    assert sum(p["name"] is None for p in listed) == 2
+    result = runner.invoke(app, ["people", "list"], env=env)
+    assert "and 1 unnamed person: --all lists them" in result.stderr, result.stderr
+    pf.people.undo()
+    pf.people.undo()
     result = runner.invoke(app, ["people", "unhide", "biden"], env=env)
     assert result.exit_code == 0 and "unhid biden" in result.output
     assert pf.people.get("biden").hidden is False

@@ -177,13 +177,15 @@ def index(
 
     Example: pgface index ~/Pictures/2024 extra.jpg --prune
     """
-    # usage errors, as the parser's own are (exit 2 with the usage; it was exit 1)
-    if not paths and not pending:
-        raise typer.BadParameter("give PATH... to index, or --pending")
+    # usage errors, as the parser's own are (exit 2 with the usage; it was exit 1); the
+    # options that need PATH first: "give PATH..., or --pending" to `index --prune` sent the
+    # user to `--pending --prune`, refused in turn (probe docs60)
     if prune and not paths:
         raise typer.BadParameter("--prune needs the PATH... to prune under")
     if exclude and not paths:  # --pending reads stored paths, named: nothing is walked
         raise typer.BadParameter("--exclude needs the PATH... to walk")
+    if not paths and not pending:
+        raise typer.BadParameter("give PATH... to index, or --pending")
     for pattern in exclude or []:  # a pattern that can match nothing (paths.exclude_problem)
         if (problem := fs_paths.exclude_problem(pattern)) is not None:
             raise typer.BadParameter(f"--exclude: {problem}")

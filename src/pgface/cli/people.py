@@ -150,8 +150,10 @@ def list_people(
         except InvalidInputError as exc:  # said of the option, as it is given here
             raise InvalidInputError(str(exc).replace("name_has:", "--name-has:", 1)) from None
         # the unnamed people a clustering just said it formed were nowhere in this list,
-        # with no word of where they are (none are when looking for a name)
-        left_out = 0 if unnamed or looking else pf.people.review(limit=0)[1]
+        # with no word of where they are (none are when looking for a name); with --hidden,
+        # the hidden ones too, as --hidden --all lists them
+        left_out = 0 if unnamed or looking else pf.people.page(
+            named=False, hidden=hidden, limit=0)[1]
     # nor the hidden people whose name holds the text (an empty table, no word of them)
     hidden_found = 0 if hidden else sum(p.hidden for p in found)
     found = [p for p in found if hidden or not p.hidden]

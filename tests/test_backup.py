@@ -322,6 +322,27 @@ def test_a_restore_that_cannot_finish_leaves_the_library_as_it_was(
                            rf"pgface\.{function}\(.*\) does not read"):
             backups.restore(other_url, settings.db_schema, tmp_path / "body.dump", replace=True)
         assert library_state(other_url) == kept
+    # The schema of a function's own search_path changed (not read at all): restored, the next
+    # index failed on 'relation "photo_analyses" does not exist' (probe reprobe60).
+    for was, now, said in (
+            (b"SET search_path TO 'pgface', 'public'", b"SET search_path TO 'pgfacx', 'public'",
+             r"function pgface\.pgface_\w+\(.*\)'s search_path \(.*pgfacx.*\) does not start "
+             r"at the library's schema"),):
+        assert was in whole, was
+        at = whole.index(was)
+        (tmp_path / "reads.dump").write_bytes(whole[:at] + now + whole[at + len(was):])
+        with pytest.raises(backups.BackupError, match=r"reads\.dump: the database refused it, "
+                           r"nothing was restored: .*the backup is damaged: " + said):
+            backups.restore(other_url, settings.db_schema, tmp_path / "reads.dump", replace=True)
+        assert library_state(other_url) == kept
+
+    # Its header's integer size damaged (4 -> 2): pg_restore lists no entry, exits 0, and the
+    # user was told to set PGFACE_DB_SCHEMA (probe reprobe60)
+    assert whole[8] == 4
+    (tmp_path / "header.dump").write_bytes(whole[:8] + bytes([2]) + whole[9:])
+    with pytest.raises(backups.BackupError, match=r"header\.dump: pg_restore reads no entry in "
+                       r"it: the file is damaged, or not a backup; nothing was restored"):
+        backups.restore(other_url, settings.db_schema, tmp_path / "header.dump", replace=True)
 
     junk = tmp_path / "notes.txt"
     junk.write_text("not a backup")

@@ -274,6 +274,12 @@ def archive_schemas(source: Path) -> list[str]:
                           env=client_connection("")[1])
     if done.returncode:
         raise _unreadable(source, done)
+    # A damaged header (its integer size, say) reads as an archive of no entries, and pg_restore
+    # exits 0: "holds no library in schema 'pgface' (its schemas: none); set PGFACE_DB_SCHEMA"
+    # sent the user after a setting (probe reprobe60). Any dump lists some (ENCODING at least).
+    if not any(line.strip() and not line.startswith(";") for line in done.stdout.splitlines()):
+        raise BackupError(f"{source}: pg_restore reads no entry in it: the file is damaged, or "
+                          f"not a backup; nothing was restored")
     # `7; 2615 16384 SCHEMA - pgface postgres`: the name, then the owner, both as they are,
     # spaces too (`SCHEMA - pgface App User` was read as schema `pgface App`); so the names
     # are read from those entries' SQL, where each is one identifier, quoted where it must be

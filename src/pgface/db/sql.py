@@ -1421,22 +1421,36 @@ DECLARE
     state record;
     fn record;
     path_before text := current_setting('search_path');
+    applied integer;
+    made_path text;
 BEGIN
     IF to_regclass(format('%I.photos', {literal}::text)) IS NULL THEN
         RAISE EXCEPTION 'the backup holds no pgface library in schema %', {literal};
     END IF;
-    -- A function's body damaged in the table of contents: pg_restore's script sets
+    applied := (SELECT max(version) FROM {schema}.schema_migrations);
+    IF applied > {newest} THEN
+        RAISE EXCEPTION 'the backup was taken by a newer pgface (migration % applied; this one '
+                        'knows up to {newest}): restore it with a pgface that knows migration %'
+                        ' (pgface --version names the newest it knows)', applied, applied;
+    END IF;
+    -- A function damaged in the table of contents: pg_restore's script sets
     -- check_function_bodies off, so it was stored unread, the restore said it was done, and
     -- the next index failed on 'trailing junk after numeric literal at or near "6z"'. Each
     -- function of the library (an extension's are its own) is read by its language's
     -- validator, as CREATE FUNCTION reads it (an SQL function's names on the path it was
-    -- made with: the library's schema, then public).
+    -- made with: its own search_path, which must start at the library's schema: the path's
+    -- schema changed was not read at all, restored, and the next index failed on 'relation
+    -- "photo_analyses" does not exist', probe reprobe60). A plpgsql body is read for its
+    -- syntax alone: a table's name changed in one still restores (no body is compared with
+    -- the migrations': they changed while pgface was young, and a library made then has the
+    -- bodies of its day).
     PERFORM set_config('check_function_bodies', 'on', true);
-    PERFORM set_config('search_path', format('%I, public', {literal}::text), true);
     FOR fn IN
         SELECT p.oid, format('%I.%I(%s)', {literal}::text, p.proname,
                               pg_get_function_identity_arguments(p.oid)) AS signature,
-               l.lanvalidator::regproc AS validator
+               l.lanvalidator::regproc AS validator,
+               (SELECT substr(c, length('search_path=') + 1) FROM unnest(p.proconfig) c
+                WHERE c LIKE 'search_path=%' LIMIT 1) AS own_path
         FROM pg_proc p
         JOIN pg_language l ON l.oid = p.prolang
         WHERE p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = {literal})
@@ -1444,6 +1458,12 @@ BEGIN
           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
                           AND d.objid = p.oid AND d.deptype = 'e')
     LOOP
+        made_path := coalesce(fn.own_path, format('%I, public', {literal}::text));
+        PERFORM set_config('search_path', made_path, true);
+        IF (current_schemas(false))[1] IS DISTINCT FROM {literal} THEN
+            RAISE EXCEPTION 'the backup is damaged: function %''s search_path (%) does not '
+                            'start at the library''s schema', fn.signature, fn.own_path;
+        END IF;
         BEGIN
             EXECUTE format('SELECT %s(%s)', fn.validator, fn.oid);
         EXCEPTION WHEN OTHERS THEN
@@ -1475,12 +1495,5 @@ BEGIN
                             owned.col, highest;
         END IF;
     END LOOP;
-    IF (SELECT max(version) FROM {schema}.schema_migrations) > {newest} THEN
-        RAISE EXCEPTION 'the backup was taken by a newer pgface (migration % applied; this one '
-                        'knows up to {newest}): restore it with a pgface that knows migration %'
-                        ' (pgface --version names the newest it knows)',
-                        (SELECT max(version) FROM {schema}.schema_migrations),
-                        (SELECT max(version) FROM {schema}.schema_migrations);
-    END IF;
 END {tag};
 """

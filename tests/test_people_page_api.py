@@ -134,12 +134,18 @@ def test_cli_hide_unhide_review(settings: Settings, pf: Pgface, tmp_path: Path,
     # out of the count: "and 1 unnamed person", then --all listed 2; probe docs60)
     pf.people.hide(pf.people.split("obama", face_ids(pf, "obama")[1:2]).id)
     result = runner.invoke(app, ["people", "list", "--hidden"], env=env)
-    assert "and 2 unnamed people: --all lists them" in result.stderr, result.stderr
+    assert ("and 2 unnamed people: --all lists them, `pgface people review` goes through the 1 "
+            "not hidden") in " ".join(result.stderr.split()), result.stderr
     listed = json.loads(runner.invoke(app, ["people", "list", "--hidden", "--all", "--json"],
                                       env=env).output)
     assert sum(p["name"] is None for p in listed) == 2
     result = runner.invoke(app, ["people", "list"], env=env)
     assert "and 1 unnamed person: --all lists them" in result.stderr, result.stderr
+    pf.people.hide(pf.people.review()[0][0].id)
+    result = runner.invoke(app, ["people", "list", "--hidden"], env=env)
+    assert ("and 2 unnamed people: --all lists them, none is in `pgface people review`: all are "
+            "hidden") in " ".join(result.stderr.split()), result.stderr
+    pf.people.undo()
     pf.people.undo()
     pf.people.undo()
     result = runner.invoke(app, ["people", "unhide", "biden"], env=env)

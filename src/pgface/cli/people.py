@@ -151,9 +151,10 @@ def list_people(
             raise InvalidInputError(str(exc).replace("name_has:", "--name-has:", 1)) from None
         # the unnamed people a clustering just said it formed were nowhere in this list,
         # with no word of where they are (none are when looking for a name); with --hidden,
-        # the hidden ones too, as --hidden --all lists them
+        # the hidden ones too, as --hidden --all lists them (the review queue holds none)
         left_out = 0 if unnamed or looking else pf.people.page(
             named=False, hidden=hidden, limit=0)[1]
+        to_review = pf.people.review(limit=0)[1] if hidden and left_out else left_out
     # nor the hidden people whose name holds the text (an empty table, no word of them)
     hidden_found = 0 if hidden else sum(p.hidden for p in found)
     found = [p for p in found if hidden or not p.hidden]
@@ -162,9 +163,12 @@ def list_people(
         return
     _print_people(found)
     if left_out:
+        # (`people review` goes through the unnamed people nobody hid: with --hidden, not all)
+        review = ("`pgface people review` goes through them" if to_review == left_out
+                  else f"`pgface people review` goes through the {to_review:,} not hidden"
+                  if to_review else "none is in `pgface people review`: all are hidden")
         err.print(f"and {left_out:,} unnamed {'person' if left_out == 1 else 'people'}: "
-                  f"--all lists them, `pgface people review` goes through them",
-                  highlight=False)
+                  f"--all lists them, {review}", highlight=False)
     if hidden_found:
         err.print(f"and {hidden_found:,} hidden {'person' if hidden_found == 1 else 'people'} "
                   f"whose name holds it: --hidden lists them", highlight=False)

@@ -6,6 +6,8 @@ Real PostgreSQL."""
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import shutil
 import time
 from pathlib import Path
@@ -106,6 +108,33 @@ def test_the_index_batch_knn_against_postgresql(conn: psycopg.Connection) -> Non
                          lambda w: vectors[np.searchsorted(ids, w)], 8, 0.3)
     exact = exact_knn(among, vectors[np.isin(ids, among)], queries, 8, 0.3)
     assert same(found, exact) and all(np.isin(e[0], among).all() for e in exact)
+
+
+def test_a_large_first_load_of_the_index_is_said_before_it_starts(
+        conn: psycopg.Connection, caplog: pytest.LogCaptureFixture) -> None:
+    """Probe scale57: the first search of 300,000 faces with no snapshot waited 15-18 s in
+    silence. A first load of load_said_from ids or more is said (the CLI shows pgface's
+    warnings as notices), once: the syncs after it load only what is new."""
+    rng = np.random.default_rng(6)
+    vectors, _ = people_like(rng, 60, 3, 1.0)
+    add_photos(conn, vectors)
+    conn.commit()
+    quiet = SignIndex(MODEL)  # below the size said
+    with caplog.at_level(logging.WARNING, logger="pgface"):
+        quiet.sync(conn)
+    assert len(quiet) == 180 and not caplog.records
+    index = SignIndex(MODEL)
+    index.load_said_from = 150
+    with caplog.at_level(logging.WARNING, logger="pgface"):
+        index.sync(conn)
+        add_photos(conn, people_like(rng, 5, 1, 1.0)[0])
+        conn.commit()
+        index.sync(conn)
+        index.sync(conn)  # (the new ids are settled, and loaded, by a second look)
+    said = [r.getMessage() for r in caplog.records]
+    assert len(index) == 185 and len(said) == 1, said
+    assert re.fullmatch(rf"loading the search index of {MODEL} from PostgreSQL: up to \d+ faces, "
+                        r"a while at this size", said[0]), said
 
 
 def partition(conn: psycopg.Connection) -> set[frozenset[int]]:

@@ -280,6 +280,11 @@ class SignIndex:
     (judged by PostgreSQL snapshots), so faces of an indexer that commits late are not missed.
     """
 
+    # A first load from PostgreSQL of this many face ids or more is said before it starts: a
+    # first search of 300,000 faces with no snapshot (one indexing made, say) waited 15-18 s
+    # in silence (probe scale57), a million about a minute.
+    load_said_from = 100_000
+
     def __init__(self, model: str) -> None:
         self.model = model
         # parallel arrays, row i one face; only the first _n rows are in use
@@ -348,6 +353,11 @@ class SignIndex:
             # can faces below the highest id loaded still appear: otherwise fetch above it.
             after = self._watermark if settled else max(self._watermark, self._max_id)
             # No face has an id above `taken` yet; any that appear are fetched next time.
+            if not self.loaded and taken - after >= self.load_said_from:
+                log.warning("loading the search index of %s from PostgreSQL: up to %s faces, "
+                            "a while at this size%s", self.model, f"{taken - after:,}",
+                            "; the next process reads the snapshot this one writes"
+                            if self.snapshot is not None else "")
             added = (sum(self._append(rows) for rows in self._fetch(conn, after))
                      if after < taken else 0)
             if settled and self.snapshot is not None:

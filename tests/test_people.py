@@ -994,8 +994,8 @@ def test_cli_enrol_name_merge_erase_identify(settings: Settings, pf: Pgface, mod
     assert result.exit_code == 0, result.output
     assert re.fullmatch(
         r"face at \[[-\d, ]+\]: possibly (obama|biden) \(similarity -?0\.\d{4}, under the "
-        rf"{said['same_person_similarity']:.4f} from which this library's "
-        rf"{said['library_size']} faces of people are the same person: strangers score so "
+        rf"{said['same_person_similarity']:.4f} from which a match among this library's "
+        rf"{said['library_size']} faces of people is the same person: strangers score so "
         r"too\)\n", result.stdout), result.stdout
     result = runner.invoke(app, ["people", "search", "--json",
                                  str(PHOTOS / "queries" / "obama_and_biden.jpg")], env=env)

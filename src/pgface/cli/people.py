@@ -656,10 +656,11 @@ def identify(
             # Strangers of a library this size score so too. No confidence beside it: that
             # number is one comparison's, and "possibly Bono, confidence 1.00" at 0.3849 under
             # a bar of 0.424 (186,490 faces) read as sure (probe scale57).
+            # (counted: "this library's 1 faces of people" in a library of one face)
             out.print(f"face at {box}: possibly {who} (similarity {face.similarity:.4f}, under "
-                      f"the {result.same_person_similarity:.4f} from which this library's "
-                      f"{result.library_size:,} faces of people are the same person: "
-                      f"strangers score so too){taken}", highlight=False)
+                      f"the {result.same_person_similarity:.4f} from which a match among this "
+                      f"library's {counted(result.library_size, 'face')} of people is the same "
+                      f"person: strangers score so too){taken}", highlight=False)
             continue
         out.print(f"face at {box}: {who}, confidence {face.confidence:.2f} "
                   f"(similarity {face.similarity:.4f}){taken}", highlight=False)

@@ -827,6 +827,36 @@ def test_a_face_taken_from_a_named_person_stays_nobodys_and_no_one_new(pf: Pgfac
     assert formed not in (None, person.id)
 
 
+def test_a_face_taken_from_a_person_stays_out_of_the_person_their_faces_were_named_into(
+        pf: Pgface) -> None:
+    """A face taken from an unnamed person ("not this person"), and then every other face of
+    that person named Eve (the person, emptied, is gone): the person is Eve now, as after a
+    merge, and the face stays out of Eve at the next `--full` (it joined her: read against
+    the emptied person's id alone). The naming undone, the person is back and the face still
+    not theirs."""
+    pf.index(photos_of("deepface-id00"))
+    pf.people.cluster()
+    person = max(pf.people.list(unnamed=True), key=lambda p: p.faces)
+    faces = sorted(f.face_id for f in pf.people.faces(person.id))
+    assert len(faces) >= 4
+    taken = faces[0]
+    pf.people.remove(person.id, [taken])
+    eve = pf.people.name_faces(faces[1:], "Eve").person
+    assert eve is not None and eve.faces == len(faces) - 1
+    with pytest.raises(NotFoundError):
+        pf.people.get(person.id)  # emptied, and gone
+    pf.people.cluster(full=True)
+    with pf.pool.connection() as conn:
+        now = person_of_faces(conn)
+    assert now[taken] is None and all(now[f] == eve.id for f in faces[1:]), now
+    while pf.people.undo().kind != "name":  # (and the clustering, where it changed anything)
+        pass
+    assert pf.people.get(person.id).faces == len(faces) - 1
+    pf.people.cluster(full=True)
+    with pf.pool.connection() as conn:
+        assert person_of_faces(conn)[taken] is None
+
+
 @pytest.mark.parametrize("taken_from_source", [True, False], ids=["source", "target"])
 def test_a_face_taken_from_a_person_stays_out_of_the_person_they_were_merged_into(
         pf: Pgface, taken_from_source: bool) -> None:

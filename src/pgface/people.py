@@ -411,7 +411,11 @@ class People:
                     changed += ps.assign_faces(conn, twins, target, ps.USER)
             if changed:
                 ps.touch_people(conn, [target])
-                ps.delete_empty_unnamed(conn)
+                # unnamed people whose every face this took: merged into the person named, as
+                # "not this person" reads them (people_store.MERGES_SINCE)
+                emptied = ps.delete_empty_unnamed(conn)
+                if emptied:
+                    change.payload.update(emptied=emptied, into=target)
             moved = [*held, *twins_held] if move else []
             # faces already the person's by hand: no change, and no record for undo to take
             # back in place of the change before it

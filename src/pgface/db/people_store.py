@@ -291,10 +291,17 @@ WHERE c.kind IN ('split', 'remove') AND c.undone_at IS NULL
 # The merges not undone after change %s: (change id, source or sources, target), as
 # People.merge records them. A person a split or removal took a face from, merged into another
 # since, is that person too: their faces are theirs (moved_by_hand). Read by id alone, the face
-# joined the person merged into at the next --full (probe reprobe58).
+# joined the person merged into at the next --full (probe reprobe58). A naming that took every
+# face of unnamed people, emptied and so deleted (`emptied`, into the person named), merged
+# them as surely: the face taken from one joined the person named.
 MERGES_SINCE = """
 SELECT c.id, c.payload->'source', (c.payload->>'target')::bigint FROM people_changes c
-WHERE c.kind = 'merge' AND c.undone_at IS NULL AND c.id > %s ORDER BY c.id
+WHERE c.kind = 'merge' AND c.undone_at IS NULL AND c.id > %(after)s
+UNION ALL
+SELECT c.id, c.payload->'emptied', (c.payload->>'into')::bigint FROM people_changes c
+WHERE c.kind = 'name' AND c.undone_at IS NULL AND c.id > %(after)s
+  AND jsonb_typeof(c.payload->'emptied') = 'array'
+ORDER BY 1
 """
 # The faces the indexer's keep changes after change %s gave the person of a former face:
 # (keep id, face, former face), as sql.KEEP_PAIRS reads them. A face split off a person and
@@ -353,6 +360,7 @@ DELETE_EMPTY_UNNAMED = """
 DELETE FROM people p WHERE p.name IS NULL
 AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.person_id = p.id)
 AND NOT EXISTS (SELECT 1 FROM forgotten_faces ff WHERE ff.person_id = p.id)
+RETURNING p.id
 """
 
 # Nearest faces of one model within a distance, faces of the query's own photo left out.
@@ -644,7 +652,7 @@ def _merged_into(conn: psycopg.Connection, after: int
     the merges not undone after that change (MERGES_SINCE, read once), down a chain (A into B,
     then B into C)."""
     merges: defaultdict[int, list[tuple[int, int]]] = defaultdict(list)  # source -> (id, target)
-    for change, source, target in conn.execute(MERGES_SINCE, [after]):
+    for change, source, target in conn.execute(MERGES_SINCE, {"after": after}):
         for person in source if isinstance(source, list) else [source]:
             if isinstance(person, int) and target is not None:
                 merges[person].append((change, target))
@@ -921,8 +929,9 @@ def mark_clustered(conn: psycopg.Connection, face_ids: Sequence[int]) -> None:
     conn.execute(MARK_CLUSTERED, [list(face_ids)])
 
 
-def delete_empty_unnamed(conn: psycopg.Connection) -> int:
-    return conn.execute(DELETE_EMPTY_UNNAMED).rowcount
+def delete_empty_unnamed(conn: psycopg.Connection) -> list[int]:
+    """Deletes the unnamed people left with no face; returns their ids."""
+    return [row[0] for row in conn.execute(DELETE_EMPTY_UNNAMED)]
 
 
 def neighbours(conn: psycopg.Connection, query: np.ndarray, face_id: int, photo_id: int,

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from api_jobs import index_path
+from api_jobs import index_path, wait_for_job
 from conftest import PHOTOS, REPO, in_pgface_schema, require_data
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -1438,6 +1438,53 @@ def conflict(spec: dict, response: httpx.Response) -> dict:
     assert response.status_code == 409, response.text
     ErrorResponse.model_validate(response.json())
     return declared(spec, "ErrorDetail", response.json()["error"])
+
+
+def test_the_document_says_the_scopes_headers_and_person_refs_clients_act_on(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """Probe apiclient60: a client generated from /openapi.json alone met a 403 for a read
+    key's write (no operation named its scope), could not read X-Pgface-Change (a safe undo
+    names it), a job's Location or a photo's ETag (no response declared a header), nor knew
+    what `{ref}` is; and `GET /api/photos/{id}` showed a photo whose file was moved away at
+    its old path, with nothing saying it was gone (search and a person's photos say
+    `missing`)."""
+    photo = tmp_path / "t1.jpg"
+    shutil.copyfile(next(p for p in sample_photos() if p.name == "t1.jpg"), photo)
+    settings = settings.model_copy(update={"api_roots": [tmp_path]})
+    with TestClient(create_app(settings, analyzer)) as client:
+        spec = client.get("/openapi.json").json()
+        scopes = {}
+        for path, operations in spec["paths"].items():
+            for method, operation in operations.items():
+                named = {tuple(scope) for requirement in operation.get("security") or [{}]
+                         for scope in requirement.values()}
+                scopes[method.upper(), path] = named
+                for scope in named:
+                    assert f"Needs the `{scope[0]}` scope" in operation["description"], path
+        assert scopes["GET", "/api/people"] == {("read",)}
+        assert scopes["POST", "/api/people/name"] == {("write",)}
+        assert scopes["DELETE", "/api/photos/{photo_id}"] == {("write",)}
+        assert scopes["GET", "/api/health"] == set()
+        people = spec["paths"]["/api/people/{ref}"]
+        assert "X-Pgface-Change" in people["patch"]["responses"]["200"]["headers"]
+        assert "headers" not in people["get"]["responses"]["200"]
+        [ref] = [p for p in people["get"]["parameters"] if p["name"] == "ref"]
+        assert ref["description"].startswith("The person's id, or their name as given")
+        assert "Location" in spec["paths"]["/api/photos/index-path"]["post"]["responses"][
+            "202"]["headers"]
+        image = spec["paths"]["/api/photos/{photo_id}/image"]["get"]["responses"]
+        assert all("ETag" in image[status]["headers"] for status in ("200", "304"))
+        assert "missing" in spec["components"]["schemas"]["PhotoOut"]["properties"]
+        # and the server: the job's Location, a photo moved away said to be missing
+        job = client.post("/api/photos/index-path", json={"path": str(photo)})
+        assert job.status_code == 202 and job.headers["location"].startswith("/api/jobs/")
+        assert wait_for_job(client, job.json()["id"])["state"] == "done"
+        [stored] = client.get("/api/photos").json()["photos"]
+        assert (stored["path"], stored["missing"]) == (str(photo), False)
+        photo.rename(tmp_path / "moved-away.jpg")
+        for shown in (client.get("/api/photos").json()["photos"][0],
+                      client.get(f"/api/photos/{stored['id']}").json()):
+            assert (shown["path"], shown["missing"]) == (str(photo), True), shown
 
 
 def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from pgface import __version__
 from pgface.api import admin, faces, jobs, people, photos, search
 from pgface.api.asgi import SecurityHeaders
+from pgface.api.contract import declare_contract
 from pgface.api.docs import install_docs
 from pgface.api.errors import ClientErrorsLogged, InternalErrors, install_error_handlers
 from pgface.api.head import HeadAsGet
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
         app.include_router(router, prefix="/api")
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     declare_body_limits(app)
+    declare_contract(app)
     install_docs(app)
 
     @app.get("/", include_in_schema=False)

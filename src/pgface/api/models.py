@@ -183,7 +183,9 @@ class FaceOut(BaseModel):
 
 class PhotoOut(BaseModel):
     id: int
-    path: str
+    path: str = Field(description="A path of the photo whose file exists (its newest), else "
+                                  "the last one known")
+    missing: bool = Field(False, description="No stored path of the photo exists any more")
     sha256: str = Field(description="Hex")
     size_bytes: int
     width: int

@@ -63,7 +63,10 @@ PersonRef = int | str
 # A name as sent: a bound on the body only. The 200 characters a name may have are counted in
 # its stored form (people._clean_name: spaces collapsed, NFC), as the command line counts
 # them; counted here, a name the CLI takes (NFD accents, doubled spaces) was a 422.
-NameText = Annotated[str, Field(min_length=1, max_length=4 * MAX_NAME_CHARS)]
+NameText = Annotated[str, Field(
+    min_length=1, max_length=4 * MAX_NAME_CHARS,
+    description=f"At most {MAX_NAME_CHARS} characters once its spaces are collapsed and it is "
+                f"in NFC (a longer one is a 400 `invalid_input`); the bound here is the body's")]
 READ_ERRORS = error_responses(401, 403, 404, 422, 500, 503)
 LIST_ERRORS = error_responses(400, 401, 403, 404, 422, 500, 503)  # a bad `after` token
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 500, 503)

@@ -102,7 +102,17 @@ def _photo_or_404(pf: Pgface, photo_id: int) -> tuple[dict, list[dict]]:
         row = store.get_photo(conn, photo_id)
         if row is None:
             raise NotFoundError(f"photo {photo_id} not found")
-        return row, store.faces_of_photo(conn, photo_id)
+        return _placed(conn, [row])[0], store.faces_of_photo(conn, photo_id)
+
+
+def _placed(conn: psycopg.Connection, rows: list[dict]) -> list[dict]:
+    """ROWS with `path` a path of theirs whose file exists, else the last known one, and
+    `missing`, as a search's matches and a person's photos say them: a photo whose file was
+    moved away showed its old path, and nothing said it was gone but its image's 404 (probe
+    apiclient60)."""
+    places = store.photo_places(conn, {r["id"]: r["path"] for r in rows})
+    return [{**r, "path": places[r["id"]].path, "missing": places[r["id"]].missing}
+            for r in rows]
 
 
 def _write_file(target: Path, data: bytes) -> bool:
@@ -349,7 +359,7 @@ def list_photos(request: Request, limit: int = Query(100, ge=1, le=1000),
     """Photos in id order: `limit` of them from `offset`, with `total`; pass `next_offset`
     back as `offset` for the next page."""
     with get_pf(request).pool.connection() as conn:
-        rows = store.list_photos(conn, offset, limit)
+        rows = _placed(conn, store.list_photos(conn, offset, limit))
         total = store.count_photos(conn)
     return {"photos": [photo_json(r) for r in rows], **page_fields(total, limit, offset, len(rows))}
 

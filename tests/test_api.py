@@ -1467,6 +1467,10 @@ def test_the_document_says_the_scopes_headers_and_person_refs_clients_act_on(
         assert scopes["GET", "/api/health"] == set()
         people = spec["paths"]["/api/people/{ref}"]
         assert "X-Pgface-Change" in people["patch"]["responses"]["200"]["headers"]
+        # where it is sent: not by an undo, and an erase's is said not to be undoable
+        assert "headers" not in spec["paths"]["/api/people/undo"]["post"]["responses"]["200"]
+        erase = spec["paths"]["/api/people/{ref}/erase"]["post"]["responses"]["200"]
+        assert "cannot be undone" in erase["headers"]["X-Pgface-Change"]["description"]
         assert "headers" not in people["get"]["responses"]["200"]
         [ref] = [p for p in people["get"]["parameters"] if p["name"] == "ref"]
         assert ref["description"].startswith("The person's id, or their name as given")

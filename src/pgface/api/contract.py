@@ -25,6 +25,11 @@ CHANGE = {CHANGE_HEADER: {
                    "/api/people/undo {\"change_id\": N}` takes back that change and no other. "
                    "Absent where nothing changed.",
     "schema": {"type": "integer"}}}
+# An undo records no change of its own (none is sent); an erase's cannot be undone.
+NO_CHANGE_HEADER = {"/api/people/undo"}
+ERASE_CHANGE = {CHANGE_HEADER: {
+    "description": "The id of the change this erase recorded, in the history (an erase "
+                   "cannot be undone).", "schema": {"type": "integer"}}}
 
 # Headers of particular operations (path, method, status): what a client reads from them.
 HEADERS = {
@@ -88,10 +93,12 @@ def _amend(operation: dict, path: str, method: str, scope: str | None) -> None:
                                  for requirement in operation["security"]]
         operation["description"] = (operation.get("description", "").rstrip() + "\n\n"
                                     f"Needs the `{scope}` scope, where API keys are in use.")
-    people_change = path.startswith("/api/people") and scope == "write"
+    people_change = (path.startswith("/api/people") and scope == "write"
+                     and path not in NO_CHANGE_HEADER)
+    change = ERASE_CHANGE if path.endswith("/erase") else CHANGE
     for status, response in operation.get("responses", {}).items():
         headers = {**HEADERS.get((path, method, status), {}),
-                   **(CHANGE if people_change and status.startswith("2") else {})}
+                   **(change if people_change and status.startswith("2") else {})}
         if headers:
             response.setdefault("headers", {}).update(headers)
     for parameter in operation.get("parameters", []):

@@ -185,7 +185,9 @@ class PhotoOut(BaseModel):
     id: int
     path: str = Field(description="A path of the photo whose file exists (its newest), else "
                                   "the last one known")
-    missing: bool = Field(False, description="No stored path of the photo exists any more")
+    missing: bool = Field(False, description="No stored path of the photo exists any more (a "
+                                            "file there with other content is not looked at "
+                                            "here: its image is then a 404)")
     sha256: str = Field(description="Hex")
     size_bytes: int
     width: int

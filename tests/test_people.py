@@ -827,8 +827,9 @@ def test_a_face_taken_from_a_named_person_stays_nobodys_and_no_one_new(pf: Pgfac
     assert formed not in (None, person.id)
 
 
+@pytest.mark.parametrize("by", ["name", "enrol"])
 def test_a_face_taken_from_a_person_stays_out_of_the_person_their_faces_were_named_into(
-        pf: Pgface) -> None:
+        pf: Pgface, by: str, tmp_path: Path) -> None:
     """A face taken from an unnamed person ("not this person"), and then every other face of
     that person named Eve (the person, emptied, is gone): the person is Eve now, as after a
     merge, and the face stays out of Eve at the next `--full` (it joined her: read against
@@ -841,7 +842,14 @@ def test_a_face_taken_from_a_person_stays_out_of_the_person_their_faces_were_nam
     assert len(faces) >= 4
     taken = faces[0]
     pf.people.remove(person.id, [taken])
-    eve = pf.people.name_faces(faces[1:], "Eve").person
+    if by == "name":
+        eve = pf.people.name_faces(faces[1:], "Eve").person
+    else:  # the photos of the other faces enrolled as Eve's (probe reprobe61)
+        stored = stored_faces(pf, photos_of("deepface-id00"))
+        pf.people.enrol(linked_folder(tmp_path / "people", {"Eve": [
+            Path(path) for path, found in stored.items()
+            if {f.face_id for f in found} & set(faces[1:])]}))
+        eve = pf.people.named("Eve")
     assert eve is not None and eve.faces == len(faces) - 1
     with pytest.raises(NotFoundError):
         pf.people.get(person.id)  # emptied, and gone
@@ -849,7 +857,7 @@ def test_a_face_taken_from_a_person_stays_out_of_the_person_their_faces_were_nam
     with pf.pool.connection() as conn:
         now = person_of_faces(conn)
     assert now[taken] is None and all(now[f] == eve.id for f in faces[1:]), now
-    while pf.people.undo().kind != "name":  # (and the clustering, where it changed anything)
+    while pf.people.undo().kind != by:  # (and the clustering, where it changed anything)
         pass
     assert pf.people.get(person.id).faces == len(faces) - 1
     pf.people.cluster(full=True)

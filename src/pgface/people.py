@@ -12,6 +12,7 @@ import os
 import re
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -415,7 +416,7 @@ class People:
                 # "not this person" reads them (people_store.MERGES_SINCE)
                 emptied = ps.delete_empty_unnamed(conn)
                 if emptied:
-                    change.payload.update(emptied=emptied, into=target)
+                    change.payload.update(emptied_into=[[p, target] for p in emptied])
             moved = [*held, *twins_held] if move else []
             # faces already the person's by hand: no change, and no record for undo to take
             # back in place of the change before it
@@ -797,6 +798,8 @@ class People:
         with self._change("enrol", wait=True) as (conn, change):
             changed = 0
             enrolled: dict[str, set[int]] = {}
+            # unnamed person -> the people their faces went to, how many each (emptied_into)
+            went: dict[int, Counter[int]] = {}
             for _, files, name in folders:
                 chosen = enrol_faces(conn, self.model, files, report,
                                      self.settings.max_file_bytes, self.settings.read_timeout_s)
@@ -809,6 +812,9 @@ class People:
                     report.moved.extend(held)
                 if chosen:
                     target = target or ps.create_person(conn, name)
+                    for owner, owner_name, _ in ps.people_of_faces(conn, chosen).values():
+                        if owner_name is None and owner != target:
+                            went.setdefault(owner, Counter())[target] += 1
                     now = ps.assign_faces(conn, chosen, target, ps.USER)
                     if now:
                         ps.touch_people(conn, [target])
@@ -819,7 +825,12 @@ class People:
                 enrolled.setdefault(name, set()).update(chosen)
                 report.people[name] = len(enrolled[name])
             if changed:
-                ps.delete_empty_unnamed(conn)
+                # an unnamed person emptied by the enrolment: merged into whoever took most of
+                # their faces, as "not this person" reads them (people_store.MERGES_SINCE)
+                emptied = [[p, went[p].most_common(1)[0][0]]
+                           for p in ps.delete_empty_unnamed(conn) if p in went]
+                if emptied:
+                    change.payload.update(emptied_into=emptied)
             change.discard = not changed  # enrolled again with nothing new: not recorded
             # the names under a key of their own: `people` holds the ids involved, which an
             # erase looks for (names there kept an erased person's name in the record)

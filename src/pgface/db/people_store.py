@@ -291,16 +291,20 @@ WHERE c.kind IN ('split', 'remove') AND c.undone_at IS NULL
 # The merges not undone after change %s: (change id, source or sources, target), as
 # People.merge records them. A person a split or removal took a face from, merged into another
 # since, is that person too: their faces are theirs (moved_by_hand). Read by id alone, the face
-# joined the person merged into at the next --full (probe reprobe58). A naming that took every
-# face of unnamed people, emptied and so deleted (`emptied`, into the person named), merged
-# them as surely: the face taken from one joined the person named.
+# joined the person merged into at the next --full (probe reprobe58). A naming or enrolment
+# that took every face of unnamed people, emptied and so deleted (`emptied_into`: [person,
+# the person that took their faces] pairs), merged them as surely: the face taken from one
+# joined the person named (probe reprobe61: by `people enrol` too).
 MERGES_SINCE = """
 SELECT c.id, c.payload->'source', (c.payload->>'target')::bigint FROM people_changes c
 WHERE c.kind = 'merge' AND c.undone_at IS NULL AND c.id > %(after)s
 UNION ALL
-SELECT c.id, c.payload->'emptied', (c.payload->>'into')::bigint FROM people_changes c
-WHERE c.kind = 'name' AND c.undone_at IS NULL AND c.id > %(after)s
-  AND jsonb_typeof(c.payload->'emptied') = 'array'
+SELECT c.id, jsonb_build_array(e->0), (e->>1)::bigint
+FROM people_changes c
+CROSS JOIN LATERAL jsonb_array_elements(
+    CASE WHEN jsonb_typeof(c.payload->'emptied_into') = 'array'
+         THEN c.payload->'emptied_into' ELSE '[]' END) e
+WHERE c.kind IN ('name', 'enrol') AND c.undone_at IS NULL AND c.id > %(after)s
 ORDER BY 1
 """
 # The faces the indexer's keep changes after change %s gave the person of a former face:

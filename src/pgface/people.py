@@ -405,6 +405,9 @@ class People:
             left = left if move else [*left, *twins_held]
             twins = [t for t, _ in found]
             changed = 0
+            # the unnamed people whose faces this takes (emptied_into, below)
+            owners = {owner for owner, owner_name, _ in ps.people_of_faces(
+                conn, [*named, *twins]).values() if owner_name is None and owner != target}
             if named:
                 target = target or ps.create_person(conn, name)
                 changed = ps.assign_faces(conn, named, target, ps.USER)
@@ -414,7 +417,7 @@ class People:
                 ps.touch_people(conn, [target])
                 # unnamed people whose every face this took: merged into the person named, as
                 # "not this person" reads them (people_store.MERGES_SINCE)
-                emptied = ps.delete_empty_unnamed(conn)
+                emptied = [p for p in ps.delete_empty_unnamed(conn) if p in owners]
                 if emptied:
                     change.payload.update(emptied_into=[[p, target] for p in emptied])
             moved = [*held, *twins_held] if move else []

@@ -75,8 +75,10 @@ def test_every_operation_that_needs_a_key_takes_it_in_either_header(settings: Se
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
             if op.get("security"):
-                # requirements in one list are alternatives: either header will do
-                assert op["security"] == [{"HTTPBearer": []}, {"APIKeyHeader": []}], (
+                # requirements in one list are alternatives: either header will do, each
+                # naming the scope the operation needs (OpenAPI 3.1 role names: contract.py)
+                assert op["security"] in ([{"HTTPBearer": [scope]}, {"APIKeyHeader": [scope]}]
+                                          for scope in ("read", "write")), (
                     method, path, op["security"])
     assert "security" not in spec["paths"]["/api/health"]["get"]  # probes need no key
 

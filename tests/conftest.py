@@ -23,13 +23,14 @@ from pgface.db.connection import migrate
 from pgface.db.server import ensure_server, stop_server
 from pgface.library import build_analyzer
 from pgface.models.analysis import FaceAnalyzer
+from pgface.models.sessions import default_threads
 
 # Under pytest-xdist each test process gets its share of the cores for inference: two
 # processes of two threads each on two cores, each analysing photos, took 13 s where one thread
 # each took 8 s (300 LFW photos each, OpenVINO; a thread spins waiting for a core the other
 # process holds). A PGFACE_THREADS given wins; tests that need a thread count set their own.
 if (_workers := os.environ.get("PYTEST_XDIST_WORKER_COUNT")) and "PGFACE_THREADS" not in os.environ:
-    os.environ["PGFACE_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // int(_workers)))
+    os.environ["PGFACE_THREADS"] = str(max(1, default_threads() // int(_workers)))
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PGFACE_TEST_DATA", REPO.parent / "shared" / "data"))

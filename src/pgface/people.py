@@ -405,10 +405,9 @@ class People:
             left = left if move else [*left, *twins_held]
             twins = [t for t, _ in found]
             changed = 0
-            # the unnamed people whose faces this takes (emptied_into, below)
-            owners = {owner for owner, owner_name, _ in ps.people_of_faces(
-                conn, [*named, *twins]).values() if owner_name is None and owner != target}
+            owners: set[int] = set()  # the unnamed people whose faces this takes (emptied_into)
             if named:
+                owners.update(_unnamed_holders(conn, [*named, *twins], target))
                 target = target or ps.create_person(conn, name)
                 changed = ps.assign_faces(conn, named, target, ps.USER)
                 if twins:
@@ -815,9 +814,8 @@ class People:
                     report.moved.extend(held)
                 if chosen:
                     target = target or ps.create_person(conn, name)
-                    for owner, owner_name, _ in ps.people_of_faces(conn, chosen).values():
-                        if owner_name is None and owner != target:
-                            went.setdefault(owner, Counter())[target] += 1
+                    for owner in _unnamed_holders(conn, chosen, target):
+                        went.setdefault(owner, Counter())[target] += 1
                     now = ps.assign_faces(conn, chosen, target, ps.USER)
                     if now:
                         ps.touch_people(conn, [target])
@@ -1278,6 +1276,14 @@ def _twins_held(conn: psycopg.Connection, face_ids: Sequence[int], person_id: in
     them: they go where a split or a removal sends the faces."""
     return [t for _, t, owner in ps.twins(conn, face_ids, ps.PACK_FACE_OVERLAP)
             if owner == person_id]
+
+
+def _unnamed_holders(conn: psycopg.Connection, face_ids: Sequence[int], target: int | None
+                     ) -> list[int]:
+    """The unnamed person holding each of these faces that one other than TARGET holds: the
+    people a naming or an enrolment taking them may empty (emptied_into)."""
+    return [owner for owner, name, _ in ps.people_of_faces(conn, face_ids).values()
+            if name is None and owner != target]
 
 
 def _ids(ids: Sequence[int]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,14 @@ def written_index(conn: psycopg.Connection, folder: Path) -> SignIndex:
     """An index loaded from PostgreSQL whose snapshot holds every face so far."""
     index = SignIndex(MODEL)
     index.snapshot = snapshot_store(conn, folder)
-    index.sync(conn)  # the first load starts a write in the background
+    # The first load starts a write in the background once its faces are settled: a
+    # transaction of the server's still open at its snapshot (another database's, autovacuum's)
+    # leaves them for a later sync (a run in three processes met one).
+    deadline = time.monotonic() + 30
+    index.sync(conn)
+    while index._watermark == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        index.sync(conn)
     wait_for_writer()
     index.save()
     assert index._saved_watermark == index._watermark > 0

@@ -1479,6 +1479,13 @@ def test_the_document_says_the_scopes_headers_and_person_refs_clients_act_on(
         image = spec["paths"]["/api/photos/{photo_id}/image"]["get"]["responses"]
         assert all("ETag" in image[status]["headers"] for status in ("200", "304"))
         assert "missing" in spec["components"]["schemas"]["PhotoOut"]["properties"]
+        # the words a client branches on are enums (apiclient60: free strings)
+        schemas = spec["components"]["schemas"]
+        kinds = schemas["ChangeOut"]["properties"]["kind"]["enum"]
+        assert set(kinds) == people_history.CHANGE_KINDS
+        [by] = [s for s in schemas["PersonFaceOut"]["properties"]["assigned_by"]["anyOf"]
+                if "enum" in s]
+        assert set(by["enum"]) == {"user", "cluster"}
         # and the server: the job's Location, a photo moved away said to be missing
         job = client.post("/api/photos/index-path", json={"path": str(photo)})
         assert job.status_code == 202 and job.headers["location"].startswith("/api/jobs/")

@@ -851,7 +851,7 @@ class People:
     # Helpers
 
     @contextmanager
-    def _change(self, kind: str, undoable: bool = True, wait: bool = False
+    def _change(self, kind: people_history.ChangeKind, undoable: bool = True, wait: bool = False
                 ) -> Iterator[tuple[psycopg.Connection, people_history.Recording]]:
         """A recorded change, after those before it. `wait`: as long as they take (clustering
         and enrolment run for minutes themselves); else PeopleBusyError after BUSY_WAIT_S."""

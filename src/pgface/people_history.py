@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -22,6 +22,12 @@ from pgface.db import people_history as hs
 from pgface.errors import PeopleBusyError, PgfaceError
 
 _T = TypeVar("_T")
+
+# What a recorded change was (people_changes.kind). `keep`: an indexing run gave an edited
+# photo's faces the people their former selves had; recorded, never undone.
+ChangeKind = Literal["name", "rename", "merge", "split", "remove", "hide", "unhide", "delete",
+                     "erase", "cluster", "enrol", "keep"]
+CHANGE_KINDS: frozenset[str] = frozenset(get_args(ChangeKind))
 
 # Only the latest changes can be undone (one after another); older before-images are dropped.
 UNDO_DEPTH = 100
@@ -40,8 +46,7 @@ class Change:
     id: int
     at: datetime
     actor: str  # 'cli:<OS user>', 'api:<key name>' (or 'api' on an open server), 'python:<user>'
-    kind: str  # name, rename, merge, split, remove, hide, unhide, delete, erase, cluster, enrol,
-    # keep
+    kind: ChangeKind
     summary: str
     payload: dict
     undoable: bool
@@ -80,7 +85,7 @@ def default_actor(interface: str = "python") -> str:
 
 
 @contextmanager
-def recorded(pool: ConnectionPool, actor: str, kind: str, undoable: bool = True,
+def recorded(pool: ConnectionPool, actor: str, kind: ChangeKind, undoable: bool = True,
              wait_s: float | None = BUSY_WAIT_S
              ) -> Iterator[tuple[psycopg.Connection, Recording]]:
     """One transaction for one change, after the changes before it (PeopleBusyError when one
@@ -141,10 +146,12 @@ def _lock(conn: psycopg.Connection, wait_s: float | None) -> None:
 
 
 @contextmanager
-def recorded_in(conn: psycopg.Connection, actor: str, kind: str, undoable: bool = True
+def recorded_in(conn: psycopg.Connection, actor: str, kind: ChangeKind, undoable: bool = True
                 ) -> Iterator[Recording]:
     """A change recorded in the caller's transaction (an indexing batch's, where an edited
     photo keeps its people); the record commits with the transaction, or neither does."""
+    if kind not in CHANGE_KINDS:  # the history's readers (the HTTP API's schema) know these
+        raise ValueError(f"a people change of unknown kind {kind!r}")
     recording = Recording(hs.start_change(conn, actor, kind, undoable))
     yield recording
     if recording.discard:

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NaiveDatetime, WithJsonSchema
 
+from pgface.people_history import ChangeKind
+
 BOX_DECIMALS = 1
 Verdict = Literal["same", "possible"]  # pgface.verdicts (1:N verdicts)
 
@@ -358,7 +360,8 @@ class PersonFaceOut(BaseModel):
     photo_id: int
     path: str
     bbox: Box
-    assigned_by: str | None = Field(description="'user' (a human placed it), 'cluster', or null")
+    assigned_by: Literal["user", "cluster"] | None = Field(
+        description="'user' (a human placed it), 'cluster', or null")
     missing: bool = Field(False, description="No stored path of the photo exists any more "
                           "(`path` is the last known; otherwise one that exists), as a "
                           "search's match says")
@@ -387,7 +390,8 @@ class ChangeOut(BaseModel):
     id: int
     at: datetime
     actor: str
-    kind: str
+    kind: ChangeKind = Field(description="What the change was; `keep`: an indexing run gave "
+                             "an edited photo's faces the people their former selves had")
     summary: str
     payload: dict[str, Any]
     undoable: bool

@@ -87,9 +87,27 @@ def in_pgface_schema(url: str) -> str:
     return url + ("&" if "?" in url else "?") + "options=-csearch_path%3Dpgface%2Cpublic"
 
 
+@pytest.fixture(scope="session")
+def migrated_template(server_url: str) -> str:
+    """A database with every migration applied, made once per test process. Each test's
+    database is a copy of it: 0.05 s, where migrating an empty one took 0.2 s and about 600
+    tests open a library (tests of the migrations themselves take `empty_database_url`)."""
+    name = f"t_migrated_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    migrate(with_database(server_url, name))  # closes its connection: a template has none
+    return name
+
+
 @pytest.fixture
-def database_url(server_url: str) -> Iterator[str]:
-    """A fresh, empty database for one test."""
+def database_url(server_url: str, migrated_template: str) -> Iterator[str]:
+    """A fresh database for one test, with pgface's migrations applied and nothing in it."""
+    yield from fresh_database(server_url, migrated_template)
+
+
+@pytest.fixture
+def empty_database_url(server_url: str) -> Iterator[str]:
+    """A fresh, empty database: no schema of pgface's, no pgvector."""
     yield from fresh_database(server_url)
 
 

@@ -1068,7 +1068,8 @@ def test_remove_finds_photos_no_path_holds_through_an_index(database_url: str) -
     assert unindexed == [], photos
 
 
-def test_database_of_the_previous_schema_migrates_in_place(database_url: str) -> None:
+def test_database_of_the_previous_schema_migrates_in_place(empty_database_url: str) -> None:
+    database_url = empty_database_url
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, "
                      "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
@@ -1115,10 +1116,11 @@ def test_a_database_a_newer_pgface_migrated_is_refused_by_name(database_url: str
 
 
 def test_an_upgrade_and_a_wait_for_another_process_upgrading_are_said(
-        settings: Settings, env: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+        empty_database_url: str, env: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
     # A library opened by a pgface with migrations it lacks was upgraded without a word (16 s
     # of silence on 114,000 faces), and one opened meanwhile waited for it without one.
-    url, (before, newest) = settings.database_url, [v for v, _, _ in migrations()[-2:]]
+    url, (before, newest) = empty_database_url, [v for v, _, _ in migrations()[-2:]]
+    env = {**env, "PGFACE_DATABASE_URL": url}
     caplog.set_level(logging.WARNING, "pgface")
     assert migrate(url) == [v for v, _, _ in migrations()]
     assert caplog.text == ""  # a new library's first start is no upgrade

@@ -152,6 +152,12 @@ def settings(database_url: str, models_dir: Path, work_dir: Path) -> Settings:
 
 
 @pytest.fixture
+def empty_settings(settings: Settings, empty_database_url: str) -> Settings:
+    """The settings on a database pgface never used: no schema of its own, no pgvector."""
+    return settings.model_copy(update={"database_url": empty_database_url})
+
+
+@pytest.fixture
 def env(settings: Settings) -> dict[str, str]:
     """The environment that points the CLI at this test's database and models."""
     return {

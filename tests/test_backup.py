@@ -514,7 +514,8 @@ def test_an_older_backup_is_migrated_after_the_restore(
         assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == newest
 
 
-def test_a_failed_backup_leaves_no_file(settings: Settings, tmp_path: Path) -> None:
+def test_a_failed_backup_leaves_no_file(empty_settings: Settings, tmp_path: Path) -> None:
+    settings = empty_settings
     with psycopg.connect(settings.database_url) as conn:  # a database pgface never used
         assert conn.execute("SELECT to_regclass('photos')").fetchone()[0] is None
     with pytest.raises(backups.BackupError, match=r"lib\.dump: no pgface library in schema "
@@ -957,12 +958,13 @@ def as_admin(url: str, *statements: str, role: str = "") -> None:
 
 
 def test_a_role_that_only_owns_its_schema_restores_its_own_backup(
-        settings: Settings, analyzer: FaceAnalyzer, other_url: str, tmp_path: Path) -> None:
+        empty_settings: Settings, analyzer: FaceAnalyzer, other_url: str, tmp_path: Path) -> None:
     """The README's role of least privilege (it owns the schema an administrator made, and
     may not create in the database): the restore dropped and created the schema, so it could
     not restore even its own backup ("permission denied for database"). The schema is now
     emptied and filled, whole or not at all; where it is missing or another role's, the
     right is named with who grants it."""
+    settings = empty_settings  # pgface's schema is made by the role under test
     urls = [settings.database_url, other_url]
     with a_role(urls) as role:
         as_role = [psycopg.conninfo.make_conninfo(url, user=role) for url in urls]
@@ -1011,11 +1013,12 @@ def test_a_role_that_only_owns_its_schema_restores_its_own_backup(
 
 
 def test_the_schema_s_owner_restores_over_another_role_s_objects_in_it(
-        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+        empty_settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     """Another role's table in the library's schema: the schema's owner (no right on the
     database) may drop it, but the restore's guard locked it first and was refused ("the
     database refused it, nothing was restored: ERROR: permission denied for table
     foreign_t", probe reprobe22). Now the schema is emptied as its owner may."""
+    settings = empty_settings  # pgface's schema is made by the role under test
     url = settings.database_url
     with a_role([url]) as owner, a_role([url]) as other:
         as_owner, before = backed_up_as_owner(settings, analyzer, owner, tmp_path / "own.dump")
@@ -1191,11 +1194,12 @@ def library_grants(url: str) -> list[tuple]:
 
 
 def test_a_restore_refuses_while_another_role_s_session_is_connected(
-        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+        empty_settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     """A `pgface serve` running as a search-only role, the restore run as the schema's owner
     (no superuser): pg_stat_activity shows that session's backend_type as NULL to the owner,
     so the restore did not count it, went on, and the serve answered from the index it had
     loaded (probe pgint31). It is counted now, and its role named."""
+    settings = empty_settings  # pgface's schema is made by the role under test
     url = settings.database_url
     with a_role([url]) as owner, a_role([url]) as searcher:
         as_owner, before = backed_up_as_owner(settings, analyzer, owner, tmp_path / "own.dump")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from common import DATA, DOCS, fresh_database, machine, markdown_table, require
 
 from pgface import Pgface, Settings
 from pgface.errors import PgfaceError
+from pgface.index import IndexReport
 from pgface.lfw import (
     MISLABELLED_SAME_PAIRS,
     Pair,
@@ -97,6 +99,24 @@ def row(name: str, result: Verification, no_face: int, rank1: str = "") -> list[
             f"{result.false_reject_rate * 100:.1f} %", no_face, rank1]
 
 
+def say(line: str) -> None:
+    """A stage of the run's minutes, on stderr (stdout is the table)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+class IndexingSaid:
+    """Indexing's progress every 15 s: a run of several minutes that says nothing looks hung."""
+
+    def __init__(self) -> None:
+        self.started = self.said = time.monotonic()
+
+    def __call__(self, report: IndexReport, failure: object) -> None:
+        if time.monotonic() - self.said >= 15:
+            self.said = time.monotonic()
+            say(f"  {report.indexed + report.skipped:,} photos read, {report.faces:,} faces "
+                f"({self.said - self.started:.0f} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pack", default="buffalo_sc", help="model pack name or folder")
@@ -114,10 +134,13 @@ def main() -> None:
     started = time.perf_counter()
     settings = Settings(database_url=fresh_database("b_lfw"), model_pack=args.pack)
     with Pgface(settings) as pf:
-        report = pf.index([images])
+        say(f"indexing LFW View 1 ({images}) with {args.pack} ...")
+        report = pf.index([images], progress=IndexingSaid())
+        say("choosing the threshold on DevTrain, testing it on DevTest ...")
         chosen = calibrate(*pair_similarities(pf, images, train))
         tested = evaluate(*pair_similarities(pf, images, test), chosen.threshold)
         queries = same_pair_photos(test)
+        say(f"rank-1: {len(queries)} searches by photo ...")
         literal, labelled = rank1(pf, images, queries)
         pack_name = pf.analyzer.model_name
         provider = pf.analyzer.provider
@@ -126,6 +149,7 @@ def main() -> None:
                 tested, no_face, f"{literal.hits}/{literal.queries} = {literal.rate * 100:.1f} %; "
                 f"labelled: {labelled.hits}/{labelled.queries} = {labelled.rate * 100:.1f} %")]
     if not args.skip_seed:
+        say("the seed's pipeline (insightface), its rows ...")
         pack_folder = pf.analyzer.pack.folder
         rows += seed_rows(images, sorted({p for pair in train + test
                                           for p in (pair.left, pair.right)}),
@@ -183,3 +207,5 @@ if __name__ == "__main__":
         main()
     except PgfaceError as exc:  # a pack not found, the database: said, not a traceback
         raise SystemExit(f"error: {exc}") from None
+    except KeyboardInterrupt:  # nothing is written before the end: docs/ stays as it was
+        raise SystemExit("stopped (Ctrl-C): nothing written") from None

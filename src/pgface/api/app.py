@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from pgface import __version__
 from pgface.api import admin, faces, jobs, people, photos, search
 from pgface.api.asgi import SecurityHeaders
-from pgface.api.contract import declare_contract
+from pgface.api.contract import declare_contract, operation_id
 from pgface.api.docs import install_docs
 from pgface.api.errors import ClientErrorsLogged, InternalErrors, install_error_handlers
 from pgface.api.head import HeadAsGet
@@ -94,7 +94,8 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
             pf.close()
 
     app = FastAPI(title="pgface", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan, docs_url=None, redoc_url=None)
+                  lifespan=lifespan, docs_url=None, redoc_url=None,
+                  generate_unique_id_function=operation_id)
     app.state.settings = settings
     install_error_handlers(app)
     # Compare takes two photos; anything beyond that and the form fields is refused unread.

@@ -1,5 +1,6 @@
 """What /openapi.json says beyond FastAPI's own reading of the routes: the scope an operation
-needs, the headers clients act on, and what a person's `{ref}` in a path is. A client generated
+needs, the headers clients act on, what a person's `{ref}` in a path is, and operationIds
+that read as method names. A client generated
 from the document alone knew none of them (probe apiclient60): it met a 403 for a read key's
 write, could not read the X-Pgface-Change that a safe undo names, nor a job's Location."""
 
@@ -41,6 +42,13 @@ HEADERS = {
                        "while it has not changed.", "schema": {"type": "string"}}}
        for status in ("200", "304")},
 }
+
+
+def operation_id(route: routing.APIRoute) -> str:
+    """An operation's operationId: its function's name (`list_people`, `merge_people`), the
+    method name a generated client gives it, where FastAPI's own joins name, path and method
+    (`merge_api_people_merge_post`; probe apiclient60). The names are unique (a test says)."""
+    return route.name
 
 
 def _calls(dependant: Dependant) -> Iterator[Any]:

@@ -30,7 +30,7 @@ JPEG = {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binar
 
 @router.get("/{face_id}/crop", dependencies=[Depends(require_read)],
             response_class=Response, responses={200: JPEG, **ERRORS})
-def get_crop(request: Request, face_id: int) -> Response:
+def get_face_crop(request: Request, face_id: int) -> Response:
     """The square JPEG thumbnail of the face stored at indexing time."""
     with get_pf(request).pool.connection() as conn:
         crop = store.face_crop(conn, face_id)

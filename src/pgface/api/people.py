@@ -288,7 +288,7 @@ def _place_of(cursor: str) -> Person:
 
 @router.get("/review", dependencies=[Depends(require_read)], response_model=PeoplePage,
             responses=LIST_ERRORS)
-def review(request: Request, limit: Limit = 20, offset: Offset = 0,
+def review_people(request: Request, limit: Limit = 20, offset: Offset = 0,
            after: str | None = Query(None, max_length=1200, description=(
                "A page's `next_after`: the queue from after the last person that page "
                "listed, where they were then, so that people named, merged or hidden "
@@ -320,7 +320,7 @@ def name_faces(request: Request, body: NameFaces, key: WriteKey) -> JSONResponse
 
 
 @router.post("/merge", response_model=PersonOut, responses=WRITE_ERRORS)
-def merge(request: Request, body: Merge, key: WriteKey) -> JSONResponse | dict:
+def merge_people(request: Request, body: Merge, key: WriteKey) -> JSONResponse | dict:
     """Move every face of `source` into `target` and delete `source`. The merged person keeps
     the name either had; when both had one, 409 with `names` unless `name` says which;
     with `expected_names`, 409 with `renamed` where a person was renamed meanwhile."""
@@ -335,7 +335,7 @@ def merge(request: Request, body: Merge, key: WriteKey) -> JSONResponse | dict:
 
 @router.get("/history", dependencies=[Depends(require_read)], response_model=HistoryPage,
             responses=READ_ERRORS)
-def history(request: Request, limit: Limit = 20, offset: Offset = 0) -> dict:
+def people_history(request: Request, limit: Limit = 20, offset: Offset = 0) -> dict:
     """The latest people changes, newest first: who (actor), what (kind, summary, payload),
     when, and whether it can be or was undone; `limit` from `offset`, with `total`."""
     people = get_pf(request).people
@@ -345,7 +345,8 @@ def history(request: Request, limit: Limit = 20, offset: Offset = 0) -> dict:
 
 
 @router.post("/undo", response_model=ChangeOut, responses=WRITE_ERRORS)
-def undo(request: Request, key: WriteKey, body: Undo | None = None) -> JSONResponse | dict:
+def undo_people_change(request: Request, key: WriteKey, body: Undo | None = None
+                       ) -> JSONResponse | dict:
     """Undo the latest people change not undone yet, restoring exactly what it changed.
     409 when there is none, when it is an erase (which cannot be undone), or too old; with
     `change_id`, also when that change is no longer the latest (another came after it)."""
@@ -356,7 +357,7 @@ def undo(request: Request, key: WriteKey, body: Undo | None = None) -> JSONRespo
 
 
 @router.post("/cluster", response_model=ClusterOut, responses=WRITE_ERRORS)
-async def cluster(request: Request, key: WriteKey, body: Cluster | None = None) -> dict:
+async def cluster_people(request: Request, key: WriteKey, body: Cluster | None = None) -> dict:
     """Give faces no person holds a person: join an existing one or found a new, unnamed one.
     Never moves a face a human placed."""
     full = body.full if body else False
@@ -428,20 +429,20 @@ def _photo_place_of(cursor: str) -> PersonPhoto:
 
 
 @router.post("/{ref}/hide", response_model=PersonOut, responses=WRITE_ERRORS)
-def hide(request: Request, ref: str, key: WriteKey) -> dict:
+def hide_person(request: Request, ref: str, key: WriteKey) -> dict:
     """Hide the person from lists (not a person, or not someone to see); their faces stay
     theirs and are still found. Undone by `unhide`, or by undo."""
     return _person(_people(request, key).hide(ref, True))
 
 
 @router.post("/{ref}/unhide", response_model=PersonOut, responses=WRITE_ERRORS)
-def unhide(request: Request, ref: str, key: WriteKey) -> dict:
+def unhide_person(request: Request, ref: str, key: WriteKey) -> dict:
     """Show a hidden person in lists again."""
     return _person(_people(request, key).hide(ref, False))
 
 
 @router.patch("/{ref}", response_model=PersonOut, responses=WRITE_ERRORS)
-def rename(request: Request, ref: str, body: Rename, key: WriteKey) -> JSONResponse | dict:
+def rename_person(request: Request, ref: str, body: Rename, key: WriteKey) -> JSONResponse | dict:
     """Give the person a (new) name; 409 if another person has it, with `existing` (that
     person's id and name: merge them instead)."""
     try:
@@ -453,7 +454,7 @@ def rename(request: Request, ref: str, body: Rename, key: WriteKey) -> JSONRespo
 
 
 @router.post("/{ref}/split", response_model=PersonOut, responses=WRITE_ERRORS)
-def split(request: Request, ref: str, body: Split, key: WriteKey) -> JSONResponse | dict:
+def split_person(request: Request, ref: str, body: Split, key: WriteKey) -> JSONResponse | dict:
     """Move some of the person's faces into a new person; returns the new person. 409 if
     another person has the name, with `existing` (that person's id and name: name the faces
     into them instead, `POST /api/people/name`)."""
@@ -464,7 +465,7 @@ def split(request: Request, ref: str, body: Split, key: WriteKey) -> JSONRespons
 
 
 @router.post("/{ref}/remove", response_model=FacesRemoved, responses=WRITE_ERRORS)
-def remove(request: Request, ref: str, body: Remove, key: WriteKey) -> dict:
+def remove_from_person(request: Request, ref: str, body: Remove, key: WriteKey) -> dict:
     """Take faces away from the person: they are not this person, nor anyone known. They
     become nobody's (no new person, as a split makes), and a full re-cluster keeps them out
     of the person. 409 without details if a face is no longer the person's (moved meanwhile:
@@ -479,7 +480,7 @@ def remove(request: Request, ref: str, body: Remove, key: WriteKey) -> dict:
 
 
 @router.delete("/{ref}", response_model=PersonDeleted, responses=WRITE_ERRORS)
-def delete(request: Request, ref: str, key: WriteKey) -> dict:
+def delete_person(request: Request, ref: str, key: WriteKey) -> dict:
     """Delete the person; their faces stay, without a person. Answers the reference given,
     and the id and name of the person it named."""
     people = _people(request, key)
@@ -491,7 +492,7 @@ def delete(request: Request, ref: str, key: WriteKey) -> dict:
 
 
 @router.post("/{ref}/erase", response_model=ErasureOut, responses=WRITE_ERRORS)
-def erase(request: Request, ref: str, key: WriteKey, scrub: bool = Query(
+def erase_person(request: Request, ref: str, key: WriteKey, scrub: bool = Query(
         True, description="Rewrite the tables now (locks them meanwhile: seconds to minutes, "
                           "docs/people.md); false leaves it for `pgface people scrub`")) -> dict:
     """Erase the person for good (no undo): all their faces with embeddings and crops, every

@@ -379,7 +379,7 @@ def get_photo(request: Request, photo_id: int) -> dict:
                        304: {"description": "Not Modified: If-None-Match names its ETag (the "
                                             "client holds the photo; no body)"},
                        **READ_ERRORS})
-async def photo_image(request: Request, photo_id: int, display: bool = Query(
+async def get_photo_image(request: Request, photo_id: int, display: bool = Query(
         False, description="The photo as pgface read it, to show beside its boxes: upright by "
                            "its EXIF orientation, as a JPEG at most `side` px on its longest "
                            "side (browsers ignore a WebP's orientation, and show no HEIC or "

@@ -101,7 +101,7 @@ async def search(
 @router.post("/display", dependencies=[Depends(require_read)], response_class=Response,
              responses={200: {"content": {"image/jpeg": {"schema": {
                  "type": "string", "format": "binary"}}}}, **UPLOAD_ERRORS})
-async def display(
+async def display_photo(
     request: Request,
     file: Annotated[UploadFile, File(description="A photo, as for a search")],
 ) -> Response:

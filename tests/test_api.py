@@ -40,6 +40,7 @@ from pgface.db.people_history import PEOPLE_LOCK
 from pgface.library import Pgface
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
+from pgface.people import PersonConflict
 
 # One real uvicorn in a thread, shared with the fuzzing benchmark.
 sys.path.insert(0, str(REPO / "bench"))
@@ -1506,6 +1507,68 @@ def test_the_document_says_the_scopes_headers_and_person_refs_clients_act_on(
         for shown in (client.get("/api/photos").json()["photos"][0],
                       client.get(f"/api/photos/{stored['id']}").json()):
             assert (shown["path"], shown["missing"]) == (str(photo), True), shown
+
+
+def test_a_move_into_a_person_renamed_or_merged_meanwhile_is_refused_not_made_anew(
+        settings: Settings, analyzer: FaceAnalyzer, pf: Pgface) -> None:
+    """Probe concurrent61: the web page offered "Move 1 face into Alpha" (a split's 409
+    `existing`); Alpha renamed or merged away before the click, the naming by name made a
+    new Alpha of that face alone and answered 200. With `expected_person_id` it is a 409
+    saying what became of them, nothing named. And a 404 says what is missing: the page took
+    a face forgotten meanwhile for its person gone."""
+    t1 = next(p for p in sample_photos() if p.name == "t1.jpg")
+    pf.index([t1])
+    f = [face.face_id for face in pf.photo_faces([t1])[str(t1)]]
+    assert len(f) >= 5
+    with TestClient(create_app(settings, analyzer)) as client:
+        spec = client.get("/openapi.json").json()
+        alpha = client.post("/api/people/name", json={"face_ids": f[:1], "name": "Alpha"}).json()
+        gamma = client.post("/api/people/name", json={"face_ids": f[2:4], "name": "Gamma"}).json()
+        split = client.post(f"/api/people/{gamma['id']}/split",
+                            json={"face_ids": f[2:3], "name": "Alpha"})
+        existing = conflict(spec, split)["existing"]
+        assert existing == {"person_id": alpha["id"], "name": "Alpha"}
+        move = {"face_ids": f[2:3], "name": "Alpha", "move": True,
+                "expected_held": [{"person_id": gamma["id"], "face_ids": f[2:3]}],
+                "expected_person_id": existing["person_id"]}
+
+        def people_named(name: str) -> list[int]:
+            return [p["id"] for p in client.get("/api/people").json()["people"]
+                    if p["name"] == name]
+
+        client.patch(f"/api/people/{alpha['id']}", json={"name": "Alpha Jr"}).raise_for_status()
+        renamed = conflict(spec, client.post("/api/people/name", json=move))
+        assert renamed["expected_now"] == {"person_id": alpha["id"], "name": "Alpha Jr"}
+        assert renamed["message"] == (f"not named 'Alpha': person {alpha['id']} is 'Alpha Jr' "
+                                      f"now (renamed meanwhile); nothing was named")
+        beta = client.post("/api/people/name", json={"face_ids": f[1:2], "name": "Beta"}).json()
+        client.post("/api/people/merge", json={"source": alpha["id"], "target": beta["id"],
+                                               "name": "Beta"}).raise_for_status()
+        merged = conflict(spec, client.post("/api/people/name", json=move))
+        assert merged["expected_now"] is None
+        assert f"person {alpha['id']} was merged or deleted meanwhile" in merged["message"]
+        assert people_named("Alpha") == []  # no new Alpha of the face alone
+        assert client.get(f"/api/people/{gamma['id']}").json()["faces"] == 2
+        # another person given the name meanwhile: named, and not them either
+        other = client.post("/api/people/name", json={"face_ids": f[4:5], "name": "Alpha"}).json()
+        taken = conflict(spec, client.post("/api/people/name", json=move))
+        assert taken["message"].endswith(f"; 'Alpha' names person {other['id']} now; nothing "
+                                         f"was named"), taken
+        moved = client.post("/api/people/name", json={**move, "expected_person_id": other["id"]})
+        assert moved.status_code == 200 and moved.json()["id"] == other["id"], moved.text
+        bad = client.post("/api/people/name", json={**move, "expected_person_id": "x"})
+        assert bad.status_code == 422, bad.text
+
+        # what a 404 says is missing
+        gone = client.post(f"/api/people/{gamma['id']}/remove", json={"face_ids": [10**9]})
+        assert gone.status_code == 404 and gone.json()["error"]["missing"] == "face", gone.text
+        assert client.get(f"/api/people/{alpha['id']}").json()["error"]["missing"] == "person"
+        assert client.get("/api/photos/999999").json()["error"]["missing"] == "photo"
+        assert client.get("/api/faces/999999/crop").json()["error"]["missing"] == "face"
+    # the Python API the same
+    with pytest.raises(PersonConflict) as refused:
+        pf.people.name_faces(f[3:4], "Alpha", move=True, expected_person_id=alpha["id"])
+    assert refused.value.details == {"expected_now": None}
 
 
 def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:

@@ -23,9 +23,10 @@ from psycopg import sql
 from test_api import running_server
 from test_web import CHROMIUM
 
-from pgface import Pgface, Settings
+from pgface import Pgface, Settings, people_history
 from pgface.api import create_app
 from pgface.db import api_keys
+from pgface.db.people_history import PEOPLE_LOCK
 from pgface.models.analysis import FaceAnalyzer
 
 pytestmark = pytest.mark.skipif(
@@ -1139,6 +1140,62 @@ def test_faces_split_off_into_a_name_someone_has_are_offered_to_them(
         expect(page).to_have_url(f"{url}/#/people/{gamma['id']}")
         expect(page.locator("#person-title")).to_have_text("Gamma")
         assert (faces(alpha), faces(gamma)) == (1, 2)
+        assert not errors, errors
+
+
+def test_a_persons_page_tells_a_busy_refusal_a_face_gone_and_a_moved_target_apart(
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probe concurrent61, three stale readings of a refusal on a person's page: "Move 1 face
+    into Alpha" clicked after another client renamed Alpha made a new Alpha of that face
+    alone and said "Moved"; a face forgotten meanwhile (an index --prune) was said as the
+    person "merged or deleted by someone else", who was still there; and a refusal because a
+    clustering run held the people was "changed by someone else meanwhile", the faces
+    selected dropped. Each is said as it is; the busy one keeps the selection."""
+    monkeypatch.setattr(people_history, "BUSY_WAIT_S", 1.0)  # read at each change
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
+        f = stored_face_ids(http)
+        alpha = http.post("/api/people/name", json={"face_ids": f[:1], "name": "Alpha"}).json()
+        gamma = http.post("/api/people/name", json={"face_ids": f[2:], "name": "Gamma"}).json()
+        faces = lambda person: http.get(f"/api/people/{person['id']}").json()["faces"]  # noqa: E731
+        message, selected = page.locator("#message"), page.locator(".face-tile.selected")
+        page.goto(f"{url}/#/people/{gamma['id']}")
+        expect(page.locator(".face-tile")).to_have_count(2)
+        first = page.locator(".face-tile").first
+        first.click()
+        page.fill("#split-name", "Alpha")
+        page.get_by_role("button", name="Move to a new person").click()
+        expect(message).to_contain_text("Alpha exists already")
+        http.patch(f"/api/people/{alpha['id']}", json={"name": "Alpha Jr"}).raise_for_status()
+        message.get_by_role("button", name="Move 1 face into Alpha").click()
+        expect(message).to_contain_text(f"Not moved: not named 'Alpha': person {alpha['id']} "
+                                        f"is 'Alpha Jr' now (renamed meanwhile)")
+        assert (faces(alpha), faces(gamma)) == (1, 2)
+        assert "Alpha" not in [p["name"] for p in http.get("/api/people").json()["people"]]
+
+        # busy: said as it is, nothing said to have changed, the face still selected
+        expect(page.locator(".face-tile")).to_have_count(2)
+        first.click()
+        expect(selected).to_have_count(1)
+        with psycopg.connect(settings.database_url) as holder:
+            holder.execute(PEOPLE_LOCK)  # what a long clustering run holds while it runs
+            page.get_by_role("button", name="Not this person").click()
+            expect(message).to_contain_text("Not taken away: another change to people")
+            holder.rollback()
+        expect(message).not_to_contain_text("meanwhile")
+        expect(selected).to_have_count(1)
+        assert faces(gamma) == 2
+
+        # the face selected gone meanwhile: the face said gone, not the person
+        face_id = int(first.get_attribute("data-face-id"))
+        assert http.delete(f"/api/faces/{face_id}").status_code == 200
+        page.get_by_role("button", name="Not this person").click()
+        expect(message).to_contain_text(f"Not taken away: no face with id {face_id}: gone "
+                                        f"meanwhile (its photo forgotten or the face deleted)")
+        expect(message).not_to_contain_text("merged or deleted by someone else")
+        expect(page.locator("#person-title")).to_have_text("Gamma")
+        expect(page.locator(".face-tile")).to_have_count(1)
         assert not errors, errors
 
 

@@ -266,7 +266,20 @@ class NoFaceError(PgfaceError):
 
 
 class NotFoundError(PgfaceError):
-    """A photo, face or person id that does not exist."""
+    """A photo, face or person that does not exist; `missing` says which ("person", "face",
+    "photo"), for a client to tell a face gone meanwhile from its person gone (the web page
+    said a person still there "was merged or deleted": probe concurrent61)."""
+
+    def __init__(self, message: str, missing: str | None = None) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+    @property
+    def details(self) -> dict | None:  # the API's error envelope adds them (api.errors)
+        return {"missing": self.missing} if self.missing else None
+
+    def __reduce__(self) -> tuple:  # pickled with both arguments (an indexing process's)
+        return type(self), (str(self), self.missing)
 
 
 class InterpreterExiting(PgfaceError):

@@ -333,7 +333,7 @@ class People:
         with self.pool.connection() as conn:
             found = self._by_name(conn, name) if isinstance(name, str) else None
             if found is None:
-                raise NotFoundError(f"no person named {_quoted(name)}")
+                raise NotFoundError(f"no person named {_quoted(name)}", "person")
             return self._person(conn, found)
 
     def faces(self, person: PersonRef) -> builtins.list[PersonFace]:
@@ -361,7 +361,8 @@ class People:
 
     def name_faces(self, face_ids: FaceIds, name: str, move: bool = False,
                    refuse_held: bool = False,
-                   expected_held: Mapping[int, int] | None = None) -> Naming:
+                   expected_held: Mapping[int, int] | None = None,
+                   expected_person_id: int | None = None) -> Naming:
         """Put these faces in the person called `name` (created if new); a human decision.
 
         A face another person holds by a human decision (assigned by hand, or in a named
@@ -371,15 +372,26 @@ class People:
         -> the person holding it); a face held by another person by now, PersonConflict with
         the people as they are (a move confirmed for Alice's face took it from Carol, who had
         been given it meanwhile).
+        expected_person_id: the person the caller's user was shown with this name (offered to
+        move faces into them); where the name reaches another person or nobody by now,
+        PersonConflict with that person as they are (`expected_now`), nothing named: the move
+        into Alpha, renamed or merged meanwhile, made a new Alpha of the faces alone.
         """
         given, name = name, _clean_name(name)
         face_ids = face_id_list(face_ids)
         move, refuse_held = check_flag("move", move), check_flag("refuse_held", refuse_held)
         _check_ids_to("expected_held", expected_held, "person ids by face id",
                       is_whole_number)
+        if expected_person_id is not None:
+            if not is_whole_number(expected_person_id):
+                raise InvalidInputError(f"expected_person_id: a person's id, not "
+                                        f"{expected_person_id!r:.40}")
+            expected_person_id = operator.index(expected_person_id)
         with self._change("name") as (conn, change):
             self._check_faces(conn, face_ids)
             reached = self._named(conn, given)
+            if expected_person_id is not None and (reached or (None,))[0] != expected_person_id:
+                raise _reached_elsewhere(conn, name, expected_person_id, reached)
             target, name = reached if reached else (None, name)  # named as they are
             held = [HeldFace(*h) for h in ps.held_faces(conn, face_ids) if h[1] != target]
             if held and not move and refuse_held:
@@ -932,10 +944,10 @@ class People:
             if found is not None:
                 return found
             if not digits:
-                raise NotFoundError(f"no person named {_quoted(person)}")
+                raise NotFoundError(f"no person named {_quoted(person)}", "person")
             person = int(person)
         if not 0 < person <= MAX_ID or ps.get_person(conn, person) is None:
-            raise NotFoundError(f"no person with id {person}")
+            raise NotFoundError(f"no person with id {person}", "person")
         return person
 
     @staticmethod
@@ -972,7 +984,7 @@ class People:
     def _person(self, conn: psycopg.Connection, person_id: int) -> Person:
         row = ps.get_person(conn, person_id)
         if row is None:
-            raise NotFoundError(f"no person with id {person_id}")
+            raise NotFoundError(f"no person with id {person_id}", "person")
         summary = ps.person_summary(conn, person_id, self.model)
         return Person(person_id, row["name"], summary["faces"], summary["photos"], row["hidden"],
                       summary["cover_face_id"])
@@ -984,7 +996,7 @@ class People:
         found = ps.existing_faces(conn, face_ids)
         missing = sorted(set(face_ids) - set(found))
         if missing:
-            raise NotFoundError(f"no face with id {_ids(missing)}")
+            raise NotFoundError(f"no face with id {_ids(missing)}", "face")
         return found
 
 
@@ -1023,6 +1035,23 @@ def _check_ids_to(name: str, given: object, what: str, value_fits: Callable[[obj
     for key, value in given.items():
         if not is_whole_number(key) or not value_fits(value):
             raise InvalidInputError(f"{name}: {what}, not {key!r:.40}: {value!r:.40}")
+
+
+def _reached_elsewhere(conn: psycopg.Connection, name: str, expected_id: int,
+                       reached: tuple[int, str] | None) -> PersonConflict:
+    """A naming into the person EXPECTED_ID, whose name NAME reaches REACHED by now (another
+    person, or nobody: no one to move the faces into, and a new person would take them)."""
+    row = ps.get_person(conn, expected_id) if 0 < expected_id <= MAX_ID else None
+    now = None if row is None else {"person_id": expected_id, "name": row["name"]}
+    if row is None:
+        what = f"person {expected_id} was merged or deleted meanwhile"
+    elif row["name"] is None:
+        what = f"person {expected_id} is unnamed now (renamed meanwhile)"
+    else:
+        what = f"person {expected_id} is {quoted(row['name'])} now (renamed meanwhile)"
+    elsewhere = f"; {quoted(name)} names person {reached[0]} now" if reached else ""
+    return PersonConflict(f"not named {quoted(name)}: {what}{elsewhere}; nothing was named",
+                          {"expected_now": now})
 
 
 def _held_conflict(name: str, held: Sequence[HeldFace], meanwhile: bool = False

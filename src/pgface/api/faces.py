@@ -21,7 +21,7 @@ def get_face(request: Request, face_id: int) -> dict:
     with get_pf(request).pool.connection() as conn:
         row = store.get_face(conn, face_id)
     if row is None:
-        raise NotFoundError(f"face {face_id} not found")
+        raise NotFoundError(f"face {face_id} not found", "face")
     return face_json(row)
 
 
@@ -35,7 +35,7 @@ def get_face_crop(request: Request, face_id: int) -> Response:
     with get_pf(request).pool.connection() as conn:
         crop = store.face_crop(conn, face_id)
     if crop is None:
-        raise NotFoundError(f"face {face_id} not found")
+        raise NotFoundError(f"face {face_id} not found", "face")
     # Crops never change for a face id; ids are never reused.
     return Response(crop, media_type="image/jpeg",
                     headers={"Cache-Control": "private, max-age=86400"})
@@ -47,5 +47,5 @@ def delete_face(request: Request, face_id: int) -> dict:
     """Forget one face (a false detection, say); its photo stays."""
     with get_pf(request).pool.connection() as conn, conn.transaction():
         if not store.delete_face(conn, face_id):
-            raise NotFoundError(f"face {face_id} not found")
+            raise NotFoundError(f"face {face_id} not found", "face")
     return {"deleted": face_id}

@@ -78,6 +78,12 @@ class ErrorDetail(BaseModel):
         None, description="Merge with `expected_names`: the people renamed since, as they are")
     alike: list[PersonNamedOut] | None = Field(
         None, description="A name that several people have in other letter case: those people")
+    expected_now: PersonNamedOut | None = Field(
+        None, description="Naming with `expected_person_id`: that person as they are now, "
+        "renamed meanwhile (absent, or null where they were merged or deleted meanwhile)")
+    missing: Literal["person", "face", "photo"] | None = Field(
+        None, description="A 404: what does not exist (a face gone meanwhile, its photo "
+        "forgotten, is not its person gone)")
     model_config = ConfigDict(extra="allow")
 
 

@@ -92,6 +92,11 @@ class NameFaces(RequestBody):
         "the user confirmed. Held by other people by now (named meanwhile by another client), "
         "the answer is 409 again with `affected` as it is now and `meanwhile`: true, nothing "
         "named; left out, whatever holds them is moved")
+    expected_person_id: int | None = Field(
+        None, description="The person the client showed with this name (a split's 409 "
+        "`existing`, offered to move the faces into). Sent, the naming is refused with 409 "
+        "and `expected_now` where the name reaches another person or nobody by now (that "
+        "person renamed, merged or deleted meanwhile): nothing named, no new person made")
 
 
 class Rename(RequestBody):
@@ -312,8 +317,9 @@ def name_faces(request: Request, body: NameFaces, key: WriteKey) -> JSONResponse
         expected = (None if body.expected_held is None else
                     {face: held.person_id for held in body.expected_held
                      for face in held.face_ids})
-        naming = _people(request, key).name_faces(body.face_ids, body.name, move=body.move,
-                                                   refuse_held=True, expected_held=expected)
+        naming = _people(request, key).name_faces(
+            body.face_ids, body.name, move=body.move, refuse_held=True, expected_held=expected,
+            expected_person_id=body.expected_person_id)
     except PersonConflict as exc:
         return _conflict(exc)
     return {**_person(naming.person), "named": naming.named, "moved": _held(naming.moved)}

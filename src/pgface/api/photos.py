@@ -101,7 +101,7 @@ def _photo_or_404(pf: Pgface, photo_id: int) -> tuple[dict, list[dict]]:
     with pf.pool.connection() as conn:
         row = store.get_photo(conn, photo_id)
         if row is None:
-            raise NotFoundError(f"photo {photo_id} not found")
+            raise NotFoundError(f"photo {photo_id} not found", "photo")
         return _placed(conn, [row])[0], store.faces_of_photo(conn, photo_id)
 
 
@@ -476,7 +476,7 @@ def delete_photo(request: Request, photo_id: int) -> dict:
         # Every path: an upload later indexed from a folder too has that path as its newest.
         kept = [str(path) for path in store.paths_of_photo(conn, photo_id)]
         if not store.delete_photo(conn, photo_id):
-            raise NotFoundError(f"photo {photo_id} not found")
+            raise NotFoundError(f"photo {photo_id} not found", "photo")
     failed = _delete_unheld_uploads(pf, kept, upload_dir(get_settings(request)).resolve())
     for failure in failed:  # the rows are gone: the file left is said, here and in the log
         log.warning("photo %s deleted, its uploaded file stays: %s", photo_id,

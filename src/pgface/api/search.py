@@ -129,7 +129,7 @@ def _search_face(pf: Pgface, face_id: int, top: int, threshold: float | None,
     with pf.read_pool.connection() as conn:
         row = store.face_as_query(conn, face_id)
     if row is None:
-        raise NotFoundError(f"face {face_id} not found")
+        raise NotFoundError(f"face {face_id} not found", "face")
     query = Face(bbox=np.asarray(row["bbox"], dtype=np.float32),
                  landmarks=np.asarray(row["landmarks"], dtype=np.float32).reshape(-1, 2),
                  det_score=float(row["det_score"]), embedding=row["embedding"],

@@ -803,13 +803,23 @@ async function mergeInto(person, existing, hash = null) {
 // the selection and the controls of a person gone, and said only "no person with id 1").
 // True where it was that.
 async function refusedMeanwhile(error, person, failed) {
+  // A clustering run holding the people changed nothing of anyone's: said as it is by the
+  // caller, the faces kept selected for the try again it asks for (they were dropped, and
+  // the page said "changed by someone else meanwhile": probe concurrent61).
+  if (error.details.code === "people_busy") return false;
   const stale = error.status === 404 || (error.status === 409 && !error.details.existing &&
     !error.details.current && !error.details.affected);
   if (!stale) return false;
   if (person === people.person) await showPerson(person.id);
-  showMessage(error.status === 404
-    ? say`${failed}: ${personName(person)} was merged or deleted by someone else meanwhile.`
-    : `${failed}: ${error.message} (changed by someone else meanwhile: shown as it is now).`);
+  // a 404 names what is gone: a face (its photo forgotten by an index --prune, or the face
+  // deleted) is not its person, who was said to be "merged or deleted" while still there
+  const faceGone = error.status === 404 && error.details.missing === "face";
+  showMessage(faceGone
+    ? `${failed}: ${error.message}: gone meanwhile (its photo forgotten or the face ` +
+      "deleted); the page is shown as it is now."
+    : error.status === 404
+      ? say`${failed}: ${personName(person)} was merged or deleted by someone else meanwhile.`
+      : `${failed}: ${error.message} (changed by someone else meanwhile: shown as it is now).`);
   return true;
 }
 
@@ -934,9 +944,12 @@ function offerMove(person, faceIds, existing, view) {
 // from PERSON only (another client's move of them meanwhile is refused, with `affected`).
 async function moveInto(person, faceIds, existing, view) {
   try {
+    // the person offered, by id: renamed or merged meanwhile, the name reached someone
+    // else or nobody, and a new person of these faces alone was made (probe concurrent61)
     const [named, change] = await changing("api/people/name", { method: "POST", json: {
       face_ids: faceIds, name: existing.name, move: true,
-      expected_held: [{ person_id: person.id, face_ids: faceIds }] } });
+      expected_held: [{ person_id: person.id, face_ids: faceIds }],
+      expected_person_id: existing.person_id } });
     $("#split-name").value = "";
     loadStats();
     // every face moved: the person they went to (as a split's new person), Undo leads back
@@ -949,6 +962,11 @@ async function moveInto(person, faceIds, existing, view) {
       undoOf(change, { [to]: from }));
     focusMessage();
   } catch (error) {
+    if (error.status === 409 && "expected_now" in error.details) {
+      if (person === people.person) await showPerson(person.id);
+      showMessage(`Not moved: ${error.message}. The page is shown as it is now.`);
+      return;
+    }
     if (await refusedMeanwhile(error, person, "Not moved")) return;
     if (error.status === 409 && error.details.affected) {
       if (person === people.person) await showPerson(person.id);

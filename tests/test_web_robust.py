@@ -1151,7 +1151,8 @@ def test_a_persons_page_tells_a_busy_refusal_a_face_gone_and_a_moved_target_apar
     alone and said "Moved"; a face forgotten meanwhile (an index --prune) was said as the
     person "merged or deleted by someone else", who was still there; and a refusal because a
     clustering run held the people was "changed by someone else meanwhile", the faces
-    selected dropped. Each is said as it is; the busy one keeps the selection."""
+    selected dropped. Each is said as it is; the busy one keeps the selection. And "Undo last
+    change" took back another client's change made after the one "Recent changes" showed."""
     monkeypatch.setattr(people_history, "BUSY_WAIT_S", 1.0)  # read at each change
     with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
             url, http, page, expect, errors):
@@ -1196,6 +1197,22 @@ def test_a_persons_page_tells_a_busy_refusal_a_face_gone_and_a_moved_target_apar
         expect(message).not_to_contain_text("merged or deleted by someone else")
         expect(page.locator("#person-title")).to_have_text("Gamma")
         expect(page.locator(".face-tile")).to_have_count(1)
+
+        # "Undo last change" with the recent changes shown takes back the one shown on top:
+        # another client's change made since is refused, not undone unseen
+        page.goto(f"{url}/#/people")
+        page.locator("#history-box summary").click()
+        [top] = http.get("/api/people/history?limit=1").json()["changes"]
+        expect(page.locator("#history li").first).to_contain_text(top["summary"])
+        http.post(f"/api/people/{gamma['id']}/hide").raise_for_status()
+        page.get_by_role("button", name="Undo last change").click()
+        expect(message).to_contain_text(f"Undo failed: change {top['id']} is not the latest "
+                                        f"change any more: hid 'Gamma'")
+        assert http.get(f"/api/people/{gamma['id']}").json()["hidden"] is True
+        expect(page.locator("#history li").first).to_contain_text("hid 'Gamma'")
+        page.get_by_role("button", name="Undo last change").click()
+        expect(message).to_contain_text("Undone: hid 'Gamma'")
+        assert http.get(f"/api/people/{gamma['id']}").json()["hidden"] is False
         assert not errors, errors
 
 

@@ -16,6 +16,9 @@ const people = {
   selected: new Map(),  // person id -> person, for a merge
   tiles: new Map(),  // person id -> their tile in the grid
   person: null,  // the person whose page is shown
+  // the change "Undo last change" takes back while "Recent changes" shows it on top (its id;
+  // null: none shown): another client's change since is refused, not undone unseen
+  historyTop: null,
   personLoad: 0,  // bumped on each person page opened: a late answer for another is dropped
   // faces by place: `next` the `after` of the next page (0: the first), null at the end
   faces: { next: 0, loading: false },
@@ -489,8 +492,12 @@ async function cluster() {
 }
 
 async function loadHistory() {
+  people.historyTop = null;
   try {
     const { changes } = await getJson("api/people/history?limit=8");
+    // the latest not undone, the indexer's `keep` passed over, as the server's undo does
+    const top = changes.find((c) => !c.undone_at && c.kind !== "keep");
+    people.historyTop = top ? top.id : null;
     $("#history").replaceChildren(...changes.map((c) => el("li", {
       class: c.undone_at ? "undone" : "", dir: "auto",
       text: `${new Date(c.at).toLocaleString()} · ${c.actor} · ${c.summary}` +
@@ -1098,7 +1105,10 @@ function setUpPeople() {
     }, FILTER_PAUSE_MS);
   });
   $("#cluster").addEventListener("click", () => once($("#cluster"), cluster));
-  $("#undo").addEventListener("click", () => once($("#undo"), () => undoLast()));
+  // the change the open list shows on top, by id: a later one of another client's (a CLI's
+  // hide) was taken back in its place, unseen (probe concurrent61); the list closed: the latest
+  $("#undo").addEventListener("click", () => once($("#undo"), () => undoLast(
+    $("#history-box").open ? people.historyTop : null)));
   $("#merge-selected").addEventListener("click", askMerge);
   // Clear hides the bar the keyboard was on: it goes on from the tile selected last
   $("#clear-selection").addEventListener("click", () => {

@@ -197,6 +197,36 @@ def test_no_pre_existing_folder_modes_changed(shared):
     assert pgdata.st_uid == owner
 
 
+def test_a_folder_copied_or_moved_while_its_server_runs_is_told_from_the_original(workdir):
+    """Probe ops61: a data folder copied (`cp -a`) while its server ran took the original's
+    postmaster for its own: a rename made through the copy renamed in the original library,
+    and `pgface db stop` of the copy stopped the original's server. A folder moved while its
+    server ran was asked for the server at its old path ("No such file or directory")."""
+    data, copy, moved = (workdir.path / name for name in ("data", "copy", "moved"))
+    workdir.started.extend([data, moved])
+    url = server.ensure_server(data)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE lib")
+    subprocess.run(["cp", "-a", str(data), str(copy)], check=True)
+    said = (rf"{copy / 'pgdata' / 'postmaster.pid'} names PostgreSQL pid \d+, which runs in "
+            rf"{data / 'pgdata'}: {copy} was copied from {data} while its server ran")
+    for refused in (server.ensure_server, server.stop_server, server.server_status):
+        with pytest.raises(EmbeddedServerError, match=said):
+            refused(copy)
+    assert server.server_status(data)["running"]  # the original's server was left alone
+    server.stop_server(data)
+    _wait_stopped(data)
+    # Moved (renamed) while it runs: found where it is, and stopped there.
+    pid = server.server_status(data)["pid"] if server.ensure_server(data) else None
+    data.rename(moved)
+    status = server.server_status(moved)
+    assert status["running"] and status["pid"] == pid, status
+    with psycopg.connect(server.ensure_server(moved)) as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = 'lib'").fetchone()
+    server.stop_server(moved)
+    _wait_stopped(moved)
+
+
 def test_concurrent_first_start(workdir):
     data = workdir.path / "data"
     workdir.started.append(data)

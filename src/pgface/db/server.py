@@ -297,11 +297,63 @@ def _proc(pid: int) -> str:
         return "postgres"  # no /proc: trust kill()
 
 
+def _postmaster(pgdata: Path, lines: list[str]) -> str:
+    """What the pid of PGDATA's postmaster.pid (its LINES) is: 'postgres' (this folder's
+    postmaster), 'gone', 'other' (reused: another program, a zombie, or a postgres of yet
+    another folder), or 'copied': the postmaster of the folder postmaster.pid names, another
+    one, which this folder was copied from (`cp -a`) while it ran.
+
+    A postmaster works in its data folder: its working folder is this one wherever the
+    folder was moved or renamed since it started (it runs on there). A copy's commands all
+    went to the original's server: a rename made through the copy renamed in the original
+    library, and `pgface db stop` of the copy stopped the original's (probe ops61). Where
+    the working folder cannot be read (no /proc), by the data folder postmaster.pid names."""
+    pid = int(lines[0])
+    if (state := _proc(pid)) != "postgres":
+        return state
+    named = lines[1].strip() if len(lines) > 1 else ""
+    try:
+        works_in = os.stat(f"/proc/{pid}/cwd")
+    except OSError:  # no /proc: by the folder it names (gone: this one, moved since)
+        try:
+            return "postgres" if not named or os.path.samefile(named, pgdata) else "copied"
+        except OSError:
+            return "postgres"
+    here = pgdata.stat()
+    if (works_in.st_dev, works_in.st_ino) == (here.st_dev, here.st_ino):
+        return "postgres"
+    try:
+        there = os.stat(named)
+    except OSError:
+        return "other"
+    return "copied" if (there.st_dev, there.st_ino) == (works_in.st_dev, works_in.st_ino) \
+        else "other"
+
+
+def _copied_error(pgdata: Path, lines: list[str]) -> EmbeddedServerError:
+    other = Path(lines[1].strip())
+    return EmbeddedServerError(
+        f"{pgdata / 'postmaster.pid'} names PostgreSQL pid {lines[0].strip()}, which runs in "
+        f"{other}: {pgdata.parent} was copied from {other.parent} while its server ran, and a "
+        f"copy made so may not hold a whole library. Stop that server (`PGFACE_DATA_DIR="
+        f"{other.parent} pgface db stop`), then copy the folder again; or move a library with "
+        f"`pgface db backup` and `pgface db restore`")
+
+
 def _live_url(pgdata: Path) -> str | None:
     lines = _pidfile(pgdata / "postmaster.pid")
-    if len(lines or ()) < 8 or lines[7].strip() != "ready" or _proc(int(lines[0])) != "postgres":
+    if len(lines or ()) < 8 or lines[7].strip() != "ready":
         return None
-    return f"postgresql://postgres@/postgres?host={quote(lines[4].strip())}&port={lines[3].strip()}"
+    if (state := _postmaster(pgdata, lines)) == "copied":
+        raise _copied_error(pgdata, lines)
+    if state != "postgres":
+        return None
+    socket = lines[4].strip()
+    if socket == lines[1].strip():
+        # its socket is in its data folder, which holds it wherever the folder was moved
+        # since the server started (commands asked for it at the old path: probe ops61)
+        socket = str(pgdata)
+    return f"postgresql://postgres@/postgres?host={quote(socket)}&port={lines[3].strip()}"
 
 
 def _removed_install(pgdata: Path) -> str | None:
@@ -325,7 +377,9 @@ def _wait_ready(pgdata: Path) -> str | None:
     deadline = time.monotonic() + TIMEOUT_S
     while not (url := _live_url(pgdata)) and time.monotonic() < deadline:
         lines = _pidfile(pgdata / "postmaster.pid")
-        if not lines or _proc(int(lines[0])) != "postgres":
+        if not lines or (state := _postmaster(pgdata, lines)) != "postgres":
+            if lines and state == "copied":
+                raise _copied_error(pgdata, lines)
             return None
         time.sleep(0.1)  # starting (e.g. a long crash recovery) or stopping
     return url
@@ -387,7 +441,7 @@ def _start(data_dir: Path, pgdata: Path, bindir: Path, pw: pwd.struct_passwd | N
     previous = _pidfile(pgdata / "postmaster.pid")
     # a postmaster still starting after _wait_ready's minute (a long crash recovery) is alive:
     # pg_ctl below refuses to start beside it, and its processes are not orphans
-    if previous is None or _proc(int(previous[0])) != "postgres":
+    if previous is None or _postmaster(pgdata, previous) != "postgres":
         # it died without shutting down, or shut itself down after a failure: a start that
         # fails now (the disk still full) is to be tried again, not taken for a stop
         if previous is not None or shut_itself_down(data_dir):
@@ -396,7 +450,8 @@ def _start(data_dir: Path, pgdata: Path, bindir: Path, pw: pwd.struct_passwd | N
             _end_orphans(pgdata)
     for lock in (pgdata / "postmaster.pid", sock / ".s.PGSQL.5432.lock"):
         pid = _pidfile(lock)
-        if pid and _proc(int(pid[0])) == "other":
+        if pid and (_postmaster(pgdata, pid) if lock.name == "postmaster.pid"
+                    else _proc(int(pid[0]))) == "other":
             # pid reused or an unreaped zombie: postgres would take it for a live postmaster
             lock.unlink()
     if not (pgdata / "log").is_dir():
@@ -552,8 +607,11 @@ def _stop_locked(data_dir: Path, pgdata: Path) -> None:
         # failure; a fast shutdown's pg_control (and log) say that too (shut_itself_down).
         pass
     lines = _pidfile(pgdata / "postmaster.pid")
-    if not lines or _proc(pid := int(lines[0])) != "postgres":
+    if not lines or (state := _postmaster(pgdata, lines)) != "postgres":
+        if lines and state == "copied":  # not this folder's server to stop
+            raise _copied_error(pgdata, lines)
         return
+    pid = int(lines[0])
     os.kill(pid, signal.SIGINT)
     deadline = time.monotonic() + TIMEOUT_S
     while _proc(pid) == "postgres" and (pgdata / "postmaster.pid").exists():
@@ -573,7 +631,7 @@ def crashed(data_dir: Path) -> bool:
     lines = _pidfile(data_dir / "pgdata" / "postmaster.pid")
     if lines is None:
         return (data_dir / RESTART_MARK).exists() or shut_itself_down(data_dir)
-    return _proc(int(lines[0])) != "postgres"
+    return _postmaster(data_dir / "pgdata", lines) in ("gone", "other")
 
 
 def shut_itself_down(data_dir: Path) -> bool:

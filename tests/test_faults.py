@@ -35,6 +35,7 @@ from pgface.api.errors import InternalErrors, install_error_handlers
 from pgface.api.photos import upload_dir
 from pgface.cli import app as cli_app
 from pgface.cli.common import error_line
+from pgface.db import server, watch
 from pgface.db.connection import DatabaseError, connection_lost, migrate, open_pool
 from pgface.db.server import (
     RESTART_MARK,
@@ -332,6 +333,7 @@ def test_a_restart_that_fails_is_tried_again_not_taken_for_a_stop(
     away = control.with_name("pg_control.away")
     _crash(own_server)
     control.rename(away)  # a start now fails after taking the data folder's lock file
+    startup = own_server / "pgdata" / "log" / "startup.log"
     try:
         with caplog.at_level(logging.ERROR, logger="pgface.db.watch"):
             assert not revive(own_server)
@@ -341,8 +343,22 @@ def test_a_restart_that_fails_is_tried_again_not_taken_for_a_stop(
         env = {"PGFACE_DATA_DIR": str(own_server), "PGFACE_DATABASE_URL": ""}
         status = runner.invoke(cli_app, ["db", "status", "--json"], env=env)
         assert status.exit_code == 3 and json.loads(status.stdout)["crashed"] is True
+        # Tried again once a second at most, however many connections ask meanwhile (a
+        # health check and a search made 135 tries in 30 s, each `pg_ctl start` writing to
+        # the startup log: probe ops61), and that log kept to about a megabyte.
+        written = startup.stat().st_size
+        asked = time.monotonic()
+        while time.monotonic() - asked < watch.RETRY_AFTER_FAILURE_S * 0.8:
+            assert not revive(own_server)
+        assert startup.stat().st_size == written  # not tried again
+        startup.write_bytes(b"x" * server.STARTUP_LOG_BYTES)  # as days of failing tries
+        time.sleep(watch.RETRY_AFTER_FAILURE_S)
+        assert not revive(own_server)  # tried: the log moved aside first
+        assert startup.with_name("startup.log.1").stat().st_size == server.STARTUP_LOG_BYTES
+        assert 0 < startup.stat().st_size < 10_000
     finally:
         away.rename(control)
+    time.sleep(watch.RETRY_AFTER_FAILURE_S)
     assert revive(own_server)
     assert server_status(own_server)["running"]
     assert not crashed(own_server) and not stopped(own_server)

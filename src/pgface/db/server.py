@@ -398,6 +398,7 @@ def _log_tail(pgdata: Path, lines: int = 30) -> str:
 
 
 LOG_TAIL_BYTES = 256 * 1024
+STARTUP_LOG_BYTES = 1024 * 1024  # then startup.log.1, and a new startup.log (_rotate)
 
 
 def _orphans(pgdata: Path) -> list[int]:
@@ -457,12 +458,24 @@ def _start(data_dir: Path, pgdata: Path, bindir: Path, pw: pwd.struct_passwd | N
     if not (pgdata / "log").is_dir():
         (pgdata / "log").mkdir(mode=0o700)
         _chown(pgdata / "log", pw)
+    _rotate(pgdata / "log" / "startup.log")
     rc, out = _run([bindir / "pg_ctl", "start", "-D", pgdata, "-w", "-t", TIMEOUT_S,
                     "-l", pgdata / "log" / "startup.log",
                     "-o", f"-h '' -k {shlex.quote(str(sock))}"], pw, TIMEOUT_S + 30)
     if rc:
         raise EmbeddedServerError(f"PostgreSQL in {pgdata} did not start: "
                                   f"{_why_not_started(out, pgdata)} (its log: {pgdata / 'log'})")
+
+
+def _rotate(log_file: Path) -> None:
+    """LOG_FILE moved to LOG_FILE.1 (the one before replaced) once it holds STARTUP_LOG_BYTES:
+    pg_ctl appends to it at every start, a failed one's reasons too, and a restart failing
+    every second for days (a setting PostgreSQL refuses) grew it without bound (probe ops61)."""
+    try:
+        if log_file.stat().st_size >= STARTUP_LOG_BYTES:
+            log_file.replace(log_file.with_name(log_file.name + ".1"))
+    except OSError:  # none yet; or another user's folder: pg_ctl says what it cannot write
+        pass
 
 
 def _why_not_started(out: str, pgdata: Path) -> str:

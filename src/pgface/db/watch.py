@@ -14,10 +14,14 @@ log = logging.getLogger(__name__)
 
 
 _reviving = threading.Lock()
-# A restart that keeps failing is tried again on each call (every second from the watch); its
-# error is logged on the first failure and then once a minute, not every second.
+# A restart that keeps failing is tried again every second at most: each new connection asks
+# for one (Pgface._connection_url), and a health check and a search during the outage made
+# 135 tries in 30 s, each a `pg_ctl start` writing to its startup log (probe ops61). Its error
+# is logged on the first failure and then once a minute, not every second.
+RETRY_AFTER_FAILURE_S = 1.0
 FAILURE_LOG_INTERVAL_S = 60.0
-_failures: dict[Path, tuple[float, int]] = {}  # data folder -> (last logged, failures since)
+# data folder -> (last logged, failures since, when the last one was tried)
+_failures: dict[Path, tuple[float, int, float]] = {}
 
 
 def revive(data_dir: Path) -> bool:
@@ -30,6 +34,9 @@ def revive(data_dir: Path) -> bool:
     if not server.crashed(data_dir):
         return False
     with _reviving:  # threads that find it dead together restart it (and say so) once
+        logged, failures, tried = _failures.get(data_dir, (0.0, 0, 0.0))
+        if failures and time.monotonic() - tried < RETRY_AFTER_FAILURE_S:
+            return False  # failed a moment ago: the caller's connection attempt says why
         if not server.crashed(data_dir):
             return False
         try:
@@ -37,14 +44,13 @@ def revive(data_dir: Path) -> bool:
         except server.StoppedMeanwhile:  # `pgface db stop` since it was found crashed
             return False
         except Exception as exc:  # the caller's next connection attempt fails and says why
-            logged, failures = _failures.get(data_dir, (0.0, 0))
             now = time.monotonic()
             if failures == 0 or now - logged >= FAILURE_LOG_INTERVAL_S:
                 tries = f" ({failures + 1} tries)" if failures else ""
                 log.error("the embedded PostgreSQL in %s stopped unexpectedly and could not be "
                           "restarted%s: %s", data_dir, tries, " ".join(str(exc).split()))
                 logged = now
-            _failures[data_dir] = (logged, failures + 1)
+            _failures[data_dir] = (logged, failures + 1, now)
             return False
         _failures.pop(data_dir, None)
     log.warning("the embedded PostgreSQL in %s had stopped unexpectedly; restarted it", data_dir)

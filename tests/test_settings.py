@@ -3,13 +3,14 @@ name before any photo is read."""
 
 from __future__ import annotations
 
+import logging
 import pickle
 import threading
 from pathlib import Path
 
 import pytest
 
-from pgface import Settings
+from pgface import Settings, config
 from pgface.config import InvalidSettings
 from pgface.errors import PgfaceError
 
@@ -194,6 +195,25 @@ def test_a_keyword_that_is_no_setting_is_refused(monkeypatch: pytest.MonkeyPatch
     # a PGFACE_ variable that is no setting is still the environment's business
     monkeypatch.setenv("PGFACE_NOT_A_SETTING", "1")
     assert Settings(threshold=0.3).threshold == 0.3
+
+
+def test_a_variable_misspelt_from_a_setting_is_said_once(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Probe ops61: PGFACE_TRESHOLD=0.5 in a unit's environment ran with the default 0.23,
+    without a word, where Settings(treshold=...) is refused."""
+    monkeypatch.setattr(config, "_said_misspelt", set())
+    for name, value in (("PGFACE_TRESHOLD", "0.5"), ("PGFACE_min_qualty", "0.9"),
+                        ("PGFACE_NOT_A_SETTING", "1"), ("PGFACE_DEBUG", "1"),
+                        ("PGFACE_TEST_DATA", "/data"), ("PGFACE_THRESHOLD", "0.3")):
+        monkeypatch.setenv(name, value)
+    with caplog.at_level(logging.WARNING, "pgface.config"):
+        assert Settings().threshold == 0.3
+        Settings()  # once a process
+    assert caplog.messages == [
+        "PGFACE_TRESHOLD is no setting of pgface's and is not read: did you mean "
+        "PGFACE_THRESHOLD?",
+        "PGFACE_min_qualty is no setting of pgface's and is not read: did you mean "
+        "PGFACE_MIN_QUALITY?"]
 
 
 def test_onnx_runtime_keeps_no_telemetry_identifier_unless_asked(tmp_path: Path) -> None:

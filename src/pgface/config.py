@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import os
 import pickle
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote
@@ -155,6 +157,31 @@ def setting_name(loc: tuple) -> str:
     return f"PGFACE_{str(loc[0]).upper()}" + (f" {items}" if items else "")
 
 
+log = logging.getLogger(__name__)
+
+# PGFACE_ variables read besides the settings: debugging's, the tests' and the benchmarks'.
+OTHER_VARIABLES = re.compile(r"PGFACE_(DEBUG|TEST_\w+|BENCH_\w+|GPU_\w+)", re.IGNORECASE)
+_said_misspelt: set[str] = set()
+
+
+def warn_of_misspelt_variables(fields: Iterable[str]) -> None:
+    """A PGFACE_ variable that is no setting but nearly one (PGFACE_TRESHOLD) is said, once a
+    process: it was ignored without a word, the default used (probe ops61), where a keyword
+    misspelt so is refused. Other PGFACE_ names stay the environment's business."""
+    fields = list(fields)
+    for name in os.environ:
+        if not name.upper().startswith("PGFACE_") or name in _said_misspelt:
+            continue
+        key = name[len("PGFACE_"):].lower()
+        if key in fields or OTHER_VARIABLES.fullmatch(name):
+            continue
+        alike = difflib.get_close_matches(key, fields, n=1, cutoff=0.8)
+        if alike:
+            _said_misspelt.add(name)
+            log.warning("%s is no setting of pgface's and is not read: did you mean PGFACE_%s?",
+                        name, alike[0].upper())
+
+
 class Settings(BaseSettings):
     """Every setting can be given as an environment variable with the PGFACE_ prefix."""
 
@@ -171,6 +198,7 @@ class Settings(BaseSettings):
             alike = difflib.get_close_matches(unknown[0], type(self).model_fields, n=1)
             raise TypeError(f"Settings has no setting {unknown[0]!r}"
                             + (f" (did you mean {alike[0]!r}?)" if alike else ""))
+        warn_of_misspelt_variables(type(self).model_fields)
         try:
             super().__init__(**values)
         except ValidationError as exc:

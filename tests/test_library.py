@@ -96,6 +96,18 @@ def test_moved_file_gets_its_new_path_and_no_duplicate(
     found = {m.path for m in obama_matches(pf)}
     assert str(moved.resolve()) in found and str(old.resolve()) not in found
 
+    # A photo and its copy moved together are two files moved, as "already indexed" counts
+    # files (it said "4 already indexed (3 moved or renamed)", every one followed: library61)
+    copy = moved.with_name("copy.jpg")
+    shutil.copyfile(moved, copy)
+    assert pf.index([copy]).skipped == 1
+    together = tmp_path / "together"
+    moved.parent.rename(together)
+    again = pf.index([together])
+    assert (again.indexed, again.skipped, again.moved) == (0, 2, 2)
+    assert {os.fsencode((together / n).resolve()) for n in ("obama-moved.jpg", "copy.jpg")} \
+        <= set(stored_paths(database_url))
+
 
 def test_copy_keeps_both_paths(pf: Pgface, database_url: str, library_folder: Path,
                                tmp_path: Path) -> None:

@@ -119,8 +119,9 @@ class IndexReport:
     not_pruned: list[str] = field(default_factory=list)
     # Faces of photos edited in place given the person their former selves had (keep_people).
     people_kept: int = 0
-    # Photos already indexed found at a new path, their former path's file gone: moved or
-    # renamed (counted among `skipped`).
+    # Files of photos already indexed, found at a new path, their former path's file gone:
+    # moved or renamed (counted among `skipped`, which counts files: a photo and its copy
+    # moved together are two).
     moved: int = 0
     # Seconds from the start until the last indexing process had loaded its models (runs in
     # several processes; 0 in one, whose models load before it starts).

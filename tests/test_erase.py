@@ -141,7 +141,7 @@ def test_a_photo_at_two_paths_erased_is_one_photo(pf: Pgface, tmp_path: Path) ->
     pf.people.name_faces([face], "Yao")
     erased = pf.people.erase("Yao", scrub=False)
     assert (erased.faces, erased.photos) == (1, 1)
-    assert pf.people.history(1)[0].summary == ("erased a person: 1 face(s), 1 photo(s) "
+    assert pf.people.history(1)[0].summary == ("erased a person: 1 face, 1 photo "
                                                "(cannot be undone)")
     assert pf.stats()["photos"] == 0
 

@@ -38,7 +38,7 @@ from pgface.clustering import plan_clusters
 from pgface.db import store
 from pgface.db.people_store import ClusterFace
 from pgface.enrolment import person_folders
-from pgface.errors import InvalidInputError
+from pgface.errors import InvalidInputError, counted
 from pgface.identify import confidence, one_face_per_person
 from pgface.index import IndexReport, people_of_pruned
 from pgface.lfw import central_face_index
@@ -446,8 +446,9 @@ def test_clustering_photos_people(pf: Pgface) -> None:
         0, report.founded, report.in_new_people)
     assert again.changed == again.released == 0
     [change] = pf.people.history(1)
-    assert change.summary.startswith(f"clustering (full): 0 face(s) joined people, "
-                                     f"{report.in_new_people} formed {report.founded} new people")
+    assert change.summary.startswith(
+        f"clustering (full): 0 faces joined people, {report.in_new_people} formed "
+        f"{counted(report.founded, 'new person', 'new people')}")
 
 
 def test_enrolled_people_are_identified_and_nobody_else(enrolled: Pgface) -> None:
@@ -750,7 +751,7 @@ def test_faces_taken_from_a_person_are_nobodys_and_full_clustering_keeps_them_ou
             assert person_of_faces(conn)[face] is None
         [change] = pf.people.history(limit=1)
         assert change.kind == "remove" and change.payload["faces"] == [face]
-        assert change.summary.startswith("took 1 face(s) from ")
+        assert change.summary.startswith("took 1 face from ")
         taken[person.id] = face
     # a face that is not the person's: refused, nothing taken
     with pytest.raises(PersonError, match="is not a face of person"):
@@ -764,7 +765,7 @@ def test_faces_taken_from_a_person_are_nobodys_and_full_clustering_keeps_them_ou
     # undone, the face is the person's again, as it was
     face = faces_of(named.id)[0]
     pf.people.remove(named.id, [face])
-    assert pf.people.undo().summary.startswith("took 1 face(s) from 'Ada'")
+    assert pf.people.undo().summary.startswith("took 1 face from 'Ada'")
     assert face in faces_of(named.id)
 
 
@@ -1168,7 +1169,7 @@ def test_a_folder_whose_own_name_is_no_text_is_enrolled_and_recorded_as_paths_ar
         assert pf.people.get(person).faces == 1
         change = pf.people.history(1)[0]
         assert (change.kind, change.payload["folder"]) == ("enrol", shown)
-        assert change.summary == f"enrolled 1 face(s) of 1 people from {shown}"
+        assert change.summary == f"enrolled 1 face of 1 person from {shown}"
 
 
 def edited(photo: Path, to: Path) -> None:
@@ -1879,7 +1880,7 @@ def test_a_face_named_under_one_pack_takes_the_same_face_of_the_other_packs_with
         copy.people.name_faces([faces[0]], "Zed")
         assert person_of(twin_of(faces[0])) == "Zed"
         assert copy.people.history(1)[0].summary == (
-            "named 1 face(s) 'Zed' (and 1 of other packs at the same places)")
+            "named 1 face 'Zed' (and 1 of other packs at the same places)")
         assert pf.people.get("Zed").faces == 1  # under buffalo_sc too
         copy.people.undo()
         assert person_of(twin_of(faces[0])) is None and person_of(faces[0]) is None
@@ -1899,7 +1900,7 @@ def test_a_face_named_under_one_pack_takes_the_same_face_of_the_other_packs_with
         assert (person_of(faces[3]), person_of(twin_of(faces[3]))) == ("Bob", "Ann")
         # told, as a face asked for is (probe packsfuzz17: in neither list, nor the summary)
         assert [(h.face_id, h.name) for h in naming.left] == [(twin_of(faces[3]), "Ann")]
-        assert copy.people.history(1)[0].summary.endswith("; left 1 face(s) of Ann")
+        assert copy.people.history(1)[0].summary.endswith("; left 1 face of Ann")
         naming = copy.people.name_faces([faces[3]], "Bob", move=True)
         assert person_of(twin_of(faces[3])) == "Bob"
         assert [(h.face_id, h.name) for h in naming.moved] == [(twin_of(faces[3]), "Ann")]

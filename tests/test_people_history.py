@@ -104,7 +104,7 @@ def test_enrolment_leaves_faces_people_placed_unless_moved(pf: Pgface, tmp_path:
     assert pf.people.get("Barack").faces == 0
     # what --move took is told, as a naming's `moved` is (a script could not tell)
     assert [(h.face_id, h.name) for h in report.moved] == [(first, "Barack")]
-    assert pf.people.history(1)[0].summary.endswith("; moved 1 face(s) of Barack")
+    assert pf.people.history(1)[0].summary.endswith("; moved 1 face of Barack")
 
 
 def test_merge_keeps_a_name_and_refuses_two_without_a_choice(pf: Pgface) -> None:

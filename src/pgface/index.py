@@ -38,6 +38,7 @@ from pgface.errors import (
     ModelPackError,
     OpenFilesError,
     PgfaceError,
+    counted,
     describe,
     kind_of,
     machine_short,
@@ -1652,7 +1653,7 @@ def _give_kept(conn: psycopg.Connection, kept: Sequence[ps.KeptFace], what: str)
         # reads which faces an edit gave their people (sql.NAMED_ON_PHOTOS)
         change.payload.update(faces=[k.face_id for k in giving],
                               former_faces=[k.former_face_id for k in giving])
-        change.summary = f"kept the people of {given} face(s) of {what}"
+        change.summary = f"kept the people of {counted(given, 'face')} of {what}"
         change.discard = given == 0
     return given
 

@@ -39,7 +39,14 @@ from pgface.db import people_store as ps
 from pgface.db import store
 from pgface.db.connection import DatabaseError, one_line, public_calls_said_plainly
 from pgface.enrolment import EnrolReport, enrol_faces, loose_photos, person_folders
-from pgface.errors import InvalidInputError, NotFoundError, PersonError, PgfaceError, kind_of
+from pgface.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PersonError,
+    PgfaceError,
+    counted,
+    kind_of,
+)
 from pgface.identify import (  # noqa: F401 - re-exported: the people API's identify names
     IDENTIFY_CANDIDATES,
     Candidate,
@@ -439,7 +446,7 @@ class People:
                            *(owner for _, owner in found if owner is not None))
             change.payload.update(name=name, faces=named, left=[h.face_id for h in left],
                                   moved=[h.face_id for h in moved], twins=twins)
-            change.summary = (f"named {len(named)} face(s) {quoted(name)}"
+            change.summary = (f"named {counted(len(named), 'face')} {quoted(name)}"
                               + (f" (and {len(twins)} of other packs at the same places)"
                                  if twins else "")
                               + _held_summary("moved", moved) + _held_summary("left", left))
@@ -579,7 +586,7 @@ class People:
             change.involve(person_id, new_id)
             change.payload.update(person_id=person_id, new_person_id=new_id,
                                   faces=sorted(set(face_ids)), name=name)
-            change.summary = (f"split {len(set(face_ids))} face(s) off "
+            change.summary = (f"split {counted(len(set(face_ids)), 'face')} off "
                               f"{_label(person_id, was['name'] if was else None)} into "
                               f"{_label(new_id, name)}")
             return self._person(conn, new_id)
@@ -603,8 +610,8 @@ class People:
             ps.delete_empty_unnamed(conn)
             change.involve(person_id)
             change.payload.update(person_id=person_id, faces=sorted(set(face_ids)), name=name)
-            change.summary = (f"took {len(set(face_ids))} face(s) from {_label(person_id, name)}"
-                              f" (nobody's now)")
+            taken = counted(len(set(face_ids)), "face")
+            change.summary = f"took {taken} from {_label(person_id, name)} (nobody's now)"
             if ps.get_person(conn, person_id) is None:
                 return None
             return self._person(conn, person_id)
@@ -617,7 +624,8 @@ class People:
             released = ps.delete_person(conn, person_id)
             change.involve(person_id)
             change.payload.update(person_id=person_id, name=was, faces_released=released)
-            change.summary = f"deleted {_label(person_id, was)}; {released} face(s) unassigned"
+            change.summary = (f"deleted {_label(person_id, was)}; "
+                              f"{counted(released, 'face')} unassigned")
             return released
 
     def erase(self, person: PersonRef, scrub: bool = True) -> Erasure:
@@ -635,8 +643,8 @@ class People:
             people_history.forget(conn, change.id, person_id, name)
             change.involve(person_id)
             change.payload.update(faces=len(face_ids), photos=photos)
-            change.summary = (f"erased a person: {len(face_ids)} face(s), {photos} "
-                              f"photo(s) (cannot be undone)")
+            change.summary = (f"erased a person: {counted(len(face_ids), 'face')}, "
+                              f"{counted(photos, 'photo')} (cannot be undone)")
         files, failed = delete_uploads(paths, self.settings.resolved_upload_dir())
         scrubbed, scrub_failed = None, None
         if scrub:
@@ -723,9 +731,11 @@ class People:
             # that formed the same people again) is not recorded: the next undo would take
             # it back in place of the change before it.
             change.discard = not (report.changed or report.released)
-            change.summary = (f"clustering{' (full)' if full else ''}: {report.joined} face(s) "
-                              f"joined people, {report.in_new_people} formed "
-                              f"{report.founded} new people{found_again_text(report)}, "
+            change.summary = (f"clustering{' (full)' if full else ''}: "
+                              f"{counted(report.joined, 'face')} joined people, "
+                              f"{report.in_new_people} formed "
+                              f"{counted(report.founded, 'new person', 'new people')}"
+                              f"{found_again_text(report)}, "
                               f"{report.released} released")
             return report
 
@@ -854,9 +864,10 @@ class People:
             shown = readable(folder)
             change.payload.update(folder=shown, enrolled=report.people,
                                   left=[h.face_id for h in report.left])
-            change.summary = (f"enrolled {sum(report.people.values())} face(s) of "
-                              f"{sum(1 for n in report.people.values() if n)} people from "
-                              f"{shown}" + _held_summary("left", report.left)
+            enrolled = sum(1 for n in report.people.values() if n)
+            change.summary = (f"enrolled {counted(sum(report.people.values()), 'face')} of "
+                              f"{counted(enrolled, 'person', 'people')} from {shown}"
+                              + _held_summary("left", report.left)
                               + _held_summary("moved", report.moved))
         return report
 
@@ -1078,7 +1089,7 @@ def _held_summary(verb: str, held: Sequence[HeldFace]) -> str:
     if not held:
         return ""
     people = sorted({h.label for h in held})
-    return f"; {verb} {len(held)} face(s) of {', '.join(people)}"
+    return f"; {verb} {counted(len(held), 'face')} of {', '.join(people)}"
 
 
 def quoted(name: str) -> str:

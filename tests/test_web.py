@@ -353,6 +353,7 @@ def test_a_persons_photo_whose_file_is_gone_says_so(chromium: Any, settings: Set
         gone.click()
         expect(page.locator("#message")).to_contain_text(
             f"Cannot open photo {photos['obama2.jpg']}")
+        expect(page.locator("#message code")).to_have_text("pgface index")  # what to run
         assert not errors, errors
         page.context.close()
 

@@ -1213,6 +1213,10 @@ def test_a_persons_page_tells_a_busy_refusal_a_face_gone_and_a_moved_target_apar
         page.get_by_role("button", name="Undo last change").click()
         expect(message).to_contain_text("Undone: hid 'Gamma'")
         assert http.get(f"/api/people/{gamma['id']}").json()["hidden"] is False
+        # the faces grouping leaves alone are said to be faces (library61: "118 left alone")
+        page.get_by_role("button", name="Group unnamed faces").click()
+        expect(message).to_contain_text(re.compile(r"joined existing people, \d+ faces? left "
+                                                   r"alone\."))
         assert not errors, errors
 
 

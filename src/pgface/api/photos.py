@@ -442,7 +442,8 @@ def _indexed_file(pf: Pgface, settings: Settings, photo_id: int) -> tuple[bytes,
                             f"{unreadable[0].source}: {unreadable[0].reason}",
                        code="storage_unavailable")
     raise ApiError(404, f"photo {photo_id}'s file is no longer at {row['path']} (nor at any "
-                        f"other path it was seen at, with the content indexed)")
+                        f"other path it was seen at, with the content indexed): moved, `pgface "
+                        f"index` of the folder it is in now finds it there")
 
 
 def _delete_unheld_uploads(pf: Pgface, kept: list[str], root: Path) -> list[str]:

@@ -483,7 +483,7 @@ async function cluster() {
   try {
     const report = await getJson("api/people/cluster", { method: "POST", json: {} });
     showMessage(`${peopleCount(report.founded, "new ")}, ${plural(report.joined, "face")} ` +
-      `joined existing people, ${report.unassigned.toLocaleString()} left alone.`, "ok");
+      `joined existing people, ${plural(report.unassigned, "face")} left alone.`, "ok");
     loadStats();  // the people founded, in the header too
     showPeople();
   } catch (error) {

@@ -394,6 +394,10 @@ def test_people_pages_keep_up_with_changes_made_while_they_load_or_elsewhere(
         page.locator("#top").dispatch_event("change")
         expect(page.locator(".match")).to_have_count(2)  # one a face, obama_and_biden.jpg's
         expect(message).to_be_hidden()
+        # as many as asked for: said to be no more than that (library61: "8 matches" read as
+        # all there are)
+        expect(page.get_by_text("as many as Matches per face asks for: raise it for more")
+               ).to_have_count(2)
         # A value out of its range is said of the control, and nothing is searched (it was
         # "Search failed: obama_and_biden.jpg: query parameter 'top' Input should be ...").
         page.fill("#top", "0")

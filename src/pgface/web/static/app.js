@@ -392,6 +392,8 @@ async function search(file) {
     const holders = await historyMark();  // before the search: the names it answers are newer
     const result = await getJson(`api/search?${params}`, { method: "POST", body: form });
     if (asked !== state.searches) return;  // searched again meanwhile: that answer counts
+    // as many matches as asked for: there may be more (matchesHeading says so)
+    for (const face of result.faces) face.top = Number(params.get("top"));
     await renderResults(result, file, asked, holders);
   } catch (error) {
     if (asked !== state.searches) return;
@@ -585,8 +587,11 @@ function matchesHeading(face, floor) {
     return `not searched: ${belowFloorSaid(face.quality ? face.quality.score : null, floor)}`;
   }
   if (!best) return "no match in the database";
+  // "8 matches" where 8 were asked for read as all there are (probe library61)
+  const more = face.top && face.matches.length >= face.top
+    ? " (as many as Matches per face asks for: raise it for more)" : "";
   return `${face.matches.length} match${face.matches.length > 1 ? "es" : ""}, best ` +
-    `${percent(best.similarity)}${best.person_name ? ` (${best.person_name})` : ""}`;
+    `${percent(best.similarity)}${best.person_name ? ` (${best.person_name})` : ""}${more}`;
 }
 
 // Why a face was left out, in the CLI's words (models/quality.py below_floor_said): the score

@@ -201,6 +201,41 @@ def test_an_upload_is_kept_as_what_it_is_and_goes_with_its_photo(
         assert (library / "obama.jpg").read_bytes() == photo.read_bytes()
 
 
+def test_uploads_moved_with_their_data_folder_are_found_where_they_are_now(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Probe ops61: an upload's path is stored whole; the data folder moved (or a library
+    restored elsewhere, its upload folder copied as `db restore` says), every uploaded photo
+    was `missing` and its image a 404, its file beside the server; and deleting one left
+    that file behind, outside the upload folder by its stored path."""
+    old, new = tmp_path / "old" / "uploads", tmp_path / "new" / "uploads"
+    photos = [require_data(PHOTOS / "queries") / n for n in ("obama1.jpg", "kit_with_rose.jpg")]
+    with TestClient(create_app(settings.model_copy(update={"upload_dir": old}), analyzer)
+                    ) as client:
+        ids = [client.post("/api/photos", files=upload(p)).json()["photo"]["id"]
+               for p in photos]
+    new.parent.mkdir()
+    old.rename(new)
+    kept = sorted(new.iterdir())
+    assert len(kept) == 2
+    kept[1].unlink()  # one not copied along: stays missing
+    caplog.set_level(logging.WARNING, "pgface")
+    with TestClient(create_app(settings.model_copy(update={"upload_dir": new}), analyzer)
+                    ) as client:
+        shown = {p["id"]: p for p in client.get("/api/photos").json()["photos"]}
+        found = [i for i in ids if not shown[i]["missing"]]
+        assert len(found) == 1, shown
+        assert Path(shown[found[0]]["path"]) == kept[0].resolve()
+        assert client.get(f"/api/photos/{found[0]}/image").status_code == 200
+        [lost] = set(ids) - set(found)
+        assert shown[lost]["missing"] and shown[lost]["path"].startswith(str(old.resolve()))
+        assert "1 photo uploaded in another folder, which is gone, found in the upload " \
+               f"folder {new}" in caplog.text
+        # and deleted, its file goes with it
+        assert client.delete(f"/api/photos/{found[0]}").json()["files_failed"] == []
+        assert not kept[0].exists()
+
+
 def test_several_photos_in_one_part_name_are_refused_and_a_lost_upload_file_comes_back(
         client: TestClient) -> None:
     t1, players, yao = (next(p for p in sample_photos() if p.name == n)

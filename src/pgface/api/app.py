@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, analyzer: FaceAnalyzer | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pf = Pgface(settings, analyzer=analyzer)
         await anyio.to_thread.run_sync(_open, pf)
+        await anyio.to_thread.run_sync(photos.rehome_uploads, pf, settings)
         threading.Thread(target=_hnsw_in_step, args=(pf,), name="pgface-hnsw",
                          daemon=True).start()
         app.state.pf = pf

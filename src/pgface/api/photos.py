@@ -40,6 +40,7 @@ from pgface.errors import (
     ImageError,
     NotFoundError,
     OutOfMemoryError,
+    counted,
     no_memory_while,
     os_reason,
     out_of_memory,
@@ -95,6 +96,26 @@ class RemovePaths(RequestBody):
 
 def upload_dir(settings: Settings) -> Path:
     return settings.resolved_upload_dir()
+
+
+def rehome_uploads(pf: Pgface, settings: Settings) -> None:
+    """At the server's start: uploaded photos whose files are in this upload folder, recorded
+    in another that is gone (store.rehome_uploads), recorded here. Said in the log; a failure
+    (a role that may only read) leaves them as they were, said too."""
+    folder = upload_dir(settings)
+    if not folder.is_dir():
+        return
+    try:
+        with pf.pool.connection() as conn, conn.transaction():
+            moved = store.rehome_uploads(conn, folder.resolve())
+    except Exception as exc:  # noqa: BLE001 (the server serves on; they show as missing)
+        log.warning("the upload folder %s was not matched with the uploads recorded elsewhere: "
+                    "%s", loggable(str(folder)), loggable(" ".join(str(exc).split())))
+        return
+    if moved:
+        log.warning("%s uploaded in another folder, which is gone, found in the upload folder "
+                    "%s (the data folder moved, or a library restored here): recorded there",
+                    counted(moved, "photo"), loggable(str(folder)))
 
 
 def _photo_or_404(pf: Pgface, photo_id: int) -> tuple[dict, list[dict]]:

@@ -642,6 +642,16 @@ CROSS JOIN LATERAL (SELECT count(*) AS faces FROM faces f
 WHERE regexp_replace(pp.path, '^.*/', '') = ANY(%(names)s) AND pp.photo_id <> ALL(%(photos)s)
   AND held.faces > 0
 """
+# Upload files kept in another folder than the server's upload folder (%s, with its final
+# slash): a path whose file name is its photo's sha256 in hex and a suffix, as an upload's is
+# named (api.photos). The data folder moved or copied, or a library restored into another.
+UPLOADS_ELSEWHERE = r"""
+SELECT pp.path_bytes, pp.photo_id, ph.sha256
+FROM photo_paths pp JOIN photos ph ON ph.id = pp.photo_id
+WHERE pp.path ~ '/[0-9a-f]{64}\.[a-z0-9]+$'
+  AND substring(pp.path FROM '/([0-9a-f]{64})\.[a-z0-9]+$') = encode(ph.sha256, 'hex')
+  AND NOT starts_with(pp.path, %s)
+"""
 # photos.path shows the path where the photo was seen last, among those it still has.
 REFRESH_DISPLAY_PATHS = """
 UPDATE photos ph SET path = pp.path

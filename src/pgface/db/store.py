@@ -591,6 +591,23 @@ def record_kept_copy(conn: psycopg.Connection, photo_id: int, sha256: bytes,
     conn.execute(sql.REFRESH_DISPLAY_PATHS, [[photo_id]])
 
 
+def rehome_uploads(conn: psycopg.Connection, folder: Path) -> int:
+    """Uploads whose kept file is in FOLDER, the upload folder, while their recorded path is in
+    another whose file is gone (the data folder moved or copied, a library restored into
+    another with its upload folder copied, as `db restore` says to): recorded at FOLDER, as a
+    move is. Every such photo was shown `missing` and its image was a 404, its file beside
+    the server (probe ops61). Returns how many."""
+    rows = conn.execute(sql.UPLOADS_ELSEWHERE, [str(folder).rstrip("/") + "/"]).fetchall()
+    moved = 0
+    for raw, photo_id, sha256 in rows:
+        kept = folder / paths.from_bytes(bytes(raw)).name
+        if paths.exists(bytes(raw)) or not kept.is_file():
+            continue  # there still (a server of that folder keeps it), or not copied here
+        record_kept_copy(conn, photo_id, bytes(sha256), kept)
+        moved += 1
+    return moved
+
+
 def paths_of_photo(conn: psycopg.Connection, photo_id: int) -> list[Path]:
     """Every stored path of the photo, newest first, as the file system names it."""
     return [paths.from_bytes(raw) for _, raw, _ in _paths_of(conn, [photo_id])]

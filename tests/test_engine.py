@@ -18,6 +18,7 @@ import pytest
 from conftest import LFW, require_data
 from fastapi.testclient import TestClient
 
+import pgface
 from pgface import Pgface, engine, vector_index
 from pgface.api import create_app
 from pgface.batch_knn import approximate_many, exact_knn, exact_rerank
@@ -284,6 +285,38 @@ def test_a_bulk_run_indexes_without_the_hnsw_index_and_builds_it_at_the_end(
         assert library.index([moved], progress=progress).skipped == len(photos)
     assert during and all(during) and all(stage is None for stage, _ in stages)
     assert fresh._detector is None and fresh._recognizer is None  # 85 MB loaded for no face
+
+
+def test_a_bulk_run_whose_index_cannot_be_built_again_says_its_photos_are_stored(
+        pf: Pgface, database_url: str) -> None:
+    """Probe ops61: a disk that filled as a bulk run built the search index again, every
+    photo stored, said only the database's disk error, as if storing had failed, and the
+    next run said "0 photos indexed". The server refuses the building here as a full disk
+    does (SQLSTATE 53100, raised by an event trigger on CREATE INDEX)."""
+    photos = lfw_subset(engine.BULK_MIN_PHOTOS + 2)
+
+    def progress(report: IndexReport, failure: object) -> None:
+        if report.stage == REBUILDING:
+            with psycopg.connect(database_url, autocommit=True) as admin:
+                admin.execute(
+                    "CREATE FUNCTION public.disk_full() RETURNS event_trigger LANGUAGE plpgsql "
+                    "AS $$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on "
+                    "device' USING ERRCODE = 'disk_full'; END $$")
+                admin.execute("CREATE EVENT TRIGGER disk_full ON ddl_command_start WHEN TAG "
+                              "IN ('CREATE INDEX') EXECUTE FUNCTION public.disk_full()")
+
+    with pytest.raises(pgface.DatabaseError) as failed:
+        pf.index(photos, progress=progress)
+    said = str(failed.value)
+    assert said.startswith(f"every photo of this run is stored ({len(photos)} photos "
+                           f"indexed, "), said
+    assert "building the search index again failed: the database's disk is full" in said
+    assert said.endswith("which the next `pgface index` (of any folder) does"), said
+    assert not has_hnsw_index(database_url)
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute("DROP EVENT TRIGGER disk_full")
+    assert pf.index(photos).skipped == len(photos)
+    assert has_hnsw_index(database_url)  # the next run built it
 
 
 def test_the_share_of_a_run_already_analysed_is_read_from_the_paths(

@@ -30,7 +30,12 @@ from pgface import paths as fs_paths
 from pgface.config import Settings
 from pgface.db import people_store as ps
 from pgface.db import store
-from pgface.db.connection import DatabaseError, connection_lost, database_error
+from pgface.db.connection import (
+    DatabaseError,
+    StatementFailed,
+    connection_lost,
+    database_error,
+)
 from pgface.errors import (
     ContentError,
     ImageError,
@@ -1708,7 +1713,16 @@ def hnsw_for_run(pool: ConnectionPool, files: Sequence[Path], model: str, report
                     engine.keep_hnsw_in_step(conn)
         except Exception as exc:
             if ended:
-                raise
+                # every photo is stored: said so, and what is left to do (a full disk there
+                # read as if storing had failed, and the next run said "0 photos indexed")
+                reason = (str(database_error(exc)) if isinstance(exc, psycopg.Error)
+                          else describe(exc))
+                raise StatementFailed(
+                    f"every photo of this run is stored ({counted(report.indexed, 'photo')} "
+                    f"indexed, {counted(report.faces, 'face')}), but building the search "
+                    f"index again failed: {reason}; searches read every face until it is "
+                    f"built, which the next `pgface index` (of any folder) does",
+                    getattr(exc, "sqlstate", None)) from exc
             # the run's own failure goes on, said once by its caller; this is a footnote
             log.warning("the HNSW index was not built again after the failed run (%s); the "
                         "next run builds it", database_error(exc) if isinstance(

@@ -1224,6 +1224,47 @@ def test_a_persons_page_tells_a_busy_refusal_a_face_gone_and_a_moved_target_apar
         assert not errors, errors
 
 
+def test_faces_named_from_a_search_out_of_a_group_offer_the_rest_of_the_group(
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe library61: clustering had put Obama's faces in an unnamed person; three of them
+    ticked among a search's matches and named "Barack" made Barack of those three, the rest
+    left in the unnamed person, unsaid (the matches read "unnamed"). The naming says what is
+    left of that group and offers to merge it."""
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
+        http.post("/api/people/cluster", json={}).raise_for_status()
+        message = page.locator("#message")
+        page.goto(f"{url}/#/search")
+        page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
+        section = page.locator(".face-result").first
+        expect(section.locator(".match")).not_to_have_count(0)
+        first = section.locator(".match").first
+        group_id = int(first.locator("a.person").get_attribute("href").rsplit("/", 1)[1])
+        group = http.get(f"/api/people/{group_id}").json()
+        assert group["name"] is None and group["faces"] >= 2, group
+        in_group = section.locator(f".match a.person[href='#/people/{group_id}']").count()
+        assert in_group >= 2  # the face named, and others of the group among the matches
+        first.locator("input[type=checkbox]").check()
+        section.locator(".name-input").fill("Barack")
+        section.get_by_role("button", name="Name checked faces").click()
+        expect(message).to_contain_text(
+            f"Named 1 face Barack. Person {group_id}, where they were, has "
+            f"{group['faces'] - 1} more face{'s' if group['faces'] > 2 else ''}.")
+        expect(message.get_by_role("button", name="Undo")).to_be_visible()
+        message.get_by_role("button", name=f"Merge Person {group_id} into Barack").click()
+        expect(message).to_contain_text(
+            f"Merged Person {group_id} into Barack: {group['faces']} faces now.")
+        assert http.get(f"/api/people/{group_id}").status_code == 404
+        [barack] = http.get("/api/people", params={"name": "Barack"}).json()["people"]
+        assert barack["faces"] == group["faces"]
+        # the group's faces among the matches show Barack now
+        expect(section.locator(".match a.person", has_text="Barack")).to_have_count(in_group)
+        message.get_by_role("button", name="Undo").click()
+        expect(message).to_contain_text("Undone")
+        assert http.get(f"/api/people/{group_id}").json()["faces"] == group["faces"] - 1
+        assert not errors, errors
+
+
 def test_a_key_that_may_only_read_is_offered_no_selection_nor_hint_of_a_change(
         chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe operator35: with a read-scope key the person page said "select faces that are

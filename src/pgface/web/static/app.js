@@ -49,9 +49,10 @@ function showMessage(text, kind = "error", action = null) {
   const box = $("#message");
   const words = el("span", {}, withCodes([].concat(text)));
   box.replaceChildren(words);
-  if (action) {
+  // ACTION: a button ({label, run}), or several (null ones left out)
+  for (const one of [].concat(action || []).filter(Boolean)) {
     const button = el("button", { type: "button", class: "message-action",
-      onclick: () => { showMessage(""); action.run(); } }, [].concat(action.label));
+      onclick: () => { showMessage(""); one.run(); } }, [].concat(one.label));
     button.title = button.textContent;  // whole there: a long one is cut short (style.css)
     box.append(button);
   }
@@ -759,6 +760,9 @@ async function nameMatches(face, cards, input) {
     return;
   }
   const body = { face_ids: chosen.map((c) => c.match.face_id), name };
+  // the unnamed people (clustering's groups) the faces were in, before the naming
+  const groups = [...new Set(chosen.filter((c) => c.match.person_id && !c.match.person_name)
+    .map((c) => c.match.person_id))];
   try {
     let person;
     let change = null;
@@ -801,10 +805,47 @@ async function nameMatches(face, cards, input) {
     // a hidden person keeps the faces and stays hidden: said, or the faces seem to vanish
     // with its Undo, as every change made elsewhere on the page (the view shown again then
     // shows who holds the faces: route, refreshHolders)
+    // Faces taken from a group clustering made, whose other faces stay in it: most likely the
+    // same person, who was named in part, unsaid (probe library61); the merge is offered.
+    const rest = await restOfGroup(groups, person);
     showMessage([...say`Named ${plural(chosen.length, "face")} ${person.name}.`,
-      ...hiddenNote(person)], "ok", undoOf(change));
+      ...hiddenNote(person),
+      ...(rest ? say` ${personName(rest)}, where they were, has ${plural(rest.faces,
+        "more face")}.` : [])], "ok",
+    [undoOf(change), rest && { label: say`Merge ${personName(rest)} into ${person.name}`,
+      run: () => mergeGroupInto(rest, person) }]);
   } catch (error) {
     showMessage(`Naming failed: ${error.message}`);
+  }
+}
+
+// Of the unnamed people GROUPS (ids), the first still there with faces, unnamed, and not
+// PERSON; null where none is (or cannot be asked now: nothing is offered then).
+async function restOfGroup(groups, person) {
+  for (const id of groups) {
+    if (id === person.id) continue;
+    try {
+      const left = await getJson(`api/people/${id}`);
+      if (left.name === null && left.faces > 0) return left;
+    } catch (_) { /* merged or deleted meanwhile, or not to be had: nothing to offer */ }
+  }
+  return null;
+}
+
+// The rest of a group merged into the person named from it, as each was when offered
+// (renamed or named meanwhile by another client: refused, and said).
+async function mergeGroupInto(group, person) {
+  try {
+    const [merged, change] = await changing("api/people/merge", { method: "POST", json: {
+      source: group.id, target: person.id, name: person.name,
+      expected_names: [{ person_id: group.id, name: null },
+        { person_id: person.id, name: person.name }] } });
+    loadStats();
+    refreshHolders();  // the group's faces shown among the matches are the person's now
+    showMessage(say`Merged ${personName(group)} into ${merged.name}: ${plural(merged.faces,
+      "face")} now.`, "ok", undoOf(change));
+  } catch (error) {
+    showMessage(`Not merged: ${error.message}`);
   }
 }
 

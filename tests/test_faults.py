@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -456,6 +457,39 @@ def test_a_server_that_shut_itself_down_after_a_failure_is_restarted_not_taken_f
     finally:
         conf.write_text(settings_before)
         _restart_after_crash_again(own_server)
+
+
+def test_a_library_whose_data_folder_moves_away_says_so_and_opens_no_other(
+        models_dir: Path, analyzer: FaceAnalyzer) -> None:
+    """Probe reprobe61: the data folder of a running `pgface serve` moved, every request said
+    the server was stopped and to run `pgface db start`, which made a new, empty library at
+    the old place; the serve's new connections then went to it."""
+    folder = Path(tempfile.mkdtemp(prefix="pgface-moved-", dir="/tmp"))
+    folder.chmod(0o755)  # as root the server runs as the pgface user, which must enter it
+    data, moved = folder / "data", folder / "moved"
+    try:
+        ensure_server(data)
+        settings = Settings(database_url=None, data_dir=data, models_dir=models_dir)
+        with TestClient(create_app(settings, analyzer)) as client:
+            assert client.get("/api/stats").status_code == 200
+            data.rename(moved)
+            answer = client.get("/api/stats")
+            said = (f"the data folder {data} that this process opened is gone since (moved, "
+                    f"renamed or deleted; a library there now is another)")
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["error"]["message"].startswith(said)
+            with pytest.raises(DatabaseError, match=re.escape(said)):
+                client.app.state.pf.stats()
+            # a library made there meanwhile (the `db start` it advised) is not taken for it
+            ensure_server(data)
+            assert client.get("/api/stats").status_code == 503
+            stop_server(data)
+        assert server_status(moved)["running"]
+    finally:
+        for place in (data, moved):
+            if place.exists():
+                stop_server(place)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_the_first_request_after_a_stop_and_start_gets_a_connection(

@@ -181,6 +181,8 @@ class Pgface:
         self._analyzer = analyzer
         self._pool: ConnectionPool | None = None
         self._url: str | None = None
+        # the embedded library's pgdata as first opened, (device, inode): data_folder_gone
+        self._pgdata_identity: tuple[int, int] | None = None
         self._read_pools: list[ConnectionPool] = []
         self._reads = itertools.count()
         self._read_lock = threading.Lock()
@@ -228,6 +230,9 @@ class Pgface:
             with self._open_lock:
                 if self._pool is None:
                     self._url = self.database_url()
+                    if self.embedded:
+                        opened = (self.settings.resolved_data_dir() / "pgdata").stat()
+                        self._pgdata_identity = (opened.st_dev, opened.st_ino)
                     pool = self._keep_snapshots(
                         open_pool(self._connection_url, schema=self.settings.db_schema,
                                   stopped=self._stopped if self.embedded else None))
@@ -241,12 +246,33 @@ class Pgface:
         return self._pool
 
     def _stopped(self) -> str | None:
-        """Why the embedded server cannot answer: stopped on purpose (`pgface db stop`); the
-        pool asks too, before each wait for a connection (a run under way, which holds the
-        pool, waited its 30 s)."""
+        """Why the embedded server cannot answer: its data folder gone (data_folder_gone), or
+        stopped on purpose (`pgface db stop`); the pool asks too, before each wait for a
+        connection (a run under way, which holds the pool, waited its 30 s)."""
+        if (gone := self.data_folder_gone()) is not None:
+            return gone
         if not self.embedded or not server.stopped(self.settings.resolved_data_dir()):
             return None
         return STOPPED_ON_PURPOSE + FROM_PYTHON
+
+    def data_folder_gone(self) -> str | None:
+        """Why the embedded library cannot be reached where this process opened it: its data
+        folder moved, renamed or deleted since (what is there now, if anything, is another).
+        `pgface serve` said its server was stopped, and the `pgface db start` it advised made
+        a new, empty library at the old place, which its new connections went to (probe
+        reprobe61). None while it is where it was, or before it is opened."""
+        if not self.embedded or self._pgdata_identity is None:
+            return None
+        data_dir = self.settings.resolved_data_dir()
+        try:
+            now = (data_dir / "pgdata").stat()
+            if (now.st_dev, now.st_ino) == self._pgdata_identity:
+                return None
+        except OSError:
+            pass
+        return (f"the data folder {data_dir} that this process opened is gone since (moved, "
+                f"renamed or deleted; a library there now is another): start it again with "
+                f"PGFACE_DATA_DIR set to where the library is now")
 
     @staticmethod
     def _check_pack(pool: ConnectionPool, analyzer: FaceAnalyzer) -> None:
@@ -326,10 +352,13 @@ class Pgface:
         return not self.settings.database_url
 
     def _connection_url(self) -> str:
-        """The URL of each new pool connection: a crashed embedded server is restarted first."""
+        """The URL of each new pool connection: a crashed embedded server is restarted first;
+        none where its data folder is gone (a new connection went to whatever was there)."""
         if self.embedded:
             from pgface.db.watch import revive
 
+            if (gone := self.data_folder_gone()) is not None:
+                raise DatabaseError(gone)
             revive(self.settings.resolved_data_dir())
         return self._url or self.database_url()
 

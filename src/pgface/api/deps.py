@@ -34,6 +34,8 @@ def get_pf(request: Request) -> Pgface:
     pf: Pgface = request.app.state.pf
     # Stopped on purpose, the embedded server stays stopped: say so now rather than after the
     # pool's 30 s wait. A crashed one is restarted by the next connection and the watchdog.
+    if (gone := pf.data_folder_gone()) is not None:  # its `db start` made a new library there
+        raise ApiError(503, gone, "database_unavailable")
     if pf.embedded and server.stopped(get_settings(request).resolved_data_dir()):
         raise ApiError(503, "the embedded PostgreSQL is stopped (`pgface db stop`); start it "
                             "with `pgface db start`", "database_unavailable")

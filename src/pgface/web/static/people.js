@@ -17,8 +17,9 @@ const people = {
   tiles: new Map(),  // person id -> their tile in the grid
   person: null,  // the person whose page is shown
   // the change "Undo last change" takes back while "Recent changes" shows it on top (its id;
-  // null: none shown): another client's change since is refused, not undone unseen
-  historyTop: null,
+  // null: none of those shown can be; undefined: the list not loaded): another client's
+  // change since is refused, not undone unseen
+  historyTop: undefined,
   personLoad: 0,  // bumped on each person page opened: a late answer for another is dropped
   // faces by place: `next` the `after` of the next page (0: the first), null at the end
   faces: { next: 0, loading: false },
@@ -492,7 +493,7 @@ async function cluster() {
 }
 
 async function loadHistory() {
-  people.historyTop = null;
+  people.historyTop = undefined;
   try {
     const { changes } = await getJson("api/people/history?limit=8");
     // the latest not undone, the indexer's `keep` passed over, as the server's undo does
@@ -1107,8 +1108,15 @@ function setUpPeople() {
   $("#cluster").addEventListener("click", () => once($("#cluster"), cluster));
   // the change the open list shows on top, by id: a later one of another client's (a CLI's
   // hide) was taken back in its place, unseen (probe concurrent61); the list closed: the latest
-  $("#undo").addEventListener("click", () => once($("#undo"), () => undoLast(
-    $("#history-box").open ? people.historyTop : null)));
+  $("#undo").addEventListener("click", () => once($("#undo"), () => {
+    const shown = $("#history-box").open ? people.historyTop : undefined;
+    if (shown === null) {  // none shown can be: the latest (another's, unseen) is not taken
+      showMessage("None of the recent changes shown can be undone (each is undone already, " +
+        "or the indexer's): nothing was undone.");
+      return null;
+    }
+    return undoLast(shown === undefined ? null : shown);
+  }));
   $("#merge-selected").addEventListener("click", askMerge);
   // Clear hides the bar the keyboard was on: it goes on from the tile selected last
   $("#clear-selection").addEventListener("click", () => {

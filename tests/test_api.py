@@ -37,6 +37,7 @@ from pgface.cli import app as cli_app
 from pgface.clustering import ClusterReport
 from pgface.db import api_keys
 from pgface.db.people_history import PEOPLE_LOCK
+from pgface.errors import InvalidInputError
 from pgface.library import Pgface
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
@@ -229,6 +230,8 @@ def test_uploads_moved_with_their_data_folder_are_found_where_they_are_now(
         assert client.get(f"/api/photos/{found[0]}/image").status_code == 200
         [lost] = set(ids) - set(found)
         assert shown[lost]["missing"] and shown[lost]["path"].startswith(str(old.resolve()))
+        gone = client.get(f"/api/photos/{lost}/image").json()["error"]["message"]
+        assert gone.endswith("uploaded, it comes back when the photo is uploaded again"), gone
         assert "1 photo uploaded in another folder, which is gone, found in the upload " \
                f"folder {new}" in caplog.text
         # and deleted, its file goes with it
@@ -1596,8 +1599,9 @@ def test_a_move_into_a_person_renamed_or_merged_meanwhile_is_refused_not_made_an
                                          f"was named"), taken
         moved = client.post("/api/people/name", json={**move, "expected_person_id": other["id"]})
         assert moved.status_code == 200 and moved.json()["id"] == other["id"], moved.text
-        bad = client.post("/api/people/name", json={**move, "expected_person_id": "x"})
-        assert bad.status_code == 422, bad.text
+        for bad_id in ("x", 0, -1, 2**70):  # no person's id (reprobe61: 409s "merged")
+            bad = client.post("/api/people/name", json={**move, "expected_person_id": bad_id})
+            assert bad.status_code == 422, bad.text
 
         # what a 404 says is missing
         gone = client.post(f"/api/people/{gamma['id']}/remove", json={"face_ids": [10**9]})
@@ -1609,6 +1613,8 @@ def test_a_move_into_a_person_renamed_or_merged_meanwhile_is_refused_not_made_an
     with pytest.raises(PersonConflict) as refused:
         pf.people.name_faces(f[3:4], "Alpha", move=True, expected_person_id=alpha["id"])
     assert refused.value.details == {"expected_now": None}
+    with pytest.raises(InvalidInputError, match="expected_person_id: a person's id, not -1"):
+        pf.people.name_faces(f[3:4], "Alpha", move=True, expected_person_id=-1)
 
 
 def test_people_over_http(settings: Settings, analyzer: FaceAnalyzer) -> None:

@@ -390,7 +390,7 @@ class People:
         _check_ids_to("expected_held", expected_held, "person ids by face id",
                       is_whole_number)
         if expected_person_id is not None:
-            if not is_whole_number(expected_person_id):
+            if not is_whole_number(expected_person_id) or not 0 < expected_person_id <= MAX_ID:
                 raise InvalidInputError(f"expected_person_id: a person's id, not "
                                         f"{expected_person_id!r:.40}")
             expected_person_id = operator.index(expected_person_id)

@@ -93,7 +93,8 @@ class NameFaces(RequestBody):
         "the answer is 409 again with `affected` as it is now and `meanwhile`: true, nothing "
         "named; left out, whatever holds them is moved")
     expected_person_id: int | None = Field(
-        None, description="The person the client showed with this name (a split's 409 "
+        None, gt=0, le=2**63 - 1,
+        description="The person the client showed with this name (a split's 409 "
         "`existing`, offered to move the faces into). Sent, the naming is refused with 409 "
         "and `expected_now` where the name reaches another person or nobody by now (that "
         "person renamed, merged or deleted meanwhile): nothing named, no new person made")

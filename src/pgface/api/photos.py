@@ -462,9 +462,14 @@ def _indexed_file(pf: Pgface, settings: Settings, photo_id: int) -> tuple[bytes,
         raise ApiError(503, f"photo {photo_id}'s file cannot be read now: "
                             f"{unreadable[0].source}: {unreadable[0].reason}",
                        code="storage_unavailable")
+    # what brings it back: an upload's file (named by the photo's content, in whichever
+    # upload folder) is no folder's to index (reprobe61)
+    uploaded = all(path.stem == bytes(row["sha256"]).hex() for path in places)
     raise ApiError(404, f"photo {photo_id}'s file is no longer at {row['path']} (nor at any "
-                        f"other path it was seen at, with the content indexed): moved, `pgface "
-                        f"index` of the folder it is in now finds it there")
+                        f"other path it was seen at, with the content indexed): " + (
+                            "uploaded, it comes back when the photo is uploaded again"
+                            if places and uploaded else "moved, `pgface index` of the folder "
+                            "it is in now finds it there"))
 
 
 def _delete_unheld_uploads(pf: Pgface, kept: list[str], root: Path) -> list[str]:

@@ -359,7 +359,7 @@ def test_a_restore_that_cannot_finish_leaves_the_library_as_it_was(
         backups.restore(other_url, settings.db_schema, archive)
     with psycopg.connect(other_url) as busy:  # a `pgface serve`, say
         busy.execute("SELECT 1")
-        with pytest.raises(backups.BackupError, match=r"1 other session\(s\) are connected"):
+        with pytest.raises(backups.BackupError, match=r"1 other session is connected"):
             backups.restore(other_url, settings.db_schema, archive, replace=True)
     assert library_state(other_url) == kept
 
@@ -631,7 +631,7 @@ def test_db_backup_and_restore_commands(pf: Pgface, env: dict[str, str], other_u
     done = run_cli(["db", "backup", str(archive)], env)
     assert done.exit_code == 0, done.output
     assert " ".join(done.stderr.split()) == (
-        f"note: the 1 photo file(s) uploaded over HTTP are in {uploads}, not in the backup: "
+        f"note: the 1 photo file uploaded over HTTP is in {uploads}, not in the backup: "
         "copy that folder too")
     there = {**env, "PGFACE_DATABASE_URL": other_url}
     done = run_cli(["db", "restore", str(archive), "--json"], there)
@@ -1206,8 +1206,8 @@ def test_a_restore_refuses_while_another_role_s_session_is_connected(
         with psycopg.connect(psycopg.conninfo.make_conninfo(url, user=searcher)) as serve:
             serve.execute("SELECT 1")
             with pytest.raises(backups.BackupError,
-                               match=rf"1 other session\(s\) are connected to the database, "
-                                     rf"some of them as role\(s\) {searcher} .*stop them"):
+                               match=rf"1 other session is connected to the database, "
+                                     rf"as role {searcher} .*stop it, then restore"):
                 backups.restore(as_owner, "pgface", tmp_path / "own.dump", replace=True)
         assert library_state(url) == before
         # gone, the restore goes on

@@ -124,7 +124,8 @@ def _uploads_note(settings: Settings) -> str | None:
         return None
     if not files:
         return None
-    return (f"note: the {files} photo file(s) uploaded over HTTP are in {readable(folder)}, "
+    return (f"note: the {counted(files, 'photo file')} uploaded over HTTP "
+            f"{'is' if files == 1 else 'are'} in {readable(folder)}, "
             "not in the backup: copy that folder too")
 
 
@@ -196,7 +197,9 @@ def restore(
     out.print(f"restored {_counts_text(report.counts)} from {readable(report.path)} in "
               f"{report.seconds:.1f} s", highlight=False, soft_wrap=True)
     if report.migrations:
-        out.print("then applied migration(s) " + ", ".join(f"{v:04d}" for v in report.migrations),
+        out.print(("then applied migration " if len(report.migrations) == 1
+                   else "then applied migrations ")
+                  + ", ".join(f"{v:04d}" for v in report.migrations),
                   highlight=False)
     if report.kept_revoked:
         out.print(f"kept revoked: {counted(len(report.kept_revoked), 'API key')} the replaced "

@@ -37,7 +37,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgface.db import sql
 from pgface.db.connection import disk_full, migrate, migrations, one_line, search_path
-from pgface.errors import InvalidInputError, PgfaceError, os_reason
+from pgface.errors import InvalidInputError, PgfaceError, counted, os_reason
 
 
 class BackupError(PgfaceError):
@@ -392,10 +392,14 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
             conn.execute(sql.RESTORE_SESSION_LOCK, [schema])
             others, roles = conn.execute(sql.OTHER_SESSIONS, [RESTORING]).fetchone()
             if others:
-                of_roles = (f", some of them as role(s) {', '.join(roles)}" if roles else "")
+                one = others == 1
+                of_roles = (f", {'as' if one else 'some of them as'} "
+                            f"{'role' if len(roles) == 1 else 'roles'} {', '.join(roles)}"
+                            if roles else "")
                 raise BackupError(
-                    f"{source}: {others} other session(s) are connected to the database{of_roles} "
-                    "(a `pgface serve`, an index run?): stop them, then restore")
+                    f"{source}: {counted(others, 'other session')} "
+                    f"{'is' if one else 'are'} connected to the database{of_roles} (a `pgface "
+                    f"serve`, an index run?): stop {'it' if one else 'them'}, then restore")
             _check_rights(conn, schema, source)
             # What is replaced, for the report; whether it may be is decided in the restore's
             # transaction (sql.RESTORE_GUARD), where nothing can come in between.

@@ -223,8 +223,22 @@ def test_a_folder_copied_or_moved_while_its_server_runs_is_told_from_the_origina
     assert status["running"] and status["pid"] == pid, status
     with psycopg.connect(server.ensure_server(moved)) as conn:
         assert conn.execute("SELECT 1 FROM pg_database WHERE datname = 'lib'").fetchone()
-    server.stop_server(moved)
-    _wait_stopped(moved)
+    # moved on to a path too long for its socket (reprobe61: libpq's "path too long")
+    far = workdir.path / ("x" * 100) / "data"
+    workdir.started.append(far)
+    far.parent.mkdir()
+    moved.rename(far)
+    with pytest.raises(EmbeddedServerError, match=r"cannot be reached at the path the folder "
+                       r"was moved to \(too long, or holding a comma\): `pgface db stop`"):
+        server.ensure_server(far)
+    assert server.server_status(far)["running"]
+    server.stop_server(far)
+    url = server.ensure_server(far)  # started there, its socket in /tmp
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = 'lib'").fetchone()
+    server.stop_server(far)
+    _wait_stopped(far)
+    shutil.rmtree(url.split("host=")[1].split("&")[0], ignore_errors=True)
 
 
 def test_concurrent_first_start(workdir):

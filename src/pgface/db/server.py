@@ -356,6 +356,21 @@ def _live_url(pgdata: Path) -> str | None:
     return f"postgresql://postgres@/postgres?host={quote(socket)}&port={lines[3].strip()}"
 
 
+def _check_reachable(pgdata: Path) -> None:
+    """EmbeddedServerError where the running server's socket, in its data folder, cannot be
+    reached at the path the folder was moved to since it started (too long for a socket, or
+    holding a comma libpq splits hosts at): commands failed on libpq's words (reprobe61)."""
+    lines = _pidfile(pgdata / "postmaster.pid") or []
+    if len(lines) < 5 or lines[4].strip() != lines[1].strip():
+        return  # its socket is elsewhere (/tmp), or it moved nowhere
+    if len(os.fsencode(pgdata / ".s.PGSQL.5432")) > _SUN_PATH_MAX or "," in str(pgdata):
+        raise EmbeddedServerError(
+            f"PostgreSQL in {pgdata} was started at {lines[1].strip()}, and its socket, in "
+            f"the data folder, cannot be reached at the path the folder was moved to (too "
+            f"long, or holding a comma): `pgface db stop`, then the next command starts it "
+            f"here, its socket in /tmp")
+
+
 def _removed_install(pgdata: Path) -> str | None:
     """The program the running postmaster was started from, where that file is gone (deleted,
     or replaced by another); None where it is there, or cannot be told (no /proc, another
@@ -547,6 +562,7 @@ def ensure_server(data_dir: Path, after_crash: bool = False) -> str:
             f"folder is the one that holds it" + (
                 f" ({data_dir.parent})" if data_dir.name == "pgdata" else ""))
     if url := _live_url(pgdata):
+        _check_reachable(pgdata)
         removed = _removed_install(pgdata)
         if removed is None:
             # running (whoever started it): no restart is pending, and a later clean stop is one

@@ -46,6 +46,28 @@ def stored_face_ids(http: httpx.Client) -> list[int]:
             for f in http.get(f"/api/photos/{p['id']}").json()["faces"]]
 
 
+def alpha_and_gamma(http: httpx.Client) -> tuple[list[int], dict, dict]:
+    """The stored faces, and two people named from them: Alpha the first, Gamma the third on
+    (the second nobody's)."""
+    faces = stored_face_ids(http)
+    alpha = http.post("/api/people/name", json={"face_ids": faces[:1], "name": "Alpha"}).json()
+    gamma = http.post("/api/people/name", json={"face_ids": faces[2:], "name": "Gamma"}).json()
+    return faces, alpha, gamma
+
+
+def faces_of(http: httpx.Client, person: dict) -> int:
+    return http.get(f"/api/people/{person['id']}").json()["faces"]
+
+
+def obama_searched(url: str, page: Any, expect: Any) -> Any:
+    """The search view of obama1.jpg, its face's section (its matches shown)."""
+    page.goto(f"{url}/#/search")
+    page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
+    section = page.locator(".face-result").first
+    expect(section.locator(".match")).not_to_have_count(0)
+    return section
+
+
 def alpha_and_beta(http: httpx.Client) -> tuple[dict, dict]:
     """Two people named from the stored faces: Alpha the first two, Beta the third."""
     faces = stored_face_ids(http)
@@ -1096,10 +1118,8 @@ def test_faces_split_off_into_a_name_someone_has_are_offered_to_them(
     change, undone as one)."""
     with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
             url, http, page, expect, errors):
-        f = stored_face_ids(http)
-        alpha = http.post("/api/people/name", json={"face_ids": f[:1], "name": "Alpha"}).json()
-        gamma = http.post("/api/people/name", json={"face_ids": f[2:], "name": "Gamma"}).json()
-        faces = lambda person: http.get(f"/api/people/{person['id']}").json()["faces"]  # noqa: E731
+        f, alpha, gamma = alpha_and_gamma(http)
+        faces = lambda person: faces_of(http, person)  # noqa: E731
         message = page.locator("#message")
         page.goto(f"{url}/#/people/{gamma['id']}")
         expect(page.locator(".face-tile")).to_have_count(2)
@@ -1160,10 +1180,8 @@ def test_a_persons_page_tells_a_busy_refusal_a_face_gone_and_a_moved_target_apar
     monkeypatch.setattr(people_history, "BUSY_WAIT_S", 1.0)  # read at each change
     with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
             url, http, page, expect, errors):
-        f = stored_face_ids(http)
-        alpha = http.post("/api/people/name", json={"face_ids": f[:1], "name": "Alpha"}).json()
-        gamma = http.post("/api/people/name", json={"face_ids": f[2:], "name": "Gamma"}).json()
-        faces = lambda person: http.get(f"/api/people/{person['id']}").json()["faces"]  # noqa: E731
+        f, alpha, gamma = alpha_and_gamma(http)
+        faces = lambda person: faces_of(http, person)  # noqa: E731
         message, selected = page.locator("#message"), page.locator(".face-tile.selected")
         page.goto(f"{url}/#/people/{gamma['id']}")
         expect(page.locator(".face-tile")).to_have_count(2)
@@ -1246,10 +1264,7 @@ def test_faces_named_from_a_search_out_of_a_group_offer_the_rest_of_the_group(
             url, http, page, expect, errors):
         http.post("/api/people/cluster", json={}).raise_for_status()
         message = page.locator("#message")
-        page.goto(f"{url}/#/search")
-        page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
-        section = page.locator(".face-result").first
-        expect(section.locator(".match")).not_to_have_count(0)
+        section = obama_searched(url, page, expect)
         first = section.locator(".match").first
         group_id = int(first.locator("a.person").get_attribute("href").rsplit("/", 1)[1])
         group = http.get(f"/api/people/{group_id}").json()
@@ -1391,10 +1406,7 @@ def test_the_search_view_shows_who_holds_each_match_now(
     with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
             url, http, page, expect, errors):
         message = page.locator("#message")
-        page.goto(f"{url}/#/search")
-        page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
-        section = page.locator(".face-result").first
-        expect(section.locator(".match")).not_to_have_count(0)
+        section = obama_searched(url, page, expect)
         holder = section.locator(".match a.person").first
         heading = section.locator("p.muted").first
         section.locator(".match input[type=checkbox]").first.check()

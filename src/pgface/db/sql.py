@@ -1144,9 +1144,13 @@ BEGIN
             EXECUTE format('SELECT count(*) FROM %I.api_keys', {literal}) INTO api_keys;
         END IF;
         IF photos > 0 OR people > 0 OR api_keys > 0 THEN
-            RAISE EXCEPTION 'pgface-refused: the library holds % photos, % people and % API '
-                            'key(s); restore into an empty data folder, or give --replace to '
-                            'replace them with the backup', photos, people, api_keys;
+            -- counted in words, as pgface's other messages (it said "1 photos", "key(s)")
+            RAISE EXCEPTION 'pgface-refused: the library holds % %, % % and % API %; restore '
+                            'into an empty data folder, or give --replace to replace them '
+                            'with the backup',
+                photos, CASE WHEN photos = 1 THEN 'photo' ELSE 'photos' END,
+                people, CASE WHEN people = 1 THEN 'person' ELSE 'people' END,
+                api_keys, CASE WHEN api_keys = 1 THEN 'key' ELSE 'keys' END;
         END IF;
     END IF;
     -- Objects outside the schema that depend on one the restore drops (RESTORE_EMPTY_SCHEMA):

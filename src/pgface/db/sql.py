@@ -642,13 +642,15 @@ CROSS JOIN LATERAL (SELECT count(*) AS faces FROM faces f
 WHERE regexp_replace(pp.path, '^.*/', '') = ANY(%(names)s) AND pp.photo_id <> ALL(%(photos)s)
   AND held.faces > 0
 """
-# Upload files kept in another folder than the server's upload folder (%s, with its final
-# slash): a path whose file name is its photo's sha256 in hex and a suffix, as an upload's is
-# named (api.photos). The data folder moved or copied, or a library restored into another.
+# Of the photos with these contents (the files in the server's upload folder), the paths
+# outside that folder (%s, with its final slash) whose file name is the photo's sha256 in hex
+# and a suffix, as an upload's is named (api.photos): the data folder moved or copied, or a
+# library restored into another. Read by content (photos.sha256 is unique): a start of the
+# server reads as many rows as it keeps uploads, not a scan of every path of the library.
 UPLOADS_ELSEWHERE = r"""
 SELECT pp.path_bytes, pp.photo_id, ph.sha256
-FROM photo_paths pp JOIN photos ph ON ph.id = pp.photo_id
-WHERE pp.path ~ '/[0-9a-f]{64}\.[a-z0-9]+$'
+FROM photos ph JOIN photo_paths pp ON pp.photo_id = ph.id
+WHERE ph.sha256 = ANY(%s)
   AND substring(pp.path FROM '/([0-9a-f]{64})\.[a-z0-9]+$') = encode(ph.sha256, 'hex')
   AND NOT starts_with(pp.path, %s)
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -591,13 +592,21 @@ def record_kept_copy(conn: psycopg.Connection, photo_id: int, sha256: bytes,
     conn.execute(sql.REFRESH_DISPLAY_PATHS, [[photo_id]])
 
 
+UPLOAD_NAME = re.compile(r"[0-9a-f]{64}\.[a-z0-9]+")  # an upload's file: its sha256 and a suffix
+
+
 def rehome_uploads(conn: psycopg.Connection, folder: Path) -> int:
     """Uploads whose kept file is in FOLDER, the upload folder, while their recorded path is in
     another whose file is gone (the data folder moved or copied, a library restored into
     another with its upload folder copied, as `db restore` says to): recorded at FOLDER, as a
     move is. Every such photo was shown `missing` and its image was a 404, its file beside
     the server (probe ops61). Returns how many."""
-    rows = conn.execute(sql.UPLOADS_ELSEWHERE, [str(folder).rstrip("/") + "/"]).fetchall()
+    kept_here = [bytes.fromhex(entry.name[:64]) for entry in os.scandir(folder)
+                 if UPLOAD_NAME.fullmatch(entry.name)]
+    if not kept_here:
+        return 0
+    rows = conn.execute(sql.UPLOADS_ELSEWHERE,
+                        [kept_here, str(folder).rstrip("/") + "/"]).fetchall()
     moved = 0
     for raw, photo_id, sha256 in rows:
         kept = folder / paths.from_bytes(bytes(raw)).name

@@ -1052,7 +1052,7 @@ def _reached_elsewhere(conn: psycopg.Connection, name: str, expected_id: int,
                        reached: tuple[int, str] | None) -> PersonConflict:
     """A naming into the person EXPECTED_ID, whose name NAME reaches REACHED by now (another
     person, or nobody: no one to move the faces into, and a new person would take them)."""
-    row = ps.get_person(conn, expected_id) if 0 < expected_id <= MAX_ID else None
+    row = ps.get_person(conn, expected_id)  # an id in range: name_faces checked it
     now = None if row is None else {"person_id": expected_id, "name": row["name"]}
     if row is None:
         what = f"person {expected_id} was merged or deleted meanwhile"

@@ -43,6 +43,7 @@ from pgface.errors import InvalidInputError, NotFoundError
 from pgface.imaging import decode_photo
 from pgface.library import Pgface
 from pgface.people import (
+    MAX_ID,
     MAX_NAME_CHARS,
     MAX_OFFSET,
     HeldFace,
@@ -93,7 +94,7 @@ class NameFaces(RequestBody):
         "the answer is 409 again with `affected` as it is now and `meanwhile`: true, nothing "
         "named; left out, whatever holds them is moved")
     expected_person_id: int | None = Field(
-        None, gt=0, le=2**63 - 1,
+        None, gt=0, le=MAX_ID,
         description="The person the client showed with this name (a split's 409 "
         "`existing`, offered to move the faces into). Sent, the naming is refused with 409 "
         "and `expected_now` where the name reaches another person or nobody by now (that "

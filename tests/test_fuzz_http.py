@@ -16,7 +16,7 @@ from pgface.models.analysis import FaceAnalyzer
 sys.path.insert(0, str(REPO / "bench"))
 from fuzz_http import fuzz, stock  # noqa: E402
 
-EXAMPLES = 15  # per operation and mode: 35 operations x 2 modes x 15 requests
+EXAMPLES = 8  # per operation and mode: 35 operations x 2 modes x 8 requests
 
 
 @pytest.mark.fuzz

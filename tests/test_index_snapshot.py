@@ -298,10 +298,9 @@ def test_an_unwritable_folder_leaves_the_index_in_memory(
 
 
 def test_pgface_opens_its_snapshot_in_a_new_instance(
-        pf: Pgface, analyzer, monkeypatch: pytest.MonkeyPatch) -> None:
-    require_data(PHOTOS / "people")
+        enrolled: Pgface, analyzer, monkeypatch: pytest.MonkeyPatch) -> None:
+    pf = enrolled  # the photos of people/ indexed
     monkeypatch.setattr(vector_index, "MIN_FACES", 1)
-    pf.index([PHOTOS / "people"])
     query = PHOTOS / "queries" / "obama_and_biden.jpg"
     first = pf.search(query)
     index = vector_index.shared_index(pf.pool, MODEL)

@@ -13,9 +13,8 @@ import shutil
 import threading
 import time
 import unicodedata
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,10 +23,9 @@ import numpy as np
 import psycopg
 import pytest
 from api_jobs import index_path
-from conftest import LFW, PHOTOS, require_data, turned_pack, with_database
+from conftest import LFW, PHOTOS, require_data, turned_pack
 from fastapi.testclient import TestClient
 from PIL import Image, ImageEnhance
-from psycopg import sql
 from typer.testing import CliRunner
 
 from pgface import NotFoundError, PersonConflict, PersonError, Pgface, Settings, UndoError
@@ -140,26 +138,6 @@ def linked_folder(target: Path, people: dict[str, list[Path]]) -> Path:
 
 def photos_of(identity: str) -> list[Path]:
     return sorted((require_data(PHOTOS / "people") / identity).iterdir())
-
-
-@pytest.fixture(scope="module")
-def module_library(server_url: str, models_dir: Path, work_dir: Path, analyzer: FaceAnalyzer
-                   ) -> Iterator[Pgface]:
-    """A database of its own for the tests of one module that only read it after set-up."""
-    name = f"m_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    settings = Settings(database_url=with_database(server_url, name), models_dir=models_dir,
-                        data_dir=work_dir)
-    with Pgface(settings, analyzer=analyzer) as library:
-        yield library
-
-
-@pytest.fixture(scope="module")
-def enrolled(module_library: Pgface) -> Pgface:
-    report = module_library.people.enrol(require_data(PHOTOS / "people"))
-    assert not report.index.failures
-    return module_library
 
 
 # Naming by hand

@@ -24,9 +24,8 @@ def identity(path: str) -> str:
     return Path(path).parent.name
 
 
-def test_query_photos_find_their_people(pf: Pgface) -> None:
-    people = require_data(PHOTOS / "people")
-    pf.index([people])
+def test_query_photos_find_their_people(enrolled: Pgface) -> None:
+    pf = enrolled  # the photos of people/ indexed
     result = pf.search(PHOTOS / "queries" / "obama1.jpg")
     assert len(result.faces) == 1
     matches = result.faces[0].matches

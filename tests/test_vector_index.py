@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import psycopg
 import pytest
-from conftest import PHOTOS, require_data
+from conftest import PHOTOS
 from pgvector.psycopg import register_vector
 
 from pgface import Pgface, batch_knn, engine, vector_index
@@ -378,9 +378,8 @@ def test_the_k_nearest_of_many_faces_as_an_exact_scan(conn: psycopg.Connection) 
             [(m.face_id, round(m.similarity, 4)) for m in exact]
 
 
-def test_same_answers_as_an_exact_scan(pf: Pgface) -> None:
-    require_data(PHOTOS / "people")
-    pf.index([PHOTOS / "people"])
+def test_same_answers_as_an_exact_scan(enrolled: Pgface) -> None:
+    pf = enrolled
     with pf.pool.connection() as c:
         rows = c.execute("SELECT embedding FROM faces WHERE model = %s", [MODEL]).fetchall()
         queries = [np.asarray(r[0].to_numpy(), dtype=np.float32) for r in rows]
@@ -597,9 +596,9 @@ def test_another_models_faces_never_appear(conn: psycopg.Connection) -> None:
     assert {m.face_id for m in found} == set(my_ids)
 
 
-def test_pgface_search_through_the_index(pf: Pgface, monkeypatch: pytest.MonkeyPatch) -> None:
-    require_data(PHOTOS / "people")
-    pf.index([PHOTOS / "people"])
+def test_pgface_search_through_the_index(enrolled: Pgface,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    pf = enrolled
     query = PHOTOS / "queries" / "obama_and_biden.jpg"
     plain = pf.search(query)  # few faces: PostgreSQL alone
     assert vector_index.shared_index(pf.pool, MODEL) is None

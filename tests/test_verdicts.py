@@ -8,7 +8,7 @@ import re
 import time
 
 import pytest
-from conftest import PHOTOS, require_data
+from conftest import PHOTOS
 from typer.testing import CliRunner
 
 from pgface import Pgface, identify, vector_index, verdicts
@@ -51,9 +51,10 @@ def test_a_threshold_of_more_decimals_never_puts_the_bar_under_it_or_the_rule() 
 
 
 @pytest.fixture
-def enrolled(pf: Pgface) -> Pgface:
-    assert not pf.people.enrol(require_data(PHOTOS / "people")).index.failures
-    return pf
+def database_url(enrolled_database_url: str) -> str:
+    """This module's tests start from the labelled people enrolled (conftest's `enrolled` is a
+    library of this same copy)."""
+    return enrolled_database_url
 
 
 def test_search_and_identify_give_verdicts_for_the_library_size(enrolled: Pgface) -> None:

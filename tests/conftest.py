@@ -51,10 +51,13 @@ def require_data(path: Path) -> Path:
 @pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (test.sh: `--dist loadgroup`), the tests of the indexed LFW library
-    run in one process, which indexes its 4,992 photos once (a minute or more on two cores)."""
+    run in one process, which indexes its 4,992 photos once (a minute or more on two cores).
+    They come first: the group is the longest piece of work (five minutes here), and begun last
+    it kept one process busy while the other had nothing left to run."""
     for item in items:
         if "lfw_library" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("lfw_library"))
+    items.sort(key=lambda item: "lfw_library" not in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture(scope="session")

@@ -105,6 +105,11 @@ def _counts(url: str) -> dict[str, int]:
     return {"photos": photos, "distinct": distinct, "half_written": half}
 
 
+def _faces(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM faces").fetchone()[0]
+
+
 def _cli(args: list[str], data: Path, models_dir: Path, **extra: str) -> subprocess.Popen:
     """`pgface ARGS` in a child process, on the own server's data folder."""
     env = {k: v for k, v in os.environ.items() if k not in ("PGFACE_DATABASE_URL",)}
@@ -230,7 +235,14 @@ def test_postgres_stopped_during_a_bulk_cli_index_is_one_line_at_once(
                                  "error: the embedded PostgreSQL is stopped")), err
     assert len(lines) <= 2, err  # the error, and at most the index's one-line footnote
     ensure_server(own_server)
-    assert _counts(url)["half_written"] == 0
+    counts = _counts(url)
+    assert counts["half_written"] == 0
+    # and what the run had stored, kept: its user learnt nothing of it, nor whether to start
+    # again from nothing
+    faces = _faces(url)
+    assert lines[-1].endswith(
+        f"; {counts['photos']} photos ({faces} faces) of this run were stored before that, and "
+        "are kept"), err
 
 
 def test_a_pool_that_waited_for_a_server_that_is_down_says_so(own_server: Path) -> None:

@@ -25,7 +25,7 @@ from test_engine import has_hnsw_index, lfw_subset
 from test_index import broken_library, failed_files, make_bad_files, table_counts
 
 from pgface import Pgface, Settings, engine, index_processes
-from pgface.errors import PgfaceError
+from pgface.errors import PgfaceError, counted
 from pgface.index import REBUILDING, Failure, IndexReport
 from pgface.index_processes import batch_size, threads_each
 from pgface.models.packs import sample_photos
@@ -298,6 +298,8 @@ def test_sigterm_stops_a_run_in_processes_as_ctrl_c_does(
         time.sleep(0.1)
     stored = table_counts(database_url)  # every photo whole (the helper checks face counts)
     assert 0 < stored[0] < PHOTOS_TO_STOP
+    assert (f"{said_as}: the {counted(stored[0], 'photo')} ({counted(stored[1], 'face')}) "
+            "stored until then are kept") in said, said
     again = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr
     assert table_counts(database_url)[0] == PHOTOS_TO_STOP

@@ -11,6 +11,7 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -19,6 +20,8 @@ from pgface import paths as fs_paths
 from pgface.cli.common import (
     COSINE,
     PATTERN,
+    RUN_STOPPED,
+    CutShort,
     JsonOption,
     MinQualityOption,
     OutputLost,
@@ -29,6 +32,7 @@ from pgface.cli.common import (
     escape_what_cannot_be_encoded,
     guarded_stdout,
     handle_errors,
+    interrupt_behind,
     open_library,
     out,
     path_argument,
@@ -189,14 +193,32 @@ def index(
     for pattern in exclude or []:  # a pattern that can match nothing (paths.exclude_problem)
         if (problem := fs_paths.exclude_problem(pattern)) is not None:
             raise typer.BadParameter(f"--exclude: {problem}")
-    with stopped_by_sigterm_as_by_ctrl_c(), open_library() as pf, \
-            IndexProgress(enabled=not (quiet or as_json)) as show:
-        if processes is not None:
-            pf.settings.index_processes = processes
-        report = (pf.index(paths, progress=show, prune=prune, reread=reread,
-                           exclude=exclude or []) if paths else IndexReport())
-        if pending:
-            report = _merged(report, pf.index_pending(progress=show))
+    show = IndexProgress(enabled=not (quiet or as_json))
+
+    def stopped_said() -> str:
+        stored = show.stored_so_far()
+        return RUN_STOPPED if stored is None else (
+            f"the {stored} stored until then are kept, a batch cut short rolled back; run it "
+            "again to go on")
+
+    try:
+        with stopped_by_sigterm_as_by_ctrl_c(stopped_said), open_library() as pf, show:
+            if processes is not None:
+                pf.settings.index_processes = processes
+            report = (pf.index(paths, progress=show, prune=prune, reread=reread,
+                               exclude=exclude or []) if paths else IndexReport())
+            if pending:
+                report = _merged(report, pf.index_pending(progress=show))
+    except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        raise
+    except Exception as exc:
+        # a database stopped or lost, a disk full: its user learnt nothing of what the run had
+        # stored (kept, each batch committed whole) and whether to start again from nothing
+        stored = show.stored_so_far()
+        if stored is None or interrupt_behind(exc) is not None:
+            raise
+        raise CutShort(exc, f"{stored} of this run were stored before that, and are kept"
+                       ) from exc
     if as_json:
         print_json(report_dict(report))
     else:

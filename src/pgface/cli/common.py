@@ -235,9 +235,19 @@ MinQualityOption = Annotated[float | None, typer.Option(
                            "docs/benchmarks-quality.md).")]
 
 
+class CutShort(Exception):
+    """A run's failure after it had stored part of its work: said with what it keeps."""
+
+    def __init__(self, failure: BaseException, kept: str) -> None:
+        super().__init__(f"{failure}; {kept}")
+        self.failure, self.kept = failure, kept
+
+
 def error_line(exc: BaseException) -> str:
     """What went wrong, for the `error:` line: the message of a domain error as it is; for the
     rest (database, settings, files), a sentence that says what to do where there is one."""
+    if isinstance(exc, CutShort):
+        return f"{error_line(exc.failure)}; {exc.kept}"
     first = (str(exc).strip().splitlines() or [""])[0]
     if isinstance(exc, PgfaceError):  # settings too (config.InvalidSettings)
         return str(exc)
@@ -256,16 +266,19 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM during a run: it stops as Ctrl-C stops it (its cleanup runs)."""
 
 
+RUN_STOPPED = ("what was stored until then is kept, a batch cut short rolled back; run it "
+               "again to go on")
+
+
 @contextmanager
 def stopped_by_sigterm_as_by_ctrl_c(
-        said: str = "what was stored until then is kept, a batch cut short rolled back; run "
-                    "it again to go on") -> Iterator[None]:
+        said: str | Callable[[], str] = RUN_STOPPED) -> Iterator[None]:
     """A run stopped by SIGTERM (systemd, `kill`, a container stopping) winds down as Ctrl-C
     does: a batch cut short rolls back, indexing processes are stopped and waited for, and
-    the command exits 143 (Ctrl-C: 130), saying SAID. Killed outright by the signal, the
-    processes were left to notice on their own, and Python's resource tracker warned of
-    "leaked semaphore objects"; a backup's pg_dump went on and left its partial file for
-    good."""
+    the command exits 143 (Ctrl-C: 130), saying SAID (called then, where it is a function).
+    Killed outright by the signal, the processes were left to notice on their own, and
+    Python's resource tracker warned of "leaked semaphore objects"; a backup's pg_dump went on
+    and left its partial file for good."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signals reach the main thread only (a test runner's thread, say)
         return
@@ -277,12 +290,12 @@ def stopped_by_sigterm_as_by_ctrl_c(
     try:
         yield
     except KeyboardInterrupt as exc:  # Ctrl-C said nothing: its user never learnt a run goes on
-        stopped(exc, f": {said}")
+        stopped(exc, f": {said() if callable(said) else said}")
     except Exception as exc:  # its clean-up's failure (interrupt_behind)
         interrupt = interrupt_behind(exc)
         if interrupt is None:
             raise
-        stopped(interrupt, f": {said}")
+        stopped(interrupt, f": {said() if callable(said) else said}")
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -28,6 +28,15 @@ class IndexProgress:
             console=err, disable=not (enabled and err.is_terminal),
         )
         self.task = self.progress.add_task(label, total=None, rate="", stage=label)
+        self.report: IndexReport | None = None  # the run's, as its last batch left it
+
+    def stored_so_far(self) -> str | None:
+        """What the run stored and committed before it stopped, which stays: None where it
+        stored nothing, or had handled every file (what failed after that says so itself)."""
+        report = self.report
+        if report is None or not report.indexed or report.files_done >= report.files:
+            return None
+        return f"{counted(report.indexed, 'photo')} ({counted(report.faces, 'face')})"
 
     def __enter__(self) -> IndexProgress:
         self.progress.__enter__()
@@ -37,6 +46,7 @@ class IndexProgress:
         self.progress.__exit__(*exc)
 
     def __call__(self, report: IndexReport, failure: Failure | None) -> None:
+        self.report = report
         if failure is not None:
             say_failure(failure)
             return

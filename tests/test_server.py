@@ -214,6 +214,15 @@ def test_a_folder_copied_or_moved_while_its_server_runs_is_told_from_the_origina
         with pytest.raises(EmbeddedServerError, match=said):
             refused(copy)
     assert server.server_status(data)["running"]  # the original's server was left alone
+    # the original renamed since: the copy took its server for a stale one and failed to start
+    # on the socket's lock file it had copied (`lock file ... already exists`)
+    data.rename(moved)
+    said_moved = said.replace(str(data), str(moved))
+    for refused in (server.ensure_server, server.stop_server, server.server_status):
+        with pytest.raises(EmbeddedServerError, match=said_moved):
+            refused(copy)
+    assert (copy / "pgdata" / "postmaster.pid").exists()  # not taken for a stale one
+    moved.rename(data)
     server.stop_server(data)
     _wait_stopped(data)
     # Moved (renamed) while it runs: found where it is, and stopped there.

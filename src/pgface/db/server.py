@@ -306,8 +306,12 @@ def _postmaster(pgdata: Path, lines: list[str]) -> str:
     A postmaster works in its data folder: its working folder is this one wherever the
     folder was moved or renamed since it started (it runs on there). A copy's commands all
     went to the original's server: a rename made through the copy renamed in the original
-    library, and `pgface db stop` of the copy stopped the original's (probe ops61). Where
-    the working folder cannot be read (no /proc), by the data folder postmaster.pid names."""
+    library, and `pgface db stop` of the copy stopped the original's (probe ops61). A copy's
+    postmaster.pid is the original's, line for line (pid, folder, start time, port): so told
+    wherever the original was moved or renamed since (by the folder the file names, a copy
+    whose original was renamed took its server for a stale one, then failed to start on the
+    socket's lock file it had copied). Where the working folder cannot be read (no /proc),
+    by the data folder postmaster.pid names."""
     pid = int(lines[0])
     if (state := _proc(pid)) != "postgres":
         return state
@@ -322,16 +326,16 @@ def _postmaster(pgdata: Path, lines: list[str]) -> str:
     here = pgdata.stat()
     if (works_in.st_dev, works_in.st_ino) == (here.st_dev, here.st_ino):
         return "postgres"
-    try:
-        there = os.stat(named)
-    except OSError:
-        return "other"
-    return "copied" if (there.st_dev, there.st_ino) == (works_in.st_dev, works_in.st_ino) \
-        else "other"
+    theirs = _pidfile(Path(f"/proc/{pid}/cwd") / "postmaster.pid") or []
+    return "copied" if [line.strip() for line in theirs[:4]] == \
+        [line.strip() for line in lines[:4]] else "other"
 
 
 def _copied_error(pgdata: Path, lines: list[str]) -> EmbeddedServerError:
-    other = Path(lines[1].strip())
+    try:  # where the original is now (renamed since, say): its server works there
+        other = Path(os.readlink(f"/proc/{int(lines[0])}/cwd"))
+    except (OSError, ValueError):
+        other = Path(lines[1].strip())
     return EmbeddedServerError(
         f"{pgdata / 'postmaster.pid'} names PostgreSQL pid {lines[0].strip()}, which runs in "
         f"{other}: {pgdata.parent} was copied from {other.parent} while its server ran, and a "

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ from pgface.cli import app as cli_app
 from pgface.clustering import ClusterReport
 from pgface.db import api_keys
 from pgface.db.people_history import PEOPLE_LOCK
+from pgface.db.server import stop_server
 from pgface.errors import InvalidInputError
 from pgface.library import Pgface
 from pgface.models.analysis import FaceAnalyzer
@@ -237,6 +239,42 @@ def test_uploads_moved_with_their_data_folder_are_found_where_they_are_now(
         # and deleted, its file goes with it
         assert client.delete(f"/api/photos/{found[0]}").json()["files_failed"] == []
         assert not kept[0].exists()
+
+
+def test_a_data_folder_copied_keeps_its_own_uploads(
+        models_dir: Path, analyzer: FaceAnalyzer, work_dir: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Left alone after probe ops61: a data folder copied (`cp -a`, its server stopped)
+    showed the original's uploaded files, by the paths its rows had kept: deleted in the
+    original, or the original gone, the copy's own file was a 404."""
+    folder = Path(tempfile.mkdtemp(prefix="pgface-copy-", dir=work_dir))
+    folder.chmod(0o755)  # as root the server runs as the pgface user, which must enter it
+    original, copy = folder / "data", folder / "copy"
+    photo = require_data(PHOTOS / "queries") / "obama1.jpg"
+    try:
+        with TestClient(create_app(Settings(data_dir=original, models_dir=models_dir),
+                                   analyzer)) as client:
+            photo_id = client.post("/api/photos", files=upload(photo)).json()["photo"]["id"]
+        stop_server(original)
+        subprocess.run(["cp", "-a", str(original), str(copy)], check=True)
+        caplog.set_level(logging.WARNING, "pgface")
+        for _ in range(2):  # said at the first start only
+            with TestClient(create_app(Settings(data_dir=copy, models_dir=models_dir),
+                                       analyzer)) as client:
+                shown = client.get(f"/api/photos/{photo_id}").json()
+                assert Path(shown["path"]).parent == (copy / "uploads").resolve(), shown
+        assert caplog.text.count("1 photo uploaded in the upload folder of the data folder "
+                                 "this one was copied from") == 1, caplog.text
+        [theirs] = (original / "uploads").iterdir()
+        theirs.unlink()  # deleted in the original
+        with TestClient(create_app(Settings(data_dir=copy, models_dir=models_dir),
+                                   analyzer)) as client:
+            assert client.get(f"/api/photos/{photo_id}/image").status_code == 200
+            assert not client.get(f"/api/photos/{photo_id}").json()["missing"]
+    finally:
+        for data in (original, copy):
+            stop_server(data)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_several_photos_in_one_part_name_are_refused_and_a_lost_upload_file_comes_back(

@@ -100,22 +100,27 @@ def upload_dir(settings: Settings) -> Path:
 
 def rehome_uploads(pf: Pgface, settings: Settings) -> None:
     """At the server's start: uploaded photos whose files are in this upload folder, recorded
-    in another that is gone (store.rehome_uploads), recorded here. Said in the log; a failure
-    (a role that may only read) leaves them as they were, said too."""
+    in another that is gone, or, with the embedded server, in another data folder this one was
+    copied from (store.rehome_uploads), recorded here. Said in the log; a failure (a role that
+    may only read) leaves them as they were, said too."""
     folder = upload_dir(settings)
     if not folder.is_dir():
         return
     try:
         with pf.pool.connection() as conn, conn.transaction():
-            moved = store.rehome_uploads(conn, folder.resolve())
+            gone, copied = store.rehome_uploads(conn, folder.resolve(), pf.embedded)
     except Exception as exc:  # noqa: BLE001 (the server serves on; they show as missing)
         log.warning("the upload folder %s was not matched with the uploads recorded elsewhere: "
                     "%s", loggable(str(folder)), loggable(" ".join(str(exc).split())))
         return
-    if moved:
+    if gone:
         log.warning("%s uploaded in another folder, which is gone, found in the upload folder "
                     "%s (the data folder moved, or a library restored here): recorded there",
-                    counted(moved, "photo"), loggable(str(folder)))
+                    counted(gone, "photo"), loggable(str(folder)))
+    if copied:
+        log.warning("%s uploaded in the upload folder of the data folder this one was copied "
+                    "from, found in this one's, %s: recorded there (the copy's uploads are its "
+                    "own)", counted(copied, "photo"), loggable(str(folder)))
 
 
 def _photo_or_404(pf: Pgface, photo_id: int) -> tuple[dict, list[dict]]:

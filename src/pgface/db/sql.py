@@ -647,6 +647,9 @@ WHERE regexp_replace(pp.path, '^.*/', '') = ANY(%(names)s) AND pp.photo_id <> AL
 # and a suffix, as an upload's is named (api.photos): the data folder moved or copied, or a
 # library restored into another. Read by content (photos.sha256 is unique): a start of the
 # server reads as many rows as it keeps uploads, not a scan of every path of the library.
+# An upload's path in the upload folder of the data folder this one was copied from: the
+# copy's row names its own file instead (store.rehome_uploads).
+FORGET_FOREIGN_UPLOAD_PATH = "DELETE FROM photo_paths WHERE photo_id = %s AND path_bytes = %s"
 UPLOADS_ELSEWHERE = r"""
 SELECT pp.path_bytes, pp.photo_id, ph.sha256
 FROM photos ph JOIN photo_paths pp ON pp.photo_id = ph.id

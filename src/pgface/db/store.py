@@ -595,26 +595,40 @@ def record_kept_copy(conn: psycopg.Connection, photo_id: int, sha256: bytes,
 UPLOAD_NAME = re.compile(r"[0-9a-f]{64}\.[a-z0-9]+")  # an upload's file: its sha256 and a suffix
 
 
-def rehome_uploads(conn: psycopg.Connection, folder: Path) -> int:
+def rehome_uploads(conn: psycopg.Connection, folder: Path, own_database: bool = False
+                   ) -> tuple[int, int]:
     """Uploads whose kept file is in FOLDER, the upload folder, while their recorded path is in
     another whose file is gone (the data folder moved or copied, a library restored into
     another with its upload folder copied, as `db restore` says to): recorded at FOLDER, as a
     move is. Every such photo was shown `missing` and its image was a 404, its file beside
-    the server (probe ops61). Returns how many."""
+    the server (probe ops61). Where the database is this folder's own (OWN_DATABASE: the
+    embedded server's, in the data folder), those whose file is still there too: the data
+    folder was copied, and the copy showed the original's files, gone with the original or
+    an upload deleted there. Returns how many of each: (gone there, still there)."""
     kept_here = [bytes.fromhex(entry.name[:64]) for entry in os.scandir(folder)
                  if UPLOAD_NAME.fullmatch(entry.name)]
     if not kept_here:
-        return 0
+        return 0, 0
     rows = conn.execute(sql.UPLOADS_ELSEWHERE,
                         [kept_here, str(folder).rstrip("/") + "/"]).fetchall()
-    moved = 0
+    gone = copied = 0
+    done: set[int] = set()  # a photo with paths in several other folders: recorded here once
     for raw, photo_id, sha256 in rows:
         kept = folder / paths.from_bytes(bytes(raw)).name
-        if paths.exists(bytes(raw)) or not kept.is_file():
-            continue  # there still (a server of that folder keeps it), or not copied here
-        record_kept_copy(conn, photo_id, bytes(sha256), kept)
-        moved += 1
-    return moved
+        there = paths.exists(bytes(raw))
+        if (there and not own_database) or not kept.is_file() or photo_id in done:
+            continue  # kept by a server of that folder on a shared database, or not copied
+        done.add(photo_id)
+        if not there:
+            record_kept_copy(conn, photo_id, bytes(sha256), kept)
+            gone += 1
+            continue
+        # the original's file, which its library may delete: this copy's takes its place
+        record_paths(conn, [Sighting(bytes(sha256), str(kept))])
+        conn.execute(sql.FORGET_FOREIGN_UPLOAD_PATH, [photo_id, bytes(raw)])
+        conn.execute(sql.REFRESH_DISPLAY_PATHS, [[photo_id]])
+        copied += 1
+    return gone, copied
 
 
 def paths_of_photo(conn: psycopg.Connection, photo_id: int) -> list[Path]:

@@ -228,6 +228,7 @@ def test_postgres_stopped_during_a_bulk_cli_index_is_one_line_at_once(
     _, err = indexing.communicate(timeout=600)
     assert indexing.returncode == 1
     assert "Traceback" not in err and "PoolTimeout" not in err, err
+    assert "from Python" not in err, err  # the library's advice to a Python caller
     lines = err.splitlines()
     # stopped in a batch's statement, or between batches: said before the pool's wait for a
     # connection (the run waited its 30 s, then "no database connection became free in time")

@@ -30,7 +30,7 @@ from pgface import paths
 from pgface.config import Settings
 from pgface.db.connection import database_error
 from pgface.errors import PgfaceError, describe, more_room, out_of_memory, without_passwords
-from pgface.library import Pgface
+from pgface.library import FROM_PYTHON, Pgface
 from pgface.paths import terminal_safe
 from pgface.search import MAX_TOP
 
@@ -51,8 +51,10 @@ def box_text(bbox: Sequence[float]) -> str:
 
 def say_error(exc: BaseException) -> None:
     """The one `error:` line of a command that failed (error_line says what)."""
-    # no part of a database URL's password, whatever the error quotes (errors.without_passwords)
-    err.print(f"[red]error:[/red] {shown(without_passwords(error_line(exc)))}", markup=True,
+    # no part of a database URL's password, whatever the error quotes (errors.without_passwords);
+    # no advice to a Python caller (`db stop` said "from Python: close() this Pgface")
+    line = without_passwords(error_line(exc)).replace(FROM_PYTHON, "")
+    err.print(f"[red]error:[/red] {shown(line)}", markup=True,
               highlight=False,
               soft_wrap=True)
 

@@ -9,6 +9,7 @@ import importlib.resources
 import json
 import logging
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -31,7 +32,14 @@ from pgface import PersonConflict, Pgface, Settings, library
 from pgface.cli import app
 from pgface.db import people_store, sql, store
 from pgface.db.connection import DatabaseError, migrate, migrations
-from pgface.errors import ImageError, InvalidInputError, ModelPackError, PgfaceError
+from pgface.errors import (
+    ContentError,
+    ImageError,
+    InvalidInputError,
+    ModelPackError,
+    NotFoundError,
+    PgfaceError,
+)
 from pgface.library import LINK_GONE_MISSING, build_analyzer
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
@@ -1523,6 +1531,51 @@ def test_pgface_takes_settings_only() -> None:
     # a dict was taken, and failed at the first call: "'dict' object has no attribute ..."
     with pytest.raises(TypeError, match="takes a pgface.Settings, not a dict"):
         Pgface({"threshold": 0.3})  # type: ignore[arg-type]
+    # and every error pgface raises on purpose is a PgfaceError, as the README says (probe
+    # pyapi62: a plain TypeError); an analyzer of another type failed at the first call
+    with pytest.raises(InvalidInputError, match="takes a pgface.Settings, not a str"):
+        Pgface("/srv/pgface")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="analyzer is a pgface FaceAnalyzer .*, not a "
+                       "str"):
+        Pgface(analyzer="buffalo_l")  # type: ignore[arg-type]
+
+
+def test_the_python_api_checks_its_actor_and_its_faces_and_takes_any_bytes(pf: Pgface) -> None:
+    """Probe pyapi62: acting_as stored any actor (bytes as PostgreSQL's hex of them, a number,
+    a newline and a terminal's colour code as they were, a NUL as the database's error, ""
+    as the default); suggest left out a face id no face has, where every other verb on faces
+    says it is gone; a bytearray or memoryview of a photo's bytes was "not a photo"; a
+    content error lost its stat when pickled; a conflict told a Python caller the command
+    line's and HTTP's spellings only."""
+    for actor, said in ((b"app", "an actor is text"), (5, "an actor is text"),
+                        ("a\nb", "control characters"), ("a\x1b[31mRED", "control characters"),
+                        ("a\0b", "control characters"), ("", "cannot be blank"),
+                        ("  ", "cannot be blank"), ("x" * 201, "at most 200 characters")):
+        with pytest.raises(InvalidInputError, match=said):
+            pf.people.acting_as(actor)  # type: ignore[arg-type]
+    yao = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    pf.index([yao])
+    [face] = pf.photo_faces([yao])[str(yao.resolve())]
+    people = pf.people.acting_as("app:alice")
+    people.name_faces([face.face_id], "Yao")
+    assert pf.people.history()[0].actor == "app:alice"
+
+    assert list(pf.people.suggest([face.face_id])) == [face.face_id]
+    with pytest.raises(NotFoundError, match="no face with id 999999999") as gone:
+        pf.people.suggest([face.face_id, 999999999])
+    assert gone.value.missing == "face"
+
+    data = yao.read_bytes()
+    as_bytes = pf.search(data).to_dict()
+    for given in (bytearray(data), memoryview(data)):
+        assert pf.search(given).to_dict() == as_bytes
+
+    error = ContentError("a.jpg", "file is empty", os.stat(yao))
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.info) == (ContentError, str(error), error.info)
+
+    with pytest.raises(PersonConflict, match="move=True from Python"):
+        pf.people.name_faces([face.face_id], "Ming", refuse_held=True)
 
 
 def kept_face_counts(url: str, pack: str) -> dict[int, int]:

@@ -50,6 +50,9 @@ class ContentError(ImageError):
         super().__init__(source, reason)
         self.info = info
 
+    def __reduce__(self) -> tuple:  # with its stat too (ImageError's passed two arguments)
+        return type(self), (self.source, self.reason, self.info)
+
 
 # user:password@ in a URL, and password=... in a key=value connection string (quoted or not)
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^/\s]*@")
@@ -289,6 +292,11 @@ class InterpreterExiting(PgfaceError):
 
 class InvalidInputError(PgfaceError):
     """A value the user gave that pgface cannot use (a name with a NUL, a path too long)."""
+
+
+class InvalidTypeError(InvalidInputError, TypeError):
+    """An argument of a type pgface does not take (a dict for its Settings): a PgfaceError, as
+    every error pgface raises on purpose is, and a TypeError, as Python's own would be."""
 
 
 class PersonError(PgfaceError):

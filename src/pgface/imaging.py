@@ -338,7 +338,7 @@ def read_photo(path: Path, max_bytes: int, max_pixels: int,
 # A photo as the Python API takes it for search, compare, embed and identify: a file path, a
 # file's bytes, pixels as OpenCV and InsightFace hold them (a BGR uint8 array, as
 # `cv2.imread` or a video frame gives), or a Pillow image.
-PhotoInput = str | os.PathLike[str] | bytes | np.ndarray | Image.Image
+PhotoInput = str | os.PathLike[str] | bytes | bytearray | memoryview | np.ndarray | Image.Image
 
 
 def _looks_like_a_path(data: bytes, source: str) -> str:
@@ -382,6 +382,8 @@ def load_photo(photo: PhotoInput, name: str | None, max_bytes: int, max_pixels: 
     InvalidInputError, as a path argument's is. keep_side: a file's large JPEG decoded
     reduced, as decode_photo says (pixels given as an array or a Pillow image are taken as
     they are)."""
+    if isinstance(photo, bytearray | memoryview):  # a socket's or an object store's body
+        photo = bytes(photo)
     name = name or input_label(photo)
     try:
         return _load_photo(photo, name, max_bytes, max_pixels, timeout_s, keep_side)

@@ -28,7 +28,7 @@ from pgface.db.connection import (
     public_calls_said_plainly,
     server_identity,
 )
-from pgface.errors import ModelPackError, PgfaceError
+from pgface.errors import InvalidTypeError, ModelPackError, PgfaceError
 from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import (
     Failure,
@@ -175,8 +175,13 @@ class Pgface:
         # An analyzer may be shared between instances: its sessions are the costly part.
         if settings is not None and not isinstance(settings, Settings):
             # a dict was taken, and failed later: "'dict' object has no attribute ..."
-            raise TypeError(f"Pgface takes a pgface.Settings, not a {type(settings).__name__}"
-                            f": Pgface(Settings(threshold=0.3)), say")
+            raise InvalidTypeError(f"Pgface takes a pgface.Settings, not a "
+                                   f"{type(settings).__name__}: Pgface(Settings(threshold=0.3)),"
+                                   f" say")
+        if analyzer is not None and not isinstance(analyzer, FaceAnalyzer):
+            # taken, it failed at the first call: "'str' object has no attribute 'pack'"
+            raise InvalidTypeError(f"Pgface's analyzer is a pgface FaceAnalyzer (or None: the "
+                                   f"settings' pack), not a {type(analyzer).__name__}")
         self.settings = settings or Settings()
         self._analyzer = analyzer
         self._pool: ConnectionPool | None = None

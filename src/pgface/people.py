@@ -234,8 +234,10 @@ class People:
         self.last_change: int | None = None
 
     def acting_as(self, actor: str) -> People:
-        """The same verbs, recorded as made by `actor` ('cli:<user>', 'api:<key name>')."""
-        return People(self._pool, self.analyzer, self.settings, actor, self._library_notices)
+        """The same verbs, recorded as made by `actor` ('cli:<user>', 'api:<key name>'): text
+        of at most MAX_ACTOR_CHARS characters, with no control character."""
+        return People(self._pool, self.analyzer, self.settings, _checked_actor(actor),
+                      self._library_notices)
 
     @property
     def pool(self) -> ConnectionPool:
@@ -928,7 +930,7 @@ class People:
             which = "both people have" if len(names) == 2 else "several of them have"
             raise PersonConflict(
                 f"{which} names ({', '.join(quoted(n) for n in named)}): say which one the merged "
-                f"person keeps (--name on the command line, \"name\" over HTTP)",
+                f"person keeps (--name on the command line, \"name\" over HTTP, name= from Python)",
                 {"names": named})
         return named[0] if named else None
 
@@ -1081,7 +1083,8 @@ def _held_conflict(name: str, held: Sequence[HeldFace], meanwhile: bool = False
                 "affected": list(people.values()), "meanwhile": True})
     return PersonConflict(
         f"naming these faces {quoted(name)} would move faces that people placed in: {who}; "
-        f"confirm the move (--move on the command line, \"move\": true over HTTP)",
+        f"confirm the move (--move on the command line, \"move\": true over HTTP, move=True "
+        f"from Python)",
         {"affected": list(people.values())})
 
 
@@ -1263,6 +1266,28 @@ def _folder_name_text(name: str) -> str:
         return os.fsencode(name).decode("utf-8")
     except (UnicodeError, ValueError):
         return name
+
+
+MAX_ACTOR_CHARS = 200
+
+
+def _checked_actor(actor: str) -> str:
+    """ACTOR as given, or refused saying why: bytes were recorded as PostgreSQL's hex form of
+    them, a number as its digits, a newline or a terminal's colour code as it was (shown so by
+    `pgface people history`), a NUL was the database's error, and "" became the default."""
+    if not isinstance(actor, str):
+        raise InvalidInputError(f"an actor is text ('app:alice'), not {type(actor).__name__} "
+                                f"{actor!r:.40}")
+    if not _storable(actor) or any(unicodedata.category(c) == "Cc" for c in actor):
+        raise InvalidInputError(f"an actor cannot contain control characters or invalid "
+                                f"Unicode: '{refused_text(actor)}'")
+    if not actor.strip():
+        raise InvalidInputError(f"an actor cannot be blank ({actor!r}): say who makes the "
+                                f"changes ('app:alice')")
+    if len(actor) > MAX_ACTOR_CHARS:
+        raise InvalidInputError(f"an actor is at most {MAX_ACTOR_CHARS} characters, not "
+                                f"{len(actor):,}: {actor[:40]!r}...")
+    return actor
 
 
 def _clean_name(name: str) -> str:

@@ -10,6 +10,7 @@ import logging
 import re
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import psycopg
 import pytest
 from conftest import LFW, require_data
 from fastapi.testclient import TestClient
+from pgvector.psycopg import register_vector
 
 import pgface
 from pgface import Pgface, engine, vector_index
@@ -387,3 +389,44 @@ def test_clustering_and_identify_same_through_the_index_as_exact(
     assert answers == [[(f.person_id, f.similarity, [c.person_id for c in f.candidates])
                         for f in r.faces] for r in through_index]
     assert sum(f.person_id is not None for r in exact for f in r.faces) >= 12
+
+
+def test_a_photo_another_stored_and_a_third_deleted_meanwhile_is_stored_again(
+        database_url: str) -> None:
+    """Probe hostile62: uploads of one new photo racing a delete of it answered 500 now and
+    then: a store found the row another store had just committed (its insert did nothing),
+    read its id, and the delete committed before the store recorded its path there (a
+    foreign key violation on photo_paths). The store keeps the row it found from a delete
+    until it commits; one deleted before it looked is stored again, as new. A trigger that
+    sleeps in the store, between the two, makes the window wide enough to hit each time."""
+    model, vector = "trial", np.ones(512, dtype=np.float32) / np.sqrt(512)
+
+    def row(path: str) -> store.PhotoRow:
+        face = store.FaceRow(vector, [0, 0, 10, 10], [1.0] * 10, 0.9, b"jpeg")
+        return store.PhotoRow(hashlib.sha256(b"raced").digest(), path, 1, 10, 10, None, [face])
+
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        register_vector(admin)
+        store.add_photos(admin, [row("/photos/first.jpg")], model)  # another upload's, done
+        admin.execute("CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                      "PERFORM pg_sleep(1.5); RETURN NEW; END $$")
+        admin.execute("CREATE TRIGGER slow BEFORE INSERT ON photo_analyses FOR EACH ROW "
+                      "EXECUTE FUNCTION slow()")
+    with psycopg.connect(database_url) as storing, \
+            psycopg.connect(database_url, autocommit=True) as deleting:
+        register_vector(storing)
+
+        def delete_meanwhile() -> float:
+            time.sleep(0.5)  # the store has read the photo's id, and sleeps in the trigger
+            started = time.monotonic()
+            deleting.execute("DELETE FROM photos WHERE sha256 = %s", [row("").sha256])
+            return time.monotonic() - started
+
+        with ThreadPoolExecutor(1) as pool:
+            waited = pool.submit(delete_meanwhile)
+            store.add_photos(storing, [row("/photos/second.jpg")], model)
+            storing.commit()
+            assert waited.result() > 0.5  # the delete waited for the store to commit
+    with psycopg.connect(database_url) as conn:  # deleted after the store: nothing left over
+        assert conn.execute("SELECT count(*) FROM photos").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM photo_paths").fetchone()[0] == 0

@@ -118,6 +118,10 @@ LEFT JOIN photo_analyses a ON a.photo_id = ph.id AND a.model = %(model)s
 WHERE ph.sha256 = ANY(%(hashes)s)
 """
 PHOTO_IDS_BY_SHA256 = "SELECT sha256, id FROM photos WHERE sha256 = ANY(%s)"
+# The same, each row kept until the transaction ends (a delete of it waits): a photo another
+# upload or run had just stored, deleted before this one recorded its path there, failed that
+# insert on the foreign key (store.add_photos).
+PHOTO_IDS_BY_SHA256_KEPT = PHOTO_IDS_BY_SHA256 + " FOR KEY SHARE"
 # The pack's analysis of each photo; a photo another indexer analysed first returns nothing,
 # so its faces are stored once.
 INSERT_ANALYSES = """

@@ -173,9 +173,22 @@ def add_photos(
     inserted = {bytes(sha): pid for pid, sha in conn.execute(sql.INSERT_PHOTOS, columns)}
     others = [p.sha256 for p in photos if p.sha256 not in inserted]
     ids = dict(inserted)
-    if others:
-        ids.update((bytes(sha), pid)
-                   for sha, pid in conn.execute(sql.PHOTO_IDS_BY_SHA256, [others]))
+    while others:
+        # Stored by another (it committed first): each kept from a delete until this commits.
+        # One deleted in between (the insert found it, the select no more) is stored again,
+        # as new: its path's insert failed on the foreign key, a 500 (probe hostile62).
+        found = {bytes(sha): pid for sha, pid in conn.execute(sql.PHOTO_IDS_BY_SHA256_KEPT,
+                                                               [others])}
+        ids.update(found)
+        gone = {sha for sha in others if sha not in found}
+        if not gone:
+            break
+        again = [p for p in photos if p.sha256 in gone]
+        stored_now = {bytes(sha): pid for pid, sha in conn.execute(sql.INSERT_PHOTOS, [
+            [column[i] for i, p in enumerate(photos) if p.sha256 in gone] for column in columns])}
+        inserted.update(stored_now)
+        ids.update(stored_now)
+        others = [p.sha256 for p in again if p.sha256 not in stored_now]
     by_id = {ids[p.sha256]: p for p in photos if p.sha256 in ids}
     won = {r[0] for r in conn.execute(sql.INSERT_ANALYSES, [
         model, ANALYSIS_REVISION, list(by_id), [len(p.faces) for p in by_id.values()]])}

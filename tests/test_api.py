@@ -1640,6 +1640,16 @@ def test_a_move_into_a_person_renamed_or_merged_meanwhile_is_refused_not_made_an
         for bad_id in ("x", 0, -1, 2**70):  # no person's id (reprobe61: 409s "merged")
             bad = client.post("/api/people/name", json={**move, "expected_person_id": bad_id})
             assert bad.status_code == 422, bad.text
+        # "meanwhile" only where it was so (probe hostile62): a person who never had the name
+        # was "renamed meanwhile", an id no person ever had "merged or deleted meanwhile"
+        never = conflict(spec, client.post("/api/people/name", json={
+            "face_ids": f[4:5], "name": "Never Anyone", "expected_person_id": gamma["id"]}))
+        assert never["message"] == (f"not named 'Never Anyone': person {gamma['id']} is named "
+                                    f"'Gamma', not 'Never Anyone'; nothing was named"), never
+        nobody = conflict(spec, client.post("/api/people/name", json={
+            "face_ids": f[4:5], "name": "Never Anyone", "expected_person_id": 999_999_999}))
+        assert nobody["message"] == ("not named 'Never Anyone': no person has id 999999999; "
+                                     "nothing was named"), nobody
 
         # what a 404 says is missing
         gone = client.post(f"/api/people/{gamma['id']}/remove", json={"face_ids": [10**9]})

@@ -1053,15 +1053,21 @@ def _check_ids_to(name: str, given: object, what: str, value_fits: Callable[[obj
 def _reached_elsewhere(conn: psycopg.Connection, name: str, expected_id: int,
                        reached: tuple[int, str] | None) -> PersonConflict:
     """A naming into the person EXPECTED_ID, whose name NAME reaches REACHED by now (another
-    person, or nobody: no one to move the faces into, and a new person would take them)."""
+    person, or nobody: no one to move the faces into, and a new person would take them).
+    "Meanwhile" only where it was so: a renaming the history holds, an id a person had (an
+    id never given was "merged or deleted meanwhile", a name the person never had was
+    "renamed meanwhile": probe hostile62)."""
     row = ps.get_person(conn, expected_id)  # an id in range: name_faces checked it
     now = None if row is None else {"person_id": expected_id, "name": row["name"]}
     if row is None:
-        what = f"person {expected_id} was merged or deleted meanwhile"
-    elif row["name"] is None:
-        what = f"person {expected_id} is unnamed now (renamed meanwhile)"
+        what = (f"person {expected_id} was merged or deleted meanwhile"
+                if ps.person_id_given(conn, expected_id) else f"no person has id {expected_id}")
+    elif people_history.was_named(conn, expected_id, name):
+        is_now = "unnamed" if row["name"] is None else quoted(row["name"])
+        what = f"person {expected_id} is {is_now} now (renamed meanwhile)"
     else:
-        what = f"person {expected_id} is {quoted(row['name'])} now (renamed meanwhile)"
+        is_now = "unnamed" if row["name"] is None else f"named {quoted(row['name'])}"
+        what = f"person {expected_id} is {is_now}, not {quoted(name)}"
     elsewhere = f"; {quoted(name)} names person {reached[0]} now" if reached else ""
     return PersonConflict(f"not named {quoted(name)}: {what}{elsewhere}; nothing was named",
                           {"expected_now": now})

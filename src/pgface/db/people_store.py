@@ -26,6 +26,12 @@ CLUSTER = "cluster"  # clustering put it there: a full re-cluster may change it
 
 INSERT_PERSON = "INSERT INTO people (name) VALUES (%s) RETURNING id"
 GET_PERSON = "SELECT id, name, hidden, created_at, updated_at FROM people WHERE id = %s"
+# Whether an id was ever given to a person (not above the last the people's ids reached).
+PERSON_ID_GIVEN = """
+SELECT %s <= coalesce((SELECT last_value FROM pg_sequences
+                       WHERE schemaname = current_schema() AND sequencename = 'people_id_seq'),
+                      0)
+"""
 PERSON_BY_NAME = "SELECT id, name, hidden, created_at, updated_at FROM people WHERE name = %s"
 # The people whose names are NAME in other letter case: lower case, with final sigma as sigma
 # and sharp s as "ss", as Python's casefold has them (migration 0027 indexes this expression;
@@ -437,6 +443,11 @@ def create_person(conn: psycopg.Connection, name: str | None) -> int:
 def get_person(conn: psycopg.Connection, person_id: int) -> dict | None:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(GET_PERSON, [person_id]).fetchone()
+
+
+def person_id_given(conn: psycopg.Connection, person_id: int) -> bool:
+    """Whether PERSON_ID was ever a person's (one gone since was merged or deleted)."""
+    return bool(conn.execute(PERSON_ID_GIVEN, [person_id]).fetchone()[0])
 
 
 def person_by_name(conn: psycopg.Connection, name: str) -> dict | None:

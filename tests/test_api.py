@@ -844,6 +844,18 @@ def test_bad_requests_get_clear_json_errors_and_the_server_keeps_serving(
         merge = http.post("/api/people/merge", content=b'{"target": 1}',
                           headers={"content-type": "application/merge-patch+json"})
         assert (merge.status_code, error_of(merge)) == (422, "field 'source' is required")
+        # a field of several forms (an id, a name, a list of them) named as itself, with what
+        # each form wanted: it was "field 'source.int' ...; field 'source.str' ...; field
+        # 'source.list[union[int,str]]' ..." (probe hostile62)
+        merge = http.post("/api/people/merge", json={"source": [], "target": 1})
+        assert (merge.status_code, error_of(merge)) == (
+            422, "field 'source' is none of the forms it takes: Input should be a valid integer "
+                 "| Input should be a valid string | List should have at least 1 item after "
+                 "validation, not 0"), error_of(merge)
+        merge = http.post("/api/people/merge", json={"source": [1, [2]], "target": 1})
+        assert error_of(merge).startswith("field 'source' is none of the forms it takes: "
+                                          "Input should be a valid integer | "), error_of(merge)
+        assert "field 'source.1' is none of the forms" in error_of(merge), error_of(merge)
         # Still serving: a good photo within the limits is searched.
         small = io.BytesIO()
         Image.open(obama).resize((400, 400)).save(small, "JPEG", quality=80)

@@ -97,6 +97,17 @@ _DOMAIN: list[tuple[type[Exception], int, str]] = [
 ]
 
 
+# A step of pydantic's `loc` that names a branch of a union (`int`, `str`,
+# `list[union[int,str]]`, `function-after[...]`), not a field: "field 'source.int'" named no
+# field there is (probe hostile62).
+_UNION_BRANCH = re.compile(r"(int|str|float|bool|none|[a-z_-]+\[.*\])")
+
+
+def _field_loc(loc: tuple) -> tuple:
+    return tuple(part for part in loc if not (isinstance(part, str)
+                                              and _UNION_BRANCH.fullmatch(part)))
+
+
 def _where(loc: tuple) -> str:
     kind = {"query": "query parameter", "path": "path parameter", "body": "field",
             "header": "header", "cookie": "cookie"}.get(str(loc[0]), str(loc[0]))
@@ -112,10 +123,16 @@ def validation_message(exc: RequestValidationError, content_type: str = "",
     and where (it was "field '29' JSON decode error": the offset taken for a field's name),
     and JSON sent as text/plain or a form names the Content-Type to send (it was "request
     body Input should be a valid dictionary")."""
-    parts = []
+    parts: list[str | tuple] = []  # a tuple: a union field's place, said once at the end
+    branches: dict[tuple, list[str]] = {}  # a union field's: each form it failed as
     media = content_type.split(";")[0].strip().lower()
     for error in exc.errors():
         loc = tuple(error.get("loc", ("body",)))
+        if (field := _field_loc(loc)) != loc:
+            if field not in branches:
+                parts.append(field)
+            branches.setdefault(field, []).append(str(error.get("msg", "invalid")))
+            continue
         msg = str(error.get("msg", "invalid"))
         if error.get("type") == "json_invalid":  # FastAPI's loc is ("body", the offset)
             reason = (error.get("ctx") or {}).get("error", "")
@@ -144,7 +161,10 @@ def validation_message(exc: RequestValidationError, content_type: str = "",
             msg = ("must be a file: a part with a filename (this one was read as a text field; "
                    "a part naming its file only as filename*= is read so)")
         parts.append(f"{_where(loc)} {msg}")
-    return "; ".join(parts) or "invalid request"
+    said = [part if isinstance(part, str) else
+            f"{_where(part)} is none of the forms it takes: {' | '.join(branches[part])}"
+            for part in parts]
+    return "; ".join(said) or "invalid request"
 
 
 class ClientErrorsLogged(HttpMiddleware):

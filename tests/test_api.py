@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import io
 import json
@@ -844,6 +845,14 @@ def test_bad_requests_get_clear_json_errors_and_the_server_keeps_serving(
         merge = http.post("/api/people/merge", content=b'{"target": 1}',
                           headers={"content-type": "application/merge-patch+json"})
         assert (merge.status_code, error_of(merge)) == (422, "field 'source' is required")
+        # a compressed body is not decoded: it was read as JSON ("'utf-8' codec can't decode
+        # byte 0x8b"), and a plain body labelled gzip was acted on (probe hostile62)
+        for body in (gzip.compress(b'{"target": 1}'), b'{"source": 1, "target": 1}'):
+            coded = http.post("/api/people/merge", content=body, headers={
+                "content-type": "application/json", "content-encoding": "gzip"})
+            assert (coded.status_code, error_of(coded)) == (
+                415, "a body sent with Content-Encoding: 'gzip' is not read: send it "
+                     "uncompressed (no Content-Encoding)"), coded.text
         # a field of several forms (an id, a name, a list of them) named as itself, with what
         # each form wanted: it was "field 'source.int' ...; field 'source.str' ...; field
         # 'source.list[union[int,str]]' ..." (probe hostile62)

@@ -56,6 +56,7 @@ STATUS_CODES: dict[int, str] = {
     408: "body_timeout",
     409: "conflict",
     413: "too_large",
+    415: "unsupported_encoding",
     422: "invalid_request",
     500: "internal",
     503: "unavailable",

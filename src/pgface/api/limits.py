@@ -142,6 +142,15 @@ class BodyLimit(HttpMiddleware):
                                                       (b"connection", b"close")]}
             await send(message)
 
+        encoding = headers.get(b"content-encoding", b"").decode("latin-1").strip()
+        if encoding and encoding.lower() != "identity":
+            # not decoded: a gzip body was "the body's JSON cannot be read ('utf-8' codec
+            # can't decode byte 0x8b)", a plain one labelled gzip was acted on (hostile62)
+            cut_short = True  # refused unread
+            await error_response(415, f"a body sent with Content-Encoding: {encoding[:40]!r} "
+                                      f"is not read: send it uncompressed (no "
+                                      f"Content-Encoding)")(scope, receive, tracking_send)
+            return
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             cut_short = True  # refused unread: said Connection: close (it read on, probe reprobe23)
             await error_response(413, _TooLarge(self.max_bytes, photo_bytes,

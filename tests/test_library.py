@@ -1830,3 +1830,12 @@ def test_add_ups_of_the_kept_counts_wait_for_each_other_and_for_an_erase(
         assert conn.execute("SELECT count(*) FROM person_face_counts WHERE person_id = %s",
                             [erased.id]).fetchone()[0] == 0
     assert_pages_in_order(pf, database_url, "buffalo_sc")
+
+
+def test_a_reference_longer_than_any_name_is_not_echoed_whole(pf: Pgface) -> None:
+    """Probe hostile62: a 60,000-character person reference came back whole in the 404's
+    message (and the log's line): no person's name is longer than 200 characters."""
+    with pytest.raises(NotFoundError) as gone:
+        pf.people.rename("x" * 60_000, "Anyone")
+    assert str(gone.value) == f"no person named 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' and " \
+                              f"{60_000 - 40:,} characters more"

@@ -1173,7 +1173,11 @@ def _person_faces(conn: psycopg.Connection, rows: Sequence[dict]) -> list[Person
 
 def _quoted(value: object) -> str:
     """A name for a message, quoted: bytes that are not UTF-8 as `\\xNN`, as paths show them
-    (repr wrote a name typed with byte 0xff as '\\udcff')."""
+    (repr wrote a name typed with byte 0xff as '\\udcff'). One longer than any name may be
+    (MAX_NAME_CHARS), which no person can have, cut short: a 60,000-character reference was
+    echoed whole (probe hostile62)."""
+    if isinstance(value, str) and len(value) > MAX_NAME_CHARS:
+        return f"{_quoted(value[:40])} and {len(value) - 40:,} characters more"
     if isinstance(value, str):
         try:
             return f"'{readable(value)}'"

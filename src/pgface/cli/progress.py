@@ -29,14 +29,16 @@ class IndexProgress:
         )
         self.task = self.progress.add_task(label, total=None, rate="", stage=label)
         self.report: IndexReport | None = None  # the run's, as its last batch left it
+        self.before = (0, 0)  # photos and faces of the runs before it (index, then --pending)
 
     def stored_so_far(self) -> str | None:
         """What the run stored and committed before it stopped, which stays: None where it
         stored nothing, or had handled every file (what failed after that says so itself)."""
         report = self.report
-        if report is None or not report.indexed or report.files_done >= report.files:
+        if report is None or report.files_done >= report.files:
             return None
-        return f"{counted(report.indexed, 'photo')} ({counted(report.faces, 'face')})"
+        photos, faces = self.before[0] + report.indexed, self.before[1] + report.faces
+        return f"{counted(photos, 'photo')} ({counted(faces, 'face')})" if photos else None
 
     def __enter__(self) -> IndexProgress:
         self.progress.__enter__()
@@ -46,6 +48,9 @@ class IndexProgress:
         self.progress.__exit__(*exc)
 
     def __call__(self, report: IndexReport, failure: Failure | None) -> None:
+        if self.report is not None and report is not self.report:  # the next run's
+            self.before = (self.before[0] + self.report.indexed,
+                           self.before[1] + self.report.faces)
         self.report = report
         if failure is not None:
             say_failure(failure)

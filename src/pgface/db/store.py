@@ -615,9 +615,10 @@ def rehome_uploads(conn: psycopg.Connection, folder: Path, own_database: bool = 
     another with its upload folder copied, as `db restore` says to): recorded at FOLDER, as a
     move is. Every such photo was shown `missing` and its image was a 404, its file beside
     the server (probe ops61). Where the database is this folder's own (OWN_DATABASE: the
-    embedded server's, in the data folder), those whose file is still there too: the data
-    folder was copied, and the copy showed the original's files, gone with the original or
-    an upload deleted there. Returns how many of each: (gone there, still there)."""
+    embedded server's, in the data folder), those whose file is still there too, in the
+    upload folder of another data folder: this one was copied from it, and showed the
+    original's files, gone with the original or an upload deleted there. Returns how many of
+    each: (gone there, still there)."""
     kept_here = [bytes.fromhex(entry.name[:64]) for entry in os.scandir(folder)
                  if UPLOAD_NAME.fullmatch(entry.name)]
     if not kept_here:
@@ -629,7 +630,11 @@ def rehome_uploads(conn: psycopg.Connection, folder: Path, own_database: bool = 
     for raw, photo_id, sha256 in rows:
         kept = folder / paths.from_bytes(bytes(raw)).name
         there = paths.exists(bytes(raw))
-        if (there and not own_database) or not kept.is_file() or photo_id in done:
+        # still there: taken over only from the upload folder of another data folder (one
+        # holding pgdata), never from a folder of the user's that holds copies of uploads
+        theirs = paths.from_bytes(bytes(raw)).parent.parent / "pgdata" / "PG_VERSION"
+        if (there and not (own_database and theirs.is_file())) or not kept.is_file() \
+                or photo_id in done:
             continue  # kept by a server of that folder on a shared database, or not copied
         done.add(photo_id)
         if not there:

@@ -30,7 +30,7 @@ from typer.testing import CliRunner
 
 from pgface import PersonConflict, Pgface, Settings, library
 from pgface.cli import app
-from pgface.db import people_store, sql, store
+from pgface.db import api_keys, people_store, sql, store
 from pgface.db.connection import DatabaseError, migrate, migrations
 from pgface.errors import (
     ContentError,
@@ -1550,7 +1550,7 @@ def test_the_python_api_checks_its_actor_and_its_faces_and_takes_any_bytes(pf: P
     for actor, said in ((b"app", "an actor is text"), (5, "an actor is text"),
                         ("a\nb", "control characters"), ("a\x1b[31mRED", "control characters"),
                         ("a\0b", "control characters"), ("", "cannot be blank"),
-                        ("  ", "cannot be blank"), ("x" * 201, "at most 200 characters")):
+                        ("  ", "cannot be blank"), ("x" * 301, "at most 300 characters")):
         with pytest.raises(InvalidInputError, match=said):
             pf.people.acting_as(actor)  # type: ignore[arg-type]
     yao = next(p for p in sample_photos() if p.name == "yaoming.jpg")
@@ -1559,6 +1559,10 @@ def test_the_python_api_checks_its_actor_and_its_faces_and_takes_any_bytes(pf: P
     people = pf.people.acting_as("app:alice")
     people.name_faces([face.face_id], "Yao")
     assert pf.people.history()[0].actor == "app:alice"
+    # the HTTP API's actor: "api:" and a key's name of the longest a key may have
+    longest = "api:" + "k" * api_keys.MAX_KEY_NAME_CHARS
+    pf.people.acting_as(longest).rename("Yao", "Yao Ming")
+    assert pf.people.history()[0].actor == longest
 
     assert list(pf.people.suggest([face.face_id])) == [face.face_id]
     with pytest.raises(NotFoundError, match="no face with id 999999999") as gone:

@@ -1278,7 +1278,8 @@ def _folder_name_text(name: str) -> str:
         return name
 
 
-MAX_ACTOR_CHARS = 200
+# room for the HTTP API's "api:" before a key's name of at most api_keys.MAX_KEY_NAME_CHARS
+MAX_ACTOR_CHARS = 300
 
 
 def _checked_actor(actor: str) -> str:

@@ -17,7 +17,6 @@ from psycopg_pool import ConnectionPool
 from pgface import engine, verdicts
 from pgface.db import people_store as ps
 from pgface.db import store
-from pgface.errors import NotFoundError
 from pgface.models.analysis import Face
 from pgface.models.quality import below
 from pgface.search import Match
@@ -287,13 +286,6 @@ def suggest_people(pool: ConnectionPool, face_ids: Sequence[int], limit: float |
     with pool.connection() as conn:
         packs = ps.face_packs(conn, list(face_ids))
         conn.commit()
-    # a face deleted meanwhile was left out of the answer, unsaid, where every other verb on
-    # faces says it is gone (probe pyapi62)
-    known = {int(i) for ids_of_pack in packs.values() for i in ids_of_pack}
-    if missing := sorted(set(face_ids) - known):
-        shown = ", ".join(str(i) for i in missing[:10])
-        more = f" and {len(missing) - 10:,} more" if len(missing) > 10 else ""
-        raise NotFoundError(f"no face with id {shown}{more}", "face")
     suggested: dict[int, list[Candidate]] = {}
     for model, ids_of_pack in packs.items():
         index = engine.index_at_scale(pool, model)

@@ -767,8 +767,14 @@ class People:
         """For stored faces: the people each most likely is (up to five, best first), from
         the faces people hold; for reviewing a cluster or an unassigned face."""
         limit = None if threshold is None else check_similarity("threshold", threshold)
-        return suggest_people(self.pool, face_id_list(face_ids), limit,
-                              self.settings.match_threshold, self.settings.ef_search)
+        ids = face_id_list(face_ids)
+        suggested = suggest_people(self.pool, ids, limit, self.settings.match_threshold,
+                                   self.settings.ef_search)
+        # a face no face has (deleted meanwhile) was left out of the answer, unsaid, where
+        # every other verb on faces says it is gone (probe pyapi62)
+        if missing := sorted(set(ids) - set(suggested)):
+            raise NotFoundError(f"no face with id {_ids(missing)}", "face")
+        return suggested
 
     @whole
     def search(self, photo: PhotoInput, top: int | None = None, threshold: float | None = None,
@@ -1289,9 +1295,7 @@ def _checked_actor(actor: str) -> str:
     if not isinstance(actor, str):
         raise InvalidInputError(f"an actor is text ('app:alice'), not {type(actor).__name__} "
                                 f"{actor!r:.40}")
-    if not _storable(actor) or any(unicodedata.category(c) == "Cc" for c in actor):
-        raise InvalidInputError(f"an actor cannot contain control characters or invalid "
-                                f"Unicode: '{refused_text(actor)}'")
+    _refuse_control_characters("an actor", actor)
     if not actor.strip():
         raise InvalidInputError(f"an actor cannot be blank ({actor!r}): say who makes the "
                                 f"changes ('app:alice')")
@@ -1299,6 +1303,14 @@ def _checked_actor(actor: str) -> str:
         raise InvalidInputError(f"an actor is at most {MAX_ACTOR_CHARS} characters, not "
                                 f"{len(actor):,}: {actor[:40]!r}...")
     return actor
+
+
+def _refuse_control_characters(what: str, text: str) -> None:
+    """InvalidInputError where TEXT holds a control character or what PostgreSQL cannot store
+    (a NUL, a lone surrogate), WHAT naming it."""
+    if not _storable(text) or any(unicodedata.category(c) == "Cc" for c in text):
+        raise InvalidInputError(f"{what} cannot contain control characters or invalid "
+                                f"Unicode: '{refused_text(text)}'")
 
 
 def _clean_name(name: str) -> str:
@@ -1312,9 +1324,7 @@ def _clean_name(name: str) -> str:
     # the name as given: a newline or tab is a control character too, not a space to collapse
     # (a folder "New<newline>Line" was enrolled as "New Line"); and before the blank check, a
     # byte that is not UTF-8 alone was "blank", not what it is
-    if not _storable(spaced) or any(unicodedata.category(c) == "Cc" for c in name):
-        raise InvalidInputError(f"a person's name cannot contain control characters or "
-                                f"invalid Unicode: '{refused_text(name)}'")
+    _refuse_control_characters("a person's name", name)
     if all(unicodedata.category(c) in _INVISIBLE for c in spaced):
         raise InvalidInputError(f"a person's name cannot be blank: {name!r} has no character "
                                 f"that shows")

@@ -21,11 +21,11 @@ from pgface.models.packs import sample_photos
 from pgface.people import delete_uploads
 
 
-def table_files(conn: psycopg.Connection, work_dir: Path) -> list[Path]:
+def table_files(conn: psycopg.Connection, server_dir: Path) -> list[Path]:
     """Every file of this database under the session server's data folder (tests/conftest.py),
     after a checkpoint has written what is in shared buffers to them."""
     conn.execute("CHECKPOINT")
-    pgdata = work_dir / "server" / "pgdata"
+    pgdata = server_dir / "pgdata"
     oid = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()"
                        ).fetchone()[0]
     folder = pgdata / "base" / str(oid)
@@ -67,7 +67,7 @@ def needles_of(conn: psycopg.Connection, face_ids: list[int]) -> dict[str, bytes
 
 
 def test_erase_leaves_no_byte_and_no_upload(settings: Settings, analyzer: FaceAnalyzer,
-                                            pf: Pgface, work_dir: Path, tmp_path: Path) -> None:
+                                            pf: Pgface, server_dir: Path, tmp_path: Path) -> None:
     group = require_data(PHOTOS / "queries" / "obama_and_biden.jpg")
     uploads = tmp_path / "uploads"
     settings = settings.model_copy(update={"upload_dir": uploads})
@@ -83,7 +83,7 @@ def test_erase_leaves_no_byte_and_no_upload(settings: Settings, analyzer: FaceAn
 
         with pf.pool.connection() as conn:
             theirs, others = needles_of(conn, obama), needles_of(conn, biden)
-            files = table_files(conn, work_dir)
+            files = table_files(conn, server_dir)
             erased_id = conn.execute("SELECT id FROM people WHERE name = 'obama'").fetchone()[0]
             assert conn.execute("SELECT count(*) FROM person_face_counts WHERE person_id = %s",
                                 [erased_id]).fetchone()[0] > 0
@@ -103,7 +103,7 @@ def test_erase_leaves_no_byte_and_no_upload(settings: Settings, analyzer: FaceAn
         # Nor the counts the people page keeps for them (migration 0018): only their id.
         assert conn.execute("SELECT count(*) FROM person_face_counts WHERE person_id = %s",
                             [erased_id]).fetchone()[0] == 0
-        files = table_files(conn, work_dir)
+        files = table_files(conn, server_dir)
         stored = {Path(p).name for (p,) in conn.execute("SELECT path FROM photos")}
     assert stored == set(kept)
     assert found_in(files, theirs) == set()

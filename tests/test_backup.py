@@ -843,6 +843,45 @@ def test_two_restores_at_once_into_an_empty_library_do_not_both_succeed(
     assert second.replaced == first.counts
 
 
+def test_a_restore_waits_a_moment_for_a_session_that_is_ending(
+        pf: Pgface, settings: Settings, other_url: str, tmp_path: Path) -> None:
+    """A client that closed its connection as a restore began (a psql a script ran just
+    before) is listed until its backend has exited: the restore was refused for it ("1 other
+    session is connected"), now and then, in the test of two restores at once. Here the
+    session ends 0.2 s after the restore has connected; one that stays is still refused."""
+    import threading
+
+    pf.index(sample_photos())
+    pf.close()
+    archive = tmp_path / "library.dump"
+    backups.backup(settings.database_url, settings.db_schema, archive)
+    leaving = psycopg.connect(other_url, autocommit=True, application_name="a script's psql")
+
+    def close_once_the_restore_is_connected() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not leaving.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                [backups.RESTORING]).fetchone()[0]:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        leaving.close()
+
+    closing = threading.Thread(target=close_once_the_restore_is_connected)
+    closing.start()
+    try:
+        done = backups.restore(other_url, settings.db_schema, archive)
+    finally:
+        closing.join()
+        leaving.close()
+    assert done.counts.photos == len(library_state(other_url)["photos"]) > 0
+    with psycopg.connect(other_url) as staying:
+        staying.execute("SELECT 1")
+        started = time.monotonic()
+        with pytest.raises(backups.BackupError, match=r"1 other session is connected"):
+            backups.restore(other_url, settings.db_schema, archive, replace=True)
+        assert time.monotonic() - started >= backups.SESSIONS_ENDING_S
+
+
 def test_backup_and_restore_connect_where_pgface_does_with_the_users_libpq_variables(
         pf: Pgface, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A URL that leaves the host and port to PGHOST and PGPORT, as libpq allows: pgface's own

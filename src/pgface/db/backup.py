@@ -472,8 +472,8 @@ def _other_sessions(conn: psycopg.Connection) -> tuple[int, list[str]]:
     that has just closed its connection (a psql run a moment before) is listed until its
     backend has exited, milliseconds later: counted again for up to SESSIONS_ENDING_S before
     they are taken for sessions that stay. A restore was refused now and then for a session
-    already gone ("1 other session is connected"; the test of two restores at once, 2 runs
-    in 7)."""
+    already gone ("1 other session is connected": the test of two restores at once, which
+    closes a connection just before, failed so once in eight runs of its file)."""
     deadline = time.monotonic() + SESSIONS_ENDING_S
     while True:
         others, roles = conn.execute(sql.OTHER_SESSIONS, [RESTORING]).fetchone()

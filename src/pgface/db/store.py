@@ -628,11 +628,12 @@ def rehome_uploads(conn: psycopg.Connection, folder: Path, own_database: bool = 
     gone = copied = 0
     done: set[int] = set()  # a photo with paths in several other folders: recorded here once
     for raw, photo_id, sha256 in rows:
-        kept = folder / paths.from_bytes(bytes(raw)).name
+        recorded = paths.from_bytes(bytes(raw))
+        kept = folder / recorded.name
         there = paths.exists(bytes(raw))
         # still there: taken over only from the upload folder of another data folder (one
         # holding pgdata), never from a folder of the user's that holds copies of uploads
-        theirs = paths.from_bytes(bytes(raw)).parent.parent / "pgdata" / "PG_VERSION"
+        theirs = recorded.parent.parent / "pgdata" / "PG_VERSION"
         if (there and not (own_database and theirs.is_file())) or not kept.is_file() \
                 or photo_id in done:
             continue  # kept by a server of that folder on a shared database, or not copied

@@ -4,6 +4,8 @@ bytes, and databases of the previous schema migrate in place. Real PostgreSQL an
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import hashlib
 import importlib.resources
 import json
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import typing
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -1843,3 +1846,39 @@ def test_a_reference_longer_than_any_name_is_not_echoed_whole(pf: Pgface) -> Non
         pf.people.rename("x" * 60_000, "Anyone")
     assert str(gone.value) == f"no person named 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' and " \
                               f"{60_000 - 40:,} characters more"
+
+
+def _pgface_types(hint: object, seen: set[type]) -> None:
+    """Every class of pgface's own that `hint` names, and those its dataclasses' fields name."""
+    for arg in typing.get_args(hint):
+        _pgface_types(arg, seen)
+    if not isinstance(hint, type) or not hint.__module__.startswith("pgface") or hint in seen:
+        return
+    seen.add(hint)
+    if dataclasses.is_dataclass(hint):
+        for field_hint in typing.get_type_hints(hint).values():
+            _pgface_types(field_hint, seen)
+
+
+def test_what_the_public_calls_return_is_importable_from_pgface() -> None:
+    import pgface
+
+    # A user's type hints for what index, remove, cluster, enrol, history... return needed
+    # private modules (pgface.db.store.Removal, pgface.people.PersonFace): each result type,
+    # and each type its fields hold, is a public name of the package's own
+    returned: set[type] = set()
+    for api in (pgface.Pgface, pgface.People):
+        for name, call in vars(api).items():
+            if not name.startswith("_") and callable(call):
+                _pgface_types(typing.get_type_hints(call).get("return"), returned)
+    assert {pgface.IndexReport, pgface.SearchResult, pgface.Person} <= returned
+    for kind in sorted(returned, key=lambda kind: kind.__name__):
+        assert getattr(pgface, kind.__name__, None) is kind, f"{kind.__module__}.{kind.__name__}"
+        assert kind.__name__ in pgface.__all__
+    # and a type checker reads them: the block it reads imports each public name (it lacked
+    # InterpreterExiting, which mypy then took as an unknown attribute)
+    source = ast.parse((Path(pgface.__file__)).read_text())
+    (checked,) = [node for node in source.body if isinstance(node, ast.If)
+                  and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"]
+    assert {alias.asname or alias.name for node in checked.body
+            for alias in node.names} == set(pgface.__all__)

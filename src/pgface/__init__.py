@@ -35,13 +35,33 @@ _WHERE = {
     "UndoError": "pgface.people_history",
     "Comparison": "pgface.search", "Match": "pgface.search", "QueryFace": "pgface.search",
     "SearchResult": "pgface.search",
+    # what the calls return, and what their results hold (for a user's type hints)
+    "ClusterReport": "pgface.clustering",
+    "FileStamp": "pgface.db.store", "Removal": "pgface.db.store", "StoredFace": "pgface.db.store",
+    "EnrolReport": "pgface.enrolment",
+    "Candidate": "pgface.identify", "IdentifiedFace": "pgface.identify",
+    "PersonMatches": "pgface.identify", "TakenCandidate": "pgface.identify",
+    "Photo": "pgface.imaging",
+    "Failure": "pgface.index", "PhotoWarning": "pgface.index",
+    "Erasure": "pgface.people", "HeldFace": "pgface.people", "Naming": "pgface.people",
+    "PersonFace": "pgface.people", "PersonPhoto": "pgface.people",
+    "Change": "pgface.people_history",
 }
 
 __all__ = [
+    "Candidate",
+    "Change",
+    "ClusterReport",
     "Comparison",
     "DatabaseError",
     "DatabaseLost",
+    "EnrolReport",
+    "Erasure",
+    "Failure",
+    "FileStamp",
+    "HeldFace",
     "Identification",
+    "IdentifiedFace",
     "ImageError",
     "IndexReport",
     "InterpreterExiting",
@@ -49,6 +69,7 @@ __all__ = [
     "InvalidSettings",
     "Match",
     "ModelPackError",
+    "Naming",
     "NoFaceError",
     "NotFoundError",
     "OpenFilesError",
@@ -58,14 +79,22 @@ __all__ = [
     "Person",
     "PersonConflict",
     "PersonError",
+    "PersonFace",
+    "PersonMatches",
+    "PersonPhoto",
     "Pgface",
     "PgfaceError",
+    "Photo",
+    "PhotoWarning",
     "QueryFace",
     "ReadOnlyDatabase",
+    "Removal",
     "SearchResult",
     "Settings",
     "StatementCancelled",
     "StatementFailed",
+    "StoredFace",
+    "TakenCandidate",
     "UndoError",
     "open",
 ]
@@ -85,6 +114,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what a type checker and an IDE read
+    from pgface.clustering import ClusterReport
     from pgface.config import InvalidSettings, Settings
     from pgface.db.connection import (
         DatabaseError,
@@ -93,8 +123,11 @@ if TYPE_CHECKING:  # what a type checker and an IDE read
         StatementCancelled,
         StatementFailed,
     )
+    from pgface.db.store import FileStamp, Removal, StoredFace
+    from pgface.enrolment import EnrolReport
     from pgface.errors import (
         ImageError,
+        InterpreterExiting,
         InvalidInputError,
         ModelPackError,
         NoFaceError,
@@ -104,8 +137,21 @@ if TYPE_CHECKING:  # what a type checker and an IDE read
         PeopleBusyError,
         PgfaceError,
     )
-    from pgface.index import IndexReport
+    from pgface.identify import Candidate, IdentifiedFace, PersonMatches, TakenCandidate
+    from pgface.imaging import Photo
+    from pgface.index import Failure, IndexReport, PhotoWarning
     from pgface.library import Pgface, open
-    from pgface.people import Identification, People, Person, PersonConflict, PersonError
-    from pgface.people_history import UndoError
+    from pgface.people import (
+        Erasure,
+        HeldFace,
+        Identification,
+        Naming,
+        People,
+        Person,
+        PersonConflict,
+        PersonError,
+        PersonFace,
+        PersonPhoto,
+    )
+    from pgface.people_history import Change, UndoError
     from pgface.search import Comparison, Match, QueryFace, SearchResult

@@ -583,6 +583,11 @@ def test_people_enrol_reports_its_indexing(env: dict[str, str], tmp_path: Path) 
         "file": str(tmp_path / "people" / "loose.jpg"),
         "reason": "a photo in the enrolment folder itself is no one's: put it in a folder "
                   "named after its person"}]
+    # the summary counts enrolment's own failures with indexing's: it said "0 failed" under
+    # the failed lines it had just printed
+    human = runner.invoke(app, ["people", "enrol", str(tmp_path / "people")], env=env)
+    assert f"failed {tmp_path / 'people' / 'loose.jpg'}: " in human.stderr
+    assert "0 photos indexed, 1 already indexed, 2 failed" in human.stderr, human.stderr
 
 
 def test_compare_json(env: dict[str, str]) -> None:

@@ -555,7 +555,10 @@ def _say_enrolled(report: EnrolReport) -> None:
     if report.index is not None:
         err.print(f"{counted(report.index.indexed, 'photo')} indexed, "
                   f"{report.index.skipped} already indexed, "
-                  f"{len(report.index.failures)} failed", highlight=False)
+                  # enrolment's own failures too (a loose photo, a folder no name): each
+                  # was a `failed` line above, and the count said 0
+                  f"{len(report.index.failures) + len(report.failures)} failed",
+                  highlight=False)
 
 
 @people_app.command()

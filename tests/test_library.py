@@ -583,6 +583,10 @@ def test_cli_prune_and_remove_say_how_many(env: dict[str, str], pf: Pgface,
     target = next((library_folder / "obama").iterdir())
     (album / "best.jpg").symlink_to(target)
     assert runner.invoke(app, ["index", "--quiet", str(album)], env=env).exit_code == 0
+    # links no photo was indexed through are not the one named: one into /proc (the note
+    # said `-> /proc/5921`, the remove's own process: probe docsrun), one broken
+    (album / "system").symlink_to("/proc/self")
+    (album / "gone.jpg").symlink_to(album / "nothing-here.jpg")
     links = runner.invoke(app, ["remove", str(album)], env=env)
     assert links.exit_code == 0 and "0 paths forgotten" in links.stdout, links.output
     assert (f"note: {album} holds links ({album / 'best.jpg'} -> {target.resolve()}); a photo "

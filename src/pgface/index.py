@@ -239,15 +239,7 @@ PHOTOS_LIBRARY_ORIGINALS = frozenset({"originals", "masters"})
 
 
 OUTSIDE_FOLDER = "a link to a folder outside the allowed folders (not walked)"
-# The kernel's pseudo file systems: no photos there, and /proc's links of each process (its
-# cwd, its root) lead on to the whole machine: a link to /proc in a library walked every
-# folder the processes had open and indexed them (probe hostile20).
-KERNEL_FOLDERS = ("/proc", "/sys", "/dev")
 KERNEL_FOLDER = "a link to the system's folders (/proc, /sys, /dev hold no photos): not walked"
-
-
-def _kernel_folder(real: str) -> bool:
-    return any(real == top or real.startswith(top + "/") for top in KERNEL_FOLDERS)
 
 
 def passed_over(name: str, folder: bool, parent: str = "") -> bool:
@@ -405,7 +397,7 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                     if link and not _inside(real, roots):
                         failures.append(Failure(inside, OUTSIDE_FOLDER))
                         continue
-                    if link and _kernel_folder(real):
+                    if link and fs_paths.in_kernel_folder(real):
                         failures.append(Failure(inside, KERNEL_FOLDER))
                         continue
                     if real not in walked:

@@ -77,14 +77,29 @@ def link_place(path: PathLike) -> Path:
     return canonical(given.parent) / given.name if os.path.islink(given) else given
 
 
+# The kernel's pseudo file systems: no photos there, and /proc's links of each process (its
+# cwd, its root) lead on to the whole machine: a link to /proc in a library walked every
+# folder the processes had open and indexed them (probe hostile20).
+KERNEL_FOLDERS = ("/proc", "/sys", "/dev")
+
+
+def in_kernel_folder(real: str) -> bool:
+    """Whether the resolved path REAL is in one of KERNEL_FOLDERS, which indexing never walks."""
+    return any(real == top or real.startswith(top + "/") for top in KERNEL_FOLDERS)
+
+
 def first_link_inside(folder: PathLike, looked_at: int = 50_000) -> Path | None:
-    """The first symlink found under FOLDER (its links not followed), looking at no more
-    than LOOKED_AT entries; None where there is none (or the folder cannot be read)."""
+    """The first symlink found under FOLDER (its links not followed) that a photo could have
+    been indexed through: not broken, nor leading into KERNEL_FOLDERS (`remove`'s note named
+    `-> /proc/5921`, its own process, for a link to /proc/self: probe docsrun). Looks at no
+    more than LOOKED_AT entries; None where there is none (or the folder cannot be read)."""
     seen = 0
     for root, dirs, files in os.walk(folder, followlinks=False):
         for name in [*dirs, *files]:
-            if os.path.islink(os.path.join(root, name)):
-                return Path(root, name)
+            link = os.path.join(root, name)
+            if (os.path.islink(link) and os.path.exists(link)
+                    and not in_kernel_folder(os.path.realpath(link))):
+                return Path(link)
             seen += 1
             if seen >= looked_at:
                 return None

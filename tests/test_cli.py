@@ -905,6 +905,37 @@ def test_an_ascii_stdout_gets_escapes_and_dots_never_an_encoding_error(
         assert "\\u2026" not in narrow and len(set(map(len, rows))) == 1, narrow
 
 
+def test_an_ascii_table_cuts_a_name_between_its_escapes(env: dict[str, str]) -> None:
+    """Probe docsrun: in an ASCII locale a narrow column cut a name inside an escape, `zo\\xeb`
+    as `zo\\x.`, which reads as someone else's name: `search`'s person column, and any table
+    of names (`people list`, `people history`'s summaries)."""
+    ascii_runner = CliRunner(charset="ascii")
+    photo = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    assert runner.invoke(app, ["index", "--quiet", str(photo)], env=env).exit_code == 0
+    face_id = json.loads(runner.invoke(app, ["search", "--json", str(photo)], env=env).stdout
+                         )["faces"][0]["matches"][0]["face_id"]
+    name = "Zoë Ångström-Éléonore"
+    assert runner.invoke(app, ["people", "name", name, str(face_id)], env=env).exit_code == 0
+    broken = re.compile(r"\\(x(?![0-9a-f]{2})|u(?![0-9a-f]{4})|U(?![0-9a-f]{8}))")
+    for columns in range(24, 81, 2):
+        for args in (["search", str(photo)], ["people", "list"], ["people", "history"]):
+            done = ascii_runner.invoke(app, args, env={**env, "COLUMNS": str(columns)})
+            assert done.exit_code == 0, (args, done.output)
+            assert not broken.search(done.stdout), (args, columns, done.stdout)
+            rows = [line for line in done.stdout.splitlines() if line.startswith(("|", "+"))]
+            assert len(set(map(len, rows))) == 1, (args, columns, done.stdout)  # aligned
+        shown = ascii_runner.invoke(app, ["people", "list"], env={**env, "COLUMNS": str(columns)})
+        # each line of the name's cell is whole words of it, the last maybe a start of one
+        # and "...", as a path is cut
+        cell = [line.split("|")[2].strip() for line in shown.stdout.splitlines()
+                if line.startswith("|") and "-+-" not in line][1:]
+        words = "Zo\\xeb \\xc5ngstr\\xf6m-\\xc9l\\xe9onore".split()
+        for part in filter(None, cell):
+            *whole, last = part.split(" ")
+            assert set(whole) <= set(words) and (last in words or last.endswith("...") and any(
+                word.startswith(last[:-3]) for word in words)), (columns, cell)
+
+
 def test_a_name_from_an_ascii_locales_command_line_is_read_as_its_utf8_bytes(
         env: dict[str, str], pf: Pgface) -> None:
     """Probe cli31: under LC_ALL=C with PYTHONUTF8=0 Python holds "Zoë" of the command line as

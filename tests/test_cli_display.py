@@ -17,12 +17,15 @@ from typer.testing import CliRunner
 
 from pgface import paths
 from pgface.cli import app
-from pgface.cli.common import MAX_DRAWN_ROWS, encodable, print_rows
+from pgface.cli.common import encodable
 from pgface.cli.display import (
+    MAX_DRAWN_ROWS,
     MiddleEllipsis,
+    Words,
     below_floor_text,
     human_size,
     plain,
+    print_rows,
     shorten_middle,
 )
 from pgface.models.packs import sample_photos
@@ -246,3 +249,25 @@ def test_a_long_list_is_written_as_plain_columns_a_short_one_as_a_table(
     drawn = capsys.readouterr().out
     assert "┃" in drawn and "Person 499" in drawn and "-----" not in drawn
     assert "\x1b" not in drawn and "a\\x1b[31mred" in drawn  # a name put in by SQL: reprobe59
+
+
+def test_a_name_cell_wraps_at_spaces_and_cuts_a_long_word_between_characters() -> None:
+    """Words, the cell of a name or summary: wrapped where Rich wraps text, at its spaces; a
+    word wider than the column cut at its end between characters as they show (a letter with
+    its combining mark, a family emoji), with the ellipsis."""
+    name = f"Zoe\u0308 {FAMILY * 5} Ångström"
+    for width in range(3, cell_len(name) + 2):
+        table = Table(box=None, show_header=False, padding=0)
+        table.add_column(width=width)
+        table.add_row(Words(name))
+        buffer = io.StringIO()
+        Console(file=buffer, width=80).print(table)
+        lines = [line.rstrip() for line in buffer.getvalue().splitlines()]
+        assert all(cell_len(line) <= width for line in lines), (width, lines)
+        for line in lines:
+            head = line.removesuffix("…")
+            start = name.index(head.split(" ")[0])  # a line starts at a word
+            assert name[start:].startswith(head) and not splits_a_character(
+                name, start + len(head)), (width, lines)
+        if width >= cell_len(name):
+            assert lines == [name]

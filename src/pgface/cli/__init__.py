@@ -46,6 +46,7 @@ from pgface.cli.common import (
 from pgface.cli.db import db_app
 from pgface.cli.display import (
     MiddleEllipsis,
+    Words,
     below_floor_text,
     human_size,
     plain,
@@ -392,8 +393,8 @@ def search(
                                             strict=True):
             shown = (MiddleEllipsis(m.path, style="red", after="(missing: file gone)")
                      if m.missing else MiddleEllipsis(m.path))
-            table.add_row(*(cell for cell, kept in zip((similarity, name, shown, box), columns,
-                                                       strict=True) if kept))
+            cells = (similarity, Words(name), shown, box)
+            table.add_row(*(cell for cell, kept in zip(cells, columns, strict=True) if kept))
         out.print(table)
 
 

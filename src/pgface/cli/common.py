@@ -19,11 +19,9 @@ import click
 import psycopg
 import typer
 from pydantic_settings import SettingsError
-from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.segment import Segment
-from rich.table import Table
 from rich.text import Text
 
 from pgface import paths
@@ -134,41 +132,6 @@ class SafeConsole(Console):
 
 out = SafeConsole()
 err = SafeConsole(stderr=True)
-
-# Rows drawn as a Rich table at most; a longer list is written as plain aligned columns, a
-# few hundred lines at a time. Rich measures and draws each cell, about 1 ms a row here:
-# `people list --all` of 26,774 people wrote nothing for 20 s, then 1.9 MB at once, in 24-35 s
-# where its data took 0.5 s (probe scale57); plain, 20,000 rows take 0.4 s.
-MAX_DRAWN_ROWS = 500
-_PLAIN_ROWS_AT_ONCE = 500
-
-
-def print_rows(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """ROWS under COLUMNS on stdout: a table up to MAX_DRAWN_ROWS rows, plain aligned columns
-    (two spaces apart, a rule of dashes under the header) past it. Cells are shown as
-    SafeConsole shows text: control characters escaped, what the stream cannot encode as
-    backslash escapes; widths are measured on the text as shown."""
-    if len(rows) <= MAX_DRAWN_ROWS:
-        table = Table()
-        for column in columns:
-            table.add_column(column)
-        for row in rows:  # a cell is no text SafeConsole.print escapes: escaped here
-            table.add_row(*(terminal_safe(cell) for cell in row))
-        out.print(table)
-        return
-    shown = [[encodable(terminal_safe(cell), out.encoding) for cell in row] for row in rows]
-    widths = [max([cell_len(column)] + [cell_len(row[i]) for row in shown])
-              for i, column in enumerate(columns)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(cell + " " * (width - cell_len(cell))
-                         for cell, width in zip(cells, widths, strict=True)).rstrip()
-
-    out.out(line(columns), highlight=False)
-    out.out(line(["-" * width for width in widths]), highlight=False)
-    for start in range(0, len(shown), _PLAIN_ROWS_AT_ONCE):
-        out.out("\n".join(line(row) for row in shown[start:start + _PLAIN_ROWS_AT_ONCE]),
-                highlight=False)
 
 
 def writable(text: str, encoding: str | None) -> bool:

@@ -25,14 +25,15 @@ from pgface.cli.common import (
     out,
     path_argument,
     print_json,
-    print_rows,
     say_error,
     shown,
     stopped_by_sigterm_as_by_ctrl_c,
 )
 from pgface.cli.display import (
     MiddleEllipsis,
+    Words,
     below_floor_text,
+    print_rows,
     quality_text,
     working,
 )
@@ -580,7 +581,8 @@ def history(
     for column in ("id", "when", "who", "what", "undo"):
         table.add_column(column)
     for c in changes:
-        table.add_row(str(c.id), f"{c.at:%Y-%m-%d %H:%M:%S}", c.actor, c.summary, _undo_state(c))
+        table.add_row(str(c.id), f"{c.at:%Y-%m-%d %H:%M:%S}", Words(c.actor), Words(c.summary),
+                      _undo_state(c))
     out.print(table)
 
 

@@ -23,6 +23,7 @@ from pgface import Pgface, Settings
 from pgface.api import create_app
 from pgface.cli import app
 from pgface.db import api_keys
+from pgface.db import backup as backups
 from pgface.db import sql as pgsql
 from pgface.db.connection import DatabaseError, migrate, migrations
 from pgface.index import Indexer
@@ -462,3 +463,42 @@ def test_a_select_only_role_on_an_out_of_date_library_is_told_what_it_needs(
     assert re.search(f"the library in schema 'pgface' needs migration\\(s\\) {newest:04d} "
                      f"\\(this pgface is newer\\), and role '{name}' may not apply migration "
                      f"{newest:04d}_\\w+ in schema 'pgface'", said), said
+
+
+def test_a_backup_or_a_restore_as_the_first_command_moves_the_library_from_public(
+        plain_url: str, server_url: str, analyzer: FaceAnalyzer, models_dir: Path,
+        work_dir: Path, tmp_path: Path) -> None:
+    """Probe upgrade: on a library made before pgface had a schema, `db backup` as the first
+    command after an upgrade said "no pgface library in schema 'pgface' of this database:
+    nothing to back up", and `db restore` without --replace took the schema for empty and
+    restored another library beside the user's, left in public unread (its key, a library
+    that asked for one, no longer asked). Each moves it first, as every other command's first
+    open does: the backup holds it, and the restore refuses to replace it."""
+    settings = Settings(database_url=plain_url, models_dir=models_dir, data_dir=work_dir)
+    before = build_as_main(plain_url, analyzer, settings)
+    archive = tmp_path / "upgraded.dump"
+    report = backups.backup(plain_url, "pgface", archive)
+    assert (report.counts.photos, report.counts.faces, report.counts.people,
+            report.counts.api_keys) == (before["photos"], before["faces"], 1, 1)
+    with psycopg.connect(plain_url) as conn:
+        assert tables_in(conn, "public") == [] and tables_in(conn, "pgface") == ALL_TABLES
+
+    other = with_database(server_url, f"s_{uuid.uuid4().hex[:12]}")
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(psql.SQL("CREATE DATABASE {}").format(
+            psql.Identifier(conninfo_to_dict(other)["dbname"])))
+    try:
+        build_as_main(other, analyzer, settings.model_copy(update={"database_url": other}))
+        with pytest.raises(backups.BackupError, match=(
+                rf"the library holds {before['photos']} photos?, 1 pe.* and 1 API key; "
+                r"restore into an empty data folder, or give --replace")):
+            backups.restore(other, "pgface", archive)
+        with psycopg.connect(other) as conn:  # moved, and the user's library as it was
+            assert tables_in(conn, "public") == []
+            assert conn.execute("SELECT name FROM pgface.people").fetchall() == [("Yao Ming",)]
+        replaced = backups.restore(other, "pgface", archive, replace=True)
+        assert replaced.replaced is not None and replaced.replaced.api_keys == 1
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(psql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                psql.Identifier(conninfo_to_dict(other)["dbname"])))

@@ -170,10 +170,17 @@ class Words:
                 lines.append(word)
             else:
                 lines[-1] = f"{lines[-1]} {word}" if lines[-1] else word
-        shown = [line if cell_len(line) <= width
-                 else _first_cells(cut_units(line), width - cell_len(ellipsis))[0] + ellipsis
-                 if width > cell_len(ellipsis) else ellipsis[:width] for line in lines]
-        yield Text("\n".join(shown), no_wrap=True, overflow="crop")
+        yield Text("\n".join(_shorten_end(line, width, ellipsis) for line in lines),
+                   no_wrap=True, overflow="crop")
+
+
+def _shorten_end(text: str, width: int, ellipsis: str) -> str:
+    """TEXT in at most WIDTH terminal cells: its start and ELLIPSIS, cut between cut_units."""
+    if cell_len(text) <= width:
+        return text
+    if width <= cell_len(ellipsis):
+        return ellipsis[:width]
+    return _first_cells(cut_units(text), width - cell_len(ellipsis))[0] + ellipsis
 
 
 # Rows drawn as a Rich table at most; a longer list is written as plain aligned columns, a

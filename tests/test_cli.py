@@ -1358,3 +1358,40 @@ def test_a_cli_run_shows_no_warning_of_pillows_between_its_lines(
     warnings.warn_explicit("another library's", UserWarning, "elsewhere.py", 1,
                            module="elsewhere")
     assert [str(w.message) for w in recwarn] == ["another library's"]
+
+
+def test_a_change_says_the_name_it_replaced_and_a_person_hidden(env: dict[str, str]) -> None:
+    """Probe peopleops, two curators: `people rename 1 'Ann Veneman'` said "renamed Ann
+    Veneman" over the name another curator had given a moment before (history alone told);
+    faces named into a person another had hidden, or a merge into them, said "named Ada: 8
+    faces", and Ada was then in no list, with no word of where."""
+    players = next(p for p in sample_photos() if p.name == "players.jpg")
+    assert runner.invoke(app, ["index", "--quiet", str(players)], env=env).exit_code == 0
+    found = runner.invoke(app, ["search", "--json", str(players), "--top", "1"], env=env)
+    faces = [face["matches"][0]["face_id"] for face in json.loads(found.stdout)["faces"][:3]]
+    said = runner.invoke(app, ["people", "name", "Ada", str(faces[0])], env=env)
+    assert said.exit_code == 0 and "hidden" not in said.stdout, said.output
+    renamed = runner.invoke(app, ["people", "rename", "Ada", "Grace"], env=env)
+    assert renamed.exit_code == 0, renamed.output
+    assert renamed.stdout.startswith("renamed Grace (was Ada: `pgface people undo` gives "
+                                     "that name back): 1 face"), renamed.stdout
+    assert "was" not in runner.invoke(app, ["people", "rename", "Grace", "Grace"], env=env).stdout
+
+    assert runner.invoke(app, ["people", "hide", "Grace"], env=env).exit_code == 0
+    person = json.loads(runner.invoke(app, ["people", "show", "Grace", "--json"], env=env
+                                      ).stdout)["id"]
+    hidden = (f"; hidden (`people list --hidden` lists them, `pgface people unhide {person}` "
+              f"shows them again)")
+    named = runner.invoke(app, ["people", "name", "Grace", str(faces[1])], env=env)
+    assert named.exit_code == 0 and named.stdout.rstrip().endswith(hidden), named.stdout
+    # an unnamed person merged into a hidden one is hidden with them (docs/people.md)
+    split = runner.invoke(app, ["people", "split", "Grace", str(faces[1]), "--json"], env=env)
+    unnamed = json.loads(split.stdout)["id"]
+    merged = runner.invoke(app, ["people", "merge", str(unnamed), "Grace"], env=env)
+    assert merged.exit_code == 0 and merged.stdout.rstrip().endswith(hidden), merged.stdout
+    listed = runner.invoke(app, ["people", "list"], env=env)
+    assert "Grace" not in listed.stdout
+    assert "and 1 hidden person: --hidden lists them" in listed.stderr, listed.stderr
+    assert "Grace (hidden)" in runner.invoke(app, ["people", "list", "--hidden"], env=env).stdout
+    assert "hidden person" not in runner.invoke(app, ["people", "list", "--hidden"], env=env
+                                                ).stderr

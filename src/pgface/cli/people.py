@@ -117,13 +117,18 @@ def _print_people(found: list[Person]) -> None:
                  str(p.faces), str(p.photos)) for p in found])
 
 
-def _said(person: Person, what: str, as_json: bool) -> None:
+def _said(person: Person, what: str, as_json: bool, was: str = "") -> None:
+    """What a change made of PERSON: WHAT they are now ("renamed", "merged into"), WAS what
+    the line adds of them before it. A person who is hidden is said to be: faces named into
+    someone another curator had hidden, or a merge into them, said only "named Ada: 8 faces",
+    and Ada was then in no list (probe peopleops), as the web page says it (docs/http.md)."""
     if as_json:
         print_json(_person_dict(person))
-    else:
-        out.print(f"{what} {person.label}: {counted(person.faces, 'face')} in "
-                  f"{counted(person.photos, 'photo')}",
-                  highlight=False)
+        return
+    hidden = (f"; hidden (`people list --hidden` lists them, `pgface people unhide "
+              f"{person.id}` shows them again)" if person.hidden and what != "hid" else "")
+    out.print(f"{what} {person.label}{was}: {counted(person.faces, 'face')} in "
+              f"{counted(person.photos, 'photo')}{hidden}", highlight=False)
 
 
 @people_app.command("list")
@@ -156,6 +161,12 @@ def list_people(
         left_out = 0 if unnamed or looking else pf.people.page(
             named=False, hidden=hidden, limit=0)[1]
         to_review = pf.people.review(limit=0)[1] if hidden and left_out else left_out
+        # and the hidden people --hidden would add: a person hidden by another curator, faces
+        # named into them since, was in no list with no word of it (probe peopleops)
+        kinds = None if unnamed else True
+        hidden_left = 0 if hidden or looking else (
+            pf.people.page(named=kinds, hidden=True, limit=0)[1]
+            - pf.people.page(named=kinds, hidden=False, limit=0)[1])
     # nor the hidden people whose name holds the text (an empty table, no word of them)
     hidden_found = 0 if hidden else sum(p.hidden for p in found)
     found = [p for p in found if hidden or not p.hidden]
@@ -173,6 +184,9 @@ def list_people(
     if hidden_found:
         err.print(f"and {hidden_found:,} hidden {'person' if hidden_found == 1 else 'people'} "
                   f"whose name holds it: --hidden lists them", highlight=False)
+    if hidden_left:
+        err.print(f"and {hidden_left:,} hidden {'person' if hidden_left == 1 else 'people'}: "
+                  f"--hidden lists them", highlight=False)
 
 
 @people_app.command()
@@ -282,7 +296,15 @@ def rename(
     Example: pgface people rename 17 "Ada Lovelace"
     """
     with open_library() as pf:
-        _said(_people(pf).rename(person, new_name), "renamed", as_json)
+        people = _people(pf)
+        before = people.get(person)
+        # the name it replaces, guarded from here to the rename: another curator's rename a
+        # moment before was replaced with no word of it ("renamed Ann Veneman", probe
+        # peopleops); said, `people undo` gives it back
+        renamed = people.rename(before.id, new_name, expected_name=before.name)
+    was = ("" if before.name in (None, renamed.name) else
+           f" (was {before.name}: `pgface people undo` gives that name back)")
+    _said(renamed, "renamed", as_json, was)
 
 
 @people_app.command()

@@ -1680,6 +1680,45 @@ def test_a_rename_or_hide_on_a_persons_page_keeps_the_grids_selection_and_count_
         assert not errors, errors
 
 
+def test_a_person_unhidden_on_their_page_or_named_before_their_tile_loaded_is_on_the_grid(
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe webphone: Hide then Unhide on a person's page (a mis-tap undone at once) left
+    them out of the grid, its count one short, until a reload; so did an Unhide of someone
+    hidden before the grid loaded, and a name given to a person whose tile the grid had not
+    loaded yet (a match's person, named from the search view, in a library of more people
+    than a page): their tile could not be redrawn in place, and the grid was kept as it was,
+    its next page past where they sort now."""
+    with obama_and_biden_page(chromium, settings, analyzer, 360) as (
+            url, http, page, expect, errors):
+        ids, tiles, tile = four_people_on_the_grid(url, http, page, expect)
+        count, message = page.locator("#people-count"), page.locator("#message")
+        tile["Gamma"].press("Enter")
+        expect(page.locator("#person-title")).to_have_text("Gamma")
+        page.locator("#person-hide").click()
+        expect(message).to_contain_text("is hidden")
+        page.locator("#person-hide").click()
+        expect(message).to_contain_text("is shown again")
+        page.wait_for_timeout(500)  # the grid told of the change (gridEdited)
+        page.go_back()
+        expect(tiles).to_have_count(4)
+        expect(tile["Gamma"]).to_be_visible()
+        expect(count).to_have_text("4 people")
+
+        # hidden before the grid loaded, opened by its address and shown again there
+        assert http.post(f"/api/people/{ids['Delta']}/hide").status_code == 200
+        page.reload()
+        expect(tiles).to_have_count(3)
+        page.evaluate(f"location.hash = '#/people/{ids['Delta']}'")
+        expect(page.locator("#person-title")).to_have_text("Delta")
+        page.locator("#person-hide").click()
+        expect(message).to_contain_text("is shown again")
+        page.wait_for_timeout(500)
+        page.go_back()
+        expect(tiles).to_have_count(4)
+        expect(count).to_have_text("4 people")
+        assert not errors, errors
+
+
 def held_until(page, held: list, count: int) -> None:  # noqa: ANN001 - Playwright types
     """Waits until a route has held COUNT requests."""
     for _ in range(100):

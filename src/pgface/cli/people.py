@@ -397,7 +397,8 @@ def unhide(person: PersonArg, as_json: JsonOption = False) -> None:
 @people_app.command()
 @handle_errors
 def delete(person: PersonArg, as_json: JsonOption = False) -> None:
-    """Delete a person; their faces stay, unassigned (`cluster --full` may regroup them).
+    """Delete a person; their faces stay, unassigned (clustering may regroup them: `people
+    hide` keeps someone out of sight).
 
     Example: pgface people delete 23
     """

@@ -220,11 +220,15 @@ async function returnToPeople(lost = false) {
 // grid is shown or not. It waited for the next return to the grid: an answer that came after
 // Back (a slow network) left the grid as before the change for that visit, the person hidden
 // still there to select and merge (probe webpeople30). Else the grid is loaded again, at once
-// where it is shown.
+// where it is shown: so too for a person with no tile in it (on a page not loaded yet, or
+// hidden), who cannot be redrawn in place: a person named before their tile loaded sorted
+// before the pages still to load and never came, and one hidden then shown again on their
+// page was left out, the count one short (probe webphone).
 async function gridEdited(person, change) {
   const grid = people.grid;
   if (!grid || change === null) return;  // loading (as of the change, or newer), or no change
-  if (!grid.filter) {  // found by part of a name: a rename may take them out; loaded again
+  // (a grid of people found by part of a name is loaded again: a rename may take them out)
+  if (!grid.filter && people.tiles.has(person.id)) {
     const before = grid.mark;
     const mark = await markAfter(before, change);
     if (people.grid !== grid) return;  // loaded again meanwhile

@@ -292,12 +292,33 @@ def test_people_pages_stop_asking_after_a_failure_and_never_act_on_a_person_gone
         page.locator("#history-box summary").click()
         expect(page.locator("#history li").first).to_contain_text(LONG_NAME)
         assert scroll_width(page) <= 360, scroll_width(page)
+        # ... nor in the find box's count and note (probe webphone: 430 and 421 px), the note
+        # the grid's whole width, not one column of it
+        page.fill("#people-filter", LONG_NAME)
+        expect(page.locator("#people-count")).to_contain_text(f"with “{LONG_NAME}”")
+        assert scroll_width(page) <= 360, scroll_width(page)
+        page.fill("#people-filter", LONG_NAME + "z")
+        note = page.locator("#people-grid p")
+        expect(note).to_contain_text("Nobody's name has")
+        assert scroll_width(page) <= 360, scroll_width(page)
+        assert note.evaluate("p => p.offsetWidth") >= 250, note.evaluate("p => p.offsetWidth")
+        page.fill("#people-filter", "")
 
         # The review queue emptied: no title of the last person reviewed stays.
         http.post("/api/people/undo")  # the hide
+        with psycopg.connect(settings.database_url) as conn:  # ids of a library of thousands
+            conn.execute("SELECT setval(pg_get_serial_sequence('pgface.people', 'id'), 123456)")
         http.post("/api/people/cluster", json={})
         queue = http.get("/api/people/review?limit=100").json()["people"]
         assert queue, "clustering left nobody to review"
+        # an unnamed person's tile shows their whole name, the number theirs alone (on one
+        # line cut with an ellipsis, every tile read "Person …" at 360 px: probe webphone)
+        page.goto(f"{url}/#/people")
+        tile_name = page.locator(f".person-tile[data-person-id='{queue[0]['id']}'] .tile-name")
+        expect(tile_name).to_have_text(f"Person {queue[0]['id']}")
+        assert tile_name.evaluate("n => n.scrollWidth <= n.clientWidth && "
+                                  "n.scrollHeight <= n.clientHeight + 1"), tile_name.evaluate(
+            "n => [n.scrollWidth, n.clientWidth, n.scrollHeight, n.clientHeight]")
         for person in queue[1:]:
             http.post(f"/api/people/{person['id']}/hide")
         page.goto(f"{url}/#/review")

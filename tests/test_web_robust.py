@@ -1740,6 +1740,40 @@ def test_a_person_unhidden_on_their_page_or_named_before_their_tile_loaded_is_on
         assert not errors, errors
 
 
+def test_a_faces_name_in_the_photo_viewer_stays_inside_the_photo_on_a_phone(
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe webphone: a face's name was centred under its box whatever its place, so at
+    360 px a long name under a face near the photo's edge was cut by the dialog ("José da
+    Silva Pereira dos / antos de Oliveira"), and the dialog scrolled sideways."""
+    with obama_and_biden_page(chromium, settings, analyzer, 360) as (
+            url, http, page, expect, errors):
+        assert index_path(http, str(require_data(PHOTOS / "groups" / "bbt-6.jpg")))["indexed"]
+        photo = next(p for p in http.get("/api/photos").json()["photos"]
+                     if p["path"].endswith("bbt-6.jpg"))
+        faces = http.get(f"/api/photos/{photo['id']}").json()["faces"]
+        assert len(faces) >= 5, faces
+        person = None
+        for i, face in enumerate(faces):
+            named = http.post("/api/people/name", json={
+                "face_ids": [face["id"]], "name": f"José da Silva Pereira dos Santos {i}"})
+            person = person or named.json()["id"]
+        page.goto(f"{url}/#/people/{person}")
+        page.locator(".photo-tile").first.click()
+        frame = page.locator("#photo-frame")
+        expect(page.locator("#photo-dialog")).to_be_visible()
+        edges = frame.bounding_box()
+        for box in page.locator(".face-box").all():
+            box.focus()
+            label = box.locator(".face-label")
+            expect(label).to_be_visible()
+            shown = label.bounding_box()
+            assert (shown["x"] >= edges["x"] - 1
+                    and shown["x"] + shown["width"] <= edges["x"] + edges["width"] + 1), (
+                label.inner_text(), shown, edges)
+        assert page.locator("#photo-dialog").evaluate("d => d.scrollWidth <= d.clientWidth")
+        assert not errors, errors
+
+
 def held_until(page, held: list, count: int) -> None:  # noqa: ANN001 - Playwright types
     """Waits until a route has held COUNT requests."""
     for _ in range(100):

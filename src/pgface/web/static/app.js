@@ -877,8 +877,13 @@ async function openPhoto(photoId, faceId) {
     const boxes = photo.faces.map((f) => {
       const [x1, y1, x2, y2] = f.bbox;
       const name = f.person_name || (f.person_id ? `person ${f.person_id} (unnamed)` : "no person");
+      // The name under a box near the photo's left or right edge starts or ends at the box,
+      // else is centred on it: centred on a face at the edge of a phone's photo, a long name
+      // was cut by the dialog ("José da Silva Pereira dos / antos de Oliveira", probe webphone)
+      const centre = (x1 + x2) / 2 / photo.width;
+      const side = centre < 1 / 3 ? " label-left" : centre > 2 / 3 ? " label-right" : "";
       const box = el("button", {
-        type: "button", class: `face-box${f.id === faceId ? " highlight" : ""}`,
+        type: "button", class: `face-box${f.id === faceId ? " highlight" : ""}${side}`,
         "aria-label": name, "data-face-id": f.id,
         style: `left:${(100 * x1) / photo.width}%;top:${(100 * y1) / photo.height}%;` +
           `width:${(100 * (x2 - x1)) / photo.width}%;height:${(100 * (y2 - y1)) / photo.height}%`,

@@ -326,6 +326,8 @@ def test_people_pages_stop_asking_after_a_failure_and_never_act_on_a_person_gone
         page.locator("#review-hide").click()
         expect(page.locator("#review-progress")).to_contain_text("Nobody left to review")
         expect(page.locator("#review-title")).to_have_text("")
+        # the keyboard goes on from the message's Undo, not the page's start (probe webphone)
+        expect(page.locator("#message").get_by_role("button", name="Undo")).to_be_focused()
 
         # Keys required from here on, the page holding none: the grid's page fails once and
         # is not asked for again and again (it was, 50 times a second, while in view).

@@ -844,6 +844,7 @@ async function mergeGroupInto(group, person) {
     refreshHolders();  // the group's faces shown among the matches are the person's now
     showMessage(say`Merged ${personName(group)} into ${merged.name}: ${plural(merged.faces,
       "face")} now.`, "ok", undoOf(change));
+    focusMessage();  // the offer the keyboard was on is gone with its message (webphone)
   } catch (error) {
     showMessage(`Not merged: ${error.message}`);
   }

@@ -118,10 +118,11 @@ def _print_people(found: list[Person]) -> None:
 
 
 def _said(person: Person, what: str, as_json: bool, was: str = "") -> None:
-    """What a change made of PERSON: WHAT they are now ("renamed", "merged into"), WAS what
-    the line adds of them before it. A person who is hidden is said to be: faces named into
-    someone another curator had hidden, or a merge into them, said only "named Ada: 8 faces",
-    and Ada was then in no list (probe peopleops), as the web page says it (docs/http.md)."""
+    """What a change made of PERSON: WHAT it did ("renamed", "merged into"), the person, and
+    WAS, what they were before it where that is news. A person left hidden is said to be:
+    faces named into someone another curator had hidden, or a merge into them, said only
+    "named Ada: 8 faces", and Ada was then in no list (probe peopleops), as the web page says
+    it (docs/http.md)."""
     if as_json:
         print_json(_person_dict(person))
         return

@@ -103,16 +103,16 @@ def _library_counts(conn: psycopg.Connection, schema: str) -> LibraryCounts | No
     return LibraryCounts(*conn.execute(sql.LIBRARY_COUNTS).fetchone(), keys)
 
 
-def _move_from_public(url: str, schema: str) -> list[int]:
+def _move_library_from_public(url: str, schema: str) -> None:
     """A library made before pgface had a schema of its own (its tables in public, none in
-    SCHEMA) moved into SCHEMA and upgraded, as every other command's first open does; the
-    migrations applied. A backup as the first command after an upgrade said there was "no
-    pgface library" to back up, and a restore without --replace took the schema for empty and
-    restored another library beside the user's, left in public unread (probe upgrade)."""
+    SCHEMA) moved into SCHEMA and upgraded by migrate(), as every other command's first open
+    does. A backup as the first command after an upgrade said there was "no pgface library"
+    to back up, and a restore without --replace took the schema for empty and restored
+    another library beside the user's, left in public unread (probe upgrade)."""
     with psycopg.connect(url, autocommit=True) as conn:
         if not conn.execute(sql.LEGACY_PUBLIC_TABLES, [schema]).fetchone()[0]:
-            return []
-    return migrate(url, schema)
+            return
+    migrate(url, schema)
 
 
 _REFUSED = re.compile(r"pgface-refused: (.+)")
@@ -184,7 +184,7 @@ def backup(url: str, schema: str, destination: Path) -> BackupReport:
     partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
     conninfo, env = client_connection(url)
     try:
-        _move_from_public(url, schema)
+        _move_library_from_public(url, schema)
         with psycopg.connect(url, autocommit=True) as conn:
             # One snapshot for the counts and the archive: pg_dump takes the one exported here,
             # held open (this transaction) until it has its own. Idle meanwhile: a role's
@@ -398,7 +398,7 @@ def restore(url: str, schema: str, source: Path, replace: bool = False) -> Resto
                           f"{held}); set PGFACE_DB_SCHEMA to the one it was taken from")
     try:
         # before the sessions are counted: the move's own has ended by then
-        _move_from_public(url, schema)
+        _move_library_from_public(url, schema)
         with psycopg.connect(url, autocommit=True, application_name=RESTORING) as conn:
             # One restore of the library at a time, from here to its end (this connection
             # holds the lock): a second waited for nothing, took the first's psql for a

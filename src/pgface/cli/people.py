@@ -46,7 +46,7 @@ from pgface.cli.progress import (
     say_failure,
 )
 from pgface.clustering import CLUSTER_MARGIN, CLUSTER_SIMILARITY, MIN_NEIGHBOURS
-from pgface.errors import InvalidInputError, PgfaceError, counted
+from pgface.errors import InvalidInputError, NotFoundError, PgfaceError, counted
 from pgface.library import Pgface
 from pgface.paths import readable
 from pgface.people import MAX_OFFSET, EnrolReport, HeldFace, People, Person, found_again_text
@@ -298,12 +298,16 @@ def rename(
     """
     with open_library() as pf:
         people = _people(pf)
-        before = people.get(person)
+        try:
+            before = people.get(person)
+        except NotFoundError:  # the rename says so, after what is wrong with the name, if any
+            before = None
         # the name it replaces, guarded from here to the rename: another curator's rename a
         # moment before was replaced with no word of it ("renamed Ann Veneman", probe
         # peopleops); said, `people undo` gives it back
-        renamed = people.rename(before.id, new_name, expected_name=before.name)
-    was = ("" if before.name in (None, renamed.name) else
+        renamed = (people.rename(person, new_name) if before is None else
+                   people.rename(before.id, new_name, expected_name=before.name))
+    was = ("" if before is None or before.name in (None, renamed.name) else
            f" (was {before.name}: `pgface people undo` gives that name back)")
     _said(renamed, "renamed", as_json, was)
 

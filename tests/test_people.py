@@ -1781,6 +1781,12 @@ def test_files_swapped_across_folders_keep_their_photos_when_one_folder_is_index
     report = pf.index(album)
     assert (report.indexed, pf.stats()["photos"]) == (0, 2)
     assert pf.people.get("Ada").faces == 1
+    # nor does a prune of that folder delete it (probe living: `index 2023 --prune` deleted
+    # it as a photo with no path, said 'Ada' among the named faces removed, and the other
+    # folder's run analysed it all over again)
+    removal = pf.remove(album, gone_only=True)
+    assert (removal.photos, removal.faces, pf.stats()["photos"]) == (0, 0, 2), removal
+    assert pf.people.get("Ada").faces == 1
     assert pf.index(elsewhere).indexed == 0  # found where it went, not analysed again
     assert stored_faces(pf, [moved])[str(moved.resolve())] == first
 

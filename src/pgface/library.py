@@ -559,6 +559,13 @@ class Pgface:
                 removal = store.delete_forgotten(conn, forgotten, gone_only)
             else:
                 pathless = store.pathless_photos(conn, forgotten.photos, everywhere=True)
+                # ... but not the former of a photo swapped with a file in a folder no run
+                # read since: a path of the photo now at its path holds a file changed since
+                # it was recorded, which may hold it (index.forget_formers keeps it so). The
+                # prune of one folder deleted it with its people, 'Ada' said among the named
+                # faces removed, and the other folder's run analysed it again (probe living).
+                pathless = [photo for photo in pathless if photo not in store.maybe_elsewhere(
+                    conn, store.recorded_formers(conn, pathless))]
                 if store.any_face_held(conn, pathless):  # pathless before: another run's
                     people_history.hold_people_now(conn)
                 kept = people_of_pruned(conn, pathless)

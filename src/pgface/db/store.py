@@ -917,6 +917,13 @@ def recorded_formers(conn: psycopg.Connection, former_ids: Sequence[int]
     return found
 
 
+def maybe_elsewhere(conn: psycopg.Connection, formers: dict[int, set[int]]) -> set[int]:
+    """Those of these recorded formers (-> the photos now at their paths) that a file no run
+    has read since may hold: a path of a photo now at theirs has a file changed since it was
+    recorded (a/x.jpg and b/y.jpg swapped, only `a` indexed since)."""
+    return {former for former, now in formers.items() if changed_paths(conn, now, ())}
+
+
 def forget_formers_recorded(conn: psycopg.Connection, pairs: Sequence[tuple[int, int]]
                             ) -> None:
     """Forget these recorded (former, photo now) pairs: the photos are not one photo's

@@ -564,8 +564,8 @@ class Pgface:
                 # it was recorded, which may hold it (index.forget_formers keeps it so). The
                 # prune of one folder deleted it with its people, 'Ada' said among the named
                 # faces removed, and the other folder's run analysed it again (probe living).
-                pathless = [photo for photo in pathless if photo not in store.maybe_elsewhere(
-                    conn, store.recorded_formers(conn, pathless))]
+                elsewhere = store.maybe_elsewhere(conn, store.recorded_formers(conn, pathless))
+                pathless = [photo for photo in pathless if photo not in elsewhere]
                 if store.any_face_held(conn, pathless):  # pathless before: another run's
                     people_history.hold_people_now(conn)
                 kept = people_of_pruned(conn, pathless)

@@ -917,7 +917,7 @@ def test_an_ascii_table_cuts_a_name_between_its_escapes(env: dict[str, str]) -> 
     name = "Zoë Ångström-Éléonore"
     assert runner.invoke(app, ["people", "name", name, str(face_id)], env=env).exit_code == 0
     broken = re.compile(r"\\(x(?![0-9a-f]{2})|u(?![0-9a-f]{4})|U(?![0-9a-f]{8}))")
-    for columns in range(24, 81, 2):
+    for columns in (24, 26, 30, 36, 44, 56, 68, 80):  # narrow to wide
         for args in (["search", str(photo)], ["people", "list"], ["people", "history"]):
             done = ascii_runner.invoke(app, args, env={**env, "COLUMNS": str(columns)})
             assert done.exit_code == 0, (args, done.output)

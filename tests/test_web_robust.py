@@ -1348,7 +1348,8 @@ def test_a_key_that_may_only_read_is_offered_no_selection_nor_hint_of_a_change(
         page.goto(f"{url}/#/people")
         expect(page.locator(".person-tile")).to_have_count(2)
         expect(hint).to_have_text(
-            "Enter opens a person; Space (or the box in a corner) selects people to merge.")
+            "Enter opens a person; Space (or the box in a corner) selects people to merge, "
+            "and M merges them.")
         tile.focus()
         page.keyboard.press(" ")
         expect(chosen_tiles).to_have_count(1)

@@ -555,8 +555,7 @@ def _forget_formers(pool: ConnectionPool, formers: Formers, model: str,
                 formers.setdefault(former, set()).update(now)
         if not formers:
             return FormersForgotten()
-        elsewhere = {former for former, now in formers.items()
-                     if store.changed_paths(conn, now, recorded)}
+        elsewhere = store.maybe_elsewhere(conn, formers, recorded)
         doomed = sorted(set(formers) - elsewhere)
         kept = 0
         held = store.any_face_held(conn, doomed)

@@ -917,11 +917,13 @@ def recorded_formers(conn: psycopg.Connection, former_ids: Sequence[int]
     return found
 
 
-def maybe_elsewhere(conn: psycopg.Connection, formers: dict[int, set[int]]) -> set[int]:
-    """Those of these recorded formers (-> the photos now at their paths) that a file no run
-    has read since may hold: a path of a photo now at theirs has a file changed since it was
-    recorded (a/x.jpg and b/y.jpg swapped, only `a` indexed since)."""
-    return {former for former, now in formers.items() if changed_paths(conn, now, ())}
+def maybe_elsewhere(conn: psycopg.Connection, formers: Mapping[int, Iterable[int]],
+                    read: Collection[bytes] = ()) -> set[int]:
+    """Those of these formers (-> the photos now at their paths) that a file not read may
+    hold: a path of a photo now at theirs, other than those in READ (a run's, known to hold
+    what they are recorded with), has a file changed since it was recorded (a/x.jpg and
+    b/y.jpg swapped, only `a` indexed since)."""
+    return {former for former, now in formers.items() if changed_paths(conn, now, read)}
 
 
 def forget_formers_recorded(conn: psycopg.Connection, pairs: Sequence[tuple[int, int]]

@@ -41,6 +41,10 @@ def test_a_job_reports_progress_failures_and_its_report(
         for photo in (people / person).iterdir():
             shutil.copy(photo, album / photo.name)
     (album / "broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
+    # written an hour ago: its failure is remembered however soon the job reads it (a file
+    # written within index.STAMP_SETTLE_S gets no stamp, and the next job read it again)
+    hour_ago = time.time() - 3600
+    os.utime(album / "broken.jpg", (hour_ago, hour_ago))
     # A link out of the allowed folders: a failure, but not one of the photo files to do.
     (album / "elsewhere.jpg").symlink_to(sample_photos()[0])
     settings = settings.model_copy(update={"api_roots": [tmp_path], "photo_batch": 1})
@@ -81,9 +85,11 @@ def test_a_job_reports_progress_failures_and_its_report(
                    for line in said), said
         assert f"job {job['id']} ({where}) done: 4 photos indexed, {job['report']['faces']} " \
                f"faces, 0 already indexed, 2 failed" in said, said
-        # Indexed again: every photo is skipped, and the job says so.
+        # Indexed again: every photo is skipped, the broken file unchanged is not read again,
+        # and the job says so; the link is told again (not a failure of a file's content).
         again = index_path(client, "album")
-        assert (again["indexed"], again["skipped"], len(again["failures"])) == (0, 4, 2)
+        assert (again["indexed"], again["skipped"], again["unchanged_failures"]) == (0, 4, 1)
+        assert [Path(f["file"]).name for f in again["failures"]] == ["elsewhere.jpg"]
         assert client.get("/api/jobs/0123456789abcdef").status_code == 404
         # What the CLI warns of is in the report too: a photo of one flat grey, and a folder
         # that holds no photo (a share not mounted looks so); both were a plain "done".

@@ -17,6 +17,7 @@ from conftest import PHOTOS, require_data
 from PIL import Image
 
 from pgface import Pgface, Settings
+from pgface import index as index_module
 from pgface.cli.progress import IndexProgress
 from pgface.errors import InvalidInputError
 from pgface.index import KERNEL_FOLDER, STAMP_SETTLE_S, Failure, IndexReport, excluded
@@ -113,7 +114,7 @@ def stamps(url: str) -> dict[str, tuple[int | None, int | None]]:
 
 
 def test_an_unchanged_file_is_not_read_again_and_reread_reads_every_file(
-    pf: Pgface, database_url: str, tmp_path: Path
+    pf: Pgface, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     players, yaoming = sample_photos()[:2]
     folder = tmp_path / "library"
@@ -167,6 +168,9 @@ def test_an_unchanged_file_is_not_read_again_and_reread_reads_every_file(
     shutil.copy(players, folder / "d.jpg")
     os.utime(folder / "d.jpg", ns=(an_hour_ago, an_hour_ago))
     # (d.jpg is indexed: its content, a.jpg's before the edit above, went with that run)
+    # However long this machine stalls between the copy and the read (over 2 s on a loaded
+    # one, and c.jpg was stamped), c.jpg is "a moment ago" to this run.
+    monkeypatch.setattr(index_module, "STAMP_SETTLE_S", 3600.0)
     fresh_run = pf.index([folder])
     assert (fresh_run.indexed, fresh_run.skipped) == (1, 3)
     assert stamps(database_url)["c.jpg"] == (None, None)
@@ -174,7 +178,7 @@ def test_an_unchanged_file_is_not_read_again_and_reread_reads_every_file(
 
 
 def test_a_file_dated_in_the_future_is_not_read_again_every_run(
-    pf: Pgface, database_url: str, tmp_path: Path
+    pf: Pgface, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A camera whose clock ran ahead, or an archive unpacked with such dates: the file's
     modification time was always "a moment ago or later", so it never got a stamp, and every
@@ -186,8 +190,11 @@ def test_a_file_dated_in_the_future_is_not_read_again_every_run(
     shutil.copy(sample_photos()[1], future)
     next_year = time.time_ns() + 365 * 86400 * 10**9
     os.utime(future, ns=(next_year, next_year))
-    assert pf.index([folder]).indexed == 1  # read at once: no stamp yet (written a moment ago)
+    # read at once: no stamp yet (written a moment ago, however long this machine stalls)
+    monkeypatch.setattr(index_module, "STAMP_SETTLE_S", 3600.0)
+    assert pf.index([folder]).indexed == 1
     assert stamps(database_url)["ahead.jpg"] == (None, None)
+    monkeypatch.undo()
     time.sleep(STAMP_SETTLE_S + 0.2)
     assert pf.index([folder]).skipped == 1  # read, its content known: stamped now
     assert stamps(database_url)["ahead.jpg"] == (future.stat().st_size, next_year)

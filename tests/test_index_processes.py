@@ -379,7 +379,9 @@ def test_processes_remember_the_files_whose_content_failed_as_one_process_does(
         assert inodes == {str(p.resolve()): p.stat().st_ino for p in (folder / "empty.jpg",
                                                                       corrupt)}
         second = library.index([folder])
-        assert second.startup > 0  # the photos just written are read again: in processes
+        # the two failures of the moment are read again (and the photos just written, where
+        # the machine took under index.STAMP_SETTLE_S): in processes
+        assert second.startup > 0
         assert (second.unchanged_failures, failed(second)) == (2, moment)
         later = corrupt.stat().st_mtime_ns + 10**9
         os.utime(corrupt, ns=(later, later))

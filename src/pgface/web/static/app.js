@@ -56,6 +56,15 @@ function showMessage(text, kind = "error", action = null) {
     button.title = button.textContent;  // whole there: a long one is cut short (style.css)
     box.append(button);
   }
+  // put away with its × (stuck over the page: style.css); the keyboard, on it, goes on from
+  // the view's heading
+  const close = el("button", { type: "button", class: "message-close", title: "Dismiss",
+    "aria-label": "Dismiss", onclick: () => {
+      showMessage("");
+      const shown = document.querySelector(".view:not([hidden])");
+      if (focusLost() && shown) focusHeading(shown.id.replace("view-", ""));
+    } });
+  box.append(close);
   box.className = kind;
   box.hidden = !words.textContent;
 }
@@ -1033,15 +1042,21 @@ document.addEventListener("DOMContentLoaded", () => {
   // A bar stuck to the top of the view (a selection's, a split's) covers what is scrolled
   // under it: what the keyboard moves to is scrolled clear of it (at 400 % zoom a focused
   // face was entirely under it: WCAG 2.4.11).
+  // The message stuck above them all (style.css), the bars stuck below it.
   const clearOfBars = () => {
-    const heights = [...document.querySelectorAll(".action-bar")]
-      .filter((bar) => bar.offsetHeight && getComputedStyle(bar).position === "sticky")
+    const stuck = (node) => node.offsetHeight && getComputedStyle(node).position === "sticky";
+    const message = $("#message");
+    const messageSpace = stuck(message) ? message.offsetHeight : 0;
+    document.documentElement.style.setProperty("--message-space", `${messageSpace}px`);
+    const heights = [...document.querySelectorAll(".action-bar")].filter(stuck)
       .map((bar) => bar.offsetHeight);
-    document.documentElement.style.scrollPaddingTop =
-      heights.length ? `${Math.max(...heights) + 8}px` : "";
+    const covered = messageSpace + (heights.length ? Math.max(...heights) : 0);
+    document.documentElement.style.scrollPaddingTop = covered ? `${covered + 8}px` : "";
   };
   const barSpace = new ResizeObserver(clearOfBars);  // shown, hidden, wrapped onto more lines
-  for (const bar of document.querySelectorAll(".action-bar")) barSpace.observe(bar);
+  for (const bar of [$("#message"), ...document.querySelectorAll(".action-bar")]) {
+    barSpace.observe(bar);
+  }
   window.addEventListener("resize", clearOfBars);  // stuck or not (style.css, short windows)
   start();
   route();

@@ -491,6 +491,16 @@ def test_one_path_given_alone_is_one_path(pf: Pgface, database_url: str, library
                  lambda: pf.people.enrol(library_folder, progress=5)):  # type: ignore[arg-type]
         with pytest.raises(InvalidInputError, match="progress: a function .*, not an int"):
             call()  # "'int' object is not callable" from the first batch
+    # a function of the report alone: a TypeError from inside the run after its first batch,
+    # the rest not indexed (probe apiclient); refused before any file is read
+    for call in (lambda: pf.index(library_folder, progress=lambda report: None),
+                 lambda: pf.people.enrol(library_folder, progress=lambda report: None)):
+        with pytest.raises(InvalidInputError, match=r"called as progress\(report, failure\)"):
+            call()
+    assert counts(database_url)[0] == photos - 1
+    # and a Pgface sent to a process pool says what to do (it was "cannot pickle 'Core'")
+    with pytest.raises(PgfaceError, match="open one in each worker process"):
+        pickle.dumps(pf)
     monkeypatch.chdir(library_folder)
     empty = runner.invoke(app, ["remove", ""], env=env)
     assert empty.exit_code == 2 and "an empty path" in empty.output

@@ -43,6 +43,7 @@ _WHERE = {
     "PersonMatches": "pgface.identify", "TakenCandidate": "pgface.identify",
     "Photo": "pgface.imaging",
     "Failure": "pgface.index", "PhotoWarning": "pgface.index",
+    "ProgressCallback": "pgface.index",
     "Erasure": "pgface.people", "HeldFace": "pgface.people", "Naming": "pgface.people",
     "PersonFace": "pgface.people", "PersonPhoto": "pgface.people",
     "Change": "pgface.people_history",
@@ -86,6 +87,7 @@ __all__ = [
     "PgfaceError",
     "Photo",
     "PhotoWarning",
+    "ProgressCallback",
     "QueryFace",
     "ReadOnlyDatabase",
     "Removal",
@@ -139,7 +141,7 @@ if TYPE_CHECKING:  # what a type checker and an IDE read
     )
     from pgface.identify import Candidate, IdentifiedFace, PersonMatches, TakenCandidate
     from pgface.imaging import Photo
-    from pgface.index import Failure, IndexReport, PhotoWarning
+    from pgface.index import Failure, IndexReport, PhotoWarning, ProgressCallback
     from pgface.library import Pgface, open
     from pgface.people import (
         Erasure,

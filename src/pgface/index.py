@@ -7,6 +7,7 @@ import fnmatch
 import functools
 import hashlib
 import importlib.metadata
+import inspect
 import logging
 import os
 import stat
@@ -19,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 import psycopg
@@ -170,17 +171,36 @@ class IndexReport:
 # The stage a bulk load's report is in while pgvector's HNSW index is built again: seconds at
 # 10,000 faces on 2 cores (docs/benchmarks-hnsw-bulk.md), with every photo already counted.
 REBUILDING = "building the search index"
-# Called after every batch with the report so far, and once per failure as it happens; and,
-# after a bulk load's last batch, once more with report.stage REBUILDING.
-ProgressCallback = Callable[[IndexReport, Failure | None], None]
+class ProgressCallback(Protocol):
+    """What `index` and `people.enrol` call as they go: after every batch with the report so
+    far (failure None), once per failure as it happens (its Failure), and, after a bulk load's
+    last batch, once more with report.stage REBUILDING."""
+
+    def __call__(self, report: IndexReport, failure: Failure | None, /) -> None: ...
+
+
+PROGRESS_SAID = ("a function called as progress(report, failure): the IndexReport so far, and "
+                 "the Failure just met or None")
 
 
 def check_progress(progress: object) -> None:
     """A progress callback, or None: `progress=5` was "'int' object is not callable" from the
-    first batch, naming no argument."""
-    if progress is not None and not callable(progress):
-        raise InvalidInputError(f"progress: a function called with the report so far, not "
-                                f"{kind_of(progress)}")
+    first batch, naming no argument; a function of one argument, `def progress(report)`, was
+    a TypeError from inside the run after its first batch, the rest not indexed (probe
+    apiclient)."""
+    if progress is None:
+        return
+    if not callable(progress):
+        raise InvalidInputError(f"progress: {PROGRESS_SAID}, not {kind_of(progress)}")
+    try:
+        signature = inspect.signature(progress)
+    except (TypeError, ValueError):  # a builtin or extension without one: taken as it is
+        return
+    try:
+        signature.bind(None, None)
+    except TypeError as exc:
+        raise InvalidInputError(f"progress: {PROGRESS_SAID}; {progress!r} cannot be called so "
+                                f"({exc})") from None
 
 
 def iter_photo_files(paths: Iterable[Path], failures: list[Failure],

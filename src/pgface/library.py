@@ -713,6 +713,14 @@ class Pgface:
                 pool.close()
         self._read_pools, self._pool = [], None
 
+    def __reduce__(self) -> tuple:
+        """A Pgface holds models, threads and connections of this process: sent to another
+        (`pool.map(pf.search, files)` with a process pool) it was "cannot pickle
+        '_thread.lock' object", or OpenVINO's 'Core' (probe apiclient)."""
+        raise PgfaceError("a Pgface cannot be sent to another process (its models and "
+                          "database connections are this process's): open one in each worker "
+                          "process, `pgface.Pgface(settings)` with the same settings")
+
     def __enter__(self) -> Pgface:
         return self
 

@@ -186,7 +186,9 @@ SET_ITERATIVE_SCAN = "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', 
 # the same distance (pixel-identical copies of a photo: a PNG saved again, a JPEG without its
 # EXIF) were cut at k in the scan's order, so the top 2 was not the start of the top 10 (the
 # photo itself gave way to its copies). The HNSW index orders by the distance alone, and
-# a second key would keep PostgreSQL from using it.
+# a second key would keep PostgreSQL from using it. Each row says the scan's last distance
+# and its rows: where the k-th ties with the last, more may tie past it (store.nearest_faces
+# scans further).
 NEAREST_FACES = """
 WITH nearest AS MATERIALIZED (
     SELECT id, photo_id, person_id, bbox, embedding <=> %(query)s AS distance
@@ -195,7 +197,8 @@ WITH nearest AS MATERIALIZED (
     ORDER BY embedding <=> %(query)s
     LIMIT %(scan)s
 )
-SELECT n.id, n.photo_id, ph.path, n.bbox, n.person_id, pe.name, 1 - n.distance AS similarity
+SELECT n.id, n.photo_id, ph.path, n.bbox, n.person_id, pe.name, 1 - n.distance AS similarity,
+       n.distance, (SELECT max(distance) FROM nearest), (SELECT count(*) FROM nearest)
 FROM nearest n
 JOIN photos ph ON ph.id = n.photo_id
 LEFT JOIN people pe ON pe.id = n.person_id

@@ -201,7 +201,8 @@ def _candidate(row: dict, one_to_one: float) -> Candidate:
     one made a likely stranger (0.207) 96 % sure and a higher one an obvious match (0.565)
     63 %."""
     sim = float(row["similarity"])
-    return Candidate(row["person_id"], row["name"], round(sim, 4), confidence(sim, one_to_one))
+    return Candidate(row["person_id"], row["name"], verdicts.shown(sim),
+                     confidence(sim, one_to_one))
 
 
 def _candidates(rows: Sequence[dict], one_to_one: float, skip: int | None = None
@@ -267,8 +268,8 @@ def identify_faces(pool: ConnectionPool, model: str, faces: Sequence[Face], sour
 
 def _taken(row: dict, holder: tuple[int, float]) -> TakenCandidate:
     face, similarity = holder
-    return TakenCandidate(row["person_id"], row["name"], round(float(row["similarity"]), 4),
-                          face, round(similarity, 4))
+    return TakenCandidate(row["person_id"], row["name"], verdicts.shown(float(row["similarity"])),
+                          face, verdicts.shown(similarity))
 
 
 def _score(face: Face) -> float | None:

@@ -166,7 +166,7 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
             place = places[r.photo_id]
             matches.append(Match(r.face_id, r.photo_id, place.path,
                                  [round(v, 1) for v in r.bbox], r.person_id, r.person_name,
-                                 round(r.similarity, 4), place.missing,
+                                 verdicts.shown(r.similarity), place.missing,
                                  verdicts.verdict(r.similarity, same)))  # by the exact cosine
         results.append(QueryFace(
             bbox=_bbox(face), det_score=round(face.det_score, 4), matches=matches,
@@ -280,7 +280,7 @@ def compare_photos(analyzer: FaceAnalyzer, a: Photo, b: Photo, threshold: float,
     best = int(np.argmax(sims))
     face_a, face_b = pairs[best]
     return Comparison(
-        similarity=round(float(sims[best]), 4),
+        similarity=verdicts.shown(float(sims[best])),
         threshold=threshold,
         # the exact cosine, as search keeps a match by it: on the rounded one, a pair at
         # 0.22996 was "same person" here and no match of a search at 0.23

@@ -63,5 +63,16 @@ def same_person_similarity(library_size: int, pack: str, threshold: float) -> fl
     return last / 1000
 
 
+def shown(similarity: float) -> float:
+    """A similarity as results give it: 4 decimals, rounded down. Decisions are taken on the
+    exact cosine (a match kept, a verdict, compare's same_person); rounded down, what is shown
+    is at or above a threshold of 4 decimals or fewer (the calibrated ones, the same-person
+    bar's 3) exactly when the cosine is. Rounded to nearest, a match at 0.259963 showed as
+    0.2600 beside "possible" under a bar of 0.26, and compare's 0.3390 as "different people"
+    at a threshold of 0.339 (probe verdicts). (1e-7: a cosine on a step, 0.29 as a float is
+    0.28999999999999998, stays on it.)"""
+    return math.floor(similarity * 10_000 + 1e-7) / 10_000
+
+
 def verdict(similarity: float, same_similarity: float) -> Verdict:
     return "same" if similarity >= same_similarity else "possible"

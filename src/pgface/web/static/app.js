@@ -358,7 +358,10 @@ function lazyImage(path, className = "crop") {
   return img;
 }
 
-const percent = (similarity) => `${Math.round(similarity * 100)}%`;
+// Rounded down, as the API gives a similarity (verdicts.shown): rounded to nearest, a match
+// just under the same-person bar of 0.26 showed as "26%" beside "possible" (probe verdicts).
+// (1e-7: 0.29 * 100 is 28.999999999999996.)
+const percent = (similarity) => `${Math.floor(similarity * 100 + 1e-7)}%`;
 const fileName = (path) => path.split(/[\\/]/).pop();
 
 // ---------- search ----------

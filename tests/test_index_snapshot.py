@@ -5,6 +5,7 @@ file that is corrupted, truncated, foreign or ahead of the server is rebuilt, ne
 from __future__ import annotations
 
 import logging
+import stat
 import threading
 import time
 from pathlib import Path
@@ -102,6 +103,9 @@ def test_an_unchanged_snapshot_is_searched_as_mapped(conn: psycopg.Connection,
     written_index(conn, tmp_path)
     opened = snapshot_store(conn, tmp_path).open(conn)
     assert isinstance(opened._codes, np.memmap) and len(opened) == 200
+    # every face's embedding: this user's alone, as a backup (it was 0644: probe operator)
+    [written] = list(tmp_path.rglob("*.pgfidx"))
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600, oct(written.stat().st_mode)
     assert_exact(conn, opened, vectors[::7])  # 60 candidates of 200: the scan prunes
     assert isinstance(opened._codes, np.memmap)  # nothing new: still the file's pages
 

@@ -218,11 +218,14 @@ class SnapshotStore:
         text = json.dumps(header).encode()
         if _PREFIX + len(text) > _ALIGN:
             raise ValueError("snapshot header longer than its page")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Only this user's: the file holds every face's embedding, as a backup does (0600), and
+        # a root install's data folder is 0755 for its server's user (probe operator: 0644)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._remove_orphans()
         temp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            with open(temp, "wb") as f:
+            with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                           "wb") as f:
                 f.write(MAGIC + len(text).to_bytes(8, "little") + text)
                 for name in ARRAYS:
                     f.seek(header["arrays"][name]["offset"])

@@ -83,6 +83,43 @@ def test_a_write_under_a_read_only_role_is_a_read_only_database_error(
             "the database connection is read-only"), answer.text
 
 
+def test_a_write_by_a_role_granted_select_alone_is_said_with_the_grant(
+        database_url: str, settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """A search-only role (README: USAGE on the schema, SELECT on its tables) asked to write:
+    the Python API and the CLI said "database: permission denied for table model_packs", and
+    an upload, a deletion or a clustering over HTTP was a 500 with a traceback (probe
+    operator); said as the role's rights, a 503 as a read-only connection is."""
+    photo = sample_photos()[0]
+    with Pgface(settings, analyzer=analyzer) as writer:
+        writer.index(photo)
+        [faces] = writer.photo_faces(photo).values()
+        writer.people.name_faces([faces[0].face_id], "Ann")
+    with psycopg.connect(database_url, autocommit=True) as admin, a_role(
+            admin, database_url) as reader:
+        grant_reading(admin, reader, "pgface")
+        as_reader = settings.model_copy(update={"database_url": reader})
+        with Pgface(as_reader, analyzer=analyzer) as pf:
+            assert pf.stats()["photos"] == 1  # it searches
+            with pytest.raises(pgface.DatabaseError) as indexed:
+                pf.index(photo, reread=True)
+        refused = indexed.value
+        assert isinstance(refused.__cause__, psycopg.errors.InsufficientPrivilege)
+        said = str(refused)
+        assert said.startswith("the database role may not do this (permission denied"), said
+        assert "GRANT SELECT, INSERT, UPDATE, DELETE" in said and refused.sqlstate == "42501"
+        assert error_line(refused) == error_line(refused.__cause__) == said  # the CLI's
+        with TestClient(create_app(as_reader, analyzer)) as client:
+            answers = [
+                client.post("/api/photos", files={"file": ("a.jpg", photo.read_bytes())}),
+                client.delete("/api/photos/1"),
+                client.post("/api/people/cluster", json={})]
+        for answer in answers:
+            assert answer.status_code == 503, answer.text
+            error = answer.json()["error"]
+            assert error["code"] == "database_unavailable", answer.text
+            assert error["message"].startswith("the database role may not do this"), answer.text
+
+
 def test_a_statement_cancelled_by_statement_timeout_is_said_so(
         database_url: str, settings: Settings, analyzer: FaceAnalyzer) -> None:
     hurried = make_conninfo(database_url, options="-c statement_timeout=300")

@@ -376,6 +376,15 @@ def install_error_handlers(app: FastAPI) -> None:
                   _sender(request.scope))
         return error_response(503, said, "database_unavailable")
 
+    @app.exception_handler(psycopg.errors.InsufficientPrivilege)
+    async def _not_permitted(request: Request, exc: psycopg.Error) -> JSONResponse:
+        # the server's role may not (a search-only one asked to write): not the client's
+        # mistake, nor a bug (it was a 500 with a traceback: probe operator)
+        said = str(database_error(exc))
+        log.error("%s %s: %s%s", request.method, loggable(request.url.path), said,
+                  _sender(request.scope))
+        return error_response(503, said, "database_unavailable")
+
     @app.exception_handler(psycopg.DataError)
     async def _data(request: Request, exc: psycopg.DataError) -> JSONResponse:
         # Values PostgreSQL refuses (a NUL in a text, a number out of range) came from the client.
@@ -395,6 +404,8 @@ def install_error_handlers(app: FastAPI) -> None:
             return await _lost(request, cause)
         if isinstance(cause, psycopg.errors.ReadOnlySqlTransaction):
             return await _read_only(request, cause)
+        if isinstance(cause, psycopg.errors.InsufficientPrivilege):
+            return await _not_permitted(request, cause)
         if isinstance(cause, psycopg.DataError):
             return await _data(request, cause)
         if isinstance(cause, psycopg.Error):

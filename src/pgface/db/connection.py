@@ -540,6 +540,17 @@ def read_only(exc: psycopg.Error) -> str:
             "searches)")
 
 
+def not_permitted(exc: psycopg.Error) -> str:
+    """A statement refused for want of a right on a table (a role granted SELECT alone, as
+    a search-only one is, asked to write), said with the grant: it was "database: permission
+    denied for table model_packs", and over HTTP a 500 with a traceback (probe operator)."""
+    return (f"the database role may not do this ({one_line(exc)}): a role with SELECT alone "
+            f"searches; indexing, uploads, deletions and people changes need one that may "
+            f"write the library's tables (GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES "
+            f"and USAGE, SELECT ON ALL SEQUENCES IN SCHEMA of the library), or the role that "
+            f"owns them")
+
+
 def cancelled(exc: psycopg.Error, when: str) -> str:
     """A statement the server cancelled, said as such (it was "cannot connect to the
     database: canceling statement due to statement timeout"), with the setting that did it."""
@@ -566,6 +577,8 @@ def database_error(exc: psycopg.Error) -> StatementFailed:
         return StatementCancelled(cancelled(exc, ""), exc.sqlstate)
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
         return ReadOnlyDatabase(read_only(exc), exc.sqlstate)
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        return StatementFailed(not_permitted(exc), exc.sqlstate)
     if isinstance(exc, psycopg.errors.DiskFull):
         return StatementFailed(disk_full(exc) + "; what was stored before is kept",
                                exc.sqlstate)

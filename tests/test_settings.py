@@ -110,6 +110,11 @@ def test_detector_sizes_that_cannot_work_are_refused(monkeypatch: pytest.MonkeyP
     ("PGFACE_DATA_DIR", "", "empty: name a folder"),
     ("PGFACE_MODELS_DIR", " ", "empty: name a folder"),
     ("PGFACE_UPLOAD_DIR", "", "empty: name a folder"),
+    # an environment file's trailing space (docker run --env-file keeps it) opened a new,
+    # empty library: a schema 'pgface ', a second PostgreSQL in 'data ' (probe operator)
+    ("PGFACE_DB_SCHEMA", "pgface ", "begins or ends with white space"),
+    ("PGFACE_DATA_DIR", "/srv/pgface/data ", "begins or ends with white space"),
+    ("PGFACE_MODELS_DIR", " /srv/models", "begins or ends with white space"),
     # reached OpenVINO, whose error named the model file
     ("PGFACE_THREADS", "2147483648", "less than or equal to 1024"),
     ("PGFACE_INDEX_PROCESSES", str(10**23), "less than or equal to 1024"),

@@ -413,6 +413,11 @@ class Settings(BaseSettings):
         # schema opened in that database took a library in public over)
         if not name.strip():
             raise ValueError("the schema's name is empty")
+        if name != name.strip():
+            # `docker run --env-file` keeps a trailing space: 'pgface ' opened a new, empty
+            # library beside the user's (probe operator)
+            raise ValueError("the name begins or ends with white space (an environment file "
+                             "keeps it): give it without")
         if len(name.encode()) > 63:
             raise ValueError(f"PostgreSQL names are at most 63 bytes; this is "
                              f"{len(name.encode())}")
@@ -433,6 +438,11 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             raise ValueError("empty: name a folder, or leave the variable unset for the "
                              "default")
+        if isinstance(value, str) and value != value.strip():
+            # an environment file's trailing space made a second embedded PostgreSQL in
+            # 'data ', an empty library (probe operator); a folder so named is given as a Path
+            raise ValueError("the path begins or ends with white space (an environment file "
+                             "keeps it): give it without")
         return value
 
     @field_validator("data_dir", "models_dir", "upload_dir", "api_roots")

@@ -332,6 +332,42 @@ def test_a_password_written_raw_in_a_database_url_shows_nowhere(
     assert all("***" in text for text in said[:-2]), said
 
 
+def test_a_servers_own_lines_and_requests_keep_the_words_a_password_happens_to_be(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A password that is a word or an address was blanked wherever it showed in the server's
+    log, and so said: `"GET /api/*** HTTP/1.1" 200` with the password `photos`, `pgface on
+    http://***:8000/` with `127.0.0.1` (probe operator). A request line and the server's
+    first line quote no database error; the pool's lines that quote libpq's are masked."""
+    from pgface import errors
+    from pgface.cli.serve import UNMASKED, MaskedAccessFormatter, MaskedFormatter
+
+    monkeypatch.setattr(errors, "_REMEMBERED", set())  # this test's passwords, no other's
+    for password in ("photos", "127.0.0.1"):
+        errors.remember_password_of(f"postgresql://app:{password}@db.example/app")
+    request = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
+                                '%s - "%s %s HTTP/%s" %d',
+                                ("127.0.0.1:5000", "GET", "/api/photos?limit=1", "1.1", 200),
+                                None)
+    line = MaskedAccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s'
+                                 ).format(request)
+    assert line == '127.0.0.1:5000 - "GET /api/photos?limit=1 HTTP/1.1" 200 OK', line
+    first = logging.LogRecord("pgface.cli.serve", logging.INFO, __file__, 1,
+                              "pgface on http://%s:%s/", ("127.0.0.1", 8000), None)
+    setattr(first, UNMASKED, True)
+    assert MaskedFormatter("%(message)s").format(first) == "pgface on http://127.0.0.1:8000/"
+    pool = logging.LogRecord("psycopg.pool", logging.WARNING, __file__, 1,
+                             "error connecting: could not translate host name \"%s\"",
+                             ("photos",), None)
+    assert MaskedFormatter("%(message)s").format(pool) == (
+        'error connecting: could not translate host name "***"')
+    # an API key in a request's URL is still masked
+    keyed = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
+                              '%s - "%s %s HTTP/%s" %d',
+                              ("127.0.0.1:5000", "GET", "/api/stats?key=pgf_0123456789ab_"
+                               + "s" * 40, "1.1", 200), None)
+    assert "s" * 40 not in MaskedAccessFormatter('"%(request_line)s"').format(keyed)
+
+
 @pytest.mark.parametrize("password", ["a#fragSECRET", "qSECRET?x=1", "a:b?SECRET#d"])
 def test_a_password_holding_a_query_mark_is_masked_and_the_host_shown(
         password: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -111,7 +111,8 @@ def serve(
     _server_logs()
     # the log's first line, with its time as every other (it had none)
     log.info("pgface on http://%s:%s/ (API docs at /docs); roots: %s", host, port,
-             ", ".join(map(str, settings.api_roots)) or "none (uploads only)")
+             ", ".join(map(str, settings.api_roots)) or "none (uploads only)",
+             extra={UNMASKED: True})  # no database error in it: its address shown whole
     # The pack, the database and the model files, checked before uvicorn starts: failing in
     # the app's startup, each was a 70-line traceback ending "Application startup failed".
     analyzer = build_analyzer(settings)
@@ -255,13 +256,21 @@ def _uvicorn_logs() -> dict:
     return config
 
 
+# A log record's attribute (logging's `extra`) that says it quotes no database error: its
+# parts that look like a password's are the words they are. Masked, a password that was a word
+# or an address blanked them, and so said it: `pgface on http://***:8000/` with the password
+# 127.0.0.1 (probe operator).
+UNMASKED = "pgface_unmasked"
+
+
 class MaskedFormatter(logging.Formatter):
     """uvicorn's DefaultFormatter, each line with no part of a database URL's password (the
     pool's "error connecting" warnings quoted libpq's words, which may hold the end of a
     password written raw in PGFACE_DATABASE_URL: errors.without_passwords), nor an API key's
-    secret (`pgf_<key id>_***`)."""
+    secret (`pgf_<key id>_***`). A record marked UNMASKED is masked of API keys alone."""
 
     inner_name = "DefaultFormatter"  # the formatter of uvicorn.logging it masks
+    passwords = True  # this formatter's lines may quote a database error
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         import uvicorn.logging
@@ -271,13 +280,19 @@ class MaskedFormatter(logging.Formatter):
                                                                                   **kwargs)
 
     def format(self, record: logging.LogRecord) -> str:
-        return api_keys.without_secrets(without_passwords(self.inner.format(record)))
+        line = self.inner.format(record)
+        if self.passwords and not getattr(record, UNMASKED, False):
+            line = without_passwords(line)
+        return api_keys.without_secrets(line)
 
 
 class MaskedAccessFormatter(MaskedFormatter):
-    """uvicorn's AccessFormatter, masked as MaskedFormatter is."""
+    """uvicorn's AccessFormatter, masked of API keys (`?key=` in a URL): a request line holds
+    no database error, and masked of a password that was a word, `GET /api/photos` read
+    `GET /api/***` (probe operator: the password was `photos`)."""
 
     inner_name = "AccessFormatter"
+    passwords = False
 
 
 def _server_logs() -> None:

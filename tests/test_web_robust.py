@@ -2043,6 +2043,15 @@ def test_the_page_behind_a_proxy_at_a_path_reaches_everything_through_it(
         expect(page.locator(".photo-tile")).to_have_count(1)
         page.wait_for_function("""() => [...document.querySelectorAll('img.crop, img.photo-thumb')]
             .every(i => i.naturalWidth > 0)""")
+        # a key another pgface at this origin's root keeps is not sent to this one: two
+        # servers behind one proxy (/a and /b) shared one stored key, and each library's key
+        # went to the other (probe operator)
+        page.evaluate("localStorage.setItem('pgface.key', 'pgf_000000000000_other')")
+        sent: list[str] = []
+        page.on("request", lambda r: sent.append(r.headers.get("authorization", "")))
+        page.reload()
+        expect(page.locator("#stats")).to_contain_text("photos")
+        assert sent and not any("pgf_000000000000_other" in s for s in sent), sent
         # the API's documentation, its OpenAPI and assets under the path too
         page.goto(f"{url}/faces/docs")
         expect(page.locator(".swagger-ui .info .title")).to_contain_text("pgface")

@@ -10,7 +10,12 @@ const $ = (selector) => document.querySelector(selector);
 // the faces changes (holders: the people's changes as of their names shown, historyMark)
 // statsMark: the people's changes the header's counts are as of (historyMark, null: not
 // known), statsLoads and statsLoading: the header's loads (loadStats), counted, and the last
-const state = { key: localStorage.getItem("pgface.key") || "", images: new Map(), file: null,
+// Where the API key is kept: one per path the page is served at, "pgface.key" at the root.
+// One name for all: two pgface servers behind one proxy (--root-path /a and /b) shared it,
+// and each library's key was sent to the other (probe operator).
+const KEY_NAME = ((path) => (path === "/" ? "pgface.key" : `pgface.key:${path}`))(
+  new URL(document.baseURI).pathname);
+const state = { key: localStorage.getItem(KEY_NAME) || "", images: new Map(), file: null,
   asked: null, searches: 0, cards: [], headings: [], holders: null, refreshes: 0,
   statsMark: null, statsLoads: 0, statsLoading: Promise.resolve() };
 
@@ -1028,7 +1033,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#key-form").addEventListener("submit", (e) => {
     e.preventDefault();
     state.key = $("#key").value.trim();
-    localStorage.setItem("pgface.key", state.key);
+    localStorage.setItem(KEY_NAME, state.key);
     state.images.clear();
     showMessage("");
     start();

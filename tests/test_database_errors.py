@@ -259,7 +259,12 @@ def test_the_http_api_answers_the_python_apis_database_errors_as_psycopgs(
     from pgface.api.errors import InternalErrors, install_error_handlers
     from pgface.db.connection import database_error
 
-    errors = psycopg_errors(database_url)
+    errors: dict[str, psycopg.Error] = psycopg_errors(database_url)
+    # an upload to a full disk said "the database could not do it: could not extend file
+    # ..." where the CLI, a job and a restore say the disk is full (probe operator)
+    errors["disk-full"] = psycopg.errors.DiskFull(
+        'could not extend file "base/5/16773": No space left on device\nHINT:  Check free '
+        'disk space.')
     app = FastAPI()
     install_error_handlers(app)
     app.add_middleware(InternalErrors)
@@ -276,7 +281,10 @@ def test_the_http_api_answers_the_python_apis_database_errors_as_psycopgs(
             raw, said = client.get(f"/{kind}/raw"), client.get(f"/{kind}/said")
             assert (said.status_code, said.json()) == (raw.status_code, raw.json()), kind
             assert raw.status_code == {"read-only": 503, "cancelled": 503, "value": 400,
-                                       "bug": 500, "lost": 503}[kind], raw.text
+                                       "bug": 500, "lost": 503, "disk-full": 503}[kind], raw.text
+        full = client.get("/disk-full/raw").json()["error"]["message"]
+        assert full.startswith("the database's disk is full (could not extend file"), full
+        assert "free space on the disk that holds PostgreSQL's data folder" in full, full
 
 
 def test_a_full_disk_is_said_to_be_the_databases() -> None:

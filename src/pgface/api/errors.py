@@ -363,7 +363,14 @@ def install_error_handlers(app: FastAPI) -> None:
                         loggable(request.url.path), reason, _sender(request.scope))
             return error_response(400, f"a value was refused by the database: {reason}",
                                   "invalid_input")
-        # Out of disk, memory or connections (SQLSTATE 53), or the server's own trouble.
+        if isinstance(exc, psycopg.errors.DiskFull):
+            # said as the CLI, a job and a restore say it (docs/cli.md): "could not extend
+            # file ... HINT: Check free disk space" named no folder an operator knows
+            said = database_error(exc).args[0]
+            log.error("%s %s: %s%s", request.method, loggable(request.url.path), said,
+                      _sender(request.scope))
+            return error_response(503, said, "database_unavailable")
+        # Out of memory or connections (SQLSTATE 53), or the server's own trouble.
         log.error("%s %s: the database could not do it: %s%s", request.method,
                   loggable(request.url.path), reason, _sender(request.scope))
         return error_response(503, f"the database could not do it: {reason}",

@@ -360,6 +360,14 @@ def test_a_servers_own_lines_and_requests_keep_the_words_a_password_happens_to_b
                              ("photos",), None)
     assert MaskedFormatter("%(message)s").format(pool) == (
         'error connecting: could not translate host name "***"')
+    # one line a record: libpq's words kept their newline and tab, and the line after had no
+    # time or level (probe operator)
+    split = logging.LogRecord("psycopg.pool", logging.WARNING, __file__, 1,
+                              "error connecting in %r: %s", ("pool-1", "connection failed: "
+                              "refused\n\tIs the server running on that host?"), None)
+    assert MaskedFormatter("%(levelname)s %(message)s").format(split) == (
+        "WARNING error connecting in 'pool-1': connection failed: refused Is the server "
+        "running on that host?")
     # an API key in a request's URL is still masked
     keyed = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
                               '%s - "%s %s HTTP/%s" %d',

@@ -6,6 +6,7 @@ import asyncio
 import copy
 import logging
 import os
+import re
 import resource
 import socket
 import sys
@@ -280,6 +281,13 @@ class MaskedFormatter(logging.Formatter):
                                                                                   **kwargs)
 
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if "\n" in message or "\r" in message:
+            # one line a record (its traceback aside): the pool's warnings kept libpq's
+            # newline and tab, and the line after ("\tIs the server running on that host...")
+            # had no time or level, as if not the server's (probe operator)
+            record = logging.makeLogRecord({**record.__dict__, "args": None,
+                                            "msg": re.sub(r"\s*[\r\n]\s*", " ", message)})
         line = self.inner.format(record)
         if self.passwords and not getattr(record, UNMASKED, False):
             line = without_passwords(line)

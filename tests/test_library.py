@@ -498,6 +498,17 @@ def test_one_path_given_alone_is_one_path(pf: Pgface, database_url: str, library
         with pytest.raises(InvalidInputError, match=r"called as progress\(report, failure\)"):
             call()
     assert counts(database_url)[0] == photos - 1
+    # a PathLike whose __fspath__ gives bytes was pathlib's TypeError from deep inside
+    class BytesPath(os.PathLike):
+        def __init__(self, path: Path) -> None:
+            self.path = path
+
+        def __fspath__(self) -> bytes:
+            return os.fsencode(self.path)
+
+    biden = sorted((library_folder / "biden").iterdir())[0]
+    assert set(pf.photo_faces(BytesPath(biden))) == {str(biden.resolve())}
+    assert pf.search(BytesPath(biden), top=1).faces
     # and a Pgface sent to a process pool says what to do (it was "cannot pickle 'Core'")
     with pytest.raises(PgfaceError, match="open one in each worker process"):
         pickle.dumps(pf)

@@ -33,7 +33,10 @@ def path_list(paths: Paths) -> list[PathLike]:
         # number was a TypeError from deep inside
         raise InvalidInputError(f"paths: give a path or a list of paths, not "
                                 f"{kind_of(paths)}")
-    listed = [os.fsdecode(p) if isinstance(p, bytes) else p for p in paths]
+    # a bytes file name, or a PathLike whose __fspath__ gives bytes (pathlib's TypeError from
+    # deep inside: probe apiclient), decoded as the file system does
+    listed = [os.fsdecode(p) if isinstance(p, bytes) or (
+        isinstance(p, os.PathLike) and isinstance(os.fspath(p), bytes)) else p for p in paths]
     for p in listed:
         if not isinstance(p, str | os.PathLike):
             raise InvalidInputError(f"paths: {p!r} is {kind_of(p)}, not a path" if p is not None
@@ -58,7 +61,8 @@ def one_path(path: PathLike | bytes, what: str) -> PathLike:
 
 def expand(path: PathLike) -> Path:
     """`~` expanded and made absolute (from the current folder); symlinks are kept."""
-    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+    # fsdecode: a PathLike whose __fspath__ gives bytes was pathlib's TypeError (apiclient)
+    return Path(os.path.abspath(os.path.expanduser(os.fsdecode(os.fspath(path)))))
 
 
 def canonical(path: PathLike) -> Path:

@@ -470,6 +470,10 @@ def test_one_path_given_alone_is_one_path(pf: Pgface, database_url: str, library
     assert report.indexed == len(list((library_folder / "biden").iterdir()))
     photos, faces = counts(database_url)
     assert set(pf.photo_faces(str(obama / "obama.jpg"))) == {str(obama / "obama.jpg")}
+    # a folder, as index and remove take one: every photo in it (it was {}, probe apiclient)
+    in_folder = pf.photo_faces(library_folder / "biden")
+    assert set(in_folder) == {str(p.resolve()) for p in (library_folder / "biden").iterdir()}
+    assert pf.photo_faces(library_folder).keys() > in_folder.keys()
 
     removal = pf.remove(str(obama / "obama.jpg"))
 
@@ -509,6 +513,10 @@ def test_one_path_given_alone_is_one_path(pf: Pgface, database_url: str, library
     biden = sorted((library_folder / "biden").iterdir())[0]
     assert set(pf.photo_faces(BytesPath(biden))) == {str(biden.resolve())}
     assert pf.search(BytesPath(biden), top=1).faces
+    # a photo's name that is no text came back as the result's source (probe apiclient)
+    with pytest.raises(InvalidInputError, match="name: the text errors and the result call"):
+        pf.load_photo(biden.read_bytes(), name=5)  # type: ignore[arg-type]
+    assert pf.load_photo(biden.read_bytes(), name="upload.jpg").source == "upload.jpg"
     # and a Pgface sent to a process pool says what to do (it was "cannot pickle 'Core'")
     with pytest.raises(PgfaceError, match="open one in each worker process"):
         pickle.dumps(pf)

@@ -384,6 +384,10 @@ def load_photo(photo: PhotoInput, name: str | None, max_bytes: int, max_pixels: 
     they are)."""
     if isinstance(photo, bytearray | memoryview):  # a socket's or an object store's body
         photo = bytes(photo)
+    if name is not None and not isinstance(name, str):
+        # `name=5` came back as the result's source, an int where a str is promised
+        raise InvalidInputError(f"name: the text errors and the result call the photo, not "
+                                f"{kind_of(name)}")
     name = name or input_label(photo)
     try:
         return _load_photo(photo, name, max_bytes, max_pixels, timeout_s, keep_side)

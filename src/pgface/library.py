@@ -679,10 +679,14 @@ class Pgface:
         return [f.embedding for f in analyze_photos(self.analyzer, [self.load_photo(photo)])[0]]
 
     def photo_faces(self, paths: fs_paths.Paths) -> dict[str, list[store.StoredFace]]:
-        """The faces stored for these photo files (this model pack's), keyed by stored path."""
+        """The faces stored for these photo files, and for the photos in these folders (at
+        any depth, as `index` and `remove` take a folder; a folder was {} without a word),
+        this model pack's, keyed by stored path."""
         resolved = [fs_paths.canonical(p) for p in fs_paths.path_list(paths)]
+        folders = [p for p in resolved if p.is_dir()]
         with self.pool.connection() as conn:
-            return store.faces_of_paths(conn, resolved, self.analyzer.model_name)
+            return store.faces_of_paths(conn, [p for p in resolved if p not in folders],
+                                        self.analyzer.model_name, folders)
 
     def keep_hnsw_in_step(self) -> str | None:
         """Build the HNSW index where the library is small and lacks it (a bulk indexing run

@@ -1347,11 +1347,16 @@ class StoredFace:
 
 
 def faces_of_paths(
-    conn: psycopg.Connection, paths: Sequence[str], model: str
+    conn: psycopg.Connection, files: Sequence[PathLike], model: str,
+    folders: Sequence[PathLike] = ()
 ) -> dict[str, list[StoredFace]]:
-    """The stored faces (with embeddings) of the photos at these paths, by readable path."""
+    """The stored faces (with embeddings) of the photos at these paths, and of those inside
+    these folders (at any depth), by readable path."""
     found: dict[str, list[StoredFace]] = {}
-    for row in conn.execute(sql.FACES_OF_PATHS, [[to_bytes(p) for p in paths], model]):
+    ranges = [paths.prefix_range(to_bytes(folder)) for folder in folders]
+    for row in conn.execute(sql.FACES_OF_PATHS, {
+            "paths": [to_bytes(p) for p in files], "model": model,
+            "lows": [lo for lo, _ in ranges], "highs": [hi for _, hi in ranges]}):
         face = StoredFace(row[3], row[0], row[1], row[2], list(row[4]), float(row[5]),
                           as_array(row[6]), row[7])
         found.setdefault(face.path, []).append(face)

@@ -28,9 +28,8 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 
 .venv/bin/ruff check src tests bench
-# Three test processes (pytest-xdist) on two cores: much of a test's time is spent waiting on
-# PostgreSQL, a browser, a subprocess or a timeout, and another process uses that core
-# meanwhile (the whole run took 939 s with three here, 1,007 s with two). The tests of the
-# indexed LFW library share one process (tests/conftest.py). PGFACE_TEST_WORKERS=0 runs them
-# all in this one; an -n given to test.sh wins, as the last one does.
-exec .venv/bin/python -m pytest -n "${PGFACE_TEST_WORKERS:-3}" --dist loadgroup "$@"
+# Two test processes (pytest-xdist): much of a test's time is spent waiting on PostgreSQL, a
+# browser, a subprocess or a timeout, and the other process uses that core meanwhile. The tests
+# of the indexed LFW library share one process (tests/conftest.py). PGFACE_TEST_WORKERS=0 runs
+# them all in this one; an -n given to test.sh wins, as the last one does.
+exec .venv/bin/python -m pytest -n "${PGFACE_TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -2,6 +2,11 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
+// Where the API key is kept: one per path the page is served at, "pgface.key" at the root.
+// One name for all: two pgface servers behind one proxy (--root-path /a and /b) shared it,
+// and each library's key was sent to the other (probe operator).
+const KEY_NAME = ((path) => (path === "/" ? "pgface.key" : `pgface.key:${path}`))(
+  new URL(document.baseURI).pathname);
 // searches: bumped by each search; only the latest one's answer is shown (the same photo is
 // searched again with another threshold, so the photo cannot tell them apart)
 // file: the photo whose results are shown; asked: the last photo searched (a failed search
@@ -10,11 +15,6 @@ const $ = (selector) => document.querySelector(selector);
 // the faces changes (holders: the people's changes as of their names shown, historyMark)
 // statsMark: the people's changes the header's counts are as of (historyMark, null: not
 // known), statsLoads and statsLoading: the header's loads (loadStats), counted, and the last
-// Where the API key is kept: one per path the page is served at, "pgface.key" at the root.
-// One name for all: two pgface servers behind one proxy (--root-path /a and /b) shared it,
-// and each library's key was sent to the other (probe operator).
-const KEY_NAME = ((path) => (path === "/" ? "pgface.key" : `pgface.key:${path}`))(
-  new URL(document.baseURI).pathname);
 const state = { key: localStorage.getItem(KEY_NAME) || "", images: new Map(), file: null,
   asked: null, searches: 0, cards: [], headings: [], holders: null, refreshes: 0,
   statsMark: null, statsLoads: 0, statsLoading: Promise.resolve() };

@@ -928,17 +928,10 @@ FROM unnest(ARRAY['photos'::regclass, 'photo_analyses'::regclass]) t ORDER BY t
 """
 ANALYSES_PER_MODEL = "SELECT model, count(*) FROM photo_analyses GROUP BY model ORDER BY model"
 
-# The photos at these paths, and those inside these folders (their [low, high) byte ranges:
-# paths.prefix_range, photo_paths' primary key answers each).
 FACES_OF_PATHS = """
 SELECT pp.path, ph.width, ph.height, f.id, f.bbox, f.det_score, f.embedding, f.person_id
 FROM photo_paths pp JOIN photos ph ON ph.id = pp.photo_id JOIN faces f ON f.photo_id = ph.id
-WHERE (pp.path_bytes = ANY(%(paths)s)
-       OR pp.path_bytes IN (SELECT inside.path_bytes
-                            FROM unnest(%(lows)s::bytea[], %(highs)s::bytea[]) AS r(lo, hi)
-                            JOIN photo_paths inside
-                              ON inside.path_bytes >= r.lo AND inside.path_bytes < r.hi))
-  AND f.model = %(model)s
+WHERE pp.path_bytes = ANY(%s) AND f.model = %s
 ORDER BY pp.path, f.id
 """
 

@@ -1351,12 +1351,18 @@ def faces_of_paths(
     folders: Sequence[PathLike] = ()
 ) -> dict[str, list[StoredFace]]:
     """The stored faces (with embeddings) of the photos at these paths, and of those inside
-    these folders (at any depth), by readable path."""
+    these folders (at any depth), by readable path. The folders' paths are listed first
+    (sql.PATHS_UNDER, remove's): asked for in one statement with the files, an OR of the
+    two, PostgreSQL read every face of the pack (170 ms for one file among 200,000
+    synthetic photos, 1.6 ms by the paths alone)."""
     found: dict[str, list[StoredFace]] = {}
-    ranges = [paths.prefix_range(to_bytes(folder)) for folder in folders]
-    for row in conn.execute(sql.FACES_OF_PATHS, {
-            "paths": [to_bytes(p) for p in files], "model": model,
-            "lows": [lo for lo, _ in ranges], "highs": [hi for _, hi in ranges]}):
+    wanted = [to_bytes(p) for p in files]
+    if folders:
+        ranges = [paths.prefix_range(to_bytes(folder)) for folder in folders]
+        wanted += [bytes(r[0]) for r in conn.execute(sql.PATHS_UNDER, {
+            "exact": [], "texts": [], "lows": [low for low, _ in ranges],
+            "highs": [high for _, high in ranges]})]
+    for row in conn.execute(sql.FACES_OF_PATHS, [wanted, model]):
         face = StoredFace(row[3], row[0], row[1], row[2], list(row[4]), float(row[5]),
                           as_array(row[6]), row[7])
         found.setdefault(face.path, []).append(face)

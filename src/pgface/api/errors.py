@@ -325,6 +325,10 @@ def _allowed_methods(request: Request) -> str | None:
     return ", ".join(methods) or None
 
 
+# psycopg's errors of what the server's database may not do (_servers_database answers them)
+_SERVERS_DATABASE = (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
@@ -366,31 +370,25 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, psycopg.errors.DiskFull):
             # said as the CLI, a job and a restore say it (docs/cli.md): "could not extend
             # file ... HINT: Check free disk space" named no folder an operator knows
-            said = database_error(exc).args[0]
-            log.error("%s %s: %s%s", request.method, loggable(request.url.path), said,
-                      _sender(request.scope))
-            return error_response(503, said, "database_unavailable")
+            return await _servers_database(request, exc)
         # Out of memory or connections (SQLSTATE 53), or the server's own trouble.
         log.error("%s %s: the database could not do it: %s%s", request.method,
                   loggable(request.url.path), reason, _sender(request.scope))
         return error_response(503, f"the database could not do it: {reason}",
                               "database_unavailable")
 
-    @app.exception_handler(psycopg.errors.ReadOnlySqlTransaction)
-    async def _read_only(request: Request, exc: psycopg.Error) -> JSONResponse:
-        said = str(database_error(exc))  # the words of the CLI and the Python API
-        log.error("%s %s: %s%s", request.method, loggable(request.url.path), said,
-                  _sender(request.scope))
-        return error_response(503, said, "database_unavailable")
-
-    @app.exception_handler(psycopg.errors.InsufficientPrivilege)
-    async def _not_permitted(request: Request, exc: psycopg.Error) -> JSONResponse:
-        # the server's role may not (a search-only one asked to write): not the client's
-        # mistake, nor a bug (it was a 500 with a traceback: probe operator)
+    # What the server's database may not do, its connection read-only, its role without a
+    # right (a search-only one asked to write: a 500 with a traceback before, probe operator)
+    # or its disk full: not the client's mistake, nor a bug; a 503 in the words of the CLI and
+    # the Python API (database_error).
+    async def _servers_database(request: Request, exc: psycopg.Error) -> JSONResponse:
         said = str(database_error(exc))
         log.error("%s %s: %s%s", request.method, loggable(request.url.path), said,
                   _sender(request.scope))
         return error_response(503, said, "database_unavailable")
+
+    for refusal in _SERVERS_DATABASE:
+        app.add_exception_handler(refusal, _servers_database)
 
     @app.exception_handler(psycopg.DataError)
     async def _data(request: Request, exc: psycopg.DataError) -> JSONResponse:
@@ -409,10 +407,8 @@ def install_error_handlers(app: FastAPI) -> None:
         cause = exc.__cause__
         if isinstance(cause, psycopg.OperationalError):
             return await _lost(request, cause)
-        if isinstance(cause, psycopg.errors.ReadOnlySqlTransaction):
-            return await _read_only(request, cause)
-        if isinstance(cause, psycopg.errors.InsufficientPrivilege):
-            return await _not_permitted(request, cause)
+        if isinstance(cause, _SERVERS_DATABASE):
+            return await _servers_database(request, cause)
         if isinstance(cause, psycopg.DataError):
             return await _data(request, cause)
         if isinstance(cause, psycopg.Error):

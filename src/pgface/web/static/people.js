@@ -1028,10 +1028,9 @@ async function showReview() {
     people.reviewed = person || null;
     if (!person) {
       $("#review-title").textContent = "";  // it named the last person reviewed
-      // the form the keyboard was in is gone with the last person: it goes on from the
+      // the form the keyboard was in is hidden with the last person: it goes on from the
       // message's Undo (focus fell to the page's start, the next Tab on the header: webphone)
-      if (!document.activeElement || document.activeElement === document.body ||
-          $("#review-form").contains(document.activeElement)) focusMessage();
+      if (focusLost()) focusMessage();
       return;
     }
     $("#review-name").value = "";

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from conftest import LFW, PHOTOS, require_data
 from PIL import Image
 
-from pgface import ImageError, NoFaceError, Pgface, SearchResult, Settings
+from pgface import ImageError, NoFaceError, NotFoundError, Pgface, SearchResult, Settings
 from pgface.db import store
 from pgface.errors import InvalidInputError
 from pgface.library import build_analyzer
@@ -77,6 +78,69 @@ def test_top_and_threshold_bound_the_results(pf: Pgface) -> None:
                                               "not '0.3'")):
         with pytest.raises(InvalidInputError, match=reason):
             pf.search(t1, top=top, threshold=threshold)
+
+
+def test_a_stored_face_is_searched_without_its_photo(pf: Pgface) -> None:
+    """Pgface.search_face: a stored face's nearest stored faces, itself left out, as an exact
+    computation over every stored embedding ranks them."""
+    pf.index(sample_photos())
+    stored = [face for faces in pf.photo_faces(sample_photos()).values() for face in faces]
+    assert len(stored) > 6
+    ids = np.array([face.face_id for face in stored])
+    vectors = np.stack([face.embedding for face in stored])
+    for face in stored:
+        result = pf.search_face(face.face_id, top=4, threshold=-1.0, min_quality=0.0)
+        assert result.source == f"face {face.face_id}" and result.threshold == -1.0
+        assert len(result.faces) == 1 and result.faces[0].searched
+        assert result.faces[0].bbox == [round(float(v), 1) for v in face.bbox]
+        similarities = vectors @ face.embedding
+        others = [i for i in np.lexsort((ids, -similarities)) if ids[i] != face.face_id][:4]
+        matches = result.faces[0].matches
+        assert [m.face_id for m in matches] == [int(ids[i]) for i in others]
+        assert [m.similarity for m in matches] == pytest.approx(
+            [float(similarities[i]) for i in others], abs=2e-4)
+    # the pack's own threshold and quality floor when none is given: a face below the floor
+    # is said with its quality, not searched, as a photo's is
+    defaults = [pf.search_face(face.face_id) for face in stored]
+    assert {result.threshold for result in defaults} == {pf.threshold}
+    assert all(m.similarity >= pf.threshold for result in defaults for m in result.faces[0].matches)
+    unsearched = [r.faces[0] for r in defaults if not r.faces[0].searched]
+    assert unsearched and all(face.matches == [] and face.quality["score"] < pf.settings.min_quality
+                              for face in unsearched)
+    assert any(r.faces[0].matches for r in defaults)
+    missing = int(ids.max()) + 1000
+    for face_id in (missing, 0, -3, 2**63, np.int64(missing)):
+        with pytest.raises(NotFoundError, match=f"face {face_id} not found"):
+            pf.search_face(face_id)
+    for face_id, top, reason in ((True, 3, "a face id is a whole number, not True"),
+                                 ("7", 3, "a face id is a whole number, not '7'"),
+                                 (int(ids[0]), 0, "top is 1 to 1000 matches per face, not 0")):
+        with pytest.raises(InvalidInputError, match=reason):
+            pf.search_face(face_id, top=top)
+
+
+def test_a_file_whose_name_is_not_utf8_is_opened_from_every_result(
+        pf: Pgface, tmp_path: Path) -> None:
+    """A result's `path` is text to print (bytes that are not UTF-8 as \\xNN); its `file` is
+    the Path that open() takes: open(match.path) of `caf\\xe9.jpg` found no file."""
+    yaoming = [p for p in sample_photos() if p.name == "yaoming.jpg"][0]
+    latin = tmp_path / os.fsdecode(b"caf\xe9.jpg")
+    shutil.copy(yaoming, latin)
+    # a name that is the escape's own text: the file of that name, not the byte's
+    literal = tmp_path / "lit\\xe9.jpg"
+    Image.open(yaoming).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(literal)
+    pf.index([tmp_path])
+    matches = {m.path: m for m in pf.search(yaoming, threshold=-1.0).faces[0].matches}
+    shown = f"{tmp_path}/caf\\xe9.jpg"
+    assert set(matches) == {shown, str(literal)}
+    assert matches[shown].file == latin and matches[shown].file.read_bytes() == latin.read_bytes()
+    assert matches[str(literal)].file == literal
+    stored = pf.photo_faces([tmp_path])
+    assert {face.file for faces in stored.values() for face in faces} == {latin, literal}
+    person = pf.people.name_faces([m.face_id for m in matches.values()], "Yao Ming").person.id
+    assert {face.file for face in pf.people.faces(person)} == {latin, literal}
+    assert {photo.file for photo in pf.people.photos(person)[0]} == {latin, literal}
+    json.dumps(pf.search(yaoming).to_dict())  # the text, as before: a JSON document's
 
 
 def test_search_takes_pixels_as_opencv_and_pillow_hold_them(pf: Pgface, tmp_path: Path) -> None:

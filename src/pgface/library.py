@@ -56,11 +56,13 @@ from pgface.people import People
 from pgface.search import (
     Comparison,
     SearchResult,
+    StoredQuery,
     analyze_photos,
     check_flag,
     compare_photos,
     photo_notices,
     search_photo,
+    search_stored_face,
 )
 
 log = logging.getLogger(__name__)
@@ -660,6 +662,29 @@ class Pgface:
         )
         result.notices = photo_notices(loaded.source, loaded.warning) + self.notices()
         return result
+
+    @whole
+    def search_face(self, face_id: int, top: int | None = None,
+                    threshold: float | None = None, min_quality: float | None = None
+                    ) -> SearchResult:
+        """The stored faces most like stored face FACE_ID (a Match's or StoredFace's
+        face_id), the face itself left out: one query face, in the shape of `search`'s result.
+        Nothing is analysed; the face is searched among its own pack's faces, with that pack's
+        threshold unless one is given. NotFoundError where no face has that id."""
+        found = self.search_stored_face(face_id, top, threshold, min_quality)
+        found.result.notices = self.notices()
+        return found.result
+
+    @whole
+    def search_stored_face(self, face_id: int, top: int | None = None,
+                           threshold: float | None = None, min_quality: float | None = None
+                           ) -> StoredQuery:
+        """search_face's result with the size of the face's photo (its box's frame)."""
+        return search_stored_face(
+            self.read_pool, face_id, self.settings.top_k if top is None else top, threshold,
+            self.settings.ef_search,
+            self.settings.min_quality if min_quality is None else min_quality,
+            self.settings.match_threshold)
 
     @whole
     def compare(self, photo_a: PhotoInput, photo_b: PhotoInput,

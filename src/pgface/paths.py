@@ -148,6 +148,18 @@ def shown_bytes(text: str) -> bytes | None:
     return raw if raw != typed and readable(raw) == text else None
 
 
+def file_of(text: str) -> Path:
+    """The file that a path shown by `readable` names, as a Path that open() takes: TEXT
+    itself, or, where it holds `\\xNN` escapes of bytes that are not UTF-8 (and no file has
+    TEXT as its own name), those bytes, as os.fsdecode gives them. A result's `path` is text
+    to print and to give back to pgface; open("caf\\xe9.jpg") of a name that is not UTF-8
+    found no file."""
+    raw = shown_bytes(text)
+    if raw is None or os.path.lexists(text):
+        return Path(text)
+    return Path(os.fsdecode(raw))
+
+
 def refused_text(text: str) -> str:
     """TEXT as an error refusing it quotes it: bytes that are not UTF-8, and control
     characters, as \\xNN (a person's or a key's name; a lone surrogate of no file name

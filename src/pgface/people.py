@@ -64,7 +64,7 @@ from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import Failure, Indexer, ProgressCallback, check_progress
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.exiting import whole
-from pgface.paths import expand, one_path, readable, refused_text
+from pgface.paths import expand, file_of, one_path, readable, refused_text
 from pgface.people_history import Change, UndoError
 from pgface.search import (
     SearchResult,
@@ -198,6 +198,12 @@ class PersonPhoto:
     # as a search's match says (search.Match)
     missing: bool = False
 
+    @property
+    def file(self) -> Path:
+        """The photo's file, as a Path that open() takes: `path` is text to print, in which a
+        name's bytes that are not UTF-8 are shown as `\\xNN` (paths.file_of)."""
+        return file_of(self.path)
+
 
 @dataclass(frozen=True)
 class PersonFace:
@@ -209,6 +215,12 @@ class PersonFace:
     # True when no stored path of the photo exists any more (path is then the last known one),
     # as a search's match says (search.Match)
     missing: bool = False
+
+    @property
+    def file(self) -> Path:
+        """The photo's file, as a Path that open() takes: `path` is text to print, in which a
+        name's bytes that are not UTF-8 are shown as `\\xNN` (paths.file_of)."""
+        return file_of(self.path)
 
 
 @public_calls_said_plainly

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Literal, overload
 
 import numpy as np
@@ -18,13 +19,15 @@ from pgface.errors import (
     InvalidInputError,
     ModelPackError,
     NoFaceError,
+    NotFoundError,
     OpenFilesError,
     describe,
     machine_short,
 )
 from pgface.imaging import Photo, warning_given_faces
 from pgface.models.analysis import Face, FaceAnalyzer
-from pgface.models.quality import below, below_floor_said
+from pgface.models.quality import FaceQuality, below, below_floor_said
+from pgface.paths import file_of
 from pgface.placement import analyze_placed
 
 
@@ -42,6 +45,12 @@ class Match:
     # "same": the same person even in a library of this size; "possible": above the 1:1
     # threshold but where strangers of this library may score too (pgface.verdicts).
     verdict: verdicts.Verdict = "possible"
+
+    @property
+    def file(self) -> Path:
+        """The photo's file, as a Path that open() takes: `path` is text to print, in which a
+        name's bytes that are not UTF-8 are shown as `\\xNN` (paths.file_of)."""
+        return file_of(self.path)
 
 
 @dataclass
@@ -256,6 +265,58 @@ def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top
     faces = analyze_photos(analyzer, [photo])[0]
     return search_faces(pool, analyzer.model_name, faces, top, threshold, ef_search,
                         photo.source, one_to_one, min_quality, analyzer.recognizer_sha256)
+
+
+@dataclass(frozen=True)
+class StoredQuery:
+    """A stored face searched as a query: its matches, and its photo's size (the box's frame)."""
+
+    result: SearchResult
+    photo_width: int
+    photo_height: int
+
+
+def search_stored_face(pool: ConnectionPool, face_id: int, top: int, threshold: float | None,
+                       ef_search: int, min_quality: float,
+                       pack_threshold: Callable[[str], float]) -> StoredQuery:
+    """The stored faces most like stored face FACE_ID, the face itself left out, in the shape
+    of a photo search of one face. Searched among its own pack's faces, with that pack's
+    threshold (pack_threshold) unless one is given. No photo is read or analysed: "where else
+    is this person" from a face already found takes a query of the database alone."""
+    if not is_whole_number(face_id):
+        raise InvalidInputError(f"a face id is a whole number, not {face_id!r}")
+    top = check_search_bounds(top, 0.0 if threshold is None else threshold, min_quality)
+    face_id = operator.index(face_id)
+    row = None
+    if 0 < face_id < 2**63:  # ids are bigint: a larger number names no face ("out of range")
+        with pool.connection() as conn:
+            row = store.face_as_query(conn, face_id)
+    if row is None:
+        raise NotFoundError(f"face {face_id} not found", "face")
+    query = Face(bbox=np.asarray(row["bbox"], dtype=np.float32),
+                 landmarks=np.asarray(row["landmarks"], dtype=np.float32).reshape(-1, 2),
+                 det_score=float(row["det_score"]), embedding=row["embedding"],
+                 quality=stored_quality(row))
+    # The face's own pack's threshold: it is searched among that pack's faces (another pack's
+    # face, shown where the pack in use has not analysed its photo, was answered with the
+    # pack in use's threshold).
+    own = pack_threshold(row["model"])
+    chosen = own if threshold is None else float(threshold)
+    # One more than asked: the face itself is its own best match, and is left out.
+    found = search_faces(pool, row["model"], [query], top + 1, chosen, ef_search,
+                         f"face {face_id}", own, min_quality)
+    found.faces[0].quality = store.quality_json(row)  # a migrated face has some parts
+    face = found.faces[0]
+    face.matches = [m for m in face.matches if m.face_id != face_id][:top]
+    return StoredQuery(found, row["width"], row["height"])
+
+
+def stored_quality(row: dict) -> FaceQuality | None:
+    """A stored face's quality; None when it has no score (stored before it was measured)."""
+    if row.get("quality") is None:
+        return None
+    return FaceQuality(*(float(row[c]) for c in ("quality", "face_size", "yaw", "pitch",
+                                                  "sharpness")))
 
 
 def compare_photos(analyzer: FaceAnalyzer, a: Photo, b: Photo, threshold: float,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BeforeValidator
@@ -13,12 +12,9 @@ from pgface.api.deps import get_pf, get_settings, require_read, run_cpu
 from pgface.api.limits import read_upload
 from pgface.api.models import ComparisonOut, SearchOut, error_responses
 from pgface.api.urls import api_url
-from pgface.db import store
-from pgface.errors import NotFoundError
 from pgface.imaging import decode_photo, display_jpeg
 from pgface.library import Pgface
 from pgface.models.analysis import Face
-from pgface.models.quality import FaceQuality
 from pgface.search import (
     MAX_TOP,
     SearchResult,
@@ -116,39 +112,6 @@ async def display_photo(
     return Response(shown, media_type="image/jpeg")
 
 
-def stored_quality(row: dict) -> FaceQuality | None:
-    """A stored face's quality; None when it has no score (stored before it was measured)."""
-    if row.get("quality") is None:
-        return None
-    return FaceQuality(*(float(row[c]) for c in ("quality", "face_size", "yaw", "pitch",
-                                                  "sharpness")))
-
-
-def _search_face(pf: Pgface, face_id: int, top: int, threshold: float | None,
-                 ef_search: int, min_quality: float) -> dict:
-    with pf.read_pool.connection() as conn:
-        row = store.face_as_query(conn, face_id)
-    if row is None:
-        raise NotFoundError(f"face {face_id} not found", "face")
-    query = Face(bbox=np.asarray(row["bbox"], dtype=np.float32),
-                 landmarks=np.asarray(row["landmarks"], dtype=np.float32).reshape(-1, 2),
-                 det_score=float(row["det_score"]), embedding=row["embedding"],
-                 quality=stored_quality(row))
-    # The face's own pack's threshold: it is searched among that pack's faces (another pack's
-    # face, shown where the pack in use has not analysed its photo, was answered with this
-    # pack's threshold).
-    own = pf.settings.match_threshold(row["model"])
-    chosen = own if threshold is None else threshold
-    # One more than asked: the face itself is its own best match, and is left out.
-    found = search_faces(pf.read_pool, row["model"], [query], top + 1, chosen, ef_search,
-                         f"face {face_id}", own, min_quality)
-    found.faces[0].quality = store.quality_json(row)  # a migrated face has some parts
-    face = found.faces[0]
-    face.matches = [m for m in face.matches if m.face_id != face_id][:top]
-    found.notices = pf.notices()
-    return result_json(found, row["width"], row["height"])
-
-
 @router.get("/faces/{face_id}/search", dependencies=[Depends(require_read)],
             response_model=SearchOut, responses=error_responses(401, 403, 404, 422, 500, 503))
 def search_face(request: Request, face_id: int, top: Top = None,
@@ -156,10 +119,10 @@ def search_face(request: Request, face_id: int, top: Top = None,
     """The stored faces most like a stored face (the face itself left out), in the same shape
     as a photo search: one query face (the stored one, its box in its photo's pixels, and
     `width`/`height` of its photo) with its matches, best first."""
-    settings = get_settings(request)
-    floor = settings.min_quality if min_quality is None else min_quality
-    return _search_face(get_pf(request), face_id, settings.top_k if top is None else top,
-                        threshold, settings.ef_search, floor)
+    pf = get_pf(request)
+    found = pf.search_stored_face(face_id, top, threshold, min_quality)
+    found.result.notices = pf.notices()
+    return result_json(found.result, found.photo_width, found.photo_height)
 
 
 def _compare(pf: Pgface, a: tuple[bytes, str], b: tuple[bytes, str], max_bytes: int,

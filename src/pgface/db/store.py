@@ -30,7 +30,7 @@ from pgface import paths
 from pgface.db import sql
 from pgface.errors import ModelPackError
 from pgface.models import ANALYSIS_REVISION
-from pgface.paths import PathLike, canonical, readable, to_bytes
+from pgface.paths import PathLike, canonical, file_of, readable, to_bytes
 
 if TYPE_CHECKING:  # a type only: the store knows rows, not models
     from psycopg_pool import ConnectionPool
@@ -1344,6 +1344,12 @@ class StoredFace:
     det_score: float
     embedding: np.ndarray
     person_id: int | None
+
+    @property
+    def file(self) -> Path:
+        """The photo's file, as a Path that open() takes: `path` is text to print, in which a
+        name's bytes that are not UTF-8 are shown as `\\xNN` (paths.file_of)."""
+        return file_of(self.path)
 
 
 def faces_of_paths(

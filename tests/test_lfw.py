@@ -53,12 +53,25 @@ def test_devtest_accuracy_at_the_calibrated_threshold(
 
 
 def test_search_finds_the_same_person_first(lfw_library: Pgface) -> None:
-    """Each photo of the 500 DevTest same-person pairs, searched against all 4,992."""
+    """Each photo of the 500 DevTest same-person pairs, its stored central face searched
+    against all 4,992 (Pgface.search_face: the search by photo below takes a sample)."""
     queries = same_pair_photos(read_pairs(LFW / "pairsDevTest.txt"))
     assert len(queries) > 800  # 1,000 photos in 500 pairs; some are in several pairs
-    literal, labelled = rank1(lfw_library, LFW / "images", queries)
+    literal, labelled = rank1(lfw_library, LFW / "images", queries, by_photo=False)
     # As LFW labels them: a person found in the background of another's photo counts as a miss.
     assert literal.rate >= 0.96, literal.misses
     # Against LFW's labelled faces only, without its mislabelled pairs (docs/calibration.md).
     assert labelled.queries == len(without_label_errors(queries)) < literal.queries
     assert labelled.rate >= 0.99, labelled.misses
+
+
+def test_a_photo_searched_again_ranks_as_its_stored_face(lfw_library: Pgface) -> None:
+    """Every 8th query photo read, analysed and searched as a user's search is: the same
+    first matches as its stored face's search, so the rank-1 above is the photo search's."""
+    queries = same_pair_photos(read_pairs(LFW / "pairsDevTest.txt"))[::8]
+    assert len(queries) > 100
+    by_photo = rank1(lfw_library, LFW / "images", queries)
+    by_face = rank1(lfw_library, LFW / "images", queries, by_photo=False)
+    for photo, face in zip(by_photo, by_face, strict=True):
+        assert photo.queries == face.queries and photo.hits == face.hits
+        assert [miss[:2] for miss in photo.misses] == [miss[:2] for miss in face.misses]

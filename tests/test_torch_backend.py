@@ -160,11 +160,13 @@ def test_torch_embeddings_match_onnx_runtime(both: tuple) -> None:
 
 def test_half_precision_embeddings_stay_close(models_dir: Path, onnx_runtime: FaceAnalyzer
                                               ) -> None:
-    """fp16, the GPU's default, checked here on the CPU: same faces, embeddings within 0.99."""
+    """fp16, the GPU's default, checked here on the CPU: same faces, embeddings within 0.99.
+    On t1.jpg's six faces alone: PyTorch's fp16 on a CPU is slow (players.jpg's 23 faces took
+    10 to 15 s more); bench/gpu.py compares fp16 with ONNX Runtime over LFW on the GPU."""
     require_torch()
     half = build_analyzer(Settings(models_dir=models_dir, providers=["TorchCPU:fp16"]))
     assert half.provider == "TorchCPU:CPU:fp16"
-    paths = [p for p in sample_photos() if p.name in ("players.jpg", "t1.jpg")]
+    paths = [p for p in sample_photos() if p.name == "t1.jpg"]
     cosines = []
     for path, ours, theirs in zip(paths, analysed(half, paths), analysed(onnx_runtime, paths),
                                   strict=True):

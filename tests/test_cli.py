@@ -62,6 +62,29 @@ def test_index_then_search_json(env: dict[str, str], pf: Pgface) -> None:
         report["faces"], "buffalo_sc", result["threshold"])
 
 
+def test_search_of_a_stored_face_answers_as_the_python_api(env: dict[str, str],
+                                                          pf: Pgface) -> None:
+    """`pgface search --face ID`: where else is the person of a face `people show` lists."""
+    pf.index(sample_photos())
+    t1 = [p for p in sample_photos() if p.name == "t1.jpg"][0]
+    face_id = pf.photo_faces([t1])[str(t1.resolve())][0].face_id
+    args = ["search", "--face", str(face_id), "--top", "3", "--threshold", "-1"]
+    found = runner.invoke(app, [*args, "--json"], env=env)
+    assert found.exit_code == 0, found.output
+    answer = json.loads(found.stdout)
+    assert answer == json.loads(json.dumps(pf.search_face(face_id, top=3, threshold=-1.0)
+                                           .to_dict()))
+    assert answer["source"] == f"face {face_id}" and len(answer["faces"][0]["matches"]) == 3
+    assert face_id not in {m["face_id"] for m in answer["faces"][0]["matches"]}
+    table = runner.invoke(app, args, env=env)
+    assert table.exit_code == 0 and table.stdout.startswith(f"face {face_id} at ["), table.stdout
+    for given in ([], [str(t1), "--face", str(face_id)]):  # a photo or a face, one of them
+        done = runner.invoke(app, ["search", *given], env=env)
+        assert done.exit_code == 2 and "give a query photo, or --face ID" in done.stderr, given
+    missing = runner.invoke(app, ["search", "--face", "987654321"], env=env)
+    assert (missing.exit_code, missing.stderr) == (1, "error: face 987654321 not found\n")
+
+
 def test_index_reports_bad_files_and_exits_1(env: dict[str, str], tmp_path: Path) -> None:
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
@@ -334,7 +357,7 @@ def test_help_shows_plain_metavars() -> None:
             for python_form in ("<bool>", "<int", "<float", "<str", "<list", "<Path", "{",
                                 "LIST["):
                 assert python_form not in shown, (args, python_form, shown)
-    assert re.search(r"Usage: \S+ search \[OPTIONS\] PHOTO\s*$",
+    assert re.search(r"Usage: \S+ search \[OPTIONS\] \[PHOTO\]\s*$",
                      runner.invoke(app, ["search", "--help"]).stdout, re.M)
     assert "[PATHS]..." in runner.invoke(app, ["index", "--help"]).stdout
     assert re.search(r"--top\s+-k\s+INTEGER", runner.invoke(app, ["search", "--help"]).stdout)

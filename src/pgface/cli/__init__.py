@@ -326,21 +326,35 @@ _VERDICT_TEXT = {"same": "same person", "possible": "possible"}
 @app.command()
 @handle_errors
 def search(
-    photo: Annotated[Path, typer.Argument(
-        parser=path_argument, help="Query photo; every face in it is searched.")],
+    photo: Annotated[Path | None, typer.Argument(
+        parser=path_argument, show_default=False,
+        help="Query photo; every face in it is searched.")] = None,
+    face_id: Annotated[int | None, typer.Option(
+        "--face", metavar="ID", show_default=False,
+        help="Search a stored face instead of a photo (its id: `people show`, --json's "
+             "face_id): where else is this person? Nothing is analysed; the face itself is "
+             "left out.")] = None,
     top: TopOption = None,
     threshold: ThresholdOption = None,
     min_quality: MinQualityOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Find the stored faces of every person in PHOTO, best match first.
+    """Find the stored faces of every person in PHOTO, best match first; or, with --face ID,
+    those most like a stored face.
 
     A face whose quality is below the floor is listed, not searched.
 
     Example: pgface search party.jpg --top 5 --json
     """
+    if (photo is None) == (face_id is None):
+        raise typer.BadParameter("give a query photo, or --face ID for a stored face (not both)",
+                                 param_hint="PHOTO")
     with open_library() as pf, working("searching…", enabled=not as_json):
-        result = pf.search(photo, top=top, threshold=threshold, min_quality=min_quality)
+        if face_id is not None:
+            result = pf.search_face(face_id, top=top, threshold=threshold,
+                                    min_quality=min_quality)
+        else:
+            result = pf.search(photo, top=top, threshold=threshold, min_quality=min_quality)
     print_notices(result.notices)
     if as_json:
         print_json(result.to_dict())
@@ -349,11 +363,12 @@ def search(
         out.print(f"no face found in {photo}")
         return
     for number, face in enumerate(result.faces, 1):
+        label = f"face {number}" if face_id is None else result.source  # "face 17"
         if not face.searched:
-            out.print(f"face {number} at {box_text(face.bbox)}: not searched, "
+            out.print(f"{label} at {box_text(face.bbox)}: not searched, "
                       f"{below_floor_text(face.quality, result.min_quality)}", highlight=False)
             continue
-        title = (f"face {number} at {box_text(face.bbox)} ({quality_text(face.quality)})"
+        title = (f"{label} at {box_text(face.bbox)} ({quality_text(face.quality)})"
                  f": {len(face.matches)} matches >= {result.threshold}; same person from "
                  f"{result.same_person_similarity} among {result.library_size:,} faces")
         if not face.matches:

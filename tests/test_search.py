@@ -20,6 +20,7 @@ from pgface.db import store
 from pgface.errors import InvalidInputError
 from pgface.library import build_analyzer
 from pgface.models.packs import sample_photos, vectron_model_folder
+from pgface.paths import readable
 
 
 def identity(path: str) -> str:
@@ -114,6 +115,10 @@ def test_a_stored_face_is_searched_without_its_photo(pf: Pgface) -> None:
             pf.search_face(face_id)
     for face_id, top, reason in ((True, 3, "a face id is a whole number, not True"),
                                  ("7", 3, "a face id is a whole number, not '7'"),
+                                 # NumPy's TypeError from an array's __index__ (searchface)
+                                 (np.array([1]), 3, "a face id is a whole number, not array"),
+                                 (int(ids[0]), np.array([3]), "top is 1 to 1000 matches per "
+                                                              "face, not array"),
                                  (int(ids[0]), 0, "top is 1 to 1000 matches per face, not 0")):
         with pytest.raises(InvalidInputError, match=reason):
             pf.search_face(face_id, top=top)
@@ -122,25 +127,39 @@ def test_a_stored_face_is_searched_without_its_photo(pf: Pgface) -> None:
 def test_a_file_whose_name_is_not_utf8_is_opened_from_every_result(
         pf: Pgface, tmp_path: Path) -> None:
     """A result's `path` is text to print (bytes that are not UTF-8 as \\xNN); its `file` is
-    the Path that open() takes: open(match.path) of `caf\\xe9.jpg` found no file."""
-    yaoming = [p for p in sample_photos() if p.name == "yaoming.jpg"][0]
-    latin = tmp_path / os.fsdecode(b"caf\xe9.jpg")
-    shutil.copy(yaoming, latin)
-    # a name that is the escape's own text: the file of that name, not the byte's
-    literal = tmp_path / "lit\\xe9.jpg"
-    Image.open(yaoming).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(literal)
+    the Path that open() takes, from the name's exact bytes: open(match.path) of `caf\\xe9.jpg`
+    found no file, and the text alone named the wrong one of `amb\\xe9.jpg` (a backslash) and
+    b"amb\\xe9.jpg", and no file for a name holding both (probe searchface)."""
+    yaoming = Image.open([p for p in sample_photos() if p.name == "yaoming.jpg"][0])
+    names = [b"caf\xe9.jpg", b"amb\xe9.jpg", b"amb\\xe9.jpg", b"mix\\xe9-\xe9.jpg",
+             b"gone\\xe9.jpg"]
+    files = [tmp_path / os.fsdecode(name) for name in names]
+    for quality, file in zip((95, 90, 85, 80, 75), files, strict=True):  # five photos
+        yaoming.save(file, quality=quality)
     pf.index([tmp_path])
-    matches = {m.path: m for m in pf.search(yaoming, threshold=-1.0).faces[0].matches}
-    shown = f"{tmp_path}/caf\\xe9.jpg"
-    assert set(matches) == {shown, str(literal)}
-    assert matches[shown].file == latin and matches[shown].file.read_bytes() == latin.read_bytes()
-    assert matches[str(literal)].file == literal
-    stored = pf.photo_faces([tmp_path])
-    assert {face.file for faces in stored.values() for face in faces} == {latin, literal}
-    person = pf.people.name_faces([m.face_id for m in matches.values()], "Yao Ming").person.id
-    assert {face.file for face in pf.people.faces(person)} == {latin, literal}
-    assert {photo.file for photo in pf.people.photos(person)[0]} == {latin, literal}
-    json.dumps(pf.search(yaoming).to_dict())  # the text, as before: a JSON document's
+    face_of = {file: pf.photo_faces([file])[readable(file)][0].face_id for file in files}
+    moved = tmp_path.parent / "elsewhere.jpg"
+    files[-1].rename(moved)  # the last one's file gone: its photo missing at its name
+    file_of = {face: file for file, face in face_of.items()}
+    matches = pf.search(moved, threshold=-1.0).faces[0].matches
+    assert {m.face_id for m in matches} == set(file_of)
+    assert {m.face_id: m.file for m in matches} == file_of
+    assert [m.face_id for m in matches if m.missing] == [face_of[files[-1]]]
+    stored = [face for faces in pf.photo_faces([tmp_path]).values() for face in faces]
+    assert {face.face_id: face.file for face in stored} == file_of  # as stored, gone or not
+    person = pf.people.name_faces(list(file_of), "Yao Ming").person.id
+    assert {face.face_id: face.file for face in pf.people.faces(person)} == file_of
+    assert {photo.face_ids[0]: photo.file for photo in pf.people.photos(person)[0]} == file_of
+    # the text given back: the file that has it as its name, else the one shown so
+    by_path = {m.face_id: m.path for m in matches}
+    for file, shown_as in ((files[0], files[0]), (files[1], files[2]), (files[3], files[3])):
+        given = by_path[face_of[file]]
+        assert [f.face_id for f in pf.photo_faces([given])[given]] == [face_of[shown_as]], given
+    # the exact file forgotten, not its namesake in text
+    assert pf.remove(file_of[face_of[files[1]]]).photos == 1
+    assert {f.face_id for faces in pf.photo_faces([tmp_path]).values() for f in faces} == {
+        face_of[file] for file in files if file != files[1]}
+    json.dumps(pf.search(moved).to_dict())  # the text, as before: a JSON document's
 
 
 def test_search_takes_pixels_as_opencv_and_pillow_hold_them(pf: Pgface, tmp_path: Path) -> None:
@@ -267,6 +286,18 @@ def test_search_never_mixes_model_packs(settings: Settings, pf: Pgface, tmp_path
     result = pf.search(sample_photos()[0], threshold=-1.0)
     assert all(face.matches == [] for face in result.faces)
     assert pf.stats()["faces_per_model"].keys() == {"other_pack"}
+    # A stored face of the other pack is searched among its own pack's faces, and told of with
+    # its own pack's notices: it had buffalo_sc's ("analysed 0 of the 4 stored photos"), and
+    # not that other_pack has no calibrated threshold (probe searchface).
+    face_id = pf.photo_faces(sample_photos()[0])  # buffalo_sc's: none
+    assert face_id == {}
+    with Pgface(other_settings, analyzer=build_analyzer(other_settings)) as other_pf:
+        face_id = next(iter(other_pf.photo_faces(sample_photos()[0]).values()))[0].face_id
+    found = pf.search_face(face_id, threshold=-1.0)
+    assert found.model == "other_pack" and found.faces[0].matches
+    assert [n.split(":")[0] for n in found.notices] == [
+        "model pack 'other_pack' has no calibrated threshold"], found.notices
+    assert any("'buffalo_sc' has analysed 0 of the" in n for n in pf.notices())
 
 
 def test_compare_and_search_decide_on_the_same_cosine_and_show_it(pf: Pgface) -> None:

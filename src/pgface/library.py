@@ -586,27 +586,31 @@ class Pgface:
         finally:
             self._coverage.clear()
 
-    def notices(self) -> list[str]:
-        """What makes answers of the active model pack empty or less sure, with the fix."""
-        pack = self.analyzer.model_name
+    def notices(self, pack: str | None = None) -> list[str]:
+        """What makes answers of the active model pack (or of PACK, a stored face's own, which
+        search_face searches among) empty or less sure, with the fix."""
+        active = self.analyzer.model_name
+        pack = active if pack is None else pack
         found = []
         photos, analysed = self.pack_coverage(pack)
         if analysed < photos:
             found.append(
                 f"model pack {pack!r} has analysed {analysed} of the {photos} stored photos, "
                 f"so it cannot find faces in the others: run `pgface index --pending` (with "
-                f"this PGFACE_MODEL_PACK) to analyse them")
+                f"{'this PGFACE_MODEL_PACK' if pack == active else f'PGFACE_MODEL_PACK={pack}'}"
+                f") to analyse them")
         outdated = self.outdated_analyses(pack)
         if outdated:
             found.append(outdated_notice(outdated))
         if self.settings.threshold is None and pack not in CALIBRATED_THRESHOLDS:
+            # the pack as set (a folder's path): its folder's name alone, run from elsewhere,
+            # named no pack (probe readme42); another pack by its name
+            named = self.settings.model_pack if pack == active else pack
             found.append(
-                f"model pack {pack!r} has no calibrated threshold: using {self.threshold}; "
-                # the pack as set (a folder's path): its folder's name alone, run from
-                # elsewhere, named no pack (probe readme42)
-                f"calibrate it on LFW View 1 with `.venv/bin/python bench/accuracy.py "
-                f"--skip-seed --pack {shlex.quote(self.settings.model_pack)}` (README, "
-                f"Configuration) and set PGFACE_THRESHOLD")
+                f"model pack {pack!r} has no calibrated threshold: using "
+                f"{self.settings.match_threshold(pack)}; calibrate it on LFW View 1 with "
+                f"`.venv/bin/python bench/accuracy.py --skip-seed --pack {shlex.quote(named)}` "
+                f"(README, Configuration) and set PGFACE_THRESHOLD")
         return found
 
     def pack_coverage(self, pack: str, pool: ConnectionPool | None = None) -> tuple[int, int]:
@@ -672,7 +676,7 @@ class Pgface:
         Nothing is analysed; the face is searched among its own pack's faces, with that pack's
         threshold unless one is given. NotFoundError where no face has that id."""
         found = self.search_stored_face(face_id, top, threshold, min_quality)
-        found.result.notices = self.notices()
+        found.result.notices = self.notices(found.result.model)
         return found.result
 
     @whole

@@ -14,6 +14,7 @@ import stat
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from pgface.errors import InvalidInputError, kind_of
 
@@ -148,16 +149,40 @@ def shown_bytes(text: str) -> bytes | None:
     return raw if raw != typed and readable(raw) == text else None
 
 
-def file_of(text: str) -> Path:
-    """The file that a path shown by `readable` names, as a Path that open() takes: TEXT
-    itself, or, where it holds `\\xNN` escapes of bytes that are not UTF-8 (and no file has
-    TEXT as its own name), those bytes, as os.fsdecode gives them. A result's `path` is text
-    to print and to give back to pgface; open("caf\\xe9.jpg") of a name that is not UTF-8
-    found no file."""
-    raw = shown_bytes(text)
-    if raw is None or os.path.lexists(text):
-        return Path(text)
-    return Path(os.fsdecode(raw))
+class NamedFile:
+    """A result that names a photo's file (Match, StoredFace, PersonFace, PersonPhoto): its
+    `path` is text to print and to give back to pgface, in which a name's bytes that are not
+    UTF-8 are shown as `\\xNN`; its `file` is the Path that open() takes, from the name's
+    exact bytes as stored (`with_name_bytes`). open("caf\\xe9.jpg") of a name that is not
+    UTF-8 found no file; and the text alone cannot say which of `amb\\xe9.jpg` (a backslash)
+    and b"amb\\xe9.jpg" it shows, nor a name holding both (probe searchface)."""
+
+    path: str
+
+    @property
+    def file(self) -> Path:
+        """The photo's file, as a Path that open() takes (os.fsdecode of its exact name)."""
+        raw = self.__dict__.get("_name_bytes")
+        if raw is not None:
+            return Path(os.fsdecode(raw))
+        # made without its bytes (dataclasses.replace, a result built by hand): the text's
+        # own name where a file has it, else the bytes its escapes stand for
+        shown = shown_bytes(self.path)
+        if shown is None or os.path.lexists(self.path):
+            return Path(self.path)
+        return Path(os.fsdecode(shown))
+
+
+NamedResult = TypeVar("NamedResult", bound=NamedFile)
+
+
+def with_name_bytes(result: NamedResult, raw: bytes | None) -> NamedResult:
+    """RESULT, its file known by RAW, its name's exact bytes (None: unknown, a photo whose
+    every path is gone, shown at the text last known). Kept beside the dataclass's fields,
+    not among them: asdict, to_dict and JSON give `path`, the text, as before."""
+    if raw is not None:
+        object.__setattr__(result, "_name_bytes", bytes(raw))
+    return result
 
 
 def refused_text(text: str) -> str:

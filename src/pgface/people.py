@@ -64,7 +64,14 @@ from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import Failure, Indexer, ProgressCallback, check_progress
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.exiting import whole
-from pgface.paths import expand, file_of, one_path, readable, refused_text
+from pgface.paths import (
+    NamedFile,
+    expand,
+    one_path,
+    readable,
+    refused_text,
+    with_name_bytes,
+)
 from pgface.people_history import Change, UndoError
 from pgface.search import (
     SearchResult,
@@ -187,7 +194,7 @@ class Person:
 
 
 @dataclass(frozen=True)
-class PersonPhoto:
+class PersonPhoto(NamedFile):
     photo_id: int
     path: str
     width: int
@@ -198,15 +205,9 @@ class PersonPhoto:
     # as a search's match says (search.Match)
     missing: bool = False
 
-    @property
-    def file(self) -> Path:
-        """The photo's file, as a Path that open() takes: `path` is text to print, in which a
-        name's bytes that are not UTF-8 are shown as `\\xNN` (paths.file_of)."""
-        return file_of(self.path)
-
 
 @dataclass(frozen=True)
-class PersonFace:
+class PersonFace(NamedFile):
     face_id: int
     photo_id: int
     path: str
@@ -215,12 +216,6 @@ class PersonFace:
     # True when no stored path of the photo exists any more (path is then the last known one),
     # as a search's match says (search.Match)
     missing: bool = False
-
-    @property
-    def file(self) -> Path:
-        """The photo's file, as a Path that open() takes: `path` is text to print, in which a
-        name's bytes that are not UTF-8 are shown as `\\xNN` (paths.file_of)."""
-        return file_of(self.path)
 
 
 @public_calls_said_plainly
@@ -340,9 +335,9 @@ class People:
             rows, total = ps.person_photos(conn, self._resolve(conn, person), limit, offset,
                                            self.model, place)
             places = _places(conn, rows, "id")
-        return [PersonPhoto(r["id"], places[r["id"]].path, r["width"], r["height"],
-                            list(r["face_ids"]), r["indexed_at"], places[r["id"]].missing)
-                for r in rows], total
+        return [with_name_bytes(PersonPhoto(
+            r["id"], places[r["id"]].path, r["width"], r["height"], list(r["face_ids"]),
+            r["indexed_at"], places[r["id"]].missing), places[r["id"]].raw) for r in rows], total
 
     def get(self, person: PersonRef) -> Person:
         with self.pool.connection() as conn:
@@ -1184,9 +1179,10 @@ def _person_faces(conn: psycopg.Connection, rows: Sequence[dict]) -> list[Person
     places = _places(conn, rows, "photo_id")
     # boxes to a tenth of a pixel, as search and identify give them (float4's digits past
     # that are noise: 85.882034)
-    return [PersonFace(r["id"], r["photo_id"], places[r["photo_id"]].path,
-                       [round(float(v), 1) for v in r["bbox"]], r["assigned_by"],
-                       places[r["photo_id"]].missing) for r in rows]
+    return [with_name_bytes(PersonFace(r["id"], r["photo_id"], places[r["photo_id"]].path,
+                                       [round(float(v), 1) for v in r["bbox"]],
+                                       r["assigned_by"], places[r["photo_id"]].missing),
+                            places[r["photo_id"]].raw) for r in rows]
 
 
 def _quoted(value: object) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Literal, overload
 
 import numpy as np
@@ -27,12 +26,12 @@ from pgface.errors import (
 from pgface.imaging import Photo, warning_given_faces
 from pgface.models.analysis import Face, FaceAnalyzer
 from pgface.models.quality import FaceQuality, below, below_floor_said
-from pgface.paths import file_of
+from pgface.paths import NamedFile, with_name_bytes
 from pgface.placement import analyze_placed
 
 
 @dataclass(frozen=True)
-class Match:
+class Match(NamedFile):
     face_id: int
     photo_id: int
     path: str
@@ -45,12 +44,6 @@ class Match:
     # "same": the same person even in a library of this size; "possible": above the 1:1
     # threshold but where strangers of this library may score too (pgface.verdicts).
     verdict: verdicts.Verdict = "possible"
-
-    @property
-    def file(self) -> Path:
-        """The photo's file, as a Path that open() takes: `path` is text to print, in which a
-        name's bytes that are not UTF-8 are shown as `\\xNN` (paths.file_of)."""
-        return file_of(self.path)
 
 
 @dataclass
@@ -173,10 +166,10 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
         matches = []
         for r in rows:
             place = places[r.photo_id]
-            matches.append(Match(r.face_id, r.photo_id, place.path,
-                                 [round(v, 1) for v in r.bbox], r.person_id, r.person_name,
-                                 verdicts.shown(r.similarity), place.missing,
-                                 verdicts.verdict(r.similarity, same)))  # by the exact cosine
+            matches.append(with_name_bytes(Match(
+                r.face_id, r.photo_id, place.path, [round(v, 1) for v in r.bbox], r.person_id,
+                r.person_name, verdicts.shown(r.similarity), place.missing,
+                verdicts.verdict(r.similarity, same)), place.raw))  # by the exact cosine
         results.append(QueryFace(
             bbox=_bbox(face), det_score=round(face.det_score, 4), matches=matches,
             quality=face.quality.to_dict() if face.quality is not None else None,
@@ -228,8 +221,16 @@ def is_number(value: object) -> bool:
 
 
 def is_whole_number(value: object) -> bool:
-    """An int or NumPy's integer, not a bool (True is an int to Python, not an id or a count)."""
-    return hasattr(value, "__index__") and not isinstance(value, bool)
+    """An int or NumPy's integer, not a bool (True is an int to Python, not an id or a count).
+    Asked of operator.index itself: a NumPy array of one or more numbers has __index__, which
+    raises (top=np.array([3]) escaped as NumPy's TypeError, probe searchface)."""
+    if isinstance(value, bool | np.bool_):
+        return False
+    try:
+        operator.index(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def check_search_bounds(top: int, threshold: float, min_quality: float) -> int:

@@ -121,7 +121,7 @@ def search_face(request: Request, face_id: int, top: Top = None,
     `width`/`height` of its photo) with its matches, best first."""
     pf = get_pf(request)
     found = pf.search_stored_face(face_id, top, threshold, min_quality)
-    found.result.notices = pf.notices()
+    found.result.notices = pf.notices(found.result.model)
     return result_json(found.result, found.photo_width, found.photo_height)
 
 

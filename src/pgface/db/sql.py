@@ -928,8 +928,11 @@ FROM unnest(ARRAY['photos'::regclass, 'photo_analyses'::regclass]) t ORDER BY t
 """
 ANALYSES_PER_MODEL = "SELECT model, count(*) FROM photo_analyses GROUP BY model ORDER BY model"
 
+# The stored paths shown as these texts (readable: `\xNN` for a byte that is not UTF-8).
+PATHS_SHOWN_AS = "SELECT path_bytes FROM photo_paths WHERE path = ANY(%s)"
 FACES_OF_PATHS = """
-SELECT pp.path, ph.width, ph.height, f.id, f.bbox, f.det_score, f.embedding, f.person_id
+SELECT pp.path, ph.width, ph.height, f.id, f.bbox, f.det_score, f.embedding, f.person_id,
+       pp.path_bytes
 FROM photo_paths pp JOIN photos ph ON ph.id = pp.photo_id JOIN faces f ON f.photo_id = ph.id
 WHERE pp.path_bytes = ANY(%s) AND f.model = %s
 ORDER BY pp.path, f.id

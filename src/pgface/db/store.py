@@ -30,7 +30,14 @@ from pgface import paths
 from pgface.db import sql
 from pgface.errors import ModelPackError
 from pgface.models import ANALYSIS_REVISION
-from pgface.paths import PathLike, canonical, file_of, readable, to_bytes
+from pgface.paths import (
+    NamedFile,
+    PathLike,
+    canonical,
+    readable,
+    to_bytes,
+    with_name_bytes,
+)
 
 if TYPE_CHECKING:  # a type only: the store knows rows, not models
     from psycopg_pool import ConnectionPool
@@ -661,6 +668,7 @@ class PhotoPlace:
 
     path: str  # readable
     missing: bool
+    raw: bytes | None = None  # the path's exact bytes; None where only the text is known
 
 
 def photo_places(conn: psycopg.Connection, last_known: Mapping[int, str]
@@ -676,9 +684,9 @@ def photo_places(conn: psycopg.Connection, last_known: Mapping[int, str]
         if known is not None and not known.missing:
             continue
         if paths.exists(raw, folders):
-            places[photo_id] = PhotoPlace(text, False)
+            places[photo_id] = PhotoPlace(text, False, raw)
         elif known is None:
-            places[photo_id] = PhotoPlace(text, True)
+            places[photo_id] = PhotoPlace(text, True, raw)
     return {photo_id: places.get(photo_id, PhotoPlace(path, True))
             for photo_id, path in last_known.items()}
 
@@ -1335,7 +1343,7 @@ def recount_faces(conn: psycopg.Connection, photo_ids: Sequence[int]) -> None:
 
 
 @dataclass(frozen=True)
-class StoredFace:
+class StoredFace(NamedFile):
     face_id: int
     path: str
     photo_width: int
@@ -1344,12 +1352,6 @@ class StoredFace:
     det_score: float
     embedding: np.ndarray
     person_id: int | None
-
-    @property
-    def file(self) -> Path:
-        """The photo's file, as a Path that open() takes: `path` is text to print, in which a
-        name's bytes that are not UTF-8 are shown as `\\xNN` (paths.file_of)."""
-        return file_of(self.path)
 
 
 def faces_of_paths(
@@ -1363,14 +1365,22 @@ def faces_of_paths(
     synthetic photos, 1.6 ms by the paths alone)."""
     found: dict[str, list[StoredFace]] = {}
     wanted = [to_bytes(p) for p in files]
+    # A file given as pgface shows it (`\xNN` for a byte that is not UTF-8: a result's path),
+    # where no file has that text as its name: the stored paths shown so, as remove takes it
+    # (its faces were {}, probe searchface). Their text, not the bytes the escapes stand for:
+    # a name may hold a backslash's `\xe9` and a byte both.
+    shown = [os.fspath(p) for p in files
+             if paths.shown_bytes(os.fspath(p)) is not None and not os.path.lexists(p)]
+    if shown:
+        wanted += [bytes(r[0]) for r in conn.execute(sql.PATHS_SHOWN_AS, [shown])]
     if folders:
         ranges = [paths.prefix_range(to_bytes(folder)) for folder in folders]
         wanted += [bytes(r[0]) for r in conn.execute(sql.PATHS_UNDER, {
             "exact": [], "texts": [], "lows": [low for low, _ in ranges],
             "highs": [high for _, high in ranges]})]
     for row in conn.execute(sql.FACES_OF_PATHS, [wanted, model]):
-        face = StoredFace(row[3], row[0], row[1], row[2], list(row[4]), float(row[5]),
-                          as_array(row[6]), row[7])
+        face = with_name_bytes(StoredFace(row[3], row[0], row[1], row[2], list(row[4]),
+                                          float(row[5]), as_array(row[6]), row[7]), row[8])
         found.setdefault(face.path, []).append(face)
     return found
 

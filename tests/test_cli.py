@@ -1235,6 +1235,46 @@ def test_a_reader_that_stops_early_ends_the_output_quietly_exit_0(env: dict[str,
         assert (done.returncode, done.stderr) == (0, ""), (args, done.stderr)
 
 
+def test_a_reader_of_stderr_that_stops_early_leaves_the_run_whole(
+        env: dict[str, str], pf: Pgface, tmp_path: Path) -> None:
+    """Probe scripting: `pgface index DIR 2>&1 | head -1` (or `| grep -q '^failed'`) stopped
+    the run at its first line on stderr, exit 1, the other files neither stored nor remembered
+    as failed; `people enrol` so enrolled no one. Messages are lost, the run goes on."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for number, sample in enumerate(sample_photos()):
+        shutil.copy(sample, photos / f"good-{number}-{sample.name}")
+    hour_ago = time.time() - 3600  # older than index.STAMP_SETTLE_S: remembered as failed
+    for number in range(3):
+        (photos / f"bad-{number}.jpg").write_bytes(b"not a photo %d" % number)
+        os.utime(photos / f"bad-{number}.jpg", (hour_ago, hour_ago))
+    people = tmp_path / "people" / "Yao Ming"
+    people.mkdir(parents=True)
+    shutil.copy(next(p for p in sample_photos() if p.name == "yaoming.jpg"), people)
+    command = [sys.executable, "-c", "from pgface.cli import app; app()"]
+    full = {**os.environ, **env, "PGFACE_PHOTO_BATCH": "2"}  # several batches
+
+    def with_stderr_gone(args: list[str]) -> subprocess.CompletedProcess:
+        reader, writer = os.pipe()
+        os.close(reader)  # the reader is gone before pgface writes a byte
+        try:
+            return subprocess.run([*command, *args], env=full, stdout=subprocess.PIPE,
+                                  stderr=writer, text=True, timeout=300)
+        finally:
+            os.close(writer)
+
+    done = with_stderr_gone(["index", "--json", str(photos)])
+    assert done.returncode == 1  # the bad files, as with stderr there
+    report = json.loads(done.stdout)
+    assert (report["indexed"], len(report["failures"])) == (len(sample_photos()), 3), report
+    assert pf.stats()["photos"] == len(sample_photos())
+    again = json.loads(with_stderr_gone(["index", "--json", str(photos)]).stdout)
+    assert again["unchanged_failures"] == 3, again  # remembered, not read again
+    enrolled = with_stderr_gone(["people", "enrol", "--json", str(tmp_path / "people")])
+    assert enrolled.returncode == 0, enrolled.stdout
+    assert [p.name for p in pf.people.list()] == ["Yao Ming"]
+
+
 def test_a_ctrl_c_in_any_command_says_it_stopped(env: dict[str, str],
                                                  monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -380,22 +380,49 @@ class GuardedStdout:
                          f"command did before it is kept", reason) from exc
 
 
+class GuardedStderr(GuardedStdout):
+    """sys.stderr while the command line runs: messages (progress, failed files, notices)
+    that it cannot take are lost, and the command goes on. `pgface index DIR 2>&1 | head -1`
+    (or `| grep -q '^failed'`) stopped the run after its first batch, exit 1, its other
+    files neither stored nor remembered as failed, and `people enrol` enrolled no one: the
+    broken pipe on stderr was the command's error (probe scripting). Where it fails, what
+    follows goes to /dev/null, as for a reader of stdout that stops early."""
+
+    def _failed(self, exc: OSError) -> None:
+        try:
+            fd = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+        with suppress(OSError):  # what it held goes there too
+            self.stream.flush()
+
+
 @contextmanager
 def guarded_stdout() -> Iterator[None]:
-    """sys.stdout as GuardedStdout while the command line runs; what a command wrote and did
-    not flush is flushed inside it (else a full disk was Python's own message at exit)."""
-    stream = sys.stdout
+    """sys.stdout as GuardedStdout, and sys.stderr as GuardedStderr, while the command line
+    runs; what a command wrote and did not flush is flushed inside it (else a full disk was
+    Python's own message at exit)."""
+    stream, errors = sys.stdout, sys.stderr
     if stream is None or isinstance(stream, GuardedStdout):
         yield
         return
     sys.stdout = GuardedStdout(stream)
+    if errors is not None:  # `2>&-`: nothing is written there
+        sys.stderr = GuardedStderr(errors)
     try:
         try:
             yield
         finally:
             sys.stdout.flush()
+            if sys.stderr is not None:
+                sys.stderr.flush()
     finally:
-        sys.stdout = stream
+        sys.stdout, sys.stderr = stream, errors
 
 
 def stdout_closed() -> OutputLost:

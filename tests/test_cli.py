@@ -1103,6 +1103,13 @@ def test_a_narrow_search_table_keeps_the_similarity_and_the_file_name(
     assert max(map(len, rows)) <= 30 and rows[0].startswith("│ 1.0000 │ Zoe "), done.stdout
     photo_cell = next(cell.strip() for cell in rows[0].split("│") if "/" in cell)
     assert len(photo_cell) >= 9 and photo_cell.endswith(".jpg"), done.stdout
+    # narrower still, the person goes too, and the photo keeps a column with its file in it:
+    # at 20 its column was empty beside "Zoe" (probe scripting)
+    done = runner.invoke(app, ["search", str(photo)], env={**env, "COLUMNS": "20"})
+    rows = [line for line in done.stdout.splitlines() if line.startswith("│")]
+    assert max(map(len, rows)) <= 20 and "Zoe" not in done.stdout, done.stdout
+    photo_cell = next(cell.strip() for cell in rows[0].split("│")[2:] if cell.strip())
+    assert len(photo_cell) >= 5 and photo_cell.endswith("jpg"), done.stdout
 
 
 def test_cluster_options_say_their_defaults_and_are_documented() -> None:

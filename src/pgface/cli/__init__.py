@@ -419,6 +419,7 @@ def search(
 _TABLE_EDGES = 4 * 3 + 1
 _PHOTO_ROOM = 24
 _PHOTO_LEAST = 12
+_PHOTO_NAMED = 8  # ... and beside a person's name, the least before the name goes too
 
 
 def _narrow_widths(width: int, similarities: list[str], names: list[str],
@@ -428,18 +429,21 @@ def _narrow_widths(width: int, similarities: list[str], names: list[str],
     (its number is one), the person and the face box wrapped at their words, and the photo
     the rest. Where that leaves the photo fewer than _PHOTO_LEAST cells, the face box goes to
     its longest word, the person column to 4 cells, or out of the table where no match has a
-    name, and last the face box out of it (--json has it)."""
+    name, then the face box out of it, and last, where the photo would have fewer than
+    _PHOTO_NAMED cells beside it, the person (--json has both): the photo is the answer, and
+    at 20 columns its column was kept empty beside "Bid…" (probe scripting)."""
     similarity = _longest_word(similarities)
     person = min(_longest_word(names), 12) or 6
     fewer = min(person, 4) if any(names) else None
     box, least_box = max(map(_two_lines, boxes)), _longest_word(boxes)
     photo = 1
     for person_width, box_width in ((person, box), (person, least_box), (fewer, box),
-                                    (fewer, least_box), (fewer, None)):
+                                    (fewer, least_box), (fewer, None), (None, None)):
         columns = 2 + bool(person_width) + bool(box_width)
         photo = (width - (3 * columns + 1) - similarity - (person_width or 0)
                  - (box_width or 0))
-        if photo >= _PHOTO_LEAST:
+        # the person goes last, only where the photo would keep no file name beside it
+        if photo >= (_PHOTO_LEAST if box_width or not person_width else _PHOTO_NAMED):
             break
     return similarity, person_width, box_width, max(photo, 1)
 

@@ -1128,7 +1128,7 @@ def test_enrolment_takes_a_person_folders_subfolders_and_no_refused_folder(
 
 
 def test_a_folder_whose_own_name_is_no_text_is_enrolled_and_recorded_as_paths_are_shown(
-        pf: Pgface, tmp_path: Path) -> None:
+        pf: Pgface, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Probe i18n39: enrolling a folder whose own name has a byte that is not UTF-8 (a Latin-1
     name from an old Windows zip), or a UTF-8 name read under an ASCII locale (LC_ALL=C,
     PYTHONUTF8=0: Python holds it with lone surrogates), was "unexpected UnicodeEncodeError":
@@ -1148,6 +1148,15 @@ def test_a_folder_whose_own_name_is_no_text_is_enrolled_and_recorded_as_paths_ar
         change = pf.people.history(1)[0]
         assert (change.kind, change.payload["folder"]) == ("enrol", shown)
         assert change.summary == f"enrolled 1 face of 1 person from {shown}"
+    # a folder given relative is recorded absolute, as paths are stored: `people enrol .` was
+    # "enrolled 1 face of 1 person from ." (probe scripting)
+    (tmp_path / "here" / "Kit").mkdir(parents=True)
+    shutil.copyfile(photos_of("kit_harington")[0], tmp_path / "here" / "Kit" / "kit.jpg")
+    monkeypatch.chdir(tmp_path / "here")
+    assert pf.people.enrol(".").people == {"Kit": 1}
+    change = pf.people.history(1)[0]
+    assert change.payload["folder"] == str(tmp_path / "here"), change.payload
+    assert change.summary == f"enrolled 1 face of 1 person from {tmp_path / 'here'}"
 
 
 def edited(photo: Path, to: Path) -> None:

@@ -875,8 +875,9 @@ class People:
             # the folder as paths are shown (`\xNN`): its name as Python holds it may have
             # lone surrogates (a byte that is not UTF-8, or any non-ASCII under an ASCII
             # locale), which PostgreSQL text and JSON cannot hold; the record failed to
-            # commit and the enrolment with it, after its photos were indexed
-            shown = readable(folder)
+            # commit and the enrolment with it, after its photos were indexed; absolute, as
+            # paths are stored (`people enrol .` was recorded "from .", probe scripting)
+            shown = readable(where)
             change.payload.update(folder=shown, enrolled=report.people,
                                   left=[h.face_id for h in report.left])
             enrolled = sum(1 for n in report.people.values() if n)

@@ -34,7 +34,7 @@ _WHERE = {
     "PersonConflict": "pgface.people", "PersonError": "pgface.people",
     "UndoError": "pgface.people_history",
     "Comparison": "pgface.search", "Match": "pgface.search", "QueryFace": "pgface.search",
-    "SearchResult": "pgface.search",
+    "SearchResult": "pgface.search", "StoredQuery": "pgface.search",
     # what the calls return, and what their results hold (for a user's type hints)
     "ClusterReport": "pgface.clustering",
     "FileStamp": "pgface.db.store", "Removal": "pgface.db.store", "StoredFace": "pgface.db.store",
@@ -96,6 +96,7 @@ __all__ = [
     "StatementCancelled",
     "StatementFailed",
     "StoredFace",
+    "StoredQuery",
     "TakenCandidate",
     "UndoError",
     "open",
@@ -156,4 +157,4 @@ if TYPE_CHECKING:  # what a type checker and an IDE read
         PersonPhoto,
     )
     from pgface.people_history import Change, UndoError
-    from pgface.search import Comparison, Match, QueryFace, SearchResult
+    from pgface.search import Comparison, Match, QueryFace, SearchResult, StoredQuery

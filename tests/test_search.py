@@ -160,6 +160,15 @@ def test_a_file_whose_name_is_not_utf8_is_opened_from_every_result(
     assert {f.face_id for faces in pf.photo_faces([tmp_path]).values() for f in faces} == {
         face_of[file] for file in files if file != files[1]}
     json.dumps(pf.search(moved).to_dict())  # the text, as before: a JSON document's
+    # the file searched by its file, and one gone: said as text to print (they held lone
+    # surrogates: printing them to a UTF-8 stream raised UnicodeEncodeError)
+    assert pf.search(files[0]).source == str(tmp_path / "caf\\xe9.jpg")
+    assert pf.people.identify(files[0]).source == str(tmp_path / "caf\\xe9.jpg")
+    gone = tmp_path / os.fsdecode(b"no-such-\xff.jpg")
+    with pytest.raises(ImageError) as raised:
+        pf.search(gone)
+    assert str(raised.value) == f"{tmp_path}/no-such-\\xff.jpg: no such file"
+    assert raised.value.source == str(gone)  # the name itself, to read or remember it by
 
 
 def test_search_takes_pixels_as_opencv_and_pillow_hold_them(pf: Pgface, tmp_path: Path) -> None:

@@ -21,12 +21,24 @@ class OpenFilesError(PgfaceError):
     nor the pack's."""
 
 
+def shown_name(source: str) -> str:
+    """A file's name as text to print (pgface.paths.readable's form, which this module cannot
+    import): the bytes of a name that are not UTF-8, held by Python as lone surrogates
+    (os.fsdecode), as `\\xNN`. A message naming such a file raised UnicodeEncodeError where
+    it was printed to a UTF-8 stream (probe searchface)."""
+    try:
+        raw = source.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate of no file name's byte
+        raw = source.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 class ImageError(PgfaceError):
     """A file could not be used as a photo; the message names the file and the reason."""
 
     def __init__(self, source: str, reason: str) -> None:
-        super().__init__(f"{source}: {reason}")
-        self.source = source
+        super().__init__(f"{shown_name(source)}: {reason}")
+        self.source = source  # as given: the file's own name, to read or remember it by
         self.reason = reason
 
     def __reduce__(self) -> tuple:

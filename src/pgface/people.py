@@ -46,6 +46,7 @@ from pgface.errors import (
     PgfaceError,
     counted,
     kind_of,
+    shown_name,
 )
 from pgface.identify import (  # noqa: F401 - re-exported: the people API's identify names
     IDENTIFY_CANDIDATES,
@@ -762,8 +763,8 @@ class People:
                                   else min_quality)
         loaded = self._load(photo)
         faces = analyze_photos(self.analyzer, [loaded])[0]
-        found = identify_faces(self.pool, self.model, faces, loaded.source, limit,
-                               self.threshold, self.settings.ef_search, floor,
+        found = identify_faces(self.pool, self.model, faces, shown_name(loaded.source),
+                               limit, self.threshold, self.settings.ef_search, floor,
                                self.analyzer.recognizer_sha256)
         found.warning = loaded.warning
         return found

@@ -22,6 +22,7 @@ from pgface.errors import (
     OpenFilesError,
     describe,
     machine_short,
+    shown_name,
 )
 from pgface.imaging import Photo, warning_given_faces
 from pgface.models.analysis import Face, FaceAnalyzer
@@ -186,7 +187,7 @@ MAX_TOP = 1000
 def photo_notices(source: str, warning: str | None) -> list[str]:
     """The query photo's warning (a blank image: why no face was found), as a notice: a
     search said nothing of it where `pgface index` warns."""
-    return [f"{source}: {warning}"] if warning else []
+    return [f"{shown_name(source)}: {warning}"] if warning else []
 
 
 def check_similarity(name: str, value: float) -> float:
@@ -265,7 +266,8 @@ def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top
     vector_index.open_in_background(pool, analyzer.model_name)
     faces = analyze_photos(analyzer, [photo])[0]
     return search_faces(pool, analyzer.model_name, faces, top, threshold, ef_search,
-                        photo.source, one_to_one, min_quality, analyzer.recognizer_sha256)
+                        shown_name(photo.source), one_to_one, min_quality,
+                        analyzer.recognizer_sha256)
 
 
 @dataclass(frozen=True)
@@ -362,7 +364,7 @@ def _comparable(faces: list[Face], photo: Photo, min_quality: float,
     """The faces of PHOTO at or above the quality floor; NoFaceError where it has none, or
     none good enough (said with the best one's score and the floor). doing: what they are
     for, as "compare" and "compares"."""
-    source = photo.source
+    source = shown_name(photo.source)
     if not faces:
         # with the photo's warning, as a search gives it: a compare of an animated GIF whose
         # first frame, the only one read, is blank said "no face found" alone (probe hostile42)

@@ -7,6 +7,7 @@ import math
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import cv2
@@ -169,6 +170,39 @@ def test_a_file_whose_name_is_not_utf8_is_opened_from_every_result(
         pf.search(gone)
     assert str(raised.value) == f"{tmp_path}/no-such-\\xff.jpg: no such file"
     assert raised.value.source == str(gone)  # the name itself, to read or remember it by
+
+
+def test_a_photo_with_no_path_left_is_opened_at_its_name_and_failures_print(
+        pf: Pgface, tmp_path: Path) -> None:
+    """Probe reprobe34: a photo whose only file a broken file took (missing, with no path
+    left: its name known as text alone) gave as its `file` the file of another photo, named
+    with the escape's own text, and remove(match.file) forgot that one; and a Failure of a
+    name that is not UTF-8 held lone surrogates, so a progress callback's print(failure)
+    raised and ended the run."""
+    yaoming = Image.open([p for p in sample_photos() if p.name == "yaoming.jpg"][0])
+    byte_named, text_named = (tmp_path / os.fsdecode(b"amb\xe9.jpg"),
+                              tmp_path / "amb\\xe9.jpg")
+    yaoming.save(byte_named, quality=90)
+    yaoming.save(text_named, quality=80)
+    pf.index([tmp_path])
+    gone = pf.photo_faces([byte_named])[readable(byte_named)][0].face_id
+    byte_named.write_bytes(b"no photo any more")
+    hour_ago = time.time() - 3600  # older than index.STAMP_SETTLE_S: remembered as failed
+    os.utime(byte_named, (hour_ago, hour_ago))
+    printed: list[str] = []
+    report = pf.index([tmp_path], progress=lambda _, failure: failure and printed.append(
+        str(failure).encode("utf-8").decode()))  # as a strict UTF-8 stream takes it
+    assert [str(f) for f in report.failures] == printed == [
+        f"{tmp_path}/amb\\xe9.jpg: not an image (unrecognised format)"]
+    assert report.failures[0].source == str(byte_named)  # the name itself
+    [match] = [m for m in pf.search(text_named, threshold=-1.0).faces[0].matches
+               if m.face_id == gone]
+    assert match.missing and match.file == byte_named
+    # never the other photo: its text is the other's name too, which a pathless photo is
+    # known by alone, so remove leaves it (store._shown_under) and forgets the failed file
+    removal = pf.remove(match.file)
+    assert (removal.photos, removal.failed_files) == (0, 1), removal
+    assert len(pf.photo_faces([text_named])[str(text_named)]) == 1
 
 
 def test_search_takes_pixels_as_opencv_and_pillow_hold_them(pf: Pgface, tmp_path: Path) -> None:

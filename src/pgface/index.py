@@ -51,6 +51,7 @@ from pgface.errors import (
     no_memory_while,
     os_reason,
     out_of_memory,
+    shown_name,
 )
 from pgface.imaging import (
     IMAGE_SUFFIXES,
@@ -82,7 +83,10 @@ class Failure:
     stamp: store.FileStamp | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.reason}"
+        # text to print: a name's bytes that are not UTF-8 as \xNN (source is the name
+        # itself, lone surrogates in it: printed to a UTF-8 stream, a progress callback's
+        # print(failure) raised and ended the run, probe reprobe34)
+        return f"{shown_name(self.source)}: {self.reason}"
 
 
 @dataclass
@@ -93,7 +97,7 @@ class PhotoWarning:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.reason}"
+        return f"{shown_name(self.source)}: {self.reason}"  # as a Failure's
 
 
 @dataclass

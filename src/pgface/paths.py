@@ -165,10 +165,14 @@ class NamedFile:
         raw = self.__dict__.get("_name_bytes")
         if raw is not None:
             return Path(os.fsdecode(raw))
-        # made without its bytes (dataclasses.replace, a result built by hand): the text's
-        # own name where a file has it, else the bytes its escapes stand for
+        # made without its bytes (a photo with no path left, shown at the text last known;
+        # dataclasses.replace; a result built by hand): the text's own name where a file has
+        # it, else the bytes its escapes stand for. Not that file for a photo `missing`: its
+        # file is gone, and a file there under the text is another photo's (remove(file)
+        # forgot that one, probe reprobe34)
         shown = shown_bytes(self.path)
-        if shown is None or os.path.lexists(self.path):
+        if shown is None or (os.path.lexists(self.path)
+                             and not getattr(self, "missing", False)):
             return Path(self.path)
         return Path(os.fsdecode(shown))
 

@@ -1112,6 +1112,28 @@ def test_a_narrow_search_table_keeps_the_similarity_and_the_file_name(
     assert len(photo_cell) >= 5 and photo_cell.endswith("jpg"), done.stdout
 
 
+def test_narrow_people_tables_keep_their_ids_whole(env: dict[str, str], pf: Pgface) -> None:
+    """Probe reprobe34: at 22 columns `people show` cut face ids to `1…` (what `search --face`
+    takes) and `people history` change ids to `…` (what `people undo --change` takes)."""
+    pf.index(sample_photos())
+    faces = sorted(f.face_id for faces in pf.photo_faces(sample_photos()).values()
+                   for f in faces)[-2:]  # two-digit ids
+    assert min(faces) >= 10
+    person = pf.people.name_faces(faces, "Ann").person.id
+    for number in range(10):  # two-digit change ids
+        pf.people.rename(person, f"Ann {number}")
+    for columns in ("20", "22", "26"):
+        shown = runner.invoke(app, ["people", "show", str(person)], env={**env, "COLUMNS": columns})
+        rows = [line for line in shown.stdout.splitlines() if line.startswith("│")]
+        assert [row.split("│")[1].strip() for row in rows if row.split("│")[1].strip()] == [
+            str(face) for face in faces], shown.stdout
+        history = runner.invoke(app, ["people", "history", "-n", "3"],
+                                env={**env, "COLUMNS": columns})
+        ids = [line.split("│")[1].strip() for line in history.stdout.splitlines()
+               if line.startswith("│") and line.split("│")[1].strip()]
+        assert ids == [str(c.id) for c in pf.people.history(3)], history.stdout
+
+
 def test_cluster_options_say_their_defaults_and_are_documented() -> None:
     """Probe clidocs19: `--similarity` said "default: docs/people.md", where no value was
     given for it, and neither it nor `--min-neighbours` was in docs/cli.md or people.md."""

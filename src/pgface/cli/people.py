@@ -239,7 +239,11 @@ def show(
     # a line of its own: a table's title is wrapped to the table's width (cli.search says why)
     out.print(f"{found.label}: {counted(found.faces, 'face')}", highlight=False)
     table = Table()
-    for column in ("face", "photo", "box", "by"):
+    # an id is never cut: `search --face ID` takes it (at 22 columns it was `1…`, probe
+    # reprobe34); the photo gives up its room first
+    ids = max((len(str(f.face_id)) for f in faces), default=4)
+    table.add_column("face", no_wrap=True, min_width=max(ids, 4))
+    for column in ("photo", "box", "by"):
         table.add_column(column)
     table.columns[1].ratio = 1
     for f in faces:
@@ -606,7 +610,10 @@ def history(
         print_json([c.to_dict() for c in changes])
         return
     table = Table()
-    for column in ("id", "when", "who", "what", "undo"):
+    # a change's id never cut, as `people undo --change N` takes it (people show says why)
+    table.add_column("id", no_wrap=True,
+                     min_width=max((len(str(c.id)) for c in changes), default=2))
+    for column in ("when", "who", "what", "undo"):
         table.add_column(column)
     for c in changes:
         table.add_row(str(c.id), f"{c.at:%Y-%m-%d %H:%M:%S}", Words(c.actor), Words(c.summary),

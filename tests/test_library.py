@@ -1462,17 +1462,22 @@ import faulthandler, gc, os, sys, time
 import psycopg
 import pgface
 
-def sessions():  # the clients' sessions: an autovacuum worker on the new database, there
-    # before a fork and gone after it, was counted as a session the child ended (CI, once)
+def idle_sessions(pf):  # the backends of the parent's idle pool connections (psycopg_pool's
+    # own deque): a count of every session on the database took in the script's own counting
+    # sessions, closed and still leaving the server, and autovacuum workers, gone a second
+    # later as if the child had ended them (CI, twice)
+    return {conn.info.backend_pid for conn in pf.pool._pool}
+
+def alive(pids):
     with psycopg.connect(os.environ["PGFACE_DATABASE_URL"]) as admin:
         return {pid for pid, in admin.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")}
+            "SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)", [list(pids)])}
 
 pf = pgface.open()
 assert pf.search(sys.argv[1]).faces
 for how in ("collected", "exit", "closed"):
-    before = sessions()
+    before = idle_sessions(pf)
+    assert before
     child = os.fork()
     if child == 0:
         faulthandler.dump_traceback_later(60, exit=True)  # a hang ends, said, in 60 s
@@ -1486,7 +1491,7 @@ for how in ("collected", "exit", "closed"):
         os._exit(0)
     _, status = os.waitpid(child, 0)
     time.sleep(1)  # time for a session the child ended to be gone
-    print(how, os.waitstatus_to_exitcode(status), len(before - sessions()), flush=True)
+    print(how, os.waitstatus_to_exitcode(status), len(before - alive(before)), flush=True)
 pf.close()
 """
 

@@ -78,9 +78,11 @@ def test_search_of_a_stored_face_answers_as_the_python_api(env: dict[str, str],
     assert face_id not in {m["face_id"] for m in answer["faces"][0]["matches"]}
     table = runner.invoke(app, args, env=env)
     assert table.exit_code == 0 and table.stdout.startswith(f"face {face_id} at ["), table.stdout
-    for given in ([], [str(t1), "--face", str(face_id)]):  # a photo or a face, one of them
-        done = runner.invoke(app, ["search", *given], env=env)
-        assert done.exit_code == 2 and "give a query photo, or --face ID" in done.stderr, given
+    for given, said in (([], "missing: give a query photo, or --face ID for a stored face"),
+                        ([str(t1), "--face", str(face_id)],
+                         "a query photo or --face ID for a stored face, not both")):
+        done = runner.invoke(app, ["search", *given], env={**env, "COLUMNS": "200"})
+        assert done.exit_code == 2 and said in done.stderr, (given, done.stderr)
     missing = runner.invoke(app, ["search", "--face", "987654321"], env=env)
     assert (missing.exit_code, missing.stderr) == (1, "error: face 987654321 not found\n")
 

@@ -428,7 +428,7 @@ def test_manage_py_pgface_ends_as_pgface_does_without_a_traceback(
     code, said = run("index", ".", "--bogus")
     assert code == 2 and "No such option: --bogus" in said and "Traceback" not in said
     code, said = run("search")
-    assert code == 2 and "Missing" in said and "Traceback" not in said
+    assert code == 2 and "missing: give a query photo" in said and "Traceback" not in said
     # Through call_command, as a Celery task runs it: the output where it is asked to go (it
     # went to the process's stdout), a failure's reason in the exception (only "failed").
     import io

@@ -346,8 +346,11 @@ def search(
 
     Example: pgface search party.jpg --top 5 --json
     """
-    if (photo is None) == (face_id is None):
-        raise typer.BadParameter("give a query photo, or --face ID for a stored face (not both)",
+    if photo is None and face_id is None:
+        raise typer.BadParameter("missing: give a query photo, or --face ID for a stored face",
+                                 param_hint="PHOTO")
+    if photo is not None and face_id is not None:
+        raise typer.BadParameter("a query photo or --face ID for a stored face, not both",
                                  param_hint="PHOTO")
     with open_library() as pf, working("searching…", enabled=not as_json):
         if face_id is not None:

@@ -22,14 +22,20 @@ class OpenFilesError(PgfaceError):
 
 
 def shown_name(source: str) -> str:
-    """A file's name as text to print (pgface.paths.readable's form, which this module cannot
-    import): the bytes of a name that are not UTF-8, held by Python as lone surrogates
+    """A file's name as text to print (pgface.paths.readable gives it so): its bytes (the
+    file system's encoding) that are not UTF-8, held by Python as lone surrogates
     (os.fsdecode), as `\\xNN`. A message naming such a file raised UnicodeEncodeError where
-    it was printed to a UTF-8 stream (probe searchface)."""
+    it was printed to a UTF-8 stream (probe searchface). Text the file system's encoding cannot
+    hold (a name decoded from UTF-8 in a message, where the locale is ASCII) is its UTF-8 (it
+    was an "unexpected UnicodeEncodeError", probe cli31); a surrogate of no file name's byte
+    is an escape too."""
     try:
-        raw = source.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a surrogate of no file name's byte
-        raw = source.encode("utf-8", "backslashreplace")
+        raw = os.fsencode(source)
+    except UnicodeEncodeError:
+        try:
+            raw = source.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raw = source.encode("utf-8", "backslashreplace")
     return raw.decode("utf-8", "backslashreplace")
 
 

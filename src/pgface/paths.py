@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from pgface.errors import InvalidInputError, kind_of
+from pgface.errors import InvalidInputError, kind_of, shown_name
 
 PathLike = str | os.PathLike[str]
 # What the Python API's path arguments take: one path, or any number of them.
@@ -117,17 +117,12 @@ def to_bytes(path: PathLike) -> bytes:
 
 
 def readable(path: PathLike | bytes) -> str:
-    """Printable text for any path: bytes that are not UTF-8 become `\\xNN`. Text that the
-    file system's encoding cannot hold (a name decoded from UTF-8 in a message, where the
-    locale is ASCII) is its UTF-8: it was an "unexpected UnicodeEncodeError" (probe cli31)."""
-    if isinstance(path, bytes):
-        raw = path
-    else:
-        try:
-            raw = to_bytes(path)
-        except UnicodeEncodeError:
-            raw = os.fspath(path).encode("utf-8", "surrogateescape")
-    return raw.decode("utf-8", "backslashreplace")
+    """Printable text for any path: bytes that are not UTF-8 become `\\xNN` (errors.shown_name,
+    which messages naming a file use too)."""
+    name = path if isinstance(path, bytes) else os.fspath(path)
+    if isinstance(name, bytes):
+        return name.decode("utf-8", "backslashreplace")
+    return shown_name(name)
 
 
 # An escape readable writes: a backslash, `x` and the byte's two lowercase hex digits, 80 to
@@ -192,11 +187,8 @@ def with_name_bytes(result: NamedResult, raw: bytes | None) -> NamedResult:
 def refused_text(text: str) -> str:
     """TEXT as an error refusing it quotes it: bytes that are not UTF-8, and control
     characters, as \\xNN (a person's or a key's name; a lone surrogate of no file name
-    escaped too, where readable alone raised UnicodeEncodeError)."""
-    try:
-        shown = readable(text)
-    except UnicodeEncodeError:
-        shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    escaped too: readable does)."""
+    shown = readable(text)
     return "".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c for c in shown)
 
 

@@ -669,7 +669,8 @@ def test_serve_names_an_address_it_cannot_listen_on(env: dict[str, str], tmp_pat
     # An empty host binds every address: refused, as an option and as a variable.
     done = runner.invoke(app, ["serve", "--host", " ", "--port", "1"], env=env)
     assert done.exit_code == 1 and done.stderr.startswith("error: --host: empty"), done.output
-    for name, value in (("PGFACE_API_HOST", ""), ("PGFACE_API_MAX_UPLOAD_BYTES", str(2**63))):
+    for name, value in (("PGFACE_API_HOST", ""), ("PGFACE_API_MAX_UPLOAD_BYTES", str(2**63)),
+                        ("PGFACE_API_PORT", "80a"), ("PGFACE_API_PORT", "70000")):
         done = runner.invoke(app, ["serve", "--port", "1"], env={**env, name: value})
         assert done.exit_code == 1 and done.stderr.startswith(f"error: setting {name}: "), (
             name, done.output)
@@ -748,7 +749,8 @@ def test_a_recognizer_of_another_width_is_an_error_naming_its_file(
 def test_serve_takes_its_settings_from_the_environment_where_no_option_is_given(
         env: dict[str, str], tmp_path: Path) -> None:
     """PGFACE_API_AUTH=always was overwritten by --auth's default: the server answered every
-    request without a key; a PGFACE_UPLOAD_DIR that is a file made every upload a 500."""
+    request without a key; a PGFACE_UPLOAD_DIR that is a file made every upload a 500;
+    PGFACE_API_PORT was no setting."""
     import httpx
 
     not_a_folder = tmp_path / "uploads"
@@ -761,9 +763,11 @@ def test_serve_takes_its_settings_from_the_environment_where_no_option_is_given(
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
+    # the port from PGFACE_API_PORT, as the host from PGFACE_API_HOST (it was no setting:
+    # the server listened on 8000)
     server = subprocess.Popen(
-        [sys.executable, "-c", "from pgface.cli import app; app()", "serve", "--port", str(port)],
-        env={**os.environ, **env, "PGFACE_API_AUTH": "always"},
+        [sys.executable, "-c", "from pgface.cli import app; app()", "serve"],
+        env={**os.environ, **env, "PGFACE_API_AUTH": "always", "PGFACE_API_PORT": str(port)},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 300

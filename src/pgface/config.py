@@ -262,6 +262,9 @@ class Settings(BaseSettings):
     # HTTP API (`pgface serve`), docs/http.md. Keys are required once any exists, when bound
     # to a non-loopback address, or always with api_auth="always".
     api_host: str = "127.0.0.1"
+    # where --port is not given (an operator setting PGFACE_API_HOST sets this beside it: it
+    # was no setting, and the server listened on 8000 without a word)
+    api_port: int = Field(default=8000, ge=1, le=65535)
     # Server-side folders allowed to index (a JSON list, or separated by ":" as in PATH).
     api_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     api_auth: Literal["auto", "always"] = "auto"

@@ -46,7 +46,9 @@ def serve(
     host: Annotated[str | None, typer.Option(
         **TEXT, help="Address to listen on; a non-loopback address requires API keys. Default: "
              "PGFACE_API_HOST, else 127.0.0.1.", show_default=False)] = None,
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    port: Annotated[int | None, typer.Option(
+        min=1, max=65535, help="Port to listen on. Default: PGFACE_API_PORT, else 8000.",
+        show_default=False)] = None,
     roots: Annotated[list[Path] | None, typer.Option(
         "--roots", "--root", help="A folder clients may index server-side paths from "
                                   "(repeat for several). None: only uploads.")] = None,
@@ -77,6 +79,7 @@ def serve(
     # An option given wins over its variable; one not given leaves it (PGFACE_API_AUTH=always
     # was overwritten by --auth's default, and the server answered without a key)
     host = host if host is not None else settings.api_host
+    port = port if port is not None else settings.api_port
     if not host.strip():  # "" binds every address (the variable's validator says so too)
         raise PgfaceError("--host: empty: name an address (127.0.0.1: this machine only; "
                           "0.0.0.0: every address)")

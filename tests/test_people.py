@@ -1127,6 +1127,27 @@ def test_enrolment_takes_a_person_folders_subfolders_and_no_refused_folder(
     assert pf.stats()["photos"] == 3  # the refused folder's photo is not indexed either
 
 
+def test_a_file_that_failed_fails_again_at_each_enrolment_where_index_passes_it_over(
+        pf: Pgface, tmp_path: Path) -> None:
+    """docs/people.md: enrolment reads a file that failed again at every run, and lists it
+    again, where `index` passes over an unchanged file that failed (unchanged_failures)."""
+    folder = tmp_path / "enrol"
+    (folder / "Joe Biden").mkdir(parents=True)
+    shutil.copyfile(photos_of("biden")[0], folder / "Joe Biden" / "joe.jpg")
+    broken = folder / "Joe Biden" / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not a jpeg")
+    settled = time.time() - 60  # older than a stamp's settling time: its failure remembered
+    os.utime(broken, (settled, settled))
+
+    for _ in range(2):
+        report = pf.people.enrol(folder)
+        assert [Path(f.source).name for f in report.index.failures] == ["broken.jpg"]
+        assert report.index.unchanged_failures == 0
+    assert [Path(f.path).name for f in pf.people.faces("Joe Biden")] == ["joe.jpg"]
+    indexed = pf.index([folder])
+    assert (indexed.failures, indexed.unchanged_failures) == ([], 1)
+
+
 def test_a_folder_whose_own_name_is_no_text_is_enrolled_and_recorded_as_paths_are_shown(
         pf: Pgface, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Probe i18n39: enrolling a folder whose own name has a byte that is not UTF-8 (a Latin-1

@@ -793,7 +793,7 @@ def test_bad_requests_get_clear_json_errors_and_the_server_keeps_serving(
                 "content-type": "image/jpeg"}), 422, "field 'file' is required: send it as "
              "multipart/form-data, in a part named 'file' (this request's Content-Type is "
              "'image/jpeg')"),
-            (http.post("/api/search", data={"file": "a photo"}, files={"other": ("a.jpg", b"x")}),
+            (http.post("/api/search", data={"file": "a photo"}),
              422, "field 'file' must be a file: a part with a filename (this one was read as a "
                   "text field"),
             (http.post("/api/search", content=b"--b\r\nContent-Disposition: form-data; name="
@@ -1167,6 +1167,60 @@ def secret_of(key: str) -> str:
     (token_urlsafe), and the part after the key's last `_` was as short as one character, found
     in a log line by chance (a CI run: 1 failed, 727 passed)."""
     return key.split("_", 2)[2]
+
+
+def test_a_parameter_or_form_part_the_request_does_not_read_is_refused_by_name(
+        settings: Settings, analyzer: FaceAnalyzer, pf: Pgface) -> None:
+    """Probe compare35: `/api/compare?treshold=0.7`, or `-F threshold=0.7` (a query parameter
+    sent as a form field), was answered 200 at the default threshold 0.23, a looser check
+    than was asked, where the CLI and Python refuse the misspelling; a spare file part and
+    `?lmit=` were dropped too."""
+    yao = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+
+    def pair(**more: tuple) -> dict:
+        return {"a": ("a.jpg", yao.read_bytes()), "b": ("b.jpg", yao.read_bytes()), **more}
+
+    with TestClient(create_app(settings, analyzer)) as client:
+        for answer, said in (
+                (client.post("/api/compare?treshold=0.7", files=pair()),
+                 "query parameter 'treshold' is not a parameter of this request (a "
+                 "misspelling?)"),
+                (client.post("/api/compare", files=pair(), data={"threshold": "0.7"}),
+                 "field 'threshold' is no part of this request's form: a query parameter "
+                 "here, send it in the URL (?threshold=...)"),
+                (client.post("/api/compare", files=pair(c=("c.jpg", b"x"))),
+                 "field 'c' is no part of this request's form (a misspelling?)"),
+                (client.post("/api/compare?a=1", files=pair()),
+                 "query parameter 'a' is not a parameter of this request: a part of its form, "
+                 "send it in the multipart body"),
+                (client.get("/api/people?limit=2&lmit=3"),
+                 "query parameter 'lmit' is not a parameter of this request (a misspelling?)"),
+                (client.post("/api/people/cluster?full=true", json={}),
+                 "query parameter 'full' is not a parameter of this request (a misspelling?)"),
+                (client.get("/api/stats", params={"api_key": "pgf_0123456789ab_SECRETsecret"}),
+                 "query parameter 'api_key' holds an API key, which is not read from the URL "
+                 "(logs and histories keep URLs): send it as 'Authorization: Bearer "
+                 "pgf_...'")):
+            assert answer.status_code == 422, (said, answer.text)
+            assert error_of(answer) == said
+            assert "SECRET" not in answer.text
+        # what it reads, it takes
+        compared = client.post("/api/compare?threshold=0.7", files=pair())
+        assert compared.status_code == 200 and compared.json()["threshold"] == 0.7
+        assert client.get("/api/people?limit=2").status_code == 200
+        assert client.get("/api/health?probe=1").status_code == 200  # probes read no more
+        # the key first: a client without one is told that (401), not of a parameter
+        with pf.pool.connection() as conn:
+            _, read_key = api_keys.create_key(conn, "reader", ["read"])
+        refused = client.get("/api/stats?x=1")
+        assert refused.status_code == 401, refused.text
+        told = client.get("/api/stats?x=1", headers={"Authorization": f"Bearer {read_key}"})
+        assert told.status_code == 422 and "'x'" in error_of(told)
+        # the OpenAPI says what compare's parameters do, not search's
+        operation = client.get("/openapi.json").json()["paths"]["/api/compare"]["post"]
+        described = {p["name"]: p["description"] for p in operation["parameters"]}
+        assert "not compared" in described["min_quality"], described
+        assert "PGFACE_THRESHOLD" in described["threshold"], described
 
 
 def test_keys_open_on_loopback_until_one_exists_then_scopes_apply(
@@ -1928,7 +1982,7 @@ def test_pgface_serve_serves_the_api_docs_and_page(settings: Settings, models_di
         # nowhere, and a reset at 20 MB); under it, answered as ever.
         def sent_raw(query: bytes, header: bytes) -> bytes:  # httpx takes no URL this long
             with socket.create_connection(("127.0.0.1", port)) as sock:
-                sock.sendall(b"GET /api/stats?x=" + query + b" HTTP/1.1\r\nHost: localhost\r\n"
+                sock.sendall(b"GET /api/health?x=" + query + b" HTTP/1.1\r\nHost: localhost\r\n"
                              b"X-Big: " + header + b"\r\nConnection: close\r\n\r\n")
                 sock.settimeout(30)
                 answer = b""

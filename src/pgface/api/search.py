@@ -40,13 +40,19 @@ Top = Annotated[int | None, Query(ge=1, le=MAX_TOP, description="Matches per fac
                                   "(also when empty): PGFACE_TOP_K (10)"), EmptyIsDefault]
 Threshold = Annotated[float | None, Query(
     ge=-1.0, le=1.0, allow_inf_nan=False,
-    description="Minimum cosine similarity; default (also when empty): the pack's calibrated "
-                "one"), EmptyIsDefault]
+    description="Minimum cosine similarity; default (also when empty): PGFACE_THRESHOLD, "
+                "else the pack's calibrated one"), EmptyIsDefault]
 MinQuality = Annotated[float | None, Query(ge=0.0, le=1.0, allow_inf_nan=False,
                                            description="Quality floor: query "
                                            "faces scoring below it are reported, not searched; "
                                            "default (also when empty): PGFACE_MIN_QUALITY"),
                        EmptyIsDefault]
+# compare's own words: a face below the floor is not compared (search reports it)
+CompareMinQuality = Annotated[float | None, Query(
+    ge=0.0, le=1.0, allow_inf_nan=False,
+    description="Quality floor: faces scoring below it are not compared (a photo with none "
+                "above it is a 422 no_face); default (also when empty): PGFACE_MIN_QUALITY"),
+    EmptyIsDefault]
 
 
 def _analyze(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: int
@@ -145,7 +151,7 @@ async def compare(
     a: Annotated[UploadFile, File(description="A photo (its main face is tried in b)")],
     b: Annotated[UploadFile, File(description="Another (its main face is tried in a)")],
     threshold: Threshold = None,
-    min_quality: MinQuality = None,
+    min_quality: CompareMinQuality = None,
 ) -> dict:
     """Is the main face of either photo someone in the other? The order does not matter;
     faces below the quality floor are not compared. 422 when either has no face, or none

@@ -304,7 +304,9 @@ def refuse_unknown_parameters(request: Request) -> None:
     form = body_field is not None and isinstance(body_field.field_info, params.Form)
     errors: list[dict[str, Any]] = []
     for name, value in request.query_params.multi_items():
-        if name in query or any(name == error["loc"][1] for error in errors):
+        # sent empty, as an HTML form sends a field left blank, it asks for nothing: as a
+        # parameter the route reads is then its default (search's top= to identify)
+        if name in query or value == "" or any(name == e["loc"][1] for e in errors):
             continue
         errors.append({"type": "unknown_parameter", "loc": ("query", name), "msg": (
             "holds an API key, which is not read from the URL (logs and histories keep URLs): "

@@ -110,6 +110,51 @@ def test_erase_leaves_no_byte_and_no_upload(settings: Settings, analyzer: FaceAn
     assert found_in(files, others) == set(others)  # the scan still sees what is there
 
 
+def test_an_erase_leaves_no_name_or_path_in_the_planners_statistics(
+        pf: Pgface, tmp_path: Path, server_dir: Path) -> None:
+    """Probe erase35: the erased person's name and their photos' paths stayed in pg_stats
+    (pg_statistic) after the scrub: VACUUM FULL leaves the statistics ANALYZE (autovacuum's
+    too) took of the rows, and a table the erase emptied is never analysed again."""
+    folders = {"Zyxwv Erased": tmp_path / "qqmarkerfolder", "Kept Person": tmp_path / "kept"}
+    for folder, who in zip(folders.values(), ("obama", "biden"), strict=True):
+        folder.mkdir()
+        for photo in photos_of(who):
+            shutil.copyfile(photo, folder / photo.name)
+    pf.index(list(folders.values()))
+    for name, folder in folders.items():
+        faces = [face.face_id for faces in pf.photo_faces([folder]).values() for face in faces]
+        pf.people.name_faces(faces, name)
+    pf.people.rename("Zyxwv Erased", "Zyxwv Renamed")  # names in the changes' records too
+    pf.people.rename("Zyxwv Renamed", "Zyxwv Erased")
+    marks = ("Zyxwv", "qqmarker")
+
+    def in_statistics() -> set[str]:
+        with pf.pool.connection() as conn:
+            conn.execute("ANALYZE")  # as autovacuum does, unasked
+            rows = conn.execute(
+                "SELECT tablename, attname, concat_ws(' ', most_common_vals::text, "
+                "histogram_bounds::text) FROM pg_stats WHERE schemaname = current_schema()"
+            ).fetchall()
+        return {f"{table}.{column}" for table, column, values in rows
+                if any(mark in (values or "") for mark in marks)}
+
+    assert {"people.name", "photos.path"} <= in_statistics()  # the control: they were there
+    needles = {mark: mark.encode() for mark in marks}
+    with pf.pool.connection() as conn:
+        assert found_in(table_files(conn, server_dir), needles) == set(marks)
+    erased = pf.people.erase("Zyxwv Erased")
+    assert erased.scrub_seconds is not None
+    assert in_statistics() == set()
+    with pf.pool.connection() as conn:  # nor in the catalog's file, an old row's bytes
+        assert found_in(table_files(conn, server_dir), needles) == set()
+    pf.people.erase("Kept Person")  # the last person: tables emptied, never analysed again
+    with pf.pool.connection() as conn:
+        left = conn.execute("SELECT tablename, attname FROM pg_stats WHERE schemaname = "
+                            "current_schema() AND tablename IN ('people', 'photos', "
+                            "'people_name_folded_idx', 'people_change_rows')").fetchall()
+    assert left == [], left
+
+
 def test_only_uploaded_files_are_deleted_and_failures_named(tmp_path: Path) -> None:
     uploads, elsewhere = tmp_path / "uploads", tmp_path / "Pictures"
     uploads.mkdir()

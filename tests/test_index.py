@@ -630,8 +630,8 @@ def test_a_photo_deleted_while_a_run_found_it_at_another_path_is_a_failure(
     assert removed == [1]
     copy = str((tmp_path / "z9.png").resolve())
     assert [(f.source, f.reason) for f in report.failures] == [(copy, (
-        "its photo was deleted meanwhile (by `remove`, a prune or another run), so it is not "
-        "stored: index it again"))]
+        "its photo was deleted meanwhile (by `remove`, a prune, an erase of a person in it or "
+        "another run), so it is not stored: index it again"))]
     assert (report.indexed, report.skipped) == (4, 0)
     # The next run reads it again, and stores it.
     again = pf.index(tmp_path)

@@ -10,6 +10,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import unicodedata
@@ -356,6 +358,50 @@ def test_a_person_not_named_as_shown_is_said_as_they_are(pf: Pgface) -> None:
 
 # Right to be forgotten
 
+def test_an_erase_confirmed_of_a_person_changed_meanwhile_erases_nothing(
+        pf: Pgface, env: dict[str, str], tmp_path: Path, settings: Settings,
+        analyzer: FaceAnalyzer) -> None:
+    """Probe erase35: a merge into the person while `people erase` waited for its "y" was
+    erased with them, for good: 6 faces where 3 were confirmed. The erase is of the person
+    as confirmed, or of nobody."""
+    pf.people.enrol(linked_folder(tmp_path / "people", {
+        "obama": photos_of("obama"), "biden": photos_of("biden")}))
+    obama, biden = pf.people.get("obama"), pf.people.get("biden")
+    asking = subprocess.Popen(
+        [sys.executable, "-c", "from pgface.cli import app; app()", "people", "erase", "obama"],
+        env={**os.environ, **env}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        question = ""
+        while not question.endswith("[y/N]: "):  # the question is on stderr, the answer waits
+            char = asking.stderr.read(1)
+            assert char, (question, asking.wait(timeout=60))
+            question += char
+        assert f"erase obama and {obama.faces} faces for good?" in question
+        pf.people.merge("biden", "obama", name="obama")  # another curator, meanwhile
+        out, err = asking.communicate("y\n", timeout=300)
+    finally:
+        asking.kill()
+    assert asking.returncode == 1, (out, err)
+    assert err.strip().endswith(f"'obama' has {obama.faces + biden.faces} faces now, not the "
+                                f"{obama.faces} shown (changed meanwhile): nothing was "
+                                f"erased"), err
+    assert pf.people.get("obama").faces == obama.faces + biden.faces  # nothing erased
+    with TestClient(create_app(settings, analyzer)) as client:  # a client's confirmation
+        refused = client.post(f"/api/people/obama/erase?expected_faces={obama.faces}")
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["message"].endswith("nothing was erased")
+    assert pf.people.get("obama").faces == obama.faces + biden.faces
+    # as shown now, it is erased; a name shown that it no longer has is refused too
+    with pytest.raises(PersonConflict, match="is named 'obama', not 'Barack'"):
+        pf.people.erase(obama.id, scrub=False, expected_name="Barack")
+    with pytest.raises(InvalidInputError, match="expected_faces"):
+        pf.people.erase(obama.id, scrub=False, expected_faces=-1)
+    erased = pf.people.erase(obama.id, scrub=False, expected_name="obama",
+                             expected_faces=obama.faces + biden.faces)
+    assert erased.faces == obama.faces + biden.faces
+
+
 def test_erase_leaves_nothing_of_the_person(pf: Pgface, tmp_path: Path) -> None:
     group = require_data(PHOTOS / "queries" / "obama_and_biden.jpg")
     pf.people.enrol(linked_folder(tmp_path / "people", {
@@ -394,6 +440,9 @@ def test_erase_leaves_nothing_of_the_person(pf: Pgface, tmp_path: Path) -> None:
         # The group photo stays, for the others in it, and no longer counts his face.
         assert conn.execute("SELECT face_count FROM photos WHERE id = %s",
                             [group_photo]).fetchone()[0] == len(in_group) - 1
+        # nor does the pack's analysis of it (probe erase35: it still counted him)
+        assert conn.execute("SELECT face_count FROM photo_analyses WHERE photo_id = %s",
+                            [group_photo]).fetchall() == [(len(in_group) - 1,)]
     assert pf.people.get("biden").faces == len(photos_of("biden"))  # nobody else was touched
     # The record keeps no name of his: the enrolment's payload held {"obama": 3, ...} where the
     # erase looks for the ids of the people a change involved, and kept it.

@@ -703,8 +703,9 @@ def _fail_lost(lost: Sequence[store.Sighting], report: IndexReport,
     take it, and the file was counted "already indexed" and stored nowhere. A failure; the
     next run reads it again (its path has no stamp) and stores it."""
     for seen in lost:
-        failure = Failure(seen.path, "its photo was deleted meanwhile (by `remove`, a prune or "
-                                     "another run), so it is not stored: index it again")
+        failure = Failure(seen.path, "its photo was deleted meanwhile (by `remove`, a prune, "
+                                     "an erase of a person in it or another run), so it is not "
+                                     "stored: index it again")
         report.skipped -= 1
         report.failures.append(failure)
         _notify(progress, report, failure)

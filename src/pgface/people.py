@@ -638,17 +638,40 @@ class People:
                               f"{counted(released, 'face')} unassigned")
             return released
 
-    def erase(self, person: PersonRef, scrub: bool = True) -> Erasure:
+    def erase(self, person: PersonRef, scrub: bool = True,
+              expected_name: str | None | _Unchecked = UNCHECKED,
+              expected_faces: int | None = None) -> Erasure:
         """Erase a person: their faces (embeddings, crops), the photos left without a face,
         and of those the files pgface keeps in its upload folder. Cannot be undone.
 
         `scrub` then rewrites the tables, so no byte of the erased rows stays in their files
         (docs/people.md: what that costs, and what stays elsewhere: WAL, backups).
+        expected_name (None: unnamed) and expected_faces: the person as the caller showed
+        them; PersonConflict, nothing erased, where they are otherwise by now (a merge into
+        them while a confirmation was asked erased the merged person's faces too).
         """
         scrub = check_flag("scrub", scrub)
+        if not isinstance(expected_name, str | _Unchecked | None):
+            raise InvalidInputError(f"expected_name: the name the caller showed (None: unnamed), "
+                                    f"not {kind_of(expected_name)}")
+        if expected_faces is not None and not (
+                is_whole_number(expected_faces) and expected_faces >= 0):
+            raise InvalidInputError(f"expected_faces: the number of faces the caller showed, "
+                                    f"not {expected_faces!r:.40}")
         with self._change("erase", undoable=False) as (conn, change):
             person_id = self._resolve(conn, person)
             name = ps.get_person(conn, person_id)["name"]
+            if not isinstance(expected_name, _Unchecked) and name != expected_name:
+                raise PersonConflict(
+                    f"{_not_as_shown(conn, person_id, expected_name, name)}: nothing was erased",
+                    {"current": {"person_id": person_id, "name": name}})
+            if expected_faces is not None:
+                now = self._person(conn, person_id).faces
+                if now != expected_faces:
+                    raise PersonConflict(
+                        f"{_label(person_id, name)} has {counted(now, 'face')} now, not the "
+                        f"{expected_faces} shown (changed meanwhile): nothing was erased",
+                        {"current": {"person_id": person_id, "name": name, "faces": now}})
             face_ids, photos, paths = ps.erase_faces(conn, person_id)
             people_history.forget(conn, change.id, person_id, name)
             change.involve(person_id)

@@ -502,13 +502,17 @@ def delete_person(request: Request, ref: str, key: WriteKey) -> dict:
 @router.post("/{ref}/erase", response_model=ErasureOut, responses=WRITE_ERRORS)
 def erase_person(request: Request, ref: str, key: WriteKey, scrub: bool = Query(
         True, description="Rewrite the tables now (locks them meanwhile: seconds to minutes, "
-                          "docs/people.md); false leaves it for `pgface people scrub`")) -> dict:
+                          "docs/people.md); false leaves it for `pgface people scrub`"),
+        expected_faces: int | None = Query(
+            None, ge=0, le=2**62, description="The number of faces the client showed its user "
+            "when asking to confirm: a 409, nothing erased, where the person has another by "
+            "now (a merge into them meanwhile)")) -> dict:
     """Erase the person for good (no undo): all their faces with embeddings and crops, every
     photo left without a face and, of those, the files kept in the upload folder; then the
     tables are rewritten so no byte of them stays in the database's files (docs/people.md)."""
     people = _people(request, key)
     person = people.get(ref)  # resolved first, as delete: the answer names whom
-    done = people.erase(person.id, scrub=scrub)
+    done = people.erase(person.id, scrub=scrub, expected_faces=expected_faces)
     return {"erased": ref, "person_id": person.id, "name": person.name,
             "faces_deleted": done.faces, "photos_deleted": done.photos,
             "files_deleted": len(done.files), "files_failed": done.files_failed,

@@ -448,7 +448,9 @@ def erase(
             # one `error:` line, as every error (typer's abort printed "Aborted." alone)
             raise PgfaceError(f"nothing was erased: {found.label} stays (--yes erases "
                               f"without asking)")
-        done = _people(pf).erase(found.id, scrub=scrub)
+        # as confirmed: a merge into them while the question waited was erased with them
+        done = _people(pf).erase(found.id, scrub=scrub, expected_name=found.name,
+                                 expected_faces=found.faces)
     if as_json:
         print_json({"erased": person, "person_id": found.id, "name": found.name,
                     "faces_deleted": done.faces,  # the HTTP API's keys

@@ -1111,6 +1111,44 @@ def erase_faces(conn: psycopg.Connection, person_id: int
 SCRUB_LOCK_TIMEOUT = "3s"
 
 
+# The statistics of a scrubbed table, and of its expression indexes, that ANALYZE keeps:
+# a table with no row left is not analysed again, its old values stay (PostgreSQL 18 clears
+# them with pg_clear_attribute_stats; before it, a superuser deletes them).
+STATISTICS_OF_EMPTIED = """
+SELECT s.schemaname, s.tablename, s.attname, s.inherited
+FROM pg_stats s
+JOIN pg_class c ON c.relname = s.tablename
+JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = s.schemaname
+LEFT JOIN pg_index i ON i.indexrelid = c.oid
+WHERE n.nspname = current_schema() AND coalesce(i.indrelid, c.oid) = ANY(%s::regclass[])
+"""
+CLEAR_STATISTICS = "SELECT pg_clear_attribute_stats(%s, %s, %s, %s)"
+DELETE_STATISTICS = """
+DELETE FROM pg_statistic WHERE starelid IN (
+    SELECT c.oid FROM pg_class c LEFT JOIN pg_index i ON i.indexrelid = c.oid
+    WHERE coalesce(i.indrelid, c.oid) = ANY(%s::regclass[]))
+"""
+
+
+def clear_statistics_of_emptied_tables(conn: psycopg.Connection) -> None:
+    """Drop the planner's statistics of the scrubbed tables that hold no row now (an erase of
+    the last person, the before-images every erase drops): ANALYZE leaves an empty table's
+    old ones, values of the erased rows among them. Where the server allows neither way
+    (before PostgreSQL 18, not a superuser), they stay until rows come again (docs/people.md)."""
+    emptied = [t for t in SCRUB_TABLES if conn.execute(pgsql.SQL(
+        "SELECT NOT EXISTS (SELECT FROM {})").format(pgsql.Identifier(t))).fetchone()[0]]
+    if not emptied:
+        return
+    if conn.info.server_version >= 180000:
+        for row in conn.execute(STATISTICS_OF_EMPTIED, [emptied]).fetchall():
+            conn.execute(CLEAR_STATISTICS, list(row))
+        return
+    try:
+        conn.execute(DELETE_STATISTICS, [emptied])
+    except psycopg.errors.InsufficientPrivilege:
+        pass
+
+
 def scrub(conn: psycopg.Connection) -> None:
     """Rewrite the tables that held erased rows; needs autocommit (VACUUM cannot run in a
     transaction). CHECKPOINT, where allowed, lets the server recycle the older WAL sooner."""
@@ -1118,8 +1156,12 @@ def scrub(conn: psycopg.Connection) -> None:
         conn.execute(pgsql.SQL("SET lock_timeout = {}").format(
             pgsql.Literal(SCRUB_LOCK_TIMEOUT)))
     try:
-        conn.execute(pgsql.SQL("VACUUM FULL {}").format(
+        # ANALYZE too: the planner's statistics (pg_statistic, shown in pg_stats) sample
+        # values of the rows, erased names and paths among them, and VACUUM FULL leaves them
+        # (probe erase35); analysed again, a table's are of the rows it holds now
+        conn.execute(pgsql.SQL("VACUUM (FULL, ANALYZE) {}").format(
             pgsql.SQL(", ").join(pgsql.Identifier(t) for t in SCRUB_TABLES)))
+        clear_statistics_of_emptied_tables(conn)
     except psycopg.errors.LockNotAvailable as exc:
         raise PgfaceError(
             "another session holds the tables (a transaction that has read them, still "

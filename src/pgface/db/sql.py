@@ -281,6 +281,12 @@ RECOUNT_FACES = """
 UPDATE photos ph SET face_count = (SELECT count(*) FROM faces f WHERE f.photo_id = ph.id)
 WHERE ph.id = ANY(%s)
 """
+# ... and each pack's analysis of it: an erased face was still counted there (probe erase35)
+RECOUNT_ANALYSED_FACES = """
+UPDATE photo_analyses a SET face_count = (
+    SELECT count(*) FROM faces f WHERE f.photo_id = a.photo_id AND f.model = a.model)
+WHERE a.photo_id = ANY(%s)
+"""
 
 # Where each photo is: paths (exact bytes and readable text), newest first.
 PATHS_OF_PHOTOS = """

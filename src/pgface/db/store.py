@@ -1340,6 +1340,7 @@ def delete_face(conn: psycopg.Connection, face_id: int) -> bool:
 def recount_faces(conn: psycopg.Connection, photo_ids: Sequence[int]) -> None:
     if photo_ids:
         conn.execute(sql.RECOUNT_FACES, [list(photo_ids)])
+        conn.execute(sql.RECOUNT_ANALYSED_FACES, [list(photo_ids)])
 
 
 @dataclass(frozen=True)

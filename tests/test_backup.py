@@ -150,10 +150,21 @@ def test_a_backup_and_a_restore_count_people_as_stats_does(
     kept = library_state(settings.database_url)["people"]
     assert len(kept) == 2
     pf.close()
-    taken = backups.backup(settings.database_url, settings.db_schema, tmp_path / "lib.dump")
+    # a str path, as docs/cli.md writes it ("path"): it was 'str' has no 'expanduser'
+    taken = backups.backup(settings.database_url, settings.db_schema, str(tmp_path / "lib.dump"))
     assert taken.counts.people == 1
-    restored = backups.restore(other_url, settings.db_schema, tmp_path / "lib.dump")
+    restored = backups.restore(other_url, settings.db_schema, str(tmp_path / "lib.dump"))
     assert restored.counts == taken.counts and library_state(other_url)["people"] == kept
+
+    # A library that holds only such people is empty, as stats says: a restore into it is
+    # not refused naming "2 people" no command lists (probe restore35), nor said to replace
+    with Pgface(settings) as emptied:
+        emptied.remove([p for p in sample_photos() if p != players])
+        emptied.people.delete("Pair")
+        assert emptied.stats()["people"] == 0 and emptied.stats()["photos"] == 0
+    assert len(library_state(settings.database_url)["people"]) == 1  # the cluster, kept
+    again = backups.restore(settings.database_url, settings.db_schema, tmp_path / "lib.dump")
+    assert again.replaced is None and again.counts == taken.counts
 
 
 def test_a_library_in_a_schema_of_any_name_is_backed_up_and_restored(
@@ -612,6 +623,23 @@ def test_the_password_stays_off_the_command_line() -> None:
     assert "s3cret" not in conninfo and env["PGPASSWORD"] == "s3cret"
     assert "db.example" in conninfo and "5433" in conninfo
     assert Path(backups.client_program("pg_dump")).parent == Path(_postgres_bin_path())
+
+
+def test_a_restore_of_a_file_that_is_none_starts_no_server(tmp_path: Path,
+                                                           models_dir: Path) -> None:
+    """Probe restore35: `PGFACE_DATA_DIR=~/pgface-nwe pgface db restore nightly.dump` (a
+    mistyped folder, a missing file) made a 39 MB data folder and left its server running,
+    then said "no such file". The file is checked first."""
+    folder = tmp_path / "new-library"
+    empty = tmp_path / "empty.dump"
+    empty.write_bytes(b"")
+    env = {"PGFACE_DATA_DIR": str(folder), "PGFACE_MODELS_DIR": str(models_dir),
+           "PGFACE_DATABASE_URL": ""}
+    for given, said in ((tmp_path / "nightly.dump", "no such file"),
+                        (empty, "not a backup pg_restore can read")):
+        done = run_cli(["db", "restore", str(given)], env)
+        assert done.exit_code == 1 and said in done.stderr, done.output
+        assert not folder.exists(), sorted(p.name for p in folder.iterdir())
 
 
 def test_db_backup_and_restore_commands(pf: Pgface, env: dict[str, str], other_url: str,

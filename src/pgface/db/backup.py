@@ -164,9 +164,10 @@ def _refuse_a_missing_folder(given: Path) -> None:
             raise InvalidInputError(f"{given}: folder {folder} does not exist")
 
 
-def backup(url: str, schema: str, destination: Path) -> BackupReport:
+def backup(url: str, schema: str, destination: Path | str) -> BackupReport:
     """Write the library in SCHEMA to DESTINATION (a pg_dump custom-format archive)."""
     started = time.perf_counter()
+    destination = Path(destination)  # a str too, as docs/cli.md writes it (path)
     _refuse_a_missing_folder(destination.expanduser())
     # A link is followed: the file it names is replaced, not the link by a file beside it.
     destination = Path(os.path.realpath(destination.expanduser()))
@@ -380,17 +381,27 @@ def _moved_vector_schema(lines: IO[bytes], archived: bytes, here: bytes) -> Iter
         yield line
 
 
-def restore(url: str, schema: str, source: Path, replace: bool = False) -> RestoreReport:
+def checked_archive(source: Path | str) -> Path:
+    """SOURCE made absolute, where it is a file pg_restore reads: else the error, before
+    anything is started (a restore of a mistyped name made and started a server in a new data
+    folder before it said "no such file", probe restore35)."""
+    source = Path(os.path.abspath(Path(source).expanduser()))
+    if not source.is_file():
+        raise InvalidInputError(f"{source}: no such file" if not source.exists()
+                                else f"{source}: not a file")
+    archive_schemas(source)
+    return source
+
+
+def restore(url: str, schema: str, source: Path | str, replace: bool = False
+            ) -> RestoreReport:
     """Restore the archive SOURCE as the library in SCHEMA, in one transaction. A library
     that holds photos, people or API keys is replaced only with REPLACE, and none that
     objects outside the schema depend on (both decided inside the transaction); no other
     session may be connected to the database (a `pgface serve` would go on answering from
     the library it had loaded)."""
     started = time.perf_counter()
-    source = Path(os.path.abspath(source.expanduser()))
-    if not source.is_file():
-        raise InvalidInputError(f"{source}: no such file" if not source.exists()
-                                else f"{source}: not a file")
+    source = checked_archive(source)
     schemas = archive_schemas(source)
     if schema not in schemas:
         held = ", ".join(schemas) or "none"

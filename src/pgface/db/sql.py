@@ -1159,8 +1159,12 @@ BEGIN
         EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
     END IF;
     IF NOT {replace} AND to_regclass(format('%I.photos', {literal})) IS NOT NULL THEN
+        -- people as `pgface stats` counts them (counted_people): an unnamed one kept only
+        -- for a photo forgotten refused a restore into a library stats called empty
         EXECUTE format('SELECT (SELECT count(*) FROM %1$I.photos), '
-                       '(SELECT count(*) FROM %1$I.people)', {literal}) INTO photos, people;
+                       '(SELECT count(*) FROM %1$I.people p WHERE p.name IS NOT NULL OR '
+                       'EXISTS (SELECT 1 FROM %1$I.faces h WHERE h.person_id = p.id))',
+                       {literal}) INTO photos, people;
         IF to_regclass(format('%I.api_keys', {literal})) IS NOT NULL THEN
             EXECUTE format('SELECT count(*) FROM %I.api_keys', {literal}) INTO api_keys;
         END IF;

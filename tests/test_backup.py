@@ -569,14 +569,24 @@ def test_a_backup_removes_what_killed_backups_left(pf: Pgface, settings: Setting
     other = tmp_path / f".pgface-2026-12-01.dump.partial-{ended.pid}"
     stranger = tmp_path / f".notes.txt.partial-{ended.pid}"  # not an archive: not ours
     stranger.write_bytes(b"someone else's")
-    with subprocess.Popen(["sleep", "60"]) as running:
+    # a backup writing in another container, or on another machine sharing the folder: its
+    # process id is none here, its lock is held (probe restore35: its file was deleted under
+    # it, and that backup failed)
+    elsewhere = tmp_path / f".two-nightly.dump.partial-{ended.pid}"
+    elsewhere.write_bytes(b"PGDMP half an archive")  # before its writer locks it
+    with subprocess.Popen(["sleep", "60"]) as running, subprocess.Popen(
+            [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], "
+             "os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); "
+             "time.sleep(60)", str(elsewhere)], stdout=subprocess.PIPE, text=True) as locking:
         live = tmp_path / f".lib.dump.partial-{running.pid}"  # a backup still writing
         for left in (dead, live, other):
             left.write_bytes(b"PGDMP half an archive")
+        assert locking.stdout.readline() == "locked\n"
         backups.backup(settings.database_url, settings.db_schema, tmp_path / "lib.dump")
         running.kill()
+        locking.kill()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["lib.dump", live.name, stranger.name])
+        ["lib.dump", live.name, stranger.name, elsewhere.name])
 
 
 def test_a_backup_stopped_by_sigterm_leaves_no_partial_file(

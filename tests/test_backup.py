@@ -17,11 +17,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import fresh_database
+from conftest import fresh_database, in_pgface_schema
+from fastapi.testclient import TestClient
+from PIL import Image, ImageOps
 from psycopg import sql as psql
 from test_cli import runner
 
 from pgface import Pgface, Settings
+from pgface.api import create_app
 from pgface.cli import app
 from pgface.db import backup as backups
 from pgface.db.api_keys import create_key, revoke_key
@@ -653,24 +656,36 @@ def test_a_restore_of_a_file_that_is_none_starts_no_server(tmp_path: Path,
 
 
 def test_db_backup_and_restore_commands(pf: Pgface, env: dict[str, str], other_url: str,
-                                        tmp_path: Path) -> None:
+                                        tmp_path: Path, settings: Settings,
+                                        analyzer: FaceAnalyzer) -> None:
     named_library(pf, tmp_path)
-    photos, faces = pf.stats()["photos"], pf.stats()["faces"]
     pf.close()
     archive = tmp_path / "lib[bold].dump"  # a name, not markup
     uploads = tmp_path / "uploads"
     uploads.mkdir()
-    env = {**env, "PGFACE_UPLOAD_DIR": str(uploads)}
-    done = run_cli(["db", "backup", str(archive)], env)
+    (uploads / "ab12.jpg").write_bytes(b"a file no photo of the library's is")
+    done = run_cli(["db", "backup", str(archive)], {**env, "PGFACE_UPLOAD_DIR": str(uploads)})
     assert done.exit_code == 0, done.output
-    assert done.stdout.startswith(f"backed up {photos} photos, {faces} faces, ")
+    assert done.stdout.startswith(f"backed up {pf.stats()['photos']} photos, "
+                                  f"{pf.stats()['faces']} faces, ")
     assert f"to {archive} (" in " ".join(done.stdout.split())
     assert done.stderr == ""  # no uploads: nothing else to copy
-    (uploads / "ab12.jpg").write_bytes(b"an uploaded photo")
+    # a photo a server with PGFACE_UPLOAD_DIR uploaded, backed up by a job without it (cron):
+    # the library says where the files are (probe restore35: the job's own folder, empty, was
+    # counted, and nothing said)
+    with psycopg.connect(in_pgface_schema(settings.database_url or "")) as conn:
+        _, key = create_key(conn, "uploader", ["write"])
+    with TestClient(create_app(settings.model_copy(update={"upload_dir": uploads}),
+                               analyzer)) as client:
+        mirrored = io.BytesIO()  # a photo the library does not hold yet
+        ImageOps.mirror(Image.open(sample_photos()[0])).save(mirrored, "JPEG")
+        assert client.post("/api/photos", files={"file": ("new.jpg", mirrored.getvalue())},
+                           headers={"X-API-Key": key}).status_code == 201
+    photos = pf.stats()["photos"]
     done = run_cli(["db", "backup", str(archive)], env)
     assert done.exit_code == 0, done.output
     assert " ".join(done.stderr.split()) == (
-        f"note: the 1 photo file uploaded over HTTP is in {uploads}, not in the backup: "
+        f"note: the 1 photo uploaded over HTTP is a file in {uploads}, not in the backup: "
         "copy that folder too")
     there = {**env, "PGFACE_DATABASE_URL": other_url}
     done = run_cli(["db", "restore", str(archive), "--json"], there)

@@ -22,8 +22,9 @@ from pgface.cli.common import (
 from pgface.cli.display import human_size, plain
 from pgface.config import Settings
 from pgface.db import backup as backups
-from pgface.db import server
+from pgface.db import server, store
 from pgface.errors import counted
+from pgface.library import Pgface
 from pgface.paths import readable
 
 db_app = typer.Typer(help="Start, stop and look at the embedded PostgreSQL server; back the "
@@ -115,18 +116,20 @@ def status(as_json: JsonOption = False) -> None:
         raise typer.Exit(3)
 
 
-def _uploads_note(settings: Settings) -> str | None:
-    """The photos uploaded over HTTP are files in the upload folder, which no backup holds."""
-    folder = settings.resolved_upload_dir()
-    try:
-        files = sum(1 for entry in folder.rglob("*") if entry.is_file())
-    except OSError:
+def _uploads_note(pf: Pgface) -> str | None:
+    """The photos uploaded over HTTP are files in the server's upload folder, which no backup
+    holds: those the library records, in the folders it records them in (counted in this
+    process's PGFACE_UPLOAD_DIR, a cron job without the server's variable said nothing of a
+    server's uploads, probe restore35)."""
+    with pf.pool.connection() as conn:
+        folders = store.upload_folders(conn)
+    if not folders:
         return None
-    if not files:
-        return None
-    return (f"note: the {counted(files, 'photo file')} uploaded over HTTP "
-            f"{'is' if files == 1 else 'are'} in {readable(folder)}, "
-            "not in the backup: copy that folder too")
+    files = sum(folders.values())
+    return (f"note: the {counted(files, 'photo')} uploaded over HTTP "
+            f"{'is a file' if files == 1 else 'are files'} in {', '.join(folders)}, "
+            f"not in the backup: copy {'that folder' if len(folders) == 1 else 'those folders'}"
+            " too")
 
 
 def _counts_text(counts: backups.LibraryCounts) -> str:
@@ -153,7 +156,7 @@ def backup(
     with stopped_by_sigterm_as_by_ctrl_c("no backup was written (its partial file removed)"), \
             open_library() as pf:
         report = backups.backup(pf.database_url(), pf.settings.db_schema, file)
-        note = _uploads_note(pf.settings)
+        note = _uploads_note(pf)
     if as_json:
         print_json({**asdict(report), "uploads_note": note})
         return

@@ -670,6 +670,13 @@ WHERE ph.sha256 = ANY(%s)
   AND substring(pp.path FROM '/([0-9a-f]{64})\.[a-z0-9]+$') = encode(ph.sha256, 'hex')
   AND NOT starts_with(pp.path, %s)
 """
+# The photos stored from uploads (a file named by its sha256, as the HTTP API keeps them), by
+# the folder their file is in: what a backup of the library does not hold.
+UPLOADS_BY_FOLDER = r"""
+SELECT pp.path_bytes, ph.id
+FROM photos ph JOIN photo_paths pp ON pp.photo_id = ph.id
+WHERE substring(pp.path FROM '/([0-9a-f]{64})\.[a-z0-9]+$') = encode(ph.sha256, 'hex')
+"""
 # photos.path shows the path where the photo was seen last, among those it still has.
 REFRESH_DISPLAY_PATHS = """
 UPDATE photos ph SET path = pp.path

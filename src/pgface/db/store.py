@@ -615,6 +615,16 @@ def record_kept_copy(conn: psycopg.Connection, photo_id: int, sha256: bytes,
 UPLOAD_NAME = re.compile(r"[0-9a-f]{64}\.[a-z0-9]+")  # an upload's file: its sha256 and a suffix
 
 
+def upload_folders(conn: psycopg.Connection) -> dict[str, int]:
+    """The folders holding the files of photos stored from uploads (readable text), each with
+    how many photos: what the library records, whatever this process's upload folder."""
+    photos: dict[str, set[int]] = {}
+    for raw, photo_id in conn.execute(sql.UPLOADS_BY_FOLDER):
+        folder = paths.readable(paths.from_bytes(bytes(raw)).parent)
+        photos.setdefault(folder, set()).add(photo_id)
+    return {folder: len(ids) for folder, ids in sorted(photos.items())}
+
+
 def rehome_uploads(conn: psycopg.Connection, folder: Path, own_database: bool = False
                    ) -> tuple[int, int]:
     """Uploads whose kept file is in FOLDER, the upload folder, while their recorded path is in

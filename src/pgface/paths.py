@@ -319,6 +319,13 @@ def exclude_problem(pattern: object) -> str | None:
         return f"the pattern {shown} is blank, which matches no name"
     if "\x00" in pattern:
         return f"the pattern {shown} holds a NUL byte, which no name does"
+    # a surrogate of \udc80-\udcff is a name's byte that is not UTF-8 (caf\xe9 as Python's
+    # JSON writes it); another (\ud800, an emoji cut in two) is no name's and could not be
+    # shown back (an HTTP job's list answered 500 for every client, probe jsoncontract35)
+    if any("\ud800" <= c <= "\udfff" and not "\udc80" <= c <= "\udcff" for c in pattern):
+        lone = next(c for c in pattern if "\ud800" <= c <= "\udfff")
+        return (f"the pattern holds the lone surrogate \\u{ord(lone):04x}, which no file "
+                f"name's bytes give")
     if pattern.startswith("/"):
         # an absolute path, or a root's anchor: a pattern with "/" is matched against the
         # path inside the folder given already, and one starting with "/" matched nothing

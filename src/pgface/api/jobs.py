@@ -79,7 +79,9 @@ class Job:
         """The job as GET /api/jobs lists it: its fields, no failure nor report built."""
         return {
             "id": self.id, "kind": "index", "path": readable(self.path), "prune": self.prune,
-            "reread": self.reread, "exclude": list(self.exclude),
+            # as paths are shown: a name's byte that is not UTF-8 as \xNN (a lone surrogate
+            # here made every GET /api/jobs a 500, probe jsoncontract35)
+            "reread": self.reread, "exclude": [readable(p) for p in self.exclude],
             "state": self.state, "created_at": self.created_at, "started_at": self.started_at,
             "finished_at": self.finished_at,
             "progress": {"files_total": self.files_total,

@@ -32,6 +32,7 @@ from typer.testing import CliRunner
 
 from pgface import NotFoundError, PersonConflict, PersonError, Pgface, Settings, UndoError
 from pgface.api import create_app
+from pgface.api.models import ErrorResponse
 from pgface.boxes import overlaps
 from pgface.cli import app
 from pgface.clustering import plan_clusters
@@ -391,6 +392,10 @@ def test_an_erase_confirmed_of_a_person_changed_meanwhile_erases_nothing(
         refused = client.post(f"/api/people/obama/erase?expected_faces={obama.faces}")
         assert refused.status_code == 409, refused.text
         assert refused.json()["error"]["message"].endswith("nothing was erased")
+        # the person as they are now, as the schema declares it (a generated client kept it)
+        current = ErrorResponse.model_validate(refused.json()).error.current
+        assert current is not None and (current.person_id, current.faces) == (
+            obama.id, obama.faces + biden.faces)
     assert pf.people.get("obama").faces == obama.faces + biden.faces
     # as shown now, it is erased; a name shown that it no longer has is refused too
     with pytest.raises(PersonConflict, match="is named 'obama', not 'Barack'"):

@@ -96,6 +96,12 @@ def declare_contract(app: FastAPI) -> None:
 
 
 def _amend(operation: dict, path: str, method: str, scope: str | None) -> None:
+    responses = operation.setdefault("responses", {})
+    if scope is not None and "422" not in responses:
+        # the key's check refuses a query parameter the route does not read, where the route
+        # reads none too (deps.refuse_unknown_parameters): GET /api/stats?limit=5
+        responses["422"] = {"description": "Invalid request", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
     if scope is not None and operation.get("security"):
         operation["security"] = [{name: [scope] for name in requirement}
                                  for requirement in operation["security"]]

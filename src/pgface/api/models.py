@@ -52,6 +52,11 @@ class PersonNamedOut(BaseModel):
     name: str | None
 
 
+class PersonNowOut(PersonNamedOut):
+    faces: int | None = Field(None, description="Erase with `expected_faces`: how many faces "
+                                                "they have now")
+
+
 class PersonHoldingOut(PersonNamedOut):
     face_ids: list[int] = Field(description="The faces of the request that they hold")
 
@@ -70,8 +75,9 @@ class ErrorDetail(BaseModel):
         None, description="Naming with `expected_held`: the faces' holders changed since")
     existing: PersonNamedOut | None = Field(
         None, description="Rename or split: the person who has that name already")
-    current: PersonNamedOut | None = Field(
-        None, description="Rename with `expected_name`: the person's name now")
+    current: PersonNowOut | None = Field(
+        None, description="Rename with `expected_name`, erase with `expected_faces`: the "
+        "person as they are now (an erase's with their number of faces)")
     names: list[str] | None = Field(
         None, description="Merge: the names the people have; say which one as `name`")
     renamed: list[PersonNamedOut] | None = Field(

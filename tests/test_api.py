@@ -1216,9 +1216,16 @@ def test_a_parameter_or_form_part_the_request_does_not_read_is_refused_by_name(
         assert refused.status_code == 401, refused.text
         told = client.get("/api/stats?x=1", headers={"Authorization": f"Bearer {read_key}"})
         assert told.status_code == 422 and "'x'" in error_of(told)
-        # sent empty, as a form's blank field, it asks for nothing
-        assert client.get("/api/stats?x=", headers={
-            "Authorization": f"Bearer {read_key}"}).status_code == 200
+        # sent empty, as a form's blank field, it asks for nothing; a part of a form too
+        # (probe reprobe35: a blank field and an empty file input were refused)
+        keyed = {"Authorization": f"Bearer {read_key}"}
+        assert client.get("/api/stats?x=", headers=keyed).status_code == 200
+        blank = client.post("/api/compare", headers=keyed, data={"note": ""},
+                            files={**pair(), "extra": ("", b"")})
+        assert blank.status_code == 200, blank.text
+        nameless = client.get("/api/stats?=5", headers=keyed)  # it said "request body"
+        assert error_of(nameless) == ("a query parameter with no name is not a parameter of "
+                                      "this request (a misspelling?)")
         # the OpenAPI says what compare's parameters do, not search's
         operation = client.get("/openapi.json").json()["paths"]["/api/compare"]["post"]
         described = {p["name"]: p["description"] for p in operation["parameters"]}

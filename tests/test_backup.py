@@ -638,8 +638,8 @@ def test_the_password_stays_off_the_command_line() -> None:
     assert Path(backups.client_program("pg_dump")).parent == Path(_postgres_bin_path())
 
 
-def test_a_restore_of_a_file_that_is_none_starts_no_server(tmp_path: Path,
-                                                           models_dir: Path) -> None:
+def test_a_restore_of_a_file_that_is_none_starts_no_server(
+        tmp_path: Path, models_dir: Path, pf: Pgface, settings: Settings) -> None:
     """Probe restore35: `PGFACE_DATA_DIR=~/pgface-nwe pgface db restore nightly.dump` (a
     mistyped folder, a missing file) made a 39 MB data folder and left its server running,
     then said "no such file". The file is checked first."""
@@ -653,6 +653,14 @@ def test_a_restore_of_a_file_that_is_none_starts_no_server(tmp_path: Path,
         done = run_cli(["db", "restore", str(given)], env)
         assert done.exit_code == 1 and said in done.stderr, done.output
         assert not folder.exists(), sorted(p.name for p in folder.iterdir())
+    # nor a backup of another schema's library (probe reprobe35)
+    pf.close()
+    backups.backup(settings.database_url or "", settings.db_schema, tmp_path / "lib.dump")
+    done = run_cli(["db", "restore", str(tmp_path / "lib.dump")],
+                   {**env, "PGFACE_DB_SCHEMA": "faces"})
+    assert done.exit_code == 1 and "holds no library in schema 'faces' (its schemas: " \
+        "pgface); set PGFACE_DB_SCHEMA" in done.stderr, done.output
+    assert not folder.exists()
 
 
 def test_db_backup_and_restore_commands(pf: Pgface, env: dict[str, str], other_url: str,

@@ -289,6 +289,14 @@ def _declared(dependant: Any) -> tuple[set[str], set[str]]:
     return query, body
 
 
+def _blank_part(value: Any) -> bool:
+    """Whether a form's part asks for nothing: a field left blank, a file input left empty (an
+    HTML form sends both), as a query parameter sent empty does."""
+    if isinstance(value, str):
+        return value == ""
+    return not getattr(value, "filename", None) and getattr(value, "size", None) == 0
+
+
 def refuse_unknown_parameters(request: Request) -> None:
     """A query parameter, or a part of a multipart form, that the route does not read is a 422
     naming it: `?treshold=0.7`, or `-F threshold=0.7` (a form field where the threshold is a
@@ -317,7 +325,7 @@ def refuse_unknown_parameters(request: Request) -> None:
     if form:
         parts = anyio.from_thread.run(request.form)  # as FastAPI read it: kept by Starlette
         for name in dict.fromkeys(parts.keys()):
-            if name not in body:
+            if name not in body and not all(map(_blank_part, parts.getlist(name))):
                 errors.append({"type": "unknown_parameter", "loc": ("body", name), "msg": (
                     f"is no part of this request's form: a query parameter here, send it in "
                     f"the URL (?{name}=...)" if name in query else

@@ -113,6 +113,8 @@ def _where(loc: tuple) -> str:
     kind = {"query": "query parameter", "path": "path parameter", "body": "field",
             "header": "header", "cookie": "cookie"}.get(str(loc[0]), str(loc[0]))
     name = ".".join(str(part) for part in loc[1:])
+    if not name and len(loc) > 1:  # `?=5`: it was "request body"
+        return f"a {kind} with no name"
     return f"{kind} {name!r}" if name else "request body"
 
 

@@ -187,7 +187,8 @@ def restore(
 
     Example: PGFACE_DATA_DIR=~/pgface-restored pgface db restore pgface-2026-12-01.dump
     """
-    file = backups.checked_archive(file)  # before a server is made or started for it
+    # before a server is made or started for it
+    file = backups.checked_archive(file, Settings().db_schema)
     with stopped_by_sigterm_as_by_ctrl_c(
             "a restore commits whole or not at all, so the library is the backup's or as it "
             "was: `pgface stats` says which"), \

@@ -422,15 +422,20 @@ def _moved_vector_schema(lines: IO[bytes], archived: bytes, here: bytes) -> Iter
         yield line
 
 
-def checked_archive(source: Path | str) -> Path:
-    """SOURCE made absolute, where it is a file pg_restore reads: else the error, before
-    anything is started (a restore of a mistyped name made and started a server in a new data
-    folder before it said "no such file", probe restore35)."""
+def checked_archive(source: Path | str, schema: str) -> Path:
+    """SOURCE made absolute, where it is a file pg_restore reads holding a library in SCHEMA:
+    else the error, before anything is started (a restore of a mistyped name, or of another
+    schema's backup, made and started a server in a new data folder before it said so,
+    probes restore35 and reprobe35)."""
     source = Path(os.path.abspath(Path(source).expanduser()))
     if not source.is_file():
         raise InvalidInputError(f"{source}: no such file" if not source.exists()
                                 else f"{source}: not a file")
-    archive_schemas(source)
+    schemas = archive_schemas(source)
+    if schema not in schemas:
+        held = ", ".join(schemas) or "none"
+        raise BackupError(f"{source}: holds no library in schema {schema!r} (its schemas: "
+                          f"{held}); set PGFACE_DB_SCHEMA to the one it was taken from")
     return source
 
 
@@ -442,12 +447,7 @@ def restore(url: str, schema: str, source: Path | str, replace: bool = False
     session may be connected to the database (a `pgface serve` would go on answering from
     the library it had loaded)."""
     started = time.perf_counter()
-    source = checked_archive(source)
-    schemas = archive_schemas(source)
-    if schema not in schemas:
-        held = ", ".join(schemas) or "none"
-        raise BackupError(f"{source}: holds no library in schema {schema!r} (its schemas: "
-                          f"{held}); set PGFACE_DB_SCHEMA to the one it was taken from")
+    source = checked_archive(source, schema)
     try:
         # before the sessions are counted: the move's own has ended by then
         _move_library_from_public(url, schema)

@@ -322,8 +322,9 @@ def exclude_problem(pattern: object) -> str | None:
     # a surrogate of \udc80-\udcff is a name's byte that is not UTF-8 (caf\xe9 as Python's
     # JSON writes it); another (\ud800, an emoji cut in two) is no name's and could not be
     # shown back (an HTTP job's list answered 500 for every client, probe jsoncontract35)
-    if any("\ud800" <= c <= "\udfff" and not "\udc80" <= c <= "\udcff" for c in pattern):
-        lone = next(c for c in pattern if "\ud800" <= c <= "\udfff")
+    lone = next((c for c in pattern if "\ud800" <= c <= "\udfff"
+                 and not "\udc80" <= c <= "\udcff"), None)
+    if lone is not None:
         return (f"the pattern holds the lone surrogate \\u{ord(lone):04x}, which no file "
                 f"name's bytes give")
     if pattern.startswith("/"):

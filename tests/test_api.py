@@ -759,6 +759,8 @@ def test_an_optional_query_parameter_sent_empty_is_its_default(client: TestClien
     # -0 is 0 (it was echoed as -0.0: probe compare35)
     zero = client.post("/api/compare?threshold=-0", files=both)
     assert zero.status_code == 200 and '"threshold":0.0' in zero.text, zero.text
+    zero = client.post("/api/search?threshold=-0", files=upload(pair))  # search's too
+    assert zero.status_code == 200 and '"threshold":0.0' in zero.text, zero.text
     # a value that is there is still checked
     wrong = client.post("/api/compare?threshold=x", files=both)
     assert wrong.status_code == 422 and "query parameter 'threshold'" in error_of(wrong)

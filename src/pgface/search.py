@@ -135,7 +135,9 @@ def search_faces(pool: ConnectionPool, model: str, faces: list[Face], top: int,
     size; one_to_one is the 1:1 threshold, the least a same-person similarity can be. Faces
     whose quality is below min_quality are reported, unsearched. recognizer_sha256: the
     recognizer that made the faces' vectors, checked against the library's for the pack."""
-    min_quality = check_min_quality(min_quality)  # echoed: -0.0 was said as -0.0
+    # echoed: -0.0 was said as -0.0; NumPy's float32 went into results json.dumps refuses
+    threshold = check_similarity("threshold", threshold)
+    min_quality = check_min_quality(min_quality)
     results = []
     # At scale the in-process index finds the nearest faces (HNSW loses face matches there);
     # below vector_index.MIN_FACES PostgreSQL alone answers.
@@ -196,7 +198,7 @@ def check_similarity(name: str, value: float) -> float:
     # a number: "0.3" was a TypeError from the comparison ('<=' between float and str)
     if not is_number(value) or not -1.0 <= value <= 1.0:
         raise InvalidInputError(f"{name} is a cosine similarity, -1 to 1, not {value!r}")
-    return float(value)
+    return float(value) + 0.0  # -0.0 is 0, as check_min_quality's (it was echoed as -0.0)
 
 
 @overload
@@ -261,7 +263,6 @@ def search_photo(analyzer: FaceAnalyzer, pool: ConnectionPool, photo: Photo, top
                  min_quality: float = 0.0) -> SearchResult:
     """Every face in the photo, each with its matches ranked by cosine similarity."""
     top = check_search_bounds(top, threshold, min_quality)
-    threshold = float(threshold)  # NumPy's float32 went into results json.dumps refuses
     # A new process opens the index (PostgreSQL and the snapshot file) while models load.
     vector_index.open_in_background(pool, analyzer.model_name)
     faces = analyze_photos(analyzer, [photo])[0]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import BeforeValidator
 
 from pgface.api.deps import get_pf, get_settings, require_read, run_cpu
 from pgface.api.limits import read_upload
@@ -36,21 +36,12 @@ def _empty_is_not_given(value: object) -> object:
 
 
 EmptyIsDefault = BeforeValidator(_empty_is_not_given)
-
-
-def _unsigned_zero(value: float | None) -> float | None:
-    """-0 as 0: `threshold=-0` was echoed as -0.0, a value no threshold is (probe
-    compare35)."""
-    return value + 0.0 if value is not None else None  # IEEE: -0.0 + 0.0 is 0.0
-
-
-UnsignedZero = AfterValidator(_unsigned_zero)
 Top = Annotated[int | None, Query(ge=1, le=MAX_TOP, description="Matches per face; default "
                                   "(also when empty): PGFACE_TOP_K (10)"), EmptyIsDefault]
 Threshold = Annotated[float | None, Query(
     ge=-1.0, le=1.0, allow_inf_nan=False,
     description="Minimum cosine similarity; default (also when empty): PGFACE_THRESHOLD, "
-                "else the pack's calibrated one"), EmptyIsDefault, UnsignedZero]
+                "else the pack's calibrated one"), EmptyIsDefault]
 MinQuality = Annotated[float | None, Query(ge=0.0, le=1.0, allow_inf_nan=False,
                                            description="Quality floor: query "
                                            "faces scoring below it are reported, not searched; "

@@ -184,9 +184,21 @@ def backup(url: str, schema: str, destination: Path | str) -> BackupReport:
                                 f"{destination.parent}")
     _remove_stale_partials(destination)
     partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
-    conninfo, env = client_connection(url)
     held = _held_partial(partial)  # pg_dump writes into it; the lock says it is alive
     try:
+        counts = _dump(url, schema, destination, partial)
+        _durably_rename(partial, destination)
+    finally:
+        os.close(held)
+    return BackupReport(str(destination), destination.stat().st_size, counts,
+                        round(time.perf_counter() - started, 3))
+
+
+def _dump(url: str, schema: str, destination: Path, partial: Path) -> LibraryCounts:
+    """pg_dump the library in SCHEMA into PARTIAL; its counts, in the archive's snapshot.
+    PARTIAL is removed where it fails."""
+    try:
+        conninfo, env = client_connection(url)
         _move_library_from_public(url, schema)
         with psycopg.connect(url, autocommit=True) as conn:
             # One snapshot for the counts and the archive: pg_dump takes the one exported here,
@@ -216,19 +228,12 @@ def backup(url: str, schema: str, destination: Path | str) -> BackupReport:
                     raise BackupError(f"{destination}: pg_dump failed: {_last_lines(said)}")
     except psycopg.OperationalError as exc:
         partial.unlink(missing_ok=True)
-        os.close(held)
         raise BackupError(f"{destination}: cannot connect to the database: "
                           f"{one_line(exc)}") from exc
     except BaseException:
         partial.unlink(missing_ok=True)
-        os.close(held)
         raise
-    try:
-        _durably_rename(partial, destination)
-    finally:
-        os.close(held)
-    return BackupReport(str(destination), destination.stat().st_size, counts,
-                        round(time.perf_counter() - started, 3))
+    return counts
 
 
 def _held_partial(partial: Path) -> int:

@@ -663,19 +663,21 @@ WHERE regexp_replace(pp.path, '^.*/', '') = ANY(%(names)s) AND pp.photo_id <> AL
 # An upload's path in the upload folder of the data folder this one was copied from: the
 # copy's row names its own file instead (store.rehome_uploads).
 FORGET_FOREIGN_UPLOAD_PATH = "DELETE FROM photo_paths WHERE photo_id = %s AND path_bytes = %s"
-UPLOADS_ELSEWHERE = r"""
+# A path (pp) of a photo (ph) that is an upload's file: named by the photo's sha256.
+_UPLOAD_PATH = r"substring(pp.path FROM '/([0-9a-f]{64})\.[a-z0-9]+$') = encode(ph.sha256, 'hex')"
+UPLOADS_ELSEWHERE = f"""
 SELECT pp.path_bytes, pp.photo_id, ph.sha256
 FROM photos ph JOIN photo_paths pp ON pp.photo_id = ph.id
 WHERE ph.sha256 = ANY(%s)
-  AND substring(pp.path FROM '/([0-9a-f]{64})\.[a-z0-9]+$') = encode(ph.sha256, 'hex')
+  AND {_UPLOAD_PATH}
   AND NOT starts_with(pp.path, %s)
 """
 # The photos stored from uploads (a file named by its sha256, as the HTTP API keeps them), by
 # the folder their file is in: what a backup of the library does not hold.
-UPLOADS_BY_FOLDER = r"""
+UPLOADS_BY_FOLDER = f"""
 SELECT pp.path_bytes, ph.id
 FROM photos ph JOIN photo_paths pp ON pp.photo_id = ph.id
-WHERE substring(pp.path FROM '/([0-9a-f]{64})\.[a-z0-9]+$') = encode(ph.sha256, 'hex')
+WHERE {_UPLOAD_PATH}
 """
 # photos.path shows the path where the photo was seen last, among those it still has.
 REFRESH_DISPLAY_PATHS = """

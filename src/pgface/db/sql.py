@@ -1170,9 +1170,7 @@ BEGIN
     IF NOT {replace} AND to_regclass(format('%I.photos', {literal})) IS NOT NULL THEN
         -- people as `pgface stats` counts them (counted_people): an unnamed one kept only
         -- for a photo forgotten refused a restore into a library stats called empty
-        EXECUTE format('SELECT (SELECT count(*) FROM %1$I.photos), '
-                       '(SELECT count(*) FROM %1$I.people p WHERE p.name IS NOT NULL OR '
-                       'EXISTS (SELECT 1 FROM %1$I.faces h WHERE h.person_id = p.id))',
+        EXECUTE format('SELECT (SELECT count(*) FROM %1$I.photos), {people}',
                        {literal}) INTO photos, people;
         IF to_regclass(format('%I.api_keys', {literal})) IS NOT NULL THEN
             EXECUTE format('SELECT count(*) FROM %I.api_keys', {literal}) INTO api_keys;
@@ -1250,6 +1248,8 @@ BEGIN
     END IF;
 END {tag};
 """
+# the library's people counted in its schema (format()'s %1$I) as stats counts them
+RESTORE_GUARD = RESTORE_GUARD.replace("{people}", counted_people("%1$I."))
 # Before a restore (backup._check_rights): whether the schema exists, whether this role owns it
 # (or is a member of its owner), whether the role may create schemas; then the schema, its
 # owner, the role and the database, each quoted where it must be.

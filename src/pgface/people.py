@@ -469,9 +469,7 @@ class People:
         the caller showed (None: unnamed); PersonConflict, with `current`, when the person
         has another by now (a page left open renamed over another client's rename)."""
         given, name = name, _clean_name(name)
-        if not isinstance(expected_name, str | _Unchecked | None):  # 5 was "renamed meanwhile"
-            raise InvalidInputError(f"expected_name: the name the caller showed (None: unnamed), "
-                                    f"not {kind_of(expected_name)}")
+        _check_shown_name(expected_name)  # 5 was "renamed meanwhile"
         with self._change("rename") as (conn, change):
             person_id = self._resolve(conn, person)
             before = ps.get_person(conn, person_id)["name"]
@@ -651,9 +649,7 @@ class People:
         them while a confirmation was asked erased the merged person's faces too).
         """
         scrub = check_flag("scrub", scrub)
-        if not isinstance(expected_name, str | _Unchecked | None):
-            raise InvalidInputError(f"expected_name: the name the caller showed (None: unnamed), "
-                                    f"not {kind_of(expected_name)}")
+        _check_shown_name(expected_name)
         if expected_faces is not None and not (
                 is_whole_number(expected_faces) and expected_faces >= 0):
             raise InvalidInputError(f"expected_faces: the number of faces the caller showed, "
@@ -1049,6 +1045,13 @@ class People:
         if missing:
             raise NotFoundError(f"no face with id {_ids(missing)}", "face")
         return found
+
+
+def _check_shown_name(expected_name: object) -> None:
+    """An expected_name argument: the name the caller showed, None for unnamed, or unchecked."""
+    if not isinstance(expected_name, str | _Unchecked | None):
+        raise InvalidInputError(f"expected_name: the name the caller showed (None: unnamed), "
+                                f"not {kind_of(expected_name)}")
 
 
 def _not_as_shown(conn: psycopg.Connection, person_id: int, shown: str | None,

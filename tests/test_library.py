@@ -1341,7 +1341,7 @@ def test_the_errors_the_library_raises_can_be_caught_by_their_public_names() -> 
     assert (importlib.resources.files("pgface") / "py.typed").is_file()
     # a URL libpq cannot read was psycopg's ProgrammingError; the settings refuse it by name,
     # and one that reaches the library all the same (model_copy does not validate) is named
-    with pytest.raises(pgface.InvalidSettings, match="^setting PGFACE_DATABASE_URL: not a "
+    with pytest.raises(pgface.InvalidSettings, match="^setting database_url: not a "
                                                      "database URL PostgreSQL can read"):
         Settings(database_url="not a url")
     with pgface.open(Settings().model_copy(update={"database_url": "not a url"})) as unreadable, \

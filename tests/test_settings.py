@@ -202,6 +202,22 @@ def test_a_keyword_that_is_no_setting_is_refused(monkeypatch: pytest.MonkeyPatch
     assert Settings(threshold=0.3).threshold == 0.3
 
 
+def test_a_keyword_setting_refused_is_named_as_the_keyword(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings(threshold=1.5) was refused as `setting PGFACE_THRESHOLD`, a variable the
+    program never set; one from the environment keeps its variable's name."""
+    with pytest.raises(InvalidSettings, match=r"^setting threshold: .*less than or equal to 1 "
+                                              r"\(got 1\.5\)$"):
+        Settings(threshold=1.5)
+    with pytest.raises(InvalidSettings, match=r"^setting det_sizes: -1 is not a detector"):
+        Settings(det_sizes=[640, -1])
+    monkeypatch.setenv("PGFACE_MIN_QUALITY", "7")
+    with pytest.raises(InvalidSettings) as refused:
+        Settings(threshold=1.5)
+    assert "setting threshold:" in str(refused.value)
+    assert "setting PGFACE_MIN_QUALITY:" in str(refused.value)
+
+
 def test_a_variable_misspelt_from_a_setting_is_said_once(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """Probe ops61: PGFACE_TRESHOLD=0.5 in a unit's environment ran with the default 0.23,
@@ -268,7 +284,7 @@ def test_relative_folders_are_taken_against_the_folder_the_settings_are_made_in(
     assert [Settings(model_pack=pack).model_pack for pack in ("buffalo_l", "buffalo_l/")] == [
         "buffalo_l", "buffalo_l/"]
     assert Settings(data_dir="~/pgface").data_dir == Path.home() / "pgface"
-    with pytest.raises(InvalidSettings, match="PGFACE_DATA_DIR: cannot expand ~"):
+    with pytest.raises(InvalidSettings, match="setting data_dir: cannot expand ~"):
         Settings(data_dir="~no-such-user-pgface/data")
 
 

@@ -8,7 +8,7 @@ import logging
 import os
 import pickle
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote
@@ -51,11 +51,14 @@ class InvalidSettings(PgfaceError, ValueError):
             [_plain(error) for error in validation.errors()] if validation is not None else [])
 
     @classmethod
-    def of(cls, exc: ValidationError) -> InvalidSettings:
+    def of(cls, exc: ValidationError, keywords: Collection[str] = ()) -> InvalidSettings:
+        """EXC told as settings errors; a setting given as one of KEYWORDS (Settings(
+        threshold=1.5)) is named as the keyword, not as the variable it did not come from."""
         # pydantic writes a validator's own message as "Value error, <message>"
         # a database URL may hold its password: never echoed (nor the list parser's excerpt)
         return cls("; ".join(_without_secrets_of(e.get("input"), without_passwords(
-            f"setting {setting_name(e['loc'])}: {e['msg'].removeprefix('Value error, ')} "
+            f"setting {setting_name(e['loc'], keywords)}: "
+            f"{e['msg'].removeprefix('Value error, ')} "
             f"(got {e.get('input')!r})")) for e in exc.errors()), exc)
 
     def errors(self) -> list[dict[str, Any]]:
@@ -148,13 +151,14 @@ _URL_SECRETS = re.compile(r"[?&]password=([^&#]*)"
                           re.IGNORECASE)
 
 
-def setting_name(loc: tuple) -> str:
+def setting_name(loc: tuple, keywords: Collection[str] = ()) -> str:
     """The variable a settings error is about, and which item of a list: `PGFACE_DET_SIZES
-    (item 2)`, not `PGFACE_DET_SIZES_1`."""
+    (item 2)`, not `PGFACE_DET_SIZES_1`; a setting given as one of KEYWORDS by its keyword."""
     if not loc:
         return "PGFACE_*"
     items = " ".join(f"(item {part + 1})" for part in loc[1:] if isinstance(part, int))
-    return f"PGFACE_{str(loc[0]).upper()}" + (f" {items}" if items else "")
+    name = str(loc[0]) if loc[0] in keywords else f"PGFACE_{str(loc[0]).upper()}"
+    return name + (f" {items}" if items else "")
 
 
 log = logging.getLogger(__name__)
@@ -202,7 +206,7 @@ class Settings(BaseSettings):
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise InvalidSettings.of(exc) from None
+            raise InvalidSettings.of(exc, keywords=values) from None
 
     # Empty: start (and keep) the embedded PostgreSQL in data_dir.
     database_url: str | None = None

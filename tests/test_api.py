@@ -1179,7 +1179,7 @@ def test_a_parameter_or_form_part_the_request_does_not_read_is_refused_by_name(
     """Probe compare35: `/api/compare?treshold=0.7`, or `-F threshold=0.7` (a query parameter
     sent as a form field), was answered 200 at the default threshold 0.23, a looser check
     than was asked, where the CLI and Python refuse the misspelling; a spare file part and
-    `?lmit=` were dropped too."""
+    `?lmit=` were dropped too, and of `?threshold=0.7&threshold=0.1` the first."""
     yao = next(p for p in sample_photos() if p.name == "yaoming.jpg")
 
     def pair(**more: tuple) -> dict:
@@ -1209,6 +1209,22 @@ def test_a_parameter_or_form_part_the_request_does_not_read_is_refused_by_name(
             assert answer.status_code == 422, (said, answer.text)
             assert error_of(answer) == said
             assert "SECRET" not in answer.text
+        # what it reads, given twice: the last was taken, the other dropped without a word
+        for answer, said in (
+                (client.post("/api/compare?threshold=0.7&threshold=0.1", files=pair()),
+                 "query parameter 'threshold' is given 2 times ('0.7', '0.1'): it takes one "
+                 "value, send it once"),
+                (client.post("/api/compare", files=[
+                    ("a", ("x.jpg", yao.read_bytes())), ("a", ("y.jpg", b"2")),
+                    ("b", ("b.jpg", yao.read_bytes()))]),
+                 "field 'a' is given 2 times ('x.jpg', 'y.jpg'): it takes one value, send it "
+                 "once"),
+                (client.get("/api/people?limit=2&limit=3&limit=4&limit=5"),
+                 "query parameter 'limit' is given 4 times ('2', '3', '4', ...): it takes "
+                 "one value, send it once")):
+            assert answer.status_code == 422, (said, answer.text)
+            assert error_of(answer) == said
+        assert client.get("/api/people?limit=&limit=2").status_code == 200  # one blank
         # what it reads, it takes
         compared = client.post("/api/compare?threshold=0.7", files=pair())
         assert compared.status_code == 200 and compared.json()["threshold"] == 0.7

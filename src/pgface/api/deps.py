@@ -297,12 +297,22 @@ def _blank_part(value: Any) -> bool:
     return not getattr(value, "filename", None) and getattr(value, "size", None) == 0
 
 
+def _given_twice(place: str, name: str, values: list[Any]) -> dict[str, Any]:
+    """The 422 error of parameter or form part NAME given more than once, VALUES as given."""
+    shown = ", ".join("a key" if api_keys.SECRET_IN_TEXT.search(str(value)) else
+                      repr(getattr(value, "filename", value)) for value in values[:3])
+    return {"type": "repeated_parameter", "loc": (place, name), "msg": (
+        f"is given {len(values)} times ({shown}{', ...' if len(values) > 3 else ''}): "
+        "it takes one value, send it once")}
+
+
 def refuse_unknown_parameters(request: Request) -> None:
     """A query parameter, or a part of a multipart form, that the route does not read is a 422
     naming it: `?treshold=0.7`, or `-F threshold=0.7` (a form field where the threshold is a
     query parameter), was dropped, and the request answered 200 at the default threshold, a
-    looser check than was asked (probe compare35), where a misspelt JSON field is refused.
-    Called once the key is checked (require): a request without one is told that first."""
+    looser check than was asked (probe compare35), where a misspelt JSON field is refused;
+    and so is one the route reads given twice. Called once the key is checked (require): a
+    request without one is told that first."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:
@@ -311,6 +321,11 @@ def refuse_unknown_parameters(request: Request) -> None:
     body_field = getattr(route, "body_field", None)
     form = body_field is not None and isinstance(body_field.field_info, params.Form)
     errors: list[dict[str, Any]] = []
+    # No parameter or part of pgface's is a list: one given twice (?top=1&top=50, two `file`
+    # parts to /api/photos) was answered with the last, the other dropped without a word.
+    asked = [(name, value) for name, value in request.query_params.multi_items() if value != ""]
+    for name in [name for name in query if sum(n == name for n, _ in asked) > 1]:
+        errors.append(_given_twice("query", name, [v for n, v in asked if n == name]))
     for name, value in request.query_params.multi_items():
         # sent empty, as an HTML form sends a field left blank, it asks for nothing: as a
         # parameter the route reads is then its default (search's top= to identify)
@@ -325,7 +340,10 @@ def refuse_unknown_parameters(request: Request) -> None:
     if form:
         parts = anyio.from_thread.run(request.form)  # as FastAPI read it: kept by Starlette
         for name in dict.fromkeys(parts.keys()):
-            if name not in body and not all(map(_blank_part, parts.getlist(name))):
+            given = [part for part in parts.getlist(name) if not _blank_part(part)]
+            if name in body and len(given) > 1:
+                errors.append(_given_twice("body", name, given))
+            if name not in body and given:
                 errors.append({"type": "unknown_parameter", "loc": ("body", name), "msg": (
                     f"is no part of this request's form: a query parameter here, send it in "
                     f"the URL (?{name}=...)" if name in query else

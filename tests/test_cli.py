@@ -1474,6 +1474,21 @@ def test_a_change_says_the_name_it_replaced_and_a_person_hidden(env: dict[str, s
     assert renamed.stdout.startswith("renamed Grace (was Ada: `pgface people undo` gives "
                                      "that name back): 1 face"), renamed.stdout
     assert "was" not in runner.invoke(app, ["people", "rename", "Grace", "Grace"], env=env).stdout
+    # a script's own earlier reading, as Python's and HTTP's expected_name (it had none)
+    stale = runner.invoke(app, ["people", "rename", "Grace", "Kit", "--expected-name", "Ada"],
+                          env=env)
+    assert stale.exit_code == 1, stale.output
+    assert stale.stderr.startswith("error: 'Ada' was renamed meanwhile (now 'Grace')"), stale.stderr
+    assert "not renamed" in stale.stderr
+    unnamed = runner.invoke(app, ["people", "rename", "Grace", "Kit", "--expected-name", ""],
+                            env=env)
+    assert unnamed.exit_code == 1 and "not renamed" in unnamed.stderr, unnamed.output
+    assert runner.invoke(app, ["people", "show", "Grace"], env=env).exit_code == 0  # as it was
+    as_read = runner.invoke(app, ["people", "rename", "Grace", "Kit", "--expected-name",
+                                  "Grace"], env=env)
+    assert as_read.exit_code == 0 and as_read.stdout.startswith("renamed Kit (was Grace"), \
+        as_read.output
+    assert runner.invoke(app, ["people", "rename", "Kit", "Grace"], env=env).exit_code == 0
 
     assert runner.invoke(app, ["people", "hide", "Grace"], env=env).exit_code == 0
     person = json.loads(runner.invoke(app, ["people", "show", "Grace", "--json"], env=env

@@ -294,11 +294,15 @@ def name(
 def rename(
     person: PersonArg,
     new_name: Annotated[str, typer.Argument(**TEXT, help="The name the person has from now on.")],
+    expected_name: Annotated[str | None, typer.Option(
+        "--expected-name", **TEXT,
+        help="Rename only if the person is still named this (\"\" for unnamed), as a script "
+             "read them earlier; else nothing is renamed, exit 1.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Give a person, named or found by clustering, a new name.
 
-    Example: pgface people rename 17 "Ada Lovelace"
+    Example: pgface people rename 17 "Ada Lovelace" --expected-name "Ada"
     """
     with open_library() as pf:
         people = _people(pf)
@@ -308,9 +312,15 @@ def rename(
             before = None
         # the name it replaces, guarded from here to the rename: another curator's rename a
         # moment before was replaced with no word of it ("renamed Ann Veneman", probe
-        # peopleops); said, `people undo` gives it back
-        renamed = (people.rename(person, new_name) if before is None else
-                   people.rename(before.id, new_name, expected_name=before.name))
+        # peopleops); said, `people undo` gives it back. A script's own reading, from
+        # earlier, is guarded as the Python and HTTP APIs guard it (expected_name).
+        if expected_name is not None:
+            renamed = people.rename(person if before is None else before.id, new_name,
+                                    expected_name=expected_name or None)
+        elif before is None:
+            renamed = people.rename(person, new_name)
+        else:
+            renamed = people.rename(before.id, new_name, expected_name=before.name)
     was = ("" if before is None or before.name in (None, renamed.name) else
            f" (was {before.name}: `pgface people undo` gives that name back)")
     _said(renamed, "renamed", as_json, was)

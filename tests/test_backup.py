@@ -4,6 +4,7 @@ it back whole into another database, or leaves the library exactly as it was."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import signal
@@ -639,11 +640,13 @@ def test_the_password_stays_off_the_command_line() -> None:
 
 
 def test_a_restore_of_a_file_that_is_none_starts_no_server(
-        tmp_path: Path, models_dir: Path, pf: Pgface, settings: Settings) -> None:
+        tmp_path: Path, work_dir: Path, models_dir: Path, pf: Pgface, settings: Settings
+) -> None:
     """Probe restore35: `PGFACE_DATA_DIR=~/pgface-nwe pgface db restore nightly.dump` (a
     mistyped folder, a missing file) made a 39 MB data folder and left its server running,
-    then said "no such file". The file is checked first."""
-    folder = tmp_path / "new-library"
+    then said "no such file". The file is checked first; a folder made for a file that fails
+    later is removed again."""
+    folder = work_dir / f"new-library-{uuid.uuid4().hex}"  # a server as root enters it
     empty = tmp_path / "empty.dump"
     empty.write_bytes(b"")
     env = {"PGFACE_DATA_DIR": str(folder), "PGFACE_MODELS_DIR": str(models_dir),
@@ -654,6 +657,7 @@ def test_a_restore_of_a_file_that_is_none_starts_no_server(
         assert done.exit_code == 1 and said in done.stderr, done.output
         assert not folder.exists(), sorted(p.name for p in folder.iterdir())
     # nor a backup of another schema's library (probe reprobe35)
+    pf.index(sample_photos())
     pf.close()
     backups.backup(settings.database_url or "", settings.db_schema, tmp_path / "lib.dump")
     done = run_cli(["db", "restore", str(tmp_path / "lib.dump")],
@@ -661,6 +665,32 @@ def test_a_restore_of_a_file_that_is_none_starts_no_server(
     assert done.exit_code == 1 and "holds no library in schema 'faces' (its schemas: " \
         "pgface); set PGFACE_DB_SCHEMA" in done.stderr, done.output
     assert not folder.exists()
+    # A file cut short past its table of contents reads as a backup until its data: the
+    # folder made for it was left, its server running, for a restore that restored nothing.
+    whole = (tmp_path / "lib.dump").read_bytes()
+    cut = tmp_path / "cut.dump"
+    cut.write_bytes(whole[:len(whole) * 7 // 10])
+    try:
+        done = run_cli(["db", "restore", str(cut)], env)
+        assert done.exit_code == 1, done.output
+        assert done.stderr.startswith(f"error: {cut}: pg_restore could not read it, nothing "
+                                      f"was restored: "), done.stderr
+        assert done.stderr.rstrip().endswith(f"; the data folder {folder} made for it is "
+                                             f"removed again"), done.stderr
+        assert not folder.exists()
+        # a folder that was there is the user's: the library it holds stays as it was
+        restored = run_cli(["db", "restore", "--json", str(tmp_path / "lib.dump")], env)
+        assert restored.exit_code == 0, restored.output
+        counts = json.loads(restored.stdout)["counts"]
+        assert counts["photos"] == len(sample_photos())
+        again = run_cli(["db", "restore", "--replace", str(cut)], env)
+        assert again.exit_code == 1 and "nothing was restored" in again.stderr, again.output
+        assert "removed" not in again.stderr
+        stats = json.loads(run_cli(["stats", "--json"], env).stdout)
+        assert (stats["photos"], stats["faces"]) == (counts["photos"], counts["faces"])
+    finally:
+        if folder.exists():
+            assert run_cli(["db", "stop"], env).exit_code == 0
 
 
 def test_db_backup_and_restore_commands(pf: Pgface, env: dict[str, str], other_url: str,

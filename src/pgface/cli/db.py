@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,7 @@ from typing import Annotated
 import typer
 
 from pgface.cli.common import (
+    CutShort,
     JsonOption,
     err,
     handle_errors,
@@ -187,13 +189,33 @@ def restore(
 
     Example: PGFACE_DATA_DIR=~/pgface-restored pgface db restore pgface-2026-12-01.dump
     """
+    settings = Settings()
     # before a server is made or started for it
-    file = backups.checked_archive(file, Settings().db_schema)
-    with stopped_by_sigterm_as_by_ctrl_c(
-            "a restore commits whole or not at all, so the library is the backup's or as it "
-            "was: `pgface stats` says which"), \
-            open_library() as pf:
-        report = backups.restore(pf.database_url(), pf.settings.db_schema, file, replace)
+    file = backups.checked_archive(file, settings.db_schema)
+    # A data folder this restore makes (a new machine's): where the restore fails (a file
+    # truncated past its readable table of contents), it was left behind, 39 MB and its
+    # server running, for a restore that restored nothing.
+    made = (settings.resolved_data_dir() if settings.database_url is None
+            and not settings.resolved_data_dir().exists() else None)
+    empty_after_failure = False
+    try:
+        with stopped_by_sigterm_as_by_ctrl_c(
+                "a restore commits whole or not at all, so the library is the backup's or as "
+                "it was: `pgface stats` says which"), \
+                open_library() as pf:
+            try:
+                report = backups.restore(pf.database_url(), pf.settings.db_schema, file, replace)
+            except Exception:
+                empty_after_failure = made is not None and backups.holds_nothing(
+                    pf.database_url(), pf.settings.db_schema)
+                raise
+    except Exception as exc:
+        if not empty_after_failure or made is None:
+            raise
+        server.stop_server(made)
+        shutil.rmtree(made)
+        raise CutShort(exc, f"the data folder {readable(made)} made for it is removed "
+                            f"again") from exc
     if as_json:
         print_json(asdict(report))
         return

@@ -104,6 +104,14 @@ def _library_counts(conn: psycopg.Connection, schema: str) -> LibraryCounts | No
     return LibraryCounts(*conn.execute(sql.LIBRARY_COUNTS).fetchone(), keys)
 
 
+def holds_nothing(url: str, schema: str) -> bool:
+    """Whether the library in SCHEMA (if any) holds no photo, person or API key: a restore
+    that failed into it left nothing to keep."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        counts = _library_counts(conn, schema)
+    return counts is None or not (counts.photos or counts.people or counts.api_keys)
+
+
 def _move_library_from_public(url: str, schema: str) -> None:
     """A library made before pgface had a schema of its own (its tables in public, none in
     SCHEMA) moved into SCHEMA and upgraded by migrate(), as every other command's first open

@@ -383,72 +383,86 @@ def search(
         similarities = [f"{m.similarity:.4f} {_VERDICT_TEXT[m.verdict]}" for m in face.matches]
         names = [m.person_name or "" for m in face.matches]
         boxes = [box_text(m.bbox) for m in face.matches]
+        # the face's id, what `people name` and `search --face` take (--json alone had it)
+        ids = [str(m.face_id) for m in face.matches]
         # Where the face box on one line leaves the photo too little room, the other columns
         # wrap at their words and the photo takes the rest (at 40 columns the face box kept its
         # 20, the table cut every other column, the similarity to `0.…`, the photo to `/…g`).
         # The similarity's number is never cut. At 30 columns Rich's last resort, cutting
         # every column alike, split `1.0000` over two lines and left the photo `/…pg` (probe
         # cli31): narrow, every column has a width of its own (_narrow_widths).
-        narrow = out.width - _TABLE_EDGES < (max(map(len, similarities)) + max(map(len, boxes))
-                                             + _PHOTO_ROOM)
+        # a person column only where a match has a name: an empty one took the room the
+        # face's id needs at 80 columns (as a narrow table already left it out)
+        named = any(names)
+        id_width = max(max(map(len, ids)), len("face"))
+        narrow = out.width - (3 * (4 + named) + 1) < (
+            max(map(len, similarities)) + max(map(len, boxes)) + id_width
+            + (len("person") if named else 0) + _PHOTO_WIDE)
         table = Table()
-        columns = (True, True, True, True)  # those in the table, in this order
+        columns = (True, named, True, True, True)  # those in the table, in this order
         if narrow:
-            sized = _narrow_widths(out.width, similarities, names, boxes)
-            columns = (True, bool(sized[1]), True, bool(sized[2]))
+            sized = _narrow_widths(out.width, similarities, names, boxes, ids)
+            columns = (True, bool(sized[1]), True, bool(sized[2]), bool(sized[4]))
             table.add_column(_header("similarity"), overflow="fold", width=sized[0])
             if sized[1]:
                 table.add_column(_header("person"), width=sized[1])
             table.add_column("photo", width=sized[3])
             if sized[2]:
                 table.add_column(_header("face box"), overflow="fold", width=sized[2])
+            if sized[4]:
+                table.add_column(_header("face"), no_wrap=True, width=sized[4])
         else:
             table.add_column(_header("similarity"), overflow="fold")
-            table.add_column(_header("person"))
+            if named:
+                table.add_column(_header("person"))
             table.add_column("photo", ratio=1)
             table.add_column(_header("face box"), overflow="fold", no_wrap=True)
-        for m, similarity, name, box in zip(face.matches, similarities, names, boxes,
-                                            strict=True):
+            table.add_column("face", no_wrap=True, min_width=id_width)
+        for m, similarity, name, box, face_number in zip(face.matches, similarities, names,
+                                                         boxes, ids, strict=True):
             shown = (MiddleEllipsis(m.path, style="red", after="(missing: file gone)")
                      if m.missing else MiddleEllipsis(m.path))
-            cells = (similarity, Words(name), shown, box)
+            cells = (similarity, Words(name), shown, box, face_number)
             table.add_row(*(cell for cell, kept in zip(cells, columns, strict=True) if kept))
         out.print(table)
 
 
-# A four-column table's bars and padding; the columns left for the photo where the face box
-# keeps to one line; the least a photo gets in a narrow table while the other columns can
-# give it room.
-_TABLE_EDGES = 4 * 3 + 1
-_PHOTO_ROOM = 24
+# The least a photo gets in a table whose face box keeps to one line; the least it gets in
+# a narrow table while the other columns can give it room.
+_PHOTO_WIDE = 18
 _PHOTO_LEAST = 12
 _PHOTO_NAMED = 8  # ... and beside a person's name, the least before the name goes too
 
 
-def _narrow_widths(width: int, similarities: list[str], names: list[str],
-                   boxes: list[str]) -> tuple[int, int | None, int | None, int]:
-    """The widths of a search table's similarity, person, face box (None: left out) and photo
-    columns in a terminal WIDTH columns wide: the similarity at its longest word, never less
-    (its number is one), the person and the face box wrapped at their words, and the photo
-    the rest. Where that leaves the photo fewer than _PHOTO_LEAST cells, the face box goes to
-    its longest word, the person column to 4 cells, or out of the table where no match has a
-    name, then the face box out of it, and last, where the photo would have fewer than
-    _PHOTO_NAMED cells beside it, the person (--json has both): the photo is the answer, and
-    at 20 columns its column was kept empty beside "Bid…" (probe scripting)."""
+def _narrow_widths(width: int, similarities: list[str], names: list[str], boxes: list[str],
+                   ids: list[str]) -> tuple[int, int | None, int | None, int, int | None]:
+    """The widths of a search table's similarity, person, face box, photo and face id columns
+    (None: left out) in a terminal WIDTH columns wide: the similarity at its longest word,
+    never less (its number is one), the person and the face box wrapped at their words, the
+    face id whole, and the photo the rest; no person column where no match has a name.
+    Where that leaves the photo fewer than _PHOTO_LEAST cells, the face box goes to its
+    longest word, the person column to 4 cells, then the face box out of the table, then the
+    face id, and last, where the photo would have fewer than _PHOTO_NAMED cells beside it,
+    the person (--json has them all): the photo is the answer, and at 20 columns its column
+    was kept empty beside "Bid…" (probe scripting)."""
     similarity = _longest_word(similarities)
-    person = min(_longest_word(names), 12) or 6
-    fewer = min(person, 4) if any(names) else None
+    person = min(_longest_word(names), 12) or None
+    fewer = min(person, 4) if person else None
     box, least_box = max(map(_two_lines, boxes)), _longest_word(boxes)
+    face = max(map(len, ids))
     photo = 1
-    for person_width, box_width in ((person, box), (person, least_box), (fewer, box),
-                                    (fewer, least_box), (fewer, None), (None, None)):
-        columns = 2 + bool(person_width) + bool(box_width)
+    for person_width, box_width, face_width in (
+            (person, box, face), (person, least_box, face), (fewer, box, face),
+            (fewer, least_box, face), (fewer, None, face), (fewer, None, None),
+            (None, None, None)):
+        columns = 2 + bool(person_width) + bool(box_width) + bool(face_width)
         photo = (width - (3 * columns + 1) - similarity - (person_width or 0)
-                 - (box_width or 0))
+                 - (box_width or 0) - (face_width or 0))
         # the person goes last, only where the photo would keep no file name beside it
-        if photo >= (_PHOTO_LEAST if box_width or not person_width else _PHOTO_NAMED):
+        if photo >= (_PHOTO_LEAST if box_width or face_width or not person_width
+                     else _PHOTO_NAMED):
             break
-    return similarity, person_width, box_width, max(photo, 1)
+    return similarity, person_width, box_width, max(photo, 1), face_width
 
 
 def _header(title: str) -> Text:

@@ -563,6 +563,12 @@ def test_search_table_fits_80_columns_and_json_keeps_full_paths(
 
     as_json = json.loads(runner.invoke(app, ["search", str(photo), "--json"], env=env).stdout)
     assert {m["path"] for f in as_json["faces"] for m in f["matches"]} == {str(photo.resolve())}
+    # each row ends with its face's id, what `people name` takes (only --json had it); no
+    # person column, empty, where no match has a name
+    rows = [line for line in lines if line.startswith("│")]
+    first = as_json["faces"][0]["matches"][0]["face_id"]
+    assert rows[0].split("│")[-2].strip() == str(first), table.stdout
+    assert "┃ person" not in table.stdout and "┃ face ┃" in table.stdout, table.stdout
 
 
 def test_people_search_json_has_the_shape_of_search_json(env: dict[str, str]) -> None:

@@ -119,6 +119,38 @@ def test_jpeg_orientation_matches_pillow(orientation: int) -> None:
     assert difference.max() <= 2  # both libjpeg-turbo; only rounding may differ
 
 
+@pytest.mark.parametrize("header", [b"Exif\x00\xff", b"Exif\x00"])
+def test_an_exif_block_whose_header_pillow_passes_over_is_applied(header: bytes) -> None:
+    """Probe hostile36: a JPEG whose APP1 header is `Exif\\0` and a pad byte other than 0
+    (browsers and exiftool read it; Pillow passes it over) was analysed upside down, its face
+    matching no one, where the web page showed it upright. Every way in turns it upright:
+    its bytes, the reduced decoding of a large photo, and a Pillow image of it."""
+    rng = np.random.default_rng(7)
+    img = Image.fromarray(rng.integers(0, 256, (48, 80, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x0132] = "2021:05:06 07:08:09"  # a date in IFD0, read from the same block
+    standard = encode(img, "JPEG", exif=exif.tobytes(), quality=90)
+    at = standard.index(b"\xff\xe1")  # APP1, after JFIF's APP0
+    assert standard[at + 4:at + 10] == b"Exif\x00\x00"
+    end = at + 2 + struct.unpack(">H", standard[at + 2:at + 4])[0]
+    block = header + standard[at + 10:end]
+    padded = (standard[:at] + b"\xff\xe1" + struct.pack(">H", len(block) + 2) + block
+              + standard[end:])
+    assert Image.open(io.BytesIO(padded)).getexif().get(0x0112) is None  # Pillow passes it over
+    reference = decode_photo(standard, "standard.jpg", **LIMITS)
+    assert reference.image.shape[:2] == (80, 48)
+    for photo in (decode_photo(padded, "padded.jpg", **LIMITS),
+                  imaging.load_photo(Image.open(io.BytesIO(padded)), "padded", 10**8, 10**8)):
+        assert photo.image.shape == reference.image.shape
+        assert np.abs(photo.image.astype(int) - reference.image.astype(int)).max() <= 2
+    assert decode_photo(padded, "padded.jpg", **LIMITS).taken_at == reference.taken_at
+    reduced = [decode_photo(data, "r.jpg", **LIMITS, keep_side=20) for data in (standard, padded)]
+    assert reduced[0].factor > 1 and reduced[1].factor == reduced[0].factor
+    assert reduced[1].image.shape == reduced[0].image.shape
+    assert np.abs(reduced[1].image.astype(int) - reduced[0].image.astype(int)).max() <= 2
+
+
 def test_greyscale_and_cmyk_jpegs_become_bgr() -> None:
     grey = decode_photo(encode(Image.new("L", (16, 16), 90), "JPEG"), "g.jpg", **LIMITS)
     assert grey.image.shape == (16, 16, 3) and abs(int(grey.image[4, 4, 0]) - 90) <= 2

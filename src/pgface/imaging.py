@@ -423,8 +423,8 @@ def _photo_of_pillow(img: Image.Image, name: str, max_pixels: int) -> Photo:
     _check_pixels(name, img.width, img.height, max_pixels)
     try:
         # a copy where it turns: the caller's image stays as it was
-        upright = ImageOps.exif_transpose(img) if _orientation(img) != 1 else img
-        return _photo_of_pixels(_to_bgr(upright), name)
+        # turned as a file is: exif_transpose reads only the EXIF Pillow found itself
+        return _photo_of_pixels(_upright_by(_to_bgr(img), _orientation(img)), name)
     except (OSError, SyntaxError) as exc:  # what Pillow raises for a broken file
         raise ImageError(name, f"corrupt or truncated image ({exc})") from exc
     except (ValueError, AssertionError, AttributeError) as exc:
@@ -705,9 +705,11 @@ def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
         if bgr is None:
             factor = 1
             img.load()
-            if _orientation(img) != 1:  # in place: no copy of the whole photo
-                ImageOps.exif_transpose(img, in_place=True)
-            bgr = _to_bgr(img)
+            orientation = _orientation(img)
+            if orientation != 1 and img.getexif().get(ExifTags.Base.Orientation) == orientation:
+                ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of the photo
+                orientation = 1
+            bgr = _upright_by(_to_bgr(img), orientation)  # an EXIF Pillow passed over
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:  # over twice Pillow's limit, itself ours or more
@@ -1991,9 +1993,28 @@ def _exif(img: Image.Image) -> Image.Exif:
     if img.format == "PNG" and "exif" not in img.info:
         img.load()
     try:
-        return img.getexif()
+        exif = img.getexif()
+        if not exif and img.format in ("JPEG", "MPO"):
+            exif = _exif_of_app1(img)
+        return exif
     except _UNREADABLE_EXIF:
         return Image.Exif()
+
+
+def _exif_of_app1(img: Image.Image) -> Image.Exif:
+    """The EXIF of a JPEG whose APP1 block Pillow passed over: its header `Exif\0` followed by
+    a pad byte other than 0 (or none), which browsers and exiftool read. Its orientation was
+    not applied, and the photo analysed upside down matched no one, where the web page
+    showed it upright (probe hostile36)."""
+    exif = Image.Exif()
+    for marker, block in getattr(img, "applist", ()):
+        if marker != "APP1" or block[:5] != b"Exif\0":
+            continue
+        start = next((at for at in (6, 5) if block[at:at + 2] in (b"II", b"MM")), None)
+        if start is not None:
+            exif.load(block[start:])
+            break
+    return exif
 
 
 def _upright_by(bgr: np.ndarray, orientation: int) -> np.ndarray:

@@ -168,6 +168,13 @@ def test_pgface_tables_sit_beside_an_application_s_own(
         conn.execute("CREATE TABLE photos (id serial PRIMARY KEY, caption text)")
         conn.execute("CREATE TABLE faces (id serial PRIMARY KEY, photo_id int REFERENCES photos)")
         conn.execute("INSERT INTO photos (caption) VALUES ('the app''s own')")
+        # an application's own migrations table of pgface's columns was taken for a library
+        # made before pgface had a schema: pgface moved the app's tables, migrated them from
+        # "migration 2", and failed, in every schema (probe pgserver36)
+        conn.execute("CREATE TABLE schema_migrations (version int PRIMARY KEY, name text, "
+                     "applied_at timestamptz DEFAULT now())")
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (1, 'app'), "
+                     "(2, 'app2')")
     settings = Settings(database_url=plain_url, models_dir=models_dir, data_dir=work_dir,
                         db_schema="face_search")
     with Pgface(settings, analyzer=analyzer) as pf:
@@ -176,7 +183,8 @@ def test_pgface_tables_sit_beside_an_application_s_own(
     assert report.faces > 10
     assert result.faces[0].matches[0].path.endswith("players.jpg")
     with psycopg.connect(plain_url) as conn:
-        assert tables_in(conn, "public") == ["faces", "photos"]
+        assert tables_in(conn, "public") == ["faces", "photos", "schema_migrations"]
+        assert conn.execute("SELECT max(version) FROM public.schema_migrations").fetchone()[0] == 2
         assert conn.execute("SELECT caption FROM public.photos").fetchall() == [
             ("the app's own",)]
         assert conn.execute("SELECT count(*) FROM public.faces").fetchone()[0] == 0

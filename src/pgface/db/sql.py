@@ -54,7 +54,10 @@ SELECT current_user::text, pg_get_userbyid(n.nspowner)::text,
 FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = %s
 """
 # A library of pgface's in public, made before pgface had a schema (or by such an older pgface
-# since): its schema_migrations a table with pgface's columns. The view a move leaves in its
+# since): its schema_migrations a table with pgface's columns, beside its photos (sha256) and
+# faces (embedding), which every version had: an application's own schema_migrations of those
+# columns was taken for a library, and pgface moved and migrated the application's tables, and
+# failed (probe pgserver36). The view a move leaves in its
 # place (MOVED_STUB) is no library. pg_attribute, as information_schema.columns shows only the
 # columns this role may read.
 _PUBLIC_LIBRARY = """
@@ -62,6 +65,10 @@ EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = to_regclass('public.schema_migrat
           AND c.relkind IN ('r', 'p')
           AND (SELECT count(*) = 3 FROM pg_attribute a WHERE a.attrelid = c.oid
                AND NOT a.attisdropped AND a.attname IN ('version', 'name', 'applied_at')))
+AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass('public.photos')
+              AND a.attname = 'sha256' AND NOT a.attisdropped)
+AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass('public.faces')
+              AND a.attname = 'embedding' AND NOT a.attisdropped)
 """
 PUBLIC_LIBRARY = f"SELECT {_PUBLIC_LIBRARY}"
 LEGACY_PUBLIC_TABLES = f"""

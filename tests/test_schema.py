@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from pgface.cli import app
 from pgface.db import api_keys
 from pgface.db import backup as backups
 from pgface.db import sql as pgsql
-from pgface.db.connection import DatabaseError, migrate, migrations
+from pgface.db.connection import DatabaseError, migrate, migrations, open_pool
 from pgface.index import Indexer
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
@@ -349,6 +350,32 @@ def test_rights_missing_at_start_up_are_said_with_their_fix(plain_url: str) -> N
         migrate(plain_url, "mig2")
         with pytest.raises(DatabaseError, match="tables in it belong to .*REASSIGN OWNED BY"):
             migrate(app, "mig2")
+
+
+def test_pgvector_in_a_schema_the_role_may_not_use_is_said_with_the_grant(
+        plain_url: str) -> None:
+    """Probe pgserver36: pgvector in a schema the role may not use was `type "vector" does
+    not exist` for a new library (pgvector was there), and, for a library made before the
+    right was taken away, 30 s of the pool's retries, then "cannot connect to the database"."""
+    with psycopg.connect(plain_url, autocommit=True) as admin, a_role(admin, plain_url) as app:
+        role = conninfo_to_dict(app)["user"]
+        admin.execute("CREATE SCHEMA ext")
+        admin.execute("CREATE EXTENSION vector SCHEMA ext")
+        admin.execute(psql.SQL("CREATE SCHEMA lib AUTHORIZATION {}").format(
+            psql.Identifier(role)))
+        said = (f"pgvector is installed in schema 'ext' of database .*, which role '{role}' "
+                rf"may not use \(it lacks the USAGE right on it\): an administrator runs "
+                f"`GRANT USAGE ON SCHEMA \"ext\" TO \"{role}\"` once")
+        with pytest.raises(DatabaseError, match=said):
+            migrate(app, "lib")
+        admin.execute(psql.SQL("GRANT USAGE ON SCHEMA ext TO {}").format(psql.Identifier(role)))
+        assert migrate(app, "lib")  # made, once it may
+        admin.execute(psql.SQL("REVOKE USAGE ON SCHEMA ext FROM {}").format(
+            psql.Identifier(role)))
+        started = time.monotonic()
+        with pytest.raises(DatabaseError, match=said):
+            open_pool(app, schema="lib").close()
+        assert time.monotonic() - started < 20  # said at once, not after the pool's 30 s
 
 
 def migration_refused(url: str) -> str:

@@ -680,6 +680,7 @@ def _check_ready(url: str, schema: str, standby_of: ServerIdentity | None = None
         with psycopg.connect(url, connect_timeout=10) as conn:
             if conn.execute(sql.VECTOR_SCHEMA).fetchone() is None:
                 raise DatabaseError("this database has no pgvector extension")
+            _check_vector_usable(conn)
             if conn.execute(sql.SCHEMA_HAS_LIBRARY, [schema]).fetchone()[0] is None:
                 raise DatabaseError(f"this database holds no pgface library in schema "
                                     f"{schema!r} (a standby that has not replayed the "
@@ -831,6 +832,23 @@ def _check_pgvector(conn: psycopg.Connection, url: str | None = None) -> None:
     version = tuple(int(p) for p in re.findall(r"\d+", row[0])[:2])
     if version < MIN_PGVECTOR:
         raise DatabaseError(f"pgvector {row[0]} of {where} is too old; pgface needs >= 0.7")
+    _check_vector_usable(conn)
+
+
+def _check_vector_usable(conn: psycopg.Connection) -> None:
+    """pgvector installed in a schema this role may not use is said so, with the grant: it
+    was "type vector does not exist" for a new library, and for one made before the right
+    was taken away, 30 s of the pool's silent retries, then "cannot connect to the
+    database" (probe pgserver36)."""
+    row = conn.execute(sql.VECTOR_SCHEMA_UNUSABLE).fetchone()
+    if row is not None:
+        schema, role = row
+        raise DatabaseError(
+            f"pgvector is installed in schema {schema!r} of database {conn.info.dbname!r} on "
+            f"{_server(conn)}, which role {role!r} may not use (it lacks the USAGE right on "
+            f"it): an administrator runs `GRANT USAGE ON SCHEMA "
+            f"{psql.Identifier(schema).as_string(conn)} TO "
+            f"{psql.Identifier(role).as_string(conn)}` once")
 
 
 def _configure(schema: str) -> Callable[[psycopg.Connection], None]:

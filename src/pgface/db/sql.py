@@ -32,6 +32,13 @@ VECTOR_SCHEMA = """
 SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
 WHERE e.extname = 'vector'
 """
+# pgvector's schema where this role may not use it (its type unseen: "type vector does not
+# exist", or every pooled connection's set-up failing until the pool's 30 s were out)
+VECTOR_SCHEMA_UNUSABLE = """
+SELECT n.nspname, current_user::text FROM pg_extension e
+JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname = 'vector' AND NOT has_schema_privilege(n.oid, 'USAGE')
+"""
 CURRENT_ROLE_NAME = "SELECT current_user::text"
 SET_SEARCH_PATH = "SELECT set_config('search_path', %s, %s)"
 # A library's table of migrations, read before anything is written (connection.migrate):

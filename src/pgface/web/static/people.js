@@ -978,8 +978,10 @@ async function moveInto(person, faceIds, existing, view) {
     const here = location.hash === view;
     if (here && faceIds.length >= person.faces) location.hash = to;
     else if (here) await showPerson(person.id);
-    showMessage(say`Moved ${plural(faceIds.length, "face")} to ${personName(named)}.`, "ok",
-      undoOf(change, { [to]: from }));
+    // into a hidden person, who stays hidden: said, as everywhere else, or the faces seemed
+    // to vanish (probe peoplepage36)
+    showMessage([...say`Moved ${plural(faceIds.length, "face")} to ${personName(named)}.`,
+      ...hiddenNote(named)], "ok", undoOf(change, { [to]: from }));
     focusMessage();
   } catch (error) {
     if (error.status === 409 && "expected_now" in error.details) {

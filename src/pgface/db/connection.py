@@ -446,12 +446,17 @@ def _check_may_write(conn: psycopg.Connection, schema: str, done: set[int] | Non
             f"{role!r} may not create that schema nor move the tables (they belong to "
             f"{owners}): {_move_fix(conn, schema, role)}")
     if not exists and not may_create:
+        # pgvector missing too: a role without CREATE on the database cannot install it (nor
+        # a trusted extension), so the fix names both (it named the schema alone, and the
+        # next start asked for the extension, probe pgserver36)
+        no_vector = conn.execute(sql.VECTOR_SCHEMA).fetchone() is None
         conn.rollback()
         quoted, owner = (psql.Identifier(name).as_string(conn) for name in (schema, role))
         raise DatabaseError(
             f"schema {schema!r} does not exist in database {database!r}, and role {role!r} may "
             f"not create it (it lacks the CREATE right on the database): an administrator "
-            f"runs `CREATE SCHEMA {quoted} AUTHORIZATION {owner}` once, and pgface creates "
+            f"runs {'`CREATE EXTENSION vector` and ' if no_vector else ''}"
+            f"`CREATE SCHEMA {quoted} AUTHORIZATION {owner}` once, and pgface creates "
             f"the rest in it")
 
 

@@ -4,7 +4,9 @@ cannot load, names as long as a name may be."""
 
 from __future__ import annotations
 
+import io
 import re
+import struct
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import psycopg
 import pytest
 from api_jobs import index_path
@@ -531,6 +534,42 @@ def _turned_webp(source: Path, destination: Path) -> tuple[int, int]:
     exif[0x0112] = 6  # turn 90 degrees clockwise to show
     upright.transpose(Image.Transpose.ROTATE_90).save(destination, exif=exif.tobytes())
     return upright.size
+
+
+def test_a_jpeg_turned_by_an_orientation_the_browser_does_not_read_is_drawn_upright(
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """Probe hostile36: a JPEG stored upside down, its EXIF orientation 3 written as a LONG
+    (Pillow reads it, Chromium does not), was drawn as the browser showed it, upside down,
+    under boxes in pgface's upright pixels, its query crops cut from the wrong places: its
+    shape told nothing. The answer says the orientation, and the page draws such a photo as
+    the server read it."""
+    upright = Image.open(require_data(PHOTOS / "queries") / "obama1.jpg").convert("RGB")
+    stored = io.BytesIO()
+    upright.transpose(Image.Transpose.ROTATE_180).save(stored, "JPEG", quality=92)
+    tiff = (b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x0112, 4, 1, 3)
+            + struct.pack("<I", 0))  # one entry: Orientation, type LONG, 3
+    data = stored.getvalue()
+    photo = tmp_path / "long-orientation.jpg"
+    photo.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(tiff) + 8) + b"Exif\x00\x00"
+                      + tiff + data[2:])
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
+        answer = http.post("/api/search", files={"file": (photo.name, photo.read_bytes())})
+        assert answer.json()["orientation"] == 3, answer.text
+        page.goto(url)
+        expect(page.locator("#stats")).to_contain_text("photos")
+        with page.expect_request("**/api/display"):
+            page.set_input_files("#file", str(photo))
+        expect(page.locator(".summary")).to_contain_text("long-orientation.jpg")
+        small = page.locator("canvas.query-photo").evaluate("""c => {
+            const d = document.createElement('canvas'); d.width = 32; d.height = 32;
+            d.getContext('2d').drawImage(c, 0, 0, 32, 32);
+            return Array.from(d.getContext('2d').getImageData(0, 0, 32, 32).data); }""")
+        drawn = np.array(small, dtype=float).reshape(32, 32, 4)[:, :, :3]
+        reference = np.asarray(upright.resize((32, 32)), dtype=float)
+        upside_down = reference[::-1, ::-1]
+        assert np.abs(drawn - reference).mean() * 2 < np.abs(drawn - upside_down).mean()
+        assert not errors, errors
 
 
 def test_photos_browsers_show_otherwise_or_not_at_all_get_their_boxes_on_their_faces(

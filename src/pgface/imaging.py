@@ -192,6 +192,8 @@ class Photo:
     factor: int = 1  # photo pixels per pixel of `image`: 1, or 2, 4, 8 when decoded reduced
     size: tuple[int, int] | None = None  # (width, height) of the upright photo when reduced
     format: str | None = None  # what the bytes are, as Pillow names it: JPEG, PNG, HEIF...
+    # the EXIF orientation (1-8) the stored pixels were turned upright by; 1: none
+    orientation: int = 1
     _jpeg: bytes | None = field(default=None, repr=False)  # to decode again at another size
     _orientation: int = 1
     _decoded: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
@@ -702,10 +704,11 @@ def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
                   if img.format == "JPEG" else 1)
         bgr = (_decode_jpeg(data, img, source, factor) if img.format == "JPEG"
                else _decode_deep_colour(data, img, source))
+        turned = None  # the EXIF orientation applied, where read before it is taken away
         if bgr is None:
             factor = 1
             img.load()
-            orientation = _orientation(img)
+            orientation = turned = _orientation(img)
             if orientation != 1 and img.getexif().get(ExifTags.Base.Orientation) == orientation:
                 ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of the photo
                 orientation = 1
@@ -785,6 +788,8 @@ def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
         taken_at=taken_at,
         warning=warning,
         format=img.format,
+        # read after decoding: libheif resets a HEIC's, which its own rotation replaces
+        orientation=_orientation(img) if turned is None else turned,
         **reduced,
     )
 

@@ -306,6 +306,10 @@ class SearchOut(BaseModel):
                                "below it were not searched")
     width: int = Field(description="The query photo's width in pixels")
     height: int
+    orientation: int = Field(1, ge=1, le=8, description=(
+        "The EXIF orientation (1-8) the query photo was turned upright by before its faces "
+        "were found (1: none; a stored face's search: 1): a client that draws the boxes on "
+        "the photo as it decoded it turns it so too"))
     model_config = ConfigDict(extra="allow")  # room for fields the library adds
 
 

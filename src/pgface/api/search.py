@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -55,16 +55,28 @@ CompareMinQuality = Annotated[float | None, Query(
     EmptyIsDefault]
 
 
+class _Analysed(NamedTuple):
+    """A query photo's faces and what the answer says of it (not its pixels: they are let
+    go as soon as the faces are found)."""
+    faces: list[Face]
+    width: int
+    height: int
+    orientation: int
+    warning: str | None
+
+
 def _analyze(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: int
-             ) -> tuple[list[Face], int, int, str | None]:
+             ) -> _Analysed:
     photo = decode_photo(data, name, max_bytes, max_pixels, pf.settings.decode_keep_side)
-    return analyze_photos(pf.analyzer, [photo])[0], photo.width, photo.height, photo.warning
+    return _Analysed(analyze_photos(pf.analyzer, [photo])[0], photo.width, photo.height,
+                     photo.orientation, photo.warning)
 
 
-def result_json(result: SearchResult, width: int, height: int) -> dict:
-    """The search answer: the library's result, the query photo's size, and links."""
+def result_json(result: SearchResult, width: int, height: int, orientation: int = 1) -> dict:
+    """The search answer: the library's result, the query photo's size and the EXIF
+    orientation it was turned upright by, and links."""
     answer = result.to_dict()
-    answer.update(width=width, height=height)
+    answer.update(width=width, height=height, orientation=orientation)
     for face in answer["faces"]:
         for match in face["matches"]:
             match["crop_url"] = api_url(f"/api/faces/{match['face_id']}/crop")
@@ -87,17 +99,16 @@ async def search(
     pf, settings = get_pf(request), get_settings(request)
     data, name = await read_upload(request, file, settings.api_max_upload_bytes, "file")
     # Inference is bounded by the CPU limiter; the database part runs beside other requests.
-    faces, width, height, warning = await run_cpu(
-        request, _analyze, pf, data, name, settings.api_max_upload_bytes,
-        settings.api_max_pixels)
+    photo = await run_cpu(request, _analyze, pf, data, name, settings.api_max_upload_bytes,
+                          settings.api_max_pixels)
     chosen = pf.threshold if threshold is None else threshold
     floor = settings.min_quality if min_quality is None else min_quality
     found: SearchResult = await run_in_threadpool(
-        search_faces, pf.read_pool, pf.analyzer.model_name, faces,
+        search_faces, pf.read_pool, pf.analyzer.model_name, photo.faces,
         settings.top_k if top is None else top, chosen,
         settings.ef_search, name, pf.threshold, floor, pf.analyzer.recognizer_sha256)
-    found.notices = photo_notices(name, warning) + await run_in_threadpool(pf.notices)
-    return result_json(found, width, height)
+    found.notices = photo_notices(name, photo.warning) + await run_in_threadpool(pf.notices)
+    return result_json(found, photo.width, photo.height, photo.orientation)
 
 
 @router.post("/display", dependencies=[Depends(require_read)], response_class=Response,

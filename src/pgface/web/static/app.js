@@ -506,10 +506,14 @@ const sameShape = (image, width, height) =>
 
 // The query photo to draw the boxes on: a JPEG as the browser shows it (browsers turn JPEGs
 // by EXIF as pgface does); any other, or a JPEG shown in another shape, as the server read it
-// (browsers ignore a WebP's EXIF orientation, and show no HEIC or TIFF). null: none to show.
-async function queryImage(file, width, height) {
+// (browsers ignore a WebP's EXIF orientation, and show no HEIC or TIFF). So too a JPEG the
+// server turned 180 degrees or mirrored (orientations 2-4), which keeps its shape: a browser
+// that did not read that orientation (written as a LONG, not a SHORT) drew it upside down
+// under boxes in upright pixels (probe hostile36). null: none to show.
+async function queryImage(file, width, height, orientation = 1) {
   const head = new Uint8Array(await file.slice(0, 3).arrayBuffer());
-  if (head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) {
+  const jpeg = head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff;
+  if (jpeg && ![2, 3, 4].includes(orientation)) {
     const local = await loadBlobImage(file).catch(() => null);
     if (local && sameShape(local, width, height)) return local;
   }
@@ -525,7 +529,7 @@ async function queryImage(file, width, height) {
 }
 
 async function renderResults(result, file, asked, holders = null) {
-  const image = await queryImage(file, result.width, result.height);
+  const image = await queryImage(file, result.width, result.height, result.orientation);
   if (asked !== state.searches) return;
   state.cards = [];
   state.headings = [];

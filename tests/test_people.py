@@ -1013,6 +1013,39 @@ def test_full_clustering_keeps_a_split_whose_faces_were_analysed_again_or_edited
     assert faces_of(person.id) == sorted([*rest, now_first, now_second])
 
 
+def test_a_removal_holds_for_its_face_analysed_again_or_edited(pf: Pgface, tmp_path: Path
+                                                               ) -> None:
+    """Probe living36: a face taken away from a person (`remove`, "Not this person") whose
+    photo was then re-saved, or analysed again by `index --pending`, was a new face nobody
+    held, and no keep named it: the next `people cluster` put it straight back into the
+    person (8 faces again), the human's decision lost. Its new version is recorded with the
+    keep, and the removal holds for it, incremental and full."""
+    album = tmp_path / "album"
+    album.mkdir()
+    for photo in photos_of("deepface-id00"):
+        shutil.copyfile(photo, album / photo.name)
+    pf.index(album)
+    pf.people.cluster()
+    person = max(pf.people.list(unnamed=True), key=lambda p: p.faces)
+    first, second, *_ = pf.people.faces(person.id)
+    pf.people.remove(person.id, [first.face_id, second.face_id])
+
+    def faces_of(person_id: int) -> list[int]:
+        return sorted(f.face_id for f in pf.people.faces(person_id))
+
+    rest = faces_of(person.id)
+    as_an_older_pgface_left_them(pf, [first.photo_id])
+    pf.index_pending()  # the first face analysed again
+    with open(second.path, "ab") as photo:  # the second's photo edited in place
+        photo.write(b"x")
+    pf.index(album)
+    for full in (False, True):
+        pf.people.cluster(full=full)
+        assert faces_of(person.id) == rest, full
+    assert "kept the people of 0 faces of photos analysed again (and what was decided of " \
+           "1 face nobody holds)" in [c.summary for c in pf.people.history(5)]
+
+
 def test_clustering_lfw_view1(lfw_library: Pgface) -> None:
     """All of LFW View 1 clustered in bulk, inside a transaction that is rolled back (the
     session's LFW database stays as it was for the other tests)."""

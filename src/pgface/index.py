@@ -1659,6 +1659,11 @@ def _give_kept(conn: psycopg.Connection, kept: Sequence[ps.KeptFace], what: str)
     # Recorded, not undoable: undo passes over it (people_history.undo says why). A face whose
     # former self had nobody (it carried before-images only) is given nobody.
     giving = [k for k in kept if k.person_id is not None]
+    # ... and the versions of faces nobody holds that a change touched: a face a human took
+    # away from a person (`remove`, "Not this person") is kept out of them in its new
+    # version too (people_store.KEPT_SINCE); unrecorded, the edit or `index --pending` lost
+    # the removal, and the next clustering put the face back (probe living36)
+    versions = giving + [k for k in kept if k.person_id is None and k.former_face_id is not None]
     with people_history.recorded_in(conn, people_history.default_actor("index"),
                                     "keep", undoable=False) as change:
         given = ps.assign_kept(conn, giving) if giving else 0
@@ -1667,10 +1672,13 @@ def _give_kept(conn: psycopg.Connection, kept: Sequence[ps.KeptFace], what: str)
         change.involve(*dict.fromkeys(k.person_id for k in giving))
         # pairwise (null: a face found again, given what was kept for it): a prune's removal
         # reads which faces an edit gave their people (sql.NAMED_ON_PHOTOS)
-        change.payload.update(faces=[k.face_id for k in giving],
-                              former_faces=[k.former_face_id for k in giving])
-        change.summary = f"kept the people of {counted(given, 'face')} of {what}"
-        change.discard = given == 0
+        change.payload.update(faces=[k.face_id for k in versions],
+                              former_faces=[k.former_face_id for k in versions])
+        nobodys = len(versions) - len(giving)
+        change.summary = (f"kept the people of {counted(given, 'face')} of {what}"
+                          + (f" (and what was decided of {counted(nobodys, 'face')} nobody "
+                             f"holds)" if nobodys else ""))
+        change.discard = given == 0 and not nobodys
     return given
 
 

@@ -1417,12 +1417,35 @@ def test_an_edit_that_loses_a_named_face_warns_naming_the_person_it_left(
     report = pf.index(album)
     [warning] = report.warnings
     assert warning.source == str(party.resolve())
-    assert warning.reason.startswith("edited: 'Ada' was not found in this version ("), warning
+    assert warning.reason.startswith("changed: 'Ada' was not found in the photo "
+                                     "now at this path ("), warning
     assert pf.people.get("Grace").faces == 1
 
     shutil.copyfile(group, party)  # saved back as it was: Ada is there again, as it says
     assert pf.index(album).warnings == []
     assert {Path(f.path).name for f in pf.people.faces("Ada")} == {"party.jpg", "beach.jpg"}
+
+
+
+def test_a_photo_moved_over_a_named_one_is_said_so(pf: Pgface, tmp_path: Path) -> None:
+    """Probe living36: `mv cy.jpg bob.jpg` warned "edited: 'Bob' was not found in this
+    version (cropped out, or turned so that the detector misses the face)", sending the user
+    looking for a crop that never was: the warning names a photo moved over it too."""
+    album = tmp_path / "album"
+    album.mkdir()
+    samples = {p.name: p for p in sample_photos()}
+    bob, cy = album / "bob.jpg", album / "cy.jpg"
+    shutil.copyfile(samples["yaoming.jpg"], bob)
+    shutil.copyfile(samples["t1.jpg"], cy)
+    pf.index(album)
+    pf.people.name_faces(pf.photo_faces([bob])[str(bob.resolve())][0].face_id, "Bob")
+    cy.rename(bob)
+    report = pf.index(album)
+    [warning] = report.warnings
+    assert report.moved == 1 and warning.source == str(bob.resolve())
+    assert warning.reason.startswith("changed: 'Bob' was not found in the photo now at this "
+                                     "path (cropped out of it, turned so that the detector "
+                                     "misses the face, or another photo moved over it)"), warning
 
 
 def set_exif_orientation(photo_file: Path, orientation: int) -> None:
@@ -1466,7 +1489,8 @@ def named_and_turned(pf: Pgface, tmp_path: Path) -> tuple[Path, Path, int, str]:
     assert report.indexed == 1, report
     [warning] = report.warnings
     assert warning.source == str(photo.resolve())
-    assert warning.reason.startswith("edited: 'Tony' was not found in this version ("), warning
+    assert warning.reason.startswith("changed: 'Tony' was not found in the photo "
+                                     "now at this path ("), warning
     assert pf.people.get("Tony").faces == 0
     return original, photo, face.face_id, warning.reason
 
@@ -1508,7 +1532,8 @@ def test_a_named_photo_turned_and_turned_back_gets_its_name_again(
     assert (held, people) == (None, 0)
     # and the warning promised what happened, not "saved back as it was" alone
     assert warned.endswith("the photo no longer holds them; saved here again with the face in "
-                           "it (turned back, or cropped again), it gets them again"), warned
+                           "it (turned back, cropped again, or the photo put back), it gets "
+                           "them again"), warned
 
 
 def test_a_name_an_edit_lost_waits_past_another_photo_saved_there(
@@ -1562,7 +1587,7 @@ def test_a_name_an_edit_lost_follows_a_merge_and_goes_with_a_person_deleted(
 
     set_exif_orientation(photo, 6)  # turned again: the name waits again
     assert [w.reason.split(" was ")[0] for w in pf.index(photo.parent).warnings] == [
-        "edited: 'Blair'"]
+        "changed: 'Blair'"]
     pf.people.delete("Blair")  # and what waited for them with them
     set_exif_orientation(photo, 1)
     report = pf.index(photo.parent)
@@ -1592,7 +1617,7 @@ def test_the_edit_warning_names_each_file_that_lost_the_name(pf: Pgface, tmp_pat
     crop_ada(other, 4)  # friends-6, at other.jpg since the swap
     report = pf.index(album)
     assert [(Path(w.source).name, w.reason.split(" was ")[0]) for w in report.warnings] == [
-        ("other.jpg", "edited: 'Ada'")]
+        ("other.jpg", "changed: 'Ada'")]
     assert [Path(f.path).name for f in pf.people.faces("Grace")] == ["other.jpg"]
 
     copies = tmp_path / "copies"
@@ -1605,7 +1630,7 @@ def test_the_edit_warning_names_each_file_that_lost_the_name(pf: Pgface, tmp_pat
     crop_ada(copies / "b" / "team.jpg", 8)
     report = pf.index(copies)
     assert sorted((Path(w.source).parent.name, w.reason.split(" was ")[0])
-                  for w in report.warnings) == [("a", "edited: 'Ada'"), ("b", "edited: 'Ada'")]
+                  for w in report.warnings) == [("a", "changed: 'Ada'"), ("b", "changed: 'Ada'")]
 
 
 def test_a_photo_moved_and_edited_in_one_step_keeps_its_people(pf: Pgface, tmp_path: Path

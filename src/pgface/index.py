@@ -688,11 +688,14 @@ def _people_left_behind(conn: psycopg.Connection, places: Sequence[tuple[int, in
             continue
         who = ", ".join(f"'{p.name}'" + (f" ({p.faces} faces)" if p.faces > 1 else "")
                         for p in people)
+        # "edited" of a photo another was moved over (`mv cy.jpg bob.jpg`) sent the user
+        # looking for a crop that never was (probe living36): both are said
         warnings.append(PhotoWarning(str(paths[0]), (
-            f"edited: {who} {'was' if len(people) == 1 else 'were'} not found in this "
-            "version (cropped out, or turned so that the detector misses the face): the photo "
-            "no longer holds them; saved here again with the face in it (turned back, or "
-            "cropped again), it gets them again")))
+            f"changed: {who} {'was' if len(people) == 1 else 'were'} not found in the photo "
+            "now at this path (cropped out of it, turned so that the detector misses the "
+            "face, or another photo moved over it): the photo no longer holds them; saved "
+            "here again with the face in it (turned back, cropped again, or the photo put "
+            "back), it gets them again")))
     return warnings
 
 

@@ -1347,7 +1347,8 @@ class Indexer:
 # An edit (cropped, brightened, made smaller, saved again) leaves a face's embedding at cosine
 # 0.82 to 0.93 of its former self's, while the photo's other faces stay at 0.22 or below
 # (friends-6 and bbt-6 cropped by a tenth, contrast 1.15, 0.6 of the size, JPEG quality 80):
-# a face of the photo now at a path takes over its former self's person from 0.6 up.
+# a face of the photo now at a path takes over its former self's person from 0.6 up (and at
+# its place from people_store.PLACE_SIMILARITY: small faces drift further).
 EDIT_SIMILARITY = 0.6
 # A photo of the same file name elsewhere is its former self only if every face it gave a
 # person is this close to one of the new photo's. Two photos of one person (IMG_0042.JPG of two
@@ -1363,7 +1364,7 @@ def keep_people(conn: psycopg.Connection, replaced: Sequence[tuple[int, int]], m
     the caller's transaction and recorded in the people history (by `index:<user>`, undoable
     like a human's change). Returns how many faces were given a person."""
     people_history.hold_people_now(conn)
-    kept = ps.people_for_replacements(conn, replaced, model, EDIT_SIMILARITY)
+    kept = ps.people_for_replacements(conn, replaced, model, EDIT_SIMILARITY, by_place=True)
     return _give_kept(conn, kept, "edited photos") + people_back(conn, replaced, model)
 
 

@@ -336,8 +336,10 @@ UPDATE faces SET clustered_at = now() WHERE id = ANY(%s) AND clustered_at IS NUL
 FACES_OF_PHOTOS = """
 SELECT f.photo_id, f.id, f.person_id, f.assigned_by, f.embedding,
        EXISTS (SELECT 1 FROM people_change_rows r
-               WHERE r.tbl = 'faces' AND r.row_id = f.id) AS recorded
-FROM faces f WHERE f.photo_id = ANY(%s) AND f.model = %s ORDER BY f.id
+               WHERE r.tbl = 'faces' AND r.row_id = f.id) AS recorded,
+       f.bbox, ph.width, ph.height
+FROM faces f JOIN photos ph ON ph.id = f.photo_id
+WHERE f.photo_id = ANY(%s) AND f.model = %s ORDER BY f.id
 """
 # Every pack's faces of these photos with their boxes: another pack's give their people.
 BOXES_OF_PHOTOS = """
@@ -740,15 +742,28 @@ def _alike(rows: Sequence[tuple], others: Sequence[tuple], min_similarity: float
                       @ np.stack([store.as_array(r[4]) for r in others]).T, min_similarity)
 
 
+# A face of an edit at its former self's place (the boxes' overlap, each box taken as a part
+# of its photo: an export made smaller keeps it) takes it over from this similarity up, where
+# the embeddings alone fall short: small faces of a crowd re-saved at half size lay at 0.56 to
+# 0.59 of their former selves, at overlaps of 0.89 to 0.95, and their names were lost (probe
+# living36). 0.4 is far above the calibrated match threshold (0.23): no stranger's face at the
+# same place (another photo saved over it) is taken for the former one.
+PLACE_OVERLAP = 0.5
+PLACE_SIMILARITY = 0.4
+
+
 def people_for_replacements(conn: psycopg.Connection, replaced: Sequence[tuple[int, int]],
-                            model: str, min_similarity: float) -> list[KeptFace]:
+                            model: str, min_similarity: float, by_place: bool = False
+                            ) -> list[KeptFace]:
     """For each (former photo, photo now at its path): the former faces' people, each given to
     the most similar face of the new photo that has no person, one to one, best pairs first,
-    at min_similarity or above. Nothing is written (assign_kept does)."""
+    at min_similarity or above; BY_PLACE (an edit at the same path), then to one at the same
+    place from PLACE_SIMILARITY. Nothing is written (assign_kept does)."""
     by_photo = _faces_by_photo(conn, {photo for pair in replaced for photo in pair}, model)
     kept = []
     for former, now in replaced:
-        kept += _given_over(by_photo.get(former, []), by_photo.get(now, []), min_similarity)
+        kept += _given_over(by_photo.get(former, []), by_photo.get(now, []), min_similarity,
+                            by_place)
     return kept
 
 
@@ -756,28 +771,51 @@ def people_for_reanalysed(conn: psycopg.Connection, old: Mapping[int, Collection
                           model: str, min_similarity: float) -> list[KeptFace]:
     """For each photo analysed again (OLD: photo id -> the ids of its faces of before, the new
     ones stored beside them): the old faces' people, each given to the most similar new face
-    of the photo, one to one, best pairs first, at min_similarity or above, as an edited
-    photo's are (people_for_replacements). Nothing is written (assign_kept does)."""
+    of the photo, one to one, best pairs first, at min_similarity or above, then by place,
+    as an edited photo's are (people_for_replacements). Nothing is written (assign_kept
+    does)."""
     by_photo = _faces_by_photo(conn, old, model)
     kept = []
     for photo, faces in old.items():
         rows = by_photo.get(photo, [])
         kept += _given_over([r for r in rows if r[1] in faces],
-                            [r for r in rows if r[1] not in faces], min_similarity)
+                            [r for r in rows if r[1] not in faces], min_similarity, True)
     return kept
 
 
-def _given_over(former: Sequence[tuple], now: Sequence[tuple], min_similarity: float
-                ) -> list[KeptFace]:
+def _given_over(former: Sequence[tuple], now: Sequence[tuple], min_similarity: float,
+                by_place: bool = False) -> list[KeptFace]:
     """FACES_OF_PHOTOS rows of a former self (FORMER) and of its new faces (NOW): the former
-    faces' people, each to the most similar new face that has none."""
+    faces' people, each to the most similar new face that has none; BY_PLACE, those left
+    then to a face at their place (_at_same_place)."""
     # a former face nobody holds that a change touched passes its before-images on
     held = [r for r in former if r[2] is not None or r[5]]
     free = [r for r in now if r[2] is None]
     if not held or not free:
         return []
+    pairs = _alike(held, free, min_similarity)
+    if by_place and len(pairs) < min(len(held), len(free)):
+        pairs += _at_same_place(held, free, pairs)
     return [KeptFace(free[j][1], held[i][2], held[i][3], held[i][1], score)
-            for i, j, score in _alike(held, free, min_similarity)]
+            for i, j, score in pairs]
+
+
+def _at_same_place(held: Sequence[tuple], free: Sequence[tuple],
+                   paired: Sequence[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
+    """(held, free, similarity) pairs of the rows PAIRED left alone whose boxes, each as a part
+    of its photo, overlap by PLACE_OVERLAP or more, at PLACE_SIMILARITY or above: one to one,
+    the most similar first."""
+    def placed(rows: Sequence[tuple]) -> np.ndarray:
+        return np.array([np.asarray(r[6], dtype=np.float64) / [r[7], r[8], r[7], r[8]]
+                         for r in rows])
+
+    similarity = (np.stack([store.as_array(r[4]) for r in held])
+                  @ np.stack([store.as_array(r[4]) for r in free]).T)
+    similarity[overlaps(placed(held), placed(free)) < PLACE_OVERLAP] = -1.0
+    for i, j, _ in paired:  # taken: neither pairs again
+        similarity[i, :] = -1.0
+        similarity[:, j] = -1.0
+    return best_pairs(similarity, PLACE_SIMILARITY)
 
 
 def people_waiting_for(conn: psycopg.Connection, pairs: Sequence[tuple[int, int]], model: str,

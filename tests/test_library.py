@@ -183,6 +183,28 @@ def test_prune_reaches_the_folders_the_library_links_to(
     assert counts(database_url)[0] == photos - 1
 
 
+def test_remove_of_a_link_that_is_gone_forgets_where_it_led(
+        pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
+    """Probe living36: `home/trip -> real/trip` indexed through the link, then link and folder
+    deleted: `pgface remove home/trip` forgot nothing ("0 photos ... 0 paths forgotten",
+    exit 0), where a link still there is followed; the link records say where it led."""
+    trip = tmp_path / "real" / "trip"
+    trip.parent.mkdir()
+    shutil.move(library_folder / "biden", trip)
+    (library_folder / "trip").symlink_to(trip)
+    pf.index([library_folder])
+    photos, _ = counts(database_url)
+    in_trip = len(list(trip.iterdir()))
+    (library_folder / "trip").unlink()
+    shutil.rmtree(trip)
+    removal = pf.remove([library_folder / "trip"])
+    assert (removal.photos, removal.paths) == (in_trip, in_trip)
+    assert counts(database_url)[0] == photos - in_trip
+    assert not [p for p in stored_paths(database_url) if p.startswith(os.fsencode(trip))]
+    # a path that is gone and was no link forgets what is stored under it, as before
+    assert pf.remove([library_folder / "never-there"]).photos == 0
+
+
 def test_prune_reaches_the_folders_the_library_linked_to_before(
         pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
     """A link pointed to another folder: the old folder's photos were left where no prune of

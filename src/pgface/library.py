@@ -550,6 +550,12 @@ class Pgface:
         targets = [fs_paths.canonical(p) for p in fs_paths.path_list(paths)]
 
         def write(conn: psycopg.Connection) -> store.Removal:
+            # A link given that is gone (`home/trip -> real/trip`, both deleted): what runs
+            # stored through it is where it led, which the link records say. It forgot
+            # nothing, with no word (probe living36), where an existing link is followed.
+            gone_links = [] if gone_only else [t for t in targets if not os.path.lexists(t)]
+            reached = store.linked_folders(conn, gone_links) if gone_links else []
+            targets.extend(folder for folder in reached if folder not in targets)
             # the files remembered there as failed (index.files_to_read), gone or not
             failed = store.forget_failures(conn, targets, gone_only)
             forgotten = store.forget_paths(conn, targets, gone_only)

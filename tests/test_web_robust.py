@@ -2229,6 +2229,38 @@ def test_faces_that_are_not_this_person_become_nobodys_from_their_page(
         assert not errors, errors
 
 
+def test_faces_taken_from_far_down_a_persons_page_leave_it_where_it_was(
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe peoplepage36: a face taken away (or split off, or moved) from far down a
+    person's page drew the page again from its first 60 faces, at its top: the faces past
+    them were gone, and cleaning a large person took a scroll back and "More faces" after
+    each correction. The page stays where it was, the faces shown kept but those taken."""
+    with obama_and_biden_page(chromium, settings, analyzer, 375) as (
+            url, http, page, expect, errors):
+        faces = copies_of_a_face(settings.database_url, 70, photos=70)
+        crowd = http.post("/api/people/name", json={"face_ids": faces, "name": "Crowd"}).json()
+        page.goto(f"{url}/#/people/{crowd['id']}")
+        tiles = page.locator("#person-faces .face-tile")
+        expect(tiles).to_have_count(60)
+        page.get_by_role("button", name="More faces").click()
+        expect(tiles).to_have_count(70)
+        for action, summary in (("Not this person", "taken from Crowd"),
+                                ("Move to a new person", "Moved 1 face to Someone")):
+            last = tiles.nth(68)
+            last.scroll_into_view_if_needed()
+            last.click()
+            if action == "Move to a new person":
+                page.fill("#split-name", "Someone")
+            before = page.evaluate("scrollY")
+            assert before > 1000, before
+            # as a hand clicks it, where it is: Playwright's click scrolls it into view first
+            page.get_by_role("button", name=action).evaluate("button => button.click()")
+            expect(page.locator("#message")).to_contain_text(summary)
+            expect(tiles).to_have_count(69 if action == "Not this person" else 68)
+            assert abs(page.evaluate("scrollY") - before) < 300, (before, action)
+        assert not errors, errors
+
+
 # Whether an element is whole in the window.
 IN_VIEW = """n => { const r = n.getBoundingClientRect();
                    return r.top >= 0 && r.bottom <= innerHeight; }"""

@@ -115,7 +115,12 @@ async function changing(path, options) {
 // Tab presses back to the Undo after a merge among 75 people).
 function focusMessage() {
   const action = $("#message .message-action");
-  if (action) action.focus();
+  if (!action) return;
+  // in view (the message is stuck to the window's top): focused where it is; focus's own
+  // scrolling moved a page drawn again where the user was up by 270 to 730 px (probe
+  // peoplepage36). Out of view (a short window, where it is not stuck), scrolled to.
+  const box = action.getBoundingClientRect();
+  action.focus({ preventScroll: box.top >= 0 && box.bottom <= innerHeight });
 }
 
 // The Undo beside a change's message: that change only; none where nothing changed.
@@ -564,6 +569,28 @@ async function showPerson(ref) {
   }
 }
 
+// The person's page drawn again after a change made on it (faces taken away, split off,
+// moved into someone), where the user was: as many faces loaded as were shown, scrolled to Y,
+// where the change was asked for (the selection bar going as it is made moves the page). It
+// was drawn from its first page at its top: cleaning a person of 110 faces took
+// a scroll back and "More faces" after each correction (probe peoplepage36).
+async function showPersonInPlace(id, y) {
+  const tiles = () => document.querySelectorAll("#person-faces .face-tile").length;
+  const shown = tiles();
+  await showPerson(id);
+  for (let waits = 0; people.person && people.faces.next !== null && tiles() < shown;) {
+    if (people.faces.loading) {  // a page the view asked for itself: its answer first
+      if (++waits > 200) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      continue;
+    }
+    const before = tiles();
+    await loadFacesPage();
+    if (tiles() === before && !people.faces.loading) break;  // failed: said by it
+  }
+  window.scrollTo(0, y);
+}
+
 // A person by id, or by name through the list's lookup: /api/people/<name> cannot reach a
 // name that is a word of that path (`review`, `history`: the page showed the review queue's
 // list as a person, and failed on it) or holds a `/`.
@@ -888,6 +915,7 @@ async function splitFaces(event) {
   const body = { face_ids: [...people.chosenFaces] };
   if (name) body.name = name;
   const view = location.hash;
+  const place = window.scrollY;
   await once($("#split-form"), async () => {
     try {
       const [created, change] = await changing(`api/people/${person.id}/split`,
@@ -900,7 +928,7 @@ async function splitFaces(event) {
       const to = `#/people/${created.id}`;
       const here = location.hash === view;  // another view opened meanwhile stays
       if (here && body.face_ids.length >= person.faces) location.hash = to;  // route() keeps "ok"
-      else if (here) await showPerson(person.id);
+      else if (here) await showPersonInPlace(person.id, place);
       showMessage(say`Moved ${plural(body.face_ids.length, "face")} to ${personName(created)}.`,
         "ok", undoOf(change, { [to]: from }));
       focusMessage();
@@ -925,6 +953,7 @@ async function removeFaces() {
   if (!person || !people.chosenFaces.size) return;
   const faceIds = [...people.chosenFaces];
   const view = location.hash;
+  const place = window.scrollY;
   await once($("#split-form"), async () => {
     try {
       const [removed, change] = await changing(`api/people/${person.id}/remove`,
@@ -932,7 +961,7 @@ async function removeFaces() {
       loadStats();
       const here = location.hash === view;  // another view opened meanwhile stays
       if (here && !removed.person) location.hash = "#/people";  // route() keeps "ok"
-      else if (here) await showPerson(person.id);
+      else if (here) await showPersonInPlace(person.id, place);
       const taken = plural(faceIds.length, "face");
       showMessage(say`${taken} taken from ${personName(person)}: nobody's now.`, "ok",
         undoOf(change));
@@ -963,6 +992,7 @@ function offerMove(person, faceIds, existing, view) {
 // FACEIDS of PERSON named into EXISTING ({person_id, name}) in one change: the faces taken
 // from PERSON only (another client's move of them meanwhile is refused, with `affected`).
 async function moveInto(person, faceIds, existing, view) {
+  const place = window.scrollY;
   try {
     // the person offered, by id: renamed or merged meanwhile, the name reached someone
     // else or nobody, and a new person of these faces alone was made (probe concurrent61)
@@ -977,7 +1007,7 @@ async function moveInto(person, faceIds, existing, view) {
     const to = `#/people/${named.id}`;
     const here = location.hash === view;
     if (here && faceIds.length >= person.faces) location.hash = to;
-    else if (here) await showPerson(person.id);
+    else if (here) await showPersonInPlace(person.id, place);
     // into a hidden person, who stays hidden: said, as everywhere else, or the faces seemed
     // to vanish (probe peoplepage36)
     showMessage([...say`Moved ${plural(faceIds.length, "face")} to ${personName(named)}.`,

@@ -283,6 +283,14 @@ def test_people_pages_stop_asking_after_a_failure_and_never_act_on_a_person_gone
         expect(page.locator("#rename-form")).to_be_hidden()
         expect(page.locator("#person-cover img")).to_have_count(0)
         assert http.get(f"/api/people/{barack}").json()["name"] == "Barack"
+        # a name with a "/" in a link, as typed: the whole name (probe peoplepage36: "AC/DC"
+        # looked up "AC", and said no person is named so)
+        http.patch(f"/api/people/{barack}", json={"name": "AC/DC"}).raise_for_status()
+        for link in ("AC/DC", "AC%2FDC"):
+            page.goto(f"{url}/#/people/{link}")
+            expect(page.locator("#person-title")).to_have_text("AC/DC")
+            expect(page).to_have_url(f"{url}/#/people/{barack}")
+        http.patch(f"/api/people/{barack}", json={"name": "Barack"}).raise_for_status()
 
         # A long name (one word) wraps: at 360 px nothing scrolls sideways, in the message of a
         # change and its history, nor on the person's page.

@@ -933,7 +933,9 @@ function route() {
   // An error is about the view it came from: it goes with it (a "Cannot load" stayed on after
   // the next view loaded). A message with an action (Undo) stays.
   if ($("#message").className === "error") showMessage("");
-  const [, view = "search", id] = location.hash.split("/");
+  // a person's link is everything after #/people/: a name with a "/" (AC/DC) looked up "AC"
+  const [, view = "search", ...rest] = location.hash.split("/");
+  const id = rest.join("/");
   const name = view === "people" && id ? "person" : view;
   const known = ["search", "people", "person", "review"].includes(name) ? name : "search";
   // where the grid was left: a return to it goes back there (people.js returnToPeople)

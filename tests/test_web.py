@@ -131,6 +131,16 @@ def test_search_page_shows_matches_names_and_merges_people(
         people = {p["name"]: p for p in http.get("/api/people").json()["people"]}
         assert people["Barack Obama"]["faces"] == 1 and people["B. Obama"]["faces"] == 1
         assert people["Joe Biden"]["faces"] == biden.locator(".match").count()
+        # named again as they are: nothing changed, and said so (probe peoplepage36: "Named
+        # 2 faces")
+        for i in range(biden_checks.count()):
+            biden_checks.nth(i).check()
+        biden.locator(".name-input").fill("Joe Biden")
+        biden.get_by_role("button", name="Name checked faces").click()
+        expect(page.locator("#message")).to_contain_text(
+            f"{'That face is' if biden_checks.count() == 1 else 'Those faces are'} Joe Biden's "
+            f"already.")
+        expect(page.locator("#message").get_by_role("button", name="Undo")).to_have_count(0)
 
         # Naming faces people already named asks first, listing whose they are.
         for i in range(checks.count()):

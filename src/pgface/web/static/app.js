@@ -829,7 +829,12 @@ async function nameMatches(face, cards, input) {
     // Faces taken from a group clustering made, whose other faces stay in it: most likely the
     // same person, who was named in part, unsaid (probe library61); the merge is offered.
     const rest = await restOfGroup(groups, person);
-    showMessage([...say`Named ${plural(chosen.length, "face")} ${person.name}.`,
+    // no change made (every face theirs already): said so, not "Named 2 faces" (probe
+    // peoplepage36)
+    const done = change === null
+      ? say`${chosen.length === 1 ? "That face is" : "Those faces are"} ${person.name}'s already.`
+      : say`Named ${plural(chosen.length, "face")} ${person.name}.`;
+    showMessage([...done,
       ...hiddenNote(person),
       ...(rest ? say` ${personName(rest)}, where they were, has ${plural(rest.faces,
         "more face")}.` : [])], "ok",

@@ -324,7 +324,7 @@ def refuse_unknown_parameters(request: Request) -> None:
     # No parameter or part of pgface's is a list: one given twice (?top=1&top=50, two `file`
     # parts to /api/photos) was answered with the last, the other dropped without a word.
     asked = [(name, value) for name, value in request.query_params.multi_items() if value != ""]
-    for name in [name for name in query if sum(n == name for n, _ in asked) > 1]:
+    for name in sorted(name for name in query if sum(n == name for n, _ in asked) > 1):
         errors.append(_given_twice("query", name, [v for n, v in asked if n == name]))
     for name, value in request.query_params.multi_items():
         # sent empty, as an HTML form sends a field left blank, it asks for nothing: as a

@@ -169,6 +169,15 @@ def backup(
         err.print(note, highlight=False, soft_wrap=True)
 
 
+def _holds_nothing(pf: Pgface) -> bool:
+    """Whether PF's library holds nothing to keep; False where that cannot be asked (the
+    restore's own failure is said, not this one's)."""
+    try:
+        return backups.holds_nothing(pf.database_url(), pf.settings.db_schema)
+    except Exception:  # noqa: BLE001 - not known: the folder stays
+        return False
+
+
 @db_app.command()
 @handle_errors
 def restore(
@@ -206,8 +215,7 @@ def restore(
             try:
                 report = backups.restore(pf.database_url(), pf.settings.db_schema, file, replace)
             except Exception:
-                empty_after_failure = made is not None and backups.holds_nothing(
-                    pf.database_url(), pf.settings.db_schema)
+                empty_after_failure = made is not None and _holds_nothing(pf)
                 raise
     except Exception as exc:
         if not empty_after_failure or made is None:

@@ -746,8 +746,8 @@ def _alike(rows: Sequence[tuple], others: Sequence[tuple], min_similarity: float
 # of its photo: an export made smaller keeps it) takes it over from this similarity up, where
 # the embeddings alone fall short: small faces of a crowd re-saved at half size lay at 0.56 to
 # 0.59 of their former selves, at overlaps of 0.89 to 0.95, and their names were lost (probe
-# living36). 0.4 is far above the calibrated match threshold (0.23): no stranger's face at the
-# same place (another photo saved over it) is taken for the former one.
+# living36). 0.4 is far above the calibrated match threshold (0.23), which a stranger's face
+# at the same place (another photo saved over it) seldom reaches.
 PLACE_OVERLAP = 0.5
 PLACE_SIMILARITY = 0.4
 

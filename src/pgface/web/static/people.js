@@ -117,7 +117,7 @@ function focusMessage() {
   const action = $("#message .message-action");
   if (!action) return;
   // in view (the message is stuck to the window's top): focused where it is; focus's own
-  // scrolling moved a page drawn again where the user was up by 270 to 730 px (probe
+  // scrolling moved a person's page drawn again where the user was up by some 380 px (probe
   // peoplepage36). Out of view (a short window, where it is not stuck), scrolled to.
   const box = action.getBoundingClientRect();
   action.focus({ preventScroll: box.top >= 0 && box.bottom <= innerHeight });
@@ -571,9 +571,9 @@ async function showPerson(ref) {
 
 // The person's page drawn again after a change made on it (faces taken away, split off,
 // moved into someone), where the user was: as many faces loaded as were shown, scrolled to Y,
-// where the change was asked for (the selection bar going as it is made moves the page). It
-// was drawn from its first page at its top: cleaning a person of 110 faces took
-// a scroll back and "More faces" after each correction (probe peoplepage36).
+// where it was as the change was asked for. It was drawn from its first page at its top:
+// cleaning a person of 110 faces took a scroll back and "More faces" after each correction
+// (probe peoplepage36).
 async function showPersonInPlace(id, y) {
   const tiles = () => document.querySelectorAll("#person-faces .face-tile").length;
   const shown = tiles();

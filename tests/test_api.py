@@ -1209,16 +1209,12 @@ def test_a_parameter_or_form_part_the_request_does_not_read_is_refused_by_name(
             assert answer.status_code == 422, (said, answer.text)
             assert error_of(answer) == said
             assert "SECRET" not in answer.text
-        # what it reads, given twice: the last was taken, the other dropped without a word
+        # a query parameter it reads, given twice: the last was taken, the other dropped
+        # without a word (a photo part given twice is refused by read_upload, 400)
         for answer, said in (
                 (client.post("/api/compare?threshold=0.7&threshold=0.1", files=pair()),
                  "query parameter 'threshold' is given 2 times ('0.7', '0.1'): it takes one "
                  "value, send it once"),
-                (client.post("/api/compare", files=[
-                    ("a", ("x.jpg", yao.read_bytes())), ("a", ("y.jpg", b"2")),
-                    ("b", ("b.jpg", yao.read_bytes()))]),
-                 "field 'a' is given 2 times ('x.jpg', 'y.jpg'): it takes one value, send it "
-                 "once"),
                 (client.get("/api/people?limit=2&limit=3&limit=4&limit=5"),
                  "query parameter 'limit' is given 4 times ('2', '3', '4', ...): it takes "
                  "one value, send it once")):

@@ -297,10 +297,10 @@ def _blank_part(value: Any) -> bool:
     return not getattr(value, "filename", None) and getattr(value, "size", None) == 0
 
 
-def _given_twice(place: str, name: str, values: list[Any]) -> dict[str, Any]:
-    """The 422 error of parameter or form part NAME given more than once, VALUES as given."""
-    shown = ", ".join("a key" if api_keys.SECRET_IN_TEXT.search(str(value)) else
-                      repr(getattr(value, "filename", value)) for value in values[:3])
+def _given_twice(place: str, name: str, values: list[str]) -> dict[str, Any]:
+    """The 422 error of query parameter NAME given more than once, VALUES as given."""
+    shown = ", ".join("a key" if api_keys.SECRET_IN_TEXT.search(value) else repr(value)
+                      for value in values[:3])
     return {"type": "repeated_parameter", "loc": (place, name), "msg": (
         f"is given {len(values)} times ({shown}{', ...' if len(values) > 3 else ''}): "
         "it takes one value, send it once")}
@@ -321,8 +321,8 @@ def refuse_unknown_parameters(request: Request) -> None:
     body_field = getattr(route, "body_field", None)
     form = body_field is not None and isinstance(body_field.field_info, params.Form)
     errors: list[dict[str, Any]] = []
-    # No parameter or part of pgface's is a list: one given twice (?top=1&top=50, two `file`
-    # parts to /api/photos) was answered with the last, the other dropped without a word.
+    # No query parameter of pgface's is a list: one given twice (?top=1&top=50) was answered
+    # with the last, the other dropped without a word.
     asked = [(name, value) for name, value in request.query_params.multi_items() if value != ""]
     for name in sorted(name for name in query if sum(n == name for n, _ in asked) > 1):
         errors.append(_given_twice("query", name, [v for n, v in asked if n == name]))
@@ -340,10 +340,8 @@ def refuse_unknown_parameters(request: Request) -> None:
     if form:
         parts = anyio.from_thread.run(request.form)  # as FastAPI read it: kept by Starlette
         for name in dict.fromkeys(parts.keys()):
-            given = [part for part in parts.getlist(name) if not _blank_part(part)]
-            if name in body and len(given) > 1:
-                errors.append(_given_twice("body", name, given))
-            if name not in body and given:
+            # (a photo part given twice is read_upload's: "3 parts named 'file' were sent")
+            if name not in body and not all(map(_blank_part, parts.getlist(name))):
                 errors.append({"type": "unknown_parameter", "loc": ("body", name), "msg": (
                     f"is no part of this request's form: a query parameter here, send it in "
                     f"the URL (?{name}=...)" if name in query else

@@ -542,6 +542,12 @@ def test_one_path_given_alone_is_one_path(pf: Pgface, database_url: str, library
     # and a Pgface sent to a process pool says what to do (it was "cannot pickle 'Core'")
     with pytest.raises(PgfaceError, match="open one in each worker process"):
         pickle.dumps(pf)
+    # ... and so do its people (`pool.map(pf.people.identify, files)`: an AttributeError of a
+    # lambda, no PgfaceError; probe pyapp36), acting as anyone
+    for people in (pf.people, pf.people.acting_as("batch")):
+        for sent in (people, people.identify):
+            with pytest.raises(PgfaceError, match="open a Pgface in each worker process"):
+                pickle.dumps(sent)
     monkeypatch.chdir(library_folder)
     empty = runner.invoke(app, ["remove", ""], env=env)
     assert empty.exit_code == 2 and "an empty path" in empty.output

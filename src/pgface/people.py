@@ -241,6 +241,16 @@ class People:
         # the id of the change this view's last call recorded (None: it changed nothing)
         self.last_change: int | None = None
 
+    def __reduce__(self) -> tuple:
+        """The people verbs hold the library's models and connections, as a Pgface does: sent
+        to another process (`pool.map(pf.people.identify, files)`) it was an AttributeError,
+        "Can't pickle local object 'Pgface.people.<locals>.<lambda>'", no PgfaceError (probe
+        pyapp36)."""
+        raise PgfaceError("the people of a Pgface cannot be sent to another process (their "
+                          "models and database connections are this process's): open a "
+                          "Pgface in each worker process, `pgface.Pgface(settings)` with the "
+                          "same settings, and use its `people`")
+
     def acting_as(self, actor: str) -> People:
         """The same verbs, recorded as made by `actor` ('cli:<user>', 'api:<key name>'): text
         of at most MAX_ACTOR_CHARS characters, with no control character."""

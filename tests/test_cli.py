@@ -1379,12 +1379,16 @@ def test_ctrl_c_while_pgface_starts_is_one_line(env: dict[str, str]) -> None:
     crash23). `python -m pgface` is the `pgface` command (pgface.launch)."""
     full = {**os.environ, **env}
     said = []
-    for delay in (0.1, 0.2, 0.4, 0.7):
+    for delay in (0.1, 0.2, 0.4, 0.7, 1.0, 1.5):
         started = subprocess.Popen([sys.executable, "-m", "pgface", "stats"], env=full,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)
         started.send_signal(signal.SIGINT)
         _, err = started.communicate(timeout=120)
+        if "Traceback" in err and "/pgface/" not in err:
+            # on a loaded machine, a Ctrl-C in Python's own start (importing runpy, or reading
+            # pgface's compiled files), before a line of pgface runs: not pgface's to say
+            continue
         # (0: `stats` of a small library, its modules compiled, may be done before 0.4 s)
         assert "Traceback" not in err and started.returncode in (0, 130, -signal.SIGINT), (
             delay, started.returncode, err)

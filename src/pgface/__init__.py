@@ -7,9 +7,17 @@ models' and the database's libraries load (a Ctrl-C in that second was a Python 
 probes cli23 and crash23).
 """
 
+from __future__ import annotations
+
 import importlib
 import os
-from typing import TYPE_CHECKING, Any
+
+# typing.TYPE_CHECKING, without importing typing (and re and enum with it) as pgface starts:
+# a Ctrl-C in that tenth of a second, before the launcher's handling, was a traceback through
+# this line on a loaded machine. Type checkers read the name as typing's.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # ONNX Runtime (1.29 up) sends usage telemetry from Linux by default, with an identifier it
 # keeps in ~/.cache/Microsoft: off for pgface's photos' machine unless the user turns it on

@@ -5,7 +5,6 @@ is in place: a Ctrl-C then was a Python traceback of 20 to 45 lines (probes cli2
 
 from __future__ import annotations
 
-import signal
 import sys
 
 
@@ -28,7 +27,11 @@ def main() -> None:
     finally:
         # The command is done: a Ctrl-C while the process exits (Python joining its threads)
         # ends it as the signal does, with no word; it was a traceback, "Exception ignored in
-        # <module 'threading'> ... KeyboardInterrupt" (a CI run, Ctrl-C 0.7 s into `stats`)
+        # <module 'threading'> ... KeyboardInterrupt" (a CI run, Ctrl-C 0.7 s into `stats`).
+        # Imported here: at the top, signal's import (and enum's) was in the tenth of a second
+        # before the handling above, where a Ctrl-C was a traceback.
+        import signal
+
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 

@@ -30,7 +30,7 @@ from pgface.cli import app
 from pgface.db import backup as backups
 from pgface.db.api_keys import create_key, revoke_key
 from pgface.db.connection import migrations
-from pgface.db.server import _postgres_bin_path
+from pgface.db.server import _postgres_bin_path, server_status
 from pgface.errors import InvalidInputError
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
@@ -678,6 +678,15 @@ def test_a_restore_of_a_file_that_is_none_starts_no_server(
         assert done.stderr.rstrip().endswith(f"; the data folder {folder} made for it is "
                                              f"removed again"), done.stderr
         assert not folder.exists()
+        # ... and so do the server's files in a folder made for it beforehand (`mkdir`), the
+        # user's own files there kept (probe reprobe36: its server was left running there)
+        folder.mkdir()
+        (folder / "notes.txt").write_text("mine")
+        done = run_cli(["db", "restore", str(cut)], env)
+        assert done.exit_code == 1 and done.stderr.rstrip().endswith(
+            f"; the database files made for it in {folder} are removed again"), done.stderr
+        assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+        assert not server_status(folder)["running"]
         # a folder that was there is the user's: the library it holds stays as it was
         restored = run_cli(["db", "restore", "--json", str(tmp_path / "lib.dump")], env)
         assert restored.exit_code == 0, restored.output
@@ -689,7 +698,7 @@ def test_a_restore_of_a_file_that_is_none_starts_no_server(
         stats = json.loads(run_cli(["stats", "--json"], env).stdout)
         assert (stats["photos"], stats["faces"]) == (counts["photos"], counts["faces"])
     finally:
-        if folder.exists():
+        if (folder / "pgdata").exists():
             assert run_cli(["db", "stop"], env).exit_code == 0
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -201,11 +202,14 @@ def restore(
     settings = Settings()
     # before a server is made or started for it
     file = backups.checked_archive(file, settings.db_schema)
-    # A data folder this restore makes (a new machine's): where the restore fails (a file
-    # truncated past its readable table of contents), it was left behind, 39 MB and its
-    # server running, for a restore that restored nothing.
-    made = (settings.resolved_data_dir() if settings.database_url is None
-            and not settings.resolved_data_dir().exists() else None)
+    # A data folder this restore makes (a new machine's), or its server's files in a folder
+    # made for it beforehand (`mkdir`): where the restore fails (a file truncated past its
+    # readable table of contents), they were left behind, 39 MB and its server running, for
+    # a restore that restored nothing. What was there before stays.
+    folder = settings.resolved_data_dir()
+    made = (folder if settings.database_url is None and not (folder / "pgdata").exists()
+            else None)
+    there = set(os.listdir(folder)) if made is not None and folder.is_dir() else None
     empty_after_failure = False
     try:
         with stopped_by_sigterm_as_by_ctrl_c(
@@ -221,8 +225,17 @@ def restore(
         if not empty_after_failure or made is None:
             raise
         server.stop_server(made)
-        shutil.rmtree(made)
-        raise CutShort(exc, f"the data folder {readable(made)} made for it is removed "
+        if there is None:
+            shutil.rmtree(made)
+            raise CutShort(exc, f"the data folder {readable(made)} made for it is removed "
+                                f"again") from exc
+        for entry in set(os.listdir(made)) - there:
+            path = made / entry
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        raise CutShort(exc, f"the database files made for it in {readable(made)} are removed "
                             f"again") from exc
     if as_json:
         print_json(asdict(report))

@@ -203,6 +203,18 @@ def test_remove_of_a_link_that_is_gone_forgets_where_it_led(
     assert not [p for p in stored_paths(database_url) if p.startswith(os.fsencode(trip))]
     # a path that is gone and was no link forgets what is stored under it, as before
     assert pf.remove([library_folder / "never-there"]).photos == 0
+    # the link deleted alone, the folder it led to still there (and indexed directly): its
+    # photos stay, and the removal says where (probe reprobe36: they left search, names and
+    # all, for the link)
+    obama = tmp_path / "real" / "obama"
+    shutil.move(library_folder / "obama", obama)
+    (library_folder / "obama").symlink_to(obama)
+    pf.index([library_folder, obama])
+    photos, _ = counts(database_url)
+    (library_folder / "obama").unlink()
+    removal = pf.remove([library_folder / "obama"])
+    assert (removal.photos, removal.paths, removal.linked_still_there) == (0, 0, [str(obama)])
+    assert counts(database_url)[0] == photos
 
 
 def test_prune_reaches_the_folders_the_library_linked_to_before(
@@ -613,7 +625,7 @@ def test_cli_prune_and_remove_say_how_many(env: dict[str, str], pf: Pgface,
     assert removed == {"photos": gone_photos, "faces": gone_faces, "paths": gone_photos,
                        "people_kept": 0, "named": ["Rose"], "failed_files": 0,
                        "waiting": 0, "waiting_for": [], "faces_by_pack": {
-                           "buffalo_sc": gone_faces}}
+                           "buffalo_sc": gone_faces}, "linked_still_there": []}
     assert json.loads(pruned.stdout)["not_pruned"] == []
 
     # A folder given that is gone (a share not mounted?) is left, said so, and exit 1.

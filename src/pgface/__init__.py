@@ -16,8 +16,6 @@ import os
 # a Ctrl-C in that tenth of a second, before the launcher's handling, was a traceback through
 # this line on a loaded machine. Type checkers read the name as typing's.
 TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 # ONNX Runtime (1.29 up) sends usage telemetry from Linux by default, with an identifier it
 # keeps in ~/.cache/Microsoft: off for pgface's photos' machine unless the user turns it on
@@ -112,7 +110,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:  # each public name is typed in the block below
     if name not in _WHERE:
         raise AttributeError(f"module 'pgface' has no attribute {name!r}")
     value = getattr(importlib.import_module(_WHERE[name]), name)

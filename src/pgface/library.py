@@ -553,9 +553,13 @@ class Pgface:
             # A link given that is gone (`home/trip -> real/trip`, both deleted): what runs
             # stored through it is where it led, which the link records say. It forgot
             # nothing, with no word (probe living36), where an existing link is followed.
+            # Only where the folder it led to is gone too: one still there is the folder's,
+            # maybe indexed there directly, and its photos stay, said (probe reprobe36: they
+            # left search, names and all, for a link deleted alone).
             gone_links = [] if gone_only else [t for t in targets if not os.path.lexists(t)]
             reached = store.linked_folders(conn, gone_links) if gone_links else []
-            targets.extend(folder for folder in reached if folder not in targets)
+            targets.extend(folder for folder in reached
+                           if folder not in targets and not os.path.lexists(folder))
             # the files remembered there as failed (index.files_to_read), gone or not
             failed = store.forget_failures(conn, targets, gone_only)
             forgotten = store.forget_paths(conn, targets, gone_only)
@@ -584,6 +588,7 @@ class Pgface:
                 removal.people_kept = kept.people_kept
                 removal.waiting, removal.waiting_for = len(kept.waiting), kept.waiting_for
             removal.failed_files = failed
+            removal.linked_still_there = [str(f) for f in reached if os.path.lexists(f)]
             return removal
 
         try:

@@ -262,6 +262,10 @@ class Removal(BaseModel):
                                         "remove)")
     waiting_for: list[str] = Field(default_factory=list,
                                    description="The packs those people wait for")
+    linked_still_there: list[str] = Field(
+        default_factory=list, description="A remove's: the folders a path given, a link gone "
+        "now, led to that are still there: their photos stay (remove that folder to forget "
+        "them)")
 
 
 # Search and compare

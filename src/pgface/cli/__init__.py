@@ -302,6 +302,10 @@ def remove(
         print_json(asdict(removal))
     else:
         out.print(_removal_text(removal), highlight=False)
+    for folder in removal.linked_still_there:
+        err.print(f"note: a link given, gone now, led to {readable(Path(folder))}, which is "
+                  f"still there: its photos stay (remove that folder to forget them)",
+                  highlight=False, markup=False)
     if not removal.photos and not removal.paths and not removal.failed_files:
         _say_links_inside(paths)
 

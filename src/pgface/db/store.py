@@ -723,6 +723,10 @@ class Removal:
     # faces_by_pack: `faces` by pack. A photo each of two packs analysed has its faces twice,
     # once a pack, and "1 photo and their 8 faces" of a photo of 4 faces misled (probe packs56).
     faces_by_pack: dict[str, int] = field(default_factory=dict)
+    # (a remove) the folders a link given, gone now, led to that are still there: their
+    # photos are the folder's, maybe indexed there directly, and are not forgotten through
+    # the link (remove that folder to forget them)
+    linked_still_there: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -1220,7 +1220,20 @@ def test_a_parameter_or_form_part_the_request_does_not_read_is_refused_by_name(
                  "one value, send it once")):
             assert answer.status_code == 422, (said, answer.text)
             assert error_of(answer) == said
-        assert client.get("/api/people?limit=&limit=2").status_code == 200  # one blank
+        # a blank one among them counts: last, it made the request the default's
+        blank_last = client.post("/api/compare?threshold=0.99&threshold=", files=pair())
+        assert error_of(blank_last) == ("query parameter 'threshold' is given 2 times ('0.99', "
+                                        "''): it takes one value, send it once")
+        all_blank = client.post("/api/compare?threshold=&threshold=", files=pair())
+        # a photo and an empty file input of one name, in either order: the one 400 (last,
+        # the empty one was bound, and the photo said unread: probe reprobe36)
+        for parts in ([("file", ("y.jpg", yao.read_bytes())), ("file", ("", b""))],
+                      [("file", ("", b"")), ("file", ("y.jpg", yao.read_bytes()))]):
+            answer = client.post("/api/search", files=parts)
+            assert answer.status_code == 400, answer.text
+            assert error_of(answer).startswith("2 parts named 'file' were sent ("), answer.text
+        default = client.post("/api/compare", files=pair()).json()["threshold"]
+        assert all_blank.status_code == 200 and all_blank.json()["threshold"] == default
         # what it reads, it takes
         compared = client.post("/api/compare?threshold=0.7", files=pair())
         assert compared.status_code == 200 and compared.json()["threshold"] == 0.7

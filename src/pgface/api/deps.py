@@ -16,6 +16,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.datastructures import Headers
 
 from pgface.api.errors import ApiError
+from pgface.api.limits import several_parts
 from pgface.config import Settings
 from pgface.db import api_keys, server
 from pgface.library import Pgface
@@ -322,10 +323,12 @@ def refuse_unknown_parameters(request: Request) -> None:
     form = body_field is not None and isinstance(body_field.field_info, params.Form)
     errors: list[dict[str, Any]] = []
     # No query parameter of pgface's is a list: one given twice (?top=1&top=50) was answered
-    # with the last, the other dropped without a word.
-    asked = [(name, value) for name, value in request.query_params.multi_items() if value != ""]
-    for name in sorted(name for name in query if sum(n == name for n, _ in asked) > 1):
-        errors.append(_given_twice("query", name, [v for n, v in asked if n == name]))
+    # with the last, the other dropped without a word; a blank one counts (last, it made
+    # ?threshold=0.7&threshold= the default's looser check: probe reprobe36), unless all are.
+    for name in sorted(query):
+        values = request.query_params.getlist(name)
+        if len(values) > 1 and any(values):
+            errors.append(_given_twice("query", name, values))
     for name, value in request.query_params.multi_items():
         # sent empty, as an HTML form sends a field left blank, it asks for nothing: as a
         # parameter the route reads is then its default (search's top= to identify)
@@ -340,7 +343,10 @@ def refuse_unknown_parameters(request: Request) -> None:
     if form:
         parts = anyio.from_thread.run(request.form)  # as FastAPI read it: kept by Starlette
         for name in dict.fromkeys(parts.keys()):
-            # (a photo part given twice is read_upload's: "3 parts named 'file' were sent")
+            # a photo part given twice, as read_upload says it, before the field's binding:
+            # an empty file input last was bound, and the photo sent said unread (reprobe36)
+            if name in body and len(parts.getlist(name)) > 1:
+                raise several_parts(name, parts.getlist(name))
             if name not in body and not all(map(_blank_part, parts.getlist(name))):
                 errors.append({"type": "unknown_parameter", "loc": ("body", name), "msg": (
                     f"is no part of this request's form: a query parameter here, send it in "

@@ -173,6 +173,14 @@ class BodyLimit(HttpMiddleware):
                                                                   tracking_send)
 
 
+def several_parts(field: str, parts: list) -> ApiError:
+    """The 400 of a form that holds several PARTS named FIELD, where one photo goes (an empty
+    file input among them too: last, it was bound, and the photo sent was said unread)."""
+    names = ", ".join(repr(getattr(p, "filename", None) or field) for p in parts)
+    return ApiError(400, f"{len(parts)} parts named {field!r} were sent ({names}): one photo "
+                         f"each, so send each photo in a request of its own", "too_many_files")
+
+
 async def read_upload(request: Request, upload: UploadFile, max_bytes: int, field: str
                       ) -> tuple[bytes, str]:
     """The bytes and name of one uploaded photo, refused with 413 over the limit, and with 400
@@ -180,10 +188,7 @@ async def read_upload(request: Request, upload: UploadFile, max_bytes: int, fiel
     sent to be indexed answered 201, and two of them were dropped unsaid)."""
     parts = (await request.form()).getlist(field)  # parsed once already, for the endpoint
     if len(parts) > 1:
-        names = ", ".join(repr(getattr(p, "filename", None) or field) for p in parts)
-        raise ApiError(400, f"{len(parts)} parts named {field!r} were sent ({names}): one "
-                            f"photo each, so send each photo in a request of its own",
-                       "too_many_files")
+        raise several_parts(field, parts)
     name = upload.filename or field
     data = await upload.read(max_bytes + 1)
     if len(data) > max_bytes:

@@ -2252,20 +2252,36 @@ def test_faces_taken_from_far_down_a_persons_page_leave_it_where_it_was(
         expect(tiles).to_have_count(60)
         page.get_by_role("button", name="More faces").click()
         expect(tiles).to_have_count(70)
-        for action, summary in (("Not this person", "taken from Crowd"),
-                                ("Move to a new person", "Moved 1 face to Someone")):
-            last = tiles.nth(68)
+        seen_first = """() => { const t = [...document.querySelectorAll(
+            '#person-faces .face-tile')].find((t) => t.getBoundingClientRect().top >= 0);
+            return [t.dataset.faceId, t.getBoundingClientRect().top]; }"""
+
+        def top_of(face: str) -> float:
+            return page.locator(f".face-tile[data-face-id='{face}']").evaluate(
+                "t => t.getBoundingClientRect().top")
+
+        message = page.locator("#message")
+        for action, summary, left in (("Not this person", "taken from Crowd", 69),
+                                      ("Move to a new person", "Moved 1 face to Someone", 68)):
+            last = tiles.nth(left - 1)
             last.scroll_into_view_if_needed()
             last.click()
             if action == "Move to a new person":
                 page.fill("#split-name", "Someone")
-            before = page.evaluate("scrollY")
-            assert before > 1000, before
+            face, top = page.evaluate(seen_first)
+            assert page.evaluate("scrollY") > 1000
             # as a hand clicks it, where it is: Playwright's click scrolls it into view first
             page.get_by_role("button", name=action).evaluate("button => button.click()")
-            expect(page.locator("#message")).to_contain_text(summary)
-            expect(tiles).to_have_count(69 if action == "Not this person" else 68)
-            assert abs(page.evaluate("scrollY") - before) < 300, (before, action)
+            expect(message).to_contain_text(summary)
+            expect(tiles).to_have_count(left)
+            assert abs(top_of(face) - top) < 5, (action, top, top_of(face))
+        # ... and an Undo, where it was, the faces shown kept (probe reprobe36: at the top,
+        # its first 60 faces)
+        face, top = page.evaluate(seen_first)
+        message.get_by_role("button", name="Undo").evaluate("button => button.click()")
+        expect(message).to_contain_text("Undone")
+        expect(tiles).to_have_count(69)
+        assert abs(top_of(face) - top) < 5, (top, top_of(face))
         assert not errors, errors
 
 

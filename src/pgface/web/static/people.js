@@ -74,11 +74,25 @@ async function undoLast(change = null, instead = {}) {
   try {
     const options = { method: "POST" };
     if (change !== null) options.json = { change_id: change };
+    // on a person's page that stays shown, the undo is drawn where the user was (it went
+    // back to the page's top and its first 60 faces: probe reprobe36)
+    const anchor = faceAnchor();
+    const shownPerson = !$("#view-person").hidden && people.person;
     const undone = await getJson("api/people/undo", options);
     showMessage(say`Undone: ${undone.summary}.`, "ok");
     loadStats();
     const view = instead[location.hash];
-    if (view) location.hash = view; else route();
+    if (view) {
+      location.hash = view;
+    } else if (shownPerson && location.hash === `#/people/${shownPerson.id}`) {
+      await showPersonInPlace(shownPerson.id);
+      keepAnchor(anchor);
+      // the keyboard was on the Undo, gone now: the page's heading, as route() does, without
+      // scrolling there
+      if (focusLost()) $("#person-title").focus({ preventScroll: true });
+    } else {
+      route();
+    }
   } catch (error) {
     // refused (undone already in another tab, another change since): the view as it is now,
     // then the refusal — it showed the state before the undo
@@ -570,11 +584,12 @@ async function showPerson(ref) {
 }
 
 // The person's page drawn again after a change made on it (faces taken away, split off,
-// moved into someone), where the user was: as many faces loaded as were shown, scrolled to Y,
-// where it was as the change was asked for. It was drawn from its first page at its top:
-// cleaning a person of 110 faces took a scroll back and "More faces" after each correction
-// (probe peoplepage36).
-async function showPersonInPlace(id, y) {
+// moved into someone, undone), as many faces loaded as were shown; keepAnchor then puts the
+// face the user was looking at back where it was. It was drawn from its first page at its
+// top: cleaning a person of 110 faces took a scroll back and "More faces" after each
+// correction, and an Undo lost the place and the faces loaded (probes peoplepage36,
+// reprobe36).
+async function showPersonInPlace(id) {
   const tiles = () => document.querySelectorAll("#person-faces .face-tile").length;
   const shown = tiles();
   await showPerson(id);
@@ -588,7 +603,26 @@ async function showPersonInPlace(id, y) {
     await loadFacesPage();
     if (tiles() === before && !people.faces.loading) break;  // failed: said by it
   }
-  window.scrollTo(0, y);
+}
+
+// The first face of a person's page whose top is in the window, of those a change leaves
+// there (not LEAVING's ids), and where: what keepAnchor puts back. null: none in view.
+function faceAnchor(leaving = []) {
+  if ($("#view-person").hidden) return null;
+  for (const tile of document.querySelectorAll("#person-faces .face-tile")) {
+    if (leaving.includes(Number(tile.dataset.faceId))) continue;
+    const top = tile.getBoundingClientRect().top;
+    if (top >= 0 && top < innerHeight) return { id: tile.dataset.faceId, top };
+  }
+  return null;
+}
+
+// The page scrolled so that ANCHOR's face is where it was in the window (once the page is
+// drawn again and its message shown: the bars and message above it move the page).
+function keepAnchor(anchor) {
+  if (!anchor) return;
+  const tile = document.querySelector(`#person-faces .face-tile[data-face-id="${anchor.id}"]`);
+  if (tile) window.scrollBy(0, tile.getBoundingClientRect().top - anchor.top);
 }
 
 // A person by id, or by name through the list's lookup: /api/people/<name> cannot reach a
@@ -915,7 +949,7 @@ async function splitFaces(event) {
   const body = { face_ids: [...people.chosenFaces] };
   if (name) body.name = name;
   const view = location.hash;
-  const place = window.scrollY;
+  const anchor = faceAnchor(body.face_ids);
   await once($("#split-form"), async () => {
     try {
       const [created, change] = await changing(`api/people/${person.id}/split`,
@@ -928,10 +962,11 @@ async function splitFaces(event) {
       const to = `#/people/${created.id}`;
       const here = location.hash === view;  // another view opened meanwhile stays
       if (here && body.face_ids.length >= person.faces) location.hash = to;  // route() keeps "ok"
-      else if (here) await showPersonInPlace(person.id, place);
+      else if (here) await showPersonInPlace(person.id);
       showMessage(say`Moved ${plural(body.face_ids.length, "face")} to ${personName(created)}.`,
         "ok", undoOf(change, { [to]: from }));
       focusMessage();
+      if (here && body.face_ids.length < person.faces) keepAnchor(anchor);
     } catch (error) {
       if (error.status === 409 && error.details.existing) {
         offerMove(person, body.face_ids, error.details.existing, view);
@@ -953,7 +988,7 @@ async function removeFaces() {
   if (!person || !people.chosenFaces.size) return;
   const faceIds = [...people.chosenFaces];
   const view = location.hash;
-  const place = window.scrollY;
+  const anchor = faceAnchor(faceIds);
   await once($("#split-form"), async () => {
     try {
       const [removed, change] = await changing(`api/people/${person.id}/remove`,
@@ -961,11 +996,12 @@ async function removeFaces() {
       loadStats();
       const here = location.hash === view;  // another view opened meanwhile stays
       if (here && !removed.person) location.hash = "#/people";  // route() keeps "ok"
-      else if (here) await showPersonInPlace(person.id, place);
+      else if (here) await showPersonInPlace(person.id);
       const taken = plural(faceIds.length, "face");
       showMessage(say`${taken} taken from ${personName(person)}: nobody's now.`, "ok",
         undoOf(change));
       focusMessage();
+      if (here && removed.person) keepAnchor(anchor);
     } catch (error) {
       if (!await refusedMeanwhile(error, person, "Not taken away")) {
         showMessage(`Not taken away: ${error.message}`);
@@ -992,7 +1028,7 @@ function offerMove(person, faceIds, existing, view) {
 // FACEIDS of PERSON named into EXISTING ({person_id, name}) in one change: the faces taken
 // from PERSON only (another client's move of them meanwhile is refused, with `affected`).
 async function moveInto(person, faceIds, existing, view) {
-  const place = window.scrollY;
+  const anchor = faceAnchor(faceIds);
   try {
     // the person offered, by id: renamed or merged meanwhile, the name reached someone
     // else or nobody, and a new person of these faces alone was made (probe concurrent61)
@@ -1007,12 +1043,13 @@ async function moveInto(person, faceIds, existing, view) {
     const to = `#/people/${named.id}`;
     const here = location.hash === view;
     if (here && faceIds.length >= person.faces) location.hash = to;
-    else if (here) await showPersonInPlace(person.id, place);
+    else if (here) await showPersonInPlace(person.id);
     // into a hidden person, who stays hidden: said, as everywhere else, or the faces seemed
     // to vanish (probe peoplepage36)
     showMessage([...say`Moved ${plural(faceIds.length, "face")} to ${personName(named)}.`,
       ...hiddenNote(named)], "ok", undoOf(change, { [to]: from }));
     focusMessage();
+    if (here && faceIds.length < person.faces) keepAnchor(anchor);
   } catch (error) {
     if (error.status === 409 && "expected_now" in error.details) {
       if (person === people.person) await showPerson(person.id);

@@ -413,8 +413,9 @@ def search(
             table.add_column("photo", width=sized[3])
             if sized[2]:
                 table.add_column(_header("face box"), overflow="fold", width=sized[2])
-            if sized[4]:
-                table.add_column(_header("face"), no_wrap=True, width=sized[4])
+            if sized[4]:  # "id" where "face" would be cut to "…" above ids like 8
+                table.add_column(_header("face" if sized[4] >= len("face") else "id"),
+                                 no_wrap=True, width=sized[4])
         else:
             table.add_column(_header("similarity"), overflow="fold")
             if named:
@@ -453,7 +454,7 @@ def _narrow_widths(width: int, similarities: list[str], names: list[str], boxes:
     person = min(_longest_word(names), 12) or None
     fewer = min(person, 4) if person else None
     box, least_box = max(map(_two_lines, boxes)), _longest_word(boxes)
-    face = max(map(len, ids))
+    face = max(*map(len, ids), len("id"))
     photo = 1
     for person_width, box_width, face_width in (
             (person, box, face), (person, least_box, face), (fewer, box, face),

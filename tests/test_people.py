@@ -30,7 +30,15 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageEnhance
 from typer.testing import CliRunner
 
-from pgface import NotFoundError, PersonConflict, PersonError, Pgface, Settings, UndoError
+from pgface import (
+    NotFoundError,
+    Person,
+    PersonConflict,
+    PersonError,
+    Pgface,
+    Settings,
+    UndoError,
+)
 from pgface.api import create_app
 from pgface.api.models import ErrorResponse
 from pgface.boxes import overlaps
@@ -968,13 +976,9 @@ def test_a_long_list_of_face_ids_is_shortened_in_a_message(pf: Pgface) -> None:
         pf.people.remove("Obama", missing[:2])
 
 
-def test_full_clustering_keeps_a_split_whose_faces_were_analysed_again_or_edited(
-        pf: Pgface, tmp_path: Path) -> None:
-    """A split holds the face ids it moved; a face analysed again (`index --pending`) or of a
-    photo edited in place is a new face, given its former self's person by a keep change. The
-    split's cannot-link stayed with the old ids: `cluster --full` emptied the person into the
-    faces split off it (probe reprobe49). It follows the keeps now, an edit after a new
-    analysis too; undone, the split holds no longer."""
+def one_clustered_person(pf: Pgface, tmp_path: Path) -> tuple[Path, Person, list]:
+    """deepface-id00's photos copied into an album, indexed and clustered: the album, the
+    person with the most faces, and their first two faces."""
     album = tmp_path / "album"
     album.mkdir()
     for photo in photos_of("deepface-id00"):
@@ -982,7 +986,17 @@ def test_full_clustering_keeps_a_split_whose_faces_were_analysed_again_or_edited
     pf.index(album)
     pf.people.cluster()
     person = max(pf.people.list(unnamed=True), key=lambda p: p.faces)
-    first, second, *_ = pf.people.faces(person.id)
+    return album, person, pf.people.faces(person.id)[:2]
+
+
+def test_full_clustering_keeps_a_split_whose_faces_were_analysed_again_or_edited(
+        pf: Pgface, tmp_path: Path) -> None:
+    """A split holds the face ids it moved; a face analysed again (`index --pending`) or of a
+    photo edited in place is a new face, given its former self's person by a keep change. The
+    split's cannot-link stayed with the old ids: `cluster --full` emptied the person into the
+    faces split off it (probe reprobe49). It follows the keeps now, an edit after a new
+    analysis too; undone, the split holds no longer."""
+    album, person, (first, second) = one_clustered_person(pf, tmp_path)
     # each split off alone: a person kept apart by one face's split only
     split_first = pf.people.split(person.id, [first.face_id])
     split_second = pf.people.split(person.id, [second.face_id])
@@ -1020,14 +1034,7 @@ def test_a_removal_holds_for_its_face_analysed_again_or_edited(pf: Pgface, tmp_p
     held, and no keep named it: the next `people cluster` put it straight back into the
     person (8 faces again), the human's decision lost. Its new version is recorded with the
     keep, and the removal holds for it, incremental and full."""
-    album = tmp_path / "album"
-    album.mkdir()
-    for photo in photos_of("deepface-id00"):
-        shutil.copyfile(photo, album / photo.name)
-    pf.index(album)
-    pf.people.cluster()
-    person = max(pf.people.list(unnamed=True), key=lambda p: p.faces)
-    first, second, *_ = pf.people.faces(person.id)
+    album, person, (first, second) = one_clustered_person(pf, tmp_path)
     pf.people.remove(person.id, [first.face_id, second.face_id])
 
     def faces_of(person_id: int) -> list[int]:

@@ -399,11 +399,17 @@ def search(
         # face's id needs at 80 columns (as a narrow table already left it out)
         named = any(names)
         id_width = max(max(map(len, ids)), len("face"))
-        narrow = out.width - (3 * (4 + named) + 1) < (
-            max(map(len, similarities)) + max(map(len, boxes)) + id_width
-            + (len("person") if named else 0) + _PHOTO_WIDE)
+
+        # each column on one line, the photo _PHOTO_WIDE or more; where all do not fit, the
+        # face box goes first (--json has it): at 80 columns with a person column, "0.6405
+        # same person" wrapped into three lines
+        room = out.width - (3 * (3 + named) + 1) - (
+            max(map(len, similarities)) + id_width + (len("person") if named else 0)
+            + _PHOTO_WIDE)
+        with_box = room >= max(map(len, boxes)) + 3
+        narrow = room < 0
         table = Table()
-        columns = (True, named, True, True, True)  # those in the table, in this order
+        columns = (True, named, True, with_box, True)  # those in the table, in this order
         if narrow:
             sized = _narrow_widths(out.width, similarities, names, boxes, ids)
             columns = (True, bool(sized[1]), True, bool(sized[2]), bool(sized[4]))
@@ -421,7 +427,8 @@ def search(
             if named:
                 table.add_column(_header("person"))
             table.add_column("photo", ratio=1)
-            table.add_column(_header("face box"), overflow="fold", no_wrap=True)
+            if with_box:
+                table.add_column(_header("face box"), overflow="fold", no_wrap=True)
             table.add_column("face", no_wrap=True, min_width=id_width)
         for m, similarity, name, box, face_number in zip(face.matches, similarities, names,
                                                          boxes, ids, strict=True):

@@ -192,10 +192,10 @@ class Photo:
     factor: int = 1  # photo pixels per pixel of `image`: 1, or 2, 4, 8 when decoded reduced
     size: tuple[int, int] | None = None  # (width, height) of the upright photo when reduced
     format: str | None = None  # what the bytes are, as Pillow names it: JPEG, PNG, HEIF...
-    # the EXIF orientation (1-8) the stored pixels were turned upright by; 1: none
+    # the EXIF orientation (1-8) the stored pixels were turned upright by (1: none); a
+    # reduced JPEG's decodings again are turned by it too (pixels)
     orientation: int = 1
     _jpeg: bytes | None = field(default=None, repr=False)  # to decode again at another size
-    _orientation: int = 1
     _decoded: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -211,14 +211,14 @@ class Photo:
         if factor == self.factor or self._jpeg is None:
             return self.image
         if factor not in self._decoded:
-            stored_width, stored_height = ((self.height, self.width) if self._orientation >= 5
+            stored_width, stored_height = ((self.height, self.width) if self.orientation >= 5
                                            else (self.width, self.height))
             self._decoded[factor] = _upright_by(
                 # not strict: the file was checked when first decoded (a JPEG a few blocks
                 # short was taken then, its lost corner filled)
                 _decode_jpeg_scaled(self._jpeg, stored_width, stored_height, factor,
                                     strict=False),
-                self._orientation)
+                self.orientation)
         return self._decoded[factor]
 
 
@@ -770,10 +770,11 @@ def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
             raise ImageError(source, f"corrupt or truncated image ({reason})") from exc
         # a decoder's own exception type is still this file's failure
         raise ImageError(source, f"cannot decode image ({describe(exc)})") from exc
+    # read after decoding: libheif resets a HEIC's, which its own rotation replaces
+    orientation = _orientation(img) if turned is None else turned
     reduced: dict = {}
     if factor > 1:
-        orientation = _orientation(img)
-        reduced = {"factor": factor, "_jpeg": data, "_orientation": orientation,
+        reduced = {"factor": factor, "_jpeg": data,
                    "size": (height, width) if orientation >= 5 else (width, height)}
     warning = uniform_warning(bgr)
     if warning:  # a blank first frame said nothing of the others, unread
@@ -788,8 +789,7 @@ def _decode_photo(data: bytes, source: str, max_pixels: int, keep_side: int,
         taken_at=taken_at,
         warning=warning,
         format=img.format,
-        # read after decoding: libheif resets a HEIC's, which its own rotation replaces
-        orientation=_orientation(img) if turned is None else turned,
+        orientation=orientation,
         **reduced,
     )
 

@@ -734,12 +734,17 @@ def _faces_by_photo(conn: psycopg.Connection, photo_ids: Collection[int], model:
     return by_photo
 
 
+def _similarities(rows: Sequence[tuple], others: Sequence[tuple]) -> np.ndarray:
+    """The cosine of every row's vector (its fifth field) with every other's."""
+    return (np.stack([store.as_array(r[4]) for r in rows])
+            @ np.stack([store.as_array(r[4]) for r in others]).T)
+
+
 def _alike(rows: Sequence[tuple], others: Sequence[tuple], min_similarity: float
            ) -> list[tuple[int, int, float]]:
-    """best_pairs of two lists of rows by the cosine of their vectors (each row's fifth
-    field): one to one, best first, at min_similarity or above."""
-    return best_pairs(np.stack([store.as_array(r[4]) for r in rows])
-                      @ np.stack([store.as_array(r[4]) for r in others]).T, min_similarity)
+    """best_pairs of two lists of rows by the cosine of their vectors: one to one, best
+    first, at min_similarity or above."""
+    return best_pairs(_similarities(rows, others), min_similarity)
 
 
 # A face of an edit at its former self's place (the boxes' overlap, each box taken as a part
@@ -793,24 +798,24 @@ def _given_over(former: Sequence[tuple], now: Sequence[tuple], min_similarity: f
     free = [r for r in now if r[2] is None]
     if not held or not free:
         return []
-    pairs = _alike(held, free, min_similarity)
+    similarity = _similarities(held, free)
+    pairs = best_pairs(similarity, min_similarity)
     if by_place and len(pairs) < min(len(held), len(free)):
-        pairs += _at_same_place(held, free, pairs)
+        pairs += _at_same_place(held, free, similarity, pairs)
     return [KeptFace(free[j][1], held[i][2], held[i][3], held[i][1], score)
             for i, j, score in pairs]
 
 
-def _at_same_place(held: Sequence[tuple], free: Sequence[tuple],
+def _at_same_place(held: Sequence[tuple], free: Sequence[tuple], similarity: np.ndarray,
                    paired: Sequence[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
     """(held, free, similarity) pairs of the rows PAIRED left alone whose boxes, each as a part
     of its photo, overlap by PLACE_OVERLAP or more, at PLACE_SIMILARITY or above: one to one,
-    the most similar first."""
+    the most similar first. SIMILARITY: held by free, as _similarities gave it (not written)."""
     def placed(rows: Sequence[tuple]) -> np.ndarray:
         return np.array([np.asarray(r[6], dtype=np.float64) / [r[7], r[8], r[7], r[8]]
                          for r in rows])
 
-    similarity = (np.stack([store.as_array(r[4]) for r in held])
-                  @ np.stack([store.as_array(r[4]) for r in free]).T)
+    similarity = similarity.copy()
     similarity[overlaps(placed(held), placed(free)) < PLACE_OVERLAP] = -1.0
     for i, j, _ in paired:  # taken: neither pairs again
         similarity[i, :] = -1.0

@@ -1210,7 +1210,7 @@ def test_a_parameter_or_form_part_the_request_does_not_read_is_refused_by_name(
             assert error_of(answer) == said
             assert "SECRET" not in answer.text
         # a query parameter it reads, given twice: the last was taken, the other dropped
-        # without a word (a photo part given twice is refused by read_upload, 400)
+        # without a word (a photo part given twice is a 400 of its own, below)
         for answer, said in (
                 (client.post("/api/compare?threshold=0.7&threshold=0.1", files=pair()),
                  "query parameter 'threshold' is given 2 times ('0.7', '0.1'): it takes one "

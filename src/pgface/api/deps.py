@@ -16,7 +16,6 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.datastructures import Headers
 
 from pgface.api.errors import ApiError
-from pgface.api.limits import several_parts
 from pgface.config import Settings
 from pgface.db import api_keys, server
 from pgface.library import Pgface
@@ -298,11 +297,20 @@ def _blank_part(value: Any) -> bool:
     return not getattr(value, "filename", None) and getattr(value, "size", None) == 0
 
 
-def _given_twice(place: str, name: str, values: list[str]) -> dict[str, Any]:
+def _several_parts(field: str, parts: list) -> ApiError:
+    """The 400 of a form that holds several PARTS named FIELD, where one photo goes: only the
+    last was read (three photos sent to be indexed answered 201, two dropped unsaid), and an
+    empty file input last was bound, the photo sent said unread (probe reprobe36)."""
+    names = ", ".join(repr(getattr(p, "filename", None) or field) for p in parts)
+    return ApiError(400, f"{len(parts)} parts named {field!r} were sent ({names}): one photo "
+                         f"each, so send each photo in a request of its own", "too_many_files")
+
+
+def _given_twice(name: str, values: list[str]) -> dict[str, Any]:
     """The 422 error of query parameter NAME given more than once, VALUES as given."""
     shown = ", ".join("a key" if api_keys.SECRET_IN_TEXT.search(value) else repr(value)
                       for value in values[:3])
-    return {"type": "repeated_parameter", "loc": (place, name), "msg": (
+    return {"type": "repeated_parameter", "loc": ("query", name), "msg": (
         f"is given {len(values)} times ({shown}{', ...' if len(values) > 3 else ''}): "
         "it takes one value, send it once")}
 
@@ -328,7 +336,7 @@ def refuse_unknown_parameters(request: Request) -> None:
     for name in sorted(query):
         values = request.query_params.getlist(name)
         if len(values) > 1 and any(values):
-            errors.append(_given_twice("query", name, values))
+            errors.append(_given_twice(name, values))
     for name, value in request.query_params.multi_items():
         # sent empty, as an HTML form sends a field left blank, it asks for nothing: as a
         # parameter the route reads is then its default (search's top= to identify)
@@ -343,10 +351,9 @@ def refuse_unknown_parameters(request: Request) -> None:
     if form:
         parts = anyio.from_thread.run(request.form)  # as FastAPI read it: kept by Starlette
         for name in dict.fromkeys(parts.keys()):
-            # a photo part given twice, as read_upload says it, before the field's binding:
-            # an empty file input last was bound, and the photo sent said unread (reprobe36)
+            # a photo part given twice: before the field's binding, which takes the last
             if name in body and len(parts.getlist(name)) > 1:
-                raise several_parts(name, parts.getlist(name))
+                raise _several_parts(name, parts.getlist(name))
             if name not in body and not all(map(_blank_part, parts.getlist(name))):
                 errors.append({"type": "unknown_parameter", "loc": ("body", name), "msg": (
                     f"is no part of this request's form: a query parameter here, send it in "

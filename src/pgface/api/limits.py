@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import FastAPI, Request, UploadFile
+from fastapi import FastAPI, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -173,22 +173,9 @@ class BodyLimit(HttpMiddleware):
                                                                   tracking_send)
 
 
-def several_parts(field: str, parts: list) -> ApiError:
-    """The 400 of a form that holds several PARTS named FIELD, where one photo goes (an empty
-    file input among them too: last, it was bound, and the photo sent was said unread)."""
-    names = ", ".join(repr(getattr(p, "filename", None) or field) for p in parts)
-    return ApiError(400, f"{len(parts)} parts named {field!r} were sent ({names}): one photo "
-                         f"each, so send each photo in a request of its own", "too_many_files")
-
-
-async def read_upload(request: Request, upload: UploadFile, max_bytes: int, field: str
-                      ) -> tuple[bytes, str]:
-    """The bytes and name of one uploaded photo, refused with 413 over the limit, and with 400
-    where the form holds several parts of that name (only the last was read: three photos
-    sent to be indexed answered 201, and two of them were dropped unsaid)."""
-    parts = (await request.form()).getlist(field)  # parsed once already, for the endpoint
-    if len(parts) > 1:
-        raise several_parts(field, parts)
+async def read_upload(upload: UploadFile, max_bytes: int, field: str) -> tuple[bytes, str]:
+    """The bytes and name of one uploaded photo, refused with 413 over the limit (a form with
+    several parts of that name was refused before: deps.refuse_unknown_parameters)."""
     name = upload.filename or field
     data = await upload.read(max_bytes + 1)
     if len(data) > max_bytes:

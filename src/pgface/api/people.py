@@ -547,7 +547,7 @@ async def identify(
     A face whose quality is below the floor is reported with `searched: false`, not
     identified."""
     settings = get_settings(request)
-    data, name = await read_upload(request, file, settings.api_max_upload_bytes, "file")
+    data, name = await read_upload(file, settings.api_max_upload_bytes, "file")
     return await run_cpu(request, _identify, get_pf(request), data, name,
                          settings.api_max_upload_bytes, settings.api_max_pixels, threshold,
                          min_quality)

@@ -300,7 +300,7 @@ async def index_upload(request: Request, response: Response,
     in the server's upload folder so it can be shown later. A photo already stored (same
     bytes) is not indexed again: the answer is then 200 with `created` false, else 201."""
     settings = get_settings(request)
-    data, name = await read_upload(request, file, settings.api_max_upload_bytes, "file")
+    data, name = await read_upload(file, settings.api_max_upload_bytes, "file")
     for tries_left in reversed(range(UPLOAD_TRIES)):
         photo_id, created, warning = await run_cpu(request, _index_upload, get_pf(request),
                                                    settings, data, name)

@@ -97,7 +97,7 @@ async def search(
     with their photo, box and person. Boxes are in the pixels of the (EXIF-rotated) photo.
     A face whose quality is below the floor is reported with `searched: false`."""
     pf, settings = get_pf(request), get_settings(request)
-    data, name = await read_upload(request, file, settings.api_max_upload_bytes, "file")
+    data, name = await read_upload(file, settings.api_max_upload_bytes, "file")
     # Inference is bounded by the CPU limiter; the database part runs beside other requests.
     photo = await run_cpu(request, _analyze, pf, data, name, settings.api_max_upload_bytes,
                           settings.api_max_pixels)
@@ -123,7 +123,7 @@ async def display_photo(
     photo so when the browser would show it otherwise (a WebP turned by EXIF) or not at all
     (HEIC, TIFF, PPM)."""
     settings = get_settings(request)
-    data, name = await read_upload(request, file, settings.api_max_upload_bytes, "file")
+    data, name = await read_upload(file, settings.api_max_upload_bytes, "file")
     shown = await run_cpu(request, display_jpeg, data, name, settings.api_max_upload_bytes,
                           settings.api_max_pixels)
     return Response(shown, media_type="image/jpeg")
@@ -169,7 +169,7 @@ async def compare(
     good enough."""
     pf, settings = get_pf(request), get_settings(request)
     limit = settings.api_max_upload_bytes
-    upload_a = await read_upload(request, a, limit, "a")
-    upload_b = await read_upload(request, b, limit, "b")
+    upload_a = await read_upload(a, limit, "a")
+    upload_b = await read_upload(b, limit, "b")
     return await run_cpu(request, _compare, pf, upload_a, upload_b, limit,
                          settings.api_max_pixels, threshold, min_quality)

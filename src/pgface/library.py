@@ -558,8 +558,9 @@ class Pgface:
             # left search, names and all, for a link deleted alone).
             gone_links = [] if gone_only else [t for t in targets if not os.path.lexists(t)]
             reached = store.linked_folders(conn, gone_links) if gone_links else []
+            still_there = [folder for folder in reached if os.path.lexists(folder)]
             targets.extend(folder for folder in reached
-                           if folder not in targets and not os.path.lexists(folder))
+                           if folder not in targets and folder not in still_there)
             # the files remembered there as failed (index.files_to_read), gone or not
             failed = store.forget_failures(conn, targets, gone_only)
             forgotten = store.forget_paths(conn, targets, gone_only)
@@ -588,7 +589,7 @@ class Pgface:
                 removal.people_kept = kept.people_kept
                 removal.waiting, removal.waiting_for = len(kept.waiting), kept.waiting_for
             removal.failed_files = failed
-            removal.linked_still_there = [str(f) for f in reached if os.path.lexists(f)]
+            removal.linked_still_there = [str(folder) for folder in still_there]
             return removal
 
         try:

@@ -1479,6 +1479,12 @@ def test_a_change_says_the_name_it_replaced_and_a_person_hidden(env: dict[str, s
     faces = [face["matches"][0]["face_id"] for face in json.loads(found.stdout)["faces"][:3]]
     said = runner.invoke(app, ["people", "name", "Ada", str(faces[0])], env=env)
     assert said.exit_code == 0 and "hidden" not in said.stdout, said.output
+    assert said.stdout.startswith("named Ada: 1 face"), said.stdout
+    # a face Ada holds already: no change, said so (the web page's "Those faces are Ada's
+    # already"), not "named Ada"
+    again = runner.invoke(app, ["people", "name", "Ada", str(faces[0])], env=env)
+    assert again.exit_code == 0 and again.stdout.startswith("1 face already in Ada: 1 face"), \
+        again.output
     renamed = runner.invoke(app, ["people", "rename", "Ada", "Grace"], env=env)
     assert renamed.exit_code == 0, renamed.output
     assert renamed.stdout.startswith("renamed Grace (was Ada: `pgface people undo` gives "

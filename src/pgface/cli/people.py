@@ -277,14 +277,18 @@ def name(
     Example: pgface people name "Ada Lovelace" 12 57 301
     """
     with open_library() as pf:
-        naming = _people(pf).name_faces(faces, person_name, move=move)
+        people = _people(pf)
+        naming = people.name_faces(faces, person_name, move=move)
     if as_json:
         print_json({**(_person_dict(naming.person) if naming.person else {"name": None}),
                     "named": naming.named, "left": [asdict(h) for h in naming.left],
                     "moved": [asdict(h) for h in naming.moved]})
         return
     if naming.person:
-        _said(naming.person, "named", False)
+        # every face theirs already (no change recorded): said so, not "named Ada", as the
+        # web page says it (probe peoplepage36)
+        _said(naming.person, "named" if people.last_change is not None else
+              f"{counted(len(naming.named), 'face')} already in", False)
     _say_moved(naming.moved)
     _say_left(naming.left)
 

@@ -211,6 +211,10 @@ def test_a_keyword_setting_refused_is_named_as_the_keyword(
         Settings(threshold=1.5)
     with pytest.raises(InvalidSettings, match=r"^setting det_sizes: -1 is not a detector"):
         Settings(det_sizes=[640, -1])
+    # one size as a number, as the variable takes it: why 300 is no size, not "a valid list"
+    with pytest.raises(InvalidSettings, match=r"^setting det_sizes: 300 is not a detector"):
+        Settings(det_sizes=300)
+    assert Settings(det_sizes=640).det_sizes == [640]
     monkeypatch.setenv("PGFACE_MIN_QUALITY", "7")
     with pytest.raises(InvalidSettings) as refused:
         Settings(threshold=1.5)

@@ -360,6 +360,12 @@ class Settings(BaseSettings):
             else:
                 parts = text.split(os.pathsep if info.field_name == "api_roots" else ",")
             return [part.strip() for part in parts if part.strip()]
+        if (info.field_name == "det_sizes" and isinstance(value, int)
+                and not isinstance(value, bool)):
+            # one size given as a number, as PGFACE_DET_SIZES=640 gives it: the list of it
+            # (Settings(det_sizes=300) said "Input should be a valid list", where the
+            # variable said why 300 is no size)
+            return [value]
         return value
 
     @field_validator("database_url", mode="before")

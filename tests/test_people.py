@@ -363,6 +363,14 @@ def test_a_person_not_named_as_shown_is_said_as_they_are(pf: Pgface) -> None:
     people.undo()  # the rename undone: its record of the name goes with it
     with pytest.raises(PersonConflict, match=fr"^person {someone} is unnamed, not 'Ugo'"):
         people.rename(someone, "Ugo B", expected_name="Ugo")
+    # a name shown as macOS writes it (NFD) is the name stored (NFC), as naming takes it: it
+    # was "named 'José', not 'José'" (probe i18n37)
+    nfd = unicodedata.normalize("NFD", "José")
+    people.rename(someone, nfd)
+    assert people.rename(someone, "José B", expected_name=nfd).name == "José B"
+    assert people.merge(someone, ada, name="Ada King",
+                        expected_names={someone: unicodedata.normalize("NFD", "José B"),
+                                        ada: "Ada King"}).faces == 2
 
 
 # Right to be forgotten

@@ -479,7 +479,7 @@ class People:
         the caller showed (None: unnamed); PersonConflict, with `current`, when the person
         has another by now (a page left open renamed over another client's rename)."""
         given, name = name, _clean_name(name)
-        _check_shown_name(expected_name)  # 5 was "renamed meanwhile"
+        expected_name = _check_shown_name(expected_name)  # 5 was "renamed meanwhile"
         with self._change("rename") as (conn, change):
             person_id = self._resolve(conn, person)
             before = ps.get_person(conn, person_id)["name"]
@@ -659,7 +659,7 @@ class People:
         them while a confirmation was asked erased the merged person's faces too).
         """
         scrub = check_flag("scrub", scrub)
-        _check_shown_name(expected_name)
+        expected_name = _check_shown_name(expected_name)
         if expected_faces is not None and not (
                 is_whole_number(expected_faces) and expected_faces >= 0):
             raise InvalidInputError(f"expected_faces: the number of faces the caller showed, "
@@ -951,7 +951,8 @@ class People:
         if strangers:
             raise InvalidInputError(f"expected_names names person {strangers[0]}, who is not "
                                     f"one of the people merged")
-        renamed = [(i, names[i]) for i, was in expected.items() if names[i] != was]
+        renamed = [(i, names[i]) for i, was in expected.items()
+                   if names[i] != (_shown_form(was) if isinstance(was, str) else was)]
         if renamed:
             raise PersonConflict(
                 ", ".join(_not_as_shown(conn, i, expected[i], now) for i, now in renamed)
@@ -1057,11 +1058,20 @@ class People:
         return found
 
 
-def _check_shown_name(expected_name: object) -> None:
-    """An expected_name argument: the name the caller showed, None for unnamed, or unchecked."""
+def _check_shown_name(expected_name: object) -> str | None | _Unchecked:
+    """An expected_name argument: the name the caller showed, None for unnamed, or unchecked;
+    a name in its stored form (_shown_form)."""
     if not isinstance(expected_name, str | _Unchecked | None):
         raise InvalidInputError(f"expected_name: the name the caller showed (None: unnamed), "
                                 f"not {kind_of(expected_name)}")
+    return _shown_form(expected_name) if isinstance(expected_name, str) else expected_name
+
+
+def _shown_form(name: str) -> str:
+    """A name as a caller showed it, in the form names are stored in (_name_form), "" kept:
+    "José" shown as macOS writes it (NFD) was refused as "named 'José', not 'José'" by a
+    rename or erase that named it so (probe i18n37), where naming and finding take it."""
+    return _name_form(name) if name else name
 
 
 def _not_as_shown(conn: psycopg.Connection, person_id: int, shown: str | None,

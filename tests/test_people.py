@@ -2720,6 +2720,16 @@ def test_names_that_look_the_same_are_one_person(pf: Pgface) -> None:
     assert pf.people.name_faces(faces[5], emoji, move=True).person.name == emoji
     with pytest.raises(InvalidInputError, match="blank"):
         pf.people.name_faces(faces[0], "\u200b\u2060")
+    # Letters and marks that show nothing alone (probe i18n37): a Hangul filler, the two
+    # conjoining fillers, the Braille blank, a combining grapheme joiner, a VS16 alone were
+    # stored as names; "ㅤQux" (a filler before it) was a second Qux. A VS16 after an emoji
+    # stays: it is part of what shows.
+    for blank in ("\u3164", "\u115f\u1160", "\u2800", "\u034f", "\ufe0f", "\uffa0 \u3164"):
+        with pytest.raises(InvalidInputError, match=r"blank: '\\u"):
+            pf.people.name_faces(faces[0], blank)
+    assert pf.people.name_faces(faces[0], "\u3164Qux").person.id == named[0]
+    assert pf.people.name_faces(faces[0], "Qux\u2800B", move=True).person.name == "Qux B"
+    assert pf.people.name_faces(faces[0], "\u2764\ufe0f", move=True).person.name == "\u2764\ufe0f"
     # A name stored before names were cleaned is reached as it was stored: naming with it,
     # enrolling a folder of it or renaming someone to it made a second look-alike person.
     with pf.pool.connection() as conn:

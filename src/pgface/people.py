@@ -1259,13 +1259,30 @@ MAX_NAME_CHARS = 200
 # Characters that show nothing: format (zero-width space, joiners, word joiner), separators,
 # controls, surrogates, unassigned. A name of these alone is a tile with no name on it.
 _INVISIBLE = {"Cf", "Cc", "Cs", "Cn", "Zs", "Zl", "Zp"}
+# Letters and symbols that show as blank space: the Hangul fillers (Unicode's default ignorable
+# ones, written alone as an "invisible name") and the Braille blank. Taken as spaces: "ㅤBob"
+# (U+3164 first) was a second person beside "Bob", and a name of them alone was stored
+# (probe i18n37).
+_BLANK_LETTERS = "\u115f\u1160\u3164\uffa0\u2800"
+_AS_SPACE = str.maketrans(dict.fromkeys(map(ord, _BLANK_LETTERS), " "))
+# Marks that show nothing alone (default ignorable, not format characters): the combining
+# grapheme joiner, variation selectors (VS16 of "❤️" kept: they change what they follow),
+# Khmer's inherent vowels, Mongolian's variation selectors
+_MARKS_UNSEEN = re.compile("[\u034f\u17b4\u17b5\u180b-\u180f\ufe00-\ufe0f"
+                           "\U000e0100-\U000e01ef]")
+
+
+def _shows_nothing(c: str) -> bool:
+    return (unicodedata.category(c) in _INVISIBLE or c in _BLANK_LETTERS
+            or _MARKS_UNSEEN.match(c) is not None)
 
 
 def _name_form(text: str) -> str:
     """A name as stored: format characters dropped (_shown_characters), spaces collapsed and
     NFC, the form most keyboards type (a folder name from macOS is NFD: "José" would otherwise
     be a second person beside the typed "José")."""
-    return unicodedata.normalize("NFC", " ".join(_shown_characters(text).split()))
+    return unicodedata.normalize("NFC", " ".join(_shown_characters(text).translate(_AS_SPACE)
+                                                 .split()))
 
 
 # Joiners that the scripts using them write between two letters (ZWNJ, ZWJ): Arabic
@@ -1381,8 +1398,8 @@ def _clean_name(name: str) -> str:
     # (a folder "New<newline>Line" was enrolled as "New Line"); and before the blank check, a
     # byte that is not UTF-8 alone was "blank", not what it is
     _refuse_control_characters("a person's name", name)
-    if all(unicodedata.category(c) in _INVISIBLE for c in spaced):
-        raise InvalidInputError(f"a person's name cannot be blank: {name!r} has no character "
+    if all(map(_shows_nothing, spaced)):
+        raise InvalidInputError(f"a person's name cannot be blank: {name!a} has no character "
                                 f"that shows")
     cleaned = _name_form(name)
     if re.fullmatch(r"[0-9]+", cleaned):

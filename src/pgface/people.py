@@ -888,8 +888,12 @@ class People:
                         ps.touch_people(conn, [target])
                     changed += now
                 change.involve(target, *(h.person_id for h in held))
-                # two folders may be one name (NFC and NFD): their faces add up, each once
-                # (the same photo in both counted its face twice)
+                # two folders may be one person (the name in NFC and NFD, or in other letter
+                # case, as a name typed reaches them): their faces add up, each once (the
+                # same photo in both counted its face twice), under the person's name ("ZOË:
+                # 1 face" and "Zoë: 2 faces" were said of one person, probe i18n37)
+                if target is not None:
+                    name = ps.get_person(conn, target)["name"]
                 enrolled.setdefault(name, set()).update(chosen)
                 report.people[name] = len(enrolled[name])
             if changed:

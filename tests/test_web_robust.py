@@ -544,18 +544,27 @@ def _turned_webp(source: Path, destination: Path) -> tuple[int, int]:
     return upright.size
 
 
+@pytest.mark.parametrize(("orientation", "stored_as", "square"), [
+    (3, Image.Transpose.ROTATE_180, False),
+    # turned a quarter, but square: its shape tells nothing either (probe reprobe37)
+    (6, Image.Transpose.ROTATE_90, True)])
 def test_a_jpeg_turned_by_an_orientation_the_browser_does_not_read_is_drawn_upright(
-        chromium: Any, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path,
+        orientation: int, stored_as: Image.Transpose, square: bool) -> None:
     """Probe hostile36: a JPEG stored upside down, its EXIF orientation 3 written as a LONG
     (Pillow reads it, Chromium does not), was drawn as the browser showed it, upside down,
     under boxes in pgface's upright pixels, its query crops cut from the wrong places: its
-    shape told nothing. The answer says the orientation, and the page draws such a photo as
-    the server read it."""
+    shape told nothing; nor does a square one's turned a quarter (reprobe37: drawn sideways).
+    The answer says the orientation, and the page draws such a photo as the server read it."""
     upright = Image.open(require_data(PHOTOS / "queries") / "obama1.jpg").convert("RGB")
+    if square:
+        side = min(upright.size)
+        left, top = (upright.width - side) // 2, (upright.height - side) // 2
+        upright = upright.crop((left, top, left + side, top + side))
     stored = io.BytesIO()
-    upright.transpose(Image.Transpose.ROTATE_180).save(stored, "JPEG", quality=92)
-    tiff = (b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x0112, 4, 1, 3)
-            + struct.pack("<I", 0))  # one entry: Orientation, type LONG, 3
+    upright.transpose(stored_as).save(stored, "JPEG", quality=92)
+    tiff = (b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x0112, 4, 1, orientation)
+            + struct.pack("<I", 0))  # one entry: Orientation, type LONG
     data = stored.getvalue()
     photo = tmp_path / "long-orientation.jpg"
     photo.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(tiff) + 8) + b"Exif\x00\x00"
@@ -563,7 +572,7 @@ def test_a_jpeg_turned_by_an_orientation_the_browser_does_not_read_is_drawn_upri
     with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
             url, http, page, expect, errors):
         answer = http.post("/api/search", files={"file": (photo.name, photo.read_bytes())})
-        assert answer.json()["orientation"] == 3, answer.text
+        assert answer.json()["orientation"] == orientation, answer.text
         page.goto(url)
         expect(page.locator("#stats")).to_contain_text("photos")
         with page.expect_request("**/api/display"):
@@ -575,8 +584,8 @@ def test_a_jpeg_turned_by_an_orientation_the_browser_does_not_read_is_drawn_upri
             return Array.from(d.getContext('2d').getImageData(0, 0, 32, 32).data); }""")
         drawn = np.array(small, dtype=float).reshape(32, 32, 4)[:, :, :3]
         reference = np.asarray(upright.resize((32, 32)), dtype=float)
-        upside_down = reference[::-1, ::-1]
-        assert np.abs(drawn - reference).mean() * 2 < np.abs(drawn - upside_down).mean()
+        as_stored = np.asarray(upright.transpose(stored_as).resize((32, 32)), dtype=float)
+        assert np.abs(drawn - reference).mean() * 2 < np.abs(drawn - as_stored).mean()
         assert not errors, errors
 
 

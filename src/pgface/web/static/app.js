@@ -504,16 +504,23 @@ function queryFaceCrop(image, bbox, photoWidth) {
 const sameShape = (image, width, height) =>
   Math.abs(image.naturalWidth * height - image.naturalHeight * width) <= width + height;
 
+// Whether a photo's shape tells if the browser turned it as the server did: for no turn, and
+// for a quarter turn (orientations 5-8) of a photo that is not square.
+const shapeTells = (orientation, width, height) => orientation === 1 ||
+  (orientation >= 5 && orientation <= 8 &&
+   !sameShape({ naturalWidth: height, naturalHeight: width }, width, height));
+
 // The query photo to draw the boxes on: a JPEG as the browser shows it (browsers turn JPEGs
 // by EXIF as pgface does); any other, or a JPEG shown in another shape, as the server read it
-// (browsers ignore a WebP's EXIF orientation, and show no HEIC or TIFF). So too a JPEG the
-// server turned 180 degrees or mirrored (orientations 2-4), which keeps its shape: a browser
-// that did not read that orientation (written as a LONG, not a SHORT) drew it upside down
-// under boxes in upright pixels (probe hostile36). null: none to show.
+// (browsers ignore a WebP's EXIF orientation, and show no HEIC or TIFF). So too a JPEG turned
+// in a way that keeps its shape: 180 degrees or mirrored (orientations 2-4), or a quarter turn
+// of a square photo: a browser that did not read that orientation (written as a LONG, not a
+// SHORT) drew it upside down or sideways under boxes in upright pixels (probes hostile36,
+// reprobe37). null: none to show.
 async function queryImage(file, width, height, orientation = 1) {
   const head = new Uint8Array(await file.slice(0, 3).arrayBuffer());
   const jpeg = head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff;
-  if (jpeg && ![2, 3, 4].includes(orientation)) {
+  if (jpeg && shapeTells(orientation, width, height)) {
     const local = await loadBlobImage(file).catch(() => null);
     if (local && sameShape(local, width, height)) return local;
   }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from api_jobs import index_path
 from conftest import CHROMIUM, PHOTOS, REPO, require_data
+from PIL import Image
 from test_api import running_server
 
 from pgface import Pgface, Settings
@@ -300,11 +302,19 @@ def served_album(settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path
 def test_a_match_whose_file_is_gone_says_so(chromium: Any, settings: Settings,
                                             analyzer: FaceAnalyzer, tmp_path: Path) -> None:
     expect = pytest.importorskip("playwright.sync_api").expect
-    with served_album(settings, analyzer, tmp_path) as (url, _, album):
+    with served_album(settings, analyzer, tmp_path) as (url, http, album):
+        # A file's name is what follows the last "/" of its path: a backslash is a character
+        # of a name here, and a byte that is not UTF-8 is written `\xNN`; both were cut at
+        # the backslash ("slash.jpg", "xe9.jpg": probe i18n37)
+        odd = os.fsdecode(b"back\\slash caf\xe9.jpg")
+        Image.open(album / "obama.jpg").save(album / odd, quality=80)  # a photo of its own
+        assert index_path(http, "album")["indexed"] == 1
         (album / "obama2.jpg").unlink()  # moved away or deleted, not pruned yet
         page, errors = opened_page(chromium, url)
         page.set_input_files("#file", str(PHOTOS / "queries" / "obama1.jpg"))
-        expect(page.locator(".match")).to_have_count(2)
+        expect(page.locator(".match")).to_have_count(3)
+        expect(page.locator(".match .file", has_text="caf")).to_have_text(
+            "back\\slash caf\\xe9.jpg")
         gone = page.locator(".match", has_text="obama2.jpg").locator(".gone")
         expect(gone).to_have_text("file gone")
         assert gone.get_attribute("title") == f"{(album / 'obama2.jpg').resolve()} no longer exists"

@@ -367,7 +367,9 @@ function lazyImage(path, className = "crop") {
 // just under the same-person bar of 0.26 showed as "26%" beside "possible" (probe verdicts).
 // (1e-7: 0.29 * 100 is 28.999999999999996.)
 const percent = (similarity) => `${Math.floor(similarity * 100 + 1e-7)}%`;
-const fileName = (path) => path.split(/[\\/]/).pop();
+// A file's name: what follows the last "/" of its path (a server's path; a backslash is a
+// character of a name there, and starts the `\xNN` of a byte that is not UTF-8)
+const fileName = (path) => path.split("/").pop();
 
 // ---------- search ----------
 

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import unicodedata
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -144,6 +145,30 @@ def test_index_says_people_kept_are_not_taken_back_by_undo(env: dict[str, str],
     assert kept.startswith("kept their people: 1 face of") and "undo` passes over" in kept, kept
     history = json.loads(runner.invoke(app, ["people", "history", "--json"], env=env).stdout)
     assert [(c["kind"], c["undoable"]) for c in history] == [("keep", False), ("name", True)]
+
+
+def test_remove_of_a_path_not_there_says_so_and_names_its_other_unicode_form(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """Probe i18n37: `pgface remove .../Zoë` typed (composed) of a folder a Mac named
+    decomposed forgot nothing, said "0 paths forgotten" and exited 0, no word why; so did a
+    path mistyped. The other form is named, not forgotten in its place (two names on Linux)."""
+    decomposed = tmp_path / unicodedata.normalize("NFD", "Zoë")
+    decomposed.mkdir()
+    shutil.copyfile(next(p for p in sample_photos() if p.name == "yaoming.jpg"),
+                    decomposed / "yao.jpg")
+    assert runner.invoke(app, ["index", "--quiet", str(tmp_path)], env=env).exit_code == 0
+    typed = runner.invoke(app, ["remove", str(tmp_path / "Zoë")], env=env)
+    assert typed.exit_code == 0, typed.output
+    assert typed.stdout.startswith("0 photos and their 0 faces removed"), typed.stdout
+    assert f"note: {tmp_path / 'Zoë'} is not there, and nothing was stored at it; the same " \
+           f"name in Unicode's decomposed form (NFD, as a Mac names files) is there" in \
+           " ".join(typed.stderr.split()), typed.stderr
+    mistyped = runner.invoke(app, ["remove", str(tmp_path / "Zoe")], env=env)
+    assert mistyped.stderr.split() == f"note: {tmp_path / 'Zoe'} is not there, and nothing " \
+        f"was stored at it".split(), mistyped.stderr
+    forgotten = runner.invoke(app, ["remove", str(decomposed)], env=env)
+    assert forgotten.stdout.startswith("1 photo and their 1 face removed"), forgotten.stdout
+    assert "note:" not in forgotten.stderr, forgotten.stderr
 
 
 def test_index_reread_reads_the_files_an_unchanged_stamp_would_skip(

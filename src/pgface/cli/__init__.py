@@ -6,6 +6,7 @@ import logging
 import os
 import shlex
 import sys
+import unicodedata
 from dataclasses import asdict
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -308,6 +309,8 @@ def remove(
                   highlight=False, markup=False)
     if not removal.photos and not removal.paths and not removal.failed_files:
         _say_links_inside(paths)
+        if not removal.linked_still_there:  # a gone link's folder: said above
+            _say_not_there(paths)
 
 
 def _say_links_inside(paths: list[Path]) -> None:
@@ -321,6 +324,29 @@ def _say_links_inside(paths: list[Path]) -> None:
                       f"{readable(fs_paths.canonical(link))}); a photo indexed through a link "
                       f"is stored where it leads: remove that path to forget it",
                       highlight=False, markup=False)
+
+
+def _say_not_there(paths: list[Path]) -> None:
+    """A path given that is not there, where nothing was forgotten: said, with its name in
+    Unicode's other form where that one is there. `pgface remove .../Zoë` typed (composed, NFC)
+    of a folder a Mac named decomposed (NFD) forgot nothing and said only "0 paths forgotten",
+    exit 0 (probe i18n37), where `--exclude Zoë` matches it. Not forgotten in its place: on
+    Linux they are two names, and a remove forgets names given to people."""
+    for given in paths:
+        raw = os.fsencode(given)
+        if os.path.lexists(raw):
+            continue
+        text = raw.decode("utf-8", "surrogateescape")
+        forms = {"decomposed form (NFD, as a Mac names files)": "NFD",
+                 "composed form (NFC)": "NFC"}
+        there = next((said for said, form in forms.items()
+                      if (other := unicodedata.normalize(form, text).encode(
+                          "utf-8", "surrogateescape")) != raw and os.path.lexists(other)), None)
+        # the two look alike: the form is what tells them apart
+        err.print(f"note: {readable(given)} is not there, and nothing was stored at it"
+                  + (f"; the same name in Unicode's {there} is there: give its path as it is "
+                     f"there (a shell's Tab completion writes it so)"
+                     if there is not None else ""), highlight=False, markup=False)
 
 
 # "possible" is never shown as the same person: strangers of a library this size score so too.

@@ -933,6 +933,24 @@ def test_a_key_name_with_control_characters_is_refused_and_listed_escaped(
     assert len(row.split("\t")) == 6, row
 
 
+def test_key_names_that_look_the_same_are_one_name(env: dict[str, str]) -> None:
+    """Probe i18n37: "José" in NFD (as a Mac writes it), or with a zero-width space in it, was
+    a second active key beside "José", listed alike, and `keys revoke José` revoked one of
+    them, leaving the other active without a word. Key names take a person's name's form."""
+    made = runner.invoke(app, ["keys", "create", "José"], env=env)
+    assert made.exit_code == 0, made.output
+    for alike in (unicodedata.normalize("NFD", "José"), "Jo\u200bsé", " José  "):
+        again = runner.invoke(app, ["keys", "create", alike], env=env)
+        assert again.exit_code == 1, again.output
+        assert "an active API key named 'José' already exists" in again.stderr, again.stderr
+    assert runner.invoke(app, ["keys", "create", "\u3164"], env=env).exit_code == 1  # blank
+    revoked = runner.invoke(app, ["keys", "revoke", unicodedata.normalize("NFD", "José")],
+                            env=env)
+    assert revoked.exit_code == 0 and revoked.stderr.startswith("revoked key 1 'José'"), \
+        revoked.output
+    assert runner.invoke(app, ["keys", "list"], env=env).stdout == ""  # none left active
+
+
 def test_an_ascii_stdout_gets_escapes_and_dots_never_an_encoding_error(
         env: dict[str, str], tmp_path: Path) -> None:
     """Probe clidocs19: where stdout is ASCII (LC_ALL=C with PYTHONUTF8=0,

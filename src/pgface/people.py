@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-import regex
 from psycopg_pool import ConnectionPool
 
 from pgface import engine, people_history, vector_index
@@ -65,6 +64,7 @@ from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import Failure, Indexer, ProgressCallback, check_progress
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.exiting import whole
+from pgface.names import name_form, shows_nothing, storable
 from pgface.paths import (
     NamedFile,
     expand,
@@ -1027,9 +1027,9 @@ class People:
         Name", without a word: probe http19); PersonConflict naming them where several people
         have it so (kept from before). Other case as the database's lower() and Python's
         casefold both take it: "STRASSE" is not "Straße", nor a final sigma a sigma."""
-        if not _storable(name):  # a name PostgreSQL could not store names nobody
+        if not storable(name):  # a name PostgreSQL could not store names nobody
             return None
-        form = _name_form(name)
+        form = name_form(name)
         found = ps.person_by_name(conn, name) or ps.person_by_name(conn, form)
         if found:
             return found["id"], found["name"]
@@ -1072,10 +1072,10 @@ def _check_shown_name(expected_name: object) -> str | None | _Unchecked:
 
 
 def _shown_form(name: str) -> str:
-    """A name as a caller showed it, in the form names are stored in (_name_form), "" kept:
+    """A name as a caller showed it, in the form names are stored in (name_form), "" kept:
     "José" shown as macOS writes it (NFD) was refused as "named 'José', not 'José'" by a
     rename or erase that named it so (probe i18n37), where naming and finding take it."""
-    return _name_form(name) if name else name
+    return name_form(name) if name else name
 
 
 def _not_as_shown(conn: psycopg.Connection, person_id: int, shown: str | None,
@@ -1252,88 +1252,9 @@ def _quoted(value: object) -> str:
     return repr(value)
 
 
-def _storable(text: str) -> bool:
-    """Whether PostgreSQL can store text: no NUL, no lone surrogate (not encodable as UTF-8)."""
-    return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
-
-
 # Longer is no one's name, and a name's unique index refuses rows past about 2,700 bytes (a
 # 3,000-character name came back as PostgreSQL's "index row requires 9016 bytes").
 MAX_NAME_CHARS = 200
-# Characters that show nothing: format (zero-width space, joiners, word joiner), separators,
-# controls, surrogates, unassigned. A name of these alone is a tile with no name on it.
-_INVISIBLE = {"Cf", "Cc", "Cs", "Cn", "Zs", "Zl", "Zp"}
-# Letters and symbols that show as blank space: the Hangul fillers (Unicode's default ignorable
-# ones, written alone as an "invisible name") and the Braille blank. Taken as spaces: "ㅤBob"
-# (U+3164 first) was a second person beside "Bob", and a name of them alone was stored
-# (probe i18n37).
-_BLANK_LETTERS = "\u115f\u1160\u3164\uffa0\u2800"
-_AS_SPACE = str.maketrans(dict.fromkeys(map(ord, _BLANK_LETTERS), " "))
-# Marks that show nothing alone (default ignorable, not format characters): the combining
-# grapheme joiner, variation selectors (VS16 of "❤️" kept: they change what they follow),
-# Khmer's inherent vowels, Mongolian's variation selectors
-_MARKS_UNSEEN = re.compile("[\u034f\u17b4\u17b5\u180b-\u180f\ufe00-\ufe0f"
-                           "\U000e0100-\U000e01ef]")
-
-
-def _shows_nothing(c: str) -> bool:
-    return (unicodedata.category(c) in _INVISIBLE or c in _BLANK_LETTERS
-            or _MARKS_UNSEEN.match(c) is not None)
-
-
-def _name_form(text: str) -> str:
-    """A name as stored: format characters dropped (_shown_characters), spaces collapsed and
-    NFC, the form most keyboards type (a folder name from macOS is NFD: "José" would otherwise
-    be a second person beside the typed "José")."""
-    return unicodedata.normalize("NFC", " ".join(_shown_characters(text).translate(_AS_SPACE)
-                                                 .split()))
-
-
-# Joiners that the scripts using them write between two letters (ZWNJ, ZWJ): Arabic
-# (Persian), Syriac, N'Ko, the Indic scripts, Myanmar, Khmer, Mongolian; ZWJ in emoji
-# sequences. Elsewhere (Latin, Cyrillic, Greek, CJK: "Иван" and "Ив" ZWNJ "ан") they only make
-# a look-alike name.
-_JOINING_SCRIPTS = ((0x0600, 0x08FF), (0x0900, 0x0DFF), (0x1000, 0x109F), (0x1780, 0x18AF),
-                    (0xFB50, 0xFDFF), (0xFE70, 0xFEFF))
-_ZWNJ, _ZWJ = "\u200c", "\u200d"
-_BLACK_FLAG = "\U0001f3f4"  # a subdivision flag: it and tag characters, then a cancel tag
-_TAGS = range(0xE0020, 0xE0080)
-
-
-def _joining(c: str) -> bool:
-    return any(low <= ord(c) <= high for low, high in _JOINING_SCRIPTS)
-
-
-# A ZWJ that joins two emoji (UAX #29, GB11): an Extended_Pictographic character, what extends
-# it (a skin tone, VS16, tag characters), the joiner, and an Extended_Pictographic after it.
-# Python's unicodedata has no emoji properties; `regex` has Unicode's. U+2600-27BF and all from
-# U+1F000, as was taken, dropped the ZWJ of the black cat and the black bird (U+1F408 or
-# U+1F426, ZWJ, U+2B1B) and kept one between two squared Latin letters (U+1F130).
-_EMOJI_JOINER = regex.compile(r"(?<=\p{Extended_Pictographic}[\p{Grapheme_Extend}"
-                              r"\p{Emoji_Modifier}]*)\u200d(?=\p{Extended_Pictographic})")
-
-
-def _shown_characters(text: str) -> str:
-    """Text without its format characters (Unicode Cf: zero-width space, word joiner, soft
-    hyphen, byte order mark, direction marks), which show nothing: "Qux", "Qux" with a
-    zero-width space after it and "Qux" with a soft hyphen in it were three people whose names
-    looked the same (a helper's probe), and typing "Qux" reached one. Kept where they are part
-    of what shows: a joiner between two letters of a script that writes them, a ZWJ inside an
-    emoji sequence, the tag characters of a subdivision flag."""
-    kept: list[str] = []
-    emoji_joiners = {found.start() for found in _EMOJI_JOINER.finditer(text)}
-    for i, c in enumerate(text):
-        if unicodedata.category(c) != "Cf":
-            kept.append(c)
-            continue
-        before, after = (text[i - 1] if i else ""), (text[i + 1] if i + 1 < len(text) else "")
-        if c in (_ZWNJ, _ZWJ) and before and after and _joining(before) and _joining(after):
-            kept.append(c)
-        elif i in emoji_joiners:
-            kept.append(c)
-        elif ord(c) in _TAGS and kept and (kept[-1] == _BLACK_FLAG or ord(kept[-1]) in _TAGS):
-            kept.append(c)
-    return "".join(kept)
 
 
 def _name_part(text: str) -> str:
@@ -1341,9 +1262,9 @@ def _name_part(text: str) -> str:
     characters dropped): "José" typed on macOS (NFD) finds the José named elsewhere."""
     if not isinstance(text, str):
         raise InvalidInputError(f"name_has: the text to find in names, not {kind_of(text)}")
-    if not _storable(text):
+    if not storable(text):
         raise InvalidInputError("name_has: no name holds a NUL or a lone surrogate")
-    part = _name_form(text)
+    part = name_form(text)
     if not part:
         raise InvalidInputError("name_has: nothing to find (only spaces or invisible "
                                 "characters)")
@@ -1385,27 +1306,27 @@ def _checked_actor(actor: str) -> str:
 def _refuse_control_characters(what: str, text: str) -> None:
     """InvalidInputError where TEXT holds a control character or what PostgreSQL cannot store
     (a NUL, a lone surrogate), WHAT naming it."""
-    if not _storable(text) or any(unicodedata.category(c) == "Cc" for c in text):
+    if not storable(text) or any(unicodedata.category(c) == "Cc" for c in text):
         raise InvalidInputError(f"{what} cannot contain control characters or invalid "
                                 f"Unicode: '{refused_text(text)}'")
 
 
 def _clean_name(name: str) -> str:
-    """NAME in its stored form (_name_form), or refused saying why."""
+    """NAME in its stored form (name_form), or refused saying why."""
     if not isinstance(name, str):  # None or a number from a caller's data: say so by name
         raise InvalidInputError(f"a person's name is text, not {type(name).__name__} "
                                 f"{name!r:.40}")
-    spaced = " ".join(name.split()) if _storable(name) else name
+    spaced = " ".join(name.split()) if storable(name) else name
     if not spaced:
         raise InvalidInputError("a person's name cannot be empty")
     # the name as given: a newline or tab is a control character too, not a space to collapse
     # (a folder "New<newline>Line" was enrolled as "New Line"); and before the blank check, a
     # byte that is not UTF-8 alone was "blank", not what it is
     _refuse_control_characters("a person's name", name)
-    if all(map(_shows_nothing, spaced)):
+    if all(map(shows_nothing, spaced)):
         raise InvalidInputError(f"a person's name cannot be blank: {name!a} has no character "
                                 f"that shows")
-    cleaned = _name_form(name)
+    cleaned = name_form(name)
     if re.fullmatch(r"[0-9]+", cleaned):
         raise InvalidInputError(f"a person's name cannot be digits alone ({cleaned!r}): it "
                                 f"would read as a person's id")

@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote
 import psycopg
 
 from pgface.errors import InvalidInputError, PgfaceError
+from pgface.names import name_form, shows_nothing
 from pgface.paths import refused_text
 
 SCOPES = ("read", "write")
@@ -59,7 +60,8 @@ WHERE %s OR revoked_at IS NULL ORDER BY id
 # the one found is the one revoked.
 ACTIVE_KEYS_REACHED = """
 SELECT id, name, key_id, scopes, created_at, revoked_at FROM api_keys
-WHERE revoked_at IS NULL AND (name = %s OR key_id = %s OR id::text = %s) ORDER BY id FOR UPDATE
+WHERE revoked_at IS NULL AND (name = ANY(%s) OR key_id = %s OR id::text = %s)
+ORDER BY id FOR UPDATE
 """
 ACTIVE_KEY_BY_KEY_ID = """
 SELECT id, name, key_id, scopes, created_at, revoked_at FROM api_keys
@@ -101,8 +103,11 @@ def create_key(conn: psycopg.Connection, name: str, scopes: Sequence[str]) -> tu
         # newline or tab split its tab-separated row, a fake row for a script (probe clidocs19)
         raise InvalidInputError(f"an API key's name cannot contain control characters or "
                                 f"invalid Unicode: '{refused_text(name)}'")
-    name = name.strip()
-    if not name:
+    # in the form a person's name is stored in: "José" in NFD (a Mac's) or with a zero-width
+    # space in it was a second active key beside "José", listed alike, and `keys revoke José`
+    # revoked one of them, leaving the other active without a word (probe i18n37)
+    name = name_form(name)
+    if not name or all(map(shows_nothing, name)):
         raise PgfaceError("an API key needs a name")
     if len(name) > MAX_KEY_NAME_CHARS:  # the active names' unique index takes no long rows
         raise PgfaceError(f"an API key's name is at most {MAX_KEY_NAME_CHARS} characters")
@@ -146,7 +151,10 @@ def revoke_one(conn: psycopg.Connection, name_or_id: str) -> ApiKey | None:
         if prefixed:
             rows = conn.execute(ACTIVE_KEY_BY_KEY_ID, [prefixed[1]]).fetchall()
         else:
-            rows = conn.execute(ACTIVE_KEYS_REACHED, [name_or_id] * 3).fetchall()
+            # by its name as given, and in the form names are stored in (create_key); one
+            # stored before as given, spaces and all, is still reached
+            named = list(dict.fromkeys([name_or_id, name_form(name_or_id)]))
+            rows = conn.execute(ACTIVE_KEYS_REACHED, [named, name_or_id, name_or_id]).fetchall()
         if not rows:
             return None
         if len(rows) > 1:

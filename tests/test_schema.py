@@ -166,8 +166,12 @@ def test_a_database_made_before_schemas_moves_in_place(
 def test_pgface_tables_sit_beside_an_application_s_own(
         plain_url: str, analyzer: FaceAnalyzer, models_dir: Path, work_dir: Path) -> None:
     with psycopg.connect(plain_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE photos (id serial PRIMARY KEY, caption text)")
-        conn.execute("CREATE TABLE faces (id serial PRIMARY KEY, photo_id int REFERENCES photos)")
+        # a photo application's own: photos with a sha256, faces with an embedding (probe
+        # reprobe37: taken for pgface's, beside the migrations table below)
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute("CREATE TABLE photos (id serial PRIMARY KEY, caption text, sha256 text)")
+        conn.execute("CREATE TABLE faces (id serial PRIMARY KEY, photo_id int REFERENCES photos, "
+                     "embedding vector(3))")
         conn.execute("INSERT INTO photos (caption) VALUES ('the app''s own')")
         # an application's own migrations table of pgface's columns was taken for a library
         # made before pgface had a schema: pgface moved the app's tables, migrated them from

@@ -37,7 +37,14 @@ from psycopg import sql as psql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgface.db import sql
-from pgface.db.connection import disk_full, migrate, migrations, one_line, search_path
+from pgface.db.connection import (
+    disk_full,
+    migrate,
+    migrations,
+    one_line,
+    public_library,
+    search_path,
+)
 from pgface.errors import InvalidInputError, PgfaceError, counted, os_reason
 
 
@@ -119,7 +126,7 @@ def _move_library_from_public(url: str, schema: str) -> None:
     to back up, and a restore without --replace took the schema for empty and restored
     another library beside the user's, left in public unread (probe upgrade)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        if not conn.execute(sql.LEGACY_PUBLIC_TABLES, [schema]).fetchone()[0]:
+        if not public_library(conn, schema):
             return
     migrate(url, schema)
 

@@ -324,7 +324,7 @@ def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[int]:
                             psql.Identifier(schema)))
                     if conn.execute(sql.VECTOR_SCHEMA).fetchone() is None:
                         _create_pgvector(conn, url)
-                    if conn.execute(sql.LEGACY_PUBLIC_TABLES, [schema]).fetchone()[0]:
+                    if public_library(conn, schema):
                         doing = f"move pgface's tables from schema public to {schema!r}"
                         _move_from_public(conn, schema)
                     doing = "create the library's table of migrations (schema_migrations)"
@@ -417,7 +417,7 @@ def _check_may_write(conn: psycopg.Connection, schema: str, done: set[int] | Non
     it for the role."""
     read_only, standby, database, role, may_create, exists = conn.execute(
         sql.MAY_WRITE, [schema]).fetchone()
-    legacy = done is None and conn.execute(sql.LEGACY_PUBLIC_TABLES, [schema]).fetchone()[0]
+    legacy = done is None and public_library(conn, schema)
     if read_only == "on":
         writer, act = "the schema's owner", "create or upgrade"
         if legacy:
@@ -485,11 +485,21 @@ def _move_fix(conn: psycopg.Connection, schema: str, role: str) -> str:
             f"`CREATE SCHEMA {quoted} AUTHORIZATION {as_role}`")
 
 
+def public_library(conn: psycopg.Connection, schema: str | None = None) -> bool:
+    """Whether schema public holds a library of pgface's made before pgface had a schema of
+    its own (sql.PUBLIC_LIBRARY); given SCHEMA, one to move there: none is in SCHEMA yet."""
+    found, readable = conn.execute(*((sql.PUBLIC_LIBRARY,) if schema is None else
+                                     (sql.LEGACY_PUBLIC_TABLES, [schema]))).fetchone()
+    if found and readable:
+        return conn.execute(sql.PUBLIC_FIRST_MIGRATION).fetchone()[0]
+    return found
+
+
 def _warn_of_public_library(conn: psycopg.Connection, schema: str) -> None:
     """A library of pgface's in public beside the one in SCHEMA is said: an older pgface (from
     before pgface had a schema) started after the move made it and indexed into it, and this
     pgface, which uses only SCHEMA's, said nothing (probe upgrade22). One catalog query."""
-    if conn.execute(sql.PUBLIC_LIBRARY).fetchone()[0]:
+    if public_library(conn):
         log.warning("a second pgface library sits in schema public, beside the one in schema "
                     "%r that this pgface uses: an older pgface (from before pgface had a "
                     "schema of its own) made it or indexed into it after the library was "
@@ -505,7 +515,7 @@ def _not_permitted(conn: psycopg.Connection, schema: str, doing: str,
     """A right the role lacks at start-up, said with what pgface was doing and the fix: the
     role pgface connects as owns its schema and the tables in it (README, Storage)."""
     conn.rollback()
-    if conn.execute(sql.LEGACY_PUBLIC_TABLES, [schema]).fetchone()[0]:
+    if public_library(conn, schema):
         role = conn.execute(sql.CURRENT_ROLE_NAME).fetchone()[0]
         return DatabaseError(
             f"role {role!r} may not move the pgface library in schema public (made before "

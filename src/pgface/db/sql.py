@@ -66,7 +66,10 @@ FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = %s
 # columns was taken for a library, and pgface moved and migrated the application's tables, and
 # failed (probe pgserver36). The view a move leaves in its
 # place (MOVED_STUB) is no library. pg_attribute, as information_schema.columns shows only the
-# columns this role may read.
+# columns this role may read. Nor is a photo application's own photos(sha256) and
+# faces(embedding) beside its schema_migrations (probe reprobe37): where this role may read
+# that table, PUBLIC_FIRST_MIGRATION says whether it holds pgface's first migration
+# (connection.public_library); the second column says whether it may.
 _PUBLIC_LIBRARY = """
 EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = to_regclass('public.schema_migrations')
           AND c.relkind IN ('r', 'p')
@@ -77,9 +80,20 @@ AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass('public.
 AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass('public.faces')
               AND a.attname = 'embedding' AND NOT a.attisdropped)
 """
-PUBLIC_LIBRARY = f"SELECT {_PUBLIC_LIBRARY}"
+_READ_PUBLIC_MIGRATIONS = """
+CASE WHEN found THEN has_table_privilege('public.schema_migrations', 'SELECT') ELSE false END
+"""
+PUBLIC_LIBRARY = f"""
+SELECT found, {_READ_PUBLIC_MIGRATIONS} FROM (SELECT {_PUBLIC_LIBRARY} AS found) library
+"""
 LEGACY_PUBLIC_TABLES = f"""
-SELECT {_PUBLIC_LIBRARY} AND to_regclass(format('%%I.schema_migrations', %s::text)) IS NULL
+SELECT found, {_READ_PUBLIC_MIGRATIONS} FROM (SELECT {_PUBLIC_LIBRARY}
+    AND to_regclass(format('%%I.schema_migrations', %s::text)) IS NULL AS found) library
+"""
+# pgface records its first migration so; a column of another type is read as its text
+PUBLIC_FIRST_MIGRATION = """
+SELECT EXISTS (SELECT 1 FROM public.schema_migrations
+               WHERE version::text = '1' AND name::text = 'initial')
 """
 # The roles owning pgface's tables in public (their names given), for a move this role may not
 # make (connection._check_may_write, _not_permitted).

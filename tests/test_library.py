@@ -215,6 +215,21 @@ def test_remove_of_a_link_that_is_gone_forgets_where_it_led(
     removal = pf.remove([library_folder / "obama"])
     assert (removal.photos, removal.paths, removal.linked_still_there) == (0, 0, [str(obama)])
     assert counts(database_url)[0] == photos
+    # a folder given that held such a link, the link and the folder it led to both gone: their
+    # photos are forgotten with the folder's (probe reprobe37: `remove albums` forgot nothing,
+    # with no word, where `remove albums/kit` forgot them)
+    albums, kit = tmp_path / "albums", tmp_path / "real" / "kit"
+    albums.mkdir()
+    shutil.move(library_folder / "kit_harington", kit)
+    (albums / "kit").symlink_to(kit)
+    pf.index([albums])
+    photos, _ = counts(database_url)
+    in_kit = len(list(kit.iterdir()))
+    (albums / "kit").unlink()
+    shutil.rmtree(kit)
+    removal = pf.remove([albums])
+    assert (removal.photos, removal.paths) == (in_kit, in_kit)
+    assert counts(database_url)[0] == photos - in_kit
 
 
 def test_prune_reaches_the_folders_the_library_linked_to_before(

@@ -561,6 +561,13 @@ class Pgface:
             still_there = [folder for folder in reached if os.path.lexists(folder)]
             targets.extend(folder for folder in reached
                            if folder not in targets and folder not in still_there)
+            # ... and a folder given that held such a link: where the folder the link led to
+            # is gone too, its photos are forgotten with the folder's (`remove home` forgot
+            # nothing of `home/r -> real`, both deleted, with no word: probe reprobe37); one
+            # still there stays its own (docs/cli.md: a folder of links forgets none of them)
+            present = [] if gone_only else [t for t in targets if os.path.lexists(t)]
+            targets.extend(folder for folder in store.linked_folders(conn, present)
+                           if folder not in targets and not os.path.lexists(folder))
             # the files remembered there as failed (index.files_to_read), gone or not
             failed = store.forget_failures(conn, targets, gone_only)
             forgotten = store.forget_paths(conn, targets, gone_only)

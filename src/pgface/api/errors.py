@@ -41,6 +41,7 @@ from pgface.errors import (
     PeopleBusyError,
     PgfaceError,
 )
+from pgface.library import FROM_PYTHON
 from pgface.paths import loggable
 from pgface.people import PersonError
 
@@ -342,9 +343,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PgfaceError)
     async def _domain(request: Request, exc: PgfaceError) -> JSONResponse:
         status, code = next((s, c) for cls, s, c in _DOMAIN if isinstance(exc, cls))
+        # no advice to a Python caller: a request cut off by `pgface db stop` was told to
+        # "close() this Pgface" (probe serve37), as the CLI and a job leave it out
+        said = str(exc).replace(FROM_PYTHON, "")
         if status >= 500:  # the request and its key, as every 5xx line (reprobe36)
             log.error("%s %s: %s%s", request.method, loggable(request.url.path),
-                      loggable(str(exc)), _sender(request.scope))
+                      loggable(said), _sender(request.scope))
         if isinstance(exc, DatabaseError):
             from pgface.api.deps import sees_database_words  # (deps raises this module's)
 
@@ -353,7 +357,7 @@ def install_error_handlers(app: FastAPI) -> None:
                                               "why", code)
         # a conflict's details wherever it is raised (a name several people have in other
         # letter case, `alike`, reached by any endpoint that takes a name)
-        return error_response(status, str(exc), code, getattr(exc, "details", None))
+        return error_response(status, said, code, getattr(exc, "details", None))
 
     @app.exception_handler(psycopg.OperationalError)
     async def _lost(request: Request, exc: psycopg.OperationalError) -> JSONResponse:

@@ -4,6 +4,7 @@ name before any photo is read."""
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import threading
 from pathlib import Path
@@ -200,6 +201,26 @@ def test_a_keyword_that_is_no_setting_is_refused(monkeypatch: pytest.MonkeyPatch
     # a PGFACE_ variable that is no setting is still the environment's business
     monkeypatch.setenv("PGFACE_NOT_A_SETTING", "1")
     assert Settings(threshold=0.3).threshold == 0.3
+
+
+def test_a_data_or_models_folder_whose_name_is_not_utf8_is_refused_by_name(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    r"""Probe i18n37: PGFACE_DATA_DIR=$'/srv/jos\xe9' made every command "unexpected
+    UnicodeDecodeError (a bug)", leaving a half-made server folder: PostgreSQL's connection
+    and the model runtimes take paths as text. Refused at once, naming the setting, the path
+    shown as paths are (`\xNN`)."""
+    latin1 = os.fsdecode(os.fsencode(tmp_path) + b"/jos\xe9")
+    shown = f"{tmp_path}/jos\\xe9"
+    for variable in ("PGFACE_DATA_DIR", "PGFACE_MODELS_DIR"):
+        monkeypatch.setenv(variable, latin1)
+        with pytest.raises(InvalidSettings) as refused:
+            Settings()
+        assert str(refused.value) == (
+            f"setting {variable}: {shown}: its name holds bytes that are not UTF-8, which "
+            f"PostgreSQL's connection and the model runtimes cannot take: choose a folder "
+            f"whose path is UTF-8 (got '{shown}')")
+        monkeypatch.delenv(variable)
+    assert Settings(data_dir=tmp_path / "José").data_dir == tmp_path / "José"  # UTF-8 is
 
 
 def test_a_keyword_setting_refused_is_named_as_the_keyword(

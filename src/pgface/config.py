@@ -21,6 +21,7 @@ from pgface.errors import (
     os_reason,
     password_text,
     remember_password_of,
+    shown_name,
     without_passwords,
     without_secret,
 )
@@ -59,7 +60,7 @@ class InvalidSettings(PgfaceError, ValueError):
         return cls("; ".join(_without_secrets_of(e.get("input"), without_passwords(
             f"setting {setting_name(e['loc'], keywords)}: "
             f"{e['msg'].removeprefix('Value error, ')} "
-            f"(got {e.get('input')!r})")) for e in exc.errors()), exc)
+            f"(got {_given(e.get('input'))})")) for e in exc.errors()), exc)
 
     def errors(self) -> list[dict[str, Any]]:
         """pydantic's account: one dict per setting refused (`type`, `loc`, `msg`, `input`,
@@ -102,6 +103,28 @@ def _absolute(folder: Path) -> Path:
     except OSError as exc:  # relative, and the current folder is deleted
         raise ValueError(f"relative, and the current folder cannot be read "
                          f"({os_reason(exc)})") from None
+
+
+def _given(value: object) -> str:
+    """A value as given, for a message: a path's bytes that are not UTF-8 as `\\xNN`, as
+    paths are shown everywhere (repr wrote Python's '\\udce9')."""
+    if isinstance(value, str) and any("\udc80" <= c <= "\udcff" for c in value):
+        return f"'{shown_name(value)}'"
+    return repr(value)
+
+
+def not_text_path(folder: Path) -> str | None:
+    """Why the data or models folder cannot be FOLDER: its name holds bytes that are not
+    UTF-8 (a Latin-1 home folder), which PostgreSQL's connection and the model runtimes
+    (ONNX Runtime, OpenVINO) take as text only: every command was "unexpected
+    UnicodeDecodeError (a bug)" (probe i18n37). None where it can."""
+    try:
+        os.fsencode(folder).decode("utf-8")
+    except UnicodeDecodeError:
+        return (f"{shown_name(str(folder))}: its name holds bytes that are not UTF-8, which "
+                f"PostgreSQL's connection and the model runtimes cannot take: choose a folder "
+                f"whose path is UTF-8")
+    return None
 
 
 def unreadable_url(url: str) -> str | None:
@@ -471,6 +494,13 @@ class Settings(BaseSettings):
             return [_absolute(folder) for folder in value]
         return _absolute(value)
 
+    @field_validator("data_dir", "models_dir")
+    @classmethod
+    def _text_folder(cls, folder: Path | None) -> Path | None:
+        if folder is not None and (why := not_text_path(folder)):
+            raise ValueError(why)
+        return folder
+
     @field_validator("model_pack")
     @classmethod
     def _pack_folder_absolute(cls, pack: str) -> str:
@@ -545,7 +575,10 @@ class Settings(BaseSettings):
             return self.data_dir
         from pgface.db.server import default_data_dir
 
-        return default_data_dir()
+        folder = default_data_dir()
+        if why := not_text_path(folder):  # (a folder set is checked when set)
+            raise InvalidSettings(f"the default data folder {why}: set PGFACE_DATA_DIR to one")
+        return folder
 
     def resolved_upload_dir(self) -> Path:
         """Where the HTTP API keeps the photos uploaded to it."""

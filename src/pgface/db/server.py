@@ -146,7 +146,9 @@ def _run(args: list, pw: pwd.struct_passwd | None, timeout: float) -> tuple[int,
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}  # PGPORT etc. would leak
     ids = {} if pw is None else {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
     # a file, not a pipe: the postmaster that pg_ctl forks could hold a pipe open forever
-    with tempfile.TemporaryFile("w+") as out:
+    # read back as text whatever its bytes (initdb echoes the data folder, and its messages are
+    # in the locale's encoding)
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="backslashreplace") as out:
         try:
             rc = subprocess.run([str(a) for a in args], stdout=out, stderr=subprocess.STDOUT,
                                 env=env, cwd="/", timeout=timeout, **ids).returncode

@@ -1225,6 +1225,17 @@ def test_a_parameter_or_form_part_the_request_does_not_read_is_refused_by_name(
         assert error_of(blank_last) == ("query parameter 'threshold' is given 2 times ('0.99', "
                                         "''): it takes one value, send it once")
         all_blank = client.post("/api/compare?threshold=&threshold=", files=pair())
+        # ... as is a key a JSON body's object gives twice: the last was taken (the faces
+        # named "Beta", probe reprobe37), nothing changed now
+        twice = client.post("/api/people/name", content=b'{"face_ids": [1], "name": "Alpha", '
+                            b'"name": "Beta"}', headers={"Content-Type": "application/json"})
+        assert twice.status_code == 422, twice.text
+        assert error_of(twice) == ("the body's JSON cannot be read (key 'name' is given 2 "
+                                   "times in one object: give it once)")
+        nested = client.post("/api/people/merge", content=b'{"source": 1, "target": 2, '
+                             b'"expected_names": [{"person_id": 1, "person_id": 2}]}',
+                             headers={"Content-Type": "application/json"})
+        assert "key 'person_id' is given 2 times" in error_of(nested), nested.text
         # a photo and an empty file input of one name, in either order: the one 400 (last,
         # the empty one was bound, and the photo said unread: probe reprobe36)
         for parts in ([("file", ("y.jpg", yao.read_bytes())), ("file", ("", b""))],

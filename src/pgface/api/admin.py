@@ -9,6 +9,7 @@ from psycopg_pool import ConnectionPool
 
 from pgface import __version__
 from pgface.api.deps import (
+    JsonRoute,
     authenticate,
     get_pf,
     proxied,
@@ -22,7 +23,7 @@ from pgface.config import Settings
 from pgface.paths import loggable
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["admin"])
+router = APIRouter(route_class=JsonRoute, tags=["admin"])
 
 
 @router.get("/health", response_model=Health, responses=error_responses(500, 503))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from pgface.api.convert import face_json
-from pgface.api.deps import get_pf, require_read, require_write
+from pgface.api.deps import JsonRoute, get_pf, require_read, require_write
 from pgface.api.models import Deleted, FaceOut, error_responses
 from pgface.db import store
 from pgface.errors import NotFoundError
 
-router = APIRouter(prefix="/faces", tags=["faces"])
+router = APIRouter(route_class=JsonRoute, prefix="/faces", tags=["faces"])
 ERRORS = error_responses(401, 403, 404, 422, 500, 503)
 
 

@@ -21,7 +21,7 @@ import psycopg
 from fastapi import APIRouter, Depends, Request
 from psycopg_pool import PoolTimeout
 
-from pgface.api.deps import require_read, require_write
+from pgface.api.deps import JsonRoute, require_read, require_write
 from pgface.api.errors import ApiError
 from pgface.api.models import MAX_KEPT_FAILURES, JobList, JobOut, error_responses
 from pgface.api.urls import api_url
@@ -288,7 +288,7 @@ def failure_message(exc: Exception) -> str:
     return reason
 
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(route_class=JsonRoute, prefix="/jobs", tags=["jobs"])
 
 
 def get_jobs(request: Request) -> Jobs:

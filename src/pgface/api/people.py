@@ -17,7 +17,7 @@ from pydantic import Field
 from starlette.types import Message, Receive, Scope, Send
 
 from pgface.api.asgi import HttpMiddleware
-from pgface.api.deps import get_pf, get_settings, require_read, require_write, run_cpu
+from pgface.api.deps import JsonRoute, get_pf, get_settings, require_read, require_write, run_cpu
 from pgface.api.limits import read_upload
 from pgface.api.models import (
     ChangeOut,
@@ -55,8 +55,8 @@ from pgface.people import (
 from pgface.people_history import UndoError
 from pgface.search import photo_notices
 
-router = APIRouter(prefix="/people", tags=["people"])
-identify_router = APIRouter(tags=["people"])
+router = APIRouter(route_class=JsonRoute, prefix="/people", tags=["people"])
+identify_router = APIRouter(route_class=JsonRoute, tags=["people"])
 
 MAX_FACE_IDS = 10_000
 FaceIds = Annotated[list[int], Field(min_length=1, max_length=MAX_FACE_IDS)]

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, Field
 
 from pgface import people_history
 from pgface.api.convert import photo_json
-from pgface.api.deps import get_pf, get_settings, require_read, require_write, run_cpu
+from pgface.api.deps import JsonRoute, get_pf, get_settings, require_read, require_write, run_cpu
 from pgface.api.errors import ApiError
 from pgface.api.jobs import get_jobs
 from pgface.api.limits import read_upload
@@ -60,7 +60,7 @@ from pgface.paths import exclude_problem, loggable
 from pgface.people import delete_uploads
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/photos", tags=["photos"])
+router = APIRouter(route_class=JsonRoute, prefix="/photos", tags=["photos"])
 READ_ERRORS = error_responses(401, 403, 404, 422, 500, 503)
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 413, 422, 500, 503)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFi
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BeforeValidator
 
-from pgface.api.deps import get_pf, get_settings, require_read, run_cpu
+from pgface.api.deps import JsonRoute, get_pf, get_settings, require_read, run_cpu
 from pgface.api.limits import read_upload
 from pgface.api.models import ComparisonOut, SearchOut, error_responses
 from pgface.api.urls import api_url
@@ -24,7 +24,7 @@ from pgface.search import (
     search_faces,
 )
 
-router = APIRouter(tags=["search"])
+router = APIRouter(route_class=JsonRoute, tags=["search"])
 UPLOAD_ERRORS = error_responses(400, 401, 403, 413, 422, 500, 503)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -154,3 +155,36 @@ def test_a_photos_taken_at_is_what_its_schema_declares(settings: Settings, analy
         errors = [error.message for error in taken_at.iter_errors(photo["taken_at"])]
         assert not errors, (declared, photo["taken_at"], errors)
     assert "zone" in declared["description"], declared
+
+
+def _codes_the_api_answers() -> set[str]:
+    """The error codes pgface's HTTP code names (an ApiError's or error_response's code, the
+    domain errors' table, the JSON answers its HTTP protocol writes itself), read from its
+    source: a code left out of docs/http.md's table was answered all the same."""
+    codes: set[str] = set()
+    for source in (Path(__file__).parent.parent / "src" / "pgface" / "api").glob("*.py"):
+        text = source.read_text(encoding="utf-8")
+        codes.update(re.findall(r'"code": "([a-z_]+)"', text))
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Call) and getattr(
+                    node.func, "id", getattr(node.func, "attr", "")) in ("ApiError",
+                                                                       "error_response"):
+                given = [*node.args[2:3], *(k.value for k in node.keywords if k.arg == "code")]
+                codes.update(v.value for v in given
+                             if isinstance(v, ast.Constant) and isinstance(v.value, str))
+            elif isinstance(node, ast.Tuple) and len(node.elts) == 3 and all(
+                    isinstance(e, ast.Constant) for e in node.elts[1:]) and isinstance(
+                    node.elts[1].value, int) and isinstance(node.elts[2].value, str):
+                # (error class, status, code)
+                codes.add(node.elts[2].value)
+    return codes
+
+
+def test_every_error_code_the_api_answers_is_in_the_docs_table() -> None:
+    """Probe docsrun37: host_not_allowed, cross_site_request and proxied_request were answered
+    and in no row of docs/http.md's table of codes, which ErrorDetail.code points to."""
+    docs = (Path(__file__).parent.parent / "docs" / "http.md").read_text(encoding="utf-8")
+    table = set(re.findall(r"^\| \d{3} \| `([a-z_]+)` \|", docs, re.MULTILINE))
+    answered = _codes_the_api_answers()
+    assert {"outside_roots", "host_not_allowed", "headers_too_large", "people_busy"} <= answered
+    assert answered <= table, sorted(answered - table)

@@ -9,6 +9,8 @@ deleted), and `remove` of the whole folder (4,992 photos with their faces) unles
 With --remove-scale N, instead: `remove` of 200 and then 2,000 paths whose files are gone, in
 a fresh library (a scratch database) of N synthetic photos written by SQL, one path each; it
 took time that grew with photos x paths given (probe scale49: 19.7 s for 200 paths at 250,000).
+Then `remove` of the whole folder, 9,000 of its photos with a face of one of three named
+people (probe scale37: more than 10 minutes at 100,000 photos).
 
     python bench/library_paths.py [--keep]
     python bench/library_paths.py --remove-scale 250000
@@ -37,6 +39,10 @@ def timed(action):  # noqa: ANN001, ANN201 - a tiny helper
     return result, time.perf_counter() - started
 
 
+# Faces of named people in remove_at_scale's folder, and the size of its unnamed people
+NAMED_PHOTOS, UNNAMED_SIZE = 9_000, 7
+
+
 def remove_at_scale(photos: int) -> None:
     """remove of 200, then 2,000 gone paths in a fresh library of PHOTOS synthetic photos."""
     url = fresh_database("b_remove_scale")
@@ -62,6 +68,42 @@ def remove_at_scale(photos: int) -> None:
             removal, seconds = timed(lambda gone=gone: pf.remove(gone))
             print(f"remove {count} gone paths: {seconds:.2f} s "
                   f"({removal.paths} paths, {removal.photos} photos)")
+        # The whole folder, each photo with a face: NAMED_PHOTOS of them of three named people,
+        # the others of unnamed people of UNNAMED_SIZE faces, as a clustering leaves them.
+        # Saying which names the removal took read every face of those people once per named
+        # face (probe scale37: more than 10 minutes at 100,000 photos).
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SET search_path TO pgface, public")
+            conn.execute("DROP INDEX IF EXISTS faces_embedding_hnsw_idx")  # a bulk load's
+            conn.execute("""INSERT INTO faces (photo_id, model, embedding, bbox, landmarks,
+                                               det_score, crop, quality)
+                            SELECT id, %s, array_fill(0.0442, ARRAY[512])::vector,
+                                   '{0,0,10,10}', '{1,1,2,2,3,3,4,4,5,5}', 0.9, '', 0.9
+                            FROM photos WHERE id >= %s""", [pf.analyzer.model_name, first])
+            # analysed as after an index run; the naming below is newer than the statistics,
+            # as a library's is until autovacuum comes by
+            conn.execute("VACUUM ANALYZE faces")
+            faces = [r[0] for r in conn.execute("SELECT id FROM faces ORDER BY id")]
+            named = faces[:NAMED_PHOTOS]
+            people = [conn.execute("INSERT INTO people (name) VALUES (%s) RETURNING id",
+                                   [name]).fetchone()[0] for name in ("Ada", "Bo", "Cy")]
+            groups = [faces[i:i + UNNAMED_SIZE]
+                      for i in range(len(named), len(faces), UNNAMED_SIZE)]
+            people += [r[0] for r in conn.execute(
+                "INSERT INTO people (name) SELECT NULL FROM generate_series(1, %s) RETURNING id",
+                [len(groups)])]
+            owners = [people[i % 3] for i in range(len(named))] + [
+                person for person, group in zip(people[3:], groups, strict=True)
+                for _ in group]
+            conn.execute("""UPDATE faces f SET person_id = o.person,
+                                   assigned_by = CASE WHEN o.n <= %s THEN 'user' ELSE 'cluster' END
+                            FROM unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY
+                                 o(face, person, n)
+                            WHERE f.id = o.face""", [len(named), faces, owners])
+        removal, seconds = timed(lambda: pf.remove(["/synthetic"]))
+        print(f"remove the folder: {seconds:.2f} s ({removal.photos} photos, {removal.faces} "
+              f"faces, {len(named)} of them of {len(removal.named)} named people, the others "
+              f"of {len(groups):,} unnamed)")
 
 
 def main() -> None:

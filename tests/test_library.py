@@ -1364,6 +1364,13 @@ def test_http_prune_remove_and_missing_matches(
         assert held["removed"]["people_kept"] == 0
         outside = client.post("/api/photos/remove", json={"paths": ["/etc"]})
         assert outside.status_code == 403
+    # a server without roots says that removing by path is what it does not do (it said
+    # "indexing server-side paths is disabled" of a remove: probe docsrun37)
+    with TestClient(create_app(settings.model_copy(update={"api_roots": []}), analyzer)) as bare:
+        refused = bare.post("/api/photos/remove", json={"paths": [str(library_folder)]})
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["message"].startswith(
+            "removing photos by server-side path is disabled: start the server with --roots")
 
 
 # A library in the programs that use it: worker processes and threads.

@@ -320,18 +320,19 @@ def allowed_roots(settings: Settings) -> list[Path]:
 
 def allowed_path(settings: Settings, given: str) -> Path:
     """The real path (symlinks resolved) if it lies under a configured root, else 403."""
-    real = _under_roots(settings, given)
+    real = _under_roots(settings, given, "indexing server-side paths")
     if not real.exists():
         raise ApiError(404, f"path {given!r} does not exist under the allowed roots")
     return real
 
 
-def _under_roots(settings: Settings, given: str) -> Path:
-    """The real path (symlinks resolved, the file may be gone) under a root, else 403."""
+def _under_roots(settings: Settings, given: str, doing: str) -> Path:
+    """The real path (symlinks resolved, the file may be gone) under a root, else 403 saying
+    that DOING is disabled (a remove was told that indexing was: probe docsrun37)."""
     roots = allowed_roots(settings)
     if not roots:
-        raise ApiError(403, "indexing server-side paths is disabled: start the server with "
-                            "--roots FOLDER to allow folders", "paths_disabled")
+        raise ApiError(403, f"{doing} is disabled: start the server with --roots FOLDER to "
+                            f"allow folders", "paths_disabled")
     if "\x00" in given or not given.strip():
         raise ApiError(400, "path is empty or contains a NUL byte", "invalid_path")
     try:
@@ -374,7 +375,8 @@ def remove_paths(request: Request, body: RemovePaths) -> dict:
     with no path left is deleted with its faces. Answers how many photos, faces and paths
     went."""
     settings = get_settings(request)
-    targets = [_under_roots(settings, given) for given in body.paths]
+    targets = [_under_roots(settings, given, "removing photos by server-side path")
+               for given in body.paths]
     return asdict(get_pf(request).remove(targets, wait=False))
 
 

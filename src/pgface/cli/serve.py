@@ -349,10 +349,12 @@ def create(
                 if as_json:
                     print_json({**_key_dict(key), "key": secret})
                 else:
-                    err.print(f"created key {key.name!r} ({', '.join(key.scopes)}); it is "
-                              f"shown only now:", highlight=False)
+                    # the key first: "created key" said before a write that failed read as a
+                    # key created, above "no key was created" (probe docsrun37)
                     sys.stdout.write(secret + "\n")
                     sys.stdout.flush()
+                    err.print(f"created key {key.name!r} ({', '.join(key.scopes)}), shown above "
+                              f"only now: only its hash is stored", highlight=False)
         except OutputLost as exc:
             raise OutputLost(f"cannot write the key to standard output ({exc.reason}): no key "
                              f"was created", exc.reason) from None

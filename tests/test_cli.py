@@ -949,6 +949,21 @@ def test_key_names_that_look_the_same_are_one_name(env: dict[str, str]) -> None:
     assert revoked.exit_code == 0 and revoked.stderr.startswith("revoked key 1 'José'"), \
         revoked.output
     assert runner.invoke(app, ["keys", "list"], env=env).stdout == ""  # none left active
+    # Keys an older pgface stored as typed, two "José" (composed and a Mac's decomposed):
+    # `keys revoke José` revoked one and left its look-alike active, exit 0 (probe upgrade37).
+    # Both reached now, neither revoked, as any name that reaches two keys; and "Ada" with a
+    # zero-width space is reached as Ada.
+    assert runner.invoke(app, ["keys", "create", "José"], env=env).exit_code == 0
+    with psycopg.connect(env["PGFACE_DATABASE_URL"]) as conn:
+        for stored in (unicodedata.normalize("NFD", "José"), "Ada\u200b"):
+            conn.execute("INSERT INTO api_keys (name, key_id, secret_sha256, scopes) "
+                         "VALUES (%s, substr(md5(%s), 1, 12), sha256(%s::bytea), '{read}')",
+                         [stored, stored, stored.encode()])
+    both = runner.invoke(app, ["keys", "revoke", "José"], env=env)
+    assert both.exit_code == 1 and "names 2 active API keys" in both.stderr, both.output
+    assert len(runner.invoke(app, ["keys", "list"], env=env).stdout.splitlines()) == 3
+    ada = runner.invoke(app, ["keys", "revoke", "Ada"], env=env)
+    assert ada.exit_code == 0 and ada.stderr.startswith("revoked key"), ada.output
 
 
 def test_an_ascii_stdout_gets_escapes_and_dots_never_an_encoding_error(

@@ -2751,6 +2751,15 @@ def test_names_that_look_the_same_are_one_person(pf: Pgface) -> None:
     # nor is a lone surrogate no file name's byte (it was a UnicodeEncodeError, a traceback)
     with pytest.raises(InvalidInputError, match="invalid Unicode: '\\\\ud800'"):
         pf.people.name_faces(faces[0], "\ud800")
+    # ... and within a name, after what they do not change (probe reprobe37b: "Bob" with a
+    # CGJ, a VS16, a VS17, a Mongolian selector or a Khmer inherent vowel in it were six
+    # people reading "Bob"); after what they change they stay (a keycap, a kanji's variant,
+    # a Mongolian letter's form)
+    bob = pf.people.name_faces(faces[1], "Bob", move=True).person.id
+    for alike in ("Bob\u034f", "Bob\ufe0f", "Bob\U000e0100", "Bob\u180b", "Bo\u17b4b"):
+        assert pf.people.name_faces(faces[1], alike).person.id == bob, ascii(alike)
+    for shown in ("1\ufe0f\u20e3", "\u845b\U000e0100", "\u1820\u180b"):
+        assert pf.people.name_faces(faces[2], shown, move=True).person.name == shown
 
 
 def test_a_joiner_inside_any_emoji_sequence_stays_in_a_name(pf: Pgface) -> None:

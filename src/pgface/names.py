@@ -67,16 +67,43 @@ _EMOJI_JOINER = regex.compile(r"(?<=\p{Extended_Pictographic}[\p{Grapheme_Extend
                               r"\p{Emoji_Modifier}]*)\u200d(?=\p{Extended_Pictographic})")
 
 
+# What a variation selector changes the look of (standardized and emoji variation sequences:
+# emoji and keycap bases, math symbols, CJK ideographs, Myanmar, Phags-pa), and the Mongolian
+# letters its free variation selectors shape. After anything else such a mark shows nothing.
+_VARIES = regex.compile(r"[\p{Emoji}\p{Ideographic}\p{Sm}\u1000-\u109f\ua840-\ua877]")
+
+
+def _mark_shows(mark: str, before: str) -> bool:
+    """Whether MARK (one of _MARKS_UNSEEN) changes how BEFORE, the character kept before it,
+    shows: "Bob" with a VS16, a CGJ or a Mongolian selector after it was a second person (and
+    key) whose name read "Bob" (probe reprobe37b)."""
+    code = ord(mark)
+    if not before:
+        return False
+    if 0xFE00 <= code <= 0xFE0F:
+        return _VARIES.match(before) is not None
+    if 0xE0100 <= code <= 0xE01EF:  # ideographic variation sequences
+        return regex.match(r"\p{Ideographic}", before) is not None
+    if 0x180B <= code <= 0x180F:
+        return 0x1800 <= ord(before) <= 0x18AF
+    return False  # the combining grapheme joiner, Khmer's inherent vowels
+
+
 def shown_characters(text: str) -> str:
     """Text without its format characters (Unicode Cf: zero-width space, word joiner, soft
     hyphen, byte order mark, direction marks), which show nothing: "Qux", "Qux" with a
     zero-width space after it and "Qux" with a soft hyphen in it were three people whose names
     looked the same (a helper's probe), and typing "Qux" reached one. Kept where they are part
     of what shows: a joiner between two letters of a script that writes them, a ZWJ inside an
-    emoji sequence, the tag characters of a subdivision flag."""
+    emoji sequence, the tag characters of a subdivision flag. So too the marks that show
+    nothing alone (_MARKS_UNSEEN), kept only after what they change (_mark_shows)."""
     kept: list[str] = []
     emoji_joiners = {found.start() for found in _EMOJI_JOINER.finditer(text)}
     for i, c in enumerate(text):
+        if _MARKS_UNSEEN.match(c):
+            if _mark_shows(c, kept[-1] if kept else ""):
+                kept.append(c)
+            continue
         if unicodedata.category(c) != "Cf":
             kept.append(c)
             continue

@@ -220,6 +220,13 @@ def test_a_role_that_may_not_create_uses_a_schema_made_for_it(
                                                     "EXTENSION vector in it once$"):
                 migrate(as_role)
             admin.execute("CREATE EXTENSION vector")
+            # an application's own photo tables in public, which this role may not read: taken
+            # for a library from before schemas, "may not move the pgface library" (probe
+            # reprobe37b); the catalog says they lack the columns every pgface's had
+            admin.execute("CREATE TABLE public.schema_migrations (version bigint PRIMARY KEY, "
+                          "name text, applied_at timestamptz)")
+            admin.execute("CREATE TABLE public.photos (id serial PRIMARY KEY, sha256 text)")
+            admin.execute("CREATE TABLE public.faces (id serial PRIMARY KEY, embedding vector(3))")
             assert migrate(as_role) == [v for v, _, _ in migrations()]
             library = settings.model_copy(update={"database_url": as_role})
             with Pgface(library, analyzer=analyzer) as pf:

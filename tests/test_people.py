@@ -371,6 +371,15 @@ def test_a_person_not_named_as_shown_is_said_as_they_are(pf: Pgface) -> None:
     assert people.merge(someone, ada, name="Ada King",
                         expected_names={someone: unicodedata.normalize("NFD", "José B"),
                                         ada: "Ada King"}).faces == 2
+    # a name an older pgface stored in a form no longer made ("ㅤAda" with a Hangul filler,
+    # "Zoë" decomposed), shown and given back as it is: it was "named 'ㅤAda', not 'ㅤAda'"
+    # (probe reprobe37b)
+    for stored in ("\u3164Ada", unicodedata.normalize("NFD", "Zoë")):
+        with pf.pool.connection() as conn:
+            conn.execute("UPDATE people SET name = %s WHERE id = %s", [stored, ada])
+        shown = people.get(ada).name
+        assert shown == stored
+        assert people.rename(ada, "Ada King", expected_name=shown).name == "Ada King"
 
 
 # Right to be forgotten

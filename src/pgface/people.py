@@ -479,11 +479,12 @@ class People:
         the caller showed (None: unnamed); PersonConflict, with `current`, when the person
         has another by now (a page left open renamed over another client's rename)."""
         given, name = name, _clean_name(name)
-        expected_name = _check_shown_name(expected_name)  # 5 was "renamed meanwhile"
+        _check_shown_name(expected_name)  # 5 was "renamed meanwhile"
         with self._change("rename") as (conn, change):
             person_id = self._resolve(conn, person)
             before = ps.get_person(conn, person_id)["name"]
-            if not isinstance(expected_name, _Unchecked) and before != expected_name:
+            if not isinstance(expected_name, _Unchecked) and not _as_shown(before,
+                                                                           expected_name):
                 raise PersonConflict(
                     f"{_not_as_shown(conn, person_id, expected_name, before)}: not renamed",
                     {"current": {"person_id": person_id, "name": before}})
@@ -659,7 +660,7 @@ class People:
         them while a confirmation was asked erased the merged person's faces too).
         """
         scrub = check_flag("scrub", scrub)
-        expected_name = _check_shown_name(expected_name)
+        _check_shown_name(expected_name)
         if expected_faces is not None and not (
                 is_whole_number(expected_faces) and expected_faces >= 0):
             raise InvalidInputError(f"expected_faces: the number of faces the caller showed, "
@@ -667,7 +668,7 @@ class People:
         with self._change("erase", undoable=False) as (conn, change):
             person_id = self._resolve(conn, person)
             name = ps.get_person(conn, person_id)["name"]
-            if not isinstance(expected_name, _Unchecked) and name != expected_name:
+            if not isinstance(expected_name, _Unchecked) and not _as_shown(name, expected_name):
                 raise PersonConflict(
                     f"{_not_as_shown(conn, person_id, expected_name, name)}: nothing was erased",
                     {"current": {"person_id": person_id, "name": name}})
@@ -956,7 +957,7 @@ class People:
             raise InvalidInputError(f"expected_names names person {strangers[0]}, who is not "
                                     f"one of the people merged")
         renamed = [(i, names[i]) for i, was in expected.items()
-                   if names[i] != (_shown_form(was) if isinstance(was, str) else was)]
+                   if not _as_shown(names[i], was)]
         if renamed:
             raise PersonConflict(
                 ", ".join(_not_as_shown(conn, i, expected[i], now) for i, now in renamed)
@@ -1062,13 +1063,22 @@ class People:
         return found
 
 
-def _check_shown_name(expected_name: object) -> str | None | _Unchecked:
-    """An expected_name argument: the name the caller showed, None for unnamed, or unchecked;
-    a name in its stored form (_shown_form)."""
+def _check_shown_name(expected_name: object) -> None:
+    """An expected_name argument: the name the caller showed, None for unnamed, or unchecked
+    (compared in the stored form: _as_shown)."""
     if not isinstance(expected_name, str | _Unchecked | None):
         raise InvalidInputError(f"expected_name: the name the caller showed (None: unnamed), "
                                 f"not {kind_of(expected_name)}")
-    return _shown_form(expected_name) if isinstance(expected_name, str) else expected_name
+
+
+def _as_shown(now: str | None, shown: str | None) -> bool:
+    """Whether a person named NOW is as the caller showed them (SHOWN: None for unnamed), both
+    in the stored form: a name an older pgface stored otherwise ("ㅤAda", "José" in NFD),
+    shown and given back as it is, was refused as "named 'ㅤAda', not 'ㅤAda'" (probe
+    reprobe37b)."""
+    if now is None or shown is None:
+        return now is shown
+    return _shown_form(now) == _shown_form(shown)
 
 
 def _shown_form(name: str) -> str:

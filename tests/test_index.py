@@ -102,7 +102,11 @@ def test_a_file_named_twice_is_one_file(pf: Pgface, tmp_path: Path,
         shutil.copy(photo, folder / photo.name)
     one = folder / sample_photos()[0].name
     monkeypatch.chdir(tmp_path)
-    report = pf.index([one, one, folder, "album", folder / ".." / "album" / one.name])
+    # and named through a link to its folder ("1 photo indexed, 1 already indexed" of a photo
+    # new to the library: probe scripting37)
+    (tmp_path / "album-link").symlink_to(folder)
+    report = pf.index([one, one, folder, "album", folder / ".." / "album" / one.name,
+                       tmp_path / "album-link" / one.name, "album-link"])
     assert (report.files, report.indexed, report.skipped, report.failures) == (2, 2, 0, [])
 
 

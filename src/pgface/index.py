@@ -500,10 +500,18 @@ def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,
                              roots, report.empty_folders, skipped, report.links,
                              exclude, left_out)
     # A file named twice, or named and inside a folder named too, is one file: counted twice,
-    # its second turn was reported "already indexed" by the run that had just indexed it.
+    # its second turn was reported "already indexed" by the run that had just indexed it. So
+    # too one named through a link to its folder (`photos/a.jpg photos-link/a.jpg`: "1 photo
+    # indexed, 1 already indexed" of a photo new to the library, probe scripting37): by its
+    # folder's real path, resolved once a folder, as _stamp_now keys it.
     unique: dict[Path, Path] = {}
+    folders: dict[Path, Path] = {}
     for path in found:
-        unique.setdefault(fs_paths.expand(path), path)
+        given = fs_paths.expand(path)
+        folder = folders.get(given.parent)
+        if folder is None:
+            folder = folders[given.parent] = fs_paths.canonical(given.parent)
+        unique.setdefault(folder / given.name, path)
     files = list(unique.values())
     report.passed_over = len(skipped)
     report.excluded = len(left_out)

@@ -1544,6 +1544,16 @@ def test_a_change_says_the_name_it_replaced_and_a_person_hidden(env: dict[str, s
     again = runner.invoke(app, ["people", "name", "Ada", str(faces[0])], env=env)
     assert again.exit_code == 0 and again.stdout.startswith("1 face already in Ada: 1 face"), \
         again.output
+    # and --json says no change was recorded: a script's `people undo` after it took back
+    # another user's change (probe scripting37); a naming says the change `undo --change` takes
+    unchanged = json.loads(runner.invoke(app, ["people", "name", "Ada", str(faces[0]), "--json"],
+                                         env=env).stdout)
+    assert (unchanged["named"], unchanged["change_id"]) == ([faces[0]], None)
+    named = json.loads(runner.invoke(app, ["people", "name", "Ada", str(faces[2]), "--json"],
+                                     env=env).stdout)
+    undone = runner.invoke(app, ["people", "undo", "--change", str(named["change_id"]), "--json"],
+                           env=env)
+    assert json.loads(undone.stdout)["kind"] == "name", undone.output
     renamed = runner.invoke(app, ["people", "rename", "Ada", "Grace"], env=env)
     assert renamed.exit_code == 0, renamed.output
     assert renamed.stdout.startswith("renamed Grace (was Ada: `pgface people undo` gives "

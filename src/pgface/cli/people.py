@@ -280,9 +280,13 @@ def name(
         people = _people(pf)
         naming = people.name_faces(faces, person_name, move=move)
     if as_json:
+        # change_id: what `people undo --change` takes back, null where nothing changed (every
+        # face the person's already): a script's undo after such a naming took back another
+        # user's change (probe scripting37)
         print_json({**(_person_dict(naming.person) if naming.person else {"name": None}),
                     "named": naming.named, "left": [asdict(h) for h in naming.left],
-                    "moved": [asdict(h) for h in naming.moved]})
+                    "moved": [asdict(h) for h in naming.moved],
+                    "change_id": people.last_change})
         return
     if naming.person:
         # every face theirs already (no change recorded): said so, not "named Ada", as the

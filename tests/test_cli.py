@@ -962,6 +962,9 @@ def test_key_names_that_look_the_same_are_one_name(env: dict[str, str]) -> None:
     both = runner.invoke(app, ["keys", "revoke", "José"], env=env)
     assert both.exit_code == 1 and "names 2 active API keys" in both.stderr, both.output
     assert len(runner.invoke(app, ["keys", "list"], env=env).stdout.splitlines()) == 3
+    # nor is a key made beside one so stored (probe reprobe37b: a second "José" listed alike)
+    again = runner.invoke(app, ["keys", "create", "Ada"], env=env)
+    assert again.exit_code == 1 and "named 'Ada' already exists" in again.stderr, again.output
     ada = runner.invoke(app, ["keys", "revoke", "Ada"], env=env)
     assert ada.exit_code == 0 and ada.stderr.startswith("revoked key"), ada.output
 

@@ -221,6 +221,9 @@ def test_a_data_or_models_folder_whose_name_is_not_utf8_is_refused_by_name(
             f"whose path is UTF-8 (got '{shown}')")
         monkeypatch.delenv(variable)
     assert Settings(data_dir=tmp_path / "José").data_dir == tmp_path / "José"  # UTF-8 is
+    # a line break: initdb refuses it, its error cut at the newline (probe reprobe37b)
+    with pytest.raises(InvalidSettings, match=r"holds a line break, which PostgreSQL's initdb"):
+        Settings(data_dir=tmp_path / "n\nl")
 
 
 def test_a_keyword_setting_refused_is_named_as_the_keyword(

@@ -117,13 +117,18 @@ def not_text_path(folder: Path) -> str | None:
     """Why the data or models folder cannot be FOLDER: its name holds bytes that are not
     UTF-8 (a Latin-1 home folder), which PostgreSQL's connection and the model runtimes
     (ONNX Runtime, OpenVINO) take as text only: every command was "unexpected
-    UnicodeDecodeError (a bug)" (probe i18n37). None where it can."""
+    UnicodeDecodeError (a bug)" (probe i18n37); or a line break. None where it can."""
     try:
         os.fsencode(folder).decode("utf-8")
     except UnicodeDecodeError:
         return (f"{shown_name(str(folder))}: its name holds bytes that are not UTF-8, which "
                 f"PostgreSQL's connection and the model runtimes cannot take: choose a folder "
                 f"whose path is UTF-8")
+    if any(c in str(folder) for c in "\n\r"):
+        # initdb refuses it, and its error was cut at the newline (probe reprobe37b)
+        shown = str(folder).replace("\n", "\\n").replace("\r", "\\r")
+        return (f"{shown}: its path holds a line break, which PostgreSQL's "
+                f"initdb refuses: choose a folder whose path has none")
     return None
 
 

@@ -1552,6 +1552,13 @@ def test_a_change_says_the_name_it_replaced_and_a_person_hidden(env: dict[str, s
     unchanged = json.loads(runner.invoke(app, ["people", "name", "Ada", str(faces[0]), "--json"],
                                          env=env).stdout)
     assert (unchanged["named"], unchanged["change_id"]) == ([faces[0]], None)
+    # one face new among them: the change counts that one ("named 2 faces", probe reprobe37b)
+    mixed = json.loads(runner.invoke(app, ["people", "name", "Ada", str(faces[0]),
+                                           str(faces[1]), "--json"], env=env).stdout)
+    history = json.loads(runner.invoke(app, ["people", "history", "--json"], env=env).stdout)
+    assert history[0]["summary"].startswith("named 1 face 'Ada'"), history[0]
+    assert runner.invoke(app, ["people", "undo", "--change", str(mixed["change_id"])],
+                         env=env).exit_code == 0
     named = json.loads(runner.invoke(app, ["people", "name", "Ada", str(faces[2]), "--json"],
                                      env=env).stdout)
     undone = runner.invoke(app, ["people", "undo", "--change", str(named["change_id"]), "--json"],

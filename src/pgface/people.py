@@ -443,12 +443,12 @@ class People:
             # in neither list nor in the summary: the packs' faces disagreed unsaid)
             left = left if move else [*left, *twins_held]
             twins = [t for t, _ in found]
-            changed = 0
+            changed = changed_named = 0
             owners: set[int] = set()  # the unnamed people whose faces this takes (emptied_into)
             if named:
                 owners.update(_unnamed_holders(conn, [*named, *twins], target))
                 target = target or ps.create_person(conn, name)
-                changed = ps.assign_faces(conn, named, target, ps.USER)
+                changed = changed_named = ps.assign_faces(conn, named, target, ps.USER)
                 if twins:
                     changed += ps.assign_faces(conn, twins, target, ps.USER)
             if changed:
@@ -466,7 +466,9 @@ class People:
                            *(owner for _, owner in found if owner is not None))
             change.payload.update(name=name, faces=named, left=[h.face_id for h in left],
                                   moved=[h.face_id for h in moved], twins=twins)
-            change.summary = (f"named {counted(len(named), 'face')} {quoted(name)}"
+            # the faces it changed: those the person had by hand already were counted too
+            # ("named 3 faces" of one new face, probe reprobe37b)
+            change.summary = (f"named {counted(changed_named, 'face')} {quoted(name)}"
                               + (f" (and {len(twins)} of other packs at the same places)"
                                  if twins else "")
                               + _held_summary("moved", moved) + _held_summary("left", left))

@@ -379,6 +379,11 @@ def test_a_person_not_named_as_shown_is_said_as_they_are(pf: Pgface) -> None:
             conn.execute("UPDATE people SET name = %s WHERE id = %s", [stored, ada])
         shown = people.get(ada).name
         assert shown == stored
+        # ... and reached by the name typed: naming faces "Ada" made a second person reading
+        # Ada beside it (probe reprobe37b)
+        typed = "Ada" if stored.endswith("Ada") else "zoë"
+        assert people.get(typed).id == ada
+        assert people.name_faces(faces[1], typed, move=True).person.id == ada
         assert people.rename(ada, "Ada King", expected_name=shown).name == "Ada King"
 
 

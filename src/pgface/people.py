@@ -1026,7 +1026,8 @@ class People:
         """The person a name reaches, (id, the name as stored): as given (a name stored by an
         older pgface, not NFC or with a format character in it: naming or enrolling with it
         made a second person whose name looked the same), then in the form a name is stored
-        in, then in other letter case ("padded name" made a second person beside "Padded
+        in, then in other letter case, then a name stored by an older pgface in another form
+        taken in today's ("padded name" made a second person beside "Padded
         Name", without a word: probe http19); PersonConflict naming them where several people
         have it so (kept from before). Other case as the database's lower() and Python's
         casefold both take it: "STRASSE" is not "Straße", nor a final sigma a sigma."""
@@ -1038,6 +1039,9 @@ class People:
             return found["id"], found["name"]
         alike = [(i, n) for i, n in ps.people_named_in_other_case(conn, form)
                  if n.casefold() == form.casefold()]
+        if not alike:  # a name stored in a form no longer made, in that form
+            alike = [(i, n) for i, n in ps.people_named_in_another_form(conn)
+                     if name_form(n).casefold() == form.casefold()]
         if len(alike) > 1:  # (kept from before): a third spelling made a third person
             raise PersonConflict(
                 f"{len(alike)} people are named {quoted(form)} in other letter case ("

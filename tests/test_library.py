@@ -183,6 +183,21 @@ def test_prune_reaches_the_folders_the_library_links_to(
     assert counts(database_url)[0] == photos - 1
 
 
+def _indexed_through_a_link_then_gone(pf: Pgface, database_url: str, source: Path,
+                                      folder: Path, link: Path, given: list[Path]
+                                      ) -> tuple[int, int]:
+    """SOURCE's photos moved to FOLDER, which LINK leads to, indexed (the paths GIVEN); then
+    the link and the folder deleted: the library's photos then, and how many FOLDER held."""
+    shutil.move(source, folder)
+    link.symlink_to(folder)
+    pf.index(given)
+    photos, _ = counts(database_url)
+    inside = len(list(folder.iterdir()))
+    link.unlink()
+    shutil.rmtree(folder)
+    return photos, inside
+
+
 def test_remove_of_a_link_that_is_gone_forgets_where_it_led(
         pf: Pgface, database_url: str, library_folder: Path, tmp_path: Path) -> None:
     """Probe living36: `home/trip -> real/trip` indexed through the link, then link and folder
@@ -190,13 +205,9 @@ def test_remove_of_a_link_that_is_gone_forgets_where_it_led(
     exit 0), where a link still there is followed; the link records say where it led."""
     trip = tmp_path / "real" / "trip"
     trip.parent.mkdir()
-    shutil.move(library_folder / "biden", trip)
-    (library_folder / "trip").symlink_to(trip)
-    pf.index([library_folder])
-    photos, _ = counts(database_url)
-    in_trip = len(list(trip.iterdir()))
-    (library_folder / "trip").unlink()
-    shutil.rmtree(trip)
+    photos, in_trip = _indexed_through_a_link_then_gone(
+        pf, database_url, library_folder / "biden", trip, library_folder / "trip",
+        [library_folder])
     removal = pf.remove([library_folder / "trip"])
     assert (removal.photos, removal.paths) == (in_trip, in_trip)
     assert counts(database_url)[0] == photos - in_trip
@@ -218,15 +229,11 @@ def test_remove_of_a_link_that_is_gone_forgets_where_it_led(
     # a folder given that held such a link, the link and the folder it led to both gone: their
     # photos are forgotten with the folder's (probe reprobe37: `remove albums` forgot nothing,
     # with no word, where `remove albums/kit` forgot them)
-    albums, kit = tmp_path / "albums", tmp_path / "real" / "kit"
+    albums = tmp_path / "albums"
     albums.mkdir()
-    shutil.move(library_folder / "kit_harington", kit)
-    (albums / "kit").symlink_to(kit)
-    pf.index([albums])
-    photos, _ = counts(database_url)
-    in_kit = len(list(kit.iterdir()))
-    (albums / "kit").unlink()
-    shutil.rmtree(kit)
+    photos, in_kit = _indexed_through_a_link_then_gone(
+        pf, database_url, library_folder / "kit_harington", tmp_path / "real" / "kit",
+        albums / "kit", [albums])
     removal = pf.remove([albums])
     assert (removal.photos, removal.paths) == (in_kit, in_kit)
     assert counts(database_url)[0] == photos - in_kit

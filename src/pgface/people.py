@@ -1026,11 +1026,11 @@ class People:
         """The person a name reaches, (id, the name as stored): as given (a name stored by an
         older pgface, not NFC or with a format character in it: naming or enrolling with it
         made a second person whose name looked the same), then in the form a name is stored
-        in, then in other letter case, then a name stored by an older pgface in another form
-        taken in today's ("padded name" made a second person beside "Padded
-        Name", without a word: probe http19); PersonConflict naming them where several people
-        have it so (kept from before). Other case as the database's lower() and Python's
-        casefold both take it: "STRASSE" is not "Straße", nor a final sigma a sigma."""
+        in, then in other letter case ("padded name" made a second person beside "Padded
+        Name", without a word: probe http19), then a name an older pgface stored in a form
+        no longer made ("ㅤAda"), taken in today's; PersonConflict naming them where several
+        people have it so (kept from before). Other case as the database's lower() and
+        Python's casefold both take it: "STRASSE" is not "Straße", nor a final sigma a sigma."""
         if not storable(name):  # a name PostgreSQL could not store names nobody
             return None
         form = name_form(name)

@@ -169,6 +169,12 @@ def test_remove_of_a_path_not_there_says_so_and_names_its_other_unicode_form(
     forgotten = runner.invoke(app, ["remove", str(decomposed)], env=env)
     assert forgotten.stdout.startswith("1 photo and their 1 face removed"), forgotten.stdout
     assert "note:" not in forgotten.stderr, forgotten.stderr
+    # deleted, the folder is forgotten by its name typed: what is stored under the other form
+    # is gone too, as a prune forgets it ("nothing was stored at it": probe reprobe37b)
+    assert runner.invoke(app, ["index", "--quiet", str(tmp_path)], env=env).exit_code == 0
+    shutil.rmtree(decomposed)
+    typed = runner.invoke(app, ["remove", str(tmp_path / "Zoë")], env=env)
+    assert typed.stdout.startswith("1 photo and their 1 face removed"), typed.output
 
 
 def test_index_reread_reads_the_files_an_unchanged_stamp_would_skip(

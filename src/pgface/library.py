@@ -557,6 +557,13 @@ class Pgface:
             # maybe indexed there directly, and its photos stay, said (probe reprobe36: they
             # left search, names and all, for a link deleted alone).
             gone_links = [] if gone_only else [t for t in targets if not os.path.lexists(t)]
+            # A path gone, named in the other Unicode form than a Mac stored it (`Zoë` typed,
+            # the folder decomposed, deleted): what is stored under that form is gone too, as
+            # a prune would forget it; it stayed, "nothing was stored at it" (probe
+            # reprobe37b). One there is another name on Linux, and stays (the CLI names it).
+            targets.extend(other for gone in gone_links
+                           for other in fs_paths.other_unicode_forms(gone).values()
+                           if other not in targets and not os.path.lexists(other))
             reached = store.linked_folders(conn, gone_links) if gone_links else []
             still_there = [folder for folder in reached if os.path.lexists(folder)]
             targets.extend(folder for folder in reached

@@ -74,6 +74,17 @@ def canonical(path: PathLike) -> Path:
     return Path(os.path.realpath(expand(path)))
 
 
+def other_unicode_forms(path: PathLike) -> dict[str, Path]:
+    """PATH's name in Unicode's other forms, by form ("NFC", "NFD"), where one differs: a Mac
+    names files decomposed (NFD), a keyboard types them composed, and on Linux those are two
+    names. Its bytes read as UTF-8, those that are not kept as they are."""
+    raw = os.fsencode(path)
+    text = raw.decode("utf-8", "surrogateescape")
+    forms = {form: unicodedata.normalize(form, text).encode("utf-8", "surrogateescape")
+             for form in ("NFC", "NFD")}
+    return {form: from_bytes(other) for form, other in forms.items() if other != raw}
+
+
 def link_place(path: PathLike) -> Path:
     """Where a folder given through links is recorded (linked_folders): a link as it stands,
     its folder's real path and its own name, however that folder was spelt; a folder under a

@@ -6,7 +6,6 @@ import logging
 import os
 import shlex
 import sys
-import unicodedata
 from dataclasses import asdict
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -332,16 +331,12 @@ def _say_not_there(paths: list[Path]) -> None:
     of a folder a Mac named decomposed (NFD) forgot nothing and said only "0 paths forgotten",
     exit 0 (probe i18n37), where `--exclude Zoë` matches it. Not forgotten in its place: on
     Linux they are two names, and a remove forgets names given to people."""
+    forms = {"NFD": "decomposed form (NFD, as a Mac names files)", "NFC": "composed form (NFC)"}
     for given in paths:
-        raw = os.fsencode(given)
-        if os.path.lexists(raw):
+        if os.path.lexists(given):
             continue
-        text = raw.decode("utf-8", "surrogateescape")
-        forms = {"decomposed form (NFD, as a Mac names files)": "NFD",
-                 "composed form (NFC)": "NFC"}
-        there = next((said for said, form in forms.items()
-                      if (other := unicodedata.normalize(form, text).encode(
-                          "utf-8", "surrogateescape")) != raw and os.path.lexists(other)), None)
+        there = next((forms[form] for form, other in fs_paths.other_unicode_forms(given).items()
+                      if os.path.lexists(other)), None)
         # the two look alike: the form is what tells them apart
         err.print(f"note: {readable(given)} is not there, and nothing was stored at it"
                   + (f"; the same name in Unicode's {there} is there: give its path as it is "

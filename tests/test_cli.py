@@ -175,6 +175,19 @@ def test_remove_of_a_path_not_there_says_so_and_names_its_other_unicode_form(
     shutil.rmtree(decomposed)
     typed = runner.invoke(app, ["remove", str(tmp_path / "Zoë")], env=env)
     assert typed.stdout.startswith("1 photo and their 1 face removed"), typed.output
+    # a folder whose name is not UTF-8 (Latin-1 "café"), given as pgface shows it while it is
+    # there: read by its escapes only once it is gone; said so (it said "nothing was stored
+    # at it": probe scripting37)
+    latin1 = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9"))
+    latin1.mkdir()
+    shutil.copyfile(next(p for p in sample_photos() if p.name == "yaoming.jpg"),
+                    latin1 / "yao.jpg")
+    assert runner.invoke(app, ["index", "--quiet", str(tmp_path)], env=env).exit_code == 0
+    shown = runner.invoke(app, ["remove", f"{tmp_path}/caf\\xe9"], env=env)
+    assert "is not there" not in shown.stderr and (
+        f"a folder that is there, which it reads so only once that folder is gone: give its "
+        f"own name (in bash, $'{tmp_path}/caf\\xe9')") in " ".join(shown.stderr.split()), \
+        shown.stderr
 
 
 def test_index_reread_reads_the_files_an_unchanged_stamp_would_skip(

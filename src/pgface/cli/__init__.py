@@ -337,6 +337,17 @@ def _say_not_there(paths: list[Path]) -> None:
             continue
         there = next((forms[form] for form, other in fs_paths.other_unicode_forms(given).items()
                       if os.path.lexists(other)), None)
+        # ... and a folder pgface shows with `\xNN` (bytes not UTF-8) given so, which is
+        # there: the escapes name it only where nothing is there at its bytes (a deleted
+        # folder's own name may be that text), and the note said nothing was stored under it
+        # (probe scripting37)
+        raw = fs_paths.shown_bytes(str(given))
+        if raw is not None and os.path.lexists(raw):
+            quoted = str(given).replace("'", "\\'")  # within bash's $'...'
+            err.print(f"note: {readable(given)} names, by the escapes pgface shows, a folder "
+                      f"that is there, which it reads so only once that folder is gone: give "
+                      f"its own name (in bash, $'{quoted}')", highlight=False, markup=False)
+            continue
         # the two look alike: the form is what tells them apart
         err.print(f"note: {readable(given)} is not there, and nothing was stored at it"
                   + (f"; the same name in Unicode's {there} is there: give its path as it is "

@@ -223,10 +223,13 @@ def test_a_role_that_may_not_create_uses_a_schema_made_for_it(
             # an application's own photo tables in public, which this role may not read: taken
             # for a library from before schemas, "may not move the pgface library" (probe
             # reprobe37b); the catalog says they lack the columns every pgface's had
+            # (one built on InsightFace, with columns of pgface's names: reprobe37c)
             admin.execute("CREATE TABLE public.schema_migrations (version bigint PRIMARY KEY, "
                           "name text, applied_at timestamptz)")
-            admin.execute("CREATE TABLE public.photos (id serial PRIMARY KEY, sha256 text)")
-            admin.execute("CREATE TABLE public.faces (id serial PRIMARY KEY, embedding vector(3))")
+            admin.execute("CREATE TABLE public.photos (id serial PRIMARY KEY, sha256 text, "
+                          "face_count int)")
+            admin.execute("CREATE TABLE public.faces (id serial PRIMARY KEY, embedding "
+                          "vector(512), landmarks real[], det_score real)")
             assert migrate(as_role) == [v for v, _, _ in migrations()]
             library = settings.model_copy(update={"database_url": as_role})
             with Pgface(library, analyzer=analyzer) as pf:

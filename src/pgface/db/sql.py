@@ -67,9 +67,10 @@ FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = %s
 # failed (probe pgserver36). The view a move leaves in its
 # place (MOVED_STUB) is no library. pg_attribute, as information_schema.columns shows only the
 # columns this role may read. Nor is a photo application's own photos(sha256) and
-# faces(embedding) beside its schema_migrations (probe reprobe37): the columns every pgface
-# had (photos.face_count, faces.landmarks and det_score) are asked for too, which the catalog
-# shows a role that may not read the tables (reprobe37b: an application's, not granted), and
+# faces(embedding) beside its schema_migrations (probe reprobe37): every column the first
+# pgface's photos and faces had, and its integer version, are asked for too, which the catalog
+# shows a role that may not read the tables (reprobe37b, reprobe37c: an application's, not
+# granted, with sha256, face_count, embedding, landmarks and det_score of its own), and
 # where this role may read that table, PUBLIC_FIRST_MIGRATION says whether it holds pgface's
 # first migration (connection.public_library); the second column says whether it may.
 _PUBLIC_LIBRARY = """
@@ -77,10 +78,14 @@ EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = to_regclass('public.schema_migrat
           AND c.relkind IN ('r', 'p')
           AND (SELECT count(*) = 3 FROM pg_attribute a WHERE a.attrelid = c.oid
                AND NOT a.attisdropped AND a.attname IN ('version', 'name', 'applied_at')))
-AND (SELECT count(*) = 2 FROM pg_attribute a WHERE a.attrelid = to_regclass('public.photos')
-     AND a.attname IN ('sha256', 'face_count') AND NOT a.attisdropped)
-AND (SELECT count(*) = 3 FROM pg_attribute a WHERE a.attrelid = to_regclass('public.faces')
-     AND a.attname IN ('embedding', 'landmarks', 'det_score') AND NOT a.attisdropped)
+AND (SELECT count(*) = 7 FROM pg_attribute a WHERE a.attrelid = to_regclass('public.photos')
+     AND a.attname IN ('sha256', 'path', 'size_bytes', 'width', 'height', 'indexed_at',
+                       'face_count') AND NOT a.attisdropped)
+AND (SELECT count(*) = 7 FROM pg_attribute a WHERE a.attrelid = to_regclass('public.faces')
+     AND a.attname IN ('photo_id', 'model', 'embedding', 'bbox', 'landmarks', 'det_score',
+                       'crop') AND NOT a.attisdropped)
+AND (SELECT format_type(a.atttypid, a.atttypmod) = 'integer' FROM pg_attribute a
+     WHERE a.attrelid = to_regclass('public.schema_migrations') AND a.attname = 'version')
 """
 _READ_PUBLIC_MIGRATIONS = """
 CASE WHEN found THEN has_table_privilege('public.schema_migrations', 'SELECT') ELSE false END

@@ -2776,6 +2776,31 @@ def test_names_that_look_the_same_are_one_person(pf: Pgface) -> None:
         assert pf.people.name_faces(faces[2], shown, move=True).person.name == shown
 
 
+def test_a_name_an_older_pgface_stored_otherwise_is_reached_as_it_reads(pf: Pgface) -> None:
+    """Probe reprobe37c: an older pgface's decomposed "José" beside today's "josé": "José"
+    typed reached "josé" (other letter case came first); "Ada" and a narrow no-break space
+    "Lovelace" was not reached (the look-up's filter missed that space), and a second person
+    reading "Ada Lovelace" was made; two stored so that read alike were said to differ "in
+    other letter case"."""
+    group = next(p for p in sample_photos() if p.name == "t1.jpg")
+    pf.index(group)
+    faces = [f.face_id for f in stored_faces(pf, [group])[str(group.resolve())]]
+    people = [pf.people.name_faces(face, name).person.id
+              for face, name in zip(faces, ("P1", "josé", "P3", "P4", "P5"), strict=False)]
+    with pf.pool.connection() as conn:
+        for person, stored in zip(people[::2], (unicodedata.normalize("NFD", "José"),
+                                                "Ada\u202fLovelace", "\u3164Bo"), strict=True):
+            conn.execute("UPDATE people SET name = %s WHERE id = %s", [stored, person])
+        conn.execute("UPDATE people SET name = %s WHERE id = %s", ["Bo\u200b", people[3]])
+    assert pf.people.get("José").id == people[0]
+    assert pf.people.get("josé").id == people[1]
+    assert pf.people.name_faces(faces[5], "Ada Lovelace").person.id == people[2]
+    with pytest.raises(PersonConflict, match=r"^2 people are named 'Bo' as it reads .*: give "
+                                             r"one's id$") as alike:
+        pf.people.get("Bo")
+    assert [a["person_id"] for a in alike.value.details["alike"]] == [people[3], people[4]]
+
+
 def test_a_joiner_inside_any_emoji_sequence_stays_in_a_name(pf: Pgface) -> None:
     """Probe i18n39: the ZWJ of 🐈‍⬛ and 🐦‍⬛ (U+2B1B, black large square) was dropped, the
     name stored as a cat and a square, while 🏴‍☠️ kept its own: an emoji was taken to be

@@ -1037,16 +1037,24 @@ class People:
         found = ps.person_by_name(conn, name) or ps.person_by_name(conn, form)
         if found:
             return found["id"], found["name"]
-        alike = [(i, n) for i, n in ps.people_named_in_other_case(conn, form)
-                 if n.casefold() == form.casefold()]
-        if not alike:  # a name stored in a form no longer made, in that form
-            alike = [(i, n) for i, n in ps.people_named_in_another_form(conn)
-                     if name_form(n).casefold() == form.casefold()]
+        # a name stored in a form no longer made, in that form: before other letter case, as
+        # the name stored so is this one as it reads ("José" reached a "josé" of today's
+        # beside an older pgface's decomposed "José": probe reprobe37c)
+        older = ps.people_named_in_another_form(conn)
+        alike = [(i, n) for i, n in older if name_form(n) == form]
+        how, give = ("as it reads (stored by an older pgface with characters that show "
+                     "nothing or in another Unicode form)", "give one's id")
+        if not alike:
+            how, give = "in other letter case", "give one's name as it is written, or its id"
+            alike = [(i, n) for i, n in ps.people_named_in_other_case(conn, form)
+                     if n.casefold() == form.casefold()]
+            alike += [(i, n) for i, n in older if name_form(n).casefold() == form.casefold()
+                      and (i, n) not in alike]
         if len(alike) > 1:  # (kept from before): a third spelling made a third person
             raise PersonConflict(
-                f"{len(alike)} people are named {quoted(form)} in other letter case ("
+                f"{len(alike)} people are named {quoted(form)} {how} ("
                 + ", ".join(f"{quoted(n)} (id {i})" for i, n in alike)
-                + "): give one's name as it is written, or its id",
+                + f"): {give}",
                 {"alike": [{"person_id": i, "name": n} for i, n in alike]})
         return alike[0] if alike else None
 

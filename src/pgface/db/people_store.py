@@ -53,9 +53,9 @@ PEOPLE_NAMED_IN_OTHER_CASE = (
 PEOPLE_NAMED_IN_ANOTHER_FORM = r"""
 SELECT id, name FROM people WHERE name IS NOT NULL AND (name IS NOT NFC NORMALIZED
     OR name ~ '[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f]'
-    OR name ~ '[\u2028-\u202e\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0]'
+    OR name ~ '[\u2028-\u202f\u205f-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0]'
     OR name ~ '[\U000e0000-\U000e01ef]'
-    OR name ~ '^\s|\s$|\s\s|[\t\n\r\u00a0\u2000-\u200a\u3000]')
+    OR name ~ '^\s|\s$|\s\s|[\t\n\r\u0085\u00a0\u1680\u2000-\u200a\u3000]')
 ORDER BY id
 """
 # `name_has`: only named people whose name holds that text, in any case: both folded as a

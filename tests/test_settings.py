@@ -224,6 +224,12 @@ def test_a_data_or_models_folder_whose_name_is_not_utf8_is_refused_by_name(
     # a line break: initdb refuses it, its error cut at the newline (probe reprobe37b)
     with pytest.raises(InvalidSettings, match=r"holds a line break, which PostgreSQL's initdb"):
         Settings(data_dir=tmp_path / "n\nl")
+    # nor what pg_ctl's shell line cannot hold: the server never started, "Examine the log
+    # output" of a log never written (probe reprobe37c); a models folder may hold them
+    for name in ('q"x', "d$x", "b`x`"):
+        with pytest.raises(InvalidSettings, match=r"which PostgreSQL's pg_ctl cannot pass on"):
+            Settings(data_dir=tmp_path / name)
+    assert Settings(models_dir=tmp_path / "d$x").models_dir == tmp_path / "d$x"
 
 
 def test_a_keyword_setting_refused_is_named_as_the_keyword(

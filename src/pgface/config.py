@@ -113,22 +113,30 @@ def _given(value: object) -> str:
     return repr(value)
 
 
-def not_text_path(folder: Path) -> str | None:
+def not_text_path(folder: Path, server: bool = False) -> str | None:
     """Why the data or models folder cannot be FOLDER: its name holds bytes that are not
     UTF-8 (a Latin-1 home folder), which PostgreSQL's connection and the model runtimes
     (ONNX Runtime, OpenVINO) take as text only: every command was "unexpected
-    UnicodeDecodeError (a bug)" (probe i18n37); or a line break. None where it can."""
+    UnicodeDecodeError (a bug)" (probe i18n37); and SERVER: the embedded server's, a line
+    break, which initdb refuses, or what pg_ctl's shell line cannot hold. None where it can."""
     try:
         os.fsencode(folder).decode("utf-8")
     except UnicodeDecodeError:
         return (f"{shown_name(str(folder))}: its name holds bytes that are not UTF-8, which "
                 f"PostgreSQL's connection and the model runtimes cannot take: choose a folder "
                 f"whose path is UTF-8")
-    if any(c in str(folder) for c in "\n\r"):
+    if server and any(c in str(folder) for c in "\n\r"):
         # initdb refuses it, and its error was cut at the newline (probe reprobe37b)
         shown = str(folder).replace("\n", "\\n").replace("\r", "\\r")
         return (f"{shown}: its path holds a line break, which PostgreSQL's "
                 f"initdb refuses: choose a folder whose path has none")
+    if server and (special := sorted(set(str(folder)) & set('"$`'))):
+        # pg_ctl starts the server through a shell line that puts the path in double quotes:
+        # the library was made and its server never started, "did not start: Examine the log
+        # output" of a log that was never written (probe reprobe37c)
+        return (f"{folder}: its path holds {' '.join(special)}, which PostgreSQL's pg_ctl "
+                f"cannot pass on (it starts the server through a shell): choose a folder "
+                f"whose path has none of \" $ `")
     return None
 
 
@@ -501,8 +509,8 @@ class Settings(BaseSettings):
 
     @field_validator("data_dir", "models_dir")
     @classmethod
-    def _text_folder(cls, folder: Path | None) -> Path | None:
-        if folder is not None and (why := not_text_path(folder)):
+    def _text_folder(cls, folder: Path | None, info: ValidationInfo) -> Path | None:
+        if folder is not None and (why := not_text_path(folder, info.field_name == "data_dir")):
             raise ValueError(why)
         return folder
 
@@ -581,7 +589,7 @@ class Settings(BaseSettings):
         from pgface.db.server import default_data_dir
 
         folder = default_data_dir()
-        if why := not_text_path(folder):  # (a folder set is checked when set)
+        if why := not_text_path(folder, server=True):  # (a folder set is checked when set)
             raise InvalidSettings(f"the default data folder {why}: set PGFACE_DATA_DIR to one")
         return folder
 

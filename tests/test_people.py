@@ -2795,6 +2795,9 @@ def test_a_name_an_older_pgface_stored_otherwise_is_reached_as_it_reads(pf: Pgfa
     assert pf.people.get("José").id == people[0]
     assert pf.people.get("josé").id == people[1]
     assert pf.people.name_faces(faces[5], "Ada Lovelace").person.id == people[2]
+    # found by the text they hold too, as they read ("José" found no decomposed "José")
+    assert [p.id for p in pf.people.list(name_has="josé")] == [people[0], people[1]]
+    assert [p.id for p in pf.people.page(name_has="ada love")[0]] == [people[2]]
     with pytest.raises(PersonConflict, match=r"^2 people are named 'Bo' as it reads .*: give "
                                              r"one's id$") as alike:
         pf.people.get("Bo")

@@ -63,9 +63,12 @@ ORDER BY id
 # final sigma typed in capitals, and "STRASSE" for "Straße", probe reprobe28); lower() follows
 # the database's locale (the embedded server's builtin C.UTF-8 and any UTF-8 one lower every
 # script, a libc "C" locale ASCII alone). NULL: no such filter. Unnamed people have no name.
+# name_has_ids: the people whose names, stored by an older pgface in another form, hold it as
+# they read (people._older_forms_holding).
 NAME_HAS = f"""(%(name_has)s::text IS NULL
               OR strpos({FOLDED_NAME.format('p.name')},
-                        {FOLDED_NAME.format('%(name_has)s::text')}) > 0)"""
+                        {FOLDED_NAME.format('%(name_has)s::text')}) > 0
+              OR p.id = ANY(%(name_has_ids)s::bigint[]))"""
 # The faces a person is shown with: the active pack's, and in a photo the active pack has not
 # analysed yet, those of the photo's first pack by name (migration 0025, pgface_first_pack,
 # which the counts' triggers use). A photo two packs analysed holds each face twice, once per
@@ -484,10 +487,11 @@ def people_named_in_other_case(conn: psycopg.Connection, name: str) -> list[tupl
 
 
 def list_people(conn: psycopg.Connection, unnamed: bool, model: str, hidden: bool = False,
-                name_has: str | None = None) -> list[dict]:
+                name_has: str | None = None, name_has_ids: Sequence[int] = ()) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(LIST_PEOPLE, {"unnamed": unnamed, "hidden": hidden,
-                                         "model": model, "name_has": name_has}).fetchall()
+                                         "model": model, "name_has": name_has,
+                                         "name_has_ids": list(name_has_ids)}).fetchall()
 
 
 FORGET_FACE_COUNTS = "DELETE FROM person_face_counts WHERE person_id = %s"
@@ -533,18 +537,19 @@ def add_up_face_counts(conn: psycopg.Connection, at_least: int) -> bool:
 
 def people_page(conn: psycopg.Connection, named: bool | None, hidden: bool, limit: int,
                 offset: int, model: str, after: tuple[str | None, int, int] | None = None,
-                name_has: str | None = None) -> tuple[list[dict], int]:
+                name_has: str | None = None, name_has_ids: Sequence[int] = ()
+                ) -> tuple[list[dict], int]:
     """One page of people in the people page's order, and how many the filter holds.
     `after`: (name, faces, id) of the last person of the previous page as it was listed;
     `name_has`: only named people whose name holds this text, in any case."""
     with conn.cursor(row_factory=dict_row) as cur:
         return page_rows(cur.execute(PEOPLE_PAGE, page_parameters(
-            named, hidden, limit, offset, model, after, name_has)).fetchall())
+            named, hidden, limit, offset, model, after, name_has, name_has_ids)).fetchall())
 
 
 def page_parameters(named: bool | None, hidden: bool, limit: int, offset: int, model: str,
                     after: tuple[str | None, int, int] | None,
-                    name_has: str | None = None) -> dict:
+                    name_has: str | None = None, name_has_ids: Sequence[int] = ()) -> dict:
     """PEOPLE_PAGE's parameters (bench/people_page.py's baselines take them too)."""
     name, faces, person_id = after if after is not None else (None, None, None)
     # Where unnamed people's order resumes, as the index's key (-faces, id): after the place
@@ -555,7 +560,8 @@ def page_parameters(named: bool | None, hidden: bool, limit: int, offset: int, m
     return {"named": named, "hidden": hidden, "after_unnamed": name is None,
             "after_faces": faces, "after_name": name or "", "after_id": person_id,
             "unnamed_from_faces": unnamed_from[0], "unnamed_from_id": unnamed_from[1],
-            "limit": limit, "offset": offset, "model": model, "name_has": name_has}
+            "limit": limit, "offset": offset, "model": model, "name_has": name_has,
+            "name_has_ids": list(name_has_ids)}
 
 
 def page_rows(rows: list[dict]) -> tuple[list[dict], int]:

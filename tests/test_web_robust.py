@@ -1943,14 +1943,19 @@ def test_a_persons_page_shows_every_face_when_one_is_split_off_elsewhere_meanwhi
         expect(tiles).to_have_count(60)
         http.post(f"/api/people/{big['id']}/split", json={"face_ids": copies[:1]}
                   ).raise_for_status()  # another client
-        # More faces, unless the page's own loader already asked (a click scrolls the button
-        # into view, where the loader asks too and hides it: the click then waited for good)
-        page.eval_on_selector("#faces-more-button", "(button) => button.hidden || button.click()")
+        more_faces(page)
         expect(page.locator("#faces-shown")).to_have_text("All 69 faces.")
         shown = {int(i) for i in page.eval_on_selector_all(
             "#person-faces .face-tile", "ts => ts.map((t) => t.dataset.faceId)")}
         assert set(copies[1:]) <= shown, sorted(set(copies[1:]) - shown)
         assert not errors, errors
+
+
+def more_faces(page: Any) -> None:
+    """A person page's More faces, unless the page's own loader already asked: a click
+    scrolls the button into view, where the loader asks too and hides it once all are
+    loaded, and the click then waited for good (a full run under load failed so)."""
+    page.eval_on_selector("#faces-more-button", "(button) => button.hidden || button.click()")
 
 
 def answer_held(page, held: list, done: str, seconds: float = 40) -> int:  # noqa: ANN001
@@ -2259,7 +2264,7 @@ def test_faces_taken_from_far_down_a_persons_page_leave_it_where_it_was(
         page.goto(f"{url}/#/people/{crowd['id']}")
         tiles = page.locator("#person-faces .face-tile")
         expect(tiles).to_have_count(60)
-        page.get_by_role("button", name="More faces").click()
+        more_faces(page)
         expect(tiles).to_have_count(70)
         seen_first = """() => { const t = [...document.querySelectorAll(
             '#person-faces .face-tile')].find((t) => t.getBoundingClientRect().top >= 0);

@@ -47,7 +47,8 @@ PEOPLE_NAMED_IN_OTHER_CASE = (
     f"{FOLDED_NAME.format('%s')} ORDER BY id")
 # The people whose names are not in the form names are stored in today (an older pgface's:
 # not NFC, a format character, a Hangul filler, a mark that shows nothing, spaces not
-# collapsed): few, looked through in Python (names.name_form) when a name reaches nobody else.
+# collapsed): few, looked through in Python (names.name_form) when a name reaches nobody else,
+# through an index of them alone whose predicate is this WHERE, word for word (migration 0038).
 # "ㅤAda" stored so was not reached by "Ada", and naming faces "Ada" made a second person
 # reading Ada (probe reprobe37b).
 PEOPLE_NAMED_IN_ANOTHER_FORM = r"""

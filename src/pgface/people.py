@@ -1093,14 +1093,7 @@ def _as_shown(now: str | None, shown: str | None) -> bool:
     reprobe37b)."""
     if now is None or shown is None:
         return now is shown
-    return _shown_form(now) == _shown_form(shown)
-
-
-def _shown_form(name: str) -> str:
-    """A name as a caller showed it, in the form names are stored in (name_form), "" kept:
-    "José" shown as macOS writes it (NFD) was refused as "named 'José', not 'José'" by a
-    rename or erase that named it so (probe i18n37), where naming and finding take it."""
-    return name_form(name) if name else name
+    return name_form(now) == name_form(shown)
 
 
 def _not_as_shown(conn: psycopg.Connection, person_id: int, shown: str | None,

@@ -10,13 +10,14 @@ const KEY_NAME = ((path) => (path === "/" ? "pgface.key" : `pgface.key:${path}`)
 // searches: bumped by each search; only the latest one's answer is shown (the same photo is
 // searched again with another threshold, so the photo cannot tell them apart)
 // file: the photo whose results are shown; asked: the last photo searched (a failed search
-// leaves the results of `file`, which another number of matches asks for again)
+// leaves the results of `file`, which another number of matches asks for again); keyWanted:
+// the photo whose search was refused for want of a key, searched again once one is given
 // cards, headings: the matches shown and their faces' headings, drawn again when who holds
 // the faces changes (holders: the people's changes as of their names shown, historyMark)
 // statsMark: the people's changes the header's counts are as of (historyMark, null: not
 // known), statsLoads and statsLoading: the header's loads (loadStats), counted, and the last
-const state = { key: localStorage.getItem(KEY_NAME) || "", images: new Map(), file: null,
-  asked: null, searches: 0, cards: [], headings: [], holders: null, refreshes: 0,
+const state = { key: pastedKey(localStorage.getItem(KEY_NAME) || ""), images: new Map(), file: null,
+  asked: null, keyWanted: null, searches: 0, cards: [], headings: [], holders: null, refreshes: 0,
   statsMark: null, statsLoads: 0, statsLoading: Promise.resolve() };
 
 // Elements are built with textContent only: names and paths come from users.
@@ -122,8 +123,34 @@ function focusHeading(view) {
   if (heading && !heading.closest(".view").hidden) heading.focus();
 }
 
+// A key as pasted, less what no key holds and a paste brings along: spaces, line breaks and
+// invisible characters (a zero-width space from a chat message). A function, not a constant:
+// `state` takes the key kept by an earlier page through it.
+function pastedKey(text) {
+  return text.replace(/[\s\p{Cf}]/gu, "");
+}
+
+// Why KEY cannot be sent, or null: a header takes printable ASCII only, and the browser's
+// refusal of any other ("Failed to execute 'set' on 'Headers'", an en dash for the "_") was
+// all the page said, on every view and after every reload (probe web38).
+function keyProblem(key) {
+  const wrong = [...key].find((character) => !/^[\x21-\x7e]$/.test(character));
+  if (wrong === undefined) return null;
+  const code = wrong.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+  return `the API key holds "${wrong}" (U+${code}), which no key has: paste it again as ` +
+    "pgface keys create printed it";
+}
+
 async function api(path, options = {}) {
   const headers = new Headers(options.headers || {});
+  const wrongKey = state.key ? keyProblem(state.key) : null;
+  if (wrongKey) {
+    $("#key-form").hidden = false;
+    const error = new Error(wrongKey);
+    error.status = 401;
+    error.details = {};
+    throw error;
+  }
   if (state.key) headers.set("Authorization", `Bearer ${state.key}`);
   if (options.json !== undefined) {
     headers.set("Content-Type", "application/json");
@@ -419,6 +446,7 @@ async function search(file) {
     if (asked !== state.searches) return;
     endSearching();
     announce("");  // the failure is said by the message (an alert)
+    if (error.status === 401) state.keyWanted = file;
     showMessage(`Search failed: ${aboutFile(file.name, error)}`);
   }
 }
@@ -1052,13 +1080,25 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("hashchange", route);
   $("#key-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    state.key = $("#key").value.trim();
+    const key = pastedKey($("#key").value);
+    const wrong = keyProblem(key);
+    if (wrong) {
+      showMessage(wrong);  // neither kept nor sent: the key given before stays
+      return;
+    }
+    state.key = key;
+    $("#key").value = key;
     localStorage.setItem(KEY_NAME, state.key);
     state.images.clear();
     showMessage("");
     start();
-    if (state.asked) search(state.asked);  // the search that asked for the key
-    else route();  // the view that asked for it, loaded again (a list stops asking on a 401)
+    // The view shown, loaded again (a list stops asking on a 401); on the search view, the
+    // search that asked for the key. Any photo searched before was searched again on any view:
+    // the people page asked for stayed empty, under that photo's old error (probe web38).
+    const wanted = state.keyWanted;
+    state.keyWanted = null;
+    if (wanted && !$("#view-search").hidden) search(wanted);
+    else route();
   });
   $("#photo-close").addEventListener("click", () => $("#photo-dialog").close());
   // Another number of matches or threshold asks again for the photo shown (its results

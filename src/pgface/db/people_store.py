@@ -48,15 +48,19 @@ PEOPLE_NAMED_IN_OTHER_CASE = (
 # The people whose names are not in the form names are stored in today (an older pgface's:
 # not NFC, a format character, a Hangul filler, a mark that shows nothing, spaces not
 # collapsed): few, looked through in Python (names.name_form) when a name reaches nobody else,
-# through an index of them alone whose predicate is this WHERE, word for word (migration 0038).
+# through an index of them alone whose predicate is this WHERE, word for word (migration 0039;
+# 0038's missed some format characters, U+FFF9 and others, and the spaces Python's split()
+# takes that PostgreSQL's \s does not: probe reprobe38).
 # "ㅤAda" stored so was not reached by "Ada", and naming faces "Ada" made a second person
 # reading Ada (probe reprobe37b).
 PEOPLE_NAMED_IN_ANOTHER_FORM = r"""
 SELECT id, name FROM people WHERE name IS NOT NULL AND (name IS NOT NFC NORMALIZED
-    OR name ~ '[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f]'
-    OR name ~ '[\u2028-\u202f\u205f-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0]'
+    OR name ~ '[\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160]'
+    OR name ~ '[\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202f\u205f-\u206f\u2800]'
+    OR name ~ '[\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd]'
+    OR name ~ '[\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a]'
     OR name ~ '[\U000e0000-\U000e01ef]'
-    OR name ~ '^\s|\s$|\s\s|[\t\n\r\u0085\u00a0\u1680\u2000-\u200a\u3000]')
+    OR name ~ '^\s|\s$|\s\s|[\t-\r\u001c-\u001f\u0085\u00a0\u1680\u2000-\u200a\u3000]')
 ORDER BY id
 """
 # `name_has`: only named people whose name holds that text, in any case: both folded as a

@@ -383,6 +383,13 @@ def test_compare_and_search_decide_on_the_same_cosine_and_show_it(pf: Pgface) ->
     above = pf.compare(query, photo, threshold=step)
     assert (above.similarity, above.same_person) == (down, False)
     assert found(step) == []
+    # a face against itself is 1 in both, and the same person at a threshold of 1: compare's
+    # float32 dot product gave 0.99999994, "different people" (probe numbers38)
+    pf.index(query)
+    itself = pf.compare(query, query, threshold=1.0)
+    assert (itself.similarity, itself.same_person) == (1.0, True)
+    assert [m.similarity for f in pf.search(query, threshold=1.0).faces for m in f.matches
+            ] == [1.0]
 
 
 def test_matches_at_the_same_similarity_come_in_face_id_order_whatever_the_top(

@@ -113,6 +113,69 @@ def test_without_pytorch_the_torch_backends_fall_back_to_onnx_runtime(
     assert lines[1].endswith(f"running on {CPU}")
 
 
+def _with_nodes_before_its_input(model: Path, target: Path, ops: list[tuple[str, float]]
+                                 ) -> Path:
+    """MODEL with ops (operator, constant) applied to its input first, as the MXNet-made
+    ArcFace graphs take the mean and scale off their input (_minusscalar0, _mulscalar0)."""
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed")
+    graph_model = onnx.load(str(model))
+    graph = graph_model.graph
+    given = graph.input[0].name
+    taken = given
+    nodes = []
+    for i, (op, value) in enumerate(ops):
+        graph.initializer.append(onnx.numpy_helper.from_array(
+            np.array([value], np.float32), f"_constant{i}"))
+        inputs = [taken] if op == "Identity" else [taken, f"_constant{i}"]
+        nodes.append(onnx.helper.make_node(op, inputs, [f"_step{i}"], name=f"_step{i}"))
+        taken = f"_step{i}"
+    for node in graph.node:
+        node.input[:] = [taken if name == given else name for name in node.input]
+    for node in reversed(nodes):
+        graph.node.insert(0, node)
+    onnx.save(graph_model, str(target))
+    return target
+
+
+def test_a_recognizer_that_takes_its_own_mean_off_runs_on_torch(models_dir: Path,
+                                                                tmp_path: Path) -> None:
+    """Probe packs38: Sub and Mul were listed as weighted operators but not run: a recognizer
+    converted from MXNet (its input's mean and scale taken off by its first nodes) was refused
+    by the torch backend. Here those nodes undo each other, so the embeddings are the pack's."""
+    require_torch()
+    recognizer = resolve_pack("buffalo_sc", models_dir).recognizer
+    steps = [("Sub", 0.5), ("Mul", 4.0), ("Div", 4.0), ("Add", 0.5)]
+    model = _with_nodes_before_its_input(recognizer, tmp_path / "w600k_mx.onnx", steps)
+    faces = np.random.default_rng(5).normal(size=(3, 3, 112, 112)).astype(np.float32)
+    reference = create_session(recognizer, [CPU], threads=1)
+    converted = create_session(model, ["TorchCPU"], threads=1)
+    assert converted.get_providers()[0].startswith("TorchCPU")
+    name = reference.get_inputs()[0].name
+    ours = converted.run(None, {converted.get_inputs()[0].name: faces})[0]
+    theirs = reference.run(None, {name: faces})[0]
+    cosines = (ours * theirs).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(theirs, axis=1)
+    assert cosines.min() > 0.9999, cosines
+
+
+def test_a_model_the_torch_backend_cannot_run_goes_to_the_next_backend(
+        models_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Probe packs38: an operator the torch graph does not run (a ValueError naming it) failed
+    the pack outright where PGFACE_PROVIDERS listed a backend after the torch one, as the
+    default list does on a GPU machine. The next backend runs it, a warning saying why."""
+    require_torch()
+    recognizer = resolve_pack("buffalo_sc", models_dir).recognizer
+    model = _with_nodes_before_its_input(recognizer, tmp_path / "w600k_id.onnx",
+                                         [("Identity", 0.0)])
+    caplog.set_level(logging.INFO, logger="pgface.models.torch_backend")
+    session = create_session(model, ["TorchCPU", CPU], threads=1)
+    assert session.get_providers()[0] == CPU
+    [line] = [r for r in caplog.records if r.name == "pgface.models.torch_backend"]
+    assert line.levelno == logging.WARNING
+    assert line.getMessage() == (
+        "TorchCPU is not used: w600k_id.onnx did not load: _step0: ONNX operator Identity is "
+        f"not supported by pgface's torch backend; running on {CPU}")
+
+
 def test_backend_names_and_precisions() -> None:
     assert torch_backend.parse_backend("TorchCUDA") == ("cuda", "fp16")
     assert torch_backend.parse_backend("TorchCUDA:fp32") == ("cuda", "fp32")

@@ -144,16 +144,21 @@ def create_session(model: Path, providers: Sequence[str], threads: int = 0,
         backend = remaining[0]
         if torch_backend.is_torch_backend(backend):
             reason = torch_backend.unusable_reason(backend)
+            failed = False  # usable here, and this model did not load on it: said as a warning
             if reason is None:
                 try:
                     session: Any = torch_backend.TorchSession(model, backend, threads)
-                except (RuntimeError, OSError) as exc:  # a driver too old, memory taken
+                except (RuntimeError, OSError, ValueError) as exc:
+                    # a driver too old, memory taken; an operator the torch graph does not
+                    # run (a ValueError naming it), which the next backend may: such a pack
+                    # was refused outright (probe packs38)
                     reason = f"{model.name} did not load: {exc}"
+                    failed = True
                 else:
                     log.info("%s on %s", model.name, session.get_providers()[0])
                     return session
             remaining = remaining[1:] or [CPU]
-            torch_backend.report_unusable(backend, reason, remaining[0])
+            torch_backend.report_unusable(backend, reason, remaining[0], loud=failed)
             continue
         if backend == OPENVINO:
             kind = OpenVINOPixelSession if pixel_input else OpenVINOSession

@@ -21,7 +21,7 @@ from onnx import numpy_helper
 # ONNX TensorProto data types that Cast may ask for.
 _CAST_TYPES = {1: "float", 6: torch.int32, 7: torch.int64, 9: torch.bool}
 # Operators whose float initializers are weights: they follow the module to its device and dtype.
-_WEIGHTED = {"Conv", "Gemm", "PRelu", "BatchNormalization", "Add", "Mul", "Sub"}
+_WEIGHTED = {"Conv", "Gemm", "PRelu", "BatchNormalization", "Add", "Mul", "Sub", "Div"}
 
 
 class OnnxGraphModule(torch.nn.Module):
@@ -110,6 +110,14 @@ def _operator(op: str, attrs: dict[str, Any], node: str) -> Callable[..., Any]:
         return lambda _, x, slope: F.prelu(x, slope)
     if op == "Add":
         return lambda _, a, b: a + b
+    # the mean and scale an MXNet-made ArcFace graph takes off its input itself
+    # (_minusscalar0, _mulscalar0: glintr100's and other converted recognizers')
+    if op == "Sub":
+        return lambda _, a, b: a - b
+    if op == "Mul":
+        return lambda _, a, b: a * b
+    if op == "Div":
+        return lambda _, a, b: a / b
     if op == "Flatten":
         axis = attrs.get("axis", 1)
         return lambda _, x: x.flatten(axis)

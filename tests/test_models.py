@@ -123,7 +123,10 @@ def test_a_pack_folder_is_used_as_it_is_and_a_missing_pack_says_where(tmp_path: 
     shutil.copy(source / "scrfd_500m_bnkps.onnx", folder / "det_500m.onnx")
     with pytest.raises(ModelPackError, match="holds no ArcFace recognizer"):
         resolve_pack(str(folder), tmp_path)
-    shutil.copy(source / "w600k_mbf.onnx", folder / "w600k_mbf.onnx")
+    shutil.copy(source / "w600k_mbf.onnx", folder / "W600K_MBF.ONNX")
+    # named in capitals, as the prefixes are found (it held "no ArcFace recognizer")
+    assert resolve_pack(str(folder), tmp_path).recognizer.name == "W600K_MBF.ONNX"
+    (folder / "W600K_MBF.ONNX").rename(folder / "w600k_mbf.onnx")
     assert resolve_pack(str(folder), tmp_path).name == "my_pack"
     with pytest.raises(ModelPackError) as info:
         resolve_pack("buffalo_l", tmp_path)
@@ -172,13 +175,27 @@ def test_a_pack_name_is_a_name_before_a_folder_here_and_its_files_are_not_guesse
         resolve_pack(str(folder), models_dir)
 
 
-def test_cpu_is_always_a_provider_and_cuda_only_when_offered() -> None:
-    chosen = available_providers(["CUDAExecutionProvider", "CPUExecutionProvider"])
+def test_cpu_is_always_a_provider_and_cuda_only_when_offered(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pgface.models import torch_backend
+
+    monkeypatch.setattr(torch_backend, "_reported", set())  # said once per process
+    caplog.set_level(logging.INFO, logger="pgface.models.torch_backend")
+    chosen = available_providers(["CUDAExecutionProvider", "CPUExecutionProvider"],
+                                 explicit=True)
     assert chosen[-1] == "CPUExecutionProvider"
     import onnxruntime
 
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
         assert chosen == ["CPUExecutionProvider"]
+        # said, as a torch backend left out is: it ran on the CPU without a word (probe
+        # packs38)
+        [line] = caplog.records
+        assert line.levelno == logging.WARNING
+        assert line.getMessage() == (
+            "CUDAExecutionProvider is not used: this onnxruntime does not offer it (it offers "
+            f"{', '.join(onnxruntime.get_available_providers())}); running on "
+            f"CPUExecutionProvider")
 
 
 def test_every_face_of_a_group_photo_with_landmarks_and_unit_embeddings(

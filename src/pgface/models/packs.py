@@ -181,7 +181,9 @@ def resolve_pack(name_or_path: str, models_dir: Path) -> ModelPack:
             f"such as det_10g.onnx and an ArcFace recognizer such as w600k_r50.onnx) in "
             f"{folder}, or set PGFACE_MODEL_PACK to a folder that holds them{here}"
         )
-    files = sorted(p for p in folder.glob("*.onnx"))
+    # .ONNX too: the prefixes are matched in any case, and a pack of DET_10G.ONNX and
+    # W600K_R50.ONNX was said to hold neither (probe packs38)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".onnx")
     detector = _pick(files, _DETECTOR_PREFIXES, "an SCRFD detector", folder)
     recognizer = _pick(files, _RECOGNIZER_PREFIXES, "an ArcFace recognizer", folder)
     missing = [what for what, found in ((f"SCRFD detector ({_names(_DETECTOR_PREFIXES)})",

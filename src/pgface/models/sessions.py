@@ -83,8 +83,9 @@ def backend_name_error(name: str) -> str | None:
 def available_providers(preferred: Sequence[str], explicit: bool = False) -> list[str]:
     """The preferred backends that can run here, in order, ONNX Runtime's CPU last; OpenVINO
     (where installed) before it unless ONNX Runtime's CPU is asked for by name: a list of GPU
-    backends only fell back to the slower CPU path. A torch backend left out is logged once
-    with the reason (PyTorch missing, no usable GPU); as a warning where the list was given
+    backends only fell back to the slower CPU path. A backend left out is logged once with the
+    reason (PyTorch missing, no usable GPU, not in this onnxruntime); as a warning where the
+    list was given
     (`explicit`: PGFACE_PROVIDERS set), which the command line shows (it said nothing)."""
     offered = set(ort.get_available_providers())
     if importlib.util.find_spec("openvino") is not None:
@@ -97,8 +98,16 @@ def available_providers(preferred: Sequence[str], explicit: bool = False) -> lis
                 chosen.append(backend)
             else:
                 skipped.append((backend, reason))
-        elif backend in offered and backend != CPU:
-            chosen.append(backend)
+        elif backend in offered:
+            if backend != CPU:
+                chosen.append(backend)
+        elif explicit:
+            # said as a torch backend's is: CUDAExecutionProvider named without a CUDA build
+            # of onnxruntime ran on the CPU without a word (probe packs38). The default list
+            # names it for a CUDA build, where one is installed.
+            skipped.append((backend, "openvino is not installed" if backend == OPENVINO else
+                            f"this onnxruntime does not offer it (it offers "
+                            f"{', '.join(ort.get_available_providers())})"))
     if CPU not in preferred and OPENVINO in offered and OPENVINO not in chosen:
         chosen.append(OPENVINO)
     chosen.append(CPU)

@@ -766,6 +766,32 @@ def test_a_pack_that_cannot_run_is_one_error_naming_its_file(
     assert runner.invoke(app, ["stats", "--json"], env=damaged).stdout.count('"damaged"') >= 1
 
 
+def test_a_file_that_is_no_model_is_one_line_on_every_backend(
+        env: dict[str, str], tmp_path: Path, models_dir: Path) -> None:
+    """Probe packs38: a web page saved as w600k_r50.onnx (a download's 404) gave, on OpenVINO,
+    TensorFlow's log lines on the process's stderr before pgface's error, which ended in
+    OpenVINO's list of frontends."""
+    default = resolve_pack("buffalo_sc", models_dir)
+    pack = tmp_path / "saved_page"
+    pack.mkdir()
+    shutil.copy(default.detector, pack / default.detector.name)
+    recognizer = pack / "w600k_r50.onnx"
+    recognizer.write_text("<html><body>404 Not Found</body></html>\n")
+    photo = str(sample_photos()[0])
+    for providers in ('["OpenVINO"]', '["CPUExecutionProvider"]'):
+        done = subprocess.run(
+            [sys.executable, "-m", "pgface", "compare", photo, photo],
+            env={**os.environ, **env, "PGFACE_MODEL_PACK": str(pack),
+                 "PGFACE_PROVIDERS": providers}, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 1, done.stderr
+        [line] = done.stderr.splitlines()
+        assert line.startswith(f"error: {recognizer}: cannot be loaded as the pack's ArcFace "
+                               f"recognizer"), line
+        if providers == '["OpenVINO"]' and importlib.util.find_spec("openvino") is not None:
+            assert line.endswith("(RuntimeError: not an ONNX model (its reader cannot parse "
+                                 "the file))"), line
+
+
 def test_a_recognizer_of_another_width_is_an_error_naming_its_file(
         env: dict[str, str], tmp_path: Path, models_dir: Path) -> None:
     """A recognizer giving 128-d embeddings loaded, and every store failed with "database:

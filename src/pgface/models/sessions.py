@@ -228,7 +228,14 @@ class OpenVINOSession:
     def __init__(self, model: Path, threads: int, static_shapes: bool = False,
                  streams: int = 1, cache_dir: Path | None = None) -> None:
         import openvino as ov
+        from openvino.frontend import FrontEndManager
 
+        # Asked of the ONNX reader alone: OpenVINO tries every reader on a file none of them
+        # reads, and TensorFlow's wrote its log lines on the process's stderr ("Error parsing
+        # text-format tensorflow.GraphDef") of a saved web page or a zip named w600k_r50.onnx
+        # (probe packs38)
+        if not FrontEndManager().load_by_framework("onnx").supported(str(model)):
+            raise RuntimeError("not an ONNX model (its reader cannot parse the file)")
         self._core = ov.Core()
         self._cache_dir = cache_dir if cache_dir is not None and _writable_folder(cache_dir) \
             else None

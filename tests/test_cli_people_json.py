@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import psycopg
+import pytest
 from conftest import PHOTOS, require_data
 from typer.testing import CliRunner
 
@@ -123,6 +126,44 @@ def test_an_erase_whose_rewrite_fails_says_the_erase_and_the_failure(
         assert conn.execute("SELECT count(*) FROM people").fetchone()[0] == 0
     scrubbed = runner.invoke(app, ["people", "scrub"], env=env)  # the reader is gone
     assert scrubbed.exit_code == 0, scrubbed.output
+
+
+def test_an_erase_stopped_in_its_rewrite_says_the_erase_was_made(
+        pf: Pgface, env: dict[str, str], database_url: str) -> None:
+    """Probe crash38: Ctrl-C or SIGTERM while the tables were rewritten (minutes at scale)
+    said only "stopped (Ctrl-C)" (SIGTERM: nothing): the person was erased all the same, and
+    nothing said that the erased rows' bytes stayed in the tables' files until a scrub. The
+    rewrite is held here by a reader of the table, as it waits for one in use."""
+    pf.index([p for p in sample_photos() if p.name == "yaoming.jpg"])
+    with pf.pool.connection() as conn:
+        [face] = conn.execute("SELECT id FROM faces ORDER BY id LIMIT 1").fetchone()
+    pf.people.name_faces(face, "Yao")
+    with psycopg.connect(database_url) as reader, \
+            psycopg.connect(database_url, autocommit=True) as watcher:
+        reader.execute("SELECT count(*) FROM faces").fetchone()  # holds it until it ends
+        erase = subprocess.Popen([sys.executable, "-m", "pgface", "people", "erase", "Yao",
+                                  "--yes"], env={**os.environ, **env}, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(1200):  # the rewrite waiting for the reader's lock
+            if watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                               "'Lock' AND query ILIKE 'VACUUM%%'").fetchone()[0]:
+                break
+            time.sleep(0.1)
+        else:
+            erase.kill()
+            pytest.fail(f"no rewrite waited: {erase.communicate()}")
+        erase.send_signal(signal.SIGTERM)
+        out, said = erase.communicate(timeout=120)
+    assert erase.returncode == 143, (out, said)
+    assert said.strip() == (
+        "stopped (SIGTERM): Yao was erased (1 face, 1 photo), but the tables were not "
+        "rewritten: the erased rows' bytes may stay in their files until `pgface people "
+        "scrub` is run"), said
+    with pf.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM people").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM faces WHERE id = %s", [face]
+                            ).fetchone()[0] == 0
+    assert runner.invoke(app, ["people", "scrub"], env=env).exit_code == 0
 
 
 def test_people_remove_takes_faces_away_as_nobodys(pf: Pgface, env: dict[str, str]) -> None:

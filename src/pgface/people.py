@@ -688,19 +688,33 @@ class People:
             change.payload.update(faces=len(face_ids), photos=photos)
             change.summary = (f"erased a person: {counted(len(face_ids), 'face')}, "
                               f"{counted(photos, 'photo')} (cannot be undone)")
-        files, failed = delete_uploads(paths, self.settings.resolved_upload_dir())
+        files: builtins.list[str] = []
+        failed: builtins.list[str] = []
         scrubbed, scrub_failed = None, None
-        if scrub:
-            # The erase is committed: a rewrite that fails (no room for the tables' copy) is
-            # said with it, not raised over it (the erase said "error" and its report was lost,
-            # a retry said "no person", and the search index kept the erased faces' copies).
-            try:
-                scrubbed = self.scrub()
-            except (PgfaceError, psycopg.Error) as exc:
-                scrub_failed = one_line(exc)
-        # The search index's copies: this process's at once, and its snapshot files on disk
-        # (after the scrub, which gives the faces table a new file the snapshots name).
-        vector_index.forget_erased(self.pool, face_ids)
+        try:
+            files, failed = delete_uploads(paths, self.settings.resolved_upload_dir())
+            if scrub:
+                # The erase is committed: a rewrite that fails (no room for the tables' copy)
+                # is said with it, not raised over it (the erase said "error" and its report
+                # was lost, a retry said "no person", and the search index kept the erased
+                # faces' copies).
+                try:
+                    scrubbed = self.scrub()
+                except (PgfaceError, psycopg.Error) as exc:
+                    scrub_failed = one_line(exc)
+        except KeyboardInterrupt as exc:
+            # Ctrl-C or SIGTERM in the rewrite, minutes at scale: the erase is committed all
+            # the same, which the interruption carries (`erasure`) for its caller to say. A
+            # bare "stopped (Ctrl-C)" had the user think nothing was erased, and nothing said
+            # the rewrite was still owed (probe crash38).
+            exc.erasure = Erasure(  # type: ignore[attr-defined]
+                len(face_ids), photos, files, None, failed, "stopped before it was done")
+            raise
+        finally:
+            # The search index's copies: this process's at once, and its snapshot files on
+            # disk (after the scrub, which gives the faces table a new file the snapshots
+            # name).
+            vector_index.forget_erased(self.pool, face_ids)
         return Erasure(len(face_ids), photos, files, scrubbed, failed, scrub_failed)
 
     def scrub(self) -> float:

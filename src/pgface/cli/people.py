@@ -27,6 +27,7 @@ from pgface.cli.common import (
     print_json,
     say_error,
     shown,
+    stopped,
     stopped_by_sigterm_as_by_ctrl_c,
 )
 from pgface.cli.display import (
@@ -467,8 +468,19 @@ def erase(
             raise PgfaceError(f"nothing was erased: {found.label} stays (--yes erases "
                               f"without asking)")
         # as confirmed: a merge into them while the question waited was erased with them
-        done = _people(pf).erase(found.id, scrub=scrub, expected_name=found.name,
-                                 expected_faces=found.faces)
+        with stopped_by_sigterm_as_by_ctrl_c("nothing was erased"):
+            try:
+                done = _people(pf).erase(found.id, scrub=scrub, expected_name=found.name,
+                                         expected_faces=found.faces)
+            except KeyboardInterrupt as exc:
+                erased = getattr(exc, "erasure", None)
+                if erased is None:
+                    raise
+                # committed before the interruption: said, and the rewrite still owed
+                stopped(exc, f": {found.label} was erased ({counted(erased.faces, 'face')}, "
+                             f"{counted(erased.photos, 'photo')}), but the tables were not "
+                             f"rewritten: the erased rows' bytes may stay in their files "
+                             f"until `pgface people scrub` is run")
     if as_json:
         print_json({"erased": person, "person_id": found.id, "name": found.name,
                     "faces_deleted": done.faces,  # the HTTP API's keys

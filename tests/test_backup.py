@@ -624,6 +624,36 @@ def test_a_backup_stopped_by_sigterm_leaves_no_partial_file(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_backup_stopped_once_its_file_took_the_old_ones_place_says_it_is_whole(
+        pf: Pgface, env: dict[str, str], tmp_path: Path) -> None:
+    """Probe crash38: Ctrl-C (or SIGTERM) as the new archive was renamed over FILE said "no
+    backup was written" while FILE had been replaced, by the whole new archive. The signal is
+    sent here as soon as FILE is another file (the folder's fsync after the rename takes
+    long enough to catch, most tries); a try that missed it is made again."""
+    pf.index([p for p in sample_photos() if p.name == "yaoming.jpg"])
+    pf.close()
+    target = tmp_path / "lib.dump"
+    command = [sys.executable, "-c", "from pgface.cli import main; main()", "db", "backup",
+               str(target)]
+    for _ in range(6):
+        target.write_bytes(b"the earlier backup")
+        earlier = target.stat().st_ino
+        backup = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        while backup.poll() is None and target.stat().st_ino == earlier:
+            pass
+        backup.send_signal(signal.SIGTERM)
+        out, said = backup.communicate(timeout=60)
+        if backup.returncode == 143:  # stopped after the rename (else: done before the signal)
+            break
+    else:
+        pytest.skip("the signal never came between the rename and the end of the backup")
+    assert target.read_bytes().startswith(b"PGDMP"), said  # the whole new archive
+    assert said.strip() == (f"stopped (SIGTERM): the backup was done: {target} holds it "
+                            f"whole"), said
+    assert not list(tmp_path.glob(".*partial*"))
+
+
 def _dumping(url: str, waiting: bool = True) -> bool:
     """Whether a backup's pg_dump is connected (and waiting for a lock, where WAITING)."""
     with psycopg.connect(url, autocommit=True) as conn:

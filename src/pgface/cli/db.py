@@ -156,9 +156,21 @@ def backup(
 
     Example: pgface db backup ~/backups/pgface-$(date +%F).dump
     """
-    with stopped_by_sigterm_as_by_ctrl_c("no backup was written (its partial file removed)"), \
-            open_library() as pf:
-        report = backups.backup(pf.database_url(), pf.settings.db_schema, file)
+    written: list[str] = []  # FILE, once the archive is in its place
+
+    def said() -> str:
+        # stopped once the archive had taken FILE's place, "no backup was written" was said
+        # of a FILE replaced by the whole new one (probe crash38)
+        return (f"the backup was done: {readable(Path(written[0]))} holds it whole" if written
+                else "no backup was written (its partial file removed)")
+
+    with stopped_by_sigterm_as_by_ctrl_c(said), open_library() as pf:
+        try:
+            report = backups.backup(pf.database_url(), pf.settings.db_schema, file)
+        except KeyboardInterrupt as exc:
+            written += [exc.backup_written] if hasattr(exc, "backup_written") else []
+            raise
+        written.append(report.path)
         note = _uploads_note(pf)
     if as_json:
         print_json({**asdict(report), "uploads_note": note})

@@ -202,11 +202,21 @@ def backup(url: str, schema: str, destination: Path | str) -> BackupReport:
     held = _held_partial(partial)  # pg_dump writes into it; the lock says it is alive
     try:
         counts = _dump(url, schema, destination, partial)
-        _durably_rename(partial, destination)
+        try:
+            _durably_rename(partial, destination)
+            size = destination.stat().st_size
+        except KeyboardInterrupt as exc:
+            # Ctrl-C or SIGTERM as the archive took FILE's place: said "no backup was written"
+            # of a FILE replaced by the whole new archive (probe crash38). Once renamed, the
+            # interruption carries that (`backup_written`); before, the partial file goes.
+            if partial.exists():
+                partial.unlink(missing_ok=True)
+            else:
+                exc.backup_written = str(destination)  # type: ignore[attr-defined]
+            raise
     finally:
         os.close(held)
-    return BackupReport(str(destination), destination.stat().st_size, counts,
-                        round(time.perf_counter() - started, 3))
+    return BackupReport(str(destination), size, counts, round(time.perf_counter() - started, 3))
 
 
 def _dump(url: str, schema: str, destination: Path, partial: Path) -> LibraryCounts:

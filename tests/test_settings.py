@@ -230,6 +230,11 @@ def test_a_data_or_models_folder_whose_name_is_not_utf8_is_refused_by_name(
         with pytest.raises(InvalidSettings, match=r"which PostgreSQL's pg_ctl cannot pass on"):
             Settings(data_dir=tmp_path / name)
     assert Settings(models_dir=tmp_path / "d$x").models_dir == tmp_path / "d$x"
+    # two backslashes, which that line's quotes make one: the server was looked for in
+    # another folder (probe reprobe38); one is itself there
+    with pytest.raises(InvalidSettings, match=r"holds two backslashes in a row, which "):
+        Settings(data_dir=tmp_path / "a\\\\b")
+    assert Settings(data_dir=tmp_path / "a\\b").data_dir == tmp_path / "a\\b"
 
 
 def test_a_keyword_setting_refused_is_named_as_the_keyword(

@@ -137,6 +137,12 @@ def not_text_path(folder: Path, server: bool = False) -> str | None:
         return (f"{folder}: its path holds {' '.join(special)}, which PostgreSQL's pg_ctl "
                 f"cannot pass on (it starts the server through a shell): choose a folder "
                 f"whose path has none of \" $ `")
+    if server and "\\\\" in str(folder):
+        # in that shell line's double quotes two backslashes are one: the server was pointed
+        # at another folder and never started (probe reprobe38)
+        return (f"{folder}: its path holds two backslashes in a row, which PostgreSQL's pg_ctl "
+                f"passes on as one (it starts the server through a shell): choose a folder "
+                f"whose path has no such pair")
     return None
 
 

@@ -2778,7 +2778,8 @@ def test_names_that_look_the_same_are_one_person(pf: Pgface) -> None:
         assert pf.people.name_faces(faces[2], shown, move=True).person.name == shown
 
 
-def test_a_name_an_older_pgface_stored_otherwise_is_reached_as_it_reads(pf: Pgface) -> None:
+def test_a_name_an_older_pgface_stored_otherwise_is_reached_as_it_reads(pf: Pgface,
+                                                                        tmp_path: Path) -> None:
     """Probe reprobe37c: an older pgface's decomposed "José" beside today's "josé": "José"
     typed reached "josé" (other letter case came first); "Ada" and a narrow no-break space
     "Lovelace" was not reached (the look-up's filter missed that space), and a second person
@@ -2804,6 +2805,28 @@ def test_a_name_an_older_pgface_stored_otherwise_is_reached_as_it_reads(pf: Pgfa
                                              r"one's id$") as alike:
         pf.people.get("Bo")
     assert [a["person_id"] for a in alike.value.details["alike"]] == [people[3], people[4]]
+    # Probe reprobe38: an enrolment's folder "Bo" stopped the whole enrolment (and "give
+    # one's id" where a folder's name is all there is): that folder fails, the others go on
+    for name in ("Bo", "Cy"):
+        (tmp_path / "album" / name).mkdir(parents=True)
+        shutil.copy(next(p for p in sample_photos() if p.name == "yaoming.jpg"),
+                    tmp_path / "album" / name / f"{name}.jpg")
+    enrolled = pf.people.enrol(tmp_path / "album")
+    assert enrolled.people == {"Cy": 1}
+    [failure] = enrolled.failures
+    assert failure.source == str(tmp_path / "album" / "Bo")
+    assert failure.reason == (
+        f"2 people are named 'Bo' as it reads (stored by an older pgface with characters that "
+        f"show nothing or in another Unicode form) ('Bo\u200b' (id {people[3]}), "
+        f"'\u3164Bo' (id {people[4]})): merge them (pgface people merge {people[3]} "
+        f"{people[4]}) or rename all but one, then enrol again")
+    # ... renaming one of them to it is refused naming the other, not "give one's id"; and
+    # the two merged under it were refused so: the merge leaves no one else so named
+    with pytest.raises(PersonConflict, match=rf"^a person named '\u3164Bo' already exists "
+                                             rf"\(id {people[4]}\); merge the two instead$"):
+        pf.people.rename(people[3], "Bo")
+    assert pf.people.merge(people[3], people[4], name="Bo").name == "Bo"
+    assert pf.people.get("Bo").id == people[4]
     # read through the index of such names alone (migration 0038), whose predicate is the
     # query's: the whole table was read at each look-up, 40 ms at 20,000 people
     with pf.pool.connection() as conn:

@@ -13,7 +13,7 @@ import re
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -491,8 +491,9 @@ class People:
                 raise PersonConflict(
                     f"{_not_as_shown(conn, person_id, expected_name, before)}: not renamed",
                     {"current": {"person_id": person_id, "name": before}})
-            taken = self._named(conn, given)  # (a person's own name in other case is theirs)
-            if taken and taken[0] != person_id:  # details: what a client offers instead
+            # (a person's own name in other case is theirs)
+            taken = self._named_other_than(conn, given, {person_id})
+            if taken:  # details: what a client offers instead
                 raise PersonConflict(f"a person named {quoted(taken[1])} already exists (id "
                                      f"{taken[0]}); merge the two instead",
                                      {"existing": {"person_id": taken[0], "name": taken[1]}})
@@ -887,10 +888,20 @@ class People:
             enrolled: dict[str, set[int]] = {}
             # unnamed person -> the people their faces went to, how many each (emptied_into)
             went: dict[int, Counter[int]] = {}
-            for _, files, name in folders:
+            for person_folder, files, name in folders:
+                try:
+                    target = self._by_name(conn, given[name])
+                except PersonConflict as exc:
+                    # several people an older pgface named alike: this folder's failure, the
+                    # others enrolled (the whole enrolment stopped, advised to "give one's id"
+                    # where a folder's name is all there is: probe reprobe38)
+                    ids = " ".join(str(a["person_id"]) for a in exc.details.get("alike", []))
+                    report.failures.append(Failure(str(person_folder), (
+                        f"{str(exc).rpartition(': ')[0]}: merge them (pgface people merge "
+                        f"{ids}) or rename all but one, then enrol again")))
+                    continue
                 chosen = enrol_faces(conn, self.model, files, report,
                                      self.settings.max_file_bytes, self.settings.read_timeout_s)
-                target = self._by_name(conn, given[name])
                 held = [HeldFace(*h) for h in ps.held_faces(conn, chosen) if h[1] != target]
                 if not move:
                     report.left.extend(held)
@@ -987,8 +998,8 @@ class People:
         """The name a merge keeps: the chosen one, else the one name the people have."""
         if chosen is not None:
             given, chosen = chosen, _clean_name(chosen)
-            taken = People._named(conn, given)
-            if taken and taken[0] not in merged:
+            taken = People._named_other_than(conn, given, set(merged))
+            if taken:
                 other = "a third person" if len(merged) == 2 else "another person"
                 raise PersonError(f"{other} is named {quoted(taken[1])} (id {taken[0]})")
             return chosen
@@ -1035,6 +1046,23 @@ class People:
         """The id of the person a name reaches (People._named)."""
         found = People._named(conn, name)
         return found[0] if found else None
+
+    @staticmethod
+    def _named_other_than(conn: psycopg.Connection, name: str, own: Collection[int]
+                          ) -> tuple[int, str] | None:
+        """The person a name reaches (People._named) who is none of OWN (ids): of several
+        people it reaches alike (stored by an older pgface), those of OWN are left out.
+        Merging exactly two such people under the name they read as, or renaming one of them
+        to it, was refused "give one's id" of ids given (probe reprobe38)."""
+        try:
+            found = People._named(conn, name)
+        except PersonConflict as exc:
+            others = [(a["person_id"], a["name"]) for a in exc.details.get("alike", [])
+                      if a["person_id"] not in own]
+            if len(others) > 1:
+                raise
+            return others[0] if others else None
+        return found if found and found[0] not in own else None
 
     @staticmethod
     def _named(conn: psycopg.Connection, name: str) -> tuple[int, str] | None:

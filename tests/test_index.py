@@ -105,6 +105,8 @@ def test_a_file_named_twice_is_one_file(pf: Pgface, tmp_path: Path,
     # and named through a link to its folder ("1 photo indexed, 1 already indexed" of a photo
     # new to the library: probe scripting37)
     (tmp_path / "album-link").symlink_to(folder)
+    # or through a link to the file itself (probe reprobe38), here in the folder named too
+    (folder / "one-link.jpg").symlink_to(one)
     report = pf.index([one, one, folder, "album", folder / ".." / "album" / one.name,
                        tmp_path / "album-link" / one.name, "album-link"])
     assert (report.files, report.indexed, report.skipped, report.failures) == (2, 2, 0, [])

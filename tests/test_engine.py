@@ -351,6 +351,26 @@ def test_a_bulk_run_that_fails_builds_the_hnsw_index_again(
             pf.settings.photo_batch  # the first batch stored, whole
 
 
+def test_an_hnsw_index_built_by_another_run_at_the_same_moment_is_built(
+        pf: Pgface, database_url: str) -> None:
+    """Probe cron38: two overlapping index runs of one folder each built the HNSW index as
+    they ended; IF NOT EXISTS does not see an index another transaction is making, and the
+    second one failed ("duplicate key value violates unique constraint
+    pg_class_relname_nsp_index"), exit 1 and no report, of an index the first had built."""
+    pf.index([p for p in sample_photos() if p.name == "yaoming.jpg"])
+    with psycopg.connect(database_url) as conn:
+        conn.execute(sql.DROP_HNSW)
+        conn.commit()
+    with psycopg.connect(database_url) as first, psycopg.connect(database_url) as second, \
+            ThreadPoolExecutor(1) as pool:
+        first.execute(sql.CREATE_HNSW)  # made, not committed yet
+        built = pool.submit(engine._change_hnsw, second, sql.CREATE_HNSW, "built")
+        time.sleep(0.5)  # the second waits for the first's
+        first.commit()
+        assert built.result(timeout=60) is True
+    assert has_hnsw_index(database_url)
+
+
 def test_a_server_builds_the_hnsw_index_a_killed_bulk_run_left_off(
         pf: Pgface, database_url: str, analyzer: FaceAnalyzer) -> None:
     # A bulk run killed outright (SIGKILL: no `finally`) leaves the library without its HNSW

@@ -107,6 +107,12 @@ def _change_hnsw(conn: psycopg.Connection, statement: str, done: str) -> bool:
     except psycopg.errors.LockNotAvailable:
         log.info("the HNSW index is busy; it will be %s later", done)
         return False
+    except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
+        # built by another run at the same moment (IF NOT EXISTS does not see an index being
+        # made): two overlapping index runs of one folder, as cron starts them, ended one of
+        # them "building the search index again failed: duplicate key value" of an index
+        # the other had built (probe cron38)
+        log.info("the HNSW index was built by another process meanwhile")
     return True
 
 

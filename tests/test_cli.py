@@ -1646,5 +1646,8 @@ def test_a_change_says_the_name_it_replaced_and_a_person_hidden(env: dict[str, s
     assert "Grace" not in listed.stdout
     assert "and 1 hidden person: --hidden lists them" in listed.stderr, listed.stderr
     assert "Grace (hidden)" in runner.invoke(app, ["people", "list", "--hidden"], env=env).stdout
+    # and `show` says it as `list` does (probe review38: only its --json did)
+    assert runner.invoke(app, ["people", "show", "Grace"], env=env).stdout.startswith(
+        "Grace (hidden): 2 faces\n")
     assert "hidden person" not in runner.invoke(app, ["people", "list", "--hidden"], env=env
                                                 ).stderr

@@ -238,7 +238,9 @@ def show(
                     "next_offset": more})
         return
     # a line of its own: a table's title is wrapped to the table's width (cli.search says why)
-    out.print(f"{found.label}: {counted(found.faces, 'face')}", highlight=False)
+    # hidden said as `people list` says it (probe review38: only --json and the page said so)
+    out.print(f"{found.label}{' (hidden)' if found.hidden else ''}: "
+              f"{counted(found.faces, 'face')}", highlight=False)
     table = Table()
     # an id is never cut: `search --face ID` takes it (at 22 columns it was `1…`, probe
     # reprobe34); the photo gives up its room first

@@ -930,6 +930,10 @@ def test_a_refused_undo_on_the_page_of_a_person_gone_says_it_was_refused(
         page.wait_for_timeout(500)  # and stays
         expect(message).to_contain_text("Undo failed: change ")
         assert http.get(f"/api/people/{beta['id']}").json()["faces"] == 2
+        # the header counts as they are: it still counted the person merged away (probe
+        # review38: a hide undone elsewhere stayed "1 hidden")
+        people = http.get("/api/stats").json()["people"]
+        expect(page.locator("#stats")).to_contain_text(f" · {people} people")
         assert not errors, errors
 
 

@@ -105,6 +105,9 @@ async function undoLast(change = null, instead = {}) {
 // after the refusal and replaced it (the person of a split merged away elsewhere: only "no
 // person with id 39" was said, probe webpeople30).
 async function viewThenSay(refusal) {
+  // refused for a change made elsewhere: the header's counts were the ones before it (a
+  // hide undone by another client still counted "1 hidden": probe review38)
+  loadStats();
   await route();
   const box = $("#message");
   // its words as shown (a command in them as code: its text alone lost that)

@@ -766,6 +766,25 @@ def test_a_pack_that_cannot_run_is_one_error_naming_its_file(
     assert runner.invoke(app, ["stats", "--json"], env=damaged).stdout.count('"damaged"') >= 1
 
 
+def test_a_relative_path_from_a_deleted_current_folder_is_said_so(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """Probe cron38: run from a folder deleted meanwhile (a cron job's, cleaned up under it),
+    every command given a relative path said "error: No such file or directory", naming
+    nothing: the path was there as written, and absolute paths work from there."""
+    gone = tmp_path / "gone"
+    for command in ("index .", "search ../a.jpg", "db backup nightly.dump"):
+        gone.mkdir()
+        done = subprocess.run(
+            ["sh", "-c", f'cd "{gone}" && rmdir "{gone}" && exec "$0" -m pgface {command}',
+             sys.executable], env={**os.environ, **env}, capture_output=True, text=True,
+            timeout=300)
+        path = command.split()[-1]
+        assert done.returncode == 1, done
+        assert done.stderr == (f"error: {path}: relative, and the current folder cannot be "
+                               f"read (no such file or directory): give the path from / or run "
+                               f"pgface from a folder that is there\n"), done.stderr
+
+
 def test_a_file_that_is_no_model_is_one_line_on_every_backend(
         env: dict[str, str], tmp_path: Path, models_dir: Path) -> None:
     """Probe packs38: a web page saved as w600k_r50.onnx (a download's 404) gave, on OpenVINO,

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from pgface.errors import InvalidInputError, kind_of, shown_name
+from pgface.errors import InvalidInputError, kind_of, os_reason, shown_name
 
 PathLike = str | os.PathLike[str]
 # What the Python API's path arguments take: one path, or any number of them.
@@ -63,7 +63,19 @@ def one_path(path: PathLike | bytes, what: str) -> PathLike:
 def expand(path: PathLike) -> Path:
     """`~` expanded and made absolute (from the current folder); symlinks are kept."""
     # fsdecode: a PathLike whose __fspath__ gives bytes was pathlib's TypeError (apiclient)
-    return Path(os.path.abspath(os.path.expanduser(os.fsdecode(os.fspath(path)))))
+    given = os.path.expanduser(os.fsdecode(os.fspath(path)))
+    try:
+        return Path(os.path.abspath(given))
+    except OSError as exc:  # the current folder deleted (a cron job's, cleaned up under it)
+        raise InvalidInputError(relative_to_no_folder(given, exc)) from None
+
+
+def relative_to_no_folder(path: str, exc: OSError) -> str:
+    """What to say of a relative PATH where the current folder cannot be read: every command
+    given one said "error: No such file or directory", naming nothing (probe cron38)."""
+    return (f"{shown_name(path)}: relative, and the current folder cannot be read "
+            f"({os_reason(exc)}): give the path from / or run pgface from a folder that is "
+            f"there")
 
 
 def canonical(path: PathLike) -> Path:

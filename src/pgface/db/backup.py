@@ -46,6 +46,7 @@ from pgface.db.connection import (
     search_path,
 )
 from pgface.errors import InvalidInputError, PgfaceError, counted, os_reason
+from pgface.paths import relative_to_no_folder
 
 
 class BackupError(PgfaceError):
@@ -186,7 +187,10 @@ def backup(url: str, schema: str, destination: Path | str) -> BackupReport:
     destination = Path(destination)  # a str too, as docs/cli.md writes it (path)
     _refuse_a_missing_folder(destination.expanduser())
     # A link is followed: the file it names is replaced, not the link by a file beside it.
-    destination = Path(os.path.realpath(destination.expanduser()))
+    try:
+        destination = Path(os.path.realpath(destination.expanduser()))
+    except OSError as exc:  # relative, the current folder deleted (probe cron38)
+        raise InvalidInputError(relative_to_no_folder(str(destination), exc)) from None
     if destination.is_dir():
         raise InvalidInputError(f"{destination}: is a folder; give the backup file's name")
     if destination.exists() and not destination.is_file():  # renamed over, /dev/null would go
@@ -457,7 +461,10 @@ def checked_archive(source: Path | str, schema: str) -> Path:
     else the error, before anything is started (a restore of a mistyped name, or of another
     schema's backup, made and started a server in a new data folder before it said so,
     probes restore35 and reprobe35)."""
-    source = Path(os.path.abspath(Path(source).expanduser()))
+    try:
+        source = Path(os.path.abspath(Path(source).expanduser()))
+    except OSError as exc:  # relative, the current folder deleted (probe cron38)
+        raise InvalidInputError(relative_to_no_folder(str(source), exc)) from None
     if not source.is_file():
         raise InvalidInputError(f"{source}: no such file" if not source.exists()
                                 else f"{source}: not a file")

@@ -285,6 +285,23 @@ def test_a_snapshot_ahead_of_the_server_is_refused(conn: psycopg.Connection,
     assert snapshots.open(conn) is None
 
 
+def test_a_snapshot_of_other_faces_under_the_same_ids_is_refused(
+        conn: psycopg.Connection, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Probe bigindex38: a database restored to an earlier point, then written to past the
+    snapshot's WAL position, holds new faces under ids the snapshot holds for others; every
+    other check passed, and those faces were never found. A sample of the faces is compared
+    with the database's (here one made another by hand, as such a restore makes it)."""
+    add_faces(conn, unit(np.random.default_rng(32), 10))
+    written_index(conn, tmp_path)
+    [newest] = conn.execute("SELECT max(id) FROM faces").fetchone()
+    conn.execute("UPDATE faces SET embedding = embedding * array_fill(-1, ARRAY[512])::vector "
+                 "WHERE id = %s", [newest])
+    conn.commit()
+    caplog.set_level(logging.WARNING, logger="pgface.index_snapshot")
+    assert snapshot_store(conn, tmp_path).open(conn) is None
+    assert f"face {newest} in the database is not the one it holds under that id" in caplog.text
+
+
 def test_an_unwritable_folder_leaves_the_index_in_memory(
         conn: psycopg.Connection, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     blocker = tmp_path / "index"

@@ -9,7 +9,9 @@ PostgreSQL stays the store of record; a snapshot is only trusted when
 - its header and hashes check out and it names this database, schema and model (anything else
   is rebuilt from PostgreSQL and rewritten);
 - the server has reached the WAL position it was taken at (a lagging standby or a database
-  restored to an earlier point does not get ids it has not seen);
+  restored to an earlier point does not get ids it has not seen), and a sample of its faces
+  is the database's under their ids (one restored and written to past that position holds
+  others);
 - its faces still exist: the model's faces up to its watermark are counted (an index-only
   scan); only when some were deleted are their ids read, and those gone dropped before the
   first search.
@@ -171,6 +173,7 @@ class SnapshotStore:
                                     f"the database {remaining}")
             present = (None if remaining == len(arrays["ids"])
                        else self._present_ids(conn, int(header["watermark"])))
+            self._check_sample(conn, arrays)
         except SnapshotError as exc:
             log.warning("index snapshot %s not used: %s; rebuilding it from PostgreSQL",
                         self.path, exc)
@@ -187,6 +190,30 @@ class SnapshotStore:
         if gone:  # the file still holds the deleted faces' copies: write it again
             index._saved_watermark = None
         return index
+
+    @staticmethod
+    def _check_sample(conn: psycopg.Connection, arrays: dict[str, np.ndarray],
+                      newest: int = 32, spread: int = 32) -> None:
+        """SnapshotError unless the snapshot's sign bits of a sample of its faces (the NEWEST
+        ids, and SPREAD across the rest) are those of the faces the database holds under those
+        ids now. A database restored to an earlier point and written to past the snapshot's
+        WAL position passed every other check, its new faces under ids the snapshot held for
+        others: they were never found (probe bigindex38)."""
+        from pgface.vector_index import sign_bits
+
+        ids = arrays["ids"]
+        if not len(ids):
+            return
+        rows = np.unique(np.concatenate([
+            np.argpartition(ids, -newest)[-newest:] if len(ids) > newest else np.arange(len(ids)),
+            np.linspace(0, len(ids) - 1, min(spread, len(ids))).astype(np.int64)]))
+        by_id = {int(i): r for i, r in zip(ids[rows], rows, strict=True)}
+        for face_id, text in conn.execute(sql.EMBEDDINGS_BY_ID, [list(by_id)]):
+            vector = np.array(json.loads(text), dtype=np.float32)
+            if not np.array_equal(sign_bits(vector)[0], arrays["codes"][by_id[face_id]]):
+                raise SnapshotError(
+                    f"face {face_id} in the database is not the one it holds under that id (a "
+                    f"database restored to an earlier point and written to since)")
 
     @staticmethod
     def _present_ids(conn: psycopg.Connection, watermark: int) -> np.ndarray:

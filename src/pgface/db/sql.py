@@ -1078,6 +1078,10 @@ SELECT pg_wal_lsn_diff({_WAL_NOW}, %(lsn)s::pg_lsn) >= 0,
        (SELECT count(*) FROM faces WHERE model = %(model)s)
        - (SELECT count(*) FROM faces WHERE model = %(model)s AND id > %(watermark)s)
 """
+# A few faces' embeddings by id, which a snapshot's copies of them must match (SnapshotStore.
+# open): the same ids may hold other faces in a database restored to an earlier point and
+# written to since.
+EMBEDDINGS_BY_ID = "SELECT id, embedding::text FROM faces WHERE id = ANY(%s)"
 # Every face id <= the watermark, of any model, as one bytea of big-endian int8s (the primary
 # key alone: an index-only scan; one value, not a row a face).
 FACE_IDS_UP_TO = "SELECT string_agg(int8send(id), ''::bytea) FROM faces WHERE id <= %s"

@@ -31,6 +31,7 @@ from pgface.api import create_app
 from pgface.db import api_keys
 from pgface.db.people_history import PEOPLE_LOCK
 from pgface.models.analysis import FaceAnalyzer
+from pgface.models.packs import sample_photos
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -901,6 +902,34 @@ def test_a_page_left_open_says_what_another_client_did_and_shows_what_is(
         message.get_by_role("button", name="Undo").click()
         expect(message).to_contain_text("Undo failed")
         expect(title).to_have_text("Alpha Two")  # as it is now (it kept "Alpha Three")
+        assert not errors, errors
+
+
+def test_the_review_queue_says_how_many_faces_it_shows_and_leads_to_their_page(
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe review38: a person of 14 faces was shown by 12 of them, without a word, and
+    nothing in the view led to their page, where a wrong face can be taken out before a name
+    goes to them all."""
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
+        with Pgface(settings, analyzer=analyzer) as pf:
+            pf.index(next(p for p in sample_photos() if p.name == "players.jpg"))
+        photos = http.get("/api/photos", params={"limit": 100}).json()["photos"]
+        players = next(p for p in photos if p["path"].endswith("players.jpg"))
+        faces = [f["id"] for f in http.get(f"/api/photos/{players['id']}").json()["faces"]]
+        team = http.post("/api/people/name", json={"face_ids": faces[:15], "name": "Team"}
+                         ).json()["id"]
+        unnamed = http.post(f"/api/people/{team}/split", json={"face_ids": faces[:14]}).json()
+        queue = http.get("/api/people/review").json()["people"]
+        assert queue[0]["id"] == unnamed["id"] and queue[0]["faces"] == 14, queue
+        page.goto(f"{url}/#/review")
+        expect(page.locator("#review-title")).to_contain_text(f"Person {unnamed['id']}: 14")
+        expect(page.locator("#review-faces img")).to_have_count(12)
+        more = page.locator("#review-more")
+        expect(more).to_contain_text(f"12 of 14 faces shown: all of them on Person "
+                                     f"{unnamed['id']}'s page")
+        more.get_by_role("link").click()
+        expect(page.locator("#person-title")).to_have_text(f"Person {unnamed['id']}")
         assert not errors, errors
 
 

@@ -1097,6 +1097,7 @@ async function showReview() {
       : "Nobody left to review: every person found has a name or is hidden.";
     $("#review-form").hidden = !person;
     $("#review-faces").replaceChildren();
+    $("#review-more").replaceChildren();
     people.reviewed = person || null;
     if (!person) {
       $("#review-title").textContent = "";  // it named the last person reviewed
@@ -1111,6 +1112,14 @@ async function showReview() {
     const { faces } = await getJson(`${person.faces_url}?limit=12`);
     if (load !== people.reviewLoad) return;
     $("#review-faces").replaceChildren(...faces.map((f) => faceImage(f.crop_url)));
+    // Naming names every face: how many are shown, and the way to the person's page, where
+    // they all are and a wrong one can be taken out first (12 of 26 were shown without a
+    // word, and nothing led there: probe review38)
+    const theirs = el("a", { href: `#/people/${person.id}`, text: `Person ${person.id}'s page` });
+    $("#review-more").replaceChildren(...(faces.length < person.faces
+      ? [`${faces.length} of ${plural(person.faces, "face")} shown: all of them on `, theirs,
+        ", where any that is not theirs can be taken out before naming."]
+      : ["Their photos on ", theirs, "."]));
     $("#review-name").focus();
   } catch (error) {
     if (load !== people.reviewLoad) return;

@@ -933,6 +933,36 @@ def test_the_review_queue_says_how_many_faces_it_shows_and_leads_to_their_page(
         assert not errors, errors
 
 
+def test_a_rename_or_hide_on_a_page_whose_faces_changed_elsewhere_shows_them_as_they_are(
+        chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
+    """Probe review38: faces split off a person in another tab stayed on this tab's page under
+    the name it then gave them (its header said 4 faces over 6 crops), nothing said; so too
+    after a hide. The page is loaded again and says why."""
+    with obama_and_biden_page(chromium, settings, analyzer, 1280) as (
+            url, http, page, expect, errors):
+        alpha, beta = alpha_and_beta(http)
+        page.goto(f"{url}/#/people/{alpha['id']}")
+        tiles, message = page.locator("#person-faces .face-tile"), page.locator("#message")
+        expect(tiles).to_have_count(2)
+        first = http.get(f"/api/people/{alpha['id']}/faces").json()["faces"][0]["face_id"]
+        http.post(f"/api/people/{alpha['id']}/split", json={"face_ids": [first]}
+                  ).raise_for_status()  # in another tab
+        page.fill("#person-name", "Alpha Two")
+        page.locator("#rename-form button[type=submit]").click()
+        expect(message).to_contain_text("Alpha is now Alpha Two. Their faces changed elsewhere "
+                                        "meanwhile (2 faces shown, 1 face now)")
+        expect(tiles).to_have_count(1)
+        http.post("/api/people/merge", json={"source": beta["id"], "target": alpha["id"],
+                                             "name": "Alpha Two"}
+                  ).raise_for_status()  # Beta's face is theirs now, elsewhere
+        page.locator("#person-hide").click()
+        expect(message).to_contain_text("Alpha Two is hidden from the people page. Their faces "
+                                        "changed elsewhere meanwhile (1 face shown, 2 faces now)")
+        expect(tiles).to_have_count(2)
+        expect(message.get_by_role("button", name="Undo")).to_be_visible()
+        assert not errors, errors
+
+
 def test_a_refused_undo_on_the_page_of_a_person_gone_says_it_was_refused(
         chromium: Any, settings: Settings, analyzer: FaceAnalyzer) -> None:
     """Probe webpeople30: a split on a person's page, that person merged into another by

@@ -806,6 +806,7 @@ async function renamePerson(event) {
       const [renamed, change] = await changing(`api/people/${person.id}`, {
         method: "PATCH", json: { name: $("#person-name").value, expected_name: person.name },
       });
+      const stale = facesChangedElsewhere(person, renamed);
       if (person === people.person) {
         // in place: a new object made the faces and photos on their way (person !== shown)
         // dropped, and their grids stayed empty for good
@@ -813,9 +814,10 @@ async function renamePerson(event) {
         renderPersonHead(person);
       }
       gridEdited(renamed, change);
+      if (stale) await route();
       // the same name again changes nothing: no Undo, which would take back an earlier change
-      showMessage(change === null ? say`${renamed.name}: the name is unchanged.`
-        : say`${before} is now ${renamed.name}.`, "ok", undoOf(change));
+      showMessage([...(change === null ? say`${renamed.name}: the name is unchanged.`
+        : say`${before} is now ${renamed.name}.`), ...(stale || [])], "ok", undoOf(change));
     } catch (error) {
       // the page again, with the name the person has now
       if (renamedMeanwhile(error, person, () => { if (person === people.person) route(); })) {
@@ -825,6 +827,17 @@ async function renamePerson(event) {
       offerMerge(error, person, "Renaming failed", true);  // this page has no merge of its own
     }
   });
+}
+
+// Where the faces of PERSON, as this page shows them, are not those of ANSWER (the person as a
+// rename's or a hide's answer has them): the words saying so, else null. Faces split off in
+// another tab stayed on this page's grids under the new name, nothing said (probe review38);
+// the caller loads the page again.
+function facesChangedElsewhere(person, answer) {
+  if (person !== people.person || (person.faces === answer.faces
+      && person.photos === answer.photos)) return null;
+  return [` Their faces changed elsewhere meanwhile (${plural(person.faces, "face")} shown, ` +
+    `${plural(answer.faces, "face")} now): the page shows them as they are now.`];
 }
 
 // A rename refused because the person's name changed since the page showed it: shows the
@@ -929,14 +942,16 @@ async function toggleHidden() {
     try {
       const [changed, change] = await changing(`api/people/${person.id}/${verb}`,
         { method: "POST" });
+      const stale = facesChangedElsewhere(person, changed);
       if (person === people.person) {
         Object.assign(person, changed);  // in place, as a rename's answer
         renderPersonHead(person);
       }
       gridEdited(changed, change);
       loadStats();  // the header counts hidden people apart
-      showMessage(changed.hidden ? say`${personName(changed)} is hidden from the people page.`
-        : say`${personName(changed)} is shown again.`, "ok", undoOf(change));
+      if (stale) await route();
+      showMessage([...(changed.hidden ? say`${personName(changed)} is hidden from the people page.`
+        : say`${personName(changed)} is shown again.`), ...(stale || [])], "ok", undoOf(change));
     } catch (error) {
       const failed = `${person.hidden ? "Unhiding" : "Hiding"} failed`;
       if (!await refusedMeanwhile(error, person, failed)) showMessage(`${failed}: ${error.message}`);

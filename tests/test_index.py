@@ -4,6 +4,7 @@ photos after an interruption."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -90,6 +91,50 @@ def test_moved_or_renamed_photos_are_not_indexed_twice(pf: Pgface, tmp_path: Pat
     shutil.copy(original, moved)
     second = pf.index([moved])
     assert (second.indexed, second.skipped) == (0, 1)
+
+
+def test_a_run_over_the_paths_another_run_is_indexing_waits_for_it(
+        pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Probe cron38: a cron job's run started while the last one still went on analysed every
+    photo the other was analysing (twice the time for both), then called them all "already
+    indexed". It waits for the other, saying so, then reads only what the other left; a run
+    over other paths goes on beside it."""
+    folder, other = tmp_path / "album", tmp_path / "other"
+    folder.mkdir()
+    other.mkdir()
+    for photo in sample_photos()[:2]:
+        shutil.copy(photo, folder / photo.name)
+    shutil.copy(sample_photos()[2], other / "third.jpg")
+    started, go_on = threading.Event(), threading.Event()
+
+    def held(report: IndexReport, failure: Failure | None) -> None:
+        started.set()  # the first run holds its paths, stopped here until told to go on
+        assert go_on.wait(120)
+
+    first = threading.Thread(target=pf.index, args=([folder],), kwargs={"progress": held})
+    first.start()
+    assert started.wait(120)
+    caplog.set_level(logging.WARNING, logger="pgface.library")
+    reports: list[IndexReport] = []
+    with Pgface(settings, analyzer=analyzer) as second:
+        assert second.index([other]).indexed == 1  # other paths: not held up
+        assert not caplog.records
+        waiting = threading.Thread(target=lambda: reports.append(second.index([folder])))
+        waiting.start()
+        deadline = time.monotonic() + 60
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [r.getMessage() for r in caplog.records] == [
+            f"another pgface index of {folder} is running: this one waits for it to end, then "
+            f"reads what it left (Ctrl-C stops this one)"]
+        assert waiting.is_alive()
+        go_on.set()
+        first.join(120)
+        waiting.join(120)
+    [report] = reports
+    assert (report.files, report.indexed, report.skipped) == (2, 0, 2)
+    assert report.timings.get("detect", 0) == 0  # nothing analysed again
 
 
 def test_a_file_named_twice_is_one_file(pf: Pgface, tmp_path: Path,

@@ -10,7 +10,8 @@ import shlex
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from pgface.db.connection import (
     public_calls_said_plainly,
     server_identity,
 )
-from pgface.errors import InvalidTypeError, ModelPackError, PgfaceError
+from pgface.errors import InvalidTypeError, ModelPackError, PgfaceError, shown_name
 from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import (
     Failure,
@@ -420,6 +421,32 @@ class Pgface:
         # stayed, said nowhere.
         given_links = [(fs_paths.link_place(p), real) for p, real in zip(
             (p for p in present if os.path.isdir(p)), folders, strict=True) if p != real]
+        with self._one_run_over(present):
+            return self._index_alone(present, expanded, folders, given_links, progress,
+                                     within, prune, reread, patterns)
+
+    @contextmanager
+    def _one_run_over(self, paths: Sequence[Path]) -> Iterator[None]:
+        """A run over PATHS while another over the same paths goes on (cron starting one before
+        the last one ended) waits for it, saying so, then reads only what that one left: each
+        analysed every photo the other was analysing, at twice the time, to call them all
+        "already indexed" (probe cron38). Runs over other paths go on side by side."""
+        key = "\n".join([self.settings.db_schema, self.analyzer.model_name,
+                         *sorted(str(fs_paths.canonical(p)) for p in paths)])
+        with psycopg.connect(self.database_url(), autocommit=True) as conn:
+            if not store.same_paths_run_lock(conn, key, wait=False):
+                log.warning("another pgface index of %s is running: this one waits for it to "
+                            "end, then reads what it left (Ctrl-C stops this one)",
+                            ", ".join(shown_name(str(p)) for p in paths[:3])
+                            + (f" and {len(paths) - 3} more" if len(paths) > 3 else ""))
+                store.same_paths_run_lock(conn, key, wait=True)
+            yield  # the lock goes with the connection
+
+    def _index_alone(self, present: list[Path], expanded: list[Path], folders: list[Path],
+                     given_links: list[tuple[Path, Path]],
+                     progress: ProgressCallback | None, within: fs_paths.Paths | None,
+                     prune: bool, reread: bool, patterns: Sequence[str]) -> IndexReport:
+        """Pgface.index's run, with no other over the same paths going on."""
         try:
             report = self._index(present, progress, within, reread, patterns)
         finally:

@@ -1446,3 +1446,12 @@ def known_pack(conn: psycopg.Connection, name: str, recognizer_sha256: str,
         # compare with (its searches check the record again: check_recognizer)
         return None
     return tuple(known)
+
+
+def same_paths_run_lock(conn: psycopg.Connection, key: str, wait: bool) -> bool:
+    """Take the session lock of index runs over KEY (library, pack, paths) on CONN, where no
+    other session holds it (wait: once it lets go); whether it was taken."""
+    if not wait:
+        return bool(conn.execute(sql.TRY_SAME_PATHS_RUN_LOCK, [key]).fetchone()[0])
+    conn.execute(sql.SAME_PATHS_RUN_LOCK, [key])
+    return True

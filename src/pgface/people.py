@@ -417,7 +417,7 @@ class People:
             expected_person_id = operator.index(expected_person_id)
         with self._change("name") as (conn, change):
             self._check_faces(conn, face_ids)
-            reached = self._named(conn, given)
+            reached = self._named_to_give(conn, given)
             if expected_person_id is not None and (reached or (None,))[0] != expected_person_id:
                 raise _reached_elsewhere(conn, name, expected_person_id, reached)
             target, name = reached if reached else (None, name)  # named as they are
@@ -890,15 +890,13 @@ class People:
             went: dict[int, Counter[int]] = {}
             for person_folder, files, name in folders:
                 try:
-                    target = self._by_name(conn, given[name])
+                    target = (self._named_to_give(conn, given[name]) or (None,))[0]
                 except PersonConflict as exc:
                     # several people an older pgface named alike: this folder's failure, the
                     # others enrolled (the whole enrolment stopped, advised to "give one's id"
                     # where a folder's name is all there is: probe reprobe38)
-                    ids = " ".join(str(a["person_id"]) for a in exc.details.get("alike", []))
-                    report.failures.append(Failure(str(person_folder), (
-                        f"{str(exc).rpartition(': ')[0]}: merge them (pgface people merge "
-                        f"{ids}) or rename all but one, then enrol again")))
+                    report.failures.append(Failure(str(person_folder),
+                                                   f"{exc}, then enrol again"))
                     continue
                 chosen = enrol_faces(conn, self.model, files, report,
                                      self.settings.max_file_bytes, self.settings.read_timeout_s)
@@ -1059,10 +1057,20 @@ class People:
         except PersonConflict as exc:
             others = [(a["person_id"], a["name"]) for a in exc.details.get("alike", [])
                       if a["person_id"] not in own]
-            if len(others) > 1:
-                raise
+            if len(others) > 1:  # "give one's id" of an id given (probe reprobe38b)
+                raise _alike_to_merge(exc, others) from None
             return others[0] if others else None
         return found if found and found[0] not in own else None
+
+    @staticmethod
+    def _named_to_give(conn: psycopg.Connection, name: str) -> tuple[int, str] | None:
+        """The person a name reaches (People._named) for giving that name to faces, where no
+        id can be given: several people alike are said with what to do about them, not
+        "give one's id" (probe reprobe38b: `people name Ng 3`)."""
+        try:
+            return People._named(conn, name)
+        except PersonConflict as exc:
+            raise _alike_to_merge(exc) from None
 
     @staticmethod
     def _named(conn: psycopg.Connection, name: str) -> tuple[int, str] | None:
@@ -1094,11 +1102,7 @@ class People:
             alike += [(i, n) for i, n in older if name_form(n).casefold() == form.casefold()
                       and (i, n) not in alike]
         if len(alike) > 1:  # (kept from before): a third spelling made a third person
-            raise PersonConflict(
-                f"{len(alike)} people are named {quoted(form)} {how} ("
-                + ", ".join(f"{quoted(n)} (id {i})" for i, n in alike)
-                + f"): {give}",
-                {"alike": [{"person_id": i, "name": n} for i, n in alike]})
+            raise _alike(form, how, alike, give)
         return alike[0] if alike else None
 
     def _person(self, conn: psycopg.Connection, person_id: int) -> Person:
@@ -1234,6 +1238,29 @@ def quoted(name: str) -> str:
 
 def _label(person_id: int, name: str | None) -> str:
     return quoted(name) if name is not None else f"person {person_id} (unnamed)"
+
+
+def _alike(form: str, how: str, alike: builtins.list[tuple[int, str]], give: str
+           ) -> PersonConflict:
+    """Several people (ALIKE: id, name) that the name FORM reaches HOW; GIVE: what to do."""
+    conflict = PersonConflict(
+        f"{len(alike)} people are named {quoted(form)} {how} ("
+        + ", ".join(f"{quoted(n)} (id {i})" for i, n in alike) + f"): {give}",
+        {"alike": [{"person_id": i, "name": n} for i, n in alike]})
+    conflict.reading = (form, how)  # type: ignore[attr-defined]  # _alike_to_merge's
+    return conflict
+
+
+def _alike_to_merge(conflict: PersonConflict,
+                    alike: builtins.list[tuple[int, str]] | None = None) -> PersonConflict:
+    """CONFLICT, several people a name reaches alike (People._named), said with what to do
+    where no id can be given, or one was: merge them, or rename all but one. ALIKE: those of
+    them to say (all, unless given)."""
+    if alike is None:
+        alike = [(a["person_id"], a["name"]) for a in conflict.details["alike"]]
+    return _alike(*conflict.reading, alike,  # type: ignore[attr-defined]
+                  f"merge them (pgface people merge {' '.join(str(i) for i, _ in alike)}) or "
+                  f"rename all but one")
 
 
 def delete_uploads(paths: Sequence[str], folder: Path) -> tuple[list[str], list[str]]:

@@ -433,14 +433,28 @@ class Pgface:
         "already indexed" (probe cron38). Runs over other paths go on side by side."""
         key = "\n".join([self.settings.db_schema, self.analyzer.model_name,
                          *sorted(str(fs_paths.canonical(p)) for p in paths)])
-        with psycopg.connect(self.database_url(), autocommit=True) as conn:
+        conn: psycopg.Connection | None = None
+        try:
+            conn = psycopg.connect(self.database_url(), autocommit=True)
             if not store.same_paths_run_lock(conn, key, wait=False):
                 log.warning("another pgface index of %s is running: this one waits for it to "
                             "end, then reads what it left (Ctrl-C stops this one)",
                             ", ".join(shown_name(str(p)) for p in paths[:3])
                             + (f" and {len(paths) - 3} more" if len(paths) > 3 else ""))
                 store.same_paths_run_lock(conn, key, wait=True)
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+                conn = None
+            if not isinstance(exc, psycopg.Error):
+                raise
+            # no lock to be had (the server going away): the run says what is wrong as it
+            # stores, in its own words
+        try:
             yield  # the lock goes with the connection
+        finally:
+            if conn is not None:
+                conn.close()  # closed, never rolled back: a server stopped meanwhile is fine
 
     def _index_alone(self, present: list[Path], expanded: list[Path], folders: list[Path],
                      given_links: list[tuple[Path, Path]],

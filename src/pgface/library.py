@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import logging
+import multiprocessing
 import os
 import shlex
 import threading
@@ -29,7 +30,13 @@ from pgface.db.connection import (
     public_calls_said_plainly,
     server_identity,
 )
-from pgface.errors import InvalidTypeError, ModelPackError, PgfaceError, shown_name
+from pgface.errors import (
+    InvalidTypeError,
+    ModelPackError,
+    PgfaceError,
+    files_run_short,
+    shown_name,
+)
 from pgface.imaging import Photo, PhotoInput, load_photo
 from pgface.index import (
     Failure,
@@ -431,9 +438,18 @@ class Pgface:
         the last one ended) waits for it, saying so, then reads only what that one left: each
         analysed every photo the other was analysing, at twice the time, to call them all
         "already indexed" (probe cron38). Runs over other paths go on side by side."""
-        key = "\n".join([self.settings.db_schema, self.analyzer.model_name,
-                         *sorted(str(fs_paths.canonical(p)) for p in paths)])
+        key = b"\0".join([os.fsencode(self.settings.db_schema),
+                          os.fsencode(self.analyzer.model_name),
+                          *sorted(os.fsencode(fs_paths.canonical(p)) for p in paths)])
         conn: psycopg.Connection | None = None
+        if files_run_short() is not None or getattr(multiprocessing.current_process(),
+                                                    "_inheriting", False):
+            # a connection of its own is a file too: a run at its open files' limit goes on
+            # without, to say that limit where the models or photos meet it; and a process a
+            # run in processes started, importing a script that indexes unguarded, would wait
+            # for good for its parent's run: it is told what is wrong (index_processes)
+            yield
+            return
         try:
             conn = psycopg.connect(self.database_url(), autocommit=True)
             if not store.same_paths_run_lock(conn, key, wait=False):

@@ -23,7 +23,12 @@ from psycopg_pool.base import AttemptWithBackoff
 
 from pgface.config import unreadable_url
 from pgface.db import sql
-from pgface.errors import PgfaceError, remember_password_of, without_passwords
+from pgface.errors import (
+    PgfaceError,
+    files_run_short,
+    remember_password_of,
+    without_passwords,
+)
 
 log = logging.getLogger(__name__)
 MIN_PGVECTOR = (0, 7)
@@ -204,6 +209,10 @@ class LibraryPool(ConnectionPool):
             with psycopg.connect(url, connect_timeout=5):
                 pass
         except (psycopg.Error, DatabaseError) as exc:
+            return f"the database cannot be reached: {one_line(exc)}"
+        except OSError as exc:  # no file left to connect with: the limit's, said as such
+            if (short := files_run_short()) is not None:
+                raise short from exc
             return f"the database cannot be reached: {one_line(exc)}"
         # No count of the pool's tells its connections in use from those it is still making
         # again: health called a pool just emptied by an outage "busy" (probe serve33)

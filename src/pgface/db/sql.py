@@ -1081,8 +1081,8 @@ SELECT pg_wal_lsn_diff({_WAL_NOW}, %(lsn)s::pg_lsn) >= 0,
 # One index run at a time over the same paths of a library and pack (Pgface.index): a session
 # lock of a connection the run holds, keyed by them (8123: pgface's runs over paths; runs over
 # other paths go on beside it, each holding INDEX_RUN_LOCK, shared, as well).
-TRY_SAME_PATHS_RUN_LOCK = "SELECT pg_try_advisory_lock(8123, hashtext(%s))"
-SAME_PATHS_RUN_LOCK = "SELECT pg_advisory_lock(8123, hashtext(%s))"
+TRY_SAME_PATHS_RUN_LOCK = "SELECT pg_try_advisory_lock(8123, %s::int4)"
+SAME_PATHS_RUN_LOCK = "SELECT pg_advisory_lock(8123, %s::int4)"
 # A few faces' embeddings by id, which a snapshot's copies of them must match (SnapshotStore.
 # open): the same ids may hold other faces in a database restored to an earlier point and
 # written to since.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import threading
@@ -1448,10 +1449,12 @@ def known_pack(conn: psycopg.Connection, name: str, recognizer_sha256: str,
     return tuple(known)
 
 
-def same_paths_run_lock(conn: psycopg.Connection, key: str, wait: bool) -> bool:
-    """Take the session lock of index runs over KEY (library, pack, paths) on CONN, where no
-    other session holds it (wait: once it lets go); whether it was taken."""
+def same_paths_run_lock(conn: psycopg.Connection, key: bytes, wait: bool) -> bool:
+    """Take the session lock of index runs over KEY (library, pack, paths, as bytes: a path
+    need not be UTF-8) on CONN, where no other session holds it (wait: once it lets go);
+    whether it was taken."""
+    number = int.from_bytes(hashlib.sha256(key).digest()[:4], "big", signed=True)
     if not wait:
-        return bool(conn.execute(sql.TRY_SAME_PATHS_RUN_LOCK, [key]).fetchone()[0])
-    conn.execute(sql.SAME_PATHS_RUN_LOCK, [key])
+        return bool(conn.execute(sql.TRY_SAME_PATHS_RUN_LOCK, [number]).fetchone()[0])
+    conn.execute(sql.SAME_PATHS_RUN_LOCK, [number])
     return True

@@ -46,7 +46,7 @@ from pgface.db.connection import (
     search_path,
 )
 from pgface.errors import InvalidInputError, PgfaceError, counted, os_reason
-from pgface.paths import relative_to_no_folder
+from pgface.paths import expand, relative_to_no_folder
 
 
 class BackupError(PgfaceError):
@@ -461,10 +461,7 @@ def checked_archive(source: Path | str, schema: str) -> Path:
     else the error, before anything is started (a restore of a mistyped name, or of another
     schema's backup, made and started a server in a new data folder before it said so,
     probes restore35 and reprobe35)."""
-    try:
-        source = Path(os.path.abspath(Path(source).expanduser()))
-    except OSError as exc:  # relative, the current folder deleted (probe cron38)
-        raise InvalidInputError(relative_to_no_folder(str(source), exc)) from None
+    source = expand(source)  # a relative one from a deleted current folder said so (cron38)
     if not source.is_file():
         raise InvalidInputError(f"{source}: no such file" if not source.exists()
                                 else f"{source}: not a file")

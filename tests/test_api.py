@@ -370,6 +370,46 @@ def test_an_upload_of_a_photo_stored_from_a_folder_keeps_its_own_file(
         assert not kept.exists() and (folder / "yao.jpg").exists()
 
 
+def test_uploads_of_one_photo_stored_from_a_folder_at_once_wait_for_each_other(
+        settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:
+    """Probe api39: 8 clients uploading at once a photo stored from a folder got 503s "the
+    database could not do it: deadlock detected": each held its row to share, one the kept
+    file's lock too, and updating the row waited for the other's share. Played step by step:
+    another upload holding the row as it did (this test's connection) and then wanting the
+    file's lock, while the upload runs."""
+    yao = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    folder, uploads = tmp_path / "folder", tmp_path / "uploads"
+    folder.mkdir()
+    shutil.copy(yao, folder / "yao.jpg")
+    kept = uploads / f"{hashlib.sha256(yao.read_bytes()).hexdigest()}.jpg"
+    settings = settings.model_copy(update={"upload_dir": uploads, "api_roots": [tmp_path]})
+    with TestClient(create_app(settings, analyzer)) as client, ThreadPoolExecutor(1) as pool, \
+            psycopg.connect(in_pgface_schema(settings.database_url)) as other:
+        assert index_path(client, "folder")["indexed"] == 1
+        photo_id = client.get("/api/photos").json()["photos"][0]["id"]
+        other.execute("SET lock_timeout = '20s'")
+        other.execute("SELECT 1 FROM photos WHERE id = %s FOR SHARE", [photo_id])
+        uploading = pool.submit(client.post, "/api/photos", files=upload(yao))
+        deadline = time.monotonic() + 60
+        while not other.execute(  # the upload waits for a lock (ours)
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()"
+                ).fetchone()[0]:
+            assert time.monotonic() < deadline and not uploading.done(), \
+                uploading.result().text if uploading.done() else "the upload never waited"
+            time.sleep(0.05)
+        # the other upload, on: the kept file's lock (it was the deadlock's second edge)
+        other.execute("SELECT pg_advisory_xact_lock(hashtext('pgface.upload ' || "
+                      "current_schema() || ' ' || %s))", [str(kept)])
+        other.commit()
+        answer = uploading.result()
+        assert answer.status_code == 200 and not answer.json()["created"], answer.text
+        assert kept.read_bytes() == yao.read_bytes()
+        with ThreadPoolExecutor(8) as clients:  # and at once, for real, as the probe did
+            answers = list(clients.map(lambda _: client.post("/api/photos", files=upload(yao)),
+                                       range(8)))
+        assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs to fill: root only")
 def test_an_upload_into_a_full_upload_folder_is_a_507(
         settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path) -> None:

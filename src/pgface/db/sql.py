@@ -271,7 +271,11 @@ SELECT (SELECT count(*) FROM photos) AS photos,
 """
 FACES_PER_MODEL = "SELECT model, count(*) FROM faces GROUP BY model ORDER BY model"
 
-LOCK_PHOTO = "SELECT 1 FROM photos WHERE id = %s FOR SHARE"
+# NO KEY UPDATE, not SHARE: an upload keeping its file updates the row (REFRESH_DISPLAY_PATHS);
+# two uploads of one photo holding it FOR SHARE each waited for the other's lock, one holding
+# the file's lock too: a deadlock, answered 503 (probe api39). Faces' and paths' inserts, which
+# take KEY SHARE, do not wait for it.
+LOCK_PHOTO = "SELECT 1 FROM photos WHERE id = %s FOR NO KEY UPDATE"
 # An uploaded photo's kept file is written, and unlinked, under this lock of its path (until
 # the transaction ends): a delete's unlink, which runs after its commit, removed the file of an
 # upload that had stored the same bytes again meanwhile (one file name per content).

@@ -1299,7 +1299,8 @@ def path_held(conn: psycopg.Connection, path: Path) -> bool:
 
 
 def lock_photo(conn: psycopg.Connection, photo_id: int) -> bool:
-    """Hold the photo's row (a delete waits) until the transaction ends; False if it is gone."""
+    """Hold the photo's row (a delete, and another upload of it, wait) until the transaction
+    ends; False if it is gone."""
     return conn.execute(sql.LOCK_PHOTO, [photo_id]).fetchone() is not None
 
 

@@ -838,6 +838,14 @@ def test_bad_requests_get_clear_json_errors_and_the_server_keeps_serving(
                 "content-type": "image/jpeg"}), 422, "field 'file' is required: send it as "
              "multipart/form-data, in a part named 'file' (this request's Content-Type is "
              "'image/jpeg')"),
+            # curl --data-binary's default type: its bytes were read as fields, each named in
+            # a 60 KB refusal (probe api39)
+            (http.post("/api/search", content=obama.read_bytes()[:50_000], headers={
+                "content-type": "application/x-www-form-urlencoded"}), 422,
+             "field 'file' is required: send it as multipart/form-data, in a part named 'file' "
+             "(this request's Content-Type is 'application/x-www-form-urlencoded')"),
+            (http.post(f"/api/search?{'t' * 500}=1", files={"file": ("a.png", _png(9, 9))}),
+             422, f"query parameter '{'t' * 60}'... (500 characters) is not a parameter"),
             (http.post("/api/search", data={"file": "a photo"}),
              422, "field 'file' must be a file: a part with a filename (this one was read as a "
                   "text field"),

@@ -292,6 +292,16 @@ def _declared(dependant: Any) -> tuple[set[str], set[str]]:
     return query, body
 
 
+def _takes_files(dependant: Any) -> bool:
+    """Whether a route or one of its dependencies reads a file part."""
+    return (any(isinstance(p.field_info, params.File) for p in dependant.body_params)
+            or any(map(_takes_files, dependant.dependencies)))
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 def _blank_part(value: Any) -> bool:
     """Whether a form's part asks for nothing: a field left blank, a file input left empty (an
     HTML form sends both), as a query parameter sent empty does."""
@@ -351,7 +361,12 @@ def refuse_unknown_parameters(request: Request) -> None:
             else "is not a parameter of this request: a part of its form, send it in the "
             "multipart body" if form and name in body else
             "is not a parameter of this request (a misspelling?)")})
-    if form:
+    # A photo sent as a urlencoded body (curl --data-binary's default type) was parsed into
+    # "fields" named by its bytes, refused in a 60 KB message of them (probe api39): a form
+    # of files is read from multipart alone, and FastAPI's "send it as multipart/form-data"
+    # is the answer.
+    if form and (_media_type(request) == "multipart/form-data"
+                 or not _takes_files(dependant)):
         parts = anyio.from_thread.run(request.form)  # as FastAPI read it: kept by Starlette
         for name in dict.fromkeys(parts.keys()):
             # a photo part given twice: before the field's binding, which takes the last

@@ -110,12 +110,17 @@ def _field_loc(loc: tuple) -> tuple:
                                               and _UNION_BRANCH.fullmatch(part)))
 
 
+MAX_NAME_SHOWN = 60  # characters of a parameter's name an error quotes
+
+
 def _where(loc: tuple) -> str:
     kind = {"query": "query parameter", "path": "path parameter", "body": "field",
             "header": "header", "cookie": "cookie"}.get(str(loc[0]), str(loc[0]))
     name = ".".join(str(part) for part in loc[1:])
     if not name and len(loc) > 1:  # `?=5`: it was "request body"
         return f"a {kind} with no name"
+    if len(name) > MAX_NAME_SHOWN:  # a name made of a body's bytes was said whole (60 KB)
+        return f"{kind} {name[:MAX_NAME_SHOWN]!r}... ({len(name)} characters)"
     return f"{kind} {name!r}" if name else "request body"
 
 

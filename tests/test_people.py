@@ -2121,6 +2121,11 @@ def test_an_edit_first_indexed_under_another_pack_keeps_its_names_for_the_pack_t
         shutil.copyfile(onnx, folder / onnx.name)
     with Pgface(settings.model_copy(update={"model_pack": str(folder)})) as tried:
         assert tried.index(album).indexed == 1
+        # the former, waiting with no path, is no photo tried_pack could analyse: it was
+        # "analysed 1 of the 2 stored photos: run pgface index --pending", which did nothing
+        # (probe library39)
+        assert tried.pack_coverage("tried_pack") == (1, 1)
+        assert not [n for n in tried.notices() if "has analysed" in n], tried.notices()
     assert (pf.people.get("Ada").faces, pf.people.get("Grace").faces) == (1, 1)  # kept
     assert pf.index(album).people_kept == 4  # 2 faces of buffalo_sc, their 2 of tried_pack
     with pf.pool.connection() as conn:

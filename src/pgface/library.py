@@ -697,9 +697,10 @@ class Pgface:
         return found
 
     def pack_coverage(self, pack: str, pool: ConnectionPool | None = None) -> tuple[int, int]:
-        """(photos stored, photos the pack has analysed), counted again only once rows of
-        photos or photo_analyses were added or deleted (by any process, as PostgreSQL's
-        statistics tell, or by this object), at most every COVERAGE_RECOUNT_S while they
+        """(photos stored that a run can analyse, photos the pack has analysed), counted
+        again only once rows of photos or photo_analyses were added or deleted (by any
+        process, as PostgreSQL's statistics tell, or by this object), at most every
+        COVERAGE_RECOUNT_S while they
         change, and at least every COVERAGE_MAX_AGE_S: two counts of every photo were the
         cost of each search's notices. pool: the one to count in (the library's)."""
         return self._coverage.get(pack, (pool or self.pool).connection, store.coverage_stamp,

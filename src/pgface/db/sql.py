@@ -981,6 +981,14 @@ PACK_COVERAGE = """
 SELECT (SELECT count(*) FROM photos) AS photos,
        (SELECT count(*) FROM photo_analyses WHERE model = %s) AS analysed
 """
+# Photos with no path left (kept until their people are handed over: a file edited in place,
+# or written over by a broken one) that this pack has not analysed: no run can, `--pending`
+# included, and counting them as its to analyse was a notice no run ended (probe library39).
+PATHLESS_UNANALYSED = """
+SELECT count(*) FROM photos ph
+WHERE NOT EXISTS (SELECT 1 FROM photo_paths pp WHERE pp.photo_id = ph.id)
+  AND NOT EXISTS (SELECT 1 FROM photo_analyses pa WHERE pa.photo_id = ph.id AND pa.model = %s)
+"""
 # Changes to photos and photo_analyses by any session, from PostgreSQL's statistics (flushed
 # within seconds of a commit): while they are unchanged, PACK_COVERAGE's answer is too, and
 # OUTDATED_ANALYSES' (an analysis made again is an update of photo_analyses; updates of photos,

@@ -1172,9 +1172,11 @@ def analysed_share(conn: psycopg.Connection, files: Sequence[Path], model: str,
 
 
 def pack_coverage(conn: psycopg.Connection, model: str) -> tuple[int, int]:
-    """(photos stored, photos this pack has analysed)."""
-    row = conn.execute(sql.PACK_COVERAGE, [model]).fetchone()
-    return row[0], row[1]
+    """(photos stored that a run can analyse, photos this pack has analysed)."""
+    photos, analysed = conn.execute(sql.PACK_COVERAGE, [model]).fetchone()
+    if analysed < photos:  # the other query only where there is a gap: it reads every photo
+        photos -= conn.execute(sql.PATHLESS_UNANALYSED, [model]).fetchone()[0]
+    return photos, analysed
 
 
 T = TypeVar("T")

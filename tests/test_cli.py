@@ -642,10 +642,11 @@ def test_people_enrol_reports_its_indexing(env: dict[str, str], tmp_path: Path) 
     report = json.loads(done.stdout)
     assert report["index"]["indexed"] == 1
     assert [f["file"] for f in report["index"]["failures"]] == [str(ada / "broken.jpg")]
-    assert report["people"] == {"Ada": 1}
+    assert (report["people"], report["new"]) == ({"Ada": 1}, {"Ada": 1})
 
     human = runner.invoke(app, ["people", "enrol", str(tmp_path / "people")], env=env)
     assert f"failed {ada / 'broken.jpg'}: " in human.stderr
+    assert "Ada: 1 face (0 new)" in human.stdout, human.stdout  # it was hers already
     assert "0 photos indexed, 1 already indexed, 1 failed" in human.stderr
 
     # A photo put beside the person folders was passed over without a word: whose is it?

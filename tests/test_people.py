@@ -1266,6 +1266,29 @@ def test_a_file_that_failed_fails_again_at_each_enrolment_where_index_passes_it_
     assert (indexed.failures, indexed.unchanged_failures) == ([], 1)
 
 
+def test_an_enrolment_again_says_the_faces_it_gave_apart_from_those_theirs_already(
+        pf: Pgface, tmp_path: Path) -> None:
+    """Probe library39: enrolled again after one face was taken from a person, the change was
+    recorded "enrolled 3 faces of 2 people" (and undone so), and each person said "N faces",
+    as if all were given again: one was."""
+    for person, identity in (("Obama", "obama"), ("Biden", "biden")):
+        (tmp_path / "people" / person).mkdir(parents=True)
+        for photo in photos_of(identity)[:2 if person == "Obama" else 1]:
+            shutil.copyfile(photo, tmp_path / "people" / person / photo.name)
+    first = pf.people.enrol(tmp_path / "people")
+    assert (first.people, first.new) == ({"Biden": 1, "Obama": 2}, {"Biden": 1, "Obama": 2})
+    folder = tmp_path / "people"
+    assert pf.people.history(1)[0].summary == f"enrolled 3 faces of 2 people from {folder}"
+    pf.people.remove("Obama", [pf.people.faces("Obama")[0].face_id])
+    again = pf.people.enrol(folder)
+    assert (again.people, again.new) == ({"Biden": 1, "Obama": 2}, {"Biden": 0, "Obama": 1})
+    change = pf.people.history(1)[0]
+    assert change.summary == (f"enrolled 1 face of 1 person from {folder} (2 other faces "
+                              f"were theirs already)"), change.summary
+    assert pf.people.undo().summary == change.summary
+    assert pf.people.get("Obama").faces == 1
+
+
 def test_a_folder_whose_own_name_is_no_text_is_enrolled_and_recorded_as_paths_are_shown(
         pf: Pgface, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Probe i18n39: enrolling a folder whose own name has a byte that is not UTF-8 (a Latin-1

@@ -18,6 +18,9 @@ from pgface.index import Failure, IndexReport, passed_over, photo_files
 @dataclass
 class EnrolReport:
     people: dict[str, int] = field(default_factory=dict)  # name -> faces enrolled now
+    # name -> how many of those this enrolment gave them (the others were theirs already: a
+    # rerun that put one face back was recorded "enrolled 8 faces", probe library39)
+    new: dict[str, int] = field(default_factory=dict)
     index: IndexReport | None = None
     no_face: list[str] = field(default_factory=list)  # photos in which no face was found
     several_faces: list[str] = field(default_factory=list)  # photos where one face was chosen

@@ -914,6 +914,8 @@ class People:
                     if now:
                         ps.touch_people(conn, [target])
                     changed += now
+                else:
+                    now = 0
                 change.involve(target, *(h.person_id for h in held))
                 # two folders may be one person (the name in NFC and NFD, or in other letter
                 # case, as a name typed reaches them): their faces add up, each once (the
@@ -923,6 +925,7 @@ class People:
                     name = ps.get_person(conn, target)["name"]
                 enrolled.setdefault(name, set()).update(chosen)
                 report.people[name] = len(enrolled[name])
+                report.new[name] = report.new.get(name, 0) + now
             if changed:
                 # an unnamed person emptied by the enrolment: merged into whoever took most of
                 # their faces, as "not this person" reads them (people_store.MERGES_SINCE)
@@ -941,9 +944,13 @@ class People:
             shown = readable(where)
             change.payload.update(folder=shown, enrolled=report.people,
                                   left=[h.face_id for h in report.left])
-            enrolled = sum(1 for n in report.people.values() if n)
-            change.summary = (f"enrolled {counted(sum(report.people.values()), 'face')} of "
-                              f"{counted(enrolled, 'person', 'people')} from {shown}"
+            given_to = sum(1 for n in report.new.values() if n)
+            theirs = max(0, sum(report.people.values()) - changed)
+            change.summary = (f"enrolled {counted(changed, 'face')} of "
+                              f"{counted(given_to, 'person', 'people')} from {shown}"
+                              + (f" ({counted(theirs, 'other face')} "
+                                 f"{'was' if theirs == 1 else 'were'} theirs already)"
+                                 if theirs else "")
                               + _held_summary("left", report.left)
                               + _held_summary("moved", report.moved))
         return report

@@ -592,7 +592,8 @@ def enrol(
             report = _people(pf).enrol(folder, move=move, progress=show)
     indexed = report.index
     if as_json:
-        print_json({"people": report.people, "failures": file_reasons(report.failures),
+        print_json({"people": report.people, "new": report.new,
+                    "failures": file_reasons(report.failures),
                     "no_face": report.no_face,
                     "several_faces": report.several_faces,
                     "left": [asdict(h) for h in report.left],
@@ -608,7 +609,9 @@ def _say_enrolled(report: EnrolReport) -> None:
     if report.index is not None:
         say_empty_folders(report.index)
     for person_name, count in report.people.items():
-        out.print(f"{person_name}: {counted(count, 'face')}", highlight=False)
+        new = report.new.get(person_name, count)
+        out.print(f"{person_name}: {counted(count, 'face')}"
+                  + ("" if new == count else f" ({new} new)"), highlight=False)
     for failure in report.failures:
         say_failure(failure)
     for path in report.no_face:

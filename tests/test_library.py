@@ -844,16 +844,35 @@ def test_a_folder_named_like_a_pack_the_library_holds_but_with_another_recognize
     weights = numpy_helper.to_array(largest)
     largest.CopyFrom(numpy_helper.from_array(weights[::-1].copy(), largest.name))
     onnx.save(model, str(impostor / pf.analyzer.pack.recognizer.name))
-    other = settings.model_copy(update={"model_pack": str(impostor)})
-    with Pgface(other) as there, pytest.raises(ModelPackError) as refused:
-        there.index(sample_photos())
-    message = str(refused.value)
-    assert "'buffalo_sc'" in message and str(impostor) in message, message
-    assert "give this one a name of its own" in message
+    # buffalo_sc's files are known: a folder of that name holding others is refused as it is
+    # read (a damaged copy stored zero vectors as buffalo_sc's, probe reprobe39)
+    with pytest.raises(ModelPackError) as refused:
+        with Pgface(settings.model_copy(update={"model_pack": str(impostor)})) as there:
+            there.index(sample_photos())
+    assert str(refused.value).startswith(
+        f"model pack folder {impostor} is named buffalo_sc, but w600k_mbf.onnx is none of "
+        f"buffalo_sc's files (sha256 "), refused.value
     done = CliRunner().invoke(app, ["index", str(sample_photos()[-1])],
                               env={**env, "PGFACE_MODEL_PACK": str(impostor)})
-    assert done.exit_code == 1 and "not the 'buffalo_sc'" in done.stderr, done.output
-    assert pf.stats()["faces"] == stats["faces"]  # nothing was written
+    assert done.exit_code == 1 and "a damaged copy?" in done.stderr, done.output
+    # Another pack the library holds, whose files pgface does not know: its recorded digest.
+    mine = tmp_path / "elsewhere" / "mine"
+    shutil.copytree(pf.analyzer.pack.folder, mine)
+    with Pgface(settings.model_copy(update={"model_pack": str(mine)})) as there:
+        assert there.index(sample_photos()[:1]).indexed == 1
+        held = there.stats()["faces_per_model"]
+    shutil.copyfile(impostor / pf.analyzer.pack.recognizer.name,
+                    mine / pf.analyzer.pack.recognizer.name)
+    with Pgface(settings.model_copy(update={"model_pack": str(mine)})) as there, \
+            pytest.raises(ModelPackError) as refused:
+        there.index(sample_photos())
+    message = str(refused.value)
+    assert "'mine'" in message and str(mine) in message, message
+    assert "give this one a name of its own" in message
+    done = CliRunner().invoke(app, ["index", str(sample_photos()[-1])],
+                              env={**env, "PGFACE_MODEL_PACK": str(mine)})
+    assert done.exit_code == 1 and "not the 'mine'" in done.stderr, done.output
+    assert pf.stats()["faces_per_model"] == held  # nothing was written
     # Under a name of its own it is a pack of its own, and the library's buffalo_sc is as it was.
     renamed = impostor.rename(tmp_path / "elsewhere" / "retrained")
     with Pgface(settings.model_copy(update={"model_pack": str(renamed)})) as there:

@@ -149,6 +149,40 @@ def test_a_pack_folder_is_used_as_it_is_and_a_missing_pack_says_where(tmp_path: 
     assert str(tmp_path / "buffalo_l") in str(info.value) and "w600k_r50.onnx" in str(info.value)
 
 
+def test_a_damaged_recognizer_stops_the_analysis_and_one_named_buffalo_sc_is_refused(
+        tmp_path: Path, models_dir: Path) -> None:
+    """Probe reprobe39: buffalo_sc's recognizer with 8 bytes changed (a bad copy), given as a
+    folder, stored each face as a zero vector (its outputs squared past float32's range; a
+    numpy warning alone), under buffalo_sc's name and calibrated threshold; search found
+    nothing, compare crashed on 0/0. A folder named buffalo_sc must hold its files; any
+    recognizer giving no direction stops the run, naming its file."""
+    source = vectron_model_folder()
+    # the probe's 8 bytes; 16 bytes 0xff make weights NaN: its outputs (which were taken for
+    # a run that did not happen, "memory or threads ran short")
+    for name, change in (("buffalo_sc", bytes.fromhex("1122334455667788")),
+                         ("rotten", b"\xff" * 16)):
+        folder = tmp_path / name
+        folder.mkdir()
+        shutil.copy(source / "scrfd_500m_bnkps.onnx", folder / "det_500m.onnx")
+        damaged = bytearray((source / "w600k_mbf.onnx").read_bytes())
+        damaged[8_000_000:8_000_000 + len(change)] = change
+        (folder / "w600k_mbf.onnx").write_bytes(bytes(damaged))
+    with pytest.raises(ModelPackError, match=(
+            f"^model pack folder {tmp_path / 'buffalo_sc'} is named buffalo_sc, but "
+            f"w600k_mbf.onnx is none of buffalo_sc's files .*: a damaged copy")):
+        resolve_pack(str(tmp_path / "buffalo_sc"), models_dir)
+    rotten = build_analyzer(Settings(models_dir=models_dir,
+                                     model_pack=str(tmp_path / "rotten")))
+    image = load(sample_photos()[1])
+    with pytest.raises(ModelPackError, match=(
+            f"^{tmp_path / 'rotten' / 'w600k_mbf.onnx'}: the recognizer gave 1 of 1 "
+            f"embeddings that are no direction")):
+        rotten.analyze([image])
+    # the wheel's own files in a folder of that name are buffalo_sc
+    shutil.copy(source / "w600k_mbf.onnx", tmp_path / "buffalo_sc" / "w600k_mbf.onnx")
+    assert resolve_pack(str(tmp_path / "buffalo_sc"), models_dir).name == "buffalo_sc"
+
+
 def test_a_pack_name_is_a_name_before_a_folder_here_and_its_files_are_not_guessed(
         tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = vectron_model_folder()

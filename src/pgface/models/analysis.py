@@ -210,9 +210,17 @@ class FaceAnalyzer:
         out = []
         for start in range(0, len(crops), self.batch_size):
             out.append(recognizer.get_feat(list(crops[start : start + self.batch_size])))
-        vectors = np.vstack(out).astype(np.float32)
+        # float64: a damaged recognizer's outputs (8 bytes of its file changed) squared past
+        # float32's range, and the face was stored as a zero vector, found by nothing
+        vectors = np.vstack(out).astype(np.float64)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        no_direction = ~np.isfinite(norms[:, 0]) | (norms[:, 0] == 0)
+        if no_direction.any():  # the model's fault, not a photo's: every face would be so
+            raise ModelPackError(
+                f"{self.pack.recognizer}: the recognizer gave {int(no_direction.sum())} of "
+                f"{len(vectors)} embeddings that are no direction (not finite, or all zeros): "
+                f"its file is damaged, or it is no ArcFace model")
+        return (vectors / norms).astype(np.float32)
 
     def analyze(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
         """Detect in every image, then embed the faces of all of them in shared batches."""

@@ -416,28 +416,37 @@ class OpenVINOSession:
 # then returned without running the model and without an error: its outputs were the last run's.
 # A batch of 4 faces was stored with the embeddings of the batch before (cosine 1.000 with
 # another photo's faces; 8 faces of 39 photos, the run "0 failed"), or a batch of another size
-# came back short ("StopIteration"). So each output's first and last values are set to NaN before
-# a run, which no model output holds; one still NaN after it is a run that did not happen.
+# came back short ("StopIteration"). So each output's first and last values are set to a NaN of
+# pgface's own bits before a run, which no model output holds; one still so after it is a run
+# that did not happen. Its own bits, not any NaN: a damaged model computing NaN was told
+# "memory or threads ran short" (probe reprobe39), where its file is to blame.
 NOT_RUN = ("the model returned without running (its outputs were left as before): memory or "
            "threads ran short")
+_MARKS = {np.dtype(np.float16): np.uint16(0x7E5D),  # quiet NaNs, payload 0x5D / 0xDEAD
+          np.dtype(np.float32): np.uint32(0x7FC0DEAD),
+          np.dtype(np.float64): np.uint64(0x7FF800000000DEAD)}
 
 
 def _mark_outputs(request: Any) -> None:
-    """Each of the request's output buffers with its first and last value set to NaN (a run
-    that changes an output's shape gives it a new buffer, written whole)."""
+    """Each of the request's output buffers with its first and last value set to the mark (a
+    run that changes an output's shape gives it a new buffer, written whole)."""
     for tensor in request.output_tensors:
         data = tensor.data
-        if data.size and data.dtype.kind == "f":
-            data.flat[0] = data.flat[-1] = np.nan
+        mark = _MARKS.get(data.dtype)
+        if data.size and mark is not None:
+            bits = data.reshape(-1).view(mark.dtype)
+            bits[0] = bits[-1] = mark
 
 
 def _check_outputs(results: Any) -> None:
     """MemoryError (NOT_RUN) where an output still holds the mark of _mark_outputs."""
     for value in results.values():
         data = np.asarray(value)
-        if data.size and data.dtype.kind == "f" and (
-                np.isnan(data.flat[0]) or np.isnan(data.flat[-1])):
-            raise MemoryError(NOT_RUN)
+        mark = _MARKS.get(data.dtype)
+        if data.size and mark is not None:
+            bits = data.reshape(-1).view(mark.dtype)
+            if bits[0] == mark or bits[-1] == mark:
+                raise MemoryError(NOT_RUN)
 
 
 class OpenVINOPixelSession(OpenVINOSession):

@@ -8,6 +8,9 @@ import logging
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -95,7 +98,7 @@ def test_moved_or_renamed_photos_are_not_indexed_twice(pf: Pgface, tmp_path: Pat
 
 def test_a_run_over_the_paths_another_run_is_indexing_waits_for_it(
         pf: Pgface, settings: Settings, analyzer: FaceAnalyzer, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+        caplog: pytest.LogCaptureFixture, env: dict[str, str]) -> None:
     """Probe cron38: a cron job's run started while the last one still went on analysed every
     photo the other was analysing (twice the time for both), then called them all "already
     indexed". It waits for the other, saying so, then reads only what the other left; a run
@@ -120,7 +123,10 @@ def test_a_run_over_the_paths_another_run_is_indexing_waits_for_it(
     with Pgface(settings, analyzer=analyzer) as second:
         assert second.index([other]).indexed == 1  # other paths: not held up
         assert not caplog.records
-        waiting = threading.Thread(target=lambda: reports.append(second.index([folder])))
+        # named twice, and the second time as `folder/` is typed: the same paths (it did not
+        # wait, probe reprobe39)
+        waiting = threading.Thread(
+            target=lambda: reports.append(second.index([folder, f"{folder}/"])))
         waiting.start()
         deadline = time.monotonic() + 60
         while not caplog.records and time.monotonic() < deadline:
@@ -129,6 +135,22 @@ def test_a_run_over_the_paths_another_run_is_indexing_waits_for_it(
             f"another pgface index of {folder} is running: this one waits for it to end, then "
             f"reads what it left (Ctrl-C stops this one)"]
         assert waiting.is_alive()
+        # stopped while it waits: it was told "what was stored until then is kept, a batch cut
+        # short rolled back" of a run that had begun none
+        command = subprocess.Popen([sys.executable, "-m", "pgface", "index", str(folder)],
+                                   env={**os.environ, **env}, stderr=subprocess.PIPE,
+                                   text=True)
+        said: list[str] = []
+        reading = threading.Thread(target=lambda: said.extend(command.stderr))
+        reading.start()
+        while not any("is running: this one waits" in line for line in said):
+            assert time.monotonic() < deadline + 60 and command.poll() is None, said
+            time.sleep(0.05)
+        command.send_signal(signal.SIGTERM)
+        assert command.wait(60) == 143
+        reading.join(60)
+        assert said[-1] == ("stopped (SIGTERM): it was waiting for the other run over these "
+                            "paths: nothing was done\n"), said
         go_on.set()
         first.join(120)
         waiting.join(120)

@@ -440,7 +440,8 @@ class Pgface:
         "already indexed" (probe cron38). Runs over other paths go on side by side."""
         key = b"\0".join([os.fsencode(self.settings.db_schema),
                           os.fsencode(self.analyzer.model_name),
-                          *sorted(os.fsencode(fs_paths.canonical(p)) for p in paths)])
+                          # each once: `index x x/` did not wait for `index x` (reprobe39)
+                          *sorted({os.fsencode(fs_paths.canonical(p)) for p in paths})])
         conn: psycopg.Connection | None = None
         if files_run_short() is not None or getattr(multiprocessing.current_process(),
                                                     "_inheriting", False):
@@ -452,12 +453,19 @@ class Pgface:
             return
         try:
             conn = psycopg.connect(self.database_url(), autocommit=True)
+            named = list(dict.fromkeys(paths))
             if not store.same_paths_run_lock(conn, key, wait=False):
                 log.warning("another pgface index of %s is running: this one waits for it to "
                             "end, then reads what it left (Ctrl-C stops this one)",
-                            ", ".join(shown_name(str(p)) for p in paths[:3])
-                            + (f" and {len(paths) - 3} more" if len(paths) > 3 else ""))
-                store.same_paths_run_lock(conn, key, wait=True)
+                            ", ".join(shown_name(str(p)) for p in named[:3])
+                            + (f" and {len(named) - 3} more" if len(named) > 3 else ""))
+                try:
+                    store.same_paths_run_lock(conn, key, wait=True)
+                except KeyboardInterrupt as exc:  # it was "what was stored until then is
+                    # kept, a batch cut short rolled back" of a run that began none
+                    exc.said = (  # type: ignore[attr-defined]
+                        "it was waiting for the other run over these paths: nothing was done")
+                    raise
         except BaseException as exc:
             if conn is not None:
                 conn.close()

@@ -255,7 +255,8 @@ def stopped_by_sigterm_as_by_ctrl_c(
     try:
         yield
     except KeyboardInterrupt as exc:  # Ctrl-C said nothing: its user never learnt a run goes on
-        stopped(exc, f": {said() if callable(said) else said}")
+        # what the interruption says of itself, where the work it stopped knows better
+        stopped(exc, f": {getattr(exc, 'said', None) or (said() if callable(said) else said)}")
     except typer.Exit:
         raise  # an interruption said already, within (its Exit holds it as its context)
     except Exception as exc:  # its clean-up's failure (interrupt_behind)

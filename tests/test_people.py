@@ -2840,10 +2840,11 @@ def test_a_name_an_older_pgface_stored_otherwise_is_reached_as_it_reads(pf: Pgfa
     ids = sorted([people[1], people[3], people[4]])
     with pytest.raises(PersonConflict, match=rf"^3 people are named 'Bo' as it reads .*: merge "
                                              rf"them \(pgface people merge {ids[0]} {ids[1]} "
-                                             rf"{ids[2]}\) or rename all but one$"):
+                                             rf"{ids[2]} --name Bo\) or rename all but one$"):
         pf.people.name_faces(faces[0], "Bo")
     with pytest.raises(PersonConflict, match=rf"^2 people are named 'Bo' as it reads .*: merge "
-                                             rf"them \(pgface people merge {ids[0]} {ids[2]}\)"):
+                                             rf"them \(pgface people merge {ids[0]} {ids[2]} "
+                                             rf"--name Bo\)"):
         pf.people.rename(ids[1], "Bo")
     with pf.pool.connection() as conn:
         conn.execute("UPDATE people SET name = 'josé' WHERE id = %s", [people[1]])
@@ -2861,7 +2862,7 @@ def test_a_name_an_older_pgface_stored_otherwise_is_reached_as_it_reads(pf: Pgfa
         f"2 people are named 'Bo' as it reads (stored by an older pgface with characters that "
         f"show nothing or in another Unicode form) ('Bo\u200b' (id {people[3]}), "
         f"'\u3164Bo' (id {people[4]})): merge them (pgface people merge {people[3]} "
-        f"{people[4]}) or rename all but one, then enrol again")
+        f"{people[4]} --name Bo) or rename all but one, then enrol again")
     # ... renaming one of them to it is refused naming the other, not "give one's id"; and
     # the two merged under it were refused so: the merge leaves no one else so named
     with pytest.raises(PersonConflict, match=rf"^a person named '\u3164Bo' already exists "

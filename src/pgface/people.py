@@ -10,6 +10,7 @@ import contextlib
 import operator
 import os
 import re
+import shlex
 import time
 import unicodedata
 from collections import Counter
@@ -1265,9 +1266,12 @@ def _alike_to_merge(conflict: PersonConflict,
     them to say (all, unless given)."""
     if alike is None:
         alike = [(a["person_id"], a["name"]) for a in conflict.details["alike"]]
+    form = conflict.reading[0]  # type: ignore[attr-defined]
+    # --name: people with names are merged under the one given (without it, the merge advised
+    # was refused, probe reprobe39); the name as it reads, which they all read as
     return _alike(*conflict.reading, alike,  # type: ignore[attr-defined]
-                  f"merge them (pgface people merge {' '.join(str(i) for i, _ in alike)}) or "
-                  f"rename all but one")
+                  f"merge them (pgface people merge {' '.join(str(i) for i, _ in alike)} "
+                  f"--name {shlex.quote(form)}) or rename all but one")
 
 
 def delete_uploads(paths: Sequence[str], folder: Path) -> tuple[list[str], list[str]]:

@@ -302,6 +302,26 @@ def test_a_snapshot_of_other_faces_under_the_same_ids_is_refused(
     assert f"face {newest} in the database is not the one it holds under that id" in caplog.text
 
 
+def test_a_copy_put_back_and_written_to_under_the_files_ids_is_refused(
+        conn: psycopg.Connection, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Probe reprobe39: a data folder's copy put back (the file's newest faces gone from the
+    database) and then written to, new faces under ids the file holds for others: the sample
+    took the file's newest ids, gone and passed over, and the ids written again lay between
+    the others; the first search missed them. The newest of those still there are sampled."""
+    add_faces(conn, unit(np.random.default_rng(33), 200))
+    written_index(conn, tmp_path)
+    ids = [r[0] for r in conn.execute("SELECT id FROM faces ORDER BY id")]
+    conn.execute("DELETE FROM faces WHERE id = ANY(%s)", [ids[100:]])  # the copy's state
+    # a face written since under an id the file holds for another (none of the 32 taken
+    # across the file's 200: the 96th and the 102nd are)
+    conn.execute("UPDATE faces SET embedding = embedding * array_fill(-1, ARRAY[512])::vector "
+                 "WHERE id = %s", [ids[97]])
+    conn.commit()
+    caplog.set_level(logging.WARNING, logger="pgface.index_snapshot")
+    assert snapshot_store(conn, tmp_path).open(conn) is None
+    assert f"face {ids[97]} in the database is not the one it holds under that id" in caplog.text
+
+
 def test_an_unwritable_folder_leaves_the_index_in_memory(
         conn: psycopg.Connection, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     blocker = tmp_path / "index"

@@ -171,9 +171,10 @@ class SnapshotStore:
             if remaining > len(arrays["ids"]):
                 raise SnapshotError(f"holds {len(arrays['ids'])} faces up to its watermark, "
                                     f"the database {remaining}")
-            present = (None if remaining == len(arrays["ids"])
-                       else self._present_ids(conn, int(header["watermark"])))
-            self._check_sample(conn, arrays)
+            keep = (None if remaining == len(arrays["ids"]) else np.isin(
+                arrays["ids"], self._present_ids(conn, int(header["watermark"])),
+                assume_unique=True))
+            self._check_sample(conn, arrays, keep)
         except SnapshotError as exc:
             log.warning("index snapshot %s not used: %s; rebuilding it from PostgreSQL",
                         self.path, exc)
@@ -181,8 +182,7 @@ class SnapshotStore:
         finally:
             conn.rollback()
         gone = 0
-        if present is not None:  # deleted since it was written: copies the rest into memory
-            keep = np.isin(arrays["ids"], present, assume_unique=True)
+        if keep is not None:  # deleted since it was written: copies the rest into memory
             gone = int(len(keep) - keep.sum())
             arrays = {k: np.ascontiguousarray(a[keep]) for k, a in arrays.items()}
         index = SignIndex.restored(self.model, arrays, int(header["watermark"]), header["lsn"])
@@ -193,21 +193,25 @@ class SnapshotStore:
 
     @staticmethod
     def _check_sample(conn: psycopg.Connection, arrays: dict[str, np.ndarray],
-                      newest: int = 32, spread: int = 32) -> None:
-        """SnapshotError unless the snapshot's sign bits of a sample of its faces (the NEWEST
-        ids, and SPREAD across the rest) are those of the faces the database holds under those
-        ids now. A database restored to an earlier point and written to past the snapshot's
-        WAL position passed every other check, its new faces under ids the snapshot held for
-        others: they were never found (probe bigindex38)."""
+                      present: np.ndarray | None, newest: int = 32, spread: int = 32) -> None:
+        """SnapshotError unless the snapshot's sign bits of a sample of its faces the database
+        still has (PRESENT: a mask of them, None: all; the NEWEST ids, and SPREAD across the
+        rest) are those of the faces the database holds under those ids now. A database
+        restored to an earlier point and written to past the snapshot's WAL position passed
+        every other check, its new faces under ids the snapshot held for others: they were
+        never found (probe bigindex38). The newest of those still there, not of the file's:
+        a data folder's copy put back lost the file's newest, and the ids written again were
+        between the others sampled (probe reprobe39)."""
         from pgface.vector_index import sign_bits
 
-        ids = arrays["ids"]
+        live = np.arange(len(arrays["ids"])) if present is None else np.flatnonzero(present)
+        ids = arrays["ids"][live]
         if not len(ids):
             return
-        rows = np.unique(np.concatenate([
+        rows = live[np.unique(np.concatenate([
             np.argpartition(ids, -newest)[-newest:] if len(ids) > newest else np.arange(len(ids)),
-            np.linspace(0, len(ids) - 1, min(spread, len(ids))).astype(np.int64)]))
-        by_id = {int(i): r for i, r in zip(ids[rows], rows, strict=True)}
+            np.linspace(0, len(ids) - 1, min(spread, len(ids))).astype(np.int64)]))]
+        by_id = {int(i): r for i, r in zip(arrays["ids"][rows], rows, strict=True)}
         for face_id, text in conn.execute(sql.EMBEDDINGS_BY_ID, [list(by_id)]):
             vector = np.array(json.loads(text), dtype=np.float32)
             if not np.array_equal(sign_bits(vector)[0], arrays["codes"][by_id[face_id]]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import signal
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 from conftest import fresh_database, in_pgface_schema
@@ -136,6 +138,39 @@ def test_a_restored_backup_is_the_library_row_for_row(pf: Pgface, settings: Sett
         assert "Ada" not in {p.name for p in there.people.list()}
         there.index(sample_photos())  # and it goes on: nothing new, nothing failed
         assert there.stats()["photos"] == len(before["photos"])
+
+
+def test_an_index_in_memory_across_a_restore_finds_the_faces_stored_since(
+        database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Probe backup39: a `pgface serve` holding the in-process search index while the library
+    was restored under it (`db stop`, then `db restore --replace`) went on missing the faces
+    indexed after the restore, for good: the restored table hands out the ids the index held
+    for other faces, and it caught up from its old highest id. A table made anew is loaded
+    again."""
+    from test_vector_index import MODEL, add_faces, connect, unit
+
+    from pgface.vector_index import SignIndex
+
+    url = in_pgface_schema(database_url)
+    vectors = unit(np.random.default_rng(39), 45)
+    index = SignIndex(MODEL)
+    with connect(url) as conn:
+        add_faces(conn, vectors[:30])
+        backups.backup(database_url, "pgface", tmp_path / "lib.dump")
+        add_faces(conn, vectors[30:40])
+        for _ in range(2):  # the second settles the first's ids
+            index.sync(conn)
+        assert len(index) == 40
+    backups.restore(database_url, "pgface", tmp_path / "lib.dump", replace=True)
+    caplog.set_level(logging.WARNING, logger="pgface.vector_index")
+    with connect(url) as conn:
+        new = add_faces(conn, vectors[40:])  # under ids the index held for others
+        assert min(new) <= 40
+        for vector, face_id in zip(vectors[40:], new, strict=True):
+            found = index.search(conn, vector, 3, 0.9)
+            assert [m.face_id for m in found] == [face_id], (face_id, found)
+        assert len(index) == 35
+    assert "the faces table was made anew (a restore)" in caplog.text
 
 
 def test_a_backup_and_a_restore_count_people_as_stats_does(

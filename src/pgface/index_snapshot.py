@@ -101,6 +101,12 @@ class SnapshotStore:
         conn.commit()
         return cls(folder, system_identifier, int(oid), schema, model, (int(table), int(node)))
 
+    def renewed(self, conn: psycopg.Connection) -> SnapshotStore:
+        """The store of this folder, schema and model for the database as it is now (its
+        faces table made anew, or given a new file)."""
+        return SnapshotStore.for_database(conn, self.path.parent, self.identity["schema"],
+                                          self.model)
+
     # ------------------------------------------------------------------ reading
 
     def read(self) -> tuple[dict, dict[str, np.ndarray]]:

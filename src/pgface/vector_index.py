@@ -287,6 +287,15 @@ class SignIndex:
 
     def __init__(self, model: str) -> None:
         self.model = model
+        self._lock = threading.Lock()
+        # the file copy kept in step (index_snapshot.py); None: memory only
+        self.snapshot: SnapshotStore | None = None
+        self._saving = False
+        self._forgotten = 0  # erasures so far: a check that fetched across one loads nothing
+        self._empty()
+
+    def _empty(self) -> None:
+        """No face loaded, as new."""
         # parallel arrays, row i one face; only the first _n rows are in use
         self._ids = np.empty(0, np.int64)
         self._codes = np.empty((0, CODE_BYTES), np.uint8)
@@ -298,17 +307,13 @@ class SignIndex:
         self._pending: list[tuple[int, int]] = []  # (xmax of a sync's snapshot, ids taken by then)
         self._recent = np.empty(0, np.int64)  # loaded ids above the watermark, sorted
         self._dead: set[int] = set()  # deleted faces seen by a re-rank, dropped on next sync
-        self._lock = threading.Lock()
         self.loaded = False
-        # the file copy kept in step (index_snapshot.py); None: memory only
-        self.snapshot: SnapshotStore | None = None
         self.unsaved = 0  # faces added or dropped since the snapshot was written
         self._saved_watermark: int | None = None
         self._lsn: str | None = None  # the server's WAL position when the watermark last moved
-        self._saving = False
         self._checked_at = time.monotonic()
-        self._forgotten = 0  # erasures so far: a check that fetched across one loads nothing
         self._deleted: int | None = None  # faces rows deleted, as of the last check
+        self._table: int | None = None  # the faces table's oid, as of the last sync
 
     @classmethod
     def restored(cls, model: str, arrays: dict[str, np.ndarray], watermark: int,
@@ -341,7 +346,17 @@ class SignIndex:
         with self._lock:
             # 1. ids taken from the sequence so far (on a hot standby: at most `taken`, surely
             # `handed`; the ids in between may go to transactions that start after step 2) ...
-            taken, handed, deleted = conn.execute(sql.FACES_ID_TAKEN).fetchone()
+            taken, handed, deleted, table = conn.execute(sql.FACES_ID_TAKEN).fetchone()
+            if self._table is not None and table != self._table:
+                # A restore (`db restore --replace` under a running `pgface serve`) made the
+                # table anew: its ids, handed out again, are other faces than those loaded
+                # under them, and the faces indexed since were never found (probe backup39).
+                log.warning("the faces table was made anew (a restore): the search index of "
+                            "%s is loaded again from PostgreSQL", self.model)
+                self._empty()
+                if self.snapshot is not None:  # the file's identity holds the table's
+                    self.snapshot = self.snapshot.renewed(conn)
+            self._table = table
             # 2. ... then a snapshot: transactions with xid >= xmax took their ids after step 1.
             xmin, xmax = (int(v) for v in conn.execute(sql.SNAPSHOT_BOUNDS).fetchone())
             self._pending.append((xmax, handed))

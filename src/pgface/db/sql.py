@@ -1015,11 +1015,12 @@ ORDER BY pp.path, f.id
 # the nearest faces it found.
 # Ids the faces sequence may have handed out, and ids it surely has (0 before the first face).
 # A hot standby reads the sequence as WAL-logged: up to 32 (SEQ_LOG_VALS) + its cache ahead.
+# And the faces table's oid: a restore makes the table anew, its ids then other faces'.
 FACES_ID_TAKEN = """
 SELECT coalesce(pg_sequence_last_value(s.seq), 0),
        greatest(coalesce(pg_sequence_last_value(s.seq), 0)
                 - CASE WHEN pg_is_in_recovery() THEN 32 + q.seqcache ELSE 0 END, 0),
-       pg_stat_get_tuples_deleted('faces'::regclass)
+       pg_stat_get_tuples_deleted('faces'::regclass), 'faces'::regclass::oid::bigint
 FROM (SELECT pg_get_serial_sequence('faces', 'id')::regclass AS seq) s
 JOIN pg_sequence q ON q.seqrelid = s.seq
 """

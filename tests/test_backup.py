@@ -582,6 +582,27 @@ def test_a_failed_backup_leaves_no_file(empty_settings: Settings, tmp_path: Path
     assert [p.name for p in tmp_path.iterdir()] == ["pipe"]
 
 
+def test_a_pg_dump_ended_by_a_signal_names_it(pf: Pgface, settings: Settings,
+                                              tmp_path: Path) -> None:
+    """Probe backup39: pg_dump ended by a signal (here the file size limit's SIGXFSZ, `ulimit
+    -f`; the out-of-memory killer's SIGKILL) was "pg_dump failed: no message"."""
+    pf.index(sample_photos()[:1])  # 23 faces and their crops: over 16 KB
+    script = ("import resource, sys\n"
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))\n"
+              "from pgface.db import backup\n"
+              "try:\n"
+              "    backup.backup(sys.argv[1], 'pgface', sys.argv[2])\n"
+              "except backup.BackupError as exc:\n"
+              "    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", script, settings.database_url,
+                           str(tmp_path / "lib.dump")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip() == (
+        f"{tmp_path / 'lib.dump'}: pg_dump, which pgface runs to write it, was ended by "
+        f"SIGXFSZ (the file size limit, `ulimit -f`, reached); no backup was written"), done
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_backup_through_a_link_replaces_the_file_it_names(
         pf: Pgface, settings: Settings, tmp_path: Path) -> None:
     pf.index(sample_photos())

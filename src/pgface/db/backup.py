@@ -253,6 +253,14 @@ def _dump(url: str, schema: str, destination: Path, partial: Path) -> LibraryCou
                     # the archive holds every face's embedding and crop and the API's keys:
                     # readable by this user only, as the data folder is (it was 0644)
                     umask=0o077)
+                if done.returncode < 0:  # it said "pg_dump failed: no message" (probe backup39)
+                    ended = -done.returncode
+                    why = {signal.SIGKILL: " (the system out of memory, say)",
+                           signal.SIGXFSZ: " (the file size limit, `ulimit -f`, reached)"
+                           }.get(ended, "")
+                    raise BackupError(f"{destination}: pg_dump, which pgface runs to write it, "
+                                      f"was ended by {_signal_name(ended)}{why}; no backup "
+                                      f"was written")
                 if done.returncode:
                     raise BackupError(f"{destination}: pg_dump failed: {_last_lines(said)}")
     except psycopg.OperationalError as exc:

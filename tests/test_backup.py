@@ -603,6 +603,23 @@ def test_a_pg_dump_ended_by_a_signal_names_it(pf: Pgface, settings: Settings,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_backup_of_a_library_a_newer_pgface_migrated_is_written_and_said_so(
+        pf: Pgface, env: dict[str, str], settings: Settings, tmp_path: Path) -> None:
+    """Probe backup39: a backup of a library a newer pgface had migrated wrote the whole
+    archive, then said "this database's schema is newer than this pgface knows", exit 1 and
+    no --json (a cron job saw a failure; the operator believed no backup existed): its note of
+    uploads opened the library's pool, which migrates (and upgraded an older library just
+    after backing it up). The note reads the library as it is."""
+    pf.index(sample_photos()[:1])
+    pf.close()
+    with psycopg.connect(in_pgface_schema(settings.database_url or "")) as conn:
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (9999, 'later')")
+    done = run_cli(["db", "backup", "--json", str(tmp_path / "lib.dump")], env)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["counts"]["photos"] == 1
+    assert (tmp_path / "lib.dump").stat().st_size > 0
+
+
 def test_a_backup_through_a_link_replaces_the_file_it_names(
         pf: Pgface, settings: Settings, tmp_path: Path) -> None:
     pf.index(sample_photos())

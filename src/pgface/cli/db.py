@@ -25,7 +25,7 @@ from pgface.cli.common import (
 from pgface.cli.display import human_size, plain
 from pgface.config import Settings
 from pgface.db import backup as backups
-from pgface.db import server, store
+from pgface.db import server
 from pgface.errors import counted
 from pgface.library import Pgface
 from pgface.paths import readable
@@ -124,8 +124,7 @@ def _uploads_note(pf: Pgface) -> str | None:
     holds: those the library records, in the folders it records them in (counted in this
     process's PGFACE_UPLOAD_DIR, a cron job without the server's variable said nothing of a
     server's uploads, probe restore35)."""
-    with pf.pool.connection() as conn:
-        folders = store.upload_folders(conn)
+    folders = backups.upload_folders(pf.database_url(), pf.settings.db_schema)
     if not folders:
         return None
     files = sum(folders.values())

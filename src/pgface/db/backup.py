@@ -36,7 +36,7 @@ import psycopg
 from psycopg import sql as psql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from pgface.db import sql
+from pgface.db import sql, store
 from pgface.db.connection import (
     disk_full,
     migrate,
@@ -118,6 +118,18 @@ def holds_nothing(url: str, schema: str) -> bool:
     with psycopg.connect(url, autocommit=True) as conn:
         counts = _library_counts(conn, schema)
     return counts is None or not (counts.photos or counts.people or counts.api_keys)
+
+
+def upload_folders(url: str, schema: str) -> dict[str, int]:
+    """store.upload_folders of the library in SCHEMA as it is, not migrated: a backup changes
+    nothing (its note of uploads, through the library's pool, which migrates, refused a library
+    a newer pgface had migrated once its backup was written, exit 1, and upgraded an older
+    one just after backing it up; probe backup39)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        if conn.execute(sql.SCHEMA_HAS_LIBRARY, [schema]).fetchone()[0] is None:
+            return {}
+        conn.execute(sql.SET_SEARCH_PATH, [search_path(conn, schema), False])
+        return store.upload_folders(conn)
 
 
 def _move_library_from_public(url: str, schema: str) -> None:

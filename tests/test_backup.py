@@ -618,6 +618,15 @@ def test_a_backup_of_a_library_a_newer_pgface_migrated_is_written_and_said_so(
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["counts"]["photos"] == 1
     assert (tmp_path / "lib.dump").stat().st_size > 0
+    # a data folder mistyped: it was made, its server left running, to say nothing was there
+    elsewhere = {k: v for k, v in env.items() if k != "PGFACE_DATABASE_URL"}
+    elsewhere["PGFACE_DATA_DIR"] = str(tmp_path / "pgfcae")
+    done = run_cli(["db", "backup", str(tmp_path / "lib.dump")], elsewhere)
+    assert done.exit_code == 1 and done.stderr.strip() == (
+        f"error: {tmp_path / 'lib.dump'}: no pgface library in data folder "
+        f"{tmp_path / 'pgfcae'} (it holds no database; is PGFACE_DATA_DIR right?): nothing to "
+        f"back up"), done.output
+    assert not (tmp_path / "pgfcae").exists()
 
 
 def test_a_backup_through_a_link_replaces_the_file_it_names(

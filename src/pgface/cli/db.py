@@ -156,6 +156,14 @@ def backup(
     Example: pgface db backup ~/backups/pgface-$(date +%F).dump
     """
     written: list[str] = []  # FILE, once the archive is in its place
+    settings = Settings()
+    folder = settings.resolved_data_dir()
+    if settings.database_url is None and not (folder / "pgdata").exists():
+        # a mistyped PGFACE_DATA_DIR made a data folder and left its server running to say
+        # there was nothing to back up (probe backup39)
+        raise backups.BackupError(f"{readable(file)}: no pgface library in data folder "
+                                  f"{readable(folder)} (it holds no database; is "
+                                  f"PGFACE_DATA_DIR right?): nothing to back up")
 
     def said() -> str:
         # stopped once the archive had taken FILE's place, "no backup was written" was said

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -749,6 +750,60 @@ def test_the_password_stays_off_the_command_line() -> None:
     assert "s3cret" not in conninfo and env["PGPASSWORD"] == "s3cret"
     assert "db.example" in conninfo and "5433" in conninfo
     assert Path(backups.client_program("pg_dump")).parent == Path(_postgres_bin_path())
+
+
+def _children_named(pid: int, names: set[str]) -> bool:
+    """Whether process PID has a child process of one of these names (/proc)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:]
+        if name in names and int(rest.split()[1]) == pid:
+            return True
+    return False
+
+
+def test_a_restore_into_a_new_data_folder_stopped_by_sigterm_removes_it(
+        tmp_path: Path, work_dir: Path, models_dir: Path, pf: Pgface, settings: Settings
+) -> None:
+    """Probe backup39: a restore into a new data folder stopped by SIGTERM (`timeout`) or
+    Ctrl-C left the folder, 100 MB and its server running, holding an empty library, where a
+    restore that fails removes it. A race: the signal must land while pg_restore runs; the
+    test tries three times and skips, saying so, if it never does."""
+    pf.index(sample_photos())
+    pf.close()
+    backups.backup(settings.database_url or "", settings.db_schema, tmp_path / "lib.dump")
+    for _ in range(3):
+        folder = work_dir / f"new-library-{uuid.uuid4().hex}"  # a server as root enters it
+        env = {**os.environ, "PGFACE_DATA_DIR": str(folder), "PGFACE_MODELS_DIR": str(models_dir),
+               "PGFACE_DATABASE_URL": ""}
+        command = subprocess.Popen([sys.executable, "-m", "pgface", "db", "restore",
+                                    str(tmp_path / "lib.dump")], env=env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while (command.poll() is None and time.monotonic() < deadline
+               and not _children_named(command.pid, {"pg_restore", "psql"})):
+            time.sleep(0.01)
+        command.send_signal(signal.SIGTERM)
+        _, said = command.communicate(timeout=120)
+        if command.returncode == 0:  # it ended before the signal: again
+            run_cli(["db", "stop"], env)
+            shutil.rmtree(folder)
+            continue
+        try:
+            assert command.returncode == 143, said
+            assert said.splitlines()[-1] == (f"note: the data folder {folder} made for it is "
+                                             f"removed again"), said
+            assert not folder.exists()
+        finally:
+            if (folder / "pgdata").exists():  # failed: its server stopped all the same
+                run_cli(["db", "stop"], env)
+        return
+    pytest.skip("each restore ended before its SIGTERM landed")
 
 
 def test_a_restore_of_a_file_that_is_none_starts_no_server(

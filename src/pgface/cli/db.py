@@ -237,7 +237,7 @@ def restore(
                 open_library() as pf:
             try:
                 report = backups.restore(pf.database_url(), pf.settings.db_schema, file, replace)
-            except Exception:
+            except BaseException:  # Ctrl-C and SIGTERM too (probe backup39: a folder left)
                 empty_after_failure = made is not None and _holds_nothing(pf)
                 raise
     except Exception as exc:
@@ -246,16 +246,19 @@ def restore(
         server.stop_server(made)
         if there is None:
             shutil.rmtree(made)
-            raise CutShort(exc, f"the data folder {readable(made)} made for it is removed "
-                                f"again") from exc
-        for entry in set(os.listdir(made)) - there:
-            path = made / entry
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-        raise CutShort(exc, f"the database files made for it in {readable(made)} are removed "
-                            f"again") from exc
+            removed = f"the data folder {readable(made)} made for it is removed again"
+        else:
+            for entry in set(os.listdir(made)) - there:
+                path = made / entry
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            removed = f"the database files made for it in {readable(made)} are removed again"
+        if isinstance(exc, typer.Exit):  # stopped by Ctrl-C or SIGTERM, said so: its code kept
+            err.print(f"note: {removed}", highlight=False, soft_wrap=True)
+            raise
+        raise CutShort(exc, removed) from exc
     if as_json:
         print_json(asdict(report))
         return

@@ -580,7 +580,20 @@ def test_a_failed_backup_leaves_no_file(empty_settings: Settings, tmp_path: Path
     os.mkfifo(tmp_path / "pipe")  # as /dev/null is: renamed over, it would be gone
     with pytest.raises(InvalidInputError, match=r"pipe: not a regular file"):
         backups.backup(settings.database_url, settings.db_schema, tmp_path / "pipe")
-    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]
+    # and through a link, as /dev/stdout and a shell's >(gzip) are: it was "No such file or
+    # directory" of a temporary name beside the pipe's (probe backup39); "-" was a file
+    (tmp_path / "out").symlink_to(tmp_path / "pipe")
+    with pytest.raises(InvalidInputError, match=r"out: not a regular file \(a pipe or a "
+                                                r"device\): a backup is written into a file"):
+        backups.backup(settings.database_url, settings.db_schema, tmp_path / "out")
+    with pytest.raises(InvalidInputError, match=r"^-: a backup is written into a file, whole "
+                                                r"or not at all, not to standard output"):
+        backups.backup(settings.database_url, settings.db_schema, "-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "pipe"]
+    with pytest.raises(InvalidInputError, match=r"out: not a regular file \(a pipe or a "
+                                                r"device\): pg_restore reads a backup from a "
+                                                r"file"):
+        backups.checked_archive(tmp_path / "out", "pgface")
 
 
 def test_a_pg_dump_ended_by_a_signal_names_it(pf: Pgface, settings: Settings,
@@ -628,6 +641,24 @@ def test_a_backup_of_a_library_a_newer_pgface_migrated_is_written_and_said_so(
         f"{tmp_path / 'pgfcae'} (it holds no database; is PGFACE_DATA_DIR right?): nothing to "
         f"back up"), done.output
     assert not (tmp_path / "pgfcae").exists()
+
+
+def test_a_restore_of_dev_stdin_given_a_file_reads_that_file(
+        pf: Pgface, settings: Settings, env: dict[str, str], other_url: str,
+        tmp_path: Path) -> None:
+    """Probe backup39: `pgface db restore /dev/stdin < nightly.dump` passed the file's check,
+    then pg_restore, whose own stdin is /dev/null, read nothing: "input file is too short"
+    of a good backup."""
+    pf.index(sample_photos()[:1])
+    pf.close()
+    backups.backup(settings.database_url or "", settings.db_schema, tmp_path / "lib.dump")
+    with open(tmp_path / "lib.dump", "rb") as given:
+        done = subprocess.run([sys.executable, "-m", "pgface", "db", "restore", "--json",
+                               "/dev/stdin"], stdin=given, capture_output=True, text=True,
+                              env={**os.environ, **env, "PGFACE_DATABASE_URL": other_url},
+                              timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["counts"]["photos"] == 1
 
 
 def test_a_backup_through_a_link_replaces_the_file_it_names(

@@ -197,6 +197,18 @@ def backup(url: str, schema: str, destination: Path | str) -> BackupReport:
     """Write the library in SCHEMA to DESTINATION (a pg_dump custom-format archive)."""
     started = time.perf_counter()
     destination = Path(destination)  # a str too, as docs/cli.md writes it (path)
+    if str(destination) == "-":  # a file named "-" was written where stdout was meant
+        raise InvalidInputError("-: a backup is written into a file, whole or not at all, "
+                                "not to standard output: give the file's name (./- for a "
+                                "file named -)")
+    given = destination.expanduser()
+    if given.exists() and not given.is_file() and not given.is_dir():
+        # renamed over, /dev/null would go; and a pipe through its link (/dev/stdout, a
+        # shell's >(gzip ...)): its link followed, it named no file, and the backup failed
+        # with "No such file or directory" of a temporary name (probe backup39)
+        raise InvalidInputError(f"{destination}: not a regular file (a pipe or a device): a "
+                                f"backup is written into a file, whole or not at all; give "
+                                f"the file's name")
     _refuse_a_missing_folder(destination.expanduser())
     # A link is followed: the file it names is replaced, not the link by a file beside it.
     try:
@@ -205,9 +217,6 @@ def backup(url: str, schema: str, destination: Path | str) -> BackupReport:
         raise InvalidInputError(relative_to_no_folder(str(destination), exc)) from None
     if destination.is_dir():
         raise InvalidInputError(f"{destination}: is a folder; give the backup file's name")
-    if destination.exists() and not destination.is_file():  # renamed over, /dev/null would go
-        raise InvalidInputError(f"{destination}: not a regular file; give the backup file's "
-                                "name")
     if not destination.parent.is_dir():
         raise InvalidInputError(f"{destination}: folder {destination.parent} does not exist")
     if not os.access(destination.parent, os.W_OK | os.X_OK):  # pg_dump named its temporary
@@ -483,8 +492,13 @@ def checked_archive(source: Path | str, schema: str) -> Path:
     probes restore35 and reprobe35)."""
     source = expand(source)  # a relative one from a deleted current folder said so (cron38)
     if not source.is_file():
-        raise InvalidInputError(f"{source}: no such file" if not source.exists()
-                                else f"{source}: not a file")
+        raise InvalidInputError(f"{source}: no such file" if not source.exists() else
+                                f"{source}: not a regular file (a pipe or a device): "
+                                f"pg_restore reads a backup from a file; save it to one first")
+    if source.parts[1:2] in (("dev",), ("proc",)):
+        # /dev/stdin from a file (`< nightly.dump`): the file this process was given, not
+        # pg_restore's own stdin (it read nothing: "input file is too short", probe backup39)
+        source = Path(os.path.realpath(source))
     schemas = archive_schemas(source)
     if schema not in schemas:
         held = ", ".join(schemas) or "none"

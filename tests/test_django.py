@@ -3,6 +3,7 @@ tables in it through `manage.py pgface`, the ORM queries and the admin pages."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -781,14 +782,20 @@ def test_a_database_other_than_postgresql_is_one_error_and_a_system_check(
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
-    from django.db import connection
+    from django.db import connections
+    from django.db.utils import load_backend
 
     from pgface.django import conf
     from pgface.django.management.commands.pgface import Command
 
-    engine = connection.settings_dict["ENGINE"]
+    # pgface asks the connection's vendor (probe django39): a sqlite3 connection, made from
+    # the settings as Django makes one, in place of the PostgreSQL one while this runs
+    postgresql = connections["default"]
+    engine = postgresql.settings_dict["ENGINE"]
     try:
-        connection.settings_dict["ENGINE"] = "django.db.backends.sqlite3"
+        postgresql.settings_dict["ENGINE"] = "django.db.backends.sqlite3"
+        connections["default"] = load_backend("django.db.backends.sqlite3").DatabaseWrapper(
+            postgresql.settings_dict, "default")
         with pytest.raises(ImproperlyConfigured, match="pgface needs PostgreSQL"):
             conf.pgface_settings()
         with pytest.raises(SystemExit) as ended:
@@ -799,7 +806,9 @@ def test_a_database_other_than_postgresql_is_one_error_and_a_system_check(
         with pytest.raises(SystemCheckError, match=r"pgface\.E001.*pgface needs PostgreSQL"):
             call_command("check")
     finally:
-        connection.settings_dict["ENGINE"] = engine
+        connections["default"].close()
+        connections["default"] = postgresql
+        postgresql.settings_dict["ENGINE"] = engine
     call_command("check")  # passes with PostgreSQL
 
 
@@ -994,3 +1003,327 @@ def test_migrate_as_a_role_that_cannot_apply_pgfaces_migration_is_one_error(
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE "{fresh}" WITH (FORCE)')
             admin.execute("DROP ROLE pgface_reader")
+
+
+ROUTER = "pgface.django.routers.PgfaceRouter"
+
+
+@pytest.fixture(scope="module")
+def faces_database(project: None, server_url: str) -> Iterator[str]:
+    """A database of its own for the alias "faces" (PGFACE["DATABASE"] = "faces", as
+    docs/django.md step 1 allows): pgface's tables there, with Yao Ming's photo indexed and
+    his face named "Faces Alias Person"; none of the project's tables (album_tag)."""
+    from django.conf import settings
+    from django.db import connection, connections
+    from django.test import override_settings
+
+    from pgface.django import conf
+
+    other = f"{connection.settings_dict['NAME']}_faces_alias"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{other}"')
+    name = connections["faces"].settings_dict["NAME"]
+    try:
+        connections["faces"].settings_dict["NAME"] = other
+        with override_settings(PGFACE={**settings.PGFACE, "DATABASE": "faces"}):
+            conf.ensure_schema()
+            library = conf.library()
+            library.index([samples()["yaoming.jpg"]])
+            face = library.search(samples()["yaoming.jpg"]).faces[0].matches[0].face_id
+            library.people.name_faces([face], "Faces Alias Person")
+    finally:
+        conf.close_library()
+        connections["faces"].close()
+        connections["faces"].settings_dict["NAME"] = name
+    try:
+        yield other
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def pgface_on_faces(database: str, routers: list[Any]) -> Iterator[None]:
+    """PGFACE["DATABASE"] = "faces", that alias on DATABASE, DATABASE_ROUTERS = ROUTERS (the
+    setting_changed signal makes Django's router read them again)."""
+    from django.conf import settings
+    from django.db import connections
+    from django.test import override_settings
+
+    from pgface.django import conf
+
+    name = connections["faces"].settings_dict["NAME"]
+    try:
+        connections["faces"].settings_dict["NAME"] = database
+        with override_settings(PGFACE={**settings.PGFACE, "DATABASE": "faces"},
+                               DATABASE_ROUTERS=routers):
+            yield
+    finally:
+        conf.close_library()
+        connections["faces"].close()
+        connections["faces"].settings_dict["NAME"] = name
+
+
+def test_the_router_saves_a_projects_model_given_a_pgface_person_in_default(
+        faces_database: str) -> None:
+    """Probe django39: pgface's tables on "faces", a Tag (docs step 4) given a Person read from
+    "faces" (an admin form's choice, `Tag(person=...)`) was saved into pgface's database, as
+    Django's default routing follows the related instance's database, and `person.tags` read
+    there. With PgfaceRouter, the Tag is the project's: `default`."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+    from django_project.album.models import Tag
+
+    from pgface.django.models import Person
+    from pgface.django.routers import PgfaceRouter
+
+    user = (User.objects.filter(username="admin").first()
+            or User.objects.create_superuser("admin", "admin@example.com", "pw"))
+    client = Client()
+    client.force_login(user)
+    labels = ["router-friend", "router-admin", "router-subclass"]
+    try:
+        with pgface_on_faces(faces_database, [ROUTER]):
+            person = Person.objects.using("faces").get(name="Faces Alias Person")
+            tag = Tag(label="router-friend", person=person)
+            assert tag._state.db == "default"
+            tag.save()
+            assert Tag.objects.using("default").filter(pk=tag.pk).exists()
+            # (the project's other tags may point at the same id of default's people)
+            assert person.tags.all().db == "default"
+            assert list(person.tags.filter(label__startswith="router-")) == [tag]
+            # and pgface's models read on pgface's alias without .using()
+            assert Person.objects.get(name="Faces Alias Person") == person
+            assert Tag.objects.get(pk=tag.pk).person.name == "Faces Alias Person"
+            # the admin's add of docs step 5 (its choices on pgface's alias): a 302 and the
+            # row in `default` (it went into faces' album_tag)
+            response = client.post("/admin/album/tag/add/",
+                                   {"label": "router-admin", "person": person.pk})
+            assert response.status_code == 302, response.content.decode()[:2000]
+            added = Tag.objects.using("default").get(label="router-admin")
+            assert added.person_id == person.pk
+        # a subclass of the router, as an instance, routes as it does
+        mine = type("ProjectRouter", (PgfaceRouter,), {})()
+        with pgface_on_faces(faces_database, [mine]):
+            tag = Tag(label="router-subclass",
+                      person=Person.objects.using("faces").get(name="Faces Alias Person"))
+            tag.save()
+            assert tag._state.db == "default"
+    finally:
+        Tag.objects.using("default").filter(label__in=labels).delete()
+
+
+def test_pgfaces_database_on_another_alias_without_the_router_is_a_system_check_warning(
+        faces_database: str) -> None:
+    """Probe django39: nothing said that a project with PGFACE["DATABASE"] = "faces" needs a
+    router, and without one its rows went into pgface's database."""
+    from django.core import checks
+
+    from pgface.django import conf
+    from pgface.django.routers import PgfaceRouter
+
+    assert conf.check_settings() == []  # pgface's tables on default: no router needed
+    with pgface_on_faces(faces_database, []):
+        said = [m for m in checks.run_checks() if m.id.startswith("pgface.")]
+        assert [(m.id, m.level) for m in said] == [("pgface.W001", checks.WARNING)], said
+        assert "PGFACE['DATABASE'] is 'faces'" in said[0].msg
+        assert said[0].hint == ("add 'pgface.django.routers.PgfaceRouter' to "
+                                "settings.DATABASE_ROUTERS, last (docs/django.md, step 1)")
+    for routers in ([ROUTER], [type("Mine", (PgfaceRouter,), {})]):
+        with pgface_on_faces(faces_database, routers):
+            assert conf.check_settings() == [], routers
+
+
+def test_similar_to_on_a_database_that_is_not_pgfaces_says_which_alias_to_use(
+        faces_database: str) -> None:
+    """Probe django39: default sqlite3, pgface's tables on "faces": similar_to without
+    .using("faces") was sqlite's "no such table: pg_extension" (where default is PostgreSQL,
+    another library's faces, unsaid). It says the alias and the router; the router reads
+    faces."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import connections
+
+    from pgface.django.models import Face
+
+    says = (r"but pgface's tables are on alias 'faces' \(PGFACE\['DATABASE'\]\): query "
+            r"Face\.objects\.using\('faces'\)\.similar_to\(\.\.\.\), or add "
+            r"'pgface\.django\.routers\.PgfaceRouter' to settings\.DATABASE_ROUTERS")
+    lite = {**connections["default"].settings_dict, "ENGINE": "django.db.backends.sqlite3",
+            "NAME": ":memory:"}
+    connections.settings["lite"] = lite
+    try:
+        with pgface_on_faces(faces_database, []):
+            vector = Face.objects.using("faces").get().embedding
+            expected = [f.id for f in Face.objects.using("faces").similar_to(vector)]
+            assert expected
+            with pytest.raises(ImproperlyConfigured,
+                               match=r"^similar_to reads database 'default' \(postgresql\), "
+                                     + says):
+                Face.objects.similar_to(vector)
+            with pytest.raises(ImproperlyConfigured,
+                               match=r"^similar_to reads database 'lite' \(sqlite\), " + says):
+                Face.objects.using("lite").similar_to(vector)
+        with pgface_on_faces(faces_database, [ROUTER]):
+            found = Face.objects.similar_to(vector)
+            assert found.db == "faces" and [f.id for f in found] == expected
+    finally:
+        if hasattr(connections._connections, "lite"):
+            connections["lite"].close()
+            del connections["lite"]
+        del connections.settings["lite"]
+
+
+def test_plain_migrate_creates_pgfaces_tables_on_pgfaces_own_alias(
+        project: None, server_url: str, tmp_path: Path) -> None:
+    """Probe django39: with PGFACE["DATABASE"] = "faces", `manage.py migrate` (of default)
+    never made pgface's tables there, and the admin's pages were a 500. It does now; in
+    Django's test environment it leaves that alias to the test runner (which migrates each
+    alias's test database, before pointing the alias at it)."""
+    import subprocess
+    import sys
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    base = connection.settings_dict["NAME"]
+    site, faces, untouched = (f"{base}_m_site", f"{base}_m_faces", f"{base}_m_untouched")
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        for db in (site, faces, untouched):
+            admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{db}"')
+
+    def schemas(db: str) -> set[str]:
+        with psycopg.connect(with_database(server_url, db)) as there:
+            return {r[0] for r in there.execute("SELECT nspname FROM pg_namespace")}
+
+    try:
+        (tmp_path / "two_settings.py").write_text(
+            "from django_project.settings import *  # noqa: F403\n"
+            f"DATABASES = {{'default': {{**DATABASES['default'], 'NAME': {site!r}}},\n"
+            f"             'faces': {{**DATABASES['faces'], 'NAME': {faces!r}}}}}\n"
+            "PGFACE = {**PGFACE, 'DATABASE': 'faces'}\n"
+            f"DATABASE_ROUTERS = [{ROUTER!r}]\n")
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "two_settings",
+               "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).parent),
+                                              *sys.path])}
+        run = ("import sys; from django.core.management import execute_from_command_line; "
+               "execute_from_command_line(['manage.py', *sys.argv[1:]])")
+        migrate = subprocess.run([sys.executable, "-c", run, "migrate"], env=env,
+                                 capture_output=True, text=True, timeout=300)
+        assert migrate.returncode == 0, migrate.stderr
+        assert "pgface: applied" in migrate.stdout, migrate.stdout
+        assert "pgface" in schemas(faces), migrate.stdout
+        assert "pgface" not in schemas(site)  # the project's database: Django's tables alone
+        # in the test environment (set up by the project fixture), migrate of default leaves
+        # pgface's alias alone: there it may still name the real database
+        with pgface_on_faces(untouched, [ROUTER]):
+            call_command("migrate", verbosity=0)
+        assert "pgface" not in schemas(untouched)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            for db in (site, faces, untouched):
+                admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def test_the_library_follows_every_pgface_setting(yao_ming: Any) -> None:
+    """Probe django39: conf.library() was kept while PGFACE changed but for its database:
+    override_settings(PGFACE={..., "MIN_QUALITY": 0.95}) left library().settings (and so
+    similar_to's quality floor) at 0.1 while pgface_settings() said 0.95."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    from pgface.django import conf
+
+    before = conf.library()
+    assert before.settings.min_quality == 0.1
+    with override_settings(PGFACE={**settings.PGFACE, "MIN_QUALITY": 0.95}):
+        assert conf.pgface_settings().min_quality == 0.95
+        assert conf.library().settings.min_quality == 0.95
+    # a list's value too (DET_SIZES), read as a stable text of PGFACE's options
+    with override_settings(PGFACE={**settings.PGFACE, "DET_SIZES": [320, 640]}):
+        assert conf.library().settings.det_sizes == [320, 640]
+        assert conf.library() is conf.library()  # still one while PGFACE stays
+    assert conf.library().settings.min_quality == 0.1
+    assert conf.library().settings.det_sizes == conf.pgface_settings().det_sizes
+
+
+def test_a_backend_that_wraps_djangos_postgresql_is_postgresql(
+        project: None, server_url: str) -> None:
+    """Probe django39: PostGIS's backend (django.contrib.gis.db.backends.postgis),
+    psqlextra.backend, any subclass of Django's PostgreSQL backend was refused as "not
+    PostgreSQL": pgface looked for "postgresql" in ENGINE. It asks the connection's vendor."""
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connections
+    from django.test import override_settings
+
+    from pgface.django import conf
+    from pgface.django.models import Face, Person
+
+    fresh = f"{connections['default'].settings_dict['NAME']}_wrapped"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{fresh}"')
+    connections.settings["wrapped"] = {**connections["default"].settings_dict,
+                                       "ENGINE": "django_project.pgwrap", "NAME": fresh}
+    try:
+        assert connections["wrapped"].vendor == "postgresql"
+        with override_settings(PGFACE={**settings.PGFACE, "DATABASE": "wrapped"},
+                               DATABASE_ROUTERS=[ROUTER]):
+            assert f"dbname={fresh}" in conf.pgface_settings().database_url
+            assert conf.check_settings() == []
+            call_command("migrate", database="wrapped", verbosity=0)  # pgface's tables too
+            assert Face.objects.count() == 0 and Person.objects.count() == 0
+            assert Face.objects.db == "wrapped"
+    finally:
+        conf.close_library()
+        connections["wrapped"].close()
+        del connections["wrapped"]
+        del connections.settings["wrapped"]
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
+
+
+def test_similar_to_reads_a_model_file_opened_and_closed_before(
+        project: None, tmp_path: Path) -> None:
+    """Probe django39: a model's file field (`similar_to(upload.photo)`) after a `with
+    upload.photo.open(): ...` block was "cannot read the file: seek of closed file"; Django's
+    File.open() opens a closed file again by its name. Left closed, as found."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import override_settings
+    from django_project.album.models import Upload
+
+    from pgface.django.models import Face
+    from pgface.errors import InvalidInputError
+
+    photo = samples()["yaoming.jpg"]
+    expected = [f.id for f in Face.objects.similar_to(photo)]
+    with override_settings(MEDIA_ROOT=str(tmp_path)):
+        upload = Upload.objects.create(
+            photo=SimpleUploadedFile("yaoming.jpg", photo.read_bytes(), "image/jpeg"))
+        try:
+            upload = Upload.objects.get(pk=upload.pk)
+            with upload.photo.open("rb"):
+                upload.photo.read(10)
+            assert upload.photo.closed
+            assert [f.id for f in Face.objects.similar_to(upload.photo)] == expected
+            assert upload.photo.closed  # as it was found
+            # one left open: read from its start, and left open
+            upload.photo.open("rb")
+            upload.photo.read(10)
+            assert [f.id for f in Face.objects.similar_to(upload.photo)] == expected
+            assert not upload.photo.closed
+            upload.photo.close()
+            # fresh from the database (never opened): read, and left closed
+            fresh = Upload.objects.get(pk=upload.pk).photo
+            assert [f.id for f in Face.objects.similar_to(fresh)] == expected
+            assert fresh.closed
+        finally:
+            upload.photo.delete(save=False)
+            upload.delete()
+    # one that cannot be opened again (an upload's memory, closed) is said as before
+    gone = SimpleUploadedFile("gone.jpg", photo.read_bytes(), "image/jpeg")
+    gone.close()
+    with pytest.raises(InvalidInputError, match=r"^gone\.jpg: cannot read the file: "):
+        Face.objects.similar_to(gone)

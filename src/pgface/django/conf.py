@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from psycopg.conninfo import make_conninfo
 
 from pgface.config import InvalidSettings, Settings, setting_name
@@ -111,7 +111,7 @@ def conninfo(alias: str = "default") -> str:
     if alias not in connections:
         raise ImproperlyConfigured(f"PGFACE: database {alias!r} is not in DATABASES")
     db = connections[alias].settings_dict
-    if "postgresql" not in db["ENGINE"]:
+    if not is_postgresql(alias):
         # a ValueError was a traceback from `manage.py pgface` in a new project (sqlite3)
         raise ImproperlyConfigured(
             f"DATABASES[{alias!r}] is {db['ENGINE']}; pgface needs PostgreSQL: point it at "
@@ -121,6 +121,13 @@ def conninfo(alias: str = "default") -> str:
               "host": db.get("HOST"), "port": str(db.get("PORT") or "")}
     params.update({k: v for k, v in db.get("OPTIONS", {}).items() if k in _LIBPQ_OPTIONS})
     return make_conninfo(**{k: v for k, v in params.items() if v})
+
+
+def is_postgresql(alias: str) -> bool:
+    """Whether ALIAS's backend is PostgreSQL, by its connection's vendor: a backend that wraps
+    Django's (PostGIS's django.contrib.gis.db.backends.postgis, psqlextra.backend, any
+    subclass) was refused as "not PostgreSQL" by "postgresql" in its ENGINE (probe django39)."""
+    return connections[alias].vendor == "postgresql"
 
 
 def _databases(options: dict[str, Any]) -> tuple[str, list[str]]:
@@ -199,11 +206,15 @@ def library() -> Pgface:
     opens its own: the parent's cannot be used there."""
     from pgface.library import Pgface
 
-    # what it connects to, read without building Settings (a millisecond, each similar_to)
+    # what it connects to, and every other option of PGFACE (a stable text: values may be
+    # lists or dicts), read without building Settings (a millisecond, each similar_to): keyed
+    # on the database alone, it kept the settings it was made with after PGFACE changed
+    # (override_settings(PGFACE={..., "MIN_QUALITY": 0.95}): similar_to's floor stayed 0.1
+    # while pgface_settings() said 0.95, probe django39)
     options = _options()
     alias, reads = _databases(options)
     where = (os.getpid(), conninfo(alias), tuple(conninfo(a) for a in reads),
-             options.get("db_schema"))
+             json.dumps(options, sort_keys=True, default=repr))
     with _library_lock:
         if _libraries and _libraries[0][0] == where:
             return _libraries[0][1]
@@ -243,13 +254,21 @@ def ensure_schema() -> list[int]:
 def create_schema_after_migrate(using: str = "default", verbosity: int = 1,
                                 stdout: Any = None, **kwargs: object) -> None:
     """post_migrate: pgface's tables in pgface's database (PGFACE['DATABASE']) once `migrate`
-    (or the test runner's creation of a test database, or `flush`) ran on it."""
+    (or the test runner's creation of a test database, or `flush`) ran on it, or on `default`
+    where pgface's alias is another: a project runs plain `manage.py migrate`, which made no
+    pgface tables in PGFACE['DATABASE'], and the admin's pages were a 500 (probe django39).
+    Not on `default` while Django's test environment is set up: the test runner makes and
+    migrates each alias's test database itself (pgface's alias among them, this handler then
+    called for it), and while it migrates `default`'s, pgface's alias still names the real
+    database, which this would have migrated."""
     try:
         alias = _databases(_options())[0]
     except ImproperlyConfigured:
         return  # the system check says it
-    if using != alias or "postgresql" not in connections[alias].settings_dict["ENGINE"]:
+    if using != alias and (using != DEFAULT_DB_ALIAS or _test_environment()):
         return
+    if alias not in connections or not is_postgresql(alias):
+        return  # the system check says it
     from django.core.management.base import CommandError
 
     from pgface.errors import PgfaceError
@@ -288,15 +307,21 @@ def _advice(url: str, problem: str) -> str | None:
     return None
 
 
+def _test_environment() -> bool:
+    """Whether Django's test environment is set up (manage.py test, pytest-django)."""
+    from django.test.utils import _TestState
+
+    return hasattr(_TestState, "saved_data")  # set by setup_test_environment()
+
+
 def _is_test_database(alias: str) -> bool:
     """Whether ALIAS's connection is on a test database Django's test runner made: the test
     environment is set up (manage.py test, pytest-django) and its NAME is the TEST NAME, or
     the test_ prefix's name (Django renames the connection's NAME to it), or a parallel run's
     clone of either (NAME_1, ...)."""
     from django.db.backends.base.creation import TEST_DATABASE_PREFIX
-    from django.test.utils import _TestState
 
-    if not hasattr(_TestState, "saved_data"):  # setup_test_environment() not called
+    if not _test_environment():
         return False
     db = connections[alias].settings_dict
     name, test = str(db["NAME"]), (db.get("TEST") or {}).get("NAME")
@@ -315,10 +340,33 @@ def _register_advice() -> None:
 _register_advice()
 
 
+ROUTER = "pgface.django.routers.PgfaceRouter"
+
+
+def has_router() -> bool:
+    """Whether settings.DATABASE_ROUTERS holds PgfaceRouter (or a subclass), as a dotted path,
+    a class or an instance."""
+    from django.utils.module_loading import import_string
+
+    from pgface.django.routers import PgfaceRouter
+
+    for given in getattr(django_settings, "DATABASE_ROUTERS", []):
+        try:
+            found = import_string(given) if isinstance(given, str) else given
+        except ImportError:
+            continue  # Django's own routing says it
+        if isinstance(found, PgfaceRouter) or (
+                isinstance(found, type) and issubclass(found, PgfaceRouter)):
+            return True
+    return False
+
+
 def check_settings(**kwargs: object) -> list[Any]:
     """Django's system check (`manage.py check`, runserver, migrate): pgface's databases are
-    PostgreSQL aliases of DATABASES and settings.PGFACE is settings pgface can use."""
-    from django.core.checks import Error
+    PostgreSQL aliases of DATABASES and settings.PGFACE is settings pgface can use; where
+    pgface's alias is not `default`, PgfaceRouter is among DATABASE_ROUTERS (without it a
+    project's model given a pgface Person was saved into pgface's database, probe django39)."""
+    from django.core.checks import Error, Warning
 
     from pgface.errors import PgfaceError
 
@@ -327,4 +375,13 @@ def check_settings(**kwargs: object) -> list[Any]:
     except (ImproperlyConfigured, PgfaceError) as exc:
         return [Error(str(exc), hint="see docs/django.md", obj="settings.PGFACE",
                       id="pgface.E001")]
+    alias = database_alias()
+    if alias != DEFAULT_DB_ALIAS and not has_router():
+        return [Warning(
+            f"PGFACE['DATABASE'] is {alias!r} but DATABASE_ROUTERS has no PgfaceRouter: a "
+            f"model of yours given a pgface Person read from {alias!r} is saved into "
+            f"DATABASES[{alias!r}], not 'default', and pgface's models are read on 'default' "
+            f"unless each query says .using({alias!r})",
+            hint=f"add {ROUTER!r} to settings.DATABASE_ROUTERS, last (docs/django.md, step 1)",
+            obj="settings.DATABASE_ROUTERS", id="pgface.W001")]
     return []

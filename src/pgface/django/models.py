@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError
-from django.db import models
+from django.db import connections, models
 from django.db.models import ExpressionWrapper, F, FloatField, Func, Value, signals
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.functions import Trunc
@@ -269,7 +270,11 @@ class FaceQuerySet(ReadOnlyQuerySet):
         an InvalidInputError. Cosine similarity, at least `threshold` (default: the threshold
         pgface calibrated for the model pack). Each face carries `distance` (cosine) and
         `similarity` (1 - distance); the result is a QuerySet: filter, slice, paginate.
+
+        It reads pgface's alias (PGFACE["DATABASE"], or one of READ_DATABASES); a queryset on
+        any other database is an ImproperlyConfigured saying so.
         """
+        _check_database(self.db)
         embedding, model, itself = _query_vector(target, model, min_quality)
         if threshold is None:
             threshold = conf.pgface_settings().match_threshold(model)
@@ -284,6 +289,26 @@ class FaceQuerySet(ReadOnlyQuerySet):
         if itself is not None:
             found = found.exclude(pk=itself)
         return found.select_related("photo", "person").order_by("distance", "id")
+
+
+def _check_database(db: str) -> None:
+    """The queryset's database DB is pgface's (PGFACE["DATABASE"], or one of READ_DATABASES)
+    and PostgreSQL. With pgface's tables on another alias and no router, similar_to read
+    `default`: sqlite's "no such table: pg_extension" (pgface's query for pgvector's schema,
+    sent there), or where `default` is PostgreSQL, another library's faces (probe django39).
+    An ImproperlyConfigured, as conf's other mistakes of DATABASES and PGFACE are: what to
+    change is the project's routing (or the query's .using())."""
+    alias, reads = conf._databases(conf._options())
+    if db in (alias, *reads):
+        conf.conninfo(db)  # not in DATABASES, or not PostgreSQL: said as conf says it
+        return
+    conf.conninfo(alias)  # PGFACE['DATABASE'] itself wrong: that first
+    vendor = connections[db].vendor if db in connections else "not in DATABASES"
+    raise ImproperlyConfigured(
+        f"similar_to reads database {db!r} ({vendor}), but pgface's tables are on alias "
+        f"{alias!r} (PGFACE['DATABASE']): query Face.objects.using({alias!r}).similar_to(...), "
+        f"or add {conf.ROUTER!r} to settings.DATABASE_ROUTERS (last), which reads pgface's "
+        "models there (docs/django.md, step 1)")
 
 
 def _query_vector(target: object, model: str | None, min_quality: float | None = None
@@ -330,10 +355,21 @@ def _photo_of(target: object) -> tuple[Any, str | None]:
     if isinstance(target, bytes | bytearray | memoryview):
         return bytes(target), None
     if isinstance(target, File):
+        # A closed File is opened again by its name, as Django's own File.open() does, and
+        # closed after, as found: a model's FieldFile after `with instance.photo.open(): ...`
+        # was "cannot read the file: seek of closed file" (probe django39). One that cannot be
+        # opened again (an upload's closed memory, a File without a name) is said as before.
+        reopened = False
         try:
+            if target.closed:
+                target.open("rb")
+                reopened = True
             data = b"".join(target.chunks())  # from its start, in chunks (chunks() seeks to 0)
-        except (OSError, ValueError) as exc:  # closed, or never opened
+        except (OSError, ValueError) as exc:  # closed for good, or never opened
             raise InvalidInputError(f"{target.name}: cannot read the file: {exc}") from None
+        finally:
+            if reopened:
+                target.close()
         return data, str(target.name or "the uploaded photo")
     if isinstance(target, Image.Image):
         return target, None

@@ -1,4 +1,4 @@
-"""An application's own model that points at pgface's people."""
+"""An application's own models: one that points at pgface's people, one with a photo file."""
 
 from django.db import models
 
@@ -8,6 +8,15 @@ class Tag(models.Model):
     # pgface's tables are not Django's to constrain: no foreign key constraint in the database
     person = models.ForeignKey("pgface.Person", models.DO_NOTHING, db_constraint=False,
                                related_name="tags")
+
+    class Meta:
+        app_label = "album"
+
+
+class Upload(models.Model):
+    """A photo a user uploaded (a FieldFile for similar_to: probe django39)."""
+
+    photo = models.FileField(upload_to="uploads")
 
     class Meta:
         app_label = "album"

@@ -571,6 +571,19 @@ def test_db_commands_start_stop_and_report_the_embedded_server(own_server: Path)
     assert running["pid"] > 0 and running["port"] > 0
     assert running["data_dir"] == str(own_server) and running["version"].startswith("18")
     assert running["in_use"] is True
+    # PGFACE_DATABASE_URL naming this server (`manage.py pgface` sets it from DATABASES, which
+    # names the embedded server so): it is in use, no note (it was "not in use", and `db stop`
+    # stopped the project's database saying so; probe django39); another server's is not
+    socket = f"host={own_server / 'pgdata'} port={running['port']} dbname=postgres"
+    for url, in_use in ((running["url"], True), (socket, True),
+                        (f"host={own_server / 'pgdata'} port=1 dbname=postgres", False),
+                        ("postgresql://db.example/photos", False)):
+        said = runner.invoke(cli_app, ["db", "start"], env={**env, "PGFACE_DATABASE_URL": url})
+        assert said.exit_code == 0, said.output
+        assert ("PGFACE_DATABASE_URL is set" in said.stderr) is not in_use, (url, said.stderr)
+        said = runner.invoke(cli_app, ["db", "status", "--json"],
+                             env={**env, "PGFACE_DATABASE_URL": url})
+        assert json.loads(said.stdout)["in_use"] is in_use, url
 
     stopped = runner.invoke(cli_app, ["db", "stop"], env=env)
     assert stopped.exit_code == 0 and f"pid {running['pid']}" in stopped.stdout

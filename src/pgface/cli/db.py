@@ -9,7 +9,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
+import psycopg
 import typer
+from psycopg.conninfo import conninfo_to_dict
 
 from pgface.cli.common import (
     CutShort,
@@ -39,12 +41,30 @@ db_app = typer.Typer(help="Start, stop and look at the embedded PostgreSQL serve
 
 def _status(settings: Settings) -> dict:
     status = server.server_status(settings.resolved_data_dir())
-    # With PGFACE_DATABASE_URL set, pgface uses that server and leaves this one alone.
-    return {**status, "in_use": not settings.database_url}
+    return {**status, "in_use": _in_use(settings, status)}
 
 
-def _not_in_use(settings: Settings) -> None:
-    if settings.database_url:
+def _in_use(settings: Settings, status: dict) -> bool:
+    """Whether pgface uses this embedded server: no PGFACE_DATABASE_URL, or one naming its
+    socket folder (and port, where it runs). `manage.py pgface` sets the variable to the
+    project's DATABASES entry, which names the embedded server so (docs/django.md step 1):
+    that server was said "not in use" by `manage.py pgface db status`, and `db stop` stopped
+    it saying so (probe django39)."""
+    if not settings.database_url:
+        return True
+    try:
+        given = conninfo_to_dict(settings.database_url)
+    except psycopg.ProgrammingError:
+        return False
+    pgdata = Path(status["data_dir"]) / "pgdata"
+    hosts = [h for h in str(given.get("host") or "").split(",") if h.startswith("/")]
+    here = any(os.path.realpath(h) == os.path.realpath(pgdata) for h in hosts)
+    return here and (status["port"] is None or str(given.get("port") or 5432)
+                     == str(status["port"]))
+
+
+def _not_in_use(settings: Settings, status: dict) -> None:
+    if not status["in_use"]:
         err.print("note: PGFACE_DATABASE_URL is set, so pgface uses that server, not this one",
                   highlight=False)
 
@@ -64,7 +84,7 @@ def start(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(status)
         return
-    _not_in_use(settings)
+    _not_in_use(settings, status)
     out.print(f"PostgreSQL {status['version']} running, pid {status['pid']}, port "
               f"{status['port']}, data folder {status['data_dir']}", highlight=False,
               soft_wrap=True)
@@ -85,11 +105,12 @@ def stop(as_json: JsonOption = False) -> None:
     data_dir = settings.resolved_data_dir()
     was = server.server_status(data_dir)
     server.stop_server(data_dir)
+    status = _status(settings)
     if as_json:
-        print_json({**_status(settings), "was_running": was["running"], "stopped_pid":
+        print_json({**status, "was_running": was["running"], "stopped_pid":
                     was["pid"] if was["running"] else None})
         return
-    _not_in_use(settings)
+    _not_in_use(settings, status)
     if was["running"]:
         out.print(f"stopped PostgreSQL (pid {was['pid']}) of {was['data_dir']}",
                   highlight=False, soft_wrap=True)

@@ -663,6 +663,46 @@ def test_faces_nobody_holds_do_not_crowd_out_a_persons_faces(conn: psycopg.Conne
     assert {r["name"] for r in found} == {"Colin"}
 
 
+@pytest.mark.parametrize("at_scale", [False, True])
+def test_a_face_whose_person_another_took_falls_to_a_person_past_the_nearest_fifty(
+        pf: Pgface, monkeypatch: pytest.MonkeyPatch, at_scale: bool) -> None:
+    """Probe verdicts39: a person enrolled from 60 video frames held all 50 nearest faces, so
+    identify listed one candidate; beside a second face of that person (nearer), the face
+    whose person was taken had no next one and was "unknown", where a second person of it
+    was a sure match (0.75). The people past the nearest faces are looked for, with pgvector
+    and with the search index at scale."""
+    from pgface.identify import identify_faces
+
+    if at_scale:
+        monkeypatch.setattr(vector_index, "MIN_FACES", 1)
+        monkeypatch.setattr(vector_index, "_RECHECK_S", 0.0)
+    rng = np.random.default_rng(39)
+    e1, e2, e3 = np.linalg.qr(rng.standard_normal((512, 3)))[0].T
+    first, second = e1, 0.97 * e1 + np.sqrt(1 - 0.97**2) * e2  # two faces of one man
+    noise = unit(rng, 60)
+    noise -= np.outer(noise @ e1, e1)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    frames = 0.99 * e1 + np.sqrt(1 - 0.99**2) * noise  # "video": 60 frames near the first
+    other = 0.75 * second + np.sqrt(1 - 0.75**2) * e3  # "photos": 0.75 to the second alone
+    with pf.pool.connection() as conn:
+        add_faces(conn, unit(rng, 200))  # strangers
+        video = [add_faces(conn, f[None])[0] for f in frames]
+        photos = add_faces(conn, np.stack([other, other]).astype(np.float32))
+        for name, ids in (("video", video), ("photos", photos)):
+            person = conn.execute("INSERT INTO people (name) VALUES (%s) RETURNING id",
+                                  [name]).fetchone()[0]
+            conn.execute("UPDATE faces SET person_id = %s WHERE id = ANY(%s)", [person, ids])
+        conn.commit()
+    faces = [Face(np.array([x, 0, x + 100, 100], np.float32), np.zeros((5, 2), np.float32),
+                  0.9, np.asarray(v, np.float32)) for x, v in ((0, first), (200, second))]
+    found = identify_faces(pf.pool, MODEL, faces, "two.jpg", 0.23, 0.23, 40)
+    assert isinstance(vector_index.shared_index(pf.pool, MODEL), SignIndex) is at_scale
+    assert [f.name for f in found.faces] == ["video", "photos"], found.faces
+    assert found.faces[1].similarity == pytest.approx(0.75, abs=0.002)
+    assert [c.name for c in found.faces[1].candidates] == ["video", "photos"]
+    assert [t.name for t in found.faces[1].taken] == ["video"]
+
+
 def test_clustering_through_the_index_passes_over_faces_deleted_since_it_loaded(
         pf: Pgface, monkeypatch: pytest.MonkeyPatch) -> None:
     # In a running process (a server, a Python session) whose index had loaded faces another

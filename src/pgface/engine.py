@@ -14,7 +14,7 @@ half of MIN_FACES), pgvector's advice for bulk loads (hnsw_off_for_bulk).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import psycopg
@@ -118,7 +118,7 @@ def _change_hnsw(conn: psycopg.Connection, statement: str, done: str) -> bool:
 
 def nearest_assigned(conn: psycopg.Connection, index: vector_index.SignIndex | None,
                      queries: np.ndarray, model: str, k: int, min_similarity: float,
-                     ef_search: int) -> list[list[dict]]:
+                     ef_search: int, exclude: Sequence[int] = ()) -> list[list[dict]]:
     """For each query vector, up to k nearest faces that belong to a person, best first, as
     rows (id, photo_id, person_id, name, similarity). index: the synced search index at
     scale, None: pgvector. At scale the candidates are the faces nearest by sign bits that can
@@ -126,9 +126,10 @@ def nearest_assigned(conn: psycopg.Connection, index: vector_index.SignIndex | N
     last), of any person or none; those that belong to someone are ranked by their exact
     cosine in PostgreSQL. (Restricting the scan to the faces people hold needs their ids, a
     read of the faces table: done only for a query whose candidates are crowded with faces
-    nobody holds.)"""
+    nobody holds.) exclude: people whose faces are left out."""
+    exclude = [int(p) for p in exclude]
     if index is None:
-        return [ps.nearest_assigned(conn, q, model, k, min_similarity, ef_search)
+        return [ps.nearest_assigned(conn, q, model, k, min_similarity, ef_search, exclude)
                 for q in queries]
     if not len(queries):
         return []
@@ -137,7 +138,7 @@ def nearest_assigned(conn: psycopg.Connection, index: vector_index.SignIndex | N
     with conn.cursor(row_factory=dict_row) as cur:
         def assigned_of(query: np.ndarray, ids: np.ndarray) -> list[dict]:
             return cur.execute(sql.RERANK_ASSIGNED, {
-                "ids": ids.tolist(), "model": model, "k": k,
+                "ids": ids.tolist(), "model": model, "k": k, "exclude": exclude,
                 "query": np.asarray(query, dtype=np.float32),
                 "max_distance": 1.0 - min_similarity}).fetchall() if len(ids) else []
 
@@ -150,8 +151,8 @@ def nearest_assigned(conn: psycopg.Connection, index: vector_index.SignIndex | N
         crowded = [i for i, ((ids, _), rows) in enumerate(zip(candidates, out, strict=True))
                    if len(ids) >= wide and len(rows) < k]
         if crowded:
-            held = np.array([r["id"] for r in cur.execute(sql.ASSIGNED_FACE_IDS, [model])],
-                            dtype=np.int64)
+            held = np.array([r["id"] for r in cur.execute(sql.ASSIGNED_FACE_IDS,
+                                                          [model, exclude])], dtype=np.int64)
             again = (index.approximate_many(queries[crowded], wide, min_similarity, wide,
                                             among=held) if len(held) else [])
             for i, (ids, _) in zip(crowded, again, strict=False):  # none: nobody holds any

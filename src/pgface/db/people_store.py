@@ -415,6 +415,7 @@ WITH nearest AS MATERIALIZED (
     SELECT id, photo_id, person_id, embedding <=> %(query)s AS distance
     FROM faces
     WHERE model = %(model)s AND person_id IS NOT NULL
+      AND person_id <> ALL(%(exclude)s::bigint[])
     ORDER BY embedding <=> %(query)s
     LIMIT %(k)s
 )
@@ -1045,13 +1046,16 @@ def count_assigned(conn: psycopg.Connection, model: str) -> int:
 
 
 def nearest_assigned(conn: psycopg.Connection, query: np.ndarray, model: str, k: int,
-                     min_similarity: float, ef_search: int) -> list[dict]:
-    """Up to k nearest faces that belong to a person, with that person, best first."""
+                     min_similarity: float, ef_search: int, exclude: Sequence[int] = ()
+                     ) -> list[dict]:
+    """Up to k nearest faces that belong to a person (none of EXCLUDE's), with that person,
+    best first."""
     with conn.transaction():
         store.set_knn(conn, ef_search, k)
         with conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(NEAREST_ASSIGNED, {
                 "query": np.asarray(query, dtype=np.float32), "model": model, "k": k,
+                "exclude": list(exclude),
                 "max_distance": 1.0 - min_similarity,
             }).fetchall()
 

@@ -1127,12 +1127,13 @@ CREATE INDEX IF NOT EXISTS faces_embedding_hnsw_idx ON faces
 # Identify at scale: the exact cosine of the index's candidates that belong to someone, with
 # their people (no vector index serves it).
 ASSIGNED_FACE_IDS = ("SELECT id FROM faces WHERE model = %s AND person_id IS NOT NULL "
-                     "ORDER BY id")
+                     "AND person_id <> ALL(%s::bigint[]) ORDER BY id")
 RERANK_ASSIGNED = """
 WITH candidates AS MATERIALIZED (
     SELECT id, photo_id, person_id, embedding
     FROM faces
     WHERE id = ANY(%(ids)s) AND model = %(model)s AND person_id IS NOT NULL
+      AND person_id <> ALL(%(exclude)s::bigint[])
 ), nearest AS MATERIALIZED (
     SELECT id, photo_id, person_id, embedding <=> %(query)s AS distance FROM candidates
 )

@@ -89,7 +89,8 @@ def test_search_and_identify_give_verdicts_for_the_library_size(enrolled: Pgface
 def test_cli_shows_verdicts(enrolled: Pgface, env: dict[str, str]) -> None:
     query = str(PHOTOS / "queries" / "obama1.jpg")
     runner = CliRunner()
-    found = runner.invoke(app, ["search", query, "--json", "--threshold", "0"], env=env)
+    found = runner.invoke(app, ["search", query, "--json", "--threshold", "0", "--top", "1000"],
+                          env=env)
     assert found.exit_code == 0, found.output
     result = json.loads(found.stdout)
     assert result["library_size"] == enrolled.stats()["faces"]
@@ -105,6 +106,14 @@ def test_cli_shows_verdicts(enrolled: Pgface, env: dict[str, str]) -> None:
                                           table.stdout)]
     assert shown and all(f"{v:.4f}" in table.stdout for v in shown)
     assert re.findall(r"\b\d\.\d{4} (?:same person|possible)\b", table.stdout)
+    # the header counts what --top let through as the top so many: "2 matches" read as all
+    # of them (and "1 matches"; probe verdicts39)
+    assert ": the top 10 matches >= 0.0; same person from" in table.stdout, table.stdout
+    every = len(result["faces"][0]["matches"])
+    for top, said in ((1, "the top 1 match"), (1000, f"{every} matches")):
+        cut = runner.invoke(app, ["search", query, "--threshold", "0", "--top", str(top)],
+                            env=env)
+        assert f": {said} >= 0.0; same person from" in cut.stdout, cut.stdout
     compared = runner.invoke(app, ["compare", query, query], env=env)
     assert re.search(r"similarity 1\.0000 \(threshold", compared.stdout), compared.stdout
     identified = runner.invoke(app, ["people", "identify", query, "--json"], env=env)

@@ -407,8 +407,13 @@ def search(
             out.print(f"{label} at {box_text(face.bbox)}: not searched, "
                       f"{below_floor_text(face.quality, result.min_quality)}", highlight=False)
             continue
+        found = counted(len(face.matches), "match", "matches")
+        # as many as --top let through: more may be there ("2 matches" read as all of them,
+        # where 6 were; and "1 matches", probe verdicts39)
+        asked = pf.settings.top_k if top is None else top
+        found = f"the top {found}" if len(face.matches) >= asked else found
         title = (f"{label} at {box_text(face.bbox)} ({quality_text(face.quality)})"
-                 f": {len(face.matches)} matches >= {result.threshold}; same person from "
+                 f": {found} >= {result.threshold}; same person from "
                  f"{result.same_person_similarity} among {result.library_size:,} faces")
         if not face.matches:
             out.print(f"{title}: no match", highlight=False)

@@ -589,6 +589,25 @@ def side_by_side(photos: list[Path], to: Path, side: int = 250) -> Path:
     return to
 
 
+def test_identify_in_a_library_without_people_says_why_every_face_is_unknown(
+        pf: Pgface, env: dict[str, str]) -> None:
+    """Probe verdicts39: with no face belonging to anyone, identify said "unknown" of every
+    face, no notice, where `search` found the visitor's own faces: a non-expert read an
+    unknown visitor."""
+    yao = next(p for p in sample_photos() if p.name == "yaoming.jpg")
+    pf.index([yao])
+    found = pf.people.identify(yao)
+    assert found.library_size == 0 and [f.person_id for f in found.faces] == [None]
+    said = ("no face of this library belongs to a person yet, so every face is unknown: "
+            "enrol people (pgface people enrol FOLDER), name faces (pgface people name NAME "
+            "FACE_ID) or group them (pgface people cluster)")
+    assert found.notices() == [said]
+    done = CliRunner().invoke(app, ["people", "identify", str(yao), "--json"], env=env)
+    assert said in json.loads(done.stdout)["notices"], done.output
+    pf.people.name_faces(pf.search(yao).faces[0].matches[0].face_id, "Yao Ming")
+    assert pf.people.identify(yao).notices() == []
+
+
 def test_the_strongest_claim_on_a_person_wins_and_the_weaker_face_takes_its_next() -> None:
     claims = [[(1, 0.62), (2, 0.60)], [(1, 0.61)], [(1, 0.50), (3, 0.40)], [(3, 0.45)], []]
     # face 0 is person 1 (0.62 beats 0.61 and 0.50), not person 2 so that face 1 could be 1

@@ -19,7 +19,7 @@ from pgface.db import people_store as ps
 from pgface.db import store
 from pgface.models.analysis import Face
 from pgface.models.quality import below
-from pgface.search import Match
+from pgface.search import Match, photo_notices
 
 # Confidence of identify: logistic in similarity, 0.5 at the match threshold; slope fitted by
 # maximum likelihood on LFW View 1 DevTrain pairs (free fit: centre 0.23, slope 36).
@@ -97,6 +97,18 @@ class Identification:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def notices(self) -> list[str]:
+        """What makes its answer less than it seems: the photo's warning (a blank image), and
+        a library where no face belongs to a person, where every face is unknown (said of a
+        visitor whose own faces `search` found, nothing more said: probe verdicts39)."""
+        said = photo_notices(self.source, self.warning)
+        if self.library_size == 0 and any(f.searched for f in self.faces):
+            said.append("no face of this library belongs to a person yet, so every face is "
+                        "unknown: enrol people (pgface people enrol FOLDER), name faces "
+                        "(pgface people name NAME FACE_ID) or group them (pgface people "
+                        "cluster)")
+        return said
 
 
 @dataclass

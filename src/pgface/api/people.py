@@ -53,7 +53,6 @@ from pgface.people import (
     PersonPhoto,
 )
 from pgface.people_history import UndoError
-from pgface.search import photo_notices
 
 router = APIRouter(route_class=JsonRoute, prefix="/people", tags=["people"])
 identify_router = APIRouter(route_class=JsonRoute, tags=["people"])
@@ -531,7 +530,7 @@ def _identify(pf: Pgface, data: bytes, name: str, max_bytes: int, max_pixels: in
     result.source = name
     # as a search answer carries them
     return {**result.to_dict(),
-            "notices": photo_notices(result.source, result.warning) + pf.notices()}
+            "notices": result.notices() + pf.notices()}
 
 
 @identify_router.post("/identify", dependencies=[Depends(require_read)],

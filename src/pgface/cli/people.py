@@ -52,7 +52,6 @@ from pgface.library import Pgface
 from pgface.paths import readable
 from pgface.people import MAX_OFFSET, EnrolReport, HeldFace, People, Person, found_again_text
 from pgface.people_history import Change, os_user
-from pgface.search import photo_notices
 
 people_app = typer.Typer(help="People: name faces, cluster, enrol, identify.",
                          epilog="Examples:\npgface people cluster\npgface people review\n"
@@ -708,7 +707,7 @@ def identify(
     """
     with open_library() as pf, working("identifying…", enabled=not as_json):
         result = pf.people.identify(photo, threshold=threshold, min_quality=min_quality)
-        notices = photo_notices(result.source, result.warning) + pf.notices()
+        notices = result.notices() + pf.notices()
     print_notices(notices)
     if as_json:
         print_json({**result.to_dict(), "notices": notices})  # search --json's keys

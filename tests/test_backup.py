@@ -643,6 +643,35 @@ def test_a_backup_of_a_library_a_newer_pgface_migrated_is_written_and_said_so(
     assert not (tmp_path / "pgfcae").exists()
 
 
+def test_a_backup_during_a_restore_waits_for_it(
+        pf: Pgface, settings: Settings, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Probe backup39: a backup started while a restore ran failed, "pg_dump failed: ERROR:
+    cache lookup failed for relation 16719" (the tables dropped under it). It waits for the
+    restore, saying so, then backs up what the restore wrote. (The restore's lock held here
+    by hand, as a restore holds it from its start to its end.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pf.index(sample_photos()[:1])
+    pf.close()
+    caplog.set_level(logging.WARNING, logger="pgface.db.backup")
+    with ThreadPoolExecutor(1) as pool:
+        with psycopg.connect(settings.database_url or "", autocommit=True) as restoring:
+            restoring.execute(backups.sql.RESTORE_SESSION_LOCK, [settings.db_schema])
+            backing_up = pool.submit(backups.backup, settings.database_url or "",
+                                     settings.db_schema, tmp_path / "lib.dump")
+            deadline = time.monotonic() + 60
+            while ("a restore of the library is running" not in caplog.text
+                   and time.monotonic() < deadline and not backing_up.done()):
+                time.sleep(0.05)
+            time.sleep(0.3)
+            waited = not backing_up.done()  # waiting, not failed
+        # the lock went with the connection
+        assert waited and backing_up.result().counts.photos == 1, caplog.text
+    assert caplog.messages == ["a restore of the library is running: the backup waits for it "
+                               "to end, then backs up what it restored"]
+
+
 def test_a_restore_of_dev_stdin_given_a_file_reads_that_file(
         pf: Pgface, settings: Settings, env: dict[str, str], other_url: str,
         tmp_path: Path) -> None:

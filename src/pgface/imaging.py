@@ -43,7 +43,7 @@ from pgface.errors import (
     os_reason,
     out_of_memory,
 )
-from pgface.paths import expand
+from pgface.paths import expand, in_kernel_folder
 
 
 def quiet_decoders() -> None:
@@ -244,6 +244,11 @@ def read_file_stat(path: Path, max_bytes: int, timeout_s: float = READ_TIMEOUT_S
     """
     source = str(path)
     info = _stat_regular(path, source)
+    # A link to /proc/cpuinfo read as "file is empty" (procfs says 0 bytes), and was kept as
+    # a failure of the content under /proc (probe hostile39). One lstat, of files read only.
+    if in_kernel_folder(os.path.realpath(path) if os.path.islink(path)
+                        else os.path.abspath(path)):
+        raise ImageError(source, KERNEL_FILE)
     if info.st_size > max_bytes:
         raise ContentError(source, f"file is {info.st_size:,} bytes, over the limit of "
                                    f"{max_bytes:,}", info)
@@ -266,6 +271,7 @@ def read_file_stat(path: Path, max_bytes: int, timeout_s: float = READ_TIMEOUT_S
 
 
 OUTSIDE_ROOTS = "outside the allowed folders (a symlink?)"
+KERNEL_FILE = "in the system's folders (/proc, /sys, /dev hold no photos): not read"
 
 
 def _opened_within(fd: int, path: Path, roots: Sequence[Path]) -> bool:

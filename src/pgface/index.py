@@ -264,6 +264,9 @@ PHOTOS_LIBRARY_ORIGINALS = frozenset({"originals", "masters"})
 
 OUTSIDE_FOLDER = "a link to a folder outside the allowed folders (not walked)"
 KERNEL_FOLDER = "a link to the system's folders (/proc, /sys, /dev hold no photos): not walked"
+# A path given in them: walked, /proc's links of each process led on to every folder of the
+# machine, other processes' working folders indexed (probe hostile39: `pgface index /`).
+KERNEL_PATH = "in the system's folders (/proc, /sys, /dev hold no photos): not walked"
 
 
 def passed_over(name: str, folder: bool, parent: str = "") -> bool:
@@ -395,6 +398,9 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
             if not _inside(reals[str(path)], roots):
                 failures.append(Failure(str(path), OUTSIDE_FOLDER))
                 continue
+            if fs_paths.in_kernel_folder(reals[str(path)]):
+                failures.append(Failure(str(path), KERNEL_PATH))
+                continue
             if reals[str(path)] in walked:
                 # walked already, inside a folder given before it: its files are found, and
                 # what it left out counted (walked again, twice: reprobe36)
@@ -421,8 +427,11 @@ def _walk(paths: Iterable[Path], failures: list[Failure], empty: list[str],
                     if link and not _inside(real, roots):
                         failures.append(Failure(inside, OUTSIDE_FOLDER))
                         continue
-                    if link and fs_paths.in_kernel_folder(real):
-                        failures.append(Failure(inside, KERNEL_FOLDER))
+                    if fs_paths.in_kernel_folder(real):
+                        if link:
+                            failures.append(Failure(inside, KERNEL_FOLDER))
+                        else:  # /proc of a walk of / (probe hostile39): the system's own
+                            skipped.append(inside)
                         continue
                     if real not in walked:
                         walked.add(real)

@@ -111,8 +111,12 @@ def link_place(path: PathLike) -> Path:
 KERNEL_FOLDERS = ("/proc", "/sys", "/dev")
 
 
-def in_kernel_folder(real: str) -> bool:
-    """Whether the resolved path REAL is in one of KERNEL_FOLDERS, which indexing never walks."""
+def in_kernel_folder(real: str | bytes) -> bool:
+    """Whether the resolved path REAL is in one of KERNEL_FOLDERS, which indexing never walks
+    nor reads (/dev/shm aside: a memory file system, which may hold anything)."""
+    real = os.fsdecode(real)
+    if real == "/dev/shm" or real.startswith("/dev/shm/"):
+        return False
     return any(real == top or real.startswith(top + "/") for top in KERNEL_FOLDERS)
 
 

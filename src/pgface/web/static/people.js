@@ -979,12 +979,13 @@ async function splitFaces(event) {
       const from = `#/people/${person.id}`;
       const to = `#/people/${created.id}`;
       const here = location.hash === view;  // another view opened meanwhile stays
-      if (here && body.face_ids.length >= person.faces) location.hash = to;  // route() keeps "ok"
+      const emptied = here && await leftWithNoFace(person, body.face_ids.length);
+      if (emptied) location.hash = to;  // route() keeps "ok"
       else if (here) await showPersonInPlace(person.id);
       showMessage(say`Moved ${plural(body.face_ids.length, "face")} to ${personName(created)}.`,
         "ok", undoOf(change, { [to]: from }));
       focusMessage();
-      if (here && body.face_ids.length < person.faces) keepAnchor(anchor);
+      if (here && !emptied) keepAnchor(anchor);
     } catch (error) {
       if (error.status === 409 && error.details.existing) {
         offerMove(person, body.face_ids, error.details.existing, view);
@@ -995,6 +996,18 @@ async function splitFaces(event) {
       }
     }
   });
+}
+
+// Whether PERSON has no face left after a change took MOVED of theirs. The count the page
+// loaded may be more than they had now (faces taken from them elsewhere meanwhile): a split of
+// every face left stayed on their page, "No such person" for an unnamed one (probe web39).
+async function leftWithNoFace(person, moved) {
+  if (moved >= person.faces) return true;
+  try {
+    return (await (await api(`api/people/${person.id}`)).json()).faces === 0;
+  } catch (error) {
+    return error.status === 404;  // gone (another error: the page drawn again says it)
+  }
 }
 
 // The faces selected are not this person, nor anyone known: nobody's (a split made them one
@@ -1060,14 +1073,15 @@ async function moveInto(person, faceIds, existing, view) {
     const from = `#/people/${person.id}`;
     const to = `#/people/${named.id}`;
     const here = location.hash === view;
-    if (here && faceIds.length >= person.faces) location.hash = to;
+    const emptied = here && await leftWithNoFace(person, faceIds.length);
+    if (emptied) location.hash = to;
     else if (here) await showPersonInPlace(person.id);
     // into a hidden person, who stays hidden: said, as everywhere else, or the faces seemed
     // to vanish (probe peoplepage36)
     showMessage([...say`Moved ${plural(faceIds.length, "face")} to ${personName(named)}.`,
       ...hiddenNote(named)], "ok", undoOf(change, { [to]: from }));
     focusMessage();
-    if (here && faceIds.length < person.faces) keepAnchor(anchor);
+    if (here && !emptied) keepAnchor(anchor);
   } catch (error) {
     if (error.status === 409 && "expected_now" in error.details) {
       if (person === people.person) await showPerson(person.id);

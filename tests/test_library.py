@@ -566,6 +566,9 @@ def test_one_path_given_alone_is_one_path(pf: Pgface, database_url: str, library
     in_folder = pf.photo_faces(library_folder / "biden")
     assert set(in_folder) == {str(p.resolve()) for p in (library_folder / "biden").iterdir()}
     assert pf.photo_faces(library_folder).keys() > in_folder.keys()
+    # the same face asked twice is equal (its embedding, an array, made == raise: pyapi39)
+    again = pf.photo_faces(library_folder / "biden")
+    assert again == in_folder and next(iter(again.values()))[0] in next(iter(in_folder.values()))
 
     removal = pf.remove(str(obama / "obama.jpg"))
 

@@ -1382,7 +1382,9 @@ class StoredFace(NamedFile):
     photo_height: int
     bbox: list[float]
     det_score: float
-    embedding: np.ndarray
+    # left out of ==: numpy's array == array is an array, and comparing two results of one
+    # face raised "The truth value of an array ... is ambiguous" (probe pyapi39)
+    embedding: np.ndarray = field(compare=False)
     person_id: int | None
 
 

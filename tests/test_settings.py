@@ -203,6 +203,26 @@ def test_a_keyword_that_is_no_setting_is_refused(monkeypatch: pytest.MonkeyPatch
     assert Settings(threshold=0.3).threshold == 0.3
 
 
+def test_a_setting_assigned_is_checked_as_a_keyword_is() -> None:
+    """Probe pyapi39: `settings.threshold = 5` (or "abc", NaN) was kept, and a library's next
+    search said "threshold is a cosine similarity ... not 5" of an argument never given; an
+    index_exclude of 5 was a bare TypeError. Refused as the keyword is, the value kept."""
+    settings = Settings(threshold=0.3)
+    for name, value, said in (("threshold", 5, "less than or equal to 1"),
+                              ("threshold", "abc", "a valid number"),
+                              ("threshold", float("nan"), "finite number"),
+                              ("index_exclude", 5, "a valid list"),
+                              ("top_k", None, "a valid integer")):
+        with pytest.raises(InvalidSettings, match=rf"^setting {name}: .*{said}"):
+            setattr(settings, name, value)
+    assert (settings.threshold, settings.top_k, settings.index_exclude) == (0.3, 10, [])
+    settings.threshold = 0.4  # a good one is taken
+    assert settings.threshold == 0.4
+    with pytest.raises(AttributeError, match=r"no setting 'treshold' \(did you mean "
+                                             r"'threshold'\?\)"):
+        settings.treshold = 0.3  # type: ignore[attr-defined]
+
+
 def test_a_data_or_models_folder_whose_name_is_not_utf8_is_refused_by_name(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     r"""Probe i18n37: PGFACE_DATA_DIR=$'/srv/jos\xe9' made every command "unexpected

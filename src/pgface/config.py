@@ -241,27 +241,44 @@ def warn_of_misspelt_variables(fields: Iterable[str]) -> None:
                         name, alike[0].upper())
 
 
+def _no_setting(name: str) -> str:
+    alike = difflib.get_close_matches(name, Settings.model_fields, n=1)
+    return f"Settings has no setting {name!r}" + (f" (did you mean {alike[0]!r}?)" if alike
+                                                   else "")
+
+
 class Settings(BaseSettings):
     """Every setting can be given as an environment variable with the PGFACE_ prefix."""
 
     # extra="ignore": PGFACE_ variables that are no setting (PGFACE_DEBUG, a test's data
     # folder) are the environment's business; a keyword given here is checked in __init__.
     # NaN and infinity are no setting's value ("nan" was refused as "less than or equal to 1")
-    model_config = SettingsConfigDict(env_prefix="PGFACE_", extra="ignore", allow_inf_nan=False)
+    # validate_assignment: `settings.threshold = 5` (or "abc", NaN) was kept, and the next
+    # search said "threshold is a cosine similarity ... not 5" of an argument never given, an
+    # index_exclude of 5 a bare TypeError (probe pyapi39): an assignment is checked as a
+    # keyword is.
+    model_config = SettingsConfigDict(env_prefix="PGFACE_", extra="ignore", allow_inf_nan=False,
+                                      validate_assignment=True)
 
     def __init__(self, **values: Any) -> None:
         # A misspelt keyword (Settings(treshold=0.3)) was dropped in silence and the default
         # used. pydantic-settings' own options (_env_file, ...) start with an underscore.
         unknown = [k for k in values if k not in type(self).model_fields and k[:1] != "_"]
         if unknown:
-            alike = difflib.get_close_matches(unknown[0], type(self).model_fields, n=1)
-            raise TypeError(f"Settings has no setting {unknown[0]!r}"
-                            + (f" (did you mean {alike[0]!r}?)" if alike else ""))
+            raise TypeError(_no_setting(unknown[0]))
         warn_of_misspelt_variables(type(self).model_fields)
         try:
             super().__init__(**values)
         except ValidationError as exc:
             raise InvalidSettings.of(exc, keywords=values) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in type(self).model_fields and name[:1] != "_":
+            raise AttributeError(_no_setting(name))
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:  # named as the attribute assigned, as a keyword is
+            raise InvalidSettings.of(exc, keywords=[name]) from None
 
     # Empty: start (and keep) the embedded PostgreSQL in data_dir.
     database_url: str | None = None

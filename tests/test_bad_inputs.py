@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import re
 import shutil
 import socket
@@ -1036,8 +1037,11 @@ def test_compare_of_a_photo_with_no_face_says_why_as_a_search_does(
     said = "its first frame, the only one read of its 2: nearly every pixel has the same value"
     assert any(said in notice for notice in pf.search(animated).notices)
     for pair in ((animated, good_photo()), (good_photo(), animated)):
-        with pytest.raises(NoFaceError, match=f"face-second.gif: no face found; {said}"):
+        with pytest.raises(NoFaceError, match=f"face-second.gif: no face found; {said}") as no:
             pf.compare(*pair)
+        # which of the two, without reading the message (probe pyapi39), pickled too
+        assert no.value.source == str(animated)
+        assert pickle.loads(pickle.dumps(no.value)).source == str(animated)
     with pytest.raises(NoFaceError, match=r"extreme.png: no face found$"):  # nothing to add
         _noise(60, 40, 8).save(tmp_path / "extreme.png")
         pf.compare(tmp_path / "extreme.png", good_photo())

@@ -283,7 +283,16 @@ def more_room(exc: BaseException) -> str:
 
 
 class NoFaceError(PgfaceError):
-    """A photo that had to contain a face has none."""
+    """A photo that had to contain a face has none; `source` names it (as the message does:
+    which of compare's two photos it was could be read from the message alone, probe
+    pyapi39), None where it is not known."""
+
+    def __init__(self, message: str, source: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+
+    def __reduce__(self) -> tuple:  # pickled with both arguments, as ImageError
+        return type(self), (str(self), self.source)
 
 
 class NotFoundError(PgfaceError):

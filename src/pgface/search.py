@@ -379,7 +379,7 @@ def _comparable(faces: list[Face], photo: Photo, min_quality: float,
         # with the photo's warning, as a search gives it: a compare of an animated GIF whose
         # first frame, the only one read, is blank said "no face found" alone (probe hostile42)
         why = f"; {photo.warning}" if photo.warning else ""
-        raise NoFaceError(f"{source}: no face found{why}")
+        raise NoFaceError(f"{source}: no face found{why}", photo.source)
     kept = [f for f in faces if not below(_score(f), min_quality)]
     if not kept:
         # said as a search says it ("quality 0.1095 is below the floor 0.1096": at 2 decimals
@@ -388,7 +388,7 @@ def _comparable(faces: list[Face], photo: Photo, min_quality: float,
         raise NoFaceError(
             f"{source}: no face good enough to {doing[0]} ({len(faces)} found, the best's "
             f"{below_floor_said(_score(best), min_quality)}: too small, blurred or cut off); a "
-            f"lower min_quality {doing[1]} it all the same")
+            f"lower min_quality {doing[1]} it all the same", photo.source)
     return kept
 
 

@@ -181,6 +181,9 @@ _ERROR_LINE = re.compile(r"\berror: |\b(ERROR|FATAL|PANIC): ")
 # which says what kind it is whatever language the server writes in; shown without it.
 _SQLSTATE = re.compile(r"\b(ERROR|FATAL|PANIC):\s+([0-9A-Z]{5}): ")
 DISK_FULL = "53100"
+# What libpq says of a server that ended the connection itself (crashed, or stopped)
+_SERVER_LOST = re.compile(r"server closed the connection unexpectedly|connection to server "
+                          r"was lost|terminating connection because of crash")
 
 
 def _refuse_a_missing_folder(given: Path) -> None:
@@ -726,6 +729,15 @@ def _run_restore(url: str, source: Path, schema: str, quoted_schema: str, schema
             line = said[full[-1].end():].splitlines()[0]
             raise BackupError(f"{source}: {disk_full(line)}; nothing was restored (the "
                               f"library is as it was; restore it again once there is room)")
+        if loader.returncode > 0 and _SERVER_LOST.search(said):
+            # the server's own end (a disk so full that its WAL writer stopped it, PANIC, or
+            # a process of it killed) was "the database refused it", the backup blamed
+            # (probe backup39)
+            whole = (", or whole if the server had committed it: `pgface stats` says which"
+                     if complete else "")
+            raise BackupError(f"{source}: the database server stopped during the restore (its "
+                              f"disk full, or a process of it killed: its log says which); the "
+                              f"backup is not at fault; nothing was restored{whole}")
         if loader.returncode > 0:  # psql exited on its own, at a statement the server refused
             raise BackupError(f"{source}: the database refused it, nothing was restored: "
                               f"{_last_lines(psql_said)}")

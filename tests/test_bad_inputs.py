@@ -953,7 +953,7 @@ def test_prune_keeps_the_photos_of_a_folder_it_may_not_enter(
     assert report["removed"] == {"photos": 0, "faces": 0, "paths": 0, "people_kept": 0,
                                  "named": [], "failed_files": 0, "waiting": 0,
                                  "waiting_for": [], "faces_by_pack": {},
-                                 "linked_still_there": [], "unreached": []}
+                                 "linked_still_there": []}
     assert {path: row["face_count"] for path, row in stored_photos(pf).items()} == before
     assert pf.people.get("Ada").faces == 1
 

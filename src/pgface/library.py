@@ -514,10 +514,6 @@ class Pgface:
             report.removed = self.remove([t for t in targets if str(t) not in report.not_pruned],
                                          gone_only=True)
             report.people_kept += report.removed.people_kept
-            # inside the paths given, an empty folder that held photos: a disk unmounted from
-            # its mount point there (their photos were forgotten, exit 0; probe hostile39)
-            report.not_pruned += [f for f in report.removed.unreached
-                                  if f not in report.not_pruned]
             report.empty_folders = []  # a folder emptied on purpose is what pruning is for
         with self.pool.connection() as conn, conn.transaction():
             store.record_linked_folders(conn, [*report.links, *given_links])
@@ -673,7 +669,6 @@ class Pgface:
                 removal.waiting, removal.waiting_for = len(kept.waiting), kept.waiting_for
             removal.failed_files = failed
             removal.linked_still_there = [str(folder) for folder in still_there]
-            removal.unreached = forgotten.unreached
             return removal
 
         try:

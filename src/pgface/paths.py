@@ -313,29 +313,6 @@ def exists(raw: bytes, real_folders: dict[bytes, bool] | None = None) -> bool:
     return real
 
 
-def empty_folder_holding(raw: bytes, cache: dict[bytes, bytes | None] | None = None
-                         ) -> bytes | None:
-    """For a stored path whose file is gone: the nearest folder above it that is there, where
-    that folder is empty (or cannot be listed); else None. An unmounted disk's mount point
-    inside a folder pruned is such a folder, and its photos are not known to be gone: a prune
-    of the folder forgot every photo of the disk with its people (probe hostile39), where the
-    mount point given itself was left, as holds_anything says. cache: for one pass over many
-    paths (folder -> the answer)."""
-    folder = os.path.dirname(raw)
-    if cache is not None and folder in cache:
-        return cache[folder]
-    there = folder
-    while there and not os.path.lexists(there):
-        above = os.path.dirname(there)
-        if above == there:
-            break
-        there = above
-    found = there if there and os.path.isdir(there) and not holds_anything(there) else None
-    if cache is not None:
-        cache[folder] = found
-    return found
-
-
 def holds_anything(path: PathLike | bytes) -> bool:
     """Whether a path is there to say what is gone under it: a file, or a folder with an entry
     (an unmounted share's mount point is an empty folder, or no folder at all)."""

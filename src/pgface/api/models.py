@@ -266,10 +266,6 @@ class Removal(BaseModel):
         default_factory=list, description="A remove's: the folders a path given, a link gone "
         "now, led to that are still there: their photos stay (remove that folder to forget "
         "them)")
-    unreached: list[str] = Field(
-        default_factory=list, description="A prune's: empty folders inside the paths given "
-        "that held photos, which were kept (an unmounted disk's mount point looks so; also "
-        "in `not_pruned`); empty for a remove")
 
 
 # Search and compare

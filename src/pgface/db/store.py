@@ -728,8 +728,6 @@ class Removal:
     # photos are the folder's, maybe indexed there directly, and are not forgotten through
     # the link (remove that folder to forget them)
     linked_still_there: list[str] = field(default_factory=list)
-    # (a prune) empty folders whose photos were kept: ForgottenPaths.unreached
-    unreached: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -739,9 +737,6 @@ class ForgottenPaths:
 
     paths: int
     photos: list[int]
-    # (gone_only) empty folders holding gone paths, which were kept: an unmounted disk's mount
-    # point looks so (paths.empty_folder_holding)
-    unreached: list[str] = field(default_factory=list)
 
 
 def _under(targets: Sequence[PathLike]) -> dict[str, list]:
@@ -792,19 +787,11 @@ def forget_paths(conn: psycopg.Connection, targets: Sequence[PathLike], gone_onl
     to `remove` (probe reprobe43)."""
     rows = conn.execute(sql.PATHS_UNDER, _under(targets)).fetchall()
     folders: dict[bytes, bool] = {}
-    empty: dict[bytes, bytes | None] = {}
-    doomed, unreached = [], set()
-    for raw in (bytes(r[0]) for r in rows):
-        if gone_only and paths.exists(raw, folders):
-            continue
-        if gone_only and (holding := paths.empty_folder_holding(raw, empty)) is not None:
-            unreached.add(holding)
-            continue
-        doomed.append(raw)
+    doomed = [bytes(raw) for raw, _ in rows
+              if not gone_only or not paths.exists(bytes(raw), folders)]
     touched = {r[0] for r in conn.execute(sql.DELETE_PATHS, [doomed])} if doomed else set()
     touched |= {r[0] for r in conn.execute(sql.PATHLESS_SHOWN_UNDER, _shown_under(targets))}
-    return ForgottenPaths(len(doomed), sorted(touched),
-                          sorted(os.fsdecode(f) for f in unreached))
+    return ForgottenPaths(len(doomed), sorted(touched))
 
 
 def pathless_photos(conn: psycopg.Connection, photo_ids: Sequence[int], everywhere: bool

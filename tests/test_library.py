@@ -847,14 +847,14 @@ def test_a_folder_named_like_a_pack_the_library_holds_but_with_another_recognize
     weights = numpy_helper.to_array(largest)
     largest.CopyFrom(numpy_helper.from_array(weights[::-1].copy(), largest.name))
     onnx.save(model, str(impostor / pf.analyzer.pack.recognizer.name))
-    # buffalo_sc's files are known: a folder of that name holding others is refused as it is
+    # buffalo_sc's recognizer is known: a folder of that name holding another is refused as it is
     # read (a damaged copy stored zero vectors as buffalo_sc's, probe reprobe39)
     with pytest.raises(ModelPackError) as refused:
         with Pgface(settings.model_copy(update={"model_pack": str(impostor)})) as there:
             there.index(sample_photos())
     assert str(refused.value).startswith(
-        f"model pack folder {impostor} is named buffalo_sc, but w600k_mbf.onnx is none of "
-        f"buffalo_sc's files (sha256 "), refused.value
+        f"model pack folder {impostor} is named buffalo_sc, but w600k_mbf.onnx is not "
+        f"buffalo_sc's recognizer (sha256 "), refused.value
     done = CliRunner().invoke(app, ["index", str(sample_photos()[-1])],
                               env={**env, "PGFACE_MODEL_PACK": str(impostor)})
     assert done.exit_code == 1 and "a damaged copy?" in done.stderr, done.output

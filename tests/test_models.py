@@ -169,7 +169,7 @@ def test_a_damaged_recognizer_stops_the_analysis_and_one_named_buffalo_sc_is_ref
         (folder / "w600k_mbf.onnx").write_bytes(bytes(damaged))
     with pytest.raises(ModelPackError, match=(
             f"^model pack folder {tmp_path / 'buffalo_sc'} is named buffalo_sc, but "
-            f"w600k_mbf.onnx is none of buffalo_sc's files .*: a damaged copy")):
+            f"w600k_mbf.onnx is not buffalo_sc's recognizer .*: a damaged copy")):
         resolve_pack(str(tmp_path / "buffalo_sc"), models_dir)
     rotten = build_analyzer(Settings(models_dir=models_dir,
                                      model_pack=str(tmp_path / "rotten")))

@@ -200,27 +200,28 @@ def resolve_pack(name_or_path: str, models_dir: Path) -> ModelPack:
         raise ModelPackError(f"model pack folder {folder} holds no {' and no '.join(missing)}")
     assert detector is not None and recognizer is not None
     if folder.name == DEFAULT_PACK and not (bare and name_or_path == DEFAULT_PACK):
-        _check_named_buffalo_sc(folder, (detector, recognizer))
+        _check_named_buffalo_sc(folder, recognizer)
     return ModelPack(name=folder.name, folder=folder, detector=detector, recognizer=recognizer)
 
 
-def _check_named_buffalo_sc(folder: Path, files: tuple[Path, Path]) -> None:
+def _check_named_buffalo_sc(folder: Path, recognizer: Path) -> None:
     """A folder named buffalo_sc is that pack: its library, and its calibrated threshold, are
-    buffalo_sc's. Its files must be buffalo_sc's too: a copy with 8 bytes of its recognizer
-    changed, given by its path, stored zero vectors as buffalo_sc's, and the library then
-    refused the real one (probe reprobe39). The pack by its name lays out checked files."""
-    expected = {sha for _, sha in _BUFFALO_SC_FILES.values()}
-    for path in files:
-        try:
-            actual = file_sha256(path)
-        except OSError as exc:
-            raise ModelPackError(f"{path}: cannot be read ({os_reason(exc)})") from exc
-        if actual not in expected:
-            raise ModelPackError(
-                f"model pack folder {folder} is named {DEFAULT_PACK}, but {path.name} is none "
-                f"of {DEFAULT_PACK}'s files (sha256 {actual[:16]}...): a damaged copy? Set "
-                f"PGFACE_MODEL_PACK={DEFAULT_PACK} (pgface lays out its checked files), or give "
-                f"a folder of another model another name")
+    buffalo_sc's. Its recognizer must be buffalo_sc's too: a copy with 8 bytes of it changed,
+    given by its path, stored zero vectors as buffalo_sc's, and the library then refused the
+    real one (probe reprobe39). (The recognizer alone, whose digest is InsightFace's own: the
+    detector of a pack unpacked from InsightFace's zip may be another export of the same
+    model than the wheel's.) The pack by its name lays out checked files."""
+    expected = _BUFFALO_SC_FILES["w600k_mbf.onnx"][1]
+    try:
+        actual = file_sha256(recognizer)
+    except OSError as exc:
+        raise ModelPackError(f"{recognizer}: cannot be read ({os_reason(exc)})") from exc
+    if actual != expected:
+        raise ModelPackError(
+            f"model pack folder {folder} is named {DEFAULT_PACK}, but {recognizer.name} is not "
+            f"{DEFAULT_PACK}'s recognizer (sha256 {actual[:16]}...): a damaged copy? Set "
+            f"PGFACE_MODEL_PACK={DEFAULT_PACK} (pgface lays out its checked files), or give a "
+            f"folder of another model another name")
 
 
 def _names(prefixes: tuple[str, ...]) -> str:

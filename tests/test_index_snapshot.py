@@ -294,12 +294,19 @@ def test_a_snapshot_of_other_faces_under_the_same_ids_is_refused(
     add_faces(conn, unit(np.random.default_rng(32), 10))
     written_index(conn, tmp_path)
     [newest] = conn.execute("SELECT max(id) FROM faces").fetchone()
+    assert_refused_once_written_again(conn, tmp_path, caplog, newest)
+
+
+def assert_refused_once_written_again(conn: psycopg.Connection, tmp_path: Path,
+                                      caplog: pytest.LogCaptureFixture, face_id: int) -> None:
+    """Face FACE_ID made another under its id (as a restore and later writes make it): the
+    snapshot in tmp_path is refused, naming it."""
     conn.execute("UPDATE faces SET embedding = embedding * array_fill(-1, ARRAY[512])::vector "
-                 "WHERE id = %s", [newest])
+                 "WHERE id = %s", [face_id])
     conn.commit()
     caplog.set_level(logging.WARNING, logger="pgface.index_snapshot")
     assert snapshot_store(conn, tmp_path).open(conn) is None
-    assert f"face {newest} in the database is not the one it holds under that id" in caplog.text
+    assert f"face {face_id} in the database is not the one it holds under that id" in caplog.text
 
 
 def test_a_copy_put_back_and_written_to_under_the_files_ids_is_refused(
@@ -314,12 +321,7 @@ def test_a_copy_put_back_and_written_to_under_the_files_ids_is_refused(
     conn.execute("DELETE FROM faces WHERE id = ANY(%s)", [ids[100:]])  # the copy's state
     # a face written since under an id the file holds for another (none of the 32 taken
     # across the file's 200: the 96th and the 102nd are)
-    conn.execute("UPDATE faces SET embedding = embedding * array_fill(-1, ARRAY[512])::vector "
-                 "WHERE id = %s", [ids[97]])
-    conn.commit()
-    caplog.set_level(logging.WARNING, logger="pgface.index_snapshot")
-    assert snapshot_store(conn, tmp_path).open(conn) is None
-    assert f"face {ids[97]} in the database is not the one it holds under that id" in caplog.text
+    assert_refused_once_written_again(conn, tmp_path, caplog, ids[97])
 
 
 def test_an_unwritable_folder_leaves_the_index_in_memory(

@@ -18,7 +18,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from pgface.api.errors import ApiError
+from pgface.api.errors import ApiError, media_type
 from pgface.config import Settings
 from pgface.db import api_keys, server
 from pgface.library import Pgface
@@ -298,10 +298,6 @@ def _takes_files(dependant: Any) -> bool:
             or any(map(_takes_files, dependant.dependencies)))
 
 
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
 def _blank_part(value: Any) -> bool:
     """Whether a form's part asks for nothing: a field left blank, a file input left empty (an
     HTML form sends both), as a query parameter sent empty does."""
@@ -365,7 +361,7 @@ def refuse_unknown_parameters(request: Request) -> None:
     # "fields" named by its bytes, refused in a 60 KB message of them (probe api39): a form
     # of files is read from multipart alone, and FastAPI's "send it as multipart/form-data"
     # is the answer.
-    if form and (_media_type(request) == "multipart/form-data"
+    if form and (media_type(request.headers.get("content-type", "")) == "multipart/form-data"
                  or not _takes_files(dependant)):
         parts = anyio.from_thread.run(request.form)  # as FastAPI read it: kept by Starlette
         for name in dict.fromkeys(parts.keys()):

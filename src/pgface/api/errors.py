@@ -110,6 +110,11 @@ def _field_loc(loc: tuple) -> tuple:
                                               and _UNION_BRANCH.fullmatch(part)))
 
 
+def media_type(content_type: str) -> str:
+    """A Content-Type header's media type, without its parameters, in lower case."""
+    return content_type.split(";")[0].strip().lower()
+
+
 MAX_NAME_SHOWN = 60  # characters of a parameter's name an error quotes
 
 
@@ -134,7 +139,7 @@ def validation_message(exc: RequestValidationError, content_type: str = "",
     body Input should be a valid dictionary")."""
     parts: list[str | tuple] = []  # a tuple: a union field's place, said once at the end
     branches: dict[tuple, list[str]] = {}  # a union field's: each form it failed as
-    media = content_type.split(";")[0].strip().lower()
+    media = media_type(content_type)
     for error in exc.errors():
         loc = tuple(error.get("loc", ("body",)))
         if (field := _field_loc(loc)) != loc:
